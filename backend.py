@@ -1,0 +1,226 @@
+"""One ``AceStepPipeline`` for every mode: lazy, thread-safe, with progress, cancel and the GPU estimate.
+
+The pipeline is built on first use (``get_backend()``), once even when two first requests race, and
+is then shared by Generate, Cover, Extend and Edit. Calls into it are serialised by a lock: diffusers
+pipelines keep per-call state on the instance (``_interrupt``, ``_guidance_scale``).
+
+Cancel works through a flag file per request token, checked after every diffusion step, so a Stop
+click reaches the loop even when the GPU call runs in another process (ZeroGPU).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import models
+
+GPU_MIN_SECONDS = 60
+GPU_MAX_SECONDS = 300
+# Longest lyric token sequence the pipeline encodes; it truncates silently beyond it.
+MAX_LYRIC_TOKENS = 2048
+
+ProgressFn = Callable[[int, int], None]
+
+
+class Cancelled(Exception):
+    """The visitor pressed Stop; nothing is returned."""
+
+
+class LyricsTooLong(ValueError):
+    """The lyrics exceed what the text encoder takes."""
+
+
+@dataclass
+class Backend:
+    """The loaded pipeline and what it runs on."""
+
+    pipe: Any
+    variant: models.Variant
+    source: str
+    device: str
+    load_seconds: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def repo(self) -> str:
+        return self.source
+
+    def lyric_tokens(self, lyrics: str, language: str) -> int:
+        # Same string the pipeline tokenises for the lyric branch.
+        text = f"# Languages\n{language}\n\n# Lyric\n{lyrics}<|endoftext|>"
+        return len(self.pipe.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def run(
+        self,
+        request: dict[str, Any],
+        progress: ProgressFn | None = None,
+        cancel_token: str | None = None,
+    ) -> dict[str, Any]:
+        """Run one pipeline call.
+
+        ``request`` holds pipeline keyword arguments plus ``seeds`` (one per take). Source and
+        reference audio come as numpy ``[2, samples]`` arrays. Returns ``{"audio": float32 array
+        [takes, 2, samples], "seconds": float}``: plain numpy, safe to pickle across processes.
+        """
+        import numpy as np
+        import torch
+
+        req = dict(request)
+        seeds: list[int] = list(req.pop("seeds"))
+        takes = len(seeds)
+        language = req.get("vocal_language", "en")
+        n_tokens = self.lyric_tokens(req.get("lyrics", ""), language)
+        if n_tokens > MAX_LYRIC_TOKENS:
+            raise LyricsTooLong(
+                f"The lyrics are {n_tokens} tokens long; the model reads at most {MAX_LYRIC_TOKENS}. Shorten them."
+            )
+        for key in ("src_audio", "reference_audio"):
+            if req.get(key) is not None:
+                req[key] = torch.from_numpy(np.ascontiguousarray(req[key], dtype=np.float32))
+        for key in ("prompt", "lyrics", "vocal_language"):
+            if key in req:
+                req[key] = [req[key]] * takes
+        total = int(req.get("num_inference_steps", self.variant.steps))
+        flag = cancel_path(cancel_token) if cancel_token else None
+        if flag is not None:
+            flag.unlink(missing_ok=True)
+
+        def on_step(pipe, step, _t, _kwargs):
+            if flag is not None and flag.exists():
+                # Raising skips the VAE decode of a half-denoised clip nobody will hear.
+                pipe._interrupt = True
+                raise Cancelled(f"Stopped at step {step + 1} of {total}.")
+            if progress is not None:
+                progress(step + 1, total)
+            return {}
+
+        with self.lock:
+            # CPU generators give the same noise on every device; the global seed covers the VAE's
+            # posterior sampling when source audio is encoded.
+            torch.manual_seed(seeds[0])
+            generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+            started = time.perf_counter()
+            try:
+                out = self.pipe(
+                    **req,
+                    generator=generators,
+                    callback_on_step_end=on_step,
+                    output_type="np",
+                )
+            finally:
+                if flag is not None:
+                    flag.unlink(missing_ok=True)
+            elapsed = time.perf_counter() - started
+        audio = np.asarray(out.audios, dtype=np.float32)
+        return {"audio": audio, "seconds": elapsed}
+
+
+_backend: Backend | None = None
+_build_lock = threading.Lock()
+
+
+def is_warm() -> bool:
+    """True once the pipeline is built."""
+    return _backend is not None
+
+
+def get_backend(on_load: Callable[[], None] | None = None) -> Backend:
+    """The shared backend, built on first call (``on_load`` runs only when it is built now)."""
+    global _backend
+    if _backend is not None:
+        return _backend
+    with _build_lock:
+        if _backend is None:
+            if on_load is not None:
+                on_load()
+            _backend = _build()
+    return _backend
+
+
+def _build() -> Backend:
+    models.enable_mps_fallback()
+    variant = models.active_variant()
+    source = models.model_source(variant)
+    device = models.pick_device()
+    started = time.perf_counter()
+    pipe = models.load_pipeline(source, variant, dtype=models.dtype_for(device))
+    pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return Backend(
+        pipe=pipe,
+        variant=variant,
+        source=source,
+        device=device,
+        load_seconds=time.perf_counter() - started,
+    )
+
+
+def reset_backend() -> None:
+    """Forget the built pipeline (tests, or after changing the model environment)."""
+    global _backend
+    with _build_lock:
+        _backend = None
+
+
+def _cancel_dir() -> Path:
+    path = Path(os.environ.get("ACE_STUDIO_CANCEL_DIR", Path(tempfile.gettempdir()) / "ace-studio-cancel"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cancel_path(token: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_-]", "", token)[:64] or "anonymous"
+    return _cancel_dir() / safe
+
+
+def request_cancel(token: str | None) -> None:
+    """Ask the run started with ``token`` to stop after its current step."""
+    if token:
+        cancel_path(token).touch()
+
+
+# GPU-time model, seconds, for the XL DiT in bf16 on a ZeroGPU slice. Work per DiT forward grows
+# with the latent length (25 frames a second), attention with its square; the VAE decode and encode
+# are linear in audio length. Issue #7 calibrates these numbers against measurements.
+_FORWARD_BASE = 0.02
+_FORWARD_PER_SECOND = 3.0e-4
+_FORWARD_PER_MINUTE_SQ = 2.5e-3
+_VAE_PER_SECOND = 0.03
+_FIXED = 8.0  # text encoding, host-device copies, file hand-off
+_COLD = 45.0  # building or moving the pipeline inside the call
+_SAFETY = 1.5
+
+
+def estimate_duration(mode: str, params: dict[str, Any], multiplier: float = 1.0) -> int:
+    """Seconds of GPU time to declare for one call, clamped to [60, 300].
+
+    ``params`` holds the endpoint's keyword arguments: ``audio_duration`` (or ``extend_seconds``),
+    ``inference_steps``, ``batch_size``, ``guidance_scale``. Cover, Extend and Edit also encode
+    their source audio.
+    """
+    variant = models.active_variant()
+    seconds = float(params.get("audio_duration") or 0) or float(params.get("extend_seconds") or 0) or 60.0
+    steps = int(params.get("inference_steps") or variant.steps)
+    takes = max(1, int(params.get("batch_size") or 1))
+    guidance = float(params.get("guidance_scale") or variant.guidance)
+    forwards = 2 if (guidance > 1.0 and not variant.turbo) else 1
+    if mode == "cover" and float(params.get("audio_cover_strength", 1.0)) < 1.0:
+        forwards += 1
+    minutes = seconds / 60.0
+    per_forward = _FORWARD_BASE + _FORWARD_PER_SECOND * seconds + _FORWARD_PER_MINUTE_SQ * minutes**2
+    work = steps * forwards * per_forward * takes + _VAE_PER_SECOND * seconds * takes
+    if mode in ("cover", "extend", "edit"):
+        work += _VAE_PER_SECOND * seconds
+    if mode == "cover" and params.get("reference_audio"):
+        work += _VAE_PER_SECOND * 30
+    total = (_FIXED + work + (0.0 if is_warm() else _COLD)) * _SAFETY * max(multiplier, 0.0)
+    return int(min(GPU_MAX_SECONDS, max(GPU_MIN_SECONDS, math.ceil(total))))

@@ -1,0 +1,390 @@
+"""Model registry, device choice and the loader for both checkpoint layouts.
+
+Two layouts reach the studio: the diffusers layout (``model_index.json``) that ``from_pretrained``
+reads directly, and the upstream ACE-Step layout that XL SFT is published in (``config.json``,
+``model.safetensors`` maybe sharded, ``silence_latent.pt``; VAE and text encoder in a shared repo).
+The upstream one is converted in memory by key prefix with a strict key check; nothing is written
+back to disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SHARED_REPO = "ACE-Step/Ace-Step1.5"
+VAE_DIRS = ("vae",)
+TEXT_ENCODER_DIRS = ("Qwen3-Embedding-0.6B", "text_encoder")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One ACE-Step 1.5 checkpoint the studio knows how to run, with its sampling defaults."""
+
+    name: str
+    label: str
+    repo: str
+    layout: str  # "diffusers" or "upstream"
+    steps: int
+    guidance: float
+    shift: float
+    turbo: bool = False
+    shared_repo: str | None = None  # upstream layout: where VAE + text encoder live
+    allow_patterns: tuple[str, ...] = field(default=("*.json", "*.safetensors", "*.pt", "*.txt", "*.jinja"))
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant(
+            name="xl-sft",
+            label="ACE-Step 1.5 XL SFT",
+            repo="ACE-Step/acestep-v15-xl-sft",
+            layout="upstream",
+            steps=50,
+            guidance=7.0,
+            shift=1.0,
+            shared_repo=SHARED_REPO,
+        ),
+        Variant(
+            name="xl-turbo",
+            label="ACE-Step 1.5 XL Turbo",
+            repo="ACE-Step/acestep-v15-xl-turbo-diffusers",
+            layout="diffusers",
+            steps=8,
+            guidance=1.0,
+            shift=3.0,
+            turbo=True,
+        ),
+        Variant(
+            name="xl-base",
+            label="ACE-Step 1.5 XL Base",
+            repo="ACE-Step/acestep-v15-xl-base-diffusers",
+            layout="diffusers",
+            steps=50,
+            guidance=7.0,
+            shift=1.0,
+        ),
+    )
+}
+DEFAULT_VARIANT = "xl-sft"
+
+
+class ModelLoadError(RuntimeError):
+    """A checkpoint could not be found or does not match what the loader expects."""
+
+
+def active_variant() -> Variant:
+    """The registry entry picked by ``ACE_STUDIO_VARIANT`` (default ``xl-sft``)."""
+    name = os.environ.get("ACE_STUDIO_VARIANT", DEFAULT_VARIANT).strip() or DEFAULT_VARIANT
+    if name not in VARIANTS:
+        raise ModelLoadError(f"Unknown ACE_STUDIO_VARIANT {name!r}; choose one of {', '.join(VARIANTS)}.")
+    return VARIANTS[name]
+
+
+def model_source(variant: Variant | None = None) -> str:
+    """Where the weights come from: ``ACE_STUDIO_MODEL`` (repo id or folder) or the variant's repo."""
+    override = os.environ.get("ACE_STUDIO_MODEL", "").strip()
+    return override or (variant or active_variant()).repo
+
+
+def pick_device() -> str:
+    """CUDA, else Apple MPS, else CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def dtype_for(device: str):
+    """bf16 on CUDA; fp32 on MPS and CPU, where bf16 kernels are slow or missing."""
+    import torch
+
+    return torch.bfloat16 if device == "cuda" else torch.float32
+
+
+def vram_limit_for(device: str) -> float | None:
+    """Total memory of the accelerator in GiB, or None where it cannot be asked (MPS, CPU)."""
+    if device != "cuda":
+        return None
+    import torch
+
+    _free, total = torch.cuda.mem_get_info()
+    return total / 2**30
+
+
+def detect_layout(folder: str | Path) -> str:
+    """``diffusers`` (model_index.json) or ``upstream`` (config.json + model weights)."""
+    folder = Path(folder)
+    if (folder / "model_index.json").is_file():
+        return "diffusers"
+    if (folder / "config.json").is_file() and (
+        (folder / "model.safetensors").is_file() or (folder / "model.safetensors.index.json").is_file()
+    ):
+        return "upstream"
+    raise ModelLoadError(
+        f"{folder} is neither a diffusers pipeline (model_index.json) nor an ACE-Step checkpoint "
+        "(config.json + model.safetensors)."
+    )
+
+
+def _download(repo: str, patterns: tuple[str, ...]) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id=repo, allow_patterns=list(patterns)))
+    except Exception as exc:  # network, auth, missing repo: all mean "cannot get the weights"
+        raise ModelLoadError(f"Could not download {repo}: {exc}") from exc
+
+
+def resolve_local(source: str, variant: Variant) -> Path:
+    """A local folder for ``source``: itself when it is a folder, else a Hub snapshot."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path
+    if source.startswith((".", "/", "~")):
+        raise ModelLoadError(f"Model folder {source} does not exist.")
+    return _download(source, variant.allow_patterns)
+
+
+def _find_shared(dit_folder: Path, names: tuple[str, ...], variant: Variant) -> Path:
+    """The VAE or text-encoder folder for an upstream checkpoint.
+
+    Upstream keeps them beside the DiT folders in one ``checkpoints/`` tree, so look inside the
+    folder, then beside it, then in the variant's shared repo.
+    """
+    for base in (dit_folder, dit_folder.parent):
+        for name in names:
+            if (base / name / "config.json").is_file():
+                return base / name
+    if variant.shared_repo is None:
+        raise ModelLoadError(f"No {names[0]} folder next to {dit_folder} and no shared repo to fetch it from.")
+    patterns = tuple(f"{n}/*" for n in VAE_DIRS + TEXT_ENCODER_DIRS)
+    shared = _download(variant.shared_repo, patterns)
+    for name in names:
+        if (shared / name / "config.json").is_file():
+            return shared / name
+    raise ModelLoadError(f"{variant.shared_repo} has no {names[0]} folder.")
+
+
+# Upstream attention projections are named like transformers' Qwen3; diffusers' Attention names them
+# to_q / to_out.0 / norm_q. The DiT wraps its in/out convolutions in nn.Sequential (index 1).
+_ATTN_RENAMES = (
+    (".q_proj.", ".to_q."),
+    (".k_proj.", ".to_k."),
+    (".v_proj.", ".to_v."),
+    (".o_proj.", ".to_out.0."),
+    (".q_norm.", ".norm_q."),
+    (".k_norm.", ".norm_k."),
+)
+_PREFIXES = {
+    "decoder.": "transformer",
+    "encoder.": "condition_encoder",
+    "tokenizer.": "audio_tokenizer",
+    "detokenizer.": "audio_token_detokenizer",
+}
+
+
+def split_upstream_state_dict(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Map upstream checkpoint keys onto the diffusers pipeline components.
+
+    Returns ``{component: state_dict}``. Keys that fit no component raise, naming them.
+    """
+    parts: dict[str, dict[str, Any]] = {name: {} for name in _PREFIXES.values()}
+    unknown = []
+    for key, value in state.items():
+        if key == "null_condition_emb":
+            parts["condition_encoder"][key] = value
+            continue
+        for prefix, component in _PREFIXES.items():
+            if key.startswith(prefix):
+                new = key[len(prefix) :]
+                if component == "transformer":
+                    new = new.replace("proj_in.1.", "proj_in_conv.").replace("proj_out.1.", "proj_out_conv.")
+                for old, repl in _ATTN_RENAMES:
+                    new = new.replace(old, repl)
+                parts[component][new] = value
+                break
+        else:
+            unknown.append(key)
+    if unknown:
+        raise ModelLoadError(f"Checkpoint has keys no component takes: {_few(unknown)}")
+    return parts
+
+
+def _few(keys: list[str], n: int = 8) -> str:
+    keys = sorted(keys)
+    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more
+
+
+def _component_configs(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Constructor arguments of each diffusers component from an upstream ``config.json``."""
+    enc_hidden = cfg.get("encoder_hidden_size") or cfg["hidden_size"]
+    enc = {
+        "hidden_size": enc_hidden,
+        "intermediate_size": cfg.get("encoder_intermediate_size") or cfg["intermediate_size"],
+        "num_attention_heads": cfg.get("encoder_num_attention_heads") or cfg["num_attention_heads"],
+        "num_key_value_heads": cfg.get("encoder_num_key_value_heads") or cfg["num_key_value_heads"],
+    }
+    common = {
+        k: cfg[k]
+        for k in ("head_dim", "rope_theta", "attention_bias", "attention_dropout", "rms_norm_eps", "sliding_window")
+    }
+    pooler_layers = cfg.get("num_attention_pooler_hidden_layers", 2)
+    pooler = {
+        "audio_acoustic_hidden_dim": cfg["audio_acoustic_hidden_dim"],
+        "pool_window_size": cfg.get("pool_window_size", 5),
+        "num_attention_pooler_hidden_layers": pooler_layers,
+        "layer_types": cfg["layer_types"][:pooler_layers],
+    }
+    return {
+        "transformer": {
+            **common,
+            **{
+                k: cfg[k]
+                for k in (
+                    "hidden_size",
+                    "intermediate_size",
+                    "num_hidden_layers",
+                    "num_attention_heads",
+                    "num_key_value_heads",
+                    "in_channels",
+                    "audio_acoustic_hidden_dim",
+                    "patch_size",
+                    "layer_types",
+                )
+            },
+            "encoder_hidden_size": enc_hidden,
+            "is_turbo": bool(cfg.get("is_turbo", False)),
+            "model_version": cfg.get("model_version"),
+        },
+        "condition_encoder": {
+            **common,
+            **enc,
+            "text_hidden_dim": cfg["text_hidden_dim"],
+            "timbre_hidden_dim": cfg["timbre_hidden_dim"],
+            "num_lyric_encoder_hidden_layers": cfg["num_lyric_encoder_hidden_layers"],
+            "num_timbre_encoder_hidden_layers": cfg["num_timbre_encoder_hidden_layers"],
+        },
+        "audio_tokenizer": {
+            **common,
+            **enc,
+            **pooler,
+            "fsq_dim": cfg.get("fsq_dim", enc_hidden),
+            "fsq_input_levels": cfg.get("fsq_input_levels", [8, 8, 8, 5, 5, 5]),
+            "fsq_input_num_quantizers": cfg.get("fsq_input_num_quantizers", 1),
+        },
+        "audio_token_detokenizer": {**common, **enc, **pooler},
+    }
+
+
+def _read_upstream_weights(folder: Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    single = folder / "model.safetensors"
+    if single.is_file():
+        return load_file(str(single))
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    state: dict[str, Any] = {}
+    for shard in sorted(set(index["weight_map"].values())):
+        if not (folder / shard).is_file():
+            raise ModelLoadError(f"Checkpoint shard {shard} is missing from {folder}.")
+        state.update(load_file(str(folder / shard)))
+    return state
+
+
+def _load_strict(module, state: dict[str, Any], name: str) -> None:
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False, assign=True)
+    except RuntimeError as exc:  # shape mismatches
+        raise ModelLoadError(f"{name} weights do not match the model: {exc}") from exc
+    if missing or unexpected:
+        detail = []
+        if missing:
+            detail.append(f"missing {_few(list(missing))}")
+        if unexpected:
+            detail.append(f"unexpected {_few(list(unexpected))}")
+        raise ModelLoadError(f"{name} weights do not match the model: {'; '.join(detail)}")
+
+
+def load_upstream(folder: Path, variant: Variant, dtype=None):
+    """Build an ``AceStepPipeline`` from an upstream-layout checkpoint folder, in memory."""
+    import torch
+    from accelerate import init_empty_weights
+    from diffusers import (
+        AceStepPipeline,
+        AceStepTransformer1DModel,
+        AutoencoderOobleck,
+        FlowMatchEulerDiscreteScheduler,
+    )
+    from diffusers.pipelines.ace_step import (
+        AceStepAudioTokenDetokenizer,
+        AceStepAudioTokenizer,
+        AceStepConditionEncoder,
+    )
+    from transformers import AutoModel, AutoTokenizer
+
+    cfg = json.loads((folder / "config.json").read_text())
+    try:
+        configs = _component_configs(cfg)
+    except KeyError as exc:
+        raise ModelLoadError(f"{folder / 'config.json'} lacks the field {exc}.") from exc
+    parts = split_upstream_state_dict(_read_upstream_weights(folder))
+    silence_file = folder / "silence_latent.pt"
+    if not silence_file.is_file():
+        raise ModelLoadError(f"{folder} has no silence_latent.pt.")
+    # Stored as [1, C, T]; the condition encoder keeps it as [1, T, C].
+    parts["condition_encoder"]["silence_latent"] = torch.load(
+        silence_file, map_location="cpu", weights_only=True
+    ).transpose(1, 2)
+    classes = {
+        "transformer": AceStepTransformer1DModel,
+        "condition_encoder": AceStepConditionEncoder,
+        "audio_tokenizer": AceStepAudioTokenizer,
+        "audio_token_detokenizer": AceStepAudioTokenDetokenizer,
+    }
+    components: dict[str, Any] = {}
+    for name, cls in classes.items():
+        if not parts[name] and name.startswith("audio_"):
+            components[name] = None  # cover needs them; text2music and repaint do not
+            continue
+        # Random init of a multi-billion-parameter model is wasted work: the weights follow.
+        # Buffers stay real (the FSQ quantizer computes its own), parameters are assigned.
+        with init_empty_weights(include_buffers=False):
+            module = cls(**configs[name])
+        if name == "condition_encoder":
+            t = parts[name]["silence_latent"].shape[1]
+            module.silence_latent = torch.empty(1, t, configs[name]["timbre_hidden_dim"])
+        _load_strict(module, parts[name], name)
+        components[name] = module.to(dtype) if dtype is not None else module
+    vae_dir = _find_shared(folder, VAE_DIRS, variant)
+    te_dir = _find_shared(folder, TEXT_ENCODER_DIRS, variant)
+    components["vae"] = AutoencoderOobleck.from_pretrained(vae_dir, torch_dtype=dtype)
+    components["text_encoder"] = AutoModel.from_pretrained(te_dir, dtype=dtype)
+    components["tokenizer"] = AutoTokenizer.from_pretrained(te_dir)
+    components["scheduler"] = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=1.0)
+    return AceStepPipeline(**components)
+
+
+def load_pipeline(source: str | None = None, variant: Variant | None = None, dtype=None):
+    """The ``AceStepPipeline`` for ``source`` (repo id or folder, either layout), on the CPU."""
+    from diffusers import AceStepPipeline
+
+    variant = variant or active_variant()
+    folder = resolve_local(source or model_source(variant), variant)
+    if detect_layout(folder) == "diffusers":
+        return AceStepPipeline.from_pretrained(folder, torch_dtype=dtype)
+    return load_upstream(folder, variant, dtype)
+
+
+def enable_mps_fallback() -> None:
+    """Let ops MPS lacks fall back to the CPU; read by torch at import, so call before it."""
+    os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")

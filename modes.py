@@ -1,0 +1,360 @@
+"""One handler per mode: validate on the CPU, build the pipeline request, post-process, write files.
+
+Handlers take a ``runner(mode, params, progress)`` that does the GPU work (``app`` passes its
+``@spaces.GPU`` entry), so everything here runs before a GPU slot is taken or after it is released.
+Every problem a visitor can fix is raised as ``gr.Error`` in words a musician understands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+import audio
+import backend
+import models
+
+MIN_SECONDS = 10.0
+MAX_SECONDS = 600.0
+BPM_RANGE = (30, 300)
+STEPS_RANGE = (1, 200)
+GUIDANCE_RANGE = (1.0, 20.0)
+SHIFT_RANGE = (1.0, 5.0)
+MAX_TAKES = 4
+MAX_CAPTION_CHARS = 512
+MAX_LYRICS_CHARS = 4096
+AUTO = "auto"
+INSTRUMENTAL_TAG = "[Instrumental]"
+
+_NOTES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+KEYS = [f"{n} {m}" for m in ("major", "minor") for n in _NOTES]
+TIME_SIGNATURES = ["2", "3", "4", "6"]
+# ACE-Step 1.5's vocal languages (ISO codes as the model was trained on them).
+LANGUAGES = {
+    "en": "English", "zh": "Chinese (Mandarin)", "yue": "Cantonese", "ja": "Japanese", "ko": "Korean",
+    "es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "pt": "Portuguese",
+    "ru": "Russian", "ar": "Arabic", "az": "Azerbaijani", "bg": "Bulgarian", "bn": "Bengali",
+    "ca": "Catalan", "cs": "Czech", "da": "Danish", "el": "Greek", "fa": "Persian",
+    "fi": "Finnish", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "ht": "Haitian Creole",
+    "hu": "Hungarian", "id": "Indonesian", "is": "Icelandic", "la": "Latin", "lt": "Lithuanian",
+    "ms": "Malay", "ne": "Nepali", "nl": "Dutch", "no": "Norwegian", "pa": "Punjabi",
+    "pl": "Polish", "ro": "Romanian", "sa": "Sanskrit", "sk": "Slovak", "sr": "Serbian",
+    "sv": "Swedish", "sw": "Swahili", "ta": "Tamil", "te": "Telugu", "th": "Thai",
+    "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
+}  # fmt: skip
+FORMATS = ["wav", "flac", "mp3"]
+
+Runner = Callable[[str, dict[str, Any], Any], dict[str, Any]]
+
+
+def output_dir() -> Path:
+    """The one folder the studio writes to and serves (``ACE_STUDIO_OUTPUT_DIR``)."""
+    default = Path(__file__).resolve().parent / "outputs"
+    path = Path(os.environ.get("ACE_STUDIO_OUTPUT_DIR", default)).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _number(value: Any, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a number.") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise gr.Error(f"{name} must be a number.")
+    return number
+
+
+def _in_range(value: Any, name: str, lo: float, hi: float, unit: str = "") -> float:
+    number = _number(value, name)
+    if not lo <= number <= hi:
+        raise gr.Error(f"{name} must be between {lo:g}{unit} and {hi:g}{unit} (you asked for {number:g}{unit}).")
+    return number
+
+
+def check_duration(value: Any) -> float:
+    return _in_range(value, "Duration", MIN_SECONDS, MAX_SECONDS, " s")
+
+
+def check_bpm(value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", AUTO)):
+        return None
+    bpm = _number(value, "BPM")
+    if bpm == 0:
+        return None
+    if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:
+        raise gr.Error(f"BPM must be between {BPM_RANGE[0]} and {BPM_RANGE[1]}, or 0 for auto (you asked for {bpm:g}).")
+    return int(round(bpm))
+
+
+_KEY_RE = re.compile(r"^\s*([A-Ga-g])\s*([#♯b♭]?)\s*(major|minor|maj|min|m)?\s*$", re.IGNORECASE)
+
+
+def check_key(value: Any) -> str | None:
+    """``None`` for auto, else the key as ``"F# minor"``; accepts ♯/♭ and maj/min/m spellings."""
+    text = str(value or "").strip()
+    if text.lower() in ("", AUTO):
+        return None
+    match = _KEY_RE.match(text)
+    if not match or (match.group(3) is None):
+        raise gr.Error(f"Unknown key {text!r}. Pick one like “C major” or “F# minor”, or auto.")
+    note, accidental, mode = match.groups()
+    accidental = {"♯": "#", "♭": "b"}.get(accidental, accidental)
+    mode = "major" if mode.lower() in ("major", "maj") else "minor"
+    return f"{note.upper()}{accidental} {mode}"
+
+
+def check_time_signature(value: Any) -> str | None:
+    text = str(value or "").strip().lower()
+    if text in ("", AUTO):
+        return None
+    text = {"2/4": "2", "3/4": "3", "4/4": "4", "6/8": "6"}.get(text, text)
+    if text.endswith(".0"):
+        text = text[:-2]
+    if text not in TIME_SIGNATURES:
+        raise gr.Error(f"Unknown time signature {value!r}. Use 2, 3, 4 or 6 beats per bar, or auto.")
+    return text
+
+
+def check_language(value: Any) -> str:
+    code = str(value or "").strip().lower()
+    if code in LANGUAGES:
+        return code
+    by_name = {name.lower(): c for c, name in LANGUAGES.items()}
+    if code in by_name:
+        return by_name[code]
+    raise gr.Error(f"Unknown vocal language {value!r}. Pick one of the studio's {len(LANGUAGES)} languages.")
+
+
+def check_text(prompt: Any, lyrics: Any) -> tuple[str, str]:
+    prompt = str(prompt or "").strip()
+    lyrics = str(lyrics or "").strip()
+    if not prompt and not lyrics:
+        raise gr.Error("Describe the music in the caption or write some lyrics — both are empty.")
+    if len(prompt) > MAX_CAPTION_CHARS:
+        raise gr.Error(f"The caption is {len(prompt)} characters; keep it under {MAX_CAPTION_CHARS}.")
+    if len(lyrics) > MAX_LYRICS_CHARS:
+        raise gr.Error(
+            f"The lyrics are {len(lyrics)} characters; the model takes up to {MAX_LYRICS_CHARS}. Shorten them."
+        )
+    return prompt, lyrics
+
+
+def check_sampling(steps: Any, guidance: Any, shift: Any, variant: models.Variant) -> tuple[int, float, float]:
+    steps = variant.steps if steps is None else steps
+    guidance = variant.guidance if guidance is None else guidance
+    shift = variant.shift if shift is None else shift
+    n = _in_range(steps, "Steps", *STEPS_RANGE)
+    if n != int(n):
+        raise gr.Error(f"Steps must be a whole number (you asked for {n:g}).")
+    return (
+        int(n),
+        _in_range(guidance, "Guidance", *GUIDANCE_RANGE),
+        _in_range(shift, "Shift", *SHIFT_RANGE),
+    )
+
+
+def check_takes(value: Any) -> int:
+    n = _in_range(value if value is not None else 1, "Takes", 1, MAX_TAKES)
+    if n != int(n):
+        raise gr.Error("Takes must be a whole number from 1 to 4.")
+    return int(n)
+
+
+def check_format(value: Any) -> str:
+    fmt = str(value or "wav").strip().lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise gr.Error(f"Unknown output format {value!r}; choose WAV, FLAC or MP3.")
+    return fmt
+
+
+def seeds_for(seed: Any, takes: int) -> list[int]:
+    """One seed per take: ``seed``, ``seed + 1`` …; -1 (or empty) draws a random starting seed."""
+    base = -1 if seed is None or seed == "" else _number(seed, "Seed")
+    if base != int(base) or base < -1 or base >= 2**32:
+        raise gr.Error("Seed must be a whole number from 0 to 4294967295, or -1 for random.")
+    start = secrets.randbelow(2**31) if base == -1 else int(base)
+    return [(start + i) % 2**32 for i in range(takes)]
+
+
+# ---------------------------------------------------------------- running
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the backend's own exceptions into messages for the page."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except backend.Cancelled as exc:
+        raise gr.Error(f"{exc} Nothing was saved.", title="Stopped") from None
+    except (audio.AudioError, backend.LyricsTooLong) as exc:
+        raise gr.Error(str(exc)) from None
+    except models.ModelLoadError as exc:
+        raise gr.Error(f"The model could not be loaded: {exc}", title="Model not available") from None
+
+
+def _progress_fn(progress: Any) -> backend.ProgressFn | None:
+    if progress is None:
+        return None
+
+    def report(step: int, total: int) -> None:
+        progress((step, total), desc=f"Step {step}/{total}", unit="steps")
+
+    return report
+
+
+def _model_info(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: info[k] for k in ("variant", "label", "repo", "device")}
+
+
+def write_takes(
+    mode: str,
+    result: dict[str, Any],
+    params: dict[str, Any],
+    seeds: list[int],
+    fmt: str,
+    timings: dict[str, float],
+) -> tuple[list[str], dict[str, Any]]:
+    """Save every take with a JSON record beside it; return the audio paths and the call's record."""
+    started = time.perf_counter()
+    day = datetime.now(UTC)
+    folder = output_dir() / day.strftime("%Y-%m-%d")
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = day.strftime("%H%M%S") + "-" + secrets.token_hex(3)
+    paths: list[Path] = []
+    for i, (take, seed) in enumerate(zip(result["audio"], seeds, strict=True), start=1):
+        paths.append(audio.save(take, folder / f"{mode}-{stamp}-take{i}-seed{seed}", fmt))
+    timings = {**timings, "write_s": round(time.perf_counter() - started, 3)}
+    record = {
+        "mode": mode,
+        "created": day.isoformat(timespec="seconds"),
+        "params": params,
+        "model": _model_info(result["model"]),
+        "timings": timings,
+        "sample_rate": audio.SAMPLE_RATE,
+        "channels": 2,
+        "takes": [
+            {
+                "take": i,
+                "seed": seed,
+                "audio": str(path),
+                "metadata": str(path.with_suffix(".json")),
+                "seconds": round(audio.seconds(take), 3),
+            }
+            for i, (path, seed, take) in enumerate(zip(paths, seeds, result["audio"], strict=True), start=1)
+        ],
+    }
+    for entry in record["takes"]:
+        own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
+        own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
+        Path(entry["metadata"]).write_text(json.dumps(own, indent=2, ensure_ascii=False))
+    return [str(p) for p in paths], record
+
+
+def _run(mode: str, params: dict[str, Any], runner: Runner, progress: Any) -> dict[str, Any]:
+    if progress is not None:
+        if backend.is_warm():
+            progress(0, desc="Starting…")
+        else:
+            progress(0, desc="Loading model… the first song of a session takes a minute or two longer")
+    with user_errors():
+        return runner(mode, params, _progress_fn(progress))
+
+
+def generate(
+    prompt: str = "",
+    lyrics: str = "",
+    audio_duration: float = 30.0,
+    bpm: float | None = None,
+    key_scale: str = AUTO,
+    time_signature: str = AUTO,
+    vocal_language: str = "en",
+    seed: int = -1,
+    inference_steps: int | None = None,
+    guidance_scale: float | None = None,
+    shift: float | None = None,
+    batch_size: int = 1,
+    audio_format: str = "wav",
+    *,
+    runner: Runner,
+    progress: Any = None,
+    cancel_token: str | None = None,
+) -> tuple[list[str], dict[str, Any]]:
+    """Text to music. Returns the take files and the call's metadata record."""
+    variant = models.active_variant()
+    prompt, lyrics = check_text(prompt, lyrics)
+    duration = check_duration(audio_duration)
+    steps, guidance, shift_value = check_sampling(inference_steps, guidance_scale, shift, variant)
+    takes = check_takes(batch_size)
+    params = {
+        "prompt": prompt,
+        "lyrics": lyrics,
+        "audio_duration": duration,
+        "bpm": check_bpm(bpm),
+        "key_scale": check_key(key_scale),
+        "time_signature": check_time_signature(time_signature),
+        "vocal_language": check_language(vocal_language),
+        "inference_steps": steps,
+        "guidance_scale": guidance,
+        "shift": shift_value,
+        "batch_size": takes,
+        "audio_format": check_format(audio_format),
+    }
+    seeds = seeds_for(seed, takes)
+    params["seed"] = seeds[0]
+    request = {
+        "prompt": prompt,
+        "lyrics": lyrics or INSTRUMENTAL_TAG,
+        "audio_duration": duration,
+        "vocal_language": params["vocal_language"],
+        "num_inference_steps": steps,
+        "guidance_scale": guidance,
+        "shift": shift_value,
+        "bpm": params["bpm"],
+        "keyscale": params["key_scale"],
+        "timesignature": params["time_signature"],
+        "task_type": "text2music",
+        "seeds": seeds,
+    }
+    result = _run("generate", {**params, "request": request, "cancel_token": cancel_token}, runner, progress)
+    n = int(round(duration * audio.SAMPLE_RATE))
+    result["audio"] = result["audio"][:, :, :n]
+    return write_takes("generate", result, params, seeds, params["audio_format"], result["timings"])
+
+
+def run_on_backend(mode: str, params: dict[str, Any], progress: backend.ProgressFn | None = None) -> dict[str, Any]:
+    """The GPU-side work of every mode: build the pipeline if needed and run the request.
+
+    Returns picklable values only (numpy audio, floats, strings).
+    """
+    loaded_now = not backend.is_warm()
+    be = backend.get_backend()
+    out = be.run(params["request"], progress=progress, cancel_token=params.get("cancel_token"))
+    return {
+        "audio": out["audio"],
+        "model": {
+            "variant": be.variant.name,
+            "label": be.variant.label,
+            "repo": be.repo,
+            "device": be.device,
+        },
+        "timings": {
+            "model_load_s": round(be.load_seconds, 3) if loaded_now else 0.0,
+            "pipeline_s": round(out["seconds"], 3),
+        },
+    }

@@ -1,0 +1,334 @@
+"""Randomly initialised ACE-Step pipelines and lyrics LMs built from the real classes.
+
+Tests, the CPU benchmark and the GPU benchmark need the real loading and inference code to run
+without any download. Speed does not depend on weight values, so the same builders serve two
+shapes: ``tiny`` (hidden 32, two layers: seconds on a CPU) and ``xl`` (the published XL
+architecture). Everything heavy is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+# The published XL DiT: hidden 2560, 32 layers, 32 query / 8 KV heads of 128, MLP 9728, fed by a
+# 2048-wide condition encoder. The VAE and the Qwen3-Embedding-0.6B text encoder are shared by all
+# ACE-Step 1.5 variants.
+XL_SHAPES: dict[str, Any] = {
+    "hidden_size": 2560,
+    "intermediate_size": 9728,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "encoder_hidden_size": 2048,
+    "encoder_intermediate_size": 6144,
+    "encoder_num_attention_heads": 16,
+    "encoder_num_key_value_heads": 8,
+    "num_lyric_encoder_hidden_layers": 8,
+    "num_timbre_encoder_hidden_layers": 4,
+    "acoustic_dim": 64,
+    "text_hidden_dim": 1024,
+    "vae": {"encoder_hidden_size": 128, "decoder_channels": 128, "channel_multiples": [1, 2, 4, 8, 16]},
+    "text_encoder": {
+        "hidden_size": 1024,
+        "intermediate_size": 3072,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+    },
+}
+
+TINY_SHAPES: dict[str, Any] = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 8,
+    "encoder_hidden_size": 32,
+    "encoder_intermediate_size": 64,
+    "encoder_num_attention_heads": 4,
+    "encoder_num_key_value_heads": 2,
+    "num_lyric_encoder_hidden_layers": 2,
+    "num_timbre_encoder_hidden_layers": 2,
+    "acoustic_dim": 8,
+    "text_hidden_dim": 32,
+    "vae": {"encoder_hidden_size": 16, "decoder_channels": 8, "channel_multiples": [1, 1, 1, 1, 1]},
+    "text_encoder": {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 8,
+    },
+}
+
+SHAPES = {"tiny": TINY_SHAPES, "xl": XL_SHAPES}
+
+# A little text in several scripts so the trained tokenizer covers what tests send.
+_CORPUS = [
+    "# Instruction\nFill the audio semantic mask based on the given conditions:\n\n# Caption\n",
+    "# Metas\n- bpm: 120\n- timesignature: 4\n- keyscale: C major\n- duration: 30 seconds\n",
+    "# Languages\nen\n\n# Lyric\n[Verse]\nWalking down the empty street tonight\n[Chorus]\nSing it loud\n",
+    "upbeat synth pop, female vocals, bright drums, warm bass, dreamy piano ballad, lo-fi hip hop",
+    "[Intro] [Bridge] [Outro] [Pre-Chorus] [Instrumental] la la la oh yeah hey",
+    "Theme: summer love. Genre: rock. Mood: happy. Write song lyrics with section tags.",
+    "El amor es fuego, corazón, noche, canción. Je t'aime, la nuit, la lumière. 夜の街 愛 歌 心",
+    "0123456789 .,:;!?'\"()-_/ A B C D E F G H I J K L M N O P Q R S T U V W X Y Z",
+]
+_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
+# Qwen's ChatML template, enough for apply_chat_template in the lyrics path.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tokenizer(vocab_size: int = 512):
+    """A byte-level BPE tokenizer trained on the spot, wrapped as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=_SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        model_max_length=32768,
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def _text_encoder(shapes: dict[str, Any], vocab_size: int):
+    from transformers import Qwen3Config, Qwen3Model
+
+    te = shapes["text_encoder"]
+    config = Qwen3Config(
+        vocab_size=vocab_size,
+        max_position_embeddings=32768,
+        rope_theta=1_000_000.0,
+        tie_word_embeddings=True,
+        **te,
+    )
+    return Qwen3Model(config)
+
+
+def build_pipeline(size: str = "tiny", *, turbo: bool = False, seed: int = 0, dtype: Any = None):
+    """An ``AceStepPipeline`` with random weights and the real ACE-Step audio geometry.
+
+    48 kHz stereo, VAE hop 1920 (25 latent frames per second). ``turbo`` marks the transformer
+    config the way the turbo checkpoints do (guidance distilled).
+    """
+    import torch
+    from diffusers import (
+        AceStepPipeline,
+        AceStepTransformer1DModel,
+        AutoencoderOobleck,
+        FlowMatchEulerDiscreteScheduler,
+    )
+    from diffusers.pipelines.ace_step import (
+        AceStepAudioTokenDetokenizer,
+        AceStepAudioTokenizer,
+        AceStepConditionEncoder,
+    )
+
+    s = SHAPES[size]
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    vocab = len(tokenizer)
+    acoustic = s["acoustic_dim"]
+    enc = {
+        "hidden_size": s["encoder_hidden_size"],
+        "intermediate_size": s["encoder_intermediate_size"],
+        "num_attention_heads": s["encoder_num_attention_heads"],
+        "num_key_value_heads": s["encoder_num_key_value_heads"],
+        "head_dim": s["head_dim"],
+    }
+    transformer = AceStepTransformer1DModel(
+        hidden_size=s["hidden_size"],
+        intermediate_size=s["intermediate_size"],
+        num_hidden_layers=s["num_hidden_layers"],
+        num_attention_heads=s["num_attention_heads"],
+        num_key_value_heads=s["num_key_value_heads"],
+        head_dim=s["head_dim"],
+        in_channels=3 * acoustic,
+        audio_acoustic_hidden_dim=acoustic,
+        encoder_hidden_size=s["encoder_hidden_size"],
+        is_turbo=turbo,
+        model_version="turbo" if turbo else "sft",
+    )
+    condition_encoder = AceStepConditionEncoder(
+        text_hidden_dim=s["text_hidden_dim"],
+        timbre_hidden_dim=acoustic,
+        num_lyric_encoder_hidden_layers=s["num_lyric_encoder_hidden_layers"],
+        num_timbre_encoder_hidden_layers=s["num_timbre_encoder_hidden_layers"],
+        **enc,
+    )
+    # Random, non-zero silence so a test can tell it was carried through conversion.
+    condition_encoder.silence_latent.copy_(torch.randn_like(condition_encoder.silence_latent) * 0.1)
+    audio_tokenizer = AceStepAudioTokenizer(audio_acoustic_hidden_dim=acoustic, fsq_dim=s["encoder_hidden_size"], **enc)
+    audio_token_detokenizer = AceStepAudioTokenDetokenizer(audio_acoustic_hidden_dim=acoustic, **enc)
+    v = s["vae"]
+    # The Oobleck encoder emits mean and scale, so its width is twice the latent width.
+    vae = AutoencoderOobleck(
+        encoder_hidden_size=v["encoder_hidden_size"],
+        downsampling_ratios=[2, 4, 4, 6, 10],
+        channel_multiples=v["channel_multiples"],
+        decoder_channels=v["decoder_channels"],
+        decoder_input_channels=acoustic,
+        audio_channels=2,
+        sampling_rate=48000,
+    )
+    pipe = AceStepPipeline(
+        vae=vae,
+        text_encoder=_text_encoder(s, vocab),
+        tokenizer=tokenizer,
+        transformer=transformer,
+        condition_encoder=condition_encoder,
+        scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=1.0),
+        audio_tokenizer=audio_tokenizer,
+        audio_token_detokenizer=audio_token_detokenizer,
+    )
+    if dtype is not None:
+        pipe.to(dtype=dtype)
+    return pipe
+
+
+def save_pipeline(path: str | Path, size: str = "tiny", **kwargs: Any) -> Path:
+    """Build a random pipeline and save it in diffusers layout (``model_index.json``)."""
+    path = Path(path)
+    build_pipeline(size, **kwargs).save_pretrained(path)
+    return path
+
+
+# Inverse of the loader's key mapping: diffusers module names back to the upstream checkpoint's.
+_ATTN_BACK = [
+    (".to_q.", ".q_proj."),
+    (".to_k.", ".k_proj."),
+    (".to_v.", ".v_proj."),
+    (".to_out.0.", ".o_proj."),
+    (".norm_q.", ".q_norm."),
+    (".norm_k.", ".k_norm."),
+]
+
+
+def _upstream_key(prefix: str, key: str) -> str:
+    key = key.replace("proj_in_conv.", "proj_in.1.").replace("proj_out_conv.", "proj_out.1.")
+    for new, old in _ATTN_BACK:
+        key = key.replace(new, old)
+    return prefix + key
+
+
+def save_upstream_layout(root: str | Path, size: str = "tiny", variant_dir: str = "acestep-v15-xl-sft", **kw):
+    """Write a random pipeline the way upstream ACE-Step publishes checkpoints.
+
+    ``root/<variant_dir>/`` holds ``config.json``, ``model.safetensors`` and ``silence_latent.pt``
+    (``[1, C, T]``); ``root/vae/`` and ``root/Qwen3-Embedding-0.6B/`` hold the shared VAE and
+    text encoder with its tokenizer. Returns ``(variant_path, pipeline)`` so a test can compare
+    the loaded copy with the original.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    root = Path(root)
+    pipe = build_pipeline(size, **kw)
+    s = SHAPES[size]
+    dit = root / variant_dir
+    dit.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {}
+    for k, v in pipe.transformer.state_dict().items():
+        state[_upstream_key("decoder.", k)] = v
+    for k, v in pipe.condition_encoder.state_dict().items():
+        if k == "silence_latent":
+            continue
+        state[k if k == "null_condition_emb" else _upstream_key("encoder.", k)] = v
+    for k, v in pipe.audio_tokenizer.state_dict().items():
+        state[_upstream_key("tokenizer.", k)] = v
+    for k, v in pipe.audio_token_detokenizer.state_dict().items():
+        state[_upstream_key("detokenizer.", k)] = v
+    save_file({k: v.contiguous() for k, v in state.items()}, str(dit / "model.safetensors"))
+    silence = pipe.condition_encoder.silence_latent.transpose(1, 2).contiguous()
+    torch.save(silence, dit / "silence_latent.pt")
+    t = pipe.transformer.config
+    config = {
+        "model_type": "acestep",
+        "hidden_size": t.hidden_size,
+        "intermediate_size": t.intermediate_size,
+        "num_hidden_layers": t.num_hidden_layers,
+        "num_attention_heads": t.num_attention_heads,
+        "num_key_value_heads": t.num_key_value_heads,
+        "head_dim": t.head_dim,
+        "in_channels": t.in_channels,
+        "audio_acoustic_hidden_dim": t.audio_acoustic_hidden_dim,
+        "patch_size": t.patch_size,
+        "rope_theta": t.rope_theta,
+        "attention_bias": t.attention_bias,
+        "attention_dropout": t.attention_dropout,
+        "rms_norm_eps": t.rms_norm_eps,
+        "sliding_window": t.sliding_window,
+        "layer_types": list(t.layer_types or pipe.transformer.layer_types),
+        "encoder_hidden_size": s["encoder_hidden_size"],
+        "encoder_intermediate_size": s["encoder_intermediate_size"],
+        "encoder_num_attention_heads": s["encoder_num_attention_heads"],
+        "encoder_num_key_value_heads": s["encoder_num_key_value_heads"],
+        "text_hidden_dim": s["text_hidden_dim"],
+        "timbre_hidden_dim": s["acoustic_dim"],
+        "num_lyric_encoder_hidden_layers": s["num_lyric_encoder_hidden_layers"],
+        "num_timbre_encoder_hidden_layers": s["num_timbre_encoder_hidden_layers"],
+        "pool_window_size": 5,
+        "fsq_dim": s["encoder_hidden_size"],
+        "fsq_input_levels": [8, 8, 8, 5, 5, 5],
+        "fsq_input_num_quantizers": 1,
+        "num_attention_pooler_hidden_layers": 2,
+        "is_turbo": bool(t.is_turbo),
+        "model_version": t.model_version,
+    }
+    (dit / "config.json").write_text(json.dumps(config, indent=2))
+    pipe.vae.save_pretrained(root / "vae")
+    pipe.text_encoder.save_pretrained(root / "Qwen3-Embedding-0.6B")
+    pipe.tokenizer.save_pretrained(root / "Qwen3-Embedding-0.6B")
+    return dit, pipe
+
+
+def build_lyrics_lm(seed: int = 0):
+    """A tiny random ``Qwen2ForCausalLM`` and its tokenizer with Qwen's chat template."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    return Qwen2ForCausalLM(config), tokenizer
+
+
+def save_lyrics_lm(path: str | Path, seed: int = 0) -> Path:
+    path = Path(path)
+    model, tokenizer = build_lyrics_lm(seed)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

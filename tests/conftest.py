@@ -1,0 +1,95 @@
+"""Shared fixtures: tiny random ACE-Step checkpoints built here, and a running studio.
+
+Nothing is downloaded: ``HF_HUB_OFFLINE`` is set so any accidental Hub access fails loudly.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import random_models  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline_dir(tmp_path_factory) -> Path:
+    """A tiny SFT-like pipeline saved in diffusers layout (model_index.json)."""
+    return random_models.save_pipeline(tmp_path_factory.mktemp("models") / "tiny-diffusers")
+
+
+@pytest.fixture(scope="session")
+def tiny_upstream(tmp_path_factory):
+    """A tiny pipeline written in upstream ACE-Step layout; returns (dit folder, original pipeline)."""
+    return random_models.save_upstream_layout(tmp_path_factory.mktemp("upstream") / "checkpoints")
+
+
+@pytest.fixture
+def studio_env(tiny_pipeline_dir, tmp_path, monkeypatch):
+    """Point the studio at the tiny pipeline and a fresh output folder; the backend starts cold."""
+    import backend
+
+    monkeypatch.setenv("ACE_STUDIO_MODEL", str(tiny_pipeline_dir))
+    monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-sft")
+    monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path / "outputs"))
+    monkeypatch.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path / "cancel"))
+    backend.reset_backend()
+    yield tmp_path / "outputs"
+    backend.reset_backend()
+
+
+@pytest.fixture(scope="session")
+def warm_backend(tiny_pipeline_dir):
+    """A backend built once from the tiny pipeline, for tests that only run requests."""
+    import backend
+    import models
+
+    pipe = models.load_pipeline(str(tiny_pipeline_dir), models.VARIANTS["xl-sft"])
+    pipe.set_progress_bar_config(disable=True)
+    return backend.Backend(
+        pipe=pipe, variant=models.VARIANTS["xl-sft"], source=str(tiny_pipeline_dir), device="cpu", load_seconds=0.0
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def studio_server(tiny_pipeline_dir, tmp_path_factory):
+    """The real app, launched on a free port against the tiny pipeline; yields (url, output dir)."""
+    import backend
+
+    out = tmp_path_factory.mktemp("served-outputs")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ACE_STUDIO_MODEL", str(tiny_pipeline_dir))
+    mp.setenv("ACE_STUDIO_VARIANT", "xl-sft")
+    mp.setenv("ACE_STUDIO_OUTPUT_DIR", str(out))
+    mp.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path_factory.mktemp("cancel")))
+    backend.reset_backend()
+    import app
+
+    port = free_port()
+    demo = app.build_ui()
+    app.configure_queue(demo)
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        allowed_paths=[str(out)],
+    )
+    yield f"http://127.0.0.1:{port}/", out
+    demo.close()
+    backend.reset_backend()
+    mp.undo()

@@ -1,0 +1,97 @@
+"""The studio as an API: the real app served locally, called with gradio_client."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import ROOT, free_port
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+
+@pytest.fixture(scope="module")
+def client(studio_server):
+    url, _ = studio_server
+    return Client(url, verbose=False)
+
+
+def test_generate_endpoint_by_keyword(client, studio_server):
+    _, out = studio_server
+    result = client.predict(prompt="funk groove", audio_duration=10, inference_steps=3, seed=21, api_name="/generate")
+    first, meta = result[0], result[-1]
+    data, rate = sf.read(first, always_2d=True)
+    assert rate == 48000 and data.shape == (480000, 2)
+    assert meta["takes"][0]["seed"] == 21 and meta["params"]["audio_duration"] == 10
+    assert Path(meta["takes"][0]["audio"]).parent.parent == out
+    assert result[1] is None  # one take asked for
+    assert "21" in result[4]
+
+
+def test_api_parameters_all_have_defaults(client):
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]
+    names = [p["parameter_name"] for p in api["parameters"]]
+    for want in ("prompt", "lyrics", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language",
+                 "seed", "inference_steps", "guidance_scale", "batch_size", "audio_format"):  # fmt: skip
+        assert want in names
+    assert all(p["parameter_has_default"] for p in api["parameters"])
+
+
+def test_same_seed_same_audio_through_the_api(client):
+    a = client.predict(lyrics="[Chorus]\nsing along", audio_duration=10, inference_steps=2, seed=99, batch_size=2,
+                       api_name="/generate")  # fmt: skip
+    b = client.predict(lyrics="[Chorus]\nsing along", audio_duration=10, inference_steps=2, seed=99, batch_size=2,
+                       api_name="/generate")  # fmt: skip
+    np.testing.assert_array_equal(sf.read(a[0])[0], sf.read(b[0])[0])
+    np.testing.assert_array_equal(sf.read(a[1])[0], sf.read(b[1])[0])
+    assert [t["seed"] for t in a[-1]["takes"]] == [99, 100]
+
+
+def test_validation_error_reaches_the_client_and_the_app_keeps_serving(client):
+    with pytest.raises(AppError, match="Duration must be between 10 s and 600 s"):
+        client.predict(prompt="pop", audio_duration=900, api_name="/generate")
+    with pytest.raises(AppError, match="Unknown key"):
+        client.predict(prompt="pop", key_scale="X minor", api_name="/generate")
+    with pytest.raises(AppError, match="Steps must be between 1 and 200"):
+        client.predict(prompt="pop", inference_steps=0, api_name="/generate")
+    with pytest.raises(AppError, match="Unknown output format 'ogg'"):
+        client.predict(prompt="pop", audio_format="ogg", api_name="/generate")
+    ok = client.predict(prompt="pop", audio_duration=10, inference_steps=1, api_name="/generate")
+    assert Path(ok[0]).exists()
+
+
+def test_python_app_py_honours_server_env(tiny_pipeline_dir, tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
+        "ACE_STUDIO_OUTPUT_DIR": str(tmp_path / "out"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+                break
+            except Exception:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise AssertionError(
+                        proc.stdout.read().decode() if proc.poll() is not None else "server did not start"
+                    ) from None
+                time.sleep(0.5)
+        result = client.predict(prompt="ska", audio_duration=10, inference_steps=1, api_name="/generate")
+        assert Path(result[-1]["takes"][0]["audio"]).parent.parent == tmp_path / "out"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

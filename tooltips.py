@@ -1,0 +1,33 @@
+"""Every help and info string the studio shows, written for musicians. One source of truth."""
+
+CAPTION = (
+    "Describe the sound: genre, mood, instruments, voice. E.g. “warm lo-fi hip hop, mellow Rhodes, vinyl crackle”."
+)
+LYRICS = (
+    "One section tag per part — [Verse], [Chorus], [Bridge], [Outro] — then its lines. "
+    "Leave empty or switch on Instrumental for music without singing."
+)
+INSTRUMENTAL = "No vocals: the lyrics box is replaced by [Instrumental]."
+DURATION = "Length of the song in seconds, from 10 s to 10 minutes. Longer songs take longer to make."
+BPM = "Tempo in beats per minute (30–300). 0 = auto: the model picks a tempo that suits the caption."
+KEY = "Key and scale, e.g. “A minor”. Auto lets the model choose one that fits the style."
+TIME_SIGNATURE = (
+    "Beats per bar: 4 for 4/4 (most pop and rock), 3 for waltzes, 6 for 6/8, 2 for marches. Auto lets the model decide."
+)
+LANGUAGE = "Language the vocals are sung in. It should match the language of the lyrics."
+SEED = "Same seed + same settings = the same song. -1 picks a new random seed each time; the seed used is shown with every take."
+STEPS = (
+    "Denoising steps. Turbo is trained for 8; SFT and Base want about 50 — fewer steps are faster "
+    "but blurrier, more than ~60 rarely helps."
+)
+GUIDANCE = (
+    "How strictly the music follows your caption and lyrics. ~7 is balanced; higher is more literal "
+    "but can sound harsh. Turbo ignores it (guidance is built into the model)."
+)
+SHIFT = (
+    "Where the model spends its steps: higher values settle the overall structure earlier. 1 for SFT/Base, 3 for Turbo."
+)
+TAKES = "How many variations to make in one go (1–4); each gets its own seed."
+FORMAT = "WAV is lossless and largest, FLAC is lossless and smaller, MP3 is smallest for sharing."
+STOP = "Stops after the current step; nothing is saved."
+RESULT_EMPTY = "Your takes will appear here."
