@@ -137,17 +137,17 @@ def _header() -> str:
     )
 
 
-def _takes_column(prefix: str) -> list[gr.Audio]:
+def _takes_column(prefix: str, n: int = modes.MAX_TAKES) -> list[gr.Audio]:
     return [
         gr.Audio(
-            label=f"Take {i + 1}",
+            label=f"Take {i + 1}" if n > 1 else "Result",
             type="filepath",
             interactive=False,
             visible=i == 0,
             buttons=["download"],
             elem_id=f"{prefix}-take-{i + 1}",
         )
-        for i in range(modes.MAX_TAKES)
+        for i in range(n)
     ]
 
 
@@ -159,70 +159,272 @@ def _lenient_radio(*args: Any, **kwargs: Any) -> gr.Radio:
     return _lenient(gr.Radio(*args, **kwargs))
 
 
+def _run_audio_mode(fn: Callable, request: gr.Request | None, progress: Any, **kwargs: Any):
+    paths, record = fn(**kwargs, runner=_runner, progress=progress, cancel_token=_token(request))
+    return paths[0], _seeds_text(record), record
+
+
+def cover(
+    src_audio: str | None = None,
+    prompt: str = "",
+    lyrics: str = "",
+    audio_cover_strength: float = 0.6,
+    reference_audio: str | None = None,
+    seed: float = -1,
+    inference_steps: float | None = None,
+    guidance_scale: float | None = None,
+    audio_format: str = "wav",
+    request: gr.Request = None,
+    progress: gr.Progress = gr.Progress(),
+):
+    return _run_audio_mode(
+        modes.cover, request, progress, src_audio=src_audio, prompt=prompt, lyrics=lyrics,
+        audio_cover_strength=audio_cover_strength, reference_audio=reference_audio, seed=seed,
+        inference_steps=inference_steps, guidance_scale=guidance_scale, audio_format=audio_format,
+    )  # fmt: skip
+
+
+def extend(
+    src_audio: str | None = None,
+    prompt: str = "",
+    lyrics: str = "",
+    extend_seconds: float = 30,
+    seed: float = -1,
+    inference_steps: float | None = None,
+    guidance_scale: float | None = None,
+    audio_format: str = "wav",
+    request: gr.Request = None,
+    progress: gr.Progress = gr.Progress(),
+):
+    return _run_audio_mode(
+        modes.extend, request, progress, src_audio=src_audio, prompt=prompt, lyrics=lyrics,
+        extend_seconds=extend_seconds, seed=seed, inference_steps=inference_steps,
+        guidance_scale=guidance_scale, audio_format=audio_format,
+    )  # fmt: skip
+
+
+def edit(
+    src_audio: str | None = None,
+    prompt: str = "",
+    lyrics: str = "",
+    repainting_start: float = 0,
+    repainting_end: float = 10,
+    seed: float = -1,
+    inference_steps: float | None = None,
+    guidance_scale: float | None = None,
+    audio_format: str = "wav",
+    request: gr.Request = None,
+    progress: gr.Progress = gr.Progress(),
+):
+    return _run_audio_mode(
+        modes.edit, request, progress, src_audio=src_audio, prompt=prompt, lyrics=lyrics,
+        repainting_start=repainting_start, repainting_end=repainting_end, seed=seed,
+        inference_steps=inference_steps, guidance_scale=guidance_scale, audio_format=audio_format,
+    )  # fmt: skip
+
+
+def describe_source(path: str | None) -> str:
+    """A line under an upload: its length, or why it cannot be used."""
+    if not path:
+        return ""
+    import soundfile as sf
+
+    try:
+        info = sf.info(path)
+    except Exception:
+        return "⚠️ This file cannot be read as audio. Try WAV, FLAC, OGG or MP3."
+    minutes, secs = divmod(info.duration, 60)
+    return f"Source: {int(minutes)}:{secs:04.1f} long · {info.samplerate} Hz · {info.channels} channel(s)"
+
+
+def send_take(take: float, *paths: str | None) -> tuple[Any, ...]:
+    """The chosen take of a result, for another tab's source."""
+    index = max(1, min(len(paths), int(take or 1))) - 1
+    if not paths[index]:
+        raise gr.Error(f"There is no take {index + 1} yet — make one first.")
+    return paths[index]
+
+
+SEND_TARGETS = (("Cover", "cover"), ("Extend", "extend"), ("Edit", "edit"))
+
+
+def _sampling_controls(variant: models.Variant, prefix: str):
+    with gr.Row():
+        seed = gr.Number(label="Seed", value=-1, precision=0, info=tips.SEED, elem_id=f"{prefix}-seed")
+        steps = _lenient_slider(*modes.STEPS_RANGE, value=variant.steps, step=1, label="Steps", info=tips.STEPS)
+    with gr.Row():
+        guidance = _lenient_slider(
+            *modes.GUIDANCE_RANGE, value=variant.guidance, step=0.5, label="Guidance", info=tips.GUIDANCE
+        )
+        fmt = _lenient_radio(modes.FORMATS, value="wav", label="Output format", info=tips.FORMAT)
+    return seed, steps, guidance, fmt
+
+
+def _result_column(prefix: str, n: int = 1):
+    takes = _takes_column(prefix, n)
+    seeds = gr.Markdown(tips.RESULT_EMPTY, elem_id=f"{prefix}-seeds")
+    with gr.Row():
+        pick = gr.Number(value=1, precision=0, label="Take to send", visible=n > 1, minimum=1, maximum=n)
+        sends = {
+            tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS
+        }
+    meta = gr.JSON(label="Metadata", open=False)
+    return takes, seeds, pick, sends, meta
+
+
+def _source_input(prefix: str, label: str = "Song"):
+    src = gr.Audio(label=label, type="filepath", sources=["upload"], elem_id=f"{prefix}-src")
+    info = gr.Markdown("", elem_id=f"{prefix}-src-info")
+    src.change(describe_source, src, info, api_name=f"{prefix}_describe", api_visibility="private", queue=False)
+    return src
+
+
 def build_ui() -> gr.Blocks:
     variant = models.active_variant()
     languages = [(f"{name} ({code})", code) for code, name in modes.LANGUAGES.items()]
+    results: dict[str, tuple] = {}
+    sources: dict[str, gr.Audio] = {}
     with gr.Blocks(title="ACE Music Studio") as demo:
         gr.Markdown(_header(), elem_id="studio-header")
-        with gr.Tabs(elem_id="studio-tabs"), gr.Tab("Generate", id="generate"), gr.Row():
-            with gr.Column(scale=3):
-                prompt = gr.Textbox("", label="Style caption", info=tips.CAPTION, lines=2, elem_id="gen-prompt")
-                lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=10, elem_id="gen-lyrics")
-                instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False)
-                duration = _lenient_slider(
-                    modes.MIN_SECONDS, modes.MAX_SECONDS, value=30, step=1,
-                    label="Duration (seconds)", info=tips.DURATION, elem_id="gen-duration",
-                )  # fmt: skip
-                with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
-                    with gr.Row():
-                        bpm = gr.Number(label="BPM (0 = auto)", value=0, info=tips.BPM, precision=0)
-                        key = gr.Dropdown(
-                            [modes.AUTO, *modes.KEYS], value=modes.AUTO, label="Key",
-                            info=tips.KEY, allow_custom_value=True,
-                        )  # fmt: skip
-                        time_sig = gr.Dropdown(
-                            [modes.AUTO, *modes.TIME_SIGNATURES], value=modes.AUTO,
-                            label="Time signature", info=tips.TIME_SIGNATURE, allow_custom_value=True,
-                        )  # fmt: skip
-                    with gr.Row():
-                        language = gr.Dropdown(
-                            languages, value="en", label="Vocal language", info=tips.LANGUAGE,
-                            allow_custom_value=True,
-                        )  # fmt: skip
-                        seed = gr.Number(label="Seed", value=-1, precision=0, info=tips.SEED)
-                    with gr.Row():
-                        steps = _lenient_slider(
-                            *modes.STEPS_RANGE, value=variant.steps, step=1, label="Steps", info=tips.STEPS
-                        )
-                        guidance = _lenient_slider(
-                            *modes.GUIDANCE_RANGE, value=variant.guidance, step=0.5,
-                            label="Guidance", info=tips.GUIDANCE,
-                        )  # fmt: skip
-                        shift = _lenient_slider(
-                            *modes.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT
-                        )
-                    with gr.Row():
-                        takes = _lenient_slider(1, modes.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES)
-                        fmt = _lenient_radio(modes.FORMATS, value="wav", label="Output format", info=tips.FORMAT)
+        with gr.Tabs(elem_id="studio-tabs") as tabs:
+            with gr.Tab("Generate", id="generate"):
                 with gr.Row():
-                    gen_btn = gr.Button("Generate", variant="primary", elem_id="gen-button")
-                    stop_btn = gr.Button("Stop", variant="stop", elem_id="gen-stop")
-            with gr.Column(scale=2):
-                gen_takes = _takes_column("gen")
-                gen_seeds = gr.Markdown(tips.RESULT_EMPTY, elem_id="gen-seeds")
-                gen_meta = gr.JSON(label="Metadata", open=False)
+                    with gr.Column(scale=3):
+                        prompt = gr.Textbox("", label="Style caption", info=tips.CAPTION, lines=2, elem_id="gen-prompt")
+                        lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=10, elem_id="gen-lyrics")
+                        instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False)
+                        duration = _lenient_slider(
+                            modes.MIN_SECONDS, modes.MAX_SECONDS, value=30, step=1,
+                            label="Duration (seconds)", info=tips.DURATION, elem_id="gen-duration",
+                        )  # fmt: skip
+                        with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
+                            with gr.Row():
+                                bpm = gr.Number(label="BPM (0 = auto)", value=0, info=tips.BPM, precision=0)
+                                key = gr.Dropdown(
+                                    [modes.AUTO, *modes.KEYS], value=modes.AUTO, label="Key",
+                                    info=tips.KEY, allow_custom_value=True,
+                                )  # fmt: skip
+                                time_sig = gr.Dropdown(
+                                    [modes.AUTO, *modes.TIME_SIGNATURES], value=modes.AUTO,
+                                    label="Time signature", info=tips.TIME_SIGNATURE, allow_custom_value=True,
+                                )  # fmt: skip
+                            language = gr.Dropdown(
+                                languages, value="en", label="Vocal language", info=tips.LANGUAGE,
+                                allow_custom_value=True,
+                            )  # fmt: skip
+                            seed, steps, guidance, fmt = _sampling_controls(variant, "gen")
+                            with gr.Row():
+                                shift = _lenient_slider(
+                                    *modes.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT
+                                )
+                                takes = _lenient_slider(
+                                    1, modes.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES
+                                )
+                        with gr.Row():
+                            gen_btn = gr.Button("Generate", variant="primary", elem_id="gen-button")
+                            gen_stop = gr.Button("Stop", variant="stop", elem_id="gen-stop")
+                    with gr.Column(scale=2):
+                        results["generate"] = _result_column("gen", modes.MAX_TAKES)
+
+            with gr.Tab("Cover", id="cover"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        sources["cover"] = _source_input("cover")
+                        cover_prompt = gr.Textbox("", label="New style", info=tips.COVER_CAPTION, lines=2)
+                        cover_strength = _lenient_slider(
+                            0.0, 1.0, value=0.6, step=0.05, label="Cover strength", info=tips.COVER_STRENGTH
+                        )
+                        with gr.Accordion("Advanced settings", open=False, elem_id="cover-advanced"):
+                            cover_lyrics = gr.Textbox(
+                                "", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6
+                            )
+                            cover_ref = gr.Audio(
+                                label="Timbre reference (optional)", type="filepath", sources=["upload"]
+                            )
+                            gr.Markdown(tips.COVER_REFERENCE)
+                            cover_sampling = _sampling_controls(variant, "cover")
+                        with gr.Row():
+                            cover_btn = gr.Button("Make cover", variant="primary", elem_id="cover-button")
+                            cover_stop = gr.Button("Stop", variant="stop")
+                    with gr.Column(scale=2):
+                        results["cover"] = _result_column("cover")
+
+            with gr.Tab("Extend", id="extend"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        sources["extend"] = _source_input("extend")
+                        extend_seconds = _lenient_slider(
+                            *modes.EXTEND_RANGE, value=30, step=1, label="Seconds to add", info=tips.EXTEND_SECONDS,
+                            elem_id="extend-seconds",
+                        )  # fmt: skip
+                        extend_prompt = gr.Textbox("", label="Style of the continuation", info=tips.EXTEND_CAPTION)
+                        with gr.Accordion("Advanced settings", open=False, elem_id="extend-advanced"):
+                            extend_lyrics = gr.Textbox("", label="Lyrics for the new part", info=tips.LYRICS, lines=6)
+                            extend_sampling = _sampling_controls(variant, "extend")
+                        with gr.Row():
+                            extend_btn = gr.Button("Extend", variant="primary", elem_id="extend-button")
+                            extend_stop = gr.Button("Stop", variant="stop")
+                    with gr.Column(scale=2):
+                        results["extend"] = _result_column("extend")
+
+            with gr.Tab("Edit", id="edit"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        sources["edit"] = _source_input("edit")
+                        with gr.Row():
+                            edit_start = gr.Number(value=0, label="Region start (s)", info=tips.REGION, minimum=0)
+                            edit_end = gr.Number(value=10, label="Region end (s)", minimum=0)
+                        edit_prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION)
+                        edit_lyrics = gr.Textbox("", label="New words for the region", info=tips.EDIT_LYRICS, lines=4)
+                        with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
+                            edit_sampling = _sampling_controls(variant, "edit")
+                        with gr.Row():
+                            edit_btn = gr.Button("Regenerate region", variant="primary", elem_id="edit-button")
+                            edit_stop = gr.Button("Stop", variant="stop")
+                    with gr.Column(scale=2):
+                        results["edit"] = _result_column("edit")
+
         instrumental.change(
             toggle_instrumental, instrumental, lyrics, api_name="toggle_instrumental", api_visibility="private"
         )
+        gen_takes = results["generate"][0]
         takes.change(show_takes, takes, gen_takes, api_name="show_takes", api_visibility="private")
-        gen_event = gen_btn.click(
-            generate,
-            inputs=[prompt, lyrics, duration, bpm, key, time_sig, language, seed, steps, guidance, shift, takes, fmt],
-            outputs=[*gen_takes, gen_seeds, gen_meta],
-            api_name="generate",
-            concurrency_id="gpu",
-        )
-        stop_btn.click(stop, None, None, cancels=[gen_event], api_name="stop", queue=False)
+        events = {
+            "generate": (
+                gen_btn, gen_stop, generate,
+                [prompt, lyrics, duration, bpm, key, time_sig, language, seed, steps, guidance, shift, takes, fmt],
+            ),
+            "cover": (
+                cover_btn, cover_stop, cover,
+                [sources["cover"], cover_prompt, cover_lyrics, cover_strength, cover_ref, *cover_sampling],
+            ),
+            "extend": (
+                extend_btn, extend_stop, extend,
+                [sources["extend"], extend_prompt, extend_lyrics, extend_seconds, *extend_sampling],
+            ),
+            "edit": (
+                edit_btn, edit_stop, edit,
+                [sources["edit"], edit_prompt, edit_lyrics, edit_start, edit_end, *edit_sampling],
+            ),
+        }  # fmt: skip
+        for name, (button, stop_button, fn, inputs) in events.items():
+            audios, seeds_md, _pick, _sends, meta = results[name]
+            event = button.click(
+                fn, inputs=inputs, outputs=[*audios, seeds_md, meta], api_name=name, concurrency_id="gpu"
+            )
+            stop_button.click(
+                stop,
+                None,
+                None,
+                cancels=[event],
+                api_name=f"stop_{name}" if name != "generate" else "stop",
+                queue=False,
+            )
+        for name, (audios, _seeds, pick, sends, _meta) in results.items():
+            for tab, button in sends.items():
+                button.click(
+                    send_take, [pick, *audios], sources[tab], api_name=f"send_{name}_to_{tab}", api_visibility="private"
+                ).then(lambda tab=tab: gr.Tabs(selected=tab), None, tabs, api_visibility="private")
     return demo
 
 

@@ -98,13 +98,22 @@ def rms(audio: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
 
 
-def gain_match(generated: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Scale ``generated`` to the loudness (RMS) of ``reference``.
+def fit(audio: np.ndarray, n: int) -> np.ndarray:
+    """Trim or zero-pad ``[channels, samples]`` to exactly ``n`` samples."""
+    if audio.shape[-1] >= n:
+        return audio[..., :n]
+    pad = [(0, 0)] * (audio.ndim - 1) + [(0, n - audio.shape[-1])]
+    return np.pad(audio, pad)
 
-    The pipeline normalises every output to -1 dBFS peak, so spliced material would otherwise
-    jump in level at the seams.
+
+def gain_match(generated: np.ndarray, generated_ref: np.ndarray, original_ref: np.ndarray) -> np.ndarray:
+    """Scale ``generated`` so its rendition of the kept audio is as loud (RMS) as the original.
+
+    The pipeline normalises every output to -1 dBFS peak; without this a quiet source would jump
+    in level where the new material starts. ``generated_ref`` and ``original_ref`` are the same
+    stretch of time in the generated clip and in the source.
     """
-    g, r = rms(generated), rms(reference)
+    g, r = rms(generated_ref), rms(original_ref)
     if g < 1e-9 or r < 1e-9:
         return generated
     return (generated * (r / g)).astype(np.float32)
@@ -117,23 +126,26 @@ def equal_power_fade(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def splice(original: np.ndarray, new: np.ndarray, start: int, end: int, fade: int) -> np.ndarray:
-    """``original`` outside ``[start, end)`` and ``new`` inside, with equal-power crossfades.
+    """``original`` outside ``[start, end)``, ``new`` inside, with equal-power crossfades inside.
 
-    The crossfades sit inside the region, so every sample outside it is the original sample.
-    ``new`` must be at least ``end`` samples long; ``original`` may be shorter (an extension).
+    The crossfades lie within the region, so every sample outside it is the original sample.
+    ``new`` covers at least ``[0, end)``; ``original`` may end before ``end`` (an extension), in
+    which case only the head seam is faded.
     """
-    out_len = max(original.shape[-1], end)
-    out = np.zeros((original.shape[0], out_len), dtype=np.float32)
-    out[:, : original.shape[-1]] = original
+    n_orig = original.shape[-1]
+    out = np.zeros((original.shape[0], max(n_orig, end)), dtype=np.float32)
+    out[:, :n_orig] = original
     out[:, start:end] = new[:, start:end]
+    tail = end < n_orig
     width = end - start
-    fade = max(0, min(fade, width // 2 if end < original.shape[-1] and start > 0 else width))
-    if fade and start > 0:
-        fo, fi = equal_power_fade(fade)
-        seg = slice(start, start + fade)
+    head_fade = min(fade, n_orig - start, width // 2 if tail else width) if start > 0 else 0
+    if head_fade > 0:
+        fo, fi = equal_power_fade(head_fade)
+        seg = slice(start, start + head_fade)
         out[:, seg] = original[:, seg] * fo + new[:, seg] * fi
-    if fade and end < original.shape[-1]:
-        fo, fi = equal_power_fade(fade)
-        seg = slice(end - fade, end)
+    tail_fade = min(fade, width // 2) if tail else 0
+    if tail_fade > 0:
+        fo, fi = equal_power_fade(tail_fade)
+        seg = slice(end - tail_fade, end)
         out[:, seg] = new[:, seg] * fo + original[:, seg] * fi
     return out

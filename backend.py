@@ -39,6 +39,10 @@ class LyricsTooLong(ValueError):
     """The lyrics exceed what the text encoder takes."""
 
 
+class ModeUnavailable(ValueError):
+    """The loaded checkpoint lacks a component this mode needs."""
+
+
 @dataclass
 class Backend:
     """The loaded pipeline and what it runs on."""
@@ -82,6 +86,11 @@ class Backend:
         if n_tokens > MAX_LYRIC_TOKENS:
             raise LyricsTooLong(
                 f"The lyrics are {n_tokens} tokens long; the model reads at most {MAX_LYRIC_TOKENS}. Shorten them."
+            )
+        if req.get("task_type") == "cover" and self.pipe.audio_tokenizer is None:
+            raise ModeUnavailable(
+                f"{self.variant.label} was loaded without its audio tokenizer, which Cover needs. "
+                "Use a checkpoint that includes it (the XL SFT and Turbo releases do)."
             )
         for key in ("src_audio", "reference_audio"):
             if req.get(key) is not None:

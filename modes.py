@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 
 import audio
 import backend
@@ -33,6 +34,12 @@ SHIFT_RANGE = (1.0, 5.0)
 MAX_TAKES = 4
 MAX_CAPTION_CHARS = 512
 MAX_LYRICS_CHARS = 4096
+EXTEND_RANGE = (5.0, 240.0)
+MIN_REGION_SECONDS = 1.0
+# Equal-power crossfade at each seam between kept and new audio.
+SEAM_SECONDS = 0.05
+# Samples per latent frame (VAE hop): sources are padded to whole frames before encoding.
+HOP = 1920
 AUTO = "auto"
 INSTRUMENTAL_TAG = "[Instrumental]"
 
@@ -202,7 +209,7 @@ def user_errors() -> Iterator[None]:
         raise
     except backend.Cancelled as exc:
         raise gr.Error(f"{exc} Nothing was saved.", title="Stopped") from None
-    except (audio.AudioError, backend.LyricsTooLong) as exc:
+    except (audio.AudioError, backend.LyricsTooLong, backend.ModeUnavailable) as exc:
         raise gr.Error(str(exc)) from None
     except models.ModelLoadError as exc:
         raise gr.Error(f"The model could not be loaded: {exc}", title="Model not available") from None
@@ -335,6 +342,193 @@ def generate(
     n = int(round(duration * audio.SAMPLE_RATE))
     result["audio"] = result["audio"][:, :, :n]
     return write_takes("generate", result, params, seeds, params["audio_format"], result["timings"])
+
+
+def _source(path: Any, what: str = "song") -> np.ndarray:
+    with user_errors():
+        return audio.load(path, what)
+
+
+def _pad_to_frames(x: np.ndarray, n: int | None = None) -> np.ndarray:
+    n = x.shape[-1] if n is None else n
+    return audio.fit(x, -(-n // HOP) * HOP)
+
+
+def _common(prompt: Any, lyrics: Any, seed: Any, steps: Any, guidance: Any, fmt: Any, need_text: bool):
+    variant = models.active_variant()
+    prompt = str(prompt or "").strip()
+    lyrics = str(lyrics or "").strip()
+    if need_text:
+        prompt, lyrics = check_text(prompt, lyrics)
+    elif len(prompt) > MAX_CAPTION_CHARS or len(lyrics) > MAX_LYRICS_CHARS:
+        check_text(prompt or "-", lyrics)
+    n_steps, guidance_value, shift_value = check_sampling(steps, guidance, None, variant)
+    params = {
+        "prompt": prompt,
+        "lyrics": lyrics,
+        "inference_steps": n_steps,
+        "guidance_scale": guidance_value,
+        "shift": shift_value,
+        "batch_size": 1,
+        "audio_format": check_format(fmt),
+    }
+    seeds = seeds_for(seed, 1)
+    params["seed"] = seeds[0]
+    request = {
+        "prompt": prompt,
+        "lyrics": lyrics or INSTRUMENTAL_TAG,
+        "vocal_language": "en",
+        "num_inference_steps": n_steps,
+        "guidance_scale": guidance_value,
+        "shift": shift_value,
+        "seeds": seeds,
+    }
+    return params, request, seeds
+
+
+def _finish(mode, params, request, seeds, runner, progress, cancel_token, post):
+    result = _run(mode, {**params, "request": request, "cancel_token": cancel_token}, runner, progress)
+    result["audio"] = np.stack([post(take) for take in result["audio"]])
+    return write_takes(mode, result, params, seeds, params["audio_format"], result["timings"])
+
+
+def cover(
+    src_audio: str | None = None,
+    prompt: str = "",
+    lyrics: str = "",
+    audio_cover_strength: float = 0.6,
+    reference_audio: str | None = None,
+    seed: int = -1,
+    inference_steps: int | None = None,
+    guidance_scale: float | None = None,
+    audio_format: str = "wav",
+    *,
+    runner: Runner,
+    progress: Any = None,
+    cancel_token: str | None = None,
+) -> tuple[list[str], dict[str, Any]]:
+    """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source."""
+    params, request, seeds = _common(prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, True)
+    strength = _in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
+    source = _source(src_audio)
+    reference = _source(reference_audio, "timbre reference") if reference_audio else None
+    n = source.shape[-1]
+    params.update(
+        audio_cover_strength=strength,
+        source_seconds=round(audio.seconds(source), 3),
+        audio_duration=round(audio.seconds(source), 3),
+        src_audio=Path(str(src_audio)).name,
+        reference_audio=Path(str(reference_audio)).name if reference is not None else None,
+    )
+    request.update(
+        task_type="cover",
+        src_audio=_pad_to_frames(source),
+        reference_audio=reference,
+        audio_cover_strength=strength,
+    )
+    return _finish("cover", params, request, seeds, runner, progress, cancel_token, lambda take: audio.fit(take, n))
+
+
+def extend(
+    src_audio: str | None = None,
+    prompt: str = "",
+    lyrics: str = "",
+    extend_seconds: float = 30.0,
+    seed: int = -1,
+    inference_steps: int | None = None,
+    guidance_scale: float | None = None,
+    audio_format: str = "wav",
+    *,
+    runner: Runner,
+    progress: Any = None,
+    cancel_token: str | None = None,
+) -> tuple[list[str], dict[str, Any]]:
+    """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
+    params, request, seeds = _common(prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, False)
+    more = _in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
+    source = _source(src_audio)
+    n = source.shape[-1]
+    total = n + int(round(more * audio.SAMPLE_RATE))
+    if total > MAX_SECONDS * audio.SAMPLE_RATE:
+        raise gr.Error(
+            f"The song is {n / audio.SAMPLE_RATE:.0f} s; adding {more:g} s would make it longer than "
+            f"{MAX_SECONDS / 60:.0f} minutes. Add at most {MAX_SECONDS - n / audio.SAMPLE_RATE:.0f} s."
+        )
+    seam = n / audio.SAMPLE_RATE
+    params.update(
+        extend_seconds=more,
+        source_seconds=round(seam, 3),
+        audio_duration=round(total / audio.SAMPLE_RATE, 3),
+        src_audio=Path(str(src_audio)).name,
+    )
+    # Pad with silence to the new length and repaint everything after the original.
+    request.update(
+        task_type="repaint",
+        src_audio=_pad_to_frames(source, total),
+        repainting_start=seam,
+        repainting_end=-1,
+    )
+    fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
+
+    def post(take: np.ndarray) -> np.ndarray:
+        take = audio.gain_match(audio.fit(take, total), take[:, : n - fade], source[:, : n - fade])
+        # The seam crossfade sits in the last few ms of the original, where the model's
+        # rendition of the source overlaps it; everything before that is the source itself.
+        return audio.splice(source, take, max(0, n - fade), total, fade)
+
+    return _finish("extend", params, request, seeds, runner, progress, cancel_token, post)
+
+
+def edit(
+    src_audio: str | None = None,
+    prompt: str = "",
+    lyrics: str = "",
+    repainting_start: float = 0.0,
+    repainting_end: float = 10.0,
+    seed: int = -1,
+    inference_steps: int | None = None,
+    guidance_scale: float | None = None,
+    audio_format: str = "wav",
+    *,
+    runner: Runner,
+    progress: Any = None,
+    cancel_token: str | None = None,
+) -> tuple[list[str], dict[str, Any]]:
+    """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
+    params, request, seeds = _common(prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, True)
+    start = _number(repainting_start, "Region start")
+    end = _number(repainting_end, "Region end")
+    source = _source(src_audio)
+    n = source.shape[-1]
+    length = n / audio.SAMPLE_RATE
+    if start < 0 or end > length + 1e-6:
+        raise gr.Error(
+            f"The region {start:g}–{end:g} s lies outside the song, which is {length:.1f} s long. "
+            f"Pick a region between 0 and {length:.1f} s."
+        )
+    if start >= end:
+        raise gr.Error(f"The region must start before it ends (start {start:g} s, end {end:g} s).")
+    if end - start < MIN_REGION_SECONDS:
+        raise gr.Error(f"The region is {end - start:.2f} s; make it at least {MIN_REGION_SECONDS:g} s long.")
+    params.update(
+        repainting_start=start,
+        repainting_end=end,
+        source_seconds=round(length, 3),
+        audio_duration=round(length, 3),
+        src_audio=Path(str(src_audio)).name,
+    )
+    request.update(task_type="repaint", src_audio=_pad_to_frames(source), repainting_start=start, repainting_end=end)
+    a, b = int(round(start * audio.SAMPLE_RATE)), min(n, int(round(end * audio.SAMPLE_RATE)))
+    fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
+    outside = np.concatenate([np.arange(0, a), np.arange(b, n)])
+
+    def post(take: np.ndarray) -> np.ndarray:
+        take = audio.fit(take, n)
+        if outside.size:
+            take = audio.gain_match(take, take[:, outside], source[:, outside])
+        return audio.splice(source, take, a, b, fade)
+
+    return _finish("edit", params, request, seeds, runner, progress, cancel_token, post)
 
 
 def run_on_backend(mode: str, params: dict[str, Any], progress: backend.ProgressFn | None = None) -> dict[str, Any]:

@@ -95,3 +95,28 @@ def test_python_app_py_honours_server_env(tiny_pipeline_dir, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_audio_modes_through_the_api_and_chained(client, tmp_path):
+    from gradio_client import handle_file
+    from test_audio_modes import tone
+
+    src = tone(tmp_path / "song.wav", seconds=10, rate=44100, channels=1)
+    ext = client.predict(src_audio=handle_file(str(src)), prompt="go on", extend_seconds=5, inference_steps=2,
+                         seed=3, api_name="/extend")  # fmt: skip
+    assert sf.info(ext[0]).frames == 15 * 48000 and ext[-1]["mode"] == "extend"
+    edited = client.predict(src_audio=handle_file(ext[0]), prompt="breakdown", repainting_start=2,
+                            repainting_end=6, inference_steps=2, api_name="/edit")  # fmt: skip
+    assert sf.info(edited[0]).frames == 15 * 48000
+    before, after = sf.read(ext[0])[0], sf.read(edited[0])[0]
+    np.testing.assert_array_equal(before[: 2 * 48000], after[: 2 * 48000])
+    np.testing.assert_array_equal(before[6 * 48000 :], after[6 * 48000 :])
+    covered = client.predict(src_audio=handle_file(edited[0]), prompt="choir", audio_cover_strength=0.8,
+                             inference_steps=2, api_name="/cover")  # fmt: skip
+    assert sf.info(covered[0]).frames == 15 * 48000
+    with pytest.raises(AppError, match="outside the song"):
+        client.predict(
+            src_audio=handle_file(str(src)), prompt="x", repainting_start=5, repainting_end=20, api_name="/edit"
+        )
+    with pytest.raises(AppError, match="upload a song first"):
+        client.predict(prompt="x", api_name="/cover")
