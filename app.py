@@ -23,6 +23,7 @@ _bootstrap()
 import gradio as gr  # noqa: E402
 
 import backend  # noqa: E402
+import lyrics as lyricist  # noqa: E402
 import modes  # noqa: E402
 import tooltips as tips  # noqa: E402
 
@@ -54,6 +55,71 @@ def _gpu_duration(mode: str, params: dict[str, Any], progress: Any = None, multi
 def gpu_run(mode: str, params: dict[str, Any], progress: Any = None, multiplier: float = 1.0) -> dict[str, Any]:
     """The one GPU entry of the music modes; returns numpy audio and plain values."""
     return modes.run_on_backend(mode, params, progress)
+
+
+def _lyrics_duration(params: dict[str, Any], multiplier: float = 1.0) -> int:
+    return lyricist.estimate_duration(params, multiplier)
+
+
+@_spaces_gpu(duration=_lyrics_duration)
+def lyrics_gpu(params: dict[str, Any], multiplier: float = 1.0):
+    """The GPU entry of the lyrics writer; yields the text written so far."""
+    yield from lyricist.stream_lyrics(lyricist.Request(**params["request"]), params["language_name"])
+
+
+def write_lyrics(
+    theme: str = "",
+    genre: str = "",
+    mood: str = "",
+    vocal_language: str = "en",
+    structure: str = "verse-chorus",
+    temperature: float = 0.8,
+    seed: float = -1,
+    custom_sections: str = "",
+    length: str = "medium",
+    progress: gr.Progress = gr.Progress(),
+):
+    """Stream lyrics into the box, then replace them with the cleaned version and a caption."""
+    try:
+        req = lyricist.make_request(theme, genre, mood, vocal_language, structure, temperature, seed,
+                                    custom_sections, length)  # fmt: skip
+    except lyricist.LyricsError as exc:
+        raise gr.Error(str(exc)) from None
+    if not lyricist.is_loaded():
+        progress(0, desc="Loading the lyrics model… the first time takes a minute or two")
+    params = {
+        "request": vars(req),
+        "language_name": modes.LANGUAGES[req.vocal_language],
+        "structure": req.structure,
+        "length": req.length,
+    }
+    text = ""
+    try:
+        for text in lyrics_gpu(params):
+            yield text, ""
+    except models.ModelLoadError as exc:
+        raise gr.Error(f"The lyrics model could not be loaded: {exc}", title="Model not available") from None
+    except Exception as exc:
+        # Whatever was streamed stays in the box: Gradio keeps the last yielded value on error.
+        raise gr.Error(
+            f"The writer stopped partway ({type(exc).__name__}). What it wrote so far is kept; try again."
+        ) from None
+    cleaned, caption = lyricist.clean(text, req.sections())
+    if not cleaned:
+        raise gr.Error("The writer returned no usable lyrics. Try again with another seed or more creativity.")
+    yield cleaned, caption or lyricist.fallback_caption(req)
+
+
+def use_in_generate(text: str, caption: str) -> tuple[Any, ...]:
+    """Lyrics and caption into Generate, and switch to it."""
+    if not str(text or "").strip():
+        raise gr.Error("There are no lyrics to use yet — write some first.")
+    return (
+        gr.update(value=text, interactive=True),
+        caption,
+        False,
+        gr.Tabs(selected="generate"),
+    )
 
 
 def _runner(mode: str, params: dict[str, Any], progress: Any) -> dict[str, Any]:
@@ -384,7 +450,49 @@ def build_ui() -> gr.Blocks:
                     with gr.Column(scale=2):
                         results["edit"] = _result_column("edit")
 
-        instrumental.change(
+            with gr.Tab("Lyrics", id="lyrics"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        ly_theme = gr.Textbox("", label="What is the song about?", info=tips.LYRICS_THEME, lines=2,
+                                              elem_id="ly-theme")  # fmt: skip
+                        with gr.Row():
+                            ly_genre = gr.Textbox("", label="Genre / style", info=tips.LYRICS_GENRE)
+                            ly_mood = gr.Textbox("", label="Mood", info=tips.LYRICS_MOOD)
+                        ly_language = gr.Dropdown(
+                            languages, value="en", label="Language", info=tips.LYRICS_LANGUAGE, allow_custom_value=True
+                        )
+                        with gr.Accordion("Advanced settings", open=False, elem_id="ly-advanced"):
+                            ly_structure = gr.Dropdown(
+                                list(lyricist.STRUCTURES), value="verse-chorus", label="Structure",
+                                info=tips.LYRICS_STRUCTURE, allow_custom_value=True,
+                            )  # fmt: skip
+                            ly_custom = gr.Textbox("", label="Custom sections", info=tips.LYRICS_CUSTOM)
+                            with gr.Row():
+                                ly_length = _lenient_radio(
+                                    list(lyricist.LENGTHS), value="medium", label="Length", info=tips.LYRICS_LENGTH
+                                )
+                                ly_temp = _lenient_slider(
+                                    0.0, 1.5, value=0.8, step=0.05, label="Creativity", info=tips.LYRICS_TEMPERATURE
+                                )
+                                ly_seed = gr.Number(value=-1, precision=0, label="Seed", info=tips.SEED)
+                        ly_btn = gr.Button("Write lyrics", variant="primary", elem_id="ly-button")
+                    with gr.Column(scale=3):
+                        ly_text = gr.Textbox("", label="Lyrics", lines=18, elem_id="ly-text")
+                        ly_caption = gr.Textbox("", label="Suggested style caption", elem_id="ly-caption")
+                        ly_use = gr.Button("Use in Generate", elem_id="ly-use")
+
+        ly_btn.click(
+            write_lyrics,
+            [ly_theme, ly_genre, ly_mood, ly_language, ly_structure, ly_temp, ly_seed, ly_custom, ly_length],
+            [ly_text, ly_caption],
+            api_name="lyrics",
+            concurrency_id="gpu",
+        )
+        ly_use.click(
+            use_in_generate, [ly_text, ly_caption], [lyrics, prompt, instrumental, tabs], api_name="use_in_generate",
+            api_visibility="private",
+        )  # fmt: skip
+        instrumental.input(
             toggle_instrumental, instrumental, lyrics, api_name="toggle_instrumental", api_visibility="private"
         )
         gen_takes = results["generate"][0]

@@ -113,6 +113,7 @@ class Backend:
             return {}
 
         with self.lock:
+            claim_device("music")
             # CPU generators give the same noise on every device; the global seed covers the VAE's
             # posterior sampling when source audio is encoded.
             torch.manual_seed(seeds[0])
@@ -164,6 +165,7 @@ def _build() -> Backend:
     pipe = models.load_pipeline(source, variant, dtype=models.dtype_for(device))
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
+    register_resident("music", pipe, device)
     return Backend(
         pipe=pipe,
         variant=variant,
@@ -178,6 +180,56 @@ def reset_backend() -> None:
     global _backend
     with _build_lock:
         _backend = None
+        forget_resident("music")
+
+
+# Models that live on the accelerator. Where the music pipeline and the lyrics LLM do not fit
+# together (XL in bf16 is ~10 GiB, Qwen 2.5 7B ~15 GiB: a 24 GiB card holds one at a time), the one
+# about to run claims the device and the others wait on the CPU.
+_residents: dict[str, dict[str, Any]] = {}
+_resident_lock = threading.Lock()
+# Share of device memory models may fill; the rest is for activations and the VAE decode.
+DEVICE_BUDGET = 0.8
+
+
+def _gib(obj: Any) -> float:
+    modules = [c for c in getattr(obj, "components", {}).values() if hasattr(c, "parameters")] or [obj]
+    return sum(p.numel() * p.element_size() for m in modules for p in m.parameters()) / 2**30
+
+
+def register_resident(name: str, obj: Any, device: str, gib: float | None = None) -> None:
+    """Record a model that runs on ``device`` so it can be parked on the CPU when room is short."""
+    with _resident_lock:
+        _residents[name] = {"obj": obj, "gib": _gib(obj) if gib is None else gib, "home": device, "on": device}
+
+
+def forget_resident(name: str) -> None:
+    with _resident_lock:
+        _residents.pop(name, None)
+
+
+def claim_device(name: str) -> None:
+    """Put ``name`` on its accelerator, first moving the others to the CPU if all would not fit."""
+    with _resident_lock:
+        me = _residents.get(name)
+        if me is None or me["home"] != "cuda":
+            return
+        limit = models.vram_limit_for("cuda")
+        others = [r for n, r in _residents.items() if n != name and r["on"] == "cuda"]
+        if limit is not None and me["gib"] + sum(r["gib"] for r in others) > DEVICE_BUDGET * limit:
+            for other in others:
+                _move(other, "cpu")
+        if me["on"] != "cuda":
+            _move(me, "cuda")
+
+
+def _move(resident: dict[str, Any], device: str) -> None:
+    resident["obj"].to(device)
+    resident["on"] = device
+    if device == "cpu":
+        import torch
+
+        torch.cuda.empty_cache()
 
 
 def _cancel_dir() -> Path:

@@ -42,3 +42,13 @@ EXTEND_SECONDS = "How much new music to add at the end (5–240 s). The song sta
 EXTEND_CAPTION = "Describe how the song should go on. Your original part is kept exactly as it is."
 REGION = "The stretch to regenerate, in seconds from the start (at least 1 s). Listen to the song above to pick it."
 EDIT_LYRICS = "The words to sing in the region. Everything outside the region stays exactly as it was."
+LYRICS_THEME = "The idea in a sentence or two: a story, a feeling, a place. E.g. “leaving my hometown at dawn”."
+LYRICS_GENRE = "Optional: shapes word choice and rhythm, e.g. “country ballad” or “drill”."
+LYRICS_MOOD = "Optional: e.g. hopeful, bittersweet, defiant."
+LYRICS_LANGUAGE = "The lyrics are written in this language; Generate's vocal language should match it."
+LYRICS_STRUCTURE = "The song's sections in order. Custom uses your own list below."
+LYRICS_CUSTOM = (
+    "For a custom structure: sections separated by commas, e.g. “Intro, Verse, Chorus, Verse, Chorus, Outro”."
+)
+LYRICS_LENGTH = "Short ≈ 2 lines per section, medium ≈ 4, long ≈ 6."
+LYRICS_TEMPERATURE = "Low = safe and predictable; high = surprising images and rhymes (and more mistakes)."

@@ -1,0 +1,396 @@
+"""The lyrics writer: Qwen 2.5 7B Instruct through transformers (CUDA/CPU) or mlx-lm (Apple Silicon).
+
+It builds a songwriting prompt, streams the model's text, then cleans it into what ACE-Step sings
+well: one ``[Section]`` tag per section, no chat preamble, markdown, numbering or commentary, within
+the music model's lyric limit, plus a style caption for Generate.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import backend
+import models
+
+DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
+MLX_MODEL = "mlx-community/Qwen2.5-7B-Instruct-4bit"
+MAX_LYRICS_CHARS = 4096
+
+STRUCTURES: dict[str, list[str]] = {
+    "verse-chorus": ["Verse 1", "Chorus", "Verse 2", "Chorus"],
+    "verse-chorus-bridge": ["Verse 1", "Chorus", "Verse 2", "Chorus", "Bridge", "Chorus"],
+    "full-song": [
+        "Intro",
+        "Verse 1",
+        "Pre-Chorus",
+        "Chorus",
+        "Verse 2",
+        "Pre-Chorus",
+        "Chorus",
+        "Bridge",
+        "Chorus",
+        "Outro",
+    ],
+    "short-loop": ["Verse", "Chorus"],
+    "custom": [],
+}
+LENGTHS = {"short": 2, "medium": 4, "long": 6}  # lines per section
+SECTION_NAMES = (
+    "intro", "verse", "pre-chorus", "prechorus", "chorus", "post-chorus", "hook", "bridge", "breakdown",
+    "drop", "interlude", "solo", "instrumental", "refrain", "outro", "coda", "rap",
+)  # fmt: skip
+
+
+class LyricsError(ValueError):
+    """A request the writer cannot serve; the message is for the songwriter."""
+
+
+@dataclass
+class Request:
+    theme: str
+    genre: str = ""
+    mood: str = ""
+    vocal_language: str = "en"
+    structure: str = "verse-chorus"
+    custom_sections: str = ""
+    length: str = "medium"
+    temperature: float = 0.8
+    seed: int = -1
+
+    def sections(self) -> list[str]:
+        if self.structure == "custom":
+            names = [s.strip(" []") for s in re.split(r"[,\n;]+", self.custom_sections) if s.strip(" []")]
+            if not names:
+                raise LyricsError("For a custom structure, list the sections, e.g. “Intro, Verse, Chorus, Outro”.")
+            return names
+        return list(STRUCTURES[self.structure])
+
+
+def build_messages(req: Request, language_name: str) -> list[dict[str, str]]:
+    """The chat the model is given: the rules of the format, then the song idea."""
+    sections = req.sections()
+    lines = LENGTHS.get(req.length, 4)
+    tags = "\n".join(f"[{s}]" for s in sections)
+    system = (
+        "You are a professional songwriter. You write singable lyrics with natural rhythm and rhyme. "
+        "Answer with the lyrics only: no title, no explanations, no markdown, no numbering."
+    )
+    user = (
+        f"Write song lyrics in {language_name}.\n"
+        f"Theme: {req.theme}\n"
+        + (f"Genre/style: {req.genre}\n" if req.genre else "")
+        + (f"Mood: {req.mood}\n" if req.mood else "")
+        + f"Use exactly these sections, in this order, each tag alone on its own line:\n{tags}\n"
+        f"Write about {lines} short lines per section (an [Intro], [Outro] or [Instrumental] may be empty).\n"
+        "After the lyrics, add one final line that starts with 'Caption:' followed by a short, "
+        "comma-separated description of the music in English (genre, mood, instruments, vocal type)."
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+# ---------------------------------------------------------------- clean-up
+
+_PREAMBLE = re.compile(
+    r"^(sure|certainly|of course|here('s| is| are)|okay|ok|absolutely|i('ve| have) written|below)\b.*", re.IGNORECASE
+)
+_COMMENTARY = re.compile(
+    r"^(note|notes|explanation|i hope|hope you|this song|these lyrics|feel free|let me know|enjoy)\b.*", re.IGNORECASE
+)
+_TITLE = re.compile(r"^(title|song title)\s*[:：-].*", re.IGNORECASE)
+_CAPTION = re.compile(r"^\W*(caption|style|style caption|music style)\s*[:：]\s*(.+)$", re.IGNORECASE)
+_NUMBERING = re.compile(r"^\s*(\d+[.)]|[-*•])\s+")
+_HEADER = re.compile(
+    r"^\s*(?:#+\s*|\*\*|__|\(|\[)?\s*(" + "|".join(re.escape(n) for n in SECTION_NAMES) + r")\b\s*(\d*)\s*"
+    r"(?:\([^)]*\))?\s*(?:\*\*|__|\)|\])?\s*:?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _section_tag(line: str) -> str | None:
+    match = _HEADER.match(line)
+    if not match:
+        return None
+    name, number = match.group(1), match.group(2)
+    canon = {"prechorus": "Pre-Chorus", "pre-chorus": "Pre-Chorus", "post-chorus": "Post-Chorus"}.get(
+        name.lower(), name.capitalize()
+    )
+    return f"[{canon}{' ' + number if number else ''}]"
+
+
+def clean(raw: str, sections: list[str] | None = None, limit: int = MAX_LYRICS_CHARS) -> tuple[str, str]:
+    """Model output to ``(lyrics, caption)``: tags, no chatter, within ``limit`` characters."""
+    caption = ""
+    body: list[str] = []
+    for original in raw.replace("\r\n", "\n").split("\n"):
+        line = original.strip().strip("`").strip()
+        if not line:
+            body.append("")
+            continue
+        cap = _CAPTION.match(line.replace("*", ""))
+        if cap:
+            caption = cap.group(2).strip().strip('"').strip()
+            continue
+        tag = _section_tag(line.replace("*", "").replace("_", " ").strip())
+        if tag:
+            body.append(tag)
+            continue
+        if _PREAMBLE.match(line) or _TITLE.match(line.replace("*", "")) or line.startswith("#"):
+            continue
+        if _COMMENTARY.match(line.replace("*", "")):
+            break  # commentary closes the song; nothing after it is lyrics
+        line = _NUMBERING.sub("", line)
+        line = re.sub(r"[*_]{1,3}([^*_]+)[*_]{1,3}", r"\1", line).strip().strip('"').strip()
+        if line:
+            body.append(line)
+    lyrics = _assemble(body, sections or [])
+    return _trim(lyrics, limit), caption
+
+
+def _assemble(body: list[str], sections: list[str]) -> str:
+    """One tag per section; untagged text is split into the requested sections by blank lines."""
+    blocks: list[tuple[str | None, list[str]]] = []
+    tag: str | None = None
+    lines: list[str] = []
+    for line in [*body, ""]:
+        if line.startswith("[") and line.endswith("]"):
+            if tag or lines:
+                blocks.append((tag, lines))
+            tag, lines = line, []
+        elif line == "":
+            if lines and tag is None:
+                blocks.append((None, lines))
+                lines = []
+        else:
+            lines.append(line)
+    if tag or lines:
+        blocks.append((tag, lines))
+    names = iter(sections or [])
+    out: list[str] = []
+    last_tag = None
+    for block_tag, block_lines in blocks:
+        if block_tag is None:
+            block_tag = f"[{next(names, 'Verse')}]"
+        if not block_lines and block_tag == last_tag:
+            continue
+        if block_tag == last_tag and out:
+            out.extend(block_lines)  # a repeated tag with no new section between: one section
+            continue
+        if out:
+            out.append("")
+        out.append(block_tag)
+        out.extend(block_lines)
+        last_tag = block_tag
+    return "\n".join(out).strip()
+
+
+def _trim(lyrics: str, limit: int) -> str:
+    if len(lyrics) <= limit:
+        return lyrics
+    cut = lyrics[:limit]
+    boundary = cut.rfind("\n\n[")
+    return (cut[:boundary] if boundary > 0 else cut[: cut.rfind("\n")]).strip()
+
+
+# ---------------------------------------------------------------- the model
+
+
+def model_source() -> str:
+    return os.environ.get("ACE_STUDIO_LYRICS_MODEL", "").strip()
+
+
+def _mlx_available() -> bool:
+    try:
+        import mlx_lm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass
+class Writer:
+    """A loaded lyrics model and how to stream from it."""
+
+    engine: str  # "transformers" or "mlx"
+    source: str
+    model: Any
+    tokenizer: Any
+    device: str
+
+    def stream(
+        self, messages: list[dict[str, str]], temperature: float, seed: int, max_new_tokens: int
+    ) -> Iterator[str]:
+        prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if self.engine == "mlx":
+            yield from self._stream_mlx(prompt, temperature, seed, max_new_tokens)
+        else:
+            yield from self._stream_transformers(prompt, temperature, seed, max_new_tokens)
+
+    def _stream_mlx(self, prompt: str, temperature: float, seed: int, max_new_tokens: int) -> Iterator[str]:
+        import mlx.core as mx
+        import mlx_lm
+        from mlx_lm.sample_utils import make_sampler
+
+        mx.random.seed(seed)
+        sampler = make_sampler(temp=temperature, top_p=0.9)
+        for response in mlx_lm.stream_generate(
+            self.model, self.tokenizer, prompt, max_tokens=max_new_tokens, sampler=sampler
+        ):
+            yield response.text
+
+    def _stream_transformers(self, prompt: str, temperature: float, seed: int, max_new_tokens: int) -> Iterator[str]:
+        import torch
+        from transformers import TextIteratorStreamer
+
+        backend.claim_device("lyrics")
+        inputs = self.tokenizer(prompt, return_tensors="pt").to(self.model.device)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        torch.manual_seed(seed)
+        sampling = (
+            {"do_sample": True, "temperature": temperature, "top_p": 0.9} if temperature > 0 else {"do_sample": False}
+        )
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self.model.generate(
+                    **inputs, max_new_tokens=max_new_tokens, streamer=streamer,
+                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id, **sampling,
+                )  # fmt: skip
+            except BaseException as exc:  # surfaced in the caller's thread below
+                failure.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        yield from streamer
+        thread.join()
+        if failure:
+            raise failure[0]
+
+
+_writer: Writer | None = None
+_lock = threading.Lock()
+
+
+def is_loaded() -> bool:
+    return _writer is not None
+
+
+def get_writer() -> Writer:
+    """The shared lyrics model, loaded on first use, once."""
+    global _writer
+    if _writer is not None:
+        return _writer
+    with _lock:
+        if _writer is None:
+            _writer = _load()
+    return _writer
+
+
+def reset_writer() -> None:
+    global _writer
+    with _lock:
+        _writer = None
+
+
+def _load() -> Writer:
+    override = model_source()
+    try:
+        if _mlx_available():
+            import mlx_lm
+
+            source = override or MLX_MODEL
+            model, tokenizer = mlx_lm.load(source)
+            return Writer("mlx", source, model, tokenizer, "mps")
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        source = override or DEFAULT_MODEL
+        device = models.pick_device()
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=models.dtype_for(device))
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except Exception as exc:  # missing files, no network, out of memory: all "cannot load"
+        raise models.ModelLoadError(f"{override or 'the lyrics model'}: {exc}") from exc
+    model.eval()
+    writer = Writer("transformers", source, model, tokenizer, device)
+    backend.register_resident("lyrics", model, device)
+    return writer
+
+
+def estimate_duration(params: dict[str, Any], multiplier: float = 1.0) -> int:
+    """GPU seconds for one lyrics call: loading if cold, then ~30 tokens/s for a 7B model."""
+    req_sections = len(STRUCTURES.get(params.get("structure") or "verse-chorus") or [1] * 6)
+    tokens = max_new_tokens(params.get("length", "medium"), req_sections)
+    seconds = 10 + tokens / 30.0 + (0 if is_loaded() else 60)
+    return int(min(backend.GPU_MAX_SECONDS, max(backend.GPU_MIN_SECONDS, seconds * multiplier)))
+
+
+def max_new_tokens(length: str, n_sections: int) -> int:
+    return min(1536, 80 + n_sections * LENGTHS.get(length, 4) * 16)
+
+
+def stream_lyrics(req: Request, language_name: str, on_load: Callable[[], None] | None = None) -> Iterator[str]:
+    """Raw text as the model writes it, accumulated."""
+    if not is_loaded() and on_load is not None:
+        on_load()
+    writer = get_writer()
+    seed = req.seed if req.seed >= 0 else int.from_bytes(os.urandom(4), "little") >> 1
+    req.seed = seed
+    text = ""
+    tokens = max_new_tokens(req.length, len(req.sections()))
+    for piece in writer.stream(build_messages(req, language_name), req.temperature, seed, tokens):
+        text += piece
+        yield text
+
+
+def make_request(
+    theme: Any,
+    genre: Any = "",
+    mood: Any = "",
+    vocal_language: Any = "en",
+    structure: Any = "verse-chorus",
+    temperature: Any = 0.8,
+    seed: Any = -1,
+    custom_sections: Any = "",
+    length: Any = "medium",
+) -> Request:
+    """Validate the Lyrics tab's inputs; every problem is a ``LyricsError`` a songwriter can act on."""
+    from modes import LANGUAGES
+
+    theme = str(theme or "").strip()
+    if not theme:
+        raise LyricsError("Tell the writer what the song is about — the theme is empty.")
+    if len(theme) > 1000:
+        raise LyricsError("Keep the theme under 1000 characters.")
+    code = str(vocal_language or "").strip().lower()
+    by_name = {name.lower(): c for c, name in LANGUAGES.items()}
+    code = by_name.get(code, code)
+    if code not in LANGUAGES:
+        raise LyricsError(f"Unknown vocal language {vocal_language!r}. Pick one of the studio's {len(LANGUAGES)}.")
+    structure = str(structure or "").strip().lower()
+    if structure not in STRUCTURES:
+        raise LyricsError(f"Unknown structure {structure!r}. Choose one of: {', '.join(STRUCTURES)}.")
+    length = str(length or "medium").strip().lower()
+    if length not in LENGTHS:
+        raise LyricsError(f"Unknown length {length!r}. Choose short, medium or long.")
+    try:
+        temp = float(temperature)
+        seed_value = int(float(seed if seed not in (None, "") else -1))
+    except (TypeError, ValueError):
+        raise LyricsError("Creativity and seed must be numbers.") from None
+    if not 0.0 <= temp <= 1.5:
+        raise LyricsError(f"Creativity must be between 0 and 1.5 (you asked for {temp:g}).")
+    req = Request(theme, str(genre or "").strip(), str(mood or "").strip(), code, structure,
+                  str(custom_sections or ""), length, temp, seed_value)  # fmt: skip
+    req.sections()  # a custom structure with no sections is refused here
+    return req
+
+
+def fallback_caption(req: Request) -> str:
+    """A caption from the form when the model proposed none."""
+    parts = [p for p in (req.genre, req.mood) if p]
+    return ", ".join(parts) or "song with vocals"

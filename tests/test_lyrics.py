@@ -1,0 +1,265 @@
+"""The lyrics writer: prompts, streaming through a real tiny Qwen2, clean-up, wiring, mlx boundary."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import gradio as gr
+import pytest
+
+import app
+import backend
+import lyrics
+import models
+import random_models
+
+
+@pytest.fixture(scope="module")
+def tiny_lm_dir(tmp_path_factory):
+    return random_models.save_lyrics_lm(tmp_path_factory.mktemp("lm") / "tiny-qwen2")
+
+
+@pytest.fixture
+def lyrics_env(tiny_lm_dir, monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(tiny_lm_dir))
+    monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
+    lyrics.reset_writer()
+    yield tiny_lm_dir
+    lyrics.reset_writer()
+    backend.forget_resident("lyrics")
+
+
+@pytest.mark.parametrize(
+    ("language", "structure", "tags"),
+    [
+        ("ja", "verse-chorus", ["[Verse 1]", "[Chorus]", "[Verse 2]", "[Chorus]"]),
+        ("es", "verse-chorus-bridge", ["[Verse 1]", "[Chorus]", "[Verse 2]", "[Chorus]", "[Bridge]", "[Chorus]"]),
+        ("en", "short-loop", ["[Verse]", "[Chorus]"]),
+    ],
+)
+def test_prompt_names_language_and_sections(language, structure, tags):
+    req = lyrics.make_request("night drive", "synthwave", "wistful", language, structure)
+    messages = lyrics.build_messages(req, app.modes.LANGUAGES[language])
+    user = messages[-1]["content"]
+    assert messages[0]["role"] == "system" and f"in {app.modes.LANGUAGES[language]}" in user
+    assert "\n".join(tags) in user and "Theme: night drive" in user and "Genre/style: synthwave" in user
+    assert "Caption:" in user
+
+
+def test_custom_structure():
+    req = lyrics.make_request("x", structure="custom", custom_sections="Intro, [Verse], Hook; Outro")
+    assert req.sections() == ["Intro", "Verse", "Hook", "Outro"]
+    with pytest.raises(lyrics.LyricsError, match="list the sections"):
+        lyrics.make_request("x", structure="custom", custom_sections=" , ")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"theme": "  "}, "theme is empty"),
+        ({"theme": "x", "vocal_language": "elvish"}, "Unknown vocal language"),
+        ({"theme": "x", "structure": "sonata"}, "Unknown structure 'sonata'"),
+        ({"theme": "x", "temperature": 3}, "Creativity must be between 0 and 1.5"),
+        ({"theme": "x", "length": "epic"}, "Unknown length"),
+    ],
+)
+def test_bad_requests(kwargs, message):
+    with pytest.raises(lyrics.LyricsError, match=message):
+        lyrics.make_request(**kwargs)
+
+
+MESSY = """Sure! Here's a song about the sea for you:
+
+**Title: Salt and Silver**
+
+## Verse 1
+1. The tide comes in at morning
+2. It carries all my doubt
+
+**Chorus:**
+- Oh the sea, the silver sea
+- Sing it back to me
+
+(Verse 2)
+Waves that never settle
+Like a heart that won't lie down
+
+[Chorus]
+Oh the sea, the silver sea
+
+Caption: folk ballad, acoustic guitar, warm male vocals, gentle
+Note: I kept the chorus short so it is easy to sing.
+Hope you enjoy it!"""
+
+
+def test_clean_up_of_a_messy_answer():
+    text, caption = lyrics.clean(MESSY, ["Verse 1", "Chorus", "Verse 2", "Chorus"])
+    assert text == (
+        "[Verse 1]\nThe tide comes in at morning\nIt carries all my doubt\n\n"
+        "[Chorus]\nOh the sea, the silver sea\nSing it back to me\n\n"
+        "[Verse 2]\nWaves that never settle\nLike a heart that won't lie down\n\n"
+        "[Chorus]\nOh the sea, the silver sea"
+    )
+    assert caption == "folk ballad, acoustic guitar, warm male vocals, gentle"
+
+
+def test_missing_tags_are_added_from_the_structure_and_length_is_capped():
+    text, caption = lyrics.clean("line one\nline two\n\nhook line\nhook again\n\nmore words", ["Verse", "Chorus"])
+    assert text.splitlines()[0] == "[Verse]" and "[Chorus]\nhook line" in text and "[Verse]\nmore words" in text
+    assert caption == ""
+    long_song = "\n\n".join(f"[Verse {i}]\n" + "\n".join(["la " * 20] * 4) for i in range(60))
+    trimmed, _ = lyrics.clean(long_song)
+    assert len(trimmed) <= lyrics.MAX_LYRICS_CHARS and trimmed.rstrip().endswith("la")
+    assert trimmed.count("[Verse") == trimmed.count("\n\n[") + 1
+
+
+def test_duplicate_adjacent_tags_collapse():
+    text, _ = lyrics.clean("[Chorus]\n[Chorus]\nsing\n[Chorus]\nsing more")
+    assert text == "[Chorus]\nsing\nsing more"
+
+
+def test_real_transformers_path_streams_and_reproduces(lyrics_env):
+    req = lyrics.make_request("city rain", "lo-fi", "calm", "en", "short-loop", temperature=0.9, seed=7)
+    chunks = list(lyrics.stream_lyrics(req, "English"))
+    assert len(chunks) > 3 and all(b.startswith(a) for a, b in zip(chunks, chunks[1:], strict=False))
+    again = list(
+        lyrics.stream_lyrics(lyrics.make_request("city rain", "lo-fi", "calm", "en", "short-loop", 0.9, 7), "English")
+    )
+    assert again[-1] == chunks[-1]
+    writer = lyrics.get_writer()
+    assert writer.engine == "transformers" and writer.source == str(lyrics_env) and writer.device == "cpu"
+
+
+def test_handler_streams_then_cleans(lyrics_env):
+    outputs = list(
+        app.write_lyrics("city rain", "lo-fi", "calm", "en", "short-loop", 0.9, 7, progress=lambda *a, **k: None)
+    )
+    assert len(outputs) > 2
+    final_text, final_caption = outputs[-1]
+    assert final_text.startswith("[") and final_caption
+
+
+def test_model_that_fails_to_load(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(tmp_path / "no-model"))
+    monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
+    lyrics.reset_writer()
+    with pytest.raises(gr.Error, match="lyrics model could not be loaded"):
+        list(app.write_lyrics("x", progress=lambda *a, **k: None))
+    lyrics.reset_writer()
+
+
+def test_failure_midway_keeps_what_was_written(lyrics_env, monkeypatch):
+    def broken(req, name, on_load=None):
+        yield "[Verse]\nhalf a"
+        yield "[Verse]\nhalf a line"
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(lyrics, "stream_lyrics", broken)
+    seen = []
+    with pytest.raises(gr.Error, match="What it wrote so far is kept"):
+        for out in app.write_lyrics("x", progress=lambda *a, **k: None):
+            seen.append(out)
+    assert seen[-1][0] == "[Verse]\nhalf a line"
+
+
+def test_use_in_generate_fills_generate_and_switches_tab():
+    text, caption, instrumental, tabs = app.use_in_generate("[Verse]\nhello", "pop, bright")
+    assert text["value"] == "[Verse]\nhello" and text["interactive"] is True
+    assert caption == "pop, bright" and instrumental is False
+    assert tabs.selected == "generate"
+    with pytest.raises(gr.Error, match="no lyrics"):
+        app.use_in_generate("", "")
+
+
+def test_mlx_path_at_its_boundary(monkeypatch):
+    calls = {}
+    fake_tok = types.SimpleNamespace(
+        apply_chat_template=lambda m, tokenize, add_generation_prompt: "PROMPT:" + m[-1]["content"][:10]
+    )
+
+    def load(source):
+        calls["load"] = source
+        return "MODEL", fake_tok
+
+    def stream_generate(model, tokenizer, prompt, max_tokens, sampler):
+        calls["generate"] = (model, prompt, max_tokens, sampler)
+        for piece in ("[Verse]\n", "hello ", "world"):
+            yield types.SimpleNamespace(text=piece)
+
+    mlx_lm = types.ModuleType("mlx_lm")
+    mlx_lm.load, mlx_lm.stream_generate = load, stream_generate
+    sample_utils = types.ModuleType("mlx_lm.sample_utils")
+    sample_utils.make_sampler = lambda temp, top_p: ("sampler", temp, top_p)
+    mlx = types.ModuleType("mlx")
+    core = types.ModuleType("mlx.core")
+    core.random = types.SimpleNamespace(seed=lambda s: calls.setdefault("seed", s))
+    mlx.core = core
+    monkeypatch.setitem(sys.modules, "mlx_lm", mlx_lm)
+    monkeypatch.setitem(sys.modules, "mlx_lm.sample_utils", sample_utils)
+    monkeypatch.setitem(sys.modules, "mlx", mlx)
+    monkeypatch.setitem(sys.modules, "mlx.core", core)
+    monkeypatch.delenv("ACE_STUDIO_LYRICS_MODEL", raising=False)
+    lyrics.reset_writer()
+    try:
+        chunks = list(lyrics.stream_lyrics(lyrics.make_request("sea", temperature=0.7, seed=3), "English"))
+    finally:
+        lyrics.reset_writer()
+    assert calls["load"] == lyrics.MLX_MODEL
+    assert calls["seed"] == 3 and calls["generate"][3] == ("sampler", 0.7, 0.9)
+    assert calls["generate"][1].startswith("PROMPT:Write song")
+    assert chunks == ["[Verse]\n", "[Verse]\nhello ", "[Verse]\nhello world"]
+
+
+def test_models_take_turns_when_they_do_not_fit(monkeypatch):
+    moves = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def to(self, device):
+            moves.append((self.name, device))
+            return self
+
+    monkeypatch.setattr(models, "vram_limit_for", lambda device: 24.0)
+    monkeypatch.setattr(sys.modules["torch"].cuda, "empty_cache", lambda: None)
+    backend.register_resident("music", Fake("music"), "cuda", gib=10.5)
+    backend.register_resident("lyrics", Fake("lyrics"), "cuda", gib=15.2)
+    try:
+        backend.claim_device("lyrics")
+        assert moves == [("music", "cpu")]
+        backend.claim_device("music")
+        assert moves[1:] == [("lyrics", "cpu"), ("music", "cuda")]
+        monkeypatch.setattr(models, "vram_limit_for", lambda device: 80.0)
+        backend.claim_device("lyrics")
+        assert moves[3:] == [("lyrics", "cuda")]  # both fit on 80 GiB: music stays
+    finally:
+        backend.forget_resident("music")
+        backend.forget_resident("lyrics")
+
+
+def test_lyrics_estimate_is_clamped_and_knows_cold_start(monkeypatch):
+    monkeypatch.setattr(lyrics, "is_loaded", lambda: False)
+    cold = lyrics.estimate_duration({"structure": "full-song", "length": "long"})
+    monkeypatch.setattr(lyrics, "is_loaded", lambda: True)
+    warm = lyrics.estimate_duration({"structure": "short-loop", "length": "short"})
+    assert 60 <= warm <= cold <= 300
+    assert lyrics.estimate_duration({"structure": "full-song", "length": "long"}, 10.0) == 300
+
+
+def test_lyrics_endpoint_through_gradio_client(studio_server, tiny_lm_dir, monkeypatch):
+    from gradio_client import Client
+
+    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(tiny_lm_dir))
+    monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
+    lyrics.reset_writer()
+    client = Client(studio_server[0], verbose=False)
+    text, caption = client.predict(theme="summer road trip", vocal_language="es", structure="short-loop", seed=4,
+                                   api_name="/lyrics")  # fmt: skip
+    assert text.startswith("[") and caption
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="theme is empty"):
+        client.predict(theme="", api_name="/lyrics")
+    lyrics.reset_writer()
