@@ -8,14 +8,65 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import models
 
 
+def mirror_hub_cache(src: Path, dst: Path) -> int:
+    """Mirror a read-only Hub cache into a writable one without copying weights.
+
+    Blobs are hard-linked (a symlink where the link would cross file systems), snapshot entries
+    stay relative symlinks so they resolve inside the mirror, and ``refs/`` files are copied (the
+    Hub client rewrites them). Returns how many entries were created; a second run creates none.
+    """
+    import errno
+    import shutil
+
+    created = 0
+    for repo in sorted(p for p in src.iterdir() if p.is_dir()) if src.is_dir() else []:
+        for path in sorted(repo.rglob("*")):
+            rel = path.relative_to(src)
+            target = dst / rel
+            if path.is_symlink():
+                if not target.is_symlink():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.symlink_to(os.readlink(path))
+                    created += 1
+            elif path.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif rel.parts[1] == "refs":
+                if not target.exists() or target.read_bytes() != path.read_bytes():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, target)
+                    created += 1
+            elif not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, target)
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                        raise
+                    target.symlink_to(path)
+                created += 1
+    return created
+
+
 def _bootstrap() -> None:
-    """Environment the rest of the studio relies on; runs before torch can be imported."""
+    """Environment the rest of the studio relies on; runs before torch can be imported.
+
+    On a Space the build-time cache (``preload_from_hub``) belongs to another user and is read
+    only, so it is mirrored into a writable cache the Hub client may update.
+    """
     models.enable_mps_fallback()
+    if not os.environ.get("SPACE_ID"):
+        return
+    home = Path.home()
+    rw = home / "hf-cache-rw"
+    mirror_hub_cache(home / ".cache" / "huggingface" / "hub", rw / "hub")
+    os.environ["HF_HOME"] = str(rw)
+    os.environ["HF_HUB_CACHE"] = str(rw / "hub")
 
 
 _bootstrap()
@@ -122,8 +173,28 @@ def use_in_generate(text: str, caption: str) -> tuple[Any, ...]:
     )
 
 
+def _is_gpu_abort(exc: BaseException) -> bool:
+    # ZeroGPU ends a call that outlives its declared duration with this message.
+    return "GPU task aborted" in str(exc)
+
+
 def _runner(mode: str, params: dict[str, Any], progress: Any) -> dict[str, Any]:
-    return gpu_run(mode, params, progress)
+    """Run on the GPU; once more with twice the declared time if ZeroGPU cut the first try short."""
+    try:
+        return gpu_run(mode, params, progress)
+    except Exception as exc:
+        if not _is_gpu_abort(exc):
+            raise
+    gr.Info("Retrying with a longer GPU budget…")
+    try:
+        return gpu_run(mode, params, progress, multiplier=2.0)
+    except Exception as exc:
+        if not _is_gpu_abort(exc):
+            raise
+        raise gr.Error(
+            "The GPU time ran out twice for this request. Try a shorter song or fewer steps or takes.",
+            title="Out of GPU time",
+        ) from None
 
 
 def _token(request: gr.Request | None) -> str | None:
@@ -540,16 +611,24 @@ demo = build_ui()
 
 
 def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
-    """GPU events run ``ACE_STUDIO_CONCURRENCY`` at a time (default one)."""
-    return blocks.queue(default_concurrency_limit=int(os.environ.get("ACE_STUDIO_CONCURRENCY", "1")))
+    """GPU events run ``ACE_STUDIO_CONCURRENCY`` at a time (default one), at most
+    ``ACE_STUDIO_QUEUE_SIZE`` waiting (default 32) so a crowd gets a quick "busy" instead of hours."""
+    return blocks.queue(
+        default_concurrency_limit=int(os.environ.get("ACE_STUDIO_CONCURRENCY", "1")),
+        max_size=int(os.environ.get("ACE_STUDIO_QUEUE_SIZE", "32")),
+    )
 
 
 def main() -> None:
     configure_queue(demo)
+    removed = modes.clean_outputs()
+    if removed:
+        print(f"Removed {removed} output files older than {modes.output_max_age_hours():g} h")
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         allowed_paths=[str(modes.output_dir())],
+        max_file_size=os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
     )
 
 

@@ -72,6 +72,26 @@ def output_dir() -> Path:
     return path
 
 
+def output_max_age_hours() -> float:
+    return float(os.environ.get("ACE_STUDIO_OUTPUT_MAX_AGE_HOURS", "24"))
+
+
+def clean_outputs(max_age_hours: float | None = None, now: float | None = None) -> int:
+    """Delete generated files older than the age limit so the disk never fills; returns the count."""
+    limit = (output_max_age_hours() if max_age_hours is None else max_age_hours) * 3600
+    now = time.time() if now is None else now
+    root = output_dir()
+    removed = 0
+    for path in root.rglob("*"):
+        if path.is_file() and now - path.stat().st_mtime > limit:
+            path.unlink(missing_ok=True)
+            removed += 1
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    return removed
+
+
 # ---------------------------------------------------------------- validation
 
 

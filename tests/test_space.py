@@ -1,0 +1,139 @@
+"""Public-Space readiness: cache mirror, GPU retry, output clean-up, what the server will serve."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+import urllib.error
+import urllib.request
+
+import gradio as gr
+import pytest
+
+import app
+import modes
+
+
+def _fake_cache(root):
+    """A Hub cache as huggingface_hub lays it out: blobs, snapshot symlinks, refs."""
+    repo = root / "models--ACE-Step--acestep-v15-xl-sft"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "blobs" / "aaa").write_bytes(b"weights" * 100)
+    (repo / "blobs" / "bbb").write_text('{"hidden_size": 2560}')
+    snap = repo / "snapshots" / "0123abcd"
+    (snap / "vae").mkdir(parents=True)
+    (snap / "model.safetensors").symlink_to("../../blobs/aaa")
+    (snap / "vae" / "config.json").symlink_to("../../../blobs/bbb")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    return repo
+
+
+def test_mirror_hard_links_blobs_keeps_links_copies_refs(tmp_path):
+    src, dst = tmp_path / "ro" / "hub", tmp_path / "rw" / "hub"
+    _fake_cache(src)
+    created = app.mirror_hub_cache(src, dst)
+    repo = dst / "models--ACE-Step--acestep-v15-xl-sft"
+    blob = repo / "blobs" / "aaa"
+    assert os.stat(blob).st_ino == os.stat(src / repo.name / "blobs" / "aaa").st_ino  # zero copy
+    link = repo / "snapshots" / "0123abcd" / "model.safetensors"
+    assert link.is_symlink() and os.readlink(link) == "../../blobs/aaa"
+    assert link.resolve() == blob.resolve()  # resolves inside the mirror
+    assert (repo / "snapshots" / "0123abcd" / "vae" / "config.json").read_text() == '{"hidden_size": 2560}'
+    ref = repo / "refs" / "main"
+    assert ref.read_text() == "0123abcd" and not ref.is_symlink()
+    assert os.stat(ref).st_ino != os.stat(src / repo.name / "refs" / "main").st_ino
+    assert created == 5
+    assert app.mirror_hub_cache(src, dst) == 0  # idempotent
+    (src / repo.name / "refs" / "main").write_text("fedcba98")
+    assert app.mirror_hub_cache(src, dst) == 1 and ref.read_text() == "fedcba98"
+
+
+def test_mirror_falls_back_to_symlinks_across_file_systems(tmp_path, monkeypatch):
+    src, dst = tmp_path / "ro", tmp_path / "rw"
+    _fake_cache(src)
+
+    def cross_device(a, b):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    app.mirror_hub_cache(src, dst)
+    blob = dst / "models--ACE-Step--acestep-v15-xl-sft" / "blobs" / "aaa"
+    assert blob.is_symlink() and blob.read_bytes() == b"weights" * 100
+
+
+def test_bootstrap_points_the_hub_at_the_mirror_only_on_a_space(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _fake_cache(tmp_path / ".cache" / "huggingface" / "hub")
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    app._bootstrap()
+    assert "HF_HUB_CACHE" not in os.environ and not (tmp_path / "hf-cache-rw").exists()
+    monkeypatch.setenv("SPACE_ID", "someone/ace-studio")
+    monkeypatch.setenv("HF_HOME", "unset")
+    app._bootstrap()
+    assert os.environ["HF_HUB_CACHE"] == str(tmp_path / "hf-cache-rw" / "hub")
+    assert os.environ["HF_HOME"] == str(tmp_path / "hf-cache-rw")
+    assert (tmp_path / "hf-cache-rw" / "hub" / "models--ACE-Step--acestep-v15-xl-sft" / "refs" / "main").exists()
+    started = time.perf_counter()
+    app._bootstrap()
+    assert time.perf_counter() - started < 1.0
+
+
+def test_gpu_abort_is_retried_once_with_twice_the_budget(monkeypatch):
+    calls = []
+
+    def flaky(mode, params, progress=None, multiplier=1.0):
+        calls.append(multiplier)
+        if len(calls) == 1:
+            raise RuntimeError("GPU task aborted")
+        return {"ok": True}
+
+    monkeypatch.setattr(app, "gpu_run", flaky)
+    monkeypatch.setattr(gr, "Info", lambda message: calls.append(message))
+    assert app._runner("generate", {}, None) == {"ok": True}
+    assert calls == [1.0, "Retrying with a longer GPU budget…", 2.0]
+
+
+def test_second_abort_is_a_clear_error_and_other_errors_pass_through(monkeypatch):
+    monkeypatch.setattr(gr, "Info", lambda message: None)
+    monkeypatch.setattr(app, "gpu_run", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("GPU task aborted")))
+    with pytest.raises(gr.Error, match="GPU time ran out twice"):
+        app._runner("generate", {}, None)
+    monkeypatch.setattr(app, "gpu_run", lambda *a, **k: (_ for _ in ()).throw(ValueError("other")))
+    with pytest.raises(ValueError, match="other"):
+        app._runner("generate", {}, None)
+
+
+def test_estimator_receives_the_multiplier():
+    assert app._gpu_duration(
+        "generate", {"audio_duration": 600, "inference_steps": 100}, None, 2.0
+    ) >= app._gpu_duration("generate", {"audio_duration": 600, "inference_steps": 100})
+
+
+def test_old_outputs_are_deleted(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path))
+    old = tmp_path / "2026-01-01" / "generate-old.wav"
+    old.parent.mkdir()
+    old.write_bytes(b"x")
+    fresh = tmp_path / "2026-11-22" / "generate-new.wav"
+    fresh.parent.mkdir()
+    fresh.write_bytes(b"y")
+    os.utime(old, (time.time() - 3 * 86400,) * 2)
+    assert modes.clean_outputs(max_age_hours=24) == 1
+    assert not old.exists() and not old.parent.exists() and fresh.exists()
+
+
+def test_files_outside_the_output_folder_are_refused(studio_server, tmp_path):
+    url, out = studio_server
+    secret = tmp_path / "secret.txt"
+    secret.write_text("private")
+    for path in (secret, "/etc/passwd"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{url}gradio_api/file={path}", timeout=10)
+        assert err.value.code in (403, 404)
+    inside = out / "served.txt"
+    inside.write_text("ok")
+    with urllib.request.urlopen(f"{url}gradio_api/file={inside}", timeout=10) as response:
+        assert response.read() == b"ok"
