@@ -7,6 +7,7 @@ model. The pipeline is built on the first request (``backend.get_backend()``).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -619,8 +620,30 @@ def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
     )
 
 
+def start_warmup() -> threading.Thread | None:
+    """Build the pipeline in the background so the first visitor's GPU window is not spent loading.
+
+    On by default on a Space (``ACE_STUDIO_WARMUP=0`` turns it off), off elsewhere (``=1`` turns it
+    on). On ZeroGPU the build happens on the CPU; the move to the GPU happens inside the call.
+    """
+    default = "1" if os.environ.get("SPACE_ID") else "0"
+    if os.environ.get("ACE_STUDIO_WARMUP", default) != "1":
+        return None
+
+    def warm() -> None:
+        try:
+            backend.get_backend()
+        except Exception as exc:  # the first request will report it to the visitor
+            print(f"Warm-up failed, the model will load on first use: {exc}")
+
+    thread = threading.Thread(target=warm, name="ace-studio-warmup", daemon=True)
+    thread.start()
+    return thread
+
+
 def main() -> None:
     configure_queue(demo)
+    start_warmup()
     removed = modes.clean_outputs()
     if removed:
         print(f"Removed {removed} output files older than {modes.output_max_age_hours():g} h")

@@ -120,3 +120,16 @@ def test_audio_modes_through_the_api_and_chained(client, tmp_path):
         )
     with pytest.raises(AppError, match="upload a song first"):
         client.predict(prompt="x", api_name="/cover")
+
+
+def test_four_visitors_at_once_all_get_their_song(studio_server):
+    url, _ = studio_server
+    visitors = [Client(url, verbose=False) for _ in range(4)]
+    jobs = [
+        c.submit(prompt=f"visitor {i}", audio_duration=10 + i, inference_steps=2, seed=i, api_name="/generate")
+        for i, c in enumerate(visitors)
+    ]
+    results = [job.result(timeout=300) for job in jobs]
+    for i, result in enumerate(results):
+        assert sf.info(result[0]).frames == (10 + i) * 48000
+        assert result[-1]["takes"][0]["seed"] == i

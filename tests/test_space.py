@@ -137,3 +137,15 @@ def test_files_outside_the_output_folder_are_refused(studio_server, tmp_path):
     inside.write_text("ok")
     with urllib.request.urlopen(f"{url}gradio_api/file={inside}", timeout=10) as response:
         assert response.read() == b"ok"
+
+
+def test_warmup_builds_the_pipeline_in_the_background(studio_env, monkeypatch):
+    import backend
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("ACE_STUDIO_WARMUP", raising=False)
+    assert app.start_warmup() is None and not backend.is_warm()
+    monkeypatch.setenv("SPACE_ID", "someone/ace-studio")
+    thread = app.start_warmup()
+    thread.join(timeout=120)
+    assert backend.is_warm()
