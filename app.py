@@ -6,6 +6,7 @@ model. The pipeline is built on the first request (``backend.get_backend()``).
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 from collections.abc import Callable
@@ -297,68 +298,36 @@ def _lenient_radio(*args: Any, **kwargs: Any) -> gr.Radio:
     return _lenient(gr.Radio(*args, **kwargs))
 
 
-def _run_audio_mode(fn: Callable, request: gr.Request | None, progress: Any, **kwargs: Any):
-    paths, record = fn(**kwargs, runner=_runner, progress=progress, cancel_token=_token(request))
-    return paths[0], _seeds_text(record), record
+def _endpoint(fn: Callable) -> Callable:
+    """``fn`` (a ``modes`` handler) as a Gradio event function for one-take modes.
+
+    The event function carries ``fn``'s own parameter names and defaults, which Gradio turns into
+    the endpoint's keyword arguments, plus the request and progress Gradio injects.
+    """
+    own = [p for p in inspect.signature(fn).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    extra = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
+        inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()),
+    ]
+    signature = inspect.Signature(own + extra)
+
+    def handler(*args: Any, **kwargs: Any):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        request, progress = values.pop("request"), values.pop("progress")
+        paths, record = fn(**values, runner=_runner, progress=progress, cancel_token=_token(request))
+        return paths[0], _seeds_text(record), record
+
+    handler.__signature__ = signature  # type: ignore[attr-defined]
+    handler.__name__ = fn.__name__
+    handler.__doc__ = fn.__doc__
+    return handler
 
 
-def cover(
-    src_audio: str | None = None,
-    prompt: str = "",
-    lyrics: str = "",
-    audio_cover_strength: float = 0.6,
-    reference_audio: str | None = None,
-    seed: float = -1,
-    inference_steps: float | None = None,
-    guidance_scale: float | None = None,
-    audio_format: str = "wav",
-    request: gr.Request = None,
-    progress: gr.Progress = gr.Progress(),
-):
-    return _run_audio_mode(
-        modes.cover, request, progress, src_audio=src_audio, prompt=prompt, lyrics=lyrics,
-        audio_cover_strength=audio_cover_strength, reference_audio=reference_audio, seed=seed,
-        inference_steps=inference_steps, guidance_scale=guidance_scale, audio_format=audio_format,
-    )  # fmt: skip
-
-
-def extend(
-    src_audio: str | None = None,
-    prompt: str = "",
-    lyrics: str = "",
-    extend_seconds: float = 30,
-    seed: float = -1,
-    inference_steps: float | None = None,
-    guidance_scale: float | None = None,
-    audio_format: str = "wav",
-    request: gr.Request = None,
-    progress: gr.Progress = gr.Progress(),
-):
-    return _run_audio_mode(
-        modes.extend, request, progress, src_audio=src_audio, prompt=prompt, lyrics=lyrics,
-        extend_seconds=extend_seconds, seed=seed, inference_steps=inference_steps,
-        guidance_scale=guidance_scale, audio_format=audio_format,
-    )  # fmt: skip
-
-
-def edit(
-    src_audio: str | None = None,
-    prompt: str = "",
-    lyrics: str = "",
-    repainting_start: float = 0,
-    repainting_end: float = 10,
-    seed: float = -1,
-    inference_steps: float | None = None,
-    guidance_scale: float | None = None,
-    audio_format: str = "wav",
-    request: gr.Request = None,
-    progress: gr.Progress = gr.Progress(),
-):
-    return _run_audio_mode(
-        modes.edit, request, progress, src_audio=src_audio, prompt=prompt, lyrics=lyrics,
-        repainting_start=repainting_start, repainting_end=repainting_end, seed=seed,
-        inference_steps=inference_steps, guidance_scale=guidance_scale, audio_format=audio_format,
-    )  # fmt: skip
+cover = _endpoint(modes.cover)
+extend = _endpoint(modes.extend)
+edit = _endpoint(modes.edit)
 
 
 def describe_source(path: str | None) -> str:
