@@ -379,6 +379,14 @@ def _result_column(prefix: str, n: int = 1):
     return takes, seeds, pick, sends, meta
 
 
+def _action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
+    """The tab's main action and its Stop, side by side."""
+    with gr.Row():
+        action = gr.Button(label, variant="primary", elem_id=f"{prefix}-button")
+        stop_button = gr.Button("Stop", variant="stop", elem_id=f"{prefix}-stop")
+    return action, stop_button
+
+
 def _source_input(prefix: str, label: str = "Song"):
     src = gr.Audio(label=label, type="filepath", sources=["upload"], elem_id=f"{prefix}-src")
     info = gr.Markdown("", elem_id=f"{prefix}-src-info")
@@ -427,9 +435,7 @@ def build_ui() -> gr.Blocks:
                                 takes = _lenient_slider(
                                     1, modes.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES
                                 )
-                        with gr.Row():
-                            gen_btn = gr.Button("Generate", variant="primary", elem_id="gen-button")
-                            gen_stop = gr.Button("Stop", variant="stop", elem_id="gen-stop")
+                        gen_btn, gen_stop = _action_buttons("Generate", "gen")
                     with gr.Column(scale=2):
                         results["generate"] = _result_column("gen", modes.MAX_TAKES)
 
@@ -450,9 +456,7 @@ def build_ui() -> gr.Blocks:
                             )
                             gr.Markdown(tips.COVER_REFERENCE)
                             cover_sampling = _sampling_controls(variant, "cover")
-                        with gr.Row():
-                            cover_btn = gr.Button("Make cover", variant="primary", elem_id="cover-button")
-                            cover_stop = gr.Button("Stop", variant="stop")
+                        cover_btn, cover_stop = _action_buttons("Make cover", "cover")
                     with gr.Column(scale=2):
                         results["cover"] = _result_column("cover")
 
@@ -468,9 +472,7 @@ def build_ui() -> gr.Blocks:
                         with gr.Accordion("Advanced settings", open=False, elem_id="extend-advanced"):
                             extend_lyrics = gr.Textbox("", label="Lyrics for the new part", info=tips.LYRICS, lines=6)
                             extend_sampling = _sampling_controls(variant, "extend")
-                        with gr.Row():
-                            extend_btn = gr.Button("Extend", variant="primary", elem_id="extend-button")
-                            extend_stop = gr.Button("Stop", variant="stop")
+                        extend_btn, extend_stop = _action_buttons("Extend", "extend")
                     with gr.Column(scale=2):
                         results["extend"] = _result_column("extend")
 
@@ -485,9 +487,7 @@ def build_ui() -> gr.Blocks:
                         edit_lyrics = gr.Textbox("", label="New words for the region", info=tips.EDIT_LYRICS, lines=4)
                         with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
                             edit_sampling = _sampling_controls(variant, "edit")
-                        with gr.Row():
-                            edit_btn = gr.Button("Regenerate region", variant="primary", elem_id="edit-button")
-                            edit_stop = gr.Button("Stop", variant="stop")
+                        edit_btn, edit_stop = _action_buttons("Regenerate region", "edit")
                     with gr.Column(scale=2):
                         results["edit"] = _result_column("edit")
 

@@ -54,10 +54,6 @@ class Backend:
     load_seconds: float
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
-    def repo(self) -> str:
-        return self.source
-
     def lyric_tokens(self, lyrics: str, language: str) -> int:
         # Same string the pipeline tokenises for the lyric branch.
         text = f"# Languages\n{language}\n\n# Lyric\n{lyrics}<|endoftext|>"

@@ -359,17 +359,15 @@ def make_request(
     length: Any = "medium",
 ) -> Request:
     """Validate the Lyrics tab's inputs; every problem is a ``LyricsError`` a songwriter can act on."""
-    from modes import LANGUAGES
+    from modes import LANGUAGES, language_code
 
     theme = str(theme or "").strip()
     if not theme:
         raise LyricsError("Tell the writer what the song is about — the theme is empty.")
     if len(theme) > 1000:
         raise LyricsError("Keep the theme under 1000 characters.")
-    code = str(vocal_language or "").strip().lower()
-    by_name = {name.lower(): c for c, name in LANGUAGES.items()}
-    code = by_name.get(code, code)
-    if code not in LANGUAGES:
+    code = language_code(vocal_language)
+    if code is None:
         raise LyricsError(f"Unknown vocal language {vocal_language!r}. Pick one of the studio's {len(LANGUAGES)}.")
     structure = str(structure or "").strip().lower()
     if structure not in STRUCTURES:

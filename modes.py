@@ -92,6 +92,19 @@ def clean_outputs(max_age_hours: float | None = None, now: float | None = None) 
     return removed
 
 
+# A long-running studio must also drop old files, not only at start-up; walking the whole output
+# tree on every write would be wasted I/O when the age limit is hours.
+_CLEAN_EVERY_S = 600.0
+_last_clean = 0.0
+
+
+def _clean_now_and_then() -> None:
+    global _last_clean
+    if time.time() - _last_clean >= _CLEAN_EVERY_S:
+        _last_clean = time.time()
+        clean_outputs()
+
+
 # ---------------------------------------------------------------- validation
 
 
@@ -156,13 +169,18 @@ def check_time_signature(value: Any) -> str | None:
     return text
 
 
+def language_code(value: Any) -> str | None:
+    """The ISO code for a language given as code or English name ("ja", "Japanese"), or None."""
+    text = str(value or "").strip().lower()
+    if text in LANGUAGES:
+        return text
+    return next((code for code, name in LANGUAGES.items() if name.lower() == text), None)
+
+
 def check_language(value: Any) -> str:
-    code = str(value or "").strip().lower()
-    if code in LANGUAGES:
+    code = language_code(value)
+    if code is not None:
         return code
-    by_name = {name.lower(): c for c, name in LANGUAGES.items()}
-    if code in by_name:
-        return by_name[code]
     raise gr.Error(f"Unknown vocal language {value!r}. Pick one of the studio's {len(LANGUAGES)} languages.")
 
 
@@ -245,33 +263,28 @@ def _progress_fn(progress: Any) -> backend.ProgressFn | None:
     return report
 
 
-def _model_info(info: dict[str, Any]) -> dict[str, Any]:
-    return {k: info[k] for k in ("variant", "label", "repo", "device")}
-
-
 def write_takes(
     mode: str,
     result: dict[str, Any],
     params: dict[str, Any],
     seeds: list[int],
-    fmt: str,
-    timings: dict[str, float],
 ) -> tuple[list[str], dict[str, Any]]:
     """Save every take with a JSON record beside it; return the audio paths and the call's record."""
     started = time.perf_counter()
+    _clean_now_and_then()
     day = datetime.now(UTC)
     folder = output_dir() / day.strftime("%Y-%m-%d")
     folder.mkdir(parents=True, exist_ok=True)
     stamp = day.strftime("%H%M%S") + "-" + secrets.token_hex(3)
     paths: list[Path] = []
     for i, (take, seed) in enumerate(zip(result["audio"], seeds, strict=True), start=1):
-        paths.append(audio.save(take, folder / f"{mode}-{stamp}-take{i}-seed{seed}", fmt))
-    timings = {**timings, "write_s": round(time.perf_counter() - started, 3)}
+        paths.append(audio.save(take, folder / f"{mode}-{stamp}-take{i}-seed{seed}", params["audio_format"]))
+    timings = {**result["timings"], "write_s": round(time.perf_counter() - started, 3)}
     record = {
         "mode": mode,
         "created": day.isoformat(timespec="seconds"),
         "params": params,
-        "model": _model_info(result["model"]),
+        "model": result["model"],
         "timings": timings,
         "sample_rate": audio.SAMPLE_RATE,
         "channels": 2,
@@ -358,10 +371,8 @@ def generate(
         "task_type": "text2music",
         "seeds": seeds,
     }
-    result = _run("generate", {**params, "request": request, "cancel_token": cancel_token}, runner, progress)
     n = int(round(duration * audio.SAMPLE_RATE))
-    result["audio"] = result["audio"][:, :, :n]
-    return write_takes("generate", result, params, seeds, params["audio_format"], result["timings"])
+    return _finish("generate", params, request, seeds, runner, progress, cancel_token, lambda take: take[:, :n])
 
 
 def _source(path: Any, what: str = "song") -> np.ndarray:
@@ -409,7 +420,7 @@ def _common(prompt: Any, lyrics: Any, seed: Any, steps: Any, guidance: Any, fmt:
 def _finish(mode, params, request, seeds, runner, progress, cancel_token, post):
     result = _run(mode, {**params, "request": request, "cancel_token": cancel_token}, runner, progress)
     result["audio"] = np.stack([post(take) for take in result["audio"]])
-    return write_takes(mode, result, params, seeds, params["audio_format"], result["timings"])
+    return write_takes(mode, result, params, seeds)
 
 
 def cover(
@@ -564,7 +575,7 @@ def run_on_backend(mode: str, params: dict[str, Any], progress: backend.Progress
         "model": {
             "variant": be.variant.name,
             "label": be.variant.label,
-            "repo": be.repo,
+            "repo": be.source,
             "device": be.device,
         },
         "timings": {

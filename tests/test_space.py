@@ -149,3 +149,18 @@ def test_warmup_builds_the_pipeline_in_the_background(studio_env, monkeypatch):
     thread = app.start_warmup()
     thread.join(timeout=120)
     assert backend.is_warm()
+
+
+def test_a_running_studio_also_drops_old_files_when_it_writes(studio_env, monkeypatch):
+    old = studio_env / "2026-01-01" / "generate-old.wav"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"x")
+    os.utime(old, (time.time() - 3 * 86400,) * 2)
+    monkeypatch.setattr(modes, "_last_clean", 0.0)
+    paths, _ = modes.generate(prompt="pop", audio_duration=10, inference_steps=1, runner=modes.run_on_backend)
+    assert not old.exists() and os.path.exists(paths[0])
+    old.parent.mkdir()
+    old.write_bytes(b"x")
+    os.utime(old, (time.time() - 3 * 86400,) * 2)
+    modes.generate(prompt="pop", audio_duration=10, inference_steps=1, runner=modes.run_on_backend)
+    assert old.exists()  # the tree is walked at most every ten minutes
