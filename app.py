@@ -6,6 +6,7 @@ model. The pipeline is built on the first request (``backend.get_backend()``).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import threading
@@ -203,11 +204,6 @@ def _token(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None) if request is not None else None
 
 
-def _takes_values(paths: list[str]) -> list[str | None]:
-    # Plain paths, not updates: an API caller gets the file itself as each element.
-    return [paths[i] if i < len(paths) else None for i in range(modes.MAX_TAKES)]
-
-
 def show_takes(n: float) -> list[Any]:
     return [gr.update(visible=i < int(n or 1)) for i in range(modes.MAX_TAKES)]
 
@@ -216,44 +212,6 @@ def _seeds_text(record: dict[str, Any]) -> str:
     parts = [f"take {t['take']}: **{t['seed']}**" for t in record["takes"]]
     took = record["timings"].get("pipeline_s", 0) + record["timings"].get("model_load_s", 0)
     return f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {record['model']['device']}"
-
-
-def generate(
-    prompt: str,
-    lyrics: str,
-    audio_duration: float,
-    bpm: float,
-    key_scale: str,
-    time_signature: str,
-    vocal_language: str,
-    seed: float,
-    inference_steps: float,
-    guidance_scale: float,
-    shift: float,
-    batch_size: float,
-    audio_format: str,
-    request: gr.Request = None,
-    progress: gr.Progress = gr.Progress(),
-):
-    paths, record = modes.generate(
-        prompt=prompt,
-        lyrics=lyrics,
-        audio_duration=audio_duration,
-        bpm=bpm,
-        key_scale=key_scale,
-        time_signature=time_signature,
-        vocal_language=vocal_language,
-        seed=seed,
-        inference_steps=inference_steps,
-        guidance_scale=guidance_scale,
-        shift=shift,
-        batch_size=batch_size,
-        audio_format=audio_format,
-        runner=_runner,
-        progress=progress,
-        cancel_token=_token(request),
-    )
-    return (*_takes_values(paths), _seeds_text(record), record)
 
 
 def stop(request: gr.Request = None) -> None:
@@ -298,13 +256,19 @@ def _lenient_radio(*args: Any, **kwargs: Any) -> gr.Radio:
     return _lenient(gr.Radio(*args, **kwargs))
 
 
-def _endpoint(fn: Callable) -> Callable:
-    """``fn`` (a ``modes`` handler) as a Gradio event function for one-take modes.
+def _own_parameters(fn: Callable) -> list[inspect.Parameter]:
+    """A ``modes`` handler's endpoint parameters (the keyword-only plumbing left out)."""
+    return [p for p in inspect.signature(fn).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+
+
+def _endpoint(fn: Callable, takes: int = 1) -> Callable:
+    """``fn`` (a ``modes`` handler) as a Gradio event function.
 
     The event function carries ``fn``'s own parameter names and defaults, which Gradio turns into
-    the endpoint's keyword arguments, plus the request and progress Gradio injects.
+    the endpoint's keyword arguments, plus the request and progress Gradio injects. It returns
+    ``takes`` audio slots (plain paths, ``None`` when unused), the seed line and the record.
     """
-    own = [p for p in inspect.signature(fn).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    own = _own_parameters(fn)
     extra = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
         inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()),
@@ -317,7 +281,8 @@ def _endpoint(fn: Callable) -> Callable:
         values = dict(bound.arguments)
         request, progress = values.pop("request"), values.pop("progress")
         paths, record = fn(**values, runner=_runner, progress=progress, cancel_token=_token(request))
-        return paths[0], _seeds_text(record), record
+        slots = [paths[i] if i < len(paths) else None for i in range(takes)]
+        return (*slots, _seeds_text(record), record)
 
     handler.__signature__ = signature  # type: ignore[attr-defined]
     handler.__name__ = fn.__name__
@@ -325,9 +290,71 @@ def _endpoint(fn: Callable) -> Callable:
     return handler
 
 
+generate = _endpoint(modes.generate, takes=modes.MAX_TAKES)
 cover = _endpoint(modes.cover)
 extend = _endpoint(modes.extend)
 edit = _endpoint(modes.edit)
+
+
+def queue_size() -> int:
+    """Requests a visitor may wait behind (``ACE_STUDIO_QUEUE_SIZE``, default 32)."""
+    return int(os.environ.get("ACE_STUDIO_QUEUE_SIZE", "32"))
+
+
+class _Admitted(Exception):
+    """Raised in place of the GPU run: every check before it passed."""
+
+
+def _admit(mode: str, params: dict[str, Any], progress: Any) -> dict[str, Any]:
+    raise _Admitted
+
+
+def busy_message(waiting: int) -> str:
+    return tips.BUSY.format(waiting=waiting)
+
+
+def _validator(check: Callable, names: list[str], waiting: Callable[[], int]) -> Callable:
+    """A Gradio ``validator=``: runs the handler's checks before the request takes a queue slot and
+    marks the field at fault; a full queue answers with a busy message instead.
+
+    ``check`` takes the endpoint's inputs and raises an error with a ``param`` attribute (or a
+    plain ``gr.Error``, shown on the first field). ``waiting`` counts the requests queued in the
+    page's Blocks. The handler repeats the checks when it runs, so nothing depends on this alone.
+    """
+
+    def verdict(param: str | None = None, message: str = "") -> list[dict[str, Any]]:
+        if param is not None and param not in names:
+            param = names[0]
+        return [gr.validate(name != param, message if name == param else "") for name in names]
+
+    def validate(*args: Any) -> list[dict[str, Any]]:
+        queued = waiting()
+        if queued >= queue_size():
+            return verdict(names[0], busy_message(queued))
+        try:
+            check(*args)
+        except modes.InputError as exc:
+            return verdict(exc.param, exc.message)
+        except lyricist.LyricsError as exc:
+            return verdict(exc.param, str(exc))
+        except gr.Error as exc:
+            return verdict(names[0], exc.message)
+        return verdict()
+
+    validate.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+    )
+    return validate
+
+
+def _dry_run(fn: Callable) -> Callable:
+    """``fn``'s every check, stopping where the GPU work would start."""
+
+    def check(*args: Any) -> None:
+        with contextlib.suppress(_Admitted):
+            fn(*args, runner=_admit)
+
+    return check
 
 
 def describe_source(path: str | None) -> str:
@@ -365,6 +392,20 @@ def _sampling_controls(variant: models.Variant, prefix: str):
         )
         fmt = _lenient_radio(modes.FORMATS, value="wav", label="Output format", info=tips.FORMAT)
     return seed, steps, guidance, fmt
+
+
+def _lora_controls(prefix: str) -> tuple[gr.File, gr.Slider]:
+    """A visitor's own LoRA for this request only."""
+    with gr.Row():
+        lora = gr.File(
+            label="LoRA (optional)", file_types=[".safetensors"], type="filepath", height=90,
+            elem_id=f"{prefix}-lora", elem_classes=["compact-drop"],
+        )  # fmt: skip
+        scale = _lenient_slider(
+            *modes.LORA_SCALE_RANGE, value=1.0, step=0.05, label="LoRA strength", info=tips.LORA_SCALE
+        )
+    gr.Markdown(tips.LORA, elem_classes=["hint"])
+    return lora, scale
 
 
 def _result_column(prefix: str, n: int = 1):
@@ -435,6 +476,7 @@ def build_ui() -> gr.Blocks:
                                 takes = _lenient_slider(
                                     1, modes.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES
                                 )
+                            gen_lora = _lora_controls("gen")
                         gen_btn, gen_stop = _action_buttons("Generate", "gen")
                     with gr.Column(scale=2):
                         results["generate"] = _result_column("gen", modes.MAX_TAKES)
@@ -456,6 +498,7 @@ def build_ui() -> gr.Blocks:
                             )
                             gr.Markdown(tips.COVER_REFERENCE)
                             cover_sampling = _sampling_controls(variant, "cover")
+                            cover_lora = _lora_controls("cover")
                         cover_btn, cover_stop = _action_buttons("Make cover", "cover")
                     with gr.Column(scale=2):
                         results["cover"] = _result_column("cover")
@@ -472,6 +515,7 @@ def build_ui() -> gr.Blocks:
                         with gr.Accordion("Advanced settings", open=False, elem_id="extend-advanced"):
                             extend_lyrics = gr.Textbox("", label="Lyrics for the new part", info=tips.LYRICS, lines=6)
                             extend_sampling = _sampling_controls(variant, "extend")
+                            extend_lora = _lora_controls("extend")
                         extend_btn, extend_stop = _action_buttons("Extend", "extend")
                     with gr.Column(scale=2):
                         results["extend"] = _result_column("extend")
@@ -487,6 +531,7 @@ def build_ui() -> gr.Blocks:
                         edit_lyrics = gr.Textbox("", label="New words for the region", info=tips.EDIT_LYRICS, lines=4)
                         with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
                             edit_sampling = _sampling_controls(variant, "edit")
+                            edit_lora = _lora_controls("edit")
                         edit_btn, edit_stop = _action_buttons("Regenerate region", "edit")
                     with gr.Column(scale=2):
                         results["edit"] = _result_column("edit")
@@ -522,12 +567,18 @@ def build_ui() -> gr.Blocks:
                         ly_caption = gr.Textbox("", label="Suggested style caption", elem_id="ly-caption")
                         ly_use = gr.Button("Use in Generate", elem_id="ly-use")
 
+        def waiting() -> int:
+            return len(demo._queue)
+
         ly_btn.click(
             write_lyrics,
             [ly_theme, ly_genre, ly_mood, ly_language, ly_structure, ly_temp, ly_seed, ly_custom, ly_length],
             [ly_text, ly_caption],
             api_name="lyrics",
             concurrency_id="gpu",
+            validator=_validator(
+                lyricist.make_request, list(inspect.signature(lyricist.make_request).parameters), waiting
+            ),
         )
         ly_use.click(
             use_in_generate, [ly_text, ly_caption], [lyrics, prompt, instrumental, tabs], api_name="use_in_generate",
@@ -540,26 +591,33 @@ def build_ui() -> gr.Blocks:
         takes.change(show_takes, takes, gen_takes, api_name="show_takes", api_visibility="private")
         events = {
             "generate": (
-                gen_btn, gen_stop, generate,
-                [prompt, lyrics, duration, bpm, key, time_sig, language, seed, steps, guidance, shift, takes, fmt],
+                gen_btn, gen_stop, generate, modes.generate,
+                [prompt, lyrics, duration, bpm, key, time_sig, language, seed, steps, guidance, shift, takes, fmt,
+                 *gen_lora],
             ),
             "cover": (
-                cover_btn, cover_stop, cover,
-                [sources["cover"], cover_prompt, cover_lyrics, cover_strength, cover_ref, *cover_sampling],
+                cover_btn, cover_stop, cover, modes.cover,
+                [sources["cover"], cover_prompt, cover_lyrics, cover_strength, cover_ref, *cover_sampling,
+                 *cover_lora],
             ),
             "extend": (
-                extend_btn, extend_stop, extend,
-                [sources["extend"], extend_prompt, extend_lyrics, extend_seconds, *extend_sampling],
+                extend_btn, extend_stop, extend, modes.extend,
+                [sources["extend"], extend_prompt, extend_lyrics, extend_seconds, *extend_sampling, *extend_lora],
             ),
             "edit": (
-                edit_btn, edit_stop, edit,
-                [sources["edit"], edit_prompt, edit_lyrics, edit_start, edit_end, *edit_sampling],
+                edit_btn, edit_stop, edit, modes.edit,
+                [sources["edit"], edit_prompt, edit_lyrics, edit_start, edit_end, *edit_sampling, *edit_lora],
             ),
         }  # fmt: skip
-        for name, (button, stop_button, fn, inputs) in events.items():
+        for name, (button, stop_button, fn, handler, inputs) in events.items():
             audios, seeds_md, _pick, _sends, meta = results[name]
             event = button.click(
-                fn, inputs=inputs, outputs=[*audios, seeds_md, meta], api_name=name, concurrency_id="gpu"
+                fn,
+                inputs=inputs,
+                outputs=[*audios, seeds_md, meta],
+                api_name=name,
+                concurrency_id="gpu",
+                validator=_validator(_dry_run(handler), [p.name for p in _own_parameters(handler)], waiting),
             )
             stop_button.click(
                 stop,
@@ -581,11 +639,15 @@ demo = build_ui()
 
 
 def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
-    """GPU events run ``ACE_STUDIO_CONCURRENCY`` at a time (default one), at most
-    ``ACE_STUDIO_QUEUE_SIZE`` waiting (default 32) so a crowd gets a quick "busy" instead of hours."""
+    """GPU events run ``ACE_STUDIO_CONCURRENCY`` at a time (default one).
+
+    The studio's validators turn requests away with a "busy, try again in a minute" once
+    ``queue_size()`` are waiting; Gradio's own cap, twice that, only backs it up (its message is
+    fixed and says nothing useful).
+    """
     return blocks.queue(
         default_concurrency_limit=int(os.environ.get("ACE_STUDIO_CONCURRENCY", "1")),
-        max_size=int(os.environ.get("ACE_STUDIO_QUEUE_SIZE", "32")),
+        max_size=2 * queue_size(),
     )
 
 

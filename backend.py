@@ -43,6 +43,68 @@ class ModeUnavailable(ValueError):
     """The loaded checkpoint lacks a component this mode needs."""
 
 
+class BadLora(ValueError):
+    """An uploaded file is not a LoRA, or not one for the loaded model."""
+
+
+# Adapter name of a visitor's LoRA; it exists only inside ``Backend.run`` under the lock.
+LORA_ADAPTER = "visitor"
+_LORA_KEY = re.compile(
+    r"^(?:transformer\.)?(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<part>[AB])(?:\.[^.]+)?\.weight$"
+)
+
+
+def read_lora_header(path: str) -> list[str]:
+    """The tensor names of a LoRA ``.safetensors`` file, read from its header alone.
+
+    Raises ``BadLora`` for anything that is not a safetensors file of LoRA weights.
+    """
+    from safetensors import safe_open
+
+    name = Path(path).name
+    if not Path(path).is_file():
+        raise BadLora("The LoRA file is missing; upload it again.")
+    if not name.lower().endswith(".safetensors"):
+        raise BadLora(f"{name} is not a .safetensors file. LoRAs for the studio come as .safetensors.")
+    try:
+        with safe_open(path, framework="np") as f:
+            keys = list(f.keys())
+    except Exception:
+        raise BadLora(f"{name} cannot be read as a .safetensors file; it may be damaged or incomplete.") from None
+    if not keys or not any(_LORA_KEY.match(k) for k in keys):
+        raise BadLora(f"{name} holds no LoRA weights (no lora_A / lora_B tensors). Is it a full model instead?")
+    return keys
+
+
+def check_lora_fits(state_dict: dict[str, Any], transformer: Any, label: str) -> None:
+    """Raise ``BadLora`` unless every LoRA matrix in ``state_dict`` fits a layer of ``transformer``."""
+    layers = dict(transformer.named_modules())
+    pairs = [(k, _LORA_KEY.match(k)) for k in state_dict]
+    misfits = []
+    for key, match in pairs:
+        if match is None:
+            continue
+        layer = layers.get(match["module"])
+        shape = tuple(state_dict[key].shape)
+        size_in = getattr(layer, "in_features", None) or getattr(layer, "in_channels", None)
+        size_out = getattr(layer, "out_features", None) or getattr(layer, "out_channels", None)
+        fits = (
+            layer is not None
+            and len(shape) >= 2
+            and (shape[1] == size_in if match["part"] == "A" else shape[0] == size_out)
+        )
+        if not fits:
+            misfits.append(match["module"])
+    used = [m for _, m in pairs if m is not None]
+    if not used:
+        raise BadLora("The file holds no LoRA weights (no lora_A / lora_B tensors).")
+    if misfits:
+        raise BadLora(
+            f"This LoRA was made for a different model: {len(misfits)} of its {len(used)} weight matrices do not "
+            f"fit {label} (first: {misfits[0]}). Use a LoRA trained on this model."
+        )
+
+
 @dataclass
 class Backend:
     """The loaded pipeline and what it runs on."""
@@ -76,6 +138,7 @@ class Backend:
 
         req = dict(request)
         seeds: list[int] = list(req.pop("seeds"))
+        lora = req.pop("lora", None)
         takes = len(seeds)
         language = req.get("vocal_language", "en")
         n_tokens = self.lyric_tokens(req.get("lyrics", ""), language)
@@ -116,6 +179,8 @@ class Backend:
             generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
             started = time.perf_counter()
             try:
+                if lora:
+                    self._load_lora(lora["path"], lora["scale"])
                 out = self.pipe(
                     **req,
                     generator=generators,
@@ -125,9 +190,38 @@ class Backend:
             finally:
                 if flag is not None:
                     flag.unlink(missing_ok=True)
+                if lora:
+                    # Still under the lock, success or not: the next request must hear the bare model.
+                    self.drop_lora()
             elapsed = time.perf_counter() - started
         audio = np.asarray(out.audios, dtype=np.float32)
         return {"audio": audio, "seconds": elapsed}
+
+    def lora_state_dict(self, path: str) -> dict[str, Any]:
+        """A LoRA file's tensors in diffusers naming, checked against this transformer."""
+        read_lora_header(path)
+        try:
+            state = self.pipe.lora_state_dict(path)
+        except Exception as exc:
+            raise BadLora(f"{Path(path).name} could not be read as a LoRA ({exc}).") from None
+        check_lora_fits(state, self.pipe.transformer, self.variant.label)
+        return state
+
+    def _load_lora(self, path: str, scale: float) -> None:
+        state = self.lora_state_dict(path)
+        try:
+            self.pipe.load_lora_weights(state, adapter_name=LORA_ADAPTER)
+        except Exception as exc:
+            raise BadLora(f"{Path(path).name} could not be applied to {self.variant.label} ({exc}).") from None
+        self.pipe.set_adapters([LORA_ADAPTER], [scale])
+
+    def drop_lora(self) -> None:
+        """Remove every adapter layer from the transformer (no-op when there is none)."""
+        if getattr(self.pipe.transformer, "peft_config", None) or self.has_adapter_layers():
+            self.pipe.unload_lora_weights()
+
+    def has_adapter_layers(self) -> bool:
+        return any(hasattr(m, "lora_A") for m in self.pipe.transformer.modules())
 
 
 _backend: Backend | None = None

@@ -47,7 +47,11 @@ SECTION_NAMES = (
 
 
 class LyricsError(ValueError):
-    """A request the writer cannot serve; the message is for the songwriter."""
+    """A request the writer cannot serve; the message is for the songwriter, ``param`` the field at fault."""
+
+    def __init__(self, message: str, param: str = "theme") -> None:
+        super().__init__(message)
+        self.param = param
 
 
 @dataclass
@@ -66,7 +70,9 @@ class Request:
         if self.structure == "custom":
             names = [s.strip(" []") for s in re.split(r"[,\n;]+", self.custom_sections) if s.strip(" []")]
             if not names:
-                raise LyricsError("For a custom structure, list the sections, e.g. “Intro, Verse, Chorus, Outro”.")
+                raise LyricsError(
+                    "For a custom structure, list the sections, e.g. “Intro, Verse, Chorus, Outro”.", "custom_sections"
+                )
             return names
         return list(STRUCTURES[self.structure])
 
@@ -368,20 +374,25 @@ def make_request(
         raise LyricsError("Keep the theme under 1000 characters.")
     code = language_code(vocal_language)
     if code is None:
-        raise LyricsError(f"Unknown vocal language {vocal_language!r}. Pick one of the studio's {len(LANGUAGES)}.")
+        raise LyricsError(
+            f"Unknown vocal language {vocal_language!r}. Pick one of the studio's {len(LANGUAGES)}.", "vocal_language"
+        )
     structure = str(structure or "").strip().lower()
     if structure not in STRUCTURES:
-        raise LyricsError(f"Unknown structure {structure!r}. Choose one of: {', '.join(STRUCTURES)}.")
+        raise LyricsError(f"Unknown structure {structure!r}. Choose one of: {', '.join(STRUCTURES)}.", "structure")
     length = str(length or "medium").strip().lower()
     if length not in LENGTHS:
-        raise LyricsError(f"Unknown length {length!r}. Choose short, medium or long.")
+        raise LyricsError(f"Unknown length {length!r}. Choose short, medium or long.", "length")
     try:
         temp = float(temperature)
+    except (TypeError, ValueError):
+        raise LyricsError("Creativity must be a number.", "temperature") from None
+    try:
         seed_value = int(float(seed if seed not in (None, "") else -1))
     except (TypeError, ValueError):
-        raise LyricsError("Creativity and seed must be numbers.") from None
+        raise LyricsError("The seed must be a whole number, or -1 for random.", "seed") from None
     if not 0.0 <= temp <= 1.5:
-        raise LyricsError(f"Creativity must be between 0 and 1.5 (you asked for {temp:g}).")
+        raise LyricsError(f"Creativity must be between 0 and 1.5 (you asked for {temp:g}).", "temperature")
     req = Request(theme, str(genre or "").strip(), str(mood or "").strip(), code, structure,
                   str(custom_sections or ""), length, temp, seed_value)  # fmt: skip
     req.sections()  # a custom structure with no sections is refused here

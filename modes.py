@@ -108,6 +108,27 @@ def _clean_now_and_then() -> None:
 # ---------------------------------------------------------------- validation
 
 
+class InputError(gr.Error):
+    """A ``gr.Error`` that knows which endpoint parameter is at fault, so the page can mark that field."""
+
+    def __init__(self, message: str, param: str, title: str = "Error") -> None:
+        super().__init__(message, title=title)
+        self.param = param
+
+
+@contextlib.contextmanager
+def about(param: str) -> Iterator[None]:
+    """Tag any visitor error raised inside with the parameter it concerns."""
+    try:
+        yield
+    except InputError:
+        raise
+    except gr.Error as exc:
+        raise InputError(exc.message, param, exc.title) from None
+    except (audio.AudioError, backend.BadLora) as exc:
+        raise InputError(str(exc), param) from None
+
+
 def _number(value: Any, name: str) -> float:
     try:
         number = float(value)
@@ -226,6 +247,27 @@ def check_format(value: Any) -> str:
     return fmt
 
 
+LORA_SCALE_RANGE = (0.0, 2.0)
+
+
+def check_lora(path: Any, scale: Any) -> dict[str, Any] | None:
+    """``{"path", "scale", "name"}`` for an uploaded LoRA file, or None when there is none.
+
+    The file itself is always checked; whether it fits the model is checked here once the model is
+    loaded, and in any case again inside the run (``backend.check_lora_fits``).
+    """
+    if path is None or str(path).strip() == "":
+        return None
+    with about("lora_scale"):
+        weight = _in_range(1.0 if scale is None else scale, "LoRA strength", *LORA_SCALE_RANGE)
+    with about("lora"):
+        backend.read_lora_header(str(path))
+        if backend.is_warm():
+            # Cheap once the model is in memory, and it saves the visitor a GPU turn for a misfit.
+            backend.get_backend().lora_state_dict(str(path))
+    return {"path": str(path), "scale": weight, "name": Path(str(path)).name}
+
+
 def seeds_for(seed: Any, takes: int) -> list[int]:
     """One seed per take: ``seed``, ``seed + 1`` …; -1 (or empty) draws a random starting seed."""
     base = -1 if seed is None or seed == "" else _number(seed, "Seed")
@@ -247,6 +289,8 @@ def user_errors() -> Iterator[None]:
         raise
     except backend.Cancelled as exc:
         raise gr.Error(f"{exc} Nothing was saved.", title="Stopped") from None
+    except backend.BadLora as exc:
+        raise InputError(str(exc), "lora") from None
     except (audio.AudioError, backend.LyricsTooLong, backend.ModeUnavailable) as exc:
         raise gr.Error(str(exc)) from None
     except models.ModelLoadError as exc:
@@ -330,6 +374,8 @@ def generate(
     shift: float | None = None,
     batch_size: int = 1,
     audio_format: str = "wav",
+    lora: str | None = None,
+    lora_scale: float = 1.0,
     *,
     runner: Runner,
     progress: Any = None,
@@ -337,46 +383,81 @@ def generate(
 ) -> tuple[list[str], dict[str, Any]]:
     """Text to music. Returns the take files and the call's metadata record."""
     variant = models.active_variant()
-    prompt, lyrics = check_text(prompt, lyrics)
-    duration = check_duration(audio_duration)
-    steps, guidance, shift_value = check_sampling(inference_steps, guidance_scale, shift, variant)
-    takes = check_takes(batch_size)
+    prompt, lyrics = _text(prompt, lyrics)
+    with about("audio_duration"):
+        duration = check_duration(audio_duration)
+    steps, guidance, shift_value = _sampling(inference_steps, guidance_scale, shift, variant)
+    with about("batch_size"):
+        takes = check_takes(batch_size)
+    with about("bpm"):
+        bpm_value = check_bpm(bpm)
+    with about("key_scale"):
+        key = check_key(key_scale)
+    with about("time_signature"):
+        meter = check_time_signature(time_signature)
+    with about("vocal_language"):
+        language = check_language(vocal_language)
+    with about("audio_format"):
+        fmt = check_format(audio_format)
+    adapter = check_lora(lora, lora_scale)
+    with about("seed"):
+        seeds = seeds_for(seed, takes)
     params = {
         "prompt": prompt,
         "lyrics": lyrics,
         "audio_duration": duration,
-        "bpm": check_bpm(bpm),
-        "key_scale": check_key(key_scale),
-        "time_signature": check_time_signature(time_signature),
-        "vocal_language": check_language(vocal_language),
+        "bpm": bpm_value,
+        "key_scale": key,
+        "time_signature": meter,
+        "vocal_language": language,
         "inference_steps": steps,
         "guidance_scale": guidance,
         "shift": shift_value,
         "batch_size": takes,
-        "audio_format": check_format(audio_format),
+        "audio_format": fmt,
+        **_lora_params(adapter),
+        "seed": seeds[0],
     }
-    seeds = seeds_for(seed, takes)
-    params["seed"] = seeds[0]
     request = {
         "prompt": prompt,
         "lyrics": lyrics or INSTRUMENTAL_TAG,
         "audio_duration": duration,
-        "vocal_language": params["vocal_language"],
+        "vocal_language": language,
         "num_inference_steps": steps,
         "guidance_scale": guidance,
         "shift": shift_value,
-        "bpm": params["bpm"],
-        "keyscale": params["key_scale"],
-        "timesignature": params["time_signature"],
+        "bpm": bpm_value,
+        "keyscale": key,
+        "timesignature": meter,
         "task_type": "text2music",
         "seeds": seeds,
+        "lora": adapter,
     }
     n = int(round(duration * audio.SAMPLE_RATE))
     return _finish("generate", params, request, seeds, runner, progress, cancel_token, lambda take: take[:, :n])
 
 
-def _source(path: Any, what: str = "song") -> np.ndarray:
-    with user_errors():
+def _text(prompt: Any, lyrics: Any) -> tuple[str, str]:
+    # Too long lyrics are the lyrics' fault; an empty pair or a long caption is the caption's.
+    with about("lyrics" if len(str(lyrics or "").strip()) > MAX_LYRICS_CHARS else "prompt"):
+        return check_text(prompt, lyrics)
+
+
+def _sampling(steps: Any, guidance: Any, shift: Any, variant: models.Variant) -> tuple[int, float, float]:
+    with about("inference_steps"):
+        check_sampling(steps, None, None, variant)
+    with about("guidance_scale"):
+        check_sampling(None, guidance, None, variant)
+    with about("shift"):
+        return check_sampling(steps, guidance, shift, variant)
+
+
+def _lora_params(adapter: dict[str, Any] | None) -> dict[str, Any]:
+    return {"lora": adapter["name"], "lora_scale": adapter["scale"]} if adapter else {"lora": None}
+
+
+def _source(path: Any, what: str = "song", param: str = "src_audio") -> np.ndarray:
+    with about(param):
         return audio.load(path, what)
 
 
@@ -385,15 +466,21 @@ def _pad_to_frames(x: np.ndarray, n: int | None = None) -> np.ndarray:
     return audio.fit(x, -(-n // HOP) * HOP)
 
 
-def _common(prompt: Any, lyrics: Any, seed: Any, steps: Any, guidance: Any, fmt: Any, need_text: bool):
+def _common(prompt: Any, lyrics: Any, seed: Any, steps: Any, guidance: Any, fmt: Any, lora: Any, lora_scale: Any,
+            need_text: bool):  # fmt: skip
     variant = models.active_variant()
     prompt = str(prompt or "").strip()
     lyrics = str(lyrics or "").strip()
     if need_text:
-        prompt, lyrics = check_text(prompt, lyrics)
+        prompt, lyrics = _text(prompt, lyrics)
     elif len(prompt) > MAX_CAPTION_CHARS or len(lyrics) > MAX_LYRICS_CHARS:
-        check_text(prompt or "-", lyrics)
-    n_steps, guidance_value, shift_value = check_sampling(steps, guidance, None, variant)
+        _text(prompt or "-", lyrics)
+    n_steps, guidance_value, shift_value = _sampling(steps, guidance, None, variant)
+    with about("audio_format"):
+        audio_format = check_format(fmt)
+    adapter = check_lora(lora, lora_scale)
+    with about("seed"):
+        seeds = seeds_for(seed, 1)
     params = {
         "prompt": prompt,
         "lyrics": lyrics,
@@ -401,10 +488,10 @@ def _common(prompt: Any, lyrics: Any, seed: Any, steps: Any, guidance: Any, fmt:
         "guidance_scale": guidance_value,
         "shift": shift_value,
         "batch_size": 1,
-        "audio_format": check_format(fmt),
+        "audio_format": audio_format,
+        **_lora_params(adapter),
+        "seed": seeds[0],
     }
-    seeds = seeds_for(seed, 1)
-    params["seed"] = seeds[0]
     request = {
         "prompt": prompt,
         "lyrics": lyrics or INSTRUMENTAL_TAG,
@@ -413,6 +500,7 @@ def _common(prompt: Any, lyrics: Any, seed: Any, steps: Any, guidance: Any, fmt:
         "guidance_scale": guidance_value,
         "shift": shift_value,
         "seeds": seeds,
+        "lora": adapter,
     }
     return params, request, seeds
 
@@ -433,16 +521,21 @@ def cover(
     inference_steps: int | None = None,
     guidance_scale: float | None = None,
     audio_format: str = "wav",
+    lora: str | None = None,
+    lora_scale: float = 1.0,
     *,
     runner: Runner,
     progress: Any = None,
     cancel_token: str | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source."""
-    params, request, seeds = _common(prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, True)
-    strength = _in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
+    params, request, seeds = _common(
+        prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
+    )
+    with about("audio_cover_strength"):
+        strength = _in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
     source = _source(src_audio)
-    reference = _source(reference_audio, "timbre reference") if reference_audio else None
+    reference = _source(reference_audio, "timbre reference", "reference_audio") if reference_audio else None
     n = source.shape[-1]
     params.update(
         audio_cover_strength=strength,
@@ -469,21 +562,27 @@ def extend(
     inference_steps: int | None = None,
     guidance_scale: float | None = None,
     audio_format: str = "wav",
+    lora: str | None = None,
+    lora_scale: float = 1.0,
     *,
     runner: Runner,
     progress: Any = None,
     cancel_token: str | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
-    params, request, seeds = _common(prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, False)
-    more = _in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
+    params, request, seeds = _common(
+        prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, False
+    )
+    with about("extend_seconds"):
+        more = _in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
     source = _source(src_audio)
     n = source.shape[-1]
     total = n + int(round(more * audio.SAMPLE_RATE))
     if total > MAX_SECONDS * audio.SAMPLE_RATE:
-        raise gr.Error(
+        raise InputError(
             f"The song is {n / audio.SAMPLE_RATE:.0f} s; adding {more:g} s would make it longer than "
-            f"{MAX_SECONDS / 60:.0f} minutes. Add at most {MAX_SECONDS - n / audio.SAMPLE_RATE:.0f} s."
+            f"{MAX_SECONDS / 60:.0f} minutes. Add at most {MAX_SECONDS - n / audio.SAMPLE_RATE:.0f} s.",
+            "extend_seconds",
         )
     seam = n / audio.SAMPLE_RATE
     params.update(
@@ -520,27 +619,36 @@ def edit(
     inference_steps: int | None = None,
     guidance_scale: float | None = None,
     audio_format: str = "wav",
+    lora: str | None = None,
+    lora_scale: float = 1.0,
     *,
     runner: Runner,
     progress: Any = None,
     cancel_token: str | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
     """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
-    params, request, seeds = _common(prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, True)
-    start = _number(repainting_start, "Region start")
-    end = _number(repainting_end, "Region end")
+    params, request, seeds = _common(
+        prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
+    )
+    with about("repainting_start"):
+        start = _number(repainting_start, "Region start")
+    with about("repainting_end"):
+        end = _number(repainting_end, "Region end")
     source = _source(src_audio)
     n = source.shape[-1]
     length = n / audio.SAMPLE_RATE
     if start < 0 or end > length + 1e-6:
-        raise gr.Error(
+        raise InputError(
             f"The region {start:g}–{end:g} s lies outside the song, which is {length:.1f} s long. "
-            f"Pick a region between 0 and {length:.1f} s."
+            f"Pick a region between 0 and {length:.1f} s.",
+            "repainting_start" if start < 0 else "repainting_end",
         )
     if start >= end:
-        raise gr.Error(f"The region must start before it ends (start {start:g} s, end {end:g} s).")
+        raise InputError(f"The region must start before it ends (start {start:g} s, end {end:g} s).", "repainting_end")
     if end - start < MIN_REGION_SECONDS:
-        raise gr.Error(f"The region is {end - start:.2f} s; make it at least {MIN_REGION_SECONDS:g} s long.")
+        raise InputError(
+            f"The region is {end - start:.2f} s; make it at least {MIN_REGION_SECONDS:g} s long.", "repainting_end"
+        )
     params.update(
         repainting_start=start,
         repainting_end=end,

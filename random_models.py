@@ -215,6 +215,39 @@ def save_pipeline(path: str | Path, size: str = "tiny", **kwargs: Any) -> Path:
     return path
 
 
+def save_lora(
+    path: str | Path,
+    transformer: Any,
+    rank: int = 4,
+    seed: int = 0,
+    upstream: bool = False,
+    targets: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0"),
+) -> Path:
+    """A random LoRA for ``transformer``'s attention projections, as a ``.safetensors`` file.
+
+    Diffusers naming (``transformer.<layer>.lora_A.weight``) by default; ``upstream=True`` writes
+    the PEFT naming ACE-Step's own trainer produces (``base_model.model.<layer>.q_proj.lora_A.weight``).
+    Both factors are non-zero so the adapter audibly changes the output.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    gen = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for name, module in transformer.named_modules():
+        if not isinstance(module, torch.nn.Linear) or not name.endswith(targets):
+            continue
+        key = f"transformer.{name}"
+        if upstream:
+            key = "base_model.model." + _upstream_key("", name + ".")[:-1]
+        tensors[f"{key}.lora_A.weight"] = torch.randn(rank, module.in_features, generator=gen) * 0.5
+        tensors[f"{key}.lora_B.weight"] = torch.randn(module.out_features, rank, generator=gen) * 0.5
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path))
+    return path
+
+
 # Inverse of the loader's key mapping: diffusers module names back to the upstream checkpoint's.
 _ATTN_BACK = [
     (".to_q.", ".q_proj."),

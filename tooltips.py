@@ -52,3 +52,9 @@ LYRICS_CUSTOM = (
 )
 LYRICS_LENGTH = "Short ≈ 2 lines per section, medium ≈ 4, long ≈ 6."
 LYRICS_TEMPERATURE = "Low = safe and predictable; high = surprising images and rhymes (and more mistakes)."
+LORA = (
+    "A LoRA (.safetensors) trained on this model adds a style or voice. It applies to this request only "
+    "and is removed right after, so nobody else hears it."
+)
+LORA_SCALE = "How strongly the LoRA colours the result: 0 = not at all, 1 = as trained, up to 2 to exaggerate it."
+BUSY = "The studio is busy — {waiting} songs are already waiting for the GPU. Nothing was lost: try again in a minute."

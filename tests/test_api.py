@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 from conftest import ROOT, free_port
 from gradio_client import Client
-from gradio_client.exceptions import AppError
+from gradio_client.exceptions import ValidationError
 
 
 @pytest.fixture(scope="module")
@@ -53,15 +53,17 @@ def test_same_seed_same_audio_through_the_api(client):
     assert [t["seed"] for t in a[-1]["takes"]] == [99, 100]
 
 
-def test_validation_error_reaches_the_client_and_the_app_keeps_serving(client):
-    with pytest.raises(AppError, match="Duration must be between 10 s and 600 s"):
+def test_validation_names_the_field_before_queueing_and_the_app_keeps_serving(client):
+    with pytest.raises(ValidationError, match="audio_duration: Duration must be between 10 s and 600 s"):
         client.predict(prompt="pop", audio_duration=900, api_name="/generate")
-    with pytest.raises(AppError, match="Unknown key"):
+    with pytest.raises(ValidationError, match="key_scale: Unknown key"):
         client.predict(prompt="pop", key_scale="X minor", api_name="/generate")
-    with pytest.raises(AppError, match="Steps must be between 1 and 200"):
+    with pytest.raises(ValidationError, match="inference_steps: Steps must be between 1 and 200"):
         client.predict(prompt="pop", inference_steps=0, api_name="/generate")
-    with pytest.raises(AppError, match="Unknown output format 'ogg'"):
+    with pytest.raises(ValidationError, match="audio_format: Unknown output format 'ogg'"):
         client.predict(prompt="pop", audio_format="ogg", api_name="/generate")
+    with pytest.raises(ValidationError, match="prompt: Describe the music"):
+        client.predict(api_name="/generate")
     ok = client.predict(prompt="pop", audio_duration=10, inference_steps=1, api_name="/generate")
     assert Path(ok[0]).exists()
 
@@ -114,11 +116,11 @@ def test_audio_modes_through_the_api_and_chained(client, tmp_path):
     covered = client.predict(src_audio=handle_file(edited[0]), prompt="choir", audio_cover_strength=0.8,
                              inference_steps=2, api_name="/cover")  # fmt: skip
     assert sf.info(covered[0]).frames == 15 * 48000
-    with pytest.raises(AppError, match="outside the song"):
+    with pytest.raises(ValidationError, match="repainting_end: The region 5–20 s lies outside the song"):
         client.predict(
             src_audio=handle_file(str(src)), prompt="x", repainting_start=5, repainting_end=20, api_name="/edit"
         )
-    with pytest.raises(AppError, match="upload a song first"):
+    with pytest.raises(ValidationError, match="src_audio: .*upload a song first"):
         client.predict(prompt="x", api_name="/cover")
 
 

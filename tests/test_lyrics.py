@@ -258,8 +258,10 @@ def test_lyrics_endpoint_through_gradio_client(studio_server, tiny_lm_dir, monke
     text, caption = client.predict(theme="summer road trip", vocal_language="es", structure="short-loop", seed=4,
                                    api_name="/lyrics")  # fmt: skip
     assert text.startswith("[") and caption
-    from gradio_client.exceptions import AppError
+    from gradio_client.exceptions import ValidationError
 
-    with pytest.raises(AppError, match="theme is empty"):
+    with pytest.raises(ValidationError, match="theme: .*theme is empty"):
         client.predict(theme="", api_name="/lyrics")
+    with pytest.raises(ValidationError, match="temperature: Creativity must be between 0 and 1.5"):
+        client.predict(theme="rain", temperature=3, api_name="/lyrics")
     lyrics.reset_writer()
