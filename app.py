@@ -77,6 +77,7 @@ _bootstrap()
 import gradio as gr  # noqa: E402
 
 import backend  # noqa: E402
+import examples as ex  # noqa: E402
 import lyrics as lyricist  # noqa: E402
 import modes  # noqa: E402
 import tooltips as tips  # noqa: E402
@@ -226,12 +227,36 @@ def toggle_instrumental(on: bool) -> Any:
 
 def _header() -> str:
     variant = models.active_variant()
-    where = "ZeroGPU" if os.environ.get("SPACE_ID") else "this machine"
-    return (
-        "# ACE Music Studio\n"
-        f"Make songs from words with **{variant.label}** on {where}. "
-        "Describe a style, add lyrics, press Generate."
-    )
+    return f"# ACE Music Studio\nMake songs from words with **{variant.label}**. {tips.TAGLINE}"
+
+
+def _on_zero_gpu() -> bool:
+    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "true", "yes")
+
+
+def device_label(device: str | None = None) -> str:
+    """What the music runs on, in the words a visitor knows."""
+    if _on_zero_gpu():
+        return "ZeroGPU"
+    device = device or models.pick_device()
+    return {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)", "cpu": "CPU"}.get(device, device)
+
+
+def studio_status() -> tuple[str, Any]:
+    """The header's status line, and whether its timer should keep polling (until the model is ready)."""
+    variant = models.active_variant()
+    state = backend.load_state()
+    if state["state"] == "ready":
+        text = tips.STATUS_READY.format(
+            label=variant.label, device=device_label(state["device"]), seconds=state["load_seconds"]
+        )
+    elif state["state"] == "loading":
+        text = tips.STATUS_LOADING.format(
+            label=variant.label, device=device_label(), elapsed=state["elapsed"], usual=backend.COLD_START_SECONDS
+        )
+    else:
+        text = tips.STATUS_COLD.format(label=variant.label, device=device_label(), usual=backend.COLD_START_SECONDS)
+    return text, gr.Timer(active=state["state"] != "ready")
 
 
 def _takes_column(prefix: str, n: int = modes.MAX_TAKES) -> list[gr.Audio]:
@@ -313,24 +338,46 @@ def busy_message(waiting: int) -> str:
     return tips.BUSY.format(waiting=waiting)
 
 
-def _validator(check: Callable, names: list[str], waiting: Callable[[], int]) -> Callable:
+def _folded(component: Any) -> bool:
+    """True when ``component`` sits inside a (closed by default) accordion."""
+    parent = getattr(component, "parent", None)
+    while parent is not None:
+        if isinstance(parent, gr.Accordion):
+            return True
+        parent = getattr(parent, "parent", None)
+    return False
+
+
+def _folded_names(fn: Callable, inputs: list[Any]) -> frozenset[str]:
+    """The parameter names of ``fn`` whose input components hide in an accordion."""
+    names = list(inspect.signature(fn).parameters)
+    return frozenset(name for name, component in zip(names, inputs, strict=False) if _folded(component))
+
+
+def _validator(check: Callable, names: list[str], waiting: Callable[[], int], anchor: str,
+               folded: frozenset[str] = frozenset()) -> Callable:  # fmt: skip
     """A Gradio ``validator=``: runs the handler's checks before the request takes a queue slot and
     marks the field at fault; a full queue answers with a busy message instead.
 
     ``check`` takes the endpoint's inputs and raises an error with a ``param`` attribute (or a
-    plain ``gr.Error``, shown on the first field). ``waiting`` counts the requests queued in the
-    page's Blocks. The handler repeats the checks when it runs, so nothing depends on this alone.
+    plain ``gr.Error``, shown on ``anchor``, an always visible field). A field in ``folded`` lives
+    in a closed accordion, so its message is repeated on ``anchor`` where the visitor can see it.
+    ``waiting`` counts the requests queued in the page's Blocks. The handler repeats the checks when
+    it runs, so nothing depends on this alone.
     """
 
     def verdict(param: str | None = None, message: str = "") -> list[dict[str, Any]]:
         if param is not None and param not in names:
-            param = names[0]
-        return [gr.validate(name != param, message if name == param else "") for name in names]
+            param = anchor
+        notes = {param: message} if param is not None else {}
+        if param in folded:
+            notes[anchor] = f"In Advanced settings: {message}"
+        return [gr.validate(name not in notes, notes.get(name, "")) for name in names]
 
     def validate(*args: Any) -> list[dict[str, Any]]:
         queued = waiting()
         if queued >= queue_size():
-            return verdict(names[0], busy_message(queued))
+            return verdict(anchor, busy_message(queued))
         try:
             check(*args)
         except modes.InputError as exc:
@@ -338,7 +385,7 @@ def _validator(check: Callable, names: list[str], waiting: Callable[[], int]) ->
         except lyricist.LyricsError as exc:
             return verdict(exc.param, str(exc))
         except gr.Error as exc:
-            return verdict(names[0], exc.message)
+            return verdict(anchor, exc.message)
         return verdict()
 
     validate.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -398,7 +445,7 @@ def _lora_controls(prefix: str) -> tuple[gr.File, gr.Slider]:
     """A visitor's own LoRA for this request only."""
     with gr.Row():
         lora = gr.File(
-            label="LoRA (optional)", file_types=[".safetensors"], type="filepath", height=90,
+            label="LoRA (optional)", file_types=[".safetensors"], type="filepath", height=120,
             elem_id=f"{prefix}-lora", elem_classes=["compact-drop"],
         )  # fmt: skip
         scale = _lenient_slider(
@@ -410,7 +457,7 @@ def _lora_controls(prefix: str) -> tuple[gr.File, gr.Slider]:
 
 def _result_column(prefix: str, n: int = 1):
     takes = _takes_column(prefix, n)
-    seeds = gr.Markdown(tips.RESULT_EMPTY, elem_id=f"{prefix}-seeds")
+    seeds = gr.Markdown(tips.RESULT_EMPTY, elem_id=f"{prefix}-seeds", elem_classes=["result-note"])
     with gr.Row():
         pick = gr.Number(value=1, precision=0, label="Take to send", visible=n > 1, minimum=1, maximum=n)
         sends = {
@@ -422,14 +469,21 @@ def _result_column(prefix: str, n: int = 1):
 
 def _action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
     """The tab's main action and its Stop, side by side."""
-    with gr.Row():
-        action = gr.Button(label, variant="primary", elem_id=f"{prefix}-button")
-        stop_button = gr.Button("Stop", variant="stop", elem_id=f"{prefix}-stop")
+    with gr.Row(equal_height=True):
+        action = gr.Button(
+            label, variant="primary", size="lg", scale=4, elem_id=f"{prefix}-button", elem_classes=["main-action"]
+        )
+        stop_button = gr.Button(
+            "Stop", variant="stop", size="lg", scale=1, min_width=90, elem_id=f"{prefix}-stop",
+            elem_classes=["stop-action"],
+        )  # fmt: skip
     return action, stop_button
 
 
 def _source_input(prefix: str, label: str = "Song"):
-    src = gr.Audio(label=label, type="filepath", sources=["upload"], elem_id=f"{prefix}-src")
+    src = gr.Audio(
+        label=label, type="filepath", sources=["upload"], elem_id=f"{prefix}-src", elem_classes=["compact-drop"]
+    )
     info = gr.Markdown("", elem_id=f"{prefix}-src-info")
     src.change(describe_source, src, info, api_name=f"{prefix}_describe", api_visibility="private", queue=False)
     return src
@@ -442,6 +496,8 @@ def build_ui() -> gr.Blocks:
     sources: dict[str, gr.Audio] = {}
     with gr.Blocks(title="ACE Music Studio") as demo:
         gr.Markdown(_header(), elem_id="studio-header")
+        status = gr.Markdown(tips.STATUS_CHECKING, elem_id="studio-status")
+        status_timer = gr.Timer(3.0)
         with gr.Tabs(elem_id="studio-tabs") as tabs:
             with gr.Tab("Generate", id="generate"):
                 with gr.Row():
@@ -455,7 +511,9 @@ def build_ui() -> gr.Blocks:
                         )  # fmt: skip
                         with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
                             with gr.Row():
-                                bpm = gr.Number(label="BPM (0 = auto)", value=0, info=tips.BPM, precision=0)
+                                bpm = gr.Number(
+                                    label="BPM (0 = auto)", value=0, info=tips.BPM, precision=0, elem_id="gen-bpm"
+                                )
                                 key = gr.Dropdown(
                                     [modes.AUTO, *modes.KEYS], value=modes.AUTO, label="Key",
                                     info=tips.KEY, allow_custom_value=True,
@@ -478,6 +536,11 @@ def build_ui() -> gr.Blocks:
                                 )
                             gen_lora = _lora_controls("gen")
                         gen_btn, gen_stop = _action_buttons("Generate", "gen")
+                        gr.Examples(
+                            [list(e) for e in ex.GENERATE], [prompt, lyrics, duration, language],
+                            label="Try one of these", example_labels=ex.GENERATE_LABELS,
+                            api_name="load_example_generate",
+                        )  # fmt: skip
                     with gr.Column(scale=2):
                         results["generate"] = _result_column("gen", modes.MAX_TAKES)
 
@@ -500,6 +563,10 @@ def build_ui() -> gr.Blocks:
                             cover_sampling = _sampling_controls(variant, "cover")
                             cover_lora = _lora_controls("cover")
                         cover_btn, cover_stop = _action_buttons("Make cover", "cover")
+                        gr.Examples(
+                            [[ex.demo_song(), *e] for e in ex.COVER], [sources["cover"], cover_prompt, cover_strength],
+                            label="Try the demo song", api_name="load_example_cover",
+                        )  # fmt: skip
                     with gr.Column(scale=2):
                         results["cover"] = _result_column("cover")
 
@@ -517,6 +584,10 @@ def build_ui() -> gr.Blocks:
                             extend_sampling = _sampling_controls(variant, "extend")
                             extend_lora = _lora_controls("extend")
                         extend_btn, extend_stop = _action_buttons("Extend", "extend")
+                        gr.Examples(
+                            [[ex.demo_song(), *e] for e in ex.EXTEND], [sources["extend"], extend_prompt, extend_seconds],
+                            label="Try the demo song", api_name="load_example_extend",
+                        )  # fmt: skip
                     with gr.Column(scale=2):
                         results["extend"] = _result_column("extend")
 
@@ -533,6 +604,11 @@ def build_ui() -> gr.Blocks:
                             edit_sampling = _sampling_controls(variant, "edit")
                             edit_lora = _lora_controls("edit")
                         edit_btn, edit_stop = _action_buttons("Regenerate region", "edit")
+                        gr.Examples(
+                            [[ex.demo_song(), *e] for e in ex.EDIT],
+                            [sources["edit"], edit_start, edit_end, edit_prompt, edit_lyrics],
+                            label="Try the demo song", api_name="load_example_edit",
+                        )  # fmt: skip
                     with gr.Column(scale=2):
                         results["edit"] = _result_column("edit")
 
@@ -561,7 +637,14 @@ def build_ui() -> gr.Blocks:
                                     0.0, 1.5, value=0.8, step=0.05, label="Creativity", info=tips.LYRICS_TEMPERATURE
                                 )
                                 ly_seed = gr.Number(value=-1, precision=0, label="Seed", info=tips.SEED)
-                        ly_btn = gr.Button("Write lyrics", variant="primary", elem_id="ly-button")
+                        ly_btn = gr.Button(
+                            "Write lyrics", variant="primary", size="lg", elem_id="ly-button",
+                            elem_classes=["main-action"],
+                        )  # fmt: skip
+                        gr.Examples(
+                            [list(e) for e in ex.LYRICS], [ly_theme, ly_genre, ly_mood, ly_language],
+                            label="Try one of these", api_name="load_example_lyrics",
+                        )  # fmt: skip
                     with gr.Column(scale=3):
                         ly_text = gr.Textbox("", label="Lyrics", lines=18, elem_id="ly-text")
                         ly_caption = gr.Textbox("", label="Suggested style caption", elem_id="ly-caption")
@@ -570,15 +653,24 @@ def build_ui() -> gr.Blocks:
         def waiting() -> int:
             return len(demo._queue)
 
+        for trigger in (demo.load, status_timer.tick):
+            trigger(studio_status, None, [status, status_timer], queue=False, api_visibility="private",
+                    show_progress="hidden")  # fmt: skip
+
+        ly_inputs = [ly_theme, ly_genre, ly_mood, ly_language, ly_structure, ly_temp, ly_seed, ly_custom, ly_length]
         ly_btn.click(
             write_lyrics,
-            [ly_theme, ly_genre, ly_mood, ly_language, ly_structure, ly_temp, ly_seed, ly_custom, ly_length],
+            ly_inputs,
             [ly_text, ly_caption],
             api_name="lyrics",
             concurrency_id="gpu",
             validator=_validator(
-                lyricist.make_request, list(inspect.signature(lyricist.make_request).parameters), waiting
-            ),
+                lyricist.make_request,
+                list(inspect.signature(lyricist.make_request).parameters),
+                waiting,
+                "theme",
+                _folded_names(lyricist.make_request, ly_inputs),
+            ),  # fmt: skip
         )
         ly_use.click(
             use_in_generate, [ly_text, ly_caption], [lyrics, prompt, instrumental, tabs], api_name="use_in_generate",
@@ -617,7 +709,13 @@ def build_ui() -> gr.Blocks:
                 outputs=[*audios, seeds_md, meta],
                 api_name=name,
                 concurrency_id="gpu",
-                validator=_validator(_dry_run(handler), [p.name for p in _own_parameters(handler)], waiting),
+                validator=_validator(
+                    _dry_run(handler),
+                    [p.name for p in _own_parameters(handler)],
+                    waiting,
+                    "prompt",
+                    _folded_names(handler, inputs),
+                ),  # fmt: skip
             )
             stop_button.click(
                 stop,
@@ -672,6 +770,18 @@ def start_warmup() -> threading.Thread | None:
     return thread
 
 
+def launch_options() -> dict[str, Any]:
+    """What ``launch()`` needs besides the address: look, the one served folder, the upload cap."""
+    import theme
+
+    return {
+        "theme": theme.studio_theme(),
+        "css": theme.CSS,
+        "allowed_paths": [str(modes.output_dir())],
+        "max_file_size": os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
+    }
+
+
 def main() -> None:
     configure_queue(demo)
     start_warmup()
@@ -681,8 +791,7 @@ def main() -> None:
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        allowed_paths=[str(modes.output_dir())],
-        max_file_size=os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
+        **launch_options(),
     )
 
 

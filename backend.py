@@ -226,6 +226,7 @@ class Backend:
 
 _backend: Backend | None = None
 _build_lock = threading.Lock()
+_loading_since: float | None = None
 
 
 def is_warm() -> bool:
@@ -233,16 +234,31 @@ def is_warm() -> bool:
     return _backend is not None
 
 
+def load_state() -> dict[str, Any]:
+    """Where the pipeline stands, for the page header: cold, loading (for how long) or ready."""
+    if _backend is not None:
+        return {"state": "ready", "device": _backend.device, "load_seconds": _backend.load_seconds}
+    since = _loading_since
+    if since is not None:
+        return {"state": "loading", "elapsed": time.time() - since}
+    return {"state": "cold"}
+
+
 def get_backend(on_load: Callable[[], None] | None = None) -> Backend:
     """The shared backend, built on first call (``on_load`` runs only when it is built now)."""
     global _backend
     if _backend is not None:
         return _backend
+    global _loading_since
     with _build_lock:
         if _backend is None:
             if on_load is not None:
                 on_load()
-            _backend = _build()
+            _loading_since = time.time()
+            try:
+                _backend = _build()
+            finally:
+                _loading_since = None
     return _backend
 
 
@@ -347,7 +363,7 @@ _FORWARD_PER_SECOND = 3.0e-4
 _FORWARD_PER_MINUTE_SQ = 2.5e-3
 _VAE_PER_SECOND = 0.03
 _FIXED = 8.0  # text encoding, host-device copies, file hand-off
-_COLD = 45.0  # building or moving the pipeline inside the call
+COLD_START_SECONDS = 45.0  # building or moving the pipeline inside the call
 _SAFETY = 1.5
 
 
@@ -373,5 +389,5 @@ def estimate_duration(mode: str, params: dict[str, Any], multiplier: float = 1.0
         work += _VAE_PER_SECOND * seconds
     if mode == "cover" and params.get("reference_audio"):
         work += _VAE_PER_SECOND * 30
-    total = (_FIXED + work + (0.0 if is_warm() else _COLD)) * _SAFETY * max(multiplier, 0.0)
+    total = (_FIXED + work + (0.0 if is_warm() else COLD_START_SECONDS)) * _SAFETY * max(multiplier, 0.0)
     return int(min(GPU_MAX_SECONDS, max(GPU_MIN_SECONDS, math.ceil(total))))

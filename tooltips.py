@@ -30,7 +30,7 @@ SHIFT = (
 TAKES = "How many variations to make in one go (1–4); each gets its own seed."
 FORMAT = "WAV is lossless and largest, FLAC is lossless and smaller, MP3 is smallest for sharing."
 STOP = "Stops after the current step; nothing is saved."
-RESULT_EMPTY = "Your takes will appear here."
+RESULT_EMPTY = "*Nothing here yet.* Your takes appear here, each with the seed that makes it again."
 COVER_CAPTION = "The style of the new version, e.g. “acoustic folk, fingerpicked guitar, soft male vocals”."
 COVER_STRENGTH = (
     "How much of the original survives. Near 1: same melody and structure, new sound. "
@@ -58,3 +58,10 @@ LORA = (
 )
 LORA_SCALE = "How strongly the LoRA colours the result: 0 = not at all, 1 = as trained, up to 2 to exaggerate it."
 BUSY = "The studio is busy — {waiting} songs are already waiting for the GPU. Nothing was lost: try again in a minute."
+TAGLINE = "Describe a style, add lyrics, press Generate — or start from an example below."
+STATUS_CHECKING = "Checking the model…"
+STATUS_COLD = (
+    "**{label}** runs on **{device}**. It loads on first use: the first song takes about {usual:.0f} s longer."
+)
+STATUS_LOADING = "Loading **{label}** on **{device}**… {elapsed:.0f} s so far (usually about {usual:.0f} s)."
+STATUS_READY = "Ready: **{label}** on **{device}** (loaded in {seconds:.1f} s)."

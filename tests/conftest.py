@@ -82,13 +82,8 @@ def studio_server(tiny_pipeline_dir, tmp_path_factory):
     port = free_port()
     demo = app.build_ui()
     app.configure_queue(demo)
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        allowed_paths=[str(out)],
-    )
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **app.launch_options())  # fmt: skip
     yield f"http://127.0.0.1:{port}/", out
     demo.close()
     backend.reset_backend()

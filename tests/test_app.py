@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 from conftest import ROOT
 
@@ -33,3 +34,43 @@ def test_every_action_is_a_named_endpoint():
     )
     for name in ("generate", "stop"):
         assert f"'{name}'" in got
+
+
+def test_status_line_follows_the_model_from_cold_to_ready(studio_env, monkeypatch):
+    import app
+    import backend
+
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    text, timer = app.studio_status()
+    assert "runs on **CPU**" in text and "loads on first use" in text and timer.active is True
+    monkeypatch.setattr(backend, "_loading_since", 0.0)
+    monkeypatch.setattr(backend.time, "time", lambda: 12.0)
+    assert "12 s so far" in app.studio_status()[0]
+    monkeypatch.setattr(backend, "_loading_since", None)
+    monkeypatch.setattr(backend.time, "time", time.time)
+    backend.get_backend()
+    text, timer = app.studio_status()
+    assert text.startswith("Ready: **ACE-Step 1.5 XL SFT** on **CPU** (loaded in ") and timer.active is False
+
+
+def test_device_names_for_visitors(monkeypatch):
+    import app
+
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    assert app.device_label("cuda") == "ZeroGPU"
+    monkeypatch.delenv("SPACES_ZERO_GPU")
+    assert [app.device_label(d) for d in ("cuda", "mps", "cpu")] == ["NVIDIA GPU (CUDA)", "Apple GPU (MPS)", "CPU"]
+
+
+def test_demo_song_is_synthesized_here_and_usable_as_a_source():
+    import numpy as np
+
+    import audio
+    import examples
+
+    song = audio.load(examples.demo_song())
+    assert song.shape == (2, int(examples.DEMO_SECONDS * audio.SAMPLE_RATE))
+    assert 0.05 < audio.rms(song) < 0.5
+    np.testing.assert_array_equal(examples.demo_song_audio(), examples.demo_song_audio())
+    assert len(examples.GENERATE) == len(examples.GENERATE_LABELS)
+    assert {lang for *_, lang in examples.GENERATE} >= {"en", "es", "ja", "fr", "ko"}

@@ -50,7 +50,9 @@ def loras(warm_backend, tmp_path_factory):
     not_st.write_text("this is not a tensor file")
     return {
         "good": random_models.save_lora(root / "style.safetensors", warm_backend.pipe.transformer),
-        "upstream": random_models.save_lora(root / "upstream.safetensors", warm_backend.pipe.transformer, upstream=True),
+        "upstream": random_models.save_lora(
+            root / "upstream.safetensors", warm_backend.pipe.transformer, upstream=True
+        ),
         "other_model": random_models.save_lora(root / "other.safetensors", other),
         "plain": plain,
         "not_safetensors": not_st,
@@ -74,7 +76,9 @@ def test_lora_changes_only_its_own_request(warm_backend, loras):
 
 def test_scale_zero_is_the_bare_model_and_upstream_naming_loads_the_same(warm_backend, loras):
     reference = _run(warm_backend, seed=5)
-    np.testing.assert_array_equal(_run(warm_backend, seed=5, lora={"path": str(loras["good"]), "scale": 0.0}), reference)
+    np.testing.assert_array_equal(
+        _run(warm_backend, seed=5, lora={"path": str(loras["good"]), "scale": 0.0}), reference
+    )
     a = _run(warm_backend, seed=5, lora={"path": str(loras["good"]), "scale": 0.7})
     b = _run(warm_backend, seed=5, lora={"path": str(loras["upstream"]), "scale": 0.7})
     np.testing.assert_allclose(a, b, atol=1e-6)

@@ -1,0 +1,157 @@
+"""The page as a person uses it: real headless Chromium (Debian's, never a downloaded one) via Playwright.
+
+The studio runs with tiny random models. Each test saves a screenshot to ``test-screenshots/``
+(``ACE_STUDIO_SCREENSHOTS`` overrides). Without Chromium these tests are skipped, unless
+``ACE_STUDIO_REQUIRE_BROWSER=1`` (set by ``.ci/run``), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+import lyrics
+import random_models
+
+CHROMIUM = os.environ.get("ACE_STUDIO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+if not CHROMIUM and os.environ.get("ACE_STUDIO_REQUIRE_BROWSER") == "1":
+    raise RuntimeError("Chromium is required for the browser tests: apt-get install chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM, reason="no Chromium (apt-get install chromium)")
+
+SHOTS = Path(os.environ.get("ACE_STUDIO_SCREENSHOTS", ROOT / "test-screenshots"))
+TIMEOUT_MS = 120_000
+# Headless without a GPU, a sandbox or background traffic: CI machines have none of them to spare.
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-extensions", "--mute-audio"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def site(studio_server, tmp_path_factory):
+    lm = random_models.save_lyrics_lm(tmp_path_factory.mktemp("browser-lm") / "tiny-qwen2")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ACE_STUDIO_LYRICS_MODEL", str(lm))
+    mp.setattr(lyrics, "_mlx_available", lambda: False)
+    lyrics.reset_writer()
+    yield studio_server[0]
+    lyrics.reset_writer()
+    mp.undo()
+
+
+@pytest.fixture
+def page(browser, site, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.goto(site)
+    tab.wait_for_selector("#studio-tabs")
+    yield tab
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+def _tab(page, name: str):
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def _playable(page, selector: str) -> float:
+    """Wait for the player under ``selector`` to show a take, load that file into a browser ``Audio``
+    element as a visitor's player would, and return the duration the browser decoded."""
+    link = page.locator(f"{selector} a.download-link").first
+    page.wait_for_function(
+        "el => Boolean(el.href) && el.href.includes('file=')",
+        arg=link.element_handle(),
+        timeout=TIMEOUT_MS,
+    )
+    return page.evaluate(
+        """href => new Promise(done => {
+            const audio = new Audio(href);
+            audio.onloadedmetadata = () => done(audio.duration);
+            audio.onerror = () => done(-1);
+        })""",
+        link.get_attribute("href"),
+    )
+
+
+def _fill_number(page, selector: str, value: float) -> None:
+    box = page.locator(f"{selector} input[type=number]").first
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def test_page_loads_with_the_five_tabs_in_order(page):
+    assert [t.inner_text() for t in page.get_by_role("tab").all()] == ["Generate", "Cover", "Extend", "Edit", "Lyrics"]
+    page.get_by_text("runs on", exact=False).first.wait_for()
+    assert "ACE-Step 1.5 XL SFT" in page.locator("#studio-status").inner_text()
+
+
+def test_advanced_accordion_opens(page):
+    seed = page.locator("#gen-seed input")
+    assert not seed.is_visible()
+    page.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    seed.wait_for(state="visible")
+    assert seed.input_value() == "-1"
+
+
+def test_generate_gives_a_playable_take_that_extends(page):
+    page.locator("#gen-prompt textarea").fill("bright synth-pop, punchy drums")
+    page.locator("#gen-lyrics textarea").fill("[Chorus]\nwe run into the night")
+    _fill_number(page, "#gen-duration", 10)
+    page.locator("#gen-button").click()
+    assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
+    page.locator("#gen-seeds").get_by_text("take 1").wait_for()
+    page.locator("#gen-send-extend").click()
+    page.locator("#extend-src-info").get_by_text("0:10.0 long").wait_for()
+    _fill_number(page, "#extend-seconds", 5)
+    page.locator("#extend-button").click()
+    assert _playable(page, "#extend-take-1") == pytest.approx(15.0, abs=0.1)
+
+
+def test_lyrics_use_in_generate_fills_generate(page):
+    _tab(page, "Lyrics")
+    page.locator("#ly-theme textarea").fill("a night drive by the sea")
+    page.locator("#ly-button").click()
+    caption = page.locator("#ly-caption textarea")
+    page.wait_for_function("el => el.value.length > 0", arg=caption.element_handle(), timeout=TIMEOUT_MS)
+    written = page.locator("#ly-text textarea").input_value()
+    assert written.startswith("[")
+    page.locator("#ly-use").click()
+    generate_lyrics = page.locator("#gen-lyrics textarea")
+    generate_lyrics.wait_for(state="visible")
+    assert generate_lyrics.input_value() == written
+    assert page.locator("#gen-prompt textarea").input_value() == caption.input_value()
+
+
+def test_an_invalid_input_shows_its_message_in_the_page(page):
+    page.locator("#gen-prompt textarea").fill("jazz trio")
+    advanced = page.locator("#gen-advanced").get_by_text("Advanced settings")
+    advanced.click()
+    _fill_number(page, "#gen-bpm", 500)
+    page.locator("#gen-button").click()
+    page.locator("#gen-bpm").get_by_text("BPM must be between 30 and 300").wait_for()
+    # With the accordion folded again the message is still in sight, on the caption.
+    advanced.click()
+    page.locator("#gen-button").click()
+    page.locator("#gen-prompt").get_by_text("In Advanced settings: BPM must be between 30 and 300").wait_for()
+    # Nothing ran: no take was made.
+    assert page.locator("#gen-take-1 a.download-link").count() == 0
+
+
+def test_examples_fill_the_audio_tabs_with_the_demo_song(page):
+    _tab(page, "Edit")
+    page.locator(".tabitem:visible").get_by_text("Try the demo song").first.wait_for()
+    page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
+    page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()

@@ -1,0 +1,70 @@
+"""The studio's look: one Gradio theme and the CSS that goes with it (both passed to ``launch()``).
+
+System fonts only: a Space visitor's browser should not wait on a font CDN, and a machine without
+internet (the tests) should render the same page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FONTS = ["Inter", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
+MONO = ["JetBrains Mono", "ui-monospace", "SFMono-Regular", "Menlo", "monospace"]
+
+
+def studio_theme() -> Any:
+    """Indigo actions on slate, with a warm accent; every colour pair has a dark-mode partner."""
+    import gradio as gr
+
+    return gr.themes.Soft(
+        primary_hue=gr.themes.colors.indigo,
+        secondary_hue=gr.themes.colors.rose,
+        neutral_hue=gr.themes.colors.slate,
+        radius_size=gr.themes.sizes.radius_md,
+        font=FONTS,
+        font_mono=MONO,
+    ).set(
+        body_background_fill="*neutral_50",
+        body_background_fill_dark="*neutral_950",
+        block_background_fill="white",
+        block_background_fill_dark="*neutral_900",
+        block_border_width="1px",
+        block_label_text_weight="600",
+        button_large_text_size="*text_lg",
+        button_large_padding="14px 28px",
+        button_primary_background_fill="linear-gradient(90deg, *primary_600, *secondary_500)",
+        button_primary_background_fill_hover="linear-gradient(90deg, *primary_500, *secondary_400)",
+        button_primary_background_fill_dark="linear-gradient(90deg, *primary_500, *secondary_500)",
+        button_primary_background_fill_hover_dark="linear-gradient(90deg, *primary_400, *secondary_400)",
+        button_primary_text_color="white",
+        button_primary_text_color_dark="white",
+        button_primary_shadow="0 6px 18px -6px rgba(79, 70, 229, 0.55)",
+        input_background_fill_dark="*neutral_800",
+        slider_color="*primary_500",
+        slider_color_dark="*primary_400",
+    )
+
+
+CSS = """
+.gradio-container { max-width: 1280px !important; margin: 0 auto; }
+
+/* Header: title, what runs where, and the loading state */
+#studio-header h1 { margin-bottom: 0.1em; color: var(--primary-600) !important; font-weight: 800; }
+.dark #studio-header h1 { color: var(--primary-400) !important; }
+#studio-status { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+#studio-status p { margin: 0; }
+
+/* The one main action of a tab stands out; Stop stays small beside it */
+.main-action button, button.main-action { min-height: 52px; font-weight: 700; letter-spacing: 0.01em; }
+.stop-action { max-width: 110px; }
+
+/* Compact drop zones: an upload should not push the form off the screen */
+.compact-drop .wrap, .compact-drop .upload-container { min-height: 0 !important; }
+.compact-drop { min-height: 0 !important; }
+.compact-drop button { padding-top: 6px; padding-bottom: 6px; }
+
+/* Quiet hints under controls, and the result panel's placeholder */
+.hint, .hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+.result-note p { font-size: var(--text-md); }
+.result-note em { color: var(--body-text-color-subdued); }
+"""
