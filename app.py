@@ -212,7 +212,7 @@ def show_takes(n: float) -> list[Any]:
 def _seeds_text(record: dict[str, Any]) -> str:
     parts = [f"take {t['take']}: **{t['seed']}**" for t in record["takes"]]
     took = record["timings"].get("pipeline_s", 0) + record["timings"].get("model_load_s", 0)
-    return f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {record['model']['device']}"
+    return f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {device_label(record['model']['device'])}"
 
 
 def stop(request: gr.Request = None) -> None:
@@ -463,7 +463,8 @@ def _result_column(prefix: str, n: int = 1):
         sends = {
             tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS
         }
-    meta = gr.JSON(label="Metadata", open=False)
+    with gr.Accordion("Details: every setting, the model and the timings", open=False):
+        meta = gr.JSON(label="Metadata", open=False)
     return takes, seeds, pick, sends, meta
 
 
