@@ -365,3 +365,19 @@ def save_lyrics_lm(path: str | Path, seed: int = 0) -> Path:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python random_models.py DIR``: write a tiny music pipeline and lyrics LM for trying the UI."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("folder", type=Path)
+    args = parser.parse_args(argv)
+    music = save_pipeline(args.folder / "music")
+    words = save_lyrics_lm(args.folder / "lyrics")
+    print(f"ACE_STUDIO_MODEL={music} ACE_STUDIO_LYRICS_MODEL={words} python app.py")
+
+
+if __name__ == "__main__":
+    main()
