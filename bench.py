@@ -1,0 +1,457 @@
+"""How fast the studio is, phase by phase. Run by hand; prints Markdown tables.
+
+    python bench.py                      # tiny random models on the CPU, or the XL architecture on CUDA
+    python bench.py --size xl --lengths 10,60,240,600 --attention flash --compile --no-vae-tiling
+    python bench.py --markdown docs/performance.md   # also append the tables there
+
+Phases per (variant, song length): text and lyric encoding, DiT seconds per step (and model FLOPs
+utilisation on a GPU), VAE decode, writing the WAV, peak host and GPU memory. Once per run:
+``import app``, the cold pipeline build (random weights saved to disk, then loaded by the studio's
+own loader) and the studio overhead: one ``/generate`` through ``gradio_client`` against a direct
+``pipe(...)`` call doing the same work on the same pipeline. Weights are random: speed does not
+depend on their values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+# (steps, guidance, shift): turbo is distilled (no guidance); SFT runs 50 steps with APG guidance,
+# which diffusers batches as one forward of twice the batch.
+VARIANTS = {"turbo": (8, 1.0, 3.0), "sft": (50, 7.0, 1.0)}
+LYRICS = "[Verse]\nCity lights are calling out my name\n[Chorus]\nWe run into the neon night\n" * 4
+# Dense bf16 tensor-core peaks (no sparsity), for model FLOPs utilisation.
+PEAK_BF16_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 80GB HBM3": 989.0, "H100 PCIe": 756.0, "H100": 989.0,
+                    "A100": 312.0, "L40S": 362.0, "L4": 121.0, "RTX 4090": 165.0}  # fmt: skip
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def _host_peak_gib() -> float:
+    # ru_maxrss is the process's lifetime peak, in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def import_app_seconds(runs: int = 3) -> tuple[float, float]:
+    """Median seconds for ``import app`` and for bare ``import gradio``, each in a fresh interpreter."""
+
+    def once(module: str) -> float:
+        code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    return statistics.median(once("app") for _ in range(runs)), statistics.median(once("gradio") for _ in range(runs))
+
+
+class Phases:
+    """Times the pipeline's parts with hooks, synchronising the device around each."""
+
+    def __init__(self, pipe: Any, device: str) -> None:
+        self.device = device
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.dit_inputs: tuple[tuple, dict] | None = None
+        self._handles = []
+        for name in ("text_encoder", "condition_encoder", "transformer"):
+            self._time_module(name, getattr(pipe, name))
+        self._vae = pipe.vae
+        self._decode = pipe.vae.decode
+        pipe.vae.decode = self._timed_decode
+
+    def _add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def _time_module(self, name: str, module: Any) -> None:
+        started: list[float] = []
+
+        def before(_module, args, kwargs):
+            if name == "transformer" and self.dit_inputs is None:
+                self.dit_inputs = (args, kwargs)
+            _sync(self.device)
+            started.append(time.perf_counter())
+
+        def after(_module, _args, _kwargs, _output):
+            _sync(self.device)
+            self._add(name, time.perf_counter() - started.pop())
+
+        self._handles.append(module.register_forward_pre_hook(before, with_kwargs=True))
+        self._handles.append(module.register_forward_hook(after, with_kwargs=True))
+
+    def _timed_decode(self, *args: Any, **kwargs: Any) -> Any:
+        _sync(self.device)
+        start = time.perf_counter()
+        out = self._decode(*args, **kwargs)
+        _sync(self.device)
+        self._add("vae_decode", time.perf_counter() - start)
+        return out
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._vae.decode = self._decode
+
+
+def dit_flops(pipe: Any, inputs: tuple[tuple, dict]) -> float:
+    """FLOPs of one DiT forward with the inputs the pipeline really used (matmuls and attention)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    args, kwargs = inputs
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        pipe.transformer(*args, **kwargs)
+    return float(counter.get_total_flops())
+
+
+def xl_work_per_step(lengths: list[float], cond_tokens: int = 600) -> list[tuple[float, float]]:
+    """TFLOPs of one XL DiT forward (batch 1) per song length, counted on meta tensors (no memory, any machine).
+
+    ``cond_tokens`` is the packed caption + lyrics + timbre sequence the DiT cross-attends to.
+    """
+    import torch
+    from accelerate import init_empty_weights
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import random_models
+
+    with init_empty_weights():
+        transformer = random_models.build_pipeline("xl").transformer.to(dtype=torch.bfloat16)
+    channels = transformer.config.audio_acoustic_hidden_dim
+    context = transformer.config.in_channels - channels
+    out = []
+    for seconds in lengths:
+        frames = int(seconds * 25)
+
+        def meta(*shape: int) -> torch.Tensor:
+            return torch.empty(*shape, device="meta", dtype=torch.bfloat16)
+
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            transformer(hidden_states=meta(1, frames, channels), timestep=meta(1), timestep_r=meta(1),
+                        encoder_hidden_states=meta(1, cond_tokens, transformer.config.encoder_hidden_size),
+                        context_latents=meta(1, frames, context), return_dict=False)  # fmt: skip
+        out.append((seconds, counter.get_total_flops() / 1e12))
+    return out
+
+
+def work_table(lengths: list[float]) -> str:
+    lines = [
+        "| audio s | XL DiT TFLOP per forward (batch 1) | SFT: 50 steps × 2 (guidance) | turbo: 8 steps × 1 |",
+        "|---|---|---|---|",
+    ]
+    for seconds, tf in xl_work_per_step(lengths):
+        lines.append(f"| {seconds:g} | {tf:.2f} | {tf * 100:.0f} | {tf * 8:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def peak_tflops(device: str, override: float | None) -> float | None:
+    if override:
+        return override
+    if device != "cuda":
+        return None
+    import torch
+
+    name = torch.cuda.get_device_name()
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+
+
+def request_for(variant: str, seconds: float, seed: int = 0) -> dict[str, Any]:
+    steps, guidance, shift = VARIANTS[variant]
+    return {
+        "prompt": "upbeat synth-pop, bright analog synths, punchy drums, catchy female vocals",
+        "lyrics": LYRICS,
+        "audio_duration": float(seconds),
+        "vocal_language": "en",
+        "num_inference_steps": steps,
+        "guidance_scale": guidance,
+        "shift": shift,
+        "task_type": "text2music",
+        "seeds": [seed],
+    }
+
+
+def run_case(pipe: Any, device: str, variant: str, seconds: float, peak: float | None, out: Path) -> dict[str, Any]:
+    """One song through the pipeline with every phase timed."""
+    import torch
+
+    import audio
+
+    req = request_for(variant, seconds)
+    seeds = req.pop("seeds")
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    phases = Phases(pipe, device)
+    try:
+        _sync(device)
+        start = time.perf_counter()
+        with torch.no_grad():
+            result = pipe(**req, generator=[torch.Generator("cpu").manual_seed(s) for s in seeds], output_type="np")
+        _sync(device)
+        total = time.perf_counter() - start
+    finally:
+        phases.remove()
+    started = time.perf_counter()
+    audio.save(result.audios[0], out / f"{variant}-{int(seconds)}s", "wav")
+    write = time.perf_counter() - started
+    steps = VARIANTS[variant][0]
+    dit = phases.seconds.get("transformer", 0.0)
+    row = {
+        "variant": variant,
+        "seconds": seconds,
+        "steps": steps,
+        "encode_s": phases.seconds.get("text_encoder", 0.0) + phases.seconds.get("condition_encoder", 0.0),
+        "dit_s": dit,
+        "dit_step_s": dit / steps,
+        "vae_s": phases.seconds.get("vae_decode", 0.0),
+        "pipeline_s": total,
+        "write_s": write,
+        "host_peak_gib": _host_peak_gib(),
+        "gpu_peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
+        "mfu": None,
+    }
+    if peak and phases.dit_inputs is not None:
+        flops = dit_flops(pipe, phases.dit_inputs) * phases.calls.get("transformer", 0)
+        row["tflops"] = flops / dit / 1e12
+        row["mfu"] = row["tflops"] / peak
+    return row
+
+
+def cold_build(size: str, device: str, folder: Path) -> tuple[Any, float, float]:
+    """Save random weights in the studio's layout, then time the studio's own loader and the move."""
+    import backend
+    import models
+    import random_models
+
+    started = time.perf_counter()
+    random_models.save_pipeline(folder, size, dtype=models.dtype_for(device))
+    saved = time.perf_counter() - started
+    started = time.perf_counter()
+    pipe = models.load_pipeline(str(folder), models.VARIANTS["xl-sft"], dtype=models.dtype_for(device))
+    backend.prepare_pipeline(pipe, device)
+    _sync(device)
+    return pipe, time.perf_counter() - started, saved
+
+
+@contextmanager
+def studio(folder: Path, out: Path):
+    """The real app on a free port against ``folder``; yields (url, backend module)."""
+    import socket
+
+    os.environ.update(
+        ACE_STUDIO_MODEL=str(folder), ACE_STUDIO_VARIANT="xl-sft", ACE_STUDIO_OUTPUT_DIR=str(out),
+        GRADIO_ANALYTICS_ENABLED="False",
+    )  # fmt: skip
+    import app
+    import backend
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = app.build_ui()
+    app.configure_queue(demo)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **app.launch_options())  # fmt: skip
+    try:
+        yield f"http://127.0.0.1:{port}/", backend
+    finally:
+        demo.close()
+
+
+def studio_overhead(folder: Path, device: str, variant: str, seconds: float, out: Path, runs: int) -> dict[str, float]:
+    """Median wall time of ``/generate`` via gradio_client vs a direct call on the same pipeline."""
+    import torch
+    from gradio_client import Client
+
+    steps, guidance, shift = VARIANTS[variant]
+    with studio(folder, out) as (url, backend):
+        client = Client(url, verbose=False)
+        kwargs = dict(prompt=request_for(variant, seconds)["prompt"], lyrics=LYRICS, audio_duration=seconds,
+                      inference_steps=steps, guidance_scale=guidance, shift=shift, seed=1, api_name="/generate")  # fmt: skip
+        client.predict(**kwargs)  # builds the pipeline in the server, and warms both paths
+        pipe = backend.get_backend().pipe
+        req = request_for(variant, seconds, seed=1)
+        req["lyrics"] = req["lyrics"].strip()
+        seeds = req.pop("seeds")
+
+        def direct() -> float:
+            _sync(device)
+            start = time.perf_counter()
+            with torch.no_grad():
+                pipe(**req, generator=[torch.Generator("cpu").manual_seed(s) for s in seeds], output_type="np")
+            _sync(device)
+            return time.perf_counter() - start
+
+        def through_studio() -> float:
+            start = time.perf_counter()
+            client.predict(**kwargs)
+            return time.perf_counter() - start
+
+        direct()
+        studio_times, direct_times = [], []
+        for _ in range(runs):
+            studio_times.append(through_studio())
+            direct_times.append(direct())
+    s, d = statistics.median(studio_times), statistics.median(direct_times)
+    return {"studio_s": s, "direct_s": d, "overhead": (s - d) / d}
+
+
+def apply_speedups(pipe: Any, attention: str | None, compile_blocks: bool, vae_tiling: bool) -> None:
+    if attention:
+        pipe.transformer.set_attention_backend(attention)
+    if not vae_tiling:
+        pipe.vae.disable_tiling()
+    if compile_blocks:
+        # Regional compilation: every DiT layer has the same structure, so one compiled graph is
+        # reused 32 times and compiles in seconds rather than minutes.
+        for layer in pipe.transformer.layers:
+            layer.compile(fullgraph=False, dynamic=False)
+
+
+def environment(device: str) -> str:
+    import diffusers
+    import gradio
+    import torch
+    import transformers
+
+    if device == "cuda":
+        where = f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
+    else:
+        where = f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} threads"
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {where} · Python {platform.python_version()} · torch "
+        f"{torch.__version__} · diffusers {diffusers.__version__} · transformers {transformers.__version__} · "
+        f"gradio {gradio.__version__}"
+    )
+
+
+def _fmt(value: Any, spec: str = ".3f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def tables(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    lines = [
+        f"### {info['size']} model on {info['device']}",
+        "",
+        info["environment"],
+        "",
+        f"Options: attention `{info['attention'] or 'default (SDPA)'}`, regional compile "
+        f"{'on' if info['compile'] else 'off'}, VAE tiling {'on' if info['vae_tiling'] else 'off'}.",
+        "",
+        "| once | seconds |",
+        "|---|---|",
+        f"| `import app` (median of 3; bare `import gradio`: {info['import_gradio_s']:.2f}) | "
+        f"{info['import_app_s']:.2f} |",
+        f"| cold pipeline build: studio loader from disk + move to {info['device']} | {info['cold_build_s']:.2f} |",
+        "",
+        "| variant | audio s | steps | encode s | DiT s/step | DiT s | VAE decode s | pipeline s | write WAV s "
+        "| TFLOP/s | MFU | GPU peak GiB | host peak GiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['variant']} | {r['seconds']:g} | {r['steps']} | {r['encode_s']:.3f} | {r['dit_step_s']:.4f} | "
+            f"{r['dit_s']:.3f} | {r['vae_s']:.3f} | {r['pipeline_s']:.3f} | {r['write_s']:.3f} | "
+            f"{_fmt(r.get('tflops'), '.0f')} | {_fmt(r['mfu'] and 100 * r['mfu'], '.0f')}{'%' if r['mfu'] else ''} | "
+            f"{_fmt(r['gpu_peak_gib'], '.2f')} | {r['host_peak_gib']:.2f} |"
+        )
+    if info.get("overhead"):
+        o = info["overhead"]
+        lines += [
+            "",
+            f"Studio overhead ({info['overhead_case']}, median of {info['overhead_runs']}): `/generate` through "
+            f"gradio_client {o['studio_s']:.3f} s vs direct `pipe(...)` {o['direct_s']:.3f} s → "
+            f"**{100 * o['overhead']:+.1f} %**.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=["tiny", "xl"], help="default: xl on CUDA, tiny elsewhere")
+    parser.add_argument("--lengths", default="10,60,240,600", help="seconds of audio, comma-separated")
+    parser.add_argument("--variants", default="turbo,sft")
+    parser.add_argument("--attention", help="diffusers attention backend, e.g. native, flash, _native_cudnn")
+    parser.add_argument("--compile", action="store_true", help="compile each DiT layer (regional torch.compile)")
+    parser.add_argument("--no-vae-tiling", dest="vae_tiling", action="store_false",
+                        help="decode the VAE in one piece (the studio tiles it)")  # fmt: skip
+    parser.add_argument("--overhead", default="sft:60", help="variant:seconds for the studio-overhead check; '' skips")
+    parser.add_argument("--overhead-runs", type=int, default=3)
+    parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not known by name")
+    parser.add_argument("--markdown", type=Path, help="append the tables to this file")
+    parser.add_argument("--work-only", action="store_true", help="only count the XL DiT FLOPs per step (any machine)")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.work_only:
+        print(work_table([float(s) for s in args.lengths.split(",")]))
+        return
+    import_app, import_gradio = import_app_seconds()
+    import models
+
+    device = models.pick_device()
+    size = args.size or ("xl" if device == "cuda" else "tiny")
+    work = Path(tempfile.mkdtemp(prefix="ace-bench-"))
+    pipe, cold, _saved = cold_build(size, device, work / "pipeline")
+    apply_speedups(pipe, args.attention, args.compile, args.vae_tiling)
+    peak = peak_tflops(device, args.peak_tflops)
+    rows = []
+    for variant in args.variants.split(","):
+        for seconds in [float(s) for s in args.lengths.split(",")]:
+            if args.compile:
+                run_case(pipe, device, variant, seconds, None, work)  # compile outside the measurement
+            row = run_case(pipe, device, variant, seconds, peak, work)
+            rows.append(row)
+            print(
+                f"{variant:5s} {seconds:5g} s: pipeline {row['pipeline_s']:.2f} s, DiT {row['dit_step_s'] * 1e3:.1f} "
+                f"ms/step, VAE {row['vae_s']:.2f} s, MFU {_fmt(row['mfu'] and 100 * row['mfu'], '.0f')}",
+                flush=True,
+            )
+    info = {
+        "size": size,
+        "device": device,
+        "environment": environment(device),
+        "attention": args.attention,
+        "compile": args.compile,
+        "vae_tiling": args.vae_tiling,
+        "import_app_s": import_app,
+        "import_gradio_s": import_gradio,
+        "cold_build_s": cold,
+    }
+    if args.overhead:
+        variant, seconds = args.overhead.split(":")
+        del pipe
+        info["overhead"] = studio_overhead(work / "pipeline", device, variant, float(seconds), work / "out",
+                                           args.overhead_runs)  # fmt: skip
+        info["overhead_case"] = f"{variant}, {float(seconds):g} s"
+        info["overhead_runs"] = args.overhead_runs
+    text = tables(info, rows)
+    print()
+    print(text)
+    if args.markdown:
+        with args.markdown.open("a") as f:
+            f.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
