@@ -10,6 +10,7 @@ click reaches the loop even when the GPU call runs in another process (ZeroGPU).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -76,22 +77,30 @@ def read_lora_header(path: str) -> list[str]:
     return keys
 
 
-def check_lora_fits(state_dict: dict[str, Any], transformer: Any, label: str) -> None:
-    """Raise ``BadLora`` unless every LoRA matrix in ``state_dict`` fits a layer of ``transformer``."""
-    layers = dict(transformer.named_modules())
+def layer_sizes(transformer: Any) -> dict[str, tuple[int, int]]:
+    """``{layer name: (inputs, outputs)}`` for every linear or convolution layer a LoRA could target."""
+    sizes = {}
+    for name, layer in transformer.named_modules():
+        size_in = getattr(layer, "in_features", None) or getattr(layer, "in_channels", None)
+        size_out = getattr(layer, "out_features", None) or getattr(layer, "out_channels", None)
+        if size_in and size_out:
+            sizes[name] = (size_in, size_out)
+    return sizes
+
+
+def check_lora_fits(state_dict: dict[str, Any], sizes: dict[str, tuple[int, int]], label: str) -> None:
+    """Raise ``BadLora`` unless every LoRA matrix in ``state_dict`` fits a layer in ``sizes``."""
     pairs = [(k, _LORA_KEY.match(k)) for k in state_dict]
     misfits = []
     for key, match in pairs:
         if match is None:
             continue
-        layer = layers.get(match["module"])
+        size = sizes.get(match["module"])
         shape = tuple(state_dict[key].shape)
-        size_in = getattr(layer, "in_features", None) or getattr(layer, "in_channels", None)
-        size_out = getattr(layer, "out_features", None) or getattr(layer, "out_channels", None)
         fits = (
-            layer is not None
+            size is not None
             and len(shape) >= 2
-            and (shape[1] == size_in if match["part"] == "A" else shape[0] == size_out)
+            and (shape[1] == size[0] if match["part"] == "A" else shape[0] == size[1])
         )
         if not fits:
             misfits.append(match["module"])
@@ -204,8 +213,13 @@ class Backend:
             state = self.pipe.lora_state_dict(path)
         except Exception as exc:
             raise BadLora(f"{Path(path).name} could not be read as a LoRA ({exc}).") from None
-        check_lora_fits(state, self.pipe.transformer, self.variant.label)
+        check_lora_fits(state, self.layer_sizes, self.variant.label)
         return state
+
+    @functools.cached_property
+    def layer_sizes(self) -> dict[str, tuple[int, int]]:
+        # Read once: a validator checks LoRAs while another request may be adding adapter layers.
+        return layer_sizes(self.pipe.transformer)
 
     def _load_lora(self, path: str, scale: float) -> None:
         state = self.lora_state_dict(path)
@@ -281,13 +295,15 @@ def _build() -> Backend:
     started = time.perf_counter()
     pipe = prepare_pipeline(models.load_pipeline(source, variant, dtype=models.dtype_for(device)), device)
     register_resident("music", pipe, device)
-    return Backend(
+    built = Backend(
         pipe=pipe,
         variant=variant,
         source=source,
         device=device,
         load_seconds=time.perf_counter() - started,
     )
+    built.layer_sizes  # noqa: B018 -- read while no adapter can be loaded
+    return built
 
 
 def reset_backend() -> None:
