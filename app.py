@@ -334,10 +334,6 @@ def _admit(mode: str, params: dict[str, Any], progress: Any) -> dict[str, Any]:
     raise _Admitted
 
 
-def busy_message(waiting: int) -> str:
-    return tips.BUSY.format(waiting=waiting)
-
-
 def _folded(component: Any) -> bool:
     """True when ``component`` sits inside a (closed by default) accordion."""
     parent = getattr(component, "parent", None)
@@ -348,23 +344,19 @@ def _folded(component: Any) -> bool:
     return False
 
 
-def _folded_names(fn: Callable, inputs: list[Any]) -> frozenset[str]:
-    """The parameter names of ``fn`` whose input components hide in an accordion."""
-    names = list(inspect.signature(fn).parameters)
-    return frozenset(name for name, component in zip(names, inputs, strict=False) if _folded(component))
-
-
-def _validator(check: Callable, names: list[str], waiting: Callable[[], int], anchor: str,
-               folded: frozenset[str] = frozenset()) -> Callable:  # fmt: skip
+def _validator(
+    check: Callable, names: list[str], inputs: list[Any], waiting: Callable[[], int], anchor: str
+) -> Callable:
     """A Gradio ``validator=``: runs the handler's checks before the request takes a queue slot and
     marks the field at fault; a full queue answers with a busy message instead.
 
-    ``check`` takes the endpoint's inputs and raises an error with a ``param`` attribute (or a
-    plain ``gr.Error``, shown on ``anchor``, an always visible field). A field in ``folded`` lives
-    in a closed accordion, so its message is repeated on ``anchor`` where the visitor can see it.
-    ``waiting`` counts the requests queued in the page's Blocks. The handler repeats the checks when
-    it runs, so nothing depends on this alone.
+    ``check`` takes the endpoint's inputs (``names``, the components ``inputs``) and raises an
+    error with a ``param`` attribute (or a plain ``gr.Error``, shown on ``anchor``, an always visible
+    field). A field inside a closed accordion would show its message out of sight, so the message is
+    repeated on ``anchor``. ``waiting`` counts the requests queued in the page's Blocks. The handler
+    repeats the checks when it runs, so nothing depends on this alone.
     """
+    folded = {name for name, component in zip(names, inputs, strict=True) if _folded(component)}
 
     def verdict(param: str | None = None, message: str = "") -> list[dict[str, Any]]:
         if param is not None and param not in names:
@@ -377,7 +369,7 @@ def _validator(check: Callable, names: list[str], waiting: Callable[[], int], an
     def validate(*args: Any) -> list[dict[str, Any]]:
         queued = waiting()
         if queued >= queue_size():
-            return verdict(anchor, busy_message(queued))
+            return verdict(anchor, tips.BUSY.format(waiting=queued))
         try:
             check(*args)
         except modes.InputError as exc:
@@ -490,6 +482,14 @@ def _source_input(prefix: str, label: str = "Song"):
     return src
 
 
+def _demo_examples(tab: str, rows: list[tuple], inputs: list[Any]) -> gr.Examples:
+    """An audio tab's examples: the synthesized demo song (its first input) with each row's settings."""
+    song = ex.demo_song()
+    return gr.Examples(
+        [[song, *row] for row in rows], inputs, label="Try the demo song", api_name=f"load_example_{tab}"
+    )
+
+
 def build_ui() -> gr.Blocks:
     variant = models.active_variant()
     languages = [(f"{name} ({code})", code) for code, name in modes.LANGUAGES.items()]
@@ -564,10 +564,7 @@ def build_ui() -> gr.Blocks:
                             cover_sampling = _sampling_controls(variant, "cover")
                             cover_lora = _lora_controls("cover")
                         cover_btn, cover_stop = _action_buttons("Make cover", "cover")
-                        gr.Examples(
-                            [[ex.demo_song(), *e] for e in ex.COVER], [sources["cover"], cover_prompt, cover_strength],
-                            label="Try the demo song", api_name="load_example_cover",
-                        )  # fmt: skip
+                        _demo_examples("cover", ex.COVER, [sources["cover"], cover_prompt, cover_strength])
                     with gr.Column(scale=2):
                         results["cover"] = _result_column("cover")
 
@@ -585,10 +582,7 @@ def build_ui() -> gr.Blocks:
                             extend_sampling = _sampling_controls(variant, "extend")
                             extend_lora = _lora_controls("extend")
                         extend_btn, extend_stop = _action_buttons("Extend", "extend")
-                        gr.Examples(
-                            [[ex.demo_song(), *e] for e in ex.EXTEND], [sources["extend"], extend_prompt, extend_seconds],
-                            label="Try the demo song", api_name="load_example_extend",
-                        )  # fmt: skip
+                        _demo_examples("extend", ex.EXTEND, [sources["extend"], extend_prompt, extend_seconds])
                     with gr.Column(scale=2):
                         results["extend"] = _result_column("extend")
 
@@ -605,11 +599,9 @@ def build_ui() -> gr.Blocks:
                             edit_sampling = _sampling_controls(variant, "edit")
                             edit_lora = _lora_controls("edit")
                         edit_btn, edit_stop = _action_buttons("Regenerate region", "edit")
-                        gr.Examples(
-                            [[ex.demo_song(), *e] for e in ex.EDIT],
-                            [sources["edit"], edit_start, edit_end, edit_prompt, edit_lyrics],
-                            label="Try the demo song", api_name="load_example_edit",
-                        )  # fmt: skip
+                        _demo_examples(
+                            "edit", ex.EDIT, [sources["edit"], edit_start, edit_end, edit_prompt, edit_lyrics]
+                        )
                     with gr.Column(scale=2):
                         results["edit"] = _result_column("edit")
 
@@ -668,9 +660,9 @@ def build_ui() -> gr.Blocks:
             validator=_validator(
                 lyricist.make_request,
                 list(inspect.signature(lyricist.make_request).parameters),
+                ly_inputs,
                 waiting,
                 "theme",
-                _folded_names(lyricist.make_request, ly_inputs),
             ),  # fmt: skip
         )
         ly_use.click(
@@ -711,12 +703,8 @@ def build_ui() -> gr.Blocks:
                 api_name=name,
                 concurrency_id="gpu",
                 validator=_validator(
-                    _dry_run(handler),
-                    [p.name for p in _own_parameters(handler)],
-                    waiting,
-                    "prompt",
-                    _folded_names(handler, inputs),
-                ),  # fmt: skip
+                    _dry_run(handler), [p.name for p in _own_parameters(handler)], inputs, waiting, "prompt"
+                ),
             )
             stop_button.click(
                 stop,

@@ -236,20 +236,18 @@ def run_case(pipe: Any, device: str, variant: str, seconds: float, peak: float |
     return row
 
 
-def cold_build(size: str, device: str, folder: Path) -> tuple[Any, float, float]:
+def cold_build(size: str, device: str, folder: Path) -> tuple[Any, float]:
     """Save random weights in the studio's layout, then time the studio's own loader and the move."""
     import backend
     import models
     import random_models
 
-    started = time.perf_counter()
     random_models.save_pipeline(folder, size, dtype=models.dtype_for(device))
-    saved = time.perf_counter() - started
     started = time.perf_counter()
     pipe = models.load_pipeline(str(folder), models.VARIANTS["xl-sft"], dtype=models.dtype_for(device))
     backend.prepare_pipeline(pipe, device)
     _sync(device)
-    return pipe, time.perf_counter() - started, saved
+    return pipe, time.perf_counter() - started
 
 
 @contextmanager
@@ -412,7 +410,7 @@ def main(argv: list[str] | None = None) -> None:
     device = models.pick_device()
     size = args.size or ("xl" if device == "cuda" else "tiny")
     work = Path(tempfile.mkdtemp(prefix="ace-bench-"))
-    pipe, cold, _saved = cold_build(size, device, work / "pipeline")
+    pipe, cold = cold_build(size, device, work / "pipeline")
     apply_speedups(pipe, args.attention, args.compile, args.vae_tiling)
     peak = peak_tflops(device, args.peak_tflops)
     rows = []

@@ -220,17 +220,16 @@ def check_text(prompt: Any, lyrics: Any) -> tuple[str, str]:
 
 
 def check_sampling(steps: Any, guidance: Any, shift: Any, variant: models.Variant) -> tuple[int, float, float]:
-    steps = variant.steps if steps is None else steps
-    guidance = variant.guidance if guidance is None else guidance
-    shift = variant.shift if shift is None else shift
-    n = _in_range(steps, "Steps", *STEPS_RANGE)
-    if n != int(n):
-        raise gr.Error(f"Steps must be a whole number (you asked for {n:g}).")
-    return (
-        int(n),
-        _in_range(guidance, "Guidance", *GUIDANCE_RANGE),
-        _in_range(shift, "Shift", *SHIFT_RANGE),
-    )
+    """Steps, guidance and shift (``None`` = the variant's default); an error names its parameter."""
+    with about("inference_steps"):
+        n = _in_range(variant.steps if steps is None else steps, "Steps", *STEPS_RANGE)
+        if n != int(n):
+            raise gr.Error(f"Steps must be a whole number (you asked for {n:g}).")
+    with about("guidance_scale"):
+        guidance_value = _in_range(variant.guidance if guidance is None else guidance, "Guidance", *GUIDANCE_RANGE)
+    with about("shift"):
+        shift_value = _in_range(variant.shift if shift is None else shift, "Shift", *SHIFT_RANGE)
+    return int(n), guidance_value, shift_value
 
 
 def check_takes(value: Any) -> int:
@@ -261,10 +260,11 @@ def check_lora(path: Any, scale: Any) -> dict[str, Any] | None:
     with about("lora_scale"):
         weight = _in_range(1.0 if scale is None else scale, "LoRA strength", *LORA_SCALE_RANGE)
     with about("lora"):
-        backend.read_lora_header(str(path))
         if backend.is_warm():
             # Cheap once the model is in memory, and it saves the visitor a GPU turn for a misfit.
             backend.get_backend().lora_state_dict(str(path))
+        else:
+            backend.read_lora_header(str(path))
     return {"path": str(path), "scale": weight, "name": Path(str(path)).name}
 
 
@@ -386,7 +386,7 @@ def generate(
     prompt, lyrics = _text(prompt, lyrics)
     with about("audio_duration"):
         duration = check_duration(audio_duration)
-    steps, guidance, shift_value = _sampling(inference_steps, guidance_scale, shift, variant)
+    steps, guidance, shift_value = check_sampling(inference_steps, guidance_scale, shift, variant)
     with about("batch_size"):
         takes = check_takes(batch_size)
     with about("bpm"):
@@ -443,15 +443,6 @@ def _text(prompt: Any, lyrics: Any) -> tuple[str, str]:
         return check_text(prompt, lyrics)
 
 
-def _sampling(steps: Any, guidance: Any, shift: Any, variant: models.Variant) -> tuple[int, float, float]:
-    with about("inference_steps"):
-        check_sampling(steps, None, None, variant)
-    with about("guidance_scale"):
-        check_sampling(None, guidance, None, variant)
-    with about("shift"):
-        return check_sampling(steps, guidance, shift, variant)
-
-
 def _lora_params(adapter: dict[str, Any] | None) -> dict[str, Any]:
     return {"lora": adapter["name"], "lora_scale": adapter["scale"]} if adapter else {"lora": None}
 
@@ -475,7 +466,7 @@ def _common(prompt: Any, lyrics: Any, seed: Any, steps: Any, guidance: Any, fmt:
         prompt, lyrics = _text(prompt, lyrics)
     elif len(prompt) > MAX_CAPTION_CHARS or len(lyrics) > MAX_LYRICS_CHARS:
         _text(prompt or "-", lyrics)
-    n_steps, guidance_value, shift_value = _sampling(steps, guidance, None, variant)
+    n_steps, guidance_value, shift_value = check_sampling(steps, guidance, None, variant)
     with about("audio_format"):
         audio_format = check_format(fmt)
     adapter = check_lora(lora, lora_scale)
