@@ -1,7 +1,9 @@
-"""ACE Music Studio: the Gradio app, its event wiring and the ``@spaces.GPU`` entry points.
+"""ACE Music Studio: the page, its event wiring and its validators.
 
 Importing this module builds the UI description only: no torch, diffusers or transformers, no
-model. The pipeline is built on the first request (``backend.get_backend()``).
+model. A music request reads as one straight line: ``modes.prepare_<mode>`` validates and prepares
+→ ``zerogpu.run_music`` runs the pipeline on the GPU → ``modes.finish`` writes the files → page.
+Everything that exists only for Spaces and ZeroGPU lives in ``zerogpu``.
 """
 
 from __future__ import annotations
@@ -9,67 +11,17 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import models
-
-
-def mirror_hub_cache(src: Path, dst: Path) -> int:
-    """Mirror a read-only Hub cache into a writable one without copying weights.
-
-    Blobs are hard-linked (a symlink where the link would cross file systems), snapshot entries
-    stay relative symlinks so they resolve inside the mirror, and ``refs/`` files are copied (the
-    Hub client rewrites them). Returns how many entries were created; a second run creates none.
-    """
-    import errno
-    import shutil
-
-    created = 0
-    for repo in sorted(p for p in src.iterdir() if p.is_dir()) if src.is_dir() else []:
-        for path in sorted(repo.rglob("*")):
-            rel = path.relative_to(src)
-            target = dst / rel
-            if path.is_symlink():
-                if not target.is_symlink():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.symlink_to(os.readlink(path))
-                    created += 1
-            elif path.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-            elif rel.parts[1] == "refs":
-                if not target.exists() or target.read_bytes() != path.read_bytes():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(path, target)
-                    created += 1
-            elif not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(path, target)
-                except OSError as exc:
-                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-                        raise
-                    target.symlink_to(path)
-                created += 1
-    return created
+import zerogpu
 
 
 def _bootstrap() -> None:
-    """Environment the rest of the studio relies on; runs before torch can be imported.
-
-    On a Space the build-time cache (``preload_from_hub``) belongs to another user and is read
-    only, so it is mirrored into a writable cache the Hub client may update.
-    """
+    """Environment the rest of the studio relies on; runs before torch can be imported."""
     models.enable_mps_fallback()
-    if not os.environ.get("SPACE_ID"):
-        return
-    home = Path.home()
-    rw = home / "hf-cache-rw"
-    mirror_hub_cache(home / ".cache" / "huggingface" / "hub", rw / "hub")
-    os.environ["HF_HOME"] = str(rw)
-    os.environ["HF_HUB_CACHE"] = str(rw / "hub")
+    zerogpu.bootstrap()
 
 
 _bootstrap()
@@ -93,35 +45,6 @@ def _lenient(component: Any) -> Any:
     return component
 
 
-def _spaces_gpu(duration: Callable[..., int]) -> Callable[[Callable], Callable]:
-    """``spaces.GPU(duration=...)`` where the ``spaces`` package exists, else the identity."""
-    try:
-        import spaces
-    except ImportError:
-        return lambda fn: fn
-    return spaces.GPU(duration=duration)
-
-
-def _gpu_duration(mode: str, params: dict[str, Any], progress: Any = None, multiplier: float = 1.0) -> int:
-    return backend.estimate_duration(mode, params, multiplier)
-
-
-@_spaces_gpu(duration=_gpu_duration)
-def gpu_run(mode: str, params: dict[str, Any], progress: Any = None, multiplier: float = 1.0) -> dict[str, Any]:
-    """The one GPU entry of the music modes; returns numpy audio and plain values."""
-    return modes.run_on_backend(mode, params, progress)
-
-
-def _lyrics_duration(params: dict[str, Any], multiplier: float = 1.0) -> int:
-    return lyricist.estimate_duration(params, multiplier)
-
-
-@_spaces_gpu(duration=_lyrics_duration)
-def lyrics_gpu(params: dict[str, Any], multiplier: float = 1.0):
-    """The GPU entry of the lyrics writer; yields the text written so far."""
-    yield from lyricist.stream_lyrics(lyricist.Request(**params["request"]), params["language_name"])
-
-
 def write_lyrics(
     theme: str = "",
     genre: str = "",
@@ -132,6 +55,7 @@ def write_lyrics(
     seed: float = -1,
     custom_sections: str = "",
     length: str = "medium",
+    request: gr.Request = None,
     progress: gr.Progress = gr.Progress(),
 ):
     """Stream lyrics into the box, then replace them with the cleaned version and a caption."""
@@ -140,25 +64,15 @@ def write_lyrics(
                                     custom_sections, length)  # fmt: skip
     except lyricist.LyricsError as exc:
         raise gr.Error(str(exc)) from None
+    # Drawn here, so a retry after a GPU abort writes the same song.
+    req.seed = lyricist.draw_seed(req.seed)
     if not lyricist.is_loaded():
         progress(0, desc="Loading the lyrics model… the first time takes a minute or two")
-    params = {
-        "request": vars(req),
-        "language_name": modes.LANGUAGES[req.vocal_language],
-        "structure": req.structure,
-        "length": req.length,
-    }
     text = ""
-    try:
-        for text in lyrics_gpu(params):
+    with _run("lyrics", request) as run_id:
+        # Whatever was streamed stays in the box on an error: Gradio keeps the last yielded value.
+        for text in zerogpu.stream_lyrics(vars(req), modes.LANGUAGES[req.vocal_language], progress, run_id):
             yield text, ""
-    except models.ModelLoadError as exc:
-        raise gr.Error(f"The lyrics model could not be loaded: {exc}", title="Model not available") from None
-    except Exception as exc:
-        # Whatever was streamed stays in the box: Gradio keeps the last yielded value on error.
-        raise gr.Error(
-            f"The writer stopped partway ({type(exc).__name__}). What it wrote so far is kept; try again."
-        ) from None
     cleaned, caption = lyricist.clean(text, req.sections())
     if not cleaned:
         raise gr.Error("The writer returned no usable lyrics. Try again with another seed or more creativity.")
@@ -177,32 +91,52 @@ def use_in_generate(text: str, caption: str) -> tuple[Any, ...]:
     )
 
 
-def _is_gpu_abort(exc: BaseException) -> bool:
-    # ZeroGPU ends a call that outlives its declared duration with this message.
-    return "GPU task aborted" in str(exc)
+# Queued requests whose visitor pressed Stop before they started (Gradio event ids).
+_stopped_events: set[str] = set()
 
 
-def _runner(mode: str, params: dict[str, Any], progress: Any) -> dict[str, Any]:
-    """Run on the GPU; once more with twice the declared time if ZeroGPU cut the first try short."""
+def _owner(request: gr.Request | None, tab: str) -> str:
+    """Whose run it is: one visitor's page (the session) on one tab."""
+    return f"{getattr(request, 'session_hash', None) or 'anonymous'}:{tab}"
+
+
+@contextlib.contextmanager
+def _run(tab: str, request: gr.Request | None):
+    """A run of ``tab`` for this visitor, registered so that Stop on that tab (and only there) ends it."""
+    from gradio.context import LocalContext
+
+    event_id = LocalContext.event_id.get(None)
+    if event_id is not None and event_id in _stopped_events:
+        _stopped_events.discard(event_id)
+        raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
+    run_id = backend.start_run(_owner(request, tab))
     try:
-        return gpu_run(mode, params, progress)
-    except Exception as exc:
-        if not _is_gpu_abort(exc):
-            raise
-    gr.Info("Retrying with a longer GPU budget…")
-    try:
-        return gpu_run(mode, params, progress, multiplier=2.0)
-    except Exception as exc:
-        if not _is_gpu_abort(exc):
-            raise
-        raise gr.Error(
-            "The GPU time ran out twice for this request. Try a shorter song or fewer steps or takes.",
-            title="Out of GPU time",
-        ) from None
+        yield run_id
+    finally:
+        backend.finish_run(run_id)
 
 
-def _token(request: gr.Request | None) -> str | None:
-    return getattr(request, "session_hash", None) if request is not None else None
+def _stop_queued(session_hash: str | None, api_name: str) -> int:
+    """Mark this visitor's requests to ``api_name`` that still wait in the queue as stopped."""
+    queue = getattr(demo, "_queue", None)
+    marked = 0
+    for waiting in list(getattr(queue, "event_queue_per_concurrency_id", {}).values()):
+        for event in list(waiting.queue):
+            if event.session_hash == session_hash and event.fn.api_name == api_name:
+                _stopped_events.add(event._id)
+                marked += 1
+    return marked
+
+
+def _stopper(tab: str, api_name: str) -> Callable[..., None]:
+    """The Stop button of ``tab``: ends this visitor's run there, or its request still in the queue."""
+
+    def stop(request: gr.Request = None) -> None:
+        if not backend.request_stop(_owner(request, tab)):
+            _stop_queued(getattr(request, "session_hash", None), api_name)
+
+    stop.__name__ = f"stop_{tab}"
+    return stop
 
 
 def show_takes(n: float) -> list[Any]:
@@ -213,10 +147,6 @@ def _seeds_text(record: dict[str, Any]) -> str:
     parts = [f"take {t['take']}: **{t['seed']}**" for t in record["takes"]]
     took = record["timings"].get("pipeline_s", 0) + record["timings"].get("model_load_s", 0)
     return f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {device_label(record['model']['device'])}"
-
-
-def stop(request: gr.Request = None) -> None:
-    backend.request_cancel(_token(request))
 
 
 def toggle_instrumental(on: bool) -> Any:
@@ -230,33 +160,34 @@ def _header() -> str:
     return f"# ACE Music Studio\nMake songs from words with **{variant.label}**. {tips.TAGLINE}"
 
 
-def _on_zero_gpu() -> bool:
-    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "true", "yes")
-
-
 def device_label(device: str | None = None) -> str:
     """What the music runs on, in the words a visitor knows."""
-    if _on_zero_gpu():
+    if zerogpu.on_zero_gpu():
         return "ZeroGPU"
     device = device or models.pick_device()
     return {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)", "cpu": "CPU"}.get(device, device)
 
 
 def studio_status() -> tuple[str, Any]:
-    """The header's status line, and whether its timer should keep polling (until the model is ready)."""
+    """The header's status line, and whether its timer should keep polling (until start-up is over)."""
     variant = models.active_variant()
     state = backend.load_state()
+    warmup = zerogpu.warmup_state()
     if state["state"] == "ready":
         text = tips.STATUS_READY.format(
             label=variant.label, device=device_label(state["device"]), seconds=state["load_seconds"]
         )
+        if warmup["running"]:
+            text += tips.STATUS_WARMING.format(elapsed=warmup["elapsed"])
     elif state["state"] == "loading":
         text = tips.STATUS_LOADING.format(
             label=variant.label, device=device_label(), elapsed=state["elapsed"], usual=backend.COLD_START_SECONDS
         )
     else:
         text = tips.STATUS_COLD.format(label=variant.label, device=device_label(), usual=backend.COLD_START_SECONDS)
-    return text, gr.Timer(active=state["state"] != "ready")
+    for kind, error in warmup["errors"].items():
+        text += tips.STATUS_WARM_FAILED.format(what=f"{kind} model", error=error)
+    return text, gr.Timer(active=state["state"] != "ready" or warmup["running"])
 
 
 def _takes_column(prefix: str, n: int = modes.MAX_TAKES) -> list[gr.Audio]:
@@ -282,21 +213,32 @@ def _lenient_radio(*args: Any, **kwargs: Any) -> gr.Radio:
 
 
 def _own_parameters(fn: Callable) -> list[inspect.Parameter]:
-    """A ``modes`` handler's endpoint parameters (the keyword-only plumbing left out)."""
-    return [p for p in inspect.signature(fn).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    """A ``modes`` preparer's parameters: the endpoint's keyword arguments."""
+    return list(inspect.signature(fn).parameters.values())
 
 
-def _endpoint(fn: Callable, takes: int = 1) -> Callable:
-    """``fn`` (a ``modes`` handler) as a Gradio event function.
+def make(
+    mode: str, progress: Any = None, run_id: str | None = None, **settings: Any
+) -> tuple[list[str], dict[str, Any]]:
+    """One music request, start to end: prepare on the CPU, run on the GPU, write the files."""
+    job = modes.PREPARE[mode](**settings)
+    return modes.finish(job, zerogpu.run_music(job, progress, run_id))
 
-    The event function carries ``fn``'s own parameter names and defaults, which Gradio turns into
-    the endpoint's keyword arguments, plus the request and progress Gradio injects. It returns
-    ``takes`` audio slots (plain paths, ``None`` when unused), the seed line and the record.
+
+def _endpoint(mode: str, takes: int = 1) -> Callable:
+    """The Gradio event function of a music mode.
+
+    It carries the ``modes`` preparer's parameter names and defaults, which Gradio turns into the
+    endpoint's keyword arguments, plus the request and progress Gradio injects (found through real
+    annotations: a ``__signature__`` alone does not make Gradio pass them). It returns ``takes``
+    audio slots (plain paths, ``None`` when unused), the seed line and the record.
     """
-    own = _own_parameters(fn)
+    own = _own_parameters(modes.PREPARE[mode])
     extra = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
-        inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()),
+        inspect.Parameter(
+            "progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress(), annotation=gr.Progress
+        ),
     ]
     signature = inspect.Signature(own + extra)
 
@@ -305,33 +247,27 @@ def _endpoint(fn: Callable, takes: int = 1) -> Callable:
         bound.apply_defaults()
         values = dict(bound.arguments)
         request, progress = values.pop("request"), values.pop("progress")
-        paths, record = fn(**values, runner=_runner, progress=progress, cancel_token=_token(request))
+        with _run(mode, request) as run_id:
+            paths, record = make(mode, progress, run_id, **values)
         slots = [paths[i] if i < len(paths) else None for i in range(takes)]
         return (*slots, _seeds_text(record), record)
 
     handler.__signature__ = signature  # type: ignore[attr-defined]
-    handler.__name__ = fn.__name__
-    handler.__doc__ = fn.__doc__
+    handler.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
+    handler.__name__ = mode
+    handler.__doc__ = modes.PREPARE[mode].__doc__
     return handler
 
 
-generate = _endpoint(modes.generate, takes=modes.MAX_TAKES)
-cover = _endpoint(modes.cover)
-extend = _endpoint(modes.extend)
-edit = _endpoint(modes.edit)
+generate = _endpoint("generate", takes=modes.MAX_TAKES)
+cover = _endpoint("cover")
+extend = _endpoint("extend")
+edit = _endpoint("edit")
 
 
 def queue_size() -> int:
     """Requests a visitor may wait behind (``ACE_STUDIO_QUEUE_SIZE``, default 32)."""
     return int(os.environ.get("ACE_STUDIO_QUEUE_SIZE", "32"))
-
-
-class _Admitted(Exception):
-    """Raised in place of the GPU run: every check before it passed."""
-
-
-def _admit(mode: str, params: dict[str, Any], progress: Any) -> dict[str, Any]:
-    raise _Admitted
 
 
 def _folded(component: Any) -> bool:
@@ -386,16 +322,6 @@ def _validator(
     return validate
 
 
-def _dry_run(fn: Callable) -> Callable:
-    """``fn``'s every check, stopping where the GPU work would start."""
-
-    def check(*args: Any) -> None:
-        with contextlib.suppress(_Admitted):
-            fn(*args, runner=_admit)
-
-    return check
-
-
 def describe_source(path: str | None) -> str:
     """A line under an upload: its length, or why it cannot be used."""
     if not path:
@@ -424,7 +350,9 @@ SEND_TARGETS = (("Cover", "cover"), ("Extend", "extend"), ("Edit", "edit"))
 def _sampling_controls(variant: models.Variant, prefix: str):
     with gr.Row():
         seed = gr.Number(label="Seed", value=-1, precision=0, info=tips.SEED, elem_id=f"{prefix}-seed")
-        steps = _lenient_slider(*modes.STEPS_RANGE, value=variant.steps, step=1, label="Steps", info=tips.STEPS)
+        steps = _lenient_slider(
+            *modes.STEPS_RANGE, value=variant.steps, step=1, label="Steps", info=tips.STEPS, elem_id=f"{prefix}-steps"
+        )
     with gr.Row():
         guidance = _lenient_slider(
             *modes.GUIDANCE_RANGE, value=variant.guidance, step=0.5, label="Guidance", info=tips.GUIDANCE
@@ -630,10 +558,7 @@ def build_ui() -> gr.Blocks:
                                     0.0, 1.5, value=0.8, step=0.05, label="Creativity", info=tips.LYRICS_TEMPERATURE
                                 )
                                 ly_seed = gr.Number(value=-1, precision=0, label="Seed", info=tips.SEED)
-                        ly_btn = gr.Button(
-                            "Write lyrics", variant="primary", size="lg", elem_id="ly-button",
-                            elem_classes=["main-action"],
-                        )  # fmt: skip
+                        ly_btn, ly_stop = _action_buttons("Write lyrics", "ly")
                         gr.Examples(
                             [list(e) for e in ex.LYRICS], [ly_theme, ly_genre, ly_mood, ly_language],
                             label="Try one of these", api_name="load_example_lyrics",
@@ -665,9 +590,11 @@ def build_ui() -> gr.Blocks:
                 "theme",
             ),  # fmt: skip
         )
+        ly_stop.click(_stopper("lyrics", "lyrics"), None, None, api_name="stop_lyrics", queue=False)
+        # Undocumented rather than private: API clients (and the tests) may use it too.
         ly_use.click(
             use_in_generate, [ly_text, ly_caption], [lyrics, prompt, instrumental, tabs], api_name="use_in_generate",
-            api_visibility="private",
+            api_visibility="undocumented",
         )  # fmt: skip
         instrumental.input(
             toggle_instrumental, instrumental, lyrics, api_name="toggle_instrumental", api_visibility="private"
@@ -676,44 +603,40 @@ def build_ui() -> gr.Blocks:
         takes.change(show_takes, takes, gen_takes, api_name="show_takes", api_visibility="private")
         events = {
             "generate": (
-                gen_btn, gen_stop, generate, modes.generate,
+                gen_btn, gen_stop,
                 [prompt, lyrics, duration, bpm, key, time_sig, language, seed, steps, guidance, shift, takes, fmt,
                  *gen_lora],
             ),
             "cover": (
-                cover_btn, cover_stop, cover, modes.cover,
+                cover_btn, cover_stop,
                 [sources["cover"], cover_prompt, cover_lyrics, cover_strength, cover_ref, *cover_sampling,
                  *cover_lora],
             ),
             "extend": (
-                extend_btn, extend_stop, extend, modes.extend,
+                extend_btn, extend_stop,
                 [sources["extend"], extend_prompt, extend_lyrics, extend_seconds, *extend_sampling, *extend_lora],
             ),
             "edit": (
-                edit_btn, edit_stop, edit, modes.edit,
+                edit_btn, edit_stop,
                 [sources["edit"], edit_prompt, edit_lyrics, edit_start, edit_end, *edit_sampling, *edit_lora],
             ),
         }  # fmt: skip
-        for name, (button, stop_button, fn, handler, inputs) in events.items():
+        handlers = {"generate": generate, "cover": cover, "extend": extend, "edit": edit}
+        for name, (button, stop_button, inputs) in events.items():
             audios, seeds_md, _pick, _sends, meta = results[name]
-            event = button.click(
-                fn,
+            prepare = modes.PREPARE[name]
+            button.click(
+                handlers[name],
                 inputs=inputs,
                 outputs=[*audios, seeds_md, meta],
                 api_name=name,
                 concurrency_id="gpu",
-                validator=_validator(
-                    _dry_run(handler), [p.name for p in _own_parameters(handler)], inputs, waiting, "prompt"
-                ),
+                validator=_validator(prepare, [p.name for p in _own_parameters(prepare)], inputs, waiting, "prompt"),
             )
-            stop_button.click(
-                stop,
-                None,
-                None,
-                cancels=[event],
-                api_name=f"stop_{name}" if name != "generate" else "stop",
-                queue=False,
-            )
+            # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M"
+            # and free the queue slot while the GPU still works; the run's flag ends it within a step.
+            stop_api = "stop" if name == "generate" else f"stop_{name}"
+            stop_button.click(_stopper(name, name), None, None, api_name=stop_api, queue=False)
         for name, (audios, _seeds, pick, sends, _meta) in results.items():
             for tab, button in sends.items():
                 button.click(
@@ -738,27 +661,6 @@ def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
     )
 
 
-def start_warmup() -> threading.Thread | None:
-    """Build the pipeline in the background so the first visitor's GPU window is not spent loading.
-
-    On by default on a Space (``ACE_STUDIO_WARMUP=0`` turns it off), off elsewhere (``=1`` turns it
-    on). On ZeroGPU the build happens on the CPU; the move to the GPU happens inside the call.
-    """
-    default = "1" if os.environ.get("SPACE_ID") else "0"
-    if os.environ.get("ACE_STUDIO_WARMUP", default) != "1":
-        return None
-
-    def warm() -> None:
-        try:
-            backend.get_backend()
-        except Exception as exc:  # the first request will report it to the visitor
-            print(f"Warm-up failed, the model will load on first use: {exc}")
-
-    thread = threading.Thread(target=warm, name="ace-studio-warmup", daemon=True)
-    thread.start()
-    return thread
-
-
 def launch_options() -> dict[str, Any]:
     """What ``launch()`` needs besides the address: look, the one served folder, the upload cap."""
     import theme
@@ -773,7 +675,7 @@ def launch_options() -> dict[str, Any]:
 
 def main() -> None:
     configure_queue(demo)
-    start_warmup()
+    zerogpu.start_warmup()
     removed = modes.clean_outputs()
     if removed:
         print(f"Removed {removed} output files older than {modes.output_max_age_hours():g} h")

@@ -4,8 +4,9 @@ The pipeline is built on first use (``get_backend()``), once even when two first
 is then shared by Generate, Cover, Extend and Edit. Calls into it are serialised by a lock: diffusers
 pipelines keep per-call state on the instance (``_interrupt``, ``_guidance_scale``).
 
-Cancel works through a flag file per request token, checked after every diffusion step, so a Stop
-click reaches the loop even when the GPU call runs in another process (ZeroGPU).
+Stop works per run: every run gets a fresh id in the page's process (``start_run``), and Stop
+touches that run's flag file, which the step callback checks after every diffusion step. A file,
+because on ZeroGPU the loop runs in a forked worker that shares nothing else with the page.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import functools
 import math
 import os
 import re
+import secrets
 import tempfile
 import threading
 import time
@@ -134,9 +136,9 @@ class Backend:
         self,
         request: dict[str, Any],
         progress: ProgressFn | None = None,
-        cancel_token: str | None = None,
+        run_id: str | None = None,
     ) -> dict[str, Any]:
-        """Run one pipeline call.
+        """Run one pipeline call; ``run_id`` names the run Stop may flag (``start_run``).
 
         ``request`` holds pipeline keyword arguments plus ``seeds`` (one per take). Source and
         reference audio come as numpy ``[2, samples]`` arrays. Returns ``{"audio": float32 array
@@ -167,9 +169,7 @@ class Backend:
             if key in req:
                 req[key] = [req[key]] * takes
         total = int(req.get("num_inference_steps", self.variant.steps))
-        flag = cancel_path(cancel_token) if cancel_token else None
-        if flag is not None:
-            flag.unlink(missing_ok=True)
+        flag = cancel_path(run_id) if run_id else None
 
         def on_step(pipe, step, _t, _kwargs):
             if flag is not None and flag.exists():
@@ -181,6 +181,8 @@ class Backend:
             return {}
 
         with self.lock:
+            if flag is not None and flag.exists():
+                raise Cancelled("Stopped before the first step.")
             claim_device("music")
             # CPU generators give the same noise on every device; the global seed covers the VAE's
             # posterior sampling when source audio is encoded.
@@ -197,8 +199,6 @@ class Backend:
                     output_type="np",
                 )
             finally:
-                if flag is not None:
-                    flag.unlink(missing_ok=True)
                 if lora:
                     # Still under the lock, success or not: the next request must hear the bare model.
                     self.drop_lora()
@@ -274,6 +274,25 @@ def get_backend(on_load: Callable[[], None] | None = None) -> Backend:
             finally:
                 _loading_since = None
     return _backend
+
+
+def run_music(request: dict[str, Any], progress: ProgressFn | None = None, run_id: str | None = None) -> dict[str, Any]:
+    """The GPU-side work of every music mode: the shared pipeline runs ``request``.
+
+    Returns picklable values only (numpy audio, floats, strings). ``model_load_s`` is the build
+    time only when this call built the pipeline, not when it found it built or waited for it.
+    """
+    built_now: list[bool] = []
+    be = get_backend(on_load=lambda: built_now.append(True))
+    out = be.run(request, progress=progress, run_id=run_id)
+    return {
+        "audio": out["audio"],
+        "model": {"variant": be.variant.name, "label": be.variant.label, "repo": be.source, "device": be.device},
+        "timings": {
+            "model_load_s": round(be.load_seconds, 3) if built_now else 0.0,
+            "pipeline_s": round(out["seconds"], 3),
+        },
+    }
 
 
 def prepare_pipeline(pipe: Any, device: str) -> Any:
@@ -369,15 +388,42 @@ def _cancel_dir() -> Path:
     return path
 
 
-def cancel_path(token: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_-]", "", token)[:64] or "anonymous"
+def cancel_path(run_id: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_-]", "", run_id)[:64] or "anonymous"
     return _cancel_dir() / safe
 
 
-def request_cancel(token: str | None) -> None:
-    """Ask the run started with ``token`` to stop after its current step."""
-    if token:
-        cancel_path(token).touch()
+# Runs in progress in this (the page's) process: run id -> owner ("<session>:<tab>").
+_runs: dict[str, str] = {}
+_runs_lock = threading.Lock()
+
+
+def start_run(owner: str) -> str:
+    """A fresh id for one run of ``owner`` (a visitor's tab); Stop for that owner flags it."""
+    run_id = secrets.token_hex(8)
+    with _runs_lock:
+        _runs[run_id] = owner
+    return run_id
+
+
+def finish_run(run_id: str) -> None:
+    """Forget a run and remove its flag, however it ended."""
+    with _runs_lock:
+        _runs.pop(run_id, None)
+    cancel_path(run_id).unlink(missing_ok=True)
+
+
+def request_stop(owner: str) -> int:
+    """Flag every run of ``owner``; returns how many there were."""
+    with _runs_lock:
+        ids = [run_id for run_id, who in _runs.items() if who == owner]
+    for run_id in ids:
+        cancel_path(run_id).touch()
+    return len(ids)
+
+
+def is_stopped(run_id: str | None) -> bool:
+    return bool(run_id) and cancel_path(run_id).exists()
 
 
 # GPU-time model, seconds, for the XL DiT in bf16 on a ZeroGPU slice. Work per DiT forward grows
@@ -414,5 +460,12 @@ def estimate_duration(mode: str, params: dict[str, Any], multiplier: float = 1.0
         work += _VAE_PER_SECOND * seconds
     if mode == "cover" and params.get("reference_audio"):
         work += _VAE_PER_SECOND * 30
-    total = (_FIXED + work + (0.0 if is_warm() else COLD_START_SECONDS)) * _SAFETY * max(multiplier, 0.0)
-    return int(min(GPU_MAX_SECONDS, max(GPU_MIN_SECONDS, math.ceil(total))))
+    total = (_FIXED + work + (0.0 if is_warm() else COLD_START_SECONDS)) * _SAFETY
+    return clamp_duration(total, multiplier)
+
+
+def clamp_duration(seconds: float, multiplier: float = 1.0) -> int:
+    """``seconds`` clamped to [60, 300], then ``multiplier`` times that (a retry after an abort
+    declares twice what the aborted try had, also when that was the 60 s floor), at most 300."""
+    first = min(GPU_MAX_SECONDS, max(GPU_MIN_SECONDS, math.ceil(seconds)))
+    return int(min(GPU_MAX_SECONDS, max(GPU_MIN_SECONDS, math.ceil(first * max(multiplier, 0.0)))))

@@ -53,6 +53,14 @@ class LyricsError(ValueError):
         super().__init__(message)
         self.param = param
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keeps ``param`` across a pickle round trip (ZeroGPU's worker boundary).
+        return (type(self), (str(self), self.param))
+
+
+class Stopped(Exception):
+    """The songwriter pressed Stop."""
+
 
 @dataclass
 class Request:
@@ -228,13 +236,26 @@ class Writer:
     device: str
 
     def stream(
-        self, messages: list[dict[str, str]], temperature: float, seed: int, max_new_tokens: int
+        self,
+        messages: list[dict[str, str]],
+        temperature: float,
+        seed: int,
+        max_new_tokens: int,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> Iterator[str]:
+        """The model's text piece by piece; ``Stopped`` as soon as ``should_stop()`` says so."""
         prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         if self.engine == "mlx":
-            yield from self._stream_mlx(prompt, temperature, seed, max_new_tokens)
+            pieces = self._stream_mlx(prompt, temperature, seed, max_new_tokens)
         else:
-            yield from self._stream_transformers(prompt, temperature, seed, max_new_tokens)
+            pieces = self._stream_transformers(prompt, temperature, seed, max_new_tokens, should_stop)
+        try:
+            for piece in pieces:
+                if should_stop():
+                    raise Stopped
+                yield piece
+        finally:
+            pieces.close()
 
     def _stream_mlx(self, prompt: str, temperature: float, seed: int, max_new_tokens: int) -> Iterator[str]:
         import mlx.core as mx
@@ -248,9 +269,19 @@ class Writer:
         ):
             yield response.text
 
-    def _stream_transformers(self, prompt: str, temperature: float, seed: int, max_new_tokens: int) -> Iterator[str]:
+    def _stream_transformers(
+        self, prompt: str, temperature: float, seed: int, max_new_tokens: int, should_stop: Callable[[], bool]
+    ) -> Iterator[str]:
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        closed = threading.Event()
+
+        class UntilStopped(StoppingCriteria):
+            # Ends generate() itself when the reader went away or Stop was pressed, so no thread
+            # keeps the model busy after the visitor has left.
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+                return closed.is_set() or should_stop()
 
         backend.claim_device("lyrics")
         inputs = self.tokenizer(prompt, return_tensors="pt").to(self.model.device)
@@ -265,16 +296,20 @@ class Writer:
             try:
                 self.model.generate(
                     **inputs, max_new_tokens=max_new_tokens, streamer=streamer,
-                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id, **sampling,
+                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                    stopping_criteria=StoppingCriteriaList([UntilStopped()]), **sampling,
                 )  # fmt: skip
             except BaseException as exc:  # surfaced in the caller's thread below
                 failure.append(exc)
                 streamer.end()
 
-        thread = threading.Thread(target=work, daemon=True)
+        thread = threading.Thread(target=work, name="lyrics-generate", daemon=True)
         thread.start()
-        yield from streamer
-        thread.join()
+        try:
+            yield from streamer
+        finally:
+            closed.set()
+            thread.join()
         if failure:
             raise failure[0]
 
@@ -332,23 +367,28 @@ def estimate_duration(params: dict[str, Any], multiplier: float = 1.0) -> int:
     req_sections = len(STRUCTURES.get(params.get("structure") or "verse-chorus") or [1] * 6)
     tokens = max_new_tokens(params.get("length", "medium"), req_sections)
     seconds = 10 + tokens / 30.0 + (0 if is_loaded() else 60)
-    return int(min(backend.GPU_MAX_SECONDS, max(backend.GPU_MIN_SECONDS, seconds * multiplier)))
+    return backend.clamp_duration(seconds, multiplier)
 
 
 def max_new_tokens(length: str, n_sections: int) -> int:
     return min(1536, 80 + n_sections * LENGTHS.get(length, 4) * 16)
 
 
-def stream_lyrics(req: Request, language_name: str, on_load: Callable[[], None] | None = None) -> Iterator[str]:
-    """Raw text as the model writes it, accumulated."""
-    if not is_loaded() and on_load is not None:
-        on_load()
+def draw_seed(seed: int) -> int:
+    """``seed`` itself, or a random one for -1."""
+    return seed if seed >= 0 else int.from_bytes(os.urandom(4), "little") >> 1
+
+
+def stream_lyrics(req: Request, language_name: str, run_id: str | None = None) -> Iterator[str]:
+    """Raw text as the model writes it, accumulated; ``Stopped`` once Stop flags ``run_id``."""
     writer = get_writer()
-    seed = req.seed if req.seed >= 0 else int.from_bytes(os.urandom(4), "little") >> 1
-    req.seed = seed
+    seed = draw_seed(req.seed)
     text = ""
     tokens = max_new_tokens(req.length, len(req.sections()))
-    for piece in writer.stream(build_messages(req, language_name), req.temperature, seed, tokens):
+    pieces = writer.stream(
+        build_messages(req, language_name), req.temperature, seed, tokens, lambda: backend.is_stopped(run_id)
+    )
+    for piece in pieces:
         text += piece
         yield text
 

@@ -1,7 +1,9 @@
-"""One handler per mode: validate on the CPU, build the pipeline request, post-process, write files.
+"""One preparer per mode, and the finish every mode shares; all of it runs on the CPU.
 
-Handlers take a ``runner(mode, params, progress)`` that does the GPU work (``app`` passes its
-``@spaces.GPU`` entry), so everything here runs before a GPU slot is taken or after it is released.
+A request reads as one straight line: ``prepare_<mode>(...)`` validates the visitor's settings and
+returns a ``Job`` (the record of what was asked, the picklable pipeline request and the
+post-processing); the GPU entry (``zerogpu.run_music``) runs ``job.request``; ``finish(job, result)``
+fits, gain-matches and splices the takes and writes the files. Nothing here takes a GPU slot.
 Every problem a visitor can fix is raised as ``gr.Error`` in words a musician understands.
 """
 
@@ -14,6 +16,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,8 +63,6 @@ LANGUAGES = {
     "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
 }  # fmt: skip
 FORMATS = ["wav", "flac", "mp3"]
-
-Runner = Callable[[str, dict[str, Any], Any], dict[str, Any]]
 
 
 def output_dir() -> Path:
@@ -114,6 +115,11 @@ class InputError(gr.Error):
     def __init__(self, message: str, param: str, title: str = "Error") -> None:
         super().__init__(message, title=title)
         self.param = param
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # ZeroGPU pickles a worker's exception back to the page; the default reduce would call
+        # ``InputError(message)`` and lose the parameter (or fail on the missing argument).
+        return (type(self), (self.message, self.param, self.title))
 
 
 @contextlib.contextmanager
@@ -282,7 +288,11 @@ def seeds_for(seed: Any, takes: int) -> list[int]:
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the backend's own exceptions into messages for the page."""
+    """Turn the backend's own exceptions into picklable ``gr.Error``s a musician can act on.
+
+    Used inside the GPU call, so the words survive ZeroGPU's trip back from the worker (which
+    replaces any other exception by its class name).
+    """
     try:
         yield
     except gr.Error:
@@ -291,20 +301,32 @@ def user_errors() -> Iterator[None]:
         raise gr.Error(f"{exc} Nothing was saved.", title="Stopped") from None
     except backend.BadLora as exc:
         raise InputError(str(exc), "lora") from None
-    except (audio.AudioError, backend.LyricsTooLong, backend.ModeUnavailable) as exc:
+    except backend.LyricsTooLong as exc:
+        raise InputError(str(exc), "lyrics") from None
+    except (audio.AudioError, backend.ModeUnavailable) as exc:
         raise gr.Error(str(exc)) from None
     except models.ModelLoadError as exc:
         raise gr.Error(f"The model could not be loaded: {exc}", title="Model not available") from None
 
 
-def _progress_fn(progress: Any) -> backend.ProgressFn | None:
-    if progress is None:
-        return None
+@dataclass
+class Job:
+    """One prepared request: what the visitor asked for and what the pipeline will be asked."""
 
-    def report(step: int, total: int) -> None:
-        progress((step, total), desc=f"Step {step}/{total}", unit="steps")
+    mode: str
+    # The settings as recorded beside every take (plain values; also the GPU estimate's input).
+    params: dict[str, Any]
+    # Pipeline keyword arguments plus ``seeds`` and ``lora``: numpy and plain values, picklable.
+    request: dict[str, Any]
+    seeds: list[int]
+    # Runs on each returned take ``[2, samples]`` before it is written.
+    post: Callable[[np.ndarray], np.ndarray]
 
-    return report
+
+def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """Post-process the pipeline's takes and write them; returns the paths and the call's record."""
+    result = {**result, "audio": np.stack([job.post(take) for take in result["audio"]])}
+    return write_takes(job.mode, result, job.params, job.seeds)
 
 
 def write_takes(
@@ -350,17 +372,7 @@ def write_takes(
     return [str(p) for p in paths], record
 
 
-def _run(mode: str, params: dict[str, Any], runner: Runner, progress: Any) -> dict[str, Any]:
-    if progress is not None:
-        if backend.is_warm():
-            progress(0, desc="Starting…")
-        else:
-            progress(0, desc="Loading model… the first song of a session takes a minute or two longer")
-    with user_errors():
-        return runner(mode, params, _progress_fn(progress))
-
-
-def generate(
+def prepare_generate(
     prompt: str = "",
     lyrics: str = "",
     audio_duration: float = 30.0,
@@ -376,11 +388,7 @@ def generate(
     audio_format: str = "wav",
     lora: str | None = None,
     lora_scale: float = 1.0,
-    *,
-    runner: Runner,
-    progress: Any = None,
-    cancel_token: str | None = None,
-) -> tuple[list[str], dict[str, Any]]:
+) -> Job:
     """Text to music. Returns the take files and the call's metadata record."""
     variant = models.active_variant()
     prompt, lyrics = _text(prompt, lyrics)
@@ -434,7 +442,7 @@ def generate(
         "lora": adapter,
     }
     n = int(round(duration * audio.SAMPLE_RATE))
-    return _finish("generate", params, request, seeds, runner, progress, cancel_token, lambda take: take[:, :n])
+    return Job("generate", params, request, seeds, lambda take: take[:, :n])
 
 
 def _text(prompt: Any, lyrics: Any) -> tuple[str, str]:
@@ -496,13 +504,7 @@ def _common(prompt: Any, lyrics: Any, seed: Any, steps: Any, guidance: Any, fmt:
     return params, request, seeds
 
 
-def _finish(mode, params, request, seeds, runner, progress, cancel_token, post):
-    result = _run(mode, {**params, "request": request, "cancel_token": cancel_token}, runner, progress)
-    result["audio"] = np.stack([post(take) for take in result["audio"]])
-    return write_takes(mode, result, params, seeds)
-
-
-def cover(
+def prepare_cover(
     src_audio: str | None = None,
     prompt: str = "",
     lyrics: str = "",
@@ -514,11 +516,7 @@ def cover(
     audio_format: str = "wav",
     lora: str | None = None,
     lora_scale: float = 1.0,
-    *,
-    runner: Runner,
-    progress: Any = None,
-    cancel_token: str | None = None,
-) -> tuple[list[str], dict[str, Any]]:
+) -> Job:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source."""
     params, request, seeds = _common(
         prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
@@ -541,10 +539,10 @@ def cover(
         reference_audio=reference,
         audio_cover_strength=strength,
     )
-    return _finish("cover", params, request, seeds, runner, progress, cancel_token, lambda take: audio.fit(take, n))
+    return Job("cover", params, request, seeds, lambda take: audio.fit(take, n))
 
 
-def extend(
+def prepare_extend(
     src_audio: str | None = None,
     prompt: str = "",
     lyrics: str = "",
@@ -555,11 +553,7 @@ def extend(
     audio_format: str = "wav",
     lora: str | None = None,
     lora_scale: float = 1.0,
-    *,
-    runner: Runner,
-    progress: Any = None,
-    cancel_token: str | None = None,
-) -> tuple[list[str], dict[str, Any]]:
+) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
     params, request, seeds = _common(
         prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, False
@@ -597,10 +591,10 @@ def extend(
         # rendition of the source overlaps it; everything before that is the source itself.
         return audio.splice(source, take, max(0, n - fade), total, fade)
 
-    return _finish("extend", params, request, seeds, runner, progress, cancel_token, post)
+    return Job("extend", params, request, seeds, post)
 
 
-def edit(
+def prepare_edit(
     src_audio: str | None = None,
     prompt: str = "",
     lyrics: str = "",
@@ -612,11 +606,7 @@ def edit(
     audio_format: str = "wav",
     lora: str | None = None,
     lora_scale: float = 1.0,
-    *,
-    runner: Runner,
-    progress: Any = None,
-    cancel_token: str | None = None,
-) -> tuple[list[str], dict[str, Any]]:
+) -> Job:
     """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
     params, request, seeds = _common(
         prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
@@ -658,27 +648,12 @@ def edit(
             take = audio.gain_match(take, take[:, outside], source[:, outside])
         return audio.splice(source, take, a, b, fade)
 
-    return _finish("edit", params, request, seeds, runner, progress, cancel_token, post)
+    return Job("edit", params, request, seeds, post)
 
 
-def run_on_backend(mode: str, params: dict[str, Any], progress: backend.ProgressFn | None = None) -> dict[str, Any]:
-    """The GPU-side work of every mode: build the pipeline if needed and run the request.
-
-    Returns picklable values only (numpy audio, floats, strings).
-    """
-    loaded_now = not backend.is_warm()
-    be = backend.get_backend()
-    out = be.run(params["request"], progress=progress, cancel_token=params.get("cancel_token"))
-    return {
-        "audio": out["audio"],
-        "model": {
-            "variant": be.variant.name,
-            "label": be.variant.label,
-            "repo": be.source,
-            "device": be.device,
-        },
-        "timings": {
-            "model_load_s": round(be.load_seconds, 3) if loaded_now else 0.0,
-            "pipeline_s": round(out["seconds"], 3),
-        },
-    }
+PREPARE: dict[str, Callable[..., Job]] = {
+    "generate": prepare_generate,
+    "cover": prepare_cover,
+    "extend": prepare_extend,
+    "edit": prepare_edit,
+}

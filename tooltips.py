@@ -65,3 +65,7 @@ STATUS_COLD = (
 )
 STATUS_LOADING = "Loading **{label}** on **{device}**… {elapsed:.0f} s so far (usually about {usual:.0f} s)."
 STATUS_READY = "Ready: **{label}** on **{device}** (loaded in {seconds:.1f} s)."
+STATUS_WARMING = (
+    " The lyrics writer is still loading ({elapsed:.0f} s so far); on ZeroGPU every request waits for it to finish."
+)
+STATUS_WARM_FAILED = " ⚠️ The {what} could not be loaded: {error}"

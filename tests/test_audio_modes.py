@@ -12,6 +12,7 @@ import soundfile as sf
 
 import app
 import audio
+import backend
 import modes
 
 SR = 48000
@@ -31,7 +32,7 @@ def peak_hz(x: np.ndarray, rate: int) -> float:
     return float(np.fft.rfftfreq(len(x), 1 / rate)[spectrum.argmax()])
 
 
-KW = {"inference_steps": 2, "seed": 5, "runner": modes.run_on_backend}
+KW = {"inference_steps": 2, "seed": 5}
 
 
 # ---------------------------------------------------------------- audio in
@@ -95,7 +96,7 @@ def test_bad_uploads_get_clear_messages(tmp_path):
 def test_extend_keeps_every_original_sample_before_the_seam(studio_env, tmp_path):
     src = tone(tmp_path / "src.wav", seconds=11.3)
     original = audio.load(src)
-    paths, record = modes.extend(src_audio=str(src), prompt="keep grooving", extend_seconds=6, **KW)
+    paths, record = app.make("extend", src_audio=str(src), prompt="keep grooving", extend_seconds=6, **KW)
     out, rate = sf.read(paths[0], always_2d=True, dtype="float32")
     out = out.T
     n = original.shape[1]
@@ -115,7 +116,7 @@ def test_extend_is_exact_in_float_before_file_writing(studio_env, tmp_path, monk
     )
     src = tone(tmp_path / "src.wav", seconds=10.5)
     original = audio.load(src)
-    modes.extend(src_audio=str(src), prompt="more", extend_seconds=5, **KW)
+    app.make("extend", src_audio=str(src), prompt="more", extend_seconds=5, **KW)
     n = original.shape[1]
     fade = int(modes.SEAM_SECONDS * SR)
     np.testing.assert_array_equal(saved["x"][:, : n - fade], original[:, : n - fade])
@@ -128,7 +129,8 @@ def test_edit_keeps_everything_outside_the_region_bit_for_bit(studio_env, tmp_pa
     )
     src = tone(tmp_path / "src.wav", seconds=12.0, amp=0.2)
     original = audio.load(src)
-    modes.edit(
+    app.make(
+        "edit",
         src_audio=str(src),
         prompt="guitar solo",
         lyrics="[Bridge]\nla la",
@@ -147,8 +149,8 @@ def test_edit_keeps_everything_outside_the_region_bit_for_bit(studio_env, tmp_pa
 def test_cover_has_the_source_length_and_takes_a_timbre_reference(studio_env, tmp_path):
     src = tone(tmp_path / "src.wav", seconds=10.7, rate=44100)
     ref = tone(tmp_path / "ref.wav", seconds=4, freq=220)
-    paths, record = modes.cover(
-        src_audio=str(src), prompt="jazz trio", audio_cover_strength=0.5, reference_audio=str(ref), **KW
+    paths, record = app.make(
+        "cover", src_audio=str(src), prompt="jazz trio", audio_cover_strength=0.5, reference_audio=str(ref), **KW
     )
     info = sf.info(paths[0])
     assert info.frames == audio.load(src).shape[1] and info.samplerate == SR and info.channels == 2
@@ -160,35 +162,35 @@ def test_cover_has_the_source_length_and_takes_a_timbre_reference(studio_env, tm
 
 def test_same_seed_same_result_for_audio_modes(studio_env, tmp_path):
     src = tone(tmp_path / "src.wav", seconds=10)
-    a, _ = modes.edit(src_audio=str(src), prompt="x", repainting_start=2, repainting_end=5, **KW)
-    b, _ = modes.edit(src_audio=str(src), prompt="x", repainting_start=2, repainting_end=5, **KW)
+    a, _ = app.make("edit", src_audio=str(src), prompt="x", repainting_start=2, repainting_end=5, **KW)
+    b, _ = app.make("edit", src_audio=str(src), prompt="x", repainting_start=2, repainting_end=5, **KW)
     np.testing.assert_array_equal(sf.read(a[0])[0], sf.read(b[0])[0])
-    c, _ = modes.cover(src_audio=str(src), prompt="x", **KW)
-    d, _ = modes.cover(src_audio=str(src), prompt="x", **KW)
+    c, _ = app.make("cover", src_audio=str(src), prompt="x", **KW)
+    d, _ = app.make("cover", src_audio=str(src), prompt="x", **KW)
     np.testing.assert_array_equal(sf.read(c[0])[0], sf.read(d[0])[0])
 
 
 def test_chain_generate_extend_edit_cover(studio_env):
-    first, _ = modes.generate(prompt="synthwave", audio_duration=10, **KW)
-    longer, _ = modes.extend(src_audio=first[0], prompt="synthwave outro", extend_seconds=5, **KW)
+    first, _ = app.make("generate", prompt="synthwave", audio_duration=10, **KW)
+    longer, _ = app.make("extend", src_audio=first[0], prompt="synthwave outro", extend_seconds=5, **KW)
     assert sf.info(longer[0]).frames == 15 * SR
-    edited, _ = modes.edit(src_audio=longer[0], prompt="drum break", repainting_start=4, repainting_end=8, **KW)
+    edited, _ = app.make("edit", src_audio=longer[0], prompt="drum break", repainting_start=4, repainting_end=8, **KW)
     assert sf.info(edited[0]).frames == 15 * SR
-    covered, record = modes.cover(src_audio=edited[0], prompt="string quartet", **KW)
+    covered, record = app.make("cover", src_audio=edited[0], prompt="string quartet", **KW)
     assert sf.info(covered[0]).frames == 15 * SR
     assert record["params"]["src_audio"] == Path(edited[0]).name
 
 
 BAD = [
-    (modes.extend, {"extend_seconds": 3}, "Seconds to add must be between 5 s and 240 s"),
-    (modes.extend, {"extend_seconds": 241}, "Seconds to add must be between 5 s and 240 s"),
-    (modes.edit, {"repainting_start": 5, "repainting_end": 4}, "must start before it ends"),
-    (modes.edit, {"repainting_start": 2, "repainting_end": 2.5}, "at least 1 s long"),
-    (modes.edit, {"repainting_start": -1, "repainting_end": 4}, "outside the song"),
-    (modes.edit, {"repainting_start": 5, "repainting_end": 30}, "outside the song, which is 12.0 s long"),
-    (modes.cover, {"audio_cover_strength": 1.5}, "Cover strength must be between 0 and 1"),
-    (modes.cover, {"prompt": "", "lyrics": ""}, "both are empty"),
-    (modes.cover, {"audio_format": "aiff"}, "Unknown output format"),
+    (modes.prepare_extend, {"extend_seconds": 3}, "Seconds to add must be between 5 s and 240 s"),
+    (modes.prepare_extend, {"extend_seconds": 241}, "Seconds to add must be between 5 s and 240 s"),
+    (modes.prepare_edit, {"repainting_start": 5, "repainting_end": 4}, "must start before it ends"),
+    (modes.prepare_edit, {"repainting_start": 2, "repainting_end": 2.5}, "at least 1 s long"),
+    (modes.prepare_edit, {"repainting_start": -1, "repainting_end": 4}, "outside the song"),
+    (modes.prepare_edit, {"repainting_start": 5, "repainting_end": 30}, "outside the song, which is 12.0 s long"),
+    (modes.prepare_cover, {"audio_cover_strength": 1.5}, "Cover strength must be between 0 and 1"),
+    (modes.prepare_cover, {"prompt": "", "lyrics": ""}, "both are empty"),
+    (modes.prepare_cover, {"audio_format": "aiff"}, "Unknown output format"),
 ]
 
 
@@ -197,24 +199,22 @@ def test_bad_settings_are_refused_before_the_gpu(fn, kwargs, message, studio_env
     src = tone(tmp_path / "src.wav", seconds=12)
     args = {"src_audio": str(src), "prompt": "pop", **kwargs}
 
-    def runner(*_):
-        raise AssertionError("must not reach the GPU")
-
     with pytest.raises(gr.Error, match=message):
-        fn(**args, runner=runner)
+        fn(**args)
+    assert not backend.is_warm()  # refused before the model was needed
 
 
-@pytest.mark.parametrize("fn", [modes.cover, modes.extend, modes.edit])
+@pytest.mark.parametrize("fn", [modes.prepare_cover, modes.prepare_extend, modes.prepare_edit])
 def test_every_bad_upload_is_a_clear_error_in_every_mode(fn, studio_env, tmp_path):
     for name, message in _bad_files(tmp_path).items():
         with pytest.raises(gr.Error, match=message):
-            fn(src_audio=None if name is None else str(tmp_path / name), prompt="pop", runner=modes.run_on_backend)
+            fn(src_audio=None if name is None else str(tmp_path / name), prompt="pop")
 
 
 def test_extension_that_would_pass_ten_minutes(studio_env, tmp_path):
     src = tone(tmp_path / "long.wav", seconds=590, rate=8000, channels=1, freq=200)
     with pytest.raises(gr.Error, match="longer than 10 minutes. Add at most 10 s"):
-        modes.extend(src_audio=str(src), prompt="more", extend_seconds=20, runner=modes.run_on_backend)
+        modes.prepare_extend(src_audio=str(src), prompt="more", extend_seconds=20)
 
 
 def test_splice_and_gain_match_helpers():

@@ -94,19 +94,24 @@ def test_cancel_stops_within_one_step(warm_backend, tmp_path, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path))
     seen = []
 
+    run_id = backend.start_run("visitor-1:generate")
+
     def progress(i, n):
         seen.append(i)
         if i == 2:
-            backend.request_cancel("visitor-1")
+            backend.request_stop("visitor-1:generate")
 
     with pytest.raises(backend.Cancelled, match="step 3 of 20"):
-        warm_backend.run(_request(num_inference_steps=20), progress=progress, cancel_token="visitor-1")
+        warm_backend.run(_request(num_inference_steps=20), progress=progress, run_id=run_id)
     assert seen == [1, 2]
-    assert not backend.cancel_path("visitor-1").exists()
-    # Another visitor's Stop does not touch this run, and the pipeline serves the next request.
-    backend.request_cancel("visitor-2")
-    out = warm_backend.run(_request(), cancel_token="visitor-1")
+    backend.finish_run(run_id)
+    assert not backend.cancel_path(run_id).exists()
+    # A new run of the same visitor starts clean; another visitor's Stop does not touch it.
+    again = backend.start_run("visitor-1:generate")
+    assert again != run_id and backend.request_stop("visitor-2:generate") == 0
+    out = warm_backend.run(_request(), run_id=again)
     assert out["audio"].shape[0] == 1
+    backend.finish_run(again)
 
 
 def test_lyrics_longer_than_the_encoder_takes(warm_backend):

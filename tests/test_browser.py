@@ -8,6 +8,7 @@ The studio runs with tiny random models. Each test saves a screenshot to ``test-
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -118,6 +119,22 @@ def test_generate_gives_a_playable_take_that_extends(page):
     _fill_number(page, "#extend-seconds", 5)
     page.locator("#extend-button").click()
     assert _playable(page, "#extend-take-1") == pytest.approx(15.0, abs=0.1)
+
+
+def test_stop_ends_the_run_and_the_page_says_so(page):
+    page.locator("#gen-prompt textarea").fill("slow ambient drone")
+    _fill_number(page, "#gen-duration", 60)
+    page.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    _fill_number(page, "#gen-steps", 200)
+    page.locator("#gen-button").click()
+    page.get_by_text(re.compile(r"Step \d+/200")).first.wait_for()
+    page.locator("#gen-stop").click()
+    page.get_by_text(re.compile(r"Stopped at step \d+ of 200\. Nothing was saved\.")).first.wait_for(timeout=30_000)
+    assert page.locator("#gen-take-1 a.download-link").count() == 0
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "stopped.png"))
+    _tab(page, "Lyrics")
+    page.locator("#ly-stop").wait_for(state="visible")  # the Lyrics tab has its Stop too
 
 
 def test_lyrics_use_in_generate_fills_generate(page):

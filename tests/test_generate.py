@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import app
 import backend
 import modes
 
@@ -18,7 +19,7 @@ import modes
 def _generate(**kw):
     args = {"prompt": "bright synth pop", "lyrics": "[Verse]\nneon lights", "audio_duration": 10, "inference_steps": 3}
     args.update(kw)
-    return modes.generate(**args, runner=modes.run_on_backend)
+    return app.make("generate", **args)
 
 
 def test_generate_writes_48k_stereo_and_metadata(studio_env):
@@ -67,12 +68,15 @@ def test_random_seed_is_recorded(studio_env):
 def test_instrumental_and_metadata_fields_reach_the_pipeline(studio_env, monkeypatch):
     seen = {}
 
-    def spy(mode, params, progress=None):
-        seen.update(params["request"])
-        return modes.run_on_backend(mode, params, progress)
+    real = backend.run_music
 
-    modes.generate(prompt="ambient", lyrics="", audio_duration=12, bpm=95, key_scale="f# Minor",
-                   time_signature="3/4", vocal_language="Japanese", inference_steps=2, runner=spy)  # fmt: skip
+    def spy(request, progress=None, run_id=None):
+        seen.update(request)
+        return real(request, progress, run_id)
+
+    monkeypatch.setattr(backend, "run_music", spy)
+    app.make("generate", prompt="ambient", lyrics="", audio_duration=12, bpm=95, key_scale="f# Minor",
+             time_signature="3/4", vocal_language="Japanese", inference_steps=2)  # fmt: skip
     assert seen["lyrics"] == modes.INSTRUMENTAL_TAG
     assert (seen["bpm"], seen["keyscale"], seen["timesignature"]) == (95, "F# minor", "3")
     assert seen["vocal_language"] == "ja" and seen["audio_duration"] == 12
@@ -84,19 +88,24 @@ def test_progress_goes_to_the_page(studio_env):
     def progress(value, desc=None, unit=None):
         calls.append((value, desc))
 
-    modes.generate(prompt="jazz", audio_duration=10, inference_steps=3, runner=modes.run_on_backend, progress=progress)
+    app.make("generate", progress, prompt="jazz", audio_duration=10, inference_steps=3)
     assert calls[0][0] == 0 and "Loading model" in calls[0][1]
     assert [c[0] for c in calls[1:]] == [(1, 3), (2, 3), (3, 3)]
 
 
 def test_stop_gives_a_clear_message_and_saves_nothing(studio_env):
+    run_id = backend.start_run("me:generate")
+
     def progress(value, desc=None, unit=None):
         if value == (1, 30):
-            backend.request_cancel("me")
+            assert backend.request_stop("someone-else:generate") == 0
+            assert backend.request_stop("me:cover") == 0  # Stop on another tab leaves this run alone
+            assert backend.request_stop("me:generate") == 1
 
-    with pytest.raises(gr.Error, match="Stopped at step 2 of 30"):
-        modes.generate(prompt="rock", audio_duration=10, inference_steps=30, runner=modes.run_on_backend,
-                       progress=progress, cancel_token="me")  # fmt: skip
+    with pytest.raises(gr.Error, match=r"Stopped at step 2 of 30\. Nothing was saved\."):
+        app.make("generate", progress, run_id, prompt="rock", audio_duration=10, inference_steps=30)
+    backend.finish_run(run_id)
+    assert not backend.cancel_path(run_id).exists()
     assert not list(Path(studio_env).rglob("*.wav"))
     paths, _ = _generate(seed=3)
     assert Path(paths[0]).exists()
@@ -128,13 +137,10 @@ BAD = [
 
 @pytest.mark.parametrize(("kwargs", "message"), BAD, ids=[m for _, m in BAD])
 def test_bad_input_is_refused_before_any_gpu_work(kwargs, message, studio_env):
-    def runner(*_):
-        raise AssertionError("validation must happen before the GPU call")
-
     args = {"prompt": "pop", "lyrics": "", "audio_duration": 30}
     args.update(kwargs)
     with pytest.raises(gr.Error, match=message):
-        modes.generate(**args, runner=runner)
+        modes.prepare_generate(**args)
     assert not backend.is_warm()
 
 

@@ -88,18 +88,20 @@ def test_a_failing_lora_call_leaves_no_adapter(warm_backend, loras, tmp_path, mo
     monkeypatch.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path))
     reference = _run(warm_backend, seed=8)
     steps = []
+    run_id = backend.start_run("visitor-a:generate")
 
     def stop_at_two(step, total):
         steps.append(step)
         if step == 2:
-            backend.request_cancel("visitor-a")
+            backend.request_stop("visitor-a:generate")
 
     with pytest.raises(backend.Cancelled):
         warm_backend.run(
             {**REQUEST, "seeds": [8], "lora": {"path": str(loras["good"]), "scale": 1.0}},
             progress=stop_at_two,
-            cancel_token="visitor-a",
+            run_id=run_id,
         )
+    backend.finish_run(run_id)
     assert steps == [1, 2] and _clean(warm_backend)
     np.testing.assert_array_equal(_run(warm_backend, seed=8), reference)
 
@@ -131,9 +133,9 @@ def test_modes_check_the_file_and_record_it(studio_env, loras, tmp_path):
         modes.check_lora(str(loras["good"]), 3)
     assert info.value.param == "lora_scale"
     assert modes.check_lora(None, 5) is None
-    paths, record = modes.generate(
-        prompt="dub", audio_duration=10, inference_steps=2, seed=1, lora=str(loras["good"]), lora_scale=0.5,
-        runner=modes.run_on_backend,
+    paths, record = app.make(
+        "generate", prompt="dub", audio_duration=10, inference_steps=2, seed=1, lora=str(loras["good"]),
+        lora_scale=0.5,
     )  # fmt: skip
     assert record["params"]["lora"] == "style.safetensors" and record["params"]["lora_scale"] == 0.5
     assert sf.info(paths[0]).frames == 10 * 48000

@@ -131,6 +131,25 @@ def test_real_transformers_path_streams_and_reproduces(lyrics_env):
     assert writer.engine == "transformers" and writer.source == str(lyrics_env) and writer.device == "cpu"
 
 
+def test_stop_ends_the_writer_mid_stream_and_its_generate_thread(lyrics_env, tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path))
+    run_id = backend.start_run("me:lyrics")
+    req = lyrics.make_request("long road", structure="full-song", length="long", seed=1)
+    seen = []
+    with pytest.raises(lyrics.Stopped):
+        for text in lyrics.stream_lyrics(req, "English", run_id=run_id):
+            seen.append(text)
+            if len(seen) == 2:
+                backend.request_stop("me:lyrics")
+    assert len(seen) == 2
+    # generate() was told to end too: no thread goes on writing for nobody.
+    assert not [t for t in threading.enumerate() if t.name == "lyrics-generate"]
+    backend.finish_run(run_id)
+    assert len(list(lyrics.stream_lyrics(req, "English", run_id=backend.start_run("me:lyrics")))) > 2
+
+
 def test_handler_streams_then_cleans(lyrics_env):
     outputs = list(
         app.write_lyrics("city rain", "lo-fi", "calm", "en", "short-loop", 0.9, 7, progress=lambda *a, **k: None)
@@ -150,7 +169,7 @@ def test_model_that_fails_to_load(tmp_path, monkeypatch):
 
 
 def test_failure_midway_keeps_what_was_written(lyrics_env, monkeypatch):
-    def broken(req, name, on_load=None):
+    def broken(req, name, run_id=None):
         yield "[Verse]\nhalf a"
         yield "[Verse]\nhalf a line"
         raise RuntimeError("CUDA out of memory")

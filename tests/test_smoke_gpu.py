@@ -11,9 +11,9 @@ def test_real_generate_on_gpu(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
+    import app
     import backend
     import models
-    import modes
 
     variant = models.active_variant()
     try:
@@ -22,12 +22,12 @@ def test_real_generate_on_gpu(tmp_path, monkeypatch):
         pytest.skip(f"weights not available: {exc}")
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path))
     backend.reset_backend()
-    paths, record = modes.generate(
+    paths, record = app.make(
+        "generate",
         prompt="uplifting synth pop, female vocals",
         lyrics="[Verse]\nLights across the city\n[Chorus]\nWe are alive tonight",
         audio_duration=30,
         seed=1234,
-        runner=modes.run_on_backend,
     )
     import soundfile as sf
 

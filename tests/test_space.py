@@ -13,6 +13,7 @@ import pytest
 
 import app
 import modes
+import zerogpu
 
 
 def _fake_cache(root):
@@ -33,7 +34,7 @@ def _fake_cache(root):
 def test_mirror_hard_links_blobs_keeps_links_copies_refs(tmp_path):
     src, dst = tmp_path / "ro" / "hub", tmp_path / "rw" / "hub"
     _fake_cache(src)
-    created = app.mirror_hub_cache(src, dst)
+    created = zerogpu.mirror_hub_cache(src, dst)
     repo = dst / "models--ACE-Step--acestep-v15-xl-sft"
     blob = repo / "blobs" / "aaa"
     assert os.stat(blob).st_ino == os.stat(src / repo.name / "blobs" / "aaa").st_ino  # zero copy
@@ -45,9 +46,9 @@ def test_mirror_hard_links_blobs_keeps_links_copies_refs(tmp_path):
     assert ref.read_text() == "0123abcd" and not ref.is_symlink()
     assert os.stat(ref).st_ino != os.stat(src / repo.name / "refs" / "main").st_ino
     assert created == 5
-    assert app.mirror_hub_cache(src, dst) == 0  # idempotent
+    assert zerogpu.mirror_hub_cache(src, dst) == 0  # idempotent
     (src / repo.name / "refs" / "main").write_text("fedcba98")
-    assert app.mirror_hub_cache(src, dst) == 1 and ref.read_text() == "fedcba98"
+    assert zerogpu.mirror_hub_cache(src, dst) == 1 and ref.read_text() == "fedcba98"
 
 
 def test_mirror_falls_back_to_symlinks_across_file_systems(tmp_path, monkeypatch):
@@ -58,7 +59,7 @@ def test_mirror_falls_back_to_symlinks_across_file_systems(tmp_path, monkeypatch
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", cross_device)
-    app.mirror_hub_cache(src, dst)
+    zerogpu.mirror_hub_cache(src, dst)
     blob = dst / "models--ACE-Step--acestep-v15-xl-sft" / "blobs" / "aaa"
     assert blob.is_symlink() and blob.read_bytes() == b"weights" * 100
 
@@ -68,48 +69,59 @@ def test_bootstrap_points_the_hub_at_the_mirror_only_on_a_space(tmp_path, monkey
     _fake_cache(tmp_path / ".cache" / "huggingface" / "hub")
     monkeypatch.delenv("SPACE_ID", raising=False)
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    app._bootstrap()
+    zerogpu.bootstrap()
     assert "HF_HUB_CACHE" not in os.environ and not (tmp_path / "hf-cache-rw").exists()
     monkeypatch.setenv("SPACE_ID", "someone/ace-studio")
     monkeypatch.setenv("HF_HOME", "unset")
-    app._bootstrap()
+    zerogpu.bootstrap()
     assert os.environ["HF_HUB_CACHE"] == str(tmp_path / "hf-cache-rw" / "hub")
     assert os.environ["HF_HOME"] == str(tmp_path / "hf-cache-rw")
     assert (tmp_path / "hf-cache-rw" / "hub" / "models--ACE-Step--acestep-v15-xl-sft" / "refs" / "main").exists()
     started = time.perf_counter()
-    app._bootstrap()
+    zerogpu.bootstrap()
     assert time.perf_counter() - started < 1.0
+
+
+def _aborted() -> gr.Error:
+    # What the ``spaces`` wrapper raises when ZeroGPU killed the worker.
+    return gr.Error("GPU task aborted", title="ZeroGPU worker error")
 
 
 def test_gpu_abort_is_retried_once_with_twice_the_budget(monkeypatch):
     calls = []
 
-    def flaky(mode, params, progress=None, multiplier=1.0):
+    def flaky(multiplier):
         calls.append(multiplier)
         if len(calls) == 1:
-            raise RuntimeError("GPU task aborted")
+            raise _aborted()
         return {"ok": True}
 
-    monkeypatch.setattr(app, "gpu_run", flaky)
     monkeypatch.setattr(gr, "Info", lambda message: calls.append(message))
-    assert app._runner("generate", {}, None) == {"ok": True}
+    assert zerogpu.with_retry(flaky) == {"ok": True}
     assert calls == [1.0, "Retrying with a longer GPU budget…", 2.0]
 
 
 def test_second_abort_is_a_clear_error_and_other_errors_pass_through(monkeypatch):
     monkeypatch.setattr(gr, "Info", lambda message: None)
-    monkeypatch.setattr(app, "gpu_run", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("GPU task aborted")))
+
+    def always(multiplier):
+        raise _aborted()
+
     with pytest.raises(gr.Error, match="GPU time ran out twice"):
-        app._runner("generate", {}, None)
-    monkeypatch.setattr(app, "gpu_run", lambda *a, **k: (_ for _ in ()).throw(ValueError("other")))
-    with pytest.raises(ValueError, match="other"):
-        app._runner("generate", {}, None)
+        zerogpu.with_retry(always)
+
+    def other(multiplier):
+        raise gr.Error("The song is too short")
+
+    with pytest.raises(gr.Error, match="too short"):
+        zerogpu.with_retry(other)
 
 
 def test_estimator_receives_the_multiplier():
-    assert app._gpu_duration(
-        "generate", {"audio_duration": 600, "inference_steps": 100}, None, 2.0
-    ) >= app._gpu_duration("generate", {"audio_duration": 600, "inference_steps": 100})
+    params = {"audio_duration": 600, "inference_steps": 100}
+    assert zerogpu.music_duration("generate", params, {}, None, None, 2.0) >= zerogpu.music_duration(
+        "generate", params, {}
+    )
 
 
 def test_old_outputs_are_deleted(tmp_path, monkeypatch):
@@ -144,11 +156,16 @@ def test_warmup_builds_the_pipeline_in_the_background(studio_env, monkeypatch):
 
     monkeypatch.delenv("SPACE_ID", raising=False)
     monkeypatch.delenv("ACE_STUDIO_WARMUP", raising=False)
-    assert app.start_warmup() is None and not backend.is_warm()
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    assert zerogpu.start_warmup() is None and not backend.is_warm()
     monkeypatch.setenv("SPACE_ID", "someone/ace-studio")
-    thread = app.start_warmup()
+    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(studio_env / "no-lyrics-model"))
+    thread = zerogpu.start_warmup()
     thread.join(timeout=120)
     assert backend.is_warm()
+    # The lyrics model is missing here: the failure is kept for the status line and the requests.
+    assert "lyrics" in zerogpu.warmup_state()["errors"]
+    assert "lyrics model could not be loaded" in app.studio_status()[0]
 
 
 def test_a_running_studio_also_drops_old_files_when_it_writes(studio_env, monkeypatch):
@@ -157,10 +174,10 @@ def test_a_running_studio_also_drops_old_files_when_it_writes(studio_env, monkey
     old.write_bytes(b"x")
     os.utime(old, (time.time() - 3 * 86400,) * 2)
     monkeypatch.setattr(modes, "_last_clean", 0.0)
-    paths, _ = modes.generate(prompt="pop", audio_duration=10, inference_steps=1, runner=modes.run_on_backend)
+    paths, _ = app.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
     assert not old.exists() and os.path.exists(paths[0])
     old.parent.mkdir()
     old.write_bytes(b"x")
     os.utime(old, (time.time() - 3 * 86400,) * 2)
-    modes.generate(prompt="pop", audio_duration=10, inference_steps=1, runner=modes.run_on_backend)
+    app.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
     assert old.exists()  # the tree is walked at most every ten minutes

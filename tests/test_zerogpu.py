@@ -1,0 +1,256 @@
+"""The studio as a ZeroGPU Space serves it: real ``spaces`` wrappers, forked workers, pickled calls.
+
+The studio runs in its own process with ``SPACES_ZERO_GPU=true`` against ``FakeDeviceAPI`` (a thread
+of this process, see ``zerogpu_harness.py``), on tiny random models, and is used through
+``gradio_client`` as a visitor's script would use it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import free_port
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError, ValidationError
+from test_audio_modes import tone
+from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
+
+import backend
+import lyrics
+import modes
+import random_models
+
+
+@pytest.fixture(scope="module")
+def space(tiny_pipeline_dir, tmp_path_factory):
+    """The studio served under the harness; yields (url, fake API, output folder)."""
+    work = tmp_path_factory.mktemp("zerogpu")
+    lm = random_models.save_lyrics_lm(work / "tiny-qwen2")
+    api = FakeDeviceAPI(scale=1.0).start()
+    port = free_port()
+    log = work / "studio.log"
+    proc = start_studio(studio_env(api.url, work, tiny_pipeline_dir, lm, port), log)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while True:
+        try:
+            Client(url, verbose=False)
+            break
+        except Exception:
+            if proc.poll() is not None or time.time() > deadline:
+                stop_studio(proc)
+                api.close()
+                raise AssertionError(log.read_text()[-5000:]) from None
+            time.sleep(0.5)
+    yield url, api, work / "outputs"
+    stop_studio(proc)
+    api.close()
+
+
+@pytest.fixture
+def client(space):
+    return Client(space[0], verbose=False)
+
+
+def _files(out: Path) -> set[Path]:
+    return set(out.rglob("*.*")) if out.exists() else set()
+
+
+def test_startup_was_reported(space):
+    assert space[1].startup_reports == 1
+
+
+def test_generate_with_two_takes(client, space):
+    result = client.predict(prompt="funk groove", audio_duration=10, inference_steps=3, seed=21, batch_size=2,
+                            api_name="/generate")  # fmt: skip
+    first, second, meta = result[0], result[1], result[-1]
+    assert sf.info(first).frames == sf.info(second).frames == 10 * 48000
+    assert [t["seed"] for t in meta["takes"]] == [21, 22]
+    assert "ZeroGPU" in result[4] and meta["model"]["device"] == "cpu"
+    assert not np.array_equal(sf.read(first)[0], sf.read(second)[0])
+
+
+def test_cover_extend_edit_chained(client, tmp_path):
+    src = tone(tmp_path / "song.wav", seconds=10, rate=44100, channels=1)
+    ext = client.predict(src_audio=handle_file(str(src)), prompt="go on", extend_seconds=5, inference_steps=2,
+                         seed=3, api_name="/extend")  # fmt: skip
+    assert sf.info(ext[0]).frames == 15 * 48000 and ext[-1]["mode"] == "extend"
+    edited = client.predict(src_audio=handle_file(ext[0]), prompt="breakdown", repainting_start=2,
+                            repainting_end=6, inference_steps=2, api_name="/edit")  # fmt: skip
+    before, after = sf.read(ext[0])[0], sf.read(edited[0])[0]
+    np.testing.assert_array_equal(before[: 2 * 48000], after[: 2 * 48000])
+    np.testing.assert_array_equal(before[6 * 48000 :], after[6 * 48000 :])
+    covered = client.predict(src_audio=handle_file(edited[0]), prompt="choir", audio_cover_strength=0.8,
+                             inference_steps=2, api_name="/cover")  # fmt: skip
+    assert sf.info(covered[0]).frames == 15 * 48000 and covered[-1]["mode"] == "cover"
+
+
+def test_lyrics_stream_and_use_in_generate(client):
+    job = client.submit(theme="rain on the city", genre="lo-fi", seed=4, api_name="/lyrics")
+    text, caption = job.result(timeout=120)
+    streamed = job.outputs()
+    assert len(streamed) > 3  # the text arrived piece by piece through the worker
+    assert text.startswith("[") and caption
+    filled = client.predict(text, caption, api_name="/use_in_generate")
+    assert filled[0]["value"] == text and filled[1] == caption and filled[2] is False
+
+
+def _wait_for_step(job, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        progress = job.status().progress_data or []
+        if any((p.index or 0) >= 1 for p in progress):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no diffusion step reported: {job.status()}")
+
+
+def test_stop_ends_the_run_within_seconds_and_saves_nothing(client, space):
+    out = space[2]
+    before = _files(out)
+    job = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, seed=1, api_name="/generate")
+    _wait_for_step(job)
+    client.predict(api_name="/stop_cover")  # Stop on another tab leaves this run alone
+    time.sleep(0.5)
+    assert not job.done()
+    started = time.time()
+    client.predict(api_name="/stop")
+    with pytest.raises(AppError, match=r"Stopped at step \d+ of 200\. Nothing was saved\."):
+        job.result(timeout=60)
+    assert time.time() - started < 10
+    assert _files(out) == before
+    # The studio serves the next request at once: the stopped run released the GPU.
+    again = client.predict(prompt="short", audio_duration=10, inference_steps=1, api_name="/generate")
+    assert Path(again[0]).exists()
+
+
+def test_stop_reaches_a_request_still_waiting_in_the_queue(client, space):
+    # The long take holds the one GPU slot, so the lyrics request waits behind it.
+    music = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, seed=2, api_name="/generate")
+    _wait_for_step(music)
+    words = client.submit(theme="a ballad", seed=2, api_name="/lyrics")
+    time.sleep(0.5)
+    client.predict(api_name="/stop_lyrics")
+    assert not music.done()  # Stop on the Lyrics tab leaves the music run alone
+    client.predict(api_name="/stop")
+    with pytest.raises(AppError, match="Stopped at step"):
+        music.result(timeout=60)
+    with pytest.raises(AppError, match="Stopped before it started"):
+        words.result(timeout=60)
+
+
+BAD = [
+    ("/generate", {"prompt": "pop", "audio_duration": 900}, "audio_duration: Duration must be between 10 s and 600 s"),
+    ("/generate", {"prompt": "pop", "key_scale": "X minor"}, "key_scale: Unknown key"),
+    ("/generate", {"prompt": "pop", "inference_steps": 0}, "inference_steps: Steps must be between 1 and 200"),
+    ("/generate", {"prompt": "pop", "audio_format": "ogg"}, "audio_format: Unknown output format"),
+    ("/generate", {"prompt": "pop", "bpm": 500}, "bpm: BPM must be between 30 and 300"),
+    ("/generate", {"prompt": "pop", "vocal_language": "klingon"}, "vocal_language: Unknown vocal language"),
+    ("/generate", {"prompt": "pop", "seed": -7}, "seed: Seed must be a whole number"),
+    ("/generate", {}, "prompt: Describe the music"),
+    ("/cover", {"prompt": "x"}, "src_audio: .*upload a song first"),
+    ("/cover", {"prompt": "x", "audio_cover_strength": 3, "src_audio": "SRC"}, "Cover strength must be between 0"),
+    ("/edit", {"prompt": "x", "repainting_start": 5, "repainting_end": 20, "src_audio": "SRC"}, "outside the song"),
+    ("/edit", {"prompt": "x", "repainting_start": 5, "repainting_end": 4, "src_audio": "SRC"}, "start before it ends"),
+    ("/extend", {"prompt": "x", "extend_seconds": 2, "src_audio": "SRC"}, "Seconds to add must be between 5"),
+    ("/extend", {"prompt": "x", "src_audio": "NOTES"}, "not an audio file"),
+    ("/lyrics", {"theme": ""}, "theme: Tell the writer what the song is about"),
+    ("/lyrics", {"theme": "x", "vocal_language": "klingon"}, "vocal_language: Unknown vocal language"),
+    ("/lyrics", {"theme": "x", "structure": "sonata"}, "structure: Unknown structure"),
+]
+
+
+@pytest.mark.parametrize(("api", "kwargs", "message"), BAD, ids=[f"{a}-{m[:30]}" for a, _, m in BAD])
+def test_bad_input_gets_the_studios_words(client, api, kwargs, message, tmp_path):
+    files = {"SRC": tone(tmp_path / "src.wav", seconds=10), "NOTES": tmp_path / "notes.wav"}
+    files["NOTES"].write_text("not audio")
+    args = {k: handle_file(str(files[v])) if v in files else v for k, v in kwargs.items()}
+    with pytest.raises(ValidationError, match=message):
+        client.predict(**args, api_name=api)
+
+
+def test_errors_raised_inside_the_worker_keep_their_words(client, space):
+    # The token limit is only known to the pipeline's tokenizer, inside the GPU call.
+    rng = np.random.default_rng(0)
+    words = " ".join("".join(rng.choice(list("qzxjvk"), 5)) for _ in range(680))
+    assert len(words) <= modes.MAX_LYRICS_CHARS
+    with pytest.raises(AppError, match="tokens long; the model reads at most 2048") as info:
+        client.predict(prompt="pop", lyrics=words, audio_duration=10, inference_steps=1, api_name="/generate")
+    assert "ZeroGPU" not in str(info.value) and "LyricsTooLong" not in str(info.value)
+
+
+def test_four_visitors_at_once(space):
+    visitors = [Client(space[0], verbose=False) for _ in range(4)]
+    jobs = [
+        c.submit(prompt=f"visitor {i}", audio_duration=10 + i, inference_steps=2, seed=i, api_name="/generate")
+        for i, c in enumerate(visitors)
+    ]
+    for i, job in enumerate(jobs):
+        result = job.result(timeout=300)
+        assert sf.info(result[0]).frames == (10 + i) * 48000 and result[-1]["takes"][0]["seed"] == i
+
+
+def test_a_lora_request_then_a_plain_one_is_bit_identical(client, tiny_pipeline_dir, tmp_path):
+    import models
+
+    pipe = models.load_pipeline(str(tiny_pipeline_dir), models.VARIANTS["xl-sft"])
+    lora = random_models.save_lora(tmp_path / "style.safetensors", pipe.transformer)
+    plain = {"prompt": "dub", "audio_duration": 10, "inference_steps": 2, "seed": 9, "api_name": "/generate"}
+    reference = sf.read(client.predict(**plain)[0])[0]
+    styled = client.predict(**plain, lora=handle_file(str(lora)), lora_scale=1.0)
+    assert styled[-1]["params"]["lora"] == "style.safetensors"
+    assert not np.array_equal(sf.read(styled[0])[0], reference)
+    np.testing.assert_array_equal(sf.read(client.predict(**plain)[0])[0], reference)
+
+
+def test_an_aborted_call_is_retried_at_twice_the_time_then_reported(client, space):
+    api = space[1]
+    request = {"prompt": "abort me", "audio_duration": 10, "inference_steps": 2, "seed": 4, "api_name": "/generate"}
+    api.scales = [0.0001]  # the first call is killed right away, the retry gets its full time
+    seen, killed = len(api.durations), len(api.killed)
+    result = client.predict(**request)
+    assert Path(result[0]).exists()
+    first, retry = api.durations[seen:]
+    assert retry == 2 * first and len(api.killed) == killed + 1
+    api.scales = [0.0001, 0.0001]
+    with pytest.raises(AppError, match="The GPU time ran out twice for this request"):
+        client.predict(**request)
+    assert len(api.killed) == killed + 3
+    # And the studio goes on serving.
+    assert Path(client.predict(**request)[0]).exists()
+
+
+def test_every_declared_duration_is_within_the_clamp(space):
+    durations = space[1].durations
+    assert len(durations) >= 15
+    assert all(60 <= d <= 300 for d in durations), durations
+
+
+# ---------------------------------------------------------------- what crosses the worker boundary
+
+
+def test_visitor_errors_survive_a_pickle_round_trip():
+    err = pickle.loads(pickle.dumps(modes.InputError("The LoRA is for another model.", "lora", title="LoRA")))
+    assert isinstance(err, gr.Error) and (err.message, err.param, err.title) == (
+        "The LoRA is for another model.",
+        "lora",
+        "LoRA",
+    )
+    lerr = pickle.loads(pickle.dumps(lyrics.LyricsError("Unknown structure 'x'.", "structure")))
+    assert (str(lerr), lerr.param) == ("Unknown structure 'x'.", "structure")
+    stopped = pickle.loads(pickle.dumps(gr.Error("Stopped at step 2 of 8. Nothing was saved.", title="Stopped")))
+    assert stopped.message.startswith("Stopped at step 2") and stopped.title == "Stopped"
+
+
+def test_what_a_gpu_call_takes_and_returns_pickles(studio_env):
+    job = modes.prepare_generate(prompt="pop", audio_duration=10, inference_steps=1, seed=3)
+    progress = gr.Progress()
+    pickle.dumps((job.mode, job.params, job.request, progress, "run-id", 1.0))
+    result = backend.run_music(job.request)
+    assert pickle.loads(pickle.dumps(result))["audio"].shape == (1, 2, 480000)

@@ -1,0 +1,251 @@
+"""ZeroGPU on a CPU: the real ``spaces`` wrappers, a fake device API, and the studio served under them.
+
+- ``FakeDeviceAPI`` answers the four endpoints the ``spaces`` client calls (``/schedule``,
+  ``/allow``, ``/release``, ``/startup-report``) from a thread on loopback, records every declared
+  duration, and kills the worker process of a call that outlives its declared duration times
+  ``scale`` (``scales`` gives one-off scales for the next calls), as ZeroGPU does.
+- ``serve()`` (``--serve``) is the studio process: ``spaces.zero.torch`` is replaced by no-ops before
+  ``spaces`` is imported (there is no CUDA to pack or move), then ``app.main()`` runs with
+  ``SPACES_ZERO_GPU=true``, so every GPU call forks a worker and crosses by pickle, as on a Space.
+
+One command serves the studio this way on tiny random models (docs/deployment.md)::
+
+    python tests/zerogpu_harness.py            # then open http://127.0.0.1:7860
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import types
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class FakeDeviceAPI:
+    """The ZeroGPU device API, as far as the ``spaces`` client uses it, in a thread of this process."""
+
+    def __init__(self, scale: float = 1.0, fresh_every: int = 3) -> None:
+        self.scale = scale
+        self.scales: list[float] = []  # one-off scales, used before ``scale`` by the next calls
+        # Every n-th schedule reports the GPU as not idle, so the wrapper forks a fresh worker
+        # instead of reusing the last one: both of ZeroGPU's behaviours get exercised.
+        self.fresh_every = fresh_every
+        self.durations: list[int] = []
+        self.killed: list[int] = []
+        self.startup_reports = 0
+        self._calls: dict[str, dict[str, Any]] = {}
+        self._last_pid: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-zerogpu-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeDeviceAPI:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            for call in self._calls.values():
+                call["timer"].cancel()
+
+    def _schedule(self, query: dict[str, str]) -> dict[str, Any]:
+        token = uuid.uuid4().hex
+        duration = int(query.get("durationSeconds", 60))
+        with self._lock:
+            self.durations.append(duration)
+            scale = self.scales.pop(0) if self.scales else self.scale
+            idle = self.fresh_every <= 0 or len(self.durations) % self.fresh_every != 0
+            timer = threading.Timer(duration * scale, self._expire, args=(token,))
+            timer.daemon = True
+            self._calls[token] = {"task": query.get("taskId", ""), "pid": None, "idle": idle, "timer": timer}
+        timer.start()
+        return {"idle": idle, "nvidiaIndex": 0, "nvidiaUUID": "GPU-harness", "allowToken": token}
+
+    def _allow(self, query: dict[str, str]) -> None:
+        pid = int(query["pid"])
+        with self._lock:
+            call = self._calls.get(query.get("allowToken", ""))
+            if call is not None:
+                call["pid"] = pid
+                self._last_pid[call["task"]] = pid
+
+    def _release(self, query: dict[str, str]) -> None:
+        with self._lock:
+            call = self._calls.pop(query.get("allowToken", ""), None)
+        if call is not None:
+            call["timer"].cancel()
+
+    def _expire(self, token: str) -> None:
+        with self._lock:
+            call = self._calls.get(token)
+            if call is None:
+                return
+            pid = call["pid"]
+            if pid is None and call["idle"]:
+                # A reused worker sends no /allow: it is the last one allowed for the same function,
+                # if that one is still alive (otherwise the wrapper forks a new one, which will).
+                pid = self._last_pid.get(call["task"])
+                if pid is not None and not _alive(pid):
+                    pid = None
+            if pid is None:
+                # The worker is still being forked: time is up as soon as it says who it is.
+                call["timer"] = threading.Timer(0.02, self._expire, args=(token,))
+                call["timer"].daemon = True
+                call["timer"].start()
+                return
+            del self._calls[token]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            self.killed.append(pid)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                url = urlparse(self.path)
+                query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                body = b""
+                if url.path == "/schedule":
+                    body = json.dumps(api._schedule(query)).encode()
+                elif url.path == "/allow":
+                    api._allow(query)
+                elif url.path == "/release":
+                    api._release(query)
+                elif url.path == "/startup-report":
+                    api.startup_reports += 1
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def studio_env(api_url: str, work: Path, model: Path, lyrics_model: Path, port: int) -> dict[str, str]:
+    """The environment of a studio process that believes it runs on a ZeroGPU Space."""
+    cgroup = work / "cgroup"
+    cgroup.write_text("12:devices:/harness\n")
+    return {
+        **os.environ,
+        "SPACES_ZERO_GPU": "true",
+        "SPACES_ZERO_DEVICE_API_URL": api_url,
+        "ZEROGPU_PROC_SELF_CGROUP_PATH": str(cgroup),
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+        "ACE_STUDIO_MODEL": str(model),
+        "ACE_STUDIO_VARIANT": "xl-sft",
+        "ACE_STUDIO_LYRICS_MODEL": str(lyrics_model),
+        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
+        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
+    }
+
+
+def start_studio(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """The studio in its own process group, so that stopping it also ends the workers it forked."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_studio(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _no_cuda_spaces() -> None:
+    """``spaces.zero.torch`` as no-ops: it packs and moves CUDA tensors, and there is no CUDA here."""
+    stub = types.ModuleType("spaces.zero.torch")
+    for name in ("enter_mode", "patch", "unpatch", "init", "move"):
+        setattr(stub, name, lambda *args, **kwargs: None)
+    stub.pack = lambda *args, **kwargs: 0
+    stub.size = lambda *args, **kwargs: 0
+    stub.is_in_bad_fork = lambda *args, **kwargs: False
+    sys.modules["spaces.zero.torch"] = stub
+
+
+def serve() -> None:
+    _no_cuda_spaces()
+    sys.path.insert(0, str(ROOT))
+    import app
+
+    app.main()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the studio as on a ZeroGPU Space, on a CPU.")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--model", type=Path, help="pipeline folder (default: tiny random models)")
+    parser.add_argument("--lyrics-model", type=Path, help="lyrics LM folder (default: a tiny random one)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--scale", type=float, default=1.0, help="kill a call after declared duration × this")
+    args = parser.parse_args()
+    if args.serve:
+        serve()
+        return
+    sys.path.insert(0, str(ROOT))
+    work = Path(tempfile.mkdtemp(prefix="ace-zerogpu-"))
+    import random_models
+
+    model = args.model or random_models.save_pipeline(work / "tiny-diffusers")
+    lyrics_model = args.lyrics_model or random_models.save_lyrics_lm(work / "tiny-qwen2")
+    api = FakeDeviceAPI(scale=args.scale).start()
+    env = studio_env(api.url, work, model, lyrics_model, args.port)
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve"], cwd=ROOT, env=env)
+    print(f"Fake ZeroGPU device API on {api.url}; studio on http://127.0.0.1:{args.port} (Ctrl-C stops)")
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+    finally:
+        api.close()
+        print(f"Declared GPU durations: {api.durations}; workers killed: {len(api.killed)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""Everything that exists only for Hugging Face Spaces and ZeroGPU, in one place.
+
+- ``bootstrap()``: on a Space, mirror the read-only ``preload_from_hub`` cache into a writable one.
+- ``music_gpu`` and ``lyrics_gpu``: the two ``@spaces.GPU`` entries, decorated at import with
+  duration callables (``spaces`` is absent on a Mac and a pass-through off ZeroGPU).
+- ``run_music`` and ``stream_lyrics``: how the page calls them: wait for the models outside the GPU
+  call, then call, and once more at twice the declared time if ZeroGPU aborted the first try.
+- ``start_warmup()``: build both models in the main process at start-up.
+
+ZeroGPU's process model, which every rule here follows (details in docs/deployment.md): each GPU
+call runs in a worker process forked from this one, and its arguments, results, yields and
+exceptions cross by pickle. So only numpy and plain values go in and out, every error a visitor can
+fix leaves the worker as a ``gr.Error`` carrying its words, models are built here before any worker
+is forked (a model built in a worker dies with it), and no lock is held while a worker is forked.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import gradio as gr
+
+import backend
+import lyrics
+import models
+import modes
+
+T = TypeVar("T")
+
+
+def on_zero_gpu() -> bool:
+    """True on a ZeroGPU Space (or under the test harness that imitates one)."""
+    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true", "yes")
+
+
+def on_space() -> bool:
+    return bool(os.environ.get("SPACE_ID"))
+
+
+# ---------------------------------------------------------------- the Hub cache on a Space
+
+
+def mirror_hub_cache(src: Path, dst: Path) -> int:
+    """Mirror a read-only Hub cache into a writable one without copying weights.
+
+    Blobs are hard-linked (a symlink where the link would cross file systems), snapshot entries
+    stay relative symlinks so they resolve inside the mirror, and ``refs/`` files are copied (the
+    Hub client rewrites them). Returns how many entries were created; a second run creates none.
+    """
+    created = 0
+    for repo in sorted(p for p in src.iterdir() if p.is_dir()) if src.is_dir() else []:
+        for path in sorted(repo.rglob("*")):
+            rel = path.relative_to(src)
+            target = dst / rel
+            if path.is_symlink():
+                if not target.is_symlink():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.symlink_to(os.readlink(path))
+                    created += 1
+            elif path.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif rel.parts[1] == "refs":
+                if not target.exists() or target.read_bytes() != path.read_bytes():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, target)
+                    created += 1
+            elif not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, target)
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                        raise
+                    target.symlink_to(path)
+                created += 1
+    return created
+
+
+def bootstrap() -> None:
+    """On a Space, point the Hub client at a writable mirror of the build-time cache.
+
+    ``preload_from_hub`` downloads while the Space is built, into a cache that belongs to another
+    user and is read only at run time; the Hub client needs to write (locks, refs).
+    """
+    if not on_space():
+        return
+    home = Path.home()
+    rw = home / "hf-cache-rw"
+    mirror_hub_cache(home / ".cache" / "huggingface" / "hub", rw / "hub")
+    os.environ["HF_HOME"] = str(rw)
+    os.environ["HF_HUB_CACHE"] = str(rw / "hub")
+
+
+# ---------------------------------------------------------------- warm-up
+
+_warmup: threading.Thread | None = None
+_warmup_since: float | None = None
+_warmup_errors: dict[str, str] = {}
+_warmup_lock = threading.Lock()
+
+
+def warmup_enabled() -> bool:
+    """Always on ZeroGPU (models must exist before a worker is forked); on a Space by default
+    (``ACE_STUDIO_WARMUP=0`` turns it off there); elsewhere only with ``ACE_STUDIO_WARMUP=1``."""
+    if on_zero_gpu():
+        return True
+    return os.environ.get("ACE_STUDIO_WARMUP", "1" if on_space() else "0") == "1"
+
+
+def _built(kind: str) -> bool:
+    return backend.is_warm() if kind == "music" else lyrics.is_loaded()
+
+
+def _warm() -> None:
+    """Build whatever is not built yet, music first; a failure is kept for the requests to report."""
+    for kind, build in (("music", backend.get_backend), ("lyrics", lyrics.get_writer)):
+        if _built(kind):
+            continue
+        try:
+            build()
+            _warmup_errors.pop(kind, None)
+        except Exception as exc:  # the requests that need this model report it to the visitor
+            _warmup_errors[kind] = str(exc)
+            print(f"Warm-up: the {kind} model could not be built: {exc}")
+
+
+def start_warmup() -> threading.Thread | None:
+    """Start building both models in a background thread of this process, unless they are built,
+    a build is already under way, or warm-up is off. Returns the thread doing it, if any."""
+    global _warmup, _warmup_since
+    if not warmup_enabled():
+        return None
+    with _warmup_lock:
+        if _warmup is not None and _warmup.is_alive():
+            return _warmup
+        if _built("music") and _built("lyrics"):
+            return None
+        _warmup_since = time.time()
+        _warmup = threading.Thread(target=_warm, name="ace-studio-warmup", daemon=True)
+        _warmup.start()
+        return _warmup
+
+
+def warmup_state() -> dict[str, Any]:
+    """``{"running": bool, "elapsed": seconds, "errors": {kind: message}}`` for the status line."""
+    running = _warmup is not None and _warmup.is_alive()
+    elapsed = time.time() - _warmup_since if running and _warmup_since is not None else 0.0
+    return {"running": running, "elapsed": elapsed, "errors": dict(_warmup_errors)}
+
+
+def wait_for_models(kind: str, progress: Any = None) -> float:
+    """On ZeroGPU, wait (outside any GPU call) until the start-up build is over; returns the wait.
+
+    The whole warm-up is awaited, not only ``kind``: a worker forked while the warm-up thread holds
+    a lock would inherit that lock held and wait on it forever. A model whose build failed is
+    tried once more; if it fails again the visitor is told why.
+    """
+    if not on_zero_gpu():
+        return 0.0
+    started = time.time()
+    thread = start_warmup()
+    while thread is not None and thread.is_alive():
+        if progress is not None:
+            progress(None, desc=f"The studio is still loading its models ({time.time() - started:.0f} s so far)…")
+        thread.join(1.0)
+    if not _built(kind):
+        what = "music model" if kind == "music" else "lyrics model"
+        raise gr.Error(
+            f"The {what} could not be loaded: {_warmup_errors.get(kind, 'unknown error')}",
+            title="Model not available",
+        )
+    return time.time() - started
+
+
+# ---------------------------------------------------------------- the GPU entries
+
+
+def _gpu(duration: Callable[..., int]) -> Callable[[Callable], Callable]:
+    """``spaces.GPU(duration=...)`` where the ``spaces`` package exists, else the identity."""
+    try:
+        import spaces
+    except ImportError:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
+
+
+def music_duration(
+    mode: str,
+    params: dict[str, Any],
+    request: dict[str, Any],
+    progress: Any = None,
+    run_id: str | None = None,
+    multiplier: float = 1.0,
+) -> int:
+    """Seconds of GPU time ``music_gpu`` declares: called by ``spaces`` with the same arguments."""
+    return backend.estimate_duration(mode, params, multiplier)
+
+
+def _step_reporter(progress: Any) -> backend.ProgressFn | None:
+    # Built here, inside the GPU call: a closure cannot be pickled into the worker, gr.Progress can.
+    if progress is None:
+        return None
+
+    def report(step: int, total: int) -> None:
+        progress((step, total), desc=f"Step {step}/{total}", unit="steps")
+
+    return report
+
+
+@_gpu(duration=music_duration)
+def music_gpu(
+    mode: str,
+    params: dict[str, Any],
+    request: dict[str, Any],
+    progress: Any = None,
+    run_id: str | None = None,
+    multiplier: float = 1.0,
+) -> dict[str, Any]:
+    """The one GPU entry of the music modes: runs ``request`` and returns numpy audio and plain values.
+
+    ``mode``, ``params`` and ``multiplier`` are for the duration estimate.
+    """
+    with modes.user_errors():
+        return backend.run_music(request, _step_reporter(progress), run_id)
+
+
+def lyrics_duration(
+    request: dict[str, Any], language_name: str, run_id: str | None = None, multiplier: float = 1.0
+) -> int:
+    return lyrics.estimate_duration(request, multiplier)
+
+
+@_gpu(duration=lyrics_duration)
+def lyrics_gpu(
+    request: dict[str, Any], language_name: str, run_id: str | None = None, multiplier: float = 1.0
+) -> Iterator[str]:
+    """The GPU entry of the lyrics writer; yields the text written so far."""
+    try:
+        yield from lyrics.stream_lyrics(lyrics.Request(**request), language_name, run_id=run_id)
+    except lyrics.Stopped:
+        raise gr.Error("Stopped. What the writer wrote so far is kept.", title="Stopped") from None
+    except models.ModelLoadError as exc:
+        raise gr.Error(f"The lyrics model could not be loaded: {exc}", title="Model not available") from None
+    except gr.Error:
+        raise
+    except Exception as exc:
+        raise gr.Error(
+            f"The writer stopped partway ({type(exc).__name__}: {exc}). What it wrote so far is kept; try again."
+        ) from None
+
+
+def is_gpu_abort(exc: BaseException) -> bool:
+    # ZeroGPU ends a call that outlives its declared duration with this message.
+    return "GPU task aborted" in str(getattr(exc, "message", exc))
+
+
+OUT_OF_GPU_TIME = "The GPU time ran out twice for this request. Try a shorter song or fewer steps or takes."
+RETRYING = "Retrying with a longer GPU budget…"
+
+
+def with_retry(call: Callable[[float], T]) -> T:
+    """``call(multiplier)``; once more with twice the declared time if ZeroGPU cut the first try short."""
+    try:
+        return call(1.0)
+    except gr.Error as exc:
+        if not is_gpu_abort(exc):
+            raise
+    gr.Info(RETRYING)
+    try:
+        return call(2.0)
+    except gr.Error as exc:
+        if not is_gpu_abort(exc):
+            raise
+        raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time") from None
+
+
+def run_music(job: modes.Job, progress: Any = None, run_id: str | None = None) -> dict[str, Any]:
+    """Run a prepared job on the GPU (page side): wait for the model, call, retry once on abort."""
+    waited = wait_for_models("music", progress)
+    if backend.is_stopped(run_id):
+        raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
+    if progress is not None:
+        if backend.is_warm():
+            progress(0, desc="Starting…")
+        else:
+            progress(0, desc="Loading model… the first song of a session takes a minute or two longer")
+    result = with_retry(lambda m: music_gpu(job.mode, job.params, job.request, progress, run_id, m))
+    if waited >= 0.5:
+        result["timings"]["model_wait_s"] = round(waited, 3)
+    return result
+
+
+def stream_lyrics(
+    request: dict[str, Any], language_name: str, progress: Any = None, run_id: str | None = None
+) -> Iterator[str]:
+    """The lyrics writer's text as it grows (page side); a try aborted by ZeroGPU starts over once."""
+    wait_for_models("lyrics", progress)
+    if backend.is_stopped(run_id):
+        raise gr.Error("Stopped before the writer started.", title="Stopped")
+    for multiplier in (1.0, 2.0):
+        try:
+            yield from lyrics_gpu(request, language_name, run_id, multiplier)
+            return
+        except gr.Error as exc:
+            if not is_gpu_abort(exc):
+                raise
+        if multiplier == 1.0:
+            gr.Info(RETRYING)
+    raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time")
