@@ -8,9 +8,12 @@ Everything that exists only for Spaces and ZeroGPU lives in ``zerogpu``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import inspect
 import os
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,8 +41,9 @@ import tooltips as tips  # noqa: E402
 def _lenient(component: Any) -> Any:
     """Let out-of-range or unknown API values through to the studio's own checks.
 
-    Sliders and radios would otherwise answer "Value 900 is greater than maximum value 600.0";
-    ``modes`` says what the value means and what to do instead.
+    Sliders and radios would otherwise answer "Value 900 is greater than maximum value 600.0", and
+    numbers a bare "400 Bad Request" for "fast" or -1 below a minimum, or round 1.5 to 2 without a
+    word; ``modes`` says what the value means and what to do instead.
     """
     component.preprocess = lambda payload: payload
     return component
@@ -270,6 +274,37 @@ def queue_size() -> int:
     return int(os.environ.get("ACE_STUDIO_QUEUE_SIZE", "32"))
 
 
+class _Admission:
+    """Places in the queue promised by validators in the last few seconds.
+
+    Validators run concurrently and a request joins Gradio's queue only after its validator
+    returns, so counting the queue alone let a burst of 30 simultaneous joins through a cap of 2.
+    A place counts from the moment it is promised until ``WINDOW_S`` later, by when the request
+    is in the queue (and counted there; for those seconds it counts twice, erring on the busy side).
+    """
+
+    WINDOW_S = 5.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._promised: collections.deque[float] = collections.deque()
+
+    def admit(self, queued: int, cap: int) -> int | None:
+        """Promise a place and return None, or return how many wait when there is none."""
+        now = time.monotonic()
+        with self._lock:
+            while self._promised and now - self._promised[0] > self.WINDOW_S:
+                self._promised.popleft()
+            waiting = queued + len(self._promised)
+            if waiting >= cap:
+                return waiting
+            self._promised.append(now)
+            return None
+
+
+_admission = _Admission()
+
+
 def _folded(component: Any) -> bool:
     """True when ``component`` sits inside a (closed by default) accordion."""
     parent = getattr(component, "parent", None)
@@ -304,9 +339,10 @@ def _validator(
 
     def validate(*args: Any) -> list[dict[str, Any]]:
         queued = waiting()
-        if queued >= queue_size():
+        if queued >= queue_size():  # cheap, before an upload is decoded
             return verdict(anchor, tips.BUSY.format(waiting=queued))
         try:
+            modes.check_text_lengths(dict(zip(names, args, strict=True)))
             check(*args)
         except modes.InputError as exc:
             return verdict(exc.param, exc.message)
@@ -314,6 +350,9 @@ def _validator(
             return verdict(exc.param, str(exc))
         except gr.Error as exc:
             return verdict(anchor, exc.message)
+        full = _admission.admit(waiting(), queue_size())
+        if full is not None:
+            return verdict(anchor, tips.BUSY.format(waiting=full))
         return verdict()
 
     validate.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -349,7 +388,7 @@ SEND_TARGETS = (("Cover", "cover"), ("Extend", "extend"), ("Edit", "edit"))
 
 def _sampling_controls(variant: models.Variant, prefix: str):
     with gr.Row():
-        seed = gr.Number(label="Seed", value=-1, precision=0, info=tips.SEED, elem_id=f"{prefix}-seed")
+        seed = _lenient(gr.Number(label="Seed", value=-1, precision=0, info=tips.SEED, elem_id=f"{prefix}-seed"))
         steps = _lenient_slider(
             *modes.STEPS_RANGE, value=variant.steps, step=1, label="Steps", info=tips.STEPS, elem_id=f"{prefix}-steps"
         )
@@ -364,8 +403,10 @@ def _sampling_controls(variant: models.Variant, prefix: str):
 def _lora_controls(prefix: str) -> tuple[gr.File, gr.Slider]:
     """A visitor's own LoRA for this request only."""
     with gr.Row():
+        # No ``file_types``: Gradio would refuse another suffix with a bare "400 Bad Request"; the
+        # studio's own check says what a LoRA file must be.
         lora = gr.File(
-            label="LoRA (optional)", file_types=[".safetensors"], type="filepath", height=120,
+            label="LoRA (optional)", type="filepath", height=120,
             elem_id=f"{prefix}-lora", elem_classes=["compact-drop"],
         )  # fmt: skip
         scale = _lenient_slider(
@@ -423,7 +464,10 @@ def build_ui() -> gr.Blocks:
     languages = [(f"{name} ({code})", code) for code, name in modes.LANGUAGES.items()]
     results: dict[str, tuple] = {}
     sources: dict[str, gr.Audio] = {}
-    with gr.Blocks(title="ACE Music Studio") as demo:
+    # Gradio keeps its own copy of every result and upload; without a bound that copy grew by every
+    # take (164 MB after 51) and still served results the studio had deleted.
+    age = int(modes.output_max_age_hours() * 3600)
+    with gr.Blocks(title="ACE Music Studio", delete_cache=(min(600, max(age, 1)), age)) as demo:
         gr.Markdown(_header(), elem_id="studio-header")
         status = gr.Markdown(tips.STATUS_CHECKING, elem_id="studio-status")
         status_timer = gr.Timer(3.0)
@@ -440,8 +484,10 @@ def build_ui() -> gr.Blocks:
                         )  # fmt: skip
                         with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
                             with gr.Row():
-                                bpm = gr.Number(
-                                    label="BPM (0 = auto)", value=0, info=tips.BPM, precision=0, elem_id="gen-bpm"
+                                bpm = _lenient(
+                                    gr.Number(
+                                        label="BPM (0 = auto)", value=0, info=tips.BPM, precision=0, elem_id="gen-bpm"
+                                    )
                                 )
                                 key = gr.Dropdown(
                                     [modes.AUTO, *modes.KEYS], value=modes.AUTO, label="Key",
@@ -519,8 +565,10 @@ def build_ui() -> gr.Blocks:
                     with gr.Column(scale=3):
                         sources["edit"] = _source_input("edit")
                         with gr.Row():
-                            edit_start = gr.Number(value=0, label="Region start (s)", info=tips.REGION, minimum=0)
-                            edit_end = gr.Number(value=10, label="Region end (s)", minimum=0)
+                            edit_start = _lenient(
+                                gr.Number(value=0, label="Region start (s)", info=tips.REGION, minimum=0)
+                            )
+                            edit_end = _lenient(gr.Number(value=10, label="Region end (s)", minimum=0))
                         edit_prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION)
                         edit_lyrics = gr.Textbox("", label="New words for the region", info=tips.EDIT_LYRICS, lines=4)
                         with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
@@ -557,7 +605,7 @@ def build_ui() -> gr.Blocks:
                                 ly_temp = _lenient_slider(
                                     0.0, 1.5, value=0.8, step=0.05, label="Creativity", info=tips.LYRICS_TEMPERATURE
                                 )
-                                ly_seed = gr.Number(value=-1, precision=0, label="Seed", info=tips.SEED)
+                                ly_seed = _lenient(gr.Number(value=-1, precision=0, label="Seed", info=tips.SEED))
                         ly_btn, ly_stop = _action_buttons("Write lyrics", "ly")
                         gr.Examples(
                             [list(e) for e in ex.LYRICS], [ly_theme, ly_genre, ly_mood, ly_language],

@@ -20,9 +20,20 @@ class AudioError(ValueError):
     """An upload or a requested length the studio cannot work with; the message is for the musician."""
 
 
+# Beyond these a file is not a song the studio can use (and would only cost memory to decode).
+MAX_CHANNELS = 16
+MAX_RATE = 384_000
+# Decoding reads about this much of the source at a time, so a file that decodes to far more than
+# its size suggests never lands in memory whole.
+BLOCK_SECONDS = 2.0
+
+
 def load(path: str | Path | None, what: str = "song", max_seconds: float = MAX_SECONDS) -> np.ndarray:
     """Read an upload as float32 ``[2, samples]`` at 48 kHz.
 
+    Length, channels and rate are checked from the header before any audio is decoded; then the
+    file is decoded, mixed to stereo and resampled block by block, so memory stays at about the
+    48 kHz stereo result (at most 230 MB for 10 minutes) plus one block, whatever the file claims.
     Mono is duplicated to both sides; more than two channels are mixed down to stereo.
     """
     import soundfile as sf
@@ -32,35 +43,74 @@ def load(path: str | Path | None, what: str = "song", max_seconds: float = MAX_S
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"The {what} file could not be found; please upload it again.")
+    unreadable = AudioError(
+        f"The {what} ({path.name}) is not an audio file the studio can read, or it is damaged. "
+        "Try WAV, FLAC, OGG or MP3."
+    )
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        info = sf.info(str(path))
     except Exception as exc:  # soundfile raises several types for unreadable input
+        raise unreadable from exc
+    rate, channels = int(info.samplerate), int(info.channels)
+    if not 0 < channels <= MAX_CHANNELS:
         raise AudioError(
-            f"The {what} ({path.name}) is not an audio file the studio can read, or it is damaged. "
-            "Try WAV, FLAC, OGG or MP3."
-        ) from exc
-    if data.shape[0] == 0:
-        raise AudioError(f"The {what} ({path.name}) is empty.")
-    seconds = data.shape[0] / rate
-    if seconds > max_seconds:
-        raise AudioError(
-            f"The {what} is {seconds / 60:.1f} minutes long; the studio takes up to {max_seconds / 60:.0f} minutes. "
-            "Trim it and upload again."
+            f"The {what} ({path.name}) has {channels} channels; the studio takes up to {MAX_CHANNELS} "
+            "(mono, stereo or surround)."
         )
-    if not np.isfinite(data).all():
-        raise AudioError(f"The {what} ({path.name}) contains damaged samples.")
-    if float(np.abs(data).max()) < SILENCE_PEAK:
+    if not 0 < rate <= MAX_RATE:
+        raise AudioError(f"The {what} ({path.name}) has a sample rate of {rate} Hz, which the studio cannot use.")
+    too_long = AudioError(
+        f"The {what} is {{minutes:.1f}} minutes long; the studio takes up to {max_seconds / 60:.0f} minutes. "
+        "Trim it and upload again."
+    )
+    if info.frames > 0 and info.frames / rate > max_seconds:
+        raise AudioError(str(too_long).format(minutes=info.frames / rate / 60))
+    try:
+        return _decode(path, rate, max_seconds, what, too_long)
+    except AudioError:
+        raise
+    except Exception as exc:
+        raise unreadable from exc
+
+
+def _decode(path: Path, rate: int, max_seconds: float, what: str, too_long: AudioError) -> np.ndarray:
+    import soundfile as sf
+    import soxr
+
+    stream = soxr.ResampleStream(rate, SAMPLE_RATE, 2, dtype="float32", quality="VHQ") if rate != SAMPLE_RATE else None
+    pieces: list[np.ndarray] = []
+    frames, peak = 0, 0.0
+    limit = int(max_seconds * rate) + 1
+    with sf.SoundFile(str(path)) as f:
+        for block in f.blocks(blocksize=max(1024, int(BLOCK_SECONDS * rate)), dtype="float32", always_2d=True):
+            frames += block.shape[0]
+            if frames > limit:  # the header under-stated the length
+                raise AudioError(str(too_long).format(minutes=frames / rate / 60))
+            if not np.isfinite(block).all():
+                raise AudioError(f"The {what} ({path.name}) contains damaged samples.")
+            peak = max(peak, float(np.abs(block).max(initial=0.0)))
+            stereo = _stereo(block.T)
+            pieces.append(stereo if stream is None else stream.resample_chunk(stereo.T, last=False).T)
+    if frames == 0:
+        raise AudioError(f"The {what} ({path.name}) is empty.")
+    if peak < SILENCE_PEAK:
         raise AudioError(f"The {what} ({path.name}) is silent.")
-    return to_stereo_48k(data.T, rate)
+    if stream is not None:
+        pieces.append(stream.resample_chunk(np.zeros((0, 2), dtype=np.float32), last=True).T)
+    return np.ascontiguousarray(np.concatenate(pieces, axis=1), dtype=np.float32)
+
+
+def _stereo(audio: np.ndarray) -> np.ndarray:
+    if audio.shape[0] == 1:
+        return np.repeat(audio, 2, axis=0)
+    if audio.shape[0] > 2:
+        return _downmix(audio)
+    return audio
 
 
 def to_stereo_48k(audio: np.ndarray, rate: int) -> np.ndarray:
     """``[channels, samples]`` at any rate to float32 stereo at 48 kHz (soxr for resampling)."""
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.shape[0] == 1:
-        audio = np.repeat(audio, 2, axis=0)
-    elif audio.shape[0] > 2:
-        audio = _downmix(audio)
+    audio = _stereo(np.asarray(audio, dtype=np.float32))
     if rate != SAMPLE_RATE:
         import soxr
 

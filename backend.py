@@ -11,6 +11,7 @@ because on ZeroGPU the loop runs in a forked worker that shares nothing else wit
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -19,7 +20,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,22 @@ class BadLora(ValueError):
     """An uploaded file is not a LoRA, or not one for the loaded model."""
 
 
+class BrokenOutput(RuntimeError):
+    """The pipeline returned audio that must not be delivered (NaN, or a flat line)."""
+
+
+def check_output(audio: Any) -> None:
+    """Refuse non-finite or flat takes: a NaN written to WAV becomes -32768, full-scale DC."""
+    import numpy as np
+
+    for take in audio:
+        if not np.isfinite(take).all() or float(np.ptp(take)) < 1e-6:
+            raise BrokenOutput(
+                "The model produced broken audio (invalid numbers or a flat line), so nothing was saved. "
+                "If you used a LoRA, it may be damaged; otherwise try another seed."
+            )
+
+
 # Adapter name of a visitor's LoRA; it exists only inside ``Backend.run`` under the lock.
 LORA_ADAPTER = "visitor"
 _LORA_KEY = re.compile(
@@ -57,10 +74,15 @@ _LORA_KEY = re.compile(
 )
 
 
+# What a LoRA's matrices may be stored as (safetensors dtype names).
+LORA_DTYPES = {"F16", "BF16", "F32", "F64"}
+
+
 def read_lora_header(path: str) -> list[str]:
     """The tensor names of a LoRA ``.safetensors`` file, read from its header alone.
 
-    Raises ``BadLora`` for anything that is not a safetensors file of LoRA weights.
+    Raises ``BadLora`` for anything that is not a safetensors file of LoRA weights: no LoRA
+    tensors, an A matrix without its B (or the reverse), or weights that are not floating point.
     """
     from safetensors import safe_open
 
@@ -72,10 +94,27 @@ def read_lora_header(path: str) -> list[str]:
     try:
         with safe_open(path, framework="np") as f:
             keys = list(f.keys())
+            dtypes = {k: f.get_slice(k).get_dtype() for k in keys}
     except Exception:
         raise BadLora(f"{name} cannot be read as a .safetensors file; it may be damaged or incomplete.") from None
-    if not keys or not any(_LORA_KEY.match(k) for k in keys):
+    parts: dict[str, set[str]] = {}
+    for key in keys:
+        match = _LORA_KEY.match(key)
+        if match:
+            parts.setdefault(match["module"], set()).add(match["part"])
+    if not parts:
         raise BadLora(f"{name} holds no LoRA weights (no lora_A / lora_B tensors). Is it a full model instead?")
+    unpaired = sorted(m for m, p in parts.items() if p != {"A", "B"})
+    if unpaired:
+        raise BadLora(
+            f"{name} is incomplete: {len(unpaired)} of its {len(parts)} layers have only half of their LoRA "
+            f"pair (lora_A without lora_B, or the reverse; first: {unpaired[0]})."
+        )
+    odd = sorted({dtypes[k] for k in keys if _LORA_KEY.match(k) and dtypes[k] not in LORA_DTYPES})
+    if odd:
+        raise BadLora(
+            f"{name} stores its weights as {', '.join(odd)}; the studio takes LoRAs in float16, bfloat16 or float32."
+        )
     return keys
 
 
@@ -180,10 +219,9 @@ class Backend:
                 progress(step + 1, total)
             return {}
 
-        with self.lock:
+        with self.lock, gpu_turn("music"):
             if flag is not None and flag.exists():
                 raise Cancelled("Stopped before the first step.")
-            claim_device("music")
             # CPU generators give the same noise on every device; the global seed covers the VAE's
             # posterior sampling when source audio is encoded.
             torch.manual_seed(seeds[0])
@@ -204,16 +242,25 @@ class Backend:
                     self.drop_lora()
             elapsed = time.perf_counter() - started
         audio = np.asarray(out.audios, dtype=np.float32)
+        check_output(audio)
         return {"audio": audio, "seconds": elapsed}
 
     def lora_state_dict(self, path: str) -> dict[str, Any]:
         """A LoRA file's tensors in diffusers naming, checked against this transformer."""
+        import torch
+
         read_lora_header(path)
         try:
             state = self.pipe.lora_state_dict(path)
         except Exception as exc:
             raise BadLora(f"{Path(path).name} could not be read as a LoRA ({exc}).") from None
         check_lora_fits(state, self.layer_sizes, self.variant.label)
+        broken = [k for k, v in state.items() if torch.is_tensor(v) and not torch.isfinite(v).all()]
+        if broken:
+            raise BadLora(
+                f"{Path(path).name} is damaged: {len(broken)} of its weight matrices hold invalid numbers "
+                "(NaN or infinity). Export the LoRA again."
+            )
         return state
 
     @functools.cached_property
@@ -276,6 +323,11 @@ def get_backend(on_load: Callable[[], None] | None = None) -> Backend:
     return _backend
 
 
+def public_source(source: str) -> str:
+    """The model as a record may show it: a Hub repo id, or a local folder's name (not its path)."""
+    return Path(source).name if Path(source).exists() else source
+
+
 def run_music(request: dict[str, Any], progress: ProgressFn | None = None, run_id: str | None = None) -> dict[str, Any]:
     """The GPU-side work of every music mode: the shared pipeline runs ``request``.
 
@@ -287,7 +339,12 @@ def run_music(request: dict[str, Any], progress: ProgressFn | None = None, run_i
     out = be.run(request, progress=progress, run_id=run_id)
     return {
         "audio": out["audio"],
-        "model": {"variant": be.variant.name, "label": be.variant.label, "repo": be.source, "device": be.device},
+        "model": {
+            "variant": be.variant.name,
+            "label": be.variant.label,
+            "repo": public_source(be.source),
+            "device": be.device,
+        },
         "timings": {
             "model_load_s": round(be.load_seconds, 3) if built_now else 0.0,
             "pipeline_s": round(out["seconds"], 3),
@@ -356,6 +413,19 @@ def register_resident(name: str, obj: Any, device: str, gib: float | None = None
 def forget_resident(name: str) -> None:
     with _resident_lock:
         _residents.pop(name, None)
+
+
+# Held by a model for the whole time it runs on the accelerator, so the lyrics writer cannot park
+# the music pipeline on the CPU in the middle of a song (or the reverse) when both run at once.
+_turn_lock = threading.RLock()
+
+
+@contextlib.contextmanager
+def gpu_turn(name: str) -> Iterator[None]:
+    """Claim the accelerator for ``name`` and keep it until the block ends."""
+    with _turn_lock:
+        claim_device(name)
+        yield
 
 
 def claim_device(name: str) -> None:

@@ -283,33 +283,35 @@ class Writer:
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
                 return closed.is_set() or should_stop()
 
-        backend.claim_device("lyrics")
-        inputs = self.tokenizer(prompt, return_tensors="pt").to(self.model.device)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        torch.manual_seed(seed)
-        sampling = (
-            {"do_sample": True, "temperature": temperature, "top_p": 0.9} if temperature > 0 else {"do_sample": False}
-        )
-        failure: list[BaseException] = []
+        with backend.gpu_turn("lyrics"):
+            inputs = self.tokenizer(prompt, return_tensors="pt").to(self.model.device)
+            streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+            torch.manual_seed(seed)
+            sampling = (
+                {"do_sample": True, "temperature": temperature, "top_p": 0.9}
+                if temperature > 0
+                else {"do_sample": False}
+            )
+            failure: list[BaseException] = []
 
-        def work() -> None:
+            def work() -> None:
+                try:
+                    self.model.generate(
+                        **inputs, max_new_tokens=max_new_tokens, streamer=streamer,
+                        pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                        stopping_criteria=StoppingCriteriaList([UntilStopped()]), **sampling,
+                    )  # fmt: skip
+                except BaseException as exc:  # surfaced in the caller's thread below
+                    failure.append(exc)
+                    streamer.end()
+
+            thread = threading.Thread(target=work, name="lyrics-generate", daemon=True)
+            thread.start()
             try:
-                self.model.generate(
-                    **inputs, max_new_tokens=max_new_tokens, streamer=streamer,
-                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
-                    stopping_criteria=StoppingCriteriaList([UntilStopped()]), **sampling,
-                )  # fmt: skip
-            except BaseException as exc:  # surfaced in the caller's thread below
-                failure.append(exc)
-                streamer.end()
-
-        thread = threading.Thread(target=work, name="lyrics-generate", daemon=True)
-        thread.start()
-        try:
-            yield from streamer
-        finally:
-            closed.set()
-            thread.join()
+                yield from streamer
+            finally:
+                closed.set()
+                thread.join()
         if failure:
             raise failure[0]
 
@@ -405,32 +407,40 @@ def make_request(
     length: Any = "medium",
 ) -> Request:
     """Validate the Lyrics tab's inputs; every problem is a ``LyricsError`` a songwriter can act on."""
-    from modes import LANGUAGES, language_code
+    from modes import LANGUAGES, TEXT_LIMITS, language_code, shown
 
     theme = str(theme or "").strip()
     if not theme:
         raise LyricsError("Tell the writer what the song is about — the theme is empty.")
-    if len(theme) > 1000:
-        raise LyricsError("Keep the theme under 1000 characters.")
+    for name, value in (("theme", theme), ("genre", genre), ("mood", mood), ("custom_sections", custom_sections)):
+        if len(str(value or "")) > TEXT_LIMITS[name]:
+            limit = TEXT_LIMITS[name]
+            raise LyricsError(f"This field takes up to {limit} characters; it has {len(str(value))}. Shorten it.", name)
     code = language_code(vocal_language)
     if code is None:
         raise LyricsError(
-            f"Unknown vocal language {vocal_language!r}. Pick one of the studio's {len(LANGUAGES)}.", "vocal_language"
+            f"Unknown vocal language {shown(vocal_language)}. Pick one of the studio's {len(LANGUAGES)}.",
+            "vocal_language",
         )
     structure = str(structure or "").strip().lower()
     if structure not in STRUCTURES:
-        raise LyricsError(f"Unknown structure {structure!r}. Choose one of: {', '.join(STRUCTURES)}.", "structure")
+        raise LyricsError(f"Unknown structure {shown(structure)}. Choose one of: {', '.join(STRUCTURES)}.", "structure")
     length = str(length or "medium").strip().lower()
     if length not in LENGTHS:
-        raise LyricsError(f"Unknown length {length!r}. Choose short, medium or long.", "length")
+        raise LyricsError(f"Unknown length {shown(length)}. Choose short, medium or long.", "length")
     try:
         temp = float(temperature)
     except (TypeError, ValueError):
         raise LyricsError("Creativity must be a number.", "temperature") from None
+    if temp != temp:
+        raise LyricsError("Creativity must be a number.", "temperature")
     try:
-        seed_value = int(float(seed if seed not in (None, "") else -1))
+        seed_number = float(seed if seed not in (None, "") else -1)
     except (TypeError, ValueError):
-        raise LyricsError("The seed must be a whole number, or -1 for random.", "seed") from None
+        seed_number = float("nan")
+    if not (seed_number.is_integer() and -1 <= seed_number < 2**32):
+        raise LyricsError("The seed must be a whole number from 0 to 4294967295, or -1 for random.", "seed")
+    seed_value = int(seed_number)
     if not 0.0 <= temp <= 1.5:
         raise LyricsError(f"Creativity must be between 0 and 1.5 (you asked for {temp:g}).", "temperature")
     req = Request(theme, str(genre or "").strip(), str(mood or "").strip(), code, structure,

@@ -10,6 +10,7 @@ Every problem a visitor can fix is raised as ``gr.Error`` in words a musician un
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -77,19 +78,33 @@ def output_max_age_hours() -> float:
     return float(os.environ.get("ACE_STUDIO_OUTPUT_MAX_AGE_HOURS", "24"))
 
 
+# What the studio writes, and nothing else: only these are ever deleted by the clean-up.
+_DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_OWN_FILE = re.compile(
+    r"^(?:\.partial-)?(?:generate|cover|extend|edit)-\d{6}-[0-9a-f]{6}-take\d+-seed\d+\.(?:wav|flac|mp3|json)$"
+)
+
+
 def clean_outputs(max_age_hours: float | None = None, now: float | None = None) -> int:
-    """Delete generated files older than the age limit so the disk never fills; returns the count."""
+    """Delete the studio's own files older than the age limit so the disk never fills; returns the count.
+
+    Only files named as the studio names its takes, in its day folders, are touched; anything else
+    in the output folder is left alone. Today's folder is never removed, so a take being written now
+    always has its folder.
+    """
     limit = (output_max_age_hours() if max_age_hours is None else max_age_hours) * 3600
     now = time.time() if now is None else now
     root = output_dir()
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
     removed = 0
-    for path in root.rglob("*"):
-        if path.is_file() and now - path.stat().st_mtime > limit:
-            path.unlink(missing_ok=True)
-            removed += 1
-    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
-        if not any(folder.iterdir()):
-            folder.rmdir()
+    for folder in (p for p in root.iterdir() if p.is_dir() and _DAY_FOLDER.match(p.name)):
+        for path in folder.iterdir():
+            if _OWN_FILE.match(path.name) and path.is_file() and now - path.stat().st_mtime > limit:
+                path.unlink(missing_ok=True)
+                removed += 1
+        if folder.name != today:
+            with contextlib.suppress(OSError):  # not empty, or removed by a concurrent clean-up
+                folder.rmdir()
     return removed
 
 
@@ -107,6 +122,31 @@ def _clean_now_and_then() -> None:
 
 
 # ---------------------------------------------------------------- validation
+
+# The longest text each endpoint parameter takes, checked before a request joins the queue; a
+# parameter not named here takes at most SHORT_TEXT characters (keys, languages, formats, numbers
+# sent as text). Without a limit a 1 MB field became a million-token prompt on the only GPU.
+TEXT_LIMITS = {"prompt": MAX_CAPTION_CHARS, "lyrics": MAX_LYRICS_CHARS, "theme": 1000, "genre": 200, "mood": 200,
+               "custom_sections": 500}  # fmt: skip
+SHORT_TEXT = 64
+# File parameters arrive as server paths, not text a visitor typed.
+FILE_PARAMS = {"src_audio", "reference_audio", "lora"}
+
+
+def check_text_lengths(values: dict[str, Any]) -> None:
+    """Refuse any text parameter longer than its limit, naming the parameter."""
+    for name, value in values.items():
+        if name in FILE_PARAMS or not isinstance(value, str):
+            continue
+        limit = TEXT_LIMITS.get(name, SHORT_TEXT)
+        if len(value) > limit:
+            raise InputError(f"This field takes up to {limit} characters; it has {len(value)}. Shorten it.", name)
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """``value`` quoted for a message, cut short: a message never echoes a huge input back."""
+    text = repr(value) if isinstance(value, str) else repr(str(value))
+    return text if len(text) <= limit else text[: limit - 2] + "…'"
 
 
 class InputError(gr.Error):
@@ -177,7 +217,7 @@ def check_key(value: Any) -> str | None:
         return None
     match = _KEY_RE.match(text)
     if not match or (match.group(3) is None):
-        raise gr.Error(f"Unknown key {text!r}. Pick one like “C major” or “F# minor”, or auto.")
+        raise gr.Error(f"Unknown key {shown(text)}. Pick one like “C major” or “F# minor”, or auto.")
     note, accidental, mode = match.groups()
     accidental = {"♯": "#", "♭": "b"}.get(accidental, accidental)
     mode = "major" if mode.lower() in ("major", "maj") else "minor"
@@ -192,7 +232,7 @@ def check_time_signature(value: Any) -> str | None:
     if text.endswith(".0"):
         text = text[:-2]
     if text not in TIME_SIGNATURES:
-        raise gr.Error(f"Unknown time signature {value!r}. Use 2, 3, 4 or 6 beats per bar, or auto.")
+        raise gr.Error(f"Unknown time signature {shown(value)}. Use 2, 3, 4 or 6 beats per bar, or auto.")
     return text
 
 
@@ -208,7 +248,7 @@ def check_language(value: Any) -> str:
     code = language_code(value)
     if code is not None:
         return code
-    raise gr.Error(f"Unknown vocal language {value!r}. Pick one of the studio's {len(LANGUAGES)} languages.")
+    raise gr.Error(f"Unknown vocal language {shown(value)}. Pick one of the studio's {len(LANGUAGES)} languages.")
 
 
 def check_text(prompt: Any, lyrics: Any) -> tuple[str, str]:
@@ -238,6 +278,19 @@ def check_sampling(steps: Any, guidance: Any, shift: Any, variant: models.Varian
     return int(n), guidance_value, shift_value
 
 
+def check_lyric_tokens(lyrics: str, language: str) -> None:
+    """Lyrics the text encoder would cut short are refused before the queue once the model is loaded
+    (its tokenizer is small and runs on the CPU); the run checks again in any case."""
+    if not lyrics or not backend.is_warm():
+        return
+    n = backend.get_backend().lyric_tokens(lyrics, language)
+    if n > backend.MAX_LYRIC_TOKENS:
+        raise InputError(
+            f"The lyrics are {n} tokens long; the model reads at most {backend.MAX_LYRIC_TOKENS}. Shorten them.",
+            "lyrics",
+        )
+
+
 def check_takes(value: Any) -> int:
     n = _in_range(value if value is not None else 1, "Takes", 1, MAX_TAKES)
     if n != int(n):
@@ -248,7 +301,7 @@ def check_takes(value: Any) -> int:
 def check_format(value: Any) -> str:
     fmt = str(value or "wav").strip().lower().lstrip(".")
     if fmt not in FORMATS:
-        raise gr.Error(f"Unknown output format {value!r}; choose WAV, FLAC or MP3.")
+        raise gr.Error(f"Unknown output format {shown(value)}; choose WAV, FLAC or MP3.")
     return fmt
 
 
@@ -303,7 +356,7 @@ def user_errors() -> Iterator[None]:
         raise InputError(str(exc), "lora") from None
     except backend.LyricsTooLong as exc:
         raise InputError(str(exc), "lyrics") from None
-    except (audio.AudioError, backend.ModeUnavailable) as exc:
+    except (audio.AudioError, backend.ModeUnavailable, backend.BrokenOutput) as exc:
         raise gr.Error(str(exc)) from None
     except models.ModelLoadError as exc:
         raise gr.Error(f"The model could not be loaded: {exc}", title="Model not available") from None
@@ -329,46 +382,86 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
     return write_takes(job.mode, result, job.params, job.seeds)
 
 
+class SaveError(gr.Error):
+    """The takes could not be written; nothing of them is left on disk."""
+
+
+def _why_not_saved(exc: BaseException) -> str:
+    code = getattr(exc, "errno", None)
+    if code == errno.ENOSPC or "No space" in str(exc):
+        return "the disk of the studio's output folder is full"
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "the studio may not write to its output folder (it is read-only)"
+    return f"writing to the output folder failed ({type(exc).__name__})"
+
+
 def write_takes(
     mode: str,
     result: dict[str, Any],
     params: dict[str, Any],
     seeds: list[int],
 ) -> tuple[list[str], dict[str, Any]]:
-    """Save every take with a JSON record beside it; return the audio paths and the call's record."""
+    """Save every take with a JSON record beside it; return the audio paths and the call's record.
+
+    Each file is written under a temporary name and renamed once complete, so a full or read-only
+    disk leaves neither partial nor empty files; then the visitor is told why nothing was saved.
+    Records name files relative to the output folder (no server paths in what a visitor downloads).
+    """
     started = time.perf_counter()
     _clean_now_and_then()
     day = datetime.now(UTC)
-    folder = output_dir() / day.strftime("%Y-%m-%d")
-    folder.mkdir(parents=True, exist_ok=True)
+    root = output_dir()
+    folder = root / day.strftime("%Y-%m-%d")
     stamp = day.strftime("%H%M%S") + "-" + secrets.token_hex(3)
-    paths: list[Path] = []
-    for i, (take, seed) in enumerate(zip(result["audio"], seeds, strict=True), start=1):
-        paths.append(audio.save(take, folder / f"{mode}-{stamp}-take{i}-seed{seed}", params["audio_format"]))
-    timings = {**result["timings"], "write_s": round(time.perf_counter() - started, 3)}
+    fmt = params["audio_format"]
+    names = [f"{mode}-{stamp}-take{i}-seed{seed}" for i, seed in enumerate(seeds, start=1)]
+    paths = [folder / f"{name}.{fmt}" for name in names]
     record = {
         "mode": mode,
         "created": day.isoformat(timespec="seconds"),
         "params": params,
         "model": result["model"],
-        "timings": timings,
+        "timings": dict(result["timings"]),
         "sample_rate": audio.SAMPLE_RATE,
         "channels": 2,
         "takes": [
             {
                 "take": i,
                 "seed": seed,
-                "audio": str(path),
-                "metadata": str(path.with_suffix(".json")),
+                "audio": path.relative_to(root).as_posix(),
+                "metadata": path.with_suffix(".json").relative_to(root).as_posix(),
                 "seconds": round(audio.seconds(take), 3),
             }
             for i, (path, seed, take) in enumerate(zip(paths, seeds, result["audio"], strict=True), start=1)
         ],
     }
-    for entry in record["takes"]:
-        own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
-        own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
-        Path(entry["metadata"]).write_text(json.dumps(own, indent=2, ensure_ascii=False))
+    done: list[Path] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for take, path in zip(result["audio"], paths, strict=True):
+            partial = folder / f".partial-{path.name}"
+            done.append(partial)  # before writing: a write that fails halfway leaves this behind
+            audio.save(take, partial, fmt)
+            os.replace(partial, path)
+            done[-1] = path
+        record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
+        for path, entry in zip(paths, record["takes"], strict=True):
+            own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
+            own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
+            meta, partial_meta = path.with_suffix(".json"), folder / f".partial-{path.stem}.json"
+            done.append(partial_meta)
+            partial_meta.write_text(json.dumps(own, indent=2, ensure_ascii=False))
+            os.replace(partial_meta, meta)
+            done[-1] = meta
+    except Exception as exc:  # a full disk shows up as OSError or as soundfile's own error type
+        for path in done:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        raise SaveError(
+            f"Your song was made but could not be saved: {_why_not_saved(exc)}. Nothing was kept; "
+            "please tell whoever runs this studio, then try again.",
+            title="Not saved",
+        ) from None
     return [str(p) for p in paths], record
 
 
@@ -405,6 +498,7 @@ def prepare_generate(
         meter = check_time_signature(time_signature)
     with about("vocal_language"):
         language = check_language(vocal_language)
+    check_lyric_tokens(lyrics, language)
     with about("audio_format"):
         fmt = check_format(audio_format)
     adapter = check_lora(lora, lora_scale)
@@ -474,6 +568,7 @@ def _common(prompt: Any, lyrics: Any, seed: Any, steps: Any, guidance: Any, fmt:
         prompt, lyrics = _text(prompt, lyrics)
     elif len(prompt) > MAX_CAPTION_CHARS or len(lyrics) > MAX_LYRICS_CHARS:
         _text(prompt or "-", lyrics)
+    check_lyric_tokens(lyrics, "en")
     n_steps, guidance_value, shift_value = check_sampling(steps, guidance, None, variant)
     with about("audio_format"):
         audio_format = check_format(fmt)

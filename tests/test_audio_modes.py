@@ -109,11 +109,21 @@ def test_extend_keeps_every_original_sample_before_the_seam(studio_env, tmp_path
     assert record["params"]["extend_seconds"] == 6 and record["params"]["source_seconds"] == pytest.approx(11.3)
 
 
+def _capture(saved: dict):
+    """``audio.save`` that keeps the float take it is given (and leaves an empty file to rename)."""
+
+    def save(x, path, fmt="wav"):
+        saved.setdefault("x", x)
+        out = Path(path).with_suffix("." + fmt)
+        out.write_bytes(b"")
+        return out
+
+    return save
+
+
 def test_extend_is_exact_in_float_before_file_writing(studio_env, tmp_path, monkeypatch):
     saved = {}
-    monkeypatch.setattr(
-        audio, "save", lambda x, path, fmt="wav": saved.setdefault("x", x) is not None and Path(str(path) + ".wav")
-    )
+    monkeypatch.setattr(audio, "save", _capture(saved))
     src = tone(tmp_path / "src.wav", seconds=10.5)
     original = audio.load(src)
     app.make("extend", src_audio=str(src), prompt="more", extend_seconds=5, **KW)
@@ -124,9 +134,7 @@ def test_extend_is_exact_in_float_before_file_writing(studio_env, tmp_path, monk
 
 def test_edit_keeps_everything_outside_the_region_bit_for_bit(studio_env, tmp_path, monkeypatch):
     saved = {}
-    monkeypatch.setattr(
-        audio, "save", lambda x, path, fmt="wav": saved.setdefault("x", x) is not None and Path(str(path) + ".wav")
-    )
+    monkeypatch.setattr(audio, "save", _capture(saved))
     src = tone(tmp_path / "src.wav", seconds=12.0, amp=0.2)
     original = audio.load(src)
     app.make(

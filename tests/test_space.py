@@ -124,17 +124,28 @@ def test_estimator_receives_the_multiplier():
     )
 
 
-def test_old_outputs_are_deleted(tmp_path, monkeypatch):
+OLD_TAKE = "generate-101010-abcdef-take1-seed1.wav"
+
+
+def test_old_outputs_are_deleted_and_only_the_studios_own(tmp_path, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path))
-    old = tmp_path / "2026-01-01" / "generate-old.wav"
+    old = tmp_path / "2026-01-01" / OLD_TAKE
     old.parent.mkdir()
     old.write_bytes(b"x")
-    fresh = tmp_path / "2026-11-22" / "generate-new.wav"
+    old.with_suffix(".json").write_text("{}")
+    # Files the studio did not write stay, however old: beside a take, in its own folder, at the top.
+    theirs = [tmp_path / "2026-01-02" / "notes.txt", tmp_path / "mixes" / OLD_TAKE, tmp_path / "README.md"]
+    for path in theirs:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("keep me")
+    fresh = tmp_path / "2026-11-22" / "generate-222222-abcdef-take1-seed2.wav"
     fresh.parent.mkdir()
     fresh.write_bytes(b"y")
-    os.utime(old, (time.time() - 3 * 86400,) * 2)
-    assert modes.clean_outputs(max_age_hours=24) == 1
+    for path in (old, old.with_suffix(".json"), *theirs):
+        os.utime(path, (time.time() - 3 * 86400,) * 2)
+    assert modes.clean_outputs(max_age_hours=24) == 2
     assert not old.exists() and not old.parent.exists() and fresh.exists()
+    assert all(path.read_text() == "keep me" for path in theirs)
 
 
 def test_files_outside_the_output_folder_are_refused(studio_server, tmp_path):
@@ -169,7 +180,7 @@ def test_warmup_builds_the_pipeline_in_the_background(studio_env, monkeypatch):
 
 
 def test_a_running_studio_also_drops_old_files_when_it_writes(studio_env, monkeypatch):
-    old = studio_env / "2026-01-01" / "generate-old.wav"
+    old = studio_env / "2026-01-01" / OLD_TAKE
     old.parent.mkdir(parents=True)
     old.write_bytes(b"x")
     os.utime(old, (time.time() - 3 * 86400,) * 2)

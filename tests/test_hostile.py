@@ -1,0 +1,266 @@
+"""A stranger attacks the served studio through its API: every attack gets the studio's own words.
+
+Each case of the outside review's kinds (text floods, bad numbers, hostile uploads and LoRAs, a
+burst past the queue cap, a full disk, Stop) runs against the real app on tiny models through
+``gradio_client``; ``test_tally`` prints tried / clear / unclear / leaked.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError, ValidationError
+from safetensors.torch import load_file, save_file
+
+import app
+import audio
+import backend
+import random_models
+
+TALLY = {"tried": 0, "clear": 0, "unclear": 0, "leaked": 0}
+# What a visitor must never see: Gradio's or HTTP's own words, Python's, or a server path.
+UNCLEAR = ("Bad Request", "upstream Gradio app", "Traceback", "Error(", "exception", "/tmp/")
+
+
+@pytest.fixture(scope="module")
+def served(studio_server):
+    url, out = studio_server
+    return Client(url, verbose=False), url, out
+
+
+def _attack(client, api: str, expect: str, error=ValidationError, **kwargs) -> None:
+    """One attack: it must fail with ``expect`` in the studio's words, and leave no file behind."""
+    out = Path(app.modes.output_dir())
+    before = set(out.rglob("*"))
+    TALLY["tried"] += 1
+    with pytest.raises((ValidationError, AppError)) as info:
+        client.predict(**kwargs, api_name=api)
+    text = str(info.value)
+    clear = isinstance(info.value, error) and expect in text and not any(u in text for u in UNCLEAR)
+    TALLY["clear" if clear else "unclear"] += 1
+    if set(out.rglob("*")) != before:
+        TALLY["leaked"] += 1
+    assert clear, text
+    assert set(out.rglob("*")) == before
+
+
+def _tone(path: Path, seconds: float, rate: int = 48000, channels: int = 2, fmt: str = "WAV") -> Path:
+    """A quiet sine written block by block, so even a long many-channel file needs little memory here."""
+    with sf.SoundFile(str(path), "w", rate, channels, format=fmt) as f:
+        step = rate
+        for start in range(0, int(seconds * rate), step):
+            t = (np.arange(start, min(start + step, int(seconds * rate))) / rate)[:, None]
+            f.write(np.repeat(0.1 * np.sin(2 * np.pi * 220 * t), channels, axis=1).astype(np.float32))
+    return path
+
+
+# ---------------------------------------------------------------- texts and numbers
+
+
+FLOODS = [
+    ("/lyrics", {"theme": "song", "genre": "x" * 1_000_000}, "genre: This field takes up to 200 characters"),
+    ("/lyrics", {"theme": "song", "mood": "x" * 5000}, "mood: This field takes up to 200 characters"),
+    ("/lyrics", {"theme": "x" * 1001}, "theme: This field takes up to 1000 characters"),
+    ("/lyrics", {"theme": "song", "custom_sections": "Verse," * 200}, "custom_sections: This field takes up to 500"),
+    ("/lyrics", {"theme": "song", "structure": "x" * 100_000}, "structure: This field takes up to 64 characters"),
+    ("/generate", {"prompt": "pop", "key_scale": "C" * 10_000}, "key_scale: This field takes up to 64"),
+    ("/generate", {"prompt": "pop", "vocal_language": "en" * 5000}, "vocal_language: This field takes up to 64"),
+    ("/generate", {"prompt": "x" * 100_000}, "prompt: This field takes up to 512 characters"),
+    ("/generate", {"prompt": "pop", "lyrics": "la " * 100_000}, "lyrics: This field takes up to 4096 characters"),
+    ("/edit", {"prompt": "x" * 2000}, "prompt: This field takes up to 512"),
+]
+
+
+@pytest.mark.parametrize(("api", "kwargs", "expect"), FLOODS, ids=[e[:24] for *_, e in FLOODS])
+def test_every_text_field_has_a_limit_before_the_queue(served, api, kwargs, expect):
+    started = time.perf_counter()
+    _attack(served[0], api, expect, **kwargs)
+    assert time.perf_counter() - started < 10  # refused at the door, not after a GPU turn
+
+
+NUMBERS = [
+    ("/generate", {"prompt": "pop", "bpm": "fast"}, "bpm: BPM must be a number"),
+    ("/generate", {"prompt": "pop", "seed": "abc"}, "seed: Seed must be a number"),
+    ("/generate", {"prompt": "pop", "seed": 1.5}, "seed: Seed must be a whole number"),
+    ("/generate", {"prompt": "pop", "seed": 2**40}, "seed: Seed must be a whole number from 0 to 4294967295"),
+    ("/generate", {"prompt": "pop", "audio_duration": "nan"}, "audio_duration: Duration must be a number"),
+    ("/generate", {"prompt": "pop", "batch_size": 2.5}, "batch_size: Takes must be a whole number"),
+    ("/lyrics", {"theme": "song", "seed": 2**70}, "seed: The seed must be a whole number from 0 to 4294967295"),
+    ("/lyrics", {"theme": "song", "seed": 1.5}, "seed: The seed must be a whole number"),
+    ("/lyrics", {"theme": "song", "temperature": "hot"}, "temperature: Creativity must be a number"),
+]
+
+
+@pytest.mark.parametrize(("api", "kwargs", "expect"), NUMBERS, ids=[e[:30] for *_, e in NUMBERS])
+def test_numbers_reach_the_studios_own_checks(served, api, kwargs, expect):
+    _attack(served[0], api, expect, **kwargs)
+
+
+def test_region_numbers_and_a_lora_with_another_suffix(served, tmp_path):
+    client = served[0]
+    src = handle_file(str(_tone(tmp_path / "song.wav", 12)))
+    _attack(client, "/edit", "repainting_start: The region -1–4 s lies outside the song", src_audio=src, prompt="x",
+            repainting_start=-1, repainting_end=4)  # fmt: skip
+    _attack(client, "/edit", "repainting_start: Region start must be a number", src_audio=src, prompt="x",
+            repainting_start="abc", repainting_end=4)  # fmt: skip
+    notes = tmp_path / "style.txt"
+    notes.write_text("not a lora")
+    _attack(client, "/generate", "lora: style.txt is not a .safetensors file", prompt="pop",
+            lora=handle_file(str(notes)))  # fmt: skip
+
+
+# ---------------------------------------------------------------- uploads
+
+
+def test_a_file_that_decodes_to_an_hour_is_refused_from_its_header(tmp_path):
+    hour = _tone(tmp_path / "hour.flac", 3600, rate=1000, channels=1, fmt="FLAC")
+    assert hour.stat().st_size < 2_000_000
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(audio.AudioError, match="60.0 minutes long; the studio takes up to 10 minutes"):
+        audio.load(hour)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 5 * 2**20 and time.perf_counter() - started < 1.0
+
+
+def test_a_many_channel_high_rate_file_decodes_in_bounded_memory(tmp_path):
+    # 8 channels at 192 kHz for 20 s: 123 MB as float32 if decoded whole, before any conversion.
+    src = _tone(tmp_path / "surround.flac", 20, rate=192_000, channels=8, fmt="FLAC")
+    tracemalloc.start()
+    song = audio.load(src)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert song.shape == (2, 20 * 48000)
+    result = song.nbytes
+    assert peak < result + 40 * 2**20, f"peak {peak / 2**20:.0f} MiB for a {result / 2**20:.0f} MiB result"
+
+
+def test_uploads_through_the_api(served, tmp_path):
+    client = served[0]
+    hour = handle_file(str(_tone(tmp_path / "hour.flac", 3600, rate=1000, channels=1, fmt="FLAC")))
+    _attack(client, "/cover", "src_audio: The song is 60.0 minutes long", src_audio=hour, prompt="x")
+    many = tmp_path / "many.wav"
+    with sf.SoundFile(str(many), "w", 8000, 32, format="WAV") as f:
+        f.write(np.full((8000, 32), 0.1, dtype=np.float32))
+    _attack(client, "/extend", "src_audio: The song (many.wav) has 32 channels", src_audio=handle_file(str(many)),
+            prompt="x")  # fmt: skip
+
+
+# ---------------------------------------------------------------- LoRA files
+
+
+def test_broken_loras_are_refused_before_the_queue(served, tiny_pipeline_dir, tmp_path):
+    import models
+
+    client = served[0]
+    pipe = models.load_pipeline(str(tiny_pipeline_dir), models.VARIANTS["xl-sft"])
+    good = random_models.save_lora(tmp_path / "good.safetensors", pipe.transformer)
+    state = load_file(str(good))
+    save_file({k: v for k, v in state.items() if "lora_A" in k}, str(tmp_path / "half.safetensors"))
+    save_file({k: (v * 100).to(torch.int8) for k, v in state.items()}, str(tmp_path / "int8.safetensors"))
+    save_file({k: torch.full_like(v, float("nan")) for k, v in state.items()}, str(tmp_path / "nan.safetensors"))
+    client.predict(prompt="warm the model", audio_duration=10, inference_steps=1, api_name="/generate")
+    for name, expect in (
+        ("half", "half.safetensors is incomplete"),
+        ("int8", "int8.safetensors stores its weights as I8"),
+        ("nan", "nan.safetensors is damaged"),
+    ):
+        _attack(
+            client,
+            "/generate",
+            f"lora: {expect}",
+            prompt="pop",
+            lora=handle_file(str(tmp_path / f"{name}.safetensors")),
+        )
+    assert not backend.get_backend().has_adapter_layers()
+
+
+def test_broken_output_is_never_delivered():
+    with pytest.raises(backend.BrokenOutput, match="broken audio"):
+        backend.check_output(np.full((1, 2, 480000), np.nan, dtype=np.float32))
+    with pytest.raises(backend.BrokenOutput):
+        backend.check_output(np.full((1, 2, 480000), 0.89, dtype=np.float32))  # full-scale DC
+    backend.check_output(np.sin(np.linspace(0, 100, 960000, dtype=np.float32)).reshape(1, 2, -1))
+
+
+# ---------------------------------------------------------------- the queue, the disk, Stop
+
+
+def test_a_burst_cannot_pass_the_queue_cap(served, monkeypatch):
+    _, url, _ = served
+    monkeypatch.setenv("ACE_STUDIO_QUEUE_SIZE", "2")
+    visitors = [Client(url, verbose=False) for _ in range(30)]
+    gate = threading.Barrier(len(visitors))
+    outcomes: list[str] = []
+
+    def join(client: Client) -> None:
+        gate.wait()
+        job = client.submit(prompt="burst", audio_duration=10, inference_steps=1, api_name="/generate")
+        try:
+            job.result(timeout=300)
+            outcomes.append("admitted")
+        except ValidationError as exc:
+            outcomes.append("busy" if "The studio is busy" in str(exc) else str(exc))
+
+    threads = [threading.Thread(target=join, args=(c,)) for c in visitors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    TALLY["tried"] += 1
+    ok = outcomes.count("admitted") <= 2 and outcomes.count("busy") == 30 - outcomes.count("admitted")
+    TALLY["clear" if ok else "unclear"] += 1
+    assert ok, outcomes
+
+
+def test_a_full_disk_gets_a_clear_message_and_leaves_nothing(served, monkeypatch):
+    client, _, out = served
+    real_save = audio.save
+
+    def full_disk(x, path, fmt="wav"):
+        written = real_save(x[:, :1000], path, fmt)  # half a file, then the disk is full
+        raise OSError(28, "No space left on device", str(written))
+
+    monkeypatch.setattr(audio, "save", full_disk)
+    _attack(client, "/generate", "Your song was made but could not be saved: the disk of the studio's output folder is full",
+            error=AppError, prompt="pop", audio_duration=10, inference_steps=1)  # fmt: skip
+    assert not [p for p in out.rglob("*") if p.is_file() and (p.name.startswith(".partial") or p.stat().st_size == 0)]
+    monkeypatch.setattr(audio, "save", real_save)
+    assert Path(client.predict(prompt="pop", audio_duration=10, inference_steps=1, api_name="/generate")[0]).exists()
+
+
+def test_stop_through_the_api_ends_this_run_only_and_cleans_up(served):
+    client, _, out = served
+    cancel_dir = backend._cancel_dir()
+    before = {p for p in out.rglob("*") if p.is_file()}
+    job = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, seed=1, api_name="/generate")
+    deadline = time.time() + 60
+    while not any((p.index or 0) >= 1 for p in job.status().progress_data or []) and time.time() < deadline:
+        time.sleep(0.1)
+    client.predict(api_name="/stop_edit")  # another tab of the same visitor
+    Client(served[1], verbose=False).predict(api_name="/stop")  # another visitor
+    time.sleep(0.5)
+    assert not job.done()
+    started = time.time()
+    client.predict(api_name="/stop")
+    TALLY["tried"] += 1
+    with pytest.raises(AppError, match=r"Stopped at step \d+ of 200\. Nothing was saved\.") as info:
+        job.result(timeout=60)
+    TALLY["clear"] += 1
+    assert "Stopped" in str(info.value) and time.time() - started < 10
+    assert {p for p in out.rglob("*") if p.is_file()} == before
+    assert not list(cancel_dir.iterdir())  # the run's flag is gone with the run
+
+
+def test_tally():
+    print(f"\nhostile inputs: {TALLY}")
+    assert TALLY["unclear"] == 0 and TALLY["leaked"] == 0
