@@ -114,6 +114,23 @@ def test_cancel_stops_within_one_step(warm_backend, tmp_path, monkeypatch):
     backend.finish_run(again)
 
 
+def test_no_other_model_can_take_the_accelerator_mid_song(warm_backend):
+    import threading
+
+    taken = []
+
+    def progress(i, n):
+        if i == 1:  # the lyrics writer tries to claim the device while the song is on it
+            probe = threading.Thread(target=lambda: taken.append(backend._turn_lock.acquire(timeout=0.2)))
+            probe.start()
+            probe.join()
+
+    warm_backend.run(_request(), progress=progress)
+    assert taken == [False]
+    assert backend._turn_lock.acquire(timeout=0.2)  # and it is free once the song is done
+    backend._turn_lock.release()
+
+
 def test_lyrics_longer_than_the_encoder_takes(warm_backend):
     # Random words so the tokenizer cannot merge them into few tokens.
     rng = np.random.default_rng(0)

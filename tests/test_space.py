@@ -192,3 +192,8 @@ def test_a_running_studio_also_drops_old_files_when_it_writes(studio_env, monkey
     os.utime(old, (time.time() - 3 * 86400,) * 2)
     app.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
     assert old.exists()  # the tree is walked at most every ten minutes
+
+
+def test_gradios_own_cache_is_bounded_at_the_outputs_age(monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_OUTPUT_MAX_AGE_HOURS", "2")
+    assert app.build_ui().delete_cache == (600, 7200)
