@@ -83,14 +83,15 @@ def write_lyrics(
     yield cleaned, caption or lyricist.fallback_caption(req)
 
 
-def use_in_generate(text: str, caption: str) -> tuple[Any, ...]:
-    """Lyrics and caption into Generate, and switch to it."""
+def use_in_generate(text: str, caption: str, vocal_language: str = "en") -> tuple[Any, ...]:
+    """Lyrics, caption and their language into Generate, and switch to it."""
     if not str(text or "").strip():
         raise gr.Error("There are no lyrics to use yet — write some first.")
     return (
         gr.update(value=text, interactive=True),
         caption,
         False,
+        modes.language_code(vocal_language) or "en",
         gr.Tabs(selected="generate"),
     )
 
@@ -400,6 +401,24 @@ def _sampling_controls(variant: models.Variant, prefix: str):
     return seed, steps, guidance, fmt
 
 
+def _language_dropdown(prefix: str) -> gr.Dropdown:
+    languages = [(f"{name} ({code})", code) for code, name in modes.LANGUAGES.items()]
+    return gr.Dropdown(
+        languages, value="en", label="Vocal language", info=tips.LANGUAGE, allow_custom_value=True,
+        elem_id=f"{prefix}-language",
+    )  # fmt: skip
+
+
+def _reference_input(prefix: str) -> gr.Audio:
+    """An optional voice or instrument whose timbre the take borrows (the pipeline's ``reference_audio``)."""
+    reference = gr.Audio(
+        label="Timbre reference (optional)", type="filepath", sources=["upload"], elem_id=f"{prefix}-reference",
+        elem_classes=["compact-drop"],
+    )  # fmt: skip
+    gr.Markdown(tips.REFERENCE, elem_classes=["hint"])
+    return reference
+
+
 def _lora_controls(prefix: str) -> tuple[gr.File, gr.Slider]:
     """A visitor's own LoRA for this request only."""
     with gr.Row():
@@ -497,10 +516,7 @@ def build_ui() -> gr.Blocks:
                                     [modes.AUTO, *modes.TIME_SIGNATURES], value=modes.AUTO,
                                     label="Time signature", info=tips.TIME_SIGNATURE, allow_custom_value=True,
                                 )  # fmt: skip
-                            language = gr.Dropdown(
-                                languages, value="en", label="Vocal language", info=tips.LANGUAGE,
-                                allow_custom_value=True,
-                            )  # fmt: skip
+                            language = _language_dropdown("gen")
                             seed, steps, guidance, fmt = _sampling_controls(variant, "gen")
                             with gr.Row():
                                 shift = _lenient_slider(
@@ -509,6 +525,7 @@ def build_ui() -> gr.Blocks:
                                 takes = _lenient_slider(
                                     1, modes.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES
                                 )
+                            gen_ref = _reference_input("gen")
                             gen_lora = _lora_controls("gen")
                         gen_btn, gen_stop = _action_buttons("Generate", "gen")
                         gr.Examples(
@@ -531,10 +548,8 @@ def build_ui() -> gr.Blocks:
                             cover_lyrics = gr.Textbox(
                                 "", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6
                             )
-                            cover_ref = gr.Audio(
-                                label="Timbre reference (optional)", type="filepath", sources=["upload"]
-                            )
-                            gr.Markdown(tips.COVER_REFERENCE)
+                            cover_language = _language_dropdown("cover")
+                            cover_ref = _reference_input("cover")
                             cover_sampling = _sampling_controls(variant, "cover")
                             cover_lora = _lora_controls("cover")
                         cover_btn, cover_stop = _action_buttons("Make cover", "cover")
@@ -553,6 +568,7 @@ def build_ui() -> gr.Blocks:
                         extend_prompt = gr.Textbox("", label="Style of the continuation", info=tips.EXTEND_CAPTION)
                         with gr.Accordion("Advanced settings", open=False, elem_id="extend-advanced"):
                             extend_lyrics = gr.Textbox("", label="Lyrics for the new part", info=tips.LYRICS, lines=6)
+                            extend_language = _language_dropdown("extend")
                             extend_sampling = _sampling_controls(variant, "extend")
                             extend_lora = _lora_controls("extend")
                         extend_btn, extend_stop = _action_buttons("Extend", "extend")
@@ -572,6 +588,7 @@ def build_ui() -> gr.Blocks:
                         edit_prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION)
                         edit_lyrics = gr.Textbox("", label="New words for the region", info=tips.EDIT_LYRICS, lines=4)
                         with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
+                            edit_language = _language_dropdown("edit")
                             edit_sampling = _sampling_controls(variant, "edit")
                             edit_lora = _lora_controls("edit")
                         edit_btn, edit_stop = _action_buttons("Regenerate region", "edit")
@@ -641,7 +658,8 @@ def build_ui() -> gr.Blocks:
         ly_stop.click(_stopper("lyrics", "lyrics"), None, None, api_name="stop_lyrics", queue=False)
         # Undocumented rather than private: API clients (and the tests) may use it too.
         ly_use.click(
-            use_in_generate, [ly_text, ly_caption], [lyrics, prompt, instrumental, tabs], api_name="use_in_generate",
+            use_in_generate, [ly_text, ly_caption, ly_language], [lyrics, prompt, instrumental, language, tabs],
+            api_name="use_in_generate",
             api_visibility="undocumented",
         )  # fmt: skip
         instrumental.input(
@@ -653,20 +671,22 @@ def build_ui() -> gr.Blocks:
             "generate": (
                 gen_btn, gen_stop,
                 [prompt, lyrics, duration, bpm, key, time_sig, language, seed, steps, guidance, shift, takes, fmt,
-                 *gen_lora],
+                 gen_ref, *gen_lora],
             ),
             "cover": (
                 cover_btn, cover_stop,
-                [sources["cover"], cover_prompt, cover_lyrics, cover_strength, cover_ref, *cover_sampling,
-                 *cover_lora],
+                [sources["cover"], cover_prompt, cover_lyrics, cover_language, cover_strength, cover_ref,
+                 *cover_sampling, *cover_lora],
             ),
             "extend": (
                 extend_btn, extend_stop,
-                [sources["extend"], extend_prompt, extend_lyrics, extend_seconds, *extend_sampling, *extend_lora],
+                [sources["extend"], extend_prompt, extend_lyrics, extend_language, extend_seconds, *extend_sampling,
+                 *extend_lora],
             ),
             "edit": (
                 edit_btn, edit_stop,
-                [sources["edit"], edit_prompt, edit_lyrics, edit_start, edit_end, *edit_sampling, *edit_lora],
+                [sources["edit"], edit_prompt, edit_lyrics, edit_language, edit_start, edit_end, *edit_sampling,
+                 *edit_lora],
             ),
         }  # fmt: skip
         handlers = {"generate": generate, "cover": cover, "extend": extend, "edit": edit}

@@ -198,8 +198,11 @@ class Backend:
             )
         if req.get("task_type") == "cover" and self.pipe.audio_tokenizer is None:
             raise ModeUnavailable(
-                f"{self.variant.label} was loaded without its audio tokenizer, which Cover needs. "
-                "Use a checkpoint that includes it (the XL SFT and Turbo releases do)."
+                f"Cover is not available with this model ({public_source(self.source)}): it was loaded without "
+                "the audio tokenizer and detokenizer that turn the song into its musical blueprint. The studio's "
+                f"default checkpoint, {models.VARIANTS['xl-sft'].repo}, includes them (its tokenizer.* and "
+                "detokenizer.* weights); a diffusers-layout folder needs audio_tokenizer/ and "
+                "audio_token_detokenizer/ subfolders."
             )
         for key in ("src_audio", "reference_audio"):
             if req.get(key) is not None:
@@ -210,14 +213,20 @@ class Backend:
         total = int(req.get("num_inference_steps", self.variant.steps))
         flag = cancel_path(run_id) if run_id else None
 
-        def on_step(pipe, step, _t, _kwargs):
-            if flag is not None and flag.exists():
-                # Raising skips the VAE decode of a half-denoised clip nobody will hear.
-                pipe._interrupt = True
-                raise Cancelled(f"Stopped at step {step + 1} of {total}.")
-            if progress is not None:
-                progress(step + 1, total)
-            return {}
+        def on_step_from(offset: int, stop_after: int | None):
+            def on_step(pipe, step, _t, _kwargs):
+                done = offset + step + 1
+                if flag is not None and flag.exists():
+                    # Raising skips the VAE decode of a half-denoised clip nobody will hear.
+                    pipe._interrupt = True
+                    raise Cancelled(f"Stopped at step {done} of {total}.")
+                if progress is not None:
+                    progress(done, total)
+                if stop_after is not None and step + 1 >= stop_after:
+                    pipe._interrupt = True  # this phase is over; the next one continues from here
+                return {}
+
+            return on_step
 
         with self.lock, gpu_turn("music"):
             if flag is not None and flag.exists():
@@ -230,12 +239,18 @@ class Backend:
             try:
                 if lora:
                     self._load_lora(lora["path"], lora["scale"])
-                out = self.pipe(
-                    **req,
-                    generator=generators,
-                    callback_on_step_end=on_step,
-                    output_type="np",
-                )
+                phases = self.phases(req)
+                latents = None
+                for i, (call, offset, stop_after) in enumerate(phases):
+                    final = i == len(phases) - 1
+                    out = self.pipe(
+                        **call,
+                        **({"latents": latents} if latents is not None else {}),
+                        generator=generators,
+                        callback_on_step_end=on_step_from(offset, stop_after),
+                        output_type="np" if final else "latent",
+                    )
+                    latents = out.audios
             finally:
                 if lora:
                     # Still under the lock, success or not: the next request must hear the bare model.
@@ -244,6 +259,39 @@ class Backend:
         audio = np.asarray(out.audios, dtype=np.float32)
         check_output(audio)
         return {"audio": audio, "seconds": elapsed}
+
+    def phases(self, req: dict[str, Any]) -> list[tuple[dict[str, Any], int, int | None]]:
+        """The pipeline calls that make one request: ``(kwargs, first step, steps to run or None)``.
+
+        Cover strength works as in upstream ACE-Step: the first round(steps × strength) steps run
+        with the cover conditioning (the source's semantic tokens), the rest as text to music (no
+        source), continuing from those latents over the remaining timesteps of the same schedule.
+        Strength 0 is therefore a fresh song, strength 1 the plain cover call. (diffusers' own
+        ``audio_cover_strength`` blends two predictions at every step instead, and its second one
+        still sees the source.) One difference from upstream's single loop: APG guidance's
+        momentum starts afresh in the second call.
+        """
+        import torch
+
+        if req.get("task_type") != "cover":
+            return [(req, 0, None)]
+        steps = int(req["num_inference_steps"])
+        cover_steps = round(steps * float(req.get("audio_cover_strength", 1.0)))
+        cover = {**req, "audio_cover_strength": 1.0}
+        text = {k: v for k, v in req.items() if k not in ("src_audio", "audio_cover_strength")}
+        text["task_type"] = "text2music"
+        if cover_steps >= steps:
+            return [(cover, 0, None)]
+        if cover_steps <= 0:
+            return [(text, 0, None)]
+        schedule = self.pipe._get_timestep_schedule(
+            num_inference_steps=steps,
+            shift=float(req.get("shift", 3.0)),
+            device=self.pipe._execution_device,
+            dtype=torch.float32,
+        ).tolist()
+        text.update(num_inference_steps=steps - cover_steps, timesteps=schedule[cover_steps:])
+        return [(cover, 0, cover_steps), (text, cover_steps, None)]
 
     def lora_state_dict(self, path: str) -> dict[str, Any]:
         """A LoRA file's tensors in diffusers naming, checked against this transformer."""
@@ -521,8 +569,6 @@ def estimate_duration(mode: str, params: dict[str, Any], multiplier: float = 1.0
     takes = max(1, int(params.get("batch_size") or 1))
     guidance = float(params.get("guidance_scale") or variant.guidance)
     forwards = 2 if (guidance > 1.0 and not variant.turbo) else 1
-    if mode == "cover" and float(params.get("audio_cover_strength", 1.0)) < 1.0:
-        forwards += 1
     minutes = seconds / 60.0
     per_forward = _FORWARD_BASE + _FORWARD_PER_SECOND * seconds + _FORWARD_PER_MINUTE_SQ * minutes**2
     work = steps * forwards * per_forward * takes + _VAE_PER_SECOND * seconds * takes

@@ -22,7 +22,12 @@ TEXT_ENCODER_DIRS = ("Qwen3-Embedding-0.6B", "text_encoder")
 
 @dataclass(frozen=True)
 class Variant:
-    """One ACE-Step 1.5 checkpoint the studio knows how to run, with its sampling defaults."""
+    """One ACE-Step 1.5 checkpoint the studio knows how to run, with its sampling defaults.
+
+    The defaults are upstream's (``ace-step/ACE-Step-1.5``, its Gradio UI): 50 steps with guidance
+    7 for SFT and Base, 8 steps and no guidance for the distilled Turbo, and shift 3.0 for all
+    three (also the pipeline's own default). docs/design.md lists where each comes from.
+    """
 
     name: str
     label: str
@@ -46,7 +51,7 @@ VARIANTS: dict[str, Variant] = {
             layout="upstream",
             steps=50,
             guidance=7.0,
-            shift=1.0,
+            shift=3.0,
             shared_repo=SHARED_REPO,
         ),
         Variant(
@@ -66,7 +71,7 @@ VARIANTS: dict[str, Variant] = {
             layout="diffusers",
             steps=50,
             guidance=7.0,
-            shift=1.0,
+            shift=3.0,
         ),
     )
 }

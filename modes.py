@@ -239,7 +239,7 @@ def check_time_signature(value: Any) -> str | None:
 def language_code(value: Any) -> str | None:
     """The ISO code for a language given as code or English name ("ja", "Japanese"), or None."""
     text = str(value or "").strip().lower()
-    if text in LANGUAGES:
+    if text in LANGUAGES or text == "unknown":
         return text
     return next((code for code, name in LANGUAGES.items() if name.lower() == text), None)
 
@@ -276,6 +276,12 @@ def check_sampling(steps: Any, guidance: Any, shift: Any, variant: models.Varian
     with about("shift"):
         shift_value = _in_range(variant.shift if shift is None else shift, "Shift", *SHIFT_RANGE)
     return int(n), guidance_value, shift_value
+
+
+def sung_language(language: str, lyrics: str) -> str:
+    """The language the model is told: upstream's ``"unknown"`` when nothing is sung."""
+    words = lyrics.strip()
+    return "unknown" if not words or words.lower() == INSTRUMENTAL_TAG.lower() else language
 
 
 def check_lyric_tokens(lyrics: str, language: str) -> None:
@@ -479,10 +485,11 @@ def prepare_generate(
     shift: float | None = None,
     batch_size: int = 1,
     audio_format: str = "wav",
+    reference_audio: str | None = None,
     lora: str | None = None,
     lora_scale: float = 1.0,
 ) -> Job:
-    """Text to music. Returns the take files and the call's metadata record."""
+    """Text to music; ``reference_audio`` optionally lends its voice or instrument timbre."""
     variant = models.active_variant()
     prompt, lyrics = _text(prompt, lyrics)
     with about("audio_duration"):
@@ -497,10 +504,11 @@ def prepare_generate(
     with about("time_signature"):
         meter = check_time_signature(time_signature)
     with about("vocal_language"):
-        language = check_language(vocal_language)
+        language = sung_language(check_language(vocal_language), lyrics)
     check_lyric_tokens(lyrics, language)
     with about("audio_format"):
         fmt = check_format(audio_format)
+    reference = _source(reference_audio, "timbre reference", "reference_audio") if reference_audio else None
     adapter = check_lora(lora, lora_scale)
     with about("seed"):
         seeds = seeds_for(seed, takes)
@@ -517,6 +525,7 @@ def prepare_generate(
         "shift": shift_value,
         "batch_size": takes,
         "audio_format": fmt,
+        "reference_audio": Path(str(reference_audio)).name if reference is not None else None,
         **_lora_params(adapter),
         "seed": seeds[0],
     }
@@ -524,6 +533,7 @@ def prepare_generate(
         "prompt": prompt,
         "lyrics": lyrics or INSTRUMENTAL_TAG,
         "audio_duration": duration,
+        "reference_audio": reference,
         "vocal_language": language,
         "num_inference_steps": steps,
         "guidance_scale": guidance,
@@ -559,8 +569,8 @@ def _pad_to_frames(x: np.ndarray, n: int | None = None) -> np.ndarray:
     return audio.fit(x, -(-n // HOP) * HOP)
 
 
-def _common(prompt: Any, lyrics: Any, seed: Any, steps: Any, guidance: Any, fmt: Any, lora: Any, lora_scale: Any,
-            need_text: bool):  # fmt: skip
+def _common(prompt: Any, lyrics: Any, vocal_language: Any, seed: Any, steps: Any, guidance: Any, fmt: Any,
+            lora: Any, lora_scale: Any, need_text: bool):  # fmt: skip
     variant = models.active_variant()
     prompt = str(prompt or "").strip()
     lyrics = str(lyrics or "").strip()
@@ -568,7 +578,9 @@ def _common(prompt: Any, lyrics: Any, seed: Any, steps: Any, guidance: Any, fmt:
         prompt, lyrics = _text(prompt, lyrics)
     elif len(prompt) > MAX_CAPTION_CHARS or len(lyrics) > MAX_LYRICS_CHARS:
         _text(prompt or "-", lyrics)
-    check_lyric_tokens(lyrics, "en")
+    with about("vocal_language"):
+        language = sung_language(check_language(vocal_language), lyrics)
+    check_lyric_tokens(lyrics, language)
     n_steps, guidance_value, shift_value = check_sampling(steps, guidance, None, variant)
     with about("audio_format"):
         audio_format = check_format(fmt)
@@ -578,6 +590,7 @@ def _common(prompt: Any, lyrics: Any, seed: Any, steps: Any, guidance: Any, fmt:
     params = {
         "prompt": prompt,
         "lyrics": lyrics,
+        "vocal_language": language,
         "inference_steps": n_steps,
         "guidance_scale": guidance_value,
         "shift": shift_value,
@@ -589,7 +602,7 @@ def _common(prompt: Any, lyrics: Any, seed: Any, steps: Any, guidance: Any, fmt:
     request = {
         "prompt": prompt,
         "lyrics": lyrics or INSTRUMENTAL_TAG,
-        "vocal_language": "en",
+        "vocal_language": language,
         "num_inference_steps": n_steps,
         "guidance_scale": guidance_value,
         "shift": shift_value,
@@ -603,6 +616,7 @@ def prepare_cover(
     src_audio: str | None = None,
     prompt: str = "",
     lyrics: str = "",
+    vocal_language: str = "en",
     audio_cover_strength: float = 0.6,
     reference_audio: str | None = None,
     seed: int = -1,
@@ -614,7 +628,7 @@ def prepare_cover(
 ) -> Job:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source."""
     params, request, seeds = _common(
-        prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
+        prompt, lyrics, vocal_language, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
     )
     with about("audio_cover_strength"):
         strength = _in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
@@ -628,8 +642,11 @@ def prepare_cover(
         src_audio=Path(str(src_audio)).name,
         reference_audio=Path(str(reference_audio)).name if reference is not None else None,
     )
+    # The model is told the real length ("duration: N seconds" in its prompt), as upstream does;
+    # the pipeline's own default would say 60 s whatever the song.
     request.update(
         task_type="cover",
+        audio_duration=audio.seconds(source),
         src_audio=_pad_to_frames(source),
         reference_audio=reference,
         audio_cover_strength=strength,
@@ -641,6 +658,7 @@ def prepare_extend(
     src_audio: str | None = None,
     prompt: str = "",
     lyrics: str = "",
+    vocal_language: str = "en",
     extend_seconds: float = 30.0,
     seed: int = -1,
     inference_steps: int | None = None,
@@ -651,7 +669,7 @@ def prepare_extend(
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
     params, request, seeds = _common(
-        prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, False
+        prompt, lyrics, vocal_language, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, False
     )
     with about("extend_seconds"):
         more = _in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
@@ -674,6 +692,7 @@ def prepare_extend(
     # Pad with silence to the new length and repaint everything after the original.
     request.update(
         task_type="repaint",
+        audio_duration=total / audio.SAMPLE_RATE,
         src_audio=_pad_to_frames(source, total),
         repainting_start=seam,
         repainting_end=-1,
@@ -693,6 +712,7 @@ def prepare_edit(
     src_audio: str | None = None,
     prompt: str = "",
     lyrics: str = "",
+    vocal_language: str = "en",
     repainting_start: float = 0.0,
     repainting_end: float = 10.0,
     seed: int = -1,
@@ -704,7 +724,7 @@ def prepare_edit(
 ) -> Job:
     """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
     params, request, seeds = _common(
-        prompt, lyrics, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
+        prompt, lyrics, vocal_language, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
     )
     with about("repainting_start"):
         start = _number(repainting_start, "Region start")
@@ -732,7 +752,13 @@ def prepare_edit(
         audio_duration=round(length, 3),
         src_audio=Path(str(src_audio)).name,
     )
-    request.update(task_type="repaint", src_audio=_pad_to_frames(source), repainting_start=start, repainting_end=end)
+    request.update(
+        task_type="repaint",
+        audio_duration=length,
+        src_audio=_pad_to_frames(source),
+        repainting_start=start,
+        repainting_end=end,
+    )
     a, b = int(round(start * audio.SAMPLE_RATE)), min(n, int(round(end * audio.SAMPLE_RATE)))
     fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
     outside = np.concatenate([np.arange(0, a), np.arange(b, n)])

@@ -14,7 +14,10 @@ KEY = "Key and scale, e.g. “A minor”. Auto lets the model choose one that fi
 TIME_SIGNATURE = (
     "Beats per bar: 4 for 4/4 (most pop and rock), 3 for waltzes, 6 for 6/8, 2 for marches. Auto lets the model decide."
 )
-LANGUAGE = "Language the vocals are sung in. It should match the language of the lyrics."
+LANGUAGE = (
+    "Language the vocals are sung in. It should match the language of the lyrics. "
+    "Without lyrics the model is told “unknown”, as ACE-Step does for instrumentals."
+)
 SEED = "Same seed + same settings = the same song. -1 picks a new random seed each time; the seed used is shown with every take."
 STEPS = (
     "Denoising steps. Turbo is trained for 8; SFT and Base want about 50 — fewer steps are faster "
@@ -25,7 +28,8 @@ GUIDANCE = (
     "but can sound harsh. Turbo ignores it (guidance is built into the model)."
 )
 SHIFT = (
-    "Where the model spends its steps: higher values settle the overall structure earlier. 1 for SFT/Base, 3 for Turbo."
+    "Timestep shift: how the steps are spread between noise and detail. Higher values spend more steps "
+    "early, on the overall structure. ACE-Step's own default is 3 for every model."
 )
 TAKES = "How many variations to make in one go (1–4); each gets its own seed."
 FORMAT = "WAV is lossless and largest, FLAC is lossless and smaller, MP3 is smallest for sharing."
@@ -33,11 +37,16 @@ STOP = "Stops after the current step; nothing is saved."
 RESULT_EMPTY = "*Nothing here yet.* Your takes appear here, each with the seed that makes it again."
 COVER_CAPTION = "The style of the new version, e.g. “acoustic folk, fingerpicked guitar, soft male vocals”."
 COVER_STRENGTH = (
-    "How much of the original survives. Near 1: same melody and structure, new sound. "
-    "Lower values let the new style take over more of the song."
+    "Audio cover strength, as in ACE-Step: the share of the steps that follow the original's musical "
+    "blueprint. 1 = it follows the original all the way (same melody and structure, new sound); "
+    "0 = a fresh song from your caption; in between, the original sets the structure and your style "
+    "finishes it."
 )
 COVER_LYRICS = "Leave empty to keep the song's words; write new lyrics to have them sung instead."
-COVER_REFERENCE = "Optional: a recording whose voice and instrument colour the cover should borrow."
+REFERENCE = (
+    "Optional: a recording whose voice or instrument colour (timbre) the take should borrow; "
+    "ACE-Step reads up to its first 30 s."
+)
 EXTEND_SECONDS = "How much new music to add at the end (5–240 s). The song stays at most 10 minutes long."
 EXTEND_CAPTION = "Describe how the song should go on. Your original part is kept exactly as it is."
 REGION = "The stretch to regenerate, in seconds from the start (at least 1 s). Listen to the song above to pick it."

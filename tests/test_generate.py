@@ -79,7 +79,11 @@ def test_instrumental_and_metadata_fields_reach_the_pipeline(studio_env, monkeyp
              time_signature="3/4", vocal_language="Japanese", inference_steps=2)  # fmt: skip
     assert seen["lyrics"] == modes.INSTRUMENTAL_TAG
     assert (seen["bpm"], seen["keyscale"], seen["timesignature"]) == (95, "F# minor", "3")
-    assert seen["vocal_language"] == "ja" and seen["audio_duration"] == 12
+    # Nothing is sung: upstream tells the model "unknown" whatever language was picked.
+    assert seen["vocal_language"] == "unknown" and seen["audio_duration"] == 12
+    app.make("generate", prompt="city pop", lyrics="[Verse]\n夜の街", audio_duration=10, vocal_language="Japanese",
+             inference_steps=1)  # fmt: skip
+    assert seen["vocal_language"] == "ja"
 
 
 def test_progress_goes_to_the_page(studio_env):

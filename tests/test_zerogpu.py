@@ -97,8 +97,8 @@ def test_lyrics_stream_and_use_in_generate(client):
     streamed = job.outputs()
     assert len(streamed) > 3  # the text arrived piece by piece through the worker
     assert text.startswith("[") and caption
-    filled = client.predict(text, caption, api_name="/use_in_generate")
-    assert filled[0]["value"] == text and filled[1] == caption and filled[2] is False
+    filled = client.predict(text, caption, "ja", api_name="/use_in_generate")
+    assert filled[0]["value"] == text and filled[1] == caption and filled[2] is False and filled[3] == "ja"
 
 
 def _wait_for_step(job, timeout: float = 60) -> None:
