@@ -3,6 +3,7 @@
     python bench.py                      # tiny random models on the CPU, or the XL architecture on CUDA
     python bench.py --size xl --lengths 10,60,240,600 --attention flash --compile --no-vae-tiling
     python bench.py --markdown docs/performance.md   # also append the tables there
+    python bench.py --load-memory /tmp/xl-fp32       # peak host memory of building bf16 XL from FP32 shards
 
 Phases per (variant, song length): text and lyric encoding, DiT seconds per step (and model FLOPs
 utilisation on a GPU), VAE decode, writing the WAV, peak host and GPU memory. Once per run:
@@ -31,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 # (steps, guidance, shift): turbo is distilled (no guidance); SFT runs 50 steps with APG guidance,
 # which diffusers batches as one forward of twice the batch.
-VARIANTS = {"turbo": (8, 1.0, 3.0), "sft": (50, 7.0, 1.0)}
+VARIANTS = {"turbo": (8, 1.0, 3.0), "sft": (50, 7.0, 3.0)}
 LYRICS = "[Verse]\nCity lights are calling out my name\n[Chorus]\nWe run into the neon night\n" * 4
 # Dense bf16 tensor-core peaks (no sparsity), for model FLOPs utilisation.
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 80GB HBM3": 989.0, "H100 PCIe": 756.0, "H100": 989.0,
@@ -397,12 +398,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not known by name")
     parser.add_argument("--markdown", type=Path, help="append the tables to this file")
     parser.add_argument("--work-only", action="store_true", help="only count the XL DiT FLOPs per step (any machine)")
+    parser.add_argument("--load-memory", type=Path, metavar="DIR",
+                        help="write random FP32 XL shards in upstream's layout to DIR (kept for reruns), then measure "
+                        "the peak host memory of building the bf16 pipeline from them")  # fmt: skip
+    parser.add_argument("--load-layers", type=int, help="DiT layers of that checkpoint (default: XL's 32)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.work_only:
         print(work_table([float(s) for s in args.lengths.split(",")]))
+        return
+    if args.load_memory:
+        print(load_memory(args.load_memory, args.load_layers))
         return
     import_app, import_gradio = import_app_seconds()
     import models
@@ -449,6 +457,50 @@ def main(argv: list[str] | None = None) -> None:
     if args.markdown:
         with args.markdown.open("a") as f:
             f.write("\n" + text)
+
+
+_BUILD = """
+import resource, sys, time, torch
+sys.path.insert(0, {root!r})
+import models
+started = time.perf_counter()
+pipe = models.load_pipeline({dit!r}, models.VARIANTS["xl-sft"], dtype=torch.bfloat16)
+took = time.perf_counter() - started
+size = sum(p.numel() * p.element_size() for m in pipe.components.values() if hasattr(m, "parameters")
+           for p in m.parameters())
+print(took, size, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def load_memory(folder: Path, layers: int | None = None, root: Path = ROOT) -> str:
+    """Peak host memory of building the bf16 XL pipeline from FP32 upstream shards, in a fresh process.
+
+    ``root`` is the checkout whose loader is measured (another one measures an older loader).
+    """
+    import random_models
+
+    dit = folder / "acestep-v15-xl-sft"
+    if not (dit / "config.json").is_file():
+        started = time.perf_counter()
+        random_models.write_upstream_checkpoint(folder, "xl", shapes={"num_hidden_layers": layers} if layers else None)
+        print(f"wrote the FP32 checkpoint in {time.perf_counter() - started:.0f} s", flush=True)
+    shards = sorted(dit.glob("model-*.safetensors"))
+    fp32 = sum(p.stat().st_size for p in shards)
+    out = subprocess.run(
+        [sys.executable, "-c", _BUILD.format(root=str(root), dit=str(dit))],
+        capture_output=True, text=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    if out.returncode != 0:
+        return f"the build failed (exit {out.returncode}): {out.stderr.strip().splitlines()[-1:]}"
+    took, size, peak = (float(x) for x in out.stdout.split()[-3:])
+    gib = 2**30
+    largest = max(p.stat().st_size for p in shards)
+    return (
+        "| FP32 checkpoint | shards (largest) | bf16 pipeline | peak host memory | target: bf16 + one shard | build |\n"
+        "|---|---|---|---|---|---|\n"
+        f"| {fp32 / gib:.1f} GiB | {len(shards)} ({largest / gib:.1f} GiB) | {size / gib:.1f} GiB | "
+        f"{peak / gib:.1f} GiB | {(size + largest) / gib:.1f} GiB | {took:.0f} s |"
+    )
 
 
 if __name__ == "__main__":

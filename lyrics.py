@@ -283,35 +283,35 @@ class Writer:
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
                 return closed.is_set() or should_stop()
 
-        with backend.gpu_turn("lyrics"):
-            inputs = self.tokenizer(prompt, return_tensors="pt").to(self.model.device)
-            streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-            torch.manual_seed(seed)
-            sampling = (
-                {"do_sample": True, "temperature": temperature, "top_p": 0.9}
-                if temperature > 0
-                else {"do_sample": False}
-            )
-            failure: list[BaseException] = []
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        sampling = (
+            {"do_sample": True, "temperature": temperature, "top_p": 0.9} if temperature > 0 else {"do_sample": False}
+        )
+        failure: list[BaseException] = []
 
-            def work() -> None:
-                try:
+        def work() -> None:
+            try:
+                # The turn is held by this one thread for the whole generation, never across the
+                # reader's yields: Gradio may drive a generator from a different thread each step.
+                with backend.gpu_turn("lyrics"):
+                    inputs = self.tokenizer(prompt, return_tensors="pt").to(self.model.device)
+                    torch.manual_seed(seed)
                     self.model.generate(
                         **inputs, max_new_tokens=max_new_tokens, streamer=streamer,
                         pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
                         stopping_criteria=StoppingCriteriaList([UntilStopped()]), **sampling,
                     )  # fmt: skip
-                except BaseException as exc:  # surfaced in the caller's thread below
-                    failure.append(exc)
-                    streamer.end()
+            except BaseException as exc:  # surfaced in the caller's thread below
+                failure.append(exc)
+                streamer.end()
 
-            thread = threading.Thread(target=work, name="lyrics-generate", daemon=True)
-            thread.start()
-            try:
-                yield from streamer
-            finally:
-                closed.set()
-                thread.join()
+        thread = threading.Thread(target=work, name="lyrics-generate", daemon=True)
+        thread.start()
+        try:
+            yield from streamer
+        finally:
+            closed.set()
+            thread.join()
         if failure:
             raise failure[0]
 

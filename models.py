@@ -197,6 +197,21 @@ _PREFIXES = {
 }
 
 
+def map_upstream_key(key: str) -> tuple[str, str] | None:
+    """``(component, key in that component)`` for an upstream checkpoint key, or None if none takes it."""
+    if key == "null_condition_emb":
+        return "condition_encoder", key
+    for prefix, component in _PREFIXES.items():
+        if key.startswith(prefix):
+            new = key[len(prefix) :]
+            if component == "transformer":
+                new = new.replace("proj_in.1.", "proj_in_conv.").replace("proj_out.1.", "proj_out_conv.")
+            for old, repl in _ATTN_RENAMES:
+                new = new.replace(old, repl)
+            return component, new
+    return None
+
+
 def split_upstream_state_dict(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Map upstream checkpoint keys onto the diffusers pipeline components.
 
@@ -205,20 +220,11 @@ def split_upstream_state_dict(state: dict[str, Any]) -> dict[str, dict[str, Any]
     parts: dict[str, dict[str, Any]] = {name: {} for name in _PREFIXES.values()}
     unknown = []
     for key, value in state.items():
-        if key == "null_condition_emb":
-            parts["condition_encoder"][key] = value
-            continue
-        for prefix, component in _PREFIXES.items():
-            if key.startswith(prefix):
-                new = key[len(prefix) :]
-                if component == "transformer":
-                    new = new.replace("proj_in.1.", "proj_in_conv.").replace("proj_out.1.", "proj_out_conv.")
-                for old, repl in _ATTN_RENAMES:
-                    new = new.replace(old, repl)
-                parts[component][new] = value
-                break
-        else:
+        target = map_upstream_key(key)
+        if target is None:
             unknown.append(key)
+        else:
+            parts[target[0]][target[1]] = value
     if unknown:
         raise ModelLoadError(f"Checkpoint has keys no component takes: {_few(unknown)}")
     return parts
@@ -291,33 +297,89 @@ def _component_configs(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _read_upstream_weights(folder: Path) -> dict[str, Any]:
-    from safetensors.torch import load_file
-
+def _upstream_shards(folder: Path) -> list[Path]:
     single = folder / "model.safetensors"
     if single.is_file():
-        return load_file(str(single))
+        return [single]
     index = json.loads((folder / "model.safetensors.index.json").read_text())
-    state: dict[str, Any] = {}
-    for shard in sorted(set(index["weight_map"].values())):
-        if not (folder / shard).is_file():
-            raise ModelLoadError(f"Checkpoint shard {shard} is missing from {folder}.")
-        state.update(load_file(str(folder / shard)))
-    return state
+    shards = [folder / name for name in sorted(set(index["weight_map"].values()))]
+    for shard in shards:
+        if not shard.is_file():
+            raise ModelLoadError(f"Checkpoint shard {shard.name} is missing from {folder}.")
+    return shards
 
 
-def _load_strict(module, state: dict[str, Any], name: str) -> None:
-    try:
-        missing, unexpected = module.load_state_dict(state, strict=False, assign=True)
-    except RuntimeError as exc:  # shape mismatches
-        raise ModelLoadError(f"{name} weights do not match the model: {exc}") from exc
-    if missing or unexpected:
-        detail = []
-        if missing:
-            detail.append(f"missing {_few(list(missing))}")
-        if unexpected:
-            detail.append(f"unexpected {_few(list(unexpected))}")
-        raise ModelLoadError(f"{name} weights do not match the model: {'; '.join(detail)}")
+def _assign(module: Any, key: str, value: Any) -> str | None:
+    """Put ``value`` in place of ``module``'s parameter or buffer ``key``; the reason if it does not fit."""
+    import torch
+
+    *path, name = key.split(".")
+    owner = module
+    for part in path:
+        owner = getattr(owner, part, None)
+        if owner is None:
+            return "unexpected"
+    if name in owner._parameters:
+        old = owner._parameters[name]
+        if old is not None and old.shape != value.shape:
+            return f"shape {tuple(value.shape)} vs {tuple(old.shape)}"
+        owner._parameters[name] = torch.nn.Parameter(value, requires_grad=False)
+    elif name in owner._buffers:
+        old = owner._buffers[name]
+        if old is not None and old.shape != value.shape:
+            return f"shape {tuple(value.shape)} vs {tuple(old.shape)}"
+        owner._buffers[name] = value
+    else:
+        return "unexpected"
+    return None
+
+
+def _stream_upstream_weights(
+    folder: Path, modules: dict[str, Any], dtype: Any
+) -> tuple[dict[str, set[str]], dict[str, list[str]]]:
+    """Fill ``modules`` from the checkpoint one tensor at a time; returns the keys each got, and
+    for each component the checkpoint keys that did not fit it.
+
+    Each tensor is read, cast to ``dtype`` and assigned before the next is read, so the build never
+    holds the FP32 checkpoint: XL SFT ships ~20 GB of FP32 in 4 shards, and reading it whole before
+    casting peaked near 30 GB of host memory for a 10.4 GiB bf16 pipeline.
+    """
+    from safetensors import safe_open
+
+    loaded: dict[str, set[str]] = {name: set() for name in modules}
+    unknown: list[str] = []
+    misfits: dict[str, list[str]] = {}
+    for shard in _upstream_shards(folder):
+        with safe_open(str(shard), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118 (a safetensors handle is not a dict)
+                target = map_upstream_key(key)
+                if target is None:
+                    unknown.append(key)
+                    continue
+                component, new = target
+                tensor = f.get_tensor(key)
+                if dtype is not None and tensor.is_floating_point():
+                    tensor = tensor.to(dtype)
+                problem = _assign(modules[component], new, tensor)
+                if problem is None:
+                    loaded[component].add(new)
+                else:
+                    misfits.setdefault(component, []).append(f"{new} ({problem})")
+                del tensor
+    if unknown:
+        raise ModelLoadError(f"Checkpoint has keys no component takes: {_few(unknown)}")
+    return loaded, misfits
+
+
+def _upstream_components(folder: Path) -> set[str]:
+    """The components an upstream checkpoint has weights for, read from the shard headers only."""
+    from safetensors import safe_open
+
+    present = set()
+    for shard in _upstream_shards(folder):
+        with safe_open(str(shard), framework="pt") as f:
+            present |= {t[0] for t in map(map_upstream_key, f.keys()) if t is not None}
+    return present
 
 
 def load_upstream(folder: Path, variant: Variant, dtype=None):
@@ -342,34 +404,38 @@ def load_upstream(folder: Path, variant: Variant, dtype=None):
         configs = _component_configs(cfg)
     except KeyError as exc:
         raise ModelLoadError(f"{folder / 'config.json'} lacks the field {exc}.") from exc
-    parts = split_upstream_state_dict(_read_upstream_weights(folder))
     silence_file = folder / "silence_latent.pt"
     if not silence_file.is_file():
         raise ModelLoadError(f"{folder} has no silence_latent.pt.")
-    # Stored as [1, C, T]; the condition encoder keeps it as [1, T, C].
-    parts["condition_encoder"]["silence_latent"] = torch.load(
-        silence_file, map_location="cpu", weights_only=True
-    ).transpose(1, 2)
     classes = {
         "transformer": AceStepTransformer1DModel,
         "condition_encoder": AceStepConditionEncoder,
         "audio_tokenizer": AceStepAudioTokenizer,
         "audio_token_detokenizer": AceStepAudioTokenDetokenizer,
     }
-    components: dict[str, Any] = {}
+    present = _upstream_components(folder)
+    modules: dict[str, Any] = {}
     for name, cls in classes.items():
-        if not parts[name] and name.startswith("audio_"):
-            components[name] = None  # cover needs them; text2music and repaint do not
-            continue
+        if name not in present and name.startswith("audio_"):
+            continue  # cover needs them; text2music and repaint do not
         # Random init of a multi-billion-parameter model is wasted work: the weights follow.
         # Buffers stay real (the FSQ quantizer computes its own), parameters are assigned.
         with init_empty_weights(include_buffers=False):
-            module = cls(**configs[name])
-        if name == "condition_encoder":
-            t = parts[name]["silence_latent"].shape[1]
-            module.silence_latent = torch.empty(1, t, configs[name]["timbre_hidden_dim"])
-        _load_strict(module, parts[name], name)
-        components[name] = module.to(dtype) if dtype is not None else module
+            modules[name] = cls(**configs[name])
+    loaded, misfits = _stream_upstream_weights(folder, modules, dtype)
+    # Stored as [1, C, T]; the condition encoder keeps it as [1, T, C].
+    silence = torch.load(silence_file, map_location="cpu", weights_only=True).transpose(1, 2).contiguous()
+    modules["condition_encoder"].silence_latent = silence.to(dtype) if dtype is not None else silence
+    loaded["condition_encoder"].add("silence_latent")
+    components: dict[str, Any] = {"audio_tokenizer": None, "audio_token_detokenizer": None}
+    for name, module in modules.items():
+        missing = set(module.state_dict()) - loaded[name]
+        if missing or misfits.get(name):
+            detail = [f"missing {_few(list(missing))}"] if missing else []
+            detail += [f"not fitting {_few(misfits[name])}"] if misfits.get(name) else []
+            raise ModelLoadError(f"{name} weights do not match the model: {'; '.join(detail)}")
+        # Casts what the checkpoint did not hold (computed buffers); what it held is already cast.
+        components[name] = (module.to(dtype) if dtype is not None else module).eval()
     vae_dir = _find_shared(folder, VAE_DIRS, variant)
     te_dir = _find_shared(folder, TEXT_ENCODER_DIRS, variant)
     components["vae"] = AutoencoderOobleck.from_pretrained(vae_dir, torch_dtype=dtype)

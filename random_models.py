@@ -127,11 +127,14 @@ def _text_encoder(shapes: dict[str, Any], vocab_size: int):
     return Qwen3Model(config)
 
 
-def build_pipeline(size: str = "tiny", *, turbo: bool = False, seed: int = 0, dtype: Any = None):
+def build_pipeline(
+    size: str = "tiny", *, turbo: bool = False, seed: int = 0, dtype: Any = None, shapes: dict[str, Any] | None = None
+):
     """An ``AceStepPipeline`` with random weights and the real ACE-Step audio geometry.
 
     48 kHz stereo, VAE hop 1920 (25 latent frames per second). ``turbo`` marks the transformer
-    config the way the turbo checkpoints do (guidance distilled).
+    config the way the turbo checkpoints do (guidance distilled). ``shapes`` overrides entries of
+    the size's shapes (e.g. fewer DiT layers).
     """
     import torch
     from diffusers import (
@@ -146,7 +149,7 @@ def build_pipeline(size: str = "tiny", *, turbo: bool = False, seed: int = 0, dt
         AceStepConditionEncoder,
     )
 
-    s = SHAPES[size]
+    s = {**SHAPES[size], **(shapes or {})}
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
     vocab = len(tokenizer)
@@ -296,8 +299,18 @@ def save_upstream_layout(root: str | Path, size: str = "tiny", variant_dir: str 
     save_file({k: v.contiguous() for k, v in state.items()}, str(dit / "model.safetensors"))
     silence = pipe.condition_encoder.silence_latent.transpose(1, 2).contiguous()
     torch.save(silence, dit / "silence_latent.pt")
+    config = _upstream_config(pipe, s)
+    (dit / "config.json").write_text(json.dumps(config, indent=2))
+    pipe.vae.save_pretrained(root / "vae")
+    pipe.text_encoder.save_pretrained(root / "Qwen3-Embedding-0.6B")
+    pipe.tokenizer.save_pretrained(root / "Qwen3-Embedding-0.6B")
+    return dit, pipe
+
+
+def _upstream_config(pipe: Any, s: dict[str, Any]) -> dict[str, Any]:
+    """The ``config.json`` upstream ACE-Step writes for a DiT checkpoint like ``pipe``'s."""
     t = pipe.transformer.config
-    config = {
+    return {
         "model_type": "acestep",
         "hidden_size": t.hidden_size,
         "intermediate_size": t.intermediate_size,
@@ -330,11 +343,64 @@ def save_upstream_layout(root: str | Path, size: str = "tiny", variant_dir: str 
         "is_turbo": bool(t.is_turbo),
         "model_version": t.model_version,
     }
-    (dit / "config.json").write_text(json.dumps(config, indent=2))
-    pipe.vae.save_pretrained(root / "vae")
-    pipe.text_encoder.save_pretrained(root / "Qwen3-Embedding-0.6B")
-    pipe.tokenizer.save_pretrained(root / "Qwen3-Embedding-0.6B")
-    return dit, pipe
+
+
+def write_upstream_checkpoint(
+    root: str | Path, size: str = "xl", shard_gib: float = 5.0, seed: int = 0, shapes: dict[str, Any] | None = None
+) -> Path:
+    """A random FP32 checkpoint in upstream's sharded layout, written one shard at a time.
+
+    Full XL is ~20 GB of FP32: it is never held in memory here, so the loader's own peak can be
+    measured on a machine that could not hold it twice. The VAE and text encoder (real random
+    weights, ~2.4 GB) go beside it as in upstream's ``checkpoints/`` tree. Returns the DiT folder.
+    """
+    import torch
+    from accelerate import init_empty_weights
+    from safetensors.torch import save_file
+
+    root = Path(root)
+    s = {**SHAPES[size], **(shapes or {})}
+    with init_empty_weights(include_buffers=False):
+        meta = build_pipeline(size, shapes=shapes)
+    dit = root / "acestep-v15-xl-sft"
+    dit.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(seed)
+    entries: list[tuple[str, Any]] = []
+    for prefix, module in (("decoder.", meta.transformer), ("encoder.", meta.condition_encoder),
+                           ("tokenizer.", meta.audio_tokenizer), ("detokenizer.", meta.audio_token_detokenizer)):  # fmt: skip
+        for k, v in module.state_dict().items():
+            if k == "silence_latent":
+                continue
+            name = k if k == "null_condition_emb" else _upstream_key(prefix, k)
+            entries.append((name, v))
+    shard: dict[str, Any] = {}
+    written, size_now, limit, weight_map = 0, 0, shard_gib * 2**30, {}
+
+    def flush() -> None:
+        nonlocal shard, size_now, written
+        written += 1
+        name = f"model-{written:05d}.safetensors"
+        save_file(shard, str(dit / name))
+        weight_map.update(dict.fromkeys(shard, name))
+        shard, size_now = {}, 0
+
+    for name, v in entries:
+        value = torch.randn(v.shape, generator=gen) * 0.02 if v.is_meta else v.float().contiguous()
+        shard[name] = value
+        size_now += value.numel() * 4
+        if size_now >= limit:
+            flush()
+    if shard:
+        flush()
+    (dit / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    torch.save(meta.condition_encoder.silence_latent.transpose(1, 2).contiguous(), dit / "silence_latent.pt")
+    (dit / "config.json").write_text(json.dumps(_upstream_config(meta, s), indent=2))
+    vae = type(meta.vae).from_config(meta.vae.config)
+    vae.save_pretrained(root / "vae")
+    text_encoder = type(meta.text_encoder)(meta.text_encoder.config)
+    text_encoder.save_pretrained(root / "Qwen3-Embedding-0.6B")
+    meta.tokenizer.save_pretrained(root / "Qwen3-Embedding-0.6B")
+    return dit
 
 
 def build_lyrics_lm(seed: int = 0):

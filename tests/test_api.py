@@ -100,7 +100,10 @@ def test_python_app_py_honours_server_env(tiny_pipeline_dir, tmp_path):
         proc.wait(timeout=30)
 
 
-def test_audio_modes_through_the_api_and_chained(client, tmp_path):
+def chain_audio_modes(client, tmp_path) -> Path:
+    """Extend a 44.1 kHz mono song, edit a region of the result, cover that; returns the source.
+
+    Shared by the in-process and the ZeroGPU harness tests: the same visitor path in both."""
     from gradio_client import handle_file
     from test_audio_modes import tone
 
@@ -116,7 +119,14 @@ def test_audio_modes_through_the_api_and_chained(client, tmp_path):
     np.testing.assert_array_equal(before[6 * 48000 :], after[6 * 48000 :])
     covered = client.predict(src_audio=handle_file(edited[0]), prompt="choir", audio_cover_strength=0.8,
                              inference_steps=2, api_name="/cover")  # fmt: skip
-    assert sf.info(covered[0]).frames == 15 * 48000
+    assert sf.info(covered[0]).frames == 15 * 48000 and covered[-1]["mode"] == "cover"
+    return src
+
+
+def test_audio_modes_through_the_api_and_chained(client, tmp_path):
+    from gradio_client import handle_file
+
+    src = chain_audio_modes(client, tmp_path)
     with pytest.raises(ValidationError, match="repainting_end: The region 5–20 s lies outside the song"):
         client.predict(
             src_audio=handle_file(str(src)), prompt="x", repainting_start=5, repainting_end=20, api_name="/edit"

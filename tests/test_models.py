@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import models
+import random_models
 
 
 def _audio(pipe, seed: int = 3):
@@ -38,6 +39,27 @@ def test_upstream_layout_round_trips_to_identical_audio(tiny_upstream):
         assert want.keys() == got.keys()
         assert all(torch.equal(want[k], got[k]) for k in want), name
     assert torch.equal(_audio(original), _audio(loaded))
+
+
+def test_upstream_layout_casts_as_it_reads_and_builds_eval_modules(tiny_upstream):
+    dit, original = tiny_upstream
+    loaded = models.load_pipeline(str(dit), models.VARIANTS["xl-sft"], dtype=torch.bfloat16)
+    for name in ("transformer", "condition_encoder", "audio_tokenizer", "audio_token_detokenizer"):
+        module = getattr(loaded, name)
+        assert not module.training, name
+        floats = [t for t in module.state_dict().values() if t.is_floating_point()]
+        assert floats and all(t.dtype == torch.bfloat16 for t in floats), name
+        assert not any(t.is_meta for t in module.state_dict().values()), name
+    want = original.transformer.state_dict()
+    got = loaded.transformer.state_dict()
+    assert all(torch.equal(want[k].to(torch.bfloat16), got[k]) for k in want)
+
+
+def test_a_checkpoint_written_shard_by_shard_loads(tmp_path):
+    dit = random_models.write_upstream_checkpoint(tmp_path / "checkpoints", size="tiny", shard_gib=2e-5)
+    assert len(list(dit.glob("model-*.safetensors"))) > 2
+    pipe = models.load_pipeline(str(dit), models.VARIANTS["xl-sft"], dtype=torch.bfloat16)
+    assert pipe.transformer.dtype == torch.bfloat16 and pipe.audio_tokenizer is not None
 
 
 def test_diffusers_layout_loads_through_from_pretrained(tiny_pipeline_dir, tiny_upstream):

@@ -18,6 +18,7 @@ import soundfile as sf
 from conftest import free_port
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
+from test_api import chain_audio_modes
 from test_audio_modes import tone
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
@@ -77,18 +78,7 @@ def test_generate_with_two_takes(client, space):
 
 
 def test_cover_extend_edit_chained(client, tmp_path):
-    src = tone(tmp_path / "song.wav", seconds=10, rate=44100, channels=1)
-    ext = client.predict(src_audio=handle_file(str(src)), prompt="go on", extend_seconds=5, inference_steps=2,
-                         seed=3, api_name="/extend")  # fmt: skip
-    assert sf.info(ext[0]).frames == 15 * 48000 and ext[-1]["mode"] == "extend"
-    edited = client.predict(src_audio=handle_file(ext[0]), prompt="breakdown", repainting_start=2,
-                            repainting_end=6, inference_steps=2, api_name="/edit")  # fmt: skip
-    before, after = sf.read(ext[0])[0], sf.read(edited[0])[0]
-    np.testing.assert_array_equal(before[: 2 * 48000], after[: 2 * 48000])
-    np.testing.assert_array_equal(before[6 * 48000 :], after[6 * 48000 :])
-    covered = client.predict(src_audio=handle_file(edited[0]), prompt="choir", audio_cover_strength=0.8,
-                             inference_steps=2, api_name="/cover")  # fmt: skip
-    assert sf.info(covered[0]).frames == 15 * 48000 and covered[-1]["mode"] == "cover"
+    chain_audio_modes(client, tmp_path)
 
 
 def test_lyrics_stream_and_use_in_generate(client):
