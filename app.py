@@ -71,7 +71,7 @@ def write_lyrics(
     # Drawn here, so a retry after a GPU abort writes the same song.
     req.seed = lyricist.draw_seed(req.seed)
     if not lyricist.is_loaded():
-        progress(0, desc="Loading the lyrics model… the first time takes a minute or two")
+        progress(0, desc="Loading the lyrics model… the first time takes about a minute longer")
     text = ""
     with _run("lyrics", request) as run_id:
         # Whatever was streamed stays in the box on an error: Gradio keeps the last yielded value.
@@ -145,7 +145,12 @@ def _stopper(tab: str, api_name: str) -> Callable[..., None]:
 
 
 def show_takes(n: float) -> list[Any]:
-    return [gr.update(visible=i < int(n or 1)) for i in range(modes.MAX_TAKES)]
+    """As many take slots as takes asked for; "Take to send" only when there is a choice."""
+    try:
+        count = max(1, min(modes.MAX_TAKES, int(float(n or 1))))
+    except (TypeError, ValueError):
+        count = 1
+    return [*(gr.update(visible=i < count) for i in range(modes.MAX_TAKES)), gr.update(visible=count > 1)]
 
 
 def _seeds_text(record: dict[str, Any]) -> str:
@@ -154,15 +159,81 @@ def _seeds_text(record: dict[str, Any]) -> str:
     return f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {device_label(record['model']['device'])}"
 
 
+def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
+    """Generate's fields from a take's record (a result's metadata or a take's ``.json``), seed
+    included, so the take can be made again or varied; then switch to Generate.
+
+    Files (a LoRA, a timbre reference, a source song) are not brought back: they are named in a
+    note, to upload again.
+    """
+    if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
+        raise gr.Error("This is not a take's record. Use the .json file saved beside a take.")
+    params = record["params"]
+    takes = record.get("takes") or []
+    try:
+        index = max(1, min(len(takes), int(float(take or 1)))) - 1 if takes else 0
+    except (TypeError, ValueError):
+        index = 0
+    if "take" in record and "seed" in record:  # one take's own .json: its seed
+        seed = record["seed"]
+    else:
+        seed = takes[index]["seed"] if takes else params.get("seed", -1)
+    lyrics = params.get("lyrics") or ""
+    language = params.get("vocal_language") or "en"
+    files = [f"{label} {params[key]}" for key, label in
+             (("lora", "LoRA"), ("reference_audio", "timbre reference"), ("src_audio", "source song"))
+             if params.get(key)]  # fmt: skip
+    if files:
+        gr.Info(f"Settings brought back. Upload again what a take's record cannot carry: {', '.join(files)}.")
+    return (
+        params.get("prompt", ""),
+        gr.update(value=lyrics, interactive=True) if lyrics else toggle_instrumental(True),
+        not lyrics,
+        params.get("audio_duration") or 30,
+        params.get("bpm") or 0,
+        params.get("key_scale") or modes.AUTO,
+        params.get("time_signature") or modes.AUTO,
+        language if language in modes.LANGUAGES else "en",
+        seed,
+        params.get("inference_steps") or models.active_variant().steps,
+        params.get("guidance_scale") or models.active_variant().guidance,
+        params.get("shift") or models.active_variant().shift,
+        1,
+        params.get("audio_format") or "wav",
+        gr.Tabs(selected="generate"),
+    )
+
+
+def settings_from_file(path: Any) -> tuple[Any, ...]:
+    """``settings_from_record`` for an uploaded take ``.json``."""
+    import json
+
+    if not path:
+        raise gr.Error("Upload the .json file saved beside a take.")
+    try:
+        with open(str(path), encoding="utf-8") as f:
+            record = json.loads(f.read(200_000))
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise gr.Error("This file is not a take's record: it is not readable JSON.") from None
+    return settings_from_record(record, 1)
+
+
 def toggle_instrumental(on: bool) -> Any:
     if on:
         return gr.update(value=modes.INSTRUMENTAL_TAG, interactive=False)
     return gr.update(value="", interactive=True)
 
 
+def model_label() -> str:
+    """The model as the page names it: the variant, or the folder ``ACE_STUDIO_MODEL`` points at."""
+    source = os.environ.get("ACE_STUDIO_MODEL", "").strip()
+    if source and os.path.isdir(os.path.expanduser(source)):
+        return tips.MODEL_FROM_FOLDER.format(folder=os.path.basename(os.path.normpath(source)))
+    return f"**{models.active_variant().label}**"
+
+
 def _header() -> str:
-    variant = models.active_variant()
-    return f"# ACE Music Studio\nMake songs from words with **{variant.label}**. {tips.TAGLINE}"
+    return f"# ACE Music Studio\nMake songs from words with {model_label()}. {tips.TAGLINE}"
 
 
 def device_label(device: str | None = None) -> str:
@@ -175,21 +246,23 @@ def device_label(device: str | None = None) -> str:
 
 def studio_status() -> tuple[str, Any]:
     """The header's status line, and whether its timer should keep polling (until start-up is over)."""
-    variant = models.active_variant()
     state = backend.load_state()
     warmup = zerogpu.warmup_state()
     if state["state"] == "ready":
         text = tips.STATUS_READY.format(
-            label=variant.label, device=device_label(state["device"]), seconds=state["load_seconds"]
+            label=model_label(), device=device_label(state["device"]), seconds=state["load_seconds"]
         )
         if warmup["running"]:
             text += tips.STATUS_WARMING.format(elapsed=warmup["elapsed"])
     elif state["state"] == "loading":
         text = tips.STATUS_LOADING.format(
-            label=variant.label, device=device_label(), elapsed=state["elapsed"], usual=backend.COLD_START_SECONDS
+            label=model_label(), device=device_label(), elapsed=state["elapsed"], usual=backend.COLD_START_SECONDS
         )
     else:
-        text = tips.STATUS_COLD.format(label=variant.label, device=device_label(), usual=backend.COLD_START_SECONDS)
+        label = model_label()
+        text = tips.STATUS_COLD.format(
+            label=label[:1].upper() + label[1:], device=device_label(), usual=backend.COLD_START_SECONDS
+        )
     for kind, error in warmup["errors"].items():
         text += tips.STATUS_WARM_FAILED.format(what=f"{kind} model", error=error)
     return text, gr.Timer(active=state["state"] != "ready" or warmup["running"])
@@ -401,6 +474,14 @@ def _sampling_controls(variant: models.Variant, prefix: str):
     return seed, steps, guidance, fmt
 
 
+def _scroll_js(elem_id: str) -> str:
+    """Client-side only: bring ``elem_id`` into view unless it already is."""
+    return (
+        f"() => {{ const el = document.getElementById({elem_id!r}); if (!el) return; const r = el.getBoundingClientRect();"
+        " if (r.top < 0 || r.bottom > window.innerHeight) el.scrollIntoView({block: 'center'}); }"
+    )
+
+
 def _language_dropdown(prefix: str) -> gr.Dropdown:
     languages = [(f"{name} ({code})", code) for code, name in modes.LANGUAGES.items()]
     return gr.Dropdown(
@@ -439,10 +520,12 @@ def _result_column(prefix: str, n: int = 1):
     takes = _takes_column(prefix, n)
     seeds = gr.Markdown(tips.RESULT_EMPTY, elem_id=f"{prefix}-seeds", elem_classes=["result-note"])
     with gr.Row():
-        pick = gr.Number(value=1, precision=0, label="Take to send", visible=n > 1, minimum=1, maximum=n)
+        # Shown once Generate is set to more than one take (``show_takes``).
+        pick = gr.Number(value=1, precision=0, label="Take to send", visible=False, minimum=1, maximum=n)
         sends = {
             tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS
         }
+        sends["settings"] = gr.Button("Use these settings", size="sm", elem_id=f"{prefix}-use-settings")
     with gr.Accordion("Details: every setting, the model and the timings", open=False):
         meta = gr.JSON(label="Metadata", open=False)
     return takes, seeds, pick, sends, meta
@@ -526,15 +609,20 @@ def build_ui() -> gr.Blocks:
                                     1, modes.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES
                                 )
                             gen_ref = _reference_input("gen")
+                            gen_record = gr.File(
+                                label="Bring back a take's settings (its .json)", type="filepath", height=100,
+                                elem_id="gen-record", elem_classes=["compact-drop"],
+                            )  # fmt: skip
                             gen_lora = _lora_controls("gen")
                         gen_btn, gen_stop = _action_buttons("Generate", "gen")
-                        gr.Examples(
-                            [list(e) for e in ex.GENERATE], [prompt, lyrics, duration, language],
-                            label="Try one of these", example_labels=ex.GENERATE_LABELS,
-                            api_name="load_example_generate",
-                        )  # fmt: skip
                     with gr.Column(scale=2):
                         results["generate"] = _result_column("gen", modes.MAX_TAKES)
+                # Below the form and the results, so on a phone the results follow the button.
+                gr.Examples(
+                    [list(e) for e in ex.GENERATE], [prompt, lyrics, duration, language],
+                    label="Try one of these", example_labels=ex.GENERATE_LABELS,
+                    api_name="load_example_generate",
+                )  # fmt: skip
 
             with gr.Tab("Cover", id="cover"):
                 with gr.Row():
@@ -553,9 +641,9 @@ def build_ui() -> gr.Blocks:
                             cover_sampling = _sampling_controls(variant, "cover")
                             cover_lora = _lora_controls("cover")
                         cover_btn, cover_stop = _action_buttons("Make cover", "cover")
-                        _demo_examples("cover", ex.COVER, [sources["cover"], cover_prompt, cover_strength])
                     with gr.Column(scale=2):
                         results["cover"] = _result_column("cover")
+                _demo_examples("cover", ex.COVER, [sources["cover"], cover_prompt, cover_strength])
 
             with gr.Tab("Extend", id="extend"):
                 with gr.Row():
@@ -572,9 +660,9 @@ def build_ui() -> gr.Blocks:
                             extend_sampling = _sampling_controls(variant, "extend")
                             extend_lora = _lora_controls("extend")
                         extend_btn, extend_stop = _action_buttons("Extend", "extend")
-                        _demo_examples("extend", ex.EXTEND, [sources["extend"], extend_prompt, extend_seconds])
                     with gr.Column(scale=2):
                         results["extend"] = _result_column("extend")
+                _demo_examples("extend", ex.EXTEND, [sources["extend"], extend_prompt, extend_seconds])
 
             with gr.Tab("Edit", id="edit"):
                 with gr.Row():
@@ -592,11 +680,9 @@ def build_ui() -> gr.Blocks:
                             edit_sampling = _sampling_controls(variant, "edit")
                             edit_lora = _lora_controls("edit")
                         edit_btn, edit_stop = _action_buttons("Regenerate region", "edit")
-                        _demo_examples(
-                            "edit", ex.EDIT, [sources["edit"], edit_start, edit_end, edit_prompt, edit_lyrics]
-                        )
                     with gr.Column(scale=2):
                         results["edit"] = _result_column("edit")
+                _demo_examples("edit", ex.EDIT, [sources["edit"], edit_start, edit_end, edit_prompt, edit_lyrics])
 
             with gr.Tab("Lyrics", id="lyrics"):
                 with gr.Row():
@@ -624,14 +710,14 @@ def build_ui() -> gr.Blocks:
                                 )
                                 ly_seed = _lenient(gr.Number(value=-1, precision=0, label="Seed", info=tips.SEED))
                         ly_btn, ly_stop = _action_buttons("Write lyrics", "ly")
-                        gr.Examples(
-                            [list(e) for e in ex.LYRICS], [ly_theme, ly_genre, ly_mood, ly_language],
-                            label="Try one of these", api_name="load_example_lyrics",
-                        )  # fmt: skip
                     with gr.Column(scale=3):
                         ly_text = gr.Textbox("", label="Lyrics", lines=18, elem_id="ly-text")
                         ly_caption = gr.Textbox("", label="Suggested style caption", elem_id="ly-caption")
                         ly_use = gr.Button("Use in Generate", elem_id="ly-use")
+                gr.Examples(
+                    [list(e) for e in ex.LYRICS], [ly_theme, ly_genre, ly_mood, ly_language],
+                    label="Try one of these", api_name="load_example_lyrics",
+                )  # fmt: skip
 
         def waiting() -> int:
             return len(demo._queue)
@@ -641,12 +727,14 @@ def build_ui() -> gr.Blocks:
                     show_progress="hidden")  # fmt: skip
 
         ly_inputs = [ly_theme, ly_genre, ly_mood, ly_language, ly_structure, ly_temp, ly_seed, ly_custom, ly_length]
+        ly_btn.click(None, None, None, js=_scroll_js("ly-text"), api_visibility="private")
         ly_btn.click(
             write_lyrics,
             ly_inputs,
             [ly_text, ly_caption],
             api_name="lyrics",
             concurrency_id="gpu",
+            show_progress_on=[ly_text],
             validator=_validator(
                 lyricist.make_request,
                 list(inspect.signature(lyricist.make_request).parameters),
@@ -665,8 +753,8 @@ def build_ui() -> gr.Blocks:
         instrumental.input(
             toggle_instrumental, instrumental, lyrics, api_name="toggle_instrumental", api_visibility="private"
         )
-        gen_takes = results["generate"][0]
-        takes.change(show_takes, takes, gen_takes, api_name="show_takes", api_visibility="private")
+        gen_takes, gen_pick = results["generate"][0], results["generate"][2]
+        takes.change(show_takes, takes, [*gen_takes, gen_pick], api_name="show_takes", api_visibility="private")
         events = {
             "generate": (
                 gen_btn, gen_stop,
@@ -693,18 +781,29 @@ def build_ui() -> gr.Blocks:
         for name, (button, stop_button, inputs) in events.items():
             audios, seeds_md, _pick, _sends, meta = results[name]
             prepare = modes.PREPARE[name]
+            # Where the eye goes after the press: the first take slot, brought into view (below the
+            # form on a phone), is the one place that shows the progress.
+            button.click(None, None, None, js=_scroll_js(f"{audios[0].elem_id}"), api_visibility="private")
             button.click(
                 handlers[name],
                 inputs=inputs,
                 outputs=[*audios, seeds_md, meta],
                 api_name=name,
                 concurrency_id="gpu",
+                show_progress_on=[audios[0]],
                 validator=_validator(prepare, [p.name for p in _own_parameters(prepare)], inputs, waiting, "prompt"),
             )
             # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M"
             # and free the queue slot while the GPU still works; the run's flag ends it within a step.
             stop_api = "stop" if name == "generate" else f"stop_{name}"
             stop_button.click(_stopper(name, name), None, None, api_name=stop_api, queue=False)
+        settings_fields = [prompt, lyrics, instrumental, duration, bpm, key, time_sig, language, seed, steps, guidance,
+                           shift, takes, fmt, tabs]  # fmt: skip
+        gen_record.upload(settings_from_file, gen_record, settings_fields, api_name="settings_from_file")
+        for name, (_audios, _seeds, pick, sends, meta) in results.items():
+            sends.pop("settings").click(
+                settings_from_record, [meta, pick], settings_fields, api_name=f"settings_from_{name}"
+            )
         for name, (audios, _seeds, pick, sends, _meta) in results.items():
             for tab, button in sends.items():
                 button.click(

@@ -28,6 +28,7 @@ import numpy as np
 import audio
 import backend
 import models
+import tooltips as tips
 
 MIN_SECONDS = 10.0
 MAX_SECONDS = 600.0
@@ -365,7 +366,8 @@ def user_errors() -> Iterator[None]:
     except (audio.AudioError, backend.ModeUnavailable, backend.BrokenOutput) as exc:
         raise gr.Error(str(exc)) from None
     except models.ModelLoadError as exc:
-        raise gr.Error(f"The model could not be loaded: {exc}", title="Model not available") from None
+        # Stays on the page until dismissed (duration=None): it says what to do next.
+        raise gr.Error(tips.MODEL_MISSING.format(error=exc), title="Model not available", duration=None) from None
 
 
 @dataclass
@@ -559,6 +561,12 @@ def _lora_params(adapter: dict[str, Any] | None) -> dict[str, Any]:
     return {"lora": adapter["name"], "lora_scale": adapter["scale"]} if adapter else {"lora": None}
 
 
+def _need_source(path: Any) -> None:
+    # Before any other check: with no song, "upload a song" is the first thing to do.
+    if path is None or str(path).strip() == "":
+        raise InputError("Please upload a song first.", "src_audio")
+
+
 def _source(path: Any, what: str = "song", param: str = "src_audio") -> np.ndarray:
     with about(param):
         return audio.load(path, what)
@@ -627,6 +635,7 @@ def prepare_cover(
     lora_scale: float = 1.0,
 ) -> Job:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source."""
+    _need_source(src_audio)
     params, request, seeds = _common(
         prompt, lyrics, vocal_language, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
     )
@@ -668,6 +677,7 @@ def prepare_extend(
     lora_scale: float = 1.0,
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
+    _need_source(src_audio)
     params, request, seeds = _common(
         prompt, lyrics, vocal_language, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, False
     )
@@ -723,6 +733,7 @@ def prepare_edit(
     lora_scale: float = 1.0,
 ) -> Job:
     """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
+    _need_source(src_audio)
     params, request, seeds = _common(
         prompt, lyrics, vocal_language, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
     )

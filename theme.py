@@ -67,4 +67,21 @@ CSS = """
 .hint, .hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 .result-note p { font-size: var(--text-md); }
 .result-note em { color: var(--body-text-color-subdued); }
+
+/* Phones: nothing wider than the screen. Rows stack, the tab bar and the example tables scroll
+   inside themselves. (Gradio scopes this CSS under its container: selectors start inside it.) */
+@media (max-width: 640px) {
+  .row { flex-wrap: wrap !important; }
+  .column, .block, .form { min-width: 0 !important; }
+  .column { flex: 1 1 100% !important; }
+  /* inline-size containment: their content no longer widens the page, it scrolls inside them */
+  [role="tablist"], .tab-wrapper, .tab-container {
+    overflow-x: auto; flex-wrap: nowrap; max-width: 100%; contain: inline-size;
+  }
+  table, .table-wrap { display: block; max-width: 100%; overflow-x: auto; contain: inline-size; }
+  .gallery { flex-wrap: wrap; }
+  #studio-header h1 { font-size: 1.6rem; }
+  #studio-header, #studio-status { overflow-wrap: anywhere; }
+  .stop-action { max-width: none; }
+}
 """

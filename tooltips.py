@@ -68,12 +68,17 @@ LORA = (
 LORA_SCALE = "How strongly the LoRA colours the result: 0 = not at all, 1 = as trained, up to 2 to exaggerate it."
 BUSY = "The studio is busy — {waiting} songs are already waiting for the GPU. Nothing was lost: try again in a minute."
 TAGLINE = "Describe a style, add lyrics, press Generate — or start from an example below."
+MODEL_FROM_FOLDER = "the model in **{folder}**"
 STATUS_CHECKING = "Checking the model…"
-STATUS_COLD = (
-    "**{label}** runs on **{device}**. It loads on first use: the first song takes about {usual:.0f} s longer."
+MODEL_MISSING = (
+    "The music model could not be loaded: {error}\n\n"
+    "What to do: point ACE_STUDIO_MODEL at a folder that holds the model "
+    "(e.g. ACE_STUDIO_MODEL=/path/to/acestep-v15-xl-sft python app.py), or try the page on tiny random "
+    "models: run python random_models.py DIR, then the command it prints."
 )
-STATUS_LOADING = "Loading **{label}** on **{device}**… {elapsed:.0f} s so far (usually about {usual:.0f} s)."
-STATUS_READY = "Ready: **{label}** on **{device}** (loaded in {seconds:.1f} s)."
+STATUS_COLD = "{label} runs on **{device}**. It loads on first use: the first song takes about {usual:.0f} s longer."
+STATUS_LOADING = "Loading {label} on **{device}**… {elapsed:.0f} s so far (usually about {usual:.0f} s)."
+STATUS_READY = "Ready: {label} on **{device}** (loaded in {seconds:.1f} s)."
 STATUS_WARMING = (
     " The lyrics writer is still loading ({elapsed:.0f} s so far); on ZeroGPU every request waits for it to finish."
 )

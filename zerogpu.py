@@ -31,6 +31,7 @@ import backend
 import lyrics
 import models
 import modes
+import tooltips as tips
 
 T = TypeVar("T")
 
@@ -172,10 +173,11 @@ def wait_for_models(kind: str, progress: Any = None) -> float:
         thread.join(1.0)
     if not _built(kind):
         what = "music model" if kind == "music" else "lyrics model"
-        raise gr.Error(
-            f"The {what} could not be loaded: {_warmup_errors.get(kind, 'unknown error')}",
-            title="Model not available",
+        error = _warmup_errors.get(kind, "unknown error")
+        message = (
+            tips.MODEL_MISSING.format(error=error) if kind == "music" else f"The {what} could not be loaded: {error}"
         )
+        raise gr.Error(message, title="Model not available", duration=None)
     return time.time() - started
 
 
@@ -290,7 +292,7 @@ def run_music(job: modes.Job, progress: Any = None, run_id: str | None = None) -
         if backend.is_warm():
             progress(0, desc="Starting…")
         else:
-            progress(0, desc="Loading model… the first song of a session takes a minute or two longer")
+            progress(0, desc=f"Loading the model… the first song takes about {backend.COLD_START_SECONDS:.0f} s longer")
     result = with_retry(lambda m: music_gpu(job.mode, job.params, job.request, progress, run_id, m))
     if waited >= 0.5:
         result["timings"]["model_wait_s"] = round(waited, 3)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import ROOT, free_port
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
 
 
@@ -146,3 +146,37 @@ def test_four_visitors_at_once_all_get_their_song(studio_server):
     for i, result in enumerate(results):
         assert sf.info(result[0]).frames == (10 + i) * 48000
         assert result[-1]["takes"][0]["seed"] == i
+
+
+def test_use_these_settings_makes_the_same_take_again(client, studio_server, tmp_path):
+    _, out = studio_server
+    first = client.predict(prompt="bossa nova", lyrics="[Verse]\nsol", audio_duration=10, bpm=120, key_scale="A minor",
+                           inference_steps=2, seed=40, batch_size=2, audio_format="flac", api_name="/generate")  # fmt: skip
+    record = first[-1]
+    fields = client.predict(record, 2, api_name="/settings_from_generate")
+    prompt, lyrics, instrumental, duration, bpm, key, meter, language, seed, steps, guidance, shift, takes, fmt = (
+        fields[:14]
+    )
+    assert (prompt, lyrics["value"], instrumental, seed, takes, fmt) == (
+        "bossa nova",
+        "[Verse]\nsol",
+        False,
+        41,
+        1,
+        "flac",
+    )
+    assert (duration, bpm, key, meter, language, steps) == (10, 120, "A minor", "auto", "en", 2)
+    again = client.predict(prompt=prompt, lyrics=lyrics["value"], audio_duration=duration, bpm=bpm, key_scale=key,
+                           time_signature=meter, vocal_language=language, seed=seed, inference_steps=steps,
+                           guidance_scale=guidance, shift=shift, batch_size=takes, audio_format=fmt,
+                           api_name="/generate")  # fmt: skip
+    # A take of a batch, made again alone from its seed (batched numerics differ in the last bits).
+    np.testing.assert_allclose(sf.read(again[0])[0], sf.read(first[1])[0], atol=2e-4)
+    # The same from the .json saved beside the take.
+    take_json = out / record["takes"][1]["metadata"]
+    from_file = client.predict(handle_file(str(take_json)), api_name="/settings_from_file")
+    assert from_file[:14] == fields[:14]
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"not": "a take"}')
+    with pytest.raises(Exception, match="not a take's record"):
+        client.predict(handle_file(str(notes)), api_name="/settings_from_file")

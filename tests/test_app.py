@@ -42,7 +42,8 @@ def test_status_line_follows_the_model_from_cold_to_ready(studio_env, monkeypatc
 
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     text, timer = app.studio_status()
-    assert "runs on **CPU**" in text and "loads on first use" in text and timer.active is True
+    assert "The model in **tiny-diffusers** runs on **CPU**" in text and "loads on first use" in text
+    assert timer.active is True
     monkeypatch.setattr(backend, "_loading_since", 0.0)
     monkeypatch.setattr(backend.time, "time", lambda: 12.0)
     assert "12 s so far" in app.studio_status()[0]
@@ -50,7 +51,9 @@ def test_status_line_follows_the_model_from_cold_to_ready(studio_env, monkeypatc
     monkeypatch.setattr(backend.time, "time", time.time)
     backend.get_backend()
     text, timer = app.studio_status()
-    assert text.startswith("Ready: **ACE-Step 1.5 XL SFT** on **CPU** (loaded in ") and timer.active is False
+    assert text.startswith("Ready: the model in **tiny-diffusers** on **CPU** (loaded in ") and timer.active is False
+    monkeypatch.delenv("ACE_STUDIO_MODEL")
+    assert app.model_label() == "**ACE-Step 1.5 XL SFT**" and "XL SFT" in app._header()
 
 
 def test_device_names_for_visitors(monkeypatch):
@@ -74,3 +77,18 @@ def test_demo_song_is_synthesized_here_and_usable_as_a_source():
     np.testing.assert_array_equal(examples.demo_song_audio(), examples.demo_song_audio())
     assert len(examples.GENERATE) == len(examples.GENERATE_LABELS)
     assert {lang for *_, lang in examples.GENERATE} >= {"en", "es", "ja", "fr", "ko"}
+
+
+def test_a_missing_model_says_what_to_do_and_stays_on_the_page(studio_env, monkeypatch, tmp_path):
+    import gradio as gr
+
+    import app
+
+    monkeypatch.setenv("ACE_STUDIO_MODEL", str(tmp_path / "no-such-model"))
+    try:
+        app.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
+    except gr.Error as exc:
+        assert "ACE_STUDIO_MODEL" in exc.message and "python random_models.py DIR" in exc.message
+        assert exc.duration is None  # until the visitor dismisses it
+    else:
+        raise AssertionError("a missing model must be reported")

@@ -93,7 +93,7 @@ def test_progress_goes_to_the_page(studio_env):
         calls.append((value, desc))
 
     app.make("generate", progress, prompt="jazz", audio_duration=10, inference_steps=3)
-    assert calls[0][0] == 0 and "Loading model" in calls[0][1]
+    assert calls[0][0] == 0 and "Loading the model" in calls[0][1]
     assert [c[0] for c in calls[1:]] == [(1, 3), (2, 3), (3, 3)]
 
 
