@@ -449,6 +449,38 @@ def describe_source(path: str | None) -> str:
     return f"Source: {int(minutes)}:{secs:04.1f} long · {info.samplerate} Hz · {info.channels} channel(s)"
 
 
+def analyze_source(path: str | None) -> tuple[Any, ...]:
+    """The line under an upload with its tempo, key, beats per bar and loudness, and those values
+    for the tab's BPM, key and time-signature fields (CPU only: no GPU time)."""
+    import analysis
+    import audio
+
+    text = describe_source(path)
+    if not path or text.startswith("⚠️"):
+        return text, gr.update(), gr.update(), gr.update()
+    try:
+        found = analysis.analyze(path)
+    except audio.AudioError as exc:
+        return f"{text}\n\n⚠️ {exc}", gr.update(), gr.update(), gr.update()
+    return (
+        f"{text} · {analysis.describe(found).split(' · ', 1)[1]}",
+        int(round(found.bpm)),
+        found.key,
+        str(found.beats_per_bar),
+    )
+
+
+def scale_tempo(bpm: Any, factor: float) -> Any:
+    """Half or double the BPM field: beat trackers often find twice or half the felt tempo."""
+    try:
+        value = float(bpm)
+    except (TypeError, ValueError):
+        return gr.update()
+    if value <= 0:
+        return gr.update()
+    return int(round(min(modes.BPM_RANGE[1], max(modes.BPM_RANGE[0], value * factor))))
+
+
 def send_take(take: float, *paths: str | None) -> tuple[Any, ...]:
     """The chosen take of a result, for another tab's source."""
     index = max(1, min(len(paths), int(take or 1))) - 1
@@ -544,13 +576,31 @@ def _action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
     return action, stop_button
 
 
-def _source_input(prefix: str, label: str = "Song"):
+def _source_input(prefix: str, label: str = "Song") -> tuple[gr.Audio, gr.Markdown]:
+    """The song upload and the line under it (filled by ``_musical_controls``' analysis)."""
     src = gr.Audio(
         label=label, type="filepath", sources=["upload"], elem_id=f"{prefix}-src", elem_classes=["compact-drop"]
     )
     info = gr.Markdown("", elem_id=f"{prefix}-src-info")
-    src.change(describe_source, src, info, api_name=f"{prefix}_describe", api_visibility="private", queue=False)
-    return src
+    return src, info
+
+
+def _musical_controls(prefix: str, src: gr.Audio, info: gr.Markdown) -> tuple[Any, Any, Any]:
+    """BPM, key and time signature of an audio tab, prefilled from the upload's analysis."""
+    with gr.Row():
+        bpm = _lenient(gr.Number(label="BPM (0 = auto)", value=0, info=tips.BPM_DETECTED, precision=0,
+                                 elem_id=f"{prefix}-bpm"))  # fmt: skip
+        key = gr.Dropdown([modes.AUTO, *modes.KEYS], value=modes.AUTO, label="Key", info=tips.KEY,
+                          allow_custom_value=True, elem_id=f"{prefix}-key")  # fmt: skip
+        meter = gr.Dropdown([modes.AUTO, *modes.TIME_SIGNATURES], value=modes.AUTO, label="Time signature",
+                            info=tips.TIME_SIGNATURE, allow_custom_value=True, elem_id=f"{prefix}-meter")  # fmt: skip
+    with gr.Row():
+        half = gr.Button("½ tempo", size="sm", elem_id=f"{prefix}-half-tempo")
+        double = gr.Button("2× tempo", size="sm", elem_id=f"{prefix}-double-tempo")
+    half.click(lambda b: scale_tempo(b, 0.5), bpm, bpm, api_visibility="private", queue=False)
+    double.click(lambda b: scale_tempo(b, 2.0), bpm, bpm, api_visibility="private", queue=False)
+    src.change(analyze_source, src, [info, bpm, key, meter], api_name=f"{prefix}_analyze", queue=False)
+    return bpm, key, meter
 
 
 def _demo_examples(tab: str, rows: list[tuple], inputs: list[Any]) -> gr.Examples:
@@ -627,7 +677,7 @@ def build_ui() -> gr.Blocks:
             with gr.Tab("Cover", id="cover"):
                 with gr.Row():
                     with gr.Column(scale=3):
-                        sources["cover"] = _source_input("cover")
+                        sources["cover"], cover_info = _source_input("cover")
                         cover_prompt = gr.Textbox("", label="New style", info=tips.COVER_CAPTION, lines=2)
                         cover_strength = _lenient_slider(
                             0.0, 1.0, value=0.6, step=0.05, label="Cover strength", info=tips.COVER_STRENGTH
@@ -637,6 +687,7 @@ def build_ui() -> gr.Blocks:
                                 "", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6
                             )
                             cover_language = _language_dropdown("cover")
+                            cover_music = _musical_controls("cover", sources["cover"], cover_info)
                             cover_ref = _reference_input("cover")
                             cover_sampling = _sampling_controls(variant, "cover")
                             cover_lora = _lora_controls("cover")
@@ -648,7 +699,7 @@ def build_ui() -> gr.Blocks:
             with gr.Tab("Extend", id="extend"):
                 with gr.Row():
                     with gr.Column(scale=3):
-                        sources["extend"] = _source_input("extend")
+                        sources["extend"], extend_info = _source_input("extend")
                         extend_seconds = _lenient_slider(
                             *modes.EXTEND_RANGE, value=30, step=1, label="Seconds to add", info=tips.EXTEND_SECONDS,
                             elem_id="extend-seconds",
@@ -657,6 +708,7 @@ def build_ui() -> gr.Blocks:
                         with gr.Accordion("Advanced settings", open=False, elem_id="extend-advanced"):
                             extend_lyrics = gr.Textbox("", label="Lyrics for the new part", info=tips.LYRICS, lines=6)
                             extend_language = _language_dropdown("extend")
+                            extend_music = _musical_controls("extend", sources["extend"], extend_info)
                             extend_sampling = _sampling_controls(variant, "extend")
                             extend_lora = _lora_controls("extend")
                         extend_btn, extend_stop = _action_buttons("Extend", "extend")
@@ -667,7 +719,7 @@ def build_ui() -> gr.Blocks:
             with gr.Tab("Edit", id="edit"):
                 with gr.Row():
                     with gr.Column(scale=3):
-                        sources["edit"] = _source_input("edit")
+                        sources["edit"], edit_info = _source_input("edit")
                         with gr.Row():
                             edit_start = _lenient(
                                 gr.Number(value=0, label="Region start (s)", info=tips.REGION, minimum=0)
@@ -677,6 +729,7 @@ def build_ui() -> gr.Blocks:
                         edit_lyrics = gr.Textbox("", label="New words for the region", info=tips.EDIT_LYRICS, lines=4)
                         with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
                             edit_language = _language_dropdown("edit")
+                            edit_music = _musical_controls("edit", sources["edit"], edit_info)
                             edit_sampling = _sampling_controls(variant, "edit")
                             edit_lora = _lora_controls("edit")
                         edit_btn, edit_stop = _action_buttons("Regenerate region", "edit")
@@ -763,17 +816,18 @@ def build_ui() -> gr.Blocks:
             ),
             "cover": (
                 cover_btn, cover_stop,
-                [sources["cover"], cover_prompt, cover_lyrics, cover_language, cover_strength, cover_ref,
+                [sources["cover"], cover_prompt, cover_lyrics, cover_language, *cover_music, cover_strength, cover_ref,
                  *cover_sampling, *cover_lora],
             ),
             "extend": (
                 extend_btn, extend_stop,
-                [sources["extend"], extend_prompt, extend_lyrics, extend_language, extend_seconds, *extend_sampling,
+                [sources["extend"], extend_prompt, extend_lyrics, extend_language, *extend_music, extend_seconds,
+                 *extend_sampling,
                  *extend_lora],
             ),
             "edit": (
                 edit_btn, edit_stop,
-                [sources["edit"], edit_prompt, edit_lyrics, edit_language, edit_start, edit_end, *edit_sampling,
+                [sources["edit"], edit_prompt, edit_lyrics, edit_language, *edit_music, edit_start, edit_end, *edit_sampling,
                  *edit_lora],
             ),
         }  # fmt: skip

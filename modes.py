@@ -561,6 +561,17 @@ def _lora_params(adapter: dict[str, Any] | None) -> dict[str, Any]:
     return {"lora": adapter["name"], "lora_scale": adapter["scale"]} if adapter else {"lora": None}
 
 
+def _musical(bpm: Any, key_scale: Any, time_signature: Any) -> dict[str, Any]:
+    """BPM, key and time signature as the pipeline takes them (``None`` = the model chooses)."""
+    with about("bpm"):
+        bpm_value = check_bpm(bpm)
+    with about("key_scale"):
+        key = check_key(key_scale)
+    with about("time_signature"):
+        meter = check_time_signature(time_signature)
+    return {"bpm": bpm_value, "keyscale": key, "timesignature": meter}
+
+
 def _need_source(path: Any) -> None:
     # Before any other check: with no song, "upload a song" is the first thing to do.
     if path is None or str(path).strip() == "":
@@ -625,6 +636,9 @@ def prepare_cover(
     prompt: str = "",
     lyrics: str = "",
     vocal_language: str = "en",
+    bpm: float | None = None,
+    key_scale: str = AUTO,
+    time_signature: str = AUTO,
     audio_cover_strength: float = 0.6,
     reference_audio: str | None = None,
     seed: int = -1,
@@ -636,6 +650,7 @@ def prepare_cover(
 ) -> Job:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source."""
     _need_source(src_audio)
+    music = _musical(bpm, key_scale, time_signature)
     params, request, seeds = _common(
         prompt, lyrics, vocal_language, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
     )
@@ -660,6 +675,8 @@ def prepare_cover(
         reference_audio=reference,
         audio_cover_strength=strength,
     )
+    params.update(bpm=music["bpm"], key_scale=music["keyscale"], time_signature=music["timesignature"])
+    request.update(music)
     return Job("cover", params, request, seeds, lambda take: audio.fit(take, n))
 
 
@@ -668,6 +685,9 @@ def prepare_extend(
     prompt: str = "",
     lyrics: str = "",
     vocal_language: str = "en",
+    bpm: float | None = None,
+    key_scale: str = AUTO,
+    time_signature: str = AUTO,
     extend_seconds: float = 30.0,
     seed: int = -1,
     inference_steps: int | None = None,
@@ -678,6 +698,7 @@ def prepare_extend(
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
     _need_source(src_audio)
+    music = _musical(bpm, key_scale, time_signature)
     params, request, seeds = _common(
         prompt, lyrics, vocal_language, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, False
     )
@@ -715,6 +736,8 @@ def prepare_extend(
         # rendition of the source overlaps it; everything before that is the source itself.
         return audio.splice(source, take, max(0, n - fade), total, fade)
 
+    params.update(bpm=music["bpm"], key_scale=music["keyscale"], time_signature=music["timesignature"])
+    request.update(music)
     return Job("extend", params, request, seeds, post)
 
 
@@ -723,6 +746,9 @@ def prepare_edit(
     prompt: str = "",
     lyrics: str = "",
     vocal_language: str = "en",
+    bpm: float | None = None,
+    key_scale: str = AUTO,
+    time_signature: str = AUTO,
     repainting_start: float = 0.0,
     repainting_end: float = 10.0,
     seed: int = -1,
@@ -734,6 +760,7 @@ def prepare_edit(
 ) -> Job:
     """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
     _need_source(src_audio)
+    music = _musical(bpm, key_scale, time_signature)
     params, request, seeds = _common(
         prompt, lyrics, vocal_language, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
     )
@@ -780,6 +807,8 @@ def prepare_edit(
             take = audio.gain_match(take, take[:, outside], source[:, outside])
         return audio.splice(source, take, a, b, fade)
 
+    params.update(bpm=music["bpm"], key_scale=music["keyscale"], time_signature=music["timesignature"])
+    request.update(music)
     return Job("edit", params, request, seeds, post)
 
 

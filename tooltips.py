@@ -10,6 +10,10 @@ LYRICS = (
 INSTRUMENTAL = "No vocals: the lyrics box is replaced by [Instrumental]."
 DURATION = "Length of the song in seconds, from 10 s to 10 minutes. Longer songs take longer to make."
 BPM = "Tempo in beats per minute (30–300). 0 = auto: the model picks a tempo that suits the caption."
+BPM_DETECTED = (
+    "Tempo of the song, filled in from the upload (0 = let the model choose). If it sounds twice or "
+    "half as fast as the song feels, use ½ or 2×."
+)
 KEY = "Key and scale, e.g. “A minor”. Auto lets the model choose one that fits the style."
 TIME_SIGNATURE = (
     "Beats per bar: 4 for 4/4 (most pop and rock), 3 for waltzes, 6 for 6/8, 2 for marches. Auto lets the model decide."

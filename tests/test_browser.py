@@ -187,6 +187,10 @@ def test_examples_fill_the_audio_tabs_with_the_demo_song(page):
     page.locator(".tabitem:visible").get_by_text("Try the demo song").first.wait_for()
     page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
     page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()
+    # The analyzer read the demo song (100 BPM, C major) and filled Edit's musical fields.
+    page.locator("#edit-src-info").get_by_text("C major").wait_for()
+    page.locator("#edit-advanced").get_by_text("Advanced settings").click()
+    assert abs(float(page.locator("#edit-bpm input").first.input_value()) - 100) <= 2
 
 
 @pytest.fixture

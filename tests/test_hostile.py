@@ -204,22 +204,35 @@ def test_a_burst_cannot_pass_the_queue_cap(served, monkeypatch):
 
     def join(client: Client) -> None:
         gate.wait()
-        job = client.submit(prompt="burst", audio_duration=10, inference_steps=1, api_name="/generate")
         try:
+            job = client.submit(prompt="burst", audio_duration=10, inference_steps=1, api_name="/generate")
             job.result(timeout=300)
             outcomes.append("admitted")
         except ValidationError as exc:
             outcomes.append("busy" if "The studio is busy" in str(exc) else str(exc))
+        except Exception as exc:  # reported in the assertion below
+            outcomes.append(f"{type(exc).__name__}: {exc}"[:200])
 
+    # A long take holds the GPU, so whoever is admitted waits in the queue and counts there,
+    # however slowly the burst arrives.
+    holder = Client(url, verbose=False)
+    long_take = holder.submit(prompt="hold", audio_duration=60, inference_steps=200, api_name="/generate")
+    deadline = time.time() + 60
+    while not any((p.index or 0) >= 1 for p in long_take.status().progress_data or []) and time.time() < deadline:
+        time.sleep(0.1)
     threads = [threading.Thread(target=join, args=(c,)) for c in visitors]
     for t in threads:
         t.start()
+    deadline = time.time() + 120
+    while len(outcomes) < 28 and time.time() < deadline:
+        time.sleep(0.2)
+    holder.predict(api_name="/stop")
     for t in threads:
         t.join(timeout=300)
     TALLY["tried"] += 1
     ok = outcomes.count("admitted") <= 2 and outcomes.count("busy") == 30 - outcomes.count("admitted")
     TALLY["clear" if ok else "unclear"] += 1
-    assert ok, outcomes
+    assert ok, [o for o in outcomes if o != "busy"]
 
 
 def test_a_full_disk_gets_a_clear_message_and_leaves_nothing(served, monkeypatch):

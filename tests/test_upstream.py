@@ -144,3 +144,20 @@ def test_generate_takes_a_timbre_reference(served, tmp_path):
     assert lent[-1]["params"]["reference_audio"] == "voice.wav"
     assert not np.array_equal(_read(plain[0]), _read(lent[0]))
     assert Path(lent[0]).exists()
+
+
+def test_the_upload_analysis_prefills_what_cover_extend_and_edit_pass_on(served):
+    import examples
+
+    client, spy = served
+    demo = handle_file(examples.demo_song())
+    line, bpm, key, meter = client.predict(demo, api_name="/cover_analyze")
+    assert "0:12.0 long" in line and "C major" in line and "LUFS" in line
+    assert abs(bpm - 100) <= 2 and key == "C major" and meter == "4"
+    client.predict(src_audio=demo, prompt="bossa", bpm=bpm, key_scale=key, time_signature=meter,
+                   audio_cover_strength=1.0, inference_steps=1, api_name="/cover")  # fmt: skip
+    call = spy.calls[-1]
+    assert (call["bpm"], call["keyscale"], call["timesignature"]) == (bpm, "C major", "4")
+    client.predict(src_audio=demo, prompt="more", bpm=bpm * 2, extend_seconds=5, inference_steps=1,
+                   api_name="/extend")  # fmt: skip
+    assert spy.calls[-1]["bpm"] == bpm * 2 and spy.calls[-1]["keyscale"] is None
