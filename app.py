@@ -36,6 +36,7 @@ import examples as ex  # noqa: E402
 import lyrics as lyricist  # noqa: E402
 import modes  # noqa: E402
 import tooltips as tips  # noqa: E402
+import waveform  # noqa: E402
 
 
 def _lenient(component: Any) -> Any:
@@ -121,9 +122,9 @@ def _run(tab: str, request: gr.Request | None):
         backend.finish_run(run_id)
 
 
-def _stop_queued(session_hash: str | None, api_name: str) -> int:
-    """Mark this visitor's requests to ``api_name`` that still wait in the queue as stopped."""
-    queue = getattr(demo, "_queue", None)
+def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_name: str) -> int:
+    """Mark this visitor's requests to ``api_name`` that still wait in ``blocks``' queue as stopped."""
+    queue = getattr(blocks, "_queue", None)
     marked = 0
     for waiting in list(getattr(queue, "event_queue_per_concurrency_id", {}).values()):
         for event in list(waiting.queue):
@@ -133,12 +134,12 @@ def _stop_queued(session_hash: str | None, api_name: str) -> int:
     return marked
 
 
-def _stopper(tab: str, api_name: str) -> Callable[..., None]:
+def _stopper(blocks: gr.Blocks, tab: str, api_name: str) -> Callable[..., None]:
     """The Stop button of ``tab``: ends this visitor's run there, or its request still in the queue."""
 
     def stop(request: gr.Request = None) -> None:
         if not backend.request_stop(_owner(request, tab)):
-            _stop_queued(getattr(request, "session_hash", None), api_name)
+            _stop_queued(blocks, getattr(request, "session_hash", None), api_name)
 
     stop.__name__ = f"stop_{tab}"
     return stop
@@ -585,6 +586,12 @@ def _source_input(prefix: str, label: str = "Song") -> tuple[gr.Audio, gr.Markdo
     return src, info
 
 
+def _waveform(prefix: str) -> gr.HTML:
+    """The song's waveform (``waveform.py``): a region to drag in Edit, the seam in Extend."""
+    return gr.HTML("", html_template=waveform.TEMPLATE, js_on_load=waveform.JS, elem_id=f"{prefix}-wave",
+                   padding=False)  # fmt: skip
+
+
 def _musical_controls(prefix: str, src: gr.Audio, info: gr.Markdown) -> tuple[Any, Any, Any]:
     """BPM, key and time signature of an audio tab, prefilled from the upload's analysis."""
     with gr.Row():
@@ -700,6 +707,7 @@ def build_ui() -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=3):
                         sources["extend"], extend_info = _source_input("extend")
+                        extend_wave = _waveform("extend")
                         extend_seconds = _lenient_slider(
                             *modes.EXTEND_RANGE, value=30, step=1, label="Seconds to add", info=tips.EXTEND_SECONDS,
                             elem_id="extend-seconds",
@@ -720,11 +728,16 @@ def build_ui() -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=3):
                         sources["edit"], edit_info = _source_input("edit")
+                        edit_wave = _waveform("edit")
                         with gr.Row():
                             edit_start = _lenient(
-                                gr.Number(value=0, label="Region start (s)", info=tips.REGION, minimum=0)
+                                gr.Number(
+                                    value=0, label="Region start (s)", info=tips.REGION, minimum=0, elem_id="edit-start"
+                                )
                             )
-                            edit_end = _lenient(gr.Number(value=10, label="Region end (s)", minimum=0))
+                            edit_end = _lenient(
+                                gr.Number(value=10, label="Region end (s)", minimum=0, elem_id="edit-end")
+                            )
                         edit_prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION)
                         edit_lyrics = gr.Textbox("", label="New words for the region", info=tips.EDIT_LYRICS, lines=4)
                         with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
@@ -796,7 +809,7 @@ def build_ui() -> gr.Blocks:
                 "theme",
             ),  # fmt: skip
         )
-        ly_stop.click(_stopper("lyrics", "lyrics"), None, None, api_name="stop_lyrics", queue=False)
+        ly_stop.click(_stopper(demo, "lyrics", "lyrics"), None, None, api_name="stop_lyrics", queue=False)
         # Undocumented rather than private: API clients (and the tests) may use it too.
         ly_use.click(
             use_in_generate, [ly_text, ly_caption, ly_language], [lyrics, prompt, instrumental, language, tabs],
@@ -831,6 +844,17 @@ def build_ui() -> gr.Blocks:
                  *edit_lora],
             ),
         }  # fmt: skip
+        # Waveforms: drawn from server peaks; a drag in Edit sets the numbers, typed numbers move it.
+        quiet = {"queue": False, "api_visibility": "private"}
+        sources["edit"].change(
+            lambda path, a, b: waveform.state(path, 0, a, b, select=True), [sources["edit"], edit_start, edit_end],
+            edit_wave, **quiet,
+        )  # fmt: skip
+        edit_wave.input(waveform.region, edit_wave, [edit_start, edit_end], **quiet)
+        for box in (edit_start, edit_end):
+            box.input(waveform.with_region, [edit_wave, edit_start, edit_end], edit_wave, **quiet)
+        sources["extend"].change(waveform.state, [sources["extend"], extend_seconds], extend_wave, **quiet)
+        extend_seconds.change(waveform.with_extra, [extend_wave, extend_seconds], extend_wave, **quiet)
         handlers = {"generate": generate, "cover": cover, "extend": extend, "edit": edit}
         for name, (button, stop_button, inputs) in events.items():
             audios, seeds_md, _pick, _sends, meta = results[name]
@@ -850,7 +874,7 @@ def build_ui() -> gr.Blocks:
             # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M"
             # and free the queue slot while the GPU still works; the run's flag ends it within a step.
             stop_api = "stop" if name == "generate" else f"stop_{name}"
-            stop_button.click(_stopper(name, name), None, None, api_name=stop_api, queue=False)
+            stop_button.click(_stopper(demo, name, name), None, None, api_name=stop_api, queue=False)
         settings_fields = [prompt, lyrics, instrumental, duration, bpm, key, time_sig, language, seed, steps, guidance,
                            shift, takes, fmt, tabs]  # fmt: skip
         gen_record.upload(settings_from_file, gen_record, settings_fields, api_name="settings_from_file")

@@ -166,7 +166,10 @@ def wait_for_models(kind: str, progress: Any = None) -> float:
     if not on_zero_gpu():
         return 0.0
     started = time.time()
-    thread = start_warmup()
+    running = _warmup if _warmup is not None and _warmup.is_alive() else None
+    # A new attempt only for a model this request needs: a lyrics model that failed to build must
+    # not hold up every song.
+    thread = running or (start_warmup() if not _built(kind) else None)
     while thread is not None and thread.is_alive():
         if progress is not None:
             progress(None, desc=f"The studio is still loading its models ({time.time() - started:.0f} s so far)…")

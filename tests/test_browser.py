@@ -132,6 +132,8 @@ def test_generate_gives_a_playable_take_that_extends(page):
     page.locator("#gen-send-extend").click()
     page.locator("#extend-src-info").get_by_text("0:10.0 long").wait_for()
     _fill_number(page, "#extend-seconds", 5)
+    # The waveform marks where the new part begins: at the end of the 10 s source.
+    page.locator('#extend-wave [data-seam="10"]').wait_for()
     page.locator("#extend-button").click()
     assert _playable(page, "#extend-take-1") == pytest.approx(15.0, abs=0.1)
 
@@ -245,3 +247,21 @@ def test_take_to_send_shows_only_with_more_than_one_take(page):
     takes.fill("2")
     takes.press("Tab")
     page.get_by_label("Take to send").first.wait_for(state="visible")
+
+
+def test_the_edit_region_follows_the_waveform_and_the_numbers(page):
+    _tab(page, "Edit")
+    page.locator(".tabitem:visible").get_by_text("Try the demo song").first.wait_for()
+    page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
+    page.locator('#edit-wave [data-ready="1"]').wait_for()
+    box = page.locator("#edit-wave canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2, steps=6)
+    page.mouse.up()
+    start, end = page.locator("#edit-start input").first, page.locator("#edit-end input").first
+    page.wait_for_function("el => Math.abs(Number(el.value) - 7.2) < 0.3", arg=end.element_handle())
+    assert abs(float(start.input_value()) - 2.4) < 0.3  # 20 % and 60 % of the 12 s demo song
+    _fill_number(page, "#edit-start", 1)
+    _fill_number(page, "#edit-end", 3)
+    page.locator('#edit-wave [data-start="1"][data-end="3"]').wait_for()

@@ -274,6 +274,23 @@ def test_stop_through_the_api_ends_this_run_only_and_cleans_up(served):
     assert not list(cancel_dir.iterdir())  # the run's flag is gone with the run
 
 
-def test_tally():
+def test_stop_reaches_a_request_still_in_the_queue(served, tmp_path):
+    client, _, _ = served
+    song = handle_file(str(_tone(tmp_path / "song.wav", 10)))
+    running = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, api_name="/generate")
+    deadline = time.time() + 60
+    while not any((p.index or 0) >= 1 for p in running.status().progress_data or []) and time.time() < deadline:
+        time.sleep(0.1)
+    waiting = client.submit(src_audio=song, prompt="more", extend_seconds=5, inference_steps=1, api_name="/extend")
+    time.sleep(1.0)
+    client.predict(api_name="/stop_extend")
+    client.predict(api_name="/stop")
+    with pytest.raises(AppError, match="Stopped at step"):
+        running.result(timeout=60)
+    with pytest.raises(AppError, match="Stopped before it started. Nothing was saved."):
+        waiting.result(timeout=60)
+
+
+def test_tally():  # last in the file: it reads what the tests above counted
     print(f"\nhostile inputs: {TALLY}")
     assert TALLY["unclear"] == 0 and TALLY["leaked"] == 0
