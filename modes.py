@@ -499,12 +499,8 @@ def prepare_generate(
     steps, guidance, shift_value = check_sampling(inference_steps, guidance_scale, shift, variant)
     with about("batch_size"):
         takes = check_takes(batch_size)
-    with about("bpm"):
-        bpm_value = check_bpm(bpm)
-    with about("key_scale"):
-        key = check_key(key_scale)
-    with about("time_signature"):
-        meter = check_time_signature(time_signature)
+    music = _musical(bpm, key_scale, time_signature)
+    bpm_value, key, meter = music["bpm"], music["keyscale"], music["timesignature"]
     with about("vocal_language"):
         language = sung_language(check_language(vocal_language), lyrics)
     check_lyric_tokens(lyrics, language)

@@ -51,17 +51,22 @@ def site(studio_server, tmp_path_factory):
     mp.undo()
 
 
-@pytest.fixture
-def page(browser, site, request):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+def _open(browser, site: str, name: str, full_page: bool, **context_options):
+    """The studio in a fresh browser context; a screenshot of how the test left it."""
+    context = browser.new_context(**context_options)
     tab = context.new_page()
     tab.set_default_timeout(TIMEOUT_MS)
     tab.goto(site)
     tab.wait_for_selector("#studio-tabs")
     yield tab
     SHOTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
+    tab.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
     context.close()
+
+
+@pytest.fixture
+def page(browser, site, request):
+    yield from _open(browser, site, request.node.name, True, viewport={"width": 1280, "height": 1000})
 
 
 def _tab(page, name: str):
@@ -197,15 +202,8 @@ def test_examples_fill_the_audio_tabs_with_the_demo_song(page):
 
 @pytest.fixture
 def phone(browser, site, request):
-    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
-    tab = context.new_page()
-    tab.set_default_timeout(TIMEOUT_MS)
-    tab.goto(site)
-    tab.wait_for_selector("#studio-tabs")
-    yield tab
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=False)
-    context.close()
+    yield from _open(browser, site, request.node.name, False, viewport={"width": 375, "height": 740},
+                     is_mobile=True, has_touch=True)  # fmt: skip
 
 
 def _in_view(page, selector: str) -> bool:
