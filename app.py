@@ -170,7 +170,7 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
     if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
         raise gr.Error("This is not a take's record. Use the .json file saved beside a take.")
     params = record["params"]
-    takes = record.get("takes") or []
+    takes = [t for t in record.get("takes") or [] if isinstance(t, dict) and "seed" in t]
     try:
         index = max(1, min(len(takes), int(float(take or 1)))) - 1 if takes else 0
     except (TypeError, ValueError):
@@ -463,6 +463,8 @@ def analyze_source(path: str | None) -> tuple[Any, ...]:
         found = analysis.analyze(path)
     except audio.AudioError as exc:
         return f"{text}\n\n⚠️ {exc}", gr.update(), gr.update(), gr.update()
+    except Exception:  # an analysis that fails must not cost the upload
+        return f"{text} · (tempo and key could not be measured)", gr.update(), gr.update(), gr.update()
     return (
         f"{text} · {analysis.describe(found).split(' · ', 1)[1]}",
         int(round(found.bpm)),
@@ -606,7 +608,9 @@ def _musical_controls(prefix: str, src: gr.Audio, info: gr.Markdown) -> tuple[An
         double = gr.Button("2× tempo", size="sm", elem_id=f"{prefix}-double-tempo")
     half.click(lambda b: scale_tempo(b, 0.5), bpm, bpm, api_visibility="private", queue=False)
     double.click(lambda b: scale_tempo(b, 2.0), bpm, bpm, api_visibility="private", queue=False)
-    src.change(analyze_source, src, [info, bpm, key, meter], api_name=f"{prefix}_analyze", queue=False)
+    # On the queue, two at a time: a burst of uploads must not fill the CPU the page itself needs.
+    src.change(analyze_source, src, [info, bpm, key, meter], api_name=f"{prefix}_analyze",
+               concurrency_id="analysis", concurrency_limit=2, show_progress="minimal")  # fmt: skip
     return bpm, key, meter
 
 

@@ -32,8 +32,9 @@ def load(path: str | Path | None, what: str = "song", max_seconds: float = MAX_S
     """Read an upload as float32 ``[2, samples]`` at 48 kHz.
 
     Length, channels and rate are checked from the header before any audio is decoded; then the
-    file is decoded, mixed to stereo and resampled block by block, so memory stays at about the
-    48 kHz stereo result (at most 230 MB for 10 minutes) plus one block, whatever the file claims.
+    file is decoded, mixed to stereo and resampled block by block, so memory stays within about
+    twice the 48 kHz stereo result (the pieces and their final join; at most ~460 MB for 10
+    minutes) plus one block, whatever the file claims.
     Mono is duplicated to both sides; more than two channels are mixed down to stereo.
     """
     import soundfile as sf

@@ -177,7 +177,8 @@ class Backend:
         progress: ProgressFn | None = None,
         run_id: str | None = None,
     ) -> dict[str, Any]:
-        """Run one pipeline call; ``run_id`` names the run Stop may flag (``start_run``).
+        """Run one request (one pipeline call, two for a partial cover); ``run_id`` names the run
+        Stop may flag (``start_run``).
 
         ``request`` holds pipeline keyword arguments plus ``seeds`` (one per take). Source and
         reference audio come as numpy ``[2, samples]`` arrays. Returns ``{"audio": float32 array
@@ -243,6 +244,10 @@ class Backend:
                 latents = None
                 for i, (call, offset, stop_after) in enumerate(phases):
                     final = i == len(phases) - 1
+                    if latents is not None:
+                        # The continuation asks for exactly the frames it is given (the source's,
+                        # padded to a count the pipeline computes back exactly: modes.good_frames).
+                        call = {**call, "audio_duration": latents.shape[1] / self.pipe.latents_per_second}
                     out = self.pipe(
                         **call,
                         **({"latents": latents} if latents is not None else {}),
@@ -528,15 +533,15 @@ def finish_run(run_id: str) -> None:
     """Forget a run and remove its flag, however it ended."""
     with _runs_lock:
         _runs.pop(run_id, None)
-    cancel_path(run_id).unlink(missing_ok=True)
+        cancel_path(run_id).unlink(missing_ok=True)
 
 
 def request_stop(owner: str) -> int:
     """Flag every run of ``owner``; returns how many there were."""
-    with _runs_lock:
+    with _runs_lock:  # held while touching, so a run cannot finish in between and leave its flag behind
         ids = [run_id for run_id, who in _runs.items() if who == owner]
-    for run_id in ids:
-        cancel_path(run_id).touch()
+        for run_id in ids:
+            cancel_path(run_id).touch()
     return len(ids)
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import re
 import secrets
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -368,6 +370,15 @@ def user_errors() -> Iterator[None]:
     except models.ModelLoadError as exc:
         # Stays on the page until dismissed (duration=None): it says what to do next.
         raise gr.Error(tips.MODEL_MISSING.format(error=exc), title="Model not available", duration=None) from None
+    except Exception as exc:
+        # Anything else (out of GPU memory, a pipeline error) would reach the page as a bare class
+        # name from a ZeroGPU worker; the log keeps the traceback.
+        traceback.print_exc()
+        raise gr.Error(
+            f"The model stopped with an error ({type(exc).__name__}). Nothing was saved; try a shorter song, "
+            "fewer steps or fewer takes.",
+            title="Generation failed",
+        ) from None
 
 
 @dataclass
@@ -530,7 +541,9 @@ def prepare_generate(
     request = {
         "prompt": prompt,
         "lyrics": lyrics or INSTRUMENTAL_TAG,
-        "audio_duration": duration,
+        # The length in whole latent frames the pipeline can compute back (see ``good_frames``);
+        # the take is trimmed to the exact duration afterwards.
+        "audio_duration": good_frames(math.ceil(duration * LATENT_RATE)) / LATENT_RATE,
         "reference_audio": reference,
         "vocal_language": language,
         "num_inference_steps": steps,
@@ -579,9 +592,24 @@ def _source(path: Any, what: str = "song", param: str = "src_audio") -> np.ndarr
         return audio.load(path, what)
 
 
+LATENT_RATE = 25  # latent frames per second (48 kHz / HOP)
+
+
+def good_frames(frames: int) -> int:
+    """The first latent frame count from ``frames`` up that the pipeline computes back exactly.
+
+    diffusers turns a frame count into seconds and back (``ceil(seconds × 25)``); for about 6 % of
+    counts (7, 14, 28, …, 411, 415, …) float rounding adds a frame, which then no longer matches
+    the source's latents and the call fails. Padding a frame or two more avoids them.
+    """
+    while math.ceil((frames / LATENT_RATE) * LATENT_RATE) != frames:
+        frames += 1
+    return frames
+
+
 def _pad_to_frames(x: np.ndarray, n: int | None = None) -> np.ndarray:
     n = x.shape[-1] if n is None else n
-    return audio.fit(x, -(-n // HOP) * HOP)
+    return audio.fit(x, good_frames(-(-n // HOP)) * HOP)
 
 
 def _common(prompt: Any, lyrics: Any, vocal_language: Any, seed: Any, steps: Any, guidance: Any, fmt: Any,

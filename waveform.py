@@ -98,11 +98,18 @@ def state(path: Any, extra: Any = 0.0, start: Any = None, end: Any = None, selec
     )
 
 
-def with_region(current: Any, start: Any, end: Any) -> str:
-    """The same waveform with the region the numbers say (typed numbers move the selection)."""
+def _load(current: Any) -> dict[str, Any] | None:
     try:
         data = json.loads(current or "")
-    except ValueError:
+    except (TypeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def with_region(current: Any, start: Any, end: Any) -> str:
+    """The same waveform with the region the numbers say (typed numbers move the selection)."""
+    data = _load(current)
+    if data is None:
         return current or ""
     data.update(start=_number(start), end=_number(end))
     return json.dumps(data)
@@ -110,9 +117,8 @@ def with_region(current: Any, start: Any, end: Any) -> str:
 
 def with_extra(current: Any, extra: Any) -> str:
     """The same waveform with ``extra`` seconds to come after the seam (Extend)."""
-    try:
-        data = json.loads(current or "")
-    except ValueError:
+    data = _load(current)
+    if data is None:
         return current or ""
     data.update(extra=_number(extra))
     return json.dumps(data)
@@ -120,8 +126,8 @@ def with_extra(current: Any, extra: Any) -> str:
 
 def region(current: Any) -> tuple[float, float]:
     """The region a drag selected, for the start and end numbers."""
-    data = json.loads(current or "{}")
-    return float(data.get("start") or 0.0), float(data.get("end") or 0.0)
+    data = _load(current) or {}
+    return _number(data.get("start")), _number(data.get("end"))
 
 
 def _number(value: Any) -> float:

@@ -156,7 +156,7 @@ def warmup_state() -> dict[str, Any]:
     return {"running": running, "elapsed": elapsed, "errors": dict(_warmup_errors)}
 
 
-def wait_for_models(kind: str, progress: Any = None) -> float:
+def wait_for_models(kind: str, progress: Any = None, run_id: str | None = None) -> float:
     """On ZeroGPU, wait (outside any GPU call) until the start-up build is over; returns the wait.
 
     The whole warm-up is awaited, not only ``kind``: a worker forked while the warm-up thread holds
@@ -171,6 +171,8 @@ def wait_for_models(kind: str, progress: Any = None) -> float:
     # not hold up every song.
     thread = running or (start_warmup() if not _built(kind) else None)
     while thread is not None and thread.is_alive():
+        if backend.is_stopped(run_id):
+            raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
         if progress is not None:
             progress(None, desc=f"The studio is still loading its models ({time.time() - started:.0f} s so far)…")
         thread.join(1.0)
@@ -288,7 +290,7 @@ def with_retry(call: Callable[[float], T]) -> T:
 
 def run_music(job: modes.Job, progress: Any = None, run_id: str | None = None) -> dict[str, Any]:
     """Run a prepared job on the GPU (page side): wait for the model, call, retry once on abort."""
-    waited = wait_for_models("music", progress)
+    waited = wait_for_models("music", progress, run_id)
     if backend.is_stopped(run_id):
         raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
     if progress is not None:
@@ -306,7 +308,7 @@ def stream_lyrics(
     request: dict[str, Any], language_name: str, progress: Any = None, run_id: str | None = None
 ) -> Iterator[str]:
     """The lyrics writer's text as it grows (page side); a try aborted by ZeroGPU starts over once."""
-    wait_for_models("lyrics", progress)
+    wait_for_models("lyrics", progress, run_id)
     if backend.is_stopped(run_id):
         raise gr.Error("Stopped before the writer started.", title="Stopped")
     for multiplier in (1.0, 2.0):
