@@ -667,7 +667,13 @@ def build_ui() -> gr.Blocks:
                                     *modes.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT
                                 )
                                 takes = _lenient_slider(
-                                    1, modes.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES
+                                    1,
+                                    modes.MAX_TAKES,
+                                    value=1,
+                                    step=1,
+                                    label="Takes",
+                                    info=tips.TAKES,
+                                    elem_id="gen-takes",
                                 )
                             gen_ref = _reference_input("gen")
                             gen_record = gr.File(

@@ -241,9 +241,7 @@ def test_take_to_send_shows_only_with_more_than_one_take(page):
     pick = page.get_by_label("Take to send")
     assert pick.count() == 0 or not pick.first.is_visible()
     page.locator("#gen-advanced").get_by_text("Advanced settings").click()
-    takes = page.get_by_label("Takes").first
-    takes.fill("2")
-    takes.press("Tab")
+    _fill_number(page, "#gen-takes", 2)
     page.get_by_label("Take to send").first.wait_for(state="visible")
 
 
