@@ -134,12 +134,13 @@ def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_name: str) -> 
     return marked
 
 
-def _stopper(blocks: gr.Blocks, tab: str, api_name: str) -> Callable[..., None]:
-    """The Stop button of ``tab``: ends this visitor's run there, or its request still in the queue."""
+def _stopper(blocks: gr.Blocks, tab: str) -> Callable[..., None]:
+    """The Stop button of ``tab``: ends this visitor's run there, or its request still in the queue
+    (the tab's event has the tab's name as its ``api_name``)."""
 
     def stop(request: gr.Request = None) -> None:
         if not backend.request_stop(_owner(request, tab)):
-            _stop_queued(blocks, getattr(request, "session_hash", None), api_name)
+            _stop_queued(blocks, getattr(request, "session_hash", None), tab)
 
     stop.__name__ = f"stop_{tab}"
     return stop
@@ -181,6 +182,7 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
         seed = takes[index]["seed"] if takes else params.get("seed", -1)
     lyrics = params.get("lyrics") or ""
     language = params.get("vocal_language") or "en"
+    variant = models.active_variant()
     files = [f"{label} {params[key]}" for key, label in
              (("lora", "LoRA"), ("reference_audio", "timbre reference"), ("src_audio", "source song"))
              if params.get(key)]  # fmt: skip
@@ -196,9 +198,9 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
         params.get("time_signature") or modes.AUTO,
         language if language in modes.LANGUAGES else "en",
         seed,
-        params.get("inference_steps") or models.active_variant().steps,
-        params.get("guidance_scale") or models.active_variant().guidance,
-        params.get("shift") or models.active_variant().shift,
+        params.get("inference_steps") or variant.steps,
+        params.get("guidance_scale") or variant.guidance,
+        params.get("shift") or variant.shift,
         1,
         params.get("audio_format") or "wav",
         gr.Tabs(selected="generate"),
@@ -594,15 +596,21 @@ def _waveform(prefix: str) -> gr.HTML:
                    padding=False)  # fmt: skip
 
 
-def _musical_controls(prefix: str, src: gr.Audio, info: gr.Markdown) -> tuple[Any, Any, Any]:
-    """BPM, key and time signature of an audio tab, prefilled from the upload's analysis."""
+def _musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
+    """BPM, key and time signature fields, "auto" by default."""
     with gr.Row():
-        bpm = _lenient(gr.Number(label="BPM (0 = auto)", value=0, info=tips.BPM_DETECTED, precision=0,
+        bpm = _lenient(gr.Number(label="BPM (0 = auto)", value=0, info=bpm_info, precision=0,
                                  elem_id=f"{prefix}-bpm"))  # fmt: skip
         key = gr.Dropdown([modes.AUTO, *modes.KEYS], value=modes.AUTO, label="Key", info=tips.KEY,
                           allow_custom_value=True, elem_id=f"{prefix}-key")  # fmt: skip
         meter = gr.Dropdown([modes.AUTO, *modes.TIME_SIGNATURES], value=modes.AUTO, label="Time signature",
                             info=tips.TIME_SIGNATURE, allow_custom_value=True, elem_id=f"{prefix}-meter")  # fmt: skip
+    return bpm, key, meter
+
+
+def _musical_controls(prefix: str, src: gr.Audio, info: gr.Markdown) -> tuple[Any, Any, Any]:
+    """An audio tab's BPM, key and time signature, prefilled from the upload's analysis."""
+    bpm, key, meter = _musical_fields(prefix, tips.BPM_DETECTED)
     with gr.Row():
         half = gr.Button("½ tempo", size="sm", elem_id=f"{prefix}-half-tempo")
         double = gr.Button("2× tempo", size="sm", elem_id=f"{prefix}-double-tempo")
@@ -646,20 +654,7 @@ def build_ui() -> gr.Blocks:
                             label="Duration (seconds)", info=tips.DURATION, elem_id="gen-duration",
                         )  # fmt: skip
                         with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
-                            with gr.Row():
-                                bpm = _lenient(
-                                    gr.Number(
-                                        label="BPM (0 = auto)", value=0, info=tips.BPM, precision=0, elem_id="gen-bpm"
-                                    )
-                                )
-                                key = gr.Dropdown(
-                                    [modes.AUTO, *modes.KEYS], value=modes.AUTO, label="Key",
-                                    info=tips.KEY, allow_custom_value=True,
-                                )  # fmt: skip
-                                time_sig = gr.Dropdown(
-                                    [modes.AUTO, *modes.TIME_SIGNATURES], value=modes.AUTO,
-                                    label="Time signature", info=tips.TIME_SIGNATURE, allow_custom_value=True,
-                                )  # fmt: skip
+                            bpm, key, time_sig = _musical_fields("gen", tips.BPM)
                             language = _language_dropdown("gen")
                             seed, steps, guidance, fmt = _sampling_controls(variant, "gen")
                             with gr.Row():
@@ -819,7 +814,7 @@ def build_ui() -> gr.Blocks:
                 "theme",
             ),  # fmt: skip
         )
-        ly_stop.click(_stopper(demo, "lyrics", "lyrics"), None, None, api_name="stop_lyrics", queue=False)
+        ly_stop.click(_stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
         # Undocumented rather than private: API clients (and the tests) may use it too.
         ly_use.click(
             use_in_generate, [ly_text, ly_caption, ly_language], [lyrics, prompt, instrumental, language, tabs],
@@ -871,7 +866,7 @@ def build_ui() -> gr.Blocks:
             prepare = modes.PREPARE[name]
             # Where the eye goes after the press: the first take slot, brought into view (below the
             # form on a phone), is the one place that shows the progress.
-            button.click(None, None, None, js=_scroll_js(f"{audios[0].elem_id}"), api_visibility="private")
+            button.click(None, None, None, js=_scroll_js(audios[0].elem_id), api_visibility="private")
             button.click(
                 handlers[name],
                 inputs=inputs,
@@ -884,7 +879,7 @@ def build_ui() -> gr.Blocks:
             # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M"
             # and free the queue slot while the GPU still works; the run's flag ends it within a step.
             stop_api = "stop" if name == "generate" else f"stop_{name}"
-            stop_button.click(_stopper(demo, name, name), None, None, api_name=stop_api, queue=False)
+            stop_button.click(_stopper(demo, name), None, None, api_name=stop_api, queue=False)
         settings_fields = [prompt, lyrics, instrumental, duration, bpm, key, time_sig, language, seed, steps, guidance,
                            shift, takes, fmt, tabs]  # fmt: skip
         gen_record.upload(settings_from_file, gen_record, settings_fields, api_name="settings_from_file")

@@ -612,8 +612,12 @@ def _pad_to_frames(x: np.ndarray, n: int | None = None) -> np.ndarray:
     return audio.fit(x, good_frames(-(-n // HOP)) * HOP)
 
 
-def _common(prompt: Any, lyrics: Any, vocal_language: Any, seed: Any, steps: Any, guidance: Any, fmt: Any,
-            lora: Any, lora_scale: Any, need_text: bool):  # fmt: skip
+def _common(src_audio: Any, prompt: Any, lyrics: Any, vocal_language: Any, bpm: Any, key_scale: Any,
+            time_signature: Any, seed: Any, steps: Any, guidance: Any, fmt: Any, lora: Any, lora_scale: Any,
+            need_text: bool):  # fmt: skip
+    """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each)."""
+    _need_source(src_audio)
+    music = _musical(bpm, key_scale, time_signature)
     variant = models.active_variant()
     prompt = str(prompt or "").strip()
     lyrics = str(lyrics or "").strip()
@@ -639,6 +643,9 @@ def _common(prompt: Any, lyrics: Any, vocal_language: Any, seed: Any, steps: Any
         "shift": shift_value,
         "batch_size": 1,
         "audio_format": audio_format,
+        "bpm": music["bpm"],
+        "key_scale": music["keyscale"],
+        "time_signature": music["timesignature"],
         **_lora_params(adapter),
         "seed": seeds[0],
     }
@@ -649,6 +656,7 @@ def _common(prompt: Any, lyrics: Any, vocal_language: Any, seed: Any, steps: Any
         "num_inference_steps": n_steps,
         "guidance_scale": guidance_value,
         "shift": shift_value,
+        **music,
         "seeds": seeds,
         "lora": adapter,
     }
@@ -673,11 +681,10 @@ def prepare_cover(
     lora_scale: float = 1.0,
 ) -> Job:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source."""
-    _need_source(src_audio)
-    music = _musical(bpm, key_scale, time_signature)
     params, request, seeds = _common(
-        prompt, lyrics, vocal_language, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
-    )
+        src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
+        guidance_scale, audio_format, lora, lora_scale, True,
+    )  # fmt: skip
     with about("audio_cover_strength"):
         strength = _in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
     source = _source(src_audio)
@@ -699,8 +706,6 @@ def prepare_cover(
         reference_audio=reference,
         audio_cover_strength=strength,
     )
-    params.update(bpm=music["bpm"], key_scale=music["keyscale"], time_signature=music["timesignature"])
-    request.update(music)
     return Job("cover", params, request, seeds, lambda take: audio.fit(take, n))
 
 
@@ -721,11 +726,10 @@ def prepare_extend(
     lora_scale: float = 1.0,
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
-    _need_source(src_audio)
-    music = _musical(bpm, key_scale, time_signature)
     params, request, seeds = _common(
-        prompt, lyrics, vocal_language, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, False
-    )
+        src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
+        guidance_scale, audio_format, lora, lora_scale, False,
+    )  # fmt: skip
     with about("extend_seconds"):
         more = _in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
     source = _source(src_audio)
@@ -760,8 +764,6 @@ def prepare_extend(
         # rendition of the source overlaps it; everything before that is the source itself.
         return audio.splice(source, take, max(0, n - fade), total, fade)
 
-    params.update(bpm=music["bpm"], key_scale=music["keyscale"], time_signature=music["timesignature"])
-    request.update(music)
     return Job("extend", params, request, seeds, post)
 
 
@@ -783,11 +785,10 @@ def prepare_edit(
     lora_scale: float = 1.0,
 ) -> Job:
     """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
-    _need_source(src_audio)
-    music = _musical(bpm, key_scale, time_signature)
     params, request, seeds = _common(
-        prompt, lyrics, vocal_language, seed, inference_steps, guidance_scale, audio_format, lora, lora_scale, True
-    )
+        src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
+        guidance_scale, audio_format, lora, lora_scale, True,
+    )  # fmt: skip
     with about("repainting_start"):
         start = _number(repainting_start, "Region start")
     with about("repainting_end"):
@@ -831,8 +832,6 @@ def prepare_edit(
             take = audio.gain_match(take, take[:, outside], source[:, outside])
         return audio.splice(source, take, a, b, fade)
 
-    params.update(bpm=music["bpm"], key_scale=music["keyscale"], time_signature=music["timesignature"])
-    request.update(music)
     return Job("edit", params, request, seeds, post)
 
 
