@@ -382,37 +382,21 @@ class _Admission:
 _admission = _Admission()
 
 
-def _folded(component: Any) -> bool:
-    """True when ``component`` sits inside a (closed by default) accordion."""
-    parent = getattr(component, "parent", None)
-    while parent is not None:
-        if isinstance(parent, gr.Accordion):
-            return True
-        parent = getattr(parent, "parent", None)
-    return False
-
-
-def _validator(
-    check: Callable, names: list[str], inputs: list[Any], waiting: Callable[[], int], anchor: str
-) -> Callable:
+def _validator(check: Callable, names: list[str], waiting: Callable[[], int], anchor: str) -> Callable:
     """A Gradio ``validator=``: runs the handler's checks before the request takes a queue slot and
     marks the field at fault; a full queue answers with a busy message instead.
 
     ``check`` takes the endpoint's inputs (``names``, the components ``inputs``) and raises an
     error with a ``param`` attribute (or a plain ``gr.Error``, shown on ``anchor``, an always visible
-    field). A field inside a closed accordion would show its message out of sight, so the message is
-    repeated on ``anchor``. ``waiting`` counts the requests queued in the page's Blocks. The handler
-    repeats the checks when it runs, so nothing depends on this alone.
+    field). Only the field at fault is marked: for one in a closed accordion the page opens it and
+    notes the message on its label (``theme.JS``). ``waiting`` counts the requests queued in the
+    page's Blocks. The handler repeats the checks when it runs, so nothing depends on this alone.
     """
-    folded = {name for name, component in zip(names, inputs, strict=True) if _folded(component)}
 
     def verdict(param: str | None = None, message: str = "") -> list[dict[str, Any]]:
         if param is not None and param not in names:
             param = anchor
-        notes = {param: message} if param is not None else {}
-        if param in folded:
-            notes[anchor] = f"In Advanced settings: {message}"
-        return [gr.validate(name not in notes, notes.get(name, "")) for name in names]
+        return [gr.validate(name != param, message if name == param else "") for name in names]
 
     def validate(*args: Any) -> list[dict[str, Any]]:
         queued = waiting()
@@ -809,7 +793,6 @@ def build_ui() -> gr.Blocks:
             validator=_validator(
                 lyricist.make_request,
                 list(inspect.signature(lyricist.make_request).parameters),
-                ly_inputs,
                 waiting,
                 "theme",
             ),  # fmt: skip
@@ -874,7 +857,7 @@ def build_ui() -> gr.Blocks:
                 api_name=name,
                 concurrency_id="gpu",
                 show_progress_on=[audios[0]],
-                validator=_validator(prepare, [p.name for p in _own_parameters(prepare)], inputs, waiting, "prompt"),
+                validator=_validator(prepare, [p.name for p in _own_parameters(prepare)], waiting, "prompt"),
             )
             # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M"
             # and free the queue slot while the GPU still works; the run's flag ends it within a step.
@@ -918,6 +901,7 @@ def launch_options() -> dict[str, Any]:
     return {
         "theme": theme.studio_theme(),
         "css": theme.CSS,
+        "js": theme.JS,
         "allowed_paths": [str(modes.output_dir())],
         "max_file_size": os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
     }

@@ -68,6 +68,12 @@ CSS = """
 .result-note p { font-size: var(--text-md); }
 .result-note em { color: var(--body-text-color-subdued); }
 
+/* A folded field the validator refused: a neutral note on the accordion's label (theme.JS) */
+button.label-wrap[data-studio-note]::after {
+  content: attr(data-studio-note); margin-left: auto; padding-left: 1em; text-align: right;
+  font-weight: 400; font-size: var(--text-sm); color: var(--body-text-color-subdued);
+}
+
 /* Phones: nothing wider than the screen. Rows stack, the tab bar and the example tables scroll
    inside themselves. (Gradio scopes this CSS under its container: selectors start inside it.) */
 @media (max-width: 640px) {
@@ -83,5 +89,54 @@ CSS = """
   #studio-header h1 { font-size: 1.6rem; }
   #studio-header, #studio-status { overflow-wrap: anywhere; }
   .stop-action { max-width: none; }
+}
+"""
+
+# Gradio marks a field that fails its validator, but a field in a closed accordion is not even
+# mounted, so the musician would see nothing happen. Gradio has no hook for a failed validation;
+# its answer to the queue join (HTTP 422, one verdict per input) is the only place the page can
+# learn of it. For every message no visible field shows, the script notes it on the closed
+# accordion of the tab in use, opens it (so Gradio mounts and marks the field) and brings the marked
+# field into view. The note is an attribute drawn by CSS, so Gradio's own markup is never changed.
+JS = """
+() => {
+  if (window.__studioNotes) return;
+  window.__studioNotes = true;
+  const shown = (el) => el.offsetParent !== null;
+  const clear = () => document.querySelectorAll('[data-studio-note]').forEach((el) => el.removeAttribute('data-studio-note'));
+  const note = (messages) => {
+    const tab = [...document.querySelectorAll('.tabitem')].find(shown) || document;
+    const visible = [...tab.querySelectorAll('.validation-error')].filter(shown).map((el) => el.textContent.trim());
+    const hidden = messages.filter((m) => !visible.includes(m));
+    if (hidden.length) {
+      for (const label of tab.querySelectorAll('.gr-accordion button.label-wrap:not(.open)')) {
+        label.setAttribute('data-studio-note', hidden.join(' '));
+        label.click();
+      }
+    }
+    let tries = 0;
+    const reveal = () => {
+      const marked = [...tab.querySelectorAll('.validation-error')].find(shown);
+      if (!marked) { if (++tries < 20) setTimeout(reveal, 50); return; }
+      const r = marked.getBoundingClientRect();
+      if (r.top < 0 || r.bottom > window.innerHeight) marked.scrollIntoView({block: 'center'});
+    };
+    setTimeout(reveal, 50);
+  };
+  const fetch0 = window.fetch.bind(window);
+  window.fetch = async (...args) => {
+    const url = String((args[0] && args[0].url) || args[0]);
+    const joining = url.includes('/queue/join');
+    if (joining) clear();
+    const res = await fetch0(...args);
+    if (joining && res.status === 422) {
+      res.clone().json().then((body) => {
+        const verdicts = Array.isArray(body.detail) ? body.detail : [];
+        const messages = verdicts.filter((v) => !v.is_valid && v.message).map((v) => v.message);
+        if (messages.length) setTimeout(() => note(messages), 100);
+      }).catch(() => {});
+    }
+    return res;
+  };
 }
 """

@@ -181,12 +181,24 @@ def test_an_invalid_input_shows_its_message_in_the_page(page):
     _fill_number(page, "#gen-bpm", 500)
     page.locator("#gen-button").click()
     page.locator("#gen-bpm").get_by_text("BPM must be between 30 and 300").wait_for()
-    # With the accordion folded again the message is still in sight, on the caption.
+    # Folded again: the press opens the accordion, marks the field, notes the message on the
+    # accordion's label, and leaves the caption as it is.
     advanced.click()
+    page.locator("#gen-advanced [data-testid='accordion-content']").wait_for(state="hidden")
     page.locator("#gen-button").click()
-    page.locator("#gen-prompt").get_by_text("In Advanced settings: BPM must be between 30 and 300").wait_for()
+    marked = page.locator("#gen-bpm").get_by_text("BPM must be between 30 and 300")
+    marked.wait_for()
+    label = page.locator("#gen-advanced button.label-wrap")
+    assert label.get_attribute("data-studio-note").startswith("BPM must be between 30 and 300")
+    assert page.locator("#gen-prompt .validation-error").count() == 0
+    box = marked.bounding_box()
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= page.viewport_size["height"]
     # Nothing ran: no take was made.
     assert page.locator("#gen-take-1 a.download-link").count() == 0
+    # A good value and the note goes with the next press.
+    _fill_number(page, "#gen-bpm", 120)
+    page.locator("#gen-button").click()
+    page.wait_for_function("() => !document.querySelector('[data-studio-note]')", timeout=TIMEOUT_MS)
 
 
 def test_examples_fill_the_audio_tabs_with_the_demo_song(page):
