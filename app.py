@@ -12,6 +12,7 @@ import collections
 import contextlib
 import inspect
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ import backend  # noqa: E402
 import examples as ex  # noqa: E402
 import lyrics as lyricist  # noqa: E402
 import modes  # noqa: E402
+import planner  # noqa: E402
 import tooltips as tips  # noqa: E402
 import waveform  # noqa: E402
 
@@ -157,8 +159,39 @@ def show_takes(n: float) -> list[Any]:
 
 def _seeds_text(record: dict[str, Any]) -> str:
     parts = [f"take {t['take']}: **{t['seed']}**" for t in record["takes"]]
-    took = record["timings"].get("pipeline_s", 0) + record["timings"].get("model_load_s", 0)
-    return f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {device_label(record['model']['device'])}"
+    timings = record["timings"]
+    took = timings.get("pipeline_s", 0) + timings.get("model_load_s", 0) + timings.get("planner_s", 0)
+    text = f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {device_label(record['model']['device'])}"
+    plans = [(t["take"], t["planner"]) for t in record["takes"] if t.get("planner")]
+    if len(plans) == 1:
+        return f"{text}\n\n{plan_text(plans[0][1])}"
+    return "\n\n".join([text, *(f"Take {take}: {plan_text(plan)}" for take, plan in plans)])
+
+
+def _quoted(text: str, limit: int = 160) -> str:
+    """A model's text shown inside Markdown: one line, at most ``limit`` characters, no markup."""
+    text = " ".join(str(text).split())
+    text = text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~])", r"\\\1", text)
+
+
+def plan_text(plan: dict[str, Any]) -> str:
+    """The planner's part of a result, in a line: what it chose, or why it was skipped."""
+    if "skipped" in plan:
+        return tips.PLAN_SKIPPED.format(reason=plan["skipped"])
+    f = plan.get("fields", {})
+    summary = " · ".join(
+        part
+        for part in (
+            f"{f['bpm']} BPM" if f.get("bpm") else "",
+            str(f.get("keyscale") or ""),
+            f"{f['timesignature']} beats a bar" if f.get("timesignature") else "",
+            f"language {f['language']}" if f.get("language") else "",
+            f"“{_quoted(f['caption'])}”" if f.get("caption") else "",
+        )
+        if part
+    )
+    return tips.PLANNED.format(seconds=plan.get("seconds", 0), summary=summary or "your settings", codes=plan["codes"])
 
 
 def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
@@ -203,6 +236,7 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
         params.get("shift") or variant.shift,
         1,
         params.get("audio_format") or "wav",
+        bool(params.get("think")) and planner.enabled(),
         gr.Tabs(selected="generate"),
     )
 
@@ -303,7 +337,11 @@ def make(
 ) -> tuple[list[str], dict[str, Any]]:
     """One music request, start to end: prepare on the CPU, run on the GPU, write the files."""
     job = modes.PREPARE[mode](**settings)
-    return modes.finish(job, zerogpu.run_music(job, progress, run_id))
+    paths, record = modes.finish(job, zerogpu.run_music(job, progress, run_id))
+    skipped = [t["planner"]["skipped"] for t in record["takes"] if "skipped" in t.get("planner", {})]
+    if skipped:
+        gr.Warning(tips.PLAN_SKIPPED.format(reason=skipped[0]))
+    return paths, record
 
 
 def _endpoint(mode: str, takes: int = 1) -> Callable:
@@ -632,7 +670,12 @@ def build_ui() -> gr.Blocks:
                     with gr.Column(scale=3):
                         prompt = gr.Textbox("", label="Style caption", info=tips.CAPTION, lines=2, elem_id="gen-prompt")
                         lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=10, elem_id="gen-lyrics")
-                        instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False)
+                        with gr.Row():
+                            instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False)
+                            think = gr.Checkbox(
+                                label="Think", value=planner.enabled(), interactive=planner.enabled(),
+                                info=tips.THINK if planner.enabled() else tips.THINK_OFF, elem_id="gen-think",
+                            )  # fmt: skip
                         duration = _lenient_slider(
                             modes.MIN_SECONDS, modes.MAX_SECONDS, value=30, step=1,
                             label="Duration (seconds)", info=tips.DURATION, elem_id="gen-duration",
@@ -813,7 +856,7 @@ def build_ui() -> gr.Blocks:
             "generate": (
                 gen_btn, gen_stop,
                 [prompt, lyrics, duration, bpm, key, time_sig, language, seed, steps, guidance, shift, takes, fmt,
-                 gen_ref, *gen_lora],
+                 gen_ref, *gen_lora, think],
             ),
             "cover": (
                 cover_btn, cover_stop,
@@ -864,7 +907,7 @@ def build_ui() -> gr.Blocks:
             stop_api = "stop" if name == "generate" else f"stop_{name}"
             stop_button.click(_stopper(demo, name), None, None, api_name=stop_api, queue=False)
         settings_fields = [prompt, lyrics, instrumental, duration, bpm, key, time_sig, language, seed, steps, guidance,
-                           shift, takes, fmt, tabs]  # fmt: skip
+                           shift, takes, fmt, think, tabs]  # fmt: skip
         gen_record.upload(settings_from_file, gen_record, settings_fields, api_name="settings_from_file")
         for name, (_audios, _seeds, pick, sends, meta) in results.items():
             sends.pop("settings").click(

@@ -381,16 +381,30 @@ def public_source(source: str) -> str:
     return Path(source).name if Path(source).exists() else source
 
 
-def run_music(request: dict[str, Any], progress: ProgressFn | None = None, run_id: str | None = None) -> dict[str, Any]:
-    """The GPU-side work of every music mode: the shared pipeline runs ``request``.
+def run_music(
+    request: dict[str, Any],
+    progress: ProgressFn | None = None,
+    run_id: str | None = None,
+    plan_progress: Callable[[str, int | None, int | None], None] | None = None,
+) -> dict[str, Any]:
+    """The GPU-side work of every music mode: the planner when the request asks for it (``plan``),
+    then the shared pipeline runs ``request``.
 
     Returns picklable values only (numpy audio, floats, strings). ``model_load_s`` is the build
     time only when this call built the pipeline, not when it found it built or waited for it.
     """
+    request = dict(request)
     built_now: list[bool] = []
     be = get_backend(on_load=lambda: built_now.append(True))
-    out = be.run(request, progress=progress, run_id=run_id)
-    return {
+    plan_args, skipped = request.pop("plan", None), request.pop("plan_skipped", None)
+    plans = None
+    if plan_args is not None:
+        out, plans = _planned_takes(be, request, plan_args, progress, run_id, plan_progress)
+    else:
+        out = be.run(request, progress=progress, run_id=run_id)
+        if skipped is not None:
+            plans = [{"skipped": skipped}] * len(request["seeds"])
+    result = {
         "audio": out["audio"],
         "model": {
             "variant": be.variant.name,
@@ -403,6 +417,41 @@ def run_music(request: dict[str, Any], progress: ProgressFn | None = None, run_i
             "pipeline_s": round(out["seconds"], 3),
         },
     }
+    if plans is not None:
+        result["planners"] = plans
+        result["timings"]["planner_s"] = round(sum(p.get("seconds", 0.0) for p in plans), 3)
+    return result
+
+
+def _planned_takes(
+    be: Backend,
+    request: dict[str, Any],
+    plan_args: dict[str, Any],
+    progress: ProgressFn | None,
+    run_id: str | None,
+    plan_progress: Callable[[str, int | None, int | None], None] | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Each take planned and rendered on its own: plans differ in tempo, key and caption, which the
+    pipeline takes once per call, and a take made again alone from its seed is the same take."""
+    import numpy as np
+
+    import planner
+
+    seeds = list(request["seeds"])
+    n = len(seeds)
+    takes, plans, seconds = [], [], 0.0
+    for i, seed in enumerate(seeds):
+        one = {**request, "seeds": [seed]}
+        take_steps = progress and (lambda step, total, i=i: progress(i * total + step, n * total))
+        take_plan = plan_progress and (lambda stage, done, total, i=i: plan_progress(stage, done, total, i, n))
+        plans.append(planner.think_first(one, plan_args, take_plan, lambda: is_stopped(run_id)))
+        out = be.run(one, progress=take_steps, run_id=run_id)
+        takes.append(out["audio"][0])
+        seconds += out["seconds"]
+    # A take made without its blueprint may be a frame longer or shorter than a planned one.
+    length = max(t.shape[-1] for t in takes)
+    audio = np.stack([np.pad(t, ((0, 0), (0, length - t.shape[-1]))) for t in takes])
+    return {"audio": audio, "seconds": seconds}, plans
 
 
 def prepare_pipeline(pipe: Any, device: str) -> Any:
@@ -581,6 +630,10 @@ def estimate_duration(mode: str, params: dict[str, Any], multiplier: float = 1.0
         work += _VAE_PER_SECOND * seconds
     if mode == "cover" and params.get("reference_audio"):
         work += _VAE_PER_SECOND * 30
+    if mode == "generate" and params.get("think"):
+        import planner
+
+        work += planner.estimate_seconds(seconds, takes)
     total = (_FIXED + work + (0.0 if is_warm() else COLD_START_SECONDS)) * _SAFETY
     return clamp_duration(total, multiplier)
 

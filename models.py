@@ -140,7 +140,9 @@ def detect_layout(folder: str | Path) -> str:
     )
 
 
-def _download(repo: str, patterns: tuple[str, ...]) -> Path:
+def download(repo: str, patterns: tuple[str, ...]) -> Path:
+    """A local snapshot of the files of ``repo`` that match ``patterns``; ``ModelLoadError`` if it
+    cannot be had."""
     from huggingface_hub import snapshot_download
 
     try:
@@ -156,7 +158,7 @@ def resolve_local(source: str, variant: Variant) -> Path:
         return path
     if source.startswith((".", "/", "~")):
         raise ModelLoadError(f"Model folder {source} does not exist.")
-    return _download(source, variant.allow_patterns)
+    return download(source, variant.allow_patterns)
 
 
 def _find_shared(dit_folder: Path, names: tuple[str, ...], variant: Variant) -> Path:
@@ -172,7 +174,7 @@ def _find_shared(dit_folder: Path, names: tuple[str, ...], variant: Variant) -> 
     if variant.shared_repo is None:
         raise ModelLoadError(f"No {names[0]} folder next to {dit_folder} and no shared repo to fetch it from.")
     patterns = tuple(f"{n}/*" for n in VAE_DIRS + TEXT_ENCODER_DIRS)
-    shared = _download(variant.shared_repo, patterns)
+    shared = download(variant.shared_repo, patterns)
     for name in names:
         if (shared / name / "config.json").is_file():
             return shared / name

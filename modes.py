@@ -450,6 +450,7 @@ def write_takes(
                 "audio": path.relative_to(root).as_posix(),
                 "metadata": path.with_suffix(".json").relative_to(root).as_posix(),
                 "seconds": round(audio.seconds(take), 3),
+                **({"planner": result["planners"][i - 1]} if "planners" in result else {}),
             }
             for i, (path, seed, take) in enumerate(zip(paths, seeds, result["audio"], strict=True), start=1)
         ],
@@ -466,6 +467,8 @@ def write_takes(
         record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
         for path, entry in zip(paths, record["takes"], strict=True):
             own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
+            if "planner" in entry:
+                own["planner"] = entry["planner"]
             own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
             meta, partial_meta = path.with_suffix(".json"), folder / f".partial-{path.stem}.json"
             done.append(partial_meta)
@@ -501,8 +504,11 @@ def prepare_generate(
     reference_audio: str | None = None,
     lora: str | None = None,
     lora_scale: float = 1.0,
+    think: bool | None = None,
 ) -> Job:
-    """Text to music; ``reference_audio`` optionally lends its voice or instrument timbre."""
+    """Text to music; ``reference_audio`` optionally lends its voice or instrument timbre. With
+    ``think`` (on by default where a planner is set up) ACE-Step's 5 Hz planner first writes the
+    song's plan and blueprint."""
     variant = models.active_variant()
     prompt, lyrics = _text(prompt, lyrics)
     with about("audio_duration"):
@@ -521,9 +527,12 @@ def prepare_generate(
     adapter = check_lora(lora, lora_scale)
     with about("seed"):
         seeds = seeds_for(seed, takes)
+    with about("think"):
+        thinking = check_think(think)
     params = {
         "prompt": prompt,
         "lyrics": lyrics,
+        "think": thinking,
         "audio_duration": duration,
         "bpm": bpm_value,
         "key_scale": key,
@@ -556,8 +565,34 @@ def prepare_generate(
         "seeds": seeds,
         "lora": adapter,
     }
+    if thinking:
+        request["plan"] = {
+            "caption": prompt,
+            "lyrics": lyrics or INSTRUMENTAL_TAG,
+            "seconds": duration,
+            "codes": blueprint_codes(duration),
+            "fixed": {"bpm": bpm_value, "keyscale": key, "timesignature": meter},
+        }
     n = int(round(duration * audio.SAMPLE_RATE))
     return Job("generate", params, request, seeds, lambda take: take[:, :n])
+
+
+def check_think(value: Any) -> bool:
+    """Whether the planner runs: ``None`` means "when one is set up"."""
+    import planner
+
+    if value is None:
+        return planner.enabled()
+    if isinstance(value, str):
+        if value.strip().lower() not in ("true", "false", "1", "0", ""):
+            raise gr.Error(f"Think is a switch: true or false (you sent {shown(value)}).")
+        value = value.strip().lower() in ("true", "1")
+    if value and not planner.enabled():
+        raise gr.Error(
+            "Think is not available here: this studio runs without ACE-Step's planner "
+            "(ACE_STUDIO_PLANNER_MODEL=none). Turn Think off."
+        )
+    return bool(value)
 
 
 def _text(prompt: Any, lyrics: Any) -> tuple[str, str]:
@@ -605,6 +640,15 @@ def good_frames(frames: int) -> int:
     while math.ceil((frames / LATENT_RATE) * LATENT_RATE) != frames:
         frames += 1
     return frames
+
+
+def blueprint_codes(seconds: float) -> int:
+    """How many planner codes (five a second, five latent frames each) cover ``seconds``: the
+    first count from there whose frames the pipeline computes back exactly (``good_frames``)."""
+    codes = math.ceil(round(seconds * 5, 6))
+    while good_frames(5 * codes) != 5 * codes:
+        codes += 1
+    return codes
 
 
 def _pad_to_frames(x: np.ndarray, n: int | None = None) -> np.ndarray:

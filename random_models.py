@@ -433,8 +433,63 @@ def save_lyrics_lm(path: str | Path, seed: int = 0) -> Path:
     return path
 
 
+# The part of Qwen3's chat template the planner's prompts use: an assistant turn holding
+# "<think>…</think>" is re-rendered as reasoning plus content, as the real template does.
+PLANNER_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' and '</think>' in message['content'] %}"
+    "{% set content = message['content'].split('</think>')[-1].lstrip('\\n') %}"
+    "{% set reasoning = message['content'].split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}"
+    "<|im_start|>assistant\n<think>\n{{ reasoning.strip('\\n') }}\n</think>\n\n{{ content.lstrip('\\n') }}<|im_end|>\n"
+    "{% else %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_planner_lm(seed: int = 0, codes: int = 64000):
+    """A tiny random ``Qwen3ForCausalLM`` shaped like ACE-Step's 5 Hz planner: Qwen's chat tokens,
+    ``<think>``/``</think>`` and ``codes`` audio-code tokens ``<|audio_code_N|>`` after the text
+    vocabulary, as in the real one."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    tokenizer.add_tokens(["<think>", "</think>"], special_tokens=True)
+    tokenizer.add_tokens([f"<|audio_code_{n}|>" for n in range(codes)], special_tokens=True)
+    tokenizer.chat_template = PLANNER_CHAT_TEMPLATE
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=8192,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    model = Qwen3ForCausalLM(config).eval()
+    # A loud newline: random weights rarely pick it, so a random caption would run to the 512-token
+    # cap; with it the tiny planner's captions end after a few tokens, as a trained one's do after
+    # a sentence or two, and tests that think stay quick.
+    with torch.no_grad():
+        model.get_output_embeddings().weight[tokenizer.encode("\n")[-1]] *= 40.0
+    return model, tokenizer
+
+
+def save_planner_lm(path: str | Path, seed: int = 0) -> Path:
+    path = Path(path)
+    model, tokenizer = build_planner_lm(seed)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``python random_models.py DIR``: write a tiny music pipeline and lyrics LM for trying the UI."""
+    """``python random_models.py DIR``: write a tiny music pipeline, lyrics LM and planner for trying the UI."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -442,7 +497,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     music = save_pipeline(args.folder / "music")
     words = save_lyrics_lm(args.folder / "lyrics")
-    print(f"ACE_STUDIO_MODEL={music} ACE_STUDIO_LYRICS_MODEL={words} python app.py")
+    plans = save_planner_lm(args.folder / "planner")
+    print(f"ACE_STUDIO_MODEL={music} ACE_STUDIO_LYRICS_MODEL={words} ACE_STUDIO_PLANNER_MODEL={plans} python app.py")
 
 
 if __name__ == "__main__":

@@ -123,11 +123,13 @@ JS = """
     };
     setTimeout(reveal, 50);
   };
+  // A note lasts until the next press of a tab's main button (other events, such as the status
+  // line's timer, join the queue too).
+  document.addEventListener('click', (e) => { if (e.target.closest('.main-action')) clear(); }, true);
   const fetch0 = window.fetch.bind(window);
   window.fetch = async (...args) => {
     const url = String((args[0] && args[0].url) || args[0]);
     const joining = url.includes('/queue/join');
-    if (joining) clear();
     const res = await fetch0(...args);
     if (joining && res.status === 422) {
       res.clone().json().then((body) => {

@@ -8,6 +8,13 @@ LYRICS = (
     "Leave empty or switch on Instrumental for music without singing."
 )
 INSTRUMENTAL = "No vocals: the lyrics box is replaced by [Instrumental]."
+THINK = (
+    "ACE-Step's planner first works out BPM, key, metre and a fuller caption, then writes the song's "
+    "blueprint (5 codes a second) for the music model. Slower to start; better structure. Values you set win."
+)
+THINK_OFF = "Think is not available here: the studio runs without ACE-Step's planner."
+PLANNED = "Planned in {seconds:.1f} s: {summary} · {codes} blueprint codes a take."
+PLAN_SKIPPED = "Think was skipped ({reason}); the song was made from your caption and lyrics alone."
 DURATION = "Length of the song in seconds, from 10 s to 10 minutes. Longer songs take longer to make."
 BPM = "Tempo in beats per minute (30–300). 0 = auto: the model picks a tempo that suits the caption."
 BPM_DETECTED = (

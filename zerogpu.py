@@ -16,6 +16,7 @@ is forked (a model built in a worker dies with it), and no lock is held while a 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import shutil
@@ -31,6 +32,7 @@ import backend
 import lyrics
 import models
 import modes
+import planner
 import tooltips as tips
 
 T = TypeVar("T")
@@ -116,12 +118,15 @@ def warmup_enabled() -> bool:
 
 
 def _built(kind: str) -> bool:
+    if kind == "planner":
+        return planner.is_loaded() or not planner.enabled()
     return backend.is_warm() if kind == "music" else lyrics.is_loaded()
 
 
 def _warm() -> None:
     """Build whatever is not built yet, music first; a failure is kept for the requests to report."""
-    for kind, build in (("music", backend.get_backend), ("lyrics", lyrics.get_writer)):
+    builds = (("music", backend.get_backend), ("planner", planner.get_planner), ("lyrics", lyrics.get_writer))
+    for kind, build in builds:
         if _built(kind):
             continue
         try:
@@ -141,7 +146,7 @@ def start_warmup() -> threading.Thread | None:
     with _warmup_lock:
         if _warmup is not None and _warmup.is_alive():
             return _warmup
-        if _built("music") and _built("lyrics"):
+        if _built("music") and _built("planner") and _built("lyrics"):
             return None
         _warmup_since = time.time()
         _warmup = threading.Thread(target=_warm, name="ace-studio-warmup", daemon=True)
@@ -221,6 +226,26 @@ def _step_reporter(progress: Any) -> backend.ProgressFn | None:
     return report
 
 
+def _plan_reporter(progress: Any) -> Callable[..., None] | None:
+    """The planner's progress: a token at a time would flood the page, so a few times a second."""
+    if progress is None:
+        return None
+    last = [0.0]
+
+    def report(stage: str, done: int | None, total: int | None, take: int = 0, takes: int = 1) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.25 and done != total:
+            return
+        last[0] = now
+        which = f"take {take + 1} of {takes}: " if takes > 1 else ""
+        if stage == "thinking":
+            progress(None, desc=f"Thinking, {which}the planner writes the song's plan ({done} tokens)…")
+        else:
+            progress((done, total), desc=f"Writing the blueprint, {which}{done}/{total} codes", unit="codes")
+
+    return report
+
+
 @_gpu(duration=music_duration)
 def music_gpu(
     mode: str,
@@ -235,7 +260,7 @@ def music_gpu(
     ``mode``, ``params`` and ``multiplier`` are for the duration estimate.
     """
     with modes.user_errors():
-        return backend.run_music(request, _step_reporter(progress), run_id)
+        return backend.run_music(request, _step_reporter(progress), run_id, _plan_reporter(progress))
 
 
 def lyrics_duration(
@@ -291,6 +316,13 @@ def with_retry(call: Callable[[float], T]) -> T:
 def run_music(job: modes.Job, progress: Any = None, run_id: str | None = None) -> dict[str, Any]:
     """Run a prepared job on the GPU (page side): wait for the model, call, retry once on abort."""
     waited = wait_for_models("music", progress, run_id)
+    if "plan" in job.request and on_zero_gpu() and not planner.is_loaded():
+        # A model built inside a worker dies with it: the song is made without the plan.
+        reason = planner.load_error() or _warmup_errors.get("planner") or "the planner is not loaded"
+        request = {k: v for k, v in job.request.items() if k != "plan"}
+        job = dataclasses.replace(
+            job, request={**request, "plan_skipped": f"the planner could not be loaded ({reason})"}
+        )
     if backend.is_stopped(run_id):
         raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
     if progress is not None:

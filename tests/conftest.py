@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# No planner unless a test sets one up (the tiny one below): the default would be a download.
+os.environ["ACE_STUDIO_PLANNER_MODEL"] = "none"
 
 import random_models  # noqa: E402
 
@@ -24,6 +26,23 @@ import random_models  # noqa: E402
 def tiny_pipeline_dir(tmp_path_factory) -> Path:
     """A tiny SFT-like pipeline saved in diffusers layout (model_index.json)."""
     return random_models.save_pipeline(tmp_path_factory.mktemp("models") / "tiny-diffusers")
+
+
+@pytest.fixture(scope="session")
+def tiny_planner_dir(tmp_path_factory) -> Path:
+    """A tiny random Qwen3 planner with the audio-code vocabulary, saved as a folder."""
+    return random_models.save_planner_lm(tmp_path_factory.mktemp("models") / "tiny-planner")
+
+
+@pytest.fixture
+def with_planner(tiny_planner_dir, monkeypatch):
+    """Think on, with the tiny planner; built afresh for the test."""
+    import planner
+
+    monkeypatch.setenv("ACE_STUDIO_PLANNER_MODEL", str(tiny_planner_dir))
+    planner.reset_planner()
+    yield tiny_planner_dir
+    planner.reset_planner()
 
 
 @pytest.fixture(scope="session")
@@ -66,12 +85,16 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def studio_server(tiny_pipeline_dir, tmp_path_factory):
-    """The real app, launched on a free port against the tiny pipeline; yields (url, output dir)."""
+def studio_server(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
+    """The real app, launched on a free port against the tiny pipeline and planner (Think on, as a
+    visitor finds it); yields (url, output dir)."""
     import backend
+    import planner
 
     out = tmp_path_factory.mktemp("served-outputs")
     mp = pytest.MonkeyPatch()
+    mp.setenv("ACE_STUDIO_PLANNER_MODEL", str(tiny_planner_dir))
+    planner.reset_planner()
     mp.setenv("ACE_STUDIO_MODEL", str(tiny_pipeline_dir))
     mp.setenv("ACE_STUDIO_VARIANT", "xl-sft")
     mp.setenv("ACE_STUDIO_OUTPUT_DIR", str(out))
@@ -87,4 +110,5 @@ def studio_server(tiny_pipeline_dir, tmp_path_factory):
     yield f"http://127.0.0.1:{port}/", out
     demo.close()
     backend.reset_backend()
+    planner.reset_planner()
     mp.undo()

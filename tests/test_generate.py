@@ -70,9 +70,9 @@ def test_instrumental_and_metadata_fields_reach_the_pipeline(studio_env, monkeyp
 
     real = backend.run_music
 
-    def spy(request, progress=None, run_id=None):
+    def spy(request, progress=None, run_id=None, plan_progress=None):
         seen.update(request)
-        return real(request, progress, run_id)
+        return real(request, progress, run_id, plan_progress)
 
     monkeypatch.setattr(backend, "run_music", spy)
     app.make("generate", prompt="ambient", lyrics="", audio_duration=12, bpm=95, key_scale="f# Minor",

@@ -216,7 +216,8 @@ def test_a_burst_cannot_pass_the_queue_cap(served, monkeypatch):
     # A long take holds the GPU, so whoever is admitted waits in the queue and counts there,
     # however slowly the burst arrives.
     holder = Client(url, verbose=False)
-    long_take = holder.submit(prompt="hold", audio_duration=60, inference_steps=200, api_name="/generate")
+    long_take = holder.submit(prompt="hold", audio_duration=60, inference_steps=200, think=False,
+                              api_name="/generate")  # fmt: skip
     deadline = time.time() + 60
     while not any((p.index or 0) >= 1 for p in long_take.status().progress_data or []) and time.time() < deadline:
         time.sleep(0.1)
@@ -255,7 +256,8 @@ def test_stop_through_the_api_ends_this_run_only_and_cleans_up(served):
     client, _, out = served
     cancel_dir = backend._cancel_dir()
     before = {p for p in out.rglob("*") if p.is_file()}
-    job = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, seed=1, api_name="/generate")
+    job = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, seed=1, think=False,
+                        api_name="/generate")  # fmt: skip
     deadline = time.time() + 60
     while not any((p.index or 0) >= 1 for p in job.status().progress_data or []) and time.time() < deadline:
         time.sleep(0.1)
@@ -277,7 +279,8 @@ def test_stop_through_the_api_ends_this_run_only_and_cleans_up(served):
 def test_stop_reaches_a_request_still_in_the_queue(served, tmp_path):
     client, _, _ = served
     song = handle_file(str(_tone(tmp_path / "song.wav", 10)))
-    running = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, api_name="/generate")
+    running = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, think=False,
+                            api_name="/generate")  # fmt: skip
     deadline = time.time() + 60
     while not any((p.index or 0) >= 1 for p in running.status().progress_data or []) and time.time() < deadline:
         time.sleep(0.1)

@@ -87,7 +87,7 @@ def test_cover_strength_zero_is_the_text_to_music_song(served, tmp_path):
             "inference_steps": 4}  # fmt: skip
     covered = client.predict(src_audio=src, audio_cover_strength=0.0, api_name="/cover", **song)
     assert spy.calls[-1]["task_type"] == "text2music" and "src_audio" not in spy.calls[-1]
-    fresh = client.predict(audio_duration=10, api_name="/generate", **song)
+    fresh = client.predict(audio_duration=10, think=False, api_name="/generate", **song)
     np.testing.assert_array_equal(_read(covered[0]), _read(fresh[0]))
 
 

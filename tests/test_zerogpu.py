@@ -29,14 +29,15 @@ import random_models
 
 
 @pytest.fixture(scope="module")
-def space(tiny_pipeline_dir, tmp_path_factory):
-    """The studio served under the harness; yields (url, fake API, output folder)."""
+def space(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
+    """The studio served under the harness (Think on, as a visitor finds it); yields (url, fake API,
+    output folder)."""
     work = tmp_path_factory.mktemp("zerogpu")
     lm = random_models.save_lyrics_lm(work / "tiny-qwen2")
     api = FakeDeviceAPI(scale=1.0).start()
     port = free_port()
     log = work / "studio.log"
-    proc = start_studio(studio_env(api.url, work, tiny_pipeline_dir, lm, port), log)
+    proc = start_studio(studio_env(api.url, work, tiny_pipeline_dir, lm, port, tiny_planner_dir), log)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while True:
@@ -77,6 +78,21 @@ def test_generate_with_two_takes(client, space):
     assert not np.array_equal(sf.read(first)[0], sf.read(second)[0])
 
 
+def test_think_plans_inside_the_one_gpu_call(client, space):
+    api = space[1]
+    seen = len(api.durations)
+    result = client.predict(prompt="slow blues", lyrics="[Verse]\nmidnight train", audio_duration=10,
+                            inference_steps=3, seed=30, think=True, api_name="/generate")  # fmt: skip
+    plan = result[-1]["takes"][0]["planner"]
+    assert plan["codes"] == 50 and set(plan["fields"]) >= {"bpm", "keyscale", "caption"} and "Planned in" in result[4]
+    # Planner and DiT in one GPU call, declared with the planner's time included.
+    assert len(api.durations) == seen + 1
+    plain = client.predict(prompt="slow blues", lyrics="[Verse]\nmidnight train", audio_duration=10,
+                           inference_steps=3, seed=30, think=False, api_name="/generate")  # fmt: skip
+    assert "planner" not in plain[-1]["takes"][0]
+    assert api.durations[seen] >= api.durations[-1]
+
+
 def test_cover_extend_edit_chained(client, tmp_path):
     chain_audio_modes(client, tmp_path)
 
@@ -91,20 +107,21 @@ def test_lyrics_stream_and_use_in_generate(client):
     assert filled[0]["value"] == text and filled[1] == caption and filled[2] is False and filled[3] == "ja"
 
 
-def _wait_for_step(job, timeout: float = 60) -> None:
+def _wait_for_step(job, timeout: float = 60, unit: str = "steps") -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         progress = job.status().progress_data or []
-        if any((p.index or 0) >= 1 for p in progress):
+        if any((p.index or 0) >= 1 and p.unit == unit for p in progress):
             return
         time.sleep(0.1)
-    raise AssertionError(f"no diffusion step reported: {job.status()}")
+    raise AssertionError(f"no progress in {unit} reported: {job.status()}")
 
 
 def test_stop_ends_the_run_within_seconds_and_saves_nothing(client, space):
     out = space[2]
     before = _files(out)
-    job = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, seed=1, api_name="/generate")
+    job = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, seed=1, think=False,
+                        api_name="/generate")  # fmt: skip
     _wait_for_step(job)
     client.predict(api_name="/stop_cover")  # Stop on another tab leaves this run alone
     time.sleep(0.5)
@@ -118,6 +135,18 @@ def test_stop_ends_the_run_within_seconds_and_saves_nothing(client, space):
     # The studio serves the next request at once: the stopped run released the GPU.
     again = client.predict(prompt="short", audio_duration=10, inference_steps=1, api_name="/generate")
     assert Path(again[0]).exists()
+
+
+def test_stop_while_the_planner_writes_the_blueprint(client, space):
+    out = space[2]
+    before = _files(out)
+    job = client.submit(prompt="long jam", audio_duration=120, inference_steps=3, seed=2, think=True,
+                        api_name="/generate")  # fmt: skip
+    _wait_for_step(job, unit="codes")
+    client.predict(api_name="/stop")
+    with pytest.raises(AppError, match=r"Stopped while the planner wrote the blueprint \(\d+ of 600 codes\)"):
+        job.result(timeout=60)
+    assert _files(out) == before
 
 
 def test_stop_reaches_a_request_still_waiting_in_the_queue(client, space):

@@ -156,7 +156,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def studio_env(api_url: str, work: Path, model: Path, lyrics_model: Path, port: int) -> dict[str, str]:
+def studio_env(
+    api_url: str, work: Path, model: Path, lyrics_model: Path, port: int, planner_model: Path | None = None
+) -> dict[str, str]:
     """The environment of a studio process that believes it runs on a ZeroGPU Space."""
     cgroup = work / "cgroup"
     cgroup.write_text("12:devices:/harness\n")
@@ -172,6 +174,7 @@ def studio_env(api_url: str, work: Path, model: Path, lyrics_model: Path, port: 
         "ACE_STUDIO_MODEL": str(model),
         "ACE_STUDIO_VARIANT": "xl-sft",
         "ACE_STUDIO_LYRICS_MODEL": str(lyrics_model),
+        "ACE_STUDIO_PLANNER_MODEL": str(planner_model) if planner_model else "none",
         "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
         "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
     }
@@ -222,6 +225,7 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help="pipeline folder (default: tiny random models)")
     parser.add_argument("--lyrics-model", type=Path, help="lyrics LM folder (default: a tiny random one)")
+    parser.add_argument("--planner-model", type=Path, help="5 Hz planner folder (default: a tiny random one)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--scale", type=float, default=1.0, help="kill a call after declared duration × this")
     args = parser.parse_args()
@@ -234,8 +238,9 @@ def main() -> None:
 
     model = args.model or random_models.save_pipeline(work / "tiny-diffusers")
     lyrics_model = args.lyrics_model or random_models.save_lyrics_lm(work / "tiny-qwen2")
+    planner_model = args.planner_model or random_models.save_planner_lm(work / "tiny-planner")
     api = FakeDeviceAPI(scale=args.scale).start()
-    env = studio_env(api.url, work, model, lyrics_model, args.port)
+    env = studio_env(api.url, work, model, lyrics_model, args.port, planner_model)
     proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve"], cwd=ROOT, env=env)
     print(f"Fake ZeroGPU device API on {api.url}; studio on http://127.0.0.1:{args.port} (Ctrl-C stops)")
     try:

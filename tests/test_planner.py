@@ -1,0 +1,376 @@
+"""Think: the 5 Hz planner with a tiny random Qwen3 that carries the audio-code vocabulary.
+
+The prompts are compared with upstream ACE-Step's format; a scripted model (the real tiny model,
+its logits replaced at the call boundary) checks that the constraints, the parser and the hand-off
+to the pipeline keep what the model wrote; the rest runs the random model end to end.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import app
+import backend
+import planner
+import random_models
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model, tokenizer = random_models.build_planner_lm()
+    return model, tokenizer, planner.Vocabulary.of(tokenizer)
+
+
+def _planner(tiny, model=None) -> planner.Planner:
+    base, tokenizer, vocab = tiny
+    return planner.Planner(model or base, tokenizer, vocab, "tiny", "cpu")
+
+
+# ---------------------------------------------------------------- upstream's format
+
+SYSTEM = (
+    "<|im_start|>system\n# Instruction\nGenerate audio semantic tokens based on the given conditions:\n\n<|im_end|>\n"
+)
+
+
+def test_the_prompts_are_built_as_upstream_builds_them(tiny):
+    _, tok, _ = tiny
+    user = "<|im_start|>user\n# Caption\njazz trio\n\n# Lyric\n[Verse]\nla la\n<|im_end|>\n"
+    assert planner.thinking_prompt(tok, "jazz trio", "[Verse]\nla la") == SYSTEM + user + "<|im_start|>assistant\n"
+    # The unconditional thinking prompt drops the caption (upstream's default negative prompt).
+    assert planner.thinking_negative(tok, "[Verse]\nla la") == (
+        SYSTEM + "<|im_start|>user\n# Lyric\n[Verse]\nla la\n<|im_end|>\n<|im_start|>assistant\n"
+    )
+    fields = {
+        "bpm": 96,
+        "caption": "A warm jazz trio with brushed drums and a walking upright bass, recorded live in a small club",
+        "duration": 30,
+        "keyscale": "D minor",
+        "language": "no",
+        "timesignature": "3",
+    }
+    plan = planner.format_plan(fields)
+    # yaml.dump as upstream calls it: keys sorted, a long caption folded at 80 columns, "no" quoted,
+    # the time signature and numbers as integers.
+    assert plan == (
+        "<think>\nbpm: 96\ncaption: A warm jazz trio with brushed drums and a walking upright bass, recorded\n"
+        "  live in a small club\nduration: 30\nkeyscale: D minor\nlanguage: 'no'\ntimesignature: 3\n</think>"
+    )
+    assert planner.blueprint_prompt(tok, "jazz trio", "[Verse]\nla la", plan) == (
+        SYSTEM + user + "<|im_start|>assistant\n" + plan + "\n\n<|im_end|>\n"
+    )
+    assert planner.blueprint_negative(tok, "jazz trio", "[Verse]\nla la") == (
+        SYSTEM + user + "<|im_start|>assistant\n<think>\n\n</think>\n\n<|im_end|>\n"
+    )
+    assert (
+        planner.format_plan({"timesignature": "4/4", "duration": 10})
+        == "<think>\nduration: 10\ntimesignature: 4\n</think>"
+    )
+
+
+def test_a_thinking_block_is_parsed_and_checked():
+    text = (
+        "<think>\nbpm: 120\ncaption: An energetic pop-rock anthem with driving drums, crunchy electric guitars and a\n"
+        "  soaring female vocal.\nduration: 180\nkeyscale: A minor\nlanguage: en\ntimesignature: 4\n<|im_end|>"
+    )
+    fields = planner.check_plan(planner.parse_plan(text))
+    assert fields == {
+        "bpm": 120,
+        "caption": "An energetic pop-rock anthem with driving drums, crunchy electric guitars and a soaring female vocal.",
+        "duration": 180,
+        "keyscale": "A minor",
+        "language": "en",
+        "timesignature": "4",
+    }
+    with pytest.raises(planner.PlanUnusable, match="no keyscale"):
+        planner.check_plan(planner.parse_plan(text.replace("keyscale: A minor\n", "")))
+    with pytest.raises(planner.PlanUnusable, match="bpm"):
+        planner.check_plan(planner.parse_plan(text.replace("bpm: 120", "bpm: 500")))
+    with pytest.raises(planner.PlanUnusable, match="keyscale"):
+        planner.check_plan(planner.parse_plan(text.replace("A minor", "H major")))
+    assert planner.parse_codes("<|audio_code_5|><|audio_code_63999|><|audio_code_64000|>x") == [5, 63999]
+
+
+# ---------------------------------------------------------------- the constraints
+
+
+def _drive(constraint: planner.ThinkingConstraint, vocab: planner.Vocabulary, want: str, tok) -> str:
+    """Feed the constraint the tokens a model that wants to write ``want`` would pick."""
+    written: list[int] = []
+    for _ in range(400):
+        if constraint.done:
+            break
+        # What it wants next: the rest of the wanted line for the field being written, or a newline.
+        line = tok.decode(written).split("\n")[-1]
+        wanted = [w for w in want.split("\n") if line.split(":")[0] and w.startswith(line.split(":")[0] + ":")]
+        rest = wanted[0][len(line) :] + "\n" if wanted and wanted[0].startswith(line) else "\n"
+        scores = torch.zeros(len(tok))
+        for token in range(512):  # the text vocabulary: prefer the longest piece of what is wanted
+            piece = vocab.decode(token)
+            if rest and rest.startswith(piece):
+                scores[token] = 1 + len(piece)
+        allowed = constraint.mask(scores)
+        token = int(allowed.argmax())
+        constraint.feed(token)
+        written.append(token)
+    assert constraint.done
+    return tok.decode(written)
+
+
+def test_the_constraints_force_the_fields_and_keep_values_valid(tiny):
+    _, tok, vocab = tiny
+    wanted = (
+        "<think>\nbpm: 500\ncaption: jazz trio\nduration: 9999\nkeyscale: H minor\nlanguage: xx\ntimesignature: 7\n"
+    )
+    text = _drive(planner.ThinkingConstraint(vocab, {}), vocab, wanted, tok)
+    fields = planner.check_plan(planner.parse_plan(text))  # every field there and in range
+    assert fields["caption"] == "jazz trio"
+    assert text.startswith("<think>\nbpm: 50\ncaption:") and text.endswith(tok.eos_token)
+    # What the visitor fixed is written in, whatever the model wants.
+    fixed = {"bpm": 120, "keyscale": "C major", "duration": 30}
+    text = _drive(planner.ThinkingConstraint(vocab, fixed), vocab, "<think>\nbpm: 90\ncaption: x y\n", tok)
+    fields = planner.check_plan(planner.parse_plan(text))
+    assert (fields["bpm"], fields["keyscale"], fields["duration"]) == (120, "C major", 30)
+
+
+def test_the_caption_takes_no_codes_or_markup_and_ends_when_a_line_is_not_indented(tiny):
+    _, tok, vocab = tiny
+    c = planner.ThinkingConstraint(vocab, {})
+    for token in (
+        vocab.names["<think>"]
+        + vocab.names["\n"]
+        + vocab.names["bpm"]
+        + vocab.encode(" 90")
+        + [vocab.newline]
+        + vocab.names["caption"]
+    ):
+        c.feed(token)
+    masked = c.mask(torch.zeros(len(tok)))
+    assert torch.isinf(masked[vocab.code_ids]).all() and torch.isinf(masked[vocab.eos])
+    assert torch.isinf(masked[tok.convert_tokens_to_ids("</think>")]) and torch.isfinite(masked[:400]).any()
+    c.feed(vocab.encode(" a")[0])
+    c.feed(vocab.newline)
+    # After a newline: an indented continuation keeps the caption going…
+    space = vocab.encode(" ")[0]
+    scores = torch.zeros(len(tok))
+    scores[space] = 5.0
+    assert torch.isfinite(c.mask(scores)[space])
+    c.feed(space)
+    c.feed(vocab.newline)
+    # …a line starting like a field name ends it: the next field's name is forced.
+    scores = torch.zeros(len(tok))
+    scores[vocab.encode("d")[0]] = 5.0
+    masked = c.mask(scores)
+    assert int(torch.isfinite(masked).sum()) == 1 and int(masked.argmax()) == vocab.names["duration"][0]
+
+
+def test_the_caption_stops_at_512_tokens(tiny):
+    _, tok, vocab = tiny
+    c = planner._Caption(vocab)
+    word = vocab.encode(" la")[0]
+    for _ in range(planner.MAX_CAPTION_TOKENS):
+        assert c.allowed(torch.zeros(len(tok))) == []
+        c.feed(word)
+    assert c.allowed(torch.zeros(len(tok))) == [vocab.newline]
+    c.feed(vocab.newline)
+    assert c.allowed(torch.zeros(len(tok))) is None
+
+
+def test_sampling_is_seeded_and_takes_the_only_allowed_token():
+    logits = torch.randn(1000)
+    a = [planner.sample(logits, torch.Generator().manual_seed(3)) for _ in range(3)]
+    b = [planner.sample(logits, torch.Generator().manual_seed(3)) for _ in range(3)]
+    assert a == b
+    only = torch.full((1000,), float("-inf"))
+    only[42] = 0.0
+    assert planner.sample(only, torch.Generator()) == 42
+    # Top-p 0.9 never picks a token outside the nucleus.
+    peaked = torch.full((1000,), -10.0)
+    peaked[7] = 10.0
+    assert {planner.sample(peaked, torch.Generator().manual_seed(s)) for s in range(20)} == {7}
+
+
+# ---------------------------------------------------------------- a scripted generation
+
+
+class ScriptedLM:
+    """The tiny planner with its logits replaced: it wants to write ``script`` while thinking and
+    ``codes`` after a plan; everything else (cache, shapes, the decoding loop) is the real thing."""
+
+    def __init__(self, model, tok, vocab, script: str, codes: list[int]) -> None:
+        self.model, self.tok, self.vocab, self.script, self.codes = model, tok, vocab, script, codes
+        self.written: list[int] = []
+        self.blueprint = False
+        self.device = model.device
+
+    def __call__(self, input_ids, **kwargs):
+        out = self.model(input_ids=input_ids, **kwargs)
+        if input_ids.shape[1] > 1:  # a new prompt
+            self.written = []
+            self.blueprint = "</think>" in self.tok.decode(input_ids[0])
+        else:
+            self.written.append(int(input_ids[0, 0]))
+        logits = torch.full_like(out.logits[:, -1:], -30.0)
+        if self.blueprint:
+            logits[:, -1, self.vocab.code_ids[self.codes[len(self.written) % len(self.codes)]]] = 30.0
+        else:
+            rest = self.script[len(self.tok.decode(self.written)) :]
+            best = max((t for t in range(512) if rest.startswith(self.vocab.decode(t))),
+                       key=lambda t: len(self.vocab.decode(t)), default=self.vocab.eos)  # fmt: skip
+            logits[:, -1, best] = 30.0
+        return SimpleNamespace(logits=logits, past_key_values=out.past_key_values)
+
+
+SCRIPT = (
+    "<think>\nbpm: 96\ncaption: a warm jazz trio\nduration: 10\nkeyscale: D minor\nlanguage: en\ntimesignature: 3\n"
+)
+
+
+def test_a_scripted_generation_becomes_metadata_and_codes(tiny):
+    model, tok, vocab = tiny
+    codes = [5, 63999, 17, 4000]
+    p = _planner(tiny, ScriptedLM(model, tok, vocab, SCRIPT, codes))
+    plan = p.plan("jazz", "[Instrumental]", 10, seed=1)
+    assert plan.thought
+    assert plan.fields == {"bpm": 96, "caption": "a warm jazz trio", "duration": 10, "keyscale": "D minor",
+                           "language": "en", "timesignature": "3"}  # fmt: skip
+    assert plan.codes == (codes * 13)[:50]  # five codes a second
+    # The visitor's values win; with BPM, key, metre and length all fixed there is no thinking.
+    plan = p.plan("jazz", "[Instrumental]", 10, seed=1, fixed={"bpm": 120})
+    assert plan.fields["bpm"] == 120 and plan.fields["keyscale"] == "D minor"
+    plan = p.plan("jazz", "", 12.1, seed=1, fixed={"bpm": 120, "keyscale": "C major", "timesignature": "4"})
+    assert not plan.thought and plan.fields == {"bpm": 120, "keyscale": "C major", "timesignature": "4", "duration": 12}
+    assert len(plan.codes) == 61  # every requested second covered
+
+
+# ---------------------------------------------------------------- through the studio
+
+
+def _generate(**kw):
+    args = {"prompt": "late night jazz", "lyrics": "[Verse]\nblue smoke", "audio_duration": 10, "inference_steps": 3}
+    args.update(kw)
+    return app.make("generate", **args)
+
+
+def test_think_hands_the_blueprint_to_the_pipeline_and_records_the_plan(studio_env, with_planner, monkeypatch):
+    calls = []
+    real = backend.Backend.run
+
+    def spy(self, request, progress=None, run_id=None):
+        calls.append(request)
+        return real(self, request, progress, run_id)
+
+    monkeypatch.setattr(backend.Backend, "run", spy)
+    paths, record = _generate(seed=11, bpm=100, batch_size=2, think=True)
+    assert [len(c["seeds"]) for c in calls] == [1, 1]  # each take planned and rendered on its own
+    for call, take in zip(calls, record["takes"], strict=True):
+        plan = take["planner"]
+        assert set(plan["fields"]) == set(planner.FIELDS) and plan["codes"] == 50 and plan["seconds"] > 0
+        assert planner.parse_codes(call["audio_codes"]) and len(planner.parse_codes(call["audio_codes"])) == 50
+        # The visitor's BPM and language win; the planner's key, metre and caption reach the DiT.
+        assert call["bpm"] == 100 == plan["fields"]["bpm"] and call["vocal_language"] == "en"
+        assert call["keyscale"] == plan["fields"]["keyscale"] and call["prompt"] == plan["fields"]["caption"]
+        meta = json.loads((studio_env / take["metadata"]).read_text())
+        assert meta["planner"] == plan and meta["params"]["think"] is True
+    assert record["timings"]["planner_s"] > 0
+    heard = sf.read(paths[0])[0]
+    assert heard.shape == (480000, 2) and np.abs(heard).max() > 0
+    # Without Think, the same seed is another song: the blueprint changed what the DiT made.
+    plain, plain_record = _generate(seed=11, bpm=100, think=False)
+    assert "planner" not in plain_record["takes"][0]
+    assert not np.allclose(sf.read(plain[0])[0], heard, atol=1e-3)
+    # A take of a batch made again alone from its seed is the same take.
+    again, _ = _generate(seed=12, bpm=100, think=True)
+    np.testing.assert_allclose(sf.read(again[0])[0], sf.read(paths[1])[0], atol=2e-4)
+    assert "Planned in" in app._seeds_text(record) and "blueprint codes" in app._seeds_text(record)
+
+
+def test_an_unusable_plan_makes_the_song_without_it_and_says_so(studio_env, with_planner, monkeypatch):
+    monkeypatch.setattr(planner, "THINK_BUDGET", 5)  # the thinking is cut off after five tokens
+    warnings = []
+    monkeypatch.setattr(gr, "Warning", lambda message, *a, **k: warnings.append(message))
+    paths, record = _generate(seed=3, think=True)
+    skipped = record["takes"][0]["planner"]["skipped"]
+    assert "no" in skipped and Path(paths[0]).exists()
+    assert warnings and "made from your caption and lyrics alone" in warnings[0]
+    assert "Think was skipped" in app._seeds_text(record)
+
+
+def test_a_planner_that_cannot_load_is_skipped_with_a_note(studio_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("ACE_STUDIO_PLANNER_MODEL", str(tmp_path / "no-such-planner"))
+    planner.reset_planner()
+    monkeypatch.setattr(gr, "Warning", lambda *a, **k: None)
+    paths, record = _generate(seed=3, think=True)
+    assert "does not exist" in record["takes"][0]["planner"]["skipped"] and Path(paths[0]).exists()
+    planner.reset_planner()
+
+
+def test_think_off_where_no_planner_is_set_up(studio_env, monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_PLANNER_MODEL", "none")
+    with pytest.raises(gr.Error, match="Think is not available"):
+        _generate(think=True)
+    _, record = _generate()  # the default follows what is set up
+    assert record["params"]["think"] is False and "planner" not in record["takes"][0]
+
+
+class Recorder:
+    def __init__(self, on=None) -> None:
+        self.descs: list[str] = []
+        self.on = on
+
+    def __call__(self, value=None, desc=None, **kwargs) -> None:
+        self.descs.append(desc or "")
+        if self.on:
+            self.on(desc or "")
+
+
+def test_progress_shows_the_planning_and_stop_works_during_it(studio_env, with_planner):
+    progress = Recorder()
+    _generate(seed=5, think=True, progress=progress)
+    stages = [d.split(" ")[0] for d in progress.descs]
+    assert "Thinking," in stages and "Writing" in stages and "Step" in stages
+    assert stages.index("Thinking,") < stages.index("Writing") < stages.index("Step")
+    # Stop pressed while the planner thinks: the run ends there and nothing is saved.
+    before = set(studio_env.rglob("*.wav"))
+    owner = "visitor:generate"
+    run_id = backend.start_run(owner)
+    stopper = Recorder(on=lambda desc: desc.startswith("Thinking") and backend.request_stop(owner))
+    try:
+        with pytest.raises(gr.Error, match="Stopped while the planner was thinking"):
+            app.make("generate", stopper, run_id, prompt="jazz", audio_duration=10, inference_steps=3, think=True)
+    finally:
+        backend.finish_run(run_id)
+    assert set(studio_env.rglob("*.wav")) == before
+
+
+def test_the_gpu_estimate_includes_the_planner(studio_env):
+    plain = backend.estimate_duration("generate", {"audio_duration": 120, "inference_steps": 8})
+    thinking = backend.estimate_duration("generate", {"audio_duration": 120, "inference_steps": 8, "think": True})
+    assert thinking > plain
+
+
+def test_think_through_the_api(studio_server):
+    from gradio_client import Client
+
+    url, out = studio_server
+    client = Client(url, verbose=False)
+    result = client.predict(prompt="dusty soul", lyrics="[Verse]\nhold on", audio_duration=10, inference_steps=2,
+                            seed=8, think=True, api_name="/generate")  # fmt: skip
+    record = result[-1]
+    plan = record["takes"][0]["planner"]
+    assert plan["codes"] == 50 and plan["fields"]["duration"] == 10 and "Planned in" in result[-2]
+    assert Path(result[0]).exists()
+    plain = client.predict(prompt="dusty soul", lyrics="[Verse]\nhold on", audio_duration=10, inference_steps=2,
+                           seed=8, think=False, api_name="/generate")  # fmt: skip
+    assert "planner" not in plain[-1]["takes"][0] and "Planned" not in plain[-2]
+    # Bring the settings back: Think comes back on.
+    fields = client.predict(record, 1, api_name="/settings_from_generate")
+    assert fields[14] is True
