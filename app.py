@@ -178,7 +178,7 @@ def _quoted(text: str, limit: int = 160) -> str:
 def plan_text(plan: dict[str, Any]) -> str:
     """The planner's part of a result, in a line: what it chose, or why it was skipped."""
     if "skipped" in plan:
-        return tips.PLAN_SKIPPED.format(reason=plan["skipped"])
+        return tips.PLAN_SKIPPED.format(reason=_quoted(plan["skipped"], 240))
     f = plan.get("fields", {})
     summary = " · ".join(
         part
@@ -186,7 +186,6 @@ def plan_text(plan: dict[str, Any]) -> str:
             f"{f['bpm']} BPM" if f.get("bpm") else "",
             str(f.get("keyscale") or ""),
             f"{f['timesignature']} beats a bar" if f.get("timesignature") else "",
-            f"language {f['language']}" if f.get("language") else "",
             f"“{_quoted(f['caption'])}”" if f.get("caption") else "",
         )
         if part

@@ -397,6 +397,8 @@ def run_music(
     built_now: list[bool] = []
     be = get_backend(on_load=lambda: built_now.append(True))
     plan_args, skipped = request.pop("plan", None), request.pop("plan_skipped", None)
+    if plan_args is not None and be.pipe.audio_token_detokenizer is None:
+        plan_args, skipped = None, "this music model has no audio detokenizer, so it cannot read a blueprint"
     plans = None
     if plan_args is not None:
         out, plans = _planned_takes(be, request, plan_args, progress, run_id, plan_progress)
@@ -432,19 +434,22 @@ def _planned_takes(
     plan_progress: Callable[[str, int | None, int | None], None] | None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Each take planned and rendered on its own: plans differ in tempo, key and caption, which the
-    pipeline takes once per call, and a take made again alone from its seed is the same take."""
+    pipeline takes once per call, and a take made again alone from its seed is the same take. All
+    plans come first, so where the two models do not fit together each moves once."""
     import numpy as np
 
     import planner
 
     seeds = list(request["seeds"])
     n = len(seeds)
-    takes, plans, seconds = [], [], 0.0
-    for i, seed in enumerate(seeds):
-        one = {**request, "seeds": [seed]}
-        take_steps = progress and (lambda step, total, i=i: progress(i * total + step, n * total))
+    ones = [{**request, "seeds": [seed]} for seed in seeds]
+    plans = []
+    for i, one in enumerate(ones):
         take_plan = plan_progress and (lambda stage, done, total, i=i: plan_progress(stage, done, total, i, n))
         plans.append(planner.think_first(one, plan_args, take_plan, lambda: is_stopped(run_id)))
+    takes, seconds = [], 0.0
+    for i, one in enumerate(ones):
+        take_steps = progress and (lambda step, total, i=i: progress(i * total + step, n * total))
         out = be.run(one, progress=take_steps, run_id=run_id)
         takes.append(out["audio"][0])
         seconds += out["seconds"]
@@ -614,9 +619,14 @@ def estimate_duration(mode: str, params: dict[str, Any], multiplier: float = 1.0
     """Seconds of GPU time to declare for one call, clamped to [60, 300].
 
     ``params`` holds the endpoint's keyword arguments: ``audio_duration`` (or ``extend_seconds``),
-    ``inference_steps``, ``batch_size``, ``guidance_scale``. Cover, Extend and Edit also encode
-    their source audio.
+    ``inference_steps``, ``batch_size``, ``guidance_scale``, ``think``. Cover, Extend and Edit also
+    encode their source audio.
     """
+    return clamp_duration(estimate_seconds(mode, params), multiplier)
+
+
+def estimate_seconds(mode: str, params: dict[str, Any]) -> float:
+    """``estimate_duration`` before the clamp: what the call is expected to take, with a margin."""
     variant = models.active_variant()
     seconds = float(params.get("audio_duration") or 0) or float(params.get("extend_seconds") or 0) or 60.0
     steps = int(params.get("inference_steps") or variant.steps)
@@ -634,8 +644,7 @@ def estimate_duration(mode: str, params: dict[str, Any], multiplier: float = 1.0
         import planner
 
         work += planner.estimate_seconds(seconds, takes)
-    total = (_FIXED + work + (0.0 if is_warm() else COLD_START_SECONDS)) * _SAFETY
-    return clamp_duration(total, multiplier)
+    return (_FIXED + work + (0.0 if is_warm() else COLD_START_SECONDS)) * _SAFETY
 
 
 def clamp_duration(seconds: float, multiplier: float = 1.0) -> int:

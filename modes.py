@@ -568,7 +568,7 @@ def prepare_generate(
     if thinking:
         request["plan"] = {
             "caption": prompt,
-            "lyrics": lyrics or INSTRUMENTAL_TAG,
+            "lyrics": lyrics,  # as typed (upstream's planner sees empty lyrics as empty)
             "seconds": duration,
             "codes": blueprint_codes(duration),
             "fixed": {"bpm": bpm_value, "keyscale": key, "timesignature": meter},

@@ -32,6 +32,7 @@ import os
 import re
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,13 +266,16 @@ class Vocabulary:
             for value in options:
                 full = encode(f"{name}: {value}")
                 # The value's tokens as they follow "name:" in running text (upstream's way), or on
-                # their own where the tokenizer merges across the colon.
+                # their own where the tokenizer merges across the colon (upstream would drop the
+                # value; Qwen's tokenizer never merges there, so this only serves other tokenizers).
                 seq = tuple(full[len(head) :] if full[: len(head)] == head else encode(f" {value}"))
                 for i in range(len(seq)):
                     tree.setdefault(seq[:i], set()).add(seq[i])
                 whole.add(seq)
             trees[name], complete[name] = tree, whole
         backtick = encode("`")
+        if tokenizer.eos_token_id is None:
+            raise models.ModelLoadError("the planner's tokenizer has no end-of-sequence token")
         return cls(
             eos=int(tokenizer.eos_token_id),
             newline=encode("\n")[-1],
@@ -620,6 +624,13 @@ def _guide(cond: Any, uncond: Any, scale: float = CFG_SCALE) -> Any:
     return uncond + scale * (cond - uncond)
 
 
+def _free_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 # ---------------------------------------------------------------- building it once
 
 
@@ -685,6 +696,7 @@ def _load() -> Planner:
 
         folder = _folder(source)
         tokenizer = AutoTokenizer.from_pretrained(folder)
+        vocab = Vocabulary.of(tokenizer)
         # bf16 on CUDA, fp32 on MPS and the CPU, as upstream loads it.
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
@@ -692,7 +704,7 @@ def _load() -> Planner:
         raise
     except Exception as exc:  # missing files, no network, out of memory: all "cannot load"
         raise models.ModelLoadError(f"the planner ({public_name()}): {exc}") from exc
-    built = Planner(model, tokenizer, Vocabulary.of(tokenizer), source, device)
+    built = Planner(model, tokenizer, vocab, source, device)
     backend.register_resident("planner", model, device)
     return built
 
@@ -731,15 +743,26 @@ def think_first(
     gave nothing usable the take is made without a blueprint and the record says why
     (``skipped``).
     """
+    started = time.perf_counter()
+
+    def skipped(reason: str) -> dict[str, Any]:
+        return {"skipped": reason, "model": public_name(), "seconds": round(time.perf_counter() - started, 3)}
+
     try:
         planned = get_planner().plan(
             plan_args["caption"], plan_args["lyrics"], float(plan_args["seconds"]), int(request["seeds"][0]),
             plan_args.get("fixed"), progress, should_stop, plan_args.get("codes"),
         )  # fmt: skip
     except (PlanUnusable, models.ModelLoadError) as exc:
-        return {"skipped": str(exc), "model": public_name()}
+        return skipped(str(exc))
+    except backend.Cancelled:
+        raise
+    except Exception as exc:  # out of memory, a model without a chat template: the song goes on
+        traceback.print_exc()
+        _free_cache()
+        return skipped(f"the planner stopped with an error ({type(exc).__name__})")
     if not planned.codes:
-        return {"skipped": "the planner wrote no audio codes", "model": public_name()}
+        return skipped("the planner wrote no audio codes")
     request["audio_codes"] = codes_text(planned.codes)
     request["audio_duration"] = len(planned.codes) / CODES_PER_SECOND
     if planned.fields.get("caption"):

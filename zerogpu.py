@@ -182,7 +182,7 @@ def wait_for_models(kind: str, progress: Any = None, run_id: str | None = None) 
             progress(None, desc=f"The studio is still loading its models ({time.time() - started:.0f} s so far)…")
         thread.join(1.0)
     if not _built(kind):
-        what = "music model" if kind == "music" else "lyrics model"
+        what = {"music": "music model", "planner": "planner"}.get(kind, "lyrics model")
         error = _warmup_errors.get(kind, "unknown error")
         message = (
             tips.MODEL_MISSING.format(error=error) if kind == "music" else f"The {what} could not be loaded: {error}"
@@ -313,16 +313,35 @@ def with_retry(call: Callable[[float], T]) -> T:
         raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time") from None
 
 
+def _plan_or_not(job: modes.Job, progress: Any, run_id: str | None) -> modes.Job:
+    """On ZeroGPU, Think only where it can run: with the planner built in this process (a model
+    built inside a worker dies with it; a failed start-up build is tried once more here) and
+    within one call's time limit. Otherwise the song is made without the plan and says why."""
+    reason = None
+    try:
+        wait_for_models("planner", progress, run_id)
+    except gr.Error as exc:
+        if exc.title == "Stopped":
+            raise
+        reason = f"the planner could not be loaded ({planner.load_error() or _warmup_errors.get('planner', '?')})"
+    if reason is None and backend.estimate_seconds(job.mode, job.params) > backend.GPU_MAX_SECONDS:
+        plain = {**job.params, "think": False}
+        if backend.estimate_seconds(job.mode, plain) <= backend.GPU_MAX_SECONDS:
+            reason = (
+                f"planning and making this song would take longer than the {backend.GPU_MAX_SECONDS} s one ZeroGPU "
+                "call may last; fewer takes or a shorter song leave room for it"
+            )
+    if reason is None:
+        return job
+    request = {k: v for k, v in job.request.items() if k != "plan"}
+    return dataclasses.replace(job, request={**request, "plan_skipped": reason})
+
+
 def run_music(job: modes.Job, progress: Any = None, run_id: str | None = None) -> dict[str, Any]:
     """Run a prepared job on the GPU (page side): wait for the model, call, retry once on abort."""
     waited = wait_for_models("music", progress, run_id)
-    if "plan" in job.request and on_zero_gpu() and not planner.is_loaded():
-        # A model built inside a worker dies with it: the song is made without the plan.
-        reason = planner.load_error() or _warmup_errors.get("planner") or "the planner is not loaded"
-        request = {k: v for k, v in job.request.items() if k != "plan"}
-        job = dataclasses.replace(
-            job, request={**request, "plan_skipped": f"the planner could not be loaded ({reason})"}
-        )
+    if "plan" in job.request and on_zero_gpu():
+        job = _plan_or_not(job, progress, run_id)
     if backend.is_stopped(run_id):
         raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
     if progress is not None:

@@ -19,6 +19,7 @@ import torch
 
 import app
 import backend
+import modes
 import planner
 import random_models
 
@@ -192,10 +193,12 @@ def test_sampling_is_seeded_and_takes_the_only_allowed_token():
     only = torch.full((1000,), float("-inf"))
     only[42] = 0.0
     assert planner.sample(only, torch.Generator()) == 42
-    # Top-p 0.9 never picks a token outside the nucleus.
-    peaked = torch.full((1000,), -10.0)
-    peaked[7] = 10.0
-    assert {planner.sample(peaked, torch.Generator().manual_seed(s)) for s in range(20)} == {7}
+    # Top-p 0.9: two tokens hold 0.95 of the mass, so the 100 in the tail (0.05 in all, about 3 %
+    # after the temperature) are never picked; without top-p some of 300 draws would be.
+    probs = torch.tensor([0.6, 0.35] + [0.0005] * 100)
+    generator = torch.Generator().manual_seed(0)
+    assert {planner.sample(probs.log(), generator) for _ in range(300)} == {0, 1}
+    assert len({planner.sample(probs.log(), generator, top_p=1.0) for _ in range(300)}) > 2
 
 
 # ---------------------------------------------------------------- a scripted generation
@@ -226,6 +229,9 @@ class ScriptedLM:
             best = max((t for t in range(512) if rest.startswith(self.vocab.decode(t))),
                        key=lambda t: len(self.vocab.decode(t)), default=self.vocab.eos)  # fmt: skip
             logits[:, -1, best] = 30.0
+        # The unconditional row wants the opposite: only guidance in the right direction, with the
+        # rows in the right order, writes the script.
+        logits[1] = -logits[0]
         return SimpleNamespace(logits=logits, past_key_values=out.past_key_values)
 
 
@@ -249,6 +255,20 @@ def test_a_scripted_generation_becomes_metadata_and_codes(tiny):
     plan = p.plan("jazz", "", 12.1, seed=1, fixed={"bpm": 120, "keyscale": "C major", "timesignature": "4"})
     assert not plan.thought and plan.fields == {"bpm": 120, "keyscale": "C major", "timesignature": "4", "duration": 12}
     assert len(plan.codes) == 61  # every requested second covered
+
+
+def test_prompts_of_different_lengths_decode_as_each_would_alone(tiny):
+    p = _planner(tiny)
+    prompts = [planner.thinking_prompt(p.tokenizer, "jazz trio, brushed drums", "[Verse]\nla la la"),
+               planner.thinking_negative(p.tokenizer, "")]  # fmt: skip
+    with torch.inference_mode():
+        both = p._decoder(prompts)
+        alone = [p._decoder([prompt]) for prompt in prompts]
+        rows = [next(both)] + [next(a) for a in alone]
+        for token in (17, 202, 300):
+            torch.testing.assert_close(rows[0][0], rows[1][0], atol=1e-5, rtol=0)
+            torch.testing.assert_close(rows[0][1], rows[2][0], atol=1e-5, rtol=0)
+            rows = [both.send([token, token]), alone[0].send([token]), alone[1].send([token])]
 
 
 # ---------------------------------------------------------------- through the studio
@@ -352,9 +372,33 @@ def test_progress_shows_the_planning_and_stop_works_during_it(studio_env, with_p
 
 
 def test_the_gpu_estimate_includes_the_planner(studio_env):
-    plain = backend.estimate_duration("generate", {"audio_duration": 120, "inference_steps": 8})
-    thinking = backend.estimate_duration("generate", {"audio_duration": 120, "inference_steps": 8, "think": True})
-    assert thinking > plain
+    params = {"audio_duration": 120, "inference_steps": 8, "batch_size": 2}
+    plain = backend.estimate_seconds("generate", params)
+    thinking = backend.estimate_seconds("generate", {**params, "think": True})
+    assert thinking == pytest.approx(plain + backend._SAFETY * planner.estimate_seconds(120, 2))
+
+
+def test_a_model_that_cannot_read_a_blueprint_makes_the_song_without_one(studio_env, with_planner, monkeypatch):
+    be = backend.get_backend()
+    monkeypatch.setattr(be.pipe, "audio_token_detokenizer", None)
+    monkeypatch.setattr(gr, "Warning", lambda *a, **k: None)
+    paths, record = _generate(seed=2, think=True)
+    assert "cannot read a blueprint" in record["takes"][0]["planner"]["skipped"] and Path(paths[0]).exists()
+    assert not planner.is_loaded()  # nothing was planned for nothing
+
+
+def test_on_zerogpu_think_makes_way_when_a_call_could_not_hold_it(studio_env, with_planner, monkeypatch):
+    import zerogpu
+
+    monkeypatch.setattr(zerogpu, "on_zero_gpu", lambda: True)
+    backend.get_backend()
+    planner.get_planner()
+    job = modes.prepare_generate(prompt="epic", audio_duration=600, batch_size=2, think=True)
+    assert backend.estimate_seconds("generate", job.params) > backend.GPU_MAX_SECONDS
+    kept = zerogpu._plan_or_not(job, None, None)
+    assert "plan" not in kept.request and "longer than the 300 s" in kept.request["plan_skipped"]
+    short = modes.prepare_generate(prompt="epic", audio_duration=30, think=True)
+    assert "plan" in zerogpu._plan_or_not(short, None, None).request
 
 
 def test_think_through_the_api(studio_server):

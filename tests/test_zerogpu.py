@@ -90,7 +90,6 @@ def test_think_plans_inside_the_one_gpu_call(client, space):
     plain = client.predict(prompt="slow blues", lyrics="[Verse]\nmidnight train", audio_duration=10,
                            inference_steps=3, seed=30, think=False, api_name="/generate")  # fmt: skip
     assert "planner" not in plain[-1]["takes"][0]
-    assert api.durations[seen] >= api.durations[-1]
 
 
 def test_cover_extend_edit_chained(client, tmp_path):
