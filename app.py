@@ -940,6 +940,10 @@ def launch_options() -> dict[str, Any]:
     """What ``launch()`` needs besides the address: look, the one served folder, the upload cap."""
     import theme
 
+    # Takes are served from the output folder as written: otherwise Gradio hashes and copies every
+    # result into its cache before the page can fetch it. Files there never change once written
+    # (they are renamed into place complete), which is what static paths require.
+    gr.set_static_paths([str(modes.output_dir())])
     return {
         "theme": theme.studio_theme(),
         "css": theme.CSS,

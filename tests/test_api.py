@@ -35,6 +35,17 @@ def test_generate_endpoint_by_keyword(client, studio_server):
     assert "21" in result[4]
 
 
+def test_takes_are_served_from_the_output_folder_without_a_copy(studio_server):
+    url, out = studio_server
+    raw = Client(url, verbose=False, download_files=False)
+    result = raw.predict(prompt="funk groove", audio_duration=10, inference_steps=1, seed=5, think=False,
+                         api_name="/generate")  # fmt: skip
+    served = Path(result[0]["path"])
+    # The page fetches the take where the studio wrote it, not from a copy in Gradio's cache.
+    assert served.parent.parent == out and served.name == Path(result[-1]["takes"][0]["audio"]).name
+    assert result[0]["url"].endswith(served.name)
+
+
 def test_api_parameters_all_have_defaults(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]
     names = [p["parameter_name"] for p in api["parameters"]]
