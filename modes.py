@@ -570,7 +570,6 @@ def prepare_generate(
             "caption": prompt,
             "lyrics": lyrics,  # as typed (upstream's planner sees empty lyrics as empty)
             "seconds": duration,
-            "codes": blueprint_codes(duration),
             "fixed": {"bpm": bpm_value, "keyscale": key, "timesignature": meter},
         }
     n = int(round(duration * audio.SAMPLE_RATE))

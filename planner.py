@@ -95,8 +95,7 @@ def enabled() -> bool:
 
 
 def public_name() -> str:
-    source = model_source() or ""
-    return Path(source).name if Path(source).expanduser().exists() else source
+    return backend.public_source(model_source() or "")
 
 
 # ---------------------------------------------------------------- prompts (upstream's format)
@@ -248,8 +247,8 @@ class Vocabulary:
         think = tokenizer.convert_tokens_to_ids("<think>")
         if think is None or think == unk:
             raise models.ModelLoadError("the planner's tokenizer has no <think> token")
-        names = {text: _forced(tokenizer, encode, text) for text in ("<think>", "\n")}
-        names.update({name: _forced(tokenizer, encode, f"{name}:") for name in FIELDS})
+        names = {text: _forced(encode, text) for text in ("<think>", "\n")}
+        names.update({name: _forced(encode, f"{name}:") for name in FIELDS})
         values = {
             "bpm": [str(v) for v in range(BPM_RANGE[0], BPM_RANGE[1] + 1)],
             "duration": [str(v) for v in range(DURATION_RANGE[0], DURATION_RANGE[1] + 1)],
@@ -290,7 +289,7 @@ class Vocabulary:
         )
 
 
-def _forced(tokenizer: Any, encode: Callable[[str], list[int]], text: str) -> list[int]:
+def _forced(encode: Callable[[str], list[int]], text: str) -> list[int]:
     """``text`` as upstream forces it: at each point the longest prefix that is a single token."""
     tokens, pos = [], 0
     while pos < len(text):
@@ -495,10 +494,9 @@ class Planner:
         fixed: dict[str, Any] | None = None,
         progress: ProgressFn | None = None,
         should_stop: Callable[[], bool] = lambda: False,
-        codes: int | None = None,
     ) -> Plan:
-        """Think (unless the visitor fixed everything upstream fixes), then write the blueprint of
-        ``codes`` codes (by default enough for ``seconds``).
+        """Think (unless the visitor fixed everything upstream fixes), then write a blueprint that
+        covers ``seconds`` (``modes.blueprint_codes``).
 
         ``fixed`` holds the visitor's ``bpm``, ``keyscale`` and ``timesignature`` (``None`` = the
         planner chooses); the length is always the visitor's. ``PlanUnusable`` when the thinking
@@ -506,10 +504,12 @@ class Planner:
         """
         import torch
 
+        import modes
+
         started = time.perf_counter()
         given = {k: v for k, v in (fixed or {}).items() if k in FIXABLE and v is not None}
         given["duration"] = int(seconds)
-        target = codes or math.ceil(round(seconds * CODES_PER_SECOND, 6))
+        target = modes.blueprint_codes(seconds)
         with self.lock, backend.gpu_turn("planner"), torch.inference_mode():
             if all(k in given for k in FIXABLE):
                 fields, thought = dict(given), False
@@ -751,7 +751,7 @@ def think_first(
     try:
         planned = get_planner().plan(
             plan_args["caption"], plan_args["lyrics"], float(plan_args["seconds"]), int(request["seeds"][0]),
-            plan_args.get("fixed"), progress, should_stop, plan_args.get("codes"),
+            plan_args.get("fixed"), progress, should_stop,
         )  # fmt: skip
     except (PlanUnusable, models.ModelLoadError) as exc:
         return skipped(str(exc))

@@ -403,6 +403,29 @@ def write_upstream_checkpoint(
     return dit
 
 
+def _tiny_lm_config(tokenizer: Any) -> dict[str, Any]:
+    """The shape and special tokens every tiny chat LM here shares, for its vocabulary."""
+    return {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "eos_token_id": tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        "pad_token_id": tokenizer.pad_token_id,
+        "tie_word_embeddings": True,
+    }
+
+
+def _save_lm(path: str | Path, built: tuple[Any, Any]) -> Path:
+    path = Path(path)
+    model, tokenizer = built
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 def build_lyrics_lm(seed: int = 0):
     """A tiny random ``Qwen2ForCausalLM`` and its tokenizer with Qwen's chat template."""
     import torch
@@ -410,27 +433,12 @@ def build_lyrics_lm(seed: int = 0):
 
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-    )
+    config = Qwen2Config(max_position_embeddings=4096, **_tiny_lm_config(tokenizer))
     return Qwen2ForCausalLM(config), tokenizer
 
 
 def save_lyrics_lm(path: str | Path, seed: int = 0) -> Path:
-    path = Path(path)
-    model, tokenizer = build_lyrics_lm(seed)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return _save_lm(path, build_lyrics_lm(seed))
 
 
 # The part of Qwen3's chat template the planner's prompts use: an assistant turn holding
@@ -458,19 +466,7 @@ def build_planner_lm(seed: int = 0, codes: int = 64000):
     tokenizer.add_tokens(["<think>", "</think>"], special_tokens=True)
     tokenizer.add_tokens([f"<|audio_code_{n}|>" for n in range(codes)], special_tokens=True)
     tokenizer.chat_template = PLANNER_CHAT_TEMPLATE
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        max_position_embeddings=8192,
-        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-    )
+    config = Qwen3Config(head_dim=8, max_position_embeddings=8192, **_tiny_lm_config(tokenizer))
     model = Qwen3ForCausalLM(config).eval()
     # A loud newline: random weights rarely pick it, so a random caption would run to the 512-token
     # cap; with it the tiny planner's captions end after a few tokens, as a trained one's do after
@@ -481,11 +477,7 @@ def build_planner_lm(seed: int = 0, codes: int = 64000):
 
 
 def save_planner_lm(path: str | Path, seed: int = 0) -> Path:
-    path = Path(path)
-    model, tokenizer = build_planner_lm(seed)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return _save_lm(path, build_planner_lm(seed))
 
 
 def main(argv: list[str] | None = None) -> None:
