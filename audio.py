@@ -5,6 +5,7 @@ Arrays are ``[channels, samples]`` float32 throughout, the layout the pipeline u
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,31 @@ def splice(original: np.ndarray, new: np.ndarray, start: int, end: int, fade: in
         seg = slice(end - tail_fade, end)
         out[:, seg] = new[:, seg] * fo + original[:, seg] * fi
     return out
+
+
+# ---------------------------------------------------------------- the pipeline's latent frames
+
+# Samples per latent frame (VAE hop): sources are padded to whole frames before encoding.
+HOP = 1920
+LATENT_RATE = 25  # latent frames per second (48 kHz / HOP)
+
+
+def good_frames(frames: int) -> int:
+    """The first latent frame count from ``frames`` up that the pipeline computes back exactly.
+
+    diffusers turns a frame count into seconds and back (``ceil(seconds × 25)``); for about 6 % of
+    counts (7, 14, 28, …, 411, 415, …) float rounding adds a frame, which then no longer matches
+    the source's latents and the call fails. Padding a frame or two more avoids them.
+    """
+    while math.ceil((frames / LATENT_RATE) * LATENT_RATE) != frames:
+        frames += 1
+    return frames
+
+
+def blueprint_codes(seconds: float) -> int:
+    """How many planner codes (five a second, five latent frames each) cover ``seconds``: the
+    first count from there whose frames the pipeline computes back exactly (``good_frames``)."""
+    codes = math.ceil(round(seconds * 5, 6))
+    while good_frames(5 * codes) != 5 * codes:
+        codes += 1
+    return codes

@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import backend
+import checks
+import devices
 import models
+import runs
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 MLX_MODEL = "mlx-community/Qwen2.5-7B-Instruct-4bit"
@@ -293,7 +295,7 @@ class Writer:
             try:
                 # The turn is held by this one thread for the whole generation, never across the
                 # reader's yields: Gradio may drive a generator from a different thread each step.
-                with backend.gpu_turn("lyrics"):
+                with devices.gpu_turn("lyrics"):
                     inputs = self.tokenizer(prompt, return_tensors="pt").to(self.model.device)
                     torch.manual_seed(seed)
                     self.model.generate(
@@ -360,7 +362,7 @@ def _load() -> Writer:
         raise models.ModelLoadError(f"{override or 'the lyrics model'}: {exc}") from exc
     model.eval()
     writer = Writer("transformers", source, model, tokenizer, device)
-    backend.register_resident("lyrics", model, device)
+    devices.register_resident("lyrics", model, device)
     return writer
 
 
@@ -369,7 +371,7 @@ def estimate_duration(params: dict[str, Any], multiplier: float = 1.0) -> int:
     req_sections = len(STRUCTURES.get(params.get("structure") or "verse-chorus") or [1] * 6)
     tokens = max_new_tokens(params.get("length", "medium"), req_sections)
     seconds = 10 + tokens / 30.0 + (0 if is_loaded() else 60)
-    return backend.clamp_duration(seconds, multiplier)
+    return devices.clamp_duration(seconds, multiplier)
 
 
 def max_new_tokens(length: str, n_sections: int) -> int:
@@ -388,7 +390,7 @@ def stream_lyrics(req: Request, language_name: str, run_id: str | None = None) -
     text = ""
     tokens = max_new_tokens(req.length, len(req.sections()))
     pieces = writer.stream(
-        build_messages(req, language_name), req.temperature, seed, tokens, lambda: backend.is_stopped(run_id)
+        build_messages(req, language_name), req.temperature, seed, tokens, lambda: runs.is_stopped(run_id)
     )
     for piece in pieces:
         text += piece
@@ -407,27 +409,27 @@ def make_request(
     length: Any = "medium",
 ) -> Request:
     """Validate the Lyrics tab's inputs; every problem is a ``LyricsError`` a songwriter can act on."""
-    from modes import LANGUAGES, TEXT_LIMITS, language_code, shown
-
     theme = str(theme or "").strip()
     if not theme:
         raise LyricsError("Tell the writer what the song is about — the theme is empty.")
     for name, value in (("theme", theme), ("genre", genre), ("mood", mood), ("custom_sections", custom_sections)):
-        if len(str(value or "")) > TEXT_LIMITS[name]:
-            limit = TEXT_LIMITS[name]
+        if len(str(value or "")) > checks.TEXT_LIMITS[name]:
+            limit = checks.TEXT_LIMITS[name]
             raise LyricsError(f"This field takes up to {limit} characters; it has {len(str(value))}. Shorten it.", name)
-    code = language_code(vocal_language)
+    code = checks.language_code(vocal_language)
     if code is None:
         raise LyricsError(
-            f"Unknown vocal language {shown(vocal_language)}. Pick one of the studio's {len(LANGUAGES)}.",
+            f"Unknown vocal language {checks.shown(vocal_language)}. Pick one of the studio's {len(checks.LANGUAGES)}.",
             "vocal_language",
         )
     structure = str(structure or "").strip().lower()
     if structure not in STRUCTURES:
-        raise LyricsError(f"Unknown structure {shown(structure)}. Choose one of: {', '.join(STRUCTURES)}.", "structure")
+        raise LyricsError(
+            f"Unknown structure {checks.shown(structure)}. Choose one of: {', '.join(STRUCTURES)}.", "structure"
+        )
     length = str(length or "medium").strip().lower()
     if length not in LENGTHS:
-        raise LyricsError(f"Unknown length {shown(length)}. Choose short, medium or long.", "length")
+        raise LyricsError(f"Unknown length {checks.shown(length)}. Choose short, medium or long.", "length")
     try:
         temp = float(temperature)
     except (TypeError, ValueError):

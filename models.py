@@ -458,6 +458,11 @@ def load_pipeline(source: str | None = None, variant: Variant | None = None, dty
     return load_upstream(folder, variant, dtype)
 
 
+def public_source(source: str) -> str:
+    """A model as a record may show it: a Hub repo id, or a local folder's name (not its path)."""
+    return Path(source).name if Path(source).exists() else source
+
+
 def enable_mps_fallback() -> None:
     """Let ops MPS lacks fall back to the CPU; read by torch at import, so call before it."""
     os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import threading
 import time
 import traceback
@@ -38,41 +37,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import backend
+import audio
+import devices
 import models
+import runs
+from plan_constraints import ThinkingConstraint, Vocabulary, sample
+from plan_format import (
+    CODES_PER_SECOND,
+    FIXABLE,
+    PlanUnusable,
+    blueprint_negative,
+    blueprint_prompt,
+    check_plan,
+    codes_text,
+    format_plan,
+    parse_plan,
+    thinking_negative,
+    thinking_prompt,
+)
 
 DEFAULT_REPO = models.SHARED_REPO
 DEFAULT_FOLDER = "acestep-5Hz-lm-1.7B"
 OFF = {"none", "off", "0", "false", "no"}
-
-INSTRUCTION = "Generate audio semantic tokens based on the given conditions:"
-TEMPERATURE = 0.85
-TOP_P = 0.9
 CFG_SCALE = 2.0
-CODES_PER_SECOND = 5
-CODEBOOK = 64000  # <|audio_code_0|> … <|audio_code_63999|>; the vocabulary holds a few more, never allowed
-MAX_CAPTION_TOKENS = 512
 THINK_BUDGET = 4032  # upstream's token budget for the thinking generation
-
-BPM_RANGE = (30, 300)
-DURATION_RANGE = (10, 600)
-TIME_SIGNATURES = ("2", "3", "4", "6")
-KEYSCALES = tuple(f"{n}{a} {m}" for n in "ABCDEFG" for a in ("", "#", "b", "♯", "♭") for m in ("major", "minor"))
-LANGUAGES = (
-    "ar", "az", "bg", "bn", "ca", "cs", "da", "de", "el", "en", "es", "fa", "fi", "fr", "he", "hi", "hr", "ht",
-    "hu", "id", "is", "it", "ja", "ko", "la", "lt", "ms", "ne", "nl", "no", "pa", "pl", "pt", "ro", "ru", "sa",
-    "sk", "sr", "sv", "sw", "ta", "te", "th", "tl", "tr", "uk", "ur", "vi", "yue", "zh", "unknown",
-)  # fmt: skip
-FIELDS = ("bpm", "caption", "duration", "keyscale", "language", "timesignature")
-# What the visitor may fix; upstream writes these into the plan instead of letting the model choose.
-FIXABLE = ("bpm", "duration", "keyscale", "timesignature")
-
-_CODE = re.compile(r"<\|audio_code_(\d+)\|>")
-
-
-class PlanUnusable(ValueError):
-    """The planner wrote no usable plan; the song is made without it and the visitor is told why."""
-
 
 ProgressFn = Callable[[str, int | None, int | None], None]
 
@@ -95,363 +83,7 @@ def enabled() -> bool:
 
 
 def public_name() -> str:
-    return backend.public_source(model_source() or "")
-
-
-# ---------------------------------------------------------------- prompts (upstream's format)
-
-
-def thinking_prompt(tokenizer: Any, caption: str, lyrics: str) -> str:
-    """The conditional prompt of the thinking generation."""
-    return _chat(tokenizer, f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n")
-
-
-def thinking_negative(tokenizer: Any, lyrics: str) -> str:
-    """Its unconditional prompt: upstream's default negative ("NO USER INPUT") drops the caption."""
-    return _chat(tokenizer, f"# Lyric\n{lyrics}\n")
-
-
-def blueprint_prompt(tokenizer: Any, caption: str, lyrics: str, plan: str) -> str:
-    """The conditional prompt of the blueprint generation: the plan is the assistant's turn.
-
-    The caption is the visitor's, not the planner's rewrite, as upstream does.
-    """
-    return _chat(tokenizer, f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n", plan)
-
-
-def blueprint_negative(tokenizer: Any, caption: str, lyrics: str) -> str:
-    """Its unconditional prompt: the same with an empty plan."""
-    return _chat(tokenizer, f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n", "<think>\n</think>")
-
-
-def _chat(tokenizer: Any, user: str, assistant: str | None = None) -> str:
-    messages = [
-        {"role": "system", "content": f"# Instruction\n{INSTRUCTION}\n\n"},
-        {"role": "user", "content": user},
-    ]
-    if assistant is not None:
-        messages.append({"role": "assistant", "content": assistant})
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=assistant is None)
-    return text if assistant is None or text.endswith("\n") else text + "\n"
-
-
-def format_plan(fields: dict[str, Any]) -> str:
-    """The plan as the blueprint prompt carries it: YAML, keys sorted, inside ``<think>`` tags."""
-    import yaml
-
-    items: dict[str, Any] = {}
-    for key in FIELDS:
-        value = fields.get(key)
-        if value is None:
-            continue
-        if key == "timesignature" and isinstance(value, str) and value.endswith("/4"):
-            value = value.split("/")[0]
-        if isinstance(value, str) and value.isdigit():
-            value = int(value)
-        items[key] = value
-    body = yaml.dump(items, allow_unicode=True, sort_keys=True).strip() if items else ""
-    return f"<think>\n{body}\n</think>"
-
-
-# ---------------------------------------------------------------- reading what the model wrote
-
-
-def parse_plan(text: str) -> dict[str, Any]:
-    """The fields of a thinking block, as upstream reads it (a line ``name: value`` per field, an
-    indented line continues the one before), without checking them."""
-    match = re.search(r"<think>(.*?)</think>", text, re.DOTALL)
-    body = match.group(1) if match else text.split("<|audio_code_")[0]
-    raw: dict[str, list[str]] = {}
-    key = None
-    for line in body.strip().split("\n"):
-        if line.strip().startswith("<"):
-            continue
-        if line and line[0] not in " \t" and ":" in line:
-            key, _, value = line.partition(":")
-            key = key.strip().lower()
-            raw[key] = [value.strip()] if value.strip() else []
-        elif key is not None and line.strip():
-            raw[key].append(line.strip())
-    fields: dict[str, Any] = {}
-    for key, parts in raw.items():
-        if key not in FIELDS:
-            continue
-        value = " ".join(parts).strip()
-        if key in ("bpm", "duration"):
-            fields[key] = int(value) if value.isdigit() else value
-        else:
-            fields[key] = value
-    return fields
-
-
-def check_plan(fields: dict[str, Any], expected: tuple[str, ...] = FIELDS) -> dict[str, Any]:
-    """``fields`` with every expected field present and in range; ``PlanUnusable`` names the first
-    that is not."""
-    checks: dict[str, Callable[[Any], bool]] = {
-        "bpm": lambda v: isinstance(v, int) and BPM_RANGE[0] <= v <= BPM_RANGE[1],
-        "duration": lambda v: isinstance(v, int) and DURATION_RANGE[0] <= v <= DURATION_RANGE[1],
-        "keyscale": lambda v: v in KEYSCALES,
-        "language": lambda v: v in LANGUAGES,
-        "timesignature": lambda v: str(v) in TIME_SIGNATURES,
-        "caption": lambda v: isinstance(v, str),  # an empty one leaves the visitor's caption to the DiT
-    }
-    for key in expected:
-        if key not in fields:
-            raise PlanUnusable(f"the planner's notes have no {key}")
-        if not checks[key](fields[key]):
-            raise PlanUnusable(f"the planner's {key} ({str(fields[key])[:40]!r}) is not a valid value")
-    return {k: fields[k] for k in expected}
-
-
-def parse_codes(text: str) -> list[int]:
-    """The audio codes in ``text``, in order; codes outside the codebook are dropped."""
-    return [n for n in (int(m) for m in _CODE.findall(text)) if n < CODEBOOK]
-
-
-def codes_text(codes: list[int]) -> str:
-    return "".join(f"<|audio_code_{n}|>" for n in codes)
-
-
-# ---------------------------------------------------------------- constrained decoding
-
-
-@dataclass
-class Vocabulary:
-    """What the constraints need from the tokenizer, computed once when the planner is built."""
-
-    eos: int
-    newline: int
-    backtick: int | None
-    code_ids: list[int]  # token id of <|audio_code_N|> at index N
-    markup: list[int]  # every added token (chat markers, <think>, audio codes): never part of a caption
-    names: dict[str, list[int]]  # "<think>", "\n" and every "field:" as forced tokens
-    trees: dict[str, dict[tuple[int, ...], set[int]]]  # per field: prefix -> next tokens
-    complete: dict[str, set[tuple[int, ...]]]  # per field: token sequences of whole values
-    decode: Callable[[int], str]
-    encode: Callable[[str], list[int]]
-
-    @classmethod
-    def of(cls, tokenizer: Any) -> Vocabulary:
-        def encode(text: str) -> list[int]:
-            return list(tokenizer.encode(text, add_special_tokens=False))
-
-        unk = getattr(tokenizer, "unk_token_id", None)
-        code_ids = []
-        for n in range(CODEBOOK):
-            token = tokenizer.convert_tokens_to_ids(f"<|audio_code_{n}|>")
-            if token is None or token == unk:
-                break
-            code_ids.append(token)
-        if not code_ids:
-            raise models.ModelLoadError("the planner's tokenizer has no <|audio_code_N|> tokens")
-        think = tokenizer.convert_tokens_to_ids("<think>")
-        if think is None or think == unk:
-            raise models.ModelLoadError("the planner's tokenizer has no <think> token")
-        names = {text: _forced(encode, text) for text in ("<think>", "\n")}
-        names.update({name: _forced(encode, f"{name}:") for name in FIELDS})
-        values = {
-            "bpm": [str(v) for v in range(BPM_RANGE[0], BPM_RANGE[1] + 1)],
-            "duration": [str(v) for v in range(DURATION_RANGE[0], DURATION_RANGE[1] + 1)],
-            "keyscale": list(KEYSCALES),
-            "language": list(LANGUAGES),
-            "timesignature": list(TIME_SIGNATURES),
-        }
-        trees: dict[str, dict[tuple[int, ...], set[int]]] = {}
-        complete: dict[str, set[tuple[int, ...]]] = {}
-        for name, options in values.items():
-            head = encode(f"{name}:")
-            tree: dict[tuple[int, ...], set[int]] = {}
-            whole: set[tuple[int, ...]] = set()
-            for value in options:
-                full = encode(f"{name}: {value}")
-                # The value's tokens as they follow "name:" in running text (upstream's way), or on
-                # their own where the tokenizer merges across the colon (upstream would drop the
-                # value; Qwen's tokenizer never merges there, so this only serves other tokenizers).
-                seq = tuple(full[len(head) :] if full[: len(head)] == head else encode(f" {value}"))
-                for i in range(len(seq)):
-                    tree.setdefault(seq[:i], set()).add(seq[i])
-                whole.add(seq)
-            trees[name], complete[name] = tree, whole
-        backtick = encode("`")
-        if tokenizer.eos_token_id is None:
-            raise models.ModelLoadError("the planner's tokenizer has no end-of-sequence token")
-        return cls(
-            eos=int(tokenizer.eos_token_id),
-            newline=encode("\n")[-1],
-            backtick=backtick[-1] if backtick else None,
-            code_ids=code_ids,
-            markup=sorted(int(i) for i in getattr(tokenizer, "added_tokens_decoder", {})),
-            names=names,
-            trees=trees,
-            complete=complete,
-            decode=lambda token: tokenizer.decode([token]),
-            encode=encode,
-        )
-
-
-def _forced(encode: Callable[[str], list[int]], text: str) -> list[int]:
-    """``text`` as upstream forces it: at each point the longest prefix that is a single token."""
-    tokens, pos = [], 0
-    while pos < len(text):
-        for end in range(len(text), pos, -1):
-            ids = encode(text[pos:end])
-            if len(ids) == 1:
-                tokens.append(ids[0])
-                pos = end
-                break
-        else:
-            raise models.ModelLoadError(f"the planner's tokenizer cannot write {text!r}")
-    return tokens
-
-
-class _Forced:
-    """Tokens written in for the model: a field name, or a value the visitor fixed."""
-
-    def __init__(self, tokens: list[int]) -> None:
-        self.tokens, self.i = tokens, 0
-
-    def allowed(self, scores: Any) -> list[int] | None:
-        return [self.tokens[self.i]]
-
-    def feed(self, token: int) -> bool:
-        self.i += 1
-        return self.i >= len(self.tokens)
-
-
-class _Value:
-    """A value from a fixed list (numbers, keys, languages), token by token, ended by a newline."""
-
-    def __init__(self, vocab: Vocabulary, name: str, greedy_first: bool = False) -> None:
-        self.vocab, self.tree, self.whole = vocab, vocab.trees[name], vocab.complete[name]
-        self.prefix: tuple[int, ...] = ()
-        self.greedy_first = greedy_first
-
-    def allowed(self, scores: Any) -> list[int] | None:
-        options = set(self.tree.get(self.prefix, ()))
-        if self.prefix in self.whole:
-            options.add(self.vocab.newline)
-        if not options:
-            return [self.vocab.newline]
-        if self.greedy_first and not self.prefix:
-            # Upstream picks a language's first token greedily, even when sampling.
-            ids = sorted(options)
-            return [ids[int(scores[ids].argmax())]]
-        return sorted(options)
-
-    def feed(self, token: int) -> bool:
-        if token == self.vocab.newline:
-            return True
-        self.prefix += (token,)
-        return False
-
-
-class _Caption:
-    """Free text without backticks or audio codes, at most 512 tokens, over one or more lines; a
-    line the model would start without indentation ends it (judged on its most likely token).
-
-    Two guards upstream lacks: no special token (EOS, ``</think>``, chat markers) is allowed inside
-    the caption (the plan would lose every field after it), and the newline forced at 512 tokens ends the caption (upstream forces
-    newlines until the model stops indenting, which a poor model may never do)."""
-
-    def __init__(self, vocab: Vocabulary) -> None:
-        self.vocab, self.count, self.after_newline = vocab, 0, False
-
-    def allowed(self, scores: Any) -> list[int] | None:
-        if self.after_newline:
-            self.after_newline = False
-            if self.count >= MAX_CAPTION_TOKENS:
-                return None
-            top = self.vocab.decode(int(scores.argmax()))
-            if top and top[0] not in " \t":
-                return None  # the caption is over; the next field begins here
-        if self.count >= MAX_CAPTION_TOKENS:
-            return [self.vocab.newline]
-        return []  # anything but the banned tokens
-
-    def feed(self, token: int) -> bool:
-        self.count += 1
-        self.after_newline = "\n" in self.vocab.decode(token)
-        return False
-
-
-class ThinkingConstraint:
-    """Upstream's constrained decoding of the thinking block, one step at a time.
-
-    ``mask(scores)`` sets every token the plan may not take next to -inf; ``feed(token)`` moves on
-    after the token was chosen. The block ends with EOS where ``</think>`` would begin.
-    """
-
-    def __init__(self, vocab: Vocabulary, fixed: dict[str, Any]) -> None:
-        self.vocab = vocab
-        steps: list[Any] = [_Forced(vocab.names["<think>"]), _Forced(vocab.names["\n"])]
-        for name in FIELDS:
-            steps.append(_Forced(vocab.names[name]))
-            if fixed.get(name) is not None:
-                steps.append(_Forced(vocab.encode(f" {fixed[name]}\n")))
-            elif name == "caption":
-                steps.append(_Caption(vocab))
-            else:
-                steps.append(_Value(vocab, name, greedy_first=name == "language"))
-        steps.append(_Forced([vocab.eos]))
-        self.steps, self.i = steps, 0
-        self._banned: Any = None
-
-    @property
-    def done(self) -> bool:
-        return self.i >= len(self.steps)
-
-    def mask(self, scores: Any) -> Any:
-        """``scores`` (one row, the guided logits) with what may not come next set to -inf."""
-        import torch
-
-        while True:
-            allowed = self.steps[self.i].allowed(scores)
-            if allowed is None:
-                self.i += 1
-                continue
-            break
-        if allowed:
-            keep = torch.full_like(scores, float("-inf"))
-            index = torch.tensor(allowed, device=scores.device)
-            keep[index] = scores[index]
-            return keep
-        if self._banned is None:
-            banned = {*self.vocab.code_ids, *self.vocab.markup, self.vocab.eos}
-            if self.vocab.backtick is not None:
-                banned.add(self.vocab.backtick)
-            self._banned = torch.zeros_like(scores)
-            self._banned[torch.tensor(sorted(banned), device=scores.device)] = float("-inf")
-        return scores + self._banned
-
-    def feed(self, token: int) -> None:
-        if self.steps[self.i].feed(token):
-            self.i += 1
-
-
-def sample(logits: Any, generator: Any, temperature: float = TEMPERATURE, top_p: float = TOP_P) -> int:
-    """One token from one row of logits, as upstream's PyTorch path samples: top-p on the logits,
-    then temperature. A single allowed token is taken as is."""
-    import torch
-
-    if logits.device != generator.device:  # MPS: sampled on the CPU, where the generator is
-        logits = logits.to(generator.device)
-    # Only the allowed tokens take part (the rest are -inf and would get no probability anyway).
-    allowed = torch.isfinite(logits).nonzero()[:, 0]
-    if allowed.numel() == 1:
-        return int(allowed[0])
-    logits = logits[allowed].float()
-    if top_p is not None and 0.0 < top_p < 1.0:
-        order = torch.argsort(logits, descending=True)
-        cumulative = torch.softmax(logits[order], dim=-1).cumsum(-1)
-        drop = cumulative > top_p
-        drop[1:] = drop[:-1].clone()
-        drop[0] = False
-        logits = logits.clone()
-        logits[order[drop]] = float("-inf")
-    if temperature <= 0:
-        return int(allowed[logits.argmax()])
-    probs = torch.softmax(logits / temperature, dim=-1)
-    return int(allowed[torch.multinomial(probs, 1, generator=generator)])
+    return models.public_source(model_source() or "")
 
 
 # ---------------------------------------------------------------- the planner
@@ -496,21 +128,19 @@ class Planner:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> Plan:
         """Think (unless the visitor fixed everything upstream fixes), then write a blueprint that
-        covers ``seconds`` (``modes.blueprint_codes``).
+        covers ``seconds`` (``audio.blueprint_codes``).
 
         ``fixed`` holds the visitor's ``bpm``, ``keyscale`` and ``timesignature`` (``None`` = the
         planner chooses); the length is always the visitor's. ``PlanUnusable`` when the thinking
-        gives no valid plan; ``backend.Cancelled`` when ``should_stop()`` says so.
+        gives no valid plan; ``runs.Cancelled`` when ``should_stop()`` says so.
         """
         import torch
-
-        import modes
 
         started = time.perf_counter()
         given = {k: v for k, v in (fixed or {}).items() if k in FIXABLE and v is not None}
         given["duration"] = int(seconds)
-        target = modes.blueprint_codes(seconds)
-        with self.lock, backend.gpu_turn("planner"), torch.inference_mode():
+        target = audio.blueprint_codes(seconds)
+        with self.lock, devices.gpu_turn("planner"), torch.inference_mode():
             if all(k in given for k in FIXABLE):
                 fields, thought = dict(given), False
             else:
@@ -538,7 +168,7 @@ class Planner:
         logits = next(step)
         while not constraint.done and len(written) < THINK_BUDGET:
             if should_stop():
-                raise backend.Cancelled("Stopped while the planner was thinking.")
+                raise runs.Cancelled("Stopped while the planner was thinking.")
             guided = _guide(logits[0], logits[1])
             token = sample(constraint.mask(guided), generator)
             constraint.feed(token)
@@ -574,7 +204,7 @@ class Planner:
         logits = next(step)
         for done in range(target):
             if should_stop():
-                raise backend.Cancelled(f"Stopped while the planner wrote the blueprint ({done} of {target} codes).")
+                raise runs.Cancelled(f"Stopped while the planner wrote the blueprint ({done} of {target} codes).")
             # Only audio codes until the count is reached, then EOS (upstream's rule), so the loop
             # simply takes ``target`` codes; a sampled index is the code's number.
             only_codes = logits[:, code_ids]
@@ -668,7 +298,7 @@ def reset_planner() -> None:
     global _planner, _failed
     with _lock:
         _planner, _failed = None, None
-        backend.forget_resident("planner")
+        devices.forget_resident("planner")
 
 
 def _folder(source: str) -> str:
@@ -705,7 +335,7 @@ def _load() -> Planner:
     except Exception as exc:  # missing files, no network, out of memory: all "cannot load"
         raise models.ModelLoadError(f"the planner ({public_name()}): {exc}") from exc
     built = Planner(model, tokenizer, vocab, source, device)
-    backend.register_resident("planner", model, device)
+    devices.register_resident("planner", model, device)
     return built
 
 
@@ -755,7 +385,7 @@ def think_first(
         )  # fmt: skip
     except (PlanUnusable, models.ModelLoadError) as exc:
         return skipped(str(exc))
-    except backend.Cancelled:
+    except runs.Cancelled:
         raise
     except Exception as exc:  # out of memory, a model without a chat template: the song goes on
         traceback.print_exc()

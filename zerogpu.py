@@ -29,10 +29,13 @@ from typing import Any, TypeVar
 import gradio as gr
 
 import backend
+import devices
 import lyrics
 import models
 import modes
+import music
 import planner
+import runs
 import tooltips as tips
 
 T = TypeVar("T")
@@ -176,7 +179,7 @@ def wait_for_models(kind: str, progress: Any = None, run_id: str | None = None) 
     # not hold up every song.
     thread = running or (start_warmup() if not _built(kind) else None)
     while thread is not None and thread.is_alive():
-        if backend.is_stopped(run_id):
+        if runs.is_stopped(run_id):
             raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
         if progress is not None:
             progress(None, desc=f"The studio is still loading its models ({time.time() - started:.0f} s so far)…")
@@ -212,10 +215,10 @@ def music_duration(
     multiplier: float = 1.0,
 ) -> int:
     """Seconds of GPU time ``music_gpu`` declares: called by ``spaces`` with the same arguments."""
-    return backend.estimate_duration(mode, params, multiplier)
+    return music.estimate_duration(mode, params, multiplier)
 
 
-def _step_reporter(progress: Any) -> backend.ProgressFn | None:
+def _step_reporter(progress: Any) -> music.ProgressFn | None:
     # Built here, inside the GPU call: a closure cannot be pickled into the worker, gr.Progress can.
     if progress is None:
         return None
@@ -259,8 +262,8 @@ def music_gpu(
 
     ``mode``, ``params`` and ``multiplier`` are for the duration estimate.
     """
-    with modes.user_errors():
-        return backend.run_music(request, _step_reporter(progress), run_id, _plan_reporter(progress))
+    with music.user_errors():
+        return music.run_music(request, _step_reporter(progress), run_id, _plan_reporter(progress))
 
 
 def lyrics_duration(
@@ -324,11 +327,11 @@ def _plan_or_not(job: modes.Job, progress: Any, run_id: str | None) -> modes.Job
         if exc.title == "Stopped":
             raise
         reason = f"the planner could not be loaded ({planner.load_error() or _warmup_errors.get('planner', '?')})"
-    if reason is None and backend.estimate_seconds(job.mode, job.params) > backend.GPU_MAX_SECONDS:
+    if reason is None and music.estimate_seconds(job.mode, job.params) > devices.GPU_MAX_SECONDS:
         plain = {**job.params, "think": False}
-        if backend.estimate_seconds(job.mode, plain) <= backend.GPU_MAX_SECONDS:
+        if music.estimate_seconds(job.mode, plain) <= devices.GPU_MAX_SECONDS:
             reason = (
-                f"planning and making this song would take longer than the {backend.GPU_MAX_SECONDS} s one ZeroGPU "
+                f"planning and making this song would take longer than the {devices.GPU_MAX_SECONDS} s one ZeroGPU "
                 "call may last; fewer takes or a shorter song leave room for it"
             )
     if reason is None:
@@ -342,7 +345,7 @@ def run_music(job: modes.Job, progress: Any = None, run_id: str | None = None) -
     waited = wait_for_models("music", progress, run_id)
     if "plan" in job.request and on_zero_gpu():
         job = _plan_or_not(job, progress, run_id)
-    if backend.is_stopped(run_id):
+    if runs.is_stopped(run_id):
         raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
     if progress is not None:
         if backend.is_warm():
@@ -360,7 +363,7 @@ def stream_lyrics(
 ) -> Iterator[str]:
     """The lyrics writer's text as it grows (page side); a try aborted by ZeroGPU starts over once."""
     wait_for_models("lyrics", progress, run_id)
-    if backend.is_stopped(run_id):
+    if runs.is_stopped(run_id):
         raise gr.Error("Stopped before the writer started.", title="Stopped")
     for multiplier in (1.0, 2.0):
         try:

@@ -9,6 +9,9 @@ import time
 
 from conftest import ROOT
 
+import handlers
+import status
+
 
 def _run(code: str) -> str:
     env = {k: v for k, v in os.environ.items() if k != "PYTORCH_ENABLE_MPS_FALLBACK"}
@@ -37,32 +40,30 @@ def test_every_action_is_a_named_endpoint():
 
 
 def test_status_line_follows_the_model_from_cold_to_ready(studio_env, monkeypatch):
-    import app
     import backend
 
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
-    text, timer = app.studio_status()
+    text, timer = status.studio_status()
     assert "The model in **tiny-diffusers** runs on **CPU**" in text and "loads on first use" in text
     assert timer.active is True
     monkeypatch.setattr(backend, "_loading_since", 0.0)
     monkeypatch.setattr(backend.time, "time", lambda: 12.0)
-    assert "12 s so far" in app.studio_status()[0]
+    assert "12 s so far" in status.studio_status()[0]
     monkeypatch.setattr(backend, "_loading_since", None)
     monkeypatch.setattr(backend.time, "time", time.time)
     backend.get_backend()
-    text, timer = app.studio_status()
+    text, timer = status.studio_status()
     assert text.startswith("Ready: the model in **tiny-diffusers** on **CPU** (loaded in ") and timer.active is False
     monkeypatch.delenv("ACE_STUDIO_MODEL")
-    assert app.model_label() == "**ACE-Step 1.5 XL SFT**" and "XL SFT" in app._header()
+    assert status.model_label() == "**ACE-Step 1.5 XL SFT**" and "XL SFT" in status.header()
 
 
 def test_device_names_for_visitors(monkeypatch):
-    import app
 
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
-    assert app.device_label("cuda") == "ZeroGPU"
+    assert status.device_label("cuda") == "ZeroGPU"
     monkeypatch.delenv("SPACES_ZERO_GPU")
-    assert [app.device_label(d) for d in ("cuda", "mps", "cpu")] == ["NVIDIA GPU (CUDA)", "Apple GPU (MPS)", "CPU"]
+    assert [status.device_label(d) for d in ("cuda", "mps", "cpu")] == ["NVIDIA GPU (CUDA)", "Apple GPU (MPS)", "CPU"]
 
 
 def test_demo_song_is_synthesized_here_and_usable_as_a_source():
@@ -82,11 +83,9 @@ def test_demo_song_is_synthesized_here_and_usable_as_a_source():
 def test_a_missing_model_says_what_to_do_and_stays_on_the_page(studio_env, monkeypatch, tmp_path):
     import gradio as gr
 
-    import app
-
     monkeypatch.setenv("ACE_STUDIO_MODEL", str(tmp_path / "no-such-model"))
     try:
-        app.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
+        handlers.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
     except gr.Error as exc:
         assert "ACE_STUDIO_MODEL" in exc.message and "python random_models.py DIR" in exc.message
         assert exc.duration is None  # until the visitor dismisses it

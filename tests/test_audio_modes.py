@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import app
 import audio
 import backend
+import handlers
 import modes
+import results
 
 SR = 48000
 
@@ -96,7 +97,7 @@ def test_bad_uploads_get_clear_messages(tmp_path):
 def test_extend_keeps_every_original_sample_before_the_seam(studio_env, tmp_path):
     src = tone(tmp_path / "src.wav", seconds=11.3)
     original = audio.load(src)
-    paths, record = app.make("extend", src_audio=str(src), prompt="keep grooving", extend_seconds=6, **KW)
+    paths, record = handlers.make("extend", src_audio=str(src), prompt="keep grooving", extend_seconds=6, **KW)
     out, rate = sf.read(paths[0], always_2d=True, dtype="float32")
     out = out.T
     n = original.shape[1]
@@ -126,7 +127,7 @@ def test_extend_is_exact_in_float_before_file_writing(studio_env, tmp_path, monk
     monkeypatch.setattr(audio, "save", _capture(saved))
     src = tone(tmp_path / "src.wav", seconds=10.5)
     original = audio.load(src)
-    app.make("extend", src_audio=str(src), prompt="more", extend_seconds=5, **KW)
+    handlers.make("extend", src_audio=str(src), prompt="more", extend_seconds=5, **KW)
     n = original.shape[1]
     fade = int(modes.SEAM_SECONDS * SR)
     np.testing.assert_array_equal(saved["x"][:, : n - fade], original[:, : n - fade])
@@ -137,7 +138,7 @@ def test_edit_keeps_everything_outside_the_region_bit_for_bit(studio_env, tmp_pa
     monkeypatch.setattr(audio, "save", _capture(saved))
     src = tone(tmp_path / "src.wav", seconds=12.0, amp=0.2)
     original = audio.load(src)
-    app.make(
+    handlers.make(
         "edit",
         src_audio=str(src),
         prompt="guitar solo",
@@ -157,7 +158,7 @@ def test_edit_keeps_everything_outside_the_region_bit_for_bit(studio_env, tmp_pa
 def test_cover_has_the_source_length_and_takes_a_timbre_reference(studio_env, tmp_path):
     src = tone(tmp_path / "src.wav", seconds=10.7, rate=44100)
     ref = tone(tmp_path / "ref.wav", seconds=4, freq=220)
-    paths, record = app.make(
+    paths, record = handlers.make(
         "cover", src_audio=str(src), prompt="jazz trio", audio_cover_strength=0.5, reference_audio=str(ref), **KW
     )
     info = sf.info(paths[0])
@@ -170,21 +171,23 @@ def test_cover_has_the_source_length_and_takes_a_timbre_reference(studio_env, tm
 
 def test_same_seed_same_result_for_audio_modes(studio_env, tmp_path):
     src = tone(tmp_path / "src.wav", seconds=10)
-    a, _ = app.make("edit", src_audio=str(src), prompt="x", repainting_start=2, repainting_end=5, **KW)
-    b, _ = app.make("edit", src_audio=str(src), prompt="x", repainting_start=2, repainting_end=5, **KW)
+    a, _ = handlers.make("edit", src_audio=str(src), prompt="x", repainting_start=2, repainting_end=5, **KW)
+    b, _ = handlers.make("edit", src_audio=str(src), prompt="x", repainting_start=2, repainting_end=5, **KW)
     np.testing.assert_array_equal(sf.read(a[0])[0], sf.read(b[0])[0])
-    c, _ = app.make("cover", src_audio=str(src), prompt="x", **KW)
-    d, _ = app.make("cover", src_audio=str(src), prompt="x", **KW)
+    c, _ = handlers.make("cover", src_audio=str(src), prompt="x", **KW)
+    d, _ = handlers.make("cover", src_audio=str(src), prompt="x", **KW)
     np.testing.assert_array_equal(sf.read(c[0])[0], sf.read(d[0])[0])
 
 
 def test_chain_generate_extend_edit_cover(studio_env):
-    first, _ = app.make("generate", prompt="synthwave", audio_duration=10, **KW)
-    longer, _ = app.make("extend", src_audio=first[0], prompt="synthwave outro", extend_seconds=5, **KW)
+    first, _ = handlers.make("generate", prompt="synthwave", audio_duration=10, **KW)
+    longer, _ = handlers.make("extend", src_audio=first[0], prompt="synthwave outro", extend_seconds=5, **KW)
     assert sf.info(longer[0]).frames == 15 * SR
-    edited, _ = app.make("edit", src_audio=longer[0], prompt="drum break", repainting_start=4, repainting_end=8, **KW)
+    edited, _ = handlers.make(
+        "edit", src_audio=longer[0], prompt="drum break", repainting_start=4, repainting_end=8, **KW
+    )
     assert sf.info(edited[0]).frames == 15 * SR
-    covered, record = app.make("cover", src_audio=edited[0], prompt="string quartet", **KW)
+    covered, record = handlers.make("cover", src_audio=edited[0], prompt="string quartet", **KW)
     assert sf.info(covered[0]).frames == 15 * SR
     assert record["params"]["src_audio"] == Path(edited[0]).name
 
@@ -243,7 +246,9 @@ def test_splice_and_gain_match_helpers():
 
 
 def test_send_to_picks_the_take_and_refuses_an_empty_one():
-    assert app.send_take(2, "a.wav", "b.wav", None, None) == "b.wav"
+    assert results.send_take(2, "a.wav", "b.wav", None, None) == "b.wav"
     with pytest.raises(gr.Error, match="no take 3"):
-        app.send_take(3, "a.wav", "b.wav", None, None)
-    assert "0:12.0 long" in app.describe_source(str(tone(Path(__import__("tempfile").mkdtemp()) / "s.wav", seconds=12)))
+        results.send_take(3, "a.wav", "b.wav", None, None)
+    assert "0:12.0 long" in handlers.describe_source(
+        str(tone(Path(__import__("tempfile").mkdtemp()) / "s.wav", seconds=12))
+    )

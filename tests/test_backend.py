@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 import backend
+import devices
 import models
+import music
+import runs
 
 
 def _request(**over):
@@ -94,24 +97,24 @@ def test_cancel_stops_within_one_step(warm_backend, tmp_path, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path))
     seen = []
 
-    run_id = backend.start_run("visitor-1:generate")
+    run_id = runs.start_run("visitor-1:generate")
 
     def progress(i, n):
         seen.append(i)
         if i == 2:
-            backend.request_stop("visitor-1:generate")
+            runs.request_stop("visitor-1:generate")
 
-    with pytest.raises(backend.Cancelled, match="step 3 of 20"):
+    with pytest.raises(runs.Cancelled, match="step 3 of 20"):
         warm_backend.run(_request(num_inference_steps=20), progress=progress, run_id=run_id)
     assert seen == [1, 2]
-    backend.finish_run(run_id)
-    assert not backend.cancel_path(run_id).exists()
+    runs.finish_run(run_id)
+    assert not runs.cancel_path(run_id).exists()
     # A new run of the same visitor starts clean; another visitor's Stop does not touch it.
-    again = backend.start_run("visitor-1:generate")
-    assert again != run_id and backend.request_stop("visitor-2:generate") == 0
+    again = runs.start_run("visitor-1:generate")
+    assert again != run_id and runs.request_stop("visitor-2:generate") == 0
     out = warm_backend.run(_request(), run_id=again)
     assert out["audio"].shape[0] == 1
-    backend.finish_run(again)
+    runs.finish_run(again)
 
 
 def test_no_other_model_can_take_the_accelerator_mid_song(warm_backend):
@@ -121,14 +124,14 @@ def test_no_other_model_can_take_the_accelerator_mid_song(warm_backend):
 
     def progress(i, n):
         if i == 1:  # the lyrics writer tries to claim the device while the song is on it
-            probe = threading.Thread(target=lambda: taken.append(backend._turn_lock.acquire(timeout=0.2)))
+            probe = threading.Thread(target=lambda: taken.append(devices._turn_lock.acquire(timeout=0.2)))
             probe.start()
             probe.join()
 
     warm_backend.run(_request(), progress=progress)
     assert taken == [False]
-    assert backend._turn_lock.acquire(timeout=0.2)  # and it is free once the song is done
-    backend._turn_lock.release()
+    assert devices._turn_lock.acquire(timeout=0.2)  # and it is free once the song is done
+    devices._turn_lock.release()
 
 
 def test_lyrics_longer_than_the_encoder_takes(warm_backend):
@@ -142,10 +145,10 @@ def test_lyrics_longer_than_the_encoder_takes(warm_backend):
 @pytest.mark.parametrize("mode", ["generate", "cover", "extend", "edit"])
 def test_estimate_is_clamped(mode, monkeypatch):
     monkeypatch.setattr(backend, "is_warm", lambda: True)
-    tiny = backend.estimate_duration(mode, {"audio_duration": 10, "inference_steps": 1, "batch_size": 1})
-    huge = backend.estimate_duration(mode, {"audio_duration": 600, "inference_steps": 200, "batch_size": 4}, 4.0)
-    assert tiny == backend.GPU_MIN_SECONDS
-    assert huge == backend.GPU_MAX_SECONDS
+    tiny = music.estimate_duration(mode, {"audio_duration": 10, "inference_steps": 1, "batch_size": 1})
+    huge = music.estimate_duration(mode, {"audio_duration": 600, "inference_steps": 200, "batch_size": 4}, 4.0)
+    assert tiny == devices.GPU_MIN_SECONDS
+    assert huge == devices.GPU_MAX_SECONDS
     assert isinstance(tiny, int) and isinstance(huge, int)
 
 
@@ -155,7 +158,7 @@ def test_estimate_is_monotonic(monkeypatch):
 
     def est(mode="generate", multiplier=1.0, **p):
         params = {"audio_duration": 120, "inference_steps": 50, "batch_size": 1, **p}
-        return backend.estimate_duration(mode, params, multiplier)
+        return music.estimate_duration(mode, params, multiplier)
 
     durations = [est(audio_duration=d) for d in (10, 30, 60, 120, 240, 400, 600)]
     assert durations == sorted(durations) and durations[-1] > durations[0]

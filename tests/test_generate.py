@@ -11,15 +11,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import app
 import backend
+import checks
+import handlers
 import modes
+import music
+import runs
 
 
 def _generate(**kw):
     args = {"prompt": "bright synth pop", "lyrics": "[Verse]\nneon lights", "audio_duration": 10, "inference_steps": 3}
     args.update(kw)
-    return app.make("generate", **args)
+    return handlers.make("generate", **args)
 
 
 def test_generate_writes_48k_stereo_and_metadata(studio_env):
@@ -68,20 +71,20 @@ def test_random_seed_is_recorded(studio_env):
 def test_instrumental_and_metadata_fields_reach_the_pipeline(studio_env, monkeypatch):
     seen = {}
 
-    real = backend.run_music
+    real = music.run_music
 
     def spy(request, progress=None, run_id=None, plan_progress=None):
         seen.update(request)
         return real(request, progress, run_id, plan_progress)
 
-    monkeypatch.setattr(backend, "run_music", spy)
-    app.make("generate", prompt="ambient", lyrics="", audio_duration=12, bpm=95, key_scale="f# Minor",
+    monkeypatch.setattr(music, "run_music", spy)
+    handlers.make("generate", prompt="ambient", lyrics="", audio_duration=12, bpm=95, key_scale="f# Minor",
              time_signature="3/4", vocal_language="Japanese", inference_steps=2)  # fmt: skip
-    assert seen["lyrics"] == modes.INSTRUMENTAL_TAG
+    assert seen["lyrics"] == checks.INSTRUMENTAL_TAG
     assert (seen["bpm"], seen["keyscale"], seen["timesignature"]) == (95, "F# minor", "3")
     # Nothing is sung: upstream tells the model "unknown" whatever language was picked.
     assert seen["vocal_language"] == "unknown" and seen["audio_duration"] == 12
-    app.make("generate", prompt="city pop", lyrics="[Verse]\n夜の街", audio_duration=10, vocal_language="Japanese",
+    handlers.make("generate", prompt="city pop", lyrics="[Verse]\n夜の街", audio_duration=10, vocal_language="Japanese",
              inference_steps=1)  # fmt: skip
     assert seen["vocal_language"] == "ja"
 
@@ -92,24 +95,24 @@ def test_progress_goes_to_the_page(studio_env):
     def progress(value, desc=None, unit=None):
         calls.append((value, desc))
 
-    app.make("generate", progress, prompt="jazz", audio_duration=10, inference_steps=3)
+    handlers.make("generate", progress, prompt="jazz", audio_duration=10, inference_steps=3)
     assert calls[0][0] == 0 and "Loading the model" in calls[0][1]
     assert [c[0] for c in calls[1:]] == [(1, 3), (2, 3), (3, 3)]
 
 
 def test_stop_gives_a_clear_message_and_saves_nothing(studio_env):
-    run_id = backend.start_run("me:generate")
+    run_id = runs.start_run("me:generate")
 
     def progress(value, desc=None, unit=None):
         if value == (1, 30):
-            assert backend.request_stop("someone-else:generate") == 0
-            assert backend.request_stop("me:cover") == 0  # Stop on another tab leaves this run alone
-            assert backend.request_stop("me:generate") == 1
+            assert runs.request_stop("someone-else:generate") == 0
+            assert runs.request_stop("me:cover") == 0  # Stop on another tab leaves this run alone
+            assert runs.request_stop("me:generate") == 1
 
     with pytest.raises(gr.Error, match=r"Stopped at step 2 of 30\. Nothing was saved\."):
-        app.make("generate", progress, run_id, prompt="rock", audio_duration=10, inference_steps=30)
-    backend.finish_run(run_id)
-    assert not backend.cancel_path(run_id).exists()
+        handlers.make("generate", progress, run_id, prompt="rock", audio_duration=10, inference_steps=30)
+    runs.finish_run(run_id)
+    assert not runs.cancel_path(run_id).exists()
     assert not list(Path(studio_env).rglob("*.wav"))
     paths, _ = _generate(seed=3)
     assert Path(paths[0]).exists()
@@ -174,11 +177,11 @@ def test_model_that_fails_to_load_is_a_clear_error(studio_env, monkeypatch, tmp_
     ],
 )
 def test_key_spellings(given, want):
-    assert modes.check_key(given) == want
+    assert checks.check_key(given) == want
 
 
 def test_every_offered_choice_is_accepted():
-    assert len(modes.KEYS) == 24 and all(modes.check_key(k) == k for k in modes.KEYS)
-    assert len(modes.LANGUAGES) == 50 and all(modes.check_language(c) == c for c in modes.LANGUAGES)
-    assert [modes.check_time_signature(t) for t in ("2", "3", "4", "6", "auto")] == ["2", "3", "4", "6", None]
-    assert modes.check_bpm(0) is None and modes.check_bpm(None) is None and modes.check_bpm(128.4) == 128
+    assert len(checks.KEYS) == 24 and all(checks.check_key(k) == k for k in checks.KEYS)
+    assert len(checks.LANGUAGES) == 50 and all(checks.check_language(c) == c for c in checks.LANGUAGES)
+    assert [checks.check_time_signature(t) for t in ("2", "3", "4", "6", "auto")] == ["2", "3", "4", "6", None]
+    assert checks.check_bpm(0) is None and checks.check_bpm(None) is None and checks.check_bpm(128.4) == 128

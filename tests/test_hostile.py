@@ -20,10 +20,11 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 from safetensors.torch import load_file, save_file
 
-import app
 import audio
 import backend
 import random_models
+import runs
+import takes
 
 TALLY = {"tried": 0, "clear": 0, "unclear": 0, "leaked": 0}
 # What a visitor must never see: Gradio's or HTTP's own words, Python's, or a server path.
@@ -38,7 +39,7 @@ def served(studio_server):
 
 def _attack(client, api: str, expect: str, error=ValidationError, **kwargs) -> None:
     """One attack: it must fail with ``expect`` in the studio's words, and leave no file behind."""
-    out = Path(app.modes.output_dir())
+    out = Path(takes.output_dir())
     before = set(out.rglob("*"))
     TALLY["tried"] += 1
     with pytest.raises((ValidationError, AppError)) as info:
@@ -254,7 +255,7 @@ def test_a_full_disk_gets_a_clear_message_and_leaves_nothing(served, monkeypatch
 
 def test_stop_through_the_api_ends_this_run_only_and_cleans_up(served):
     client, _, out = served
-    cancel_dir = backend._cancel_dir()
+    cancel_dir = runs._cancel_dir()
     before = {p for p in out.rglob("*") if p.is_file()}
     job = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, seed=1, think=False,
                         api_name="/generate")  # fmt: skip

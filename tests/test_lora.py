@@ -10,10 +10,13 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
 from safetensors.torch import save_file
 
-import app
+import admission
 import backend
-import modes
+import checks
+import handlers
+import lora
 import random_models
+import runs
 
 REQUEST = dict(
     prompt="dub techno",
@@ -88,20 +91,20 @@ def test_a_failing_lora_call_leaves_no_adapter(warm_backend, loras, tmp_path, mo
     monkeypatch.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path))
     reference = _run(warm_backend, seed=8)
     steps = []
-    run_id = backend.start_run("visitor-a:generate")
+    run_id = runs.start_run("visitor-a:generate")
 
     def stop_at_two(step, total):
         steps.append(step)
         if step == 2:
-            backend.request_stop("visitor-a:generate")
+            runs.request_stop("visitor-a:generate")
 
-    with pytest.raises(backend.Cancelled):
+    with pytest.raises(runs.Cancelled):
         warm_backend.run(
             {**REQUEST, "seeds": [8], "lora": {"path": str(loras["good"]), "scale": 1.0}},
             progress=stop_at_two,
             run_id=run_id,
         )
-    backend.finish_run(run_id)
+    runs.finish_run(run_id)
     assert steps == [1, 2] and _clean(warm_backend)
     np.testing.assert_array_equal(_run(warm_backend, seed=8), reference)
 
@@ -116,24 +119,24 @@ def test_a_failing_lora_call_leaves_no_adapter(warm_backend, loras, tmp_path, mo
 )
 def test_a_file_that_is_not_a_lora_for_this_model_is_refused(warm_backend, loras, name, message):
     reference = _run(warm_backend, seed=2)
-    with pytest.raises(backend.BadLora, match=message):
+    with pytest.raises(lora.BadLora, match=message):
         _run(warm_backend, seed=2, lora={"path": str(loras[name]), "scale": 1.0})
     assert _clean(warm_backend)
     np.testing.assert_array_equal(_run(warm_backend, seed=2), reference)
 
 
 def test_modes_check_the_file_and_record_it(studio_env, loras, tmp_path):
-    with pytest.raises(modes.InputError, match="LoRA file is missing") as info:
-        modes.check_lora(str(tmp_path / "x.ckpt"), 1.0)
+    with pytest.raises(checks.InputError, match="LoRA file is missing") as info:
+        checks.check_lora(str(tmp_path / "x.ckpt"), 1.0)
     assert info.value.param == "lora"
     (tmp_path / "x.ckpt").write_bytes(b"0")
-    with pytest.raises(modes.InputError, match="not a .safetensors file"):
-        modes.check_lora(str(tmp_path / "x.ckpt"), 1.0)
-    with pytest.raises(modes.InputError, match="LoRA strength must be between 0 and 2") as info:
-        modes.check_lora(str(loras["good"]), 3)
+    with pytest.raises(checks.InputError, match="not a .safetensors file"):
+        checks.check_lora(str(tmp_path / "x.ckpt"), 1.0)
+    with pytest.raises(checks.InputError, match="LoRA strength must be between 0 and 2") as info:
+        checks.check_lora(str(loras["good"]), 3)
     assert info.value.param == "lora_scale"
-    assert modes.check_lora(None, 5) is None
-    paths, record = app.make(
+    assert checks.check_lora(None, 5) is None
+    paths, record = handlers.make(
         "generate", prompt="dub", audio_duration=10, inference_steps=2, seed=1, lora=str(loras["good"]),
         lora_scale=0.5,
     )  # fmt: skip
@@ -159,7 +162,7 @@ def test_lora_through_the_api_and_a_misfit_marks_the_field(studio_server, loras)
 def test_a_full_queue_says_busy_before_queueing(studio_server, monkeypatch):
     url, _ = studio_server
     client = Client(url, verbose=False)
-    monkeypatch.setattr(app, "queue_size", lambda: 0)
+    monkeypatch.setattr(admission, "queue_size", lambda: 0)
     with pytest.raises(ValidationError, match="The studio is busy .* try again in a minute"):
         client.predict(prompt="dub", audio_duration=10, inference_steps=1, api_name="/generate")
     with pytest.raises(ValidationError, match="studio is busy"):

@@ -8,11 +8,13 @@ import types
 import gradio as gr
 import pytest
 
-import app
-import backend
+import checks
+import devices
+import handlers
 import lyrics
 import models
 import random_models
+import runs
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,7 @@ def lyrics_env(tiny_lm_dir, monkeypatch):
     lyrics.reset_writer()
     yield tiny_lm_dir
     lyrics.reset_writer()
-    backend.forget_resident("lyrics")
+    devices.forget_resident("lyrics")
 
 
 @pytest.mark.parametrize(
@@ -40,9 +42,9 @@ def lyrics_env(tiny_lm_dir, monkeypatch):
 )
 def test_prompt_names_language_and_sections(language, structure, tags):
     req = lyrics.make_request("night drive", "synthwave", "wistful", language, structure)
-    messages = lyrics.build_messages(req, app.modes.LANGUAGES[language])
+    messages = lyrics.build_messages(req, checks.LANGUAGES[language])
     user = messages[-1]["content"]
-    assert messages[0]["role"] == "system" and f"in {app.modes.LANGUAGES[language]}" in user
+    assert messages[0]["role"] == "system" and f"in {checks.LANGUAGES[language]}" in user
     assert "\n".join(tags) in user and "Theme: night drive" in user and "Genre/style: synthwave" in user
     assert "Caption:" in user
 
@@ -135,24 +137,24 @@ def test_stop_ends_the_writer_mid_stream_and_its_generate_thread(lyrics_env, tmp
     import threading
 
     monkeypatch.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path))
-    run_id = backend.start_run("me:lyrics")
+    run_id = runs.start_run("me:lyrics")
     req = lyrics.make_request("long road", structure="full-song", length="long", seed=1)
     seen = []
     with pytest.raises(lyrics.Stopped):
         for text in lyrics.stream_lyrics(req, "English", run_id=run_id):
             seen.append(text)
             if len(seen) == 2:
-                backend.request_stop("me:lyrics")
+                runs.request_stop("me:lyrics")
     assert len(seen) == 2
     # generate() was told to end too: no thread goes on writing for nobody.
     assert not [t for t in threading.enumerate() if t.name == "lyrics-generate"]
-    backend.finish_run(run_id)
-    assert len(list(lyrics.stream_lyrics(req, "English", run_id=backend.start_run("me:lyrics")))) > 2
+    runs.finish_run(run_id)
+    assert len(list(lyrics.stream_lyrics(req, "English", run_id=runs.start_run("me:lyrics")))) > 2
 
 
 def test_handler_streams_then_cleans(lyrics_env):
     outputs = list(
-        app.write_lyrics("city rain", "lo-fi", "calm", "en", "short-loop", 0.9, 7, progress=lambda *a, **k: None)
+        handlers.write_lyrics("city rain", "lo-fi", "calm", "en", "short-loop", 0.9, 7, progress=lambda *a, **k: None)
     )
     assert len(outputs) > 2
     final_text, final_caption = outputs[-1]
@@ -164,7 +166,7 @@ def test_model_that_fails_to_load(tmp_path, monkeypatch):
     monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
     lyrics.reset_writer()
     with pytest.raises(gr.Error, match="lyrics model could not be loaded"):
-        list(app.write_lyrics("x", progress=lambda *a, **k: None))
+        list(handlers.write_lyrics("x", progress=lambda *a, **k: None))
     lyrics.reset_writer()
 
 
@@ -177,19 +179,19 @@ def test_failure_midway_keeps_what_was_written(lyrics_env, monkeypatch):
     monkeypatch.setattr(lyrics, "stream_lyrics", broken)
     seen = []
     with pytest.raises(gr.Error, match="What it wrote so far is kept"):
-        for out in app.write_lyrics("x", progress=lambda *a, **k: None):
+        for out in handlers.write_lyrics("x", progress=lambda *a, **k: None):
             seen.append(out)
     assert seen[-1][0] == "[Verse]\nhalf a line"
 
 
 def test_use_in_generate_fills_generate_and_switches_tab():
-    text, caption, instrumental, language, tabs = app.use_in_generate("[Verse]\nhola", "pop, bright", "Spanish")
+    text, caption, instrumental, language, tabs = handlers.use_in_generate("[Verse]\nhola", "pop, bright", "Spanish")
     assert language == "es"  # the Lyrics tab's language comes along
     assert text["value"] == "[Verse]\nhola" and text["interactive"] is True
     assert caption == "pop, bright" and instrumental is False
     assert tabs.selected == "generate"
     with pytest.raises(gr.Error, match="no lyrics"):
-        app.use_in_generate("", "")
+        handlers.use_in_generate("", "")
 
 
 def test_mlx_path_at_its_boundary(monkeypatch):
@@ -244,19 +246,19 @@ def test_models_take_turns_when_they_do_not_fit(monkeypatch):
 
     monkeypatch.setattr(models, "vram_limit_for", lambda device: 24.0)
     monkeypatch.setattr(sys.modules["torch"].cuda, "empty_cache", lambda: None)
-    backend.register_resident("music", Fake("music"), "cuda", gib=10.5)
-    backend.register_resident("lyrics", Fake("lyrics"), "cuda", gib=15.2)
+    devices.register_resident("music", Fake("music"), "cuda", gib=10.5)
+    devices.register_resident("lyrics", Fake("lyrics"), "cuda", gib=15.2)
     try:
-        backend.claim_device("lyrics")
+        devices.claim_device("lyrics")
         assert moves == [("music", "cpu")]
-        backend.claim_device("music")
+        devices.claim_device("music")
         assert moves[1:] == [("lyrics", "cpu"), ("music", "cuda")]
         monkeypatch.setattr(models, "vram_limit_for", lambda device: 80.0)
-        backend.claim_device("lyrics")
+        devices.claim_device("lyrics")
         assert moves[3:] == [("lyrics", "cuda")]  # both fit on 80 GiB: music stays
     finally:
-        backend.forget_resident("music")
-        backend.forget_resident("lyrics")
+        devices.forget_resident("music")
+        devices.forget_resident("lyrics")
 
 
 def test_lyrics_estimate_is_clamped_and_knows_cold_start(monkeypatch):

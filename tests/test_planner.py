@@ -17,17 +17,23 @@ import pytest
 import soundfile as sf
 import torch
 
-import app
 import backend
+import devices
+import handlers
 import modes
+import music
+import plan_constraints
+import plan_format
 import planner
 import random_models
+import results
+import runs
 
 
 @pytest.fixture(scope="module")
 def tiny():
     model, tokenizer = random_models.build_planner_lm()
-    return model, tokenizer, planner.Vocabulary.of(tokenizer)
+    return model, tokenizer, plan_constraints.Vocabulary.of(tokenizer)
 
 
 def _planner(tiny, model=None) -> planner.Planner:
@@ -45,9 +51,9 @@ SYSTEM = (
 def test_the_prompts_are_built_as_upstream_builds_them(tiny):
     _, tok, _ = tiny
     user = "<|im_start|>user\n# Caption\njazz trio\n\n# Lyric\n[Verse]\nla la\n<|im_end|>\n"
-    assert planner.thinking_prompt(tok, "jazz trio", "[Verse]\nla la") == SYSTEM + user + "<|im_start|>assistant\n"
+    assert plan_format.thinking_prompt(tok, "jazz trio", "[Verse]\nla la") == SYSTEM + user + "<|im_start|>assistant\n"
     # The unconditional thinking prompt drops the caption (upstream's default negative prompt).
-    assert planner.thinking_negative(tok, "[Verse]\nla la") == (
+    assert plan_format.thinking_negative(tok, "[Verse]\nla la") == (
         SYSTEM + "<|im_start|>user\n# Lyric\n[Verse]\nla la\n<|im_end|>\n<|im_start|>assistant\n"
     )
     fields = {
@@ -58,21 +64,21 @@ def test_the_prompts_are_built_as_upstream_builds_them(tiny):
         "language": "no",
         "timesignature": "3",
     }
-    plan = planner.format_plan(fields)
+    plan = plan_format.format_plan(fields)
     # yaml.dump as upstream calls it: keys sorted, a long caption folded at 80 columns, "no" quoted,
     # the time signature and numbers as integers.
     assert plan == (
         "<think>\nbpm: 96\ncaption: A warm jazz trio with brushed drums and a walking upright bass, recorded\n"
         "  live in a small club\nduration: 30\nkeyscale: D minor\nlanguage: 'no'\ntimesignature: 3\n</think>"
     )
-    assert planner.blueprint_prompt(tok, "jazz trio", "[Verse]\nla la", plan) == (
+    assert plan_format.blueprint_prompt(tok, "jazz trio", "[Verse]\nla la", plan) == (
         SYSTEM + user + "<|im_start|>assistant\n" + plan + "\n\n<|im_end|>\n"
     )
-    assert planner.blueprint_negative(tok, "jazz trio", "[Verse]\nla la") == (
+    assert plan_format.blueprint_negative(tok, "jazz trio", "[Verse]\nla la") == (
         SYSTEM + user + "<|im_start|>assistant\n<think>\n\n</think>\n\n<|im_end|>\n"
     )
     assert (
-        planner.format_plan({"timesignature": "4/4", "duration": 10})
+        plan_format.format_plan({"timesignature": "4/4", "duration": 10})
         == "<think>\nduration: 10\ntimesignature: 4\n</think>"
     )
 
@@ -82,7 +88,7 @@ def test_a_thinking_block_is_parsed_and_checked():
         "<think>\nbpm: 120\ncaption: An energetic pop-rock anthem with driving drums, crunchy electric guitars and a\n"
         "  soaring female vocal.\nduration: 180\nkeyscale: A minor\nlanguage: en\ntimesignature: 4\n<|im_end|>"
     )
-    fields = planner.check_plan(planner.parse_plan(text))
+    fields = plan_format.check_plan(plan_format.parse_plan(text))
     assert fields == {
         "bpm": 120,
         "caption": "An energetic pop-rock anthem with driving drums, crunchy electric guitars and a soaring female vocal.",
@@ -91,19 +97,19 @@ def test_a_thinking_block_is_parsed_and_checked():
         "language": "en",
         "timesignature": "4",
     }
-    with pytest.raises(planner.PlanUnusable, match="no keyscale"):
-        planner.check_plan(planner.parse_plan(text.replace("keyscale: A minor\n", "")))
-    with pytest.raises(planner.PlanUnusable, match="bpm"):
-        planner.check_plan(planner.parse_plan(text.replace("bpm: 120", "bpm: 500")))
-    with pytest.raises(planner.PlanUnusable, match="keyscale"):
-        planner.check_plan(planner.parse_plan(text.replace("A minor", "H major")))
-    assert planner.parse_codes("<|audio_code_5|><|audio_code_63999|><|audio_code_64000|>x") == [5, 63999]
+    with pytest.raises(plan_format.PlanUnusable, match="no keyscale"):
+        plan_format.check_plan(plan_format.parse_plan(text.replace("keyscale: A minor\n", "")))
+    with pytest.raises(plan_format.PlanUnusable, match="bpm"):
+        plan_format.check_plan(plan_format.parse_plan(text.replace("bpm: 120", "bpm: 500")))
+    with pytest.raises(plan_format.PlanUnusable, match="keyscale"):
+        plan_format.check_plan(plan_format.parse_plan(text.replace("A minor", "H major")))
+    assert plan_format.parse_codes("<|audio_code_5|><|audio_code_63999|><|audio_code_64000|>x") == [5, 63999]
 
 
 # ---------------------------------------------------------------- the constraints
 
 
-def _drive(constraint: planner.ThinkingConstraint, vocab: planner.Vocabulary, want: str, tok) -> str:
+def _drive(constraint: plan_constraints.ThinkingConstraint, vocab: plan_constraints.Vocabulary, want: str, tok) -> str:
     """Feed the constraint the tokens a model that wants to write ``want`` would pick."""
     written: list[int] = []
     for _ in range(400):
@@ -131,20 +137,20 @@ def test_the_constraints_force_the_fields_and_keep_values_valid(tiny):
     wanted = (
         "<think>\nbpm: 500\ncaption: jazz trio\nduration: 9999\nkeyscale: H minor\nlanguage: xx\ntimesignature: 7\n"
     )
-    text = _drive(planner.ThinkingConstraint(vocab, {}), vocab, wanted, tok)
-    fields = planner.check_plan(planner.parse_plan(text))  # every field there and in range
+    text = _drive(plan_constraints.ThinkingConstraint(vocab, {}), vocab, wanted, tok)
+    fields = plan_format.check_plan(plan_format.parse_plan(text))  # every field there and in range
     assert fields["caption"] == "jazz trio"
     assert text.startswith("<think>\nbpm: 50\ncaption:") and text.endswith(tok.eos_token)
     # What the visitor fixed is written in, whatever the model wants.
     fixed = {"bpm": 120, "keyscale": "C major", "duration": 30}
-    text = _drive(planner.ThinkingConstraint(vocab, fixed), vocab, "<think>\nbpm: 90\ncaption: x y\n", tok)
-    fields = planner.check_plan(planner.parse_plan(text))
+    text = _drive(plan_constraints.ThinkingConstraint(vocab, fixed), vocab, "<think>\nbpm: 90\ncaption: x y\n", tok)
+    fields = plan_format.check_plan(plan_format.parse_plan(text))
     assert (fields["bpm"], fields["keyscale"], fields["duration"]) == (120, "C major", 30)
 
 
 def test_the_caption_takes_no_codes_or_markup_and_ends_when_a_line_is_not_indented(tiny):
     _, tok, vocab = tiny
-    c = planner.ThinkingConstraint(vocab, {})
+    c = plan_constraints.ThinkingConstraint(vocab, {})
     for token in (
         vocab.names["<think>"]
         + vocab.names["\n"]
@@ -175,9 +181,9 @@ def test_the_caption_takes_no_codes_or_markup_and_ends_when_a_line_is_not_indent
 
 def test_the_caption_stops_at_512_tokens(tiny):
     _, tok, vocab = tiny
-    c = planner._Caption(vocab)
+    c = plan_constraints._Caption(vocab)
     word = vocab.encode(" la")[0]
-    for _ in range(planner.MAX_CAPTION_TOKENS):
+    for _ in range(plan_constraints.MAX_CAPTION_TOKENS):
         assert c.allowed(torch.zeros(len(tok))) == []
         c.feed(word)
     assert c.allowed(torch.zeros(len(tok))) == [vocab.newline]
@@ -187,18 +193,18 @@ def test_the_caption_stops_at_512_tokens(tiny):
 
 def test_sampling_is_seeded_and_takes_the_only_allowed_token():
     logits = torch.randn(1000)
-    a = [planner.sample(logits, torch.Generator().manual_seed(3)) for _ in range(3)]
-    b = [planner.sample(logits, torch.Generator().manual_seed(3)) for _ in range(3)]
+    a = [plan_constraints.sample(logits, torch.Generator().manual_seed(3)) for _ in range(3)]
+    b = [plan_constraints.sample(logits, torch.Generator().manual_seed(3)) for _ in range(3)]
     assert a == b
     only = torch.full((1000,), float("-inf"))
     only[42] = 0.0
-    assert planner.sample(only, torch.Generator()) == 42
+    assert plan_constraints.sample(only, torch.Generator()) == 42
     # Top-p 0.9: two tokens hold 0.95 of the mass, so the 100 in the tail (0.05 in all, about 3 %
     # after the temperature) are never picked; without top-p some of 300 draws would be.
     probs = torch.tensor([0.6, 0.35] + [0.0005] * 100)
     generator = torch.Generator().manual_seed(0)
-    assert {planner.sample(probs.log(), generator) for _ in range(300)} == {0, 1}
-    assert len({planner.sample(probs.log(), generator, top_p=1.0) for _ in range(300)}) > 2
+    assert {plan_constraints.sample(probs.log(), generator) for _ in range(300)} == {0, 1}
+    assert len({plan_constraints.sample(probs.log(), generator, top_p=1.0) for _ in range(300)}) > 2
 
 
 # ---------------------------------------------------------------- a scripted generation
@@ -259,8 +265,8 @@ def test_a_scripted_generation_becomes_metadata_and_codes(tiny):
 
 def test_prompts_of_different_lengths_decode_as_each_would_alone(tiny):
     p = _planner(tiny)
-    prompts = [planner.thinking_prompt(p.tokenizer, "jazz trio, brushed drums", "[Verse]\nla la la"),
-               planner.thinking_negative(p.tokenizer, "")]  # fmt: skip
+    prompts = [plan_format.thinking_prompt(p.tokenizer, "jazz trio, brushed drums", "[Verse]\nla la la"),
+               plan_format.thinking_negative(p.tokenizer, "")]  # fmt: skip
     with torch.inference_mode():
         both = p._decoder(prompts)
         alone = [p._decoder([prompt]) for prompt in prompts]
@@ -277,7 +283,7 @@ def test_prompts_of_different_lengths_decode_as_each_would_alone(tiny):
 def _generate(**kw):
     args = {"prompt": "late night jazz", "lyrics": "[Verse]\nblue smoke", "audio_duration": 10, "inference_steps": 3}
     args.update(kw)
-    return app.make("generate", **args)
+    return handlers.make("generate", **args)
 
 
 def test_think_hands_the_blueprint_to_the_pipeline_and_records_the_plan(studio_env, with_planner, monkeypatch):
@@ -293,8 +299,8 @@ def test_think_hands_the_blueprint_to_the_pipeline_and_records_the_plan(studio_e
     assert [len(c["seeds"]) for c in calls] == [1, 1]  # each take planned and rendered on its own
     for call, take in zip(calls, record["takes"], strict=True):
         plan = take["planner"]
-        assert set(plan["fields"]) == set(planner.FIELDS) and plan["codes"] == 50 and plan["seconds"] > 0
-        assert planner.parse_codes(call["audio_codes"]) and len(planner.parse_codes(call["audio_codes"])) == 50
+        assert set(plan["fields"]) == set(plan_format.FIELDS) and plan["codes"] == 50 and plan["seconds"] > 0
+        assert plan_format.parse_codes(call["audio_codes"]) and len(plan_format.parse_codes(call["audio_codes"])) == 50
         # The visitor's BPM and language win; the planner's key, metre and caption reach the DiT.
         assert call["bpm"] == 100 == plan["fields"]["bpm"] and call["vocal_language"] == "en"
         assert call["keyscale"] == plan["fields"]["keyscale"] and call["prompt"] == plan["fields"]["caption"]
@@ -310,7 +316,7 @@ def test_think_hands_the_blueprint_to_the_pipeline_and_records_the_plan(studio_e
     # A take of a batch made again alone from its seed is the same take.
     again, _ = _generate(seed=12, bpm=100, think=True)
     np.testing.assert_allclose(sf.read(again[0])[0], sf.read(paths[1])[0], atol=2e-4)
-    assert "Planned in" in app._seeds_text(record) and "blueprint codes" in app._seeds_text(record)
+    assert "Planned in" in results.seeds_text(record) and "blueprint codes" in results.seeds_text(record)
 
 
 def test_an_unusable_plan_makes_the_song_without_it_and_says_so(studio_env, with_planner, monkeypatch):
@@ -321,7 +327,7 @@ def test_an_unusable_plan_makes_the_song_without_it_and_says_so(studio_env, with
     skipped = record["takes"][0]["planner"]["skipped"]
     assert "no" in skipped and Path(paths[0]).exists()
     assert warnings and "made from your caption and lyrics alone" in warnings[0]
-    assert "Think was skipped" in app._seeds_text(record)
+    assert "Think was skipped" in results.seeds_text(record)
 
 
 def test_a_planner_that_cannot_load_is_skipped_with_a_note(studio_env, monkeypatch, tmp_path):
@@ -361,21 +367,21 @@ def test_progress_shows_the_planning_and_stop_works_during_it(studio_env, with_p
     # Stop pressed while the planner thinks: the run ends there and nothing is saved.
     before = set(studio_env.rglob("*.wav"))
     owner = "visitor:generate"
-    run_id = backend.start_run(owner)
-    stopper = Recorder(on=lambda desc: desc.startswith("Thinking") and backend.request_stop(owner))
+    run_id = runs.start_run(owner)
+    stopper = Recorder(on=lambda desc: desc.startswith("Thinking") and runs.request_stop(owner))
     try:
         with pytest.raises(gr.Error, match="Stopped while the planner was thinking"):
-            app.make("generate", stopper, run_id, prompt="jazz", audio_duration=10, inference_steps=3, think=True)
+            handlers.make("generate", stopper, run_id, prompt="jazz", audio_duration=10, inference_steps=3, think=True)
     finally:
-        backend.finish_run(run_id)
+        runs.finish_run(run_id)
     assert set(studio_env.rglob("*.wav")) == before
 
 
 def test_the_gpu_estimate_includes_the_planner(studio_env):
     params = {"audio_duration": 120, "inference_steps": 8, "batch_size": 2}
-    plain = backend.estimate_seconds("generate", params)
-    thinking = backend.estimate_seconds("generate", {**params, "think": True})
-    assert thinking == pytest.approx(plain + backend._SAFETY * planner.estimate_seconds(120, 2))
+    plain = music.estimate_seconds("generate", params)
+    thinking = music.estimate_seconds("generate", {**params, "think": True})
+    assert thinking == pytest.approx(plain + music._SAFETY * planner.estimate_seconds(120, 2))
 
 
 def test_a_model_that_cannot_read_a_blueprint_makes_the_song_without_one(studio_env, with_planner, monkeypatch):
@@ -394,7 +400,7 @@ def test_on_zerogpu_think_makes_way_when_a_call_could_not_hold_it(studio_env, wi
     backend.get_backend()
     planner.get_planner()
     job = modes.prepare_generate(prompt="epic", audio_duration=600, batch_size=2, think=True)
-    assert backend.estimate_seconds("generate", job.params) > backend.GPU_MAX_SECONDS
+    assert music.estimate_seconds("generate", job.params) > devices.GPU_MAX_SECONDS
     kept = zerogpu._plan_or_not(job, None, None)
     assert "plan" not in kept.request and "longer than the 300 s" in kept.request["plan_skipped"]
     short = modes.prepare_generate(prompt="epic", audio_duration=30, think=True)

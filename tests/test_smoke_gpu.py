@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+import handlers
+
 pytestmark = pytest.mark.gpu
 
 
@@ -11,7 +13,6 @@ def test_real_generate_on_gpu(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
-    import app
     import backend
     import models
 
@@ -22,7 +23,7 @@ def test_real_generate_on_gpu(tmp_path, monkeypatch):
         pytest.skip(f"weights not available: {exc}")
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path))
     backend.reset_backend()
-    paths, record = app.make(
+    paths, record = handlers.make(
         "generate",
         prompt="uplifting synth pop, female vocals",
         lyrics="[Verse]\nLights across the city\n[Chorus]\nWe are alive tonight",

@@ -12,7 +12,9 @@ import gradio as gr
 import pytest
 
 import app
-import modes
+import handlers
+import status
+import takes
 import zerogpu
 
 
@@ -143,7 +145,7 @@ def test_old_outputs_are_deleted_and_only_the_studios_own(tmp_path, monkeypatch)
     fresh.write_bytes(b"y")
     for path in (old, old.with_suffix(".json"), *theirs):
         os.utime(path, (time.time() - 3 * 86400,) * 2)
-    assert modes.clean_outputs(max_age_hours=24) == 2
+    assert takes.clean_outputs(max_age_hours=24) == 2
     assert not old.exists() and not old.parent.exists() and fresh.exists()
     assert all(path.read_text() == "keep me" for path in theirs)
 
@@ -176,7 +178,7 @@ def test_warmup_builds_the_pipeline_in_the_background(studio_env, monkeypatch):
     assert backend.is_warm()
     # The lyrics model is missing here: the failure is kept for the status line and the requests.
     assert "lyrics" in zerogpu.warmup_state()["errors"]
-    assert "lyrics model could not be loaded" in app.studio_status()[0]
+    assert "lyrics model could not be loaded" in status.studio_status()[0]
 
 
 def test_a_running_studio_also_drops_old_files_when_it_writes(studio_env, monkeypatch):
@@ -184,13 +186,13 @@ def test_a_running_studio_also_drops_old_files_when_it_writes(studio_env, monkey
     old.parent.mkdir(parents=True)
     old.write_bytes(b"x")
     os.utime(old, (time.time() - 3 * 86400,) * 2)
-    monkeypatch.setattr(modes, "_last_clean", 0.0)
-    paths, _ = app.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
+    monkeypatch.setattr(takes, "_last_clean", 0.0)
+    paths, _ = handlers.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
     assert not old.exists() and os.path.exists(paths[0])
     old.parent.mkdir()
     old.write_bytes(b"x")
     os.utime(old, (time.time() - 3 * 86400,) * 2)
-    app.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
+    handlers.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
     assert old.exists()  # the tree is walked at most every ten minutes
 
 

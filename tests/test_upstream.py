@@ -18,8 +18,10 @@ from test_audio_modes import tone
 
 import audio
 import backend
+import handlers
 import models
 import modes
+import music
 
 
 class PipelineSpy:
@@ -164,11 +166,10 @@ def test_the_upload_analysis_prefills_what_cover_extend_and_edit_pass_on(served)
 
 
 def test_a_partial_cover_of_a_frame_exact_length(studio_env, tmp_path):
-    import app
 
     # 16.6 s is 415 latent frames, but 16.6 × 25 rounds up to 416 in floating point.
     src = tone(tmp_path / "song.wav", seconds=16.6)
-    paths, record = app.make("cover", src_audio=str(src), prompt="lounge", audio_cover_strength=0.5,
+    paths, record = handlers.make("cover", src_audio=str(src), prompt="lounge", audio_cover_strength=0.5,
                              inference_steps=2, seed=3)  # fmt: skip
     assert sf.info(paths[0]).frames == int(16.6 * 48000) and record["params"]["audio_cover_strength"] == 0.5
 
@@ -176,26 +177,23 @@ def test_a_partial_cover_of_a_frame_exact_length(studio_env, tmp_path):
 def test_an_unexpected_pipeline_failure_gets_words(studio_env, monkeypatch):
     import gradio as gr
 
-    import app
-
     def out_of_memory(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(backend, "run_music", out_of_memory)
+    monkeypatch.setattr(music, "run_music", out_of_memory)
     with pytest.raises(gr.Error, match=r"The model stopped with an error \(RuntimeError\). Nothing was saved"):
-        app.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
+        handlers.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
 
 
 @pytest.mark.parametrize("seconds", [16.44, 16.6])
 def test_lengths_whose_frame_count_rounds_up_work_in_every_mode(studio_env, tmp_path, seconds):
-    import app
 
     # 16.44 s and 16.6 s are 411 and 415 latent frames, which diffusers computes back as 412 / 416.
-    take, _ = app.make("generate", prompt="lounge", audio_duration=seconds, inference_steps=1, seed=1)
+    take, _ = handlers.make("generate", prompt="lounge", audio_duration=seconds, inference_steps=1, seed=1)
     assert sf.info(take[0]).frames == round(seconds * 48000)
     src = tone(tmp_path / "song.wav", seconds=seconds)
     n = int(round(seconds * 48000))
     for mode, extra in (("edit", {"repainting_start": 2, "repainting_end": 5}), ("extend", {"extend_seconds": 5.0})):
-        paths, _ = app.make(mode, src_audio=str(src), prompt="x", inference_steps=1, **extra)
+        paths, _ = handlers.make(mode, src_audio=str(src), prompt="x", inference_steps=1, **extra)
         assert sf.info(paths[0]).frames == (n if mode == "edit" else n + 5 * 48000)
-    assert modes.good_frames(411) == 412 and modes.good_frames(400) == 400
+    assert audio.good_frames(411) == 412 and audio.good_frames(400) == 400

@@ -22,9 +22,10 @@ from test_api import chain_audio_modes
 from test_audio_modes import tone
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
-import backend
+import checks
 import lyrics
 import modes
+import music
 import random_models
 
 
@@ -197,7 +198,7 @@ def test_the_lyric_token_limit_is_checked_before_the_queue(client):
     # Counted by the pipeline's own tokenizer in the page's process: no GPU turn is spent on it.
     rng = np.random.default_rng(0)
     words = " ".join("".join(rng.choice(list("qzxjvk"), 5)) for _ in range(680))
-    assert len(words) <= modes.MAX_LYRICS_CHARS
+    assert len(words) <= checks.MAX_LYRICS_CHARS
     with pytest.raises(ValidationError, match="lyrics: The lyrics are .* tokens long; the model reads at most 2048"):
         client.predict(prompt="pop", lyrics=words, audio_duration=10, inference_steps=1, api_name="/generate")
 
@@ -253,7 +254,7 @@ def test_every_declared_duration_is_within_the_clamp(space):
 
 
 def test_visitor_errors_survive_a_pickle_round_trip():
-    err = pickle.loads(pickle.dumps(modes.InputError("The LoRA is for another model.", "lora", title="LoRA")))
+    err = pickle.loads(pickle.dumps(checks.InputError("The LoRA is for another model.", "lora", title="LoRA")))
     assert isinstance(err, gr.Error) and (err.message, err.param, err.title) == (
         "The LoRA is for another model.",
         "lora",
@@ -269,5 +270,5 @@ def test_what_a_gpu_call_takes_and_returns_pickles(studio_env):
     job = modes.prepare_generate(prompt="pop", audio_duration=10, inference_steps=1, seed=3)
     progress = gr.Progress()
     pickle.dumps((job.mode, job.params, job.request, progress, "run-id", 1.0))
-    result = backend.run_music(job.request)
+    result = music.run_music(job.request)
     assert pickle.loads(pickle.dumps(result))["audio"].shape == (1, 2, 480000)

@@ -1,0 +1,291 @@
+"""Every field a visitor fills in, checked, with the words that say what is wrong and where.
+
+``InputError`` is a ``gr.Error`` that names the endpoint parameter at fault, so the page marks that
+field; ``about(param)`` tags any visitor error raised inside with its parameter. The ranges and
+choices here are the studio's: the page's fields, the API and the preparers all read them from here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+import audio
+import backend
+import lora
+import models
+import planner
+
+MIN_SECONDS = 10.0
+MAX_SECONDS = 600.0
+BPM_RANGE = (30, 300)
+STEPS_RANGE = (1, 200)
+GUIDANCE_RANGE = (1.0, 20.0)
+SHIFT_RANGE = (1.0, 5.0)
+MAX_TAKES = 4
+MAX_CAPTION_CHARS = 512
+MAX_LYRICS_CHARS = 4096
+EXTEND_RANGE = (5.0, 240.0)
+MIN_REGION_SECONDS = 1.0
+AUTO = "auto"
+INSTRUMENTAL_TAG = "[Instrumental]"
+
+_NOTES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+KEYS = [f"{n} {m}" for m in ("major", "minor") for n in _NOTES]
+TIME_SIGNATURES = ["2", "3", "4", "6"]
+# ACE-Step 1.5's vocal languages (ISO codes as the model was trained on them).
+LANGUAGES = {
+    "en": "English", "zh": "Chinese (Mandarin)", "yue": "Cantonese", "ja": "Japanese", "ko": "Korean",
+    "es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "pt": "Portuguese",
+    "ru": "Russian", "ar": "Arabic", "az": "Azerbaijani", "bg": "Bulgarian", "bn": "Bengali",
+    "ca": "Catalan", "cs": "Czech", "da": "Danish", "el": "Greek", "fa": "Persian",
+    "fi": "Finnish", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "ht": "Haitian Creole",
+    "hu": "Hungarian", "id": "Indonesian", "is": "Icelandic", "la": "Latin", "lt": "Lithuanian",
+    "ms": "Malay", "ne": "Nepali", "nl": "Dutch", "no": "Norwegian", "pa": "Punjabi",
+    "pl": "Polish", "ro": "Romanian", "sa": "Sanskrit", "sk": "Slovak", "sr": "Serbian",
+    "sv": "Swedish", "sw": "Swahili", "ta": "Tamil", "te": "Telugu", "th": "Thai",
+    "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
+}  # fmt: skip
+FORMATS = ["wav", "flac", "mp3"]
+
+
+# The longest text each endpoint parameter takes, checked before a request joins the queue; a
+# parameter not named here takes at most SHORT_TEXT characters (keys, languages, formats, numbers
+# sent as text). Without a limit a 1 MB field became a million-token prompt on the only GPU.
+TEXT_LIMITS = {"prompt": MAX_CAPTION_CHARS, "lyrics": MAX_LYRICS_CHARS, "theme": 1000, "genre": 200, "mood": 200,
+               "custom_sections": 500}  # fmt: skip
+SHORT_TEXT = 64
+# File parameters arrive as server paths, not text a visitor typed.
+FILE_PARAMS = {"src_audio", "reference_audio", "lora"}
+
+
+def check_text_lengths(values: dict[str, Any]) -> None:
+    """Refuse any text parameter longer than its limit, naming the parameter."""
+    for name, value in values.items():
+        if name in FILE_PARAMS or not isinstance(value, str):
+            continue
+        limit = TEXT_LIMITS.get(name, SHORT_TEXT)
+        if len(value) > limit:
+            raise InputError(f"This field takes up to {limit} characters; it has {len(value)}. Shorten it.", name)
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """``value`` quoted for a message, cut short: a message never echoes a huge input back."""
+    text = repr(value) if isinstance(value, str) else repr(str(value))
+    return text if len(text) <= limit else text[: limit - 2] + "…'"
+
+
+class InputError(gr.Error):
+    """A ``gr.Error`` that knows which endpoint parameter is at fault, so the page can mark that field."""
+
+    def __init__(self, message: str, param: str, title: str = "Error") -> None:
+        super().__init__(message, title=title)
+        self.param = param
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # ZeroGPU pickles a worker's exception back to the page; the default reduce would call
+        # ``InputError(message)`` and lose the parameter (or fail on the missing argument).
+        return (type(self), (self.message, self.param, self.title))
+
+
+@contextlib.contextmanager
+def about(param: str) -> Iterator[None]:
+    """Tag any visitor error raised inside with the parameter it concerns."""
+    try:
+        yield
+    except InputError:
+        raise
+    except gr.Error as exc:
+        raise InputError(exc.message, param, exc.title) from None
+    except (audio.AudioError, lora.BadLora) as exc:
+        raise InputError(str(exc), param) from None
+
+
+def as_number(value: Any, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a number.") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise gr.Error(f"{name} must be a number.")
+    return number
+
+
+def in_range(value: Any, name: str, lo: float, hi: float, unit: str = "") -> float:
+    number = as_number(value, name)
+    if not lo <= number <= hi:
+        raise gr.Error(f"{name} must be between {lo:g}{unit} and {hi:g}{unit} (you asked for {number:g}{unit}).")
+    return number
+
+
+def check_duration(value: Any) -> float:
+    return in_range(value, "Duration", MIN_SECONDS, MAX_SECONDS, " s")
+
+
+def check_bpm(value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", AUTO)):
+        return None
+    bpm = as_number(value, "BPM")
+    if bpm == 0:
+        return None
+    if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:
+        raise gr.Error(f"BPM must be between {BPM_RANGE[0]} and {BPM_RANGE[1]}, or 0 for auto (you asked for {bpm:g}).")
+    return int(round(bpm))
+
+
+_KEY_RE = re.compile(r"^\s*([A-Ga-g])\s*([#♯b♭]?)\s*(major|minor|maj|min|m)?\s*$", re.IGNORECASE)
+
+
+def check_key(value: Any) -> str | None:
+    """``None`` for auto, else the key as ``"F# minor"``; accepts ♯/♭ and maj/min/m spellings."""
+    text = str(value or "").strip()
+    if text.lower() in ("", AUTO):
+        return None
+    match = _KEY_RE.match(text)
+    if not match or (match.group(3) is None):
+        raise gr.Error(f"Unknown key {shown(text)}. Pick one like “C major” or “F# minor”, or auto.")
+    note, accidental, mode = match.groups()
+    accidental = {"♯": "#", "♭": "b"}.get(accidental, accidental)
+    mode = "major" if mode.lower() in ("major", "maj") else "minor"
+    return f"{note.upper()}{accidental} {mode}"
+
+
+def check_time_signature(value: Any) -> str | None:
+    text = str(value or "").strip().lower()
+    if text in ("", AUTO):
+        return None
+    text = {"2/4": "2", "3/4": "3", "4/4": "4", "6/8": "6"}.get(text, text)
+    if text.endswith(".0"):
+        text = text[:-2]
+    if text not in TIME_SIGNATURES:
+        raise gr.Error(f"Unknown time signature {shown(value)}. Use 2, 3, 4 or 6 beats per bar, or auto.")
+    return text
+
+
+def language_code(value: Any) -> str | None:
+    """The ISO code for a language given as code or English name ("ja", "Japanese"), or None."""
+    text = str(value or "").strip().lower()
+    if text in LANGUAGES or text == "unknown":
+        return text
+    return next((code for code, name in LANGUAGES.items() if name.lower() == text), None)
+
+
+def check_language(value: Any) -> str:
+    code = language_code(value)
+    if code is not None:
+        return code
+    raise gr.Error(f"Unknown vocal language {shown(value)}. Pick one of the studio's {len(LANGUAGES)} languages.")
+
+
+def check_text(prompt: Any, lyrics: Any) -> tuple[str, str]:
+    prompt = str(prompt or "").strip()
+    lyrics = str(lyrics or "").strip()
+    if not prompt and not lyrics:
+        raise gr.Error("Describe the music in the caption or write some lyrics — both are empty.")
+    if len(prompt) > MAX_CAPTION_CHARS:
+        raise gr.Error(f"The caption is {len(prompt)} characters; keep it under {MAX_CAPTION_CHARS}.")
+    if len(lyrics) > MAX_LYRICS_CHARS:
+        raise gr.Error(
+            f"The lyrics are {len(lyrics)} characters; the model takes up to {MAX_LYRICS_CHARS}. Shorten them."
+        )
+    return prompt, lyrics
+
+
+def check_sampling(steps: Any, guidance: Any, shift: Any, variant: models.Variant) -> tuple[int, float, float]:
+    """Steps, guidance and shift (``None`` = the variant's default); an error names its parameter."""
+    with about("inference_steps"):
+        n = in_range(variant.steps if steps is None else steps, "Steps", *STEPS_RANGE)
+        if n != int(n):
+            raise gr.Error(f"Steps must be a whole number (you asked for {n:g}).")
+    with about("guidance_scale"):
+        guidance_value = in_range(variant.guidance if guidance is None else guidance, "Guidance", *GUIDANCE_RANGE)
+    with about("shift"):
+        shift_value = in_range(variant.shift if shift is None else shift, "Shift", *SHIFT_RANGE)
+    return int(n), guidance_value, shift_value
+
+
+def sung_language(language: str, lyrics: str) -> str:
+    """The language the model is told: upstream's ``"unknown"`` when nothing is sung."""
+    words = lyrics.strip()
+    return "unknown" if not words or words.lower() == INSTRUMENTAL_TAG.lower() else language
+
+
+def check_lyric_tokens(lyrics: str, language: str) -> None:
+    """Lyrics the text encoder would cut short are refused before the queue once the model is loaded
+    (its tokenizer is small and runs on the CPU); the run checks again in any case."""
+    if not lyrics or not backend.is_warm():
+        return
+    n = backend.get_backend().lyric_tokens(lyrics, language)
+    if n > backend.MAX_LYRIC_TOKENS:
+        raise InputError(
+            f"The lyrics are {n} tokens long; the model reads at most {backend.MAX_LYRIC_TOKENS}. Shorten them.",
+            "lyrics",
+        )
+
+
+def check_takes(value: Any) -> int:
+    n = in_range(value if value is not None else 1, "Takes", 1, MAX_TAKES)
+    if n != int(n):
+        raise gr.Error("Takes must be a whole number from 1 to 4.")
+    return int(n)
+
+
+def check_format(value: Any) -> str:
+    fmt = str(value or "wav").strip().lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise gr.Error(f"Unknown output format {shown(value)}; choose WAV, FLAC or MP3.")
+    return fmt
+
+
+LORA_SCALE_RANGE = (0.0, 2.0)
+
+
+def check_lora(path: Any, scale: Any) -> dict[str, Any] | None:
+    """``{"path", "scale", "name"}`` for an uploaded LoRA file, or None when there is none.
+
+    The file itself is always checked; whether it fits the model is checked here once the model is
+    loaded, and in any case again inside the run (``lora.check_lora_fits``).
+    """
+    if path is None or str(path).strip() == "":
+        return None
+    with about("lora_scale"):
+        weight = in_range(1.0 if scale is None else scale, "LoRA strength", *LORA_SCALE_RANGE)
+    with about("lora"):
+        if backend.is_warm():
+            # Cheap once the model is in memory, and it saves the visitor a GPU turn for a misfit.
+            backend.get_backend().lora_state_dict(str(path))
+        else:
+            lora.read_lora_header(str(path))
+    return {"path": str(path), "scale": weight, "name": Path(str(path)).name}
+
+
+def seeds_for(seed: Any, takes: int) -> list[int]:
+    """One seed per take: ``seed``, ``seed + 1`` …; -1 (or empty) draws a random starting seed."""
+    base = -1 if seed is None or seed == "" else as_number(seed, "Seed")
+    if base != int(base) or base < -1 or base >= 2**32:
+        raise gr.Error("Seed must be a whole number from 0 to 4294967295, or -1 for random.")
+    start = secrets.randbelow(2**31) if base == -1 else int(base)
+    return [(start + i) % 2**32 for i in range(takes)]
+
+
+def check_think(value: Any) -> bool:
+    """Whether the planner runs: ``None`` means "when one is set up"."""
+
+    if value is None:
+        return planner.enabled()
+    if isinstance(value, str):
+        if value.strip().lower() not in ("true", "false", "1", "0", ""):
+            raise gr.Error(f"Think is a switch: true or false (you sent {shown(value)}).")
+        value = value.strip().lower() in ("true", "1")
+    if value and not planner.enabled():
+        raise gr.Error(
+            "Think is not available here: this studio runs without ACE-Step's planner "
+            "(ACE_STUDIO_PLANNER_MODEL=none). Turn Think off."
+        )
+    return bool(value)

@@ -1,0 +1,233 @@
+"""What the page's buttons do on the server: one function per event, and Stop.
+
+A music request reads as one straight line (``make``): ``modes.prepare_<mode>`` checks and prepares
+→ ``zerogpu.run_music`` runs the planner and the pipeline on the GPU → ``modes.finish`` writes the
+takes. The endpoint functions carry the preparers' own parameters, so the API is the preparers'.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+import checks
+import lyrics as lyricist
+import modes
+import results
+import runs
+import tooltips as tips
+import zerogpu
+
+
+def write_lyrics(
+    theme: str = "",
+    genre: str = "",
+    mood: str = "",
+    vocal_language: str = "en",
+    structure: str = "verse-chorus",
+    temperature: float = 0.8,
+    seed: float = -1,
+    custom_sections: str = "",
+    length: str = "medium",
+    request: gr.Request = None,
+    progress: gr.Progress = gr.Progress(),
+):
+    """Stream lyrics into the box, then replace them with the cleaned version and a caption."""
+    try:
+        req = lyricist.make_request(theme, genre, mood, vocal_language, structure, temperature, seed,
+                                    custom_sections, length)  # fmt: skip
+    except lyricist.LyricsError as exc:
+        raise gr.Error(str(exc)) from None
+    # Drawn here, so a retry after a GPU abort writes the same song.
+    req.seed = lyricist.draw_seed(req.seed)
+    if not lyricist.is_loaded():
+        progress(0, desc="Loading the lyrics model… the first time takes about a minute longer")
+    text = ""
+    with _run("lyrics", request) as run_id:
+        # Whatever was streamed stays in the box on an error: Gradio keeps the last yielded value.
+        for text in zerogpu.stream_lyrics(vars(req), checks.LANGUAGES[req.vocal_language], progress, run_id):
+            yield text, ""
+    cleaned, caption = lyricist.clean(text, req.sections())
+    if not cleaned:
+        raise gr.Error("The writer returned no usable lyrics. Try again with another seed or more creativity.")
+    yield cleaned, caption or lyricist.fallback_caption(req)
+
+
+def use_in_generate(text: str, caption: str, vocal_language: str = "en") -> tuple[Any, ...]:
+    """Lyrics, caption and their language into Generate, and switch to it."""
+    if not str(text or "").strip():
+        raise gr.Error("There are no lyrics to use yet — write some first.")
+    return (
+        gr.update(value=text, interactive=True),
+        caption,
+        False,
+        checks.language_code(vocal_language) or "en",
+        gr.Tabs(selected="generate"),
+    )
+
+
+# Queued requests whose visitor pressed Stop before they started (Gradio event ids).
+_stopped_events: set[str] = set()
+
+
+def _owner(request: gr.Request | None, tab: str) -> str:
+    """Whose run it is: one visitor's page (the session) on one tab."""
+    return f"{getattr(request, 'session_hash', None) or 'anonymous'}:{tab}"
+
+
+@contextlib.contextmanager
+def _run(tab: str, request: gr.Request | None):
+    """A run of ``tab`` for this visitor, registered so that Stop on that tab (and only there) ends it."""
+    from gradio.context import LocalContext
+
+    event_id = LocalContext.event_id.get(None)
+    if event_id is not None and event_id in _stopped_events:
+        _stopped_events.discard(event_id)
+        raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
+    run_id = runs.start_run(_owner(request, tab))
+    try:
+        yield run_id
+    finally:
+        runs.finish_run(run_id)
+
+
+def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_name: str) -> int:
+    """Mark this visitor's requests to ``api_name`` that still wait in ``blocks``' queue as stopped."""
+    queue = getattr(blocks, "_queue", None)
+    marked = 0
+    for waiting in list(getattr(queue, "event_queue_per_concurrency_id", {}).values()):
+        for event in list(waiting.queue):
+            if event.session_hash == session_hash and event.fn.api_name == api_name:
+                _stopped_events.add(event._id)
+                marked += 1
+    return marked
+
+
+def stopper(blocks: gr.Blocks, tab: str) -> Callable[..., None]:
+    """The Stop button of ``tab``: ends this visitor's run there, or its request still in the queue
+    (the tab's event has the tab's name as its ``api_name``)."""
+
+    def stop(request: gr.Request = None) -> None:
+        if not runs.request_stop(_owner(request, tab)):
+            _stop_queued(blocks, getattr(request, "session_hash", None), tab)
+
+    stop.__name__ = f"stop_{tab}"
+    return stop
+
+
+def own_parameters(fn: Callable) -> list[inspect.Parameter]:
+    """A ``modes`` preparer's parameters: the endpoint's keyword arguments."""
+    return list(inspect.signature(fn).parameters.values())
+
+
+def make(
+    mode: str, progress: Any = None, run_id: str | None = None, **settings: Any
+) -> tuple[list[str], dict[str, Any]]:
+    """One music request, start to end: prepare on the CPU, run on the GPU, write the files."""
+    job = modes.PREPARE[mode](**settings)
+    paths, record = modes.finish(job, zerogpu.run_music(job, progress, run_id))
+    skipped = [t["planner"]["skipped"] for t in record["takes"] if "skipped" in t.get("planner", {})]
+    if skipped:
+        gr.Warning(tips.PLAN_SKIPPED.format(reason=skipped[0]))
+    return paths, record
+
+
+def _endpoint(mode: str, takes: int = 1) -> Callable:
+    """The Gradio event function of a music mode.
+
+    It carries the ``modes`` preparer's parameter names and defaults, which Gradio turns into the
+    endpoint's keyword arguments, plus the request and progress Gradio injects (found through real
+    annotations: a ``__signature__`` alone does not make Gradio pass them). It returns ``takes``
+    audio slots (plain paths, ``None`` when unused), the seed line and the record.
+    """
+    own = own_parameters(modes.PREPARE[mode])
+    extra = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
+        inspect.Parameter(
+            "progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress(), annotation=gr.Progress
+        ),
+    ]
+    signature = inspect.Signature(own + extra)
+
+    def handler(*args: Any, **kwargs: Any):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        request, progress = values.pop("request"), values.pop("progress")
+        with _run(mode, request) as run_id:
+            paths, record = make(mode, progress, run_id, **values)
+        slots = [paths[i] if i < len(paths) else None for i in range(takes)]
+        return (*slots, results.seeds_text(record), record)
+
+    handler.__signature__ = signature  # type: ignore[attr-defined]
+    handler.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
+    handler.__name__ = mode
+    handler.__doc__ = modes.PREPARE[mode].__doc__
+    return handler
+
+
+generate = _endpoint("generate", takes=checks.MAX_TAKES)
+
+
+cover = _endpoint("cover")
+
+
+extend = _endpoint("extend")
+
+
+edit = _endpoint("edit")
+
+
+def describe_source(path: str | None) -> str:
+    """A line under an upload: its length, or why it cannot be used."""
+    if not path:
+        return ""
+    import soundfile as sf
+
+    try:
+        info = sf.info(path)
+    except Exception:
+        return "⚠️ This file cannot be read as audio. Try WAV, FLAC, OGG or MP3."
+    minutes, secs = divmod(info.duration, 60)
+    return f"Source: {int(minutes)}:{secs:04.1f} long · {info.samplerate} Hz · {info.channels} channel(s)"
+
+
+def analyze_source(path: str | None) -> tuple[Any, ...]:
+    """The line under an upload with its tempo, key, beats per bar and loudness, and those values
+    for the tab's BPM, key and time-signature fields (CPU only: no GPU time)."""
+    import analysis
+    import audio
+
+    text = describe_source(path)
+    if not path or text.startswith("⚠️"):
+        return text, gr.update(), gr.update(), gr.update()
+    try:
+        found = analysis.analyze(path)
+    except audio.AudioError as exc:
+        return f"{text}\n\n⚠️ {exc}", gr.update(), gr.update(), gr.update()
+    except Exception:  # an analysis that fails must not cost the upload
+        return f"{text} · (tempo and key could not be measured)", gr.update(), gr.update(), gr.update()
+    return (
+        f"{text} · {analysis.describe(found).split(' · ', 1)[1]}",
+        int(round(found.bpm)),
+        found.key,
+        str(found.beats_per_bar),
+    )
+
+
+def scale_tempo(bpm: Any, factor: float) -> Any:
+    """Half or double the BPM field: beat trackers often find twice or half the felt tempo."""
+    try:
+        value = float(bpm)
+    except (TypeError, ValueError):
+        return gr.update()
+    if value <= 0:
+        return gr.update()
+    return int(round(min(checks.BPM_RANGE[1], max(checks.BPM_RANGE[0], value * factor))))
+
+
+ENDPOINTS: dict[str, Callable] = {"generate": generate, "cover": cover, "extend": extend, "edit": edit}

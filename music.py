@@ -1,0 +1,180 @@
+"""One music request on the GPU side, in order: plan (Think) then render; and what it may cost.
+
+``run_music`` is the body of the one GPU entry (``zerogpu.music_gpu``): the planner writes the plan
+and blueprint when the request asks for it (``planner``), then the shared pipeline renders the takes
+(``backend``). It sits above both, so neither knows the other. ``user_errors`` turns their
+exceptions into words that survive ZeroGPU's trip back from the worker; ``estimate_duration`` is the
+GPU time the call declares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import gradio as gr
+
+import audio
+import backend
+import checks
+import devices
+import lora
+import models
+import planner
+import runs
+import tooltips as tips
+
+ProgressFn = backend.ProgressFn
+PlanProgressFn = Callable[..., None]
+
+
+def run_music(
+    request: dict[str, Any],
+    progress: ProgressFn | None = None,
+    run_id: str | None = None,
+    plan_progress: PlanProgressFn | None = None,
+) -> dict[str, Any]:
+    """The GPU-side work of every music mode: the planner when the request asks for it (``plan``),
+    then the shared pipeline runs ``request``.
+
+    Returns picklable values only (numpy audio, floats, strings). ``model_load_s`` is the build
+    time only when this call built the pipeline, not when it found it built or waited for it.
+    """
+    request = dict(request)
+    built_now: list[bool] = []
+    be = backend.get_backend(on_load=lambda: built_now.append(True))
+    plan_args, skipped = request.pop("plan", None), request.pop("plan_skipped", None)
+    if plan_args is not None and be.pipe.audio_token_detokenizer is None:
+        plan_args, skipped = None, "this music model has no audio detokenizer, so it cannot read a blueprint"
+    plans = None
+    if plan_args is not None:
+        out, plans = _planned_takes(be, request, plan_args, progress, run_id, plan_progress)
+    else:
+        out = be.run(request, progress=progress, run_id=run_id)
+        if skipped is not None:
+            plans = [{"skipped": skipped}] * len(request["seeds"])
+    result = {
+        "audio": out["audio"],
+        "model": {
+            "variant": be.variant.name,
+            "label": be.variant.label,
+            "repo": models.public_source(be.source),
+            "device": be.device,
+        },
+        "timings": {
+            "model_load_s": round(be.load_seconds, 3) if built_now else 0.0,
+            "pipeline_s": round(out["seconds"], 3),
+        },
+    }
+    if plans is not None:
+        result["planners"] = plans
+        result["timings"]["planner_s"] = round(sum(p.get("seconds", 0.0) for p in plans), 3)
+    return result
+
+
+def _planned_takes(
+    be: backend.Backend,
+    request: dict[str, Any],
+    plan_args: dict[str, Any],
+    progress: ProgressFn | None,
+    run_id: str | None,
+    plan_progress: PlanProgressFn | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Each take planned and rendered on its own: plans differ in tempo, key and caption, which the
+    pipeline takes once per call, and a take made again alone from its seed is the same take. All
+    plans come first, so where the two models do not fit together each moves once."""
+    import numpy as np
+
+    seeds = list(request["seeds"])
+    n = len(seeds)
+    ones = [{**request, "seeds": [seed]} for seed in seeds]
+    plans = []
+    for i, one in enumerate(ones):
+        take_plan = plan_progress and (lambda stage, done, total, i=i: plan_progress(stage, done, total, i, n))
+        plans.append(planner.think_first(one, plan_args, take_plan, lambda: runs.is_stopped(run_id)))
+    takes, seconds = [], 0.0
+    for i, one in enumerate(ones):
+        take_steps = progress and (lambda step, total, i=i: progress(i * total + step, n * total))
+        out = be.run(one, progress=take_steps, run_id=run_id)
+        takes.append(out["audio"][0])
+        seconds += out["seconds"]
+    # A take made without its blueprint may be a frame longer or shorter than a planned one.
+    length = max(t.shape[-1] for t in takes)
+    audio = np.stack([np.pad(t, ((0, 0), (0, length - t.shape[-1]))) for t in takes])
+    return {"audio": audio, "seconds": seconds}, plans
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the backend's own exceptions into picklable ``gr.Error``s a musician can act on.
+
+    Used inside the GPU call, so the words survive ZeroGPU's trip back from the worker (which
+    replaces any other exception by its class name).
+    """
+    try:
+        yield
+    except gr.Error:
+        raise
+    except runs.Cancelled as exc:
+        raise gr.Error(f"{exc} Nothing was saved.", title="Stopped") from None
+    except lora.BadLora as exc:
+        raise checks.InputError(str(exc), "lora") from None
+    except backend.LyricsTooLong as exc:
+        raise checks.InputError(str(exc), "lyrics") from None
+    except (audio.AudioError, backend.ModeUnavailable, backend.BrokenOutput) as exc:
+        raise gr.Error(str(exc)) from None
+    except models.ModelLoadError as exc:
+        # Stays on the page until dismissed (duration=None): it says what to do next.
+        raise gr.Error(tips.MODEL_MISSING.format(error=exc), title="Model not available", duration=None) from None
+    except Exception as exc:
+        # Anything else (out of GPU memory, a pipeline error) would reach the page as a bare class
+        # name from a ZeroGPU worker; the log keeps the traceback.
+        traceback.print_exc()
+        raise gr.Error(
+            f"The model stopped with an error ({type(exc).__name__}). Nothing was saved; try a shorter song, "
+            "fewer steps or fewer takes.",
+            title="Generation failed",
+        ) from None
+
+
+# GPU-time model, seconds, for the XL DiT in bf16 on a ZeroGPU slice. Work per DiT forward grows
+# with the latent length (25 frames a second), attention with its square; the VAE decode and encode
+# are linear in audio length. Issue #7 calibrates these numbers against measurements.
+_FORWARD_BASE = 0.02
+_FORWARD_PER_SECOND = 3.0e-4
+_FORWARD_PER_MINUTE_SQ = 2.5e-3
+_VAE_PER_SECOND = 0.03
+_FIXED = 8.0  # text encoding, host-device copies, file hand-off
+_SAFETY = 1.5
+
+
+def estimate_duration(mode: str, params: dict[str, Any], multiplier: float = 1.0) -> int:
+    """Seconds of GPU time to declare for one call, clamped to [60, 300].
+
+    ``params`` holds the endpoint's keyword arguments: ``audio_duration`` (or ``extend_seconds``),
+    ``inference_steps``, ``batch_size``, ``guidance_scale``, ``think``. Cover, Extend and Edit also
+    encode their source audio.
+    """
+    return devices.clamp_duration(estimate_seconds(mode, params), multiplier)
+
+
+def estimate_seconds(mode: str, params: dict[str, Any]) -> float:
+    """``estimate_duration`` before the clamp: what the call is expected to take, with a margin."""
+    variant = models.active_variant()
+    seconds = float(params.get("audio_duration") or 0) or float(params.get("extend_seconds") or 0) or 60.0
+    steps = int(params.get("inference_steps") or variant.steps)
+    takes = max(1, int(params.get("batch_size") or 1))
+    guidance = float(params.get("guidance_scale") or variant.guidance)
+    forwards = 2 if (guidance > 1.0 and not variant.turbo) else 1
+    minutes = seconds / 60.0
+    per_forward = _FORWARD_BASE + _FORWARD_PER_SECOND * seconds + _FORWARD_PER_MINUTE_SQ * minutes**2
+    work = steps * forwards * per_forward * takes + _VAE_PER_SECOND * seconds * takes
+    if mode in ("cover", "extend", "edit"):
+        work += _VAE_PER_SECOND * seconds
+    if mode == "cover" and params.get("reference_audio"):
+        work += _VAE_PER_SECOND * 30
+    if mode == "generate" and params.get("think"):
+        work += planner.estimate_seconds(seconds, takes)
+    return (_FIXED + work + (0.0 if backend.is_warm() else backend.COLD_START_SECONDS)) * _SAFETY

@@ -1,0 +1,262 @@
+"""Upstream's constrained decoding of the plan, one token at a time, and how a token is drawn.
+
+``Vocabulary`` holds what the constraints need from the planner's tokenizer (computed once);
+``ThinkingConstraint`` masks what the thinking block may not write next (forced field names, values
+from prefix trees of valid values, a bounded caption); ``sample`` draws a token as upstream's PyTorch
+path does (top-p on the logits, then temperature). Read from ``acestep/constrained_logits_processor.py``
+and written anew.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import models
+from plan_format import BPM_RANGE, CODEBOOK, DURATION_RANGE, FIELDS, KEYSCALES, LANGUAGES, TIME_SIGNATURES
+
+TEMPERATURE = 0.85
+TOP_P = 0.9
+MAX_CAPTION_TOKENS = 512
+
+# ---------------------------------------------------------------- constrained decoding
+
+
+@dataclass
+class Vocabulary:
+    """What the constraints need from the tokenizer, computed once when the planner is built."""
+
+    eos: int
+    newline: int
+    backtick: int | None
+    code_ids: list[int]  # token id of <|audio_code_N|> at index N
+    markup: list[int]  # every added token (chat markers, <think>, audio codes): never part of a caption
+    names: dict[str, list[int]]  # "<think>", "\n" and every "field:" as forced tokens
+    trees: dict[str, dict[tuple[int, ...], set[int]]]  # per field: prefix -> next tokens
+    complete: dict[str, set[tuple[int, ...]]]  # per field: token sequences of whole values
+    decode: Callable[[int], str]
+    encode: Callable[[str], list[int]]
+
+    @classmethod
+    def of(cls, tokenizer: Any) -> Vocabulary:
+        def encode(text: str) -> list[int]:
+            return list(tokenizer.encode(text, add_special_tokens=False))
+
+        unk = getattr(tokenizer, "unk_token_id", None)
+        code_ids = []
+        for n in range(CODEBOOK):
+            token = tokenizer.convert_tokens_to_ids(f"<|audio_code_{n}|>")
+            if token is None or token == unk:
+                break
+            code_ids.append(token)
+        if not code_ids:
+            raise models.ModelLoadError("the planner's tokenizer has no <|audio_code_N|> tokens")
+        think = tokenizer.convert_tokens_to_ids("<think>")
+        if think is None or think == unk:
+            raise models.ModelLoadError("the planner's tokenizer has no <think> token")
+        names = {text: _forced(encode, text) for text in ("<think>", "\n")}
+        names.update({name: _forced(encode, f"{name}:") for name in FIELDS})
+        values = {
+            "bpm": [str(v) for v in range(BPM_RANGE[0], BPM_RANGE[1] + 1)],
+            "duration": [str(v) for v in range(DURATION_RANGE[0], DURATION_RANGE[1] + 1)],
+            "keyscale": list(KEYSCALES),
+            "language": list(LANGUAGES),
+            "timesignature": list(TIME_SIGNATURES),
+        }
+        trees: dict[str, dict[tuple[int, ...], set[int]]] = {}
+        complete: dict[str, set[tuple[int, ...]]] = {}
+        for name, options in values.items():
+            head = encode(f"{name}:")
+            tree: dict[tuple[int, ...], set[int]] = {}
+            whole: set[tuple[int, ...]] = set()
+            for value in options:
+                full = encode(f"{name}: {value}")
+                # The value's tokens as they follow "name:" in running text (upstream's way), or on
+                # their own where the tokenizer merges across the colon (upstream would drop the
+                # value; Qwen's tokenizer never merges there, so this only serves other tokenizers).
+                seq = tuple(full[len(head) :] if full[: len(head)] == head else encode(f" {value}"))
+                for i in range(len(seq)):
+                    tree.setdefault(seq[:i], set()).add(seq[i])
+                whole.add(seq)
+            trees[name], complete[name] = tree, whole
+        backtick = encode("`")
+        if tokenizer.eos_token_id is None:
+            raise models.ModelLoadError("the planner's tokenizer has no end-of-sequence token")
+        return cls(
+            eos=int(tokenizer.eos_token_id),
+            newline=encode("\n")[-1],
+            backtick=backtick[-1] if backtick else None,
+            code_ids=code_ids,
+            markup=sorted(int(i) for i in getattr(tokenizer, "added_tokens_decoder", {})),
+            names=names,
+            trees=trees,
+            complete=complete,
+            decode=lambda token: tokenizer.decode([token]),
+            encode=encode,
+        )
+
+
+def _forced(encode: Callable[[str], list[int]], text: str) -> list[int]:
+    """``text`` as upstream forces it: at each point the longest prefix that is a single token."""
+    tokens, pos = [], 0
+    while pos < len(text):
+        for end in range(len(text), pos, -1):
+            ids = encode(text[pos:end])
+            if len(ids) == 1:
+                tokens.append(ids[0])
+                pos = end
+                break
+        else:
+            raise models.ModelLoadError(f"the planner's tokenizer cannot write {text!r}")
+    return tokens
+
+
+class _Forced:
+    """Tokens written in for the model: a field name, or a value the visitor fixed."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.tokens, self.i = tokens, 0
+
+    def allowed(self, scores: Any) -> list[int] | None:
+        return [self.tokens[self.i]]
+
+    def feed(self, token: int) -> bool:
+        self.i += 1
+        return self.i >= len(self.tokens)
+
+
+class _Value:
+    """A value from a fixed list (numbers, keys, languages), token by token, ended by a newline."""
+
+    def __init__(self, vocab: Vocabulary, name: str, greedy_first: bool = False) -> None:
+        self.vocab, self.tree, self.whole = vocab, vocab.trees[name], vocab.complete[name]
+        self.prefix: tuple[int, ...] = ()
+        self.greedy_first = greedy_first
+
+    def allowed(self, scores: Any) -> list[int] | None:
+        options = set(self.tree.get(self.prefix, ()))
+        if self.prefix in self.whole:
+            options.add(self.vocab.newline)
+        if not options:
+            return [self.vocab.newline]
+        if self.greedy_first and not self.prefix:
+            # Upstream picks a language's first token greedily, even when sampling.
+            ids = sorted(options)
+            return [ids[int(scores[ids].argmax())]]
+        return sorted(options)
+
+    def feed(self, token: int) -> bool:
+        if token == self.vocab.newline:
+            return True
+        self.prefix += (token,)
+        return False
+
+
+class _Caption:
+    """Free text without backticks or audio codes, at most 512 tokens, over one or more lines; a
+    line the model would start without indentation ends it (judged on its most likely token).
+
+    Two guards upstream lacks: no special token (EOS, ``</think>``, chat markers) is allowed inside
+    the caption (the plan would lose every field after it), and the newline forced at 512 tokens ends the caption (upstream forces
+    newlines until the model stops indenting, which a poor model may never do)."""
+
+    def __init__(self, vocab: Vocabulary) -> None:
+        self.vocab, self.count, self.after_newline = vocab, 0, False
+
+    def allowed(self, scores: Any) -> list[int] | None:
+        if self.after_newline:
+            self.after_newline = False
+            if self.count >= MAX_CAPTION_TOKENS:
+                return None
+            top = self.vocab.decode(int(scores.argmax()))
+            if top and top[0] not in " \t":
+                return None  # the caption is over; the next field begins here
+        if self.count >= MAX_CAPTION_TOKENS:
+            return [self.vocab.newline]
+        return []  # anything but the banned tokens
+
+    def feed(self, token: int) -> bool:
+        self.count += 1
+        self.after_newline = "\n" in self.vocab.decode(token)
+        return False
+
+
+class ThinkingConstraint:
+    """Upstream's constrained decoding of the thinking block, one step at a time.
+
+    ``mask(scores)`` sets every token the plan may not take next to -inf; ``feed(token)`` moves on
+    after the token was chosen. The block ends with EOS where ``</think>`` would begin.
+    """
+
+    def __init__(self, vocab: Vocabulary, fixed: dict[str, Any]) -> None:
+        self.vocab = vocab
+        steps: list[Any] = [_Forced(vocab.names["<think>"]), _Forced(vocab.names["\n"])]
+        for name in FIELDS:
+            steps.append(_Forced(vocab.names[name]))
+            if fixed.get(name) is not None:
+                steps.append(_Forced(vocab.encode(f" {fixed[name]}\n")))
+            elif name == "caption":
+                steps.append(_Caption(vocab))
+            else:
+                steps.append(_Value(vocab, name, greedy_first=name == "language"))
+        steps.append(_Forced([vocab.eos]))
+        self.steps, self.i = steps, 0
+        self._banned: Any = None
+
+    @property
+    def done(self) -> bool:
+        return self.i >= len(self.steps)
+
+    def mask(self, scores: Any) -> Any:
+        """``scores`` (one row, the guided logits) with what may not come next set to -inf."""
+        import torch
+
+        while True:
+            allowed = self.steps[self.i].allowed(scores)
+            if allowed is None:
+                self.i += 1
+                continue
+            break
+        if allowed:
+            keep = torch.full_like(scores, float("-inf"))
+            index = torch.tensor(allowed, device=scores.device)
+            keep[index] = scores[index]
+            return keep
+        if self._banned is None:
+            banned = {*self.vocab.code_ids, *self.vocab.markup, self.vocab.eos}
+            if self.vocab.backtick is not None:
+                banned.add(self.vocab.backtick)
+            self._banned = torch.zeros_like(scores)
+            self._banned[torch.tensor(sorted(banned), device=scores.device)] = float("-inf")
+        return scores + self._banned
+
+    def feed(self, token: int) -> None:
+        if self.steps[self.i].feed(token):
+            self.i += 1
+
+
+def sample(logits: Any, generator: Any, temperature: float = TEMPERATURE, top_p: float = TOP_P) -> int:
+    """One token from one row of logits, as upstream's PyTorch path samples: top-p on the logits,
+    then temperature. A single allowed token is taken as is."""
+    import torch
+
+    if logits.device != generator.device:  # MPS: sampled on the CPU, where the generator is
+        logits = logits.to(generator.device)
+    # Only the allowed tokens take part (the rest are -inf and would get no probability anyway).
+    allowed = torch.isfinite(logits).nonzero()[:, 0]
+    if allowed.numel() == 1:
+        return int(allowed[0])
+    logits = logits[allowed].float()
+    if top_p is not None and 0.0 < top_p < 1.0:
+        order = torch.argsort(logits, descending=True)
+        cumulative = torch.softmax(logits[order], dim=-1).cumsum(-1)
+        drop = cumulative > top_p
+        drop[1:] = drop[:-1].clone()
+        drop[0] = False
+        logits = logits.clone()
+        logits[order[drop]] = float("-inf")
+    if temperature <= 0:
+        return int(allowed[logits.argmax()])
+    probs = torch.softmax(logits / temperature, dim=-1)
+    return int(allowed[torch.multinomial(probs, 1, generator=generator)])

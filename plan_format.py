@@ -1,0 +1,150 @@
+"""What Think reads and writes, in upstream ACE-Step's own format: the prompts, the plan, its ranges.
+
+The planner's two generations (``planner``) use these prompts: *thinking* writes the plan, one
+``name: value`` line per field inside ``<think>``; the *blueprint* prompt carries the plan as YAML in
+the assistant's turn and is followed by audio codes. Everything here is text, checked against
+upstream's literal strings (``acestep/llm_inference.py``, ``acestep/constants.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+INSTRUCTION = "Generate audio semantic tokens based on the given conditions:"
+CODES_PER_SECOND = 5
+CODEBOOK = 64000  # <|audio_code_0|> … <|audio_code_63999|>; the vocabulary holds a few more, never allowed
+
+BPM_RANGE = (30, 300)
+DURATION_RANGE = (10, 600)
+TIME_SIGNATURES = ("2", "3", "4", "6")
+KEYSCALES = tuple(f"{n}{a} {m}" for n in "ABCDEFG" for a in ("", "#", "b", "♯", "♭") for m in ("major", "minor"))
+LANGUAGES = (
+    "ar", "az", "bg", "bn", "ca", "cs", "da", "de", "el", "en", "es", "fa", "fi", "fr", "he", "hi", "hr", "ht",
+    "hu", "id", "is", "it", "ja", "ko", "la", "lt", "ms", "ne", "nl", "no", "pa", "pl", "pt", "ro", "ru", "sa",
+    "sk", "sr", "sv", "sw", "ta", "te", "th", "tl", "tr", "uk", "ur", "vi", "yue", "zh", "unknown",
+)  # fmt: skip
+FIELDS = ("bpm", "caption", "duration", "keyscale", "language", "timesignature")
+# What the visitor may fix; upstream writes these into the plan instead of letting the model choose.
+FIXABLE = ("bpm", "duration", "keyscale", "timesignature")
+
+_CODE = re.compile(r"<\|audio_code_(\d+)\|>")
+
+
+class PlanUnusable(ValueError):
+    """The planner wrote no usable plan; the song is made without it and the visitor is told why."""
+
+
+# ---------------------------------------------------------------- prompts (upstream's format)
+
+
+def thinking_prompt(tokenizer: Any, caption: str, lyrics: str) -> str:
+    """The conditional prompt of the thinking generation."""
+    return _chat(tokenizer, f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n")
+
+
+def thinking_negative(tokenizer: Any, lyrics: str) -> str:
+    """Its unconditional prompt: upstream's default negative ("NO USER INPUT") drops the caption."""
+    return _chat(tokenizer, f"# Lyric\n{lyrics}\n")
+
+
+def blueprint_prompt(tokenizer: Any, caption: str, lyrics: str, plan: str) -> str:
+    """The conditional prompt of the blueprint generation: the plan is the assistant's turn.
+
+    The caption is the visitor's, not the planner's rewrite, as upstream does.
+    """
+    return _chat(tokenizer, f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n", plan)
+
+
+def blueprint_negative(tokenizer: Any, caption: str, lyrics: str) -> str:
+    """Its unconditional prompt: the same with an empty plan."""
+    return _chat(tokenizer, f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n", "<think>\n</think>")
+
+
+def _chat(tokenizer: Any, user: str, assistant: str | None = None) -> str:
+    messages = [
+        {"role": "system", "content": f"# Instruction\n{INSTRUCTION}\n\n"},
+        {"role": "user", "content": user},
+    ]
+    if assistant is not None:
+        messages.append({"role": "assistant", "content": assistant})
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=assistant is None)
+    return text if assistant is None or text.endswith("\n") else text + "\n"
+
+
+def format_plan(fields: dict[str, Any]) -> str:
+    """The plan as the blueprint prompt carries it: YAML, keys sorted, inside ``<think>`` tags."""
+    import yaml
+
+    items: dict[str, Any] = {}
+    for key in FIELDS:
+        value = fields.get(key)
+        if value is None:
+            continue
+        if key == "timesignature" and isinstance(value, str) and value.endswith("/4"):
+            value = value.split("/")[0]
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        items[key] = value
+    body = yaml.dump(items, allow_unicode=True, sort_keys=True).strip() if items else ""
+    return f"<think>\n{body}\n</think>"
+
+
+# ---------------------------------------------------------------- reading what the model wrote
+
+
+def parse_plan(text: str) -> dict[str, Any]:
+    """The fields of a thinking block, as upstream reads it (a line ``name: value`` per field, an
+    indented line continues the one before), without checking them."""
+    match = re.search(r"<think>(.*?)</think>", text, re.DOTALL)
+    body = match.group(1) if match else text.split("<|audio_code_")[0]
+    raw: dict[str, list[str]] = {}
+    key = None
+    for line in body.strip().split("\n"):
+        if line.strip().startswith("<"):
+            continue
+        if line and line[0] not in " \t" and ":" in line:
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            raw[key] = [value.strip()] if value.strip() else []
+        elif key is not None and line.strip():
+            raw[key].append(line.strip())
+    fields: dict[str, Any] = {}
+    for key, parts in raw.items():
+        if key not in FIELDS:
+            continue
+        value = " ".join(parts).strip()
+        if key in ("bpm", "duration"):
+            fields[key] = int(value) if value.isdigit() else value
+        else:
+            fields[key] = value
+    return fields
+
+
+def check_plan(fields: dict[str, Any], expected: tuple[str, ...] = FIELDS) -> dict[str, Any]:
+    """``fields`` with every expected field present and in range; ``PlanUnusable`` names the first
+    that is not."""
+    checks: dict[str, Callable[[Any], bool]] = {
+        "bpm": lambda v: isinstance(v, int) and BPM_RANGE[0] <= v <= BPM_RANGE[1],
+        "duration": lambda v: isinstance(v, int) and DURATION_RANGE[0] <= v <= DURATION_RANGE[1],
+        "keyscale": lambda v: v in KEYSCALES,
+        "language": lambda v: v in LANGUAGES,
+        "timesignature": lambda v: str(v) in TIME_SIGNATURES,
+        "caption": lambda v: isinstance(v, str),  # an empty one leaves the visitor's caption to the DiT
+    }
+    for key in expected:
+        if key not in fields:
+            raise PlanUnusable(f"the planner's notes have no {key}")
+        if not checks[key](fields[key]):
+            raise PlanUnusable(f"the planner's {key} ({str(fields[key])[:40]!r}) is not a valid value")
+    return {k: fields[k] for k in expected}
+
+
+def parse_codes(text: str) -> list[int]:
+    """The audio codes in ``text``, in order; codes outside the codebook are dropped."""
+    return [n for n in (int(m) for m in _CODE.findall(text)) if n < CODEBOOK]
+
+
+def codes_text(codes: list[int]) -> str:
+    return "".join(f"<|audio_code_{n}|>" for n in codes)

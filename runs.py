@@ -1,0 +1,64 @@
+"""Runs and their Stop flags: who started what, and whether its visitor asked it to stop.
+
+Every run gets a fresh id in the page's process (``start_run``); Stop touches that run's flag file,
+which the work checks between steps (the DiT's step callback, the planner's and the lyrics writer's
+token loops). A file, because on ZeroGPU the work runs in a forked worker that shares nothing else
+with the page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tempfile
+import threading
+from pathlib import Path
+
+
+class Cancelled(Exception):
+    """The visitor pressed Stop; nothing is returned."""
+
+
+def _cancel_dir() -> Path:
+    path = Path(os.environ.get("ACE_STUDIO_CANCEL_DIR", Path(tempfile.gettempdir()) / "ace-studio-cancel"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cancel_path(run_id: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_-]", "", run_id)[:64] or "anonymous"
+    return _cancel_dir() / safe
+
+
+# Runs in progress in this (the page's) process: run id -> owner ("<session>:<tab>").
+_runs: dict[str, str] = {}
+_runs_lock = threading.Lock()
+
+
+def start_run(owner: str) -> str:
+    """A fresh id for one run of ``owner`` (a visitor's tab); Stop for that owner flags it."""
+    run_id = secrets.token_hex(8)
+    with _runs_lock:
+        _runs[run_id] = owner
+    return run_id
+
+
+def finish_run(run_id: str) -> None:
+    """Forget a run and remove its flag, however it ended."""
+    with _runs_lock:
+        _runs.pop(run_id, None)
+        cancel_path(run_id).unlink(missing_ok=True)
+
+
+def request_stop(owner: str) -> int:
+    """Flag every run of ``owner``; returns how many there were."""
+    with _runs_lock:  # held while touching, so a run cannot finish in between and leave its flag behind
+        ids = [run_id for run_id, who in _runs.items() if who == owner]
+        for run_id in ids:
+            cancel_path(run_id).touch()
+    return len(ids)
+
+
+def is_stopped(run_id: str | None) -> bool:
+    return bool(run_id) and cancel_path(run_id).exists()

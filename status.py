@@ -1,0 +1,57 @@
+"""The page's header and status line: which model runs where, and whether it is ready."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gradio as gr
+
+import backend
+import models
+import tooltips as tips
+import zerogpu
+
+
+def model_label() -> str:
+    """The model as the page names it: the variant, or the folder ``ACE_STUDIO_MODEL`` points at."""
+    source = os.environ.get("ACE_STUDIO_MODEL", "").strip()
+    if source and os.path.isdir(os.path.expanduser(source)):
+        return tips.MODEL_FROM_FOLDER.format(folder=os.path.basename(os.path.normpath(source)))
+    return f"**{models.active_variant().label}**"
+
+
+def header() -> str:
+    return f"# ACE Music Studio\nMake songs from words with {model_label()}. {tips.TAGLINE}"
+
+
+def device_label(device: str | None = None) -> str:
+    """What the music runs on, in the words a visitor knows."""
+    if zerogpu.on_zero_gpu():
+        return "ZeroGPU"
+    device = device or models.pick_device()
+    return {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)", "cpu": "CPU"}.get(device, device)
+
+
+def studio_status() -> tuple[str, Any]:
+    """The header's status line, and whether its timer should keep polling (until start-up is over)."""
+    state = backend.load_state()
+    warmup = zerogpu.warmup_state()
+    if state["state"] == "ready":
+        text = tips.STATUS_READY.format(
+            label=model_label(), device=device_label(state["device"]), seconds=state["load_seconds"]
+        )
+        if warmup["running"]:
+            text += tips.STATUS_WARMING.format(elapsed=warmup["elapsed"])
+    elif state["state"] == "loading":
+        text = tips.STATUS_LOADING.format(
+            label=model_label(), device=device_label(), elapsed=state["elapsed"], usual=backend.COLD_START_SECONDS
+        )
+    else:
+        label = model_label()
+        text = tips.STATUS_COLD.format(
+            label=label[:1].upper() + label[1:], device=device_label(), usual=backend.COLD_START_SECONDS
+        )
+    for kind, error in warmup["errors"].items():
+        text += tips.STATUS_WARM_FAILED.format(what=f"{kind} model", error=error)
+    return text, gr.Timer(active=state["state"] != "ready" or warmup["running"])

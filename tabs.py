@@ -1,0 +1,264 @@
+"""The five tabs, each declared by one function that reads like the tab itself, its events beside it.
+
+A music tab's function lays out its form and result column and returns a ``MusicTab``: the inputs of
+its endpoint in the preparer's order, its buttons, its result. ``wire_music`` gives every music tab
+the same three events (scroll to the result, the queued run with its validator, Stop);
+``wire_across`` connects the tabs to each other (Send to, Use these settings).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+import admission
+import checks
+import examples as ex
+import handlers
+import lyrics as lyricist
+import modes
+import planner
+import results
+import tooltips as tips
+import waveform
+import widgets
+
+
+@dataclass
+class MusicTab:
+    """One music tab as the wiring needs it."""
+
+    name: str  # the mode, and the endpoint's api_name
+    inputs: list[Any]  # in the order of ``modes.PREPARE[name]``'s parameters
+    form: widgets.Form  # its press, Stop and result
+    source: gr.Audio | None = None
+    fields: dict[str, Any] = field(default_factory=dict)  # what other tabs fill in (Generate)
+
+
+def generate_tab(variant: Any) -> MusicTab:
+    """Caption, lyrics, Think and length up front; everything else folded away."""
+    with gr.Tab("Generate", id="generate"):
+        with widgets.music_form("Generate", "gen", checks.MAX_TAKES) as form:
+            prompt = gr.Textbox("", label="Style caption", info=tips.CAPTION, lines=2, elem_id="gen-prompt")
+            lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=10, elem_id="gen-lyrics")
+            with gr.Row():
+                instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False)
+                think = gr.Checkbox(
+                    label="Think", value=planner.enabled(), interactive=planner.enabled(),
+                    info=tips.THINK if planner.enabled() else tips.THINK_OFF, elem_id="gen-think",
+                )  # fmt: skip
+            duration = widgets.lenient_slider(
+                checks.MIN_SECONDS, checks.MAX_SECONDS, value=30, step=1,
+                label="Duration (seconds)", info=tips.DURATION, elem_id="gen-duration",
+            )  # fmt: skip
+            with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
+                bpm, key, time_sig = widgets.musical_fields("gen", tips.BPM)
+                language = widgets.language_dropdown("gen")
+                seed, steps, guidance, fmt = widgets.sampling_controls(variant, "gen")
+                with gr.Row():
+                    shift = widgets.lenient_slider(
+                        *checks.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT
+                    )
+                    takes = widgets.lenient_slider(
+                        1, checks.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes"
+                    )
+                reference = widgets.reference_input("gen")
+                record = gr.File(
+                    label="Bring back a take's settings (its .json)", type="filepath", height=100,
+                    elem_id="gen-record", elem_classes=["compact-drop"],
+                )  # fmt: skip
+                lora = widgets.lora_controls("gen")
+        # Below the form and the results, so on a phone the results follow the button.
+        gr.Examples(
+            [list(e) for e in ex.GENERATE], [prompt, lyrics, duration, language],
+            label="Try one of these", example_labels=ex.GENERATE_LABELS,
+            api_name="load_example_generate",
+        )  # fmt: skip
+    instrumental.input(
+        results.toggle_instrumental, instrumental, lyrics, api_name="toggle_instrumental", api_visibility="private"
+    )
+    takes.change(
+        results.show_takes, takes, [*form.result.takes, form.result.pick], api_name="show_takes",
+        api_visibility="private",
+    )  # fmt: skip
+    fields = {"prompt": prompt, "lyrics": lyrics, "instrumental": instrumental, "duration": duration, "bpm": bpm,
+              "key": key, "time_signature": time_sig, "language": language, "seed": seed, "steps": steps,
+              "guidance": guidance, "shift": shift, "takes": takes, "format": fmt, "think": think,
+              "record": record}  # fmt: skip
+    inputs = [prompt, lyrics, duration, bpm, key, time_sig, language, seed, steps, guidance, shift, takes, fmt,
+              reference, *lora, think]  # fmt: skip
+    return MusicTab("generate", inputs, form, fields=fields)
+
+
+def cover_tab(variant: Any) -> MusicTab:
+    """A song and a new style; lyrics, timbre and sampling folded away."""
+    with gr.Tab("Cover", id="cover"):
+        with widgets.music_form("Make cover", "cover") as form:
+            source, info, _ = widgets.song_input("cover")
+            prompt = gr.Textbox("", label="New style", info=tips.COVER_CAPTION, lines=2)
+            strength = widgets.lenient_slider(
+                0.0, 1.0, value=0.6, step=0.05, label="Cover strength", info=tips.COVER_STRENGTH
+            )
+            with gr.Accordion("Advanced settings", open=False, elem_id="cover-advanced"):
+                lyrics = gr.Textbox("", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6)
+                more = widgets.song_settings("cover", variant, source, info, reference=True)
+        widgets.demo_examples("cover", ex.COVER, [source, prompt, strength])
+    inputs = [source, prompt, lyrics, more.language, *more.music, strength, more.reference, *more.sampling, *more.lora]
+    return MusicTab("cover", inputs, form, source=source)
+
+
+def extend_tab(variant: Any) -> MusicTab:
+    """A song, how much to add and its style; the waveform marks the seam."""
+    with gr.Tab("Extend", id="extend"):
+        with widgets.music_form("Extend", "extend") as form:
+            source, info, wave = widgets.song_input("extend", waveform=True)
+            seconds = widgets.lenient_slider(
+                *checks.EXTEND_RANGE, value=30, step=1, label="Seconds to add", info=tips.EXTEND_SECONDS,
+                elem_id="extend-seconds",
+            )  # fmt: skip
+            prompt = gr.Textbox("", label="Style of the continuation", info=tips.EXTEND_CAPTION)
+            with gr.Accordion("Advanced settings", open=False, elem_id="extend-advanced"):
+                lyrics = gr.Textbox("", label="Lyrics for the new part", info=tips.LYRICS, lines=6)
+                more = widgets.song_settings("extend", variant, source, info)
+        widgets.demo_examples("extend", ex.EXTEND, [source, prompt, seconds])
+    # The waveform is drawn from server peaks; the seam moves with the seconds to add.
+    quiet = {"queue": False, "api_visibility": "private"}
+    source.change(waveform.state, [source, seconds], wave, **quiet)
+    seconds.change(waveform.with_extra, [wave, seconds], wave, **quiet)
+    inputs = [source, prompt, lyrics, more.language, *more.music, seconds, *more.sampling, *more.lora]
+    return MusicTab("extend", inputs, form, source=source)
+
+
+def edit_tab(variant: Any) -> MusicTab:
+    """A song, the region to regenerate (dragged on the waveform or typed) and its new words."""
+    with gr.Tab("Edit", id="edit"):
+        with widgets.music_form("Regenerate region", "edit") as form:
+            source, info, wave = widgets.song_input("edit", waveform=True)
+            with gr.Row():
+                start = widgets.lenient(
+                    gr.Number(value=0, label="Region start (s)", info=tips.REGION, minimum=0, elem_id="edit-start")
+                )
+                end = widgets.lenient(gr.Number(value=10, label="Region end (s)", minimum=0, elem_id="edit-end"))
+            prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION)
+            lyrics = gr.Textbox("", label="New words for the region", info=tips.EDIT_LYRICS, lines=4)
+            with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
+                more = widgets.song_settings("edit", variant, source, info)
+        widgets.demo_examples("edit", ex.EDIT, [source, start, end, prompt, lyrics])
+    # A drag on the waveform sets the numbers; typed numbers move the selection.
+    quiet = {"queue": False, "api_visibility": "private"}
+    source.change(lambda path, a, b: waveform.state(path, 0, a, b, select=True), [source, start, end], wave, **quiet)
+    wave.input(waveform.region, wave, [start, end], **quiet)
+    for box in (start, end):
+        box.input(waveform.with_region, [wave, start, end], wave, **quiet)
+    inputs = [source, prompt, lyrics, more.language, *more.music, start, end, *more.sampling, *more.lora]
+    return MusicTab("edit", inputs, form, source=source)
+
+
+def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
+    """The song idea in, lyrics streamed out, then handed to Generate."""
+    languages = [(f"{name} ({code})", code) for code, name in checks.LANGUAGES.items()]
+    with gr.Tab("Lyrics", id="lyrics"):
+        with gr.Row():
+            with gr.Column(scale=3):
+                theme = gr.Textbox("", label="What is the song about?", info=tips.LYRICS_THEME, lines=2,
+                                   elem_id="ly-theme")  # fmt: skip
+                with gr.Row():
+                    genre = gr.Textbox("", label="Genre / style", info=tips.LYRICS_GENRE)
+                    mood = gr.Textbox("", label="Mood", info=tips.LYRICS_MOOD)
+                language = gr.Dropdown(
+                    languages, value="en", label="Language", info=tips.LYRICS_LANGUAGE, allow_custom_value=True
+                )
+                with gr.Accordion("Advanced settings", open=False, elem_id="ly-advanced"):
+                    structure = gr.Dropdown(
+                        list(lyricist.STRUCTURES), value="verse-chorus", label="Structure",
+                        info=tips.LYRICS_STRUCTURE, allow_custom_value=True,
+                    )  # fmt: skip
+                    custom = gr.Textbox("", label="Custom sections", info=tips.LYRICS_CUSTOM)
+                    with gr.Row():
+                        length = widgets.lenient_radio(
+                            list(lyricist.LENGTHS), value="medium", label="Length", info=tips.LYRICS_LENGTH
+                        )
+                        temperature = widgets.lenient_slider(
+                            0.0, 1.5, value=0.8, step=0.05, label="Creativity", info=tips.LYRICS_TEMPERATURE
+                        )
+                        seed = widgets.lenient(gr.Number(value=-1, precision=0, label="Seed", info=tips.SEED))
+                button, stop = widgets.action_buttons("Write lyrics", "ly")
+            with gr.Column(scale=3):
+                text = gr.Textbox("", label="Lyrics", lines=18, elem_id="ly-text")
+                caption = gr.Textbox("", label="Suggested style caption", elem_id="ly-caption")
+                use = gr.Button("Use in Generate", elem_id="ly-use")
+        gr.Examples(
+            [list(e) for e in ex.LYRICS], [theme, genre, mood, language],
+            label="Try one of these", api_name="load_example_lyrics",
+        )  # fmt: skip
+    button.click(None, None, None, js=widgets.scroll_js("ly-text"), api_visibility="private")
+    check = admission.validator(
+        lyricist.make_request, list(inspect.signature(lyricist.make_request).parameters), _waiting(demo), "theme"
+    )
+    button.click(
+        handlers.write_lyrics, [theme, genre, mood, language, structure, temperature, seed, custom, length],
+        [text, caption], api_name="lyrics", concurrency_id="gpu", show_progress_on=[text], validator=check,
+    )  # fmt: skip
+    stop.click(handlers.stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
+    g = generate.fields
+    # Undocumented rather than private: API clients (and the tests) may use it too.
+    use.click(
+        handlers.use_in_generate, [text, caption, language], [g["lyrics"], g["prompt"], g["instrumental"],
+                                                              g["language"], tabs],
+        api_name="use_in_generate", api_visibility="undocumented",
+    )  # fmt: skip
+
+
+def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
+    """A music tab's press: bring the result into view, check at the door, run in the GPU queue; Stop."""
+    takes, first = tab.form.result.takes, tab.form.result.takes[0]
+    prepare = modes.PREPARE[tab.name]
+    # Where the eye goes after the press: the first take slot, brought into view (below the form on
+    # a phone), is the one place that shows the progress.
+    tab.form.button.click(None, None, None, js=widgets.scroll_js(first.elem_id), api_visibility="private")
+    tab.form.button.click(
+        handlers.ENDPOINTS[tab.name],
+        inputs=tab.inputs,
+        outputs=[*takes, tab.form.result.seeds, tab.form.result.meta],
+        api_name=tab.name,
+        concurrency_id="gpu",
+        show_progress_on=[first],
+        validator=admission.validator(
+            prepare, [p.name for p in handlers.own_parameters(prepare)], _waiting(demo), "prompt"
+        ),
+    )
+    # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
+    # free the queue slot while the GPU still works; the run's flag ends it within a step.
+    stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
+    tab.form.stop.click(handlers.stopper(demo, tab.name), None, None, api_name=stop_api, queue=False)
+
+
+def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
+    """What one tab hands another: a take to a source (Send to), a record back to Generate."""
+    g = music[0].fields
+    settings = [g[k] for k in ("prompt", "lyrics", "instrumental", "duration", "bpm", "key", "time_signature",
+                               "language", "seed", "steps", "guidance", "shift", "takes", "format", "think")]  # fmt: skip
+    g["record"].upload(results.settings_from_file, g["record"], [*settings, tabs], api_name="settings_from_file")
+    for tab in music:
+        sends = dict(tab.form.result.sends)
+        sends.pop("settings").click(
+            results.settings_from_record, [tab.form.result.meta, tab.form.result.pick], [*settings, tabs],
+            api_name=f"settings_from_{tab.name}",
+        )  # fmt: skip
+    sources = {tab.name: tab.source for tab in music if tab.source is not None}
+    for tab in music:
+        for target, button in tab.form.result.sends.items():
+            if target == "settings":
+                continue
+            button.click(
+                results.send_take, [tab.form.result.pick, *tab.form.result.takes], sources[target],
+                api_name=f"send_{tab.name}_to_{target}", api_visibility="private",
+            ).then(lambda target=target: gr.Tabs(selected=target), None, tabs, api_visibility="private")  # fmt: skip
+
+
+def _waiting(demo: gr.Blocks):
+    """How many requests wait in ``demo``'s queue, for the admission check."""
+    return lambda: len(demo._queue)

@@ -1,0 +1,163 @@
+"""Writing takes and their records, and clearing out old ones: the only room that writes files.
+
+Each take is written under a temporary name and renamed once complete, with a JSON record beside
+it; the clean-up deletes only files named as the studio names its takes, in its day folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import secrets
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+import audio
+
+
+def output_dir() -> Path:
+    """The one folder the studio writes to and serves (``ACE_STUDIO_OUTPUT_DIR``)."""
+    default = Path(__file__).resolve().parent / "outputs"
+    path = Path(os.environ.get("ACE_STUDIO_OUTPUT_DIR", default)).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def output_max_age_hours() -> float:
+    return float(os.environ.get("ACE_STUDIO_OUTPUT_MAX_AGE_HOURS", "24"))
+
+
+# What the studio writes, and nothing else: only these are ever deleted by the clean-up.
+_DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_OWN_FILE = re.compile(
+    r"^(?:\.partial-)?(?:generate|cover|extend|edit)-\d{6}-[0-9a-f]{6}-take\d+-seed\d+\.(?:wav|flac|mp3|json)$"
+)
+
+
+def clean_outputs(max_age_hours: float | None = None, now: float | None = None) -> int:
+    """Delete the studio's own files older than the age limit so the disk never fills; returns the count.
+
+    Only files named as the studio names its takes, in its day folders, are touched; anything else
+    in the output folder is left alone. Today's folder is never removed, so a take being written now
+    always has its folder.
+    """
+    limit = (output_max_age_hours() if max_age_hours is None else max_age_hours) * 3600
+    now = time.time() if now is None else now
+    root = output_dir()
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    removed = 0
+    for folder in (p for p in root.iterdir() if p.is_dir() and _DAY_FOLDER.match(p.name)):
+        for path in folder.iterdir():
+            if _OWN_FILE.match(path.name) and path.is_file() and now - path.stat().st_mtime > limit:
+                path.unlink(missing_ok=True)
+                removed += 1
+        if folder.name != today:
+            with contextlib.suppress(OSError):  # not empty, or removed by a concurrent clean-up
+                folder.rmdir()
+    return removed
+
+
+# A long-running studio must also drop old files, not only at start-up; walking the whole output
+# tree on every write would be wasted I/O when the age limit is hours.
+_CLEAN_EVERY_S = 600.0
+_last_clean = 0.0
+
+
+def _clean_now_and_then() -> None:
+    global _last_clean
+    if time.time() - _last_clean >= _CLEAN_EVERY_S:
+        _last_clean = time.time()
+        clean_outputs()
+
+
+class SaveError(gr.Error):
+    """The takes could not be written; nothing of them is left on disk."""
+
+
+def _why_not_saved(exc: BaseException) -> str:
+    code = getattr(exc, "errno", None)
+    if code == errno.ENOSPC or "No space" in str(exc):
+        return "the disk of the studio's output folder is full"
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "the studio may not write to its output folder (it is read-only)"
+    return f"writing to the output folder failed ({type(exc).__name__})"
+
+
+def write_takes(
+    mode: str,
+    result: dict[str, Any],
+    params: dict[str, Any],
+    seeds: list[int],
+) -> tuple[list[str], dict[str, Any]]:
+    """Save every take with a JSON record beside it; return the audio paths and the call's record.
+
+    Each file is written under a temporary name and renamed once complete, so a full or read-only
+    disk leaves neither partial nor empty files; then the visitor is told why nothing was saved.
+    Records name files relative to the output folder (no server paths in what a visitor downloads).
+    """
+    started = time.perf_counter()
+    _clean_now_and_then()
+    day = datetime.now(UTC)
+    root = output_dir()
+    folder = root / day.strftime("%Y-%m-%d")
+    stamp = day.strftime("%H%M%S") + "-" + secrets.token_hex(3)
+    fmt = params["audio_format"]
+    names = [f"{mode}-{stamp}-take{i}-seed{seed}" for i, seed in enumerate(seeds, start=1)]
+    paths = [folder / f"{name}.{fmt}" for name in names]
+    record = {
+        "mode": mode,
+        "created": day.isoformat(timespec="seconds"),
+        "params": params,
+        "model": result["model"],
+        "timings": dict(result["timings"]),
+        "sample_rate": audio.SAMPLE_RATE,
+        "channels": 2,
+        "takes": [
+            {
+                "take": i,
+                "seed": seed,
+                "audio": path.relative_to(root).as_posix(),
+                "metadata": path.with_suffix(".json").relative_to(root).as_posix(),
+                "seconds": round(audio.seconds(take), 3),
+                **({"planner": result["planners"][i - 1]} if "planners" in result else {}),
+            }
+            for i, (path, seed, take) in enumerate(zip(paths, seeds, result["audio"], strict=True), start=1)
+        ],
+    }
+    done: list[Path] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for take, path in zip(result["audio"], paths, strict=True):
+            partial = folder / f".partial-{path.name}"
+            done.append(partial)  # before writing: a write that fails halfway leaves this behind
+            audio.save(take, partial, fmt)
+            os.replace(partial, path)
+            done[-1] = path
+        record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
+        for path, entry in zip(paths, record["takes"], strict=True):
+            own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
+            if "planner" in entry:
+                own["planner"] = entry["planner"]
+            own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
+            meta, partial_meta = path.with_suffix(".json"), folder / f".partial-{path.stem}.json"
+            done.append(partial_meta)
+            partial_meta.write_text(json.dumps(own, indent=2, ensure_ascii=False))
+            os.replace(partial_meta, meta)
+            done[-1] = meta
+    except Exception as exc:  # a full disk shows up as OSError or as soundfile's own error type
+        for path in done:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        raise SaveError(
+            f"Your song was made but could not be saved: {_why_not_saved(exc)}. Nothing was kept; "
+            "please tell whoever runs this studio, then try again.",
+            title="Not saved",
+        ) from None
+    return [str(p) for p in paths], record

@@ -1,0 +1,246 @@
+"""The page's small building blocks: a tab's fields, its buttons and its result column.
+
+Each helper returns the components it made (and wires only what lives inside it, such as the ½ and
+2× tempo buttons); ``tabs`` composes them into the five tabs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import gradio as gr
+
+import checks
+import examples as ex
+import handlers
+import models
+import tooltips as tips
+import waveform as waveform_js
+
+
+def lenient(component: Any) -> Any:
+    """Let out-of-range or unknown API values through to the studio's own checks.
+
+    Sliders and radios would otherwise answer "Value 900 is greater than maximum value 600.0", and
+    numbers a bare "400 Bad Request" for "fast" or -1 below a minimum, or round 1.5 to 2 without a
+    word; ``modes`` says what the value means and what to do instead.
+    """
+    component.preprocess = lambda payload: payload
+    return component
+
+
+def lenient_slider(*args: Any, **kwargs: Any) -> gr.Slider:
+    return lenient(gr.Slider(*args, **kwargs))
+
+
+def lenient_radio(*args: Any, **kwargs: Any) -> gr.Radio:
+    return lenient(gr.Radio(*args, **kwargs))
+
+
+def takes_column(prefix: str, n: int = checks.MAX_TAKES) -> list[gr.Audio]:
+    return [
+        gr.Audio(
+            label=f"Take {i + 1}" if n > 1 else "Result",
+            type="filepath",
+            interactive=False,
+            visible=i == 0,
+            buttons=["download"],
+            elem_id=f"{prefix}-take-{i + 1}",
+        )
+        for i in range(n)
+    ]
+
+
+SEND_TARGETS = (("Cover", "cover"), ("Extend", "extend"), ("Edit", "edit"))
+
+
+def sampling_controls(variant: models.Variant, prefix: str):
+    with gr.Row():
+        seed = lenient(gr.Number(label="Seed", value=-1, precision=0, info=tips.SEED, elem_id=f"{prefix}-seed"))
+        steps = lenient_slider(
+            *checks.STEPS_RANGE, value=variant.steps, step=1, label="Steps", info=tips.STEPS, elem_id=f"{prefix}-steps"
+        )
+    with gr.Row():
+        guidance = lenient_slider(
+            *checks.GUIDANCE_RANGE, value=variant.guidance, step=0.5, label="Guidance", info=tips.GUIDANCE
+        )
+        fmt = lenient_radio(checks.FORMATS, value="wav", label="Output format", info=tips.FORMAT)
+    return seed, steps, guidance, fmt
+
+
+def scroll_js(elem_id: str) -> str:
+    """Client-side only: bring ``elem_id`` into view unless it already is."""
+    return (
+        f"() => {{ const el = document.getElementById({elem_id!r}); if (!el) return; const r = el.getBoundingClientRect();"
+        " if (r.top < 0 || r.bottom > window.innerHeight) el.scrollIntoView({block: 'center'}); }"
+    )
+
+
+def language_dropdown(prefix: str) -> gr.Dropdown:
+    languages = [(f"{name} ({code})", code) for code, name in checks.LANGUAGES.items()]
+    return gr.Dropdown(
+        languages, value="en", label="Vocal language", info=tips.LANGUAGE, allow_custom_value=True,
+        elem_id=f"{prefix}-language",
+    )  # fmt: skip
+
+
+def reference_input(prefix: str) -> gr.Audio:
+    """An optional voice or instrument whose timbre the take borrows (the pipeline's ``reference_audio``)."""
+    reference = gr.Audio(
+        label="Timbre reference (optional)", type="filepath", sources=["upload"], elem_id=f"{prefix}-reference",
+        elem_classes=["compact-drop"],
+    )  # fmt: skip
+    gr.Markdown(tips.REFERENCE, elem_classes=["hint"])
+    return reference
+
+
+def lora_controls(prefix: str) -> tuple[gr.File, gr.Slider]:
+    """A visitor's own LoRA for this request only."""
+    with gr.Row():
+        # No ``file_types``: Gradio would refuse another suffix with a bare "400 Bad Request"; the
+        # studio's own check says what a LoRA file must be.
+        lora = gr.File(
+            label="LoRA (optional)", type="filepath", height=120,
+            elem_id=f"{prefix}-lora", elem_classes=["compact-drop"],
+        )  # fmt: skip
+        scale = lenient_slider(
+            *checks.LORA_SCALE_RANGE, value=1.0, step=0.05, label="LoRA strength", info=tips.LORA_SCALE
+        )
+    gr.Markdown(tips.LORA, elem_classes=["hint"])
+    return lora, scale
+
+
+class Result(NamedTuple):
+    """A music tab's result column: take slots, the seed line, which take to send, the send buttons
+    (by target tab, plus ``"settings"``: Use these settings) and the record."""
+
+    takes: list[gr.Audio]
+    seeds: gr.Markdown
+    pick: gr.Number
+    sends: dict[str, gr.Button]
+    meta: gr.JSON
+
+
+def result_column(prefix: str, n: int = 1) -> Result:
+    takes = takes_column(prefix, n)
+    seeds = gr.Markdown(tips.RESULT_EMPTY, elem_id=f"{prefix}-seeds", elem_classes=["result-note"])
+    with gr.Row():
+        # Shown once Generate is set to more than one take (``show_takes``).
+        pick = gr.Number(value=1, precision=0, label="Take to send", visible=False, minimum=1, maximum=n)
+        sends = {
+            tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS
+        }
+        sends["settings"] = gr.Button("Use these settings", size="sm", elem_id=f"{prefix}-use-settings")
+    with gr.Accordion("Details: every setting, the model and the timings", open=False):
+        meta = gr.JSON(label="Metadata", open=False)
+    return Result(takes, seeds, pick, sends, meta)
+
+
+def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
+    """The tab's main action and its Stop, side by side."""
+    with gr.Row(equal_height=True):
+        action = gr.Button(
+            label, variant="primary", size="lg", scale=4, elem_id=f"{prefix}-button", elem_classes=["main-action"]
+        )
+        stop_button = gr.Button(
+            "Stop", variant="stop", size="lg", scale=1, min_width=90, elem_id=f"{prefix}-stop",
+            elem_classes=["stop-action"],
+        )  # fmt: skip
+    return action, stop_button
+
+
+def song_input(prefix: str, waveform: bool = False) -> tuple[gr.Audio, gr.Markdown, gr.HTML | None]:
+    """The song upload, the line under it (filled by ``musical_controls``' analysis) and, where the
+    tab works on a stretch of the song, its waveform (``waveform.py``): a region to drag in Edit,
+    the seam in Extend."""
+    src = gr.Audio(
+        label="Song", type="filepath", sources=["upload"], elem_id=f"{prefix}-src", elem_classes=["compact-drop"]
+    )
+    info = gr.Markdown("", elem_id=f"{prefix}-src-info")
+    if not waveform:
+        return src, info, None
+    wave = gr.HTML("", html_template=waveform_js.TEMPLATE, js_on_load=waveform_js.JS, elem_id=f"{prefix}-wave",
+                   padding=False)  # fmt: skip
+    return src, info, wave
+
+
+def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
+    """BPM, key and time signature fields, "auto" by default."""
+    with gr.Row():
+        bpm = lenient(gr.Number(label="BPM (0 = auto)", value=0, info=bpm_info, precision=0,
+                                 elem_id=f"{prefix}-bpm"))  # fmt: skip
+        key = gr.Dropdown([checks.AUTO, *checks.KEYS], value=checks.AUTO, label="Key", info=tips.KEY,
+                          allow_custom_value=True, elem_id=f"{prefix}-key")  # fmt: skip
+        meter = gr.Dropdown([checks.AUTO, *checks.TIME_SIGNATURES], value=checks.AUTO, label="Time signature",
+                            info=tips.TIME_SIGNATURE, allow_custom_value=True, elem_id=f"{prefix}-meter")  # fmt: skip
+    return bpm, key, meter
+
+
+def musical_controls(prefix: str, src: gr.Audio, info: gr.Markdown) -> tuple[Any, Any, Any]:
+    """An audio tab's BPM, key and time signature, prefilled from the upload's analysis."""
+    bpm, key, meter = musical_fields(prefix, tips.BPM_DETECTED)
+    with gr.Row():
+        half = gr.Button("½ tempo", size="sm", elem_id=f"{prefix}-half-tempo")
+        double = gr.Button("2× tempo", size="sm", elem_id=f"{prefix}-double-tempo")
+    half.click(lambda b: handlers.scale_tempo(b, 0.5), bpm, bpm, api_visibility="private", queue=False)
+    double.click(lambda b: handlers.scale_tempo(b, 2.0), bpm, bpm, api_visibility="private", queue=False)
+    # On the queue, two at a time: a burst of uploads must not fill the CPU the page itself needs.
+    src.change(handlers.analyze_source, src, [info, bpm, key, meter], api_name=f"{prefix}_analyze",
+               concurrency_id="analysis", concurrency_limit=2, show_progress="minimal")  # fmt: skip
+    return bpm, key, meter
+
+
+def demo_examples(tab: str, rows: list[tuple], inputs: list[Any]) -> gr.Examples:
+    """An audio tab's examples: the synthesized demo song (its first input) with each row's settings."""
+    song = ex.demo_song()
+    return gr.Examples(
+        [[song, *row] for row in rows], inputs, label="Try the demo song", api_name=f"load_example_{tab}"
+    )
+
+
+class SongSettings(NamedTuple):
+    """An audio tab's folded settings."""
+
+    language: gr.Dropdown
+    music: tuple[Any, Any, Any]  # BPM, key, time signature
+    reference: gr.Audio | None
+    sampling: tuple[Any, Any, Any, Any]  # seed, steps, guidance, output format
+    lora: tuple[gr.File, gr.Slider]
+
+
+def song_settings(prefix: str, variant: models.Variant, source: gr.Audio, info: gr.Markdown,
+                  reference: bool = False) -> SongSettings:  # fmt: skip
+    """Cover's, Extend's and Edit's advanced settings: vocal language, BPM, key and metre filled in
+    from the upload, a timbre reference where the tab takes one, sampling and a LoRA."""
+    return SongSettings(
+        language_dropdown(prefix),
+        musical_controls(prefix, source, info),
+        reference_input(prefix) if reference else None,
+        sampling_controls(variant, prefix),
+        lora_controls(prefix),
+    )
+
+
+@dataclass
+class Form:
+    """A music tab's two columns, filled in by ``music_form``: its press, Stop and result."""
+
+    button: gr.Button | None = None
+    stop: gr.Button | None = None
+    result: Result | None = None
+
+
+@contextlib.contextmanager
+def music_form(label: str, prefix: str, takes: int = 1) -> Iterator[Form]:
+    """The form the block declares (left, wider), its action buttons under it, the result column on
+    the right; on a phone the columns stack, so the result follows the button."""
+    form = Form()
+    with gr.Row():
+        with gr.Column(scale=3):
+            yield form
+            form.button, form.stop = action_buttons(label, prefix)
+        with gr.Column(scale=2):
+            form.result = result_column(prefix, takes)
