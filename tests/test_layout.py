@@ -1,0 +1,89 @@
+"""The house rules, read from the source with ``ast``: rooms of at most 500 lines, functions of at most
+80, and imports that point one way (function-level imports included), so a request reads top down.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from conftest import ROOT
+
+# Tools beside the studio, not rooms of it.
+TOOLS = {"bench", "random_models"}
+MAX_LINES = 500
+MAX_FUNCTION_LINES = 80
+
+
+def _rooms() -> dict[str, ast.Module]:
+    return {p.stem: ast.parse(p.read_text()) for p in sorted(ROOT.glob("*.py")) if p.stem not in TOOLS}
+
+
+def _imports(tree: ast.Module, rooms: set[str]) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found & rooms
+
+
+def import_graph() -> dict[str, set[str]]:
+    rooms = _rooms()
+    return {name: _imports(tree, set(rooms)) - {name} for name, tree in rooms.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one room (Tarjan), i.e. every import circle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circle_among_the_rooms():
+    graph = import_graph()
+    assert graph["app"], "the graph reads no imports at all"
+    assert cycles(graph) == []
+
+
+def test_the_circle_finder_finds_a_circle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_rooms_and_functions_stay_small():
+    too_long = []
+    for name, tree in _rooms().items():
+        lines = (ROOT / f"{name}.py").read_text().count("\n")
+        if lines > MAX_LINES:
+            too_long.append(f"{name}.py: {lines} lines")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}.{node.name}: {length} lines")
+    assert too_long == []
