@@ -8,6 +8,7 @@ accent every 3rd against every 4th beat. No GPU time is spent: this runs when a 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 import audio
+import uploads
 
 # Krumhansl & Kessler (1982) key profiles, tonic first.
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -62,21 +64,44 @@ def _beats_per_bar(onset: np.ndarray, beats: np.ndarray) -> int:
     return 3 if periodicity(3) > 1.25 * periodicity(4) else 4
 
 
+# Analyses at once, held by the work itself: a request cancelled in the queue gives its place back
+# while its thread still measures, so Gradio's own concurrency limit alone does not bound them.
+_places = threading.BoundedSemaphore(uploads.decodes_at_once())
+
+
 def analyze(path: str | Path) -> Analysis:
-    """Tempo, key, beats per bar, loudness and length of an upload (``audio.AudioError`` if unusable)."""
+    """Tempo, key, beats per bar, loudness and length of an upload (``audio.AudioError`` if unusable,
+    ``uploads.Busy`` when the studio is measuring as many songs as it may)."""
+    stereo = uploads.load(path)
+    if not _places.acquire(timeout=uploads.WAIT_S):
+        raise uploads.Busy(uploads.BUSY)
+    try:
+        return measure(stereo)
+    finally:
+        _places.release()
+
+
+# Tempo, key, metre and loudness are read from at most this much of the song, from its middle (past
+# an intro): enough for a steady estimate, where the whole of a ten-minute song cost 30 s of CPU.
+EXCERPT_SECONDS = 60.0
+
+
+def measure(stereo: np.ndarray) -> Analysis:
+    """``analyze`` for decoded 48 kHz stereo audio."""
     import librosa
     import pyloudnorm
     import soxr
 
-    stereo = audio.load(path)
     seconds = audio.seconds(stereo)
-    mono = soxr.resample(stereo.mean(axis=0), audio.SAMPLE_RATE, RATE)
+    span = int(EXCERPT_SECONDS * audio.SAMPLE_RATE)
+    start = max(0, (stereo.shape[-1] - span) // 2)
+    mono = soxr.resample(stereo[:, start : start + span].mean(axis=0), audio.SAMPLE_RATE, RATE)
     onset = librosa.onset.onset_strength(y=mono, sr=RATE)
     tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=RATE)
     bpm = float(np.atleast_1d(tempo)[0])
     chroma = librosa.feature.chroma_cqt(y=mono, sr=RATE).mean(axis=1)
     try:
-        lufs = float(pyloudnorm.Meter(audio.SAMPLE_RATE).integrated_loudness(stereo.T))
+        lufs = float(pyloudnorm.Meter(audio.SAMPLE_RATE).integrated_loudness(stereo[:, start : start + span].T))
     except ValueError:  # shorter than one 400 ms gating block
         lufs = None
     if lufs is not None and not np.isfinite(lufs):
@@ -94,6 +119,8 @@ def describe(result: Analysis) -> str:
     """One line for under the upload."""
     minutes, secs = divmod(result.seconds, 60)
     loudness = f"{result.lufs:.1f} LUFS" if result.lufs is not None else "loudness n/a"
+    if result.lufs is not None and result.seconds > EXCERPT_SECONDS:
+        loudness += " (its middle minute)"
     return (
         f"{int(minutes)}:{secs:04.1f} · ≈ {result.bpm:g} BPM · {result.key} · {result.beats_per_bar} beats per bar"
         f" · {loudness}"

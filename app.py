@@ -25,6 +25,7 @@ _bootstrap()
 import gradio as gr  # noqa: E402
 
 import admission  # noqa: E402
+import serving  # noqa: E402
 import status  # noqa: E402
 import tabs  # noqa: E402
 import takes  # noqa: E402
@@ -71,19 +72,21 @@ def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
 
 
 def launch_options() -> dict[str, Any]:
-    """What ``launch()`` needs besides the address: look, the one served folder, the upload cap."""
+    """What ``launch()`` needs besides the address: look, the gate in front of Gradio, the upload cap."""
+    from starlette.middleware import Middleware
+
     import theme
 
-    # Takes are served from the output folder as written: otherwise Gradio hashes and copies every
-    # result into its cache before the page can fetch it. Files there never change once written
-    # (they are renamed into place complete), which is what static paths require.
-    gr.set_static_paths([str(takes.output_dir())])
     return {
         "theme": theme.studio_theme(),
         "css": theme.CSS,
         "js": theme.JS,
+        # Takes are served by ``serving.Gate`` at /takes/… straight from the output folder (no copy,
+        # no server path in the URL); allowed here only so that "Send to" may copy one into
+        # Gradio's cache for another tab. The gate keeps Gradio's /file= route away from it.
         "allowed_paths": [str(takes.output_dir())],
         "max_file_size": os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
+        "app_kwargs": {"middleware": [Middleware(serving.Gate)]},
     }
 
 

@@ -6,6 +6,7 @@ Arrays are ``[channels, samples]`` float32 throughout, the layout the pipeline u
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,23 +22,36 @@ class AudioError(ValueError):
     """An upload or a requested length the studio cannot work with; the message is for the musician."""
 
 
-# Beyond these a file is not a song the studio can use (and would only cost memory to decode).
+# Beyond these a file is not a song the studio can use (and would only cost memory or CPU to decode).
 MAX_CHANNELS = 16
+MIN_RATE = 8_000
 MAX_RATE = 384_000
-# Decoding reads about this much of the source at a time, so a file that decodes to far more than
-# its size suggests never lands in memory whole.
+# Samples (frames × channels) a file may hold: ten minutes of 192 kHz stereo. Decoding and
+# resampling cost CPU in proportion; ten minutes of 8 channels at 384 kHz would be 8 times that.
+MAX_INPUT_SAMPLES = int(600 * 192_000 * 2)
+# Decoding reads about this much of the source at a time (and never more than BLOCK_SAMPLES
+# samples), so a file that decodes to far more than its size suggests never lands in memory whole.
 BLOCK_SECONDS = 2.0
+BLOCK_SAMPLES = 1_000_000
 
 
-def load(path: str | Path | None, what: str = "song", max_seconds: float = MAX_SECONDS) -> np.ndarray:
-    """Read an upload as float32 ``[2, samples]`` at 48 kHz.
+@dataclass(frozen=True)
+class Header:
+    """What an upload's header says, checked before a sample is decoded."""
 
-    Length, channels and rate are checked from the header before any audio is decoded; then the
-    file is decoded, mixed to stereo and resampled block by block, so memory stays within about
-    twice the 48 kHz stereo result (the pieces and their final join; at most ~460 MB for 10
-    minutes) plus one block, whatever the file claims.
-    Mono is duplicated to both sides; more than two channels are mixed down to stereo.
-    """
+    name: str
+    rate: int
+    channels: int
+    frames: int  # as the header states it; decoding finds the real count
+
+    @property
+    def decoded_bytes(self) -> int:
+        """Bytes of the float32 48 kHz stereo result the header promises."""
+        return 2 * 4 * (math.ceil(self.frames * SAMPLE_RATE / self.rate) + 1024)
+
+
+def probe(path: str | Path | None, what: str = "song", max_seconds: float = MAX_SECONDS) -> Header:
+    """An upload's header: length, channels, rate and size checked without decoding any audio."""
     import soundfile as sf
 
     if path is None or str(path).strip() == "":
@@ -45,61 +59,119 @@ def load(path: str | Path | None, what: str = "song", max_seconds: float = MAX_S
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"The {what} file could not be found; please upload it again.")
-    unreadable = AudioError(
-        f"The {what} ({path.name}) is not an audio file the studio can read, or it is damaged. "
-        "Try WAV, FLAC, OGG or MP3."
-    )
     try:
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises several types for unreadable input
-        raise unreadable from exc
-    rate, channels = int(info.samplerate), int(info.channels)
+        raise _unreadable(path, what) from exc
+    rate, channels, frames = int(info.samplerate), int(info.channels), max(0, int(info.frames))
     if not 0 < channels <= MAX_CHANNELS:
         raise AudioError(
             f"The {what} ({path.name}) has {channels} channels; the studio takes up to {MAX_CHANNELS} "
             "(mono, stereo or surround)."
         )
-    if not 0 < rate <= MAX_RATE:
-        raise AudioError(f"The {what} ({path.name}) has a sample rate of {rate} Hz, which the studio cannot use.")
-    too_long = AudioError(
-        f"The {what} is {{minutes:.1f}} minutes long; the studio takes up to {max_seconds / 60:.0f} minutes. "
-        "Trim it and upload again."
-    )
-    if info.frames > 0 and info.frames / rate > max_seconds:
-        raise AudioError(str(too_long).format(minutes=info.frames / rate / 60))
+    if rate <= 0:
+        raise _unreadable(path, what)
+    if frames / rate > max_seconds:
+        raise AudioError(_too_long(what, max_seconds, frames / rate))
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(
+            f"The {what} ({path.name}) has a sample rate of {rate} Hz, which the studio cannot use: it takes "
+            f"{MIN_RATE // 1000} kHz to {MAX_RATE // 1000} kHz."
+        )
+    if frames * channels > MAX_INPUT_SAMPLES:
+        raise AudioError(
+            f"The {what} ({path.name}) holds too much audio to read: {frames / rate / 60:.1f} minutes of "
+            f"{channels} channels at {rate // 1000} kHz. Export it as stereo at 48 kHz and upload it again."
+        )
+    return Header(path.name, rate, channels, frames)
+
+
+def load(path: str | Path | None, what: str = "song", max_seconds: float = MAX_SECONDS) -> np.ndarray:
+    """Read an upload as float32 ``[2, samples]`` at 48 kHz (``probe``, then ``decode``)."""
+    return decode(Path(str(path)), probe(path, what, max_seconds), what, max_seconds)
+
+
+def decode(path: Path, header: Header, what: str = "song", max_seconds: float = MAX_SECONDS) -> np.ndarray:
+    """Decode a probed upload, mixed to stereo and resampled to 48 kHz block by block into one
+    buffer sized from the header, so memory stays within the 48 kHz stereo result (at most ~230 MB
+    for 10 minutes) plus a few blocks, whatever the file claims.
+
+    Mono is duplicated to both sides; more than two channels are mixed down to stereo. A file that
+    ends before its header says (a cut-off MP3) gives the audio it has.
+    """
     try:
-        return _decode(path, rate, max_seconds, what, too_long)
+        return _decode(path, header, what, max_seconds)
     except AudioError:
         raise
     except Exception as exc:
-        raise unreadable from exc
+        raise _unreadable(path, what) from exc
 
 
-def _decode(path: Path, rate: int, max_seconds: float, what: str, too_long: AudioError) -> np.ndarray:
+def _unreadable(path: Path, what: str) -> AudioError:
+    return AudioError(
+        f"The {what} ({path.name}) is not an audio file the studio can read, or it is damaged. "
+        "Try WAV, FLAC, OGG or MP3."
+    )
+
+
+def _too_long(what: str, max_seconds: float, seconds: float) -> str:
+    return (
+        f"The {what} is {seconds / 60:.1f} minutes long; the studio takes up to {max_seconds / 60:.0f} minutes. "
+        "Trim it and upload again."
+    )
+
+
+def _decode(path: Path, header: Header, what: str, max_seconds: float) -> np.ndarray:
     import soundfile as sf
     import soxr
 
+    rate = header.rate
     stream = soxr.ResampleStream(rate, SAMPLE_RATE, 2, dtype="float32", quality="VHQ") if rate != SAMPLE_RATE else None
-    pieces: list[np.ndarray] = []
-    frames, peak = 0, 0.0
+    out = np.empty((2, header.decoded_bytes // 8), dtype=np.float32)
+    filled, frames, peak = 0, 0, 0.0
     limit = int(max_seconds * rate) + 1
+    block = max(1, min(int(BLOCK_SECONDS * rate), BLOCK_SAMPLES // header.channels))
+
+    def put(piece: np.ndarray) -> None:
+        nonlocal out, filled
+        if filled + piece.shape[1] > out.shape[1]:  # the header under-stated the length
+            out = np.concatenate([out[:, :filled], np.empty((2, max(piece.shape[1], filled // 4)), np.float32)], 1)
+        out[:, filled : filled + piece.shape[1]] = piece
+        filled += piece.shape[1]
+
     with sf.SoundFile(str(path)) as f:
-        for block in f.blocks(blocksize=max(1024, int(BLOCK_SECONDS * rate)), dtype="float32", always_2d=True):
-            frames += block.shape[0]
-            if frames > limit:  # the header under-stated the length
-                raise AudioError(str(too_long).format(minutes=frames / rate / 60))
-            if not np.isfinite(block).all():
+        while True:
+            # ``read`` returns what is really there (``blocks`` repeats stale data past the end of
+            # a cut-off MP3 whose header promises more).
+            chunk = f.read(block, dtype="float32", always_2d=True)
+            if not len(chunk):
+                break
+            frames += chunk.shape[0]
+            if frames > limit:
+                raise AudioError(_too_long(what, max_seconds, frames / rate))
+            if not np.isfinite(chunk).all():
                 raise AudioError(f"The {what} ({path.name}) contains damaged samples.")
-            peak = max(peak, float(np.abs(block).max(initial=0.0)))
-            stereo = _stereo(block.T)
-            pieces.append(stereo if stream is None else stream.resample_chunk(stereo.T, last=False).T)
+            peak = max(peak, float(np.abs(chunk).max(initial=0.0)))
+            stereo = _stereo(chunk.T)
+            put(stereo if stream is None else stream.resample_chunk(stereo.T, last=False).T)
     if frames == 0:
         raise AudioError(f"The {what} ({path.name}) is empty.")
     if peak < SILENCE_PEAK:
         raise AudioError(f"The {what} ({path.name}) is silent.")
     if stream is not None:
-        pieces.append(stream.resample_chunk(np.zeros((0, 2), dtype=np.float32), last=True).T)
-    return np.ascontiguousarray(np.concatenate(pieces, axis=1), dtype=np.float32)
+        put(stream.resample_chunk(np.zeros((0, 2), dtype=np.float32), last=True).T)
+    return _compact(out, filled)
+
+
+def _compact(out: np.ndarray, filled: int) -> np.ndarray:
+    """The first ``filled`` samples of ``[2, n]`` as a contiguous array, in the same buffer where
+    that wastes little (the second row moves up behind the first), else in a fresh one (a cut-off
+    MP3 whose header promised far more)."""
+    if filled < 0.75 * out.shape[1]:
+        return np.ascontiguousarray(out[:, :filled])
+    flat = out.reshape(-1)
+    flat[filled : 2 * filled] = out[1, :filled]  # overlapping: numpy copies through a buffer
+    return flat[: 2 * filled].reshape(2, filled)
 
 
 def _stereo(audio: np.ndarray) -> np.ndarray:

@@ -225,7 +225,8 @@ def _as_pipeline_inputs(req: dict[str, Any], takes: int) -> dict[str, Any]:
     req = dict(req)
     for key in ("src_audio", "reference_audio"):
         if req.get(key) is not None:
-            req[key] = torch.from_numpy(np.ascontiguousarray(req[key], dtype=np.float32))
+            # Uploads are shared read-only (``uploads``); the pipeline gets its own writable copy.
+            req[key] = torch.from_numpy(np.require(req[key], np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
     for key in ("prompt", "lyrics", "vocal_language"):
         if key in req:
             req[key] = [req[key]] * takes

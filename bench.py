@@ -394,6 +394,52 @@ def tables(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def decode_table() -> str:
+    """Peak traced memory, wall and CPU seconds of decoding uploads that expand a lot, one at a time
+    in a fresh budget; refusals are timed too (they must cost nothing)."""
+    import time
+    import tracemalloc
+
+    import numpy as np
+    import soundfile as sf
+
+    import audio
+
+    work = Path(tempfile.mkdtemp(prefix="ace-decode-"))
+
+    def tone(name: str, seconds: float, rate: int, channels: int, fmt: str) -> Path:
+        path = work / name
+        with sf.SoundFile(str(path), "w", rate, channels, format=fmt) as f:
+            for start in range(0, int(seconds * rate), rate):
+                t = np.arange(start, min(start + rate, int(seconds * rate))) / rate
+                f.write(np.repeat((0.1 * np.sin(2 * np.pi * 110 * t))[:, None], channels, 1).astype(np.float32))
+        return path
+
+    files = [
+        ("10 min, 8 kHz mono FLAC", tone("long.flac", 600, 8000, 1, "FLAC")),
+        ("3 min, 44.1 kHz stereo WAV", tone("song.wav", 180, 44100, 2, "WAV")),
+        ("60 s, 8 channels at 384 kHz FLAC", tone("surround.flac", 60, 384_000, 8, "FLAC")),
+        ("1 Hz WAV of 500 s (1 kB)", tone("one-hz.wav", 500, 1, 2, "WAV")),
+    ]
+    rows = ["| upload | file | decoded | peak traced | peak / decoded | wall | CPU |", "|---|---|---|---|---|---|---|"]
+    for label, path in files:
+        tracemalloc.start()
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            song = audio.load(path)
+            decoded = f"{song.nbytes / 2**20:.0f} MB"
+            ratio = f"{tracemalloc.get_traced_memory()[1] / song.nbytes:.2f}"
+        except audio.AudioError as exc:
+            decoded, ratio = f"refused: {str(exc)[:60]}…", "–"
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        rows.append(
+            f"| {label} | {path.stat().st_size / 2**20:.2f} MB | {decoded} | {peak / 2**20:.0f} MB | {ratio} | "
+            f"{time.perf_counter() - wall:.2f} s | {time.process_time() - cpu:.2f} s |"
+        )
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=["tiny", "xl"], help="default: xl on CUDA, tiny elsewhere")
@@ -412,6 +458,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="write random FP32 XL shards in upstream's layout to DIR (kept for reruns), then measure "
                         "the peak host memory of building the bf16 pipeline from them")  # fmt: skip
     parser.add_argument("--load-layers", type=int, help="DiT layers of that checkpoint (default: XL's 32)")
+    parser.add_argument("--decode", action="store_true",
+                        help="what decoding hostile uploads costs (memory, seconds), as uploads.load does it")  # fmt: skip
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -421,6 +469,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.load_memory:
         print(load_memory(args.load_memory, args.load_layers))
+        return
+    if args.decode:
+        print(decode_table())
         return
     import_app, import_gradio = import_app_seconds()
     import models

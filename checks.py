@@ -108,10 +108,14 @@ def about(param: str) -> Iterator[None]:
 
 
 def as_number(value: Any, name: str) -> float:
+    if isinstance(value, bool):  # a switch sent for a number
+        raise gr.Error(f"{name} must be a number.")
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise gr.Error(f"{name} must be a number.") from None
+    except OverflowError:  # an integer of hundreds of digits
+        raise gr.Error(f"{name} is far too large a number.") from None
     if number != number or number in (float("inf"), float("-inf")):
         raise gr.Error(f"{name} must be a number.")
     return number
@@ -265,27 +269,39 @@ def check_lora(path: Any, scale: Any) -> dict[str, Any] | None:
     return {"path": str(path), "scale": weight, "name": Path(str(path)).name}
 
 
-def seeds_for(seed: Any, takes: int) -> list[int]:
-    """One seed per take: ``seed``, ``seed + 1`` …; -1 (or empty) draws a random starting seed."""
+def check_seed(seed: Any) -> int:
+    """A seed as a whole number from 0 to 4294967295, or -1 (or empty) for random."""
     base = -1 if seed is None or seed == "" else as_number(seed, "Seed")
     if base != int(base) or base < -1 or base >= 2**32:
         raise gr.Error("Seed must be a whole number from 0 to 4294967295, or -1 for random.")
-    start = secrets.randbelow(2**31) if base == -1 else int(base)
+    return int(base)
+
+
+def seeds_for(seed: Any, takes: int) -> list[int]:
+    """One seed per take: ``seed``, ``seed + 1`` …; -1 (or empty) draws a random starting seed."""
+    base = check_seed(seed)
+    start = secrets.randbelow(2**31) if base == -1 else base
     return [(start + i) % 2**32 for i in range(takes)]
+
+
+def check_switch(value: Any, name: str = "Think") -> bool:
+    """An on/off value: true or false, 1 or 0 (as a number or as text); anything else is refused."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", ""):
+        return value.strip().lower() in ("true", "1")
+    raise gr.Error(f"{name} is a switch: true or false (you sent {shown(value)}).")
 
 
 def check_think(value: Any) -> bool:
     """Whether the planner runs: ``None`` means "when one is set up"."""
-
     if value is None:
         return planner.enabled()
-    if isinstance(value, str):
-        if value.strip().lower() not in ("true", "false", "1", "0", ""):
-            raise gr.Error(f"Think is a switch: true or false (you sent {shown(value)}).")
-        value = value.strip().lower() in ("true", "1")
-    if value and not planner.enabled():
+    if check_switch(value) and not planner.enabled():
         raise gr.Error(
             "Think is not available here: this studio runs without ACE-Step's planner "
             "(ACE_STUDIO_PLANNER_MODEL=none). Turn Think off."
         )
-    return bool(value)
+    return check_switch(value)

@@ -19,6 +19,7 @@ import lyrics as lyricist
 import modes
 import results
 import runs
+import serving
 import tooltips as tips
 import zerogpu
 
@@ -88,11 +89,29 @@ def _run(tab: str, request: gr.Request | None):
     if event_id is not None and event_id in _stopped_events:
         _stopped_events.discard(event_id)
         raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
-    run_id = runs.start_run(_owner(request, tab))
+    blocks = LocalContext.blocks.get(None)
+    wanted = _still_wanted(blocks, event_id) if blocks is not None and event_id is not None else None
+    run_id = runs.start_run(_owner(request, tab), wanted)
     try:
         yield run_id
     finally:
         runs.finish_run(run_id)
+
+
+def _still_wanted(blocks: gr.Blocks, event_id: str) -> Callable[[], bool]:
+    """Whether the request ``event_id`` is still wanted: Gradio drops a cancelled request from its
+    running jobs (``/gradio_api/cancel``) and marks one whose page closed or reloaded as not alive,
+    while the function it called keeps running; the run's watcher then stops it (``runs``)."""
+    queue = blocks._queue
+
+    def wanted() -> bool:
+        for job in list(queue.active_jobs):
+            for event in job or ():
+                if event._id == event_id:
+                    return bool(event.alive)
+        return False
+
+    return wanted
 
 
 def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_name: str) -> int:
@@ -142,7 +161,7 @@ def _endpoint(mode: str, takes: int = 1) -> Callable:
     It carries the ``modes`` preparer's parameter names and defaults, which Gradio turns into the
     endpoint's keyword arguments, plus the request and progress Gradio injects (found through real
     annotations: a ``__signature__`` alone does not make Gradio pass them). It returns ``takes``
-    audio slots (plain paths, ``None`` when unused), the seed line and the record.
+    audio slots (their public URLs, or plain paths where no page asked; ``None`` when unused), the seed line and the record.
     """
     own = own_parameters(modes.PREPARE[mode])
     extra = [
@@ -160,7 +179,8 @@ def _endpoint(mode: str, takes: int = 1) -> Callable:
         request, progress = values.pop("request"), values.pop("progress")
         with _run(mode, request) as run_id:
             paths, record = make(mode, progress, run_id, **values)
-        slots = [paths[i] if i < len(paths) else None for i in range(takes)]
+        urls = [serving.take_url(path, request) or path for path in paths]
+        slots = [urls[i] if i < len(urls) else None for i in range(takes)]
         return (*slots, results.seeds_text(record), record)
 
     handler.__signature__ = signature  # type: ignore[attr-defined]
@@ -180,54 +200,6 @@ extend = _endpoint("extend")
 
 
 edit = _endpoint("edit")
-
-
-def describe_source(path: str | None) -> str:
-    """A line under an upload: its length, or why it cannot be used."""
-    if not path:
-        return ""
-    import soundfile as sf
-
-    try:
-        info = sf.info(path)
-    except Exception:
-        return "⚠️ This file cannot be read as audio. Try WAV, FLAC, OGG or MP3."
-    minutes, secs = divmod(info.duration, 60)
-    return f"Source: {int(minutes)}:{secs:04.1f} long · {info.samplerate} Hz · {info.channels} channel(s)"
-
-
-def analyze_source(path: str | None) -> tuple[Any, ...]:
-    """The line under an upload with its tempo, key, beats per bar and loudness, and those values
-    for the tab's BPM, key and time-signature fields (CPU only: no GPU time)."""
-    import analysis
-    import audio
-
-    text = describe_source(path)
-    if not path or text.startswith("⚠️"):
-        return text, gr.update(), gr.update(), gr.update()
-    try:
-        found = analysis.analyze(path)
-    except audio.AudioError as exc:
-        return f"{text}\n\n⚠️ {exc}", gr.update(), gr.update(), gr.update()
-    except Exception:  # an analysis that fails must not cost the upload
-        return f"{text} · (tempo and key could not be measured)", gr.update(), gr.update(), gr.update()
-    return (
-        f"{text} · {analysis.describe(found).split(' · ', 1)[1]}",
-        int(round(found.bpm)),
-        found.key,
-        str(found.beats_per_bar),
-    )
-
-
-def scale_tempo(bpm: Any, factor: float) -> Any:
-    """Half or double the BPM field: beat trackers often find twice or half the felt tempo."""
-    try:
-        value = float(bpm)
-    except (TypeError, ValueError):
-        return gr.update()
-    if value <= 0:
-        return gr.update()
-    return int(round(min(checks.BPM_RANGE[1], max(checks.BPM_RANGE[0], value * factor))))
 
 
 ENDPOINTS: dict[str, Callable] = {"generate": generate, "cover": cover, "extend": extend, "edit": edit}

@@ -43,6 +43,7 @@ def read_lora_header(path: str) -> list[str]:
         with safe_open(path, framework="np") as f:
             keys = list(f.keys())
             dtypes = {k: f.get_slice(k).get_dtype() for k in keys}
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in keys if _LORA_KEY.match(k)}
     except Exception:
         raise BadLora(f"{name} cannot be read as a .safetensors file; it may be damaged or incomplete.") from None
     parts: dict[str, set[str]] = {}
@@ -58,12 +59,32 @@ def read_lora_header(path: str) -> list[str]:
             f"{name} is incomplete: {len(unpaired)} of its {len(parts)} layers have only half of their LoRA "
             f"pair (lora_A without lora_B, or the reverse; first: {unpaired[0]})."
         )
+    check_ranks(shapes, name)
     odd = sorted({dtypes[k] for k in keys if _LORA_KEY.match(k) and dtypes[k] not in LORA_DTYPES})
     if odd:
         raise BadLora(
             f"{name} stores its weights as {', '.join(odd)}; the studio takes LoRAs in float16, bfloat16 or float32."
         )
     return keys
+
+
+def check_ranks(shapes: dict[str, tuple[int, ...]], name: str) -> None:
+    """Raise ``BadLora`` unless each layer's A and B matrices share their rank (A is rank × inputs,
+    B outputs × rank): PEFT would fail on them only inside the GPU turn, with its own words."""
+    pairs: dict[str, dict[str, tuple[int, ...]]] = {}
+    for key, shape in shapes.items():
+        match = _LORA_KEY.match(key)
+        if match:
+            pairs.setdefault(match["module"], {})[match["part"]] = shape
+    for module, pair in sorted(pairs.items()):
+        a, b = pair.get("A"), pair.get("B")
+        if a is None or b is None:
+            continue
+        if len(a) < 2 or len(b) < 2 or a[0] != b[1]:
+            raise BadLora(
+                f"{name} is inconsistent: in {module} the lora_A matrix has rank {a[0] if a else '?'} but lora_B "
+                f"has rank {b[1] if len(b) > 1 else '?'}. Export the LoRA again."
+            )
 
 
 def layer_sizes(transformer: Any) -> dict[str, tuple[int, int]]:
@@ -93,6 +114,7 @@ def check_lora_fits(state_dict: dict[str, Any], sizes: dict[str, tuple[int, int]
         )
         if not fits:
             misfits.append(match["module"])
+    check_ranks({k: tuple(state_dict[k].shape) for k, m in pairs if m is not None}, "This LoRA")
     used = [m for _, m in pairs if m is not None]
     if not used:
         raise BadLora("The file holds no LoRA weights (no lora_A / lora_B tensors).")

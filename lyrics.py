@@ -432,13 +432,13 @@ def make_request(
         raise LyricsError(f"Unknown length {checks.shown(length)}. Choose short, medium or long.", "length")
     try:
         temp = float(temperature)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise LyricsError("Creativity must be a number.", "temperature") from None
     if temp != temp:
         raise LyricsError("Creativity must be a number.", "temperature")
     try:
         seed_number = float(seed if seed not in (None, "") else -1)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         seed_number = float("nan")
     if not (seed_number.is_integer() and -1 <= seed_number < 2**32):
         raise LyricsError("The seed must be a whole number from 0 to 4294967295, or -1 for random.", "seed")

@@ -20,6 +20,7 @@ import numpy as np
 import audio
 import models
 import takes
+import uploads
 from checks import (
     AUTO,
     EXTEND_RANGE,
@@ -188,7 +189,7 @@ def _need_source(path: Any) -> None:
 
 def _source(path: Any, what: str = "song", param: str = "src_audio") -> np.ndarray:
     with about(param):
-        return audio.load(path, what)
+        return uploads.load(path, what)
 
 
 def _pad_to_frames(x: np.ndarray, n: int | None = None) -> np.ndarray:

@@ -10,9 +10,9 @@ from typing import Any
 import gradio as gr
 
 import checks
-import models
-import planner
+import records
 import status
+import takes
 import tooltips as tips
 
 
@@ -20,7 +20,7 @@ def show_takes(n: float) -> list[Any]:
     """As many take slots as takes asked for; "Take to send" only when there is a choice."""
     try:
         count = max(1, min(checks.MAX_TAKES, int(float(n or 1))))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         count = 1
     return [*(gr.update(visible=i < count) for i in range(checks.MAX_TAKES)), gr.update(visible=count > 1)]
 
@@ -65,61 +65,37 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
     """Generate's fields from a take's record (a result's metadata or a take's ``.json``), seed
     included, so the take can be made again or varied; then switch to Generate.
 
-    Files (a LoRA, a timbre reference, a source song) are not brought back: they are named in a
-    note, to upload again.
+    Every value is checked as the form checks it (``records``); one the form would refuse is named
+    in an error and nothing is changed. Files (a LoRA, a timbre reference, a source song) are not
+    brought back: they are named in a note, to upload again.
     """
-    if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
-        raise gr.Error("This is not a take's record. Use the .json file saved beside a take.")
-    params = record["params"]
-    takes = [t for t in record.get("takes") or [] if isinstance(t, dict) and "seed" in t]
-    try:
-        index = max(1, min(len(takes), int(float(take or 1)))) - 1 if takes else 0
-    except (TypeError, ValueError):
-        index = 0
-    if "take" in record and "seed" in record:  # one take's own .json: its seed
-        seed = record["seed"]
-    else:
-        seed = takes[index]["seed"] if takes else params.get("seed", -1)
-    lyrics = params.get("lyrics") or ""
-    language = params.get("vocal_language") or "en"
-    variant = models.active_variant()
-    files = [f"{label} {params[key]}" for key, label in
-             (("lora", "LoRA"), ("reference_audio", "timbre reference"), ("src_audio", "source song"))
-             if params.get(key)]  # fmt: skip
-    if files:
-        gr.Info(f"Settings brought back. Upload again what a take's record cannot carry: {', '.join(files)}.")
+    values = records.settings(record, take)
+    if values["files"]:
+        gr.Info(records.files_note(values["files"]))
+    lyrics = values["lyrics"]
     return (
-        params.get("prompt", ""),
+        values["prompt"],
         gr.update(value=lyrics, interactive=True) if lyrics else toggle_instrumental(True),
         not lyrics,
-        params.get("audio_duration") or 30,
-        params.get("bpm") or 0,
-        params.get("key_scale") or checks.AUTO,
-        params.get("time_signature") or checks.AUTO,
-        language if language in checks.LANGUAGES else "en",
-        seed,
-        params.get("inference_steps") or variant.steps,
-        params.get("guidance_scale") or variant.guidance,
-        params.get("shift") or variant.shift,
+        values["duration"],
+        values["bpm"],
+        values["key"],
+        values["time_signature"],
+        values["language"],
+        values["seed"],
+        values["steps"],
+        values["guidance"],
+        values["shift"],
         1,
-        params.get("audio_format") or "wav",
-        bool(params.get("think")) and planner.enabled(),
+        values["format"],
+        values["think"],
         gr.Tabs(selected="generate"),
     )
 
 
 def settings_from_file(path: Any) -> tuple[Any, ...]:
     """``settings_from_record`` for an uploaded take ``.json``."""
-    import json
-
-    if not path:
-        raise gr.Error("Upload the .json file saved beside a take.")
-    try:
-        with open(str(path), encoding="utf-8") as f:
-            record = json.loads(f.read(200_000))
-    except (OSError, ValueError, UnicodeDecodeError):
-        raise gr.Error("This file is not a take's record: it is not readable JSON.") from None
-    return settings_from_record(record, 1)
+    return settings_from_record(records.read(path), 1)
 
 
 def toggle_instrumental(on: bool) -> Any:
@@ -128,9 +104,15 @@ def toggle_instrumental(on: bool) -> Any:
     return gr.update(value="", interactive=True)
 
 
-def send_take(take: float, *paths: str | None) -> tuple[Any, ...]:
-    """The chosen take of a result, for another tab's source."""
-    index = max(1, min(len(paths), int(take or 1))) - 1
-    if not paths[index]:
-        raise gr.Error(f"There is no take {index + 1} yet — make one first.")
-    return paths[index]
+def send_take(take: Any, record: Any) -> str:
+    """The chosen take of a result (``record``, the result's metadata), as a file for another tab's
+    source; only a take the studio wrote and still keeps."""
+    made = record.get("takes") if isinstance(record, dict) else None
+    if not isinstance(made, list) or not made:
+        raise gr.Error("There is no take yet — make one first.")
+    index = records.take_index(take, len(made))
+    entry = made[index] if isinstance(made[index], dict) else {}
+    path = takes.own_take(entry.get("audio"))
+    if path is None:
+        raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
+    return str(path)

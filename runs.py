@@ -13,6 +13,8 @@ import re
 import secrets
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -31,16 +33,29 @@ def cancel_path(run_id: str) -> Path:
     return _cancel_dir() / safe
 
 
-# Runs in progress in this (the page's) process: run id -> owner ("<session>:<tab>").
+# Runs in progress in this (the page's) process: run id -> owner ("<session>:<tab>"), and for runs
+# started by a visitor's request, whether that request is still wanted (its page open, not cancelled).
 _runs: dict[str, str] = {}
+_wanted: dict[str, Callable[[], bool]] = {}
 _runs_lock = threading.Lock()
+_watcher: threading.Thread | None = None
+# How often the watcher asks whether a run is still wanted: a run nobody waits for ends within this
+# and one step of its work.
+WATCH_S = 0.2
 
 
-def start_run(owner: str) -> str:
-    """A fresh id for one run of ``owner`` (a visitor's tab); Stop for that owner flags it."""
+def start_run(owner: str, wanted: Callable[[], bool] | None = None) -> str:
+    """A fresh id for one run of ``owner`` (a visitor's tab); Stop for that owner flags it, and so
+    does ``wanted()`` turning False (the visitor closed the page or cancelled the request)."""
+    global _watcher
     run_id = secrets.token_hex(8)
     with _runs_lock:
         _runs[run_id] = owner
+        if wanted is not None:
+            _wanted[run_id] = wanted
+            if _watcher is None:
+                _watcher = threading.Thread(target=_watch, name="ace-studio-runs", daemon=True)
+                _watcher.start()
     return run_id
 
 
@@ -48,6 +63,7 @@ def finish_run(run_id: str) -> None:
     """Forget a run and remove its flag, however it ended."""
     with _runs_lock:
         _runs.pop(run_id, None)
+        _wanted.pop(run_id, None)
         cancel_path(run_id).unlink(missing_ok=True)
 
 
@@ -60,5 +76,32 @@ def request_stop(owner: str) -> int:
     return len(ids)
 
 
+def active() -> int:
+    """Runs still working, whether or not anyone waits for them (a stopped one counts until it ends)."""
+    with _runs_lock:
+        return len(_runs)
+
+
 def is_stopped(run_id: str | None) -> bool:
     return bool(run_id) and cancel_path(run_id).exists()
+
+
+def _watch() -> None:
+    """Flag the runs nobody wants any more; ends when no run is watched."""
+    global _watcher
+    while True:
+        with _runs_lock:
+            watched = list(_wanted.items())
+            if not watched:  # decided under the lock, so a run started now gets a new watcher
+                _watcher = None
+                return
+        for run_id, wanted in watched:
+            try:
+                gone = not wanted()
+            except Exception:  # a probe that cannot answer keeps the run: Stop still works
+                gone = False
+            if gone:
+                with _runs_lock:
+                    if _wanted.pop(run_id, None) is not None and run_id in _runs:
+                        cancel_path(run_id).touch()
+        time.sleep(WATCH_S)

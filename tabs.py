@@ -22,7 +22,9 @@ import lyrics as lyricist
 import modes
 import planner
 import results
+import songs
 import tooltips as tips
+import uploads
 import waveform
 import widgets
 
@@ -36,6 +38,9 @@ class MusicTab:
     form: widgets.Form  # its press, Stop and result
     source: gr.Audio | None = None
     fields: dict[str, Any] = field(default_factory=dict)  # what other tabs fill in (Generate)
+    # The upload's reading (``songs``): its inputs (the song first) and outputs (the line under it,
+    # BPM, key, metre and, where there is one, the waveform).
+    reading: tuple[list[Any], list[Any]] | None = None
 
 
 def generate_tab(variant: Any) -> MusicTab:
@@ -66,9 +71,11 @@ def generate_tab(variant: Any) -> MusicTab:
                         1, checks.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes"
                     )
                 reference = widgets.reference_input("gen")
-                record = gr.File(
-                    label="Bring back a take's settings (its .json)", type="filepath", height=100,
-                    elem_id="gen-record", elem_classes=["compact-drop"],
+                record = widgets.any_file(
+                    gr.File(
+                        label="Bring back a take's settings (its .json)", type="filepath", height=100,
+                        elem_id="gen-record", elem_classes=["compact-drop"],
+                    )
                 )  # fmt: skip
                 lora = widgets.lora_controls("gen")
         # Below the form and the results, so on a phone the results follow the button.
@@ -104,10 +111,10 @@ def cover_tab(variant: Any) -> MusicTab:
             )
             with gr.Accordion("Advanced settings", open=False, elem_id="cover-advanced"):
                 lyrics = gr.Textbox("", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6)
-                more = widgets.song_settings("cover", variant, source, info, reference=True)
+                more = widgets.song_settings("cover", variant, reference=True)
         widgets.demo_examples("cover", ex.COVER, [source, prompt, strength])
     inputs = [source, prompt, lyrics, more.language, *more.music, strength, more.reference, *more.sampling, *more.lora]
-    return MusicTab("cover", inputs, form, source=source)
+    return MusicTab("cover", inputs, form, source=source, reading=([source], [info, *more.music]))
 
 
 def extend_tab(variant: Any) -> MusicTab:
@@ -122,14 +129,12 @@ def extend_tab(variant: Any) -> MusicTab:
             prompt = gr.Textbox("", label="Style of the continuation", info=tips.EXTEND_CAPTION)
             with gr.Accordion("Advanced settings", open=False, elem_id="extend-advanced"):
                 lyrics = gr.Textbox("", label="Lyrics for the new part", info=tips.LYRICS, lines=6)
-                more = widgets.song_settings("extend", variant, source, info)
+                more = widgets.song_settings("extend", variant)
         widgets.demo_examples("extend", ex.EXTEND, [source, prompt, seconds])
-    # The waveform is drawn from server peaks; the seam moves with the seconds to add.
-    quiet = {"queue": False, "api_visibility": "private"}
-    source.change(waveform.state, [source, seconds], wave, **quiet)
-    seconds.change(waveform.with_extra, [wave, seconds], wave, **quiet)
+    # The seam moves with the seconds to add.
+    seconds.change(waveform.with_extra, [wave, seconds], wave, queue=False, api_visibility="private")
     inputs = [source, prompt, lyrics, more.language, *more.music, seconds, *more.sampling, *more.lora]
-    return MusicTab("extend", inputs, form, source=source)
+    return MusicTab("extend", inputs, form, source=source, reading=([source, seconds], [info, *more.music, wave]))
 
 
 def edit_tab(variant: Any) -> MusicTab:
@@ -145,16 +150,15 @@ def edit_tab(variant: Any) -> MusicTab:
             prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION)
             lyrics = gr.Textbox("", label="New words for the region", info=tips.EDIT_LYRICS, lines=4)
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
-                more = widgets.song_settings("edit", variant, source, info)
+                more = widgets.song_settings("edit", variant)
         widgets.demo_examples("edit", ex.EDIT, [source, start, end, prompt, lyrics])
     # A drag on the waveform sets the numbers; typed numbers move the selection.
     quiet = {"queue": False, "api_visibility": "private"}
-    source.change(lambda path, a, b: waveform.state(path, 0, a, b, select=True), [source, start, end], wave, **quiet)
     wave.input(waveform.region, wave, [start, end], **quiet)
     for box in (start, end):
         box.input(waveform.with_region, [wave, start, end], wave, **quiet)
     inputs = [source, prompt, lyrics, more.language, *more.music, start, end, *more.sampling, *more.lora]
-    return MusicTab("edit", inputs, form, source=source)
+    return MusicTab("edit", inputs, form, source=source, reading=([source, start, end], [info, *more.music, wave]))
 
 
 def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
@@ -196,7 +200,10 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
         )  # fmt: skip
     button.click(None, None, None, js=widgets.scroll_js("ly-text"), api_visibility="private")
     check = admission.validator(
-        lyricist.make_request, list(inspect.signature(lyricist.make_request).parameters), _waiting(demo), "theme"
+        lyricist.make_request,
+        list(inspect.signature(lyricist.make_request).parameters),
+        admission.gpu_waiting(demo),
+        "theme",
     )
     button.click(
         handlers.write_lyrics, [theme, genre, mood, language, structure, temperature, seed, custom, length],
@@ -227,13 +234,21 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
         concurrency_id="gpu",
         show_progress_on=[first],
         validator=admission.validator(
-            prepare, [p.name for p in handlers.own_parameters(prepare)], _waiting(demo), "prompt"
+            prepare, [p.name for p in handlers.own_parameters(prepare)], admission.gpu_waiting(demo), "prompt"
         ),
     )
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
     tab.form.stop.click(handlers.stopper(demo, tab.name), None, None, api_name=stop_api, queue=False)
+    if tab.reading is not None:
+        read, (inputs, outputs) = songs.READERS[tab.name], tab.reading
+        # In the uploads' own small queue: a burst of uploads never waits behind, nor counts as, GPU work.
+        tab.source.change(
+            read, inputs, outputs, api_name=f"{tab.name}_analyze", concurrency_id=admission.UPLOADS,
+            concurrency_limit=uploads.decodes_at_once(), show_progress="minimal",
+            validator=admission.upload_validator(list(inspect.signature(read).parameters), admission.uploads_waiting(demo)),
+        )  # fmt: skip
 
 
 def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
@@ -254,11 +269,6 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
             if target == "settings":
                 continue
             button.click(
-                results.send_take, [tab.form.result.pick, *tab.form.result.takes], sources[target],
+                results.send_take, [tab.form.result.pick, tab.form.result.meta], sources[target],
                 api_name=f"send_{tab.name}_to_{target}", api_visibility="private",
             ).then(lambda target=target: gr.Tabs(selected=target), None, tabs, api_visibility="private")  # fmt: skip
-
-
-def _waiting(demo: gr.Blocks):
-    """How many requests wait in ``demo``'s queue, for the admission check."""
-    return lambda: len(demo._queue)

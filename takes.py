@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,18 @@ _DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OWN_FILE = re.compile(
     r"^(?:\.partial-)?(?:generate|cover|extend|edit)-\d{6}-[0-9a-f]{6}-take\d+-seed\d+\.(?:wav|flac|mp3|json)$"
 )
+
+
+def own_take(relative: Any) -> Path | None:
+    """The finished take or record ``relative`` names (``"2026-11-22/generate-….wav"``, as records
+    name them), or None: anything but a complete file the studio wrote in one of its day folders."""
+    parts = str(relative or "").split("/")
+    if len(parts) != 2 or not _DAY_FOLDER.match(parts[0]) or not _OWN_FILE.match(parts[1]):
+        return None
+    if parts[1].startswith(".partial-"):
+        return None
+    path = output_dir() / parts[0] / parts[1]
+    return path if path.is_file() else None
 
 
 def clean_outputs(max_age_hours: float | None = None, now: float | None = None) -> int:
@@ -81,13 +94,25 @@ class SaveError(gr.Error):
     """The takes could not be written; nothing of them is left on disk."""
 
 
-def _why_not_saved(exc: BaseException) -> str:
+# Below this much free space a failed write is put down to a full disk: libsndfile reports one as
+# its own "System error" without the OS's error number.
+FULL_DISK_BYTES = 64 * 2**20
+
+
+def _why_not_saved(exc: BaseException, folder: Path) -> str:
     code = getattr(exc, "errno", None)
-    if code == errno.ENOSPC or "No space" in str(exc):
+    if code == errno.ENOSPC or "No space" in str(exc) or _free_bytes(folder) < FULL_DISK_BYTES:
         return "the disk of the studio's output folder is full"
     if code in (errno.EROFS, errno.EACCES, errno.EPERM):
         return "the studio may not write to its output folder (it is read-only)"
     return f"writing to the output folder failed ({type(exc).__name__})"
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder if folder.exists() else folder.parent).free
+    except OSError:
+        return FULL_DISK_BYTES  # unknown: not a reason to blame the disk
 
 
 def write_takes(
@@ -156,7 +181,7 @@ def write_takes(
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
         raise SaveError(
-            f"Your song was made but could not be saved: {_why_not_saved(exc)}. Nothing was kept; "
+            f"Your song was made but could not be saved: {_why_not_saved(exc, folder)}. Nothing was kept; "
             "please tell whoever runs this studio, then try again.",
             title="Not saved",
         ) from None

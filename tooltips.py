@@ -77,7 +77,14 @@ LORA = (
     "and is removed right after, so nobody else hears it."
 )
 LORA_SCALE = "How strongly the LoRA colours the result: 0 = not at all, 1 = as trained, up to 2 to exaggerate it."
-BUSY = "The studio is busy — {waiting} songs are already waiting for the GPU. Nothing was lost: try again in a minute."
+BUSY = (
+    "The studio is busy — {waiting} requests (songs and lyrics) are already waiting for the GPU. Nothing was lost: "
+    "try again in a minute."
+)
+UPLOADS_BUSY = (
+    "The studio is reading many uploaded songs right now and has no room for this one yet. Nothing was lost: "
+    "upload it again in a moment."
+)
 TAGLINE = "Describe a style, add lyrics, press Generate — or start from an example below."
 MODEL_FROM_FOLDER = "the model in **{folder}**"
 STATUS_CHECKING = "Checking the model…"

@@ -78,14 +78,8 @@ def peaks(song: np.ndarray, buckets: int = BUCKETS) -> list[float]:
     return [round(float(v) / top, 3) for v in values]
 
 
-def state(path: Any, extra: Any = 0.0, start: Any = None, end: Any = None, select: bool = False) -> str:
-    """The widget's JSON for an uploaded song ("" when there is no usable song)."""
-    if not path:
-        return ""
-    try:
-        song = audio.load(path)
-    except audio.AudioError:
-        return ""
+def draw(song: np.ndarray, extra: Any = 0.0, start: Any = None, end: Any = None, select: bool = False) -> str:
+    """The widget's JSON for decoded audio."""
     return json.dumps(
         {
             "peaks": peaks(song),
@@ -101,7 +95,7 @@ def state(path: Any, extra: Any = 0.0, start: Any = None, end: Any = None, selec
 def _load(current: Any) -> dict[str, Any] | None:
     try:
         data = json.loads(current or "")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -133,6 +127,6 @@ def region(current: Any) -> tuple[float, float]:
 def _number(value: Any) -> float:
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0.0
     return number if np.isfinite(number) else 0.0

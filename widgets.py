@@ -15,8 +15,8 @@ import gradio as gr
 
 import checks
 import examples as ex
-import handlers
 import models
+import songs
 import tooltips as tips
 import waveform as waveform_js
 
@@ -40,15 +40,64 @@ def lenient_radio(*args: Any, **kwargs: Any) -> gr.Radio:
     return lenient(gr.Radio(*args, **kwargs))
 
 
+# What a file parameter becomes when the value sent is no file at all: the studio's own checks then
+# say that the file cannot be found (pydantic's text in a bare 400 said nothing to a musician).
+NOT_A_FILE = ":not-an-uploaded-file:"
+
+
+def _any_file() -> type:
+    from gradio.data_classes import FileData
+    from pydantic import model_validator
+
+    class AnyFile(FileData):
+        @model_validator(mode="before")
+        @classmethod
+        def validate_model(cls, value: Any, info: Any) -> Any:  # replaces FileData's own check
+            if isinstance(value, dict) and isinstance(value.get("path"), str):
+                return value
+            return {"path": NOT_A_FILE, "meta": {"_type": "gradio.FileData"}}
+
+    return AnyFile
+
+
+def any_file(component: Any) -> Any:
+    """Let any value of a file input (a path when it is an upload) reach the studio's own checks,
+    which say what a file must be; Gradio itself answered a value that is no file with pydantic's
+    text in a bare 400. The studio decodes audio itself (``uploads``), so nothing is converted."""
+    component.data_model = _any_file()
+    component.preprocess = lambda payload: None if payload is None else payload.path
+    return component
+
+
+def take_slot(component: gr.Audio) -> gr.Audio:
+    """A take slot: a take arrives as its public URL (``serving.take_url``) and is played and
+    downloaded from there, so the page never learns a server folder and Gradio keeps no copy."""
+    from gradio.data_classes import FileData
+    from gradio_client.utils import is_http_url_like
+
+    own = component.postprocess
+
+    def postprocess(value: Any) -> Any:
+        if isinstance(value, str) and is_http_url_like(value):
+            # With ``url`` set, Gradio hands the URL to the browser instead of fetching it.
+            return FileData(path=value, url=value, orig_name=value.rsplit("/", 1)[-1])
+        return own(value)
+
+    component.postprocess = postprocess
+    return component
+
+
 def takes_column(prefix: str, n: int = checks.MAX_TAKES) -> list[gr.Audio]:
     return [
-        gr.Audio(
-            label=f"Take {i + 1}" if n > 1 else "Result",
-            type="filepath",
-            interactive=False,
-            visible=i == 0,
-            buttons=["download"],
-            elem_id=f"{prefix}-take-{i + 1}",
+        take_slot(
+            gr.Audio(
+                label=f"Take {i + 1}" if n > 1 else "Result",
+                type="filepath",
+                interactive=False,
+                visible=i == 0,
+                buttons=["download"],
+                elem_id=f"{prefix}-take-{i + 1}",
+            )
         )
         for i in range(n)
     ]
@@ -89,10 +138,15 @@ def language_dropdown(prefix: str) -> gr.Dropdown:
 
 def reference_input(prefix: str) -> gr.Audio:
     """An optional voice or instrument whose timbre the take borrows (the pipeline's ``reference_audio``)."""
-    reference = gr.Audio(
-        label="Timbre reference (optional)", type="filepath", sources=["upload"], elem_id=f"{prefix}-reference",
-        elem_classes=["compact-drop"],
-    )  # fmt: skip
+    reference = any_file(
+        gr.Audio(
+            label="Timbre reference (optional)",
+            type="filepath",
+            sources=["upload"],
+            elem_id=f"{prefix}-reference",
+            elem_classes=["compact-drop"],
+        )
+    )
     gr.Markdown(tips.REFERENCE, elem_classes=["hint"])
     return reference
 
@@ -102,10 +156,15 @@ def lora_controls(prefix: str) -> tuple[gr.File, gr.Slider]:
     with gr.Row():
         # No ``file_types``: Gradio would refuse another suffix with a bare "400 Bad Request"; the
         # studio's own check says what a LoRA file must be.
-        lora = gr.File(
-            label="LoRA (optional)", type="filepath", height=120,
-            elem_id=f"{prefix}-lora", elem_classes=["compact-drop"],
-        )  # fmt: skip
+        lora = any_file(
+            gr.File(
+                label="LoRA (optional)",
+                type="filepath",
+                height=120,
+                elem_id=f"{prefix}-lora",
+                elem_classes=["compact-drop"],
+            )
+        )
         scale = lenient_slider(
             *checks.LORA_SCALE_RANGE, value=1.0, step=0.05, label="LoRA strength", info=tips.LORA_SCALE
         )
@@ -129,7 +188,7 @@ def result_column(prefix: str, n: int = 1) -> Result:
     seeds = gr.Markdown(tips.RESULT_EMPTY, elem_id=f"{prefix}-seeds", elem_classes=["result-note"])
     with gr.Row():
         # Shown once Generate is set to more than one take (``show_takes``).
-        pick = gr.Number(value=1, precision=0, label="Take to send", visible=False, minimum=1, maximum=n)
+        pick = lenient(gr.Number(value=1, precision=0, label="Take to send", visible=False, minimum=1, maximum=n))
         sends = {
             tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS
         }
@@ -156,8 +215,10 @@ def song_input(prefix: str, waveform: bool = False) -> tuple[gr.Audio, gr.Markdo
     """The song upload, the line under it (filled by ``musical_controls``' analysis) and, where the
     tab works on a stretch of the song, its waveform (``waveform.py``): a region to drag in Edit,
     the seam in Extend."""
-    src = gr.Audio(
-        label="Song", type="filepath", sources=["upload"], elem_id=f"{prefix}-src", elem_classes=["compact-drop"]
+    src = any_file(
+        gr.Audio(
+            label="Song", type="filepath", sources=["upload"], elem_id=f"{prefix}-src", elem_classes=["compact-drop"]
+        )
     )
     info = gr.Markdown("", elem_id=f"{prefix}-src-info")
     if not waveform:
@@ -179,17 +240,14 @@ def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
     return bpm, key, meter
 
 
-def musical_controls(prefix: str, src: gr.Audio, info: gr.Markdown) -> tuple[Any, Any, Any]:
-    """An audio tab's BPM, key and time signature, prefilled from the upload's analysis."""
+def musical_controls(prefix: str) -> tuple[Any, Any, Any]:
+    """An audio tab's BPM, key and time signature, prefilled from the upload's analysis (``songs``)."""
     bpm, key, meter = musical_fields(prefix, tips.BPM_DETECTED)
     with gr.Row():
         half = gr.Button("½ tempo", size="sm", elem_id=f"{prefix}-half-tempo")
         double = gr.Button("2× tempo", size="sm", elem_id=f"{prefix}-double-tempo")
-    half.click(lambda b: handlers.scale_tempo(b, 0.5), bpm, bpm, api_visibility="private", queue=False)
-    double.click(lambda b: handlers.scale_tempo(b, 2.0), bpm, bpm, api_visibility="private", queue=False)
-    # On the queue, two at a time: a burst of uploads must not fill the CPU the page itself needs.
-    src.change(handlers.analyze_source, src, [info, bpm, key, meter], api_name=f"{prefix}_analyze",
-               concurrency_id="analysis", concurrency_limit=2, show_progress="minimal")  # fmt: skip
+    half.click(lambda b: songs.scale_tempo(b, 0.5), bpm, bpm, api_visibility="private", queue=False)
+    double.click(lambda b: songs.scale_tempo(b, 2.0), bpm, bpm, api_visibility="private", queue=False)
     return bpm, key, meter
 
 
@@ -211,13 +269,12 @@ class SongSettings(NamedTuple):
     lora: tuple[gr.File, gr.Slider]
 
 
-def song_settings(prefix: str, variant: models.Variant, source: gr.Audio, info: gr.Markdown,
-                  reference: bool = False) -> SongSettings:  # fmt: skip
+def song_settings(prefix: str, variant: models.Variant, reference: bool = False) -> SongSettings:
     """Cover's, Extend's and Edit's advanced settings: vocal language, BPM, key and metre filled in
     from the upload, a timbre reference where the tab takes one, sampling and a LoRA."""
     return SongSettings(
         language_dropdown(prefix),
-        musical_controls(prefix, source, info),
+        musical_controls(prefix),
         reference_input(prefix) if reference else None,
         sampling_controls(variant, prefix),
         lora_controls(prefix),

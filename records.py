@@ -1,0 +1,125 @@
+"""A take's record read back, safely: bounded in size and depth, every value checked as the form's
+own fields check it, so "Use these settings" never copies a value into the form that the form would
+refuse, and no record can cost more than a glance.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+import checks
+import models
+import planner
+import serving
+
+MAX_BYTES = 200_000
+MAX_DEPTH = 32
+
+
+def read(path: Any) -> dict[str, Any]:
+    """A record file a visitor uploaded, as a dict; ``gr.Error`` in words for anything else."""
+    if not path:
+        raise gr.Error("Upload the .json file saved beside a take.")
+    try:
+        with open(str(path), "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError:
+        raise gr.Error("The record file could not be read; upload it again.") from None
+    if len(data) > MAX_BYTES:
+        raise gr.Error(f"This file is larger than a take's record ({MAX_BYTES // 1000} KB at most).")
+    if serving.json_depth(data) > MAX_DEPTH:
+        raise gr.Error("This file is not a take's record: it nests its data far deeper than a record does.")
+    try:
+        record = json.loads(data.decode("utf-8-sig"))  # a BOM, as some editors save it, is fine
+    except (ValueError, UnicodeDecodeError):
+        raise gr.Error("This file is not a take's record: it is not readable JSON.") from None
+    return record
+
+
+def settings(record: Any, take: Any = 1) -> dict[str, Any]:
+    """Generate's form values from a record (a result's metadata or a take's ``.json``), seed
+    included; every value checked as the form checks it. ``gr.Error`` names the value at fault."""
+    if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
+        raise gr.Error("This is not a take's record. Use the .json file saved beside a take.")
+    if _nesting(record) > MAX_DEPTH:
+        raise gr.Error("This is not a take's record: it nests its data far deeper than a record does.")
+    params, variant = record["params"], models.active_variant()
+    made = [t for t in record.get("takes") or [] if isinstance(t, dict) and "seed" in t]
+    index = take_index(take, len(made)) if made else 0
+    seed = record["seed"] if "take" in record and "seed" in record else made[index]["seed"] if made else -1
+    prompt, lyrics = _text(params, "prompt"), _text(params, "lyrics")
+    duration = _checked("audio_duration", params.get("audio_duration", 30), checks.check_duration)
+    steps, guidance, shift = _checked(
+        "inference_steps", None, lambda _: checks.check_sampling(
+            params.get("inference_steps"), params.get("guidance_scale"), params.get("shift"), variant)
+    )  # fmt: skip
+    language = _checked("vocal_language", params.get("vocal_language") or "en", checks.check_language)
+    return {
+        "prompt": prompt,
+        "lyrics": lyrics,
+        "duration": duration,
+        "bpm": _checked("bpm", params.get("bpm"), checks.check_bpm) or 0,
+        "key": _checked("key_scale", params.get("key_scale"), checks.check_key) or checks.AUTO,
+        "time_signature": _checked("time_signature", params.get("time_signature"), checks.check_time_signature)
+        or checks.AUTO,
+        "language": language if language in checks.LANGUAGES else "en",
+        "seed": _checked("seed", seed, checks.check_seed),
+        "steps": steps,
+        "guidance": guidance,
+        "shift": shift,
+        "format": _checked("audio_format", params.get("audio_format"), checks.check_format),
+        "think": _checked("think", params.get("think", False), checks.check_switch) and planner.enabled(),
+        "files": {key: params[key] for key in ("lora", "reference_audio", "src_audio") if params.get(key)},
+    }
+
+
+def _nesting(value: Any) -> int:
+    """How deeply ``value`` nests lists and dicts, without recursion (stops past ``MAX_DEPTH``)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= MAX_DEPTH:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def take_index(take: Any, count: int) -> int:
+    """The 0-based index of take number ``take`` (1 … ``count``); ``gr.Error`` in words otherwise."""
+    if take is None or take == "":
+        return 0
+    try:
+        number = float(take)
+    except (TypeError, ValueError, OverflowError):
+        number = float("nan")
+    if not (number == number and number.is_integer() and 1 <= number <= count):
+        raise gr.Error(f"Take to send must be a whole number from 1 to {count} (you asked for {checks.shown(take)}).")
+    return int(number) - 1
+
+
+def files_note(files: dict[str, Any]) -> str:
+    """The files a record names but cannot carry, quoted short and escaped for a toast."""
+    import html
+
+    labels = {"lora": "LoRA", "reference_audio": "timbre reference", "src_audio": "source song"}
+    names = [f"{labels[key]} {html.escape(checks.shown(Path(str(value)).name))}" for key, value in files.items()]
+    return f"Settings brought back. Upload again what a take's record cannot carry: {', '.join(names)}."
+
+
+def _text(params: dict[str, Any], name: str) -> str:
+    value = params.get(name) or ""
+    if not isinstance(value, str):
+        raise gr.Error(f"This record's {name} is not text ({checks.shown(value)}).")
+    checks.check_text_lengths({name: value})
+    return value
+
+
+def _checked(name: str, value: Any, check: Any) -> Any:
+    try:
+        return check(value)
+    except gr.Error as exc:
+        raise gr.Error(f"This record's {name} ({checks.shown(value)}) cannot be used: {exc.message}") from None

@@ -1,0 +1,260 @@
+"""Every upload the studio decodes goes through here: once, within a budget the whole studio shares.
+
+An upload is read by several steps (the line under it with its waveform and analysis, the check at
+the door, the run itself), so ``load`` decodes it once and keeps it in a small cache keyed by the
+file's path, size and modification time; two requests for the same file at once share one decode.
+The header is checked first (``audio.probe``); a decode then holds one of ``ACE_STUDIO_DECODES``
+places and its promised size counts against ``ACE_STUDIO_DECODE_MB`` until it is done, so a crowd
+of small files that expand to minutes of audio cannot run the server out of memory or CPU. Beyond
+the budget the visitor is told the studio is busy; nothing waits long.
+
+Refused uploads (not audio, damaged, too long) are deleted from Gradio's upload folder at once, and
+``enforce_quota`` keeps that folder under ``ACE_STUDIO_UPLOAD_QUOTA``, oldest unused first.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import audio
+
+MB = 2**20
+
+
+def _mb(name: str, default: float) -> int:
+    return int(float(os.environ.get(name, default)) * MB)
+
+
+def decodes_at_once() -> int:
+    return max(1, int(os.environ.get("ACE_STUDIO_DECODES", "2")))
+
+
+class Busy(audio.AudioError):
+    """Too many uploads are being decoded right now; the visitor may try again in a moment."""
+
+
+BUSY = (
+    "The studio is reading other songs right now and has no room for this one yet. Nothing was lost: "
+    "try again in a moment."
+)
+# How long a decode waits for a place before the visitor is told the studio is busy.
+WAIT_S = 3.0
+
+
+@dataclass
+class _Budget:
+    """Decodes at once and the bytes they promise, held by the work itself (not by a queue place,
+    which a cancelled request gives back while its thread still runs)."""
+
+    running: int = 0
+    bytes: int = 0
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    @contextlib.contextmanager
+    def hold(self, size: int) -> Iterator[None]:
+        limit, places = _mb("ACE_STUDIO_DECODE_MB", 1024), decodes_at_once()
+        if size > limit:
+            raise Busy(BUSY)
+        with self.cond:
+            fits = self.cond.wait_for(lambda: self.running < places and self.bytes + size <= limit, WAIT_S)
+            if not fits:
+                raise Busy(BUSY)
+            self.running += 1
+            self.bytes += size
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.running -= 1
+                self.bytes -= size
+                self.cond.notify_all()
+
+
+_budget = _Budget()
+
+
+class _Cache:
+    """Decoded uploads by (path, size, mtime), least recently used out first, at most
+    ``ACE_STUDIO_DECODE_CACHE_MB``; a key being decoded is shared with whoever asks meanwhile."""
+
+    def __init__(self) -> None:
+        self._items: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
+        self._pending: dict[tuple, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def get_or_claim(self, key: tuple) -> tuple[np.ndarray | None, threading.Event | None]:
+        """The cached array; or an event to wait on (another thread decodes it); or (None, None):
+        this caller decodes it and must ``put`` or ``drop`` the key."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key], None
+            if key in self._pending:
+                return None, self._pending[key]
+            self._pending[key] = threading.Event()
+            return None, None
+
+    def put(self, key: tuple, value: np.ndarray) -> None:
+        limit = _mb("ACE_STUDIO_DECODE_CACHE_MB", 512)
+        with self._lock:
+            if value.nbytes <= limit:
+                self._items[key] = value
+                while sum(v.nbytes for v in self._items.values()) > limit:
+                    self._items.popitem(last=False)
+            self._pending.pop(key).set()
+
+    def drop(self, key: tuple) -> None:
+        with self._lock:
+            self._pending.pop(key).set()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_cache = _Cache()
+# Why recent uploads were refused, by path: the file is gone (``forget_refused``), but a step that
+# asks again (the check at the door after the waveform) gets the same words.
+_refused: collections.OrderedDict[str, str] = collections.OrderedDict()
+stats = collections.Counter()  # decodes, hits, shared, busy: read by tests and the benchmark
+
+
+def load(path: Any, what: str = "song") -> np.ndarray:
+    """An upload as float32 ``[2, samples]`` at 48 kHz, read-only and shared: decoded at most once
+    while it is cached. ``audio.AudioError`` in the musician's words (``Busy`` when there is no room)."""
+    if path is None or str(path).strip() == "":
+        raise audio.AudioError(f"Please upload a {what} first.")
+    if (why := _refused.get(os.path.realpath(str(path)))) is not None:
+        raise audio.AudioError(why)
+    try:
+        stat = os.stat(str(path))
+    except OSError:
+        raise audio.AudioError(f"The {what} file could not be found; please upload it again.") from None
+    key = (os.path.realpath(str(path)), stat.st_size, stat.st_mtime_ns)
+    deadline = time.monotonic() + 60
+    while True:
+        hit, pending = _cache.get_or_claim(key)
+        if hit is not None:
+            stats["hits"] += 1
+            return hit
+        if pending is None:
+            break
+        stats["shared"] += 1
+        if not pending.wait(max(0.0, deadline - time.monotonic())):
+            raise Busy(BUSY)
+    try:
+        song = _decode(Path(str(path)), what)
+    except BaseException:
+        _cache.drop(key)
+        raise
+    _cache.put(key, song)
+    return song
+
+
+def _decode(path: Path, what: str) -> np.ndarray:
+    try:
+        header = audio.probe(path, what)
+        with _budget.hold(header.decoded_bytes):
+            stats["decodes"] += 1
+            song = audio.decode(path, header, what)
+    except Busy:
+        stats["busy"] += 1
+        raise
+    except audio.AudioError as exc:
+        _refused[os.path.realpath(path)] = str(exc)
+        while len(_refused) > 256:
+            _refused.popitem(last=False)
+        forget_refused(path)
+        raise
+    song.setflags(write=False)
+    return song
+
+
+# ---------------------------------------------------------------- Gradio's upload folder
+
+
+def upload_folder() -> Path:
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder()).resolve()
+
+
+def forget_refused(path: Any) -> None:
+    """Delete an upload the studio refused, if it lies in Gradio's upload folder (and only then)."""
+    _remove(path)
+
+
+def _remove(path: Any) -> None:
+    with contextlib.suppress(OSError, ImportError):
+        file = Path(str(path)).resolve()
+        if file.is_file() and file.is_relative_to(upload_folder()):
+            file.unlink()
+            with contextlib.suppress(OSError):
+                file.parent.rmdir()  # Gradio keeps each upload in a folder of its own
+
+
+# Paths a request still needs (queued or running): the quota never removes them.
+_in_use: collections.Counter[str] = collections.Counter()
+_in_use_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def using(paths: list[Any]) -> Iterator[None]:
+    """Keep ``paths`` out of the quota's reach while the block runs."""
+    keys = [os.path.realpath(str(p)) for p in paths if p]
+    with _in_use_lock:
+        _in_use.update(keys)
+    try:
+        yield
+    finally:
+        with _in_use_lock:
+            _in_use.subtract(keys)
+            for key in keys:
+                if _in_use[key] <= 0:
+                    del _in_use[key]
+
+
+def quota_bytes() -> int:
+    """``ACE_STUDIO_UPLOAD_QUOTA`` in MB (default 2048): what Gradio's upload folder may hold."""
+    return _mb("ACE_STUDIO_UPLOAD_QUOTA", 2048)
+
+
+# Files in the folder before the studio started serving (Gradio's copies of the examples) are the
+# page's own; the quota never removes them.
+_STARTED = time.time()
+_quota_lock = threading.Lock()
+
+
+def enforce_quota(incoming: int = 0) -> bool:
+    """Remove the oldest unused uploads until the folder and ``incoming`` more bytes fit the quota;
+    False when they cannot (what is left is in use, or the page's own)."""
+    with _quota_lock:
+        folder, limit = upload_folder(), quota_bytes()
+        files = []
+        with contextlib.suppress(OSError):
+            for entry in folder.rglob("*"):
+                with contextlib.suppress(OSError):
+                    if entry.is_file():
+                        stat = entry.stat()
+                        files.append((max(stat.st_mtime, stat.st_atime), stat.st_size, entry))
+        total = sum(size for _, size, _ in files) + incoming
+        with _in_use_lock:
+            busy = set(_in_use)
+        for used, size, entry in sorted(files, key=lambda f: f[0]):
+            if total <= limit:
+                break
+            if used < _STARTED or os.path.realpath(entry) in busy:
+                continue
+            _remove(entry)
+            total -= size
+        return total <= limit
