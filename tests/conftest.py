@@ -5,9 +5,14 @@ Nothing is downloaded: ``HF_HUB_OFFLINE`` is set so any accidental Hub access fa
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,6 +81,54 @@ def warm_backend(tiny_pipeline_dir):
     return backend.Backend(
         pipe=pipe, variant=models.VARIANTS["xl-sft"], source=str(tiny_pipeline_dir), device="cpu", load_seconds=0.0
     )
+
+
+def die_with_parent() -> None:
+    """In a child process: be ended when the process that started it dies, even by SIGKILL
+    (Linux's PR_SET_PDEATHSIG), so no studio outlives a killed test run."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def wait_until_serving(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    """Return once the studio at ``url`` answers; its log in the error if it died or never did."""
+    from gradio_client import Client
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            Client(url, verbose=False)
+            return
+        except Exception:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(log.read_text()[-5000:]) from None
+            time.sleep(0.2)  # polling a process that is starting: there is no event to wait on
+
+
+@contextlib.contextmanager
+def studio_process(env: dict[str, str], work: Path, timeout: float = 120) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``python app.py`` (the README's command) in its own process, on a free port, with ``env``
+    added; yields (url, process) once it answers, and ends it and its children afterwards."""
+    port = free_port()
+    log = work / f"studio-{port}.log"
+    full = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), **env}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=die_with_parent)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_serving(url, proc, log, timeout)
+        yield url, proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def free_port() -> int:

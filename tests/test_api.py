@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -40,10 +41,13 @@ def test_takes_are_served_from_the_output_folder_without_a_copy(studio_server):
     raw = Client(url, verbose=False, download_files=False)
     result = raw.predict(prompt="funk groove", audio_duration=10, inference_steps=1, seed=5, think=False,
                          api_name="/generate")  # fmt: skip
-    served = Path(result[0]["path"])
-    # The page fetches the take where the studio wrote it, not from a copy in Gradio's cache.
-    assert served.parent.parent == out and served.name == Path(result[-1]["takes"][0]["audio"]).name
-    assert result[0]["url"].endswith(served.name)
+    relative = result[-1]["takes"][0]["audio"]
+    # The page fetches the take where the studio wrote it (no copy in Gradio's cache), by a URL that
+    # names no server folder.
+    assert result[0]["url"] == f"{url}takes/{relative}" and str(out) not in result[0]["url"]
+    with urllib.request.urlopen(result[0]["url"], timeout=10) as response:
+        assert response.read() == (out / relative).read_bytes()
+        assert response.headers["Content-Type"] == "audio/wav"
 
 
 def test_api_parameters_all_have_defaults(client):

@@ -15,6 +15,7 @@ import backend
 import handlers
 import modes
 import results
+import songs
 
 SR = 48000
 
@@ -245,10 +246,22 @@ def test_splice_and_gain_match_helpers():
     assert audio.rms(matched[:, :1000]) == pytest.approx(audio.rms(original), rel=1e-5)
 
 
-def test_send_to_picks_the_take_and_refuses_an_empty_one():
-    assert results.send_take(2, "a.wav", "b.wav", None, None) == "b.wav"
-    with pytest.raises(gr.Error, match="no take 3"):
-        results.send_take(3, "a.wav", "b.wav", None, None)
-    assert "0:12.0 long" in handlers.describe_source(
+def test_send_to_picks_the_take_and_refuses_an_empty_one(studio_env):
+    day = studio_env / "2026-11-22"
+    day.mkdir(parents=True)
+    names = [f"generate-101010-abcdef-take{i}-seed{i}.wav" for i in (1, 2)]
+    for name in names:
+        (day / name).write_bytes(b"RIFF")
+    record = {"takes": [{"take": i + 1, "audio": f"2026-11-22/{n}"} for i, n in enumerate(names)]}
+    assert results.send_take(2, record) == str(day / names[1])
+    with pytest.raises(gr.Error, match="Take to send must be a whole number from 1 to 2"):
+        results.send_take(3, record)
+    with pytest.raises(gr.Error, match="no take yet"):
+        results.send_take(1, None)
+    # Only a take the studio wrote and still keeps: never a path a record (or a stranger) names.
+    for audio_path in ("2026-11-22/../../etc/passwd", "/etc/passwd", "2026-11-22/notes.txt"):
+        with pytest.raises(gr.Error, match="no longer kept"):
+            results.send_take(1, {"takes": [{"take": 1, "audio": audio_path}]})
+    assert "0:12.0 long" in songs.describe_source(
         str(tone(Path(__import__("tempfile").mkdtemp()) / "s.wav", seconds=12))
     )

@@ -80,11 +80,11 @@ def _tab(page, name: str):
 
 
 def _playable(page, selector: str) -> float:
-    """Wait for the player under ``selector`` to show a take, load that file into a browser ``Audio``
-    element as a visitor's player would, and return the duration the browser decoded."""
+    """Wait for the player under ``selector`` to show a take (served at /takes/…), load that file into
+    a browser ``Audio`` element as a visitor's player would, and return the duration it decoded."""
     link = page.locator(f"{selector} a.download-link").first
     page.wait_for_function(
-        "el => Boolean(el.href) && el.href.includes('file=')",
+        "el => Boolean(el.href) && el.href.includes('/takes/')",
         arg=link.element_handle(),
         timeout=TIMEOUT_MS,
     )

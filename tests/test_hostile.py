@@ -253,6 +253,25 @@ def test_a_full_disk_gets_a_clear_message_and_leaves_nothing(served, monkeypatch
     assert Path(client.predict(prompt="pop", audio_duration=10, inference_steps=1, api_name="/generate")[0]).exists()
 
 
+def test_a_full_disk_seen_only_by_libsndfile_is_still_a_full_disk(served, monkeypatch):
+    import shutil
+
+    import soundfile
+
+    import takes
+
+    client = served[0]
+
+    def system_error(x, path, fmt="wav"):
+        raise soundfile.LibsndfileError(0, "Error writing to file: ")  # what libsndfile says, no errno
+
+    monkeypatch.setattr(audio, "save", system_error)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100 * 2**30, 100 * 2**30, 2**20))
+    _attack(client, "/generate", "could not be saved: the disk of the studio's output folder is full", error=AppError,
+            prompt="pop", audio_duration=10, inference_steps=1, think=False)  # fmt: skip
+    assert takes.FULL_DISK_BYTES > 2**20
+
+
 def test_stop_through_the_api_ends_this_run_only_and_cleans_up(served):
     client, _, out = served
     cancel_dir = runs._cancel_dir()

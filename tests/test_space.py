@@ -158,10 +158,12 @@ def test_files_outside_the_output_folder_are_refused(studio_server, tmp_path):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(f"{url}gradio_api/file={path}", timeout=10)
         assert err.value.code in (403, 404)
+    # Nor is anything in the output folder through Gradio's route: takes come from /takes/ only.
     inside = out / "served.txt"
     inside.write_text("ok")
-    with urllib.request.urlopen(f"{url}gradio_api/file={inside}", timeout=10) as response:
-        assert response.read() == b"ok"
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{url}gradio_api/file={inside}", timeout=10)
+    assert err.value.code == 404
 
 
 def test_warmup_builds_the_pipeline_in_the_background(studio_env, monkeypatch):

@@ -15,7 +15,7 @@ import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import free_port
+from conftest import free_port, wait_until_serving
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 from test_api import chain_audio_modes
@@ -40,20 +40,12 @@ def space(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
     log = work / "studio.log"
     proc = start_studio(studio_env(api.url, work, tiny_pipeline_dir, lm, port, tiny_planner_dir), log)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while True:
-        try:
-            Client(url, verbose=False)
-            break
-        except Exception:
-            if proc.poll() is not None or time.time() > deadline:
-                stop_studio(proc)
-                api.close()
-                raise AssertionError(log.read_text()[-5000:]) from None
-            time.sleep(0.5)
-    yield url, api, work / "outputs"
-    stop_studio(proc)
-    api.close()
+    try:
+        wait_until_serving(url, proc, log)
+        yield url, api, work / "outputs"
+    finally:
+        stop_studio(proc)
+        api.close()
 
 
 @pytest.fixture
@@ -135,6 +127,22 @@ def test_stop_ends_the_run_within_seconds_and_saves_nothing(client, space):
     # The studio serves the next request at once: the stopped run released the GPU.
     again = client.predict(prompt="short", audio_duration=10, inference_steps=1, api_name="/generate")
     assert Path(again[0]).exists()
+
+
+def test_a_cancelled_request_ends_in_its_worker_and_frees_the_gpu(client, space):
+    """Gradio's /cancel gives the queue place back at once; the worker's run must end too."""
+    out, api = space[2], space[1]
+    before, calls = _files(out), len(api.durations)
+    ghost = client.submit(prompt="ghost", audio_duration=60, inference_steps=200, seed=5, think=False,
+                          api_name="/generate")  # fmt: skip
+    _wait_for_step(ghost)
+    ghost.cancel()
+    started = time.time()
+    again = Client(space[0], verbose=False).predict(prompt="next", audio_duration=10, inference_steps=1, think=False,
+                                                    api_name="/generate")  # fmt: skip
+    assert time.time() - started < 30 and Path(again[0]).exists()  # not behind 200 steps nobody waits for
+    assert len(_files(out) - before) == 2  # the next take and its record; nothing of the cancelled one
+    assert len(api.durations) == calls + 2
 
 
 def test_stop_while_the_planner_writes_the_blueprint(client, space):

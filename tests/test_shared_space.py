@@ -1,0 +1,480 @@
+"""A stranger tries to take the shared studio from everyone, as the outside review did: every costly
+piece of work must be admitted, bounded, and ended when its visitor goes.
+
+The studio runs as ``python app.py`` in its own process (so its resident memory is its own), on tiny
+models, and is attacked through its public surface: ``gradio_client`` and raw HTTP. ``test_tally``
+prints tried / clear / unclear / resource abuse / leaked; docs/performance.md has the figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import numpy as np
+import psutil
+import pytest
+import soundfile as sf
+from conftest import studio_process
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError, ValidationError
+
+import random_models
+import tooltips as tips
+
+TALLY = {"tried": 0, "clear": 0, "unclear": 0, "resource abuse": 0, "leaked": 0}
+UNCLEAR = ("Bad Request", "upstream Gradio app", "Traceback", "Error(", "exception", "/tmp/", "pydantic", "int too")
+GIB = 2**30
+# What the review measured per attack, for the assertions' messages.
+SR = 48000
+
+
+@pytest.fixture(scope="module")
+def space(tiny_pipeline_dir, tmp_path_factory):
+    work = tmp_path_factory.mktemp("shared-space")
+    env = {
+        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
+        "ACE_STUDIO_VARIANT": "xl-sft",
+        "ACE_STUDIO_PLANNER_MODEL": "none",
+        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
+        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
+        "GRADIO_TEMP_DIR": str(work / "gradio"),
+        "ACE_STUDIO_UPLOAD_QUOTA": "120",
+    }
+    with studio_process(env, work) as (url, proc):
+        client = Client(url, verbose=False)
+        client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
+        yield SimpleNamespace(url=url, proc=proc, out=work / "outputs", uploads=work / "gradio", work=work,
+                              client=client)  # fmt: skip
+
+
+class Rss:
+    """The studio's resident memory (with its children), sampled every 10 ms while a block runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+
+    def now(self) -> int:
+        procs = [self.proc, *self.proc.children(recursive=True)]
+        total = 0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+        return total
+
+    @contextlib.contextmanager
+    def peak(self):
+        result = {"before": self.now(), "peak": 0}
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                result["peak"] = max(result["peak"], self.now())
+                done.wait(0.01)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield result
+        finally:
+            done.set()
+            thread.join()
+            result["delta"] = max(0, result["peak"] - result["before"])
+
+
+def _files(out: Path) -> set[Path]:
+    return {p for p in out.rglob("*") if p.is_file()} if out.exists() else set()
+
+
+def _count(kind: str, ok: bool, abuse: bool = False, leaked: bool = False) -> None:
+    TALLY["tried"] += 1
+    TALLY["clear" if ok else "unclear"] += 1
+    TALLY["resource abuse"] += int(abuse)
+    TALLY["leaked"] += int(leaked)
+
+
+def _refused(fn, expect: str) -> str:
+    """Call ``fn``; it must fail in the studio's words containing ``expect``; returns the words."""
+    with pytest.raises((ValidationError, AppError)) as info:
+        fn()
+    text = str(info.value)
+    ok = expect in text and not any(u in text for u in UNCLEAR)
+    _count("refusal", ok)
+    assert ok, text
+    return text
+
+
+def _long_flac(path: Path, seconds: float = 600, rate: int = 8000) -> Path:
+    """A quiet tone, ten minutes at 8 kHz: about a megabyte that decodes to 220 MB at 48 kHz stereo."""
+    with sf.SoundFile(str(path), "w", rate, 1, format="FLAC") as f:
+        for start in range(0, int(seconds * rate), rate):
+            t = np.arange(start, start + rate) / rate
+            f.write((0.01 * np.sin(2 * np.pi * 110 * t)).astype(np.float32))
+    return path
+
+
+# ---------------------------------------------------------------- 1. decoding uploads
+
+
+def test_a_flood_of_long_uploads_is_read_within_the_budget(space, tmp_path):
+    """12 uploads that each decode to 220 MB, read at once: the review saw +6.5 GB."""
+    original = _long_flac(tmp_path / "long.flac")
+    copies = [shutil.copy(original, tmp_path / f"long-{i}.flac") for i in range(12)]
+    clients = [Client(space.url, verbose=False) for _ in copies]
+    outcomes: list[str] = []
+    with Rss(space.proc.pid).peak() as rss:
+        jobs = [
+            c.submit(handle_file(str(p)), 0, 10, api_name="/edit_analyze") for c, p in zip(clients, copies, strict=True)
+        ]
+        for job in jobs:
+            try:
+                line = job.result(timeout=300)[0]
+                outcomes.append("read" if "10:00.0 long" in line else line)
+            except ValidationError as exc:
+                outcomes.append("busy" if "reading many uploaded songs" in str(exc) else str(exc))
+    abuse = rss["delta"] > 1.6 * GIB
+    _count("flood of long uploads", set(outcomes) <= {"read", "busy"}, abuse=abuse)
+    print(f"\n12 long uploads read at once: +{rss['delta'] / 2**20:.0f} MB peak RSS, {outcomes.count('read')} read")
+    assert set(outcomes) <= {"read", "busy"} and outcomes.count("read") >= 2, outcomes
+    assert not abuse, f"+{rss['delta'] / 2**20:.0f} MB"
+
+
+def test_edit_joins_refused_for_their_region_cost_one_decode_each(space, tmp_path):
+    """The review: 4 Edit joins refused only after decoding cost +1.9 GB and no queue place."""
+    songs = [_long_flac(tmp_path / f"song-{i}.flac", seconds=300) for i in range(4)]
+    with Rss(space.proc.pid).peak() as rss:
+        for song in songs:
+            _refused(
+                lambda s=song: space.client.predict(
+                    src_audio=handle_file(str(s)),
+                    prompt="x",
+                    repainting_start=400,
+                    repainting_end=410,
+                    api_name="/edit",
+                ),  # fmt: skip
+                "repainting_end: The region 400–410 s lies outside the song",
+            )
+    print(f"\n4 refused Edit joins: +{rss['delta'] / 2**20:.0f} MB peak RSS")
+    assert rss["delta"] < 1.0 * GIB
+
+
+def test_files_that_would_decode_to_too_much_are_refused_from_their_header(space, tmp_path):
+    one_hz = tmp_path / "one-hz.wav"
+    with sf.SoundFile(str(one_hz), "w", 1, 2, format="WAV", subtype="PCM_16") as f:
+        f.write(np.full((250, 2), 0.5, np.float32))
+    assert one_hz.stat().st_size < 2000
+    started = time.perf_counter()
+    _refused(lambda: space.client.predict(src_audio=handle_file(str(one_hz)), prompt="x", api_name="/cover"),
+             "src_audio: The song (one-hz.wav) has a sample rate of 1 Hz")  # fmt: skip
+    surround = tmp_path / "surround.flac"
+    with sf.SoundFile(str(surround), "w", 384_000, 8, format="FLAC") as f:
+        f.write(np.full((384_000, 8), 0.1, np.float32))
+    _declare_frames(surround, 600 * 384_000)  # ten minutes declared; none of it is ever decoded
+    _refused(lambda: space.client.predict(src_audio=handle_file(str(surround)), prompt="x", api_name="/cover"),
+             "holds too much audio to read")  # fmt: skip
+    assert time.perf_counter() - started < 30
+
+
+def _declare_frames(path: Path, frames: int) -> None:
+    """Rewrite a FLAC's STREAMINFO total-samples field (36 bits) to claim ``frames``."""
+    data = bytearray(path.read_bytes())
+    info = 8  # "fLaC" + the metadata block header
+    packed = int.from_bytes(data[info + 10 : info + 18], "big")
+    packed = (packed & ~((1 << 36) - 1)) | frames
+    data[info + 10 : info + 18] = packed.to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+
+
+# ---------------------------------------------------------------- 2. work nobody waits for
+
+
+def _wait_running(job, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not any((p.index or 0) >= 1 for p in job.status().progress_data or []):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no progress: {job.status()}")
+        time.sleep(0.05)  # gradio_client offers no progress callback to wait on
+
+
+def test_a_cancelled_run_stops_and_ghosts_do_not_slow_the_next_visitor(space):
+    client, before = space.client, _files(space.out)
+    plain = {"prompt": "plain take", "audio_duration": 10, "inference_steps": 20, "seed": 3}
+    started = time.perf_counter()
+    client.predict(**plain, api_name="/generate")
+    solo = time.perf_counter() - started
+    before = _files(space.out)
+    attacker = Client(space.url, verbose=False)
+    for i in range(8):
+        ghost = attacker.submit(
+            prompt=f"ghost {i}", audio_duration=30, inference_steps=200, seed=i, api_name="/generate"
+        )
+        _wait_running(ghost)
+        ghost.cancel()
+    started = time.perf_counter()
+    Client(space.url, verbose=False).predict(**plain, api_name="/generate")
+    victim = time.perf_counter() - started
+    written = len(_files(space.out) - before) - 2  # all but the victim's take and its record
+    print(f"\nsolo take {solo:.2f} s; after 8 cancelled 30 s songs {victim:.2f} s; ghost files {written}")
+    ok = victim <= 2 * solo and written == 0
+    _count("8 ghosts", ok, abuse=victim > 2 * solo, leaked=written > 0)
+    assert ok
+
+
+def test_a_closed_page_stops_its_run(space):
+    """The page's event stream closes (reload, tab closed): the run ends within seconds, nothing saved."""
+    before = _files(space.out)
+    config = httpx.get(f"{space.url}config").json()
+    fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "generate")
+    parameters = Client(space.url, verbose=False).view_api(print_info=False, return_format="dict")[
+        "named_endpoints"]["/generate"]["parameters"]  # fmt: skip
+    values = {"prompt": "closed page", "audio_duration": 60, "inference_steps": 200}
+    data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in parameters]
+    join = httpx.post(f"{space.url}gradio_api/queue/join",
+                      json={"data": data, "fn_index": fn, "session_hash": "closedpage1", "trigger_id": None})  # fmt: skip
+    assert join.status_code == 200, join.text
+    with httpx.stream("GET", f"{space.url}gradio_api/queue/data", params={"session_hash": "closedpage1"},
+                      timeout=60) as stream:  # fmt: skip
+        for line in stream.iter_lines():
+            if '"progress"' in line and "Step" in line:
+                break  # the visitor leaves as soon as the run is under way
+    started = time.perf_counter()
+    plain = Client(space.url, verbose=False).predict(prompt="next", audio_duration=10, inference_steps=1,
+                                                     api_name="/generate")  # fmt: skip
+    waited = time.perf_counter() - started
+    new = _files(space.out) - before
+    print(f"\nthe next visitor waited {waited:.2f} s behind a closed page's 60 s, 200-step song")
+    ok = waited < 20 and len(new) == 2 and Path(plain[0]).exists()
+    _count("closed page", ok, abuse=waited >= 20, leaked=len(new) != 2)
+    assert ok, (waited, new)
+
+
+# ---------------------------------------------------------------- 3. cheap work in its own queue
+
+
+def test_an_analyzer_flood_gets_words_and_never_blocks_songs(space, tmp_path):
+    small = tmp_path / "small.wav"
+    sf.write(str(small), (0.1 * np.sin(np.arange(SR) / SR * 2 * np.pi * 220)).astype(np.float32), SR)
+    upload = handle_file(str(small))
+    visitors = [Client(space.url, verbose=False) for _ in range(34)]
+    gate = threading.Barrier(len(visitors))
+    outcomes: list[str] = []
+
+    def analyse(client: Client) -> None:
+        gate.wait()
+        try:
+            client.predict(upload, 30, api_name="/extend_analyze")
+            outcomes.append("read")
+        except ValidationError as exc:
+            outcomes.append("busy" if tips.UPLOADS_BUSY[:40] in str(exc) else str(exc))
+        except Exception as exc:  # reported by the assertion below
+            outcomes.append(f"{type(exc).__name__}: {exc}"[:200])
+
+    threads = [threading.Thread(target=analyse, args=(c,)) for c in visitors]
+    for t in threads:
+        t.start()
+    song = space.client.submit(prompt="during the flood", audio_duration=10, inference_steps=1, api_name="/generate")
+    for t in threads:
+        t.join(timeout=300)
+    result = song.result(timeout=300)
+    ok = set(outcomes) <= {"read", "busy"} and Path(result[0]).exists() and outcomes.count("read") >= 1
+    _count("analyzer flood", ok)
+    print(f"\n34 analyses at once: {outcomes.count('read')} read, {outcomes.count('busy')} told to wait")
+    assert ok, [o for o in outcomes if o not in ("read", "busy")]
+
+
+# ---------------------------------------------------------------- 4. the upload quota
+
+
+def test_uploads_are_kept_within_their_quota(space, tmp_path):
+    """The review: 5 uploads of 150 MB that are not audio, kept 24 h, no total cap. Quota here: 120 MB."""
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(np.random.default_rng(0).bytes(40 * 2**20))
+    statuses = []
+    for _ in range(5):
+        with open(junk, "rb") as f:
+            answer = httpx.post(f"{space.url}gradio_api/upload", files={"files": ("junk.bin", f)}, timeout=60)
+        statuses.append(answer.status_code)
+    held = sum(p.stat().st_size for p in space.uploads.rglob("*") if p.is_file())
+    print(f"\n5 uploads of 40 MB: statuses {statuses}; the upload folder holds {held / 2**20:.0f} MB")
+    ok = held <= 120 * 2**20
+    _count("upload quota", ok, abuse=not ok)
+    assert ok
+    # An upload the studio refuses is removed at once.
+    paths = httpx.post(f"{space.url}gradio_api/upload", files={"files": ("fake.wav", b"not audio" * 100)}).json()
+    assert Path(paths[0]).exists()
+    _refused(lambda: space.client.predict(src_audio=handle_file(paths[0]), prompt="x", api_name="/cover"),
+             "is not an audio file the studio can read")  # fmt: skip
+    assert not Path(paths[0]).exists()
+
+
+# ---------------------------------------------------------------- 5. only takes are served
+
+
+def test_only_takes_are_served_and_their_urls_name_no_folder(space):
+    result = space.client.predict(prompt="served", audio_duration=10, inference_steps=1, api_name="/generate")
+    relative = result[-1]["takes"][0]["audio"]
+    day = relative.split("/")[0]
+    strangers = {"page.html": "<script>alert(1)</script>", ".env": "SECRET=1", "notes.txt": "operator notes",
+                 f".partial-{Path(relative).name}": "half"}  # fmt: skip
+    for name, text in strangers.items():
+        (space.out / day / name).write_text(text)
+    leaked = 0
+    for name in strangers:
+        for url in (f"{space.url}gradio_api/file={space.out / day / name}", f"{space.url}takes/{day}/{name}"):
+            answer = httpx.get(url)
+            leaked += answer.status_code != 404
+    raw = Client(space.url, verbose=False, download_files=False).predict(
+        prompt="served", audio_duration=10, inference_steps=1, api_name="/generate")  # fmt: skip
+    take_url = raw[0]["url"]
+    leaked += str(space.out) in take_url or str(space.work) in json.dumps(raw[0])
+    answer = httpx.get(take_url)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "audio/wav"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    ranges = {r: httpx.get(take_url, headers={"Range": r}).status_code for r in
+              ("bytes=0-1", "bytes=0-1,5-6", "bytes=999999999-")}  # fmt: skip
+    _count("files", leaked == 0 and ranges == {"bytes=0-1": 206, "bytes=0-1,5-6": 206, "bytes=999999999-": 416},
+           leaked=leaked > 0)  # fmt: skip
+    assert leaked == 0 and ranges == {"bytes=0-1": 206, "bytes=0-1,5-6": 206, "bytes=999999999-": 416}, ranges
+
+
+# ---------------------------------------------------------------- 6–9. numbers, records, LoRAs, the rest
+
+
+HUGE = 10**400
+
+
+@pytest.mark.parametrize(
+    ("api", "kwargs", "expect"),
+    [
+        ("/generate", {"prompt": "x", "bpm": HUGE}, "bpm: BPM is far too large a number"),
+        ("/generate", {"prompt": "x", "seed": HUGE}, "seed: Seed is far too large a number"),
+        ("/generate", {"prompt": "x", "audio_duration": HUGE}, "audio_duration: Duration is far too large"),
+        ("/generate", {"prompt": "x", "inference_steps": HUGE}, "inference_steps: Steps is far too large"),
+        ("/generate", {"prompt": "x", "guidance_scale": HUGE}, "guidance_scale: Guidance is far too large"),
+        ("/edit", {"prompt": "x", "repainting_start": HUGE}, "repainting_start: Region start is far too large"),
+        ("/edit", {"prompt": "x", "repainting_end": -HUGE}, "repainting_end: Region end is far too large"),
+        ("/extend", {"prompt": "x", "extend_seconds": HUGE}, "extend_seconds: Seconds to add is far too large"),
+        ("/cover", {"prompt": "x", "audio_cover_strength": HUGE}, "audio_cover_strength: Cover strength is far too"),
+        ("/lyrics", {"theme": "x", "seed": HUGE}, "seed: The seed must be a whole number"),
+        ("/generate", {"prompt": "x", "think": [1]}, "think: Think is a switch"),
+        ("/generate", {"prompt": "x", "think": {"on": 1}}, "think: Think is a switch"),
+        ("/generate", {"prompt": "x", "think": 2}, "think: Think is a switch"),
+        ("/generate", {"prompt": "x", "reference_audio": "abc"}, "reference_audio: The timbre reference file could"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and v.startswith("/") else None,
+)
+def test_numbers_and_switches_get_words_on_their_field(space, tmp_path, api, kwargs, expect):
+    if api in ("/edit", "/extend", "/cover"):
+        song = tmp_path / "song.wav"
+        sf.write(str(song), (0.1 * np.sin(np.arange(12 * SR) / SR * 2 * np.pi * 220)).astype(np.float32), SR)
+        kwargs = {"src_audio": handle_file(str(song)), **kwargs}
+    _refused(lambda: space.client.predict(**kwargs, api_name=api), expect)
+
+
+def test_hostile_records_get_words(space, tmp_path):
+    client = space.client
+    made = client.predict(prompt="record", audio_duration=10, inference_steps=1, seed=11, api_name="/generate")
+    record = made[-1]
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    _refused(lambda: client.predict(handle_file(str(deep)), api_name="/settings_from_file"), "nests its data")
+    for change, take, expect in (
+        ({}, 5, "Take to send must be a whole number from 1 to 1"),
+        ({}, "fast", "Take to send must be a whole number"),
+        ({"seed": "abc"}, 1, "This record's seed ('abc') cannot be used: Seed must be a number"),
+        ({"audio_duration": "abc"}, 1, "This record's audio_duration ('abc') cannot be used"),
+        ({"audio_format": "exe"}, 1, "This record's audio_format ('exe') cannot be used: Unknown output format"),
+        ({"think": "maybe"}, 1, "This record's think ('maybe') cannot be used"),
+    ):
+        hostile = {**record, "params": {**record["params"], **change}}
+        if "seed" in change:
+            hostile["takes"] = [{**record["takes"][0], "seed": change["seed"]}]
+        _refused(lambda h=hostile, t=take: client.predict(h, t, api_name="/settings_from_generate"), expect)
+    # JSON's NaN and Infinity, which gradio_client will not send: raw HTTP, as the review sent them.
+    nan = {**record, "params": {**record["params"], "audio_duration": float("nan")}}
+    for data, expect in (([nan, 1], "audio_duration ('nan') cannot be used: Duration must be a number"),
+                         ([record, float("inf")], "Take to send must be a whole number from 1 to 1")):  # fmt: skip
+        text = _raw_call(space.url, "settings_from_generate", data)
+        ok = expect in text and not any(u in text for u in UNCLEAR)
+        _count("raw record value", ok)
+        assert ok, text
+    with_bom = tmp_path / "bom.json"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + json.dumps({**record, "take": 1, "seed": 11}).encode())
+    brought = client.predict(handle_file(str(with_bom)), api_name="/settings_from_file")
+    assert brought[0] == "record" and brought[8] == 11
+    _count("record with a BOM", True)
+    long_name = {**record, "params": {**record["params"], "lora": "<img src=x onerror=alert(1)>" + "x" * 100_000}}
+    toasts = [m["log"] for m in _page_call(space.url, "settings_from_generate", [long_name, 1]) if m["msg"] == "log"]
+    ok = len(toasts) == 1 and "<img" not in toasts[0] and len(toasts[0]) < 300
+    _count("escaped, bounded toast", ok)
+    assert ok, toasts
+
+
+def _page_call(url: str, api: str, data: list) -> list[dict]:
+    """Call ``api`` as the page does (queue join, then its event stream); returns every message,
+    toasts (``"msg": "log"``) included."""
+    config = httpx.get(f"{url}config").json()
+    fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == api)
+    session = f"page-{time.monotonic_ns()}"
+    joined = httpx.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn, "session_hash": session})
+    joined.raise_for_status()
+    messages = []
+    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=60) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                messages.append(json.loads(line[5:]))
+                if messages[-1].get("msg") == "process_completed":
+                    break
+    return messages
+
+
+def _raw_call(url: str, api: str, data: list) -> str:
+    """Gradio's HTTP call API with a body as ``json.dumps`` writes it (NaN and Infinity included);
+    returns the event stream's text."""
+    body = json.dumps({"data": data})  # allow_nan: what a hand-written client may send
+    event = httpx.post(f"{url}gradio_api/call/{api}", content=body, headers={"content-type": "application/json"})
+    event.raise_for_status()
+    return httpx.get(f"{url}gradio_api/call/{api}/{event.json()['event_id']}", timeout=60).text
+
+
+def test_a_lora_whose_ranks_differ_is_refused_before_the_queue(space, tiny_pipeline_dir, tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    import models
+
+    pipe = models.load_pipeline(str(tiny_pipeline_dir), models.VARIANTS["xl-sft"])
+    good = random_models.save_lora(tmp_path / "good.safetensors", pipe.transformer)
+    state = load_file(str(good))
+    first_b = next(k for k in state if "lora_B" in k)
+    state[first_b] = torch.zeros(state[first_b].shape[0], state[first_b].shape[1] + 3)
+    save_file(state, str(tmp_path / "ranks.safetensors"))
+    _refused(lambda: space.client.predict(prompt="x", lora=handle_file(str(tmp_path / "ranks.safetensors")),
+                                          api_name="/generate"), "lora: ranks.safetensors is inconsistent")  # fmt: skip
+
+
+def test_a_cut_off_mp3_is_the_same_song_everywhere(space, tmp_path):
+    full = tmp_path / "full.mp3"
+    t = np.arange(20 * SR) / SR
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    sf.write(str(full), np.stack([tone, tone]).T, SR, format="MP3")
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    line, *_, wave = space.client.predict(handle_file(str(cut)), 0, 5, api_name="/edit_analyze")
+    seconds = json.loads(wave)["seconds"]
+    assert 8 < seconds < 11 and "BPM" in line, line
+    edited = space.client.predict(src_audio=handle_file(str(cut)), prompt="x", repainting_start=1, repainting_end=3,
+                                  inference_steps=1, api_name="/edit")  # fmt: skip
+    assert sf.info(edited[0]).duration == pytest.approx(seconds, abs=0.01)
+    _count("cut-off mp3", True)
+
+
+def test_tally():  # last in the file: it reads what the tests above counted
+    print(f"\nshared-space attacks: {TALLY}")
+    assert TALLY["unclear"] == 0 and TALLY["resource abuse"] == 0 and TALLY["leaked"] == 0
