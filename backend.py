@@ -306,7 +306,7 @@ def _build() -> Backend:
     source = models.model_source(variant)
     device = models.pick_device()
     started = time.perf_counter()
-    pipe = prepare_pipeline(models.load_pipeline(source, variant, dtype=models.dtype_for(device)), device)
+    pipe = prepare_pipeline(models.load_pipeline(source, variant, dtype=models.pipeline_dtypes(device)), device)
     devices.register_resident("music", pipe, device)
     built = Backend(
         pipe=pipe,

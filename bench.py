@@ -412,6 +412,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="write random FP32 XL shards in upstream's layout to DIR (kept for reruns), then measure "
                         "the peak host memory of building the bf16 pipeline from them")  # fmt: skip
     parser.add_argument("--load-layers", type=int, help="DiT layers of that checkpoint (default: XL's 32)")
+    parser.add_argument("--load-dtype", default="bfloat16", help="the dtype it is built in (float16: a Mac's)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -420,7 +421,7 @@ def main(argv: list[str] | None = None) -> None:
         print(work_table([float(s) for s in args.lengths.split(",")]))
         return
     if args.load_memory:
-        print(load_memory(args.load_memory, args.load_layers))
+        print(load_memory(args.load_memory, args.load_layers, dtype=args.load_dtype))
         return
     import_app, import_gradio = import_app_seconds()
     import models
@@ -474,7 +475,7 @@ import resource, sys, time, torch
 sys.path.insert(0, {root!r})
 import models
 started = time.perf_counter()
-pipe = models.load_pipeline({dit!r}, models.VARIANTS["xl-sft"], dtype=torch.bfloat16)
+pipe = models.load_pipeline({dit!r}, models.VARIANTS["xl-sft"], dtype=torch.{dtype})
 took = time.perf_counter() - started
 size = sum(p.numel() * p.element_size() for m in pipe.components.values() if hasattr(m, "parameters")
            for p in m.parameters())
@@ -482,8 +483,8 @@ print(took, size, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 
 
-def load_memory(folder: Path, layers: int | None = None, root: Path = ROOT) -> str:
-    """Peak host memory of building the bf16 XL pipeline from FP32 upstream shards, in a fresh process.
+def load_memory(folder: Path, layers: int | None = None, root: Path = ROOT, dtype: str = "bfloat16") -> str:
+    """Peak host memory of building the XL pipeline in ``dtype`` from FP32 upstream shards, in a fresh process.
 
     ``root`` is the checkout whose loader is measured (another one measures an older loader).
     """
@@ -497,7 +498,7 @@ def load_memory(folder: Path, layers: int | None = None, root: Path = ROOT) -> s
     shards = sorted(dit.glob("model-*.safetensors"))
     fp32 = sum(p.stat().st_size for p in shards)
     out = subprocess.run(
-        [sys.executable, "-c", _BUILD.format(root=str(root), dit=str(dit))],
+        [sys.executable, "-c", _BUILD.format(root=str(root), dit=str(dit), dtype=dtype)],
         capture_output=True, text=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )  # fmt: skip
     if out.returncode != 0:
@@ -506,7 +507,7 @@ def load_memory(folder: Path, layers: int | None = None, root: Path = ROOT) -> s
     gib = 2**30
     largest = max(p.stat().st_size for p in shards)
     return (
-        "| FP32 checkpoint | shards (largest) | bf16 pipeline | peak host memory | target: bf16 + one shard | build |\n"
+        f"| FP32 checkpoint | shards (largest) | {dtype} pipeline | peak host memory | target: pipeline + one shard | build |\n"
         "|---|---|---|---|---|---|\n"
         f"| {fp32 / gib:.1f} GiB | {len(shards)} ({largest / gib:.1f} GiB) | {size / gib:.1f} GiB | "
         f"{peak / gib:.1f} GiB | {(size + largest) / gib:.1f} GiB | {took:.0f} s |"

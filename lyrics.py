@@ -356,7 +356,7 @@ def _load() -> Writer:
 
         source = override or DEFAULT_MODEL
         device = models.pick_device()
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=models.dtype_for(device))
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=models.dtype_for(device, "lm"))
         tokenizer = AutoTokenizer.from_pretrained(source)
     except Exception as exc:  # missing files, no network, out of memory: all "cannot load"
         raise models.ModelLoadError(f"{override or 'the lyrics model'}: {exc}") from exc

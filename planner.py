@@ -321,15 +321,13 @@ def _load() -> Planner:
         raise models.ModelLoadError("Think is off on this studio (ACE_STUDIO_PLANNER_MODEL=none).")
     device = models.pick_device()
     try:
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         folder = _folder(source)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         vocab = Vocabulary.of(tokenizer)
-        # bf16 on CUDA, fp32 on MPS and the CPU, as upstream loads it.
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=models.dtype_for(device, "lm"))
+        model = model.to(device).eval()
     except models.ModelLoadError:
         raise
     except Exception as exc:  # missing files, no network, out of memory: all "cannot load"
