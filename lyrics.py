@@ -21,6 +21,7 @@ import checks
 import devices
 import models
 import runs
+import tooltips as tips
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 MLX_MODEL = "mlx-community/Qwen2.5-7B-Instruct-4bit"
@@ -383,14 +384,18 @@ def _load() -> Writer:
 
         source = override or DEFAULT_MODEL
         device = models.pick_device()
+        devices.offload_mode(device)  # decided before anything is on the device
         model = AutoModelForCausalLM.from_pretrained(source, dtype=models.dtype_for(device, "lm"))
         tokenizer = AutoTokenizer.from_pretrained(source)
     except Exception as exc:  # missing files, no network, out of memory: all "cannot load"
         raise models.ModelLoadError(f"{override or 'the lyrics model'}: {exc}") from exc
+    gib = devices.weights_gib(model)
+    if not devices.fits_alone(gib, device):
+        raise models.ModelLoadError(tips.LYRICS_TOO_BIG.format(source=models.public_source(source), gib=gib))
     model.eval()
-    writer = Writer("transformers", source, model, tokenizer, device)
-    devices.register_resident("lyrics", model, device)
-    return writer
+    # Built on the CPU; its first turn brings it to the device (devices.claim_device).
+    devices.register_resident("lyrics", model, device, gib, on="cpu")
+    return Writer("transformers", source, model, tokenizer, device)
 
 
 def estimate_duration(params: dict[str, Any], multiplier: float = 1.0) -> int:

@@ -135,16 +135,6 @@ def pipeline_dtypes(device: str) -> dict[str, Any]:
     return {name: dtype_for(device, part) for name, part in PIPELINE_PARTS.items()}
 
 
-def vram_limit_for(device: str) -> float | None:
-    """Total memory of the accelerator in GiB, or None where it cannot be asked (MPS, CPU)."""
-    if device != "cuda":
-        return None
-    import torch
-
-    _free, total = torch.cuda.mem_get_info()
-    return total / 2**30
-
-
 def detect_layout(folder: str | Path) -> str:
     """``diffusers`` (model_index.json) or ``upstream`` (config.json + model weights)."""
     folder = Path(folder)

@@ -326,14 +326,16 @@ def _load() -> Planner:
         folder = _folder(source)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         vocab = Vocabulary.of(tokenizer)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=models.dtype_for(device, "lm"))
-        model = model.to(device).eval()
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=models.dtype_for(device, "lm")).eval()
+        # Under an offload mode it waits on the CPU and visits the device for its turns only.
+        home = device if devices.offload_mode(device) == "none" else "cpu"
+        model.to(home)
     except models.ModelLoadError:
         raise
     except Exception as exc:  # missing files, no network, out of memory: all "cannot load"
         raise models.ModelLoadError(f"the planner ({public_name()}): {exc}") from exc
     built = Planner(model, tokenizer, vocab, source, device)
-    devices.register_resident("planner", model, device)
+    devices.register_resident("planner", model, device, on=home)
     return built
 
 

@@ -12,6 +12,7 @@ import devices
 import handlers
 import lyrics
 import models
+import offload
 import random_models
 import runs
 
@@ -224,7 +225,7 @@ def test_models_take_turns_when_they_do_not_fit(monkeypatch):
             moves.append((self.name, device))
             return self
 
-    monkeypatch.setattr(models, "vram_limit_for", lambda device: 24.0)
+    monkeypatch.setattr(offload, "device_memory", lambda device: (23.0, 24.0))
     monkeypatch.setattr(sys.modules["torch"].cuda, "empty_cache", lambda: None)
     devices.register_resident("music", Fake("music"), "cuda", gib=10.5)
     devices.register_resident("lyrics", Fake("lyrics"), "cuda", gib=15.2)
@@ -233,7 +234,7 @@ def test_models_take_turns_when_they_do_not_fit(monkeypatch):
         assert moves == [("music", "cpu")]
         devices.claim_device("music")
         assert moves[1:] == [("lyrics", "cpu"), ("music", "cuda")]
-        monkeypatch.setattr(models, "vram_limit_for", lambda device: 80.0)
+        monkeypatch.setattr(offload, "device_memory", lambda device: (79.0, 80.0))
         devices.claim_device("lyrics")
         assert moves[3:] == [("lyrics", "cuda")]  # both fit on 80 GiB: music stays
     finally:
