@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import gc
 import importlib
-import inspect
 import threading
+import types
 
 import pytest
 
@@ -49,7 +49,8 @@ def _generations_alive() -> list:
     gc.collect()
     codes = {f.__code__ for f in (generate.stream_generate, generate.generate_step, lyrics.Writer.stream,
                                   lyrics.Writer._stream_mlx, lyrics.stream_lyrics)}  # fmt: skip
-    return [g for g in gc.get_objects() if inspect.isgenerator(g) and g.gi_code in codes and g.gi_frame]
+    # type(), not isinstance(): gc also holds weak proxies, and isinstance() on a dead one raises.
+    return [g for g in gc.get_objects() if type(g) is types.GeneratorType and g.gi_code in codes and g.gi_frame]
 
 
 def test_real_mlx_path_streams_and_reproduces(mlx_env):
