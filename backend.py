@@ -20,6 +20,7 @@ from typing import Any
 import devices
 import lora
 import models
+import offload
 import runs
 
 # Longest lyric token sequence the pipeline encodes; it truncates silently beyond it.
@@ -61,6 +62,7 @@ class Backend:
     source: str
     device: str
     load_seconds: float
+    offload: str = "none"  # offload.MODES: how the pipeline's parts share the GPU
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def lyric_tokens(self, lyrics: str, language: str) -> int:
@@ -118,7 +120,10 @@ class Backend:
                         output_type="np" if final else "latent",
                     )
                     latents = out.audios
+                    if not final:  # the DiT of a latent-only call stays on the GPU otherwise
+                        offload.free_parts(self.pipe, self.offload)
             finally:
+                offload.free_parts(self.pipe, self.offload)
                 if adapter:
                     # Still under the lock, success or not: the next request must hear the bare model.
                     self.drop_lora()
@@ -265,7 +270,12 @@ def is_warm() -> bool:
 def load_state() -> dict[str, Any]:
     """Where the pipeline stands, for the page header: cold, loading (for how long) or ready."""
     if _backend is not None:
-        return {"state": "ready", "device": _backend.device, "load_seconds": _backend.load_seconds}
+        return {
+            "state": "ready",
+            "device": _backend.device,
+            "load_seconds": _backend.load_seconds,
+            "offload": _backend.offload,
+        }
     since = _loading_since
     if since is not None:
         return {"state": "loading", "elapsed": time.time() - since}
@@ -290,9 +300,10 @@ def get_backend(on_load: Callable[[], None] | None = None) -> Backend:
     return _backend
 
 
-def prepare_pipeline(pipe: Any, device: str) -> Any:
-    """The studio's settings for a loaded pipeline (the benchmark uses them too)."""
-    pipe.to(device)
+def prepare_pipeline(pipe: Any, device: str, mode: str = "none") -> Any:
+    """The studio's settings for a loaded pipeline (the benchmark uses them too), on ``device`` as
+    the offload ``mode`` says."""
+    offload.apply(pipe, mode, device)
     pipe.set_progress_bar_config(disable=True)
     # The pipeline leaves VAE tiling off, so a 10-minute song would decode in one piece. Tiles
     # (above 512 latent frames, 64 frames of overlap) halved the decode time and cut peak memory
@@ -306,15 +317,18 @@ def _build() -> Backend:
     variant = models.active_variant()
     source = models.model_source(variant)
     device = models.pick_device()
+    mode = devices.offload_mode(device)
     started = time.perf_counter()
-    pipe = prepare_pipeline(models.load_pipeline(source, variant, dtype=models.dtype_for(device)), device)
-    devices.register_resident("music", pipe, device)
+    pipe = models.load_pipeline(source, variant, dtype=models.pipeline_dtypes(device))
+    pipe = prepare_pipeline(pipe, device, mode)
+    devices.register_resident("music", pipe, device, managed=mode != "none")
     built = Backend(
         pipe=pipe,
         variant=variant,
         source=source,
         device=device,
         load_seconds=time.perf_counter() - started,
+        offload=mode,
     )
     built.layer_sizes  # noqa: B018 -- read while no adapter can be loaded
     return built

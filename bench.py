@@ -460,6 +460,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--load-layers", type=int, help="DiT layers of that checkpoint (default: XL's 32)")
     parser.add_argument("--decode", action="store_true",
                         help="what decoding hostile uploads costs (memory, seconds), as uploads.load does it")  # fmt: skip
+    parser.add_argument("--load-dtype", default="bfloat16", help="the dtype it is built in (float16: a Mac's)")
+    parser.add_argument("--memory-table", action="store_true",
+                        help="parameter counts, bf16 sizes and the offload mode per card size (any machine)")  # fmt: skip
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -468,7 +471,10 @@ def main(argv: list[str] | None = None) -> None:
         print(work_table([float(s) for s in args.lengths.split(",")]))
         return
     if args.load_memory:
-        print(load_memory(args.load_memory, args.load_layers))
+        print(load_memory(args.load_memory, args.load_layers, dtype=args.load_dtype))
+        return
+    if args.memory_table:
+        print(memory_table())
         return
     if args.decode:
         print(decode_table())
@@ -525,7 +531,7 @@ import resource, sys, time, torch
 sys.path.insert(0, {root!r})
 import models
 started = time.perf_counter()
-pipe = models.load_pipeline({dit!r}, models.VARIANTS["xl-sft"], dtype=torch.bfloat16)
+pipe = models.load_pipeline({dit!r}, models.VARIANTS["xl-sft"], dtype=torch.{dtype})
 took = time.perf_counter() - started
 size = sum(p.numel() * p.element_size() for m in pipe.components.values() if hasattr(m, "parameters")
            for p in m.parameters())
@@ -533,8 +539,8 @@ print(took, size, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 
 
-def load_memory(folder: Path, layers: int | None = None, root: Path = ROOT) -> str:
-    """Peak host memory of building the bf16 XL pipeline from FP32 upstream shards, in a fresh process.
+def load_memory(folder: Path, layers: int | None = None, root: Path = ROOT, dtype: str = "bfloat16") -> str:
+    """Peak host memory of building the XL pipeline in ``dtype`` from FP32 upstream shards, in a fresh process.
 
     ``root`` is the checkout whose loader is measured (another one measures an older loader).
     """
@@ -548,7 +554,7 @@ def load_memory(folder: Path, layers: int | None = None, root: Path = ROOT) -> s
     shards = sorted(dit.glob("model-*.safetensors"))
     fp32 = sum(p.stat().st_size for p in shards)
     out = subprocess.run(
-        [sys.executable, "-c", _BUILD.format(root=str(root), dit=str(dit))],
+        [sys.executable, "-c", _BUILD.format(root=str(root), dit=str(dit), dtype=dtype)],
         capture_output=True, text=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )  # fmt: skip
     if out.returncode != 0:
@@ -557,11 +563,94 @@ def load_memory(folder: Path, layers: int | None = None, root: Path = ROOT) -> s
     gib = 2**30
     largest = max(p.stat().st_size for p in shards)
     return (
-        "| FP32 checkpoint | shards (largest) | bf16 pipeline | peak host memory | target: bf16 + one shard | build |\n"
+        f"| FP32 checkpoint | shards (largest) | {dtype} pipeline | peak host memory | target: pipeline + one shard | build |\n"
         "|---|---|---|---|---|---|\n"
         f"| {fp32 / gib:.1f} GiB | {len(shards)} ({largest / gib:.1f} GiB) | {size / gib:.1f} GiB | "
         f"{peak / gib:.1f} GiB | {(size + largest) / gib:.1f} GiB | {took:.0f} s |"
     )
+
+
+# ---------------------------------------------------------------- what fits on which card
+
+# Published shapes (each model's config.json on the Hub) of what random_models does not build at full
+# size: Qwen3-Embedding-0.6B's vocabulary (the random pipeline's tokenizer has 512 entries), Qwen3-1.7B,
+# whose vocabulary ACE-Step's 5 Hz planner extends by its 64,000 audio-code tokens, and Qwen2.5-7B-Instruct.
+TEXT_ENCODER_VOCAB = 151669
+PLANNER_CONFIG = {"vocab_size": 151936 + 64000, "hidden_size": 2048, "intermediate_size": 6144,
+                  "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128,
+                  "tie_word_embeddings": True}  # fmt: skip
+LYRICS_CONFIG = {"vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
+                 "num_attention_heads": 28, "num_key_value_heads": 4, "tie_word_embeddings": False}  # fmt: skip
+CARDS_GB = (8, 12, 16, 24, 48, 80)
+BANDWIDTH_GIB_S = 10.0  # assumed host<->device copy speed of pageable memory over PCIe 4.0 x16
+
+
+def parameter_counts() -> dict[str, int]:
+    """Parameters of every model the studio runs, counted on the meta device from the real classes."""
+    from accelerate import init_empty_weights
+    from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM, Qwen3Model
+
+    import random_models
+
+    def count(module: Any) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    with init_empty_weights(include_buffers=False):
+        pipe = random_models.build_pipeline("xl")
+        text = Qwen3Model(Qwen3Config(vocab_size=TEXT_ENCODER_VOCAB, tie_word_embeddings=True,
+                                      **random_models.XL_SHAPES["text_encoder"]))  # fmt: skip
+        planner = Qwen3ForCausalLM(Qwen3Config(**PLANNER_CONFIG))
+        lyrics = Qwen2ForCausalLM(Qwen2Config(**LYRICS_CONFIG))
+    planner.tie_weights()  # outside the context: inside it the head keeps its own meta copy
+    parts = ("transformer", "condition_encoder", "audio_tokenizer", "audio_token_detokenizer", "vae")
+    counts = {name: count(getattr(pipe, name)) for name in parts}
+    counts["text_encoder"] = count(text)
+    return {**counts, "planner": count(planner), "lyrics": count(lyrics)}
+
+
+def memory_table(bandwidth: float = BANDWIDTH_GIB_S) -> str:
+    """docs/deployment.md's table: bf16 sizes, the mode ``auto`` picks per card, and the weights moved
+    per song in each mode (seconds at ``bandwidth`` GiB/s: an estimate, not a measurement)."""
+    import offload
+
+    n = parameter_counts()
+    gib = {k: v * 2 / 2**30 for k, v in n.items()}  # bf16
+    pipeline = sum(v for k, v in gib.items() if k not in ("planner", "lyrics"))
+    resident = sum(gib[k] for k in offload.RESIDENT_PARTS)
+    lines = ["| part | parameters | bf16 |", "|---|---|---|"]
+    lines += [f"| {k} | {v / 1e9:.3f} B | {gib[k]:.2f} GiB |" for k, v in n.items()]
+    lines += [
+        f"| music pipeline (all parts) | {sum(v for k, v in n.items() if k in gib and k not in ('planner', 'lyrics')) / 1e9:.3f} B | {pipeline:.2f} GiB |",
+        "",
+    ]  # noqa: E501
+    lines += ["| card | reported free of total (assumed) | auto picks | planner + pipeline | weights moved per song (1 take, Think) | extra time per song | lyrics LLM |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for card in CARDS_GB:
+        total = card - 0.4
+        free = total - 0.5
+        mode = offload.choose(free, total, pipeline, gib["transformer"])
+        limit = offload.BUDGET * total
+        together = pipeline + gib["planner"] <= limit
+        if mode == "none":
+            moved = 0.0 if together else 2 * (pipeline + gib["planner"])
+        elif mode == "model":
+            moved = 2 * (pipeline - resident) + 2 * gib["planner"]
+        else:  # the DiT streams once per step (50 for SFT), the rest once per song
+            moved = 50 * gib["transformer"] + (pipeline - resident - gib["transformer"]) + 2 * gib["planner"]
+        if gib["lyrics"] > total:
+            words = "does not fit: use a smaller model"
+        elif pipeline + gib["planner"] + gib["lyrics"] <= limit and mode == "none":
+            words = "stays beside them"
+        elif mode == "none":
+            swap = 2 * (gib["lyrics"] + pipeline + gib["planner"])
+            words = (
+                f"takes turns with them: {swap:.1f} GiB moved per request and the song after, ~{swap / bandwidth:.0f} s"
+            )
+        else:
+            words = f"alone on the card: {2 * gib['lyrics']:.1f} GiB in and out per request, ~{2 * gib['lyrics'] / bandwidth:.0f} s"
+        lines.append(f"| {card} GB | {free:.1f} of {total:.1f} GiB | `{mode}` | {'together' if together else 'take turns'} | "
+                     f"{moved:.1f} GiB | ~{moved / bandwidth:.0f} s | {words} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The lyrics writer: Qwen 2.5 7B Instruct through transformers (CUDA/CPU) or mlx-lm (Apple Silicon).
+"""The lyrics writer: Qwen 2.5 7B Instruct through transformers (CUDA/CPU) or mlx-lm (Apple Silicon;
+``ACE_STUDIO_LYRICS_ENGINE`` forces either).
 
 It builds a songwriting prompt, streams the model's text, then cleans it into what ACE-Step sings
 well: one ``[Section]`` tag per section, no chat preamble, markdown, numbering or commentary, within
@@ -8,7 +9,9 @@ the music model's lyric limit, plus a style caption for Generate.
 from __future__ import annotations
 
 import os
+import platform
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ import checks
 import devices
 import models
 import runs
+import tooltips as tips
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 MLX_MODEL = "mlx-community/Qwen2.5-7B-Instruct-4bit"
@@ -227,6 +231,21 @@ def _mlx_available() -> bool:
     return True
 
 
+def engine() -> str:
+    """``ACE_STUDIO_LYRICS_ENGINE``: ``mlx``, ``transformers``, or ``auto`` (default): mlx-lm on
+    Apple Silicon where it is installed, else transformers. mlx also has Linux wheels (its CPU
+    backend, which the tests use), so being importable alone must not pick it."""
+    wanted = os.environ.get("ACE_STUDIO_LYRICS_ENGINE", "").strip().lower() or "auto"
+    if wanted not in ("auto", "mlx", "transformers"):
+        raise models.ModelLoadError(f"Unknown ACE_STUDIO_LYRICS_ENGINE {wanted!r}; choose auto, mlx or transformers.")
+    if wanted == "mlx" and not _mlx_available():
+        raise models.ModelLoadError("ACE_STUDIO_LYRICS_ENGINE=mlx, but mlx-lm is not installed (pip install mlx-lm).")
+    if wanted == "auto":
+        apple = sys.platform == "darwin" and platform.machine() == "arm64"
+        return "mlx" if apple and _mlx_available() else "transformers"
+    return wanted
+
+
 @dataclass
 class Writer:
     """A loaded lyrics model and how to stream from it."""
@@ -248,7 +267,7 @@ class Writer:
         """The model's text piece by piece; ``Stopped`` as soon as ``should_stop()`` says so."""
         prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         if self.engine == "mlx":
-            pieces = self._stream_mlx(prompt, temperature, seed, max_new_tokens)
+            pieces = self._stream_mlx(prompt, temperature, seed, max_new_tokens, should_stop)
         else:
             pieces = self._stream_transformers(prompt, temperature, seed, max_new_tokens, should_stop)
         try:
@@ -259,17 +278,25 @@ class Writer:
         finally:
             pieces.close()
 
-    def _stream_mlx(self, prompt: str, temperature: float, seed: int, max_new_tokens: int) -> Iterator[str]:
+    def _stream_mlx(
+        self, prompt: str, temperature: float, seed: int, max_new_tokens: int, should_stop: Callable[[], bool]
+    ) -> Iterator[str]:
         import mlx.core as mx
         import mlx_lm
         from mlx_lm.sample_utils import make_sampler
 
         mx.random.seed(seed)
         sampler = make_sampler(temp=temperature, top_p=0.9)
-        for response in mlx_lm.stream_generate(
-            self.model, self.tokenizer, prompt, max_tokens=max_new_tokens, sampler=sampler
-        ):
-            yield response.text
+        # mlx-lm decodes in this thread, one token per step of its generator, so closing it ends the
+        # generation at once (and its own finally restores Metal's wired-memory limit).
+        tokens = mlx_lm.stream_generate(self.model, self.tokenizer, prompt, max_tokens=max_new_tokens, sampler=sampler)
+        try:
+            for response in tokens:
+                if should_stop():
+                    raise Stopped
+                yield response.text
+        finally:
+            tokens.close()
 
     def _stream_transformers(
         self, prompt: str, temperature: float, seed: int, max_new_tokens: int, should_stop: Callable[[], bool]
@@ -346,24 +373,29 @@ def reset_writer() -> None:
 def _load() -> Writer:
     override = model_source()
     try:
-        if _mlx_available():
+        if engine() == "mlx":
+            import mlx.core as mx
             import mlx_lm
 
             source = override or MLX_MODEL
             model, tokenizer = mlx_lm.load(source)
-            return Writer("mlx", source, model, tokenizer, "mps")
+            return Writer("mlx", source, model, tokenizer, "mps" if mx.metal.is_available() else "cpu")
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         source = override or DEFAULT_MODEL
         device = models.pick_device()
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=models.dtype_for(device))
+        devices.offload_mode(device)  # decided before anything is on the device
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=models.dtype_for(device, "lm"))
         tokenizer = AutoTokenizer.from_pretrained(source)
     except Exception as exc:  # missing files, no network, out of memory: all "cannot load"
         raise models.ModelLoadError(f"{override or 'the lyrics model'}: {exc}") from exc
+    gib = devices.weights_gib(model)
+    if not devices.fits_alone(gib, device):
+        raise models.ModelLoadError(tips.LYRICS_TOO_BIG.format(source=models.public_source(source), gib=gib))
     model.eval()
-    writer = Writer("transformers", source, model, tokenizer, device)
-    devices.register_resident("lyrics", model, device)
-    return writer
+    # Built on the CPU; its first turn brings it to the device (devices.claim_device).
+    devices.register_resident("lyrics", model, device, gib, on="cpu")
+    return Writer("transformers", source, model, tokenizer, device)
 
 
 def estimate_duration(params: dict[str, Any], multiplier: float = 1.0) -> int:

@@ -1,4 +1,4 @@
-"""Model registry, device choice and the loader for both checkpoint layouts.
+"""Model registry, device choice, precision per device and the loader for both checkpoint layouts.
 
 Two layouts reach the studio: the diffusers layout (``model_index.json``) that ``from_pretrained``
 reads directly, and the upstream ACE-Step layout that XL SFT is published in (``config.json``,
@@ -108,21 +108,31 @@ def pick_device() -> str:
     return "cpu"
 
 
-def dtype_for(device: str):
-    """bf16 on CUDA; fp32 on MPS and CPU, where bf16 kernels are slow or missing."""
+# Upstream ACE-Step 1.5's precision per device and part: the DiT (with its condition encoder and
+# audio tokenizer) and the text encoder in ``acestep/handler.py`` ``initialize_service``, the VAE
+# in its ``_get_vae_dtype``, the 5 Hz LM in ``acestep/llm_inference.py`` ``initialize``. On MPS
+# fp16 beats bf16 for the diffusion parts, while the LMs stay fp32: bf16-trained LM weights can
+# overflow fp16, and token-by-token decoding gains little from it. The lyrics LLM is an LM too.
+PRECISION: dict[str, dict[str, str]] = {
+    "cuda": {"dit": "bfloat16", "text_encoder": "bfloat16", "vae": "bfloat16", "lm": "bfloat16"},
+    "mps": {"dit": "float16", "text_encoder": "float16", "vae": "float16", "lm": "float32"},
+    "cpu": {"dit": "float32", "text_encoder": "float32", "vae": "float32", "lm": "float32"},
+}
+# The pipeline's components by the part of the table that sets their precision.
+_DIT_PARTS = ("transformer", "condition_encoder", "audio_tokenizer", "audio_token_detokenizer")
+PIPELINE_PARTS = {**dict.fromkeys(_DIT_PARTS, "dit"), "text_encoder": "text_encoder", "vae": "vae"}
+
+
+def dtype_for(device: str, part: str = "dit"):
+    """The torch dtype ``part`` (``dit``, ``text_encoder``, ``vae`` or ``lm``) runs in on ``device``."""
     import torch
 
-    return torch.bfloat16 if device == "cuda" else torch.float32
+    return getattr(torch, PRECISION.get(device, PRECISION["cpu"])[part])
 
 
-def vram_limit_for(device: str) -> float | None:
-    """Total memory of the accelerator in GiB, or None where it cannot be asked (MPS, CPU)."""
-    if device != "cuda":
-        return None
-    import torch
-
-    _free, total = torch.cuda.mem_get_info()
-    return total / 2**30
+def pipeline_dtypes(device: str) -> dict[str, Any]:
+    """``{component: dtype}`` for every pipeline component on ``device`` (what ``load_pipeline`` takes)."""
+    return {name: dtype_for(device, part) for name, part in PIPELINE_PARTS.items()}
 
 
 def detect_layout(folder: str | Path) -> str:
@@ -337,14 +347,14 @@ def _assign(module: Any, key: str, value: Any) -> str | None:
 
 
 def _stream_upstream_weights(
-    folder: Path, modules: dict[str, Any], dtype: Any
+    folder: Path, modules: dict[str, Any], dtypes: dict[str, Any]
 ) -> tuple[dict[str, set[str]], dict[str, list[str]]]:
     """Fill ``modules`` from the checkpoint one tensor at a time; returns the keys each got, and
     for each component the checkpoint keys that did not fit it.
 
-    Each tensor is read, cast to ``dtype`` and assigned before the next is read, so the build never
-    holds the FP32 checkpoint: XL SFT ships ~20 GB of FP32 in 4 shards, and reading it whole before
-    casting peaked near 30 GB of host memory for a 10.4 GiB bf16 pipeline.
+    Each tensor is read, cast to its component's dtype (``dtypes``) and assigned before the next is
+    read, so the build never holds the FP32 checkpoint: XL SFT ships ~20 GB of FP32 in 4 shards, and
+    reading it whole before casting peaked near 30 GB of host memory for a 10.4 GiB bf16 pipeline.
     """
     from safetensors import safe_open
 
@@ -360,6 +370,7 @@ def _stream_upstream_weights(
                     continue
                 component, new = target
                 tensor = f.get_tensor(key)
+                dtype = dtypes.get(component)
                 if dtype is not None and tensor.is_floating_point():
                     tensor = tensor.to(dtype)
                 problem = _assign(modules[component], new, tensor)
@@ -384,8 +395,16 @@ def _upstream_components(folder: Path) -> set[str]:
     return present
 
 
+def _per_component(dtype: Any) -> dict[str, Any]:
+    """``load_pipeline``'s ``dtype`` (one dtype, ``{component: dtype}`` or None) for each component."""
+    if isinstance(dtype, dict):
+        return {name: dtype.get(name, dtype.get("default")) for name in PIPELINE_PARTS}
+    return dict.fromkeys(PIPELINE_PARTS, dtype)
+
+
 def load_upstream(folder: Path, variant: Variant, dtype=None):
-    """Build an ``AceStepPipeline`` from an upstream-layout checkpoint folder, in memory."""
+    """Build an ``AceStepPipeline`` from an upstream-layout checkpoint folder, in memory; ``dtype`` is
+    one dtype for all, or ``{component: dtype}`` (``pipeline_dtypes``)."""
     import torch
     from accelerate import init_empty_weights
     from diffusers import (
@@ -424,10 +443,12 @@ def load_upstream(folder: Path, variant: Variant, dtype=None):
         # Buffers stay real (the FSQ quantizer computes its own), parameters are assigned.
         with init_empty_weights(include_buffers=False):
             modules[name] = cls(**configs[name])
-    loaded, misfits = _stream_upstream_weights(folder, modules, dtype)
+    dtypes = _per_component(dtype)
+    loaded, misfits = _stream_upstream_weights(folder, modules, dtypes)
     # Stored as [1, C, T]; the condition encoder keeps it as [1, T, C].
     silence = torch.load(silence_file, map_location="cpu", weights_only=True).transpose(1, 2).contiguous()
-    modules["condition_encoder"].silence_latent = silence.to(dtype) if dtype is not None else silence
+    to = dtypes["condition_encoder"]
+    modules["condition_encoder"].silence_latent = silence.to(to) if to is not None else silence
     loaded["condition_encoder"].add("silence_latent")
     components: dict[str, Any] = {"audio_tokenizer": None, "audio_token_detokenizer": None}
     for name, module in modules.items():
@@ -437,18 +458,19 @@ def load_upstream(folder: Path, variant: Variant, dtype=None):
             detail += [f"not fitting {_few(misfits[name])}"] if misfits.get(name) else []
             raise ModelLoadError(f"{name} weights do not match the model: {'; '.join(detail)}")
         # Casts what the checkpoint did not hold (computed buffers); what it held is already cast.
-        components[name] = (module.to(dtype) if dtype is not None else module).eval()
+        components[name] = (module.to(dtypes[name]) if dtypes[name] is not None else module).eval()
     vae_dir = _find_shared(folder, VAE_DIRS, variant)
     te_dir = _find_shared(folder, TEXT_ENCODER_DIRS, variant)
-    components["vae"] = AutoencoderOobleck.from_pretrained(vae_dir, torch_dtype=dtype)
-    components["text_encoder"] = AutoModel.from_pretrained(te_dir, dtype=dtype)
+    components["vae"] = AutoencoderOobleck.from_pretrained(vae_dir, torch_dtype=dtypes["vae"])
+    components["text_encoder"] = AutoModel.from_pretrained(te_dir, dtype=dtypes["text_encoder"])
     components["tokenizer"] = AutoTokenizer.from_pretrained(te_dir)
     components["scheduler"] = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=1.0)
     return AceStepPipeline(**components)
 
 
 def load_pipeline(source: str | None = None, variant: Variant | None = None, dtype=None):
-    """The ``AceStepPipeline`` for ``source`` (repo id or folder, either layout), on the CPU."""
+    """The ``AceStepPipeline`` for ``source`` (repo id or folder, either layout), on the CPU, in ``dtype``:
+    one dtype, or ``{component: dtype}`` as ``pipeline_dtypes`` gives it."""
     from diffusers import AceStepPipeline
 
     variant = variant or active_variant()

@@ -321,21 +321,21 @@ def _load() -> Planner:
         raise models.ModelLoadError("Think is off on this studio (ACE_STUDIO_PLANNER_MODEL=none).")
     device = models.pick_device()
     try:
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         folder = _folder(source)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         vocab = Vocabulary.of(tokenizer)
-        # bf16 on CUDA, fp32 on MPS and the CPU, as upstream loads it.
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=models.dtype_for(device, "lm")).eval()
+        # Under an offload mode it waits on the CPU and visits the device for its turns only.
+        home = device if devices.offload_mode(device) == "none" else "cpu"
+        model.to(home)
     except models.ModelLoadError:
         raise
     except Exception as exc:  # missing files, no network, out of memory: all "cannot load"
         raise models.ModelLoadError(f"the planner ({public_name()}): {exc}") from exc
     built = Planner(model, tokenizer, vocab, source, device)
-    devices.register_resident("planner", model, device)
+    devices.register_resident("planner", model, device, on=home)
     return built
 
 

@@ -41,6 +41,8 @@ def studio_status() -> tuple[str, Any]:
         text = tips.STATUS_READY.format(
             label=model_label(), device=device_label(state["device"]), seconds=state["load_seconds"]
         )
+        if state["device"] == "cuda" and not zerogpu.on_zero_gpu():
+            text += tips.OFFLOAD[state["offload"]]
         if warmup["running"]:
             text += tips.STATUS_WARMING.format(elapsed=warmup["elapsed"])
     elif state["state"] == "loading":

@@ -101,3 +101,19 @@ STATUS_WARMING = (
     " The lyrics writer is still loading ({elapsed:.0f} s so far); on ZeroGPU every request waits for it to finish."
 )
 STATUS_WARM_FAILED = " ⚠️ The {what} could not be loaded: {error}"
+LYRICS_TOO_BIG = (
+    "{source} needs {gib:.1f} GiB of GPU memory and this GPU has less in all. Point ACE_STUDIO_LYRICS_MODEL at "
+    "a smaller model, e.g. Qwen/Qwen2.5-3B-Instruct."
+)
+# After STATUS_READY on an NVIDIA GPU: the offload mode (ACE_STUDIO_OFFLOAD) the studio runs.
+OFFLOAD = {
+    "none": " Offload: none, the model stays on the GPU.",
+    "model": (
+        " Offload: model. This GPU is too small to hold the whole model, so each part visits it only while it "
+        "works: a few seconds more per song."
+    ),
+    "sequential": (
+        " Offload: sequential. This GPU is very small for the model, so it streams in layer by layer: songs take "
+        "several times longer."
+    ),
+}

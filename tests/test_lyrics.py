@@ -1,9 +1,8 @@
-"""The lyrics writer: prompts, streaming through a real tiny Qwen2, clean-up, wiring, mlx boundary."""
+"""The lyrics writer: prompts, streaming through a real tiny Qwen2, clean-up, wiring (mlx-lm: test_lyrics_mlx.py)."""
 
 from __future__ import annotations
 
 import sys
-import types
 
 import gradio as gr
 import pytest
@@ -13,6 +12,7 @@ import devices
 import handlers
 import lyrics
 import models
+import offload
 import random_models
 import runs
 
@@ -194,43 +194,24 @@ def test_use_in_generate_fills_generate_and_switches_tab():
         handlers.use_in_generate("", "")
 
 
-def test_mlx_path_at_its_boundary(monkeypatch):
-    calls = {}
-    fake_tok = types.SimpleNamespace(
-        apply_chat_template=lambda m, tokenize, add_generation_prompt: "PROMPT:" + m[-1]["content"][:10]
-    )
-
-    def load(source):
-        calls["load"] = source
-        return "MODEL", fake_tok
-
-    def stream_generate(model, tokenizer, prompt, max_tokens, sampler):
-        calls["generate"] = (model, prompt, max_tokens, sampler)
-        for piece in ("[Verse]\n", "hello ", "world"):
-            yield types.SimpleNamespace(text=piece)
-
-    mlx_lm = types.ModuleType("mlx_lm")
-    mlx_lm.load, mlx_lm.stream_generate = load, stream_generate
-    sample_utils = types.ModuleType("mlx_lm.sample_utils")
-    sample_utils.make_sampler = lambda temp, top_p: ("sampler", temp, top_p)
-    mlx = types.ModuleType("mlx")
-    core = types.ModuleType("mlx.core")
-    core.random = types.SimpleNamespace(seed=lambda s: calls.setdefault("seed", s))
-    mlx.core = core
-    monkeypatch.setitem(sys.modules, "mlx_lm", mlx_lm)
-    monkeypatch.setitem(sys.modules, "mlx_lm.sample_utils", sample_utils)
-    monkeypatch.setitem(sys.modules, "mlx", mlx)
-    monkeypatch.setitem(sys.modules, "mlx.core", core)
-    monkeypatch.delenv("ACE_STUDIO_LYRICS_MODEL", raising=False)
-    lyrics.reset_writer()
-    try:
-        chunks = list(lyrics.stream_lyrics(lyrics.make_request("sea", temperature=0.7, seed=3), "English"))
-    finally:
-        lyrics.reset_writer()
-    assert calls["load"] == lyrics.MLX_MODEL
-    assert calls["seed"] == 3 and calls["generate"][3] == ("sampler", 0.7, 0.9)
-    assert calls["generate"][1].startswith("PROMPT:Write song")
-    assert chunks == ["[Verse]\n", "[Verse]\nhello ", "[Verse]\nhello world"]
+def test_the_engine_is_mlx_only_on_apple_silicon_unless_forced(monkeypatch):
+    monkeypatch.delenv("ACE_STUDIO_LYRICS_ENGINE", raising=False)
+    monkeypatch.setattr(lyrics, "_mlx_available", lambda: True)  # mlx has Linux wheels too
+    monkeypatch.setattr(lyrics.sys, "platform", "linux")
+    assert lyrics.engine() == "transformers"
+    monkeypatch.setattr(lyrics.sys, "platform", "darwin")
+    monkeypatch.setattr(lyrics.platform, "machine", lambda: "arm64")
+    assert lyrics.engine() == "mlx"
+    monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
+    assert lyrics.engine() == "transformers"
+    monkeypatch.setenv("ACE_STUDIO_LYRICS_ENGINE", "mlx")
+    with pytest.raises(models.ModelLoadError, match="mlx-lm is not installed"):
+        lyrics.engine()
+    monkeypatch.setenv("ACE_STUDIO_LYRICS_ENGINE", "transformers")
+    assert lyrics.engine() == "transformers"
+    monkeypatch.setenv("ACE_STUDIO_LYRICS_ENGINE", "vllm")
+    with pytest.raises(models.ModelLoadError, match="ACE_STUDIO_LYRICS_ENGINE 'vllm'"):
+        lyrics.engine()
 
 
 def test_models_take_turns_when_they_do_not_fit(monkeypatch):
@@ -244,7 +225,7 @@ def test_models_take_turns_when_they_do_not_fit(monkeypatch):
             moves.append((self.name, device))
             return self
 
-    monkeypatch.setattr(models, "vram_limit_for", lambda device: 24.0)
+    monkeypatch.setattr(offload, "device_memory", lambda device: (23.0, 24.0))
     monkeypatch.setattr(sys.modules["torch"].cuda, "empty_cache", lambda: None)
     devices.register_resident("music", Fake("music"), "cuda", gib=10.5)
     devices.register_resident("lyrics", Fake("lyrics"), "cuda", gib=15.2)
@@ -253,7 +234,7 @@ def test_models_take_turns_when_they_do_not_fit(monkeypatch):
         assert moves == [("music", "cpu")]
         devices.claim_device("music")
         assert moves[1:] == [("lyrics", "cpu"), ("music", "cuda")]
-        monkeypatch.setattr(models, "vram_limit_for", lambda device: 80.0)
+        monkeypatch.setattr(offload, "device_memory", lambda device: (79.0, 80.0))
         devices.claim_device("lyrics")
         assert moves[3:] == [("lyrics", "cuda")]  # both fit on 80 GiB: music stays
     finally:

@@ -177,11 +177,13 @@ def test_registry_defaults_and_overrides(monkeypatch):
 
 
 def test_device_and_dtype(monkeypatch):
-    assert models.dtype_for("cuda") == torch.bfloat16
-    assert models.dtype_for("mps") == torch.float32
-    assert models.dtype_for("cpu") == torch.float32
-    assert models.vram_limit_for("mps") is None
-    assert models.vram_limit_for("cpu") is None
+    # Upstream's table (acestep/handler.py initialize_service, _get_vae_dtype; llm_inference.py initialize).
+    for part in ("dit", "text_encoder", "vae", "lm"):
+        assert models.dtype_for("cuda", part) == torch.bfloat16
+        assert models.dtype_for("cpu", part) == torch.float32
+    assert [models.dtype_for("mps", p) for p in ("dit", "text_encoder", "vae")] == [torch.float16] * 3
+    assert models.dtype_for("mps", "lm") == torch.float32
+    assert models.dtype_for("mps") == torch.float16  # the DiT, by default
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     assert models.pick_device() == "mps"
@@ -189,3 +191,31 @@ def test_device_and_dtype(monkeypatch):
     assert models.pick_device() == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert models.pick_device() == "cuda"
+
+
+@pytest.mark.parametrize("layout", ["upstream", "diffusers"])
+def test_a_mac_build_has_upstreams_precision_per_part(layout, tiny_upstream, tiny_pipeline_dir):
+    """What a load for MPS builds, without an MPS device: fp16 for every pipeline part (upstream keeps
+    none of them in fp32 there), cast from the FP32 checkpoint as it is read; the LMs stay fp32."""
+    dit, original = tiny_upstream
+    source = dit if layout == "upstream" else tiny_pipeline_dir
+    pipe = models.load_pipeline(str(source), models.VARIANTS["xl-sft"], dtype=models.pipeline_dtypes("mps"))
+    for name, part in models.PIPELINE_PARTS.items():
+        floats = [t for t in getattr(pipe, name).state_dict().values() if t.is_floating_point()]
+        assert floats and {t.dtype for t in floats} == {models.dtype_for("mps", part)} == {torch.float16}, name
+    assert pipe.condition_encoder.silence_latent.dtype == torch.float16
+    if layout == "upstream":
+        want = original.transformer.state_dict()
+        got = pipe.transformer.state_dict()
+        assert all(torch.equal(want[k].to(torch.float16), got[k]) for k in want)
+    # The whole take runs in those dtypes (on the CPU here) and comes out as finite float32 audio.
+    out = _audio(pipe)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all() and out.abs().max() > 0
+
+
+def test_mixed_precision_per_component(tiny_upstream):
+    dit, _ = tiny_upstream
+    dtypes = {**models.pipeline_dtypes("cpu"), "vae": torch.float16, "text_encoder": torch.bfloat16}
+    pipe = models.load_pipeline(str(dit), models.VARIANTS["xl-sft"], dtype=dtypes)
+    assert pipe.vae.dtype == torch.float16 and pipe.text_encoder.dtype == torch.bfloat16
+    assert pipe.transformer.dtype == torch.float32 and pipe.audio_tokenizer.dtype == torch.float32
