@@ -30,6 +30,7 @@ import status  # noqa: E402
 import tabs  # noqa: E402
 import takes  # noqa: E402
 import tooltips as tips  # noqa: E402
+import uploads  # noqa: E402
 
 
 def build_ui() -> gr.Blocks:
@@ -52,6 +53,7 @@ def build_ui() -> gr.Blocks:
         for tab in music:
             tabs.wire_music(demo, tab)
         tabs.wire_across(music, all_tabs)
+    uploads.keep_page_files(demo)
     return demo
 
 

@@ -229,15 +229,24 @@ def quota_bytes() -> int:
     return _mb("ACE_STUDIO_UPLOAD_QUOTA", 2048)
 
 
-# Files in the folder before the studio started serving (Gradio's copies of the examples) are the
-# page's own; the quota never removes them.
-_STARTED = time.time()
+# The files the page itself shows (Gradio's copies of the examples and default values): the quota
+# never removes them. Anything else may go, also what earlier runs of the studio left in a shared
+# folder: were every file older than this process kept, a folder filled by earlier runs would refuse
+# every upload for good.
+_page_files: set[str] = set()
 _quota_lock = threading.Lock()
+
+
+def keep_page_files(blocks: Any) -> None:
+    """Mark the files ``blocks`` (the built page) shows as its own, for ``enforce_quota``."""
+    for block in blocks.blocks.values():
+        for path in (*getattr(block, "temp_files", ()), *getattr(block, "keep_in_cache", ())):
+            _page_files.add(os.path.realpath(path))
 
 
 def enforce_quota(incoming: int = 0) -> bool:
     """Remove the oldest unused uploads until the folder and ``incoming`` more bytes fit the quota;
-    False when they cannot (what is left is in use, or the page's own)."""
+    False when they cannot (what is left is in use, or the page's own: ``keep_page_files``)."""
     with _quota_lock:
         folder, limit = upload_folder(), quota_bytes()
         files = []
@@ -250,10 +259,10 @@ def enforce_quota(incoming: int = 0) -> bool:
         total = sum(size for _, size, _ in files) + incoming
         with _in_use_lock:
             busy = set(_in_use)
-        for used, size, entry in sorted(files, key=lambda f: f[0]):
+        for _used, size, entry in sorted(files, key=lambda f: f[0]):
             if total <= limit:
                 break
-            if used < _STARTED or os.path.realpath(entry) in busy:
+            if os.path.realpath(entry) in busy or os.path.realpath(entry) in _page_files:
                 continue
             _remove(entry)
             total -= size

@@ -5,12 +5,15 @@ Nothing is downloaded: ``HF_HUB_OFFLINE`` is set so any accidental Hub access fa
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +26,11 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # No planner unless a test sets one up (the tiny one below): the default would be a download.
 os.environ["ACE_STUDIO_PLANNER_MODEL"] = "none"
+# Gradio's upload folder, this run's own (studios started by the tests inherit it): a folder shared
+# with other runs would hold their uploads too, and the upload quota counts everything in it.
+_UPLOADS = tempfile.mkdtemp(prefix="ace-tests-gradio-")
+os.environ["GRADIO_TEMP_DIR"] = _UPLOADS
+atexit.register(shutil.rmtree, _UPLOADS, True)
 
 import random_models  # noqa: E402
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import threading
 import time
@@ -311,6 +312,28 @@ def test_uploads_are_kept_within_their_quota(space, tmp_path):
     _refused(lambda: space.client.predict(src_audio=handle_file(paths[0]), prompt="x", api_name="/cover"),
              "is not an audio file the studio can read")  # fmt: skip
     assert not Path(paths[0]).exists()
+
+
+def test_the_quota_frees_what_earlier_runs_left_but_never_the_pages_own(tmp_path, monkeypatch):
+    import gradio as gr
+
+    import uploads
+
+    folder = tmp_path / "uploads"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
+    monkeypatch.setenv("ACE_STUDIO_UPLOAD_QUOTA", "1")
+    song = tmp_path / "page-song.wav"
+    sf.write(song, np.zeros(48000, dtype=np.float32), 48000)
+    with gr.Blocks() as page:
+        gr.Audio(value=str(song))  # the page's own copy lands in the upload folder
+    uploads.keep_page_files(page)
+    own = list(folder.rglob("*.wav"))
+    left = folder / "old-run" / "left.bin"  # an upload of an earlier run, a day old
+    left.parent.mkdir()
+    left.write_bytes(b"x" * 2**20)
+    os.utime(left, (time.time() - 86400, time.time() - 86400))
+    assert own and uploads.enforce_quota(incoming=2**19)
+    assert not left.exists() and all(p.exists() for p in own)
 
 
 # ---------------------------------------------------------------- 5. only takes are served
