@@ -152,7 +152,7 @@ class Backend:
     def phases(self, req: dict[str, Any]) -> list[tuple[dict[str, Any], int, int | None]]:
         """The pipeline calls that make one request: ``(kwargs, first step, steps to run or None)``.
 
-        Cover strength works as in upstream ACE-Step: the first round(steps × strength) steps run
+        Cover strength works as in upstream ACE-Step: the first int(steps × strength) steps run
         with the cover conditioning (the source's semantic tokens), the rest as text to music (no
         source), continuing from those latents over the remaining timesteps of the same schedule.
         Strength 0 is therefore a fresh song, strength 1 the plain cover call. (diffusers' own
@@ -165,7 +165,7 @@ class Backend:
         if req.get("task_type") != "cover":
             return [(req, 0, None)]
         steps = int(req["num_inference_steps"])
-        cover_steps = round(steps * float(req.get("audio_cover_strength", 1.0)))
+        cover_steps = int(steps * float(req.get("audio_cover_strength", 1.0)))  # upstream's int(), not round()
         cover = {**req, "audio_cover_strength": 1.0}
         text = {k: v for k, v in req.items() if k not in ("src_audio", "audio_cover_strength")}
         text["task_type"] = "text2music"

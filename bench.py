@@ -440,6 +440,89 @@ def decode_table() -> str:
     return "\n".join(rows)
 
 
+def planner_table(lengths: tuple[int, ...] = (300, 1500, 3000), takes_seconds: int = 60) -> str:
+    """The planner on its own (tiny random Qwen3 on this machine's device): ms per blueprint code at
+    several code counts, the share of a step spent sampling against the model's forward pass, and a
+    4-take request's planning against a 1-take request's (thinking included)."""
+    import torch
+
+    import models
+    import plan_constraints
+    import planner as planner_module
+    import random_models
+    from plan_format import format_plan
+
+    model, tokenizer = random_models.build_planner_lm()
+    device = models.pick_device()
+    model.to(device)
+    brain = planner_module.Planner(model, tokenizer, plan_constraints.Vocabulary.of(tokenizer), "tiny", device)
+    plan = format_plan({"bpm": 120, "caption": "pop", "duration": 60, "keyscale": "A minor", "timesignature": "4"})
+    rows = [
+        "| codes | ms per code | model ms per step | sampling ms per step | sampling share |",
+        "|---|---|---|---|---|",
+    ]
+    with torch.inference_mode():
+        brain._blueprints("pop", LYRICS, plan, 20, [0], (0, 1), None, lambda: False)  # warm-up
+        for count in lengths:
+            _sync(device)
+            started = time.perf_counter()
+            brain._blueprints("pop", LYRICS, plan, count, [0], (0, 1), None, lambda: False)
+            _sync(device)
+            per_code = (time.perf_counter() - started) / count
+            model_s, sample_s = _planner_step_parts(brain, plan, count)
+            rows.append(f"| {count} | {per_code * 1e3:.2f} | {model_s * 1e3:.2f} | {sample_s * 1e3:.2f} | "
+                        f"{100 * sample_s / (model_s + sample_s):.0f} % |")  # fmt: skip
+        seeds = {1: [0], 4: [0, 1, 2, 3]}
+        took = {}
+        for n, chosen in seeds.items():
+            _sync(device)
+            started = time.perf_counter()
+            brain.plan("pop", LYRICS, takes_seconds, chosen)
+            _sync(device)
+            took[n] = time.perf_counter() - started
+    rows += [
+        "",
+        f"| request ({takes_seconds} s, Think) | planning s |",
+        "|---|---|",
+        f"| 1 take | {took[1]:.2f} |",
+        f"| 4 takes | {took[4]:.2f} ({took[4] / took[1]:.2f} ×) |",
+    ]
+    return "\n".join(rows)
+
+
+def _planner_step_parts(brain: Any, plan: str, count: int, samples: int = 200) -> tuple[float, float]:
+    """Seconds per decode step of the model alone (the same prompts and cache, one code fed back)
+    and of sampling alone (guidance, nucleus, temperature and draw over the step's real logits)."""
+    import torch
+
+    import plan_constraints
+    import planner
+    from plan_format import blueprint_negative, blueprint_prompt
+
+    steps = min(count, samples)
+    prompts = [
+        blueprint_prompt(brain.tokenizer, "pop", LYRICS, plan),
+        blueprint_negative(brain.tokenizer, "pop", LYRICS),
+    ]
+    code_ids = torch.tensor(brain.vocab.code_ids, device=brain.model.device)
+    step = brain._decoder(prompts, count)
+    logits = next(step)
+    token = code_ids[:1].repeat(2)
+    started = time.perf_counter()
+    for _ in range(steps):
+        logits = step.send(token)
+    _sync(str(brain.model.device.type))
+    model_s = (time.perf_counter() - started) / steps
+    step.close()
+    generators = [torch.Generator().manual_seed(0)]
+    only_codes = logits[:, code_ids]
+    started = time.perf_counter()
+    for _ in range(steps):
+        plan_constraints.sample_rows(planner._guide(only_codes[:1], only_codes[1:]), generators)
+    _sync(str(brain.model.device.type))
+    return model_s, (time.perf_counter() - started) / steps
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=["tiny", "xl"], help="default: xl on CUDA, tiny elsewhere")
@@ -461,6 +544,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--decode", action="store_true",
                         help="what decoding hostile uploads costs (memory, seconds), as uploads.load does it")  # fmt: skip
     parser.add_argument("--load-dtype", default="bfloat16", help="the dtype it is built in (float16: a Mac's)")
+    parser.add_argument("--planner", action="store_true",
+                        help="Think's planner alone: ms per code, sampling against the model, 4 takes against 1")  # fmt: skip
     parser.add_argument("--memory-table", action="store_true",
                         help="parameter counts, bf16 sizes and the offload mode per card size (any machine)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -478,6 +563,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.decode:
         print(decode_table())
+        return
+    if args.planner:
+        print(planner_table())
         return
     import_app, import_gradio = import_app_seconds()
     import models

@@ -34,6 +34,8 @@ MAX_LYRICS_CHARS = 4096
 EXTEND_RANGE = (5.0, 240.0)
 MIN_REGION_SECONDS = 1.0
 AUTO = "auto"
+# Upstream's vocal language when the model is left to tell (its UI's default).
+UNKNOWN = "unknown"
 INSTRUMENTAL_TAG = "[Instrumental]"
 
 _NOTES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
@@ -59,6 +61,7 @@ FORMATS = ["wav", "flac", "mp3"]
 # parameter not named here takes at most SHORT_TEXT characters (keys, languages, formats, numbers
 # sent as text). Without a limit a 1 MB field became a million-token prompt on the only GPU.
 TEXT_LIMITS = {"prompt": MAX_CAPTION_CHARS, "lyrics": MAX_LYRICS_CHARS, "theme": 1000, "genre": 200, "mood": 200,
+               "plan": 2048,
                "custom_sections": 500}  # fmt: skip
 SHORT_TEXT = 64
 # File parameters arrive as server paths, not text a visitor typed.
@@ -126,6 +129,46 @@ def in_range(value: Any, name: str, lo: float, hi: float, unit: str = "") -> flo
     if not lo <= number <= hi:
         raise gr.Error(f"{name} must be between {lo:g}{unit} and {hi:g}{unit} (you asked for {number:g}{unit}).")
     return number
+
+
+def check_length(value: Any, auto: Any, thinking: bool) -> float | None:
+    """The song's length in seconds, or None when Think is to choose it (``auto``, or -1 as
+    upstream's API says it)."""
+    if check_switch(auto, "Length: auto") or (isinstance(value, int | float | str) and str(value).strip() == "-1"):
+        if not thinking:
+            raise gr.Error(
+                "Length: auto lets Think choose the length, so it needs Think: turn Think on, or set a length."
+            )
+        return None
+    return check_duration(value)
+
+
+def check_plan(value: Any) -> tuple[dict[str, Any], tuple[int, int] | None] | None:
+    """A plan brought back from a take (the JSON of its record's ``planner`` fields, maybe with the
+    take's place in its batch, ``take`` of ``of``), or None when there is none (Think plans anew)."""
+    import json
+
+    import plan_format
+
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise gr.Error("The plan is not readable: it should be the plan a take's record holds (JSON), or empty.")
+    fields = {k: data[k] for k in plan_format.FIELDS if k in data}
+    try:  # what upstream fixes must be there; whatever else is there must be valid too
+        fields = plan_format.check_plan(fields, tuple(dict.fromkeys([*plan_format.FIXABLE, *fields])))
+    except plan_format.PlanUnusable as exc:
+        raise gr.Error(f"The plan cannot be used: {exc}.") from None
+    if len(fields.get("caption", "")) > MAX_CAPTION_CHARS:
+        raise gr.Error(f"The plan's caption is longer than the {MAX_CAPTION_CHARS} characters a caption may have.")
+    take, of = data.get("take"), data.get("of")
+    valid = all(isinstance(n, int) and not isinstance(n, bool) for n in (take, of)) and 1 <= take <= of <= MAX_TAKES
+    return fields, ((take - 1, of) if valid else None)
 
 
 def check_duration(value: Any) -> float:

@@ -69,7 +69,7 @@ VARIANTS: dict[str, Variant] = {
             label="ACE-Step 1.5 XL Base",
             repo="ACE-Step/acestep-v15-xl-base-diffusers",
             layout="diffusers",
-            steps=50,
+            steps=32,  # upstream's UI for base (50 for SFT, 8 for turbo)
             guidance=7.0,
             shift=3.0,
         ),

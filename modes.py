@@ -29,17 +29,20 @@ from checks import (
     MAX_LYRICS_CHARS,
     MAX_SECONDS,
     MIN_REGION_SECONDS,
+    UNKNOWN,
     InputError,
     about,
     as_number,
     check_bpm,
-    check_duration,
     check_format,
     check_key,
     check_language,
+    check_length,
     check_lora,
     check_lyric_tokens,
+    check_plan,
     check_sampling,
+    check_switch,
     check_takes,
     check_text,
     check_think,
@@ -80,7 +83,7 @@ def prepare_generate(
     bpm: float | None = None,
     key_scale: str = AUTO,
     time_signature: str = AUTO,
-    vocal_language: str = "en",
+    vocal_language: str = UNKNOWN,
     seed: int = -1,
     inference_steps: int | None = None,
     guidance_scale: float | None = None,
@@ -91,14 +94,21 @@ def prepare_generate(
     lora: str | None = None,
     lora_scale: float = 1.0,
     think: bool | None = None,
+    auto_length: bool = False,
+    rewrite_caption: bool = True,
+    plan: str = "",
 ) -> Job:
     """Text to music; ``reference_audio`` optionally lends its voice or instrument timbre. With
     ``think`` (on by default where a planner is set up) ACE-Step's 5 Hz planner first writes the
-    song's plan and blueprint."""
+    song's plan, once, and every take's blueprint: ``auto_length`` (or ``audio_duration=-1``) lets
+    it choose the length, ``rewrite_caption`` lets it rewrite the caption for the music model, and
+    a ``plan`` brought back from a take (its record's JSON) skips the thinking."""
     variant = models.active_variant()
     prompt, lyrics = _text(prompt, lyrics)
+    with about("think"):
+        thinking = check_think(think)
     with about("audio_duration"):
-        duration = check_duration(audio_duration)
+        duration = check_length(audio_duration, auto_length, thinking)
     steps, guidance, shift_value = check_sampling(inference_steps, guidance_scale, shift, variant)
     with about("batch_size"):
         n_takes = check_takes(batch_size)
@@ -112,32 +122,19 @@ def prepare_generate(
     adapter = check_lora(lora, lora_scale)
     with about("seed"):
         seeds = seeds_for(seed, n_takes)
-    with about("think"):
-        thinking = check_think(think)
-    params = {
-        "prompt": prompt,
-        "lyrics": lyrics,
-        "think": thinking,
-        "audio_duration": duration,
-        "bpm": music["bpm"],
-        "key_scale": music["keyscale"],
-        "time_signature": music["timesignature"],
-        "vocal_language": language,
-        "inference_steps": steps,
-        "guidance_scale": guidance,
-        "shift": shift_value,
-        "batch_size": n_takes,
-        "audio_format": fmt,
-        "reference_audio": Path(str(reference_audio)).name if reference is not None else None,
-        **_lora_params(adapter),
-        "seed": seeds[0],
-    }
+    params = {"prompt": prompt, "lyrics": lyrics, "think": thinking, "audio_duration": -1 if duration is None else duration,
+              "bpm": music["bpm"], "key_scale": music["keyscale"], "time_signature": music["timesignature"],
+              "vocal_language": language, "inference_steps": steps, "guidance_scale": guidance, "shift": shift_value,
+              "batch_size": n_takes, "audio_format": fmt,
+              "reference_audio": Path(str(reference_audio)).name if reference is not None else None,
+              **_lora_params(adapter), "seed": seeds[0]}  # fmt: skip
+    longest = duration if duration is not None else MAX_SECONDS
     request = {
         "prompt": prompt,
         "lyrics": lyrics or INSTRUMENTAL_TAG,
         # The length in whole latent frames the pipeline can compute back (see ``good_frames``);
-        # the take is trimmed to the exact duration afterwards.
-        "audio_duration": audio.good_frames(math.ceil(duration * audio.LATENT_RATE)) / audio.LATENT_RATE,
+        # the take is trimmed to the exact duration afterwards (a length Think chose, on the GPU).
+        "audio_duration": audio.good_frames(math.ceil(longest * audio.LATENT_RATE)) / audio.LATENT_RATE,
         "reference_audio": reference,
         "vocal_language": language,
         "num_inference_steps": steps,
@@ -149,15 +146,35 @@ def prepare_generate(
         "lora": adapter,
     }
     if thinking:
-        request["plan"] = _plan_args(prompt, lyrics, duration, music)
-    n = int(round(duration * audio.SAMPLE_RATE))
+        request["plan"] = _plan_args(prompt, lyrics, duration, music, rewrite_caption, plan, n_takes)
+        params.update(rewrite_caption=request["plan"]["rewrite_caption"], plan_given=bool(request["plan"]["given"]))
+        if duration is None:
+            params["longest"] = request["plan"]["longest"] = int(MAX_SECONDS)
+    elif str(plan or "").strip():
+        raise InputError("A plan is what Think follows: turn Think on, or clear the plan.", "plan")
+    n = int(round(longest * audio.SAMPLE_RATE))
     return Job("generate", params, request, seeds, lambda take: take[:, :n])
 
 
-def _plan_args(caption: str, lyrics: str, seconds: float, music: dict[str, Any]) -> dict[str, Any]:
-    """What the planner is given: the visitor's caption and lyrics as typed (upstream's planner sees
-    empty lyrics as empty), the length, and the metadata the visitor fixed."""
-    return {"caption": caption, "lyrics": lyrics, "seconds": seconds, "fixed": dict(music)}
+def _plan_args(caption: str, lyrics: str, seconds: float | None, music: dict[str, Any], rewrite: Any, plan: Any,
+               takes: int) -> dict[str, Any]:  # fmt: skip
+    """What the planner is given: the visitor's caption and lyrics (``[Instrumental]`` for none, as
+    upstream's planner and DiT both see it), the length (None: Think chooses), the metadata the
+    visitor fixed, whether Think may rewrite the caption, and a plan brought back from a take
+    (with that take's place in its batch, to remake it alone as it was made)."""
+    with about("rewrite_caption"):
+        rewrite = check_switch(rewrite, "Let Think rewrite the caption")
+    with about("plan"):
+        given = check_plan(plan)
+    return {
+        "caption": caption,
+        "lyrics": lyrics or INSTRUMENTAL_TAG,
+        "seconds": seconds,
+        "fixed": dict(music),
+        "rewrite_caption": rewrite,
+        "given": given[0] if given else None,
+        "layout": given[1] if given and takes == 1 else None,
+    }
 
 
 def _text(prompt: Any, lyrics: Any) -> tuple[str, str]:
@@ -252,7 +269,7 @@ def prepare_cover(
     src_audio: str | None = None,
     prompt: str = "",
     lyrics: str = "",
-    vocal_language: str = "en",
+    vocal_language: str = UNKNOWN,
     bpm: float | None = None,
     key_scale: str = AUTO,
     time_signature: str = AUTO,
@@ -298,7 +315,7 @@ def prepare_extend(
     src_audio: str | None = None,
     prompt: str = "",
     lyrics: str = "",
-    vocal_language: str = "en",
+    vocal_language: str = UNKNOWN,
     bpm: float | None = None,
     key_scale: str = AUTO,
     time_signature: str = AUTO,
@@ -356,7 +373,7 @@ def prepare_edit(
     src_audio: str | None = None,
     prompt: str = "",
     lyrics: str = "",
-    vocal_language: str = "en",
+    vocal_language: str = UNKNOWN,
     bpm: float | None = None,
     key_scale: str = AUTO,
     time_signature: str = AUTO,

@@ -50,11 +50,16 @@ def run_music(
         plan_args, skipped = None, "this music model has no audio detokenizer, so it cannot read a blueprint"
     plans = None
     if plan_args is not None:
-        out, plans = _planned_takes(be, request, plan_args, progress, run_id, plan_progress)
-    else:
-        out = be.run(request, progress=progress, run_id=run_id)
-        if skipped is not None:
-            plans = [{"skipped": skipped}] * len(request["seeds"])
+        # One plan for the request, every take's blueprint in one batch, then one DiT call.
+        takes = len(request["seeds"])
+        report = plan_progress and (lambda stage, done, total: plan_progress(stage, done, total, takes))
+        plans = planner.plan_request(request, plan_args, report, lambda: runs.is_stopped(run_id))
+    elif skipped is not None:
+        plans = [{"skipped": skipped}] * len(request["seeds"])
+    out = be.run(request, progress=progress, run_id=run_id)
+    if plan_args is not None and plan_args.get("seconds") is None:  # Think chose the length: cut there
+        chosen = plans[0].get("fields", {}).get("duration") or planner.FALLBACK_SECONDS
+        out["audio"] = out["audio"][..., : int(round(chosen * audio.SAMPLE_RATE))]
     result = {
         "audio": out["audio"],
         "model": {
@@ -70,40 +75,8 @@ def run_music(
     }
     if plans is not None:
         result["planners"] = plans
-        result["timings"]["planner_s"] = round(sum(p.get("seconds", 0.0) for p in plans), 3)
+        result["timings"]["planner_s"] = round(plans[0].get("seconds", 0.0), 3)  # one plan for all takes
     return result
-
-
-def _planned_takes(
-    be: backend.Backend,
-    request: dict[str, Any],
-    plan_args: dict[str, Any],
-    progress: ProgressFn | None,
-    run_id: str | None,
-    plan_progress: PlanProgressFn | None,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Each take planned and rendered on its own: plans differ in tempo, key and caption, which the
-    pipeline takes once per call, and a take made again alone from its seed is the same take. All
-    plans come first, so where the two models do not fit together each moves once."""
-    import numpy as np
-
-    seeds = list(request["seeds"])
-    n = len(seeds)
-    ones = [{**request, "seeds": [seed]} for seed in seeds]
-    plans = []
-    for i, one in enumerate(ones):
-        take_plan = plan_progress and (lambda stage, done, total, i=i: plan_progress(stage, done, total, i, n))
-        plans.append(planner.think_first(one, plan_args, take_plan, lambda: runs.is_stopped(run_id)))
-    takes, seconds = [], 0.0
-    for i, one in enumerate(ones):
-        take_steps = progress and (lambda step, total, i=i: progress(i * total + step, n * total))
-        out = be.run(one, progress=take_steps, run_id=run_id)
-        takes.append(out["audio"][0])
-        seconds += out["seconds"]
-    # A take made without its blueprint may be a frame longer or shorter than a planned one.
-    length = max(t.shape[-1] for t in takes)
-    audio = np.stack([np.pad(t, ((0, 0), (0, length - t.shape[-1]))) for t in takes])
-    return {"audio": audio, "seconds": seconds}, plans
 
 
 @contextlib.contextmanager
@@ -164,6 +137,8 @@ def estimate_seconds(mode: str, params: dict[str, Any]) -> float:
     """``estimate_duration`` before the clamp: what the call is expected to take, with a margin."""
     variant = models.active_variant()
     seconds = float(params.get("audio_duration") or 0) or float(params.get("extend_seconds") or 0) or 60.0
+    if seconds < 0:  # Think chooses the length: as long as it may choose
+        seconds = float(params.get("longest") or 600)
     steps = int(params.get("inference_steps") or variant.steps)
     takes = max(1, int(params.get("batch_size") or 1))
     guidance = float(params.get("guidance_scale") or variant.guidance)

@@ -10,7 +10,7 @@ and written anew.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import models
@@ -37,6 +37,15 @@ class Vocabulary:
     complete: dict[str, set[tuple[int, ...]]]  # per field: token sequences of whole values
     decode: Callable[[int], str]
     encode: Callable[[str], list[int]]
+    sequences: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)  # per field: value -> tokens
+    _limited: dict[tuple[str, int], Any] = field(default_factory=dict)
+
+    def numbers_up_to(self, name: str, at_most: int) -> tuple[dict[tuple[int, ...], set[int]], set[tuple[int, ...]]]:
+        """The prefix tree and whole values of a numeric field, for values up to ``at_most``."""
+        if (name, at_most) not in self._limited:
+            kept = [seq for value, seq in self.sequences[name].items() if int(value) <= at_most]
+            self._limited[(name, at_most)] = _tree(kept)
+        return self._limited[(name, at_most)]
 
     @classmethod
     def of(cls, tokenizer: Any) -> Vocabulary:
@@ -66,20 +75,17 @@ class Vocabulary:
         }
         trees: dict[str, dict[tuple[int, ...], set[int]]] = {}
         complete: dict[str, set[tuple[int, ...]]] = {}
+        sequences: dict[str, dict[str, tuple[int, ...]]] = {}
         for name, options in values.items():
             head = encode(f"{name}:")
-            tree: dict[tuple[int, ...], set[int]] = {}
-            whole: set[tuple[int, ...]] = set()
+            sequences[name] = {}
             for value in options:
                 full = encode(f"{name}: {value}")
                 # The value's tokens as they follow "name:" in running text (upstream's way), or on
                 # their own where the tokenizer merges across the colon (upstream would drop the
                 # value; Qwen's tokenizer never merges there, so this only serves other tokenizers).
-                seq = tuple(full[len(head) :] if full[: len(head)] == head else encode(f" {value}"))
-                for i in range(len(seq)):
-                    tree.setdefault(seq[:i], set()).add(seq[i])
-                whole.add(seq)
-            trees[name], complete[name] = tree, whole
+                sequences[name][value] = tuple(full[len(head) :] if full[: len(head)] == head else encode(f" {value}"))
+            trees[name], complete[name] = _tree(sequences[name].values())
         backtick = encode("`")
         if tokenizer.eos_token_id is None:
             raise models.ModelLoadError("the planner's tokenizer has no end-of-sequence token")
@@ -94,7 +100,20 @@ class Vocabulary:
             complete=complete,
             decode=lambda token: tokenizer.decode([token]),
             encode=encode,
+            sequences=sequences,
         )
+
+
+def _tree(sequences: Any) -> tuple[dict[tuple[int, ...], set[int]], set[tuple[int, ...]]]:
+    """A prefix tree (prefix -> the tokens that may follow) over token sequences, and the set of
+    sequences that are whole values."""
+    tree: dict[tuple[int, ...], set[int]] = {}
+    whole: set[tuple[int, ...]] = set()
+    for seq in sequences:
+        for i in range(len(seq)):
+            tree.setdefault(seq[:i], set()).add(seq[i])
+        whole.add(seq)
+    return tree, whole
 
 
 def _forced(encode: Callable[[str], list[int]], text: str) -> list[int]:
@@ -129,8 +148,10 @@ class _Forced:
 class _Value:
     """A value from a fixed list (numbers, keys, languages), token by token, ended by a newline."""
 
-    def __init__(self, vocab: Vocabulary, name: str, greedy_first: bool = False) -> None:
+    def __init__(self, vocab: Vocabulary, name: str, greedy_first: bool = False, at_most: int | None = None) -> None:
         self.vocab, self.tree, self.whole = vocab, vocab.trees[name], vocab.complete[name]
+        if at_most is not None:  # only numbers up to ``at_most`` (Think choosing the length within a limit)
+            self.tree, self.whole = vocab.numbers_up_to(name, at_most)
         self.prefix: tuple[int, ...] = ()
         self.greedy_first = greedy_first
 
@@ -189,17 +210,27 @@ class ThinkingConstraint:
     after the token was chosen. The block ends with EOS where ``</think>`` would begin.
     """
 
-    def __init__(self, vocab: Vocabulary, fixed: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        fixed: dict[str, Any],
+        skip: tuple[str, ...] = (),
+        longest: int | None = None,
+    ) -> None:
+        """``fixed`` values are written in; ``skip`` names fields left out of the block (upstream's
+        ``skip_caption`` when Think may not rewrite the caption); ``longest`` caps the length Think
+        may choose (seconds)."""
         self.vocab = vocab
         steps: list[Any] = [_Forced(vocab.names["<think>"]), _Forced(vocab.names["\n"])]
-        for name in FIELDS:
+        for name in (f for f in FIELDS if f not in skip):
             steps.append(_Forced(vocab.names[name]))
             if fixed.get(name) is not None:
                 steps.append(_Forced(vocab.encode(f" {fixed[name]}\n")))
             elif name == "caption":
                 steps.append(_Caption(vocab))
             else:
-                steps.append(_Value(vocab, name, greedy_first=name == "language"))
+                limit = longest if name == "duration" else None
+                steps.append(_Value(vocab, name, greedy_first=name == "language", at_most=limit))
         steps.append(_Forced([vocab.eos]))
         self.steps, self.i = steps, 0
         self._banned: Any = None
@@ -260,3 +291,69 @@ def sample(logits: Any, generator: Any, temperature: float = TEMPERATURE, top_p:
         return int(allowed[logits.argmax()])
     probs = torch.softmax(logits / temperature, dim=-1)
     return int(allowed[torch.multinomial(probs, 1, generator=generator)])
+
+
+# The nucleus is first looked for among this many most likely tokens (a bounded top-k instead of a
+# sort of all 64 000 codes); only where it is wider is the whole row sorted.
+NUCLEUS_BOUND = 1024
+
+
+def nucleus(logits: Any, top_p: float = TOP_P, bound: int = NUCLEUS_BOUND) -> Any:
+    """Which tokens of each row ``[rows, vocab]`` top-p keeps, as ``sample`` decides it: a token
+    stays while the probability of those more likely than it is at most ``top_p``. One transfer
+    to the host (whether the bounded top-k covered every row's nucleus)."""
+    import torch
+
+    probs = torch.softmax(logits, dim=-1)
+    top, order = probs.topk(min(bound, probs.shape[-1]), dim=-1)
+    before = _exclusive_cumsum(top)
+    if not bool((before[:, -1] > top_p).all()):  # some nucleus is wider than the bound
+        top, order = probs.sort(dim=-1, descending=True)
+        before = _exclusive_cumsum(top)
+    keep = torch.zeros_like(probs, dtype=torch.bool)
+    return keep.scatter_(-1, order, before <= top_p)
+
+
+def _exclusive_cumsum(values: Any) -> Any:
+    """Each entry's running total of the entries before it (the same sums ``sample`` compares)."""
+    import torch
+
+    total = torch.cumsum(values, dim=-1)
+    return torch.cat([torch.zeros_like(total[..., :1]), total[..., :-1]], dim=-1)
+
+
+# How many of a draw's front-runners are tested for the nucleus at once (``sample_rows``).
+FRONT_RUNNERS = 4
+
+
+def sample_rows(logits: Any, generators: list[Any], temperature: float = TEMPERATURE, top_p: float = TOP_P) -> Any:
+    """One token per row of ``logits`` ``[rows, vocab]``, every token allowed, each row from its own
+    generator, with the tokens ``sample`` would draw: top-p on the logits, then temperature.
+
+    ``torch.multinomial`` draws one token as a race, ``argmax(p / q)`` with ``q`` one exponential
+    draw per token; the same race is run here on every token, and the winner is the best-placed
+    runner inside the nucleus. Only the front-runners' places in the nucleus are computed (the mass
+    of the tokens more likely than each), not the nucleus itself: no sort of the vocabulary where a
+    front-runner is inside, and a full ``nucleus`` where none is (rare). Stays on the logits' device,
+    with one transfer to the host (whether a row needs the full nucleus)."""
+    import torch
+
+    logits = logits.float()
+    if temperature <= 0:
+        return torch.where(nucleus(logits, top_p), logits, float("-inf")).argmax(-1)
+    # The same exponential draws ``multinomial`` makes for a row of this size, from the row's generator.
+    size = logits.shape[-1]
+    q = torch.stack([torch.empty(size, device=g.device).exponential_(generator=g) for g in generators])
+    q = q.to(logits.device)
+    probs = torch.softmax(logits, dim=-1)
+    race = torch.softmax(logits / temperature, dim=-1) / q
+    runners = race.topk(min(FRONT_RUNNERS, race.shape[-1]), dim=-1).indices
+    at = probs.gather(-1, runners)
+    # A token is in the nucleus while the mass of the tokens more likely than it is at most top_p.
+    ahead = torch.stack([(probs * (probs > at[:, k : k + 1])).sum(-1) for k in range(at.shape[-1])], dim=-1)
+    inside = ahead <= top_p
+    picks = runners.gather(-1, inside.to(torch.uint8).argmax(-1, keepdim=True))[:, 0]
+    if bool(inside.any(-1).all()):
+        return picks
+    kept = torch.where(nucleus(logits, top_p), race, 0.0)
+    return torch.where(inside.any(-1), picks, kept.argmax(-1))

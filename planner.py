@@ -27,6 +27,7 @@ code count is rounded up (``ceil``) so the blueprint covers every requested seco
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 import threading
@@ -41,9 +42,11 @@ import audio
 import devices
 import models
 import runs
-from plan_constraints import ThinkingConstraint, Vocabulary, sample
+from plan_constraints import ThinkingConstraint, Vocabulary, sample, sample_rows
 from plan_format import (
     CODES_PER_SECOND,
+    DURATION_RANGE,
+    FIELDS,
     FIXABLE,
     PlanUnusable,
     blueprint_negative,
@@ -91,20 +94,26 @@ def public_name() -> str:
 
 @dataclass
 class Plan:
-    """What the planner made of one take."""
+    """What the planner made of one request: one plan for all takes, a blueprint per take."""
 
     fields: dict[str, Any]  # bpm, caption, duration, keyscale, language, timesignature (what it wrote)
-    codes: list[int]  # the blueprint
+    codes: list[list[int]]  # one blueprint per take
     seconds: float
-    thought: bool  # False when the visitor fixed BPM, key, time signature and length (no thinking)
+    thought: bool  # False when the plan was given, or the visitor fixed what upstream fixes
+    layout: tuple[int, int]  # (the first take's place, the takes written together)
 
-    def record(self, source: str) -> dict[str, Any]:
+    def record(self, source: str, take: int) -> dict[str, Any]:
+        """What take ``take`` (0-based) keeps under ``planner`` in its record: the shared plan, its
+        own code count, and its place in the batch (``take`` of ``of``: to remake it alone, the same
+        way, so that it comes out as its batch twin did)."""
         return {
             "fields": self.fields,
-            "codes": len(self.codes),
+            "codes": len(self.codes[take]),
             "seconds": round(self.seconds, 3),
             "thought": self.thought,
             "model": source,
+            "take": self.layout[0] + take + 1,
+            "of": self.layout[1],
         }
 
 
@@ -116,38 +125,54 @@ class Planner:
     source: str
     device: str
     lock: threading.Lock = field(default_factory=threading.Lock)
+    passes: collections.Counter = field(default_factory=collections.Counter)  # generations run, by kind
 
     def plan(
         self,
         caption: str,
         lyrics: str,
-        seconds: float,
-        seed: int,
+        seconds: float | None,
+        seeds: list[int],
         fixed: dict[str, Any] | None = None,
         progress: ProgressFn | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        *,
+        given: dict[str, Any] | None = None,
+        rewrite_caption: bool = True,
+        longest: int = DURATION_RANGE[1],
+        layout: tuple[int, int] | None = None,
     ) -> Plan:
-        """Think (unless the visitor fixed everything upstream fixes), then write a blueprint that
-        covers ``seconds`` (``audio.blueprint_codes``).
+        """Think once (unless ``given`` holds the plan, or the visitor fixed everything upstream
+        fixes), then write every take's blueprint in one batch, one seed per take.
 
-        ``fixed`` holds the visitor's ``bpm``, ``keyscale`` and ``timesignature`` (``None`` = the
-        planner chooses); the length is always the visitor's. ``PlanUnusable`` when the thinking
-        gives no valid plan; ``runs.Cancelled`` when ``should_stop()`` says so.
+        ``seconds`` is the visitor's length (None: Think chooses it, up to ``longest``). ``fixed``
+        holds the visitor's ``bpm``, ``keyscale`` and ``timesignature`` (``None`` = the planner
+        chooses); they win over a given plan too. Without ``rewrite_caption`` the plan has no
+        caption (upstream's ``use_cot_caption`` off). ``layout`` = (index, takes) writes one take
+        as it sat in a batch of that many, so it comes out as its batch twin did.
+        ``PlanUnusable`` when the thinking gives no valid plan; ``runs.Cancelled`` on Stop.
         """
         import torch
 
         started = time.perf_counter()
-        given = {k: v for k, v in (fixed or {}).items() if k in FIXABLE and v is not None}
-        given["duration"] = int(seconds)
-        target = audio.blueprint_codes(seconds)
+        wanted = {k: v for k, v in (fixed or {}).items() if k in FIXABLE and v is not None}
+        if seconds is not None:
+            wanted["duration"] = int(seconds)
+        skip = () if rewrite_caption else ("caption",)
         with self.lock, devices.gpu_turn("planner"), torch.inference_mode():
-            if all(k in given for k in FIXABLE):
-                fields, thought = dict(given), False
+            if given is not None:
+                fields, thought = {**given, **wanted}, False
+            elif all(k in wanted for k in FIXABLE):
+                fields, thought = dict(wanted), False
             else:
-                text = self._think(caption, lyrics, given, seed, progress, should_stop)
-                fields, thought = check_plan(parse_plan(text)), True
-            codes = self._blueprint(caption, lyrics, format_plan(fields), target, seed, progress, should_stop)
-        return Plan(fields, codes, time.perf_counter() - started, thought)
+                text = self._think(caption, lyrics, wanted, seeds[0], skip, longest, progress, should_stop)
+                fields, thought = check_plan(parse_plan(text), tuple(f for f in FIELDS if f not in skip)), True
+            if not rewrite_caption:
+                fields.pop("caption", None)
+            target = audio.blueprint_codes(seconds if seconds is not None else fields["duration"])
+            rows = layout or (0, len(seeds))
+            codes = self._blueprints(caption, lyrics, format_plan(fields), target, seeds, rows, progress, should_stop)
+        return Plan(fields, codes, time.perf_counter() - started, thought, rows)
 
     # -- the two generations
 
@@ -157,14 +182,17 @@ class Planner:
         lyrics: str,
         given: dict[str, Any],
         seed: int,
+        skip: tuple[str, ...],
+        longest: int,
         progress: ProgressFn | None,
         should_stop: Callable[[], bool],
     ) -> str:
+        self.passes["think"] += 1
         rows = [thinking_prompt(self.tokenizer, caption, lyrics), thinking_negative(self.tokenizer, lyrics)]
-        constraint = ThinkingConstraint(self.vocab, given)
+        constraint = ThinkingConstraint(self.vocab, given, skip=skip, longest=longest)
         generator = self._generator(seed)
         written: list[int] = []
-        step = self._decoder(rows)
+        step = self._decoder(rows, THINK_BUDGET)
         logits = next(step)
         while not constraint.done and len(written) < THINK_BUDGET:
             if should_stop():
@@ -177,30 +205,37 @@ class Planner:
                 break
             if progress is not None:
                 progress("thinking", len(written), None)
-            logits = step.send([token, token])
+            logits = step.send(torch_tokens([token, token], logits.device))
         step.close()
         return self.tokenizer.decode(written, skip_special_tokens=False)
 
-    def _blueprint(
+    def _blueprints(
         self,
         caption: str,
         lyrics: str,
         plan: str,
         target: int,
-        seed: int,
+        seeds: list[int],
+        layout: tuple[int, int],
         progress: ProgressFn | None,
         should_stop: Callable[[], bool],
-    ) -> list[int]:
+    ) -> list[list[int]]:
+        """Every take's ``target`` codes, decoded together: rows ``[cond × n, uncond × n]`` over one
+        static KV cache, each take sampled from its own seed on the device; the codes reach the
+        host once, at the end. ``layout`` = (first take's row, rows per half)."""
         import torch
 
-        rows = [
-            blueprint_prompt(self.tokenizer, caption, lyrics, plan),
-            blueprint_negative(self.tokenizer, caption, lyrics),
-        ]
-        generator = self._generator(seed)
+        self.passes["blueprint"] += 1
+        first, width = layout
+        takes = len(seeds)
+        prompts = [blueprint_prompt(self.tokenizer, caption, lyrics, plan)] * width
+        prompts += [blueprint_negative(self.tokenizer, caption, lyrics)] * width
+        mine = slice(first, first + takes)
+        row_seeds = [seeds[min(max(i - first, 0), takes - 1)] for i in range(width)]  # outside ``mine``: unused
+        generators = [self._generator(seed) for seed in row_seeds]
         code_ids = torch.tensor(self.vocab.code_ids, device=self.model.device)
-        codes: list[int] = []
-        step = self._decoder(rows)
+        codes = torch.empty((width, target), dtype=torch.long, device=self.model.device)
+        step = self._decoder(prompts, target)
         logits = next(step)
         for done in range(target):
             if should_stop():
@@ -208,46 +243,59 @@ class Planner:
             # Only audio codes until the count is reached, then EOS (upstream's rule), so the loop
             # simply takes ``target`` codes; a sampled index is the code's number.
             only_codes = logits[:, code_ids]
-            codes.append(sample(_guide(only_codes[0], only_codes[1]), generator))
+            codes[:, done] = sample_rows(_guide(only_codes[:width], only_codes[width:]), generators)
             if progress is not None:
                 progress("blueprint", done + 1, target)
             if done + 1 < target:
-                token = self.vocab.code_ids[codes[-1]]
-                logits = step.send([token, token])
+                logits = step.send(code_ids[codes[:, done]].repeat(2))
         step.close()
-        return codes
+        return codes[mine].tolist()
 
-    def _decoder(self, prompts: list[str]):
-        """A generator of next-token logits (float32, one row per prompt) for the tokens sent in;
-        prompts are left-padded into one batch with a KV cache."""
+    def _decoder(self, prompts: list[str], new_tokens: int):
+        """A generator of next-token logits (float32, one row per prompt) for the tokens sent in (a
+        tensor, one per row): prompts left-padded into one batch over a preallocated (static) KV
+        cache of ``new_tokens`` more positions, so every step has the same shapes."""
         import torch
+        from transformers import StaticCache
 
         ids = [self.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
         width = max(len(x) for x in ids)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.vocab.eos
         device = self.model.device
+        rows = len(ids)
+        cache = StaticCache(config=self.model.config, max_cache_len=width + new_tokens)
+        mask = torch.zeros((rows, width + new_tokens), dtype=torch.long, device=device)
+        for row, tokens in enumerate(ids):
+            mask[row, width - len(tokens) : width] = 1
         input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids], device=device)
-        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        positions = (mask[:, :width].cumsum(-1) - 1).clamp(min=0)
+        # The whole mask every time (positions not written yet are zeros): the same shapes each step.
         out = self.model(
-            input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1
-        )
-        cache = out.past_key_values
+            input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+            cache_position=torch.arange(width, device=device), use_cache=True, logits_to_keep=1,
+        )  # fmt: skip
+        position, at = positions[:, -1:], torch.tensor([width], device=device)
         while True:
             tokens = yield out.logits[:, -1].float()
-            mask = torch.cat([mask, mask.new_ones(len(ids), 1)], dim=1)
-            positions = positions[:, -1:] + 1
+            mask[:, at] = 1
+            position = position + 1
             out = self.model(
-                input_ids=torch.tensor(tokens, device=device)[:, None], attention_mask=mask, position_ids=positions,
-                past_key_values=cache, use_cache=True, logits_to_keep=1,
+                input_ids=tokens[:, None], attention_mask=mask, position_ids=position, past_key_values=cache,
+                cache_position=at, use_cache=True, logits_to_keep=1,
             )  # fmt: skip
-            cache = out.past_key_values
+            at = at + 1
 
     def _generator(self, seed: int) -> Any:
         import torch
 
         device = self.model.device
         return torch.Generator(device if device.type == "cuda" else "cpu").manual_seed(int(seed))
+
+
+def torch_tokens(tokens: list[int], device: Any) -> Any:
+    import torch
+
+    return torch.tensor(tokens, device=device)
 
 
 def _guide(cond: Any, uncond: Any, scale: float = CFG_SCALE) -> Any:
@@ -341,47 +389,62 @@ def _load() -> Planner:
 
 # ---------------------------------------------------------------- GPU time
 
-# Seconds per generated token for the 1.7B in bf16 on a ZeroGPU slice, batch of two rows (guided),
-# eager PyTorch; a guess until issue #15 measures it.
+# Seconds per decode step of the 1.7B in bf16 on a ZeroGPU slice, two rows (guided), eager PyTorch:
+# not measured (no GPU was lent; ``python bench.py --planner`` measures it where one is). An upper estimate: an eager 28-layer step launches a few hundred
+# kernels (~3 ms of launch overhead) and reads the 3.4 GB of weights (~2 ms at the slice's
+# bandwidth); the host work of sampling and Python per step was most of the rest on the CPU.
 SECONDS_PER_TOKEN = 0.025
+# A step with more rows costs a little more (the weights are read once for all rows).
+EXTRA_PER_TAKE = 0.15
 THINK_TOKENS = 250  # a typical thinking block: six fields and a caption of a few lines
 COLD_SECONDS = 20.0
 
 
 def estimate_seconds(seconds: float, takes: int = 1) -> float:
-    """GPU seconds the planner adds to a call for ``takes`` songs of ``seconds`` (each planned alone)."""
-    tokens = THINK_TOKENS + math.ceil(seconds * CODES_PER_SECOND)
-    return takes * (2.0 + tokens * SECONDS_PER_TOKEN) + (0.0 if is_loaded() else COLD_SECONDS)
+    """GPU seconds the planner adds to a call for ``takes`` songs of ``seconds``: one thinking pass,
+    then every take's blueprint in one batch (a step per code, each step a little dearer per take)."""
+    thinking = THINK_TOKENS * SECONDS_PER_TOKEN
+    per_code = SECONDS_PER_TOKEN * (1 + EXTRA_PER_TAKE * (max(1, takes) - 1))
+    return 2.0 + thinking + math.ceil(seconds * CODES_PER_SECOND) * per_code + (0.0 if is_loaded() else COLD_SECONDS)
 
 
 # ---------------------------------------------------------------- a Generate request
 
+# The length a song gets when Think was to choose it but could not.
+FALLBACK_SECONDS = 30
 
-def think_first(
+
+def plan_request(
     request: dict[str, Any],
     plan_args: dict[str, Any],
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-) -> dict[str, Any]:
-    """Plan one take of a Generate request (``request["seeds"]`` holds its one seed) and fold the
-    plan into its pipeline arguments, in place.
+) -> list[dict[str, Any]]:
+    """Plan a Generate request once and fold the plan into its pipeline arguments, in place: every
+    take's blueprint (``audio_codes``, one per take), the planner's caption (as upstream's Think
+    passes it on, unless ``rewrite_caption`` is off), its BPM, key and time signature where the
+    visitor left them to the model, and the length (the planner's where it chose it).
 
-    ``plan_args`` holds caption, lyrics, length and the visitor's fixed metadata. The DiT gets the
-    blueprint (``audio_codes``), the planner's caption (as upstream's Think passes it on), and its
-    BPM, key and time signature where the visitor left them to the model; the visitor's length and
-    language always stand. Returns what the take's record keeps under ``planner``; when the planner
-    gave nothing usable the take is made without a blueprint and the record says why
-    (``skipped``).
+    ``plan_args``: caption, lyrics, ``seconds`` (None: Think chooses, up to ``longest``), the
+    visitor's ``fixed`` metadata, ``rewrite_caption``, and a ``given`` plan with its ``layout``
+    (remaking one take). Returns what each take's record keeps under ``planner``; when the planner
+    gave nothing usable the takes are made without a blueprint and the records say why.
     """
-    started = time.perf_counter()
+    started, seeds = time.perf_counter(), list(request["seeds"])
+    rewrite = bool(plan_args.get("rewrite_caption", True))
 
-    def skipped(reason: str) -> dict[str, Any]:
-        return {"skipped": reason, "model": public_name(), "seconds": round(time.perf_counter() - started, 3)}
+    def skipped(reason: str) -> list[dict[str, Any]]:
+        if plan_args.get("seconds") is None:  # nothing chose the length: the form's own default
+            request["audio_duration"] = audio.good_frames(FALLBACK_SECONDS * audio.LATENT_RATE) / audio.LATENT_RATE
+            reason += f"; without it the song is {FALLBACK_SECONDS} s long"
+        entry = {"skipped": reason, "model": public_name(), "seconds": round(time.perf_counter() - started, 3)}
+        return [entry] * len(seeds)
 
     try:
         planned = get_planner().plan(
-            plan_args["caption"], plan_args["lyrics"], float(plan_args["seconds"]), int(request["seeds"][0]),
-            plan_args.get("fixed"), progress, should_stop,
+            plan_args["caption"], plan_args["lyrics"], plan_args.get("seconds"), seeds, plan_args.get("fixed"),
+            progress, should_stop, given=plan_args.get("given"), rewrite_caption=rewrite,
+            longest=int(plan_args.get("longest") or DURATION_RANGE[1]), layout=plan_args.get("layout"),
         )  # fmt: skip
     except (PlanUnusable, models.ModelLoadError) as exc:
         return skipped(str(exc))
@@ -391,13 +454,13 @@ def think_first(
         traceback.print_exc()
         _free_cache()
         return skipped(f"the planner stopped with an error ({type(exc).__name__})")
-    if not planned.codes:
+    if not all(planned.codes):
         return skipped("the planner wrote no audio codes")
-    request["audio_codes"] = codes_text(planned.codes)
-    request["audio_duration"] = len(planned.codes) / CODES_PER_SECOND
-    if planned.fields.get("caption"):
+    request["audio_codes"] = [codes_text(codes) for codes in planned.codes]
+    request["audio_duration"] = len(planned.codes[0]) / CODES_PER_SECOND
+    if rewrite and planned.fields.get("caption"):
         request["prompt"] = planned.fields["caption"]
     for key in ("bpm", "keyscale", "timesignature"):
         if request.get(key) is None and planned.fields.get(key) is not None:
             request[key] = str(planned.fields[key]) if key == "timesignature" else planned.fields[key]
-    return planned.record(public_name())
+    return [planned.record(public_name(), i) for i in range(len(seeds))]

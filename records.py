@@ -52,12 +52,18 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     index = take_index(take, len(made)) if made else 0
     seed = record["seed"] if "take" in record and "seed" in record else made[index]["seed"] if made else -1
     prompt, lyrics = _text(params, "prompt"), _text(params, "lyrics")
-    duration = _checked("audio_duration", params.get("audio_duration", 30), checks.check_duration)
+    plan = _plan(
+        record["planner"] if "take" in record and "planner" in record else made[index].get("planner") if made else None
+    )
+    length = params.get("audio_duration", 30)
+    if length == -1:  # Think chose it: bring back what it chose, with the plan that holds it
+        length = json.loads(plan)["duration"] if plan else planner.FALLBACK_SECONDS
+    duration = _checked("audio_duration", length, checks.check_duration)
     steps, guidance, shift = _checked(
         "inference_steps", None, lambda _: checks.check_sampling(
             params.get("inference_steps"), params.get("guidance_scale"), params.get("shift"), variant)
     )  # fmt: skip
-    language = _checked("vocal_language", params.get("vocal_language") or "en", checks.check_language)
+    language = _checked("vocal_language", params.get("vocal_language") or checks.UNKNOWN, checks.check_language)
     return {
         "prompt": prompt,
         "lyrics": lyrics,
@@ -66,15 +72,27 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
         "key": _checked("key_scale", params.get("key_scale"), checks.check_key) or checks.AUTO,
         "time_signature": _checked("time_signature", params.get("time_signature"), checks.check_time_signature)
         or checks.AUTO,
-        "language": language if language in checks.LANGUAGES else "en",
+        "language": language,
         "seed": _checked("seed", seed, checks.check_seed),
         "steps": steps,
         "guidance": guidance,
         "shift": shift,
         "format": _checked("audio_format", params.get("audio_format"), checks.check_format),
         "think": _checked("think", params.get("think", False), checks.check_switch) and planner.enabled(),
+        "rewrite_caption": _checked("rewrite_caption", params.get("rewrite_caption", True), checks.check_switch),
+        "plan": plan if planner.enabled() else "",
         "files": {key: params[key] for key in ("lora", "reference_audio", "src_audio") if params.get(key)},
     }
+
+
+def _plan(entry: Any) -> str:
+    """The plan a take's record holds, as the Plan field takes it (JSON, with the take's place in
+    its batch), checked as the field checks it; "" where the take had none."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("fields"), dict):
+        return ""
+    text = json.dumps({**entry["fields"], "take": entry.get("take"), "of": entry.get("of")}, ensure_ascii=False)
+    _checked("planner", text, checks.check_plan)
+    return text
 
 
 def _nesting(value: Any) -> int:

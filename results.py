@@ -30,10 +30,14 @@ def seeds_text(record: dict[str, Any]) -> str:
     timings = record["timings"]
     took = timings.get("pipeline_s", 0) + timings.get("model_load_s", 0) + timings.get("planner_s", 0)
     text = f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {status.device_label(record['model']['device'])}"
-    plans = [(t["take"], t["planner"]) for t in record["takes"] if t.get("planner")]
-    if len(plans) == 1:
-        return f"{text}\n\n{plan_text(plans[0][1])}"
-    return "\n\n".join([text, *(f"Take {take}: {plan_text(plan)}" for take, plan in plans)])
+    plans = [t["planner"] for t in record["takes"] if t.get("planner")]
+    if not plans:
+        return text
+    # One plan for the request (every take its own blueprint of the same length): said once.
+    line = plan_text(plans[0])
+    if record.get("params", {}).get("audio_duration") == -1 and plans[0].get("fields", {}).get("duration"):
+        line += f" Think chose a length of {plans[0]['fields']['duration']} s."
+    return f"{text}\n\n{line}"
 
 
 def _quoted(text: str, limit: int = 160) -> str:
@@ -89,6 +93,9 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
         1,
         values["format"],
         values["think"],
+        False,  # the length comes back as it was chosen, with the plan that holds it
+        values["rewrite_caption"],
+        values["plan"],
         gr.Tabs(selected="generate"),
     )
 

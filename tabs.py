@@ -20,7 +20,6 @@ import examples as ex
 import handlers
 import lyrics as lyricist
 import modes
-import planner
 import results
 import songs
 import tooltips as tips
@@ -49,12 +48,8 @@ def generate_tab(variant: Any) -> MusicTab:
         with widgets.music_form("Generate", "gen", checks.MAX_TAKES) as form:
             prompt = gr.Textbox("", label="Style caption", info=tips.CAPTION, lines=2, elem_id="gen-prompt")
             lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=10, elem_id="gen-lyrics")
-            with gr.Row():
-                instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False)
-                think = gr.Checkbox(
-                    label="Think", value=planner.enabled(), interactive=planner.enabled(),
-                    info=tips.THINK if planner.enabled() else tips.THINK_OFF, elem_id="gen-think",
-                )  # fmt: skip
+            instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False)
+            think, auto_length = widgets.think_controls()
             duration = widgets.lenient_slider(
                 checks.MIN_SECONDS, checks.MAX_SECONDS, value=30, step=1,
                 label="Duration (seconds)", info=tips.DURATION, elem_id="gen-duration",
@@ -78,6 +73,8 @@ def generate_tab(variant: Any) -> MusicTab:
                     )
                 )  # fmt: skip
                 lora = widgets.lora_controls("gen")
+                rewrite = widgets.rewrite_caption_switch()
+                plan = widgets.plan_box()
         # Below the form and the results, so on a phone the results follow the button.
         gr.Examples(
             [list(e) for e in ex.GENERATE], [prompt, lyrics, duration, language],
@@ -87,16 +84,20 @@ def generate_tab(variant: Any) -> MusicTab:
     instrumental.input(
         results.toggle_instrumental, instrumental, lyrics, api_name="toggle_instrumental", api_visibility="private"
     )
+    # With Length: auto the slider's value is not used: it says so by standing still.
+    auto_length.change(
+        lambda on: gr.update(interactive=not on), auto_length, duration, queue=False, api_visibility="private"
+    )
     takes.change(
-        results.show_takes, takes, [*form.result.takes, form.result.pick], api_name="show_takes",
+        results.show_takes, takes, [*form.result.boxes, form.result.pick], api_name="show_takes",
         api_visibility="private",
     )  # fmt: skip
     fields = {"prompt": prompt, "lyrics": lyrics, "instrumental": instrumental, "duration": duration, "bpm": bpm,
               "key": key, "time_signature": time_sig, "language": language, "seed": seed, "steps": steps,
               "guidance": guidance, "shift": shift, "takes": takes, "format": fmt, "think": think,
-              "record": record}  # fmt: skip
+              "auto_length": auto_length, "rewrite_caption": rewrite, "plan": plan, "record": record}  # fmt: skip
     inputs = [prompt, lyrics, duration, bpm, key, time_sig, language, seed, steps, guidance, shift, takes, fmt,
-              reference, *lora, think]  # fmt: skip
+              reference, *lora, think, auto_length, rewrite, plan]  # fmt: skip
     return MusicTab("generate", inputs, form, fields=fields)
 
 
@@ -255,7 +256,8 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
     """What one tab hands another: a take to a source (Send to), a record back to Generate."""
     g = music[0].fields
     settings = [g[k] for k in ("prompt", "lyrics", "instrumental", "duration", "bpm", "key", "time_signature",
-                               "language", "seed", "steps", "guidance", "shift", "takes", "format", "think")]  # fmt: skip
+                               "language", "seed", "steps", "guidance", "shift", "takes", "format", "think",
+                               "auto_length", "rewrite_caption", "plan")]  # fmt: skip
     g["record"].upload(results.settings_from_file, g["record"], [*settings, tabs], api_name="settings_from_file")
     for tab in music:
         sends = dict(tab.form.result.sends)

@@ -12,6 +12,16 @@ THINK = (
     "ACE-Step's planner first works out BPM, key, metre and a fuller caption, then writes the song's "
     "blueprint (5 codes a second) for the music model. Slower to start; better structure. Values you set win."
 )
+THINK_CAPTION = (
+    "On, the music model gets Think's fuller caption, as ACE-Step does; off, it gets your caption as you wrote it "
+    "(Think's BPM, key and metre still count)."
+)
+THINK_LENGTH = "Think chooses how long the song is (10 s to 10 min). Off, the duration below is used."
+PLAN = (
+    "A take's plan, brought back by “Use these settings”: Think follows it instead of thinking again, so the take "
+    "comes out again from its seed. Clear it to let Think plan anew."
+)
+LANGUAGE_UNKNOWN = "Unknown: the model tells from the lyrics (unknown)"
 THINK_OFF = "Think is not available here: the studio runs without ACE-Step's planner."
 PLANNED = "Planned in {seconds:.1f} s: {summary} · {codes} blueprint codes a take."
 PLAN_SKIPPED = "Think was skipped ({reason}); the song was made from your caption and lyrics alone."

@@ -16,6 +16,7 @@ import gradio as gr
 import checks
 import examples as ex
 import models
+import planner
 import songs
 import tooltips as tips
 import waveform as waveform_js
@@ -87,20 +88,26 @@ def take_slot(component: gr.Audio) -> gr.Audio:
     return component
 
 
-def takes_column(prefix: str, n: int = checks.MAX_TAKES) -> list[gr.Audio]:
-    return [
-        take_slot(
-            gr.Audio(
-                label=f"Take {i + 1}" if n > 1 else "Result",
-                type="filepath",
-                interactive=False,
-                visible=i == 0,
-                buttons=["download"],
-                elem_id=f"{prefix}-take-{i + 1}",
+def takes_column(prefix: str, n: int = checks.MAX_TAKES) -> tuple[list[gr.Audio], list[gr.Column]]:
+    """``n`` take slots, each in a box of its own that is shown or hidden (``results.show_takes``):
+    an update to a slot itself would give the visitor's session a fresh copy of it without the
+    ``take_slot`` patch, and a take's URL would then be fetched by the server (and refused)."""
+    slots, boxes = [], []
+    for i in range(n):
+        with gr.Column(visible=i == 0, min_width=0) as box:
+            slots.append(
+                take_slot(
+                    gr.Audio(
+                        label=f"Take {i + 1}" if n > 1 else "Result",
+                        type="filepath",
+                        interactive=False,
+                        buttons=["download"],
+                        elem_id=f"{prefix}-take-{i + 1}",
+                    )
+                )
             )
-        )
-        for i in range(n)
-    ]
+        boxes.append(box)
+    return slots, boxes
 
 
 SEND_TARGETS = (("Cover", "cover"), ("Extend", "extend"), ("Edit", "edit"))
@@ -129,11 +136,42 @@ def scroll_js(elem_id: str) -> str:
 
 
 def language_dropdown(prefix: str) -> gr.Dropdown:
-    languages = [(f"{name} ({code})", code) for code, name in checks.LANGUAGES.items()]
+    """The sung language; "unknown" (the model tells from the lyrics) first and chosen, as upstream's UI."""
+    languages = [(tips.LANGUAGE_UNKNOWN, checks.UNKNOWN)]
+    languages += [(f"{name} ({code})", code) for code, name in checks.LANGUAGES.items()]
     return gr.Dropdown(
-        languages, value="en", label="Vocal language", info=tips.LANGUAGE, allow_custom_value=True,
+        languages, value=checks.UNKNOWN, label="Vocal language", info=tips.LANGUAGE, allow_custom_value=True,
         elem_id=f"{prefix}-language",
     )  # fmt: skip
+
+
+def think_controls() -> tuple[gr.Checkbox, gr.Checkbox]:
+    """Generate's Think switch and, beside it, upstream's *Length: auto* (the planner chooses it)."""
+    ready = planner.enabled()
+    with gr.Row():
+        think = gr.Checkbox(
+            label="Think", value=ready, interactive=ready, info=tips.THINK if ready else tips.THINK_OFF,
+            elem_id="gen-think",
+        )  # fmt: skip
+        auto = gr.Checkbox(
+            label="Length: auto", value=False, interactive=ready, info=tips.THINK_LENGTH, elem_id="gen-auto-length"
+        )
+    return think, auto
+
+
+def rewrite_caption_switch() -> gr.Checkbox:
+    """Upstream's ``use_cot_caption``, on as upstream: off keeps the visitor's caption for the music
+    model while the plan still sets BPM, key and metre. Folded away: few change it."""
+    return gr.Checkbox(
+        label="Let Think rewrite the caption", value=True, interactive=planner.enabled(), info=tips.THINK_CAPTION,
+        elem_id="gen-think-caption",
+    )  # fmt: skip
+
+
+def plan_box() -> gr.Textbox:
+    """A plan brought back from a take ("Use these settings"): with it, Think skips its thinking and
+    the take comes out again from its seed; empty, Think plans anew."""
+    return gr.Textbox("", label="Plan (from a take)", info=tips.PLAN, lines=2, max_lines=6, elem_id="gen-plan")
 
 
 def reference_input(prefix: str) -> gr.Audio:
@@ -177,6 +215,7 @@ class Result(NamedTuple):
     (by target tab, plus ``"settings"``: Use these settings) and the record."""
 
     takes: list[gr.Audio]
+    boxes: list[gr.Column]  # each take slot's box, shown or hidden
     seeds: gr.Markdown
     pick: gr.Number
     sends: dict[str, gr.Button]
@@ -184,18 +223,28 @@ class Result(NamedTuple):
 
 
 def result_column(prefix: str, n: int = 1) -> Result:
-    takes = takes_column(prefix, n)
+    takes, boxes = takes_column(prefix, n)
     seeds = gr.Markdown(tips.RESULT_EMPTY, elem_id=f"{prefix}-seeds", elem_classes=["result-note"])
     with gr.Row():
         # Shown once Generate is set to more than one take (``show_takes``).
-        pick = lenient(gr.Number(value=1, precision=0, label="Take to send", visible=False, minimum=1, maximum=n))
+        pick = lenient(
+            gr.Number(
+                value=1,
+                precision=0,
+                label="Take to send",
+                visible=False,
+                minimum=1,
+                maximum=n,
+                elem_id=f"{prefix}-pick",
+            )
+        )
         sends = {
             tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS
         }
         sends["settings"] = gr.Button("Use these settings", size="sm", elem_id=f"{prefix}-use-settings")
     with gr.Accordion("Details: every setting, the model and the timings", open=False):
         meta = gr.JSON(label="Metadata", open=False)
-    return Result(takes, seeds, pick, sends, meta)
+    return Result(takes, boxes, seeds, pick, sends, meta)
 
 
 def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:

@@ -235,16 +235,16 @@ def _plan_reporter(progress: Any) -> Callable[..., None] | None:
         return None
     last = [0.0]
 
-    def report(stage: str, done: int | None, total: int | None, take: int = 0, takes: int = 1) -> None:
+    def report(stage: str, done: int | None, total: int | None, takes: int = 1) -> None:
         now = time.monotonic()
         if now - last[0] < 0.25 and done != total:
             return
         last[0] = now
-        which = f"take {take + 1} of {takes}: " if takes > 1 else ""
         if stage == "thinking":
-            progress(None, desc=f"Thinking, {which}the planner writes the song's plan ({done} tokens)…")
+            progress(None, desc=f"Thinking, the planner writes the song's plan ({done} tokens)…")
         else:
-            progress((done, total), desc=f"Writing the blueprint, {which}{done}/{total} codes", unit="codes")
+            which = f"s of {takes} takes" if takes > 1 else ""
+            progress((done, total), desc=f"Writing the blueprint{which}, {done}/{total} codes", unit="codes")
 
     return report
 
@@ -327,6 +327,12 @@ def _plan_or_not(job: modes.Job, progress: Any, run_id: str | None) -> modes.Job
         if exc.title == "Stopped":
             raise
         reason = f"the planner could not be loaded ({planner.load_error() or _warmup_errors.get('planner', '?')})"
+    if reason is None and job.params.get("audio_duration") == -1:  # Think chooses: no longer than one call allows
+        longest = _longest_length(job.params)
+        if longest is None:
+            reason = f"no song planned by Think fits the {devices.GPU_MAX_SECONDS} s one ZeroGPU call may last"
+        else:
+            job.params["longest"] = job.request["plan"]["longest"] = longest
     if reason is None and music.estimate_seconds(job.mode, job.params) > devices.GPU_MAX_SECONDS:
         plain = {**job.params, "think": False}
         if music.estimate_seconds(job.mode, plain) <= devices.GPU_MAX_SECONDS:
@@ -338,6 +344,13 @@ def _plan_or_not(job: modes.Job, progress: Any, run_id: str | None) -> modes.Job
         return job
     request = {k: v for k, v in job.request.items() if k != "plan"}
     return dataclasses.replace(job, request={**request, "plan_skipped": reason})
+
+
+def _longest_length(params: dict[str, Any]) -> int | None:
+    """The longest song (10–600 s) whose planning and making fit one ZeroGPU call, or None."""
+    fits = [s for s in range(10, 601, 10) if music.estimate_seconds("generate", {**params, "audio_duration": s})
+            <= devices.GPU_MAX_SECONDS]  # fmt: skip
+    return max(fits) if fits else None
 
 
 def run_music(job: modes.Job, progress: Any = None, run_id: str | None = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -180,11 +181,14 @@ def test_use_these_settings_makes_the_same_take_again(client, studio_server, tmp
         1,
         "flac",
     )
-    assert (duration, bpm, key, meter, language, steps) == (10, 120, "A minor", "auto", "en", 2)
+    assert (duration, bpm, key, meter, language, steps) == (10, 120, "A minor", "auto", "unknown", 2)
     again = client.predict(prompt=prompt, lyrics=lyrics["value"], audio_duration=duration, bpm=bpm, key_scale=key,
                            time_signature=meter, vocal_language=language, seed=seed, inference_steps=steps,
                            guidance_scale=guidance, shift=shift, batch_size=takes, audio_format=fmt,
+                           think=fields[14], auto_length=fields[15], rewrite_caption=fields[16], plan=fields[17],
                            api_name="/generate")  # fmt: skip
+    # With Think (on here, as a visitor finds it) the plan comes back too: the take's blueprint again.
+    assert fields[14] is True and json.loads(fields[17])["take"] == 2
     # A take of a batch, made again alone from its seed (batched numerics differ in the last bits).
     np.testing.assert_allclose(sf.read(again[0])[0], sf.read(first[1])[0], atol=2e-4)
     # The same from the .json saved beside the take.

@@ -292,3 +292,27 @@ def test_the_edit_region_follows_the_waveform_and_the_numbers(page):
     _fill_number(page, "#edit-start", 1)
     _fill_number(page, "#edit-end", 3)
     page.locator('#edit-wave [data-start="1"][data-end="3"]').wait_for()
+
+
+def test_a_take_of_a_thought_batch_comes_back_with_its_plan(page):
+    page.locator("#gen-prompt textarea").fill("dusty soul ballad")
+    _fill_number(page, "#gen-duration", 10)
+    page.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    _fill_number(page, "#gen-seed", 40)
+    _fill_number(page, "#gen-steps", 3)
+    _fill_number(page, "#gen-takes", 2)
+    page.locator("#gen-button").click()
+    assert _playable(page, "#gen-take-2") == pytest.approx(10.0, abs=0.1)
+    page.locator("#gen-seeds").get_by_text(re.compile(r"Planned in [\d.]+ s")).wait_for()
+    _fill_number(page, "#gen-pick", 2)
+    page.locator("#gen-use-settings").click()
+    plan = page.locator("#gen-plan textarea")
+    page.wait_for_function("() => document.querySelector('#gen-plan textarea').value.includes('\"take\": 2')")
+    assert '"of": 2' in plan.input_value()
+    assert page.locator("#gen-seed input[type=number]").input_value() == "41"
+    # Made again alone: no thinking this time, the same plan.
+    page.locator("#gen-button").click()
+    page.locator("#gen-seeds").get_by_text("take 1: 41").wait_for()
+    # Length: auto leaves the slider's value unused, and the slider says so.
+    page.locator("#gen-auto-length input[type=checkbox]").check()
+    page.wait_for_function("() => document.querySelector('#gen-duration input[type=number]').disabled")

@@ -7,7 +7,9 @@ to the pipeline keep what the model wrote; the rest runs the random model end to
 
 from __future__ import annotations
 
+import collections
 import json
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,6 +20,7 @@ import soundfile as sf
 import torch
 
 import backend
+import checks
 import devices
 import handlers
 import modes
@@ -218,7 +221,7 @@ class ScriptedLM:
         self.model, self.tok, self.vocab, self.script, self.codes = model, tok, vocab, script, codes
         self.written: list[int] = []
         self.blueprint = False
-        self.device = model.device
+        self.device, self.config = model.device, model.config
 
     def __call__(self, input_ids, **kwargs):
         out = self.model(input_ids=input_ids, **kwargs)
@@ -250,17 +253,17 @@ def test_a_scripted_generation_becomes_metadata_and_codes(tiny):
     model, tok, vocab = tiny
     codes = [5, 63999, 17, 4000]
     p = _planner(tiny, ScriptedLM(model, tok, vocab, SCRIPT, codes))
-    plan = p.plan("jazz", "[Instrumental]", 10, seed=1)
+    plan = p.plan("jazz", "[Instrumental]", 10, seeds=[1])
     assert plan.thought
     assert plan.fields == {"bpm": 96, "caption": "a warm jazz trio", "duration": 10, "keyscale": "D minor",
                            "language": "en", "timesignature": "3"}  # fmt: skip
-    assert plan.codes == (codes * 13)[:50]  # five codes a second
+    assert plan.codes == [(codes * 13)[:50]]  # five codes a second
     # The visitor's values win; with BPM, key, metre and length all fixed there is no thinking.
-    plan = p.plan("jazz", "[Instrumental]", 10, seed=1, fixed={"bpm": 120})
+    plan = p.plan("jazz", "[Instrumental]", 10, seeds=[1], fixed={"bpm": 120})
     assert plan.fields["bpm"] == 120 and plan.fields["keyscale"] == "D minor"
-    plan = p.plan("jazz", "", 12.1, seed=1, fixed={"bpm": 120, "keyscale": "C major", "timesignature": "4"})
+    plan = p.plan("jazz", "", 12.1, seeds=[1], fixed={"bpm": 120, "keyscale": "C major", "timesignature": "4"})
     assert not plan.thought and plan.fields == {"bpm": 120, "keyscale": "C major", "timesignature": "4", "duration": 12}
-    assert len(plan.codes) == 61  # every requested second covered
+    assert len(plan.codes[0]) == 61  # every requested second covered
 
 
 def test_prompts_of_different_lengths_decode_as_each_would_alone(tiny):
@@ -268,13 +271,60 @@ def test_prompts_of_different_lengths_decode_as_each_would_alone(tiny):
     prompts = [plan_format.thinking_prompt(p.tokenizer, "jazz trio, brushed drums", "[Verse]\nla la la"),
                plan_format.thinking_negative(p.tokenizer, "")]  # fmt: skip
     with torch.inference_mode():
-        both = p._decoder(prompts)
-        alone = [p._decoder([prompt]) for prompt in prompts]
+        both = p._decoder(prompts, 3)
+        alone = [p._decoder([prompt], 3) for prompt in prompts]
         rows = [next(both)] + [next(a) for a in alone]
         for token in (17, 202, 300):
             torch.testing.assert_close(rows[0][0], rows[1][0], atol=1e-5, rtol=0)
             torch.testing.assert_close(rows[0][1], rows[2][0], atol=1e-5, rtol=0)
-            rows = [both.send([token, token]), alone[0].send([token]), alone[1].send([token])]
+            one, two = torch.tensor([token]), torch.tensor([token, token])
+            rows = [both.send(two), alone[0].send(one), alone[1].send(one)]
+
+
+def _one_take_step_by_step(p: planner.Planner, prompts: list[str], seed: int, count: int) -> list[int]:
+    """The blueprint as the studio wrote it before the batch: one take, transformers' growing
+    (dynamic) cache, the attention mask grown a column a step, every step sampled on its own by
+    sorting the whole row (``plan_constraints.sample``)."""
+    ids = [p.tokenizer(x, add_special_tokens=False).input_ids for x in prompts]
+    width = max(map(len, ids))
+    tokens = torch.tensor([[0] * (width - len(x)) + x for x in ids])
+    mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = p.model(input_ids=tokens, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    generator, code_ids, codes = torch.Generator().manual_seed(seed), torch.tensor(p.vocab.code_ids), []
+    for _ in range(count):
+        only_codes = out.logits[:, -1].float()[:, code_ids]
+        codes.append(plan_constraints.sample(planner._guide(only_codes[0], only_codes[1]), generator))
+        mask, positions = torch.cat([mask, mask.new_ones(2, 1)], 1), positions[:, -1:] + 1
+        token = torch.tensor([[p.vocab.code_ids[codes[-1]]]] * 2)
+        out = p.model(input_ids=token, attention_mask=mask, position_ids=positions, past_key_values=out.past_key_values,
+                      use_cache=True, logits_to_keep=1)  # fmt: skip
+    return codes
+
+
+def test_the_batched_blueprint_draws_the_codes_each_take_drew_alone(tiny):
+    """The static cache, the batch and the sampler that sorts nothing give every take the codes
+    the step-by-step decode of one take gave for its seed."""
+    p = _planner(tiny)
+    plan = plan_format.format_plan({"bpm": 120, "caption": "pop", "duration": 30, "keyscale": "A minor"})
+    prompts = [plan_format.blueprint_prompt(p.tokenizer, "pop", "[Verse]\nla", plan),
+               plan_format.blueprint_negative(p.tokenizer, "pop", "[Verse]\nla")]  # fmt: skip
+    with torch.inference_mode():
+        batch = p._blueprints("pop", "[Verse]\nla", plan, 60, [5, 6, 7], (0, 3), None, lambda: False)
+        alone = [_one_take_step_by_step(p, prompts, seed, 60) for seed in (5, 6, 7)]
+    assert batch == alone and len({tuple(c) for c in batch}) == 3
+
+
+def test_the_sampler_draws_what_sorting_the_whole_row_draws():
+    # Flat rows (a nucleus of most of the 64 000 codes, as the tiny planner's) and peaked ones; a
+    # narrow top-p puts the front-runners outside the nucleus, where the whole row is sorted.
+    for scale, top_p in ((0.1, 0.9), (1.0, 0.9), (6.0, 0.9), (1.0, 0.002)):
+        logits = torch.randn(3, 64000, generator=torch.Generator().manual_seed(int(scale * 10))) * scale
+        rows = [torch.Generator().manual_seed(r) for r in range(3)]
+        alone = [torch.Generator().manual_seed(r) for r in range(3)]
+        for _ in range(20):
+            drawn = plan_constraints.sample_rows(logits, rows, top_p=top_p).tolist()
+            assert drawn == [plan_constraints.sample(logits[r], alone[r], top_p=top_p) for r in range(3)]
 
 
 # ---------------------------------------------------------------- through the studio
@@ -286,7 +336,7 @@ def _generate(**kw):
     return handlers.make("generate", **args)
 
 
-def test_think_hands_the_blueprint_to_the_pipeline_and_records_the_plan(studio_env, with_planner, monkeypatch):
+def _spy_on_the_dit(monkeypatch) -> list[dict]:
     calls = []
     real = backend.Backend.run
 
@@ -295,28 +345,72 @@ def test_think_hands_the_blueprint_to_the_pipeline_and_records_the_plan(studio_e
         return real(self, request, progress, run_id)
 
     monkeypatch.setattr(backend.Backend, "run", spy)
-    paths, record = _generate(seed=11, bpm=100, batch_size=2, think=True)
-    assert [len(c["seeds"]) for c in calls] == [1, 1]  # each take planned and rendered on its own
-    for call, take in zip(calls, record["takes"], strict=True):
-        plan = take["planner"]
-        assert set(plan["fields"]) == set(plan_format.FIELDS) and plan["codes"] == 50 and plan["seconds"] > 0
-        assert plan_format.parse_codes(call["audio_codes"]) and len(plan_format.parse_codes(call["audio_codes"])) == 50
-        # The visitor's BPM and language win; the planner's key, metre and caption reach the DiT.
-        assert call["bpm"] == 100 == plan["fields"]["bpm"] and call["vocal_language"] == "en"
-        assert call["keyscale"] == plan["fields"]["keyscale"] and call["prompt"] == plan["fields"]["caption"]
-        meta = json.loads((studio_env / take["metadata"]).read_text())
-        assert meta["planner"] == plan and meta["params"]["think"] is True
-    assert record["timings"]["planner_s"] > 0
-    heard = sf.read(paths[0])[0]
-    assert heard.shape == (480000, 2) and np.abs(heard).max() > 0
-    # Without Think, the same seed is another song: the blueprint changed what the DiT made.
-    plain, plain_record = _generate(seed=11, bpm=100, think=False)
-    assert "planner" not in plain_record["takes"][0]
-    assert not np.allclose(sf.read(plain[0])[0], heard, atol=1e-3)
-    # A take of a batch made again alone from its seed is the same take.
-    again, _ = _generate(seed=12, bpm=100, think=True)
-    np.testing.assert_allclose(sf.read(again[0])[0], sf.read(paths[1])[0], atol=2e-4)
-    assert "Planned in" in results.seeds_text(record) and "blueprint codes" in results.seeds_text(record)
+    return calls
+
+
+def test_think_plans_once_and_renders_every_take_in_one_call(studio_server, monkeypatch):
+    from gradio_client import Client
+
+    url, out = studio_server
+    client = Client(url, verbose=False)
+    calls = _spy_on_the_dit(monkeypatch)
+    brain = planner.get_planner()
+    before = collections.Counter(brain.passes)
+    result = client.predict(prompt="late night jazz", lyrics="[Verse]\nblue smoke", audio_duration=10, bpm=100,
+                            inference_steps=3, seed=11, batch_size=2, think=True, api_name="/generate")  # fmt: skip
+    record = result[-1]
+    assert brain.passes - before == {"think": 1, "blueprint": 1}  # one thinking, one batch of blueprints
+    assert len(calls) == 1 and calls[0]["seeds"] == [11, 12]  # one DiT call for both takes
+    codes = [plan_format.parse_codes(c) for c in calls[0]["audio_codes"]]
+    assert [len(c) for c in codes] == [50, 50] and codes[0] != codes[1]  # each take its own blueprint
+    plans = [take["planner"] for take in record["takes"]]
+    assert plans[0]["fields"] == plans[1]["fields"] and set(plans[0]["fields"]) == set(plan_format.FIELDS)
+    assert [(p["take"], p["of"], p["codes"]) for p in plans] == [(1, 2, 50), (2, 2, 50)]
+    assert [t["seed"] for t in record["takes"]] == [11, 12]
+    # The visitor's BPM wins; the planner's key, metre and caption reach the DiT.
+    call, fields = calls[0], plans[0]["fields"]
+    assert call["bpm"] == 100 == fields["bpm"] and call["keyscale"] == fields["keyscale"]
+    assert call["prompt"] == fields["caption"] and record["timings"]["planner_s"] > 0
+    assert "Planned in" in result[-2] and "blueprint codes" in result[-2]
+    meta = json.loads((out / record["takes"][1]["metadata"]).read_text())
+    assert meta["planner"] == plans[1] and meta["seed"] == 12
+
+    # Take 2 made again alone from its record: no thinking, its own seed and place, the same take.
+    back = client.predict(record, 2, api_name="/settings_from_generate")
+    assert back[8] == 12 and back[14] is True and json.loads(back[17])["take"] == 2
+    calls.clear()
+    before = collections.Counter(brain.passes)
+    again = client.predict(prompt=back[0], lyrics=back[1]["value"], audio_duration=back[3], bpm=back[4], key_scale=back[5],
+                           time_signature=back[6], vocal_language=back[7], seed=back[8], inference_steps=back[9],
+                           batch_size=1, think=True, plan=back[17], api_name="/generate")  # fmt: skip
+    assert brain.passes - before == {"blueprint": 1}, back
+    assert again[-1]["params"] == record["params"] | {"batch_size": 1, "seed": 12, "plan_given": True}, back
+    assert plan_format.parse_codes(calls[0]["audio_codes"][0]) == codes[1]
+    np.testing.assert_allclose(sf.read(again[0])[0], sf.read(result[1])[0], atol=2e-4)
+    assert again[-1]["takes"][0]["planner"]["fields"] == plans[1]["fields"]
+
+
+def test_think_may_choose_the_length_and_keep_the_visitors_caption(studio_server, monkeypatch):
+    from gradio_client import Client
+
+    url, _ = studio_server
+    client = Client(url, verbose=False)
+    calls = _spy_on_the_dit(monkeypatch)
+    result = client.predict(prompt="a cappella choir", lyrics="", audio_duration=-1, inference_steps=2, seed=4,
+                            think=True, rewrite_caption=False, api_name="/generate")  # fmt: skip
+    record = result[-1]
+    plan = record["takes"][0]["planner"]
+    chosen = plan["fields"]["duration"]
+    assert checks.MIN_SECONDS <= chosen <= checks.MAX_SECONDS and plan["codes"] == math.ceil(chosen * 5)
+    assert record["params"]["audio_duration"] == -1 and record["params"]["rewrite_caption"] is False
+    assert sf.info(result[0]).duration == pytest.approx(chosen, abs=0.01)
+    # The caption switch off: the DiT and the record keep the visitor's words; the plan has none.
+    assert calls[0]["prompt"] == "a cappella choir" == record["params"]["prompt"] and "caption" not in plan["fields"]
+    assert calls[0]["lyrics"] == "[Instrumental]"  # what the planner and the DiT both see for no words
+    # The form's switch does the same as -1.
+    auto = client.predict(prompt="a cappella choir", audio_duration=30, auto_length=True, inference_steps=2, seed=4,
+                          think=True, rewrite_caption=False, api_name="/generate")  # fmt: skip
+    assert auto[-1]["takes"][0]["planner"]["fields"]["duration"] == chosen
 
 
 def test_an_unusable_plan_makes_the_song_without_it_and_says_so(studio_env, with_planner, monkeypatch):
@@ -382,6 +476,9 @@ def test_the_gpu_estimate_includes_the_planner(studio_env):
     plain = music.estimate_seconds("generate", params)
     thinking = music.estimate_seconds("generate", {**params, "think": True})
     assert thinking == pytest.approx(plain + music._SAFETY * planner.estimate_seconds(120, 2))
+    # Thinking counted once; four takes' blueprints in one batch cost less than four plans.
+    one, four = planner.estimate_seconds(120, 1), planner.estimate_seconds(120, 4)
+    assert one < four < 2 * one
 
 
 def test_a_model_that_cannot_read_a_blueprint_makes_the_song_without_one(studio_env, with_planner, monkeypatch):

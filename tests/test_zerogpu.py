@@ -73,13 +73,15 @@ def test_generate_with_two_takes(client, space):
 
 def test_think_plans_inside_the_one_gpu_call(client, space):
     api = space[1]
-    seen = len(api.durations)
+    seen, killed = len(api.durations), len(api.killed)
     result = client.predict(prompt="slow blues", lyrics="[Verse]\nmidnight train", audio_duration=10,
-                            inference_steps=3, seed=30, think=True, api_name="/generate")  # fmt: skip
-    plan = result[-1]["takes"][0]["planner"]
-    assert plan["codes"] == 50 and set(plan["fields"]) >= {"bpm", "keyscale", "caption"} and "Planned in" in result[4]
-    # Planner and DiT in one GPU call, declared with the planner's time included.
-    assert len(api.durations) == seen + 1
+                            inference_steps=3, seed=30, batch_size=4, think=True, api_name="/generate")  # fmt: skip
+    plans = [take["planner"] for take in result[-1]["takes"]]
+    assert [(p["take"], p["of"], p["codes"]) for p in plans] == [(n, 4, 50) for n in (1, 2, 3, 4)]
+    assert set(plans[0]["fields"]) >= {"bpm", "keyscale", "caption"} and "Planned in" in result[4]
+    assert all(Path(path).exists() for path in result[:4])
+    # One plan, four blueprints and four takes in one GPU call, whose declared time held all of it.
+    assert len(api.durations) == seen + 1 and len(api.killed) == killed
     plain = client.predict(prompt="slow blues", lyrics="[Verse]\nmidnight train", audio_duration=10,
                            inference_steps=3, seed=30, think=False, api_name="/generate")  # fmt: skip
     assert "planner" not in plain[-1]["takes"][0]
