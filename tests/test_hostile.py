@@ -18,6 +18,7 @@ import soundfile as sf
 import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
+from gradio_client.utils import Status
 from safetensors.torch import load_file, save_file
 
 import audio
@@ -305,7 +306,10 @@ def test_stop_reaches_a_request_still_in_the_queue(served, tmp_path):
     while not any((p.index or 0) >= 1 for p in running.status().progress_data or []) and time.time() < deadline:
         time.sleep(0.1)
     waiting = client.submit(src_audio=song, prompt="more", extend_seconds=5, inference_steps=1, api_name="/extend")
-    time.sleep(1.0)
+    # Stop must find it in the queue: on a loaded machine its upload and join can take seconds
+    while waiting.status().code != Status.IN_QUEUE and time.time() < deadline + 60:
+        time.sleep(0.05)
+    assert waiting.status().code == Status.IN_QUEUE
     client.predict(api_name="/stop_extend")
     client.predict(api_name="/stop")
     with pytest.raises(AppError, match="Stopped at step"):
