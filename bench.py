@@ -544,6 +544,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--decode", action="store_true",
                         help="what decoding hostile uploads costs (memory, seconds), as uploads.load does it")  # fmt: skip
     parser.add_argument("--load-dtype", default="bfloat16", help="the dtype it is built in (float16: a Mac's)")
+    parser.add_argument("--threads", type=int, help="torch's CPU threads (1 on a machine others share)")
     parser.add_argument("--planner", action="store_true",
                         help="Think's planner alone: ms per code, sampling against the model, 4 takes against 1")  # fmt: skip
     parser.add_argument("--memory-table", action="store_true",
@@ -552,6 +553,10 @@ def main(argv: list[str] | None = None) -> None:
 
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.work_only:
         print(work_table([float(s) for s in args.lengths.split(",")]))
         return
