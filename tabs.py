@@ -132,7 +132,7 @@ def extend_tab(variant: Any) -> MusicTab:
                 more = widgets.song_settings("extend", variant)
         widgets.demo_examples("extend", ex.EXTEND, [source, prompt, seconds])
     # The seam moves with the seconds to add.
-    seconds.change(waveform.with_extra, [wave, seconds], wave, queue=False, api_visibility="private")
+    seconds.change(None, [wave, seconds], wave, js=waveform.WITH_EXTRA_JS, api_visibility="private")
     inputs = [source, prompt, lyrics, more.language, *more.music, seconds, *more.sampling, *more.lora]
     return MusicTab("extend", inputs, form, source=source, reading=([source, seconds], [info, *more.music, wave]))
 
@@ -142,21 +142,20 @@ def edit_tab(variant: Any) -> MusicTab:
     with gr.Tab("Edit", id="edit"):
         with widgets.music_form("Regenerate region", "edit") as form:
             source, info, wave = widgets.song_input("edit", waveform=True)
-            with gr.Row():
-                start = widgets.lenient(
-                    gr.Number(value=0, label="Region start (s)", info=tips.REGION, minimum=0, elem_id="edit-start")
-                )
-                end = widgets.lenient(gr.Number(value=10, label="Region end (s)", minimum=0, elem_id="edit-end"))
+            with gr.Row(equal_height=True):
+                start = widgets.lenient(gr.Number(value=0, label="Region start (s)", elem_id="edit-start"))
+                end = widgets.lenient(gr.Number(value=10, label="Region end (s)", elem_id="edit-end"))
+            # Under both boxes: as the start box's own info it pushed that box below the end box.
+            gr.Markdown(tips.REGION, elem_classes=["hint"])
             prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION)
             lyrics = gr.Textbox("", label="New words for the region", info=tips.EDIT_LYRICS, lines=4)
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
                 more = widgets.song_settings("edit", variant)
         widgets.demo_examples("edit", ex.EDIT, [source, start, end, prompt, lyrics])
-    # A drag on the waveform sets the numbers; typed numbers move the selection.
-    quiet = {"queue": False, "api_visibility": "private"}
-    wave.input(waveform.region, wave, [start, end], **quiet)
+    # A drag on the waveform sets the numbers; typed numbers move the selection (both in the page).
+    wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
     for box in (start, end):
-        box.input(waveform.with_region, [wave, start, end], wave, **quiet)
+        box.input(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
     inputs = [source, prompt, lyrics, more.language, *more.music, start, end, *more.sampling, *more.lora]
     return MusicTab("edit", inputs, form, source=source, reading=([source, start, end], [info, *more.music, wave]))
 

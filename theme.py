@@ -46,7 +46,12 @@ def studio_theme() -> Any:
 
 
 CSS = """
-.gradio-container { max-width: 1280px !important; margin: 0 auto; }
+/* As wide as the window up to 1280 px, whatever the tab holds: with auto margins alone the page took
+   its content's width, so the Lyrics tab (narrower content) shrank the header and the tab bar. */
+.gradio-container { max-width: 1280px !important; width: 100%; margin: 0 auto; }
+/* A tab's content never widens the page (inline-size containment): on a phone the audio player of an
+   upload fed its own width back into the layout and the page flipped between 375 and 570 px. */
+.tabitem { contain: inline-size; min-width: 0; }
 
 /* Header: title, what runs where, and the loading state */
 #studio-header h1 { margin-bottom: 0.1em; color: var(--primary-600) !important; font-weight: 800; }
@@ -58,15 +63,25 @@ CSS = """
 .main-action button, button.main-action { min-height: 52px; font-weight: 700; letter-spacing: 0.01em; }
 .stop-action { max-width: 110px; }
 
-/* Compact drop zones: an upload should not push the form off the screen */
+/* Compact drop zones: an upload should not push the form off the screen. Their label floats over
+   the zone's top edge, so the zone's own words start below it (a long label covered the icon) and the
+   zone is as tall as its words (a fixed height cut "Click to Upload" off). */
 .compact-drop .wrap, .compact-drop .upload-container { min-height: 0 !important; }
 .compact-drop { min-height: 0 !important; }
 .compact-drop button { padding-top: 6px; padding-bottom: 6px; }
+.compact-drop button.upload-container { height: auto !important; padding-top: 34px; }
 
 /* Quiet hints under controls, and the result panel's placeholder */
 .hint, .hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 .result-note p { font-size: var(--text-md); }
-.result-note em { color: var(--body-text-color-subdued); }
+.result-note .result-line { white-space: pre-line; margin: 0; }
+
+/* A field the validator refused keeps the words under it until the tab's next press (theme.JS), shown
+   where Gradio's own mark is gone (the page's next event of any kind removes it), never twice. */
+.block[data-studio-note]:not(:has(div.validation-error))::after {
+  content: attr(data-studio-note); display: block; margin-top: 6px; font-size: var(--text-sm);
+  font-weight: 600; color: var(--error-text-color);
+}
 
 /* A folded field the validator refused: a neutral note on the accordion's label (theme.JS) */
 button.label-wrap[data-studio-note]::after {
@@ -74,16 +89,16 @@ button.label-wrap[data-studio-note]::after {
   font-weight: 400; font-size: var(--text-sm); color: var(--body-text-color-subdued);
 }
 
-/* Phones: nothing wider than the screen. Rows stack, the tab bar and the example tables scroll
-   inside themselves. (Gradio scopes this CSS under its container: selectors start inside it.) */
+/* Phones: nothing wider than the screen. Rows stack, the example tables scroll inside themselves,
+   and the five tabs share one row (the tab bar wraps rather than hide tabs behind a menu).
+   (Gradio scopes this CSS under its container: selectors start inside it.) */
 @media (max-width: 640px) {
   .row { flex-wrap: wrap !important; }
   .column, .block, .form { min-width: 0 !important; }
   .column { flex: 1 1 100% !important; }
+  /* 7 px a side puts all five on one row at 375 px; narrower screens wrap them to a second row */
+  [role="tablist"] button { padding-left: 7px; padding-right: 7px; }
   /* inline-size containment: their content no longer widens the page, it scrolls inside them */
-  [role="tablist"], .tab-wrapper, .tab-container {
-    overflow-x: auto; flex-wrap: nowrap; max-width: 100%; contain: inline-size;
-  }
   table, .table-wrap { display: block; max-width: 100%; overflow-x: auto; contain: inline-size; }
   .gallery { flex-wrap: wrap; }
   #studio-header h1 { font-size: 1.6rem; }
