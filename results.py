@@ -4,43 +4,44 @@ its settings back to Generate ("Use these settings").
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 import checks
+import plan_format
 import records
 import status
 import takes
 import tooltips as tips
 
-
-def show_takes(n: float) -> list[Any]:
-    """As many take slots as takes asked for; "Take to send" only when there is a choice."""
-    try:
-        count = max(1, min(checks.MAX_TAKES, int(float(n or 1))))
-    except (TypeError, ValueError, OverflowError):
-        count = 1
-    return [*(gr.update(visible=i < count) for i in range(checks.MAX_TAKES)), gr.update(visible=count > 1)]
+# As many take slots as takes asked for, "Take to send" only when there is a choice; in the page (a
+# server event taking the number would wipe the message a refused press just put on it).
+SHOW_TAKES_JS = f"""(n) => {{
+  const x = Math.round(Number(n)), count = Number.isFinite(x) ? Math.max(1, Math.min({checks.MAX_TAKES}, x)) : 1;
+  const shown = (on) => ({{__type__: "update", visible: on}});
+  return [...Array.from({{length: {checks.MAX_TAKES}}}, (_, i) => shown(i < count)), shown(count > 1)];
+}}"""
 
 
 def seeds_text(record: dict[str, Any]) -> str:
-    parts = [f"take {t['take']}: **{t['seed']}**" for t in record["takes"]]
+    """The line under a result, in plain text (the page shows it as text, API clients get it as is):
+    each take's seed, how long it took where, and what the planner chose."""
+    parts = [f"take {t['take']}: {t['seed']}" for t in record["takes"]]
     timings = record["timings"]
     took = timings.get("pipeline_s", 0) + timings.get("model_load_s", 0) + timings.get("planner_s", 0)
     text = f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {status.device_label(record['model']['device'])}"
     plans = [(t["take"], t["planner"]) for t in record["takes"] if t.get("planner")]
     if len(plans) == 1:
-        return f"{text}\n\n{plan_text(plans[0][1])}"
-    return "\n\n".join([text, *(f"Take {take}: {plan_text(plan)}" for take, plan in plans)])
+        return f"{text}\n{plan_text(plans[0][1])}"
+    return "\n".join([text, *(f"Take {take}: {plan_text(plan)}" for take, plan in plans)])
 
 
-def _quoted(text: str, limit: int = 160) -> str:
-    """A model's text shown inside Markdown: one line, at most ``limit`` characters, no markup."""
-    text = " ".join(str(text).split())
-    text = text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~])", r"\\\1", text)
+def _quoted(text: Any, limit: int = 160) -> str:
+    """A model's text in the seed line: readable characters only, one line, at most ``limit``."""
+    text = plan_format.readable_text(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def plan_text(plan: dict[str, Any]) -> str:
@@ -48,13 +49,14 @@ def plan_text(plan: dict[str, Any]) -> str:
     if "skipped" in plan:
         return tips.PLAN_SKIPPED.format(reason=_quoted(plan["skipped"], 240))
     f = plan.get("fields", {})
+    caption = _quoted(f.get("caption") or "")
     summary = " · ".join(
         part
         for part in (
             f"{f['bpm']} BPM" if f.get("bpm") else "",
             str(f.get("keyscale") or ""),
             f"{f['timesignature']} beats a bar" if f.get("timesignature") else "",
-            f"“{_quoted(f['caption'])}”" if f.get("caption") else "",
+            f"“{caption}”" if caption else "",
         )
         if part
     )
