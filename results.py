@@ -106,6 +106,24 @@ def toggle_instrumental(on: bool) -> Any:
     return gr.update(value="", interactive=True)
 
 
+def take_validator(position: int) -> Callable[..., list[dict[str, Any]]]:
+    """The validator of an event that takes "Take to send" (input ``position``) and a result's
+    record: a number outside the takes made gets its words on the field, and nothing runs."""
+
+    def check(*values: Any) -> list[dict[str, Any]]:
+        verdicts = [gr.validate(True, "") for _ in values]
+        record = values[1 - position]
+        made = record.get("takes") if isinstance(record, dict) else None
+        if isinstance(made, list) and made:  # no take yet: the event itself says so
+            try:
+                records.take_index(values[position], len(made))
+            except gr.Error as exc:
+                verdicts[position] = gr.validate(False, exc.message)
+        return verdicts
+
+    return check
+
+
 def send_take(take: Any, record: Any) -> str:
     """The chosen take of a result (``record``, the result's metadata), as a file for another tab's
     source; only a take the studio wrote and still keeps."""

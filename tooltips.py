@@ -45,7 +45,9 @@ SHIFT = (
 TAKES = "How many variations to make in one go (1–4); each gets its own seed."
 FORMAT = "WAV is lossless and largest, FLAC is lossless and smaller, MP3 is smallest for sharing."
 STOP = "Stops after the current step; nothing is saved."
-RESULT_EMPTY = "*Nothing here yet.* Your takes appear here, each with the seed that makes it again."
+STOPPED_AFTER_LAST_STEP = "Stopped after the last step, before the take was saved. Nothing was saved."
+ALREADY_SAVED = "Stop came after the take was finished: it is saved, and shown here."
+RESULT_EMPTY = "Nothing here yet. Your takes appear here, each with the seed that makes it again."
 COVER_CAPTION = "The style of the new version, e.g. “acoustic folk, fingerpicked guitar, soft male vocals”."
 COVER_STRENGTH = (
     "Audio cover strength, as in ACE-Step: the share of the steps that follow the original's musical "
