@@ -88,7 +88,7 @@ UPLOADS_BUSY = (
     "upload it again in a moment."
 )
 TAGLINE = "Describe a style, add lyrics, press Generate — or start from an example below."
-MODEL_FROM_FOLDER = "the model in **{folder}**"
+MODEL_FROM_FOLDER = "a local model (**{folder}**)"
 STATUS_CHECKING = "Checking the model…"
 MODEL_MISSING = (
     "The music model could not be loaded: {error}\n\n"
