@@ -21,6 +21,7 @@ BPM_DETECTED = (
     "Tempo of the song, filled in from the upload (0 = let the model choose). If it sounds twice or "
     "half as fast as the song feels, use ½ or 2×."
 )
+NO_STEADY_BEAT = "no steady beat found, so BPM and time signature stay on auto"
 KEY = "Key and scale, e.g. “A minor”. Auto lets the model choose one that fits the style."
 TIME_SIGNATURE = (
     "Beats per bar: 4 for 4/4 (most pop and rock), 3 for waltzes, 6 for 6/8, 2 for marches. Auto lets the model decide."
