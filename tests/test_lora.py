@@ -135,7 +135,11 @@ def test_modes_check_the_file_and_record_it(studio_env, loras, tmp_path):
     with pytest.raises(checks.InputError, match="LoRA strength must be between 0 and 2") as info:
         checks.check_lora(str(loras["good"]), 3)
     assert info.value.param == "lora_scale"
-    assert checks.check_lora(None, 5) is None
+    assert checks.check_lora(None, 1.5) is None
+    # Out of range even without a file: the page names a typed slip on its field (issue 22).
+    with pytest.raises(checks.InputError, match="LoRA strength must be between 0 and 2") as info:
+        checks.check_lora(None, 5)
+    assert info.value.param == "lora_scale"
     paths, record = handlers.make(
         "generate", prompt="dub", audio_duration=10, inference_steps=2, seed=1, lora=str(loras["good"]),
         lora_scale=0.5,

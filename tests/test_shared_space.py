@@ -436,9 +436,11 @@ def _page_call(url: str, api: str, data: list) -> list[dict]:
 
 def _raw_call(url: str, api: str, data: list) -> str:
     """Gradio's HTTP call API with a body as ``json.dumps`` writes it (NaN and Infinity included);
-    returns the event stream's text."""
+    returns the event stream's text, or the validator's answer (422) where the call is refused at the door."""
     body = json.dumps({"data": data})  # allow_nan: what a hand-written client may send
     event = httpx.post(f"{url}gradio_api/call/{api}", content=body, headers={"content-type": "application/json"})
+    if event.status_code == 422:
+        return event.text
     event.raise_for_status()
     return httpx.get(f"{url}gradio_api/call/{api}/{event.json()['event_id']}", timeout=60).text
 
