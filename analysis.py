@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 import audio
+import tooltips as tips
 import uploads
 
 # Krumhansl & Kessler (1982) key profiles, tonic first.
@@ -28,9 +29,9 @@ RATE = 22050  # analysis rate: enough for beats and chroma, a quarter of the wor
 
 @dataclass
 class Analysis:
-    bpm: float
+    bpm: float | None  # None: no steady beat was found, so the tempo is left to the model
     key: str
-    beats_per_bar: int
+    beats_per_bar: int | None  # None with the tempo: bars are counted in beats
     lufs: float | None
     seconds: float
 
@@ -62,6 +63,27 @@ def _beats_per_bar(onset: np.ndarray, beats: np.ndarray) -> int:
         return float(folded.mean(axis=0).std())
 
     return 3 if periodicity(3) > 1.25 * periodicity(4) else 4
+
+
+# How regular the onsets must be for a tempo to be believed: the onset envelope's autocorrelation at
+# the beat period, as a share of its energy. Clicks and songs with a beat read 0.7–0.9; a held tone,
+# silence or noise read under 0.1 (a steady 440 Hz tone was "≈ 112.3 BPM" before this check).
+BEAT_CONFIDENCE = 0.25
+HOP = 512  # librosa's onset envelope: one value per 512 samples
+
+
+def beat_confidence(onset: np.ndarray, bpm: float) -> float:
+    """0–1: how much of the onset envelope repeats at the period of ``bpm`` (±1 frame, as the period
+    falls between frames)."""
+    if not bpm > 0 or len(onset) < 8:
+        return 0.0
+    wave = onset - onset.mean()
+    energy = float(np.dot(wave, wave))
+    if energy <= 1e-12:
+        return 0.0
+    lag = 60.0 / bpm * RATE / HOP
+    lags = [k for k in range(max(1, int(lag) - 1), int(lag) + 3) if k < len(wave)]
+    return max((float(np.dot(wave[:-k], wave[k:])) / energy for k in lags), default=0.0)
 
 
 # Analyses at once, held by the work itself: a request cancelled in the queue gives its place back
@@ -106,10 +128,11 @@ def measure(stereo: np.ndarray) -> Analysis:
         lufs = None
     if lufs is not None and not np.isfinite(lufs):
         lufs = None
+    steady = beat_confidence(onset, bpm) >= BEAT_CONFIDENCE
     return Analysis(
-        bpm=round(bpm, 1),
+        bpm=round(bpm, 1) if steady else None,
         key=key_of(chroma),
-        beats_per_bar=_beats_per_bar(onset, beats),
+        beats_per_bar=_beats_per_bar(onset, beats) if steady else None,
         lufs=None if lufs is None else round(lufs, 1),
         seconds=round(seconds, 2),
     )
@@ -121,7 +144,7 @@ def describe(result: Analysis) -> str:
     loudness = f"{result.lufs:.1f} LUFS" if result.lufs is not None else "loudness n/a"
     if result.lufs is not None and result.seconds > EXCERPT_SECONDS:
         loudness += " (its middle minute)"
-    return (
-        f"{int(minutes)}:{secs:04.1f} · ≈ {result.bpm:g} BPM · {result.key} · {result.beats_per_bar} beats per bar"
-        f" · {loudness}"
-    )
+    length = f"{int(minutes)}:{secs:04.1f}"
+    if result.bpm is None:
+        return f"{length} · {tips.NO_STEADY_BEAT} · {result.key} · {loudness}"
+    return f"{length} · ≈ {result.bpm:g} BPM · {result.key} · {result.beats_per_bar} beats per bar · {loudness}"

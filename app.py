@@ -43,7 +43,8 @@ def build_ui() -> gr.Blocks:
         gr.Markdown(status.header(), elem_id="studio-header")
         line = gr.Markdown(tips.STATUS_CHECKING, elem_id="studio-status")
         timer = gr.Timer(3.0)
-        with gr.Tabs(elem_id="studio-tabs") as all_tabs:
+        # "wrap": on a phone Gradio would hide the tabs that do not fit behind an unlabeled "…" menu.
+        with gr.Tabs(elem_id="studio-tabs", overflow_behavior="wrap") as all_tabs:
             music = [tabs.generate_tab(variant), tabs.cover_tab(variant), tabs.extend_tab(variant),
                      tabs.edit_tab(variant)]  # fmt: skip
             tabs.lyrics_tab(demo, music[0], all_tabs)

@@ -10,6 +10,8 @@ Stop works per run (``runs``): the step callback checks the run's flag after eve
 from __future__ import annotations
 
 import functools
+import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -260,6 +262,31 @@ def _step_callback(flag: Path | None, progress: ProgressFn | None, total: int, o
 _backend: Backend | None = None
 _build_lock = threading.Lock()
 _loading_since: float | None = None
+# Why the last build failed, until one succeeds: the header says so (also after a reload) instead of
+# going back to "loads on first use".
+_load_error: str | None = None
+
+# A Hub repo id is owner/name and nothing more; a folder's path has more parts or starts with / . ~
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def model_identity(source: str | None = None, variant: models.Variant | None = None) -> dict[str, str | None]:
+    """What runs, as the header and every take's record name it: ``label``, ``repo`` (a Hub repo
+    id), ``folder`` (a local folder's last name, never its path) and ``variant`` (the registry's
+    name, only where the repo is one the registry knows: for another repo or a folder
+    ``ACE_STUDIO_VARIANT`` only picks the layout and the sampling defaults)."""
+    variant = variant or models.active_variant()
+    source = (source or models.model_source(variant)).strip()
+    if Path(source).expanduser().is_dir() or not _REPO_ID.match(source):
+        folder = Path(os.path.normpath(os.path.expanduser(source))).name
+        return {"label": f"a local model ({folder})", "repo": None, "folder": folder, "variant": None}
+    known = next((v for v in models.VARIANTS.values() if v.repo == source), None)
+    return {
+        "label": f"{known.label} ({source})" if known else source,
+        "repo": source,
+        "folder": None,
+        "variant": known.name if known else None,
+    }
 
 
 def is_warm() -> bool:
@@ -279,6 +306,8 @@ def load_state() -> dict[str, Any]:
     since = _loading_since
     if since is not None:
         return {"state": "loading", "elapsed": time.time() - since}
+    if _load_error is not None:
+        return {"state": "failed", "error": _load_error}
     return {"state": "cold"}
 
 
@@ -287,7 +316,7 @@ def get_backend(on_load: Callable[[], None] | None = None) -> Backend:
     global _backend
     if _backend is not None:
         return _backend
-    global _loading_since
+    global _loading_since, _load_error
     with _build_lock:
         if _backend is None:
             if on_load is not None:
@@ -295,6 +324,10 @@ def get_backend(on_load: Callable[[], None] | None = None) -> Backend:
             _loading_since = time.time()
             try:
                 _backend = _build()
+                _load_error = None
+            except Exception as exc:
+                _load_error = str(exc) or type(exc).__name__
+                raise
             finally:
                 _loading_since = None
     return _backend
@@ -336,9 +369,10 @@ def _build() -> Backend:
 
 def reset_backend() -> None:
     """Forget the built pipeline (tests, or after changing the model environment)."""
-    global _backend
+    global _backend, _load_error
     with _build_lock:
         _backend = None
+        _load_error = None
         devices.forget_resident("music")
 
 

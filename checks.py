@@ -8,9 +8,11 @@ choices here are the studio's: the page's fields, the API and the preparers all 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,39 @@ class InputError(gr.Error):
         # ZeroGPU pickles a worker's exception back to the page; the default reduce would call
         # ``InputError(message)`` and lose the parameter (or fail on the missing argument).
         return (type(self), (self.message, self.param, self.title))
+
+
+def expected_errors(fn: Callable) -> Callable:
+    """An event function whose visitor errors (``gr.Error``: a stop, a missing model, a missing input)
+    are logged in one line each; Gradio would print a full traceback for every one. Anything else
+    keeps its traceback."""
+
+    def note(exc: gr.Error) -> None:
+        words = str(exc.message or "").strip().splitlines()
+        print(f"{fn.__name__}: {exc.title}: {words[0][:200] if words else ''}", flush=True)
+        exc.print_exception = False
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                return (yield from fn(*args, **kwargs))
+            except gr.Error as exc:
+                note(exc)
+                raise
+
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error as exc:
+            note(exc)
+            raise
+
+    return call
 
 
 @contextlib.contextmanager
@@ -299,10 +334,11 @@ def check_lora(path: Any, scale: Any) -> dict[str, Any] | None:
     The file itself is always checked; whether it fits the model is checked here once the model is
     loaded, and in any case again inside the run (``lora.check_lora_fits``).
     """
-    if path is None or str(path).strip() == "":
-        return None
+    # Checked with or without a file: a strength typed out of range is a slip the page must name too.
     with about("lora_scale"):
         weight = in_range(1.0 if scale is None else scale, "LoRA strength", *LORA_SCALE_RANGE)
+    if path is None or str(path).strip() == "":
+        return None
     with about("lora"):
         if backend.is_warm():
             # Cheap once the model is in memory, and it saves the visitor a GPU turn for a misfit.

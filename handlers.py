@@ -23,7 +23,22 @@ import serving
 import tooltips as tips
 import zerogpu
 
+# The title every stop carries, also across ZeroGPU's worker boundary (``music.user_errors``,
+# ``zerogpu``): a stop is the visitor's own doing, so the page shows it as a stop, not as an error.
+STOPPED = "Stopped"
 
+
+def _is_stop(exc: gr.Error) -> bool:
+    return exc.title == STOPPED
+
+
+def _said_stopped(where: str, message: str) -> None:
+    """A stop in the page (a grey "Stopped" note, not Gradio's red "Error") and one line in the log."""
+    print(f"{where}: {STOPPED}: {message}", flush=True)
+    gr.Info(message, title=STOPPED)
+
+
+@checks.expected_errors
 def write_lyrics(
     theme: str = "",
     genre: str = "",
@@ -48,22 +63,34 @@ def write_lyrics(
     if not lyricist.is_loaded():
         progress(0, desc="Loading the lyrics model… the first time takes about a minute longer")
     text = ""
-    with _run("lyrics", request) as run_id:
-        # Whatever was streamed stays in the box on an error: Gradio keeps the last yielded value.
-        for text in zerogpu.stream_lyrics(vars(req), checks.LANGUAGES[req.vocal_language], progress, run_id):
-            yield text, ""
+    try:
+        with _run("lyrics", request) as run_id:
+            # Whatever was streamed stays in the box on an error: Gradio keeps the last yielded value.
+            for text in zerogpu.stream_lyrics(vars(req), checks.LANGUAGES[req.vocal_language], progress, run_id):
+                yield text, ""
+    except gr.Error as exc:
+        if not _is_stop(exc):
+            raise
+        # What was written so far stays, with no caption: the song is not finished.
+        _said_stopped("lyrics", exc.message)
+        yield text, ""
+        return
     cleaned, caption = lyricist.clean(text, req.sections())
     if not cleaned:
         raise gr.Error("The writer returned no usable lyrics. Try again with another seed or more creativity.")
     yield cleaned, caption or lyricist.fallback_caption(req)
 
 
-def use_in_generate(text: str, caption: str, vocal_language: str = "en") -> tuple[Any, ...]:
-    """Lyrics, caption and their language into Generate, and switch to it."""
+@checks.expected_errors
+def use_in_generate(text: str = "", caption: str = "", vocal_language: str = "en") -> tuple[Any, ...]:
+    """Lyrics, caption and their language (an ISO code or English name, default English) into
+    Generate, and switch to it."""
     if not str(text or "").strip():
         raise gr.Error("There are no lyrics to use yet — write some first.")
+    # Plain values, as API clients read them; the page makes the lyrics box editable again itself
+    # (tabs.lyrics_tab), should Instrumental have locked it.
     return (
-        gr.update(value=text, interactive=True),
+        text,
         caption,
         False,
         checks.language_code(vocal_language) or "en",
@@ -88,7 +115,7 @@ def _run(tab: str, request: gr.Request | None):
     event_id = LocalContext.event_id.get(None)
     if event_id is not None and event_id in _stopped_events:
         _stopped_events.discard(event_id)
-        raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
+        raise gr.Error("Stopped before it started. Nothing was saved.", title=STOPPED)
     blocks = LocalContext.blocks.get(None)
     wanted = _still_wanted(blocks, event_id) if blocks is not None and event_id is not None else None
     run_id = runs.start_run(_owner(request, tab), wanted)
@@ -148,7 +175,13 @@ def make(
 ) -> tuple[list[str], dict[str, Any]]:
     """One music request, start to end: prepare on the CPU, run on the GPU, write the files."""
     job = modes.PREPARE[mode](**settings)
-    paths, record = modes.finish(job, zerogpu.run_music(job, progress, run_id))
+    made = zerogpu.run_music(job, progress, run_id)
+    # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
+    if runs.is_stopped(run_id):
+        raise gr.Error(tips.STOPPED_AFTER_LAST_STEP, title=STOPPED)
+    paths, record = modes.finish(job, made)
+    if runs.is_stopped(run_id):  # pressed while the files were written: too late, and the visitor is told
+        gr.Info(tips.ALREADY_SAVED, title="Already finished")
     skipped = [t["planner"]["skipped"] for t in record["takes"] if "skipped" in t.get("planner", {})]
     if skipped:
         gr.Warning(tips.PLAN_SKIPPED.format(reason=skipped[0]))
@@ -162,6 +195,8 @@ def _endpoint(mode: str, takes: int = 1) -> Callable:
     endpoint's keyword arguments, plus the request and progress Gradio injects (found through real
     annotations: a ``__signature__`` alone does not make Gradio pass them). It returns ``takes``
     audio slots (their public URLs, or plain paths where no page asked; ``None`` when unused), the seed line and the record.
+    A stopped run returns normally, with no take, the stop's words as the seed line and the record
+    ``{"stopped": words}``: Gradio would show any raised error as a red "Error", on the take slot too.
     """
     own = own_parameters(modes.PREPARE[mode])
     extra = [
@@ -177,8 +212,14 @@ def _endpoint(mode: str, takes: int = 1) -> Callable:
         bound.apply_defaults()
         values = dict(bound.arguments)
         request, progress = values.pop("request"), values.pop("progress")
-        with _run(mode, request) as run_id:
-            paths, record = make(mode, progress, run_id, **values)
+        try:
+            with _run(mode, request) as run_id:
+                paths, record = make(mode, progress, run_id, **values)
+        except gr.Error as exc:
+            if not _is_stop(exc):
+                raise
+            _said_stopped(mode, exc.message)
+            return (*[None] * takes, exc.message, {"stopped": exc.message})
         urls = [serving.take_url(path, request) or path for path in paths]
         slots = [urls[i] if i < len(urls) else None for i in range(takes)]
         return (*slots, results.seeds_text(record), record)
@@ -187,7 +228,7 @@ def _endpoint(mode: str, takes: int = 1) -> Callable:
     handler.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
     handler.__name__ = mode
     handler.__doc__ = modes.PREPARE[mode].__doc__
-    return handler
+    return checks.expected_errors(handler)
 
 
 generate = _endpoint("generate", takes=checks.MAX_TAKES)

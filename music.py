@@ -62,12 +62,8 @@ def run_music(
         out["audio"] = out["audio"][..., : int(round(chosen * audio.SAMPLE_RATE))]
     result = {
         "audio": out["audio"],
-        "model": {
-            "variant": be.variant.name,
-            "label": be.variant.label,
-            "repo": models.public_source(be.source),
-            "device": be.device,
-        },
+        # What actually ran: a repo id, or a local folder by name (its variant cannot be known).
+        "model": {**backend.model_identity(be.source, be.variant), "device": be.device},
         "timings": {
             "model_load_s": round(be.load_seconds, 3) if built_now else 0.0,
             "pipeline_s": round(out["seconds"], 3),

@@ -9,6 +9,7 @@ upstream's literal strings (``acestep/llm_inference.py``, ``acestep/constants.py
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,23 @@ FIELDS = ("bpm", "caption", "duration", "keyscale", "language", "timesignature")
 FIXABLE = ("bpm", "duration", "keyscale", "timesignature")
 
 _CODE = re.compile(r"<\|audio_code_(\d+)\|>")
+
+
+# What a model's text may keep: letters, marks, numbers, punctuation, symbols and spaces. Control and
+# format characters, unassigned code points and U+FFFD (what a decoder writes for bytes that are no
+# text) are dropped: a small or confused planner writes them into its caption, and the caption is
+# shown on the page, stored in the take's record and read by the music model.
+_UNREADABLE = {"Cc", "Cf", "Cs", "Co", "Cn"}
+
+
+def readable_text(text: Any) -> str:
+    """``text`` with only readable characters, its whitespace runs made single spaces."""
+    kept = (
+        " " if ch.isspace() else ch
+        for ch in str(text or "")
+        if ch.isspace() or (ch != "\ufffd" and unicodedata.category(ch) not in _UNREADABLE)
+    )
+    return " ".join("".join(kept).split())
 
 
 class PlanUnusable(ValueError):
@@ -117,6 +135,8 @@ def parse_plan(text: str) -> dict[str, Any]:
         value = " ".join(parts).strip()
         if key in ("bpm", "duration"):
             fields[key] = int(value) if value.isdigit() else value
+        elif key == "caption":
+            fields[key] = readable_text(value)
         else:
             fields[key] = value
     return fields

@@ -4,29 +4,31 @@ its settings back to Generate ("Use these settings").
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 import checks
+import plan_format
 import records
 import status
 import takes
 import tooltips as tips
 
-
-def show_takes(n: float) -> list[Any]:
-    """As many take slots as takes asked for; "Take to send" only when there is a choice."""
-    try:
-        count = max(1, min(checks.MAX_TAKES, int(float(n or 1))))
-    except (TypeError, ValueError, OverflowError):
-        count = 1
-    return [*(gr.update(visible=i < count) for i in range(checks.MAX_TAKES)), gr.update(visible=count > 1)]
+# As many take slots as takes asked for, "Take to send" only when there is a choice; in the page (a
+# server event taking the number would wipe the message a refused press just put on it).
+SHOW_TAKES_JS = f"""(n) => {{
+  const x = Math.round(Number(n)), count = Number.isFinite(x) ? Math.max(1, Math.min({checks.MAX_TAKES}, x)) : 1;
+  const shown = (on) => ({{__type__: "update", visible: on}});
+  return [...Array.from({{length: {checks.MAX_TAKES}}}, (_, i) => shown(i < count)), shown(count > 1)];
+}}"""
 
 
 def seeds_text(record: dict[str, Any]) -> str:
-    parts = [f"take {t['take']}: **{t['seed']}**" for t in record["takes"]]
+    """The line under a result, in plain text (the page shows it as text, API clients get it as is):
+    each take's seed, how long it took where, and what the planner chose."""
+    parts = [f"take {t['take']}: {t['seed']}" for t in record["takes"]]
     timings = record["timings"]
     took = timings.get("pipeline_s", 0) + timings.get("model_load_s", 0) + timings.get("planner_s", 0)
     text = f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {status.device_label(record['model']['device'])}"
@@ -37,14 +39,13 @@ def seeds_text(record: dict[str, Any]) -> str:
     line = plan_text(plans[0])
     if record.get("params", {}).get("audio_duration") == -1 and plans[0].get("fields", {}).get("duration"):
         line += f" Think chose a length of {plans[0]['fields']['duration']} s."
-    return f"{text}\n\n{line}"
+    return f"{text}\n{line}"
 
 
-def _quoted(text: str, limit: int = 160) -> str:
-    """A model's text shown inside Markdown: one line, at most ``limit`` characters, no markup."""
-    text = " ".join(str(text).split())
-    text = text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~])", r"\\\1", text)
+def _quoted(text: Any, limit: int = 160) -> str:
+    """A model's text in the seed line: readable characters only, one line, at most ``limit``."""
+    text = plan_format.readable_text(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def plan_text(plan: dict[str, Any]) -> str:
@@ -52,13 +53,14 @@ def plan_text(plan: dict[str, Any]) -> str:
     if "skipped" in plan:
         return tips.PLAN_SKIPPED.format(reason=_quoted(plan["skipped"], 240))
     f = plan.get("fields", {})
+    caption = _quoted(f.get("caption") or "")
     summary = " · ".join(
         part
         for part in (
             f"{f['bpm']} BPM" if f.get("bpm") else "",
             str(f.get("keyscale") or ""),
             f"{f['timesignature']} beats a bar" if f.get("timesignature") else "",
-            f"“{_quoted(f['caption'])}”" if f.get("caption") else "",
+            f"“{caption}”" if caption else "",
         )
         if part
     )
@@ -109,6 +111,24 @@ def toggle_instrumental(on: bool) -> Any:
     if on:
         return gr.update(value=checks.INSTRUMENTAL_TAG, interactive=False)
     return gr.update(value="", interactive=True)
+
+
+def take_validator(position: int) -> Callable[..., list[dict[str, Any]]]:
+    """The validator of an event that takes "Take to send" (input ``position``) and a result's
+    record: a number outside the takes made gets its words on the field, and nothing runs."""
+
+    def check(*values: Any) -> list[dict[str, Any]]:
+        verdicts = [gr.validate(True, "") for _ in values]
+        record = values[1 - position]
+        made = record.get("takes") if isinstance(record, dict) else None
+        if isinstance(made, list) and made:  # no take yet: the event itself says so
+            try:
+                records.take_index(values[position], len(made))
+            except gr.Error as exc:
+                verdicts[position] = gr.validate(False, exc.message)
+        return verdicts
+
+    return check
 
 
 def send_take(take: Any, record: Any) -> str:

@@ -56,11 +56,12 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None) -> Iterator[
     except Exception:  # an analysis that fails must not cost the upload
         yield f"{text} · (tempo and key could not be measured)", UNCHANGED, UNCHANGED, UNCHANGED, drawn
         return
+    # No steady beat: BPM and metre go (back) to auto, and the line says why.
     yield (
         f"{text} · {analysis.describe(found).split(' · ', 1)[1]}",
-        int(round(found.bpm)),
+        0 if found.bpm is None else int(round(found.bpm)),
         found.key,
-        str(found.beats_per_bar),
+        checks.AUTO if found.beats_per_bar is None else str(found.beats_per_bar),
         drawn,
     )
 

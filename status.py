@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import gradio as gr
@@ -14,11 +13,14 @@ import zerogpu
 
 
 def model_label() -> str:
-    """The model as the page names it: the variant, or the folder ``ACE_STUDIO_MODEL`` points at."""
-    source = os.environ.get("ACE_STUDIO_MODEL", "").strip()
-    if source and os.path.isdir(os.path.expanduser(source)):
-        return tips.MODEL_FROM_FOLDER.format(folder=os.path.basename(os.path.normpath(source)))
-    return f"**{models.active_variant().label}**"
+    """What runs, as the page names it (``backend.model_identity``): the variant and its repo id, a
+    repo id, or "a local model (folder)"."""
+    who = backend.model_identity()
+    if who["folder"] is not None:
+        return tips.MODEL_FROM_FOLDER.format(folder=who["folder"])
+    if who["variant"] is not None:
+        return f"**{models.VARIANTS[who['variant']].label}** ({who['repo']})"
+    return f"**{who['repo']}**"
 
 
 def header() -> str:
@@ -49,11 +51,15 @@ def studio_status() -> tuple[str, Any]:
         text = tips.STATUS_LOADING.format(
             label=model_label(), device=device_label(), elapsed=state["elapsed"], usual=backend.COLD_START_SECONDS
         )
+    elif state["state"] == "failed":
+        # Until a build succeeds, also after a reload: the same words as the error a press gets.
+        text = tips.MODEL_MISSING.format(error=state["error"])
     else:
         label = model_label()
         text = tips.STATUS_COLD.format(
             label=label[:1].upper() + label[1:], device=device_label(), usual=backend.COLD_START_SECONDS
         )
     for kind, error in warmup["errors"].items():
-        text += tips.STATUS_WARM_FAILED.format(what=f"{kind} model", error=error)
+        if not (kind == "music" and state["state"] == "failed"):  # said above already
+            text += tips.STATUS_WARM_FAILED.format(what=f"{kind} model", error=error)
     return text, gr.Timer(active=state["state"] != "ready" or warmup["running"])

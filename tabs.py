@@ -48,7 +48,9 @@ def generate_tab(variant: Any) -> MusicTab:
         with widgets.music_form("Generate", "gen", checks.MAX_TAKES) as form:
             prompt = gr.Textbox("", label="Style caption", info=tips.CAPTION, lines=2, elem_id="gen-prompt")
             lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=10, elem_id="gen-lyrics")
-            instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False)
+            instrumental = gr.Checkbox(
+                label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental"
+            )
             think, auto_length = widgets.think_controls()
             duration = widgets.lenient_slider(
                 checks.MIN_SECONDS, checks.MAX_SECONDS, value=30, step=1,
@@ -60,8 +62,9 @@ def generate_tab(variant: Any) -> MusicTab:
                 seed, steps, guidance, fmt = widgets.sampling_controls(variant, "gen")
                 with gr.Row():
                     shift = widgets.lenient_slider(
-                        *checks.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT
-                    )
+                        *checks.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT,
+                        elem_id="gen-shift",
+                    )  # fmt: skip
                     takes = widgets.lenient_slider(
                         1, checks.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes"
                     )
@@ -88,10 +91,10 @@ def generate_tab(variant: Any) -> MusicTab:
     auto_length.change(
         lambda on: gr.update(interactive=not on), auto_length, duration, queue=False, api_visibility="private"
     )
+    # In the page only (see waveform.REGION_JS for why no server event may take a typed number).
     takes.change(
-        results.show_takes, takes, [*form.result.boxes, form.result.pick], api_name="show_takes",
-        api_visibility="private",
-    )  # fmt: skip
+        None, takes, [*form.result.boxes, form.result.pick], js=results.SHOW_TAKES_JS, api_visibility="private"
+    )
     fields = {"prompt": prompt, "lyrics": lyrics, "instrumental": instrumental, "duration": duration, "bpm": bpm,
               "key": key, "time_signature": time_sig, "language": language, "seed": seed, "steps": steps,
               "guidance": guidance, "shift": shift, "takes": takes, "format": fmt, "think": think,
@@ -108,8 +111,9 @@ def cover_tab(variant: Any) -> MusicTab:
             source, info, _ = widgets.song_input("cover")
             prompt = gr.Textbox("", label="New style", info=tips.COVER_CAPTION, lines=2)
             strength = widgets.lenient_slider(
-                0.0, 1.0, value=0.6, step=0.05, label="Cover strength", info=tips.COVER_STRENGTH
-            )
+                0.0, 1.0, value=0.6, step=0.05, label="Cover strength", info=tips.COVER_STRENGTH,
+                elem_id="cover-strength",
+            )  # fmt: skip
             with gr.Accordion("Advanced settings", open=False, elem_id="cover-advanced"):
                 lyrics = gr.Textbox("", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6)
                 more = widgets.song_settings("cover", variant, reference=True)
@@ -133,7 +137,7 @@ def extend_tab(variant: Any) -> MusicTab:
                 more = widgets.song_settings("extend", variant)
         widgets.demo_examples("extend", ex.EXTEND, [source, prompt, seconds])
     # The seam moves with the seconds to add.
-    seconds.change(waveform.with_extra, [wave, seconds], wave, queue=False, api_visibility="private")
+    seconds.change(None, [wave, seconds], wave, js=waveform.WITH_EXTRA_JS, api_visibility="private")
     inputs = [source, prompt, lyrics, more.language, *more.music, seconds, *more.sampling, *more.lora]
     return MusicTab("extend", inputs, form, source=source, reading=([source, seconds], [info, *more.music, wave]))
 
@@ -143,21 +147,20 @@ def edit_tab(variant: Any) -> MusicTab:
     with gr.Tab("Edit", id="edit"):
         with widgets.music_form("Regenerate region", "edit") as form:
             source, info, wave = widgets.song_input("edit", waveform=True)
-            with gr.Row():
-                start = widgets.lenient(
-                    gr.Number(value=0, label="Region start (s)", info=tips.REGION, minimum=0, elem_id="edit-start")
-                )
-                end = widgets.lenient(gr.Number(value=10, label="Region end (s)", minimum=0, elem_id="edit-end"))
+            with gr.Row(equal_height=True):
+                start = widgets.lenient(gr.Number(value=0, label="Region start (s)", elem_id="edit-start"))
+                end = widgets.lenient(gr.Number(value=10, label="Region end (s)", elem_id="edit-end"))
+            # Under both boxes: as the start box's own info it pushed that box below the end box.
+            gr.Markdown(tips.REGION, elem_classes=["hint"])
             prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION)
             lyrics = gr.Textbox("", label="New words for the region", info=tips.EDIT_LYRICS, lines=4)
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
                 more = widgets.song_settings("edit", variant)
         widgets.demo_examples("edit", ex.EDIT, [source, start, end, prompt, lyrics])
-    # A drag on the waveform sets the numbers; typed numbers move the selection.
-    quiet = {"queue": False, "api_visibility": "private"}
-    wave.input(waveform.region, wave, [start, end], **quiet)
+    # A drag on the waveform sets the numbers; typed numbers move the selection (both in the page).
+    wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
     for box in (start, end):
-        box.input(waveform.with_region, [wave, start, end], wave, **quiet)
+        box.input(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
     inputs = [source, prompt, lyrics, more.language, *more.music, start, end, *more.sampling, *more.lora]
     return MusicTab("edit", inputs, form, source=source, reading=([source, start, end], [info, *more.music, wave]))
 
@@ -187,9 +190,12 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
                             list(lyricist.LENGTHS), value="medium", label="Length", info=tips.LYRICS_LENGTH
                         )
                         temperature = widgets.lenient_slider(
-                            0.0, 1.5, value=0.8, step=0.05, label="Creativity", info=tips.LYRICS_TEMPERATURE
+                            0.0, 1.5, value=0.8, step=0.05, label="Creativity", info=tips.LYRICS_TEMPERATURE,
+                            elem_id="ly-temperature",
+                        )  # fmt: skip
+                        seed = widgets.lenient(
+                            gr.Number(value=-1, precision=0, label="Seed", info=tips.SEED, elem_id="ly-seed")
                         )
-                        seed = widgets.lenient(gr.Number(value=-1, precision=0, label="Seed", info=tips.SEED))
                 button, stop = widgets.action_buttons("Write lyrics", "ly")
             with gr.Column(scale=3):
                 text = gr.Textbox("", label="Lyrics", lines=18, elem_id="ly-text")
@@ -212,12 +218,12 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
     )  # fmt: skip
     stop.click(handlers.stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
     g = generate.fields
-    # Undocumented rather than private: API clients (and the tests) may use it too.
+    # Public, as README documents it: in view_api() and callable by keyword (text, caption, vocal_language).
     use.click(
         handlers.use_in_generate, [text, caption, language], [g["lyrics"], g["prompt"], g["instrumental"],
                                                               g["language"], tabs],
-        api_name="use_in_generate", api_visibility="undocumented",
-    )  # fmt: skip
+        api_name="use_in_generate",
+    ).then(None, None, g["lyrics"], js=widgets.EDITABLE_JS, api_visibility="private")  # fmt: skip
 
 
 def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
@@ -258,12 +264,14 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
     settings = [g[k] for k in ("prompt", "lyrics", "instrumental", "duration", "bpm", "key", "time_signature",
                                "language", "seed", "steps", "guidance", "shift", "takes", "format", "think",
                                "auto_length", "rewrite_caption", "plan")]  # fmt: skip
-    g["record"].upload(results.settings_from_file, g["record"], [*settings, tabs], api_name="settings_from_file")
+    # A visitor's slip (no take yet, a record that cannot be used) is one line in the log, not a traceback.
+    quiet = checks.expected_errors
+    g["record"].upload(quiet(results.settings_from_file), g["record"], [*settings, tabs], api_name="settings_from_file")
     for tab in music:
         sends = dict(tab.form.result.sends)
         sends.pop("settings").click(
-            results.settings_from_record, [tab.form.result.meta, tab.form.result.pick], [*settings, tabs],
-            api_name=f"settings_from_{tab.name}",
+            quiet(results.settings_from_record), [tab.form.result.meta, tab.form.result.pick], [*settings, tabs],
+            api_name=f"settings_from_{tab.name}", validator=results.take_validator(1),
         )  # fmt: skip
     sources = {tab.name: tab.source for tab in music if tab.source is not None}
     for tab in music:
@@ -271,6 +279,6 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
             if target == "settings":
                 continue
             button.click(
-                results.send_take, [tab.form.result.pick, tab.form.result.meta], sources[target],
-                api_name=f"send_{tab.name}_to_{target}", api_visibility="private",
+                quiet(results.send_take), [tab.form.result.pick, tab.form.result.meta], sources[target],
+                api_name=f"send_{tab.name}_to_{target}", api_visibility="private", validator=results.take_validator(0),
             ).then(lambda target=target: gr.Tabs(selected=target), None, tabs, api_visibility="private")  # fmt: skip

@@ -46,7 +46,12 @@ def studio_theme() -> Any:
 
 
 CSS = """
-.gradio-container { max-width: 1280px !important; margin: 0 auto; }
+/* As wide as the window up to 1280 px, whatever the tab holds: with auto margins alone the page took
+   its content's width, so the Lyrics tab (narrower content) shrank the header and the tab bar. */
+.gradio-container { max-width: 1280px !important; width: 100%; margin: 0 auto; }
+/* A tab's content never widens the page (inline-size containment): on a phone the audio player of an
+   upload fed its own width back into the layout and the page flipped between 375 and 570 px. */
+.tabitem { contain: inline-size; min-width: 0; }
 
 /* Header: title, what runs where, and the loading state */
 #studio-header h1 { margin-bottom: 0.1em; color: var(--primary-600) !important; font-weight: 800; }
@@ -58,15 +63,25 @@ CSS = """
 .main-action button, button.main-action { min-height: 52px; font-weight: 700; letter-spacing: 0.01em; }
 .stop-action { max-width: 110px; }
 
-/* Compact drop zones: an upload should not push the form off the screen */
+/* Compact drop zones: an upload should not push the form off the screen. Their label floats over
+   the zone's top edge, so the zone's own words start below it (a long label covered the icon) and the
+   zone is as tall as its words (a fixed height cut "Click to Upload" off). */
 .compact-drop .wrap, .compact-drop .upload-container { min-height: 0 !important; }
 .compact-drop { min-height: 0 !important; }
 .compact-drop button { padding-top: 6px; padding-bottom: 6px; }
+.compact-drop button.upload-container { height: auto !important; padding-top: 34px; }
 
 /* Quiet hints under controls, and the result panel's placeholder */
 .hint, .hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 .result-note p { font-size: var(--text-md); }
-.result-note em { color: var(--body-text-color-subdued); }
+.result-note .result-line { white-space: pre-line; margin: 0; }
+
+/* A field the validator refused keeps the words under it until the tab's next press (theme.JS), shown
+   where Gradio's own mark is gone (the page's next event of any kind removes it), never twice. */
+.block[data-studio-note]:not(:has(div.validation-error))::after {
+  content: attr(data-studio-note); display: block; margin-top: 6px; font-size: var(--text-sm);
+  font-weight: 600; color: var(--error-text-color);
+}
 
 /* A folded field the validator refused: a neutral note on the accordion's label (theme.JS) */
 button.label-wrap[data-studio-note]::after {
@@ -74,16 +89,16 @@ button.label-wrap[data-studio-note]::after {
   font-weight: 400; font-size: var(--text-sm); color: var(--body-text-color-subdued);
 }
 
-/* Phones: nothing wider than the screen. Rows stack, the tab bar and the example tables scroll
-   inside themselves. (Gradio scopes this CSS under its container: selectors start inside it.) */
+/* Phones: nothing wider than the screen. Rows stack, the example tables scroll inside themselves,
+   and the five tabs share one row (the tab bar wraps rather than hide tabs behind a menu).
+   (Gradio scopes this CSS under its container: selectors start inside it.) */
 @media (max-width: 640px) {
   .row { flex-wrap: wrap !important; }
   .column, .block, .form { min-width: 0 !important; }
   .column { flex: 1 1 100% !important; }
+  /* 7 px a side puts all five on one row at 375 px; narrower screens wrap them to a second row */
+  [role="tablist"] button { padding-left: 7px; padding-right: 7px; }
   /* inline-size containment: their content no longer widens the page, it scrolls inside them */
-  [role="tablist"], .tab-wrapper, .tab-container {
-    overflow-x: auto; flex-wrap: nowrap; max-width: 100%; contain: inline-size;
-  }
   table, .table-wrap { display: block; max-width: 100%; overflow-x: auto; contain: inline-size; }
   .gallery { flex-wrap: wrap; }
   #studio-header h1 { font-size: 1.6rem; }
@@ -93,21 +108,31 @@ button.label-wrap[data-studio-note]::after {
 """
 
 # Gradio marks a field that fails its validator, but a field in a closed accordion is not even
-# mounted, so the musician would see nothing happen. Gradio has no hook for a failed validation;
-# its answer to the queue join (HTTP 422, one verdict per input) is the only place the page can
-# learn of it. For every message no visible field shows, the script notes it on the closed
-# accordion of the tab in use, opens it (so Gradio mounts and marks the field) and brings the marked
-# field into view. The note is an attribute drawn by CSS, so Gradio's own markup is never changed.
+# mounted, so the musician would see nothing happen; and Gradio's mark goes again with the page's next
+# event of any kind (the status line's timer ticks every 3 s while the model is not loaded). Gradio has
+# no hook for a failed validation; its answer to the queue join (HTTP 422, one verdict per input) is the
+# only place the page can learn of it. For every refused input the script finds the field (the event's
+# inputs in the page's config), notes the words on it (kept until the tab's next press, drawn by CSS
+# where Gradio's own mark is gone); for a field in a closed accordion it notes them on the accordion's
+# label and opens it (so Gradio mounts and marks the field), then brings the field into view. Notes
+# are attributes, so Gradio's own markup is never changed.
 JS = """
 () => {
   if (window.__studioNotes) return;
   window.__studioNotes = true;
   const shown = (el) => el.offsetParent !== null;
   const clear = () => document.querySelectorAll('[data-studio-note]').forEach((el) => el.removeAttribute('data-studio-note'));
-  const note = (messages) => {
+  // The mounted field of a component of the page (its elem_id, else Gradio's own id), or null.
+  const field = (id) => {
+    const c = ((window.gradio_config || {}).components || []).find((x) => x.id === id);
+    const elemId = c && c.props && c.props.elem_id;
+    return (elemId && document.getElementById(elemId)) || (id != null && document.getElementById(`component-${id}`));
+  };
+  // Counted once a refusal is handled (the field noted and in view, or given up on): what tests wait for.
+  const done = () => { document.body.dataset.studioChecked = String(Number(document.body.dataset.studioChecked || 0) + 1); };
+  const note = (refused) => {
     const tab = [...document.querySelectorAll('.tabitem')].find(shown) || document;
-    const visible = [...tab.querySelectorAll('.validation-error')].filter(shown).map((el) => el.textContent.trim());
-    const hidden = messages.filter((m) => !visible.includes(m));
+    const hidden = refused.filter(([id]) => { const el = field(id); return !el || !shown(el); }).map(([, m]) => m);
     if (hidden.length) {
       for (const label of tab.querySelectorAll('.gr-accordion button.label-wrap:not(.open)')) {
         label.setAttribute('data-studio-note', hidden.join(' '));
@@ -116,13 +141,27 @@ JS = """
     }
     let tries = 0;
     const reveal = () => {
-      const marked = [...tab.querySelectorAll('.validation-error')].find(shown);
-      if (!marked) { if (++tries < 20) setTimeout(reveal, 50); return; }
-      const r = marked.getBoundingClientRect();
-      if (r.top < 0 || r.bottom > window.innerHeight) marked.scrollIntoView({block: 'center'});
+      const marked = refused.map(([id, m]) => { const el = field(id); if (el) el.setAttribute('data-studio-note', m); return el; })
+        .filter((el) => el && shown(el));
+      if (marked.length < refused.length && ++tries < 20) { setTimeout(reveal, 50); return; }
+      if (marked.length) {
+        const r = marked[0].getBoundingClientRect();
+        if (r.top < 0 || r.bottom > window.innerHeight) marked[0].scrollIntoView({block: 'center'});
+      }
+      done();
     };
     setTimeout(reveal, 50);
   };
+  // Gradio's slider puts a typed number back into its range when the box loses focus, without a
+  // word (900 s became 600 s and a 10-minute take started). Its own blur handler is the only one that
+  // does that, so the blur stops here, before it: the typed value goes to the studio's checks, which
+  // say what the range is on the field, as they do for the API, and nothing runs.
+  document.addEventListener('blur', (e) => {
+    const box = e.target;
+    if (box instanceof HTMLInputElement && box.type === 'number' && box.closest('.block')?.querySelector('input[type=range]')) {
+      e.stopPropagation();
+    }
+  }, true);
   // A note lasts until the next press of a tab's main button (other events, such as the status
   // line's timer, join the queue too).
   document.addEventListener('click', (e) => { if (e.target.closest('.main-action')) clear(); }, true);
@@ -132,10 +171,16 @@ JS = """
     const joining = url.includes('/queue/join');
     const res = await fetch0(...args);
     if (joining && res.status === 422) {
+      let inputs = [];
+      try {
+        const fn = JSON.parse(args[1].body).fn_index;
+        inputs = ((window.gradio_config || {}).dependencies || []).find((d) => d.id === fn).inputs;
+      } catch (e) {}
       res.clone().json().then((body) => {
         const verdicts = Array.isArray(body.detail) ? body.detail : [];
-        const messages = verdicts.filter((v) => !v.is_valid && v.message).map((v) => v.message);
-        if (messages.length) setTimeout(() => note(messages), 100);
+        const refused = verdicts.map((v, i) => [inputs[i] ?? null, v]).filter(([, v]) => !v.is_valid && v.message)
+          .map(([id, v]) => [id, v.message]);
+        if (refused.length) setTimeout(() => note(refused), 100);
       }).catch(() => {});
     }
     return res;

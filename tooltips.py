@@ -31,6 +31,7 @@ BPM_DETECTED = (
     "Tempo of the song, filled in from the upload (0 = let the model choose). If it sounds twice or "
     "half as fast as the song feels, use ½ or 2×."
 )
+NO_STEADY_BEAT = "no steady beat found, so BPM and time signature stay on auto"
 KEY = "Key and scale, e.g. “A minor”. Auto lets the model choose one that fits the style."
 TIME_SIGNATURE = (
     "Beats per bar: 4 for 4/4 (most pop and rock), 3 for waltzes, 6 for 6/8, 2 for marches. Auto lets the model decide."
@@ -55,7 +56,9 @@ SHIFT = (
 TAKES = "How many variations to make in one go (1–4); each gets its own seed."
 FORMAT = "WAV is lossless and largest, FLAC is lossless and smaller, MP3 is smallest for sharing."
 STOP = "Stops after the current step; nothing is saved."
-RESULT_EMPTY = "*Nothing here yet.* Your takes appear here, each with the seed that makes it again."
+STOPPED_AFTER_LAST_STEP = "Stopped after the last step, before the take was saved. Nothing was saved."
+ALREADY_SAVED = "Stop came after the take was finished: it is saved, and shown here."
+RESULT_EMPTY = "Nothing here yet. Your takes appear here, each with the seed that makes it again."
 COVER_CAPTION = "The style of the new version, e.g. “acoustic folk, fingerpicked guitar, soft male vocals”."
 COVER_STRENGTH = (
     "Audio cover strength, as in ACE-Step: the share of the steps that follow the original's musical "
@@ -96,7 +99,7 @@ UPLOADS_BUSY = (
     "upload it again in a moment."
 )
 TAGLINE = "Describe a style, add lyrics, press Generate — or start from an example below."
-MODEL_FROM_FOLDER = "the model in **{folder}**"
+MODEL_FROM_FOLDER = "a local model (**{folder}**)"
 STATUS_CHECKING = "Checking the model…"
 MODEL_MISSING = (
     "The music model could not be loaded: {error}\n\n"

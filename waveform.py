@@ -3,8 +3,9 @@ JavaScript (no library, no CDN), with a region to drag in Edit and the seam mark
 
 The widget is a ``gr.HTML`` whose value is a JSON state ``{"peaks", "seconds", "extra", "start",
 "end", "select"}``. The server fills the peaks; a drag updates ``start``/``end`` in the page and
-fires the component's ``input`` event, which the page turns into the region's numbers; typed
-numbers come back as a new state and move the selection.
+fires the component's ``input`` event, which the page itself turns into the region's numbers
+(``REGION_JS``); typed numbers and seconds to add become a new state in the page too and move the
+selection or the seam (``WITH_REGION_JS``, ``WITH_EXTRA_JS``).
 """
 
 from __future__ import annotations
@@ -19,13 +20,19 @@ import audio
 BUCKETS = 600
 
 # Runs once per widget (Gradio's ``js_on_load``: ``element``, ``props``, ``trigger``, ``watch``).
+# The canvas lies absolutely in a box of fixed height, so its drawn width never reaches the layout:
+# on a phone a canvas in the flow widened its column, which widened the canvas (75–89 redraws in 15 s,
+# the page jumping sideways). It is redrawn when the box's width changes, never in answer to itself.
+# Pointer events (touch-action: none) serve mouse, pen and touch alike, and every position is read
+# against the canvas's rectangle at that moment.
 JS = """
 const read = () => { try { return JSON.parse(props.value || "{}"); } catch (e) { return {}; } };
 const canvas = () => element.querySelector("canvas");
+let drawnWidth = 0;
 function draw() {
   const c = canvas(); if (!c) return;
-  const s = read(), peaks = s.peaks || [], w = c.clientWidth || 600, h = 90;
-  c.width = w; c.height = h;
+  const s = read(), peaks = s.peaks || [], w = Math.round(c.getBoundingClientRect().width) || 600, h = 90;
+  drawnWidth = w; c.width = w; c.height = h;
   const ctx = c.getContext("2d"); ctx.clearRect(0, 0, w, h);
   const total = (s.seconds || 0) + (s.extra || 0);
   element.dataset.start = s.start ?? ""; element.dataset.end = s.end ?? "";
@@ -56,17 +63,44 @@ function update(to, done) {
   if (done) trigger("input");
 }
 element.addEventListener("pointerdown", (ev) => {
-  if (!read().select || ev.target.tagName !== "CANVAS") return;
-  from = at(ev); element.setPointerCapture(ev.pointerId); ev.preventDefault();
+  if (!read().select || ev.target !== canvas() || !ev.isPrimary) return;
+  from = at(ev); ev.target.setPointerCapture(ev.pointerId); ev.preventDefault();
 });
 element.addEventListener("pointermove", (ev) => { if (from !== null) update(at(ev), false); });
 element.addEventListener("pointerup", (ev) => { if (from !== null) { update(at(ev), true); from = null; } });
+element.addEventListener("pointercancel", () => { if (from !== null) { trigger("input"); from = null; } });
 watch("value", draw);
-new ResizeObserver(draw).observe(element);
+new ResizeObserver(() => {
+  const c = canvas();
+  if (c && Math.round(c.getBoundingClientRect().width) !== drawnWidth) draw();
+}).observe(element);
 draw();
 """
 
-TEMPLATE = '<canvas class="ace-wave" style="width: 100%; height: 90px; touch-action: none;"></canvas>'
+TEMPLATE = (
+    '<div class="ace-wave-box" style="position: relative; height: 90px; contain: strict;">'
+    '<canvas class="ace-wave" style="position: absolute; inset: 0; width: 100%; height: 100%; touch-action: none;">'
+    "</canvas></div>"
+)
+
+# The three events between the waveform and its numbers run in the page only (js-only events):
+# instant, and no server event takes the numbers as inputs. Gradio clears the marks of a refused press
+# on the inputs of any event that runs afterwards, so a server event on a typed number wiped the
+# message the number had just got (issue 22).
+# A drag's region into the start and end numbers (or the numbers as they were, if the state is unreadable).
+REGION_JS = """(state, start, end) => {
+  try { const s = JSON.parse(state || "{}"); return [s.start ?? start, s.end ?? end]; } catch (e) { return [start, end]; }
+}"""
+# Typed region numbers (Edit) or seconds to add (Extend) into the waveform's state: what it draws.
+_FINITE = "const n = (v) => { const x = Number(v); return Number.isFinite(x) ? x : 0; };"
+WITH_REGION_JS = f"""(state, start, end) => {{
+  {_FINITE}
+  try {{ const s = JSON.parse(state); s.start = n(start); s.end = n(end); return JSON.stringify(s); }} catch (e) {{ return state; }}
+}}"""
+WITH_EXTRA_JS = f"""(state, extra) => {{
+  {_FINITE}
+  try {{ const s = JSON.parse(state); s.extra = n(extra); return JSON.stringify(s); }} catch (e) {{ return state; }}
+}}"""
 
 
 def peaks(song: np.ndarray, buckets: int = BUCKETS) -> list[float]:
@@ -90,38 +124,6 @@ def draw(song: np.ndarray, extra: Any = 0.0, start: Any = None, end: Any = None,
             "select": select,
         }
     )
-
-
-def _load(current: Any) -> dict[str, Any] | None:
-    try:
-        data = json.loads(current or "")
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def with_region(current: Any, start: Any, end: Any) -> str:
-    """The same waveform with the region the numbers say (typed numbers move the selection)."""
-    data = _load(current)
-    if data is None:
-        return current or ""
-    data.update(start=_number(start), end=_number(end))
-    return json.dumps(data)
-
-
-def with_extra(current: Any, extra: Any) -> str:
-    """The same waveform with ``extra`` seconds to come after the seam (Extend)."""
-    data = _load(current)
-    if data is None:
-        return current or ""
-    data.update(extra=_number(extra))
-    return json.dumps(data)
-
-
-def region(current: Any) -> tuple[float, float]:
-    """The region a drag selected, for the start and end numbers."""
-    data = _load(current) or {}
-    return _number(data.get("start")), _number(data.get("end"))
 
 
 def _number(value: Any) -> float:

@@ -33,6 +33,10 @@ def lenient(component: Any) -> Any:
     return component
 
 
+# A js-only event's answer that makes a text box editable again (no trip to the server).
+EDITABLE_JS = "() => ({__type__: 'update', interactive: true})"
+
+
 def lenient_slider(*args: Any, **kwargs: Any) -> gr.Slider:
     return lenient(gr.Slider(*args, **kwargs))
 
@@ -89,7 +93,7 @@ def take_slot(component: gr.Audio) -> gr.Audio:
 
 
 def takes_column(prefix: str, n: int = checks.MAX_TAKES) -> tuple[list[gr.Audio], list[gr.Column]]:
-    """``n`` take slots, each in a box of its own that is shown or hidden (``results.show_takes``):
+    """``n`` take slots, each in a box of its own that is shown or hidden (``results.SHOW_TAKES_JS``):
     an update to a slot itself would give the visitor's session a fresh copy of it without the
     ``take_slot`` patch, and a take's URL would then be fetched by the server (and refused)."""
     slots, boxes = [], []
@@ -121,8 +125,9 @@ def sampling_controls(variant: models.Variant, prefix: str):
         )
     with gr.Row():
         guidance = lenient_slider(
-            *checks.GUIDANCE_RANGE, value=variant.guidance, step=0.5, label="Guidance", info=tips.GUIDANCE
-        )
+            *checks.GUIDANCE_RANGE, value=variant.guidance, step=0.5, label="Guidance", info=tips.GUIDANCE,
+            elem_id=f"{prefix}-guidance",
+        )  # fmt: skip
         fmt = lenient_radio(checks.FORMATS, value="wav", label="Output format", info=tips.FORMAT)
     return seed, steps, guidance, fmt
 
@@ -204,8 +209,9 @@ def lora_controls(prefix: str) -> tuple[gr.File, gr.Slider]:
             )
         )
         scale = lenient_slider(
-            *checks.LORA_SCALE_RANGE, value=1.0, step=0.05, label="LoRA strength", info=tips.LORA_SCALE
-        )
+            *checks.LORA_SCALE_RANGE, value=1.0, step=0.05, label="LoRA strength", info=tips.LORA_SCALE,
+            elem_id=f"{prefix}-lora-scale",
+        )  # fmt: skip
     gr.Markdown(tips.LORA, elem_classes=["hint"])
     return lora, scale
 
@@ -216,28 +222,31 @@ class Result(NamedTuple):
 
     takes: list[gr.Audio]
     boxes: list[gr.Column]  # each take slot's box, shown or hidden
-    seeds: gr.Markdown
+    seeds: gr.HTML
     pick: gr.Number
     sends: dict[str, gr.Button]
     meta: gr.JSON
 
 
+# The seed line is plain text for API clients as for the page: the page shows it as text (never as
+# markup, and never through the HTML template, which would evaluate a "${…}" in a planner's caption).
+PLAIN_TEXT_JS = """
+const show = () => { element.querySelector(".result-line").textContent = props.value ?? ""; };
+watch("value", show);
+show();
+"""
+
+
 def result_column(prefix: str, n: int = 1) -> Result:
     takes, boxes = takes_column(prefix, n)
-    seeds = gr.Markdown(tips.RESULT_EMPTY, elem_id=f"{prefix}-seeds", elem_classes=["result-note"])
+    seeds = gr.HTML(tips.RESULT_EMPTY, html_template='<p class="result-line"></p>', js_on_load=PLAIN_TEXT_JS,
+                    elem_id=f"{prefix}-seeds", elem_classes=["result-note"], padding=False)  # fmt: skip
     with gr.Row():
-        # Shown once Generate is set to more than one take (``show_takes``).
+        # Shown once Generate is set to more than one take (``results.SHOW_TAKES_JS``).
         pick = lenient(
-            gr.Number(
-                value=1,
-                precision=0,
-                label="Take to send",
-                visible=False,
-                minimum=1,
-                maximum=n,
-                elem_id=f"{prefix}-pick",
-            )
-        )
+            gr.Number(value=1, precision=0, label="Take to send", visible=False, minimum=1, maximum=n,
+                      elem_id=f"{prefix}-pick")
+        )  # fmt: skip
         sends = {
             tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS
         }

@@ -23,7 +23,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Gradio's upload folder, this run's own (read when Gradio is imported, so set before any test module
+# imports it): the shared default (/tmp/gradio) holds every earlier run's uploads, which the studio's
+# upload quota may not remove (they predate it), so a well-used machine refused every upload with 413.
+if "GRADIO_TEMP_DIR" not in os.environ:
+    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="ace-studio-tests-gradio-")
+    atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# One math thread (read when torch is imported; studio processes the tests start inherit it): the tiny
+# models' work is many small operations, and torch's thread pool spinning for them on a loaded 2-core
+# machine made one planner test take 122 s instead of 3 s.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 # No planner unless a test sets one up (the tiny one below): the default would be a download.
 os.environ["ACE_STUDIO_PLANNER_MODEL"] = "none"
 # Gradio's upload folder, this run's own (studios started by the tests inherit it): a folder shared
@@ -173,3 +184,23 @@ def studio_server(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
     backend.reset_backend()
     planner.reset_planner()
     mp.undo()
+
+
+def stopped_result(job, pattern: str, timeout: float = 60) -> str:
+    """The result of a stopped music call (a stop is not an error): no take, the stop's words as the
+    seed line and ``{"stopped": words}`` as the record; returns the words."""
+    import re
+
+    *slots, line, record = job.result(timeout=timeout)
+    assert not any(slots) and re.search(pattern, line) and record == {"stopped": line}, (slots, line, record)
+    return line
+
+
+def wait_in_queue(job, timeout: float = 60) -> None:
+    """Return once ``job`` (a ``gradio_client`` job) waits in the studio's queue."""
+    from gradio_client.utils import Status
+
+    deadline = time.monotonic() + timeout
+    while job.status().code != Status.IN_QUEUE:
+        assert time.monotonic() < deadline and not job.done(), job.status()
+        time.sleep(0.05)  # the client has no callback for "queued"; its status is the event

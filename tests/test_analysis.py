@@ -68,3 +68,15 @@ def test_loudness_of_a_known_tone(tmp_path):
     tone = 0.1 * np.sin(2 * np.pi * 997 * t)
     sf.write(str(tmp_path / "tone.wav"), np.stack([tone, tone], axis=1).astype(np.float32), SR)
     assert analysis.analyze(tmp_path / "tone.wav").lufs == pytest.approx(-19.3, abs=1.0)
+
+
+def test_a_steady_tone_has_no_beat_so_bpm_stays_on_auto(tmp_path):
+    # A held 440 Hz tone was read as "≈ 112.3 BPM" and the BPM field filled in (issue 22).
+    t = np.arange(20 * SR) / SR
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t)
+    sf.write(str(tmp_path / "a440.wav"), np.stack([tone, tone], axis=1).astype(np.float32), SR)
+    found = analysis.analyze(tmp_path / "a440.wav")
+    assert found.bpm is None and found.beats_per_bar is None, found
+    assert "no steady beat found, so BPM and time signature stay on auto" in analysis.describe(found)
+    clicks = analysis.analyze(_song(tmp_path / "c.wav", 90, [_triad("D")]))
+    assert clicks.bpm is not None and abs(clicks.bpm - 90) <= 2  # a beat is still believed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, stopped_result
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import ValidationError
+from gradio_client.exceptions import AppError, ValidationError
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,9 @@ def client(studio_server):
 
 def test_generate_endpoint_by_keyword(client, studio_server):
     _, out = studio_server
-    result = client.predict(prompt="funk groove", audio_duration=10, inference_steps=3, seed=21, api_name="/generate")
+    result = client.predict(
+        prompt="funk groove", audio_duration=10, inference_steps=3, seed=21, think=False, api_name="/generate"
+    )
     first, meta = result[0], result[-1]
     data, rate = sf.read(first, always_2d=True)
     assert rate == 48000 and data.shape == (480000, 2)
@@ -62,9 +65,9 @@ def test_api_parameters_all_have_defaults(client):
 
 def test_same_seed_same_audio_through_the_api(client):
     a = client.predict(lyrics="[Chorus]\nsing along", audio_duration=10, inference_steps=2, seed=99, batch_size=2,
-                       api_name="/generate")  # fmt: skip
+                       think=False, api_name="/generate")  # fmt: skip
     b = client.predict(lyrics="[Chorus]\nsing along", audio_duration=10, inference_steps=2, seed=99, batch_size=2,
-                       api_name="/generate")  # fmt: skip
+                       think=False, api_name="/generate")  # fmt: skip
     np.testing.assert_array_equal(sf.read(a[0])[0], sf.read(b[0])[0])
     np.testing.assert_array_equal(sf.read(a[1])[0], sf.read(b[1])[0])
     assert [t["seed"] for t in a[-1]["takes"]] == [99, 100]
@@ -72,15 +75,15 @@ def test_same_seed_same_audio_through_the_api(client):
 
 def test_validation_names_the_field_before_queueing_and_the_app_keeps_serving(client):
     with pytest.raises(ValidationError, match="audio_duration: Duration must be between 10 s and 600 s"):
-        client.predict(prompt="pop", audio_duration=900, api_name="/generate")
+        client.predict(prompt="pop", audio_duration=900, think=False, api_name="/generate")
     with pytest.raises(ValidationError, match="key_scale: Unknown key"):
-        client.predict(prompt="pop", key_scale="X minor", api_name="/generate")
+        client.predict(prompt="pop", key_scale="X minor", think=False, api_name="/generate")
     with pytest.raises(ValidationError, match="inference_steps: Steps must be between 1 and 200"):
-        client.predict(prompt="pop", inference_steps=0, api_name="/generate")
+        client.predict(prompt="pop", inference_steps=0, think=False, api_name="/generate")
     with pytest.raises(ValidationError, match="audio_format: Unknown output format 'ogg'"):
-        client.predict(prompt="pop", audio_format="ogg", api_name="/generate")
+        client.predict(prompt="pop", audio_format="ogg", think=False, api_name="/generate")
     with pytest.raises(ValidationError, match="prompt: Describe the music"):
-        client.predict(api_name="/generate")
+        client.predict(think=False, api_name="/generate")
     ok = client.predict(prompt="pop", audio_duration=10, inference_steps=1, api_name="/generate")
     assert Path(ok[0]).exists()
 
@@ -109,7 +112,7 @@ def test_python_app_py_honours_server_env(tiny_pipeline_dir, tmp_path):
                         proc.stdout.read().decode() if proc.poll() is not None else "server did not start"
                     ) from None
                 time.sleep(0.5)
-        result = client.predict(prompt="ska", audio_duration=10, inference_steps=1, api_name="/generate")
+        result = client.predict(prompt="ska", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
         assert (tmp_path / "out" / result[-1]["takes"][0]["audio"]).is_file()
     finally:
         proc.terminate()
@@ -155,7 +158,9 @@ def test_four_visitors_at_once_all_get_their_song(studio_server):
     url, _ = studio_server
     visitors = [Client(url, verbose=False) for _ in range(4)]
     jobs = [
-        c.submit(prompt=f"visitor {i}", audio_duration=10 + i, inference_steps=2, seed=i, api_name="/generate")
+        c.submit(
+            prompt=f"visitor {i}", audio_duration=10 + i, inference_steps=2, seed=i, think=False, api_name="/generate"
+        )
         for i, c in enumerate(visitors)
     ]
     results = [job.result(timeout=300) for job in jobs]
@@ -167,9 +172,14 @@ def test_four_visitors_at_once_all_get_their_song(studio_server):
 def test_use_these_settings_makes_the_same_take_again(client, studio_server, tmp_path):
     _, out = studio_server
     first = client.predict(prompt="bossa nova", lyrics="[Verse]\nsol", audio_duration=10, bpm=120, key_scale="A minor",
-                           inference_steps=2, seed=40, batch_size=2, audio_format="flac", api_name="/generate")  # fmt: skip
+                           inference_steps=2, seed=40, batch_size=2, audio_format="flac", think=False, api_name="/generate")  # fmt: skip
     record = first[-1]
     fields = client.predict(record, 2, api_name="/settings_from_generate")
+    # "Take to send" outside the takes made: the field's words, before anything runs.
+    with pytest.raises(
+        ValidationError, match=r"take: Take to send must be a whole number from 1 to 2 \(you asked for '?3'?\)"
+    ):
+        client.predict(record, 3, api_name="/settings_from_generate")
     prompt, lyrics, instrumental, duration, bpm, key, meter, language, seed, steps, guidance, shift, takes, fmt = (
         fields[:14]
     )
@@ -199,3 +209,44 @@ def test_use_these_settings_makes_the_same_take_again(client, studio_server, tmp
     notes.write_text('{"not": "a take"}')
     with pytest.raises(Exception, match="not a take's record"):
         client.predict(handle_file(str(notes)), api_name="/settings_from_file")
+
+
+def _readme_parameters(endpoint: str) -> list[str]:
+    row = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith(f"| `{endpoint}` |"))
+    return re.findall(r"`([a-z_]+)`", row.split(" | ")[1])
+
+
+def test_the_api_is_as_readme_documents_it_and_its_seed_line_is_plain_text(client):
+    named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    for endpoint in ("/generate", "/use_in_generate"):
+        parameters = [p["parameter_name"] for p in named[endpoint]["parameters"]]
+        assert [p for p in _readme_parameters(endpoint) if p in parameters] == parameters, endpoint
+    assert "think" in _readme_parameters("/generate")
+    lyrics, caption, instrumental, language, *_ = client.predict(
+        text="[Verse]\nhola", caption="pop, bright", vocal_language="Spanish", api_name="/use_in_generate"
+    )
+    assert (lyrics, caption, instrumental, language) == ("[Verse]\nhola", "pop, bright", False, "es")
+    assert client.predict(text="[Verse]\nla", caption="folk", api_name="/use_in_generate")[3] == "en"
+    *_, line, _ = client.predict(prompt="pop", audio_duration=10, inference_steps=1, seed=7, think=False,
+                                 api_name="/generate")  # fmt: skip
+    assert re.fullmatch(r"Seeds — take 1: 7 · made in [\d.]+ s on CPU", line), line  # no Markdown, no escapes
+
+
+def test_expected_events_are_one_log_line_each(client, capfd):
+    capfd.readouterr()
+    job = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, seed=1, think=False,
+                        api_name="/generate")  # fmt: skip
+    deadline = time.time() + 60
+    while not any((p.index or 0) >= 1 for p in job.status().progress_data or []) and time.time() < deadline:
+        time.sleep(0.05)  # gradio_client offers no progress callback to wait on
+    client.predict(api_name="/stop")
+    stopped_result(job, "Stopped at step")
+    with pytest.raises(AppError):  # a missing input
+        client.predict(text="", caption="", api_name="/use_in_generate")
+    with pytest.raises(AppError):
+        client.predict(None, 1, api_name="/settings_from_generate")
+    log = "".join(capfd.readouterr())
+    assert "Traceback" not in log, log
+    assert log.count("generate: Stopped: Stopped at step") == 1, log
+    assert log.count("use_in_generate: Error: There are no lyrics to use yet") == 1, log
+    assert log.count("settings_from_record: Error:") == 1, log

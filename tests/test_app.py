@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import ROOT
 
 import handlers
@@ -44,7 +45,7 @@ def test_status_line_follows_the_model_from_cold_to_ready(studio_env, monkeypatc
 
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     text, timer = status.studio_status()
-    assert "The model in **tiny-diffusers** runs on **CPU**" in text and "loads on first use" in text
+    assert "A local model (**tiny-diffusers**) runs on **CPU**" in text and "loads on first use" in text
     assert timer.active is True
     monkeypatch.setattr(backend, "_loading_since", 0.0)
     monkeypatch.setattr(backend.time, "time", lambda: 12.0)
@@ -53,9 +54,32 @@ def test_status_line_follows_the_model_from_cold_to_ready(studio_env, monkeypatc
     monkeypatch.setattr(backend.time, "time", time.time)
     backend.get_backend()
     text, timer = status.studio_status()
-    assert text.startswith("Ready: the model in **tiny-diffusers** on **CPU** (loaded in ") and timer.active is False
+    assert text.startswith("Ready: a local model (**tiny-diffusers**) on **CPU** (loaded in ") and timer.active is False
     monkeypatch.delenv("ACE_STUDIO_MODEL")
-    assert status.model_label() == "**ACE-Step 1.5 XL SFT**" and "XL SFT" in status.header()
+    assert status.model_label() == "**ACE-Step 1.5 XL SFT** (ACE-Step/acestep-v15-xl-sft)"
+    assert "XL SFT" in status.header()
+
+
+def test_what_runs_is_named_as_it_is(monkeypatch, tmp_path):
+    import backend
+
+    folder = tmp_path / "my-finetune"
+    folder.mkdir()
+    names = {
+        "": "ACE-Step 1.5 XL SFT (ACE-Step/acestep-v15-xl-sft)",  # the default: the variant is known
+        "ACE-Step/acestep-v15-xl-turbo-diffusers": "ACE-Step 1.5 XL Turbo (ACE-Step/acestep-v15-xl-turbo-diffusers)",
+        "someone/ace-remix": "someone/ace-remix",  # a repo the registry does not know: no variant claimed
+        str(folder): "a local model (my-finetune)",
+        str(tmp_path / "typo" / "music"): "a local model (music)",  # a path, even a missing one, is no repo id
+    }
+    monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-sft")
+    for source, label in names.items():
+        monkeypatch.setenv("ACE_STUDIO_MODEL", source)
+        who = backend.model_identity()
+        assert who["label"] == label, source
+        assert (who["variant"] is None) == (source not in ("", "ACE-Step/acestep-v15-xl-turbo-diffusers")), source
+        assert str(tmp_path) not in str(who)  # never a server path
+    assert status.model_label() == "a local model (**music**)"
 
 
 def test_device_names_for_visitors(monkeypatch):
@@ -91,3 +115,20 @@ def test_a_missing_model_says_what_to_do_and_stays_on_the_page(studio_env, monke
         assert exc.duration is None  # until the visitor dismisses it
     else:
         raise AssertionError("a missing model must be reported")
+
+
+def test_a_model_that_failed_to_load_stays_named_in_the_header(studio_env, monkeypatch, tmp_path):
+    import backend
+
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    good = os.environ["ACE_STUDIO_MODEL"]
+    monkeypatch.setenv("ACE_STUDIO_MODEL", str(tmp_path / "no-such-model"))
+    with pytest.raises(Exception, match="does not exist"):
+        backend.get_backend()
+    for _ in range(2):  # the timer's tick, and a reload's first call
+        text, timer = status.studio_status()
+        assert text.startswith("The music model could not be loaded: Model folder ") and "What to do:" in text
+        assert "loads on first use" not in text and timer.active is True
+    monkeypatch.setenv("ACE_STUDIO_MODEL", good)
+    backend.get_backend()  # a later press that loads it
+    assert status.studio_status()[0].startswith("Ready: ")

@@ -16,6 +16,7 @@ import checks
 import handlers
 import modes
 import music
+import results
 import runs
 
 
@@ -35,8 +36,11 @@ def test_generate_writes_48k_stereo_and_metadata(studio_env):
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["seed"] == 42 and meta["params"]["seed"] == 42
     assert meta["params"]["inference_steps"] == 3 and meta["params"]["prompt"] == "bright synth pop"
-    assert meta["model"]["variant"] == "xl-sft" and meta["model"]["device"] == "cpu"
-    assert meta["model"]["repo"] == Path(os.environ["ACE_STUDIO_MODEL"]).name  # no server path
+    # A folder: named by its last name only (no server path), and no variant claimed for it.
+    folder = Path(os.environ["ACE_STUDIO_MODEL"]).name
+    assert meta["model"] == {"label": f"a local model ({folder})", "repo": None, "folder": folder, "variant": None,
+                             "device": "cpu"}  # fmt: skip
+    assert "·" in results.seeds_text(meta) and "**" not in results.seeds_text(meta)  # plain text
     assert meta["timings"]["pipeline_s"] > 0 and meta["timings"]["model_load_s"] > 0 and "write_s" in meta["timings"]
     assert record["takes"][0]["audio"] == path.relative_to(studio_env).as_posix()
     # The second call reuses the built pipeline.

@@ -135,7 +135,11 @@ def test_modes_check_the_file_and_record_it(studio_env, loras, tmp_path):
     with pytest.raises(checks.InputError, match="LoRA strength must be between 0 and 2") as info:
         checks.check_lora(str(loras["good"]), 3)
     assert info.value.param == "lora_scale"
-    assert checks.check_lora(None, 5) is None
+    assert checks.check_lora(None, 1.5) is None
+    # Out of range even without a file: the page names a typed slip on its field (issue 22).
+    with pytest.raises(checks.InputError, match="LoRA strength must be between 0 and 2") as info:
+        checks.check_lora(None, 5)
+    assert info.value.param == "lora_scale"
     paths, record = handlers.make(
         "generate", prompt="dub", audio_duration=10, inference_steps=2, seed=1, lora=str(loras["good"]),
         lora_scale=0.5,
@@ -147,7 +151,7 @@ def test_modes_check_the_file_and_record_it(studio_env, loras, tmp_path):
 def test_lora_through_the_api_and_a_misfit_marks_the_field(studio_server, loras):
     url, _ = studio_server
     client = Client(url, verbose=False)
-    common = dict(prompt="dub", audio_duration=10, inference_steps=2, seed=4, api_name="/generate")
+    common = dict(prompt="dub", audio_duration=10, inference_steps=2, seed=4, think=False, api_name="/generate")
     bare = client.predict(**common)
     styled = client.predict(**common, lora=handle_file(str(loras["good"])), lora_scale=1.0)
     again = client.predict(**common)
@@ -164,9 +168,9 @@ def test_a_full_queue_says_busy_before_queueing(studio_server, monkeypatch):
     client = Client(url, verbose=False)
     monkeypatch.setattr(admission, "queue_size", lambda: 0)
     with pytest.raises(ValidationError, match="The studio is busy .* try again in a minute"):
-        client.predict(prompt="dub", audio_duration=10, inference_steps=1, api_name="/generate")
+        client.predict(prompt="dub", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
     with pytest.raises(ValidationError, match="studio is busy"):
         client.predict(theme="rain", api_name="/lyrics")
     monkeypatch.undo()
-    ok = client.predict(prompt="dub", audio_duration=10, inference_steps=1, api_name="/generate")
+    ok = client.predict(prompt="dub", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
     assert sf.info(ok[0]).frames == 10 * 48000

@@ -187,7 +187,7 @@ def test_failure_midway_keeps_what_was_written(lyrics_env, monkeypatch):
 def test_use_in_generate_fills_generate_and_switches_tab():
     text, caption, instrumental, language, tabs = handlers.use_in_generate("[Verse]\nhola", "pop, bright", "Spanish")
     assert language == "es"  # the Lyrics tab's language comes along
-    assert text["value"] == "[Verse]\nhola" and text["interactive"] is True
+    assert text == "[Verse]\nhola"
     assert caption == "pop, bright" and instrumental is False
     assert tabs.selected == "generate"
     with pytest.raises(gr.Error, match="no lyrics"):

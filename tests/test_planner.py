@@ -109,6 +109,14 @@ def test_a_thinking_block_is_parsed_and_checked():
     assert plan_format.parse_codes("<|audio_code_5|><|audio_code_63999|><|audio_code_64000|>x") == [5, 63999]
 
 
+def test_the_planners_caption_is_kept_readable():
+    # What a small planner wrote (issue 22): control characters and U+FFFD, shown raw on the page and in the JSON.
+    junk = "warm\x07 lo\u200b-fi \ufffdpiano\x00,\n  brushed\tdrums \U0010ffff\u00e9t\u00e9 \u6b4c"
+    fields = plan_format.parse_plan(f"<think>\nbpm: 90\ncaption: {junk}\nduration: 30\n</think>")
+    assert fields["caption"] == "warm lo-fi piano, brushed drums \u00e9t\u00e9 \u6b4c"
+    assert plan_format.readable_text("\ufffd\x1b[31m") == "[31m"
+
+
 # ---------------------------------------------------------------- the constraints
 
 

@@ -7,7 +7,12 @@ of this process, see ``zerogpu_harness.py``), on tiny random models, and is used
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pickle
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +20,7 @@ import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import free_port, wait_until_serving
+from conftest import ROOT, free_port, stopped_result, wait_in_queue, wait_until_serving
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 from test_api import chain_audio_modes
@@ -63,7 +68,7 @@ def test_startup_was_reported(space):
 
 def test_generate_with_two_takes(client, space):
     result = client.predict(prompt="funk groove", audio_duration=10, inference_steps=3, seed=21, batch_size=2,
-                            api_name="/generate")  # fmt: skip
+                            think=False, api_name="/generate")  # fmt: skip
     first, second, meta = result[0], result[1], result[-1]
     assert sf.info(first).frames == sf.info(second).frames == 10 * 48000
     assert [t["seed"] for t in meta["takes"]] == [21, 22]
@@ -97,8 +102,8 @@ def test_lyrics_stream_and_use_in_generate(client):
     streamed = job.outputs()
     assert len(streamed) > 3  # the text arrived piece by piece through the worker
     assert text.startswith("[") and caption
-    filled = client.predict(text, caption, "ja", api_name="/use_in_generate")
-    assert filled[0]["value"] == text and filled[1] == caption and filled[2] is False and filled[3] == "ja"
+    filled = client.predict(text=text, caption=caption, vocal_language="ja", api_name="/use_in_generate")
+    assert filled[0] == text and filled[1] == caption and filled[2] is False and filled[3] == "ja"
 
 
 def _wait_for_step(job, timeout: float = 60, unit: str = "steps") -> None:
@@ -122,12 +127,11 @@ def test_stop_ends_the_run_within_seconds_and_saves_nothing(client, space):
     assert not job.done()
     started = time.time()
     client.predict(api_name="/stop")
-    with pytest.raises(AppError, match=r"Stopped at step \d+ of 200\. Nothing was saved\."):
-        job.result(timeout=60)
+    stopped_result(job, r"^Stopped at step \d+ of 200\. Nothing was saved\.$")
     assert time.time() - started < 10
     assert _files(out) == before
     # The studio serves the next request at once: the stopped run released the GPU.
-    again = client.predict(prompt="short", audio_duration=10, inference_steps=1, api_name="/generate")
+    again = client.predict(prompt="short", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
     assert Path(again[0]).exists()
 
 
@@ -154,24 +158,23 @@ def test_stop_while_the_planner_writes_the_blueprint(client, space):
                         api_name="/generate")  # fmt: skip
     _wait_for_step(job, unit="codes")
     client.predict(api_name="/stop")
-    with pytest.raises(AppError, match=r"Stopped while the planner wrote the blueprint \(\d+ of 600 codes\)"):
-        job.result(timeout=60)
+    stopped_result(job, r"Stopped while the planner wrote the blueprint \(\d+ of 600 codes\)")
     assert _files(out) == before
 
 
 def test_stop_reaches_a_request_still_waiting_in_the_queue(client, space):
     # The long take holds the one GPU slot, so the lyrics request waits behind it.
-    music = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, seed=2, api_name="/generate")
+    music = client.submit(
+        prompt="long jam", audio_duration=60, inference_steps=200, seed=2, think=False, api_name="/generate"
+    )
     _wait_for_step(music)
     words = client.submit(theme="a ballad", seed=2, api_name="/lyrics")
-    time.sleep(0.5)
+    wait_in_queue(words)
     client.predict(api_name="/stop_lyrics")
     assert not music.done()  # Stop on the Lyrics tab leaves the music run alone
     client.predict(api_name="/stop")
-    with pytest.raises(AppError, match="Stopped at step"):
-        music.result(timeout=60)
-    with pytest.raises(AppError, match="Stopped before it started"):
-        words.result(timeout=60)
+    stopped_result(music, "Stopped at step")
+    assert tuple(words.result(timeout=60)) == ("", "")  # stopped before the writer wrote a word
 
 
 BAD = [
@@ -210,13 +213,17 @@ def test_the_lyric_token_limit_is_checked_before_the_queue(client):
     words = " ".join("".join(rng.choice(list("qzxjvk"), 5)) for _ in range(680))
     assert len(words) <= checks.MAX_LYRICS_CHARS
     with pytest.raises(ValidationError, match="lyrics: The lyrics are .* tokens long; the model reads at most 2048"):
-        client.predict(prompt="pop", lyrics=words, audio_duration=10, inference_steps=1, api_name="/generate")
+        client.predict(
+            prompt="pop", lyrics=words, audio_duration=10, inference_steps=1, think=False, api_name="/generate"
+        )
 
 
 def test_four_visitors_at_once(space):
     visitors = [Client(space[0], verbose=False) for _ in range(4)]
     jobs = [
-        c.submit(prompt=f"visitor {i}", audio_duration=10 + i, inference_steps=2, seed=i, api_name="/generate")
+        c.submit(
+            prompt=f"visitor {i}", audio_duration=10 + i, inference_steps=2, seed=i, think=False, api_name="/generate"
+        )
         for i, c in enumerate(visitors)
     ]
     for i, job in enumerate(jobs):
@@ -229,7 +236,14 @@ def test_a_lora_request_then_a_plain_one_is_bit_identical(client, tiny_pipeline_
 
     pipe = models.load_pipeline(str(tiny_pipeline_dir), models.VARIANTS["xl-sft"])
     lora = random_models.save_lora(tmp_path / "style.safetensors", pipe.transformer)
-    plain = {"prompt": "dub", "audio_duration": 10, "inference_steps": 2, "seed": 9, "api_name": "/generate"}
+    plain = {
+        "prompt": "dub",
+        "audio_duration": 10,
+        "inference_steps": 2,
+        "seed": 9,
+        "think": False,
+        "api_name": "/generate",
+    }
     reference = sf.read(client.predict(**plain)[0])[0]
     styled = client.predict(**plain, lora=handle_file(str(lora)), lora_scale=1.0)
     assert styled[-1]["params"]["lora"] == "style.safetensors"
@@ -239,7 +253,14 @@ def test_a_lora_request_then_a_plain_one_is_bit_identical(client, tiny_pipeline_
 
 def test_an_aborted_call_is_retried_at_twice_the_time_then_reported(client, space):
     api = space[1]
-    request = {"prompt": "abort me", "audio_duration": 10, "inference_steps": 2, "seed": 4, "api_name": "/generate"}
+    request = {
+        "prompt": "abort me",
+        "audio_duration": 10,
+        "inference_steps": 2,
+        "seed": 4,
+        "think": False,
+        "api_name": "/generate",
+    }
     api.scales = [0.0001]  # the first call is killed right away, the retry gets its full time
     seen, killed = len(api.durations), len(api.killed)
     result = client.predict(**request)
@@ -282,3 +303,54 @@ def test_what_a_gpu_call_takes_and_returns_pickles(studio_env):
     pickle.dumps((job.mode, job.params, job.request, progress, "run-id", 1.0))
     result = music.run_music(job.request)
     assert pickle.loads(pickle.dumps(result))["audio"].shape == (1, 2, 480000)
+
+
+HIDE_SPACES = (
+    "import importlib.util, runpy, sys; real = importlib.util.find_spec; "
+    "importlib.util.find_spec = lambda name, *a: None if name == 'spaces' else real(name, *a); "
+    "sys.argv = ['zerogpu_harness.py', '--serve']; runpy.run_path('tests/zerogpu_harness.py', run_name='__main__')"
+)
+
+
+def test_the_harness_refuses_to_start_without_spaces(monkeypatch, tmp_path):
+    import importlib.util
+
+    import zerogpu_harness
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "spaces" else real(name, *a))
+    with pytest.raises(zerogpu_harness.NoSpaces, match=r"needs the `spaces` package \(pip install -r requirements-dev"):
+        start_studio(dict(os.environ), tmp_path / "never.log")
+    assert not (tmp_path / "never.log").exists()
+    served = subprocess.run([sys.executable, "-c", HIDE_SPACES], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert served.returncode == 1 and "needs the `spaces` package" in served.stderr, served
+
+
+RUNNER = """
+import sys, time
+sys.path.insert(0, "tests")
+from zerogpu_harness import start_studio
+from pathlib import Path
+proc = start_studio(dict(__import__("os").environ), Path(sys.argv[1]))
+print(proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_harness_studio_never_outlives_a_killed_test_run(tmp_path):
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(free_port())}
+    runner = subprocess.Popen([sys.executable, "-c", RUNNER, str(tmp_path / "studio.log")], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    studio = int(runner.stdout.readline())
+    try:
+        assert "--serve" in Path(f"/proc/{studio}/cmdline").read_bytes().decode()  # started, and alive
+        runner.kill()  # as a killed pytest dies: no clean-up of its own
+        runner.wait()
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{studio}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # waiting for a process to end: there is no event for that in another tree
+        gone = not Path(f"/proc/{studio}").exists() or "Z" in Path(f"/proc/{studio}/stat").read_text().split()[2]
+        assert gone, "the harness studio outlived the process that started it"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(studio, signal.SIGKILL)

@@ -180,8 +180,38 @@ def studio_env(
     }
 
 
+NO_SPACES = (
+    "The ZeroGPU harness needs the `spaces` package (pip install -r requirements-dev.txt). Without it the "
+    "studio runs as on any machine, so its ZeroGPU tests would pass without testing ZeroGPU at all."
+)
+
+
+class NoSpaces(RuntimeError):
+    """``spaces`` is not installed: the harness refuses to start rather than test nothing."""
+
+
+def require_spaces() -> None:
+    """Refuse, with what to do, where ``spaces`` is missing (found without importing it: importing
+    it here would also import Gradio into the test process)."""
+    import importlib.util
+
+    if importlib.util.find_spec("spaces") is None:
+        raise NoSpaces(NO_SPACES)
+
+
+def _die_with_parent() -> None:
+    """In the studio process: be ended when the process that started it dies, even by SIGKILL
+    (Linux's PR_SET_PDEATHSIG), so no harness studio outlives a killed test run."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def start_studio(env: dict[str, str], log: Path) -> subprocess.Popen:
-    """The studio in its own process group, so that stopping it also ends the workers it forked."""
+    """The studio in its own process group, so that stopping it also ends the workers it forked; it
+    ends with the process that started it (``serve`` takes its workers along)."""
+    require_spaces()
     with open(log, "wb") as out:
         return subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--serve"],
@@ -190,6 +220,7 @@ def start_studio(env: dict[str, str], log: Path) -> subprocess.Popen:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
 
@@ -212,9 +243,21 @@ def _no_cuda_spaces() -> None:
     sys.modules["spaces.zero.torch"] = stub
 
 
+def _end_the_group(signum: int, frame: Any) -> None:
+    """SIGTERM (a stop, or the death of the test run): end the whole process group, the ZeroGPU
+    workers this studio forked included, which would otherwise be left behind."""
+    os.killpg(os.getpgid(0), signal.SIGKILL)
+
+
 def serve() -> None:
+    try:
+        require_spaces()
+    except NoSpaces as exc:
+        sys.exit(str(exc))
     _no_cuda_spaces()
     sys.path.insert(0, str(ROOT))
+    if os.getpgid(0) == os.getpid():  # the leader of its own group (start_studio): the group is its own
+        signal.signal(signal.SIGTERM, _end_the_group)
     import app
 
     app.main()
@@ -232,6 +275,10 @@ def main() -> None:
     if args.serve:
         serve()
         return
+    try:
+        require_spaces()
+    except NoSpaces as exc:
+        sys.exit(str(exc))
     sys.path.insert(0, str(ROOT))
     work = Path(tempfile.mkdtemp(prefix="ace-zerogpu-"))
     import random_models

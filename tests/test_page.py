@@ -1,0 +1,418 @@
+"""Issue 22, the page a musician meets first, in Debian's Chromium at the width where each was seen:
+a phone that holds still after an upload, typed numbers that get the API's words, a Stop that looks
+like a stop, five tabs on a phone, the names of what runs, the desktop layout, and no beat where
+there is none. Screenshots go to ``test-screenshots/issue22/``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import ValidationError
+from test_browser import SHOTS, TIMEOUT_MS, _open, browser, site  # noqa: F401 (fixtures)
+
+import backend
+import modes
+import takes
+import zerogpu
+
+SR = 48000
+WIDTH = 375
+ISSUE_SHOTS = SHOTS / "issue22"
+
+
+@pytest.fixture
+def phone(browser, site, request):  # noqa: F811
+    yield from _open(browser, site, f"issue22/{request.node.name}", False,
+                     viewport={"width": WIDTH, "height": 740}, is_mobile=True, has_touch=True)  # fmt: skip
+
+
+@pytest.fixture
+def desk(browser, site, request):  # noqa: F811
+    yield from _open(browser, site, f"issue22/{request.node.name}", True, viewport={"width": 1280, "height": 1000})
+
+
+def _song(path: Path, seconds: float = 24.0, bpm: float = 120.0) -> Path:
+    """Two sines with a click on every beat: a song with a clear beat, as the issue's 24 s test song."""
+    t = np.arange(int(seconds * SR)) / SR
+    out = 0.08 * np.sin(2 * np.pi * 220 * t) + 0.06 * np.sin(2 * np.pi * 277.2 * t)
+    click = np.exp(-np.arange(2000) / 200.0) * np.sin(2 * np.pi * 1500 * np.arange(2000) / SR)
+    for k, at in enumerate(range(0, len(t), int(60 / bpm * SR))):
+        out[at : at + 2000] += (0.6 if k % 4 == 0 else 0.25) * click[: len(out[at : at + 2000])]
+    sf.write(str(path), np.stack([out, out], axis=1).astype(np.float32), SR)
+    return path
+
+
+def _tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def _shot(page, name: str, full_page: bool = False) -> None:
+    ISSUE_SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ISSUE_SHOTS / f"{name}.png"), full_page=full_page)
+
+
+# ---------------------------------------------------------------- 1: a phone that holds still
+
+# Counts the waveform's resizes (after its first layout) and every page width seen, frame by frame.
+WATCH = """sel => {
+  const w = window.__watch = {resizes: 0, widths: [], first: true};
+  new ResizeObserver(() => { if (w.first) { w.first = false; return; } w.resizes++; })
+    .observe(document.querySelector(sel + ' canvas'));
+  const tick = () => {
+    const width = document.documentElement.scrollWidth;
+    if (!w.widths.includes(width)) w.widths.push(width);
+    if (!w.done) requestAnimationFrame(tick);
+  };
+  tick();
+}"""
+
+# From the end of a drag (pointerup) to both region numbers showing new values, in milliseconds,
+# measured in the page itself: ``window.__timed`` once they do.
+TIMED = """() => {
+  window.__timed = null;
+  const box = (id) => document.querySelector(id + ' input');
+  const before = [box('#edit-start').value, box('#edit-end').value];
+  document.addEventListener('pointerup', () => {
+    const t0 = performance.now();
+    const poll = () => {
+      const now = [box('#edit-start').value, box('#edit-end').value], ms = performance.now() - t0;
+      if ((now[0] !== before[0] && now[1] !== before[1]) || ms > 5000) window.__timed = {start: +now[0], end: +now[1], ms};
+      else requestAnimationFrame(poll);
+    };
+    poll();
+  }, {capture: true, once: true});
+}"""
+
+
+def _drag(page, kind: str, a: float, b: float) -> dict:
+    """Drag on Edit's waveform from fraction ``a`` to ``b`` of its width with the mouse or a finger
+    (CDP touch events: Chromium turns them into touch pointer events, as on a phone)."""
+    canvas = page.locator("#edit-wave canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    y, x0, x1 = box["y"] + box["height"] / 2, box["x"] + box["width"] * a, box["x"] + box["width"] * b
+    page.evaluate(TIMED)
+    if kind == "mouse":
+        page.mouse.move(x0, y)
+        page.mouse.down()
+        page.mouse.move(x1, y, steps=6)
+        page.mouse.up()
+    else:
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x0, "y": y}]})
+        for i in range(1, 7):
+            point = {"x": x0 + (x1 - x0) * i / 6, "y": y}
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        cdp.detach()
+    return page.wait_for_function("() => window.__timed").json_value()
+
+
+def test_a_phone_holds_still_after_an_upload_and_a_drag_sets_the_region(phone, tmp_path):
+    song = _song(tmp_path / "song24.wav")
+    seen = {}
+    for tab in ("Extend", "Edit"):
+        _tab(phone, tab)
+        prefix = tab.lower()
+        phone.locator(f"#{prefix}-src input[type=file]").set_input_files(str(song))
+        phone.locator(f'#{prefix}-wave [data-ready="1"]').wait_for()
+        phone.evaluate(WATCH, f"#{prefix}-wave")
+        phone.wait_for_timeout(5000)  # the issue's test: five seconds of a page left alone after the upload
+        seen[tab] = phone.evaluate("() => { window.__watch.done = true; return window.__watch; }")
+        assert seen[tab]["widths"] == [WIDTH] and seen[tab]["resizes"] == 0, (tab, seen[tab])
+    drags = [("mouse", 0.5, 0.8), ("mouse", 0.2, 0.4), ("touch", 0.6, 0.9), ("touch", 0.1, 0.3)]
+    for kind, a, b in drags:
+        got = _drag(phone, kind, a, b)
+        print(f"{kind} drag {a:.0%}–{b:.0%}: region {got['start']}–{got['end']} s in {got['ms']:.0f} ms")
+        # 24 s across the canvas: a pixel is about 0.08 s, and the region is kept to 0.1 s.
+        assert got["start"] == pytest.approx(24 * a, abs=0.3) and got["end"] == pytest.approx(24 * b, abs=0.3), got
+        assert got["ms"] <= 200, got
+    assert phone.evaluate("document.documentElement.scrollWidth") == WIDTH
+    _shot(phone, "item1-after-phone-edit")
+
+
+# ---------------------------------------------------------------- 4: five tabs on a phone
+
+
+def test_all_five_tabs_are_reachable_on_a_phone_without_a_menu(phone):
+    tabs = phone.get_by_role("tab")
+    assert [t.inner_text() for t in tabs.all()] == ["Generate", "Cover", "Extend", "Edit", "Lyrics"]
+    assert all(t.is_visible() for t in tabs.all())
+    assert phone.locator('#studio-tabs button[aria-label="More tabs"]:visible').count() == 0
+    rows = {round(t.bounding_box()["y"]) for t in tabs.all()}
+    assert len(rows) == 1, rows  # one row at 375 px
+    _shot(phone, "item4-after-phone-tabs")
+    for name in ("Cover", "Extend", "Edit", "Lyrics"):
+        _tab(phone, name)
+        assert phone.get_by_role("tab", name=name, exact=True).get_attribute("aria-selected") == "true"
+    assert phone.evaluate("document.documentElement.scrollWidth") == WIDTH
+
+
+# ---------------------------------------------------------------- 2: typed numbers get words
+
+# (selector, API parameter, a value out of range) for every number each tab's press takes.
+SAMPLING = [("steps", "inference_steps", 500), ("guidance", "guidance_scale", 30), ("seed", "seed", -5),
+            ("bpm", "bpm", 500), ("lora-scale", "lora_scale", 3)]  # fmt: skip
+NUMBERS = {
+    "Generate": ("gen", "/generate", [("duration", "audio_duration", 900), ("takes", "batch_size", 9),
+                                      ("shift", "shift", 9), *SAMPLING]),
+    "Cover": ("cover", "/cover", [("strength", "audio_cover_strength", 1.5), *SAMPLING]),
+    "Extend": ("extend", "/extend", [("seconds", "extend_seconds", 999), *SAMPLING]),
+    "Edit": ("edit", "/edit", [("start", "repainting_start", -3), ("end", "repainting_end", 50), *SAMPLING]),
+    "Lyrics": ("ly", "/lyrics", [("temperature", "temperature", 3), ("seed", "seed", -5)]),
+}  # fmt: skip
+
+
+def _api_words(client: Client, api: str, base: dict, param: str, value: float) -> str:
+    with pytest.raises(ValidationError) as refused:
+        client.predict(**base, **{param: value}, api_name=api)
+    lines = [line for line in str(refused.value).splitlines() if line.startswith(f"- {param}: ")]
+    assert lines, str(refused.value)
+    return lines[0].split(": ", 1)[1].strip()
+
+
+# The studio's note on a refused field (theme.JS) holds these words.
+NOTED = "([sel, words]) => document.querySelector(sel).dataset.studioNote === words"
+# The words a refused field shows: Gradio's own mark while it is there, else the studio's note (CSS).
+SHOWN = """el => {
+  const own = el.querySelector('div.validation-error');
+  if (own && own.offsetParent !== null) return own.innerText.trim();
+  const drawn = getComputedStyle(el, '::after').content;
+  return drawn && drawn !== 'none' ? JSON.parse(drawn) : '';
+}"""
+
+
+def _type(page, selector: str, value: float) -> str:
+    """Type ``value`` into the field's number box and leave it; returns what the box held before."""
+    box = page.locator(f"{selector} input[type=number]").first
+    box.scroll_into_view_if_needed()
+    before = box.input_value()
+    box.fill(str(value))
+    box.press("Tab")
+    assert float(box.input_value()) == float(value), f"{selector} changed {value} to {box.input_value()}"
+    return before
+
+
+@pytest.mark.parametrize("tab", list(NUMBERS))
+def test_every_number_typed_out_of_range_gets_the_apis_words_and_nothing_runs(desk, site, tab, tmp_path):  # noqa: F811
+    prefix, api, fields = NUMBERS[tab]
+    client = Client(site, verbose=False)
+    song = _song(tmp_path / "song.wav", seconds=12)
+    base = {"theme": "a song"} if tab == "Lyrics" else {"prompt": "pop"}
+    _tab(desk, tab)
+    # The first text box of each tab: Generate's caption, the audio tabs' style, the song's theme.
+    desk.locator(".tabitem:visible textarea").first.fill(base.get("prompt") or base["theme"])
+    if tab in ("Cover", "Extend", "Edit"):
+        base["src_audio"] = handle_file(str(song))
+        desk.locator(f"#{prefix}-src input[type=file]").set_input_files(str(song))
+        desk.locator(f"#{prefix}-src-info").get_by_text("BPM").wait_for()
+    desk.locator(f"#{prefix}-advanced").get_by_text("Advanced settings").click()
+    for i, (name, param, value) in enumerate(fields):
+        selector = f"#{prefix}-{name}"
+        before = _type(desk, selector, value)
+        desk.locator(f"#{prefix}-button").click()
+        words = _api_words(client, api, base, param, value)
+        desk.wait_for_function(NOTED, arg=[selector, words])
+        assert desk.locator(selector).evaluate(SHOWN) == words, (tab, param)
+        if i == 0 and "loads on first use" in desk.locator("#studio-status").inner_text():
+            # The status line's timer ticks while the model is not loaded; its event took Gradio's own
+            # mark away (issue 22: the words went after 3 s). The field keeps them.
+            with desk.expect_response(lambda r: "/run/predict" in r.url):
+                pass
+            assert desk.locator(selector).evaluate(SHOWN) == words, (tab, param, "after the status tick")
+        _type(desk, selector, float(before))
+    # Nothing ran: no take, no lyrics, no progress.
+    if tab == "Lyrics":
+        assert desk.locator("#ly-text textarea").input_value() == ""
+    else:
+        assert desk.locator(f"#{prefix}-take-1 a.download-link").count() == 0
+        assert "take 1" not in desk.locator(f"#{prefix}-seeds").inner_text()
+
+
+# ---------------------------------------------------------------- 3: Stop looks like a stop
+
+
+def _long_run(page) -> None:
+    """A Generate run long enough to stop: 200 steps, Think off (this is about Stop)."""
+    page.locator("#gen-prompt textarea").fill("slow ambient drone")
+    page.locator("#gen-think input[type=checkbox]").uncheck()
+    page.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    _type(page, "#gen-steps", 200)
+    page.locator("#gen-button").click()
+
+
+def _no_error_shown(page) -> None:
+    assert page.locator("[data-testid=toast-body].error").count() == 0
+    assert "Error" not in page.locator("#gen-take-1").inner_text()
+
+
+def test_stop_is_shown_as_a_stop_not_as_an_error(desk):
+    _long_run(desk)
+    desk.locator("#gen-take-1").get_by_text("Step").first.wait_for()
+    desk.locator("#gen-stop").click()
+    seeds = desk.locator("#gen-seeds")
+    seeds.get_by_text("Nothing was saved.").wait_for()
+    assert seeds.inner_text().startswith("Stopped at step ")
+    desk.locator("[data-testid=toast-body].info").get_by_text("Stopped at step").wait_for()
+    _no_error_shown(desk)
+    assert desk.locator("#gen-take-1 a.download-link").count() == 0
+    desk.evaluate("window.scrollTo(0, 0)")
+    _shot(desk, "item3-after-stop")
+
+
+def _held_after(monkeypatch, module, name: str) -> threading.Event:
+    """``module.name`` runs, then waits for the visitor's Stop (a flag file in the studio's
+    ``ACE_STUDIO_CANCEL_DIR``) before it returns; the event says it has run."""
+    real, done = getattr(module, name), threading.Event()
+    flags = Path(os.environ["ACE_STUDIO_CANCEL_DIR"])
+
+    def held(*args, **kwargs):
+        result = real(*args, **kwargs)
+        done.set()
+        deadline = time.monotonic() + 60
+        while not any(flags.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.02)  # the flag is a file: the run's own step callback polls it the same way
+        return result
+
+    monkeypatch.setattr(module, name, held)
+    return done
+
+
+def test_stop_after_the_last_step_stops_or_says_the_take_was_saved(desk, site, monkeypatch):  # noqa: F811
+    out = Path(takes.output_dir())
+    made = set(out.rglob("*.wav"))
+    rendered = _held_after(monkeypatch, zerogpu, "run_music")
+    desk.locator("#gen-prompt textarea").fill("short")
+    desk.locator("#gen-think input[type=checkbox]").uncheck()
+    desk.locator("#gen-button").click()
+    assert rendered.wait(TIMEOUT_MS / 1000)
+    desk.locator("#gen-stop").click()  # after the last step, before the take is written
+    desk.locator("#gen-seeds").get_by_text("Stopped after the last step").wait_for()
+    _no_error_shown(desk)
+    assert set(out.rglob("*.wav")) == made
+    monkeypatch.undo()
+    written = _held_after(monkeypatch, modes, "finish")
+    desk.locator("#gen-button").click()
+    assert written.wait(TIMEOUT_MS / 1000)
+    desk.locator("#gen-stop").click()  # too late: the take is on disk
+    desk.locator("[data-testid=toast-body]").get_by_text("it is saved").wait_for()
+    desk.locator("#gen-seeds").get_by_text("take 1").wait_for()
+    assert len(set(out.rglob("*.wav")) - made) == 1
+
+
+# ---------------------------------------------------------------- 10: the desktop layout
+
+
+def test_the_desktop_layout_holds_from_tab_to_tab(desk):
+    widths = {}
+    for name in ("Generate", "Cover", "Extend", "Edit", "Lyrics"):
+        _tab(desk, name)
+        widths[name] = desk.evaluate(
+            "() => [...document.querySelectorAll('#studio-header, #studio-tabs, .tabitem')]"
+            ".filter((e) => e.offsetParent).map((e) => Math.round(e.getBoundingClientRect().width))"
+        )
+    assert len({tuple(w) for w in widths.values()}) == 1, widths
+    for tab, drops in (("Generate", ["#gen-reference", "#gen-record", "#gen-lora"]), ("Edit", ["#edit-src"])):
+        _tab(desk, tab)
+        if tab == "Generate":
+            desk.locator("#gen-advanced").get_by_text("Advanced settings").click()
+        for drop in drops:
+            desk.locator(drop).scroll_into_view_if_needed()
+            box = desk.locator(drop).evaluate(DROP_BOXES)
+            assert not _overlap(box["label"], box["icon"]), (drop, box)
+            inside = box["zone"]["top"] <= box["words"]["top"] and box["words"]["bottom"] <= box["zone"]["bottom"]
+            assert inside, (drop, box)  # "Click to Upload" whole
+            desk.locator(drop).screenshot(path=str(ISSUE_SHOTS / f"item10-after-drop-{drop[1:]}.png"))
+    start, end = (desk.locator(f"#edit-{n} input").bounding_box() for n in ("start", "end"))
+    assert abs(start["y"] - end["y"]) < 1 and abs(start["height"] - end["height"]) < 1, (start, end)
+    desk.locator("#edit-start").locator("xpath=..").screenshot(path=str(ISSUE_SHOTS / "item10-after-region.png"))
+
+
+# A drop zone's parts: its floating label, the upload icon, the zone, and its words ("… - or - Click
+# to Upload", the last of them) as laid out, whether or not the zone clips them.
+DROP_BOXES = """el => {
+  const r = (e) => { const b = e.getBoundingClientRect(); return {left: b.left, right: b.right, top: b.top, bottom: b.bottom}; };
+  const zone = el.querySelector('button.upload-container');
+  return {label: r(el.querySelector('[data-testid=block-label]')), icon: r(zone.querySelector('[data-testid=upload-icon]')),
+          zone: r(zone), words: r(zone.querySelector('[data-testid=upload-text]'))};
+}"""
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and b["top"] < a["bottom"]
+
+
+# ---------------------------------------------------------------- 11: no beat, no BPM
+
+
+def test_a_song_with_no_steady_beat_leaves_bpm_on_auto_and_says_so(desk, tmp_path):
+    t = np.arange(20 * SR) / SR
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t)
+    sf.write(str(tmp_path / "a440.wav"), np.stack([tone, tone], axis=1).astype(np.float32), SR)
+    _tab(desk, "Cover")
+    desk.locator("#cover-src input[type=file]").set_input_files(str(tmp_path / "a440.wav"))
+    desk.locator("#cover-src-info").get_by_text("no steady beat found").wait_for()
+    desk.locator("#cover-advanced").get_by_text("Advanced settings").click()
+    assert float(desk.locator("#cover-bpm input").first.input_value()) == 0
+    assert "BPM ·" not in desk.locator("#cover-src-info").inner_text()
+
+
+# ---------------------------------------------------------------- 6 and 7: names, readable text
+
+
+def _readable(text: str) -> bool:
+    return all(ch != "\ufffd" and (ch in "\n" or unicodedata.category(ch)[0] != "C") for ch in text)
+
+
+def test_the_page_names_what_runs_and_shows_the_plan_readably(desk, site):  # noqa: F811
+    header = desk.locator("#studio-header").inner_text()
+    assert "a local model (tiny-diffusers)" in header and "XL SFT" not in header
+    desk.locator("#gen-prompt textarea").fill("dusty soul ballad")
+    _type(desk, "#gen-duration", 10)
+    desk.locator("#gen-button").click()  # Think on: the tiny planner writes a caption
+    seeds = desk.locator("#gen-seeds")
+    seeds.get_by_text("Planned in").wait_for()
+    assert _readable(seeds.inner_text()) and "**" not in seeds.inner_text()
+    client = Client(site, verbose=False)
+    *_, line, record = client.predict(prompt="dusty soul ballad", audio_duration=10, inference_steps=1, seed=3,
+                                      think=True, api_name="/generate")  # fmt: skip
+    assert record["model"]["label"] == "a local model (tiny-diffusers)" and record["model"]["variant"] is None
+    caption = record["takes"][0]["planner"]["fields"]["caption"]
+    assert _readable(caption) and _readable(line) and "\\" not in line and "**" not in line
+
+
+# ---------------------------------------------------------------- 5 and 9: a model that cannot load
+
+
+def test_a_model_that_failed_to_load_is_named_in_the_header_also_after_a_reload(desk, monkeypatch, capfd, tmp_path):
+    try:
+        monkeypatch.setenv("ACE_STUDIO_MODEL", str(tmp_path / "no-such-model"))
+        backend.reset_backend()
+        desk.reload()
+        line = desk.locator("#studio-status")
+        line.get_by_text("loads on first use").wait_for()
+        capfd.readouterr()
+        desk.locator("#gen-prompt textarea").fill("pop")
+        desk.locator("#gen-think input[type=checkbox]").uncheck()
+        desk.locator("#gen-button").click()
+        desk.locator("[data-testid=toast-body].error").get_by_text("could not be loaded").first.wait_for()
+        line.get_by_text("The music model could not be loaded").wait_for()  # the status line's next tick
+        desk.reload()
+        line.get_by_text("The music model could not be loaded").wait_for()
+        assert "What to do" in line.inner_text() and "loads on first use" not in line.inner_text()
+        _shot(desk, "item5-after-header")
+        log = "".join(capfd.readouterr())
+        assert "Traceback" not in log
+        assert log.count("generate: Model not available: The music model could not be loaded") == 1, log
+    finally:
+        monkeypatch.undo()
+        backend.reset_backend()
