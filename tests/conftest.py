@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["HF_HUB_OFFLINE"] = "1"
 # Gradio's upload folder, this run's own (read when Gradio is imported, so set before any test module
-# imports it): the shared default (/tmp/gradio) holds every earlier run's uploads, which the studio's
-# upload quota may not remove (they predate it), so a well-used machine refused every upload with 413.
+# imports it; studios the tests start inherit it): the shared default (/tmp/gradio) holds other runs'
+# uploads too, which the upload quota counts (and may remove under a run that is using them).
 if "GRADIO_TEMP_DIR" not in os.environ:
     os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="ace-studio-tests-gradio-")
     atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
@@ -37,11 +37,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 # No planner unless a test sets one up (the tiny one below): the default would be a download.
 os.environ["ACE_STUDIO_PLANNER_MODEL"] = "none"
-# Gradio's upload folder, this run's own (studios started by the tests inherit it): a folder shared
-# with other runs would hold their uploads too, and the upload quota counts everything in it.
-_UPLOADS = tempfile.mkdtemp(prefix="ace-tests-gradio-")
-os.environ["GRADIO_TEMP_DIR"] = _UPLOADS
-atexit.register(shutil.rmtree, _UPLOADS, True)
 
 import random_models  # noqa: E402
 
