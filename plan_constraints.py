@@ -38,6 +38,9 @@ class Vocabulary:
     decode: Callable[[int], str]
     encode: Callable[[str], list[int]]
     sequences: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)  # per field: value -> tokens
+    # The codes' token ids as one slice where they lie in one run (Qwen's added tokens do), so the
+    # codes' logits can be a view rather than a copy each step; None where they do not.
+    code_span: slice | None = None
     _limited: dict[tuple[str, int], Any] = field(default_factory=dict)
 
     def numbers_up_to(self, name: str, at_most: int) -> tuple[dict[tuple[int, ...], set[int]], set[tuple[int, ...]]]:
@@ -101,7 +104,12 @@ class Vocabulary:
             decode=lambda token: tokenizer.decode([token]),
             encode=encode,
             sequences=sequences,
+            code_span=_span(code_ids),
         )
+
+
+def _span(ids: list[int]) -> slice | None:
+    return slice(ids[0], ids[0] + len(ids)) if ids == list(range(ids[0], ids[0] + len(ids))) else None
 
 
 def _tree(sequences: Any) -> tuple[dict[tuple[int, ...], set[int]], set[tuple[int, ...]]]:

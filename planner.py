@@ -234,10 +234,7 @@ class Planner:
         row_seeds = [seeds[min(max(i - first, 0), takes - 1)] for i in range(width)]  # outside ``mine``: unused
         generators = [self._generator(seed) for seed in row_seeds]
         code_ids = torch.tensor(self.vocab.code_ids, device=self.model.device)
-        first_id = self.vocab.code_ids[0]
-        # Qwen's added tokens lie in one run, so the codes' logits are a view, not a copy a step.
-        in_a_run = self.vocab.code_ids == list(range(first_id, first_id + len(self.vocab.code_ids)))
-        codes_of = slice(first_id, first_id + len(self.vocab.code_ids)) if in_a_run else code_ids
+        codes_of = self.vocab.code_span or code_ids
         codes = torch.empty((width, target), dtype=torch.long, device=self.model.device)
         step = self._decoder(prompts, target)
         logits = next(step)
