@@ -5,8 +5,10 @@
     python bench.py --markdown docs/performance.md   # also append the tables there
     python bench.py --load-memory /tmp/xl-fp32       # peak host memory of building bf16 XL from FP32 shards
 
-Phases per (variant, song length): text and lyric encoding, DiT seconds per step (and model FLOPs
-utilisation on a GPU), VAE decode, writing the WAV, peak host and GPU memory. Once per run:
+Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
+(FLOPs counted on a meta copy of the DiT) and model FLOPs utilisation on a GPU, VAE decode, writing
+the WAV, peak host and GPU memory, and what the studio would declare to ZeroGPU for that request
+against the pipeline seconds measured. Once per run:
 ``import app``, the cold pipeline build (random weights saved to disk, then loaded by the studio's
 own loader) and the studio overhead: one ``/generate`` through ``gradio_client`` against a direct
 ``pipe(...)`` call doing the same work on the same pipeline. Weights are random: speed does not
@@ -111,56 +113,112 @@ class Phases:
         self._vae.decode = self._decode
 
 
-def dit_flops(pipe: Any, inputs: tuple[tuple, dict]) -> float:
-    """FLOPs of one DiT forward with the inputs the pipeline really used (matmuls and attention)."""
+def _meta_twin(transformer: Any) -> Any:
+    """A copy of ``transformer``'s architecture on the meta device (float32): shapes without memory or kernels."""
     import torch
+
+    with torch.device("meta"):
+        return type(transformer).from_config(transformer.config).eval()
+
+
+def dit_flops(transformer: Any, inputs: tuple[tuple, dict]) -> float:
+    """FLOPs of one DiT forward on inputs of these shapes (matmuls, convolutions and attention).
+
+    Counted on a meta copy of the model with meta inputs, not on the device's kernels: a meta
+    tensor takes SDPA's math path, whose attention is plain batched matmuls with the key/value
+    heads expanded to the query heads. Counting the real call depended on the kernel that ran:
+    torch 2.11's formula for the fused CUDA kernels refused grouped-query attention ("sdpa_flop_count:
+    query/key/value shapes are incompatible"), the CPU's fused kernel and flash-attn are not counted
+    at all. Sliding-window layers count dense, as the default SDPA path computes them.
+    """
+    import torch
+    from torch.utils._pytree import tree_map
     from torch.utils.flop_counter import FlopCounterMode
 
-    args, kwargs = inputs
+    def meta(value: Any) -> Any:
+        if not isinstance(value, torch.Tensor):
+            return value
+        # The twin's own precision: the count does not depend on it.
+        return torch.empty(
+            value.shape, dtype=torch.float32 if value.is_floating_point() else value.dtype, device="meta"
+        )
+
+    args, kwargs = tree_map(meta, inputs)
+    twin = _meta_twin(transformer)
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        pipe.transformer(*args, **kwargs)
+        twin(*args, **kwargs)
     return float(counter.get_total_flops())
 
 
-def xl_work_per_step(lengths: list[float], cond_tokens: int = 600) -> list[tuple[float, float]]:
-    """TFLOPs of one XL DiT forward (batch 1) per song length, counted on meta tensors (no memory, any machine).
+def dit_flops_from_shapes(config: Any, batch: int, frames: int, cond_tokens: int) -> float:
+    """FLOPs of one DiT forward from the transformer's config alone (2 per multiply-add): a count
+    that shares no code with ``dit_flops``, to check it. ``frames`` are latent frames (25 a second)."""
+    h, d, layers = config.hidden_size, config.head_dim, config.num_hidden_layers
+    heads, q, kv = config.num_attention_heads, config.num_attention_heads * d, config.num_key_value_heads * d
+    tokens = -(-frames // config.patch_size)  # the DiT pads to whole patches
+    n, m = batch * tokens, batch * cond_tokens
+
+    def mm(rows: int, inner: int, cols: int) -> int:
+        return 2 * rows * inner * cols
+
+    # Two timestep embeddings (t and t - r): 256 sinusoid channels -> h -> h, then 6 AdaLN vectors.
+    total = 2 * (mm(batch, 256, h) + mm(batch, h, h) + mm(batch, h, 6 * h))
+    total += mm(n, config.in_channels * config.patch_size, h)  # patchify convolution
+    total += mm(m, config.encoder_hidden_size or h, h)  # condition embedder
+    self_attn = mm(n, h, q + 2 * kv) + mm(n, q, h) + 2 * mm(batch * heads * tokens, d, tokens)
+    cross_attn = mm(n, h, q) + mm(m, h, 2 * kv) + mm(n, q, h) + 2 * mm(batch * heads * tokens, d, cond_tokens)
+    mlp = mm(n, h, 2 * config.intermediate_size) + mm(n, config.intermediate_size, h)
+    total += layers * (self_attn + cross_attn + mlp)
+    total += mm(n, h, config.audio_acoustic_hidden_dim * config.patch_size)  # de-patchify
+    return float(total)
+
+
+def dit_inputs(config: Any, batch: int, frames: int, cond_tokens: int, dtype: Any) -> tuple[tuple, dict]:
+    """Meta inputs of one DiT forward as the pipeline makes them: ``frames`` latent frames, the
+    packed caption + lyrics + timbre sequence of ``cond_tokens``."""
+    import torch
+
+    channels = config.audio_acoustic_hidden_dim
+
+    def meta(*shape: int) -> torch.Tensor:
+        return torch.empty(*shape, device="meta", dtype=dtype)
+
+    return (), dict(hidden_states=meta(batch, frames, channels), timestep=meta(batch), timestep_r=meta(batch),
+                    encoder_hidden_states=meta(batch, cond_tokens, config.encoder_hidden_size or config.hidden_size),
+                    context_latents=meta(batch, frames, config.in_channels - channels), return_dict=False)  # fmt: skip
+
+
+def xl_work_per_step(lengths: list[float], cond_tokens: int = 600) -> list[tuple[float, float, float]]:
+    """TFLOPs of one XL DiT forward (batch 1) per song length: counted on meta tensors (no memory,
+    any machine) by the code that fills a CUDA row's MFU, and from the shapes.
 
     ``cond_tokens`` is the packed caption + lyrics + timbre sequence the DiT cross-attends to.
     """
     import torch
     from accelerate import init_empty_weights
-    from torch.utils.flop_counter import FlopCounterMode
 
     import random_models
 
     with init_empty_weights():
         transformer = random_models.build_pipeline("xl").transformer.to(dtype=torch.bfloat16)
-    channels = transformer.config.audio_acoustic_hidden_dim
-    context = transformer.config.in_channels - channels
     out = []
     for seconds in lengths:
         frames = int(seconds * 25)
-
-        def meta(*shape: int) -> torch.Tensor:
-            return torch.empty(*shape, device="meta", dtype=torch.bfloat16)
-
-        counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
-            transformer(hidden_states=meta(1, frames, channels), timestep=meta(1), timestep_r=meta(1),
-                        encoder_hidden_states=meta(1, cond_tokens, transformer.config.encoder_hidden_size),
-                        context_latents=meta(1, frames, context), return_dict=False)  # fmt: skip
-        out.append((seconds, counter.get_total_flops() / 1e12))
+        counted = dit_flops(transformer, dit_inputs(transformer.config, 1, frames, cond_tokens, torch.bfloat16))
+        shapes = dit_flops_from_shapes(transformer.config, 1, frames, cond_tokens)
+        out.append((seconds, counted / 1e12, shapes / 1e12))
     return out
 
 
 def work_table(lengths: list[float]) -> str:
     lines = [
-        "| audio s | XL DiT TFLOP per forward (batch 1) | SFT: 50 steps × 2 (guidance) | turbo: 8 steps × 1 |",
-        "|---|---|---|---|",
+        "| audio s | XL DiT TFLOP per forward (batch 1) | from the shapes | SFT: 50 steps × 2 (guidance) "
+        "| turbo: 8 steps × 1 |",
+        "|---|---|---|---|---|",
     ]
-    for seconds, tf in xl_work_per_step(lengths):
-        lines.append(f"| {seconds:g} | {tf:.2f} | {tf * 100:.0f} | {tf * 8:.0f} |")
+    for seconds, tf, shapes in xl_work_per_step(lengths):
+        lines.append(f"| {seconds:g} | {tf:.2f} | {shapes:.2f} | {tf * 100:.0f} | {tf * 8:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -175,7 +233,7 @@ def peak_tflops(device: str, override: float | None) -> float | None:
     return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
 
 
-def request_for(variant: str, seconds: float, seed: int = 0) -> dict[str, Any]:
+def request_for(variant: str, seconds: float, seed: int = 0, takes: int = 1) -> dict[str, Any]:
     steps, guidance, shift = VARIANTS[variant]
     return {
         "prompt": "upbeat synth-pop, bright analog synths, punchy drums, catchy female vocals",
@@ -186,17 +244,38 @@ def request_for(variant: str, seconds: float, seed: int = 0) -> dict[str, Any]:
         "guidance_scale": guidance,
         "shift": shift,
         "task_type": "text2music",
-        "seeds": [seed],
+        "seeds": list(range(seed, seed + takes)),
     }
 
 
-def run_case(pipe: Any, device: str, variant: str, seconds: float, peak: float | None, out: Path) -> dict[str, Any]:
-    """One song through the pipeline with every phase timed."""
+def declaration(variant: str, seconds: float, takes: int = 1) -> tuple[float, int]:
+    """What the studio declares to ZeroGPU for a Generate request like this row's (no Think), on a
+    built pipeline as the row measures it: ``music.estimate_seconds`` (the expected GPU seconds with
+    their margin) and ``music.estimate_duration`` (that, clamped to what ZeroGPU accepts)."""
+    from unittest import mock
+
+    import backend
+    import music
+
+    steps, guidance, _shift = VARIANTS[variant]
+    params = {"audio_duration": seconds, "inference_steps": steps, "batch_size": takes,
+              "guidance_scale": guidance, "think": False}  # fmt: skip
+    # This process measures a pipeline of its own, not the studio's: declare as the studio does once
+    # its pipeline is built, since that is the call the row times (a cold call adds the build).
+    with mock.patch.object(backend, "is_warm", return_value=True):
+        return music.estimate_seconds("generate", params), music.estimate_duration("generate", params)
+
+
+def run_case(
+    pipe: Any, device: str, variant: str, seconds: float, peak: float | None, out: Path, takes: int = 1
+) -> dict[str, Any]:
+    """One request of ``takes`` songs through the pipeline with every phase timed, the DiT's work
+    counted, and what the studio would declare for it."""
     import torch
 
     import audio
 
-    req = request_for(variant, seconds)
+    req = request_for(variant, seconds, takes=takes)
     seeds = req.pop("seeds")
     if device == "cuda":
         torch.cuda.empty_cache()
@@ -216,9 +295,11 @@ def run_case(pipe: Any, device: str, variant: str, seconds: float, peak: float |
     write = time.perf_counter() - started
     steps = VARIANTS[variant][0]
     dit = phases.seconds.get("transformer", 0.0)
+    declared, declares = declaration(variant, seconds, takes)
     row = {
         "variant": variant,
         "seconds": seconds,
+        "takes": takes,
         "steps": steps,
         "encode_s": phases.seconds.get("text_encoder", 0.0) + phases.seconds.get("condition_encoder", 0.0),
         "dit_s": dit,
@@ -229,11 +310,15 @@ def run_case(pipe: Any, device: str, variant: str, seconds: float, peak: float |
         "host_peak_gib": _host_peak_gib(),
         "gpu_peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
         "mfu": None,
+        "declared_s": declared,
+        "declares_s": declares,
+        "declared_ratio": declared / total,
     }
-    if peak and phases.dit_inputs is not None:
-        flops = dit_flops(pipe, phases.dit_inputs) * phases.calls.get("transformer", 0)
+    if phases.dit_inputs is not None:
+        # Every forward of a request has the first one's shapes (the batch includes guidance's half).
+        flops = dit_flops(pipe.transformer, phases.dit_inputs) * phases.calls.get("transformer", 0)
         row["tflops"] = flops / dit / 1e12
-        row["mfu"] = row["tflops"] / peak
+        row["mfu"] = row["tflops"] / peak if peak else None
     return row
 
 
@@ -356,6 +441,17 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
     return "–" if value is None else format(value, spec)
 
 
+def _tflops_spec(tflops: float | None) -> str:
+    # A GPU reaches hundreds; the tiny model on a CPU a few hundredths.
+    return ".0f" if tflops is None or tflops >= 10 else ".3g"
+
+
+def _declared(row: dict[str, Any]) -> str:
+    if row.get("declared_s") is None:
+        return "–"
+    return f"{row['declared_s']:.1f} ({row['declares_s']})"
+
+
 def tables(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = [
         f"### {info['size']} model on {info['device']}",
@@ -371,15 +467,18 @@ def tables(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"{info['import_app_s']:.2f} |",
         f"| cold pipeline build: studio loader from disk + move to {info['device']} | {info['cold_build_s']:.2f} |",
         "",
-        "| variant | audio s | steps | encode s | DiT s/step | DiT s | VAE decode s | pipeline s | write WAV s "
-        "| TFLOP/s | MFU | GPU peak GiB | host peak GiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| variant | takes | audio s | steps | encode s | DiT s/step | DiT s | VAE decode s | pipeline s "
+        "| write WAV s | TFLOP/s | MFU | declared s (ZeroGPU gets) | declared / measured | GPU peak GiB "
+        "| host peak GiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['variant']} | {r['seconds']:g} | {r['steps']} | {r['encode_s']:.3f} | {r['dit_step_s']:.4f} | "
-            f"{r['dit_s']:.3f} | {r['vae_s']:.3f} | {r['pipeline_s']:.3f} | {r['write_s']:.3f} | "
-            f"{_fmt(r.get('tflops'), '.0f')} | {_fmt(r['mfu'] and 100 * r['mfu'], '.0f')}{'%' if r['mfu'] else ''} | "
+            f"| {r['variant']} | {r.get('takes', 1)} | {r['seconds']:g} | {r['steps']} | {r['encode_s']:.3f} | "
+            f"{r['dit_step_s']:.4f} | {r['dit_s']:.3f} | {r['vae_s']:.3f} | {r['pipeline_s']:.3f} | "
+            f"{r['write_s']:.3f} | {_fmt(r.get('tflops'), _tflops_spec(r.get('tflops')))} | "
+            f"{_fmt(r['mfu'] and 100 * r['mfu'], '.0f')}{'%' if r['mfu'] else ''} | {_declared(r)} | "
+            f"{_fmt(r.get('declared_ratio'), '.2f')}{'×' if r.get('declared_ratio') else ''} | "
             f"{_fmt(r['gpu_peak_gib'], '.2f')} | {r['host_peak_gib']:.2f} |"
         )
     if info.get("overhead"):
@@ -528,6 +627,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", choices=["tiny", "xl"], help="default: xl on CUDA, tiny elsewhere")
     parser.add_argument("--lengths", default="10,60,240,600", help="seconds of audio, comma-separated")
     parser.add_argument("--variants", default="turbo,sft")
+    parser.add_argument("--takes", default="1", help="takes per request, comma-separated (e.g. 1,4)")
     parser.add_argument("--attention", help="diffusers attention backend, e.g. native, flash, _native_cudnn")
     parser.add_argument("--compile", action="store_true", help="compile each DiT layer (regional torch.compile)")
     parser.add_argument("--no-vae-tiling", dest="vae_tiling", action="store_false",
@@ -582,17 +682,21 @@ def main(argv: list[str] | None = None) -> None:
     apply_speedups(pipe, args.attention, args.compile, args.vae_tiling)
     peak = peak_tflops(device, args.peak_tflops)
     rows = []
-    for variant in args.variants.split(","):
-        for seconds in [float(s) for s in args.lengths.split(",")]:
-            if args.compile:
-                run_case(pipe, device, variant, seconds, None, work)  # compile outside the measurement
-            row = run_case(pipe, device, variant, seconds, peak, work)
-            rows.append(row)
-            print(
-                f"{variant:5s} {seconds:5g} s: pipeline {row['pipeline_s']:.2f} s, DiT {row['dit_step_s'] * 1e3:.1f} "
-                f"ms/step, VAE {row['vae_s']:.2f} s, MFU {_fmt(row['mfu'] and 100 * row['mfu'], '.0f')}",
-                flush=True,
-            )
+    cases = [(v, float(s), int(t)) for v in args.variants.split(",") for t in args.takes.split(",")
+             for s in args.lengths.split(",")]  # fmt: skip
+    for variant, seconds, takes in cases:
+        if args.compile:
+            run_case(pipe, device, variant, seconds, None, work, takes)  # compile outside the measurement
+        row = run_case(pipe, device, variant, seconds, peak, work, takes)
+        rows.append(row)
+        print(
+            f"{variant:5s} {takes} × {seconds:5g} s: pipeline {row['pipeline_s']:.2f} s, DiT "
+            f"{row['dit_step_s'] * 1e3:.1f} ms/step, VAE {row['vae_s']:.2f} s, TFLOP/s "
+            f"{_fmt(row.get('tflops'), _tflops_spec(row.get('tflops')))}, MFU "
+            f"{_fmt(row['mfu'] and 100 * row['mfu'], '.0f')}, declared {_declared(row)} s = "
+            f"{row['declared_ratio']:.2f}× measured",
+            flush=True,
+        )
     info = {
         "size": size,
         "device": device,

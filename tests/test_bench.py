@@ -1,28 +1,115 @@
-"""bench.py keeps working: its phase timers see every part of a real (tiny) pipeline call."""
+"""bench.py keeps working: its phase timers see every part of a real (tiny) pipeline call, the DiT's
+FLOPs are counted whatever attention kernel runs (grouped-query attention included), and every row
+says what the studio would declare to ZeroGPU for it."""
 
 from __future__ import annotations
 
+import pytest
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
 import bench
+import random_models
 
 
 def test_phases_of_one_call_add_up(warm_backend, tmp_path):
     row = bench.run_case(warm_backend.pipe, "cpu", "sft", 10, None, tmp_path)
     assert row["steps"] == 50 and row["encode_s"] > 0 and row["dit_s"] > 0 and row["vae_s"] > 0
     assert row["encode_s"] + row["dit_s"] + row["vae_s"] <= row["pipeline_s"]
-    assert (tmp_path / "sft-10s.wav").exists() and row["mfu"] is None
+    assert (tmp_path / "sft-10s.wav").exists() and row["mfu"] is None and row["tflops"] > 0
     # The hooks are gone afterwards: the pipeline is left as it was found.
     assert not warm_backend.pipe.transformer._forward_hooks and not warm_backend.pipe.transformer._forward_pre_hooks
     assert "Phases" not in repr(warm_backend.pipe.vae.decode)
 
 
-def test_the_report_has_every_phase():
-    row = {"variant": "turbo", "seconds": 10.0, "steps": 8, "encode_s": 0.1, "dit_s": 0.8, "dit_step_s": 0.1,
-           "vae_s": 0.2, "pipeline_s": 1.2, "write_s": 0.01, "host_peak_gib": 1.0, "gpu_peak_gib": 3.0,
-           "mfu": 0.5, "tflops": 494.0}  # fmt: skip
-    info = {"size": "xl", "device": "cuda", "environment": "env", "attention": None, "compile": False,
+def _counted_on_real_kernels(transformer, kwargs) -> int:
+    """A third count, on real tensors through SDPA's math kernel (plain matmuls the counter sees)."""
+    real = {k: torch.randn(v.shape) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), counter:
+        transformer.eval()(**real)
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize("kv_heads", [2, 4], ids=["grouped-query 4/2", "4/4"])
+def test_the_flop_count_agrees_with_the_shapes_and_the_kernels(kv_heads):
+    transformer = random_models.build_pipeline("tiny", shapes={"num_key_value_heads": kv_heads}).transformer
+    assert transformer.config.num_attention_heads == 4
+    # An odd frame count: the DiT pads to whole patches. Batch 2: guidance's two halves.
+    inputs = bench.dit_inputs(transformer.config, 2, 251, 37, torch.float32)
+    counted = bench.dit_flops(transformer, inputs)
+    assert counted == bench.dit_flops_from_shapes(transformer.config, 2, 251, 37)
+    assert counted == _counted_on_real_kernels(transformer, inputs[1])
+
+
+def test_every_row_gets_tflops_and_mfu_from_the_count(warm_backend, tmp_path, monkeypatch):
+    """The code path a CUDA row takes (a known peak), on the tiny model, whose DiT has 4 query and
+    2 key/value heads as the XL has 32 and 8: the FLOPs are those of the pipeline's real inputs."""
+    config = warm_backend.pipe.transformer.config
+    assert config.num_attention_heads == 2 * config.num_key_value_heads
+    seen = []
+    count = bench.dit_flops
+
+    def spy(transformer, inputs):
+        seen.append((inputs[1]["hidden_states"].shape, inputs[1]["encoder_hidden_states"].shape[1]))
+        return count(transformer, inputs)
+
+    monkeypatch.setattr(bench, "dit_flops", spy)
+    row = bench.run_case(warm_backend.pipe, "cpu", "sft", 10, 0.5, tmp_path)
+    [((batch, frames, _), cond_tokens)] = seen
+    assert batch == 2 and frames == 250  # one forward of both guidance halves, 25 frames a second
+    per_forward = bench.dit_flops_from_shapes(config, batch, frames, cond_tokens)
+    assert row["tflops"] == pytest.approx(per_forward * 50 / row["dit_s"] / 1e12)
+    assert row["mfu"] == pytest.approx(row["tflops"] / 0.5)
+
+
+def test_the_xl_count_is_the_issues():
+    """Issue 31 read 1.23 / 6.59 / 29.28 / 90.59 TFLOP per XL forward (batch 1, 600 conditioning
+    tokens) at 10 / 60 / 240 / 600 s from ``--work-only``; the MFU rows now use that same count."""
+    with torch.device("meta"):
+        transformer = random_models.build_pipeline("xl").transformer
+    config = transformer.config
+    assert (config.num_attention_heads, config.num_key_value_heads) == (32, 8)
+    tflop = [bench.dit_flops_from_shapes(config, 1, s * 25, 600) / 1e12 for s in (10, 60, 240, 600)]
+    assert [round(t, 2) for t in tflop] == [1.23, 6.59, 29.28, 90.59]
+    counted = bench.dit_flops(transformer, bench.dit_inputs(config, 1, 250, 600, torch.bfloat16))
+    assert counted / 1e12 == tflop[0]
+
+
+def test_each_row_says_what_the_studio_would_declare(warm_backend, tmp_path, monkeypatch):
+    import backend
+    import music
+
+    monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-sft")
+    params = {"audio_duration": 10, "inference_steps": 8, "batch_size": 2, "guidance_scale": 1.0, "think": False}
+    monkeypatch.setattr(backend, "_backend", warm_backend)
+    warm = music.estimate_seconds("generate", params), music.estimate_duration("generate", params)
+    # bench measures a pipeline of its own: it declares as for a built one even where the studio's is not.
+    monkeypatch.setattr(backend, "_backend", None)
+    row = bench.run_case(warm_backend.pipe, "cpu", "turbo", 10, None, tmp_path, takes=2)
+    assert row["takes"] == 2 and (row["declared_s"], row["declares_s"]) == warm
+    assert row["declared_ratio"] == pytest.approx(row["declared_s"] / row["pipeline_s"])
+    assert bench.declaration("turbo", 10, 4)[0] > row["declared_s"]
+    text = bench.tables(_info(), [row])
+    assert f"| {row['declared_s']:.1f} ({row['declares_s']}) | {row['declared_ratio']:.2f}× |" in text
+
+
+def _info() -> dict:
+    return {"size": "xl", "device": "cuda", "environment": "env", "attention": None, "compile": False,
             "vae_tiling": False, "import_app_s": 3.0, "import_gradio_s": 2.5, "cold_build_s": 20.0,
             "overhead": {"studio_s": 1.26, "direct_s": 1.2, "overhead": 0.05}, "overhead_case": "sft, 60 s",
             "overhead_runs": 3}  # fmt: skip
-    text = bench.tables(info, [row])
-    assert "| turbo | 10 | 8 | 0.100 | 0.1000 | 0.800 | 0.200 | 1.200 | 0.010 | 494 | 50% | 3.00 | 1.00 |" in text
+
+
+def test_the_report_has_every_phase():
+    row = {"variant": "turbo", "seconds": 10.0, "takes": 1, "steps": 8, "encode_s": 0.1, "dit_s": 0.8,
+           "dit_step_s": 0.1, "vae_s": 0.2, "pipeline_s": 1.2, "write_s": 0.01, "host_peak_gib": 1.0,
+           "gpu_peak_gib": 3.0, "mfu": 0.5, "tflops": 494.0, "declared_s": 19.5, "declares_s": 60,
+           "declared_ratio": 16.25}  # fmt: skip
+    text = bench.tables(_info(), [row])
+    assert (
+        "| turbo | 1 | 10 | 8 | 0.100 | 0.1000 | 0.800 | 0.200 | 1.200 | 0.010 | 494 | 50% | 19.5 (60) | 16.25× "
+        "| 3.00 | 1.00 |" in text
+    )
     assert "**+5.0 %**" in text and "`import app`" in text
