@@ -32,11 +32,10 @@ from urllib.parse import parse_qs
 
 from gradio.utils import LRUCache
 
+import tooltips as tips
+
 DEFAULT_GRACE_S = 5.0
-GONE = (
-    "This page lost its connection to the studio for too long, so its request was stopped and nothing "
-    "was saved. Reload the page and press the button again."
-)
+GONE = tips.STREAM_GONE
 _ATTR = "_ace_studio_streams"
 _CALL = re.compile(r"/call/(?:v2/)?[^/]+/([^/]+)/?$")
 
