@@ -135,7 +135,10 @@ class _HeldBoxes(LRUCache):
         self.sessions = sessions
 
     def __delitem__(self, key: str) -> None:
-        self.sessions.forget.add(key)
+        if grace_s() > 0:
+            self.sessions.forget.add(key)
+        else:
+            self.drop(key)
 
     def drop(self, key: str) -> None:
         if key in self:

@@ -194,3 +194,27 @@ def test_the_grace_is_read_from_the_environment(monkeypatch):
     assert streams.grace_s() == 0.0
     monkeypatch.delenv("ACE_STUDIO_GONE_GRACE_S")
     assert streams.grace_s() == streams.DEFAULT_GRACE_S
+
+
+@pytest.mark.parametrize("grace", ["0", "30"])
+def test_gradios_clean_up_of_a_dropped_stream_waits_for_the_grace_only(monkeypatch, grace):
+    """What Gradio's stream route does when its connection drops, on a queue the studio holds: with no
+    grace the session is cleaned at once, as Gradio does; with one, its message box is kept."""
+    import asyncio
+
+    import gradio as gr
+
+    monkeypatch.setenv("ACE_STUDIO_GONE_GRACE_S", grace)
+    with gr.Blocks() as page:
+        gr.Markdown("x")
+    page.queue()
+    streams.hold(page)
+    queue = page._queue
+
+    async def drop() -> None:
+        queue.pending_messages_per_session["s"] = asyncio.Queue()
+        del queue.pending_messages_per_session["s"]
+        await queue.clean_events(session_hash="s")
+
+    asyncio.run(drop())
+    assert ("s" in queue.pending_messages_per_session) == (grace != "0")
