@@ -16,6 +16,11 @@ response already started, which Starlette logs as a RuntimeError traceback.
   go on taking the session's messages, the result among them, into a dead socket), and answers a
   stream for a session the queue no longer holds with words (``GONE``) in Gradio's own message.
 
+Gradio's own page never reopens a dropped stream: its client shows "Connection to the server was
+lost. Attempting reconnection...", polls ``/gradio_api/app_id`` every 2 s and reloads the page, a
+new session; so a page's run is stopped after the grace like a closed page's, and only clients that
+reopen the same session's stream (raw HTTP, the ``/call`` API) get the result.
+
 Everything here runs on the server's event loop, so it needs no lock.
 """
 
