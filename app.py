@@ -27,6 +27,7 @@ import gradio as gr  # noqa: E402
 import admission  # noqa: E402
 import serving  # noqa: E402
 import status  # noqa: E402
+import streams  # noqa: E402
 import tabs  # noqa: E402
 import takes  # noqa: E402
 import tooltips as tips  # noqa: E402
@@ -66,12 +67,15 @@ def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
 
     The studio's validators turn requests away with a "busy, try again in a minute" once
     ``queue_size()`` are waiting; Gradio's own cap, twice that, only backs it up (its message is
-    fixed and says nothing useful).
+    fixed and says nothing useful). A visitor whose event stream drops keeps their requests for
+    ``streams.grace_s()``.
     """
-    return blocks.queue(
+    blocks.queue(
         default_concurrency_limit=int(os.environ.get("ACE_STUDIO_CONCURRENCY", "1")),
         max_size=2 * admission.queue_size(),
     )
+    streams.hold(blocks)
+    return blocks
 
 
 def launch_options() -> dict[str, Any]:
@@ -89,7 +93,7 @@ def launch_options() -> dict[str, Any]:
         # Gradio's cache for another tab. The gate keeps Gradio's /file= route away from it.
         "allowed_paths": [str(takes.output_dir())],
         "max_file_size": os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
-        "app_kwargs": {"middleware": [Middleware(serving.Gate)]},
+        "app_kwargs": {"middleware": [Middleware(serving.Gate), Middleware(streams.Streams)]},
     }
 
 

@@ -130,3 +130,9 @@ OFFLOAD = {
         "several times longer."
     ),
 }
+
+# A client's event stream came back after its grace (``streams``), or for a session the studio never had.
+STREAM_GONE = (
+    "The connection to the studio was lost for too long, so this request was stopped and nothing was saved. "
+    "Reload the page and try again."
+)
