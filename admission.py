@@ -109,9 +109,10 @@ class _Door:
     held: str  # formatted with ``held``
 
 
+# Looked up at each join (not bound here), so the environment and tests may change them.
 DOORS = {
-    GPU: _Door(GPU, queue_size, per_visitor, tips.BUSY, tips.PER_VISITOR),
-    UPLOADS: _Door(UPLOADS, upload_places, lambda: UPLOAD_SHARE, tips.UPLOADS_BUSY, tips.UPLOADS_PER_VISITOR),
+    GPU: _Door(GPU, lambda: queue_size(), lambda: per_visitor(), tips.BUSY, tips.PER_VISITOR),
+    UPLOADS: _Door(UPLOADS, lambda: upload_places(), lambda: UPLOAD_SHARE, tips.UPLOADS_BUSY, tips.UPLOADS_PER_VISITOR),
     CHEAP: _Door(CHEAP, lambda: CHEAP_PLACES, lambda: CHEAP_SHARE, tips.CHEAP_BUSY, tips.CHEAP_BUSY),
 }
 
