@@ -1,21 +1,34 @@
-"""Who may join the queue: every request's checks run before it takes a place, and a full studio
-says so in its own words.
+"""Who may join which queue, and how much of it one visitor may hold.
 
-Two queues with places of their own: GPU work (songs and lyrics, ``ACE_STUDIO_QUEUE_SIZE``) and
-reading uploads (``ACE_STUDIO_UPLOAD_PLACES``), so a flood of uploads never reaches the GPU's count
-or its message. GPU work still running counts until it ends, also when its visitor cancelled it in
-Gradio's queue (which gives the place back while the work goes on until its run notices).
+Gradio's own cap (``max_size``) counts every waiting event of every kind together, and every call of
+a script joins the queue (``gradio_client`` joins it even for events the page calls directly), so a
+flood of instant calls once filled the places songs wait in: the victim got Gradio's bare "Queue is
+full". Every join therefore passes one door (``guard``, on Gradio's queue), which sorts it to its
+queue's places:
+
+- GPU work (songs and lyrics, ``concurrency_id="gpu"``): ``ACE_STUDIO_QUEUE_SIZE`` waiting or still
+  running, of which one visitor holds at most ``ACE_STUDIO_PER_VISITOR``;
+- reading uploads (``"uploads"``): ``ACE_STUDIO_UPLOAD_PLACES``, ``UPLOAD_SHARE`` a visitor;
+- everything else (settings, Send to, Stop, examples …): ``CHEAP_PLACES``, ``CHEAP_SHARE`` a visitor.
+
+The rest is refused at the join with words on a field (HTTP 422, as a validator's verdict), before
+anything is read or decoded. A visitor is their page (Gradio's session), the signed-in name, the
+ZeroGPU token and their public address (``visitor``): a request counts against every one of them.
+What a visitor holds is read from Gradio's queue itself (waiting and running events), so it is
+given back when a request ends, is stopped, cancelled or its page closes, with nothing to forget.
+The field checks stay in ``validator`` (Gradio's ``validator=``), which runs inside the join.
 """
 
 from __future__ import annotations
 
-import collections
+import hashlib
 import inspect
+import ipaddress
 import itertools
 import os
 import threading
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -27,129 +40,212 @@ import tooltips as tips
 
 GPU = "gpu"
 UPLOADS = "uploads"
+CHEAP = "cheap"
+# Instant events, of which a page has at most a few under way (Use these settings, Send to, Stop).
+CHEAP_PLACES = 16
+CHEAP_SHARE = 4
+# Cover, Extend and Edit each read their own upload.
+UPLOAD_SHARE = 3
 
 
 def queue_size() -> int:
-    """GPU requests a visitor may wait behind (``ACE_STUDIO_QUEUE_SIZE``, default 32)."""
+    """GPU requests that may wait or still run (``ACE_STUDIO_QUEUE_SIZE``, default 32)."""
     return int(os.environ.get("ACE_STUDIO_QUEUE_SIZE", "32"))
 
 
 def upload_places() -> int:
-    """Uploads that may wait to be read (``ACE_STUDIO_UPLOAD_PLACES``, default 8)."""
+    """Uploads that may wait or be read (``ACE_STUDIO_UPLOAD_PLACES``, default 8)."""
     return int(os.environ.get("ACE_STUDIO_UPLOAD_PLACES", "8"))
 
 
-def queued(demo: gr.Blocks, concurrency_id: str) -> int:
-    """Requests of one concurrency group waiting in ``demo``'s queue (not yet running)."""
-    waiting = getattr(getattr(demo, "_queue", None), "event_queue_per_concurrency_id", {}).get(concurrency_id)
-    return len(waiting.queue) if waiting is not None else 0
+def per_visitor() -> int:
+    """GPU requests one visitor may have waiting or running (``ACE_STUDIO_PER_VISITOR``, default 2)."""
+    return max(1, int(os.environ.get("ACE_STUDIO_PER_VISITOR", "2")))
 
 
-def gpu_waiting(demo: gr.Blocks) -> Callable[[], int]:
-    """GPU requests queued plus GPU work still running (a cancelled request's work included)."""
-    return lambda: queued(demo, GPU) + runs.active()
+def all_places() -> int:
+    """Every place the doors give out: Gradio's own ``max_size`` is set above it, as a backstop."""
+    return queue_size() + upload_places() + CHEAP_PLACES
 
 
-def uploads_waiting(demo: gr.Blocks) -> Callable[[], int]:
-    return lambda: queued(demo, UPLOADS)
+def door_of(concurrency_id: Any) -> str:
+    return concurrency_id if concurrency_id in (GPU, UPLOADS) else CHEAP
 
 
-class _Admission:
-    """Places in the queue promised by validators in the last few seconds.
+def visitor(session_hash: str | None, username: str | None, request: Any) -> frozenset[str]:
+    """Every name the visitor behind a request goes by: their page, the name they signed in with,
+    the token ZeroGPU's proxy gives them (``X-IP-Token``) and their public address.
 
-    Validators run concurrently and a request joins Gradio's queue only after its validator
-    returns, so counting the queue alone let a burst of 30 simultaneous joins through a cap of 2.
-    A place is promised before the request's checks run (so a burst is turned away before any
-    upload is decoded) and given back if they fail; it counts until ``WINDOW_S`` later, by when the
-    request is in the queue (and counted there; for those seconds it counts twice, erring on the
-    busy side).
+    The address is the client's as uvicorn reports it (it reads ``X-Forwarded-For`` from the proxies
+    ``FORWARDED_ALLOW_IPS`` names); a loopback or private address is more likely a proxy or the
+    machine itself than one visitor, so it names nobody.
     """
+    names = {f"page:{session_hash}"} if session_hash else set()
+    if username:
+        names.add(f"user:{username}")
+    headers = getattr(request, "headers", None)
+    token = headers.get("x-ip-token") if headers is not None else None
+    if token:
+        names.add("token:" + hashlib.sha256(token.encode()).hexdigest()[:24])
+    host = getattr(getattr(request, "client", None), "host", None)
+    if host and _public(host):
+        names.add(f"address:{host}")
+    return frozenset(names)
 
-    WINDOW_S = 5.0
+
+def _public(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class _Door:
+    name: str
+    places: Callable[[], int]
+    share: Callable[[], int]
+    full: str  # formatted with ``waiting``
+    held: str  # formatted with ``held``
+
+
+# Looked up at each join (not bound here), so the environment and tests may change them.
+DOORS = {
+    GPU: _Door(GPU, lambda: queue_size(), lambda: per_visitor(), tips.BUSY, tips.PER_VISITOR),
+    UPLOADS: _Door(UPLOADS, lambda: upload_places(), lambda: UPLOAD_SHARE, tips.UPLOADS_BUSY, tips.UPLOADS_PER_VISITOR),
+    CHEAP: _Door(CHEAP, lambda: CHEAP_PLACES, lambda: CHEAP_SHARE, tips.CHEAP_BUSY, tips.CHEAP_BUSY),
+}
+
+
+def holding(queue: Any, door: str) -> tuple[list[Any], list[Any]]:
+    """The events of ``door`` in Gradio's ``queue``: waiting (not stopped there), and running."""
+    waiting = [
+        event
+        for concurrency_id, line in list(queue.event_queue_per_concurrency_id.items())
+        if door_of(concurrency_id) == door
+        for event in list(line.queue)
+        if not runs.stopped_waiting(event._id)
+    ]
+    running = [e for job in list(queue.active_jobs) if job for e in job if door_of(e.concurrency_id) == door]
+    return waiting, running
+
+
+class _Promises:
+    """Places promised to joins whose checks still run.
+
+    A request enters Gradio's queue only after its validator returns, and validators run
+    concurrently: counting the queue alone let a burst of 30 simultaneous joins through a cap of 2.
+    A place is promised before the checks (so a burst is turned away before any upload is decoded)
+    and given back when the join is over: by then the request is in the queue, and counted there.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._promised: collections.OrderedDict[int, float] = collections.OrderedDict()
+        self._promised: dict[int, tuple[str, frozenset[str]]] = {}
         self._tokens = itertools.count()
 
-    def promise(self, queued: int, cap: int) -> tuple[int | None, int]:
-        """``(token, waiting)``: a place promised under ``token``, or None when ``waiting`` fill it."""
-        now = time.monotonic()
+    def promise(self, door: _Door, who: frozenset[str], queue: Any) -> tuple[int | None, str]:
+        """``(token, "")`` for a place promised, or ``(None, words)`` saying why there is none."""
         with self._lock:
-            while self._promised and now - next(iter(self._promised.values())) > self.WINDOW_S:
-                self._promised.popitem(last=False)
-            waiting = queued + len(self._promised)
-            if waiting >= cap:
-                return None, waiting
+            waiting, running = holding(queue, door.name)
+            promised = [names for kind, names in self._promised.values() if kind == door.name]
+            held = sum(bool(names & who) for names in promised)
+            held += sum(bool(visitor(e.session_hash, e.username, e.request) & who) for e in waiting + running)
+            if held >= door.share():
+                return None, door.held.format(held=held)
+            # GPU work whose request was cancelled still runs (and counts) until it notices.
+            working = max(len(running), runs.active()) if door.name == GPU else len(running)
+            if (taken := len(waiting) + working + len(promised)) >= door.places():
+                return None, door.full.format(waiting=taken)
             token = next(self._tokens)
-            self._promised[token] = now
-            return token, waiting
+            self._promised[token] = (door.name, who)
+            return token, ""
 
     def release(self, token: int) -> None:
         with self._lock:
             self._promised.pop(token, None)
 
 
-_gpu = _Admission()
-_uploads = _Admission()
+_promises = _Promises()
 
 
-def validator(check: Callable, names: list[str], waiting: Callable[[], int], anchor: str) -> Callable:
-    """A Gradio ``validator=`` for GPU work: promises a place, runs the handler's checks before the
-    request takes it and marks the field at fault; a full queue answers with a busy message.
+def guard(blocks: gr.Blocks) -> None:
+    """Put the door in front of ``blocks``' queue (after ``blocks.queue()``): every join, the page's
+    and any script's, is counted at its door and refused in words when its places or the visitor's
+    share are taken."""
+    queue = blocks._queue
+    join = queue.push
+
+    async def push(body: Any, request: Any, username: str | None) -> tuple[bool, Any, str]:
+        # The page's own events (the studio renders nothing per session). Not Gradio's ``get_fn``:
+        # it builds the session's state first (0.2 s and 0.4 MB for each new session hash here),
+        # which a refused join must not cost.
+        fn = blocks.fns.get(body.fn_index) if isinstance(body.fn_index, int) else None
+        if fn is None:  # Gradio's own join answers a join it cannot place
+            return await join(body=body, request=request, username=username)
+        door = DOORS[door_of(fn.concurrency_id)]
+        who = visitor(body.session_hash, username, request) or frozenset({f"join:{id(body)}"})
+        token, refusal = _promises.promise(door, who, queue)
+        if token is None:
+            return False, refusal_verdicts(fn, door.name, refusal), "validator_error"
+        try:
+            return await join(body=body, request=request, username=username)
+        finally:
+            _promises.release(token)
+
+    queue.push = push
+
+
+def refusal_verdicts(fn: Any, door: str, message: str) -> list[dict[str, Any]]:
+    """A refused join in the shape of a validator's answer: the words on one field (a GPU request's
+    caption or theme, else the first input; an upload's song), so the page marks it (``theme.JS``)
+    and ``gradio_client`` raises them as a ``ValidationError``."""
+    names = list(fn.input_parameter_names or [])[: len(fn.inputs)]
+    names += [f"parameter_{i}" for i in range(len(names), len(fn.inputs))]
+    if not names:
+        return [{"__type__": "validate", "is_valid": False, "message": message, "parameter_name": fn.api_name}]
+    anchor = next((n for n in ("prompt", "theme") if door == GPU and n in names), names[0])
+    return [
+        {
+            "__type__": "validate",
+            "is_valid": n != anchor,
+            "message": message if n == anchor else "",
+            "parameter_name": n,
+        }
+        for n in names
+    ]
+
+
+def validator(check: Callable, names: list[str], anchor: str) -> Callable:
+    """A Gradio ``validator=`` for GPU work: runs the handler's checks before the request takes its
+    place (promised by ``guard``) and marks the field at fault.
 
     ``check`` takes the endpoint's inputs (``names``, the components ``inputs``) and raises an
     error with a ``param`` attribute (or a plain ``gr.Error``, shown on ``anchor``, an always visible
     field). Only the field at fault is marked: for one in a closed accordion the page opens it and
-    notes the message on its label (``theme.JS``). ``waiting`` counts GPU requests (``gpu_waiting``).
-    The handler repeats the checks when it runs, so nothing depends on this alone.
+    notes the message on its label (``theme.JS``). The handler repeats the checks when it runs, so
+    nothing depends on this alone.
     """
 
-    def verdict(param: str | None = None, message: str = "") -> list[dict[str, Any]]:
-        return _verdict(names, anchor, param, message)
-
     def validate(*args: Any) -> list[dict[str, Any]]:
-        token, ahead = _gpu.promise(waiting(), queue_size())
-        if token is None:
-            return verdict(anchor, tips.BUSY.format(waiting=ahead))
         try:
             checks.check_text_lengths(dict(zip(names, args, strict=True)))
             check(*args)
         except checks.InputError as exc:
-            _gpu.release(token)
-            return verdict(exc.param, exc.message)
+            return _verdict(names, anchor, exc.param, exc.message)
         except lyricist.LyricsError as exc:
-            _gpu.release(token)
-            return verdict(exc.param, str(exc))
+            return _verdict(names, anchor, exc.param, str(exc))
         except gr.Error as exc:
-            _gpu.release(token)
-            return verdict(anchor, exc.message)
-        return verdict()
+            return _verdict(names, anchor, anchor, exc.message)
+        return _verdict(names, anchor)
 
-    return _with_signature(validate, names)
-
-
-def upload_validator(names: list[str], waiting: Callable[[], int]) -> Callable:
-    """A Gradio ``validator=`` for reading an upload: a place in the uploads' own queue, or a busy
-    message on the upload (the first input)."""
-
-    def validate(*args: Any) -> list[dict[str, Any]]:
-        token, _ = _uploads.promise(waiting(), upload_places())
-        if token is None:
-            return _verdict(names, names[0], names[0], tips.UPLOADS_BUSY)
-        return _verdict(names, names[0])
-
-    return _with_signature(validate, names)
+    validate.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+    )
+    return validate
 
 
 def _verdict(names: list[str], anchor: str, param: str | None = None, message: str = "") -> list[dict[str, Any]]:
     if param is not None and param not in names:
         param = anchor
     return [gr.validate(name != param, message if name == param else "") for name in names]
-
-
-def _with_signature(validate: Callable, names: list[str]) -> Callable:
-    validate.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
-    )
-    return validate

@@ -63,18 +63,22 @@ demo = build_ui()
 
 
 def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
-    """GPU events run ``ACE_STUDIO_CONCURRENCY`` at a time (default one).
+    """GPU events run ``ACE_STUDIO_CONCURRENCY`` at a time (default one), and every join passes the
+    studio's door (``admission.guard``: places per queue, a share per visitor, refusals in words).
 
-    The studio's validators turn requests away with a "busy, try again in a minute" once
-    ``queue_size()`` are waiting; Gradio's own cap, twice that, only backs it up (its message is
-    fixed and says nothing useful). A visitor whose event stream drops keeps their requests for
-    ``streams.grace_s()``.
+    Gradio's own cap counts every kind of event together and answers with a fixed "Queue is full";
+    set above all the doors' places together, it only backs them up. ``api_open=False``: off a Space
+    Gradio would otherwise run a queued event posted straight to ``/gradio_api/run/<name>``, past
+    the queue and its door (the page calls only ``queue=False`` events that way). A visitor whose
+    event stream drops keeps their requests for ``streams.grace_s()``.
     """
     blocks.queue(
         default_concurrency_limit=int(os.environ.get("ACE_STUDIO_CONCURRENCY", "1")),
-        max_size=2 * admission.queue_size(),
+        max_size=2 * admission.all_places(),
+        api_open=False,
     )
     streams.hold(blocks)
+    admission.guard(blocks)
     return blocks
 
 

@@ -98,10 +98,6 @@ def use_in_generate(text: str = "", caption: str = "", vocal_language: str = "en
     )
 
 
-# Queued requests whose visitor pressed Stop before they started (Gradio event ids).
-_stopped_events: set[str] = set()
-
-
 def _owner(request: gr.Request | None, tab: str) -> str:
     """Whose run it is: one visitor's page (the session) on one tab."""
     return f"{getattr(request, 'session_hash', None) or 'anonymous'}:{tab}"
@@ -113,8 +109,7 @@ def _run(tab: str, request: gr.Request | None):
     from gradio.context import LocalContext
 
     event_id = LocalContext.event_id.get(None)
-    if event_id is not None and event_id in _stopped_events:
-        _stopped_events.discard(event_id)
+    if runs.forget_waiting(event_id):
         raise gr.Error("Stopped before it started. Nothing was saved.", title=STOPPED)
     blocks = LocalContext.blocks.get(None)
     wanted = _still_wanted(blocks, event_id) if blocks is not None and event_id is not None else None
@@ -148,7 +143,7 @@ def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_name: str) -> 
     for waiting in list(getattr(queue, "event_queue_per_concurrency_id", {}).values()):
         for event in list(waiting.queue):
             if event.session_hash == session_hash and event.fn.api_name == api_name:
-                _stopped_events.add(event._id)
+                runs.stop_waiting(event._id)
                 marked += 1
     return marked
 

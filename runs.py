@@ -76,6 +76,27 @@ def request_stop(owner: str) -> int:
     return len(ids)
 
 
+# Requests still waiting in Gradio's queue whose visitor pressed Stop (Gradio event ids): each ends as
+# "Stopped before it started" when its turn comes, and no longer counts as its visitor's meanwhile.
+_stopped_waiting: set[str] = set()
+
+
+def stop_waiting(event_id: str) -> None:
+    _stopped_waiting.add(event_id)
+
+
+def stopped_waiting(event_id: str | None) -> bool:
+    return event_id in _stopped_waiting
+
+
+def forget_waiting(event_id: str | None) -> bool:
+    """Whether ``event_id`` was stopped while it waited; it is forgotten either way."""
+    if event_id not in _stopped_waiting:
+        return False
+    _stopped_waiting.discard(event_id)
+    return True
+
+
 def active() -> int:
     """Runs still working, whether or not anyone waits for them (a stopped one counts until it ends)."""
     with _runs_lock:

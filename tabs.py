@@ -84,9 +84,11 @@ def generate_tab(variant: Any) -> MusicTab:
             label="Try one of these", example_labels=ex.GENERATE_LABELS,
             api_name="load_example_generate",
         )  # fmt: skip
+    # Instant events the page calls directly (``queue=False``): they take no place in the queue.
     instrumental.input(
-        results.toggle_instrumental, instrumental, lyrics, api_name="toggle_instrumental", api_visibility="private"
-    )
+        results.toggle_instrumental, instrumental, lyrics, api_name="toggle_instrumental", api_visibility="private",
+        queue=False,
+    )  # fmt: skip
     # With Length: auto the slider's value is not used: it says so by standing still.
     auto_length.change(
         lambda on: gr.update(interactive=not on), auto_length, duration, queue=False, api_visibility="private"
@@ -207,10 +209,7 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
         )  # fmt: skip
     button.click(None, None, None, js=widgets.scroll_js("ly-text"), api_visibility="private")
     check = admission.validator(
-        lyricist.make_request,
-        list(inspect.signature(lyricist.make_request).parameters),
-        admission.gpu_waiting(demo),
-        "theme",
+        lyricist.make_request, list(inspect.signature(lyricist.make_request).parameters), "theme"
     )
     button.click(
         handlers.write_lyrics, [theme, genre, mood, language, structure, temperature, seed, custom, length],
@@ -222,7 +221,7 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
     use.click(
         handlers.use_in_generate, [text, caption, language], [g["lyrics"], g["prompt"], g["instrumental"],
                                                               g["language"], tabs],
-        api_name="use_in_generate",
+        api_name="use_in_generate", queue=False,
     ).then(None, None, g["lyrics"], js=widgets.EDITABLE_JS, api_visibility="private")  # fmt: skip
 
 
@@ -240,9 +239,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
         api_name=tab.name,
         concurrency_id="gpu",
         show_progress_on=[first],
-        validator=admission.validator(
-            prepare, [p.name for p in handlers.own_parameters(prepare)], admission.gpu_waiting(demo), "prompt"
-        ),
+        validator=admission.validator(prepare, [p.name for p in handlers.own_parameters(prepare)], "prompt"),
     )
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
@@ -250,11 +247,11 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     tab.form.stop.click(handlers.stopper(demo, tab.name), None, None, api_name=stop_api, queue=False)
     if tab.reading is not None:
         read, (inputs, outputs) = songs.READERS[tab.name], tab.reading
-        # In the uploads' own small queue: a burst of uploads never waits behind, nor counts as, GPU work.
+        # In the uploads' own small queue (and door, ``admission``): a burst of uploads never waits
+        # behind, nor counts as, GPU work.
         tab.source.change(
             read, inputs, outputs, api_name=f"{tab.name}_analyze", concurrency_id=admission.UPLOADS,
             concurrency_limit=uploads.decodes_at_once(), show_progress="minimal",
-            validator=admission.upload_validator(list(inspect.signature(read).parameters), admission.uploads_waiting(demo)),
         )  # fmt: skip
 
 
@@ -281,4 +278,5 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
             button.click(
                 quiet(results.send_take), [tab.form.result.pick, tab.form.result.meta], sources[target],
                 api_name=f"send_{tab.name}_to_{target}", api_visibility="private", validator=results.take_validator(0),
-            ).then(lambda target=target: gr.Tabs(selected=target), None, tabs, api_visibility="private")  # fmt: skip
+            ).then(lambda target=target: gr.Tabs(selected=target), None, tabs, api_visibility="private",
+                   queue=False)  # fmt: skip

@@ -94,6 +94,14 @@ BUSY = (
     "The studio is busy — {waiting} requests (songs and lyrics) are already waiting for the GPU. Nothing was lost: "
     "try again in a minute."
 )
+PER_VISITOR = (
+    "You already have {held} requests (songs or lyrics) waiting or being made, the most one visitor may have at "
+    "once. Wait for one to finish, or press Stop on it, then try again."
+)
+UPLOADS_PER_VISITOR = (
+    "You already have {held} uploaded songs being read. Wait until they are read, then upload this one again."
+)
+CHEAP_BUSY = "The studio has too many requests like this one under way. Nothing was lost: try again in a moment."
 UPLOADS_BUSY = (
     "The studio is reading many uploaded songs right now and has no room for this one yet. Nothing was lost: "
     "upload it again in a moment."
