@@ -14,6 +14,11 @@ import numpy as np
 SAMPLE_RATE = 48000
 MAX_SECONDS = 600.0
 FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_24"), "mp3": ("MP3", "MPEG_LAYER_III")}
+# MP3 is written at a constant bitrate (exact durations and seeking in every player): a take at the
+# highest MPEG-1 rate, the page's preview of a WAV/FLAC take at a common listening rate.
+MP3_KBPS = 320
+PREVIEW_KBPS = 128
+STUDIO = "ACE Music Studio"
 # Peak below which a file is treated as silent (about -80 dBFS).
 SILENCE_PEAK = 1e-4
 
@@ -200,8 +205,13 @@ def _downmix(audio: np.ndarray) -> np.ndarray:
     return np.stack([left, right])
 
 
-def save(audio: np.ndarray, path: str | Path, fmt: str = "wav") -> Path:
-    """Write ``[channels, samples]`` float audio at 48 kHz; the suffix follows ``fmt``."""
+def save(
+    audio: np.ndarray, path: str | Path, fmt: str = "wav", tags: dict[str, str] | None = None, kbps: int = MP3_KBPS
+) -> Path:
+    """Write ``[channels, samples]`` float audio at 48 kHz; the suffix follows ``fmt``. MP3 at a
+    constant ``kbps``. ``tags`` (``title``, ``artist``, ``comment``) go into the file's own
+    metadata: ID3v2 for MP3 (libsndfile writes only ID3v1, 30 Latin-1 characters a field), RIFF
+    INFO for WAV, Vorbis comments for FLAC."""
     import soundfile as sf
 
     fmt = fmt.lower()
@@ -210,8 +220,48 @@ def save(audio: np.ndarray, path: str | Path, fmt: str = "wav") -> Path:
     container, subtype = FORMATS[fmt]
     path = Path(path).with_suffix("." + fmt)
     clipped = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
-    sf.write(str(path), clipped.T, SAMPLE_RATE, format=container, subtype=subtype)
+    # libsndfile maps a compression level linearly onto MPEG-1's 320…32 kbps for a constant bitrate.
+    mp3 = {"compression_level": (320 - kbps) / (320 - 32), "bitrate_mode": "CONSTANT"} if fmt == "mp3" else {}
+    with sf.SoundFile(str(path), "w", SAMPLE_RATE, clipped.shape[0], subtype, format=container, **mp3) as f:
+        if fmt != "mp3":
+            for name, value in (tags or {}).items():
+                setattr(f, name, value)
+        f.write(clipped.T)
+    if fmt == "mp3" and tags:
+        tag_mp3(path, tags)
     return path
+
+
+def tag_mp3(path: Path, tags: dict[str, str]) -> None:
+    """ID3v2.3 (what most players read, text in UTF-16) with title, artist, comment and encoder."""
+    from mutagen.id3 import COMM, ID3, TIT2, TPE1, TSSE
+
+    id3 = ID3()
+    if tags.get("title"):
+        id3.add(TIT2(encoding=1, text=tags["title"]))
+    if tags.get("artist"):
+        id3.add(TPE1(encoding=1, text=tags["artist"]))
+    if tags.get("comment"):
+        id3.add(COMM(encoding=1, lang="eng", desc="", text=tags["comment"]))
+    id3.add(TSSE(encoding=1, text=f"{STUDIO} (LAME via libsndfile)"))
+    id3.save(str(path), v2_version=3)
+
+
+def peaks(song: np.ndarray, buckets: int) -> list[float]:
+    """Loudest sample of each of ``buckets`` equal stretches of ``[channels, samples]`` audio, 0–1
+    (of the loudest), read a stretch at a time: a ten-minute take never gets a whole-length copy."""
+    edges = np.linspace(0, song.shape[-1], buckets + 1).astype(int)
+    values = np.array(
+        [float(np.abs(song[..., a:b]).max(initial=0.0)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    )
+    top = float(values.max(initial=0.0)) or 1.0
+    return [round(float(v) / top, 3) for v in values]
+
+
+def clock(seconds: float) -> str:
+    """A length as a player shows it: ``3:45``."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
 
 
 def seconds(audio: np.ndarray) -> float:

@@ -539,6 +539,36 @@ def decode_table() -> str:
     return "\n".join(rows)
 
 
+def encode_table(seconds: float = 60.0) -> str:
+    """What a take costs to write, per minute of audio: bytes on disk and one core's CPU seconds, for
+    each output format and the page's MP3 preview (``audio.save``, as ``takes`` calls it)."""
+    import time
+
+    import numpy as np
+
+    import audio
+
+    work = Path(tempfile.mkdtemp(prefix="ace-encode-"))
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * audio.SAMPLE_RATE)) / audio.SAMPLE_RATE
+    # Chords, a beat and some noise: content a lossless codec cannot shrink to nothing.
+    song = sum(0.12 * np.sin(2 * np.pi * f * t) for f in (110, 138.6, 164.8, 220)) * (
+        0.6 + 0.4 * np.sin(2 * np.pi * 2 * t)
+    )
+    song = np.stack([song, np.roll(song, 240)]) + 0.02 * rng.standard_normal((2, t.size))
+    tags = {"title": "bench", "artist": audio.STUDIO, "comment": "seed 0"}
+    cases = [("WAV 16-bit", "wav", audio.MP3_KBPS), ("FLAC 24-bit", "flac", audio.MP3_KBPS),
+             ("MP3 320 kbps (take)", "mp3", audio.MP3_KBPS), ("MP3 128 kbps (preview)", "mp3", audio.PREVIEW_KBPS)]  # fmt: skip
+    rows = ["| file | MB a minute | CPU s a minute | wall s a minute |", "|---|---|---|---|"]
+    for i, (label, fmt, kbps) in enumerate(cases):
+        wall, cpu = time.perf_counter(), time.process_time()
+        path = audio.save(song.astype(np.float32), work / f"take{i}.{fmt}", fmt, tags, kbps=kbps)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        per = 60.0 / seconds
+        rows.append(f"| {label} | {path.stat().st_size * per / 1e6:.2f} | {cpu * per:.2f} | {wall * per:.2f} |")
+    return "\n".join(rows)
+
+
 def planner_table(lengths: tuple[int, ...] = (300, 1500, 3000), takes_seconds: int = 60) -> str:
     """The planner on its own (tiny random Qwen3 on this machine's device): ms per blueprint code at
     several code counts, the share of a step spent sampling against the model's forward pass, and a
@@ -645,6 +675,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="what decoding hostile uploads costs (memory, seconds), as uploads.load does it")  # fmt: skip
     parser.add_argument("--load-dtype", default="bfloat16", help="the dtype it is built in (float16: a Mac's)")
     parser.add_argument("--threads", type=int, help="torch's CPU threads (1 on a machine others share)")
+    parser.add_argument("--encode", action="store_true", help="bytes and CPU seconds a minute of each take format")
     parser.add_argument("--planner", action="store_true",
                         help="Think's planner alone: ms per code, sampling against the model, 4 takes against 1")  # fmt: skip
     parser.add_argument("--memory-table", action="store_true",
@@ -671,6 +702,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.planner:
         print(planner_table())
+        return
+    if args.encode:
+        print(encode_table())
         return
     import_app, import_gradio = import_app_seconds()
     import models

@@ -169,6 +169,8 @@ class Planner:
                 fields, thought = check_plan(parse_plan(text), tuple(f for f in FIELDS if f not in skip)), True
             if not rewrite_caption:
                 fields.pop("caption", None)
+            if seconds is None and progress is not None:  # said before the blueprint and the render
+                progress("chosen", int(fields["duration"]), None)
             target = audio.blueprint_codes(seconds if seconds is not None else fields["duration"])
             rows = layout or (0, len(seeds))
             codes = self._blueprints(caption, lyrics, format_plan(fields), target, seeds, rows, progress, should_stop)

@@ -9,6 +9,7 @@ from typing import Any
 
 import gradio as gr
 
+import audio
 import checks
 import plan_format
 import records
@@ -38,7 +39,8 @@ def seeds_text(record: dict[str, Any]) -> str:
     # One plan for the request (every take its own blueprint of the same length): said once.
     line = plan_text(plans[0])
     if record.get("params", {}).get("audio_duration") == -1 and plans[0].get("fields", {}).get("duration"):
-        line += f" Think chose a length of {plans[0]['fields']['duration']} s."
+        chosen = plans[0]["fields"]["duration"]
+        line += f" Think chose a length of {audio.clock(chosen)} ({chosen} s)."
     return f"{text}\n{line}"
 
 

@@ -20,6 +20,7 @@ import examples as ex
 import handlers
 import lyrics as lyricist
 import modes
+import player
 import results
 import songs
 import tooltips as tips
@@ -227,20 +228,21 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
 
 def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     """A music tab's press: bring the result into view, check at the door, run in the GPU queue; Stop."""
-    takes, first = tab.form.result.takes, tab.form.result.takes[0]
+    result = tab.form.result
+    takes, first = result.takes, result.players[0]
     prepare = modes.PREPARE[tab.name]
-    # Where the eye goes after the press: the first take slot, brought into view (below the form on
-    # a phone), is the one place that shows the progress.
+    # Where the eye goes after the press: the first take's player, brought into view (below the form
+    # on a phone), is the one place that shows the progress.
     tab.form.button.click(None, None, None, js=widgets.scroll_js(first.elem_id), api_visibility="private")
     tab.form.button.click(
         handlers.ENDPOINTS[tab.name],
         inputs=tab.inputs,
-        outputs=[*takes, tab.form.result.seeds, tab.form.result.meta],
+        outputs=[*takes, result.seeds, result.meta],
         api_name=tab.name,
         concurrency_id="gpu",
         show_progress_on=[first],
         validator=admission.validator(prepare, [p.name for p in handlers.own_parameters(prepare)], "prompt"),
-    )
+    ).success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"

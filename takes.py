@@ -38,7 +38,8 @@ def output_max_age_hours() -> float:
 # What the studio writes, and nothing else: only these are ever deleted by the clean-up.
 _DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OWN_FILE = re.compile(
-    r"^(?:\.partial-)?(?:generate|cover|extend|edit)-\d{6}-[0-9a-f]{6}-take\d+-seed\d+\.(?:wav|flac|mp3|json)$"
+    r"^(?:\.partial-)?(?:generate|cover|extend|edit)-\d{6}-[0-9a-f]{6}-take\d+-seed\d+"
+    r"(?:-preview\.mp3|\.(?:wav|flac|mp3|json))$"
 )
 
 
@@ -115,16 +116,67 @@ def _free_bytes(folder: Path) -> int:
         return FULL_DISK_BYTES  # unknown: not a reason to blame the disk
 
 
+# The player's waveform: this many bars a take, computed here from the audio in hand (the page never
+# decodes a take to draw it).
+PEAKS = 200
+PREVIEW_SUFFIX = "-preview.mp3"
+TITLE_CHARS = 80
+
+
+def encoding(fmt: str) -> dict[str, Any]:
+    """What a take's file is, as its record says: the format and its bitrate or bit depth."""
+    if fmt == "mp3":
+        return {"format": "mp3", "bitrate_kbps": audio.MP3_KBPS, "bitrate_mode": "constant"}
+    return {"format": fmt, "bits": int(audio.FORMATS[fmt][1].split("_")[1])}
+
+
+def title(params: dict[str, Any], take: int, of: int) -> str:
+    """A take's title in its tags: the first sung line, else the caption, else the mode; numbered
+    when the request made several."""
+    base = ""
+    for line in str(params.get("lyrics") or "").splitlines():
+        line = "".join(c for c in line if c.isprintable()).strip()
+        if line and not line.startswith(("[", "(")):
+            base = line
+            break
+    base = base or " ".join("".join(c for c in str(params.get("prompt") or "") if c.isprintable()).split())
+    if len(base) > TITLE_CHARS:
+        base = base[: TITLE_CHARS - 1].rstrip() + "…"
+    base = base or "Untitled"
+    return f"{base} (take {take} of {of})" if of > 1 else base
+
+
+def _tags(mode: str, params: dict[str, Any], take: int, of: int, seed: int) -> dict[str, str]:
+    return {
+        "title": title(params, take, of),
+        "artist": audio.STUDIO,
+        "comment": f"{mode.title()}, take {take} of {of}, seed {seed}; made with {audio.STUDIO}",
+    }
+
+
+def _write_one(take: Any, path: Path, preview: Path, fmt: str, tags: dict[str, str]) -> None:
+    """A take and, for WAV or FLAC, its MP3 preview for the page's player, each complete or absent."""
+    partial = path.with_name(f".partial-{path.name}")
+    audio.save(take, partial, fmt, tags)
+    os.replace(partial, path)
+    if preview != path:
+        partial = preview.with_name(f".partial-{preview.name}")
+        audio.save(take, partial, "mp3", tags, kbps=audio.PREVIEW_KBPS)
+        os.replace(partial, preview)
+
+
 def write_takes(
     mode: str,
     result: dict[str, Any],
     params: dict[str, Any],
     seeds: list[int],
 ) -> tuple[list[str], dict[str, Any]]:
-    """Save every take with a JSON record beside it; return the audio paths and the call's record.
+    """Save every take, its preview and a JSON record beside it; return the audio paths and the
+    call's record.
 
     Each file is written under a temporary name and renamed once complete, so a full or read-only
     disk leaves neither partial nor empty files; then the visitor is told why nothing was saved.
+    The takes are encoded side by side (an MP3 encode is seconds per minute of audio on one core).
     Records name files relative to the output folder (no server paths in what a visitor downloads).
     """
     started = time.perf_counter()
@@ -136,6 +188,9 @@ def write_takes(
     fmt = params["audio_format"]
     names = [f"{mode}-{stamp}-take{i}-seed{seed}" for i, seed in enumerate(seeds, start=1)]
     paths = [folder / f"{name}.{fmt}" for name in names]
+    previews = [
+        path if fmt == "mp3" else folder / f"{name}{PREVIEW_SUFFIX}" for name, path in zip(names, paths, strict=True)
+    ]
     record = {
         "mode": mode,
         "created": day.isoformat(timespec="seconds"),
@@ -144,40 +199,39 @@ def write_takes(
         "timings": dict(result["timings"]),
         "sample_rate": audio.SAMPLE_RATE,
         "channels": 2,
+        "encoding": encoding(fmt),
+        "preview": encoding("mp3") if fmt == "mp3" else {**encoding("mp3"), "bitrate_kbps": audio.PREVIEW_KBPS},
         "takes": [
             {
                 "take": i,
                 "seed": seed,
                 "audio": path.relative_to(root).as_posix(),
+                "preview": preview.relative_to(root).as_posix(),
                 "metadata": path.with_suffix(".json").relative_to(root).as_posix(),
                 "seconds": round(audio.seconds(take), 3),
                 **({"planner": result["planners"][i - 1]} if "planners" in result else {}),
             }
-            for i, (path, seed, take) in enumerate(zip(paths, seeds, result["audio"], strict=True), start=1)
+            for i, (path, preview, seed, take) in enumerate(
+                zip(paths, previews, seeds, result["audio"], strict=True), start=1
+            )
         ],
     }
-    done: list[Path] = []
+    # Every name this call may leave behind, partial or finished: all go if any write fails.
+    written = [*paths, *previews, *(p.with_suffix(".json") for p in paths)]
+    written += [p.with_name(f".partial-{p.name}") for p in written]
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for take, path in zip(result["audio"], paths, strict=True):
-            partial = folder / f".partial-{path.name}"
-            done.append(partial)  # before writing: a write that fails halfway leaves this behind
-            audio.save(take, partial, fmt)
-            os.replace(partial, path)
-            done[-1] = path
+        jobs = [
+            (take, path, preview, fmt, _tags(mode, params, i, len(seeds), seed))
+            for i, (take, path, preview, seed) in enumerate(
+                zip(result["audio"], paths, previews, seeds, strict=True), 1
+            )
+        ]
+        _write_all(jobs)
         record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
-        for path, entry in zip(paths, record["takes"], strict=True):
-            own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
-            if "planner" in entry:
-                own["planner"] = entry["planner"]
-            own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
-            meta, partial_meta = path.with_suffix(".json"), folder / f".partial-{path.stem}.json"
-            done.append(partial_meta)
-            partial_meta.write_text(json.dumps(own, indent=2, ensure_ascii=False))
-            os.replace(partial_meta, meta)
-            done[-1] = meta
+        _write_records(record, paths, params)
     except Exception as exc:  # a full disk shows up as OSError or as soundfile's own error type
-        for path in done:
+        for path in written:
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
         raise SaveError(
@@ -185,4 +239,27 @@ def write_takes(
             "please tell whoever runs this studio, then try again.",
             title="Not saved",
         ) from None
+    for entry, take in zip(record["takes"], result["audio"], strict=True):
+        entry["peaks"] = audio.peaks(take, PEAKS)  # for the page's player; not kept in the files
     return [str(p) for p in paths], record
+
+
+def _write_all(jobs: list[tuple[Any, ...]]) -> None:
+    """``_write_one`` for every take, side by side on the CPU's cores; the first failure is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
+        for done in [pool.submit(_write_one, *job) for job in jobs]:
+            done.result()
+
+
+def _write_records(record: dict[str, Any], paths: list[Path], params: dict[str, Any]) -> None:
+    """Each take's own record beside it (its seed, its file, its plan), written as the takes are."""
+    for path, entry in zip(paths, record["takes"], strict=True):
+        own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
+        if "planner" in entry:
+            own["planner"] = entry["planner"]
+        own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
+        meta, partial_meta = path.with_suffix(".json"), path.with_name(f".partial-{path.stem}.json")
+        partial_meta.write_text(json.dumps(own, indent=2, ensure_ascii=False))
+        os.replace(partial_meta, meta)

@@ -105,11 +105,7 @@ WITH_EXTRA_JS = f"""(state, extra) => {{
 
 def peaks(song: np.ndarray, buckets: int = BUCKETS) -> list[float]:
     """Loudest sample of each of ``buckets`` equal stretches of ``[channels, samples]`` audio, 0–1."""
-    mono = np.abs(song).max(axis=0)
-    edges = np.linspace(0, mono.shape[0], buckets + 1).astype(int)
-    values = np.array([mono[a:b].max(initial=0.0) for a, b in zip(edges[:-1], edges[1:], strict=True)])
-    top = float(values.max(initial=0.0)) or 1.0
-    return [round(float(v) / top, 3) for v in values]
+    return audio.peaks(song, buckets)
 
 
 def draw(song: np.ndarray, extra: Any = 0.0, start: Any = None, end: Any = None, select: bool = False) -> str:

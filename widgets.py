@@ -17,6 +17,7 @@ import checks
 import examples as ex
 import models
 import planner
+import player as take_player
 import songs
 import tooltips as tips
 import waveform as waveform_js
@@ -92,26 +93,30 @@ def take_slot(component: gr.Audio) -> gr.Audio:
     return component
 
 
-def takes_column(prefix: str, n: int = checks.MAX_TAKES) -> tuple[list[gr.Audio], list[gr.Column]]:
+def takes_column(prefix: str, n: int = checks.MAX_TAKES) -> tuple[list[gr.Audio], list[gr.HTML], list[gr.Column]]:
     """``n`` take slots, each in a box of its own that is shown or hidden (``results.SHOW_TAKES_JS``):
     an update to a slot itself would give the visitor's session a fresh copy of it without the
-    ``take_slot`` patch, and a take's URL would then be fetched by the server (and refused)."""
-    slots, boxes = [], []
+    ``take_slot`` patch, and a take's URL would then be fetched by the server (and refused).
+
+    A slot is the API's output and stays hidden: Gradio's player would fetch and decode the whole
+    take in the page (see ``player``). What the visitor sees is the slot's player, which plays the
+    take's preview and offers the take itself for download."""
+    slots, players, boxes = [], [], []
     for i in range(n):
+        label = f"Take {i + 1}" if n > 1 else "Result"
         with gr.Column(visible=i == 0, min_width=0) as box:
             slots.append(
                 take_slot(
-                    gr.Audio(
-                        label=f"Take {i + 1}" if n > 1 else "Result",
-                        type="filepath",
-                        interactive=False,
-                        buttons=["download"],
-                        elem_id=f"{prefix}-take-{i + 1}",
-                    )
+                    gr.Audio(label=label, type="filepath", interactive=False, buttons=["download"], visible=False,
+                             elem_id=f"{prefix}-take-{i + 1}-file")
                 )
-            )
+            )  # fmt: skip
+            players.append(
+                gr.HTML("", html_template=take_player.template(label), js_on_load=take_player.JS,
+                        elem_id=f"{prefix}-take-{i + 1}", elem_classes=["take-player-box"], min_height=120)
+            )  # fmt: skip
         boxes.append(box)
-    return slots, boxes
+    return slots, players, boxes
 
 
 SEND_TARGETS = (("Cover", "cover"), ("Extend", "extend"), ("Edit", "edit"))
@@ -220,7 +225,8 @@ class Result(NamedTuple):
     """A music tab's result column: take slots, the seed line, which take to send, the send buttons
     (by target tab, plus ``"settings"``: Use these settings) and the record."""
 
-    takes: list[gr.Audio]
+    takes: list[gr.Audio]  # the API's outputs, hidden in the page
+    players: list[gr.HTML]  # what the page shows of each take (``player``)
     boxes: list[gr.Column]  # each take slot's box, shown or hidden
     seeds: gr.HTML
     pick: gr.Number
@@ -238,7 +244,7 @@ show();
 
 
 def result_column(prefix: str, n: int = 1) -> Result:
-    takes, boxes = takes_column(prefix, n)
+    takes, players, boxes = takes_column(prefix, n)
     seeds = gr.HTML(tips.RESULT_EMPTY, html_template='<p class="result-line"></p>', js_on_load=PLAIN_TEXT_JS,
                     elem_id=f"{prefix}-seeds", elem_classes=["result-note"], padding=False)  # fmt: skip
     with gr.Row():
@@ -253,7 +259,7 @@ def result_column(prefix: str, n: int = 1) -> Result:
         sends["settings"] = gr.Button("Use these settings", size="sm", elem_id=f"{prefix}-use-settings")
     with gr.Accordion("Details: every setting, the model and the timings", open=False):
         meta = gr.JSON(label="Metadata", open=False)
-    return Result(takes, boxes, seeds, pick, sends, meta)
+    return Result(takes, players, boxes, seeds, pick, sends, meta)
 
 
 def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:

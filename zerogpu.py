@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
+import audio
 import backend
 import devices
 import lyrics
@@ -218,24 +219,34 @@ def music_duration(
     return music.estimate_duration(mode, params, multiplier)
 
 
-def _step_reporter(progress: Any) -> music.ProgressFn | None:
+def _step_reporter(progress: Any, chosen: dict[str, int]) -> music.ProgressFn | None:
     # Built here, inside the GPU call: a closure cannot be pickled into the worker, gr.Progress can.
     if progress is None:
         return None
 
     def report(step: int, total: int) -> None:
-        progress((step, total), desc=f"Step {step}/{total}", unit="steps")
+        progress((step, total), desc=f"Step {step}/{total}{_chosen(chosen)}", unit="steps")
 
     return report
 
 
-def _plan_reporter(progress: Any) -> Callable[..., None] | None:
-    """The planner's progress: a token at a time would flood the page, so a few times a second."""
+def _chosen(chosen: dict[str, int]) -> str:
+    """What the progress adds once Think has chosen the length: the visitor hears how long before it is made."""
+    return f" · Think chose {audio.clock(chosen['seconds'])}" if "seconds" in chosen else ""
+
+
+def _plan_reporter(progress: Any, chosen: dict[str, int]) -> Callable[..., None] | None:
+    """The planner's progress: a token at a time would flood the page, so a few times a second.
+    With Length: auto, the length Think chose is said at once and kept in every line after it."""
     if progress is None:
         return None
     last = [0.0]
 
     def report(stage: str, done: int | None, total: int | None, takes: int = 1) -> None:
+        if stage == "chosen":
+            chosen["seconds"] = int(done or 0)
+            progress(None, desc=f"Think chose {audio.clock(chosen['seconds'])} for the song; now its blueprint…")
+            return
         now = time.monotonic()
         if now - last[0] < 0.25 and done != total:
             return
@@ -244,7 +255,9 @@ def _plan_reporter(progress: Any) -> Callable[..., None] | None:
             progress(None, desc=f"Thinking, the planner writes the song's plan ({done} tokens)…")
         else:
             which = f"s of {takes} takes" if takes > 1 else ""
-            progress((done, total), desc=f"Writing the blueprint{which}, {done}/{total} codes", unit="codes")
+            progress(
+                (done, total), desc=f"Writing the blueprint{which}, {done}/{total} codes{_chosen(chosen)}", unit="codes"
+            )
 
     return report
 
@@ -263,7 +276,8 @@ def music_gpu(
     ``mode``, ``params`` and ``multiplier`` are for the duration estimate.
     """
     with music.user_errors():
-        return music.run_music(request, _step_reporter(progress), run_id, _plan_reporter(progress))
+        chosen: dict[str, int] = {}  # the length Think chose, once it has (Length: auto)
+        return music.run_music(request, _step_reporter(progress, chosen), run_id, _plan_reporter(progress, chosen))
 
 
 def lyrics_duration(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
 import subprocess
@@ -249,3 +251,55 @@ def test_expected_events_are_one_log_line_each(client, capfd):
     assert log.count("generate: Stopped: Stopped at step") == 1, log
     assert log.count("use_in_generate: Error: There are no lyrics to use yet") == 1, log
     assert log.count("settings_from_record: Error:") == 1, log
+
+
+def test_a_long_take_plays_from_a_small_preview_served_beside_it(studio_server):
+    """The page plays a take from its MP3 preview: served by the studio as audio, a fraction of the
+    WAV's size, as long as the take to within an MP3 frame; the WAV stays the download."""
+    url, out = studio_server
+    raw = Client(url, verbose=False, download_files=False)
+    result = raw.predict(prompt="slow ambient swell", audio_duration=120, inference_steps=1, seed=8, batch_size=2,
+                         think=False, api_name="/generate")  # fmt: skip
+    record = result[-1]
+    assert record["encoding"] == {"format": "wav", "bits": 16}
+    assert record["preview"] == {"format": "mp3", "bitrate_kbps": 128, "bitrate_mode": "constant"}
+    for slot, take in zip(result[:2], record["takes"], strict=True):
+        assert slot["url"].endswith(take["audio"]) and take["preview"].endswith("-preview.mp3")
+        assert len(take["peaks"]) == 200 and max(take["peaks"]) == 1.0 and min(take["peaks"]) >= 0
+        with urllib.request.urlopen(slot["url"].replace(take["audio"], take["preview"]), timeout=30) as response:
+            assert response.headers["Content-Type"] == "audio/mpeg"
+            preview = response.read()
+        wav = (out / take["audio"]).stat().st_size
+        assert len(preview) < wav / 8  # 128 kbps against 1536
+        decoded, rate = sf.read(io.BytesIO(preview), always_2d=True)
+        assert rate == 48000 and abs(len(decoded) - 120 * 48000) <= 1152  # one MPEG frame
+        # The player seeks by byte ranges.
+        ranged = urllib.request.Request(slot["url"].replace(take["audio"], take["preview"]),
+                                        headers={"Range": "bytes=1000-1999"})  # fmt: skip
+        with urllib.request.urlopen(ranged, timeout=10) as response:
+            assert response.status == 206 and response.read() == preview[1000:2000]
+        # Its own record keeps no peaks (they are the page's), and names the preview.
+        own = json.loads((out / take["metadata"]).read_text())
+        assert "peaks" not in json.dumps(own) and own["takes"][0]["preview"] == record["takes"][0]["preview"]
+
+
+def test_an_mp3_take_is_320_kbps_with_its_title_and_the_studio_in_its_tags(client, studio_server):
+    from mutagen.id3 import ID3
+    from mutagen.mp3 import MP3, BitrateMode
+
+    _, out = studio_server
+    result = client.predict(prompt="night drive synthwave", lyrics="[Verse]\nNeon rain on the empty street\nhold on",
+                            audio_duration=10, inference_steps=1, seed=321, audio_format="mp3", think=False,
+                            api_name="/generate")  # fmt: skip
+    record = result[-1]
+    assert record["encoding"] == {"format": "mp3", "bitrate_kbps": 320, "bitrate_mode": "constant"}
+    take = record["takes"][0]
+    assert take["preview"] == take["audio"]  # an MP3 take is its own preview
+    info = MP3(result[0]).info
+    assert info.bitrate == 320_000 and info.bitrate_mode == BitrateMode.CBR and abs(info.length - 10) < 0.03
+    tags = ID3(result[0])
+    assert tags["TIT2"].text == ["Neon rain on the empty street"]
+    assert tags["TPE1"].text == ["ACE Music Studio"]
+    assert "seed 321" in tags.getall("COMM")[0].text[0]
+    assert "ACE Music Studio" in tags["TSSE"].text[0]
+    assert sf.info(result[0]).frames == 480000  # the encoder's delay and padding are not in the take

@@ -412,6 +412,7 @@ def test_think_may_choose_the_length_and_keep_the_visitors_caption(studio_server
     assert checks.MIN_SECONDS <= chosen <= checks.MAX_SECONDS and plan["codes"] == math.ceil(chosen * 5)
     assert record["params"]["audio_duration"] == -1 and record["params"]["rewrite_caption"] is False
     assert sf.info(result[0]).duration == pytest.approx(chosen, abs=0.01)
+    assert f"Think chose a length of {chosen // 60}:{chosen % 60:02d} ({chosen} s)." in result[-2]
     # The caption switch off: the DiT and the record keep the visitor's words; the plan has none.
     assert calls[0]["prompt"] == "a cappella choir" == record["params"]["prompt"] and "caption" not in plan["fields"]
     assert calls[0]["lyrics"] == "[Instrumental]"  # what the planner and the DiT both see for no words
@@ -458,6 +459,17 @@ class Recorder:
         self.descs.append(desc or "")
         if self.on:
             self.on(desc or "")
+
+
+def test_a_length_think_chooses_is_said_before_the_song_is_made(studio_env, with_planner):
+    progress = Recorder()
+    _, record = _generate(seed=6, think=True, audio_duration=-1, inference_steps=2, progress=progress)
+    chosen = record["takes"][0]["planner"]["fields"]["duration"]
+    said = f"Think chose {chosen // 60}:{chosen % 60:02d}"
+    first = next(i for i, d in enumerate(progress.descs) if d.startswith(said))
+    steps = [i for i, d in enumerate(progress.descs) if d.startswith("Step")]
+    assert steps and first < steps[0] and all(said in progress.descs[i] for i in steps)
+    assert all(said in d for d in progress.descs[first:] if d.startswith("Writing"))
 
 
 def test_progress_shows_the_planning_and_stop_works_during_it(studio_env, with_planner):

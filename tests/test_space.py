@@ -135,6 +135,8 @@ def test_old_outputs_are_deleted_and_only_the_studios_own(tmp_path, monkeypatch)
     old.parent.mkdir()
     old.write_bytes(b"x")
     old.with_suffix(".json").write_text("{}")
+    preview = old.with_name(old.stem + "-preview.mp3")  # the page's preview goes with its take
+    preview.write_bytes(b"z")
     # Files the studio did not write stay, however old: beside a take, in its own folder, at the top.
     theirs = [tmp_path / "2026-01-02" / "notes.txt", tmp_path / "mixes" / OLD_TAKE, tmp_path / "README.md"]
     for path in theirs:
@@ -143,9 +145,9 @@ def test_old_outputs_are_deleted_and_only_the_studios_own(tmp_path, monkeypatch)
     fresh = tmp_path / "2026-11-22" / "generate-222222-abcdef-take1-seed2.wav"
     fresh.parent.mkdir()
     fresh.write_bytes(b"y")
-    for path in (old, old.with_suffix(".json"), *theirs):
+    for path in (old, old.with_suffix(".json"), preview, *theirs):
         os.utime(path, (time.time() - 3 * 86400,) * 2)
-    assert takes.clean_outputs(max_age_hours=24) == 2
+    assert takes.clean_outputs(max_age_hours=24) == 3
     assert not old.exists() and not old.parent.exists() and fresh.exists()
     assert all(path.read_text() == "keep me" for path in theirs)
 

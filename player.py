@@ -1,0 +1,97 @@
+"""The take player in the page: the take's compressed preview in the browser's own ``<audio>`` player,
+its waveform drawn from the peaks the server computed, and a link to the take in the format chosen.
+
+Gradio's ``gr.Audio`` hands its file to wavesurfer.js, which fetches the whole file and decodes it in
+the page (``decodeAudioData``) before it shows a duration: four ten-minute WAVs are 400 MB to fetch and
+about 750 MB of decoded samples, and three of four players stayed at 0:00. Its ``load(url)`` takes no
+peaks, and its player and its download link share one URL. So each take slot (``widgets.takes_column``)
+keeps its ``gr.Audio`` for the API, hidden, and shows this widget: a ``gr.HTML`` whose value is the
+JSON state ``{"src", "download", "name", "format", "peaks", "seconds"}`` (or ``""`` for no take), filled
+in the page from the result's record (``FROM_RESULT_JS``). The ``<audio>`` element streams the preview
+by byte ranges (``serving.Gate``) and knows its duration from the first frames; nothing is decoded to
+draw the waveform.
+"""
+
+from __future__ import annotations
+
+import html
+
+# Runs once per widget (Gradio's ``js_on_load``: ``element``, ``props``, ``watch``). Elements are
+# looked up when used and media events are caught in the capture phase on ``element`` (they do not
+# bubble), so nothing depends on Gradio keeping the template's nodes. The canvas lies absolutely in a
+# box of fixed height (see waveform.py: a canvas in the flow widened its column on a phone).
+JS = """
+const part = (sel) => element.querySelector(sel);
+let state = {}, drawnWidth = 0;
+const read = () => { try { return JSON.parse(props.value || "{}") || {}; } catch (e) { return {}; } };
+const total = () => { const a = part("audio"), d = a && a.duration; return Number.isFinite(d) && d > 0 ? d : (state.seconds || 0); };
+function draw() {
+  const c = part("canvas"); if (!c) return;
+  const w = Math.round(c.getBoundingClientRect().width) || 400, h = 56, peaks = state.peaks || [];
+  drawnWidth = w; c.width = w; c.height = h;
+  const ctx = c.getContext("2d"); ctx.clearRect(0, 0, w, h);
+  if (!peaks.length) return;
+  const a = part("audio"), t = total(), played = t && a ? Math.min(1, a.currentTime / t) : 0, bar = w / peaks.length;
+  peaks.forEach((p, i) => {
+    const ph = Math.max(1, p * (h - 4));
+    ctx.fillStyle = (i + 0.5) / peaks.length <= played ? "rgb(79, 70, 229)" : "rgba(79, 70, 229, 0.38)";
+    ctx.fillRect(i * bar, (h - ph) / 2, Math.max(1, bar - 0.6), ph);
+  });
+}
+function show() {
+  state = read();
+  const a = part("audio"), foot = part(".take-foot");
+  if (!a || !foot) return;
+  element.dataset.ready = state.src ? "1" : "0";
+  foot.replaceChildren();
+  if (state.src) {
+    if (a.getAttribute("src") !== state.src) { a.src = state.src; }
+    const link = document.createElement("a");
+    link.className = "download-link"; link.href = state.download; link.download = state.name || "";
+    link.textContent = "Download " + (state.format || "take"); link.title = state.name || "";
+    foot.append(link);
+  } else if (a.hasAttribute("src")) {
+    a.pause(); a.removeAttribute("src"); a.load();
+  }
+  draw();
+}
+element.addEventListener("click", (ev) => {
+  const c = part("canvas"), a = part("audio"), t = total();
+  if (ev.target !== c || !a || !state.src || !t) return;
+  const r = c.getBoundingClientRect();
+  a.currentTime = Math.max(0, Math.min(1, (ev.clientX - r.left) / r.width)) * t;
+  draw();
+});
+for (const name of ["timeupdate", "seeked", "loadedmetadata", "emptied"]) element.addEventListener(name, draw, true);
+watch("value", show);
+new ResizeObserver(() => { const c = part("canvas"); if (c && Math.round(c.getBoundingClientRect().width) !== drawnWidth) draw(); }).observe(element);
+show();
+"""
+
+
+def template(label: str) -> str:
+    """The widget's markup: its label, the waveform box, the player and the download line."""
+    return (
+        f'<div class="take-player"><span class="take-label">{html.escape(label)}</span>'
+        '<div class="take-wave" style="position: relative; height: 56px; contain: strict; cursor: pointer;">'
+        '<canvas style="position: absolute; inset: 0; width: 100%; height: 100%;"></canvas></div>'
+        '<audio controls preload="metadata" style="width: 100%; display: block;"></audio>'
+        '<div class="take-foot"></div></div>'
+    )
+
+
+# A result's takes into its players, in the page (a js-only event after the run): the preview's URL
+# sits where the take's does (both under /takes/), the record says each take's files and peaks.
+# Inputs: the record, then every take slot's value (a FileData with the take's URL, or null).
+FROM_RESULT_JS = """(record, ...slots) => {
+  const made = record && Array.isArray(record.takes) ? record.takes : [];
+  const format = String((record && record.encoding && record.encoding.format) || "").toUpperCase();
+  return slots.map((slot, i) => {
+    const take = made[i], url = slot && (slot.url || slot.path);
+    if (!take || typeof url !== "string" || typeof take.audio !== "string") return "";
+    const at = url.lastIndexOf(take.audio);
+    const src = at >= 0 && typeof take.preview === "string" ? url.slice(0, at) + take.preview : url;
+    return JSON.stringify({src, download: url, name: take.audio.split("/").pop(), format,
+                           peaks: Array.isArray(take.peaks) ? take.peaks : [], seconds: Number(take.seconds) || 0});
+  });
+}"""
