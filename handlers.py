@@ -87,6 +87,18 @@ def use_in_generate(text: str = "", caption: str = "", vocal_language: str = "en
     Generate, and switch to it."""
     if not str(text or "").strip():
         raise gr.Error("There are no lyrics to use yet — write some first.")
+    # Generate's own limits, here too: a 1.8 MB text was echoed back whole (+175 MB on the server).
+    lyrics_chars, caption_chars = len(str(text)), len(str(caption or ""))
+    if lyrics_chars > checks.MAX_LYRICS_CHARS:
+        raise gr.Error(
+            f"These lyrics are {lyrics_chars:,} characters; Generate takes up to {checks.MAX_LYRICS_CHARS:,}. "
+            "Shorten them, then press Use in Generate again."
+        )
+    if caption_chars > checks.MAX_CAPTION_CHARS:
+        raise gr.Error(
+            f"The caption is {caption_chars:,} characters; Generate takes up to {checks.MAX_CAPTION_CHARS}. "
+            "Shorten it, then press Use in Generate again."
+        )
     # Plain values, as API clients read them; the page makes the lyrics box editable again itself
     # (tabs.lyrics_tab), should Instrumental have locked it.
     return (

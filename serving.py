@@ -9,15 +9,22 @@ output folder, uploads within their quota, requests of a bounded size.
 - An upload that would not fit ``ACE_STUDIO_UPLOAD_QUOTA`` (after the oldest unused uploads are
   removed) is refused before it is read; after every upload the quota is enforced again.
 - Any other request body over ``ACE_STUDIO_MAX_BODY_MB`` (default 2) is refused: the longest text
-  a field takes is a few KB.
+  a field takes is a few KB. Its JSON nesting is counted (``json_depth``, linear in its size, in a
+  worker thread) and over ``MAX_DEPTH`` refused.
+- A body must keep coming: no more than ``ACE_STUDIO_BODY_IDLE_S`` (default 5) between its chunks
+  (uploads too) and, but for uploads, all of it within ``ACE_STUDIO_BODY_DEADLINE_S`` (default 10),
+  else 408 and the connection is closed. Bodies held half-read share ``ACE_STUDIO_BODY_POOL_MB``
+  (default 16) beyond each one's first 64 KB, so a page's own few-KB requests never wait on it; a
+  large body past it gets 503. An upload cut short leaves no partial file.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import re
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -44,20 +51,97 @@ TOO_BIG = "This request is larger than the studio accepts."
 # How deeply a request's JSON may nest: a request of the studio's nests a few levels, and Gradio
 # parses and walks whatever arrives recursively (a record nested 100 000 deep ended in a bare Error).
 MAX_DEPTH = 64
-_STRINGS = re.compile(rb'"(?:\\.|[^"\\])*"')
-_OPEN, _CLOSE = np.frombuffer(b"[{", np.uint8), np.frombuffer(b"]}", np.uint8)
 TOO_DEEP = "This request nests its data deeper than the studio accepts."
+TOO_SLOW = "This request arrived too slowly, so the studio stopped waiting for it. Check your connection and try again."
+BODIES_BUSY = "The studio is receiving many large requests at once right now. Try again in a moment."
+# A request's first bytes are its own, outside the shared pool: the page's requests are a few KB.
+OWN_BYTES = 64 * 1024
+_STEP = np.zeros(256, np.int8)
+_STEP[list(b"[{")], _STEP[list(b"]}")] = 1, -1
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+# Scanned in slices of 64 KB: one check's scratch memory stays within the CPU's cache at any size (at
+# 256 KB a byte cost twice as much).
+_SLICE = 1 << 16
 
 
 def json_depth(data: bytes) -> int:
-    """How deeply ``data`` (JSON text) nests arrays and objects, counted without parsing it."""
-    raw = np.frombuffer(_STRINGS.sub(b'""', data), np.uint8)
-    steps = np.isin(raw, _OPEN).astype(np.int32) - np.isin(raw, _CLOSE).astype(np.int32)
-    return int(np.cumsum(steps).max(initial=0))
+    """How deeply ``data`` (JSON text) nests arrays and objects outside strings, counted without
+    parsing it, in time linear in its size (a regex over its strings took quadratic time on
+    escaped quotes: 32 KB of them held the server 5 s)."""
+    raw = np.frombuffer(data, np.uint8)
+    deepest = depth = slashes = 0  # slashes: the parity of the backslashes ending the last slice
+    in_string = False
+    for start in range(0, len(raw), _SLICE):
+        part = raw[start : start + _SLICE]
+        at = np.arange(len(part), dtype=np.int32)
+        # A quote is escaped when the run of backslashes just before it is odd: the run's length
+        # is the distance to the last byte that is not a backslash.
+        plain = np.where(part == _BACKSLASH, np.int32(-1 - slashes), at)
+        np.maximum.accumulate(plain, out=plain)
+        before = np.concatenate(([-1 - slashes], plain[:-1])).astype(np.int32)
+        quotes = (part == _QUOTE) & ((at - before) % 2 == 1)
+        inside = np.logical_xor.accumulate(quotes) ^ in_string  # odd quotes so far: in a string
+        steps = _STEP[part]
+        steps[inside] = 0
+        levels = np.cumsum(steps, dtype=np.int32)
+        deepest = max(deepest, depth + int(levels.max()))
+        depth += int(levels[-1])
+        in_string = bool(inside[-1])
+        slashes = (len(part) - 1 - int(plain[-1])) % 2
+    return deepest
 
 
 def max_body() -> int:
     return int(float(os.environ.get("ACE_STUDIO_MAX_BODY_MB", "2")) * 2**20)
+
+
+def _seconds(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+class _Pool:
+    """The bytes of request bodies the gate holds beyond each one's ``OWN_BYTES``, all at once
+    (for every server of the process: tests run several, each in its own thread)."""
+
+    def __init__(self) -> None:
+        self.held, self.lock = 0, threading.Lock()
+
+    def claim(self, size: int) -> bool:
+        with self.lock:
+            if self.held + size > float(os.environ.get("ACE_STUDIO_BODY_POOL_MB", "16")) * 2**20:
+                return False
+            self.held += size
+            return True
+
+    def release(self, size: int) -> None:
+        with self.lock:
+            self.held -= size
+
+
+_pool = _Pool()
+_limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _limiter(large: bool) -> Any:
+    """Worker threads for the depth check: large bodies one at a time (2 MB costs ~0.04 s of CPU), so a
+    flood of them waits on itself; small ones beside them, never behind one. Each event loop has
+    its own pair."""
+    import anyio
+
+    loop = asyncio.get_running_loop()
+    if loop not in _limiters:
+        _limiters[loop] = (anyio.CapacityLimiter(8), anyio.CapacityLimiter(1))
+    return _limiters[loop][large]
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, words: str) -> None:
+        super().__init__(words)
+        self.status, self.words = status, words
+
+
+class _Gone(Exception):
+    """The visitor left before their request's body was all there."""
 
 
 def take_url(path: str | Path, request: Any) -> str | None:
@@ -107,18 +191,17 @@ class Gate:
             if length is not None and not uploads.enforce_quota(incoming=length):
                 return await _refuse(send, 413, UPLOAD_FULL)
             try:
-                return await self.app(scope, receive, send)
+                return await _upload(self.app, scope, receive, send)
             finally:
                 threading.Thread(target=uploads.enforce_quota, name="upload-quota", daemon=True).start()
         if method in ("POST", "PUT", "PATCH"):
-            if length is not None and length > max_body():
-                return await _refuse(send, 413, TOO_BIG)
-            body = await _read_body(receive, max_body())
-            if body is None:
-                return await _refuse(send, 413, TOO_BIG)
-            if json_depth(body) > MAX_DEPTH:
-                return await _refuse(send, 400, TOO_DEEP)
-            receive = _replay(body, receive)
+            try:  # no name here keeps the body: once Gradio has read it, it is gone
+                receive = _replay(await _checked_body(receive, length), receive)
+            except _Refused as refused:
+                # Closed unless the body was all read (too deep): what is left of it need not be read.
+                return await _refuse(send, refused.status, refused.words, close=refused.status != 400)
+            except _Gone:
+                return None
         return await self.app(scope, receive, send)
 
 
@@ -132,31 +215,96 @@ def _content_length(scope: dict) -> int | None:
     return None
 
 
-async def _read_body(receive: Any, limit: int) -> bytes | None:
-    """The whole request body (None past ``limit`` bytes, also when it comes in chunks)."""
-    chunks, size = [], 0
+async def _checked_body(receive: Any, length: int | None) -> bytes:
+    """The whole request body, read within its time limits and the pool, its depth checked in a
+    worker thread; ``_Refused`` (with the answer's status and words) or ``_Gone`` otherwise."""
+    import anyio
+
+    if length is not None and length > max_body():
+        raise _Refused(413, TOO_BIG)
+    held = 0
+
+    def hold(size: int) -> None:  # a promised length is claimed at once, before a byte is read
+        nonlocal held
+        if size - OWN_BYTES > held:
+            if not _pool.claim(size - OWN_BYTES - held):
+                raise _Refused(503, BODIES_BUSY)
+            held = size - OWN_BYTES
+
+    try:
+        hold(min(length or 0, max_body()))
+        body = await _read_body(receive, hold)
+        depth = await anyio.to_thread.run_sync(json_depth, body, limiter=_limiter(len(body) > OWN_BYTES))
+    finally:
+        _pool.release(held)
+    if depth > MAX_DEPTH:
+        raise _Refused(400, TOO_DEEP)
+    return body
+
+
+async def _read_body(receive: Any, hold: Any) -> bytes:
+    """The body as it comes, ``hold`` told its size so far: no more than ``ACE_STUDIO_BODY_IDLE_S``
+    between chunks, all of it within ``ACE_STUDIO_BODY_DEADLINE_S``, none past ``max_body()``."""
+    loop = asyncio.get_running_loop()
+    idle = _seconds("ACE_STUDIO_BODY_IDLE_S", 5)
+    deadline = loop.time() + _seconds("ACE_STUDIO_BODY_DEADLINE_S", 10)
+    chunks, size, limit = [], 0, max_body()
     while True:
-        message = await receive()
+        try:
+            async with asyncio.timeout_at(min(loop.time() + idle, deadline)):
+                message = await receive()
+        except TimeoutError:
+            raise _Refused(408, TOO_SLOW) from None
         if message["type"] != "http.request":
-            return b"".join(chunks)
+            raise _Gone
         chunks.append(message.get("body", b""))
         size += len(chunks[-1])
         if size > limit:
-            return None
+            raise _Refused(413, TOO_BIG)
+        hold(size)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
 
+async def _upload(app: Any, scope: dict, receive: Any, send: Any) -> None:
+    """Hand an upload on to Gradio, which streams it to disk, ended (408) when its body stalls for
+    ``ACE_STUDIO_BODY_IDLE_S``. A stall or a visitor gone mid-body is raised to Gradio's parser as its
+    own error, so that it deletes the part it wrote (on a plain disconnect it keeps it)."""
+    from gradio.route_utils import MultiPartException
+
+    idle, finished, stalled = _seconds("ACE_STUDIO_BODY_IDLE_S", 5), False, False
+
+    async def bounded() -> dict:
+        nonlocal finished, stalled
+        if finished:  # past the body: waiting for a disconnect is the app's own business
+            return await receive()
+        try:
+            async with asyncio.timeout(idle):
+                message = await receive()
+        except TimeoutError:
+            stalled = True
+            raise MultiPartException(TOO_SLOW) from None
+        if message["type"] != "http.request":
+            raise MultiPartException("The upload was cut off.")
+        finished = not message.get("more_body", False)
+        return message
+
+    async def answer(message: dict) -> None:
+        if stalled and message["type"] == "http.response.start":
+            message = {**message, "status": 408, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+        await send(message)
+
+    await app(scope, bounded, answer)
+
+
 def _replay(body: bytes, receive: Any) -> Any:
     """A ``receive`` that hands the app the body already read, then the server's own messages (a
-    disconnect) as they come."""
-    sent = False
+    disconnect) as they come; it keeps no hold of the body once handed on."""
+    kept: list[bytes] = [body]
 
     async def replay() -> dict:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        if kept:
+            return {"type": "http.request", "body": kept.pop(), "more_body": False}
         return await receive()
 
     return replay
@@ -185,17 +333,16 @@ async def _serve_take(relative: str, scope: dict, receive: Any, send: Any) -> No
     await response(scope, receive, send)
 
 
-async def _refuse(send: Any, status: int, message: str) -> None:
+async def _refuse(send: Any, status: int, message: str, close: bool = False) -> None:
+    """Answer with ``message`` as JSON ``detail``; ``close`` ends the connection too (a body may still
+    be on its way, which then need not be read)."""
     body = json.dumps({"detail": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-content-type-options", b"nosniff"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

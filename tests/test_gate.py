@@ -1,0 +1,357 @@
+"""A stranger tries to stall the shared studio at its door (issue 29): bodies whose check cost grew
+faster than their size, bodies sent half and then held, a huge text echoed back.
+
+The depth check is tested alone against references; the rest against ``python app.py`` in its own
+process on tiny models (as tests/test_shared_space.py does: its resident memory is its own, a
+victim's take is timed against the same take alone), through raw HTTP and ``gradio_client``. Run
+with ``-s`` for the figures (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import socket
+import threading
+import time
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from conftest import studio_process
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from test_shared_space import Rss
+
+import serving
+
+MB = 2**20
+
+
+def _escaped_quotes(size: int) -> bytes:
+    """The review's body: a quote, then ``\\"`` over and over (a string that never ends)."""
+    return b'"' + b'\\"' * ((size - 1) // 2)
+
+
+# ---------------------------------------------------------------- the depth check alone
+
+
+def _depth(value) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+def _document(rng: random.Random, level: int = 0):
+    """Random JSON whose strings and keys are made of quotes, backslashes and brackets."""
+    text = "".join(rng.choice('"\\[]{}a\\"') for _ in range(rng.randint(0, 8)))
+    if level > 6 or rng.random() < 0.3:
+        return rng.choice([text, 1, None, True, "\\", '\\"', "]]}}"])
+    if rng.random() < 0.5:
+        return [_document(rng, level + 1) for _ in range(rng.randint(0, 3))]
+    return {text + str(i): _document(rng, level + 1) for i in range(rng.randint(0, 3))}
+
+
+TRICKY = [
+    '{"a": "\\\\"}',  # an escaped backslash, then the quote that really ends the string
+    '["\\\\\\"[[[", [1]]',  # \\ then \" : the quote is escaped, the brackets are text
+    '{"k\\"{": [1, {"x": "]]]"}]}',
+    '"\\u005c"',
+    '[[[["\\\\\\\\"]]]]',
+    '[{"a": ["\\"]\\"", {"b": "{{{{"}]}]',
+    "[]",
+    "{}",
+    '""',
+    "[" * 65 + "]" * 65,
+    '["' + "\\\\" * 1000 + '", [[["x"]]]]',
+]
+
+
+@pytest.mark.parametrize("slice_bytes", [1, 2, 3, 7, serving._SLICE])
+def test_json_depth_counts_as_the_json_module_nests(monkeypatch, slice_bytes):
+    """Equal to the depth of what ``json`` parses, on tricky and random documents, whatever the
+    slices the scan cuts them into (escapes and strings that cross a slice's edge)."""
+    monkeypatch.setattr(serving, "_SLICE", slice_bytes)
+    rng = random.Random(slice_bytes)
+    documents = TRICKY + [json.dumps(_document(rng)) for _ in range(300)]
+    for text in documents:
+        assert serving.json_depth(text.encode()) == _depth(json.loads(text)), text
+
+
+def _scan_until_invalid(data: bytes) -> int:
+    """Byte by byte, as a parser walks: the depth reached before the first backslash outside a
+    string (where a JSON parser stops)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in data.decode("latin-1"):
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == "\\":
+            break
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+@pytest.mark.parametrize("slice_bytes", [1, 3, serving._SLICE])
+def test_json_depth_never_counts_less_than_a_parser_could_nest(monkeypatch, slice_bytes):
+    """On any bytes, valid JSON or not: never less than a parser reaches before it gives up."""
+    monkeypatch.setattr(serving, "_SLICE", slice_bytes)
+    rng = random.Random(7)
+    for _ in range(3000):
+        data = bytes(rng.choice(b'"\\[]{}a') for _ in range(rng.randint(0, 40)))
+        assert serving.json_depth(data) >= _scan_until_invalid(data), data
+
+
+def _cpu_seconds(data: bytes) -> float:
+    """The least CPU time (this thread's, so other processes' load does not count) of five checks."""
+    times = []
+    for _ in range(5):
+        started = time.thread_time()
+        serving.json_depth(data)
+        times.append(time.thread_time() - started)
+    return min(times)
+
+
+def test_json_depth_costs_the_same_per_byte_at_any_size_and_content():
+    """Linear, not quadratic: eight times the escaped quotes cost about eight times as much (the
+    regex it replaced: 64 times, 3 minutes for 128 KB), and as much as plain text of the same length."""
+    small, large = _escaped_quotes(16 * 1024), _escaped_quotes(128 * 1024)
+    per_byte_small, per_byte_large = _cpu_seconds(small) / len(small), _cpu_seconds(large) / len(large)
+    print(f"\njson_depth: {per_byte_small * 1e9:.0f} ns/B at 16 KB, {per_byte_large * 1e9:.0f} ns/B at 128 KB")
+    assert per_byte_large < 3 * per_byte_small
+    hostile, plain = _escaped_quotes(2 * MB), b'"' + b"a" * (2 * MB - 2) + b'"'
+    print(f"2 MB: {_cpu_seconds(hostile):.3f} s of escaped quotes, {_cpu_seconds(plain):.3f} s of plain text")
+    assert _cpu_seconds(hostile) < 3 * _cpu_seconds(plain)
+
+
+# ---------------------------------------------------------------- a served studio
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_pipeline_dir, tmp_path_factory):
+    work = tmp_path_factory.mktemp("gate")
+    env = {
+        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
+        "ACE_STUDIO_VARIANT": "xl-sft",
+        "ACE_STUDIO_PLANNER_MODEL": "none",
+        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
+        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
+        "GRADIO_TEMP_DIR": str(work / "gradio"),
+    }
+    with studio_process(env, work) as (url, proc):
+        client = Client(url, verbose=False)
+        client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
+        yield SimpleNamespace(url=url, proc=proc, client=client, uploads=work / "gradio")
+
+
+TAKE = {"prompt": "victim", "audio_duration": 10, "inference_steps": 1, "seed": 5}
+ROUTES = ("gradio_api/queue/join", "gradio_api/run/stop", "no/such/route")
+
+
+def _post_seconds(url: str, body: bytes) -> tuple[float, int]:
+    started = time.perf_counter()
+    answer = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=600)
+    return time.perf_counter() - started, answer.status_code
+
+
+def test_escaped_quotes_are_answered_at_once_and_nobody_waits(studio):
+    """The review: 32 KB took 5.0 s and held every visitor (a GET /config 4.57 s, a 0.4 s take
+    5.2 s); 48 KB 13.3 s; 2 MB would run for hours."""
+    for size, name in ((32 * 1024, "32 KB"), (48 * 1024, "48 KB"), (2 * MB - 1024, "2 MB")):
+        for route in ROUTES:
+            seconds, status = _post_seconds(studio.url + route, _escaped_quotes(size))
+            print(f"\n{name} of escaped quotes to /{route}: {status} in {seconds:.3f} s", end="")
+            assert seconds < 5 and status < 500, (name, route, seconds, status)
+    victim = Client(studio.url, verbose=False)
+    started = time.perf_counter()
+    victim.predict(**TAKE, api_name="/generate")
+    solo = time.perf_counter() - started
+    quiet = max(_get_seconds(f"{studio.url}config") for _ in range(5))
+    stop, config_seconds, bodies, body = threading.Event(), [], [], _escaped_quotes(2 * MB - 1024)
+
+    def attack() -> None:
+        while not stop.is_set():
+            bodies.append(_post_seconds(studio.url + ROUTES[len(bodies) % 3], body)[0])
+
+    def look() -> None:  # a visitor opening the page every half second, as the review's GET /config
+        while not stop.wait(0.5):
+            config_seconds.append(_get_seconds(f"{studio.url}config"))
+
+    threads = [threading.Thread(target=attack), threading.Thread(target=look)]
+    for thread in threads:
+        thread.start()
+    while len(bodies) < 4:  # the attack is under way before the victim comes
+        time.sleep(0.01)
+    started = time.perf_counter()
+    victim.predict(**TAKE, api_name="/generate")
+    during = time.perf_counter() - started
+    while not config_seconds:  # at least one look during the attack
+        time.sleep(0.01)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    print(f"\nduring {len(bodies)} bodies of 2 MB sent back to back (each answered in at most {max(bodies):.2f} s): GET /config "
+          f"at most {max(config_seconds):.2f} s (alone {quiet:.2f} s); the victim's take {during:.2f} s against "
+          f"{solo:.2f} s alone")  # fmt: skip
+    # Loose bounds, for a loaded machine (what is left is the CPU the bodies take, linear in their size,
+    # as much for plain text): before, one 32 KB body held every visitor 5 s, one of 2 MB for hours.
+    assert max(config_seconds) < quiet + 5 and during < 3 * solo + 5, (config_seconds, during, solo)
+
+
+def test_deep_and_large_bodies_are_refused_in_words(studio):
+    """The limits the review found holding still hold, escaped backslashes and chunked bodies included."""
+    join = f"{studio.url}gradio_api/queue/join"
+
+    def post(content) -> httpx.Response:
+        return httpx.post(join, content=content, headers={"content-type": "application/json"}, timeout=60)
+
+    deep = post(b'["\\\\", "[", ' + b"[" * 64 + b"]" * 64 + b"]")  # 65 deep behind a string's \\ and [
+    assert deep.status_code == 400 and deep.json() == {"detail": serving.TOO_DEEP}, deep.text
+    assert post(b"[" * 64 + b"]" * 64).status_code == 422  # as deep as allowed: Gradio's own answer
+    big = post(b" " * (serving.max_body() + 1))
+    assert big.status_code == 413 and big.json() == {"detail": serving.TOO_BIG}, big.text
+    chunked = post(iter([b" " * MB] * 3))  # no length said: counted as it comes
+    assert chunked.status_code == 413 and chunked.json() == {"detail": serving.TOO_BIG}, chunked.text
+
+
+def _get_seconds(url: str) -> float:
+    started = time.perf_counter()
+    httpx.get(url, timeout=600).raise_for_status()
+    return time.perf_counter() - started
+
+
+def _half_sent(url: str, path: str, head: bytes, body: bytes | list, results: list, trickle: float = 0) -> None:
+    """Send ``head`` and ``body`` (a list: a piece every ``trickle`` s) and never the rest; note the
+    answer's first line and words, and the seconds until the studio closed the connection."""
+    host, port = httpx.URL(url).host, httpx.URL(url).port
+    started = time.perf_counter()
+    with socket.create_connection((host, port)) as sock:
+        sock.settimeout(60)
+        answer = b""
+        try:
+            sock.sendall(f"POST /{path} HTTP/1.1\r\nHost: {host}\r\n".encode() + head + b"\r\n")
+            if trickle:
+                for piece in body:
+                    sock.sendall(piece)
+                    time.sleep(trickle)  # the slow sender being tested: its pace is the point
+            else:
+                sock.sendall(body)
+        except OSError:
+            pass  # the studio answered and closed while the body was still going: read its answer
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except TimeoutError:
+            answer = b"not closed"
+        except OSError:  # closed with part of the body unread: the kernel resets, the answer may be lost
+            answer = answer or b"reset"
+        closed = time.perf_counter() - started
+    status, _, rest = answer.partition(b"\r\n")
+    results.append((status.decode(errors="replace"), rest.decode(errors="replace"), closed))
+
+
+def test_half_sent_bodies_are_closed_in_seconds_and_cost_little(studio):
+    """The review: 30 connections each sending 2 MB less a byte held +60 MB, none closed in 20 s."""
+    head = f"Content-Type: application/json\r\nContent-Length: {2 * MB}\r\n".encode()
+    results: list = []
+    senders = [
+        threading.Thread(
+            target=_half_sent, args=(studio.url, "gradio_api/queue/join", head, b"[" * (2 * MB - 1), results)
+        )  # fmt: skip
+        for _ in range(30)
+    ]
+    trickled: list = []  # chunked, a byte a second: within the idle limit, but past the deadline
+    slow = threading.Thread(target=_half_sent, args=(studio.url, "gradio_api/queue/join",
+                                                     b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n",
+                                                     [b"1\r\n[\r\n"] * 30, trickled, 1.0))  # fmt: skip
+    with Rss(studio.proc.pid).peak() as rss:
+        for thread in [*senders, slow]:
+            thread.start()
+        started = time.perf_counter()
+        studio.client.predict("la la", "calm", "en", api_name="/use_in_generate")
+        victim = time.perf_counter() - started
+        for thread in [*senders, slow]:
+            thread.join()
+    statuses = sorted({r[0] for r in results})
+    closed = max(r[2] for r in results)
+    print(f"\n30 half-sent 2 MB bodies: {statuses}, all closed within {closed:.1f} s, +{rss['delta'] / MB:.0f} MB "
+          f"peak RSS; a visitor meanwhile {victim:.2f} s; a byte a second: {trickled[0][0]} after "
+          f"{trickled[0][2]:.1f} s")  # fmt: skip
+    assert set(statuses) <= {TIMEOUT, BUSY, "reset"} and TIMEOUT in statuses, statuses
+    assert all(serving.TOO_SLOW in r[1] or serving.BODIES_BUSY in r[1] for r in results if r[0] != "reset")
+    assert closed < 20 and rss["delta"] < 48 * MB and victim < 10
+    assert trickled[0][0] == TIMEOUT and 8 < trickled[0][2] < 20, trickled
+
+
+def test_large_bodies_past_the_pool_are_told_to_come_back(studio):
+    """Bodies promised (and held) share 16 MB beyond their first 64 KB: eight of 2 MB fill it, and
+    the next is told in words at once; a page's own small request still goes through."""
+    head = f"Content-Type: application/json\r\nContent-Length: {2 * MB}\r\n".encode()
+    holders: list = []  # nine, so that the pool is full whichever of them (or the probe) comes first
+    threads = [threading.Thread(target=_half_sent, args=(studio.url, "gradio_api/queue/join", head, b"", holders))
+               for _ in range(9)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    host, port = httpx.URL(studio.url).host, httpx.URL(studio.url).port
+    deadline, answer = time.monotonic() + 4, b""
+    while not answer.startswith(BUSY.encode()) and time.monotonic() < deadline:
+        # No event tells when the holders' headers have been read: ask until the pool is full (a
+        # probe that got in instead is left at once, which frees its share).
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.sendall(f"POST /gradio_api/queue/join HTTP/1.1\r\nHost: {host}\r\n".encode() + head + b"\r\n")
+            answer = b""
+            with contextlib.suppress(TimeoutError):
+                while chunk := sock.recv(65536):
+                    answer += chunk
+    assert answer.startswith(BUSY.encode()) and json.dumps(serving.BODIES_BUSY).encode() in answer, answer
+    assert studio.client.predict("la la", "calm", "en", api_name="/use_in_generate")[0] == "la la"
+    for thread in threads:
+        thread.join()
+    assert {h[0] for h in holders} <= {TIMEOUT, BUSY} and TIMEOUT in {h[0] for h in holders}, holders
+
+
+TIMEOUT, BUSY = "HTTP/1.1 408 Request Timeout", "HTTP/1.1 503 Service Unavailable"
+
+
+def test_a_stalled_upload_is_ended_and_leaves_no_file(studio):
+    """An upload that stops halfway is answered 408 in words after the idle limit; one whose sender
+    goes away mid-body: Gradio's part file is deleted in both cases."""
+    before = {p for p in studio.uploads.rglob("*") if p.is_file()}
+    boundary = "studioboundary"
+    start = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="half.wav"\r\n'
+             "Content-Type: audio/wav\r\n\r\n").encode() + b"\0" * (512 * 1024)  # fmt: skip
+    head = f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {4 * MB}\r\n".encode()
+    results: list = []
+    _half_sent(studio.url, "gradio_api/upload", head, start, results)
+    status, words, closed = results[0]
+    print(f"\na stalled upload: {status} after {closed:.1f} s")
+    assert status == "HTTP/1.1 408 Request Timeout" and serving.TOO_SLOW in words and closed < 20, results
+    host, port = httpx.URL(studio.url).host, httpx.URL(studio.url).port
+    with socket.create_connection((host, port)) as sock:  # and one that leaves mid-body
+        sock.sendall(f"POST /gradio_api/upload HTTP/1.1\r\nHost: {host}\r\n".encode() + head + b"\r\n" + start)
+    deadline = time.monotonic() + 30
+    while {p for p in studio.uploads.rglob("*") if p.is_file()} != before:
+        assert time.monotonic() < deadline, {p for p in studio.uploads.rglob("*") if p.is_file()} - before
+        time.sleep(0.1)  # Gradio deletes the part when its parser hears of the disconnect: no event here
+
+
+def test_use_in_generate_refuses_a_huge_text_in_words(studio):
+    """The review: 1.8 MB of lyrics echoed back whole, +175 MB."""
+    with Rss(studio.proc.pid).peak() as rss, pytest.raises(AppError) as refused:
+        studio.client.predict("la " * 600_000, "calm", "en", api_name="/use_in_generate")
+    print(f"\n1.8 MB into /use_in_generate: +{rss['delta'] / MB:.0f} MB peak RSS: {refused.value}")
+    assert "These lyrics are 1,800,000 characters; Generate takes up to 4,096" in str(refused.value)
+    assert rss["delta"] < 100 * MB
+    with pytest.raises(AppError, match="The caption is 513 characters; Generate takes up to 512"):
+        studio.client.predict("la la", "x" * 513, "en", api_name="/use_in_generate")
+    lyrics, caption, *_ = studio.client.predict("l" * 4096, "c" * 512, "en", api_name="/use_in_generate")
+    assert len(lyrics) == 4096 and len(caption) == 512
