@@ -152,6 +152,7 @@ def write_takes(
                 "metadata": path.with_suffix(".json").relative_to(root).as_posix(),
                 "seconds": round(audio.seconds(take), 3),
                 **({"planner": result["planners"][i - 1]} if "planners" in result else {}),
+                **({"finish": result["finishes"][i - 1]} if "finishes" in result else {}),
             }
             for i, (path, seed, take) in enumerate(zip(paths, seeds, result["audio"], strict=True), start=1)
         ],
@@ -168,8 +169,7 @@ def write_takes(
         record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
         for path, entry in zip(paths, record["takes"], strict=True):
             own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
-            if "planner" in entry:
-                own["planner"] = entry["planner"]
+            own.update({key: entry[key] for key in ("planner", "finish") if key in entry})
             own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
             meta, partial_meta = path.with_suffix(".json"), folder / f".partial-{path.stem}.json"
             done.append(partial_meta)
