@@ -57,6 +57,12 @@ LANGUAGES = {
     "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
 }  # fmt: skip
 FORMATS = ["wav", "flac", "mp3"]
+# A finished take's loudness (``mastering``): a target in LUFS, or off (the render as it came).
+LUFS_RANGE = (-30.0, -6.0)
+LOUDNESS_OFF = "off"
+LOUDNESS_CHOICES = [("-14 LUFS · streaming", "-14"), ("-16 LUFS · podcasts, Apple Music", "-16"),
+                    ("-9 LUFS · loud", "-9"), ("-23 LUFS · broadcast", "-23"), ("Off · as rendered", LOUDNESS_OFF)]  # fmt: skip
+FADE_RANGE = (0.0, 10.0)
 
 
 # The longest text each endpoint parameter takes, checked before a request joins the queue; a
@@ -323,6 +329,25 @@ def check_format(value: Any) -> str:
     if fmt not in FORMATS:
         raise gr.Error(f"Unknown output format {shown(value)}; choose WAV, FLAC or MP3.")
     return fmt
+
+
+def check_loudness(value: Any) -> float | None:
+    """A loudness target in LUFS (a number, "-14", "-14 LUFS"), or None for off ("off", None)."""
+    text = "" if value is None else str(value).strip().lower()
+    if text in ("", LOUDNESS_OFF, "none", "raw"):
+        return None
+    text = text.removesuffix("lufs").strip().replace("\u2212", "-")
+    number = as_number(text if not isinstance(value, int | float) else value, "Loudness")
+    if not LUFS_RANGE[0] <= number <= LUFS_RANGE[1]:
+        raise gr.Error(
+            f"Loudness must be between {LUFS_RANGE[0]:g} and {LUFS_RANGE[1]:g} LUFS, or off "
+            f"(you asked for {number:g}); -14 is what streaming services play."
+        )
+    return number
+
+
+def check_fade(value: Any, name: str) -> float:
+    return in_range(0 if value is None or value == "" else value, name, *FADE_RANGE, " s")
 
 
 LORA_SCALE_RANGE = (0.0, 2.0)

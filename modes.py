@@ -10,6 +10,7 @@ Nothing here takes a GPU slot.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 import audio
+import mastering
 import models
 import takes
 import uploads
@@ -34,11 +36,13 @@ from checks import (
     about,
     as_number,
     check_bpm,
+    check_fade,
     check_format,
     check_key,
     check_language,
     check_length,
     check_lora,
+    check_loudness,
     check_lyric_tokens,
     check_plan,
     check_sampling,
@@ -68,12 +72,36 @@ class Job:
     seeds: list[int]
     # Runs on each returned take ``[2, samples]`` before it is written.
     post: Callable[[np.ndarray], np.ndarray]
+    # Fades and loudness (``mastering``); ``region`` (samples) is the new part of an Edit or Extend,
+    # the only part whose level the finish may touch there.
+    finishing: mastering.Finish = mastering.Finish()
+    region: tuple[int, int] | None = None
 
 
 def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    """Post-process the pipeline's takes and write them; returns the paths and the call's record."""
-    result = {**result, "audio": np.stack([job.post(take) for take in result["audio"]])}
+    """Post-process and finish the pipeline's takes, one at a time, and write them; returns the
+    paths and the call's record (each take's finish in it)."""
+    started = time.perf_counter()
+    done = [mastering.finish(job.post(take), job.finishing, job.region) for take in result["audio"]]
+    timings = {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}
+    result = {**result, "audio": np.stack([take for take, _ in done]), "finishes": [info for _, info in done],
+              "timings": timings}  # fmt: skip
     return takes.write_takes(job.mode, result, job.params, job.seeds)
+
+
+def _finishing(loudness: Any, fade_in: Any, fade_out: Any, whole: bool = True) -> tuple[mastering.Finish, dict]:
+    """The finish the visitor asked for and its params for the record; ``whole`` takes a loudness
+    target (a new take), otherwise the source's loudness rules (Edit, Extend)."""
+    with about("loudness"):
+        lufs = check_loudness(loudness) if whole else None
+    with about("fade_in"):
+        fade_in = check_fade(fade_in, "Fade in")
+    with about("fade_out"):
+        fade_out = check_fade(fade_out, "Fade out")
+    params = {"fade_in": fade_in, "fade_out": fade_out}
+    if whole:
+        params["loudness"] = "off" if lufs is None else lufs
+    return mastering.Finish(lufs=lufs, fade_in=fade_in, fade_out=fade_out), params
 
 
 def prepare_generate(
@@ -97,12 +125,16 @@ def prepare_generate(
     auto_length: bool = False,
     rewrite_caption: bool = True,
     plan: str = "",
+    loudness: float | str = mastering.DEFAULT_LUFS,
+    fade_in: float = 0.0,
+    fade_out: float = 0.0,
 ) -> Job:
     """Text to music; ``reference_audio`` optionally lends its voice or instrument timbre. With
     ``think`` (on by default where a planner is set up) ACE-Step's 5 Hz planner first writes the
     song's plan, once, and every take's blueprint: ``auto_length`` (or ``audio_duration=-1``) lets
     it choose the length, ``rewrite_caption`` lets it rewrite the caption for the music model, and
-    a ``plan`` brought back from a take (its record's JSON) skips the thinking."""
+    a ``plan`` brought back from a take (its record's JSON) skips the thinking. Every take is
+    finished at ``loudness`` LUFS ("off": as rendered) under a -1 dBTP ceiling, after its fades."""
     variant = models.active_variant()
     prompt, lyrics = _text(prompt, lyrics)
     with about("think"):
@@ -122,12 +154,13 @@ def prepare_generate(
     adapter = check_lora(lora, lora_scale)
     with about("seed"):
         seeds = seeds_for(seed, n_takes)
+    finishing, finish_params = _finishing(loudness, fade_in, fade_out)
     params = {"prompt": prompt, "lyrics": lyrics, "think": thinking, "audio_duration": -1 if duration is None else duration,
               "bpm": music["bpm"], "key_scale": music["keyscale"], "time_signature": music["timesignature"],
               "vocal_language": language, "inference_steps": steps, "guidance_scale": guidance, "shift": shift_value,
               "batch_size": n_takes, "audio_format": fmt,
               "reference_audio": Path(str(reference_audio)).name if reference is not None else None,
-              **_lora_params(adapter), "seed": seeds[0]}  # fmt: skip
+              **_lora_params(adapter), **finish_params, "seed": seeds[0]}  # fmt: skip
     longest = duration if duration is not None else MAX_SECONDS
     request = {
         "prompt": prompt,
@@ -153,7 +186,7 @@ def prepare_generate(
     elif str(plan or "").strip():
         raise InputError("A plan is what Think follows: turn Think on, or clear the plan.", "plan")
     n = int(round(longest * audio.SAMPLE_RATE))
-    return Job("generate", params, request, seeds, lambda take: take[:, :n])
+    return Job("generate", params, request, seeds, lambda take: take[:, :n], finishing)
 
 
 def _plan_args(caption: str, lyrics: str, seconds: float | None, music: dict[str, Any], rewrite: Any, plan: Any,
@@ -281,6 +314,9 @@ def prepare_cover(
     audio_format: str = "wav",
     lora: str | None = None,
     lora_scale: float = 1.0,
+    loudness: float | str = mastering.DEFAULT_LUFS,
+    fade_in: float = 0.0,
+    fade_out: float = 0.0,
 ) -> Job:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source."""
     params, request, seeds = _common(
@@ -289,6 +325,7 @@ def prepare_cover(
     )  # fmt: skip
     with about("audio_cover_strength"):
         strength = in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
+    finishing, finish_params = _finishing(loudness, fade_in, fade_out)
     source = _source(src_audio)
     reference = _source(reference_audio, "timbre reference", "reference_audio") if reference_audio else None
     n = source.shape[-1]
@@ -298,6 +335,7 @@ def prepare_cover(
         audio_duration=round(audio.seconds(source), 3),
         src_audio=Path(str(src_audio)).name,
         reference_audio=Path(str(reference_audio)).name if reference is not None else None,
+        **finish_params,
     )
     # The model is told the real length ("duration: N seconds" in its prompt), as upstream does;
     # the pipeline's own default would say 60 s whatever the song.
@@ -308,7 +346,7 @@ def prepare_cover(
         reference_audio=reference,
         audio_cover_strength=strength,
     )
-    return Job("cover", params, request, seeds, lambda take: audio.fit(take, n))
+    return Job("cover", params, request, seeds, lambda take: audio.fit(take, n), finishing)
 
 
 def prepare_extend(
@@ -326,6 +364,8 @@ def prepare_extend(
     audio_format: str = "wav",
     lora: str | None = None,
     lora_scale: float = 1.0,
+    fade_in: float = 0.0,
+    fade_out: float = 0.0,
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
     params, request, seeds = _common(
@@ -334,6 +374,7 @@ def prepare_extend(
     )  # fmt: skip
     with about("extend_seconds"):
         more = in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
+    finishing, finish_params = _finishing(None, fade_in, fade_out, whole=False)
     source = _source(src_audio)
     n = source.shape[-1]
     total = n + int(round(more * audio.SAMPLE_RATE))
@@ -349,6 +390,7 @@ def prepare_extend(
         source_seconds=round(seam, 3),
         audio_duration=round(total / audio.SAMPLE_RATE, 3),
         src_audio=Path(str(src_audio)).name,
+        **finish_params,
     )
     # Pad with silence to the new length and repaint everything after the original.
     request.update(
@@ -366,7 +408,7 @@ def prepare_extend(
         # rendition of the source overlaps it; everything before that is the source itself.
         return audio.splice(source, take, max(0, n - fade), total, fade)
 
-    return Job("extend", params, request, seeds, post)
+    return Job("extend", params, request, seeds, post, finishing, (max(0, n - fade), total))
 
 
 def prepare_edit(
@@ -385,6 +427,8 @@ def prepare_edit(
     audio_format: str = "wav",
     lora: str | None = None,
     lora_scale: float = 1.0,
+    fade_in: float = 0.0,
+    fade_out: float = 0.0,
 ) -> Job:
     """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
     params, request, seeds = _common(
@@ -395,6 +439,7 @@ def prepare_edit(
         start = as_number(repainting_start, "Region start")
     with about("repainting_end"):
         end = as_number(repainting_end, "Region end")
+    finishing, finish_params = _finishing(None, fade_in, fade_out, whole=False)
     source = _source(src_audio)
     n = source.shape[-1]
     length = n / audio.SAMPLE_RATE
@@ -416,6 +461,7 @@ def prepare_edit(
         source_seconds=round(length, 3),
         audio_duration=round(length, 3),
         src_audio=Path(str(src_audio)).name,
+        **finish_params,
     )
     request.update(
         task_type="repaint",
@@ -434,7 +480,7 @@ def prepare_edit(
             take = audio.gain_match(take, take[:, outside], source[:, outside])
         return audio.splice(source, take, a, b, fade)
 
-    return Job("edit", params, request, seeds, post)
+    return Job("edit", params, request, seeds, post, finishing, (max(0, a - fade), min(n, b + fade)))
 
 
 PREPARE: dict[str, Callable[..., Job]] = {

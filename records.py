@@ -81,8 +81,18 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
         "think": _checked("think", params.get("think", False), checks.check_switch) and planner.enabled(),
         "rewrite_caption": _checked("rewrite_caption", params.get("rewrite_caption", True), checks.check_switch),
         "plan": plan if planner.enabled() else "",
+        # A record from before finishing existed was made as rendered.
+        "loudness": _loudness(params.get("loudness", checks.LOUDNESS_OFF)),
+        "fade_in": _checked("fade_in", params.get("fade_in", 0), lambda v: checks.check_fade(v, "Fade in")),
+        "fade_out": _checked("fade_out", params.get("fade_out", 0), lambda v: checks.check_fade(v, "Fade out")),
         "files": {key: params[key] for key in ("lora", "reference_audio", "src_audio") if params.get(key)},
     }
+
+
+def _loudness(value: Any) -> str:
+    """The Loudness field's value (its choices are text) for a record's target."""
+    lufs = _checked("loudness", value, checks.check_loudness)
+    return checks.LOUDNESS_OFF if lufs is None else f"{lufs:g}"
 
 
 def _plan(entry: Any) -> str:

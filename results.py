@@ -100,6 +100,9 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
         False,  # the length comes back as it was chosen, with the plan that holds it
         values["rewrite_caption"],
         values["plan"],
+        values["loudness"],
+        values["fade_in"],
+        values["fade_out"],
         gr.Tabs(selected="generate"),
     )
 

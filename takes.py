@@ -210,6 +210,7 @@ def write_takes(
                 "metadata": path.with_suffix(".json").relative_to(root).as_posix(),
                 "seconds": round(audio.seconds(take), 3),
                 **({"planner": result["planners"][i - 1]} if "planners" in result else {}),
+                **({"finish": result["finishes"][i - 1]} if "finishes" in result else {}),
             }
             for i, (path, preview, seed, take) in enumerate(
                 zip(paths, previews, seeds, result["audio"], strict=True), start=1
@@ -257,8 +258,7 @@ def _write_records(record: dict[str, Any], paths: list[Path], params: dict[str, 
     """Each take's own record beside it (its seed, its file, its plan), written as the takes are."""
     for path, entry in zip(paths, record["takes"], strict=True):
         own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
-        if "planner" in entry:
-            own["planner"] = entry["planner"]
+        own.update({key: entry[key] for key in ("planner", "finish") if key in entry})
         own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
         meta, partial_meta = path.with_suffix(".json"), path.with_name(f".partial-{path.stem}.json")
         partial_meta.write_text(json.dumps(own, indent=2, ensure_ascii=False))

@@ -54,6 +54,12 @@ SHIFT = (
     "early, on the overall structure. ACE-Step's own default is 3 for every model."
 )
 TAKES = "How many variations to make in one go (1–4); each gets its own seed."
+LOUDNESS = (
+    "How loud the take leaves: -14 LUFS is what streaming services play; peaks stay under -1 dBTP. "
+    "Off keeps the render as it came."
+)
+FADE_IN = "Fade the start in over this many seconds (0: none)."
+FADE_OUT = "Fade the end out over this many seconds (0: none)."
 FORMAT = "WAV is lossless and largest, FLAC is lossless and smaller, MP3 is smallest for sharing."
 STOP = "Stops after the current step; nothing is saved."
 STOPPED_AFTER_LAST_STEP = "Stopped after the last step, before the take was saved. Nothing was saved."

@@ -221,6 +221,29 @@ def lora_controls(prefix: str) -> tuple[gr.File, gr.Slider]:
     return lora, scale
 
 
+def finish_controls(prefix: str, loudness: bool = True) -> tuple[Any, ...]:
+    """How a take leaves the studio: its loudness (a new take; Edit and Extend keep the source's)
+    and fades in and out."""
+    with gr.Row():
+        level = (
+            [
+                lenient(
+                    gr.Dropdown(
+                        checks.LOUDNESS_CHOICES, value="-14", label="Loudness", info=tips.LOUDNESS,
+                        allow_custom_value=True, elem_id=f"{prefix}-loudness",
+                    )
+                )
+            ]
+            if loudness
+            else []
+        )  # fmt: skip
+        fades = [
+            lenient_slider(*checks.FADE_RANGE, value=0, step=0.5, label=label, info=info, elem_id=f"{prefix}-{name}")
+            for label, info, name in (("Fade in (s)", tips.FADE_IN, "fade-in"), ("Fade out (s)", tips.FADE_OUT, "fade-out"))
+        ]  # fmt: skip
+    return (*level, *fades)
+
+
 class Result(NamedTuple):
     """A music tab's result column: take slots, the seed line, which take to send, the send buttons
     (by target tab, plus ``"settings"``: Use these settings) and the record."""
@@ -331,6 +354,7 @@ class SongSettings(NamedTuple):
     reference: gr.Audio | None
     sampling: tuple[Any, Any, Any, Any]  # seed, steps, guidance, output format
     lora: tuple[gr.File, gr.Slider]
+    finish: tuple[Any, ...]  # loudness (Cover only), fade in, fade out
 
 
 def song_settings(prefix: str, variant: models.Variant, reference: bool = False) -> SongSettings:
@@ -342,6 +366,8 @@ def song_settings(prefix: str, variant: models.Variant, reference: bool = False)
         reference_input(prefix) if reference else None,
         sampling_controls(variant, prefix),
         lora_controls(prefix),
+        # Cover makes a whole new take; Extend and Edit keep the source, whose loudness rules.
+        finish_controls(prefix, loudness=reference),
     )
 
 

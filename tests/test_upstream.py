@@ -19,6 +19,7 @@ from test_audio_modes import tone
 import audio
 import backend
 import handlers
+import mastering
 import models
 import modes
 import music
@@ -100,7 +101,7 @@ def test_cover_strength_one_is_the_plain_cover_call(served, tmp_path):
     covered = client.predict(src_audio=handle_file(str(path)), audio_cover_strength=1.0, api_name="/cover",
                              **settings)  # fmt: skip
     assert len([c for c in spy.calls[-1:] if c["task_type"] == "cover"]) == 1
-    # The plain pipeline call with the same conditioning, seeds and the studio's file writing.
+    # The plain pipeline call with the same conditioning, seeds and the studio's finish and file writing.
     job = modes.prepare_cover(src_audio=str(path), audio_cover_strength=1.0, **settings)
     request = {k: v for k, v in job.request.items() if k not in ("seeds", "lora")}
     for key in ("src_audio", "reference_audio"):
@@ -110,7 +111,8 @@ def test_cover_strength_one_is_the_plain_cover_call(served, tmp_path):
         request[key] = [request[key]]
     torch.manual_seed(23)
     out = spy._pipe(**request, generator=[torch.Generator("cpu").manual_seed(23)], output_type="np")
-    plain = audio.save(job.post(np.asarray(out.audios[0])), tmp_path / "plain", "wav")
+    finished, _ = mastering.finish(job.post(np.asarray(out.audios[0])), job.finishing, job.region)
+    plain = audio.save(finished, tmp_path / "plain", "wav")
     np.testing.assert_array_equal(_read(covered[0]), _read(str(plain)))
 
 

@@ -1,0 +1,199 @@
+"""A finished take: loudness within 0.5 LU of its target, true peaks under -1 dBTP, fades, and the
+source untouched outside the new part of an Edit or Extend. Loudness is measured with pyloudnorm,
+true peaks on two other 4x oversamplers than the studio's own (a sharper Kaiser window, and soxr)."""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.request
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+import soxr
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import ValidationError
+from scipy.signal import resample_poly
+from test_browser import _fill_number, _no_think, _playable, browser, page, site  # noqa: F401 (fixtures)
+
+import mastering
+
+RATE = 48000
+
+
+def lufs(x: np.ndarray) -> float:
+    return pyloudnorm.Meter(RATE).integrated_loudness(np.asarray(x, dtype=np.float64).T)
+
+
+def true_peak_db(x: np.ndarray) -> float:
+    sharp = resample_poly(np.asarray(x, dtype=np.float64), 4, 1, axis=-1, window=("kaiser", 10.0))
+    other = soxr.resample(np.ascontiguousarray(x.T, dtype=np.float64), RATE, 4 * RATE, quality="VHQ")
+    return 20 * math.log10(max(float(np.abs(sharp).max()), float(np.abs(other).max()), float(np.abs(x).max())))
+
+
+def song(seconds: float, kick: float, seed: int = 0) -> np.ndarray:
+    """A pad and a kick on every beat at 120 BPM, peak-normalised to -1 dBFS as the model renders:
+    the louder the kick, the lower the loudness at that peak."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    x = 0.08 * (np.sin(2 * np.pi * 220 * t) + 0.5 * np.sin(2 * np.pi * 331 * t) + 0.3 * rng.normal(0, 1, t.size))
+    x += kick * np.exp(-((t * 2) % 1) * 12) * np.sin(2 * np.pi * 55 * t)
+    x = np.stack([x, np.roll(x, 7)])
+    return (x / np.abs(x).max() * 10 ** (-1 / 20)).astype(np.float32)
+
+
+@pytest.mark.parametrize("kick", [0.9, 0.3, 0.05])
+@pytest.mark.parametrize("target", [-14.0, -9.0, -23.0])
+def test_a_take_reaches_its_loudness_under_the_ceiling(kick, target):
+    x = song(12, kick)
+    y, info = mastering.finish(x, mastering.Finish(lufs=target))
+    assert abs(lufs(y) - target) <= 0.5, (lufs(x), lufs(y), info)
+    assert true_peak_db(y) <= -1.0, info
+    assert info["target_lufs"] == target and abs(info["after_lufs"] - lufs(y)) < 0.05
+    assert y.dtype == np.float32 and y.shape == x.shape
+
+
+def test_silence_and_near_silence_are_left_as_rendered():
+    silence = np.zeros((2, RATE * 5), np.float32)
+    y, info = mastering.finish(silence, mastering.Finish())
+    assert not y.any() and info["gain_db"] == 0.0 and "left as rendered" in info["note"]
+    hiss = (song(5, 0.3) * 10 ** (-60 / 20)).astype(np.float32)  # about -75 LUFS
+    y, info = mastering.finish(hiss, mastering.Finish())
+    assert np.array_equal(y, hiss) and "left as rendered" in info["note"]
+    quiet = (song(5, 0.3) * 10 ** (-30 / 20)).astype(np.float32)  # about -43 LUFS: raised 20 dB at most
+    y, info = mastering.finish(quiet, mastering.Finish())
+    assert info["gain_db"] <= mastering.MAX_BOOST_DB + mastering.MAKEUP_DB and "at most" in info["note"]
+
+
+def test_fades_and_off():
+    x = song(6, 0.3)
+    y, info = mastering.finish(x, mastering.Finish(lufs=None, fade_in=1.0, fade_out=2.0))
+    assert info["loudness"].startswith("off") and info["fade_in"] == 1.0 and info["fade_out"] == 2.0
+    assert y[:, 0].tolist() == [0.0, 0.0] and np.abs(y[:, -1]).max() < 1e-6
+    assert np.array_equal(y[:, RATE : 4 * RATE], x[:, RATE : 4 * RATE])  # untouched between the fades
+    # Ramps that only rise (in) and fall (out).
+    gain_in = y[0, 1:RATE] / np.where(x[0, 1:RATE] == 0, 1, x[0, 1:RATE])
+    assert np.all(np.diff(gain_in[np.abs(x[0, 1:RATE]) > 1e-3]) >= -1e-4)
+    # Fades longer than the take together are shortened in proportion.
+    _, info = mastering.finish(song(3, 0.3), mastering.Finish(lufs=None, fade_in=4.0, fade_out=8.0))
+    assert info["fade_in"] + info["fade_out"] <= 3.0 and info["fade_out"] == pytest.approx(2 * info["fade_in"], 0.01)
+
+
+def test_the_ceiling_inside_a_region_leaves_the_rest_sample_for_sample():
+    x = song(6, 0.9) * 2.0  # peaks at +5 dBFS
+    region = (2 * RATE, 4 * RATE)
+    y, info = mastering.finish(x, mastering.Finish(), region)
+    assert np.array_equal(y[:, : region[0]], x[:, : region[0]]) and np.array_equal(y[:, region[1] :], x[:, region[1] :])
+    assert true_peak_db(y[:, region[0] : region[1]]) <= -1.0 and info["limited_db"] > 0
+
+
+# ---------------------------------------------------------------- through the served studio
+
+
+@pytest.fixture(scope="module")
+def client(studio_server):
+    return Client(studio_server[0], verbose=False)
+
+
+def _take(result) -> tuple[np.ndarray, dict]:
+    data, rate = sf.read(result[0], always_2d=True, dtype="float32")
+    assert rate == RATE
+    return data.T, result[-1]
+
+
+def test_generate_leaves_at_its_loudness_with_fades_and_says_so(client, studio_server):
+    _, out = studio_server
+    take, record = _take(
+        client.predict(
+            prompt="lofi beat",
+            audio_duration=12,
+            inference_steps=2,
+            seed=3,
+            think=False,
+            loudness="-16",
+            fade_in=1,
+            fade_out=2,
+            audio_format="flac",
+            api_name="/generate",
+        )  # fmt: skip
+    )
+    finish = record["takes"][0]["finish"]
+    assert abs(lufs(take) - (-16.0)) <= 0.5 and true_peak_db(take) <= -1.0, (str(finish), lufs(take))
+    assert finish["target_lufs"] == -16.0 and finish["fade_in"] == 1.0 and finish["fade_out"] == 2.0
+    assert np.abs(take[:, :10]).max() < 1e-3 and np.abs(take[:, -10:]).max() < 1e-3
+    assert record["params"]["loudness"] == -16.0 and "finish_s" in record["timings"]
+    own = json.loads((out / record["takes"][0]["metadata"]).read_text())
+    assert own["finish"] == finish and own["params"]["fade_out"] == 2.0
+    # Off: the render as it came, peak-normalised to -1 dBFS by the pipeline.
+    raw, record = _take(
+        client.predict(
+            prompt="lofi beat",
+            audio_duration=10,
+            inference_steps=2,
+            seed=3,
+            think=False,
+            loudness="off",
+            api_name="/generate",
+        )  # fmt: skip
+    )
+    assert record["params"]["loudness"] == "off" and record["takes"][0]["finish"]["loudness"].startswith("off")
+    assert 20 * math.log10(np.abs(raw).max()) == pytest.approx(-1.0, abs=0.1)
+
+
+def test_extend_keeps_the_source_and_holds_only_the_new_part(client, tmp_path):
+    source = tmp_path / "source.wav"
+    sf.write(source, song(10, 0.3).T, RATE, subtype="FLOAT")
+    take, record = _take(
+        client.predict(
+            src_audio=handle_file(str(source)),
+            prompt="more",
+            extend_seconds=5,
+            inference_steps=2,
+            seed=4,
+            audio_format="flac",
+            api_name="/extend",
+        )  # fmt: skip
+    )
+    kept = song(10, 0.3)[:, : 10 * RATE - int(0.05 * RATE)]
+    assert np.abs(take[:, : kept.shape[1]] - kept).max() <= 2**-15  # FLAC's 24 bits: the same samples
+    assert true_peak_db(take[:, 10 * RATE :]) <= -1.0
+    finish = record["takes"][0]["finish"]
+    assert "matched to the source" in finish["loudness"] and "loudness" not in record["params"]
+
+
+def test_a_loudness_or_fade_the_studio_cannot_make_is_named(client):
+    with pytest.raises(ValidationError, match=r"Loudness must be between -30 and -6 LUFS"):
+        client.predict(prompt="x", audio_duration=10, think=False, loudness="0", api_name="/generate")
+    with pytest.raises(ValidationError, match=r"Loudness must be a number"):
+        client.predict(prompt="x", audio_duration=10, think=False, loudness="very loud", api_name="/generate")
+    with pytest.raises(ValidationError, match=r"Fade out must be between 0 s and 10 s"):
+        client.predict(prompt="x", audio_duration=10, think=False, fade_out=30, api_name="/generate")
+    # And the studio keeps serving.
+    assert client.predict(prompt="x", audio_duration=10, inference_steps=1, think=False, api_name="/generate")[0]
+
+
+def test_use_these_settings_brings_the_finish_back(client):
+    result = client.predict(prompt="lofi", audio_duration=10, inference_steps=1, seed=8, think=False,
+                            loudness="-16", fade_out=1.5, api_name="/generate")  # fmt: skip
+    values = client.predict(result[-1], 1, api_name="/settings_from_generate")
+    assert values[-3:] == ("-16", 0.0, 1.5)  # the last outputs (the tab switch is not a value)
+
+
+def test_the_page_finishes_a_take_as_chosen(page, tmp_path):  # noqa: F811
+    _no_think(page)
+    page.locator("#gen-prompt textarea").fill("broadcast jingle")
+    _fill_number(page, "#gen-duration", 10)
+    page.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    page.locator("#gen-loudness input").click()
+    page.get_by_role("option", name="-23 LUFS · broadcast").click()
+    _fill_number(page, "#gen-fade-out", 2)
+    page.locator("#gen-button").click()
+    assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
+    href = page.locator("#gen-take-1 a.download-link").first.get_attribute("href")
+    with urllib.request.urlopen(href, timeout=30) as response:
+        (tmp_path / "take.wav").write_bytes(response.read())
+    take, _ = sf.read(tmp_path / "take.wav", always_2d=True, dtype="float32")
+    assert abs(lufs(take.T) - (-23.0)) <= 0.5 and true_peak_db(take.T) <= -1.0
+    assert np.abs(take[-10:]).max() < 1e-3  # faded out
