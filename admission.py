@@ -24,6 +24,7 @@ import checks
 import lyrics as lyricist
 import runs
 import tooltips as tips
+import uploads
 
 GPU = "gpu"
 UPLOADS = "uploads"
@@ -52,6 +53,25 @@ def gpu_waiting(demo: gr.Blocks) -> Callable[[], int]:
 
 def uploads_waiting(demo: gr.Blocks) -> Callable[[], int]:
     return lambda: queued(demo, UPLOADS)
+
+
+def queued_files(demo: gr.Blocks) -> Callable[[], set[str]]:
+    """The files named by every request in ``demo``'s queue, waiting or running, for the upload
+    quota (``uploads.needed_by``): a file a request still needs is never removed, however long it
+    waits; a request that ends (done, failed, stopped, cancelled, its page closed) leaves the queue."""
+
+    def files() -> set[str]:
+        queue = getattr(demo, "_queue", None)
+        events = [e for w in list(getattr(queue, "event_queue_per_concurrency_id", {}).values()) for e in list(w.queue)]
+        events += [e for job in list(getattr(queue, "active_jobs", ())) for e in (job or ())]
+        found: set[str] = set()
+        for event in events:
+            for value in getattr(getattr(event, "data", None), "data", None) or ():
+                if isinstance(value, dict) and isinstance(value.get("path"), str):
+                    found.add(value["path"])
+        return found
+
+    return files
 
 
 class _Admission:
@@ -112,6 +132,7 @@ def validator(check: Callable, names: list[str], waiting: Callable[[], int], anc
         token, ahead = _gpu.promise(waiting(), queue_size())
         if token is None:
             return verdict(anchor, tips.BUSY.format(waiting=ahead))
+        uploads.note_named(list(args))  # from the door on, the quota keeps what this request names
         try:
             checks.check_text_lengths(dict(zip(names, args, strict=True)))
             check(*args)
@@ -137,6 +158,7 @@ def upload_validator(names: list[str], waiting: Callable[[], int]) -> Callable:
         token, _ = _uploads.promise(waiting(), upload_places())
         if token is None:
             return _verdict(names, names[0], names[0], tips.UPLOADS_BUSY)
+        uploads.note_named(list(args))
         return _verdict(names, names[0])
 
     return _with_signature(validate, names)
