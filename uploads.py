@@ -231,7 +231,9 @@ _needed: list[Any] = []  # callables: the paths queued or running requests name
 
 
 def keep_seconds() -> float:
-    """How long an upload is safe from the quota after it came or was last named by a request."""
+    """How long an upload is safe from the quota after it came or was last named by a request (at a
+    door, which covers the moment between a request's checks and its place in Gradio's queue; 0
+    keeps only what a queue or a run holds right now)."""
     return float(os.environ.get("ACE_STUDIO_UPLOAD_KEEP_MINUTES", "5")) * 60
 
 
