@@ -37,6 +37,7 @@ import checks
 import lyrics as lyricist
 import runs
 import tooltips as tips
+import uploads
 
 GPU = "gpu"
 UPLOADS = "uploads"
@@ -70,6 +71,25 @@ def all_places() -> int:
 
 def door_of(concurrency_id: Any) -> str:
     return concurrency_id if concurrency_id in (GPU, UPLOADS) else CHEAP
+
+
+def queued_files(demo: gr.Blocks) -> Callable[[], set[str]]:
+    """The files named by every request in ``demo``'s queue, waiting or running, for the upload
+    quota (``uploads.needed_by``): a file a request still needs is never removed, however long it
+    waits; a request that ends (done, failed, stopped, cancelled, its page closed) leaves the queue."""
+
+    def files() -> set[str]:
+        queue = getattr(demo, "_queue", None)
+        events = [e for w in list(getattr(queue, "event_queue_per_concurrency_id", {}).values()) for e in list(w.queue)]
+        events += [e for job in list(getattr(queue, "active_jobs", ())) for e in (job or ())]
+        found: set[str] = set()
+        for event in events:
+            for value in getattr(getattr(event, "data", None), "data", None) or ():
+                if isinstance(value, dict) and isinstance(value.get("path"), str):
+                    found.add(value["path"])
+        return found
+
+    return files
 
 
 def visitor(session_hash: str | None, username: str | None, request: Any) -> frozenset[str]:
@@ -188,6 +208,8 @@ def guard(blocks: gr.Blocks) -> None:
         token, refusal = _promises.promise(door, who, queue)
         if token is None:
             return False, refusal_verdicts(fn, door.name, refusal), "validator_error"
+        # From the door on, the upload quota keeps the uploads this request names.
+        uploads.note_named([v.get("path") if isinstance(v, dict) else v for v in body.data or ()])
         try:
             return await join(body=body, request=request, username=username)
         finally:
@@ -228,6 +250,7 @@ def validator(check: Callable, names: list[str], anchor: str) -> Callable:
     """
 
     def validate(*args: Any) -> list[dict[str, Any]]:
+        uploads.note_named(list(args))  # from the door on, the quota keeps what this request names
         try:
             checks.check_text_lengths(dict(zip(names, args, strict=True)))
             check(*args)

@@ -56,6 +56,7 @@ def build_ui() -> gr.Blocks:
             tabs.wire_music(demo, tab)
         tabs.wire_across(music, all_tabs)
     uploads.keep_page_files(demo)
+    uploads.needed_by(admission.queued_files(demo))
     return demo
 
 
@@ -93,8 +94,9 @@ def launch_options() -> dict[str, Any]:
         "css": theme.CSS,
         "js": theme.JS,
         # Takes are served by ``serving.Gate`` at /takes/… straight from the output folder (no copy,
-        # no server path in the URL); allowed here only so that "Send to" may copy one into
-        # Gradio's cache for another tab. The gate keeps Gradio's /file= route away from it.
+        # no server path in the URL); allowed here only so that a take returned as a plain path (no
+        # page root to build its URL from) may be copied into Gradio's cache. "Send to" copies one into
+        # the uploads itself (``uploads.copy_in``). The gate keeps Gradio's /file= route away from it.
         "allowed_paths": [str(takes.output_dir())],
         "max_file_size": os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
         "app_kwargs": {"middleware": [Middleware(serving.Gate), Middleware(streams.Streams)]},

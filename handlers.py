@@ -21,6 +21,7 @@ import results
 import runs
 import serving
 import tooltips as tips
+import uploads
 import zerogpu
 
 # The title every stop carries, also across ZeroGPU's worker boundary (``music.user_errors``,
@@ -195,6 +196,9 @@ def make(
     return paths, record
 
 
+FILE_PARAMETERS = ("src_audio", "reference_audio", "lora")
+
+
 def _endpoint(mode: str, takes: int = 1) -> Callable:
     """The Gradio event function of a music mode.
 
@@ -219,14 +223,17 @@ def _endpoint(mode: str, takes: int = 1) -> Callable:
         bound.apply_defaults()
         values = dict(bound.arguments)
         request, progress = values.pop("request"), values.pop("progress")
+        files = [values.get(name) for name in FILE_PARAMETERS if isinstance(values.get(name), str)]
         try:
-            with _run(mode, request) as run_id:
+            # The uploads it reads stay out of the quota's reach until it ends, however it ends.
+            with uploads.using(files), _run(mode, request) as run_id:
                 paths, record = make(mode, progress, run_id, **values)
         except gr.Error as exc:
             if not _is_stop(exc):
                 raise
             _said_stopped(mode, exc.message)
             return (*[None] * takes, exc.message, {"stopped": exc.message})
+        results.remember_takes(request, record)  # "Send to" hands on this visitor's own takes only
         urls = [serving.take_url(path, request) or path for path in paths]
         slots = [urls[i] if i < len(urls) else None for i in range(takes)]
         return (*slots, results.seeds_text(record), record)

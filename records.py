@@ -48,6 +48,10 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     if _nesting(record) > MAX_DEPTH:
         raise gr.Error("This is not a take's record: it nests its data far deeper than a record does.")
     params, variant = record["params"], models.active_variant()
+    if not isinstance(record.get("takes") or [], list):
+        raise gr.Error(
+            f"This record's takes ({checks.shown(record['takes'])}) cannot be used: a record lists its takes."
+        )
     made = [t for t in record.get("takes") or [] if isinstance(t, dict) and "seed" in t]
     index = take_index(take, len(made)) if made else 0
     seed = record["seed"] if "take" in record and "seed" in record else made[index]["seed"] if made else -1

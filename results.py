@@ -4,6 +4,8 @@ its settings back to Generate ("Use these settings").
 
 from __future__ import annotations
 
+import collections
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +18,7 @@ import records
 import status
 import takes
 import tooltips as tips
+import uploads
 
 # As many take slots as takes asked for, "Take to send" only when there is a choice; in the page (a
 # server event taking the number would wipe the message a refused press just put on it).
@@ -136,15 +139,49 @@ def take_validator(position: int) -> Callable[..., list[dict[str, Any]]]:
     return check
 
 
-def send_take(take: Any, record: Any) -> str:
+# The takes each visitor's page (its Gradio session) made, newest last: "Send to" hands on these and
+# no other, whatever a record sent with the request names. In memory, bounded: a page reloaded or
+# long gone makes its takes again.
+_made: collections.OrderedDict[str, collections.deque[str]] = collections.OrderedDict()
+_made_lock = threading.Lock()
+SESSIONS_KEPT, TAKES_KEPT = 4096, 64
+
+
+def remember_takes(request: Any, record: dict[str, Any]) -> None:
+    """Note the takes of ``record`` as made by ``request``'s session."""
+    session = getattr(request, "session_hash", None)
+    if not session:
+        return
+    with _made_lock:
+        made = _made.setdefault(session, collections.deque(maxlen=TAKES_KEPT))
+        made.extend(str(t.get("audio")) for t in record.get("takes", ()) if isinstance(t, dict))
+        _made.move_to_end(session)
+        while len(_made) > SESSIONS_KEPT:
+            _made.popitem(last=False)
+
+
+def _made_by(request: Any, relative: Any) -> bool:
+    session = getattr(request, "session_hash", None)
+    if request is None:  # called in the studio's own process, not by a visitor
+        return True
+    with _made_lock:
+        return bool(session) and str(relative) in _made.get(session, ())
+
+
+def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     """The chosen take of a result (``record``, the result's metadata), as a file for another tab's
-    source; only a take the studio wrote and still keeps."""
+    source: a take this visitor's page made and the studio still keeps, copied into the uploads
+    (within their quota) as if the visitor had uploaded it."""
     made = record.get("takes") if isinstance(record, dict) else None
     if not isinstance(made, list) or not made:
         raise gr.Error("There is no take yet — make one first.")
     index = records.take_index(take, len(made))
     entry = made[index] if isinstance(made[index], dict) else {}
     path = takes.own_take(entry.get("audio"))
-    if path is None:
+    # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
+    if path is None or not _made_by(request, entry.get("audio")):
         raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
-    return str(path)
+    copy = uploads.copy_in(path)
+    if copy is None:
+        raise gr.Error(tips.UPLOADS_FULL)
+    return copy

@@ -6,8 +6,9 @@ output folder, uploads within their quota, requests of a bounded size.
 - ``/takes/<day>/<file>`` serves a finished take or record the studio wrote, as audio or JSON
   (never HTML), with ``nosniff``, and answers byte ranges with 206 (one or several) or 416; the
   URL names no server folder. Gradio's own ``/file=`` route gets nothing from the output folder.
-- An upload that would not fit ``ACE_STUDIO_UPLOAD_QUOTA`` (after the oldest unused uploads are
-  removed) is refused before it is read; after every upload the quota is enforced again.
+- An upload reserves its length in ``ACE_STUDIO_UPLOAD_QUOTA`` before it is read (``uploads.reserve``:
+  the oldest uploads nobody needs make room, or it is refused); one sent without a length may bring
+  at most ``ACE_STUDIO_MAX_UPLOAD`` and is cut off past it.
 - Any other request body over ``ACE_STUDIO_MAX_BODY_MB`` (default 2) is refused: the longest text
   a field takes is a few KB. Its JSON nesting is counted (``json_depth``, linear in its size, in a
   worker thread) and over ``MAX_DEPTH`` refused.
@@ -32,6 +33,7 @@ from urllib.parse import unquote
 import numpy as np
 
 import takes
+import tooltips as tips
 import uploads
 
 TAKES_ROUTE = "/takes/"
@@ -41,10 +43,8 @@ TYPES = {
     ".mp3": "audio/mpeg",
     ".json": "application/json; charset=utf-8",
 }
-UPLOAD_FULL = (
-    "The studio's space for uploads is full right now. Nothing was lost: try again in a few minutes, or upload a "
-    "shorter or smaller file."
-)
+UPLOAD_FULL = tips.UPLOADS_FULL
+UPLOAD_TOO_LARGE = "This file is larger than the studio accepts ({mb} MB at most). Please upload a smaller one."
 TOO_BIG = "This request is larger than the studio accepts."
 
 
@@ -188,12 +188,7 @@ class Gate:
             if _in_output_folder(named):
                 return await _refuse(send, 404, "Not found.")
         if method == "POST" and path.rstrip("/").endswith("/upload"):
-            if length is not None and not uploads.enforce_quota(incoming=length):
-                return await _refuse(send, 413, UPLOAD_FULL)
-            try:
-                return await _upload(self.app, scope, receive, send)
-            finally:
-                threading.Thread(target=uploads.enforce_quota, name="upload-quota", daemon=True).start()
+            return await _upload(self.app, scope, receive, send, length)
         if method in ("POST", "PUT", "PATCH"):
             try:  # no name here keeps the body: once Gradio has read it, it is gone
                 receive = _replay(await _checked_body(receive, length), receive)
@@ -203,6 +198,57 @@ class Gate:
             except _Gone:
                 return None
         return await self.app(scope, receive, send)
+
+
+async def _upload(app: Any, scope: dict, receive: Any, send: Any, length: int | None) -> None:
+    """An upload within the quota: its length (or, sent in chunks without one, the most one upload
+    may bring) is reserved before a byte is read, so uploads at once cannot all pass one check; a body
+    that brings more than it was given room for is cut off and refused."""
+    import asyncio
+
+    if length is not None and length > uploads.largest_upload() + 2**20:  # a megabyte for the form around it
+        return await _refuse(send, 413, UPLOAD_TOO_LARGE.format(mb=uploads.largest_upload() // 2**20))
+    allowed = length if length is not None else uploads.largest_upload()
+    # The folder is walked off the event loop: other visitors' requests go on meanwhile.
+    ticket = await asyncio.to_thread(uploads.reserve, allowed)
+    if ticket is None:
+        return await _refuse(send, 413, UPLOAD_FULL)
+    over = False
+
+    async def counted() -> dict:
+        nonlocal over
+        message = await receive()
+        if message["type"] == "http.request":
+            ticket.received += len(message.get("body", b""))
+            if ticket.received > allowed:
+                over = True
+                raise _cut_off()
+        return message
+
+    async def answer(message: dict) -> None:
+        if not over:  # once cut off, the refusal below is the answer
+            await send(message)
+
+    try:
+        await _streamed(app, scope, counted, answer)
+    except Exception:
+        if not over:
+            raise
+    finally:
+        uploads.release(ticket)
+    if over:
+        await _refuse(send, 413, UPLOAD_FULL)
+
+
+def _cut_off() -> Exception:
+    """What ends an upload that brought more than it was given room for: Gradio's own "too large"
+    error, on which its parser deletes the files it had begun (any other error would leave them)."""
+    try:
+        from gradio.route_utils import MultiPartException
+
+        return MultiPartException("File size exceeded maximum allowed size of the studio's room for it.")
+    except ImportError:  # pragma: no cover - another Gradio: the temporary files age out of the quota
+        return OSError("upload larger than its room")
 
 
 def _content_length(scope: dict) -> int | None:
@@ -266,7 +312,7 @@ async def _read_body(receive: Any, hold: Any) -> bytes:
             return b"".join(chunks)
 
 
-async def _upload(app: Any, scope: dict, receive: Any, send: Any) -> None:
+async def _streamed(app: Any, scope: dict, receive: Any, send: Any) -> None:
     """Hand an upload on to Gradio, which streams it to disk, ended (408) when its body stalls for
     ``ACE_STUDIO_BODY_IDLE_S``. A stall or a visitor gone mid-body is raised to Gradio's parser as its
     own error, so that it deletes the part it wrote (on a plain disconnect it keeps it)."""

@@ -38,13 +38,18 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None) -> Iterator[
     waveform first, then the analysis. ``wave`` holds the waveform's extras (Extend's seconds to
     add, Edit's region) or is None where the tab has no waveform."""
     text = describe_source(path)
-    if not path or text.startswith("⚠️"):
+    if not path:
         yield text, UNCHANGED, UNCHANGED, UNCHANGED, "" if wave is not None else UNCHANGED
+        return
+    if text.startswith("⚠️"):  # refused from its header: the waveform's place says why too
+        why = waveform.refused(text.removeprefix("⚠️ "))
+        yield text, UNCHANGED, UNCHANGED, UNCHANGED, why if wave is not None else UNCHANGED
         return
     try:
         song = uploads.load(path)
     except audio.AudioError as exc:
-        yield f"{text}\n\n⚠️ {exc}", UNCHANGED, UNCHANGED, UNCHANGED, "" if wave is not None else UNCHANGED
+        why = waveform.refused(str(exc))
+        yield f"{text}\n\n⚠️ {exc}", UNCHANGED, UNCHANGED, UNCHANGED, why if wave is not None else UNCHANGED
         return
     drawn = waveform.draw(song, **wave) if wave is not None else UNCHANGED
     yield text, UNCHANGED, UNCHANGED, UNCHANGED, drawn

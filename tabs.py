@@ -81,7 +81,7 @@ def generate_tab(variant: Any) -> MusicTab:
                 plan = widgets.plan_box()
                 finishing = widgets.finish_controls("gen")
         # Below the form and the results, so on a phone the results follow the button.
-        gr.Examples(
+        widgets.examples(
             [list(e) for e in ex.GENERATE], [prompt, lyrics, duration, language],
             label="Try one of these", example_labels=ex.GENERATE_LABELS,
             api_name="load_example_generate",
@@ -207,7 +207,7 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
                 text = gr.Textbox("", label="Lyrics", lines=18, elem_id="ly-text")
                 caption = gr.Textbox("", label="Suggested style caption", elem_id="ly-caption")
                 use = gr.Button("Use in Generate", elem_id="ly-use")
-        gr.Examples(
+        widgets.examples(
             [list(e) for e in ex.LYRICS], [theme, genre, mood, language],
             label="Try one of these", api_name="load_example_lyrics",
         )  # fmt: skip

@@ -112,6 +112,10 @@ UPLOADS_BUSY = (
     "The studio is reading many uploaded songs right now and has no room for this one yet. Nothing was lost: "
     "upload it again in a moment."
 )
+UPLOADS_FULL = (
+    "The studio's space for uploads is full right now. Nothing was lost: try again in a few minutes, or upload a "
+    "shorter or smaller file."
+)
 TAGLINE = "Describe a style, add lyrics, press Generate — or start from an example below."
 MODEL_FROM_FOLDER = "a local model (**{folder}**)"
 STATUS_CHECKING = "Checking the model…"

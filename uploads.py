@@ -9,7 +9,9 @@ of small files that expand to minutes of audio cannot run the server out of memo
 the budget the visitor is told the studio is busy; nothing waits long.
 
 Refused uploads (not audio, damaged, too long) are deleted from Gradio's upload folder at once, and
-``enforce_quota`` keeps that folder under ``ACE_STUDIO_UPLOAD_QUOTA``, oldest unused first.
+that folder never holds more than ``ACE_STUDIO_UPLOAD_QUOTA``: each upload reserves its length at the
+door (``reserve``), the oldest uploads nobody needs go first, and when that is not enough the newcomer
+is refused (see the quota's section below for what is never removed).
 """
 
 from __future__ import annotations
@@ -153,7 +155,8 @@ def load(path: Any, what: str = "song") -> np.ndarray:
         if not pending.wait(max(0.0, deadline - time.monotonic())):
             raise Busy(BUSY)
     try:
-        song = _decode(Path(str(path)), what)
+        with using([path]):
+            song = _decode(Path(str(path)), what)
     except BaseException:
         _cache.drop(key)
         raise
@@ -189,6 +192,14 @@ def upload_folder() -> Path:
     return Path(get_upload_folder()).resolve()
 
 
+def in_upload_folder(path: Any) -> bool:
+    """Whether ``path`` (links and ``..`` resolved, without opening it) lies in Gradio's upload folder."""
+    try:
+        return Path(os.path.realpath(str(path))).is_relative_to(upload_folder())
+    except (OSError, ValueError, ImportError):
+        return False
+
+
 def forget_refused(path: Any) -> None:
     """Delete an upload the studio refused, if it lies in Gradio's upload folder (and only then)."""
     _remove(path)
@@ -203,15 +214,65 @@ def _remove(path: Any) -> None:
                 file.parent.rmdir()  # Gradio keeps each upload in a folder of its own
 
 
-# Paths a request still needs (queued or running): the quota never removes them.
+# ---------------------------------------------------------------- the upload quota
+#
+# What Gradio's upload folder may hold (``ACE_STUDIO_UPLOAD_QUOTA``) is never exceeded: an upload is
+# admitted at the door (``serving.Gate``) only when the folder, the bytes every upload still in flight
+# may yet write, and its own length fit; otherwise the oldest removable uploads go, and when that is
+# not enough the newcomer is refused. Never removed: a file a queued or running request names (Gradio's
+# queue, asked through ``needed_by``; a run's own ``using``), the page's own files, the files of uploads
+# in flight, and any upload younger than ``ACE_STUDIO_UPLOAD_KEEP_MINUTES`` (default 5) since it came
+# or a request last named it (the song a visitor has just put on the page, before they press).
+
 _in_use: collections.Counter[str] = collections.Counter()
+_named: dict[str, float] = {}  # realpath -> when a request last named it (the door, a run, a reading)
 _in_use_lock = threading.Lock()
+_needed: list[Any] = []  # callables: the paths queued or running requests name
+
+
+def keep_seconds() -> float:
+    """How long an upload is safe from the quota after it came or was last named by a request (at a
+    door, which covers the moment between a request's checks and its place in Gradio's queue; 0
+    keeps only what a queue or a run holds right now)."""
+    return float(os.environ.get("ACE_STUDIO_UPLOAD_KEEP_MINUTES", "5")) * 60
+
+
+def needed_by(paths: Any) -> None:
+    """Register ``paths()``: the files requests waiting in (or running from) a queue name."""
+    _needed.append(paths)
+
+
+def note_named(values: Any) -> None:
+    """Mark the uploads among ``values`` (paths, or anything else, which is ignored) as just named
+    by a request: the quota keeps them at least ``keep_seconds`` from now."""
+    keys = _upload_keys(values)
+    now = time.time()
+    with _in_use_lock:
+        for key in keys:
+            _named[key] = now
+        if len(_named) > 4096:  # forget what no longer protects anything
+            for key in [k for k, t in _named.items() if now - t > keep_seconds()]:
+                del _named[key]
+
+
+def _upload_keys(values: Any) -> list[str]:
+    with contextlib.suppress(ImportError, OSError):
+        folder = upload_folder()
+        keys = []
+        for value in values if isinstance(values, list | tuple) else [values]:
+            if isinstance(value, str | Path) and str(value).strip():
+                key = os.path.realpath(str(value))
+                if Path(key).is_relative_to(folder):
+                    keys.append(key)
+        return keys
+    return []
 
 
 @contextlib.contextmanager
 def using(paths: list[Any]) -> Iterator[None]:
-    """Keep ``paths`` out of the quota's reach while the block runs."""
+    """Keep ``paths`` out of the quota's reach while the block runs (and ``keep_seconds`` after)."""
     keys = [os.path.realpath(str(p)) for p in paths if p]
+    note_named(keys)
     with _in_use_lock:
         _in_use.update(keys)
     try:
@@ -222,11 +283,20 @@ def using(paths: list[Any]) -> Iterator[None]:
             for key in keys:
                 if _in_use[key] <= 0:
                     del _in_use[key]
+        note_named(keys)
 
 
 def quota_bytes() -> int:
     """``ACE_STUDIO_UPLOAD_QUOTA`` in MB (default 2048): what Gradio's upload folder may hold."""
     return _mb("ACE_STUDIO_UPLOAD_QUOTA", 2048)
+
+
+def largest_upload() -> int:
+    """What one upload may bring (``ACE_STUDIO_MAX_UPLOAD``, as Gradio reads it; default 200 MB):
+    what an upload that does not say its length is allowed, and held for, at the door."""
+    from gradio.utils import _parse_file_size
+
+    return int(_parse_file_size(os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb")) or 200 * MB)
 
 
 # The files the page itself shows (Gradio's copies of the examples and default values): the quota
@@ -238,32 +308,102 @@ _quota_lock = threading.Lock()
 
 
 def keep_page_files(blocks: Any) -> None:
-    """Mark the files ``blocks`` (the built page) shows as its own, for ``enforce_quota``."""
+    """Mark the files ``blocks`` (the built page) shows as its own, for the quota."""
     for block in blocks.blocks.values():
         for path in (*getattr(block, "temp_files", ()), *getattr(block, "keep_in_cache", ())):
             _page_files.add(os.path.realpath(path))
 
 
-def enforce_quota(incoming: int = 0) -> bool:
-    """Remove the oldest unused uploads until the folder and ``incoming`` more bytes fit the quota;
-    False when they cannot (what is left is in use, or the page's own: ``keep_page_files``)."""
+@dataclass(eq=False)
+class Ticket:
+    """Room promised to one upload in flight: ``size`` bytes, of which ``received`` have come."""
+
+    size: int
+    received: int = 0
+
+
+_tickets: set[Ticket] = set()
+
+
+def reserve(incoming: int) -> Ticket | None:
+    """Room for an upload of ``incoming`` bytes (removing the oldest removable uploads as needed),
+    held until ``release``; None when it cannot fit: the newcomer is refused, nobody's file goes."""
     with _quota_lock:
-        folder, limit = upload_folder(), quota_bytes()
-        files = []
-        with contextlib.suppress(OSError):
-            for entry in folder.rglob("*"):
-                with contextlib.suppress(OSError):
-                    if entry.is_file():
-                        stat = entry.stat()
-                        files.append((max(stat.st_mtime, stat.st_atime), stat.st_size, entry))
-        total = sum(size for _, size, _ in files) + incoming
-        with _in_use_lock:
-            busy = set(_in_use)
-        for _used, size, entry in sorted(files, key=lambda f: f[0]):
-            if total <= limit:
-                break
-            if os.path.realpath(entry) in busy or os.path.realpath(entry) in _page_files:
-                continue
-            _remove(entry)
-            total -= size
-        return total <= limit
+        if not _make_room(incoming):
+            return None
+        ticket = Ticket(incoming)
+        _tickets.add(ticket)
+        return ticket
+
+
+def release(ticket: Ticket) -> None:
+    """The upload is over (done, refused or cut off): what it wrote is on disk and counted there."""
+    with _quota_lock:
+        _tickets.discard(ticket)
+
+
+def copy_in(path: Path) -> str | None:
+    """A copy of the studio's own file ``path`` in the upload folder, as if the visitor had uploaded
+    it (how a take reaches another tab's source), made within the quota; None when it cannot fit."""
+    import secrets
+    import shutil
+
+    size = path.stat().st_size
+    ticket = reserve(size)
+    if ticket is None:
+        return None
+    try:
+        folder = upload_folder() / f"take-{secrets.token_hex(16)}"
+        folder.mkdir(parents=True)
+        copy = folder / path.name
+        shutil.copyfile(path, copy)
+        ticket.received = size
+        note_named([str(copy)])
+        return str(copy)
+    finally:
+        release(ticket)
+
+
+def enforce_quota(incoming: int = 0) -> bool:
+    """Remove the oldest removable uploads until the folder, the uploads in flight and ``incoming``
+    more bytes fit the quota; False when they cannot."""
+    with _quota_lock:
+        return _make_room(incoming)
+
+
+def _make_room(incoming: int) -> bool:
+    folder, limit, now = upload_folder(), quota_bytes(), time.time()
+    in_flight = bool(_tickets)
+    files = []
+    with contextlib.suppress(OSError):
+        for entry in folder.rglob("*"):
+            with contextlib.suppress(OSError):
+                if entry.is_file():
+                    stat = entry.stat()
+                    files.append((stat.st_mtime, stat.st_size, entry))
+    # Every upload in flight may still write what it was promised and has not yet sent; what it has
+    # written lies in the folder (Gradio's temporary files at its top) and is counted there.
+    total = sum(size for _, size, _ in files) + sum(max(0, t.size - t.received) for t in _tickets) + incoming
+    if total <= limit:
+        return True
+    kept = _kept()
+    for last, size, entry in sorted((max(m, _named.get(os.path.realpath(e), 0.0)), s, e) for m, s, e in files):
+        if total <= limit:
+            break
+        if now - last < keep_seconds():
+            break  # sorted: every file from here on is younger still
+        if os.path.realpath(entry) in kept or (in_flight and entry.parent == folder):
+            continue
+        _remove(entry)
+        total -= size
+    return total <= limit
+
+
+def _kept() -> set[str]:
+    """Files no quota may remove: in use by a run, named by a request in a queue, the page's own."""
+    with _in_use_lock:
+        kept = set(_in_use) | _page_files
+    for paths in _needed:
+        with contextlib.suppress(Exception):  # a queue that changed while read is asked next time
+            kept.update(os.path.realpath(p) for p in paths())
+    return kept

@@ -2,7 +2,7 @@
 JavaScript (no library, no CDN), with a region to drag in Edit and the seam marked in Extend.
 
 The widget is a ``gr.HTML`` whose value is a JSON state ``{"peaks", "seconds", "extra", "start",
-"end", "select"}``. The server fills the peaks; a drag updates ``start``/``end`` in the page and
+"end", "select"}`` (and ``"message"``: why a refused upload has no waveform, shown in its place). The server fills the peaks; a drag updates ``start``/``end`` in the page and
 fires the component's ``input`` event, which the page itself turns into the region's numbers
 (``REGION_JS``); typed numbers and seconds to add become a new state in the page too and move the
 selection or the seam (``WITH_REGION_JS``, ``WITH_EXTRA_JS``).
@@ -38,6 +38,8 @@ function draw() {
   element.dataset.start = s.start ?? ""; element.dataset.end = s.end ?? "";
   element.dataset.seam = s.extra ? s.seconds : "";
   element.dataset.ready = peaks.length && total ? "1" : "0";
+  const note = element.querySelector(".ace-wave-note");
+  if (note) note.textContent = s.message || "";
   if (element.dataset.ready !== "1") return;
   const x = (t) => (t / total) * w, seam = x(s.seconds);
   if (s.select && s.end > s.start) {
@@ -80,7 +82,11 @@ draw();
 TEMPLATE = (
     '<div class="ace-wave-box" style="position: relative; height: 90px; contain: strict;">'
     '<canvas class="ace-wave" style="position: absolute; inset: 0; width: 100%; height: 100%; touch-action: none;">'
-    "</canvas></div>"
+    "</canvas>"
+    # Why there is no waveform (a refused upload), as text: the page shows it where the waveform would be.
+    '<p class="ace-wave-note" role="status" style="position: absolute; inset: 0; margin: 0; display: flex; '
+    "align-items: center; justify-content: center; text-align: center; padding: 0 12px; font-size: 0.9em; "
+    'overflow: hidden;"></p></div>'
 )
 
 # The three events between the waveform and its numbers run in the page only (js-only events):
@@ -120,6 +126,12 @@ def draw(song: np.ndarray, extra: Any = 0.0, start: Any = None, end: Any = None,
             "select": select,
         }
     )
+
+
+def refused(message: str) -> str:
+    """The widget's JSON for an upload that cannot be used: no peaks, and why (shown in its place)."""
+    return json.dumps({"peaks": [], "seconds": 0, "extra": 0, "start": 0, "end": 0, "select": False,
+                       "message": f"⚠️ {message}"})  # fmt: skip
 
 
 def _number(value: Any) -> float:

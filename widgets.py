@@ -20,6 +20,7 @@ import planner
 import player as take_player
 import songs
 import tooltips as tips
+import uploads
 import waveform as waveform_js
 
 
@@ -46,32 +47,55 @@ def lenient_radio(*args: Any, **kwargs: Any) -> gr.Radio:
     return lenient(gr.Radio(*args, **kwargs))
 
 
-# What a file parameter becomes when the value sent is no file at all: the studio's own checks then
-# say that the file cannot be found (pydantic's text in a bare 400 said nothing to a musician).
+# What a file parameter becomes when the value sent is no upload: the studio's own checks then say
+# that the file cannot be found (pydantic's text in a bare 400 said nothing to a musician). Every path
+# that is not an upload becomes this, whatever lies there, and is never opened: no oracle.
 NOT_A_FILE = ":not-an-uploaded-file:"
 
 
 def _any_file() -> type:
     from gradio.data_classes import FileData
+    from gradio_client.utils import is_file_obj_with_meta
     from pydantic import model_validator
 
     class AnyFile(FileData):
         @model_validator(mode="before")
         @classmethod
         def validate_model(cls, value: Any, info: Any) -> Any:  # replaces FileData's own check
-            if isinstance(value, dict) and isinstance(value.get("path"), str):
+            # Only a file object with Gradio's marker has been through Gradio's own check (it lies in
+            # the upload folder); a bare {"path": …} has not, and names no upload of this visitor.
+            if is_file_obj_with_meta(value):
                 return value
             return {"path": NOT_A_FILE, "meta": {"_type": "gradio.FileData"}}
 
     return AnyFile
 
 
+def _upload_path(payload: Any) -> str | None:
+    """The upload a file input names, or ``NOT_A_FILE`` for anything outside Gradio's upload folder."""
+    if payload is None:
+        return None
+    return payload.path if uploads.in_upload_folder(payload.path) else NOT_A_FILE
+
+
 def any_file(component: Any) -> Any:
-    """Let any value of a file input (a path when it is an upload) reach the studio's own checks,
-    which say what a file must be; Gradio itself answered a value that is no file with pydantic's
-    text in a bare 400. The studio decodes audio itself (``uploads``), so nothing is converted."""
+    """A file input that reads uploads only, and says so in the studio's words.
+
+    Any value reaches the studio's own checks, which say what a file must be (Gradio answered a value
+    that is no file with pydantic's text in a bare 400); a path that is not in Gradio's upload folder
+    (a bare ``{"path": …}``, a server file, another visitor's take) becomes ``NOT_A_FILE`` and is
+    never opened; a URL is never fetched (Gradio would download any size into its upload folder,
+    past the quota). The studio decodes audio itself (``uploads``), so nothing is converted."""
+    from gradio_client.utils import is_http_url_like
+
     component.data_model = _any_file()
-    component.preprocess = lambda payload: None if payload is None else payload.path
+    component.preprocess = _upload_path
+    own_move = component.async_move_resource_to_block_cache
+
+    async def move(path: Any) -> str | None:
+        return NOT_A_FILE if is_http_url_like(str(path)) else await own_move(path)
+
+    component.async_move_resource_to_block_cache = move
     return component
 
 
@@ -338,12 +362,26 @@ def musical_controls(prefix: str) -> tuple[Any, Any, Any]:
     return bpm, key, meter
 
 
+def examples(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
+    """``gr.Examples`` whose loading event (``load_example_<tab>``, an example's number from 0) says
+    in words which numbers there are: Gradio's own answered 10⁹ or "x" with a bare "Error"."""
+    made = gr.Examples(rows, inputs, **kwargs)
+    dataset, own = made.dataset, made.dataset.preprocess
+    count = len(rows)
+
+    def preprocess(payload: Any) -> Any:
+        if payload is not None and not (type(payload) is int and 0 <= payload < count):
+            raise gr.Error(f"There is no example {checks.shown(payload)}: the examples are numbered 0 to {count - 1}.")
+        return own(payload)
+
+    dataset.preprocess = preprocess
+    return made
+
+
 def demo_examples(tab: str, rows: list[tuple], inputs: list[Any]) -> gr.Examples:
     """An audio tab's examples: the synthesized demo song (its first input) with each row's settings."""
     song = ex.demo_song()
-    return gr.Examples(
-        [[song, *row] for row in rows], inputs, label="Try the demo song", api_name=f"load_example_{tab}"
-    )
+    return examples([[song, *row] for row in rows], inputs, label="Try the demo song", api_name=f"load_example_{tab}")
 
 
 class SongSettings(NamedTuple):

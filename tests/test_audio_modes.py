@@ -16,6 +16,7 @@ import handlers
 import modes
 import results
 import songs
+import uploads
 
 SR = 48000
 
@@ -253,7 +254,9 @@ def test_send_to_picks_the_take_and_refuses_an_empty_one(studio_env):
     for name in names:
         (day / name).write_bytes(b"RIFF")
     record = {"takes": [{"take": i + 1, "audio": f"2026-11-22/{n}"} for i, n in enumerate(names)]}
-    assert results.send_take(2, record) == str(day / names[1])
+    # A copy in Gradio's upload folder, as if the visitor had uploaded it (within the upload quota).
+    sent = Path(results.send_take(2, record))
+    assert sent.name == names[1] and sent.read_bytes() == b"RIFF" and uploads.in_upload_folder(sent)
     with pytest.raises(gr.Error, match="Take to send must be a whole number from 1 to 2"):
         results.send_take(3, record)
     with pytest.raises(gr.Error, match="no take yet"):

@@ -366,6 +366,21 @@ def test_a_song_with_no_steady_beat_leaves_bpm_on_auto_and_says_so(desk, tmp_pat
     assert "BPM ·" not in desk.locator("#cover-src-info").inner_text()
 
 
+def test_a_refused_upload_says_why_where_its_waveform_would_be(desk, tmp_path):
+    """Issue 29: an 8-channel, 384 kHz song declaring ten minutes got words everywhere but the waveform."""
+    surround = tmp_path / "surround.flac"
+    with sf.SoundFile(str(surround), "w", 384_000, 8, format="FLAC") as f:
+        f.write(np.full((38_400, 8), 0.1, np.float32))
+    data = bytearray(surround.read_bytes())  # STREAMINFO's 36-bit total-samples field: ten minutes
+    packed = int.from_bytes(data[18:26], "big")
+    data[18:26] = ((packed & ~((1 << 36) - 1)) | 600 * 384_000).to_bytes(8, "big")
+    surround.write_bytes(bytes(data))
+    _tab(desk, "Edit")
+    desk.locator("#edit-src input[type=file]").set_input_files(str(surround))
+    desk.locator("#edit-wave .ace-wave-note").get_by_text("holds too much audio").wait_for()
+    _shot(desk, "refused-upload-waveform")
+
+
 # ---------------------------------------------------------------- 6 and 7: names, readable text
 
 

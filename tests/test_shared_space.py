@@ -48,6 +48,8 @@ def space(tiny_pipeline_dir, tmp_path_factory):
         "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
         "GRADIO_TEMP_DIR": str(work / "gradio"),
         "ACE_STUDIO_UPLOAD_QUOTA": "120",
+        # The junk below would otherwise be kept as recent uploads and refuse later tests' uploads.
+        "ACE_STUDIO_UPLOAD_KEEP_MINUTES": "0",
     }
     with studio_process(env, work) as (url, proc):
         client = Client(url, verbose=False)

@@ -1,0 +1,335 @@
+"""A stranger goes after other visitors' files on the shared studio (issue 29, items 4, 10, 11, 14):
+flooding the upload folder while a victim waits, naming server files and other visitors' takes as
+inputs, and the requests that used to get a bare "Error".
+
+The studio runs as ``python app.py`` in its own process on tiny models, with a small upload quota
+(``QUOTA_MB``) and no grace for recent uploads (``ACE_STUDIO_UPLOAD_KEEP_MINUTES=0``), so that what
+keeps the victim's song is the queue itself. Attacked through raw HTTP and ``gradio_client``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import studio_process, wait_in_queue
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError, ValidationError
+
+import tooltips as tips
+
+QUOTA_MB = 40
+MB = 2**20
+SR = 48000
+# The one answer every path that is not this visitor's upload gets, whatever lies there.
+NOT_FOUND = "could not be found; please upload it again"
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_pipeline_dir, tmp_path_factory):
+    work = tmp_path_factory.mktemp("shared-files")
+    env = {
+        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
+        "ACE_STUDIO_VARIANT": "xl-sft",
+        "ACE_STUDIO_PLANNER_MODEL": "none",
+        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
+        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
+        "GRADIO_TEMP_DIR": str(work / "gradio"),
+        "ACE_STUDIO_UPLOAD_QUOTA": str(QUOTA_MB),
+        "ACE_STUDIO_UPLOAD_KEEP_MINUTES": "0",
+        "ACE_STUDIO_MAX_UPLOAD": "10mb",
+    }
+    with studio_process(env, work) as (url, proc):
+        client = Client(url, verbose=False)
+        client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
+        yield SimpleNamespace(url=url, proc=proc, out=work / "outputs", uploads=work / "gradio", client=client)
+
+
+def _song(path: Path, seconds: float = 2.0) -> Path:
+    t = np.arange(int(seconds * SR)) / SR
+    sf.write(str(path), (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR)
+    return path
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for entry in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            if entry.is_file():
+                total += entry.stat().st_size
+    return total
+
+
+class Sampler:
+    """The upload folder's size, sampled every few milliseconds while a block runs."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.peak, self.samples = folder, 0, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, _folder_bytes(self.folder))
+            self.samples += 1
+            self._done.wait(0.005)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def _upload(url: str, name: str, data: bytes) -> int:
+    return httpx.post(f"{url}gradio_api/upload", files={"files": (name, data)}, timeout=120).status_code
+
+
+def _parameters(url: str, api: str) -> list[dict]:
+    return Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"][
+        f"/{api}"]["parameters"]  # fmt: skip
+
+
+def _data(url: str, api: str, **values: object) -> list:
+    """``api``'s inputs in order: ``values``, and every other parameter's default."""
+    return [values.get(p["parameter_name"], p.get("parameter_default")) for p in _parameters(url, api)]
+
+
+def _join(url: str, api: str, data: list, session: str) -> httpx.Response:
+    """Join ``api``'s queue as a page with ``session`` does (also a private event, by its index)."""
+    config = httpx.get(f"{url}config").json()
+    fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == api)
+    return httpx.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn, "session_hash": session},
+                      timeout=60)  # fmt: skip
+
+
+def _call(url: str, api: str, data: list, session: str) -> tuple[str, list]:
+    """``api`` called as a page: ("refused", verdicts) at the door, ("error", words), or ("done", output)."""
+    try:
+        joined = _join(url, api, data, session)
+    except httpx.TimeoutException:
+        return "no answer in 60 s", []
+    if joined.status_code == 422:
+        return "refused", joined.json()
+    if joined.status_code != 200:
+        return f"HTTP {joined.status_code}", [joined.text]
+    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=60) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    out = message.get("output") or {}
+                    return ("done", out["data"]) if message.get("success") else ("error", [out.get("error")])
+    raise AssertionError("no answer")
+
+
+def _words(outcome: tuple[str, list]) -> str:
+    return json.dumps(outcome[1], ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- 4. the upload quota
+
+
+def test_a_flood_while_a_victim_waits_keeps_the_victims_song_and_the_quota(studio, tmp_path):
+    """The review: a victim's song waited in Edit behind a long Generate; 12 uploads of 200 MB were
+    all accepted, the folder peaked at 2,353 MB of 2,048 and the victim's song was deleted. Here: 12
+    parallel uploads of 8 MB against a 40 MB quota."""
+    blocker_client, victim_client = Client(studio.url, verbose=False), Client(studio.url, verbose=False)
+    blocker = blocker_client.submit(prompt="long", audio_duration=30, inference_steps=200, api_name="/generate")
+    song = _song(tmp_path / "victim-song.wav")
+    victim = victim_client.submit(src_audio=handle_file(str(song)), prompt="x", repainting_start=0,
+                                  repainting_end=1, inference_steps=1, api_name="/edit")  # fmt: skip
+    wait_in_queue(victim)
+    kept = next(studio.uploads.rglob("victim-song.wav"))
+    # Everything else in the folder grows old: only the queue can keep the victim's song now.
+    for entry in studio.uploads.rglob("*"):
+        with contextlib.suppress(OSError):
+            os.utime(entry, (time.time() - 3600,) * 2)
+    junk = [np.random.default_rng(i).bytes(8 * MB) for i in range(12)]
+    gate = threading.Barrier(len(junk))
+    statuses: list[int] = []
+
+    def flood(data: bytes, i: int) -> None:
+        gate.wait()
+        statuses.append(_upload(studio.url, f"junk-{i}.bin", data))
+
+    with Sampler(studio.uploads) as folder:
+        threads = [threading.Thread(target=flood, args=(d, i)) for i, d in enumerate(junk)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+    survived = kept.exists()
+    blocker_client.predict(api_name="/stop")
+    try:
+        made = Path(victim.result(timeout=300)[0]).exists()
+    except (AppError, ValidationError) as exc:
+        made = str(exc)
+    print(f"\n12 parallel 8 MB uploads, quota {QUOTA_MB} MB, a victim waiting: statuses "
+          f"{sorted(statuses)}; folder peak {folder.peak / MB:.1f} MB over {folder.samples} samples; "
+          f"victim's song kept: {survived}; victim's edit: {made}")  # fmt: skip
+    assert survived and made is True
+    assert folder.peak <= QUOTA_MB * MB, folder.peak
+    assert statuses.count(200) >= 1 and set(statuses) <= {200, 413}
+    with contextlib.suppress(Exception):
+        blocker.result(timeout=120)
+
+
+def test_an_upload_without_a_length_is_bounded(studio):
+    """Chunked (no Content-Length), six files of 8 MB in one body: cut off at the most one upload
+    may bring, refused in words, and nothing of it left in the folder."""
+    before = _folder_bytes(studio.uploads)
+
+    def body():
+        for i in range(6):
+            yield (
+                f'--b\r\nContent-Disposition: form-data; name="files"; filename="c{i}.bin"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            for _ in range(8):
+                yield np.random.default_rng(i).bytes(MB)
+            yield b"\r\n"
+        yield b"--b--\r\n"
+
+    with Sampler(studio.uploads) as folder:
+        answer = httpx.post(f"{studio.url}gradio_api/upload", content=body(), timeout=120,
+                            headers={"content-type": "multipart/form-data; boundary=b"})  # fmt: skip
+    after = _folder_bytes(studio.uploads)
+    print(f"\na chunked 48 MB upload: HTTP {answer.status_code}; folder peak {folder.peak / MB:.1f} MB, "
+          f"{(after - before) / MB:+.1f} MB kept")  # fmt: skip
+    assert answer.status_code == 413 and tips.UPLOADS_FULL in answer.json()["detail"]
+    assert folder.peak <= QUOTA_MB * MB and after - before < MB
+
+
+# ---------------------------------------------------------------- 10. files that are not this visitor's
+
+
+def test_paths_that_are_no_upload_all_get_one_answer_and_are_never_opened(studio, tmp_path):
+    """The review: /nonexistent/x.wav was "not found", /etc/hostname "not an audio file" (an oracle),
+    /proc/self/environ was opened. A FIFO tells whether the studio opened a path: a writer may open
+    it without waiting only while a reader holds it open."""
+    fifo = tmp_path / "probe.wav"
+    os.mkfifo(fifo)
+    made = studio.client.predict(prompt="theirs", audio_duration=10, inference_steps=1, api_name="/generate")
+    theirs = studio.out / made[-1]["takes"][0]["audio"]
+    paths = ["/nonexistent/x.wav", "/etc/hostname", "/proc/self/environ", "/", str(fifo), str(theirs),
+             str(studio.uploads / ".." / "outputs" / made[-1]["takes"][0]["audio"])]  # fmt: skip
+    answers = {}
+    for form in ("bare", "marked"):
+        for path in paths:
+            value = {"path": path} if form == "bare" else {"path": path, "meta": {"_type": "gradio.FileData"}}
+            outcome = _call(studio.url, "cover", _data(studio.url, "cover", src_audio=value, prompt="x"),
+                            f"oracle-{form}-{len(answers)}")  # fmt: skip
+            # Gradio's own refusal of a marked path repeats the path as given (normalised as text only).
+            answers[(form, path)] = _words(outcome).replace(os.path.abspath(path), "<path>")
+    opened = True
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        opened = False  # ENXIO: no reader ever held it
+    for key, text in answers.items():
+        print(f"\n{key}: {text[:160]}")
+    print(f"the FIFO was opened: {opened}")
+    assert not opened
+    bare = {text for (form, _), text in answers.items() if form == "bare"}
+    marked = {text for (form, _), text in answers.items() if form == "marked"}
+    assert len(bare) == 1 and NOT_FOUND in bare.pop(), answers
+    # A path marked as Gradio's file object never reaches the studio: Gradio refuses it, also unopened.
+    assert len(marked) == 1 and "not uploaded by a user" in marked.pop(), answers
+
+
+def test_another_visitors_take_is_refused_everywhere(studio, tmp_path):
+    """A take made in one page (session) cannot be sent to another tab from another page, nor named
+    as an Edit source or as a record by path; its own page still sends it."""
+    data = _data(studio.url, "generate", prompt="mine alone", audio_duration=10, inference_steps=1)
+    outcome = _call(studio.url, "generate", data, "owner-page")
+    assert outcome[0] == "done", outcome
+    record = outcome[1][-1]
+    take = record["takes"][0]
+    stranger = _call(studio.url, "send_generate_to_edit", [1, record], "stranger-page")
+    owner = _call(studio.url, "send_generate_to_edit", [1, record], "owner-page")
+    print(f"\nsend another page's take: {_words(stranger)[:160]}\nsend one's own: {owner[0]}")
+    assert stranger[0] == "error" and "no longer kept by the studio" in _words(stranger)
+    assert owner[0] == "done" and Path(owner[1][0]["path"]).is_relative_to(studio.uploads.resolve())
+    source = {"path": str(studio.out / take["audio"])}
+    as_source = _call(studio.url, "edit", _data(studio.url, "edit", src_audio=source, prompt="x"), "stranger-page")
+    as_record = _call(studio.url, "settings_from_file", [{"path": str(studio.out / take["metadata"])}], "stranger-page")
+    print(f"as an Edit source: {_words(as_source)[:160]}\nas a record: {_words(as_record)[:160]}")
+    assert NOT_FOUND in _words(as_source)
+    assert as_record[0] == "error" and "mine alone" not in _words(as_record)
+    assert "could not be read; upload it again" in _words(as_record)
+
+
+# ---------------------------------------------------------------- 11. 14. words, not a bare "Error"
+
+
+@pytest.mark.parametrize("index", [10**9, "x", -1])
+def test_an_example_that_does_not_exist_gets_words(studio, index):
+    with pytest.raises(AppError) as info:
+        studio.client.predict(index, api_name="/load_example_generate")
+    print(f"\nexample {index!r}: {info.value}")
+    assert "There is no example" in str(info.value) and "numbered 0 to" in str(info.value)
+
+
+def test_a_record_whose_takes_are_a_number_gets_words(studio, tmp_path):
+    made = studio.client.predict(prompt="numbered", audio_duration=10, inference_steps=1, api_name="/generate")
+    hostile = tmp_path / "takes-number.json"
+    hostile.write_text(json.dumps({**made[-1], "takes": 5}))
+    for call in (lambda: studio.client.predict(handle_file(str(hostile)), api_name="/settings_from_file"),
+                 lambda: studio.client.predict({**made[-1], "takes": 5}, 1, api_name="/settings_from_generate")):  # fmt: skip
+        with pytest.raises((AppError, ValidationError)) as info:
+            call()
+        print(f"\ntakes = 5: {info.value}")
+        assert "This record's takes ('5') cannot be used" in str(info.value)
+
+
+def test_a_refused_upload_says_why_in_the_waveform_too(studio, tmp_path):
+    surround = tmp_path / "surround.flac"
+    with sf.SoundFile(str(surround), "w", 384_000, 8, format="FLAC") as f:
+        f.write(np.full((384_000, 8), 0.1, np.float32))
+    # Ten minutes declared in its header (STREAMINFO's 36-bit total-samples field): refused unread.
+    data = bytearray(surround.read_bytes())
+    packed = int.from_bytes(data[18:26], "big")
+    data[18:26] = ((packed & ~((1 << 36) - 1)) | 600 * 384_000).to_bytes(8, "big")
+    surround.write_bytes(bytes(data))
+    line, *_, wave = studio.client.predict(handle_file(str(surround)), 0, 10, api_name="/edit_analyze")
+    print(f"\nline: {line}\nwaveform: {wave}")
+    state = json.loads(wave)
+    assert "⚠️" in line and state["peaks"] == [] and state["message"].removeprefix("⚠️ ") in line
+
+
+def test_a_recent_upload_outlives_a_flood_and_the_newcomer_is_refused(tmp_path, monkeypatch):
+    """What the page shows a visitor (their upload before they press) is kept
+    ``ACE_STUDIO_UPLOAD_KEEP_MINUTES`` after it came or a request last named it; older ones that no
+    request needs make room first; then the newcomer is refused, and the quota holds."""
+    import uploads
+
+    folder = tmp_path / "uploads"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
+    monkeypatch.setenv("ACE_STUDIO_UPLOAD_QUOTA", "3")
+    monkeypatch.setenv("ACE_STUDIO_UPLOAD_KEEP_MINUTES", "5")
+    old, recent, named = (folder / name / f"{name}.wav" for name in ("old", "recent", "named"))
+    for path in (old, recent, named):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"x" * MB)
+    for path in (old, named):
+        os.utime(path, (time.time() - 3600,) * 2)
+    uploads.note_named([str(named)])  # an hour-old upload a request named just now
+    ticket = uploads.reserve(MB)  # the old one makes room
+    assert ticket is not None and not old.exists() and recent.exists() and named.exists()
+    try:
+        assert uploads.reserve(MB) is None  # the rest is kept: the newcomer is refused
+    finally:
+        uploads.release(ticket)
+    assert recent.exists() and named.exists()
