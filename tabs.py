@@ -241,7 +241,10 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
         concurrency_id="gpu",
         show_progress_on=[first],
         validator=admission.validator(
-            prepare, [p.name for p in handlers.own_parameters(prepare)], admission.gpu_waiting(demo), "prompt"
+            handlers.door(tab.name),
+            [p.name for p in handlers.own_parameters(prepare)],
+            admission.gpu_waiting(demo),
+            "prompt",
         ),
     )
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and

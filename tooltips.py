@@ -94,6 +94,14 @@ BUSY = (
     "The studio is busy — {waiting} requests (songs and lyrics) are already waiting for the GPU. Nothing was lost: "
     "try again in a minute."
 )
+OUTPUT_FULL = (
+    "The studio's folder for finished songs is full of songs other visitors are still fetching, so this one "
+    "would have nowhere to go. Nothing was made: try again in a few minutes, or ask for fewer or shorter takes."
+)
+OUTPUT_TOO_SMALL = (
+    "{asked} would write about {mb:.0f} MB, more than the studio's folder for finished songs holds ({quota:.0f} MB). "
+    "Ask for fewer or shorter takes, or MP3 instead of WAV or FLAC."
+)
 UPLOADS_BUSY = (
     "The studio is reading many uploaded songs right now and has no room for this one yet. Nothing was lost: "
     "upload it again in a moment."
