@@ -184,16 +184,21 @@ class Backend:
         text.update(num_inference_steps=steps - cover_steps, timesteps=schedule[cover_steps:])
         return [(cover, 0, cover_steps), (text, cover_steps, None)]
 
-    def lora_state_dict(self, path: str) -> dict[str, Any]:
-        """A LoRA file's tensors in diffusers naming, checked against this transformer."""
+    def check_lora(self, path: str) -> None:
+        """Refuse a LoRA file that is not one for this transformer, from its header alone (no tensor
+        is read) and once per file: a validator may check the same file for many joins."""
+        lora.check_file(path, self.layer_sizes, self.variant.label)
+
+    def lora_state_dict(self, path: str) -> Any:
+        """A LoRA file's tensors for ``load_lora_weights``: the path itself when diffusers reads it as
+        it is, else its tensors renamed and alphas folded (``lora.load_state``); checked and finite."""
         import torch
 
-        lora.read_lora_header(path)
+        self.check_lora(path)
         try:
-            state = self.pipe.lora_state_dict(path)
+            state = lora.load_state(path) if lora.needs_rewrite(path) else self.pipe.lora_state_dict(path)
         except Exception as exc:
             raise lora.BadLora(f"{Path(path).name} could not be read as a LoRA ({exc}).") from None
-        lora.check_lora_fits(state, self.layer_sizes, self.variant.label)
         broken = [k for k, v in state.items() if torch.is_tensor(v) and not torch.isfinite(v).all()]
         if broken:
             raise lora.BadLora(

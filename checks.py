@@ -356,8 +356,9 @@ LORA_SCALE_RANGE = (0.0, 2.0)
 def check_lora(path: Any, scale: Any) -> dict[str, Any] | None:
     """``{"path", "scale", "name"}`` for an uploaded LoRA file, or None when there is none.
 
-    The file itself is always checked; whether it fits the model is checked here once the model is
-    loaded, and in any case again inside the run (``lora.check_lora_fits``).
+    The file itself is always checked, from its header and once per file (``lora.check_file``);
+    whether it fits the model is checked here once the model is loaded, and in any case again
+    inside the run.
     """
     # Checked with or without a file: a strength typed out of range is a slip the page must name too.
     with about("lora_scale"):
@@ -367,9 +368,9 @@ def check_lora(path: Any, scale: Any) -> dict[str, Any] | None:
     with about("lora"):
         if backend.is_warm():
             # Cheap once the model is in memory, and it saves the visitor a GPU turn for a misfit.
-            backend.get_backend().lora_state_dict(str(path))
+            backend.get_backend().check_lora(str(path))
         else:
-            lora.read_lora_header(str(path))
+            lora.check_file(str(path))
     return {"path": str(path), "scale": weight, "name": Path(str(path)).name}
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+import budget
 import checks
 import lyrics as lyricist
 import modes
@@ -182,12 +183,14 @@ def make(
     mode: str, progress: Any = None, run_id: str | None = None, **settings: Any
 ) -> tuple[list[str], dict[str, Any]]:
     """One music request, start to end: prepare on the CPU, run on the GPU, write the files."""
-    job = modes.PREPARE[mode](**settings)
-    made = zerogpu.run_music(job, progress, run_id)
-    # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
-    if runs.is_stopped(run_id):
-        raise gr.Error(tips.STOPPED_AFTER_LAST_STEP, title=STOPPED)
-    paths, record = modes.finish(job, made)
+    # The door's checks again (nothing depends on the validator alone), the budget included.
+    job = budget.check(modes.PREPARE[mode](**settings))
+    with budget.room(job):
+        made = zerogpu.run_music(job, progress, run_id)
+        # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
+        if runs.is_stopped(run_id):
+            raise gr.Error(tips.STOPPED_AFTER_LAST_STEP, title=STOPPED)
+        paths, record = modes.finish(job, made)
     if runs.is_stopped(run_id):  # pressed while the files were written: too late, and the visitor is told
         gr.Info(tips.ALREADY_SAVED, title="Already finished")
     skipped = [t["planner"]["skipped"] for t in record["takes"] if "skipped" in t.get("planner", {})]
@@ -197,6 +200,17 @@ def make(
 
 
 FILE_PARAMETERS = ("src_audio", "reference_audio", "lora")
+
+
+def door(mode: str) -> Callable[..., None]:
+    """The checks a ``mode`` request passes before it queues (``admission.validator``): the
+    preparer's, then what the request may cost here (``budget``)."""
+    prepare = modes.PREPARE[mode]
+
+    def check(*args: Any) -> None:
+        budget.check(prepare(*args))
+
+    return check
 
 
 def _endpoint(mode: str, takes: int = 1) -> Callable:

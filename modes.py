@@ -182,11 +182,21 @@ def prepare_generate(
         request["plan"] = _plan_args(prompt, lyrics, duration, music, rewrite_caption, plan, n_takes)
         params.update(rewrite_caption=request["plan"]["rewrite_caption"], plan_given=bool(request["plan"]["given"]))
         if duration is None:
-            params["longest"] = request["plan"]["longest"] = int(MAX_SECONDS)
+            params["longest"] = request["plan"]["longest"]
     elif str(plan or "").strip():
         raise InputError("A plan is what Think follows: turn Think on, or clear the plan.", "plan")
     n = int(round(longest * audio.SAMPLE_RATE))
     return Job("generate", params, request, seeds, lambda take: take[:, :n], finishing)
+
+
+def with_longest(job: Job, seconds: int) -> Job:
+    """``job`` (a Generate whose length Think chooses) with that length at most ``seconds``: the
+    plan's limit, the pipeline's length until the plan sets it, and the trim afterwards."""
+    params = {**job.params, "longest": int(seconds)}
+    request = {**job.request, "plan": {**job.request["plan"], "longest": int(seconds)},
+               "audio_duration": audio.good_frames(math.ceil(seconds * audio.LATENT_RATE)) / audio.LATENT_RATE}  # fmt: skip
+    n = int(round(seconds * audio.SAMPLE_RATE))
+    return Job(job.mode, params, request, job.seeds, lambda take: take[:, :n])
 
 
 def _plan_args(caption: str, lyrics: str, seconds: float | None, music: dict[str, Any], rewrite: Any, plan: Any,
@@ -199,7 +209,11 @@ def _plan_args(caption: str, lyrics: str, seconds: float | None, music: dict[str
         rewrite = check_switch(rewrite, "Let Think rewrite the caption")
     with about("plan"):
         given = check_plan(plan)
+    # Where Think chooses the length, a plan brought back has chosen it: the song's length, bounded as
+    # any other (``budget``); else Think may choose up to the longest (bounded there too).
+    longest = {"longest": int(given[0]["duration"] if given else MAX_SECONDS)} if seconds is None else {}
     return {
+        **longest,
         "caption": caption,
         "lyrics": lyrics or INSTRUMENTAL_TAG,
         "seconds": seconds,

@@ -162,6 +162,8 @@ class Planner:
         with self.lock, devices.gpu_turn("planner"), torch.inference_mode():
             if given is not None:
                 fields, thought = {**given, **wanted}, False
+                if seconds is None:  # a plan brought back chooses no longer than Think itself may
+                    fields["duration"] = min(int(fields["duration"]), longest)
             elif all(k in wanted for k in FIXABLE):
                 fields, thought = dict(wanted), False
             else:

@@ -376,7 +376,8 @@ async def _serve_take(relative: str, scope: dict, receive: Any, send: Any) -> No
         content_disposition_type="inline",
         filename=file.name,
     )
-    await response(scope, receive, send)
+    with takes.serving(file):  # the output quota leaves a take alone while its visitor fetches it
+        await response(scope, receive, send)
 
 
 async def _refuse(send: Any, status: int, message: str, close: bool = False) -> None:

@@ -244,7 +244,9 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
         api_name=tab.name,
         concurrency_id="gpu",
         show_progress_on=[first],
-        validator=admission.validator(prepare, [p.name for p in handlers.own_parameters(prepare)], "prompt"),
+        validator=admission.validator(
+            handlers.door(tab.name), [p.name for p in handlers.own_parameters(prepare)], "prompt"
+        ),
     ).success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.

@@ -6,6 +6,7 @@ it; the clean-up deletes only files named as the studio names its takes, in its 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import json
@@ -13,7 +14,9 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +79,113 @@ def clean_outputs(max_age_hours: float | None = None, now: float | None = None) 
             with contextlib.suppress(OSError):  # not empty, or removed by a concurrent clean-up
                 folder.rmdir()
     return removed
+
+
+# ---------------------------------------------------------------- the output folder's quota
+
+
+def output_quota_bytes() -> int:
+    """``ACE_STUDIO_OUTPUT_QUOTA_MB`` (default 2048): what the output folder may hold."""
+    try:
+        mb = float(os.environ.get("ACE_STUDIO_OUTPUT_QUOTA_MB", "2048"))
+    except ValueError:
+        mb = 2048.0
+    return int(max(mb, 0.0) * 2**20)
+
+
+# A take its visitor was just handed, or fetched a moment ago, is theirs to download: the quota
+# removes neither it nor a take being streamed right now (``serving``).
+FRESH_S = 300.0
+_room_lock = threading.RLock()  # making room, and the bytes promised (a disk walk: never in the event loop)
+_marks_lock = threading.Lock()  # what is being sent: taken in the event loop, so only for a moment
+_streaming: collections.Counter[str] = collections.Counter()
+_last_served: dict[str, float] = {}
+_reserved = 0
+
+
+@contextlib.contextmanager
+def serving(path: Path) -> Iterator[None]:
+    """Keep ``path`` (a take being sent to its visitor) out of the quota's reach while it is sent,
+    and for ``FRESH_S`` after."""
+    key = os.path.realpath(path)
+    with _marks_lock:
+        _streaming[key] += 1
+        _last_served[key] = time.time()
+    try:
+        yield
+    finally:
+        with _marks_lock:
+            _streaming[key] -= 1
+            if _streaming[key] <= 0:
+                del _streaming[key]
+            _last_served[key] = time.time()
+
+
+def _take_groups() -> list[tuple[float, int, list[Path], bool]]:
+    """The studio's own files by take (its audio and record together): (last used, bytes, files,
+    protected), where protected means being written, being sent, or fresh."""
+    groups: dict[str, list[Path]] = {}
+    root = output_dir()
+    for folder in (p for p in root.iterdir() if p.is_dir() and _DAY_FOLDER.match(p.name)):
+        with contextlib.suppress(OSError):
+            for path in folder.iterdir():
+                if _OWN_FILE.match(path.name):
+                    stem = path.name.removeprefix(".partial-").rsplit(".", 1)[0]
+                    groups.setdefault(f"{folder.name}/{stem}", []).append(path)
+    existing = {os.path.realpath(p) for files in groups.values() for p in files}
+    with _marks_lock:
+        for gone in set(_last_served) - existing:  # removed by age, or by hand: forget it
+            del _last_served[gone]
+        served, streaming = dict(_last_served), set(_streaming)
+    now, found = time.time(), []
+    for files in groups.values():
+        used, size, busy = 0.0, 0, False
+        for path in files:
+            with contextlib.suppress(OSError):
+                stat = path.stat()
+                key = os.path.realpath(path)
+                used = max(used, stat.st_mtime, served.get(key, 0.0))
+                size += stat.st_size
+                busy |= path.name.startswith(".partial-") or key in streaming
+        found.append((used, size, files, busy or now - used < FRESH_S))
+    return found
+
+
+def make_room(incoming: int = 0, dry_run: bool = False) -> bool:
+    """Remove the oldest takes (audio and record together) until the folder, the bytes promised to
+    runs under way (``reserve``) and ``incoming`` more fit the quota; False when they cannot
+    (what is left is being written, being sent, or fresh). ``dry_run`` only says whether they could."""
+    with _room_lock:
+        groups = _take_groups()
+        total = sum(size for _, size, _, _ in groups) + _reserved + incoming
+        limit = output_quota_bytes()
+        for _used, size, files, protected in sorted(groups, key=lambda g: g[0]):
+            if total <= limit:
+                break
+            if protected:
+                continue
+            if not dry_run:
+                for path in files:
+                    path.unlink(missing_ok=True)
+            total -= size
+        return total <= limit
+
+
+@contextlib.contextmanager
+def reserve(nbytes: int) -> Iterator[bool]:
+    """Room for ``nbytes`` made (oldest takes removed) and held for the block, so that runs under
+    way do not promise the same room twice; yields False, holding nothing, when there is none."""
+    global _reserved
+    with _room_lock:
+        ok = make_room(nbytes)
+        if ok:
+            _reserved += nbytes
+    try:
+        yield ok
+    finally:
+        if ok:
+            with _room_lock:
+                _reserved -= nbytes
 
 
 # A long-running studio must also drop old files, not only at start-up; walking the whole output

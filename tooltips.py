@@ -108,6 +108,14 @@ UPLOADS_PER_VISITOR = (
     "You already have {held} uploaded songs being read. Wait until they are read, then upload this one again."
 )
 CHEAP_BUSY = "The studio has too many requests like this one under way. Nothing was lost: try again in a moment."
+OUTPUT_FULL = (
+    "The studio's folder for finished songs is full of songs other visitors are still fetching, so this one "
+    "would have nowhere to go. Nothing was made: try again in a few minutes, or ask for fewer or shorter takes."
+)
+OUTPUT_TOO_SMALL = (
+    "{asked} would write about {mb:.0f} MB, more than the studio's folder for finished songs holds ({quota:.0f} MB). "
+    "Ask for fewer or shorter takes, or MP3 instead of WAV or FLAC."
+)
 UPLOADS_BUSY = (
     "The studio is reading many uploaded songs right now and has no room for this one yet. Nothing was lost: "
     "upload it again in a moment."

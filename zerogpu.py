@@ -30,6 +30,7 @@ import gradio as gr
 
 import audio
 import backend
+import budget
 import devices
 import lyrics
 import models
@@ -44,7 +45,7 @@ T = TypeVar("T")
 
 def on_zero_gpu() -> bool:
     """True on a ZeroGPU Space (or under the test harness that imitates one)."""
-    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true", "yes")
+    return devices.on_zero_gpu()
 
 
 def on_space() -> bool:
@@ -341,30 +342,21 @@ def _plan_or_not(job: modes.Job, progress: Any, run_id: str | None) -> modes.Job
         if exc.title == "Stopped":
             raise
         reason = f"the planner could not be loaded ({planner.load_error() or _warmup_errors.get('planner', '?')})"
-    if reason is None and job.params.get("audio_duration") == -1:  # Think chooses: no longer than one call allows
-        longest = _longest_length(job.params)
+    if reason is None and job.params.get("audio_duration") == -1 and not job.request["plan"].get("given"):
+        longest = budget.longest(job.mode, job.params)  # Think chooses: no longer than the budget allows
         if longest is None:
-            reason = f"no song planned by Think fits the {devices.GPU_MAX_SECONDS} s one ZeroGPU call may last"
-        else:
-            job.params["longest"] = job.request["plan"]["longest"] = longest
-    if reason is None and music.estimate_seconds(job.mode, job.params) > devices.GPU_MAX_SECONDS:
-        plain = {**job.params, "think": False}
-        if music.estimate_seconds(job.mode, plain) <= devices.GPU_MAX_SECONDS:
-            reason = (
-                f"planning and making this song would take longer than the {devices.GPU_MAX_SECONDS} s one ZeroGPU "
-                "call may last; fewer takes or a shorter song leave room for it"
-            )
+            reason = f"no song planned by Think fits the {budget.max_gpu_seconds():.0f} s one request may take here"
+        elif longest < int(job.params.get("longest") or 600):
+            job = modes.with_longest(job, longest)
+    if reason is None and budget.over(job.mode, job.params) and not budget.over(job.mode, {**job.params, "think": 0}):
+        reason = (
+            f"planning and making this song would take longer than the {budget.max_gpu_seconds():.0f} s one "
+            "request may take here; fewer takes or a shorter song leave room for it"
+        )
     if reason is None:
         return job
     request = {k: v for k, v in job.request.items() if k != "plan"}
     return dataclasses.replace(job, request={**request, "plan_skipped": reason})
-
-
-def _longest_length(params: dict[str, Any]) -> int | None:
-    """The longest song (10–600 s) whose planning and making fit one ZeroGPU call, or None."""
-    fits = [s for s in range(10, 601, 10) if music.estimate_seconds("generate", {**params, "audio_duration": s})
-            <= devices.GPU_MAX_SECONDS]  # fmt: skip
-    return max(fits) if fits else None
 
 
 def run_music(job: modes.Job, progress: Any = None, run_id: str | None = None) -> dict[str, Any]:

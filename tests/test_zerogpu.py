@@ -275,6 +275,17 @@ def test_an_aborted_call_is_retried_at_twice_the_time_then_reported(client, spac
     assert Path(client.predict(**request)[0]).exists()
 
 
+def test_a_request_over_one_calls_limit_is_refused_before_any_call(client, space):
+    """Issue 31: 4 × 600 s with Think estimated 566 s and declared 300, so ZeroGPU aborted it, and the
+    retry declared 300 again. Now no call starts: the visitor is told what fits."""
+    seen = len(space[1].durations)
+    words = r"2 takes of 10 minutes with Think is more than one request may make here \(about \d+ s of GPU time, "
+    with pytest.raises(ValidationError, match=words + r"where one request may take 300 s\)\. At most 1 take of"):
+        client.predict(prompt="long", audio_duration=600, batch_size=2, inference_steps=50, think=True,
+                       api_name="/generate")  # fmt: skip
+    assert len(space[1].durations) == seen
+
+
 def test_every_declared_duration_is_within_the_clamp(space):
     durations = space[1].durations
     assert len(durations) >= 15

@@ -1,0 +1,186 @@
+"""What one music request may cost here, in one place: checked at the door (the validator, before
+the request queues) and again just before it runs (``handlers.make``).
+
+Three costs are bounded, each by a setting a workstation's owner may raise:
+
+- the GPU seconds the request declares (``music.estimate_seconds``, what ``music_gpu`` declares):
+  ``ACE_STUDIO_MAX_REQUEST_GPU_S``, default 300; on ZeroGPU never above 300, one call's limit, so
+  no request starts as a call doomed to "GPU task aborted" (the retry's declaration is clamped
+  there too: ``devices.clamp_duration``);
+- the audio it holds at once, takes × seconds: ``ACE_STUDIO_MAX_REQUEST_AUDIO_S``, default 1200
+  (four 600 s takes cost the server +4.29 GB: about 1.8 MB a second of audio);
+- the bytes it writes: they must fit the output folder's quota (``takes.make_room``,
+  ``ACE_STUDIO_OUTPUT_QUOTA_MB``), room held from the start of the run until the takes are written.
+
+A request over its budget is refused in words that say what would fit. The length Think chooses
+is bounded by the same rule (``longest``): a fixed length, a plan brought back (its length is the
+song's) and Think's own choice meet one limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+import checks
+import devices
+import models
+import modes
+import music
+import takes
+import tooltips as tips
+
+# Written bytes a second of a take may take, by format: 16-bit WAV, 24-bit FLAC at worst (noise
+# does not compress), MP3 at its highest bit rate; and a record (its plan's codes as text included).
+BYTES_PER_SECOND = {"wav": 48000 * 2 * 2, "flac": 48000 * 2 * 3, "mp3": 320_000 // 8}
+RECORD_BYTES = 16_384
+RECORD_BYTES_PER_SECOND = 5 * 24  # five codes a second, ~24 characters each, per take in a record
+# The grid on which Think's longest length and the lengths that would fit are found.
+LENGTH_STEP = 10
+
+
+def max_gpu_seconds() -> float:
+    """GPU seconds one request may declare (``ACE_STUDIO_MAX_REQUEST_GPU_S``, default 300; at most
+    300 on ZeroGPU, where one call may not last longer)."""
+    limit = _setting("ACE_STUDIO_MAX_REQUEST_GPU_S", devices.GPU_MAX_SECONDS)
+    return min(limit, devices.GPU_MAX_SECONDS) if devices.on_zero_gpu() else limit
+
+
+def max_audio_seconds() -> float:
+    """Seconds of audio (takes × length) one request may make (``ACE_STUDIO_MAX_REQUEST_AUDIO_S``)."""
+    return _setting("ACE_STUDIO_MAX_REQUEST_AUDIO_S", 1200)
+
+
+def _setting(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return float(default)
+    return value if value > 0 else float(default)
+
+
+def length(params: dict[str, Any]) -> float:
+    """The length of each take (Think's longest where it chooses)."""
+    seconds = float(params.get("audio_duration") or 0)
+    return seconds if seconds > 0 else float(params.get("longest") or checks.MAX_SECONDS)
+
+
+def bytes_written(params: dict[str, Any]) -> int:
+    """At most how many bytes the request's takes and records take in the output folder."""
+    n, seconds = int(params.get("batch_size") or 1), length(params)
+    per_take = BYTES_PER_SECOND.get(params.get("audio_format", "wav"), BYTES_PER_SECOND["flac"]) * seconds
+    return int(n * (per_take + RECORD_BYTES + RECORD_BYTES_PER_SECOND * seconds * n))
+
+
+def over(mode: str, params: dict[str, Any]) -> list[str]:
+    """What of the budget ``params`` exceed, in words (empty when the request fits)."""
+    why = []
+    gpu, most = music.estimate_seconds(mode, params), max_gpu_seconds()
+    if gpu > most:
+        why.append(f"about {gpu:.0f} s of GPU time, where one request may take {most:.0f} s")
+    held, limit = int(params.get("batch_size") or 1) * length(params), max_audio_seconds()
+    if held > limit:
+        why.append(f"{span(held)} of audio at once, where one request may make {span(limit)}")
+    return why
+
+
+def longest(mode: str, params: dict[str, Any]) -> int | None:
+    """The longest song (on a 10 s grid) the request could make within its budget, or None."""
+    lo, hi = int(checks.MIN_SECONDS), int(checks.MAX_SECONDS)
+    for seconds in range(hi, lo - 1, -LENGTH_STEP):
+        if not over(mode, {**params, "audio_duration": seconds}):
+            return seconds
+    return None
+
+
+def check(job: modes.Job) -> modes.Job:
+    """``job`` within its budget (a length Think chooses bounded to what fits), or ``InputError``
+    in words that say what would fit, on the field to change; a full output folder is a ``gr.Error``."""
+    params = job.params
+    if params.get("audio_duration") == -1 and not job.request.get("plan", {}).get("given"):
+        best = longest(job.mode, params)
+        if best is not None and best < int(params.get("longest") or checks.MAX_SECONDS):
+            job = modes.with_longest(job, best)
+    why = over(job.mode, job.params)
+    if why:
+        field, ways = _what_fits(job.mode, job.params)
+        raise checks.InputError(
+            f"{_asked(job.mode, job.params)} is more than one request may make here ({'; '.join(why)}). "
+            f"{ways[0][0].upper()}{ways[0][1:]}{''.join(', or ' + w for w in ways[1:])}.",
+            field,
+        )
+    if not takes.make_room(bytes_written(job.params), dry_run=True):
+        raise _no_room(job)
+    return job
+
+
+def _no_room(job: modes.Job) -> gr.Error:
+    size, quota = bytes_written(job.params), takes.output_quota_bytes()
+    if size > quota:
+        return gr.Error(tips.OUTPUT_TOO_SMALL.format(asked=_asked(job.mode, job.params), mb=size / 2**20,
+                                                     quota=quota / 2**20), title="No room for new songs")  # fmt: skip
+    return gr.Error(tips.OUTPUT_FULL, title="No room for new songs")
+
+
+@contextlib.contextmanager
+def room(job: modes.Job) -> Iterator[None]:
+    """The room ``job``'s takes need in the output folder, made (oldest takes first) and held while
+    it runs; refused in words, before it runs, when the folder cannot make it."""
+    with takes.reserve(bytes_written(job.params)) as made:
+        if not made:
+            raise _no_room(job)
+        yield
+
+
+def _what_fits(mode: str, params: dict[str, Any]) -> tuple[str, list[str]]:
+    """(the field to mark, the ways that fit: fewer takes, a shorter song, fewer steps, no Think)."""
+    ways: list[tuple[str, str]] = []
+    n = int(params.get("batch_size") or 1)
+    fewer = next((k for k in range(n - 1, 0, -1) if not over(mode, {**params, "batch_size": k})), None)
+    if fewer is not None:
+        ways.append(("batch_size", f"at most {fewer} take{'s' * (fewer > 1)} of that length"))
+    if mode == "generate":
+        shorter = longest(mode, params)
+        if shorter is not None and shorter < length(params):
+            ways.append(("audio_duration", f"{'takes' if n > 1 else 'a take'} up to {span(shorter)}"))
+    elif mode == "extend":
+        added = float(params.get("extend_seconds") or 0)
+        source = float(params["audio_duration"]) - added
+        add = next((s for s in range(int(added) - 1, 0, -LENGTH_STEP)
+                    if not over(mode, {**params, "extend_seconds": s, "audio_duration": source + s})), None)  # fmt: skip
+        if add is not None:
+            ways.append(("extend_seconds", f"up to {span(add)} added"))
+    steps = int(params.get("inference_steps") or models.active_variant().steps)
+    fewer_steps = next((s for s in range(steps - 1, 0, -1) if not over(mode, {**params, "inference_steps": s})), None)
+    if fewer_steps is not None:
+        ways.append(("inference_steps", f"up to {fewer_steps} steps"))
+    if params.get("think") and not over(mode, {**params, "think": False}):
+        ways.append(("think", "the same without Think"))
+    if not ways:
+        return ("batch_size" if mode == "generate" else "prompt"), ["ask for fewer takes or a shorter song"]
+    return ways[0][0], [w for _, w in ways]
+
+
+def _asked(mode: str, params: dict[str, Any]) -> str:
+    n, seconds = int(params.get("batch_size") or 1), length(params)
+    think = " with Think" if params.get("think") else ""
+    if mode == "generate" and params.get("audio_duration") == -1 and not params.get("plan_given"):
+        return f"{n} take{'s' * (n > 1)} with Think, even of the shortest length"
+    if mode == "generate":
+        return f"{n} takes of {span(seconds)}{think}" if n > 1 else f"A take of {span(seconds)}{think}"
+    return f"A {span(seconds)} {mode}"
+
+
+def span(seconds: float) -> str:
+    """A length as a musician says it: "45 s", "10 minutes", "4 min 30 s"."""
+    seconds = int(round(seconds))
+    minutes, rest = divmod(seconds, 60)
+    if minutes == 0:
+        return f"{rest} s"
+    if rest == 0:
+        return f"{minutes} minute{'s' * (minutes > 1)}"
+    return f"{minutes} min {rest} s"

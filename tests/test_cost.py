@@ -1,0 +1,305 @@
+"""What one request may cost a shared studio (issue 29, items 5, 7 and 12; issue 31's limit): its GPU
+seconds, the audio it holds and the bytes it writes are bounded at the door, the output folder keeps
+its quota (oldest first, never a take being fetched), and a LoRA is checked once, from its header.
+
+The studio runs as ``python app.py`` in its own process (its resident memory is its own) on tiny
+models, attacked through ``gradio_client`` and raw HTTP as the outside review did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import numpy as np
+import psutil
+import pytest
+import soundfile as sf
+import torch
+from conftest import studio_process
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError, ValidationError
+from safetensors.torch import load_file, save_file
+
+import backend
+import budget
+import devices
+import lora
+import modes
+import music
+import random_models
+import takes
+
+MB = 2**20
+QUOTA_MB = 20
+FORGED_PLAN = json.dumps({"bpm": 120, "duration": 600, "keyscale": "C major", "timesignature": "4", "caption": "x"})
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
+    work = tmp_path_factory.mktemp("cost")
+    env = {
+        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
+        "ACE_STUDIO_VARIANT": "xl-sft",
+        "ACE_STUDIO_PLANNER_MODEL": str(tiny_planner_dir),
+        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
+        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
+        "GRADIO_TEMP_DIR": str(work / "gradio"),
+        "ACE_STUDIO_OUTPUT_QUOTA_MB": str(QUOTA_MB),
+    }
+    with studio_process(env, work) as (url, proc):
+        client = Client(url, verbose=False)
+        client.predict(prompt="warm up", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
+        yield SimpleNamespace(url=url, proc=proc, out=work / "outputs", client=client)
+
+
+def rss(pid: int) -> int:
+    total = 0
+    for p in (psutil.Process(pid), *psutil.Process(pid).children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+@contextlib.contextmanager
+def peak_rss(pid: int):
+    """The studio's resident memory sampled every 10 ms while the block runs: ``delta`` = peak − before."""
+    seen = {"before": rss(pid), "peak": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            seen["peak"] = max(seen["peak"], rss(pid))
+            done.wait(0.01)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        thread.join()
+        seen["delta"] = max(0, seen["peak"] - seen["before"])
+
+
+def _files(out: Path) -> set[Path]:
+    return {p for p in out.rglob("*") if p.is_file()}
+
+
+# ---------------------------------------------------------------- one request's budget
+
+
+def test_a_forged_four_by_ten_minutes_request_is_refused_at_the_door(studio):
+    """The review: Think, auto length, 4 takes, 1 step and a plan asking 600 s ran 185 s and +4.29 GB."""
+    before = _files(studio.out)
+    with peak_rss(studio.proc.pid) as memory:
+        started = time.perf_counter()
+        with pytest.raises(ValidationError) as info:
+            studio.client.predict(prompt="forged", think=True, auto_length=True, batch_size=4, inference_steps=1,
+                                  plan=FORGED_PLAN, api_name="/generate")  # fmt: skip
+        took = time.perf_counter() - started
+    text = str(info.value)
+    print(f"\nforged 4 × 600 s: refused in {took:.2f} s, +{memory['delta'] / MB:.0f} MB peak RSS\n{text}")
+    assert "batch_size: 4 takes of 10 minutes with Think is more than one request may make here" in text, text
+    assert "40 minutes of audio at once, where one request may make 20 minutes" in text
+    assert "At most 2 takes of that length, or takes up to 5 minutes" in text
+    assert took < 20 and memory["delta"] < 150 * MB and _files(studio.out) == before
+    # The same without a plan (the plain path) meets the same bound, in the same words.
+    with pytest.raises(ValidationError, match="4 takes of 10 minutes is more than one request may make here"):
+        studio.client.predict(prompt="plain", audio_duration=600, batch_size=4, inference_steps=1, think=False,
+                              api_name="/generate")  # fmt: skip
+    # A visitor behind it is not kept waiting.
+    started = time.perf_counter()
+    studio.client.predict(prompt="victim", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
+    print(f"a victim's 10 s take right after: {time.perf_counter() - started:.2f} s")
+
+
+def test_the_plan_the_auto_and_the_plain_path_meet_one_bound(studio_env, with_planner):
+    common = {"prompt": "x", "batch_size": 4, "inference_steps": 1}
+    # Think choosing the length: bounded to the longest that fits, everywhere the length is used.
+    auto = budget.check(modes.prepare_generate(**common, think=True, auto_length=True))
+    assert auto.params["longest"] == auto.request["plan"]["longest"] == 300
+    assert auto.request["audio_duration"] <= 300.1 and not budget.over("generate", auto.params)
+    # A fixed length and a plan brought back are refused where Think's own choice is bounded.
+    for kwargs in ({"audio_duration": 310, "think": False}, {"think": True, "auto_length": True, "plan": FORGED_PLAN}):
+        with pytest.raises(Exception, match="more than one request may make here"):
+            budget.check(modes.prepare_generate(**common, **kwargs))
+    assert budget.check(modes.prepare_generate(**common, audio_duration=300, think=False))
+    # A plan's length within the budget is the song's length, and the planner keeps to it.
+    fits = json.loads(FORGED_PLAN) | {"duration": 120}
+    job = budget.check(modes.prepare_generate(**common, think=True, auto_length=True, plan=json.dumps(fits)))
+    assert job.params["longest"] == 120
+
+
+def test_the_gpu_seconds_one_request_declares_stay_within_one_zerogpu_call(studio_env, monkeypatch):
+    """Issue 31: 4 × 600 s estimated 390 s (566 s with Think), clamped to 300: a call doomed to abort."""
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_GPU_S", "1000")  # an owner's setting cannot pass ZeroGPU's limit
+    monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_AUDIO_S", "3000")
+    assert budget.max_gpu_seconds() == devices.GPU_MAX_SECONDS
+    job = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=4, inference_steps=50, think=False)
+    monkeypatch.setattr(backend, "is_warm", lambda: True)
+    assert music.estimate_seconds("generate", job.params) > devices.GPU_MAX_SECONDS
+    with pytest.raises(Exception, match=r"about \d+ s of GPU time, where one request may take 300 s") as info:
+        budget.check(job)
+    offered = re.search(r"At most (\d) takes? of that length", info.value.message)
+    assert info.value.param == "batch_size" and offered, info.value.message
+    # What the refusal offers fits, and a retry after an abort declares no more than one call may last.
+    fits = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=int(offered[1]), inference_steps=50,
+                                  think=False)  # fmt: skip
+    assert music.estimate_seconds("generate", budget.check(fits).params) <= devices.GPU_MAX_SECONDS
+    assert music.estimate_duration("generate", fits.params, 2.0) <= devices.GPU_MAX_SECONDS
+    # Off ZeroGPU a workstation's owner may raise it.
+    monkeypatch.delenv("SPACES_ZERO_GPU")
+    assert budget.check(job) is job
+
+
+# ---------------------------------------------------------------- the output folder's quota
+
+
+def _old_take(out: Path, n: int, megabytes: float, age_s: float) -> Path:
+    day = out / "2026-01-01"
+    day.mkdir(parents=True, exist_ok=True)
+    audio = day / f"generate-000000-00000{n}-take1-seed{n}.wav"
+    audio.write_bytes(b"\0" * int(megabytes * MB))
+    record = audio.with_suffix(".json")
+    record.write_text("{}")
+    for path in (audio, record):
+        os.utime(path, (time.time() - age_s, time.time() - age_s))
+    return audio
+
+
+def test_the_output_folder_keeps_its_quota_oldest_first_never_a_take_being_fetched(studio):
+    for path in _files(studio.out):
+        path.unlink()
+    oldest, older, old = (_old_take(studio.out, n, 6.5, age) for n, age in ((1, 3 * 3600), (2, 2 * 3600), (3, 3600)))
+    url = f"{studio.url}takes/2026-01-01/{oldest.name}"
+    with httpx.stream("GET", url) as download:  # a visitor is fetching the oldest take right now
+        assert download.status_code == 200
+        next(download.iter_bytes(4096))
+        result = studio.client.predict(prompt="new", audio_duration=10, inference_steps=1, think=False,
+                                       api_name="/generate")  # fmt: skip
+    held = sum(p.stat().st_size for p in _files(studio.out))
+    print(f"\noutput folder after a new take: {held / MB:.1f} MB of {QUOTA_MB} MB")
+    assert oldest.exists() and not older.exists() and not older.with_suffix(".json").exists() and old.exists()
+    assert Path(result[0]).exists() and held <= QUOTA_MB * MB
+    # Room the folder cannot make (what is left is fresh or being fetched) is refused before anything runs.
+    _old_take(studio.out, 4, 6, 0)  # another visitor's take, just made
+    before = _files(studio.out)
+    for takes_, seconds, words in ((4, 10, "folder for finished songs is full"),
+                                   (4, 60, r"MB, more than the studio's folder for finished songs holds \(20 MB\)")):  # fmt: skip
+        with pytest.raises((ValidationError, AppError), match=words):
+            studio.client.predict(prompt="big", audio_duration=seconds, batch_size=takes_, inference_steps=1,
+                                  think=False, api_name="/generate")  # fmt: skip
+    assert _files(studio.out) == before
+    for path in _files(studio.out):  # the next tests start with an empty folder
+        path.unlink()
+
+
+def test_room_is_made_and_held_for_runs_under_way(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path))
+    monkeypatch.setenv("ACE_STUDIO_OUTPUT_QUOTA_MB", "10")
+    first, second = _old_take(tmp_path, 1, 4, 7200), _old_take(tmp_path, 2, 4, 3600)
+    assert takes.make_room(3 * MB, dry_run=True) and first.exists()  # a dry run only tells
+    with takes.reserve(3 * MB) as made:
+        assert made and not first.exists() and second.exists()
+        with takes.reserve(3 * MB) as again:  # the first run's room is not promised twice
+            assert again and not second.exists()
+        with takes.reserve(8 * MB) as too_much:
+            assert not too_much
+
+
+# ---------------------------------------------------------------- LoRAs at the door
+
+
+@pytest.fixture(scope="module")
+def tiny_transformer(tiny_pipeline_dir):
+    import models
+
+    return models.load_pipeline(str(tiny_pipeline_dir), models.VARIANTS["xl-sft"]).transformer
+
+
+@pytest.fixture(scope="module")
+def bad_loras(tiny_transformer, tmp_path_factory):
+    """A LoRA for the tiny pipeline in four spellings, and its pair scaled as an alpha of 2 means."""
+    root = tmp_path_factory.mktemp("bad-loras")
+    good = load_file(str(random_models.save_lora(root / "good.safetensors", tiny_transformer)))
+    a_keys = [k for k in good if ".lora_A." in k]
+
+    def save(name: str, tensors: dict) -> Path:
+        save_file(tensors, str(root / f"{name}.safetensors"))
+        return root / f"{name}.safetensors"
+
+    return {
+        "good": root / "good.safetensors",
+        "rank0": save(
+            "rank0",
+            {k: torch.zeros(0, v.shape[1]) if ".lora_A." in k else torch.zeros(v.shape[0], 0) for k, v in good.items()},
+        ),  # fmt: skip
+        "alpha": save("alpha", {**good, **{k.replace(".lora_A.weight", ".alpha"): torch.tensor(2.0) for k in a_keys}}),
+        "halved": save("halved", {k: v * 0.5 if ".lora_B." in k else v for k, v in good.items()}),  # rank 4, alpha 2
+        "default": save("default", {k.replace(".weight", ".default.weight"): v for k, v in good.items()}),
+        "junk": save("junk", {**good, "transformer.time_embed.weight": torch.zeros(3)}),
+    }
+
+
+def _join(url: str, fn: int, data: list, session: str) -> httpx.Response:
+    return httpx.post(f"{url}gradio_api/queue/join", timeout=300,
+                      json={"data": data, "fn_index": fn, "session_hash": session, "trigger_id": None})  # fmt: skip
+
+
+def test_twelve_joins_naming_one_big_lora_read_it_once_from_its_header(studio, tiny_transformer, tmp_path):
+    """The review: 12 joins naming one 190 MB LoRA cost +2,049 MB (each read the whole file)."""
+    big = tmp_path / "big.safetensors"
+    targets = {name: size for name, size in lora.layer_sizes(tiny_transformer).items()
+               if name.endswith(("to_q", "to_k", "to_v", "to_out.0"))}  # fmt: skip
+    rank = 190 * MB // (4 * sum(a + b for a, b in targets.values()))  # 190 MB in float32
+    save_file({f"transformer.{name}.lora_{part}.weight": torch.zeros((rank, i) if part == "A" else (o, rank))
+               for name, (i, o) in targets.items() for part in "AB"}, str(big))  # fmt: skip
+    with open(big, "rb") as f:
+        server_path = httpx.post(f"{studio.url}gradio_api/upload", files={"files": (big.name, f)}, timeout=120).json()[
+            0
+        ]
+    fn = next(
+        d["id"] for d in httpx.get(f"{studio.url}config").json()["dependencies"] if d.get("api_name") == "generate"
+    )
+    parameters = studio.client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"][
+        "parameters"
+    ]
+    # A seed out of range is checked after the LoRA: each join pays for the LoRA check and is then turned away.
+    values = {"prompt": "lora", "audio_duration": 10, "inference_steps": 1, "think": False, "seed": -5,
+              "lora": {"path": server_path, "meta": {"_type": "gradio.FileData"}}}  # fmt: skip
+    data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in parameters]
+    answers: list[httpx.Response] = []
+    with peak_rss(studio.proc.pid) as memory:
+        threads = [threading.Thread(target=lambda i=i: answers.append(_join(studio.url, fn, data, f"lora{i}")))
+                   for i in range(12)]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    print(f"\n12 joins naming one {big.stat().st_size / MB:.0f} MB LoRA: +{memory['delta'] / MB:.0f} MB peak RSS")
+    assert all(a.status_code == 422 and "Seed must be a whole number" in a.text for a in answers), answers[0].text
+    assert memory["delta"] < 100 * MB
+
+
+def test_loras_that_failed_on_the_gpu_get_words_at_the_door_or_load(studio, bad_loras):
+    """The review: rank 0, an ``alpha`` tensor and ``lora_A.default.weight`` names passed the door and
+    ended as "The model stopped with an error (ValueError)"."""
+    common = dict(prompt="dub", audio_duration=10, inference_steps=2, seed=4, think=False, api_name="/generate")
+    client = studio.client
+    for name, words in (("rank0", "has rank 0 in"), ("junk", "holds tensors that are not LoRA weights")):
+        with pytest.raises(ValidationError, match=f"lora: {name}.safetensors {words}"):
+            client.predict(**common, lora=handle_file(str(bad_loras[name])))
+    made = {name: sf.read(client.predict(**common, lora=handle_file(str(bad_loras[name])))[0])[0]
+            for name in ("good", "alpha", "halved", "default")}  # fmt: skip
+    np.testing.assert_array_equal(made["default"], made["good"])  # PEFT's adapter names: the same LoRA
+    np.testing.assert_array_equal(made["alpha"], made["halved"])  # alpha 2 over rank 4: B at half
+    assert not np.array_equal(made["alpha"], made["good"])
