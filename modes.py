@@ -3,8 +3,8 @@
 A request reads as one straight line: ``prepare_<mode>(...)`` checks the visitor's settings
 (``checks``) and returns a ``Job`` (the record of what was asked, the picklable pipeline request and
 the post-processing); the GPU entry (``zerogpu.run_music``) runs ``job.request``;
-``finish(job, result)`` fits, gain-matches and splices the takes, then ``takes`` writes the files.
-Nothing here takes a GPU slot.
+``finish(job, result)`` fits, gain-matches, splices and finishes (``mastering``) the takes, then
+``takes`` writes the files. Nothing here takes a GPU slot.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,19 +79,16 @@ class Job:
 
 
 def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    """Post-process and finish the pipeline's takes, one at a time, and write them; returns the
-    paths and the call's record (each take's finish in it)."""
+    """Post-process, finish (one take at a time) and write the takes; returns paths and the record."""
     started = time.perf_counter()
     done = [mastering.finish(job.post(take), job.finishing, job.region) for take in result["audio"]]
-    timings = {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}
     result = {**result, "audio": np.stack([take for take, _ in done]), "finishes": [info for _, info in done],
-              "timings": timings}  # fmt: skip
+              "timings": {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}}  # fmt: skip
     return takes.write_takes(job.mode, result, job.params, job.seeds)
 
 
 def _finishing(loudness: Any, fade_in: Any, fade_out: Any, whole: bool = True) -> tuple[mastering.Finish, dict]:
-    """The finish the visitor asked for and its params for the record; ``whole`` takes a loudness
-    target (a new take), otherwise the source's loudness rules (Edit, Extend)."""
+    """The finish asked for, and its params; only a ``whole`` new take has a loudness target."""
     with about("loudness"):
         lufs = check_loudness(loudness) if whole else None
     with about("fade_in"):
@@ -190,13 +187,11 @@ def prepare_generate(
 
 
 def with_longest(job: Job, seconds: int) -> Job:
-    """``job`` (a Generate whose length Think chooses) with that length at most ``seconds``: the
-    plan's limit, the pipeline's length until the plan sets it, and the trim afterwards."""
-    params = {**job.params, "longest": int(seconds)}
+    """``job`` (Think chooses the length) with that length at most ``seconds``: plan, pipeline, trim."""
     request = {**job.request, "plan": {**job.request["plan"], "longest": int(seconds)},
                "audio_duration": audio.good_frames(math.ceil(seconds * audio.LATENT_RATE)) / audio.LATENT_RATE}  # fmt: skip
     n = int(round(seconds * audio.SAMPLE_RATE))
-    return Job(job.mode, params, request, job.seeds, lambda take: take[:, :n])
+    return replace(job, params={**job.params, "longest": int(seconds)}, request=request, post=lambda t: t[:, :n])
 
 
 def _plan_args(caption: str, lyrics: str, seconds: float | None, music: dict[str, Any], rewrite: Any, plan: Any,
