@@ -97,6 +97,7 @@ def prepare_generate(
     auto_length: bool = False,
     rewrite_caption: bool = True,
     plan: str = "",
+    lora_preset: str | None = None,
 ) -> Job:
     """Text to music; ``reference_audio`` optionally lends its voice or instrument timbre. With
     ``think`` (on by default where a planner is set up) ACE-Step's 5 Hz planner first writes the
@@ -119,7 +120,7 @@ def prepare_generate(
     with about("audio_format"):
         fmt = check_format(audio_format)
     reference = _source(reference_audio, "timbre reference", "reference_audio") if reference_audio else None
-    adapter = check_lora(lora, lora_scale)
+    adapter = check_lora(lora, lora_scale, lora_preset)
     with about("seed"):
         seeds = seeds_for(seed, n_takes)
     params = {"prompt": prompt, "lyrics": lyrics, "think": thinking, "audio_duration": -1 if duration is None else duration,
@@ -184,7 +185,11 @@ def _text(prompt: Any, lyrics: Any) -> tuple[str, str]:
 
 
 def _lora_params(adapter: dict[str, Any] | None) -> dict[str, Any]:
-    return {"lora": adapter["name"], "lora_scale": adapter["scale"]} if adapter else {"lora": None}
+    if not adapter:
+        return {"lora": None}
+    # A preset is recorded by its Hub repo (what the take was made with) and its name (what brings it back).
+    preset = {"lora_preset": adapter["preset"], "lora_repo": adapter["repo"]} if adapter.get("preset") else {}
+    return {"lora": adapter["name"], "lora_scale": adapter["scale"], **preset}
 
 
 def _musical(bpm: Any, key_scale: Any, time_signature: Any) -> dict[str, Any]:
@@ -216,7 +221,7 @@ def _pad_to_frames(x: np.ndarray, n: int | None = None) -> np.ndarray:
 
 def _common(src_audio: Any, prompt: Any, lyrics: Any, vocal_language: Any, bpm: Any, key_scale: Any,
             time_signature: Any, seed: Any, steps: Any, guidance: Any, fmt: Any, lora: Any, lora_scale: Any,
-            need_text: bool):  # fmt: skip
+            need_text: bool, lora_preset: Any = None):  # fmt: skip
     """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each)."""
     _need_source(src_audio)
     music = _musical(bpm, key_scale, time_signature)
@@ -233,7 +238,7 @@ def _common(src_audio: Any, prompt: Any, lyrics: Any, vocal_language: Any, bpm: 
     n_steps, guidance_value, shift_value = check_sampling(steps, guidance, None, variant)
     with about("audio_format"):
         audio_format = check_format(fmt)
-    adapter = check_lora(lora, lora_scale)
+    adapter = check_lora(lora, lora_scale, lora_preset)
     with about("seed"):
         seeds = seeds_for(seed, 1)
     params = {
@@ -281,11 +286,12 @@ def prepare_cover(
     audio_format: str = "wav",
     lora: str | None = None,
     lora_scale: float = 1.0,
+    lora_preset: str | None = None,
 ) -> Job:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source."""
     params, request, seeds = _common(
         src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
-        guidance_scale, audio_format, lora, lora_scale, True,
+        guidance_scale, audio_format, lora, lora_scale, True, lora_preset,
     )  # fmt: skip
     with about("audio_cover_strength"):
         strength = in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
@@ -326,11 +332,12 @@ def prepare_extend(
     audio_format: str = "wav",
     lora: str | None = None,
     lora_scale: float = 1.0,
+    lora_preset: str | None = None,
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
     params, request, seeds = _common(
         src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
-        guidance_scale, audio_format, lora, lora_scale, False,
+        guidance_scale, audio_format, lora, lora_scale, False, lora_preset,
     )  # fmt: skip
     with about("extend_seconds"):
         more = in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
@@ -385,11 +392,12 @@ def prepare_edit(
     audio_format: str = "wav",
     lora: str | None = None,
     lora_scale: float = 1.0,
+    lora_preset: str | None = None,
 ) -> Job:
     """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
     params, request, seeds = _common(
         src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
-        guidance_scale, audio_format, lora, lora_scale, True,
+        guidance_scale, audio_format, lora, lora_scale, True, lora_preset,
     )  # fmt: skip
     with about("repainting_start"):
         start = as_number(repainting_start, "Region start")
