@@ -127,7 +127,7 @@ def alpha_ratio(preset: Preset) -> float:
     The studio hands diffusers the weights alone, which then scales them by 1; PEFT trainers
     (ACE-Step's included) scale by alpha / rank, so the preset sounds as trained only with it.
     """
-    path = cached_file(preset, str(Path(preset.file).parent / "adapter_config.json").removeprefix("./"))
+    path = cached_file(preset, _config_name(preset))
     if path is None:
         return 1.0
     try:
@@ -140,4 +140,9 @@ def alpha_ratio(preset: Preset) -> float:
 
 def preload_entries(variant: str) -> list[str]:
     """README ``preload_from_hub`` lines for the presets fitting ``variant`` (the Space's)."""
-    return [f"{p.repo} {p.file}" for p in registry() if variant in p.fits]
+    return [f"{p.repo} {p.file},{_config_name(p)}" for p in registry() if variant in p.fits]
+
+
+def _config_name(preset: Preset) -> str:
+    # PEFT writes its adapter_config.json beside the weights.
+    return str(Path(preset.file).parent / "adapter_config.json").removeprefix("./")

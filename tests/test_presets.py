@@ -93,6 +93,7 @@ def test_a_preset_is_offered_only_when_cached_and_made_for_the_loaded_model(hub,
     with pytest.raises(presets.UnknownPreset, match="made for ACE-Step 1.5 2B"):
         presets.resolve(official.name, "xl-sft")
     assert presets.alpha_ratio(presets.resolve(NAME, "xl-sft")[0]) == 2.0
+    assert presets.preload_entries("xl-sft") == [f"{REPO} adapter_model.safetensors,adapter_config.json"]
 
 
 def test_the_space_preloads_every_preset_for_its_model_within_the_hubs_limit():
