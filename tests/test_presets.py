@@ -9,6 +9,7 @@ for the tiny pipeline: nothing is downloaded.
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,19 @@ def test_the_record_names_the_presets_repo_and_brings_it_back(studio_env, with_h
     assert "LoRA preset (not installed here) &#x27;tiny-org/tiny-style-lora&#x27;" in records.files_note(
         values["files"]
     )
+
+
+def test_a_preset_job_crosses_to_the_gpu_side_as_plain_values(studio_env, with_hub):
+    """What ZeroGPU pickles into its worker (tests/test_zerogpu.py does the same for an upload)."""
+    import backend
+    import modes
+    import music
+
+    styled = modes.prepare_generate(prompt="pop", audio_duration=10, inference_steps=1, seed=3, lora_preset=NAME)
+    bare = modes.prepare_generate(prompt="pop", audio_duration=10, inference_steps=1, seed=3)
+    a = music.run_music(pickle.loads(pickle.dumps(styled.request)))["audio"]
+    assert not backend.get_backend().has_adapter_layers()
+    assert np.abs(a - music.run_music(pickle.loads(pickle.dumps(bare.request)))["audio"]).max() > 1e-4
 
 
 # ---------------------------------------------------------------- served: API and page
