@@ -105,7 +105,8 @@ class Backend:
             started = time.perf_counter()
             try:
                 if adapter:
-                    self._load_lora(adapter["path"], adapter["scale"])
+                    # A preset's PEFT alpha / rank (``presets.alpha_ratio``): 1 for an uploaded file.
+                    self._load_lora(adapter["path"], adapter["scale"] * adapter.get("alpha", 1.0))
                 phases = self.phases(req)
                 latents = None
                 for i, (call, offset, stop_after) in enumerate(phases):

@@ -21,8 +21,10 @@ import gradio as gr
 import audio
 import backend
 import lora
+import mastering
 import models
 import planner
+import presets
 
 MIN_SECONDS = 10.0
 MAX_SECONDS = 600.0
@@ -350,28 +352,68 @@ def check_fade(value: Any, name: str) -> float:
     return in_range(0 if value is None or value == "" else value, name, *FADE_RANGE, " s")
 
 
+def check_finish(loudness: Any, fade_in: Any, fade_out: Any, whole: bool = True) -> tuple[Any, dict[str, Any]]:
+    """The finish asked for (``mastering.Finish``) and its params for the record; only a ``whole``
+    new take has a loudness target (Edit and Extend keep the source's)."""
+    with about("loudness"):
+        lufs = check_loudness(loudness) if whole else None
+    with about("fade_in"):
+        fade_in = check_fade(fade_in, "Fade in")
+    with about("fade_out"):
+        fade_out = check_fade(fade_out, "Fade out")
+    params = {"fade_in": fade_in, "fade_out": fade_out, **({"loudness": lufs or LOUDNESS_OFF} if whole else {})}
+    return mastering.Finish(lufs=lufs, fade_in=fade_in, fade_out=fade_out), params
+
+
 LORA_SCALE_RANGE = (0.0, 2.0)
 
 
-def check_lora(path: Any, scale: Any) -> dict[str, Any] | None:
-    """``{"path", "scale", "name"}`` for an uploaded LoRA file, or None when there is none.
+def check_lora(path: Any, scale: Any, preset: Any = None) -> dict[str, Any] | None:
+    """``{"path", "scale", "name"}`` for an uploaded LoRA file or a preset (plus ``preset``,
+    ``repo`` and ``alpha``), or None when there is neither.
 
     The file itself is always checked, from its header and once per file (``lora.check_file``);
     whether it fits the model is checked here once the model is loaded, and in any case again
-    inside the run.
+    inside the run. A preset is a cached Hub file going through the same checks.
     """
     # Checked with or without a file: a strength typed out of range is a slip the page must name too.
     with about("lora_scale"):
         weight = in_range(1.0 if scale is None else scale, "LoRA strength", *LORA_SCALE_RANGE)
-    if path is None or str(path).strip() == "":
+    chosen = _preset(preset)
+    uploaded = path is not None and str(path).strip() != ""
+    if chosen and uploaded:
+        raise InputError(
+            "Pick a LoRA preset or upload a LoRA file, not both: one LoRA applies at a time. "
+            "Clear the upload or set the preset to None.",
+            "lora_preset",
+        )
+    if not chosen and not uploaded:
         return None
-    with about("lora"):
+    extra: dict[str, Any] = {}
+    if chosen:
+        with about("lora_preset"):
+            try:
+                found, path = presets.resolve(chosen, models.active_variant().name)
+            except presets.UnknownPreset as exc:
+                raise gr.Error(str(exc)) from None
+        extra = {"preset": found.name, "repo": found.repo, "alpha": presets.alpha_ratio(found)}
+    with about("lora_preset" if chosen else "lora"):
         if backend.is_warm():
             # Cheap once the model is in memory, and it saves the visitor a GPU turn for a misfit.
             backend.get_backend().check_lora(str(path))
         else:
             lora.check_file(str(path))
-    return {"path": str(path), "scale": weight, "name": Path(str(path)).name}
+    return {"path": str(path), "scale": weight, "name": Path(str(path)).name, **extra}
+
+
+def _preset(value: Any) -> str | None:
+    """A preset name as sent (None, "" and "none" mean no preset)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"The LoRA preset must be a preset's name, not {shown(value)}.", "lora_preset")
+    name = value.strip()
+    return None if name.lower() in ("", "none") else name
 
 
 def check_seed(seed: Any) -> int:

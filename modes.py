@@ -36,13 +36,12 @@ from checks import (
     about,
     as_number,
     check_bpm,
-    check_fade,
+    check_finish,
     check_format,
     check_key,
     check_language,
     check_length,
     check_lora,
-    check_loudness,
     check_lyric_tokens,
     check_plan,
     check_sampling,
@@ -87,20 +86,6 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
     return takes.write_takes(job.mode, result, job.params, job.seeds)
 
 
-def _finishing(loudness: Any, fade_in: Any, fade_out: Any, whole: bool = True) -> tuple[mastering.Finish, dict]:
-    """The finish asked for, and its params; only a ``whole`` new take has a loudness target."""
-    with about("loudness"):
-        lufs = check_loudness(loudness) if whole else None
-    with about("fade_in"):
-        fade_in = check_fade(fade_in, "Fade in")
-    with about("fade_out"):
-        fade_out = check_fade(fade_out, "Fade out")
-    params = {"fade_in": fade_in, "fade_out": fade_out}
-    if whole:
-        params["loudness"] = "off" if lufs is None else lufs
-    return mastering.Finish(lufs=lufs, fade_in=fade_in, fade_out=fade_out), params
-
-
 def prepare_generate(
     prompt: str = "",
     lyrics: str = "",
@@ -125,6 +110,7 @@ def prepare_generate(
     loudness: float | str = mastering.DEFAULT_LUFS,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
+    lora_preset: str | None = None,
 ) -> Job:
     """Text to music; ``reference_audio`` optionally lends its voice or instrument timbre. With
     ``think`` (on by default where a planner is set up) ACE-Step's 5 Hz planner first writes the
@@ -148,10 +134,10 @@ def prepare_generate(
     with about("audio_format"):
         fmt = check_format(audio_format)
     reference = _source(reference_audio, "timbre reference", "reference_audio") if reference_audio else None
-    adapter = check_lora(lora, lora_scale)
+    adapter = check_lora(lora, lora_scale, lora_preset)
     with about("seed"):
         seeds = seeds_for(seed, n_takes)
-    finishing, finish_params = _finishing(loudness, fade_in, fade_out)
+    finishing, finish_params = check_finish(loudness, fade_in, fade_out)
     params = {"prompt": prompt, "lyrics": lyrics, "think": thinking, "audio_duration": -1 if duration is None else duration,
               "bpm": music["bpm"], "key_scale": music["keyscale"], "time_signature": music["timesignature"],
               "vocal_language": language, "inference_steps": steps, "guidance_scale": guidance, "shift": shift_value,
@@ -226,7 +212,11 @@ def _text(prompt: Any, lyrics: Any) -> tuple[str, str]:
 
 
 def _lora_params(adapter: dict[str, Any] | None) -> dict[str, Any]:
-    return {"lora": adapter["name"], "lora_scale": adapter["scale"]} if adapter else {"lora": None}
+    if not adapter:
+        return {"lora": None}
+    # A preset is recorded by its Hub repo (what the take was made with) and its name (what brings it back).
+    preset = {"lora_preset": adapter["preset"], "lora_repo": adapter["repo"]} if adapter.get("preset") else {}
+    return {"lora": adapter["name"], "lora_scale": adapter["scale"], **preset}
 
 
 def _musical(bpm: Any, key_scale: Any, time_signature: Any) -> dict[str, Any]:
@@ -258,7 +248,7 @@ def _pad_to_frames(x: np.ndarray, n: int | None = None) -> np.ndarray:
 
 def _common(src_audio: Any, prompt: Any, lyrics: Any, vocal_language: Any, bpm: Any, key_scale: Any,
             time_signature: Any, seed: Any, steps: Any, guidance: Any, fmt: Any, lora: Any, lora_scale: Any,
-            need_text: bool):  # fmt: skip
+            need_text: bool, lora_preset: Any = None):  # fmt: skip
     """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each)."""
     _need_source(src_audio)
     music = _musical(bpm, key_scale, time_signature)
@@ -275,7 +265,7 @@ def _common(src_audio: Any, prompt: Any, lyrics: Any, vocal_language: Any, bpm: 
     n_steps, guidance_value, shift_value = check_sampling(steps, guidance, None, variant)
     with about("audio_format"):
         audio_format = check_format(fmt)
-    adapter = check_lora(lora, lora_scale)
+    adapter = check_lora(lora, lora_scale, lora_preset)
     with about("seed"):
         seeds = seeds_for(seed, 1)
     params = {
@@ -326,15 +316,16 @@ def prepare_cover(
     loudness: float | str = mastering.DEFAULT_LUFS,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
+    lora_preset: str | None = None,
 ) -> Job:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source."""
     params, request, seeds = _common(
         src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
-        guidance_scale, audio_format, lora, lora_scale, True,
+        guidance_scale, audio_format, lora, lora_scale, True, lora_preset,
     )  # fmt: skip
     with about("audio_cover_strength"):
         strength = in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
-    finishing, finish_params = _finishing(loudness, fade_in, fade_out)
+    finishing, finish_params = check_finish(loudness, fade_in, fade_out)
     source = _source(src_audio)
     reference = _source(reference_audio, "timbre reference", "reference_audio") if reference_audio else None
     n = source.shape[-1]
@@ -375,15 +366,16 @@ def prepare_extend(
     lora_scale: float = 1.0,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
+    lora_preset: str | None = None,
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
     params, request, seeds = _common(
         src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
-        guidance_scale, audio_format, lora, lora_scale, False,
+        guidance_scale, audio_format, lora, lora_scale, False, lora_preset,
     )  # fmt: skip
     with about("extend_seconds"):
         more = in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
-    finishing, finish_params = _finishing(None, fade_in, fade_out, whole=False)
+    finishing, finish_params = check_finish(None, fade_in, fade_out, whole=False)
     source = _source(src_audio)
     n = source.shape[-1]
     total = n + int(round(more * audio.SAMPLE_RATE))
@@ -438,17 +430,18 @@ def prepare_edit(
     lora_scale: float = 1.0,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
+    lora_preset: str | None = None,
 ) -> Job:
     """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
     params, request, seeds = _common(
         src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
-        guidance_scale, audio_format, lora, lora_scale, True,
+        guidance_scale, audio_format, lora, lora_scale, True, lora_preset,
     )  # fmt: skip
     with about("repainting_start"):
         start = as_number(repainting_start, "Region start")
     with about("repainting_end"):
         end = as_number(repainting_end, "Region end")
-    finishing, finish_params = _finishing(None, fade_in, fade_out, whole=False)
+    finishing, finish_params = check_finish(None, fade_in, fade_out, whole=False)
     source = _source(src_audio)
     n = source.shape[-1]
     length = n / audio.SAMPLE_RATE

@@ -14,6 +14,7 @@ import gradio as gr
 import checks
 import models
 import planner
+import presets
 import serving
 
 MAX_BYTES = 200_000
@@ -89,7 +90,7 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
         "loudness": _loudness(params.get("loudness", checks.LOUDNESS_OFF)),
         "fade_in": _checked("fade_in", params.get("fade_in", 0), lambda v: checks.check_fade(v, "Fade in")),
         "fade_out": _checked("fade_out", params.get("fade_out", 0), lambda v: checks.check_fade(v, "Fade out")),
-        "files": {key: params[key] for key in ("lora", "reference_audio", "src_audio") if params.get(key)},
+        **_lora(params, variant),
     }
 
 
@@ -97,6 +98,24 @@ def _loudness(value: Any) -> str:
     """The Loudness field's value (its choices are text) for a record's target."""
     lufs = _checked("loudness", value, checks.check_loudness)
     return checks.LOUDNESS_OFF if lufs is None else f"{lufs:g}"
+
+
+def _lora(params: dict[str, Any], variant: models.Variant) -> dict[str, Any]:
+    """The record's LoRA preset (when this studio offers it) and strength, and the files it names."""
+    files = {key: params[key] for key in ("lora", "reference_audio", "src_audio") if params.get(key)}
+    name, repo = params.get("lora_preset"), params.get("lora_repo")
+    preset = ""
+    if name or repo:
+        files.pop("lora", None)  # a preset's file is the preset, not an upload
+        here = {p.name: p for p in presets.offered(variant.name)}
+        found = here.get(name) if isinstance(name, str) else None
+        if found is not None and (not repo or found.repo == repo):
+            preset = found.name
+        else:  # made with a preset this studio does not hold: named, like a file, for the visitor to bring
+            files["lora_preset"] = repo if isinstance(repo, str) and repo else name
+    strength = params.get("lora_scale", 1.0) if params.get("lora") else 1.0
+    scale = _checked("lora_scale", strength, lambda v: checks.in_range(v, "LoRA strength", *checks.LORA_SCALE_RANGE))
+    return {"files": files, "lora_preset": preset, "lora_scale": scale}
 
 
 def _plan(entry: Any) -> str:
@@ -137,8 +156,11 @@ def files_note(files: dict[str, Any]) -> str:
     """The files a record names but cannot carry, quoted short and escaped for a toast."""
     import html
 
-    labels = {"lora": "LoRA", "reference_audio": "timbre reference", "src_audio": "source song"}
-    names = [f"{labels[key]} {html.escape(checks.shown(Path(str(value)).name))}" for key, value in files.items()]
+    labels = {"lora": "LoRA", "lora_preset": "LoRA preset (not installed here)", "reference_audio": "timbre reference",
+              "src_audio": "source song"}  # fmt: skip
+    # A preset is named by its Hub repo (organisation included), a file by its name alone.
+    shown = {key: str(value) if key == "lora_preset" else Path(str(value)).name for key, value in files.items()}
+    names = [f"{labels[key]} {html.escape(checks.shown(value))}" for key, value in shown.items()]
     return f"Settings brought back. Upload again what a take's record cannot carry: {', '.join(names)}."
 
 

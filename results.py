@@ -77,8 +77,9 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
     included, so the take can be made again or varied; then switch to Generate.
 
     Every value is checked as the form checks it (``records``); one the form would refuse is named
-    in an error and nothing is changed. Files (a LoRA, a timbre reference, a source song) are not
-    brought back: they are named in a note, to upload again.
+    in an error and nothing is changed. A LoRA preset comes back where this studio offers it; files
+    (a LoRA, a timbre reference, a source song) are not brought back: they are named in a note, to
+    upload again.
     """
     values = records.settings(record, take)
     if values["files"]:
@@ -106,6 +107,8 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
         values["loudness"],
         values["fade_in"],
         values["fade_out"],
+        values["lora_preset"],
+        values["lora_scale"],
         gr.Tabs(selected="generate"),
     )
 

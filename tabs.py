@@ -76,7 +76,7 @@ def generate_tab(variant: Any) -> MusicTab:
                         elem_id="gen-record", elem_classes=["compact-drop"],
                     )
                 )  # fmt: skip
-                lora = widgets.lora_controls("gen")
+                *lora, lora_preset = widgets.lora_controls("gen", variant.name)
                 rewrite = widgets.rewrite_caption_switch()
                 plan = widgets.plan_box()
                 finishing = widgets.finish_controls("gen")
@@ -103,9 +103,10 @@ def generate_tab(variant: Any) -> MusicTab:
               "key": key, "time_signature": time_sig, "language": language, "seed": seed, "steps": steps,
               "guidance": guidance, "shift": shift, "takes": takes, "format": fmt, "think": think,
               "auto_length": auto_length, "rewrite_caption": rewrite, "plan": plan, "record": record,
-              "loudness": finishing[0], "fade_in": finishing[1], "fade_out": finishing[2]}  # fmt: skip
+              "loudness": finishing[0], "fade_in": finishing[1], "fade_out": finishing[2],
+              "lora_scale": lora[1], "lora_preset": lora_preset}  # fmt: skip
     inputs = [prompt, lyrics, duration, bpm, key, time_sig, language, seed, steps, guidance, shift, takes, fmt,
-              reference, *lora, think, auto_length, rewrite, plan, *finishing]  # fmt: skip
+              reference, *lora, think, auto_length, rewrite, plan, *finishing, lora_preset]  # fmt: skip
     return MusicTab("generate", inputs, form, fields=fields)
 
 
@@ -124,7 +125,7 @@ def cover_tab(variant: Any) -> MusicTab:
                 more = widgets.song_settings("cover", variant, reference=True)
         widgets.demo_examples("cover", ex.COVER, [source, prompt, strength])
     inputs = [source, prompt, lyrics, more.language, *more.music, strength, more.reference, *more.sampling, *more.lora,
-              *more.finish]  # fmt: skip
+              *more.finish, more.lora_preset]  # fmt: skip
     return MusicTab("cover", inputs, form, source=source, reading=([source], [info, *more.music]))
 
 
@@ -144,7 +145,8 @@ def extend_tab(variant: Any) -> MusicTab:
         widgets.demo_examples("extend", ex.EXTEND, [source, prompt, seconds])
     # The seam moves with the seconds to add.
     seconds.change(None, [wave, seconds], wave, js=waveform.WITH_EXTRA_JS, api_visibility="private")
-    inputs = [source, prompt, lyrics, more.language, *more.music, seconds, *more.sampling, *more.lora, *more.finish]
+    inputs = [source, prompt, lyrics, more.language, *more.music, seconds, *more.sampling, *more.lora, *more.finish,
+              more.lora_preset]  # fmt: skip
     return MusicTab("extend", inputs, form, source=source, reading=([source, seconds], [info, *more.music, wave]))
 
 
@@ -167,7 +169,8 @@ def edit_tab(variant: Any) -> MusicTab:
     wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
     for box in (start, end):
         box.input(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
-    inputs = [source, prompt, lyrics, more.language, *more.music, start, end, *more.sampling, *more.lora, *more.finish]
+    inputs = [source, prompt, lyrics, more.language, *more.music, start, end, *more.sampling, *more.lora, *more.finish,
+              more.lora_preset]  # fmt: skip
     return MusicTab("edit", inputs, form, source=source, reading=([source, start, end], [info, *more.music, wave]))
 
 
@@ -267,7 +270,8 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
     g = music[0].fields
     settings = [g[k] for k in ("prompt", "lyrics", "instrumental", "duration", "bpm", "key", "time_signature",
                                "language", "seed", "steps", "guidance", "shift", "takes", "format", "think",
-                               "auto_length", "rewrite_caption", "plan", "loudness", "fade_in", "fade_out")]  # fmt: skip
+                               "auto_length", "rewrite_caption", "plan", "loudness", "fade_in", "fade_out",
+                               "lora_preset", "lora_scale")]  # fmt: skip
     # A visitor's slip (no take yet, a record that cannot be used) is one line in the log, not a traceback.
     quiet = checks.expected_errors
     g["record"].upload(quiet(results.settings_from_file), g["record"], [*settings, tabs], api_name="settings_from_file")

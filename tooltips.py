@@ -95,6 +95,11 @@ LORA = (
     "A LoRA (.safetensors) trained on this model adds a style or voice. It applies to this request only "
     "and is removed right after, so nobody else hears it."
 )
+LORA_PRESET = (
+    "A LoRA published on the Hugging Face Hub, already installed here and made for this model. Like an upload, "
+    "it applies to this request only. Pick one or upload your own, not both."
+)
+LORA_PRESET_NONE = "None"
 LORA_SCALE = "How strongly the LoRA colours the result: 0 = not at all, 1 = as trained, up to 2 to exaggerate it."
 BUSY = (
     "The studio is busy — {waiting} requests (songs and lyrics) are already waiting for the GPU. Nothing was lost: "

@@ -18,6 +18,7 @@ import examples as ex
 import models
 import planner
 import player as take_player
+import presets
 import songs
 import tooltips as tips
 import uploads
@@ -223,8 +224,14 @@ def reference_input(prefix: str) -> gr.Audio:
     return reference
 
 
-def lora_controls(prefix: str) -> tuple[gr.File, gr.Slider]:
-    """A visitor's own LoRA for this request only."""
+def lora_controls(prefix: str, variant: str | None = None) -> tuple[gr.File, gr.Slider, gr.Dropdown]:
+    """A visitor's own LoRA, or a preset from the Hub, for this request only."""
+    offered = presets.offered(variant or models.active_variant().name)
+    # Hidden where none is installed for this model; unknown names still reach the studio's check.
+    preset = gr.Dropdown(
+        [(tips.LORA_PRESET_NONE, ""), *[(p.label, p.name) for p in offered]], value="", label="LoRA preset",
+        info=tips.LORA_PRESET, allow_custom_value=True, visible=bool(offered), elem_id=f"{prefix}-lora-preset",
+    )  # fmt: skip
     with gr.Row():
         # No ``file_types``: Gradio would refuse another suffix with a bare "400 Bad Request"; the
         # studio's own check says what a LoRA file must be.
@@ -242,7 +249,7 @@ def lora_controls(prefix: str) -> tuple[gr.File, gr.Slider]:
             elem_id=f"{prefix}-lora-scale",
         )  # fmt: skip
     gr.Markdown(tips.LORA, elem_classes=["hint"])
-    return lora, scale
+    return lora, scale, preset
 
 
 def finish_controls(prefix: str, loudness: bool = True) -> tuple[Any, ...]:
@@ -392,6 +399,7 @@ class SongSettings(NamedTuple):
     reference: gr.Audio | None
     sampling: tuple[Any, Any, Any, Any]  # seed, steps, guidance, output format
     lora: tuple[gr.File, gr.Slider]
+    lora_preset: gr.Dropdown
     finish: tuple[Any, ...]  # loudness (Cover only), fade in, fade out
 
 
@@ -403,10 +411,15 @@ def song_settings(prefix: str, variant: models.Variant, reference: bool = False)
         musical_controls(prefix),
         reference_input(prefix) if reference else None,
         sampling_controls(variant, prefix),
-        lora_controls(prefix),
+        *_lora_split(lora_controls(prefix, variant.name)),
         # Cover makes a whole new take; Extend and Edit keep the source, whose loudness rules.
         finish_controls(prefix, loudness=reference),
     )
+
+
+def _lora_split(controls: tuple[gr.File, gr.Slider, gr.Dropdown]) -> tuple[tuple[gr.File, gr.Slider], gr.Dropdown]:
+    # The preset is the preparers' last parameter; the file and strength sit where they always did.
+    return controls[:2], controls[2]
 
 
 @dataclass

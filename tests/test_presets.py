@@ -1,0 +1,240 @@
+"""Issue 33 item 4: LoRA presets from the Hub cache, offered only when installed and fitting, applied
+per request exactly as an uploaded LoRA (scoped, unloaded after), recorded and brought back.
+
+The "Hub" is a temporary cache folder laid out as huggingface_hub lays out a snapshot
+(``models--org--name/snapshots/<hash>/file`` and ``refs/main``), holding a tiny random LoRA shaped
+for the tiny pipeline: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import ROOT, studio_process
+from gradio_client import Client
+from gradio_client.exceptions import ValidationError
+from test_browser import CHROMIUM, FLAGS, SHOTS, TIMEOUT_MS
+
+import checks
+import handlers
+import presets
+import random_models
+import records
+
+REPO = "tiny-org/tiny-style-lora"
+NAME = "tiny-style"
+LABEL = "Tiny style (test)"
+SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
+REQUEST = dict(prompt="dub techno", lyrics="[Verse]\nechoes", audio_duration=10.0, num_inference_steps=3,
+               guidance_scale=7.0, shift=1.0, vocal_language="en", task_type="text2music")  # fmt: skip
+
+
+def _extra(fits: tuple[str, ...] = ("xl-sft",)) -> str:
+    return json.dumps([{"name": NAME, "repo": REPO, "file": "adapter_model.safetensors", "label": LABEL,
+                        "fits": list(fits)}])  # fmt: skip
+
+
+def _snapshot(cache: Path, repo: str, files: dict[str, Path | str]) -> Path:
+    """``repo`` in a Hub cache at ``cache`` with ``files`` (a path to copy, or text) in its snapshot."""
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    snap = folder / "snapshots" / SNAPSHOT
+    snap.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        target = snap / name
+        target.write_bytes(content.read_bytes() if isinstance(content, Path) else content.encode())
+    (folder / "refs").mkdir(exist_ok=True)
+    (folder / "refs" / "main").write_text(SNAPSHOT)
+    return snap
+
+
+@pytest.fixture(scope="module")
+def hub(warm_backend, tmp_path_factory):
+    """A Hub cache holding the tiny preset (PEFT alpha 8 over rank 4: strength ×2) and an upload of
+    the same weights; returns (cache folder, the weights as an upload)."""
+    root = tmp_path_factory.mktemp("hub")
+    weights = random_models.save_lora(root / "upload" / "style.safetensors", warm_backend.pipe.transformer, seed=3)
+    cache = root / "cache"
+    _snapshot(
+        cache,
+        REPO,
+        {"adapter_model.safetensors": weights, "adapter_config.json": json.dumps({"r": 4, "lora_alpha": 8})},
+    )
+    return cache, weights
+
+
+@pytest.fixture
+def with_hub(hub, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub[0]))
+    monkeypatch.setenv(presets.EXTRA_ENV, _extra())
+    return hub
+
+
+def _clean(be) -> bool:
+    return not be.has_adapter_layers() and not getattr(be.pipe.transformer, "peft_config", None)
+
+
+def test_a_preset_is_offered_only_when_cached_and_made_for_the_loaded_model(hub, monkeypatch, tmp_path):
+    monkeypatch.setenv(presets.EXTRA_ENV, _extra())
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    assert presets.offered("xl-sft") == []
+    with pytest.raises(presets.UnknownPreset, match="not installed on this studio"):
+        presets.resolve(NAME, "xl-sft")
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub[0]))
+    assert [p.name for p in presets.offered("xl-sft")] == [NAME]
+    assert presets.offered("xl-turbo") == []  # another variant's layer sizes: not offered
+    # The official 2B LoRA, even when installed, is never offered to an XL model.
+    official = presets.OFFICIAL[0]
+    _snapshot(hub[0], official.repo, {official.file: hub[1]})
+    assert [p.name for p in presets.offered("xl-sft")] == [NAME]
+    with pytest.raises(presets.UnknownPreset, match="made for ACE-Step 1.5 2B"):
+        presets.resolve(official.name, "xl-sft")
+    assert presets.alpha_ratio(presets.resolve(NAME, "xl-sft")[0]) == 2.0
+    assert presets.preload_entries("xl-sft") == [f"{REPO} adapter_model.safetensors,adapter_config.json"]
+
+
+def test_the_space_preloads_every_preset_for_its_model_within_the_hubs_limit():
+    front = (ROOT / "README.md").read_text().split("---")[1]
+    block = front.split("preload_from_hub:")[1].split("models:")[0]
+    entries = [line.strip()[2:] for line in block.splitlines() if line.strip().startswith("- ")]
+    assert len(entries) <= 10  # the Hub's limit on preload_from_hub
+    for line in presets.preload_entries("xl-sft"):
+        assert line in entries
+
+
+def test_a_preset_applies_as_the_same_upload_would_and_leaves_no_adapter(warm_backend, with_hub):
+    bare = warm_backend.run({**REQUEST, "seeds": [4]})["audio"]
+    adapter = checks.check_lora(None, 0.5, NAME)
+    assert adapter["repo"] == REPO and adapter["alpha"] == 2.0 and Path(adapter["path"]).is_file()
+    styled = warm_backend.run({**REQUEST, "seeds": [4], "lora": adapter})["audio"]
+    assert np.abs(styled - bare).max() > 1e-4
+    assert _clean(warm_backend)
+    # Strength 0.5 of a preset trained at alpha/rank 2 is the same weights uploaded at strength 1.
+    upload = warm_backend.run({**REQUEST, "seeds": [4], "lora": checks.check_lora(str(with_hub[1]), 1.0)})["audio"]
+    np.testing.assert_allclose(styled, upload, atol=1e-6)
+    np.testing.assert_array_equal(warm_backend.run({**REQUEST, "seeds": [4]})["audio"], bare)
+    assert _clean(warm_backend)
+
+
+def test_an_unknown_preset_or_a_preset_with_an_upload_is_refused_in_words(with_hub):
+    for value, words in [
+        ("no-such-style", "no LoRA preset called 'no-such-style'. Presets here: tiny-style"),
+        ("chinese-new-year", "made for ACE-Step 1.5 2B DiT"),
+        (7, "must be a preset's name"),
+        ("x" * 10_000, "no LoRA preset called 'xxxxxxxx"),
+    ]:
+        with pytest.raises(checks.InputError, match=words) as info:
+            checks.check_lora(None, 1.0, value)
+        assert info.value.param == "lora_preset" and len(info.value.message) < 200
+    with pytest.raises(checks.InputError, match="Pick a LoRA preset or upload a LoRA file, not both") as info:
+        checks.check_lora(str(with_hub[1]), 1.0, NAME)
+    assert info.value.param == "lora_preset"
+    assert checks.check_lora(None, 1.0, "") is None and checks.check_lora(None, 1.0, "None") is None
+
+
+def test_the_record_names_the_presets_repo_and_brings_it_back(studio_env, with_hub, monkeypatch, tmp_path):
+    paths, record = handlers.make("generate", prompt="dub", audio_duration=10, inference_steps=2, seed=1,
+                                  lora_scale=0.7, lora_preset=NAME)  # fmt: skip
+    params = record["params"]
+    assert (params["lora_preset"], params["lora_repo"], params["lora_scale"]) == (NAME, REPO, 0.7)
+    assert sf.info(paths[0]).frames == 10 * 48000
+    values = records.settings(record)
+    assert (values["lora_preset"], values["lora_scale"], values["files"]) == (NAME, 0.7, {})
+    # Brought to a studio that does not hold it: not set, and named in the note.
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    values = records.settings(record)
+    assert values["lora_preset"] == "" and values["files"] == {"lora_preset": REPO}
+    assert "LoRA preset (not installed here) &#x27;tiny-org/tiny-style-lora&#x27;" in records.files_note(
+        values["files"]
+    )
+
+
+def test_a_preset_job_crosses_to_the_gpu_side_as_plain_values(studio_env, with_hub):
+    """What ZeroGPU pickles into its worker (tests/test_zerogpu.py does the same for an upload)."""
+    import backend
+    import modes
+    import music
+
+    styled = modes.prepare_generate(prompt="pop", audio_duration=10, inference_steps=1, seed=3, lora_preset=NAME)
+    bare = modes.prepare_generate(prompt="pop", audio_duration=10, inference_steps=1, seed=3)
+    a = music.run_music(pickle.loads(pickle.dumps(styled.request)))["audio"]
+    assert not backend.get_backend().has_adapter_layers()
+    assert np.abs(a - music.run_music(pickle.loads(pickle.dumps(bare.request)))["audio"]).max() > 1e-4
+
+
+# ---------------------------------------------------------------- served: API and page
+
+
+@pytest.fixture(scope="module")
+def served(hub, tiny_pipeline_dir, tmp_path_factory):
+    """``python app.py`` with the Hub cache set before it starts, as on the Space."""
+    work = tmp_path_factory.mktemp("presets-studio")
+    env = {
+        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
+        "ACE_STUDIO_VARIANT": "xl-sft",
+        "ACE_STUDIO_PLANNER_MODEL": "none",
+        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
+        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
+        "GRADIO_TEMP_DIR": str(work / "gradio"),
+        "HF_HUB_CACHE": str(hub[0]),
+        "HF_HUB_OFFLINE": "1",
+        presets.EXTRA_ENV: _extra(),
+    }
+    with studio_process(env, work) as (url, _):
+        yield url
+
+
+def test_a_preset_through_the_api_is_scoped_to_its_request(served):
+    client = Client(served, verbose=False)
+    common = dict(prompt="dub", audio_duration=10, inference_steps=2, seed=4, api_name="/generate")
+    bare = client.predict(**common)
+    styled = client.predict(**common, lora_preset=NAME, lora_scale=1.0)
+    again = client.predict(**common)
+    assert styled[-1]["params"]["lora_repo"] == REPO
+    assert not np.array_equal(sf.read(bare[0])[0], sf.read(styled[0])[0])
+    np.testing.assert_array_equal(sf.read(bare[0])[0], sf.read(again[0])[0])
+    with pytest.raises(ValidationError, match="lora_preset: There is no LoRA preset called 'jazz'"):
+        client.predict(**common, lora_preset="jazz")
+    brought = client.predict(styled[-1], 1, api_name="/settings_from_generate")
+    assert list(brought[-2:]) == [NAME, 1.0], brought  # the tab switch is not an API output
+
+
+def test_every_music_endpoint_takes_a_preset_last():
+    for mode, prepare in handlers.modes.PREPARE.items():
+        assert handlers.own_parameters(prepare)[-1].name == "lora_preset", mode
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="no Chromium (apt-get install chromium)")
+def test_the_page_offers_the_preset_and_generates_with_it(served, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.goto(served)
+        page.wait_for_selector("#studio-tabs")
+        page.locator("#gen-prompt textarea").fill("dub techno")
+        page.locator("#gen-advanced").get_by_text("Advanced settings").click()
+        steps = page.locator("#gen-steps input[type=number]").first
+        steps.fill("2")
+        steps.press("Tab")
+        preset = page.locator("#gen-lora-preset input")
+        preset.scroll_into_view_if_needed()
+        preset.click()
+        page.get_by_role("option", name=LABEL).click()
+        assert preset.input_value() == LABEL
+        page.locator("#gen-lora-preset").screenshot(path=str(SHOTS / "issue33-lora-preset-field.png"))
+        page.locator("#gen-button").click()
+        page.locator("#gen-take-1 a.download-link").first.wait_for()
+        assert "take 1" in page.locator("#gen-seeds").inner_text()
+        assert page.locator("[data-testid=toast-body].error").count() == 0
+        # The record beside the take names the preset's repo.
+        page.get_by_text("Details: every setting").click()
+        page.get_by_text(REPO).first.wait_for()
+        page.screenshot(path=str(SHOTS / "issue33-lora-preset.png"))
+        browser.close()
