@@ -8,6 +8,7 @@ import gradio as gr
 
 import backend
 import models
+import music
 import tooltips as tips
 import zerogpu
 
@@ -53,7 +54,10 @@ def studio_status() -> tuple[str, Any]:
         )
     elif state["state"] == "failed":
         # Until a build succeeds, also after a reload: the same words as the error a press gets.
-        text = tips.MODEL_MISSING.format(error=state["error"])
+        text = music.model_missing(state["error"])
+    elif (missing := models.weights_missing()) is not None:
+        # Said before anyone presses a button (file names only, nothing loads): see models.weights_missing.
+        text = f"⚠️ {missing}" if missing.startswith(tips.WEIGHTS_LEADS) else missing
     else:
         label = model_label()
         text = tips.STATUS_COLD.format(

@@ -36,7 +36,6 @@ import modes
 import music
 import planner
 import runs
-import tooltips as tips
 
 T = TypeVar("T")
 
@@ -187,9 +186,7 @@ def wait_for_models(kind: str, progress: Any = None, run_id: str | None = None) 
     if not _built(kind):
         what = {"music": "music model", "planner": "planner"}.get(kind, "lyrics model")
         error = _warmup_errors.get(kind, "unknown error")
-        message = (
-            tips.MODEL_MISSING.format(error=error) if kind == "music" else f"The {what} could not be loaded: {error}"
-        )
+        message = music.model_missing(error) if kind == "music" else f"The {what} could not be loaded: {error}"
         raise gr.Error(message, title="Model not available", duration=None)
     return time.time() - started
 

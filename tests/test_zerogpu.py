@@ -98,7 +98,8 @@ def test_cover_extend_edit_chained(client, tmp_path):
 
 def test_lyrics_stream_and_use_in_generate(client):
     job = client.submit(theme="rain on the city", genre="lo-fi", seed=4, api_name="/lyrics")
-    text, caption = job.result(timeout=120)
+    text, caption, seed = job.result(timeout=120)
+    assert seed == 4
     streamed = job.outputs()
     assert len(streamed) > 3  # the text arrived piece by piece through the worker
     assert text.startswith("[") and caption
@@ -174,7 +175,7 @@ def test_stop_reaches_a_request_still_waiting_in_the_queue(client, space):
     assert not music.done()  # Stop on the Lyrics tab leaves the music run alone
     client.predict(api_name="/stop")
     stopped_result(music, "Stopped at step")
-    assert tuple(words.result(timeout=60)) == ("", "")  # stopped before the writer wrote a word
+    assert tuple(words.result(timeout=60)) == ("", "", 2)  # stopped before the writer wrote a word
 
 
 BAD = [
