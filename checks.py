@@ -12,6 +12,7 @@ import functools
 import inspect
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -296,6 +297,20 @@ def check_text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, s
             f"The lyrics are {len(lyrics)} characters; the model takes up to {MAX_LYRICS_CHARS}. Shorten them."
         )
     return prompt, lyrics
+
+
+# Line breaks a model may write instead of "\n"; every other control character (C0, DEL, C1: a
+# model's stray escape or NUL), and the bidirectional overrides that can reorder what a line shows,
+# are removed. Tabs become spaces. Zero-width joiners stay: some scripts and emoji need them.
+_LINE_BREAKS = str.maketrans({"\r": "\n", "\v": "\n", "\f": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n",
+                              "\t": " "})  # fmt: skip
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters: line breaks as ``\n``, tabs as spaces."""
+    text = text.replace("\r\n", "\n").translate(_LINE_BREAKS)
+    return "".join(ch for ch in text if ch == "\n" or (unicodedata.category(ch) != "Cc" and ch not in _BIDI))
 
 
 def check_sampling(steps: Any, guidance: Any, shift: Any, variant: models.Variant) -> tuple[int, float, float]:

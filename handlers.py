@@ -99,7 +99,7 @@ def use_in_generate(text: str = "", caption: str = "", vocal_language: str = "en
     """Lyrics, caption and their language (an ISO code or English name, default English) into
     Generate, and switch to it."""
     # What a stopped run left in the box was never cleaned up: no control character goes on.
-    text, caption = lyricist.printable(str(text or "")), lyricist.printable(str(caption or ""))
+    text, caption = checks.printable(str(text or "")), checks.printable(str(caption or ""))
     if not text.strip():
         raise gr.Error("There are no lyrics to use yet — write some first.")
     # Plain values, as API clients read them; the page makes the lyrics box editable again itself

@@ -13,7 +13,6 @@ import platform
 import re
 import sys
 import threading
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -143,26 +142,12 @@ def _section_tag(line: str) -> str | None:
     return f"[{canon}{' ' + number if number else ''}]"
 
 
-# Line breaks a model may write instead of "\n"; every other control character (C0, DEL, C1: a
-# model's stray escape or NUL), and the bidirectional overrides that can reorder what a line shows,
-# are removed. Tabs become spaces. Zero-width joiners stay: some scripts and emoji need them.
-_LINE_BREAKS = str.maketrans({"\r": "\n", "\v": "\n", "\f": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n",
-                              "\t": " "})  # fmt: skip
-_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def printable(text: str) -> str:
-    """``text`` without control characters: line breaks as ``\n``, tabs as spaces."""
-    text = text.replace("\r\n", "\n").translate(_LINE_BREAKS)
-    return "".join(ch for ch in text if ch == "\n" or (unicodedata.category(ch) != "Cc" and ch not in _BIDI))
-
-
 def clean(raw: str, sections: list[str] | None = None, limit: int = MAX_LYRICS_CHARS) -> tuple[str, str]:
     """Model output to ``(lyrics, caption)``: tags, no chatter, no control characters, within
     ``limit`` characters."""
     caption = ""
     body: list[str] = []
-    for original in printable(raw).split("\n"):
+    for original in checks.printable(raw).split("\n"):
         line = original.strip().strip("`").strip()
         if not line:
             body.append("")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hub
 import tooltips as tips
 
 SHARED_REPO = "ACE-Step/Ace-Step1.5"
@@ -153,82 +154,21 @@ def detect_layout(folder: str | Path) -> str:
 
 
 class WeightsMissing(ModelLoadError):
-    """A model's weights are not on this machine and cannot be downloaded now; the message leads
-    with that and says what to do."""
+    """A model's weights are not here and cannot be downloaded now; its words say what to do."""
 
 
-def hub_offline() -> bool:
-    """Whether Hugging Face Hub downloads are switched off (``HF_HUB_OFFLINE``, as huggingface_hub reads it)."""
-    from huggingface_hub import constants
-
-    return constants.is_offline_mode() if hasattr(constants, "is_offline_mode") else bool(constants.HF_HUB_OFFLINE)
-
-
-def _unreachable(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) says the Hub could not be reached or may not be asked."""
-    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
-
-    seen: BaseException | None = exc
-    for _ in range(8):  # the cause chain, bounded
-        if seen is None:
-            return False
-        if isinstance(seen, LocalEntryNotFoundError | OfflineModeIsEnabled | ConnectionError | TimeoutError):
-            return True
-        if type(seen).__name__ in ("ConnectError", "ConnectTimeout", "ReadTimeout", "ProxyError"):
-            return True  # httpx's, which huggingface_hub does not re-export
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def download(repo: str, patterns: tuple[str, ...], what: str = "the music model",
-             env: str = "ACE_STUDIO_MODEL") -> Path:  # fmt: skip
-    """A local snapshot of the files of ``repo`` that match ``patterns``; ``ModelLoadError`` in
-    words if it cannot be had (``WeightsMissing`` where the Hub cannot be reached): never the Hub
-    client's own text, which names a network library instead of what to do."""
+def download(repo: str, patterns: tuple[str, ...], what: str = "the music model", env: str = "ACE_STUDIO_MODEL"):
+    """A local snapshot (``Path``) of ``repo``'s files matching ``patterns``; else ``ModelLoadError``
+    in words (``WeightsMissing`` where the Hub cannot be reached), never the Hub client's own text."""
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     try:
         return Path(snapshot_download(repo_id=repo, allow_patterns=list(patterns)))
-    except GatedRepoError as exc:
-        raise ModelLoadError(f"{repo} is gated on the Hugging Face Hub: accept its terms there and log in.") from exc
-    except RepositoryNotFoundError as exc:
-        raise ModelLoadError(f"The Hugging Face Hub has no model {repo} (or it is private): check the name.") from exc
-    except Exception as exc:  # network, disk, anything else: "cannot get the weights"
-        if hub_offline() or _unreachable(exc):
-            why = "HF_HUB_OFFLINE is set" if hub_offline() else "the Hugging Face Hub cannot be reached"
+    except Exception as exc:  # network, auth, a missing repo, disk: "cannot get the weights", in words
+        if hub.offline() or hub.unreachable(exc):
+            why = "HF_HUB_OFFLINE is set" if hub.offline() else "the Hugging Face Hub cannot be reached"
             raise WeightsMissing(tips.WEIGHTS_MISSING.format(what=what, repo=repo, why=why, env=env)) from exc
-        raise ModelLoadError(f"Could not download {repo} ({type(exc).__name__}).") from exc
-
-
-def _cached(repo: str, filename: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    return isinstance(try_to_load_from_cache(repo, filename), str)
-
-
-def weights_missing(variant: Variant | None = None) -> str | None:
-    """Why the music model's weights are not on this machine, or None when they are: the folder
-    ``ACE_STUDIO_MODEL`` names, or the Hub cache's entries of the files the studio loads first
-    (``try_to_load_from_cache``: file names only, nothing is read, loaded or downloaded)."""
-    variant = variant or active_variant()
-    source = model_source(variant)
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return None
-    if source.startswith((".", "/", "~")):
-        return tips.WEIGHTS_NO_FOLDER.format(folder=source)
-    files = [(source, "model_index.json")] if variant.layout == "diffusers" else [(source, "config.json")]
-    if source != variant.repo:  # another repo: its layout is known only once it is here
-        files = [(source, "model_index.json" if _cached(source, "model_index.json") else "config.json")]
-    elif variant.shared_repo is not None:
-        files += [(variant.shared_repo, f"{VAE_DIRS[0]}/config.json"), (variant.shared_repo, f"{TEXT_ENCODER_DIRS[0]}/config.json")]  # fmt: skip
-    if all(_cached(repo, name) for repo, name in files):
-        return None
-    if hub_offline():
-        return tips.WEIGHTS_MISSING.format(what="the music model", repo=source, why="HF_HUB_OFFLINE is set",
-                                           env="ACE_STUDIO_MODEL")  # fmt: skip
-    return tips.WEIGHTS_TO_DOWNLOAD.format(repo=source)
+        raise ModelLoadError(hub.why_not(repo, exc)) from exc
 
 
 def resolve_local(source: str, variant: Variant) -> Path:

@@ -19,6 +19,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 from test_browser import SHOTS, TIMEOUT_MS, _fill_number, _open, browser, site  # noqa: F401 (fixtures)
 
+import checks
 import lyrics
 import random_models
 
@@ -105,7 +106,7 @@ def test_control_characters_never_reach_generate():
     text, caption = lyrics.clean(raw, ["Verse", "Chorus"])
     assert text == "[Verse]\nneon[31m rain\nbright lights fall\n\n[Chorus]\nhold on", repr(text)
     assert caption == "city pop"
-    assert lyrics.printable("a\x1bb\tc\r\nd") == "ab c\nd"
+    assert checks.printable("a\x1bb\tc\r\nd") == "ab c\nd"
 
 
 def test_use_in_generate_passes_no_control_character(client):
