@@ -189,7 +189,7 @@ BAD = [
     ("/generate", {}, "prompt: Describe the music"),
     ("/cover", {"prompt": "x"}, "src_audio: .*upload a song first"),
     ("/cover", {"prompt": "x", "audio_cover_strength": 3, "src_audio": "SRC"}, "Cover strength must be between 0"),
-    ("/edit", {"prompt": "x", "repainting_start": 5, "repainting_end": 20, "src_audio": "SRC"}, "outside the song"),
+    ("/edit", {"prompt": "x", "repainting_start": 5, "repainting_end": 20, "src_audio": "SRC"}, "after the song"),
     ("/edit", {"prompt": "x", "repainting_start": 5, "repainting_end": 4, "src_audio": "SRC"}, "start before it ends"),
     ("/extend", {"prompt": "x", "extend_seconds": 2, "src_audio": "SRC"}, "Seconds to add must be between 5"),
     ("/extend", {"prompt": "x", "src_audio": "NOTES"}, "not an audio file"),
