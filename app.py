@@ -105,6 +105,10 @@ def launch_options() -> dict[str, Any]:
 
 def main() -> None:
     configure_queue(demo)
+    # File names only (no loading): the header says the same from the page's first view.
+    missing = status.weights_missing()
+    if missing is not None:
+        print(f"Model weights: {missing}", flush=True)
     zerogpu.start_warmup()
     removed = takes.clean_outputs()
     if removed:

@@ -20,12 +20,15 @@ song's) and Think's own choice meet one limit.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
+import audio
 import checks
 import devices
 import models
@@ -41,6 +44,16 @@ RECORD_BYTES = 16_384
 RECORD_BYTES_PER_SECOND = 5 * 24  # five codes a second, ~24 characters each, per take in a record
 # The grid on which Think's longest length and the lengths that would fit are found.
 LENGTH_STEP = 10
+
+
+def with_longest(job: modes.Job, seconds: int) -> modes.Job:
+    """``job`` (Think chooses the length) with that length at most ``seconds``: plan, pipeline, trim."""
+    request = {**job.request, "plan": {**job.request["plan"], "longest": int(seconds)},
+               "audio_duration": audio.good_frames(math.ceil(seconds * audio.LATENT_RATE)) / audio.LATENT_RATE}  # fmt: skip
+    n = int(round(seconds * audio.SAMPLE_RATE))
+    return dataclasses.replace(
+        job, params={**job.params, "longest": int(seconds)}, request=request, post=lambda t: t[:, :n]
+    )
 
 
 def max_gpu_seconds() -> float:
@@ -104,7 +117,7 @@ def check(job: modes.Job) -> modes.Job:
     if params.get("audio_duration") == -1 and not job.request.get("plan", {}).get("given"):
         best = longest(job.mode, params)
         if best is not None and best < int(params.get("longest") or checks.MAX_SECONDS):
-            job = modes.with_longest(job, best)
+            job = with_longest(job, best)
     why = over(job.mode, job.params)
     if why:
         field, ways = _what_fits(job.mode, job.params)

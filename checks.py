@@ -12,6 +12,7 @@ import functools
 import inspect
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -187,21 +188,30 @@ def check_length(value: Any, auto: Any, thinking: bool) -> float | None:
 
 
 def check_plan(value: Any) -> tuple[dict[str, Any], tuple[int, int] | None] | None:
-    """A plan brought back from a take (the JSON of its record's ``planner`` fields, maybe with the
-    take's place in its batch, ``take`` of ``of``), or None when there is none (Think plans anew)."""
+    """A plan brought back from a take, or None when there is none (Think plans anew). It is taken
+    as a take's record holds it (``planner``: its ``fields`` with the take's place in its batch,
+    ``take`` of ``of``), or as the Plan field shows it (those fields at the top), each as a dict or
+    as its JSON text: the API takes back what it returns."""
     import json
 
     import plan_format
 
-    text = str(value or "").strip()
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
+    if isinstance(value, dict):
+        data = value
+    else:
+        text = str(value or "").strip()
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
     if not isinstance(data, dict):
         raise gr.Error("The plan is not readable: it should be the plan a take's record holds (JSON), or empty.")
+    if "skipped" in data and "fields" not in data:
+        raise gr.Error("This take was made without a plan (Think was skipped), so there is no plan to bring back.")
+    if isinstance(data.get("fields"), dict):  # a record's ``planner`` entry as it is
+        data = {**data["fields"], "take": data.get("take"), "of": data.get("of")}
     fields = {k: data[k] for k in plan_format.FIELDS if k in data}
     try:  # what upstream fixes must be there; whatever else is there must be valid too
         fields = plan_format.check_plan(fields, tuple(dict.fromkeys([*plan_format.FIXABLE, *fields])))
@@ -273,11 +283,21 @@ def check_language(value: Any) -> str:
     raise gr.Error(f"Unknown vocal language {shown(value)}. Pick one of the studio's {len(LANGUAGES)} languages.")
 
 
-def check_text(prompt: Any, lyrics: Any) -> tuple[str, str]:
+# What an empty caption and empty lyrics are told, in the words of each tab's own fields.
+EMPTY_TEXT = {
+    "generate": "Describe the music in the Style caption or write some Lyrics — both are empty.",
+    "cover": "Describe the New style the song should take — a cover needs it (or New lyrics), and both are empty.",
+    "edit": "Describe the Style for the region or write New words for the region — both are empty.",
+}
+
+
+def check_text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, str]:
+    """The caption and lyrics, stripped; refused when both are empty (in ``mode``'s field names) or
+    either is too long."""
     prompt = str(prompt or "").strip()
     lyrics = str(lyrics or "").strip()
     if not prompt and not lyrics:
-        raise gr.Error("Describe the music in the caption or write some lyrics — both are empty.")
+        raise gr.Error(EMPTY_TEXT[mode])
     if len(prompt) > MAX_CAPTION_CHARS:
         raise gr.Error(f"The caption is {len(prompt)} characters; keep it under {MAX_CAPTION_CHARS}.")
     if len(lyrics) > MAX_LYRICS_CHARS:
@@ -285,6 +305,20 @@ def check_text(prompt: Any, lyrics: Any) -> tuple[str, str]:
             f"The lyrics are {len(lyrics)} characters; the model takes up to {MAX_LYRICS_CHARS}. Shorten them."
         )
     return prompt, lyrics
+
+
+# Line breaks a model may write instead of "\n"; every other control character (C0, DEL, C1: a
+# model's stray escape or NUL), and the bidirectional overrides that can reorder what a line shows,
+# are removed. Tabs become spaces. Zero-width joiners stay: some scripts and emoji need them.
+_LINE_BREAKS = str.maketrans({"\r": "\n", "\v": "\n", "\f": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n",
+                              "\t": " "})  # fmt: skip
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters: line breaks as ``\n``, tabs as spaces."""
+    text = text.replace("\r\n", "\n").translate(_LINE_BREAKS)
+    return "".join(ch for ch in text if ch == "\n" or (unicodedata.category(ch) != "Cc" and ch not in _BIDI))
 
 
 def check_sampling(steps: Any, guidance: Any, shift: Any, variant: models.Variant) -> tuple[int, float, float]:

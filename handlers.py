@@ -54,7 +54,8 @@ def write_lyrics(
     request: gr.Request = None,
     progress: gr.Progress = gr.Progress(),
 ):
-    """Stream lyrics into the box, then replace them with the cleaned version and a caption."""
+    """Stream lyrics into the box, then replace them with the cleaned version and a caption; the
+    seed used comes with every update (the same seed and settings write the same lyrics)."""
     try:
         req = lyricist.make_request(theme, genre, mood, vocal_language, structure, temperature, seed,
                                     custom_sections, length)  # fmt: skip
@@ -69,25 +70,39 @@ def write_lyrics(
         with _run("lyrics", request) as run_id:
             # Whatever was streamed stays in the box on an error: Gradio keeps the last yielded value.
             for text in zerogpu.stream_lyrics(vars(req), checks.LANGUAGES[req.vocal_language], progress, run_id):
-                yield text, ""
+                yield text, "", req.seed
     except gr.Error as exc:
         if not _is_stop(exc):
             raise
         # What was written so far stays, with no caption: the song is not finished.
         _said_stopped("lyrics", exc.message)
-        yield text, ""
+        yield text, "", req.seed
         return
     cleaned, caption = lyricist.clean(text, req.sections())
     if not cleaned:
         raise gr.Error("The writer returned no usable lyrics. Try again with another seed or more creativity.")
-    yield cleaned, caption or lyricist.fallback_caption(req)
+    yield cleaned, caption or lyricist.fallback_caption(req), req.seed
+
+
+def describe_lora(lora: str | None = None) -> str:
+    """The line under a LoRA upload: what the file is, or why it cannot be used (``checks.check_lora``:
+    its header, and whether it fits the model once the model is loaded)."""
+    if not lora:
+        return tips.LORA
+    try:
+        adapter = checks.check_lora(lora, 1.0)
+    except gr.Error as exc:
+        return f"⚠️ {exc.message}"
+    return tips.LORA_READ.format(name=checks.shown(adapter["name"], 80).strip("'"))
 
 
 @checks.expected_errors
 def use_in_generate(text: str = "", caption: str = "", vocal_language: str = "en") -> tuple[Any, ...]:
     """Lyrics, caption and their language (an ISO code or English name, default English) into
     Generate, and switch to it."""
-    if not str(text or "").strip():
+    # What a stopped run left in the box was never cleaned up: no control character goes on.
+    text, caption = checks.printable(str(text or "")), checks.printable(str(caption or ""))
+    if not text.strip():
         raise gr.Error("There are no lyrics to use yet — write some first.")
     # Generate's own limits, here too: a 1.8 MB text was echoed back whole (+175 MB on the server).
     lyrics_chars, caption_chars = len(str(text)), len(str(caption or ""))

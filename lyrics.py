@@ -143,10 +143,11 @@ def _section_tag(line: str) -> str | None:
 
 
 def clean(raw: str, sections: list[str] | None = None, limit: int = MAX_LYRICS_CHARS) -> tuple[str, str]:
-    """Model output to ``(lyrics, caption)``: tags, no chatter, within ``limit`` characters."""
+    """Model output to ``(lyrics, caption)``: tags, no chatter, no control characters, within
+    ``limit`` characters."""
     caption = ""
     body: list[str] = []
-    for original in raw.replace("\r\n", "\n").split("\n"):
+    for original in checks.printable(raw).split("\n"):
         line = original.strip().strip("`").strip()
         if not line:
             body.append("")

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hub
+import tooltips as tips
+
 SHARED_REPO = "ACE-Step/Ace-Step1.5"
 VAE_DIRS = ("vae",)
 TEXT_ENCODER_DIRS = ("Qwen3-Embedding-0.6B", "text_encoder")
@@ -150,15 +153,22 @@ def detect_layout(folder: str | Path) -> str:
     )
 
 
-def download(repo: str, patterns: tuple[str, ...]) -> Path:
-    """A local snapshot of the files of ``repo`` that match ``patterns``; ``ModelLoadError`` if it
-    cannot be had."""
+class WeightsMissing(ModelLoadError):
+    """A model's weights are not here and cannot be downloaded now; its words say what to do."""
+
+
+def download(repo: str, patterns: tuple[str, ...], what: str = "the music model", env: str = "ACE_STUDIO_MODEL"):
+    """A local snapshot (``Path``) of ``repo``'s files matching ``patterns``; else ``ModelLoadError``
+    in words (``WeightsMissing`` where the Hub cannot be reached), never the Hub client's own text."""
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(repo_id=repo, allow_patterns=list(patterns)))
-    except Exception as exc:  # network, auth, missing repo: all mean "cannot get the weights"
-        raise ModelLoadError(f"Could not download {repo}: {exc}") from exc
+    except Exception as exc:  # network, auth, a missing repo, disk: "cannot get the weights", in words
+        if hub.offline() or hub.unreachable(exc):
+            why = "HF_HUB_OFFLINE is set" if hub.offline() else "the Hugging Face Hub cannot be reached"
+            raise WeightsMissing(tips.WEIGHTS_MISSING.format(what=what, repo=repo, why=why, env=env)) from exc
+        raise ModelLoadError(hub.why_not(repo, exc)) from exc
 
 
 def resolve_local(source: str, variant: Variant) -> Path:
@@ -167,7 +177,7 @@ def resolve_local(source: str, variant: Variant) -> Path:
     if path.is_dir():
         return path
     if source.startswith((".", "/", "~")):
-        raise ModelLoadError(f"Model folder {source} does not exist.")
+        raise WeightsMissing(tips.WEIGHTS_NO_FOLDER.format(folder=source))
     return download(source, variant.allow_patterns)
 
 

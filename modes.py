@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,7 @@ def prepare_generate(
     think: bool | None = None,
     auto_length: bool = False,
     rewrite_caption: bool = True,
-    plan: str = "",
+    plan: str | dict[str, Any] = "",
     loudness: float | str = mastering.DEFAULT_LUFS,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
@@ -116,8 +116,9 @@ def prepare_generate(
     ``think`` (on by default where a planner is set up) ACE-Step's 5 Hz planner first writes the
     song's plan, once, and every take's blueprint: ``auto_length`` (or ``audio_duration=-1``) lets
     it choose the length, ``rewrite_caption`` lets it rewrite the caption for the music model, and
-    a ``plan`` brought back from a take (its record's JSON) skips the thinking. Every take is
-    finished at ``loudness`` LUFS ("off": as rendered) under a -1 dBTP ceiling, after its fades."""
+    a ``plan`` brought back from a take (its record's ``planner``, as a dict or as JSON) skips the
+    thinking. Every take is finished at ``loudness`` LUFS ("off": as rendered) under a -1 dBTP
+    ceiling, after its fades."""
     variant = models.active_variant()
     prompt, lyrics = _text(prompt, lyrics)
     with about("think"):
@@ -172,14 +173,6 @@ def prepare_generate(
     return Job("generate", params, request, seeds, lambda take: take[:, :n], finishing)
 
 
-def with_longest(job: Job, seconds: int) -> Job:
-    """``job`` (Think chooses the length) with that length at most ``seconds``: plan, pipeline, trim."""
-    request = {**job.request, "plan": {**job.request["plan"], "longest": int(seconds)},
-               "audio_duration": audio.good_frames(math.ceil(seconds * audio.LATENT_RATE)) / audio.LATENT_RATE}  # fmt: skip
-    n = int(round(seconds * audio.SAMPLE_RATE))
-    return replace(job, params={**job.params, "longest": int(seconds)}, request=request, post=lambda t: t[:, :n])
-
-
 def _plan_args(caption: str, lyrics: str, seconds: float | None, music: dict[str, Any], rewrite: Any, plan: Any,
                takes: int) -> dict[str, Any]:  # fmt: skip
     """What the planner is given: the visitor's caption and lyrics (``[Instrumental]`` for none, as
@@ -205,10 +198,10 @@ def _plan_args(caption: str, lyrics: str, seconds: float | None, music: dict[str
     }
 
 
-def _text(prompt: Any, lyrics: Any) -> tuple[str, str]:
+def _text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, str]:
     # Too long lyrics are the lyrics' fault; an empty pair or a long caption is the caption's.
     with about("lyrics" if len(str(lyrics or "").strip()) > MAX_LYRICS_CHARS else "prompt"):
-        return check_text(prompt, lyrics)
+        return check_text(prompt, lyrics, mode)
 
 
 def _lora_params(adapter: dict[str, Any] | None) -> dict[str, Any]:
@@ -248,15 +241,16 @@ def _pad_to_frames(x: np.ndarray, n: int | None = None) -> np.ndarray:
 
 def _common(src_audio: Any, prompt: Any, lyrics: Any, vocal_language: Any, bpm: Any, key_scale: Any,
             time_signature: Any, seed: Any, steps: Any, guidance: Any, fmt: Any, lora: Any, lora_scale: Any,
-            need_text: bool, lora_preset: Any = None):  # fmt: skip
-    """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each)."""
+            need_text: str | None, lora_preset: Any = None):  # fmt: skip
+    """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each);
+    ``need_text``: the mode whose caption or lyrics must not both be empty, or None."""
     _need_source(src_audio)
     music = _musical(bpm, key_scale, time_signature)
     variant = models.active_variant()
     prompt = str(prompt or "").strip()
     lyrics = str(lyrics or "").strip()
     if need_text:
-        prompt, lyrics = _text(prompt, lyrics)
+        prompt, lyrics = _text(prompt, lyrics, need_text)
     elif len(prompt) > MAX_CAPTION_CHARS or len(lyrics) > MAX_LYRICS_CHARS:
         _text(prompt or "-", lyrics)
     with about("vocal_language"):
@@ -321,7 +315,7 @@ def prepare_cover(
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source."""
     params, request, seeds = _common(
         src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
-        guidance_scale, audio_format, lora, lora_scale, True, lora_preset,
+        guidance_scale, audio_format, lora, lora_scale, "cover", lora_preset,
     )  # fmt: skip
     with about("audio_cover_strength"):
         strength = in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
@@ -371,7 +365,7 @@ def prepare_extend(
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
     params, request, seeds = _common(
         src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
-        guidance_scale, audio_format, lora, lora_scale, False, lora_preset,
+        guidance_scale, audio_format, lora, lora_scale, None, lora_preset,
     )  # fmt: skip
     with about("extend_seconds"):
         more = in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
@@ -435,7 +429,7 @@ def prepare_edit(
     """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
     params, request, seeds = _common(
         src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
-        guidance_scale, audio_format, lora, lora_scale, True, lora_preset,
+        guidance_scale, audio_format, lora, lora_scale, "edit", lora_preset,
     )  # fmt: skip
     with about("repainting_start"):
         start = as_number(repainting_start, "Region start")
@@ -445,12 +439,7 @@ def prepare_edit(
     source = _source(src_audio)
     n = source.shape[-1]
     length = n / audio.SAMPLE_RATE
-    if start < 0 or end > length + 1e-6:
-        raise InputError(
-            f"The region {start:g}–{end:g} s lies outside the song, which is {length:.1f} s long. "
-            f"Pick a region between 0 and {length:.1f} s.",
-            "repainting_start" if start < 0 else "repainting_end",
-        )
+    _check_region(start, end, length)
     if start >= end:
         raise InputError(f"The region must start before it ends (start {start:g} s, end {end:g} s).", "repainting_end")
     if end - start < MIN_REGION_SECONDS:
@@ -483,6 +472,24 @@ def prepare_edit(
         return audio.splice(source, take, a, b, fade)
 
     return Job("edit", params, request, seeds, post, finishing, (max(0, a - fade), min(n, b + fade)))
+
+
+def _check_region(start: float, end: float, length: float) -> None:
+    """Refuse a region that reaches past either end of the song, saying which part lies outside.
+    Refused, not clipped: a region cut short without a word would regenerate a stretch nobody chose."""
+    region, whole = f"The region {start:g}–{end:g} s", f"Pick a region between 0 and {length:.1f} s."
+    before, after = start < 0, end > length + 1e-6
+    if before and (after or end <= 0) or after and start >= length:
+        where = "reaches past both ends of" if before and after else "lies wholly outside"
+        message = f"{region} {where} the song, which is {length:.1f} s long. {whole}"
+    elif before:
+        message = f"{region} starts {-start:g} s before the song does: only 0–{end:g} s of it lies in the song. Start it at 0 s or later."
+    elif after:
+        message = (f"{region} ends {end - length:.1f} s after the song does (the song is {length:.1f} s long): only "
+                   f"{start:g}–{length:.1f} s of it lies in the song. End it at {length:.1f} s or sooner.")  # fmt: skip
+    else:
+        return
+    raise InputError(message, "repainting_start" if before else "repainting_end")
 
 
 PREPARE: dict[str, Callable[..., Job]] = {

@@ -75,6 +75,13 @@ def run_music(
     return result
 
 
+def model_missing(error: str) -> str:
+    """A music model that could not be built, in the words the page shows (also in the header): a
+    copy that is not on this machine says so first, with what to do; any other failure is named, then
+    what to do."""
+    return error if error.startswith(tips.WEIGHTS_LEADS) else tips.MODEL_MISSING.format(error=error)
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the backend's own exceptions into picklable ``gr.Error``s a musician can act on.
@@ -96,7 +103,7 @@ def user_errors() -> Iterator[None]:
         raise gr.Error(str(exc)) from None
     except models.ModelLoadError as exc:
         # Stays on the page until dismissed (duration=None): it says what to do next.
-        raise gr.Error(tips.MODEL_MISSING.format(error=exc), title="Model not available", duration=None) from None
+        raise gr.Error(model_missing(str(exc)), title="Model not available", duration=None) from None
     except Exception as exc:
         # Anything else (out of GPU memory, a pipeline error) would reach the page as a bare class
         # name from a ZeroGPU worker; the log keeps the traceback.

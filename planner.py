@@ -364,7 +364,8 @@ def _folder(source: str) -> str:
     if source.startswith((".", "/", "~")):
         raise models.ModelLoadError(f"Planner folder {source} does not exist.")
     if source == f"{DEFAULT_REPO}/{DEFAULT_FOLDER}":
-        return str(models.download(DEFAULT_REPO, (f"{DEFAULT_FOLDER}/*",)) / DEFAULT_FOLDER)
+        where = models.download(DEFAULT_REPO, (f"{DEFAULT_FOLDER}/*",), "Think's planner", "ACE_STUDIO_PLANNER_MODEL")
+        return str(where / DEFAULT_FOLDER)
     return source
 
 

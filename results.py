@@ -5,6 +5,7 @@ its settings back to Generate ("Use these settings").
 from __future__ import annotations
 
 import collections
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -169,6 +170,53 @@ def _made_by(request: Any, relative: Any) -> bool:
         return True
     with _made_lock:
         return bool(session) and str(relative) in _made.get(session, ())
+
+
+def send_to(target: str) -> Callable[[Any, Any], Any]:
+    """What "Send to ``target``" fills: the chosen take as the song; for Extend and Edit also the
+    take's style (a continuation, or a region, in the style it was made in); for Edit a region to
+    start from, the take's middle third (the whole take would regenerate all of it). Cover's style
+    stays the visitor's: a cover is a new style."""
+
+    def send(take: Any, record: Any, request: gr.Request = None) -> Any:
+        path = send_take(take, record, request)
+        if target == "cover":
+            return path
+        entry = record["takes"][records.take_index(take, len(record["takes"]))]
+        entry = entry if isinstance(entry, dict) else {}
+        style = take_style(record, entry)
+        if target == "extend":
+            return path, style
+        return (path, style, *middle_region(entry.get("seconds")))
+
+    send.__name__ = f"send_to_{target}"
+    return send
+
+
+def take_style(record: dict[str, Any], entry: Any) -> str:
+    """The style a take was made in: its caption, else the planner's (a take made from lyrics
+    alone); "" where it has neither, or one the Style field would refuse."""
+    params = record.get("params") if isinstance(record.get("params"), dict) else {}
+    plan = entry.get("planner") if isinstance(entry, dict) and isinstance(entry.get("planner"), dict) else {}
+    fields = plan.get("fields") if isinstance(plan.get("fields"), dict) else {}
+    for style in (params.get("prompt"), fields.get("caption")):
+        if isinstance(style, str) and style.strip() and len(style.strip()) <= checks.MAX_CAPTION_CHARS:
+            return style.strip()
+    return ""
+
+
+def middle_region(seconds: Any) -> tuple[float, float]:
+    """Edit's region for a take ``seconds`` long: its middle third, to 0.1 s, at least
+    ``checks.MIN_REGION_SECONDS`` (the whole take where it is shorter than three times that)."""
+    try:
+        length = float(seconds)
+    except (TypeError, ValueError):
+        length = 0.0
+    if not 0 < length < float("inf"):
+        return 0.0, 10.0  # the field's own default; the upload's checks say what is wrong
+    if length < 3 * checks.MIN_REGION_SECONDS:
+        return 0.0, math.floor(length * 10) / 10
+    return round(length / 3, 1), round(2 * length / 3, 1)
 
 
 def send_take(take: Any, record: Any, request: gr.Request = None) -> str:

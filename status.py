@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 import backend
+import hub
 import models
+import music
 import tooltips as tips
 import zerogpu
 
@@ -35,6 +38,30 @@ def device_label(device: str | None = None) -> str:
     return {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)", "cpu": "CPU"}.get(device, device)
 
 
+def weights_missing(variant: models.Variant | None = None) -> str | None:
+    """Why the music model's weights are not on this machine, or None when they are: the folder
+    ``ACE_STUDIO_MODEL`` names, or the Hub cache's entries of the files the studio loads first
+    (``try_to_load_from_cache``: file names only, nothing is read, loaded or downloaded)."""
+    variant = variant or models.active_variant()
+    source = models.model_source(variant)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return None
+    if source.startswith((".", "/", "~")):
+        return tips.WEIGHTS_NO_FOLDER.format(folder=source)
+    files = [(source, "model_index.json")] if variant.layout == "diffusers" else [(source, "config.json")]
+    if source != variant.repo:  # another repo: its layout is known only once it is here
+        files = [(source, "model_index.json" if hub.cached(source, "model_index.json") else "config.json")]
+    elif variant.shared_repo is not None:
+        files += [(variant.shared_repo, f"{models.VAE_DIRS[0]}/config.json"), (variant.shared_repo, f"{models.TEXT_ENCODER_DIRS[0]}/config.json")]  # fmt: skip
+    if all(hub.cached(repo, name) for repo, name in files):
+        return None
+    if hub.offline():
+        return tips.WEIGHTS_MISSING.format(what="the music model", repo=source, why="HF_HUB_OFFLINE is set",
+                                           env="ACE_STUDIO_MODEL")  # fmt: skip
+    return tips.WEIGHTS_TO_DOWNLOAD.format(repo=source)
+
+
 def studio_status() -> tuple[str, Any]:
     """The header's status line, and whether its timer should keep polling (until start-up is over)."""
     state = backend.load_state()
@@ -53,7 +80,10 @@ def studio_status() -> tuple[str, Any]:
         )
     elif state["state"] == "failed":
         # Until a build succeeds, also after a reload: the same words as the error a press gets.
-        text = tips.MODEL_MISSING.format(error=state["error"])
+        text = music.model_missing(state["error"])
+    elif (missing := weights_missing()) is not None:
+        # Said before anyone presses a button (file names only, nothing loads).
+        text = f"⚠️ {missing}" if missing.startswith(tips.WEIGHTS_LEADS) else missing
     else:
         label = model_label()
         text = tips.STATUS_COLD.format(

@@ -41,6 +41,8 @@ class MusicTab:
     # The upload's reading (``songs``): its inputs (the song first) and outputs (the line under it,
     # BPM, key, metre and, where there is one, the waveform).
     reading: tuple[list[Any], list[Any]] | None = None
+    # What "Send to" this tab fills (``results.send_to``): the song first, then the style, the region.
+    receives: list[Any] = field(default_factory=list)
 
 
 def generate_tab(variant: Any) -> MusicTab:
@@ -81,8 +83,9 @@ def generate_tab(variant: Any) -> MusicTab:
                 plan = widgets.plan_box()
                 finishing = widgets.finish_controls("gen")
         # Below the form and the results, so on a phone the results follow the button.
+        # Instrumental ticked where an example's lyrics are "[Instrumental]", as the box itself would do.
         widgets.examples(
-            [list(e) for e in ex.GENERATE], [prompt, lyrics, duration, language],
+            [[*e, e[1] == checks.INSTRUMENTAL_TAG] for e in ex.GENERATE], [prompt, lyrics, duration, language, instrumental],
             label="Try one of these", example_labels=ex.GENERATE_LABELS,
             api_name="load_example_generate",
         )  # fmt: skip
@@ -91,6 +94,8 @@ def generate_tab(variant: Any) -> MusicTab:
         results.toggle_instrumental, instrumental, lyrics, api_name="toggle_instrumental", api_visibility="private",
         queue=False,
     )  # fmt: skip
+    # However it was ticked (an example too): the lyrics box is locked while Instrumental is on.
+    instrumental.change(None, instrumental, lyrics, js=widgets.LOCKED_WHILE_JS, api_visibility="private")
     # With Length: auto the slider's value is not used: it says so by standing still.
     auto_length.change(
         lambda on: gr.update(interactive=not on), auto_length, duration, queue=False, api_visibility="private"
@@ -115,18 +120,20 @@ def cover_tab(variant: Any) -> MusicTab:
     with gr.Tab("Cover", id="cover"):
         with widgets.music_form("Make cover", "cover") as form:
             source, info, _ = widgets.song_input("cover")
-            prompt = gr.Textbox("", label="New style", info=tips.COVER_CAPTION, lines=2)
+            prompt = gr.Textbox("", label="New style", info=tips.COVER_CAPTION, lines=2, elem_id="cover-prompt")
             strength = widgets.lenient_slider(
                 0.0, 1.0, value=0.6, step=0.05, label="Cover strength", info=tips.COVER_STRENGTH,
                 elem_id="cover-strength",
             )  # fmt: skip
             with gr.Accordion("Advanced settings", open=False, elem_id="cover-advanced"):
-                lyrics = gr.Textbox("", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6)
+                lyrics = gr.Textbox(
+                    "", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6, elem_id="cover-lyrics"
+                )
                 more = widgets.song_settings("cover", variant, reference=True)
         widgets.demo_examples("cover", ex.COVER, [source, prompt, strength])
     inputs = [source, prompt, lyrics, more.language, *more.music, strength, more.reference, *more.sampling, *more.lora,
               *more.finish, more.lora_preset]  # fmt: skip
-    return MusicTab("cover", inputs, form, source=source, reading=([source], [info, *more.music]))
+    return MusicTab("cover", inputs, form, source=source, reading=([source], [info, *more.music]), receives=[source])
 
 
 def extend_tab(variant: Any) -> MusicTab:
@@ -138,16 +145,21 @@ def extend_tab(variant: Any) -> MusicTab:
                 *checks.EXTEND_RANGE, value=30, step=1, label="Seconds to add", info=tips.EXTEND_SECONDS,
                 elem_id="extend-seconds",
             )  # fmt: skip
-            prompt = gr.Textbox("", label="Style of the continuation", info=tips.EXTEND_CAPTION)
+            prompt = gr.Textbox(
+                "", label="Style of the continuation", info=tips.EXTEND_CAPTION, elem_id="extend-prompt"
+            )
             with gr.Accordion("Advanced settings", open=False, elem_id="extend-advanced"):
-                lyrics = gr.Textbox("", label="Lyrics for the new part", info=tips.LYRICS, lines=6)
+                lyrics = gr.Textbox(
+                    "", label="Lyrics for the new part", info=tips.LYRICS, lines=6, elem_id="extend-lyrics"
+                )
                 more = widgets.song_settings("extend", variant)
         widgets.demo_examples("extend", ex.EXTEND, [source, prompt, seconds])
     # The seam moves with the seconds to add.
     seconds.change(None, [wave, seconds], wave, js=waveform.WITH_EXTRA_JS, api_visibility="private")
     inputs = [source, prompt, lyrics, more.language, *more.music, seconds, *more.sampling, *more.lora, *more.finish,
               more.lora_preset]  # fmt: skip
-    return MusicTab("extend", inputs, form, source=source, reading=([source, seconds], [info, *more.music, wave]))
+    reading = ([source, seconds], [info, *more.music, wave])
+    return MusicTab("extend", inputs, form, source=source, reading=reading, receives=[source, prompt])
 
 
 def edit_tab(variant: Any) -> MusicTab:
@@ -160,8 +172,10 @@ def edit_tab(variant: Any) -> MusicTab:
                 end = widgets.lenient(gr.Number(value=10, label="Region end (s)", elem_id="edit-end"))
             # Under both boxes: as the start box's own info it pushed that box below the end box.
             gr.Markdown(tips.REGION, elem_classes=["hint"])
-            prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION)
-            lyrics = gr.Textbox("", label="New words for the region", info=tips.EDIT_LYRICS, lines=4)
+            prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION, elem_id="edit-prompt")
+            lyrics = gr.Textbox(
+                "", label="New words for the region", info=tips.EDIT_LYRICS, lines=4, elem_id="edit-lyrics"
+            )
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
                 more = widgets.song_settings("edit", variant)
         widgets.demo_examples("edit", ex.EDIT, [source, start, end, prompt, lyrics])
@@ -171,7 +185,8 @@ def edit_tab(variant: Any) -> MusicTab:
         box.input(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
     inputs = [source, prompt, lyrics, more.language, *more.music, start, end, *more.sampling, *more.lora, *more.finish,
               more.lora_preset]  # fmt: skip
-    return MusicTab("edit", inputs, form, source=source, reading=([source, start, end], [info, *more.music, wave]))
+    reading = ([source, start, end], [info, *more.music, wave])
+    return MusicTab("edit", inputs, form, source=source, reading=reading, receives=[source, prompt, start, end])
 
 
 def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
@@ -183,20 +198,29 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
                 theme = gr.Textbox("", label="What is the song about?", info=tips.LYRICS_THEME, lines=2,
                                    elem_id="ly-theme")  # fmt: skip
                 with gr.Row():
-                    genre = gr.Textbox("", label="Genre / style", info=tips.LYRICS_GENRE)
-                    mood = gr.Textbox("", label="Mood", info=tips.LYRICS_MOOD)
+                    genre = gr.Textbox("", label="Genre / style", info=tips.LYRICS_GENRE, elem_id="ly-genre")
+                    mood = gr.Textbox("", label="Mood", info=tips.LYRICS_MOOD, elem_id="ly-mood")
                 language = gr.Dropdown(
-                    languages, value="en", label="Language", info=tips.LYRICS_LANGUAGE, allow_custom_value=True
+                    languages,
+                    value="en",
+                    label="Language",
+                    info=tips.LYRICS_LANGUAGE,
+                    allow_custom_value=True,
+                    elem_id="ly-language",
                 )
                 with gr.Accordion("Advanced settings", open=False, elem_id="ly-advanced"):
                     structure = gr.Dropdown(
                         list(lyricist.STRUCTURES), value="verse-chorus", label="Structure",
-                        info=tips.LYRICS_STRUCTURE, allow_custom_value=True,
+                        info=tips.LYRICS_STRUCTURE, allow_custom_value=True, elem_id="ly-structure",
                     )  # fmt: skip
-                    custom = gr.Textbox("", label="Custom sections", info=tips.LYRICS_CUSTOM)
+                    custom = gr.Textbox("", label="Custom sections", info=tips.LYRICS_CUSTOM, elem_id="ly-custom")
                     with gr.Row():
                         length = widgets.lenient_radio(
-                            list(lyricist.LENGTHS), value="medium", label="Length", info=tips.LYRICS_LENGTH
+                            list(lyricist.LENGTHS),
+                            value="medium",
+                            label="Length",
+                            info=tips.LYRICS_LENGTH,
+                            elem_id="ly-length",
                         )
                         temperature = widgets.lenient_slider(
                             0.0, 1.5, value=0.8, step=0.05, label="Creativity", info=tips.LYRICS_TEMPERATURE,
@@ -209,6 +233,8 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
             with gr.Column(scale=3):
                 text = gr.Textbox("", label="Lyrics", lines=18, elem_id="ly-text")
                 caption = gr.Textbox("", label="Suggested style caption", elem_id="ly-caption")
+                used = gr.Number(None, precision=0, label="Seed used", info=tips.LYRICS_SEED_USED, interactive=False,
+                                 elem_id="ly-seed-used")  # fmt: skip
                 use = gr.Button("Use in Generate", elem_id="ly-use")
         widgets.examples(
             [list(e) for e in ex.LYRICS], [theme, genre, mood, language],
@@ -220,7 +246,7 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
     )
     button.click(
         handlers.write_lyrics, [theme, genre, mood, language, structure, temperature, seed, custom, length],
-        [text, caption], api_name="lyrics", concurrency_id="gpu", show_progress_on=[text], validator=check,
+        [text, caption, used], api_name="lyrics", concurrency_id="gpu", show_progress_on=[text], validator=check,
     )  # fmt: skip
     stop.click(handlers.stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
     g = generate.fields
@@ -281,13 +307,13 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
             quiet(results.settings_from_record), [tab.form.result.meta, tab.form.result.pick], [*settings, tabs],
             api_name=f"settings_from_{tab.name}", validator=results.take_validator(1),
         )  # fmt: skip
-    sources = {tab.name: tab.source for tab in music if tab.source is not None}
+    receivers = {tab.name: tab.receives for tab in music if tab.receives}
     for tab in music:
         for target, button in tab.form.result.sends.items():
             if target == "settings":
                 continue
             button.click(
-                quiet(results.send_take), [tab.form.result.pick, tab.form.result.meta], sources[target],
+                quiet(results.send_to(target)), [tab.form.result.pick, tab.form.result.meta], receivers[target],
                 api_name=f"send_{tab.name}_to_{target}", api_visibility="private", validator=results.take_validator(0),
             ).then(lambda target=target: gr.Tabs(selected=target), None, tabs, api_visibility="private",
                    queue=False)  # fmt: skip

@@ -83,6 +83,10 @@ CSS = """
   font-weight: 600; color: var(--error-text-color);
 }
 
+/* A refused upload's words (Gradio's red banner, in the block's status overlay) start below the
+   upload's toolbar: at the block's top edge they covered its Clear button, the one thing to press next. */
+.compact-drop div.validation-error { margin-top: 48px; }
+
 /* A folded field the validator refused: a neutral note on the accordion's label (theme.JS) */
 button.label-wrap[data-studio-note]::after {
   content: attr(data-studio-note); margin-left: auto; padding-left: 1em; text-align: right;
@@ -113,8 +117,9 @@ button.label-wrap[data-studio-note]::after {
 # no hook for a failed validation; its answer to the queue join (HTTP 422, one verdict per input) is the
 # only place the page can learn of it. For every refused input the script finds the field (the event's
 # inputs in the page's config), notes the words on it (kept until the tab's next press, drawn by CSS
-# where Gradio's own mark is gone); for a field in a closed accordion it notes them on the accordion's
-# label and opens it (so Gradio mounts and marks the field), then brings the field into view. Notes
+# where Gradio's own mark is gone); for a field in a closed accordion it notes them on that accordion's
+# label only (found in the page's layout) and opens it (so Gradio mounts and marks the field), then
+# brings the field into view. Every field has an elem_id, so a visible field is always found. Notes
 # are attributes, so Gradio's own markup is never changed.
 JS = """
 () => {
@@ -130,14 +135,31 @@ JS = """
   };
   // Counted once a refusal is handled (the field noted and in view, or given up on): what tests wait for.
   const done = () => { document.body.dataset.studioChecked = String(Number(document.body.dataset.studioChecked || 0) + 1); };
+  // The closed accordions' labels that hold component ``id`` (found in the page's layout): only
+  // they get a hidden field's words, never another accordion of the tab.
+  const holders = (id) => {
+    const config = window.gradio_config || {}, path = [];
+    const walk = (node) => {
+      if (node.id === id) return true;
+      if ((node.children || []).some(walk)) { path.push(node.id); return true; }
+      return false;
+    };
+    walk(config.layout || {});
+    return path.map((i) => ((config.components || []).find((c) => c.id === i) || {}))
+      .filter((c) => c.type === 'accordion')
+      .map((c) => { const el = field(c.id); return el && el.querySelector('button.label-wrap:not(.open)'); })
+      .filter(Boolean);
+  };
   const note = (refused) => {
-    const tab = [...document.querySelectorAll('.tabitem')].find(shown) || document;
-    const hidden = refused.filter(([id]) => { const el = field(id); return !el || !shown(el); }).map(([, m]) => m);
-    if (hidden.length) {
-      for (const label of tab.querySelectorAll('.gr-accordion button.label-wrap:not(.open)')) {
-        label.setAttribute('data-studio-note', hidden.join(' '));
-        label.click();
-      }
+    const words = new Map();
+    for (const [id, m] of refused) {
+      const el = field(id);
+      if (el && shown(el)) continue;
+      for (const label of holders(id)) words.set(label, [...(words.get(label) || []), m]);
+    }
+    for (const [label, said] of words) {
+      label.setAttribute('data-studio-note', said.join(' '));
+      label.click();
     }
     let tries = 0;
     const reveal = () => {

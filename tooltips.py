@@ -90,6 +90,7 @@ LYRICS_CUSTOM = (
     "For a custom structure: sections separated by commas, e.g. “Intro, Verse, Chorus, Verse, Chorus, Outro”."
 )
 LYRICS_LENGTH = "Short ≈ 2 lines per section, medium ≈ 4, long ≈ 6."
+LYRICS_SEED_USED = "The seed these lyrics were written with: put it in Seed to write them again."
 LYRICS_TEMPERATURE = "Low = safe and predictable; high = surprising images and rhymes (and more mistakes)."
 LORA = (
     "A LoRA (.safetensors) trained on this model adds a style or voice. It applies to this request only "
@@ -100,6 +101,7 @@ LORA_PRESET = (
     "it applies to this request only. Pick one or upload your own, not both."
 )
 LORA_PRESET_NONE = "None"
+LORA_READ = "✓ {name} is a LoRA the studio can read; it applies to this request only and is removed right after."
 LORA_SCALE = "How strongly the LoRA colours the result: 0 = not at all, 1 = as trained, up to 2 to exaggerate it."
 BUSY = (
     "The studio is busy — {waiting} requests (songs and lyrics) are already waiting for the GPU. Nothing was lost: "
@@ -137,6 +139,24 @@ MODEL_MISSING = (
     "What to do: point ACE_STUDIO_MODEL at a folder that holds the model "
     "(e.g. ACE_STUDIO_MODEL=/path/to/acestep-v15-xl-sft python app.py), or try the page on tiny random "
     "models: run python random_models.py DIR, then the command it prints."
+)
+# A model whose weights are not here: said in the header from the start, and as the error of a press.
+WEIGHTS_MISSING = (
+    "The weights of {what} ({repo}) are not on this machine and {why}. What to do: connect to the internet "
+    "(unset HF_HUB_OFFLINE) so the first request downloads them, or point {env} at a folder that holds the model "
+    "(e.g. {env}=/path/to/model python app.py), or try the page on tiny random models: run python random_models.py "
+    "DIR, then the command it prints."
+)
+# How those words start (a failed build's words that already say what to do).
+WEIGHTS_LEADS = ("The weights of ", "The model folder ")
+WEIGHTS_NO_FOLDER = (
+    "The model folder {folder} does not exist on this machine. What to do: point ACE_STUDIO_MODEL at a folder that "
+    "holds the model, or try the page on tiny random models: run python random_models.py DIR, then the command it "
+    "prints."
+)
+WEIGHTS_TO_DOWNLOAD = (
+    "{repo} is not on this machine yet: the first song downloads it from the Hugging Face Hub (many GB; it needs "
+    "internet) and takes that much longer. Without internet, point ACE_STUDIO_MODEL at a folder that holds it."
 )
 STATUS_COLD = "{label} runs on **{device}**. It loads on first use: the first song takes about {usual:.0f} s longer."
 STATUS_LOADING = "Loading {label} on **{device}**… {elapsed:.0f} s so far (usually about {usual:.0f} s)."

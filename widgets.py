@@ -7,14 +7,17 @@ Each helper returns the components it made (and wires only what lives inside it,
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import gradio as gr
 
+import admission
 import checks
 import examples as ex
+import handlers
 import models
 import planner
 import player as take_player
@@ -38,6 +41,8 @@ def lenient(component: Any) -> Any:
 
 # A js-only event's answer that makes a text box editable again (no trip to the server).
 EDITABLE_JS = "() => ({__type__: 'update', interactive: true})"
+# ... and one that locks it while a switch is on.
+LOCKED_WHILE_JS = "(on) => ({__type__: 'update', interactive: !on})"
 
 
 def lenient_slider(*args: Any, **kwargs: Any) -> gr.Slider:
@@ -158,7 +163,9 @@ def sampling_controls(variant: models.Variant, prefix: str):
             *checks.GUIDANCE_RANGE, value=variant.guidance, step=0.5, label="Guidance", info=tips.GUIDANCE,
             elem_id=f"{prefix}-guidance",
         )  # fmt: skip
-        fmt = lenient_radio(checks.FORMATS, value="wav", label="Output format", info=tips.FORMAT)
+        fmt = lenient_radio(
+            checks.FORMATS, value="wav", label="Output format", info=tips.FORMAT, elem_id=f"{prefix}-format"
+        )
     return seed, steps, guidance, fmt
 
 
@@ -206,7 +213,18 @@ def rewrite_caption_switch() -> gr.Checkbox:
 def plan_box() -> gr.Textbox:
     """A plan brought back from a take ("Use these settings"): with it, Think skips its thinking and
     the take comes out again from its seed; empty, Think plans anew."""
-    return gr.Textbox("", label="Plan (from a take)", info=tips.PLAN, lines=2, max_lines=6, elem_id="gen-plan")
+    box = gr.Textbox("", label="Plan (from a take)", info=tips.PLAN, lines=2, max_lines=6, elem_id="gen-plan")
+    # The API takes back what it returns: a take's ``planner`` dict arrives as JSON text (a text box
+    # would make it Python's repr), so the field's length limit and ``checks.check_plan`` read it.
+    box.preprocess = lambda payload: (
+        json.dumps(payload, ensure_ascii=False)
+        if isinstance(payload, dict)
+        else None
+        if payload is None
+        else str(payload)
+    )
+    box.api_info = lambda: {"anyOf": [{"type": "string"}, {"type": "object"}]}
+    return box
 
 
 def reference_input(prefix: str) -> gr.Audio:
@@ -248,7 +266,12 @@ def lora_controls(prefix: str, variant: str | None = None) -> tuple[gr.File, gr.
             *checks.LORA_SCALE_RANGE, value=1.0, step=0.05, label="LoRA strength", info=tips.LORA_SCALE,
             elem_id=f"{prefix}-lora-scale",
         )  # fmt: skip
-    gr.Markdown(tips.LORA, elem_classes=["hint"])
+    note = gr.Markdown(tips.LORA, elem_classes=["hint"], elem_id=f"{prefix}-lora-note")
+    # Checked on arrival, as every upload is: a file that is no LoRA is named now, not at the press.
+    lora.change(
+        handlers.describe_lora, lora, note, api_name=f"{prefix}_lora_check", api_visibility="private",
+        concurrency_id=admission.UPLOADS, concurrency_limit=uploads.decodes_at_once(), show_progress="minimal",
+    )  # fmt: skip
     return lora, scale, preset
 
 
@@ -311,7 +334,7 @@ def result_column(prefix: str, n: int = 1) -> Result:
             tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS
         }
         sends["settings"] = gr.Button("Use these settings", size="sm", elem_id=f"{prefix}-use-settings")
-    with gr.Accordion("Details: every setting, the model and the timings", open=False):
+    with gr.Accordion("Details: every setting, the model and the timings", open=False, elem_id=f"{prefix}-details"):
         meta = gr.JSON(label="Metadata", open=False)
     return Result(takes, players, boxes, seeds, pick, sends, meta)
 

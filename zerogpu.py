@@ -38,7 +38,6 @@ import modes
 import music
 import planner
 import runs
-import tooltips as tips
 
 T = TypeVar("T")
 
@@ -189,9 +188,7 @@ def wait_for_models(kind: str, progress: Any = None, run_id: str | None = None) 
     if not _built(kind):
         what = {"music": "music model", "planner": "planner"}.get(kind, "lyrics model")
         error = _warmup_errors.get(kind, "unknown error")
-        message = (
-            tips.MODEL_MISSING.format(error=error) if kind == "music" else f"The {what} could not be loaded: {error}"
-        )
+        message = music.model_missing(error) if kind == "music" else f"The {what} could not be loaded: {error}"
         raise gr.Error(message, title="Model not available", duration=None)
     return time.time() - started
 
@@ -347,7 +344,7 @@ def _plan_or_not(job: modes.Job, progress: Any, run_id: str | None) -> modes.Job
         if longest is None:
             reason = f"no song planned by Think fits the {budget.max_gpu_seconds():.0f} s one request may take here"
         elif longest < int(job.params.get("longest") or 600):
-            job = modes.with_longest(job, longest)
+            job = budget.with_longest(job, longest)
     if reason is None and budget.over(job.mode, job.params) and not budget.over(job.mode, {**job.params, "think": 0}):
         reason = (
             f"planning and making this song would take longer than the {budget.max_gpu_seconds():.0f} s one "

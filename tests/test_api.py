@@ -147,7 +147,7 @@ def test_audio_modes_through_the_api_and_chained(client, tmp_path):
     from gradio_client import handle_file
 
     src = chain_audio_modes(client, tmp_path)
-    with pytest.raises(ValidationError, match="repainting_end: The region 5–20 s lies outside the song"):
+    with pytest.raises(ValidationError, match="repainting_end: The region 5–20 s ends 10.0 s after the song does"):
         client.predict(
             src_audio=handle_file(str(src)), prompt="x", repainting_start=5, repainting_end=20, api_name="/edit"
         )

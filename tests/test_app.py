@@ -127,7 +127,8 @@ def test_a_model_that_failed_to_load_stays_named_in_the_header(studio_env, monke
         backend.get_backend()
     for _ in range(2):  # the timer's tick, and a reload's first call
         text, timer = status.studio_status()
-        assert text.startswith("The music model could not be loaded: Model folder ") and "What to do:" in text
+        # What is missing first, then what to do (issue 32).
+        assert text.startswith("The model folder ") and "does not exist on this machine. What to do:" in text
         assert "loads on first use" not in text and timer.active is True
     monkeypatch.setenv("ACE_STUDIO_MODEL", good)
     backend.get_backend()  # a later press that loads it

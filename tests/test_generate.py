@@ -164,7 +164,7 @@ def test_lyrics_over_the_token_limit_get_a_clear_error(studio_env):
 
 def test_model_that_fails_to_load_is_a_clear_error(studio_env, monkeypatch, tmp_path):
     monkeypatch.setenv("ACE_STUDIO_MODEL", str(tmp_path / "missing-model"))
-    with pytest.raises(gr.Error, match="could not be loaded"):
+    with pytest.raises(gr.Error, match="missing-model does not exist on this machine. What to do"):
         _generate()
     assert not backend.is_warm()
 

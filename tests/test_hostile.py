@@ -109,7 +109,7 @@ def test_numbers_reach_the_studios_own_checks(served, api, kwargs, expect):
 def test_region_numbers_and_a_lora_with_another_suffix(served, tmp_path):
     client = served[0]
     src = handle_file(str(_tone(tmp_path / "song.wav", 12)))
-    _attack(client, "/edit", "repainting_start: The region -1–4 s lies outside the song", src_audio=src, prompt="x",
+    _attack(client, "/edit", "repainting_start: The region -1–4 s starts 1 s before the song does", src_audio=src, prompt="x",
             repainting_start=-1, repainting_end=4)  # fmt: skip
     _attack(client, "/edit", "repainting_start: Region start must be a number", src_audio=src, prompt="x",
             repainting_start="abc", repainting_end=4)  # fmt: skip

@@ -157,8 +157,9 @@ def test_handler_streams_then_cleans(lyrics_env):
         handlers.write_lyrics("city rain", "lo-fi", "calm", "en", "short-loop", 0.9, 7, progress=lambda *a, **k: None)
     )
     assert len(outputs) > 2
-    final_text, final_caption = outputs[-1]
-    assert final_text.startswith("[") and final_caption
+    final_text, final_caption, seed = outputs[-1]
+    assert final_text.startswith("[") and final_caption and seed == 7
+    assert {out[2] for out in outputs} == {7}  # the seed used comes with every update
 
 
 def test_model_that_fails_to_load(tmp_path, monkeypatch):
@@ -258,9 +259,9 @@ def test_lyrics_endpoint_through_gradio_client(studio_server, tiny_lm_dir, monke
     monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
     lyrics.reset_writer()
     client = Client(studio_server[0], verbose=False)
-    text, caption = client.predict(theme="summer road trip", vocal_language="es", structure="short-loop", seed=4,
-                                   api_name="/lyrics")  # fmt: skip
-    assert text.startswith("[") and caption
+    text, caption, seed = client.predict(theme="summer road trip", vocal_language="es", structure="short-loop",
+                                         seed=4, api_name="/lyrics")  # fmt: skip
+    assert text.startswith("[") and caption and seed == 4
     from gradio_client.exceptions import ValidationError
 
     with pytest.raises(ValidationError, match="theme: .*theme is empty"):

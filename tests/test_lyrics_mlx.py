@@ -99,6 +99,6 @@ def test_handler_streams_then_cleans_through_mlx(mlx_env):
         handlers.write_lyrics("city rain", "lo-fi", "calm", "en", "short-loop", 0.9, 7, progress=lambda *a, **k: None)
     )
     assert len(outputs) > 2
-    final_text, final_caption = outputs[-1]
-    assert final_text.startswith("[") and final_caption
+    final_text, final_caption, seed = outputs[-1]
+    assert final_text.startswith("[") and final_caption and seed == 7
     assert lyrics.get_writer().engine == "mlx"

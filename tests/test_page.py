@@ -414,20 +414,20 @@ def test_a_model_that_failed_to_load_is_named_in_the_header_also_after_a_reload(
         backend.reset_backend()
         desk.reload()
         line = desk.locator("#studio-status")
-        line.get_by_text("loads on first use").wait_for()
+        line.get_by_text("does not exist on this machine. What to do").wait_for()  # before any press (issue 32)
         capfd.readouterr()
         desk.locator("#gen-prompt textarea").fill("pop")
         desk.locator("#gen-think input[type=checkbox]").uncheck()
         desk.locator("#gen-button").click()
-        desk.locator("[data-testid=toast-body].error").get_by_text("could not be loaded").first.wait_for()
-        line.get_by_text("The music model could not be loaded").wait_for()  # the status line's next tick
+        desk.locator("[data-testid=toast-body].error").get_by_text("does not exist on this machine").first.wait_for()
+        line.get_by_text("does not exist on this machine").wait_for()  # the status line's next tick
         desk.reload()
-        line.get_by_text("The music model could not be loaded").wait_for()
+        line.get_by_text("does not exist on this machine").wait_for()
         assert "What to do" in line.inner_text() and "loads on first use" not in line.inner_text()
         _shot(desk, "item5-after-header")
         log = "".join(capfd.readouterr())
         assert "Traceback" not in log
-        assert log.count("generate: Model not available: The music model could not be loaded") == 1, log
+        assert log.count("generate: Model not available: The model folder ") == 1, log
     finally:
         monkeypatch.undo()
         backend.reset_backend()

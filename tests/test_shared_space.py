@@ -162,7 +162,7 @@ def test_edit_joins_refused_for_their_region_cost_one_decode_each(space, tmp_pat
                     repainting_end=410,
                     api_name="/edit",
                 ),  # fmt: skip
-                "repainting_end: The region 400–410 s lies outside the song",
+                "repainting_end: The region 400–410 s lies wholly after the song's end",
             )
     print(f"\n4 refused Edit joins: +{rss['delta'] / 2**20:.0f} MB peak RSS")
     assert rss["delta"] < 1.0 * GIB

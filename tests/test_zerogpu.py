@@ -98,7 +98,8 @@ def test_cover_extend_edit_chained(client, tmp_path):
 
 def test_lyrics_stream_and_use_in_generate(client):
     job = client.submit(theme="rain on the city", genre="lo-fi", seed=4, api_name="/lyrics")
-    text, caption = job.result(timeout=120)
+    text, caption, seed = job.result(timeout=120)
+    assert seed == 4
     streamed = job.outputs()
     assert len(streamed) > 3  # the text arrived piece by piece through the worker
     assert text.startswith("[") and caption
@@ -174,7 +175,7 @@ def test_stop_reaches_a_request_still_waiting_in_the_queue(client, space):
     assert not music.done()  # Stop on the Lyrics tab leaves the music run alone
     client.predict(api_name="/stop")
     stopped_result(music, "Stopped at step")
-    assert tuple(words.result(timeout=60)) == ("", "")  # stopped before the writer wrote a word
+    assert tuple(words.result(timeout=60)) == ("", "", 2)  # stopped before the writer wrote a word
 
 
 BAD = [
@@ -188,7 +189,7 @@ BAD = [
     ("/generate", {}, "prompt: Describe the music"),
     ("/cover", {"prompt": "x"}, "src_audio: .*upload a song first"),
     ("/cover", {"prompt": "x", "audio_cover_strength": 3, "src_audio": "SRC"}, "Cover strength must be between 0"),
-    ("/edit", {"prompt": "x", "repainting_start": 5, "repainting_end": 20, "src_audio": "SRC"}, "outside the song"),
+    ("/edit", {"prompt": "x", "repainting_start": 5, "repainting_end": 20, "src_audio": "SRC"}, "after the song"),
     ("/edit", {"prompt": "x", "repainting_start": 5, "repainting_end": 4, "src_audio": "SRC"}, "start before it ends"),
     ("/extend", {"prompt": "x", "extend_seconds": 2, "src_audio": "SRC"}, "Seconds to add must be between 5"),
     ("/extend", {"prompt": "x", "src_audio": "NOTES"}, "not an audio file"),

@@ -1,0 +1,291 @@
+"""Issue 32, clear words everywhere, through what a visitor uses: gradio_client against a served
+studio for the API (a plan taken back as it is returned, the lyrics' seed, Edit's region), Debian's
+Chromium for the page (a refusal noted on its own field only, Send to Edit, a refused upload's
+Clear button, a LoRA checked on arrival, the instrumental example) and a studio started without
+its weights. Screenshots go to ``test-screenshots/issue32/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import studio_process
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError, ValidationError
+from test_browser import SHOTS, TIMEOUT_MS, _fill_number, _open, browser, site  # noqa: F401 (fixtures)
+
+import checks
+import lyrics
+import random_models
+
+SR = 48000
+ISSUE_SHOTS = SHOTS / "issue32"
+
+
+@pytest.fixture(scope="module")
+def client(studio_server):
+    return Client(studio_server[0], verbose=False)
+
+
+@pytest.fixture
+def desk(browser, site, request):  # noqa: F811
+    yield from _open(browser, site, f"issue32/{request.node.name}", True, viewport={"width": 1280, "height": 900})
+
+
+def _song(path: Path, seconds: float = 12.0) -> Path:
+    t = np.arange(int(seconds * SR)) / SR
+    tone = 0.1 * np.sin(2 * np.pi * 220 * t)
+    sf.write(str(path), np.stack([tone, tone], axis=1).astype(np.float32), SR)
+    return path
+
+
+def _tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def _shot(page, name: str) -> None:
+    ISSUE_SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ISSUE_SHOTS / f"{name}.png"))
+
+
+# ---------------------------------------------------------------- 3: the API takes what it returns
+
+
+def test_generate_takes_back_the_plan_its_metadata_holds(client, studio_server):
+    out = studio_server[1]
+    base = {"prompt": "dusty soul", "audio_duration": 10, "inference_steps": 2, "seed": 12, "think": True}
+    first = client.predict(**base, api_name="/generate")
+    record = first[-1]
+    planner = record["takes"][0]["planner"]
+    assert planner["fields"] and planner["take"] == 1 and planner["of"] == 1
+    # README: kept under ``planner`` in the take's own .json, and under takes[i].planner here.
+    assert json.loads((out / record["takes"][0]["metadata"]).read_text())["planner"] == planner
+    reference = sf.read(first[0])[0]
+    for given in (planner, json.dumps(planner)):  # the dict as returned, and its JSON
+        again = client.predict(**base, plan=given, api_name="/generate")
+        remade = again[-1]["takes"][0]["planner"]
+        assert remade["thought"] is False and remade["fields"] == planner["fields"], remade
+        np.testing.assert_allclose(sf.read(again[0])[0], reference, atol=2e-4)
+    with pytest.raises(ValidationError, match="plan: The plan is not readable"):
+        client.predict(**base, plan="[1, 2]", api_name="/generate")
+    with pytest.raises(ValidationError, match="plan: This take was made without a plan"):
+        client.predict(**base, plan={"skipped": "no planner"}, api_name="/generate")
+
+
+# ---------------------------------------------------------------- 6: the lyrics' seed, clean words
+
+
+@pytest.fixture(scope="module")
+def lyrics_lm(tmp_path_factory):
+    lm = random_models.save_lyrics_lm(tmp_path_factory.mktemp("words-lm") / "tiny-qwen2")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ACE_STUDIO_LYRICS_MODEL", str(lm))
+    mp.setattr(lyrics, "_mlx_available", lambda: False)
+    lyrics.reset_writer()
+    yield lm
+    lyrics.reset_writer()
+    mp.undo()
+
+
+def test_lyrics_return_the_seed_they_were_written_with(client, lyrics_lm):
+    text, caption, seed = client.predict(theme="night train", structure="short-loop", seed=-1, api_name="/lyrics")
+    assert isinstance(seed, int) and 0 <= seed < 2**32 and text.startswith("[")
+    # The seed shown writes the same lyrics again, as the Seed help promises.
+    again = client.predict(theme="night train", structure="short-loop", seed=seed, api_name="/lyrics")
+    assert tuple(again) == (text, caption, seed)
+    assert not any(ch in text + caption for ch in "\x00\x1b\x7f\u202e")
+
+
+def test_control_characters_never_reach_generate():
+    raw = "[Verse]\nneon\x1b[31m rain\x00\x07\r\nbright\u202e lights\tfall\x85[Chorus]\nhold\x7f on\u2028Caption: city\x1b pop\x0b"
+    text, caption = lyrics.clean(raw, ["Verse", "Chorus"])
+    assert text == "[Verse]\nneon[31m rain\nbright lights fall\n\n[Chorus]\nhold on", repr(text)
+    assert caption == "city pop"
+    assert checks.printable("a\x1bb\tc\r\nd") == "ab c\nd"
+
+
+def test_use_in_generate_passes_no_control_character(client):
+    filled = client.predict(text="[Verse]\nhalf\x1b a\x00 line\x7f", caption="lo-fi\x07", api_name="/use_in_generate")
+    assert filled[0] == "[Verse]\nhalf a line" and filled[1] == "lo-fi"
+
+
+# ---------------------------------------------------------------- 2 and 7: words that name the tab's fields
+
+
+def test_regions_past_the_song_say_which_part_lies_outside(client, tmp_path):
+    song = handle_file(str(_song(tmp_path / "twelve.wav")))
+    cases = [
+        (-5, 4, r"repainting_start: The region -5–4 s starts 5 s before the song does: only 0–4 s of it lies in "
+                r"the song\. Start it at 0 s or later\."),
+        (10, 20, r"repainting_end: The region 10–20 s ends 8\.0 s after the song does \(the song is 12\.0 s long\): "
+                 r"only 10–12\.0 s of it lies in the song\. End it at 12\.0 s or sooner\."),
+        (14, 20, r"repainting_end: The region 14–20 s lies wholly after the song's end"),
+        (-2, 15, r"repainting_start: The region -2–15 s reaches past both ends of the song"),
+    ]  # fmt: skip
+    for start, end, words in cases:
+        with pytest.raises(ValidationError, match=words):
+            client.predict(src_audio=song, prompt="dub", repainting_start=start, repainting_end=end,
+                           inference_steps=1, api_name="/edit")  # fmt: skip
+
+
+def test_an_empty_style_is_named_with_the_tabs_own_fields(client, tmp_path):
+    song = handle_file(str(_song(tmp_path / "twelve.wav")))
+    with pytest.raises(ValidationError, match="prompt: Describe the New style the song should take"):
+        client.predict(src_audio=song, prompt="", lyrics="", api_name="/cover")
+    with pytest.raises(ValidationError, match="prompt: Describe the Style for the region or write New words"):
+        client.predict(src_audio=song, prompt=" ", lyrics="", repainting_start=1, repainting_end=3, api_name="/edit")
+    with pytest.raises(ValidationError, match="prompt: Describe the music in the Style caption or write some Lyrics"):
+        client.predict(prompt="", lyrics="", think=False, api_name="/generate")
+
+
+NOTED = "() => [...document.querySelectorAll('[data-studio-note]')].map((el) => el.id || el.className)"
+
+
+@pytest.mark.parametrize(
+    "tab, prefix, button", [("Cover", "cover", "Make cover"), ("Edit", "edit", "Regenerate region")]
+)
+def test_an_empty_style_is_noted_on_the_style_field_alone(desk, tmp_path, tab, prefix, button):
+    _tab(desk, tab)
+    desk.locator(f"#{prefix}-src input[type=file]").set_input_files(str(_song(tmp_path / "twelve.wav")))
+    desk.locator(f"#{prefix}-src-info").get_by_text("Source: 0:12.0").wait_for()
+    checked = desk.evaluate("() => Number(document.body.dataset.studioChecked || 0)")
+    desk.get_by_role("button", name=button).click()
+    desk.wait_for_function(f"() => Number(document.body.dataset.studioChecked || 0) > {checked}")
+    # One place: the style field, in its own words; no accordion header carries them, none opens.
+    assert desk.evaluate(NOTED) == [f"{prefix}-prompt"]
+    note = desk.locator(f"#{prefix}-prompt").get_attribute("data-studio-note")
+    assert note.startswith("Describe the New style" if tab == "Cover" else "Describe the Style for the region")
+    assert "caption" not in note
+    assert desk.locator(".tabitem:visible button.label-wrap.open").count() == 0
+    _shot(desk, f"item2-{prefix}-empty-style")
+
+
+def test_send_to_edit_brings_the_takes_style_and_a_region_inside_it(desk):
+    desk.locator("#gen-prompt textarea").fill("dub techno, deep chords")
+    desk.locator("#gen-think input[type=checkbox]").uncheck()
+    _fill_number(desk, "#gen-duration", 12)
+    desk.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    _fill_number(desk, "#gen-steps", 1)
+    desk.locator("#gen-button").click()
+    desk.locator("#gen-seeds").get_by_text(re.compile(r"Seeds — take 1: \d+")).wait_for()
+    desk.locator("#gen-send-edit").click()
+    desk.locator("#edit-prompt textarea").wait_for()
+    assert desk.locator("#edit-prompt textarea").input_value() == "dub techno, deep chords"
+    start, end = desk.locator("#edit-start input").first, desk.locator("#edit-end input").first
+    assert (float(start.input_value()), float(end.input_value())) == (4.0, 8.0)  # the middle third of 12 s
+    # The take arrives as the song, its waveform showing that region (read in the uploads' own queue,
+    # which earlier tests' uploads may still hold on a loaded machine: a longer wait).
+    desk.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for(timeout=3 * TIMEOUT_MS)
+    desk.locator('#edit-wave [data-start="4"][data-end="8"]').wait_for(timeout=3 * TIMEOUT_MS)
+    _shot(desk, "item7-send-to-edit")
+
+
+# ---------------------------------------------------------------- 8: uploads refused, and checked on arrival
+
+
+# Where a refused upload's banner and the upload's own Clear button are, and whether that button is
+# the topmost thing at its centre (nothing covers it).
+BANNER_AND_CLEAR = """() => {
+  const banner = document.querySelector('#cover-src div.validation-error');
+  if (!banner) return null;
+  const clear = [...document.querySelectorAll('#cover-src button[aria-label=Clear]')].find((b) => !b.closest('div.validation-error'));
+  const c = clear.getBoundingClientRect(), b = banner.getBoundingClientRect();
+  const top = document.elementFromPoint(c.x + c.width / 2, c.y + c.height / 2);
+  return {banner: [b.top, b.bottom], clear: [c.top, c.bottom],
+          free: Boolean(top && top.closest('button[aria-label=Clear]') && !top.closest('div.validation-error'))};
+}"""
+
+
+def test_a_refused_uploads_banner_leaves_its_clear_button_free(desk, tmp_path):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio at all " * 200)
+    _tab(desk, "Cover")
+    desk.locator("#cover-src input[type=file]").set_input_files(str(bad))
+    desk.locator("#cover-src-info").get_by_text("not an audio file").wait_for()
+    desk.locator("#cover-prompt textarea").fill("folk")
+    desk.get_by_role("button", name="Make cover").click()
+    # Measured the moment the banner shows (Gradio takes it away at the page's next event).
+    seen = desk.wait_for_function(BANNER_AND_CLEAR).json_value()
+    print(f"banner {seen['banner']} px, the upload's Clear {seen['clear']} px (top, bottom)")
+    assert seen["free"] and seen["banner"][0] >= seen["clear"][1], seen
+    _shot(desk, "item8-banner-and-clear")
+    desk.locator("#cover-src button[aria-label=Clear]:not(div.validation-error *)").first.click()
+    desk.locator("#cover-src input[type=file]").wait_for(state="attached")
+    desk.wait_for_function("() => !document.querySelector('#cover-src audio')")
+
+
+def test_a_lora_is_checked_as_it_arrives(desk, tmp_path, warm_backend):
+    fake = tmp_path / "style.safetensors"
+    fake.write_bytes(b"\x00" * 4096)
+    good = random_models.save_lora(tmp_path / "good" / "mine.safetensors", warm_backend.pipe.transformer)
+    desk.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    note = desk.locator("#gen-lora-note")
+    desk.locator("#gen-lora input[type=file]").set_input_files(str(fake))
+    note.get_by_text("⚠️ style.safetensors cannot be read as a .safetensors file").wait_for()
+    _shot(desk, "item8-fake-lora")
+    desk.locator("#gen-lora button[aria-label=Clear]").first.click()
+    note.get_by_text("A LoRA (.safetensors) trained on this model").wait_for()
+    desk.locator("#gen-lora input[type=file]").set_input_files(str(good))
+    note.get_by_text("✓ mine.safetensors is a LoRA the studio can read").wait_for()
+
+
+# ---------------------------------------------------------------- 9: the instrumental example
+
+
+def test_the_instrumental_examples_tick_instrumental(desk):
+    box, lyrics_box = desk.locator("#gen-instrumental input[type=checkbox]"), desk.locator("#gen-lyrics textarea")
+    desk.get_by_text("Lo-fi · instrumental", exact=True).click()
+    desk.wait_for_function("() => document.querySelector('#gen-lyrics textarea').value === '[Instrumental]'")
+    desk.wait_for_function("() => document.querySelector('#gen-instrumental input').checked")
+    desk.wait_for_function("() => document.querySelector('#gen-lyrics textarea').disabled")
+    _shot(desk, "item9-lofi-example")
+    desk.get_by_text("Synth-pop · English", exact=True).click()
+    desk.wait_for_function("() => !document.querySelector('#gen-instrumental input').checked")
+    assert lyrics_box.input_value().startswith("[Verse]") and not box.is_checked()
+    desk.wait_for_function("() => !document.querySelector('#gen-lyrics textarea').disabled")
+
+
+# ---------------------------------------------------------------- 5: no weights on this machine
+
+MISSING = [
+    # Offline and not in the (empty) cache: said from the start.
+    ({"HF_HUB_OFFLINE": "1"}, "⚠️ The weights of the music model (ACE-Step/acestep-v15-xl-sft) are not on this "
+     "machine and HF_HUB_OFFLINE is set. What to do:",
+     "The weights of the music model (ACE-Step/acestep-v15-xl-sft) are not on this machine and HF_HUB_OFFLINE is "
+     "set. What to do:"),
+    # Online, but the Hub cannot be reached (a closed port on this machine: nothing is downloaded).
+    ({"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"},
+     "ACE-Step/acestep-v15-xl-sft is not on this machine yet: the first song downloads it",
+     "The weights of the music model (ACE-Step/acestep-v15-xl-sft) are not on this machine and the Hugging Face "
+     "Hub cannot be reached. What to do:"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("env, header, error", MISSING, ids=["offline", "hub-unreachable"])
+def test_a_studio_without_its_weights_says_so_first_and_leads_with_what_to_do(browser, tmp_path, env, header, error):  # noqa: F811
+    hub = tmp_path / "empty-hf-home"
+    env = {**env, "HF_HOME": str(hub), "HF_HUB_CACHE": str(hub / "hub"), "ACE_STUDIO_MODEL": "",
+           "ACE_STUDIO_VARIANT": "xl-sft", "ACE_STUDIO_OUTPUT_DIR": str(tmp_path / "out")}  # fmt: skip
+    with studio_process(env, tmp_path) as (url, proc):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        line = page.locator("#studio-status")
+        line.get_by_text(header).wait_for()  # before anyone pressed anything
+        assert "loads on first use" not in line.inner_text()
+        _shot(page, f"item5-header-{'offline' if env['HF_HUB_OFFLINE'] == '1' else 'unreachable'}")
+        context.close()
+        with pytest.raises(AppError) as refused:
+            Client(url, verbose=False).predict(prompt="pop", audio_duration=10, think=False, api_name="/generate")
+        words = str(refused.value)
+        assert words.startswith(error), words
+        for raw in ("ConnectError", "LocalEntryNotFound", "snapshot folder", "internet connection and try again"):
+            assert raw not in words
+    log = next(tmp_path.glob("studio-*.log")).read_text()
+    assert "Traceback" not in log and f"Model weights: {header.removeprefix('⚠️ ')}" in log
