@@ -21,6 +21,8 @@ import songs
 import tooltips as tips
 import waveform as waveform_js
 
+STEM_NAMES = ("vocals", "drums", "bass", "other")  # stems.STEMS, without importing the separator's room
+
 
 def lenient(component: Any) -> Any:
     """Let out-of-range or unknown API values through to the studio's own checks.
@@ -92,11 +94,45 @@ def take_slot(component: gr.Audio) -> gr.Audio:
     return component
 
 
-def takes_column(prefix: str, n: int = checks.MAX_TAKES) -> tuple[list[gr.Audio], list[gr.Column]]:
+class StemSlot(NamedTuple):
+    """*Split into stems* beneath one take: its button, the take's number (hidden), the box of the four
+    players (hidden until stems arrive) and the players, vocals, drums, bass, other."""
+
+    button: gr.Button
+    take: gr.Number
+    box: gr.Column
+    players: list[gr.Audio]
+
+
+# Shows a take's stems box once its stems arrived (in the page: see ``takes_column``).
+SHOW_JS = "() => ({__type__: 'update', visible: true})"
+
+
+def stem_slot(prefix: str, i: int) -> StemSlot:
+    button = gr.Button("Split into stems", size="sm", elem_id=f"{prefix}-stems-{i}", elem_classes=["stems-action"])
+    take = lenient(gr.Number(value=i, precision=0, visible=False, elem_id=f"{prefix}-stems-take-{i}"))
+    with gr.Column(visible=False, elem_id=f"{prefix}-stems-box-{i}") as box:
+        gr.Markdown(tips.STEMS_HINT, elem_classes=["hint"])
+        players = [
+            take_slot(
+                gr.Audio(
+                    label=name.capitalize(),
+                    type="filepath",
+                    interactive=False,
+                    buttons=["download"],
+                    elem_id=f"{prefix}-take-{i}-{name}",
+                )
+            )  # fmt: skip
+            for name in STEM_NAMES
+        ]
+    return StemSlot(button, take, box, players)
+
+
+def takes_column(prefix: str, n: int = checks.MAX_TAKES) -> tuple[list[gr.Audio], list[gr.Column], list[StemSlot]]:
     """``n`` take slots, each in a box of its own that is shown or hidden (``results.SHOW_TAKES_JS``):
     an update to a slot itself would give the visitor's session a fresh copy of it without the
     ``take_slot`` patch, and a take's URL would then be fetched by the server (and refused)."""
-    slots, boxes = [], []
+    slots, boxes, stems = [], [], []
     for i in range(n):
         with gr.Column(visible=i == 0, min_width=0) as box:
             slots.append(
@@ -110,8 +146,9 @@ def takes_column(prefix: str, n: int = checks.MAX_TAKES) -> tuple[list[gr.Audio]
                     )
                 )
             )
+            stems.append(stem_slot(prefix, i + 1))
         boxes.append(box)
-    return slots, boxes
+    return slots, boxes, stems
 
 
 SEND_TARGETS = (("Cover", "cover"), ("Extend", "extend"), ("Edit", "edit"))
@@ -226,6 +263,7 @@ class Result(NamedTuple):
     pick: gr.Number
     sends: dict[str, gr.Button]
     meta: gr.JSON
+    stems: list[StemSlot]
 
 
 # The seed line is plain text for API clients as for the page: the page shows it as text (never as
@@ -238,7 +276,7 @@ show();
 
 
 def result_column(prefix: str, n: int = 1) -> Result:
-    takes, boxes = takes_column(prefix, n)
+    takes, boxes, stems = takes_column(prefix, n)
     seeds = gr.HTML(tips.RESULT_EMPTY, html_template='<p class="result-line"></p>', js_on_load=PLAIN_TEXT_JS,
                     elem_id=f"{prefix}-seeds", elem_classes=["result-note"], padding=False)  # fmt: skip
     with gr.Row():
@@ -253,7 +291,7 @@ def result_column(prefix: str, n: int = 1) -> Result:
         sends["settings"] = gr.Button("Use these settings", size="sm", elem_id=f"{prefix}-use-settings")
     with gr.Accordion("Details: every setting, the model and the timings", open=False):
         meta = gr.JSON(label="Metadata", open=False)
-    return Result(takes, boxes, seeds, pick, sends, meta)
+    return Result(takes, boxes, seeds, pick, sends, meta, stems)
 
 
 def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:

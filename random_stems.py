@@ -1,0 +1,56 @@
+"""A tiny random Demucs bag, built with Demucs's own ``HTDemucs`` and laid out as the studio reads
+``htdemucs_ft`` (``stems.weights_folder``): the bag's ``htdemucs_ft.yaml`` and one ``.safetensors``
+per model, its class and init arguments as JSON in the file's metadata (the layout of the Demucs
+maintainer's Hub export, read by ``demucs.hf.load_safetensors_model``). A tool, like ``random_models``
+(kept apart from it: that room is at its line limit).
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+# The real bag's signatures, one model per source (htdemucs_ft.yaml's one-hot weights).
+SIGNATURES = ("f7e0c4bc", "d12395a8", "92cfc3b6", "04573f0d")
+SOURCES = ["drums", "bass", "other", "vocals"]
+# Four layers as the real model (so its attention sees short sequences), four channels, 1 s segments.
+TINY = {"channels": 4, "depth": 4, "nfft": 1024, "t_layers": 1, "t_heads": 1, "dconv_depth": 1, "dconv_comp": 2,
+        "segment": Fraction(1, 1)}  # fmt: skip
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Fraction):
+        return {"_type": "fraction", "numerator": value.numerator, "denominator": value.denominator}
+    return value
+
+
+def save_stems_model(folder: str | Path, seed: int = 0, hub_repo: str | None = None, **sizes: Any) -> Path:
+    """Write a tiny random ``htdemucs_ft`` bag into ``folder`` and return the folder the studio
+    reads. With ``hub_repo`` (``"adefossez/HTDemucs-ft"``), ``folder`` is a Hub cache
+    (``HF_HUB_CACHE``) and the bag is laid out as a snapshot of that repo."""
+    import torch
+    import yaml
+    from demucs.htdemucs import HTDemucs
+    from safetensors.torch import save_file
+
+    target = Path(folder)
+    if hub_repo is not None:
+        revision = "0" * 40
+        repo = target / f"models--{hub_repo.replace('/', '--')}"
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / "main").write_text(revision)
+        target = repo / "snapshots" / revision
+    target.mkdir(parents=True, exist_ok=True)
+    kwargs = {"sources": SOURCES, **TINY, **sizes}
+    for i, sig in enumerate(SIGNATURES):
+        torch.manual_seed(seed + i)
+        model = HTDemucs(**kwargs)
+        metadata = {"klass": "demucs.htdemucs.HTDemucs", "args": "[]",
+                    "kwargs": json.dumps({k: _encode(v) for k, v in kwargs.items()})}  # fmt: skip
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(target / f"{sig}.safetensors"), metadata=metadata)
+    weights = [[1.0 if j == SOURCES.index(s) else 0.0 for j in range(4)] for s in ("drums", "bass", "other", "vocals")]
+    (target / "htdemucs_ft.yaml").write_text(yaml.safe_dump({"models": list(SIGNATURES), "weights": weights}))
+    return target
