@@ -54,3 +54,45 @@ def save_stems_model(folder: str | Path, seed: int = 0, hub_repo: str | None = N
     weights = [[1.0 if j == SOURCES.index(s) else 0.0 for j in range(4)] for s in ("drums", "bass", "other", "vocals")]
     (target / "htdemucs_ft.yaml").write_text(yaml.safe_dump({"models": list(SIGNATURES), "weights": weights}))
     return target
+
+
+def measure(seconds: float, folder: Path) -> dict[str, float]:
+    """Split ``seconds`` of noise with the bag in ``folder`` (the studio's own ``stems.separate``):
+    wall and CPU seconds per minute of audio, and the process's peak RSS before and after."""
+    import os
+    import resource
+    import time
+
+    import numpy as np
+
+    os.environ["ACE_STUDIO_STEMS_MODEL"] = str(folder)
+    import stems
+
+    stems.get_separator()
+    mix = (0.1 * np.random.default_rng(0).standard_normal((2, int(seconds * stems.SAMPLE_RATE)))).astype(np.float32)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu, rss, started = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, time.perf_counter()
+    stems.residual(mix, stems.separate(mix)["stems"])
+    wall, usage = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
+    return {"audio_s": seconds, "wall_s_per_audio_min": round(wall / seconds * 60, 1),
+            "cpu_s_per_audio_min": round((usage.ru_utime + usage.ru_stime - cpu) / seconds * 60, 1),
+            "peak_rss_mb_before": round(rss), "peak_rss_mb_after": round(usage.ru_maxrss / 1024)}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python random_stems.py DIR``: write the tiny bag and print how to serve the studio with it;
+    ``--measure SECONDS`` also splits that much noise with it and prints the cost."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--measure", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    folder = save_stems_model(args.folder)
+    print(f"ACE_STUDIO_STEMS_MODEL={folder}")
+    if args.measure > 0:
+        print(measure(args.measure, folder))
+
+
+if __name__ == "__main__":
+    main()

@@ -135,7 +135,7 @@ STEMS_HINT = "Vocals, drums, bass and everything else, each as its own file; tog
 STEMS_MISSING = (
     "Stems need the Demucs separation model (htdemucs_ft), and this studio does not have it: {error}.\n\n"
     "What to do: whoever runs the studio downloads it once with "
-    "huggingface-cli download adefossez/HTDemucs-ft (on a Space, README's preload_from_hub does it), "
+    "hf download adefossez/HTDemucs-ft (on a Space, README's preload_from_hub does it), "
     "or points ACE_STUDIO_STEMS_MODEL at a folder that holds it."
 )
 STEMS_STOPPED = "Stopped while splitting into stems. Nothing was saved; the take itself is kept."

@@ -198,7 +198,7 @@ def test_stop_ends_a_split(client, served):
 
 
 def test_split_into_stems_in_the_page(served, client):
-    from test_browser import CHROMIUM, FLAGS, TIMEOUT_MS
+    from test_browser import CHROMIUM, FLAGS, SHOTS, TIMEOUT_MS
 
     playwright = pytest.importorskip("playwright.sync_api")
     with playwright.sync_playwright() as p:
@@ -220,6 +220,8 @@ def test_split_into_stems_in_the_page(served, client):
                 assert link.get_attribute("href").endswith(f"-{name}.wav")
             assert page.locator("#gen-stems-box-1").is_visible()
             assert page.locator("[data-testid=toast-body].error").count() == 0
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "issue33-stems.png"), full_page=True)
         finally:
             browser.close()
 
