@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -214,6 +215,9 @@ def write_takes(
     return [str(p) for p in paths], record
 
 
+_stems_lock = threading.Lock()
+
+
 def _save_stem(part: Any, path: Path, fmt: str) -> None:
     """A WAV take's stems are 32-bit float WAV: a stem may peak above full scale where the take does
     not (sources cancel in the mix), and 16-bit would clip it and break the stems' sum."""
@@ -248,17 +252,18 @@ def write_stems(take: Path, parts: dict[str, Any], info: dict[str, Any]) -> tupl
     }
     done: list[Path] = []
     try:
-        for name, path in zip(STEM_NAMES, paths, strict=True):
-            partial = path.with_name(f".partial-{path.name}")
-            done.append(partial)
-            _save_stem(parts[name], partial, fmt)
-            os.replace(partial, path)
-            done[-1] = path
-        record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
-        partial_meta = meta.with_name(f".partial-{meta.name}")
-        done.append(partial_meta)
-        partial_meta.write_text(json.dumps(record, indent=2, ensure_ascii=False))
-        os.replace(partial_meta, meta)
+        with _stems_lock:  # two splits of one take at once would share the partial files
+            for name, path in zip(STEM_NAMES, paths, strict=True):
+                partial = path.with_name(f".partial-{path.name}")
+                done.append(partial)
+                _save_stem(parts[name], partial, fmt)
+                os.replace(partial, path)
+                done[-1] = path
+            record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
+            partial_meta = meta.with_name(f".partial-{meta.name}")
+            done.append(partial_meta)
+            partial_meta.write_text(json.dumps(record, indent=2, ensure_ascii=False))
+            os.replace(partial_meta, meta)
     except Exception as exc:
         for path in done:
             with contextlib.suppress(OSError):

@@ -251,3 +251,29 @@ def test_stems_are_their_own_gpu_call_under_zerogpu(stems_hub_cache, tiny_pipeli
     finally:
         stop_studio(proc)
         api.close()
+
+
+def test_a_full_disk_leaves_no_stem_behind(tmp_path, monkeypatch):
+    import errno
+
+    import soundfile
+
+    monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path))
+    day = tmp_path / "2026-11-20"
+    day.mkdir()
+    take = day / "generate-120000-abcdef-take1-seed5.wav"
+    take.write_bytes(b"x")
+    real, calls = soundfile.write, []
+
+    def write(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 3:  # the third stem: half written, then the disk is full
+            Path(path).write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(soundfile, "write", write)
+    parts = {name: np.zeros((2, 4800), np.float32) for name in stems.STEMS}
+    with pytest.raises(takes.SaveError, match="disk of the studio's output folder is full"):
+        takes.write_stems(take, parts, {"timings": {}})
+    assert sorted(p.name for p in day.iterdir()) == [take.name]
