@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+import audio
 import budget
 import checks
 import lyrics as lyricist
@@ -21,6 +22,8 @@ import modes
 import results
 import runs
 import serving
+import stems as separation
+import takes as writer
 import tooltips as tips
 import uploads
 import zerogpu
@@ -165,25 +168,26 @@ def _still_wanted(blocks: gr.Blocks, event_id: str) -> Callable[[], bool]:
     return wanted
 
 
-def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_name: str) -> int:
-    """Mark this visitor's requests to ``api_name`` that still wait in ``blocks``' queue as stopped."""
+def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_names: tuple[str, ...]) -> int:
+    """Mark this visitor's requests to ``api_names`` that still wait in ``blocks``' queue as stopped."""
     queue = getattr(blocks, "_queue", None)
     marked = 0
     for waiting in list(getattr(queue, "event_queue_per_concurrency_id", {}).values()):
         for event in list(waiting.queue):
-            if event.session_hash == session_hash and event.fn.api_name == api_name:
+            if event.session_hash == session_hash and event.fn.api_name in api_names:
                 runs.stop_waiting(event._id)
                 marked += 1
     return marked
 
 
-def stopper(blocks: gr.Blocks, tab: str) -> Callable[..., None]:
+def stopper(blocks: gr.Blocks, tab: str, also: tuple[str, ...] = ()) -> Callable[..., None]:
     """The Stop button of ``tab``: ends this visitor's run there, or its request still in the queue
-    (the tab's event has the tab's name as its ``api_name``)."""
+    (the tab's event has the tab's name as its ``api_name``; ``also`` names the tab's other
+    events it stops, its stems)."""
 
     def stop(request: gr.Request = None) -> None:
         if not runs.request_stop(_owner(request, tab)):
-            _stop_queued(blocks, getattr(request, "session_hash", None), tab)
+            _stop_queued(blocks, getattr(request, "session_hash", None), (tab, *also))
 
     stop.__name__ = f"stop_{tab}"
     return stop
@@ -287,3 +291,49 @@ edit = _endpoint("edit")
 
 
 ENDPOINTS: dict[str, Callable] = {"generate": generate, "cover": cover, "extend": extend, "edit": edit}
+
+
+# The longest take that is split: Generate makes up to 10 minutes, Extend adds 4 to a song.
+STEMS_MAX_SECONDS = 900.0
+
+
+def check_stems(take: Any = 1, record: Any = None) -> Any:
+    """What *Split into stems* checks at the door (and again when it runs): a take the studio keeps,
+    a model to split it with, a length it splits; returns the take's header."""
+    path = results.stem_source(take, record)
+    try:
+        return path, audio.probe(path, "take", STEMS_MAX_SECONDS)
+    except audio.AudioError as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def stems_endpoint(tab: str) -> Callable:
+    """The event function of *Split into stems* beneath ``tab``'s takes (its runs are the tab's: its
+    Stop ends them). Returns the four stems' public URLs, vocals, drums, bass and other."""
+
+    def stems(take: float = 1, record: dict | None = None, request: gr.Request = None, progress=gr.Progress()):
+        """Split take number ``take`` (from 1) of a result (``record``: the metadata a music endpoint
+        returns) into vocals, drums, bass and other, saved beside the take; returns the four files."""
+        path, header = check_stems(take, record)
+        try:
+            with _run(tab, request) as run_id:
+                try:
+                    mix = audio.decode(path, header, "take", STEMS_MAX_SECONDS)
+                except audio.AudioError as exc:
+                    raise gr.Error(str(exc)) from None
+                made = zerogpu.run_stems(mix, progress, run_id)
+                if runs.is_stopped(run_id):  # pressed after the last segment: still nothing is saved
+                    raise gr.Error(tips.STEMS_STOPPED, title=STOPPED)
+                info = {"model": {**separation.identity(), "device": made["device"]}, "timings": made["timings"],
+                        "sum": "other = take - vocals - drums - bass"}  # fmt: skip
+                paths, _ = writer.write_stems(path, separation.residual(mix, made["stems"]), info)
+        except gr.Error as exc:
+            if not _is_stop(exc):
+                raise
+            _said_stopped(f"stems ({tab})", exc.message)
+            return (None,) * len(separation.STEMS)
+        return tuple(serving.take_url(p, request) or p for p in paths)
+
+    stems.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
+    stems.__name__ = f"stems_{tab}"
+    return checks.expected_errors(stems)

@@ -17,6 +17,7 @@ import checks
 import plan_format
 import records
 import status
+import stems
 import takes
 import tooltips as tips
 import uploads
@@ -236,3 +237,19 @@ def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     if copy is None:
         raise gr.Error(tips.UPLOADS_FULL)
     return copy
+
+
+def stem_source(take: Any, record: Any) -> Any:
+    """The take of a result (``record``, its metadata; ``take`` counted from 1) that *Split into stems*
+    splits: a take the studio wrote and still keeps, on a studio that has the separation model."""
+    made = record.get("takes") if isinstance(record, dict) else None
+    if not isinstance(made, list) or not made:
+        raise gr.Error(tips.STEMS_NO_TAKE)
+    index = records.take_index(take, len(made))
+    entry = made[index] if isinstance(made[index], dict) else {}
+    path = takes.own_take_audio(entry.get("audio"))
+    if path is None:
+        raise gr.Error(tips.STEMS_GONE.format(n=index + 1))
+    if (why := stems.missing_reason()) is not None:
+        raise gr.Error(tips.STEMS_MISSING.format(error=why), title="Stems not available")
+    return path

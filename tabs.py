@@ -279,8 +279,9 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     ).success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
+    stems = wire_stems(demo, tab)
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
-    tab.form.stop.click(handlers.stopper(demo, tab.name), None, None, api_name=stop_api, queue=False)
+    tab.form.stop.click(handlers.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
     if tab.reading is not None:
         read, (inputs, outputs) = songs.READERS[tab.name], tab.reading
         # In the uploads' own small queue (and door, ``admission``): a burst of uploads never waits
@@ -317,3 +318,21 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
                 api_name=f"send_{tab.name}_to_{target}", api_visibility="private", validator=results.take_validator(0),
             ).then(lambda target=target: gr.Tabs(selected=target), None, tabs, api_visibility="private",
                    queue=False)  # fmt: skip
+
+
+def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
+    """*Split into stems* beneath each take: GPU work, admitted and queued as a song is (the record
+    is the field its refusals are noted on); the first take of Generate is the public ``/stems``.
+    Returns the events' api names, which the tab's Stop stops too."""
+    names = []
+    for i, slot in enumerate(tab.form.result.stems):
+        public = tab.name == "generate" and i == 0
+        name = "stems" if public else f"stems_{tab.name}_{i + 1}"
+        slot.button.click(
+            handlers.stems_endpoint(tab.name), [slot.take, tab.form.result.meta], slot.players, api_name=name,
+            api_visibility="public" if public else "private", concurrency_id="gpu",
+            show_progress_on=[tab.form.result.takes[i]],
+            validator=admission.validator(handlers.check_stems, ["take", "record"], "record"),
+        ).success(None, None, slot.box, js=widgets.SHOW_JS, api_visibility="private")  # fmt: skip
+        names.append(name)
+    return tuple(names)

@@ -41,9 +41,11 @@ def output_max_age_hours() -> float:
 # What the studio writes, and nothing else: only these are ever deleted by the clean-up.
 _DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OWN_FILE = re.compile(
-    r"^(?:\.partial-)?(?:generate|cover|extend|edit)-\d{6}-[0-9a-f]{6}-take\d+-seed\d+"
-    r"(?:-preview\.mp3|\.(?:wav|flac|mp3|json))$"
+    r"^(?:\.partial-)?(?P<take>(?:generate|cover|extend|edit)-\d{6}-[0-9a-f]{6}-take\d+-seed\d+)"
+    r"(?:-preview\.mp3|\.(?:wav|flac|mp3|json)|-(?P<stem>vocals|drums|bass|other)\.(?:wav|flac|mp3)|(?P<stems>-stems)\.json)$"
 )
+STEM_NAMES = ("vocals", "drums", "bass", "other")
+TAKE_SUFFIXES = (".wav", ".flac", ".mp3")
 
 
 def own_take(relative: Any) -> Path | None:
@@ -56,6 +58,15 @@ def own_take(relative: Any) -> Path | None:
         return None
     path = output_dir() / parts[0] / parts[1]
     return path if path.is_file() else None
+
+
+def own_take_audio(relative: Any) -> Path | None:
+    """``own_take``, but only a take's own audio: not its record, not one of its stems."""
+    path = own_take(relative)
+    if path is None or path.suffix not in TAKE_SUFFIXES:
+        return None
+    found = _OWN_FILE.match(path.name)
+    return path if found is not None and not (found["stem"] or found["stems"]) else None
 
 
 def clean_outputs(max_age_hours: float | None = None, now: float | None = None) -> int:
@@ -75,6 +86,7 @@ def clean_outputs(max_age_hours: float | None = None, now: float | None = None) 
             if _OWN_FILE.match(path.name) and path.is_file() and now - path.stat().st_mtime > limit:
                 path.unlink(missing_ok=True)
                 removed += 1
+        removed += _clean_orphan_stems(folder)
         if folder.name != today:
             with contextlib.suppress(OSError):  # not empty, or removed by a concurrent clean-up
                 folder.rmdir()
@@ -129,9 +141,8 @@ def _take_groups() -> list[tuple[float, int, list[Path], bool]]:
     for folder in (p for p in root.iterdir() if p.is_dir() and _DAY_FOLDER.match(p.name)):
         with contextlib.suppress(OSError):
             for path in folder.iterdir():
-                if _OWN_FILE.match(path.name):
-                    stem = path.name.removeprefix(".partial-").rsplit(".", 1)[0]
-                    groups.setdefault(f"{folder.name}/{stem}", []).append(path)
+                if (found := _OWN_FILE.match(path.name)) is not None:  # a take with its preview, record, stems
+                    groups.setdefault(f"{folder.name}/{found['take']}", []).append(path)
     existing = {os.path.realpath(p) for files in groups.values() for p in files}
     with _marks_lock:
         for gone in set(_last_served) - existing:  # removed by age, or by hand: forget it
@@ -186,6 +197,19 @@ def reserve(nbytes: int) -> Iterator[bool]:
         if ok:
             with _room_lock:
                 _reserved -= nbytes
+
+
+def _clean_orphan_stems(folder: Path) -> int:
+    """Stems go with their take: made later, they would outlive it by as much; removed once it is gone."""
+    removed = 0
+    for path in list(folder.iterdir()):
+        found = _OWN_FILE.match(path.name)
+        if found is None or not (found["stem"] or found["stems"]) or path.name.startswith(".partial-"):
+            continue
+        if not any((folder / f"{found['take']}{suffix}").exists() for suffix in TAKE_SUFFIXES):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 # A long-running studio must also drop old files, not only at start-up; walking the whole output
@@ -373,3 +397,64 @@ def _write_records(record: dict[str, Any], paths: list[Path], params: dict[str, 
         meta, partial_meta = path.with_suffix(".json"), path.with_name(f".partial-{path.stem}.json")
         partial_meta.write_text(json.dumps(own, indent=2, ensure_ascii=False))
         os.replace(partial_meta, meta)
+
+
+_stems_lock = threading.Lock()
+
+
+def _save_stem(part: Any, path: Path, fmt: str) -> None:
+    """A WAV take's stems are 32-bit float WAV: a stem may peak above full scale where the take does
+    not (sources cancel in the mix), and 16-bit would clip it and break the stems' sum."""
+    if fmt != "wav":
+        audio.save(part, path, fmt)
+        return
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(str(path), np.asarray(part, dtype=np.float32).T, audio.SAMPLE_RATE, format="WAV", subtype="FLOAT")
+
+
+def write_stems(take: Path, parts: dict[str, Any], info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """Save a take's four stems beside it, named after it (``<take>-vocals.wav`` … in the take's own
+    format), and their record ``<take>-stems.json``; return the stems' paths (in ``STEM_NAMES``
+    order) and the record. Written as the takes are: complete files or none."""
+    started = time.perf_counter()
+    _clean_now_and_then()
+    root = output_dir()
+    fmt = take.suffix.lstrip(".")
+    paths = [take.with_name(f"{take.stem}-{name}.{fmt}") for name in STEM_NAMES]
+    meta = take.with_name(f"{take.stem}-stems.json")
+    record = {
+        "take": take.relative_to(root).as_posix(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **info,
+        "timings": dict(info.get("timings", {})),
+        "sample_rate": audio.SAMPLE_RATE,
+        "channels": 2,
+        "format": "wav (32-bit float)" if fmt == "wav" else fmt,
+        "stems": {name: path.relative_to(root).as_posix() for name, path in zip(STEM_NAMES, paths, strict=True)},
+    }
+    done: list[Path] = []
+    try:
+        with _stems_lock:  # two splits of one take at once would share the partial files
+            for name, path in zip(STEM_NAMES, paths, strict=True):
+                partial = path.with_name(f".partial-{path.name}")
+                done.append(partial)
+                _save_stem(parts[name], partial, fmt)
+                os.replace(partial, path)
+                done[-1] = path
+            record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
+            partial_meta = meta.with_name(f".partial-{meta.name}")
+            done.append(partial_meta)
+            partial_meta.write_text(json.dumps(record, indent=2, ensure_ascii=False))
+            os.replace(partial_meta, meta)
+    except Exception as exc:
+        for path in done:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        raise SaveError(
+            f"The stems were made but could not be saved: {_why_not_saved(exc, take.parent)}. Nothing was kept; "
+            "please tell whoever runs this studio, then try again.",
+            title="Not saved",
+        ) from None
+    return [str(p) for p in paths], record

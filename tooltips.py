@@ -187,3 +187,15 @@ STREAM_GONE = (
     "The connection to the studio was lost for too long, so this request was stopped and nothing was saved. "
     "Reload the page and try again."
 )
+# Stems (beneath each take).
+STEMS_HINT = "Vocals, drums, bass and everything else, each as its own file; together they add up to the take."
+STEMS_MISSING = (
+    "Stems need the Demucs separation model (htdemucs_ft), and this studio does not have it: {error}.\n\n"
+    "What to do: whoever runs the studio downloads it once with "
+    "hf download adefossez/HTDemucs-ft (on a Space, README's preload_from_hub does it), "
+    "or points ACE_STUDIO_STEMS_MODEL at a folder that holds it."
+)
+STEMS_STOPPED = "Stopped while splitting into stems. Nothing was saved; the take itself is kept."
+STEMS_NO_TAKE = "There is no take to split yet — make one first."
+STEMS_GONE = "Take {n} is no longer kept by the studio; make it again to split it."
+STEMS_FAILED = "Splitting into stems failed partway ({error}). Nothing was saved; try again."

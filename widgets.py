@@ -27,6 +27,8 @@ import tooltips as tips
 import uploads
 import waveform as waveform_js
 
+STEM_NAMES = ("vocals", "drums", "bass", "other")  # stems.STEMS, without importing the separator's room
+
 
 def lenient(component: Any) -> Any:
     """Let out-of-range or unknown API values through to the studio's own checks.
@@ -123,15 +125,51 @@ def take_slot(component: gr.Audio) -> gr.Audio:
     return component
 
 
-def takes_column(prefix: str, n: int = checks.MAX_TAKES) -> tuple[list[gr.Audio], list[gr.HTML], list[gr.Column]]:
+class StemSlot(NamedTuple):
+    """*Split into stems* beneath one take: its button, the take's number (hidden), the box of the four
+    players (hidden until stems arrive) and the players, vocals, drums, bass, other."""
+
+    button: gr.Button
+    take: gr.Number
+    box: gr.Column
+    players: list[gr.Audio]
+
+
+# Shows a take's stems box once its stems arrived (in the page: see ``takes_column``).
+SHOW_JS = "() => ({__type__: 'update', visible: true})"
+
+
+def stem_slot(prefix: str, i: int) -> StemSlot:
+    button = gr.Button("Split into stems", size="sm", elem_id=f"{prefix}-stems-{i}", elem_classes=["stems-action"])
+    take = lenient(gr.Number(value=i, precision=0, visible=False, elem_id=f"{prefix}-stems-take-{i}"))
+    with gr.Column(visible=False, elem_id=f"{prefix}-stems-box-{i}") as box:
+        gr.Markdown(tips.STEMS_HINT, elem_classes=["hint"])
+        players = [
+            take_slot(
+                gr.Audio(
+                    label=name.capitalize(),
+                    type="filepath",
+                    interactive=False,
+                    buttons=["download"],
+                    elem_id=f"{prefix}-take-{i}-{name}",
+                )
+            )  # fmt: skip
+            for name in STEM_NAMES
+        ]
+    return StemSlot(button, take, box, players)
+
+
+def takes_column(
+    prefix: str, n: int = checks.MAX_TAKES
+) -> tuple[list[gr.Audio], list[gr.HTML], list[gr.Column], list[StemSlot]]:
     """``n`` take slots, each in a box of its own that is shown or hidden (``results.SHOW_TAKES_JS``):
     an update to a slot itself would give the visitor's session a fresh copy of it without the
     ``take_slot`` patch, and a take's URL would then be fetched by the server (and refused).
 
     A slot is the API's output and stays hidden: Gradio's player would fetch and decode the whole
     take in the page (see ``player``). What the visitor sees is the slot's player, which plays the
-    take's preview and offers the take itself for download."""
-    slots, players, boxes = [], [], []
+    take's preview and offers the take itself for download; *Split into stems* sits beneath it."""
+    slots, players, boxes, stems = [], [], [], []
     for i in range(n):
         label = f"Take {i + 1}" if n > 1 else "Result"
         with gr.Column(visible=i == 0, min_width=0) as box:
@@ -145,8 +183,9 @@ def takes_column(prefix: str, n: int = checks.MAX_TAKES) -> tuple[list[gr.Audio]
                 gr.HTML("", html_template=take_player.template(label), js_on_load=take_player.JS,
                         elem_id=f"{prefix}-take-{i + 1}", elem_classes=["take-player-box"], min_height=120)
             )  # fmt: skip
+            stems.append(stem_slot(prefix, i + 1))
         boxes.append(box)
-    return slots, players, boxes
+    return slots, players, boxes, stems
 
 
 SEND_TARGETS = (("Cover", "cover"), ("Extend", "extend"), ("Edit", "edit"))
@@ -309,6 +348,7 @@ class Result(NamedTuple):
     pick: gr.Number
     sends: dict[str, gr.Button]
     meta: gr.JSON
+    stems: list[StemSlot]
 
 
 # The seed line is plain text for API clients as for the page: the page shows it as text (never as
@@ -321,7 +361,7 @@ show();
 
 
 def result_column(prefix: str, n: int = 1) -> Result:
-    takes, players, boxes = takes_column(prefix, n)
+    takes, players, boxes, stems = takes_column(prefix, n)
     seeds = gr.HTML(tips.RESULT_EMPTY, html_template='<p class="result-line"></p>', js_on_load=PLAIN_TEXT_JS,
                     elem_id=f"{prefix}-seeds", elem_classes=["result-note"], padding=False)  # fmt: skip
     with gr.Row():
@@ -336,7 +376,7 @@ def result_column(prefix: str, n: int = 1) -> Result:
         sends["settings"] = gr.Button("Use these settings", size="sm", elem_id=f"{prefix}-use-settings")
     with gr.Accordion("Details: every setting, the model and the timings", open=False, elem_id=f"{prefix}-details"):
         meta = gr.JSON(label="Metadata", open=False)
-    return Result(takes, players, boxes, seeds, pick, sends, meta)
+    return Result(takes, players, boxes, seeds, pick, sends, meta, stems)
 
 
 def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:

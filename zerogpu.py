@@ -38,6 +38,8 @@ import modes
 import music
 import planner
 import runs
+import stems
+import tooltips as tips
 
 T = TypeVar("T")
 
@@ -124,12 +126,15 @@ def warmup_enabled() -> bool:
 def _built(kind: str) -> bool:
     if kind == "planner":
         return planner.is_loaded() or not planner.enabled()
+    if kind == "stems":  # without its weights there is nothing to build: the Stems button says so
+        return stems.is_loaded() or stems.missing_reason() is not None
     return backend.is_warm() if kind == "music" else lyrics.is_loaded()
 
 
 def _warm() -> None:
     """Build whatever is not built yet, music first; a failure is kept for the requests to report."""
-    builds = (("music", backend.get_backend), ("planner", planner.get_planner), ("lyrics", lyrics.get_writer))
+    builds = (("music", backend.get_backend), ("planner", planner.get_planner), ("lyrics", lyrics.get_writer),
+              ("stems", stems.get_separator))  # fmt: skip
     for kind, build in builds:
         if _built(kind):
             continue
@@ -150,7 +155,7 @@ def start_warmup() -> threading.Thread | None:
     with _warmup_lock:
         if _warmup is not None and _warmup.is_alive():
             return _warmup
-        if _built("music") and _built("planner") and _built("lyrics"):
+        if all(_built(kind) for kind in ("music", "planner", "lyrics", "stems")):
             return None
         _warmup_since = time.time()
         _warmup = threading.Thread(target=_warm, name="ace-studio-warmup", daemon=True)
@@ -186,7 +191,9 @@ def wait_for_models(kind: str, progress: Any = None, run_id: str | None = None) 
             progress(None, desc=f"The studio is still loading its models ({time.time() - started:.0f} s so far)…")
         thread.join(1.0)
     if not _built(kind):
-        what = {"music": "music model", "planner": "planner"}.get(kind, "lyrics model")
+        what = {"music": "music model", "planner": "planner", "stems": "stem separation model"}.get(
+            kind, "lyrics model"
+        )
         error = _warmup_errors.get(kind, "unknown error")
         message = music.model_missing(error) if kind == "music" else f"The {what} could not be loaded: {error}"
         raise gr.Error(message, title="Model not available", duration=None)
@@ -391,3 +398,41 @@ def stream_lyrics(
         if multiplier == 1.0:
             gr.Info(RETRYING)
     raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time")
+
+
+def stems_duration(mix: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> int:
+    """Seconds of GPU time ``stems_gpu`` declares, from the take's length."""
+    return stems.estimate_duration(mix.shape[-1] / stems.SAMPLE_RATE, multiplier)
+
+
+@_gpu(duration=stems_duration)
+def stems_gpu(mix: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> dict[str, Any]:
+    """The GPU entry of stem separation: a take (``[2, samples]`` at 48 kHz) in, vocals, drums and
+    bass out (numpy, picklable); a stop leaves the worker as a picklable "Stopped" ``gr.Error``."""
+    report = None
+    if progress is not None:
+
+        def report(done: int, total: int) -> None:
+            progress((done, total), desc=f"Splitting into stems, segment {done} of {total}", unit="segments")
+
+    try:
+        return stems.separate(mix, run_id, report)
+    except runs.Cancelled:
+        raise gr.Error(tips.STEMS_STOPPED, title="Stopped") from None
+    except stems.WeightsMissing as exc:
+        raise gr.Error(tips.STEMS_MISSING.format(error=exc), title="Stems not available") from None
+    except Exception as exc:  # out of memory, a broken weights file: words, not a traceback
+        raise gr.Error(tips.STEMS_FAILED.format(error=f"{type(exc).__name__}: {exc}")) from None
+
+
+def run_stems(mix: Any, progress: Any = None, run_id: str | None = None) -> dict[str, Any]:
+    """Split a take on the GPU (page side): wait for the start-up build, call, retry once on abort."""
+    waited = wait_for_models("stems", progress, run_id)
+    if runs.is_stopped(run_id):
+        raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
+    if progress is not None:
+        progress(0, desc="Splitting into stems…" if stems.is_loaded() else "Loading the stem separation model…")
+    result = with_retry(lambda m: stems_gpu(mix, progress, run_id, m))
+    if waited >= 0.5:
+        result["timings"]["model_wait_s"] = round(waited, 3)
+    return result

@@ -1,0 +1,217 @@
+"""Stems: a take split into vocals, drums, bass and other with Demucs (``htdemucs_ft``), GPU side.
+
+The weights are the Demucs maintainer's own Hub export (``adefossez/HTDemucs-ft``: the bag's
+``htdemucs_ft.yaml`` and one ``.safetensors`` per model, read with demucs's own ``demucs.hf``
+loader). They are read from the local Hub cache only (preloaded on a Space by README's
+``preload_from_hub``), never downloaded while a visitor waits; ``ACE_STUDIO_STEMS_MODEL`` may name
+another Hub repo or a folder laid out the same way.
+
+``separate`` returns vocals, drums and bass as Demucs makes them; ``other`` is made by the page
+side as the take minus those three (``residual``), so the four always add up to the take.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import devices
+import runs
+
+STEMS = ("vocals", "drums", "bass", "other")
+MODEL_STEMS = STEMS[:3]  # what the GPU call returns; ``other`` is the residual
+BAG = "htdemucs_ft"
+DEFAULT_MODEL = "adefossez/HTDemucs-ft"
+SAMPLE_RATE = 48000  # the studio's (audio.SAMPLE_RATE); Demucs runs at the model's own (44.1 kHz)
+
+# GPU seconds per minute of audio for htdemucs_ft (a bag of 4 HTDemucs, each run over the whole
+# take, 25 % overlap, one shift), and the fixed cost of a call (moving 4 × 84 MB to the GPU, the
+# resampling). Where they come from: docs/design.md, "Stems" (the CPU cost measured here, the GPU
+# figure reasoned from it and from Demucs's own numbers, with a 2× margin).
+GPU_SECONDS_PER_MINUTE = 8.0
+GPU_OVERHEAD_S = 10.0
+
+
+class WeightsMissing(Exception):
+    """The Demucs weights are not on this machine; the message says where they were looked for."""
+
+
+def model_source() -> str:
+    return os.environ.get("ACE_STUDIO_STEMS_MODEL", DEFAULT_MODEL).strip() or DEFAULT_MODEL
+
+
+def weights_folder() -> Path:
+    """The folder holding the bag's ``.yaml`` and its models' ``.safetensors``: a local folder, or
+    the Hub cache's snapshot of the repo (never a download). Raises ``WeightsMissing``."""
+    source = model_source()
+    if Path(source).expanduser().is_dir():
+        folder = Path(source).expanduser()
+    else:
+        from huggingface_hub import snapshot_download
+
+        try:
+            folder = Path(
+                snapshot_download(source, local_files_only=True, cache_dir=os.environ.get("HF_HUB_CACHE") or None)
+            )
+        except Exception:  # not cached (LocalEntryNotFoundError), or not a repo name at all
+            raise WeightsMissing(f"{source} is not in this machine's Hugging Face cache") from None
+    if not (folder / f"{BAG}.yaml").is_file():
+        raise WeightsMissing(f"{folder} holds no {BAG}.yaml")
+    return folder
+
+
+def missing_reason() -> str | None:
+    """Why stems cannot be made here (no weights), or None. Cheap: files only, nothing is loaded."""
+    if _separator is not None:
+        return None
+    try:
+        weights_folder()
+    except WeightsMissing as exc:
+        return str(exc)
+    return None
+
+
+_separator: Any = None
+_load_lock = threading.Lock()
+_run_lock = threading.Lock()  # one separation at a time: ``apply_model`` moves the bag's models
+
+
+def load_bag(folder: Path) -> Any:
+    """The ``BagOfModels`` in ``folder``, built with Demucs's own classes and loader."""
+    import yaml
+    from demucs.apply import BagOfModels
+    from demucs.hf import load_safetensors_model
+
+    bag = yaml.safe_load((folder / f"{BAG}.yaml").read_text())
+    missing = [sig for sig in bag["models"] if not (folder / f"{sig}.safetensors").is_file()]
+    if missing:
+        raise WeightsMissing(f"{folder} lacks the models {', '.join(missing)}")
+    parts = [load_safetensors_model(folder / f"{sig}.safetensors") for sig in bag["models"]]
+    model = BagOfModels(parts, bag.get("weights"), bag.get("segment"))
+    if sorted(model.sources) != sorted(STEMS):
+        raise WeightsMissing(f"{folder} separates {model.sources}, not {list(STEMS)}")
+    return model.eval()
+
+
+def get_separator() -> Any:
+    """The Demucs bag, loaded once (on ZeroGPU by the start-up warm-up, in the main process)."""
+    global _separator
+    if _separator is None:
+        with _load_lock:
+            if _separator is None:
+                _separator = load_bag(weights_folder())
+    return _separator
+
+
+def is_loaded() -> bool:
+    return _separator is not None
+
+
+def reset() -> None:
+    global _separator
+    with _load_lock:
+        _separator = None
+
+
+def estimate_seconds(take_seconds: float) -> float:
+    return GPU_OVERHEAD_S + max(take_seconds, 0.0) / 60.0 * GPU_SECONDS_PER_MINUTE
+
+
+def estimate_duration(take_seconds: float, multiplier: float = 1.0) -> int:
+    """Seconds of GPU time to declare for splitting a take this long, clamped as every call is."""
+    return devices.clamp_duration(estimate_seconds(take_seconds), multiplier)
+
+
+def _device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    import soxr
+
+    if rate_in == rate_out:
+        return np.ascontiguousarray(audio, dtype=np.float32)
+    return np.ascontiguousarray(soxr.resample(audio.T, rate_in, rate_out, quality="HQ").T, dtype=np.float32)
+
+
+def _segments(model: Any, length: int) -> int:
+    """How many segment runs ``apply_model`` makes for ``length`` samples (every model of the bag)."""
+    parts = getattr(model, "models", [model])
+    stride = int(0.75 * int(model.samplerate * float(parts[0].segment)))  # apply_model's, at overlap 0.25
+    # One shift pads the take by up to half a second (a random amount): counted at its longest.
+    return math.ceil((length + model.samplerate // 2) / stride) * len(parts)
+
+
+def separate(
+    mix: np.ndarray, run_id: str | None = None, report: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
+    """Vocals, drums and bass of ``mix`` (``[2, samples]`` float at 48 kHz), each as long as it.
+
+    Runs segment by segment (Demucs's ``apply_model``); between segments the run's Stop flag is
+    checked (``runs.Cancelled``) and ``report(done, total)`` told. The take stays in host memory and
+    only each segment visits the GPU. Returns ``{"stems": {name: array}, "timings": …, "device": …}``.
+    """
+    import torch
+    from demucs.apply import apply_model
+
+    started = time.perf_counter()
+    model = get_separator()
+    loaded = time.perf_counter() - started
+    device = _device()
+    wav = torch.from_numpy(_resample(mix, SAMPLE_RATE, model.samplerate))
+    total, done = _segments(model, wav.shape[-1]), [0]
+
+    def step(info: dict) -> None:
+        if runs.is_stopped(run_id):
+            raise runs.Cancelled()  # apply_model cancels the remaining segments and re-raises
+        if info.get("state") == "end":
+            done[0] += 1
+            if report is not None:
+                report(min(done[0], total), total)
+
+    # As Demucs's own separator does: the model was trained on mixes of unit variance.
+    ref = wav.mean(0)
+    mean, std = ref.mean(), ref.std() + 1e-8
+    with _run_lock, torch.inference_mode():
+        out = apply_model(model, ((wav - mean) / std)[None], device=device, shifts=1, split=True, overlap=0.25,
+                          callback=step)[0]  # fmt: skip
+    out = out * std + mean
+    stems = {name: out[model.sources.index(name)].numpy() for name in MODEL_STEMS}
+    stems = {name: _fit(_resample(part, model.samplerate, SAMPLE_RATE), mix.shape[-1]) for name, part in stems.items()}
+    return {
+        "stems": stems,
+        "device": device,
+        "timings": {"separate_s": round(time.perf_counter() - started, 3), "model_load_s": round(loaded, 3)},
+    }
+
+
+def _fit(audio: np.ndarray, n: int) -> np.ndarray:
+    if audio.shape[-1] >= n:
+        return audio[..., :n]
+    return np.pad(audio, [(0, 0), (0, n - audio.shape[-1])])
+
+
+def residual(mix: np.ndarray, stems: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """All four stems: ``other`` is the take minus vocals, drums and bass, so the four add up to the
+    take exactly (Demucs's four estimates do not: each model guesses its own source)."""
+    own = {name: np.asarray(stems[name], dtype=np.float32) for name in MODEL_STEMS}
+    other = np.asarray(mix, dtype=np.float32) - own["vocals"] - own["drums"] - own["bass"]
+    return {**own, "other": other}
+
+
+def identity() -> dict[str, str]:
+    """What splits, as records name it."""
+    return {"name": BAG, "source": model_source(), "library": "demucs"}

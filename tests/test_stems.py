@@ -1,0 +1,279 @@
+"""Split into stems: Demucs's own classes on a tiny random bag laid out as the studio reads
+``htdemucs_ft``, through the separator, the files, the API, the page and the ZeroGPU harness."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import free_port, wait_until_serving
+from gradio_client import Client
+from gradio_client.exceptions import AppError, ValidationError
+
+import random_models
+import random_stems
+import runs
+import stems
+import takes
+
+# A WAV take's stems are 32-bit float WAV: their sum is the take within float32 rounding.
+FLOAT_SUM = 1e-5
+
+
+def _mix(seconds: float = 3.0) -> np.ndarray:
+    t = np.arange(int(seconds * 48000)) / 48000
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.random.default_rng(0).standard_normal(t.size)
+    return np.stack([tone, np.roll(tone, 7)]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def stems_folder(tmp_path_factory) -> Path:
+    return random_stems.save_stems_model(tmp_path_factory.mktemp("stems") / "htdemucs_ft")
+
+
+@pytest.fixture(scope="module")
+def stems_hub_cache(tmp_path_factory):
+    """The tiny bag as a snapshot of ``adefossez/HTDemucs-ft`` in a Hub cache, as a Space preloads it."""
+    cache = tmp_path_factory.mktemp("hub-cache")
+    random_stems.save_stems_model(cache, hub_repo=stems.DEFAULT_MODEL)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_CACHE", str(cache))
+    mp.delenv("ACE_STUDIO_STEMS_MODEL", raising=False)
+    stems.reset()
+    yield cache
+    stems.reset()
+    mp.undo()
+
+
+@pytest.fixture
+def local_stems(stems_folder, monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_STEMS_MODEL", str(stems_folder))
+    stems.reset()
+    yield stems_folder
+    stems.reset()
+
+
+def test_four_stems_of_the_takes_length_that_add_up_to_it(local_stems):
+    mix = _mix()
+    made = stems.separate(mix)
+    own = made["stems"]
+    assert set(own) == {"vocals", "drums", "bass"} and all(part.shape == mix.shape for part in own.values())
+    # Demucs's models each guess their own source: with random weights their sum is nowhere near the
+    # mix, and even trained ones do not promise it. The studio's ``other`` is the rest, so four add up.
+    assert np.abs(own["vocals"] + own["drums"] + own["bass"] - mix).max() > 1e-3
+    four = stems.residual(mix, own)
+    assert list(four) == list(stems.STEMS)
+    assert np.abs(sum(four.values()) - mix).max() < 1e-6
+    assert made["device"] == "cpu" and made["timings"]["separate_s"] > 0
+
+
+def test_stop_ends_a_split_at_the_next_segment(local_stems):
+    run_id = runs.start_run("test:stems")
+    seen = []
+
+    def report(done: int, total: int) -> None:
+        seen.append((done, total))
+        runs.request_stop("test:stems")
+
+    try:
+        with pytest.raises(runs.Cancelled):
+            stems.separate(_mix(4.0), run_id, report)
+    finally:
+        runs.finish_run(run_id)
+    assert len(seen) == 1 and seen[0][1] > 4  # one segment of many, then it stopped
+
+
+def test_missing_weights_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("ACE_STUDIO_STEMS_MODEL", "adefossez/HTDemucs-ft")
+    stems.reset()
+    assert "adefossez/HTDemucs-ft is not in this machine's Hugging Face cache" in stems.missing_reason()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("ACE_STUDIO_STEMS_MODEL", str(empty))
+    assert "htdemucs_ft.yaml" in stems.missing_reason()
+
+
+def test_the_gpu_time_declared_grows_with_the_take_and_stays_within_a_call():
+    assert stems.estimate_duration(10) == 60  # ZeroGPU's floor
+    assert stems.estimate_duration(600) == 90  # a 10-minute take: 10 s + 10 × 8 s
+    assert stems.estimate_duration(600, 2.0) == 180 and stems.estimate_duration(10**6) == 300
+
+
+def test_stems_are_served_and_cleaned_with_their_take_and_nothing_else_is(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path))
+    day = tmp_path / "2026-11-20"
+    day.mkdir()
+    take = "generate-120000-abcdef-take1-seed5"
+    names = [f"{take}.wav", f"{take}.json", f"{take}-stems.json", *(f"{take}-{s}.wav" for s in stems.STEMS)]
+    odd = [f"{take}-stems.wav", f"{take}-vocals.json", f"{take}-piano.wav", f"{take}-vocals.wav.txt", "notes.txt"]
+    for name in names + odd:
+        (day / name).write_bytes(b"x")
+    for name in names:
+        assert takes.own_take(f"2026-11-20/{name}") == day / name
+    for name in odd:
+        assert takes.own_take(f"2026-11-20/{name}") is None
+    assert takes.own_take_audio(f"2026-11-20/{take}.wav") == day / f"{take}.wav"
+    assert takes.own_take_audio(f"2026-11-20/{take}-vocals.wav") is None  # a stem is not split again
+    # The take is old, its stems were made later: they go with it all the same.
+    old = time.time() - 48 * 3600
+    for name in (f"{take}.wav", f"{take}.json"):
+        os.utime(day / name, (old, old))
+    assert takes.clean_outputs(max_age_hours=24) == len(names)
+    assert sorted(p.name for p in day.iterdir()) == sorted(odd)
+
+
+# ---------------------------------------------------------------- through the API
+
+
+@pytest.fixture(scope="module")
+def served(stems_hub_cache, studio_server):
+    return studio_server
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    return Client(served[0], verbose=False)
+
+
+def _take(client: Client, seed: int) -> tuple[str, dict]:
+    result = client.predict(prompt="funk groove", audio_duration=10, inference_steps=3, seed=seed, think=False,
+                            api_name="/generate")  # fmt: skip
+    return result[0], result[-1]
+
+
+def _check_stems(paths: list[str], take: str, record: dict, out: Path) -> None:
+    mix, rate = sf.read(take, dtype="float64", always_2d=True)
+    parts = [sf.read(p, dtype="float64", always_2d=True) for p in paths]
+    assert all(r == rate == 48000 and part.shape == mix.shape for part, r in parts)
+    assert np.abs(sum(part for part, _ in parts) - mix).max() <= FLOAT_SUM
+    assert all(sf.info(p).subtype == "FLOAT" for p in paths)
+    name = Path(record["takes"][0]["audio"])
+    assert [Path(p).name for p in paths] == [f"{name.stem}-{s}.wav" for s in stems.STEMS]
+    beside = json.loads((out / name.parent / f"{name.stem}-stems.json").read_text())
+    assert beside["take"] == name.as_posix() and beside["model"]["name"] == "htdemucs_ft"
+    assert list(beside["stems"]) == list(stems.STEMS) and beside["timings"]["separate_s"] > 0
+
+
+def test_split_into_stems_through_the_api(client, served):
+    take, record = _take(client, 41)
+    paths = client.predict(take=1, record=record, api_name="/stems")
+    _check_stems(list(paths), take, record, served[1])
+
+
+def test_a_take_that_is_not_the_studios_gets_words(client):
+    with pytest.raises((ValidationError, AppError), match="no longer kept"):
+        client.predict(take=1, record={"takes": [{"audio": "../../etc/passwd"}]}, api_name="/stems")
+    with pytest.raises((ValidationError, AppError), match="make one first"):
+        client.predict(take=1, record={}, api_name="/stems")
+
+
+def test_without_weights_the_stems_button_says_so(client, monkeypatch, tmp_path):
+    _, record = _take(client, 42)
+    monkeypatch.setenv("ACE_STUDIO_STEMS_MODEL", str(tmp_path / "nowhere"))
+    stems.reset()
+    with pytest.raises((ValidationError, AppError), match="Stems need the Demucs separation model"):
+        client.predict(take=1, record=record, api_name="/stems")
+
+
+def test_stop_ends_a_split(client, served):
+    take, record = _take(client, 43)
+    job = client.submit(take=1, record=record, api_name="/stems")
+    deadline = time.monotonic() + 120
+    while runs.active() == 0:  # the studio runs in this process: its run is the event to wait on
+        assert time.monotonic() < deadline and not job.done(), job.status()
+        time.sleep(0.02)
+    client.predict(api_name="/stop")
+    assert job.result(timeout=120) == (None, None, None, None)
+    made = served[1] / record["takes"][0]["audio"]
+    assert made.is_file() and not list(made.parent.glob(f"{made.stem}-*"))
+
+
+# ---------------------------------------------------------------- in the page
+
+
+def test_split_into_stems_in_the_page(served, client):
+    from test_browser import CHROMIUM, FLAGS, SHOTS, TIMEOUT_MS
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(served[0])
+            page.locator("#gen-prompt textarea").fill("funk groove")
+            page.locator("#gen-think input[type=checkbox]").uncheck()
+            page.locator("#gen-duration input[type=number]").fill("10")
+            page.locator("#gen-button").click()
+            page.locator("#gen-take-1 a.download-link").wait_for()
+            assert not page.locator("#gen-stems-box-1").is_visible()
+            page.locator("#gen-stems-1").click()
+            for name in stems.STEMS:
+                link = page.locator(f"#gen-take-1-{name} a.download-link")
+                link.wait_for()
+                assert link.get_attribute("href").endswith(f"-{name}.wav")
+            assert page.locator("#gen-stems-box-1").is_visible()
+            assert page.locator("[data-testid=toast-body].error").count() == 0
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "issue33-stems.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+# ---------------------------------------------------------------- under ZeroGPU
+
+
+def test_stems_are_their_own_gpu_call_under_zerogpu(stems_hub_cache, tiny_pipeline_dir, tmp_path):
+    from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
+
+    lm = random_models.save_lyrics_lm(tmp_path / "tiny-qwen2")
+    api = FakeDeviceAPI(scale=1.0).start()
+    port = free_port()
+    log = tmp_path / "studio.log"
+    env = {**studio_env(api.url, tmp_path, tiny_pipeline_dir, lm, port), "HF_HUB_CACHE": str(stems_hub_cache)}
+    proc = start_studio(env, log)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_serving(url, proc, log)
+        client = Client(url, verbose=False)
+        take, record = _take(client, 44)
+        seen, killed = len(api.durations), len(api.killed)
+        paths = client.predict(take=1, record=record, api_name="/stems")
+        _check_stems(list(paths), take, record, tmp_path / "outputs")
+        assert api.durations[seen:] == [stems.estimate_duration(10.0)] and len(api.killed) == killed
+        assert "stems model could not be built" not in log.read_text()
+    finally:
+        stop_studio(proc)
+        api.close()
+
+
+def test_a_full_disk_leaves_no_stem_behind(tmp_path, monkeypatch):
+    import errno
+
+    import soundfile
+
+    monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path))
+    day = tmp_path / "2026-11-20"
+    day.mkdir()
+    take = day / "generate-120000-abcdef-take1-seed5.wav"
+    take.write_bytes(b"x")
+    real, calls = soundfile.write, []
+
+    def write(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 3:  # the third stem: half written, then the disk is full
+            Path(path).write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(soundfile, "write", write)
+    parts = {name: np.zeros((2, 4800), np.float32) for name in stems.STEMS}
+    with pytest.raises(takes.SaveError, match="disk of the studio's output folder is full"):
+        takes.write_stems(take, parts, {"timings": {}})
+    assert sorted(p.name for p in day.iterdir()) == [take.name]
