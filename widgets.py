@@ -162,13 +162,9 @@ def stem_slot(prefix: str, i: int) -> StemSlot:
 def takes_column(
     prefix: str, n: int = checks.MAX_TAKES
 ) -> tuple[list[gr.Audio], list[gr.HTML], list[gr.Column], list[StemSlot]]:
-    """``n`` take slots, each in a box of its own that is shown or hidden (``results.SHOW_TAKES_JS``):
-    an update to a slot itself would give the visitor's session a fresh copy of it without the
-    ``take_slot`` patch, and a take's URL would then be fetched by the server (and refused).
-
-    A slot is the API's output and stays hidden: Gradio's player would fetch and decode the whole
-    take in the page (see ``player``). What the visitor sees is the slot's player, which plays the
-    take's preview and offers the take itself for download; *Split into stems* sits beneath it."""
+    """``n`` take slots in boxes shown or hidden (``results.SHOW_TAKES_JS``; an update to a slot would
+    lose its ``take_slot`` patch). A slot is the API's output, hidden: the visitor sees its player
+    (``player``: the preview, the take to download) and *Split into stems* beneath it."""
     slots, players, boxes, stems = [], [], [], []
     for i in range(n):
         label = f"Take {i + 1}" if n > 1 else "Result"
@@ -315,8 +311,7 @@ def lora_controls(prefix: str, variant: str | None = None) -> tuple[gr.File, gr.
 
 
 def finish_controls(prefix: str, loudness: bool = True) -> tuple[Any, ...]:
-    """How a take leaves the studio: its loudness (a new take; Edit and Extend keep the source's)
-    and fades in and out."""
+    """A take's loudness (a new take's; Edit and Extend keep the source's) and its fades."""
     with gr.Row():
         level = (
             [
@@ -338,8 +333,7 @@ def finish_controls(prefix: str, loudness: bool = True) -> tuple[Any, ...]:
 
 
 class Result(NamedTuple):
-    """A music tab's result column: take slots, the seed line, which take to send, the send buttons
-    (by target tab, plus ``"settings"``: Use these settings) and the record."""
+    """A result column: takes, seed line, take to send, Send to (and ``"settings"``) buttons, record, stems."""
 
     takes: list[gr.Audio]  # the API's outputs, hidden in the page
     players: list[gr.HTML]  # what the page shows of each take (``player``)
@@ -467,8 +461,7 @@ class SongSettings(NamedTuple):
 
 
 def song_settings(prefix: str, variant: models.Variant, reference: bool = False) -> SongSettings:
-    """Cover's, Extend's and Edit's advanced settings: vocal language, BPM, key and metre filled in
-    from the upload, a timbre reference where the tab takes one, sampling and a LoRA."""
+    """Cover's, Extend's and Edit's advanced settings (BPM, key and metre filled in from the upload)."""
     return SongSettings(
         language_dropdown(prefix),
         musical_controls(prefix),
@@ -496,8 +489,7 @@ class Form:
 
 @contextlib.contextmanager
 def music_form(label: str, prefix: str, takes: int = 1) -> Iterator[Form]:
-    """The form the block declares (left, wider), its action buttons under it, the result column on
-    the right; on a phone the columns stack, so the result follows the button."""
+    """The form (left, wider) with its buttons, the result on the right (below it on a phone)."""
     form = Form()
     with gr.Row():
         with gr.Column(scale=3):
