@@ -112,13 +112,9 @@ def prepare_generate(
     fade_out: float = 0.0,
     lora_preset: str | None = None,
 ) -> Job:
-    """Text to music; ``reference_audio`` optionally lends its voice or instrument timbre. With
-    ``think`` (on by default where a planner is set up) ACE-Step's 5 Hz planner first writes the
-    song's plan, once, and every take's blueprint: ``auto_length`` (or ``audio_duration=-1``) lets
-    it choose the length, ``rewrite_caption`` lets it rewrite the caption for the music model, and
-    a ``plan`` brought back from a take (its record's ``planner``, as a dict or as JSON) skips the
-    thinking. Every take is finished at ``loudness`` LUFS ("off": as rendered) under a -1 dBTP
-    ceiling, after its fades."""
+    """Text to music (``reference_audio`` lends a timbre). ``think``: the 5 Hz planner plans first (its
+    length with ``auto_length``, its caption with ``rewrite_caption``; a take's ``plan`` skips the
+    thinking). Every take is finished at ``loudness`` LUFS under -1 dBTP, after its fades."""
     variant = models.active_variant()
     prompt, lyrics = _text(prompt, lyrics)
     with about("think"):
@@ -149,8 +145,7 @@ def prepare_generate(
     request = {
         "prompt": prompt,
         "lyrics": lyrics or INSTRUMENTAL_TAG,
-        # The length in whole latent frames the pipeline can compute back (see ``good_frames``);
-        # the take is trimmed to the exact duration afterwards (a length Think chose, on the GPU).
+        # Whole latent frames the pipeline computes back (``good_frames``); the take is trimmed after.
         "audio_duration": audio.good_frames(math.ceil(longest * audio.LATENT_RATE)) / audio.LATENT_RATE,
         "reference_audio": reference,
         "vocal_language": language,

@@ -178,7 +178,8 @@ def test_use_these_settings_brings_the_finish_back(client):
     result = client.predict(prompt="lofi", audio_duration=10, inference_steps=1, seed=8, think=False,
                             loudness="-16", fade_out=1.5, api_name="/generate")  # fmt: skip
     values = client.predict(result[-1], 1, api_name="/settings_from_generate")
-    assert values[-3:] == ("-16", 0.0, 1.5)  # the last outputs (the tab switch is not a value)
+    # Loudness and fades, then the LoRA preset and strength (the tab switch is not a value).
+    assert values[-5:-2] == ("-16", 0.0, 1.5)
 
 
 def test_the_page_finishes_a_take_as_chosen(page, tmp_path):  # noqa: F811
