@@ -84,7 +84,7 @@ TEMPLATE = (
     '<canvas class="ace-wave" style="position: absolute; inset: 0; width: 100%; height: 100%; touch-action: none;">'
     "</canvas>"
     # Why there is no waveform (a refused upload), as text: the page shows it where the waveform would be.
-    '<p class="ace-wave-note" role="status" style="position: absolute; inset: 0; margin: 0; display: flex; '
+    '<p class="ace-wave-note" role="status" style="position: absolute; inset: 0; margin: 0; display: flex; pointer-events: none; '
     "align-items: center; justify-content: center; text-align: center; padding: 0 12px; font-size: 0.9em; "
     'overflow: hidden;"></p></div>'
 )
