@@ -470,18 +470,23 @@ def prepare_edit(
 
 
 def _check_region(start: float, end: float, length: float) -> None:
-    """Refuse a region that reaches past either end of the song, saying which part lies outside.
-    Refused, not clipped: a region cut short without a word would regenerate a stretch nobody chose."""
-    region, whole = f"The region {start:g}–{end:g} s", f"Pick a region between 0 and {length:.1f} s."
+    """Refuse (not clip: nobody chose a stretch cut short) a region past the song, saying what lies outside."""
+    region, song, pick = (
+        f"The region {start:g}–{end:g} s",
+        f"the song is {length:.1f} s long",
+        f"Pick a region between 0 and {length:.1f} s.",
+    )
     before, after = start < 0, end > length + 1e-6
-    if before and (after or end <= 0) or after and start >= length:
-        where = "reaches past both ends of" if before and after else "lies wholly outside"
-        message = f"{region} {where} the song, which is {length:.1f} s long. {whole}"
+    if before and after:
+        message = f"{region} reaches past both ends of the song: it starts {-start:g} s before it and ends {end - length:.1f} s after it ({song}). {pick}"
+    elif before and end <= 0:
+        message = f"{region} lies wholly before the song's start. {pick}"
     elif before:
         message = f"{region} starts {-start:g} s before the song does: only 0–{end:g} s of it lies in the song. Start it at 0 s or later."
+    elif after and start >= length:
+        message = f"{region} lies wholly after the song's end ({song}). {pick}"
     elif after:
-        message = (f"{region} ends {end - length:.1f} s after the song does (the song is {length:.1f} s long): only "
-                   f"{start:g}–{length:.1f} s of it lies in the song. End it at {length:.1f} s or sooner.")  # fmt: skip
+        message = f"{region} ends {end - length:.1f} s after the song does ({song}): only {start:g}–{length:.1f} s of it lies in the song. End it at {length:.1f} s or sooner."
     else:
         return
     raise InputError(message, "repainting_start" if before else "repainting_end")
