@@ -209,7 +209,7 @@ def guard(blocks: gr.Blocks) -> None:
         if token is None:
             return False, refusal_verdicts(fn, door.name, refusal), "validator_error"
         # From the door on, the upload quota keeps the uploads this request names.
-        uploads.note_named([v.get("path") if isinstance(v, dict) else v for v in body.data or ()])
+        uploads.note_named([v.get("path") for v in body.data or () if isinstance(v, dict)])
         try:
             return await join(body=body, request=request, username=username)
         finally:

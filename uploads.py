@@ -260,7 +260,13 @@ def _upload_keys(values: Any) -> list[str]:
         folder = upload_folder()
         keys = []
         for value in values if isinstance(values, list | tuple) else [values]:
-            if isinstance(value, str | Path) and str(value).strip():
+            # Any text a request carries may come here: a NUL or an over-long string is no upload.
+            if (
+                isinstance(value, str | Path)
+                and str(value).strip()
+                and "\0" not in str(value)
+                and len(str(value)) < 4096
+            ):
                 key = os.path.realpath(str(value))
                 if Path(key).is_relative_to(folder):
                     keys.append(key)
