@@ -148,7 +148,7 @@ def test_a_cancelled_request_ends_in_its_worker_and_frees_the_gpu(client, space)
     again = Client(space[0], verbose=False).predict(prompt="next", audio_duration=10, inference_steps=1, think=False,
                                                     api_name="/generate")  # fmt: skip
     assert time.time() - started < 30 and Path(again[0]).exists()  # not behind 200 steps nobody waits for
-    assert len(_files(out) - before) == 2  # the next take and its record; nothing of the cancelled one
+    assert len(_files(out) - before) == 3  # the next take, its preview and record; nothing of the cancelled one
     assert len(api.durations) == calls + 2
 
 
