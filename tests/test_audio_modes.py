@@ -115,7 +115,7 @@ def test_extend_keeps_every_original_sample_before_the_seam(studio_env, tmp_path
 def _capture(saved: dict):
     """``audio.save`` that keeps the float take it is given (and leaves an empty file to rename)."""
 
-    def save(x, path, fmt="wav", **_):
+    def save(x, path, fmt="wav", *_, **__):
         saved.setdefault("x", x)
         out = Path(path).with_suffix("." + fmt)
         out.write_bytes(b"")

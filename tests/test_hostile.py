@@ -242,8 +242,8 @@ def test_a_full_disk_gets_a_clear_message_and_leaves_nothing(served, monkeypatch
     client, _, out = served
     real_save = audio.save
 
-    def full_disk(x, path, fmt="wav", **kwargs):
-        written = real_save(x[:, :1000], path, fmt, **kwargs)  # half a file, then the disk is full
+    def full_disk(x, path, fmt="wav", *args, **kwargs):
+        written = real_save(x[:, :1000], path, fmt, *args, **kwargs)  # half a file, then the disk is full
         raise OSError(28, "No space left on device", str(written))
 
     monkeypatch.setattr(audio, "save", full_disk)
@@ -265,7 +265,7 @@ def test_a_full_disk_seen_only_by_libsndfile_is_still_a_full_disk(served, monkey
 
     client = served[0]
 
-    def system_error(x, path, fmt="wav", **_):
+    def system_error(x, path, fmt="wav", *_, **__):
         raise soundfile.LibsndfileError(0, "Error writing to file: ")  # what libsndfile says, no errno
 
     monkeypatch.setattr(audio, "save", system_error)
