@@ -122,6 +122,20 @@ def wait_until_serving(url: str, proc: subprocess.Popen, log: Path, timeout: flo
             time.sleep(0.2)  # polling a process that is starting: there is no event to wait on
 
 
+def served_env(pipeline: Path, work: Path, planner: Path | str = "none", **more: str) -> dict[str, str]:
+    """What ``studio_process`` needs to serve the tiny pipeline from ``work``: its outputs, Stop flags and
+    Gradio upload folder of its own, no planner unless one is given; ``more`` adds or overrides settings."""
+    return {
+        "ACE_STUDIO_MODEL": str(pipeline),
+        "ACE_STUDIO_VARIANT": "xl-sft",
+        "ACE_STUDIO_PLANNER_MODEL": str(planner),
+        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
+        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
+        "GRADIO_TEMP_DIR": str(work / "gradio"),
+        **more,
+    }
+
+
 @contextlib.contextmanager
 def studio_process(env: dict[str, str], work: Path, timeout: float = 120) -> Iterator[tuple[str, subprocess.Popen]]:
     """``python app.py`` (the README's command) in its own process, on a free port, with ``env``

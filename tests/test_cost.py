@@ -8,7 +8,6 @@ models, attacked through ``gradio_client`` and raw HTTP as the outside review di
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -19,14 +18,14 @@ from types import SimpleNamespace
 
 import httpx
 import numpy as np
-import psutil
 import pytest
 import soundfile as sf
 import torch
-from conftest import studio_process
+from conftest import served_env, studio_process
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 from safetensors.torch import load_file, save_file
+from test_shared_space import Rss, _files
 
 import backend
 import budget
@@ -45,52 +44,18 @@ FORGED_PLAN = json.dumps({"bpm": 120, "duration": 600, "keyscale": "C major", "t
 @pytest.fixture(scope="module")
 def studio(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("cost")
-    env = {
-        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
-        "ACE_STUDIO_VARIANT": "xl-sft",
-        "ACE_STUDIO_PLANNER_MODEL": str(tiny_planner_dir),
-        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
-        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
-        "GRADIO_TEMP_DIR": str(work / "gradio"),
-        "ACE_STUDIO_OUTPUT_QUOTA_MB": str(QUOTA_MB),
-    }
+    env = served_env(
+        tiny_pipeline_dir,
+        work,
+        tiny_planner_dir,
+        **{
+            "ACE_STUDIO_OUTPUT_QUOTA_MB": str(QUOTA_MB),
+        },
+    )
     with studio_process(env, work) as (url, proc):
         client = Client(url, verbose=False)
         client.predict(prompt="warm up", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
         yield SimpleNamespace(url=url, proc=proc, out=work / "outputs", client=client)
-
-
-def rss(pid: int) -> int:
-    total = 0
-    for p in (psutil.Process(pid), *psutil.Process(pid).children(recursive=True)):
-        with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
-    return total
-
-
-@contextlib.contextmanager
-def peak_rss(pid: int):
-    """The studio's resident memory sampled every 10 ms while the block runs: ``delta`` = peak − before."""
-    seen = {"before": rss(pid), "peak": 0}
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            seen["peak"] = max(seen["peak"], rss(pid))
-            done.wait(0.01)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield seen
-    finally:
-        done.set()
-        thread.join()
-        seen["delta"] = max(0, seen["peak"] - seen["before"])
-
-
-def _files(out: Path) -> set[Path]:
-    return {p for p in out.rglob("*") if p.is_file()}
 
 
 # ---------------------------------------------------------------- one request's budget
@@ -99,7 +64,7 @@ def _files(out: Path) -> set[Path]:
 def test_a_forged_four_by_ten_minutes_request_is_refused_at_the_door(studio):
     """The review: Think, auto length, 4 takes, 1 step and a plan asking 600 s ran 185 s and +4.29 GB."""
     before = _files(studio.out)
-    with peak_rss(studio.proc.pid) as memory:
+    with Rss(studio.proc.pid).peak() as memory:
         started = time.perf_counter()
         with pytest.raises(ValidationError) as info:
             studio.client.predict(prompt="forged", think=True, auto_length=True, batch_size=4, inference_steps=1,
@@ -278,7 +243,7 @@ def test_twelve_joins_naming_one_big_lora_read_it_once_from_its_header(studio, t
               "lora": {"path": server_path, "meta": {"_type": "gradio.FileData"}}}  # fmt: skip
     data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in parameters]
     answers: list[httpx.Response] = []
-    with peak_rss(studio.proc.pid) as memory:
+    with Rss(studio.proc.pid).peak() as memory:
         threads = [threading.Thread(target=lambda i=i: answers.append(_join(studio.url, fn, data, f"lora{i}")))
                    for i in range(12)]  # fmt: skip
         for t in threads:

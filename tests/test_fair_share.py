@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import studio_process, wait_in_queue
+from conftest import served_env, studio_process, wait_in_queue
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
 
@@ -30,14 +30,7 @@ LONG = {"prompt": "hold the GPU", "audio_duration": 60, "inference_steps": 200, 
 @pytest.fixture(scope="module")
 def studio(tiny_pipeline_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("fair-share")
-    env = {
-        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
-        "ACE_STUDIO_VARIANT": "xl-sft",
-        "ACE_STUDIO_PLANNER_MODEL": "none",
-        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
-        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
-        "GRADIO_TEMP_DIR": str(work / "gradio"),
-    }
+    env = served_env(tiny_pipeline_dir, work)
     with studio_process(env, work) as (url, proc):
         Client(url, verbose=False).predict(prompt="warm up", audio_duration=10, inference_steps=1, think=False,
                                            api_name="/generate")  # fmt: skip

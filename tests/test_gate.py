@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from conftest import studio_process
+from conftest import served_env, studio_process
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from test_shared_space import Rss
@@ -139,14 +139,7 @@ def test_json_depth_costs_the_same_per_byte_at_any_size_and_content():
 @pytest.fixture(scope="module")
 def studio(tiny_pipeline_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("gate")
-    env = {
-        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
-        "ACE_STUDIO_VARIANT": "xl-sft",
-        "ACE_STUDIO_PLANNER_MODEL": "none",
-        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
-        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
-        "GRADIO_TEMP_DIR": str(work / "gradio"),
-    }
+    env = served_env(tiny_pipeline_dir, work)
     with studio_process(env, work) as (url, proc):
         client = Client(url, verbose=False)
         client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ROOT, studio_process
+from conftest import ROOT, served_env, studio_process
 from gradio_client import Client
 from gradio_client.exceptions import ValidationError
 from test_browser import CHROMIUM, FLAGS, SHOTS, TIMEOUT_MS
@@ -173,17 +173,15 @@ def test_a_preset_job_crosses_to_the_gpu_side_as_plain_values(studio_env, with_h
 def served(hub, tiny_pipeline_dir, tmp_path_factory):
     """``python app.py`` with the Hub cache set before it starts, as on the Space."""
     work = tmp_path_factory.mktemp("presets-studio")
-    env = {
-        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
-        "ACE_STUDIO_VARIANT": "xl-sft",
-        "ACE_STUDIO_PLANNER_MODEL": "none",
-        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
-        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
-        "GRADIO_TEMP_DIR": str(work / "gradio"),
-        "HF_HUB_CACHE": str(hub[0]),
-        "HF_HUB_OFFLINE": "1",
-        presets.EXTRA_ENV: _extra(),
-    }
+    env = served_env(
+        tiny_pipeline_dir,
+        work,
+        **{
+            "HF_HUB_CACHE": str(hub[0]),
+            "HF_HUB_OFFLINE": "1",
+            presets.EXTRA_ENV: _extra(),
+        },
+    )
     with studio_process(env, work) as (url, _):
         yield url
 

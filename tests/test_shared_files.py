@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import studio_process, wait_in_queue
+from conftest import served_env, studio_process, wait_in_queue
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
@@ -37,17 +37,15 @@ NOT_FOUND = "could not be found; please upload it again"
 @pytest.fixture(scope="module")
 def studio(tiny_pipeline_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("shared-files")
-    env = {
-        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
-        "ACE_STUDIO_VARIANT": "xl-sft",
-        "ACE_STUDIO_PLANNER_MODEL": "none",
-        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
-        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
-        "GRADIO_TEMP_DIR": str(work / "gradio"),
-        "ACE_STUDIO_UPLOAD_QUOTA": str(QUOTA_MB),
-        "ACE_STUDIO_UPLOAD_KEEP_MINUTES": "0",
-        "ACE_STUDIO_MAX_UPLOAD": "10mb",
-    }
+    env = served_env(
+        tiny_pipeline_dir,
+        work,
+        **{
+            "ACE_STUDIO_UPLOAD_QUOTA": str(QUOTA_MB),
+            "ACE_STUDIO_UPLOAD_KEEP_MINUTES": "0",
+            "ACE_STUDIO_MAX_UPLOAD": "10mb",
+        },
+    )
     with studio_process(env, work) as (url, proc):
         client = Client(url, verbose=False)
         client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")

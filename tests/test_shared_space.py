@@ -22,7 +22,7 @@ import numpy as np
 import psutil
 import pytest
 import soundfile as sf
-from conftest import studio_process
+from conftest import served_env, studio_process
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
@@ -40,17 +40,15 @@ SR = 48000
 @pytest.fixture(scope="module")
 def space(tiny_pipeline_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("shared-space")
-    env = {
-        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
-        "ACE_STUDIO_VARIANT": "xl-sft",
-        "ACE_STUDIO_PLANNER_MODEL": "none",
-        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
-        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
-        "GRADIO_TEMP_DIR": str(work / "gradio"),
-        "ACE_STUDIO_UPLOAD_QUOTA": "120",
-        # The junk below would otherwise be kept as recent uploads and refuse later tests' uploads.
-        "ACE_STUDIO_UPLOAD_KEEP_MINUTES": "0",
-    }
+    env = served_env(
+        tiny_pipeline_dir,
+        work,
+        **{
+            "ACE_STUDIO_UPLOAD_QUOTA": "120",
+            # The junk below would otherwise be kept as recent uploads and refuse later tests' uploads.
+            "ACE_STUDIO_UPLOAD_KEEP_MINUTES": "0",
+        },
+    )
     with studio_process(env, work) as (url, proc):
         client = Client(url, verbose=False)
         client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from conftest import studio_process
+from conftest import served_env, studio_process
 from gradio_client import Client
 
 import streams
@@ -34,14 +34,13 @@ BLIP_S = 1.0
 @pytest.fixture(scope="module")
 def studio(tiny_pipeline_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("stream-blip")
-    env = {
-        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
-        "ACE_STUDIO_VARIANT": "xl-sft",
-        "ACE_STUDIO_PLANNER_MODEL": "none",
-        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
-        "ACE_STUDIO_CANCEL_DIR": str(work / "cancel"),
-        "ACE_STUDIO_GONE_GRACE_S": str(GRACE_S),
-    }
+    env = served_env(
+        tiny_pipeline_dir,
+        work,
+        **{
+            "ACE_STUDIO_GONE_GRACE_S": str(GRACE_S),
+        },
+    )
     with studio_process(env, work) as (url, proc):
         Client(url, verbose=False).predict(prompt="warm up", audio_duration=10, inference_steps=1,
                                            api_name="/generate")  # fmt: skip
