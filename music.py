@@ -21,6 +21,7 @@ import backend
 import checks
 import devices
 import lora
+import lrc
 import models
 import planner
 import runs
@@ -69,6 +70,9 @@ def run_music(
             "pipeline_s": round(out["seconds"], 3),
         },
     }
+    if "lyrics" in out:  # line times and score per take (``lrc``); ``takes`` fits them to each take
+        result["lyrics"] = out["lyrics"]
+        result["timings"]["lyrics_s"] = out["lyrics_s"]
     if plans is not None:
         result["planners"] = plans
         result["timings"]["planner_s"] = round(plans[0].get("seconds", 0.0), 3)  # one plan for all takes
@@ -155,4 +159,6 @@ def estimate_seconds(mode: str, params: dict[str, Any]) -> float:
         work += _VAE_PER_SECOND * 30
     if mode == "generate" and params.get("think"):
         work += planner.estimate_seconds(seconds, takes)
+    if lrc.sung_lines(params.get("lyrics")):  # the lyric alignment pass: at most one more forward a take
+        work += per_forward * takes
     return (_FIXED + work + (0.0 if backend.is_warm() else backend.COLD_START_SECONDS)) * _SAFETY
