@@ -341,7 +341,7 @@ def run_case(
         "declared_ratio": declared / total,
     }
     if phases.dit_inputs is not None:
-        row.update(lyric_pass(pipe, device, phases.dit_inputs, takes, steps))
+        row.update(lyric_pass(pipe, device, phases.dit_inputs, steps))
         # Every forward of a request has the first one's shapes (the batch includes guidance's half).
         flops = dit_flops(pipe.transformer, phases.dit_inputs) * phases.calls.get("transformer", 0)
         row["tflops"] = flops / dit / 1e12
@@ -349,7 +349,7 @@ def run_case(
     return row
 
 
-def lyric_pass(pipe: Any, device: str, inputs: tuple[tuple, dict], takes: int, steps: int) -> dict[str, float]:
+def lyric_pass(pipe: Any, device: str, inputs: tuple[tuple, dict], steps: int) -> dict[str, float]:
     """The studio's lyric alignment pass after a request like this row's: one DiT forward over its
     takes (``alignment.align``, on the condition the row's DiT calls were given and latents of their
     shape), then the DTW, line times and score on the CPU (``lrc.sync_take``)."""
@@ -361,6 +361,8 @@ def lyric_pass(pipe: Any, device: str, inputs: tuple[tuple, dict], takes: int, s
     rows = lrc.lyric_rows(pipe.tokenizer, LYRICS, "en")
     kwargs = inputs[1]
     shape = kwargs["hidden_states"].shape
+    # The takes the DiT calls rendered (guidance doubles the batch): a str prompt renders one take.
+    takes = shape[0] // (2 if pipe.do_classifier_free_guidance else 1)
     latents = torch.randn(takes, shape[1], shape[2], generator=torch.Generator("cpu").manual_seed(0))
     latents = latents.to(device=kwargs["hidden_states"].device, dtype=kwargs["hidden_states"].dtype)
     _sync(device)
