@@ -128,6 +128,9 @@ _FORWARD_PER_MINUTE_SQ = 2.5e-3
 _VAE_PER_SECOND = 0.03
 _FIXED = 8.0  # text encoding, host-device copies, file hand-off
 _SAFETY = 1.5
+# The lyric DTW and score (``lrc.sync_take``, numpy) per take: 0.7 s for 240 s and 500 lyric tokens,
+# 3.8 s for 600 s and 1000 tokens on one CPU core.
+_LYRICS_DTW_PER_SECOND = 0.0065
 
 
 def estimate_duration(mode: str, params: dict[str, Any], multiplier: float = 1.0) -> int:
@@ -159,6 +162,6 @@ def estimate_seconds(mode: str, params: dict[str, Any]) -> float:
         work += _VAE_PER_SECOND * 30
     if mode == "generate" and params.get("think"):
         work += planner.estimate_seconds(seconds, takes)
-    if lrc.sung_lines(params.get("lyrics")):  # the lyric alignment pass: at most one more forward a take
-        work += per_forward * takes
+    if lrc.sung_lines(params.get("lyrics")):  # the lyric alignment pass: at most one more forward a take,
+        work += (per_forward + _LYRICS_DTW_PER_SECOND * seconds) * takes  # and its DTW on the worker's CPU
     return (_FIXED + work + (0.0 if backend.is_warm() else backend.COLD_START_SECONDS)) * _SAFETY
