@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import alignment
 import devices
 import lora
+import lrc
 import models
 import offload
 import runs
@@ -83,7 +85,9 @@ class Backend:
 
         ``request`` holds pipeline keyword arguments plus ``seeds`` (one per take). Source and
         reference audio come as numpy ``[2, samples]`` arrays. Returns ``{"audio": float32 array
-        [takes, 2, samples], "seconds": float}``: plain numpy, safe to pickle across processes.
+        [takes, 2, samples], "seconds": float}``: plain numpy, safe to pickle across processes. When
+        something is sung, also ``"lyrics"`` (per take ``lrc.sync_take``: line times and score, from
+        one extra DiT forward over all takes, ``alignment``) and ``"lyrics_s"`` (its seconds).
         """
         import numpy as np
         import torch
@@ -92,9 +96,11 @@ class Backend:
         seeds: list[int] = list(req.pop("seeds"))
         adapter = req.pop("lora", None)
         self.check_request(req)
+        rows = lrc.lyric_rows(self.pipe.tokenizer, req.get("lyrics", ""), req.get("vocal_language", "en"))
         req = _as_pipeline_inputs(req, len(seeds))
         total = int(req.get("num_inference_steps", self.variant.steps))
         flag = runs.cancel_path(run_id) if run_id else None
+        sync = alignment.Pass(self.pipe, total, rows.columns) if rows is not None else None
         with self.lock, devices.gpu_turn("music"):
             if flag is not None and flag.exists():
                 raise runs.Cancelled("Stopped before the first step.")
@@ -107,24 +113,7 @@ class Backend:
                 if adapter:
                     # A preset's PEFT alpha / rank (``presets.alpha_ratio``): 1 for an uploaded file.
                     self._load_lora(adapter["path"], adapter["scale"] * adapter.get("alpha", 1.0))
-                phases = self.phases(req)
-                latents = None
-                for i, (call, offset, stop_after) in enumerate(phases):
-                    final = i == len(phases) - 1
-                    if latents is not None:
-                        # The continuation asks for exactly the frames it is given (the source's,
-                        # padded to a count the pipeline computes back exactly: audio.good_frames).
-                        call = {**call, "audio_duration": latents.shape[1] / self.pipe.latents_per_second}
-                    out = self.pipe(
-                        **call,
-                        **({"latents": latents} if latents is not None else {}),
-                        generator=generators,
-                        callback_on_step_end=_step_callback(flag, progress, total, offset, stop_after),
-                        output_type="np" if final else "latent",
-                    )
-                    latents = out.audios
-                    if not final:  # the DiT of a latent-only call stays on the GPU otherwise
-                        offload.free_parts(self.pipe, self.offload)
+                out = self._render(req, generators, flag, progress, total, sync)
             finally:
                 offload.free_parts(self.pipe, self.offload)
                 if adapter:
@@ -133,7 +122,43 @@ class Backend:
             elapsed = time.perf_counter() - started
         audio = np.asarray(out.audios, dtype=np.float32)
         check_output(audio)
-        return {"audio": audio, "seconds": elapsed}
+        result = {"audio": audio, "seconds": elapsed}
+        if sync is not None and sync.matrices is not None:
+            started = time.perf_counter()
+            clip = audio.shape[-1] / self.pipe.sample_rate
+            result["lyrics"] = [lrc.sync_take(s, e, rows, clip) for s, e in sync.matrices]
+            result["lyrics_s"] = round(sync.seconds + time.perf_counter() - started, 3)
+        return result
+
+    def _render(self, req: dict[str, Any], generators: list[Any], flag: Path | None, progress: ProgressFn | None,
+                total: int, sync: alignment.Pass | None) -> Any:  # fmt: skip
+        """The request's pipeline calls (``phases``), the last one decoded; ``sync`` (the lyric
+        alignment pass) runs at the last step of the last call."""
+        phases = self.phases(req)
+        latents = None
+        for i, (call, offset, stop_after) in enumerate(phases):
+            final = i == len(phases) - 1
+            if latents is not None:
+                # The continuation asks for exactly the frames it is given (the source's,
+                # padded to a count the pipeline computes back exactly: audio.good_frames).
+                call = {**call, "audio_duration": latents.shape[1] / self.pipe.latents_per_second}
+            last = sync if final else None
+            watching = last.watch() if last is not None else None
+            try:
+                out = self.pipe(
+                    **call,
+                    **({"latents": latents} if latents is not None else {}),
+                    generator=generators,
+                    callback_on_step_end=_step_callback(flag, progress, total, offset, stop_after, last),
+                    output_type="np" if final else "latent",
+                )
+            finally:
+                if watching is not None:
+                    watching.remove()
+            latents = out.audios
+            if not final:  # the DiT of a latent-only call stays on the GPU otherwise
+                offload.free_parts(self.pipe, self.offload)
+        return out
 
     def check_request(self, req: dict[str, Any]) -> None:
         """Refuse what the pipeline would silently get wrong: lyrics it would cut short, a cover
@@ -246,11 +271,13 @@ def _as_pipeline_inputs(req: dict[str, Any], takes: int) -> dict[str, Any]:
     return req
 
 
-def _step_callback(flag: Path | None, progress: ProgressFn | None, total: int, offset: int, stop_after: int | None):
+def _step_callback(flag: Path | None, progress: ProgressFn | None, total: int, offset: int, stop_after: int | None,
+                   at_last: Callable[[Any], None] | None = None):  # fmt: skip
     """The pipeline's ``callback_on_step_end`` for a phase that starts at step ``offset``: progress,
-    the run's Stop flag, and the end of the phase after ``stop_after`` steps."""
+    the run's Stop flag, the end of the phase after ``stop_after`` steps, and ``at_last`` (the lyric
+    alignment pass) given the final latents after the last step, before the VAE decodes them."""
 
-    def on_step(pipe, step, _t, _kwargs):
+    def on_step(pipe, step, _t, kwargs):
         done = offset + step + 1
         if flag is not None and flag.exists():
             # Raising skips the VAE decode of a half-denoised clip nobody will hear.
@@ -260,6 +287,8 @@ def _step_callback(flag: Path | None, progress: ProgressFn | None, total: int, o
             progress(done, total)
         if stop_after is not None and step + 1 >= stop_after:
             pipe._interrupt = True  # this phase is over; the next one continues from here
+        elif at_last is not None and done >= total and kwargs.get("latents") is not None:
+            at_last(kwargs["latents"])
         return {}
 
     return on_step

@@ -7,8 +7,9 @@
 
 Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
 (FLOPs counted on a meta copy of the DiT) and model FLOPs utilisation on a GPU, VAE decode, writing
-the WAV, peak host and GPU memory, and what the studio would declare to ZeroGPU for that request
-against the pipeline seconds measured. Once per run:
+the WAV, peak host and GPU memory, what the studio would declare to ZeroGPU for that request
+against the pipeline seconds measured, and the lyric alignment pass after it (one DiT forward over the
+takes, then the DTW on the CPU; ``--work-only`` counts its FLOPs at XL's shapes). Once per run:
 ``import app``, the cold pipeline build (random weights saved to disk, then loaded by the studio's
 own loader) and the studio overhead: one ``/generate`` through ``gradio_client`` against a direct
 ``pipe(...)`` call doing the same work on the same pipeline. Weights are random: speed does not
@@ -151,6 +152,28 @@ def dit_flops(transformer: Any, inputs: tuple[tuple, dict]) -> float:
     return float(counter.get_total_flops())
 
 
+def align_flops(transformer: Any, inputs: tuple[tuple, dict], lyric_tokens: int) -> float:
+    """FLOPs of the lyric alignment pass (``alignment.capture``: the DiT up to its deepest chosen layer,
+    plus each chosen head's softmax(QKᵀ)) on inputs of these shapes, counted on the meta twin."""
+    import torch
+    from torch.utils._pytree import tree_map
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import alignment
+
+    def meta(value: Any) -> Any:
+        if not isinstance(value, torch.Tensor):
+            return value
+        return torch.empty(value.shape, dtype=torch.float32, device="meta")
+
+    _args, kwargs = tree_map(meta, inputs)
+    kwargs = {k: v for k, v in kwargs.items() if k != "return_dict"}
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        alignment.capture(_meta_twin(transformer), kwargs, slice(0, lyric_tokens))
+    return float(counter.get_total_flops())
+
+
 def dit_flops_from_shapes(config: Any, batch: int, frames: int, cond_tokens: int) -> float:
     """FLOPs of one DiT forward from the transformer's config alone (2 per multiply-add): a count
     that shares no code with ``dit_flops``, to check it. ``frames`` are latent frames (25 a second)."""
@@ -189,7 +212,7 @@ def dit_inputs(config: Any, batch: int, frames: int, cond_tokens: int, dtype: An
                     context_latents=meta(batch, frames, config.in_channels - channels), return_dict=False)  # fmt: skip
 
 
-def xl_work_per_step(lengths: list[float], cond_tokens: int = 600) -> list[tuple[float, float, float]]:
+def xl_work_per_step(lengths: list[float], cond_tokens: int = 600) -> list[tuple[float, float, float, float]]:
     """TFLOPs of one XL DiT forward (batch 1) per song length: counted on meta tensors (no memory,
     any machine) by the code that fills a CUDA row's MFU, and from the shapes.
 
@@ -207,18 +230,21 @@ def xl_work_per_step(lengths: list[float], cond_tokens: int = 600) -> list[tuple
         frames = int(seconds * 25)
         counted = dit_flops(transformer, dit_inputs(transformer.config, 1, frames, cond_tokens, torch.bfloat16))
         shapes = dit_flops_from_shapes(transformer.config, 1, frames, cond_tokens)
-        out.append((seconds, counted / 1e12, shapes / 1e12))
+        lyric = align_flops(transformer, dit_inputs(transformer.config, 1, frames, cond_tokens, torch.bfloat16),
+                            cond_tokens // 2)  # fmt: skip
+        out.append((seconds, counted / 1e12, shapes / 1e12, lyric / 1e12))
     return out
 
 
 def work_table(lengths: list[float]) -> str:
     lines = [
         "| audio s | XL DiT TFLOP per forward (batch 1) | from the shapes | SFT: 50 steps × 2 (guidance) "
-        "| turbo: 8 steps × 1 |",
-        "|---|---|---|---|---|",
+        "| turbo: 8 steps × 1 | lyric pass TFLOP (300 lyric tokens) | its share of SFT / turbo |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for seconds, tf, shapes in xl_work_per_step(lengths):
-        lines.append(f"| {seconds:g} | {tf:.2f} | {shapes:.2f} | {tf * 100:.0f} | {tf * 8:.0f} |")
+    for seconds, tf, shapes, lyric in xl_work_per_step(lengths):
+        lines.append(f"| {seconds:g} | {tf:.2f} | {shapes:.2f} | {tf * 100:.0f} | {tf * 8:.0f} | {lyric:.2f} | "
+                     f"{100 * lyric / (tf * 100):.2f} % / {100 * lyric / (tf * 8):.2f} % |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -315,11 +341,40 @@ def run_case(
         "declared_ratio": declared / total,
     }
     if phases.dit_inputs is not None:
+        row.update(lyric_pass(pipe, device, phases.dit_inputs, steps))
         # Every forward of a request has the first one's shapes (the batch includes guidance's half).
         flops = dit_flops(pipe.transformer, phases.dit_inputs) * phases.calls.get("transformer", 0)
         row["tflops"] = flops / dit / 1e12
         row["mfu"] = row["tflops"] / peak if peak else None
     return row
+
+
+def lyric_pass(pipe: Any, device: str, inputs: tuple[tuple, dict], steps: int) -> dict[str, float]:
+    """The studio's lyric alignment pass after a request like this row's: one DiT forward over its
+    takes (``alignment.align``, on the condition the row's DiT calls were given and latents of their
+    shape), then the DTW, line times and score on the CPU (``lrc.sync_take``)."""
+    import torch
+
+    import alignment
+    import lrc
+
+    rows = lrc.lyric_rows(pipe.tokenizer, LYRICS, "en")
+    kwargs = inputs[1]
+    shape = kwargs["hidden_states"].shape
+    # The takes the DiT calls rendered (guidance doubles the batch): a str prompt renders one take.
+    takes = shape[0] // (2 if pipe.do_classifier_free_guidance else 1)
+    latents = torch.randn(takes, shape[1], shape[2], generator=torch.Generator("cpu").manual_seed(0))
+    latents = latents.to(device=kwargs["hidden_states"].device, dtype=kwargs["hidden_states"].dtype)
+    _sync(device)
+    started = time.perf_counter()
+    matrices = alignment.align(pipe.transformer, latents, kwargs["encoder_hidden_states"], kwargs["context_latents"],
+                               steps, rows.columns)  # fmt: skip
+    _sync(device)
+    passed = time.perf_counter() - started
+    started = time.perf_counter()
+    for stamps, energy in matrices:
+        lrc.sync_take(stamps, energy, rows, shape[1] / 25)
+    return {"lyric_pass_s": passed, "lyric_dtw_s": time.perf_counter() - started}
 
 
 def cold_build(size: str, device: str, folder: Path) -> tuple[Any, float]:
@@ -452,6 +507,14 @@ def _declared(row: dict[str, Any]) -> str:
     return f"{row['declared_s']:.1f} ({row['declares_s']})"
 
 
+def _lyric_cells(row: dict[str, Any]) -> str:
+    if row.get("lyric_pass_s") is None:
+        return "– | –"
+    return (
+        f"{row['lyric_pass_s']:.3f} ({100 * row['lyric_pass_s'] / row['pipeline_s']:.1f} %) | {row['lyric_dtw_s']:.3f}"
+    )
+
+
 def tables(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = [
         f"### {info['size']} model on {info['device']}",
@@ -469,8 +532,8 @@ def tables(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "",
         "| variant | takes | audio s | steps | encode s | DiT s/step | DiT s | VAE decode s | pipeline s "
         "| write WAV s | TFLOP/s | MFU | declared s (ZeroGPU gets) | declared / measured | GPU peak GiB "
-        "| host peak GiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| host peak GiB | lyric pass s (of pipeline) | lyric DTW s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
@@ -479,7 +542,7 @@ def tables(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             f"{r['write_s']:.3f} | {_fmt(r.get('tflops'), _tflops_spec(r.get('tflops')))} | "
             f"{_fmt(r['mfu'] and 100 * r['mfu'], '.0f')}{'%' if r['mfu'] else ''} | {_declared(r)} | "
             f"{_fmt(r.get('declared_ratio'), '.2f')}{'×' if r.get('declared_ratio') else ''} | "
-            f"{_fmt(r['gpu_peak_gib'], '.2f')} | {r['host_peak_gib']:.2f} |"
+            f"{_fmt(r['gpu_peak_gib'], '.2f')} | {r['host_peak_gib']:.2f} | {_lyric_cells(r)} |"
         )
     if info.get("overhead"):
         o = info["overhead"]

@@ -31,6 +31,7 @@ import gradio as gr
 import audio
 import checks
 import devices
+import lrc
 import models
 import modes
 import music
@@ -42,6 +43,7 @@ import tooltips as tips
 BYTES_PER_SECOND = {"wav": 48000 * 2 * 2, "flac": 48000 * 2 * 3, "mp3": 320_000 // 8}
 RECORD_BYTES = 16_384
 RECORD_BYTES_PER_SECOND = 5 * 24  # five codes a second, ~24 characters each, per take in a record
+LRC_BYTES_PER_LINE = 64  # "[mm:ss.xx]" in the .lrc, '{"time": …, "text": …}' and indentation in the record
 # The grid on which Think's longest length and the lengths that would fit are found.
 LENGTH_STEP = 10
 
@@ -86,7 +88,9 @@ def bytes_written(params: dict[str, Any]) -> int:
     """At most how many bytes the request's takes and records take in the output folder."""
     n, seconds = int(params.get("batch_size") or 1), length(params)
     per_take = BYTES_PER_SECOND.get(params.get("audio_format", "wav"), BYTES_PER_SECOND["flac"]) * seconds
-    return int(n * (per_take + RECORD_BYTES + RECORD_BYTES_PER_SECOND * seconds * n))
+    # A sung take's lines twice (its .lrc, its record), each with a time: at most the lyrics' bytes.
+    synced = LRC_BYTES_PER_LINE * len(lrc.sung_lines(params.get("lyrics"))) + 2 * len(str(params.get("lyrics") or ""))
+    return int(n * (per_take + RECORD_BYTES + RECORD_BYTES_PER_SECOND * seconds * n + synced))
 
 
 def over(mode: str, params: dict[str, Any]) -> list[str]:

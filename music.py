@@ -21,6 +21,7 @@ import backend
 import checks
 import devices
 import lora
+import lrc
 import models
 import planner
 import runs
@@ -69,6 +70,9 @@ def run_music(
             "pipeline_s": round(out["seconds"], 3),
         },
     }
+    if "lyrics" in out:  # line times and score per take (``lrc``); ``takes`` fits them to each take
+        result["lyrics"] = out["lyrics"]
+        result["timings"]["lyrics_s"] = out["lyrics_s"]
     if plans is not None:
         result["planners"] = plans
         result["timings"]["planner_s"] = round(plans[0].get("seconds", 0.0), 3)  # one plan for all takes
@@ -124,6 +128,9 @@ _FORWARD_PER_MINUTE_SQ = 2.5e-3
 _VAE_PER_SECOND = 0.03
 _FIXED = 8.0  # text encoding, host-device copies, file hand-off
 _SAFETY = 1.5
+# The lyric DTW and score (``lrc.sync_take``, numpy) per take: 0.7 s for 240 s and 500 lyric tokens,
+# 3.8 s for 600 s and 1000 tokens on one CPU core.
+_LYRICS_DTW_PER_SECOND = 0.0065
 
 
 def estimate_duration(mode: str, params: dict[str, Any], multiplier: float = 1.0) -> int:
@@ -155,4 +162,6 @@ def estimate_seconds(mode: str, params: dict[str, Any]) -> float:
         work += _VAE_PER_SECOND * 30
     if mode == "generate" and params.get("think"):
         work += planner.estimate_seconds(seconds, takes)
+    if lrc.sung_lines(params.get("lyrics")):  # the lyric alignment pass: at most one more forward a take,
+        work += (per_forward + _LYRICS_DTW_PER_SECOND * seconds) * takes  # and its DTW on the worker's CPU
     return (_FIXED + work + (0.0 if backend.is_warm() else backend.COLD_START_SECONDS)) * _SAFETY

@@ -6,15 +6,19 @@ the page (``decodeAudioData``) before it shows a duration: four ten-minute WAVs 
 about 750 MB of decoded samples, and three of four players stayed at 0:00. Its ``load(url)`` takes no
 peaks, and its player and its download link share one URL. So each take slot (``widgets.takes_column``)
 keeps its ``gr.Audio`` for the API, hidden, and shows this widget: a ``gr.HTML`` whose value is the
-JSON state ``{"src", "download", "name", "format", "peaks", "seconds"}`` (or ``""`` for no take), filled
-in the page from the result's record (``FROM_RESULT_JS``). The ``<audio>`` element streams the preview
-by byte ranges (``serving.Gate``) and knows its duration from the first frames; nothing is decoded to
-draw the waveform.
+JSON state ``{"src", "download", "name", "format", "peaks", "seconds", "lines", "score", "lrc"}`` (or
+``""`` for no take), filled in the page from the result's record (``FROM_RESULT_JS``). The ``<audio>``
+element streams the preview by byte ranges (``serving.Gate``) and knows its duration from the first
+frames; nothing is decoded to draw the waveform. A sung take shows its lyric-alignment score beside its
+label and its synced lines under the player, the line being sung highlighted from the player's time
+(a click on a line plays from there), and a link to its ``.lrc``.
 """
 
 from __future__ import annotations
 
 import html
+
+import tooltips as tips
 
 # Runs once per widget (Gradio's ``js_on_load``: ``element``, ``props``, ``watch``). Elements are
 # looked up when used and media events are caught in the capture phase on ``element`` (they do not
@@ -50,19 +54,58 @@ function show() {
     link.className = "download-link"; link.href = state.download; link.download = state.name || "";
     link.textContent = "Download " + (state.format || "take"); link.title = state.name || "";
     foot.append(link);
+    if (state.lrc) {
+      const lrc = document.createElement("a");
+      lrc.className = "lrc-link"; lrc.href = state.lrc; lrc.download = state.lrc.split("/").pop();
+      lrc.textContent = "Download LRC"; lrc.style.marginLeft = "1em";
+      foot.append(lrc);
+    }
   } else if (a.hasAttribute("src")) {
     a.pause(); a.removeAttribute("src"); a.load();
   }
+  lyrics();
   draw();
 }
+// The synced lines as text nodes (never markup: they are the visitor's words), and the score.
+function lyrics() {
+  const box = part(".take-lyrics"), badge = part(".take-score"), lines = state.src && Array.isArray(state.lines) ? state.lines : [];
+  if (!box || !badge) return;
+  badge.textContent = state.src && typeof state.score === "number" ? "Lyrics " + state.score.toFixed(2) : "";
+  box.replaceChildren(...lines.map((line) => {
+    const li = document.createElement("li");
+    li.textContent = String(line.text ?? ""); li.dataset.t = String(Number(line.time) || 0);
+    li.style.cssText = "padding: 1px 0; cursor: pointer; opacity: 0.6;";
+    return li;
+  }));
+  box.style.display = lines.length ? "block" : "none";
+  now = -1; highlight();
+}
+let now = -1;
+function highlight() {
+  const box = part(".take-lyrics"), a = part("audio");
+  if (!box || !a || !box.children.length) return;
+  const t = a.currentTime, items = [...box.children];
+  let at = -1;
+  items.forEach((li, i) => { if (Number(li.dataset.t) <= t + 0.05) at = i; });
+  if (at === now) return;
+  now = at;
+  items.forEach((li, i) => { li.classList.toggle("now", i === at); li.style.opacity = i === at ? "1" : "0.6"; li.style.fontWeight = i === at ? "600" : ""; });
+  // Scroll the box only (scrollIntoView would scroll the page under the visitor).
+  if (at >= 0) box.scrollTop = Math.max(0, items[at].offsetTop - box.clientHeight / 2 + items[at].offsetHeight / 2);
+}
 element.addEventListener("click", (ev) => {
+  const line = ev.target.closest && ev.target.closest(".take-lyrics li"), player = part("audio");
+  if (line && player && state.src) { player.currentTime = Number(line.dataset.t) || 0; highlight(); draw(); return; }
   const c = part("canvas"), a = part("audio"), t = total();
   if (ev.target !== c || !a || !state.src || !t) return;
   const r = c.getBoundingClientRect();
   a.currentTime = Math.max(0, Math.min(1, (ev.clientX - r.left) / r.width)) * t;
   draw();
 });
-for (const name of ["timeupdate", "seeked", "loadedmetadata", "emptied"]) element.addEventListener(name, draw, true);
+for (const name of ["timeupdate", "seeked", "loadedmetadata", "emptied"]) {
+  element.addEventListener(name, draw, true);
+  element.addEventListener(name, highlight, true);
+}
 watch("value", show);
 new ResizeObserver(() => { const c = part("canvas"); if (c && Math.round(c.getBoundingClientRect().width) !== drawnWidth) draw(); }).observe(element);
 show();
@@ -73,9 +116,12 @@ def template(label: str) -> str:
     """The widget's markup: its label, the waveform box, the player and the download line."""
     return (
         f'<div class="take-player"><span class="take-label">{html.escape(label)}</span>'
+        f' <span class="take-score" title="{html.escape(tips.LYRIC_SCORE)}" style="opacity: 0.75;"></span>'
         '<div class="take-wave" style="position: relative; height: 56px; contain: strict; cursor: pointer;">'
         '<canvas style="position: absolute; inset: 0; width: 100%; height: 100%;"></canvas></div>'
         '<audio controls preload="metadata" style="width: 100%; display: block;"></audio>'
+        '<ol class="take-lyrics" style="display: none; position: relative; list-style: none; margin: 4px 0;'
+        ' padding: 0 4px; max-height: 7.5em; overflow-y: auto; overflow-wrap: anywhere;"></ol>'
         '<div class="take-foot"></div></div>'
     )
 
@@ -91,7 +137,10 @@ FROM_RESULT_JS = """(record, ...slots) => {
     if (!take || typeof url !== "string" || typeof take.audio !== "string") return "";
     const at = url.lastIndexOf(take.audio);
     const src = at >= 0 && typeof take.preview === "string" ? url.slice(0, at) + take.preview : url;
+    const lrc = at >= 0 && typeof take.lrc === "string" ? url.slice(0, at) + take.lrc : "";
     return JSON.stringify({src, download: url, name: take.audio.split("/").pop(), format,
-                           peaks: Array.isArray(take.peaks) ? take.peaks : [], seconds: Number(take.seconds) || 0});
+                           peaks: Array.isArray(take.peaks) ? take.peaks : [], seconds: Number(take.seconds) || 0,
+                           lines: Array.isArray(take.lyric_lines) ? take.lyric_lines : [], lrc,
+                           score: typeof take.lyric_score === "number" ? take.lyric_score : null});
   });
 }"""

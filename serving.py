@@ -42,6 +42,7 @@ TYPES = {
     ".flac": "audio/flac",
     ".mp3": "audio/mpeg",
     ".json": "application/json; charset=utf-8",
+    ".lrc": "text/plain; charset=utf-8",
 }
 UPLOAD_FULL = tips.UPLOADS_FULL
 UPLOAD_TOO_LARGE = "This file is larger than the studio accepts ({mb} MB at most). Please upload a smaller one."

@@ -24,6 +24,7 @@ from typing import Any
 import gradio as gr
 
 import audio
+import lrc
 
 
 def output_dir() -> Path:
@@ -42,7 +43,7 @@ def output_max_age_hours() -> float:
 _DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OWN_FILE = re.compile(
     r"^(?:\.partial-)?(?P<take>(?:generate|cover|extend|edit)-\d{6}-[0-9a-f]{6}-take\d+-seed\d+)"
-    r"(?:-preview\.mp3|\.(?:wav|flac|mp3|json)|-(?P<stem>vocals|drums|bass|other)\.(?:wav|flac|mp3)|(?P<stems>-stems)\.json)$"
+    r"(?:-preview\.mp3|\.(?:wav|flac|mp3|json|lrc)|-(?P<stem>vocals|drums|bass|other)\.(?:wav|flac|mp3)|(?P<stems>-stems)\.json)$"
 )
 STEM_NAMES = ("vocals", "drums", "bass", "other")
 TAKE_SUFFIXES = (".wav", ".flac", ".mp3")
@@ -345,6 +346,7 @@ def write_takes(
                 "seconds": round(audio.seconds(take), 3),
                 **({"planner": result["planners"][i - 1]} if "planners" in result else {}),
                 **({"finish": result["finishes"][i - 1]} if "finishes" in result else {}),
+                **_synced(result, i - 1, path, root, audio.seconds(take)),
             }
             for i, (path, preview, seed, take) in enumerate(
                 zip(paths, previews, seeds, result["audio"], strict=True), start=1
@@ -352,7 +354,7 @@ def write_takes(
         ],
     }
     # Every name this call may leave behind, partial or finished: all go if any write fails.
-    written = [*paths, *previews, *(p.with_suffix(".json") for p in paths)]
+    written = [*paths, *previews, *(p.with_suffix(suffix) for p in paths for suffix in (".json", ".lrc"))]
     written += [p.with_name(f".partial-{p.name}") for p in written]
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -363,6 +365,7 @@ def write_takes(
             )
         ]
         _write_all(jobs)
+        _write_lrcs(record, paths, params)
         record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
         _write_records(record, paths, params)
     except Exception as exc:  # a full disk shows up as OSError or as soundfile's own error type
@@ -379,6 +382,30 @@ def write_takes(
     return [str(p) for p in paths], record
 
 
+# A sung take's synced lyrics in its record: its ``.lrc`` file, the lyric-alignment score and the lines.
+SYNCED = ("lrc", "lyric_score", "lyric_lines")
+
+
+def _synced(result: dict[str, Any], index: int, path: Path, root: Path, seconds: float) -> dict[str, Any]:
+    """The record's synced-lyrics fields of one take (none for an instrumental), its line times fitted
+    to the take as written (Generate trims the render, Think may have cut it)."""
+    found = (result.get("lyrics") or [None] * (index + 1))[index]
+    if not found:
+        return {}
+    return {"lrc": path.with_suffix(".lrc").relative_to(root).as_posix(), "lyric_score": found["score"],
+            "lyric_lines": lrc.fit(found["lines"], seconds)}  # fmt: skip
+
+
+def _write_lrcs(record: dict[str, Any], paths: list[Path], params: dict[str, Any]) -> None:
+    """A sung take's ``.lrc`` beside it, written as the takes are (complete or absent)."""
+    for path, entry in zip(paths, record["takes"], strict=True):
+        if "lrc" in entry:
+            text = lrc.lrc_text(entry["lyric_lines"], title(params, entry["take"], len(paths)), entry["seconds"])
+            partial = path.with_name(f".partial-{path.stem}.lrc")
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, path.with_suffix(".lrc"))
+
+
 def _write_all(jobs: list[tuple[Any, ...]]) -> None:
     """``_write_one`` for every take, side by side on the CPU's cores; the first failure is raised."""
     from concurrent.futures import ThreadPoolExecutor
@@ -392,7 +419,7 @@ def _write_records(record: dict[str, Any], paths: list[Path], params: dict[str, 
     """Each take's own record beside it (its seed, its file, its plan), written as the takes are."""
     for path, entry in zip(paths, record["takes"], strict=True):
         own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
-        own.update({key: entry[key] for key in ("planner", "finish") if key in entry})
+        own.update({key: entry[key] for key in ("planner", "finish", *SYNCED) if key in entry})
         own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
         meta, partial_meta = path.with_suffix(".json"), path.with_name(f".partial-{path.stem}.json")
         partial_meta.write_text(json.dumps(own, indent=2, ensure_ascii=False))

@@ -199,3 +199,7 @@ STEMS_STOPPED = "Stopped while splitting into stems. Nothing was saved; the take
 STEMS_NO_TAKE = "There is no take to split yet — make one first."
 STEMS_GONE = "Take {n} is no longer kept by the studio; make it again to split it."
 STEMS_FAILED = "Splitting into stems failed partway ({error}). Nothing was saved; try again."
+LYRIC_SCORE = (
+    "Lyric alignment, 0 to 1 (ACE-Step's own score): how clearly and in order this take sings its words. "
+    "Pick the take with the higher number when the words matter."
+)

@@ -183,12 +183,18 @@ def test_same_seed_same_result_for_audio_modes(studio_env, tmp_path):
 
 def test_chain_generate_extend_edit_cover(studio_env):
     first, _ = handlers.make("generate", prompt="synthwave", audio_duration=10, **KW)
-    longer, _ = handlers.make("extend", src_audio=first[0], prompt="synthwave outro", extend_seconds=5, **KW)
+    sung = "[Verse]\nneon rain\nsilver train\n[Bridge]\nall night"
+    longer, extended = handlers.make("extend", src_audio=first[0], prompt="synthwave outro", lyrics=sung,
+                                     extend_seconds=5, **KW)  # fmt: skip
     assert sf.info(longer[0]).frames == 15 * SR
-    edited, _ = handlers.make(
-        "edit", src_audio=longer[0], prompt="drum break", repainting_start=4, repainting_end=8, **KW
+    edited, region = handlers.make(
+        "edit", src_audio=longer[0], prompt="drum break", lyrics=sung, repainting_start=4, repainting_end=8, **KW
     )
     assert sf.info(edited[0]).frames == 15 * SR
+    # Extend and Edit: the whole song's lines (not only the new part's), inside the whole take.
+    for rec in (extended, region):
+        times = [line["time"] for line in rec["takes"][0]["lyric_lines"]]
+        assert len(times) == 3 and times == sorted(times) and times[0] >= 0 and times[-1] < 15
     covered, record = handlers.make("cover", src_audio=edited[0], prompt="string quartet", **KW)
     assert sf.info(covered[0]).frames == 15 * SR
     assert record["params"]["src_audio"] == Path(edited[0]).name

@@ -93,6 +93,22 @@ def _playable(page, selector: str) -> float:
     )
 
 
+def _sings_along(page, player: str, lines: list[str]) -> None:
+    """The take's synced lines under its player, its score beside its label, its .lrc served as text,
+    and the line at the player's time highlighted (the last line at the end of the take)."""
+    page.locator(f"{player} .take-lyrics li").first.wait_for()
+    assert page.locator(f"{player} .take-lyrics li").all_inner_texts() == lines
+    assert re.fullmatch(r"Lyrics [01]\.\d\d", page.locator(f"{player} .take-score").inner_text())
+    href = page.locator(f"{player} a.lrc-link").get_attribute("href")
+    lrc_text = page.evaluate(
+        "href => fetch(href).then(r => r.ok && r.headers.get('content-type').startsWith('text/plain') ? r.text() : '')",
+        href,
+    )
+    assert lrc_text.startswith("[ti:") and lrc_text.rstrip().endswith(lines[-1])
+    page.locator(f"{player} audio").evaluate("a => { a.currentTime = Math.max(0, a.duration - 0.2); }")
+    page.locator(f"{player} .take-lyrics li.now").get_by_text(lines[-1]).wait_for()
+
+
 def _fill_number(page, selector: str, value: float) -> None:
     """Type a number and leave the field; again if Gradio was still mounting a just-opened
     accordion and replaced the field (with its default) after the first try."""
@@ -130,10 +146,11 @@ def _no_think(page) -> None:
 def test_generate_gives_a_playable_take_that_extends(page):
     _no_think(page)
     page.locator("#gen-prompt textarea").fill("bright synth-pop, punchy drums")
-    page.locator("#gen-lyrics textarea").fill("[Chorus]\nwe run into the night")
+    page.locator("#gen-lyrics textarea").fill("[Chorus]\nwe run into the night\nneon in our eyes")
     _fill_number(page, "#gen-duration", 10)
     page.locator("#gen-button").click()
     assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
+    _sings_along(page, "#gen-take-1", ["we run into the night", "neon in our eyes"])
     page.locator("#gen-seeds").get_by_text("take 1").wait_for()
     page.locator("#gen-send-extend").click()
     page.locator("#extend-src-info").get_by_text("0:10.0 long").wait_for()
@@ -279,6 +296,23 @@ def test_progress_and_results_are_in_view_after_the_press(phone, page):
         tab.locator("#gen-stop").click()
         # The seed line keeps the stop's words (a toast goes after a while, and might be gone already).
         tab.locator("#gen-seeds").get_by_text("Nothing was saved.").wait_for()
+
+
+def test_a_phone_shows_the_synced_lines_of_a_take(browser, site, request):
+    """390 × 844: the lines wrap inside the player, nothing widens the page, the sung line is marked."""
+    for phone in _open(browser, site, request.node.name, False, viewport={"width": 390, "height": 844},
+                       is_mobile=True, has_touch=True):  # fmt: skip
+        _no_think(phone)
+        phone.locator("#gen-prompt textarea").fill("dream pop")
+        long_line = "a very long line that a phone has to wrap because it will not fit on one row of the screen"
+        phone.locator("#gen-lyrics textarea").fill(f"[Verse]\nfirst light\n{long_line}")
+        phone.locator("#gen-advanced").get_by_text("Advanced settings").click()
+        _fill_number(phone, "#gen-steps", 1)
+        phone.locator("#gen-button").click()
+        _sings_along(phone, "#gen-take-1", ["first light", long_line])
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        box = phone.locator("#gen-take-1 .take-lyrics").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390
 
 
 def test_take_to_send_shows_only_with_more_than_one_take(page):

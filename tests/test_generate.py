@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
+import pylrc
 import pytest
 import soundfile as sf
 
@@ -43,6 +44,14 @@ def test_generate_writes_48k_stereo_and_metadata(studio_env):
     assert "·" in results.seeds_text(meta) and "**" not in results.seeds_text(meta)  # plain text
     assert meta["timings"]["pipeline_s"] > 0 and meta["timings"]["model_load_s"] > 0 and "write_s" in meta["timings"]
     assert record["takes"][0]["audio"] == path.relative_to(studio_env).as_posix()
+    # Its synced lyrics: an .lrc beside it (a standard reader reads it), the line times and score recorded.
+    lines, lrc_file = meta["lyric_lines"], path.with_suffix(".lrc")
+    assert [line["text"] for line in lines] == ["neon lights"] and 0 <= lines[0]["time"] < 10
+    assert 0 <= meta["lyric_score"] <= 1 and meta["lrc"] == lrc_file.relative_to(studio_env).as_posix()
+    assert [(line.text, round(line.time, 2)) for line in pylrc.parse(lrc_file.read_text())] == [
+        ("neon lights", round(lines[0]["time"], 2))
+    ]
+    assert record["takes"][0]["lyric_lines"] == lines and "lyrics_s" in meta["timings"]
     # The second call reuses the built pipeline.
     _, again = _generate(seed=1)
     assert again["timings"]["model_load_s"] == 0.0
@@ -88,6 +97,7 @@ def test_instrumental_and_metadata_fields_reach_the_pipeline(studio_env, monkeyp
     assert (seen["bpm"], seen["keyscale"], seen["timesignature"]) == (95, "F# minor", "3")
     # Nothing is sung: upstream tells the model "unknown" whatever language was picked.
     assert seen["vocal_language"] == "unknown" and seen["audio_duration"] == 12
+    assert not list(studio_env.rglob("*.lrc"))  # an instrumental has no synced lyrics
     handlers.make("generate", prompt="city pop", lyrics="[Verse]\n夜の街", audio_duration=10, vocal_language="Japanese",
              inference_steps=1)  # fmt: skip
     assert seen["vocal_language"] == "ja"

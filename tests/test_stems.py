@@ -111,8 +111,15 @@ def test_stems_are_served_and_cleaned_with_their_take_and_nothing_else_is(tmp_pa
     day = tmp_path / "2026-11-20"
     day.mkdir()
     take = "generate-120000-abcdef-take1-seed5"
-    names = [f"{take}.wav", f"{take}.json", f"{take}-stems.json", *(f"{take}-{s}.wav" for s in stems.STEMS)]
-    odd = [f"{take}-stems.wav", f"{take}-vocals.json", f"{take}-piano.wav", f"{take}-vocals.wav.txt", "notes.txt"]
+    names = [
+        f"{take}.wav",
+        f"{take}.json",
+        f"{take}.lrc",
+        f"{take}-stems.json",
+        *(f"{take}-{s}.wav" for s in stems.STEMS),
+    ]
+    odd = [f"{take}-stems.wav", f"{take}-vocals.json", f"{take}-piano.wav", f"{take}-vocals.wav.txt", "notes.txt",
+           f"{take}-vocals.lrc"]  # fmt: skip
     for name in names + odd:
         (day / name).write_bytes(b"x")
     for name in names:
@@ -123,7 +130,7 @@ def test_stems_are_served_and_cleaned_with_their_take_and_nothing_else_is(tmp_pa
     assert takes.own_take_audio(f"2026-11-20/{take}-vocals.wav") is None  # a stem is not split again
     # The take is old, its stems were made later: they go with it all the same.
     old = time.time() - 48 * 3600
-    for name in (f"{take}.wav", f"{take}.json"):
+    for name in (f"{take}.wav", f"{take}.json", f"{take}.lrc"):
         os.utime(day / name, (old, old))
     assert takes.clean_outputs(max_age_hours=24) == len(names)
     assert sorted(p.name for p in day.iterdir()) == sorted(odd)
