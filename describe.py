@@ -54,7 +54,6 @@ NOTES_BUDGET = MAX_CAPTION_TOKENS + 128
 LYRIC_TOKENS_BASE = 64
 LYRIC_TOKENS_PER_SECOND = 8
 LYRIC_TOKENS_MAX = backend.MAX_LYRIC_TOKENS - 64
-SILENCE = 1e-6  # upstream's ``is_silence``: every sample below this
 FORM = ("prompt", "lyrics", "vocal_language", "bpm", "key_scale", "time_signature")
 
 ProgressFn = Callable[[str, int], None]
@@ -82,7 +81,8 @@ def check(
     time_signature: str = checks.AUTO,
 ) -> np.ndarray:
     """What *Describe* checks before it queues (``admission.validator``) and again when it runs: a
-    planner, a song that decodes and is not silent, and GPU time one request may take. Returns the
+    planner, a song that decodes and is not silent (``uploads.load`` refuses silence, as upstream's
+    ``is_silence`` does), and GPU time one request may take. Returns the
     song. The form's fields are only filled where empty, so they are not checked here."""
     if not available():
         raise gr.Error(tips.DESCRIBE_OFF, title="Describe not available")
@@ -90,8 +90,6 @@ def check(
         raise checks.InputError("Please upload a song first.", "src_audio")
     with checks.about("src_audio"):
         song = uploads.load(src_audio)
-    if float(np.abs(song).max(initial=0.0)) < SILENCE:
-        raise checks.InputError(tips.DESCRIBE_SILENT, "src_audio")
     seconds, most = estimate_seconds(audio.seconds(song)), budget.max_gpu_seconds()
     if seconds > most:
         raise checks.InputError(
@@ -164,11 +162,13 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
     and checked. Returns plain values (picklable); visitors' errors as ``gr.Error``."""
     started = time.perf_counter()
     should_stop = lambda: runs.is_stopped(run_id)  # noqa: E731
-    if progress is not None:
-        progress("listening", 0)
-    codes = backend.get_backend().song_codes(song, SEED)
-    listened = time.perf_counter()
     try:
+        if should_stop():
+            raise runs.Cancelled("stopped")
+        if progress is not None:
+            progress("listening", 0)
+        codes = backend.get_backend().song_codes(song, SEED)
+        listened = time.perf_counter()
         if should_stop():
             raise runs.Cancelled("stopped")
         try:

@@ -87,7 +87,6 @@ DESCRIBE = (
     "BPM, key and time signature. The measured BPM and key win where the planner hears them differently."
 )
 DESCRIBE_OFF = "Describe needs ACE-Step's planner, which is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
-DESCRIBE_SILENT = "The song is silent: there is nothing to describe. Upload a song with sound in it."
 DESCRIBE_STOPPED = "Stopped while the planner listened. Nothing was changed."
 DESCRIBE_UNUSABLE = "The planner could not describe this song ({reason}). Nothing was changed; try again."
 DESCRIBE_PLANNER_MISSING = "The planner could not be loaded: {error}"
