@@ -10,7 +10,7 @@ the lyrics as free text. The notes are read and range-checked by Think's own cod
 
 Page side: ``check`` (the door: a song with sound in it, a planner, one request's GPU time) and
 ``fill``: the fields the visitor left empty get what the planner heard; the measured BPM and key
-(``analysis``) win over the planner's, and the note says where they differ.
+(``analysis``), and its beats per bar, win over the planner's, and the note says where they differ.
 
 Where it differs from upstream, on purpose: the song's real length is written in as its
 ``duration`` (upstream lets the model guess a number nobody uses); the lyrics are bounded by the
@@ -297,7 +297,7 @@ def _yours(value: Any, read: Callable[[Any], Any]) -> tuple[Any, bool]:
 
 
 def _settle(name: str, yours: Any, measured: Any, heard: Any) -> tuple[Any, str]:
-    """BPM or key: the visitor's value, else the measured one, else the planner's; and the note."""
+    """BPM, key or metre: the visitor's value, else the measured one, else the planner's; and the note."""
     value = yours if yours is not None else measured if measured is not None else heard
     if measured is not None and heard == measured and value == measured:
         return value, f"{name}: {value} (the planner hears it as measured)"
@@ -342,11 +342,12 @@ def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysi
                           _key_name(fields["keyscale"]))  # fmt: skip
     out["key_scale"] = value
     lines.append(line)
+    # The metre too: the upload's measurement fills the field already, as it does BPM and key.
     meter, set_meter = _yours(form.get("time_signature"), checks.check_time_signature)
-    heard_meter = str(fields["timesignature"])
-    out["time_signature"] = meter if set_meter else heard_meter
-    lines.append(f"Time signature: kept yours ({meter}); the planner heard {heard_meter}" if set_meter
-                 else f"Time signature: written — {heard_meter}")  # fmt: skip
+    measured_meter = None if measured is None or measured.beats_per_bar is None else str(measured.beats_per_bar)
+    value, line = _settle("Time signature", meter if set_meter else None, measured_meter, str(fields["timesignature"]))
+    out["time_signature"] = value
+    lines.append(line)
     took = sum(heard.get("timings", {}).values())
     head = f"**What the planner heard** ({heard['codes']} codes, {took:.1f} s):"
     return [out[k] for k in FORM], "\n".join([head, *(f"- {line}" for line in lines)])

@@ -84,7 +84,7 @@ EDIT_LYRICS = "The words to sing in the region. Everything outside the region st
 # Describe (Cover, Extend, Edit): the planner listens to the uploaded song and fills the empty fields.
 DESCRIBE = (
     "Let ACE-Step's planner listen to the song and fill in what you left empty: style, lyrics, language, "
-    "BPM, key and time signature. The measured BPM and key win where the planner hears them differently."
+    "BPM, key and time signature. The measured BPM, key and metre win where the planner hears them differently."
 )
 DESCRIBE_OFF = "Describe needs ACE-Step's planner, which is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
 DESCRIBE_STOPPED = "Stopped while the planner listened. Nothing was changed."

@@ -128,10 +128,10 @@ EMPTY = {"prompt": "", "lyrics": "", "vocal_language": "unknown", "bpm": 0, "key
 def test_empty_fields_are_filled_and_the_measured_bpm_and_key_win():
     measured = analysis.Analysis(bpm=120.2, key="C# major", beats_per_bar=4, lufs=-14.0, seconds=12.0)
     values, note = describe.fill(HEARD, EMPTY, measured)
-    assert values == ["dusty soul, brass", "[Verse]\nline one\nline two", "en", 120, "C# major", "3"]
+    assert values == ["dusty soul, brass", "[Verse]\nline one\nline two", "en", 120, "C# major", "4"]
     assert "BPM: planner heard 118, measured 120 — kept 120" in note
     assert "Key: C# major (the planner hears it as measured)" in note  # D♭ major is C# major
-    assert "Lyrics: written — 3 lines" in note and "Time signature: written — 3" in note
+    assert "Lyrics: written — 3 lines" in note and "Time signature: planner heard 3, measured 4 — kept 4" in note
     # What the visitor wrote stays, and the note says what the planner heard instead.
     mine = {**EMPTY, "prompt": "my style", "vocal_language": "ja", "bpm": 90, "key_scale": "A minor",
             "time_signature": "4"}  # fmt: skip
@@ -140,7 +140,7 @@ def test_empty_fields_are_filled_and_the_measured_bpm_and_key_win():
     assert "BPM: planner heard 118, measured 120 — kept 90 (yours)" in note and "Style: kept yours" in note
     # Nothing measured (no steady beat): the planner's tempo fills the empty field.
     values, note = describe.fill(HEARD, EMPTY, analysis.Analysis(None, "C# major", None, None, 12.0))
-    assert values[3] == 118 and "BPM: planner heard 118 — kept 118" in note
+    assert values[3] == 118 and values[5] == "3" and "BPM: planner heard 118 — kept 118" in note
 
 
 def test_the_door_refuses_in_words(tmp_path, lm, monkeypatch):
