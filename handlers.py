@@ -355,8 +355,9 @@ def describe_endpoint(tab: str) -> Callable:
         progress=gr.Progress(),
     ):
         """Let ACE-Step's planner listen to ``src_audio`` and fill the fields left empty (caption as
-        ``prompt``, lyrics, vocal language, BPM (0 = empty), key, time signature ("auto" = empty));
-        the measured BPM and key win over the planner's. Returns the six fields and a review note."""
+        ``prompt``, lyrics, vocal language ("unknown" = empty), BPM (0 = empty), key, time signature
+        ("auto" = empty)); the song's measured BPM, key and metre win over the planner's. Returns the
+        six fields and a note (Markdown) that says what was written and what was kept."""
         form = dict(zip(describing.FORM, (prompt, lyrics, vocal_language, bpm, key_scale, time_signature),
                         strict=True))  # fmt: skip
         song = describing.check(src_audio)  # the door's checks again
