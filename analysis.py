@@ -91,16 +91,34 @@ def beat_confidence(onset: np.ndarray, bpm: float) -> float:
 _places = threading.BoundedSemaphore(uploads.decodes_at_once())
 
 
+# The last songs measured, by file (path, size, mtime): *Describe* reads the measurement of the song
+# its upload already measured, instead of a second pass over it.
+_measured: dict[tuple[str, int, int], Analysis] = {}
+_measured_lock = threading.Lock()
+KEPT = 32
+
+
 def analyze(path: str | Path) -> Analysis:
     """Tempo, key, beats per bar, loudness and length of an upload (``audio.AudioError`` if unusable,
     ``uploads.Busy`` when the studio is measuring as many songs as it may)."""
     stereo = uploads.load(path)
+    stat = Path(path).stat()
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    with _measured_lock:
+        known = _measured.get(key)
+    if known is not None:
+        return known
     if not _places.acquire(timeout=uploads.WAIT_S):
         raise uploads.Busy(uploads.BUSY)
     try:
-        return measure(stereo)
+        found = measure(stereo)
     finally:
         _places.release()
+    with _measured_lock:
+        while len(_measured) >= KEPT:
+            _measured.pop(next(iter(_measured)))
+        _measured[key] = found
+    return found
 
 
 # Tempo, key, metre and loudness are read from at most this much of the song, from its middle (past

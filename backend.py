@@ -160,6 +160,35 @@ class Backend:
                 offload.free_parts(self.pipe, self.offload)
         return out
 
+    def song_codes(self, song: Any, seed: int = 0) -> list[int]:
+        """A song (float32 ``[2, samples]`` at 48 kHz) as its 5 Hz audio codes, the way upstream's
+        ``convert_src_audio_to_codes`` makes them: VAE latents at 25 Hz (sampled from the posterior,
+        here from ``seed``, so one song gives one set of codes), then the audio tokenizer's FSQ
+        index per five frames, the last group padded with the silence latent (diffusers'
+        ``tokenize``, the call its own Cover makes). Under the pipeline's lock: one pipeline serves all."""
+        import numpy as np
+        import torch
+
+        pipe = self.pipe
+        if pipe.audio_tokenizer is None:
+            raise ModeUnavailable(
+                f"Describe is not available with this model ({models.public_source(self.source)}): it was loaded "
+                "without the audio tokenizer that turns a song into the codes the planner reads."
+            )
+        with self.lock, devices.gpu_turn("music"), torch.inference_mode():
+            try:
+                device = pipe._execution_device
+                wave = torch.from_numpy(np.require(song, np.float32, ["C_CONTIGUOUS"]))[None]
+                posterior = pipe.vae.encode(wave.to(device, pipe.vae.dtype)).latent_dist
+                latents = posterior.sample(generator=torch.Generator("cpu").manual_seed(seed)).transpose(1, 2)
+                tokenizer = pipe.audio_tokenizer
+                dtype = next(tokenizer.parameters()).dtype
+                silence = pipe.condition_encoder.silence_latent.to(latents.device, dtype)
+                _, indices = tokenizer.tokenize(latents.to(dtype), silence)
+            finally:
+                offload.free_parts(pipe, self.offload)
+        return [int(n) for n in indices[0, :, 0].cpu().tolist()]
+
     def check_request(self, req: dict[str, Any]) -> None:
         """Refuse what the pipeline would silently get wrong: lyrics it would cut short, a cover
         without the components that read the source."""

@@ -697,7 +697,7 @@ def _planner_step_parts(brain: Any, plan: str, count: int, samples: int = 200) -
         blueprint_negative(brain.tokenizer, "pop", LYRICS),
     ]
     code_ids = torch.tensor(brain.vocab.code_ids, device=brain.model.device)
-    step = brain._decoder(prompts, count)
+    step = brain.decoder(prompts, count)
     logits = next(step)
     token = code_ids[:1].repeat(2)
     started = time.perf_counter()

@@ -17,6 +17,7 @@ import gradio as gr
 import audio
 import budget
 import checks
+import describe as describing
 import lyrics as lyricist
 import modes
 import results
@@ -337,3 +338,41 @@ def stems_endpoint(tab: str) -> Callable:
     stems.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
     stems.__name__ = f"stems_{tab}"
     return checks.expected_errors(stems)
+
+
+def describe_endpoint(tab: str) -> Callable:
+    """The event function of *Describe* on ``tab`` (its runs are the tab's: its Stop ends them)."""
+
+    def describe(
+        src_audio: str | None = None,
+        prompt: str = "",
+        lyrics: str = "",
+        vocal_language: str = checks.UNKNOWN,
+        bpm: float | None = 0,
+        key_scale: str = checks.AUTO,
+        time_signature: str = checks.AUTO,
+        request: gr.Request = None,
+        progress=gr.Progress(),
+    ):
+        """Let ACE-Step's planner listen to ``src_audio`` and fill the fields left empty (caption as
+        ``prompt``, lyrics, vocal language ("unknown" = empty), BPM (0 = empty), key, time signature
+        ("auto" = empty)); the song's measured BPM, key and metre win over the planner's. Returns the
+        six fields and a note (Markdown) that says what was written and what was kept."""
+        form = dict(zip(describing.FORM, (prompt, lyrics, vocal_language, bpm, key_scale, time_signature),
+                        strict=True))  # fmt: skip
+        song = describing.check(src_audio)  # the door's checks again
+        try:
+            with uploads.using([src_audio]), _run(tab, request) as run_id:
+                measured = describing.measure(src_audio)
+                heard = zerogpu.run_describe(song, progress, run_id)
+        except gr.Error as exc:
+            if not _is_stop(exc):
+                raise
+            _said_stopped(f"describe ({tab})", exc.message)
+            return (*form.values(), exc.message)
+        values, note = describing.fill(heard, form, measured)
+        return (*values, note)
+
+    describe.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
+    describe.__name__ = f"describe_{tab}"
+    return checks.expected_errors(describe)

@@ -224,10 +224,12 @@ class ThinkingConstraint:
         fixed: dict[str, Any],
         skip: tuple[str, ...] = (),
         longest: int | None = None,
+        end: list[int] | None = None,
     ) -> None:
         """``fixed`` values are written in; ``skip`` names fields left out of the block (upstream's
         ``skip_caption`` when Think may not rewrite the caption); ``longest`` caps the length Think
-        may choose (seconds)."""
+        may choose (seconds); ``end``: the tokens forced after the last field (EOS by default, where
+        Think stops; *Describe* closes the block with ``</think>`` and goes on to the lyrics)."""
         self.vocab = vocab
         steps: list[Any] = [_Forced(vocab.names["<think>"]), _Forced(vocab.names["\n"])]
         for name in (f for f in FIELDS if f not in skip):
@@ -239,7 +241,7 @@ class ThinkingConstraint:
             else:
                 limit = longest if name == "duration" else None
                 steps.append(_Value(vocab, name, greedy_first=name == "language", at_most=limit))
-        steps.append(_Forced([vocab.eos]))
+        steps.append(_Forced(end or [vocab.eos]))
         self.steps, self.i = steps, 0
         self._banned: Any = None
 

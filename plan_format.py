@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 INSTRUCTION = "Generate audio semantic tokens based on the given conditions:"
+# Upstream's instruction for the reverse task (``understand_music``): a song's codes in, its notes out.
+UNDERSTAND_INSTRUCTION = "Understand the given musical conditions and describe the audio semantics accordingly:"
 CODES_PER_SECOND = 5
 CODEBOOK = 64000  # <|audio_code_0|> … <|audio_code_63999|>; the vocabulary holds a few more, never allowed
 
@@ -80,9 +82,15 @@ def blueprint_negative(tokenizer: Any, caption: str, lyrics: str) -> str:
     return _chat(tokenizer, f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n", "<think>\n</think>")
 
 
-def _chat(tokenizer: Any, user: str, assistant: str | None = None) -> str:
+def understand_prompt(tokenizer: Any, codes: list[int]) -> str:
+    """The prompt of *Describe*: upstream's understanding instruction, and the song's audio codes as
+    the visitor's whole turn. Upstream runs it without guidance, so it has no unconditional twin."""
+    return _chat(tokenizer, codes_text(codes), instruction=UNDERSTAND_INSTRUCTION)
+
+
+def _chat(tokenizer: Any, user: str, assistant: str | None = None, instruction: str = INSTRUCTION) -> str:
     messages = [
-        {"role": "system", "content": f"# Instruction\n{INSTRUCTION}\n\n"},
+        {"role": "system", "content": f"# Instruction\n{instruction}\n\n"},
         {"role": "user", "content": user},
     ]
     if assistant is not None:
@@ -159,6 +167,20 @@ def check_plan(fields: dict[str, Any], expected: tuple[str, ...] = FIELDS) -> di
         if not checks[key](fields[key]):
             raise PlanUnusable(f"the planner's {key} ({str(fields[key])[:40]!r}) is not a valid value")
     return {k: fields[k] for k in expected}
+
+
+_LYRIC_HEADER = re.compile(r"^#\s*Lyrics?\s*\n", re.IGNORECASE)
+
+
+def parse_lyrics(text: str) -> str:
+    """The lyrics a *Describe* pass wrote: what follows ``</think>``, without a leading ``# Lyric``
+    header or a closing ``<|im_end|>``, as upstream reads them (``_extract_lyrics_from_output``).
+    Upstream's header pattern (``Lyri[c|cs]?``) misses "# Lyrics"; this one takes both spellings."""
+    _, found, after = text.partition("</think>")
+    if not found:
+        return ""
+    after = _LYRIC_HEADER.sub("", after.strip())
+    return re.sub(r"<\|im_end\|>\s*$", "", after).strip()
 
 
 def parse_codes(text: str) -> list[int]:

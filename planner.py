@@ -194,9 +194,9 @@ class Planner:
         self.passes["think"] += 1
         rows = [thinking_prompt(self.tokenizer, caption, lyrics), thinking_negative(self.tokenizer, lyrics)]
         constraint = ThinkingConstraint(self.vocab, given, skip=skip, longest=longest)
-        generator = self._generator(seed)
+        generator = self.generator(seed)
         written: list[int] = []
-        step = self._decoder(rows, THINK_BUDGET)
+        step = self.decoder(rows, THINK_BUDGET)
         logits = next(step)
         while not constraint.done and len(written) < THINK_BUDGET:
             if should_stop():
@@ -236,11 +236,11 @@ class Planner:
         prompts += [blueprint_negative(self.tokenizer, caption, lyrics)] * width
         mine = slice(first, first + takes)
         row_seeds = [seeds[min(max(i - first, 0), takes - 1)] for i in range(width)]  # outside ``mine``: unused
-        generators = [self._generator(seed) for seed in row_seeds]
+        generators = [self.generator(seed) for seed in row_seeds]
         code_ids = torch.tensor(self.vocab.code_ids, device=self.model.device)
         codes_of = self.vocab.code_span or code_ids
         codes = torch.empty((width, target), dtype=torch.long, device=self.model.device)
-        step = self._decoder(prompts, target)
+        step = self.decoder(prompts, target)
         logits = next(step)
         for done in range(target):
             if should_stop():
@@ -256,7 +256,7 @@ class Planner:
         step.close()
         return codes[mine].tolist()
 
-    def _decoder(self, prompts: list[str], new_tokens: int):
+    def decoder(self, prompts: list[str], new_tokens: int):
         """A generator of next-token logits (float32, one row per prompt) for the tokens sent in (a
         tensor, one per row): prompts left-padded into one batch over a preallocated (static) KV
         cache of ``new_tokens`` more positions, so every step has the same shapes."""
@@ -290,7 +290,7 @@ class Planner:
             )  # fmt: skip
             at = at + 1
 
-    def _generator(self, seed: int) -> Any:
+    def generator(self, seed: int) -> Any:
         import torch
 
         device = self.model.device

@@ -16,6 +16,7 @@ import gradio as gr
 
 import admission
 import checks
+import describe
 import examples as ex
 import handlers
 import lyrics as lyricist
@@ -43,6 +44,16 @@ class MusicTab:
     reading: tuple[list[Any], list[Any]] | None = None
     # What "Send to" this tab fills (``results.send_to``): the song first, then the style, the region.
     receives: list[Any] = field(default_factory=list)
+    # *Describe*: its button, its note, and the fields it fills (``describe.FORM``'s order).
+    describe: tuple[gr.Button, gr.Markdown, list[Any]] | None = None
+
+
+def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown]:
+    """*Describe* under the song, and the note beneath it that says what the planner wrote."""
+    button = gr.Button("Describe", size="sm", interactive=describe.available(), elem_id=f"{prefix}-describe")
+    note = gr.Markdown(tips.DESCRIBE if describe.available() else tips.DESCRIBE_OFF, elem_classes=["hint"],
+                       elem_id=f"{prefix}-describe-note")  # fmt: skip
+    return button, note
 
 
 def generate_tab(variant: Any) -> MusicTab:
@@ -120,6 +131,7 @@ def cover_tab(variant: Any) -> MusicTab:
     with gr.Tab("Cover", id="cover"):
         with widgets.music_form("Make cover", "cover") as form:
             source, info, _ = widgets.song_input("cover")
+            described = describe_button("cover")
             prompt = gr.Textbox("", label="New style", info=tips.COVER_CAPTION, lines=2, elem_id="cover-prompt")
             strength = widgets.lenient_slider(
                 0.0, 1.0, value=0.6, step=0.05, label="Cover strength", info=tips.COVER_STRENGTH,
@@ -133,7 +145,15 @@ def cover_tab(variant: Any) -> MusicTab:
         widgets.demo_examples("cover", ex.COVER, [source, prompt, strength])
     inputs = [source, prompt, lyrics, more.language, *more.music, strength, more.reference, *more.sampling, *more.lora,
               *more.finish, more.lora_preset]  # fmt: skip
-    return MusicTab("cover", inputs, form, source=source, reading=([source], [info, *more.music]), receives=[source])
+    return MusicTab(
+        "cover",
+        inputs,
+        form,
+        source=source,
+        reading=([source], [info, *more.music]),
+        receives=[source],
+        describe=(*described, [prompt, lyrics, more.language, *more.music]),
+    )
 
 
 def extend_tab(variant: Any) -> MusicTab:
@@ -141,6 +161,7 @@ def extend_tab(variant: Any) -> MusicTab:
     with gr.Tab("Extend", id="extend"):
         with widgets.music_form("Extend", "extend") as form:
             source, info, wave = widgets.song_input("extend", waveform=True)
+            described = describe_button("extend")
             seconds = widgets.lenient_slider(
                 *checks.EXTEND_RANGE, value=30, step=1, label="Seconds to add", info=tips.EXTEND_SECONDS,
                 elem_id="extend-seconds",
@@ -159,7 +180,15 @@ def extend_tab(variant: Any) -> MusicTab:
     inputs = [source, prompt, lyrics, more.language, *more.music, seconds, *more.sampling, *more.lora, *more.finish,
               more.lora_preset]  # fmt: skip
     reading = ([source, seconds], [info, *more.music, wave])
-    return MusicTab("extend", inputs, form, source=source, reading=reading, receives=[source, prompt])
+    return MusicTab(
+        "extend",
+        inputs,
+        form,
+        source=source,
+        reading=reading,
+        receives=[source, prompt],
+        describe=(*described, [prompt, lyrics, more.language, *more.music]),
+    )
 
 
 def edit_tab(variant: Any) -> MusicTab:
@@ -167,6 +196,7 @@ def edit_tab(variant: Any) -> MusicTab:
     with gr.Tab("Edit", id="edit"):
         with widgets.music_form("Regenerate region", "edit") as form:
             source, info, wave = widgets.song_input("edit", waveform=True)
+            described = describe_button("edit")
             with gr.Row(equal_height=True):
                 start = widgets.lenient(gr.Number(value=0, label="Region start (s)", elem_id="edit-start"))
                 end = widgets.lenient(gr.Number(value=10, label="Region end (s)", elem_id="edit-end"))
@@ -186,7 +216,15 @@ def edit_tab(variant: Any) -> MusicTab:
     inputs = [source, prompt, lyrics, more.language, *more.music, start, end, *more.sampling, *more.lora, *more.finish,
               more.lora_preset]  # fmt: skip
     reading = ([source, start, end], [info, *more.music, wave])
-    return MusicTab("edit", inputs, form, source=source, reading=reading, receives=[source, prompt, start, end])
+    return MusicTab(
+        "edit",
+        inputs,
+        form,
+        source=source,
+        reading=reading,
+        receives=[source, prompt, start, end],
+        describe=(*described, [prompt, lyrics, more.language, *more.music]),
+    )
 
 
 def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
@@ -279,7 +317,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     ).success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
-    stems = wire_stems(demo, tab)
+    stems = wire_stems(demo, tab) + wire_describe(tab)
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
     tab.form.stop.click(handlers.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
     if tab.reading is not None:
@@ -336,3 +374,20 @@ def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
         ).success(None, None, slot.box, js=widgets.SHOW_JS, api_visibility="private")  # fmt: skip
         names.append(name)
     return tuple(names)
+
+
+def wire_describe(tab: MusicTab) -> tuple[str, ...]:
+    """*Describe* on an audio tab: GPU work, admitted and queued as a song is (the song is the field
+    its refusals are noted on); Cover's is the public ``/describe``. Returns its api name, which the
+    tab's Stop stops too."""
+    if tab.describe is None:
+        return ()
+    button, note, fields = tab.describe
+    name = "describe" if tab.name == "cover" else f"describe_{tab.name}"
+    button.click(
+        handlers.describe_endpoint(tab.name), [tab.source, *fields], [*fields, note], api_name=name,
+        api_visibility="public" if tab.name == "cover" else "private", concurrency_id="gpu",
+        show_progress_on=[note], validator=admission.validator(describe.check, ["src_audio", *describe.FORM],
+                                                               "src_audio"),
+    )  # fmt: skip
+    return (name,)

@@ -81,6 +81,15 @@ EXTEND_SECONDS = "How much new music to add at the end (5–240 s). The song sta
 EXTEND_CAPTION = "Describe how the song should go on. Your original part is kept exactly as it is."
 REGION = "The stretch to regenerate, in seconds from the start (at least 1 s). Listen to the song above to pick it."
 EDIT_LYRICS = "The words to sing in the region. Everything outside the region stays exactly as it was."
+# Describe (Cover, Extend, Edit): the planner listens to the uploaded song and fills the empty fields.
+DESCRIBE = (
+    "Let ACE-Step's planner listen to the song and fill in what you left empty: style, lyrics, language, "
+    "BPM, key and time signature. The measured BPM, key and metre win where the planner hears them differently."
+)
+DESCRIBE_OFF = "Describe needs ACE-Step's planner, which is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
+DESCRIBE_STOPPED = "Stopped while the planner listened. Nothing was changed."
+DESCRIBE_UNUSABLE = "The planner could not describe this song ({reason}). Nothing was changed; try again."
+DESCRIBE_PLANNER_MISSING = "The planner could not be loaded: {error}"
 LYRICS_THEME = "The idea in a sentence or two: a story, a feeling, a place. E.g. “leaving my hometown at dawn”."
 LYRICS_GENRE = "Optional: shapes word choice and rhythm, e.g. “country ballad” or “drill”."
 LYRICS_MOOD = "Optional: e.g. hopeful, bittersweet, defiant."

@@ -31,6 +31,7 @@ import gradio as gr
 import audio
 import backend
 import budget
+import describe
 import devices
 import lyrics
 import models
@@ -398,6 +399,28 @@ def stream_lyrics(
         if multiplier == 1.0:
             gr.Info(RETRYING)
     raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time")
+
+
+def describe_duration(song: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> int:
+    """Seconds of GPU time ``describe_gpu`` declares, from the song's length."""
+    return describe.estimate_duration(audio.seconds(song), multiplier)
+
+
+@_gpu(duration=describe_duration)
+def describe_gpu(song: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> dict[str, Any]:
+    """The GPU entry of *Describe*: a song (``[2, samples]`` at 48 kHz) in, the planner's notes and
+    lyrics out (plain values); its own words for a stop, an unusable description, a missing planner."""
+    with music.user_errors():
+        return describe.describe_song(song, describe.reporter(progress), run_id)
+
+
+def run_describe(song: Any, progress: Any = None, run_id: str | None = None) -> dict[str, Any]:
+    """*Describe* on the GPU (page side): wait for the start-up build, call, retry once on abort."""
+    wait_for_models("music", progress, run_id)
+    wait_for_models("planner", progress, run_id)
+    if runs.is_stopped(run_id):
+        raise gr.Error(tips.DESCRIBE_STOPPED, title="Stopped")
+    return with_retry(lambda m: describe_gpu(song, progress, run_id, m))
 
 
 def stems_duration(mix: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> int:

@@ -219,7 +219,7 @@ def _readme_parameters(endpoint: str) -> list[str]:
 
 def test_the_api_is_as_readme_documents_it_and_its_seed_line_is_plain_text(client):
     named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    for endpoint in ("/generate", "/use_in_generate"):
+    for endpoint in ("/generate", "/use_in_generate", "/describe"):
         parameters = [p["parameter_name"] for p in named[endpoint]["parameters"]]
         assert [p for p in _readme_parameters(endpoint) if p in parameters] == parameters, endpoint
     assert "think" in _readme_parameters("/generate")
@@ -231,6 +231,25 @@ def test_the_api_is_as_readme_documents_it_and_its_seed_line_is_plain_text(clien
     *_, line, _ = client.predict(prompt="pop", audio_duration=10, inference_steps=1, seed=7, think=False,
                                  api_name="/generate")  # fmt: skip
     assert re.fullmatch(r"Seeds — take 1: 7 · made in [\d.]+ s on CPU", line), line  # no Markdown, no escapes
+
+
+def test_describe_fills_only_the_empty_fields_and_refuses_a_bad_upload(client, tmp_path):
+    from test_audio_modes import tone
+
+    import checks
+
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
+    prompt, lyrics, language, bpm, key, meter, note = client.predict(src_audio=song, api_name="/describe")
+    assert note.startswith("**What the planner heard** (50 codes") and "BPM: planner heard" in note
+    assert key in checks.KEYS and meter in checks.TIME_SIGNATURES and language in (*checks.LANGUAGES, "unknown")
+    assert bpm == 0 or checks.BPM_RANGE[0] <= bpm <= checks.BPM_RANGE[1]
+    # What the visitor wrote stays as it is.
+    mine = client.predict(src_audio=song, prompt="my style", lyrics="[Verse]\nmine", vocal_language="ja", bpm=97,
+                          key_scale="A minor", time_signature="3", api_name="/describe")  # fmt: skip
+    assert mine[:6] == ("my style", "[Verse]\nmine", "ja", 97, "A minor", "3")
+    (tmp_path / "notes.wav").write_text("not a song")
+    with pytest.raises(ValidationError, match="src_audio: .*notes.wav"):
+        client.predict(src_audio=handle_file(str(tmp_path / "notes.wav")), api_name="/describe")
 
 
 def test_expected_events_are_one_log_line_each(client, capfd):

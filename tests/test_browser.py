@@ -259,6 +259,20 @@ def test_examples_fill_the_audio_tabs_with_the_demo_song(page):
     assert abs(float(page.locator("#edit-bpm input").first.input_value()) - 100) <= 2
 
 
+def test_describe_fills_the_empty_fields_and_says_what_it_wrote(page):
+    _tab(page, "Cover")
+    page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
+    page.locator("#cover-src-info").get_by_text("C major").wait_for()  # measured on upload
+    page.locator("#cover-prompt textarea").fill("")
+    page.locator("#cover-describe").click()
+    note = page.locator("#cover-describe-note")
+    note.get_by_text("What the planner heard").wait_for()
+    assert page.locator("#cover-prompt textarea").input_value().strip()  # the empty style was written
+    assert "measured C major — kept C major" in note.inner_text() or "C major (the planner hears" in note.inner_text()
+    page.locator("#cover-advanced").get_by_text("Advanced settings").click()
+    assert abs(float(page.locator("#cover-bpm input").first.input_value()) - 100) <= 2  # the measured BPM stays
+
+
 @pytest.fixture
 def phone(browser, site, request):
     yield from _open(browser, site, request.node.name, False, viewport={"width": 375, "height": 740},

@@ -268,6 +268,8 @@ def test_every_event_passes_a_door_and_gradios_cap_stays_above_them():
     doors = {admission.door_of(fn.concurrency_id) for fn in demo.fns.values() if fn.fn is not None}
     assert doors == {admission.GPU, admission.UPLOADS, admission.CHEAP}
     gpu = {fn.api_name for fn in demo.fns.values() if admission.door_of(fn.concurrency_id) == admission.GPU}
-    # The music tabs, lyrics, and Split into stems beneath each take (``stems``, ``stems_<tab>_<n>``).
-    assert {n for n in gpu if not n.startswith("stems")} == {"generate", "cover", "extend", "edit", "lyrics"}
-    assert "stems" in gpu
+    # The music tabs, lyrics, Split into stems beneath each take (``stems``, ``stems_<tab>_<n>``) and
+    # Describe on the audio tabs.
+    assert {n for n in gpu if not n.startswith(("stems", "describe"))} == {"generate", "cover", "extend", "edit",
+                                                                           "lyrics"}  # fmt: skip
+    assert "stems" in gpu and {"describe", "describe_extend", "describe_edit"} <= gpu

@@ -279,8 +279,8 @@ def test_prompts_of_different_lengths_decode_as_each_would_alone(tiny):
     prompts = [plan_format.thinking_prompt(p.tokenizer, "jazz trio, brushed drums", "[Verse]\nla la la"),
                plan_format.thinking_negative(p.tokenizer, "")]  # fmt: skip
     with torch.inference_mode():
-        both = p._decoder(prompts, 3)
-        alone = [p._decoder([prompt], 3) for prompt in prompts]
+        both = p.decoder(prompts, 3)
+        alone = [p.decoder([prompt], 3) for prompt in prompts]
         rows = [next(both)] + [next(a) for a in alone]
         for token in (17, 202, 300):
             torch.testing.assert_close(rows[0][0], rows[1][0], atol=1e-5, rtol=0)

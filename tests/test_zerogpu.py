@@ -96,6 +96,16 @@ def test_cover_extend_edit_chained(client, tmp_path):
     chain_audio_modes(client, tmp_path)
 
 
+def test_describe_is_one_gpu_call_with_its_own_declared_time(client, space, tmp_path):
+    api = space[1]
+    seen, killed = len(api.durations), len(api.killed)
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
+    prompt, *_, note = client.predict(src_audio=song, lyrics="[Verse]\nmine", api_name="/describe")
+    assert note.startswith("**What the planner heard** (50 codes") and "Lyrics: kept yours" in note
+    # The codes and the planner's pass in one call, declared within the clamp, never cut short.
+    assert len(api.durations) == seen + 1 and 60 <= api.durations[-1] <= 300 and len(api.killed) == killed
+
+
 def test_lyrics_stream_and_use_in_generate(client):
     job = client.submit(theme="rain on the city", genre="lo-fi", seed=4, api_name="/lyrics")
     text, caption, seed = job.result(timeout=120)

@@ -1,0 +1,353 @@
+"""*Describe my song*: ACE-Step's 5 Hz planner listens to an uploaded song and writes the studio's fields.
+
+GPU side (``describe_song``, the body of ``zerogpu.describe_gpu``), as upstream's ``understand_music``
+(``acestep/inference.py``) over the codes of ``convert_src_audio_to_codes`` (``acestep/handler.py``):
+the song becomes its 5 Hz audio codes (``backend.Backend.song_codes``: VAE, then the audio tokenizer),
+and the planner, told upstream's understanding instruction with the codes as the visitor's turn,
+writes its notes (``bpm``, ``caption``, ``duration``, ``keyscale``, ``language``, ``timesignature``,
+decoded under Think's constraints: the same field prefix trees and ranges) and, after ``</think>``,
+the lyrics as free text. The notes are read and range-checked by Think's own code (``plan_format``).
+
+Page side: ``check`` (the door: a song with sound in it, a planner, one request's GPU time) and
+``fill``: the fields the visitor left empty get what the planner heard; the measured BPM and key
+(``analysis``), and its beats per bar, win over the planner's, and the note says where they differ.
+
+Where it differs from upstream, on purpose: the song's real length is written in as its
+``duration`` (upstream lets the model guess a number nobody uses); the lyrics are bounded by the
+song's length (``lyric_budget``; upstream by 4,032 tokens) and may not contain chat markers either
+(upstream bans only audio codes there); the VAE's posterior is sampled from a fixed seed and so is
+the planner, so one song is always described the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+import analysis
+import audio
+import backend
+import budget
+import checks
+import devices
+import models
+import planner
+import runs
+import tooltips as tips
+import uploads
+from plan_constraints import MAX_CAPTION_TOKENS, ThinkingConstraint, sample
+from plan_format import DURATION_RANGE, PlanUnusable, check_plan, parse_lyrics, parse_plan, understand_prompt
+
+# upstream's understand_music: temperature 0.85, no top-k, no top-p, no guidance (cfg 1.0)
+TEMPERATURE = 0.85
+SEED = 0
+# The notes' tokens at most: six fields, the caption bounded by the constraint's own cap.
+NOTES_BUDGET = MAX_CAPTION_TOKENS + 128
+# No song sings more than a few words a second: the lyrics' tokens are bounded by the song's length
+# (a fast rap is ~6 tokens a second, section tags and line breaks included), and by what the music
+# model reads (``backend.MAX_LYRIC_TOKENS``, less its "# Languages … # Lyric" header).
+LYRIC_TOKENS_BASE = 64
+LYRIC_TOKENS_PER_SECOND = 8
+LYRIC_TOKENS_MAX = backend.MAX_LYRIC_TOKENS - 64
+FORM = ("prompt", "lyrics", "vocal_language", "bpm", "key_scale", "time_signature")
+
+ProgressFn = Callable[[str, int], None]
+
+
+def available() -> bool:
+    return planner.enabled()
+
+
+def lyric_budget(seconds: float) -> int:
+    """The most lyric tokens the planner may write for a song of ``seconds``."""
+    return min(LYRIC_TOKENS_MAX, LYRIC_TOKENS_BASE + math.ceil(LYRIC_TOKENS_PER_SECOND * max(0.0, seconds)))
+
+
+# ---------------------------------------------------------------- the door (page side)
+
+
+def check(
+    src_audio: str | None = None,
+    prompt: str = "",
+    lyrics: str = "",
+    vocal_language: str = checks.UNKNOWN,
+    bpm: float | None = 0,
+    key_scale: str = checks.AUTO,
+    time_signature: str = checks.AUTO,
+) -> np.ndarray:
+    """What *Describe* checks before it queues (``admission.validator``) and again when it runs: a
+    planner, a song that decodes and is not silent (``uploads.load`` refuses silence, as upstream's
+    ``is_silence`` does), and GPU time one request may take. Returns the
+    song. The form's fields are only filled where empty, so they are not checked here."""
+    if not available():
+        raise gr.Error(tips.DESCRIBE_OFF, title="Describe not available")
+    if src_audio is None or not str(src_audio).strip():
+        raise checks.InputError("Please upload a song first.", "src_audio")
+    with checks.about("src_audio"):
+        song = uploads.load(src_audio)
+    seconds, most = estimate_seconds(audio.seconds(song)), budget.max_gpu_seconds()
+    if seconds > most:
+        raise checks.InputError(
+            f"Describing this song would take about {seconds:.0f} s of GPU time, where one request may take "
+            f"{most:.0f} s here. Upload a shorter song.",
+            "src_audio",
+        )
+    return song
+
+
+def measure(src_audio: str) -> analysis.Analysis | None:
+    """The song's measured tempo and key (``analysis``), or None where they cannot be had now."""
+    try:
+        return analysis.analyze(src_audio)
+    except Exception:  # busy, or a song the analysis cannot read: the planner's values stand alone
+        return None
+
+
+# ---------------------------------------------------------------- GPU time
+
+VAE_PER_SECOND = 0.03  # one encode, as ``music`` counts it
+PREFILL_PER_CODE = 0.002  # the prompt (the codes) read in one pass
+FIXED = 8.0
+SAFETY = 1.5
+
+
+def estimate_seconds(seconds: float) -> float:
+    """GPU seconds a *Describe* of a song of ``seconds`` may take: the encode, reading its codes, and
+    every token the planner may write (notes and lyrics at their bounds), with a margin."""
+    tokens = NOTES_BUDGET + lyric_budget(seconds)
+    work = VAE_PER_SECOND * seconds + PREFILL_PER_CODE * seconds * 5 + tokens * planner.SECONDS_PER_TOKEN
+    cold = (0.0 if backend.is_warm() else backend.COLD_START_SECONDS) + (
+        0.0 if planner.is_loaded() else planner.COLD_SECONDS
+    )
+    return (FIXED + work + cold) * SAFETY
+
+
+def estimate_duration(seconds: float, multiplier: float = 1.0) -> int:
+    """Seconds ``zerogpu.describe_gpu`` declares, clamped to [60, 300]."""
+    return devices.clamp_duration(estimate_seconds(seconds), multiplier)
+
+
+# ---------------------------------------------------------------- GPU side
+
+
+def reporter(progress: Any) -> ProgressFn | None:
+    """The page's progress line for ``describe_song``, a few times a second. Built inside the GPU
+    call: a closure cannot be pickled into ZeroGPU's worker, ``gr.Progress`` can."""
+    if progress is None:
+        return None
+    last = [0.0]
+
+    def report(stage: str, done: int) -> None:
+        now = time.monotonic()
+        if stage != "listening" and now - last[0] < 0.25:
+            return
+        last[0] = now
+        words = {
+            "listening": "Listening to the song…",
+            "notes": f"The planner describes the song ({done} tokens)…",
+            "lyrics": f"The planner writes down the lyrics ({done} tokens)…",
+        }
+        progress(None, desc=words[stage])
+
+    return report
+
+
+def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: str | None = None) -> dict[str, Any]:
+    """The GPU-side work of *Describe*: the song's codes, then the planner's notes and lyrics, read
+    and checked. Returns plain values (picklable); visitors' errors as ``gr.Error``."""
+    started = time.perf_counter()
+    should_stop = lambda: runs.is_stopped(run_id)  # noqa: E731
+    try:
+        if should_stop():
+            raise runs.Cancelled("stopped")
+        if progress is not None:
+            progress("listening", 0)
+        codes = backend.get_backend().song_codes(song, SEED)
+        listened = time.perf_counter()
+        if should_stop():
+            raise runs.Cancelled("stopped")
+        try:
+            lm = planner.get_planner()
+        except models.ModelLoadError as exc:
+            raise gr.Error(tips.DESCRIBE_PLANNER_MISSING.format(error=exc), title="Model not available") from None
+        notes, words = understand(lm, codes, audio.seconds(song), progress, should_stop)
+        fields = check_plan(parse_plan(notes))
+    except runs.Cancelled:
+        raise gr.Error(tips.DESCRIBE_STOPPED, title="Stopped") from None
+    except PlanUnusable as exc:
+        raise gr.Error(tips.DESCRIBE_UNUSABLE.format(reason=exc)) from None
+    return {
+        "fields": {**fields, "caption": _cut(fields.get("caption", ""), checks.MAX_CAPTION_CHARS, " ")},
+        "lyrics": _cut(checks.printable(parse_lyrics(notes + words)).strip(), checks.MAX_LYRICS_CHARS, "\n"),
+        "codes": len(codes),
+        "timings": {"codes_s": round(listened - started, 3), "planner_s": round(time.perf_counter() - listened, 3)},
+    }
+
+
+def understand(
+    lm: planner.Planner,
+    codes: list[int],
+    seconds: float,
+    progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> tuple[str, str]:
+    """One pass of the planner over the song's ``codes``: its notes (constrained as Think's, the
+    song's length written in, closed by ``</think>``), then its lyrics (free text without audio
+    codes or chat markers, up to ``lyric_budget``, until it ends them). Returns both as text."""
+    import torch
+
+    vocab, budget_tokens = lm.vocab, lyric_budget(seconds)
+    length = min(max(int(round(seconds)), DURATION_RANGE[0]), DURATION_RANGE[1])
+    constraint = ThinkingConstraint(vocab, {"duration": length}, end=vocab.encode("</think>"))
+    generator = lm.generator(SEED)
+    notes: list[int] = []
+    words: list[int] = []
+    with lm.lock, devices.gpu_turn("planner"), torch.inference_mode():
+        step = lm.decoder([understand_prompt(lm.tokenizer, codes)], NOTES_BUDGET + budget_tokens)
+        try:
+            logits = next(step)
+            while not constraint.done:
+                if len(notes) >= NOTES_BUDGET or should_stop():
+                    if should_stop():
+                        raise runs.Cancelled("stopped")
+                    raise PlanUnusable("its notes did not end")
+                token = sample(constraint.mask(logits[0]), generator, TEMPERATURE, None)
+                constraint.feed(token)
+                notes.append(token)
+                if progress is not None:
+                    progress("notes", len(notes))
+                logits = step.send(torch.tensor([token], device=logits.device))
+            ends, banned = _lyric_rules(lm, logits[0])
+            while len(words) < budget_tokens:
+                if should_stop():
+                    raise runs.Cancelled("stopped")
+                token = sample(logits[0] + banned, generator, TEMPERATURE, None)
+                if token in ends:
+                    break
+                words.append(token)
+                if progress is not None:
+                    progress("lyrics", len(words))
+                logits = step.send(torch.tensor([token], device=logits.device))
+        finally:
+            step.close()
+    text = lm.tokenizer.decode
+    return text(notes, skip_special_tokens=False), text(words, skip_special_tokens=True)
+
+
+def _lyric_rules(lm: planner.Planner, row: Any) -> tuple[set[int], Any]:
+    """What ends the lyrics (the end of the turn or of the text), and a row of -inf over what may
+    not be in them (audio codes, every other added token)."""
+    import torch
+
+    unk = getattr(lm.tokenizer, "unk_token_id", None)
+    ends = {lm.vocab.eos}
+    for name in ("<|im_end|>", "<|endoftext|>"):
+        token = lm.tokenizer.convert_tokens_to_ids(name)
+        if token is not None and token != unk:
+            ends.add(int(token))
+    banned = sorted({*lm.vocab.code_ids, *lm.vocab.markup} - ends)
+    mask = torch.zeros_like(row)
+    mask[torch.tensor([t for t in banned if t < row.shape[-1]], dtype=torch.long, device=row.device)] = float("-inf")
+    return ends, mask
+
+
+def _cut(text: str, limit: int, at: str) -> str:
+    """``text`` within ``limit`` characters, cut at the last ``at`` before it."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    return (head.rsplit(at, 1)[0] if at in head else head).rstrip()
+
+
+# ---------------------------------------------------------------- into the form (page side)
+
+
+def _pitch(key: str | None) -> tuple[int, str] | None:
+    """A key as (pitch class, mode), whatever its spelling ("D♭ major" = "C# major")."""
+    try:
+        name = checks.check_key(key)
+    except gr.Error:
+        return None
+    if name is None:
+        return None
+    note, mode = name.split(" ")
+    pc = "C D EF G A B".index(note[0]) + {"#": 1, "b": -1}.get(note[1:], 0)
+    return pc % 12, mode
+
+
+def _key_name(key: str | None) -> str | None:
+    """A key in the studio's spelling (the Key field's choices)."""
+    found = _pitch(key)
+    return None if found is None else f"{analysis.NOTES[found[0]]} {found[1]}"
+
+
+def _yours(value: Any, read: Callable[[Any], Any]) -> tuple[Any, bool]:
+    """(the form's value as read, whether the visitor set one): a value that cannot be read is kept
+    as it is, the form's own check speaks for it when the song is made."""
+    try:
+        found = read(value)
+    except gr.Error:
+        return value, True
+    return found, found is not None
+
+
+def _settle(name: str, yours: Any, measured: Any, heard: Any) -> tuple[Any, str]:
+    """BPM, key or metre: the visitor's value, else the measured one, else the planner's; and the note."""
+    value = yours if yours is not None else measured if measured is not None else heard
+    if measured is not None and heard == measured and value == measured:
+        return value, f"{name}: {value} (the planner hears it as measured)"
+    said = [f"planner heard {heard}"] + ([f"measured {measured}"] if measured is not None else [])
+    mine = " (yours)" if yours is not None and yours != measured else ""
+    return value, f"{name}: {', '.join(said)} — kept {value}{mine}"
+
+
+def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysis | None) -> tuple[list[Any], str]:
+    """The form's fields (``FORM``'s order) with what the planner heard written where the visitor left
+    them empty, and a note for review: what was written, what was kept, and where the measured BPM
+    and key won over the planner's."""
+    fields, lines = heard["fields"], []
+    out = {k: form.get(k) for k in FORM}
+    for key, what, words in (("prompt", "Style", fields.get("caption", "")), ("lyrics", "Lyrics", heard["lyrics"])):
+        if str(form.get(key) or "").strip():
+            lines.append(f"{what}: kept yours")
+        elif words:
+            out[key] = words
+            size = (
+                f"{len(words.splitlines())} lines" if key == "lyrics" else f"“{checks.shown(words, 80).strip(chr(39))}”"
+            )
+            lines.append(f"{what}: written — {size}")
+        else:
+            lines.append(f"{what}: the planner heard none")
+    language = checks.language_code(form.get("vocal_language"))
+    sung = fields.get("language") if fields.get("language") in checks.LANGUAGES else None
+    if language not in (None, checks.UNKNOWN):
+        lines.append(f"Language: kept yours ({language}); the planner heard {fields.get('language')}")
+    elif sung:
+        out["vocal_language"] = sung
+        lines.append(f"Language: written — {sung} ({checks.LANGUAGES[sung]})")
+    else:
+        lines.append(f"Language: the planner heard {fields.get('language')}, left as it was")
+    bpm, set_bpm = _yours(form.get("bpm"), checks.check_bpm)
+    measured_bpm = None if measured is None or measured.bpm is None else int(round(measured.bpm))
+    value, line = _settle("BPM", bpm if set_bpm else None, measured_bpm, int(fields["bpm"]))
+    out["bpm"] = value
+    lines.append(line)
+    key, set_key = _yours(form.get("key_scale"), _key_name)
+    value, line = _settle("Key", key if set_key else None, None if measured is None else _key_name(measured.key),
+                          _key_name(fields["keyscale"]))  # fmt: skip
+    out["key_scale"] = value
+    lines.append(line)
+    # The metre too: the upload's measurement fills the field already, as it does BPM and key.
+    meter, set_meter = _yours(form.get("time_signature"), checks.check_time_signature)
+    measured_meter = None if measured is None or measured.beats_per_bar is None else str(measured.beats_per_bar)
+    value, line = _settle("Time signature", meter if set_meter else None, measured_meter, str(fields["timesignature"]))
+    out["time_signature"] = value
+    lines.append(line)
+    took = sum(heard.get("timings", {}).values())
+    head = f"**What the planner heard** ({heard['codes']} codes, {took:.1f} s):"
+    return [out[k] for k in FORM], "\n".join([head, *(f"- {line}" for line in lines)])
