@@ -54,9 +54,9 @@ TINY_SHAPES: dict[str, Any] = {
     "encoder_num_key_value_heads": 2,
     "num_lyric_encoder_hidden_layers": 2,
     "num_timbre_encoder_hidden_layers": 2,
-    "acoustic_dim": 8,
+    "acoustic_dim": 2,
     "text_hidden_dim": 32,
-    "vae": {"encoder_hidden_size": 16, "decoder_channels": 8, "channel_multiples": [1, 1, 1, 1, 1]},
+    "vae": {"encoder_hidden_size": 4, "decoder_channels": 2, "channel_multiples": [1, 1, 1, 1, 1]},
     "text_encoder": {
         "hidden_size": 32,
         "intermediate_size": 64,
