@@ -26,8 +26,12 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 # Gradio's upload folder, this run's own (read when Gradio is imported, so set before any test module
 # imports it; studios the tests start inherit it): the shared default (/tmp/gradio) holds other runs'
 # uploads too, which the upload quota counts (and may remove under a run that is using them).
-if "GRADIO_TEMP_DIR" not in os.environ:
+# Under pytest-xdist each worker makes its own: workers inherit the controller's environment, and two
+# workers' studios sharing one folder would count (and clean) each other's uploads.
+_RUNNER = os.environ.get("PYTEST_XDIST_WORKER", "controller")
+if "GRADIO_TEMP_DIR" not in os.environ or os.environ.get("ACE_STUDIO_TESTS_TEMP_OF", _RUNNER) != _RUNNER:
     os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="ace-studio-tests-gradio-")
+    os.environ["ACE_STUDIO_TESTS_TEMP_OF"] = _RUNNER
     atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # One math thread (read when torch is imported; studio processes the tests start inherit it): the tiny
