@@ -12,11 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import free_port, wait_until_serving
 from gradio_client import Client
 from gradio_client.exceptions import AppError, ValidationError
 
-import random_models
 import random_stems
 import runs
 import stems
@@ -247,30 +245,6 @@ def test_split_into_stems_in_the_page(served, client):
 
 
 # ---------------------------------------------------------------- under ZeroGPU
-
-
-def test_stems_are_their_own_gpu_call_under_zerogpu(stems_hub_cache, tiny_pipeline_dir, tmp_path):
-    from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
-
-    lm = random_models.save_lyrics_lm(tmp_path / "tiny-qwen2")
-    api = FakeDeviceAPI(scale=1.0).start()
-    port = free_port()
-    log = tmp_path / "studio.log"
-    env = {**studio_env(api.url, tmp_path, tiny_pipeline_dir, lm, port), "HF_HUB_CACHE": str(stems_hub_cache)}
-    proc = start_studio(env, log)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_serving(url, proc, log)
-        client = Client(url, verbose=False)
-        take, record = _take(client, 44)
-        seen, killed = len(api.durations), len(api.killed)
-        paths = client.predict(take=1, record=record, api_name="/stems")
-        _check_stems(list(paths), take, record, tmp_path / "outputs")
-        assert api.durations[seen:] == [stems.estimate_duration(10.0)] and len(api.killed) == killed
-        assert "stems model could not be built" not in log.read_text()
-    finally:
-        stop_studio(proc)
-        api.close()
 
 
 def test_a_full_disk_leaves_no_stem_behind(tmp_path, monkeypatch):

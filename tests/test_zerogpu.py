@@ -25,6 +25,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 from test_api import chain_audio_modes
 from test_audio_modes import tone
+from test_stems import _check_stems as check_stems
+from test_stems import _take as stems_take
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
 import checks
@@ -32,6 +34,8 @@ import lyrics
 import modes
 import music
 import random_models
+import random_stems
+import stems
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +47,13 @@ def space(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
     api = FakeDeviceAPI(scale=1.0).start()
     port = free_port()
     log = work / "studio.log"
-    proc = start_studio(studio_env(api.url, work, tiny_pipeline_dir, lm, port, tiny_planner_dir), log)
+    # Demucs's tiny bag in the Space's Hub cache, as a Space preloads it: Split into stems is served too.
+    random_stems.save_stems_model(work / "hub-cache", hub_repo=stems.DEFAULT_MODEL)
+    env = {
+        **studio_env(api.url, work, tiny_pipeline_dir, lm, port, tiny_planner_dir),
+        "HF_HUB_CACHE": str(work / "hub-cache"),
+    }
+    proc = start_studio(env, log)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_serving(url, proc, log)
@@ -104,6 +114,16 @@ def test_describe_is_one_gpu_call_with_its_own_declared_time(client, space, tmp_
     assert note.startswith("**What the planner heard** (50 codes") and "Lyrics: kept yours" in note
     # The codes and the planner's pass in one call, declared within the clamp, never cut short.
     assert len(api.durations) == seen + 1 and 60 <= api.durations[-1] <= 300 and len(api.killed) == killed
+
+
+def test_stems_are_their_own_gpu_call(client, space):
+    api, out = space[1], space[2]
+    take, record = stems_take(client, 44)
+    seen, killed = len(api.durations), len(api.killed)
+    paths = client.predict(take=1, record=record, api_name="/stems")
+    check_stems(list(paths), take, record, out)
+    assert api.durations[seen:] == [stems.estimate_duration(10.0)] and len(api.killed) == killed
+    assert "stems model could not be built" not in (out.parent / "studio.log").read_text()
 
 
 def test_lyrics_stream_and_use_in_generate(client):
