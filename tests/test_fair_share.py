@@ -105,7 +105,7 @@ def test_a_flood_of_cheap_calls_never_fails_another_visitors_song(studio):
         t.join(timeout=300)
     outcomes, seconds = [], []
     deadline = time.monotonic() + 120
-    while len(outcomes) < 5 and time.monotonic() < deadline:
+    while len(outcomes) < 3 and time.monotonic() < deadline:
         started = time.monotonic()
         outcomes.append(_try_song(victim))
         seconds.append(round(time.monotonic() - started, 1))

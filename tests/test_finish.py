@@ -112,7 +112,9 @@ def test_generate_leaves_at_its_loudness_with_fades_and_says_so(client, studio_s
             inference_steps=2,
             seed=3,
             think=False,
-            loudness="-16",
+            # Below the render's own loudness: a random model's take may be too dense to be raised
+            # 2 dB under the ceiling, and reaching the chosen target is what is tested here.
+            loudness="-23",
             fade_in=1,
             fade_out=2,
             audio_format="flac",
@@ -120,10 +122,10 @@ def test_generate_leaves_at_its_loudness_with_fades_and_says_so(client, studio_s
         )  # fmt: skip
     )
     finish = record["takes"][0]["finish"]
-    assert abs(lufs(take) - (-16.0)) <= 0.5 and true_peak_db(take) <= -1.0, (str(finish), lufs(take))
-    assert finish["target_lufs"] == -16.0 and finish["fade_in"] == 1.0 and finish["fade_out"] == 2.0
+    assert abs(lufs(take) - (-23.0)) <= 0.5 and true_peak_db(take) <= -1.0, (str(finish), lufs(take))
+    assert finish["target_lufs"] == -23.0 and finish["fade_in"] == 1.0 and finish["fade_out"] == 2.0
     assert np.abs(take[:, :10]).max() < 1e-3 and np.abs(take[:, -10:]).max() < 1e-3
-    assert record["params"]["loudness"] == -16.0 and "finish_s" in record["timings"]
+    assert record["params"]["loudness"] == -23.0 and "finish_s" in record["timings"]
     own = json.loads((out / record["takes"][0]["metadata"]).read_text())
     assert own["finish"] == finish and own["params"]["fade_out"] == 2.0
     # Off: the render as it came, peak-normalised to -1 dBFS by the pipeline.

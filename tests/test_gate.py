@@ -290,12 +290,15 @@ def test_large_bodies_past_the_pool_are_told_to_come_back(studio):
     the next is told in words at once; a page's own small request still goes through."""
     head = f"Content-Type: application/json\r\nContent-Length: {2 * MB}\r\n".encode()
     holders: list = []  # nine, so that the pool is full whichever of them (or the probe) comes first
-    threads = [threading.Thread(target=_half_sent, args=(studio.url, "gradio_api/queue/join", head, b"", holders))
+    # A byte a second keeps each holder inside the idle limit, so the pool stays full until the
+    # bodies' overall deadline however slowly a loaded machine reads their headers.
+    threads = [threading.Thread(target=_half_sent, args=(studio.url, "gradio_api/queue/join", head, [b" "] * 8,
+                                                         holders, 1.0))
                for _ in range(9)]  # fmt: skip
     for thread in threads:
         thread.start()
     host, port = httpx.URL(studio.url).host, httpx.URL(studio.url).port
-    deadline, answer = time.monotonic() + 4, b""
+    deadline, answer = time.monotonic() + 8, b""
     while not answer.startswith(BUSY.encode()) and time.monotonic() < deadline:
         # No event tells when the holders' headers have been read: ask until the pool is full (a
         # probe that got in instead is left at once, which frees its share).

@@ -405,14 +405,14 @@ def test_think_may_choose_the_length_and_keep_the_visitors_caption(studio_server
     client = Client(url, verbose=False)
     calls = _spy_on_the_dit(monkeypatch)
     # A random planner may choose up to 10 minutes; a request's audio budget (``budget.longest``, read
-    # at each request) keeps this test's takes to a minute: the bound Think's choice meets is the point.
-    monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_AUDIO_S", "60")
+    # at each request) keeps this test's takes to 30 s: the bound Think's choice meets is the point.
+    monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_AUDIO_S", "30")
     result = client.predict(prompt="a cappella choir", lyrics="", audio_duration=-1, inference_steps=2, seed=4,
                             think=True, rewrite_caption=False, api_name="/generate")  # fmt: skip
     record = result[-1]
     plan = record["takes"][0]["planner"]
     chosen = plan["fields"]["duration"]
-    assert checks.MIN_SECONDS <= chosen <= 60 and plan["codes"] == math.ceil(chosen * 5)
+    assert checks.MIN_SECONDS <= chosen <= 30 and plan["codes"] == math.ceil(chosen * 5)
     assert record["params"]["audio_duration"] == -1 and record["params"]["rewrite_caption"] is False
     assert sf.info(result[0]).duration == pytest.approx(chosen, abs=0.01)
     assert f"Think chose a length of {chosen // 60}:{chosen % 60:02d} ({chosen} s)." in result[-2]
@@ -464,7 +464,8 @@ class Recorder:
             self.on(desc or "")
 
 
-def test_a_length_think_chooses_is_said_before_the_song_is_made(studio_env, with_planner):
+def test_a_length_think_chooses_is_said_before_the_song_is_made(studio_env, with_planner, monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_AUDIO_S", "30")  # a random planner may choose 10 minutes
     progress = Recorder()
     _, record = _generate(seed=6, think=True, audio_duration=-1, inference_steps=2, progress=progress)
     chosen = record["takes"][0]["planner"]["fields"]["duration"]

@@ -59,12 +59,15 @@ def _song(path: Path, seconds: float = 2.0) -> Path:
 
 
 def _folder_bytes(folder: Path) -> int:
-    total = 0
+    """Bytes on disk under ``folder``, each file once: Gradio renames a finished upload from the
+    folder's top into its own folder, and a slow walk could meet it in both places."""
+    sizes: dict[tuple[int, int], int] = {}
     for entry in folder.rglob("*"):
         with contextlib.suppress(OSError):
+            stat = entry.stat()
             if entry.is_file():
-                total += entry.stat().st_size
-    return total
+                sizes[(stat.st_dev, stat.st_ino)] = stat.st_size
+    return sum(sizes.values())
 
 
 class Sampler:
