@@ -45,6 +45,29 @@ os.environ["ACE_STUDIO_PLANNER_MODEL"] = "none"
 import random_models  # noqa: E402
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Once per run, before pytest-xdist starts its workers: librosa's numba functions compiled into
+    their cache beside librosa, if nothing is cached there yet (a fresh virtual environment, as CI's).
+    Compiling them takes about 43 s of CPU; left to the first upload each process analyses, two
+    workers and their studios compiled at once, and a page waiting on its first analysis ran out of
+    time. Afterwards every process loads them from the cache (about 6 s for its first analysis)."""
+    import importlib.util
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    spec = importlib.util.find_spec("librosa")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    if any(Path(next(iter(spec.submodule_search_locations))).rglob("*.nbi")):
+        return
+    import numpy as np
+
+    import analysis
+
+    song = np.random.default_rng(0).standard_normal((2, 48000 * 12)).astype(np.float32) * 0.1
+    analysis.measure(song)
+
+
 @pytest.fixture(scope="session")
 def tiny_pipeline_dir(tmp_path_factory) -> Path:
     """A tiny SFT-like pipeline saved in diffusers layout (model_index.json)."""
