@@ -95,24 +95,33 @@ def peak_envelope(x: np.ndarray) -> np.ndarray:
 
 
 def true_peak_db(x: np.ndarray) -> float:
-    peak = float(peak_envelope(x).max(initial=0.0))
+    return _peak_db(peak_envelope(x))
+
+
+def _peak_db(envelope: np.ndarray) -> float:
+    peak = float(envelope.max(initial=0.0))
     return 20 * math.log10(peak) if peak > 0 else -math.inf
 
 
-def limit(x: np.ndarray, ceiling_db: float, region: tuple[int, int] | None = None) -> tuple[np.ndarray, float]:
+def limit(
+    x: np.ndarray, ceiling_db: float, region: tuple[int, int] | None = None, envelope: np.ndarray | None = None
+) -> tuple[np.ndarray, float, np.ndarray | None]:
     """``x`` with its true peaks under ``ceiling_db`` (only inside ``region``, samples, where given);
-    returns it and the deepest gain reduction in dB (0.0: nothing needed)."""
+    returns it, the deepest gain reduction in dB (0.0: nothing needed) and, for a whole take, its
+    ``peak_envelope``. ``envelope`` is ``x``'s where the caller has it: oversampling is most of a
+    round's cost, and a plain gain scales the envelope without measuring it again."""
     from scipy.ndimage import minimum_filter1d
 
     ceiling = 10 ** ((ceiling_db - TP_MARGIN_DB) / 20)
-    envelope = peak_envelope(x)
+    if envelope is None:
+        envelope = peak_envelope(x)
     need = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12)).astype(np.float32)
     if region is not None:
         outside = np.ones_like(need, dtype=bool)
         outside[region[0] : region[1]] = False
         need[outside] = 1.0
     if float(need.min()) >= 1.0:
-        return x, 0.0
+        return x, 0.0, envelope if region is None else None
     ahead, hold = int(LOOKAHEAD_S * SAMPLE_RATE), int(HOLD_S * SAMPLE_RATE)
     size = ahead + hold + 1
     # The smallest need over [i - hold, i + ahead]: a centred window over the need padded with ones.
@@ -127,13 +136,15 @@ def limit(x: np.ndarray, ceiling_db: float, region: tuple[int, int] | None = Non
         smooth[outside] = 1.0
     y = (x * smooth).astype(np.float32)
     # The gain's own glide can leave an inter-sample peak a hair over: trim the new part by it.
-    over = float(peak_envelope(y if region is None else y[:, region[0] : region[1]]).max(initial=0.0)) / ceiling
+    after = peak_envelope(y if region is None else y[:, region[0] : region[1]])
+    over = float(after.max(initial=0.0)) / ceiling
     if over > 1.0:
         if region is None:
-            y = y / over
+            y, after = y / over, after / over
         else:
             y[:, region[0] : region[1]] /= over
-    return y, round(-20 * math.log10(max(float(smooth.min()) / max(over, 1.0), 1e-12)), 2)
+    cut = round(-20 * math.log10(max(float(smooth.min()) / max(over, 1.0), 1e-12)), 2)
+    return y, cut, after if region is None else None
 
 
 def fade(x: np.ndarray, fade_in: float, fade_out: float) -> tuple[np.ndarray, float, float]:
@@ -155,16 +166,17 @@ def fade(x: np.ndarray, fade_in: float, fade_out: float) -> tuple[np.ndarray, fl
 
 
 def normalise(x: np.ndarray, target: float, ceiling_db: float = CEILING_DBTP) -> tuple[np.ndarray, dict[str, Any]]:
-    """``x`` at ``target`` LUFS with true peaks under ``ceiling_db``; and what was done, for the record."""
+    """``x`` at ``target`` LUFS with true peaks under ``ceiling_db``; and what was done, for the record
+    (with the take's true peak)."""
     before = loudness(x)
     if not math.isfinite(before) or before < QUIET_LUFS:
         return x, {"target_lufs": target, "before_lufs": _db(before), "after_lufs": _db(before), "gain_db": 0.0,
                    "note": f"left as rendered: quieter than {QUIET_LUFS:g} LUFS (silence or nearly)"}  # fmt: skip
     gain = min(target - before, MAX_BOOST_DB)
     y = (x * 10 ** (gain / 20)).astype(np.float32)
-    now, reduced, total = before + gain, 0.0, gain
+    now, reduced, total, envelope = before + gain, 0.0, gain, None
     for round_ in range(ROUNDS):
-        y, cut = limit(y, ceiling_db)
+        y, cut, envelope = limit(y, ceiling_db, envelope=envelope)
         reduced = max(reduced, cut)
         if cut == 0.0:
             break
@@ -173,9 +185,10 @@ def normalise(x: np.ndarray, target: float, ceiling_db: float = CEILING_DBTP) ->
         if abs(target - now) <= TOLERANCE_LU or round_ == ROUNDS - 1 or step <= 0:
             break
         y = (y * 10 ** (step / 20)).astype(np.float32)
+        envelope = envelope * np.float32(10 ** (step / 20))
         total += step
     info = {"target_lufs": target, "before_lufs": _db(before), "after_lufs": _db(now), "gain_db": round(total, 2),
-            "limited_db": reduced}  # fmt: skip
+            "limited_db": reduced, "true_peak_dbtp": _db(_peak_db(envelope))}  # fmt: skip
     if target - before > MAX_BOOST_DB:
         info["note"] = f"raised by at most {MAX_BOOST_DB:g} dB: a take this quiet would bring up its noise"
     elif abs(now - target) > 0.5:
@@ -190,7 +203,7 @@ def finish(x: np.ndarray, how: Finish, region: tuple[int, int] | None = None) ->
     y, fade_in, fade_out = fade(x, how.fade_in, how.fade_out)
     info: dict[str, Any] = {"fade_in": fade_in, "fade_out": fade_out, "ceiling_dbtp": how.ceiling}
     if region is not None:
-        y, cut = limit(y, how.ceiling, region)
+        y, cut, _ = limit(y, how.ceiling, region)
         info.update(loudness="matched to the source outside the new part", limited_db=cut)
     elif how.lufs is None:
         info.update(loudness="off: as rendered", lufs=_db(loudness(y)))
@@ -198,7 +211,8 @@ def finish(x: np.ndarray, how: Finish, region: tuple[int, int] | None = None) ->
     else:
         y, measured = normalise(y, how.lufs, how.ceiling)
         info.update(measured)
-    info["true_peak_dbtp"] = _db(true_peak_db(y))
+    if "true_peak_dbtp" not in info:
+        info["true_peak_dbtp"] = _db(true_peak_db(y))
     return y, info
 
 

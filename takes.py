@@ -296,7 +296,7 @@ def _write_one(take: Any, path: Path, preview: Path, fmt: str, tags: dict[str, s
     os.replace(partial, path)
     if preview != path:
         partial = preview.with_name(f".partial-{preview.name}")
-        audio.save(take, partial, "mp3", tags, kbps=audio.PREVIEW_KBPS)
+        audio.save_preview(take, partial, tags)
         os.replace(partial, preview)
 
 

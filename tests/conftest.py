@@ -42,6 +42,30 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 # No planner unless a test sets one up (the tiny one below): the default would be a download.
 os.environ["ACE_STUDIO_PLANNER_MODEL"] = "none"
 
+
+def _one_trusted_certificate() -> None:
+    """Every connection the tests make is plain HTTP to this machine, yet each httpx client (and
+    gradio_client makes one per call: thousands in the floods) loads certifi's ~140 authorities into
+    a new SSL context, 26 ms of CPU each: about 175 s of the suite's CPU on a 2-core machine. Trusting
+    one of them instead (httpx and OpenSSL read ``SSL_CERT_FILE``; studios the tests start inherit it)
+    costs 0.5 ms. Nothing here speaks TLS; a connection that tried would fail, as it should offline.
+    Set whatever the machine sets (this one points it at its whole system bundle)."""
+    if Path(os.environ.get("SSL_CERT_FILE", "")).name.startswith("ace-studio-tests-ca-"):
+        return  # a pytest-xdist worker: the controller's file
+    import certifi
+
+    bundle = Path(certifi.where()).read_text()
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    first = bundle[bundle.index(begin) : bundle.index(end) + len(end)] + "\n"
+    fd, path = tempfile.mkstemp(prefix="ace-studio-tests-ca-", suffix=".pem")
+    with os.fdopen(fd, "w") as out:
+        out.write(first)
+    os.environ["SSL_CERT_FILE"] = path
+    atexit.register(lambda: Path(path).unlink(missing_ok=True))
+
+
+_one_trusted_certificate()
+
 import random_models  # noqa: E402
 
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ROOT, free_port, stopped_result
+from conftest import ROOT, stopped_result
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
@@ -87,37 +84,6 @@ def test_validation_names_the_field_before_queueing_and_the_app_keeps_serving(cl
         client.predict(think=False, api_name="/generate")
     ok = client.predict(prompt="pop", audio_duration=10, inference_steps=1, api_name="/generate")
     assert Path(ok[0]).exists()
-
-
-def test_python_app_py_honours_server_env(tiny_pipeline_dir, tmp_path):
-    port = free_port()
-    env = {
-        **os.environ,
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "ACE_STUDIO_MODEL": str(tiny_pipeline_dir),
-        "ACE_STUDIO_OUTPUT_DIR": str(tmp_path / "out"),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-                break
-            except Exception:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise AssertionError(
-                        proc.stdout.read().decode() if proc.poll() is not None else "server did not start"
-                    ) from None
-                time.sleep(0.5)
-        result = client.predict(prompt="ska", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
-        assert (tmp_path / "out" / result[-1]["takes"][0]["audio"]).is_file()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def chain_audio_modes(client, tmp_path) -> Path:
@@ -293,7 +259,8 @@ def test_a_long_take_plays_from_a_small_preview_served_beside_it(studio_server):
         wav = (out / take["audio"]).stat().st_size
         assert len(preview) < wav / 8  # 128 kbps against 1536
         decoded, rate = sf.read(io.BytesIO(preview), always_2d=True)
-        assert rate == 48000 and abs(len(decoded) - 30 * 48000) <= 1152  # one MPEG frame
+        # It plays the encoder's delay (no LAME header): under two MPEG frames longer than the take.
+        assert rate == 48000 and 0 <= len(decoded) - 30 * 48000 < 2 * 1152
         # The player seeks by byte ranges.
         ranged = urllib.request.Request(slot["url"].replace(take["audio"], take["preview"]),
                                         headers={"Range": "bytes=1000-1999"})  # fmt: skip
