@@ -236,8 +236,8 @@ def save(audio: np.ndarray, path: str | Path, fmt: str = "wav", tags: dict[str, 
 
 def save_preview(audio: np.ndarray, path: str | Path, tags: dict[str, str] | None = None) -> Path:
     """The page's MP3 preview of ``[channels, samples]`` audio: ``PREVIEW_KBPS`` constant bitrate,
-    tagged as ``save`` tags. Encoded by LAME through lameenc, at 1.0 CPU s a minute of audio against
-    3.3 s for libsndfile's MP3 writer on the test machine: every WAV or FLAC take gets one before its
+    tagged as ``save`` tags. Encoded by LAME through lameenc, at 1.1–1.3 CPU s a minute of audio against
+    3.4 s for libsndfile's MP3 writer on the test machine: every WAV or FLAC take gets one before its
     visitor hears it. lameenc writes no LAME header (libsndfile's, which a take's own MP3 keeps, lets
     decoders drop the encoder's delay), so a preview plays 1,105 samples (23 ms) late and decodes
     1,152–2,303 samples longer than the take (under two MPEG frames): what a player shows, not what
