@@ -105,7 +105,11 @@ def _sings_along(page, player: str, lines: list[str]) -> None:
         href,
     )
     assert lrc_text.startswith("[ti:") and lrc_text.rstrip().endswith(lines[-1])
-    page.locator(f"{player} audio").evaluate("a => { a.currentTime = Math.max(0, a.duration - 0.2); }")
+    audio = page.locator(f"{player} audio")
+    # The player knows its length once the preview's header has arrived (on a loaded machine,
+    # after the lines are drawn): before that its duration is NaN.
+    page.wait_for_function("a => Number.isFinite(a.duration) && a.duration > 0", arg=audio.element_handle())
+    audio.evaluate("a => { a.currentTime = Math.max(0, a.duration - 0.2); }")
     page.locator(f"{player} .take-lyrics li.now").get_by_text(lines[-1]).wait_for()
 
 
