@@ -413,10 +413,13 @@ def _build() -> Backend:
     models.enable_mps_fallback()
     variant = models.active_variant()
     source = models.model_source(variant)
+    started = time.perf_counter()
+    # The weights before torch and diffusers: a studio without them says so at once instead of
+    # after 10 s of imports (and the memory they hold) it had no use for.
+    folder = models.resolve_local(source, variant)
     device = models.pick_device()
     mode = devices.offload_mode(device)
-    started = time.perf_counter()
-    pipe = models.load_pipeline(source, variant, dtype=models.pipeline_dtypes(device))
+    pipe = models.load_pipeline(str(folder), variant, dtype=models.pipeline_dtypes(device))
     pipe = prepare_pipeline(pipe, device, mode)
     devices.register_resident("music", pipe, device, managed=mode != "none")
     built = Backend(
