@@ -21,23 +21,27 @@ def _run(code: str) -> str:
     return out.stdout.strip()
 
 
-def test_import_app_loads_no_model_library_and_builds_nothing():
+@pytest.fixture(scope="module")
+def fresh_import() -> list[str]:
+    """One fresh interpreter that imports the app as ``python app.py`` would (6 s of Gradio imports,
+    paid once for both checks): what it loaded, and the page's public endpoints."""
     got = _run(
         "import sys, os, app, backend\n"
         "print([m for m in ('torch', 'diffusers', 'transformers', 'mlx') if m in sys.modules],"
-        " backend.is_warm(), os.environ.get('PYTORCH_ENABLE_MPS_FALLBACK'))"
-    )
-    assert got == "[] False 1"
-
-
-def test_every_action_is_a_named_endpoint():
-    got = _run(
-        "import app\n"
+        " backend.is_warm(), os.environ.get('PYTORCH_ENABLE_MPS_FALLBACK'))\n"
         "cfg = app.demo.get_config_file()\n"
         "print(sorted(d['api_name'] for d in cfg['dependencies'] if d.get('api_visibility', 'public') == 'public'))"
     )
+    return got.splitlines()
+
+
+def test_import_app_loads_no_model_library_and_builds_nothing(fresh_import):
+    assert fresh_import[0] == "[] False 1"
+
+
+def test_every_action_is_a_named_endpoint(fresh_import):
     for name in ("generate", "stop"):
-        assert f"'{name}'" in got
+        assert f"'{name}'" in fresh_import[1]
 
 
 def test_status_line_follows_the_model_from_cold_to_ready(studio_env, monkeypatch):
