@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -111,7 +112,15 @@ def test_progress_goes_to_the_page(studio_env):
 
     handlers.make("generate", progress, prompt="jazz", audio_duration=10, inference_steps=3)
     assert calls[0][0] == 0 and "Loading the model" in calls[0][1]
-    assert [c[0] for c in calls[1:]] == [(1, 3), (2, 3), (3, 3)]
+    steps = [c[0] for c in calls[1:]]
+    assert steps[0] == (1, 3) and steps[-1] == (3, 3) and steps == sorted(set(steps)), steps
+    # Between the first and the last step, a few lines a second, not one a step.
+    calls.clear()
+    started = time.monotonic()
+    handlers.make("generate", progress, prompt="jazz", audio_duration=10, inference_steps=60)
+    steps = [c[0] for c in calls if isinstance(c[0], tuple)]
+    assert steps[0] == (1, 60) and steps[-1] == (60, 60)
+    assert len(steps) <= 3 + (time.monotonic() - started) / 0.25, steps
 
 
 def test_stop_gives_a_clear_message_and_saves_nothing(studio_env):
