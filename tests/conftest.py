@@ -92,6 +92,33 @@ def pytest_configure(config: pytest.Config) -> None:
     analysis.measure(song)
 
 
+# pytest-xdist hands out files in collection order (``--no-loadscope-reorder``), so they are
+# collected longest first: the last ones out are short and both processes end together (xdist's own
+# order, by test count, gave a 56 s file of six tests out last, 45 s after the other process had
+# ended). The eight longest lead, the Chromium ones in turns with ones that load no page, so two
+# processes do not load pages at once (in a two-process run on a 2-core machine: browser 128 s,
+# shared_space 72, gate 69, zerogpu 95, page 157, planner 79, words 87, fair_share 56); the rest
+# follow by their seconds in that run (docs/performance.md, "The suite's time"). A new file counts 30 s.
+LEAD = ("test_browser", "test_shared_space", "test_gate", "test_zerogpu", "test_page", "test_planner",
+        "test_words", "test_fair_share")  # fmt: skip
+SECONDS = {
+    "test_upstream": 52, "test_api": 51, "test_stream_blip": 38, "test_presets": 37, "test_stems": 31,
+    "test_cost": 28, "test_shared_files": 28, "test_hostile": 25, "test_offload": 22, "test_finish": 22,
+    "test_audio_modes": 21, "test_generate": 21, "test_space": 16, "test_app": 15, "test_lora": 13,
+    "test_lyrics": 10, "test_describe": 9, "test_models": 9, "test_backend": 8, "test_bench": 7,
+    "test_lyrics_mlx": 4, "test_analysis": 2, "test_layout": 1, "test_lrc": 1,
+}  # fmt: skip
+
+
+def _file_order(item: pytest.Item) -> tuple[int, float]:
+    name = item.path.stem
+    return (0, LEAD.index(name)) if name in LEAD else (1, -SECONDS.get(name, 30))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_file_order)  # stable: each file's own order is kept
+
+
 @pytest.fixture(scope="session")
 def tiny_pipeline_dir(tmp_path_factory) -> Path:
     """A tiny SFT-like pipeline saved in diffusers layout (model_index.json)."""
