@@ -95,8 +95,9 @@ def pytest_configure(config: pytest.Config) -> None:
 # pytest-xdist hands out files in collection order (``--no-loadscope-reorder``), so they are
 # collected longest first: the last ones out are short and both processes end together (xdist's own
 # order, by test count, gave a 56 s file of six tests out last, 45 s after the other process had
-# ended). The eight longest lead, the Chromium ones in turns with ones that load no page, so two
-# processes do not load pages at once (in a two-process run on a 2-core machine: browser 128 s,
+# ended). The eight longest lead, the Chromium ones in turns with ones that load no page, so that
+# with two processes (a 2-core machine, as CI's) two Chromium files rarely load pages at once (in a
+# two-process run there: browser 128 s,
 # shared_space 72, gate 69, zerogpu 95, page 157, planner 79, words 87, fair_share 56); the rest
 # follow by their seconds in that run (docs/performance.md, "The suite's time"). A new file counts 30 s.
 LEAD = ("test_browser", "test_shared_space", "test_gate", "test_zerogpu", "test_page", "test_planner",

@@ -22,26 +22,27 @@ def _run(code: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def fresh_import() -> list[str]:
-    """One fresh interpreter that imports the app as ``python app.py`` would (6 s of Gradio imports,
-    paid once for both checks): what it loaded, and the page's public endpoints."""
+def fresh_import() -> dict[str, str]:
+    """One fresh interpreter that imports the app (6 s of Gradio imports, paid once for both checks):
+    what the import loaded, and the page's public endpoints, each on its own labelled line."""
     got = _run(
         "import sys, os, app, backend\n"
-        "print([m for m in ('torch', 'diffusers', 'transformers', 'mlx') if m in sys.modules],"
+        "print('loaded:', [m for m in ('torch', 'diffusers', 'transformers', 'mlx') if m in sys.modules],"
         " backend.is_warm(), os.environ.get('PYTORCH_ENABLE_MPS_FALLBACK'))\n"
         "cfg = app.demo.get_config_file()\n"
-        "print(sorted(d['api_name'] for d in cfg['dependencies'] if d.get('api_visibility', 'public') == 'public'))"
+        "print('endpoints:', sorted(d['api_name'] for d in cfg['dependencies']"
+        " if d.get('api_visibility', 'public') == 'public'))"
     )
-    return got.splitlines()
+    return dict(line.split(": ", 1) for line in got.splitlines() if line.startswith(("loaded: ", "endpoints: ")))
 
 
 def test_import_app_loads_no_model_library_and_builds_nothing(fresh_import):
-    assert fresh_import[0] == "[] False 1"
+    assert fresh_import["loaded"] == "[] False 1"
 
 
 def test_every_action_is_a_named_endpoint(fresh_import):
     for name in ("generate", "stop"):
-        assert f"'{name}'" in fresh_import[1]
+        assert f"'{name}'" in fresh_import["endpoints"]
 
 
 def test_status_line_follows_the_model_from_cold_to_ready(studio_env, monkeypatch):

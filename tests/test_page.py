@@ -148,7 +148,7 @@ def test_all_five_tabs_are_reachable_on_a_phone_without_a_menu(phone):
     assert [t.inner_text() for t in tabs.all()] == ["Generate", "Cover", "Extend", "Edit", "Lyrics"]
     assert all(t.is_visible() for t in tabs.all())
     assert phone.locator('#studio-tabs button[aria-label="More tabs"]:visible').count() == 0
-    # One row at 375 px once the page has settled: while it loads, the tab bar is laid out before
+    # One row at 375 px once the page's CSS is in: while it loads, the tab bar is laid out before
     # all of its CSS is in (Gradio adds the studio's CSS and its theme's asynchronously), and on a
     # loaded CI machine a first reading found two rows.
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
