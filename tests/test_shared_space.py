@@ -8,6 +8,7 @@ prints tried / clear / unclear / resource abuse / leaked; docs/performance.md ha
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -199,7 +200,7 @@ def _declare_frames(path: Path, frames: int) -> None:
 def _wait_running(job, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not any((p.index or 0) >= 1 for p in job.status().progress_data or []):
-        if time.monotonic() > deadline:
+        if job.done() or time.monotonic() > deadline:
             raise AssertionError(f"no progress: {job.status()}")
         time.sleep(0.05)  # gradio_client offers no progress callback to wait on
 
@@ -213,10 +214,25 @@ def test_a_cancelled_run_stops_and_ghosts_do_not_slow_the_next_visitor(space):
     before = _files(space.out)
     attacker = Client(space.url, verbose=False)
     for i in range(8):
-        ghost = attacker.submit(
-            prompt=f"ghost {i}", audio_duration=30, inference_steps=200, seed=i, api_name="/generate"
-        )
-        _wait_running(ghost)
+        for _attempt in range(5):
+            ghost = attacker.submit(
+                prompt=f"ghost {i}", audio_duration=30, inference_steps=200, seed=i, api_name="/generate"
+            )
+            with contextlib.suppress(AssertionError):
+                _wait_running(ghost)
+                break
+            # Ended before it ran, on a loaded machine (CI, once in 8 ghosts): refused at the door while
+            # the visitor's cancelled ghosts still counted (until their runs notice the cancel; the
+            # share is two), or dropped by gradio_client when the session's event stream, which the
+            # last ghost's end closed, closed under it. The attacker sends it again.
+            try:
+                ended = ghost.exception(timeout=10)
+            except concurrent.futures.CancelledError as cancelled:
+                ended = cancelled
+            refused = isinstance(ended, ValidationError) and "the most one visitor may have" in str(ended)
+            assert refused or isinstance(ended, concurrent.futures.CancelledError), ended
+        else:
+            raise AssertionError(f"ghost {i} never ran in 5 tries")
         ghost.cancel()
     victim_client = Client(space.url, verbose=False)  # made before the clock starts, as the solo's was
     started = time.perf_counter()
