@@ -225,22 +225,33 @@ def music_duration(
     return music.estimate_duration(mode, params, multiplier)
 
 
+def _thinned(interval: float = 0.25) -> Callable[[bool], bool]:
+    """Whether a progress line is due: the first, a ``final`` one, and between them one each
+    ``interval`` seconds. A line a token or a step would flood the page: each is an event the server
+    sends and the page draws (a fast card or a short take makes dozens of steps a second; Chromium's
+    CPU during a 200-step render of the tiny test models went from 0.40 to 0.33 s a second)."""
+    said = [-float("inf")]
+
+    def due(final: bool) -> bool:
+        now = time.monotonic()
+        if not final and now - said[0] < interval:
+            return False
+        said[0] = now
+        return True
+
+    return due
+
+
 def _step_reporter(progress: Any, chosen: dict[str, int]) -> music.ProgressFn | None:
-    """The render's progress: the first and last step, and between them a few times a second (a fast
-    card or a short take makes dozens of steps a second, and each line is an event the server sends
-    and the page draws: Chromium's CPU during a 200-step render of the tiny test models went from
-    0.40 to 0.33 s a second)."""
+    """The render's progress: the first and last step, and a few times a second between them."""
     # Built here, inside the GPU call: a closure cannot be pickled into the worker, gr.Progress can.
     if progress is None:
         return None
-    last = [0.0]
+    due = _thinned()
 
     def report(step: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.25 and 1 < step < total:
-            return
-        last[0] = now
-        progress((step, total), desc=f"Step {step}/{total}{_chosen(chosen)}", unit="steps")
+        if due(step >= total):
+            progress((step, total), desc=f"Step {step}/{total}{_chosen(chosen)}", unit="steps")
 
     return report
 
@@ -255,17 +266,15 @@ def _plan_reporter(progress: Any, chosen: dict[str, int]) -> Callable[..., None]
     With Length: auto, the length Think chose is said at once and kept in every line after it."""
     if progress is None:
         return None
-    last = [0.0]
+    due = _thinned()
 
     def report(stage: str, done: int | None, total: int | None, takes: int = 1) -> None:
         if stage == "chosen":
             chosen["seconds"] = int(done or 0)
             progress(None, desc=f"Think chose {audio.clock(chosen['seconds'])} for the song; now its blueprint…")
             return
-        now = time.monotonic()
-        if now - last[0] < 0.25 and done != total:
+        if not due(done == total):
             return
-        last[0] = now
         if stage == "thinking":
             progress(None, desc=f"Thinking, the planner writes the song's plan ({done} tokens)…")
         else:
