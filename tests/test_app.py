@@ -14,8 +14,9 @@ import handlers
 import status
 
 
-def _run(code: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "PYTORCH_ENABLE_MPS_FALLBACK"}
+def _run(code: str, **more: str) -> str:
+    """``code`` in a fresh interpreter (with ``more`` in its environment); what it printed."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTORCH_ENABLE_MPS_FALLBACK"} | more
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
@@ -43,6 +44,19 @@ def test_import_app_loads_no_model_library_and_builds_nothing(fresh_import):
 def test_every_action_is_a_named_endpoint(fresh_import):
     for name in ("generate", "stop"):
         assert f"'{name}'" in fresh_import["endpoints"]
+
+
+def test_missing_weights_are_found_missing_before_torch_is_imported(tmp_path):
+    """A studio without its weights refuses a song at once: the weights are looked for before torch
+    and diffusers (10 s of imports and their memory) are brought in for nothing."""
+    got = _run(
+        "import sys, backend, models\n"
+        "try:\n    backend.get_backend()\nexcept models.WeightsMissing as exc:\n    print(type(exc).__name__)\n"
+        "print([m for m in ('torch', 'diffusers') if m in sys.modules])",
+        HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path), HF_HUB_CACHE=str(tmp_path / "hub"), ACE_STUDIO_MODEL="",
+        ACE_STUDIO_VARIANT="xl-sft",
+    )  # fmt: skip
+    assert got.split() == ["WeightsMissing", "[]"]
 
 
 def test_status_line_follows_the_model_from_cold_to_ready(studio_env, monkeypatch):

@@ -170,23 +170,3 @@ def test_estimate_is_monotonic(monkeypatch):
     warm = est(audio_duration=240)
     monkeypatch.setattr(backend, "is_warm", lambda: False)
     assert est(audio_duration=240) > warm
-
-
-def test_missing_weights_are_found_missing_before_torch_is_imported(tmp_path):
-    """A studio without its weights refuses a song at once: the weights are looked for before torch
-    and diffusers (10 s of imports and their memory) are brought in for nothing."""
-    import os
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
-    code = (
-        "import sys, backend, models\n"
-        "try:\n    backend.get_backend()\nexcept models.WeightsMissing as exc:\n    print(type(exc).__name__)\n"
-        "print([m for m in ('torch', 'diffusers') if m in sys.modules])"
-    )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path), "HF_HUB_CACHE": str(tmp_path / "hub"),
-           "ACE_STUDIO_MODEL": "", "ACE_STUDIO_VARIANT": "xl-sft"}  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert out.stdout.split() == ["WeightsMissing", "[]"], out.stderr
