@@ -284,6 +284,15 @@ def stopped_result(job, pattern: str, timeout: float = 60) -> str:
     return line
 
 
+def wait_running(job, timeout: float = 60) -> None:
+    """Return once ``job`` (a ``gradio_client`` job) runs: its first step of progress is reported;
+    an AssertionError if it ended, or did not get there within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not any((p.index or 0) >= 1 for p in job.status().progress_data or []):
+        assert time.monotonic() < deadline and not job.done(), f"no progress: {job.status()}"
+        time.sleep(0.05)  # gradio_client offers no progress callback to wait on
+
+
 def wait_in_queue(job, timeout: float = 60) -> None:
     """Return once ``job`` (a ``gradio_client`` job) waits in the studio's queue."""
     from gradio_client.utils import Status

@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import served_env, studio_process, wait_in_queue
+from conftest import served_env, studio_process, wait_in_queue, wait_running
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
 
@@ -55,13 +55,6 @@ def _generate_data(studio, **values) -> list:
     parameters = Client(studio.url, verbose=False).view_api(print_info=False, return_format="dict")[
         "named_endpoints"]["/generate"]["parameters"]  # fmt: skip
     return [values.get(p["parameter_name"], p.get("parameter_default")) for p in parameters]
-
-
-def _wait_running(job, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not any((p.index or 0) >= 1 for p in job.status().progress_data or []):
-        assert time.monotonic() < deadline and not job.done(), job.status()
-        time.sleep(0.05)  # gradio_client offers no progress callback to wait on
 
 
 def _try_song(client: Client) -> str:
@@ -130,7 +123,7 @@ def test_one_visitor_holds_a_small_share_and_another_still_gets_in(studio):
     running = greedy.submit(**LONG, seed=0, api_name="/generate")
     jobs, outcomes = [running], []
     try:
-        _wait_running(running)
+        wait_running(running, timeout=120)
         for i in range(1, 10):
             job = greedy.submit(**LONG, seed=i, api_name="/generate")
             jobs.append(job)

@@ -23,7 +23,7 @@ import numpy as np
 import psutil
 import pytest
 import soundfile as sf
-from conftest import served_env, studio_process
+from conftest import served_env, studio_process, wait_running
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
@@ -197,14 +197,6 @@ def _declare_frames(path: Path, frames: int) -> None:
 # ---------------------------------------------------------------- 2. work nobody waits for
 
 
-def _wait_running(job, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not any((p.index or 0) >= 1 for p in job.status().progress_data or []):
-        if job.done() or time.monotonic() > deadline:
-            raise AssertionError(f"no progress: {job.status()}")
-        time.sleep(0.05)  # gradio_client offers no progress callback to wait on
-
-
 def test_a_cancelled_run_stops_and_ghosts_do_not_slow_the_next_visitor(space):
     client, before = space.client, _files(space.out)
     plain = {"prompt": "plain take", "audio_duration": 10, "inference_steps": 20, "seed": 3}
@@ -219,7 +211,7 @@ def test_a_cancelled_run_stops_and_ghosts_do_not_slow_the_next_visitor(space):
                 prompt=f"ghost {i}", audio_duration=30, inference_steps=200, seed=i, api_name="/generate"
             )
             with contextlib.suppress(AssertionError):
-                _wait_running(ghost)
+                wait_running(ghost)
                 break
             # Ended before it ran, on a loaded machine (CI, once in 8 ghosts): refused at the door while
             # the visitor's cancelled ghosts still counted (until their runs notice the cancel; the
