@@ -95,19 +95,22 @@ def pytest_configure(config: pytest.Config) -> None:
 # pytest-xdist hands out files in collection order (``--no-loadscope-reorder``), so they are
 # collected longest first: the last ones out are short and both processes end together (xdist's own
 # order, by test count, gave a 56 s file of six tests out last, 45 s after the other process had
-# ended). The eight longest lead, the Chromium ones in turns with ones that load no page, so that
-# with two processes (a 2-core machine, as CI's) two Chromium files rarely load pages at once (in a
-# two-process run there: browser 128 s,
-# shared_space 72, gate 69, zerogpu 95, page 157, planner 79, words 87, fair_share 56); the rest
-# follow by their seconds in that run (docs/performance.md, "The suite's time"). A new file counts 30 s.
-LEAD = ("test_browser", "test_shared_space", "test_gate", "test_zerogpu", "test_page", "test_planner",
-        "test_words", "test_fair_share")  # fmt: skip
+# ended). The ten longest lead in an order chosen so that, with two processes (a 2-core machine, as
+# CI's), the Chromium files (browser, page, words) seldom run beside another Chromium file or beside
+# the files that time a victim's song against a solo one (shared_space, gate, fair_share): in one run,
+# beside test_browser's first page loads, a victim's take took 1.77 s against a 0.75 s solo, over the
+# bound of twice. Simulated
+# on the seconds of a two-process run there (shared_space 116, gate 66, fair_share 64, browser 157,
+# planner 79, api 41, page 138, zerogpu 101, upstream 55, words 70): 37 s of such overlap against
+# 211 s in the order before, both processes ending at 588 s. The rest follow by their seconds in that
+# run (docs/performance.md, "The suite's time"). A new file counts 30 s.
+LEAD = ("test_shared_space", "test_gate", "test_fair_share", "test_browser", "test_planner", "test_api",
+        "test_page", "test_zerogpu", "test_upstream", "test_words")  # fmt: skip
 SECONDS = {
-    "test_upstream": 52, "test_api": 51, "test_stream_blip": 38, "test_presets": 37, "test_stems": 31,
-    "test_cost": 28, "test_shared_files": 28, "test_hostile": 25, "test_offload": 22, "test_finish": 22,
-    "test_audio_modes": 21, "test_generate": 21, "test_space": 16, "test_app": 15, "test_lora": 13,
-    "test_lyrics": 10, "test_describe": 9, "test_models": 9, "test_backend": 8, "test_bench": 7,
-    "test_lyrics_mlx": 4, "test_analysis": 2, "test_layout": 1, "test_lrc": 1,
+    "test_presets": 33, "test_stream_blip": 31, "test_cost": 27, "test_shared_files": 25, "test_hostile": 21,
+    "test_stems": 20, "test_audio_modes": 20, "test_finish": 18, "test_offload": 13, "test_generate": 11,
+    "test_lora": 10, "test_describe": 9, "test_space": 9, "test_app": 8, "test_lyrics": 7, "test_models": 7,
+    "test_backend": 6, "test_bench": 5, "test_lyrics_mlx": 5, "test_analysis": 2, "test_layout": 1, "test_lrc": 1,
 }  # fmt: skip
 
 
