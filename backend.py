@@ -9,6 +9,7 @@ Stop works per run (``runs``): the step callback checks the run's flag after eve
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -21,6 +22,7 @@ from typing import Any
 
 import alignment
 import devices
+import graphs
 import lora
 import lrc
 import models
@@ -68,6 +70,7 @@ class Backend:
     load_seconds: float
     offload: str = "none"  # offload.MODES: how the pipeline's parts share the GPU
     lock: threading.Lock = field(default_factory=threading.Lock)
+    replay: dict[str, Any] = field(default_factory=dict)  # the last call's DiT graphs (``graphs.report``)
 
     def lyric_tokens(self, lyrics: str, language: str) -> int:
         # Same string the pipeline tokenises for the lyric branch.
@@ -136,29 +139,41 @@ class Backend:
         alignment pass) runs at the last step of the last call."""
         phases = self.phases(req)
         latents = None
-        for i, (call, offset, stop_after) in enumerate(phases):
-            final = i == len(phases) - 1
-            if latents is not None:
-                # The continuation asks for exactly the frames it is given (the source's,
-                # padded to a count the pipeline computes back exactly: audio.good_frames).
-                call = {**call, "audio_duration": latents.shape[1] / self.pipe.latents_per_second}
-            last = sync if final else None
-            watching = last.watch() if last is not None else None
-            try:
-                out = self.pipe(
-                    **call,
-                    **({"latents": latents} if latents is not None else {}),
-                    generator=generators,
-                    callback_on_step_end=_step_callback(flag, progress, total, offset, stop_after, last),
-                    output_type="np" if final else "latent",
-                )
-            finally:
-                if watching is not None:
-                    watching.remove()
-            latents = out.audios
-            if not final:  # the DiT of a latent-only call stays on the GPU otherwise
-                offload.free_parts(self.pipe, self.offload)
+        with self._replaying() as dit:
+            for i, (call, offset, stop_after) in enumerate(phases):
+                final = i == len(phases) - 1
+                if latents is not None:
+                    # The continuation asks for exactly the frames it is given (the source's,
+                    # padded to a count the pipeline computes back exactly: audio.good_frames).
+                    call = {**call, "audio_duration": latents.shape[1] / self.pipe.latents_per_second}
+                last = sync if final else None
+                watching = last.watch() if last is not None else None
+                try:
+                    out = self.pipe(
+                        **call,
+                        **({"latents": latents} if latents is not None else {}),
+                        generator=generators,
+                        callback_on_step_end=_step_callback(
+                            flag, progress, total, offset, stop_after, _eagerly(dit, last)
+                        ),
+                        output_type="np" if final else "latent",
+                    )
+                finally:
+                    if watching is not None:
+                        watching.remove()
+                latents = out.audios
+                if not final:  # the DiT of a latent-only call stays on the GPU otherwise
+                    offload.free_parts(self.pipe, self.offload)
+            self.replay = dit.report() if dit is not None else {}
         return out
+
+    def _replaying(self) -> Any:
+        """The DiT's forward replayed from CUDA graphs for one request (``graphs``): captured at its
+        first step, for every phase. Under an offload mode parts move between steps, which no graph
+        can hold, so the DiT stays eager there."""
+        if self.offload != "none":
+            return contextlib.nullcontext()
+        return graphs.replaying(self.pipe.transformer, "DiT", graphs.DIT_TOLERANCE)
 
     def song_codes(self, song: Any, seed: int = 0) -> list[int]:
         """A song (float32 ``[2, samples]`` at 48 kHz) as its 5 Hz audio codes, the way upstream's
@@ -298,6 +313,19 @@ def _as_pipeline_inputs(req: dict[str, Any], takes: int) -> dict[str, Any]:
         if key in req:
             req[key] = [req[key]] * takes
     return req
+
+
+def _eagerly(dit: graphs.ReplayedForward | None, at_last: Callable[[Any], None] | None) -> Any:
+    """``at_last`` (the lyric alignment pass) on the DiT's own forward: it hooks layers and swaps
+    attention processors, which a replayed graph would skip."""
+    if dit is None or at_last is None:
+        return at_last
+
+    def eagerly(latents: Any) -> None:
+        with dit.paused():
+            at_last(latents)
+
+    return eagerly
 
 
 def _step_callback(flag: Path | None, progress: ProgressFn | None, total: int, offset: int, stop_after: int | None,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import checks
+import decoding
 import devices
 import models
 import runs
@@ -26,6 +27,7 @@ import tooltips as tips
 DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 MLX_MODEL = "mlx-community/Qwen2.5-7B-Instruct-4bit"
 MAX_LYRICS_CHARS = 4096
+TOP_P = 0.9
 
 STRUCTURES: dict[str, list[str]] = {
     "verse-chorus": ["Verse 1", "Chorus", "Verse 2", "Chorus"],
@@ -287,7 +289,7 @@ class Writer:
         from mlx_lm.sample_utils import make_sampler
 
         mx.random.seed(seed)
-        sampler = make_sampler(temp=temperature, top_p=0.9)
+        sampler = make_sampler(temp=temperature, top_p=TOP_P)
         # mlx-lm decodes in this thread, one token per step of its generator, so closing it ends the
         # generation at once (and its own finally restores Metal's wired-memory limit).
         tokens = mlx_lm.stream_generate(self.model, self.tokenizer, prompt, max_tokens=max_new_tokens, sampler=sampler)
@@ -303,20 +305,11 @@ class Writer:
         self, prompt: str, temperature: float, seed: int, max_new_tokens: int, should_stop: Callable[[], bool]
     ) -> Iterator[str]:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import TextIteratorStreamer
 
         closed = threading.Event()
-
-        class UntilStopped(StoppingCriteria):
-            # Ends generate() itself when the reader went away or Stop was pressed, so no thread
-            # keeps the model busy after the visitor has left.
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
-                return closed.is_set() or should_stop()
-
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        sampling = (
-            {"do_sample": True, "temperature": temperature, "top_p": 0.9} if temperature > 0 else {"do_sample": False}
-        )
+        # Not ``skip_prompt``: the prompt is never put, only the written tokens.
+        streamer = TextIteratorStreamer(self.tokenizer, skip_special_tokens=True)
         failure: list[BaseException] = []
 
         def work() -> None:
@@ -324,13 +317,15 @@ class Writer:
                 # The turn is held by this one thread for the whole generation, never across the
                 # reader's yields: Gradio may drive a generator from a different thread each step.
                 with devices.gpu_turn("lyrics"):
-                    inputs = self.tokenizer(prompt, return_tensors="pt").to(self.model.device)
+                    ids = self.tokenizer(prompt).input_ids
                     torch.manual_seed(seed)
-                    self.model.generate(
-                        **inputs, max_new_tokens=max_new_tokens, streamer=streamer,
-                        pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
-                        stopping_criteria=StoppingCriteriaList([UntilStopped()]), **sampling,
-                    )  # fmt: skip
+                    # Ends when the reader went away or Stop was pressed (asked before every token),
+                    # so no thread keeps the model busy after the visitor has left.
+                    for token in decoding.sample_tokens(
+                        self.model, ids, max_new_tokens, temperature, TOP_P, lambda: closed.is_set() or should_stop()
+                    ):
+                        streamer.put(torch.tensor([token]))
+                streamer.end()
             except BaseException as exc:  # surfaced in the caller's thread below
                 failure.append(exc)
                 streamer.end()
@@ -399,11 +394,16 @@ def _load() -> Writer:
     return Writer("transformers", source, model, tokenizer, device)
 
 
+# Tokens a second of the 7B writer on one H100, eager (docs/performance.md): the figure the studio
+# declares until the captured step has been measured on a GPU.
+TOKENS_PER_SECOND = 12.0
+
+
 def estimate_duration(params: dict[str, Any], multiplier: float = 1.0) -> int:
-    """GPU seconds for one lyrics call: loading if cold, then ~30 tokens/s for a 7B model."""
+    """GPU seconds for one lyrics call: loading if cold, then the longest text at ``TOKENS_PER_SECOND``."""
     req_sections = len(STRUCTURES.get(params.get("structure") or "verse-chorus") or [1] * 6)
     tokens = max_new_tokens(params.get("length", "medium"), req_sections)
-    seconds = 10 + tokens / 30.0 + (0 if is_loaded() else 60)
+    seconds = 10 + tokens / TOKENS_PER_SECOND + (0 if is_loaded() else 60)
     return devices.clamp_duration(seconds, multiplier)
 
 

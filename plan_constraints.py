@@ -311,13 +311,15 @@ NUCLEUS_BOUND = 1024
 def nucleus(logits: Any, top_p: float = TOP_P, bound: int = NUCLEUS_BOUND) -> Any:
     """Which tokens of each row ``[rows, vocab]`` top-p keeps, as ``sample`` decides it: a token
     stays while the probability of those more likely than it is at most ``top_p``. One transfer
-    to the host (whether the bounded top-k covered every row's nucleus)."""
+    to the host (whether the bounded top-k covered every row's nucleus), none with ``bound`` at
+    least the row's size (a sort of the whole row)."""
     import torch
 
     probs = torch.softmax(logits, dim=-1)
-    top, order = probs.topk(min(bound, probs.shape[-1]), dim=-1)
-    before = _exclusive_cumsum(top)
-    if not bool((before[:, -1] > top_p).all()):  # some nucleus is wider than the bound
+    if bound < probs.shape[-1]:
+        top, order = probs.topk(bound, dim=-1)
+        before = _exclusive_cumsum(top)
+    if bound >= probs.shape[-1] or not bool((before[:, -1] > top_p).all()):  # some nucleus is wider
         top, order = probs.sort(dim=-1, descending=True)
         before = _exclusive_cumsum(top)
     keep = torch.zeros_like(probs, dtype=torch.bool)
@@ -344,8 +346,9 @@ def sample_rows(logits: Any, generators: list[Any], temperature: float = TEMPERA
     draw per token; the same race is run here on every token, and the winner is the best-placed
     runner inside the nucleus. Only the front-runners' places in the nucleus are computed (the mass
     of the tokens more likely than each), not the nucleus itself: no sort of the vocabulary where a
-    front-runner is inside, and a full ``nucleus`` where none is (rare). Stays on the logits' device,
-    with one transfer to the host (whether a row needs the full nucleus)."""
+    front-runner is inside, and a full ``nucleus`` where none is (rare). Stays on the logits' device.
+    On the CPU it asks whether any row needs the full nucleus; on an accelerator it sorts every row
+    instead of asking, so a step never waits for the device (tens of microseconds on a GPU)."""
     import torch
 
     logits = logits.float()
@@ -363,7 +366,8 @@ def sample_rows(logits: Any, generators: list[Any], temperature: float = TEMPERA
     ahead = torch.stack([(probs * (probs > at[:, k : k + 1])).sum(-1) for k in range(at.shape[-1])], dim=-1)
     inside = ahead <= top_p
     picks = runners.gather(-1, inside.to(torch.uint8).argmax(-1, keepdim=True))[:, 0]
-    if bool(inside.any(-1).all()):
+    on_host = logits.device.type == "cpu"
+    if on_host and bool(inside.any(-1).all()):
         return picks
-    kept = torch.where(nucleus(logits, top_p), race, 0.0)
+    kept = torch.where(nucleus(logits, top_p, NUCLEUS_BOUND if on_host else size), race, 0.0)
     return torch.where(inside.any(-1), picks, kept.argmax(-1))

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import audio
+import decoding
 import devices
 import models
 import runs
@@ -196,21 +197,23 @@ class Planner:
         constraint = ThinkingConstraint(self.vocab, given, skip=skip, longest=longest)
         generator = self.generator(seed)
         written: list[int] = []
-        step = self.decoder(rows, THINK_BUDGET)
-        logits = next(step)
-        while not constraint.done and len(written) < THINK_BUDGET:
-            if should_stop():
-                raise runs.Cancelled("Stopped while the planner was thinking.")
-            guided = _guide(logits[0], logits[1])
-            token = sample(constraint.mask(guided), generator)
-            constraint.feed(token)
-            written.append(token)
-            if token == self.vocab.eos:
-                break
-            if progress is not None:
-                progress("thinking", len(written), None)
-            logits = step.send(torch_tokens([token, token], logits.device))
-        step.close()
+        step = self.decoder(rows, THINK_BUDGET, "planner's thinking")
+        try:
+            logits = next(step)
+            while not constraint.done and len(written) < THINK_BUDGET:
+                if should_stop():
+                    raise runs.Cancelled("Stopped while the planner was thinking.")
+                guided = _guide(logits[0], logits[1])
+                token = sample(constraint.mask(guided), generator)
+                constraint.feed(token)
+                written.append(token)
+                if token == self.vocab.eos:
+                    break
+                if progress is not None:
+                    progress("thinking", len(written), None)
+                logits = step.send(torch_tokens([token, token], logits.device))
+        finally:  # the cache and the step's graph go now, also on Stop
+            step.close()
         return self.tokenizer.decode(written, skip_special_tokens=False)
 
     def _blueprints(
@@ -240,55 +243,31 @@ class Planner:
         code_ids = torch.tensor(self.vocab.code_ids, device=self.model.device)
         codes_of = self.vocab.code_span or code_ids
         codes = torch.empty((width, target), dtype=torch.long, device=self.model.device)
-        step = self.decoder(prompts, target)
-        logits = next(step)
-        for done in range(target):
-            if should_stop():
-                raise runs.Cancelled(f"Stopped while the planner wrote the blueprint ({done} of {target} codes).")
-            # Only audio codes until the count is reached, then EOS (upstream's rule), so the loop
-            # simply takes ``target`` codes; a sampled index is the code's number.
-            only_codes = logits[:, codes_of]
-            codes[:, done] = sample_rows(_guide(only_codes[:width], only_codes[width:]), generators)
-            if progress is not None:
-                progress("blueprint", done + 1, target)
-            if done + 1 < target:
-                logits = step.send(code_ids[codes[:, done]].repeat(2))
-        step.close()
+        step = self.decoder(prompts, target, "planner's blueprint")
+        try:
+            logits = next(step)
+            for done in range(target):
+                if should_stop():
+                    raise runs.Cancelled(f"Stopped while the planner wrote the blueprint ({done} of {target} codes).")
+                # Only audio codes until the count is reached, then EOS (upstream's rule), so the loop
+                # simply takes ``target`` codes; a sampled index is the code's number.
+                only_codes = logits[:, codes_of]
+                codes[:, done] = sample_rows(_guide(only_codes[:width], only_codes[width:]), generators)
+                if progress is not None:
+                    progress("blueprint", done + 1, target)
+                if done + 1 < target:
+                    logits = step.send(code_ids[codes[:, done]].repeat(2))
+        finally:
+            step.close()
         return codes[mine].tolist()
 
-    def decoder(self, prompts: list[str], new_tokens: int):
+    def decoder(self, prompts: list[str], new_tokens: int, name: str = "planner") -> Any:
         """A generator of next-token logits (float32, one row per prompt) for the tokens sent in (a
-        tensor, one per row): prompts left-padded into one batch over a preallocated (static) KV
-        cache of ``new_tokens`` more positions, so every step has the same shapes."""
-        import torch
-        from transformers import StaticCache
-
+        tensor, one per row): ``decoding.decoder`` over a static KV cache of ``new_tokens`` more
+        positions, each step replayed from a CUDA graph where one can be captured (``graphs``)."""
         ids = [self.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
-        width = max(len(x) for x in ids)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.vocab.eos
-        device = self.model.device
-        rows = len(ids)
-        cache = StaticCache(config=self.model.config, max_cache_len=width + new_tokens)
-        mask = torch.zeros((rows, width + new_tokens), dtype=torch.long, device=device)
-        for row, tokens in enumerate(ids):
-            mask[row, width - len(tokens) : width] = 1
-        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids], device=device)
-        positions = (mask[:, :width].cumsum(-1) - 1).clamp(min=0)
-        # The whole mask every time (positions not written yet are zeros): the same shapes each step.
-        out = self.model(
-            input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-            cache_position=torch.arange(width, device=device), use_cache=True, logits_to_keep=1,
-        )  # fmt: skip
-        position, at = positions[:, -1:], torch.tensor([width], device=device)
-        while True:
-            tokens = yield out.logits[:, -1].float()
-            mask[:, at] = 1
-            position = position + 1
-            out = self.model(
-                input_ids=tokens[:, None], attention_mask=mask, position_ids=position, past_key_values=cache,
-                cache_position=at, use_cache=True, logits_to_keep=1,
-            )  # fmt: skip
-            at = at + 1
+        return decoding.decoder(self.model, ids, pad, new_tokens, name)
 
     def generator(self, seed: int) -> Any:
         import torch
@@ -395,13 +374,12 @@ def _load() -> Planner:
 
 # ---------------------------------------------------------------- GPU time
 
-# Seconds per decode step of the 1.7B in bf16 on a ZeroGPU slice, two rows (guided), eager PyTorch:
-# not measured (no GPU was lent; ``python bench.py --planner`` measures it where one is). An upper estimate: an eager 28-layer step launches a few hundred
-# kernels (~3 ms of launch overhead) and reads the 3.4 GB of weights (~2 ms at the slice's
-# bandwidth); the host work of sampling and Python per step was most of the rest on the CPU.
-SECONDS_PER_TOKEN = 0.025
-# A step with more rows costs a little more (the weights are read once for all rows).
-EXTRA_PER_TAKE = 0.15
+# Seconds per decode step of the 1.7B in bf16, two rows (guided), as measured eager on one H100
+# (docs/performance.md): 38.8–49.8 ms for one take, 42.7–50.3 ms for four. The captured step
+# (``graphs``) is declared only once it has been measured on a GPU; until then the eager figure.
+SECONDS_PER_TOKEN = 0.050
+# A step with more rows costs little more (the weights are read once for all rows): 4 takes ≤ 51.5 ms.
+EXTRA_PER_TAKE = 0.01
 THINK_TOKENS = 250  # a typical thinking block: six fields and a caption of a few lines
 COLD_SECONDS = 20.0
 

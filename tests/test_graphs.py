@@ -1,0 +1,245 @@
+"""Captured steps (``graphs``): the static-buffer path every model's step takes gives what today's
+eager loops give (the planner's tokens, the lyrics writer's, the DiT's latents), each step traces
+whole (no host sync, no data-dependent branch: what would break a capture on a GPU), and a capture
+that fails or disagrees falls back to eager with one log line while the request succeeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from test_audio_modes import tone
+
+import decoding
+import graphs
+import modes
+import planner
+import random_models
+
+LYRICS = "[Verse]\nrain on the window\nlights across the bay\n\n[Chorus]\nhold on"
+
+
+def _eager_and_static(monkeypatch, run):
+    """``run()`` with every step plain (``off``: today's loops) and through the static buffers."""
+    monkeypatch.setenv("ACE_STUDIO_GRAPHS", "off")
+    eager = run()
+    monkeypatch.setenv("ACE_STUDIO_GRAPHS", "auto")
+    return eager, run()
+
+
+# ---------------------------------------------------------------- the room itself
+
+
+def test_the_static_buffers_give_what_the_step_gives():
+    def fn(x, w):
+        return x @ w + 1, x.sum(-1)
+
+    step = graphs.CapturedStep(fn, "test", "cpu")
+    x, w = torch.randn(3, 4), torch.randn(4, 5)
+    first = step(x, w)
+    x += 1  # the caller's tensors change: the step read its own copies
+    second = step(x, w)
+    for got, want in zip(second, fn(x, w), strict=True):
+        assert torch.equal(got, want)
+    assert not torch.equal(first[0], second[0]) and step.captures == 0 and not step.eager
+    # A new shape is a new set of buffers; past MAX_SHAPES the step calls the function as it is.
+    for n in range(1, graphs.MAX_SHAPES + 2):
+        y = torch.randn(n, 4)
+        assert torch.equal(step(y, w)[0], fn(y, w)[0])
+    assert len(step.statics) == graphs.MAX_SHAPES
+
+
+@pytest.mark.parametrize("failure", ["raise", "mismatch"])
+def test_a_failed_capture_says_so_once_and_runs_eagerly(failure, monkeypatch, capsys):
+    monkeypatch.setenv("ACE_STUDIO_GRAPHS", failure)
+    step = graphs.CapturedStep(lambda x: x * 2, "test step", "cpu", tolerance=graphs.DIT_TOLERANCE)
+    for n in range(3):
+        x = torch.full((2, 3), float(n))
+        assert torch.equal(step(x), x * 2)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("graphs:")]
+    assert len(lines) == 1 and "test step" in lines[0] and "eager for the rest of this call" in lines[0]
+    assert step.eager and step.captures == 0
+    if failure == "mismatch":
+        assert step.difference == pytest.approx(1.0) and "differs from eager by up to 1" in lines[0]
+
+
+def test_a_replay_is_held_to_its_tolerance():
+    reference = torch.tensor([1.0, -4.0])
+    assert graphs._agree(reference.clone(), reference, None) == (True, 0.0)
+    assert not graphs._agree(reference + 1e-6, reference, None)[0]  # the LMs: exactly
+    assert graphs._agree(reference + 0.03, reference, graphs.DIT_TOLERANCE)[0]  # 0.03 ≤ 4 × 2 × 2⁻⁸
+    assert not graphs._agree(reference + 0.04, reference, graphs.DIT_TOLERANCE)[0]
+
+
+# ---------------------------------------------------------------- each model through it
+
+
+def test_the_planner_writes_the_same_plan_as_before(with_planner, monkeypatch):
+    def plan():
+        made = planner.get_planner().plan("dreamy synth pop", LYRICS, None, [5, 6], longest=30)
+        return made.fields, made.codes
+
+    eager, static = _eager_and_static(monkeypatch, plan)
+    assert static == eager and len(eager[1]) == 2 and eager[1][0]
+
+
+LYRICS_SAMPLING = [(0.8, {}), (1.2, {"repetition_penalty": 1.05, "top_k": 20}), (0.0, {"repetition_penalty": 1.1})]
+
+
+@pytest.mark.parametrize(("temperature", "config"), LYRICS_SAMPLING)
+def test_the_lyrics_loop_writes_what_generate_wrote(temperature, config):
+    """The studio's own loop over a static cache against transformers' ``generate`` over its
+    growing cache (the lyrics writer's path before): the same tokens for the same seed."""
+    model, tokenizer = random_models.build_lyrics_lm()
+    for key, value in config.items():
+        setattr(model.generation_config, key, value)
+    message = [{"role": "user", "content": "rain"}]
+    prompt = tokenizer.apply_chat_template(message, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(prompt).input_ids
+    for seed in (0, 7):
+        torch.manual_seed(seed)
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": 0.9} if temperature else {}
+        before = model.generate(torch.tensor([ids]), max_new_tokens=60, pad_token_id=0, **sampling)[0, len(ids) :]
+        torch.manual_seed(seed)
+        now = list(decoding.sample_tokens(model, ids, 60, temperature, 0.9, lambda: False))
+        assert now == before.tolist()
+
+
+def test_the_lyrics_loop_stops_when_asked():
+    model, tokenizer = random_models.build_lyrics_lm()
+    asked = []
+
+    def stopped():
+        asked.append(1)
+        return len(asked) > 5
+
+    assert len(list(decoding.sample_tokens(model, [1, 2, 3], 200, 0.8, 0.9, stopped))) == 5
+
+
+def _requests(tmp_path):
+    song = str(tone(tmp_path / "song.wav", seconds=10.0))
+    common = {"prompt": "warm lo-fi", "lyrics": LYRICS, "inference_steps": 4, "seed": 3}
+    return {
+        "generate": modes.prepare_generate(audio_duration=10, think=False, **common),
+        "cover": modes.prepare_cover(src_audio=song, audio_cover_strength=0.5, **common),
+        "extend": modes.prepare_extend(src_audio=song, extend_seconds=10, **common),
+        "edit": modes.prepare_edit(src_audio=song, repainting_start=2, repainting_end=6, **common),
+    }
+
+
+def test_the_dit_renders_the_same_latents_in_every_mode(warm_backend, monkeypatch, tmp_path):
+    for mode, job in _requests(tmp_path).items():
+        eager, static = _eager_and_static(monkeypatch, lambda job=job: warm_backend.run(job.request))
+        assert np.array_equal(static["audio"], eager["audio"]), mode
+        # The lyric alignment pass ran on the DiT's own forward, and found what it found before.
+        assert static["lyrics"] == eager["lyrics"] and static["lyrics"], mode
+        assert warm_backend.replay == {"captures": 0, "capture_s": 0.0, "difference": 0.0, "eager": False}
+
+
+def test_a_dit_capture_that_disagrees_falls_back_for_the_whole_call(warm_backend, monkeypatch, tmp_path, capsys):
+    job = _requests(tmp_path)["cover"]  # two pipeline calls: the fallback holds for both
+    monkeypatch.setenv("ACE_STUDIO_GRAPHS", "off")
+    eager = warm_backend.run(job.request)
+    monkeypatch.setenv("ACE_STUDIO_GRAPHS", "mismatch")
+    capsys.readouterr()
+    fell_back = warm_backend.run(job.request)
+    assert np.array_equal(fell_back["audio"], eager["audio"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("graphs: DiT")]
+    assert len(lines) == 1 and warm_backend.replay["eager"]
+    assert warm_backend.replay["difference"] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- capturable as they are
+
+
+def test_every_step_traces_whole(with_planner, warm_backend, monkeypatch, tmp_path):
+    """Each step the studio hands to ``graphs`` compiles as one graph with dynamo
+    (``fullgraph=True``): a host sync (``.item()``, ``if mask.all()``) or a data-dependent
+    branch would break it here, as it would break a capture on a GPU."""
+    traced: dict[str, int] = {}
+
+    class Traced(graphs.CapturedStep):
+        def __call__(self, *inputs):
+            if self.name not in traced:
+                torch._dynamo.reset()
+                want = self.fn(*inputs)
+                got = torch.compile(self.fn, fullgraph=True, backend="eager")(*inputs)
+                # Traced, transformers builds the attention mask another way (it may not read the
+                # mask's values), so the logits agree to rounding, not to the bit.
+                pairs = zip(_flat(got), _flat(want), strict=True)
+                same = [torch.allclose(a, b, rtol=1e-4, atol=1e-4) for a, b in pairs]
+                traced[self.name] = all(same)
+            return super().__call__(*inputs)
+
+    monkeypatch.setattr(graphs, "CapturedStep", Traced)
+    try:
+        planner.get_planner().plan("dreamy synth pop", LYRICS, None, [5], longest=10)
+        model, tokenizer = random_models.build_lyrics_lm()
+        list(decoding.sample_tokens(model, tokenizer("hello").input_ids, 4, 0.8, 0.9, lambda: False))
+        warm_backend.run(_requests(tmp_path)["generate"].request)
+    finally:
+        torch._dynamo.reset()
+    assert traced == {"planner's thinking": True, "planner's blueprint": True, "lyrics": True, "DiT": True}
+
+
+def _flat(out):
+    return list(out) if isinstance(out, tuple | list) else [out]
+
+
+def test_a_backend_under_an_offload_mode_is_never_replayed(warm_backend, monkeypatch):
+    monkeypatch.setattr(warm_backend, "offload", "model")
+    with warm_backend._replaying() as dit:
+        assert dit is None and "forward" not in warm_backend.pipe.transformer.__dict__
+    monkeypatch.setattr(warm_backend, "offload", "none")
+    with warm_backend._replaying() as dit:
+        assert warm_backend.pipe.transformer.forward is dit
+    assert "forward" not in warm_backend.pipe.transformer.__dict__
+
+
+# ---------------------------------------------------------------- through the surfaces a visitor uses
+
+
+def _fallbacks(text: str) -> set[str]:
+    return {line.split(":")[1].strip() for line in text.splitlines() if line.startswith("graphs:")}
+
+
+def test_a_failed_capture_costs_a_visitor_nothing_through_the_api(studio_server, monkeypatch, capfd):
+    from gradio_client import Client
+
+    monkeypatch.setenv("ACE_STUDIO_GRAPHS", "raise")
+    capfd.readouterr()
+    client = Client(studio_server[0], verbose=False)
+    song = {"prompt": "slow blues", "lyrics": LYRICS, "audio_duration": 10, "inference_steps": 3, "seed": 30}
+    result = client.predict(**song, think=True, api_name="/generate")
+    assert result[0] and result[-1]["takes"][0]["planner"]["codes"] == 50
+    assert _fallbacks(capfd.readouterr().out) == {"planner's thinking", "planner's blueprint", "DiT"}
+
+
+def test_a_failed_capture_costs_a_visitor_nothing_under_zerogpu(tiny_pipeline_dir, tiny_planner_dir, tmp_path):
+    """In the Space's forked GPU workers: a Think song and a lyrics stream, every capture
+    disagreeing with eager; both succeed and the worker says so once per step."""
+    from conftest import free_port, wait_until_serving
+    from gradio_client import Client
+    from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
+
+    lm = random_models.save_lyrics_lm(tmp_path / "tiny-qwen2")
+    api = FakeDeviceAPI(scale=1.0).start()
+    port, log = free_port(), tmp_path / "studio.log"
+    env = {
+        **studio_env(api.url, tmp_path, tiny_pipeline_dir, lm, port, tiny_planner_dir),
+        "ACE_STUDIO_GRAPHS": "mismatch",
+    }
+    proc = start_studio(env, log)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until_serving(url, proc, log)
+        client = Client(url, verbose=False)
+        song = {"prompt": "slow blues", "lyrics": LYRICS, "audio_duration": 10, "inference_steps": 3, "seed": 30}
+        result = client.predict(**song, think=True, api_name="/generate")
+        assert result[0] and result[-1]["takes"][0]["planner"]["codes"] == 50
+        text, caption, seed = client.predict(theme="rain on the city", genre="lo-fi", seed=4, api_name="/lyrics")
+        assert text.startswith("[") and seed == 4
+    finally:
+        stop_studio(proc)
+        api.close()
+    assert _fallbacks(log.read_text()) == {"planner's thinking", "planner's blueprint", "DiT", "lyrics"}
