@@ -119,12 +119,17 @@ def user_errors() -> Iterator[None]:
         ) from None
 
 
-# GPU-time model, seconds, for the XL DiT in bf16 on a ZeroGPU slice. Work per DiT forward grows
-# with the latent length (25 frames a second), attention with its square; the VAE decode and encode
-# are linear in audio length. Issue #7 calibrates these numbers against measurements.
-_FORWARD_BASE = 0.02
-_FORWARD_PER_SECOND = 3.0e-4
-_FORWARD_PER_MINUTE_SQ = 2.5e-3
+# GPU-time model, seconds, for the XL DiT in bf16: two forwards (guidance's halves, one batch) of
+# a 1-take step at least what was measured eager on one H100 (docs/performance.md): 113 / 119 / 232
+# / 629 ms at 10 / 60 / 240 / 600 s; this fit gives 114 / 131 / 232 / 629. Work per forward grows
+# with the latent length (25 frames a second), attention with its square; below ~4 minutes a step
+# is bound by launching its ~3,600 kernels (``_FORWARD_BASE``), counted again for every take
+# although a batch launches them once (4 takes were not measured). The captured step is declared
+# only once it has been measured on a GPU.
+_FORWARD_BASE = 0.0558
+_FORWARD_PER_SECOND = 1.3061e-4
+_FORWARD_PER_MINUTE_SQ = 1.8033e-3
+# The VAE decode and encode, linear in audio length (not measured apart from the pipeline's total).
 _VAE_PER_SECOND = 0.03
 _FIXED = 8.0  # text encoding, host-device copies, file hand-off
 _SAFETY = 1.5
