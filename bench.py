@@ -4,6 +4,7 @@
     python bench.py --size xl --lengths 10,60,240,600 --attention flash --compile --no-vae-tiling
     python bench.py --markdown docs/performance.md   # also append the tables there
     python bench.py --load-memory /tmp/xl-fp32       # peak host memory of building bf16 XL from FP32 shards
+    python bench.py --steps --lyrics                 # every model's step eager against captured (graphs)
 
 Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
 (FLOPs counted on a meta copy of the DiT) and model FLOPs utilisation on a GPU, VAE decode, writing
@@ -718,6 +719,19 @@ def _planner_step_parts(brain: Any, plan: str, count: int, samples: int = 200) -
     return model_s, (time.perf_counter() - started) / steps
 
 
+def steps_table(args: argparse.Namespace) -> str:
+    """``--steps``: every model's step eager and captured, side by side (``bench_steps``)."""
+    import bench_steps
+    import models
+
+    device = models.pick_device()
+    size = args.size or ("xl" if device == "cuda" else "tiny")
+    lengths = [float(s) for s in args.lengths.split(",")]
+    found = bench_steps.rows(size, device, lengths, args.lyrics, steps=args.step_count, codes=args.codes)
+    where = "" if device == "cuda" else " (no CUDA: 'captured' is the same static-buffer path, nothing captured)"
+    return f"{environment(device)}, {size} shapes{where}\n\n{bench_steps.table(found)}"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=["tiny", "xl"], help="default: xl on CUDA, tiny elsewhere")
@@ -744,6 +758,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--encode", action="store_true", help="bytes and CPU seconds a minute of each take format")
     parser.add_argument("--planner", action="store_true",
                         help="Think's planner alone: ms per code, sampling against the model, 4 takes against 1")  # fmt: skip
+    parser.add_argument("--steps", action="store_true",
+                        help="eager against captured steps (graphs): planner, Think, lyrics (with --lyrics), DiT")  # fmt: skip
+    parser.add_argument("--lyrics", action="store_true", help="with --steps: the lyrics writer too (7B shape on CUDA)")
+    parser.add_argument("--step-count", type=int, default=8, help="with --steps: DiT steps a call")
+    parser.add_argument("--codes", type=int, default=300, help="with --steps: blueprint codes (300: a 60 s song)")
     parser.add_argument("--memory-table", action="store_true",
                         help="parameter counts, bf16 sizes and the offload mode per card size (any machine)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -768,6 +787,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.planner:
         print(planner_table())
+        return
+    if args.steps:
+        print(steps_table(args))
         return
     if args.encode:
         print(encode_table())

@@ -208,7 +208,7 @@ def understand(
     notes: list[int] = []
     words: list[int] = []
     with lm.lock, devices.gpu_turn("planner"), torch.inference_mode():
-        step = lm.decoder([understand_prompt(lm.tokenizer, codes)], NOTES_BUDGET + budget_tokens)
+        step = lm.decoder([understand_prompt(lm.tokenizer, codes)], NOTES_BUDGET + budget_tokens, "Describe")
         try:
             logits = next(step)
             while not constraint.done:

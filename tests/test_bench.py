@@ -113,3 +113,20 @@ def test_the_report_has_every_phase():
         "| 3.00 | 1.00 |" in text
     )
     assert "**+5.0 %**" in text and "`import app`" in text
+
+
+def test_every_step_is_benched_eager_and_captured(capsys):
+    """``bench.py --steps --lyrics`` on the tiny models: every row ran both ways and wrote the same."""
+    bench.main(["--steps", "--lyrics", "--lengths", "10", "--step-count", "3", "--codes", "50"])
+    table = capsys.readouterr().out
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r[0].lstrip("| ") for r in rows] == [
+        "planner, 1 take, ms a code",
+        "planner, 4 takes, ms a code",
+        "Think's planning of a 10 s song, s",
+        "lyrics writer, tokens a second",
+        "DiT at 10 s, ms a step",
+    ]
+    assert all(float(r[1]) > 0 and float(r[2]) > 0 for r in rows)
+    assert [r[3] for r in rows] == ["True"] * 4 + ["0"]  # the same tokens, latents identical in fp32
+    assert all(r[6] == "False" for r in rows)  # nothing fell back

@@ -9,7 +9,7 @@ import ast
 from conftest import ROOT
 
 # Tools beside the studio, not rooms of it.
-TOOLS = {"bench", "random_models"}
+TOOLS = {"bench", "bench_steps", "random_models"}
 MAX_LINES = 500
 MAX_FUNCTION_LINES = 80
 
