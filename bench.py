@@ -758,8 +758,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--encode", action="store_true", help="bytes and CPU seconds a minute of each take format")
     parser.add_argument("--planner", action="store_true",
                         help="Think's planner alone: ms per code, sampling against the model, 4 takes against 1")  # fmt: skip
-    parser.add_argument("--steps", action="store_true",
-                        help="eager against captured steps (graphs): planner, Think, lyrics (with --lyrics), DiT")  # fmt: skip
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="eager against captured steps (graphs): planner, Think, lyrics (with --lyrics), DiT",
+    )
     parser.add_argument("--lyrics", action="store_true", help="with --steps: the lyrics writer too (7B shape on CUDA)")
     parser.add_argument("--step-count", type=int, default=8, help="with --steps: DiT steps a call")
     parser.add_argument("--codes", type=int, default=300, help="with --steps: blueprint codes (300: a 60 s song)")
