@@ -117,6 +117,7 @@ def test_takes_get_line_times_and_a_score_from_one_batched_pass(warm_backend):
 
 # The lyrics: a typed time inside a line, markup, a tab and two control characters (BEL, ESC).
 HOSTILE = "[Verse]\n[00:00.00] injected timestamp\n<script>alert(1)</script>\nline\twith\x07control\x1bchars"
+SUNG_HOSTILE = ["injected timestamp", "<script>alert(1)</script>", "line with control chars"]
 
 
 def test_a_takes_lrc_carries_each_sung_line_once_with_its_own_time(studio_server):
@@ -141,12 +142,7 @@ def test_a_takes_lrc_carries_each_sung_line_once_with_its_own_time(studio_server
     assert [len(found) for found in stamps] == [1, 1, 1] and all(
         line.startswith(s[0]) for line, s in zip(timed, stamps, strict=True)
     )
-    assert [line[len(s[0]) :] for line, s in zip(timed, stamps, strict=True)] == [
-        "injected timestamp",
-        "<script>alert(1)</script>",
-        "line with control chars",
-    ]
-    assert [line["text"] for line in take["lyric_lines"]] == ["injected timestamp", "<script>alert(1)</script>",
-                                                             "line with control chars"]  # fmt: skip
+    assert [line[len(s[0]) :] for line, s in zip(timed, stamps, strict=True)] == SUNG_HOSTILE
+    assert [line["text"] for line in take["lyric_lines"]] == SUNG_HOSTILE
     parsed = pylrc.parse(text)  # a standard reader: one entry per sung line, in order, at the studio's times
     assert [round(line.time, 2) for line in parsed] == [round(line["time"], 2) for line in take["lyric_lines"]]
