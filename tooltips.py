@@ -212,3 +212,7 @@ LYRIC_SCORE = (
     "Lyric alignment, 0 to 1 (ACE-Step's own score): how clearly and in order this take sings its words. "
     "Pick the take with the higher number when the words matter."
 )
+UPLOADS_AT_ONCE = (
+    "Your connection is already sending the studio several uploads at once. Wait until one has arrived, then "
+    "upload again."
+)
