@@ -48,6 +48,28 @@ class MusicTab:
     describe: tuple[gr.Button, gr.Markdown, list[Any]] | None = None
 
 
+def examples(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
+    """``gr.Examples`` whose loading event (``load_example_<tab>``, an example's number from 0) says
+    in words which numbers there are: Gradio's own answered 10⁹ or "x" with a bare "Error"."""
+    made = gr.Examples(rows, inputs, **kwargs)
+    dataset, own = made.dataset, made.dataset.preprocess
+    count = len(rows)
+
+    def preprocess(payload: Any) -> Any:
+        if payload is not None and not (type(payload) is int and 0 <= payload < count):
+            raise gr.Error(f"There is no example {checks.shown(payload)}: the examples are numbered 0 to {count - 1}.")
+        return own(payload)
+
+    dataset.preprocess = preprocess
+    return made
+
+
+def demo_examples(tab: str, rows: list[tuple], inputs: list[Any]) -> gr.Examples:
+    """An audio tab's examples: the synthesized demo song (its first input) with each row's settings."""
+    song = ex.demo_song()
+    return examples([[song, *row] for row in rows], inputs, label="Try the demo song", api_name=f"load_example_{tab}")
+
+
 def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown]:
     """*Describe* under the song, and the note beneath it that says what the planner wrote."""
     button = gr.Button("Describe", size="sm", interactive=describe.available(), elem_id=f"{prefix}-describe")
@@ -95,7 +117,7 @@ def generate_tab(variant: Any) -> MusicTab:
                 finishing = widgets.finish_controls("gen")
         # Below the form and the results, so on a phone the results follow the button.
         # Instrumental ticked where an example's lyrics are "[Instrumental]", as the box itself would do.
-        widgets.examples(
+        examples(
             [[*e, e[1] == checks.INSTRUMENTAL_TAG] for e in ex.GENERATE], [prompt, lyrics, duration, language, instrumental],
             label="Try one of these", example_labels=ex.GENERATE_LABELS,
             api_name="load_example_generate",
@@ -142,7 +164,7 @@ def cover_tab(variant: Any) -> MusicTab:
                     "", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6, elem_id="cover-lyrics"
                 )
                 more = widgets.song_settings("cover", variant, reference=True)
-        widgets.demo_examples("cover", ex.COVER, [source, prompt, strength])
+        demo_examples("cover", ex.COVER, [source, prompt, strength])
     inputs = [source, prompt, lyrics, more.language, *more.music, strength, more.reference, *more.sampling, *more.lora,
               *more.finish, more.lora_preset]  # fmt: skip
     return MusicTab(
@@ -174,7 +196,7 @@ def extend_tab(variant: Any) -> MusicTab:
                     "", label="Lyrics for the new part", info=tips.LYRICS, lines=6, elem_id="extend-lyrics"
                 )
                 more = widgets.song_settings("extend", variant)
-        widgets.demo_examples("extend", ex.EXTEND, [source, prompt, seconds])
+        demo_examples("extend", ex.EXTEND, [source, prompt, seconds])
     # The seam moves with the seconds to add.
     seconds.change(None, [wave, seconds], wave, js=waveform.WITH_EXTRA_JS, api_visibility="private")
     inputs = [source, prompt, lyrics, more.language, *more.music, seconds, *more.sampling, *more.lora, *more.finish,
@@ -208,7 +230,7 @@ def edit_tab(variant: Any) -> MusicTab:
             )
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
                 more = widgets.song_settings("edit", variant)
-        widgets.demo_examples("edit", ex.EDIT, [source, start, end, prompt, lyrics])
+        demo_examples("edit", ex.EDIT, [source, start, end, prompt, lyrics])
     # A drag on the waveform sets the numbers; typed numbers move the selection (both in the page).
     wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
     for box in (start, end):
@@ -274,7 +296,7 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
                 used = gr.Number(None, precision=0, label="Seed used", info=tips.LYRICS_SEED_USED, interactive=False,
                                  elem_id="ly-seed-used")  # fmt: skip
                 use = gr.Button("Use in Generate", elem_id="ly-use")
-        widgets.examples(
+        examples(
             [list(e) for e in ex.LYRICS], [theme, genre, mood, language],
             label="Try one of these", api_name="load_example_lyrics",
         )  # fmt: skip
@@ -303,7 +325,9 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     prepare = modes.PREPARE[tab.name]
     # Where the eye goes after the press: the first take's player, brought into view (below the form
     # on a phone), is the one place that shows the progress.
-    tab.form.button.click(None, None, None, js=widgets.scroll_js(first.elem_id), api_visibility="private")
+    tab.form.button.click(
+        None, None, None, js=widgets.scroll_js(first.elem_id, result.seeds.elem_id), api_visibility="private"
+    )
     tab.form.button.click(
         handlers.ENDPOINTS[tab.name],
         inputs=tab.inputs,

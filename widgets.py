@@ -16,7 +16,6 @@ import gradio as gr
 
 import admission
 import checks
-import examples as ex
 import handlers
 import models
 import planner
@@ -204,10 +203,12 @@ def sampling_controls(variant: models.Variant, prefix: str):
     return seed, steps, guidance, fmt
 
 
-def scroll_js(elem_id: str) -> str:
-    """Client-side only: bring ``elem_id`` into view unless it already is."""
+def scroll_js(elem_id: str, hidden: str = "") -> str:
+    """Client-side only: bring ``elem_id`` into view unless it already is; while it is not shown (a
+    result column before its first take), ``hidden`` instead, the element it will appear beside."""
     return (
-        f"() => {{ const el = document.getElementById({elem_id!r}); if (!el) return; const r = el.getBoundingClientRect();"
+        f"() => {{ let el = document.getElementById({elem_id!r}); if (el && !el.getClientRects().length)"
+        f" el = document.getElementById({hidden!r}); if (!el) return; const r = el.getBoundingClientRect();"
         " if (r.top < 0 || r.bottom > window.innerHeight) el.scrollIntoView({block: 'center'}); }"
     )
 
@@ -358,7 +359,8 @@ def result_column(prefix: str, n: int = 1) -> Result:
     takes, players, boxes, stems = takes_column(prefix, n)
     seeds = gr.HTML(tips.RESULT_EMPTY, html_template='<p class="result-line"></p>', js_on_load=PLAIN_TEXT_JS,
                     elem_id=f"{prefix}-seeds", elem_classes=["result-note"], padding=False)  # fmt: skip
-    with gr.Row():
+    # Until a take exists the column shows "Nothing here yet" alone (theme.CSS: ``result-column``).
+    with gr.Row(elem_classes=["result-actions"]):
         # Shown once Generate is set to more than one take (``results.SHOW_TAKES_JS``).
         pick = lenient(
             gr.Number(value=1, precision=0, label="Take to send", visible=False, minimum=1, maximum=n,
@@ -368,7 +370,8 @@ def result_column(prefix: str, n: int = 1) -> Result:
             tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS
         }
         sends["settings"] = gr.Button("Use these settings", size="sm", elem_id=f"{prefix}-use-settings")
-    with gr.Accordion("Details: every setting, the model and the timings", open=False, elem_id=f"{prefix}-details"):
+    details = "Details: every setting, the model and the timings"
+    with gr.Accordion(details, open=False, elem_id=f"{prefix}-details", elem_classes=["result-details"]):
         meta = gr.JSON(label="Metadata", open=False)
     return Result(takes, players, boxes, seeds, pick, sends, meta, stems)
 
@@ -426,28 +429,6 @@ def musical_controls(prefix: str) -> tuple[Any, Any, Any]:
     return bpm, key, meter
 
 
-def examples(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
-    """``gr.Examples`` whose loading event (``load_example_<tab>``, an example's number from 0) says
-    in words which numbers there are: Gradio's own answered 10⁹ or "x" with a bare "Error"."""
-    made = gr.Examples(rows, inputs, **kwargs)
-    dataset, own = made.dataset, made.dataset.preprocess
-    count = len(rows)
-
-    def preprocess(payload: Any) -> Any:
-        if payload is not None and not (type(payload) is int and 0 <= payload < count):
-            raise gr.Error(f"There is no example {checks.shown(payload)}: the examples are numbered 0 to {count - 1}.")
-        return own(payload)
-
-    dataset.preprocess = preprocess
-    return made
-
-
-def demo_examples(tab: str, rows: list[tuple], inputs: list[Any]) -> gr.Examples:
-    """An audio tab's examples: the synthesized demo song (its first input) with each row's settings."""
-    song = ex.demo_song()
-    return examples([[song, *row] for row in rows], inputs, label="Try the demo song", api_name=f"load_example_{tab}")
-
-
 class SongSettings(NamedTuple):
     """An audio tab's folded settings."""
 
@@ -495,5 +476,5 @@ def music_form(label: str, prefix: str, takes: int = 1) -> Iterator[Form]:
         with gr.Column(scale=3):
             yield form
             form.button, form.stop = action_buttons(label, prefix)
-        with gr.Column(scale=2):
+        with gr.Column(scale=2, elem_id=f"{prefix}-result", elem_classes=["result-column"]):
             form.result = result_column(prefix, takes)
