@@ -22,12 +22,14 @@ import handlers
 import lyrics as lyricist
 import modes
 import player
+import quota
 import results
 import songs
 import tooltips as tips
 import uploads
 import waveform
 import widgets
+import zerogpu
 
 
 @dataclass
@@ -290,6 +292,7 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
                             gr.Number(value=-1, precision=0, label="Seed", info=tips.SEED, elem_id="ly-seed")
                         )
                 button, stop = widgets.action_buttons("Write lyrics", "ly")
+                reserves = widgets.reserves_line("ly")
             with gr.Column(scale=3):
                 text = gr.Textbox("", label="Lyrics", lines=18, elem_id="ly-text")
                 caption = gr.Textbox("", label="Suggested style caption", elem_id="ly-caption")
@@ -309,6 +312,7 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
         [text, caption, used], api_name="lyrics", concurrency_id="gpu", show_progress_on=[text], validator=check,
     )  # fmt: skip
     stop.click(handlers.stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
+    wire_reserves(demo, "lyrics", reserves, {"structure": structure, "length": length})
     g = generate.fields
     # Public, as README documents it: in view_api() and callable by keyword (text, caption, vocal_language).
     use.click(
@@ -342,6 +346,8 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
     stems = wire_stems(demo, tab) + wire_describe(tab)
+    names = [p.name for p in handlers.own_parameters(prepare)]
+    wire_reserves(demo, tab.name, tab.form.reserves, dict(zip(names, tab.inputs, strict=True)))
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
     tab.form.stop.click(handlers.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
     if tab.reading is not None:
@@ -352,6 +358,21 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
             read, inputs, outputs, api_name=f"{tab.name}_analyze", concurrency_id=admission.UPLOADS,
             concurrency_limit=uploads.decodes_at_once(), show_progress="minimal",
         )  # fmt: skip
+
+
+def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[str, Any]) -> None:
+    """On a ZeroGPU Space, the line under a GPU button says what a press reserves (``quota``), from the
+    page's load on and as each field it depends on changes: arithmetic in an instant event, no queue."""
+    if not zerogpu.on_zero_gpu():
+        return
+    read = {name: component for name, component in fields.items() if name in quota.READS}
+    names, inputs = list(read), list(read.values())
+
+    def show(*values: Any) -> str:
+        return quota.reserves_line(mode, dict(zip(names, values, strict=True)))
+
+    for trigger in [demo.load, *(component.change for component in inputs)]:
+        trigger(show, inputs, line, queue=False, api_visibility="private", show_progress="hidden")
 
 
 def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:

@@ -25,6 +25,7 @@ import songs
 import tooltips as tips
 import uploads
 import waveform as waveform_js
+import zerogpu
 
 STEM_NAMES = ("vocals", "drums", "bass", "other")  # stems.STEMS, without importing the separator's room
 
@@ -389,6 +390,13 @@ def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
     return action, stop_button
 
 
+def reserves_line(prefix: str) -> gr.Markdown:
+    """Under a GPU button on a ZeroGPU Space: what a press will reserve of the visitor's daily quota
+    (filled in by ``tabs.wire_reserves``); nowhere else."""
+    shown = zerogpu.on_zero_gpu()
+    return gr.Markdown(tips.RESERVES_NOT_YET, visible=shown, elem_id=f"{prefix}-reserves", elem_classes=["hint"])
+
+
 def song_input(prefix: str, waveform: bool = False) -> tuple[gr.Audio, gr.Markdown, gr.HTML | None]:
     """The song upload, the line under it (filled by ``musical_controls``' analysis) and, where the
     tab works on a stretch of the song, its waveform (``waveform.py``): a region to drag in Edit,
@@ -466,6 +474,7 @@ class Form:
     button: gr.Button | None = None
     stop: gr.Button | None = None
     result: Result | None = None
+    reserves: gr.Markdown | None = None  # what a press reserves, on a ZeroGPU Space
 
 
 @contextlib.contextmanager
@@ -476,5 +485,6 @@ def music_form(label: str, prefix: str, takes: int = 1) -> Iterator[Form]:
         with gr.Column(scale=3):
             yield form
             form.button, form.stop = action_buttons(label, prefix)
+            form.reserves = reserves_line(prefix)
         with gr.Column(scale=2, elem_id=f"{prefix}-result", elem_classes=["result-column"]):
             form.result = result_column(prefix, takes)
