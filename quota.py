@@ -24,10 +24,12 @@ import gradio as gr
 import audio
 import budget
 import checks
+import describe
 import devices
 import lyrics
 import music
 import planner
+import stems
 import tooltips as tips
 
 # The titles ``spaces`` gives its two refusals (``spaces.zero.client.schedule``), and its figures.
@@ -37,11 +39,22 @@ _ASKED_LEFT = re.compile(r"\((\d+)s requested vs\. (\d+)s left\)")
 _BACK_IN = re.compile(r"Try again in ((?:\d+ days?, )?\d+:\d{2}:\d{2})")
 _ASKED = re.compile(r"duration \((\d+)s\)")
 
-# The fields the estimates read (as the preparers and the lyrics writer name them).
-READS = frozenset(
+# The fields each estimate reads (as the preparers, the lyrics writer and the buttons' events name them).
+MUSIC_READS = frozenset(
     ("audio_duration", "inference_steps", "guidance_scale", "batch_size", "lyrics", "reference_audio", "think")
-    + ("auto_length", "plan", "src_audio", "extend_seconds", "structure", "length")
+    + ("auto_length", "plan", "src_audio", "extend_seconds")
 )
+READS = {
+    "lyrics": frozenset(("structure", "length")),
+    "describe": frozenset(("src_audio",)),
+    "stems": frozenset(("take", "record")),
+}
+
+
+def reads(mode: str) -> frozenset[str]:
+    """The fields ``mode``'s estimate reads: a change to any of them changes the line."""
+    return READS.get(mode, MUSIC_READS)
+
 
 # What a refused request could change to fit what is left: given the seconds left, the ways in words.
 Ways = Callable[[int], list[str]]
@@ -86,16 +99,25 @@ def music_params(mode: str, fields: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def music_reserves(mode: str, fields: dict[str, Any]) -> int:
-    """Seconds of the quota a press of ``mode``'s button reserves with ``fields``."""
-    return charged(music.estimate_duration(mode, music_params(mode, fields)))
+def declares(mode: str, fields: dict[str, Any]) -> int:
+    """Seconds a press of ``mode``'s button declares with ``fields``: a music mode, ``lyrics``,
+    ``describe`` (the song's length from its header) or ``stems`` (the take's length in its record)."""
+    if mode == "lyrics":
+        return lyrics.estimate_duration(fields)
+    if mode == "describe":
+        header = audio.probe(fields.get("src_audio"))
+        return describe.estimate_duration(header.frames / header.rate)
+    if mode == "stems":
+        take = fields["record"]["takes"][int(fields["take"]) - 1]
+        return stems.estimate_duration(float(take["seconds"]))
+    return music.estimate_duration(mode, music_params(mode, fields))
 
 
 def reserves_line(mode: str, fields: dict[str, Any]) -> str:
     """The line beside a GPU button on a Space: what the press reserves, or what it waits for."""
     try:
-        seconds = charged(lyrics.estimate_duration(fields)) if mode == "lyrics" else music_reserves(mode, fields)
-    except (ValueError, TypeError, OverflowError, audio.AudioError):
+        seconds = charged(declares(mode, fields))
+    except (ValueError, TypeError, OverflowError, KeyError, IndexError, audio.AudioError):
         return tips.RESERVES_NOT_YET
     return tips.RESERVES.format(time=audio.clock(seconds))
 

@@ -46,8 +46,8 @@ class MusicTab:
     reading: tuple[list[Any], list[Any]] | None = None
     # What "Send to" this tab fills (``results.send_to``): the song first, then the style, the region.
     receives: list[Any] = field(default_factory=list)
-    # *Describe*: its button, its note, and the fields it fills (``describe.FORM``'s order).
-    describe: tuple[gr.Button, gr.Markdown, list[Any]] | None = None
+    # *Describe*: its button, its note, what it reserves, and the fields it fills (``describe.FORM``'s order).
+    describe: tuple[gr.Button, gr.Markdown, gr.Markdown, list[Any]] | None = None
 
 
 def examples(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
@@ -72,12 +72,13 @@ def demo_examples(tab: str, rows: list[tuple], inputs: list[Any]) -> gr.Examples
     return examples([[song, *row] for row in rows], inputs, label="Try the demo song", api_name=f"load_example_{tab}")
 
 
-def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown]:
-    """*Describe* under the song, and the note beneath it that says what the planner wrote."""
+def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
+    """*Describe* under the song, the note beneath it that says what the planner wrote, and (on a
+    ZeroGPU Space) what a press reserves."""
     button = gr.Button("Describe", size="sm", interactive=describe.available(), elem_id=f"{prefix}-describe")
     note = gr.Markdown(tips.DESCRIBE if describe.available() else tips.DESCRIBE_OFF, elem_classes=["hint"],
                        elem_id=f"{prefix}-describe-note")  # fmt: skip
-    return button, note
+    return button, note, widgets.reserves_line(f"{prefix}-describe")
 
 
 def generate_tab(variant: Any) -> MusicTab:
@@ -345,7 +346,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     ).success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
-    stems = wire_stems(demo, tab) + wire_describe(tab)
+    stems = wire_stems(demo, tab) + wire_describe(demo, tab)
     names = [p.name for p in handlers.own_parameters(prepare)]
     wire_reserves(demo, tab.name, tab.form.reserves, dict(zip(names, tab.inputs, strict=True)))
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
@@ -365,7 +366,7 @@ def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[st
     page's load on and as each field it depends on changes: arithmetic in an instant event, no queue."""
     if not zerogpu.on_zero_gpu():
         return
-    read = {name: component for name, component in fields.items() if name in quota.READS}
+    read = {name: component for name, component in fields.items() if name in quota.reads(mode)}
     names, inputs = list(read), list(read.values())
 
     def show(*values: Any) -> str:
@@ -417,17 +418,19 @@ def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
             show_progress_on=[tab.form.result.takes[i]],
             validator=admission.validator(handlers.check_stems, ["take", "record"], "record"),
         ).success(None, None, slot.box, js=widgets.SHOW_JS, api_visibility="private")  # fmt: skip
+        wire_reserves(demo, "stems", slot.reserves, {"take": slot.take, "record": tab.form.result.meta})
         names.append(name)
     return tuple(names)
 
 
-def wire_describe(tab: MusicTab) -> tuple[str, ...]:
+def wire_describe(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
     """*Describe* on an audio tab: GPU work, admitted and queued as a song is (the song is the field
     its refusals are noted on); Cover's is the public ``/describe``. Returns its api name, which the
     tab's Stop stops too."""
     if tab.describe is None:
         return ()
-    button, note, fields = tab.describe
+    button, note, reserves, fields = tab.describe
+    wire_reserves(demo, "describe", reserves, {"src_audio": tab.source})
     name = "describe" if tab.name == "cover" else f"describe_{tab.name}"
     button.click(
         handlers.describe_endpoint(tab.name), [tab.source, *fields], [*fields, note], api_name=name,

@@ -133,6 +133,7 @@ class StemSlot(NamedTuple):
     take: gr.Number
     box: gr.Column
     players: list[gr.Audio]
+    reserves: gr.Markdown  # what a press reserves, on a ZeroGPU Space
 
 
 # Shows a take's stems box once its stems arrived (in the page: see ``takes_column``).
@@ -142,6 +143,7 @@ SHOW_JS = "() => ({__type__: 'update', visible: true})"
 def stem_slot(prefix: str, i: int) -> StemSlot:
     button = gr.Button("Split into stems", size="sm", elem_id=f"{prefix}-stems-{i}", elem_classes=["stems-action"])
     take = lenient(gr.Number(value=i, precision=0, visible=False, elem_id=f"{prefix}-stems-take-{i}"))
+    reserves = reserves_line(f"{prefix}-stems-{i}", "stems-action")
     with gr.Column(visible=False, elem_id=f"{prefix}-stems-box-{i}") as box:
         gr.Markdown(tips.STEMS_HINT, elem_classes=["hint"])
         players = [
@@ -156,7 +158,7 @@ def stem_slot(prefix: str, i: int) -> StemSlot:
             )  # fmt: skip
             for name in STEM_NAMES
         ]
-    return StemSlot(button, take, box, players)
+    return StemSlot(button, take, box, players, reserves)
 
 
 def takes_column(
@@ -390,11 +392,13 @@ def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
     return action, stop_button
 
 
-def reserves_line(prefix: str) -> gr.Markdown:
+def reserves_line(prefix: str, *classes: str) -> gr.Markdown:
     """Under a GPU button on a ZeroGPU Space: what a press will reserve of the visitor's daily quota
     (filled in by ``tabs.wire_reserves``); nowhere else."""
     shown = zerogpu.on_zero_gpu()
-    return gr.Markdown(tips.RESERVES_NOT_YET, visible=shown, elem_id=f"{prefix}-reserves", elem_classes=["hint"])
+    return gr.Markdown(
+        tips.RESERVES_NOT_YET, visible=shown, elem_id=f"{prefix}-reserves", elem_classes=["hint", *classes]
+    )
 
 
 def song_input(prefix: str, waveform: bool = False) -> tuple[gr.Audio, gr.Markdown, gr.HTML | None]:
