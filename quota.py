@@ -153,8 +153,9 @@ def in_words(exc: gr.Error, ways: Ways | None = None) -> gr.Error:
         return exc
     found, back = _ASKED_LEFT.search(text), _BACK_IN.search(text)
     when = tips.QUOTA_BACK_IN.format(wait=back.group(1)) if back else tips.QUOTA_BACK_LATER
-    if found is None:  # the Space's own limit, or too many runs: no figures to go by
-        return gr.Error(tips.QUOTA_SPACE.format(when=when), title="Out of GPU time", print_exception=False)
+    if found is None:  # too many runs of the visitor's, or the Space's own limit: no figures to go by
+        words = tips.QUOTA_RUNS if "runs limit" in text else tips.QUOTA_SPACE
+        return gr.Error(words.format(when=when), title="Out of GPU time", print_exception=False)
     asked, left = int(found.group(1)), int(found.group(2))
     if left < charged(devices.GPU_MIN_SECONDS):
         fit = tips.QUOTA_NOTHING_FITS.format(least=audio.clock(charged(devices.GPU_MIN_SECONDS)))

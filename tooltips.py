@@ -233,6 +233,10 @@ QUOTA_SPACE = (
     "The GPU time ZeroGPU gives this Space has run out for now, so your press did not start. {when} Signed in to "
     "Hugging Face you have a daily quota of your own. Nothing was saved."
 )
+QUOTA_RUNS = (
+    "You have started as many GPU runs as ZeroGPU allows your account for now, so this press did not start. {when} "
+    "Signed in to Hugging Face (or with PRO) you may start more. Nothing was saved."
+)
 QUOTA_TOO_LONG = (
     "This press would reserve {asked} of GPU time, more than ZeroGPU lets your account reserve in one press, so it "
     "did not start. Signed in to Hugging Face (or with PRO) one press may reserve more; the largest request here "

@@ -97,14 +97,16 @@ def test_a_quota_refusal_says_when_it_comes_back_and_what_fits_now(space):
 
 
 def test_a_tiers_limit_and_the_spaces_own_limit_are_said_in_words(space):
-    """ "ZeroGPU illegal duration" (a declaration over the visitor's largest) and the quota of a Space
-    whose visitors have no token, in words; the lyrics writer's too."""
+    """ "ZeroGPU illegal duration" (a declaration over the visitor's largest), the quota of a Space
+    whose visitors have no token and a visitor's runs limit, in words; the lyrics writer's too."""
     words = _refused(space, {"left": 0, "wait": -1}, TOKEN, **LONG)
     assert "more than ZeroGPU lets your account reserve in one press" in words
     assert "the largest request here reserves 5:00" in words and "What reserves less: at most" in words
     assert "illegal" not in words
     words = _refused(space, {"left": 30, "wait": 600}, None, **{**LONG, "audio_duration": 10, "batch_size": 1})
     assert "The GPU time ZeroGPU gives this Space has run out for now" in words and "Try again later." in words
+    words = _refused(space, {"left": 0, "wait": 0}, TOKEN, **{**LONG, "audio_duration": 10, "batch_size": 1})
+    assert "You have started as many GPU runs as ZeroGPU allows your account for now" in words
     words = _refused(space, {"left": 20, "wait": 600}, TOKEN, theme="rain", api_name="/lyrics")
     assert "has 0:20 left" in words and "Nothing fits until then" in words
 
