@@ -372,7 +372,9 @@ def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[st
     def show(*values: Any) -> str:
         return quota.reserves_line(mode, dict(zip(names, values, strict=True)))
 
-    for trigger in [demo.load, *(component.change for component in inputs)]:
+    # At the page's load only where the fields already say (the other buttons wait for a song or a take).
+    loads = [demo.load] if mode in ("generate", "lyrics") else []
+    for trigger in [*loads, *(component.change for component in inputs)]:
         trigger(show, inputs, line, queue=False, api_visibility="private", show_progress="hidden")
 
 
