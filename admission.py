@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import ipaddress
 import itertools
 import os
 import threading
@@ -108,16 +107,9 @@ def visitor(session_hash: str | None, username: str | None, request: Any) -> fro
     if token:
         names.add("token:" + hashlib.sha256(token.encode()).hexdigest()[:24])
     host = getattr(getattr(request, "client", None), "host", None)
-    if host and _public(host):
+    if host and uploads.public_address(host):
         names.add(f"address:{host}")
     return frozenset(names)
-
-
-def _public(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_global
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

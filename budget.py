@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -105,11 +105,16 @@ def over(mode: str, params: dict[str, Any]) -> list[str]:
     return why
 
 
-def longest(mode: str, params: dict[str, Any]) -> int | None:
-    """The longest song (on a 10 s grid) the request could make within its budget, or None."""
+# Whether a request's params fit: within the budget here, or (``quota``) within what ZeroGPU has left.
+Fits = Callable[[dict[str, Any]], bool]
+
+
+def longest(mode: str, params: dict[str, Any], fits: Fits | None = None) -> int | None:
+    """The longest song (on a 10 s grid) the request could make within its budget (or ``fits``), or None."""
+    fits = fits or (lambda p: not over(mode, p))
     lo, hi = int(checks.MIN_SECONDS), int(checks.MAX_SECONDS)
     for seconds in range(hi, lo - 1, -LENGTH_STEP):
-        if not over(mode, {**params, "audio_duration": seconds}):
+        if fits({**params, "audio_duration": seconds}):
             return seconds
     return None
 
@@ -154,32 +159,40 @@ def room(job: modes.Job) -> Iterator[None]:
 
 
 def _what_fits(mode: str, params: dict[str, Any]) -> tuple[str, list[str]]:
-    """(the field to mark, the ways that fit: fewer takes, a shorter song, fewer steps, no Think)."""
+    """(the field to mark, the ways that fit the budget here: fewer takes, a shorter song, fewer
+    steps, no Think)."""
+    ways = ways_that_fit(mode, params, lambda p: not over(mode, p))
+    if not ways:
+        return ("batch_size" if mode == "generate" else "prompt"), ["ask for fewer takes or a shorter song"]
+    return ways[0][0], [w for _, w in ways]
+
+
+def ways_that_fit(mode: str, params: dict[str, Any], fits: Fits) -> list[tuple[str, str]]:
+    """What of ``params`` (a prepared request's) would change for the request to ``fits``: (field,
+    words) for each way, none when nothing does."""
     ways: list[tuple[str, str]] = []
     n = int(params.get("batch_size") or 1)
-    fewer = next((k for k in range(n - 1, 0, -1) if not over(mode, {**params, "batch_size": k})), None)
+    fewer = next((k for k in range(n - 1, 0, -1) if fits({**params, "batch_size": k})), None)
     if fewer is not None:
         ways.append(("batch_size", f"at most {fewer} take{'s' * (fewer > 1)} of that length"))
     if mode == "generate":
-        shorter = longest(mode, params)
+        shorter = longest(mode, params, fits)
         if shorter is not None and shorter < length(params):
             ways.append(("audio_duration", f"{'takes' if n > 1 else 'a take'} up to {span(shorter)}"))
     elif mode == "extend":
         added = float(params.get("extend_seconds") or 0)
         source = float(params["audio_duration"]) - added
         add = next((s for s in range(int(added) - 1, 0, -LENGTH_STEP)
-                    if not over(mode, {**params, "extend_seconds": s, "audio_duration": source + s})), None)  # fmt: skip
+                    if fits({**params, "extend_seconds": s, "audio_duration": source + s})), None)  # fmt: skip
         if add is not None:
             ways.append(("extend_seconds", f"up to {span(add)} added"))
     steps = int(params.get("inference_steps") or models.active_variant().steps)
-    fewer_steps = next((s for s in range(steps - 1, 0, -1) if not over(mode, {**params, "inference_steps": s})), None)
+    fewer_steps = next((s for s in range(steps - 1, 0, -1) if fits({**params, "inference_steps": s})), None)
     if fewer_steps is not None:
         ways.append(("inference_steps", f"up to {fewer_steps} steps"))
-    if params.get("think") and not over(mode, {**params, "think": False}):
+    if params.get("think") and fits({**params, "think": False}):
         ways.append(("think", "the same without Think"))
-    if not ways:
-        return ("batch_size" if mode == "generate" else "prompt"), ["ask for fewer takes or a shorter song"]
-    return ways[0][0], [w for _, w in ways]
+    return ways
 
 
 def _asked(mode: str, params: dict[str, Any]) -> str:

@@ -373,7 +373,13 @@ def check_loudness(value: Any) -> float | None:
     if text in ("", LOUDNESS_OFF, "none", "raw"):
         return None
     text = text.removesuffix("lufs").strip().replace("\u2212", "-")
-    number = as_number(text if not isinstance(value, int | float) else value, "Loudness")
+    try:
+        number = as_number(text if not isinstance(value, int | float) else value, "Loudness")
+    except gr.Error:  # "loud": say what the field takes, off included
+        raise gr.Error(
+            f"Loudness must be a number from {LUFS_RANGE[0]:g} to {LUFS_RANGE[1]:g} LUFS, or off "
+            f"(you asked for {shown(value)})."
+        ) from None
     if not LUFS_RANGE[0] <= number <= LUFS_RANGE[1]:
         raise gr.Error(
             f"Loudness must be between {LUFS_RANGE[0]:g} and {LUFS_RANGE[1]:g} LUFS, or off "

@@ -160,10 +160,25 @@ def sync_take(stamps: np.ndarray, energy: np.ndarray, rows: Rows, seconds: float
     return {"lines": lines, "score": lyric_score(energy, rows)}
 
 
+# A time a visitor typed into a line, as an LRC reader would take it: "[01:02.03]" (a line's time) or
+# "<01:02.03>" (a word's, enhanced LRC). In a line of the .lrc it would be a second time for that line.
+_TYPED_TIME = re.compile(
+    r"\[\s*\d{1,3}\s*:\s*\d{1,2}(?:[.:]\d{1,3})?\s*\]|<\s*\d{1,3}\s*:\s*\d{1,2}(?:[.:]\d{1,3})?\s*>"
+)
+
+
+def plain_line(text: Any) -> str:
+    """A sung line as the .lrc and the record carry it: no typed times, no control characters (a
+    karaoke screen or a terminal would act on BEL or ESC), one line of single spaces."""
+    text = _TYPED_TIME.sub(" ", str(text))
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
 def fit(lines: list[dict[str, Any]], seconds: float) -> list[dict[str, Any]]:
-    """``lines`` inside a take of ``seconds`` (it may have been trimmed after the render)."""
+    """``lines`` inside a take of ``seconds`` (it may have been trimmed after the render), their text
+    plain (``plain_line``)."""
     last = max(0.0, round(seconds - 0.01, 3))
-    return [{**line, "time": min(float(line["time"]), last)} for line in lines]
+    return [{**line, "time": min(float(line["time"]), last), "text": plain_line(line["text"])} for line in lines]
 
 
 def stamp(seconds: float) -> str:
@@ -174,8 +189,10 @@ def stamp(seconds: float) -> str:
 
 def lrc_text(lines: list[dict[str, Any]], title: str = "", seconds: float | None = None) -> str:
     """The ``.lrc`` file: ID tags, then one timed line per sung line."""
-    head = [f"[ti:{' '.join(title.split())}]"] if title else []
+    # A "]" would end the title's tag early; each line's own time is the only one it carries.
+    title = plain_line(title).replace("]", ")")
+    head = [f"[ti:{title}]"] if title else []
     if seconds is not None:
         head.append(f"[length:{int(seconds) // 60:02d}:{int(seconds) % 60:02d}]")
-    body = [f"{stamp(line['time'])}{' '.join(str(line['text']).split())}" for line in lines]
+    body = [f"{stamp(line['time'])}{plain_line(line['text'])}" for line in lines]
     return "\n".join([*head, *body]) + "\n"

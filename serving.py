@@ -17,6 +17,9 @@ output folder, uploads within their quota, requests of a bounded size.
   else 408 and the connection is closed. Bodies held half-read share ``ACE_STUDIO_BODY_POOL_MB``
   (default 16) beyond each one's first 64 KB, so a page's own few-KB requests never wait on it; a
   large body past it gets 503. An upload cut short leaves no partial file.
+- An upload has a deadline that follows its length: ``ACE_STUDIO_UPLOAD_GRACE_S`` (default 10) plus its
+  length at ``ACE_STUDIO_UPLOAD_MIN_KBPS`` (default 64 KB/s), else 408; and one public address holds at
+  most ``ACE_STUDIO_UPLOADS_PER_ADDRESS`` (default 4) uploads at once (429 in words past it).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ TYPES = {
 UPLOAD_FULL = tips.UPLOADS_FULL
 UPLOAD_TOO_LARGE = "This file is larger than the studio accepts ({mb} MB at most). Please upload a smaller one."
 TOO_BIG = "This request is larger than the studio accepts."
+UPLOADS_AT_ONCE = tips.UPLOADS_AT_ONCE
 
 
 # How deeply a request's JSON may nest: a request of the studio's nests a few levels, and Gradio
@@ -120,6 +124,46 @@ class _Pool:
 
 
 _pool = _Pool()
+
+
+class _Senders:
+    """Uploads being received per public address (for every server of the process, as ``_Pool``): a
+    trickle within the idle limit held a connection and its upload's room for as long as it liked."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, int] = {}
+
+    def take(self, host: str | None) -> bool:
+        if host is None:  # loopback or private: a proxy or this machine more likely than one visitor
+            return True
+        if self.held.get(host, 0) >= int(_seconds("ACE_STUDIO_UPLOADS_PER_ADDRESS", 4)):
+            return False
+        self.held[host] = self.held.get(host, 0) + 1  # on the event loop: no other coroutine runs here
+        return True
+
+    def give(self, host: str | None) -> None:
+        if host is not None:
+            self.held[host] -= 1
+            if not self.held[host]:
+                del self.held[host]
+
+
+_senders = _Senders()
+
+
+def _sender(scope: dict) -> str | None:
+    """The public address an upload comes from (uvicorn reads ``X-Forwarded-For`` from the proxies
+    ``FORWARDED_ALLOW_IPS`` names), or None."""
+    host = (scope.get("client") or (None,))[0]
+    return host if host and uploads.public_address(host) else None
+
+
+def upload_deadline(length: int) -> float:
+    """Seconds an upload of ``length`` bytes may take in all: the grace, then the floor rate."""
+    rate = _seconds("ACE_STUDIO_UPLOAD_MIN_KBPS", 64) * 1024
+    return _seconds("ACE_STUDIO_UPLOAD_GRACE_S", 10) + length / rate
+
+
 _limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -205,10 +249,19 @@ async def _upload(app: Any, scope: dict, receive: Any, send: Any, length: int | 
     """An upload within the quota: its length (or, sent in chunks without one, the most one upload
     may bring) is reserved before a byte is read, so uploads at once cannot all pass one check; a body
     that brings more than it was given room for is cut off and refused."""
-    import asyncio
-
     if length is not None and length > uploads.largest_upload() + 2**20:  # a megabyte for the form around it
         return await _refuse(send, 413, UPLOAD_TOO_LARGE.format(mb=uploads.largest_upload() // 2**20))
+    host = _sender(scope)
+    if not _senders.take(host):
+        return await _refuse(send, 429, UPLOADS_AT_ONCE, close=True)
+    try:
+        await _reserved(app, scope, receive, send, length)
+    finally:
+        _senders.give(host)
+
+
+async def _reserved(app: Any, scope: dict, receive: Any, send: Any, length: int | None) -> None:
+    """The upload, its room in the quota reserved, streamed to Gradio within its deadline."""
     allowed = length if length is not None else uploads.largest_upload()
     # The folder is walked off the event loop: other visitors' requests go on meanwhile.
     ticket = await asyncio.to_thread(uploads.reserve, allowed)
@@ -231,7 +284,7 @@ async def _upload(app: Any, scope: dict, receive: Any, send: Any, length: int | 
             await send(message)
 
     try:
-        await _streamed(app, scope, counted, answer)
+        await _streamed(app, scope, counted, answer, asyncio.get_running_loop().time() + upload_deadline(allowed))
     except Exception:
         if not over:
             raise
@@ -313,20 +366,22 @@ async def _read_body(receive: Any, hold: Any) -> bytes:
             return b"".join(chunks)
 
 
-async def _streamed(app: Any, scope: dict, receive: Any, send: Any) -> None:
+async def _streamed(app: Any, scope: dict, receive: Any, send: Any, deadline: float) -> None:
     """Hand an upload on to Gradio, which streams it to disk, ended (408) when its body stalls for
-    ``ACE_STUDIO_BODY_IDLE_S``. A stall or a visitor gone mid-body is raised to Gradio's parser as its
-    own error, so that it deletes the part it wrote (on a plain disconnect it keeps it)."""
+    ``ACE_STUDIO_BODY_IDLE_S`` or is not all there by ``deadline`` (the loop's clock). A stall or a
+    visitor gone mid-body is raised to Gradio's parser as its own error, so that it deletes the part
+    it wrote (on a plain disconnect it keeps it)."""
     from gradio.route_utils import MultiPartException
 
     idle, finished, stalled = _seconds("ACE_STUDIO_BODY_IDLE_S", 5), False, False
+    loop = asyncio.get_running_loop()
 
     async def bounded() -> dict:
         nonlocal finished, stalled
         if finished:  # past the body: waiting for a disconnect is the app's own business
             return await receive()
         try:
-            async with asyncio.timeout(idle):
+            async with asyncio.timeout_at(min(loop.time() + idle, deadline)):
                 message = await receive()
         except TimeoutError:
             stalled = True

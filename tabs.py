@@ -22,12 +22,14 @@ import handlers
 import lyrics as lyricist
 import modes
 import player
+import quota
 import results
 import songs
 import tooltips as tips
 import uploads
 import waveform
 import widgets
+import zerogpu
 
 
 @dataclass
@@ -44,16 +46,39 @@ class MusicTab:
     reading: tuple[list[Any], list[Any]] | None = None
     # What "Send to" this tab fills (``results.send_to``): the song first, then the style, the region.
     receives: list[Any] = field(default_factory=list)
-    # *Describe*: its button, its note, and the fields it fills (``describe.FORM``'s order).
-    describe: tuple[gr.Button, gr.Markdown, list[Any]] | None = None
+    # *Describe*: its button, its note, what it reserves, and the fields it fills (``describe.FORM``'s order).
+    describe: tuple[gr.Button, gr.Markdown, gr.Markdown, list[Any]] | None = None
 
 
-def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown]:
-    """*Describe* under the song, and the note beneath it that says what the planner wrote."""
+def examples(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
+    """``gr.Examples`` whose loading event (``load_example_<tab>``, an example's number from 0) says
+    in words which numbers there are: Gradio's own answered 10⁹ or "x" with a bare "Error"."""
+    made = gr.Examples(rows, inputs, **kwargs)
+    dataset, own = made.dataset, made.dataset.preprocess
+    count = len(rows)
+
+    def preprocess(payload: Any) -> Any:
+        if payload is not None and not (type(payload) is int and 0 <= payload < count):
+            raise gr.Error(f"There is no example {checks.shown(payload)}: the examples are numbered 0 to {count - 1}.")
+        return own(payload)
+
+    dataset.preprocess = preprocess
+    return made
+
+
+def demo_examples(tab: str, rows: list[tuple], inputs: list[Any]) -> gr.Examples:
+    """An audio tab's examples: the synthesized demo song (its first input) with each row's settings."""
+    song = ex.demo_song()
+    return examples([[song, *row] for row in rows], inputs, label="Try the demo song", api_name=f"load_example_{tab}")
+
+
+def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
+    """*Describe* under the song, the note beneath it that says what the planner wrote, and (on a
+    ZeroGPU Space) what a press reserves."""
     button = gr.Button("Describe", size="sm", interactive=describe.available(), elem_id=f"{prefix}-describe")
     note = gr.Markdown(tips.DESCRIBE if describe.available() else tips.DESCRIBE_OFF, elem_classes=["hint"],
                        elem_id=f"{prefix}-describe-note")  # fmt: skip
-    return button, note
+    return button, note, widgets.reserves_line(f"{prefix}-describe")
 
 
 def generate_tab(variant: Any) -> MusicTab:
@@ -95,7 +120,7 @@ def generate_tab(variant: Any) -> MusicTab:
                 finishing = widgets.finish_controls("gen")
         # Below the form and the results, so on a phone the results follow the button.
         # Instrumental ticked where an example's lyrics are "[Instrumental]", as the box itself would do.
-        widgets.examples(
+        examples(
             [[*e, e[1] == checks.INSTRUMENTAL_TAG] for e in ex.GENERATE], [prompt, lyrics, duration, language, instrumental],
             label="Try one of these", example_labels=ex.GENERATE_LABELS,
             api_name="load_example_generate",
@@ -142,7 +167,7 @@ def cover_tab(variant: Any) -> MusicTab:
                     "", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6, elem_id="cover-lyrics"
                 )
                 more = widgets.song_settings("cover", variant, reference=True)
-        widgets.demo_examples("cover", ex.COVER, [source, prompt, strength])
+        demo_examples("cover", ex.COVER, [source, prompt, strength])
     inputs = [source, prompt, lyrics, more.language, *more.music, strength, more.reference, *more.sampling, *more.lora,
               *more.finish, more.lora_preset]  # fmt: skip
     return MusicTab(
@@ -174,7 +199,7 @@ def extend_tab(variant: Any) -> MusicTab:
                     "", label="Lyrics for the new part", info=tips.LYRICS, lines=6, elem_id="extend-lyrics"
                 )
                 more = widgets.song_settings("extend", variant)
-        widgets.demo_examples("extend", ex.EXTEND, [source, prompt, seconds])
+        demo_examples("extend", ex.EXTEND, [source, prompt, seconds])
     # The seam moves with the seconds to add.
     seconds.change(None, [wave, seconds], wave, js=waveform.WITH_EXTRA_JS, api_visibility="private")
     inputs = [source, prompt, lyrics, more.language, *more.music, seconds, *more.sampling, *more.lora, *more.finish,
@@ -208,7 +233,7 @@ def edit_tab(variant: Any) -> MusicTab:
             )
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
                 more = widgets.song_settings("edit", variant)
-        widgets.demo_examples("edit", ex.EDIT, [source, start, end, prompt, lyrics])
+        demo_examples("edit", ex.EDIT, [source, start, end, prompt, lyrics])
     # A drag on the waveform sets the numbers; typed numbers move the selection (both in the page).
     wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
     for box in (start, end):
@@ -268,13 +293,14 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
                             gr.Number(value=-1, precision=0, label="Seed", info=tips.SEED, elem_id="ly-seed")
                         )
                 button, stop = widgets.action_buttons("Write lyrics", "ly")
+                reserves = widgets.reserves_line("ly")
             with gr.Column(scale=3):
                 text = gr.Textbox("", label="Lyrics", lines=18, elem_id="ly-text")
                 caption = gr.Textbox("", label="Suggested style caption", elem_id="ly-caption")
                 used = gr.Number(None, precision=0, label="Seed used", info=tips.LYRICS_SEED_USED, interactive=False,
                                  elem_id="ly-seed-used")  # fmt: skip
                 use = gr.Button("Use in Generate", elem_id="ly-use")
-        widgets.examples(
+        examples(
             [list(e) for e in ex.LYRICS], [theme, genre, mood, language],
             label="Try one of these", api_name="load_example_lyrics",
         )  # fmt: skip
@@ -287,6 +313,7 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
         [text, caption, used], api_name="lyrics", concurrency_id="gpu", show_progress_on=[text], validator=check,
     )  # fmt: skip
     stop.click(handlers.stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
+    wire_reserves(demo, "lyrics", reserves, {"structure": structure, "length": length})
     g = generate.fields
     # Public, as README documents it: in view_api() and callable by keyword (text, caption, vocal_language).
     use.click(
@@ -303,7 +330,9 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     prepare = modes.PREPARE[tab.name]
     # Where the eye goes after the press: the first take's player, brought into view (below the form
     # on a phone), is the one place that shows the progress.
-    tab.form.button.click(None, None, None, js=widgets.scroll_js(first.elem_id), api_visibility="private")
+    tab.form.button.click(
+        None, None, None, js=widgets.scroll_js(first.elem_id, result.seeds.elem_id), api_visibility="private"
+    )
     tab.form.button.click(
         handlers.ENDPOINTS[tab.name],
         inputs=tab.inputs,
@@ -317,7 +346,9 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     ).success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
-    stems = wire_stems(demo, tab) + wire_describe(tab)
+    stems = wire_stems(demo, tab) + wire_describe(demo, tab)
+    names = [p.name for p in handlers.own_parameters(prepare)]
+    wire_reserves(demo, tab.name, tab.form.reserves, dict(zip(names, tab.inputs, strict=True)))
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
     tab.form.stop.click(handlers.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
     if tab.reading is not None:
@@ -328,6 +359,23 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
             read, inputs, outputs, api_name=f"{tab.name}_analyze", concurrency_id=admission.UPLOADS,
             concurrency_limit=uploads.decodes_at_once(), show_progress="minimal",
         )  # fmt: skip
+
+
+def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[str, Any]) -> None:
+    """On a ZeroGPU Space, the line under a GPU button says what a press reserves (``quota``), from the
+    page's load on and as each field it depends on changes: arithmetic in an instant event, no queue."""
+    if not zerogpu.on_zero_gpu():
+        return
+    read = {name: component for name, component in fields.items() if name in quota.reads(mode)}
+    names, inputs = list(read), list(read.values())
+
+    def show(*values: Any) -> str:
+        return quota.reserves_line(mode, dict(zip(names, values, strict=True)))
+
+    # At the page's load only where the fields already say (the other buttons wait for a song or a take).
+    loads = [demo.load] if mode in ("generate", "lyrics") else []
+    for trigger in [*loads, *(component.change for component in inputs)]:
+        trigger(show, inputs, line, queue=False, api_visibility="private", show_progress="hidden")
 
 
 def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
@@ -372,17 +420,19 @@ def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
             show_progress_on=[tab.form.result.takes[i]],
             validator=admission.validator(handlers.check_stems, ["take", "record"], "record"),
         ).success(None, None, slot.box, js=widgets.SHOW_JS, api_visibility="private")  # fmt: skip
+        wire_reserves(demo, "stems", slot.reserves, {"take": slot.take, "record": tab.form.result.meta})
         names.append(name)
     return tuple(names)
 
 
-def wire_describe(tab: MusicTab) -> tuple[str, ...]:
+def wire_describe(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
     """*Describe* on an audio tab: GPU work, admitted and queued as a song is (the song is the field
     its refusals are noted on); Cover's is the public ``/describe``. Returns its api name, which the
     tab's Stop stops too."""
     if tab.describe is None:
         return ()
-    button, note, fields = tab.describe
+    button, note, reserves, fields = tab.describe
+    wire_reserves(demo, "describe", reserves, {"src_audio": tab.source})
     name = "describe" if tab.name == "cover" else f"describe_{tab.name}"
     button.click(
         handlers.describe_endpoint(tab.name), [tab.source, *fields], [*fields, note], api_name=name,

@@ -76,6 +76,15 @@ CSS = """
 .result-note p { font-size: var(--text-md); }
 .result-note .result-line { white-space: pre-line; margin: 0; }
 
+/* Before its first take a result column says "Nothing here yet" alone (issue 41): an empty player at
+   0:00, Split into stems, Send to, Use these settings and Details made a phone's Generate page 2,100 px
+   tall. A player holding a take is marked ``data-ready="1"`` (player.JS); while a run is under way its
+   first player shows anyway, because Gradio draws the run's progress (or its error) in it. */
+.result-column:not(:has([data-ready="1"])) :is(.block.take-player-box, .stems-action, .result-actions, .result-details) {
+  display: none !important;
+}
+.result-column:not(:has([data-ready="1"])) .block.take-player-box:has(> .wrap:not(.hide)) { display: block !important; }
+
 /* A field the validator refused keeps the words under it until the tab's next press (theme.JS), shown
    where Gradio's own mark is gone (the page's next event of any kind removes it), never twice. */
 .block[data-studio-note]:not(:has(div.validation-error))::after {

@@ -212,3 +212,34 @@ LYRIC_SCORE = (
     "Lyric alignment, 0 to 1 (ACE-Step's own score): how clearly and in order this take sings its words. "
     "Pick the take with the higher number when the words matter."
 )
+UPLOADS_AT_ONCE = (
+    "Your connection is already sending the studio several uploads at once. Wait until one has arrived, then "
+    "upload again."
+)
+
+# On a ZeroGPU Space (quota.py): the line beside each GPU button, and ZeroGPU's refusals in words.
+RESERVES = "On this Space a press reserves about {time} of your daily ZeroGPU time; you are charged what it uses."
+RESERVES_NOT_YET = "On this Space a press reserves some of your daily ZeroGPU time: how much shows once a song is here."
+QUOTA_EXCEEDED = (
+    "This press would reserve {asked} of GPU time and your daily ZeroGPU quota has {left} left, so ZeroGPU did not "
+    "start it. {when} Signed in to Hugging Face you get more time a day (with PRO, more still). {fit} Nothing was saved."
+)
+QUOTA_BACK_IN = "Your quota comes back in {wait}."
+QUOTA_BACK_LATER = "Try again later."
+QUOTA_FITS = "What fits now: {ways}."
+QUOTA_NOTHING_FITS = "Nothing fits until then: every press here reserves at least {least}."
+QUOTA_LESS = "a shorter or smaller request"
+QUOTA_SPACE = (
+    "The GPU time ZeroGPU gives this Space has run out for now, so your press did not start. {when} Signed in to "
+    "Hugging Face you have a daily quota of your own. Nothing was saved."
+)
+QUOTA_RUNS = (
+    "You have started as many GPU runs as ZeroGPU allows your account for now, so this press did not start. {when} "
+    "Signed in to Hugging Face (or with PRO) you may start more. Nothing was saved."
+)
+QUOTA_TOO_LONG = (
+    "This press would reserve {asked} of GPU time, more than ZeroGPU lets your account reserve in one press, so it "
+    "did not start. Signed in to Hugging Face (or with PRO) one press may reserve more; the largest request here "
+    "reserves {largest}. What reserves less: {ways}. Nothing was saved."
+)
+QUOTA_THIS_MUCH = "this much"

@@ -16,7 +16,6 @@ import gradio as gr
 
 import admission
 import checks
-import examples as ex
 import handlers
 import models
 import planner
@@ -26,6 +25,7 @@ import songs
 import tooltips as tips
 import uploads
 import waveform as waveform_js
+import zerogpu
 
 STEM_NAMES = ("vocals", "drums", "bass", "other")  # stems.STEMS, without importing the separator's room
 
@@ -133,6 +133,7 @@ class StemSlot(NamedTuple):
     take: gr.Number
     box: gr.Column
     players: list[gr.Audio]
+    reserves: gr.Markdown  # what a press reserves, on a ZeroGPU Space
 
 
 # Shows a take's stems box once its stems arrived (in the page: see ``takes_column``).
@@ -142,6 +143,7 @@ SHOW_JS = "() => ({__type__: 'update', visible: true})"
 def stem_slot(prefix: str, i: int) -> StemSlot:
     button = gr.Button("Split into stems", size="sm", elem_id=f"{prefix}-stems-{i}", elem_classes=["stems-action"])
     take = lenient(gr.Number(value=i, precision=0, visible=False, elem_id=f"{prefix}-stems-take-{i}"))
+    reserves = reserves_line(f"{prefix}-stems-{i}", "stems-action")
     with gr.Column(visible=False, elem_id=f"{prefix}-stems-box-{i}") as box:
         gr.Markdown(tips.STEMS_HINT, elem_classes=["hint"])
         players = [
@@ -156,7 +158,7 @@ def stem_slot(prefix: str, i: int) -> StemSlot:
             )  # fmt: skip
             for name in STEM_NAMES
         ]
-    return StemSlot(button, take, box, players)
+    return StemSlot(button, take, box, players, reserves)
 
 
 def takes_column(
@@ -204,10 +206,12 @@ def sampling_controls(variant: models.Variant, prefix: str):
     return seed, steps, guidance, fmt
 
 
-def scroll_js(elem_id: str) -> str:
-    """Client-side only: bring ``elem_id`` into view unless it already is."""
+def scroll_js(elem_id: str, hidden: str = "") -> str:
+    """Client-side only: bring ``elem_id`` into view unless it already is; while it is not shown (a
+    result column before its first take), ``hidden`` instead, the element it will appear beside."""
     return (
-        f"() => {{ const el = document.getElementById({elem_id!r}); if (!el) return; const r = el.getBoundingClientRect();"
+        f"() => {{ let el = document.getElementById({elem_id!r}); if (el && !el.getClientRects().length)"
+        f" el = document.getElementById({hidden!r}); if (!el) return; const r = el.getBoundingClientRect();"
         " if (r.top < 0 || r.bottom > window.innerHeight) el.scrollIntoView({block: 'center'}); }"
     )
 
@@ -358,7 +362,8 @@ def result_column(prefix: str, n: int = 1) -> Result:
     takes, players, boxes, stems = takes_column(prefix, n)
     seeds = gr.HTML(tips.RESULT_EMPTY, html_template='<p class="result-line"></p>', js_on_load=PLAIN_TEXT_JS,
                     elem_id=f"{prefix}-seeds", elem_classes=["result-note"], padding=False)  # fmt: skip
-    with gr.Row():
+    # Until a take exists the column shows "Nothing here yet" alone (theme.CSS: ``result-column``).
+    with gr.Row(elem_classes=["result-actions"]):
         # Shown once Generate is set to more than one take (``results.SHOW_TAKES_JS``).
         pick = lenient(
             gr.Number(value=1, precision=0, label="Take to send", visible=False, minimum=1, maximum=n,
@@ -368,7 +373,8 @@ def result_column(prefix: str, n: int = 1) -> Result:
             tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS
         }
         sends["settings"] = gr.Button("Use these settings", size="sm", elem_id=f"{prefix}-use-settings")
-    with gr.Accordion("Details: every setting, the model and the timings", open=False, elem_id=f"{prefix}-details"):
+    details = "Details: every setting, the model and the timings"
+    with gr.Accordion(details, open=False, elem_id=f"{prefix}-details", elem_classes=["result-details"]):
         meta = gr.JSON(label="Metadata", open=False)
     return Result(takes, players, boxes, seeds, pick, sends, meta, stems)
 
@@ -384,6 +390,15 @@ def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
             elem_classes=["stop-action"],
         )  # fmt: skip
     return action, stop_button
+
+
+def reserves_line(prefix: str, *classes: str) -> gr.Markdown:
+    """Under a GPU button on a ZeroGPU Space: what a press will reserve of the visitor's daily quota
+    (filled in by ``tabs.wire_reserves``); nowhere else."""
+    shown = zerogpu.on_zero_gpu()
+    return gr.Markdown(
+        tips.RESERVES_NOT_YET, visible=shown, elem_id=f"{prefix}-reserves", elem_classes=["hint", *classes]
+    )
 
 
 def song_input(prefix: str, waveform: bool = False) -> tuple[gr.Audio, gr.Markdown, gr.HTML | None]:
@@ -426,28 +441,6 @@ def musical_controls(prefix: str) -> tuple[Any, Any, Any]:
     return bpm, key, meter
 
 
-def examples(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
-    """``gr.Examples`` whose loading event (``load_example_<tab>``, an example's number from 0) says
-    in words which numbers there are: Gradio's own answered 10⁹ or "x" with a bare "Error"."""
-    made = gr.Examples(rows, inputs, **kwargs)
-    dataset, own = made.dataset, made.dataset.preprocess
-    count = len(rows)
-
-    def preprocess(payload: Any) -> Any:
-        if payload is not None and not (type(payload) is int and 0 <= payload < count):
-            raise gr.Error(f"There is no example {checks.shown(payload)}: the examples are numbered 0 to {count - 1}.")
-        return own(payload)
-
-    dataset.preprocess = preprocess
-    return made
-
-
-def demo_examples(tab: str, rows: list[tuple], inputs: list[Any]) -> gr.Examples:
-    """An audio tab's examples: the synthesized demo song (its first input) with each row's settings."""
-    song = ex.demo_song()
-    return examples([[song, *row] for row in rows], inputs, label="Try the demo song", api_name=f"load_example_{tab}")
-
-
 class SongSettings(NamedTuple):
     """An audio tab's folded settings."""
 
@@ -485,6 +478,7 @@ class Form:
     button: gr.Button | None = None
     stop: gr.Button | None = None
     result: Result | None = None
+    reserves: gr.Markdown | None = None  # what a press reserves, on a ZeroGPU Space
 
 
 @contextlib.contextmanager
@@ -495,5 +489,6 @@ def music_form(label: str, prefix: str, takes: int = 1) -> Iterator[Form]:
         with gr.Column(scale=3):
             yield form
             form.button, form.stop = action_buttons(label, prefix)
-        with gr.Column(scale=2):
+            form.reserves = reserves_line(prefix)
+        with gr.Column(scale=2, elem_id=f"{prefix}-result", elem_classes=["result-column"]):
             form.result = result_column(prefix, takes)

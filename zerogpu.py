@@ -38,6 +38,7 @@ import models
 import modes
 import music
 import planner
+import quota
 import runs
 import stems
 import tooltips as tips
@@ -338,19 +339,20 @@ OUT_OF_GPU_TIME = "The GPU time ran out twice for this request. Try a shorter so
 RETRYING = "Retrying with a longer GPU budget…"
 
 
-def with_retry(call: Callable[[float], T]) -> T:
-    """``call(multiplier)``; once more with twice the declared time if ZeroGPU cut the first try short."""
+def with_retry(call: Callable[[float], T], ways: quota.Ways | None = None) -> T:
+    """``call(multiplier)``; once more with twice the declared time if ZeroGPU cut the first try short.
+    ZeroGPU's refusals (the quota, one call's limit) in the studio's words, with ``ways`` that fit."""
     try:
         return call(1.0)
     except gr.Error as exc:
         if not is_gpu_abort(exc):
-            raise
+            raise quota.in_words(exc, ways) from None
     gr.Info(RETRYING)
     try:
         return call(2.0)
     except gr.Error as exc:
         if not is_gpu_abort(exc):
-            raise
+            raise quota.in_words(exc, ways) from None
         raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time") from None
 
 
@@ -394,7 +396,8 @@ def run_music(job: modes.Job, progress: Any = None, run_id: str | None = None) -
             progress(0, desc="Starting…")
         else:
             progress(0, desc=f"Loading the model… the first song takes about {backend.COLD_START_SECONDS:.0f} s longer")
-    result = with_retry(lambda m: music_gpu(job.mode, job.params, job.request, progress, run_id, m))
+    ways = quota.music_ways(job.mode, job.params)
+    result = with_retry(lambda m: music_gpu(job.mode, job.params, job.request, progress, run_id, m), ways)
     if waited >= 0.5:
         result["timings"]["model_wait_s"] = round(waited, 3)
     return result
@@ -413,7 +416,7 @@ def stream_lyrics(
             return
         except gr.Error as exc:
             if not is_gpu_abort(exc):
-                raise
+                raise quota.in_words(exc) from None
         if multiplier == 1.0:
             gr.Info(RETRYING)
     raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time")

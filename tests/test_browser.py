@@ -351,11 +351,21 @@ def test_a_phone_shows_the_synced_lines_of_a_take(browser, site, request):
 
 
 def test_take_to_send_shows_only_with_more_than_one_take(page):
+    """Only once there are takes to send (issue 41: before any take the result column shows "Nothing
+    here yet" alone), and only when Generate is set to more than one."""
     pick = page.get_by_label("Take to send")
     assert pick.count() == 0 or not pick.first.is_visible()
+    _no_think(page)
+    page.locator("#gen-prompt textarea").fill("two takes")
     page.locator("#gen-advanced").get_by_text("Advanced settings").click()
     _fill_number(page, "#gen-takes", 2)
-    page.get_by_label("Take to send").first.wait_for(state="visible")
+    assert not pick.first.is_visible()  # two takes asked for, none made yet: nothing to send
+    _fill_number(page, "#gen-steps", 1)
+    page.locator("#gen-button").click()
+    page.locator("#gen-take-2 a.download-link").wait_for()
+    pick.first.wait_for(state="visible")
+    _fill_number(page, "#gen-takes", 1)
+    pick.first.wait_for(state="hidden")
 
 
 def test_the_edit_region_follows_the_waveform_and_the_numbers(page):

@@ -186,8 +186,11 @@ def test_extend_keeps_the_source_and_holds_only_the_new_part(client, tmp_path):
 def test_a_loudness_or_fade_the_studio_cannot_make_is_named(client):
     with pytest.raises(ValidationError, match=r"Loudness must be between -30 and -6 LUFS"):
         client.predict(prompt="x", audio_duration=10, think=False, loudness="0", api_name="/generate")
-    with pytest.raises(ValidationError, match=r"Loudness must be a number"):
-        client.predict(prompt="x", audio_duration=10, think=False, loudness="very loud", api_name="/generate")
+    # Words that say what the field takes, "off" included (issue 41: "loud" got "must be a number").
+    for word in ("very loud", "loud"):
+        with pytest.raises(ValidationError, match=r"Loudness must be a number from -30 to -6 LUFS, or off") as refused:
+            client.predict(prompt="x", audio_duration=10, think=False, loudness=word, api_name="/generate")
+        assert f"you asked for '{word}'" in str(refused.value)
     with pytest.raises(ValidationError, match=r"Fade out must be between 0 s and 10 s"):
         client.predict(prompt="x", audio_duration=10, think=False, fade_out=30, api_name="/generate")
     # And the studio keeps serving.

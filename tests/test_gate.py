@@ -351,3 +351,73 @@ def test_use_in_generate_refuses_a_huge_text_in_words(studio):
         studio.client.predict("la la", "x" * 513, "en", api_name="/use_in_generate")
     lyrics, caption, *_ = studio.client.predict("l" * 4096, "c" * 512, "en", api_name="/use_in_generate")
     assert len(lyrics) == 4096 and len(caption) == 512
+
+
+def _upload_siege(studio, count: int, address: str) -> dict:
+    """``count`` uploads of 64 KB from ``address`` (a local proxy's ``X-Forwarded-For``, which uvicorn
+    trusts), each sending its first part and then a byte a second (inside the idle limit, for 40 s),
+    while a visitor from elsewhere makes a song: the answers, when each connection was closed, the
+    studio's peak memory and the song's seconds against the same song alone."""
+    boundary = "siege"
+    start = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="held.wav"\r\n'
+        "Content-Type: audio/wav\r\n\r\n"
+    ).encode()
+    head = (
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {64 * 1024}\r\n"
+        f"X-Forwarded-For: {address}\r\n"
+    ).encode()
+    victim = Client(studio.url, verbose=False)
+    started = time.perf_counter()
+    victim.predict(**TAKE, api_name="/generate")
+    solo = time.perf_counter() - started
+    results: list = []
+    senders = [
+        threading.Thread(
+            target=_half_sent, args=(studio.url, "gradio_api/upload", head, [start] + [b"\0"] * 40, results, 1.0)
+        )
+        for _ in range(count)
+    ]
+    with Rss(studio.proc.pid).peak() as rss:
+        for thread in senders:
+            thread.start()
+        started = time.perf_counter()
+        victim.predict(**TAKE, api_name="/generate")
+        during = time.perf_counter() - started
+        for thread in senders:
+            thread.join()
+    return {
+        "statuses": [r[0] for r in results],
+        "words": [r[1] for r in results],
+        "closed": [r[2] for r in results],
+        "rss": rss["peak"] - rss["before"],
+        "solo": solo,
+        "during": during,
+    }
+
+
+@pytest.mark.parametrize("count", [30, 300])
+def test_held_uploads_from_one_address_are_few_and_end_by_their_deadline(studio, count):
+    """Issue 41: an upload trickling inside the idle limit had no overall deadline, and one address
+    could hold as many as it liked. Now it holds ``ACE_STUDIO_UPLOADS_PER_ADDRESS`` (4) and the rest
+    are told at once (429, in words); the held ones end at their deadline (10 s of grace, then 64 KB/s:
+    11 s for 64 KB), 408; the visitor's song meanwhile is not held up."""
+    siege = _upload_siege(studio, count, "81.2.69.142")
+    held = [c for s, c in zip(siege["statuses"], siege["closed"], strict=True) if s == TIMEOUT]
+    told = [c for s, c in zip(siege["statuses"], siege["closed"], strict=True) if s == TOO_MANY]
+    print(
+        f"\n{count} trickled uploads from one address: {len(held)} held, ended after at most "
+        f"{max(held, default=0):.1f} s; {len(told)} told at once (at most {max(told, default=0):.2f} s); "
+        f"+{siege['rss'] / MB:.0f} MB peak RSS; the victim's song {siege['during']:.2f} s against "
+        f"{siege['solo']:.2f} s alone"
+    )
+    assert len(held) == 4 and len(told) == count - 4, sorted(set(siege["statuses"]))
+    assert all(
+        serving.UPLOADS_AT_ONCE in w for s, w in zip(siege["statuses"], siege["words"], strict=True) if s == TOO_MANY
+    )
+    assert all(9 < c < 20 for c in held) and max(told) < 5, (held, told)
+    assert siege["rss"] < 128 * MB and siege["during"] < 3 * siege["solo"] + 5, siege
+    assert serving.upload_deadline(64 * 1024) == pytest.approx(11.0)
+
+
+TOO_MANY = "HTTP/1.1 429 Too Many Requests"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pylrc
 import pytest
@@ -111,3 +113,36 @@ def test_takes_get_line_times_and_a_score_from_one_batched_pass(warm_backend):
                                      "vocal_language": "unknown", "num_inference_steps": 1, "guidance_scale": 1.0,
                                      "task_type": "text2music", "seeds": [5]})  # fmt: skip
     assert "lyrics" not in instrumental
+
+
+# The issue's lyrics: a typed time inside a line, markup, a tab and two control characters (BEL, ESC).
+HOSTILE = "[Verse]\n[00:00.00] injected timestamp\n<script>alert(1)</script>\nline\twith\x07control\x1bchars"
+SUNG_HOSTILE = ["injected timestamp", "<script>alert(1)</script>", "line with control chars"]
+
+
+def test_a_takes_lrc_carries_each_sung_line_once_with_its_own_time(studio_server):
+    """Issue 41: sent through the API as a visitor would, a typed "[00:00.00]" inside a line became a
+    second time for it in the ``.lrc``, and BEL and ESC reached the file. Fetched as the page's link
+    fetches it, every line has exactly one time, the studio's, and no control character; the record's
+    ``lyric_lines`` likewise."""
+    import httpx
+    from gradio_client import Client
+
+    url, _ = studio_server
+    record = Client(url, verbose=False).predict(
+        prompt="synth pop", lyrics=HOSTILE, audio_duration=10, inference_steps=1, think=False, api_name="/generate"
+    )[-1]
+    take = record["takes"][0]
+    answer = httpx.get(f"{url}takes/{take['lrc']}", timeout=60)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain"), answer
+    text = answer.text
+    assert not any(not c.isprintable() for c in text.replace("\n", "")), repr(text)
+    timed = [line for line in text.splitlines() if not line.startswith(("[ti:", "[length:"))]
+    stamps = [re.findall(r"\[\d+:\d+(?:\.\d+)?\]", line) for line in timed]
+    assert [len(found) for found in stamps] == [1, 1, 1] and all(
+        line.startswith(s[0]) for line, s in zip(timed, stamps, strict=True)
+    )
+    assert [line[len(s[0]) :] for line, s in zip(timed, stamps, strict=True)] == SUNG_HOSTILE
+    assert [line["text"] for line in take["lyric_lines"]] == SUNG_HOSTILE
+    parsed = pylrc.parse(text)  # a standard reader: one entry per sung line, in order, at the studio's times
+    assert [round(line.time, 2) for line in parsed] == [round(line["time"], 2) for line in take["lyric_lines"]]

@@ -317,6 +317,42 @@ def test_stop_after_the_last_step_stops_or_says_the_take_was_saved(desk, site, m
     assert len(set(out.rglob("*.wav")) - made) == 1
 
 
+# ---------------------------------------------------------------- issue 41: a result column that waits
+
+# A result column's parts a visitor can see (laid out, not display: none), by their element ids.
+SHOWN_PARTS = """prefix => Object.fromEntries(["take-1", "stems-1", "send-cover", "send-extend", "send-edit",
+  "use-settings", "details", "seeds"].map((id) => [id, Boolean(document.getElementById(prefix + "-" + id)?.getClientRects().length)]))"""
+RESULT_PARTS = ("take-1", "stems-1", "send-cover", "send-extend", "send-edit", "use-settings", "details")
+
+
+def test_a_result_column_shows_nothing_here_yet_alone_until_a_take_exists(phone):
+    """Issue 41: before any take the result column was an empty player at 0:00, Split into stems, Send
+    to, Use these settings and Details beside "Nothing here yet" (a phone's Generate page 2,100 px tall).
+    Now the line alone, on every music tab; the take comes with its player and its actions."""
+    empty = {part: False for part in RESULT_PARTS} | {"seeds": True}
+    for name, prefix in (("Cover", "cover"), ("Extend", "extend"), ("Edit", "edit"), ("Generate", "gen")):
+        _tab(phone, name)
+        phone.locator(f"#{prefix}-seeds").get_by_text("Nothing here yet").wait_for()
+        assert phone.evaluate(SHOWN_PARTS, prefix) == empty, name
+    tall = phone.evaluate("document.documentElement.scrollHeight")
+    _shot(phone, "issue41-before-a-take", full_page=True)
+    phone.locator("#gen-prompt textarea").fill("short")
+    phone.locator("#gen-think input[type=checkbox]").uncheck()
+    phone.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    _type(phone, "#gen-steps", 1)
+    phone.locator("#gen-button").click()
+    phone.locator("#gen-take-1 a.download-link").wait_for()
+    phone.locator("#gen-seeds").get_by_text("take 1").wait_for()
+    assert phone.evaluate(SHOWN_PARTS, "gen") == {part: True for part in (*RESULT_PARTS, "seeds")}
+    # The other tabs still have no take: still the line alone.
+    _tab(phone, "Cover")
+    assert phone.evaluate(SHOWN_PARTS, "cover") == empty
+    _tab(phone, "Generate")
+    after = phone.evaluate("document.documentElement.scrollHeight")
+    _shot(phone, "issue41-after-a-take", full_page=True)
+    print(f"\nGenerate on a phone (375 px): {tall} px tall before a take; {after} px with one (Advanced settings open)")
+
+
 # ---------------------------------------------------------------- 10: the desktop layout
 
 

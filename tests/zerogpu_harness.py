@@ -2,7 +2,7 @@
 
 - ``FakeDeviceAPI`` answers the four endpoints the ``spaces`` client calls (``/schedule``,
   ``/allow``, ``/release``, ``/startup-report``) from a thread on loopback, records every declared
-  duration, and kills the worker process of a call that outlives its declared duration times
+  duration, refuses the calls ``refusals`` names as ZeroGPU refuses an exhausted quota, and kills the worker process of a call that outlives its declared duration times
   ``scale`` (``scales`` gives one-off scales for the next calls), as ZeroGPU does.
 - ``serve()`` (``--serve``) is the studio process: ``spaces.zero.torch`` is replaced by no-ops before
   ``spaces`` is imported (there is no CUDA to pack or move), then ``app.main()`` runs with
@@ -44,6 +44,11 @@ class FakeDeviceAPI:
         # instead of reusing the last one: both of ZeroGPU's behaviours get exercised.
         self.fresh_every = fresh_every
         self.durations: list[int] = []
+        # ZeroGPU's refusals for the next calls, as its /schedule sends them (HTTP 429): ``{"left":
+        # seconds of quota left, "wait": seconds until it comes back}``; a negative wait is a duration
+        # over the visitor's largest ("illegal duration"). Their declared durations go to ``refused``.
+        self.refusals: list[dict[str, int]] = []
+        self.refused: list[int] = []
         self.killed: list[int] = []
         self.startup_reports = 0
         self._calls: dict[str, dict[str, Any]] = {}
@@ -79,6 +84,13 @@ class FakeDeviceAPI:
             self._calls[token] = {"task": query.get("taskId", ""), "pid": None, "idle": idle, "timer": timer}
         timer.start()
         return {"idle": idle, "nvidiaIndex": 0, "nvidiaUUID": "GPU-harness", "allowToken": token}
+
+    def _refusal(self, query: dict[str, str]) -> dict[str, int] | None:
+        with self._lock:
+            if not self.refusals:
+                return None
+            self.refused.append(int(query.get("durationSeconds", 60)))
+            return self.refusals.pop(0)
 
     def _allow(self, query: dict[str, str]) -> None:
         pid = int(query["pid"])
@@ -124,8 +136,11 @@ class FakeDeviceAPI:
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 url = urlparse(self.path)
                 query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-                body = b""
-                if url.path == "/schedule":
+                body, status = b"", 200
+                refusal = api._refusal(query) if url.path == "/schedule" else None
+                if refusal is not None:
+                    body, status = json.dumps(refusal).encode(), 429
+                elif url.path == "/schedule":
                     body = json.dumps(api._schedule(query)).encode()
                 elif url.path == "/allow":
                     api._allow(query)
@@ -136,7 +151,7 @@ class FakeDeviceAPI:
                 else:
                     self.send_error(404)
                     return
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -1,0 +1,169 @@
+"""A visitor's daily ZeroGPU quota as the studio meets it: what a press will reserve, and ZeroGPU's
+refusals in the studio's words.
+
+Before a call starts, ZeroGPU compares its declared duration with the visitor's remaining daily quota
+(Hugging Face's ZeroGPU docs: 2 minutes a day for a visitor who is not signed in, 5 signed in, more
+with PRO) and refuses a declaration larger than what is left, even where the work would fit; each kind
+of account also has a largest duration one call may declare. ``reserves`` is the line beside a GPU
+button: the estimate the call declares (``music.estimate_duration``, ``lyrics.estimate_duration``)
+counted as ZeroGPU counts it (``charged``), from the fields as the page holds them: arithmetic only
+(a song's length from its header), no GPU and no queue. ``in_words`` turns either refusal, which
+``spaces`` raises in its own words, into what happened, when the quota comes back, that signing in
+gives more, and what would fit now.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import gradio as gr
+
+import audio
+import budget
+import checks
+import describe
+import devices
+import lyrics
+import music
+import planner
+import stems
+import tooltips as tips
+
+# The titles ``spaces`` gives its two refusals (``spaces.zero.client.schedule``), and its figures.
+QUOTA_TITLE = "ZeroGPU quota exceeded"
+TOO_LONG_TITLE = "ZeroGPU illegal duration"
+_ASKED_LEFT = re.compile(r"\((\d+)s requested vs\. (\d+)s left\)")
+_BACK_IN = re.compile(r"Try again in ((?:\d+ days?, )?\d+:\d{2}:\d{2})")
+_ASKED = re.compile(r"duration \((\d+)s\)")
+
+# The fields each estimate reads (as the preparers, the lyrics writer and the buttons' events name them).
+MUSIC_READS = frozenset(
+    ("audio_duration", "inference_steps", "guidance_scale", "batch_size", "lyrics", "reference_audio", "think")
+    + ("auto_length", "plan", "src_audio", "extend_seconds")
+)
+READS = {
+    "lyrics": frozenset(("structure", "length")),
+    "describe": frozenset(("src_audio",)),
+    "stems": frozenset(("take", "record")),
+}
+
+
+def reads(mode: str) -> frozenset[str]:
+    """The fields ``mode``'s estimate reads: a change to any of them changes the line."""
+    return READS.get(mode, MUSIC_READS)
+
+
+# What a refused request could change to fit what is left: given the seconds left, the ways in words.
+Ways = Callable[[int], list[str]]
+
+
+def charged(declared: int) -> int:
+    """The seconds ZeroGPU counts against the quota for a call declaring ``declared``: its own
+    duration factor (1.5 on half of an RTX Pro 6000, ``spaces.zero.client.get_duration_seconds``)
+    applied as its ``/schedule`` request and its refusal count it."""
+    if not devices.on_zero_gpu():
+        return int(declared)
+    try:
+        from spaces.zero.client import get_duration_seconds
+    except ImportError:  # another version of spaces: the declaration as it is
+        return int(declared)
+    return round(get_duration_seconds(timedelta(seconds=int(declared)), None))
+
+
+def music_params(mode: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """What the estimate reads of a music request, from its tab's fields as the page holds them
+    (named as the preparers name them); a field that cannot say yet raises ``ValueError`` (or
+    ``audio.AudioError``: no song uploaded). As the preparers and the door set them: Think only where
+    the planner is there, Think's longest song within the budget here, the song's length from its header."""
+    steps, guidance = float(fields.get("inference_steps") or 0), float(fields.get("guidance_scale") or 0)
+    params = {
+        "inference_steps": int(steps) or None,
+        "guidance_scale": guidance or None,
+        "batch_size": max(1, int(float(fields.get("batch_size") or 1))),
+        "lyrics": str(fields.get("lyrics") or ""),
+        "reference_audio": fields.get("reference_audio") or None,
+    }
+    if mode == "generate":
+        params["think"] = bool(fields.get("think")) and planner.enabled()
+        auto = params["think"] and bool(fields.get("auto_length")) and not str(fields.get("plan") or "").strip()
+        params["audio_duration"] = -1 if auto else float(fields.get("audio_duration"))
+        if auto:
+            params["longest"] = budget.longest(mode, params) or int(checks.MAX_SECONDS)
+        return params
+    header = audio.probe(fields.get("src_audio"))
+    added = float(fields.get("extend_seconds") or 0) if mode == "extend" else 0.0
+    params.update(audio_duration=header.frames / header.rate + added, extend_seconds=added, batch_size=1)
+    return params
+
+
+def declares(mode: str, fields: dict[str, Any]) -> int:
+    """Seconds a press of ``mode``'s button declares with ``fields``: a music mode, ``lyrics``,
+    ``describe`` (the song's length from its header) or ``stems`` (the take's length in its record)."""
+    if mode == "lyrics":
+        return lyrics.estimate_duration(fields)
+    if mode == "describe":
+        header = audio.probe(fields.get("src_audio"))
+        return describe.estimate_duration(header.frames / header.rate)
+    if mode == "stems":
+        take = fields["record"]["takes"][int(fields["take"]) - 1]
+        return stems.estimate_duration(float(take["seconds"]))
+    return music.estimate_duration(mode, music_params(mode, fields))
+
+
+def reserves_line(mode: str, fields: dict[str, Any]) -> str:
+    """The line beside a GPU button on a Space: what the press reserves, or what it waits for."""
+    try:
+        seconds = charged(declares(mode, fields))
+    except (ValueError, TypeError, OverflowError, KeyError, IndexError, audio.AudioError):
+        return tips.RESERVES_NOT_YET
+    return tips.RESERVES.format(time=audio.clock(seconds))
+
+
+def music_ways(mode: str, params: dict[str, Any]) -> Ways:
+    """For a prepared music request: what of it would fit in ``left`` seconds of the quota."""
+
+    def ways(left: int) -> list[str]:
+        fits = lambda p: charged(music.estimate_duration(mode, p)) <= left  # noqa: E731
+        return [words for _, words in budget.ways_that_fit(mode, params, fits)]
+
+    return ways
+
+
+def in_words(exc: gr.Error, ways: Ways | None = None) -> gr.Error:
+    """``exc`` in the studio's words where it is one of ZeroGPU's two refusals, else ``exc`` itself."""
+    text = str(exc.message)
+    if exc.title == TOO_LONG_TITLE:
+        found = _ASKED.search(text)
+        asked = int(found.group(1)) if found else None
+        largest = charged(min(budget.max_gpu_seconds(), devices.GPU_MAX_SECONDS))
+        less = (ways(asked - 1) if ways and asked else []) or [tips.QUOTA_LESS]
+        return gr.Error(
+            tips.QUOTA_TOO_LONG.format(
+                asked=audio.clock(asked) if asked else tips.QUOTA_THIS_MUCH,
+                largest=audio.clock(largest),
+                ways=_joined(less),
+            ),
+            title="Too long for one press",
+            print_exception=False,
+        )
+    if exc.title != QUOTA_TITLE:
+        return exc
+    found, back = _ASKED_LEFT.search(text), _BACK_IN.search(text)
+    when = tips.QUOTA_BACK_IN.format(wait=back.group(1)) if back else tips.QUOTA_BACK_LATER
+    if found is None:  # too many runs of the visitor's, or the Space's own limit: no figures to go by
+        words = tips.QUOTA_RUNS if "runs limit" in text else tips.QUOTA_SPACE
+        return gr.Error(words.format(when=when), title="Out of GPU time", print_exception=False)
+    asked, left = int(found.group(1)), int(found.group(2))
+    if left < charged(devices.GPU_MIN_SECONDS):
+        fit = tips.QUOTA_NOTHING_FITS.format(least=audio.clock(charged(devices.GPU_MIN_SECONDS)))
+    else:
+        fit = tips.QUOTA_FITS.format(ways=_joined((ways(left) if ways else []) or [tips.QUOTA_LESS]))
+    words = tips.QUOTA_EXCEEDED.format(asked=audio.clock(asked), left=audio.clock(left), when=when, fit=fit)
+    return gr.Error(words, title="Out of GPU time", print_exception=False)
+
+
+def _joined(ways: list[str]) -> str:
+    return ways[0] if len(ways) == 1 else ", ".join(ways[:-1]) + " or " + ways[-1]
