@@ -139,6 +139,7 @@ class Backend:
         alignment pass) runs at the last step of the last call."""
         phases = self.phases(req)
         latents = None
+        self.replay = {}  # a call that fails reports nothing rather than the last one's graphs
         with self._replaying() as dit:
             for i, (call, offset, stop_after) in enumerate(phases):
                 final = i == len(phases) - 1
@@ -154,7 +155,7 @@ class Backend:
                         **({"latents": latents} if latents is not None else {}),
                         generator=generators,
                         callback_on_step_end=_step_callback(
-                            flag, progress, total, offset, stop_after, _eagerly(dit, last)
+                            flag, progress, total, offset, stop_after, _eagerly(dit, last, final)
                         ),
                         output_type="np" if final else "latent",
                     )
@@ -315,14 +316,16 @@ def _as_pipeline_inputs(req: dict[str, Any], takes: int) -> dict[str, Any]:
     return req
 
 
-def _eagerly(dit: graphs.ReplayedForward | None, at_last: Callable[[Any], None] | None) -> Any:
-    """``at_last`` (the lyric alignment pass) on the DiT's own forward: it hooks layers and swaps
-    attention processors, which a replayed graph would skip."""
-    if dit is None or at_last is None:
+def _eagerly(dit: graphs.ReplayedForward | None, at_last: Callable[[Any], None] | None, final: bool) -> Any:
+    """What the last step of the last phase runs: the DiT's graphs freed (the VAE decode needs
+    their memory more), then ``at_last`` (the lyric alignment pass) on the DiT's own forward, since
+    it hooks layers and swaps attention processors, which a replayed graph would skip."""
+    if dit is None or not final:
         return at_last
 
     def eagerly(latents: Any) -> None:
-        with dit.paused():
+        dit.release()
+        if at_last is not None:
             at_last(latents)
 
     return eagerly

@@ -19,7 +19,28 @@ GENERATE_TOP_K = 50  # what ``generate`` samples with when the model's generatio
 def decoder(model: Any, ids: list[list[int]], pad: int, new_tokens: int, name: str) -> Generator[Any, Any, None]:
     """A generator of next-token logits (float32, one row per prompt of ``ids``) for the tokens sent
     in (a tensor, one per row). The first ``next`` runs the prompts (eager: their length is the
-    prompt's); every later step is ``name``'s captured step."""
+    prompt's); every later step is ``name``'s captured step. Each runs under inference mode (not the
+    time between them: a generator that held it would leak it into its caller)."""
+    import torch
+
+    with torch.inference_mode():
+        cache, mask, position, at, logits = _prefill(model, ids, pad, new_tokens)
+        captured = graphs.CapturedStep(_step(model, cache), name, model.device, capturable=_capturable(model, cache))
+    try:
+        while True:
+            tokens = yield logits
+            with torch.inference_mode():
+                mask[:, at] = 1
+                position = position + 1
+                logits = captured(tokens, mask, position, at)
+                at = at + 1
+    finally:
+        captured.close()
+
+
+def _prefill(model: Any, ids: list[list[int]], pad: int, new_tokens: int) -> tuple[Any, ...]:
+    """The prompts run into a static cache of ``new_tokens`` more positions: the cache, the whole
+    mask, the last position ids, the next cache position and the first logits."""
     import torch
     from transformers import StaticCache
 
@@ -41,6 +62,12 @@ def decoder(model: Any, ids: list[list[int]], pad: int, new_tokens: int, name: s
         use_cache=True,
         logits_to_keep=1,
     )
+    return cache, mask, positions[:, -1:], torch.tensor([width], device=device), out.logits[:, -1].float()
+
+
+def _step(model: Any, cache: Any) -> Callable[..., Any]:
+    """One decode step over ``cache``: the logits after one token a row."""
+    import torch
 
     # transformers' static layers write where their own counter says, and each forward advances it;
     # setting it from ``at`` makes a step a function of its inputs, so running it twice (the
@@ -62,19 +89,19 @@ def decoder(model: Any, ids: list[list[int]], pad: int, new_tokens: int, name: s
         )
         return out.logits[:, -1].float()
 
-    captured = graphs.CapturedStep(step, name, device)
-    position, at = positions[:, -1:], torch.tensor([width], device=device)
-    logits = out.logits[:, -1].float()
-    del out
-    try:
-        while True:
-            tokens = yield logits
-            mask[:, at] = 1
-            position = position + 1
-            logits = captured(tokens, mask, position, at)
-            at = at + 1
-    finally:
-        captured.close()
+    return step
+
+
+def _capturable(model: Any, cache: Any) -> bool:
+    """Whether a step may be replayed from a graph: not over sliding-window layers (they roll their
+    cache once full) nor with a dynamic RoPE (it rescales with the length), which a graph would
+    freeze at the capture's values. Qwen2.5 and Qwen3 as the studio loads them use neither."""
+    from transformers.cache_utils import StaticLayer
+
+    layers = list(getattr(cache, "layers", ()))
+    plain = all(type(layer) is StaticLayer for layer in layers)
+    rope = getattr(model.config, "rope_parameters", None) or getattr(model.config, "rope_scaling", None) or {}
+    return plain and rope.get("rope_type", rope.get("type", "default")) not in ("dynamic", "longrope")
 
 
 class Sampler:

@@ -95,8 +95,11 @@ class CapturedStep:
     graphs share one memory pool and live as long as the step: make one per call, ``close`` it after.
     """
 
-    def __init__(self, fn: Callable[..., Any], name: str, device: Any, tolerance: float | None = None) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], name: str, device: Any, tolerance: float | None = None, capturable: bool = True
+    ) -> None:
         self.fn, self.name, self.tolerance = fn, name, tolerance
+        self.capturable = capturable  # False: the static buffers only, on every device
         self.cuda = str(getattr(device, "type", device)).startswith("cuda")
         self.mode = mode()
         self.eager = self.mode == "off"  # plain calls from now on
@@ -104,16 +107,22 @@ class CapturedStep:
         self.statics: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.pool: Any = None
         self.captures = 0  # graphs made (for the bench and the tests)
+        self.calls = 0  # calls through the static buffers or a graph (not plain eager ones)
         self.capture_s = 0.0
         self.difference = 0.0  # the largest replay-against-eager difference seen at a check
 
     def __call__(self, *inputs: Any) -> Any:
         if self.eager:
             return self.fn(*inputs)
+        self.calls += 1
         key = _signature(inputs)
         graph = self.graphs.get(key)
         if graph is not None:
-            return graph.run(inputs)
+            try:
+                return graph.run(inputs)
+            except Exception as exc:  # a replay must never fail a request either
+                self._give_up(exc)
+                return self.fn(*inputs)
         static = self.statics.get(key)
         if static is None and self._should_capture() and len(self.graphs) < MAX_SHAPES:
             return self._capture(key, inputs)
@@ -126,7 +135,7 @@ class CapturedStep:
         return self.fn(*static)
 
     def _should_capture(self) -> bool:
-        return self.cuda or self.mode in ("raise", "mismatch")
+        return self.capturable and (self.cuda or self.mode in ("raise", "mismatch"))
 
     def _capture(self, key: tuple[Any, ...], inputs: tuple[Any, ...]) -> Any:
         import time
@@ -138,9 +147,10 @@ class CapturedStep:
             replayed = graph.run(inputs)
             if self.mode == "mismatch":
                 replayed = _perturbed(replayed)
-            ok, self.difference = _agree(replayed, reference, self.tolerance)
+            ok, worst = _agree(replayed, reference, self.tolerance)
+            self.difference = max(self.difference, worst)
             if not ok:
-                raise CaptureFailed(f"the replay differs from eager by up to {self.difference:.3g}")
+                raise CaptureFailed(f"the replay differs from eager by up to {worst:.3g}")
         except Exception as exc:  # a capture must never fail a request: eager it is
             self._give_up(exc)
             return self.fn(*inputs)
@@ -158,7 +168,7 @@ class CapturedStep:
         if not self.cuda:  # the simulated mismatch on a machine without CUDA: no graph to make
             reference = _clone(self.fn(*static))
             return reference, _Eager(self.fn, static)
-        side = torch.cuda.Stream()
+        side = _side_stream(torch.cuda.current_device())
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             reference = _clone(self.fn(*static))
@@ -166,7 +176,8 @@ class CapturedStep:
         if self.pool is None:
             self.pool = torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
-        # thread_local: a request in another thread (its own stream) does not spoil this capture.
+        # thread_local: only this thread's calls are checked while capturing, so the server's other
+        # threads (another request, a stream's progress) may go on using CUDA meanwhile.
         with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
             output = self.fn(*static)
         return reference, _Graph(static, graph, output)
@@ -182,6 +193,19 @@ class CapturedStep:
         self.graphs.clear()
         self.statics.clear()
         self.pool = None
+
+
+_SIDE_STREAMS: dict[int, Any] = {}
+
+
+def _side_stream(device: int) -> Any:
+    """The one stream per device that warm-ups run on (a new stream per capture would leave a
+    cuBLAS workspace behind each time)."""
+    import torch
+
+    if device not in _SIDE_STREAMS:
+        _SIDE_STREAMS[device] = torch.cuda.Stream(device)
+    return _SIDE_STREAMS[device]
 
 
 class _Eager(_Graph):
@@ -211,13 +235,13 @@ class ReplayedForward:
 
     Only calls whose keyword arguments are tensors, plus hashable constants with ``return_dict``
     False, are replayed (the constants are part of the shape key); anything else, and every call
-    inside ``paused()``, goes to the module's own forward."""
+    after ``release()``, goes to the module's own forward."""
 
     def __init__(self, module: Any, name: str, tolerance: float | None) -> None:
         self.module, self.name, self.tolerance = module, name, tolerance
         self.original = module.forward
         self.steps: dict[tuple[Any, ...], CapturedStep] = {}
-        self.halted = False
+        self.released = False  # the graphs are freed: the module's own forward from now on
         self.gave_up = mode() == "off"  # a step's capture failed: the module's own forward for the call
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -225,7 +249,7 @@ class ReplayedForward:
 
         tensors = {k: v for k, v in kwargs.items() if isinstance(v, torch.Tensor)}
         constants = tuple(sorted((k, v) for k, v in kwargs.items() if k not in tensors))
-        if self.halted or self.gave_up or args or kwargs.get("return_dict", True) or not _hashable(constants):
+        if self.released or self.gave_up or args or kwargs.get("return_dict", True) or not _hashable(constants):
             return self.original(*args, **kwargs)
         names = tuple(sorted(tensors))
         step = self.steps.get((names, constants))
@@ -243,22 +267,20 @@ class ReplayedForward:
         self.gave_up = step.eager
         return out
 
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """Calls in this block run the module's own forward (hooks and processors that must see
-        every layer, as the lyric-alignment pass's)."""
-        halted, self.halted = self.halted, True
-        try:
-            yield
-        finally:
-            self.halted = halted
+    def release(self) -> None:
+        """Free the graphs and their pool now (the denoising is over: the VAE decode and the
+        alignment pass may use that memory); later calls run the module's own forward."""
+        self.released = True
+        for step in self.steps.values():
+            step.close()
 
     def report(self) -> dict[str, Any]:
-        """Graphs made, seconds spent making them, the largest difference seen, and whether any step
-        fell back to eager."""
+        """Graphs made, seconds spent making them, calls through the static buffers or a graph, the
+        largest difference a capture's check saw, and whether any step fell back to eager."""
         steps = list(self.steps.values())
         return {
             "captures": sum(s.captures for s in steps),
+            "calls": sum(s.calls for s in steps),
             "capture_s": sum(s.capture_s for s in steps),
             "difference": max((s.difference for s in steps), default=0.0),
             "eager": self.gave_up,

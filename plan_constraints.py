@@ -352,10 +352,12 @@ def sample_rows(logits: Any, generators: list[Any], temperature: float = TEMPERA
     import torch
 
     logits = logits.float()
-    if temperature <= 0:
-        return torch.where(nucleus(logits, top_p), logits, float("-inf")).argmax(-1)
-    # The same exponential draws ``multinomial`` makes for a row of this size, from the row's generator.
     size = logits.shape[-1]
+    on_host = logits.device.type == "cpu"
+    if temperature <= 0:
+        kept = nucleus(logits, top_p, NUCLEUS_BOUND if on_host else size)
+        return torch.where(kept, logits, float("-inf")).argmax(-1)
+    # The same exponential draws ``multinomial`` makes for a row of this size, from the row's generator.
     q = torch.stack([torch.empty(size, device=g.device).exponential_(generator=g) for g in generators])
     q = q.to(logits.device)
     probs = torch.softmax(logits, dim=-1)
@@ -366,7 +368,6 @@ def sample_rows(logits: Any, generators: list[Any], temperature: float = TEMPERA
     ahead = torch.stack([(probs * (probs > at[:, k : k + 1])).sum(-1) for k in range(at.shape[-1])], dim=-1)
     inside = ahead <= top_p
     picks = runners.gather(-1, inside.to(torch.uint8).argmax(-1, keepdim=True))[:, 0]
-    on_host = logits.device.type == "cpu"
     if on_host and bool(inside.any(-1).all()):
         return picks
     kept = torch.where(nucleus(logits, top_p, NUCLEUS_BOUND if on_host else size), race, 0.0)

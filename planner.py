@@ -381,13 +381,16 @@ SECONDS_PER_TOKEN = 0.050
 # A step with more rows costs little more (the weights are read once for all rows): 4 takes ≤ 51.5 ms.
 EXTRA_PER_TAKE = 0.01
 THINK_TOKENS = 250  # a typical thinking block: six fields and a caption of a few lines
+# Think's planning of a 60 s song (≈ 250 thinking tokens + 300 codes) measured 24–38 s eager on the
+# same H100: its thinking is declared at 85 ms a token so that case declares 38.3 s, its most.
+THINK_SECONDS_PER_TOKEN = 0.085
 COLD_SECONDS = 20.0
 
 
 def estimate_seconds(seconds: float, takes: int = 1) -> float:
     """GPU seconds the planner adds to a call for ``takes`` songs of ``seconds``: one thinking pass,
     then every take's blueprint in one batch (a step per code, each step a little dearer per take)."""
-    thinking = THINK_TOKENS * SECONDS_PER_TOKEN
+    thinking = THINK_TOKENS * THINK_SECONDS_PER_TOKEN
     per_code = SECONDS_PER_TOKEN * (1 + EXTRA_PER_TAKE * (max(1, takes) - 1))
     return 2.0 + thinking + math.ceil(seconds * CODES_PER_SECOND) * per_code + (0.0 if is_loaded() else COLD_SECONDS)
 
