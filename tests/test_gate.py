@@ -289,25 +289,28 @@ def test_large_bodies_past_the_pool_are_told_to_come_back(studio):
     """Bodies promised (and held) share 16 MB beyond their first 64 KB: eight of 2 MB fill it, and
     the next is told in words at once; a page's own small request still goes through."""
     head = f"Content-Type: application/json\r\nContent-Length: {2 * MB}\r\n".encode()
-    holders: list = []  # nine, so that the pool is full whichever of them (or the probe) comes first
+    holders: list = []  # nine for eight shares: one of them is told, once the other eight hold
     # A byte a second keeps each holder inside the idle limit, so the pool stays full until the
     # bodies' overall deadline however slowly a loaded machine reads their headers.
-    threads = [threading.Thread(target=_half_sent, args=(studio.url, "gradio_api/queue/join", head, [b" "] * 8,
-                                                         holders, 1.0))
-               for _ in range(9)]  # fmt: skip
+    threads = [
+        threading.Thread(target=_half_sent, args=(studio.url, "gradio_api/queue/join", head, [b" "] * 8, holders, 1.0))
+        for _ in range(9)
+    ]
     for thread in threads:
         thread.start()
+    # The ninth holder told is the event that the pool is full (a probe sent before it could take a
+    # share itself and leave, and then two holders would be told while seven hold).
+    deadline = time.monotonic() + 60
+    while not any(h[0] == BUSY for h in holders) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert {h[0] for h in holders} == {BUSY}, holders
     host, port = httpx.URL(studio.url).host, httpx.URL(studio.url).port
-    deadline, answer = time.monotonic() + 8, b""
-    while not answer.startswith(BUSY.encode()) and time.monotonic() < deadline:
-        # No event tells when the holders' headers have been read: ask until the pool is full (a
-        # probe that got in instead is left at once, which frees its share).
-        with socket.create_connection((host, port), timeout=1) as sock:
-            sock.sendall(f"POST /gradio_api/queue/join HTTP/1.1\r\nHost: {host}\r\n".encode() + head + b"\r\n")
-            answer = b""
-            with contextlib.suppress(TimeoutError):
-                while chunk := sock.recv(65536):
-                    answer += chunk
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(f"POST /gradio_api/queue/join HTTP/1.1\r\nHost: {host}\r\n".encode() + head + b"\r\n")
+        answer = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := sock.recv(65536):
+                answer += chunk
     assert answer.startswith(BUSY.encode()) and json.dumps(serving.BODIES_BUSY).encode() in answer, answer
     assert studio.client.predict("la la", "calm", "en", api_name="/use_in_generate")[0] == "la la"
     for thread in threads:
