@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import hub
 import models
 import zerogpu
 
@@ -17,7 +18,7 @@ import zerogpu
 def _bootstrap() -> None:
     """Environment the rest of the studio relies on; runs before torch can be imported."""
     models.enable_mps_fallback()
-    zerogpu.bootstrap()
+    hub.bootstrap()
 
 
 _bootstrap()

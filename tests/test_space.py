@@ -13,6 +13,7 @@ import pytest
 
 import app
 import handlers
+import hub
 import status
 import takes
 import zerogpu
@@ -36,7 +37,7 @@ def _fake_cache(root):
 def test_mirror_hard_links_blobs_keeps_links_copies_refs(tmp_path):
     src, dst = tmp_path / "ro" / "hub", tmp_path / "rw" / "hub"
     _fake_cache(src)
-    created = zerogpu.mirror_hub_cache(src, dst)
+    created = hub.mirror_hub_cache(src, dst)
     repo = dst / "models--ACE-Step--acestep-v15-xl-sft"
     blob = repo / "blobs" / "aaa"
     assert os.stat(blob).st_ino == os.stat(src / repo.name / "blobs" / "aaa").st_ino  # zero copy
@@ -48,9 +49,9 @@ def test_mirror_hard_links_blobs_keeps_links_copies_refs(tmp_path):
     assert ref.read_text() == "0123abcd" and not ref.is_symlink()
     assert os.stat(ref).st_ino != os.stat(src / repo.name / "refs" / "main").st_ino
     assert created == 5
-    assert zerogpu.mirror_hub_cache(src, dst) == 0  # idempotent
+    assert hub.mirror_hub_cache(src, dst) == 0  # idempotent
     (src / repo.name / "refs" / "main").write_text("fedcba98")
-    assert zerogpu.mirror_hub_cache(src, dst) == 1 and ref.read_text() == "fedcba98"
+    assert hub.mirror_hub_cache(src, dst) == 1 and ref.read_text() == "fedcba98"
 
 
 def test_mirror_falls_back_to_symlinks_across_file_systems(tmp_path, monkeypatch):
@@ -61,7 +62,7 @@ def test_mirror_falls_back_to_symlinks_across_file_systems(tmp_path, monkeypatch
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", cross_device)
-    zerogpu.mirror_hub_cache(src, dst)
+    hub.mirror_hub_cache(src, dst)
     blob = dst / "models--ACE-Step--acestep-v15-xl-sft" / "blobs" / "aaa"
     assert blob.is_symlink() and blob.read_bytes() == b"weights" * 100
 
@@ -71,16 +72,16 @@ def test_bootstrap_points_the_hub_at_the_mirror_only_on_a_space(tmp_path, monkey
     _fake_cache(tmp_path / ".cache" / "huggingface" / "hub")
     monkeypatch.delenv("SPACE_ID", raising=False)
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    zerogpu.bootstrap()
+    hub.bootstrap()
     assert "HF_HUB_CACHE" not in os.environ and not (tmp_path / "hf-cache-rw").exists()
     monkeypatch.setenv("SPACE_ID", "someone/ace-studio")
     monkeypatch.setenv("HF_HOME", "unset")
-    zerogpu.bootstrap()
+    hub.bootstrap()
     assert os.environ["HF_HUB_CACHE"] == str(tmp_path / "hf-cache-rw" / "hub")
     assert os.environ["HF_HOME"] == str(tmp_path / "hf-cache-rw")
     assert (tmp_path / "hf-cache-rw" / "hub" / "models--ACE-Step--acestep-v15-xl-sft" / "refs" / "main").exists()
     started = time.perf_counter()
-    zerogpu.bootstrap()
+    hub.bootstrap()
     assert time.perf_counter() - started < 1.0
 
 
