@@ -175,15 +175,18 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
             lm = planner.get_planner()
         except models.ModelLoadError as exc:
             raise gr.Error(tips.DESCRIBE_PLANNER_MISSING.format(error=exc), title="Model not available") from None
-        notes, words = understand(lm, codes, audio.seconds(song), progress, should_stop)
+        seconds = audio.seconds(song)
+        length = min(max(int(round(seconds)), DURATION_RANGE[0]), DURATION_RANGE[1])
+        prompt = understand_prompt(lm.tokenizer, codes)
+        notes, words = understand(lm, prompt, {"duration": length}, lyric_budget(seconds), progress, should_stop)
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
         raise gr.Error(tips.DESCRIBE_STOPPED, title="Stopped") from None
     except PlanUnusable as exc:
         raise gr.Error(tips.DESCRIBE_UNUSABLE.format(reason=exc)) from None
     return {
-        "fields": {**fields, "caption": _cut(fields.get("caption", ""), checks.MAX_CAPTION_CHARS, " ")},
-        "lyrics": _cut(checks.printable(parse_lyrics(notes + words)).strip(), checks.MAX_LYRICS_CHARS, "\n"),
+        "fields": {**fields, "caption": cut(fields.get("caption", ""), checks.MAX_CAPTION_CHARS, " ")},
+        "lyrics": cut(checks.printable(parse_lyrics(notes + words)).strip(), checks.MAX_LYRICS_CHARS, "\n"),
         "codes": len(codes),
         "timings": {"codes_s": round(listened - started, 3), "planner_s": round(time.perf_counter() - listened, 3)},
     }
@@ -191,24 +194,28 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
 
 def understand(
     lm: planner.Planner,
-    codes: list[int],
-    seconds: float,
+    prompt: str,
+    fixed: dict[str, Any],
+    lyric_tokens: int,
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    seed: int = SEED,
+    name: str = "Describe",
 ) -> tuple[str, str]:
-    """One pass of the planner over the song's ``codes``: its notes (constrained as Think's, the
-    song's length written in, closed by ``</think>``), then its lyrics (free text without audio
-    codes or chat markers, up to ``lyric_budget``, until it ends them). Returns both as text."""
+    """One pass of the planner over ``prompt``: its notes (constrained as Think's, with the ``fixed``
+    fields written in, closed by ``</think>``), then its lyrics (free text without audio codes or chat
+    markers, up to ``lyric_tokens`` and ``lyric_budget`` of the notes' length, until it ends them; none
+    where ``lyric_tokens`` is 0). Returns both as text. Upstream's ``understand`` phase, which serves
+    *Describe* (a song's codes in) and *Write it* (an idea in)."""
     import torch
 
-    vocab, budget_tokens = lm.vocab, lyric_budget(seconds)
-    length = min(max(int(round(seconds)), DURATION_RANGE[0]), DURATION_RANGE[1])
-    constraint = ThinkingConstraint(vocab, {"duration": length}, end=vocab.encode("</think>"))
-    generator = lm.generator(SEED)
+    vocab = lm.vocab
+    constraint = ThinkingConstraint(vocab, fixed, end=vocab.encode("</think>"))
+    generator = lm.generator(seed)
     notes: list[int] = []
     words: list[int] = []
     with lm.lock, devices.gpu_turn("planner"), torch.inference_mode():
-        step = lm.decoder([understand_prompt(lm.tokenizer, codes)], NOTES_BUDGET + budget_tokens, "Describe")
+        step = lm.decoder([prompt], NOTES_BUDGET + lyric_tokens, name)
         try:
             logits = next(step)
             while not constraint.done:
@@ -222,8 +229,11 @@ def understand(
                 if progress is not None:
                     progress("notes", len(notes))
                 logits = step.send(torch.tensor([token], device=logits.device))
+            limit = lyric_tokens
+            if "duration" not in fixed:  # the planner chose the length: the lyrics fit that
+                limit = min(limit, _lyrics_for(lm.tokenizer.decode(notes, skip_special_tokens=False)))
             ends, banned = _lyric_rules(lm, logits[0])
-            while len(words) < budget_tokens:
+            while len(words) < limit:
                 if should_stop():
                     raise runs.Cancelled("stopped")
                 token = sample(logits[0] + banned, generator, TEMPERATURE, None)
@@ -237,6 +247,12 @@ def understand(
             step.close()
     text = lm.tokenizer.decode
     return text(notes, skip_special_tokens=False), text(words, skip_special_tokens=True)
+
+
+def _lyrics_for(notes: str) -> int:
+    """The lyric tokens the notes' song length allows (``lyric_budget``; the most where it has none)."""
+    found = parse_plan(notes).get("duration")
+    return lyric_budget(found if isinstance(found, int) else DURATION_RANGE[1])
 
 
 def _lyric_rules(lm: planner.Planner, row: Any) -> tuple[set[int], Any]:
@@ -256,7 +272,7 @@ def _lyric_rules(lm: planner.Planner, row: Any) -> tuple[set[int], Any]:
     return ends, mask
 
 
-def _cut(text: str, limit: int, at: str) -> str:
+def cut(text: str, limit: int, at: str) -> str:
     """``text`` within ``limit`` characters, cut at the last ``at`` before it."""
     if len(text) <= limit:
         return text
@@ -280,7 +296,7 @@ def _pitch(key: str | None) -> tuple[int, str] | None:
     return pc % 12, mode
 
 
-def _key_name(key: str | None) -> str | None:
+def key_name(key: str | None) -> str | None:
     """A key in the studio's spelling (the Key field's choices)."""
     found = _pitch(key)
     return None if found is None else f"{analysis.NOTES[found[0]]} {found[1]}"
@@ -337,9 +353,9 @@ def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysi
     value, line = _settle("BPM", bpm if set_bpm else None, measured_bpm, int(fields["bpm"]))
     out["bpm"] = value
     lines.append(line)
-    key, set_key = _yours(form.get("key_scale"), _key_name)
-    value, line = _settle("Key", key if set_key else None, None if measured is None else _key_name(measured.key),
-                          _key_name(fields["keyscale"]))  # fmt: skip
+    key, set_key = _yours(form.get("key_scale"), key_name)
+    value, line = _settle("Key", key if set_key else None, None if measured is None else key_name(measured.key),
+                          key_name(fields["keyscale"]))  # fmt: skip
     out["key_scale"] = value
     lines.append(line)
     # The metre too: the upload's measurement fills the field already, as it does BPM and key.

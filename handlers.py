@@ -23,6 +23,7 @@ import modes
 import results
 import runs
 import serving
+import songwriter
 import stems as separation
 import takes as writer
 import tooltips as tips
@@ -376,3 +377,73 @@ def describe_endpoint(tab: str) -> Callable:
     describe.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
     describe.__name__ = f"describe_{tab}"
     return checks.expected_errors(describe)
+
+
+# ---------------------------------------------------------------- a song from one line
+
+
+def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, request: Any, progress: Any) -> Any:
+    """The planner's song for an idea (``songwriter``), or the stop's words where the visitor stopped
+    it (Generate's Stop ends it)."""
+    text, switch, language, number = songwriter.check(idea, instrumental, vocal_language, seed)
+    try:
+        with _run("generate", request) as run_id:
+            return zerogpu.run_songwriter(text, switch, language, number, progress, run_id)
+    except gr.Error as exc:
+        if not _is_stop(exc):
+            raise
+        _said_stopped("write_song", exc.message)
+        return exc.message
+
+
+@checks.expected_errors
+def write_song(
+    idea: str = "",
+    instrumental: bool = False,
+    vocal_language: str = checks.UNKNOWN,
+    seed: float | None = -1,
+    request: gr.Request = None,
+    progress=gr.Progress(),
+) -> tuple[str, str, int, str, str, int, str]:
+    """Have ACE-Step's planner write a song from one line: ``idea`` (at most 500 characters),
+    ``instrumental`` (no lyrics), ``vocal_language`` ("unknown": the planner picks one), ``seed``
+    (-1: random; the same idea and seed write the same song). Returns the caption, lyrics, BPM, key,
+    time signature, length in seconds, and a note (Markdown: what was written, its language and seed)."""
+    written = _written(idea, instrumental, vocal_language, seed, request, progress)
+    if isinstance(written, str):  # stopped
+        return "", "", 0, checks.AUTO, checks.AUTO, 0, written
+    *fields, _language = songwriter.values(written)
+    return (*fields, songwriter.note(written, []))
+
+
+@checks.expected_errors
+def write_into_generate(
+    idea: str = "",
+    instrumental: bool = False,
+    vocal_language: str = checks.UNKNOWN,
+    seed: float | None = -1,
+    prompt: str = "",
+    lyrics: str = "",
+    bpm: float | None = 0,
+    key_scale: str = checks.AUTO,
+    time_signature: str = checks.AUTO,
+    audio_duration: float = 30,
+    request: gr.Request = None,
+    progress=gr.Progress(),
+):
+    """*Write it* on the page: ``write_song``, its fields written into Generate's where the visitor
+    left them empty (``songwriter.FORM``'s order) and the note."""
+    form = {
+        "prompt": prompt,
+        "lyrics": lyrics,
+        "bpm": bpm,
+        "key_scale": key_scale,
+        "time_signature": time_signature,
+        "audio_duration": audio_duration,
+        "vocal_language": vocal_language,
+    }
+    written = _written(idea, instrumental, vocal_language, seed, request, progress)
+    if isinstance(written, str):
+        return (*(form[k] for k in songwriter.FORM), written)
+    values, note = songwriter.fill(written, form)
+    return (*values, note)

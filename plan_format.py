@@ -16,6 +16,8 @@ from typing import Any
 INSTRUCTION = "Generate audio semantic tokens based on the given conditions:"
 # Upstream's instruction for the reverse task (``understand_music``): a song's codes in, its notes out.
 UNDERSTAND_INSTRUCTION = "Understand the given musical conditions and describe the audio semantics accordingly:"
+# Upstream's instruction for a song from one line (``create_sample_from_query``): an idea in, notes and lyrics out.
+INSPIRED_INSTRUCTION = "Expand the user's input into a more detailed and specific musical description:"
 CODES_PER_SECOND = 5
 CODEBOOK = 64000  # <|audio_code_0|> … <|audio_code_63999|>; the vocabulary holds a few more, never allowed
 
@@ -86,6 +88,14 @@ def understand_prompt(tokenizer: Any, codes: list[int]) -> str:
     """The prompt of *Describe*: upstream's understanding instruction, and the song's audio codes as
     the visitor's whole turn. Upstream runs it without guidance, so it has no unconditional twin."""
     return _chat(tokenizer, codes_text(codes), instruction=UNDERSTAND_INSTRUCTION)
+
+
+def inspiration_prompt(tokenizer: Any, idea: str, instrumental: bool) -> str:
+    """The prompt of *Write it*: upstream's inspiration instruction, and the idea with upstream's
+    ``instrumental: true|false`` line as the visitor's turn (no guidance, so no unconditional twin)."""
+    return _chat(
+        tokenizer, f"{idea}\n\ninstrumental: {str(bool(instrumental)).lower()}", instruction=INSPIRED_INSTRUCTION
+    )
 
 
 def _chat(tokenizer: Any, user: str, assistant: str | None = None, instruction: str = INSTRUCTION) -> str:

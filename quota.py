@@ -29,6 +29,7 @@ import devices
 import lyrics
 import music
 import planner
+import songwriter
 import stems
 import tooltips as tips
 
@@ -48,6 +49,7 @@ READS = {
     "lyrics": frozenset(("structure", "length")),
     "describe": frozenset(("src_audio",)),
     "stems": frozenset(("take", "record")),
+    "write_song": frozenset(),  # the same for every idea: the bounds'
 }
 
 
@@ -101,12 +103,14 @@ def music_params(mode: str, fields: dict[str, Any]) -> dict[str, Any]:
 
 def declares(mode: str, fields: dict[str, Any]) -> int:
     """Seconds a press of ``mode``'s button declares with ``fields``: a music mode, ``lyrics``,
-    ``describe`` (the song's length from its header) or ``stems`` (the take's length in its record)."""
+    ``describe`` (the song's length from its header), ``write_song`` or ``stems`` (the take's length in its record)."""
     if mode == "lyrics":
         return lyrics.estimate_duration(fields)
     if mode == "describe":
         header = audio.probe(fields.get("src_audio"))
         return describe.estimate_duration(header.frames / header.rate)
+    if mode == "write_song":
+        return songwriter.estimate_duration()
     if mode == "stems":
         take = fields["record"]["takes"][int(fields["take"]) - 1]
         return stems.estimate_duration(float(take["seconds"]))

@@ -86,6 +86,14 @@ DESCRIBE = (
     "Let ACE-Step's planner listen to the song and fill in what you left empty: style, lyrics, language, "
     "BPM, key and time signature. The measured BPM, key and metre win where the planner hears them differently."
 )
+IDEA = "One line about the song; Write it has ACE-Step's planner write the caption, lyrics, BPM, key, metre and length from it."
+WRITE_IT = (
+    "Write it fills the fields you left empty (the Style caption, the Lyrics unless Instrumental is ticked, "
+    "BPM, key, time signature and vocal language) and sets the length; edit them before you press Generate."
+)
+WRITE_IT_OFF = "Write it needs ACE-Step's planner, which is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
+WRITE_IT_STOPPED = "Stopped while the planner wrote. Nothing was changed."
+WRITE_IT_UNUSABLE = "The planner could not write a song from this idea ({reason}). Nothing was changed; try again."
 DESCRIBE_OFF = "Describe needs ACE-Step's planner, which is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
 DESCRIBE_STOPPED = "Stopped while the planner listened. Nothing was changed."
 DESCRIBE_UNUSABLE = "The planner could not describe this song ({reason}). Nothing was changed; try again."

@@ -37,6 +37,7 @@ import music
 import planner
 import quota
 import runs
+import songwriter
 import stems
 import tooltips as tips
 
@@ -385,6 +386,32 @@ def run_describe(song: Any, progress: Any = None, run_id: str | None = None) -> 
     if runs.is_stopped(run_id):
         raise gr.Error(tips.DESCRIBE_STOPPED, title="Stopped")
     return with_retry(lambda m: describe_gpu(song, progress, run_id, m))
+
+
+def songwriter_duration(
+    idea: str, instrumental: bool, language: str, seed: int, progress: Any, run_id: str | None, multiplier: float
+) -> int:
+    """Seconds of GPU time ``songwriter_gpu`` declares: the same for every idea (the bounds')."""
+    return songwriter.estimate_duration(multiplier)
+
+
+@_gpu(duration=songwriter_duration)
+def songwriter_gpu(
+    idea: str, instrumental: bool, language: str, seed: int, progress: Any, run_id: str | None, multiplier: float
+) -> dict[str, Any]:
+    """The GPU entry of *Write it*: an idea in, the planner's fields and lyrics out (plain values)."""
+    with music.user_errors():
+        return songwriter.write(idea, instrumental, language, seed, songwriter.reporter(progress), run_id)
+
+
+def run_songwriter(
+    idea: str, instrumental: bool, language: str, seed: int, progress: Any = None, run_id: str | None = None
+) -> dict[str, Any]:
+    """*Write it* on the GPU (page side): wait for the start-up build, call, retry once on abort."""
+    wait_for_models("planner", progress, run_id)
+    if runs.is_stopped(run_id):
+        raise gr.Error(tips.WRITE_IT_STOPPED, title="Stopped")
+    return with_retry(lambda m: songwriter_gpu(idea, instrumental, language, seed, progress, run_id, m))
 
 
 def stems_duration(mix: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> int:

@@ -292,6 +292,23 @@ def test_describe_fills_the_empty_fields_and_says_what_it_wrote(page):
     assert abs(float(page.locator("#cover-bpm input").first.input_value()) - 100) <= 2  # the measured BPM stays
 
 
+def test_write_it_fills_generate_from_one_line(page):
+    # An empty idea is marked on its field before anything queues.
+    page.locator("#gen-write").click()
+    page.wait_for_function("() => Number(document.body.dataset.studioChecked || 0) >= 1")
+    assert page.locator("#gen-idea").get_attribute("data-studio-note").startswith("Write an idea for the song first")
+    page.locator("#gen-lyrics textarea").fill("[Verse]\nmy own words")
+    page.locator("#gen-idea textarea").fill("a rainy-day bossa nova about missing the last train")
+    page.locator("#gen-write").click()
+    note = page.locator("#gen-write-note")
+    note.get_by_text("Written").wait_for()
+    assert "Kept yours: Lyrics." in note.inner_text()
+    assert page.locator("#gen-lyrics textarea").input_value() == "[Verse]\nmy own words"
+    # The length the planner chose is on the slider, as the note says it.
+    seconds = int(float(page.locator("#gen-duration input[type='number']").input_value()))
+    assert f"{seconds // 60}:{seconds % 60:02d}" in note.inner_text() and 10 <= seconds <= 240
+
+
 @pytest.fixture
 def phone(browser, site, request):
     yield from _open(browser, site, request.node.name, False, viewport={"width": 375, "height": 740},

@@ -217,8 +217,10 @@ def test_every_number_typed_out_of_range_gets_the_apis_words_and_nothing_runs(de
     song = _song(tmp_path / "song.wav", seconds=12)
     base = {"theme": "a song"} if tab == "Lyrics" else {"prompt": "pop"}
     _tab(desk, tab)
-    # The first text box of each tab: Generate's caption, the audio tabs' style, the song's theme.
-    desk.locator(".tabitem:visible textarea").first.fill(base.get("prompt") or base["theme"])
+    # Generate's caption (under the Idea), the audio tabs' style, the song's theme: each tab's first
+    # text box but Generate's.
+    first = "#gen-prompt textarea" if tab == "Generate" else ".tabitem:visible textarea >> nth=0"
+    desk.locator(first).fill(base.get("prompt") or base["theme"])
     if tab in ("Cover", "Extend", "Edit"):
         base["src_audio"] = handle_file(str(song))
         desk.locator(f"#{prefix}-src input[type=file]").set_input_files(str(song))

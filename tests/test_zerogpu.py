@@ -116,6 +116,15 @@ def test_describe_is_one_gpu_call_with_its_own_declared_time(client, space, tmp_
     assert len(api.durations) == seen + 1 and 60 <= api.durations[-1] <= 300 and len(api.killed) == killed
 
 
+def test_write_song_is_one_gpu_call_with_its_own_declared_time(client, space):
+    api = space[1]
+    seen, killed = len(api.durations), len(api.killed)
+    *fields, note = client.predict(idea="a bossa nova about the last train", seed=4, api_name="/write_song")
+    assert note.startswith("**Written** (seed 4") and 10 <= fields[5] <= 240
+    assert len(api.durations) == seen + 1 and 60 <= api.durations[-1] <= 300 and len(api.killed) == killed
+    assert client.predict(idea="a bossa nova about the last train", seed=4, api_name="/write_song")[:6] == tuple(fields)
+
+
 def test_stems_are_their_own_gpu_call(client, space):
     api, out = space[1], space[2]
     take, record = stems_take(client, 44)

@@ -1,0 +1,231 @@
+"""A song from one line (*Write it* on Generate, ``/write_song``): ACE-Step's 5 Hz planner turns an
+idea into a caption, lyrics, BPM, key, time signature and length.
+
+GPU side (``write``, the body of ``zerogpu.songwriter_gpu``), as upstream's ``create_sample``
+(``acestep/inference.py`` → ``LLMHandler.create_sample_from_query``): upstream's inspiration
+instruction, the idea and ``instrumental: true|false`` as the visitor's turn, no guidance,
+temperature 0.85 with no top-k or top-p, the notes decoded under Think's constraints (the vocal
+language written in where the visitor chose one, as upstream's ``user_metadata``), then after
+``</think>`` the lyrics as free text (``describe.understand``, the pass *Describe* uses too).
+
+Where it differs from upstream, on purpose: the planner is seeded (the same idea and seed write the
+same song); the length it may choose is at most ``LONGEST`` and the lyrics are bounded by that
+length (``describe.lyric_budget``) and by ``LYRIC_TOKENS`` (upstream: 4,032 tokens), so a press
+declares less than two minutes of GPU time once the planner is loaded; with *Instrumental* no lyrics
+are decoded at all and the lyrics are ``[Instrumental]`` (upstream decodes them and keeps whatever the
+model wrote).
+
+Page side: ``fill`` writes what the planner wrote into Generate's fields the visitor left empty, and
+the note says what it wrote and what it kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+import audio
+import checks
+import describe
+import devices
+import models
+import planner
+import runs
+import tooltips as tips
+from plan_format import PlanUnusable, check_plan, inspiration_prompt, parse_lyrics, parse_plan
+
+MAX_IDEA_CHARS = 500
+LONGEST = 240  # seconds: the longest song the planner may choose here
+LYRIC_TOKENS = 768  # a four-minute song's words, section tags and line breaks
+EXAMPLE = "a rainy-day bossa nova about missing the last train"
+# The fields of Generate it writes, as ``/write_song`` returns them and the page's event takes them.
+FORM = ("prompt", "lyrics", "bpm", "key_scale", "time_signature", "audio_duration", "vocal_language")
+
+ProgressFn = Callable[[str, int], None]
+
+
+def available() -> bool:
+    return planner.enabled()
+
+
+def check(
+    idea: str | None = "", instrumental: Any = False, vocal_language: Any = checks.UNKNOWN, seed: Any = -1
+) -> tuple[str, bool, str, int]:
+    """What *Write it* checks before it queues and again when it runs: a planner, an idea of one
+    line or a few (at most ``MAX_IDEA_CHARS``), a known language and a seed. Returns them read."""
+    if not available():
+        raise gr.Error(tips.WRITE_IT_OFF, title="Write it not available")
+    text = checks.printable(str(idea or "")).strip()
+    if not text:
+        raise checks.InputError(f"Write an idea for the song first: one line, such as “{EXAMPLE}”.", "idea")
+    if len(text) > MAX_IDEA_CHARS:
+        raise checks.InputError(
+            f"An idea is at most {MAX_IDEA_CHARS} characters; yours has {len(text)}. Say it in a line or two.", "idea"
+        )
+    with checks.about("instrumental"):
+        switch = checks.check_switch(instrumental, "Instrumental")
+    with checks.about("vocal_language"):
+        language = checks.check_language(vocal_language)
+    with checks.about("seed"):
+        number = checks.check_seed(seed)
+    return text, switch, language, number
+
+
+# ---------------------------------------------------------------- GPU time
+
+FIXED = 4.0  # the prompt's pass, the caption's prefix trees, the call itself
+SAFETY = 1.5
+
+
+def estimate_seconds() -> float:
+    """GPU seconds a press may take: every token the planner may write (notes and lyrics at their
+    bounds) at the planner's measured pace, a cold planner's load, with a margin."""
+    tokens = describe.NOTES_BUDGET + LYRIC_TOKENS
+    cold = 0.0 if planner.is_loaded() else planner.COLD_SECONDS
+    return (FIXED + tokens * planner.SECONDS_PER_TOKEN + cold) * SAFETY
+
+
+def estimate_duration(multiplier: float = 1.0) -> int:
+    """Seconds ``zerogpu.songwriter_gpu`` declares, clamped to [60, 300]."""
+    return devices.clamp_duration(estimate_seconds(), multiplier)
+
+
+# ---------------------------------------------------------------- GPU side
+
+
+def reporter(progress: Any) -> ProgressFn | None:
+    """The page's progress line for ``write``, a few times a second (built inside the GPU call, as
+    ``describe.reporter``: ``gr.Progress`` pickles, a closure does not)."""
+    if progress is None:
+        return None
+    last = [0.0]
+
+    def report(stage: str, done: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.25:
+            return
+        last[0] = now
+        words = {"notes": "The planner sketches the song", "lyrics": "The planner writes the words"}
+        progress(None, desc=f"{words[stage]} ({done} tokens)…")
+
+    return report
+
+
+def write(
+    idea: str,
+    instrumental: bool,
+    language: str,
+    seed: int,
+    progress: ProgressFn | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """The GPU-side work of *Write it*: the planner's notes and lyrics for ``idea``, read and
+    checked. ``seed`` -1 draws one. Returns plain values (picklable); visitors' errors as ``gr.Error``."""
+    started = time.perf_counter()
+    seed = checks.seeds_for(seed, 1)[0]
+    should_stop = lambda: runs.is_stopped(run_id)  # noqa: E731
+    try:
+        if should_stop():
+            raise runs.Cancelled("stopped")
+        try:
+            lm = planner.get_planner()
+        except models.ModelLoadError as exc:
+            raise gr.Error(tips.DESCRIBE_PLANNER_MISSING.format(error=exc), title="Model not available") from None
+        fixed = {} if language == checks.UNKNOWN else {"language": language}
+        prompt = inspiration_prompt(lm.tokenizer, idea, instrumental)
+        budget = 0 if instrumental else LYRIC_TOKENS
+        notes, words = describe.understand(lm, prompt, fixed, budget, progress, should_stop, seed, "Write it")
+        fields = check_plan(parse_plan(notes))
+    except runs.Cancelled:
+        raise gr.Error(tips.WRITE_IT_STOPPED, title="Stopped") from None
+    except PlanUnusable as exc:
+        raise gr.Error(tips.WRITE_IT_UNUSABLE.format(reason=exc)) from None
+    if fields["duration"] > LONGEST:
+        fields["duration"] = LONGEST
+    lyrics = checks.INSTRUMENTAL_TAG if instrumental else checks.printable(parse_lyrics(notes + words)).strip()
+    return {
+        "fields": {**fields, "caption": describe.cut(fields.get("caption", ""), checks.MAX_CAPTION_CHARS, " ")},
+        "lyrics": describe.cut(lyrics, checks.MAX_LYRICS_CHARS, "\n"),
+        "seed": seed,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+# ---------------------------------------------------------------- into the form (page side)
+
+
+def values(written: dict[str, Any]) -> list[Any]:
+    """What the planner wrote, in ``FORM``'s order (the studio's spelling of each field)."""
+    fields = written["fields"]
+    key = describe.key_name(fields["keyscale"]) or fields["keyscale"]
+    return [
+        fields["caption"],
+        written["lyrics"],
+        int(fields["bpm"]),
+        key,
+        str(fields["timesignature"]),
+        int(fields["duration"]),
+        fields["language"],
+    ]
+
+
+def note(written: dict[str, Any], kept: list[str]) -> str:
+    """The note under the idea: what was written (and its seed, to write it again), what was kept."""
+    fields = written["fields"]
+    bits = [
+        f"{fields['bpm']} BPM",
+        describe.key_name(fields["keyscale"]) or fields["keyscale"],
+        f"{fields['timesignature']} beats a bar",
+        audio.clock(fields["duration"]),
+        fields["language"],
+    ]
+    lines = [f"**Written** (seed {written['seed']}, {written['seconds']:.1f} s): " + ", ".join(map(str, bits))]
+    if not written["lyrics"]:
+        lines.append("The planner wrote no words this time: try another seed, or write them yourself.")
+    if kept:
+        lines.append("Kept yours: " + ", ".join(kept) + ".")
+    return "\n\n".join(lines)
+
+
+NAMES = {
+    "prompt": "Style caption",
+    "lyrics": "Lyrics",
+    "bpm": "BPM",
+    "key_scale": "Key",
+    "time_signature": "Time signature",
+    "audio_duration": "Duration",
+    "vocal_language": "Vocal language",
+}
+
+
+def fill(written: dict[str, Any], form: dict[str, Any]) -> tuple[list[Any], str]:
+    """Generate's fields (``FORM``'s order) with what the planner wrote where the visitor left them
+    empty (the length always: the slider is never empty), and the note."""
+    empty = {
+        "prompt": not str(form.get("prompt") or "").strip(),
+        "lyrics": not str(form.get("lyrics") or "").strip(),
+        "bpm": _unset(form.get("bpm"), checks.check_bpm),
+        "key_scale": _unset(form.get("key_scale"), checks.check_key),
+        "time_signature": _unset(form.get("time_signature"), checks.check_time_signature),
+        "audio_duration": True,
+        "vocal_language": checks.language_code(form.get("vocal_language")) in (None, checks.UNKNOWN),
+    }
+    empty["lyrics"] = empty["lyrics"] and bool(written["lyrics"])  # no words written: nothing to fill
+    out, kept = [], []
+    for name, value in zip(FORM, values(written), strict=True):
+        out.append(value if empty[name] else form.get(name))
+        if not empty[name] and (name != "lyrics" or written["lyrics"]):
+            kept.append(NAMES[name])
+    return out, note(written, kept)
+
+
+def _unset(value: Any, read: Callable[[Any], Any]) -> bool:
+    """Whether a field holds no value of the visitor's (0, auto, empty); one that cannot be read is
+    the visitor's and stays, for Generate's own check to speak about."""
+    try:
+        return read(value) is None
+    except gr.Error:
+        return False

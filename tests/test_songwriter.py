@@ -1,0 +1,108 @@
+"""A song from one line (``songwriter``, *Write it* on Generate, ``/write_song``): upstream's
+inspiration prompt, the planner's fields and lyrics, reproducible from the seed, written into the
+fields a visitor left empty, and bad ideas told in words."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+
+import checks
+import plan_format
+import planner
+import random_models
+import songwriter
+
+IDEA = "a rainy-day bossa nova about missing the last train"
+
+
+def test_the_prompt_is_upstreams_inspiration_prompt():
+    tokenizer = random_models.build_tokenizer()
+    tokenizer.chat_template = random_models.PLANNER_CHAT_TEMPLATE
+    text = plan_format.inspiration_prompt(tokenizer, IDEA, instrumental=True)
+    # upstream's build_formatted_prompt_for_inspiration: "# Instruction\n{instruction}\n\n" as the system
+    # turn, "{query}\n\ninstrumental: true" as the user's.
+    assert "# Instruction\nExpand the user's input into a more detailed and specific musical description:\n\n" in text
+    assert f"<|im_start|>user\n{IDEA}\n\ninstrumental: true<|im_end|>" in text
+    assert text.endswith("<|im_start|>assistant\n")
+
+
+def test_an_idea_becomes_a_song_and_its_seed_writes_it_again(with_planner):
+    first = songwriter.write(IDEA, False, checks.UNKNOWN, 7)
+    again = songwriter.write(IDEA, False, checks.UNKNOWN, 7)
+    assert first["fields"] == again["fields"] and first["lyrics"] == again["lyrics"] and first["seed"] == 7
+    fields = first["fields"]
+    assert set(fields) == set(plan_format.FIELDS) and 10 <= fields["duration"] <= songwriter.LONGEST
+    caption, lyrics, bpm, key, metre, length, language = songwriter.values(first)
+    assert checks.check_bpm(bpm) == bpm and checks.check_key(key) and metre in checks.TIME_SIGNATURES
+    assert length == fields["duration"] and language in checks.LANGUAGES and lyrics != checks.INSTRUMENTAL_TAG
+    assert songwriter.write(IDEA, False, checks.UNKNOWN, 8) != first  # another seed, another song
+
+
+def test_instrumental_writes_no_words_and_a_chosen_language_is_kept(with_planner):
+    written = songwriter.write(IDEA, True, "pt", 3)
+    assert written["lyrics"] == checks.INSTRUMENTAL_TAG and written["fields"]["language"] == "pt"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"idea": "  "}, "Write an idea for the song first"),
+        ({"idea": "x" * 501}, "at most 500 characters; yours has 501"),
+        ({"idea": IDEA, "vocal_language": "klingon"}, "Unknown vocal language"),
+        ({"idea": IDEA, "seed": 2.5}, "Seed must be a whole number"),
+        ({"idea": IDEA, "instrumental": "maybe"}, "Instrumental"),
+    ],
+)
+def test_a_bad_idea_is_told_in_words(with_planner, kwargs, words):
+    with pytest.raises(gr.Error, match=words):
+        songwriter.check(**kwargs)
+
+
+def test_without_a_planner_the_box_says_so(monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_PLANNER_MODEL", "none")
+    with pytest.raises(gr.Error, match="needs ACE-Step's planner"):
+        songwriter.check(IDEA)
+
+
+def test_only_the_empty_fields_are_filled_and_the_note_says_which_were_kept():
+    written = {
+        "fields": {"bpm": 96, "caption": "bossa nova, nylon guitar", "duration": 150, "keyscale": "Db major",
+                   "language": "pt", "timesignature": "4"},
+        "lyrics": "[Verse]\nthe last train", "seed": 5, "seconds": 1.0,
+    }  # fmt: skip
+    form = {"prompt": "", "lyrics": "[Verse]\nmine", "bpm": 0, "key_scale": "auto", "time_signature": "3",
+            "audio_duration": 30, "vocal_language": "unknown"}  # fmt: skip
+    values, note = songwriter.fill(written, form)
+    assert values == ["bossa nova, nylon guitar", "[Verse]\nmine", 96, "C# major", "3", 150, "pt"]
+    assert "Kept yours: Lyrics, Time signature." in note and "seed 5" in note and "2:30" in note
+    # A planner that wrote no words leaves the lyrics as they were, and says so.
+    values, note = songwriter.fill({**written, "lyrics": ""}, {**form, "lyrics": ""})
+    assert values[1] == "" and "wrote no words" in note and "Lyrics" not in note
+
+
+def test_the_declaration_covers_every_token_it_may_write(with_planner):
+    tokens = songwriter.describe.NOTES_BUDGET + songwriter.LYRIC_TOKENS
+    assert songwriter.estimate_seconds() >= tokens * planner.SECONDS_PER_TOKEN
+    assert 60 <= songwriter.estimate_duration() <= 300
+
+
+# ---------------------------------------------------------------- through the API
+
+
+def test_write_song_through_the_api(studio_server):
+    from gradio_client import Client
+
+    client = Client(studio_server[0], verbose=False)
+    first = client.predict(idea=IDEA, seed=11, api_name="/write_song")
+    caption, lyrics, bpm, key, metre, length, note = first
+    assert isinstance(caption, str) and isinstance(lyrics, str) and 30 <= bpm <= 300 and checks.check_key(key) and metre
+    assert 10 <= length <= songwriter.LONGEST and note.startswith("**Written** (seed 11")
+    again = client.predict(idea=IDEA, seed=11, api_name="/write_song")
+    assert again[:6] == first[:6]
+    instrumental = client.predict(idea=IDEA, instrumental=True, vocal_language="ja", seed=1, api_name="/write_song")
+    assert instrumental[1] == checks.INSTRUMENTAL_TAG and "ja" in instrumental[-1]
+    with pytest.raises(Exception, match="Write an idea for the song first"):
+        client.predict(idea="", api_name="/write_song")
+    # The studio goes on serving after a refusal.
+    assert client.predict(idea="lo-fi beat for studying", seed=2, api_name="/write_song")[-1].startswith("**Written**")
