@@ -106,3 +106,22 @@ def test_write_song_through_the_api(studio_server):
         client.predict(idea="", api_name="/write_song")
     # The studio goes on serving after a refusal.
     assert client.predict(idea="lo-fi beat for studying", seed=2, api_name="/write_song")[-1].startswith("**Written**")
+
+
+def test_stop_ends_the_writing_at_the_next_token(with_planner):
+    import runs
+
+    owner = "visitor:generate"
+    run_id = runs.start_run(owner)
+    written: list[int] = []
+
+    def progress(stage: str, done: int) -> None:
+        written.append(done)
+        runs.request_stop(owner)  # Stop pressed as the first token is written
+
+    try:
+        with pytest.raises(gr.Error, match="Stopped while the planner wrote"):
+            songwriter.write(IDEA, False, checks.UNKNOWN, 3, progress, run_id)
+    finally:
+        runs.finish_run(run_id)
+    assert written == [1]
