@@ -180,7 +180,7 @@ def note(written: dict[str, Any], kept: list[str]) -> str:
         describe.key_name(fields["keyscale"]) or fields["keyscale"],
         f"{fields['timesignature']} beats a bar",
         audio.clock(fields["duration"]),
-        fields["language"],
+        checks.LANGUAGES.get(fields["language"], fields["language"]),
     ]
     lines = [f"**Written** (seed {written['seed']}, {written['seconds']:.1f} s): " + ", ".join(map(str, bits))]
     if not written["lyrics"]:

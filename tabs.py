@@ -88,13 +88,16 @@ def idea_row() -> tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown]:
     """A song from one line above the caption: the idea, *Write it*, the note that says what the
     planner wrote, and (on a ZeroGPU Space) what a press reserves."""
     on = songwriter.available()
+    idea = gr.Textbox(
+        "", label="Idea", info=tips.IDEA, placeholder=songwriter.EXAMPLE, lines=1, max_lines=3, interactive=on,
+        max_length=songwriter.MAX_IDEA_CHARS, elem_id="gen-idea",
+    )  # fmt: skip
     with gr.Row(equal_height=True, elem_id="gen-idea-row"):
-        idea = gr.Textbox(
-            "", label="Idea", info=tips.IDEA, placeholder=songwriter.EXAMPLE, lines=1, max_lines=3, scale=5,
-            max_length=songwriter.MAX_IDEA_CHARS, interactive=on, elem_id="gen-idea",
+        button = gr.Button(
+            "Write it", size="sm", scale=0, min_width=110, interactive=on, elem_id="gen-write",
+            elem_classes=["clears-notes"],
         )  # fmt: skip
-        button = gr.Button("Write it", size="sm", scale=1, min_width=100, interactive=on, elem_id="gen-write")
-    note = gr.Markdown(tips.WRITE_IT if on else tips.WRITE_IT_OFF, elem_classes=["hint"], elem_id="gen-write-note")
+        note = gr.Markdown(tips.WRITE_IT if on else tips.WRITE_IT_OFF, elem_classes=["hint"], elem_id="gen-write-note")
     return idea, button, note, widgets.reserves_line("gen-write")
 
 

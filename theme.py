@@ -193,9 +193,9 @@ JS = """
       e.stopPropagation();
     }
   }, true);
-  // A note lasts until the next press of a tab's main button (other events, such as the status
-  // line's timer, join the queue too).
-  document.addEventListener('click', (e) => { if (e.target.closest('.main-action')) clear(); }, true);
+  // A note lasts until the next press of a tab's main button or of *Write it* (other events, such as
+  // the status line's timer, join the queue too).
+  document.addEventListener('click', (e) => { if (e.target.closest('.main-action, .clears-notes')) clear(); }, true);
   const fetch0 = window.fetch.bind(window);
   window.fetch = async (...args) => {
     const url = String((args[0] && args[0].url) || args[0]);

@@ -303,6 +303,7 @@ def test_write_it_fills_generate_from_one_line(page):
     note = page.locator("#gen-write-note")
     note.get_by_text("Written").wait_for()
     assert "Kept yours: Lyrics." in note.inner_text()
+    assert page.locator("#gen-idea").get_attribute("data-studio-note") is None  # the refusal's words went
     assert page.locator("#gen-lyrics textarea").input_value() == "[Verse]\nmy own words"
     # The length the planner chose is on the slider, as the note says it.
     seconds = int(float(page.locator("#gen-duration input[type='number']").input_value()))
