@@ -183,7 +183,7 @@ def note(written: dict[str, Any], kept: list[str]) -> str:
         checks.LANGUAGES.get(fields["language"], fields["language"]),
     ]
     lines = [f"**Written** (seed {written['seed']}, {written['seconds']:.1f} s): " + ", ".join(map(str, bits))]
-    if not written["lyrics"]:
+    if not written["lyrics"] and NAMES["lyrics"] not in kept:
         lines.append("The planner wrote no words this time: try another seed, or write them yourself.")
     if kept:
         lines.append("Kept yours: " + ", ".join(kept) + ".")
@@ -213,12 +213,9 @@ def fill(written: dict[str, Any], form: dict[str, Any]) -> tuple[list[Any], str]
         "audio_duration": True,
         "vocal_language": checks.language_code(form.get("vocal_language")) in (None, checks.UNKNOWN),
     }
+    kept = [NAMES[name] for name in FORM if not empty[name]]
     empty["lyrics"] = empty["lyrics"] and bool(written["lyrics"])  # no words written: nothing to fill
-    out, kept = [], []
-    for name, value in zip(FORM, values(written), strict=True):
-        out.append(value if empty[name] else form.get(name))
-        if not empty[name] and (name != "lyrics" or written["lyrics"]):
-            kept.append(NAMES[name])
+    out = [value if empty[name] else form.get(name) for name, value in zip(FORM, values(written), strict=True)]
     return out, note(written, kept)
 
 

@@ -19,13 +19,13 @@ import checks
 import describe
 import examples as ex
 import handlers
+import idea_row
 import lyrics as lyricist
 import modes
 import player
 import quota
 import results
 import songs
-import songwriter
 import tooltips as tips
 import uploads
 import waveform
@@ -84,28 +84,11 @@ def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
     return button, note, widgets.reserves_line(f"{prefix}-describe")
 
 
-def idea_row() -> tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown]:
-    """A song from one line above the caption: the idea, *Write it*, the note that says what the
-    planner wrote, and (on a ZeroGPU Space) what a press reserves."""
-    on = songwriter.available()
-    idea = gr.Textbox(
-        "", label="Idea", info=tips.IDEA, placeholder=songwriter.EXAMPLE, lines=1, max_lines=3, interactive=on,
-        max_length=songwriter.MAX_IDEA_CHARS, elem_id="gen-idea",
-    )  # fmt: skip
-    with gr.Row(equal_height=True, elem_id="gen-idea-row"):
-        button = gr.Button(
-            "Write it", size="sm", scale=0, min_width=110, interactive=on, elem_id="gen-write",
-            elem_classes=["clears-notes"],
-        )  # fmt: skip
-        note = gr.Markdown(tips.WRITE_IT if on else tips.WRITE_IT_OFF, elem_classes=["hint"], elem_id="gen-write-note")
-    return idea, button, note, widgets.reserves_line("gen-write")
-
-
 def generate_tab(variant: Any) -> MusicTab:
     """Caption, lyrics, Think and length up front; everything else folded away."""
     with gr.Tab("Generate", id="generate"):
         with widgets.music_form("Generate", "gen", checks.MAX_TAKES) as form:
-            idea = idea_row()
+            idea = idea_row.build()
             prompt = gr.Textbox("", label="Style caption", info=tips.CAPTION, lines=2, elem_id="gen-prompt")
             lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=10, elem_id="gen-lyrics")
             instrumental = gr.Checkbox(
@@ -367,7 +350,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     ).success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
-    stems = wire_stems(demo, tab) + wire_describe(demo, tab) + wire_songwriter(demo, tab)
+    stems = wire_stems(demo, tab) + wire_describe(demo, tab) + _wire_idea(demo, tab)
     names = [p.name for p in handlers.own_parameters(prepare)]
     wire_reserves(demo, tab.name, tab.form.reserves, dict(zip(names, tab.inputs, strict=True)))
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
@@ -446,34 +429,11 @@ def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
     return tuple(names)
 
 
-def wire_songwriter(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
-    """*Write it* on Generate: GPU work, admitted and queued as a song is (the idea is the field its
-    refusals are noted on); the page's event fills the fields left empty, ``/write_song`` returns what
-    was written. Returns their api names, which Generate's Stop stops too."""
+def _wire_idea(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
     if tab.idea is None:
         return ()
-    idea, button, note, reserves = tab.idea
-    wire_reserves(demo, "write_song", reserves, {})
-    f = tab.fields
-    asked = [idea, f["instrumental"], f["language"], f["seed"]]
-    filled = [f["prompt"], f["lyrics"], f["bpm"], f["key"], f["time_signature"], f["duration"], f["language"]]
-    names = ["idea", "instrumental", "vocal_language", "seed", *songwriter.FORM[:-1]]
-    button.click(
-        handlers.write_into_generate, [*asked, *filled[:-1]], [*filled, note], api_name="write_into_generate",
-        api_visibility="private", concurrency_id="gpu", show_progress_on=[note],
-        validator=admission.validator(lambda *a: songwriter.check(*a[:4]), names, "idea"),
-    )  # fmt: skip
-    # The endpoint for gradio_client: the same work, what was written returned as it is, on a button
-    # no page shows (so a page's press runs the planner once).
-    api = [gr.Textbox(visible=False), gr.Checkbox(False, visible=False), gr.Textbox(checks.UNKNOWN, visible=False)]
-    api.append(gr.Number(-1, visible=False, precision=0))
-    text, number = (lambda: gr.Textbox(visible=False)), (lambda: gr.Number(visible=False, precision=0))
-    written = [text(), text(), number(), text(), text(), number(), text()]
-    gr.Button(visible=False).click(
-        handlers.write_song, api, written, api_name="write_song", concurrency_id="gpu",
-        validator=admission.validator(songwriter.check, names[:4], "idea"),
-    )  # fmt: skip
-    return ("write_into_generate", "write_song")
+    wire_reserves(demo, "write_song", tab.idea[3], {})
+    return idea_row.wire(tab.idea, tab.fields)
 
 
 def wire_describe(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:

@@ -1,0 +1,84 @@
+"""The *Idea* row on Generate: a song from one line on the page (``songwriter`` does the work).
+
+Above the caption: the idea, *Write it*, the note that says what the planner wrote and what it kept,
+and on a ZeroGPU Space what a press reserves; the page's private event fills Generate's empty
+fields, and the public ``/write_song`` (on a button no page shows) returns what was written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+import admission
+import checks
+import handlers
+import songwriter
+import tooltips as tips
+import widgets
+
+
+def build() -> tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown]:
+    """A song from one line above the caption: the idea, *Write it*, the note that says what the
+    planner wrote, and (on a ZeroGPU Space) what a press reserves."""
+    on = songwriter.available()
+    idea = gr.Textbox(
+        "",
+        label="Idea",
+        info=tips.IDEA,
+        placeholder=songwriter.EXAMPLE,
+        lines=1,
+        max_lines=3,
+        interactive=on,
+        max_length=songwriter.MAX_IDEA_CHARS,
+        elem_id="gen-idea",
+    )
+    with gr.Row(equal_height=True, elem_id="gen-idea-row"):
+        button = gr.Button(
+            "Write it",
+            size="sm",
+            scale=0,
+            min_width=110,
+            interactive=on,
+            elem_id="gen-write",
+            elem_classes=["clears-notes"],
+        )
+        note = gr.Markdown(tips.WRITE_IT if on else tips.WRITE_IT_OFF, elem_classes=["hint"], elem_id="gen-write-note")
+    return idea, button, note, widgets.reserves_line("gen-write")
+
+
+def wire(row: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown], f: dict[str, Any]) -> tuple[str, ...]:
+    """*Write it* on Generate (``f``: Generate's fields by their short names): GPU work, admitted and
+    queued as a song is (the idea is the field its refusals are noted on); the page's event fills the
+    fields left empty, ``/write_song`` returns what was written. Returns their api names, which
+    Generate's Stop stops too."""
+    idea, button, note, _ = row
+    asked = [idea, f["instrumental"], f["language"], f["seed"]]
+    filled = [f["prompt"], f["lyrics"], f["bpm"], f["key"], f["time_signature"], f["duration"], f["language"]]
+    names = ["idea", "instrumental", "vocal_language", "seed", *songwriter.FORM[:-1]]
+    button.click(
+        handlers.write_into_generate,
+        [*asked, *filled[:-1]],
+        [*filled, note],
+        api_name="write_into_generate",
+        api_visibility="private",
+        concurrency_id="gpu",
+        show_progress_on=[note],
+        validator=admission.validator(lambda *a: songwriter.check(*a[:4]), names, "idea"),
+    )
+    # The endpoint for gradio_client: the same work, what was written returned as it is, on a button
+    # no page shows (so a page's press runs the planner once).
+    api = [gr.Textbox(visible=False), gr.Checkbox(False, visible=False), gr.Textbox(checks.UNKNOWN, visible=False)]
+    api.append(gr.Number(-1, visible=False, precision=0))
+    text, number = (lambda: gr.Textbox(visible=False)), (lambda: gr.Number(visible=False, precision=0))
+    written = [text(), text(), number(), text(), text(), number(), text()]
+    gr.Button(visible=False).click(
+        handlers.write_song,
+        api,
+        written,
+        api_name="write_song",
+        concurrency_id="gpu",
+        validator=admission.validator(songwriter.check, names[:4], "idea"),
+    )
+    return ("write_into_generate", "write_song")
