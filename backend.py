@@ -27,6 +27,7 @@ import lora
 import lrc
 import models
 import offload
+import retake
 import runs
 
 # Longest lyric token sequence the pipeline encodes; it truncates silently beyond it.
@@ -86,7 +87,8 @@ class Backend:
         """Run one request (one pipeline call, two for a partial cover); ``run_id`` names the run
         Stop may flag (``runs.start_run``).
 
-        ``request`` holds pipeline keyword arguments plus ``seeds`` (one per take). Source and
+        ``request`` holds pipeline keyword arguments plus ``seeds`` (one per take) and, for
+        variations, ``noise`` (each take's ``retake`` chain). Source and
         reference audio come as numpy ``[2, samples]`` arrays. Returns ``{"audio": float32 array
         [takes, 2, samples], "seconds": float}``: plain numpy, safe to pickle across processes. When
         something is sung, also ``"lyrics"`` (per take ``lrc.sync_take``: line times and score, from
@@ -98,6 +100,7 @@ class Backend:
         req = dict(request)
         seeds: list[int] = list(req.pop("seeds"))
         adapter = req.pop("lora", None)
+        chains = req.pop("noise", None)  # a variation's noise (``retake``): one chain per take
         self.check_request(req)
         rows = lrc.lyric_rows(self.pipe.tokenizer, req.get("lyrics", ""), req.get("vocal_language", "en"))
         req = _as_pipeline_inputs(req, len(seeds))
@@ -116,7 +119,8 @@ class Backend:
                 if adapter:
                     # A preset's PEFT alpha / rank (``presets.alpha_ratio``): 1 for an uploaded file.
                     self._load_lora(adapter["path"], adapter["scale"] * adapter.get("alpha", 1.0))
-                out = self._render(req, generators, flag, progress, total, sync)
+                with retake.mixing(self.pipe, chains):
+                    out = self._render(req, generators, flag, progress, total, sync)
             finally:
                 offload.free_parts(self.pipe, self.offload)
                 if adapter:
