@@ -28,6 +28,7 @@ import stems as separation
 import takes as writer
 import tooltips as tips
 import uploads
+import variations
 import zerogpu
 
 # The title every stop carries, also across ZeroGPU's worker boundary (``music.user_errors``,
@@ -204,13 +205,20 @@ def make(
     mode: str, progress: Any = None, run_id: str | None = None, **settings: Any
 ) -> tuple[list[str], dict[str, Any]]:
     """One music request, start to end: prepare on the CPU, run on the GPU, write the files."""
+    return run_job(modes.PREPARE[mode](**settings), progress, run_id)
+
+
+def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> tuple[list[str], dict[str, Any]]:
+    """A prepared music request (``make``, ``variations``) run on the GPU and written."""
     # The door's checks again (nothing depends on the validator alone), the budget included.
-    job = budget.check(modes.PREPARE[mode](**settings))
+    job = budget.check(job)
     with budget.room(job):
         made = zerogpu.run_music(job, progress, run_id)
         # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
         if runs.is_stopped(run_id):
             raise gr.Error(tips.STOPPED_AFTER_LAST_STEP, title=STOPPED)
+        if "variation" in job.params:
+            made = {**made, "per_take": variations.entries(job)}
         paths, record = modes.finish(job, made)
     if runs.is_stopped(run_id):  # pressed while the files were written: too late, and the visitor is told
         gr.Info(tips.ALREADY_SAVED, title="Already finished")
@@ -226,7 +234,7 @@ FILE_PARAMETERS = ("src_audio", "reference_audio", "lora")
 def door(mode: str) -> Callable[..., None]:
     """The checks a ``mode`` request passes before it queues (``admission.validator``): the
     preparer's, then what the request may cost here (``budget``)."""
-    prepare = modes.PREPARE[mode]
+    prepare = PREPARE[mode]
 
     def check(*args: Any) -> None:
         budget.check(prepare(*args))
@@ -234,7 +242,7 @@ def door(mode: str) -> Callable[..., None]:
     return check
 
 
-def _endpoint(mode: str, takes: int = 1) -> Callable:
+def _endpoint(mode: str, takes: int = 1, tab: str | None = None) -> Callable:
     """The Gradio event function of a music mode.
 
     It carries the ``modes`` preparer's parameter names and defaults, which Gradio turns into the
@@ -244,7 +252,8 @@ def _endpoint(mode: str, takes: int = 1) -> Callable:
     A stopped run returns normally, with no take, the stop's words as the seed line and the record
     ``{"stopped": words}``: Gradio would show any raised error as a red "Error", on the take slot too.
     """
-    own = own_parameters(modes.PREPARE[mode])
+    prepare, tab = PREPARE[mode], tab or mode
+    own = own_parameters(prepare)
     extra = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
         inspect.Parameter(
@@ -261,8 +270,8 @@ def _endpoint(mode: str, takes: int = 1) -> Callable:
         files = [values.get(name) for name in FILE_PARAMETERS if isinstance(values.get(name), str)]
         try:
             # The uploads it reads stay out of the quota's reach until it ends, however it ends.
-            with uploads.using(files), _run(mode, request) as run_id:
-                paths, record = make(mode, progress, run_id, **values)
+            with uploads.using(files), _run(tab, request) as run_id:
+                paths, record = run_job(prepare(**values), progress, run_id)
         except gr.Error as exc:
             if not _is_stop(exc):
                 raise
@@ -276,9 +285,12 @@ def _endpoint(mode: str, takes: int = 1) -> Callable:
     handler.__signature__ = signature  # type: ignore[attr-defined]
     handler.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
     handler.__name__ = mode
-    handler.__doc__ = modes.PREPARE[mode].__doc__
+    handler.__doc__ = prepare.__doc__
     return checks.expected_errors(handler)
 
+
+# What each music endpoint prepares: a mode's request, or variations of a take (run on Generate's tab).
+PREPARE: dict[str, Callable[..., modes.Job]] = {**modes.PREPARE, "variations": variations.prepare}
 
 generate = _endpoint("generate", takes=checks.MAX_TAKES)
 
@@ -290,6 +302,9 @@ extend = _endpoint("extend")
 
 
 edit = _endpoint("edit")
+
+
+variations_endpoint = _endpoint("variations", takes=checks.MAX_TAKES, tab="generate")
 
 
 ENDPOINTS: dict[str, Callable] = {"generate": generate, "cover": cover, "extend": extend, "edit": edit}

@@ -54,7 +54,7 @@ def run_music(
         # One plan for the request, every take's blueprint in one batch, then one DiT call.
         takes = len(request["seeds"])
         report = plan_progress and (lambda stage, done, total: plan_progress(stage, done, total, takes))
-        plans = planner.plan_request(request, plan_args, report, lambda: runs.is_stopped(run_id))
+        plans = _plan(request, plan_args, report, lambda: runs.is_stopped(run_id))
     elif skipped is not None:
         plans = [{"skipped": skipped}] * len(request["seeds"])
     out = be.run(request, progress=progress, run_id=run_id)
@@ -77,6 +77,20 @@ def run_music(
         result["planners"] = plans
         result["timings"]["planner_s"] = round(plans[0].get("seconds", 0.0), 3)  # one plan for all takes
     return result
+
+
+def _plan(request: dict[str, Any], plan_args: dict[str, Any], report: Any, should_stop: Any) -> list[dict[str, Any]]:
+    """``planner.plan_request``; for variations (``noise``: every take the same seed) the take's one
+    blueprint, written once as the take's was (its place in its batch) and given to every variation."""
+    if "noise" not in request:
+        return planner.plan_request(request, plan_args, report, should_stop)
+    one = {**request, "seeds": request["seeds"][:1]}
+    plans = planner.plan_request(one, plan_args, report, should_stop)
+    takes = len(request["seeds"])
+    request.update({k: v for k, v in one.items() if k != "seeds"})
+    if "audio_codes" in one:
+        request["audio_codes"] = one["audio_codes"] * takes
+    return plans[:1] * takes
 
 
 def model_missing(error: str) -> str:

@@ -32,6 +32,7 @@ import planner
 import songwriter
 import stems
 import tooltips as tips
+import variations
 
 # The titles ``spaces`` gives its two refusals (``spaces.zero.client.schedule``), and its figures.
 QUOTA_TITLE = "ZeroGPU quota exceeded"
@@ -50,6 +51,7 @@ READS = {
     "describe": frozenset(("src_audio",)),
     "stems": frozenset(("take", "record")),
     "write_song": frozenset(),  # the same for every idea: the bounds'
+    "variations": frozenset(("take", "record", "count")),
 }
 
 
@@ -114,6 +116,12 @@ def declares(mode: str, fields: dict[str, Any]) -> int:
     if mode == "stems":
         take = fields["record"]["takes"][int(fields["take"]) - 1]
         return stems.estimate_duration(float(take["seconds"]))
+    if mode == "variations":  # as Generate declares the take's own settings, as many takes as asked for
+        try:
+            job = variations.prepare(fields.get("take"), fields.get("record"), 0, fields.get("count"))
+        except gr.Error as exc:
+            raise ValueError(exc.message) from None
+        return music.estimate_duration(job.mode, job.params)
     return music.estimate_duration(mode, music_params(mode, fields))
 
 

@@ -34,7 +34,7 @@ SHOW_TAKES_JS = f"""(n) => {{
 def seeds_text(record: dict[str, Any]) -> str:
     """The line under a result, in plain text (the page shows it as text, API clients get it as is):
     each take's seed, how long it took where, and what the planner chose."""
-    parts = [f"take {t['take']}: {t['seed']}" for t in record["takes"]]
+    parts = [f"take {t['take']}: {t['seed']}{_varied(t.get('variation'))}" for t in record["takes"]]
     timings = record["timings"]
     took = timings.get("pipeline_s", 0) + timings.get("model_load_s", 0) + timings.get("planner_s", 0)
     text = f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {status.device_label(record['model']['device'])}"
@@ -47,6 +47,13 @@ def seeds_text(record: dict[str, Any]) -> str:
         chosen = plans[0]["fields"]["duration"]
         line += f" Think chose a length of {audio.clock(chosen)} ({chosen} s)."
     return f"{text}\n{line}"
+
+
+def _varied(variation: Any) -> str:
+    """A variation's part of its seed: the take it came from, by how much, its new noise's seed."""
+    if not isinstance(variation, dict):
+        return ""
+    return f" (take {variation['of']['take']} varied {variation['amount']:g}, new noise {variation['seed']})"
 
 
 def _quoted(text: Any, limit: int = 160) -> str:

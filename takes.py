@@ -309,10 +309,9 @@ def write_takes(
     """Save every take, its preview and a JSON record beside it; return the audio paths and the
     call's record.
 
-    Each file is written under a temporary name and renamed once complete, so a full or read-only
-    disk leaves neither partial nor empty files; then the visitor is told why nothing was saved.
-    The takes are encoded side by side (an MP3 encode is seconds per minute of audio on one core).
-    Records name files relative to the output folder (no server paths in what a visitor downloads).
+    Each file is written under a temporary name and renamed once complete (a full or read-only disk
+    leaves no partial or empty file, and the visitor is told why nothing was saved); the takes are
+    encoded side by side; records name files relative to the output folder, never server paths.
     """
     started = time.perf_counter()
     _clean_now_and_then()
@@ -346,6 +345,7 @@ def write_takes(
                 "seconds": round(audio.seconds(take), 3),
                 **({"planner": result["planners"][i - 1]} if "planners" in result else {}),
                 **({"finish": result["finishes"][i - 1]} if "finishes" in result else {}),
+                **(result["per_take"][i - 1] if "per_take" in result else {}),  # a variation's own: ``variations``
                 **_synced(result, i - 1, path, root, audio.seconds(take)),
             }
             for i, (path, preview, seed, take) in enumerate(
