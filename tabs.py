@@ -28,6 +28,7 @@ import results
 import songs
 import tooltips as tips
 import uploads
+import variation_row
 import waveform
 import widgets
 import zerogpu
@@ -51,6 +52,7 @@ class MusicTab:
     describe: tuple[gr.Button, gr.Markdown, gr.Markdown, list[Any]] | None = None
     # *Write it* (Generate): the idea, its button, its note and what it reserves.
     idea: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown] | None = None
+    variation: variation_row.Row | None = None  # *Variations* beneath the result (Generate)
 
 
 def examples(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
@@ -122,6 +124,8 @@ def generate_tab(variant: Any) -> MusicTab:
                 rewrite = widgets.rewrite_caption_switch()
                 plan = widgets.plan_box()
                 finishing = widgets.finish_controls("gen")
+        with form.column:
+            variation = variation_row.build("gen")
         # Below the form and the results, so on a phone the results follow the button.
         # Instrumental ticked where an example's lyrics are "[Instrumental]", as the box itself would do.
         examples(
@@ -152,7 +156,7 @@ def generate_tab(variant: Any) -> MusicTab:
               "lora_scale": lora[1], "lora_preset": lora_preset}  # fmt: skip
     inputs = [prompt, lyrics, duration, bpm, key, time_sig, language, seed, steps, guidance, shift, takes, fmt,
               reference, *lora, think, auto_length, rewrite, plan, *finishing, lora_preset]  # fmt: skip
-    return MusicTab("generate", inputs, form, fields=fields, idea=idea)
+    return MusicTab("generate", inputs, form, fields=fields, idea=idea, variation=variation)
 
 
 def cover_tab(variant: Any) -> MusicTab:
@@ -350,7 +354,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     ).success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
-    stems = wire_stems(demo, tab) + wire_describe(demo, tab) + _wire_idea(demo, tab)
+    stems = wire_stems(demo, tab) + wire_describe(demo, tab) + _wire_idea(demo, tab) + _wire_variations(demo, tab)
     names = [p.name for p in handlers.own_parameters(prepare)]
     wire_reserves(demo, tab.name, tab.form.reserves, dict(zip(names, tab.inputs, strict=True)))
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
@@ -434,6 +438,19 @@ def _wire_idea(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
         return ()
     wire_reserves(demo, "write_song", tab.idea[3], {})
     return idea_row.wire(tab.idea, tab.fields)
+
+
+def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
+    if tab.variation is None:
+        return ()
+    result = tab.form.result
+    # A press of Generate shows as many take slots as it asks for again (variations may have shown more).
+    tab.form.button.click(
+        None, tab.fields["takes"], [*result.boxes, result.pick], js=results.SHOW_TAKES_JS, api_visibility="private"
+    )
+    wire_reserves(demo, "variations", tab.variation.reserves, {"take": result.pick, "record": result.meta,
+                                                               "count": tab.variation.count})  # fmt: skip
+    return variation_row.wire(tab.variation, result)
 
 
 def wire_describe(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:

@@ -80,7 +80,8 @@ CSS = """
    0:00, Split into stems, Send to, Use these settings and Details made a phone's Generate page 2,100 px
    tall. A player holding a take is marked ``data-ready="1"`` (player.JS); while a run is under way its
    first player shows anyway, because Gradio draws the run's progress (or its error) in it. */
-.result-column:not(:has([data-ready="1"])) :is(.block.take-player-box, .stems-action, .result-actions, .result-details) {
+.result-column:not(:has([data-ready="1"])) :is(.block.take-player-box, .stems-action, .result-actions, .result-details,
+  .result-variations) {
   display: none !important;
 }
 .result-column:not(:has([data-ready="1"])) .block.take-player-box:has(> .wrap:not(.hide)) { display: block !important; }

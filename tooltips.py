@@ -91,6 +91,13 @@ WRITE_IT = (
     "Write it fills the fields you left empty (the Style caption, the Lyrics unless Instrumental is ticked, "
     "BPM, key, time signature and vocal language) and sets the length; edit them before you press Generate."
 )
+VARIATIONS = (
+    "New takes of the chosen take: its caption, lyrics, length, seed and plan kept, its starting noise mixed with "
+    "new noise. Amount 0 makes the take again, 1 a new song on the same plan."
+)
+VARIATION_AMOUNT = "How much new noise: 0.1–0.3 changes details, 0.5 and above the arrangement too."
+VARIATION_COUNT = "How many variations, made together in one run."
+VARIATION_SEED = "-1 draws new noise each press; the seed a variation's record names makes it again."
 WRITE_IT_OFF = "Write it needs ACE-Step's planner, which is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
 WRITE_IT_STOPPED = "Stopped while the planner wrote. Nothing was changed."
 WRITE_IT_UNUSABLE = "The planner could not write a song from this idea ({reason}). Nothing was changed; try again."

@@ -479,6 +479,7 @@ class Form:
     stop: gr.Button | None = None
     result: Result | None = None
     reserves: gr.Markdown | None = None  # what a press reserves, on a ZeroGPU Space
+    column: gr.Column | None = None  # the result's, entered again for what a tab adds beneath it
 
 
 @contextlib.contextmanager
@@ -490,5 +491,5 @@ def music_form(label: str, prefix: str, takes: int = 1) -> Iterator[Form]:
             yield form
             form.button, form.stop = action_buttons(label, prefix)
             form.reserves = reserves_line(prefix)
-        with gr.Column(scale=2, elem_id=f"{prefix}-result", elem_classes=["result-column"]):
+        with gr.Column(scale=2, elem_id=f"{prefix}-result", elem_classes=["result-column"]) as form.column:
             form.result = result_column(prefix, takes)
