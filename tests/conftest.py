@@ -109,7 +109,7 @@ LEAD = ("test_shared_space", "test_gate", "test_fair_share", "test_browser", "te
 SECONDS = {
     "test_graphs": 50, "test_presets": 33, "test_stream_blip": 31, "test_cost": 27, "test_shared_files": 25, "test_hostile": 21,
     "test_stems": 20, "test_audio_modes": 20, "test_finish": 18, "test_offload": 13, "test_generate": 11,
-    "test_lora": 10, "test_songwriter": 9, "test_describe": 9, "test_space": 9, "test_app": 8, "test_lyrics": 7, "test_models": 7,
+    "test_lora": 10, "test_songwriter": 9, "test_variations": 24, "test_describe": 9, "test_space": 9, "test_app": 8, "test_lyrics": 7, "test_models": 7,
     "test_backend": 6, "test_bench": 5, "test_lyrics_mlx": 5, "test_analysis": 2, "test_layout": 1, "test_lrc": 1,
     "test_quota": 65,  # issue 41: the ZeroGPU harness and one Chromium page (its first run, a quiet machine)
 }  # fmt: skip

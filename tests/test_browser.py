@@ -404,6 +404,30 @@ def test_the_edit_region_follows_the_waveform_and_the_numbers(page):
     page.locator('#edit-wave [data-start="1"][data-end="3"]').wait_for()
 
 
+def test_variations_of_a_take_fill_the_result_column(page):
+    _no_think(page)
+    page.locator("#gen-prompt textarea").fill("lo-fi piano, vinyl crackle")
+    _fill_number(page, "#gen-duration", 10)
+    page.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    _fill_number(page, "#gen-seed", 30)
+    _fill_number(page, "#gen-steps", 1)
+    assert not page.locator("#gen-variations").is_visible()  # nothing to vary before a take
+    page.locator("#gen-button").click()
+    assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
+    page.locator("#gen-variations").get_by_text("Variations of this take").click()
+    _fill_number(page, "#gen-variation-amount", 0.5)
+    _fill_number(page, "#gen-variation-count", 2)
+    _fill_number(page, "#gen-variation-seed", 7)
+    page.locator("#gen-variations-button").click()
+    page.locator("#gen-seeds").get_by_text("take 2: 30 (take 1 varied 0.5, new noise 8)").wait_for()
+    assert _playable(page, "#gen-take-2") == pytest.approx(10.0, abs=0.1)
+    # A refused amount is told on its field, and nothing runs.
+    _fill_number(page, "#gen-variation-amount", 3)
+    page.locator("#gen-variations-button").click()
+    page.wait_for_function("() => document.querySelector('#gen-variation-amount')?.dataset.studioNote")
+    assert "Amount must be between 0 and 1" in page.locator("#gen-variation-amount").get_attribute("data-studio-note")
+
+
 def test_a_take_of_a_thought_batch_comes_back_with_its_plan(page):
     page.locator("#gen-prompt textarea").fill("dusty soul ballad")
     _fill_number(page, "#gen-duration", 10)

@@ -261,8 +261,17 @@ def test_every_event_passes_a_door_and_gradios_cap_stays_above_them():
     doors = {admission.door_of(fn.concurrency_id) for fn in demo.fns.values() if fn.fn is not None}
     assert doors == {admission.GPU, admission.UPLOADS, admission.CHEAP}
     gpu = {fn.api_name for fn in demo.fns.values() if admission.door_of(fn.concurrency_id) == admission.GPU}
-    # The music tabs, lyrics, Write it (the page's and the API's), Split into stems beneath each take
+    # The music tabs, lyrics, Write it (the page's and the API's), Variations, Split into stems beneath each take
     # (``stems``, ``stems_<tab>_<n>``) and Describe on the audio tabs.
     others = {n for n in gpu if not n.startswith(("stems", "describe"))}
-    assert others == {"generate", "cover", "extend", "edit", "lyrics", "write_song", "write_into_generate"}
+    assert others == {
+        "generate",
+        "cover",
+        "extend",
+        "edit",
+        "lyrics",
+        "write_song",
+        "write_into_generate",
+        "variations",
+    }
     assert "stems" in gpu and {"describe", "describe_extend", "describe_edit"} <= gpu

@@ -125,6 +125,21 @@ def test_write_song_is_one_gpu_call_with_its_own_declared_time(client, space):
     assert client.predict(idea="a bossa nova about the last train", seed=4, api_name="/write_song")[:6] == tuple(fields)
 
 
+def test_variations_are_one_gpu_call_declared_as_their_takes(client, space):
+    api = space[1]
+    *_, record = client.predict(prompt="funk groove", audio_duration=10, inference_steps=3, seed=23, think=False,
+                                api_name="/generate")  # fmt: skip
+    seen, killed = len(api.durations), len(api.killed)
+    *slots, line, made = client.predict(take=1, record=record, amount=0.3, count=2, seed=8, api_name="/variations")
+    assert slots[0] and slots[1] and "take 1 varied 0.3, new noise 9" in line
+    assert [t["variation"]["seed"] for t in made["takes"]] == [8, 9] and [t["seed"] for t in made["takes"]] == [23, 23]
+    assert len(api.durations) == seen + 1 and len(api.killed) == killed
+    # Declared as Generate declares the take's settings for two takes.
+    client.predict(prompt="funk groove", audio_duration=10, inference_steps=3, seed=23, think=False, batch_size=2,
+                   api_name="/generate")  # fmt: skip
+    assert api.durations[-1] == api.durations[seen]
+
+
 def test_stems_are_their_own_gpu_call(client, space):
     api, out = space[1], space[2]
     take, record = stems_take(client, 44)

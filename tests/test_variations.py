@@ -1,0 +1,183 @@
+"""Variations of a take (``variations``, ``retake``, *Variations* under Generate's result,
+``/variations``): upstream's retake mix of the take's noise, the take's plan and blueprint kept,
+amount 0 the take again, a variation made again from its record, bad input told in words."""
+
+from __future__ import annotations
+
+import math
+
+import gradio as gr
+import numpy as np
+import pytest
+import soundfile as sf
+
+import handlers
+import retake
+import variations
+
+KW = {"prompt": "warm synth-pop", "audio_duration": 10, "inference_steps": 2, "think": False}
+
+
+def _audio(paths):
+    return [sf.read(p)[0] for p in paths]
+
+
+# ---------------------------------------------------------------- the mix (GPU side, any device)
+
+
+def test_the_mix_is_upstreams_cos_sin_of_the_amount():
+    import torch
+
+    base = torch.randn((1, 4000, 64), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(retake.mix(base, [(7, 0.0)]), base)  # amount 0: the take's own noise, nothing drawn
+    fresh = retake.mix(base, [(7, 1.0)])  # amount 1: all the new seed's noise
+    assert torch.allclose(fresh, torch.randn((1, 4000, 64), generator=torch.Generator().manual_seed(7)), atol=1e-6)
+    for amount in (0.2, 0.5, 0.8):
+        mixed = retake.mix(base, [(7, amount)])
+        correlation = float((mixed * base).mean() / (mixed.std() * base.std()))
+        assert correlation == pytest.approx(math.cos(amount * math.pi / 2), abs=0.02)
+        assert float(mixed.std()) == pytest.approx(1.0, abs=0.02)  # unit variance at any amount
+    twice = retake.mix(retake.mix(base, [(7, 0.3)]), [(8, 0.4)])
+    assert torch.equal(retake.mix(base, [(7, 0.3), (8, 0.4)]), twice)  # a chain is its steps in order
+
+
+def test_the_mix_reaches_only_the_first_noise_and_leaves_the_pipeline_as_it_was():
+    import torch
+
+    class Pipe:
+        def prepare_latents(self, batch_size, audio_duration, dtype, device, generator=None, latents=None):
+            if latents is not None:
+                return latents
+            return torch.stack([torch.randn((8, 4), generator=g) for g in generator])
+
+    pipe = Pipe()
+    gens = lambda: [torch.Generator().manual_seed(s) for s in (5, 5)]  # noqa: E731
+    plain = pipe.prepare_latents(2, 1.0, torch.float32, "cpu", gens())
+    with retake.mixing(pipe, [[], [(9, 0.5)]]):
+        mixed = pipe.prepare_latents(batch_size=2, audio_duration=1.0, dtype=torch.float32, device="cpu",
+                                     generator=gens())  # fmt: skip
+        given = torch.zeros((2, 8, 4))
+        assert pipe.prepare_latents(2, 1.0, torch.float32, "cpu", gens(), latents=given) is given
+    assert torch.equal(mixed[0], plain[0]) and not torch.equal(mixed[1], plain[1])
+    assert "prepare_latents" not in vars(pipe)  # the class's own method again
+
+
+# ---------------------------------------------------------------- in this process
+
+
+def test_amount_zero_makes_the_take_again_and_a_seed_makes_a_variation_again(studio_env):
+    paths, record = handlers.make("generate", seed=5, batch_size=2, **KW)
+    take2 = _audio(paths)[1]
+    again, made = handlers.run_job(variations.prepare(2, record, 0, 1))
+    # The same noise, plan and seed: the take within the DiT's batched numerics (one 16-bit step).
+    assert np.abs(_audio(again)[0] - take2).max() <= 2**-14
+    assert made["takes"][0]["variation"] == {"of": {"take": 2, "seed": 6, "audio": record["takes"][1]["audio"]},
+                                             "amount": 0.0, "seed": made["params"]["variation"]["seeds"][0]}  # fmt: skip
+    varied, made = handlers.run_job(variations.prepare(2, record, 0.4, 2, seed=90))
+    first, second = _audio(varied)
+    assert np.abs(first - take2).max() > 1e-3 and np.abs(second - first).max() > 1e-3
+    assert [t["seed"] for t in made["takes"]] == [6, 6] and made["params"]["batch_size"] == 2
+    assert [t["variation"]["seed"] for t in made["takes"]] == [90, 91]
+    assert [t["noise"] for t in made["takes"]] == [[[90, 0.4]], [[91, 0.4]]]
+    assert "take 2 varied 0.4, new noise 91" in handlers.results.seeds_text(made)
+    # Its record makes it again exactly: the same press and seed, or the variation's own record at amount 0.
+    same, _ = handlers.run_job(variations.prepare(2, record, 0.4, 1, seed=90))
+    assert np.abs(_audio(same)[0] - first).max() <= 2**-14
+    again, deeper = handlers.run_job(variations.prepare(2, made, 0, 1))
+    assert np.abs(_audio(again)[0] - second).max() <= 2**-14 and deeper["takes"][0]["noise"] == [[91, 0.4]]
+    _, deeper = handlers.run_job(variations.prepare(1, made, 0.2, 1, seed=3))
+    assert deeper["takes"][0]["noise"] == [[90, 0.4], [3, 0.2]]  # a variation of a variation
+
+
+class PipelineSpy:
+    """The pipeline, recording every call's keyword arguments (the call boundary)."""
+
+    def __init__(self, pipe):
+        self._pipe, self.calls = pipe, []
+
+    def __call__(self, **kwargs):
+        self.calls.append(kwargs)
+        return self._pipe(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._pipe, name)
+
+
+def test_a_thought_take_keeps_its_plan_blueprint_and_chosen_length(studio_env, with_planner, monkeypatch):
+    import backend
+
+    monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_AUDIO_S", "60")  # Think chooses at most 30 s for two takes
+
+    thought = {**KW, "think": True, "auto_length": True, "seed": 40, "batch_size": 2}
+    be = backend.get_backend()
+    spy = be.pipe = PipelineSpy(be.pipe)
+    try:
+        _, record = handlers.make("generate", **thought)
+        taken = spy.calls[-1]["audio_codes"]
+        _, made = handlers.run_job(variations.prepare(2, record, 0.5, 2))
+    finally:
+        be.pipe = spy._pipe
+    chosen = record["takes"][1]["planner"]["fields"]["duration"]
+    assert spy.calls[-1]["audio_codes"] == [taken[1]] * 2  # take 2's blueprint, written once, for both
+    assert all(t["planner"]["fields"] == record["takes"][1]["planner"]["fields"] for t in made["takes"])
+    assert all((t["planner"]["take"], t["planner"]["of"]) == (2, 2) for t in made["takes"])
+    assert record["params"]["audio_duration"] == -1 and made["params"]["audio_duration"] == chosen
+    assert all(t["seconds"] == pytest.approx(chosen, abs=0.05) for t in made["takes"])
+
+
+RECORD = {"mode": "generate", "params": {"prompt": "pop", "audio_duration": 10, "think": False},
+          "takes": [{"take": 1, "seed": 5, "audio": "2026-11-24/generate-take1-seed5.wav"}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"record": None}, "There is no take yet"),
+        ({"record": {**RECORD, "mode": "cover"}}, "Variations are made of Generate's takes"),
+        ({"take": 3}, "whole number from 1 to 1"),
+        ({"amount": 1.5}, "Amount must be between 0"),
+        ({"amount": "lots"}, "Amount"),
+        ({"count": 5}, "How many must be between 1 and 4"),
+        ({"count": 1.5}, "How many must be a whole number"),
+        ({"seed": 2.5}, "Seed must be a whole number"),
+        ({"record": {**RECORD, "takes": [{**RECORD["takes"][0], "noise": [[1, 2]]}]}}, "not a \\[seed, amount\\]"),
+        ({"record": {**RECORD, "takes": [{**RECORD["takes"][0], "noise": [[1, 0.1]] * 17}]}}, "at most 16"),
+        ({"record": {**RECORD, "params": {**RECORD["params"], "reference_audio": "me.wav"}}}, "timbre reference"),
+    ],
+)
+def test_bad_input_is_told_in_words(studio_env, kwargs, words):
+    with pytest.raises(gr.Error, match=words):
+        variations.prepare(**{"record": RECORD, **kwargs})
+
+
+# ---------------------------------------------------------------- through the API
+
+
+def test_variations_through_the_api(studio_server):
+    from gradio_client import Client
+
+    client = Client(studio_server[0], verbose=False)
+    *slots, _, record = client.predict(**KW, seed=12, api_name="/generate")
+    *made, line, varied = client.predict(take=1, record=record, amount=0.5, count=2, seed=4, api_name="/variations")
+    assert made[0] and made[1] and made[2] is None and made[3] is None
+    assert "take 1 varied 0.5, new noise 4" in line and len(varied["takes"]) == 2
+    assert varied["takes"][1]["variation"]["of"]["seed"] == 12 and varied["takes"][1]["noise"] == [[5, 0.5]]
+    *same, _, again = client.predict(take=1, record=record, amount=0, count=1, api_name="/variations")
+    assert np.abs(sf.read(same[0])[0] - sf.read(slots[0])[0]).max() <= 2**-14  # amount 0 is the take
+    with pytest.raises(Exception, match="Amount must be between 0 and 1"):
+        client.predict(take=1, record=record, amount=2, count=1, api_name="/variations")
+    # The studio goes on serving after a refusal.
+    assert client.predict(take=1, record=again, amount=0.1, count=1, api_name="/variations")[0]
+
+
+def test_the_quota_line_declares_the_takes_it_will_make(studio_env):
+    import music
+    import quota
+    import tooltips
+
+    two = variations.prepare(1, RECORD, 0.3, 2)
+    assert quota.declares("variations", {"take": 1, "record": RECORD, "count": 2}) == music.estimate_duration(
+        "generate", two.params
+    )
+    assert two.params["batch_size"] == 2 and two.mode == "generate"
+    assert quota.reserves_line("variations", {"take": 1, "record": None, "count": 2}) == tooltips.RESERVES_NOT_YET
