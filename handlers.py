@@ -304,7 +304,8 @@ extend = _endpoint("extend")
 edit = _endpoint("edit")
 
 
-variations_endpoint = _endpoint("variations", takes=checks.MAX_TAKES, tab="generate")
+# Variations of a take, one event a tab: run as that tab's, so its Stop stops them.
+VARIATIONS = {tab: _endpoint("variations", takes=checks.MAX_TAKES, tab=tab) for tab in modes.PREPARE}
 
 
 ENDPOINTS: dict[str, Callable] = {"generate": generate, "cover": cover, "extend": extend, "edit": edit}

@@ -44,10 +44,7 @@ def read(path: Any) -> dict[str, Any]:
 def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     """Generate's form values from a record (a result's metadata or a take's ``.json``), seed
     included; every value checked as the form checks it. ``gr.Error`` names the value at fault."""
-    if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
-        raise gr.Error("This is not a take's record. Use the .json file saved beside a take.")
-    if _nesting(record) > MAX_DEPTH:
-        raise gr.Error("This is not a take's record: it nests its data far deeper than a record does.")
+    checked(record)
     params, variant = record["params"], models.active_variant()
     if not isinstance(record.get("takes") or [], list):
         raise gr.Error(
@@ -92,6 +89,16 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
         "fade_out": _checked("fade_out", params.get("fade_out", 0), lambda v: checks.check_fade(v, "Fade out")),
         **_lora(params, variant),
     }
+
+
+def checked(record: Any) -> dict[str, Any]:
+    """``record`` if it has a take's record's shape (its settings, nested no deeper than a record);
+    ``gr.Error`` in words otherwise."""
+    if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
+        raise gr.Error("This is not a take's record. Use the .json file saved beside a take.")
+    if _nesting(record) > MAX_DEPTH:
+        raise gr.Error("This is not a take's record: it nests its data far deeper than a record does.")
+    return record
 
 
 def _loudness(value: Any) -> str:

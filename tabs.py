@@ -162,7 +162,7 @@ def generate_tab(variant: Any) -> MusicTab:
 def cover_tab(variant: Any) -> MusicTab:
     """A song and a new style; lyrics, timbre and sampling folded away."""
     with gr.Tab("Cover", id="cover"):
-        with widgets.music_form("Make cover", "cover") as form:
+        with widgets.music_form("Make cover", "cover", checks.MAX_TAKES) as form:
             source, info, _ = widgets.song_input("cover")
             described = describe_button("cover")
             prompt = gr.Textbox("", label="New style", info=tips.COVER_CAPTION, lines=2, elem_id="cover-prompt")
@@ -175,6 +175,8 @@ def cover_tab(variant: Any) -> MusicTab:
                     "", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6, elem_id="cover-lyrics"
                 )
                 more = widgets.song_settings("cover", variant, reference=True)
+        with form.column:
+            variation = variation_row.build("cover")
         demo_examples("cover", ex.COVER, [source, prompt, strength])
     inputs = [source, prompt, lyrics, more.language, *more.music, strength, more.reference, *more.sampling, *more.lora,
               *more.finish, more.lora_preset]  # fmt: skip
@@ -186,13 +188,14 @@ def cover_tab(variant: Any) -> MusicTab:
         reading=([source], [info, *more.music]),
         receives=[source],
         describe=(*described, [prompt, lyrics, more.language, *more.music]),
+        variation=variation,
     )
 
 
 def extend_tab(variant: Any) -> MusicTab:
     """A song, how much to add and its style; the waveform marks the seam."""
     with gr.Tab("Extend", id="extend"):
-        with widgets.music_form("Extend", "extend") as form:
+        with widgets.music_form("Extend", "extend", checks.MAX_TAKES) as form:
             source, info, wave = widgets.song_input("extend", waveform=True)
             described = describe_button("extend")
             seconds = widgets.lenient_slider(
@@ -207,6 +210,8 @@ def extend_tab(variant: Any) -> MusicTab:
                     "", label="Lyrics for the new part", info=tips.LYRICS, lines=6, elem_id="extend-lyrics"
                 )
                 more = widgets.song_settings("extend", variant)
+        with form.column:
+            variation = variation_row.build("extend")
         demo_examples("extend", ex.EXTEND, [source, prompt, seconds])
     # The seam moves with the seconds to add.
     seconds.change(None, [wave, seconds], wave, js=waveform.WITH_EXTRA_JS, api_visibility="private")
@@ -221,13 +226,14 @@ def extend_tab(variant: Any) -> MusicTab:
         reading=reading,
         receives=[source, prompt],
         describe=(*described, [prompt, lyrics, more.language, *more.music]),
+        variation=variation,
     )
 
 
 def edit_tab(variant: Any) -> MusicTab:
     """A song, the region to regenerate (dragged on the waveform or typed) and its new words."""
     with gr.Tab("Edit", id="edit"):
-        with widgets.music_form("Regenerate region", "edit") as form:
+        with widgets.music_form("Regenerate region", "edit", checks.MAX_TAKES) as form:
             source, info, wave = widgets.song_input("edit", waveform=True)
             described = describe_button("edit")
             with gr.Row(equal_height=True):
@@ -241,6 +247,8 @@ def edit_tab(variant: Any) -> MusicTab:
             )
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
                 more = widgets.song_settings("edit", variant)
+        with form.column:
+            variation = variation_row.build("edit")
         demo_examples("edit", ex.EDIT, [source, start, end, prompt, lyrics])
     # A drag on the waveform sets the numbers; typed numbers move the selection (both in the page).
     wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
@@ -257,6 +265,7 @@ def edit_tab(variant: Any) -> MusicTab:
         reading=reading,
         receives=[source, prompt, start, end],
         describe=(*described, [prompt, lyrics, more.language, *more.music]),
+        variation=variation,
     )
 
 
@@ -341,10 +350,12 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     tab.form.button.click(
         None, None, None, js=widgets.scroll_js(first.elem_id, result.seeds.elem_id), api_visibility="private"
     )
+    # An audio tab's press makes one take; its other slots hold variations (``variation_row``).
+    made = takes if tab.name == "generate" else takes[:1]
     tab.form.button.click(
         handlers.ENDPOINTS[tab.name],
         inputs=tab.inputs,
-        outputs=[*takes, result.seeds, result.meta],
+        outputs=[*made, result.seeds, result.meta],
         api_name=tab.name,
         concurrency_id="gpu",
         show_progress_on=[first],
@@ -441,16 +452,16 @@ def _wire_idea(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
 
 
 def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
-    if tab.variation is None:
-        return ()
     result = tab.form.result
-    # A press of Generate shows as many take slots as it asks for again (variations may have shown more).
-    tab.form.button.click(
-        None, tab.fields["takes"], [*result.boxes, result.pick], js=results.SHOW_TAKES_JS, api_visibility="private"
+    # A press of the tab shows as many take slots as it makes again (variations may have shown more).
+    takes, show = (
+        (tab.fields["takes"], results.SHOW_TAKES_JS) if tab.fields else (None, f"() => ({results.SHOW_TAKES_JS})(1)")
     )
+    tab.form.button.click(None, takes, [*result.boxes, result.pick], js=show, api_visibility="private")
     wire_reserves(demo, "variations", tab.variation.reserves, {"take": result.pick, "record": result.meta,
                                                                "count": tab.variation.count})  # fmt: skip
-    return variation_row.wire(tab.variation, result)
+    names = [p.name for p in handlers.own_parameters(modes.PREPARE[tab.name])]
+    return variation_row.wire(tab.variation, result, tab.name, dict(zip(names, tab.inputs, strict=True)))
 
 
 def wire_describe(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ its takes fill the same result column, so *Send to*, *Use these settings* and th
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import gradio as gr
 
@@ -27,6 +27,10 @@ class Row(NamedTuple):
     seed: gr.Number
     button: gr.Button
     reserves: gr.Markdown
+    # Stand-ins for a file the tab has no field for (a song on Generate, a reference on Extend and Edit):
+    # never shown, never set by the page; on Generate the public ``/variations`` takes them.
+    src_audio: gr.Audio
+    reference_audio: gr.Audio
 
 
 def build(prefix: str) -> Row:
@@ -63,23 +67,31 @@ def build(prefix: str) -> Row:
         )
         button = gr.Button("Make variations", size="sm", elem_id=f"{prefix}-variations-button")
         reserves = widgets.reserves_line(f"{prefix}-variations")
-    return Row(amount, count, seed, button, reserves)
+        files = [
+            widgets.any_file(gr.Audio(type="filepath", visible=False, label=label)) for label in ("Song", "Timbre")
+        ]
+    return Row(amount, count, seed, button, reserves, *files)
 
 
-def wire(row: Row, result: widgets.Result) -> tuple[str, ...]:
-    """The press: as many take slots shown as variations asked for, then ``/variations`` into the
-    result column and its players. Returns its api name, which Generate's Stop stops too."""
-    inputs = [result.pick, result.meta, row.amount, row.count, row.seed]
+def wire(row: Row, result: widgets.Result, tab: str, fields: dict[str, Any]) -> tuple[str, ...]:
+    """The press on ``tab`` (``fields``: its inputs by the preparer's names; its song and timbre
+    reference go with the take's record): as many take slots shown as variations asked for, then the
+    variations into the result column and its players; Generate's is the public ``/variations``.
+    Returns its api name, which the tab's Stop stops too."""
+    files = [fields.get("src_audio", row.src_audio), fields.get("reference_audio", row.reference_audio)]
+    name = "variations" if tab == "generate" else f"variations_{tab}"
     row.button.click(None, row.count, [*result.boxes, result.pick], js=results.SHOW_TAKES_JS, api_visibility="private")
     row.button.click(
-        handlers.variations_endpoint,
-        inputs=inputs,
+        handlers.VARIATIONS[tab],
+        inputs=[result.pick, result.meta, row.amount, row.count, row.seed, *files],
         outputs=[*result.takes, result.seeds, result.meta],
-        api_name="variations",
+        api_name=name,
+        api_visibility="public" if tab == "generate" else "private",
         concurrency_id="gpu",
         show_progress_on=[result.players[0]],
-        validator=admission.validator(
-            handlers.door("variations"), ["take", "record", "amount", "count", "seed"], "record"
-        ),
+        validator=admission.validator(handlers.door("variations"), NAMES, "record"),
     ).success(None, [result.meta, *result.takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
-    return ("variations",)
+    return (name,)
+
+
+NAMES = ["take", "record", "amount", "count", "seed", "src_audio", "reference_audio"]

@@ -13,6 +13,8 @@ the ``[seed, amount]`` mixes since the take's seed), so a variation of a variati
 from __future__ import annotations
 
 import dataclasses
+import inspect
+from pathlib import Path
 from typing import Any
 
 import checks
@@ -27,19 +29,21 @@ DEFAULT_COUNT = 2
 
 
 def prepare(
-    take: Any = 1, record: Any = None, amount: Any = DEFAULT_AMOUNT, count: Any = DEFAULT_COUNT, seed: Any = -1
+    take: Any = 1,
+    record: Any = None,
+    amount: Any = DEFAULT_AMOUNT,
+    count: Any = DEFAULT_COUNT,
+    seed: Any = -1,
+    src_audio: str | None = None,
+    reference_audio: str | None = None,
 ) -> modes.Job:
     """``count`` variations (1–4) of take number ``take`` of ``record`` (the metadata a music endpoint
     returned), each its noise mixed with new noise by ``amount`` (0–1); ``seed`` is the first
-    variation's new noise (-1: random), the next ones count on from it. Returns like a Generate job."""
+    variation's new noise (-1: random), the next ones count on from it. A record names the files it
+    was made with but cannot carry them: a cover, extension or edit needs its song again
+    (``src_audio``), a take made with a timbre reference that file (``reference_audio``), each the file
+    of the name the record gives. Returns a job of the take's own mode."""
     entry, index = _take(record, take)
-    values = records.settings(record, take)
-    if values["files"]:
-        raise checks.InputError(
-            f"{records.files_note(values['files']).replace('Settings brought back. ', '')} Variations are "
-            "made from a take's record alone: make it in Generate with the file instead.",
-            "record",
-        )
     with checks.about("amount"):
         mixed = checks.in_range(amount, "Amount", *AMOUNT_RANGE)
     with checks.about("count"):
@@ -55,18 +59,14 @@ def prepare(
             f"This take is already a variation {LONGEST_CHAIN} times over; make variations of an earlier one.",
             "record",
         )
-    job = _remade(values)
+    files = _files(record["params"], src_audio, reference_audio)
+    if record["mode"] == "generate":
+        job = _remade(record, take, files.get("reference_audio"))
+    else:
+        job = _remade_audio(record, entry, files)
     seeds = job.seeds * n
-    params = {
-        **job.params,
-        "batch_size": n,
-        "variation": {
-            "of": {"take": index + 1, "seed": job.seeds[0], "audio": entry.get("audio")},
-            "amount": mixed,
-            "seeds": fresh,
-            "noise": [list(step) for step in chain],
-        },
-    }
+    made = {"take": index + 1, "seed": job.seeds[0], "audio": entry.get("audio")}
+    params = {**job.params, "batch_size": n, "variation": {"of": made, "amount": mixed, "seeds": fresh}}
     noise = [chain + ([(s, mixed)] if mixed > 0 else []) for s in fresh]
     return dataclasses.replace(job, params=params, request={**job.request, "seeds": seeds, "noise": noise}, seeds=seeds)
 
@@ -87,17 +87,49 @@ def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
     made = record.get("takes") if isinstance(record, dict) else None
     if not isinstance(made, list) or not made:
         raise checks.InputError("There is no take yet: make one first, then its variations.", "record")
-    if record.get("mode") != "generate":
+    records.checked(record)
+    if record.get("mode") not in modes.PREPARE:
         raise checks.InputError(
-            "Variations are made of Generate's takes. For this one, press its own button again with another seed.",
-            "record",
+            f"This record's mode ({checks.shown(record.get('mode'))}) is not one of the studio's.", "record"
         )
     with checks.about("take"):
         index = records.take_index(take, len(made))
     entry = made[index]
-    if not isinstance(entry, dict):
+    if not isinstance(entry, dict) or "seed" not in entry:
         raise checks.InputError(f"This record's take {index + 1} is not a take's entry.", "record")
     return entry, index
+
+
+def _files(params: dict[str, Any], src_audio: Any, reference_audio: Any) -> dict[str, Any]:
+    """The files the take was made with, given again: each the one its record names, by name."""
+    if params.get("lora") and not params.get("lora_preset"):
+        raise checks.InputError(
+            f"This take was made with a LoRA file ({checks.shown(Path(str(params['lora'])).name)}), which a record "
+            "cannot carry: make it again in its tab with the file to vary it.",
+            "record",
+        )
+    given = {}
+    for name, path, what in (
+        ("src_audio", src_audio, "song"),
+        ("reference_audio", reference_audio, "timbre reference"),
+    ):
+        wanted = params.get(name)
+        if not wanted:
+            continue
+        if not path:
+            raise checks.InputError(
+                f"Variations of this take need the {what} it was made from ({checks.shown(str(wanted))}): "
+                f"upload it again as the {what}.",
+                name,
+            )
+        if Path(str(path)).name != Path(str(wanted)).name:
+            raise checks.InputError(
+                f"This take was made from the {what} {checks.shown(str(wanted))}, not "
+                f"{checks.shown(Path(str(path)).name)}: upload that one to vary it.",
+                name,
+            )
+        given[name] = path
+    return given
 
 
 def _chain(value: Any) -> list[tuple[int, float]]:
@@ -124,9 +156,13 @@ def _chain(value: Any) -> list[tuple[int, float]]:
     return chain
 
 
-def _remade(values: dict[str, Any]) -> modes.Job:
-    """The take made again, alone, from its record's values (``records.settings``): its seed, its plan
-    in its place, its length as it came out (Think's choice kept)."""
+def _remade(record: dict[str, Any], take: Any, reference: str | None = None) -> modes.Job:
+    """A Generate take made again, alone, from its record (``records.settings``, every value checked as
+    the form checks it): its seed, its plan in its place, its length as it came out (Think's choice)."""
+    values = records.settings(record, take)
+    missing = {k: v for k, v in values["files"].items() if k == "lora_preset"}
+    if missing:
+        raise checks.InputError(records.files_note(missing).replace("Settings brought back. ", ""), "record")
     return modes.prepare_generate(
         prompt=values["prompt"],
         lyrics=values["lyrics"],
@@ -141,6 +177,7 @@ def _remade(values: dict[str, Any]) -> modes.Job:
         shift=values["shift"],
         batch_size=1,
         audio_format=values["format"],
+        reference_audio=reference,
         think=values["think"],
         auto_length=False,
         rewrite_caption=values["rewrite_caption"],
@@ -151,3 +188,12 @@ def _remade(values: dict[str, Any]) -> modes.Job:
         lora_preset=values["lora_preset"] or None,
         lora_scale=values["lora_scale"],
     )
+
+
+def _remade_audio(record: dict[str, Any], entry: dict[str, Any], files: dict[str, Any]) -> modes.Job:
+    """A Cover, Extend or Edit take made again from its record: its song and reference given again,
+    every other setting the record's, checked by the mode's own preparer, and the take's seed."""
+    prepare = modes.PREPARE[record["mode"]]
+    own = set(inspect.signature(prepare).parameters) - {"src_audio", "reference_audio", "lora", "seed"}
+    settings = {name: value for name, value in record["params"].items() if name in own}
+    return prepare(**settings, **files, seed=entry["seed"])

@@ -428,6 +428,27 @@ def test_variations_of_a_take_fill_the_result_column(page):
     assert "Amount must be between 0 and 1" in page.locator("#gen-variation-amount").get_attribute("data-studio-note")
 
 
+def test_variations_of_a_cover_use_the_song_in_the_tab(page):
+    _tab(page, "Cover")
+    page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
+    page.locator("#cover-src-info").get_by_text("C major").wait_for()
+    page.locator("#cover-advanced").get_by_text("Advanced settings").click()
+    _fill_number(page, "#cover-seed", 12)
+    _fill_number(page, "#cover-steps", 1)
+    page.locator("#cover-button").click()
+    _playable(page, "#cover-take-1")
+    page.locator("#cover-variations").get_by_text("Variations of this take").click()
+    _fill_number(page, "#cover-variation-count", 2)
+    _fill_number(page, "#cover-variation-seed", 4)
+    page.locator("#cover-variations-button").click()
+    page.locator("#cover-seeds").get_by_text("take 2: 12 (take 1 varied 0.3, new noise 5)").wait_for()
+    assert _playable(page, "#cover-take-2") > 0
+    # The tab's next press makes one take again, and shows one.
+    page.locator("#cover-button").click()
+    page.locator("#cover-seeds").get_by_text("take 1: 12 ·").wait_for()
+    page.locator("#cover-take-2").wait_for(state="hidden")
+
+
 def test_a_take_of_a_thought_batch_comes_back_with_its_plan(page):
     page.locator("#gen-prompt textarea").fill("dusty soul ballad")
     _fill_number(page, "#gen-duration", 10)

@@ -273,5 +273,8 @@ def test_every_event_passes_a_door_and_gradios_cap_stays_above_them():
         "write_song",
         "write_into_generate",
         "variations",
+        "variations_cover",
+        "variations_extend",
+        "variations_edit",
     }
     assert "stems" in gpu and {"describe", "describe_extend", "describe_edit"} <= gpu

@@ -133,7 +133,13 @@ RECORD = {"mode": "generate", "params": {"prompt": "pop", "audio_duration": 10, 
     ("kwargs", "words"),
     [
         ({"record": None}, "There is no take yet"),
-        ({"record": {**RECORD, "mode": "cover"}}, "Variations are made of Generate's takes"),
+        ({"record": {**RECORD, "mode": "remix"}}, "mode \\('remix'\\) is not one of the studio's"),
+        ({"record": {**RECORD, "mode": "cover", "params": {"src_audio": "song.wav"}}}, "need the song it was made"),
+        (
+            {"record": {**RECORD, "mode": "cover", "params": {"src_audio": "song.wav"}}, "src_audio": "/x/other.wav"},
+            "made from the song 'song.wav', not 'other.wav'",
+        ),
+        ({"record": {**RECORD, "params": {**RECORD["params"], "lora": "/up/mine.safetensors"}}}, "LoRA file"),
         ({"take": 3}, "whole number from 1 to 1"),
         ({"amount": 1.5}, "Amount must be between 0"),
         ({"amount": "lots"}, "Amount"),
@@ -142,7 +148,10 @@ RECORD = {"mode": "generate", "params": {"prompt": "pop", "audio_duration": 10, 
         ({"seed": 2.5}, "Seed must be a whole number"),
         ({"record": {**RECORD, "takes": [{**RECORD["takes"][0], "noise": [[1, 2]]}]}}, "not a \\[seed, amount\\]"),
         ({"record": {**RECORD, "takes": [{**RECORD["takes"][0], "noise": [[1, 0.1]] * 17}]}}, "at most 16"),
-        ({"record": {**RECORD, "params": {**RECORD["params"], "reference_audio": "me.wav"}}}, "timbre reference"),
+        (
+            {"record": {**RECORD, "params": {**RECORD["params"], "reference_audio": "me.wav"}}},
+            "need the timbre reference it was made from \\('me.wav'\\)",
+        ),
     ],
 )
 def test_bad_input_is_told_in_words(studio_env, kwargs, words):
@@ -168,6 +177,28 @@ def test_variations_through_the_api(studio_server):
         client.predict(take=1, record=record, amount=2, count=1, api_name="/variations")
     # The studio goes on serving after a refusal.
     assert client.predict(take=1, record=again, amount=0.1, count=1, api_name="/variations")[0]
+
+
+def test_variations_of_an_extension_keep_the_song_through_the_api(studio_server):
+    from gradio_client import Client, handle_file
+
+    import examples
+
+    client = Client(studio_server[0], verbose=False)
+    song = examples.demo_song()
+    take, _, record = client.predict(src_audio=handle_file(song), prompt="keep grooving", extend_seconds=6,
+                                     inference_steps=2, seed=5, api_name="/extend")  # fmt: skip
+    with pytest.raises(Exception, match="need the song it was made from"):
+        client.predict(take=1, record=record, amount=0.5, count=2, api_name="/variations")
+    *made, _, varied = client.predict(take=1, record=record, amount=0.5, count=2, seed=3,
+                                      src_audio=handle_file(song), api_name="/variations")  # fmt: skip
+    assert varied["mode"] == "extend" and [t["variation"]["seed"] for t in varied["takes"]] == [3, 4]
+    source, first, second = sf.read(song)[0], sf.read(made[0])[0], sf.read(made[1])[0]
+    kept = len(source) - 2400  # the original part, up to the seam's crossfade, is the song itself
+    assert (
+        np.abs(first[:kept] - source[:kept]).max() <= 2**-14 and np.abs(second[:kept] - source[:kept]).max() <= 2**-14
+    )
+    assert np.abs(first[len(source) :] - second[len(source) :]).max() > 1e-3  # the new part varies
 
 
 def test_the_quota_line_declares_the_takes_it_will_make(studio_env):
