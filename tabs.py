@@ -327,8 +327,9 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
     ).then(None, None, g["lyrics"], js=widgets.EDITABLE_JS, api_visibility="private")  # fmt: skip
 
 
-def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
-    """A music tab's press: bring the result into view, check at the door, run in the GPU queue; Stop."""
+def wire_music(demo: gr.Blocks, tab: MusicTab) -> Any:
+    """A music tab's press: bring the result into view, check at the door, run in the GPU queue; Stop.
+    Returns the run's event, for what follows a take (``my_takes``)."""
     result = tab.form.result
     takes, first = result.takes, result.players[0]
     prepare = modes.PREPARE[tab.name]
@@ -337,7 +338,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     tab.form.button.click(
         None, None, None, js=widgets.scroll_js(first.elem_id, result.seeds.elem_id), api_visibility="private"
     )
-    tab.form.button.click(
+    run = tab.form.button.click(
         handlers.ENDPOINTS[tab.name],
         inputs=tab.inputs,
         outputs=[*takes, result.seeds, result.meta],
@@ -347,7 +348,8 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
         validator=admission.validator(
             handlers.door(tab.name), [p.name for p in handlers.own_parameters(prepare)], "prompt"
         ),
-    ).success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
+    )
+    run.success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
     stems = wire_stems(demo, tab) + wire_describe(demo, tab) + _wire_idea(demo, tab)
@@ -363,6 +365,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
             read, inputs, outputs, api_name=f"{tab.name}_analyze", concurrency_id=admission.UPLOADS,
             concurrency_limit=uploads.decodes_at_once(), show_progress="minimal",
         )  # fmt: skip
+    return run
 
 
 def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[str, Any]) -> None:
@@ -382,13 +385,16 @@ def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[st
         trigger(show, inputs, line, queue=False, api_visibility="private", show_progress="hidden")
 
 
+# Generate's fields in the order ``results.settings_from_record`` fills them (Use these settings).
+SETTINGS = ("prompt", "lyrics", "instrumental", "duration", "bpm", "key", "time_signature", "language", "seed", "steps",
+            "guidance", "shift", "takes", "format", "think", "auto_length", "rewrite_caption", "plan", "loudness",
+            "fade_in", "fade_out", "lora_preset", "lora_scale")  # fmt: skip
+
+
 def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
     """What one tab hands another: a take to a source (Send to), a record back to Generate."""
     g = music[0].fields
-    settings = [g[k] for k in ("prompt", "lyrics", "instrumental", "duration", "bpm", "key", "time_signature",
-                               "language", "seed", "steps", "guidance", "shift", "takes", "format", "think",
-                               "auto_length", "rewrite_caption", "plan", "loudness", "fade_in", "fade_out",
-                               "lora_preset", "lora_scale")]  # fmt: skip
+    settings = [g[k] for k in SETTINGS]
     # A visitor's slip (no take yet, a record that cannot be used) is one line in the log, not a traceback.
     quiet = checks.expected_errors
     g["record"].upload(quiet(results.settings_from_file), g["record"], [*settings, tabs], api_name="settings_from_file")
