@@ -53,6 +53,11 @@ def test_my_takes_keep_signs_only_this_pages_takes_small_and_without_peaks(made,
         assert entry["take"]["seed"] == take["seed"] and entry["created"] == record["created"]
         print(f"\nan entry: {my_takes.size(entry)} bytes")
         assert my_takes.size(entry) < 4_000
+    named = page.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert [p["parameter_name"] for p in named["/keep_takes"]["parameters"]] == ["record"]
+    for api in ("/my_take_settings", "/send_my_take_to_cover", "/send_my_take_to_extend", "/send_my_take_to_edit"):
+        assert [p["parameter_name"] for p in named[api]["parameters"]] == ["entry"], api
+    assert not {"/keep_takes_cover", "/my_takes_kept"} & set(named)  # the page's own
     # Another page (another visitor, or this one reloaded) cannot have this page's takes signed.
     assert Client(url, verbose=False).predict(record, api_name="/keep_takes") == []
     assert page.predict({"stopped": "Stopped at step 1 of 2."}, api_name="/keep_takes") == []
