@@ -26,6 +26,7 @@ _bootstrap()
 import gradio as gr  # noqa: E402
 
 import admission  # noqa: E402
+import my_takes  # noqa: E402
 import serving  # noqa: E402
 import status  # noqa: E402
 import streams  # noqa: E402
@@ -45,6 +46,7 @@ def build_ui() -> gr.Blocks:
         gr.Markdown(status.header(), elem_id="studio-header")
         line = gr.Markdown(tips.STATUS_CHECKING, elem_id="studio-status")
         timer = gr.Timer(3.0)
+        panel = my_takes.build()  # collapsed, above the tabs: a phone finds it without scrolling
         # "wrap": on a phone Gradio would hide the tabs that do not fit behind an unlabeled "…" menu.
         with gr.Tabs(elem_id="studio-tabs", overflow_behavior="wrap") as all_tabs:
             music = [tabs.generate_tab(variant), tabs.cover_tab(variant), tabs.extend_tab(variant),
@@ -54,8 +56,11 @@ def build_ui() -> gr.Blocks:
             trigger(status.studio_status, None, [line, timer], queue=False, api_visibility="private",
                     show_progress="hidden")  # fmt: skip
         for tab in music:
-            tabs.wire_music(demo, tab)
+            for name, run in tabs.wire_music(demo, tab).items():  # its own takes, then its variations
+                my_takes.keep_after(run, tab.form.result.meta, panel, name)
         tabs.wire_across(music, all_tabs)
+        receivers = {tab.name: tab.receives for tab in music if tab.receives}
+        my_takes.wire(demo, panel, [music[0].fields[k] for k in tabs.SETTINGS], receivers, all_tabs)
     uploads.keep_page_files(demo)
     uploads.needed_by(admission.queued_files(demo))
     return demo

@@ -172,7 +172,8 @@ def remember_takes(request: Any, record: dict[str, Any]) -> None:
             _made.popitem(last=False)
 
 
-def _made_by(request: Any, relative: Any) -> bool:
+def made_by(request: Any, relative: Any) -> bool:
+    """Whether ``request``'s page (its Gradio session) made the take ``relative`` names."""
     session = getattr(request, "session_hash", None)
     if request is None:  # called in the studio's own process, not by a visitor
         return True
@@ -238,7 +239,7 @@ def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     entry = made[index] if isinstance(made[index], dict) else {}
     path = takes.own_take(entry.get("audio"))
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
-    if path is None or not _made_by(request, entry.get("audio")):
+    if path is None or not made_by(request, entry.get("audio")):
         raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
     copy = uploads.copy_in(path)
     if copy is None:

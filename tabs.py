@@ -340,8 +340,9 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
     ).then(None, None, g["lyrics"], js=widgets.EDITABLE_JS, api_visibility="private")  # fmt: skip
 
 
-def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
-    """A music tab's press: bring the result into view, check at the door, run in the GPU queue; Stop."""
+def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
+    """A music tab's press: bring the result into view, check at the door, run in the GPU queue; Stop.
+    Returns its runs' events by api name (its own, its variations'), for what follows a take (``my_takes``)."""
     result = tab.form.result
     takes, first = result.takes, result.players[0]
     prepare = modes.PREPARE[tab.name]
@@ -352,7 +353,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
     )
     # An audio tab's press makes one take; its other slots hold variations (``variation_row``).
     made = takes if tab.name == "generate" else takes[:1]
-    tab.form.button.click(
+    run = tab.form.button.click(
         handlers.ENDPOINTS[tab.name],
         inputs=tab.inputs,
         outputs=[*made, result.seeds, result.meta],
@@ -362,10 +363,12 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
         validator=admission.validator(
             handlers.door(tab.name), [p.name for p in handlers.own_parameters(prepare)], "prompt"
         ),
-    ).success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
+    )
+    run.success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
-    stems = wire_stems(demo, tab) + wire_describe(demo, tab) + _wire_idea(demo, tab) + _wire_variations(demo, tab)
+    varied, variations = _wire_variations(demo, tab)
+    stems = wire_stems(demo, tab) + wire_describe(demo, tab) + _wire_idea(demo, tab) + (varied,)
     names = [p.name for p in handlers.own_parameters(prepare)]
     wire_reserves(demo, tab.name, tab.form.reserves, dict(zip(names, tab.inputs, strict=True)))
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
@@ -378,6 +381,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> None:
             read, inputs, outputs, api_name=f"{tab.name}_analyze", concurrency_id=admission.UPLOADS,
             concurrency_limit=uploads.decodes_at_once(), show_progress="minimal",
         )  # fmt: skip
+    return {tab.name: run, varied: variations}
 
 
 def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[str, Any]) -> None:
@@ -397,13 +401,16 @@ def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[st
         trigger(show, inputs, line, queue=False, api_visibility="private", show_progress="hidden")
 
 
+# Generate's fields in the order ``results.settings_from_record`` fills them (Use these settings).
+SETTINGS = ("prompt", "lyrics", "instrumental", "duration", "bpm", "key", "time_signature", "language", "seed", "steps",
+            "guidance", "shift", "takes", "format", "think", "auto_length", "rewrite_caption", "plan", "loudness",
+            "fade_in", "fade_out", "lora_preset", "lora_scale")  # fmt: skip
+
+
 def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
     """What one tab hands another: a take to a source (Send to), a record back to Generate."""
     g = music[0].fields
-    settings = [g[k] for k in ("prompt", "lyrics", "instrumental", "duration", "bpm", "key", "time_signature",
-                               "language", "seed", "steps", "guidance", "shift", "takes", "format", "think",
-                               "auto_length", "rewrite_caption", "plan", "loudness", "fade_in", "fade_out",
-                               "lora_preset", "lora_scale")]  # fmt: skip
+    settings = [g[k] for k in SETTINGS]
     # A visitor's slip (no take yet, a record that cannot be used) is one line in the log, not a traceback.
     quiet = checks.expected_errors
     g["record"].upload(quiet(results.settings_from_file), g["record"], [*settings, tabs], api_name="settings_from_file")
@@ -451,7 +458,7 @@ def _wire_idea(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
     return idea_row.wire(tab.idea, tab.fields)
 
 
-def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
+def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, Any]:
     result = tab.form.result
     # A press of the tab shows as many take slots as it makes again (variations may have shown more).
     takes, show = (

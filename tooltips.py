@@ -258,3 +258,21 @@ QUOTA_TOO_LONG = (
     "reserves {largest}. What reserves less: {ways}. Nothing was saved."
 )
 QUOTA_THIS_MUCH = "this much"
+
+# My takes (my_takes.py): the list this browser keeps of its own takes.
+MY_TAKES_NOTE = (
+    "The takes you made in this browser, newest first (the last {limit}). The list lives in this browser only: no "
+    "account, and nobody else sees it. The studio keeps a take's files {hours:g} h."
+)
+MY_TAKES_EMPTY = "No takes yet: each take you make here is added to this list."
+MY_TAKE_CLEANED = (
+    "The studio no longer keeps this take's files (it keeps them {hours:g} h). Use these settings makes it again "
+    "from its seed."
+)
+MY_TAKE_GONE = (
+    "This take is no longer kept by the studio (it keeps takes {hours:g} h); use its settings to make it again."
+)
+MY_TAKE_NONE = "Pick a take from My takes first."
+MY_TAKE_NO_SETTINGS = (
+    "This take's settings were too long to keep in this browser; bring them back from the .json saved beside it."
+)

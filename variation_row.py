@@ -73,15 +73,15 @@ def build(prefix: str) -> Row:
     return Row(amount, count, seed, button, reserves, *files)
 
 
-def wire(row: Row, result: widgets.Result, tab: str, fields: dict[str, Any]) -> tuple[str, ...]:
+def wire(row: Row, result: widgets.Result, tab: str, fields: dict[str, Any]) -> tuple[str, Any]:
     """The press on ``tab`` (``fields``: its inputs by the preparer's names; its song and timbre
     reference go with the take's record): as many take slots shown as variations asked for, then the
     variations into the result column and its players; Generate's is the public ``/variations``.
-    Returns its api name, which the tab's Stop stops too."""
+    Returns its api name (the tab's Stop stops it too) and its run's event."""
     files = [fields.get("src_audio", row.src_audio), fields.get("reference_audio", row.reference_audio)]
     name = "variations" if tab == "generate" else f"variations_{tab}"
     row.button.click(None, row.count, [*result.boxes, result.pick], js=results.SHOW_TAKES_JS, api_visibility="private")
-    row.button.click(
+    run = row.button.click(
         handlers.VARIATIONS[tab],
         inputs=[result.pick, result.meta, row.amount, row.count, row.seed, *files],
         outputs=[*result.takes, result.seeds, result.meta],
@@ -90,8 +90,9 @@ def wire(row: Row, result: widgets.Result, tab: str, fields: dict[str, Any]) -> 
         concurrency_id="gpu",
         show_progress_on=[result.players[0]],
         validator=admission.validator(handlers.door("variations"), NAMES, "record"),
-    ).success(None, [result.meta, *result.takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
-    return (name,)
+    )
+    run.success(None, [result.meta, *result.takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
+    return name, run
 
 
 NAMES = ["take", "record", "amount", "count", "seed", "src_audio", "reference_audio"]

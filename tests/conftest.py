@@ -112,6 +112,7 @@ SECONDS = {
     "test_lora": 10, "test_songwriter": 9, "test_variations": 24, "test_describe": 9, "test_space": 9, "test_app": 8, "test_lyrics": 7, "test_models": 7,
     "test_backend": 6, "test_bench": 5, "test_lyrics_mlx": 5, "test_analysis": 2, "test_layout": 1, "test_lrc": 1,
     "test_quota": 65,  # issue 41: the ZeroGPU harness and one Chromium page (its first run, a quiet machine)
+    "test_my_takes": 62,  # issue 40: gradio_client 13 s, then three Chromium pages 49 s (a quiet machine)
 }  # fmt: skip
 
 

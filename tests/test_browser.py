@@ -421,6 +421,9 @@ def test_variations_of_a_take_fill_the_result_column(page):
     page.locator("#gen-variations-button").click()
     page.locator("#gen-seeds").get_by_text("take 2: 30 (take 1 varied 0.5, new noise 8)").wait_for()
     assert _playable(page, "#gen-take-2") == pytest.approx(10.0, abs=0.1)
+    # The variations join My takes beside the take they came from.
+    page.locator("#my-takes").get_by_text("My takes").first.click()
+    page.locator('#my-takes-list [data-count="3"]').wait_for()
     # A refused amount is told on its field, and nothing runs.
     _fill_number(page, "#gen-variation-amount", 3)
     page.locator("#gen-variations-button").click()
