@@ -181,7 +181,7 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
         notes, words = understand(lm, prompt, {"duration": length}, lyric_budget(seconds), progress, should_stop)
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
-        raise gr.Error(tips.DESCRIBE_STOPPED, title="Stopped") from None
+        raise gr.Error(tips.DESCRIBE_STOPPED, title=runs.STOPPED) from None
     except PlanUnusable as exc:
         raise gr.Error(tips.DESCRIBE_UNUSABLE.format(reason=exc)) from None
     return {

@@ -31,9 +31,7 @@ import uploads
 import variations
 import zerogpu
 
-# The title every stop carries, also across ZeroGPU's worker boundary (``music.user_errors``,
-# ``zerogpu``): a stop is the visitor's own doing, so the page shows it as a stop, not as an error.
-STOPPED = "Stopped"
+STOPPED = runs.STOPPED
 
 
 def _is_stop(exc: gr.Error) -> bool:

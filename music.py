@@ -112,7 +112,7 @@ def user_errors() -> Iterator[None]:
     except gr.Error:
         raise
     except runs.Cancelled as exc:
-        raise gr.Error(f"{exc} Nothing was saved.", title="Stopped") from None
+        raise gr.Error(f"{exc} Nothing was saved.", title=runs.STOPPED) from None
     except lora.BadLora as exc:
         raise checks.InputError(str(exc), "lora") from None
     except backend.LyricsTooLong as exc:

@@ -17,6 +17,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# The title every stop carries, also across ZeroGPU's worker boundary: a stop is the visitor's own
+# doing, so the page shows it as a stop (``handlers``), not as an error.
+STOPPED = "Stopped"
+
 
 class Cancelled(Exception):
     """The visitor pressed Stop; nothing is returned."""

@@ -1,11 +1,13 @@
 """Everything that exists only for Hugging Face Spaces and ZeroGPU, in one place.
 
-- ``bootstrap()``: on a Space, mirror the read-only ``preload_from_hub`` cache into a writable one.
-- ``music_gpu`` and ``lyrics_gpu``: the two ``@spaces.GPU`` entries, decorated at import with
-  duration callables (``spaces`` is absent on a Mac and a pass-through off ZeroGPU).
-- ``run_music`` and ``stream_lyrics``: how the page calls them: wait for the models outside the GPU
-  call, then call, and once more at twice the declared time if ZeroGPU aborted the first try.
-- ``start_warmup()``: build both models in the main process at start-up.
+- ``music_gpu``, ``lyrics_gpu``, ``describe_gpu``, ``songwriter_gpu`` and ``stems_gpu``: the five
+  ``@spaces.GPU`` entries, decorated at import with duration callables (``spaces`` is absent on a
+  Mac and a pass-through off ZeroGPU); variations of a take go through ``music_gpu``.
+- ``run_music``, ``stream_lyrics``, ``run_describe``, ``run_songwriter`` and ``run_stems``: how the
+  page calls them: wait for the models outside the GPU call, then call, and once more at twice the
+  declared time if ZeroGPU aborted the first try.
+- ``start_warmup()``: build the models in the main process at start-up (the Hub-cache mirror is
+  ``hub.bootstrap``).
 
 ZeroGPU's process model, which every rule here follows (details in docs/deployment.md): each GPU
 call runs in a worker process forked from this one, and its arguments, results, yields and
@@ -132,7 +134,7 @@ def wait_for_models(kind: str, progress: Any = None, run_id: str | None = None) 
     thread = running or (start_warmup() if not _built(kind) else None)
     while thread is not None and thread.is_alive():
         if runs.is_stopped(run_id):
-            raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
+            raise gr.Error("Stopped before it started. Nothing was saved.", title=runs.STOPPED)
         if progress is not None:
             progress(None, desc=f"The studio is still loading its models ({time.time() - started:.0f} s so far)…")
         thread.join(1.0)
@@ -263,7 +265,7 @@ def lyrics_gpu(
     try:
         yield from lyrics.stream_lyrics(lyrics.Request(**request), language_name, run_id=run_id)
     except lyrics.Stopped:
-        raise gr.Error("Stopped. What the writer wrote so far is kept.", title="Stopped") from None
+        raise gr.Error("Stopped. What the writer wrote so far is kept.", title=runs.STOPPED) from None
     except models.ModelLoadError as exc:
         raise gr.Error(f"The lyrics model could not be loaded: {exc}", title="Model not available") from None
     except gr.Error:
@@ -334,7 +336,7 @@ def run_music(job: modes.Job, progress: Any = None, run_id: str | None = None) -
     if "plan" in job.request and on_zero_gpu():
         job = _plan_or_not(job, progress, run_id)
     if runs.is_stopped(run_id):
-        raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
+        raise gr.Error("Stopped before it started. Nothing was saved.", title=runs.STOPPED)
     if progress is not None:
         if backend.is_warm():
             progress(0, desc="Starting…")
@@ -353,7 +355,7 @@ def stream_lyrics(
     """The lyrics writer's text as it grows (page side); a try aborted by ZeroGPU starts over once."""
     wait_for_models("lyrics", progress, run_id)
     if runs.is_stopped(run_id):
-        raise gr.Error("Stopped before the writer started.", title="Stopped")
+        raise gr.Error("Stopped before the writer started.", title=runs.STOPPED)
     for multiplier in (1.0, 2.0):
         try:
             yield from lyrics_gpu(request, language_name, run_id, multiplier)
@@ -384,7 +386,7 @@ def run_describe(song: Any, progress: Any = None, run_id: str | None = None) -> 
     wait_for_models("music", progress, run_id)
     wait_for_models("planner", progress, run_id)
     if runs.is_stopped(run_id):
-        raise gr.Error(tips.DESCRIBE_STOPPED, title="Stopped")
+        raise gr.Error(tips.DESCRIBE_STOPPED, title=runs.STOPPED)
     return with_retry(lambda m: describe_gpu(song, progress, run_id, m))
 
 
@@ -410,7 +412,7 @@ def run_songwriter(
     """*Write it* on the GPU (page side): wait for the start-up build, call, retry once on abort."""
     wait_for_models("planner", progress, run_id)
     if runs.is_stopped(run_id):
-        raise gr.Error(tips.WRITE_IT_STOPPED, title="Stopped")
+        raise gr.Error(tips.WRITE_IT_STOPPED, title=runs.STOPPED)
     return with_retry(lambda m: songwriter_gpu(idea, instrumental, language, seed, progress, run_id, m))
 
 
@@ -432,7 +434,7 @@ def stems_gpu(mix: Any, progress: Any = None, run_id: str | None = None, multipl
     try:
         return stems.separate(mix, run_id, report)
     except runs.Cancelled:
-        raise gr.Error(tips.STEMS_STOPPED, title="Stopped") from None
+        raise gr.Error(tips.STEMS_STOPPED, title=runs.STOPPED) from None
     except stems.WeightsMissing as exc:
         raise gr.Error(tips.STEMS_MISSING.format(error=exc), title="Stems not available") from None
     except Exception as exc:  # out of memory, a broken weights file: words, not a traceback
@@ -443,7 +445,7 @@ def run_stems(mix: Any, progress: Any = None, run_id: str | None = None) -> dict
     """Split a take on the GPU (page side): wait for the start-up build, call, retry once on abort."""
     waited = wait_for_models("stems", progress, run_id)
     if runs.is_stopped(run_id):
-        raise gr.Error("Stopped before it started. Nothing was saved.", title="Stopped")
+        raise gr.Error("Stopped before it started. Nothing was saved.", title=runs.STOPPED)
     if progress is not None:
         progress(0, desc="Splitting into stems…" if stems.is_loaded() else "Loading the stem separation model…")
     result = with_retry(lambda m: stems_gpu(mix, progress, run_id, m))

@@ -87,3 +87,46 @@ def test_rooms_and_functions_stay_small():
                 if length > MAX_FUNCTION_LINES:
                     too_long.append(f"{name}.{node.name}: {length} lines")
     assert too_long == []
+
+
+def test_agents_md_names_every_room_and_its_imports_as_the_code_has_them():
+    """AGENTS.md's rooms table is kept true by this test: one row a room (tools too), and its imports
+    column is exactly the studio rooms the room imports (at the top or inside a function)."""
+    import re
+
+    everything = {p.stem: ast.parse(p.read_text()) for p in sorted(ROOT.glob("*.py"))}
+    rows = {}
+    for line in (ROOT / "AGENTS.md").read_text().splitlines():
+        found = re.fullmatch(r"\| `([a-z_]+)\.py` \|.*\| ([a-z_, —]+) \|", line)
+        if found:
+            listed = found.group(2).strip()
+            rows[found.group(1)] = set() if listed == "—" else {n.strip() for n in listed.split(",")}
+    assert set(rows) == set(everything), f"rows missing or stale: {set(rows) ^ set(everything)}"
+    wrong = {
+        name: (rows[name], actual)
+        for name, tree in everything.items()
+        if rows[name] != (actual := _imports(tree, set(everything)) - {name})
+    }
+    assert wrong == {}, "AGENTS.md's imports column (listed, actual): " + repr(wrong)
+
+
+def layer_picture() -> str:
+    """The rooms by level, top down: a room's level is one more than the highest it imports (0: it
+    imports no room). docs/design.md draws the house with exactly these lines."""
+    graph = import_graph()
+    level: dict[str, int] = {}
+
+    def of(name: str) -> int:
+        if name not in level:
+            level[name] = 1 + max((of(n) for n in graph[name]), default=-1)
+        return level[name]
+
+    for name in graph:
+        of(name)
+    return "\n".join(
+        f"{n:>2}  {' '.join(sorted(r for r in graph if level[r] == n))}" for n in range(max(level.values()), -1, -1)
+    )
+
+
+def test_design_md_draws_the_layers_the_code_has():
+    assert f"```\n{layer_picture()}\n```" in (ROOT / "docs" / "design.md").read_text(), layer_picture()
