@@ -27,6 +27,7 @@ import gradio as gr  # noqa: E402
 
 import admission  # noqa: E402
 import my_takes  # noqa: E402
+import records  # noqa: E402
 import serving  # noqa: E402
 import status  # noqa: E402
 import streams  # noqa: E402
@@ -60,7 +61,7 @@ def build_ui() -> gr.Blocks:
                 my_takes.keep_after(run, tab.form.result.meta, panel, name)
         tabs.wire_across(music, all_tabs)
         receivers = {tab.name: tab.receives for tab in music if tab.receives}
-        my_takes.wire(demo, panel, [music[0].fields[k] for k in tabs.SETTINGS], receivers, all_tabs)
+        my_takes.wire(demo, panel, [music[0].fields[k] for k in records.FIELDS], receivers, all_tabs)
     uploads.keep_page_files(demo)
     uploads.needed_by(admission.queued_files(demo))
     return demo

@@ -49,13 +49,13 @@ def build() -> tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown]:
 
 
 def wire(row: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown], f: dict[str, Any]) -> tuple[str, ...]:
-    """*Write it* on Generate (``f``: Generate's fields by their short names): GPU work, admitted and
+    """*Write it* on Generate (``f``: Generate's fields by the preparer's names): GPU work, admitted and
     queued as a song is (the idea is the field its refusals are noted on); the page's event fills the
     fields left empty, ``/write_song`` returns what was written. Returns their api names, which
     Generate's Stop stops too."""
     idea, button, note, _ = row
-    asked = [idea, f["instrumental"], f["language"], f["seed"]]
-    filled = [f["prompt"], f["lyrics"], f["bpm"], f["key"], f["time_signature"], f["duration"], f["language"]]
+    asked = [idea, f["instrumental"], f["vocal_language"], f["seed"]]
+    filled = [f[name] for name in songwriter.FORM]
     names = ["idea", "instrumental", "vocal_language", "seed", *songwriter.FORM[:-1]]
     button.click(
         handlers.write_into_generate,

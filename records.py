@@ -19,6 +19,12 @@ import serving
 
 MAX_BYTES = 200_000
 MAX_DEPTH = 32
+# What *Use these settings* fills on Generate, in the order its endpoints return it, by
+# ``modes.prepare_generate``'s own names: every field but the files (a record names them, it cannot
+# carry them), and the page's *Instrumental* switch (tests/test_layout.py holds it to the signature).
+FIELDS = ("prompt", "lyrics", "instrumental", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language",
+          "seed", "inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "think", "auto_length",
+          "rewrite_caption", "plan", "loudness", "fade_in", "fade_out", "lora_preset", "lora_scale")  # fmt: skip
 
 
 def read(path: Any) -> dict[str, Any]:
@@ -42,8 +48,9 @@ def read(path: Any) -> dict[str, Any]:
 
 
 def settings(record: Any, take: Any = 1) -> dict[str, Any]:
-    """Generate's form values from a record (a result's metadata or a take's ``.json``), seed
-    included; every value checked as the form checks it. ``gr.Error`` names the value at fault."""
+    """Generate's form values from a record (a result's metadata or a take's ``.json``) by the
+    preparer's names (``FIELDS``), seed included, and the ``files`` the record names but cannot
+    carry; every value checked as the form checks it. ``gr.Error`` names the value at fault."""
     checked(record)
     params, variant = record["params"], models.active_variant()
     if not isinstance(record.get("takes") or [], list):
@@ -69,18 +76,21 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     return {
         "prompt": prompt,
         "lyrics": lyrics,
-        "duration": duration,
+        "instrumental": not lyrics,
+        "audio_duration": duration,
         "bpm": _checked("bpm", params.get("bpm"), checks.check_bpm) or 0,
-        "key": _checked("key_scale", params.get("key_scale"), checks.check_key) or checks.AUTO,
+        "key_scale": _checked("key_scale", params.get("key_scale"), checks.check_key) or checks.AUTO,
         "time_signature": _checked("time_signature", params.get("time_signature"), checks.check_time_signature)
         or checks.AUTO,
-        "language": language,
+        "vocal_language": language,
         "seed": _checked("seed", seed, checks.check_seed),
-        "steps": steps,
-        "guidance": guidance,
+        "inference_steps": steps,
+        "guidance_scale": guidance,
         "shift": shift,
-        "format": _checked("audio_format", params.get("audio_format"), checks.check_format),
+        "batch_size": 1,  # the take, made again alone
+        "audio_format": _checked("audio_format", params.get("audio_format"), checks.check_format),
         "think": _checked("think", params.get("think", False), checks.check_switch) and planner.enabled(),
+        "auto_length": False,  # the length comes back as it was chosen, with the plan that holds it
         "rewrite_caption": _checked("rewrite_caption", params.get("rewrite_caption", True), checks.check_switch),
         "plan": plan if planner.enabled() else "",
         # A record from before finishing existed was made as rendered.

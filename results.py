@@ -82,8 +82,8 @@ def plan_text(plan: dict[str, Any]) -> str:
 
 
 def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
-    """Generate's fields from a take's record (a result's metadata or a take's ``.json``), seed
-    included, so the take can be made again or varied; then switch to Generate.
+    """Generate's fields (``records.FIELDS``, in that order) from a take's record (a result's metadata
+    or a take's ``.json``), seed included, so the take can be made again or varied; then Generate.
 
     Every value is checked as the form checks it (``records``); one the form would refuse is named
     in an error and nothing is changed. A LoRA preset comes back where this studio offers it; files
@@ -93,33 +93,11 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
     values = records.settings(record, take)
     if values["files"]:
         gr.Info(records.files_note(values["files"]))
-    lyrics = values["lyrics"]
-    return (
-        values["prompt"],
-        gr.update(value=lyrics, interactive=True) if lyrics else toggle_instrumental(True),
-        not lyrics,
-        values["duration"],
-        values["bpm"],
-        values["key"],
-        values["time_signature"],
-        values["language"],
-        values["seed"],
-        values["steps"],
-        values["guidance"],
-        values["shift"],
-        1,
-        values["format"],
-        values["think"],
-        False,  # the length comes back as it was chosen, with the plan that holds it
-        values["rewrite_caption"],
-        values["plan"],
-        values["loudness"],
-        values["fade_in"],
-        values["fade_out"],
-        values["lora_preset"],
-        values["lora_scale"],
-        gr.Tabs(selected="generate"),
-    )
+    if values["lyrics"]:
+        values["lyrics"] = gr.update(value=values["lyrics"], interactive=True)
+    else:
+        values["lyrics"] = toggle_instrumental(True)
+    return (*(values[name] for name in records.FIELDS), gr.Tabs(selected="generate"))
 
 
 def settings_from_file(path: Any) -> tuple[Any, ...]:

@@ -24,6 +24,7 @@ import lyrics as lyricist
 import modes
 import player
 import quota
+import records
 import results
 import songs
 import tooltips as tips
@@ -39,10 +40,11 @@ class MusicTab:
     """One music tab as the wiring needs it."""
 
     name: str  # the mode, and the endpoint's api_name
-    inputs: list[Any]  # in the order of ``modes.PREPARE[name]``'s parameters
+    # Its form: a component for each of ``modes.PREPARE[name]``'s parameters, by that name (the API's),
+    # and Generate's page-only fields (``PAGE_ONLY``).
+    fields: dict[str, Any]
     form: widgets.Form  # its press, Stop and result
     source: gr.Audio | None = None
-    fields: dict[str, Any] = field(default_factory=dict)  # what other tabs fill in (Generate)
     # The upload's reading (``songs``): its inputs (the song first) and outputs (the line under it,
     # BPM, key, metre and, where there is one, the waveform).
     reading: tuple[list[Any], list[Any]] | None = None
@@ -52,7 +54,16 @@ class MusicTab:
     describe: tuple[gr.Button, gr.Markdown, gr.Markdown, list[Any]] | None = None
     # *Write it* (Generate): the idea, its button, its note and what it reserves.
     idea: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown] | None = None
-    variation: variation_row.Row | None = None  # *Variations* beneath the result (Generate)
+    variation: variation_row.Row | None = None  # *Variations* beneath the result
+
+    @property
+    def inputs(self) -> list[Any]:
+        """The press's inputs: the form's components in the order of the preparer's parameters."""
+        return [self.fields[name] for name in inspect.signature(modes.PREPARE[self.name]).parameters]
+
+
+# Generate's fields that are the page's, not the API's: the Instrumental switch and the record upload.
+PAGE_ONLY = ("instrumental", "record")
 
 
 def examples(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
@@ -148,15 +159,26 @@ def generate_tab(variant: Any) -> MusicTab:
     takes.change(
         None, takes, [*form.result.boxes, form.result.pick], js=results.SHOW_TAKES_JS, api_visibility="private"
     )
-    fields = {"prompt": prompt, "lyrics": lyrics, "instrumental": instrumental, "duration": duration, "bpm": bpm,
-              "key": key, "time_signature": time_sig, "language": language, "seed": seed, "steps": steps,
-              "guidance": guidance, "shift": shift, "takes": takes, "format": fmt, "think": think,
-              "auto_length": auto_length, "rewrite_caption": rewrite, "plan": plan, "record": record,
-              "loudness": finishing[0], "fade_in": finishing[1], "fade_out": finishing[2],
-              "lora_scale": lora[1], "lora_preset": lora_preset}  # fmt: skip
-    inputs = [prompt, lyrics, duration, bpm, key, time_sig, language, seed, steps, guidance, shift, takes, fmt,
-              reference, *lora, think, auto_length, rewrite, plan, *finishing, lora_preset]  # fmt: skip
-    return MusicTab("generate", inputs, form, fields=fields, idea=idea, variation=variation)
+    fields = {"prompt": prompt, "lyrics": lyrics, "audio_duration": duration, "bpm": bpm, "key_scale": key,
+              "time_signature": time_sig, "vocal_language": language, "seed": seed, "inference_steps": steps,
+              "guidance_scale": guidance, "shift": shift, "batch_size": takes, "audio_format": fmt,
+              "reference_audio": reference, "lora": lora[0], "lora_scale": lora[1], "think": think,
+              "auto_length": auto_length, "rewrite_caption": rewrite, "plan": plan, "loudness": finishing[0],
+              "fade_in": finishing[1], "fade_out": finishing[2], "lora_preset": lora_preset,
+              "instrumental": instrumental, "record": record}  # fmt: skip
+    return MusicTab("generate", fields, form, idea=idea, variation=variation)
+
+
+def _song_fields(source: Any, prompt: Any, lyrics: Any, more: widgets.SongSettings, **own: Any) -> dict[str, Any]:
+    """An audio tab's form by the preparer's names: the song, its text, its folded settings, and its own
+    fields (``own``: Cover's strength, Extend's seconds, Edit's region)."""
+    seed, steps, guidance, fmt = more.sampling
+    finish = ("loudness", "fade_in", "fade_out")[-len(more.finish) :]
+    fields = {"src_audio": source, "prompt": prompt, "lyrics": lyrics, "vocal_language": more.language}
+    fields.update(zip(("bpm", "key_scale", "time_signature"), more.music, strict=True))
+    fields.update(seed=seed, inference_steps=steps, guidance_scale=guidance, audio_format=fmt, lora=more.lora[0])
+    fields.update(lora_scale=more.lora[1], lora_preset=more.lora_preset, **dict(zip(finish, more.finish, strict=True)))
+    return {**fields, **({"reference_audio": more.reference} if more.reference is not None else {}), **own}
 
 
 def cover_tab(variant: Any) -> MusicTab:
@@ -178,11 +200,9 @@ def cover_tab(variant: Any) -> MusicTab:
         with form.column:
             variation = variation_row.build("cover")
         demo_examples("cover", ex.COVER, [source, prompt, strength])
-    inputs = [source, prompt, lyrics, more.language, *more.music, strength, more.reference, *more.sampling, *more.lora,
-              *more.finish, more.lora_preset]  # fmt: skip
     return MusicTab(
         "cover",
-        inputs,
+        _song_fields(source, prompt, lyrics, more, audio_cover_strength=strength),
         form,
         source=source,
         reading=([source], [info, *more.music]),
@@ -215,12 +235,10 @@ def extend_tab(variant: Any) -> MusicTab:
         demo_examples("extend", ex.EXTEND, [source, prompt, seconds])
     # The seam moves with the seconds to add.
     seconds.change(None, [wave, seconds], wave, js=waveform.WITH_EXTRA_JS, api_visibility="private")
-    inputs = [source, prompt, lyrics, more.language, *more.music, seconds, *more.sampling, *more.lora, *more.finish,
-              more.lora_preset]  # fmt: skip
     reading = ([source, seconds], [info, *more.music, wave])
     return MusicTab(
         "extend",
-        inputs,
+        _song_fields(source, prompt, lyrics, more, extend_seconds=seconds),
         form,
         source=source,
         reading=reading,
@@ -254,12 +272,10 @@ def edit_tab(variant: Any) -> MusicTab:
     wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
     for box in (start, end):
         box.input(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
-    inputs = [source, prompt, lyrics, more.language, *more.music, start, end, *more.sampling, *more.lora, *more.finish,
-              more.lora_preset]  # fmt: skip
     reading = ([source, start, end], [info, *more.music, wave])
     return MusicTab(
         "edit",
-        inputs,
+        _song_fields(source, prompt, lyrics, more, repainting_start=start, repainting_end=end),
         form,
         source=source,
         reading=reading,
@@ -335,7 +351,7 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
     # Public, as README documents it: in view_api() and callable by keyword (text, caption, vocal_language).
     use.click(
         handlers.use_in_generate, [text, caption, language], [g["lyrics"], g["prompt"], g["instrumental"],
-                                                              g["language"], tabs],
+                                                              g["vocal_language"], tabs],
         api_name="use_in_generate", queue=False,
     ).then(None, None, g["lyrics"], js=widgets.EDITABLE_JS, api_visibility="private")  # fmt: skip
 
@@ -369,8 +385,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
     varied, variations = _wire_variations(demo, tab)
     stems = wire_stems(demo, tab) + wire_describe(demo, tab) + _wire_idea(demo, tab) + (varied,)
-    names = [p.name for p in handlers.own_parameters(prepare)]
-    wire_reserves(demo, tab.name, tab.form.reserves, dict(zip(names, tab.inputs, strict=True)))
+    wire_reserves(demo, tab.name, tab.form.reserves, tab.fields)
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
     tab.form.stop.click(handlers.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
     if tab.reading is not None:
@@ -401,16 +416,10 @@ def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[st
         trigger(show, inputs, line, queue=False, api_visibility="private", show_progress="hidden")
 
 
-# Generate's fields in the order ``results.settings_from_record`` fills them (Use these settings).
-SETTINGS = ("prompt", "lyrics", "instrumental", "duration", "bpm", "key", "time_signature", "language", "seed", "steps",
-            "guidance", "shift", "takes", "format", "think", "auto_length", "rewrite_caption", "plan", "loudness",
-            "fade_in", "fade_out", "lora_preset", "lora_scale")  # fmt: skip
-
-
 def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
     """What one tab hands another: a take to a source (Send to), a record back to Generate."""
     g = music[0].fields
-    settings = [g[k] for k in SETTINGS]
+    settings = [g[k] for k in records.FIELDS]
     # A visitor's slip (no take yet, a record that cannot be used) is one line in the log, not a traceback.
     quiet = checks.expected_errors
     g["record"].upload(quiet(results.settings_from_file), g["record"], [*settings, tabs], api_name="settings_from_file")
@@ -461,14 +470,12 @@ def _wire_idea(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
 def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, Any]:
     result = tab.form.result
     # A press of the tab shows as many take slots as it makes again (variations may have shown more).
-    takes, show = (
-        (tab.fields["takes"], results.SHOW_TAKES_JS) if tab.fields else (None, f"() => ({results.SHOW_TAKES_JS})(1)")
-    )
+    one = f"() => ({results.SHOW_TAKES_JS})(1)"
+    takes, show = (tab.fields["batch_size"], results.SHOW_TAKES_JS) if tab.name == "generate" else (None, one)
     tab.form.button.click(None, takes, [*result.boxes, result.pick], js=show, api_visibility="private")
     wire_reserves(demo, "variations", tab.variation.reserves, {"take": result.pick, "record": result.meta,
                                                                "count": tab.variation.count})  # fmt: skip
-    names = [p.name for p in handlers.own_parameters(modes.PREPARE[tab.name])]
-    return variation_row.wire(tab.variation, result, tab.name, dict(zip(names, tab.inputs, strict=True)))
+    return variation_row.wire(tab.variation, result, tab.name, tab.fields)
 
 
 def wire_describe(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:

@@ -163,31 +163,8 @@ def _remade(record: dict[str, Any], take: Any, reference: str | None = None) -> 
     missing = {k: v for k, v in values["files"].items() if k == "lora_preset"}
     if missing:
         raise checks.InputError(records.files_note(missing).replace("Settings brought back. ", ""), "record")
-    return modes.prepare_generate(
-        prompt=values["prompt"],
-        lyrics=values["lyrics"],
-        audio_duration=values["duration"],
-        bpm=values["bpm"],
-        key_scale=values["key"],
-        time_signature=values["time_signature"],
-        vocal_language=values["language"],
-        seed=values["seed"],
-        inference_steps=values["steps"],
-        guidance_scale=values["guidance"],
-        shift=values["shift"],
-        batch_size=1,
-        audio_format=values["format"],
-        reference_audio=reference,
-        think=values["think"],
-        auto_length=False,
-        rewrite_caption=values["rewrite_caption"],
-        plan=values["plan"],
-        loudness=values["loudness"],
-        fade_in=values["fade_in"],
-        fade_out=values["fade_out"],
-        lora_preset=values["lora_preset"] or None,
-        lora_scale=values["lora_scale"],
-    )
+    own = {name: values[name] for name in records.FIELDS if name != "instrumental"}
+    return modes.prepare_generate(**own, reference_audio=reference)
 
 
 def _remade_audio(record: dict[str, Any], entry: dict[str, Any], files: dict[str, Any]) -> modes.Job:

@@ -130,3 +130,35 @@ def layer_picture() -> str:
 
 def test_design_md_draws_the_layers_the_code_has():
     assert f"```\n{layer_picture()}\n```" in (ROOT / "docs" / "design.md").read_text(), layer_picture()
+
+
+def test_each_music_tab_has_a_field_for_every_parameter_of_its_preparer_and_no_other(studio_env):
+    """The form is spelled once, by the preparer's signature: each tab maps those names (the API's) to
+    its components; a parameter without a component, or a component no parameter names, fails here."""
+    import inspect
+
+    import gradio as gr
+
+    import models
+    import modes
+    import records
+    import tabs
+
+    variant = models.active_variant()
+    with gr.Blocks():
+        with gr.Tabs():
+            made = [
+                tabs.generate_tab(variant),
+                tabs.cover_tab(variant),
+                tabs.extend_tab(variant),
+                tabs.edit_tab(variant),
+            ]
+    for tab in made:
+        parameters = set(inspect.signature(modes.PREPARE[tab.name]).parameters)
+        page = set(tabs.PAGE_ONLY) if tab.name == "generate" else set()
+        assert set(tab.fields) == parameters | page, (tab.name, set(tab.fields) ^ (parameters | page))
+        assert len({id(c) for c in tab.fields.values()}) == len(tab.fields), tab.name  # one component a field
+    # What Use these settings fills is Generate's form less what a record cannot carry, and Instrumental.
+    generate = set(inspect.signature(modes.prepare_generate).parameters)
+    assert set(records.FIELDS) == generate - {"reference_audio", "lora"} | {"instrumental"}
+    assert len(records.FIELDS) == len(set(records.FIELDS))
