@@ -33,7 +33,7 @@ from typing import Any
 import gradio as gr
 
 import checks
-import lyrics as lyricist
+import lyrics
 import runs
 import tooltips as tips
 import uploads
@@ -248,7 +248,7 @@ def validator(check: Callable, names: list[str], anchor: str) -> Callable:
             check(*args)
         except checks.InputError as exc:
             return _verdict(names, anchor, exc.param, exc.message)
-        except lyricist.LyricsError as exc:
+        except lyrics.LyricsError as exc:
             return _verdict(names, anchor, exc.param, str(exc))
         except gr.Error as exc:
             return _verdict(names, anchor, anchor, exc.message)

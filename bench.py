@@ -644,14 +644,14 @@ def planner_table(lengths: tuple[int, ...] = (300, 1500, 3000), takes_seconds: i
 
     import models
     import plan_constraints
-    import planner as planner_module
+    import planner
     import random_models
     from plan_format import format_plan
 
     model, tokenizer = random_models.build_planner_lm()
     device = models.pick_device()
     model.to(device)
-    brain = planner_module.Planner(model, tokenizer, plan_constraints.Vocabulary.of(tokenizer), "tiny", device)
+    brain = planner.Planner(model, tokenizer, plan_constraints.Vocabulary.of(tokenizer), "tiny", device)
     plan = format_plan({"bpm": 120, "caption": "pop", "duration": 60, "keyscale": "A minor", "timesignature": "4"})
     rows = [
         "| codes | ms per code | model ms per step | sampling ms per step | sampling share |",

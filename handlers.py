@@ -17,15 +17,15 @@ import gradio as gr
 import audio
 import budget
 import checks
-import describe as describing
-import lyrics as lyricist
+import describe
+import lyrics
 import modes
 import results
 import runs
 import serving
 import songwriter
-import stems as separation
-import takes as writer
+import stems
+import takes
 import tooltips as tips
 import uploads
 import variations
@@ -61,13 +61,13 @@ def write_lyrics(
     """Stream lyrics into the box, then replace them with the cleaned version and a caption; the
     seed used comes with every update (the same seed and settings write the same lyrics)."""
     try:
-        req = lyricist.make_request(theme, genre, mood, vocal_language, structure, temperature, seed,
+        req = lyrics.make_request(theme, genre, mood, vocal_language, structure, temperature, seed,
                                     custom_sections, length)  # fmt: skip
-    except lyricist.LyricsError as exc:
+    except lyrics.LyricsError as exc:
         raise gr.Error(str(exc)) from None
     # Drawn here, so a retry after a GPU abort writes the same song.
-    req.seed = lyricist.draw_seed(req.seed)
-    if not lyricist.is_loaded():
+    req.seed = lyrics.draw_seed(req.seed)
+    if not lyrics.is_loaded():
         progress(0, desc="Loading the lyrics model… the first time takes about a minute longer")
     text = ""
     try:
@@ -82,10 +82,10 @@ def write_lyrics(
         _said_stopped("lyrics", exc.message)
         yield text, "", req.seed
         return
-    cleaned, caption = lyricist.clean(text, req.sections())
+    cleaned, caption = lyrics.clean(text, req.sections())
     if not cleaned:
         raise gr.Error("The writer returned no usable lyrics. Try again with another seed or more creativity.")
-    yield cleaned, caption or lyricist.fallback_caption(req), req.seed
+    yield cleaned, caption or lyrics.fallback_caption(req), req.seed
 
 
 def describe_lora(lora: str | None = None) -> str:
@@ -182,13 +182,14 @@ def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_names: tuple[s
 
 
 def stopper(blocks: gr.Blocks, tab: str, also: tuple[str, ...] = ()) -> Callable[..., None]:
-    """The Stop button of ``tab``: ends this visitor's run there, or its request still in the queue
+    """The Stop button of ``tab``: ends this visitor's run there and its requests still in the queue
     (the tab's event has the tab's name as its ``api_name``; ``also`` names the tab's other
-    events it stops, its stems)."""
+    events it stops: its stems, Describe, Write it, variations)."""
 
     def stop(request: gr.Request = None) -> None:
-        if not runs.request_stop(_owner(request, tab)):
-            _stop_queued(blocks, getattr(request, "session_hash", None), (tab, *also))
+        # The running one, and what still waits (variations queued behind a run, too).
+        runs.request_stop(_owner(request, tab))
+        _stop_queued(blocks, getattr(request, "session_hash", None), (tab, *also))
 
     stop.__name__ = f"stop_{tab}"
     return stop
@@ -240,12 +241,12 @@ def door(mode: str) -> Callable[..., None]:
     return check
 
 
-def _endpoint(mode: str, takes: int = 1, tab: str | None = None) -> Callable:
+def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
     """The Gradio event function of a music mode.
 
     It carries the ``modes`` preparer's parameter names and defaults, which Gradio turns into the
     endpoint's keyword arguments, plus the request and progress Gradio injects (found through real
-    annotations: a ``__signature__`` alone does not make Gradio pass them). It returns ``takes``
+    annotations: a ``__signature__`` alone does not make Gradio pass them). It returns ``slots``
     audio slots (their public URLs, or plain paths where no page asked; ``None`` when unused), the seed line and the record.
     A stopped run returns normally, with no take, the stop's words as the seed line and the record
     ``{"stopped": words}``: Gradio would show any raised error as a red "Error", on the take slot too.
@@ -274,11 +275,13 @@ def _endpoint(mode: str, takes: int = 1, tab: str | None = None) -> Callable:
             if not _is_stop(exc):
                 raise
             _said_stopped(mode, exc.message)
-            return (*[None] * takes, exc.message, {"stopped": exc.message})
+            if mode == "variations":  # the take being varied stays in view, its record too, to vary again
+                return (*[gr.skip()] * slots, exc.message, gr.skip())
+            return (*[None] * slots, exc.message, {"stopped": exc.message})
         results.remember_takes(request, record)  # "Send to" hands on this visitor's own takes only
         urls = [serving.take_url(path, request) or path for path in paths]
-        slots = [urls[i] if i < len(urls) else None for i in range(takes)]
-        return (*slots, results.seeds_text(record), record)
+        shown = [urls[i] if i < len(urls) else None for i in range(slots)]
+        return (*shown, results.seeds_text(record), record)
 
     handler.__signature__ = signature  # type: ignore[attr-defined]
     handler.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
@@ -290,7 +293,7 @@ def _endpoint(mode: str, takes: int = 1, tab: str | None = None) -> Callable:
 # What each music endpoint prepares: a mode's request, or variations of a take (run on Generate's tab).
 PREPARE: dict[str, Callable[..., modes.Job]] = {**modes.PREPARE, "variations": variations.prepare}
 
-generate = _endpoint("generate", takes=checks.MAX_TAKES)
+generate = _endpoint("generate", slots=checks.MAX_TAKES)
 
 
 cover = _endpoint("cover")
@@ -303,7 +306,7 @@ edit = _endpoint("edit")
 
 
 # Variations of a take, one event a tab: run as that tab's, so its Stop stops them.
-VARIATIONS = {tab: _endpoint("variations", takes=checks.MAX_TAKES, tab=tab) for tab in modes.PREPARE}
+VARIATIONS = {tab: _endpoint("variations", slots=checks.MAX_TAKES, tab=tab) for tab in modes.PREPARE}
 
 
 ENDPOINTS: dict[str, Callable] = {"generate": generate, "cover": cover, "extend": extend, "edit": edit}
@@ -327,7 +330,7 @@ def stems_endpoint(tab: str) -> Callable:
     """The event function of *Split into stems* beneath ``tab``'s takes (its runs are the tab's: its
     Stop ends them). Returns the four stems' public URLs, vocals, drums, bass and other."""
 
-    def stems(take: float = 1, record: dict | None = None, request: gr.Request = None, progress=gr.Progress()):
+    def split(take: float = 1, record: dict | None = None, request: gr.Request = None, progress=gr.Progress()):
         """Split take number ``take`` (from 1) of a result (``record``: the metadata a music endpoint
         returns) into vocals, drums, bass and other, saved beside the take; returns the four files."""
         path, header = check_stems(take, record)
@@ -340,25 +343,25 @@ def stems_endpoint(tab: str) -> Callable:
                 made = zerogpu.run_stems(mix, progress, run_id)
                 if runs.is_stopped(run_id):  # pressed after the last segment: still nothing is saved
                     raise gr.Error(tips.STEMS_STOPPED, title=STOPPED)
-                info = {"model": {**separation.identity(), "device": made["device"]}, "timings": made["timings"],
+                info = {"model": {**stems.identity(), "device": made["device"]}, "timings": made["timings"],
                         "sum": "other = take - vocals - drums - bass"}  # fmt: skip
-                paths, _ = writer.write_stems(path, separation.residual(mix, made["stems"]), info)
+                paths, _ = takes.write_stems(path, stems.residual(mix, made["stems"]), info)
         except gr.Error as exc:
             if not _is_stop(exc):
                 raise
             _said_stopped(f"stems ({tab})", exc.message)
-            return (None,) * len(separation.STEMS)
+            return (None,) * len(stems.STEMS)
         return tuple(serving.take_url(p, request) or p for p in paths)
 
-    stems.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
-    stems.__name__ = f"stems_{tab}"
-    return checks.expected_errors(stems)
+    split.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
+    split.__name__ = f"stems_{tab}"
+    return checks.expected_errors(split)
 
 
 def describe_endpoint(tab: str) -> Callable:
     """The event function of *Describe* on ``tab`` (its runs are the tab's: its Stop ends them)."""
 
-    def describe(
+    def listen(
         src_audio: str | None = None,
         prompt: str = "",
         lyrics: str = "",
@@ -373,24 +376,24 @@ def describe_endpoint(tab: str) -> Callable:
         ``prompt``, lyrics, vocal language ("unknown" = empty), BPM (0 = empty), key, time signature
         ("auto" = empty)); the song's measured BPM, key and metre win over the planner's. Returns the
         six fields and a note (Markdown) that says what was written and what was kept."""
-        form = dict(zip(describing.FORM, (prompt, lyrics, vocal_language, bpm, key_scale, time_signature),
+        form = dict(zip(describe.FORM, (prompt, lyrics, vocal_language, bpm, key_scale, time_signature),
                         strict=True))  # fmt: skip
-        song = describing.check(src_audio)  # the door's checks again
+        song = describe.check(src_audio)  # the door's checks again
         try:
             with uploads.using([src_audio]), _run(tab, request) as run_id:
-                measured = describing.measure(src_audio)
+                measured = describe.measure(src_audio)
                 heard = zerogpu.run_describe(song, progress, run_id)
         except gr.Error as exc:
             if not _is_stop(exc):
                 raise
             _said_stopped(f"describe ({tab})", exc.message)
             return (*form.values(), exc.message)
-        values, note = describing.fill(heard, form, measured)
+        values, note = describe.fill(heard, form, measured)
         return (*values, note)
 
-    describe.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
-    describe.__name__ = f"describe_{tab}"
-    return checks.expected_errors(describe)
+    listen.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
+    listen.__name__ = f"describe_{tab}"
+    return checks.expected_errors(listen)
 
 
 # ---------------------------------------------------------------- a song from one line

@@ -17,10 +17,10 @@ import gradio as gr
 import admission
 import checks
 import describe
-import examples as ex
+import examples
 import handlers
 import idea_row
-import lyrics as lyricist
+import lyrics
 import modes
 import player
 import quota
@@ -66,7 +66,7 @@ class MusicTab:
 PAGE_ONLY = ("instrumental", "record")
 
 
-def examples(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
+def example_rows(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
     """``gr.Examples`` whose loading event (``load_example_<tab>``, an example's number from 0) says
     in words which numbers there are: Gradio's own answered 10⁹ or "x" with a bare "Error"."""
     made = gr.Examples(rows, inputs, **kwargs)
@@ -84,8 +84,10 @@ def examples(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Exam
 
 def demo_examples(tab: str, rows: list[tuple], inputs: list[Any]) -> gr.Examples:
     """An audio tab's examples: the synthesized demo song (its first input) with each row's settings."""
-    song = ex.demo_song()
-    return examples([[song, *row] for row in rows], inputs, label="Try the demo song", api_name=f"load_example_{tab}")
+    song = examples.demo_song()
+    return example_rows(
+        [[song, *row] for row in rows], inputs, label="Try the demo song", api_name=f"load_example_{tab}"
+    )
 
 
 def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
@@ -139,9 +141,9 @@ def generate_tab(variant: Any) -> MusicTab:
             variation = variation_row.build("gen")
         # Below the form and the results, so on a phone the results follow the button.
         # Instrumental ticked where an example's lyrics are "[Instrumental]", as the box itself would do.
-        examples(
-            [[*e, e[1] == checks.INSTRUMENTAL_TAG] for e in ex.GENERATE], [prompt, lyrics, duration, language, instrumental],
-            label="Try one of these", example_labels=ex.GENERATE_LABELS,
+        example_rows(
+            [[*e, e[1] == checks.INSTRUMENTAL_TAG] for e in examples.GENERATE], [prompt, lyrics, duration, language, instrumental],
+            label="Try one of these", example_labels=examples.GENERATE_LABELS,
             api_name="load_example_generate",
         )  # fmt: skip
     # Instant events the page calls directly (``queue=False``): they take no place in the queue.
@@ -199,7 +201,7 @@ def cover_tab(variant: Any) -> MusicTab:
                 more = widgets.song_settings("cover", variant, reference=True)
         with form.column:
             variation = variation_row.build("cover")
-        demo_examples("cover", ex.COVER, [source, prompt, strength])
+        demo_examples("cover", examples.COVER, [source, prompt, strength])
     return MusicTab(
         "cover",
         _song_fields(source, prompt, lyrics, more, audio_cover_strength=strength),
@@ -216,7 +218,7 @@ def extend_tab(variant: Any) -> MusicTab:
     """A song, how much to add and its style; the waveform marks the seam."""
     with gr.Tab("Extend", id="extend"):
         with widgets.music_form("Extend", "extend", checks.MAX_TAKES) as form:
-            source, info, wave = widgets.song_input("extend", waveform=True)
+            source, info, wave = widgets.song_input("extend", wave=True)
             described = describe_button("extend")
             seconds = widgets.lenient_slider(
                 *checks.EXTEND_RANGE, value=30, step=1, label="Seconds to add", info=tips.EXTEND_SECONDS,
@@ -232,7 +234,7 @@ def extend_tab(variant: Any) -> MusicTab:
                 more = widgets.song_settings("extend", variant)
         with form.column:
             variation = variation_row.build("extend")
-        demo_examples("extend", ex.EXTEND, [source, prompt, seconds])
+        demo_examples("extend", examples.EXTEND, [source, prompt, seconds])
     # The seam moves with the seconds to add.
     seconds.change(None, [wave, seconds], wave, js=waveform.WITH_EXTRA_JS, api_visibility="private")
     reading = ([source, seconds], [info, *more.music, wave])
@@ -252,7 +254,7 @@ def edit_tab(variant: Any) -> MusicTab:
     """A song, the region to regenerate (dragged on the waveform or typed) and its new words."""
     with gr.Tab("Edit", id="edit"):
         with widgets.music_form("Regenerate region", "edit", checks.MAX_TAKES) as form:
-            source, info, wave = widgets.song_input("edit", waveform=True)
+            source, info, wave = widgets.song_input("edit", wave=True)
             described = describe_button("edit")
             with gr.Row(equal_height=True):
                 start = widgets.lenient(gr.Number(value=0, label="Region start (s)", elem_id="edit-start"))
@@ -267,7 +269,7 @@ def edit_tab(variant: Any) -> MusicTab:
                 more = widgets.song_settings("edit", variant)
         with form.column:
             variation = variation_row.build("edit")
-        demo_examples("edit", ex.EDIT, [source, start, end, prompt, lyrics])
+        demo_examples("edit", examples.EDIT, [source, start, end, prompt, lyrics])
     # A drag on the waveform sets the numbers; typed numbers move the selection (both in the page).
     wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
     for box in (start, end):
@@ -306,13 +308,13 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
                 )
                 with gr.Accordion("Advanced settings", open=False, elem_id="ly-advanced"):
                     structure = gr.Dropdown(
-                        list(lyricist.STRUCTURES), value="verse-chorus", label="Structure",
+                        list(lyrics.STRUCTURES), value="verse-chorus", label="Structure",
                         info=tips.LYRICS_STRUCTURE, allow_custom_value=True, elem_id="ly-structure",
                     )  # fmt: skip
                     custom = gr.Textbox("", label="Custom sections", info=tips.LYRICS_CUSTOM, elem_id="ly-custom")
                     with gr.Row():
                         length = widgets.lenient_radio(
-                            list(lyricist.LENGTHS),
+                            list(lyrics.LENGTHS),
                             value="medium",
                             label="Length",
                             info=tips.LYRICS_LENGTH,
@@ -333,14 +335,12 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
                 used = gr.Number(None, precision=0, label="Seed used", info=tips.LYRICS_SEED_USED, interactive=False,
                                  elem_id="ly-seed-used")  # fmt: skip
                 use = gr.Button("Use in Generate", elem_id="ly-use")
-        examples(
-            [list(e) for e in ex.LYRICS], [theme, genre, mood, language],
+        example_rows(
+            [list(e) for e in examples.LYRICS], [theme, genre, mood, language],
             label="Try one of these", api_name="load_example_lyrics",
         )  # fmt: skip
     button.click(None, None, None, js=widgets.scroll_js("ly-text"), api_visibility="private")
-    check = admission.validator(
-        lyricist.make_request, list(inspect.signature(lyricist.make_request).parameters), "theme"
-    )
+    check = admission.validator(lyrics.make_request, list(inspect.signature(lyrics.make_request).parameters), "theme")
     button.click(
         handlers.write_lyrics, [theme, genre, mood, language, structure, temperature, seed, custom, length],
         [text, caption, used], api_name="lyrics", concurrency_id="gpu", show_progress_on=[text], validator=check,

@@ -19,12 +19,12 @@ import checks
 import handlers
 import models
 import planner
-import player as take_player
+import player
 import presets
 import songs
 import tooltips as tips
 import uploads
-import waveform as waveform_js
+import waveform
 import zerogpu
 
 STEM_NAMES = ("vocals", "drums", "bass", "other")  # stems.STEMS, without importing the separator's room
@@ -178,7 +178,7 @@ def takes_column(
                 )
             )  # fmt: skip
             players.append(
-                gr.HTML("", html_template=take_player.template(label), js_on_load=take_player.JS,
+                gr.HTML("", html_template=player.template(label), js_on_load=player.JS,
                         elem_id=f"{prefix}-take-{i + 1}", elem_classes=["take-player-box"], min_height=120)
             )  # fmt: skip
             stems.append(stem_slot(prefix, i + 1))
@@ -401,7 +401,7 @@ def reserves_line(prefix: str, *classes: str) -> gr.Markdown:
     )
 
 
-def song_input(prefix: str, waveform: bool = False) -> tuple[gr.Audio, gr.Markdown, gr.HTML | None]:
+def song_input(prefix: str, wave: bool = False) -> tuple[gr.Audio, gr.Markdown, gr.HTML | None]:
     """The song upload, the line under it (filled by ``musical_controls``' analysis) and, where the
     tab works on a stretch of the song, its waveform (``waveform.py``): a region to drag in Edit,
     the seam in Extend."""
@@ -411,9 +411,9 @@ def song_input(prefix: str, waveform: bool = False) -> tuple[gr.Audio, gr.Markdo
         )
     )
     info = gr.Markdown("", elem_id=f"{prefix}-src-info")
-    if not waveform:
+    if not wave:
         return src, info, None
-    wave = gr.HTML("", html_template=waveform_js.TEMPLATE, js_on_load=waveform_js.JS, elem_id=f"{prefix}-wave",
+    wave = gr.HTML("", html_template=waveform.TEMPLATE, js_on_load=waveform.JS, elem_id=f"{prefix}-wave",
                    padding=False)  # fmt: skip
     return src, info, wave
 

@@ -162,3 +162,19 @@ def test_each_music_tab_has_a_field_for_every_parameter_of_its_preparer_and_no_o
     generate = set(inspect.signature(modes.prepare_generate).parameters)
     assert set(records.FIELDS) == generate - {"reference_audio", "lora"} | {"instrumental"}
     assert len(records.FIELDS) == len(set(records.FIELDS))
+
+
+def test_no_room_is_imported_under_another_name():
+    """A room is read by its name everywhere (``tooltips as tips``, the same in every room, aside)."""
+    names = {p.stem for p in ROOT.glob("*.py")}
+    renamed = [
+        f"{path.name}: {alias.name} as {alias.asname}"
+        for path in sorted([*ROOT.glob("*.py"), *ROOT.glob("tests/*.py")])
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name in names
+        and alias.asname not in (None, alias.name)
+        and (alias.name, alias.asname) != ("tooltips", "tips")
+    ]
+    assert renamed == []
