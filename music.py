@@ -180,7 +180,8 @@ def estimate_seconds(mode: str, params: dict[str, Any]) -> float:
     if mode == "cover" and params.get("reference_audio"):
         work += _VAE_PER_SECOND * 30
     if mode == "generate" and params.get("think"):
-        work += planner.estimate_seconds(seconds, takes)
+        # Variations write the take's one blueprint for all of them (``_plan``).
+        work += planner.estimate_seconds(seconds, 1 if params.get("variation") else takes)
     if lrc.sung_lines(params.get("lyrics")):  # the lyric alignment pass: at most one more forward a take,
         work += (per_forward + _LYRICS_DTW_PER_SECOND * seconds) * takes  # and its DTW on the worker's CPU
     return (_FIXED + work + (0.0 if backend.is_warm() else backend.COLD_START_SECONDS)) * _SAFETY

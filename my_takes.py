@@ -23,6 +23,7 @@ import hmac
 import html
 import json
 import os
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -104,6 +105,9 @@ def _read_or_make_key(path: Path) -> bytes:
     return fresh
 
 
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def sign(relative: str) -> str:
     """The entry id of the take ``relative`` names: an HMAC only this studio can make."""
     return hmac.new(_key(), b"my-takes/1\n" + relative.encode(), hashlib.sha256).hexdigest()[:32]
@@ -116,7 +120,14 @@ def own(entry: Any) -> tuple[dict[str, Any], Path]:
     take = entry.get("take") if isinstance(entry, dict) else None
     audio = take.get("audio") if isinstance(take, dict) else None
     given = entry.get("id") if isinstance(entry, dict) else None
-    if not (isinstance(audio, str) and isinstance(given, str) and len(audio) <= 200):
+    # An id is 32 hex digits (``sign``); anything else, a lone surrogate too, is refused before any compare.
+    if not (
+        isinstance(audio, str)
+        and audio.isprintable()
+        and len(audio) <= 200
+        and isinstance(given, str)
+        and _ID.fullmatch(given)
+    ):
         raise gr.Error(tips.MY_TAKE_GONE.format(hours=takes.output_max_age_hours()))
     path = takes.own_take_audio(audio)
     if path is None or not hmac.compare_digest(given.encode(), sign(audio).encode()):

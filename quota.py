@@ -116,9 +116,13 @@ def declares(mode: str, fields: dict[str, Any]) -> int:
     if mode == "stems":
         take = fields["record"]["takes"][int(fields["take"]) - 1]
         return stems.estimate_duration(float(take["seconds"]))
-    if mode == "variations":  # as Generate declares the take's own settings, as many takes as asked for
+    if mode == "variations":  # as the take's own mode declares its settings, as many takes as asked for
+        record = fields.get("record")
+        if isinstance(record, dict) and record.get("mode") in ("cover", "extend", "edit"):
+            count = max(1, int(float(fields.get("count") or 1)))  # the song's length is in the record
+            return music.estimate_duration(record["mode"], {**record["params"], "batch_size": count})
         try:
-            job = variations.prepare(fields.get("take"), fields.get("record"), 0, fields.get("count"))
+            job = variations.prepare(fields.get("take"), record, 0, fields.get("count"))
         except gr.Error as exc:
             raise ValueError(exc.message) from None
         return music.estimate_duration(job.mode, job.params)

@@ -61,9 +61,8 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     index = take_index(take, len(made)) if made else 0
     seed = record["seed"] if "take" in record and "seed" in record else made[index]["seed"] if made else -1
     prompt, lyrics = _text(params, "prompt"), _text(params, "lyrics")
-    plan = _plan(
-        record["planner"] if "take" in record and "planner" in record else made[index].get("planner") if made else None
-    )
+    entry = record if "take" in record and "seed" in record else made[index] if made else {}
+    plan = _plan(entry.get("planner"))
     length = params.get("audio_duration", 30)
     if length == -1:  # Think chose it: bring back what it chose, with the plan that holds it
         length = json.loads(plan)["duration"] if plan else planner.FALLBACK_SECONDS
@@ -98,6 +97,7 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
         "fade_in": _checked("fade_in", params.get("fade_in", 0), lambda v: checks.check_fade(v, "Fade in")),
         "fade_out": _checked("fade_out", params.get("fade_out", 0), lambda v: checks.check_fade(v, "Fade out")),
         **_lora(params, variant),
+        "variation": entry.get("variation") if isinstance(entry.get("variation"), dict) else None,
     }
 
 

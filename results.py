@@ -93,11 +93,20 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
     values = records.settings(record, take)
     if values["files"]:
         gr.Info(records.files_note(values["files"]))
+    if values["variation"]:  # Generate has no field for a variation's noise: say what comes back instead
+        gr.Info(tips.SETTINGS_OF_A_VARIATION.format(**_variation_words(values["variation"])))
     if values["lyrics"]:
         values["lyrics"] = gr.update(value=values["lyrics"], interactive=True)
     else:
         values["lyrics"] = toggle_instrumental(True)
     return (*(values[name] for name in records.FIELDS), gr.Tabs(selected="generate"))
+
+
+def _variation_words(variation: dict[str, Any]) -> dict[str, str]:
+    of = variation.get("of") if isinstance(variation.get("of"), dict) else {}
+    said = {"take": of.get("take"), "amount": variation.get("amount"), "seed": variation.get("seed")}
+    number = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
+    return {key: f"{value:g}" if number(value) else checks.shown(value) for key, value in said.items()}
 
 
 def settings_from_file(path: Any) -> tuple[Any, ...]:

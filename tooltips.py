@@ -266,8 +266,13 @@ MY_TAKES_NOTE = (
 )
 MY_TAKES_EMPTY = "No takes yet: each take you make here is added to this list."
 MY_TAKE_CLEANED = (
-    "The studio no longer keeps this take's files (it keeps them {hours:g} h). Use these settings makes it again "
-    "from its seed."
+    "The studio no longer keeps this take's files (it keeps them {hours:g} h). Use these settings brings back its "
+    "settings and seed (for a variation, those of the take it varied)."
+)
+SETTINGS_OF_A_VARIATION = (
+    "This take is a variation (of take {take}, amount {amount}, new noise seed {seed}); Generate has no field for "
+    "its noise, so these are the settings of the take it varied. To make this variation again, vary that take "
+    "with the same amount and seed, or send this record to /variations at amount 0."
 )
 MY_TAKE_GONE = (
     "This take is no longer kept by the studio (it keeps takes {hours:g} h); use its settings to make it again."

@@ -1,4 +1,4 @@
-"""*Variations* under Generate's result (``variations`` prepares them): the page's part.
+"""*Variations* under each tab's result (``variations`` prepares them): the page's part.
 
 A folded row beneath the takes: the amount, how many, the seed of the new noise and the button, which
 varies the take chosen in *Take to send*. The press is GPU work, admitted and queued as a song is, and

@@ -65,7 +65,9 @@ def prepare(
     else:
         job = _remade_audio(record, entry, files)
     seeds = job.seeds * n
-    made = {"take": index + 1, "seed": job.seeds[0], "audio": entry.get("audio")}
+    audio = entry.get("audio")
+    audio = audio if isinstance(audio, str) and len(audio) <= 200 and audio.isprintable() else None
+    made = {"take": index + 1, "seed": job.seeds[0], "audio": audio}
     params = {**job.params, "batch_size": n, "variation": {"of": made, "amount": mixed, "seeds": fresh}}
     noise = [chain + ([(s, mixed)] if mixed > 0 else []) for s in fresh]
     return dataclasses.replace(job, params=params, request={**job.request, "seeds": seeds, "noise": noise}, seeds=seeds)
@@ -88,15 +90,19 @@ def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
     if not isinstance(made, list) or not made:
         raise checks.InputError("There is no take yet: make one first, then its variations.", "record")
     records.checked(record)
-    if record.get("mode") not in modes.PREPARE:
-        raise checks.InputError(
-            f"This record's mode ({checks.shown(record.get('mode'))}) is not one of the studio's.", "record"
-        )
-    with checks.about("take"):
-        index = records.take_index(take, len(made))
-    entry = made[index]
-    if not isinstance(entry, dict) or "seed" not in entry:
-        raise checks.InputError(f"This record's take {index + 1} is not a take's entry.", "record")
+    mode = record.get("mode")
+    if not isinstance(mode, str) or mode not in modes.PREPARE:
+        raise checks.InputError(f"This record's mode ({checks.shown(mode)}) is not one of the studio's.", "record")
+    own = record.get("take")
+    if "seed" in record and isinstance(own, int) and not isinstance(own, bool) and 1 <= own <= len(made):
+        entry, index = record, own - 1  # a take's own .json: the take it holds, as ``records.settings`` reads it
+    else:
+        with checks.about("take"):
+            index = records.take_index(take, len(made))
+        entry = made[index]
+    seed = entry.get("seed") if isinstance(entry, dict) else None
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise checks.InputError(f"This record's take {index + 1} is not a take's entry (it has no seed).", "record")
     return entry, index
 
 
@@ -160,6 +166,8 @@ def _remade(record: dict[str, Any], take: Any, reference: str | None = None) -> 
     """A Generate take made again, alone, from its record (``records.settings``, every value checked as
     the form checks it): its seed, its plan in its place, its length as it came out (Think's choice)."""
     values = records.settings(record, take)
+    if not values["plan"]:  # its plan was skipped (or Think was off): it was rendered without a blueprint
+        values["think"] = False
     missing = {k: v for k, v in values["files"].items() if k == "lora_preset"}
     if missing:
         raise checks.InputError(records.files_note(missing).replace("Settings brought back. ", ""), "record")

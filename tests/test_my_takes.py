@@ -291,3 +291,10 @@ def test_my_takes_on_a_phone(browser, studio_server):
         page.locator("#my-takes").screenshot(path=str(SHOTS / "my_takes_phone.png"))
     finally:
         phone.close()
+
+
+def test_my_takes_an_odd_id_or_name_is_just_not_kept():
+    import my_takes
+
+    odd = [{"id": "\ud800", "audio": "2026-11-24/a.wav"}, {"id": "0" * 32, "audio": "\ud800.wav"}, {"id": 5}]
+    assert my_takes.kept(odd) == []

@@ -212,3 +212,43 @@ def test_the_quota_line_declares_the_takes_it_will_make(studio_env):
     )
     assert two.params["batch_size"] == 2 and two.mode == "generate"
     assert quota.reserves_line("variations", {"take": 1, "record": None, "count": 2}) == tooltips.RESERVES_NOT_YET
+
+
+def test_a_takes_own_json_varies_the_take_it_holds_and_keeps_its_noise(studio_env):
+    import json
+
+    _, record = handlers.make("generate", seed=5, batch_size=2, **KW)
+    _, made = handlers.run_job(variations.prepare(2, record, 0.4, 2, seed=60))
+    own = json.loads((studio_env / made["takes"][1]["metadata"]).read_text())  # the second variation's .json
+    assert own["noise"] == [[61, 0.4]] and own["variation"]["seed"] == 61
+    job = variations.prepare(1, own, 0, 1)  # ``take`` is the one the file holds, whatever is asked
+    assert job.request["noise"] == [[(61, 0.4)]] and job.seeds == [6]
+    assert job.params["variation"]["of"] == {"take": 2, "seed": 6, "audio": own["audio"]}
+
+
+def test_use_these_settings_of_a_variation_says_what_comes_back(studio_env, monkeypatch):
+    import results
+
+    _, record = handlers.make("generate", seed=5, **KW)
+    _, made = handlers.run_job(variations.prepare(1, record, 0.4, 1, seed=60))
+    said = []
+    monkeypatch.setattr(results.gr, "Info", lambda message, **_: said.append(message))
+    values = results.settings_from_record(made, 1)
+    assert values[8] == 5 and "variation (of take 1, amount 0.4, new noise seed 60)" in said[0]
+
+
+@pytest.mark.parametrize(
+    ("record", "words"),
+    [
+        ({**RECORD, "mode": ["generate"]}, "is not one of the studio"),
+        ({**RECORD, "takes": [{**RECORD["takes"][0], "seed": -1}]}, "it has no seed"),
+    ],
+)
+def test_odd_records_are_told_in_words(studio_env, record, words):
+    with pytest.raises(gr.Error, match=words):
+        variations.prepare(1, record, 0.3, 1)
+
+
+def test_a_long_file_name_in_a_record_is_not_copied_on(studio_env):
+    record = {**RECORD, "takes": [{**RECORD["takes"][0], "audio": "x" * 100_000}]}
+    assert variations.prepare(1, record, 0.3, 1).params["variation"]["of"]["audio"] is None
