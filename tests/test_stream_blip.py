@@ -127,7 +127,7 @@ def test_a_page_that_never_comes_back_has_its_run_stopped_within_the_grace(studi
     offset = _log_from(studio)
     before = set(studio.out.rglob("*"))
     session = "blip-gone"
-    _join(studio, session, prompt="gone", audio_duration=60, inference_steps=200, seed=6)
+    _join(studio, session, prompt="gone", audio_duration=300, inference_steps=200, seed=6)  # outlasts the grace
     with _stream(studio, session) as messages:
         _until_step(messages, 2)
     dropped = time.monotonic()
