@@ -19,6 +19,7 @@ import budget
 import checks
 import describe
 import lyrics
+import model_checks
 import modes
 import results
 import runs
@@ -89,12 +90,12 @@ def write_lyrics(
 
 
 def describe_lora(lora: str | None = None) -> str:
-    """The line under a LoRA upload: what the file is, or why it cannot be used (``checks.check_lora``:
+    """The line under a LoRA upload: what the file is, or why it cannot be used (``model_checks.check_lora``:
     its header, and whether it fits the model once the model is loaded)."""
     if not lora:
         return tips.LORA
     try:
-        adapter = checks.check_lora(lora, 1.0)
+        adapter = model_checks.check_lora(lora, 1.0)
     except gr.Error as exc:
         return f"⚠️ {exc.message}"
     return tips.LORA_READ.format(name=checks.shown(adapter["name"], 80).strip("'"))

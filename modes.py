@@ -41,19 +41,17 @@ from checks import (
     check_key,
     check_language,
     check_length,
-    check_lora,
-    check_lyric_tokens,
     check_plan,
     check_sampling,
     check_switch,
     check_takes,
     check_text,
-    check_think,
     check_time_signature,
     in_range,
     seeds_for,
     sung_language,
 )
+from model_checks import check_lora, check_lyric_tokens, check_think
 
 # Equal-power crossfade at each seam between kept and new audio.
 SEAM_SECONDS = 0.05

@@ -22,6 +22,7 @@ from test_browser import CHROMIUM, FLAGS, SHOTS, TIMEOUT_MS
 
 import checks
 import handlers
+import model_checks
 import presets
 import random_models
 import records
@@ -108,13 +109,15 @@ def test_the_space_preloads_every_preset_for_its_model_within_the_hubs_limit():
 
 def test_a_preset_applies_as_the_same_upload_would_and_leaves_no_adapter(warm_backend, with_hub):
     bare = warm_backend.run({**REQUEST, "seeds": [4]})["audio"]
-    adapter = checks.check_lora(None, 0.5, NAME)
+    adapter = model_checks.check_lora(None, 0.5, NAME)
     assert adapter["repo"] == REPO and adapter["alpha"] == 2.0 and Path(adapter["path"]).is_file()
     styled = warm_backend.run({**REQUEST, "seeds": [4], "lora": adapter})["audio"]
     assert np.abs(styled - bare).max() > 1e-4
     assert _clean(warm_backend)
     # Strength 0.5 of a preset trained at alpha/rank 2 is the same weights uploaded at strength 1.
-    upload = warm_backend.run({**REQUEST, "seeds": [4], "lora": checks.check_lora(str(with_hub[1]), 1.0)})["audio"]
+    upload = warm_backend.run({**REQUEST, "seeds": [4], "lora": model_checks.check_lora(str(with_hub[1]), 1.0)})[
+        "audio"
+    ]
     np.testing.assert_allclose(styled, upload, atol=1e-6)
     np.testing.assert_array_equal(warm_backend.run({**REQUEST, "seeds": [4]})["audio"], bare)
     assert _clean(warm_backend)
@@ -128,12 +131,12 @@ def test_an_unknown_preset_or_a_preset_with_an_upload_is_refused_in_words(with_h
         ("x" * 10_000, "no LoRA preset called 'xxxxxxxx"),
     ]:
         with pytest.raises(checks.InputError, match=words) as info:
-            checks.check_lora(None, 1.0, value)
+            model_checks.check_lora(None, 1.0, value)
         assert info.value.param == "lora_preset" and len(info.value.message) < 200
     with pytest.raises(checks.InputError, match="Pick a LoRA preset or upload a LoRA file, not both") as info:
-        checks.check_lora(str(with_hub[1]), 1.0, NAME)
+        model_checks.check_lora(str(with_hub[1]), 1.0, NAME)
     assert info.value.param == "lora_preset"
-    assert checks.check_lora(None, 1.0, "") is None and checks.check_lora(None, 1.0, "None") is None
+    assert model_checks.check_lora(None, 1.0, "") is None and model_checks.check_lora(None, 1.0, "None") is None
 
 
 def test_the_record_names_the_presets_repo_and_brings_it_back(studio_env, with_hub, monkeypatch, tmp_path):
