@@ -291,7 +291,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
     return checks.expected_errors(handler)
 
 
-# What each music endpoint prepares: a mode's request, or variations of a take (run on Generate's tab).
+# What each music endpoint prepares: a mode's request, or variations of a take (each run as its tab's).
 PREPARE: dict[str, Callable[..., modes.Job]] = {**modes.PREPARE, "variations": variations.prepare}
 
 generate = _endpoint("generate", slots=checks.MAX_TAKES)

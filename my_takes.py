@@ -372,10 +372,20 @@ def keep_after(run: Any, meta: gr.JSON, panel: Panel, tab: str) -> None:
     Generate's is the public ``/keep_takes``."""
     public = tab == "generate"
     run.success(
-        checks.expected_errors(keep), meta, panel.fresh, js=SLIM_JS, show_progress="hidden",
-        api_name="keep_takes" if public else f"keep_takes_{tab}", api_visibility="public" if public else "private",
-    ).success(None, [panel.fresh, panel.state, panel.view], [panel.state, panel.view],
-              js=MERGE_JS.replace("__LIMIT__", str(LIMIT)), api_visibility="private")  # fmt: skip
+        checks.expected_errors(keep),
+        meta,
+        panel.fresh,
+        js=SLIM_JS,
+        show_progress="hidden",
+        api_name="keep_takes" if public else f"keep_takes_{tab}",
+        api_visibility="public" if public else "private",
+    ).success(
+        None,
+        [panel.fresh, panel.state, panel.view],
+        [panel.state, panel.view],
+        js=MERGE_JS.replace("__LIMIT__", str(LIMIT)),
+        api_visibility="private",
+    )
 
 
 def wire(demo: gr.Blocks, panel: Panel, settings: list[Any], receivers: dict[str, list[Any]], tabs: gr.Tabs) -> None:
@@ -386,9 +396,14 @@ def wire(demo: gr.Blocks, panel: Panel, settings: list[Any], receivers: dict[str
     quiet, view, state = checks.expected_errors, panel.view, panel.state
     demo.load(None, state, view, js=VIEW_JS, api_visibility="private")
     panel.box.expand(
-        quiet(kept), state, panel.kept, js=NAMES_JS.replace("__LIMIT__", str(LIMIT)), api_name="my_takes_kept",
-        api_visibility="private", show_progress="hidden",
-    ).then(None, [state, panel.kept], view, js=VIEW_JS, api_visibility="private")  # fmt: skip
+        quiet(kept),
+        state,
+        panel.kept,
+        js=NAMES_JS.replace("__LIMIT__", str(LIMIT)),
+        api_name="my_takes_kept",
+        api_visibility="private",
+        show_progress="hidden",
+    ).then(None, [state, panel.kept], view, js=VIEW_JS, api_visibility="private")
     view.use_settings(quiet(use_settings), state, [*settings, tabs], js=PICK_JS, api_name="my_take_settings").success(
         None, None, None, js=SCROLL_JS, api_visibility="private"
     )

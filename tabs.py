@@ -473,8 +473,8 @@ def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, Any]:
     one = f"() => ({results.SHOW_TAKES_JS})(1)"
     takes, show = (tab.fields["batch_size"], results.SHOW_TAKES_JS) if tab.name == "generate" else (None, one)
     tab.form.button.click(None, takes, [*result.boxes, result.pick], js=show, api_visibility="private")
-    wire_reserves(demo, "variations", tab.variation.reserves, {"take": result.pick, "record": result.meta,
-                                                               "count": tab.variation.count})  # fmt: skip
+    read = {"take": result.pick, "record": result.meta, "count": tab.variation.count}
+    wire_reserves(demo, "variations", tab.variation.reserves, read)
     return variation_row.wire(tab.variation, result, tab.name, tab.fields)
 
 

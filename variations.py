@@ -1,4 +1,4 @@
-"""Variations of a take (*Variations* under Generate's result, ``/variations``), as upstream's retake.
+"""Variations of a take (*Variations* under every result, ``/variations``), as upstream's retake.
 
 A variation keeps everything the take's record holds (caption, lyrics, length, the musical fields,
 sampling, finish, its seed, and its plan with its place in its batch, so Think writes the same

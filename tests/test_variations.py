@@ -1,4 +1,4 @@
-"""Variations of a take (``variations``, ``retake``, *Variations* under Generate's result,
+"""Variations of a take (``variations``, ``retake``, *Variations* under every result,
 ``/variations``): upstream's retake mix of the take's noise, the take's plan and blueprint kept,
 amount 0 the take again, a variation made again from its record, bad input told in words."""
 
