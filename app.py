@@ -2,7 +2,8 @@
 
 Importing this module builds the page description only: no torch, diffusers or transformers, no
 model. The tabs are declared in ``tabs`` (built from ``widgets``); what their buttons do is in
-``handlers``; everything that exists only for Spaces and ZeroGPU lives in ``zerogpu``.
+``handlers``; the studio's own start-up (the Space's Hub-cache mirror, the models' warm-up) is
+``startup``'s, and the one way to the GPU is ``gpu``'s.
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import hub
 import models
-import zerogpu
+import startup
 
 
 def _bootstrap() -> None:
     """Environment the rest of the studio relies on; runs before torch can be imported."""
     models.enable_mps_fallback()
-    hub.bootstrap()
+    startup.bootstrap()
 
 
 _bootstrap()
@@ -50,12 +50,11 @@ def build_ui() -> gr.Blocks:
         panel = my_takes.build()  # collapsed, above the tabs: a phone finds it without scrolling
         # "wrap": on a phone Gradio would hide the tabs that do not fit behind an unlabeled "…" menu.
         with gr.Tabs(elem_id="studio-tabs", overflow_behavior="wrap") as all_tabs:
-            music = [tabs.generate_tab(variant), tabs.cover_tab(variant), tabs.extend_tab(variant),
-                     tabs.edit_tab(variant)]  # fmt: skip
+            music = [build(variant) for build in (tabs.generate_tab, tabs.cover_tab, tabs.extend_tab, tabs.edit_tab)]
             tabs.lyrics_tab(demo, music[0], all_tabs)
         for trigger in (demo.load, timer.tick):
-            trigger(status.studio_status, None, [line, timer], queue=False, api_visibility="private",
-                    show_progress="hidden")  # fmt: skip
+            shown = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+            trigger(status.studio_status, None, [line, timer], **shown)
         for tab in music:
             for name, run in tabs.wire_music(demo, tab).items():  # its own takes, then its variations
                 my_takes.keep_after(run, tab.form.result.meta, panel, name)
@@ -116,7 +115,7 @@ def main() -> None:
     missing = status.weights_missing()
     if missing is not None:
         print(f"Model weights: {missing}", flush=True)
-    zerogpu.start_warmup()
+    startup.start_warmup()
     removed = takes.clean_outputs()
     if removed:
         print(f"Removed {removed} output files older than {takes.output_max_age_hours():g} h")

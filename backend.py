@@ -26,6 +26,7 @@ import graphs
 import lora
 import lrc
 import models
+import music_request
 import offload
 import retake
 import runs
@@ -80,27 +81,25 @@ class Backend:
 
     def run(
         self,
-        request: dict[str, Any],
+        render: music_request.Render,
         progress: ProgressFn | None = None,
         run_id: str | None = None,
     ) -> dict[str, Any]:
-        """Run one request (one pipeline call, two for a partial cover); ``run_id`` names the run
+        """Run one render (one pipeline call, two for a partial cover); ``run_id`` names the run
         Stop may flag (``runs.start_run``).
 
-        ``request`` holds pipeline keyword arguments plus ``seeds`` (one per take) and, for
-        variations, ``noise`` (each take's ``retake`` chain). Source and
-        reference audio come as numpy ``[2, samples]`` arrays. Returns ``{"audio": float32 array
-        [takes, 2, samples], "seconds": float}``: plain numpy, safe to pickle across processes. When
-        something is sung, also ``"lyrics"`` (per take ``lrc.sync_take``: line times and score, from
-        one extra DiT forward over all takes, ``alignment``) and ``"lyrics_s"`` (its seconds).
+        ``render`` holds the pipeline keyword arguments (source and reference audio as numpy
+        ``[2, samples]`` arrays), one seed per take, the LoRA and, for variations, each take's noise
+        chain (``retake``). Returns ``{"audio": float32 array [takes, 2, samples], "seconds": float}``:
+        plain numpy, safe to pickle across processes. When something is sung, also ``"lyrics"`` (per
+        take ``lrc.sync_take``: line times and score, from one extra DiT forward over all takes,
+        ``alignment``) and ``"lyrics_s"`` (its seconds).
         """
         import numpy as np
         import torch
 
-        req = dict(request)
-        seeds: list[int] = list(req.pop("seeds"))
-        adapter = req.pop("lora", None)
-        chains = req.pop("noise", None)  # a variation's noise (``retake``): one chain per take
+        req = dict(render.pipeline)
+        seeds, adapter, chains = list(render.seeds), render.lora, render.noise
         self.check_request(req)
         rows = lrc.lyric_rows(self.pipe.tokenizer, req.get("lyrics", ""), req.get("vocal_language", "en"))
         req = _as_pipeline_inputs(req, len(seeds))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -48,14 +47,10 @@ LRC_BYTES_PER_LINE = 64  # "[mm:ss.xx]" in the .lrc, '{"time": …, "text": …}
 LENGTH_STEP = 10
 
 
-def with_longest(job: modes.Job, seconds: int) -> modes.Job:
+def _with_longest(job: modes.Job, seconds: int) -> modes.Job:
     """``job`` (Think chooses the length) with that length at most ``seconds``: plan, pipeline, trim."""
-    request = {**job.request, "plan": {**job.request["plan"], "longest": int(seconds)},
-               "audio_duration": audio.good_frames(math.ceil(seconds * audio.LATENT_RATE)) / audio.LATENT_RATE}  # fmt: skip
     n = int(round(seconds * audio.SAMPLE_RATE))
-    return dataclasses.replace(
-        job, params={**job.params, "longest": int(seconds)}, request=request, post=lambda t: t[:, :n]
-    )
+    return dataclasses.replace(job, request=job.request.with_longest(seconds), post=lambda t: t[:, :n])
 
 
 def max_gpu_seconds() -> float:
@@ -93,10 +88,11 @@ def bytes_written(params: dict[str, Any]) -> int:
     return int(n * (per_take + RECORD_BYTES + RECORD_BYTES_PER_SECOND * seconds * n + synced))
 
 
-def over(mode: str, params: dict[str, Any]) -> list[str]:
-    """What of the budget ``params`` exceed, in words (empty when the request fits)."""
+def over(mode: str, params: dict[str, Any], gpu_limit: float | None = None) -> list[str]:
+    """What of the budget ``params`` exceed, in words (empty when the request fits); ``gpu_limit``:
+    the GPU seconds one request may take (``max_gpu_seconds()`` where not given)."""
     why = []
-    gpu, most = music.estimate_seconds(mode, params), max_gpu_seconds()
+    gpu, most = music.estimate_seconds(mode, params), gpu_limit or max_gpu_seconds()
     if gpu > most:
         why.append(f"about {gpu:.0f} s of GPU time, where one request may take {most:.0f} s")
     held, limit = int(params.get("batch_size") or 1) * length(params), max_audio_seconds()
@@ -119,17 +115,29 @@ def longest(mode: str, params: dict[str, Any], fits: Fits | None = None) -> int 
     return None
 
 
-def check(job: modes.Job) -> modes.Job:
-    """``job`` within its budget (a length Think chooses bounded to what fits), or ``InputError``
-    in words that say what would fit, on the field to change; a full output folder is a ``gr.Error``."""
-    params = job.params
-    if params.get("audio_duration") == -1 and not job.request.get("plan", {}).get("given"):
-        best = longest(job.mode, params)
+def settle(job: modes.Job, gpu_limit: float, think_makes_way: bool = False) -> modes.Job:
+    """The one place a request's length and cost are settled, at the door and again before it runs:
+    a length Think chooses bounded to the longest that fits ``gpu_limit`` GPU seconds (the caller's:
+    ``max_gpu_seconds()``, ZeroGPU's one-call limit included); with ``think_makes_way`` (on ZeroGPU,
+    just before the call) a request that fits only without Think is made without it, its records
+    saying why. Else a request over its budget is an ``InputError`` in words that say what would fit,
+    on the field to change, and a full output folder a ``gr.Error``."""
+    params, plan = job.params, job.request.plan
+    if plan is not None and params.get("audio_duration") == -1 and plan.given is None:
+        best = longest(job.mode, params, lambda p: not over(job.mode, p, gpu_limit))
+        if best is None and think_makes_way:
+            return _without_think(job, f"no song planned by Think fits the {gpu_limit:.0f} s one request may take here")
         if best is not None and best < int(params.get("longest") or checks.MAX_SECONDS):
-            job = with_longest(job, best)
-    why = over(job.mode, job.params)
+            job = _with_longest(job, best)
+    why = over(job.mode, job.params, gpu_limit)
+    if why and think_makes_way and plan is not None and not over(job.mode, {**job.params, "think": 0}, gpu_limit):
+        return _without_think(
+            job,
+            f"planning and making this song would take longer than the {gpu_limit:.0f} s one request may take "
+            "here; fewer takes or a shorter song leave room for it",
+        )
     if why:
-        field, ways = _what_fits(job.mode, job.params)
+        field, ways = _what_fits(job.mode, job.params, gpu_limit)
         raise checks.InputError(
             f"{_asked(job.mode, job.params)} is more than one request may make here ({'; '.join(why)}). "
             f"{ways[0][0].upper()}{ways[0][1:]}{''.join(', or ' + w for w in ways[1:])}.",
@@ -140,11 +148,15 @@ def check(job: modes.Job) -> modes.Job:
     return job
 
 
+def _without_think(job: modes.Job, reason: str) -> modes.Job:
+    return dataclasses.replace(job, request=job.request.without_plan(reason))
+
+
 def _no_room(job: modes.Job) -> gr.Error:
     size, quota = bytes_written(job.params), takes.output_quota_bytes()
     if size > quota:
-        return gr.Error(tips.OUTPUT_TOO_SMALL.format(asked=_asked(job.mode, job.params), mb=size / 2**20,
-                                                     quota=quota / 2**20), title="No room for new songs")  # fmt: skip
+        words = tips.OUTPUT_TOO_SMALL.format(asked=_asked(job.mode, job.params), mb=size / 2**20, quota=quota / 2**20)
+        return gr.Error(words, title="No room for new songs")
     return gr.Error(tips.OUTPUT_FULL, title="No room for new songs")
 
 
@@ -158,10 +170,10 @@ def room(job: modes.Job) -> Iterator[None]:
         yield
 
 
-def _what_fits(mode: str, params: dict[str, Any]) -> tuple[str, list[str]]:
+def _what_fits(mode: str, params: dict[str, Any], gpu_limit: float) -> tuple[str, list[str]]:
     """(the field to mark, the ways that fit the budget here: fewer takes, a shorter song, fewer
     steps, no Think)."""
-    ways = ways_that_fit(mode, params, lambda p: not over(mode, p))
+    ways = ways_that_fit(mode, params, lambda p: not over(mode, p, gpu_limit))
     if not ways:
         return ("batch_size" if mode == "generate" else "prompt"), ["ask for fewer takes or a shorter song"]
     return ways[0][0], [w for _, w in ways]
@@ -182,8 +194,8 @@ def ways_that_fit(mode: str, params: dict[str, Any], fits: Fits) -> list[tuple[s
     elif mode == "extend":
         added = float(params.get("extend_seconds") or 0)
         source = float(params["audio_duration"]) - added
-        add = next((s for s in range(int(added) - 1, 0, -LENGTH_STEP)
-                    if fits({**params, "extend_seconds": s, "audio_duration": source + s})), None)  # fmt: skip
+        adds = range(int(added) - 1, 0, -LENGTH_STEP)
+        add = next((s for s in adds if fits({**params, "extend_seconds": s, "audio_duration": source + s})), None)
         if add is not None:
             ways.append(("extend_seconds", f"up to {span(add)} added"))
     steps = int(params.get("inference_steps") or models.active_variant().steps)

@@ -1,6 +1,6 @@
 """*Describe my song*: ACE-Step's 5 Hz planner listens to an uploaded song and writes the studio's fields.
 
-GPU side (``describe_song``, the body of ``zerogpu.describe_gpu``), as upstream's ``understand_music``
+GPU side (``describe_song``, the body of ``describe_gpu``), as upstream's ``understand_music``
 (``acestep/inference.py``) over the codes of ``convert_src_audio_to_codes`` (``acestep/handler.py``):
 the song becomes its 5 Hz audio codes (``backend.Backend.song_codes``: VAE, then the audio tokenizer),
 and the planner, told upstream's understanding instruction with the codes as the visitor's turn,
@@ -35,7 +35,9 @@ import backend
 import budget
 import checks
 import devices
+import gpu
 import models
+import music
 import planner
 import runs
 import tooltips as tips
@@ -128,11 +130,24 @@ def estimate_seconds(seconds: float) -> float:
 
 
 def estimate_duration(seconds: float, multiplier: float = 1.0) -> int:
-    """Seconds ``zerogpu.describe_gpu`` declares, clamped to [60, 300]."""
+    """Seconds ``describe_gpu`` declares, clamped to [60, 300]."""
     return devices.clamp_duration(estimate_seconds(seconds), multiplier)
 
 
 # ---------------------------------------------------------------- GPU side
+
+
+def describe_duration(song: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> int:
+    """Seconds of GPU time ``describe_gpu`` declares, from the song's length."""
+    return estimate_duration(audio.seconds(song), multiplier)
+
+
+@gpu.entry(duration=describe_duration)
+def describe_gpu(song: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> dict[str, Any]:
+    """The GPU entry of *Describe*: a song (``[2, samples]`` at 48 kHz) in, the planner's notes and
+    lyrics out (plain values); its own words for a stop, an unusable description, a missing planner."""
+    with music.user_errors():
+        return describe_song(song, reporter(progress), run_id)
 
 
 def reporter(progress: Any) -> ProgressFn | None:

@@ -1,13 +1,14 @@
 """What the page's buttons do on the server: one function per event, and Stop.
 
 A music request reads as one straight line (``make``): ``modes.prepare_<mode>`` checks and prepares
-→ ``zerogpu.run_music`` runs the planner and the pipeline on the GPU → ``modes.finish`` writes the
-takes. The endpoint functions carry the preparers' own parameters, so the API is the preparers'.
+→ ``budget.settle`` settles its length and cost → ``music.music_gpu`` runs the planner and the
+pipeline through the GPU door (``gpu.call``) → ``modes.finish`` writes the takes. The endpoint functions carry the preparers' own parameters, so the API is the preparers'.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -18,9 +19,12 @@ import audio
 import budget
 import checks
 import describe
+import gpu
 import lyrics
 import model_checks
 import modes
+import music
+import quota
 import results
 import runs
 import serving
@@ -30,7 +34,6 @@ import takes
 import tooltips as tips
 import uploads
 import variations
-import zerogpu
 
 STOPPED = runs.STOPPED
 
@@ -74,7 +77,16 @@ def write_lyrics(
     try:
         with _run("lyrics", request) as run_id:
             # Whatever was streamed stays in the box on an error: Gradio keeps the last yielded value.
-            for text in zerogpu.stream_lyrics(vars(req), checks.LANGUAGES[req.vocal_language], progress, run_id):
+            for text in gpu.stream(
+                lyrics.lyrics_gpu,
+                vars(req),
+                checks.LANGUAGES[req.vocal_language],
+                needs=("lyrics",),
+                progress=progress,
+                run_id=run_id,
+                stop_words="Stopped before the writer started.",
+                refused=quota.in_words,
+            ):
                 yield text, "", req.seed
     except gr.Error as exc:
         if not _is_stop(exc):
@@ -210,10 +222,22 @@ def make(
 
 def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> tuple[list[str], dict[str, Any]]:
     """A prepared music request (``make``, ``variations``) run on the GPU and written."""
+    # On ZeroGPU Think waits for the planner here, outside the call; a planner that cannot be built
+    # leaves the song to be made without its plan.
+    job = dataclasses.replace(job, request=music.planned_if_possible(job.request, progress, run_id))
     # The door's checks again (nothing depends on the validator alone), the budget included.
-    job = budget.check(job)
+    job = budget.settle(job, budget.max_gpu_seconds(), think_makes_way=gpu.on_zero_gpu())
+    ways = quota.music_ways(job.mode, job.params)
     with budget.room(job):
-        made = zerogpu.run_music(job, progress, run_id)
+        made = gpu.call(
+            music.music_gpu,
+            job.request,
+            needs=("music",),
+            progress=progress,
+            run_id=run_id,
+            starting=music.starting_words,
+            refused=lambda exc: quota.in_words(exc, ways),
+        )
         # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
         if runs.is_stopped(run_id):
             raise gr.Error(tips.STOPPED_AFTER_LAST_STEP, title=STOPPED)
@@ -237,7 +261,7 @@ def door(mode: str) -> Callable[..., None]:
     prepare = PREPARE[mode]
 
     def check(*args: Any) -> None:
-        budget.check(prepare(*args))
+        budget.settle(prepare(*args), budget.max_gpu_seconds())
 
     return check
 
@@ -327,6 +351,10 @@ def check_stems(take: Any = 1, record: Any = None) -> Any:
         raise gr.Error(str(exc)) from None
 
 
+def _splitting() -> str:
+    return "Splitting into stems…" if stems.is_loaded() else "Loading the stem separation model…"
+
+
 def stems_endpoint(tab: str) -> Callable:
     """The event function of *Split into stems* beneath ``tab``'s takes (its runs are the tab's: its
     Stop ends them). Returns the four stems' public URLs, vocals, drums, bass and other."""
@@ -341,7 +369,9 @@ def stems_endpoint(tab: str) -> Callable:
                     mix = audio.decode(path, header, "take", STEMS_MAX_SECONDS)
                 except audio.AudioError as exc:
                     raise gr.Error(str(exc)) from None
-                made = zerogpu.run_stems(mix, progress, run_id)
+                made = gpu.call(
+                    stems.stems_gpu, mix, needs=("stems",), progress=progress, run_id=run_id, starting=_splitting
+                )
                 if runs.is_stopped(run_id):  # pressed after the last segment: still nothing is saved
                     raise gr.Error(tips.STEMS_STOPPED, title=STOPPED)
                 info = {"model": {**stems.identity(), "device": made["device"]}, "timings": made["timings"],
@@ -383,7 +413,14 @@ def describe_endpoint(tab: str) -> Callable:
         try:
             with uploads.using([src_audio]), _run(tab, request) as run_id:
                 measured = describe.measure(src_audio)
-                heard = zerogpu.run_describe(song, progress, run_id)
+                heard = gpu.call(
+                    describe.describe_gpu,
+                    song,
+                    needs=("music", "planner"),
+                    progress=progress,
+                    run_id=run_id,
+                    stop_words=tips.DESCRIBE_STOPPED,
+                )
         except gr.Error as exc:
             if not _is_stop(exc):
                 raise
@@ -406,7 +443,17 @@ def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, reque
     text, switch, language, number = songwriter.check(idea, instrumental, vocal_language, seed)
     try:
         with _run("generate", request) as run_id:
-            return zerogpu.run_songwriter(text, switch, language, number, progress, run_id)
+            return gpu.call(
+                songwriter.songwriter_gpu,
+                text,
+                switch,
+                language,
+                number,
+                needs=("planner",),
+                progress=progress,
+                run_id=run_id,
+                stop_words=tips.WRITE_IT_STOPPED,
+            )
     except gr.Error as exc:
         if not _is_stop(exc):
             raise

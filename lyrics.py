@@ -17,9 +17,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import gradio as gr
+
 import checks
 import decoding
 import devices
+import gpu
 import models
 import runs
 import tooltips as tips
@@ -488,3 +491,44 @@ def fallback_caption(req: Request) -> str:
     """A caption from the form when the model proposed none."""
     parts = [p for p in (req.genre, req.mood) if p]
     return ", ".join(parts) or "song with vocals"
+
+
+# ---------------------------------------------------------------- the GPU entry
+
+
+def lyrics_duration(
+    request: dict[str, Any],
+    language_name: str,
+    progress: Any = None,
+    run_id: str | None = None,
+    multiplier: float = 1.0,
+) -> int:
+    return estimate_duration(request, multiplier)
+
+
+def _stopped(exc: Stopped) -> Exception:
+    return gpu.stopped("Stopped. What the writer wrote so far is kept.")
+
+
+def _not_built(exc: models.ModelLoadError) -> Exception:
+    return gr.Error(f"The lyrics model could not be loaded: {exc}", title="Model not available")
+
+
+def _failed(exc: Exception) -> Exception:
+    return gr.Error(
+        f"The writer stopped partway ({type(exc).__name__}: {exc}). What it wrote so far is kept; try again."
+    )
+
+
+@gpu.entry(duration=lyrics_duration)
+def lyrics_gpu(
+    request: dict[str, Any],
+    language_name: str,
+    progress: Any = None,
+    run_id: str | None = None,
+    multiplier: float = 1.0,
+) -> Iterator[str]:
+    """The GPU entry of the lyrics writer (``request``: a ``Request``'s fields); yields the text
+    written so far."""
+    with gpu.in_words(_failed, ((Stopped, _stopped), (models.ModelLoadError, _not_built))):
+        yield from stream_lyrics(Request(**request), language_name, run_id=run_id)

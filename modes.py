@@ -1,15 +1,15 @@
 """One preparer per mode, and the finish every mode shares; all of it runs on the CPU.
 
 A request reads as one straight line: ``prepare_<mode>(...)`` checks the visitor's settings
-(``checks``) and returns a ``Job`` (the record of what was asked, the picklable pipeline request and
-the post-processing); the GPU entry (``zerogpu.run_music``) runs ``job.request``;
+(``checks``) and returns a ``Job``: the typed request the GPU runs (``music_request.MusicRequest``:
+what was asked, the render, Think's part) and what the CPU does with its takes. ``budget.settle``
+settles its length and cost, the GPU entry (``music.music_gpu``) runs ``job.request``, and
 ``finish(job, result)`` fits, gain-matches, splices and finishes (``mastering``) the takes, then
 ``takes`` writes the files. Nothing here takes a GPU slot.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,52 +21,40 @@ import numpy as np
 import audio
 import mastering
 import models
+import preparing
 import takes
-import uploads
 from checks import (
     AUTO,
     EXTEND_RANGE,
     INSTRUMENTAL_TAG,
-    MAX_CAPTION_CHARS,
-    MAX_LYRICS_CHARS,
     MAX_SECONDS,
     MIN_REGION_SECONDS,
     UNKNOWN,
     InputError,
     about,
     as_number,
-    check_bpm,
     check_finish,
     check_format,
-    check_key,
     check_language,
     check_length,
-    check_plan,
     check_sampling,
-    check_switch,
     check_takes,
-    check_text,
-    check_time_signature,
     in_range,
     seeds_for,
     sung_language,
 )
 from model_checks import check_lora, check_lyric_tokens, check_think
+from music_request import MusicRequest, Render, pipeline_seconds
 
 # Equal-power crossfade at each seam between kept and new audio.
 SEAM_SECONDS = 0.05
 
 
-@dataclass
+@dataclass(frozen=True)
 class Job:
-    """One prepared request: what the visitor asked for and what the pipeline will be asked."""
+    """One prepared request: the typed request the GPU runs, and what the CPU does with its takes."""
 
-    mode: str
-    # The settings as recorded beside every take (plain values; also the GPU estimate's input).
-    params: dict[str, Any]
-    # Pipeline keyword arguments plus ``seeds`` and ``lora``: numpy and plain values, picklable.
-    request: dict[str, Any]
-    seeds: list[int]
+    request: MusicRequest
     # Runs on each returned take ``[2, samples]`` before it is written.
     post: Callable[[np.ndarray], np.ndarray]
     # Fades and loudness (``mastering``); ``region`` (samples) is the new part of an Edit or Extend,
@@ -74,13 +62,27 @@ class Job:
     finishing: mastering.Finish = mastering.Finish()
     region: tuple[int, int] | None = None
 
+    @property
+    def mode(self) -> str:
+        return self.request.mode
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The settings as recorded beside every take (plain values; also the GPU estimate's input)."""
+        return self.request.params
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.request.render.seeds)
+
 
 def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """Post-process, finish (one take at a time) and write the takes; returns paths and the record."""
     started = time.perf_counter()
     done = [mastering.finish(job.post(take), job.finishing, job.region) for take in result["audio"]]
-    result = {**result, "audio": np.stack([take for take, _ in done]), "finishes": [info for _, info in done],
-              "timings": {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}}  # fmt: skip
+    finished = np.stack([take for take, _ in done])
+    timings = {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}
+    result = {**result, "audio": finished, "finishes": [info for _, info in done], "timings": timings}
     return takes.write_takes(job.mode, result, job.params, job.seeds)
 
 
@@ -114,7 +116,7 @@ def prepare_generate(
     length with ``auto_length``, its caption with ``rewrite_caption``; a take's ``plan`` skips the
     thinking). Every take is finished at ``loudness`` LUFS under -1 dBTP, after its fades."""
     variant = models.active_variant()
-    prompt, lyrics = _text(prompt, lyrics)
+    prompt, lyrics = preparing.text(prompt, lyrics)
     with about("think"):
         thinking = check_think(think)
     with about("audio_duration"):
@@ -122,166 +124,42 @@ def prepare_generate(
     steps, guidance, shift_value = check_sampling(inference_steps, guidance_scale, shift, variant)
     with about("batch_size"):
         n_takes = check_takes(batch_size)
-    music = _musical(bpm, key_scale, time_signature)
+    music = preparing.musical(bpm, key_scale, time_signature)
     with about("vocal_language"):
         language = sung_language(check_language(vocal_language), lyrics)
     check_lyric_tokens(lyrics, language)
     with about("audio_format"):
         fmt = check_format(audio_format)
-    reference = _source(reference_audio, "timbre reference", "reference_audio") if reference_audio else None
+    reference = preparing.source(reference_audio, "timbre reference", "reference_audio") if reference_audio else None
     adapter = check_lora(lora, lora_scale, lora_preset)
     with about("seed"):
         seeds = seeds_for(seed, n_takes)
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
-    params = {"prompt": prompt, "lyrics": lyrics, "think": thinking, "audio_duration": -1 if duration is None else duration,
-              "bpm": music["bpm"], "key_scale": music["keyscale"], "time_signature": music["timesignature"],
-              "vocal_language": language, "inference_steps": steps, "guidance_scale": guidance, "shift": shift_value,
-              "batch_size": n_takes, "audio_format": fmt,
-              "reference_audio": Path(str(reference_audio)).name if reference is not None else None,
-              **_lora_params(adapter), **finish_params, "seed": seeds[0]}  # fmt: skip
-    longest = duration if duration is not None else MAX_SECONDS
-    request = {
-        "prompt": prompt,
-        "lyrics": lyrics or INSTRUMENTAL_TAG,
-        # Whole latent frames the pipeline computes back (``good_frames``); the take is trimmed after.
-        "audio_duration": audio.good_frames(math.ceil(longest * audio.LATENT_RATE)) / audio.LATENT_RATE,
-        "reference_audio": reference,
-        "vocal_language": language,
-        "num_inference_steps": steps,
-        "guidance_scale": guidance,
-        "shift": shift_value,
-        **music,
-        "task_type": "text2music",
-        "seeds": seeds,
-        "lora": adapter,
-    }
-    if thinking:
-        request["plan"] = _plan_args(prompt, lyrics, duration, music, rewrite_caption, plan, n_takes)
-        params.update(rewrite_caption=request["plan"]["rewrite_caption"], plan_given=bool(request["plan"]["given"]))
-        if duration is None:
-            params["longest"] = request["plan"]["longest"]
-    elif str(plan or "").strip():
-        raise InputError("A plan is what Think follows: turn Think on, or clear the plan.", "plan")
-    n = int(round(longest * audio.SAMPLE_RATE))
-    return Job("generate", params, request, seeds, lambda take: take[:, :n], finishing)
-
-
-def _plan_args(caption: str, lyrics: str, seconds: float | None, music: dict[str, Any], rewrite: Any, plan: Any,
-               takes: int) -> dict[str, Any]:  # fmt: skip
-    """What the planner is given: the visitor's caption and lyrics (``[Instrumental]`` for none, as
-    upstream's planner and DiT both see it), the length (None: Think chooses), the metadata the
-    visitor fixed, whether Think may rewrite the caption, and a plan brought back from a take
-    (with that take's place in its batch, to remake it alone as it was made)."""
-    with about("rewrite_caption"):
-        rewrite = check_switch(rewrite, "Let Think rewrite the caption")
-    with about("plan"):
-        given = check_plan(plan)
-    # Where Think chooses the length, a plan brought back has chosen it: the song's length, bounded as
-    # any other (``budget``); else Think may choose up to the longest (bounded there too).
-    longest = {"longest": int(given[0]["duration"] if given else MAX_SECONDS)} if seconds is None else {}
-    return {
-        **longest,
-        "caption": caption,
-        "lyrics": lyrics or INSTRUMENTAL_TAG,
-        "seconds": seconds,
-        "fixed": dict(music),
-        "rewrite_caption": rewrite,
-        "given": given[0] if given else None,
-        "layout": given[1] if given and takes == 1 else None,
-    }
-
-
-def _text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, str]:
-    # Too long lyrics are the lyrics' fault; an empty pair or a long caption is the caption's.
-    with about("lyrics" if len(str(lyrics or "").strip()) > MAX_LYRICS_CHARS else "prompt"):
-        return check_text(prompt, lyrics, mode)
-
-
-def _lora_params(adapter: dict[str, Any] | None) -> dict[str, Any]:
-    if not adapter:
-        return {"lora": None}
-    # A preset is recorded by its Hub repo (what the take was made with) and its name (what brings it back).
-    preset = {"lora_preset": adapter["preset"], "lora_repo": adapter["repo"]} if adapter.get("preset") else {}
-    return {"lora": adapter["name"], "lora_scale": adapter["scale"], **preset}
-
-
-def _musical(bpm: Any, key_scale: Any, time_signature: Any) -> dict[str, Any]:
-    """BPM, key and time signature as the pipeline takes them (``None`` = the model chooses)."""
-    with about("bpm"):
-        bpm_value = check_bpm(bpm)
-    with about("key_scale"):
-        key = check_key(key_scale)
-    with about("time_signature"):
-        meter = check_time_signature(time_signature)
-    return {"bpm": bpm_value, "keyscale": key, "timesignature": meter}
-
-
-def _need_source(path: Any) -> None:
-    # Before any other check: with no song, "upload a song" is the first thing to do.
-    if path is None or str(path).strip() == "":
-        raise InputError("Please upload a song first.", "src_audio")
-
-
-def _source(path: Any, what: str = "song", param: str = "src_audio") -> np.ndarray:
-    with about(param):
-        return uploads.load(path, what)
-
-
-def _pad_to_frames(x: np.ndarray, n: int | None = None) -> np.ndarray:
-    n = x.shape[-1] if n is None else n
-    return audio.fit(x, audio.good_frames(-(-n // audio.HOP)) * audio.HOP)
-
-
-def _common(src_audio: Any, prompt: Any, lyrics: Any, vocal_language: Any, bpm: Any, key_scale: Any,
-            time_signature: Any, seed: Any, steps: Any, guidance: Any, fmt: Any, lora: Any, lora_scale: Any,
-            need_text: str | None, lora_preset: Any = None):  # fmt: skip
-    """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each);
-    ``need_text``: the mode whose caption or lyrics must not both be empty, or None."""
-    _need_source(src_audio)
-    music = _musical(bpm, key_scale, time_signature)
-    variant = models.active_variant()
-    prompt = str(prompt or "").strip()
-    lyrics = str(lyrics or "").strip()
-    if need_text:
-        prompt, lyrics = _text(prompt, lyrics, need_text)
-    elif len(prompt) > MAX_CAPTION_CHARS or len(lyrics) > MAX_LYRICS_CHARS:
-        _text(prompt or "-", lyrics)
-    with about("vocal_language"):
-        language = sung_language(check_language(vocal_language), lyrics)
-    check_lyric_tokens(lyrics, language)
-    n_steps, guidance_value, shift_value = check_sampling(steps, guidance, None, variant)
-    with about("audio_format"):
-        audio_format = check_format(fmt)
-    adapter = check_lora(lora, lora_scale, lora_preset)
-    with about("seed"):
-        seeds = seeds_for(seed, 1)
     params = {
         "prompt": prompt,
         "lyrics": lyrics,
+        "think": thinking,
+        "audio_duration": -1 if duration is None else duration,
+        **preparing.recorded(music),
         "vocal_language": language,
-        "inference_steps": n_steps,
-        "guidance_scale": guidance_value,
+        "inference_steps": steps,
+        "guidance_scale": guidance,
         "shift": shift_value,
-        "batch_size": 1,
-        "audio_format": audio_format,
-        "bpm": music["bpm"],
-        "key_scale": music["keyscale"],
-        "time_signature": music["timesignature"],
-        **_lora_params(adapter),
+        "batch_size": n_takes,
+        "audio_format": fmt,
+        "reference_audio": Path(str(reference_audio)).name if reference is not None else None,
+        **preparing.lora_record(adapter),
+        **finish_params,
         "seed": seeds[0],
     }
-    request = {
-        "prompt": prompt,
-        "lyrics": lyrics or INSTRUMENTAL_TAG,
-        "vocal_language": language,
-        "num_inference_steps": n_steps,
-        "guidance_scale": guidance_value,
-        "shift": shift_value,
-        **music,
-        "seeds": seeds,
-        "lora": adapter,
-    }
-    return params, request, seeds
+    longest = duration if duration is not None else MAX_SECONDS
+    sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value}
+    pipeline = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "audio_duration": pipeline_seconds(longest)}
+    pipeline |= {"reference_audio": reference, "vocal_language": language, **sampling, **music}
+    request = MusicRequest("generate", params, Render({**pipeline, "task_type": "text2music"}, seeds, adapter))
+    request = preparing.with_think(request, thinking, duration, music, rewrite_caption, plan)
+    n = int(round(longest * audio.SAMPLE_RATE))
+    return Job(request, lambda take: take[:, :n], finishing)
 
 
 def prepare_cover(
@@ -306,15 +184,28 @@ def prepare_cover(
     lora_preset: str | None = None,
 ) -> Job:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source."""
-    params, request, seeds = _common(
-        src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
-        guidance_scale, audio_format, lora, lora_scale, "cover", lora_preset,
-    )  # fmt: skip
+    params, render = preparing.common(
+        src_audio,
+        prompt,
+        lyrics,
+        vocal_language,
+        bpm,
+        key_scale,
+        time_signature,
+        seed,
+        inference_steps,
+        guidance_scale,
+        audio_format,
+        lora,
+        lora_scale,
+        "cover",
+        lora_preset,
+    )
     with about("audio_cover_strength"):
         strength = in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
-    source = _source(src_audio)
-    reference = _source(reference_audio, "timbre reference", "reference_audio") if reference_audio else None
+    source = preparing.source(src_audio)
+    reference = preparing.source(reference_audio, "timbre reference", "reference_audio") if reference_audio else None
     n = source.shape[-1]
     params.update(
         audio_cover_strength=strength,
@@ -326,14 +217,14 @@ def prepare_cover(
     )
     # The model is told the real length ("duration: N seconds" in its prompt), as upstream does;
     # the pipeline's own default would say 60 s whatever the song.
-    request.update(
+    render = render.with_pipeline(
         task_type="cover",
         audio_duration=audio.seconds(source),
-        src_audio=_pad_to_frames(source),
+        src_audio=preparing.pad_to_frames(source),
         reference_audio=reference,
         audio_cover_strength=strength,
     )
-    return Job("cover", params, request, seeds, lambda take: audio.fit(take, n), finishing)
+    return Job(MusicRequest("cover", params, render), lambda take: audio.fit(take, n), finishing)
 
 
 def prepare_extend(
@@ -356,14 +247,27 @@ def prepare_extend(
     lora_preset: str | None = None,
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
-    params, request, seeds = _common(
-        src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
-        guidance_scale, audio_format, lora, lora_scale, None, lora_preset,
-    )  # fmt: skip
+    params, render = preparing.common(
+        src_audio,
+        prompt,
+        lyrics,
+        vocal_language,
+        bpm,
+        key_scale,
+        time_signature,
+        seed,
+        inference_steps,
+        guidance_scale,
+        audio_format,
+        lora,
+        lora_scale,
+        None,
+        lora_preset,
+    )
     with about("extend_seconds"):
         more = in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
     finishing, finish_params = check_finish(None, fade_in, fade_out, whole=False)
-    source = _source(src_audio)
+    source = preparing.source(src_audio)
     n = source.shape[-1]
     total = n + int(round(more * audio.SAMPLE_RATE))
     if total > MAX_SECONDS * audio.SAMPLE_RATE:
@@ -381,10 +285,10 @@ def prepare_extend(
         **finish_params,
     )
     # Pad with silence to the new length and repaint everything after the original.
-    request.update(
+    render = render.with_pipeline(
         task_type="repaint",
         audio_duration=total / audio.SAMPLE_RATE,
-        src_audio=_pad_to_frames(source, total),
+        src_audio=preparing.pad_to_frames(source, total),
         repainting_start=seam,
         repainting_end=-1,
     )
@@ -396,7 +300,7 @@ def prepare_extend(
         # rendition of the source overlaps it; everything before that is the source itself.
         return audio.splice(source, take, max(0, n - fade), total, fade)
 
-    return Job("extend", params, request, seeds, post, finishing, (max(0, n - fade), total))
+    return Job(MusicRequest("extend", params, render), post, finishing, (max(0, n - fade), total))
 
 
 def prepare_edit(
@@ -420,19 +324,32 @@ def prepare_edit(
     lora_preset: str | None = None,
 ) -> Job:
     """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
-    params, request, seeds = _common(
-        src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed, inference_steps,
-        guidance_scale, audio_format, lora, lora_scale, "edit", lora_preset,
-    )  # fmt: skip
+    params, render = preparing.common(
+        src_audio,
+        prompt,
+        lyrics,
+        vocal_language,
+        bpm,
+        key_scale,
+        time_signature,
+        seed,
+        inference_steps,
+        guidance_scale,
+        audio_format,
+        lora,
+        lora_scale,
+        "edit",
+        lora_preset,
+    )
     with about("repainting_start"):
         start = as_number(repainting_start, "Region start")
     with about("repainting_end"):
         end = as_number(repainting_end, "Region end")
     finishing, finish_params = check_finish(None, fade_in, fade_out, whole=False)
-    source = _source(src_audio)
+    source = preparing.source(src_audio)
     n = source.shape[-1]
     length = n / audio.SAMPLE_RATE
-    _check_region(start, end, length)
+    preparing.check_region(start, end, length)
     if start >= end:
         raise InputError(f"The region must start before it ends (start {start:g} s, end {end:g} s).", "repainting_end")
     if end - start < MIN_REGION_SECONDS:
@@ -447,10 +364,10 @@ def prepare_edit(
         src_audio=Path(str(src_audio)).name,
         **finish_params,
     )
-    request.update(
+    render = render.with_pipeline(
         task_type="repaint",
         audio_duration=length,
-        src_audio=_pad_to_frames(source),
+        src_audio=preparing.pad_to_frames(source),
         repainting_start=start,
         repainting_end=end,
     )
@@ -464,30 +381,7 @@ def prepare_edit(
             take = audio.gain_match(take, take[:, outside], source[:, outside])
         return audio.splice(source, take, a, b, fade)
 
-    return Job("edit", params, request, seeds, post, finishing, (max(0, a - fade), min(n, b + fade)))
-
-
-def _check_region(start: float, end: float, length: float) -> None:
-    """Refuse (not clip: nobody chose a stretch cut short) a region past the song, saying what lies outside."""
-    region, song, pick = (
-        f"The region {start:g}–{end:g} s",
-        f"the song is {length:.1f} s long",
-        f"Pick a region between 0 and {length:.1f} s.",
-    )
-    before, after = start < 0, end > length + 1e-6
-    if before and after:
-        message = f"{region} reaches past both ends of the song: it starts {-start:g} s before it and ends {end - length:.1f} s after it ({song}). {pick}"
-    elif before and end <= 0:
-        message = f"{region} lies wholly before the song's start. {pick}"
-    elif before:
-        message = f"{region} starts {-start:g} s before the song does: only 0–{end:g} s of it lies in the song. Start it at 0 s or later."
-    elif after and start >= length:
-        message = f"{region} lies wholly after the song's end ({song}). {pick}"
-    elif after:
-        message = f"{region} ends {end - length:.1f} s after the song does ({song}): only {start:g}–{length:.1f} s of it lies in the song. End it at {length:.1f} s or sooner."
-    else:
-        return
-    raise InputError(message, "repainting_start" if before else "repainting_end")
+    return Job(MusicRequest("edit", params, render), post, finishing, (max(0, a - fade), min(n, b + fade)))
 
 
 PREPARE: dict[str, Callable[..., Job]] = {

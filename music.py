@@ -1,17 +1,17 @@
-"""One music request on the GPU side, in order: plan (Think) then render; and what it may cost.
+"""One music request on the GPU side, in order: plan (Think) then render; its GPU entry; what it may cost.
 
-``run_music`` is the body of the one GPU entry (``zerogpu.music_gpu``): the planner writes the plan
-and blueprint when the request asks for it (``planner``), then the shared pipeline renders the takes
-(``backend``). It sits above both, so neither knows the other. ``user_errors`` turns their
-exceptions into words that survive ZeroGPU's trip back from the worker; ``estimate_duration`` is the
-GPU time the call declares.
+``music_gpu`` is the music modes' one ``@spaces.GPU`` entry (through ``gpu``'s door); its body,
+``run_music``, has the planner write the plan and blueprint when the request asks for it
+(``planner``), then the shared pipeline renders the takes (``backend``). It sits above both, so
+neither knows the other. ``user_errors`` turns their exceptions into words that survive ZeroGPU's
+trip back from the worker; ``estimate_duration`` is the GPU time the call declares.
 """
 
 from __future__ import annotations
 
 import contextlib
-import traceback
-from collections.abc import Callable, Iterator
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -20,46 +20,47 @@ import audio
 import backend
 import checks
 import devices
+import gpu
 import lora
 import lrc
 import models
+import music_request
 import planner
 import runs
 import tooltips as tips
+from music_request import MusicRequest
 
 ProgressFn = backend.ProgressFn
 PlanProgressFn = Callable[..., None]
 
 
 def run_music(
-    request: dict[str, Any],
+    request: MusicRequest,
     progress: ProgressFn | None = None,
     run_id: str | None = None,
     plan_progress: PlanProgressFn | None = None,
 ) -> dict[str, Any]:
     """The GPU-side work of every music mode: the planner when the request asks for it (``plan``),
-    then the shared pipeline runs ``request``.
+    then the shared pipeline renders the request with what the plan decided.
 
     Returns picklable values only (numpy audio, floats, strings). ``model_load_s`` is the build
     time only when this call built the pipeline, not when it found it built or waited for it.
     """
-    request = dict(request)
     built_now: list[bool] = []
     be = backend.get_backend(on_load=lambda: built_now.append(True))
-    plan_args, skipped = request.pop("plan", None), request.pop("plan_skipped", None)
-    if plan_args is not None and be.pipe.audio_token_detokenizer is None:
-        plan_args, skipped = None, "this music model has no audio detokenizer, so it cannot read a blueprint"
-    plans = None
-    if plan_args is not None:
+    if request.plan is not None and be.pipe.audio_token_detokenizer is None:
+        request = request.without_plan("this music model has no audio detokenizer, so it cannot read a blueprint")
+    render, plan = request.render, None
+    if request.plan is not None:
         # One plan for the request, every take's blueprint in one batch, then one DiT call.
-        takes = len(request["seeds"])
-        report = plan_progress and (lambda stage, done, total: plan_progress(stage, done, total, takes))
-        plans = _plan(request, plan_args, report, lambda: runs.is_stopped(run_id))
-    elif skipped is not None:
-        plans = [{"skipped": skipped}] * len(request["seeds"])
-    out = be.run(request, progress=progress, run_id=run_id)
-    if plan_args is not None and plan_args.get("seconds") is None:  # Think chose the length: cut there
-        chosen = plans[0].get("fields", {}).get("duration") or planner.FALLBACK_SECONDS
+        report = plan_progress and (lambda stage, done, total: plan_progress(stage, done, total, render.takes))
+        plan = _plan(render, request.plan, report, lambda: runs.is_stopped(run_id))
+        render = render.planned(plan)
+    elif request.plan_skipped is not None:
+        plan = music_request.Plan(({"skipped": request.plan_skipped},) * render.takes)
+    out = be.run(render, progress=progress, run_id=run_id)
+    if request.plan is not None and request.plan.seconds is None:  # Think chose the length: cut there
+        chosen = plan.chosen_seconds(planner.FALLBACK_SECONDS)
         out["audio"] = out["audio"][..., : int(round(chosen * audio.SAMPLE_RATE))]
     result = {
         "audio": out["audio"],
@@ -73,24 +74,40 @@ def run_music(
     if "lyrics" in out:  # line times and score per take (``lrc``); ``takes`` fits them to each take
         result["lyrics"] = out["lyrics"]
         result["timings"]["lyrics_s"] = out["lyrics_s"]
-    if plans is not None:
-        result["planners"] = plans
-        result["timings"]["planner_s"] = round(plans[0].get("seconds", 0.0), 3)  # one plan for all takes
+    if plan is not None:
+        result["planners"] = list(plan.takes)
+        result["timings"]["planner_s"] = round(plan.takes[0].get("seconds", 0.0), 3)  # one plan for all takes
     return result
 
 
-def _plan(request: dict[str, Any], plan_args: dict[str, Any], report: Any, should_stop: Any) -> list[dict[str, Any]]:
+def _plan(
+    render: music_request.Render, args: music_request.PlanArgs, report: Any, should_stop: Any
+) -> music_request.Plan:
     """``planner.plan_request``; for variations (``noise``: every take the same seed) the take's one
     blueprint, written once as the take's was (its place in its batch) and given to every variation."""
-    if "noise" not in request:
-        return planner.plan_request(request, plan_args, report, should_stop)
-    one = {**request, "seeds": request["seeds"][:1]}
-    plans = planner.plan_request(one, plan_args, report, should_stop)
-    takes = len(request["seeds"])
-    request.update({k: v for k, v in one.items() if k != "seeds"})
-    if "audio_codes" in one:
-        request["audio_codes"] = one["audio_codes"] * takes
-    return plans[:1] * takes
+    if render.noise is None:
+        return planner.plan_request(render, args, report, should_stop)
+    one = planner.plan_request(dataclasses.replace(render, seeds=render.seeds[:1]), args, report, should_stop)
+    changes = dict(one.pipeline)
+    if "audio_codes" in changes:
+        changes["audio_codes"] = changes["audio_codes"] * render.takes
+    return music_request.Plan(one.takes[:1] * render.takes, changes)
+
+
+def planned_if_possible(request: MusicRequest, progress: Any = None, run_id: str | None = None) -> MusicRequest:
+    """On ZeroGPU, Think only with the planner built in this process (a model built inside a worker
+    dies with it; a failed start-up build is tried once more here): otherwise the song is made
+    without the plan and its records say why. Elsewhere ``request`` as it is."""
+    if request.plan is None or not gpu.on_zero_gpu():
+        return request
+    try:
+        gpu.wait_for_models("planner", progress, run_id)
+    except gr.Error as exc:
+        if exc.title == runs.STOPPED:
+            raise
+        error = planner.load_error() or gpu.warmup_state()["errors"].get("planner", "?")
+        return request.without_plan(f"the planner could not be loaded ({error})")
+    return request
 
 
 def model_missing(error: str) -> str:
@@ -100,37 +117,102 @@ def model_missing(error: str) -> str:
     return error if error.startswith(tips.WEIGHTS_LEADS) else tips.MODEL_MISSING.format(error=error)
 
 
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the backend's own exceptions into picklable ``gr.Error``s a musician can act on.
+def _failed(exc: Exception) -> gr.Error:
+    # Out of GPU memory, a pipeline error: the log keeps the traceback.
+    return gr.Error(
+        f"The model stopped with an error ({type(exc).__name__}). Nothing was saved; try a shorter song, "
+        "fewer steps or fewer takes.",
+        title="Generation failed",
+    )
 
-    Used inside the GPU call, so the words survive ZeroGPU's trip back from the worker (which
-    replaces any other exception by its class name).
-    """
-    try:
-        yield
-    except gr.Error:
-        raise
-    except runs.Cancelled as exc:
-        raise gr.Error(f"{exc} Nothing was saved.", title=runs.STOPPED) from None
-    except lora.BadLora as exc:
-        raise checks.InputError(str(exc), "lora") from None
-    except backend.LyricsTooLong as exc:
-        raise checks.InputError(str(exc), "lyrics") from None
-    except (audio.AudioError, backend.ModeUnavailable, backend.BrokenOutput) as exc:
-        raise gr.Error(str(exc)) from None
-    except models.ModelLoadError as exc:
-        # Stays on the page until dismissed (duration=None): it says what to do next.
-        raise gr.Error(model_missing(str(exc)), title="Model not available", duration=None) from None
-    except Exception as exc:
-        # Anything else (out of GPU memory, a pipeline error) would reach the page as a bare class
-        # name from a ZeroGPU worker; the log keeps the traceback.
-        traceback.print_exc()
-        raise gr.Error(
-            f"The model stopped with an error ({type(exc).__name__}). Nothing was saved; try a shorter song, "
-            "fewer steps or fewer takes.",
-            title="Generation failed",
-        ) from None
+
+def _not_built(exc: Exception) -> gr.Error:
+    # Stays on the page until dismissed (duration=None): it says what to do next.
+    return gr.Error(model_missing(str(exc)), title="Model not available", duration=None)
+
+
+# The music model's and the planner's own exceptions, each in the words of the field or step to change.
+KNOWN: gpu.Known = (
+    (lora.BadLora, lambda exc: checks.InputError(str(exc), "lora")),
+    (backend.LyricsTooLong, lambda exc: checks.InputError(str(exc), "lyrics")),
+    ((audio.AudioError, backend.ModeUnavailable, backend.BrokenOutput), lambda exc: gr.Error(str(exc))),
+    (models.ModelLoadError, _not_built),
+)
+
+
+def user_errors() -> contextlib.AbstractContextManager[None]:
+    """The music model's and the planner's exceptions as picklable ``gr.Error``s a musician can act
+    on (``gpu.in_words``), inside a GPU entry."""
+    return gpu.in_words(_failed, KNOWN)
+
+
+def music_duration(
+    request: MusicRequest, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0
+) -> int:
+    """Seconds of GPU time ``music_gpu`` declares: called by ``spaces`` with the same arguments."""
+    return estimate_duration(request.mode, request.params, multiplier)
+
+
+@gpu.entry(duration=music_duration)
+def music_gpu(
+    request: MusicRequest, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0
+) -> dict[str, Any]:
+    """The one GPU entry of the music modes (variations too): runs ``request``, returns numpy audio and
+    plain values. ``multiplier`` is for the duration."""
+    with user_errors():
+        chosen: dict[str, int] = {}  # the length Think chose, once it has (Length: auto)
+        return run_music(request, _step_reporter(progress, chosen), run_id, _plan_reporter(progress, chosen))
+
+
+def _step_reporter(progress: Any, chosen: dict[str, int]) -> ProgressFn | None:
+    """The render's progress: the first and last step, and a few times a second between them."""
+    # Built here, inside the GPU call: a closure cannot be pickled into the worker, gr.Progress can.
+    if progress is None:
+        return None
+    due = gpu.thinned()
+
+    def report(step: int, total: int) -> None:
+        if due(step >= total):
+            progress((step, total), desc=f"Step {step}/{total}{_chosen(chosen)}", unit="steps")
+
+    return report
+
+
+def _chosen(chosen: dict[str, int]) -> str:
+    """What the progress adds once Think has chosen the length: the visitor hears how long before it is made."""
+    return f" · Think chose {audio.clock(chosen['seconds'])}" if "seconds" in chosen else ""
+
+
+def _plan_reporter(progress: Any, chosen: dict[str, int]) -> PlanProgressFn | None:
+    """The planner's progress: a token at a time would flood the page, so a few times a second.
+    With Length: auto, the length Think chose is said at once and kept in every line after it."""
+    if progress is None:
+        return None
+    due = gpu.thinned()
+
+    def report(stage: str, done: int | None, total: int | None, takes: int = 1) -> None:
+        if stage == "chosen":
+            chosen["seconds"] = int(done or 0)
+            progress(None, desc=f"Think chose {audio.clock(chosen['seconds'])} for the song; now its blueprint…")
+            return
+        if not due(done == total):
+            return
+        if stage == "thinking":
+            progress(None, desc=f"Thinking, the planner writes the song's plan ({done} tokens)…")
+        else:
+            which = f"s of {takes} takes" if takes > 1 else ""
+            progress(
+                (done, total), desc=f"Writing the blueprint{which}, {done}/{total} codes{_chosen(chosen)}", unit="codes"
+            )
+
+    return report
+
+
+def starting_words() -> str:
+    """The first progress line of a music press: a cold model says how much longer it takes."""
+    if backend.is_warm():
+        return "Starting…"
+    return f"Loading the model… the first song takes about {backend.COLD_START_SECONDS:.0f} s longer"
 
 
 # GPU-time model, seconds, for the XL DiT in bf16: two forwards (guidance's halves, one batch) of

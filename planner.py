@@ -42,6 +42,7 @@ import audio
 import decoding
 import devices
 import models
+import music_request
 import runs
 from plan_constraints import ThinkingConstraint, Vocabulary, sample, sample_rows
 from plan_format import (
@@ -402,37 +403,43 @@ FALLBACK_SECONDS = 30
 
 
 def plan_request(
-    request: dict[str, Any],
-    plan_args: dict[str, Any],
+    render: music_request.Render,
+    args: music_request.PlanArgs,
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-) -> list[dict[str, Any]]:
-    """Plan a Generate request once and fold the plan into its pipeline arguments, in place: every
-    take's blueprint (``audio_codes``, one per take), the planner's caption (as upstream's Think
-    passes it on, unless ``rewrite_caption`` is off), its BPM, key and time signature where the
-    visitor left them to the model, and the length (the planner's where it chose it).
+) -> music_request.Plan:
+    """Plan a Generate request once: every take's blueprint (``audio_codes``, one per take), the
+    planner's caption (as upstream's Think passes it on, unless ``rewrite_caption`` is off), its BPM,
+    key and time signature where the visitor left them to the model (``render`` has them None), and
+    the length (the planner's where it chose it), as a ``Plan`` the render takes (``Render.planned``).
 
-    ``plan_args``: caption, lyrics, ``seconds`` (None: Think chooses, up to ``longest``), the
-    visitor's ``fixed`` metadata, ``rewrite_caption``, and a ``given`` plan with its ``layout``
-    (remaking one take). Returns what each take's record keeps under ``planner``; when the planner
-    gave nothing usable the takes are made without a blueprint and the records say why.
+    Each take's entry is what its record keeps under ``planner``; when the planner gave nothing
+    usable the takes are made without a blueprint and the entries say why.
     """
-    started, seeds = time.perf_counter(), list(request["seeds"])
-    rewrite = bool(plan_args.get("rewrite_caption", True))
+    started, takes = time.perf_counter(), render.takes
 
-    def skipped(reason: str) -> list[dict[str, Any]]:
-        if plan_args.get("seconds") is None:  # nothing chose the length: the form's own default
-            request["audio_duration"] = audio.good_frames(FALLBACK_SECONDS * audio.LATENT_RATE) / audio.LATENT_RATE
+    def skipped(reason: str) -> music_request.Plan:
+        changes = {}
+        if args.seconds is None:  # nothing chose the length: the form's own default
+            changes["audio_duration"] = music_request.pipeline_seconds(FALLBACK_SECONDS)
             reason += f"; without it the song is {FALLBACK_SECONDS} s long"
         entry = {"skipped": reason, "model": public_name(), "seconds": round(time.perf_counter() - started, 3)}
-        return [entry] * len(seeds)
+        return music_request.Plan((entry,) * takes, changes)
 
     try:
         planned = get_planner().plan(
-            plan_args["caption"], plan_args["lyrics"], plan_args.get("seconds"), seeds, plan_args.get("fixed"),
-            progress, should_stop, given=plan_args.get("given"), rewrite_caption=rewrite,
-            longest=int(plan_args.get("longest") or DURATION_RANGE[1]), layout=plan_args.get("layout"),
-        )  # fmt: skip
+            args.caption,
+            args.lyrics,
+            args.seconds,
+            list(render.seeds),
+            args.fixed,
+            progress,
+            should_stop,
+            given=args.given,
+            rewrite_caption=args.rewrite_caption,
+            longest=int(args.longest or DURATION_RANGE[1]),
+            layout=args.layout,
+        )
     except (PlanUnusable, models.ModelLoadError) as exc:
         return skipped(str(exc))
     except runs.Cancelled:
@@ -443,11 +450,13 @@ def plan_request(
         return skipped(f"the planner stopped with an error ({type(exc).__name__})")
     if not all(planned.codes):
         return skipped("the planner wrote no audio codes")
-    request["audio_codes"] = [codes_text(codes) for codes in planned.codes]
-    request["audio_duration"] = len(planned.codes[0]) / CODES_PER_SECOND
-    if rewrite and planned.fields.get("caption"):
-        request["prompt"] = planned.fields["caption"]
+    changes = {
+        "audio_codes": [codes_text(codes) for codes in planned.codes],
+        "audio_duration": len(planned.codes[0]) / CODES_PER_SECOND,
+    }
+    if args.rewrite_caption and planned.fields.get("caption"):
+        changes["prompt"] = planned.fields["caption"]
     for key in ("bpm", "keyscale", "timesignature"):
-        if request.get(key) is None and planned.fields.get(key) is not None:
-            request[key] = str(planned.fields[key]) if key == "timesignature" else planned.fields[key]
-    return [planned.record(public_name(), i) for i in range(len(seeds))]
+        if render.pipeline.get(key) is None and planned.fields.get(key) is not None:
+            changes[key] = str(planned.fields[key]) if key == "timesignature" else planned.fields[key]
+    return music_request.Plan(tuple(planned.record(public_name(), i) for i in range(takes)), changes)

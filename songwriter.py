@@ -1,7 +1,7 @@
 """A song from one line (*Write it* on Generate, ``/write_song``): ACE-Step's 5 Hz planner turns an
 idea into a caption, lyrics, BPM, key, time signature and length.
 
-GPU side (``write``, the body of ``zerogpu.songwriter_gpu``), as upstream's ``create_sample``
+GPU side (``write``, the body of ``songwriter_gpu``), as upstream's ``create_sample``
 (``acestep/inference.py`` → ``LLMHandler.create_sample_from_query``): upstream's inspiration
 instruction, the idea and ``instrumental: true|false`` as the visitor's turn, no guidance,
 temperature 0.85 with no top-k or top-p, the notes decoded under Think's constraints (the vocal
@@ -31,7 +31,9 @@ import audio
 import checks
 import describe
 import devices
+import gpu
 import models
+import music
 import planner
 import runs
 import tooltips as tips
@@ -89,11 +91,27 @@ def estimate_seconds() -> float:
 
 
 def estimate_duration(multiplier: float = 1.0) -> int:
-    """Seconds ``zerogpu.songwriter_gpu`` declares, clamped to [60, 300]."""
+    """Seconds ``songwriter_gpu`` declares, clamped to [60, 300]."""
     return devices.clamp_duration(estimate_seconds(), multiplier)
 
 
 # ---------------------------------------------------------------- GPU side
+
+
+def songwriter_duration(
+    idea: str, instrumental: bool, language: str, seed: int, progress: Any, run_id: str | None, multiplier: float
+) -> int:
+    """Seconds of GPU time ``songwriter_gpu`` declares: the same for every idea (the bounds')."""
+    return estimate_duration(multiplier)
+
+
+@gpu.entry(duration=songwriter_duration)
+def songwriter_gpu(
+    idea: str, instrumental: bool, language: str, seed: int, progress: Any, run_id: str | None, multiplier: float
+) -> dict[str, Any]:
+    """The GPU entry of *Write it*: an idea in, the planner's fields and lyrics out (plain values)."""
+    with music.user_errors():
+        return write(idea, instrumental, language, seed, reporter(progress), run_id)
 
 
 def reporter(progress: Any) -> ProgressFn | None:

@@ -8,11 +8,11 @@ from typing import Any
 import gradio as gr
 
 import backend
+import gpu
 import hub
 import models
 import music
 import tooltips as tips
-import zerogpu
 
 
 def model_label() -> str:
@@ -32,7 +32,7 @@ def header() -> str:
 
 def device_label(device: str | None = None) -> str:
     """What the music runs on, in the words a visitor knows."""
-    if zerogpu.on_zero_gpu():
+    if gpu.on_zero_gpu():
         return "ZeroGPU"
     device = device or models.pick_device()
     return {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)", "cpu": "CPU"}.get(device, device)
@@ -53,24 +53,27 @@ def weights_missing(variant: models.Variant | None = None) -> str | None:
     if source != variant.repo:  # another repo: its layout is known only once it is here
         files = [(source, "model_index.json" if hub.cached(source, "model_index.json") else "config.json")]
     elif variant.shared_repo is not None:
-        files += [(variant.shared_repo, f"{models.VAE_DIRS[0]}/config.json"), (variant.shared_repo, f"{models.TEXT_ENCODER_DIRS[0]}/config.json")]  # fmt: skip
+        files += [
+            (variant.shared_repo, f"{folders[0]}/config.json")
+            for folders in (models.VAE_DIRS, models.TEXT_ENCODER_DIRS)
+        ]
     if all(hub.cached(repo, name) for repo, name in files):
         return None
     if hub.offline():
-        return tips.WEIGHTS_MISSING.format(what="the music model", repo=source, why="HF_HUB_OFFLINE is set",
-                                           env="ACE_STUDIO_MODEL")  # fmt: skip
+        why = "HF_HUB_OFFLINE is set"
+        return tips.WEIGHTS_MISSING.format(what="the music model", repo=source, why=why, env="ACE_STUDIO_MODEL")
     return tips.WEIGHTS_TO_DOWNLOAD.format(repo=source)
 
 
 def studio_status() -> tuple[str, Any]:
     """The header's status line, and whether its timer should keep polling (until start-up is over)."""
     state = backend.load_state()
-    warmup = zerogpu.warmup_state()
+    warmup = gpu.warmup_state()
     if state["state"] == "ready":
         text = tips.STATUS_READY.format(
             label=model_label(), device=device_label(state["device"]), seconds=state["load_seconds"]
         )
-        if state["device"] == "cuda" and not zerogpu.on_zero_gpu():
+        if state["device"] == "cuda" and not gpu.on_zero_gpu():
             text += tips.OFFLOAD[state["offload"]]
         if warmup["running"]:
             text += tips.STATUS_WARMING.format(elapsed=warmup["elapsed"])

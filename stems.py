@@ -20,10 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import numpy as np
 
 import devices
+import gpu
 import runs
+import tooltips as tips
 
 STEMS = ("vocals", "drums", "bass", "other")
 MODEL_STEMS = STEMS[:3]  # what the GPU call returns; ``other`` is the residual
@@ -215,3 +218,33 @@ def residual(mix: np.ndarray, stems: dict[str, np.ndarray]) -> dict[str, np.ndar
 def identity() -> dict[str, str]:
     """What splits, as records name it."""
     return {"name": BAG, "source": model_source(), "library": "demucs"}
+
+
+# ---------------------------------------------------------------- the GPU entry
+
+
+def stems_duration(mix: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> int:
+    """Seconds of GPU time ``stems_gpu`` declares, from the take's length."""
+    return estimate_duration(mix.shape[-1] / SAMPLE_RATE, multiplier)
+
+
+def _missing(exc: WeightsMissing) -> gr.Error:
+    return gr.Error(tips.STEMS_MISSING.format(error=exc), title="Stems not available")
+
+
+def _failed(exc: Exception) -> gr.Error:  # out of memory, a broken weights file: words, not a traceback
+    return gr.Error(tips.STEMS_FAILED.format(error=f"{type(exc).__name__}: {exc}"))
+
+
+@gpu.entry(duration=stems_duration)
+def stems_gpu(mix: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> dict[str, Any]:
+    """The GPU entry of stem separation: a take (``[2, samples]`` at 48 kHz) in, vocals, drums and
+    bass out (numpy, picklable); a stop leaves the worker as a picklable "Stopped" ``gr.Error``."""
+    report = None
+    if progress is not None:
+
+        def report(done: int, total: int) -> None:
+            progress((done, total), desc=f"Splitting into stems, segment {done} of {total}", unit="segments")
+
+    with gpu.in_words(_failed, ((WeightsMissing, _missing),), tips.STEMS_STOPPED):
+        return separate(mix, run_id, report)

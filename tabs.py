@@ -18,6 +18,7 @@ import admission
 import checks
 import describe
 import examples
+import gpu
 import handlers
 import idea_row
 import lyrics
@@ -32,7 +33,6 @@ import uploads
 import variation_row
 import waveform
 import widgets
-import zerogpu
 
 
 @dataclass
@@ -402,7 +402,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
 def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[str, Any]) -> None:
     """On a ZeroGPU Space, the line under a GPU button says what a press reserves (``quota``), from the
     page's load on and as each field it depends on changes: arithmetic in an instant event, no queue."""
-    if not zerogpu.on_zero_gpu():
+    if not gpu.on_zero_gpu():
         return
     read = {name: component for name, component in fields.items() if name in quota.reads(mode)}
     names, inputs = list(read), list(read.values())

@@ -70,7 +70,8 @@ def prepare(
     made = {"take": index + 1, "seed": job.seeds[0], "audio": audio}
     params = {**job.params, "batch_size": n, "variation": {"of": made, "amount": mixed, "seeds": fresh}}
     noise = [chain + ([(s, mixed)] if mixed > 0 else []) for s in fresh]
-    return dataclasses.replace(job, params=params, request={**job.request, "seeds": seeds, "noise": noise}, seeds=seeds)
+    render = dataclasses.replace(job.request.render, seeds=seeds, noise=noise)
+    return dataclasses.replace(job, request=dataclasses.replace(job.request, params=params, render=render))
 
 
 def entries(job: modes.Job) -> list[dict[str, Any]]:
@@ -81,7 +82,7 @@ def entries(job: modes.Job) -> list[dict[str, Any]]:
             "variation": {"of": made["of"], "amount": made["amount"], "seed": seed},
             "noise": [list(step) for step in noise],
         }
-        for seed, noise in zip(made["seeds"], job.request["noise"], strict=True)
+        for seed, noise in zip(made["seeds"], job.request.render.noise, strict=True)
     ]
 
 

@@ -16,6 +16,7 @@ import gradio as gr
 
 import admission
 import checks
+import gpu
 import handlers
 import models
 import planner
@@ -25,7 +26,6 @@ import songs
 import tooltips as tips
 import uploads
 import waveform
-import zerogpu
 
 STEM_NAMES = ("vocals", "drums", "bass", "other")  # stems.STEMS, without importing the separator's room
 
@@ -395,7 +395,7 @@ def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
 def reserves_line(prefix: str, *classes: str) -> gr.Markdown:
     """Under a GPU button on a ZeroGPU Space: what a press will reserve of the visitor's daily quota
     (filled in by ``tabs.wire_reserves``); nowhere else."""
-    shown = zerogpu.on_zero_gpu()
+    shown = gpu.on_zero_gpu()
     return gr.Markdown(
         tips.RESERVES_NOT_YET, visible=shown, elem_id=f"{prefix}-reserves", elem_classes=["hint", *classes]
     )

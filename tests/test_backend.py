@@ -12,6 +12,7 @@ import devices
 import models
 import music
 import runs
+from music_request import Render
 
 
 def _request(**over):
@@ -27,6 +28,7 @@ def _request(**over):
         "seeds": [11],
     }
     req.update(over)
+    return Render.flat(req)
     return req
 
 

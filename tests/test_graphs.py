@@ -182,7 +182,7 @@ def _requests(tmp_path):
 
 def test_the_dit_renders_the_same_latents_in_every_mode(warm_backend, monkeypatch, tmp_path):
     for mode, job in _requests(tmp_path).items():
-        eager, static = _eager_and_static(monkeypatch, lambda job=job: warm_backend.run(job.request))
+        eager, static = _eager_and_static(monkeypatch, lambda job=job: warm_backend.run(job.request.render))
         assert np.array_equal(static["audio"], eager["audio"]), mode
         # The lyric alignment pass ran on the DiT's own forward, and found what it found before.
         assert static["lyrics"] == eager["lyrics"] and static["lyrics"], mode
@@ -195,10 +195,10 @@ def test_the_dit_renders_the_same_latents_in_every_mode(warm_backend, monkeypatc
 def test_a_dit_capture_that_disagrees_falls_back_for_the_whole_call(warm_backend, monkeypatch, tmp_path, capsys):
     job = _requests(tmp_path)["cover"]  # two pipeline calls: the fallback holds for both
     monkeypatch.setenv("ACE_STUDIO_GRAPHS", "off")
-    eager = warm_backend.run(job.request)
+    eager = warm_backend.run(job.request.render)
     monkeypatch.setenv("ACE_STUDIO_GRAPHS", "mismatch")
     capsys.readouterr()
-    fell_back = warm_backend.run(job.request)
+    fell_back = warm_backend.run(job.request.render)
     assert np.array_equal(fell_back["audio"], eager["audio"])
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("graphs: DiT")]
     assert len(lines) == 1 and warm_backend.replay["eager"]
@@ -232,7 +232,7 @@ def test_every_step_traces_whole(with_planner, warm_backend, monkeypatch, tmp_pa
         planner.get_planner().plan("dreamy synth pop", LYRICS, None, [5], longest=10)
         model, tokenizer = random_models.build_lyrics_lm()
         list(decoding.sample_tokens(model, tokenizer("hello").input_ids, 4, 0.8, 0.9, lambda: False))
-        warm_backend.run(_requests(tmp_path)["generate"].request)
+        warm_backend.run(_requests(tmp_path)["generate"].request.render)
     finally:
         torch._dynamo.reset()
     assert traced == {"planner's thinking": True, "planner's blueprint": True, "lyrics": True, "DiT": True}

@@ -18,6 +18,7 @@ import lora
 import model_checks
 import random_models
 import runs
+from music_request import Render
 
 REQUEST = dict(
     prompt="dub techno",
@@ -67,7 +68,7 @@ def _run(be, seed=11, lora=None, **kw):
     req = {**REQUEST, **kw, "seeds": [seed]}
     if lora is not None:
         req["lora"] = lora
-    return be.run(req)["audio"]
+    return be.run(Render.flat(req))["audio"]
 
 
 def test_lora_changes_only_its_own_request(warm_backend, loras):
@@ -101,7 +102,7 @@ def test_a_failing_lora_call_leaves_no_adapter(warm_backend, loras, tmp_path, mo
 
     with pytest.raises(runs.Cancelled):
         warm_backend.run(
-            {**REQUEST, "seeds": [8], "lora": {"path": str(loras["good"]), "scale": 1.0}},
+            Render.flat({**REQUEST, "seeds": [8], "lora": {"path": str(loras["good"]), "scale": 1.0}}),
             progress=stop_at_two,
             run_id=run_id,
         )

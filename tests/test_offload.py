@@ -25,6 +25,7 @@ import offload
 import random_models
 import runs
 import status
+from music_request import MusicRequest, PlanArgs, Render
 
 ACCELERATOR = "cpu:0"
 GIB = 2**30
@@ -116,12 +117,19 @@ def card(studio_env, with_planner, tmp_path_factory, monkeypatch):
     devices.reset_offload_mode()
 
 
-def _think_request(seconds: float = 10.0) -> dict:
-    return {
-        "prompt": "warm lo-fi", "lyrics": "[Verse]\nrain", "audio_duration": seconds, "vocal_language": "en",
-        "num_inference_steps": 3, "guidance_scale": 7.0, "shift": 3.0, "task_type": "text2music", "seeds": [5],
-        "plan": {"caption": "warm lo-fi", "lyrics": "[Verse]\nrain", "seconds": seconds, "fixed": {}},
-    }  # fmt: skip
+def _think_request(seconds: float = 10.0) -> MusicRequest:
+    pipeline = {
+        "prompt": "warm lo-fi",
+        "lyrics": "[Verse]\nrain",
+        "audio_duration": seconds,
+        "vocal_language": "en",
+        "num_inference_steps": 3,
+        "guidance_scale": 7.0,
+        "shift": 3.0,
+        "task_type": "text2music",
+    }
+    plan = PlanArgs("warm lo-fi", "[Verse]\nrain", seconds, {})
+    return MusicRequest("generate", {}, Render(pipeline, [5]), plan)
 
 
 def test_every_part_is_where_model_offload_puts_it_at_each_stage_of_a_take(card, warm_backend):
@@ -145,7 +153,7 @@ def test_every_part_is_where_model_offload_puts_it_at_each_stage_of_a_take(card,
     assert devices.placement() == {"music": "offloaded", "planner": "cpu"}
     assert trace.on_accelerator() == {"audio_tokenizer"}
     # The hooks change where the weights are, not what they compute.
-    plain = {k: v for k, v in _think_request().items() if k != "plan"}
+    plain = _think_request().render
     assert np.array_equal(built.run(plain)["audio"], warm_backend.run(plain)["audio"])
 
     # The lyrics LLM: on the card for its own turn (seen from its forward passes), back on the CPU after it.
@@ -167,7 +175,7 @@ def test_a_stopped_song_leaves_no_part_on_the_card(card, tmp_path, monkeypatch):
         during.append(trace.on_accelerator())
         runs.request_stop("me:generate")
 
-    request = {k: v for k, v in _think_request().items() if k != "plan"}
+    request = _think_request().render
     with pytest.raises(runs.Cancelled):
         built.run(request, progress=progress, run_id=run_id)
     runs.finish_run(run_id)

@@ -20,9 +20,9 @@ from gradio_client.exceptions import ValidationError
 from test_browser import SHOTS, TIMEOUT_MS, _open, browser, site  # noqa: F401 (fixtures)
 
 import backend
+import gpu
 import modes
 import takes
-import zerogpu
 
 SR = 48000
 WIDTH = 375
@@ -300,7 +300,7 @@ def _held_after(monkeypatch, module, name: str) -> threading.Event:
 def test_stop_after_the_last_step_stops_or_says_the_take_was_saved(desk, site, monkeypatch):  # noqa: F811
     out = Path(takes.output_dir())
     made = set(out.rglob("*.wav"))
-    rendered = _held_after(monkeypatch, zerogpu, "run_music")
+    rendered = _held_after(monkeypatch, gpu, "call")
     desk.locator("#gen-prompt textarea").fill("short")
     desk.locator("#gen-think input[type=checkbox]").uncheck()
     desk.locator("#gen-button").click()

@@ -348,9 +348,9 @@ def _spy_on_the_dit(monkeypatch) -> list[dict]:
     calls = []
     real = backend.Backend.run
 
-    def spy(self, request, progress=None, run_id=None):
-        calls.append(request)
-        return real(self, request, progress, run_id)
+    def spy(self, render, progress=None, run_id=None):
+        calls.append({**render.pipeline, "seeds": list(render.seeds)})  # what the DiT is asked, flat
+        return real(self, render, progress, run_id)
 
     monkeypatch.setattr(backend.Backend, "run", spy)
     return calls
@@ -515,17 +515,17 @@ def test_a_model_that_cannot_read_a_blueprint_makes_the_song_without_one(studio_
 
 
 def test_on_zerogpu_think_makes_way_when_a_call_could_not_hold_it(studio_env, with_planner, monkeypatch):
-    import zerogpu
+    import budget
 
-    monkeypatch.setattr(zerogpu, "on_zero_gpu", lambda: True)
     backend.get_backend()
     planner.get_planner()
     job = modes.prepare_generate(prompt="epic", audio_duration=600, batch_size=2, think=True)
     assert music.estimate_seconds("generate", job.params) > devices.GPU_MAX_SECONDS
-    kept = zerogpu._plan_or_not(job, None, None)
-    assert "plan" not in kept.request and "longer than the 300 s" in kept.request["plan_skipped"]
+    kept = budget.settle(job, devices.GPU_MAX_SECONDS, think_makes_way=True)
+    assert kept.request.plan is None and "longer than the 300 s" in kept.request.plan_skipped
+    assert job.request.plan is not None  # a new request: the one settled is as it was
     short = modes.prepare_generate(prompt="epic", audio_duration=30, think=True)
-    assert "plan" in zerogpu._plan_or_not(short, None, None).request
+    assert budget.settle(short, devices.GPU_MAX_SECONDS, think_makes_way=True).request.plan is not None
 
 
 def test_think_through_the_api(studio_server):

@@ -26,6 +26,7 @@ import model_checks
 import presets
 import random_models
 import records
+from music_request import Render
 
 REPO = "tiny-org/tiny-style-lora"
 NAME = "tiny-style"
@@ -108,18 +109,16 @@ def test_the_space_preloads_every_preset_for_its_model_within_the_hubs_limit():
 
 
 def test_a_preset_applies_as_the_same_upload_would_and_leaves_no_adapter(warm_backend, with_hub):
-    bare = warm_backend.run({**REQUEST, "seeds": [4]})["audio"]
+    bare = warm_backend.run(Render.flat({**REQUEST, "seeds": [4]}))["audio"]
     adapter = model_checks.check_lora(None, 0.5, NAME)
     assert adapter["repo"] == REPO and adapter["alpha"] == 2.0 and Path(adapter["path"]).is_file()
-    styled = warm_backend.run({**REQUEST, "seeds": [4], "lora": adapter})["audio"]
+    styled = warm_backend.run(Render.flat({**REQUEST, "seeds": [4], "lora": adapter}))["audio"]
     assert np.abs(styled - bare).max() > 1e-4
     assert _clean(warm_backend)
     # Strength 0.5 of a preset trained at alpha/rank 2 is the same weights uploaded at strength 1.
-    upload = warm_backend.run({**REQUEST, "seeds": [4], "lora": model_checks.check_lora(str(with_hub[1]), 1.0)})[
-        "audio"
-    ]
+    upload = warm_backend.run(Render(REQUEST, [4], model_checks.check_lora(str(with_hub[1]), 1.0)))["audio"]
     np.testing.assert_allclose(styled, upload, atol=1e-6)
-    np.testing.assert_array_equal(warm_backend.run({**REQUEST, "seeds": [4]})["audio"], bare)
+    np.testing.assert_array_equal(warm_backend.run(Render(REQUEST, [4]))["audio"], bare)
     assert _clean(warm_backend)
 
 

@@ -44,7 +44,7 @@ def space(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_serving(url, proc, work / "studio.log")
-        # A first song with Think waits for the whole start-up build (zerogpu.wait_for_models): a model
+        # A first song with Think waits for the whole start-up build (gpu.wait_for_models): a model
         # still loading counts in what a press declares, so the line would change under the tests.
         Client(url, verbose=False).predict(prompt="warm", audio_duration=10, inference_steps=1, api_name="/generate")
         yield url, api

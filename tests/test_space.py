@@ -12,11 +12,13 @@ import gradio as gr
 import pytest
 
 import app
+import gpu
 import handlers
-import hub
+import music
+import startup
 import status
 import takes
-import zerogpu
+from music_request import MusicRequest, Render
 
 
 def _fake_cache(root):
@@ -37,7 +39,7 @@ def _fake_cache(root):
 def test_mirror_hard_links_blobs_keeps_links_copies_refs(tmp_path):
     src, dst = tmp_path / "ro" / "hub", tmp_path / "rw" / "hub"
     _fake_cache(src)
-    created = hub.mirror_hub_cache(src, dst)
+    created = startup.mirror_hub_cache(src, dst)
     repo = dst / "models--ACE-Step--acestep-v15-xl-sft"
     blob = repo / "blobs" / "aaa"
     assert os.stat(blob).st_ino == os.stat(src / repo.name / "blobs" / "aaa").st_ino  # zero copy
@@ -49,9 +51,9 @@ def test_mirror_hard_links_blobs_keeps_links_copies_refs(tmp_path):
     assert ref.read_text() == "0123abcd" and not ref.is_symlink()
     assert os.stat(ref).st_ino != os.stat(src / repo.name / "refs" / "main").st_ino
     assert created == 5
-    assert hub.mirror_hub_cache(src, dst) == 0  # idempotent
+    assert startup.mirror_hub_cache(src, dst) == 0  # idempotent
     (src / repo.name / "refs" / "main").write_text("fedcba98")
-    assert hub.mirror_hub_cache(src, dst) == 1 and ref.read_text() == "fedcba98"
+    assert startup.mirror_hub_cache(src, dst) == 1 and ref.read_text() == "fedcba98"
 
 
 def test_mirror_falls_back_to_symlinks_across_file_systems(tmp_path, monkeypatch):
@@ -62,7 +64,7 @@ def test_mirror_falls_back_to_symlinks_across_file_systems(tmp_path, monkeypatch
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", cross_device)
-    hub.mirror_hub_cache(src, dst)
+    startup.mirror_hub_cache(src, dst)
     blob = dst / "models--ACE-Step--acestep-v15-xl-sft" / "blobs" / "aaa"
     assert blob.is_symlink() and blob.read_bytes() == b"weights" * 100
 
@@ -72,16 +74,16 @@ def test_bootstrap_points_the_hub_at_the_mirror_only_on_a_space(tmp_path, monkey
     _fake_cache(tmp_path / ".cache" / "huggingface" / "hub")
     monkeypatch.delenv("SPACE_ID", raising=False)
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    hub.bootstrap()
+    startup.bootstrap()
     assert "HF_HUB_CACHE" not in os.environ and not (tmp_path / "hf-cache-rw").exists()
     monkeypatch.setenv("SPACE_ID", "someone/ace-studio")
     monkeypatch.setenv("HF_HOME", "unset")
-    hub.bootstrap()
+    startup.bootstrap()
     assert os.environ["HF_HUB_CACHE"] == str(tmp_path / "hf-cache-rw" / "hub")
     assert os.environ["HF_HOME"] == str(tmp_path / "hf-cache-rw")
     assert (tmp_path / "hf-cache-rw" / "hub" / "models--ACE-Step--acestep-v15-xl-sft" / "refs" / "main").exists()
     started = time.perf_counter()
-    hub.bootstrap()
+    startup.bootstrap()
     assert time.perf_counter() - started < 1.0
 
 
@@ -100,7 +102,7 @@ def test_gpu_abort_is_retried_once_with_twice_the_budget(monkeypatch):
         return {"ok": True}
 
     monkeypatch.setattr(gr, "Info", lambda message: calls.append(message))
-    assert zerogpu.with_retry(flaky) == {"ok": True}
+    assert gpu.with_retry(flaky) == {"ok": True}
     assert calls == [1.0, "Retrying with a longer GPU budget…", 2.0]
 
 
@@ -111,20 +113,19 @@ def test_second_abort_is_a_clear_error_and_other_errors_pass_through(monkeypatch
         raise _aborted()
 
     with pytest.raises(gr.Error, match="GPU time ran out twice"):
-        zerogpu.with_retry(always)
+        gpu.with_retry(always)
 
     def other(multiplier):
         raise gr.Error("The song is too short")
 
     with pytest.raises(gr.Error, match="too short"):
-        zerogpu.with_retry(other)
+        gpu.with_retry(other)
 
 
 def test_estimator_receives_the_multiplier():
     params = {"audio_duration": 600, "inference_steps": 100}
-    assert zerogpu.music_duration("generate", params, {}, None, None, 2.0) >= zerogpu.music_duration(
-        "generate", params, {}
-    )
+    request = MusicRequest("generate", params, Render({}, [1]))
+    assert music.music_duration(request, None, None, 2.0) >= music.music_duration(request)
 
 
 OLD_TAKE = "generate-101010-abcdef-take1-seed1.wav"
@@ -175,14 +176,14 @@ def test_warmup_builds_the_pipeline_in_the_background(studio_env, monkeypatch):
     monkeypatch.delenv("SPACE_ID", raising=False)
     monkeypatch.delenv("ACE_STUDIO_WARMUP", raising=False)
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
-    assert zerogpu.start_warmup() is None and not backend.is_warm()
+    assert startup.start_warmup() is None and not backend.is_warm()
     monkeypatch.setenv("SPACE_ID", "someone/ace-studio")
     monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(studio_env / "no-lyrics-model"))
-    thread = zerogpu.start_warmup()
+    thread = startup.start_warmup()
     thread.join(timeout=120)
     assert backend.is_warm()
     # The lyrics model is missing here: the failure is kept for the status line and the requests.
-    assert "lyrics" in zerogpu.warmup_state()["errors"]
+    assert "lyrics" in gpu.warmup_state()["errors"]
     assert "lyrics model could not be loaded" in status.studio_status()[0]
 
 

@@ -103,7 +103,7 @@ def test_cover_strength_one_is_the_plain_cover_call(served, tmp_path):
     assert len([c for c in spy.calls[-1:] if c["task_type"] == "cover"]) == 1
     # The plain pipeline call with the same conditioning, seeds and the studio's finish and file writing.
     job = modes.prepare_cover(src_audio=str(path), audio_cover_strength=1.0, **settings)
-    request = {k: v for k, v in job.request.items() if k not in ("seeds", "lora")}
+    request = dict(job.request.render.pipeline)
     for key in ("src_audio", "reference_audio"):
         if request.get(key) is not None:
             request[key] = torch.from_numpy(request[key])

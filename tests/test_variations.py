@@ -222,7 +222,7 @@ def test_a_takes_own_json_varies_the_take_it_holds_and_keeps_its_noise(studio_en
     own = json.loads((studio_env / made["takes"][1]["metadata"]).read_text())  # the second variation's .json
     assert own["noise"] == [[61, 0.4]] and own["variation"]["seed"] == 61
     job = variations.prepare(1, own, 0, 1)  # ``take`` is the one the file holds, whatever is asked
-    assert job.request["noise"] == [[(61, 0.4)]] and job.seeds == [6]
+    assert job.request.render.noise == (((61, 0.4),),) and job.seeds == [6]
     assert job.params["variation"]["of"] == {"take": 2, "seed": 6, "audio": own["audio"]}
 
 

@@ -1,0 +1,242 @@
+"""The one way to the GPU, on ZeroGPU and off it: the ``@spaces.GPU`` entry (``entry``), one call
+path (``call``, ``stream``: wait for the start-up build, the stop check, the first progress line, the
+call, once more at twice the declared time if ZeroGPU aborted it), the errors that survive the trip
+back from a worker (``in_words``) and the stop's words.
+
+Each feature keeps its own entry beside its work (``music.music_gpu``, ``stems.stems_gpu``,
+``describe.describe_gpu``, ``songwriter.songwriter_gpu``, ``lyrics.lyrics_gpu``), decorated here at
+import, before anything touches CUDA. The start-up build (``startup``, which only ``app`` imports)
+tells this room how it stands (``register``), so a call can wait for it without this room knowing
+the models.
+
+ZeroGPU's process model, which every rule here follows (details in docs/deployment.md): each call
+runs in a worker forked from this process, and its arguments, results, yields and exceptions cross
+by pickle. So only numpy and plain values (and the typed request, ``music_request``) go in and out,
+every error a visitor can fix leaves the worker as a ``gr.Error`` carrying its words, models are
+built here before any worker is forked, and no lock is held while a worker is forked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
+
+import gradio as gr
+
+import devices
+import runs
+
+T = TypeVar("T")
+
+NOT_STARTED = "Stopped before it started. Nothing was saved."
+OUT_OF_GPU_TIME = "The GPU time ran out twice for this request. Try a shorter song or fewer steps or takes."
+RETRYING = "Retrying with a longer GPU budget…"
+
+# ZeroGPU's refusals (the quota, one call's limit) in the studio's words: ``quota.in_words``.
+Refused = Callable[[gr.Error], gr.Error]
+
+
+def on_zero_gpu() -> bool:
+    """True on a ZeroGPU Space (or under the test harness that imitates one)."""
+    return devices.on_zero_gpu()
+
+
+def stopped(words: str = NOT_STARTED) -> gr.Error:
+    """The error a stopped run ends with: its title is the one the page knows a stop by."""
+    return gr.Error(words, title=runs.STOPPED)
+
+
+def entry(duration: Callable[..., int]) -> Callable[[Callable], Callable]:
+    """``spaces.GPU(duration=...)`` where the ``spaces`` package exists (a pass-through off ZeroGPU),
+    else the identity. ``duration`` gets the entry's own arguments; every entry ends with
+    ``progress, run_id, multiplier`` (``call`` passes them)."""
+    try:
+        import spaces
+    except ImportError:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
+
+
+# ---------------------------------------------------------------- the start-up build
+
+
+class Warmup(Protocol):
+    """What ``startup`` tells about the models it builds at start-up."""
+
+    def running(self) -> threading.Thread | None: ...
+
+    def built(self, kind: str) -> bool: ...
+
+    def again(self) -> threading.Thread | None: ...
+
+    def failure(self, kind: str) -> str: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+
+_warmup: Warmup | None = None
+
+
+def register(warmup: Warmup) -> None:
+    """The start-up build this process runs (``startup.start_warmup``)."""
+    global _warmup
+    _warmup = warmup
+
+
+def warmup_state() -> dict[str, Any]:
+    """``{"running": bool, "elapsed": seconds, "errors": {kind: message}}`` for the status line."""
+    return _warmup.state() if _warmup is not None else {"running": False, "elapsed": 0.0, "errors": {}}
+
+
+def wait_for_models(kind: str, progress: Any = None, run_id: str | None = None) -> float:
+    """On ZeroGPU, wait (outside any GPU call) until the start-up build is over; returns the wait.
+
+    The whole warm-up is awaited, not only ``kind``: a worker forked while the warm-up thread holds
+    a lock would inherit that lock held and wait on it forever. A model whose build failed is
+    tried once more; if it fails again the visitor is told why.
+    """
+    if not on_zero_gpu() or _warmup is None:
+        return 0.0
+    started = time.time()
+    # A new attempt only for a model this request needs: a lyrics model that failed to build must
+    # not hold up every song.
+    thread = _warmup.running() or (_warmup.again() if not _warmup.built(kind) else None)
+    while thread is not None and thread.is_alive():
+        if runs.is_stopped(run_id):
+            raise stopped()
+        if progress is not None:
+            progress(None, desc=f"The studio is still loading its models ({time.time() - started:.0f} s so far)…")
+        thread.join(1.0)
+    if not _warmup.built(kind):
+        raise gr.Error(_warmup.failure(kind), title="Model not available", duration=None)
+    return time.time() - started
+
+
+# ---------------------------------------------------------------- one call path
+
+
+def is_gpu_abort(exc: BaseException) -> bool:
+    # ZeroGPU ends a call that outlives its declared duration with this message.
+    return "GPU task aborted" in str(getattr(exc, "message", exc))
+
+
+def with_retry(call_with: Callable[[float], T], refused: Refused | None = None) -> T:
+    """``call_with(multiplier)``; once more with twice the declared time if ZeroGPU cut the first try
+    short. ZeroGPU's refusals pass through ``refused`` (the studio's words, with the ways that fit)."""
+    words = refused or (lambda exc: exc)
+    try:
+        return call_with(1.0)
+    except gr.Error as exc:
+        if not is_gpu_abort(exc):
+            raise words(exc) from None
+    gr.Info(RETRYING)
+    try:
+        return call_with(2.0)
+    except gr.Error as exc:
+        if not is_gpu_abort(exc):
+            raise words(exc) from None
+        raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time") from None
+
+
+def _ready(needs: tuple[str, ...], progress: Any, run_id: str | None, stop_words: str) -> float:
+    """The wait for the models ``needs``, then the stop check: the steps before every call."""
+    waited = sum(wait_for_models(kind, progress, run_id) for kind in needs)
+    if runs.is_stopped(run_id):
+        raise stopped(stop_words)
+    return waited
+
+
+def call(
+    gpu_entry: Callable[..., T],
+    *args: Any,
+    needs: tuple[str, ...],
+    progress: Any = None,
+    run_id: str | None = None,
+    stop_words: str = NOT_STARTED,
+    starting: Callable[[], str] | None = None,
+    refused: Refused | None = None,
+) -> T:
+    """``gpu_entry(*args, progress, run_id, multiplier)`` from the page's side: wait for the models
+    ``needs`` (outside any GPU call), the stop check, ``starting()`` as the first progress line (asked
+    after the wait: a model built meanwhile is said so), the call, the retry. A dict result with
+    ``timings`` gets the wait as ``model_wait_s``."""
+    waited = _ready(needs, progress, run_id, stop_words)
+    if progress is not None and starting is not None:
+        progress(0, desc=starting())
+    result = with_retry(lambda multiplier: gpu_entry(*args, progress, run_id, multiplier), refused)
+    if waited >= 0.5 and isinstance(result, dict) and "timings" in result:
+        result["timings"]["model_wait_s"] = round(waited, 3)
+    return result
+
+
+def stream(
+    gpu_entry: Callable[..., Iterator[T]],
+    *args: Any,
+    needs: tuple[str, ...],
+    progress: Any = None,
+    run_id: str | None = None,
+    stop_words: str = NOT_STARTED,
+    refused: Refused | None = None,
+) -> Iterator[T]:
+    """``call`` for an entry that yields as it goes: a try ZeroGPU aborted starts over once."""
+    _ready(needs, progress, run_id, stop_words)
+    words = refused or (lambda exc: exc)
+    for multiplier in (1.0, 2.0):
+        try:
+            yield from gpu_entry(*args, progress, run_id, multiplier)
+            return
+        except gr.Error as exc:
+            if not is_gpu_abort(exc):
+                raise words(exc) from None
+        if multiplier == 1.0:
+            gr.Info(RETRYING)
+    raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time")
+
+
+# ---------------------------------------------------------------- inside the call
+
+# Exception classes and the ``gr.Error`` each becomes, in a feature's own words.
+Known = tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Callable[[Any], gr.Error]], ...]
+
+
+@contextlib.contextmanager
+def in_words(
+    failed: Callable[[Exception], gr.Error], known: Known = (), stop_words: str | None = None
+) -> Iterator[None]:
+    """Inside a GPU entry: every exception leaves as a picklable ``gr.Error`` a musician can act on
+    (a ZeroGPU worker replaces any other by its bare class name). A ``gr.Error`` passes; a stop
+    (``runs.Cancelled``) says ``stop_words`` (else its own words and that nothing was saved); each
+    ``known`` class its feature's words; anything else ``failed``'s, the traceback kept in the log."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except runs.Cancelled as exc:
+        raise stopped(stop_words or f"{exc} Nothing was saved.") from None
+    except Exception as exc:
+        for kinds, words in known:
+            if isinstance(exc, kinds):
+                raise words(exc) from None
+        traceback.print_exc()
+        raise failed(exc) from None
+
+
+def thinned(interval: float = 0.25) -> Callable[[bool], bool]:
+    """Whether a progress line is due: the first, a ``final`` one, and between them one each
+    ``interval`` seconds. A line a token or a step would flood the page: each is an event the server
+    sends and the page draws (a fast card or a short take makes dozens of steps a second; Chromium's
+    CPU during a 200-step render of the tiny test models went from 0.40 to 0.33 s a second)."""
+    said = [-float("inf")]
+
+    def due(final: bool) -> bool:
+        now = time.monotonic()
+        if not final and now - said[0] < interval:
+            return False
+        said[0] = now
+        return True
+
+    return due

@@ -1,0 +1,122 @@
+"""The typed music request: what crosses to the GPU (``MusicRequest``, its pipeline part ``Render``,
+Think's part ``PlanArgs``) and what comes back from the planner (``Plan``).
+
+Every one is a frozen, picklable dataclass (ZeroGPU pickles a call's arguments into its worker), and
+nothing rewrites one in place: each change is a new value (``dataclasses.replace`` underneath), so
+the request the door checked is the request that runs unless a named step says otherwise. The
+models are nano-vllm's ``SamplingParams`` / ``Sequence`` and upstream's ``GenerationParams``: plain
+fields a reader finds in one place, not a dictionary five rooms may rewrite.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import audio
+
+
+def pipeline_seconds(seconds: float) -> float:
+    """``seconds`` as whole latent frames the pipeline computes back (``audio.good_frames``); the take
+    is trimmed to the asked length after."""
+    return audio.good_frames(math.ceil(seconds * audio.LATENT_RATE)) / audio.LATENT_RATE
+
+
+@dataclass(frozen=True)
+class Render:
+    """One pipeline call's inputs: ``AceStepPipeline`` keyword arguments (source and reference audio
+    as numpy ``[2, samples]``), one seed per take, the LoRA adapter (``model_checks.check_lora``) and,
+    for variations, each take's noise chain (``retake``)."""
+
+    pipeline: dict[str, Any]
+    seeds: tuple[int, ...]
+    lora: dict[str, Any] | None = None
+    noise: tuple[tuple[tuple[int, float], ...], ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        if self.noise is not None:
+            object.__setattr__(self, "noise", tuple(tuple(tuple(m) for m in chain) for chain in self.noise))
+
+    @classmethod
+    def flat(cls, mapping: dict[str, Any]) -> Render:
+        """A render from one flat mapping, pipeline arguments with ``seeds``, ``lora`` and ``noise``
+        beside them, as the tests and the benchmark write one."""
+        pipeline = {k: v for k, v in mapping.items() if k not in ("seeds", "lora", "noise")}
+        return cls(pipeline, mapping["seeds"], mapping.get("lora"), mapping.get("noise"))
+
+    @property
+    def takes(self) -> int:
+        return len(self.seeds)
+
+    def with_pipeline(self, **changes: Any) -> Render:
+        """This render with some pipeline arguments changed."""
+        return dataclasses.replace(self, pipeline={**self.pipeline, **changes})
+
+    def planned(self, plan: Plan) -> Render:
+        """This render with what the plan decided (blueprints, length, caption, musical fields)."""
+        return self.with_pipeline(**plan.pipeline)
+
+
+@dataclass(frozen=True)
+class PlanArgs:
+    """What Think is given: the visitor's caption and lyrics (``[Instrumental]`` for none), the length
+    (``seconds``; None: Think chooses, up to ``longest``), the musical fields the visitor fixed,
+    whether it may rewrite the caption, and a plan brought back from a take (``given``) with that
+    take's place in its batch (``layout``), to remake it as it was made."""
+
+    caption: str
+    lyrics: str
+    seconds: float | None
+    fixed: dict[str, Any]
+    rewrite_caption: bool = True
+    given: dict[str, Any] | None = None
+    layout: Any = None
+    longest: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the planner hands back: each take's entry for its record (``takes``: the plan, or why
+    there is none) and the pipeline arguments the plan decides (``audio_codes``, ``audio_duration``,
+    the caption, BPM, key, time signature where the visitor left them to the model)."""
+
+    takes: tuple[dict[str, Any], ...]
+    pipeline: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def chosen_seconds(self, fallback: float) -> float:
+        """The length Think chose (``fallback`` where it chose none)."""
+        return self.takes[0].get("fields", {}).get("duration") or fallback
+
+
+@dataclass(frozen=True)
+class MusicRequest:
+    """What one music press sends to the GPU: its ``mode``, the settings as recorded (``params``,
+    also the GPU estimate's input), the ``render``, and Think's part: ``plan`` to plan first, or
+    ``plan_skipped``, the words why the song is made without the plan it asked for."""
+
+    mode: str
+    params: dict[str, Any]
+    render: Render
+    plan: PlanArgs | None = None
+    plan_skipped: str | None = None
+
+    def without_plan(self, reason: str) -> MusicRequest:
+        """The same song made without Think's plan, its records saying ``reason``."""
+        return dataclasses.replace(self, plan=None, plan_skipped=reason)
+
+    def with_longest(self, seconds: int) -> MusicRequest:
+        """Think chooses the length, at most ``seconds``: the plan, the pipeline and the record agree."""
+        assert self.plan is not None, "only Think chooses a length"
+        return dataclasses.replace(
+            self,
+            params={**self.params, "longest": int(seconds)},
+            render=self.render.with_pipeline(audio_duration=pipeline_seconds(seconds)),
+            plan=dataclasses.replace(self.plan, longest=int(seconds)),
+        )
+
+    def with_params(self, **changes: Any) -> MusicRequest:
+        """The same request with some recorded settings changed (the estimate reads them)."""
+        return dataclasses.replace(self, params={**self.params, **changes})

@@ -1,0 +1,208 @@
+"""What the mode preparers (``modes``) share, all on the CPU: the caption and lyrics checked as a pair,
+the musical fields, a LoRA as a take's record names it, an uploaded song loaded and padded to whole
+latent frames, the settings Cover, Extend and Edit share (``common``), Edit's region, and what Think
+is given (``plan_args``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+import audio
+import models
+import uploads
+from checks import (
+    INSTRUMENTAL_TAG,
+    MAX_CAPTION_CHARS,
+    MAX_LYRICS_CHARS,
+    MAX_SECONDS,
+    InputError,
+    about,
+    check_bpm,
+    check_format,
+    check_key,
+    check_language,
+    check_plan,
+    check_sampling,
+    check_switch,
+    check_text,
+    check_time_signature,
+    seeds_for,
+    sung_language,
+)
+from model_checks import check_lora, check_lyric_tokens
+from music_request import MusicRequest, PlanArgs, Render
+
+
+def with_think(
+    request: MusicRequest, thinking: bool, seconds: float | None, music: dict[str, Any], rewrite: Any, plan: Any
+) -> MusicRequest:
+    """``request`` with Think's part where Think is on (and the longest it may choose where it chooses
+    the length, ``seconds`` None); a plan given with Think off is refused."""
+    if not thinking:
+        if str(plan or "").strip():
+            raise InputError("A plan is what Think follows: turn Think on, or clear the plan.", "plan")
+        return request
+    params = request.params
+    args = plan_args(params["prompt"], params["lyrics"], seconds, music, rewrite, plan, request.render.takes)
+    request = dataclasses.replace(request, plan=args)
+    request = request.with_params(rewrite_caption=args.rewrite_caption, plan_given=args.given is not None)
+    return request.with_params(longest=args.longest) if seconds is None else request
+
+
+def plan_args(
+    caption: str, lyrics: str, seconds: float | None, music: dict[str, Any], rewrite: Any, plan: Any, takes: int
+) -> PlanArgs:
+    """What the planner is given (``PlanArgs``); a plan brought back from a take keeps that take's
+    place in its batch only when it is remade alone, as it was made."""
+    with about("rewrite_caption"):
+        rewrite = check_switch(rewrite, "Let Think rewrite the caption")
+    with about("plan"):
+        given = check_plan(plan)
+    # Where Think chooses the length, a plan brought back has chosen it: the song's length, bounded as
+    # any other (``budget``); else Think may choose up to the longest (bounded there too).
+    longest = int(given[0]["duration"] if given else MAX_SECONDS) if seconds is None else None
+    return PlanArgs(
+        caption=caption,
+        lyrics=lyrics or INSTRUMENTAL_TAG,
+        seconds=seconds,
+        fixed=dict(music),
+        rewrite_caption=rewrite,
+        given=given[0] if given else None,
+        layout=given[1] if given and takes == 1 else None,
+        longest=longest,
+    )
+
+
+def text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, str]:
+    # Too long lyrics are the lyrics' fault; an empty pair or a long caption is the caption's.
+    with about("lyrics" if len(str(lyrics or "").strip()) > MAX_LYRICS_CHARS else "prompt"):
+        return check_text(prompt, lyrics, mode)
+
+
+def lora_record(adapter: dict[str, Any] | None) -> dict[str, Any]:
+    if not adapter:
+        return {"lora": None}
+    # A preset is recorded by its Hub repo (what the take was made with) and its name (what brings it back).
+    preset = {"lora_preset": adapter["preset"], "lora_repo": adapter["repo"]} if adapter.get("preset") else {}
+    return {"lora": adapter["name"], "lora_scale": adapter["scale"], **preset}
+
+
+def musical(bpm: Any, key_scale: Any, time_signature: Any) -> dict[str, Any]:
+    """BPM, key and time signature as the pipeline takes them (``None`` = the model chooses)."""
+    with about("bpm"):
+        bpm_value = check_bpm(bpm)
+    with about("key_scale"):
+        key = check_key(key_scale)
+    with about("time_signature"):
+        meter = check_time_signature(time_signature)
+    return {"bpm": bpm_value, "keyscale": key, "timesignature": meter}
+
+
+def recorded(music: dict[str, Any]) -> dict[str, Any]:
+    """The musical fields by the form's names, as a take's record keeps them."""
+    return {"bpm": music["bpm"], "key_scale": music["keyscale"], "time_signature": music["timesignature"]}
+
+
+def needsource(path: Any) -> None:
+    # Before any other check: with no song, "upload a song" is the first thing to do.
+    if path is None or str(path).strip() == "":
+        raise InputError("Please upload a song first.", "src_audio")
+
+
+def source(path: Any, what: str = "song", param: str = "src_audio") -> np.ndarray:
+    with about(param):
+        return uploads.load(path, what)
+
+
+def pad_to_frames(x: np.ndarray, n: int | None = None) -> np.ndarray:
+    n = x.shape[-1] if n is None else n
+    return audio.fit(x, audio.good_frames(-(-n // audio.HOP)) * audio.HOP)
+
+
+def common(
+    src_audio: Any,
+    prompt: Any,
+    lyrics: Any,
+    vocal_language: Any,
+    bpm: Any,
+    key_scale: Any,
+    time_signature: Any,
+    seed: Any,
+    steps: Any,
+    guidance: Any,
+    fmt: Any,
+    lora: Any,
+    lora_scale: Any,
+    need_text: str | None,
+    lora_preset: Any = None,
+) -> tuple[dict[str, Any], Render]:
+    """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each):
+    the recorded settings and the render each mode adds its own to; ``need_text``: the mode whose
+    caption or lyrics must not both be empty, or None."""
+    needsource(src_audio)
+    music = musical(bpm, key_scale, time_signature)
+    variant = models.active_variant()
+    prompt = str(prompt or "").strip()
+    lyrics = str(lyrics or "").strip()
+    if need_text:
+        prompt, lyrics = text(prompt, lyrics, need_text)
+    elif len(prompt) > MAX_CAPTION_CHARS or len(lyrics) > MAX_LYRICS_CHARS:
+        text(prompt or "-", lyrics)
+    with about("vocal_language"):
+        language = sung_language(check_language(vocal_language), lyrics)
+    check_lyric_tokens(lyrics, language)
+    n_steps, guidance_value, shift_value = check_sampling(steps, guidance, None, variant)
+    with about("audio_format"):
+        audio_format = check_format(fmt)
+    adapter = check_lora(lora, lora_scale, lora_preset)
+    with about("seed"):
+        seeds = seeds_for(seed, 1)
+    params = {
+        "prompt": prompt,
+        "lyrics": lyrics,
+        "vocal_language": language,
+        "inference_steps": n_steps,
+        "guidance_scale": guidance_value,
+        "shift": shift_value,
+        "batch_size": 1,
+        "audio_format": audio_format,
+        **recorded(music),
+        **lora_record(adapter),
+        "seed": seeds[0],
+    }
+    pipeline = {
+        "prompt": prompt,
+        "lyrics": lyrics or INSTRUMENTAL_TAG,
+        "vocal_language": language,
+        "num_inference_steps": n_steps,
+        "guidance_scale": guidance_value,
+        "shift": shift_value,
+        **music,
+    }
+    return params, Render(pipeline, seeds, adapter)
+
+
+def check_region(start: float, end: float, length: float) -> None:
+    """Refuse (not clip: nobody chose a stretch cut short) a region past the song, saying what lies outside."""
+    region, song, pick = (
+        f"The region {start:g}–{end:g} s",
+        f"the song is {length:.1f} s long",
+        f"Pick a region between 0 and {length:.1f} s.",
+    )
+    before, after = start < 0, end > length + 1e-6
+    if before and after:
+        message = f"{region} reaches past both ends of the song: it starts {-start:g} s before it and ends {end - length:.1f} s after it ({song}). {pick}"
+    elif before and end <= 0:
+        message = f"{region} lies wholly before the song's start. {pick}"
+    elif before:
+        message = f"{region} starts {-start:g} s before the song does: only 0–{end:g} s of it lies in the song. Start it at 0 s or later."
+    elif after and start >= length:
+        message = f"{region} lies wholly after the song's end ({song}). {pick}"
+    elif after:
+        message = f"{region} ends {end - length:.1f} s after the song does ({song}): only {start:g}–{length:.1f} s of it lies in the song. End it at {length:.1f} s or sooner."
+    else:
+        return
+    raise InputError(message, "repainting_start" if before else "repainting_end")

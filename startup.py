@@ -1,0 +1,179 @@
+"""The studio's own start-up, which only ``app`` imports: on a Space the Hub cache's writable mirror
+(``bootstrap``, before anything reads the Hub client's settings), then the models built in this
+process before any ZeroGPU worker is forked (``start_warmup``; the GPU door, ``gpu``, waits for it).
+
+The rooms that build the models are imported inside the functions: ``app`` calls ``bootstrap`` first,
+and Gradio imports ``huggingface_hub``, which reads ``HF_HOME`` and ``HF_HUB_CACHE`` once, at import.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def mirror_hub_cache(src: Path, dst: Path) -> int:
+    """Mirror a read-only Hub cache into a writable one without copying weights.
+
+    Blobs are hard-linked (a symlink where the link would cross file systems), snapshot entries
+    stay relative symlinks so they resolve inside the mirror, and ``refs/`` files are copied (the
+    Hub client rewrites them). Returns how many entries were created; a second run creates none.
+    """
+    created = 0
+    for repo in sorted(p for p in src.iterdir() if p.is_dir()) if src.is_dir() else []:
+        for path in sorted(repo.rglob("*")):
+            rel = path.relative_to(src)
+            target = dst / rel
+            if path.is_symlink():
+                if not target.is_symlink():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.symlink_to(os.readlink(path))
+                    created += 1
+            elif path.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif rel.parts[1] == "refs":
+                if not target.exists() or target.read_bytes() != path.read_bytes():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, target)
+                    created += 1
+            elif not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, target)
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                        raise
+                    target.symlink_to(path)
+                created += 1
+    return created
+
+
+def bootstrap() -> None:
+    """On a Space, point the Hub client at a writable mirror of the build-time cache.
+
+    ``preload_from_hub`` downloads while the Space is built, into a cache that belongs to another
+    user and is read only at run time; the Hub client needs to write (locks, refs).
+    """
+    if not os.environ.get("SPACE_ID"):  # not on a Space
+        return
+    home = Path.home()
+    rw = home / "hf-cache-rw"
+    mirror_hub_cache(home / ".cache" / "huggingface" / "hub", rw / "hub")
+    os.environ["HF_HOME"] = str(rw)
+    os.environ["HF_HUB_CACHE"] = str(rw / "hub")
+
+
+# ---------------------------------------------------------------- warm-up
+
+KINDS = ("music", "planner", "lyrics", "stems")
+# What each is called where its build failed.
+NAMES = {"music": "music model", "planner": "planner", "stems": "stem separation model", "lyrics": "lyrics model"}
+
+
+def on_space() -> bool:
+    return bool(os.environ.get("SPACE_ID"))
+
+
+def warmup_enabled() -> bool:
+    """Always on ZeroGPU (models must exist before a worker is forked); on a Space by default
+    (``ACE_STUDIO_WARMUP=0`` turns it off there); elsewhere only with ``ACE_STUDIO_WARMUP=1``."""
+    import devices
+
+    if devices.on_zero_gpu():
+        return True
+    return os.environ.get("ACE_STUDIO_WARMUP", "1" if on_space() else "0") == "1"
+
+
+class Warmup:
+    """The start-up build of this process: one thread at a time builds what is not built yet, music
+    first; a failure is kept for the requests (``gpu.wait_for_models``) and the status line to say."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._since: float | None = None
+        self._lock = threading.Lock()
+        self.errors: dict[str, str] = {}
+
+    def builds(self) -> tuple[tuple[str, Callable[[], Any]], ...]:
+        import backend
+        import lyrics
+        import planner
+        import stems
+
+        return (
+            ("music", backend.get_backend),
+            ("planner", planner.get_planner),
+            ("lyrics", lyrics.get_writer),
+            ("stems", stems.get_separator),
+        )
+
+    def built(self, kind: str) -> bool:
+        import backend
+        import lyrics
+        import planner
+        import stems
+
+        if kind == "planner":
+            return planner.is_loaded() or not planner.enabled()
+        if kind == "stems":  # without its weights there is nothing to build: the Stems button says so
+            return stems.is_loaded() or stems.missing_reason() is not None
+        return backend.is_warm() if kind == "music" else lyrics.is_loaded()
+
+    def _build(self) -> None:
+        for kind, build in self.builds():
+            if self.built(kind):
+                continue
+            try:
+                build()
+                self.errors.pop(kind, None)
+            except Exception as exc:  # the requests that need this model report it to the visitor
+                self.errors[kind] = str(exc)
+                print(f"Warm-up: the {kind} model could not be built: {exc}")
+
+    def running(self) -> threading.Thread | None:
+        return self._thread if self._thread is not None and self._thread.is_alive() else None
+
+    def again(self) -> threading.Thread | None:
+        """Start building what is not built, unless a build is under way or all is built; returns the
+        thread doing it, if any."""
+        with self._lock:
+            if self.running() is not None:
+                return self._thread
+            if all(self.built(kind) for kind in KINDS):
+                return None
+            self._since = time.time()
+            self._thread = threading.Thread(target=self._build, name="ace-studio-warmup", daemon=True)
+            self._thread.start()
+            return self._thread
+
+    def failure(self, kind: str) -> str:
+        """Why ``kind`` is not built, in the words a press gets (the music model's as the header says them)."""
+        import music
+
+        error = self.errors.get(kind, "unknown error")
+        return music.model_missing(error) if kind == "music" else f"The {NAMES[kind]} could not be loaded: {error}"
+
+    def state(self) -> dict[str, Any]:
+        running = self.running() is not None
+        elapsed = time.time() - self._since if running and self._since is not None else 0.0
+        return {"running": running, "elapsed": elapsed, "errors": dict(self.errors)}
+
+
+WARMUP = Warmup()
+
+
+def start_warmup() -> threading.Thread | None:
+    """Build the models in a background thread of this process (the GPU door waits for it), unless
+    they are built, a build is under way, or warm-up is off. Returns the thread doing it, if any."""
+    import gpu
+
+    if not warmup_enabled():
+        return None
+    gpu.register(WARMUP)
+    return WARMUP.again()

@@ -1,0 +1,151 @@
+"""The typed request and the GPU door (issue 39): what crosses to the GPU is a frozen, picklable
+``music_request.MusicRequest`` that nothing rewrites in place, and every GPU call takes one path
+(``gpu.call``: wait, stop check, first line, call, retry) with errors that survive a worker."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import pickle
+
+import gradio as gr
+import numpy as np
+import pytest
+from conftest import ROOT
+
+import budget
+import gpu
+import modes
+import music
+import runs
+from music_request import MusicRequest, Render
+
+
+def _jobs(song: str) -> dict[str, modes.Job]:
+    common = {"prompt": "dusty soul", "lyrics": "[Verse]\nhold on", "inference_steps": 2, "seed": 3}
+    return {
+        "generate": modes.prepare_generate(**common, audio_duration=10, think=True, auto_length=True),
+        "cover": modes.prepare_cover(src_audio=song, **common),
+        "extend": modes.prepare_extend(src_audio=song, extend_seconds=10, **common),
+        "edit": modes.prepare_edit(src_audio=song, repainting_start=1, repainting_end=3, **common),
+    }
+
+
+@pytest.fixture
+def song(tmp_path) -> str:
+    import soundfile as sf
+
+    path = tmp_path / "song.wav"
+    t = np.arange(48000 * 6) / 48000
+    sf.write(path, np.stack([np.sin(2 * np.pi * 220 * t)] * 2, axis=1).astype(np.float32) * 0.3, 48000)
+    return str(path)
+
+
+def test_every_mode_sends_a_frozen_request_that_pickles_whole(studio_env, with_planner, song):
+    for mode, job in _jobs(song).items():
+        request = job.request
+        assert isinstance(request, MusicRequest) and request.mode == mode
+        back = pickle.loads(pickle.dumps(request))
+        assert back.params == request.params and back.render.seeds == request.render.seeds
+        assert back.plan == request.plan and set(back.render.pipeline) == set(request.render.pipeline)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            request.params = {}  # type: ignore[misc]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            request.render.seeds = (1,)  # type: ignore[misc]
+    assert _jobs(song)["generate"].request.plan.seconds is None  # Think chooses: the plan says so
+
+
+def test_running_a_request_rewrites_nothing_of_it(studio_env, with_planner):
+    """The planner's choices come back as a ``Plan`` the render takes; the request run is as sent."""
+    job = budget.settle(
+        modes.prepare_generate(prompt="dusty soul", inference_steps=2, seed=4, think=True, auto_length=True), 300
+    )
+    sent = pickle.dumps(job.request)
+    made = music.run_music(job.request)
+    assert pickle.dumps(job.request) == sent
+    assert made["planners"][0]["fields"]["duration"] > 0 and "audio_codes" not in job.request.render.pipeline
+    assert made["audio"].shape[-1] <= int(job.params["longest"] * 48000) + 1
+
+
+def test_the_budget_settles_into_a_new_request_and_says_what_fits(studio_env, with_planner):
+    job = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=2, inference_steps=50, think=False)
+    with pytest.raises(Exception, match="more than one request may make here"):
+        budget.settle(job, 60)
+    assert budget.settle(job, 10_000) is job  # within the limit given, the very same request
+    auto = modes.prepare_generate(prompt="x", batch_size=4, inference_steps=1, think=True, auto_length=True)
+    bounded = budget.settle(auto, 700)
+    assert bounded is not auto and bounded.params["longest"] < auto.params["longest"] == 600
+    assert bounded.request.plan.longest == bounded.params["longest"] and auto.request.plan.longest == 600
+
+
+def test_a_render_from_one_flat_mapping_keeps_seeds_lora_and_noise_apart():
+    render = Render.flat({"prompt": "x", "seeds": [1, 2], "noise": [[[5, 0.5]], []]})
+    assert render.pipeline == {"prompt": "x"} and render.seeds == (1, 2) and render.takes == 2
+    assert render.noise == (((5, 0.5),), ()) and render.with_pipeline(prompt="y").pipeline == {"prompt": "y"}
+    assert render.pipeline == {"prompt": "x"}
+
+
+def test_the_door_waits_checks_the_stop_says_the_first_line_then_calls(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path))
+    seen, lines = [], []
+
+    def entry(x, progress, run_id, multiplier):
+        seen.append((x, run_id, multiplier))
+        return {"timings": {}, "x": x}
+
+    def progress(value, desc=None, **_):
+        lines.append(desc)
+
+    run_id = runs.start_run("me:generate")
+    try:
+        made = gpu.call(entry, 7, needs=("music",), progress=progress, run_id=run_id, starting=lambda: "Go")
+        assert made == {"timings": {}, "x": 7} and seen == [(7, run_id, 1.0)] and lines == ["Go"]
+        runs.request_stop("me:generate")
+        with pytest.raises(gr.Error, match="Wait, no") as stop:
+            gpu.call(entry, 8, needs=("music",), progress=progress, run_id=run_id, stop_words="Wait, no")
+        assert stop.value.title == runs.STOPPED and len(seen) == 1  # stopped before the call
+    finally:
+        runs.finish_run(run_id)
+
+
+def test_errors_leave_a_worker_in_words_that_pickle():
+    def failed(exc):
+        return gr.Error(f"broke ({type(exc).__name__})", title="Generation failed")
+
+    known = ((KeyError, lambda exc: gr.Error("a known one")),)
+    cases = [
+        (runs.Cancelled("Stopped at step 2."), "Stopped at step 2. Nothing was saved."),
+        (KeyError("x"), "a known one"),
+        (ZeroDivisionError(), "broke (ZeroDivisionError)"),
+    ]
+    for raised, words in cases:
+        with pytest.raises(gr.Error) as caught, gpu.in_words(failed, known):
+            raise raised
+        back = pickle.loads(pickle.dumps(caught.value))
+        assert back.message == words
+    with pytest.raises(gr.Error, match="Stems stopped") as caught, gpu.in_words(failed, (), "Stems stopped"):
+        raise runs.Cancelled("x")
+    assert caught.value.title == runs.STOPPED
+
+
+def test_each_feature_keeps_its_gpu_entry_and_only_app_starts_the_studio():
+    """Five ``@gpu.entry`` functions, each in the room of the work it runs; ``startup`` (the Space's
+    Hub-cache mirror and the models' warm-up) imported by ``app`` alone."""
+    entries, importers = set(), set()
+    for path in sorted(ROOT.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef):
+                for d in node.decorator_list:
+                    if isinstance(d, ast.Call) and ast.unparse(d.func) == "gpu.entry":
+                        entries.add(f"{path.stem}.{node.name}")
+            if isinstance(node, ast.Import) and any(a.name == "startup" for a in node.names):
+                importers.add(path.stem)
+    assert entries == {
+        "music.music_gpu",
+        "stems.stems_gpu",
+        "describe.describe_gpu",
+        "songwriter.songwriter_gpu",
+        "lyrics.lyrics_gpu",
+    }
+    assert importers == {"app"}
