@@ -136,8 +136,15 @@ class Backend:
             result["lyrics_s"] = round(sync.seconds + time.perf_counter() - started, 3)
         return result
 
-    def _render(self, req: dict[str, Any], generators: list[Any], flag: Path | None, progress: ProgressFn | None,
-                total: int, sync: alignment.Pass | None) -> Any:  # fmt: skip
+    def _render(
+        self,
+        req: dict[str, Any],
+        generators: list[Any],
+        flag: Path | None,
+        progress: ProgressFn | None,
+        total: int,
+        sync: alignment.Pass | None,
+    ) -> Any:
         """The request's pipeline calls (``phases``), the last one decoded; ``sync`` (the lyric
         alignment pass) runs at the last step of the last call."""
         phases = self.phases(req)
@@ -334,8 +341,14 @@ def _eagerly(dit: graphs.ReplayedForward | None, at_last: Callable[[Any], None] 
     return eagerly
 
 
-def _step_callback(flag: Path | None, progress: ProgressFn | None, total: int, offset: int, stop_after: int | None,
-                   at_last: Callable[[Any], None] | None = None):  # fmt: skip
+def _step_callback(
+    flag: Path | None,
+    progress: ProgressFn | None,
+    total: int,
+    offset: int,
+    stop_after: int | None,
+    at_last: Callable[[Any], None] | None = None,
+) -> Callable[..., dict[str, Any]]:
     """The pipeline's ``callback_on_step_end`` for a phase that starts at step ``offset``: progress,
     the run's Stop flag, the end of the phase after ``stop_after`` steps, and ``at_last`` (the lyric
     alignment pass) given the final latents after the last step, before the VAE decodes them."""

@@ -196,7 +196,7 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
         notes, words = understand(lm, prompt, {"duration": length}, lyric_budget(seconds), progress, should_stop)
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
-        raise gr.Error(tips.DESCRIBE_STOPPED, title=runs.STOPPED) from None
+        raise gpu.stopped(tips.DESCRIBE_STOPPED) from None
     except PlanUnusable as exc:
         raise gr.Error(tips.DESCRIBE_UNUSABLE.format(reason=exc)) from None
     return {
@@ -369,8 +369,8 @@ def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysi
     out["bpm"] = value
     lines.append(line)
     key, set_key = _yours(form.get("key_scale"), key_name)
-    value, line = _settle("Key", key if set_key else None, None if measured is None else key_name(measured.key),
-                          key_name(fields["keyscale"]))  # fmt: skip
+    measured_key = None if measured is None else key_name(measured.key)
+    value, line = _settle("Key", key if set_key else None, measured_key, key_name(fields["keyscale"]))
     out["key_scale"] = value
     lines.append(line)
     # The metre too: the upload's measurement fills the field already, as it does BPM and key.

@@ -28,7 +28,6 @@ import quota
 import results
 import runs
 import serving
-import songwriter
 import stems
 import takes
 import tooltips as tips
@@ -38,11 +37,11 @@ import variations
 STOPPED = runs.STOPPED
 
 
-def _is_stop(exc: gr.Error) -> bool:
+def is_stop(exc: gr.Error) -> bool:
     return exc.title == STOPPED
 
 
-def _said_stopped(where: str, message: str) -> None:
+def said_stopped(where: str, message: str) -> None:
     """A stop in the page (a grey "Stopped" note, not Gradio's red "Error") and one line in the log."""
     print(f"{where}: {STOPPED}: {message}", flush=True)
     gr.Info(message, title=STOPPED)
@@ -65,8 +64,8 @@ def write_lyrics(
     """Stream lyrics into the box, then replace them with the cleaned version and a caption; the
     seed used comes with every update (the same seed and settings write the same lyrics)."""
     try:
-        req = lyrics.make_request(theme, genre, mood, vocal_language, structure, temperature, seed,
-                                    custom_sections, length)  # fmt: skip
+        asked = (theme, genre, mood, vocal_language, structure, temperature, seed, custom_sections, length)
+        req = lyrics.make_request(*asked)
     except lyrics.LyricsError as exc:
         raise gr.Error(str(exc)) from None
     # Drawn here, so a retry after a GPU abort writes the same song.
@@ -75,7 +74,7 @@ def write_lyrics(
         progress(0, desc="Loading the lyrics model… the first time takes about a minute longer")
     text = ""
     try:
-        with _run("lyrics", request) as run_id:
+        with tab_run("lyrics", request) as run_id:
             # Whatever was streamed stays in the box on an error: Gradio keeps the last yielded value.
             for text in gpu.stream(
                 lyrics.lyrics_gpu,
@@ -89,10 +88,10 @@ def write_lyrics(
             ):
                 yield text, "", req.seed
     except gr.Error as exc:
-        if not _is_stop(exc):
+        if not is_stop(exc):
             raise
         # What was written so far stays, with no caption: the song is not finished.
-        _said_stopped("lyrics", exc.message)
+        said_stopped("lyrics", exc.message)
         yield text, "", req.seed
         return
     cleaned, caption = lyrics.clean(text, req.sections())
@@ -150,13 +149,13 @@ def _owner(request: gr.Request | None, tab: str) -> str:
 
 
 @contextlib.contextmanager
-def _run(tab: str, request: gr.Request | None):
+def tab_run(tab: str, request: gr.Request | None):
     """A run of ``tab`` for this visitor, registered so that Stop on that tab (and only there) ends it."""
     from gradio.context import LocalContext
 
     event_id = LocalContext.event_id.get(None)
     if runs.forget_waiting(event_id):
-        raise gr.Error("Stopped before it started. Nothing was saved.", title=STOPPED)
+        raise gpu.stopped()
     blocks = LocalContext.blocks.get(None)
     wanted = _still_wanted(blocks, event_id) if blocks is not None and event_id is not None else None
     run_id = runs.start_run(_owner(request, tab), wanted)
@@ -240,7 +239,7 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
         )
         # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
         if runs.is_stopped(run_id):
-            raise gr.Error(tips.STOPPED_AFTER_LAST_STEP, title=STOPPED)
+            raise gpu.stopped(tips.STOPPED_AFTER_LAST_STEP)
         if "variation" in job.params:
             made = {**made, "per_take": variations.entries(job)}
         paths, record = modes.finish(job, made)
@@ -294,12 +293,12 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
         files = [values.get(name) for name in FILE_PARAMETERS if isinstance(values.get(name), str)]
         try:
             # The uploads it reads stay out of the quota's reach until it ends, however it ends.
-            with uploads.using(files), _run(tab, request) as run_id:
+            with uploads.using(files), tab_run(tab, request) as run_id:
                 paths, record = run_job(prepare(**values), progress, run_id)
         except gr.Error as exc:
-            if not _is_stop(exc):
+            if not is_stop(exc):
                 raise
-            _said_stopped(mode, exc.message)
+            said_stopped(mode, exc.message)
             if mode == "variations":  # the take being varied stays in view, its record too, to vary again
                 return (*[gr.skip()] * slots, exc.message, gr.skip())
             return (*[None] * slots, exc.message, {"stopped": exc.message})
@@ -364,7 +363,7 @@ def stems_endpoint(tab: str) -> Callable:
         returns) into vocals, drums, bass and other, saved beside the take; returns the four files."""
         path, header = check_stems(take, record)
         try:
-            with _run(tab, request) as run_id:
+            with tab_run(tab, request) as run_id:
                 try:
                     mix = audio.decode(path, header, "take", STEMS_MAX_SECONDS)
                 except audio.AudioError as exc:
@@ -373,14 +372,14 @@ def stems_endpoint(tab: str) -> Callable:
                     stems.stems_gpu, mix, needs=("stems",), progress=progress, run_id=run_id, starting=_splitting
                 )
                 if runs.is_stopped(run_id):  # pressed after the last segment: still nothing is saved
-                    raise gr.Error(tips.STEMS_STOPPED, title=STOPPED)
-                info = {"model": {**stems.identity(), "device": made["device"]}, "timings": made["timings"],
-                        "sum": "other = take - vocals - drums - bass"}  # fmt: skip
+                    raise gpu.stopped(tips.STEMS_STOPPED)
+                info = {"model": {**stems.identity(), "device": made["device"]}, "timings": made["timings"]}
+                info["sum"] = "other = take - vocals - drums - bass"
                 paths, _ = takes.write_stems(path, stems.residual(mix, made["stems"]), info)
         except gr.Error as exc:
-            if not _is_stop(exc):
+            if not is_stop(exc):
                 raise
-            _said_stopped(f"stems ({tab})", exc.message)
+            said_stopped(f"stems ({tab})", exc.message)
             return (None,) * len(stems.STEMS)
         return tuple(serving.take_url(p, request) or p for p in paths)
 
@@ -407,11 +406,11 @@ def describe_endpoint(tab: str) -> Callable:
         ``prompt``, lyrics, vocal language ("unknown" = empty), BPM (0 = empty), key, time signature
         ("auto" = empty)); the song's measured BPM, key and metre win over the planner's. Returns the
         six fields and a note (Markdown) that says what was written and what was kept."""
-        form = dict(zip(describe.FORM, (prompt, lyrics, vocal_language, bpm, key_scale, time_signature),
-                        strict=True))  # fmt: skip
+        values = (prompt, lyrics, vocal_language, bpm, key_scale, time_signature)
+        form = dict(zip(describe.FORM, values, strict=True))
         song = describe.check(src_audio)  # the door's checks again
         try:
-            with uploads.using([src_audio]), _run(tab, request) as run_id:
+            with uploads.using([src_audio]), tab_run(tab, request) as run_id:
                 measured = describe.measure(src_audio)
                 heard = gpu.call(
                     describe.describe_gpu,
@@ -422,9 +421,9 @@ def describe_endpoint(tab: str) -> Callable:
                     stop_words=tips.DESCRIBE_STOPPED,
                 )
         except gr.Error as exc:
-            if not _is_stop(exc):
+            if not is_stop(exc):
                 raise
-            _said_stopped(f"describe ({tab})", exc.message)
+            said_stopped(f"describe ({tab})", exc.message)
             return (*form.values(), exc.message)
         values, note = describe.fill(heard, form, measured)
         return (*values, note)
@@ -432,83 +431,3 @@ def describe_endpoint(tab: str) -> Callable:
     listen.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
     listen.__name__ = f"describe_{tab}"
     return checks.expected_errors(listen)
-
-
-# ---------------------------------------------------------------- a song from one line
-
-
-def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, request: Any, progress: Any) -> Any:
-    """The planner's song for an idea (``songwriter``), or the stop's words where the visitor stopped
-    it (Generate's Stop ends it)."""
-    text, switch, language, number = songwriter.check(idea, instrumental, vocal_language, seed)
-    try:
-        with _run("generate", request) as run_id:
-            return gpu.call(
-                songwriter.songwriter_gpu,
-                text,
-                switch,
-                language,
-                number,
-                needs=("planner",),
-                progress=progress,
-                run_id=run_id,
-                stop_words=tips.WRITE_IT_STOPPED,
-            )
-    except gr.Error as exc:
-        if not _is_stop(exc):
-            raise
-        _said_stopped("write_song", exc.message)
-        return exc.message
-
-
-@checks.expected_errors
-def write_song(
-    idea: str = "",
-    instrumental: bool = False,
-    vocal_language: str = checks.UNKNOWN,
-    seed: float | None = -1,
-    request: gr.Request = None,
-    progress=gr.Progress(),
-) -> tuple[str, str, int, str, str, int, str]:
-    """Have ACE-Step's planner write a song from one line: ``idea`` (at most 500 characters),
-    ``instrumental`` (no lyrics), ``vocal_language`` ("unknown": the planner picks one), ``seed``
-    (-1: random; the same idea and seed write the same song). Returns the caption, lyrics, BPM, key,
-    time signature, length in seconds, and a note (Markdown: what was written, its language and seed)."""
-    written = _written(idea, instrumental, vocal_language, seed, request, progress)
-    if isinstance(written, str):  # stopped
-        return "", "", 0, checks.AUTO, checks.AUTO, 0, written
-    *fields, _language = songwriter.values(written)
-    return (*fields, songwriter.note(written, []))
-
-
-@checks.expected_errors
-def write_into_generate(
-    idea: str = "",
-    instrumental: bool = False,
-    vocal_language: str = checks.UNKNOWN,
-    seed: float | None = -1,
-    prompt: str = "",
-    lyrics: str = "",
-    bpm: float | None = 0,
-    key_scale: str = checks.AUTO,
-    time_signature: str = checks.AUTO,
-    audio_duration: float = 30,
-    request: gr.Request = None,
-    progress=gr.Progress(),
-):
-    """*Write it* on the page: ``write_song``, its fields written into Generate's where the visitor
-    left them empty (``songwriter.FORM``'s order) and the note."""
-    form = {
-        "prompt": prompt,
-        "lyrics": lyrics,
-        "bpm": bpm,
-        "key_scale": key_scale,
-        "time_signature": time_signature,
-        "audio_duration": audio_duration,
-        "vocal_language": vocal_language,
-    }
-    written = _written(idea, instrumental, vocal_language, seed, request, progress)
-    if isinstance(written, str):
-        return (*(form[k] for k in songwriter.FORM), written)
-    values, note = songwriter.fill(written, form)
-    return (*values, note)

@@ -13,6 +13,7 @@ import gradio as gr
 
 import admission
 import checks
+import gpu
 import handlers
 import songwriter
 import tooltips as tips
@@ -58,7 +59,7 @@ def wire(row: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown], f: dict[st
     filled = [f[name] for name in songwriter.FORM]
     names = ["idea", "instrumental", "vocal_language", "seed", *songwriter.FORM[:-1]]
     button.click(
-        handlers.write_into_generate,
+        write_into_generate,
         [*asked, *filled[:-1]],
         [*filled, note],
         api_name="write_into_generate",
@@ -74,7 +75,7 @@ def wire(row: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown], f: dict[st
     text, number = (lambda: gr.Textbox(visible=False)), (lambda: gr.Number(visible=False, precision=0))
     written = [text(), text(), number(), text(), text(), number(), text()]
     gr.Button(visible=False).click(
-        handlers.write_song,
+        write_song,
         api,
         written,
         api_name="write_song",
@@ -82,3 +83,83 @@ def wire(row: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown], f: dict[st
         validator=admission.validator(songwriter.check, names[:4], "idea"),
     )
     return ("write_into_generate", "write_song")
+
+
+# ---------------------------------------------------------------- what a press does
+
+
+def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, request: Any, progress: Any) -> Any:
+    """The planner's song for an idea (``songwriter``), or the stop's words where the visitor stopped
+    it (Generate's Stop ends it)."""
+    text, switch, language, number = songwriter.check(idea, instrumental, vocal_language, seed)
+    try:
+        with handlers.tab_run("generate", request) as run_id:
+            return gpu.call(
+                songwriter.songwriter_gpu,
+                text,
+                switch,
+                language,
+                number,
+                needs=("planner",),
+                progress=progress,
+                run_id=run_id,
+                stop_words=tips.WRITE_IT_STOPPED,
+            )
+    except gr.Error as exc:
+        if not handlers.is_stop(exc):
+            raise
+        handlers.said_stopped("write_song", exc.message)
+        return exc.message
+
+
+@checks.expected_errors
+def write_song(
+    idea: str = "",
+    instrumental: bool = False,
+    vocal_language: str = checks.UNKNOWN,
+    seed: float | None = -1,
+    request: gr.Request = None,
+    progress=gr.Progress(),
+) -> tuple[str, str, int, str, str, int, str]:
+    """Have ACE-Step's planner write a song from one line: ``idea`` (at most 500 characters),
+    ``instrumental`` (no lyrics), ``vocal_language`` ("unknown": the planner picks one), ``seed``
+    (-1: random; the same idea and seed write the same song). Returns the caption, lyrics, BPM, key,
+    time signature, length in seconds, and a note (Markdown: what was written, its language and seed)."""
+    written = _written(idea, instrumental, vocal_language, seed, request, progress)
+    if isinstance(written, str):  # stopped
+        return "", "", 0, checks.AUTO, checks.AUTO, 0, written
+    *fields, _language = songwriter.values(written)
+    return (*fields, songwriter.note(written, []))
+
+
+@checks.expected_errors
+def write_into_generate(
+    idea: str = "",
+    instrumental: bool = False,
+    vocal_language: str = checks.UNKNOWN,
+    seed: float | None = -1,
+    prompt: str = "",
+    lyrics: str = "",
+    bpm: float | None = 0,
+    key_scale: str = checks.AUTO,
+    time_signature: str = checks.AUTO,
+    audio_duration: float = 30,
+    request: gr.Request = None,
+    progress=gr.Progress(),
+):
+    """*Write it* on the page: ``write_song``, its fields written into Generate's where the visitor
+    left them empty (``songwriter.FORM``'s order) and the note."""
+    form = {
+        "prompt": prompt,
+        "lyrics": lyrics,
+        "bpm": bpm,
+        "key_scale": key_scale,
+        "time_signature": time_signature,
+        "audio_duration": audio_duration,
+        "vocal_language": vocal_language,
+    }
+    written = _written(idea, instrumental, vocal_language, seed, request, progress)
+    if isinstance(written, str):
+        return (*(form[k] for k in songwriter.FORM), written)
+    values, note = songwriter.fill(written, form)
+    return (*values, note)

@@ -67,10 +67,8 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     if length == -1:  # Think chose it: bring back what it chose, with the plan that holds it
         length = json.loads(plan)["duration"] if plan else planner.FALLBACK_SECONDS
     duration = _checked("audio_duration", length, checks.check_duration)
-    steps, guidance, shift = _checked(
-        "inference_steps", None, lambda _: checks.check_sampling(
-            params.get("inference_steps"), params.get("guidance_scale"), params.get("shift"), variant)
-    )  # fmt: skip
+    asked = (params.get("inference_steps"), params.get("guidance_scale"), params.get("shift"))
+    steps, guidance, shift = _checked("inference_steps", None, lambda _: checks.check_sampling(*asked, variant))
     language = _checked("vocal_language", params.get("vocal_language") or checks.UNKNOWN, checks.check_language)
     return {
         "prompt": prompt,

@@ -158,7 +158,7 @@ def write(
         notes, words = describe.understand(lm, prompt, fixed, budget, progress, should_stop, seed, "Write it")
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
-        raise gr.Error(tips.WRITE_IT_STOPPED, title=runs.STOPPED) from None
+        raise gpu.stopped(tips.WRITE_IT_STOPPED) from None
     except PlanUnusable as exc:
         raise gr.Error(tips.WRITE_IT_UNUSABLE.format(reason=exc)) from None
     if fields["duration"] > LONGEST:

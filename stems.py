@@ -189,8 +189,9 @@ def separate(
     ref = wav.mean(0)
     mean, std = ref.mean(), ref.std() + 1e-8
     with _run_lock, torch.inference_mode():
-        out = apply_model(model, ((wav - mean) / std)[None], device=device, shifts=1, split=True, overlap=0.25,
-                          callback=step)[0]  # fmt: skip
+        # One shift, split into overlapping segments (a quarter): Demucs's defaults for one pass.
+        segments = {"shifts": 1, "split": True, "overlap": 0.25}
+        out = apply_model(model, ((wav - mean) / std)[None], device=device, callback=step, **segments)[0]
     out = out * std + mean
     stems = {name: out[model.sources.index(name)].numpy() for name in MODEL_STEMS}
     stems = {name: _fit(_resample(part, model.samplerate, SAMPLE_RATE), mix.shape[-1]) for name, part in stems.items()}
