@@ -158,6 +158,8 @@ def take_index(take: Any, count: int) -> int:
     """The 0-based index of take number ``take`` (1 … ``count``); ``gr.Error`` in words otherwise."""
     if take is None or take == "":
         return 0
+    if isinstance(take, bool):  # True is 1 to Python, not a take number to a musician
+        raise gr.Error(f"Take to send must be a whole number from 1 to {count} (you asked for {take}).")
     try:
         number = float(take)
     except (TypeError, ValueError, OverflowError):

@@ -215,15 +215,21 @@ def middle_region(seconds: Any) -> tuple[float, float]:
     return round(length / 3, 1), round(2 * length / 3, 1)
 
 
+def take_entry(record: Any, take: Any, no_take: str) -> tuple[dict[str, Any], int]:
+    """Take number ``take`` (from 1) of a result's ``record``: its entry (empty where the record's entry
+    is not one) and its index; ``no_take`` is what a record with no takes is told."""
+    made = record.get("takes") if isinstance(record, dict) else None
+    if not isinstance(made, list) or not made:
+        raise gr.Error(no_take)
+    index = records.take_index(take, len(made))
+    return (made[index] if isinstance(made[index], dict) else {}), index
+
+
 def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     """The chosen take of a result (``record``, the result's metadata), as a file for another tab's
     source: a take this visitor's page made and the studio still keeps, copied into the uploads
     (within their quota) as if the visitor had uploaded it."""
-    made = record.get("takes") if isinstance(record, dict) else None
-    if not isinstance(made, list) or not made:
-        raise gr.Error("There is no take yet — make one first.")
-    index = records.take_index(take, len(made))
-    entry = made[index] if isinstance(made[index], dict) else {}
+    entry, index = take_entry(record, take, "There is no take yet — make one first.")
     path = takes.own_take(entry.get("audio"))
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not made_by(request, entry.get("audio")):
@@ -237,11 +243,7 @@ def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
 def stem_source(take: Any, record: Any) -> Any:
     """The take of a result (``record``, its metadata; ``take`` counted from 1) that *Split into stems*
     splits: a take the studio wrote and still keeps, on a studio that has the separation model."""
-    made = record.get("takes") if isinstance(record, dict) else None
-    if not isinstance(made, list) or not made:
-        raise gr.Error(tips.STEMS_NO_TAKE)
-    index = records.take_index(take, len(made))
-    entry = made[index] if isinstance(made[index], dict) else {}
+    entry, index = take_entry(record, take, tips.STEMS_NO_TAKE)
     path = takes.own_take_audio(entry.get("audio"))
     if path is None:
         raise gr.Error(tips.STEMS_GONE.format(n=index + 1))

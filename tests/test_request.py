@@ -149,3 +149,17 @@ def test_each_feature_keeps_its_gpu_entry_and_only_app_starts_the_studio():
         "lyrics.lyrics_gpu",
     }
     assert importers == {"app"}
+
+
+def test_a_take_number_is_a_whole_number_in_range_and_never_a_switch():
+    import records
+    import results
+
+    record = {"takes": [{"seed": 1, "audio": "a.wav"}, {"seed": 2, "audio": "b.wav"}]}
+    assert results.take_entry(record, 2, "none") == ({"seed": 2, "audio": "b.wav"}, 1)
+    assert records.take_index("", 2) == 0 and records.take_index(2.0, 2) == 1
+    for wrong in (True, 3, 0, 1.5, "x"):
+        with pytest.raises(gr.Error, match="whole number from 1 to 2"):
+            records.take_index(wrong, 2)
+    with pytest.raises(gr.Error, match="no take yet"):
+        results.take_entry({"takes": []}, 1, "There is no take yet.")
