@@ -18,6 +18,7 @@ import admission
 import checks
 import describe
 import examples
+import form_fields
 import handlers
 import idea_row
 import lyrics
@@ -109,15 +110,15 @@ def generate_tab(variant: Any) -> MusicTab:
             instrumental = gr.Checkbox(
                 label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental"
             )
-            think, auto_length = widgets.think_controls()
+            think, auto_length = form_fields.think_controls()
             duration = widgets.lenient_slider(
                 checks.MIN_SECONDS, checks.MAX_SECONDS, value=30, step=1,
                 label="Duration (seconds)", info=tips.DURATION, elem_id="gen-duration",
             )  # fmt: skip
             with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
-                bpm, key, time_sig = widgets.musical_fields("gen", tips.BPM)
-                language = widgets.language_dropdown("gen")
-                seed, steps, guidance, fmt = widgets.sampling_controls(variant, "gen")
+                bpm, key, time_sig = form_fields.musical_fields("gen", tips.BPM)
+                language = form_fields.language_dropdown("gen")
+                seed, steps, guidance, fmt = form_fields.sampling_controls(variant, "gen")
                 with gr.Row():
                     shift = widgets.lenient_slider(
                         *checks.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT,
@@ -126,17 +127,17 @@ def generate_tab(variant: Any) -> MusicTab:
                     takes = widgets.lenient_slider(
                         1, checks.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes"
                     )
-                reference = widgets.reference_input("gen")
+                reference = form_fields.reference_input("gen")
                 record = widgets.any_file(
                     gr.File(
                         label="Bring back a take's settings (its .json)", type="filepath", height=100,
                         elem_id="gen-record", elem_classes=["compact-drop"],
                     )
                 )  # fmt: skip
-                *lora, lora_preset = widgets.lora_controls("gen", variant.name)
-                rewrite = widgets.rewrite_caption_switch()
-                plan = widgets.plan_box()
-                finishing = widgets.finish_controls("gen")
+                *lora, lora_preset = form_fields.lora_controls("gen", variant.name)
+                rewrite = form_fields.rewrite_caption_switch()
+                plan = form_fields.plan_box()
+                finishing = form_fields.finish_controls("gen")
         with form.column:
             variation = variation_row.build("gen")
         # Below the form and the results, so on a phone the results follow the button.
@@ -171,7 +172,7 @@ def generate_tab(variant: Any) -> MusicTab:
     return MusicTab("generate", fields, form, idea=idea, variation=variation)
 
 
-def _song_fields(source: Any, prompt: Any, lyrics: Any, more: widgets.SongSettings, **own: Any) -> dict[str, Any]:
+def _song_fields(source: Any, prompt: Any, lyrics: Any, more: form_fields.SongSettings, **own: Any) -> dict[str, Any]:
     """An audio tab's form by the preparer's names: the song, its text, its folded settings, and its own
     fields (``own``: Cover's strength, Extend's seconds, Edit's region)."""
     seed, steps, guidance, fmt = more.sampling
@@ -187,7 +188,7 @@ def cover_tab(variant: Any) -> MusicTab:
     """A song and a new style; lyrics, timbre and sampling folded away."""
     with gr.Tab("Cover", id="cover"):
         with widgets.music_form("Make cover", "cover", checks.MAX_TAKES) as form:
-            source, info, _ = widgets.song_input("cover")
+            source, info, _ = form_fields.song_input("cover")
             described = describe_button("cover")
             prompt = gr.Textbox("", label="New style", info=tips.COVER_CAPTION, lines=2, elem_id="cover-prompt")
             strength = widgets.lenient_slider(
@@ -198,7 +199,7 @@ def cover_tab(variant: Any) -> MusicTab:
                 lyrics = gr.Textbox(
                     "", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6, elem_id="cover-lyrics"
                 )
-                more = widgets.song_settings("cover", variant, reference=True)
+                more = form_fields.song_settings("cover", variant, reference=True)
         with form.column:
             variation = variation_row.build("cover")
         demo_examples("cover", examples.COVER, [source, prompt, strength])
@@ -218,7 +219,7 @@ def extend_tab(variant: Any) -> MusicTab:
     """A song, how much to add and its style; the waveform marks the seam."""
     with gr.Tab("Extend", id="extend"):
         with widgets.music_form("Extend", "extend", checks.MAX_TAKES) as form:
-            source, info, wave = widgets.song_input("extend", wave=True)
+            source, info, wave = form_fields.song_input("extend", wave=True)
             described = describe_button("extend")
             seconds = widgets.lenient_slider(
                 *checks.EXTEND_RANGE, value=30, step=1, label="Seconds to add", info=tips.EXTEND_SECONDS,
@@ -231,7 +232,7 @@ def extend_tab(variant: Any) -> MusicTab:
                 lyrics = gr.Textbox(
                     "", label="Lyrics for the new part", info=tips.LYRICS, lines=6, elem_id="extend-lyrics"
                 )
-                more = widgets.song_settings("extend", variant)
+                more = form_fields.song_settings("extend", variant)
         with form.column:
             variation = variation_row.build("extend")
         demo_examples("extend", examples.EXTEND, [source, prompt, seconds])
@@ -254,7 +255,7 @@ def edit_tab(variant: Any) -> MusicTab:
     """A song, the region to regenerate (dragged on the waveform or typed) and its new words."""
     with gr.Tab("Edit", id="edit"):
         with widgets.music_form("Regenerate region", "edit", checks.MAX_TAKES) as form:
-            source, info, wave = widgets.song_input("edit", wave=True)
+            source, info, wave = form_fields.song_input("edit", wave=True)
             described = describe_button("edit")
             with gr.Row(equal_height=True):
                 start = widgets.lenient(gr.Number(value=0, label="Region start (s)", elem_id="edit-start"))
@@ -266,7 +267,7 @@ def edit_tab(variant: Any) -> MusicTab:
                 "", label="New words for the region", info=tips.EDIT_LYRICS, lines=4, elem_id="edit-lyrics"
             )
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
-                more = widgets.song_settings("edit", variant)
+                more = form_fields.song_settings("edit", variant)
         with form.column:
             variation = variation_row.build("edit")
         demo_examples("edit", examples.EDIT, [source, start, end, prompt, lyrics])
