@@ -16,6 +16,7 @@ import gradio as gr
 
 import admission
 import checks
+import describe
 import handlers
 import models
 import planner
@@ -216,6 +217,18 @@ def song_input(prefix: str, wave: bool = False) -> tuple[gr.Audio, gr.Markdown, 
         return src, info, None
     wave = gr.HTML("", html_template=waveform.TEMPLATE, js_on_load=waveform.JS, elem_id=f"{prefix}-wave", padding=False)
     return src, info, wave
+
+
+def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
+    """*Describe* under the song, the note beneath it that says what the planner wrote, and (on a
+    ZeroGPU Space) what a press reserves."""
+    button = gr.Button("Describe", size="sm", interactive=describe.available(), elem_id=f"{prefix}-describe")
+    note = gr.Markdown(
+        tips.DESCRIBE if describe.available() else tips.DESCRIBE_OFF,
+        elem_classes=["hint"],
+        elem_id=f"{prefix}-describe-note",
+    )
+    return button, note, widgets.reserves_line(f"{prefix}-describe")
 
 
 def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:

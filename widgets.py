@@ -16,6 +16,7 @@ import gradio as gr
 
 import checks
 import player
+import quota
 import tooltips as tips
 import uploads
 import zerogpu
@@ -204,6 +205,22 @@ def scroll_js(elem_id: str, hidden: str = "") -> str:
     )
 
 
+def example_rows(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
+    """``gr.Examples`` whose loading event (``load_example_<tab>``, an example's number from 0) says
+    in words which numbers there are: Gradio's own answered 10⁹ or "x" with a bare "Error"."""
+    made = gr.Examples(rows, inputs, **kwargs)
+    dataset, own = made.dataset, made.dataset.preprocess
+    count = len(rows)
+
+    def preprocess(payload: Any) -> Any:
+        if payload is not None and not (type(payload) is int and 0 <= payload < count):
+            raise gr.Error(f"There is no example {checks.shown(payload)}: the examples are numbered 0 to {count - 1}.")
+        return own(payload)
+
+    dataset.preprocess = preprocess
+    return made
+
+
 class Result(NamedTuple):
     """A result column: takes, seed line, take to send, Send to (and ``"settings"``) buttons, record, stems."""
 
@@ -280,11 +297,28 @@ def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
 
 def reserves_line(prefix: str, *classes: str) -> gr.Markdown:
     """Under a GPU button on a ZeroGPU Space: what a press will reserve of the visitor's daily quota
-    (filled in by ``tabs.wire_reserves``); nowhere else."""
+    (filled in by ``wire_reserves``); nowhere else."""
     shown = zerogpu.on_zero_gpu()
     return gr.Markdown(
         tips.RESERVES_NOT_YET, visible=shown, elem_id=f"{prefix}-reserves", elem_classes=["hint", *classes]
     )
+
+
+def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[str, Any]) -> None:
+    """On a ZeroGPU Space, the line under a GPU button says what a press reserves (``quota``), from the
+    page's load on and as each field it depends on changes: arithmetic in an instant event, no queue."""
+    if not zerogpu.on_zero_gpu():
+        return
+    read = {name: component for name, component in fields.items() if name in quota.reads(mode)}
+    names, inputs = list(read), list(read.values())
+
+    def show(*values: Any) -> str:
+        return quota.reserves_line(mode, dict(zip(names, values, strict=True)))
+
+    # At the page's load only where the fields already say (the other buttons wait for a song or a take).
+    loads = [demo.load] if mode in ("generate", "lyrics", "write_song") else []
+    for trigger in [*loads, *(component.change for component in inputs)]:
+        trigger(show, inputs, line, queue=False, api_visibility="private", show_progress="hidden")
 
 
 @dataclass
