@@ -92,13 +92,24 @@ def test_takes_get_line_times_and_a_score_from_one_batched_pass(warm_backend):
     DiT forward over both takes; the chosen layers get their own processors back."""
     pipe = warm_backend.pipe
     calls = []
-    hook = pipe.transformer.register_forward_pre_hook(lambda _m, _a, kw: calls.append(kw["hidden_states"].shape[0]),
-                                                      with_kwargs=True)  # fmt: skip
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda _m, _a, kw: calls.append(kw["hidden_states"].shape[0]), with_kwargs=True
+    )
     before = dict(pipe.transformer.attn_processors)
     try:
-        out = warm_backend.run({"prompt": "synth pop", "lyrics": LYRICS, "audio_duration": 10.0, "vocal_language": "en",
-                                "num_inference_steps": 2, "guidance_scale": 3.0, "shift": 3.0,
-                                "task_type": "text2music", "seeds": [3, 4]})  # fmt: skip
+        out = warm_backend.run(
+            {
+                "prompt": "synth pop",
+                "lyrics": LYRICS,
+                "audio_duration": 10.0,
+                "vocal_language": "en",
+                "num_inference_steps": 2,
+                "guidance_scale": 3.0,
+                "shift": 3.0,
+                "task_type": "text2music",
+                "seeds": [3, 4],
+            }
+        )
     finally:
         hook.remove()
     assert calls == [4, 4, 2]  # two steps with guidance's doubled batch, then one pass over both takes
@@ -109,9 +120,18 @@ def test_takes_get_line_times_and_a_score_from_one_batched_pass(warm_backend):
         assert [line["text"] for line in take["lines"]] == SUNG
         assert times == sorted(times) and all(0.0 <= t < 10.0 for t in times)
         assert lrc.SCORE_RANGE[0] <= take["score"] <= lrc.SCORE_RANGE[1]
-    instrumental = warm_backend.run({"prompt": "ambient", "lyrics": "[Instrumental]", "audio_duration": 10.0,
-                                     "vocal_language": "unknown", "num_inference_steps": 1, "guidance_scale": 1.0,
-                                     "task_type": "text2music", "seeds": [5]})  # fmt: skip
+    instrumental = warm_backend.run(
+        {
+            "prompt": "ambient",
+            "lyrics": "[Instrumental]",
+            "audio_duration": 10.0,
+            "vocal_language": "unknown",
+            "num_inference_steps": 1,
+            "guidance_scale": 1.0,
+            "task_type": "text2music",
+            "seeds": [5],
+        }
+    )
     assert "lyrics" not in instrumental
 
 

@@ -262,8 +262,9 @@ def test_lyrics_endpoint_through_gradio_client(studio_server, tiny_lm_dir, monke
     monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
     lyrics.reset_writer()
     client = Client(studio_server[0], verbose=False)
-    text, caption, seed = client.predict(theme="summer road trip", vocal_language="es", structure="short-loop",
-                                         seed=4, api_name="/lyrics")  # fmt: skip
+    text, caption, seed = client.predict(
+        theme="summer road trip", vocal_language="es", structure="short-loop", seed=4, api_name="/lyrics"
+    )
     assert text.startswith("[") and caption and seed == 4
     from gradio_client.exceptions import ValidationError
 

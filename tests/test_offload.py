@@ -32,9 +32,15 @@ GIB = 2**30
 
 @pytest.mark.parametrize(
     ("free", "total", "mode"),
-    [(7.1, 7.6, "sequential"), (11.1, 11.6, "model"), (15.1, 15.6, "none"), (13.6, 15.6, "model"),
-     (23.1, 23.6, "none"), (79.1, 79.6, "none")],
-)  # fmt: skip
+    [
+        (7.1, 7.6, "sequential"),
+        (11.1, 11.6, "model"),
+        (15.1, 15.6, "none"),
+        (13.6, 15.6, "model"),
+        (23.1, 23.6, "none"),
+        (79.1, 79.6, "none"),
+    ],
+)
 def test_auto_picks_the_mode_from_the_reported_free_memory(free, total, mode, monkeypatch):
     assert offload.choose(free, total) == mode
     # The same through torch's own report, as a card gives it in bytes (a 16 GB card with a desktop
@@ -118,10 +124,17 @@ def card(studio_env, with_planner, tmp_path_factory, monkeypatch):
 
 def _think_request(seconds: float = 10.0) -> dict:
     return {
-        "prompt": "warm lo-fi", "lyrics": "[Verse]\nrain", "audio_duration": seconds, "vocal_language": "en",
-        "num_inference_steps": 3, "guidance_scale": 7.0, "shift": 3.0, "task_type": "text2music", "seeds": [5],
+        "prompt": "warm lo-fi",
+        "lyrics": "[Verse]\nrain",
+        "audio_duration": seconds,
+        "vocal_language": "en",
+        "num_inference_steps": 3,
+        "guidance_scale": 7.0,
+        "shift": 3.0,
+        "task_type": "text2music",
+        "seeds": [5],
         "plan": {"caption": "warm lo-fi", "lyrics": "[Verse]\nrain", "seconds": seconds, "fixed": {}},
-    }  # fmt: skip
+    }
 
 
 def test_every_part_is_where_model_offload_puts_it_at_each_stage_of_a_take(card, warm_backend):

@@ -130,8 +130,14 @@ def test_regions_past_the_song_say_which_part_lies_outside(client, tmp_path):
     ]  # fmt: skip
     for start, end, words in cases:
         with pytest.raises(ValidationError, match=words):
-            client.predict(src_audio=song, prompt="dub", repainting_start=start, repainting_end=end,
-                           inference_steps=1, api_name="/edit")  # fmt: skip
+            client.predict(
+                src_audio=song,
+                prompt="dub",
+                repainting_start=start,
+                repainting_end=end,
+                inference_steps=1,
+                api_name="/edit",
+            )
 
 
 def test_an_empty_style_is_named_with_the_tabs_own_fields(client, tmp_path):
@@ -270,8 +276,14 @@ MISSING = [
 @pytest.mark.parametrize("env, header, error", MISSING, ids=["offline", "hub-unreachable"])
 def test_a_studio_without_its_weights_says_so_first_and_leads_with_what_to_do(browser, tmp_path, env, header, error):  # noqa: F811
     hub = tmp_path / "empty-hf-home"
-    env = {**env, "HF_HOME": str(hub), "HF_HUB_CACHE": str(hub / "hub"), "ACE_STUDIO_MODEL": "",
-           "ACE_STUDIO_VARIANT": "xl-sft", "ACE_STUDIO_OUTPUT_DIR": str(tmp_path / "out")}  # fmt: skip
+    env = {
+        **env,
+        "HF_HOME": str(hub),
+        "HF_HUB_CACHE": str(hub / "hub"),
+        "ACE_STUDIO_MODEL": "",
+        "ACE_STUDIO_VARIANT": "xl-sft",
+        "ACE_STUDIO_OUTPUT_DIR": str(tmp_path / "out"),
+    }
     with studio_process(env, tmp_path) as (url, proc):
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
