@@ -61,8 +61,13 @@ class _Probe:
             scores = torch.einsum("bqd,bkd->bqk", query[:, :, head].float(), key[:, :, head // group].float())
             probs = (scores * attn.scaling).softmax(dim=-1)
             self.kept.append(probs[:, :, self.columns].transpose(1, 2).contiguous())
-        return self.inner(attn, hidden_states, encoder_hidden_states=encoder_hidden_states,
-                          attention_mask=attention_mask, image_rotary_emb=image_rotary_emb)  # fmt: skip
+        return self.inner(
+            attn,
+            hidden_states,
+            encoder_hidden_states=encoder_hidden_states,
+            attention_mask=attention_mask,
+            image_rotary_emb=image_rotary_emb,
+        )
 
 
 def capture(transformer: Any, inputs: dict[str, Any], columns: slice) -> Any:
@@ -70,8 +75,7 @@ def capture(transformer: Any, inputs: dict[str, Any], columns: slice) -> Any:
     ``[takes, heads, tokens, frames]`` (float32, on the device)."""
     import torch
 
-    chosen = {layer: heads for layer, heads in heads_for(transformer.config).items()
-              if layer < len(transformer.layers)}  # fmt: skip
+    chosen = {layer: heads for layer, heads in heads_for(transformer.config).items() if layer < len(transformer.layers)}
     kept: dict[int, list[Any]] = {layer: [] for layer in chosen}
     originals = {layer: transformer.layers[layer].cross_attn.processor for layer in chosen}
 
@@ -119,8 +123,15 @@ def reduce(probs: Any) -> tuple[Any, Any]:
     return stamps, energy
 
 
-def align(transformer: Any, latents: Any, condition: Any, context: Any, steps: int, columns: slice,
-          attention_kwargs: dict[str, Any] | None = None) -> list[tuple[Any, Any]]:  # fmt: skip
+def align(
+    transformer: Any,
+    latents: Any,
+    condition: Any,
+    context: Any,
+    steps: int,
+    columns: slice,
+    attention_kwargs: dict[str, Any] | None = None,
+) -> list[tuple[Any, Any]]:
     """The pass for every take at once: ``latents`` ``[takes, frames, channels]`` (the final ones),
     ``condition``/``context`` as the last diffusion step gave them to the DiT (their first ``takes``
     rows: guidance's unconditional half follows). Returns per take (stamps, energy) as float32 numpy
@@ -133,9 +144,14 @@ def align(transformer: Any, latents: Any, condition: Any, context: Any, steps: i
         [torch.randn(latents.shape[1:], generator=torch.Generator("cpu").manual_seed(NOISE_SEED)) for _ in range(takes)]
     ).to(device=latents.device, dtype=latents.dtype)
     timestep = torch.full((takes,), t, device=latents.device, dtype=latents.dtype)
-    inputs = {"hidden_states": t * noise + (1.0 - t) * latents, "timestep": timestep, "timestep_r": timestep,
-              "encoder_hidden_states": condition[:takes], "context_latents": context[:takes],
-              "attention_kwargs": attention_kwargs}  # fmt: skip
+    inputs = {
+        "hidden_states": t * noise + (1.0 - t) * latents,
+        "timestep": timestep,
+        "timestep_r": timestep,
+        "encoder_hidden_states": condition[:takes],
+        "context_latents": context[:takes],
+        "attention_kwargs": attention_kwargs,
+    }
     probs = capture(transformer, inputs, columns)
     out = []
     for take in probs:
@@ -170,6 +186,13 @@ class Pass:
         condition, context = self.inputs.get("encoder_hidden_states"), self.inputs.get("context_latents")
         if condition is None or context is None:
             return
-        self.matrices = align(self.pipe.transformer, latents, condition, context, self.steps, self.columns,
-                              getattr(self.pipe, "attention_kwargs", None))  # fmt: skip
+        self.matrices = align(
+            self.pipe.transformer,
+            latents,
+            condition,
+            context,
+            self.steps,
+            self.columns,
+            getattr(self.pipe, "attention_kwargs", None),
+        )
         self.seconds = time.perf_counter() - started

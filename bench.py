@@ -208,9 +208,14 @@ def dit_inputs(config: Any, batch: int, frames: int, cond_tokens: int, dtype: An
     def meta(*shape: int) -> torch.Tensor:
         return torch.empty(*shape, device="meta", dtype=dtype)
 
-    return (), dict(hidden_states=meta(batch, frames, channels), timestep=meta(batch), timestep_r=meta(batch),
-                    encoder_hidden_states=meta(batch, cond_tokens, config.encoder_hidden_size or config.hidden_size),
-                    context_latents=meta(batch, frames, config.in_channels - channels), return_dict=False)  # fmt: skip
+    return (), dict(
+        hidden_states=meta(batch, frames, channels),
+        timestep=meta(batch),
+        timestep_r=meta(batch),
+        encoder_hidden_states=meta(batch, cond_tokens, config.encoder_hidden_size or config.hidden_size),
+        context_latents=meta(batch, frames, config.in_channels - channels),
+        return_dict=False,
+    )
 
 
 def xl_work_per_step(lengths: list[float], cond_tokens: int = 600) -> list[tuple[float, float, float, float]]:
@@ -231,8 +236,9 @@ def xl_work_per_step(lengths: list[float], cond_tokens: int = 600) -> list[tuple
         frames = int(seconds * 25)
         counted = dit_flops(transformer, dit_inputs(transformer.config, 1, frames, cond_tokens, torch.bfloat16))
         shapes = dit_flops_from_shapes(transformer.config, 1, frames, cond_tokens)
-        lyric = align_flops(transformer, dit_inputs(transformer.config, 1, frames, cond_tokens, torch.bfloat16),
-                            cond_tokens // 2)  # fmt: skip
+        lyric = align_flops(
+            transformer, dit_inputs(transformer.config, 1, frames, cond_tokens, torch.bfloat16), cond_tokens // 2
+        )
         out.append((seconds, counted / 1e12, shapes / 1e12, lyric / 1e12))
     return out
 
@@ -244,8 +250,10 @@ def work_table(lengths: list[float]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for seconds, tf, shapes, lyric in xl_work_per_step(lengths):
-        lines.append(f"| {seconds:g} | {tf:.2f} | {shapes:.2f} | {tf * 100:.0f} | {tf * 8:.0f} | {lyric:.2f} | "
-                     f"{100 * lyric / (tf * 100):.2f} % / {100 * lyric / (tf * 8):.2f} % |")  # fmt: skip
+        lines.append(
+            f"| {seconds:g} | {tf:.2f} | {shapes:.2f} | {tf * 100:.0f} | {tf * 8:.0f} | {lyric:.2f} | "
+            f"{100 * lyric / (tf * 100):.2f} % / {100 * lyric / (tf * 8):.2f} % |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -368,8 +376,9 @@ def lyric_pass(pipe: Any, device: str, inputs: tuple[tuple, dict], steps: int) -
     latents = latents.to(device=kwargs["hidden_states"].device, dtype=kwargs["hidden_states"].dtype)
     _sync(device)
     started = time.perf_counter()
-    matrices = alignment.align(pipe.transformer, latents, kwargs["encoder_hidden_states"], kwargs["context_latents"],
-                               steps, rows.columns)  # fmt: skip
+    matrices = alignment.align(
+        pipe.transformer, latents, kwargs["encoder_hidden_states"], kwargs["context_latents"], steps, rows.columns
+    )
     _sync(device)
     passed = time.perf_counter() - started
     started = time.perf_counter()
@@ -398,9 +407,11 @@ def studio(folder: Path, out: Path):
     import socket
 
     os.environ.update(
-        ACE_STUDIO_MODEL=str(folder), ACE_STUDIO_VARIANT="xl-sft", ACE_STUDIO_OUTPUT_DIR=str(out),
+        ACE_STUDIO_MODEL=str(folder),
+        ACE_STUDIO_VARIANT="xl-sft",
+        ACE_STUDIO_OUTPUT_DIR=str(out),
         GRADIO_ANALYTICS_ENABLED="False",
-    )  # fmt: skip
+    )
     import app
     import backend
 
@@ -409,8 +420,7 @@ def studio(folder: Path, out: Path):
         port = s.getsockname()[1]
     demo = app.build_ui()
     app.configure_queue(demo)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_options())  # fmt: skip
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
     try:
         yield f"http://127.0.0.1:{port}/", backend
     finally:
@@ -425,9 +435,17 @@ def studio_overhead(folder: Path, device: str, variant: str, seconds: float, out
     steps, guidance, shift = VARIANTS[variant]
     with studio(folder, out) as (url, backend):
         client = Client(url, verbose=False)
-        kwargs = dict(prompt=request_for(variant, seconds)["prompt"], lyrics=LYRICS, audio_duration=seconds,
-                      inference_steps=steps, guidance_scale=guidance, shift=shift, seed=1, think=False,
-                      api_name="/generate")  # fmt: skip
+        kwargs = dict(
+            prompt=request_for(variant, seconds)["prompt"],
+            lyrics=LYRICS,
+            audio_duration=seconds,
+            inference_steps=steps,
+            guidance_scale=guidance,
+            shift=shift,
+            seed=1,
+            think=False,
+            api_name="/generate",
+        )
         client.predict(**kwargs)  # builds the pipeline in the server, and warms both paths
         pipe = backend.get_backend().pipe
         req = request_for(variant, seconds, seed=1)
@@ -460,8 +478,13 @@ def studio_overhead(folder: Path, device: str, variant: str, seconds: float, out
             studio_times.append(through_studio())
             direct_times.append(direct())
     s, d = statistics.median(studio_times), statistics.median(direct_times)
-    return {"studio_s": s, "direct_s": d, "overhead": (s - d) / d, "write_s": statistics.median(writes),
-            "around_s": statistics.median(around)}  # fmt: skip
+    return {
+        "studio_s": s,
+        "direct_s": d,
+        "overhead": (s - d) / d,
+        "write_s": statistics.median(writes),
+        "around_s": statistics.median(around),
+    }
 
 
 def apply_speedups(pipe: Any, attention: str | None, compile_blocks: bool, vae_tiling: bool) -> None:
@@ -666,8 +689,10 @@ def planner_table(lengths: tuple[int, ...] = (300, 1500, 3000), takes_seconds: i
             _sync(device)
             per_code = (time.perf_counter() - started) / count
             model_s, sample_s = _planner_step_parts(brain, plan, count)
-            rows.append(f"| {count} | {per_code * 1e3:.2f} | {model_s * 1e3:.2f} | {sample_s * 1e3:.2f} | "
-                        f"{100 * sample_s / (model_s + sample_s):.0f} % |")  # fmt: skip
+            rows.append(
+                f"| {count} | {per_code * 1e3:.2f} | {model_s * 1e3:.2f} | {sample_s * 1e3:.2f} | "
+                f"{100 * sample_s / (model_s + sample_s):.0f} % |"
+            )
         seeds = {1: [0], 4: [0, 1, 2, 3]}
         took = {}
         for n, chosen in seeds.items():
@@ -740,24 +765,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--takes", default="1", help="takes per request, comma-separated (e.g. 1,4)")
     parser.add_argument("--attention", help="diffusers attention backend, e.g. native, flash, _native_cudnn")
     parser.add_argument("--compile", action="store_true", help="compile each DiT layer (regional torch.compile)")
-    parser.add_argument("--no-vae-tiling", dest="vae_tiling", action="store_false",
-                        help="decode the VAE in one piece (the studio tiles it)")  # fmt: skip
+    parser.add_argument(
+        "--no-vae-tiling",
+        dest="vae_tiling",
+        action="store_false",
+        help="decode the VAE in one piece (the studio tiles it)",
+    )
     parser.add_argument("--overhead", default="sft:60", help="variant:seconds for the studio-overhead check; '' skips")
     parser.add_argument("--overhead-runs", type=int, default=3)
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not known by name")
     parser.add_argument("--markdown", type=Path, help="append the tables to this file")
     parser.add_argument("--work-only", action="store_true", help="only count the XL DiT FLOPs per step (any machine)")
-    parser.add_argument("--load-memory", type=Path, metavar="DIR",
-                        help="write random FP32 XL shards in upstream's layout to DIR (kept for reruns), then measure "
-                        "the peak host memory of building the bf16 pipeline from them")  # fmt: skip
+    parser.add_argument(
+        "--load-memory",
+        type=Path,
+        metavar="DIR",
+        help="write random FP32 XL shards in upstream's layout to DIR (kept for reruns), then measure "
+        "the peak host memory of building the bf16 pipeline from them",
+    )
     parser.add_argument("--load-layers", type=int, help="DiT layers of that checkpoint (default: XL's 32)")
-    parser.add_argument("--decode", action="store_true",
-                        help="what decoding hostile uploads costs (memory, seconds), as uploads.load does it")  # fmt: skip
+    parser.add_argument(
+        "--decode",
+        action="store_true",
+        help="what decoding hostile uploads costs (memory, seconds), as uploads.load does it",
+    )
     parser.add_argument("--load-dtype", default="bfloat16", help="the dtype it is built in (float16: a Mac's)")
     parser.add_argument("--threads", type=int, help="torch's CPU threads (1 on a machine others share)")
     parser.add_argument("--encode", action="store_true", help="bytes and CPU seconds a minute of each take format")
-    parser.add_argument("--planner", action="store_true",
-                        help="Think's planner alone: ms per code, sampling against the model, 4 takes against 1")  # fmt: skip
+    parser.add_argument(
+        "--planner",
+        action="store_true",
+        help="Think's planner alone: ms per code, sampling against the model, 4 takes against 1",
+    )
     parser.add_argument(
         "--steps",
         action="store_true",
@@ -766,8 +805,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lyrics", action="store_true", help="with --steps: the lyrics writer too (7B shape on CUDA)")
     parser.add_argument("--step-count", type=int, default=8, help="with --steps: DiT steps a call")
     parser.add_argument("--codes", type=int, default=300, help="with --steps: blueprint codes (300: a 60 s song)")
-    parser.add_argument("--memory-table", action="store_true",
-                        help="parameter counts, bf16 sizes and the offload mode per card size (any machine)")  # fmt: skip
+    parser.add_argument(
+        "--memory-table",
+        action="store_true",
+        help="parameter counts, bf16 sizes and the offload mode per card size (any machine)",
+    )
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -807,8 +849,12 @@ def main(argv: list[str] | None = None) -> None:
     apply_speedups(pipe, args.attention, args.compile, args.vae_tiling)
     peak = peak_tflops(device, args.peak_tflops)
     rows = []
-    cases = [(v, float(s), int(t)) for v in args.variants.split(",") for t in args.takes.split(",")
-             for s in args.lengths.split(",")]  # fmt: skip
+    cases = [
+        (v, float(s), int(t))
+        for v in args.variants.split(",")
+        for t in args.takes.split(",")
+        for s in args.lengths.split(",")
+    ]
     for variant, seconds, takes in cases:
         if args.compile:
             run_case(pipe, device, variant, seconds, None, work, takes)  # compile outside the measurement
@@ -836,8 +882,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.overhead:
         variant, seconds = args.overhead.split(":")
         del pipe
-        info["overhead"] = studio_overhead(work / "pipeline", device, variant, float(seconds), work / "out",
-                                           args.overhead_runs)  # fmt: skip
+        info["overhead"] = studio_overhead(
+            work / "pipeline", device, variant, float(seconds), work / "out", args.overhead_runs
+        )
         info["overhead_case"] = f"{variant}, {float(seconds):g} s"
         info["overhead_runs"] = args.overhead_runs
     text = tables(info, rows)
@@ -877,8 +924,11 @@ def load_memory(folder: Path, layers: int | None = None, root: Path = ROOT, dtyp
     fp32 = sum(p.stat().st_size for p in shards)
     out = subprocess.run(
         [sys.executable, "-c", _BUILD.format(root=str(root), dit=str(dit), dtype=dtype)],
-        capture_output=True, text=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     if out.returncode != 0:
         return f"the build failed (exit {out.returncode}): {out.stderr.strip().splitlines()[-1:]}"
     took, size, peak = (float(x) for x in out.stdout.split()[-3:])
@@ -898,9 +948,16 @@ def load_memory(folder: Path, layers: int | None = None, root: Path = ROOT, dtyp
 # size: Qwen3-Embedding-0.6B's vocabulary (the random pipeline's tokenizer has 512 entries), Qwen3-1.7B,
 # whose vocabulary ACE-Step's 5 Hz planner extends by its 64,000 audio-code tokens, and Qwen2.5-7B-Instruct.
 TEXT_ENCODER_VOCAB = 151669
-PLANNER_CONFIG = {"vocab_size": 151936 + 64000, "hidden_size": 2048, "intermediate_size": 6144,
-                  "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128,
-                  "tie_word_embeddings": True}  # fmt: skip
+PLANNER_CONFIG = {
+    "vocab_size": 151936 + 64000,
+    "hidden_size": 2048,
+    "intermediate_size": 6144,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "tie_word_embeddings": True,
+}
 LYRICS_CONFIG = {"vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
                  "num_attention_heads": 28, "num_key_value_heads": 4, "tie_word_embeddings": False}  # fmt: skip
 CARDS_GB = (8, 12, 16, 24, 48, 80)
@@ -919,8 +976,11 @@ def parameter_counts() -> dict[str, int]:
 
     with init_empty_weights(include_buffers=False):
         pipe = random_models.build_pipeline("xl")
-        text = Qwen3Model(Qwen3Config(vocab_size=TEXT_ENCODER_VOCAB, tie_word_embeddings=True,
-                                      **random_models.XL_SHAPES["text_encoder"]))  # fmt: skip
+        text = Qwen3Model(
+            Qwen3Config(
+                vocab_size=TEXT_ENCODER_VOCAB, tie_word_embeddings=True, **random_models.XL_SHAPES["text_encoder"]
+            )
+        )
         planner = Qwen3ForCausalLM(Qwen3Config(**PLANNER_CONFIG))
         lyrics = Qwen2ForCausalLM(Qwen2Config(**LYRICS_CONFIG))
     planner.tie_weights()  # outside the context: inside it the head keeps its own meta copy
@@ -945,8 +1005,10 @@ def memory_table(bandwidth: float = BANDWIDTH_GIB_S) -> str:
         f"| music pipeline (all parts) | {sum(v for k, v in n.items() if k in gib and k not in ('planner', 'lyrics')) / 1e9:.3f} B | {pipeline:.2f} GiB |",
         "",
     ]  # noqa: E501
-    lines += ["| card | reported free of total (assumed) | auto picks | planner + pipeline | weights moved per song (1 take, Think) | extra time per song | lyrics LLM |",
-              "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "| card | reported free of total (assumed) | auto picks | planner + pipeline | weights moved per song (1 take, Think) | extra time per song | lyrics LLM |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for card in CARDS_GB:
         total = card - 0.4
         free = total - 0.5
@@ -970,8 +1032,10 @@ def memory_table(bandwidth: float = BANDWIDTH_GIB_S) -> str:
             )
         else:
             words = f"alone on the card: {2 * gib['lyrics']:.1f} GiB in and out per request, ~{2 * gib['lyrics'] / bandwidth:.0f} s"
-        lines.append(f"| {card} GB | {free:.1f} of {total:.1f} GiB | `{mode}` | {'together' if together else 'take turns'} | "
-                     f"{moved:.1f} GiB | ~{moved / bandwidth:.0f} s | {words} |")  # fmt: skip
+        lines.append(
+            f"| {card} GB | {free:.1f} of {total:.1f} GiB | `{mode}` | {'together' if together else 'take turns'} | "
+            f"{moved:.1f} GiB | ~{moved / bandwidth:.0f} s | {words} |"
+        )
     return "\n".join(lines)
 
 

@@ -306,8 +306,9 @@ def check_text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, s
 # Line breaks a model may write instead of "\n"; every other control character (C0, DEL, C1: a
 # model's stray escape or NUL), and the bidirectional overrides that can reorder what a line shows,
 # are removed. Tabs become spaces. Zero-width joiners stay: some scripts and emoji need them.
-_LINE_BREAKS = str.maketrans({"\r": "\n", "\v": "\n", "\f": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n",
-                              "\t": " "})  # fmt: skip
+_LINE_BREAKS = str.maketrans(
+    {"\r": "\n", "\v": "\n", "\f": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n", "\t": " "}
+)
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 

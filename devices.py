@@ -65,8 +65,13 @@ def register_resident(
     """Record a model that runs on ``device`` and is now on ``on`` (default: there already), so it
     can be brought over for its turn and parked on the CPU when room is short."""
     with _resident_lock:
-        _residents[name] = {"obj": obj, "gib": weights_gib(obj) if gib is None else gib, "home": device,
-                            "on": on or device, "managed": managed}  # fmt: skip
+        _residents[name] = {
+            "obj": obj,
+            "gib": weights_gib(obj) if gib is None else gib,
+            "home": device,
+            "on": on or device,
+            "managed": managed,
+        }
 
 
 def forget_resident(name: str) -> None:

@@ -21,6 +21,7 @@ import checks
 import describe
 import gpu
 import lyrics
+import lyrics_cleanup
 import model_checks
 import modes
 import music
@@ -94,7 +95,7 @@ def write_lyrics(
         said_stopped("lyrics", exc.message)
         yield text, "", req.seed
         return
-    cleaned, caption = lyrics.clean(text, req.sections())
+    cleaned, caption = lyrics_cleanup.clean(text, req.sections())
     if not cleaned:
         raise gr.Error("The writer returned no usable lyrics. Try again with another seed or more creativity.")
     yield cleaned, caption or lyrics.fallback_caption(req), req.seed

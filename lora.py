@@ -264,8 +264,9 @@ def not_finite(path: str) -> list[str]:
     with open(path, "rb") as f:
         (length,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(length))
-        for name, info in sorted(((k, v) for k, v in header.items() if k != "__metadata__"),
-                                 key=lambda kv: kv[1]["data_offsets"][0]):  # fmt: skip
+        for name, info in sorted(
+            ((k, v) for k, v in header.items() if k != "__metadata__"), key=lambda kv: kv[1]["data_offsets"][0]
+        ):
             dtype = _FLOATS.get(info["dtype"])
             begin, end = info["data_offsets"]
             if dtype is None:

@@ -1,9 +1,8 @@
 """The lyrics writer: Qwen 2.5 7B Instruct through transformers (CUDA/CPU) or mlx-lm (Apple Silicon;
 ``ACE_STUDIO_LYRICS_ENGINE`` forces either).
 
-It builds a songwriting prompt, streams the model's text, then cleans it into what ACE-Step sings
-well: one ``[Section]`` tag per section, no chat preamble, markdown, numbering or commentary, within
-the music model's lyric limit, plus a style caption for Generate.
+It builds a songwriting prompt and streams the model's text; ``lyrics_cleanup`` makes that text into
+what ACE-Step sings well, plus a style caption for Generate (``lyrics_cleanup.clean``).
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ import tooltips as tips
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 MLX_MODEL = "mlx-community/Qwen2.5-7B-Instruct-4bit"
-MAX_LYRICS_CHARS = 4096
 TOP_P = 0.9
 
 STRUCTURES: dict[str, list[str]] = {
@@ -51,10 +49,6 @@ STRUCTURES: dict[str, list[str]] = {
     "custom": [],
 }
 LENGTHS = {"short": 2, "medium": 4, "long": 6}  # lines per section
-SECTION_NAMES = (
-    "intro", "verse", "pre-chorus", "prechorus", "chorus", "post-chorus", "hook", "bridge", "breakdown",
-    "drop", "interlude", "solo", "instrumental", "refrain", "outro", "coda", "rap",
-)  # fmt: skip
 
 
 class LyricsError(ValueError):
@@ -116,110 +110,6 @@ def build_messages(req: Request, language_name: str) -> list[dict[str, str]]:
         "comma-separated description of the music in English (genre, mood, instruments, vocal type)."
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-
-# ---------------------------------------------------------------- clean-up
-
-_PREAMBLE = re.compile(
-    r"^(sure|certainly|of course|here('s| is| are)|okay|ok|absolutely|i('ve| have) written|below)\b.*", re.IGNORECASE
-)
-_COMMENTARY = re.compile(
-    r"^(note|notes|explanation|i hope|hope you|this song|these lyrics|feel free|let me know|enjoy)\b.*", re.IGNORECASE
-)
-_TITLE = re.compile(r"^(title|song title)\s*[:：-].*", re.IGNORECASE)
-_CAPTION = re.compile(r"^\W*(caption|style|style caption|music style)\s*[:：]\s*(.+)$", re.IGNORECASE)
-_NUMBERING = re.compile(r"^\s*(\d+[.)]|[-*•])\s+")
-_HEADER = re.compile(
-    r"^\s*(?:#+\s*|\*\*|__|\(|\[)?\s*(" + "|".join(re.escape(n) for n in SECTION_NAMES) + r")\b\s*(\d*)\s*"
-    r"(?:\([^)]*\))?\s*(?:\*\*|__|\)|\])?\s*:?\s*$",
-    re.IGNORECASE,
-)
-
-
-def _section_tag(line: str) -> str | None:
-    match = _HEADER.match(line)
-    if not match:
-        return None
-    name, number = match.group(1), match.group(2)
-    canon = {"prechorus": "Pre-Chorus", "pre-chorus": "Pre-Chorus", "post-chorus": "Post-Chorus"}.get(
-        name.lower(), name.capitalize()
-    )
-    return f"[{canon}{' ' + number if number else ''}]"
-
-
-def clean(raw: str, sections: list[str] | None = None, limit: int = MAX_LYRICS_CHARS) -> tuple[str, str]:
-    """Model output to ``(lyrics, caption)``: tags, no chatter, no control characters, within
-    ``limit`` characters."""
-    caption = ""
-    body: list[str] = []
-    for original in checks.printable(raw).split("\n"):
-        line = original.strip().strip("`").strip()
-        if not line:
-            body.append("")
-            continue
-        cap = _CAPTION.match(line.replace("*", ""))
-        if cap:
-            caption = cap.group(2).strip().strip('"').strip()
-            continue
-        tag = _section_tag(line.replace("*", "").replace("_", " ").strip())
-        if tag:
-            body.append(tag)
-            continue
-        if _PREAMBLE.match(line) or _TITLE.match(line.replace("*", "")) or line.startswith("#"):
-            continue
-        if _COMMENTARY.match(line.replace("*", "")):
-            break  # commentary closes the song; nothing after it is lyrics
-        line = _NUMBERING.sub("", line)
-        line = re.sub(r"[*_]{1,3}([^*_]+)[*_]{1,3}", r"\1", line).strip().strip('"').strip()
-        if line:
-            body.append(line)
-    lyrics = _assemble(body, sections or [])
-    return _trim(lyrics, limit), caption
-
-
-def _assemble(body: list[str], sections: list[str]) -> str:
-    """One tag per section; untagged text is split into the requested sections by blank lines."""
-    blocks: list[tuple[str | None, list[str]]] = []
-    tag: str | None = None
-    lines: list[str] = []
-    for line in [*body, ""]:
-        if line.startswith("[") and line.endswith("]"):
-            if tag or lines:
-                blocks.append((tag, lines))
-            tag, lines = line, []
-        elif line == "":
-            if lines and tag is None:
-                blocks.append((None, lines))
-                lines = []
-        else:
-            lines.append(line)
-    if tag or lines:
-        blocks.append((tag, lines))
-    names = iter(sections or [])
-    out: list[str] = []
-    last_tag = None
-    for block_tag, block_lines in blocks:
-        if block_tag is None:
-            block_tag = f"[{next(names, 'Verse')}]"
-        if not block_lines and block_tag == last_tag:
-            continue
-        if block_tag == last_tag and out:
-            out.extend(block_lines)  # a repeated tag with no new section between: one section
-            continue
-        if out:
-            out.append("")
-        out.append(block_tag)
-        out.extend(block_lines)
-        last_tag = block_tag
-    return "\n".join(out).strip()
-
-
-def _trim(lyrics: str, limit: int) -> str:
-    if len(lyrics) <= limit:
-        return lyrics
-    cut = lyrics[:limit]
-    boundary = cut.rfind("\n\n[")
-    return (cut[:boundary] if boundary > 0 else cut[: cut.rfind("\n")]).strip()
 
 
 # ---------------------------------------------------------------- the model
@@ -481,8 +371,17 @@ def make_request(
     seed_value = int(seed_number)
     if not 0.0 <= temp <= 1.5:
         raise LyricsError(f"Creativity must be between 0 and 1.5 (you asked for {temp:g}).", "temperature")
-    req = Request(theme, str(genre or "").strip(), str(mood or "").strip(), code, structure,
-                  str(custom_sections or ""), length, temp, seed_value)  # fmt: skip
+    req = Request(
+        theme,
+        str(genre or "").strip(),
+        str(mood or "").strip(),
+        code,
+        structure,
+        str(custom_sections or ""),
+        length,
+        temp,
+        seed_value,
+    )
     req.sections()  # a custom structure with no sections is refused here
     return req
 

@@ -171,8 +171,13 @@ def normalise(x: np.ndarray, target: float, ceiling_db: float = CEILING_DBTP) ->
     (with the take's true peak)."""
     before = loudness(x)
     if not math.isfinite(before) or before < QUIET_LUFS:
-        return x, {"target_lufs": target, "before_lufs": _db(before), "after_lufs": _db(before), "gain_db": 0.0,
-                   "note": f"left as rendered: quieter than {QUIET_LUFS:g} LUFS (silence or nearly)"}  # fmt: skip
+        return x, {
+            "target_lufs": target,
+            "before_lufs": _db(before),
+            "after_lufs": _db(before),
+            "gain_db": 0.0,
+            "note": f"left as rendered: quieter than {QUIET_LUFS:g} LUFS (silence or nearly)",
+        }
     gain = min(target - before, MAX_BOOST_DB)
     y = (x * 10 ** (gain / 20)).astype(np.float32)
     now, reduced, total, envelope = before + gain, 0.0, gain, None
@@ -205,16 +210,26 @@ def normalise(x: np.ndarray, target: float, ceiling_db: float = CEILING_DBTP) ->
             y = (x * 10 ** (unlimited / 20)).astype(np.float32)
             envelope = own * np.float32(10 ** (unlimited / 20))
             now, total, reduced = before + unlimited, unlimited, 0.0
-    info = {"target_lufs": target, "before_lufs": _db(before), "after_lufs": _db(now), "gain_db": round(total, 2),
-            "limited_db": reduced, "true_peak_dbtp": _db(_peak_db(envelope))}  # fmt: skip
+    info = {
+        "target_lufs": target,
+        "before_lufs": _db(before),
+        "after_lufs": _db(now),
+        "gain_db": round(total, 2),
+        "limited_db": reduced,
+        "true_peak_dbtp": _db(_peak_db(envelope)),
+    }
     if target - before > MAX_BOOST_DB:
         info["note"] = f"raised by at most {MAX_BOOST_DB:g} dB: a take this quiet would bring up its noise"
     elif abs(now - target) > 0.5 and given_back:
-        info["note"] = (f"reached {now:.1f} LUFS{' with no limiting' if reduced == 0 else ''}: its peaks are as "
-                        f"dense as the rest of it, so more gain would only be taken back by the limiter")  # fmt: skip
+        info["note"] = (
+            f"reached {now:.1f} LUFS{' with no limiting' if reduced == 0 else ''}: its peaks are as "
+            f"dense as the rest of it, so more gain would only be taken back by the limiter"
+        )
     elif abs(now - target) > 0.5:
-        info["note"] = (f"reached {now:.1f} LUFS: its peaks are so dense that louder would take more than "
-                        f"{MAKEUP_DB:g} dB of extra limiting")  # fmt: skip
+        info["note"] = (
+            f"reached {now:.1f} LUFS: its peaks are so dense that louder would take more than "
+            f"{MAKEUP_DB:g} dB of extra limiting"
+        )
     return y, info
 
 

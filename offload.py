@@ -45,8 +45,9 @@ def requested() -> str:
     return value
 
 
-def choose(free_gib: float, total_gib: float, pipeline_gib: float = PIPELINE_GIB,
-           largest_gib: float = LARGEST_PART_GIB) -> str:  # fmt: skip
+def choose(
+    free_gib: float, total_gib: float, pipeline_gib: float = PIPELINE_GIB, largest_gib: float = LARGEST_PART_GIB
+) -> str:
     """The mode ``auto`` runs on a card that reports ``free_gib`` free of ``total_gib``: the weights
     must fit the free memory less ``1 - BUDGET`` of the card, kept for activations."""
     room = free_gib - (1.0 - BUDGET) * total_gib

@@ -113,8 +113,10 @@ def resolve(name: str, variant: str) -> tuple[Preset, str]:
     if preset is None:
         raise UnknownPreset(f"There is no LoRA preset called {said}. Presets here: {choices}.")
     if variant not in preset.fits:
-        raise UnknownPreset(f"The LoRA preset {said} was made for {preset.base or 'another model'}, not the model "
-                            f"loaded here. Presets here: {choices}.")  # fmt: skip
+        raise UnknownPreset(
+            f"The LoRA preset {said} was made for {preset.base or 'another model'}, not the model "
+            f"loaded here. Presets here: {choices}."
+        )
     path = cached_file(preset)
     if path is None:
         raise UnknownPreset(f"The LoRA preset {said} is not installed on this studio. Presets here: {choices}.")

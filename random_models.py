@@ -366,8 +366,12 @@ def write_upstream_checkpoint(
     dit.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)
     entries: list[tuple[str, Any]] = []
-    for prefix, module in (("decoder.", meta.transformer), ("encoder.", meta.condition_encoder),
-                           ("tokenizer.", meta.audio_tokenizer), ("detokenizer.", meta.audio_token_detokenizer)):  # fmt: skip
+    for prefix, module in (
+        ("decoder.", meta.transformer),
+        ("encoder.", meta.condition_encoder),
+        ("tokenizer.", meta.audio_tokenizer),
+        ("detokenizer.", meta.audio_token_detokenizer),
+    ):
         for k, v in module.state_dict().items():
             if k == "silence_latent":
                 continue

@@ -16,8 +16,16 @@ from typing import Any
 SIGNATURES = ("f7e0c4bc", "d12395a8", "92cfc3b6", "04573f0d")
 SOURCES = ["drums", "bass", "other", "vocals"]
 # Four layers as the real model (so its attention sees short sequences), four channels, 1 s segments.
-TINY = {"channels": 4, "depth": 4, "nfft": 1024, "t_layers": 1, "t_heads": 1, "dconv_depth": 1, "dconv_comp": 2,
-        "segment": Fraction(1, 1)}  # fmt: skip
+TINY = {
+    "channels": 4,
+    "depth": 4,
+    "nfft": 1024,
+    "t_layers": 1,
+    "t_heads": 1,
+    "dconv_depth": 1,
+    "dconv_comp": 2,
+    "segment": Fraction(1, 1),
+}
 
 
 def _encode(value: Any) -> Any:
@@ -47,8 +55,11 @@ def save_stems_model(folder: str | Path, seed: int = 0, hub_repo: str | None = N
     for i, sig in enumerate(SIGNATURES):
         torch.manual_seed(seed + i)
         model = HTDemucs(**kwargs)
-        metadata = {"klass": "demucs.htdemucs.HTDemucs", "args": "[]",
-                    "kwargs": json.dumps({k: _encode(v) for k, v in kwargs.items()})}  # fmt: skip
+        metadata = {
+            "klass": "demucs.htdemucs.HTDemucs",
+            "args": "[]",
+            "kwargs": json.dumps({k: _encode(v) for k, v in kwargs.items()}),
+        }
         state = {k: v.contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(target / f"{sig}.safetensors"), metadata=metadata)
     weights = [[1.0 if j == SOURCES.index(s) else 0.0 for j in range(4)] for s in ("drums", "bass", "other", "vocals")]
@@ -74,9 +85,13 @@ def measure(seconds: float, folder: Path) -> dict[str, float]:
     cpu, rss, started = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, time.perf_counter()
     stems.residual(mix, stems.separate(mix)["stems"])
     wall, usage = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
-    return {"audio_s": seconds, "wall_s_per_audio_min": round(wall / seconds * 60, 1),
-            "cpu_s_per_audio_min": round((usage.ru_utime + usage.ru_stime - cpu) / seconds * 60, 1),
-            "peak_rss_mb_before": round(rss), "peak_rss_mb_after": round(usage.ru_maxrss / 1024)}  # fmt: skip
+    return {
+        "audio_s": seconds,
+        "wall_s_per_audio_min": round(wall / seconds * 60, 1),
+        "cpu_s_per_audio_min": round((usage.ru_utime + usage.ru_stime - cpu) / seconds * 60, 1),
+        "peak_rss_mb_before": round(rss),
+        "peak_rss_mb_after": round(usage.ru_maxrss / 1024),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

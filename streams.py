@@ -241,6 +241,11 @@ async def _gone(send: Any, call_api: bool) -> None:
     else:
         message = {"msg": "unexpected_error", "message": GONE, "success": False, "session_not_found": True}
         body = f"data: {json.dumps(message)}\n\n"
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")],
+        }
+    )
     await send({"type": "http.response.body", "body": body.encode(), "more_body": False})

@@ -1,4 +1,5 @@
-"""The five tabs, each declared by one function that reads like the tab itself, its events beside it.
+"""The five tabs, each declared by one function that reads like the tab itself, its events beside it
+(the Lyrics tab's is ``lyrics_page``'s; the fields are ``form_fields``', the bricks ``widgets``').
 
 A music tab's function lays out its form and result column and returns a ``MusicTab``: the inputs of
 its endpoint in the preparer's order, its buttons, its result. ``wire_music`` gives every music tab
@@ -18,13 +19,12 @@ import admission
 import checks
 import describe
 import examples
-import gpu
+import form_fields
 import handlers
 import idea_row
-import lyrics
+import lyrics_page
 import modes
 import player
-import quota
 import records
 import results
 import songs
@@ -66,37 +66,12 @@ class MusicTab:
 PAGE_ONLY = ("instrumental", "record")
 
 
-def example_rows(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
-    """``gr.Examples`` whose loading event (``load_example_<tab>``, an example's number from 0) says
-    in words which numbers there are: Gradio's own answered 10⁹ or "x" with a bare "Error"."""
-    made = gr.Examples(rows, inputs, **kwargs)
-    dataset, own = made.dataset, made.dataset.preprocess
-    count = len(rows)
-
-    def preprocess(payload: Any) -> Any:
-        if payload is not None and not (type(payload) is int and 0 <= payload < count):
-            raise gr.Error(f"There is no example {checks.shown(payload)}: the examples are numbered 0 to {count - 1}.")
-        return own(payload)
-
-    dataset.preprocess = preprocess
-    return made
-
-
 def demo_examples(tab: str, rows: list[tuple], inputs: list[Any]) -> gr.Examples:
     """An audio tab's examples: the synthesized demo song (its first input) with each row's settings."""
     song = examples.demo_song()
-    return example_rows(
+    return widgets.example_rows(
         [[song, *row] for row in rows], inputs, label="Try the demo song", api_name=f"load_example_{tab}"
     )
-
-
-def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
-    """*Describe* under the song, the note beneath it that says what the planner wrote, and (on a
-    ZeroGPU Space) what a press reserves."""
-    button = gr.Button("Describe", size="sm", interactive=describe.available(), elem_id=f"{prefix}-describe")
-    note = gr.Markdown(tips.DESCRIBE if describe.available() else tips.DESCRIBE_OFF, elem_classes=["hint"],
-                       elem_id=f"{prefix}-describe-note")  # fmt: skip
-    return button, note, widgets.reserves_line(f"{prefix}-describe")
 
 
 def generate_tab(variant: Any) -> MusicTab:
@@ -104,74 +79,130 @@ def generate_tab(variant: Any) -> MusicTab:
     with gr.Tab("Generate", id="generate"):
         with widgets.music_form("Generate", "gen", checks.MAX_TAKES) as form:
             idea = idea_row.build()
-            prompt = gr.Textbox("", label="Style caption", info=tips.CAPTION, lines=2, elem_id="gen-prompt")
-            lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=10, elem_id="gen-lyrics")
-            instrumental = gr.Checkbox(
-                label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental"
-            )
-            think, auto_length = widgets.think_controls()
-            duration = widgets.lenient_slider(
-                checks.MIN_SECONDS, checks.MAX_SECONDS, value=30, step=1,
-                label="Duration (seconds)", info=tips.DURATION, elem_id="gen-duration",
-            )  # fmt: skip
+            fields = _generate_up_front()
             with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
-                bpm, key, time_sig = widgets.musical_fields("gen", tips.BPM)
-                language = widgets.language_dropdown("gen")
-                seed, steps, guidance, fmt = widgets.sampling_controls(variant, "gen")
-                with gr.Row():
-                    shift = widgets.lenient_slider(
-                        *checks.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT,
-                        elem_id="gen-shift",
-                    )  # fmt: skip
-                    takes = widgets.lenient_slider(
-                        1, checks.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes"
-                    )
-                reference = widgets.reference_input("gen")
-                record = widgets.any_file(
-                    gr.File(
-                        label="Bring back a take's settings (its .json)", type="filepath", height=100,
-                        elem_id="gen-record", elem_classes=["compact-drop"],
-                    )
-                )  # fmt: skip
-                *lora, lora_preset = widgets.lora_controls("gen", variant.name)
-                rewrite = widgets.rewrite_caption_switch()
-                plan = widgets.plan_box()
-                finishing = widgets.finish_controls("gen")
+                fields |= _generate_advanced(variant)
         with form.column:
             variation = variation_row.build("gen")
         # Below the form and the results, so on a phone the results follow the button.
         # Instrumental ticked where an example's lyrics are "[Instrumental]", as the box itself would do.
-        example_rows(
-            [[*e, e[1] == checks.INSTRUMENTAL_TAG] for e in examples.GENERATE], [prompt, lyrics, duration, language, instrumental],
-            label="Try one of these", example_labels=examples.GENERATE_LABELS,
+        widgets.example_rows(
+            [[*e, e[1] == checks.INSTRUMENTAL_TAG] for e in examples.GENERATE],
+            [fields[k] for k in ("prompt", "lyrics", "audio_duration", "vocal_language", "instrumental")],
+            label="Try one of these",
+            example_labels=examples.GENERATE_LABELS,
             api_name="load_example_generate",
-        )  # fmt: skip
-    # Instant events the page calls directly (``queue=False``): they take no place in the queue.
-    instrumental.input(
-        results.toggle_instrumental, instrumental, lyrics, api_name="toggle_instrumental", api_visibility="private",
-        queue=False,
-    )  # fmt: skip
-    # However it was ticked (an example too): the lyrics box is locked while Instrumental is on.
-    instrumental.change(None, instrumental, lyrics, js=widgets.LOCKED_WHILE_JS, api_visibility="private")
-    # With Length: auto the slider's value is not used: it says so by standing still.
-    auto_length.change(
-        lambda on: gr.update(interactive=not on), auto_length, duration, queue=False, api_visibility="private"
-    )
-    # In the page only (see waveform.REGION_JS for why no server event may take a typed number).
-    takes.change(
-        None, takes, [*form.result.boxes, form.result.pick], js=results.SHOW_TAKES_JS, api_visibility="private"
-    )
-    fields = {"prompt": prompt, "lyrics": lyrics, "audio_duration": duration, "bpm": bpm, "key_scale": key,
-              "time_signature": time_sig, "vocal_language": language, "seed": seed, "inference_steps": steps,
-              "guidance_scale": guidance, "shift": shift, "batch_size": takes, "audio_format": fmt,
-              "reference_audio": reference, "lora": lora[0], "lora_scale": lora[1], "think": think,
-              "auto_length": auto_length, "rewrite_caption": rewrite, "plan": plan, "loudness": finishing[0],
-              "fade_in": finishing[1], "fade_out": finishing[2], "lora_preset": lora_preset,
-              "instrumental": instrumental, "record": record}  # fmt: skip
+        )
+    _wire_generate_switches(fields, form.result)
+    # In the preparer's order, then the page's own: the order the reserves line reads them in.
+    order = [*inspect.signature(modes.PREPARE["generate"]).parameters, *PAGE_ONLY]
+    fields = dict(sorted(fields.items(), key=lambda item: order.index(item[0])))
     return MusicTab("generate", fields, form, idea=idea, variation=variation)
 
 
-def _song_fields(source: Any, prompt: Any, lyrics: Any, more: widgets.SongSettings, **own: Any) -> dict[str, Any]:
+def _generate_up_front() -> dict[str, Any]:
+    """Generate's unfolded fields by the preparer's names (and the page's Instrumental switch)."""
+    prompt = gr.Textbox("", label="Style caption", info=tips.CAPTION, lines=2, elem_id="gen-prompt")
+    lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=10, elem_id="gen-lyrics")
+    instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental")
+    think, auto_length = form_fields.think_controls()
+    duration = widgets.lenient_slider(
+        checks.MIN_SECONDS,
+        checks.MAX_SECONDS,
+        value=30,
+        step=1,
+        label="Duration (seconds)",
+        info=tips.DURATION,
+        elem_id="gen-duration",
+    )
+    return {
+        "prompt": prompt,
+        "lyrics": lyrics,
+        "audio_duration": duration,
+        "think": think,
+        "auto_length": auto_length,
+        "instrumental": instrumental,
+    }
+
+
+def _generate_advanced(variant: Any) -> dict[str, Any]:
+    """Generate's folded fields by the preparer's names (and the page's record upload)."""
+    bpm, key, time_sig = form_fields.musical_fields("gen", tips.BPM)
+    language = form_fields.language_dropdown("gen")
+    seed, steps, guidance, fmt = form_fields.sampling_controls(variant, "gen")
+    with gr.Row():
+        shift = widgets.lenient_slider(
+            *checks.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT, elem_id="gen-shift"
+        )
+        takes = widgets.lenient_slider(
+            1, checks.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes"
+        )
+    reference = form_fields.reference_input("gen")
+    record = widgets.any_file(
+        gr.File(
+            label="Bring back a take's settings (its .json)",
+            type="filepath",
+            height=100,
+            elem_id="gen-record",
+            elem_classes=["compact-drop"],
+        )
+    )
+    lora, scale, preset = form_fields.lora_controls("gen", variant.name)
+    rewrite = form_fields.rewrite_caption_switch()
+    plan = form_fields.plan_box()
+    loudness, fade_in, fade_out = form_fields.finish_controls("gen")
+    return {
+        "bpm": bpm,
+        "key_scale": key,
+        "time_signature": time_sig,
+        "vocal_language": language,
+        "seed": seed,
+        "inference_steps": steps,
+        "guidance_scale": guidance,
+        "shift": shift,
+        "batch_size": takes,
+        "audio_format": fmt,
+        "reference_audio": reference,
+        "lora": lora,
+        "lora_scale": scale,
+        "rewrite_caption": rewrite,
+        "plan": plan,
+        "loudness": loudness,
+        "fade_in": fade_in,
+        "fade_out": fade_out,
+        "lora_preset": preset,
+        "record": record,
+    }
+
+
+def _wire_generate_switches(fields: dict[str, Any], result: widgets.Result) -> None:
+    """Generate's instant events, which the page calls directly (``queue=False``) and so take no place
+    in the queue, or which run in the page alone."""
+    instrumental, lyrics = fields["instrumental"], fields["lyrics"]
+    instrumental.input(
+        results.toggle_instrumental,
+        instrumental,
+        lyrics,
+        api_name="toggle_instrumental",
+        api_visibility="private",
+        queue=False,
+    )
+    # However it was ticked (an example too): the lyrics box is locked while Instrumental is on.
+    instrumental.change(None, instrumental, lyrics, js=widgets.LOCKED_WHILE_JS, api_visibility="private")
+    # With Length: auto the slider's value is not used: it says so by standing still.
+    fields["auto_length"].change(
+        lambda on: gr.update(interactive=not on),
+        fields["auto_length"],
+        fields["audio_duration"],
+        queue=False,
+        api_visibility="private",
+    )
+    # In the page only (see waveform.REGION_JS for why no server event may take a typed number).
+    takes = fields["batch_size"]
+    takes.change(None, takes, [*result.boxes, result.pick], js=results.SHOW_TAKES_JS, api_visibility="private")
+
+
+def _song_fields(source: Any, prompt: Any, lyrics: Any, more: form_fields.SongSettings, **own: Any) -> dict[str, Any]:
     """An audio tab's form by the preparer's names: the song, its text, its folded settings, and its own
     fields (``own``: Cover's strength, Extend's seconds, Edit's region)."""
     seed, steps, guidance, fmt = more.sampling
@@ -187,18 +218,23 @@ def cover_tab(variant: Any) -> MusicTab:
     """A song and a new style; lyrics, timbre and sampling folded away."""
     with gr.Tab("Cover", id="cover"):
         with widgets.music_form("Make cover", "cover", checks.MAX_TAKES) as form:
-            source, info, _ = widgets.song_input("cover")
-            described = describe_button("cover")
+            source, info, _ = form_fields.song_input("cover")
+            described = form_fields.describe_button("cover")
             prompt = gr.Textbox("", label="New style", info=tips.COVER_CAPTION, lines=2, elem_id="cover-prompt")
             strength = widgets.lenient_slider(
-                0.0, 1.0, value=0.6, step=0.05, label="Cover strength", info=tips.COVER_STRENGTH,
+                0.0,
+                1.0,
+                value=0.6,
+                step=0.05,
+                label="Cover strength",
+                info=tips.COVER_STRENGTH,
                 elem_id="cover-strength",
-            )  # fmt: skip
+            )
             with gr.Accordion("Advanced settings", open=False, elem_id="cover-advanced"):
                 lyrics = gr.Textbox(
                     "", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6, elem_id="cover-lyrics"
                 )
-                more = widgets.song_settings("cover", variant, reference=True)
+                more = form_fields.song_settings("cover", variant, reference=True)
         with form.column:
             variation = variation_row.build("cover")
         demo_examples("cover", examples.COVER, [source, prompt, strength])
@@ -218,12 +254,16 @@ def extend_tab(variant: Any) -> MusicTab:
     """A song, how much to add and its style; the waveform marks the seam."""
     with gr.Tab("Extend", id="extend"):
         with widgets.music_form("Extend", "extend", checks.MAX_TAKES) as form:
-            source, info, wave = widgets.song_input("extend", wave=True)
-            described = describe_button("extend")
+            source, info, wave = form_fields.song_input("extend", wave=True)
+            described = form_fields.describe_button("extend")
             seconds = widgets.lenient_slider(
-                *checks.EXTEND_RANGE, value=30, step=1, label="Seconds to add", info=tips.EXTEND_SECONDS,
+                *checks.EXTEND_RANGE,
+                value=30,
+                step=1,
+                label="Seconds to add",
+                info=tips.EXTEND_SECONDS,
                 elem_id="extend-seconds",
-            )  # fmt: skip
+            )
             prompt = gr.Textbox(
                 "", label="Style of the continuation", info=tips.EXTEND_CAPTION, elem_id="extend-prompt"
             )
@@ -231,7 +271,7 @@ def extend_tab(variant: Any) -> MusicTab:
                 lyrics = gr.Textbox(
                     "", label="Lyrics for the new part", info=tips.LYRICS, lines=6, elem_id="extend-lyrics"
                 )
-                more = widgets.song_settings("extend", variant)
+                more = form_fields.song_settings("extend", variant)
         with form.column:
             variation = variation_row.build("extend")
         demo_examples("extend", examples.EXTEND, [source, prompt, seconds])
@@ -254,8 +294,8 @@ def edit_tab(variant: Any) -> MusicTab:
     """A song, the region to regenerate (dragged on the waveform or typed) and its new words."""
     with gr.Tab("Edit", id="edit"):
         with widgets.music_form("Regenerate region", "edit", checks.MAX_TAKES) as form:
-            source, info, wave = widgets.song_input("edit", wave=True)
-            described = describe_button("edit")
+            source, info, wave = form_fields.song_input("edit", wave=True)
+            described = form_fields.describe_button("edit")
             with gr.Row(equal_height=True):
                 start = widgets.lenient(gr.Number(value=0, label="Region start (s)", elem_id="edit-start"))
                 end = widgets.lenient(gr.Number(value=10, label="Region end (s)", elem_id="edit-end"))
@@ -266,7 +306,7 @@ def edit_tab(variant: Any) -> MusicTab:
                 "", label="New words for the region", info=tips.EDIT_LYRICS, lines=4, elem_id="edit-lyrics"
             )
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
-                more = widgets.song_settings("edit", variant)
+                more = form_fields.song_settings("edit", variant)
         with form.column:
             variation = variation_row.build("edit")
         demo_examples("edit", examples.EDIT, [source, start, end, prompt, lyrics])
@@ -288,72 +328,8 @@ def edit_tab(variant: Any) -> MusicTab:
 
 
 def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
-    """The song idea in, lyrics streamed out, then handed to Generate."""
-    languages = [(f"{name} ({code})", code) for code, name in checks.LANGUAGES.items()]
-    with gr.Tab("Lyrics", id="lyrics"):
-        with gr.Row():
-            with gr.Column(scale=3):
-                theme = gr.Textbox("", label="What is the song about?", info=tips.LYRICS_THEME, lines=2,
-                                   elem_id="ly-theme")  # fmt: skip
-                with gr.Row():
-                    genre = gr.Textbox("", label="Genre / style", info=tips.LYRICS_GENRE, elem_id="ly-genre")
-                    mood = gr.Textbox("", label="Mood", info=tips.LYRICS_MOOD, elem_id="ly-mood")
-                language = gr.Dropdown(
-                    languages,
-                    value="en",
-                    label="Language",
-                    info=tips.LYRICS_LANGUAGE,
-                    allow_custom_value=True,
-                    elem_id="ly-language",
-                )
-                with gr.Accordion("Advanced settings", open=False, elem_id="ly-advanced"):
-                    structure = gr.Dropdown(
-                        list(lyrics.STRUCTURES), value="verse-chorus", label="Structure",
-                        info=tips.LYRICS_STRUCTURE, allow_custom_value=True, elem_id="ly-structure",
-                    )  # fmt: skip
-                    custom = gr.Textbox("", label="Custom sections", info=tips.LYRICS_CUSTOM, elem_id="ly-custom")
-                    with gr.Row():
-                        length = widgets.lenient_radio(
-                            list(lyrics.LENGTHS),
-                            value="medium",
-                            label="Length",
-                            info=tips.LYRICS_LENGTH,
-                            elem_id="ly-length",
-                        )
-                        temperature = widgets.lenient_slider(
-                            0.0, 1.5, value=0.8, step=0.05, label="Creativity", info=tips.LYRICS_TEMPERATURE,
-                            elem_id="ly-temperature",
-                        )  # fmt: skip
-                        seed = widgets.lenient(
-                            gr.Number(value=-1, precision=0, label="Seed", info=tips.SEED, elem_id="ly-seed")
-                        )
-                button, stop = widgets.action_buttons("Write lyrics", "ly")
-                reserves = widgets.reserves_line("ly")
-            with gr.Column(scale=3):
-                text = gr.Textbox("", label="Lyrics", lines=18, elem_id="ly-text")
-                caption = gr.Textbox("", label="Suggested style caption", elem_id="ly-caption")
-                used = gr.Number(None, precision=0, label="Seed used", info=tips.LYRICS_SEED_USED, interactive=False,
-                                 elem_id="ly-seed-used")  # fmt: skip
-                use = gr.Button("Use in Generate", elem_id="ly-use")
-        example_rows(
-            [list(e) for e in examples.LYRICS], [theme, genre, mood, language],
-            label="Try one of these", api_name="load_example_lyrics",
-        )  # fmt: skip
-    button.click(None, None, None, js=widgets.scroll_js("ly-text"), api_visibility="private")
-    check = admission.validator(lyrics.make_request, list(inspect.signature(lyrics.make_request).parameters), "theme")
-    button.click(
-        handlers.write_lyrics, [theme, genre, mood, language, structure, temperature, seed, custom, length],
-        [text, caption, used], api_name="lyrics", concurrency_id="gpu", show_progress_on=[text], validator=check,
-    )  # fmt: skip
-    stop.click(handlers.stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
-    wire_reserves(demo, "lyrics", reserves, {"structure": structure, "length": length})
-    g = generate.fields
-    # Public, as README documents it: in view_api() and callable by keyword (text, caption, vocal_language).
-    use.click(
-        handlers.use_in_generate, [text, caption, language], [g["lyrics"], g["prompt"], g["instrumental"],
-                                                              g["vocal_language"], tabs],
-        api_name="use_in_generate", queue=False,
-    ).then(None, None, g["lyrics"], js=widgets.EDITABLE_JS, api_visibility="private")  # fmt: skip
+    """The Lyrics tab (``lyrics_page``): the song idea in, lyrics streamed out, then handed to Generate."""
+    lyrics_page.build(demo, generate.fields, tabs)
 
 
 def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
@@ -385,7 +361,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
     varied, variations = _wire_variations(demo, tab)
     stems = wire_stems(demo, tab) + wire_describe(demo, tab) + _wire_idea(demo, tab) + (varied,)
-    wire_reserves(demo, tab.name, tab.form.reserves, tab.fields)
+    widgets.wire_reserves(demo, tab.name, tab.form.reserves, tab.fields)
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
     tab.form.stop.click(handlers.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
     if tab.reading is not None:
@@ -393,27 +369,15 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
         # In the uploads' own small queue (and door, ``admission``): a burst of uploads never waits
         # behind, nor counts as, GPU work.
         tab.source.change(
-            read, inputs, outputs, api_name=f"{tab.name}_analyze", concurrency_id=admission.UPLOADS,
-            concurrency_limit=uploads.decodes_at_once(), show_progress="minimal",
-        )  # fmt: skip
+            read,
+            inputs,
+            outputs,
+            api_name=f"{tab.name}_analyze",
+            concurrency_id=admission.UPLOADS,
+            concurrency_limit=uploads.decodes_at_once(),
+            show_progress="minimal",
+        )
     return {tab.name: run, varied: variations}
-
-
-def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[str, Any]) -> None:
-    """On a ZeroGPU Space, the line under a GPU button says what a press reserves (``quota``), from the
-    page's load on and as each field it depends on changes: arithmetic in an instant event, no queue."""
-    if not gpu.on_zero_gpu():
-        return
-    read = {name: component for name, component in fields.items() if name in quota.reads(mode)}
-    names, inputs = list(read), list(read.values())
-
-    def show(*values: Any) -> str:
-        return quota.reserves_line(mode, dict(zip(names, values, strict=True)))
-
-    # At the page's load only where the fields already say (the other buttons wait for a song or a take).
-    loads = [demo.load] if mode in ("generate", "lyrics", "write_song") else []
-    for trigger in [*loads, *(component.change for component in inputs)]:
-        trigger(show, inputs, line, queue=False, api_visibility="private", show_progress="hidden")
 
 
 def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
@@ -426,19 +390,25 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
     for tab in music:
         sends = dict(tab.form.result.sends)
         sends.pop("settings").click(
-            quiet(results.settings_from_record), [tab.form.result.meta, tab.form.result.pick], [*settings, tabs],
-            api_name=f"settings_from_{tab.name}", validator=results.take_validator(1),
-        )  # fmt: skip
+            quiet(results.settings_from_record),
+            [tab.form.result.meta, tab.form.result.pick],
+            [*settings, tabs],
+            api_name=f"settings_from_{tab.name}",
+            validator=results.take_validator(1),
+        )
     receivers = {tab.name: tab.receives for tab in music if tab.receives}
     for tab in music:
         for target, button in tab.form.result.sends.items():
             if target == "settings":
                 continue
             button.click(
-                quiet(results.send_to(target)), [tab.form.result.pick, tab.form.result.meta], receivers[target],
-                api_name=f"send_{tab.name}_to_{target}", api_visibility="private", validator=results.take_validator(0),
-            ).then(lambda target=target: gr.Tabs(selected=target), None, tabs, api_visibility="private",
-                   queue=False)  # fmt: skip
+                quiet(results.send_to(target)),
+                [tab.form.result.pick, tab.form.result.meta],
+                receivers[target],
+                api_name=f"send_{tab.name}_to_{target}",
+                api_visibility="private",
+                validator=results.take_validator(0),
+            ).then(lambda target=target: gr.Tabs(selected=target), None, tabs, api_visibility="private", queue=False)
 
 
 def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
@@ -450,12 +420,16 @@ def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
         public = tab.name == "generate" and i == 0
         name = "stems" if public else f"stems_{tab.name}_{i + 1}"
         slot.button.click(
-            handlers.stems_endpoint(tab.name), [slot.take, tab.form.result.meta], slot.players, api_name=name,
-            api_visibility="public" if public else "private", concurrency_id="gpu",
+            handlers.stems_endpoint(tab.name),
+            [slot.take, tab.form.result.meta],
+            slot.players,
+            api_name=name,
+            api_visibility="public" if public else "private",
+            concurrency_id="gpu",
             show_progress_on=[tab.form.result.takes[i]],
             validator=admission.validator(handlers.check_stems, ["take", "record"], "record"),
-        ).success(None, None, slot.box, js=widgets.SHOW_JS, api_visibility="private")  # fmt: skip
-        wire_reserves(demo, "stems", slot.reserves, {"take": slot.take, "record": tab.form.result.meta})
+        ).success(None, None, slot.box, js=widgets.SHOW_JS, api_visibility="private")
+        widgets.wire_reserves(demo, "stems", slot.reserves, {"take": slot.take, "record": tab.form.result.meta})
         names.append(name)
     return tuple(names)
 
@@ -463,7 +437,7 @@ def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
 def _wire_idea(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
     if tab.idea is None:
         return ()
-    wire_reserves(demo, "write_song", tab.idea[3], {})
+    widgets.wire_reserves(demo, "write_song", tab.idea[3], {})
     return idea_row.wire(tab.idea, tab.fields)
 
 
@@ -474,7 +448,7 @@ def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, Any]:
     takes, show = (tab.fields["batch_size"], results.SHOW_TAKES_JS) if tab.name == "generate" else (None, one)
     tab.form.button.click(None, takes, [*result.boxes, result.pick], js=show, api_visibility="private")
     read = {"take": result.pick, "record": result.meta, "count": tab.variation.count}
-    wire_reserves(demo, "variations", tab.variation.reserves, read)
+    widgets.wire_reserves(demo, "variations", tab.variation.reserves, read)
     return variation_row.wire(tab.variation, result, tab.name, tab.fields)
 
 
@@ -485,12 +459,16 @@ def wire_describe(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
     if tab.describe is None:
         return ()
     button, note, reserves, fields = tab.describe
-    wire_reserves(demo, "describe", reserves, {"src_audio": tab.source})
+    widgets.wire_reserves(demo, "describe", reserves, {"src_audio": tab.source})
     name = "describe" if tab.name == "cover" else f"describe_{tab.name}"
     button.click(
-        handlers.describe_endpoint(tab.name), [tab.source, *fields], [*fields, note], api_name=name,
-        api_visibility="public" if tab.name == "cover" else "private", concurrency_id="gpu",
-        show_progress_on=[note], validator=admission.validator(describe.check, ["src_audio", *describe.FORM],
-                                                               "src_audio"),
-    )  # fmt: skip
+        handlers.describe_endpoint(tab.name),
+        [tab.source, *fields],
+        [*fields, note],
+        api_name=name,
+        api_visibility="public" if tab.name == "cover" else "private",
+        concurrency_id="gpu",
+        show_progress_on=[note],
+        validator=admission.validator(describe.check, ["src_audio", *describe.FORM], "src_audio"),
+    )
     return (name,)

@@ -392,8 +392,11 @@ def _synced(result: dict[str, Any], index: int, path: Path, root: Path, seconds:
     found = (result.get("lyrics") or [None] * (index + 1))[index]
     if not found:
         return {}
-    return {"lrc": path.with_suffix(".lrc").relative_to(root).as_posix(), "lyric_score": found["score"],
-            "lyric_lines": lrc.fit(found["lines"], seconds)}  # fmt: skip
+    return {
+        "lrc": path.with_suffix(".lrc").relative_to(root).as_posix(),
+        "lyric_score": found["score"],
+        "lyric_lines": lrc.fit(found["lines"], seconds),
+    }
 
 
 def _write_lrcs(record: dict[str, Any], paths: list[Path], params: dict[str, Any]) -> None:

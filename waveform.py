@@ -130,8 +130,9 @@ def draw(song: np.ndarray, extra: Any = 0.0, start: Any = None, end: Any = None,
 
 def refused(message: str) -> str:
     """The widget's JSON for an upload that cannot be used: no peaks, and why (shown in its place)."""
-    return json.dumps({"peaks": [], "seconds": 0, "extra": 0, "start": 0, "end": 0, "select": False,
-                       "message": f"⚠️ {message}"})  # fmt: skip
+    return json.dumps(
+        {"peaks": [], "seconds": 0, "extra": 0, "start": 0, "end": 0, "select": False, "message": f"⚠️ {message}"}
+    )
 
 
 def _number(value: Any) -> float:

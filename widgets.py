@@ -1,31 +1,25 @@
-"""The page's small building blocks: a tab's fields, its buttons and its result column.
+"""The page's small building blocks: lenient fields and file inputs, a tab's buttons, its result column
+and the two columns of a music form (``music_form``).
 
-Each helper returns the components it made (and wires only what lives inside it, such as the ½ and
-2× tempo buttons); ``tabs`` composes them into the five tabs.
+Each helper returns the components it made; ``form_fields`` builds a tab's field groups from these
+bricks and ``tabs`` composes both into the five tabs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import gradio as gr
 
-import admission
 import checks
 import gpu
-import handlers
-import models
-import planner
 import player
-import presets
-import songs
+import quota
 import tooltips as tips
 import uploads
-import waveform
 
 STEM_NAMES = ("vocals", "drums", "bass", "other")  # stems.STEMS, without importing the separator's room
 
@@ -155,7 +149,7 @@ def stem_slot(prefix: str, i: int) -> StemSlot:
                     buttons=["download"],
                     elem_id=f"{prefix}-take-{i}-{name}",
                 )
-            )  # fmt: skip
+            )
             for name in STEM_NAMES
         ]
     return StemSlot(button, take, box, players, reserves)
@@ -173,37 +167,32 @@ def takes_column(
         with gr.Column(visible=i == 0, min_width=0) as box:
             slots.append(
                 take_slot(
-                    gr.Audio(label=label, type="filepath", interactive=False, buttons=["download"], visible=False,
-                             elem_id=f"{prefix}-take-{i + 1}-file")
+                    gr.Audio(
+                        label=label,
+                        type="filepath",
+                        interactive=False,
+                        buttons=["download"],
+                        visible=False,
+                        elem_id=f"{prefix}-take-{i + 1}-file",
+                    )
                 )
-            )  # fmt: skip
+            )
             players.append(
-                gr.HTML("", html_template=player.template(label), js_on_load=player.JS,
-                        elem_id=f"{prefix}-take-{i + 1}", elem_classes=["take-player-box"], min_height=120)
-            )  # fmt: skip
+                gr.HTML(
+                    "",
+                    html_template=player.template(label),
+                    js_on_load=player.JS,
+                    elem_id=f"{prefix}-take-{i + 1}",
+                    elem_classes=["take-player-box"],
+                    min_height=120,
+                )
+            )
             stems.append(stem_slot(prefix, i + 1))
         boxes.append(box)
     return slots, players, boxes, stems
 
 
 SEND_TARGETS = (("Cover", "cover"), ("Extend", "extend"), ("Edit", "edit"))
-
-
-def sampling_controls(variant: models.Variant, prefix: str):
-    with gr.Row():
-        seed = lenient(gr.Number(label="Seed", value=-1, precision=0, info=tips.SEED, elem_id=f"{prefix}-seed"))
-        steps = lenient_slider(
-            *checks.STEPS_RANGE, value=variant.steps, step=1, label="Steps", info=tips.STEPS, elem_id=f"{prefix}-steps"
-        )
-    with gr.Row():
-        guidance = lenient_slider(
-            *checks.GUIDANCE_RANGE, value=variant.guidance, step=0.5, label="Guidance", info=tips.GUIDANCE,
-            elem_id=f"{prefix}-guidance",
-        )  # fmt: skip
-        fmt = lenient_radio(
-            checks.FORMATS, value="wav", label="Output format", info=tips.FORMAT, elem_id=f"{prefix}-format"
-        )
-    return seed, steps, guidance, fmt
 
 
 def scroll_js(elem_id: str, hidden: str = "") -> str:
@@ -216,124 +205,20 @@ def scroll_js(elem_id: str, hidden: str = "") -> str:
     )
 
 
-def language_dropdown(prefix: str) -> gr.Dropdown:
-    """The sung language; "unknown" (the model tells from the lyrics) first and chosen, as upstream's UI."""
-    languages = [(tips.LANGUAGE_UNKNOWN, checks.UNKNOWN)]
-    languages += [(f"{name} ({code})", code) for code, name in checks.LANGUAGES.items()]
-    return gr.Dropdown(
-        languages, value=checks.UNKNOWN, label="Vocal language", info=tips.LANGUAGE, allow_custom_value=True,
-        elem_id=f"{prefix}-language",
-    )  # fmt: skip
+def example_rows(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
+    """``gr.Examples`` whose loading event (``load_example_<tab>``, an example's number from 0) says
+    in words which numbers there are: Gradio's own answered 10⁹ or "x" with a bare "Error"."""
+    made = gr.Examples(rows, inputs, **kwargs)
+    dataset, own = made.dataset, made.dataset.preprocess
+    count = len(rows)
 
+    def preprocess(payload: Any) -> Any:
+        if payload is not None and not (type(payload) is int and 0 <= payload < count):
+            raise gr.Error(f"There is no example {checks.shown(payload)}: the examples are numbered 0 to {count - 1}.")
+        return own(payload)
 
-def think_controls() -> tuple[gr.Checkbox, gr.Checkbox]:
-    """Generate's Think switch and, beside it, upstream's *Length: auto* (the planner chooses it)."""
-    ready = planner.enabled()
-    with gr.Row():
-        think = gr.Checkbox(
-            label="Think", value=ready, interactive=ready, info=tips.THINK if ready else tips.THINK_OFF,
-            elem_id="gen-think",
-        )  # fmt: skip
-        auto = gr.Checkbox(
-            label="Length: auto", value=False, interactive=ready, info=tips.THINK_LENGTH, elem_id="gen-auto-length"
-        )
-    return think, auto
-
-
-def rewrite_caption_switch() -> gr.Checkbox:
-    """Upstream's ``use_cot_caption``, on as upstream: off keeps the visitor's caption for the music
-    model while the plan still sets BPM, key and metre. Folded away: few change it."""
-    return gr.Checkbox(
-        label="Let Think rewrite the caption", value=True, interactive=planner.enabled(), info=tips.THINK_CAPTION,
-        elem_id="gen-think-caption",
-    )  # fmt: skip
-
-
-def plan_box() -> gr.Textbox:
-    """A plan brought back from a take ("Use these settings"): with it, Think skips its thinking and
-    the take comes out again from its seed; empty, Think plans anew."""
-    box = gr.Textbox("", label="Plan (from a take)", info=tips.PLAN, lines=2, max_lines=6, elem_id="gen-plan")
-    # The API takes back what it returns: a take's ``planner`` dict arrives as JSON text (a text box
-    # would make it Python's repr), so the field's length limit and ``checks.check_plan`` read it.
-    box.preprocess = lambda payload: (
-        json.dumps(payload, ensure_ascii=False)
-        if isinstance(payload, dict)
-        else None
-        if payload is None
-        else str(payload)
-    )
-    box.api_info = lambda: {"anyOf": [{"type": "string"}, {"type": "object"}]}
-    return box
-
-
-def reference_input(prefix: str) -> gr.Audio:
-    """An optional voice or instrument whose timbre the take borrows (the pipeline's ``reference_audio``)."""
-    reference = any_file(
-        gr.Audio(
-            label="Timbre reference (optional)",
-            type="filepath",
-            sources=["upload"],
-            elem_id=f"{prefix}-reference",
-            elem_classes=["compact-drop"],
-        )
-    )
-    gr.Markdown(tips.REFERENCE, elem_classes=["hint"])
-    return reference
-
-
-def lora_controls(prefix: str, variant: str | None = None) -> tuple[gr.File, gr.Slider, gr.Dropdown]:
-    """A visitor's own LoRA, or a preset from the Hub, for this request only."""
-    offered = presets.offered(variant or models.active_variant().name)
-    # Hidden where none is installed for this model; unknown names still reach the studio's check.
-    preset = gr.Dropdown(
-        [(tips.LORA_PRESET_NONE, ""), *[(p.label, p.name) for p in offered]], value="", label="LoRA preset",
-        info=tips.LORA_PRESET, allow_custom_value=True, visible=bool(offered), elem_id=f"{prefix}-lora-preset",
-    )  # fmt: skip
-    with gr.Row():
-        # No ``file_types``: Gradio would refuse another suffix with a bare "400 Bad Request"; the
-        # studio's own check says what a LoRA file must be.
-        lora = any_file(
-            gr.File(
-                label="LoRA (optional)",
-                type="filepath",
-                height=120,
-                elem_id=f"{prefix}-lora",
-                elem_classes=["compact-drop"],
-            )
-        )
-        scale = lenient_slider(
-            *checks.LORA_SCALE_RANGE, value=1.0, step=0.05, label="LoRA strength", info=tips.LORA_SCALE,
-            elem_id=f"{prefix}-lora-scale",
-        )  # fmt: skip
-    note = gr.Markdown(tips.LORA, elem_classes=["hint"], elem_id=f"{prefix}-lora-note")
-    # Checked on arrival, as every upload is: a file that is no LoRA is named now, not at the press.
-    lora.change(
-        handlers.describe_lora, lora, note, api_name=f"{prefix}_lora_check", api_visibility="private",
-        concurrency_id=admission.UPLOADS, concurrency_limit=uploads.decodes_at_once(), show_progress="minimal",
-    )  # fmt: skip
-    return lora, scale, preset
-
-
-def finish_controls(prefix: str, loudness: bool = True) -> tuple[Any, ...]:
-    """A take's loudness (a new take's; Edit and Extend keep the source's) and its fades."""
-    with gr.Row():
-        level = (
-            [
-                lenient(
-                    gr.Dropdown(
-                        checks.LOUDNESS_CHOICES, value="-14", label="Loudness", info=tips.LOUDNESS,
-                        allow_custom_value=True, elem_id=f"{prefix}-loudness",
-                    )
-                )
-            ]
-            if loudness
-            else []
-        )  # fmt: skip
-        fades = [
-            lenient_slider(*checks.FADE_RANGE, value=0, step=0.5, label=label, info=info, elem_id=f"{prefix}-{name}")
-            for label, info, name in (("Fade in (s)", tips.FADE_IN, "fade-in"), ("Fade out (s)", tips.FADE_OUT, "fade-out"))
-        ]  # fmt: skip
-    return (*level, *fades)
+    dataset.preprocess = preprocess
+    return made
 
 
 class Result(NamedTuple):
@@ -360,15 +245,28 @@ show();
 
 def result_column(prefix: str, n: int = 1) -> Result:
     takes, players, boxes, stems = takes_column(prefix, n)
-    seeds = gr.HTML(tips.RESULT_EMPTY, html_template='<p class="result-line"></p>', js_on_load=PLAIN_TEXT_JS,
-                    elem_id=f"{prefix}-seeds", elem_classes=["result-note"], padding=False)  # fmt: skip
+    seeds = gr.HTML(
+        tips.RESULT_EMPTY,
+        html_template='<p class="result-line"></p>',
+        js_on_load=PLAIN_TEXT_JS,
+        elem_id=f"{prefix}-seeds",
+        elem_classes=["result-note"],
+        padding=False,
+    )
     # Until a take exists the column shows "Nothing here yet" alone (theme.CSS: ``result-column``).
     with gr.Row(elem_classes=["result-actions"]):
         # Shown once Generate is set to more than one take (``results.SHOW_TAKES_JS``).
         pick = lenient(
-            gr.Number(value=1, precision=0, label="Take to send", visible=False, minimum=1, maximum=n,
-                      elem_id=f"{prefix}-pick")
-        )  # fmt: skip
+            gr.Number(
+                value=1,
+                precision=0,
+                label="Take to send",
+                visible=False,
+                minimum=1,
+                maximum=n,
+                elem_id=f"{prefix}-pick",
+            )
+        )
         sends = {
             tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS
         }
@@ -386,89 +284,41 @@ def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
             label, variant="primary", size="lg", scale=4, elem_id=f"{prefix}-button", elem_classes=["main-action"]
         )
         stop_button = gr.Button(
-            "Stop", variant="stop", size="lg", scale=1, min_width=90, elem_id=f"{prefix}-stop",
+            "Stop",
+            variant="stop",
+            size="lg",
+            scale=1,
+            min_width=90,
+            elem_id=f"{prefix}-stop",
             elem_classes=["stop-action"],
-        )  # fmt: skip
+        )
     return action, stop_button
 
 
 def reserves_line(prefix: str, *classes: str) -> gr.Markdown:
     """Under a GPU button on a ZeroGPU Space: what a press will reserve of the visitor's daily quota
-    (filled in by ``tabs.wire_reserves``); nowhere else."""
+    (filled in by ``wire_reserves``); nowhere else."""
     shown = gpu.on_zero_gpu()
     return gr.Markdown(
         tips.RESERVES_NOT_YET, visible=shown, elem_id=f"{prefix}-reserves", elem_classes=["hint", *classes]
     )
 
 
-def song_input(prefix: str, wave: bool = False) -> tuple[gr.Audio, gr.Markdown, gr.HTML | None]:
-    """The song upload, the line under it (filled by ``musical_controls``' analysis) and, where the
-    tab works on a stretch of the song, its waveform (``waveform.py``): a region to drag in Edit,
-    the seam in Extend."""
-    src = any_file(
-        gr.Audio(
-            label="Song", type="filepath", sources=["upload"], elem_id=f"{prefix}-src", elem_classes=["compact-drop"]
-        )
-    )
-    info = gr.Markdown("", elem_id=f"{prefix}-src-info")
-    if not wave:
-        return src, info, None
-    wave = gr.HTML("", html_template=waveform.TEMPLATE, js_on_load=waveform.JS, elem_id=f"{prefix}-wave",
-                   padding=False)  # fmt: skip
-    return src, info, wave
+def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[str, Any]) -> None:
+    """On a ZeroGPU Space, the line under a GPU button says what a press reserves (``quota``), from the
+    page's load on and as each field it depends on changes: arithmetic in an instant event, no queue."""
+    if not gpu.on_zero_gpu():
+        return
+    read = {name: component for name, component in fields.items() if name in quota.reads(mode)}
+    names, inputs = list(read), list(read.values())
 
+    def show(*values: Any) -> str:
+        return quota.reserves_line(mode, dict(zip(names, values, strict=True)))
 
-def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
-    """BPM, key and time signature fields, "auto" by default."""
-    with gr.Row():
-        bpm = lenient(gr.Number(label="BPM (0 = auto)", value=0, info=bpm_info, precision=0,
-                                 elem_id=f"{prefix}-bpm"))  # fmt: skip
-        key = gr.Dropdown([checks.AUTO, *checks.KEYS], value=checks.AUTO, label="Key", info=tips.KEY,
-                          allow_custom_value=True, elem_id=f"{prefix}-key")  # fmt: skip
-        meter = gr.Dropdown([checks.AUTO, *checks.TIME_SIGNATURES], value=checks.AUTO, label="Time signature",
-                            info=tips.TIME_SIGNATURE, allow_custom_value=True, elem_id=f"{prefix}-meter")  # fmt: skip
-    return bpm, key, meter
-
-
-def musical_controls(prefix: str) -> tuple[Any, Any, Any]:
-    """An audio tab's BPM, key and time signature, prefilled from the upload's analysis (``songs``)."""
-    bpm, key, meter = musical_fields(prefix, tips.BPM_DETECTED)
-    with gr.Row():
-        half = gr.Button("½ tempo", size="sm", elem_id=f"{prefix}-half-tempo")
-        double = gr.Button("2× tempo", size="sm", elem_id=f"{prefix}-double-tempo")
-    half.click(lambda b: songs.scale_tempo(b, 0.5), bpm, bpm, api_visibility="private", queue=False)
-    double.click(lambda b: songs.scale_tempo(b, 2.0), bpm, bpm, api_visibility="private", queue=False)
-    return bpm, key, meter
-
-
-class SongSettings(NamedTuple):
-    """An audio tab's folded settings."""
-
-    language: gr.Dropdown
-    music: tuple[Any, Any, Any]  # BPM, key, time signature
-    reference: gr.Audio | None
-    sampling: tuple[Any, Any, Any, Any]  # seed, steps, guidance, output format
-    lora: tuple[gr.File, gr.Slider]
-    lora_preset: gr.Dropdown
-    finish: tuple[Any, ...]  # loudness (Cover only), fade in, fade out
-
-
-def song_settings(prefix: str, variant: models.Variant, reference: bool = False) -> SongSettings:
-    """Cover's, Extend's and Edit's advanced settings (BPM, key and metre filled in from the upload)."""
-    return SongSettings(
-        language_dropdown(prefix),
-        musical_controls(prefix),
-        reference_input(prefix) if reference else None,
-        sampling_controls(variant, prefix),
-        *_lora_split(lora_controls(prefix, variant.name)),
-        # Cover makes a whole new take; Extend and Edit keep the source, whose loudness rules.
-        finish_controls(prefix, loudness=reference),
-    )
-
-
-def _lora_split(controls: tuple[gr.File, gr.Slider, gr.Dropdown]) -> tuple[tuple[gr.File, gr.Slider], gr.Dropdown]:
-    # The preset is the preparers' last parameter; the file and strength sit where they always did.
-    return controls[:2], controls[2]
+    # At the page's load only where the fields already say (the other buttons wait for a song or a take).
+    loads = [demo.load] if mode in ("generate", "lyrics", "write_song") else []
+    for trigger in [*loads, *(component.change for component in inputs)]:
+        trigger(show, inputs, line, queue=False, api_visibility="private", show_progress="hidden")
 
 
 @dataclass

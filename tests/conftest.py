@@ -228,8 +228,15 @@ def studio_process(env: dict[str, str], work: Path, timeout: float = 120) -> Ite
     log = work / f"studio-{port}.log"
     full = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), **env}
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=die_with_parent)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env=full,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_serving(url, proc, log, timeout)
@@ -270,8 +277,7 @@ def studio_server(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
     port = free_port()
     demo = app.build_ui()
     app.configure_queue(demo)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_options())  # fmt: skip
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
     yield f"http://127.0.0.1:{port}/", out
     demo.close()
     backend.reset_backend()

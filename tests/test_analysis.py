@@ -55,8 +55,13 @@ def test_a_click_with_chords_in_g_major(tmp_path):
 
 
 def test_a_waltz_in_a_minor(tmp_path):
-    song = _song(tmp_path / "waltz.wav", 150, [_triad("A", True), _triad("D", True), _triad("E"), _triad("A", True)],
-                 beats_per_bar=3, bars=16)  # fmt: skip
+    song = _song(
+        tmp_path / "waltz.wav",
+        150,
+        [_triad("A", True), _triad("D", True), _triad("E"), _triad("A", True)],
+        beats_per_bar=3,
+        bars=16,
+    )
     found = analysis.analyze(song)
     assert abs(found.bpm - 150) <= 2 and found.key == "A minor" and found.beats_per_bar == 3, found
 

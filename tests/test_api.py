@@ -41,8 +41,9 @@ def test_generate_endpoint_by_keyword(client, studio_server):
 def test_takes_are_served_from_the_output_folder_without_a_copy(studio_server):
     url, out = studio_server
     raw = Client(url, verbose=False, download_files=False)
-    result = raw.predict(prompt="funk groove", audio_duration=10, inference_steps=1, seed=5, think=False,
-                         api_name="/generate")  # fmt: skip
+    result = raw.predict(
+        prompt="funk groove", audio_duration=10, inference_steps=1, seed=5, think=False, api_name="/generate"
+    )
     relative = result[-1]["takes"][0]["audio"]
     # The page fetches the take where the studio wrote it (no copy in Gradio's cache), by a URL that
     # names no server folder.
@@ -55,17 +56,43 @@ def test_takes_are_served_from_the_output_folder_without_a_copy(studio_server):
 def test_api_parameters_all_have_defaults(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]
     names = [p["parameter_name"] for p in api["parameters"]]
-    for want in ("prompt", "lyrics", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language",
-                 "seed", "inference_steps", "guidance_scale", "batch_size", "audio_format"):  # fmt: skip
+    for want in (
+        "prompt",
+        "lyrics",
+        "audio_duration",
+        "bpm",
+        "key_scale",
+        "time_signature",
+        "vocal_language",
+        "seed",
+        "inference_steps",
+        "guidance_scale",
+        "batch_size",
+        "audio_format",
+    ):
         assert want in names
     assert all(p["parameter_has_default"] for p in api["parameters"])
 
 
 def test_same_seed_same_audio_through_the_api(client):
-    a = client.predict(lyrics="[Chorus]\nsing along", audio_duration=10, inference_steps=2, seed=99, batch_size=2,
-                       think=False, api_name="/generate")  # fmt: skip
-    b = client.predict(lyrics="[Chorus]\nsing along", audio_duration=10, inference_steps=2, seed=99, batch_size=2,
-                       think=False, api_name="/generate")  # fmt: skip
+    a = client.predict(
+        lyrics="[Chorus]\nsing along",
+        audio_duration=10,
+        inference_steps=2,
+        seed=99,
+        batch_size=2,
+        think=False,
+        api_name="/generate",
+    )
+    b = client.predict(
+        lyrics="[Chorus]\nsing along",
+        audio_duration=10,
+        inference_steps=2,
+        seed=99,
+        batch_size=2,
+        think=False,
+        api_name="/generate",
+    )
     np.testing.assert_array_equal(sf.read(a[0])[0], sf.read(b[0])[0])
     np.testing.assert_array_equal(sf.read(a[1])[0], sf.read(b[1])[0])
     assert [t["seed"] for t in a[-1]["takes"]] == [99, 100]
@@ -94,17 +121,25 @@ def chain_audio_modes(client, tmp_path) -> Path:
     from test_audio_modes import tone
 
     src = tone(tmp_path / "song.wav", seconds=10, rate=44100, channels=1)
-    ext = client.predict(src_audio=handle_file(str(src)), prompt="go on", extend_seconds=5, inference_steps=2,
-                         seed=3, api_name="/extend")  # fmt: skip
+    ext = client.predict(
+        src_audio=handle_file(str(src)), prompt="go on", extend_seconds=5, inference_steps=2, seed=3, api_name="/extend"
+    )
     assert sf.info(ext[0]).frames == 15 * 48000 and ext[-1]["mode"] == "extend"
-    edited = client.predict(src_audio=handle_file(ext[0]), prompt="breakdown", repainting_start=2,
-                            repainting_end=6, inference_steps=2, api_name="/edit")  # fmt: skip
+    edited = client.predict(
+        src_audio=handle_file(ext[0]),
+        prompt="breakdown",
+        repainting_start=2,
+        repainting_end=6,
+        inference_steps=2,
+        api_name="/edit",
+    )
     assert sf.info(edited[0]).frames == 15 * 48000
     before, after = sf.read(ext[0])[0], sf.read(edited[0])[0]
     np.testing.assert_array_equal(before[: 2 * 48000], after[: 2 * 48000])
     np.testing.assert_array_equal(before[6 * 48000 :], after[6 * 48000 :])
-    covered = client.predict(src_audio=handle_file(edited[0]), prompt="choir", audio_cover_strength=0.8,
-                             inference_steps=2, api_name="/cover")  # fmt: skip
+    covered = client.predict(
+        src_audio=handle_file(edited[0]), prompt="choir", audio_cover_strength=0.8, inference_steps=2, api_name="/cover"
+    )
     assert sf.info(covered[0]).frames == 15 * 48000 and covered[-1]["mode"] == "cover"
     return src
 
@@ -138,8 +173,19 @@ def test_four_visitors_at_once_all_get_their_song(studio_server):
 
 def test_use_these_settings_makes_the_same_take_again(client, studio_server, tmp_path):
     _, out = studio_server
-    first = client.predict(prompt="bossa nova", lyrics="[Verse]\nsol", audio_duration=10, bpm=120, key_scale="A minor",
-                           inference_steps=2, seed=40, batch_size=2, audio_format="flac", think=False, api_name="/generate")  # fmt: skip
+    first = client.predict(
+        prompt="bossa nova",
+        lyrics="[Verse]\nsol",
+        audio_duration=10,
+        bpm=120,
+        key_scale="A minor",
+        inference_steps=2,
+        seed=40,
+        batch_size=2,
+        audio_format="flac",
+        think=False,
+        api_name="/generate",
+    )
     record = first[-1]
     fields = client.predict(record, 2, api_name="/settings_from_generate")
     # "Take to send" outside the takes made: the field's words, before anything runs.
@@ -159,11 +205,26 @@ def test_use_these_settings_makes_the_same_take_again(client, studio_server, tmp
         "flac",
     )
     assert (duration, bpm, key, meter, language, steps) == (10, 120, "A minor", "auto", "unknown", 2)
-    again = client.predict(prompt=prompt, lyrics=lyrics["value"], audio_duration=duration, bpm=bpm, key_scale=key,
-                           time_signature=meter, vocal_language=language, seed=seed, inference_steps=steps,
-                           guidance_scale=guidance, shift=shift, batch_size=takes, audio_format=fmt,
-                           think=fields[14], auto_length=fields[15], rewrite_caption=fields[16], plan=fields[17],
-                           api_name="/generate")  # fmt: skip
+    again = client.predict(
+        prompt=prompt,
+        lyrics=lyrics["value"],
+        audio_duration=duration,
+        bpm=bpm,
+        key_scale=key,
+        time_signature=meter,
+        vocal_language=language,
+        seed=seed,
+        inference_steps=steps,
+        guidance_scale=guidance,
+        shift=shift,
+        batch_size=takes,
+        audio_format=fmt,
+        think=fields[14],
+        auto_length=fields[15],
+        rewrite_caption=fields[16],
+        plan=fields[17],
+        api_name="/generate",
+    )
     # Made without Think, it comes back without: no plan (a Think take's plan: tests/test_planner.py).
     assert fields[14] is False and fields[17] == ""
     # A take of a batch, made again alone from its seed (batched numerics differ in the last bits).
@@ -194,8 +255,9 @@ def test_the_api_is_as_readme_documents_it_and_its_seed_line_is_plain_text(clien
     )
     assert (lyrics, caption, instrumental, language) == ("[Verse]\nhola", "pop, bright", False, "es")
     assert client.predict(text="[Verse]\nla", caption="folk", api_name="/use_in_generate")[3] == "en"
-    *_, line, _ = client.predict(prompt="pop", audio_duration=10, inference_steps=1, seed=7, think=False,
-                                 api_name="/generate")  # fmt: skip
+    *_, line, _ = client.predict(
+        prompt="pop", audio_duration=10, inference_steps=1, seed=7, think=False, api_name="/generate"
+    )
     assert re.fullmatch(r"Seeds — take 1: 7 · made in [\d.]+ s on CPU", line), line  # no Markdown, no escapes
 
 
@@ -210,8 +272,16 @@ def test_describe_fills_only_the_empty_fields_and_refuses_a_bad_upload(client, t
     assert key in checks.KEYS and meter in checks.TIME_SIGNATURES and language in (*checks.LANGUAGES, "unknown")
     assert bpm == 0 or checks.BPM_RANGE[0] <= bpm <= checks.BPM_RANGE[1]
     # What the visitor wrote stays as it is.
-    mine = client.predict(src_audio=song, prompt="my style", lyrics="[Verse]\nmine", vocal_language="ja", bpm=97,
-                          key_scale="A minor", time_signature="3", api_name="/describe")  # fmt: skip
+    mine = client.predict(
+        src_audio=song,
+        prompt="my style",
+        lyrics="[Verse]\nmine",
+        vocal_language="ja",
+        bpm=97,
+        key_scale="A minor",
+        time_signature="3",
+        api_name="/describe",
+    )
     assert mine[:6] == ("my style", "[Verse]\nmine", "ja", 97, "A minor", "3")
     (tmp_path / "notes.wav").write_text("not a song")
     with pytest.raises(ValidationError, match="src_audio: .*notes.wav"):
@@ -220,8 +290,9 @@ def test_describe_fills_only_the_empty_fields_and_refuses_a_bad_upload(client, t
 
 def test_expected_events_are_one_log_line_each(client, capfd):
     capfd.readouterr()
-    job = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, seed=1, think=False,
-                        api_name="/generate")  # fmt: skip
+    job = client.submit(
+        prompt="long jam", audio_duration=60, inference_steps=200, seed=1, think=False, api_name="/generate"
+    )
     deadline = time.time() + 60
     while not any((p.index or 0) >= 1 for p in job.status().progress_data or []) and time.time() < deadline:
         time.sleep(0.05)  # gradio_client offers no progress callback to wait on
@@ -245,8 +316,15 @@ def test_a_long_take_plays_from_a_small_preview_served_beside_it(studio_server):
     raw = Client(url, verbose=False, download_files=False)
     # 30 s stands for a long take: what is proved (a preview beside it, its size, length and ranges)
     # does not depend on the length, and the render's CPU time does.
-    result = raw.predict(prompt="slow ambient swell", audio_duration=30, inference_steps=1, seed=8, batch_size=2,
-                         think=False, api_name="/generate")  # fmt: skip
+    result = raw.predict(
+        prompt="slow ambient swell",
+        audio_duration=30,
+        inference_steps=1,
+        seed=8,
+        batch_size=2,
+        think=False,
+        api_name="/generate",
+    )
     record = result[-1]
     assert record["encoding"] == {"format": "wav", "bits": 16}
     assert record["preview"] == {"format": "mp3", "bitrate_kbps": 128, "bitrate_mode": "constant"}
@@ -262,8 +340,9 @@ def test_a_long_take_plays_from_a_small_preview_served_beside_it(studio_server):
         # It plays the encoder's delay (no LAME header): under two MPEG frames longer than the take.
         assert rate == 48000 and 0 <= len(decoded) - 30 * 48000 < 2 * 1152
         # The player seeks by byte ranges.
-        ranged = urllib.request.Request(slot["url"].replace(take["audio"], take["preview"]),
-                                        headers={"Range": "bytes=1000-1999"})  # fmt: skip
+        ranged = urllib.request.Request(
+            slot["url"].replace(take["audio"], take["preview"]), headers={"Range": "bytes=1000-1999"}
+        )
         with urllib.request.urlopen(ranged, timeout=10) as response:
             assert response.status == 206 and response.read() == preview[1000:2000]
         # Its own record keeps no peaks (they are the page's), and names the preview.
@@ -277,9 +356,16 @@ def test_an_mp3_take_is_320_kbps_with_its_title_and_the_studio_in_its_tags(clien
     from mutagen.mp3 import MP3, BitrateMode
 
     _, out = studio_server
-    result = client.predict(prompt="night drive synthwave", lyrics="[Verse]\nNeon rain on the empty street\nhold on",
-                            audio_duration=10, inference_steps=1, seed=321, audio_format="mp3", think=False,
-                            api_name="/generate")  # fmt: skip
+    result = client.predict(
+        prompt="night drive synthwave",
+        lyrics="[Verse]\nNeon rain on the empty street\nhold on",
+        audio_duration=10,
+        inference_steps=1,
+        seed=321,
+        audio_format="mp3",
+        think=False,
+        api_name="/generate",
+    )
     record = result[-1]
     assert record["encoding"] == {"format": "mp3", "bitrate_kbps": 320, "bitrate_mode": "constant"}
     take = record["takes"][0]

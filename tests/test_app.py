@@ -53,9 +53,12 @@ def test_missing_weights_are_found_missing_before_torch_is_imported(tmp_path):
         "import sys, backend, models\n"
         "try:\n    backend.get_backend()\nexcept models.WeightsMissing as exc:\n    print(type(exc).__name__)\n"
         "print([m for m in ('torch', 'diffusers') if m in sys.modules])",
-        HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path), HF_HUB_CACHE=str(tmp_path / "hub"), ACE_STUDIO_MODEL="",
+        HF_HUB_OFFLINE="1",
+        HF_HOME=str(tmp_path),
+        HF_HUB_CACHE=str(tmp_path / "hub"),
+        ACE_STUDIO_MODEL="",
         ACE_STUDIO_VARIANT="xl-sft",
-    )  # fmt: skip
+    )
     assert got.split() == ["WeightsMissing", "[]"]
 
 

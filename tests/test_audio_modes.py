@@ -21,8 +21,16 @@ import uploads
 SR = 48000
 
 
-def tone(path: Path, seconds: float = 12.0, rate: int = SR, channels: int = 2, freq: float = 440.0, amp: float = 0.5,
-         fmt: str | None = None, subtype: str | None = None) -> Path:  # fmt: skip
+def tone(
+    path: Path,
+    seconds: float = 12.0,
+    rate: int = SR,
+    channels: int = 2,
+    freq: float = 440.0,
+    amp: float = 0.5,
+    fmt: str | None = None,
+    subtype: str | None = None,
+) -> Path:
     t = np.arange(int(seconds * rate)) / rate
     x = amp * np.sin(2 * np.pi * freq * t) * (1 + 0.2 * np.sin(2 * np.pi * 0.5 * t)) / 1.2
     data = np.stack([x * (0.9 + 0.1 * c) for c in range(channels)], axis=1).astype(np.float32)
@@ -184,8 +192,9 @@ def test_same_seed_same_result_for_audio_modes(studio_env, tmp_path):
 def test_chain_generate_extend_edit_cover(studio_env):
     first, _ = handlers.make("generate", prompt="synthwave", audio_duration=10, **KW)
     sung = "[Verse]\nneon rain\nsilver train\n[Bridge]\nall night"
-    longer, extended = handlers.make("extend", src_audio=first[0], prompt="synthwave outro", lyrics=sung,
-                                     extend_seconds=5, **KW)  # fmt: skip
+    longer, extended = handlers.make(
+        "extend", src_audio=first[0], prompt="synthwave outro", lyrics=sung, extend_seconds=5, **KW
+    )
     assert sf.info(longer[0]).frames == 15 * SR
     edited, region = handlers.make(
         "edit", src_audio=longer[0], prompt="drum break", lyrics=sung, repainting_start=4, repainting_end=8, **KW

@@ -96,10 +96,20 @@ def test_each_row_says_what_the_studio_would_declare(warm_backend, tmp_path, mon
 
 
 def _info() -> dict:
-    return {"size": "xl", "device": "cuda", "environment": "env", "attention": None, "compile": False,
-            "vae_tiling": False, "import_app_s": 3.0, "import_gradio_s": 2.5, "cold_build_s": 20.0,
-            "overhead": {"studio_s": 1.26, "direct_s": 1.2, "overhead": 0.05}, "overhead_case": "sft, 60 s",
-            "overhead_runs": 3}  # fmt: skip
+    return {
+        "size": "xl",
+        "device": "cuda",
+        "environment": "env",
+        "attention": None,
+        "compile": False,
+        "vae_tiling": False,
+        "import_app_s": 3.0,
+        "import_gradio_s": 2.5,
+        "cold_build_s": 20.0,
+        "overhead": {"studio_s": 1.26, "direct_s": 1.2, "overhead": 0.05},
+        "overhead_case": "sft, 60 s",
+        "overhead_runs": 3,
+    }
 
 
 def test_the_report_has_every_phase():

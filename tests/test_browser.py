@@ -312,8 +312,9 @@ def test_write_it_fills_generate_from_one_line(page):
 
 @pytest.fixture
 def phone(browser, site, request):
-    yield from _open(browser, site, request.node.name, False, viewport={"width": 375, "height": 740},
-                     is_mobile=True, has_touch=True)  # fmt: skip
+    yield from _open(
+        browser, site, request.node.name, False, viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True
+    )
 
 
 def _in_view(page, selector: str) -> bool:
@@ -353,8 +354,9 @@ def test_progress_and_results_are_in_view_after_the_press(phone, page):
 
 def test_a_phone_shows_the_synced_lines_of_a_take(browser, site, request):
     """390 × 844: the lines wrap inside the player, nothing widens the page, the sung line is marked."""
-    for phone in _open(browser, site, request.node.name, False, viewport={"width": 390, "height": 844},
-                       is_mobile=True, has_touch=True):  # fmt: skip
+    for phone in _open(
+        browser, site, request.node.name, False, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    ):
         _no_think(phone)
         phone.locator("#gen-prompt textarea").fill("dream pop")
         long_line = "a very long line that a phone has to wrap because it will not fit on one row of the screen"
@@ -490,8 +492,9 @@ def test_every_take_of_a_batch_plays_from_its_preview_with_the_servers_waveform(
         player = f"#gen-take-{i}"
         page.wait_for_function(
             "sel => { const a = document.querySelector(sel + ' audio'); return a && a.duration > 0; }",
-            arg=player, timeout=3 * TIMEOUT_MS,  # three takes rendered and encoded on a loaded CPU
-        )  # fmt: skip
+            arg=player,
+            timeout=3 * TIMEOUT_MS,  # three takes rendered and encoded on a loaded CPU
+        )
         audio = page.locator(f"{player} audio")
         assert audio.get_attribute("src").endswith("-preview.mp3") and "/takes/" in audio.get_attribute("src")
         assert audio.evaluate("a => a.duration") == pytest.approx(15.0, abs=0.05)

@@ -67,8 +67,15 @@ def test_a_forged_four_by_ten_minutes_request_is_refused_at_the_door(studio):
     with Rss(studio.proc.pid).peak() as memory:
         started = time.perf_counter()
         with pytest.raises(ValidationError) as info:
-            studio.client.predict(prompt="forged", think=True, auto_length=True, batch_size=4, inference_steps=1,
-                                  plan=FORGED_PLAN, api_name="/generate")  # fmt: skip
+            studio.client.predict(
+                prompt="forged",
+                think=True,
+                auto_length=True,
+                batch_size=4,
+                inference_steps=1,
+                plan=FORGED_PLAN,
+                api_name="/generate",
+            )
         took = time.perf_counter() - started
     text = str(info.value)
     print(f"\nforged 4 × 600 s: refused in {took:.2f} s, +{memory['delta'] / MB:.0f} MB peak RSS\n{text}")
@@ -80,8 +87,9 @@ def test_a_forged_four_by_ten_minutes_request_is_refused_at_the_door(studio):
     assert took < 20 and memory["delta"] < 150 * MB and _files(studio.out) == before
     # The same without a plan (the plain path) meets the same bound, in the same words.
     with pytest.raises(ValidationError, match="4 takes of 10 minutes is more than one request may make here"):
-        studio.client.predict(prompt="plain", audio_duration=600, batch_size=4, inference_steps=1, think=False,
-                              api_name="/generate")  # fmt: skip
+        studio.client.predict(
+            prompt="plain", audio_duration=600, batch_size=4, inference_steps=1, think=False, api_name="/generate"
+        )
     # A visitor behind it is not kept waiting.
     started = time.perf_counter()
     studio.client.predict(prompt="victim", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
@@ -160,8 +168,9 @@ def test_the_output_folder_keeps_its_quota_oldest_first_never_a_take_being_fetch
     with httpx.stream("GET", url) as download:  # a visitor is fetching the oldest take right now
         assert download.status_code == 200
         next(download.iter_bytes(4096))
-        result = studio.client.predict(prompt="new", audio_duration=10, inference_steps=1, think=False,
-                                       api_name="/generate")  # fmt: skip
+        result = studio.client.predict(
+            prompt="new", audio_duration=10, inference_steps=1, think=False, api_name="/generate"
+        )
     held = sum(p.stat().st_size for p in _files(studio.out))
     print(f"\noutput folder after a new take: {held / MB:.1f} MB of {QUOTA_MB} MB")
     assert oldest.exists() and not older.exists() and not older.with_suffix(".json").exists() and old.exists()
@@ -169,11 +178,19 @@ def test_the_output_folder_keeps_its_quota_oldest_first_never_a_take_being_fetch
     # Room the folder cannot make (what is left is fresh or being fetched) is refused before anything runs.
     _old_take(studio.out, 4, 6, 0)  # another visitor's take, just made
     before = _files(studio.out)
-    for takes_, seconds, words in ((4, 10, "folder for finished songs is full"),
-                                   (4, 60, r"MB, more than the studio's folder for finished songs holds \(20 MB\)")):  # fmt: skip
+    for takes_, seconds, words in (
+        (4, 10, "folder for finished songs is full"),
+        (4, 60, r"MB, more than the studio's folder for finished songs holds \(20 MB\)"),
+    ):
         with pytest.raises((ValidationError, AppError), match=words):
-            studio.client.predict(prompt="big", audio_duration=seconds, batch_size=takes_, inference_steps=1,
-                                  think=False, api_name="/generate")  # fmt: skip
+            studio.client.predict(
+                prompt="big",
+                audio_duration=seconds,
+                batch_size=takes_,
+                inference_steps=1,
+                think=False,
+                api_name="/generate",
+            )
     assert _files(studio.out) == before
     for path in _files(studio.out):  # the next tests start with an empty folder
         path.unlink()
@@ -218,7 +235,7 @@ def bad_loras(tiny_transformer, tmp_path_factory):
         "rank0": save(
             "rank0",
             {k: torch.zeros(0, v.shape[1]) if ".lora_A." in k else torch.zeros(v.shape[0], 0) for k, v in good.items()},
-        ),  # fmt: skip
+        ),
         "alpha": save("alpha", {**good, **{k.replace(".lora_A.weight", ".alpha"): torch.tensor(2.0) for k in a_keys}}),
         "halved": save("halved", {k: v * 0.5 if ".lora_B." in k else v for k, v in good.items()}),  # rank 4, alpha 2
         "default": save("default", {k.replace(".weight", ".default.weight"): v for k, v in good.items()}),
@@ -227,18 +244,30 @@ def bad_loras(tiny_transformer, tmp_path_factory):
 
 
 def _join(url: str, fn: int, data: list, session: str) -> httpx.Response:
-    return httpx.post(f"{url}gradio_api/queue/join", timeout=300,
-                      json={"data": data, "fn_index": fn, "session_hash": session, "trigger_id": None})  # fmt: skip
+    return httpx.post(
+        f"{url}gradio_api/queue/join",
+        timeout=300,
+        json={"data": data, "fn_index": fn, "session_hash": session, "trigger_id": None},
+    )
 
 
 def test_twelve_joins_naming_one_big_lora_read_it_once_from_its_header(studio, tiny_transformer, tmp_path):
     """The review: 12 joins naming one 190 MB LoRA cost +2,049 MB (each read the whole file)."""
     big = tmp_path / "big.safetensors"
-    targets = {name: size for name, size in lora.layer_sizes(tiny_transformer).items()
-               if name.endswith(("to_q", "to_k", "to_v", "to_out.0"))}  # fmt: skip
+    targets = {
+        name: size
+        for name, size in lora.layer_sizes(tiny_transformer).items()
+        if name.endswith(("to_q", "to_k", "to_v", "to_out.0"))
+    }
     rank = 190 * MB // (4 * sum(a + b for a, b in targets.values()))  # 190 MB in float32
-    save_file({f"transformer.{name}.lora_{part}.weight": torch.zeros((rank, i) if part == "A" else (o, rank))
-               for name, (i, o) in targets.items() for part in "AB"}, str(big))  # fmt: skip
+    save_file(
+        {
+            f"transformer.{name}.lora_{part}.weight": torch.zeros((rank, i) if part == "A" else (o, rank))
+            for name, (i, o) in targets.items()
+            for part in "AB"
+        },
+        str(big),
+    )
     with open(big, "rb") as f:
         server_path = httpx.post(f"{studio.url}gradio_api/upload", files={"files": (big.name, f)}, timeout=120).json()[
             0
@@ -255,8 +284,10 @@ def test_twelve_joins_naming_one_big_lora_read_it_once_from_its_header(studio, t
     data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in parameters]
     answers: list[httpx.Response] = []
     with Rss(studio.proc.pid).peak() as memory:
-        threads = [threading.Thread(target=lambda i=i: answers.append(_join(studio.url, fn, data, f"lora{i}")))
-                   for i in range(12)]  # fmt: skip
+        threads = [
+            threading.Thread(target=lambda i=i: answers.append(_join(studio.url, fn, data, f"lora{i}")))
+            for i in range(12)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -274,8 +305,10 @@ def test_loras_that_failed_on_the_gpu_get_words_at_the_door_or_load(studio, bad_
     for name, words in (("rank0", "has rank 0 in"), ("junk", "holds tensors that are not LoRA weights")):
         with pytest.raises(ValidationError, match=f"lora: {name}.safetensors {words}"):
             client.predict(**common, lora=handle_file(str(bad_loras[name])))
-    made = {name: sf.read(client.predict(**common, lora=handle_file(str(bad_loras[name])))[0])[0]
-            for name in ("good", "alpha", "halved", "default")}  # fmt: skip
+    made = {
+        name: sf.read(client.predict(**common, lora=handle_file(str(bad_loras[name])))[0])[0]
+        for name in ("good", "alpha", "halved", "default")
+    }
     np.testing.assert_array_equal(made["default"], made["good"])  # PEFT's adapter names: the same LoRA
     np.testing.assert_array_equal(made["alpha"], made["halved"])  # alpha 2 over rank 4: B at half
     assert not np.array_equal(made["alpha"], made["good"])

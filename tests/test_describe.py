@@ -133,8 +133,14 @@ def test_empty_fields_are_filled_and_the_measured_bpm_and_key_win():
     assert "Key: C# major (the planner hears it as measured)" in note  # D♭ major is C# major
     assert "Lyrics: written — 3 lines" in note and "Time signature: planner heard 3, measured 4 — kept 4" in note
     # What the visitor wrote stays, and the note says what the planner heard instead.
-    mine = {**EMPTY, "prompt": "my style", "vocal_language": "ja", "bpm": 90, "key_scale": "A minor",
-            "time_signature": "4"}  # fmt: skip
+    mine = {
+        **EMPTY,
+        "prompt": "my style",
+        "vocal_language": "ja",
+        "bpm": 90,
+        "key_scale": "A minor",
+        "time_signature": "4",
+    }
     values, note = describe.fill(HEARD, mine, measured)
     assert values == ["my style", "[Verse]\nline one\nline two", "ja", 90, "A minor", "4"]
     assert "BPM: planner heard 118, measured 120 — kept 90 (yours)" in note and "Style: kept yours" in note

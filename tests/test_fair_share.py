@@ -32,8 +32,9 @@ def studio(tiny_pipeline_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("fair-share")
     env = served_env(tiny_pipeline_dir, work)
     with studio_process(env, work) as (url, proc):
-        Client(url, verbose=False).predict(prompt="warm up", audio_duration=10, inference_steps=1, think=False,
-                                           api_name="/generate")  # fmt: skip
+        Client(url, verbose=False).predict(
+            prompt="warm up", audio_duration=10, inference_steps=1, think=False, api_name="/generate"
+        )
         config = httpx.get(f"{url}config").json()
         fns = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
         yield SimpleNamespace(url=url, proc=proc, fns=fns)
@@ -52,8 +53,9 @@ def _message(answer: httpx.Response) -> str:
 
 
 def _generate_data(studio, **values) -> list:
-    parameters = Client(studio.url, verbose=False).view_api(print_info=False, return_format="dict")[
-        "named_endpoints"]["/generate"]["parameters"]  # fmt: skip
+    parameters = Client(studio.url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"][
+        "/generate"
+    ]["parameters"]
     return [values.get(p["parameter_name"], p.get("parameter_default")) for p in parameters]
 
 
@@ -89,8 +91,10 @@ def test_a_flood_of_cheap_calls_never_fails_another_visitors_song(studio):
                 body = {"data": data, "fn_index": studio.fns[api], "session_hash": session, "trigger_id": None}
                 count(http.post(f"{studio.url}gradio_api/queue/join", json=body).status_code)
 
-    burst = [threading.Thread(target=lambda: count(_join(studio, "use_in_generate", calls[0][1]).status_code))
-             for _ in range(150)]  # fmt: skip
+    burst = [
+        threading.Thread(target=lambda: count(_join(studio, "use_in_generate", calls[0][1]).status_code))
+        for _ in range(150)
+    ]
     loops = [threading.Thread(target=loop, args=(f"looper-{i}-{uuid.uuid4().hex[:6]}",)) for i in range(8)]
     for t in burst + loops:
         t.start()
@@ -140,8 +144,10 @@ def test_one_visitor_holds_a_small_share_and_another_still_gets_in(studio):
         second = other.submit(prompt="my turn", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
         wait_in_queue(second)
         rank = second.status().rank
-        print(f"\none session, 10 long songs: {outcomes.count('admitted') + 1} admitted, {outcomes.count('told')} "
-              f"told; another visitor admitted at rank {rank}")  # fmt: skip
+        print(
+            f"\none session, 10 long songs: {outcomes.count('admitted') + 1} admitted, {outcomes.count('told')} "
+            f"told; another visitor admitted at rank {rank}"
+        )
         # Lyrics share the GPU and so the share: refused in the same words, before any model is read.
         with pytest.raises(ValidationError, match="You already have 2 requests"):
             greedy.predict(theme="one more", api_name="/lyrics")
@@ -171,8 +177,16 @@ def test_the_share_follows_the_address_and_is_freed_by_a_closed_page(studio):
     assert _join(studio, "generate", data, first, here).status_code == 200
     refused = _join(studio, "generate", data, "tab-" + uuid.uuid4().hex[:8], here)  # the same visitor's second tab
     assert refused.status_code == 422 and "You already have 2 requests" in _message(refused), refused.text
-    assert _join(studio, "generate", _generate_data(studio, prompt="x", audio_duration=10, inference_steps=1,
-                                                     think=False), None, elsewhere).status_code == 200  # fmt: skip
+    assert (
+        _join(
+            studio,
+            "generate",
+            _generate_data(studio, prompt="x", audio_duration=10, inference_steps=1, think=False),
+            None,
+            elsewhere,
+        ).status_code
+        == 200
+    )
     # The page closes: its stream ends, Gradio drops its events, the run's watcher stops the running one.
     with httpx.stream("GET", f"{studio.url}gradio_api/queue/data", params={"session_hash": first}, timeout=60) as s:
         for line in s.iter_lines():
@@ -225,8 +239,10 @@ def test_empty_readings_never_keep_another_visitors_upload_out(studio, tmp_path)
         for t in threads:
             t.join(timeout=60)
     calls = sum(statuses.values())
-    print(f"\n{calls} empty readings ({calls / (time.monotonic() - started):.1f} a second, {statuses}); "
-          f"the victim's uploads: {outcomes}")  # fmt: skip
+    print(
+        f"\n{calls} empty readings ({calls / (time.monotonic() - started):.1f} a second, {statuses}); "
+        f"the victim's uploads: {outcomes}"
+    )
     assert outcomes == ["read"] * 3, outcomes
 
 

@@ -137,7 +137,7 @@ def test_generate_leaves_at_its_loudness_with_fades_and_says_so(client, studio_s
             fade_out=2,
             audio_format="flac",
             api_name="/generate",
-        )  # fmt: skip
+        )
     )
     finish = record["takes"][0]["finish"]
     assert abs(lufs(take) - (-23.0)) <= 0.5 and true_peak_db(take) <= -1.0, (str(finish), lufs(take))
@@ -156,7 +156,7 @@ def test_generate_leaves_at_its_loudness_with_fades_and_says_so(client, studio_s
             think=False,
             loudness="off",
             api_name="/generate",
-        )  # fmt: skip
+        )
     )
     assert record["params"]["loudness"] == "off" and record["takes"][0]["finish"]["loudness"].startswith("off")
     assert 20 * math.log10(np.abs(raw).max()) == pytest.approx(-1.0, abs=0.1)
@@ -174,7 +174,7 @@ def test_extend_keeps_the_source_and_holds_only_the_new_part(client, tmp_path):
             seed=4,
             audio_format="flac",
             api_name="/extend",
-        )  # fmt: skip
+        )
     )
     kept = song(10, 0.3)[:, : 10 * RATE - int(0.05 * RATE)]
     assert np.abs(take[:, : kept.shape[1]] - kept).max() <= 2**-15  # FLAC's 24 bits: the same samples
@@ -198,8 +198,16 @@ def test_a_loudness_or_fade_the_studio_cannot_make_is_named(client):
 
 
 def test_use_these_settings_brings_the_finish_back(client):
-    result = client.predict(prompt="lofi", audio_duration=10, inference_steps=1, seed=8, think=False,
-                            loudness="-16", fade_out=1.5, api_name="/generate")  # fmt: skip
+    result = client.predict(
+        prompt="lofi",
+        audio_duration=10,
+        inference_steps=1,
+        seed=8,
+        think=False,
+        loudness="-16",
+        fade_out=1.5,
+        api_name="/generate",
+    )
     values = client.predict(result[-1], 1, api_name="/settings_from_generate")
     # Loudness and fades, then the LoRA preset and strength (the tab switch is not a value).
     assert values[-5:-2] == ("-16", 0.0, 1.5)

@@ -192,9 +192,11 @@ def test_escaped_quotes_are_answered_at_once_and_nobody_waits(studio):
     stop.set()
     for thread in threads:
         thread.join()
-    print(f"\nduring {len(bodies)} bodies of 2 MB sent back to back (each answered in at most {max(bodies):.2f} s): GET /config "
-          f"at most {max(config_seconds):.2f} s (alone {quiet:.2f} s); the victim's take {during:.2f} s against "
-          f"{solo:.2f} s alone")  # fmt: skip
+    print(
+        f"\nduring {len(bodies)} bodies of 2 MB sent back to back (each answered in at most {max(bodies):.2f} s): GET /config "
+        f"at most {max(config_seconds):.2f} s (alone {quiet:.2f} s); the victim's take {during:.2f} s against "
+        f"{solo:.2f} s alone"
+    )
     # Loose bounds, for a loaded machine (what is left is the CPU the bodies take, linear in their size,
     # as much for plain text): before, one 32 KB body held every visitor 5 s, one of 2 MB for hours.
     assert max(config_seconds) < quiet + 5 and during < 3 * solo + 5, (config_seconds, during, solo)
@@ -259,13 +261,21 @@ def test_half_sent_bodies_are_closed_in_seconds_and_cost_little(studio):
     senders = [
         threading.Thread(
             target=_half_sent, args=(studio.url, "gradio_api/queue/join", head, b"[" * (2 * MB - 1), results)
-        )  # fmt: skip
+        )
         for _ in range(30)
     ]
     trickled: list = []  # chunked, a byte a second: within the idle limit, but past the deadline
-    slow = threading.Thread(target=_half_sent, args=(studio.url, "gradio_api/queue/join",
-                                                     b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n",
-                                                     [b"1\r\n[\r\n"] * 30, trickled, 1.0))  # fmt: skip
+    slow = threading.Thread(
+        target=_half_sent,
+        args=(
+            studio.url,
+            "gradio_api/queue/join",
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n",
+            [b"1\r\n[\r\n"] * 30,
+            trickled,
+            1.0,
+        ),
+    )
     with Rss(studio.proc.pid).peak() as rss:
         for thread in [*senders, slow]:
             thread.start()
@@ -276,9 +286,11 @@ def test_half_sent_bodies_are_closed_in_seconds_and_cost_little(studio):
             thread.join()
     statuses = sorted({r[0] for r in results})
     closed = max(r[2] for r in results)
-    print(f"\n30 half-sent 2 MB bodies: {statuses}, all closed within {closed:.1f} s, +{rss['delta'] / MB:.0f} MB "
-          f"peak RSS; a visitor meanwhile {victim:.2f} s; a byte a second: {trickled[0][0]} after "
-          f"{trickled[0][2]:.1f} s")  # fmt: skip
+    print(
+        f"\n30 half-sent 2 MB bodies: {statuses}, all closed within {closed:.1f} s, +{rss['delta'] / MB:.0f} MB "
+        f"peak RSS; a visitor meanwhile {victim:.2f} s; a byte a second: {trickled[0][0]} after "
+        f"{trickled[0][2]:.1f} s"
+    )
     assert set(statuses) <= {TIMEOUT, BUSY, "reset"} and TIMEOUT in statuses, statuses
     assert all(serving.TOO_SLOW in r[1] or serving.BODIES_BUSY in r[1] for r in results if r[0] != "reset")
     assert closed < 20 and rss["delta"] < 48 * MB and victim < 10
@@ -326,8 +338,10 @@ def test_a_stalled_upload_is_ended_and_leaves_no_file(studio):
     goes away mid-body: Gradio's part file is deleted in both cases."""
     before = {p for p in studio.uploads.rglob("*") if p.is_file()}
     boundary = "studioboundary"
-    start = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="half.wav"\r\n'
-             "Content-Type: audio/wav\r\n\r\n").encode() + b"\0" * (512 * 1024)  # fmt: skip
+    start = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="half.wav"\r\n'
+        "Content-Type: audio/wav\r\n\r\n"
+    ).encode() + b"\0" * (512 * 1024)
     head = f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {4 * MB}\r\n".encode()
     results: list = []
     _half_sent(studio.url, "gradio_api/upload", head, start, results)

@@ -41,8 +41,13 @@ def test_generate_writes_48k_stereo_and_metadata(studio_env):
     assert meta["params"]["inference_steps"] == 3 and meta["params"]["prompt"] == "bright synth pop"
     # A folder: named by its last name only (no server path), and no variant claimed for it.
     folder = Path(os.environ["ACE_STUDIO_MODEL"]).name
-    assert meta["model"] == {"label": f"a local model ({folder})", "repo": None, "folder": folder, "variant": None,
-                             "device": "cpu"}  # fmt: skip
+    assert meta["model"] == {
+        "label": f"a local model ({folder})",
+        "repo": None,
+        "folder": folder,
+        "variant": None,
+        "device": "cpu",
+    }
     assert "·" in results.seeds_text(meta) and "**" not in results.seeds_text(meta)  # plain text
     assert meta["timings"]["pipeline_s"] > 0 and meta["timings"]["model_load_s"] > 0 and "write_s" in meta["timings"]
     assert record["takes"][0]["audio"] == path.relative_to(studio_env).as_posix()
@@ -93,15 +98,30 @@ def test_instrumental_and_metadata_fields_reach_the_pipeline(studio_env, monkeyp
         return real(request, progress, run_id, plan_progress)
 
     monkeypatch.setattr(music, "run_music", spy)
-    handlers.make("generate", prompt="ambient", lyrics="", audio_duration=12, bpm=95, key_scale="f# Minor",
-             time_signature="3/4", vocal_language="Japanese", inference_steps=2)  # fmt: skip
+    handlers.make(
+        "generate",
+        prompt="ambient",
+        lyrics="",
+        audio_duration=12,
+        bpm=95,
+        key_scale="f# Minor",
+        time_signature="3/4",
+        vocal_language="Japanese",
+        inference_steps=2,
+    )
     assert seen["lyrics"] == checks.INSTRUMENTAL_TAG
     assert (seen["bpm"], seen["keyscale"], seen["timesignature"]) == (95, "F# minor", "3")
     # Nothing is sung: upstream tells the model "unknown" whatever language was picked.
     assert seen["vocal_language"] == "unknown" and seen["audio_duration"] == 12
     assert not list(studio_env.rglob("*.lrc"))  # an instrumental has no synced lyrics
-    handlers.make("generate", prompt="city pop", lyrics="[Verse]\n夜の街", audio_duration=10, vocal_language="Japanese",
-             inference_steps=1)  # fmt: skip
+    handlers.make(
+        "generate",
+        prompt="city pop",
+        lyrics="[Verse]\n夜の街",
+        audio_duration=10,
+        vocal_language="Japanese",
+        inference_steps=1,
+    )
     assert seen["vocal_language"] == "ja"
 
 
@@ -117,8 +137,13 @@ def test_progress_goes_to_the_page(studio_env):
     assert steps[0] == (1, 3) and steps[-1] == (3, 3) and steps == sorted(set(steps)), steps
     # Between the first and the last step, a few lines a second, not one a step.
     seen = []
-    handlers.make("generate", lambda value, desc=None, unit=None: seen.append((value, time.monotonic())),
-                  prompt="jazz", audio_duration=10, inference_steps=60)  # fmt: skip
+    handlers.make(
+        "generate",
+        lambda value, desc=None, unit=None: seen.append((value, time.monotonic())),
+        prompt="jazz",
+        audio_duration=10,
+        inference_steps=60,
+    )
     steps = [(value, at) for value, at in seen if isinstance(value, tuple)]
     assert steps[0][0] == (1, 60) and steps[-1][0] == (60, 60)
     # Without the thinning, 58 lines a few ms apart; with it, a quarter second between any two.

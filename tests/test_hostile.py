@@ -109,14 +109,29 @@ def test_numbers_reach_the_studios_own_checks(served, api, kwargs, expect):
 def test_region_numbers_and_a_lora_with_another_suffix(served, tmp_path):
     client = served[0]
     src = handle_file(str(_tone(tmp_path / "song.wav", 12)))
-    _attack(client, "/edit", "repainting_start: The region -1–4 s starts 1 s before the song does", src_audio=src, prompt="x",
-            repainting_start=-1, repainting_end=4)  # fmt: skip
-    _attack(client, "/edit", "repainting_start: Region start must be a number", src_audio=src, prompt="x",
-            repainting_start="abc", repainting_end=4)  # fmt: skip
+    _attack(
+        client,
+        "/edit",
+        "repainting_start: The region -1–4 s starts 1 s before the song does",
+        src_audio=src,
+        prompt="x",
+        repainting_start=-1,
+        repainting_end=4,
+    )
+    _attack(
+        client,
+        "/edit",
+        "repainting_start: Region start must be a number",
+        src_audio=src,
+        prompt="x",
+        repainting_start="abc",
+        repainting_end=4,
+    )
     notes = tmp_path / "style.txt"
     notes.write_text("not a lora")
-    _attack(client, "/generate", "lora: style.txt is not a .safetensors file", prompt="pop",
-            lora=handle_file(str(notes)))  # fmt: skip
+    _attack(
+        client, "/generate", "lora: style.txt is not a .safetensors file", prompt="pop", lora=handle_file(str(notes))
+    )
 
 
 # ---------------------------------------------------------------- uploads
@@ -153,8 +168,13 @@ def test_uploads_through_the_api(served, tmp_path):
     many = tmp_path / "many.wav"
     with sf.SoundFile(str(many), "w", 8000, 32, format="WAV") as f:
         f.write(np.full((8000, 32), 0.1, dtype=np.float32))
-    _attack(client, "/extend", "src_audio: The song (many.wav) has 32 channels", src_audio=handle_file(str(many)),
-            prompt="x")  # fmt: skip
+    _attack(
+        client,
+        "/extend",
+        "src_audio: The song (many.wav) has 32 channels",
+        src_audio=handle_file(str(many)),
+        prompt="x",
+    )
 
 
 # ---------------------------------------------------------------- LoRA files
@@ -218,8 +238,7 @@ def test_a_burst_cannot_pass_the_queue_cap(served, monkeypatch):
     # A long take holds the GPU, so whoever is admitted waits in the queue and counts there,
     # however slowly the burst arrives.
     holder = Client(url, verbose=False)
-    long_take = holder.submit(prompt="hold", audio_duration=60, inference_steps=200, think=False,
-                              api_name="/generate")  # fmt: skip
+    long_take = holder.submit(prompt="hold", audio_duration=60, inference_steps=200, think=False, api_name="/generate")
     deadline = time.time() + 60
     while not any((p.index or 0) >= 1 for p in long_take.status().progress_data or []) and time.time() < deadline:
         time.sleep(0.1)
@@ -247,8 +266,15 @@ def test_a_full_disk_gets_a_clear_message_and_leaves_nothing(served, monkeypatch
         raise OSError(28, "No space left on device", str(written))
 
     monkeypatch.setattr(audio, "save", full_disk)
-    _attack(client, "/generate", "Your song was made but could not be saved: the disk of the studio's output folder is full",
-            error=AppError, prompt="pop", audio_duration=10, inference_steps=1)  # fmt: skip
+    _attack(
+        client,
+        "/generate",
+        "Your song was made but could not be saved: the disk of the studio's output folder is full",
+        error=AppError,
+        prompt="pop",
+        audio_duration=10,
+        inference_steps=1,
+    )
     assert not [p for p in out.rglob("*") if p.is_file() and (p.name.startswith(".partial") or p.stat().st_size == 0)]
     monkeypatch.setattr(audio, "save", real_save)
     assert Path(
@@ -270,8 +296,16 @@ def test_a_full_disk_seen_only_by_libsndfile_is_still_a_full_disk(served, monkey
 
     monkeypatch.setattr(audio, "save", system_error)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100 * 2**30, 100 * 2**30, 2**20))
-    _attack(client, "/generate", "could not be saved: the disk of the studio's output folder is full", error=AppError,
-            prompt="pop", audio_duration=10, inference_steps=1, think=False)  # fmt: skip
+    _attack(
+        client,
+        "/generate",
+        "could not be saved: the disk of the studio's output folder is full",
+        error=AppError,
+        prompt="pop",
+        audio_duration=10,
+        inference_steps=1,
+        think=False,
+    )
     assert takes.FULL_DISK_BYTES > 2**20
 
 
@@ -279,8 +313,9 @@ def test_stop_through_the_api_ends_this_run_only_and_cleans_up(served):
     client, _, out = served
     cancel_dir = runs._cancel_dir()
     before = {p for p in out.rglob("*") if p.is_file()}
-    job = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, seed=1, think=False,
-                        api_name="/generate")  # fmt: skip
+    job = client.submit(
+        prompt="long jam", audio_duration=60, inference_steps=200, seed=1, think=False, api_name="/generate"
+    )
     deadline = time.time() + 60
     while not any((p.index or 0) >= 1 for p in job.status().progress_data or []) and time.time() < deadline:
         time.sleep(0.1)
@@ -301,8 +336,9 @@ def test_stop_through_the_api_ends_this_run_only_and_cleans_up(served):
 def test_stop_reaches_a_request_still_in_the_queue(served, tmp_path):
     client, _, _ = served
     song = handle_file(str(_tone(tmp_path / "song.wav", 10)))
-    running = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, think=False,
-                            api_name="/generate")  # fmt: skip
+    running = client.submit(
+        prompt="long jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate"
+    )
     deadline = time.time() + 60
     while not any((p.index or 0) >= 1 for p in running.status().progress_data or []) and time.time() < deadline:
         time.sleep(0.1)

@@ -1,10 +1,17 @@
 """The house rules, read from the source with ``ast``: rooms of at most 500 lines, functions of at most
-80, and imports that point one way (function-level imports included), so a request reads top down.
+80 (both measured as ``ruff format`` writes the room), ``# fmt: skip`` on data literals only, and
+imports that point one way (function-level imports included), so a request reads top down.
 """
 
 from __future__ import annotations
 
 import ast
+import io
+import shutil
+import subprocess
+import sys
+import tokenize
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -75,18 +82,118 @@ def test_the_circle_finder_finds_a_circle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+def _ruff() -> list[str]:
+    """The ruff beside this interpreter (a venv's ``bin/ruff``), else ``python -m ruff``, else the PATH's."""
+    beside = Path(sys.executable).with_name("ruff")
+    if beside.exists():
+        return [str(beside)]
+    if subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True).returncode == 0:
+        return [sys.executable, "-m", "ruff"]
+    found = shutil.which("ruff")
+    assert found, "ruff is needed to measure the rooms as it formats them (requirements-dev.txt)"
+    return [found]
+
+
+def formatted(path: Path) -> str:
+    """The room as ``ruff format`` writes it with the repo's settings: sizes are measured on that, so a
+    line packed past the formatter (or kept packed by ``# fmt: skip``) buys no room."""
+    done = subprocess.run(
+        [*_ruff(), "format", "--config", str(ROOT / "pyproject.toml"), "--stdin-filename", str(path), "-"],
+        input=path.read_text(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, f"ruff format {path.name}: {done.stderr}"
+    return done.stdout
+
+
+def too_long(name: str, text: str) -> list[str]:
+    """The room's size and every function's, each over its cap, in words."""
+    found = []
+    lines = text.count("\n")
+    if lines > MAX_LINES:
+        found.append(f"{name}.py: {lines} lines")
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = node.end_lineno - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{name}.{node.name}: {length} lines")
+    return found
+
+
 def test_rooms_and_functions_stay_small():
-    too_long = []
-    for name, tree in _rooms().items():
-        lines = (ROOT / f"{name}.py").read_text().count("\n")
-        if lines > MAX_LINES:
-            too_long.append(f"{name}.py: {lines} lines")
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                length = node.end_lineno - node.lineno + 1
-                if length > MAX_FUNCTION_LINES:
-                    too_long.append(f"{name}.{node.name}: {length} lines")
-    assert too_long == []
+    """Measured as ruff formats each room, not as it stands: the caps are about how much code there is."""
+    found = [line for name in _rooms() for line in too_long(name, formatted(ROOT / f"{name}.py"))]
+    assert found == [], "over the caps when formatted:\n" + "\n".join(found)
+
+
+def _is_data(node: ast.expr) -> bool:
+    """A literal made of constants, names and literals (``-1`` included): a table, not code."""
+    if isinstance(node, ast.Constant | ast.Name):
+        return True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        return isinstance(node.operand, ast.Constant)
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        return all(_is_data(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is not None and _is_data(k) for k in node.keys) and all(_is_data(v) for v in node.values)
+    return False
+
+
+def _is_data_literal(statement: ast.stmt) -> bool:
+    """An assignment of a literal list, tuple, dict or set of data: the one thing ``# fmt: skip`` may keep."""
+    if not isinstance(statement, ast.Assign | ast.AnnAssign) or statement.value is None:
+        return False
+    value = statement.value
+    return isinstance(value, ast.List | ast.Tuple | ast.Dict | ast.Set) and _is_data(value)
+
+
+def skips_off_data(text: str) -> list[int]:
+    """The lines whose ``# fmt: skip`` comment sits on anything but a data literal (the innermost
+    statement spanning the comment's line; a comment on a block's header line belongs to the block),
+    and every ``# fmt: off`` (a region the formatter never sees is packing by another name)."""
+    tree = ast.parse(text)
+    statements = [n for n in ast.walk(tree) if isinstance(n, ast.stmt)]
+    wrong = []
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type != tokenize.COMMENT:
+            continue
+        line = token.start[0]
+        if "fmt: off" in token.string:
+            wrong.append(line)
+        if "fmt: skip" not in token.string:
+            continue
+        spanning = [s for s in statements if s.lineno <= line <= s.end_lineno]
+        innermost = max(spanning, key=lambda s: s.lineno, default=None)
+        if innermost is None or not _is_data_literal(innermost):
+            wrong.append(line)
+    return wrong
+
+
+def test_fmt_skip_keeps_only_data_literals():
+    """``# fmt: skip`` is for tables of data (numbers, names) whose rows read better as laid out; on
+    code it packs lines the caps would count, so every room (tools too) is checked."""
+    found = {path.name: lines for path in sorted(ROOT.glob("*.py")) if (lines := skips_off_data(path.read_text()))}
+    assert found == {}, "# fmt: skip on code, not a data literal, or # fmt: off (file: lines):\n" + "\n".join(
+        f"{name}: {', '.join(map(str, lines))}" for name, lines in found.items()
+    )
+
+
+def test_the_skip_finder_tells_data_from_code():
+    text = (
+        "TABLE = [(1, 'a'), (-2, B)]  # fmt: skip\n"
+        "NAMES: dict = {'x': 1,\n"
+        "    'y': 2}  # fmt: skip\n"
+        "call(a,\n"
+        "     b)  # fmt: skip\n"
+        "WORK = [f(x) for x in y]  # fmt: skip\n"
+        "for x in (1, 2):  # fmt: skip\n"
+        "    LATER = (1, 2)\n"
+        "TEXT = '# fmt: skip'\n"
+        "# fmt: off\n"
+    )
+    assert skips_off_data(text) == [5, 6, 7, 10]
 
 
 def test_agents_md_names_every_room_and_its_imports_as_the_code_has_them():

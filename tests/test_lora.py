@@ -143,9 +143,14 @@ def test_modes_check_the_file_and_record_it(studio_env, loras, tmp_path):
         model_checks.check_lora(None, 5)
     assert info.value.param == "lora_scale"
     paths, record = handlers.make(
-        "generate", prompt="dub", audio_duration=10, inference_steps=2, seed=1, lora=str(loras["good"]),
+        "generate",
+        prompt="dub",
+        audio_duration=10,
+        inference_steps=2,
+        seed=1,
+        lora=str(loras["good"]),
         lora_scale=0.5,
-    )  # fmt: skip
+    )
     assert record["params"]["lora"] == "style.safetensors" and record["params"]["lora_scale"] == 0.5
     assert sf.info(paths[0]).frames == 10 * 48000
 

@@ -93,8 +93,9 @@ def test_takes_get_line_times_and_a_score_from_one_batched_pass(warm_backend):
     DiT forward over both takes; the chosen layers get their own processors back."""
     pipe = warm_backend.pipe
     calls = []
-    hook = pipe.transformer.register_forward_pre_hook(lambda _m, _a, kw: calls.append(kw["hidden_states"].shape[0]),
-                                                      with_kwargs=True)  # fmt: skip
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda _m, _a, kw: calls.append(kw["hidden_states"].shape[0]), with_kwargs=True
+    )
     before = dict(pipe.transformer.attn_processors)
     try:
         pipeline = {

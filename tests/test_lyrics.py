@@ -1,4 +1,4 @@
-"""The lyrics writer: prompts, streaming through a real tiny Qwen2, clean-up, wiring (mlx-lm: test_lyrics_mlx.py)."""
+"""The lyrics writer: prompts, streaming through a real tiny Qwen2, clean-up (lyrics_cleanup), wiring (mlx-lm: test_lyrics_mlx.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import checks
 import devices
 import handlers
 import lyrics
+import lyrics_cleanup
 import models
 import offload
 import random_models
@@ -96,7 +97,7 @@ Hope you enjoy it!"""
 
 
 def test_clean_up_of_a_messy_answer():
-    text, caption = lyrics.clean(MESSY, ["Verse 1", "Chorus", "Verse 2", "Chorus"])
+    text, caption = lyrics_cleanup.clean(MESSY, ["Verse 1", "Chorus", "Verse 2", "Chorus"])
     assert text == (
         "[Verse 1]\nThe tide comes in at morning\nIt carries all my doubt\n\n"
         "[Chorus]\nOh the sea, the silver sea\nSing it back to me\n\n"
@@ -107,17 +108,19 @@ def test_clean_up_of_a_messy_answer():
 
 
 def test_missing_tags_are_added_from_the_structure_and_length_is_capped():
-    text, caption = lyrics.clean("line one\nline two\n\nhook line\nhook again\n\nmore words", ["Verse", "Chorus"])
+    text, caption = lyrics_cleanup.clean(
+        "line one\nline two\n\nhook line\nhook again\n\nmore words", ["Verse", "Chorus"]
+    )
     assert text.splitlines()[0] == "[Verse]" and "[Chorus]\nhook line" in text and "[Verse]\nmore words" in text
     assert caption == ""
     long_song = "\n\n".join(f"[Verse {i}]\n" + "\n".join(["la " * 20] * 4) for i in range(60))
-    trimmed, _ = lyrics.clean(long_song)
-    assert len(trimmed) <= lyrics.MAX_LYRICS_CHARS and trimmed.rstrip().endswith("la")
+    trimmed, _ = lyrics_cleanup.clean(long_song)
+    assert len(trimmed) <= lyrics_cleanup.MAX_LYRICS_CHARS and trimmed.rstrip().endswith("la")
     assert trimmed.count("[Verse") == trimmed.count("\n\n[") + 1
 
 
 def test_duplicate_adjacent_tags_collapse():
-    text, _ = lyrics.clean("[Chorus]\n[Chorus]\nsing\n[Chorus]\nsing more")
+    text, _ = lyrics_cleanup.clean("[Chorus]\n[Chorus]\nsing\n[Chorus]\nsing more")
     assert text == "[Chorus]\nsing\nsing more"
 
 
@@ -259,8 +262,9 @@ def test_lyrics_endpoint_through_gradio_client(studio_server, tiny_lm_dir, monke
     monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
     lyrics.reset_writer()
     client = Client(studio_server[0], verbose=False)
-    text, caption, seed = client.predict(theme="summer road trip", vocal_language="es", structure="short-loop",
-                                         seed=4, api_name="/lyrics")  # fmt: skip
+    text, caption, seed = client.predict(
+        theme="summer road trip", vocal_language="es", structure="short-loop", seed=4, api_name="/lyrics"
+    )
     assert text.startswith("[") and caption and seed == 4
     from gradio_client.exceptions import ValidationError
 

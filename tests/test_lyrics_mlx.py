@@ -47,8 +47,16 @@ def _generations_alive() -> list:
     """mlx-lm's decoding generators (and the writer's own) that have not ended."""
     generate = importlib.import_module("mlx_lm.generate")  # the module; mlx_lm.generate is its function
     gc.collect()
-    codes = {f.__code__ for f in (generate.stream_generate, generate.generate_step, lyrics.Writer.stream,
-                                  lyrics.Writer._stream_mlx, lyrics.stream_lyrics)}  # fmt: skip
+    codes = {
+        f.__code__
+        for f in (
+            generate.stream_generate,
+            generate.generate_step,
+            lyrics.Writer.stream,
+            lyrics.Writer._stream_mlx,
+            lyrics.stream_lyrics,
+        )
+    }
     # type(), not isinstance(): gc also holds weak proxies, and isinstance() on a dead one raises.
     return [g for g in gc.get_objects() if type(g) is types.GeneratorType and g.gi_code in codes and g.gi_frame]
 

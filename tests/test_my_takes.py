@@ -32,9 +32,16 @@ def made(studio_server):
     """A page (client) that made two takes and kept them: (client, record, entries)."""
     url, _ = studio_server
     page = Client(url, verbose=False)
-    result = page.predict(prompt="glassy synth arpeggios over a slow pulse", lyrics="[Verse]\nlights on the river",
-                          audio_duration=10, inference_steps=1, seed=11, batch_size=2, think=False,
-                          api_name="/generate")  # fmt: skip
+    result = page.predict(
+        prompt="glassy synth arpeggios over a slow pulse",
+        lyrics="[Verse]\nlights on the river",
+        audio_duration=10,
+        inference_steps=1,
+        seed=11,
+        batch_size=2,
+        think=False,
+        api_name="/generate",
+    )
     record = result[-1]
     entries = page.predict(record, api_name="/keep_takes")
     return page, record, entries
@@ -90,8 +97,9 @@ def test_my_takes_send_and_settings_work_after_a_reload_and_refuse_a_forged_entr
 def test_my_takes_a_cleaned_take_is_not_sent_but_its_settings_still_come_back(studio_server):
     url, out = studio_server
     page = Client(url, verbose=False)
-    record = page.predict(prompt="short lived", audio_duration=10, inference_steps=1, seed=3, think=False,
-                          api_name="/generate")[-1]  # fmt: skip
+    record = page.predict(
+        prompt="short lived", audio_duration=10, inference_steps=1, seed=3, think=False, api_name="/generate"
+    )[-1]
     (entry,) = page.predict(record, api_name="/keep_takes")
     assert my_takes.kept([{"id": entry["id"], "audio": entry["take"]["audio"]}]) == [entry["id"]]
     take = out / record["takes"][0]["audio"]
@@ -125,9 +133,20 @@ def test_my_takes_an_entry_stays_bounded(tmp_path, monkeypatch):
     path.write_bytes(b"RIFF")
     relative = path.relative_to(tmp_path).as_posix()
     lyrics = "[Verse]\n" + "歌" * 4000
-    record = {"mode": "generate", "params": {"prompt": "x" * 512, "lyrics": lyrics, "plan": "<|audio_code_1|>" * 9000},
-              "takes": [{"take": 1, "seed": 1, "audio": relative, "seconds": 10, "peaks": [0.5] * 200,
-                         "lyric_lines": [{"time": 0, "text": "歌" * 100}] * 40}]}  # fmt: skip
+    record = {
+        "mode": "generate",
+        "params": {"prompt": "x" * 512, "lyrics": lyrics, "plan": "<|audio_code_1|>" * 9000},
+        "takes": [
+            {
+                "take": 1,
+                "seed": 1,
+                "audio": relative,
+                "seconds": 10,
+                "peaks": [0.5] * 200,
+                "lyric_lines": [{"time": 0, "text": "歌" * 100}] * 40,
+            }
+        ],
+    }
     found = my_takes.entry(record, path)
     print(f"\nthe longest caption and lyrics: {my_takes.size(found)} bytes")
     assert my_takes.size(found) <= my_takes.ENTRY_BYTES and found["params"]["lyrics"] == lyrics

@@ -33,9 +33,15 @@ GIB = 2**30
 
 @pytest.mark.parametrize(
     ("free", "total", "mode"),
-    [(7.1, 7.6, "sequential"), (11.1, 11.6, "model"), (15.1, 15.6, "none"), (13.6, 15.6, "model"),
-     (23.1, 23.6, "none"), (79.1, 79.6, "none")],
-)  # fmt: skip
+    [
+        (7.1, 7.6, "sequential"),
+        (11.1, 11.6, "model"),
+        (15.1, 15.6, "none"),
+        (13.6, 15.6, "model"),
+        (23.1, 23.6, "none"),
+        (79.1, 79.6, "none"),
+    ],
+)
 def test_auto_picks_the_mode_from_the_reported_free_memory(free, total, mode, monkeypatch):
     assert offload.choose(free, total) == mode
     # The same through torch's own report, as a card gives it in bytes (a 16 GB card with a desktop

@@ -31,8 +31,15 @@ ISSUE_SHOTS = SHOTS / "issue22"
 
 @pytest.fixture
 def phone(browser, site, request):  # noqa: F811
-    yield from _open(browser, site, f"issue22/{request.node.name}", False,
-                     viewport={"width": WIDTH, "height": 740}, is_mobile=True, has_touch=True)  # fmt: skip
+    yield from _open(
+        browser,
+        site,
+        f"issue22/{request.node.name}",
+        False,
+        viewport={"width": WIDTH, "height": 740},
+        is_mobile=True,
+        has_touch=True,
+    )
 
 
 @pytest.fixture
@@ -171,13 +178,16 @@ def test_all_five_tabs_are_reachable_on_a_phone_without_a_menu(phone):
 SAMPLING = [("steps", "inference_steps", 500), ("guidance", "guidance_scale", 30), ("seed", "seed", -5),
             ("bpm", "bpm", 500), ("lora-scale", "lora_scale", 3)]  # fmt: skip
 NUMBERS = {
-    "Generate": ("gen", "/generate", [("duration", "audio_duration", 900), ("takes", "batch_size", 9),
-                                      ("shift", "shift", 9), *SAMPLING]),
+    "Generate": (
+        "gen",
+        "/generate",
+        [("duration", "audio_duration", 900), ("takes", "batch_size", 9), ("shift", "shift", 9), *SAMPLING],
+    ),
     "Cover": ("cover", "/cover", [("strength", "audio_cover_strength", 1.5), *SAMPLING]),
     "Extend": ("extend", "/extend", [("seconds", "extend_seconds", 999), *SAMPLING]),
     "Edit": ("edit", "/edit", [("start", "repainting_start", -3), ("end", "repainting_end", 50), *SAMPLING]),
     "Lyrics": ("ly", "/lyrics", [("temperature", "temperature", 3), ("seed", "seed", -5)]),
-}  # fmt: skip
+}
 
 
 def _api_words(client: Client, api: str, base: dict, param: str, value: float) -> str:
@@ -444,8 +454,9 @@ def test_the_page_names_what_runs_and_shows_the_plan_readably(desk, site):  # no
     seeds.get_by_text("Planned in").wait_for()
     assert _readable(seeds.inner_text()) and "**" not in seeds.inner_text()
     client = Client(site, verbose=False)
-    *_, line, record = client.predict(prompt="dusty soul ballad", audio_duration=10, inference_steps=1, seed=3,
-                                      think=True, api_name="/generate")  # fmt: skip
+    *_, line, record = client.predict(
+        prompt="dusty soul ballad", audio_duration=10, inference_steps=1, seed=3, think=True, api_name="/generate"
+    )
     assert record["model"]["label"] == "a local model (tiny-diffusers)" and record["model"]["variant"] is None
     caption = record["takes"][0]["planner"]["fields"]["caption"]
     assert _readable(caption) and _readable(line) and "\\" not in line and "**" not in line

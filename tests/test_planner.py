@@ -243,8 +243,11 @@ class ScriptedLM:
             logits[:, -1, self.vocab.code_ids[self.codes[len(self.written) % len(self.codes)]]] = 30.0
         else:
             rest = self.script[len(self.tok.decode(self.written)) :]
-            best = max((t for t in range(512) if rest.startswith(self.vocab.decode(t))),
-                       key=lambda t: len(self.vocab.decode(t)), default=self.vocab.eos)  # fmt: skip
+            best = max(
+                (t for t in range(512) if rest.startswith(self.vocab.decode(t))),
+                key=lambda t: len(self.vocab.decode(t)),
+                default=self.vocab.eos,
+            )
             logits[:, -1, best] = 30.0
         # The unconditional row wants the opposite: only guidance in the right direction, with the
         # rows in the right order, writes the script.
@@ -263,8 +266,14 @@ def test_a_scripted_generation_becomes_metadata_and_codes(tiny):
     p = _planner(tiny, ScriptedLM(model, tok, vocab, SCRIPT, codes))
     plan = p.plan("jazz", "[Instrumental]", 10, seeds=[1])
     assert plan.thought
-    assert plan.fields == {"bpm": 96, "caption": "a warm jazz trio", "duration": 10, "keyscale": "D minor",
-                           "language": "en", "timesignature": "3"}  # fmt: skip
+    assert plan.fields == {
+        "bpm": 96,
+        "caption": "a warm jazz trio",
+        "duration": 10,
+        "keyscale": "D minor",
+        "language": "en",
+        "timesignature": "3",
+    }
     assert plan.codes == [(codes * 13)[:50]]  # five codes a second
     # The visitor's values win; with BPM, key, metre and length all fixed there is no thinking.
     plan = p.plan("jazz", "[Instrumental]", 10, seeds=[1], fixed={"bpm": 120})
@@ -276,8 +285,10 @@ def test_a_scripted_generation_becomes_metadata_and_codes(tiny):
 
 def test_prompts_of_different_lengths_decode_as_each_would_alone(tiny):
     p = _planner(tiny)
-    prompts = [plan_format.thinking_prompt(p.tokenizer, "jazz trio, brushed drums", "[Verse]\nla la la"),
-               plan_format.thinking_negative(p.tokenizer, "")]  # fmt: skip
+    prompts = [
+        plan_format.thinking_prompt(p.tokenizer, "jazz trio, brushed drums", "[Verse]\nla la la"),
+        plan_format.thinking_negative(p.tokenizer, ""),
+    ]
     with torch.inference_mode():
         both = p.decoder(prompts, 3)
         alone = [p.decoder([prompt], 3) for prompt in prompts]
@@ -305,8 +316,14 @@ def _one_take_step_by_step(p: planner.Planner, prompts: list[str], seed: int, co
         codes.append(plan_constraints.sample(planner._guide(only_codes[0], only_codes[1]), generator))
         mask, positions = torch.cat([mask, mask.new_ones(2, 1)], 1), positions[:, -1:] + 1
         token = torch.tensor([[p.vocab.code_ids[codes[-1]]]] * 2)
-        out = p.model(input_ids=token, attention_mask=mask, position_ids=positions, past_key_values=out.past_key_values,
-                      use_cache=True, logits_to_keep=1)  # fmt: skip
+        out = p.model(
+            input_ids=token,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=out.past_key_values,
+            use_cache=True,
+            logits_to_keep=1,
+        )
     return codes
 
 
@@ -315,8 +332,10 @@ def test_the_batched_blueprint_draws_the_codes_each_take_drew_alone(tiny):
     the step-by-step decode of one take gave for its seed."""
     p = _planner(tiny)
     plan = plan_format.format_plan({"bpm": 120, "caption": "pop", "duration": 30, "keyscale": "A minor"})
-    prompts = [plan_format.blueprint_prompt(p.tokenizer, "pop", "[Verse]\nla", plan),
-               plan_format.blueprint_negative(p.tokenizer, "pop", "[Verse]\nla")]  # fmt: skip
+    prompts = [
+        plan_format.blueprint_prompt(p.tokenizer, "pop", "[Verse]\nla", plan),
+        plan_format.blueprint_negative(p.tokenizer, "pop", "[Verse]\nla"),
+    ]
     with torch.inference_mode():
         batch = p._blueprints("pop", "[Verse]\nla", plan, 60, [5, 6, 7], (0, 3), None, lambda: False)
         alone = [_one_take_step_by_step(p, prompts, seed, 60) for seed in (5, 6, 7)]
@@ -364,8 +383,17 @@ def test_think_plans_once_and_renders_every_take_in_one_call(studio_server, monk
     calls = _spy_on_the_dit(monkeypatch)
     brain = planner.get_planner()
     before = collections.Counter(brain.passes)
-    result = client.predict(prompt="late night jazz", lyrics="[Verse]\nblue smoke", audio_duration=10, bpm=100,
-                            inference_steps=3, seed=11, batch_size=2, think=True, api_name="/generate")  # fmt: skip
+    result = client.predict(
+        prompt="late night jazz",
+        lyrics="[Verse]\nblue smoke",
+        audio_duration=10,
+        bpm=100,
+        inference_steps=3,
+        seed=11,
+        batch_size=2,
+        think=True,
+        api_name="/generate",
+    )
     record = result[-1]
     assert brain.passes - before == {"think": 1, "blueprint": 1}  # one thinking, one batch of blueprints
     assert len(calls) == 1 and calls[0]["seeds"] == [11, 12]  # one DiT call for both takes
@@ -388,9 +416,21 @@ def test_think_plans_once_and_renders_every_take_in_one_call(studio_server, monk
     assert back[8] == 12 and back[14] is True and json.loads(back[17])["take"] == 2
     calls.clear()
     before = collections.Counter(brain.passes)
-    again = client.predict(prompt=back[0], lyrics=back[1]["value"], audio_duration=back[3], bpm=back[4], key_scale=back[5],
-                           time_signature=back[6], vocal_language=back[7], seed=back[8], inference_steps=back[9],
-                           batch_size=1, think=True, plan=back[17], api_name="/generate")  # fmt: skip
+    again = client.predict(
+        prompt=back[0],
+        lyrics=back[1]["value"],
+        audio_duration=back[3],
+        bpm=back[4],
+        key_scale=back[5],
+        time_signature=back[6],
+        vocal_language=back[7],
+        seed=back[8],
+        inference_steps=back[9],
+        batch_size=1,
+        think=True,
+        plan=back[17],
+        api_name="/generate",
+    )
     assert brain.passes - before == {"blueprint": 1}, back
     assert again[-1]["params"] == record["params"] | {"batch_size": 1, "seed": 12, "plan_given": True}, back
     assert plan_format.parse_codes(calls[0]["audio_codes"][0]) == codes[1]
@@ -407,8 +447,16 @@ def test_think_may_choose_the_length_and_keep_the_visitors_caption(studio_server
     # A random planner may choose up to 10 minutes; a request's audio budget (``budget.longest``, read
     # at each request) keeps this test's takes to 30 s: the bound Think's choice meets is the point.
     monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_AUDIO_S", "30")
-    result = client.predict(prompt="a cappella choir", lyrics="", audio_duration=-1, inference_steps=2, seed=4,
-                            think=True, rewrite_caption=False, api_name="/generate")  # fmt: skip
+    result = client.predict(
+        prompt="a cappella choir",
+        lyrics="",
+        audio_duration=-1,
+        inference_steps=2,
+        seed=4,
+        think=True,
+        rewrite_caption=False,
+        api_name="/generate",
+    )
     record = result[-1]
     plan = record["takes"][0]["planner"]
     chosen = plan["fields"]["duration"]
@@ -420,8 +468,16 @@ def test_think_may_choose_the_length_and_keep_the_visitors_caption(studio_server
     assert calls[0]["prompt"] == "a cappella choir" == record["params"]["prompt"] and "caption" not in plan["fields"]
     assert calls[0]["lyrics"] == "[Instrumental]"  # what the planner and the DiT both see for no words
     # The form's switch does the same as -1.
-    auto = client.predict(prompt="a cappella choir", audio_duration=30, auto_length=True, inference_steps=2, seed=4,
-                          think=True, rewrite_caption=False, api_name="/generate")  # fmt: skip
+    auto = client.predict(
+        prompt="a cappella choir",
+        audio_duration=30,
+        auto_length=True,
+        inference_steps=2,
+        seed=4,
+        think=True,
+        rewrite_caption=False,
+        api_name="/generate",
+    )
     assert auto[-1]["takes"][0]["planner"]["fields"]["duration"] == chosen
 
 
@@ -533,14 +589,28 @@ def test_think_through_the_api(studio_server):
 
     url, out = studio_server
     client = Client(url, verbose=False)
-    result = client.predict(prompt="dusty soul", lyrics="[Verse]\nhold on", audio_duration=10, inference_steps=2,
-                            seed=8, think=True, api_name="/generate")  # fmt: skip
+    result = client.predict(
+        prompt="dusty soul",
+        lyrics="[Verse]\nhold on",
+        audio_duration=10,
+        inference_steps=2,
+        seed=8,
+        think=True,
+        api_name="/generate",
+    )
     record = result[-1]
     plan = record["takes"][0]["planner"]
     assert plan["codes"] == 50 and plan["fields"]["duration"] == 10 and "Planned in" in result[-2]
     assert Path(result[0]).exists()
-    plain = client.predict(prompt="dusty soul", lyrics="[Verse]\nhold on", audio_duration=10, inference_steps=2,
-                           seed=8, think=False, api_name="/generate")  # fmt: skip
+    plain = client.predict(
+        prompt="dusty soul",
+        lyrics="[Verse]\nhold on",
+        audio_duration=10,
+        inference_steps=2,
+        seed=8,
+        think=False,
+        api_name="/generate",
+    )
     assert "planner" not in plain[-1]["takes"][0] and "Planned" not in plain[-2]
     # Bring the settings back: Think comes back on.
     fields = client.predict(record, 1, api_name="/settings_from_generate")

@@ -32,13 +32,22 @@ REPO = "tiny-org/tiny-style-lora"
 NAME = "tiny-style"
 LABEL = "Tiny style (test)"
 SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
-REQUEST = dict(prompt="dub techno", lyrics="[Verse]\nechoes", audio_duration=10.0, num_inference_steps=3,
-               guidance_scale=7.0, shift=1.0, vocal_language="en", task_type="text2music")  # fmt: skip
+REQUEST = dict(
+    prompt="dub techno",
+    lyrics="[Verse]\nechoes",
+    audio_duration=10.0,
+    num_inference_steps=3,
+    guidance_scale=7.0,
+    shift=1.0,
+    vocal_language="en",
+    task_type="text2music",
+)
 
 
 def _extra(fits: tuple[str, ...] = ("xl-sft",)) -> str:
-    return json.dumps([{"name": NAME, "repo": REPO, "file": "adapter_model.safetensors", "label": LABEL,
-                        "fits": list(fits)}])  # fmt: skip
+    return json.dumps(
+        [{"name": NAME, "repo": REPO, "file": "adapter_model.safetensors", "label": LABEL, "fits": list(fits)}]
+    )
 
 
 def _snapshot(cache: Path, repo: str, files: dict[str, Path | str]) -> Path:
@@ -139,8 +148,9 @@ def test_an_unknown_preset_or_a_preset_with_an_upload_is_refused_in_words(with_h
 
 
 def test_the_record_names_the_presets_repo_and_brings_it_back(studio_env, with_hub, monkeypatch, tmp_path):
-    paths, record = handlers.make("generate", prompt="dub", audio_duration=10, inference_steps=2, seed=1,
-                                  lora_scale=0.7, lora_preset=NAME)  # fmt: skip
+    paths, record = handlers.make(
+        "generate", prompt="dub", audio_duration=10, inference_steps=2, seed=1, lora_scale=0.7, lora_preset=NAME
+    )
     params = record["params"]
     assert (params["lora_preset"], params["lora_repo"], params["lora_scale"]) == (NAME, REPO, 0.7)
     assert sf.info(paths[0]).frames == 10 * 48000

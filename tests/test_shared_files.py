@@ -98,8 +98,9 @@ def _upload(url: str, name: str, data: bytes) -> int:
 
 
 def _parameters(url: str, api: str) -> list[dict]:
-    return Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"][
-        f"/{api}"]["parameters"]  # fmt: skip
+    return Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"][f"/{api}"][
+        "parameters"
+    ]
 
 
 def _data(url: str, api: str, **values: object) -> list:
@@ -111,8 +112,9 @@ def _join(url: str, api: str, data: list, session: str) -> httpx.Response:
     """Join ``api``'s queue as a page with ``session`` does (also a private event, by its index)."""
     config = httpx.get(f"{url}config").json()
     fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == api)
-    return httpx.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn, "session_hash": session},
-                      timeout=60)  # fmt: skip
+    return httpx.post(
+        f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn, "session_hash": session}, timeout=60
+    )
 
 
 def _call(url: str, api: str, data: list, session: str) -> tuple[str, list]:
@@ -149,8 +151,14 @@ def test_a_flood_while_a_victim_waits_keeps_the_victims_song_and_the_quota(studi
     blocker_client, victim_client = Client(studio.url, verbose=False), Client(studio.url, verbose=False)
     blocker = blocker_client.submit(prompt="long", audio_duration=30, inference_steps=200, api_name="/generate")
     song = _song(tmp_path / "victim-song.wav")
-    victim = victim_client.submit(src_audio=handle_file(str(song)), prompt="x", repainting_start=0,
-                                  repainting_end=1, inference_steps=1, api_name="/edit")  # fmt: skip
+    victim = victim_client.submit(
+        src_audio=handle_file(str(song)),
+        prompt="x",
+        repainting_start=0,
+        repainting_end=1,
+        inference_steps=1,
+        api_name="/edit",
+    )
     wait_in_queue(victim)
     kept = next(studio.uploads.rglob("victim-song.wav"))
     # Everything else in the folder grows old: only the queue can keep the victim's song now.
@@ -177,9 +185,11 @@ def test_a_flood_while_a_victim_waits_keeps_the_victims_song_and_the_quota(studi
         made = Path(victim.result(timeout=300)[0]).exists()
     except (AppError, ValidationError) as exc:
         made = str(exc)
-    print(f"\n12 parallel 8 MB uploads, quota {QUOTA_MB} MB, a victim waiting: statuses "
-          f"{sorted(statuses)}; folder peak {folder.peak / MB:.1f} MB over {folder.samples} samples; "
-          f"victim's song kept: {survived}; victim's edit: {made}")  # fmt: skip
+    print(
+        f"\n12 parallel 8 MB uploads, quota {QUOTA_MB} MB, a victim waiting: statuses "
+        f"{sorted(statuses)}; folder peak {folder.peak / MB:.1f} MB over {folder.samples} samples; "
+        f"victim's song kept: {survived}; victim's edit: {made}"
+    )
     assert survived and made is True
     assert folder.peak <= QUOTA_MB * MB, folder.peak
     assert statuses.count(200) >= 1 and set(statuses) <= {200, 413}
@@ -204,11 +214,17 @@ def test_an_upload_without_a_length_is_bounded(studio):
         yield b"--b--\r\n"
 
     with Sampler(studio.uploads) as folder:
-        answer = httpx.post(f"{studio.url}gradio_api/upload", content=body(), timeout=120,
-                            headers={"content-type": "multipart/form-data; boundary=b"})  # fmt: skip
+        answer = httpx.post(
+            f"{studio.url}gradio_api/upload",
+            content=body(),
+            timeout=120,
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        )
     after = _folder_bytes(studio.uploads)
-    print(f"\na chunked 48 MB upload: HTTP {answer.status_code}; folder peak {folder.peak / MB:.1f} MB, "
-          f"{(after - before) / MB:+.1f} MB kept")  # fmt: skip
+    print(
+        f"\na chunked 48 MB upload: HTTP {answer.status_code}; folder peak {folder.peak / MB:.1f} MB, "
+        f"{(after - before) / MB:+.1f} MB kept"
+    )
     assert answer.status_code == 413 and tips.UPLOADS_FULL in answer.json()["detail"]
     assert folder.peak <= QUOTA_MB * MB and after - before < MB
 
@@ -224,14 +240,25 @@ def test_paths_that_are_no_upload_all_get_one_answer_and_are_never_opened(studio
     os.mkfifo(fifo)
     made = studio.client.predict(prompt="theirs", audio_duration=10, inference_steps=1, api_name="/generate")
     theirs = studio.out / made[-1]["takes"][0]["audio"]
-    paths = ["/nonexistent/x.wav", "/etc/hostname", "/proc/self/environ", "/", str(fifo), str(theirs),
-             str(studio.uploads / ".." / "outputs" / made[-1]["takes"][0]["audio"])]  # fmt: skip
+    paths = [
+        "/nonexistent/x.wav",
+        "/etc/hostname",
+        "/proc/self/environ",
+        "/",
+        str(fifo),
+        str(theirs),
+        str(studio.uploads / ".." / "outputs" / made[-1]["takes"][0]["audio"]),
+    ]
     answers = {}
     for form in ("bare", "marked"):
         for path in paths:
             value = {"path": path} if form == "bare" else {"path": path, "meta": {"_type": "gradio.FileData"}}
-            outcome = _call(studio.url, "cover", _data(studio.url, "cover", src_audio=value, prompt="x"),
-                            f"oracle-{form}-{len(answers)}")  # fmt: skip
+            outcome = _call(
+                studio.url,
+                "cover",
+                _data(studio.url, "cover", src_audio=value, prompt="x"),
+                f"oracle-{form}-{len(answers)}",
+            )
             # Gradio's own refusal of a marked path repeats the path as given (normalised as text only).
             answers[(form, path)] = _words(outcome).replace(os.path.abspath(path), "<path>")
     opened = True
@@ -287,8 +314,10 @@ def test_a_record_whose_takes_are_a_number_gets_words(studio, tmp_path):
     made = studio.client.predict(prompt="numbered", audio_duration=10, inference_steps=1, api_name="/generate")
     hostile = tmp_path / "takes-number.json"
     hostile.write_text(json.dumps({**made[-1], "takes": 5}))
-    for call in (lambda: studio.client.predict(handle_file(str(hostile)), api_name="/settings_from_file"),
-                 lambda: studio.client.predict({**made[-1], "takes": 5}, 1, api_name="/settings_from_generate")):  # fmt: skip
+    for call in (
+        lambda: studio.client.predict(handle_file(str(hostile)), api_name="/settings_from_file"),
+        lambda: studio.client.predict({**made[-1], "takes": 5}, 1, api_name="/settings_from_generate"),
+    ):
         with pytest.raises((AppError, ValidationError)) as info:
             call()
         print(f"\ntakes = 5: {info.value}")

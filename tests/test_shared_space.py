@@ -53,8 +53,9 @@ def space(tiny_pipeline_dir, tmp_path_factory):
     with studio_process(env, work) as (url, proc):
         client = Client(url, verbose=False)
         client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
-        yield SimpleNamespace(url=url, proc=proc, out=work / "outputs", uploads=work / "gradio", work=work,
-                              client=client)  # fmt: skip
+        yield SimpleNamespace(
+            url=url, proc=proc, out=work / "outputs", uploads=work / "gradio", work=work, client=client
+        )
 
 
 class Rss:
@@ -160,7 +161,7 @@ def test_edit_joins_refused_for_their_region_cost_one_decode_each(space, tmp_pat
                     repainting_start=400,
                     repainting_end=410,
                     api_name="/edit",
-                ),  # fmt: skip
+                ),
                 "repainting_end: The region 400–410 s lies wholly after the song's end",
             )
     print(f"\n4 refused Edit joins: +{rss['delta'] / 2**20:.0f} MB peak RSS")
@@ -173,14 +174,18 @@ def test_files_that_would_decode_to_too_much_are_refused_from_their_header(space
         f.write(np.full((250, 2), 0.5, np.float32))
     assert one_hz.stat().st_size < 2000
     started = time.perf_counter()
-    _refused(lambda: space.client.predict(src_audio=handle_file(str(one_hz)), prompt="x", api_name="/cover"),
-             "src_audio: The song (one-hz.wav) has a sample rate of 1 Hz")  # fmt: skip
+    _refused(
+        lambda: space.client.predict(src_audio=handle_file(str(one_hz)), prompt="x", api_name="/cover"),
+        "src_audio: The song (one-hz.wav) has a sample rate of 1 Hz",
+    )
     surround = tmp_path / "surround.flac"
     with sf.SoundFile(str(surround), "w", 384_000, 8, format="FLAC") as f:
         f.write(np.full((384_000, 8), 0.1, np.float32))
     _declare_frames(surround, 600 * 384_000)  # ten minutes declared; none of it is ever decoded
-    _refused(lambda: space.client.predict(src_audio=handle_file(str(surround)), prompt="x", api_name="/cover"),
-             "holds too much audio to read")  # fmt: skip
+    _refused(
+        lambda: space.client.predict(src_audio=handle_file(str(surround)), prompt="x", api_name="/cover"),
+        "holds too much audio to read",
+    )
     assert time.perf_counter() - started < 30
 
 
@@ -243,21 +248,26 @@ def test_a_closed_page_stops_its_run(space):
     before = _files(space.out)
     config = httpx.get(f"{space.url}config").json()
     fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "generate")
-    parameters = Client(space.url, verbose=False).view_api(print_info=False, return_format="dict")[
-        "named_endpoints"]["/generate"]["parameters"]  # fmt: skip
+    parameters = Client(space.url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"][
+        "/generate"
+    ]["parameters"]
     values = {"prompt": "closed page", "audio_duration": 60, "inference_steps": 200}
     data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in parameters]
-    join = httpx.post(f"{space.url}gradio_api/queue/join",
-                      json={"data": data, "fn_index": fn, "session_hash": "closedpage1", "trigger_id": None})  # fmt: skip
+    join = httpx.post(
+        f"{space.url}gradio_api/queue/join",
+        json={"data": data, "fn_index": fn, "session_hash": "closedpage1", "trigger_id": None},
+    )
     assert join.status_code == 200, join.text
-    with httpx.stream("GET", f"{space.url}gradio_api/queue/data", params={"session_hash": "closedpage1"},
-                      timeout=60) as stream:  # fmt: skip
+    with httpx.stream(
+        "GET", f"{space.url}gradio_api/queue/data", params={"session_hash": "closedpage1"}, timeout=60
+    ) as stream:
         for line in stream.iter_lines():
             if '"progress"' in line and "Step" in line:
                 break  # the visitor leaves as soon as the run is under way
     started = time.perf_counter()
-    plain = Client(space.url, verbose=False).predict(prompt="next", audio_duration=10, inference_steps=1,
-                                                     api_name="/generate")  # fmt: skip
+    plain = Client(space.url, verbose=False).predict(
+        prompt="next", audio_duration=10, inference_steps=1, api_name="/generate"
+    )
     waited = time.perf_counter() - started
     new = _files(space.out) - before
     print(f"\nthe next visitor waited {waited:.2f} s behind a closed page's 60 s, 200-step song")
@@ -321,8 +331,10 @@ def test_uploads_are_kept_within_their_quota(space, tmp_path):
     # An upload the studio refuses is removed at once.
     paths = httpx.post(f"{space.url}gradio_api/upload", files={"files": ("fake.wav", b"not audio" * 100)}).json()
     assert Path(paths[0]).exists()
-    _refused(lambda: space.client.predict(src_audio=handle_file(paths[0]), prompt="x", api_name="/cover"),
-             "is not an audio file the studio can read")  # fmt: skip
+    _refused(
+        lambda: space.client.predict(src_audio=handle_file(paths[0]), prompt="x", api_name="/cover"),
+        "is not an audio file the studio can read",
+    )
     assert not Path(paths[0]).exists()
 
 
@@ -355,8 +367,12 @@ def test_only_takes_are_served_and_their_urls_name_no_folder(space):
     result = space.client.predict(prompt="served", audio_duration=10, inference_steps=1, api_name="/generate")
     relative = result[-1]["takes"][0]["audio"]
     day = relative.split("/")[0]
-    strangers = {"page.html": "<script>alert(1)</script>", ".env": "SECRET=1", "notes.txt": "operator notes",
-                 f".partial-{Path(relative).name}": "half"}  # fmt: skip
+    strangers = {
+        "page.html": "<script>alert(1)</script>",
+        ".env": "SECRET=1",
+        "notes.txt": "operator notes",
+        f".partial-{Path(relative).name}": "half",
+    }
     for name, text in strangers.items():
         (space.out / day / name).write_text(text)
     leaked = 0
@@ -365,16 +381,22 @@ def test_only_takes_are_served_and_their_urls_name_no_folder(space):
             answer = httpx.get(url)
             leaked += answer.status_code != 404
     raw = Client(space.url, verbose=False, download_files=False).predict(
-        prompt="served", audio_duration=10, inference_steps=1, api_name="/generate")  # fmt: skip
+        prompt="served", audio_duration=10, inference_steps=1, api_name="/generate"
+    )
     take_url = raw[0]["url"]
     leaked += str(space.out) in take_url or str(space.work) in json.dumps(raw[0])
     answer = httpx.get(take_url)
     assert answer.status_code == 200 and answer.headers["content-type"] == "audio/wav"
     assert answer.headers["x-content-type-options"] == "nosniff"
-    ranges = {r: httpx.get(take_url, headers={"Range": r}).status_code for r in
-              ("bytes=0-1", "bytes=0-1,5-6", "bytes=999999999-")}  # fmt: skip
-    _count("files", leaked == 0 and ranges == {"bytes=0-1": 206, "bytes=0-1,5-6": 206, "bytes=999999999-": 416},
-           leaked=leaked > 0)  # fmt: skip
+    ranges = {
+        r: httpx.get(take_url, headers={"Range": r}).status_code
+        for r in ("bytes=0-1", "bytes=0-1,5-6", "bytes=999999999-")
+    }
+    _count(
+        "files",
+        leaked == 0 and ranges == {"bytes=0-1": 206, "bytes=0-1,5-6": 206, "bytes=999999999-": 416},
+        leaked=leaked > 0,
+    )
     assert leaked == 0 and ranges == {"bytes=0-1": 206, "bytes=0-1,5-6": 206, "bytes=999999999-": 416}, ranges
 
 
@@ -433,8 +455,10 @@ def test_hostile_records_get_words(space, tmp_path):
         _refused(lambda h=hostile, t=take: client.predict(h, t, api_name="/settings_from_generate"), expect)
     # JSON's NaN and Infinity, which gradio_client will not send: raw HTTP, as the review sent them.
     nan = {**record, "params": {**record["params"], "audio_duration": float("nan")}}
-    for data, expect in (([nan, 1], "audio_duration ('nan') cannot be used: Duration must be a number"),
-                         ([record, float("inf")], "Take to send must be a whole number from 1 to 1")):  # fmt: skip
+    for data, expect in (
+        ([nan, 1], "audio_duration ('nan') cannot be used: Duration must be a number"),
+        ([record, float("inf")], "Take to send must be a whole number from 1 to 1"),
+    ):
         text = _raw_call(space.url, "settings_from_generate", data)
         ok = expect in text and not any(u in text for u in UNCLEAR)
         _count("raw record value", ok)
@@ -492,8 +516,12 @@ def test_a_lora_whose_ranks_differ_is_refused_before_the_queue(space, tiny_pipel
     first_b = next(k for k in state if "lora_B" in k)
     state[first_b] = torch.zeros(state[first_b].shape[0], state[first_b].shape[1] + 3)
     save_file(state, str(tmp_path / "ranks.safetensors"))
-    _refused(lambda: space.client.predict(prompt="x", lora=handle_file(str(tmp_path / "ranks.safetensors")),
-                                          api_name="/generate"), "lora: ranks.safetensors is inconsistent")  # fmt: skip
+    _refused(
+        lambda: space.client.predict(
+            prompt="x", lora=handle_file(str(tmp_path / "ranks.safetensors")), api_name="/generate"
+        ),
+        "lora: ranks.safetensors is inconsistent",
+    )
 
 
 def test_a_cut_off_mp3_is_the_same_song_everywhere(space, tmp_path):
@@ -506,8 +534,14 @@ def test_a_cut_off_mp3_is_the_same_song_everywhere(space, tmp_path):
     line, *_, wave = space.client.predict(handle_file(str(cut)), 0, 5, api_name="/edit_analyze")
     seconds = json.loads(wave)["seconds"]
     assert 8 < seconds < 11 and "BPM" in line, line
-    edited = space.client.predict(src_audio=handle_file(str(cut)), prompt="x", repainting_start=1, repainting_end=3,
-                                  inference_steps=1, api_name="/edit")  # fmt: skip
+    edited = space.client.predict(
+        src_audio=handle_file(str(cut)),
+        prompt="x",
+        repainting_start=1,
+        repainting_end=3,
+        inference_steps=1,
+        api_name="/edit",
+    )
     assert sf.info(edited[0]).duration == pytest.approx(seconds, abs=0.01)
     _count("cut-off mp3", True)
 

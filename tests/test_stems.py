@@ -116,8 +116,14 @@ def test_stems_are_served_and_cleaned_with_their_take_and_nothing_else_is(tmp_pa
         f"{take}-stems.json",
         *(f"{take}-{s}.wav" for s in stems.STEMS),
     ]
-    odd = [f"{take}-stems.wav", f"{take}-vocals.json", f"{take}-piano.wav", f"{take}-vocals.wav.txt", "notes.txt",
-           f"{take}-vocals.lrc"]  # fmt: skip
+    odd = [
+        f"{take}-stems.wav",
+        f"{take}-vocals.json",
+        f"{take}-piano.wav",
+        f"{take}-vocals.wav.txt",
+        "notes.txt",
+        f"{take}-vocals.lrc",
+    ]
     for name in names + odd:
         (day / name).write_bytes(b"x")
     for name in names:
@@ -148,8 +154,9 @@ def client(served):
 
 
 def _take(client: Client, seed: int) -> tuple[str, dict]:
-    result = client.predict(prompt="funk groove", audio_duration=10, inference_steps=3, seed=seed, think=False,
-                            api_name="/generate")  # fmt: skip
+    result = client.predict(
+        prompt="funk groove", audio_duration=10, inference_steps=3, seed=seed, think=False, api_name="/generate"
+    )
     return result[0], result[-1]
 
 

@@ -42,21 +42,24 @@ def studio(tiny_pipeline_dir, tmp_path_factory):
         },
     )
     with studio_process(env, work) as (url, proc):
-        Client(url, verbose=False).predict(prompt="warm up", audio_duration=10, inference_steps=1,
-                                           api_name="/generate")  # fmt: skip
+        Client(url, verbose=False).predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
         config = httpx.get(f"{url}config").json()
         fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "generate")
-        parameters = Client(url, verbose=False).view_api(print_info=False, return_format="dict")[
-            "named_endpoints"]["/generate"]["parameters"]  # fmt: skip
-        yield SimpleNamespace(url=url, fn=fn, parameters=parameters, log=next(work.glob("studio-*.log")),
-                              out=work / "outputs")  # fmt: skip
+        parameters = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"][
+            "/generate"
+        ]["parameters"]
+        yield SimpleNamespace(
+            url=url, fn=fn, parameters=parameters, log=next(work.glob("studio-*.log")), out=work / "outputs"
+        )
 
 
 def _join(studio, session: str, **values) -> str:
     """Join a Generate as the page does; returns its event id."""
     data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in studio.parameters]
-    joined = httpx.post(f"{studio.url}gradio_api/queue/join",
-                        json={"data": data, "fn_index": studio.fn, "session_hash": session, "trigger_id": None})  # fmt: skip
+    joined = httpx.post(
+        f"{studio.url}gradio_api/queue/join",
+        json={"data": data, "fn_index": studio.fn, "session_hash": session, "trigger_id": None},
+    )
     assert joined.status_code == 200, joined.text
     return joined.json()["event_id"]
 
@@ -64,8 +67,9 @@ def _join(studio, session: str, **values) -> str:
 @contextlib.contextmanager
 def _stream(studio, session: str) -> Iterator[Iterator[dict]]:
     """The session's event stream, message by message; leaving the block drops the connection."""
-    with httpx.stream("GET", f"{studio.url}gradio_api/queue/data", params={"session_hash": session},
-                      timeout=120) as answer:  # fmt: skip
+    with httpx.stream(
+        "GET", f"{studio.url}gradio_api/queue/data", params={"session_hash": session}, timeout=120
+    ) as answer:
         assert answer.status_code == 200, answer.read()
         yield (json.loads(line[5:]) for line in answer.iter_lines() if line.startswith("data:"))
 
@@ -178,8 +182,9 @@ def test_cancel_still_stops_at_once(studio):
     with _stream(studio, session) as messages:
         _until_step(messages, 2)
         started = time.monotonic()
-        answer = httpx.post(f"{studio.url}gradio_api/cancel",
-                            json={"session_hash": session, "fn_index": studio.fn, "event_id": event})  # fmt: skip
+        answer = httpx.post(
+            f"{studio.url}gradio_api/cancel", json={"session_hash": session, "fn_index": studio.fn, "event_id": event}
+        )
         assert answer.status_code == 200, answer.text
         stopped = _wait_for_log(studio, offset, "generate: Stopped", SLACK_S) - started
     print(f"\na cancelled run stopped {stopped:.2f} s after its cancel")

@@ -65,8 +65,9 @@ def test_audio_modes_tell_the_model_the_real_length_and_the_chosen_language(serv
     assert edit["audio_duration"] == pytest.approx(12.5)
     assert all(call["vocal_language"] == ["fr"] for call in (cover, extend, edit))
     # Nothing sung: upstream's "unknown", whatever language is picked.
-    client.predict(src_audio=src, prompt="ambient", vocal_language="fr", extend_seconds=5, inference_steps=1,
-                   api_name="/extend")  # fmt: skip
+    client.predict(
+        src_audio=src, prompt="ambient", vocal_language="fr", extend_seconds=5, inference_steps=1, api_name="/extend"
+    )
     assert spy.calls[-1]["vocal_language"] == ["unknown"]
     client.predict(prompt="ambient", vocal_language="ja", audio_duration=10, inference_steps=1, api_name="/generate")
     assert spy.calls[-1]["vocal_language"] == ["unknown"]
@@ -98,8 +99,7 @@ def test_cover_strength_one_is_the_plain_cover_call(served, tmp_path):
     client, spy = served
     path = tone(tmp_path / "song.wav", seconds=10)
     settings = {"prompt": "string quartet", "seed": 23, "inference_steps": 4}
-    covered = client.predict(src_audio=handle_file(str(path)), audio_cover_strength=1.0, api_name="/cover",
-                             **settings)  # fmt: skip
+    covered = client.predict(src_audio=handle_file(str(path)), audio_cover_strength=1.0, api_name="/cover", **settings)
     assert len([c for c in spy.calls[-1:] if c["task_type"] == "cover"]) == 1
     # The plain pipeline call with the same conditioning, seeds and the studio's finish and file writing.
     job = modes.prepare_cover(src_audio=str(path), audio_cover_strength=1.0, **settings)
@@ -120,8 +120,9 @@ def test_a_middle_strength_runs_the_cover_steps_then_the_rest_as_text_to_music(s
     client, spy = served
     src = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
     before = len(spy.calls)
-    half = client.predict(src_audio=src, prompt="reggae", audio_cover_strength=0.5, inference_steps=6, seed=5,
-                          api_name="/cover")  # fmt: skip
+    half = client.predict(
+        src_audio=src, prompt="reggae", audio_cover_strength=0.5, inference_steps=6, seed=5, api_name="/cover"
+    )
     first, second = spy.calls[before:]
     assert first["task_type"] == "cover" and first["output_type"] == "latent"
     assert second["task_type"] == "text2music" and "src_audio" not in second
@@ -132,7 +133,7 @@ def test_a_middle_strength_runs_the_cover_steps_then_the_rest_as_text_to_music(s
     ends = [
         client.predict(
             src_audio=src, prompt="reggae", audio_cover_strength=s, inference_steps=6, seed=5, api_name="/cover"
-        )[0]  # fmt: skip
+        )[0]
         for s in (0.0, 1.0)
     ]
     assert all(not np.array_equal(_read(half[0]), _read(end)) for end in ends)
@@ -158,12 +159,19 @@ def test_the_upload_analysis_prefills_what_cover_extend_and_edit_pass_on(served)
     line, bpm, key, meter = client.predict(demo, api_name="/cover_analyze")
     assert "0:12.0 long" in line and "C major" in line and "LUFS" in line
     assert abs(bpm - 100) <= 2 and key == "C major" and meter == "4"
-    client.predict(src_audio=demo, prompt="bossa", bpm=bpm, key_scale=key, time_signature=meter,
-                   audio_cover_strength=1.0, inference_steps=1, api_name="/cover")  # fmt: skip
+    client.predict(
+        src_audio=demo,
+        prompt="bossa",
+        bpm=bpm,
+        key_scale=key,
+        time_signature=meter,
+        audio_cover_strength=1.0,
+        inference_steps=1,
+        api_name="/cover",
+    )
     call = spy.calls[-1]
     assert (call["bpm"], call["keyscale"], call["timesignature"]) == (bpm, "C major", "4")
-    client.predict(src_audio=demo, prompt="more", bpm=bpm * 2, extend_seconds=5, inference_steps=1,
-                   api_name="/extend")  # fmt: skip
+    client.predict(src_audio=demo, prompt="more", bpm=bpm * 2, extend_seconds=5, inference_steps=1, api_name="/extend")
     assert spy.calls[-1]["bpm"] == bpm * 2 and spy.calls[-1]["keyscale"] is None
 
 
@@ -171,8 +179,9 @@ def test_a_partial_cover_of_a_frame_exact_length(studio_env, tmp_path):
 
     # 16.6 s is 415 latent frames, but 16.6 × 25 rounds up to 416 in floating point.
     src = tone(tmp_path / "song.wav", seconds=16.6)
-    paths, record = handlers.make("cover", src_audio=str(src), prompt="lounge", audio_cover_strength=0.5,
-                             inference_steps=2, seed=3)  # fmt: skip
+    paths, record = handlers.make(
+        "cover", src_audio=str(src), prompt="lounge", audio_cover_strength=0.5, inference_steps=2, seed=3
+    )
     assert sf.info(paths[0]).frames == int(16.6 * 48000) and record["params"]["audio_cover_strength"] == 0.5
 
 

@@ -54,8 +54,9 @@ def test_the_mix_reaches_only_the_first_noise_and_leaves_the_pipeline_as_it_was(
     gens = lambda: [torch.Generator().manual_seed(s) for s in (5, 5)]  # noqa: E731
     plain = pipe.prepare_latents(2, 1.0, torch.float32, "cpu", gens())
     with retake.mixing(pipe, [[], [(9, 0.5)]]):
-        mixed = pipe.prepare_latents(batch_size=2, audio_duration=1.0, dtype=torch.float32, device="cpu",
-                                     generator=gens())  # fmt: skip
+        mixed = pipe.prepare_latents(
+            batch_size=2, audio_duration=1.0, dtype=torch.float32, device="cpu", generator=gens()
+        )
         given = torch.zeros((2, 8, 4))
         assert pipe.prepare_latents(2, 1.0, torch.float32, "cpu", gens(), latents=given) is given
     assert torch.equal(mixed[0], plain[0]) and not torch.equal(mixed[1], plain[1])
@@ -71,8 +72,11 @@ def test_amount_zero_makes_the_take_again_and_a_seed_makes_a_variation_again(stu
     again, made = handlers.run_job(variations.prepare(2, record, 0, 1))
     # The same noise, plan and seed: the take within the DiT's batched numerics (one 16-bit step).
     assert np.abs(_audio(again)[0] - take2).max() <= 2**-14
-    assert made["takes"][0]["variation"] == {"of": {"take": 2, "seed": 6, "audio": record["takes"][1]["audio"]},
-                                             "amount": 0.0, "seed": made["params"]["variation"]["seeds"][0]}  # fmt: skip
+    assert made["takes"][0]["variation"] == {
+        "of": {"take": 2, "seed": 6, "audio": record["takes"][1]["audio"]},
+        "amount": 0.0,
+        "seed": made["params"]["variation"]["seeds"][0],
+    }
     varied, made = handlers.run_job(variations.prepare(2, record, 0.4, 2, seed=90))
     first, second = _audio(varied)
     assert np.abs(first - take2).max() > 1e-3 and np.abs(second - first).max() > 1e-3
@@ -186,12 +190,19 @@ def test_variations_of_an_extension_keep_the_song_through_the_api(studio_server)
 
     client = Client(studio_server[0], verbose=False)
     song = examples.demo_song()
-    take, _, record = client.predict(src_audio=handle_file(song), prompt="keep grooving", extend_seconds=6,
-                                     inference_steps=2, seed=5, api_name="/extend")  # fmt: skip
+    take, _, record = client.predict(
+        src_audio=handle_file(song),
+        prompt="keep grooving",
+        extend_seconds=6,
+        inference_steps=2,
+        seed=5,
+        api_name="/extend",
+    )
     with pytest.raises(Exception, match="need the song it was made from"):
         client.predict(take=1, record=record, amount=0.5, count=2, api_name="/variations")
-    *made, _, varied = client.predict(take=1, record=record, amount=0.5, count=2, seed=3,
-                                      src_audio=handle_file(song), api_name="/variations")  # fmt: skip
+    *made, _, varied = client.predict(
+        take=1, record=record, amount=0.5, count=2, seed=3, src_audio=handle_file(song), api_name="/variations"
+    )
     assert varied["mode"] == "extend" and [t["variation"]["seed"] for t in varied["takes"]] == [3, 4]
     source, first, second = sf.read(song)[0], sf.read(made[0])[0], sf.read(made[1])[0]
     kept = len(source) - 2400  # the original part, up to the seam's crossfade, is the song itself

@@ -21,6 +21,7 @@ from test_browser import SHOTS, TIMEOUT_MS, _fill_number, _open, browser, site  
 
 import checks
 import lyrics
+import lyrics_cleanup
 import random_models
 
 SR = 48000
@@ -103,7 +104,7 @@ def test_lyrics_return_the_seed_they_were_written_with(client, lyrics_lm):
 
 def test_control_characters_never_reach_generate():
     raw = "[Verse]\nneon\x1b[31m rain\x00\x07\r\nbright\u202e lights\tfall\x85[Chorus]\nhold\x7f on\u2028Caption: city\x1b pop\x0b"
-    text, caption = lyrics.clean(raw, ["Verse", "Chorus"])
+    text, caption = lyrics_cleanup.clean(raw, ["Verse", "Chorus"])
     assert text == "[Verse]\nneon[31m rain\nbright lights fall\n\n[Chorus]\nhold on", repr(text)
     assert caption == "city pop"
     assert checks.printable("a\x1bb\tc\r\nd") == "ab c\nd"
@@ -129,8 +130,14 @@ def test_regions_past_the_song_say_which_part_lies_outside(client, tmp_path):
     ]  # fmt: skip
     for start, end, words in cases:
         with pytest.raises(ValidationError, match=words):
-            client.predict(src_audio=song, prompt="dub", repainting_start=start, repainting_end=end,
-                           inference_steps=1, api_name="/edit")  # fmt: skip
+            client.predict(
+                src_audio=song,
+                prompt="dub",
+                repainting_start=start,
+                repainting_end=end,
+                inference_steps=1,
+                api_name="/edit",
+            )
 
 
 def test_an_empty_style_is_named_with_the_tabs_own_fields(client, tmp_path):
@@ -269,8 +276,14 @@ MISSING = [
 @pytest.mark.parametrize("env, header, error", MISSING, ids=["offline", "hub-unreachable"])
 def test_a_studio_without_its_weights_says_so_first_and_leads_with_what_to_do(browser, tmp_path, env, header, error):  # noqa: F811
     hub = tmp_path / "empty-hf-home"
-    env = {**env, "HF_HOME": str(hub), "HF_HUB_CACHE": str(hub / "hub"), "ACE_STUDIO_MODEL": "",
-           "ACE_STUDIO_VARIANT": "xl-sft", "ACE_STUDIO_OUTPUT_DIR": str(tmp_path / "out")}  # fmt: skip
+    env = {
+        **env,
+        "HF_HOME": str(hub),
+        "HF_HUB_CACHE": str(hub / "hub"),
+        "ACE_STUDIO_MODEL": "",
+        "ACE_STUDIO_VARIANT": "xl-sft",
+        "ACE_STUDIO_OUTPUT_DIR": str(tmp_path / "out"),
+    }
     with studio_process(env, tmp_path) as (url, proc):
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()

@@ -77,8 +77,15 @@ def test_startup_was_reported(space):
 
 
 def test_generate_with_two_takes(client, space):
-    result = client.predict(prompt="funk groove", audio_duration=10, inference_steps=3, seed=21, batch_size=2,
-                            think=False, api_name="/generate")  # fmt: skip
+    result = client.predict(
+        prompt="funk groove",
+        audio_duration=10,
+        inference_steps=3,
+        seed=21,
+        batch_size=2,
+        think=False,
+        api_name="/generate",
+    )
     first, second, meta = result[0], result[1], result[-1]
     assert sf.info(first).frames == sf.info(second).frames == 10 * 48000
     assert [t["seed"] for t in meta["takes"]] == [21, 22]
@@ -89,16 +96,31 @@ def test_generate_with_two_takes(client, space):
 def test_think_plans_inside_the_one_gpu_call(client, space):
     api = space[1]
     seen, killed = len(api.durations), len(api.killed)
-    result = client.predict(prompt="slow blues", lyrics="[Verse]\nmidnight train", audio_duration=10,
-                            inference_steps=3, seed=30, batch_size=4, think=True, api_name="/generate")  # fmt: skip
+    result = client.predict(
+        prompt="slow blues",
+        lyrics="[Verse]\nmidnight train",
+        audio_duration=10,
+        inference_steps=3,
+        seed=30,
+        batch_size=4,
+        think=True,
+        api_name="/generate",
+    )
     plans = [take["planner"] for take in result[-1]["takes"]]
     assert [(p["take"], p["of"], p["codes"]) for p in plans] == [(n, 4, 50) for n in (1, 2, 3, 4)]
     assert set(plans[0]["fields"]) >= {"bpm", "keyscale", "caption"} and "Planned in" in result[4]
     assert all(Path(path).exists() for path in result[:4])
     # One plan, four blueprints and four takes in one GPU call, whose declared time held all of it.
     assert len(api.durations) == seen + 1 and len(api.killed) == killed
-    plain = client.predict(prompt="slow blues", lyrics="[Verse]\nmidnight train", audio_duration=10,
-                           inference_steps=3, seed=30, think=False, api_name="/generate")  # fmt: skip
+    plain = client.predict(
+        prompt="slow blues",
+        lyrics="[Verse]\nmidnight train",
+        audio_duration=10,
+        inference_steps=3,
+        seed=30,
+        think=False,
+        api_name="/generate",
+    )
     assert "planner" not in plain[-1]["takes"][0]
 
 
@@ -127,16 +149,24 @@ def test_write_song_is_one_gpu_call_with_its_own_declared_time(client, space):
 
 def test_variations_are_one_gpu_call_declared_as_their_takes(client, space):
     api = space[1]
-    *_, record = client.predict(prompt="funk groove", audio_duration=10, inference_steps=3, seed=23, think=False,
-                                api_name="/generate")  # fmt: skip
+    *_, record = client.predict(
+        prompt="funk groove", audio_duration=10, inference_steps=3, seed=23, think=False, api_name="/generate"
+    )
     seen, killed = len(api.durations), len(api.killed)
     *slots, line, made = client.predict(take=1, record=record, amount=0.3, count=2, seed=8, api_name="/variations")
     assert slots[0] and slots[1] and "take 1 varied 0.3, new noise 9" in line
     assert [t["variation"]["seed"] for t in made["takes"]] == [8, 9] and [t["seed"] for t in made["takes"]] == [23, 23]
     assert len(api.durations) == seen + 1 and len(api.killed) == killed
     # Declared as Generate declares the take's settings for two takes.
-    client.predict(prompt="funk groove", audio_duration=10, inference_steps=3, seed=23, think=False, batch_size=2,
-                   api_name="/generate")  # fmt: skip
+    client.predict(
+        prompt="funk groove",
+        audio_duration=10,
+        inference_steps=3,
+        seed=23,
+        think=False,
+        batch_size=2,
+        api_name="/generate",
+    )
     assert api.durations[-1] == api.durations[seen]
 
 
@@ -174,8 +204,9 @@ def _wait_for_step(job, timeout: float = 60, unit: str = "steps") -> None:
 def test_stop_ends_the_run_within_seconds_and_saves_nothing(client, space):
     out = space[2]
     before = _files(out)
-    job = client.submit(prompt="long jam", audio_duration=60, inference_steps=200, seed=1, think=False,
-                        api_name="/generate")  # fmt: skip
+    job = client.submit(
+        prompt="long jam", audio_duration=60, inference_steps=200, seed=1, think=False, api_name="/generate"
+    )
     _wait_for_step(job)
     client.predict(api_name="/stop_cover")  # Stop on another tab leaves this run alone
     time.sleep(0.5)
@@ -194,13 +225,15 @@ def test_a_cancelled_request_ends_in_its_worker_and_frees_the_gpu(client, space)
     """Gradio's /cancel gives the queue place back at once; the worker's run must end too."""
     out, api = space[2], space[1]
     before, calls = _files(out), len(api.durations)
-    ghost = client.submit(prompt="ghost", audio_duration=60, inference_steps=200, seed=5, think=False,
-                          api_name="/generate")  # fmt: skip
+    ghost = client.submit(
+        prompt="ghost", audio_duration=60, inference_steps=200, seed=5, think=False, api_name="/generate"
+    )
     _wait_for_step(ghost)
     ghost.cancel()
     started = time.time()
-    again = Client(space[0], verbose=False).predict(prompt="next", audio_duration=10, inference_steps=1, think=False,
-                                                    api_name="/generate")  # fmt: skip
+    again = Client(space[0], verbose=False).predict(
+        prompt="next", audio_duration=10, inference_steps=1, think=False, api_name="/generate"
+    )
     assert time.time() - started < 30 and Path(again[0]).exists()  # not behind 200 steps nobody waits for
     assert len(_files(out) - before) == 3  # the next take, its preview and record; nothing of the cancelled one
     assert len(api.durations) == calls + 2
@@ -209,8 +242,9 @@ def test_a_cancelled_request_ends_in_its_worker_and_frees_the_gpu(client, space)
 def test_stop_while_the_planner_writes_the_blueprint(client, space):
     out = space[2]
     before = _files(out)
-    job = client.submit(prompt="long jam", audio_duration=120, inference_steps=3, seed=2, think=True,
-                        api_name="/generate")  # fmt: skip
+    job = client.submit(
+        prompt="long jam", audio_duration=120, inference_steps=3, seed=2, think=True, api_name="/generate"
+    )
     _wait_for_step(job, unit="codes")
     client.predict(api_name="/stop")
     stopped_result(job, r"Stopped while the planner wrote the blueprint \(\d+ of 600 codes\)")
@@ -338,8 +372,9 @@ def test_a_request_over_one_calls_limit_is_refused_before_any_call(client, space
     words = r"2 takes of 10 minutes with Think is more than one request may make here \(about \d+ s of GPU time, "
     fits = r"where one request may take 300 s\)\. Takes up to \d+ min( \d+ s)?, or the same without Think"
     with pytest.raises(ValidationError, match=words + fits):
-        client.predict(prompt="long", audio_duration=600, batch_size=2, inference_steps=50, think=True,
-                       api_name="/generate")  # fmt: skip
+        client.predict(
+            prompt="long", audio_duration=600, batch_size=2, inference_steps=50, think=True, api_name="/generate"
+        )
     assert len(space[1].durations) == seen
 
 
@@ -407,8 +442,13 @@ time.sleep(600)
 
 def test_a_harness_studio_never_outlives_a_killed_test_run(tmp_path):
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(free_port())}
-    runner = subprocess.Popen([sys.executable, "-c", RUNNER, str(tmp_path / "studio.log")], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    runner = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, str(tmp_path / "studio.log")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     studio = int(runner.stdout.readline())
     try:
         assert "--serve" in Path(f"/proc/{studio}/cmdline").read_bytes().decode()  # started, and alive

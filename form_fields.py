@@ -1,0 +1,297 @@
+"""A music tab's fields, in the groups the tabs lay out: sampling, the sung language, Think and its
+switches, a plan brought back, a timbre reference, LoRA, the finish (loudness, fades), and an audio
+tab's song upload with its *Describe*, BPM, key and metre (``song_settings``: Cover's, Extend's and
+Edit's folded settings).
+
+Each helper returns the components it made, wiring only what lives inside it (the ½ and 2× tempo
+buttons, a LoRA's check on arrival); the bricks beneath (lenient fields, file inputs) are ``widgets``'.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+import gradio as gr
+
+import admission
+import checks
+import describe
+import handlers
+import models
+import planner
+import presets
+import songs
+import tooltips as tips
+import uploads
+import waveform
+import widgets
+
+
+def sampling_controls(variant: models.Variant, prefix: str):
+    with gr.Row():
+        seed = widgets.lenient(gr.Number(label="Seed", value=-1, precision=0, info=tips.SEED, elem_id=f"{prefix}-seed"))
+        steps = widgets.lenient_slider(
+            *checks.STEPS_RANGE, value=variant.steps, step=1, label="Steps", info=tips.STEPS, elem_id=f"{prefix}-steps"
+        )
+    with gr.Row():
+        guidance = widgets.lenient_slider(
+            *checks.GUIDANCE_RANGE,
+            value=variant.guidance,
+            step=0.5,
+            label="Guidance",
+            info=tips.GUIDANCE,
+            elem_id=f"{prefix}-guidance",
+        )
+        fmt = widgets.lenient_radio(
+            checks.FORMATS, value="wav", label="Output format", info=tips.FORMAT, elem_id=f"{prefix}-format"
+        )
+    return seed, steps, guidance, fmt
+
+
+def language_dropdown(prefix: str) -> gr.Dropdown:
+    """The sung language; "unknown" (the model tells from the lyrics) first and chosen, as upstream's UI."""
+    languages = [(tips.LANGUAGE_UNKNOWN, checks.UNKNOWN)]
+    languages += [(f"{name} ({code})", code) for code, name in checks.LANGUAGES.items()]
+    return gr.Dropdown(
+        languages,
+        value=checks.UNKNOWN,
+        label="Vocal language",
+        info=tips.LANGUAGE,
+        allow_custom_value=True,
+        elem_id=f"{prefix}-language",
+    )
+
+
+def think_controls() -> tuple[gr.Checkbox, gr.Checkbox]:
+    """Generate's Think switch and, beside it, upstream's *Length: auto* (the planner chooses it)."""
+    ready = planner.enabled()
+    with gr.Row():
+        think = gr.Checkbox(
+            label="Think",
+            value=ready,
+            interactive=ready,
+            info=tips.THINK if ready else tips.THINK_OFF,
+            elem_id="gen-think",
+        )
+        auto = gr.Checkbox(
+            label="Length: auto", value=False, interactive=ready, info=tips.THINK_LENGTH, elem_id="gen-auto-length"
+        )
+    return think, auto
+
+
+def rewrite_caption_switch() -> gr.Checkbox:
+    """Upstream's ``use_cot_caption``, on as upstream: off keeps the visitor's caption for the music
+    model while the plan still sets BPM, key and metre. Folded away: few change it."""
+    return gr.Checkbox(
+        label="Let Think rewrite the caption",
+        value=True,
+        interactive=planner.enabled(),
+        info=tips.THINK_CAPTION,
+        elem_id="gen-think-caption",
+    )
+
+
+def plan_box() -> gr.Textbox:
+    """A plan brought back from a take ("Use these settings"): with it, Think skips its thinking and
+    the take comes out again from its seed; empty, Think plans anew."""
+    box = gr.Textbox("", label="Plan (from a take)", info=tips.PLAN, lines=2, max_lines=6, elem_id="gen-plan")
+    # The API takes back what it returns: a take's ``planner`` dict arrives as JSON text (a text box
+    # would make it Python's repr), so the field's length limit and ``checks.check_plan`` read it.
+    box.preprocess = lambda payload: (
+        json.dumps(payload, ensure_ascii=False)
+        if isinstance(payload, dict)
+        else None
+        if payload is None
+        else str(payload)
+    )
+    box.api_info = lambda: {"anyOf": [{"type": "string"}, {"type": "object"}]}
+    return box
+
+
+def reference_input(prefix: str) -> gr.Audio:
+    """An optional voice or instrument whose timbre the take borrows (the pipeline's ``reference_audio``)."""
+    reference = widgets.any_file(
+        gr.Audio(
+            label="Timbre reference (optional)",
+            type="filepath",
+            sources=["upload"],
+            elem_id=f"{prefix}-reference",
+            elem_classes=["compact-drop"],
+        )
+    )
+    gr.Markdown(tips.REFERENCE, elem_classes=["hint"])
+    return reference
+
+
+def lora_controls(prefix: str, variant: str | None = None) -> tuple[gr.File, gr.Slider, gr.Dropdown]:
+    """A visitor's own LoRA, or a preset from the Hub, for this request only."""
+    offered = presets.offered(variant or models.active_variant().name)
+    # Hidden where none is installed for this model; unknown names still reach the studio's check.
+    preset = gr.Dropdown(
+        [(tips.LORA_PRESET_NONE, ""), *[(p.label, p.name) for p in offered]],
+        value="",
+        label="LoRA preset",
+        info=tips.LORA_PRESET,
+        allow_custom_value=True,
+        visible=bool(offered),
+        elem_id=f"{prefix}-lora-preset",
+    )
+    with gr.Row():
+        # No ``file_types``: Gradio would refuse another suffix with a bare "400 Bad Request"; the
+        # studio's own check says what a LoRA file must be.
+        lora = widgets.any_file(
+            gr.File(
+                label="LoRA (optional)",
+                type="filepath",
+                height=120,
+                elem_id=f"{prefix}-lora",
+                elem_classes=["compact-drop"],
+            )
+        )
+        scale = widgets.lenient_slider(
+            *checks.LORA_SCALE_RANGE,
+            value=1.0,
+            step=0.05,
+            label="LoRA strength",
+            info=tips.LORA_SCALE,
+            elem_id=f"{prefix}-lora-scale",
+        )
+    note = gr.Markdown(tips.LORA, elem_classes=["hint"], elem_id=f"{prefix}-lora-note")
+    # Checked on arrival, as every upload is: a file that is no LoRA is named now, not at the press.
+    lora.change(
+        handlers.describe_lora,
+        lora,
+        note,
+        api_name=f"{prefix}_lora_check",
+        api_visibility="private",
+        concurrency_id=admission.UPLOADS,
+        concurrency_limit=uploads.decodes_at_once(),
+        show_progress="minimal",
+    )
+    return lora, scale, preset
+
+
+def finish_controls(prefix: str, loudness: bool = True) -> tuple[Any, ...]:
+    """A take's loudness (a new take's; Edit and Extend keep the source's) and its fades."""
+    with gr.Row():
+        level = (
+            [
+                widgets.lenient(
+                    gr.Dropdown(
+                        checks.LOUDNESS_CHOICES,
+                        value="-14",
+                        label="Loudness",
+                        info=tips.LOUDNESS,
+                        allow_custom_value=True,
+                        elem_id=f"{prefix}-loudness",
+                    )
+                )
+            ]
+            if loudness
+            else []
+        )
+        fades = [
+            widgets.lenient_slider(
+                *checks.FADE_RANGE, value=0, step=0.5, label=label, info=info, elem_id=f"{prefix}-{name}"
+            )
+            for label, info, name in (
+                ("Fade in (s)", tips.FADE_IN, "fade-in"),
+                ("Fade out (s)", tips.FADE_OUT, "fade-out"),
+            )
+        ]
+    return (*level, *fades)
+
+
+def song_input(prefix: str, wave: bool = False) -> tuple[gr.Audio, gr.Markdown, gr.HTML | None]:
+    """The song upload, the line under it (filled by ``musical_controls``' analysis) and, where the
+    tab works on a stretch of the song, its waveform (``waveform.py``): a region to drag in Edit,
+    the seam in Extend."""
+    src = widgets.any_file(
+        gr.Audio(
+            label="Song", type="filepath", sources=["upload"], elem_id=f"{prefix}-src", elem_classes=["compact-drop"]
+        )
+    )
+    info = gr.Markdown("", elem_id=f"{prefix}-src-info")
+    if not wave:
+        return src, info, None
+    wave = gr.HTML("", html_template=waveform.TEMPLATE, js_on_load=waveform.JS, elem_id=f"{prefix}-wave", padding=False)
+    return src, info, wave
+
+
+def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
+    """*Describe* under the song, the note beneath it that says what the planner wrote, and (on a
+    ZeroGPU Space) what a press reserves."""
+    button = gr.Button("Describe", size="sm", interactive=describe.available(), elem_id=f"{prefix}-describe")
+    note = gr.Markdown(
+        tips.DESCRIBE if describe.available() else tips.DESCRIBE_OFF,
+        elem_classes=["hint"],
+        elem_id=f"{prefix}-describe-note",
+    )
+    return button, note, widgets.reserves_line(f"{prefix}-describe")
+
+
+def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
+    """BPM, key and time signature fields, "auto" by default."""
+    with gr.Row():
+        bpm = widgets.lenient(
+            gr.Number(label="BPM (0 = auto)", value=0, info=bpm_info, precision=0, elem_id=f"{prefix}-bpm")
+        )
+        key = gr.Dropdown(
+            [checks.AUTO, *checks.KEYS],
+            value=checks.AUTO,
+            label="Key",
+            info=tips.KEY,
+            allow_custom_value=True,
+            elem_id=f"{prefix}-key",
+        )
+        meter = gr.Dropdown(
+            [checks.AUTO, *checks.TIME_SIGNATURES],
+            value=checks.AUTO,
+            label="Time signature",
+            info=tips.TIME_SIGNATURE,
+            allow_custom_value=True,
+            elem_id=f"{prefix}-meter",
+        )
+    return bpm, key, meter
+
+
+def musical_controls(prefix: str) -> tuple[Any, Any, Any]:
+    """An audio tab's BPM, key and time signature, prefilled from the upload's analysis (``songs``)."""
+    bpm, key, meter = musical_fields(prefix, tips.BPM_DETECTED)
+    with gr.Row():
+        half = gr.Button("½ tempo", size="sm", elem_id=f"{prefix}-half-tempo")
+        double = gr.Button("2× tempo", size="sm", elem_id=f"{prefix}-double-tempo")
+    half.click(lambda b: songs.scale_tempo(b, 0.5), bpm, bpm, api_visibility="private", queue=False)
+    double.click(lambda b: songs.scale_tempo(b, 2.0), bpm, bpm, api_visibility="private", queue=False)
+    return bpm, key, meter
+
+
+class SongSettings(NamedTuple):
+    """An audio tab's folded settings."""
+
+    language: gr.Dropdown
+    music: tuple[Any, Any, Any]  # BPM, key, time signature
+    reference: gr.Audio | None
+    sampling: tuple[Any, Any, Any, Any]  # seed, steps, guidance, output format
+    lora: tuple[gr.File, gr.Slider]
+    lora_preset: gr.Dropdown
+    finish: tuple[Any, ...]  # loudness (Cover only), fade in, fade out
+
+
+def song_settings(prefix: str, variant: models.Variant, reference: bool = False) -> SongSettings:
+    """Cover's, Extend's and Edit's advanced settings (BPM, key and metre filled in from the upload)."""
+    return SongSettings(
+        language_dropdown(prefix),
+        musical_controls(prefix),
+        reference_input(prefix) if reference else None,
+        sampling_controls(variant, prefix),
+        *_lora_split(lora_controls(prefix, variant.name)),
+        # Cover makes a whole new take; Extend and Edit keep the source, whose loudness rules.
+        finish_controls(prefix, loudness=reference),
+    )
+
+
+def _lora_split(controls: tuple[gr.File, gr.Slider, gr.Dropdown]) -> tuple[tuple[gr.File, gr.Slider], gr.Dropdown]:
+    # The preset is the preparers' last parameter; the file and strength sit where they always did.
+    return controls[:2], controls[2]
