@@ -26,9 +26,9 @@ _bootstrap()
 import gradio as gr  # noqa: E402
 
 import admission  # noqa: E402
+import asgi_gate  # noqa: E402
 import my_takes  # noqa: E402
-import records  # noqa: E402
-import serving  # noqa: E402
+import results  # noqa: E402
 import status  # noqa: E402
 import streams  # noqa: E402
 import tabs  # noqa: E402
@@ -60,7 +60,7 @@ def build_ui() -> gr.Blocks:
                 my_takes.keep_after(run, tab.form.result.meta, panel, name)
         tabs.wire_across(music, all_tabs)
         receivers = {tab.name: tab.receives for tab in music if tab.receives}
-        my_takes.wire(demo, panel, [music[0].fields[k] for k in records.FIELDS], receivers, all_tabs)
+        my_takes.wire(demo, panel, [music[0].fields[k] for k in results.FIELDS], receivers, all_tabs)
     uploads.keep_page_files(demo)
     uploads.needed_by(admission.queued_files(demo))
     return demo
@@ -99,13 +99,13 @@ def launch_options() -> dict[str, Any]:
         "theme": theme.studio_theme(),
         "css": theme.CSS,
         "js": theme.JS,
-        # Takes are served by ``serving.Gate`` at /takes/… straight from the output folder (no copy,
+        # Takes are served by ``asgi_gate.Gate`` at /takes/… straight from the output folder (no copy,
         # no server path in the URL); allowed here only so that a take returned as a plain path (no
         # page root to build its URL from) may be copied into Gradio's cache. "Send to" copies one into
         # the uploads itself (``uploads.copy_in``). The gate keeps Gradio's /file= route away from it.
         "allowed_paths": [str(takes.output_dir())],
         "max_file_size": os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
-        "app_kwargs": {"middleware": [Middleware(serving.Gate), Middleware(streams.Streams)]},
+        "app_kwargs": {"middleware": [Middleware(asgi_gate.Gate), Middleware(streams.Streams)]},
     }
 
 

@@ -116,7 +116,7 @@ class Backend:
             started = time.perf_counter()
             try:
                 if adapter:
-                    # A preset's PEFT alpha / rank (``presets.alpha_ratio``): 1 for an uploaded file.
+                    # A preset's PEFT alpha / rank (``lora_presets.alpha_ratio``): 1 for an uploaded file.
                     self._load_lora(adapter["path"], adapter["scale"] * adapter.get("alpha", 1.0))
                 with retake.mixing(self.pipe, chains):
                     out = self._render(req, generators, flag, progress, total, sync)

@@ -285,12 +285,12 @@ def request_for(variant: str, seconds: float, seed: int = 0, takes: int = 1) -> 
 
 def declaration(variant: str, seconds: float, takes: int = 1) -> tuple[float, int]:
     """What the studio declares to ZeroGPU for a Generate request like this row's (no Think), on a
-    built pipeline as the row measures it: ``music.estimate_seconds`` (the expected GPU seconds with
-    their margin) and ``music.estimate_duration`` (that, clamped to what ZeroGPU accepts)."""
+    built pipeline as the row measures it: ``generation.estimate_seconds`` (the expected GPU seconds with
+    their margin) and ``generation.estimate_duration`` (that, clamped to what ZeroGPU accepts)."""
     from unittest import mock
 
     import backend
-    import music
+    import generation
 
     steps, guidance, _shift = VARIANTS[variant]
     params = {"audio_duration": seconds, "inference_steps": steps, "batch_size": takes,
@@ -298,7 +298,7 @@ def declaration(variant: str, seconds: float, takes: int = 1) -> tuple[float, in
     # This process measures a pipeline of its own, not the studio's: declare as the studio does once
     # its pipeline is built, since that is the call the row times (a cold call adds the build).
     with mock.patch.object(backend, "is_warm", return_value=True):
-        return music.estimate_seconds("generate", params), music.estimate_duration("generate", params)
+        return generation.estimate_seconds("generate", params), generation.estimate_duration("generate", params)
 
 
 def run_case(

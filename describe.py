@@ -35,9 +35,9 @@ import backend
 import budget
 import checks
 import devices
+import generation
 import gpu
 import models
-import music
 import planner
 import runs
 import tooltips as tips
@@ -112,7 +112,7 @@ def measure(src_audio: str) -> analysis.Analysis | None:
 
 # ---------------------------------------------------------------- GPU time
 
-VAE_PER_SECOND = 0.03  # one encode, as ``music`` counts it
+VAE_PER_SECOND = 0.03  # one encode, as ``generation`` counts it
 PREFILL_PER_CODE = 0.002  # the prompt (the codes) read in one pass
 FIXED = 8.0
 SAFETY = 1.5
@@ -146,7 +146,7 @@ def describe_duration(song: Any, progress: Any = None, run_id: str | None = None
 def describe_gpu(song: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> dict[str, Any]:
     """The GPU entry of *Describe*: a song (``[2, samples]`` at 48 kHz) in, the planner's notes and
     lyrics out (plain values); its own words for a stop, an unusable description, a missing planner."""
-    with music.user_errors():
+    with generation.user_errors():
         return describe_song(song, reporter(progress), run_id)
 
 

@@ -3,7 +3,7 @@ path (``call``, ``stream``: wait for the start-up build, the stop check, the fir
 call, once more at twice the declared time if ZeroGPU aborted it), the errors that survive the trip
 back from a worker (``in_words``) and the stop's words.
 
-Each feature keeps its own entry beside its work (``music.music_gpu``, ``stems.stems_gpu``,
+Each feature keeps its own entry beside its work (``generation.music_gpu``, ``stems.stems_gpu``,
 ``describe.describe_gpu``, ``songwriter.songwriter_gpu``, ``lyrics.lyrics_gpu``), decorated here at
 import, before anything touches CUDA. The start-up build (``startup``, which only ``app`` imports)
 tells this room how it stands (``register``), so a call can wait for it without this room knowing

@@ -1,7 +1,7 @@
 """What the page's buttons do on the server: one function per event, and Stop.
 
 A music request reads as one straight line (``make``): ``modes.prepare_<mode>`` checks and prepares
-→ ``budget.settle`` settles its length and cost → ``music.music_gpu`` runs the planner and the
+→ ``budget.settle`` settles its length and cost → ``generation.music_gpu`` runs the planner and the
 pipeline through the GPU door (``gpu.call``) → ``modes.finish`` writes the takes. The endpoint functions carry the preparers' own parameters, so the API is the preparers'.
 """
 
@@ -15,20 +15,18 @@ from typing import Any
 
 import gradio as gr
 
+import asgi_gate
 import audio
 import budget
 import checks
 import describe
+import generation
 import gpu
-import lyrics
-import lyrics_cleanup
-import model_checks
 import modes
-import music
+import preparing
 import quota
 import results
 import runs
-import serving
 import stems
 import takes
 import tooltips as tips
@@ -48,100 +46,16 @@ def said_stopped(where: str, message: str) -> None:
     gr.Info(message, title=STOPPED)
 
 
-@checks.expected_errors
-def write_lyrics(
-    theme: str = "",
-    genre: str = "",
-    mood: str = "",
-    vocal_language: str = "en",
-    structure: str = "verse-chorus",
-    temperature: float = 0.8,
-    seed: float = -1,
-    custom_sections: str = "",
-    length: str = "medium",
-    request: gr.Request = None,
-    progress: gr.Progress = gr.Progress(),
-):
-    """Stream lyrics into the box, then replace them with the cleaned version and a caption; the
-    seed used comes with every update (the same seed and settings write the same lyrics)."""
-    try:
-        asked = (theme, genre, mood, vocal_language, structure, temperature, seed, custom_sections, length)
-        req = lyrics.make_request(*asked)
-    except lyrics.LyricsError as exc:
-        raise gr.Error(str(exc)) from None
-    # Drawn here, so a retry after a GPU abort writes the same song.
-    req.seed = lyrics.draw_seed(req.seed)
-    if not lyrics.is_loaded():
-        progress(0, desc="Loading the lyrics model… the first time takes about a minute longer")
-    text = ""
-    try:
-        with tab_run("lyrics", request) as run_id:
-            # Whatever was streamed stays in the box on an error: Gradio keeps the last yielded value.
-            for text in gpu.stream(
-                lyrics.lyrics_gpu,
-                vars(req),
-                checks.LANGUAGES[req.vocal_language],
-                needs=("lyrics",),
-                progress=progress,
-                run_id=run_id,
-                stop_words="Stopped before the writer started.",
-                refused=quota.in_words,
-            ):
-                yield text, "", req.seed
-    except gr.Error as exc:
-        if not is_stop(exc):
-            raise
-        # What was written so far stays, with no caption: the song is not finished.
-        said_stopped("lyrics", exc.message)
-        yield text, "", req.seed
-        return
-    cleaned, caption = lyrics_cleanup.clean(text, req.sections())
-    if not cleaned:
-        raise gr.Error("The writer returned no usable lyrics. Try again with another seed or more creativity.")
-    yield cleaned, caption or lyrics.fallback_caption(req), req.seed
-
-
 def describe_lora(lora: str | None = None) -> str:
-    """The line under a LoRA upload: what the file is, or why it cannot be used (``model_checks.check_lora``:
+    """The line under a LoRA upload: what the file is, or why it cannot be used (``preparing.check_lora``:
     its header, and whether it fits the model once the model is loaded)."""
     if not lora:
         return tips.LORA
     try:
-        adapter = model_checks.check_lora(lora, 1.0)
+        adapter = preparing.check_lora(lora, 1.0)
     except gr.Error as exc:
         return f"⚠️ {exc.message}"
     return tips.LORA_READ.format(name=checks.shown(adapter["name"], 80).strip("'"))
-
-
-@checks.expected_errors
-def use_in_generate(text: str = "", caption: str = "", vocal_language: str = "en") -> tuple[Any, ...]:
-    """Lyrics, caption and their language (an ISO code or English name, default English) into
-    Generate, and switch to it."""
-    # What a stopped run left in the box was never cleaned up: no control character goes on.
-    text, caption = checks.printable(str(text or "")), checks.printable(str(caption or ""))
-    if not text.strip():
-        raise gr.Error("There are no lyrics to use yet — write some first.")
-    # Generate's own limits, here too: a 1.8 MB text was echoed back whole (+175 MB on the server).
-    lyrics_chars, caption_chars = len(str(text)), len(str(caption or ""))
-    if lyrics_chars > checks.MAX_LYRICS_CHARS:
-        raise gr.Error(
-            f"These lyrics are {lyrics_chars:,} characters; Generate takes up to {checks.MAX_LYRICS_CHARS:,}. "
-            "Shorten them, then press Use in Generate again."
-        )
-    if caption_chars > checks.MAX_CAPTION_CHARS:
-        raise gr.Error(
-            f"The caption is {caption_chars:,} characters; Generate takes up to {checks.MAX_CAPTION_CHARS}. "
-            "Shorten it, then press Use in Generate again."
-        )
-    # Plain values, as API clients read them; the page makes the lyrics box editable again itself
-    # (tabs.lyrics_tab), should Instrumental have locked it.
-    return (
-        text,
-        caption,
-        False,
-        checks.language_code(vocal_language) or "en",
-        gr.Tabs(selected="generate"),
-    )
 
 
 def _owner(request: gr.Request | None, tab: str) -> str:
@@ -224,18 +138,18 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
     """A prepared music request (``make``, ``variations``) run on the GPU and written."""
     # On ZeroGPU Think waits for the planner here, outside the call; a planner that cannot be built
     # leaves the song to be made without its plan.
-    job = dataclasses.replace(job, request=music.planned_if_possible(job.request, progress, run_id))
+    job = dataclasses.replace(job, request=generation.planned_if_possible(job.request, progress, run_id))
     # The door's checks again (nothing depends on the validator alone), the budget included.
     job = budget.settle(job, budget.max_gpu_seconds(), think_makes_way=gpu.on_zero_gpu())
     ways = quota.music_ways(job.mode, job.params)
     with budget.room(job):
         made = gpu.call(
-            music.music_gpu,
+            generation.music_gpu,
             job.request,
             needs=("music",),
             progress=progress,
             run_id=run_id,
-            starting=music.starting_words,
+            starting=generation.starting_words,
             refused=lambda exc: quota.in_words(exc, ways),
         )
         # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
@@ -304,7 +218,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
                 return (*[gr.skip()] * slots, exc.message, gr.skip())
             return (*[None] * slots, exc.message, {"stopped": exc.message})
         results.remember_takes(request, record)  # "Send to" hands on this visitor's own takes only
-        urls = [serving.take_url(path, request) or path for path in paths]
+        urls = [asgi_gate.take_url(path, request) or path for path in paths]
         shown = [urls[i] if i < len(urls) else None for i in range(slots)]
         return (*shown, results.seeds_text(record), record)
 
@@ -382,7 +296,7 @@ def stems_endpoint(tab: str) -> Callable:
                 raise
             said_stopped(f"stems ({tab})", exc.message)
             return (None,) * len(stems.STEMS)
-        return tuple(serving.take_url(p, request) or p for p in paths)
+        return tuple(asgi_gate.take_url(p, request) or p for p in paths)
 
     split.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
     split.__name__ = f"stems_{tab}"

@@ -1,8 +1,8 @@
 """The lyrics writer: Qwen 2.5 7B Instruct through transformers (CUDA/CPU) or mlx-lm (Apple Silicon;
 ``ACE_STUDIO_LYRICS_ENGINE`` forces either).
 
-It builds a songwriting prompt and streams the model's text; ``lyrics_cleanup`` makes that text into
-what ACE-Step sings well, plus a style caption for Generate (``lyrics_cleanup.clean``).
+It builds a songwriting prompt and streams the model's text; ``lyrics_page`` makes that text into
+what ACE-Step sings well, plus a style caption for Generate (``lyrics_page.clean``).
 """
 
 from __future__ import annotations

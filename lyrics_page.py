@@ -1,13 +1,15 @@
 """The Lyrics tab: the song idea in, the writer's lyrics streamed out, then handed to Generate.
 
 Its form asks what ``lyrics.make_request`` takes (the idea up front; structure, length, creativity and
-seed folded away); *Write lyrics* is the queued ``/lyrics`` with its Stop, *Use in Generate* the
-public ``/use_in_generate``. ``tabs.lyrics_tab`` places it among the five tabs.
+seed folded away); *Write lyrics* is the queued ``/lyrics`` (``write_lyrics``) with its Stop, *Use in
+Generate* the public ``/use_in_generate``. ``tabs.lyrics_tab`` places it among the five tabs. The
+writer's text is made singable here too (``clean``: text in, text out, no model).
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 import gradio as gr
@@ -15,8 +17,10 @@ import gradio as gr
 import admission
 import checks
 import examples
+import gpu
 import handlers
 import lyrics
+import quota
 import tooltips as tips
 import widgets
 
@@ -52,7 +56,7 @@ def build(demo: gr.Blocks, generate: dict[str, Any], tabs: gr.Tabs) -> None:
     g = generate
     # Public, as README documents it: in view_api() and callable by keyword (text, caption, vocal_language).
     use.click(
-        handlers.use_in_generate,
+        use_in_generate,
         [text, caption, asked["vocal_language"]],
         [g["lyrics"], g["prompt"], g["instrumental"], g["vocal_language"], tabs],
         api_name="use_in_generate",
@@ -125,7 +129,7 @@ def _wire_writing(
     button.click(None, None, None, js=widgets.scroll_js("ly-text"), api_visibility="private")
     names = list(inspect.signature(lyrics.make_request).parameters)
     button.click(
-        handlers.write_lyrics,
+        write_lyrics,
         [asked[name] for name in names],
         written,
         api_name="lyrics",
@@ -135,3 +139,201 @@ def _wire_writing(
     )
     stop.click(handlers.stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
     widgets.wire_reserves(demo, "lyrics", reserves, {"structure": asked["structure"], "length": asked["length"]})
+
+
+# ---------------------------------------------------------------- what its buttons do
+
+
+@checks.expected_errors
+def write_lyrics(
+    theme: str = "",
+    genre: str = "",
+    mood: str = "",
+    vocal_language: str = "en",
+    structure: str = "verse-chorus",
+    temperature: float = 0.8,
+    seed: float = -1,
+    custom_sections: str = "",
+    length: str = "medium",
+    request: gr.Request = None,
+    progress: gr.Progress = gr.Progress(),
+):
+    """Stream lyrics into the box, then replace them with the cleaned version and a caption; the
+    seed used comes with every update (the same seed and settings write the same lyrics)."""
+    try:
+        asked = (theme, genre, mood, vocal_language, structure, temperature, seed, custom_sections, length)
+        req = lyrics.make_request(*asked)
+    except lyrics.LyricsError as exc:
+        raise gr.Error(str(exc)) from None
+    # Drawn here, so a retry after a GPU abort writes the same song.
+    req.seed = lyrics.draw_seed(req.seed)
+    if not lyrics.is_loaded():
+        progress(0, desc="Loading the lyrics model… the first time takes about a minute longer")
+    text = ""
+    try:
+        with handlers.tab_run("lyrics", request) as run_id:
+            # Whatever was streamed stays in the box on an error: Gradio keeps the last yielded value.
+            for text in gpu.stream(
+                lyrics.lyrics_gpu,
+                vars(req),
+                checks.LANGUAGES[req.vocal_language],
+                needs=("lyrics",),
+                progress=progress,
+                run_id=run_id,
+                stop_words="Stopped before the writer started.",
+                refused=quota.in_words,
+            ):
+                yield text, "", req.seed
+    except gr.Error as exc:
+        if not handlers.is_stop(exc):
+            raise
+        # What was written so far stays, with no caption: the song is not finished.
+        handlers.said_stopped("lyrics", exc.message)
+        yield text, "", req.seed
+        return
+    cleaned, caption = clean(text, req.sections())
+    if not cleaned:
+        raise gr.Error("The writer returned no usable lyrics. Try again with another seed or more creativity.")
+    yield cleaned, caption or lyrics.fallback_caption(req), req.seed
+
+
+@checks.expected_errors
+def use_in_generate(text: str = "", caption: str = "", vocal_language: str = "en") -> tuple[Any, ...]:
+    """Lyrics, caption and their language (an ISO code or English name, default English) into
+    Generate, and switch to it."""
+    # What a stopped run left in the box was never cleaned up: no control character goes on.
+    text, caption = checks.printable(str(text or "")), checks.printable(str(caption or ""))
+    if not text.strip():
+        raise gr.Error("There are no lyrics to use yet — write some first.")
+    # Generate's own limits, here too: a 1.8 MB text was echoed back whole (+175 MB on the server).
+    lyrics_chars, caption_chars = len(str(text)), len(str(caption or ""))
+    if lyrics_chars > checks.MAX_LYRICS_CHARS:
+        raise gr.Error(
+            f"These lyrics are {lyrics_chars:,} characters; Generate takes up to {checks.MAX_LYRICS_CHARS:,}. "
+            "Shorten them, then press Use in Generate again."
+        )
+    if caption_chars > checks.MAX_CAPTION_CHARS:
+        raise gr.Error(
+            f"The caption is {caption_chars:,} characters; Generate takes up to {checks.MAX_CAPTION_CHARS}. "
+            "Shorten it, then press Use in Generate again."
+        )
+    # Plain values, as API clients read them; the page makes the lyrics box editable again itself
+    # (tabs.lyrics_tab), should Instrumental have locked it.
+    return (
+        text,
+        caption,
+        False,
+        checks.language_code(vocal_language) or "en",
+        gr.Tabs(selected="generate"),
+    )
+
+
+# ---------------------------------------------------------------- the writer's text made singable
+
+
+MAX_LYRICS_CHARS = 4096
+SECTION_NAMES = (
+    "intro", "verse", "pre-chorus", "prechorus", "chorus", "post-chorus", "hook", "bridge", "breakdown",
+    "drop", "interlude", "solo", "instrumental", "refrain", "outro", "coda", "rap",
+)  # fmt: skip
+
+_PREAMBLE = re.compile(
+    r"^(sure|certainly|of course|here('s| is| are)|okay|ok|absolutely|i('ve| have) written|below)\b.*", re.IGNORECASE
+)
+_COMMENTARY = re.compile(
+    r"^(note|notes|explanation|i hope|hope you|this song|these lyrics|feel free|let me know|enjoy)\b.*", re.IGNORECASE
+)
+_TITLE = re.compile(r"^(title|song title)\s*[:：-].*", re.IGNORECASE)
+_CAPTION = re.compile(r"^\W*(caption|style|style caption|music style)\s*[:：]\s*(.+)$", re.IGNORECASE)
+_NUMBERING = re.compile(r"^\s*(\d+[.)]|[-*•])\s+")
+_HEADER = re.compile(
+    r"^\s*(?:#+\s*|\*\*|__|\(|\[)?\s*(" + "|".join(re.escape(n) for n in SECTION_NAMES) + r")\b\s*(\d*)\s*"
+    r"(?:\([^)]*\))?\s*(?:\*\*|__|\)|\])?\s*:?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _section_tag(line: str) -> str | None:
+    match = _HEADER.match(line)
+    if not match:
+        return None
+    name, number = match.group(1), match.group(2)
+    canon = {"prechorus": "Pre-Chorus", "pre-chorus": "Pre-Chorus", "post-chorus": "Post-Chorus"}.get(
+        name.lower(), name.capitalize()
+    )
+    return f"[{canon}{' ' + number if number else ''}]"
+
+
+def clean(raw: str, sections: list[str] | None = None, limit: int = MAX_LYRICS_CHARS) -> tuple[str, str]:
+    """Model output to ``(lyrics, caption)``: tags, no chatter, no control characters, within
+    ``limit`` characters."""
+    caption = ""
+    body: list[str] = []
+    for original in checks.printable(raw).split("\n"):
+        line = original.strip().strip("`").strip()
+        if not line:
+            body.append("")
+            continue
+        cap = _CAPTION.match(line.replace("*", ""))
+        if cap:
+            caption = cap.group(2).strip().strip('"').strip()
+            continue
+        tag = _section_tag(line.replace("*", "").replace("_", " ").strip())
+        if tag:
+            body.append(tag)
+            continue
+        if _PREAMBLE.match(line) or _TITLE.match(line.replace("*", "")) or line.startswith("#"):
+            continue
+        if _COMMENTARY.match(line.replace("*", "")):
+            break  # commentary closes the song; nothing after it is lyrics
+        line = _NUMBERING.sub("", line)
+        line = re.sub(r"[*_]{1,3}([^*_]+)[*_]{1,3}", r"\1", line).strip().strip('"').strip()
+        if line:
+            body.append(line)
+    lyrics = _assemble(body, sections or [])
+    return _trim(lyrics, limit), caption
+
+
+def _assemble(body: list[str], sections: list[str]) -> str:
+    """One tag per section; untagged text is split into the requested sections by blank lines."""
+    blocks: list[tuple[str | None, list[str]]] = []
+    tag: str | None = None
+    lines: list[str] = []
+    for line in [*body, ""]:
+        if line.startswith("[") and line.endswith("]"):
+            if tag or lines:
+                blocks.append((tag, lines))
+            tag, lines = line, []
+        elif line == "":
+            if lines and tag is None:
+                blocks.append((None, lines))
+                lines = []
+        else:
+            lines.append(line)
+    if tag or lines:
+        blocks.append((tag, lines))
+    names = iter(sections or [])
+    out: list[str] = []
+    last_tag = None
+    for block_tag, block_lines in blocks:
+        if block_tag is None:
+            block_tag = f"[{next(names, 'Verse')}]"
+        if not block_lines and block_tag == last_tag:
+            continue
+        if block_tag == last_tag and out:
+            out.extend(block_lines)  # a repeated tag with no new section between: one section
+            continue
+        if out:
+            out.append("")
+        out.append(block_tag)
+        out.extend(block_lines)
+        last_tag = block_tag
+    return "\n".join(out).strip()
+
+
+def _trim(lyrics: str, limit: int) -> str:
+    if len(lyrics) <= limit:
+        return lyrics
+    cut = lyrics[:limit]
+    boundary = cut.rfind("\n\n[")
+    return (cut[:boundary] if boundary > 0 else cut[: cut.rfind("\n")]).strip()

@@ -3,7 +3,7 @@
 A request reads as one straight line: ``prepare_<mode>(...)`` checks the visitor's settings
 (``checks``) and returns a ``Job``: the typed request the GPU runs (``music_request.MusicRequest``:
 what was asked, the render, Think's part) and what the CPU does with its takes. ``budget.settle``
-settles its length and cost, the GPU entry (``music.music_gpu``) runs ``job.request``, and
+settles its length and cost, the GPU entry (``generation.music_gpu``) runs ``job.request``, and
 ``finish(job, result)`` fits, gain-matches, splices and finishes (``mastering``) the takes, then
 ``takes`` writes the files. Nothing here takes a GPU slot.
 """
@@ -43,8 +43,8 @@ from checks import (
     seeds_for,
     sung_language,
 )
-from model_checks import check_lora, check_lyric_tokens, check_think
 from music_request import MusicRequest, Render, pipeline_seconds
+from preparing import check_lora, check_lyric_tokens, check_think
 
 # Equal-power crossfade at each seam between kept and new audio.
 SEAM_SECONDS = 0.05

@@ -27,7 +27,7 @@ def pipeline_seconds(seconds: float) -> float:
 @dataclass(frozen=True)
 class Render:
     """One pipeline call's inputs: ``AceStepPipeline`` keyword arguments (source and reference audio
-    as numpy ``[2, samples]``), one seed per take, the LoRA adapter (``model_checks.check_lora``) and,
+    as numpy ``[2, samples]``), one seed per take, the LoRA adapter (``preparing.check_lora``) and,
     for variations, each take's noise chain (``retake``)."""
 
     pipeline: dict[str, Any]

@@ -9,7 +9,7 @@ sends in the page's own config, so the server trusts nothing in it: an entry may
   the take's file name (``sign``; the key is a random file in the output folder, ``KEY_FILE``);
 - *Send to* copies a take into the uploads only when its entry's ``id`` is that HMAC and the studio
   still keeps the file (``own``); anything else gets the words a cleaned take gets;
-- *Use these settings* only fills Generate's fields, each checked as the form checks it (``records``);
+- *Use these settings* only fills Generate's fields, each checked as the form checks it (``results``);
 - whether the files are still kept is asked for the names only (``kept``), when the panel opens.
 
 Nothing the server does here lists the output folder: a visitor sees the takes their browser holds.
@@ -32,10 +32,9 @@ from typing import Any, NamedTuple
 
 import gradio as gr
 
+import asgi_gate
 import checks
-import records
 import results
-import serving
 import takes
 import tooltips as tips
 import uploads
@@ -148,7 +147,7 @@ def keep(record: Any, request: gr.Request = None) -> list[dict[str, Any]]:
         if path is None or not results.made_by(request, audio):
             continue
         with contextlib.suppress(gr.Error):
-            entries.append(entry(records.read(path.with_suffix(".json")), path, request))
+            entries.append(entry(results.read_record(path.with_suffix(".json")), path, request))
     return entries
 
 
@@ -169,8 +168,8 @@ def entry(own_record: dict[str, Any], path: Path, request: Any = None) -> dict[s
         "seconds": take.get("seconds") if isinstance(take.get("seconds"), int | float) else 0,
         "created": str(own_record.get("created") or ""),
         "format": str(encoding.get("format") or path.suffix.lstrip(".")).upper(),
-        "url": serving.take_url(path, request) or "",
-        "preview": serving.take_url(preview, request) or "",
+        "url": asgi_gate.take_url(path, request) or "",
+        "preview": asgi_gate.take_url(preview, request) or "",
         "params": params,
         "take": take,
     }

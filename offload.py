@@ -59,7 +59,7 @@ def choose(
 
 
 def on_zero_gpu() -> bool:
-    # zerogpu.on_zero_gpu's test; that room sits above this one and cannot be imported here.
+    # gpu.on_zero_gpu's test; that room sits above this one and cannot be imported here.
     return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true", "yes")
 
 

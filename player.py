@@ -8,7 +8,7 @@ peaks, and its player and its download link share one URL. So each take slot (``
 keeps its ``gr.Audio`` for the API, hidden, and shows this widget: a ``gr.HTML`` whose value is the
 JSON state ``{"src", "download", "name", "format", "peaks", "seconds", "lines", "score", "lrc"}`` (or
 ``""`` for no take), filled in the page from the result's record (``FROM_RESULT_JS``). The ``<audio>``
-element streams the preview by byte ranges (``serving.Gate``) and knows its duration from the first
+element streams the preview by byte ranges (``asgi_gate.Gate``) and knows its duration from the first
 frames; nothing is decoded to draw the waveform. A sung take shows its lyric-alignment score beside its
 label and its synced lines under the player, the line being sung highlighted from the player's time
 (a click on a line plays from there), and a link to its ``.lrc``.

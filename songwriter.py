@@ -31,9 +31,9 @@ import audio
 import checks
 import describe
 import devices
+import generation
 import gpu
 import models
-import music
 import planner
 import runs
 import tooltips as tips
@@ -110,7 +110,7 @@ def songwriter_gpu(
     idea: str, instrumental: bool, language: str, seed: int, progress: Any, run_id: str | None, multiplier: float
 ) -> dict[str, Any]:
     """The GPU entry of *Write it*: an idea in, the planner's fields and lyrics out (plain values)."""
-    with music.user_errors():
+    with generation.user_errors():
         return write(idea, instrumental, language, seed, reporter(progress), run_id)
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import gradio as gr
 
 import backend
+import generation
 import gpu
 import hub
 import models
-import music
 import tooltips as tips
 
 
@@ -83,7 +83,7 @@ def studio_status() -> tuple[str, Any]:
         )
     elif state["state"] == "failed":
         # Until a build succeeds, also after a reload: the same words as the error a press gets.
-        text = music.model_missing(state["error"])
+        text = generation.model_missing(state["error"])
     elif (missing := weights_missing()) is not None:
         # Said before anyone presses a button (file names only, nothing loads).
         text = f"⚠️ {missing}" if missing.startswith(tips.WEIGHTS_LEADS) else missing

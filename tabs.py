@@ -25,9 +25,7 @@ import idea_row
 import lyrics_page
 import modes
 import player
-import records
 import results
-import songs
 import tooltips as tips
 import uploads
 import variation_row
@@ -45,7 +43,7 @@ class MusicTab:
     fields: dict[str, Any]
     form: widgets.Form  # its press, Stop and result
     source: gr.Audio | None = None
-    # The upload's reading (``songs``): its inputs (the song first) and outputs (the line under it,
+    # The upload's reading (``form_fields``): its inputs (the song first) and outputs (the line under it,
     # BPM, key, metre and, where there is one, the waveform).
     reading: tuple[list[Any], list[Any]] | None = None
     # What "Send to" this tab fills (``results.send_to``): the song first, then the style, the region.
@@ -365,7 +363,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
     tab.form.stop.click(handlers.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
     if tab.reading is not None:
-        read, (inputs, outputs) = songs.READERS[tab.name], tab.reading
+        read, (inputs, outputs) = form_fields.READERS[tab.name], tab.reading
         # In the uploads' own small queue (and door, ``admission``): a burst of uploads never waits
         # behind, nor counts as, GPU work.
         tab.source.change(
@@ -383,7 +381,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
 def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
     """What one tab hands another: a take to a source (Send to), a record back to Generate."""
     g = music[0].fields
-    settings = [g[k] for k in records.FIELDS]
+    settings = [g[k] for k in results.FIELDS]
     # A visitor's slip (no take yet, a record that cannot be used) is one line in the log, not a traceback.
     quiet = checks.expected_errors
     g["record"].upload(quiet(results.settings_from_file), g["record"], [*settings, tabs], api_name="settings_from_file")

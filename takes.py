@@ -107,7 +107,7 @@ def output_quota_bytes() -> int:
 
 
 # A take its visitor was just handed, or fetched a moment ago, is theirs to download: the quota
-# removes neither it nor a take being streamed right now (``serving``).
+# removes neither it nor a take being streamed right now (``asgi_gate``).
 FRESH_S = 300.0
 _room_lock = threading.RLock()  # making room, and the bytes promised (a disk walk: never in the event loop)
 _marks_lock = threading.Lock()  # what is being sent: taken in the event loop, so only for a moment

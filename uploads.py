@@ -217,7 +217,7 @@ def _remove(path: Any) -> None:
 # ---------------------------------------------------------------- the upload quota
 #
 # What Gradio's upload folder may hold (``ACE_STUDIO_UPLOAD_QUOTA``) is never exceeded: an upload is
-# admitted at the door (``serving.Gate``) only when the folder, the bytes every upload still in flight
+# admitted at the door (``asgi_gate.Gate``) only when the folder, the bytes every upload still in flight
 # may yet write, and its own length fit; otherwise the oldest removable uploads go, and when that is
 # not enough the newcomer is refused. Never removed: a file a queued or running request names (Gradio's
 # queue, asked through ``needed_by``; a run's own ``using``), the page's own files, the files of uploads

@@ -19,7 +19,7 @@ from typing import Any
 
 import checks
 import modes
-import records
+import results
 
 AMOUNT_RANGE = (0.0, 1.0)
 # Variations of variations: a take's record keeps at most this many mixes (each costs one more draw).
@@ -90,16 +90,16 @@ def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
     made = record.get("takes") if isinstance(record, dict) else None
     if not isinstance(made, list) or not made:
         raise checks.InputError("There is no take yet: make one first, then its variations.", "record")
-    records.checked(record)
+    results.check_record(record)
     mode = record.get("mode")
     if not isinstance(mode, str) or mode not in modes.PREPARE:
         raise checks.InputError(f"This record's mode ({checks.shown(mode)}) is not one of the studio's.", "record")
     own = record.get("take")
     if "seed" in record and isinstance(own, int) and not isinstance(own, bool) and 1 <= own <= len(made):
-        entry, index = record, own - 1  # a take's own .json: the take it holds, as ``records.settings`` reads it
+        entry, index = record, own - 1  # a take's own .json: the take it holds, as ``results.record_settings`` reads it
     else:
         with checks.about("take"):
-            index = records.take_index(take, len(made))
+            index = results.take_index(take, len(made))
         entry = made[index]
     seed = entry.get("seed") if isinstance(entry, dict) else None
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
@@ -164,15 +164,15 @@ def _chain(value: Any) -> list[tuple[int, float]]:
 
 
 def _remade(record: dict[str, Any], take: Any, reference: str | None = None) -> modes.Job:
-    """A Generate take made again, alone, from its record (``records.settings``, every value checked as
+    """A Generate take made again, alone, from its record (``results.record_settings``, every value checked as
     the form checks it): its seed, its plan in its place, its length as it came out (Think's choice)."""
-    values = records.settings(record, take)
+    values = results.record_settings(record, take)
     if not values["plan"]:  # its plan was skipped (or Think was off): it was rendered without a blueprint
         values["think"] = False
     missing = {k: v for k, v in values["files"].items() if k == "lora_preset"}
     if missing:
-        raise checks.InputError(records.files_note(missing).replace("Settings brought back. ", ""), "record")
-    own = {name: values[name] for name in records.FIELDS if name != "instrumental"}
+        raise checks.InputError(results.files_note(missing).replace("Settings brought back. ", ""), "record")
+    own = {name: values[name] for name in results.FIELDS if name != "instrumental"}
     return modes.prepare_generate(**own, reference_audio=reference)
 
 

@@ -102,7 +102,7 @@ def any_file(component: Any) -> Any:
 
 
 def take_slot(component: gr.Audio) -> gr.Audio:
-    """A take slot: a take arrives as its public URL (``serving.take_url``) and is played and
+    """A take slot: a take arrives as its public URL (``asgi_gate.take_url``) and is played and
     downloaded from there, so the page never learns a server folder and Gradio keeps no copy."""
     from gradio.data_classes import FileData
     from gradio_client.utils import is_http_url_like

@@ -12,10 +12,10 @@ import soundfile as sf
 
 import audio
 import backend
+import form_fields
 import handlers
 import modes
 import results
-import songs
 import uploads
 
 SR = 48000
@@ -284,6 +284,6 @@ def test_send_to_picks_the_take_and_refuses_an_empty_one(studio_env):
     for audio_path in ("2026-11-22/../../etc/passwd", "/etc/passwd", "2026-11-22/notes.txt"):
         with pytest.raises(gr.Error, match="no longer kept"):
             results.send_take(1, {"takes": [{"take": 1, "audio": audio_path}]})
-    assert "0:12.0 long" in songs.describe_source(
+    assert "0:12.0 long" in form_fields.describe_source(
         str(tone(Path(__import__("tempfile").mkdtemp()) / "s.wav", seconds=12))
     )

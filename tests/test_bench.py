@@ -79,12 +79,12 @@ def test_the_xl_count_is_the_issues():
 
 def test_each_row_says_what_the_studio_would_declare(warm_backend, tmp_path, monkeypatch):
     import backend
-    import music
+    import generation
 
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-sft")
     params = {"audio_duration": 10, "inference_steps": 8, "batch_size": 2, "guidance_scale": 1.0, "think": False}
     monkeypatch.setattr(backend, "_backend", warm_backend)
-    warm = music.estimate_seconds("generate", params), music.estimate_duration("generate", params)
+    warm = generation.estimate_seconds("generate", params), generation.estimate_duration("generate", params)
     # bench measures a pipeline of its own: it declares as for a built one even where the studio's is not.
     monkeypatch.setattr(backend, "_backend", None)
     row = bench.run_case(warm_backend.pipe, "cpu", "turbo", 10, None, tmp_path, takes=2)

@@ -24,7 +24,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from test_shared_space import Rss
 
-import serving
+import asgi_gate
 
 MB = 2**20
 
@@ -70,15 +70,15 @@ TRICKY = [
 ]
 
 
-@pytest.mark.parametrize("slice_bytes", [1, 2, 3, 7, serving._SLICE])
+@pytest.mark.parametrize("slice_bytes", [1, 2, 3, 7, asgi_gate._SLICE])
 def test_json_depth_counts_as_the_json_module_nests(monkeypatch, slice_bytes):
     """Equal to the depth of what ``json`` parses, on tricky and random documents, whatever the
     slices the scan cuts them into (escapes and strings that cross a slice's edge)."""
-    monkeypatch.setattr(serving, "_SLICE", slice_bytes)
+    monkeypatch.setattr(asgi_gate, "_SLICE", slice_bytes)
     rng = random.Random(slice_bytes)
     documents = TRICKY + [json.dumps(_document(rng)) for _ in range(300)]
     for text in documents:
-        assert serving.json_depth(text.encode()) == _depth(json.loads(text)), text
+        assert asgi_gate.json_depth(text.encode()) == _depth(json.loads(text)), text
 
 
 def _scan_until_invalid(data: bytes) -> int:
@@ -101,14 +101,14 @@ def _scan_until_invalid(data: bytes) -> int:
     return deepest
 
 
-@pytest.mark.parametrize("slice_bytes", [1, 3, serving._SLICE])
+@pytest.mark.parametrize("slice_bytes", [1, 3, asgi_gate._SLICE])
 def test_json_depth_never_counts_less_than_a_parser_could_nest(monkeypatch, slice_bytes):
     """On any bytes, valid JSON or not: never less than a parser reaches before it gives up."""
-    monkeypatch.setattr(serving, "_SLICE", slice_bytes)
+    monkeypatch.setattr(asgi_gate, "_SLICE", slice_bytes)
     rng = random.Random(7)
     for _ in range(3000):
         data = bytes(rng.choice(b'"\\[]{}a') for _ in range(rng.randint(0, 40)))
-        assert serving.json_depth(data) >= _scan_until_invalid(data), data
+        assert asgi_gate.json_depth(data) >= _scan_until_invalid(data), data
 
 
 def _cpu_seconds(data: bytes) -> float:
@@ -116,7 +116,7 @@ def _cpu_seconds(data: bytes) -> float:
     times = []
     for _ in range(5):
         started = time.thread_time()
-        serving.json_depth(data)
+        asgi_gate.json_depth(data)
         times.append(time.thread_time() - started)
     return min(times)
 
@@ -210,12 +210,12 @@ def test_deep_and_large_bodies_are_refused_in_words(studio):
         return httpx.post(join, content=content, headers={"content-type": "application/json"}, timeout=60)
 
     deep = post(b'["\\\\", "[", ' + b"[" * 64 + b"]" * 64 + b"]")  # 65 deep behind a string's \\ and [
-    assert deep.status_code == 400 and deep.json() == {"detail": serving.TOO_DEEP}, deep.text
+    assert deep.status_code == 400 and deep.json() == {"detail": asgi_gate.TOO_DEEP}, deep.text
     assert post(b"[" * 64 + b"]" * 64).status_code == 422  # as deep as allowed: Gradio's own answer
-    big = post(b" " * (serving.max_body() + 1))
-    assert big.status_code == 413 and big.json() == {"detail": serving.TOO_BIG}, big.text
+    big = post(b" " * (asgi_gate.max_body() + 1))
+    assert big.status_code == 413 and big.json() == {"detail": asgi_gate.TOO_BIG}, big.text
     chunked = post(iter([b" " * MB] * 3))  # no length said: counted as it comes
-    assert chunked.status_code == 413 and chunked.json() == {"detail": serving.TOO_BIG}, chunked.text
+    assert chunked.status_code == 413 and chunked.json() == {"detail": asgi_gate.TOO_BIG}, chunked.text
 
 
 def _get_seconds(url: str) -> float:
@@ -292,7 +292,7 @@ def test_half_sent_bodies_are_closed_in_seconds_and_cost_little(studio):
         f"{trickled[0][2]:.1f} s"
     )
     assert set(statuses) <= {TIMEOUT, BUSY, "reset"} and TIMEOUT in statuses, statuses
-    assert all(serving.TOO_SLOW in r[1] or serving.BODIES_BUSY in r[1] for r in results if r[0] != "reset")
+    assert all(asgi_gate.TOO_SLOW in r[1] or asgi_gate.BODIES_BUSY in r[1] for r in results if r[0] != "reset")
     assert closed < 20 and rss["delta"] < 48 * MB and victim < 10
     assert trickled[0][0] == TIMEOUT and 8 < trickled[0][2] < 20, trickled
 
@@ -323,7 +323,7 @@ def test_large_bodies_past_the_pool_are_told_to_come_back(studio):
         with contextlib.suppress(TimeoutError):
             while chunk := sock.recv(65536):
                 answer += chunk
-    assert answer.startswith(BUSY.encode()) and json.dumps(serving.BODIES_BUSY).encode() in answer, answer
+    assert answer.startswith(BUSY.encode()) and json.dumps(asgi_gate.BODIES_BUSY).encode() in answer, answer
     assert studio.client.predict("la la", "calm", "en", api_name="/use_in_generate")[0] == "la la"
     for thread in threads:
         thread.join()
@@ -347,7 +347,7 @@ def test_a_stalled_upload_is_ended_and_leaves_no_file(studio):
     _half_sent(studio.url, "gradio_api/upload", head, start, results)
     status, words, closed = results[0]
     print(f"\na stalled upload: {status} after {closed:.1f} s")
-    assert status == "HTTP/1.1 408 Request Timeout" and serving.TOO_SLOW in words and closed < 20, results
+    assert status == "HTTP/1.1 408 Request Timeout" and asgi_gate.TOO_SLOW in words and closed < 20, results
     host, port = httpx.URL(studio.url).host, httpx.URL(studio.url).port
     with socket.create_connection((host, port)) as sock:  # and one that leaves mid-body
         sock.sendall(f"POST /gradio_api/upload HTTP/1.1\r\nHost: {host}\r\n".encode() + head + b"\r\n" + start)
@@ -430,11 +430,11 @@ def test_held_uploads_from_one_address_are_few_and_end_by_their_deadline(studio,
     )
     assert len(held) == 4 and len(told) == count - 4, sorted(set(siege["statuses"]))
     assert all(
-        serving.UPLOADS_AT_ONCE in w for s, w in zip(siege["statuses"], siege["words"], strict=True) if s == TOO_MANY
+        asgi_gate.UPLOADS_AT_ONCE in w for s, w in zip(siege["statuses"], siege["words"], strict=True) if s == TOO_MANY
     )
     assert all(9 < c < 20 for c in held) and max(told) < 5, (held, told)
     assert siege["rss"] < 128 * MB and siege["during"] < 3 * siege["solo"] + 5, siege
-    assert serving.upload_deadline(64 * 1024) == pytest.approx(11.0)
+    assert asgi_gate.upload_deadline(64 * 1024) == pytest.approx(11.0)
 
 
 TOO_MANY = "HTTP/1.1 429 Too Many Requests"

@@ -16,9 +16,9 @@ import soundfile as sf
 
 import backend
 import checks
+import generation
 import handlers
 import modes
-import music
 import results
 import runs
 
@@ -91,13 +91,13 @@ def test_random_seed_is_recorded(studio_env):
 def test_instrumental_and_metadata_fields_reach_the_pipeline(studio_env, monkeypatch):
     seen = {}
 
-    real = music.run_music
+    real = generation.run_music
 
     def spy(request, progress=None, run_id=None, plan_progress=None):
         seen.update(request.render.pipeline)
         return real(request, progress, run_id, plan_progress)
 
-    monkeypatch.setattr(music, "run_music", spy)
+    monkeypatch.setattr(generation, "run_music", spy)
     handlers.make(
         "generate",
         prompt="ambient",

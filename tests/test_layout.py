@@ -248,7 +248,7 @@ def test_each_music_tab_has_a_field_for_every_parameter_of_its_preparer_and_no_o
 
     import models
     import modes
-    import records
+    import results
     import tabs
 
     variant = models.active_variant()
@@ -267,8 +267,8 @@ def test_each_music_tab_has_a_field_for_every_parameter_of_its_preparer_and_no_o
         assert len({id(c) for c in tab.fields.values()}) == len(tab.fields), tab.name  # one component a field
     # What Use these settings fills is Generate's form less what a record cannot carry, and Instrumental.
     generate = set(inspect.signature(modes.prepare_generate).parameters)
-    assert set(records.FIELDS) == generate - {"reference_audio", "lora"} | {"instrumental"}
-    assert len(records.FIELDS) == len(set(records.FIELDS))
+    assert set(results.FIELDS) == generate - {"reference_audio", "lora"} | {"instrumental"}
+    assert len(results.FIELDS) == len(set(results.FIELDS))
 
 
 def test_no_room_is_imported_under_another_name():

@@ -15,7 +15,7 @@ import backend
 import checks
 import handlers
 import lora
-import model_checks
+import preparing
 import random_models
 import runs
 from music_request import Render
@@ -129,18 +129,18 @@ def test_a_file_that_is_not_a_lora_for_this_model_is_refused(warm_backend, loras
 
 def test_modes_check_the_file_and_record_it(studio_env, loras, tmp_path):
     with pytest.raises(checks.InputError, match="LoRA file is missing") as info:
-        model_checks.check_lora(str(tmp_path / "x.ckpt"), 1.0)
+        preparing.check_lora(str(tmp_path / "x.ckpt"), 1.0)
     assert info.value.param == "lora"
     (tmp_path / "x.ckpt").write_bytes(b"0")
     with pytest.raises(checks.InputError, match="not a .safetensors file"):
-        model_checks.check_lora(str(tmp_path / "x.ckpt"), 1.0)
+        preparing.check_lora(str(tmp_path / "x.ckpt"), 1.0)
     with pytest.raises(checks.InputError, match="LoRA strength must be between 0 and 2") as info:
-        model_checks.check_lora(str(loras["good"]), 3)
+        preparing.check_lora(str(loras["good"]), 3)
     assert info.value.param == "lora_scale"
-    assert model_checks.check_lora(None, 1.5) is None
+    assert preparing.check_lora(None, 1.5) is None
     # Out of range even without a file: the page names a typed slip on its field (issue 22).
     with pytest.raises(checks.InputError, match="LoRA strength must be between 0 and 2") as info:
-        model_checks.check_lora(None, 5)
+        preparing.check_lora(None, 5)
     assert info.value.param == "lora_scale"
     paths, record = handlers.make(
         "generate",

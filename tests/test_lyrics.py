@@ -9,9 +9,8 @@ import pytest
 
 import checks
 import devices
-import handlers
 import lyrics
-import lyrics_cleanup
+import lyrics_page
 import models
 import offload
 import random_models
@@ -97,7 +96,7 @@ Hope you enjoy it!"""
 
 
 def test_clean_up_of_a_messy_answer():
-    text, caption = lyrics_cleanup.clean(MESSY, ["Verse 1", "Chorus", "Verse 2", "Chorus"])
+    text, caption = lyrics_page.clean(MESSY, ["Verse 1", "Chorus", "Verse 2", "Chorus"])
     assert text == (
         "[Verse 1]\nThe tide comes in at morning\nIt carries all my doubt\n\n"
         "[Chorus]\nOh the sea, the silver sea\nSing it back to me\n\n"
@@ -108,19 +107,17 @@ def test_clean_up_of_a_messy_answer():
 
 
 def test_missing_tags_are_added_from_the_structure_and_length_is_capped():
-    text, caption = lyrics_cleanup.clean(
-        "line one\nline two\n\nhook line\nhook again\n\nmore words", ["Verse", "Chorus"]
-    )
+    text, caption = lyrics_page.clean("line one\nline two\n\nhook line\nhook again\n\nmore words", ["Verse", "Chorus"])
     assert text.splitlines()[0] == "[Verse]" and "[Chorus]\nhook line" in text and "[Verse]\nmore words" in text
     assert caption == ""
     long_song = "\n\n".join(f"[Verse {i}]\n" + "\n".join(["la " * 20] * 4) for i in range(60))
-    trimmed, _ = lyrics_cleanup.clean(long_song)
-    assert len(trimmed) <= lyrics_cleanup.MAX_LYRICS_CHARS and trimmed.rstrip().endswith("la")
+    trimmed, _ = lyrics_page.clean(long_song)
+    assert len(trimmed) <= lyrics_page.MAX_LYRICS_CHARS and trimmed.rstrip().endswith("la")
     assert trimmed.count("[Verse") == trimmed.count("\n\n[") + 1
 
 
 def test_duplicate_adjacent_tags_collapse():
-    text, _ = lyrics_cleanup.clean("[Chorus]\n[Chorus]\nsing\n[Chorus]\nsing more")
+    text, _ = lyrics_page.clean("[Chorus]\n[Chorus]\nsing\n[Chorus]\nsing more")
     assert text == "[Chorus]\nsing\nsing more"
 
 
@@ -157,7 +154,9 @@ def test_stop_ends_the_writer_mid_stream_and_its_generate_thread(lyrics_env, tmp
 
 def test_handler_streams_then_cleans(lyrics_env):
     outputs = list(
-        handlers.write_lyrics("city rain", "lo-fi", "calm", "en", "short-loop", 0.9, 7, progress=lambda *a, **k: None)
+        lyrics_page.write_lyrics(
+            "city rain", "lo-fi", "calm", "en", "short-loop", 0.9, 7, progress=lambda *a, **k: None
+        )
     )
     assert len(outputs) > 2
     final_text, final_caption, seed = outputs[-1]
@@ -170,7 +169,7 @@ def test_model_that_fails_to_load(tmp_path, monkeypatch):
     monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
     lyrics.reset_writer()
     with pytest.raises(gr.Error, match="lyrics model could not be loaded"):
-        list(handlers.write_lyrics("x", progress=lambda *a, **k: None))
+        list(lyrics_page.write_lyrics("x", progress=lambda *a, **k: None))
     lyrics.reset_writer()
 
 
@@ -183,19 +182,19 @@ def test_failure_midway_keeps_what_was_written(lyrics_env, monkeypatch):
     monkeypatch.setattr(lyrics, "stream_lyrics", broken)
     seen = []
     with pytest.raises(gr.Error, match="What it wrote so far is kept"):
-        for out in handlers.write_lyrics("x", progress=lambda *a, **k: None):
+        for out in lyrics_page.write_lyrics("x", progress=lambda *a, **k: None):
             seen.append(out)
     assert seen[-1][0] == "[Verse]\nhalf a line"
 
 
 def test_use_in_generate_fills_generate_and_switches_tab():
-    text, caption, instrumental, language, tabs = handlers.use_in_generate("[Verse]\nhola", "pop, bright", "Spanish")
+    text, caption, instrumental, language, tabs = lyrics_page.use_in_generate("[Verse]\nhola", "pop, bright", "Spanish")
     assert language == "es"  # the Lyrics tab's language comes along
     assert text == "[Verse]\nhola"
     assert caption == "pop, bright" and instrumental is False
     assert tabs.selected == "generate"
     with pytest.raises(gr.Error, match="no lyrics"):
-        handlers.use_in_generate("", "")
+        lyrics_page.use_in_generate("", "")
 
 
 def test_the_engine_is_mlx_only_on_apple_silicon_unless_forced(monkeypatch):

@@ -15,8 +15,8 @@ import types
 
 import pytest
 
-import handlers
 import lyrics
+import lyrics_page
 import random_models
 import runs
 
@@ -104,7 +104,9 @@ def test_a_reader_that_goes_away_ends_the_generation(mlx_env):
 
 def test_handler_streams_then_cleans_through_mlx(mlx_env):
     outputs = list(
-        handlers.write_lyrics("city rain", "lo-fi", "calm", "en", "short-loop", 0.9, 7, progress=lambda *a, **k: None)
+        lyrics_page.write_lyrics(
+            "city rain", "lo-fi", "calm", "en", "short-loop", 0.9, 7, progress=lambda *a, **k: None
+        )
     )
     assert len(outputs) > 2
     final_text, final_caption, seed = outputs[-1]

@@ -18,9 +18,9 @@ import torch
 import backend
 import bench
 import devices
+import generation
 import lyrics
 import models
-import music
 import offload
 import random_models
 import runs
@@ -152,7 +152,7 @@ def test_every_part_is_where_model_offload_puts_it_at_each_stage_of_a_take(card,
     def step_progress(step, total):
         stages.setdefault("denoising", (devices.placement(), trace.on_accelerator()))
 
-    result = music.run_music(_think_request(), step_progress, None, plan_progress)
+    result = generation.run_music(_think_request(), step_progress, None, plan_progress)
     assert result["planners"][0]["codes"] > 0  # the take was planned, then rendered from the blueprint
     assert stages["planning"] == ({"music": "offloaded", "planner": ACCELERATOR}, {"audio_tokenizer"})
     assert stages["denoising"] == ({"music": "offloaded", "planner": "cpu"}, {"transformer", "audio_tokenizer"})
@@ -197,7 +197,7 @@ def test_without_offload_on_a_big_card_everything_stays(card, monkeypatch):
     (trace,) = card
     assert built.offload == "none"
     assert trace.on_accelerator() == set(models.PIPELINE_PARTS)
-    music.run_music(_think_request(), None, None, None)
+    generation.run_music(_think_request(), None, None, None)
     assert devices.placement() == {"music": ACCELERATOR, "planner": ACCELERATOR}
     assert trace.on_accelerator() == set(models.PIPELINE_PARTS)
 

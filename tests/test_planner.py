@@ -22,9 +22,9 @@ import torch
 import backend
 import checks
 import devices
+import generation
 import handlers
 import modes
-import music
 import plan_constraints
 import plan_format
 import planner
@@ -553,9 +553,9 @@ def test_progress_shows_the_planning_and_stop_works_during_it(studio_env, with_p
 
 def test_the_gpu_estimate_includes_the_planner(studio_env):
     params = {"audio_duration": 120, "inference_steps": 8, "batch_size": 2}
-    plain = music.estimate_seconds("generate", params)
-    thinking = music.estimate_seconds("generate", {**params, "think": True})
-    assert thinking == pytest.approx(plain + music._SAFETY * planner.estimate_seconds(120, 2))
+    plain = generation.estimate_seconds("generate", params)
+    thinking = generation.estimate_seconds("generate", {**params, "think": True})
+    assert thinking == pytest.approx(plain + generation._SAFETY * planner.estimate_seconds(120, 2))
     # Thinking counted once; four takes' blueprints in one batch cost less than four plans.
     one, four = planner.estimate_seconds(120, 1), planner.estimate_seconds(120, 4)
     assert one < four < 2 * one
@@ -576,7 +576,7 @@ def test_on_zerogpu_think_makes_way_when_a_call_could_not_hold_it(studio_env, wi
     backend.get_backend()
     planner.get_planner()
     job = modes.prepare_generate(prompt="epic", audio_duration=600, batch_size=2, think=True)
-    assert music.estimate_seconds("generate", job.params) > devices.GPU_MAX_SECONDS
+    assert generation.estimate_seconds("generate", job.params) > devices.GPU_MAX_SECONDS
     kept = budget.settle(job, devices.GPU_MAX_SECONDS, think_makes_way=True)
     assert kept.request.plan is None and "longer than the 300 s" in kept.request.plan_skipped
     assert job.request.plan is not None  # a new request: the one settled is as it was

@@ -22,10 +22,10 @@ from test_browser import CHROMIUM, FLAGS, SHOTS, TIMEOUT_MS
 
 import checks
 import handlers
-import model_checks
-import presets
+import lora_presets
+import preparing
 import random_models
-import records
+import results
 from music_request import Render
 
 REPO = "tiny-org/tiny-style-lora"
@@ -81,7 +81,7 @@ def hub(warm_backend, tmp_path_factory):
 @pytest.fixture
 def with_hub(hub, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(hub[0]))
-    monkeypatch.setenv(presets.EXTRA_ENV, _extra())
+    monkeypatch.setenv(lora_presets.EXTRA_ENV, _extra())
     return hub
 
 
@@ -90,22 +90,22 @@ def _clean(be) -> bool:
 
 
 def test_a_preset_is_offered_only_when_cached_and_made_for_the_loaded_model(hub, monkeypatch, tmp_path):
-    monkeypatch.setenv(presets.EXTRA_ENV, _extra())
+    monkeypatch.setenv(lora_presets.EXTRA_ENV, _extra())
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
-    assert presets.offered("xl-sft") == []
-    with pytest.raises(presets.UnknownPreset, match="not installed on this studio"):
-        presets.resolve(NAME, "xl-sft")
+    assert lora_presets.offered("xl-sft") == []
+    with pytest.raises(lora_presets.UnknownPreset, match="not installed on this studio"):
+        lora_presets.resolve(NAME, "xl-sft")
     monkeypatch.setenv("HF_HUB_CACHE", str(hub[0]))
-    assert [p.name for p in presets.offered("xl-sft")] == [NAME]
-    assert presets.offered("xl-turbo") == []  # another variant's layer sizes: not offered
+    assert [p.name for p in lora_presets.offered("xl-sft")] == [NAME]
+    assert lora_presets.offered("xl-turbo") == []  # another variant's layer sizes: not offered
     # The official 2B LoRA, even when installed, is never offered to an XL model.
-    official = presets.OFFICIAL[0]
+    official = lora_presets.OFFICIAL[0]
     _snapshot(hub[0], official.repo, {official.file: hub[1]})
-    assert [p.name for p in presets.offered("xl-sft")] == [NAME]
-    with pytest.raises(presets.UnknownPreset, match="made for ACE-Step 1.5 2B"):
-        presets.resolve(official.name, "xl-sft")
-    assert presets.alpha_ratio(presets.resolve(NAME, "xl-sft")[0]) == 2.0
-    assert presets.preload_entries("xl-sft") == [f"{REPO} adapter_model.safetensors,adapter_config.json"]
+    assert [p.name for p in lora_presets.offered("xl-sft")] == [NAME]
+    with pytest.raises(lora_presets.UnknownPreset, match="made for ACE-Step 1.5 2B"):
+        lora_presets.resolve(official.name, "xl-sft")
+    assert lora_presets.alpha_ratio(lora_presets.resolve(NAME, "xl-sft")[0]) == 2.0
+    assert lora_presets.preload_entries("xl-sft") == [f"{REPO} adapter_model.safetensors,adapter_config.json"]
 
 
 def test_the_space_preloads_every_preset_for_its_model_within_the_hubs_limit():
@@ -113,19 +113,19 @@ def test_the_space_preloads_every_preset_for_its_model_within_the_hubs_limit():
     block = front.split("preload_from_hub:")[1].split("models:")[0]
     entries = [line.strip()[2:] for line in block.splitlines() if line.strip().startswith("- ")]
     assert len(entries) <= 10  # the Hub's limit on preload_from_hub
-    for line in presets.preload_entries("xl-sft"):
+    for line in lora_presets.preload_entries("xl-sft"):
         assert line in entries
 
 
 def test_a_preset_applies_as_the_same_upload_would_and_leaves_no_adapter(warm_backend, with_hub):
     bare = warm_backend.run(Render.flat({**REQUEST, "seeds": [4]}))["audio"]
-    adapter = model_checks.check_lora(None, 0.5, NAME)
+    adapter = preparing.check_lora(None, 0.5, NAME)
     assert adapter["repo"] == REPO and adapter["alpha"] == 2.0 and Path(adapter["path"]).is_file()
     styled = warm_backend.run(Render.flat({**REQUEST, "seeds": [4], "lora": adapter}))["audio"]
     assert np.abs(styled - bare).max() > 1e-4
     assert _clean(warm_backend)
     # Strength 0.5 of a preset trained at alpha/rank 2 is the same weights uploaded at strength 1.
-    upload = warm_backend.run(Render(REQUEST, [4], model_checks.check_lora(str(with_hub[1]), 1.0)))["audio"]
+    upload = warm_backend.run(Render(REQUEST, [4], preparing.check_lora(str(with_hub[1]), 1.0)))["audio"]
     np.testing.assert_allclose(styled, upload, atol=1e-6)
     np.testing.assert_array_equal(warm_backend.run(Render(REQUEST, [4]))["audio"], bare)
     assert _clean(warm_backend)
@@ -139,12 +139,12 @@ def test_an_unknown_preset_or_a_preset_with_an_upload_is_refused_in_words(with_h
         ("x" * 10_000, "no LoRA preset called 'xxxxxxxx"),
     ]:
         with pytest.raises(checks.InputError, match=words) as info:
-            model_checks.check_lora(None, 1.0, value)
+            preparing.check_lora(None, 1.0, value)
         assert info.value.param == "lora_preset" and len(info.value.message) < 200
     with pytest.raises(checks.InputError, match="Pick a LoRA preset or upload a LoRA file, not both") as info:
-        model_checks.check_lora(str(with_hub[1]), 1.0, NAME)
+        preparing.check_lora(str(with_hub[1]), 1.0, NAME)
     assert info.value.param == "lora_preset"
-    assert model_checks.check_lora(None, 1.0, "") is None and model_checks.check_lora(None, 1.0, "None") is None
+    assert preparing.check_lora(None, 1.0, "") is None and preparing.check_lora(None, 1.0, "None") is None
 
 
 def test_the_record_names_the_presets_repo_and_brings_it_back(studio_env, with_hub, monkeypatch, tmp_path):
@@ -154,13 +154,13 @@ def test_the_record_names_the_presets_repo_and_brings_it_back(studio_env, with_h
     params = record["params"]
     assert (params["lora_preset"], params["lora_repo"], params["lora_scale"]) == (NAME, REPO, 0.7)
     assert sf.info(paths[0]).frames == 10 * 48000
-    values = records.settings(record)
+    values = results.record_settings(record)
     assert (values["lora_preset"], values["lora_scale"], values["files"]) == (NAME, 0.7, {})
     # Brought to a studio that does not hold it: not set, and named in the note.
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
-    values = records.settings(record)
+    values = results.record_settings(record)
     assert values["lora_preset"] == "" and values["files"] == {"lora_preset": REPO}
-    assert "LoRA preset (not installed here) &#x27;tiny-org/tiny-style-lora&#x27;" in records.files_note(
+    assert "LoRA preset (not installed here) &#x27;tiny-org/tiny-style-lora&#x27;" in results.files_note(
         values["files"]
     )
 
@@ -168,14 +168,14 @@ def test_the_record_names_the_presets_repo_and_brings_it_back(studio_env, with_h
 def test_a_preset_job_crosses_to_the_gpu_side_as_plain_values(studio_env, with_hub):
     """What ZeroGPU pickles into its worker (tests/test_zerogpu.py does the same for an upload)."""
     import backend
+    import generation
     import modes
-    import music
 
     styled = modes.prepare_generate(prompt="pop", audio_duration=10, inference_steps=1, seed=3, lora_preset=NAME)
     bare = modes.prepare_generate(prompt="pop", audio_duration=10, inference_steps=1, seed=3)
-    a = music.run_music(pickle.loads(pickle.dumps(styled.request)))["audio"]
+    a = generation.run_music(pickle.loads(pickle.dumps(styled.request)))["audio"]
     assert not backend.get_backend().has_adapter_layers()
-    assert np.abs(a - music.run_music(pickle.loads(pickle.dumps(bare.request)))["audio"]).max() > 1e-4
+    assert np.abs(a - generation.run_music(pickle.loads(pickle.dumps(bare.request)))["audio"]).max() > 1e-4
 
 
 # ---------------------------------------------------------------- served: API and page
@@ -191,7 +191,7 @@ def served(hub, tiny_pipeline_dir, tmp_path_factory):
         **{
             "HF_HUB_CACHE": str(hub[0]),
             "HF_HUB_OFFLINE": "1",
-            presets.EXTRA_ENV: _extra(),
+            lora_presets.EXTRA_ENV: _extra(),
         },
     )
     with studio_process(env, work) as (url, _):

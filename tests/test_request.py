@@ -14,9 +14,9 @@ import pytest
 from conftest import ROOT
 
 import budget
+import generation
 import gpu
 import modes
-import music
 import runs
 from music_request import MusicRequest, Render
 
@@ -61,7 +61,7 @@ def test_running_a_request_rewrites_nothing_of_it(studio_env, with_planner):
         modes.prepare_generate(prompt="dusty soul", inference_steps=2, seed=4, think=True, auto_length=True), 300
     )
     sent = pickle.dumps(job.request)
-    made = music.run_music(job.request)
+    made = generation.run_music(job.request)
     assert pickle.dumps(job.request) == sent
     assert made["planners"][0]["fields"]["duration"] > 0 and "audio_codes" not in job.request.render.pipeline
     assert made["audio"].shape[-1] <= int(job.params["longest"] * 48000) + 1
@@ -142,7 +142,7 @@ def test_each_feature_keeps_its_gpu_entry_and_only_app_starts_the_studio():
             if isinstance(node, ast.Import) and any(a.name == "startup" for a in node.names):
                 importers.add(path.stem)
     assert entries == {
-        "music.music_gpu",
+        "generation.music_gpu",
         "stems.stems_gpu",
         "describe.describe_gpu",
         "songwriter.songwriter_gpu",
@@ -152,14 +152,13 @@ def test_each_feature_keeps_its_gpu_entry_and_only_app_starts_the_studio():
 
 
 def test_a_take_number_is_a_whole_number_in_range_and_never_a_switch():
-    import records
     import results
 
     record = {"takes": [{"seed": 1, "audio": "a.wav"}, {"seed": 2, "audio": "b.wav"}]}
     assert results.take_entry(record, 2, "none") == ({"seed": 2, "audio": "b.wav"}, 1)
-    assert records.take_index("", 2) == 0 and records.take_index(2.0, 2) == 1
+    assert results.take_index("", 2) == 0 and results.take_index(2.0, 2) == 1
     for wrong in (True, 3, 0, 1.5, "x"):
         with pytest.raises(gr.Error, match="whole number from 1 to 2"):
-            records.take_index(wrong, 2)
+            results.take_index(wrong, 2)
     with pytest.raises(gr.Error, match="no take yet"):
         results.take_entry({"takes": []}, 1, "There is no take yet.")

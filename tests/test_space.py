@@ -12,9 +12,9 @@ import gradio as gr
 import pytest
 
 import app
+import generation
 import gpu
 import handlers
-import music
 import startup
 import status
 import takes
@@ -125,7 +125,7 @@ def test_second_abort_is_a_clear_error_and_other_errors_pass_through(monkeypatch
 def test_estimator_receives_the_multiplier():
     params = {"audio_duration": 600, "inference_steps": 100}
     request = MusicRequest("generate", params, Render({}, [1]))
-    assert music.music_duration(request, None, None, 2.0) >= music.music_duration(request)
+    assert generation.music_duration(request, None, None, 2.0) >= generation.music_duration(request)
 
 
 OLD_TAKE = "generate-101010-abcdef-take1-seed1.wav"

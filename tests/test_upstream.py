@@ -18,11 +18,11 @@ from test_audio_modes import tone
 
 import audio
 import backend
+import generation
 import handlers
 import mastering
 import models
 import modes
-import music
 
 
 class PipelineSpy:
@@ -191,7 +191,7 @@ def test_an_unexpected_pipeline_failure_gets_words(studio_env, monkeypatch):
     def out_of_memory(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(music, "run_music", out_of_memory)
+    monkeypatch.setattr(generation, "run_music", out_of_memory)
     with pytest.raises(gr.Error, match=r"The model stopped with an error \(RuntimeError\). Nothing was saved"):
         handlers.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
 

@@ -21,7 +21,7 @@ from test_browser import SHOTS, TIMEOUT_MS, _fill_number, _open, browser, site  
 
 import checks
 import lyrics
-import lyrics_cleanup
+import lyrics_page
 import random_models
 
 SR = 48000
@@ -104,7 +104,7 @@ def test_lyrics_return_the_seed_they_were_written_with(client, lyrics_lm):
 
 def test_control_characters_never_reach_generate():
     raw = "[Verse]\nneon\x1b[31m rain\x00\x07\r\nbright\u202e lights\tfall\x85[Chorus]\nhold\x7f on\u2028Caption: city\x1b pop\x0b"
-    text, caption = lyrics_cleanup.clean(raw, ["Verse", "Chorus"])
+    text, caption = lyrics_page.clean(raw, ["Verse", "Chorus"])
     assert text == "[Verse]\nneon[31m rain\nbright lights fall\n\n[Chorus]\nhold on", repr(text)
     assert caption == "city pop"
     assert checks.printable("a\x1bb\tc\r\nd") == "ab c\nd"

@@ -30,9 +30,9 @@ from test_stems import _take as stems_take
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
 import checks
+import generation
 import lyrics
 import modes
-import music
 import random_models
 import random_stems
 import stems
@@ -253,16 +253,16 @@ def test_stop_while_the_planner_writes_the_blueprint(client, space):
 
 def test_stop_reaches_a_request_still_waiting_in_the_queue(client, space):
     # The long take holds the one GPU slot, so the lyrics request waits behind it.
-    music = client.submit(
+    generation = client.submit(
         prompt="long jam", audio_duration=60, inference_steps=200, seed=2, think=False, api_name="/generate"
     )
-    _wait_for_step(music)
+    _wait_for_step(generation)
     words = client.submit(theme="a ballad", seed=2, api_name="/lyrics")
     wait_in_queue(words)
     client.predict(api_name="/stop_lyrics")
-    assert not music.done()  # Stop on the Lyrics tab leaves the music run alone
+    assert not generation.done()  # Stop on the Lyrics tab leaves the music run alone
     client.predict(api_name="/stop")
-    stopped_result(music, "Stopped at step")
+    stopped_result(generation, "Stopped at step")
     assert tuple(words.result(timeout=60)) == ("", "", 2)  # stopped before the writer wrote a word
 
 
@@ -404,7 +404,7 @@ def test_what_a_gpu_call_takes_and_returns_pickles(studio_env):
     job = modes.prepare_generate(prompt="pop", audio_duration=10, inference_steps=1, seed=3)
     progress = gr.Progress()
     pickle.dumps((job.request, progress, "run-id", 1.0))
-    result = music.run_music(job.request)
+    result = generation.run_music(job.request)
     assert pickle.loads(pickle.dumps(result))["audio"].shape == (1, 2, 480000)
 
 

@@ -2,7 +2,7 @@
 
 A preset is only offered where it fits the loaded variant and its file is already in the local
 Hub cache (the Space preloads it through README's ``preload_from_hub``); nothing is downloaded at
-request time. Applying one is applying an uploaded LoRA: the same checks (``model_checks.check_lora``)
+request time. Applying one is applying an uploaded LoRA: the same checks (``preparing.check_lora``)
 and the same scoped load and unload inside ``backend.Backend.run``. docs/design.md lists which
 official LoRAs exist and which base each fits.
 """
