@@ -87,6 +87,23 @@ def test_bootstrap_points_the_hub_at_the_mirror_only_on_a_space(tmp_path, monkey
     assert time.perf_counter() - started < 1.0
 
 
+def test_on_a_space_the_hub_client_uses_the_mirror_from_the_start(tmp_path):
+    """``huggingface_hub`` reads ``HF_HUB_CACHE`` once, at its import: the mirror must be set before
+    anything imports it (Gradio does), or downloads go to the read-only build cache. ``import app``
+    in a fresh process, as a Space starts it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    _fake_cache(tmp_path / ".cache" / "huggingface" / "hub")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HOME", "HF_HUB_CACHE")}
+    env.update(SPACE_ID="someone/ace-studio", HOME=str(tmp_path))
+    code = "import app, huggingface_hub.constants as c; print(c.HF_HUB_CACHE)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == str(tmp_path / "hf-cache-rw" / "hub")
+
+
 def _aborted() -> gr.Error:
     # What the ``spaces`` wrapper raises when ZeroGPU killed the worker.
     return gr.Error("GPU task aborted", title="ZeroGPU worker error")
