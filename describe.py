@@ -379,6 +379,7 @@ def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysi
     value, line = _settle("Time signature", meter if set_meter else None, measured_meter, str(fields["timesignature"]))
     out["time_signature"] = value
     lines.append(line)
-    took = sum(heard.get("timings", {}).values())
+    # What the listening took, not the wait for the start-up build before it (``model_wait_s``).
+    took = sum(v for k, v in heard.get("timings", {}).items() if k != "model_wait_s")
     head = f"**What the planner heard** ({heard['codes']} codes, {took:.1f} s):"
     return [out[k] for k in FORM], "\n".join([head, *(f"- {line}" for line in lines)])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -94,20 +95,24 @@ def _plan(
     return music_request.Plan(one.takes[:1] * render.takes, changes)
 
 
-def planned_if_possible(request: MusicRequest, progress: Any = None, run_id: str | None = None) -> MusicRequest:
+def planned_if_possible(
+    request: MusicRequest, progress: Any = None, run_id: str | None = None
+) -> tuple[MusicRequest, float]:
     """On ZeroGPU, Think only with the planner built in this process (a model built inside a worker
     dies with it; a failed start-up build is tried once more here): otherwise the song is made
-    without the plan and its records say why. Elsewhere ``request`` as it is."""
+    without the plan and its records say why. Elsewhere ``request`` as it is. Also the seconds
+    waited for the start-up build."""
     if request.plan is None or not gpu.on_zero_gpu():
-        return request
+        return request, 0.0
+    started = time.monotonic()
     try:
         gpu.wait_for_models("planner", progress, run_id)
     except gr.Error as exc:
         if exc.title == runs.STOPPED:
             raise
         error = planner.load_error() or gpu.warmup_state()["errors"].get("planner", "?")
-        return request.without_plan(f"the planner could not be loaded ({error})")
-    return request
+        return request.without_plan(f"the planner could not be loaded ({error})"), time.monotonic() - started
+    return request, time.monotonic() - started
 
 
 def model_missing(error: str) -> str:
@@ -142,8 +147,8 @@ KNOWN: gpu.Known = (
 
 def user_errors() -> contextlib.AbstractContextManager[None]:
     """The music model's and the planner's exceptions as picklable ``gr.Error``s a musician can act
-    on (``gpu.in_words``), inside a GPU entry."""
-    return gpu.in_words(_failed, KNOWN)
+    on (``gpu.worker_errors``), inside a GPU entry."""
+    return gpu.worker_errors(_failed, KNOWN)
 
 
 def music_duration(

@@ -1,7 +1,7 @@
 """The one way to the GPU, on ZeroGPU and off it: the ``@spaces.GPU`` entry (``entry``), one call
 path (``call``, ``stream``: wait for the start-up build, the stop check, the first progress line, the
 call, once more at twice the declared time if ZeroGPU aborted it), the errors that survive the trip
-back from a worker (``in_words``) and the stop's words.
+back from a worker (``worker_errors``) and the stop's words.
 
 Each feature keeps its own entry beside its work (``generation.music_gpu``, ``stems.stems_gpu``,
 ``describe.describe_gpu``, ``songwriter.songwriter_gpu``, ``lyrics.lyrics_gpu``), decorated here at
@@ -204,7 +204,7 @@ Known = tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Calla
 
 
 @contextlib.contextmanager
-def in_words(
+def worker_errors(
     failed: Callable[[Exception], gr.Error], known: Known = (), stop_words: str | None = None
 ) -> Iterator[None]:
     """Inside a GPU entry: every exception leaves as a picklable ``gr.Error`` a musician can act on

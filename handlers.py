@@ -1,8 +1,10 @@
 """What the page's buttons do on the server: one function per event, and Stop.
 
 A music request reads as one straight line (``make``): ``modes.prepare_<mode>`` checks and prepares
-→ ``budget.settle`` settles its length and cost → ``generation.music_gpu`` runs the planner and the
-pipeline through the GPU door (``gpu.call``) → ``modes.finish`` writes the takes. The endpoint functions carry the preparers' own parameters, so the API is the preparers'.
+→ ``budget.settle`` settles its length and cost (on ZeroGPU with Think, again once the planner is
+built: ``generation.planned_if_possible``) → ``generation.music_gpu`` runs the planner and the
+pipeline through the GPU door (``gpu.call``) → ``modes.finish`` writes the takes. The endpoint
+functions carry the preparers' own parameters, so the API is the preparers'.
 """
 
 from __future__ import annotations
@@ -136,11 +138,17 @@ def make(
 
 def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> tuple[list[str], dict[str, Any]]:
     """A prepared music request (``make``, ``variations``) run on the GPU and written."""
+    # The door's checks again (nothing depends on the validator alone), the budget included: the
+    # length Think may choose is bounded here, whether or not the planner can run.
+    job = budget.settle(job, budget.max_gpu_seconds())
     # On ZeroGPU Think waits for the planner here, outside the call; a planner that cannot be built
-    # leaves the song to be made without its plan.
-    job = dataclasses.replace(job, request=generation.planned_if_possible(job.request, progress, run_id))
-    # The door's checks again (nothing depends on the validator alone), the budget included.
-    job = budget.settle(job, budget.max_gpu_seconds(), think_makes_way=gpu.on_zero_gpu())
+    # leaves the song to be made without its plan, and one that can is settled once more, warm:
+    # Think makes way where only the song fits.
+    request, waited = generation.planned_if_possible(job.request, progress, run_id)
+    if request is not job.request:
+        job = dataclasses.replace(job, request=request)
+    elif request.plan is not None and gpu.on_zero_gpu():
+        job = budget.settle(job, budget.max_gpu_seconds(), think_makes_way=True)
     ways = quota.music_ways(job.mode, job.params)
     with budget.room(job):
         made = gpu.call(
@@ -152,6 +160,9 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
             starting=generation.starting_words,
             refused=lambda exc: quota.in_words(exc, ways),
         )
+        waited += made["timings"].pop("model_wait_s", 0.0)
+        if waited >= 0.5:
+            made["timings"]["model_wait_s"] = round(waited, 3)
         # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
         if runs.is_stopped(run_id):
             raise gpu.stopped(tips.STOPPED_AFTER_LAST_STEP)
@@ -284,7 +295,13 @@ def stems_endpoint(tab: str) -> Callable:
                 except audio.AudioError as exc:
                     raise gr.Error(str(exc)) from None
                 made = gpu.call(
-                    stems.stems_gpu, mix, needs=("stems",), progress=progress, run_id=run_id, starting=_splitting
+                    stems.stems_gpu,
+                    mix,
+                    needs=("stems",),
+                    progress=progress,
+                    run_id=run_id,
+                    starting=_splitting,
+                    refused=quota.in_words,
                 )
                 if runs.is_stopped(run_id):  # pressed after the last segment: still nothing is saved
                     raise gpu.stopped(tips.STEMS_STOPPED)
@@ -334,6 +351,7 @@ def describe_endpoint(tab: str) -> Callable:
                     progress=progress,
                     run_id=run_id,
                     stop_words=tips.DESCRIBE_STOPPED,
+                    refused=quota.in_words,
                 )
         except gr.Error as exc:
             if not is_stop(exc):

@@ -15,6 +15,7 @@ import admission
 import checks
 import gpu
 import handlers
+import quota
 import songwriter
 import tooltips as tips
 import widgets
@@ -104,6 +105,7 @@ def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, reque
                 progress=progress,
                 run_id=run_id,
                 stop_words=tips.WRITE_IT_STOPPED,
+                refused=quota.in_words,
             )
     except gr.Error as exc:
         if not handlers.is_stop(exc):

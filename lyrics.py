@@ -429,5 +429,5 @@ def lyrics_gpu(
 ) -> Iterator[str]:
     """The GPU entry of the lyrics writer (``request``: a ``Request``'s fields); yields the text
     written so far."""
-    with gpu.in_words(_failed, ((Stopped, _stopped), (models.ModelLoadError, _not_built))):
+    with gpu.worker_errors(_failed, ((Stopped, _stopped), (models.ModelLoadError, _not_built))):
         yield from stream_lyrics(Request(**request), language_name, run_id=run_id)

@@ -43,7 +43,7 @@ class Render:
     @classmethod
     def flat(cls, mapping: dict[str, Any]) -> Render:
         """A render from one flat mapping, pipeline arguments with ``seeds``, ``lora`` and ``noise``
-        beside them, as the tests and the benchmark write one."""
+        beside them, as the tests write one."""
         pipeline = {k: v for k, v in mapping.items() if k not in ("seeds", "lora", "noise")}
         return cls(pipeline, mapping["seeds"], mapping.get("lora"), mapping.get("noise"))
 

@@ -116,7 +116,7 @@ def recorded(music: dict[str, Any]) -> dict[str, Any]:
     return {"bpm": music["bpm"], "key_scale": music["keyscale"], "time_signature": music["timesignature"]}
 
 
-def needsource(path: Any) -> None:
+def need_source(path: Any) -> None:
     # Before any other check: with no song, "upload a song" is the first thing to do.
     if path is None or str(path).strip() == "":
         raise InputError("Please upload a song first.", "src_audio")
@@ -152,7 +152,7 @@ def common(
     """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each):
     the recorded settings and the render each mode adds its own to; ``need_text``: the mode whose
     caption or lyrics must not both be empty, or None."""
-    needsource(src_audio)
+    need_source(src_audio)
     music = musical(bpm, key_scale, time_signature)
     variant = models.active_variant()
     prompt = str(prompt or "").strip()

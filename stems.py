@@ -247,5 +247,5 @@ def stems_gpu(mix: Any, progress: Any = None, run_id: str | None = None, multipl
         def report(done: int, total: int) -> None:
             progress((done, total), desc=f"Splitting into stems, segment {done} of {total}", unit="segments")
 
-    with gpu.in_words(_failed, ((WeightsMissing, _missing),), tips.STEMS_STOPPED):
+    with gpu.worker_errors(_failed, ((WeightsMissing, _missing),), tips.STEMS_STOPPED):
         return separate(mix, run_id, report)

@@ -1,4 +1,4 @@
-"""The lyrics writer: prompts, streaming through a real tiny Qwen2, clean-up (lyrics_cleanup), wiring (mlx-lm: test_lyrics_mlx.py)."""
+"""The lyrics writer: prompts, streaming through a real tiny Qwen2, clean-up (lyrics_page.clean), wiring (mlx-lm: test_lyrics_mlx.py)."""
 
 from __future__ import annotations
 

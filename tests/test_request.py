@@ -119,11 +119,11 @@ def test_errors_leave_a_worker_in_words_that_pickle():
         (ZeroDivisionError(), "broke (ZeroDivisionError)"),
     ]
     for raised, words in cases:
-        with pytest.raises(gr.Error) as caught, gpu.in_words(failed, known):
+        with pytest.raises(gr.Error) as caught, gpu.worker_errors(failed, known):
             raise raised
         back = pickle.loads(pickle.dumps(caught.value))
         assert back.message == words
-    with pytest.raises(gr.Error, match="Stems stopped") as caught, gpu.in_words(failed, (), "Stems stopped"):
+    with pytest.raises(gr.Error, match="Stems stopped") as caught, gpu.worker_errors(failed, (), "Stems stopped"):
         raise runs.Cancelled("x")
     assert caught.value.title == runs.STOPPED
 
@@ -162,3 +162,36 @@ def test_a_take_number_is_a_whole_number_in_range_and_never_a_switch():
             results.take_index(wrong, 2)
     with pytest.raises(gr.Error, match="no take yet"):
         results.take_entry({"takes": []}, 1, "There is no take yet.")
+
+
+def test_on_zerogpu_a_planner_that_cannot_load_leaves_the_song_at_its_settled_length(
+    studio_env, with_planner, monkeypatch
+):
+    """Think choosing the length, the planner not buildable: the length is bounded first, then the
+    song goes without the plan at that length (settling after the drop refused it: review of #39)."""
+    import handlers
+
+    sent = []
+
+    class Sent(Exception):
+        pass
+
+    def no_planner(kind, progress=None, run_id=None):
+        if kind == "planner":
+            raise gr.Error("The planner could not be loaded: gone", title="Model not available")
+        return 0.0
+
+    def call(entry, request, **door):
+        sent.append(request)
+        raise Sent
+
+    monkeypatch.setattr(gpu, "on_zero_gpu", lambda: True)
+    monkeypatch.setattr(gpu, "wait_for_models", no_planner)
+    monkeypatch.setattr(gpu, "call", call)
+    job = modes.prepare_generate(prompt="x", batch_size=4, inference_steps=8, think=True, auto_length=True)
+    with pytest.raises(Sent):
+        handlers.run_job(job)
+    (request,) = sent
+    assert request.plan is None and "the planner could not be loaded" in request.plan_skipped
+    assert request.params["longest"] < 600
+    assert request.render.pipeline["audio_duration"] <= request.params["longest"] + 0.1
