@@ -285,3 +285,13 @@ def test_no_room_is_imported_under_another_name():
         and (alias.name, alias.asname) != ("tooltips", "tips")
     ]
     assert renamed == []
+
+
+def test_agents_md_reads_in_ten_minutes_and_ruff_knows_every_room():
+    """AGENTS.md stays at most 150 lines; pyproject's first-party list is exactly the rooms (tools too)."""
+    import tomllib
+
+    assert len((ROOT / "AGENTS.md").read_text().splitlines()) <= 150
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(config["tool"]["ruff"]["lint"]["isort"]["known-first-party"])
+    assert listed == {p.stem for p in ROOT.glob("*.py")}
