@@ -159,12 +159,13 @@ def call(
     stop_words: str = NOT_STARTED,
     starting: Callable[[], str] | None = None,
     refused: Refused | None = None,
+    waited: float = 0.0,
 ) -> T:
     """``gpu_entry(*args, progress, run_id, multiplier)`` from the page's side: wait for the models
     ``needs`` (outside any GPU call), the stop check, ``starting()`` as the first progress line (asked
     after the wait: a model built meanwhile is said so), the call, the retry. A dict result with
-    ``timings`` gets the wait as ``model_wait_s``."""
-    waited = _ready(needs, progress, run_id, stop_words)
+    ``timings`` gets the wait as ``model_wait_s``, with ``waited``, what the caller waited already."""
+    waited += _ready(needs, progress, run_id, stop_words)
     if progress is not None and starting is not None:
         progress(0, desc=starting())
     result = with_retry(lambda multiplier: gpu_entry(*args, progress, run_id, multiplier), refused)

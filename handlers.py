@@ -159,10 +159,8 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
             run_id=run_id,
             starting=generation.starting_words,
             refused=lambda exc: quota.in_words(exc, ways),
+            waited=waited,
         )
-        waited += made["timings"].pop("model_wait_s", 0.0)
-        if waited >= 0.5:
-            made["timings"]["model_wait_s"] = round(waited, 3)
         # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
         if runs.is_stopped(run_id):
             raise gpu.stopped(tips.STOPPED_AFTER_LAST_STEP)

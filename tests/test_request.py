@@ -9,9 +9,9 @@ import dataclasses
 import pickle
 
 import gradio as gr
-import numpy as np
 import pytest
 from conftest import ROOT
+from test_audio_modes import tone
 
 import budget
 import generation
@@ -33,12 +33,7 @@ def _jobs(song: str) -> dict[str, modes.Job]:
 
 @pytest.fixture
 def song(tmp_path) -> str:
-    import soundfile as sf
-
-    path = tmp_path / "song.wav"
-    t = np.arange(48000 * 6) / 48000
-    sf.write(path, np.stack([np.sin(2 * np.pi * 220 * t)] * 2, axis=1).astype(np.float32) * 0.3, 48000)
-    return str(path)
+    return str(tone(tmp_path / "song.wav", seconds=6.0))
 
 
 def test_every_mode_sends_a_frozen_request_that_pickles_whole(studio_env, with_planner, song):
@@ -100,10 +95,13 @@ def test_the_door_waits_checks_the_stop_says_the_first_line_then_calls(tmp_path,
     try:
         made = gpu.call(entry, 7, needs=("music",), progress=progress, run_id=run_id, starting=lambda: "Go")
         assert made == {"timings": {}, "x": 7} and seen == [(7, run_id, 1.0)] and lines == ["Go"]
+        # What the caller waited already (Think's planner) counts in the take's record.
+        waited = gpu.call(entry, 7, needs=("music",), run_id=run_id, waited=0.75)
+        assert waited["timings"] == {"model_wait_s": 0.75}
         runs.request_stop("me:generate")
         with pytest.raises(gr.Error, match="Wait, no") as stop:
             gpu.call(entry, 8, needs=("music",), progress=progress, run_id=run_id, stop_words="Wait, no")
-        assert stop.value.title == runs.STOPPED and len(seen) == 1  # stopped before the call
+        assert stop.value.title == runs.STOPPED and len(seen) == 2  # stopped before the call
     finally:
         runs.finish_run(run_id)
 
