@@ -32,6 +32,8 @@ SHIFT_RANGE = (1.0, 5.0)
 MAX_TAKES = 4
 MAX_CAPTION_CHARS = 512
 MAX_LYRICS_CHARS = 4096
+# A song from one line (*Write it*): the Idea box, the door and the docs all take this one number.
+MAX_IDEA_CHARS = 500
 EXTEND_RANGE = (5.0, 240.0)
 MIN_REGION_SECONDS = 1.0
 AUTO = "auto"
@@ -68,7 +70,7 @@ FADE_RANGE = (0.0, 10.0)
 # parameter not named here takes at most SHORT_TEXT characters (keys, languages, formats, numbers
 # sent as text). Without a limit a 1 MB field became a million-token prompt on the only GPU.
 TEXT_LIMITS = {"prompt": MAX_CAPTION_CHARS, "lyrics": MAX_LYRICS_CHARS, "theme": 1000, "genre": 200, "mood": 200,
-               "plan": 2048,
+               "plan": 2048, "idea": MAX_IDEA_CHARS,
                "custom_sections": 500}  # fmt: skip
 SHORT_TEXT = 64
 # File parameters arrive as server paths, not text a visitor typed.

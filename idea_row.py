@@ -33,7 +33,7 @@ def build() -> tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown]:
         lines=1,
         max_lines=3,
         interactive=on,
-        max_length=songwriter.MAX_IDEA_CHARS,
+        max_length=checks.MAX_IDEA_CHARS,
         elem_id="gen-idea",
     )
     with gr.Row(equal_height=True, elem_id="gen-idea-row"):

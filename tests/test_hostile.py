@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import stopped_result, wait_in_queue
+from conftest import ROOT, stopped_result, wait_in_queue
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 from safetensors.torch import load_file, save_file
@@ -104,6 +104,21 @@ NUMBERS = [
 @pytest.mark.parametrize(("api", "kwargs", "expect"), NUMBERS, ids=[e[:30] for *_, e in NUMBERS])
 def test_numbers_reach_the_studios_own_checks(served, api, kwargs, expect):
     _attack(served[0], api, expect, **kwargs)
+
+
+def test_the_docs_give_every_text_limit_the_door_checks():
+    """One limit for each text parameter, spelled once (``checks.TEXT_LIMITS``): README's list of limits
+    and /write_song's row say the same numbers (an idea over 64 characters was refused at the door)."""
+    import re
+
+    import checks
+    import idea_row
+
+    readme = (ROOT / "README.md").read_text()
+    listed = dict(re.findall(r"`([a-z_]+)` (\d+)", readme[readme.index("Text parameters have limits") :][:700]))
+    assert {name: int(n) for name, n in listed.items()} == checks.TEXT_LIMITS
+    assert f"`idea` (at most {checks.MAX_IDEA_CHARS} characters)" in readme
+    assert f"at most {checks.MAX_IDEA_CHARS} characters" in idea_row.write_song.__doc__
 
 
 def test_region_numbers_and_a_lora_with_another_suffix(served, tmp_path):
