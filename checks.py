@@ -22,6 +22,7 @@ import audio
 import lora
 import mastering
 import models
+import plan_format
 
 MIN_SECONDS = 10.0
 MAX_SECONDS = 600.0
@@ -30,7 +31,7 @@ STEPS_RANGE = (1, 200)
 GUIDANCE_RANGE = (1.0, 20.0)
 SHIFT_RANGE = (1.0, 5.0)
 MAX_TAKES = 4
-MAX_CAPTION_CHARS = 512
+MAX_CAPTION_CHARS = plan_format.MAX_CAPTION_CHARS
 MAX_LYRICS_CHARS = 4096
 # A song from one line (*Write it*): the Idea box, the door and the docs all take this one number.
 MAX_IDEA_CHARS = 500
@@ -191,8 +192,6 @@ def check_plan(value: Any) -> tuple[dict[str, Any], tuple[int, int] | None] | No
     ``take`` of ``of``), or as the Plan field shows it (those fields at the top), each as a dict or
     as its JSON text: the API takes back what it returns."""
     import json
-
-    import plan_format
 
     if isinstance(value, dict):
         data = value

@@ -43,7 +43,7 @@ import runs
 import tooltips as tips
 import uploads
 from plan_constraints import MAX_CAPTION_TOKENS, ThinkingConstraint, sample
-from plan_format import DURATION_RANGE, PlanUnusable, check_plan, parse_lyrics, parse_plan, understand_prompt
+from plan_format import DURATION_RANGE, PlanUnusable, check_plan, cut, parse_lyrics, parse_plan, understand_prompt
 
 # upstream's understand_music: temperature 0.85, no top-k, no top-p, no guidance (cfg 1.0)
 TEMPERATURE = 0.85
@@ -200,7 +200,7 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
     except PlanUnusable as exc:
         raise gr.Error(tips.DESCRIBE_UNUSABLE.format(reason=exc)) from None
     return {
-        "fields": {**fields, "caption": cut(fields.get("caption", ""), checks.MAX_CAPTION_CHARS, " ")},
+        "fields": {**fields, "caption": fields.get("caption", "")},
         "lyrics": cut(checks.printable(parse_lyrics(notes + words)).strip(), checks.MAX_LYRICS_CHARS, "\n"),
         "codes": len(codes),
         "timings": {"codes_s": round(listened - started, 3), "planner_s": round(time.perf_counter() - listened, 3)},
@@ -285,14 +285,6 @@ def _lyric_rules(lm: planner.Planner, row: Any) -> tuple[set[int], Any]:
     mask = torch.zeros_like(row)
     mask[torch.tensor([t for t in banned if t < row.shape[-1]], dtype=torch.long, device=row.device)] = float("-inf")
     return ends, mask
-
-
-def cut(text: str, limit: int, at: str) -> str:
-    """``text`` within ``limit`` characters, cut at the last ``at`` before it."""
-    if len(text) <= limit:
-        return text
-    head = text[:limit]
-    return (head.rsplit(at, 1)[0] if at in head else head).rstrip()
 
 
 # ---------------------------------------------------------------- into the form (page side)

@@ -37,7 +37,7 @@ import models
 import planner
 import runs
 import tooltips as tips
-from plan_format import PlanUnusable, check_plan, inspiration_prompt, parse_lyrics, parse_plan
+from plan_format import PlanUnusable, check_plan, cut, inspiration_prompt, parse_lyrics, parse_plan
 
 LONGEST = 240  # seconds: the longest song the planner may choose here
 LYRIC_TOKENS = 768  # a four-minute song's words, section tags and line breaks
@@ -165,8 +165,8 @@ def write(
         fields["duration"] = LONGEST
     lyrics = checks.INSTRUMENTAL_TAG if instrumental else checks.printable(parse_lyrics(notes + words)).strip()
     return {
-        "fields": {**fields, "caption": describe.cut(fields.get("caption", ""), checks.MAX_CAPTION_CHARS, " ")},
-        "lyrics": describe.cut(lyrics, checks.MAX_LYRICS_CHARS, "\n"),
+        "fields": {**fields, "caption": fields.get("caption", "")},
+        "lyrics": cut(lyrics, checks.MAX_LYRICS_CHARS, "\n"),
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 3),
     }
