@@ -48,6 +48,9 @@ from plan_format import DURATION_RANGE, PlanUnusable, check_plan, cut, parse_lyr
 # upstream's understand_music: temperature 0.85, no top-k, no top-p, no guidance (cfg 1.0)
 TEMPERATURE = 0.85
 SEED = 0
+# The shortest song it listens to: under about 40 ms the VAE has nothing to encode (its kernel is longer
+# than the clip), and under a second the planner hears fewer than five codes.
+MIN_SECONDS = 1.0
 # The notes' tokens at most: six fields, the caption bounded by the constraint's own cap.
 NOTES_BUDGET = MAX_CAPTION_TOKENS + 128
 # No song sings more than a few words a second: the lyrics' tokens are bounded by the song's length
@@ -83,16 +86,19 @@ def check(
     time_signature: str = checks.AUTO,
 ) -> np.ndarray:
     """What *Describe* checks before it queues (``admission.validator``) and again when it runs: a
-    planner, a song that decodes and is not silent (``uploads.load`` refuses silence, as upstream's
-    ``is_silence`` does), and GPU time one request may take. Returns the
-    song. The form's fields are only filled where empty, so they are not checked here."""
+    planner, a song of at least ``MIN_SECONDS`` that decodes and is not silent (``uploads.load``
+    refuses silence, as upstream's ``is_silence`` does), and GPU time one request may take. Returns
+    the song. The form's fields are only filled where empty, so they are not checked here."""
     if not available():
         raise gr.Error(tips.DESCRIBE_OFF, title="Describe not available")
     if src_audio is None or not str(src_audio).strip():
         raise checks.InputError("Please upload a song first.", "src_audio")
     with checks.about("src_audio"):
         song = uploads.load(src_audio)
-    seconds, most = estimate_seconds(audio.seconds(song)), budget.max_gpu_seconds()
+    if (length := audio.seconds(song)) < MIN_SECONDS:
+        said = f"{length * 1000:.0f} ms" if length >= 0.001 else "under a millisecond"
+        raise checks.InputError(tips.DESCRIBE_TOO_SHORT.format(length=said, least=MIN_SECONDS), "src_audio")
+    seconds, most = estimate_seconds(length), budget.max_gpu_seconds()
     if seconds > most:
         raise checks.InputError(
             f"Describing this song would take about {seconds:.0f} s of GPU time, where one request may take "

@@ -102,6 +102,9 @@ WRITE_IT_OFF = "Write it needs ACE-Step's planner, which is off on this studio (
 WRITE_IT_STOPPED = "Stopped while the planner wrote. Nothing was changed."
 WRITE_IT_UNUSABLE = "The planner could not write a song from this idea ({reason}). Nothing was changed; try again."
 DESCRIBE_OFF = "Describe needs ACE-Step's planner, which is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
+DESCRIBE_TOO_SHORT = (
+    "This song is {length} long; Describe listens to at least {least:g} s of a song. Upload a longer clip."
+)
 DESCRIBE_STOPPED = "Stopped while the planner listened. Nothing was changed."
 DESCRIBE_UNUSABLE = "The planner could not describe this song ({reason}). Nothing was changed; try again."
 DESCRIBE_PLANNER_MISSING = "The planner could not be loaded: {error}"

@@ -286,6 +286,14 @@ def test_describe_fills_only_the_empty_fields_and_refuses_a_bad_upload(client, t
     (tmp_path / "notes.wav").write_text("not a song")
     with pytest.raises(ValidationError, match="src_audio: .*notes.wav"):
         client.predict(src_audio=handle_file(str(tmp_path / "notes.wav")), api_name="/describe")
+    # A clip of one sample or 10 ms is refused at the door, saying how long a clip must be (issue 48: it
+    # went to the GPU and ended in "The model stopped with an error (RuntimeError)").
+    for name, samples in (("one-sample.wav", 1), ("ten-ms.wav", 480)):
+        sf.write(str(tmp_path / name), np.full((samples, 2), 0.3, np.float32), 48000)
+        clip = handle_file(str(tmp_path / name))
+        with pytest.raises(ValidationError, match=r"src_audio: This song is .* long; Describe listens to at least 1 s"):
+            client.predict(src_audio=clip, api_name="/describe")
+    assert client.predict(src_audio=song, api_name="/describe")[-1].startswith("**What the planner heard**")
 
 
 def test_expected_events_are_one_log_line_each(client, capfd):
