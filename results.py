@@ -248,12 +248,15 @@ def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     return copy
 
 
-def stem_source(take: Any, record: Any) -> Any:
+def stem_source(take: Any, record: Any, request: Any = None) -> Any:
     """The take of a result (``record``, its metadata; ``take`` counted from 1) that *Split into stems*
-    splits: a take the studio wrote and still keeps, on a studio that has the separation model."""
+    splits: a take this visitor's page made (as *Send to*: the stems are written beside the take, and
+    another visitor's would be overwritten) and the studio still keeps, on a studio that has the
+    separation model."""
     entry, index = take_entry(record, take, tips.STEMS_NO_TAKE)
     path = takes.own_take_audio(entry.get("audio"))
-    if path is None:
+    # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
+    if path is None or not made_by(request, entry.get("audio")):
         raise gr.Error(tips.STEMS_GONE.format(n=index + 1))
     if (why := stems.missing_reason()) is not None:
         raise gr.Error(tips.STEMS_MISSING.format(error=why), title="Stems not available")
