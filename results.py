@@ -235,17 +235,17 @@ def take_entry(record: Any, take: Any, no_take: str) -> tuple[dict[str, Any], in
 
 def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     """The chosen take of a result (``record``, the result's metadata), as a file for another tab's
-    source: a take this visitor's page made and the studio still keeps, copied into the uploads
+    source: a take this visitor's page made and the studio still keeps, placed in the uploads
     (within their quota) as if the visitor had uploaded it."""
     entry, index = take_entry(record, take, "There is no take yet — make one first.")
     path = takes.own_take(entry.get("audio"))
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not made_by(request, entry.get("audio")):
         raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
-    copy = uploads.copy_in(path)
-    if copy is None:
+    placed = uploads.link_in(path)  # one place per take, however often it is sent
+    if placed is None:
         raise gr.Error(tips.UPLOADS_FULL)
-    return copy
+    return placed
 
 
 def stem_source(take: Any, record: Any, request: Any = None) -> Any:
