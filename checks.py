@@ -23,6 +23,7 @@ import lora
 import mastering
 import models
 import plan_format
+import tooltips as tips
 
 MIN_SECONDS = 10.0
 MAX_SECONDS = 600.0
@@ -110,9 +111,13 @@ class InputError(gr.Error):
 def expected_errors(fn: Callable) -> Callable:
     """An event function whose visitor errors (``gr.Error``: a stop, a missing model, a missing input)
     are logged in one line each; Gradio would print a full traceback for every one. Anything else
-    keeps its traceback."""
+    keeps its traceback. A visitor error without a title of its own gets the studio's for the event
+    (``tooltips.TITLES``: what was pressed), not Gradio's "Error"."""
+    title = next((words for name, words in tips.TITLES if fn.__name__.startswith(name)), tips.TITLE)
 
     def note(exc: gr.Error) -> None:
+        if exc.title == "Error":  # gr.Error's default
+            exc.title = title
         words = str(exc.message or "").strip().splitlines()
         print(f"{fn.__name__}: {exc.title}: {words[0][:200] if words else ''}", flush=True)
         exc.print_exception = False

@@ -284,3 +284,15 @@ MY_TAKE_NONE = "Pick a take from My takes first."
 MY_TAKE_NO_SETTINGS = (
     "This take's settings were too long to keep in this browser; bring them back from the .json saved beside it."
 )
+
+# The heading of a refusal's toast (Gradio's own says "Error"): what was pressed, by the event function's
+# name (``checks.expected_errors``; the first whose name starts so). A refusal with a title of its own
+# ("Out of GPU time", "Model not available" …) keeps it.
+TITLES = (("write_song", "Write it"), ("write_into_generate", "Write it"), ("write_lyrics", "Write lyrics"),
+          ("use_in_generate", "Use in Generate"), ("stems", "Split into stems"), ("describe", "Describe"),
+          ("variations", "Variations"), ("send_to_cover", "Send to Cover"), ("send_to_extend", "Send to Extend"),
+          ("send_to_edit", "Send to Edit"), ("send_my_take_to_cover", "Send to Cover"),
+          ("send_my_take_to_extend", "Send to Extend"), ("send_my_take_to_edit", "Send to Edit"),
+          ("settings_from", "Use these settings"), ("use_settings", "Use these settings"), ("keep", "My takes"),
+          ("kept", "My takes"), ("generate", "Generate"), ("cover", "Cover"), ("extend", "Extend"), ("edit", "Edit"))  # fmt: skip
+TITLE = "ACE Music Studio"  # an event not named above

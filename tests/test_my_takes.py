@@ -88,10 +88,15 @@ def test_my_takes_send_and_settings_work_after_a_reload_and_refuse_a_forged_entr
         {"id": entries[0]["id"]},
     ]
     for entry in forged:
-        with pytest.raises(AppError, match=GONE):
+        with pytest.raises(AppError, match=GONE) as refused:
             reloaded.predict(entry, api_name="/send_my_take_to_cover")
-    with pytest.raises(AppError, match="Pick a take from My takes first"):
+        assert refused.value.title == "Send to Cover"  # what was pressed, not Gradio's "Error" (issue 48)
+    with pytest.raises(AppError, match="Pick a take from My takes first") as refused:
         reloaded.predict(None, api_name="/send_my_take_to_extend")
+    assert refused.value.title == "Send to Extend"
+    with pytest.raises(AppError, match="Pick a take from My takes first") as refused:
+        reloaded.predict(None, api_name="/my_take_settings")
+    assert refused.value.title == "Use these settings"
 
 
 def test_my_takes_a_cleaned_take_is_not_sent_but_its_settings_still_come_back(studio_server):
@@ -339,7 +344,8 @@ def test_my_takes_on_a_phone(browser, studio_server):
 @browser_only
 def test_my_takes_a_shared_records_markup_is_text_in_the_toasts(context, studio_server, tmp_path):
     """The page's toasts for a shared record (Generate's record upload): a variation's note and a value
-    the form refuses show the record's markup as text; no element of it reaches the page."""
+    the form refuses show the record's markup as text; no element of it reaches the page. The refusal's
+    heading is what was pressed, not Gradio's "Error" (issue 48, item 8)."""
     url, _ = studio_server
     page = _open(context, url)
     page.locator("#gen-advanced").get_by_text("Advanced settings").click()  # the record's upload is in it
@@ -356,6 +362,7 @@ def test_my_takes_a_shared_records_markup_is_text_in_the_toasts(context, studio_
         toast.first.wait_for()
         assert PIXEL in toast.first.inner_text()
         assert toast.first.locator("img, a, b").count() == 0 and page.locator("img[src*='x.io']").count() == 0
+    toast.first.locator(".toast-title").get_by_text("Use these settings", exact=True).wait_for(timeout=10_000)
 
 
 def test_my_takes_an_odd_id_or_name_is_just_not_kept():
