@@ -386,3 +386,15 @@ def test_an_mp3_take_is_320_kbps_with_its_title_and_the_studio_in_its_tags(clien
     assert "seed 321" in tags.getall("COMM")[0].text[0]
     assert "ACE Music Studio" in tags["TSSE"].text[0]
     assert sf.info(result[0]).frames == 480000  # the encoder's delay and padding are not in the take
+
+
+def test_every_event_gives_the_memory_it_freed_back(client):
+    """Issue 48: freed memory glibc kept grew a server by gigabytes; each event a visitor starts ends
+    with ``memory.trim`` (this studio serves in the test's own process), a refusal's too."""
+    import memory
+
+    before = memory.stats["trims"]
+    client.predict(prompt="pop", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
+    with pytest.raises(AppError):
+        client.predict(None, api_name="/my_take_settings")
+    assert memory.stats["trims"] >= before + 2 or memory._glibc() is None

@@ -140,3 +140,16 @@ def test_every_step_is_benched_eager_and_captured(capsys):
     assert all(float(r[1]) > 0 and float(r[2]) > 0 for r in rows)
     assert [r[3] for r in rows] == ["True"] * 4 + ["0"]  # the same tokens, latents identical in fp32
     assert all(r[6] == "False" for r in rows)  # nothing fell back
+
+
+def test_the_soaks_figures_read_the_samples_by_the_requests_done():
+    """``soak.summary``: RSS at the warm-up's end (its highest while the warm-up ran), the peak after it,
+    the last sample, and each tenth's highest (samples are noted with the requests done so far)."""
+    import soak
+
+    mb = soak.MB
+    samples = [(0.0, 0, 150 * mb), (1.0, 2, 900 * mb), (2.0, 4, 1000 * mb), (3.0, 7, 1300 * mb), (4.0, 10, 1100 * mb)]
+    found = soak.summary(samples, 10, 4, {"generate": [9, 1]}, 61.4)
+    assert (found["start_mb"], found["warm_mb"], found["peak_mb"], found["end_mb"]) == (150, 1000, 1300, 1100)
+    assert found["tenths_mb"] == [150, 0, 900, 0, 1000, 0, 0, 1300, 0, 0]
+    assert found["failed"] == 1 and found["by_kind"] == {"generate": 9} and found["seconds"] == 61
