@@ -13,7 +13,7 @@ against the pipeline seconds measured, and the lyric alignment pass after it (on
 takes, then the DTW on the CPU; ``--work-only`` counts its FLOPs at XL's shapes). Once per run:
 ``import app``, the cold pipeline build (random weights saved to disk, then loaded by the studio's
 own loader) and the studio overhead: one ``/generate`` through ``gradio_client`` against a direct
-``pipe(...)`` call doing the same work on the same pipeline. Weights are random: speed does not
+model run (``sampler``) doing the same work on the same pipeline. Weights are random: speed does not
 depend on their values.
 """
 
@@ -283,6 +283,19 @@ def request_for(variant: str, seconds: float, seed: int = 0, takes: int = 1) -> 
     }
 
 
+def model_run(pipe: Any, req: dict[str, Any], seeds: list[int], decode: bool = True, on_step: Any = None) -> Any:
+    """The studio's model run of ``req`` (``sampler``: upstream's loop over the pipeline's modules),
+    one CPU generator per seed; the audio, or with ``decode`` off the final latents."""
+    import torch
+
+    import backend
+    import sampler
+
+    call = backend._as_pipeline_inputs(req, len(seeds))
+    latents = sampler.run(pipe, call, [torch.Generator("cpu").manual_seed(s) for s in seeds], on_step)
+    return sampler.decode(pipe, latents) if decode else latents
+
+
 def declaration(variant: str, seconds: float, takes: int = 1) -> tuple[float, int]:
     """What the studio declares to ZeroGPU for a Generate request like this row's (no Think), on a
     built pipeline as the row measures it: ``generation.estimate_seconds`` (the expected GPU seconds with
@@ -319,14 +332,13 @@ def run_case(
     try:
         _sync(device)
         start = time.perf_counter()
-        with torch.no_grad():
-            result = pipe(**req, generator=[torch.Generator("cpu").manual_seed(s) for s in seeds], output_type="np")
+        result = model_run(pipe, req, seeds)
         _sync(device)
         total = time.perf_counter() - start
     finally:
         phases.remove()
     started = time.perf_counter()
-    audio.save(result.audios[0], out / f"{variant}-{int(seconds)}s", "wav")
+    audio.save(result[0], out / f"{variant}-{int(seconds)}s", "wav")
     write = time.perf_counter() - started
     steps = VARIANTS[variant][0]
     dit = phases.seconds.get("transformer", 0.0)
@@ -429,7 +441,6 @@ def studio(folder: Path, out: Path):
 
 def studio_overhead(folder: Path, device: str, variant: str, seconds: float, out: Path, runs: int) -> dict[str, float]:
     """Median wall time of ``/generate`` via gradio_client vs a direct call on the same pipeline."""
-    import torch
     from gradio_client import Client
 
     steps, guidance, shift = VARIANTS[variant]
@@ -455,8 +466,7 @@ def studio_overhead(folder: Path, device: str, variant: str, seconds: float, out
         def direct() -> float:
             _sync(device)
             start = time.perf_counter()
-            with torch.no_grad():
-                pipe(**req, generator=[torch.Generator("cpu").manual_seed(s) for s in seeds], output_type="np")
+            model_run(pipe, req, seeds)
             _sync(device)
             return time.perf_counter() - start
 
@@ -573,7 +583,7 @@ def tables(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         lines += [
             "",
             f"Studio overhead ({info['overhead_case']}, median of {info['overhead_runs']}): `/generate` through "
-            f"gradio_client {o['studio_s']:.3f} s vs direct `pipe(...)` {o['direct_s']:.3f} s → "
+            f"gradio_client {o['studio_s']:.3f} s vs direct model run {o['direct_s']:.3f} s → "
             f"**{100 * o['overhead']:+.1f} %**. Around the pipeline call in the same runs: {o.get('around_s', 0):.3f} s "
             f"(of which writing the take and its record {o.get('write_s', 0):.3f} s).",
         ]
