@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from test_upstream import dit_inputs
 
 import checks
 import dcw
@@ -58,16 +59,6 @@ def _call(**over):
 
 def _generators():
     return [torch.Generator("cpu").manual_seed(s) for s in (5, 6)]
-
-
-def _dit_inputs(pipe):
-    """A forward pre-hook on the DiT recording what each step hands it; remove the handle after."""
-    seen: list[dict] = []
-
-    def keep(_module, _args, kwargs):
-        seen.append({k: v.clone() for k, v in kwargs.items() if torch.is_tensor(v)})
-
-    return seen, pipe.transformer.register_forward_pre_hook(keep, with_kwargs=True)
 
 
 def _prepared(pipe, call):
@@ -257,7 +248,7 @@ def test_the_sampler_corrects_after_each_step_with_upstreams_strengths(pipe, mon
 
 
 def test_a_repaint_gives_the_model_a_chunk_mask_of_ones_and_silence_in_the_region(pipe):
-    seen, handle = _dit_inputs(pipe)
+    seen, handle = dit_inputs(pipe)
     try:
         sampler.run(
             pipe, _call(task_type="repaint", src_audio=_song(), repainting_start=3, repainting_end=6), _generators()
@@ -307,7 +298,7 @@ def test_a_cover_switches_to_upstreams_text_only_condition_keeping_one_momentum(
     buffers = []
     real = apg.normalized_guidance
     monkeypatch.setattr(apg, "normalized_guidance", lambda **kw: buffers.append(kw["momentum_buffer"]) or real(**kw))
-    seen, handle = _dit_inputs(pipe)
+    seen, handle = dit_inputs(pipe)
     try:
         sampler.run(
             pipe,
@@ -349,7 +340,7 @@ def test_a_cover_can_start_from_the_song_noised_to_the_nearest_step(pipe):
     inputs, noise = _prepared(pipe, call)
     times = [float(t) for t in sampler.schedule(pipe, 8, 3.0, torch.float32, "cpu")]
     nearest = min(times[:-1], key=lambda t: abs(t - 0.6))
-    seen, handle = _dit_inputs(pipe)
+    seen, handle = dit_inputs(pipe)
     steps = []
     try:
         torch.manual_seed(0)
