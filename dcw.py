@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# 1/√2 as pywt writes the Haar taps; the library rounds it to float32 before filtering.
+# 1/√2 as pywt writes the Haar taps; times a float32 tensor it is rounded to float32, as the library's filter is.
 _HAAR = 0.7071067811865476
 
 
@@ -44,20 +44,18 @@ def haar(x: Any) -> tuple[Any, Any]:
     padded with one zero), in float32."""
     import torch
 
-    c = torch.tensor(_HAAR, dtype=torch.float32, device=x.device)
     x = x.to(torch.float32)
     if x.shape[-1] % 2:
         x = torch.nn.functional.pad(x, (0, 1))
     even, odd = x[..., 0::2], x[..., 1::2]
-    return even * c + odd * c, even * c - odd * c
+    return even * _HAAR + odd * _HAAR, even * _HAAR - odd * _HAAR
 
 
 def inverse_haar(low: Any, high: Any, length: int) -> Any:
     """The signal of ``length`` samples whose Haar level is (``low``, ``high``)."""
     import torch
 
-    c = torch.tensor(_HAAR, dtype=torch.float32, device=low.device)
-    even, odd = low * c + high * c, low * c - high * c
+    even, odd = low * _HAAR + high * _HAAR, low * _HAAR - high * _HAAR
     return torch.stack([even, odd], dim=-1).flatten(-2)[..., :length]
 
 

@@ -143,8 +143,9 @@ def model_input(x: np.ndarray, n: int | None = None) -> np.ndarray:
 def reference(path: Any, seed: int) -> np.ndarray:
     """A timbre reference as upstream's XL reads it (``process_reference_audio``): clamped to
     [-1, 1], repeated up to 30 s, then 10 s from a random point of each third, the three joined.
-    The points come from the take's ``seed``, so a take is made again exactly. A silent file is
-    refused by the decode (``uploads.load``), as upstream refuses one."""
+    The points come from ``seed`` (the request's first), so a request is made again exactly; upstream
+    draws them from Python's global ``random``, once a request. A silent file is refused by the
+    decode (``uploads.load``), as upstream refuses one."""
     song = np.clip(source(path, "timbre reference", "reference_audio"), -1.0, 1.0)
     window = REFERENCE_WINDOW_SECONDS * audio.SAMPLE_RATE
     if song.shape[-1] < 3 * window:

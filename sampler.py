@@ -35,6 +35,8 @@ NORM_THRESHOLD = 2.5
 TURBO_MAX_STEPS = 20
 # The timbre encoder's input without a reference: this many frames of the silence latent (30 s).
 TIMBRE_FRAMES = 750
+# Upstream pads a source's latents with silence to at least this many frames (5.12 s) before it runs.
+MIN_FRAMES = 128
 
 
 @dataclass(frozen=True)
@@ -75,24 +77,41 @@ class Inputs:
     region: Any = None
 
 
-def schedule(pipe: Any, steps: int, shift: float, dtype: Any, device: Any) -> list[Any]:
-    """The timesteps from 1 down to 0, each as upstream's loop holds it: for SFT and base a 0-d
-    tensor of the model's dtype (upstream computes the shifted schedule in that dtype), for turbo a
-    Python float of the dtype-rounded value (upstream's turbo schedule is a Python list cast once),
-    with at most ``TURBO_MAX_STEPS`` steps. The loop's arithmetic is written once and gives each
-    its own rounding, as upstream's two loops do."""
+@dataclass(frozen=True)
+class Schedule:
+    """The timesteps from 1 down to 0: ``times`` each as upstream's loop holds it (for SFT and base a
+    0-d tensor of the model's dtype, since upstream computes the shifted schedule in that dtype; for
+    turbo a Python float of the dtype-rounded value, since its schedule is a Python list cast once),
+    ``values`` the same as Python floats (read once, not a device sync a step), and ``picks`` what a
+    cover's start chooses among and mixes with (SFT: the rounded values; turbo: its list before the
+    cast, as upstream's turbo picks from it)."""
+
+    times: list[Any]
+    values: list[float]
+    picks: list[float]
+
+    def after(self, first: int) -> Schedule:
+        return Schedule(self.times[first:], self.values[first:], self.picks[first:])
+
+
+def schedule(pipe: Any, steps: int, shift: float, dtype: Any, device: Any) -> Schedule:
+    """Upstream's schedule for ``steps`` (turbo at most ``TURBO_MAX_STEPS``) and ``shift``; the loop's
+    arithmetic is written once and gives each variant's times their own rounding, as upstream's two
+    loops do."""
     import torch
 
     if not pipe.is_turbo:
         t = torch.linspace(1.0, 0.0, steps + 1, device=device, dtype=dtype)
         if shift != 1.0:
             t = shift * t / (1 + (shift - 1) * t)
-        return list(t)
+        values = t.tolist()
+        return Schedule(list(t), values, values[:-1])
     n = min(int(steps), TURBO_MAX_STEPS)
     raw = [1.0 - i / n for i in range(n)]
     if shift != 1.0:
         raw = [shift * t / (1.0 + (shift - 1.0) * t) for t in raw]
-    return [*torch.tensor(raw, device=device, dtype=dtype).tolist(), 0.0]
+    rounded = [*torch.tensor(raw, device=device, dtype=dtype).tolist(), 0.0]
+    return Schedule(rounded, rounded, raw)
 
 
 def steps_run(pipe: Any, steps: int) -> int:
@@ -118,8 +137,8 @@ def run(pipe: Any, call: dict[str, Any], generators: list[Any], on_step: StepCal
             latents=None,
         )
         steps = int(call.get("num_inference_steps", 8))
-        times = schedule(pipe, steps, float(call.get("shift", 3.0)), dtype, device)
-        return _denoise(pipe, call, inputs, noise, times, on_step)
+        plan = schedule(pipe, steps, float(call.get("shift", 3.0)), dtype, device)
+        return _denoise(pipe, call, inputs, noise, plan, on_step)
 
 
 def prepare(pipe: Any, call: dict[str, Any], device: Any, dtype: Any) -> Inputs:
@@ -228,9 +247,12 @@ def _plain_text(pipe: Any, call: dict[str, Any], tokens: int, device: Any) -> tu
 
 
 def _source(pipe: Any, call: dict[str, Any], task: str, codes: bool, batch: int, device: Any, dtype: Any) -> tuple:
-    """``(raw, source, frames)``: the source song's VAE latents (None without one), the latents the
-    context carries (cover: the source's blueprint read back, as upstream's tokenizer and
-    detokenizer make it; the planner's blueprint; or silence), and the frame count."""
+    """``(raw, source, frames)``: the source song's VAE latents (None without one; at least
+    ``MIN_FRAMES``, as upstream pads them), the latents the context carries (cover: the source's
+    blueprint read back, as upstream's tokenizer and detokenizer make it; the planner's blueprint;
+    or silence), and the frame count."""
+    import torch
+
     length = math.ceil(float(call.get("audio_duration", 60.0)) * pipe.latents_per_second)
     if codes:
         source, length = pipe.prepare_src_latents(
@@ -244,9 +266,12 @@ def _source(pipe: Any, call: dict[str, Any], task: str, codes: bool, batch: int,
     raw, length = pipe.prepare_src_latents(
         device=device, dtype=dtype, batch_size=batch, src_audio=audio, task_type="repaint"
     )
+    silence = pipe.condition_encoder.silence_latent.to(device=device, dtype=dtype)
+    if length < MIN_FRAMES:  # upstream's padding: the silence latent from its start
+        raw = torch.cat([raw, silence[:, : MIN_FRAMES - length].expand(batch, -1, -1)], dim=1)
+        length = MIN_FRAMES
     if task != "cover":
         return raw, raw, length
-    silence = pipe.condition_encoder.silence_latent.to(device=device, dtype=dtype)
     hints, _ = pipe.audio_tokenizer.tokenize(raw, silence)
     source = pipe.audio_token_detokenizer(hints.to(device=device, dtype=dtype))[:, :length, :].contiguous()
     return raw, source, length
@@ -282,7 +307,7 @@ def _region(call: dict[str, Any], length: int, batch: int, device: Any) -> Any:
 
 
 def _denoise(
-    pipe: Any, call: dict[str, Any], inputs: Inputs, noise: Any, times: list[Any], on_step: StepCallback | None
+    pipe: Any, call: dict[str, Any], inputs: Inputs, noise: Any, plan: Schedule, on_step: StepCallback | None
 ) -> Any:
     """Upstream's loop: the DiT (with guidance), the Euler step, DCW, a repaint's source put back;
     a cover's switch to the text-only condition; the edges blended after the last step."""
@@ -292,8 +317,8 @@ def _denoise(
     guidance = guidance if guidance > 1.0 and not pipe.is_turbo else None
     correction = dcw.Dcw(on=bool(call.get("dcw", True)))
     way = call.get("repaint") or repainting()
-    xt, skipped, times = _start(call, inputs, noise, times)
-    steps = len(times) - 1
+    xt, skipped, plan = _start(call, inputs, noise, plan)
+    times, values, steps = plan.times, plan.values, len(plan.times) - 1
     plain = inputs.plain_condition is not None
     cover_steps = int(steps * float(call.get("audio_cover_strength", 1.0))) if plain else steps
     put_back = round(way.injection * steps) if inputs.region is not None else 0
@@ -306,12 +331,12 @@ def _denoise(
         vt = _velocity(pipe, xt, t_now, condition, context, guidance, momentum)
         before, xt = xt, xt - vt * ((t_now - t_next) * _ones(xt))
         if correction.on:
-            xt = correction.correct(xt, before - vt * (float(t_now) * _ones(xt)), float(t_now))
+            xt = correction.correct(xt, before - vt * (values[i] * _ones(xt)), values[i])
         # Upstream's turbo loop ends its last step before the source is put back; SFT's does not.
         if i < put_back and not (pipe.is_turbo and i == steps - 1):
             xt = where(inputs.region, xt, t_next * noise + (1.0 - t_next) * inputs.raw)
         if on_step is not None:
-            out = on_step(pipe, skipped + i, float(t_now), {"latents": xt})
+            out = on_step(pipe, skipped + i, values[i], {"latents": xt})
             xt = (out or {}).get("latents", xt)
             if getattr(pipe, "_interrupt", False):
                 break
@@ -320,18 +345,17 @@ def _denoise(
     return xt
 
 
-def _start(call: dict[str, Any], inputs: Inputs, noise: Any, times: list[Any]) -> tuple[Any, int, list[Any]]:
+def _start(call: dict[str, Any], inputs: Inputs, noise: Any, plan: Schedule) -> tuple[Any, int, Schedule]:
     """Where the loop starts: pure noise, or for a cover with ``cover_noise_strength`` the source's
     latents noised to the schedule's time nearest 1 − strength, the loop going on from there
     (upstream's cover start); also how many steps that skips, and the rest of the schedule."""
     strength = float(call.get("cover_noise_strength") or 0.0)
     if strength <= 0.0 or inputs.raw is None or inputs.region is not None:
-        return noise, 0, times
+        return noise, 0, plan
     level = 1.0 - strength
-    values = [float(t) for t in times[:-1]]
-    nearest = min(values, key=lambda t: abs(t - level))
-    first = values.index(nearest)
-    return nearest * noise + (1 - nearest) * inputs.raw, first, times[first:]
+    nearest = min(plan.picks, key=lambda t: abs(t - level))
+    first = plan.picks.index(nearest)
+    return nearest * noise + (1 - nearest) * inputs.raw, first, plan.after(first)
 
 
 def _velocity(pipe: Any, xt: Any, t: Any, condition: Any, context: Any, guidance: float | None, momentum: Any) -> Any:
@@ -407,7 +431,8 @@ def decode(pipe: Any, latents: Any) -> Any:
     import torch
 
     with torch.no_grad():
-        audio = pipe.vae.decode(latents.transpose(1, 2)).sample.float()
+        # In the VAE's dtype, as upstream decodes: a repaint's edge blend comes out in float32.
+        audio = pipe.vae.decode(latents.transpose(1, 2).to(pipe.vae.dtype)).sample.float()
     peak = audio.abs().amax(dim=[1, 2], keepdim=True)
     if bool((peak > 1.0).any()):
         audio = audio / peak.clamp(min=1.0)

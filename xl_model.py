@@ -54,7 +54,7 @@ def check_config(cfg: dict[str, Any]) -> None:
     if act != "silu":
         raise Refused(f"its config.json field hidden_act is {act!r}; the studio's model classes compute SiLU only")
     scaling = cfg.get("rope_scaling")
-    if scaling and (scaling.get("rope_type") or scaling.get("type")) != "default":
+    if scaling and (not isinstance(scaling, dict) or (scaling.get("rope_type") or scaling.get("type")) != "default"):
         raise Refused(
             f"its config.json field rope_scaling ({scaling!r}) asks for scaled RoPE; the studio computes plain RoPE"
         )

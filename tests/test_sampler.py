@@ -237,7 +237,7 @@ def test_the_sampler_corrects_after_each_step_with_upstreams_strengths(pipe, mon
     real = dcw.correct
     monkeypatch.setattr(dcw, "correct", lambda x, y, low, high: asked.append((low, high)) or real(x, y, low, high))
     sampler.run(pipe, _call(), _generators())
-    times = [float(t) for t in sampler.schedule(pipe, 8, 3.0, torch.float32, "cpu")[:-1]]
+    times = sampler.schedule(pipe, 8, 3.0, torch.float32, "cpu").values[:-1]
     assert asked == [(t * 0.05, (1 - t) * 0.02) for t in times]
     asked.clear()
     sampler.run(pipe, _call(dcw=False), _generators())
@@ -266,9 +266,10 @@ def test_a_repaint_gives_the_model_a_chunk_mask_of_ones_and_silence_in_the_regio
 def test_a_repaint_puts_the_noised_source_back_for_half_the_steps_and_blends_twelve_frames(pipe):
     call = _call(task_type="repaint", src_audio=_song(), repainting_start=3, repainting_end=6)
     inputs, noise = _prepared(pipe, call)
-    times = sampler.schedule(pipe, 8, 3.0, torch.float32, "cpu")
+    plan = sampler.schedule(pipe, 8, 3.0, torch.float32, "cpu")
+    times = plan.times
     kept = []
-    final = sampler._denoise(pipe, call, inputs, noise, times, lambda *a: kept.append(a[3]["latents"].clone()))
+    final = sampler._denoise(pipe, call, inputs, noise, plan, lambda *a: kept.append(a[3]["latents"].clone()))
     outside = ~inputs.region
     for i, latents in enumerate(kept):
         source = times[i + 1] * noise + (1.0 - times[i + 1]) * inputs.raw
@@ -338,7 +339,7 @@ def test_the_text_only_caption_is_padded_to_the_cover_captions_length(pipe):
 def test_a_cover_can_start_from_the_song_noised_to_the_nearest_step(pipe):
     call = _call(task_type="cover", src_audio=_song(), cover_noise_strength=0.4)
     inputs, noise = _prepared(pipe, call)
-    times = [float(t) for t in sampler.schedule(pipe, 8, 3.0, torch.float32, "cpu")]
+    times = sampler.schedule(pipe, 8, 3.0, torch.float32, "cpu").values
     nearest = min(times[:-1], key=lambda t: abs(t - 0.6))
     seen, handle = dit_inputs(pipe)
     steps = []
@@ -359,20 +360,74 @@ def test_a_cover_can_start_from_the_song_noised_to_the_nearest_step(pipe):
 def test_the_schedule_is_upstreams_per_variant():
     sft = type("Pipe", (), {"is_turbo": False})()
     turbo = type("Pipe", (), {"is_turbo": True})()
-    times = sampler.schedule(sft, 4, 3.0, torch.float32, "cpu")
+    plan = sampler.schedule(sft, 4, 3.0, torch.float32, "cpu")
     t = torch.linspace(1.0, 0.0, 5, dtype=torch.float32)
-    assert all(torch.is_tensor(a) and a.dtype == torch.float32 for a in times)
-    assert torch.equal(torch.stack(times), 3.0 * t / (1 + 2.0 * t))  # computed in the model's dtype
+    assert all(torch.is_tensor(a) and a.dtype == torch.float32 for a in plan.times)
+    assert torch.equal(torch.stack(plan.times), 3.0 * t / (1 + 2.0 * t))  # computed in the model's dtype
+    assert plan.values == torch.stack(plan.times).tolist() and plan.picks == plan.values[:-1]
     fast = sampler.schedule(turbo, 8, 3.0, torch.bfloat16, "cpu")
-    assert all(isinstance(a, float) for a in fast) and fast[-1] == 0.0 and len(fast) == 9
+    raw = [3 * x / (1 + 2 * x) for x in (1 - i / 8 for i in range(8))]
+    assert all(isinstance(a, float) for a in fast.times) and fast.times[-1] == 0.0 and len(fast.times) == 9
+    assert fast.times[:-1] == torch.tensor(raw, dtype=torch.bfloat16).tolist()  # a Python list cast once
+    assert fast.picks == raw  # a cover's start picks from the list before the cast, as upstream's turbo
     assert (
-        fast[:-1]
-        == torch.tensor([3 * x / (1 + 2 * x) for x in (1 - i / 8 for i in range(8))], dtype=torch.bfloat16).tolist()
+        len(sampler.schedule(turbo, 30, 3.0, torch.float32, "cpu").times) == 21 and sampler.steps_run(turbo, 30) == 20
     )
-    assert len(sampler.schedule(turbo, 30, 3.0, torch.float32, "cpu")) == 21 and sampler.steps_run(turbo, 30) == 20
 
 
 def test_turbo_refuses_more_steps_than_it_was_distilled_for():
     with pytest.raises(checks.gr.Error, match="at most 20 steps"):
         checks.check_sampling(21, None, None, models.VARIANTS["xl-turbo"])
     assert checks.check_sampling(20, None, None, models.VARIANTS["xl-turbo"])[0] == 20
+
+
+# ---------------------------------------------------------------- bf16, turbo, a short song
+
+
+@pytest.fixture(scope="module")
+def half(tmp_path_factory):
+    """The tiny SFT and turbo pipelines in bf16, as a GPU runs them (the CPU computes bf16 too)."""
+    built = {}
+    for turbo in (False, True):
+        folder = random_models.save_pipeline(tmp_path_factory.mktemp("half") / "p", turbo=turbo)
+        built[turbo] = models.load_pipeline(str(folder), models.VARIANTS["xl-sft"], dtype=torch.bfloat16)
+    return built
+
+
+@pytest.mark.parametrize("turbo", [False, True])
+def test_every_mode_runs_and_decodes_in_bf16(half, turbo):
+    pipe = half[turbo]
+    song = _song(6)
+    calls = [
+        _call(),
+        _call(task_type="repaint", src_audio=song, repainting_start=1, repainting_end=3),
+        _call(task_type="repaint", src_audio=torch.nn.functional.pad(song, (0, 4 * SR)), repainting_start=6),
+        _call(task_type="cover", src_audio=song, audio_cover_strength=0.5, cover_noise_strength=0.3),
+    ]
+    for call in calls:
+        audio = sampler.decode(pipe, sampler.run(pipe, call, _generators()))
+        assert audio.dtype == np.float32 and np.isfinite(audio).all(), call["task_type"]
+
+
+def test_turbos_cover_start_mixes_with_its_time_before_the_cast(half):
+    pipe = half[True]
+    call = _call(task_type="cover", src_audio=_song(6), cover_noise_strength=0.4)
+    torch.manual_seed(0)
+    inputs = sampler.prepare(pipe, call, "cpu", torch.bfloat16)
+    noise = torch.randn(inputs.raw.shape, dtype=torch.bfloat16)
+    plan = sampler.schedule(pipe, 8, 3.0, torch.bfloat16, "cpu")
+    start, skipped, rest = sampler._start(call, inputs, noise, plan)
+    nearest = min(plan.picks, key=lambda t: abs(t - 0.6))
+    assert nearest != plan.values[plan.picks.index(nearest)]  # the cast moved it: which one is used shows
+    assert torch.equal(start, nearest * noise + (1 - nearest) * inputs.raw)
+    assert rest.times == plan.times[skipped:] and skipped == plan.picks.index(nearest)
+
+
+def test_a_song_under_five_seconds_runs_padded_to_128_frames_of_silence_as_upstreams(pipe):
+    call = _call(task_type="repaint", src_audio=_song(3), repainting_start=1, repainting_end=2)
+    torch.manual_seed(0)
+    inputs = sampler.prepare(pipe, call, "cpu", torch.float32)
+    assert inputs.length == sampler.MIN_FRAMES and inputs.raw.shape[1] == 128
+    silence = pipe.condition_encoder.silence_latent[0, : 128 - 75]
+    assert all(torch.equal(row[75:], silence) for row in inputs.raw)  # from the silence latent's start
+    assert sampler.decode(pipe, sampler.run(pipe, call, _generators())).shape[-1] == 128 * 1920
