@@ -723,7 +723,7 @@ def _planner_step_parts(brain: Any, plan: str, count: int, samples: int = 200) -
     steps = min(count, samples)
     prompts = [
         blueprint_prompt(brain.tokenizer, "pop", LYRICS, plan),
-        blueprint_negative(brain.tokenizer, "pop", LYRICS),
+        blueprint_negative(brain.tokenizer),
     ]
     code_ids = torch.tensor(brain.vocab.code_ids, device=brain.model.device)
     step = brain.decoder(prompts, count)
