@@ -388,6 +388,8 @@ EXTRA_PER_TAKE = 0.01
 THINK_TOKENS = 250  # a typical thinking block: six fields and a caption of a few lines
 # Think's planning of a 60 s song (≈ 250 thinking tokens + 300 codes) measured 24–38 s eager on the
 # same H100: its thinking is declared at 85 ms a token so that case declares 38.3 s, its most.
+# Measured with the thinking guided (two rows); one row since issue 47 saves a memory-bound step
+# little, so the figure is kept until the captured path is measured there (docs/performance.md).
 THINK_SECONDS_PER_TOKEN = 0.085
 COLD_SECONDS = 20.0
 
