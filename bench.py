@@ -5,6 +5,7 @@
     python bench.py --markdown docs/performance.md   # also append the tables there
     python bench.py --load-memory /tmp/xl-fp32       # peak host memory of building bf16 XL from FP32 shards
     python bench.py --steps --lyrics                 # every model's step eager against captured (graphs)
+    python bench.py --think --threads 1              # Think's planning of a 60 s song: rows while thinking, s
 
 Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
 (FLOPs counted on a meta copy of the DiT) and model FLOPs utilisation on a GPU, VAE decode, writing
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -733,7 +735,7 @@ def _planner_step_parts(brain: Any, plan: str, count: int, samples: int = 200) -
     steps = min(count, samples)
     prompts = [
         blueprint_prompt(brain.tokenizer, "pop", LYRICS, plan),
-        blueprint_negative(brain.tokenizer, "pop", LYRICS),
+        blueprint_negative(brain.tokenizer),
     ]
     code_ids = torch.tensor(brain.vocab.code_ids, device=brain.model.device)
     step = brain.decoder(prompts, count)
@@ -752,6 +754,76 @@ def _planner_step_parts(brain: Any, plan: str, count: int, samples: int = 200) -
         plan_constraints.sample_rows(planner._guide(only_codes[:1], only_codes[1:]), generators)
     _sync(str(brain.model.device.type))
     return model_s, (time.perf_counter() - started) / steps
+
+
+def think_table(seconds: int = 60, runs: int = 5) -> str:
+    """``--think``: Think's planning of one ``seconds`` song with the tiny random planner on this
+    machine's device, ``runs`` times (medians, the range in brackets): the rows the model reads while
+    thinking, the tokens the thinking wrote and its seconds, then the whole plan (thinking and the
+    blueprint's codes), and what ``planner.estimate_seconds`` declares for it (a warm planner, its
+    H100 figures). Wall seconds, and the process's CPU seconds, which another load on a shared
+    machine changes less (with ``--threads 1``)."""
+    import torch
+
+    import models
+    import plan_constraints
+    import planner
+    import random_models
+
+    model, tokenizer = random_models.build_planner_lm()
+    device = models.pick_device()
+    model.to(device)
+    brain = planner.Planner(model, tokenizer, plan_constraints.Vocabulary.of(tokenizer), "tiny", device)
+    rows: list[int] = []
+    hook = model.register_forward_pre_hook(lambda _m, _a, kw: rows.append(kw["input_ids"].shape[0]), with_kwargs=True)
+    took: dict[str, list[float]] = {"thinking": [], "thinking_cpu": [], "whole": [], "whole_cpu": []}
+    tokens = []
+
+    def timed(name: str, run: Callable[[], Any]) -> None:
+        _sync(device)
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        _sync(device)
+        took[name].append(time.perf_counter() - wall)
+        took[f"{name}_cpu"].append(time.process_time() - cpu)
+
+    try:
+        with torch.inference_mode():
+            brain.plan("pop", LYRICS, 10, [0])  # warm-up
+            for run in range(runs):
+                rows.clear()
+                timed(
+                    "thinking",
+                    lambda seed=run: brain._think(
+                        "pop", LYRICS, {"duration": seconds}, seed, (), seconds, None, lambda: False
+                    ),
+                )
+                tokens.append(len(rows))  # a forward a token: the prompt's gives the first
+                read = rows[0]
+                timed("whole", lambda seed=run: brain.plan("pop", LYRICS, seconds, [seed]))
+    finally:
+        hook.remove()
+
+    def cell(name: str) -> str:
+        values = took[name]
+        return f"{statistics.median(values):.3f} ({min(values):.3f}–{max(values):.3f})"
+
+    per_token = statistics.median(t / n for t, n in zip(took["thinking_cpu"], tokens, strict=True))
+    declared = planner.estimate_seconds(seconds) - (0.0 if planner.is_loaded() else planner.COLD_SECONDS)
+    return "\n".join(
+        [
+            f"| Think, {seconds} s song, 1 take ({runs} runs, medians) | value |",
+            "|---|---|",
+            f"| rows the model reads while thinking | {read} |",
+            f"| thinking tokens written | {statistics.median(tokens):.0f} |",
+            f"| thinking, s | {cell('thinking')} |",
+            f"| thinking, CPU s | {cell('thinking_cpu')} |",
+            f"| thinking, CPU ms a token | {1e3 * per_token:.2f} |",
+            f"| whole planning (thinking + {5 * seconds} codes), s | {cell('whole')} |",
+            f"| whole planning, CPU s | {cell('whole_cpu')} |",
+            f"| declared (`planner.estimate_seconds`, warm, H100 figures) | {declared:.1f} s |",
+        ]
+    )
 
 
 def steps_table(args: argparse.Namespace) -> str:
@@ -808,6 +880,12 @@ def main(argv: list[str] | None = None) -> None:
         help="Think's planner alone: ms per code, sampling against the model, 4 takes against 1",
     )
     parser.add_argument(
+        "--think",
+        action="store_true",
+        help="Think's planning of a 60 s song (tiny planner): rows while thinking, thinking and whole planning s",
+    )
+    parser.add_argument("--runs", type=int, default=5, help="with --think: runs (medians are printed)")
+    parser.add_argument(
         "--steps",
         action="store_true",
         help="eager against captured steps (graphs): planner, Think, lyrics (with --lyrics), DiT",
@@ -842,6 +920,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.planner:
         print(planner_table())
+        return
+    if args.think:
+        print(think_table(runs=args.runs))
         return
     if args.steps:
         print(steps_table(args))

@@ -140,3 +140,14 @@ def test_every_step_is_benched_eager_and_captured(capsys):
     assert all(float(r[1]) > 0 and float(r[2]) > 0 for r in rows)
     assert [r[3] for r in rows] == ["True"] * 4 + ["0"]  # the same tokens, latents identical in fp32
     assert all(r[6] == "False" for r in rows)  # nothing fell back
+
+
+def test_thinks_planning_is_benched_with_its_rows_and_declaration():
+    """``bench.py --think``: the rows the model read while thinking (one: no guidance), and every
+    figure measured."""
+    table = bench.think_table(seconds=10, runs=1)
+    cells = dict(tuple(c.strip() for c in row.strip("|").split("|")) for row in table.splitlines()[2:])
+    assert cells["rows the model reads while thinking"] == "1"
+    assert int(cells["thinking tokens written"]) > 6 and float(cells["thinking, s"].split()[0]) > 0
+    assert float(cells["whole planning (thinking + 50 codes), s"].split()[0]) > float(cells["thinking, s"].split()[0])
+    assert cells["declared (`planner.estimate_seconds`, warm, H100 figures)"] == "25.8 s"  # 2 + 21.25 + 50 × 0.05
