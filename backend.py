@@ -30,6 +30,7 @@ import music_request
 import offload
 import retake
 import runs
+import sampler
 
 # Longest lyric token sequence the pipeline encodes; it truncates silently beyond it.
 MAX_LYRIC_TOKENS = 2048
@@ -103,7 +104,7 @@ class Backend:
         self.check_request(req)
         rows = lrc.lyric_rows(self.pipe.tokenizer, req.get("lyrics", ""), req.get("vocal_language", "en"))
         req = _as_pipeline_inputs(req, len(seeds))
-        total = int(req.get("num_inference_steps", self.variant.steps))
+        total = sampler.steps_run(self.pipe, int(req.get("num_inference_steps", self.variant.steps)))
         flag = runs.cancel_path(run_id) if run_id else None
         sync = alignment.Pass(self.pipe, total, rows.columns) if rows is not None else None
         with self.lock, devices.gpu_turn("music"):
@@ -119,14 +120,14 @@ class Backend:
                     # A preset's PEFT alpha / rank (``lora_presets.alpha_ratio``): 1 for an uploaded file.
                     self._load_lora(adapter["path"], adapter["scale"] * adapter.get("alpha", 1.0))
                 with retake.mixing(self.pipe, chains):
-                    out = self._render(req, generators, flag, progress, total, sync)
+                    audio = self._render(req, generators, flag, progress, total, sync)
             finally:
                 offload.free_parts(self.pipe, self.offload)
                 if adapter:
                     # Still under the lock, success or not: the next request must hear the bare model.
                     self.drop_lora()
             elapsed = time.perf_counter() - started
-        audio = np.asarray(out.audios, dtype=np.float32)
+        audio = np.asarray(audio, dtype=np.float32)
         check_output(audio)
         result = {"audio": audio, "seconds": elapsed}
         if sync is not None and sync.matrices is not None:
@@ -145,43 +146,24 @@ class Backend:
         total: int,
         sync: alignment.Pass | None,
     ) -> Any:
-        """The request's pipeline calls (``phases``), the last one decoded; ``sync`` (the lyric
-        alignment pass) runs at the last step of the last call."""
-        phases = self.phases(req)
-        latents = None
+        """The request's diffusion (``sampler``: upstream's loop over the pipeline's modules) and its
+        decode; ``sync`` (the lyric alignment pass) runs after the last step, before the decode."""
         self.replay = {}  # a call that fails reports nothing rather than the last one's graphs
         with self._replaying() as dit:
-            for i, (call, offset, stop_after) in enumerate(phases):
-                final = i == len(phases) - 1
-                if latents is not None:
-                    # The continuation asks for exactly the frames it is given (the source's,
-                    # padded to a count the pipeline computes back exactly: audio.good_frames).
-                    call = {**call, "audio_duration": latents.shape[1] / self.pipe.latents_per_second}
-                last = sync if final else None
-                watching = last.watch() if last is not None else None
-                try:
-                    out = self.pipe(
-                        **call,
-                        **({"latents": latents} if latents is not None else {}),
-                        generator=generators,
-                        callback_on_step_end=_step_callback(
-                            flag, progress, total, offset, stop_after, _eagerly(dit, last, final)
-                        ),
-                        output_type="np" if final else "latent",
-                    )
-                finally:
-                    if watching is not None:
-                        watching.remove()
-                latents = out.audios
-                if not final:  # the DiT of a latent-only call stays on the GPU otherwise
-                    offload.free_parts(self.pipe, self.offload)
+            watching = sync.watch() if sync is not None else None
+            try:
+                on_step = _step_callback(flag, progress, total, _eagerly(dit, sync))
+                latents = sampler.run(self.pipe, req, generators, on_step)
+            finally:
+                if watching is not None:
+                    watching.remove()
             self.replay = dit.report() if dit is not None else {}
-        return out
+        return sampler.decode(self.pipe, latents)
 
     def _replaying(self) -> Any:
         """The DiT's forward replayed from CUDA graphs for one request (``graphs``): captured at its
-        first step, for every phase. Under an offload mode parts move between steps, which no graph
-        can hold, so the DiT stays eager there."""
+        first step, once for each input shape (a cover's text-only condition has the cover's). Under
+        an offload mode parts move between steps, which no graph can hold, so the DiT stays eager."""
         if self.offload != "none":
             return contextlib.nullcontext()
         return graphs.replaying(self.pipe.transformer, "DiT", graphs.DIT_TOLERANCE)
@@ -231,39 +213,6 @@ class Backend:
                 "detokenizer.* weights); a diffusers-layout folder needs audio_tokenizer/ and "
                 "audio_token_detokenizer/ subfolders."
             )
-
-    def phases(self, req: dict[str, Any]) -> list[tuple[dict[str, Any], int, int | None]]:
-        """The pipeline calls that make one request: ``(kwargs, first step, steps to run or None)``.
-
-        Cover strength works as in upstream ACE-Step: the first int(steps × strength) steps run
-        with the cover conditioning (the source's semantic tokens), the rest as text to music (no
-        source), continuing from those latents over the remaining timesteps of the same schedule.
-        Strength 0 is therefore a fresh song, strength 1 the plain cover call. (diffusers' own
-        ``audio_cover_strength`` blends two predictions at every step instead, and its second one
-        still sees the source.) One difference from upstream's single loop: APG guidance's
-        momentum starts afresh in the second call.
-        """
-        import torch
-
-        if req.get("task_type") != "cover":
-            return [(req, 0, None)]
-        steps = int(req["num_inference_steps"])
-        cover_steps = int(steps * float(req.get("audio_cover_strength", 1.0)))  # upstream's int(), not round()
-        cover = {**req, "audio_cover_strength": 1.0}
-        text = {k: v for k, v in req.items() if k not in ("src_audio", "audio_cover_strength")}
-        text["task_type"] = "text2music"
-        if cover_steps >= steps:
-            return [(cover, 0, None)]
-        if cover_steps <= 0:
-            return [(text, 0, None)]
-        schedule = self.pipe._get_timestep_schedule(
-            num_inference_steps=steps,
-            shift=float(req.get("shift", 3.0)),
-            device=self.pipe._execution_device,
-            dtype=torch.float32,
-        ).tolist()
-        text.update(num_inference_steps=steps - cover_steps, timesteps=schedule[cover_steps:])
-        return [(cover, 0, cover_steps), (text, cover_steps, None)]
 
     def check_lora(self, path: str) -> None:
         """Refuse a LoRA file that is not one for this transformer, from its header alone (no tensor
@@ -326,11 +275,11 @@ def _as_pipeline_inputs(req: dict[str, Any], takes: int) -> dict[str, Any]:
     return req
 
 
-def _eagerly(dit: graphs.ReplayedForward | None, at_last: Callable[[Any], None] | None, final: bool) -> Any:
-    """What the last step of the last phase runs: the DiT's graphs freed (the VAE decode needs
-    their memory more), then ``at_last`` (the lyric alignment pass) on the DiT's own forward, since
-    it hooks layers and swaps attention processors, which a replayed graph would skip."""
-    if dit is None or not final:
+def _eagerly(dit: graphs.ReplayedForward | None, at_last: Callable[[Any], None] | None) -> Any:
+    """What the last step runs: the DiT's graphs freed (the VAE decode needs their memory more),
+    then ``at_last`` (the lyric alignment pass) on the DiT's own forward, since it hooks layers and
+    swaps attention processors, which a replayed graph would skip."""
+    if dit is None:
         return at_last
 
     def eagerly(latents: Any) -> None:
@@ -342,28 +291,21 @@ def _eagerly(dit: graphs.ReplayedForward | None, at_last: Callable[[Any], None] 
 
 
 def _step_callback(
-    flag: Path | None,
-    progress: ProgressFn | None,
-    total: int,
-    offset: int,
-    stop_after: int | None,
-    at_last: Callable[[Any], None] | None = None,
+    flag: Path | None, progress: ProgressFn | None, total: int, at_last: Callable[[Any], None] | None = None
 ) -> Callable[..., dict[str, Any]]:
-    """The pipeline's ``callback_on_step_end`` for a phase that starts at step ``offset``: progress,
-    the run's Stop flag, the end of the phase after ``stop_after`` steps, and ``at_last`` (the lyric
-    alignment pass) given the final latents after the last step, before the VAE decodes them."""
+    """The sampler's step callback (diffusers' ``callback_on_step_end`` contract): progress, the
+    run's Stop flag, and ``at_last`` (the lyric alignment pass) given the final latents after the
+    last step, before the VAE decodes them."""
 
     def on_step(pipe, step, _t, kwargs):
-        done = offset + step + 1
+        done = step + 1
         if flag is not None and flag.exists():
             # Raising skips the VAE decode of a half-denoised clip nobody will hear.
             pipe._interrupt = True
             raise runs.Cancelled(f"Stopped at step {done} of {total}.")
         if progress is not None:
             progress(done, total)
-        if stop_after is not None and step + 1 >= stop_after:
-            pipe._interrupt = True  # this phase is over; the next one continues from here
-        elif at_last is not None and done >= total and kwargs.get("latents") is not None:
+        if at_last is not None and done >= total and kwargs.get("latents") is not None:
             at_last(kwargs["latents"])
         return {}
 

@@ -5,6 +5,7 @@
     python bench.py --markdown docs/performance.md   # also append the tables there
     python bench.py --load-memory /tmp/xl-fp32       # peak host memory of building bf16 XL from FP32 shards
     python bench.py --steps --lyrics                 # every model's step eager against captured (graphs)
+    python bench.py --think --threads 1              # Think's planning of a 60 s song: rows while thinking, s
 
 Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
 (FLOPs counted on a meta copy of the DiT) and model FLOPs utilisation on a GPU, VAE decode, writing
@@ -13,7 +14,7 @@ against the pipeline seconds measured, and the lyric alignment pass after it (on
 takes, then the DTW on the CPU; ``--work-only`` counts its FLOPs at XL's shapes). Once per run:
 ``import app``, the cold pipeline build (random weights saved to disk, then loaded by the studio's
 own loader) and the studio overhead: one ``/generate`` through ``gradio_client`` against a direct
-``pipe(...)`` call doing the same work on the same pipeline. Weights are random: speed does not
+model run (``sampler``) doing the same work on the same pipeline. Weights are random: speed does not
 depend on their values.
 """
 
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -283,6 +285,19 @@ def request_for(variant: str, seconds: float, seed: int = 0, takes: int = 1) -> 
     }
 
 
+def model_run(pipe: Any, req: dict[str, Any], seeds: list[int], decode: bool = True, on_step: Any = None) -> Any:
+    """The studio's model run of ``req`` (``sampler``: upstream's loop over the pipeline's modules),
+    one CPU generator per seed; the audio, or with ``decode`` off the final latents."""
+    import torch
+
+    import backend
+    import sampler
+
+    call = backend._as_pipeline_inputs(req, len(seeds))
+    latents = sampler.run(pipe, call, [torch.Generator("cpu").manual_seed(s) for s in seeds], on_step)
+    return sampler.decode(pipe, latents) if decode else latents
+
+
 def declaration(variant: str, seconds: float, takes: int = 1) -> tuple[float, int]:
     """What the studio declares to ZeroGPU for a Generate request like this row's (no Think), on a
     built pipeline as the row measures it: ``generation.estimate_seconds`` (the expected GPU seconds with
@@ -319,14 +334,13 @@ def run_case(
     try:
         _sync(device)
         start = time.perf_counter()
-        with torch.no_grad():
-            result = pipe(**req, generator=[torch.Generator("cpu").manual_seed(s) for s in seeds], output_type="np")
+        result = model_run(pipe, req, seeds)
         _sync(device)
         total = time.perf_counter() - start
     finally:
         phases.remove()
     started = time.perf_counter()
-    audio.save(result.audios[0], out / f"{variant}-{int(seconds)}s", "wav")
+    audio.save(result[0], out / f"{variant}-{int(seconds)}s", "wav")
     write = time.perf_counter() - started
     steps = VARIANTS[variant][0]
     dit = phases.seconds.get("transformer", 0.0)
@@ -429,7 +443,6 @@ def studio(folder: Path, out: Path):
 
 def studio_overhead(folder: Path, device: str, variant: str, seconds: float, out: Path, runs: int) -> dict[str, float]:
     """Median wall time of ``/generate`` via gradio_client vs a direct call on the same pipeline."""
-    import torch
     from gradio_client import Client
 
     steps, guidance, shift = VARIANTS[variant]
@@ -455,8 +468,7 @@ def studio_overhead(folder: Path, device: str, variant: str, seconds: float, out
         def direct() -> float:
             _sync(device)
             start = time.perf_counter()
-            with torch.no_grad():
-                pipe(**req, generator=[torch.Generator("cpu").manual_seed(s) for s in seeds], output_type="np")
+            model_run(pipe, req, seeds)
             _sync(device)
             return time.perf_counter() - start
 
@@ -573,7 +585,7 @@ def tables(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         lines += [
             "",
             f"Studio overhead ({info['overhead_case']}, median of {info['overhead_runs']}): `/generate` through "
-            f"gradio_client {o['studio_s']:.3f} s vs direct `pipe(...)` {o['direct_s']:.3f} s → "
+            f"gradio_client {o['studio_s']:.3f} s vs direct model run {o['direct_s']:.3f} s → "
             f"**{100 * o['overhead']:+.1f} %**. Around the pipeline call in the same runs: {o.get('around_s', 0):.3f} s "
             f"(of which writing the take and its record {o.get('write_s', 0):.3f} s).",
         ]
@@ -723,7 +735,7 @@ def _planner_step_parts(brain: Any, plan: str, count: int, samples: int = 200) -
     steps = min(count, samples)
     prompts = [
         blueprint_prompt(brain.tokenizer, "pop", LYRICS, plan),
-        blueprint_negative(brain.tokenizer, "pop", LYRICS),
+        blueprint_negative(brain.tokenizer),
     ]
     code_ids = torch.tensor(brain.vocab.code_ids, device=brain.model.device)
     step = brain.decoder(prompts, count)
@@ -742,6 +754,76 @@ def _planner_step_parts(brain: Any, plan: str, count: int, samples: int = 200) -
         plan_constraints.sample_rows(planner._guide(only_codes[:1], only_codes[1:]), generators)
     _sync(str(brain.model.device.type))
     return model_s, (time.perf_counter() - started) / steps
+
+
+def think_table(seconds: int = 60, runs: int = 5) -> str:
+    """``--think``: Think's planning of one ``seconds`` song with the tiny random planner on this
+    machine's device, ``runs`` times (medians, the range in brackets): the rows the model reads while
+    thinking, the tokens the thinking wrote and its seconds, then the whole plan (thinking and the
+    blueprint's codes), and what ``planner.estimate_seconds`` declares for it (a warm planner, its
+    H100 figures). Wall seconds, and the process's CPU seconds, which another load on a shared
+    machine changes less (with ``--threads 1``)."""
+    import torch
+
+    import models
+    import plan_constraints
+    import planner
+    import random_models
+
+    model, tokenizer = random_models.build_planner_lm()
+    device = models.pick_device()
+    model.to(device)
+    brain = planner.Planner(model, tokenizer, plan_constraints.Vocabulary.of(tokenizer), "tiny", device)
+    rows: list[int] = []
+    hook = model.register_forward_pre_hook(lambda _m, _a, kw: rows.append(kw["input_ids"].shape[0]), with_kwargs=True)
+    took: dict[str, list[float]] = {"thinking": [], "thinking_cpu": [], "whole": [], "whole_cpu": []}
+    tokens = []
+
+    def timed(name: str, run: Callable[[], Any]) -> None:
+        _sync(device)
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        _sync(device)
+        took[name].append(time.perf_counter() - wall)
+        took[f"{name}_cpu"].append(time.process_time() - cpu)
+
+    try:
+        with torch.inference_mode():
+            brain.plan("pop", LYRICS, 10, [0])  # warm-up
+            for run in range(runs):
+                rows.clear()
+                timed(
+                    "thinking",
+                    lambda seed=run: brain._think(
+                        "pop", LYRICS, {"duration": seconds}, seed, (), seconds, None, lambda: False
+                    ),
+                )
+                tokens.append(len(rows))  # a forward a token: the prompt's gives the first
+                read = rows[0]
+                timed("whole", lambda seed=run: brain.plan("pop", LYRICS, seconds, [seed]))
+    finally:
+        hook.remove()
+
+    def cell(name: str) -> str:
+        values = took[name]
+        return f"{statistics.median(values):.3f} ({min(values):.3f}–{max(values):.3f})"
+
+    per_token = statistics.median(t / n for t, n in zip(took["thinking_cpu"], tokens, strict=True))
+    declared = planner.estimate_seconds(seconds) - (0.0 if planner.is_loaded() else planner.COLD_SECONDS)
+    return "\n".join(
+        [
+            f"| Think, {seconds} s song, 1 take ({runs} runs, medians) | value |",
+            "|---|---|",
+            f"| rows the model reads while thinking | {read} |",
+            f"| thinking tokens written | {statistics.median(tokens):.0f} |",
+            f"| thinking, s | {cell('thinking')} |",
+            f"| thinking, CPU s | {cell('thinking_cpu')} |",
+            f"| thinking, CPU ms a token | {1e3 * per_token:.2f} |",
+            f"| whole planning (thinking + {5 * seconds} codes), s | {cell('whole')} |",
+            f"| whole planning, CPU s | {cell('whole_cpu')} |",
+            f"| declared (`planner.estimate_seconds`, warm, H100 figures) | {declared:.1f} s |",
+        ]
+    )
 
 
 def steps_table(args: argparse.Namespace) -> str:
@@ -798,6 +880,12 @@ def main(argv: list[str] | None = None) -> None:
         help="Think's planner alone: ms per code, sampling against the model, 4 takes against 1",
     )
     parser.add_argument(
+        "--think",
+        action="store_true",
+        help="Think's planning of a 60 s song (tiny planner): rows while thinking, thinking and whole planning s",
+    )
+    parser.add_argument("--runs", type=int, default=5, help="with --think: runs (medians are printed)")
+    parser.add_argument(
         "--steps",
         action="store_true",
         help="eager against captured steps (graphs): planner, Think, lyrics (with --lyrics), DiT",
@@ -832,6 +920,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.planner:
         print(planner_table())
+        return
+    if args.think:
+        print(think_table(runs=args.runs))
         return
     if args.steps:
         print(steps_table(args))

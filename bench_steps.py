@@ -250,7 +250,6 @@ def lyrics_row(model: Any, tokenizer: Any, tokens: int = 200) -> dict[str, Any]:
 def dit_row(pipe: Any, seconds: float, steps: int) -> dict[str, Any]:
     """ms per guided DiT step for one take of ``seconds`` (steps after the first, in a
     ``steps``-step call), and the largest difference of the final latents against eager."""
-    import torch
 
     import bench
     import graphs
@@ -266,14 +265,9 @@ def dit_row(pipe: Any, seconds: float, steps: int) -> dict[str, Any]:
         request = bench.request_for("sft", seconds)
         request.pop("seeds")
         request["num_inference_steps"] = steps
-        with torch.no_grad(), graphs.replaying(pipe.transformer, "DiT"):
-            out = pipe(
-                **request,
-                generator=[torch.Generator("cpu").manual_seed(0)],
-                callback_on_step_end=on_step,
-                output_type="latent",
-            )
-        return out.audios.float(), (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1)
+        with graphs.replaying(pipe.transformer, "DiT"):
+            latents = bench.model_run(pipe, request, [0], decode=False, on_step=on_step)
+        return latents.float(), (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1)
 
     eager, captured = _timed(pipe.device, "off", run), _timed(pipe.device, "auto", run)
     difference = float((eager["result"][0] - captured["result"][0]).abs().max())

@@ -24,6 +24,7 @@ import mastering
 import memory
 import models
 import plan_format
+import sampler
 import tooltips as tips
 
 MIN_SECONDS = 10.0
@@ -336,6 +337,11 @@ def check_sampling(steps: Any, guidance: Any, shift: Any, variant: models.Varian
         n = in_range(variant.steps if steps is None else steps, "Steps", *STEPS_RANGE)
         if n != int(n):
             raise gr.Error(f"Steps must be a whole number (you asked for {n:g}).")
+        if variant.turbo and n > sampler.TURBO_MAX_STEPS:
+            # Distilled for a few steps: upstream runs at most 20 and would cut a longer run short.
+            raise gr.Error(
+                f"{variant.label} runs at most {sampler.TURBO_MAX_STEPS} steps (you asked for {n:g}); it is made for 8."
+            )
     with about("guidance_scale"):
         guidance_value = in_range(variant.guidance if guidance is None else guidance, "Guidance", *GUIDANCE_RANGE)
     with about("shift"):

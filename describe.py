@@ -12,11 +12,11 @@ Page side: ``check`` (the door: a song with sound in it, a planner, one request'
 ``fill``: the fields the visitor left empty get what the planner heard; the measured BPM and key
 (``analysis``), and its beats per bar, win over the planner's, and the note says where they differ.
 
-Where it differs from upstream, on purpose: the song's real length is written in as its
-``duration`` (upstream lets the model guess a number nobody uses); the lyrics are bounded by the
-song's length (``lyric_budget``; upstream by 4,032 tokens) and may not contain chat markers either
-(upstream bans only audio codes there); the VAE's posterior is sampled from a fixed seed and so is
-the planner, so one song is always described the same way.
+Where it differs from upstream, on purpose (docs/fidelity.md): the song's real length is written
+in as its ``duration`` (upstream lets the model guess a number nobody uses); the lyrics are bounded
+by the song's length (``lyric_budget``; upstream by 3,500 tokens for notes and lyrics together) and
+may not contain chat markers either (upstream bans only audio codes there); the VAE's posterior is
+sampled from a fixed seed and so is the planner, so one song is always described the same way.
 """
 
 from __future__ import annotations

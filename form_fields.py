@@ -282,6 +282,7 @@ class SongSettings(NamedTuple):
     lora: tuple[gr.File, gr.Slider]
     lora_preset: gr.Dropdown
     finish: tuple[Any, ...]  # loudness (Cover only), fade in, fade out
+    dcw: gr.Checkbox
 
 
 def song_settings(prefix: str, variant: models.Variant, reference: bool = False) -> SongSettings:
@@ -294,6 +295,19 @@ def song_settings(prefix: str, variant: models.Variant, reference: bool = False)
         *_lora_split(lora_controls(prefix, variant.name)),
         # Cover makes a whole new take; Extend and Edit keep the source, whose loudness rules.
         finish_controls(prefix, loudness=reference),
+        dcw_switch(prefix),
+    )
+
+
+def dcw_switch(prefix: str) -> gr.Checkbox:
+    """Upstream's sampler correction (``dcw``), on as upstream has it since April 2026."""
+    return gr.Checkbox(label="Step correction (DCW)", value=True, info=tips.DCW, elem_id=f"{prefix}-dcw")
+
+
+def cover_start_slider() -> gr.Slider:
+    """Cover's ``cover_noise_strength``: 0 (upstream's API default) starts from noise."""
+    return widgets.lenient_slider(
+        0.0, 1.0, value=0.0, step=0.05, label="Start from the song", info=tips.COVER_NOISE, elem_id="cover-start"
     )
 
 

@@ -31,7 +31,7 @@ MODES = ("auto", "off", "raise", "mismatch")
 # (2 × 2⁻⁸). A graph replays the very kernels it captured, so it is normally exact; the margin is for
 # kernels that pick a reduction order at run time.
 DIT_TOLERANCE = 2 * 2**-8
-MAX_SHAPES = 4  # distinct input shapes captured per step and call (the DiT: with and without guidance, cover's blend)
+MAX_SHAPES = 4  # distinct input shapes captured per step and call (the DiT: with and without guidance)
 
 
 class CaptureFailed(Exception):

@@ -17,6 +17,7 @@ from typing import Any
 
 import hub
 import tooltips as tips
+import xl_model
 
 SHARED_REPO = "ACE-Step/Ace-Step1.5"
 VAE_DIRS = ("vae",)
@@ -258,67 +259,6 @@ def _few(keys: list[str], n: int = 8) -> str:
     return ", ".join(keys[:n]) + more
 
 
-def _component_configs(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Constructor arguments of each diffusers component from an upstream ``config.json``."""
-    enc_hidden = cfg.get("encoder_hidden_size") or cfg["hidden_size"]
-    enc = {
-        "hidden_size": enc_hidden,
-        "intermediate_size": cfg.get("encoder_intermediate_size") or cfg["intermediate_size"],
-        "num_attention_heads": cfg.get("encoder_num_attention_heads") or cfg["num_attention_heads"],
-        "num_key_value_heads": cfg.get("encoder_num_key_value_heads") or cfg["num_key_value_heads"],
-    }
-    common = {
-        k: cfg[k]
-        for k in ("head_dim", "rope_theta", "attention_bias", "attention_dropout", "rms_norm_eps", "sliding_window")
-    }
-    pooler_layers = cfg.get("num_attention_pooler_hidden_layers", 2)
-    pooler = {
-        "audio_acoustic_hidden_dim": cfg["audio_acoustic_hidden_dim"],
-        "pool_window_size": cfg.get("pool_window_size", 5),
-        "num_attention_pooler_hidden_layers": pooler_layers,
-        "layer_types": cfg["layer_types"][:pooler_layers],
-    }
-    return {
-        "transformer": {
-            **common,
-            **{
-                k: cfg[k]
-                for k in (
-                    "hidden_size",
-                    "intermediate_size",
-                    "num_hidden_layers",
-                    "num_attention_heads",
-                    "num_key_value_heads",
-                    "in_channels",
-                    "audio_acoustic_hidden_dim",
-                    "patch_size",
-                    "layer_types",
-                )
-            },
-            "encoder_hidden_size": enc_hidden,
-            "is_turbo": bool(cfg.get("is_turbo", False)),
-            "model_version": cfg.get("model_version"),
-        },
-        "condition_encoder": {
-            **common,
-            **enc,
-            "text_hidden_dim": cfg["text_hidden_dim"],
-            "timbre_hidden_dim": cfg["timbre_hidden_dim"],
-            "num_lyric_encoder_hidden_layers": cfg["num_lyric_encoder_hidden_layers"],
-            "num_timbre_encoder_hidden_layers": cfg["num_timbre_encoder_hidden_layers"],
-        },
-        "audio_tokenizer": {
-            **common,
-            **enc,
-            **pooler,
-            "fsq_dim": cfg.get("fsq_dim", enc_hidden),
-            "fsq_input_levels": cfg.get("fsq_input_levels", [8, 8, 8, 5, 5, 5]),
-            "fsq_input_num_quantizers": cfg.get("fsq_input_num_quantizers", 1),
-        },
-        "audio_token_detokenizer": {**common, **enc, **pooler},
-    }
-
-
 def _upstream_shards(folder: Path) -> list[Path]:
     single = folder / "model.safetensors"
     if single.is_file():
@@ -432,9 +372,11 @@ def load_upstream(folder: Path, variant: Variant, dtype=None):
 
     cfg = json.loads((folder / "config.json").read_text())
     try:
-        configs = _component_configs(cfg)
+        configs = xl_model.component_configs(cfg)
     except KeyError as exc:
         raise ModelLoadError(f"{folder / 'config.json'} lacks the field {exc}.") from exc
+    except xl_model.Refused as exc:
+        raise ModelLoadError(f"{folder.name} cannot be run as its model code would: {exc}.") from exc
     silence_file = folder / "silence_latent.pt"
     if not silence_file.is_file():
         raise ModelLoadError(f"{folder} has no silence_latent.pt.")
@@ -486,8 +428,11 @@ def load_pipeline(source: str | None = None, variant: Variant | None = None, dty
     variant = variant or active_variant()
     folder = resolve_local(source or model_source(variant), variant)
     if detect_layout(folder) == "diffusers":
-        return AceStepPipeline.from_pretrained(folder, torch_dtype=dtype)
-    return load_upstream(folder, variant, dtype)
+        pipe = AceStepPipeline.from_pretrained(folder, torch_dtype=dtype)
+    else:
+        pipe = load_upstream(folder, variant, dtype)
+    xl_model.match_upstream(pipe)  # every layout: the timbre encoder as upstream's XL computes it
+    return pipe
 
 
 def public_source(source: str) -> str:

@@ -28,7 +28,6 @@ from checks import (
     EXTEND_RANGE,
     INSTRUMENTAL_TAG,
     MAX_SECONDS,
-    MIN_REGION_SECONDS,
     UNKNOWN,
     InputError,
     about,
@@ -110,6 +109,7 @@ def prepare_generate(
     loudness: float | str = mastering.DEFAULT_LUFS,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
+    dcw: bool = True,
     lora_preset: str | None = None,
 ) -> Job:
     """Text to music (``reference_audio`` lends a timbre). ``think``: the 5 Hz planner plans first (its
@@ -130,10 +130,11 @@ def prepare_generate(
     check_lyric_tokens(lyrics, language)
     with about("audio_format"):
         fmt = check_format(audio_format)
-    reference = preparing.source(reference_audio, "timbre reference", "reference_audio") if reference_audio else None
     adapter = check_lora(lora, lora_scale, lora_preset)
     with about("seed"):
         seeds = seeds_for(seed, n_takes)
+    correcting = preparing.check_dcw(dcw)
+    reference = preparing.reference(reference_audio, seeds[0]) if reference_audio else None
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
     params = {
         "prompt": prompt,
@@ -145,6 +146,7 @@ def prepare_generate(
         "inference_steps": steps,
         "guidance_scale": guidance,
         "shift": shift_value,
+        "dcw": correcting,
         "batch_size": n_takes,
         "audio_format": fmt,
         "reference_audio": Path(str(reference_audio)).name if reference is not None else None,
@@ -153,7 +155,7 @@ def prepare_generate(
         "seed": seeds[0],
     }
     longest = duration if duration is not None else MAX_SECONDS
-    sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value}
+    sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
     pipeline = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "audio_duration": pipeline_seconds(longest)}
     pipeline |= {"reference_audio": reference, "vocal_language": language, **sampling, **music}
     request = MusicRequest("generate", params, Render({**pipeline, "task_type": "text2music"}, seeds, adapter))
@@ -181,9 +183,13 @@ def prepare_cover(
     loudness: float | str = mastering.DEFAULT_LUFS,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
+    cover_noise_strength: float = 0.0,
+    dcw: bool = True,
     lora_preset: str | None = None,
 ) -> Job:
-    """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source."""
+    """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source;
+    ``cover_noise_strength`` (upstream's) starts it from the song itself, noised that far less than
+    pure noise (0: from noise, as upstream's API defaults)."""
     params, render = preparing.common(
         src_audio,
         prompt,
@@ -200,15 +206,19 @@ def prepare_cover(
         lora_scale,
         "cover",
         lora_preset,
+        dcw,
     )
     with about("audio_cover_strength"):
         strength = in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
+    with about("cover_noise_strength"):
+        closeness = in_range(cover_noise_strength, "Start from the song", 0.0, 1.0)
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
     source = preparing.source(src_audio)
-    reference = preparing.source(reference_audio, "timbre reference", "reference_audio") if reference_audio else None
+    reference = preparing.reference(reference_audio, render.seeds[0]) if reference_audio else None
     n = source.shape[-1]
     params.update(
         audio_cover_strength=strength,
+        cover_noise_strength=closeness,
         source_seconds=round(audio.seconds(source), 3),
         audio_duration=round(audio.seconds(source), 3),
         src_audio=Path(str(src_audio)).name,
@@ -220,9 +230,10 @@ def prepare_cover(
     render = render.with_pipeline(
         task_type="cover",
         audio_duration=audio.seconds(source),
-        src_audio=preparing.pad_to_frames(source),
+        src_audio=preparing.model_input(source),
         reference_audio=reference,
         audio_cover_strength=strength,
+        cover_noise_strength=closeness,
     )
     return Job(MusicRequest("cover", params, render), lambda take: audio.fit(take, n), finishing)
 
@@ -244,6 +255,7 @@ def prepare_extend(
     lora_scale: float = 1.0,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
+    dcw: bool = True,
     lora_preset: str | None = None,
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
@@ -263,6 +275,7 @@ def prepare_extend(
         lora_scale,
         None,
         lora_preset,
+        dcw,
     )
     with about("extend_seconds"):
         more = in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
@@ -284,11 +297,12 @@ def prepare_extend(
         src_audio=Path(str(src_audio)).name,
         **finish_params,
     )
-    # Pad with silence to the new length and repaint everything after the original.
+    # Pad with silence to the new length and repaint everything after the original; the prompt says
+    # the source's own length, as upstream's does for a repaint past the song's end.
     render = render.with_pipeline(
         task_type="repaint",
-        audio_duration=total / audio.SAMPLE_RATE,
-        src_audio=preparing.pad_to_frames(source, total),
+        audio_duration=seam,
+        src_audio=preparing.model_input(source, total),
         repainting_start=seam,
         repainting_end=-1,
     )
@@ -321,6 +335,7 @@ def prepare_edit(
     lora_scale: float = 1.0,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
+    dcw: bool = True,
     lora_preset: str | None = None,
 ) -> Job:
     """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
@@ -340,6 +355,7 @@ def prepare_edit(
         lora_scale,
         "edit",
         lora_preset,
+        dcw,
     )
     with about("repainting_start"):
         start = as_number(repainting_start, "Region start")
@@ -350,12 +366,6 @@ def prepare_edit(
     n = source.shape[-1]
     length = n / audio.SAMPLE_RATE
     preparing.check_region(start, end, length)
-    if start >= end:
-        raise InputError(f"The region must start before it ends (start {start:g} s, end {end:g} s).", "repainting_end")
-    if end - start < MIN_REGION_SECONDS:
-        raise InputError(
-            f"The region is {end - start:.2f} s; make it at least {MIN_REGION_SECONDS:g} s long.", "repainting_end"
-        )
     params.update(
         repainting_start=start,
         repainting_end=end,
@@ -367,7 +377,7 @@ def prepare_edit(
     render = render.with_pipeline(
         task_type="repaint",
         audio_duration=length,
-        src_audio=preparing.pad_to_frames(source),
+        src_audio=preparing.model_input(source),
         repainting_start=start,
         repainting_end=end,
     )

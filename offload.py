@@ -107,9 +107,9 @@ def apply(pipe: Any, mode: str, device: str) -> None:
 
 def free_parts(pipe: Any, mode: str, keep: Any = None) -> None:
     """Send every part the model-offload hooks manage but ``keep`` back to the CPU. The pipeline
-    sends back only the last one, and only at the end of a call that decodes: not after Cover's
-    latent-only first phase, nor after Stop raised in its step callback, when the DiT would stay on
-    the card and the next model would not fit beside it."""
+    sends back only the last one, and only at the end of a call that decodes: not after Stop raised
+    in its step callback, when the DiT would stay on the card and the next model would not fit
+    beside it."""
     if mode != "model":
         return
     for hook in getattr(pipe, "_all_hooks", []):

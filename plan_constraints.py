@@ -250,7 +250,7 @@ class ThinkingConstraint:
         return self.i >= len(self.steps)
 
     def mask(self, scores: Any) -> Any:
-        """``scores`` (one row, the guided logits) with what may not come next set to -inf."""
+        """``scores`` (one row of logits) with what may not come next set to -inf."""
         import torch
 
         while True:

@@ -20,9 +20,17 @@ UNDERSTAND_INSTRUCTION = "Understand the given musical conditions and describe t
 INSPIRED_INSTRUCTION = "Expand the user's input into a more detailed and specific musical description:"
 CODES_PER_SECOND = 5
 CODEBOOK = 64000  # <|audio_code_0|> … <|audio_code_63999|>; the vocabulary holds a few more, never allowed
+# What stands for a dropped condition: the visitor's turn of upstream's unconditional prompts, and the
+# reasoning block the chat template renders for an empty one.
+NO_USER_INPUT = "NO USER INPUT"
+EMPTY_PLAN = "<think>\n\n</think>"
 
 BPM_RANGE = (30, 300)
 DURATION_RANGE = (10, 600)
+# Upstream's cap on a generation no target length bounds (the thinking, Describe's and Write it's
+# pass): its fallback of 4,096 new tokens (the planner's config names none), held to the longest
+# song's codes and a margin for the notes.
+MAX_NEW_TOKENS = min(4096, DURATION_RANGE[1] * CODES_PER_SECOND + 500)
 TIME_SIGNATURES = ("2", "3", "4", "6")
 KEYSCALES = tuple(f"{n}{a} {m}" for n in "ABCDEFG" for a in ("", "#", "b", "♯", "♭") for m in ("major", "minor"))
 LANGUAGES = (
@@ -73,26 +81,26 @@ class PlanUnusable(ValueError):
 
 
 def thinking_prompt(tokenizer: Any, caption: str, lyrics: str) -> str:
-    """The conditional prompt of the thinking generation."""
-    return _chat(tokenizer, f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n")
-
-
-def thinking_negative(tokenizer: Any, lyrics: str) -> str:
-    """Its unconditional prompt: upstream's default negative ("NO USER INPUT") drops the caption."""
-    return _chat(tokenizer, f"# Lyric\n{lyrics}\n")
+    """The prompt of the thinking generation. It has no unconditional twin: upstream thinks without
+    guidance (its commit a188f4c: guidance there cut captions short with early newlines)."""
+    return _chat(tokenizer, _conditions(caption, lyrics))
 
 
 def blueprint_prompt(tokenizer: Any, caption: str, lyrics: str, plan: str) -> str:
-    """The conditional prompt of the blueprint generation: the plan is the assistant's turn.
+    """The conditional prompt of the blueprint generation: the assistant's turn is opened and the plan
+    written into it, so the codes follow inside the same turn, after the blank line the chat template
+    puts between a reasoning block and the answer (the layout the planner was trained on).
 
     The caption is the visitor's, not the planner's rewrite, as upstream does.
     """
-    return _chat(tokenizer, f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n", plan)
+    return _chat(tokenizer, _conditions(caption, lyrics)) + plan + "\n\n"
 
 
-def blueprint_negative(tokenizer: Any, caption: str, lyrics: str) -> str:
-    """Its unconditional prompt: the same with an empty plan."""
-    return _chat(tokenizer, f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n", "<think>\n</think>")
+def blueprint_negative(tokenizer: Any) -> str:
+    """Its unconditional prompt, as the planner saw a dropped condition in training: ``NO USER INPUT``
+    as the visitor's whole turn and an empty reasoning block (the chat template's rendering of one).
+    Guidance then pushes along the caption and the lyrics as well as the plan."""
+    return _chat(tokenizer, NO_USER_INPUT) + EMPTY_PLAN + "\n\n"
 
 
 def understand_prompt(tokenizer: Any, codes: list[int]) -> str:
@@ -109,15 +117,18 @@ def inspiration_prompt(tokenizer: Any, idea: str, instrumental: bool) -> str:
     )
 
 
-def _chat(tokenizer: Any, user: str, assistant: str | None = None, instruction: str = INSTRUCTION) -> str:
+def _conditions(caption: str, lyrics: str) -> str:
+    return f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n"
+
+
+def _chat(tokenizer: Any, user: str, instruction: str = INSTRUCTION) -> str:
+    """The system and visitor's turns through the planner's own chat template, the assistant's turn
+    opened."""
     messages = [
         {"role": "system", "content": f"# Instruction\n{instruction}\n\n"},
         {"role": "user", "content": user},
     ]
-    if assistant is not None:
-        messages.append({"role": "assistant", "content": assistant})
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=assistant is None)
-    return text if assistant is None or text.endswith("\n") else text + "\n"
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def format_plan(fields: dict[str, Any]) -> str:

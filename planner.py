@@ -16,13 +16,16 @@ audio codes come out, in two generations as upstream ACE-Step runs them
    per second of the song.
 
 Both generations sample at temperature 0.85 with top-p 0.9 (applied before the temperature, as
-upstream's PyTorch path does) and classifier-free guidance 2.0 against upstream's unconditional
-prompts, seeded by the take's seed. Each take is planned on its own, so a take made again alone
-from its seed gets the same plan.
+upstream's PyTorch path does). The thinking is unguided, one row (upstream since its commit
+a188f4c); the blueprint is guided at 2.0 over the code tokens only, against upstream's
+unconditional prompt (``NO USER INPUT`` and an empty plan, its commit ecd3d22). The thinking is
+seeded by the first take's seed, each take's codes by its own, so a take made again alone from its
+seed and place gets the same codes.
 
-Two deliberate differences from upstream, both noted where they happen: after the caption the
-next field name is forced (upstream lets the model name a field, which may skip one), and the
-code count is rounded up (``ceil``) so the blueprint covers every requested second.
+Deliberate differences from upstream, noted where they happen and in docs/fidelity.md: after the
+caption the next field name is forced (upstream lets the model name a field, which may skip one),
+the caption takes no special token and ends at 512 tokens, and the code count is rounded up
+(``ceil``) so the blueprint covers every requested second.
 """
 
 from __future__ import annotations
@@ -44,12 +47,13 @@ import devices
 import models
 import music_request
 import runs
-from plan_constraints import ThinkingConstraint, Vocabulary, sample, sample_rows
+from plan_constraints import TEMPERATURE, ThinkingConstraint, Vocabulary, sample, sample_rows
 from plan_format import (
     CODES_PER_SECOND,
     DURATION_RANGE,
     FIELDS,
     FIXABLE,
+    MAX_NEW_TOKENS,
     PlanUnusable,
     blueprint_negative,
     blueprint_prompt,
@@ -57,15 +61,14 @@ from plan_format import (
     codes_text,
     format_plan,
     parse_plan,
-    thinking_negative,
     thinking_prompt,
 )
 
 DEFAULT_REPO = models.SHARED_REPO
 DEFAULT_FOLDER = "acestep-5Hz-lm-1.7B"
 OFF = {"none", "off", "0", "false", "no"}
-CFG_SCALE = 2.0
-THINK_BUDGET = 4032  # upstream's token budget for the thinking generation
+CFG_SCALE = 2.0  # the blueprint's guidance (upstream's ``lm_cfg_scale``); the thinking has none
+THINK_BUDGET = MAX_NEW_TOKENS  # upstream's cap on the thinking: 3,500 tokens
 
 ProgressFn = Callable[[str, int | None, int | None], None]
 
@@ -128,6 +131,7 @@ class Planner:
     device: str
     lock: threading.Lock = field(default_factory=threading.Lock)
     passes: collections.Counter = field(default_factory=collections.Counter)  # generations run, by kind
+    temperature: float = TEMPERATURE  # upstream's ``lm_temperature``; 0 plans greedily (tests, comparisons)
 
     def plan(
         self,
@@ -194,25 +198,24 @@ class Planner:
         should_stop: Callable[[], bool],
     ) -> str:
         self.passes["think"] += 1
-        rows = [thinking_prompt(self.tokenizer, caption, lyrics), thinking_negative(self.tokenizer, lyrics)]
         constraint = ThinkingConstraint(self.vocab, given, skip=skip, longest=longest)
         generator = self.generator(seed)
         written: list[int] = []
-        step = self.decoder(rows, THINK_BUDGET, "planner's thinking")
+        # One row: no guidance while thinking, as upstream (guidance there broke captions off early).
+        step = self.decoder([thinking_prompt(self.tokenizer, caption, lyrics)], THINK_BUDGET, "planner's thinking")
         try:
             logits = next(step)
             while not constraint.done and len(written) < THINK_BUDGET:
                 if should_stop():
                     raise runs.Cancelled("Stopped while the planner was thinking.")
-                guided = _guide(logits[0], logits[1])
-                token = sample(constraint.mask(guided), generator)
+                token = sample(constraint.mask(logits[0]), generator, self.temperature)
                 constraint.feed(token)
                 written.append(token)
                 if token == self.vocab.eos:
                     break
                 if progress is not None:
                     progress("thinking", len(written), None)
-                logits = step.send(torch_tokens([token, token], logits.device))
+                logits = step.send(torch_tokens([token], logits.device))
         finally:  # the cache and the step's graph go now, also on Stop
             step.close()
         return self.tokenizer.decode(written, skip_special_tokens=False)
@@ -237,7 +240,7 @@ class Planner:
         first, width = layout
         takes = len(seeds)
         prompts = [blueprint_prompt(self.tokenizer, caption, lyrics, plan)] * width
-        prompts += [blueprint_negative(self.tokenizer, caption, lyrics)] * width
+        prompts += [blueprint_negative(self.tokenizer)] * width
         mine = slice(first, first + takes)
         row_seeds = [seeds[min(max(i - first, 0), takes - 1)] for i in range(width)]  # outside ``mine``: unused
         generators = [self.generator(seed) for seed in row_seeds]
@@ -253,7 +256,8 @@ class Planner:
                 # Only audio codes until the count is reached, then EOS (upstream's rule), so the loop
                 # simply takes ``target`` codes; a sampled index is the code's number.
                 only_codes = logits[:, codes_of]
-                codes[:, done] = sample_rows(_guide(only_codes[:width], only_codes[width:]), generators)
+                guided = _guide(only_codes[:width], only_codes[width:])
+                codes[:, done] = sample_rows(guided, generators, self.temperature)
                 if progress is not None:
                     progress("blueprint", done + 1, target)
                 if done + 1 < target:
@@ -384,6 +388,8 @@ EXTRA_PER_TAKE = 0.01
 THINK_TOKENS = 250  # a typical thinking block: six fields and a caption of a few lines
 # Think's planning of a 60 s song (≈ 250 thinking tokens + 300 codes) measured 24–38 s eager on the
 # same H100: its thinking is declared at 85 ms a token so that case declares 38.3 s, its most.
+# Measured with the thinking guided (two rows); one row since issue 47 saves a memory-bound step
+# little, so the figure is kept until the captured path is measured there (docs/performance.md).
 THINK_SECONDS_PER_TOKEN = 0.085
 COLD_SECONDS = 20.0
 

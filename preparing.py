@@ -8,6 +8,7 @@ in ``checks``, below the models."""
 from __future__ import annotations
 
 import dataclasses
+import random
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from checks import (
     MAX_CAPTION_CHARS,
     MAX_LYRICS_CHARS,
     MAX_SECONDS,
+    MIN_REGION_SECONDS,
     InputError,
     about,
     check_bpm,
@@ -44,6 +46,9 @@ from checks import (
     sung_language,
 )
 from music_request import MusicRequest, PlanArgs, Render
+
+# Upstream reads a timbre reference as three windows of this many seconds (30 s in all).
+REFERENCE_WINDOW_SECONDS = 10
 
 
 def with_think(
@@ -127,9 +132,33 @@ def source(path: Any, what: str = "song", param: str = "src_audio") -> np.ndarra
         return uploads.load(path, what)
 
 
-def pad_to_frames(x: np.ndarray, n: int | None = None) -> np.ndarray:
+def model_input(x: np.ndarray, n: int | None = None) -> np.ndarray:
+    """A song as the model reads it: clamped to [-1, 1] as upstream's loader clamps every song it
+    encodes (the take keeps the original samples), padded with silence to ``n`` samples (default:
+    its own length) and on to whole latent frames."""
     n = x.shape[-1] if n is None else n
-    return audio.fit(x, audio.good_frames(-(-n // audio.HOP)) * audio.HOP)
+    return audio.fit(np.clip(x, -1.0, 1.0), audio.good_frames(-(-n // audio.HOP)) * audio.HOP)
+
+
+def reference(path: Any, seed: int) -> np.ndarray:
+    """A timbre reference as upstream's XL reads it (``process_reference_audio``): clamped to
+    [-1, 1], repeated up to 30 s, then 10 s from a random point of each third, the three joined.
+    The points come from ``seed`` (the request's first), so a request is made again exactly; upstream
+    draws them from Python's global ``random``, once a request. A silent file is refused by the
+    decode (``uploads.load``), as upstream refuses one."""
+    song = np.clip(source(path, "timbre reference", "reference_audio"), -1.0, 1.0)
+    window = REFERENCE_WINDOW_SECONDS * audio.SAMPLE_RATE
+    if song.shape[-1] < 3 * window:
+        song = np.tile(song, (1, -(-3 * window // song.shape[-1])))
+    third = song.shape[-1] // 3
+    draw = random.Random(seed)
+    # Upstream draws the three with Python's randint, bounds included, in this order.
+    starts = (
+        draw.randint(0, max(0, third - window)),
+        third + draw.randint(0, max(0, third - window)),
+        2 * third + draw.randint(0, max(0, song.shape[-1] - 2 * third - window)),
+    )
+    return np.concatenate([song[:, s : s + window] for s in starts], axis=1)
 
 
 def common(
@@ -148,6 +177,7 @@ def common(
     lora_scale: Any,
     need_text: str | None,
     lora_preset: Any = None,
+    dcw: Any = True,
 ) -> tuple[dict[str, Any], Render]:
     """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each):
     the recorded settings and the render each mode adds its own to; ``need_text``: the mode whose
@@ -170,6 +200,7 @@ def common(
     adapter = check_lora(lora, lora_scale, lora_preset)
     with about("seed"):
         seeds = seeds_for(seed, 1)
+    correcting = check_dcw(dcw)
     params = {
         "prompt": prompt,
         "lyrics": lyrics,
@@ -177,6 +208,7 @@ def common(
         "inference_steps": n_steps,
         "guidance_scale": guidance_value,
         "shift": shift_value,
+        "dcw": correcting,
         "batch_size": 1,
         "audio_format": audio_format,
         **recorded(music),
@@ -190,13 +222,21 @@ def common(
         "num_inference_steps": n_steps,
         "guidance_scale": guidance_value,
         "shift": shift_value,
+        "dcw": correcting,
         **music,
     }
     return params, Render(pipeline, seeds, adapter)
 
 
+def check_dcw(value: Any) -> bool:
+    """Whether the sampler corrects each step as upstream's DCW does (on unless turned off)."""
+    with about("dcw"):
+        return check_switch(True if value is None else value, "DCW (the sampler's correction)")
+
+
 def check_region(start: float, end: float, length: float) -> None:
-    """Refuse (not clip: nobody chose a stretch cut short) a region past the song, saying what lies outside."""
+    """Refuse (not clip: nobody chose a stretch cut short) a region past the song, saying what lies
+    outside, and one that ends before it starts or is shorter than ``MIN_REGION_SECONDS``."""
     region, song, pick = (
         f"The region {start:g}–{end:g} s",
         f"the song is {length:.1f} s long",
@@ -213,6 +253,10 @@ def check_region(start: float, end: float, length: float) -> None:
         message = f"{region} lies wholly after the song's end ({song}). {pick}"
     elif after:
         message = f"{region} ends {end - length:.1f} s after the song does ({song}): only {start:g}–{length:.1f} s of it lies in the song. End it at {length:.1f} s or sooner."
+    elif start >= end:
+        message = f"The region must start before it ends (start {start:g} s, end {end:g} s)."
+    elif end - start < MIN_REGION_SECONDS:
+        message = f"The region is {end - start:.2f} s; make it at least {MIN_REGION_SECONDS:g} s long."
     else:
         return
     raise InputError(message, "repainting_start" if before else "repainting_end")

@@ -272,7 +272,7 @@ MAX_DEPTH = 32
 # carry them), and the page's *Instrumental* switch (tests/test_layout.py holds it to the signature).
 FIELDS = ("prompt", "lyrics", "instrumental", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language",
           "seed", "inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "think", "auto_length",
-          "rewrite_caption", "plan", "loudness", "fade_in", "fade_out", "lora_preset", "lora_scale")  # fmt: skip
+          "rewrite_caption", "plan", "dcw", "loudness", "fade_in", "fade_out", "lora_preset", "lora_scale")  # fmt: skip
 
 
 def read_record(path: Any) -> dict[str, Any]:
@@ -343,6 +343,9 @@ def record_settings(record: Any, take: Any = 1) -> dict[str, Any]:
         "fade_in": _checked("fade_in", params.get("fade_in", 0), lambda v: checks.check_fade(v, "Fade in")),
         "fade_out": _checked("fade_out", params.get("fade_out", 0), lambda v: checks.check_fade(v, "Fade out")),
         **_lora(params, variant),
+        # A record from before the correction says nothing: such a take came from diffusers' own run, which
+        # the studio no longer makes, so today's default applies.
+        "dcw": _checked("dcw", params.get("dcw", True), lambda v: checks.check_switch(v, "DCW")),
         "variation": entry.get("variation") if isinstance(entry.get("variation"), dict) else None,
     }
 

@@ -43,8 +43,8 @@ def mix(base: Any, chain: Chain, row: int = 0) -> Any:
 
 @contextlib.contextmanager
 def mixing(pipe: Any, chains: list[Chain] | None) -> Iterator[None]:
-    """For the calls made inside it, ``pipe``'s first noise is each take's ``chains[i]`` mix (the
-    latents a later phase continues from are left as given). Nothing changes without a chain."""
+    """For the calls made inside it, ``pipe``'s first noise is each take's ``chains[i]`` mix (latents
+    given to ``prepare_latents`` are left as given). Nothing changes without a chain."""
     if not chains or not any(amount > 0 for chain in chains for _, amount in chain):
         yield
         return

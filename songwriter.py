@@ -8,12 +8,12 @@ temperature 0.85 with no top-k or top-p, the notes decoded under Think's constra
 language written in where the visitor chose one, as upstream's ``user_metadata``), then after
 ``</think>`` the lyrics as free text (``describe.understand``, the pass *Describe* uses too).
 
-Where it differs from upstream, on purpose: the planner is seeded (the same idea and seed write the
-same song); the length it may choose is at most ``LONGEST`` and the lyrics are bounded by that
-length (``describe.lyric_budget``) and by ``LYRIC_TOKENS`` (upstream: 4,032 tokens), so a press
-declares less than two minutes of GPU time once the planner is loaded; with *Instrumental* no lyrics
-are decoded at all and the lyrics are ``[Instrumental]`` (upstream decodes them and keeps whatever the
-model wrote).
+Where it differs from upstream, on purpose (docs/fidelity.md): the planner is seeded (the same idea
+and seed write the same song); the length it may choose is at most ``LONGEST`` and the lyrics are
+bounded by that length (``describe.lyric_budget``) and by ``LYRIC_TOKENS`` (upstream: 3,500 tokens
+for notes and lyrics together), so a press declares less than two minutes of GPU time once the
+planner is loaded; with *Instrumental* no lyrics are decoded at all and the lyrics are
+``[Instrumental]`` (upstream decodes them and keeps whatever the model wrote).
 
 Page side: ``fill`` writes what the planner wrote into Generate's fields the visitor left empty, and
 the note says what it wrote and what it kept.

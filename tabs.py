@@ -149,6 +149,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
     rewrite = form_fields.rewrite_caption_switch()
     plan = form_fields.plan_box()
     loudness, fade_in, fade_out = form_fields.finish_controls("gen")
+    correction = form_fields.dcw_switch("gen")
     return {
         "bpm": bpm,
         "key_scale": key,
@@ -169,6 +170,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         "fade_in": fade_in,
         "fade_out": fade_out,
         "lora_preset": preset,
+        "dcw": correction,
         "record": record,
     }
 
@@ -209,6 +211,7 @@ def _song_fields(source: Any, prompt: Any, lyrics: Any, more: form_fields.SongSe
     fields.update(zip(("bpm", "key_scale", "time_signature"), more.music, strict=True))
     fields.update(seed=seed, inference_steps=steps, guidance_scale=guidance, audio_format=fmt, lora=more.lora[0])
     fields.update(lora_scale=more.lora[1], lora_preset=more.lora_preset, **dict(zip(finish, more.finish, strict=True)))
+    fields.update(dcw=more.dcw)
     return {**fields, **({"reference_audio": more.reference} if more.reference is not None else {}), **own}
 
 
@@ -233,12 +236,13 @@ def cover_tab(variant: Any) -> MusicTab:
                     "", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6, elem_id="cover-lyrics"
                 )
                 more = form_fields.song_settings("cover", variant, reference=True)
+                start = form_fields.cover_start_slider()
         with form.column:
             variation = variation_row.build("cover")
         demo_examples("cover", examples.COVER, [source, prompt, strength])
     return MusicTab(
         "cover",
-        _song_fields(source, prompt, lyrics, more, audio_cover_strength=strength),
+        _song_fields(source, prompt, lyrics, more, audio_cover_strength=strength, cover_noise_strength=start),
         form,
         source=source,
         reading=([source], [info, *more.music]),

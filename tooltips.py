@@ -75,7 +75,18 @@ COVER_STRENGTH = (
 COVER_LYRICS = "Leave empty to keep the song's words; write new lyrics to have them sung instead."
 REFERENCE = (
     "Optional: a recording whose voice or instrument colour (timbre) the take should borrow; "
-    "ACE-Step reads up to its first 30 s."
+    "ACE-Step reads three 10 s stretches of it, one from each third (a short one is repeated), "
+    "chosen by the seed."
+)
+DCW = (
+    "ACE-Step's step correction (DCW), on by default as in ACE-Step itself: after each step it nudges "
+    "the music's coarse and fine detail away from the model's blurry guess of the end result. Off "
+    "makes it as earlier ACE-Step versions did."
+)
+COVER_NOISE = (
+    "Start from the song itself instead of pure noise: 0 starts from noise (ACE-Step's default), "
+    "higher values start closer to the original, so the cover keeps more of its sound "
+    "(ACE-Step's own page uses 0.2)."
 )
 EXTEND_SECONDS = "How much new music to add at the end (5–240 s). The song stays at most 10 minutes long."
 EXTEND_CAPTION = "Describe how the song should go on. Your original part is kept exactly as it is."

@@ -275,14 +275,20 @@ def studio_server(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
     import app
 
     port = free_port()
-    demo = app.build_ui()
-    app.configure_queue(demo)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
-    yield f"http://127.0.0.1:{port}/", out
-    demo.close()
-    backend.reset_backend()
-    planner.reset_planner()
-    mp.undo()
+    try:
+        demo = app.build_ui()
+        app.configure_queue(demo)
+        demo.launch(
+            server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options()
+        )
+        yield f"http://127.0.0.1:{port}/", out
+        demo.close()
+    finally:
+        # Also when the launch fails (Gradio's own reachability check gives up on a loaded machine):
+        # the planner left set would turn Think on for every later test in this process.
+        backend.reset_backend()
+        planner.reset_planner()
+        mp.undo()
 
 
 def stopped_result(job, pattern: str, timeout: float = 60) -> str:

@@ -131,16 +131,25 @@ def chain_audio_modes(client, tmp_path) -> Path:
         repainting_start=2,
         repainting_end=6,
         inference_steps=2,
+        dcw=False,
         api_name="/edit",
     )
-    assert sf.info(edited[0]).frames == 15 * 48000
+    assert sf.info(edited[0]).frames == 15 * 48000 and edited[-1]["params"]["dcw"] is False
     before, after = sf.read(ext[0])[0], sf.read(edited[0])[0]
     np.testing.assert_array_equal(before[: 2 * 48000], after[: 2 * 48000])
     np.testing.assert_array_equal(before[6 * 48000 :], after[6 * 48000 :])
     covered = client.predict(
-        src_audio=handle_file(edited[0]), prompt="choir", audio_cover_strength=0.8, inference_steps=2, api_name="/cover"
+        src_audio=handle_file(edited[0]),
+        prompt="choir",
+        audio_cover_strength=0.8,
+        cover_noise_strength=0.2,
+        reference_audio=handle_file(str(src)),
+        inference_steps=2,
+        api_name="/cover",
     )
     assert sf.info(covered[0]).frames == 15 * 48000 and covered[-1]["mode"] == "cover"
+    params = covered[-1]["params"]
+    assert (params["cover_noise_strength"], params["reference_audio"], params["dcw"]) == (0.2, "song.wav", True)
     return src
 
 

@@ -142,6 +142,17 @@ def test_every_step_is_benched_eager_and_captured(capsys):
     assert all(r[6] == "False" for r in rows)  # nothing fell back
 
 
+def test_thinks_planning_is_benched_with_its_rows_and_declaration():
+    """``bench.py --think``: the rows the model read while thinking (one: no guidance), and every
+    figure measured."""
+    table = bench.think_table(seconds=10, runs=1)
+    cells = dict(tuple(c.strip() for c in row.strip("|").split("|")) for row in table.splitlines()[2:])
+    assert cells["rows the model reads while thinking"] == "1"
+    assert int(cells["thinking tokens written"]) > 6 and float(cells["thinking, s"].split()[0]) > 0
+    assert float(cells["whole planning (thinking + 50 codes), s"].split()[0]) > float(cells["thinking, s"].split()[0])
+    assert cells["declared (`planner.estimate_seconds`, warm, H100 figures)"] == "25.8 s"  # 2 + 21.25 + 50 × 0.05
+
+
 def test_the_soaks_figures_read_the_samples_by_the_requests_done():
     """``soak.summary``: RSS at the warm-up's end (its highest while the warm-up ran), the peak after it,
     the last sample, and each tenth's highest (samples are noted with the requests done so far)."""

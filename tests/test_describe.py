@@ -89,6 +89,18 @@ def test_the_notes_keep_every_field_in_range_and_close_the_block(lm):
         assert fields["timesignature"] in plan_format.TIME_SIGNATURES and fields["duration"] == 42
 
 
+def test_the_lyrics_take_no_codes_or_chat_markers(lm):
+    """Upstream blocks only audio codes in the lyrics; the studio blocks every added token but the
+    turn's end, which ends them."""
+    tok = lm.tokenizer
+    ends, banned = describe._lyric_rules(lm, torch.zeros(len(tok)))
+    assert tok.convert_tokens_to_ids("<|im_end|>") in ends and all(banned[t] == 0 for t in ends)
+    assert torch.isinf(banned[lm.vocab.code_ids]).all()
+    for marker in ("<|im_start|>", "<think>", "</think>"):
+        assert torch.isinf(banned[tok.convert_tokens_to_ids(marker)])
+    assert int(torch.isinf(banned).sum()) == len(set(lm.vocab.markup) - ends)  # the words themselves stay
+
+
 def test_describe_runs_on_the_tiny_models(studio_env, lm, tmp_path):
     song = np.ascontiguousarray(sf.read(str(tone(tmp_path / "song.wav", seconds=6)), dtype="float32")[0].T)
     stages = []

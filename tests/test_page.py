@@ -6,6 +6,7 @@ there is none. Screenshots go to ``test-screenshots/issue22/``.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -488,3 +489,28 @@ def test_a_model_that_failed_to_load_is_named_in_the_header_also_after_a_reload(
     finally:
         monkeypatch.undo()
         backend.reset_backend()
+
+
+# ---------------------------------------------------------------- the sampler's own settings
+
+
+def test_the_step_correction_and_the_covers_start_are_advanced_settings(desk):
+    desk.locator("#gen-think input[type=checkbox]").uncheck()  # not about Think
+    desk.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    correction = desk.locator("#gen-dcw input[type=checkbox]")
+    assert correction.is_checked()  # on, as upstream has it
+    correction.uncheck()
+    desk.locator("#gen-prompt textarea").fill("quiet piano")
+    _type(desk, "#gen-duration", 10)
+    _type(desk, "#gen-steps", 2)
+    made = set(Path(takes.output_dir()).rglob("*.json"))
+    desk.locator("#gen-button").click()
+    desk.locator("#gen-seeds").get_by_text("take 1").wait_for()
+    record = next(p for p in Path(takes.output_dir()).rglob("*.json") if p not in made and "-stems" not in p.name)
+    assert json.loads(record.read_text())["params"]["dcw"] is False
+    _tab(desk, "Cover")
+    desk.locator("#cover-advanced").get_by_text("Advanced settings").click()
+    start = desk.locator("#cover-start input[type=number]").first
+    start.wait_for(state="visible")
+    assert float(start.input_value()) == 0.0  # from noise, as upstream's API
+    assert desk.locator("#cover-dcw input[type=checkbox]").is_checked()

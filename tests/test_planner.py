@@ -8,6 +8,7 @@ to the pipeline keep what the model wrote; the rest runs the random model end to
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -55,10 +56,6 @@ def test_the_prompts_are_built_as_upstream_builds_them(tiny):
     _, tok, _ = tiny
     user = "<|im_start|>user\n# Caption\njazz trio\n\n# Lyric\n[Verse]\nla la\n<|im_end|>\n"
     assert plan_format.thinking_prompt(tok, "jazz trio", "[Verse]\nla la") == SYSTEM + user + "<|im_start|>assistant\n"
-    # The unconditional thinking prompt drops the caption (upstream's default negative prompt).
-    assert plan_format.thinking_negative(tok, "[Verse]\nla la") == (
-        SYSTEM + "<|im_start|>user\n# Lyric\n[Verse]\nla la\n<|im_end|>\n<|im_start|>assistant\n"
-    )
     fields = {
         "bpm": 96,
         "caption": "A warm jazz trio with brushed drums and a walking upright bass, recorded live in a small club",
@@ -74,15 +71,83 @@ def test_the_prompts_are_built_as_upstream_builds_them(tiny):
         "<think>\nbpm: 96\ncaption: A warm jazz trio with brushed drums and a walking upright bass, recorded\n"
         "  live in a small club\nduration: 30\nkeyscale: D minor\nlanguage: 'no'\ntimesignature: 3\n</think>"
     )
+    # The codes are asked for inside the assistant's turn, after the plan and a blank line; the
+    # negative is upstream's dropped condition (its commit ecd3d22 and the two after it).
     assert plan_format.blueprint_prompt(tok, "jazz trio", "[Verse]\nla la", plan) == (
-        SYSTEM + user + "<|im_start|>assistant\n" + plan + "\n\n<|im_end|>\n"
+        SYSTEM + user + "<|im_start|>assistant\n" + plan + "\n\n"
     )
-    assert plan_format.blueprint_negative(tok, "jazz trio", "[Verse]\nla la") == (
-        SYSTEM + user + "<|im_start|>assistant\n<think>\n\n</think>\n\n<|im_end|>\n"
+    assert plan_format.blueprint_negative(tok) == (
+        SYSTEM + "<|im_start|>user\nNO USER INPUT<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
     )
     assert (
         plan_format.format_plan({"timesignature": "4/4", "duration": 10})
         == "<think>\nduration: 10\ntimesignature: 4\n</think>"
+    )
+
+
+# The chat template as Qwen3 (the real 1.7B planner's base) writes it, in the parts the planner's
+# prompts reach: plain system and visitor turns; an assistant turn after the last visitor's turn
+# re-rendered as its reasoning block, a blank line and the answer; the generation prompt, with the
+# empty reasoning block ``enable_thinking=False`` adds.
+QWEN3_TEMPLATE = (
+    "{%- set ns = namespace(last_user=-1) %}"
+    "{%- for m in messages %}{%- if m.role == 'user' %}{%- set ns.last_user = loop.index0 %}{%- endif %}{%- endfor %}"
+    "{%- for m in messages %}"
+    "{%- if m.role == 'assistant' %}"
+    "{%- set content = m.content %}{%- set reasoning = '' %}"
+    "{%- if '</think>' in content %}"
+    "{%- set reasoning = content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') %}"
+    "{%- set content = content.split('</think>')[-1].lstrip('\n') %}"
+    "{%- endif %}"
+    "{%- if loop.index0 > ns.last_user %}"
+    "{{- '<|im_start|>assistant\n<think>\n' + reasoning.strip('\n') + '\n</think>\n\n' + content.lstrip('\n') }}"
+    "{%- else %}{{- '<|im_start|>assistant\n' + content }}{%- endif %}"
+    "{{- '<|im_end|>\n' }}"
+    "{%- else %}{{- '<|im_start|>' + m.role + '\n' + m.content + '<|im_end|>\n' }}{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}"
+    "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\n\n</think>\n\n' }}{%- endif %}"
+    "{%- endif %}"
+)
+
+
+def test_every_prompt_is_upstreams_on_a_qwen3_chat_template():
+    """The prompts come from the planner's own chat template; on the real planner's (Qwen3's) they are
+    upstream's strings, and the codes are asked for where the planner learnt to write them."""
+    tok = random_models.build_tokenizer()
+    tok.chat_template = QWEN3_TEMPLATE
+    caption, lyrics = "jazz trio", "[Verse]\nla la"
+    user = "<|im_start|>user\n# Caption\njazz trio\n\n# Lyric\n[Verse]\nla la\n<|im_end|>\n"
+    plan = plan_format.format_plan({"bpm": 96, "caption": "warm jazz", "duration": 30, "keyscale": "D minor"})
+    assert plan_format.thinking_prompt(tok, caption, lyrics) == SYSTEM + user + "<|im_start|>assistant\n"
+    codes_prompt = plan_format.blueprint_prompt(tok, caption, lyrics, plan)
+    assert codes_prompt == (
+        SYSTEM + user + "<|im_start|>assistant\n<think>\nbpm: 96\ncaption: warm jazz\nduration: 30\n"
+        "keyscale: D minor\n</think>\n\n"
+    )
+    negative = plan_format.blueprint_negative(tok)
+    assert negative == (
+        SYSTEM + "<|im_start|>user\nNO USER INPUT<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    )
+    # Training's layout: a whole assistant turn, plan then codes, is the codes prompt, the codes and
+    # the turn's end; the negative's empty plan is how the template writes an empty reasoning block.
+    codes = plan_format.codes_text([7, 63999])
+    system = {"role": "system", "content": f"# Instruction\n{plan_format.INSTRUCTION}\n\n"}
+    turns = [system, {"role": "user", "content": f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n"}]
+    finished = tok.apply_chat_template([*turns, {"role": "assistant", "content": plan + codes}], tokenize=False)
+    assert finished == codes_prompt + codes + "<|im_end|>\n"
+    dropped = [system, {"role": "user", "content": "NO USER INPUT"}]
+    assert negative == tok.apply_chat_template(
+        dropped, tokenize=False, add_generation_prompt=True, enable_thinking=False
+    )
+    # Describe's and Write it's prompts, on the same template (upstream's understanding and inspiration).
+    assert plan_format.understand_prompt(tok, [7, 63999]) == (
+        f"<|im_start|>system\n# Instruction\n{plan_format.UNDERSTAND_INSTRUCTION}\n\n<|im_end|>\n"
+        f"<|im_start|>user\n{codes}<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert plan_format.inspiration_prompt(tok, "rainy bossa nova", instrumental=False) == (
+        f"<|im_start|>system\n# Instruction\n{plan_format.INSPIRED_INSTRUCTION}\n\n<|im_end|>\n"
+        "<|im_start|>user\nrainy bossa nova\n\ninstrumental: false<|im_end|>\n<|im_start|>assistant\n"
     )
 
 
@@ -249,9 +314,11 @@ class ScriptedLM:
                 default=self.vocab.eos,
             )
             logits[:, -1, best] = 30.0
-        # The unconditional row wants the opposite: only guidance in the right direction, with the
-        # rows in the right order, writes the script.
-        logits[1] = -logits[0]
+        # While thinking the model reads one row. In the blueprint the unconditional rows want the
+        # opposite: only guidance in the right direction, with the rows in the right order, writes the codes.
+        half = len(logits) // 2
+        if self.blueprint:
+            logits[half:] = -logits[:half]
         return SimpleNamespace(logits=logits, past_key_values=out.past_key_values)
 
 
@@ -308,7 +375,7 @@ def test_prompts_of_different_lengths_decode_as_each_would_alone(tiny):
     p = _planner(tiny)
     prompts = [
         plan_format.thinking_prompt(p.tokenizer, "jazz trio, brushed drums", "[Verse]\nla la la"),
-        plan_format.thinking_negative(p.tokenizer, ""),
+        plan_format.blueprint_negative(p.tokenizer),
     ]
     with torch.inference_mode():
         both = p.decoder(prompts, 3)
@@ -321,7 +388,9 @@ def test_prompts_of_different_lengths_decode_as_each_would_alone(tiny):
             rows = [both.send(two), alone[0].send(one), alone[1].send(one)]
 
 
-def _one_take_step_by_step(p: planner.Planner, prompts: list[str], seed: int, count: int) -> list[int]:
+def _one_take_step_by_step(
+    p: planner.Planner, prompts: list[str], seed: int, count: int, temperature: float = plan_constraints.TEMPERATURE
+) -> list[int]:
     """The blueprint as the studio wrote it before the batch: one take, transformers' growing
     (dynamic) cache, the attention mask grown a column a step, every step sampled on its own by
     sorting the whole row (``plan_constraints.sample``)."""
@@ -334,7 +403,7 @@ def _one_take_step_by_step(p: planner.Planner, prompts: list[str], seed: int, co
     generator, code_ids, codes = torch.Generator().manual_seed(seed), torch.tensor(p.vocab.code_ids), []
     for _ in range(count):
         only_codes = out.logits[:, -1].float()[:, code_ids]
-        codes.append(plan_constraints.sample(planner._guide(only_codes[0], only_codes[1]), generator))
+        codes.append(plan_constraints.sample(planner._guide(only_codes[0], only_codes[1]), generator, temperature))
         mask, positions = torch.cat([mask, mask.new_ones(2, 1)], 1), positions[:, -1:] + 1
         token = torch.tensor([[p.vocab.code_ids[codes[-1]]]] * 2)
         out = p.model(
@@ -355,12 +424,86 @@ def test_the_batched_blueprint_draws_the_codes_each_take_drew_alone(tiny):
     plan = plan_format.format_plan({"bpm": 120, "caption": "pop", "duration": 30, "keyscale": "A minor"})
     prompts = [
         plan_format.blueprint_prompt(p.tokenizer, "pop", "[Verse]\nla", plan),
-        plan_format.blueprint_negative(p.tokenizer, "pop", "[Verse]\nla"),
+        plan_format.blueprint_negative(p.tokenizer),
     ]
     with torch.inference_mode():
         batch = p._blueprints("pop", "[Verse]\nla", plan, 60, [5, 6, 7], (0, 3), None, lambda: False)
         alone = [_one_take_step_by_step(p, prompts, seed, 60) for seed in (5, 6, 7)]
     assert batch == alone and len({tuple(c) for c in batch}) == 3
+
+
+@contextlib.contextmanager
+def _reads(model):
+    """A spy at the model's call: every forward's token rows and attention mask, as the model got them."""
+    calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def spy(_module, _args, kwargs):
+        calls.append((kwargs["input_ids"].clone(), kwargs["attention_mask"].clone()))
+
+    hook = model.register_forward_pre_hook(spy, with_kwargs=True)
+    try:
+        yield calls
+    finally:
+        hook.remove()
+
+
+def _generations(calls, tok) -> list[dict]:
+    """The generations a plan ran: each prompt row as text (its padding left out), the rows every step
+    read, and how many new tokens its cache was made for."""
+    found = []
+    for ids, mask in calls:
+        if ids.shape[1] > 1:  # a prefill: a new generation
+            rows = [tok.decode(row[mask[i, : ids.shape[1]].bool()]) for i, row in enumerate(ids)]
+            found.append({"prompts": rows, "steps": [], "new_tokens": mask.shape[1] - ids.shape[1]})
+        else:
+            found[-1]["steps"].append(ids.shape[0])
+    return found
+
+
+def test_the_thinking_reads_one_row_and_the_codes_are_guided_against_no_user_input(tiny):
+    """No negative row while thinking (upstream since a188f4c), within upstream's cap; the blueprint
+    reads every take's prompt, then as many of upstream's unconditional prompts."""
+    model, tok, _ = tiny
+    with _reads(model) as calls:
+        plan = _planner(tiny).plan("jazz trio", "[Verse]\nla la", 10, seeds=[3, 4])
+    thinking, blueprint = _generations(calls, tok)
+    assert plan.thought and thinking["prompts"] == [plan_format.thinking_prompt(tok, "jazz trio", "[Verse]\nla la")]
+    assert set(thinking["steps"]) == {1} and thinking["new_tokens"] == planner.THINK_BUDGET == 3500
+    codes_prompt = plan_format.blueprint_prompt(
+        tok, "jazz trio", "[Verse]\nla la", plan_format.format_plan(plan.fields)
+    )
+    assert blueprint["prompts"] == [codes_prompt] * 2 + [plan_format.blueprint_negative(tok)] * 2
+    assert blueprint["steps"] == [4] * 49 and [len(c) for c in plan.codes] == [50, 50]
+
+
+def test_a_batch_asks_for_its_codes_with_one_takes_prompts(tiny):
+    model, tok, _ = tiny
+    asked = {}
+    for seeds in ([8], [8, 9, 10]):
+        with _reads(model) as calls:
+            _planner(tiny).plan("lo-fi study beat", "[Instrumental]", 10, seeds=seeds)
+        asked[len(seeds)] = _generations(calls, tok)[-1]["prompts"]
+    alone, negative = asked[1]
+    assert asked[3] == [alone] * 3 + [negative] * 3 and negative == plan_format.blueprint_negative(tok)
+
+
+def test_greedy_planning_is_reproducible(tiny):
+    """At temperature 0 a plan is the request's alone: another seed or another place in a batch writes
+    the same notes and codes, and the codes are the step-by-step greedy decode of one take."""
+    base, tok, vocab = tiny
+    greedy = planner.Planner(base, tok, vocab, "tiny", "cpu", temperature=0.0)
+    one = greedy.plan("jazz trio", "[Verse]\nla la", 10, seeds=[1])
+    other = greedy.plan("jazz trio", "[Verse]\nla la", 10, seeds=[99])
+    batch = greedy.plan("jazz trio", "[Verse]\nla la", 10, seeds=[5, 6, 7])
+    assert one.fields == other.fields == batch.fields and one.codes == other.codes and batch.codes == one.codes * 3
+    prompts = [
+        plan_format.blueprint_prompt(tok, "jazz trio", "[Verse]\nla la", plan_format.format_plan(one.fields)),
+        plan_format.blueprint_negative(tok),
+    ]
+    with torch.inference_mode():
+        assert one.codes[0] == _one_take_step_by_step(greedy, prompts, 0, 50, temperature=0.0)
+    sampled = _planner(tiny).plan("jazz trio", "[Verse]\nla la", 10, seeds=[1])
+    assert sampled.codes != one.codes  # the test can tell greedy from sampled
 
 
 def test_the_sampler_draws_what_sorting_the_whole_row_draws():

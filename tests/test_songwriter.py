@@ -9,6 +9,7 @@ import pytest
 from gradio_client.exceptions import ValidationError
 
 import checks
+import describe
 import plan_format
 import planner
 import random_models
@@ -80,6 +81,33 @@ def test_only_the_empty_fields_are_filled_and_the_note_says_which_were_kept():
     # A planner that wrote no words leaves the lyrics as they were, and says so.
     values, note = songwriter.fill({**written, "lyrics": ""}, {**form, "lyrics": ""})
     assert values[1] == "" and "wrote no words" in note and "Lyrics" not in note
+
+
+def test_describe_and_write_it_call_the_planner_as_upstream_does(with_planner, monkeypatch):
+    """One row, no guidance, temperature 0.85 with no top-k or top-p (upstream's ``understand_music`` and
+    ``create_sample`` defaults), and never more tokens than upstream's cap on such a pass (3,500)."""
+    lm = planner.get_planner()
+    draws, rows = [], []
+    real = describe.sample
+
+    def spy(logits, generator, temperature, top_p):
+        draws.append((temperature, top_p))
+        return real(logits, generator, temperature, top_p)
+
+    monkeypatch.setattr(describe, "sample", spy)
+    hook = lm.model.register_forward_pre_hook(
+        lambda _m, _a, kw: rows.append(kw["input_ids"].shape[0]), with_kwargs=True
+    )
+    try:
+        prompt = plan_format.understand_prompt(lm.tokenizer, [7, 8, 9] * 10)
+        describe.understand(lm, prompt, {"duration": 10}, describe.lyric_budget(10))
+        songwriter.write(IDEA, False, checks.UNKNOWN, 7)
+    finally:
+        hook.remove()
+    assert set(rows) == {1} and set(draws) == {(0.85, None)} and len(draws) > 20
+    assert plan_format.MAX_NEW_TOKENS == 3500
+    assert describe.NOTES_BUDGET + describe.LYRIC_TOKENS_MAX <= plan_format.MAX_NEW_TOKENS
+    assert describe.NOTES_BUDGET + songwriter.LYRIC_TOKENS <= plan_format.MAX_NEW_TOKENS
 
 
 def test_the_declaration_covers_every_token_it_may_write(with_planner):

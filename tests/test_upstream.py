@@ -1,8 +1,10 @@
 """What the studio asks the model for is what upstream ACE-Step 1.5 asks for.
 
-Checked at the pipeline-call boundary of the served studio (a spy around the pipeline object) and
-through the API: the real length and language reach the text encoder's prompt, instrumentals are
-"unknown", shift defaults to 3.0, and cover strength splits the steps as upstream does.
+Checked at the model-call boundary of the served studio (a spy around the sampler's run, and
+forward hooks on the DiT) and through the API: the real length and language reach the text
+encoder's prompt (Extend's too: the source's own length, as upstream's), instrumentals are
+"unknown", shift defaults to 3.0, cover strength splits the steps as upstream does in one loop, and
+the sampler's correction and cover's start are API parameters recorded with the take.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 import soundfile as sf
 import torch
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import ValidationError
 from test_audio_modes import tone
 
 import audio
@@ -23,21 +26,19 @@ import handlers
 import mastering
 import models
 import modes
+import sampler
 
 
-class PipelineSpy:
-    """The served pipeline, recording every call's keyword arguments (the call boundary)."""
+class SamplerSpy:
+    """The sampler's run, every mode's model call, recording each call's arguments (the boundary)."""
 
-    def __init__(self, pipe):
-        self._pipe = pipe
+    def __init__(self):
+        self.run = sampler.run
         self.calls: list[dict] = []
 
-    def __call__(self, **kwargs):
-        self.calls.append(kwargs)
-        return self._pipe(**kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._pipe, name)
+    def __call__(self, pipe, call, generators, on_step=None):
+        self.calls.append(call)
+        return self.run(pipe, call, generators, on_step)
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +46,21 @@ def served(studio_server):
     url, _ = studio_server
     client = Client(url, verbose=False)
     client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
-    be = backend.get_backend()
-    spy = PipelineSpy(be.pipe)
-    be.pipe = spy
+    patch = pytest.MonkeyPatch()
+    spy = SamplerSpy()
+    patch.setattr(sampler, "run", spy)
     yield client, spy
-    be.pipe = spy._pipe
+    patch.undo()
+
+
+def dit_inputs(pipe):
+    """What each DiT call is handed (a forward pre-hook); remove the handle after."""
+    seen: list[dict] = []
+
+    def keep(_module, _args, kwargs):
+        seen.append({k: v.clone() for k, v in kwargs.items() if torch.is_tensor(v)})
+
+    return seen, pipe.transformer.register_forward_pre_hook(keep, with_kwargs=True)
 
 
 def test_audio_modes_tell_the_model_the_real_length_and_the_chosen_language(served, tmp_path):
@@ -61,7 +72,7 @@ def test_audio_modes_tell_the_model_the_real_length_and_the_chosen_language(serv
     client.predict(prompt="chanson", repainting_start=2, repainting_end=5, api_name="/edit", **common)
     cover, extend, edit = spy.calls[-3:]
     assert cover["audio_duration"] == pytest.approx(12.5) and cover["task_type"] == "cover"
-    assert extend["audio_duration"] == pytest.approx(20.0)  # the new total
+    assert extend["audio_duration"] == pytest.approx(12.5)  # the source's own length, as upstream's prompt says
     assert edit["audio_duration"] == pytest.approx(12.5)
     assert all(call["vocal_language"] == ["fr"] for call in (cover, extend, edit))
     # Nothing sung: upstream's "unknown", whatever language is picked.
@@ -84,34 +95,36 @@ def _read(path: str) -> np.ndarray:
     return sf.read(path, dtype="int16")[0]
 
 
-def test_cover_strength_zero_is_the_text_to_music_song(served, tmp_path):
+def test_cover_strength_zero_runs_every_step_on_upstreams_text_only_condition(served, tmp_path):
     client, spy = served
     src = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
-    song = {"prompt": "jazz trio", "lyrics": "[Verse]\nsmoke rings", "vocal_language": "en", "seed": 17,
-            "inference_steps": 4}  # fmt: skip
-    covered = client.predict(src_audio=src, audio_cover_strength=0.0, api_name="/cover", **song)
-    assert spy.calls[-1]["task_type"] == "text2music" and "src_audio" not in spy.calls[-1]
-    fresh = client.predict(audio_duration=10, think=False, api_name="/generate", **song)
-    np.testing.assert_array_equal(_read(covered[0]), _read(fresh[0]))
+    pipe = backend.get_backend().pipe
+    seen, handle = dit_inputs(pipe)
+    try:
+        client.predict(
+            src_audio=src, prompt="jazz trio", audio_cover_strength=0.0, inference_steps=4, api_name="/cover"
+        )
+    finally:
+        handle.remove()
+    assert spy.calls[-1]["task_type"] == "cover" and spy.calls[-1]["audio_cover_strength"] == 0.0
+    channels = pipe.transformer.config.audio_acoustic_hidden_dim
+    silence = pipe.condition_encoder.silence_latent[0, : seen[0]["context_latents"].shape[1]]
+    assert len(seen) == 4 and all(torch.equal(row[:, :channels], silence) for s in seen for row in s["context_latents"])
 
 
-def test_cover_strength_one_is_the_plain_cover_call(served, tmp_path):
+def test_cover_strength_one_is_the_models_cover_run(served, tmp_path):
     client, spy = served
     path = tone(tmp_path / "song.wav", seconds=10)
     settings = {"prompt": "string quartet", "seed": 23, "inference_steps": 4}
     covered = client.predict(src_audio=handle_file(str(path)), audio_cover_strength=1.0, api_name="/cover", **settings)
-    assert len([c for c in spy.calls[-1:] if c["task_type"] == "cover"]) == 1
-    # The plain pipeline call with the same conditioning, seeds and the studio's finish and file writing.
+    assert spy.calls[-1]["task_type"] == "cover"
+    # The model's run of the same request with the same seeds, then the studio's finish and file writing.
     job = modes.prepare_cover(src_audio=str(path), audio_cover_strength=1.0, **settings)
-    request = dict(job.request.render.pipeline)
-    for key in ("src_audio", "reference_audio"):
-        if request.get(key) is not None:
-            request[key] = torch.from_numpy(request[key])
-    for key in ("prompt", "lyrics", "vocal_language"):
-        request[key] = [request[key]]
+    pipe = backend.get_backend().pipe
+    request = backend._as_pipeline_inputs(job.request.render.pipeline, 1)
     torch.manual_seed(23)
-    out = spy._pipe(**request, generator=[torch.Generator("cpu").manual_seed(23)], output_type="np")
-    finished, _ = mastering.finish(job.post(np.asarray(out.audios[0])), job.finishing, job.region)
+    latents = spy.run(pipe, request, [torch.Generator("cpu").manual_seed(23)])
+    finished, _ = mastering.finish(job.post(sampler.decode(pipe, latents)[0]), job.finishing, job.region)
     plain = audio.save(finished, tmp_path / "plain", "wav")
     np.testing.assert_array_equal(_read(covered[0]), _read(str(plain)))
 
@@ -119,17 +132,21 @@ def test_cover_strength_one_is_the_plain_cover_call(served, tmp_path):
 def test_a_middle_strength_runs_the_cover_steps_then_the_rest_as_text_to_music(served, tmp_path):
     client, spy = served
     src = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
+    pipe = backend.get_backend().pipe
     before = len(spy.calls)
-    half = client.predict(
-        src_audio=src, prompt="reggae", audio_cover_strength=0.5, inference_steps=6, seed=5, api_name="/cover"
+    seen, handle = dit_inputs(pipe)
+    try:
+        half = client.predict(
+            src_audio=src, prompt="reggae", audio_cover_strength=0.5, inference_steps=6, seed=5, api_name="/cover"
+        )
+    finally:
+        handle.remove()
+    assert len(spy.calls) == before + 1  # one loop, as upstream's: its guidance momentum runs through
+    states = [s["encoder_hidden_states"] for s in seen]
+    assert len(states) == 6 and not torch.equal(states[3], states[2])
+    assert all(torch.equal(states[i], states[0]) for i in range(3)) and all(
+        torch.equal(s, states[3]) for s in states[3:]
     )
-    first, second = spy.calls[before:]
-    assert first["task_type"] == "cover" and first["output_type"] == "latent"
-    assert second["task_type"] == "text2music" and "src_audio" not in second
-    assert second["num_inference_steps"] == 3 and len(second["timesteps"]) == 3
-    assert torch.is_tensor(second["latents"])
-    full = backend.get_backend().pipe._get_timestep_schedule(num_inference_steps=6, shift=3.0)
-    np.testing.assert_allclose(second["timesteps"], full[3:].tolist())
     ends = [
         client.predict(
             src_audio=src, prompt="reggae", audio_cover_strength=s, inference_steps=6, seed=5, api_name="/cover"
@@ -139,13 +156,28 @@ def test_a_middle_strength_runs_the_cover_steps_then_the_rest_as_text_to_music(s
     assert all(not np.array_equal(_read(half[0]), _read(end)) for end in ends)
 
 
+def test_dcw_and_the_covers_start_are_api_parameters_kept_in_the_record(served, tmp_path):
+    client, spy = served
+    record = client.predict(prompt="pop", audio_duration=10, inference_steps=1, dcw=False, api_name="/generate")[-1]
+    assert record["params"]["dcw"] is False and spy.calls[-1]["dcw"] is False
+    src = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
+    cover = client.predict(src_audio=src, prompt="x", cover_noise_strength=0.2, inference_steps=2, api_name="/cover")
+    assert cover[-1]["params"]["cover_noise_strength"] == 0.2 and cover[-1]["params"]["dcw"] is True
+    assert spy.calls[-1]["cover_noise_strength"] == 0.2 and spy.calls[-1]["dcw"] is True
+    with pytest.raises(ValidationError, match="cover_noise_strength: Start from the song must be between 0 and 1"):
+        client.predict(src_audio=src, prompt="x", cover_noise_strength=1.5, api_name="/cover")
+    with pytest.raises(ValidationError, match="dcw: DCW .* is a switch"):
+        client.predict(src_audio=src, prompt="x", extend_seconds=5, dcw="maybe", api_name="/extend")
+
+
 def test_generate_takes_a_timbre_reference(served, tmp_path):
     client, spy = served
     voice = tone(tmp_path / "voice.wav", seconds=6, freq=330)
     settings = {"prompt": "soul", "audio_duration": 10, "inference_steps": 2, "seed": 8, "api_name": "/generate"}
     plain = client.predict(**settings)
     lent = client.predict(reference_audio=handle_file(str(voice)), **settings)
-    assert torch.is_tensor(spy.calls[-1]["reference_audio"])
+    # Upstream's reading of a reference: three 10 s windows (a 6 s one repeated first).
+    assert tuple(spy.calls[-1]["reference_audio"].shape) == (2, 30 * 48000)
     assert lent[-1]["params"]["reference_audio"] == "voice.wav"
     assert not np.array_equal(_read(plain[0]), _read(lent[0]))
     assert Path(lent[0]).exists()

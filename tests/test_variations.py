@@ -10,9 +10,11 @@ import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf
+from test_upstream import SamplerSpy
 
 import handlers
 import retake
+import sampler
 import variations
 
 KW = {"prompt": "warm synth-pop", "audio_duration": 10, "inference_steps": 2, "think": False}
@@ -93,34 +95,15 @@ def test_amount_zero_makes_the_take_again_and_a_seed_makes_a_variation_again(stu
     assert deeper["takes"][0]["noise"] == [[90, 0.4], [3, 0.2]]  # a variation of a variation
 
 
-class PipelineSpy:
-    """The pipeline, recording every call's keyword arguments (the call boundary)."""
-
-    def __init__(self, pipe):
-        self._pipe, self.calls = pipe, []
-
-    def __call__(self, **kwargs):
-        self.calls.append(kwargs)
-        return self._pipe(**kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._pipe, name)
-
-
 def test_a_thought_take_keeps_its_plan_blueprint_and_chosen_length(studio_env, with_planner, monkeypatch):
-    import backend
-
     monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_AUDIO_S", "60")  # Think chooses at most 30 s for two takes
 
     thought = {**KW, "think": True, "auto_length": True, "seed": 40, "batch_size": 2}
-    be = backend.get_backend()
-    spy = be.pipe = PipelineSpy(be.pipe)
-    try:
-        _, record = handlers.make("generate", **thought)
-        taken = spy.calls[-1]["audio_codes"]
-        _, made = handlers.run_job(variations.prepare(2, record, 0.5, 2))
-    finally:
-        be.pipe = spy._pipe
+    spy = SamplerSpy()
+    monkeypatch.setattr(sampler, "run", spy)
+    _, record = handlers.make("generate", **thought)
+    taken = spy.calls[-1]["audio_codes"]
+    _, made = handlers.run_job(variations.prepare(2, record, 0.5, 2))
     chosen = record["takes"][1]["planner"]["fields"]["duration"]
     assert spy.calls[-1]["audio_codes"] == [taken[1]] * 2  # take 2's blueprint, written once, for both
     assert all(t["planner"]["fields"] == record["takes"][1]["planner"]["fields"] for t in made["takes"])

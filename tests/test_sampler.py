@@ -1,0 +1,433 @@
+"""The model's run as upstream ACE-Step's XL code makes it (docs/fidelity.md, "The music model").
+
+Each fact on the tiny random models, through the studio's own loader (``models``, ``xl_model``), its
+loop (``sampler``) and its correction (``dcw``): the timbre token, the config fields refused, the
+reference windows, DCW, the chunk mask, the repaint's source put back and its edges, cover's switch
+with one guidance momentum, cover's start from the song, the schedule. Spies sit on the model call
+boundary (a forward hook on the DiT or the text encoder), never inside model code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from test_upstream import dit_inputs
+
+import checks
+import dcw
+import models
+import preparing
+import random_models
+import sampler
+import xl_model
+
+SR = 48000
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_pipeline_dir):
+    loaded = models.load_pipeline(str(tiny_pipeline_dir), models.VARIANTS["xl-sft"])
+    loaded.set_progress_bar_config(disable=True)
+    return loaded
+
+
+def _song(seconds: float = 12.0, seed: int = 0) -> torch.Tensor:
+    wave = np.random.default_rng(seed).standard_normal((2, int(seconds * SR))) * 0.2
+    return torch.from_numpy(wave.astype(np.float32))
+
+
+def _call(**over):
+    call = {
+        "prompt": ["warm pop"] * 2,
+        "lyrics": ["[Verse]\nla la la"] * 2,
+        "vocal_language": ["en"] * 2,
+        "num_inference_steps": 8,
+        "guidance_scale": 7.0,
+        "shift": 3.0,
+        "task_type": "text2music",
+        "audio_duration": 10.0,
+    }
+    return {**call, **over}
+
+
+def _generators():
+    return [torch.Generator("cpu").manual_seed(s) for s in (5, 6)]
+
+
+def _prepared(pipe, call):
+    """The run's inputs and starting noise, drawn as ``sampler.run`` draws them."""
+    torch.manual_seed(0)
+    inputs = sampler.prepare(pipe, call, "cpu", torch.float32)
+    noise = pipe.prepare_latents(
+        batch_size=2, audio_duration=inputs.length / 25, dtype=torch.float32, device="cpu", generator=_generators()
+    )
+    return inputs, noise
+
+
+# ---------------------------------------------------------------- the timbre token
+
+
+def test_the_timbre_encoder_reads_its_special_token_in_front_of_the_frames(pipe):
+    encoder = pipe.condition_encoder.timbre_encoder
+    frames = torch.randn(2, 30, pipe.transformer.config.audio_acoustic_hidden_dim)
+    seen = {}
+
+    def given(_module, args, kwargs):
+        seen.setdefault("in", kwargs.get("hidden_states", args[0] if args else None))
+
+    def normed(_module, _args, out):
+        seen.setdefault("out", out)
+
+    first = encoder.layers[0].register_forward_pre_hook(given, with_kwargs=True)
+    last = encoder.norm.register_forward_hook(normed)
+    try:
+        with torch.no_grad():
+            pooled, mask = encoder(frames, torch.arange(2))
+    finally:
+        first.remove()
+        last.remove()
+    embedded = torch.nn.functional.linear(frames, encoder.embed_tokens.weight, encoder.embed_tokens.bias)
+    assert seen["in"].shape[1] == 31  # the token, then the 30 frames
+    assert torch.equal(seen["in"][:, 0], encoder.special_token[0].expand(2, -1))
+    assert torch.equal(seen["in"][:, 1:], embedded)
+    assert torch.equal(pooled[:, 0], seen["out"][:, 0]) and mask.tolist() == [[1], [1]]
+
+
+def test_every_layout_gets_the_token_and_diffusers_own_class_reads_a_frame_instead(tiny_pipeline_dir, tiny_upstream):
+    upstream = models.load_pipeline(str(tiny_upstream[0]), models.VARIANTS["xl-sft"])
+    diffusers = models.load_pipeline(str(tiny_pipeline_dir), models.VARIANTS["xl-sft"])
+    assert upstream.condition_encoder.timbre_encoder.reads_special_token
+    assert diffusers.condition_encoder.timbre_encoder.reads_special_token
+    xl_model.read_special_token(diffusers)  # once per encoder: a second call adds nothing
+    frames = torch.randn(1, 20, diffusers.transformer.config.audio_acoustic_hidden_dim)
+    own = random_models.build_pipeline("tiny").condition_encoder.timbre_encoder  # diffusers' class, untouched
+    own.load_state_dict(diffusers.condition_encoder.timbre_encoder.state_dict())
+    with torch.no_grad():
+        read, _ = diffusers.condition_encoder.timbre_encoder(frames, torch.arange(1))
+        twice, _ = diffusers.condition_encoder.timbre_encoder(frames, torch.arange(1))
+        plain, _ = own(frames, torch.arange(1))
+    assert torch.equal(read, twice) and not torch.allclose(read, plain)
+
+
+# ---------------------------------------------------------------- the config, honoured or refused
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"hidden_act": "gelu"}, "hidden_act"),
+        ({"rope_scaling": {"rope_type": "linear", "factor": 2.0}}, "rope_scaling"),
+        ({"layer_types": ["chunked_attention", "full_attention"]}, "layer_types"),
+        ({"is_lego_sft": True}, "is_lego_sft"),
+        ({"num_lyric_encoder_hidden_layers": 3}, "num_lyric_encoder_hidden_layers"),
+    ],
+)
+def test_a_config_field_the_classes_cannot_honour_is_refused_by_name(tiny_upstream, tmp_path, change, field):
+    folder = tmp_path / "checkpoints"
+    shutil.copytree(tiny_upstream[0].parent, folder)
+    config = folder / tiny_upstream[0].name / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), **change}))
+    with pytest.raises(models.ModelLoadError, match=f"config.json field {field}"):
+        models.load_pipeline(str(config.parent), models.VARIANTS["xl-sft"])
+
+
+def _with_config(tiny_upstream, folder, **change):
+    shutil.copytree(tiny_upstream[0].parent, folder)
+    config = folder / tiny_upstream[0].name / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), **change}))
+    return models.load_pipeline(str(config.parent), models.VARIANTS["xl-sft"])
+
+
+def _windows(layers):
+    return [layer.self_attn.sliding_window is not None for layer in layers]
+
+
+def test_the_layer_pattern_reaches_the_lyric_and_timbre_encoders(tiny_upstream, tmp_path):
+    swapped = ["full_attention", "sliding_attention"]
+    pipe = _with_config(tiny_upstream, tmp_path / "swapped", layer_types=swapped)
+    timbre, lyric = pipe.condition_encoder.timbre_encoder, pipe.condition_encoder.lyric_encoder
+    assert timbre._layer_types == swapped and lyric._layer_types[:2] == swapped
+    assert _windows(timbre.layers) == _windows(lyric.layers) == [False, True]
+    assert pipe.transformer.layer_types == swapped
+    # No windows at all, as upstream's config class makes use_sliding_window false.
+    plain = _with_config(tiny_upstream, tmp_path / "plain", use_sliding_window=False)
+    encoder = plain.condition_encoder
+    assert _windows(encoder.timbre_encoder.layers) == _windows(encoder.lyric_encoder.layers) == [False, False]
+    assert plain.transformer.layer_types == ["full_attention"] * 2
+    frames = torch.randn(1, 300, plain.transformer.config.audio_acoustic_hidden_dim)
+    with torch.no_grad():  # 300 frames: past the 128-frame window, so the windows would tell
+        default = models.load_pipeline(str(tiny_upstream[0]), models.VARIANTS["xl-sft"])
+        ours, _ = encoder.timbre_encoder(frames, torch.arange(1))
+        windowed, _ = default.condition_encoder.timbre_encoder(frames, torch.arange(1))
+    assert not torch.allclose(ours, windowed)
+
+
+# ---------------------------------------------------------------- a timbre reference
+
+
+def _indexed(path, seconds: float, peak: float = 0.9):
+    """A song whose samples say their own index (value = index / length × peak), as float WAV."""
+    n = int(seconds * SR)
+    ramp = np.arange(n, dtype=np.float64) / n * peak
+    sf.write(path, np.stack([ramp, ramp], axis=1).astype(np.float32), SR, subtype="FLOAT")
+    return n
+
+
+def test_a_timbre_reference_is_three_ten_second_windows_one_from_each_third_chosen_by_the_seed(tmp_path):
+    n = _indexed(tmp_path / "voice.wav", 45)
+    windows = preparing.reference(str(tmp_path / "voice.wav"), seed=7)
+    window, third = 10 * SR, n // 3
+    assert windows.shape == (2, 3 * window)
+    starts = [round(float(windows[0, k * window]) / 0.9 * n) for k in range(3)]
+    draw = random.Random(7)  # upstream: Python's randint, bounds included, in this order
+    assert starts == [
+        draw.randint(0, third - window),
+        third + draw.randint(0, third - window),
+        2 * third + draw.randint(0, n - 2 * third - window),
+    ]
+    for k, start in enumerate(starts):  # each window is one stretch of the song
+        stretch = windows[0, k * window : (k + 1) * window].astype(np.float64) / 0.9 * n
+        assert np.abs(stretch - np.arange(start, start + window)).max() < 0.5
+    assert np.array_equal(preparing.reference(str(tmp_path / "voice.wav"), seed=7), windows)
+    assert not np.array_equal(preparing.reference(str(tmp_path / "voice.wav"), seed=8), windows)
+
+
+def test_a_short_reference_is_repeated_and_every_reference_clamped(tmp_path):
+    sf.write(tmp_path / "hot.wav", np.full((12 * SR, 2), 2.5, np.float32) * np.sign(np.sin(np.arange(12 * SR)))[:, None],
+             SR, subtype="FLOAT")  # fmt: skip
+    windows = preparing.reference(str(tmp_path / "hot.wav"), seed=1)
+    assert windows.shape == (2, 30 * SR) and float(np.abs(windows).max()) == 1.0
+    source = preparing.model_input(np.full((2, 1000), -3.0, np.float32))
+    assert float(source.min()) == -1.0 and source.shape[1] % 1920 == 0
+
+
+def test_a_silent_reference_is_refused_on_its_field(studio_env, tmp_path):
+    sf.write(tmp_path / "quiet.wav", np.zeros((5 * SR, 2), np.float32), SR)
+    with pytest.raises(checks.InputError, match="silent") as refused:
+        preparing.reference(str(tmp_path / "quiet.wav"), seed=1)
+    assert refused.value.param == "reference_audio"
+
+
+# ---------------------------------------------------------------- DCW
+
+
+def test_dcw_moves_each_haar_band_away_from_the_prediction():
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0]).reshape(1, 5, 1)
+    low, high = dcw.haar(x.transpose(1, 2))
+    c = 1 / math.sqrt(2)
+    np.testing.assert_allclose(low.flatten(), [3 * c, 7 * c, 5 * c], rtol=1e-6)  # an odd length: one zero padded
+    np.testing.assert_allclose(high.flatten(), [-c, -c, 5 * c], rtol=1e-6)
+    # Low band × 1.5, high band × 1.25 away from a zero prediction, then back.
+    out = dcw.correct(x, torch.zeros_like(x), 0.5, 0.25)
+    np.testing.assert_allclose(out.flatten(), [1.625, 2.875, 4.625, 5.875, 6.875], rtol=1e-6)
+    y = torch.randn(2, 251, 3)
+    np.testing.assert_allclose(dcw.inverse_haar(*dcw.haar(y.transpose(1, 2)), 251).transpose(1, 2), y, atol=1e-6)
+    assert dcw.Dcw(on=False).correct(x, y[:1, :5, :1], 0.7) is x
+
+
+def test_the_sampler_corrects_after_each_step_with_upstreams_strengths(pipe, monkeypatch):
+    asked = []
+    real = dcw.correct
+    monkeypatch.setattr(dcw, "correct", lambda x, y, low, high: asked.append((low, high)) or real(x, y, low, high))
+    sampler.run(pipe, _call(), _generators())
+    times = sampler.schedule(pipe, 8, 3.0, torch.float32, "cpu").values[:-1]
+    assert asked == [(t * 0.05, (1 - t) * 0.02) for t in times]
+    asked.clear()
+    sampler.run(pipe, _call(dcw=False), _generators())
+    assert asked == []
+
+
+# ---------------------------------------------------------------- repaint
+
+
+def test_a_repaint_gives_the_model_a_chunk_mask_of_ones_and_silence_in_the_region(pipe):
+    seen, handle = dit_inputs(pipe)
+    try:
+        sampler.run(
+            pipe, _call(task_type="repaint", src_audio=_song(), repainting_start=3, repainting_end=6), _generators()
+        )
+    finally:
+        handle.remove()
+    context = seen[0]["context_latents"]
+    channels = pipe.transformer.config.audio_acoustic_hidden_dim
+    assert torch.equal(context[..., channels:], torch.ones_like(context[..., channels:]))  # upstream's "auto"
+    silence = pipe.condition_encoder.silence_latent[0, 75:150]
+    assert all(torch.equal(row[75:150, :channels], silence) for row in context)
+    assert not torch.equal(context[0, :75, :channels], pipe.condition_encoder.silence_latent[0, :75])
+
+
+def test_a_repaint_puts_the_noised_source_back_for_half_the_steps_and_blends_twelve_frames(pipe):
+    call = _call(task_type="repaint", src_audio=_song(), repainting_start=3, repainting_end=6)
+    inputs, noise = _prepared(pipe, call)
+    plan = sampler.schedule(pipe, 8, 3.0, torch.float32, "cpu")
+    times = plan.times
+    kept = []
+    final = sampler._denoise(pipe, call, inputs, noise, plan, lambda *a: kept.append(a[3]["latents"].clone()))
+    outside = ~inputs.region
+    for i, latents in enumerate(kept):
+        source = times[i + 1] * noise + (1.0 - times[i + 1]) * inputs.raw
+        assert torch.equal(latents[outside], source[outside]) == (i < 4)  # round(0.5 × 8) steps
+    assert torch.equal(final[:, :63], inputs.raw[:, :63]) and torch.equal(final[:, 162:], inputs.raw[:, 162:])
+    assert torch.equal(final[:, 75:150], kept[-1][:, 75:150])
+    ramp = (final[:, 63:75] - inputs.raw[:, 63:75]) / (kept[-1][:, 63:75] - inputs.raw[:, 63:75])
+    torch.testing.assert_close(ramp[0, :, 0], torch.arange(1, 13) / 13)
+
+
+def test_the_edge_blend_ramps_linearly_from_the_source_into_the_new_part():
+    region = torch.zeros(1, 20, dtype=torch.bool)
+    region[0, 5:10] = True
+    blended = sampler._blend_edges(torch.ones(1, 20, 1), torch.zeros(1, 20, 1), region, 3)
+    assert blended.flatten().tolist() == [0, 0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25] + [0] * 7
+    assert sampler.repainting() == sampler.Repaint(0.5, 12)  # upstream's default: balanced, strength 0.5
+    assert sampler.repainting("conservative") == sampler.Repaint(1.0, 25)
+    assert sampler.repainting("aggressive") == sampler.Repaint(0.0, 0)
+
+
+# ---------------------------------------------------------------- cover
+
+
+def test_a_cover_switches_to_upstreams_text_only_condition_keeping_one_momentum(pipe, monkeypatch):
+    import diffusers.guiders.adaptive_projected_guidance as apg
+
+    buffers = []
+    real = apg.normalized_guidance
+    monkeypatch.setattr(apg, "normalized_guidance", lambda **kw: buffers.append(kw["momentum_buffer"]) or real(**kw))
+    seen, handle = dit_inputs(pipe)
+    try:
+        sampler.run(
+            pipe,
+            _call(task_type="cover", src_audio=_song(), audio_cover_strength=0.5, num_inference_steps=6),
+            _generators(),
+        )
+    finally:
+        handle.remove()
+    assert len(buffers) == 6 and len({id(b) for b in buffers}) == 1
+    states = [s["encoder_hidden_states"] for s in seen]
+    assert all(torch.equal(states[i], states[0]) for i in range(3)) and not torch.equal(states[3], states[0])
+    assert all(torch.equal(states[i], states[3]) for i in range(3, 6))
+    channels = pipe.transformer.config.audio_acoustic_hidden_dim
+    silence = pipe.condition_encoder.silence_latent[0, :300]
+    assert all(torch.equal(row[:, :channels], silence) for row in seen[3]["context_latents"])
+
+
+def test_the_text_only_caption_is_padded_to_the_cover_captions_length(pipe):
+    call = _call(task_type="cover", src_audio=_song(), audio_cover_strength=0.5)
+    asked = []
+
+    def keep(_module, _args, kwargs):
+        asked.append(kwargs["input_ids"].clone())
+
+    handle = pipe.text_encoder.register_forward_pre_hook(keep, with_kwargs=True)
+    try:
+        sampler.prepare(pipe, call, "cpu", torch.float32)
+    finally:
+        handle.remove()
+    cover, plain = asked
+    own = pipe.tokenizer(pipe._format_prompt("warm pop", "", "en", 10.0, pipe._get_task_instruction("text2music"))[0])
+    length = min(len(own.input_ids), cover.shape[1])
+    assert plain.shape == cover.shape and plain[0, :length].tolist() == own.input_ids[:length]
+    assert plain[0, length:].tolist() == [pipe.tokenizer.pad_token_id] * (cover.shape[1] - length)
+
+
+def test_a_cover_can_start_from_the_song_noised_to_the_nearest_step(pipe):
+    call = _call(task_type="cover", src_audio=_song(), cover_noise_strength=0.4)
+    inputs, noise = _prepared(pipe, call)
+    times = sampler.schedule(pipe, 8, 3.0, torch.float32, "cpu").values
+    nearest = min(times[:-1], key=lambda t: abs(t - 0.6))
+    seen, handle = dit_inputs(pipe)
+    steps = []
+    try:
+        torch.manual_seed(0)
+        sampler.run(pipe, call, _generators(), lambda _p, step, _t, _k: steps.append(step))
+    finally:
+        handle.remove()
+    first = times.index(nearest)
+    assert len(seen) == 8 - first and steps == list(range(first, 8))  # progress still counts to 8
+    start = nearest * noise + (1 - nearest) * inputs.raw
+    assert torch.equal(seen[0]["hidden_states"][:2], start)
+
+
+# ---------------------------------------------------------------- the schedule
+
+
+def test_the_schedule_is_upstreams_per_variant():
+    sft = type("Pipe", (), {"is_turbo": False})()
+    turbo = type("Pipe", (), {"is_turbo": True})()
+    plan = sampler.schedule(sft, 4, 3.0, torch.float32, "cpu")
+    t = torch.linspace(1.0, 0.0, 5, dtype=torch.float32)
+    assert all(torch.is_tensor(a) and a.dtype == torch.float32 for a in plan.times)
+    assert torch.equal(torch.stack(plan.times), 3.0 * t / (1 + 2.0 * t))  # computed in the model's dtype
+    assert plan.values == torch.stack(plan.times).tolist() and plan.picks == plan.values[:-1]
+    fast = sampler.schedule(turbo, 8, 3.0, torch.bfloat16, "cpu")
+    raw = [3 * x / (1 + 2 * x) for x in (1 - i / 8 for i in range(8))]
+    assert all(isinstance(a, float) for a in fast.times) and fast.times[-1] == 0.0 and len(fast.times) == 9
+    assert fast.times[:-1] == torch.tensor(raw, dtype=torch.bfloat16).tolist()  # a Python list cast once
+    assert fast.picks == raw  # a cover's start picks from the list before the cast, as upstream's turbo
+    assert (
+        len(sampler.schedule(turbo, 30, 3.0, torch.float32, "cpu").times) == 21 and sampler.steps_run(turbo, 30) == 20
+    )
+
+
+def test_turbo_refuses_more_steps_than_it_was_distilled_for():
+    with pytest.raises(checks.gr.Error, match="at most 20 steps"):
+        checks.check_sampling(21, None, None, models.VARIANTS["xl-turbo"])
+    assert checks.check_sampling(20, None, None, models.VARIANTS["xl-turbo"])[0] == 20
+
+
+# ---------------------------------------------------------------- bf16, turbo, a short song
+
+
+@pytest.fixture(scope="module")
+def half(tmp_path_factory):
+    """The tiny SFT and turbo pipelines in bf16, as a GPU runs them (the CPU computes bf16 too)."""
+    built = {}
+    for turbo in (False, True):
+        folder = random_models.save_pipeline(tmp_path_factory.mktemp("half") / "p", turbo=turbo)
+        built[turbo] = models.load_pipeline(str(folder), models.VARIANTS["xl-sft"], dtype=torch.bfloat16)
+    return built
+
+
+@pytest.mark.parametrize("turbo", [False, True])
+def test_every_mode_runs_and_decodes_in_bf16(half, turbo):
+    pipe = half[turbo]
+    song = _song(6)
+    calls = [
+        _call(),
+        _call(task_type="repaint", src_audio=song, repainting_start=1, repainting_end=3),
+        _call(task_type="repaint", src_audio=torch.nn.functional.pad(song, (0, 4 * SR)), repainting_start=6),
+        _call(task_type="cover", src_audio=song, audio_cover_strength=0.5, cover_noise_strength=0.3),
+    ]
+    for call in calls:
+        audio = sampler.decode(pipe, sampler.run(pipe, call, _generators()))
+        assert audio.dtype == np.float32 and np.isfinite(audio).all(), call["task_type"]
+
+
+def test_turbos_cover_start_mixes_with_its_time_before_the_cast(half):
+    pipe = half[True]
+    call = _call(task_type="cover", src_audio=_song(6), cover_noise_strength=0.4)
+    torch.manual_seed(0)
+    inputs = sampler.prepare(pipe, call, "cpu", torch.bfloat16)
+    noise = torch.randn(inputs.raw.shape, dtype=torch.bfloat16)
+    plan = sampler.schedule(pipe, 8, 3.0, torch.bfloat16, "cpu")
+    start, skipped, rest = sampler._start(call, inputs, noise, plan)
+    nearest = min(plan.picks, key=lambda t: abs(t - 0.6))
+    assert nearest != plan.values[plan.picks.index(nearest)]  # the cast moved it: which one is used shows
+    assert torch.equal(start, nearest * noise + (1 - nearest) * inputs.raw)
+    assert rest.times == plan.times[skipped:] and skipped == plan.picks.index(nearest)
+
+
+def test_a_song_under_five_seconds_runs_padded_to_128_frames_of_silence_as_upstreams(pipe):
+    call = _call(task_type="repaint", src_audio=_song(3), repainting_start=1, repainting_end=2)
+    torch.manual_seed(0)
+    inputs = sampler.prepare(pipe, call, "cpu", torch.float32)
+    assert inputs.length == sampler.MIN_FRAMES and inputs.raw.shape[1] == 128
+    silence = pipe.condition_encoder.silence_latent[0, : 128 - 75]
+    assert all(torch.equal(row[75:], silence) for row in inputs.raw)  # from the silence latent's start
+    assert sampler.decode(pipe, sampler.run(pipe, call, _generators())).shape[-1] == 128 * 1920
