@@ -2,7 +2,7 @@
 models, visitors sending a few hundred mixed requests through ``gradio_client`` (songs of 1–4 takes and
 10–60 s, some with Think, variations, *Write it*, lyrics, stems, Describe, Cover, Extend, Edit, *Use these
 settings*, *Send to*), the server's RSS sampled throughout. Prints the RSS at the end of the warm-up, its
-peak and its end, and the highest RSS of each tenth of the requests: a studio left running stays flat
+peak and its end, and the highest RSS of each tenth of the requests: what a studio left running keeps
 after its warm-up (docs/performance.md, "Memory over a long run").
 
 The audio is noise, by design; what the run measures is the memory the server keeps between requests.
