@@ -234,18 +234,22 @@ def validator(check: Callable, names: list[str], anchor: str) -> Callable:
     """A Gradio ``validator=`` for GPU work: runs the handler's checks before the request takes its
     place (promised by ``guard``) and marks the field at fault.
 
-    ``check`` takes the endpoint's inputs (``names``, the components ``inputs``) and raises an
-    error with a ``param`` attribute (or a plain ``gr.Error``, shown on ``anchor``, an always visible
-    field). Only the field at fault is marked: for one in a closed accordion the page opens it and
-    notes the message on its label (``theme.JS``). The handler repeats the checks when it runs, so
-    nothing depends on this alone.
+    ``check`` takes the endpoint's inputs (``names``, the components ``inputs``), and the join's
+    ``request`` where it has a parameter of that name (whose page it is), and raises an error with a
+    ``param`` attribute (or a plain ``gr.Error``, shown on ``anchor``, an always visible field). Only
+    the field at fault is marked: for one in a closed accordion the page opens it and notes the
+    message on its label (``theme.JS``). The handler repeats the checks when it runs, so nothing
+    depends on this alone.
     """
+    asks = "request" in inspect.signature(check).parameters
 
-    def validate(*args: Any) -> list[dict[str, Any]]:
+    def validate(*given: Any) -> list[dict[str, Any]]:
+        # Gradio puts the join's request after the inputs (the signature's last parameter).
+        args, request = given[: len(names)], (given[len(names)] if len(given) > len(names) else None)
         uploads.note_named(list(args))  # from the door on, the quota keeps what this request names
         try:
             checks.check_text_lengths(dict(zip(names, args, strict=True)))
-            check(*args)
+            check(*args, request=request) if asks else check(*args)
         except checks.InputError as exc:
             return _verdict(names, anchor, exc.param, exc.message)
         except lyrics.LyricsError as exc:
@@ -256,7 +260,9 @@ def validator(check: Callable, names: list[str], anchor: str) -> Callable:
 
     validate.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+        + [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)]
     )
+    validate.__annotations__ = {"request": gr.Request}  # Gradio passes the join's request by annotation
     return validate
 
 

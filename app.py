@@ -101,8 +101,8 @@ def launch_options() -> dict[str, Any]:
         "js": theme.JS,
         # Takes are served by ``asgi_gate.Gate`` at /takes/… straight from the output folder (no copy,
         # no server path in the URL); allowed here only so that a take returned as a plain path (no
-        # page root to build its URL from) may be copied into Gradio's cache. "Send to" copies one into
-        # the uploads itself (``uploads.copy_in``). The gate keeps Gradio's /file= route away from it.
+        # page root to build its URL from) may be copied into Gradio's cache. "Send to" places one in
+        # the uploads itself (``uploads.link_in``). The gate keeps Gradio's /file= route away from it.
         "allowed_paths": [str(takes.output_dir())],
         "max_file_size": os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
         "app_kwargs": {"middleware": [Middleware(asgi_gate.Gate), Middleware(streams.Streams)]},

@@ -21,8 +21,11 @@ import gradio as gr
 import audio
 import lora
 import mastering
+import memory
 import models
+import plan_format
 import sampler
+import tooltips as tips
 
 MIN_SECONDS = 10.0
 MAX_SECONDS = 600.0
@@ -31,8 +34,10 @@ STEPS_RANGE = (1, 200)
 GUIDANCE_RANGE = (1.0, 20.0)
 SHIFT_RANGE = (1.0, 5.0)
 MAX_TAKES = 4
-MAX_CAPTION_CHARS = 512
+MAX_CAPTION_CHARS = plan_format.MAX_CAPTION_CHARS
 MAX_LYRICS_CHARS = 4096
+# A song from one line (*Write it*): the Idea box, the door and the docs all take this one number.
+MAX_IDEA_CHARS = 500
 EXTEND_RANGE = (5.0, 240.0)
 MIN_REGION_SECONDS = 1.0
 AUTO = "auto"
@@ -69,7 +74,7 @@ FADE_RANGE = (0.0, 10.0)
 # parameter not named here takes at most SHORT_TEXT characters (keys, languages, formats, numbers
 # sent as text). Without a limit a 1 MB field became a million-token prompt on the only GPU.
 TEXT_LIMITS = {"prompt": MAX_CAPTION_CHARS, "lyrics": MAX_LYRICS_CHARS, "theme": 1000, "genre": 200, "mood": 200,
-               "plan": 2048,
+               "plan": 2048, "idea": MAX_IDEA_CHARS,
                "custom_sections": 500}  # fmt: skip
 SHORT_TEXT = 64
 # File parameters arrive as server paths, not text a visitor typed.
@@ -108,9 +113,14 @@ class InputError(gr.Error):
 def expected_errors(fn: Callable) -> Callable:
     """An event function whose visitor errors (``gr.Error``: a stop, a missing model, a missing input)
     are logged in one line each; Gradio would print a full traceback for every one. Anything else
-    keeps its traceback."""
+    keeps its traceback. A visitor error without a title of its own gets the studio's for the event
+    (``tooltips.TITLES``: what was pressed), not Gradio's "Error". However it ends, the memory it freed
+    goes back to the system (``memory.trim``: glibc kept it, and a server grew by gigabytes)."""
+    title = next((words for name, words in tips.TITLES if fn.__name__.startswith(name)), tips.TITLE)
 
     def note(exc: gr.Error) -> None:
+        if exc.title == "Error":  # gr.Error's default
+            exc.title = title
         words = str(exc.message or "").strip().splitlines()
         print(f"{fn.__name__}: {exc.title}: {words[0][:200] if words else ''}", flush=True)
         exc.print_exception = False
@@ -124,6 +134,8 @@ def expected_errors(fn: Callable) -> Callable:
             except gr.Error as exc:
                 note(exc)
                 raise
+            finally:
+                memory.trim()
 
         return stream
 
@@ -134,6 +146,8 @@ def expected_errors(fn: Callable) -> Callable:
         except gr.Error as exc:
             note(exc)
             raise
+        finally:
+            memory.trim()
 
     return call
 
@@ -190,8 +204,6 @@ def check_plan(value: Any) -> tuple[dict[str, Any], tuple[int, int] | None] | No
     ``take`` of ``of``), or as the Plan field shows it (those fields at the top), each as a dict or
     as its JSON text: the API takes back what it returns."""
     import json
-
-    import plan_format
 
     if isinstance(value, dict):
         data = value

@@ -43,11 +43,14 @@ import runs
 import tooltips as tips
 import uploads
 from plan_constraints import MAX_CAPTION_TOKENS, ThinkingConstraint, sample
-from plan_format import DURATION_RANGE, PlanUnusable, check_plan, parse_lyrics, parse_plan, understand_prompt
+from plan_format import DURATION_RANGE, PlanUnusable, check_plan, cut, parse_lyrics, parse_plan, understand_prompt
 
 # upstream's understand_music: temperature 0.85, no top-k, no top-p, no guidance (cfg 1.0)
 TEMPERATURE = 0.85
 SEED = 0
+# The shortest song it listens to: under about 40 ms the VAE has nothing to encode (its kernel is longer
+# than the clip), and under a second the planner hears fewer than five codes.
+MIN_SECONDS = 1.0
 # The notes' tokens at most: six fields, the caption bounded by the constraint's own cap.
 NOTES_BUDGET = MAX_CAPTION_TOKENS + 128
 # No song sings more than a few words a second: the lyrics' tokens are bounded by the song's length
@@ -83,16 +86,19 @@ def check(
     time_signature: str = checks.AUTO,
 ) -> np.ndarray:
     """What *Describe* checks before it queues (``admission.validator``) and again when it runs: a
-    planner, a song that decodes and is not silent (``uploads.load`` refuses silence, as upstream's
-    ``is_silence`` does), and GPU time one request may take. Returns the
-    song. The form's fields are only filled where empty, so they are not checked here."""
+    planner, a song of at least ``MIN_SECONDS`` that decodes and is not silent (``uploads.load``
+    refuses silence, as upstream's ``is_silence`` does), and GPU time one request may take. Returns
+    the song. The form's fields are only filled where empty, so they are not checked here."""
     if not available():
         raise gr.Error(tips.DESCRIBE_OFF, title="Describe not available")
     if src_audio is None or not str(src_audio).strip():
         raise checks.InputError("Please upload a song first.", "src_audio")
     with checks.about("src_audio"):
         song = uploads.load(src_audio)
-    seconds, most = estimate_seconds(audio.seconds(song)), budget.max_gpu_seconds()
+    if (length := audio.seconds(song)) < MIN_SECONDS:
+        said = f"{length * 1000:.0f} ms" if length >= 0.001 else "under a millisecond"
+        raise checks.InputError(tips.DESCRIBE_TOO_SHORT.format(length=said, least=MIN_SECONDS), "src_audio")
+    seconds, most = estimate_seconds(length), budget.max_gpu_seconds()
     if seconds > most:
         raise checks.InputError(
             f"Describing this song would take about {seconds:.0f} s of GPU time, where one request may take "
@@ -200,7 +206,7 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
     except PlanUnusable as exc:
         raise gr.Error(tips.DESCRIBE_UNUSABLE.format(reason=exc)) from None
     return {
-        "fields": {**fields, "caption": cut(fields.get("caption", ""), checks.MAX_CAPTION_CHARS, " ")},
+        "fields": {**fields, "caption": fields.get("caption", "")},
         "lyrics": cut(checks.printable(parse_lyrics(notes + words)).strip(), checks.MAX_LYRICS_CHARS, "\n"),
         "codes": len(codes),
         "timings": {"codes_s": round(listened - started, 3), "planner_s": round(time.perf_counter() - listened, 3)},
@@ -285,14 +291,6 @@ def _lyric_rules(lm: planner.Planner, row: Any) -> tuple[set[int], Any]:
     mask = torch.zeros_like(row)
     mask[torch.tensor([t for t in banned if t < row.shape[-1]], dtype=torch.long, device=row.device)] = float("-inf")
     return ends, mask
-
-
-def cut(text: str, limit: int, at: str) -> str:
-    """``text`` within ``limit`` characters, cut at the last ``at`` before it."""
-    if len(text) <= limit:
-        return text
-    head = text[:limit]
-    return (head.rsplit(at, 1)[0] if at in head else head).rstrip()
 
 
 # ---------------------------------------------------------------- into the form (page side)

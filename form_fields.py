@@ -35,7 +35,7 @@ import widgets
 
 def sampling_controls(variant: models.Variant, prefix: str):
     with gr.Row():
-        seed = widgets.lenient(gr.Number(label="Seed", value=-1, precision=0, info=tips.SEED, elem_id=f"{prefix}-seed"))
+        seed = widgets.lenient_number(label="Seed", value=-1, precision=0, info=tips.SEED, elem_id=f"{prefix}-seed")
         steps = widgets.lenient_slider(
             *checks.STEPS_RANGE, value=variant.steps, step=1, label="Steps", info=tips.STEPS, elem_id=f"{prefix}-steps"
         )
@@ -239,8 +239,8 @@ def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
 def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
     """BPM, key and time signature fields, "auto" by default."""
     with gr.Row():
-        bpm = widgets.lenient(
-            gr.Number(label="BPM (0 = auto)", value=0, info=bpm_info, precision=0, elem_id=f"{prefix}-bpm")
+        bpm = widgets.lenient_number(
+            label="BPM (0 = auto)", value=0, info=bpm_info, precision=0, elem_id=f"{prefix}-bpm"
         )
         key = gr.Dropdown(
             [checks.AUTO, *checks.KEYS],

@@ -264,10 +264,10 @@ ENDPOINTS: dict[str, Callable] = {"generate": generate, "cover": cover, "extend"
 STEMS_MAX_SECONDS = 900.0
 
 
-def check_stems(take: Any = 1, record: Any = None) -> Any:
-    """What *Split into stems* checks at the door (and again when it runs): a take the studio keeps,
-    a model to split it with, a length it splits; returns the take's header."""
-    path = results.stem_source(take, record)
+def check_stems(take: Any = 1, record: Any = None, request: gr.Request = None) -> Any:
+    """What *Split into stems* checks at the door (and again when it runs): a take this visitor made
+    and the studio keeps, a model to split it with, a length it splits; returns the take's header."""
+    path = results.stem_source(take, record, request)
     try:
         return path, audio.probe(path, "take", STEMS_MAX_SECONDS)
     except audio.AudioError as exc:
@@ -285,7 +285,7 @@ def stems_endpoint(tab: str) -> Callable:
     def split(take: float = 1, record: dict | None = None, request: gr.Request = None, progress=gr.Progress()):
         """Split take number ``take`` (from 1) of a result (``record``: the metadata a music endpoint
         returns) into vocals, drums, bass and other, saved beside the take; returns the four files."""
-        path, header = check_stems(take, record)
+        path, header = check_stems(take, record, request)
         try:
             with tab_run(tab, request) as run_id:
                 try:

@@ -33,7 +33,7 @@ def build() -> tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown]:
         lines=1,
         max_lines=3,
         interactive=on,
-        max_length=songwriter.MAX_IDEA_CHARS,
+        max_length=checks.MAX_IDEA_CHARS,
         elem_id="gen-idea",
     )
     with gr.Row(equal_height=True, elem_id="gen-idea-row"):
@@ -72,7 +72,7 @@ def wire(row: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown], f: dict[st
     # The endpoint for gradio_client: the same work, what was written returned as it is, on a button
     # no page shows (so a page's press runs the planner once).
     api = [gr.Textbox(visible=False), gr.Checkbox(False, visible=False), gr.Textbox(checks.UNKNOWN, visible=False)]
-    api.append(gr.Number(-1, visible=False, precision=0))
+    api.append(widgets.lenient_number(-1, visible=False, precision=0))
     text, number = (lambda: gr.Textbox(visible=False)), (lambda: gr.Number(visible=False, precision=0))
     written = [text(), text(), number(), text(), text(), number(), text()]
     gr.Button(visible=False).click(

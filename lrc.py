@@ -189,8 +189,9 @@ def stamp(seconds: float) -> str:
 
 def lrc_text(lines: list[dict[str, Any]], title: str = "", seconds: float | None = None) -> str:
     """The ``.lrc`` file: ID tags, then one timed line per sung line."""
-    # A "]" would end the title's tag early; each line's own time is the only one it carries.
-    title = plain_line(title).replace("]", ")")
+    # One tag a header line: a "]" would end the title's tag early and a "[" open another ("[ar:…]" in a
+    # caption became an artist tag), so both are parentheses; each line's own time is the only one it carries.
+    title = plain_line(title).replace("[", "(").replace("]", ")")
     head = [f"[ti:{title}]"] if title else []
     if seconds is not None:
         head.append(f"[length:{int(seconds) // 60:02d}:{int(seconds) % 60:02d}]")

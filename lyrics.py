@@ -362,13 +362,10 @@ def make_request(
         raise LyricsError("Creativity must be a number.", "temperature") from None
     if temp != temp:
         raise LyricsError("Creativity must be a number.", "temperature")
-    try:
-        seed_number = float(seed if seed not in (None, "") else -1)
-    except (TypeError, ValueError, OverflowError):
-        seed_number = float("nan")
-    if not (seed_number.is_integer() and -1 <= seed_number < 2**32):
-        raise LyricsError("The seed must be a whole number from 0 to 4294967295, or -1 for random.", "seed")
-    seed_value = int(seed_number)
+    try:  # the words every seed of the studio gets
+        seed_value = checks.check_seed(seed)
+    except gr.Error as exc:
+        raise LyricsError(exc.message, "seed") from None
     if not 0.0 <= temp <= 1.5:
         raise LyricsError(f"Creativity must be between 0 and 1.5 (you asked for {temp:g}).", "temperature")
     req = Request(

@@ -107,7 +107,7 @@ def _asked() -> dict[str, Any]:
                 info=tips.LYRICS_TEMPERATURE,
                 elem_id="ly-temperature",
             )
-            seed = widgets.lenient(gr.Number(value=-1, precision=0, label="Seed", info=tips.SEED, elem_id="ly-seed"))
+            seed = widgets.lenient_number(value=-1, precision=0, label="Seed", info=tips.SEED, elem_id="ly-seed")
     return {
         "theme": theme,
         "genre": genre,

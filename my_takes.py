@@ -7,7 +7,7 @@ sends in the page's own config, so the server trusts nothing in it: an entry may
 - an entry is made by the server (``keep``, after each run) only for a take this visitor's page made
   (``results.made_by``), from the take's own ``.json`` record on disk, and carries ``id``: an HMAC of
   the take's file name (``sign``; the key is a random file in the output folder, ``KEY_FILE``);
-- *Send to* copies a take into the uploads only when its entry's ``id`` is that HMAC and the studio
+- *Send to* places a take in the uploads (``uploads.link_in``) only when its entry's ``id`` is that HMAC and the studio
   still keeps the file (``own``); anything else gets the words a cleaned take gets;
 - *Use these settings* only fills Generate's fields, each checked as the form checks it (``results``);
 - whether the files are still kept is asked for the names only (``kept``), when the panel opens.
@@ -221,21 +221,21 @@ def use_settings(entry: Any) -> tuple[Any, ...]:
 
 def send_to(target: str) -> Callable[..., tuple[Any, ...]]:
     """*Send to* ``target`` of an entry: what a result's button fills (the take as the song; Extend's
-    and Edit's style; Edit's region), the take copied into the uploads, and the tab selected."""
+    and Edit's style; Edit's region), the take placed in the uploads, and the tab selected."""
 
     def send(entry: Any) -> tuple[Any, ...]:
         if not isinstance(entry, dict):
             raise gr.Error(tips.MY_TAKE_NONE)
         take, path = own(entry)
-        copy = uploads.copy_in(path)
-        if copy is None:
+        placed = uploads.link_in(path)
+        if placed is None:
             raise gr.Error(tips.UPLOADS_FULL)
         params = entry.get("params") if isinstance(entry.get("params"), dict) else {}
         style = results.take_style({"params": params}, take)
         filled = {
-            "cover": (copy,),
-            "extend": (copy, style),
-            "edit": (copy, style, *results.middle_region(take.get("seconds"))),
+            "cover": (placed,),
+            "extend": (placed, style),
+            "edit": (placed, style, *results.middle_region(take.get("seconds"))),
         }
         return (*filled[target], gr.Tabs(selected=target))
 

@@ -41,6 +41,9 @@ LANGUAGES = (
 FIELDS = ("bpm", "caption", "duration", "keyscale", "language", "timesignature")
 # What the visitor may fix; upstream writes these into the plan instead of letting the model choose.
 FIXABLE = ("bpm", "duration", "keyscale", "timesignature")
+# The longest caption the studio keeps (its Style field's): what the planner writes is cut to it where it
+# is read, so a take's record (its plan, its caption) always fits the fields that take it back.
+MAX_CAPTION_CHARS = 512
 
 _CODE = re.compile(r"<\|audio_code_(\d+)\|>")
 
@@ -60,6 +63,14 @@ def readable_text(text: Any) -> str:
         if ch.isspace() or (ch != "\ufffd" and unicodedata.category(ch) not in _UNREADABLE)
     )
     return " ".join("".join(kept).split())
+
+
+def cut(text: str, limit: int, at: str) -> str:
+    """``text`` within ``limit`` characters, cut at the last ``at`` before it."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    return (head.rsplit(at, 1)[0] if at in head else head).rstrip()
 
 
 class PlanUnusable(ValueError):
@@ -164,8 +175,8 @@ def parse_plan(text: str) -> dict[str, Any]:
         value = " ".join(parts).strip()
         if key in ("bpm", "duration"):
             fields[key] = int(value) if value.isdigit() else value
-        elif key == "caption":
-            fields[key] = readable_text(value)
+        elif key == "caption":  # up to 512 tokens may be written: often more characters than a caption holds
+            fields[key] = cut(readable_text(value), MAX_CAPTION_CHARS, " ")
         else:
             fields[key] = value
     return fields

@@ -7,6 +7,7 @@ copies a value into the form that the form would refuse, and no record can cost 
 from __future__ import annotations
 
 import collections
+import html
 import json
 import math
 import threading
@@ -113,7 +114,7 @@ def _variation_words(variation: dict[str, Any]) -> dict[str, str]:
     of = variation.get("of") if isinstance(variation.get("of"), dict) else {}
     said = {"take": of.get("take"), "amount": variation.get("amount"), "seed": variation.get("seed")}
     number = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
-    return {key: f"{value:g}" if number(value) else checks.shown(value) for key, value in said.items()}
+    return {key: f"{value:g}" if number(value) else said_safely(value) for key, value in said.items()}
 
 
 def settings_from_file(path: Any) -> tuple[Any, ...]:
@@ -234,25 +235,28 @@ def take_entry(record: Any, take: Any, no_take: str) -> tuple[dict[str, Any], in
 
 def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     """The chosen take of a result (``record``, the result's metadata), as a file for another tab's
-    source: a take this visitor's page made and the studio still keeps, copied into the uploads
+    source: a take this visitor's page made and the studio still keeps, placed in the uploads
     (within their quota) as if the visitor had uploaded it."""
     entry, index = take_entry(record, take, "There is no take yet — make one first.")
     path = takes.own_take(entry.get("audio"))
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not made_by(request, entry.get("audio")):
         raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
-    copy = uploads.copy_in(path)
-    if copy is None:
+    placed = uploads.link_in(path)  # one place per take, however often it is sent
+    if placed is None:
         raise gr.Error(tips.UPLOADS_FULL)
-    return copy
+    return placed
 
 
-def stem_source(take: Any, record: Any) -> Any:
+def stem_source(take: Any, record: Any, request: Any = None) -> Any:
     """The take of a result (``record``, its metadata; ``take`` counted from 1) that *Split into stems*
-    splits: a take the studio wrote and still keeps, on a studio that has the separation model."""
+    splits: a take this visitor's page made (as *Send to*: the stems are written beside the take, and
+    another visitor's would be overwritten) and the studio still keeps, on a studio that has the
+    separation model."""
     entry, index = take_entry(record, take, tips.STEMS_NO_TAKE)
     path = takes.own_take_audio(entry.get("audio"))
-    if path is None:
+    # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
+    if path is None or not made_by(request, entry.get("audio")):
         raise gr.Error(tips.STEMS_GONE.format(n=index + 1))
     if (why := stems.missing_reason()) is not None:
         raise gr.Error(tips.STEMS_MISSING.format(error=why), title="Stems not available")
@@ -299,7 +303,7 @@ def record_settings(record: Any, take: Any = 1) -> dict[str, Any]:
     params, variant = record["params"], models.active_variant()
     if not isinstance(record.get("takes") or [], list):
         raise gr.Error(
-            f"This record's takes ({checks.shown(record['takes'])}) cannot be used: a record lists its takes."
+            f"This record's takes ({said_safely(record['takes'])}) cannot be used: a record lists its takes."
         )
     made = [t for t in record.get("takes") or [] if isinstance(t, dict) and "seed" in t]
     index = take_index(take, len(made)) if made else 0
@@ -418,26 +422,30 @@ def take_index(take: Any, count: int) -> int:
 
 def files_note(files: dict[str, Any]) -> str:
     """The files a record names but cannot carry, quoted short and escaped for a toast."""
-    import html
-
     labels = {"lora": "LoRA", "lora_preset": "LoRA preset (not installed here)", "reference_audio": "timbre reference",
               "src_audio": "source song"}  # fmt: skip
     # A preset is named by its Hub repo (organisation included), a file by its name alone.
     shown = {key: str(value) if key == "lora_preset" else Path(str(value)).name for key, value in files.items()}
-    names = [f"{labels[key]} {html.escape(checks.shown(value))}" for key, value in shown.items()]
+    names = [f"{labels[key]} {said_safely(value)}" for key, value in shown.items()]
     return f"Settings brought back. Upload again what a take's record cannot carry: {', '.join(names)}."
 
 
 def _text(params: dict[str, Any], name: str) -> str:
     value = params.get(name) or ""
     if not isinstance(value, str):
-        raise gr.Error(f"This record's {name} is not text ({checks.shown(value)}).")
-    checks.check_text_lengths({name: value})
-    return value
+        raise gr.Error(f"This record's {name} is not text ({said_safely(value)}).")
+    return _checked(name, value, lambda text: checks.check_text_lengths({name: text}) or text)
 
 
 def _checked(name: str, value: Any, check: Any) -> Any:
     try:
         return check(value)
     except gr.Error as exc:
-        raise gr.Error(f"This record's {name} ({checks.shown(value)}) cannot be used: {exc.message}") from None
+        words = html.escape(str(exc.message), quote=False)  # it may quote the value too
+        raise gr.Error(f"This record's {name} ({said_safely(value)}) cannot be used: {words}") from None
+
+
+def said_safely(value: Any) -> str:
+    """A value a record brings, quoted short (``checks.shown``) and escaped: Gradio renders a toast as
+    HTML, so a shared record's ``<img src=…>`` would otherwise be a tracking pixel in the visitor's page."""
+    return html.escape(checks.shown(value), quote=False)

@@ -37,9 +37,8 @@ import models
 import planner
 import runs
 import tooltips as tips
-from plan_format import PlanUnusable, check_plan, inspiration_prompt, parse_lyrics, parse_plan
+from plan_format import PlanUnusable, check_plan, cut, inspiration_prompt, parse_lyrics, parse_plan
 
-MAX_IDEA_CHARS = 500
 LONGEST = 240  # seconds: the longest song the planner may choose here
 LYRIC_TOKENS = 768  # a four-minute song's words, section tags and line breaks
 EXAMPLE = "a rainy-day bossa nova about missing the last train"
@@ -57,15 +56,16 @@ def check(
     idea: str | None = "", instrumental: Any = False, vocal_language: Any = checks.UNKNOWN, seed: Any = -1
 ) -> tuple[str, bool, str, int]:
     """What *Write it* checks before it queues and again when it runs: a planner, an idea of one
-    line or a few (at most ``MAX_IDEA_CHARS``), a known language and a seed. Returns them read."""
+    line or a few (at most ``checks.MAX_IDEA_CHARS``), a known language and a seed. Returns them read."""
     if not available():
         raise gr.Error(tips.WRITE_IT_OFF, title="Write it not available")
     text = checks.printable(str(idea or "")).strip()
     if not text:
         raise checks.InputError(f"Write an idea for the song first: one line, such as “{EXAMPLE}”.", "idea")
-    if len(text) > MAX_IDEA_CHARS:
+    if len(text) > checks.MAX_IDEA_CHARS:
         raise checks.InputError(
-            f"An idea is at most {MAX_IDEA_CHARS} characters; yours has {len(text)}. Say it in a line or two.", "idea"
+            f"An idea is at most {checks.MAX_IDEA_CHARS} characters; yours has {len(text)}. Say it in a line or two.",
+            "idea",
         )
     with checks.about("instrumental"):
         switch = checks.check_switch(instrumental, "Instrumental")
@@ -165,8 +165,8 @@ def write(
         fields["duration"] = LONGEST
     lyrics = checks.INSTRUMENTAL_TAG if instrumental else checks.printable(parse_lyrics(notes + words)).strip()
     return {
-        "fields": {**fields, "caption": describe.cut(fields.get("caption", ""), checks.MAX_CAPTION_CHARS, " ")},
-        "lyrics": describe.cut(lyrics, checks.MAX_LYRICS_CHARS, "\n"),
+        "fields": {**fields, "caption": fields.get("caption", "")},
+        "lyrics": cut(lyrics, checks.MAX_LYRICS_CHARS, "\n"),
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -299,8 +299,8 @@ def edit_tab(variant: Any) -> MusicTab:
             source, info, wave = form_fields.song_input("edit", wave=True)
             described = form_fields.describe_button("edit")
             with gr.Row(equal_height=True):
-                start = widgets.lenient(gr.Number(value=0, label="Region start (s)", elem_id="edit-start"))
-                end = widgets.lenient(gr.Number(value=10, label="Region end (s)", elem_id="edit-end"))
+                start = widgets.lenient_number(value=0, label="Region start (s)", elem_id="edit-start")
+                end = widgets.lenient_number(value=10, label="Region end (s)", elem_id="edit-end")
             # Under both boxes: as the start box's own info it pushed that box below the end box.
             gr.Markdown(tips.REGION, elem_classes=["hint"])
             prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION, elem_id="edit-prompt")

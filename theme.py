@@ -197,11 +197,45 @@ JS = """
   // A note lasts until the next press of a tab's main button or of *Write it* (other events, such as
   // the status line's timer, join the queue too).
   document.addEventListener('click', (e) => { if (e.target.closest('.main-action, .clears-notes')) clear(); }, true);
+  // Gradio 6's toast heads every refusal with its kind ("Error") whatever title the error carries
+  // (gradio_client gets the title; the page never shows it). The title comes in the event stream, so the
+  // page reads a copy of the stream and puts the studio's title on the toast that holds the words.
+  const text = (html) => new DOMParser().parseFromString(String(html), 'text/html').body.textContent.trim();
+  const headed = (title, words, tries) => {
+    const want = text(words).slice(0, 60);
+    for (const toast of document.querySelectorAll('[data-testid=toast-body].error')) {
+      const head = toast.querySelector('.toast-title');
+      const said = [...toast.querySelectorAll('[data-testid=toast-text]')].some((el) => el.textContent.includes(want));
+      if (head && head.firstChild && said) { head.firstChild.nodeValue = `${title} `; return; }
+    }
+    if (tries < 40) setTimeout(() => headed(title, words, tries + 1), 50);
+  };
+  const listen = async (stream) => {
+    const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    let held = '';
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) return;
+      const events = (held + value).split('\\n\\n');
+      held = events.pop();
+      for (const line of events.flatMap((e) => e.split('\\n')).filter((l) => l.startsWith('data:'))) {
+        try {
+          const m = JSON.parse(line.slice(5)), out = (m.msg === 'process_completed' && m.output) || {};
+          if (out.error && out.title && out.title !== 'Error') headed(out.title, out.error, 0);
+        } catch (e) {}
+      }
+    }
+  };
   const fetch0 = window.fetch.bind(window);
   window.fetch = async (...args) => {
     const url = String((args[0] && args[0].url) || args[0]);
     const joining = url.includes('/queue/join');
     const res = await fetch0(...args);
+    if (url.includes('/queue/data') && res.ok && res.body) {
+      const [mine, theirs] = res.body.tee();
+      listen(mine).catch(() => {});
+      return new Response(theirs, {status: res.status, statusText: res.statusText, headers: res.headers});
+    }
     if (joining && res.status === 422) {
       let inputs = [];
       try {

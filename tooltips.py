@@ -113,6 +113,9 @@ WRITE_IT_OFF = "Write it needs ACE-Step's planner, which is off on this studio (
 WRITE_IT_STOPPED = "Stopped while the planner wrote. Nothing was changed."
 WRITE_IT_UNUSABLE = "The planner could not write a song from this idea ({reason}). Nothing was changed; try again."
 DESCRIBE_OFF = "Describe needs ACE-Step's planner, which is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
+DESCRIBE_TOO_SHORT = (
+    "This song is {length} long; Describe listens to at least {least:g} s of a song. Upload a longer clip."
+)
 DESCRIBE_STOPPED = "Stopped while the planner listened. Nothing was changed."
 DESCRIBE_UNUSABLE = "The planner could not describe this song ({reason}). Nothing was changed; try again."
 DESCRIBE_PLANNER_MISSING = "The planner could not be loaded: {error}"
@@ -292,3 +295,15 @@ MY_TAKE_NONE = "Pick a take from My takes first."
 MY_TAKE_NO_SETTINGS = (
     "This take's settings were too long to keep in this browser; bring them back from the .json saved beside it."
 )
+
+# The heading of a refusal's toast (Gradio's own says "Error"): what was pressed, by the event function's
+# name (``checks.expected_errors``; the first whose name starts so). A refusal with a title of its own
+# ("Out of GPU time", "Model not available" …) keeps it.
+TITLES = (("write_song", "Write it"), ("write_into_generate", "Write it"), ("write_lyrics", "Write lyrics"),
+          ("use_in_generate", "Use in Generate"), ("stems", "Split into stems"), ("describe", "Describe"),
+          ("variations", "Variations"), ("send_to_cover", "Send to Cover"), ("send_to_extend", "Send to Extend"),
+          ("send_to_edit", "Send to Edit"), ("send_my_take_to_cover", "Send to Cover"),
+          ("send_my_take_to_extend", "Send to Extend"), ("send_my_take_to_edit", "Send to Edit"),
+          ("settings_from", "Use these settings"), ("use_settings", "Use these settings"), ("keep", "My takes"),
+          ("kept", "My takes"), ("generate", "Generate"), ("cover", "Cover"), ("extend", "Extend"), ("edit", "Edit"))  # fmt: skip
+TITLE = "ACE Music Studio"  # an event not named above

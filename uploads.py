@@ -359,25 +359,56 @@ def release(ticket: Ticket) -> None:
         _tickets.discard(ticket)
 
 
-def copy_in(path: Path) -> str | None:
-    """A copy of the studio's own file ``path`` in the upload folder, as if the visitor had uploaded
-    it (how a take reaches another tab's source), made within the quota; None when it cannot fit."""
-    import secrets
+# A take's place in the upload folder: named from this key (this process's own) and the take, so each
+# take has one place, handed out again, and nobody can name another visitor's take there.
+_PLACE_KEY = os.urandom(16)
+_places_lock = threading.Lock()
+
+
+def link_in(path: Path) -> str | None:
+    """The studio's own file ``path`` in the upload folder, as if the visitor had uploaded it (how a
+    take reaches another tab's source): one place per take, made once and handed out again (twelve
+    presses made twelve full copies, each counted in the room all visitors share). A hard link: its
+    bytes are the take's, counted in the output folder's quota where the take is, and the upload quota
+    leaves them out while the take is kept (``_counted``). Where no link can be made (the folders on
+    two file systems), one copy per take, within the quota; None when that cannot fit."""
+    import hashlib
+    import hmac
+
+    digest = hmac.new(_PLACE_KEY, os.fsencode(os.path.realpath(path)), hashlib.sha256).hexdigest()[:32]
+    place = upload_folder() / f"take-{digest}" / path.name
+    with _places_lock:
+        with contextlib.suppress(OSError):
+            if os.path.samefile(place, path) or place.stat().st_size == path.stat().st_size:
+                note_named([str(place)])
+                return str(place)
+        place.parent.mkdir(parents=True, exist_ok=True)
+        place.unlink(missing_ok=True)  # a copy cut short, or of another take that had this name
+        try:
+            os.link(path, place)
+        except OSError:
+            return _copy_in(path, place)
+    note_named([str(place)])
+    return str(place)
+
+
+def _copy_in(path: Path, place: Path) -> str | None:
+    """``link_in`` where no link can be made: a copy, within the quota (complete or absent)."""
     import shutil
 
     size = path.stat().st_size
     ticket = reserve(size)
     if ticket is None:
         return None
+    partial = place.with_name(f".partial-{place.name}")
     try:
-        folder = upload_folder() / f"take-{secrets.token_hex(16)}"
-        folder.mkdir(parents=True)
-        copy = folder / path.name
-        shutil.copyfile(path, copy)
+        shutil.copyfile(path, partial)
+        os.replace(partial, place)
         ticket.received = size
-        note_named([str(copy)])
-        return str(copy)
+        note_named([str(place)])
+        return str(place)
     finally:
+        partial.unlink(missing_ok=True)
         release(ticket)
 
 
@@ -388,16 +419,25 @@ def enforce_quota(incoming: int = 0) -> bool:
         return _make_room(incoming)
 
 
-def _make_room(incoming: int) -> bool:
-    folder, limit, now = upload_folder(), quota_bytes(), time.time()
-    in_flight = bool(_tickets)
+def _counted(folder: Path) -> list[tuple[float, int, Path]]:
+    """The files the quota counts (mtime, size, path): all but a take's link while the take is kept
+    (``link_in``: its bytes are the take's, counted in the output folder's quota). Once the take is
+    cleaned the link is the file's only name, and it counts, and may go, as any upload."""
     files = []
     with contextlib.suppress(OSError):
         for entry in folder.rglob("*"):
             with contextlib.suppress(OSError):
-                if entry.is_file():
-                    stat = entry.stat()
+                stat = entry.stat()
+                linked = stat.st_nlink > 1 and entry.parent.name.startswith("take-")
+                if entry.is_file() and not linked:
                     files.append((stat.st_mtime, stat.st_size, entry))
+    return files
+
+
+def _make_room(incoming: int) -> bool:
+    folder, limit, now = upload_folder(), quota_bytes(), time.time()
+    in_flight = bool(_tickets)
+    files = _counted(folder)
     # Every upload in flight may still write what it was promised and has not yet sent; what it has
     # written lies in the folder (Gradio's temporary files at its top) and is counted there.
     total = sum(size for _, size, _ in files) + sum(max(0, t.size - t.received) for t in _tickets) + incoming

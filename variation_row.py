@@ -56,14 +56,8 @@ def build(prefix: str) -> Row:
             info=tips.VARIATION_COUNT,
             elem_id=f"{prefix}-variation-count",
         )
-        seed = widgets.lenient(
-            gr.Number(
-                -1,
-                precision=0,
-                label="Seed of the new noise",
-                info=tips.VARIATION_SEED,
-                elem_id=f"{prefix}-variation-seed",
-            )
+        seed = widgets.lenient_number(
+            -1, precision=0, label="Seed of the new noise", info=tips.VARIATION_SEED, elem_id=f"{prefix}-variation-seed"
         )
         button = gr.Button("Make variations", size="sm", elem_id=f"{prefix}-variations-button")
         reserves = widgets.reserves_line(f"{prefix}-variations")

@@ -32,6 +32,7 @@ def lenient(component: Any) -> Any:
     word; ``modes`` says what the value means and what to do instead.
     """
     component.preprocess = lambda payload: payload
+    component.studio_lenient = True  # tests/test_hostile.py holds every public number, slider and radio to this
     return component
 
 
@@ -39,6 +40,12 @@ def lenient(component: Any) -> Any:
 EDITABLE_JS = "() => ({__type__: 'update', interactive: true})"
 # ... and one that locks it while a switch is on.
 LOCKED_WHILE_JS = "(on) => ({__type__: 'update', interactive: !on})"
+
+
+def lenient_number(*args: Any, **kwargs: Any) -> gr.Number:
+    """Every number a visitor or a script sends (seeds, BPM, regions, take numbers): one field, so
+    "abc", NaN, inf and 1.5 reach the studio's own checks and get the same words everywhere."""
+    return lenient(gr.Number(*args, **kwargs))
 
 
 def lenient_slider(*args: Any, **kwargs: Any) -> gr.Slider:
@@ -136,7 +143,7 @@ SHOW_JS = "() => ({__type__: 'update', visible: true})"
 
 def stem_slot(prefix: str, i: int) -> StemSlot:
     button = gr.Button("Split into stems", size="sm", elem_id=f"{prefix}-stems-{i}", elem_classes=["stems-action"])
-    take = lenient(gr.Number(value=i, precision=0, visible=False, elem_id=f"{prefix}-stems-take-{i}"))
+    take = lenient_number(value=i, precision=0, visible=False, elem_id=f"{prefix}-stems-take-{i}")
     reserves = reserves_line(f"{prefix}-stems-{i}", "stems-action")
     with gr.Column(visible=False, elem_id=f"{prefix}-stems-box-{i}") as box:
         gr.Markdown(tips.STEMS_HINT, elem_classes=["hint"])
@@ -256,16 +263,8 @@ def result_column(prefix: str, n: int = 1) -> Result:
     # Until a take exists the column shows "Nothing here yet" alone (theme.CSS: ``result-column``).
     with gr.Row(elem_classes=["result-actions"]):
         # Shown once Generate is set to more than one take (``results.SHOW_TAKES_JS``).
-        pick = lenient(
-            gr.Number(
-                value=1,
-                precision=0,
-                label="Take to send",
-                visible=False,
-                minimum=1,
-                maximum=n,
-                elem_id=f"{prefix}-pick",
-            )
+        pick = lenient_number(
+            value=1, precision=0, label="Take to send", visible=False, minimum=1, maximum=n, elem_id=f"{prefix}-pick"
         )
         sends = {
             tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS

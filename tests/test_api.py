@@ -295,6 +295,14 @@ def test_describe_fills_only_the_empty_fields_and_refuses_a_bad_upload(client, t
     (tmp_path / "notes.wav").write_text("not a song")
     with pytest.raises(ValidationError, match="src_audio: .*notes.wav"):
         client.predict(src_audio=handle_file(str(tmp_path / "notes.wav")), api_name="/describe")
+    # A clip of one sample or 10 ms is refused at the door, saying how long a clip must be (issue 48: it
+    # went to the GPU and ended in "The model stopped with an error (RuntimeError)").
+    for name, samples in (("one-sample.wav", 1), ("ten-ms.wav", 480)):
+        sf.write(str(tmp_path / name), np.full((samples, 2), 0.3, np.float32), 48000)
+        clip = handle_file(str(tmp_path / name))
+        with pytest.raises(ValidationError, match=r"src_audio: This song is .* long; Describe listens to at least 1 s"):
+            client.predict(src_audio=clip, api_name="/describe")
+    assert client.predict(src_audio=song, api_name="/describe")[-1].startswith("**What the planner heard**")
 
 
 def test_expected_events_are_one_log_line_each(client, capfd):
@@ -387,3 +395,15 @@ def test_an_mp3_take_is_320_kbps_with_its_title_and_the_studio_in_its_tags(clien
     assert "seed 321" in tags.getall("COMM")[0].text[0]
     assert "ACE Music Studio" in tags["TSSE"].text[0]
     assert sf.info(result[0]).frames == 480000  # the encoder's delay and padding are not in the take
+
+
+def test_every_event_gives_the_memory_it_freed_back(client):
+    """Issue 48: freed memory glibc kept grew a server by gigabytes; each event a visitor starts ends
+    with ``memory.trim`` (this studio serves in the test's own process), a refusal's too."""
+    import memory
+
+    before = memory.stats["trims"]
+    client.predict(prompt="pop", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
+    with pytest.raises(AppError):
+        client.predict(None, api_name="/my_take_settings")
+    assert memory.stats["trims"] >= before + 2 or memory._glibc() is None

@@ -151,3 +151,16 @@ def test_thinks_planning_is_benched_with_its_rows_and_declaration():
     assert int(cells["thinking tokens written"]) > 6 and float(cells["thinking, s"].split()[0]) > 0
     assert float(cells["whole planning (thinking + 50 codes), s"].split()[0]) > float(cells["thinking, s"].split()[0])
     assert cells["declared (`planner.estimate_seconds`, warm, H100 figures)"] == "25.8 s"  # 2 + 21.25 + 50 × 0.05
+
+
+def test_the_soaks_figures_read_the_samples_by_the_requests_done():
+    """``soak.summary``: RSS at the warm-up's end (its highest while the warm-up ran), the peak after it,
+    the last sample, and each tenth's highest (samples are noted with the requests done so far)."""
+    import soak
+
+    mb = soak.MB
+    samples = [(0.0, 0, 150 * mb), (1.0, 2, 900 * mb), (2.0, 4, 1000 * mb), (3.0, 7, 1300 * mb), (4.0, 10, 1100 * mb)]
+    found = soak.summary(samples, 10, 4, {"generate": [9, 1]}, 61.4)
+    assert (found["start_mb"], found["warm_mb"], found["peak_mb"], found["end_mb"]) == (150, 1000, 1300, 1100)
+    assert found["tenths_mb"] == [150, 0, 900, 0, 1000, 0, 0, 1300, 0, 0]
+    assert found["failed"] == 1 and found["by_kind"] == {"generate": 9} and found["seconds"] == 61

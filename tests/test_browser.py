@@ -19,6 +19,7 @@ from conftest import ROOT
 import backend
 import lyrics
 import random_models
+import uploads
 
 CHROMIUM = os.environ.get("ACE_STUDIO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 if not CHROMIUM and os.environ.get("ACE_STUDIO_REQUIRE_BROWSER") == "1":
@@ -149,7 +150,7 @@ def _no_think(page) -> None:
     page.locator("#gen-think input[type=checkbox]").uncheck()
 
 
-def test_generate_gives_a_playable_take_that_extends(page):
+def test_generate_gives_a_playable_take_that_extends(page, studio_server):
     _no_think(page)
     page.locator("#gen-prompt textarea").fill("bright synth-pop, punchy drums")
     page.locator("#gen-lyrics textarea").fill("[Chorus]\nwe run into the night\nneon in our eyes")
@@ -158,8 +159,15 @@ def test_generate_gives_a_playable_take_that_extends(page):
     assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
     _sings_along(page, "#gen-take-1", ["we run into the night", "neon in our eyes"])
     page.locator("#gen-seeds").get_by_text("take 1").wait_for()
-    page.locator("#gen-send-extend").click()
-    page.locator("#extend-src-info").get_by_text("0:10.0 long").wait_for()
+    # Sent three times to two tabs: one place in the uploads for the take, a link to it (issue 48: each
+    # press copied the whole take into the room every visitor's uploads share).
+    for target in ("cover", "extend", "extend"):
+        _tab(page, "Generate")
+        page.locator(f"#gen-send-{target}").click()
+        page.locator(f"#{target}-src-info").get_by_text("0:10.0 long").wait_for()
+    take = studio_server[1] / page.locator("#gen-take-1 a.download-link").get_attribute("href").split("/takes/")[1]
+    placed = list(uploads.upload_folder().glob(f"take-*/{take.name}"))
+    assert len(placed) == 1 and placed[0].samefile(take), placed
     _fill_number(page, "#extend-seconds", 5)
     # The waveform marks where the new part begins: at the end of the 10 s source.
     page.locator('#extend-wave [data-seam="10"]').wait_for()
@@ -298,7 +306,10 @@ def test_write_it_fills_generate_from_one_line(page):
     page.wait_for_function("() => Number(document.body.dataset.studioChecked || 0) >= 1")
     assert page.locator("#gen-idea").get_attribute("data-studio-note").startswith("Write an idea for the song first")
     page.locator("#gen-lyrics textarea").fill("[Verse]\nmy own words")
-    page.locator("#gen-idea textarea").fill("a rainy-day bossa nova about missing the last train")
+    # 300 characters: the box takes up to 500, and so does the door (issue 48: it refused past 64).
+    idea = ("a rainy-day bossa nova about missing the last train, " * 6)[:300]
+    page.locator("#gen-idea textarea").fill(idea)
+    assert page.locator("#gen-idea textarea").input_value() == idea
     page.locator("#gen-write").click()
     note = page.locator("#gen-write-note")
     note.get_by_text("Written").wait_for()

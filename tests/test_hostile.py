@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import stopped_result, wait_in_queue
+from conftest import ROOT, stopped_result, wait_in_queue
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 from safetensors.torch import load_file, save_file
@@ -95,8 +95,8 @@ NUMBERS = [
     ("/generate", {"prompt": "pop", "seed": 2**40}, "seed: Seed must be a whole number from 0 to 4294967295"),
     ("/generate", {"prompt": "pop", "audio_duration": "nan"}, "audio_duration: Duration must be a number"),
     ("/generate", {"prompt": "pop", "batch_size": 2.5}, "batch_size: Takes must be a whole number"),
-    ("/lyrics", {"theme": "song", "seed": 2**70}, "seed: The seed must be a whole number from 0 to 4294967295"),
-    ("/lyrics", {"theme": "song", "seed": 1.5}, "seed: The seed must be a whole number"),
+    ("/lyrics", {"theme": "song", "seed": 2**70}, "seed: Seed must be a whole number from 0 to 4294967295"),
+    ("/lyrics", {"theme": "song", "seed": 1.5}, "seed: Seed must be a whole number"),
     ("/lyrics", {"theme": "song", "temperature": "hot"}, "temperature: Creativity must be a number"),
 ]
 
@@ -104,6 +104,56 @@ NUMBERS = [
 @pytest.mark.parametrize(("api", "kwargs", "expect"), NUMBERS, ids=[e[:30] for *_, e in NUMBERS])
 def test_numbers_reach_the_studios_own_checks(served, api, kwargs, expect):
     _attack(served[0], api, expect, **kwargs)
+
+
+# JSON carries NaN and infinity as text (gradio_client refuses to send a float NaN).
+@pytest.mark.parametrize("seed", ["abc", "nan", "inf", 1.5], ids=["text", "nan", "inf", "fraction"])
+def test_every_seed_gets_the_same_words_on_its_field(served, seed):
+    """Issue 48: /write_song's seed skipped the studio's checks (Gradio's own 400 for "abc", NaN and inf;
+    1.5 rounded and run). Every public seed goes through one lenient field and one check: the same words."""
+    said = {}
+    for api, asked in (
+        ("/generate", {"prompt": "pop"}),
+        ("/write_song", {"idea": "a song"}),
+        ("/lyrics", {"theme": "x"}),
+    ):
+        with pytest.raises(ValidationError) as info:
+            served[0].predict(**asked, seed=seed, api_name=api)
+        said[api] = str(info.value)
+    assert len(set(said.values())) == 1, said
+    assert "seed: Seed must be a" in said["/write_song"] and not any(u in said["/write_song"] for u in UNCLEAR)
+
+
+def test_every_public_number_slider_and_radio_is_lenient(served):
+    """Gradio's own preprocess answers a bad number with a bare 400 or rounds it without a word: every
+    number, slider and radio an endpoint takes is the studio's lenient field (``widgets.lenient``)."""
+    import gradio as gr
+
+    import app
+
+    strict = [
+        (fn.api_name, type(c).__name__, c.label)
+        for fn in app.demo.fns.values()
+        if fn.api_visibility != "private"
+        for c in fn.inputs
+        if isinstance(c, gr.Number | gr.Slider | gr.Radio) and not getattr(c, "studio_lenient", False)
+    ]
+    assert strict == []
+
+
+def test_the_docs_give_every_text_limit_the_door_checks():
+    """One limit for each text parameter, spelled once (``checks.TEXT_LIMITS``): README's list of limits
+    and /write_song's row say the same numbers (an idea over 64 characters was refused at the door)."""
+    import re
+
+    import checks
+    import idea_row
+
+    readme = (ROOT / "README.md").read_text()
+    listed = dict(re.findall(r"`([a-z_]+)` (\d+)", readme[readme.index("Text parameters have limits") :][:700]))
+    assert {name: int(n) for name, n in listed.items()} == checks.TEXT_LIMITS
+    assert f"`idea` (at most {checks.MAX_IDEA_CHARS} characters)" in readme
+    assert f"at most {checks.MAX_IDEA_CHARS} characters" in idea_row.write_song.__doc__
 
 
 def test_region_numbers_and_a_lora_with_another_suffix(served, tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 from conftest import ROOT
 
 # Tools beside the studio, not rooms of it.
-TOOLS = {"bench", "bench_steps", "random_models"}
+TOOLS = {"bench", "bench_steps", "random_models", "soak"}
 MAX_LINES = 500
 MAX_FUNCTION_LINES = 80
 

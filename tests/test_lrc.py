@@ -163,3 +163,26 @@ def test_a_takes_lrc_carries_each_sung_line_once_with_its_own_time(studio_server
     assert [line["text"] for line in take["lyric_lines"]] == SUNG_HOSTILE
     parsed = pylrc.parse(text)  # a standard reader: one entry per sung line, in order, at the studio's times
     assert [round(line.time, 2) for line in parsed] == [round(line["time"], 2) for line in take["lyric_lines"]]
+
+
+def test_a_caption_cannot_add_a_tag_to_the_lrc_header(studio_server):
+    """Issue 48: a take titled by its caption ("Neon] [ar:someone else") wrote the header line
+    ``[ti:Neon) [ar:someone else]``: a reader that looks for tags anywhere found an artist. One tag a
+    header line, brackets in the title made parentheses both ways."""
+    import httpx
+    from gradio_client import Client
+
+    url, _ = studio_server
+    record = Client(url, verbose=False).predict(
+        prompt="Neon] [ar:someone else",
+        lyrics="[Verse]\n(oh) we run into the night",  # no line a title is taken from: the caption titles it
+        audio_duration=10,
+        inference_steps=1,
+        think=False,
+        api_name="/generate",
+    )[-1]
+    text = httpx.get(f"{url}takes/{record['takes'][0]['lrc']}", timeout=60).text
+    head = [line for line in text.splitlines() if not re.match(r"\[\d", line)]
+    assert head[0] == "[ti:Neon) (ar:someone else]", head
+    assert all(re.fullmatch(r"\[[a-z]+:[^\[\]]*\]", line) for line in head), head
+    assert pylrc.parse(text).title == "Neon) (ar:someone else"

@@ -88,10 +88,15 @@ def test_my_takes_send_and_settings_work_after_a_reload_and_refuse_a_forged_entr
         {"id": entries[0]["id"]},
     ]
     for entry in forged:
-        with pytest.raises(AppError, match=GONE):
+        with pytest.raises(AppError, match=GONE) as refused:
             reloaded.predict(entry, api_name="/send_my_take_to_cover")
-    with pytest.raises(AppError, match="Pick a take from My takes first"):
+        assert refused.value.title == "Send to Cover"  # what was pressed, not Gradio's "Error" (issue 48)
+    with pytest.raises(AppError, match="Pick a take from My takes first") as refused:
         reloaded.predict(None, api_name="/send_my_take_to_extend")
+    assert refused.value.title == "Send to Extend"
+    with pytest.raises(AppError, match="Pick a take from My takes first") as refused:
+        reloaded.predict(None, api_name="/my_take_settings")
+    assert refused.value.title == "Use these settings"
 
 
 def test_my_takes_a_cleaned_take_is_not_sent_but_its_settings_still_come_back(studio_server):
@@ -110,6 +115,30 @@ def test_my_takes_a_cleaned_take_is_not_sent_but_its_settings_still_come_back(st
     with pytest.raises(AppError, match=GONE):
         page.predict(entry, api_name="/send_my_take_to_extend")
     assert page.predict(entry, api_name="/my_take_settings")[0] == "short lived"
+
+
+PIXEL = "<img src=//x.io/p.gif>"
+# A record as a stranger could share it (or forge in My takes): a variation whose values are markup.
+VARIED = {"take": 2, "seed": 5, "variation": {"of": {"take": PIXEL}, "amount": "<b>much</b>", "seed": "<a href=x>"}}
+
+
+def test_my_takes_a_records_values_reach_words_escaped_and_named(studio_server, tmp_path):
+    """Issue 48: a record's values reached a toast as markup (Gradio renders a toast as HTML: a tracking
+    pixel); every value a record brings is escaped. A 10 KB caption names the field it cannot go into."""
+    from gradio_client import handle_file
+
+    page = Client(studio_server[0], verbose=False)
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps({"params": {"prompt": "pop", "bpm": PIXEL}}))
+    with pytest.raises(AppError) as refused:
+        page.predict(handle_file(str(forged)), api_name="/settings_from_file")
+    words = str(refused.value)
+    assert "This record's bpm ('&lt;img src=//x.io/p.gif&gt;')" in words and "<" not in words, words
+    long = {"params": {"prompt": "x" * 10_000}, "take": {"take": 1, "seed": 1}, "id": "0" * 32}
+    with pytest.raises(AppError, match=r"This record's prompt \('x+…'\) cannot be used: This field takes up to 512"):
+        page.predict(long, api_name="/my_take_settings")
+    fields = page.predict({"params": {"prompt": "pop"}, "take": VARIED}, api_name="/my_take_settings")
+    assert fields[0] == "pop" and fields[8] == 5  # the settings came back; the note is the page's (below)
 
 
 def test_my_takes_key_is_private_and_kept_across_processes(studio_server):
@@ -310,6 +339,30 @@ def test_my_takes_on_a_phone(browser, studio_server):
         page.locator("#my-takes").screenshot(path=str(SHOTS / "my_takes_phone.png"))
     finally:
         phone.close()
+
+
+@browser_only
+def test_my_takes_a_shared_records_markup_is_text_in_the_toasts(context, studio_server, tmp_path):
+    """The page's toasts for a shared record (Generate's record upload): a variation's note and a value
+    the form refuses show the record's markup as text; no element of it reaches the page. The refusal's
+    heading is what was pressed, not Gradio's "Error" (issue 48, item 8)."""
+    url, _ = studio_server
+    page = _open(context, url)
+    page.locator("#gen-advanced").get_by_text("Advanced settings").click()  # the record's upload is in it
+    for name, record, said in (
+        ("varied.json", {"params": {"prompt": "pop"}, "takes": [VARIED]}, "This take is a variation (of take"),
+        ("forged.json", {"params": {"prompt": "pop", "key_scale": PIXEL}}, "This record's key_scale"),
+    ):
+        (tmp_path / name).write_text(json.dumps(record))
+        clear = page.locator("#gen-record").get_by_role("button", name="Clear")
+        if clear.count():  # the file before it: the upload's drop zone comes back once it is cleared
+            clear.click()
+        page.locator("#gen-record input[type=file]").set_input_files(str(tmp_path / name))
+        toast = page.locator("[data-testid=toast-body]").filter(has_text=said)
+        toast.first.wait_for()
+        assert PIXEL in toast.first.inner_text()
+        assert toast.first.locator("img, a, b").count() == 0 and page.locator("img[src*='x.io']").count() == 0
+    toast.first.locator(".toast-title").get_by_text("Use these settings", exact=True).wait_for(timeout=10_000)
 
 
 def test_my_takes_an_odd_id_or_name_is_just_not_kept():

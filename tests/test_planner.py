@@ -350,6 +350,27 @@ def test_a_scripted_generation_becomes_metadata_and_codes(tiny):
     assert len(plan.codes[0]) == 61  # every requested second covered
 
 
+def test_whatever_think_writes_into_a_record_the_records_checks_take_back(tiny, monkeypatch):
+    """Issue 48: /variations refused a Think take's own record ("This record's planner …"): a caption of
+    up to 512 tokens may be far more than the 512 characters a caption holds. Think's caption is cut
+    where the plan is read (as Describe's and Write it's are), before the blueprints that follow it, so
+    its record is taken back whole by every check of records."""
+    model, tok, vocab = tiny
+    long = " ".join(["la"] * 300)  # 301 tokens of the tiny tokenizer, 899 characters
+    assert len(tok.encode(long)) < plan_constraints.MAX_CAPTION_TOKENS and len(long) > checks.MAX_CAPTION_CHARS
+    p = _planner(tiny, ScriptedLM(model, tok, vocab, SCRIPT.replace("a warm jazz trio", long), [5, 17]))
+    plan = p.plan("jazz", "[Instrumental]", 10, seeds=[1, 2])
+    caption = plan.fields["caption"]
+    assert plan.thought and long.startswith(caption) and len(caption) > checks.MAX_CAPTION_CHARS - 10
+    assert len(caption) <= checks.MAX_CAPTION_CHARS
+    monkeypatch.setattr(planner, "enabled", lambda: True)
+    entry = plan.record("tiny", 1)
+    record = {"params": {"prompt": "jazz", "audio_duration": 10, "think": True},
+              "takes": [{"take": 1, "seed": 1}, {"take": 2, "seed": 2, "planner": entry}]}  # fmt: skip
+    assert json.loads(results.record_settings(record, 2)["plan"])["caption"] == caption
+    assert checks.check_plan(entry)[1] == (1, 2)
+
+
 def test_prompts_of_different_lengths_decode_as_each_would_alone(tiny):
     p = _planner(tiny)
     prompts = [

@@ -111,6 +111,31 @@ def test_a_tiers_limit_and_the_spaces_own_limit_are_said_in_words(space):
     assert "has 0:20 left" in words and "Nothing fits until then" in words
 
 
+def test_under_a_minute_left_every_press_says_nothing_fits_until_the_quota_comes_back(space, tmp_path):
+    """Issue 48 (item 8): every press declares at least a minute, so with 0:45 left nothing fits. Every
+    GPU entry (Write it, Describe, stems, variations; songs and lyrics above) says so, with when the quota
+    comes back as ZeroGPU says it, under the studio's title (gradio_client reads it as the page would)."""
+    from gradio_client import handle_file
+
+    url, api = space
+    page = Client(url, verbose=False, headers=TOKEN)  # one page: its own take is split and varied
+    record = page.predict(prompt="x", audio_duration=10, inference_steps=1, think=False, api_name="/generate")[-1]
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
+    for asked in (
+        {"idea": "a song about the sea", "api_name": "/write_song"},
+        {"src_audio": song, "api_name": "/describe"},
+        {"take": 1, "record": record, "api_name": "/stems"},
+        {"take": 1, "record": record, "api_name": "/variations"},
+    ):
+        api.refusals, seen = [{"left": 45, "wait": 5400}], len(api.durations)
+        with pytest.raises(AppError) as refused:
+            page.predict(**asked)
+        words = str(refused.value)
+        assert "has 0:45 left" in words and "comes back in 1:30:00" in words, (asked["api_name"], words)
+        assert "Nothing fits until then: every press here reserves at least 1:00" in words, words
+        assert refused.value.title == "Out of GPU time" and len(api.durations) == seen and not api.refusals
+
+
 def _reserved(page, prefix: str) -> int:
     """The seconds the line under ``prefix``'s button says a press reserves, once it says so."""
     line = page.locator(f"#{prefix}-reserves")
@@ -146,6 +171,9 @@ def test_the_line_under_the_button_is_what_the_press_declares(browser, space, re
         toast = page.locator("[data-testid=toast-body]").get_by_text("your daily ZeroGPU quota has 1:30 left")
         toast.wait_for()
         assert api.refused[-1] == longer and "comes back in 1:00:00" in toast.inner_text()
+        # Headed with the studio's title, not Gradio's "Error" (issue 48).
+        heading = page.locator("[data-testid=toast-body].error .toast-title")
+        heading.get_by_text("Out of GPU time", exact=True).wait_for()
         page.screenshot(path=str(SHOTS / "issue41" / "refused.png"))
         shown, seen = _after(page, [("#gen-takes", 1), ("#gen-duration", 10), ("#gen-steps", 3)]), len(api.durations)
         page.locator("#gen-button").click()

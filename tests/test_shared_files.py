@@ -277,6 +277,53 @@ def test_paths_that_are_no_upload_all_get_one_answer_and_are_never_opened(studio
     assert len(marked) == 1 and "not uploaded by a user" in marked.pop(), answers
 
 
+def test_send_to_places_one_link_per_take_that_the_shared_room_leaves_out(studio, tmp_path):
+    """Issue 48: every Send to copied the whole take into the uploads, counted in the one room all
+    visitors share (a visitor's long takes filled it in a few cheap requests, and the quota then
+    removed, or refused, everyone else's uploads). Twelve presses from the result column and My takes
+    now hand out one place, a link to the take (its bytes counted once, where the take is), and a
+    victim's song uploaded before them stays."""
+    answer = httpx.post(
+        f"{studio.url}gradio_api/upload", files={"files": ("victim.wav", _song(tmp_path / "v.wav").read_bytes())}
+    )
+    victim = Path(answer.json()[0])
+    data = _data(studio.url, "generate", prompt="sent often", audio_duration=120, inference_steps=1)
+    outcome = _call(studio.url, "generate", data, "sender-page")
+    assert outcome[0] == "done", outcome
+    record = outcome[1][-1]
+    take = studio.out / record["takes"][0]["audio"]
+    assert take.stat().st_size * 4 > QUOTA_MB * MB  # four copies would not fit the room
+    (entry,) = _call(studio.url, "keep_takes", [record], "sender-page")[1][0]
+    placed = set()
+    for i in range(12):
+        api, data = ("send_generate_to_cover", [1, record]) if i % 2 else ("send_my_take_to_extend", [entry])
+        sent = _call(studio.url, api, data, "sender-page")
+        assert sent[0] == "done", sent
+        placed.add(sent[1][0]["path"])
+    print(f"\ntwelve presses of a {take.stat().st_size / MB:.1f} MB take: {len(placed)} place in the uploads")
+    assert len(placed) == 1 and os.path.samefile(placed.pop(), take)
+    assert victim.is_file() and _upload(studio.url, "late.bin", b"\0" * (8 * MB)) == 200
+
+
+def test_where_no_link_can_be_made_a_take_is_copied_once_and_counted(tmp_path, monkeypatch):
+    """The output and upload folders on two file systems (no hard link across them): one copy per take,
+    handed out again, and counted in the upload quota as any upload is."""
+    import errno
+
+    import uploads
+
+    take = tmp_path / "generate-101010-abcdef-take1-seed1.wav"
+    take.write_bytes(b"RIFF" + os.urandom(4096))
+
+    def no_link(*args: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    first, again = uploads.link_in(take), uploads.link_in(take)
+    assert first == again and Path(first).read_bytes() == take.read_bytes() and not os.path.samefile(first, take)
+    assert Path(first) in {path for *_, path in uploads._counted(uploads.upload_folder())}
+
+
 def test_another_visitors_take_is_refused_everywhere(studio, tmp_path):
     """A take made in one page (session) cannot be sent to another tab from another page, nor named
     as an Edit source or as a record by path; its own page still sends it."""

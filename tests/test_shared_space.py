@@ -418,7 +418,7 @@ HUGE = 10**400
         ("/edit", {"prompt": "x", "repainting_end": -HUGE}, "repainting_end: Region end is far too large"),
         ("/extend", {"prompt": "x", "extend_seconds": HUGE}, "extend_seconds: Seconds to add is far too large"),
         ("/cover", {"prompt": "x", "audio_cover_strength": HUGE}, "audio_cover_strength: Cover strength is far too"),
-        ("/lyrics", {"theme": "x", "seed": HUGE}, "seed: The seed must be a whole number"),
+        ("/lyrics", {"theme": "x", "seed": HUGE}, "seed: Seed is far too large a number"),
         ("/generate", {"prompt": "x", "think": [1]}, "think: Think is a switch"),
         ("/generate", {"prompt": "x", "think": {"on": 1}}, "think: Think is a switch"),
         ("/generate", {"prompt": "x", "think": 2}, "think: Think is a switch"),

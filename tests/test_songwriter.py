@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gradio as gr
 import pytest
+from gradio_client.exceptions import ValidationError
 
 import checks
 import describe
@@ -132,6 +133,11 @@ def test_write_song_through_the_api(studio_server):
     assert instrumental[1] == checks.INSTRUMENTAL_TAG and "Japanese" in instrumental[-1]
     with pytest.raises(Exception, match="Write an idea for the song first"):
         client.predict(idea="", api_name="/write_song")
+    # An idea is up to 500 characters at the door as in the box (issue 48: the door took 64).
+    long = ("a slow waltz about the harbour lights, " * 20)[: checks.MAX_IDEA_CHARS]
+    assert client.predict(idea=long, seed=3, api_name="/write_song")[-1].startswith("**Written** (seed 3")
+    with pytest.raises(ValidationError, match=f"idea: .*up to {checks.MAX_IDEA_CHARS} characters; it has 501"):
+        client.predict(idea=long + "!", api_name="/write_song")
     # The studio goes on serving after a refusal.
     assert client.predict(idea="lo-fi beat for studying", seed=2, api_name="/write_song")[-1].startswith("**Written**")
 

@@ -179,6 +179,22 @@ def test_split_into_stems_through_the_api(client, served):
     _check_stems(list(paths), take, record, served[1])
 
 
+def test_another_visitors_take_is_not_split_and_their_stems_stay(client, served):
+    """Issue 48: with A's record, B's /stems split A's take and rewrote A's four stem files. Stems follow
+    the rule Send to follows (``results.made_by``): B is refused at the door in the words a gone take
+    gets, A's stems stay as they were, and A may split again."""
+    take, record = _take(client, 45)
+    client.predict(take=1, record=record, api_name="/stems")
+    made = Path(served[1], record["takes"][0]["audio"])
+    written = lambda: {p.name: p.stat().st_mtime_ns for p in made.parent.glob(f"{made.stem}-*")}  # noqa: E731
+    before = written()
+    assert len(before) == len(stems.STEMS) + 2  # four stems, their record and the take's preview
+    with pytest.raises(ValidationError, match="record: Take 1 is no longer kept by the studio"):
+        Client(served[0], verbose=False).predict(take=1, record=record, api_name="/stems")
+    assert written() == before
+    _check_stems(list(client.predict(take=1, record=record, api_name="/stems")), take, record, served[1])
+
+
 def test_a_take_that_is_not_the_studios_gets_words(client):
     with pytest.raises((ValidationError, AppError), match="no longer kept"):
         client.predict(take=1, record={"takes": [{"audio": "../../etc/passwd"}]}, api_name="/stems")

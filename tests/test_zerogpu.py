@@ -178,6 +178,10 @@ def test_stems_are_their_own_gpu_call(client, space):
     check_stems(list(paths), take, record, out)
     assert api.durations[seen:] == [stems.estimate_duration(10.0)] and len(api.killed) == killed
     assert "stems model could not be built" not in (out.parent / "studio.log").read_text()
+    # Another visitor's page cannot split this take (issue 48): refused at the door, no GPU call asked for.
+    with pytest.raises(ValidationError, match="Take 1 is no longer kept by the studio"):
+        Client(space[0], verbose=False).predict(take=1, record=record, api_name="/stems")
+    assert len(api.durations) == seen + 1
 
 
 def test_lyrics_stream_and_use_in_generate(client):
