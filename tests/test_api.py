@@ -322,8 +322,8 @@ def test_expected_events_are_one_log_line_each(client, capfd):
     log = "".join(capfd.readouterr())
     assert "Traceback" not in log, log
     assert log.count("generate: Stopped: Stopped at step") == 1, log
-    assert log.count("use_in_generate: Error: There are no lyrics to use yet") == 1, log
-    assert log.count("settings_from_record: Error:") == 1, log
+    assert log.count("use_in_generate: Use in Generate: There are no lyrics to use yet") == 1, log
+    assert log.count("settings_from_record: Use these settings:") == 1, log
 
 
 def test_a_long_take_plays_from_a_small_preview_served_beside_it(studio_server):

@@ -160,9 +160,7 @@ def test_the_record_names_the_presets_repo_and_brings_it_back(studio_env, with_h
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
     values = results.record_settings(record)
     assert values["lora_preset"] == "" and values["files"] == {"lora_preset": REPO}
-    assert "LoRA preset (not installed here) &#x27;tiny-org/tiny-style-lora&#x27;" in results.files_note(
-        values["files"]
-    )
+    assert "LoRA preset (not installed here) 'tiny-org/tiny-style-lora'" in results.files_note(values["files"])
 
 
 def test_a_preset_job_crosses_to_the_gpu_side_as_plain_values(studio_env, with_hub):
