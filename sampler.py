@@ -316,7 +316,7 @@ def _denoise(
     guidance = float(call.get("guidance_scale", 7.0))
     guidance = guidance if guidance > 1.0 and not pipe.is_turbo else None
     correction = dcw.Dcw(on=bool(call.get("dcw", True)))
-    way = call.get("repaint") or repainting()
+    way = repainting(call.get("repaint_mode", "balanced"), float(call.get("repaint_strength", 0.5)))
     xt, skipped, plan = _start(call, inputs, noise, plan)
     times, values, steps = plan.times, plan.values, len(plan.times) - 1
     plain = inputs.plain_condition is not None
@@ -424,16 +424,20 @@ def _blend_edges(latents: Any, clean: Any, region: Any, frames: int) -> Any:
     return weight * latents + (1.0 - weight) * clean
 
 
-def decode(pipe: Any, latents: Any) -> Any:
+def decode(pipe: Any, latents: Any, normalize: bool = True) -> Any:
     """The takes' audio (float32 numpy ``[takes, 2, samples]``) from the final latents, as the
     pipeline decodes them: the VAE, any peak over full scale divided out, then every take at -1 dBFS
-    peak (upstream's ``normalize_audio``)."""
+    peak (upstream's ``normalize_audio``). Without ``normalize`` the VAE's output as it is: a part
+    made to go into a song (lego) keeps the level it has beside the song's own latents."""
     import torch
 
     with torch.no_grad():
         # In the VAE's dtype, as upstream decodes: a repaint's edge blend comes out in float32.
         audio = pipe.vae.decode(latents.transpose(1, 2).to(pipe.vae.dtype)).sample.float()
     peak = audio.abs().amax(dim=[1, 2], keepdim=True)
+    if not normalize:
+        pipe.maybe_free_model_hooks()
+        return audio.cpu().numpy()
     if bool((peak > 1.0).any()):
         audio = audio / peak.clamp(min=1.0)
     peak = audio.abs().amax(dim=[1, 2], keepdim=True).clamp(min=1e-6)
