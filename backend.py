@@ -27,6 +27,7 @@ import graphs
 import lora
 import lrc
 import models
+import morph
 import music_request
 import offload
 import retake
@@ -163,7 +164,7 @@ class Backend:
             watching = sync.watch() if sync is not None else None
             try:
                 on_step = _step_callback(flag, progress, total, _eagerly(dit, sync))
-                latents = sampler.run(pipe, req, generators, on_step)
+                latents = (morph.run if req.get("morph") else sampler.run)(pipe, req, generators, on_step)
             finally:
                 if watching is not None:
                     watching.remove()

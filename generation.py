@@ -265,6 +265,7 @@ def estimate_seconds(mode: str, params: dict[str, Any]) -> float:
     takes = max(1, int(params.get("batch_size") or 1))
     guidance = float(params.get("guidance_scale") or variant.guidance)
     forwards = 2 if (guidance > 1.0 and not variant.turbo) else 1
+    forwards *= 2 if params.get("morph") else 1  # the morph's two descriptions of the song, every step
     minutes = seconds / 60.0
     per_forward = _FORWARD_BASE + _FORWARD_PER_SECOND * seconds + _FORWARD_PER_MINUTE_SQ * minutes**2
     work = steps * forwards * per_forward * takes + _VAE_PER_SECOND * seconds * takes

@@ -162,11 +162,16 @@ def prepare_cover(
     fade_out: float = 0.0,
     cover_noise_strength: float = 0.0,
     dcw: bool = True,
+    morph: bool = False,
+    morph_prompt: str = "",
+    morph_lyrics: str = "",
     lora_preset: str | None = None,
 ) -> Job:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source;
     ``cover_noise_strength`` (upstream's) starts it from the song itself, noised that far less than
-    pure noise (0: from noise, as upstream's API defaults)."""
+    pure noise (0: from noise, as upstream's API defaults). ``morph`` (upstream's flow-edit overlay)
+    edits the song itself from what it is (``morph_prompt``, ``morph_lyrics``: its style and words
+    now) toward ``prompt`` and ``lyrics``, keeping its structure (cover strength and start unused)."""
     params, render = preparing.common(
         src_audio,
         prompt,
@@ -190,9 +195,11 @@ def prepare_cover(
     with about("cover_noise_strength"):
         closeness = in_range(cover_noise_strength, "Start from the song", 0.0, 1.0)
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
+    morphing = preparing.check_morph(morph, morph_prompt, morph_lyrics)
     source = preparing.source(src_audio)
     reference = preparing.reference(reference_audio, render.seeds[0]) if reference_audio else None
     n = source.shape[-1]
+    params.update({"morph": False, **morphing})
     params.update(
         audio_cover_strength=strength,
         cover_noise_strength=closeness,
@@ -211,6 +218,7 @@ def prepare_cover(
         reference_audio=reference,
         audio_cover_strength=strength,
         cover_noise_strength=closeness,
+        **morphing,
     )
     return Job(MusicRequest("cover", params, render), lambda take: audio.fit(take, n), finishing)
 

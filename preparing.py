@@ -253,6 +253,25 @@ def check_repaint(mode: Any, strength: Any) -> tuple[str, float]:
     return way, amount
 
 
+def check_morph(morph: Any, prompt: Any, lyrics: Any) -> dict[str, Any]:
+    """Cover's *Morph* (upstream's ``flow_edit_morph``, off by default): the song as it is now, its
+    style and words (the overlay's source side), which it needs, one of them at least."""
+    with about("morph"):
+        on = check_switch(False if morph is None else morph, "Morph")
+    if not on:
+        return {}
+    prompt, lyrics = str(prompt or "").strip(), str(lyrics or "").strip()
+    if not prompt and not lyrics:
+        raise InputError(
+            "Morph moves the song from what it is to the new style: describe the song as it is now "
+            "(The song's own style), or give its words.",
+            "morph_prompt",
+        )
+    with about("morph_lyrics" if len(lyrics) > MAX_LYRICS_CHARS else "morph_prompt"):
+        check_text(prompt or "-", lyrics, "cover")
+    return {"morph": True, "morph_prompt": prompt, "morph_lyrics": lyrics or INSTRUMENTAL_TAG}
+
+
 def check_region(start: float, end: float, length: float) -> None:
     """Refuse (not clip: nobody chose a stretch cut short) a region past the song, saying what lies
     outside, and one that ends before it starts or is shorter than ``MIN_REGION_SECONDS``."""

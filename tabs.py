@@ -238,12 +238,21 @@ def cover_tab(variant: Any) -> MusicTab:
                 )
                 more = form_fields.song_settings("cover", variant, reference=True)
                 start = form_fields.cover_start_slider()
+                morph = form_fields.morph_controls()
         with form.column:
             variation = variation_row.build("cover")
         demo_examples("cover", examples.COVER, [source, prompt, strength])
     return MusicTab(
         "cover",
-        _song_fields(source, prompt, lyrics, more, audio_cover_strength=strength, cover_noise_strength=start),
+        _song_fields(
+            source,
+            prompt,
+            lyrics,
+            more,
+            audio_cover_strength=strength,
+            cover_noise_strength=start,
+            **dict(zip(("morph", "morph_prompt", "morph_lyrics"), morph, strict=True)),
+        ),
         form,
         source=source,
         reading=([source], [info, *more.music]),

@@ -336,3 +336,10 @@ REPAINT_MODE = (
 )
 REPAINT_STRENGTH = "Balanced only: 0 keeps the region close to the song around it, 1 lets it go free (default 0.5)."
 PART_LINK = "Download the part alone"
+MORPH = (
+    "ACE-Step's flow edit: instead of a new rendition, the song itself is moved from what it is to the new style, "
+    "keeping its structure. Describe the song as it is now below. Twice the model's work per step; Cover strength "
+    "and Start from the song are not used, and the step correction is off, as in ACE-Step."
+)
+MORPH_STYLE = "What the song is now (e.g. 'acoustic folk, male voice, guitar'): the morph keeps what both styles share."
+MORPH_LYRICS = "The song's words as they are sung now, if any (the new lyrics go in New lyrics above)."

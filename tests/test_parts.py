@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from gradio_client import Client, handle_file
 from test_audio_modes import tone
 from test_browser import TIMEOUT_MS, _open, _tab, browser, site  # noqa: F401 (fixtures)
@@ -21,6 +22,7 @@ import checks
 import generation
 import handlers
 import modes
+import morph
 import parts
 import random_base
 import sampler
@@ -37,13 +39,15 @@ UPSTREAM_TRACKS = "woodwinds brass fx synth strings percussion keyboard guitar b
 
 
 class Boundary:
-    """The sampler's run (every mode's model call) and the text encoder's prompt, recorded."""
+    """The sampler's run and the morph's (every mode's model call) and the text encoder's prompt, recorded."""
 
     def __init__(self, monkeypatch):
         self.calls: list[dict] = []
         self.instructions: list[str] = []
-        run = sampler.run
+        for room in (sampler, morph):
+            monkeypatch.setattr(room, "run", self.spy(room.run, monkeypatch))
 
+    def spy(self, run, monkeypatch):
         def spy(pipe, call, generators, on_step=None):
             self.calls.append(call)
             encode = pipe.encode_prompt
@@ -58,7 +62,7 @@ class Boundary:
             finally:
                 monkeypatch.delattr(pipe, "encode_prompt")
 
-        monkeypatch.setattr(sampler, "run", spy)
+        return spy
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +197,62 @@ def test_a_part_declares_the_base_models_build_until_it_is_built(studio_env):
     assert generation.estimate_seconds("edit", {**params, "change": "add"}) == pytest.approx(region - 45.0 * 1.5)
 
 
+# ---------------------------------------------------------------- Cover's morph (upstream's flow edit)
+
+
+def test_morph_moves_the_song_by_the_difference_of_its_two_descriptions(warm_backend, monkeypatch):
+    """At the DiT's call a velocity that is each branch's condition (its mean): the song's latents end
+    moved by minus the difference of the two, whatever the noise (the sum of the steps is -1), each
+    step asking the DiT twice, both on the cover's blueprint of the song."""
+    pipe, seen, prepared = warm_backend.pipe, [], []
+
+    def dit(hidden_states, timestep, timestep_r, encoder_hidden_states, context_latents, **_):
+        seen.append((encoder_hidden_states.clone(), context_latents.clone()))
+        return (torch.zeros_like(hidden_states) + encoder_hidden_states.mean(dim=(1, 2))[:, None, None],)
+
+    prepare = morph.sampler.prepare
+    monkeypatch.setattr(morph.sampler, "prepare", lambda *a: prepared.append(prepare(*a)) or prepared[-1])
+    monkeypatch.setattr(pipe.transformer, "forward", dit)
+    song = torch.from_numpy(np.tile(0.3 * np.sin(np.arange(6 * 48000) / 40.0), (2, 1)).astype(np.float32))
+    call = {
+        "prompt": ["big band swing"],
+        "lyrics": ["[Instrumental]"],
+        "vocal_language": ["unknown"],
+        "audio_duration": 6.0,
+        "task_type": "cover",
+        "src_audio": song,
+        "num_inference_steps": 4,
+        "guidance_scale": 1.0,
+        "shift": 3.0,
+        "morph": True,
+        "morph_prompt": "sine drone",
+        "morph_lyrics": "[Instrumental]",
+    }
+    final = morph.run(pipe, call, [torch.Generator("cpu").manual_seed(3)])
+    assert len(seen) == 8  # two a step: the song as it is, then as it should become
+    described, wanted = seen[0][0].mean(dim=(1, 2)), seen[1][0].mean(dim=(1, 2))
+    assert not torch.allclose(described, wanted) and all(torch.equal(c, seen[0][1]) for _, c in seen)
+    expected = prepared[0].raw - (wanted - described)[:, None, None]
+    torch.testing.assert_close(final, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served, tmp_path, monkeypatch):
+    client, _ = served
+    boundary = Boundary(monkeypatch)
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
+    settings = {"src_audio": song, "prompt": "jazz trio", "inference_steps": 2, "api_name": "/cover"}
+    record = client.predict(morph=True, morph_prompt="sine drone", **settings)[-1]
+    assert record["params"]["morph"] is True and record["params"]["morph_prompt"] == "sine drone"
+    call = boundary.calls[-1]
+    assert call["morph"] and call["task_type"] == "cover" and call["morph_lyrics"] == "[Instrumental]"
+    assert client.predict(**settings)[-1]["params"]["morph"] is False  # off by default, as upstream
+    with pytest.raises(checks.InputError) as refused:
+        modes.prepare_cover(src_audio=str(tmp_path / "song.wav"), prompt="jazz", morph=True)
+    assert refused.value.param == "morph_prompt" and "describe the song as it is now" in refused.value.message
+    plain = {"audio_duration": 60, "inference_steps": 50, "guidance_scale": 7.0, "batch_size": 1}
+    assert generation.estimate_seconds("cover", {**plain, "morph": True}) > generation.estimate_seconds("cover", plain)
+
+
 # ---------------------------------------------------------------- the page
 
 
@@ -238,6 +298,15 @@ def test_edit_offers_each_part_with_only_its_own_fields(page):
     page.locator("#edit-parts-note").wait_for(state="hidden")
     page.locator("#edit-advanced").get_by_text("Advanced settings").click()
     page.locator("#edit-repaint").wait_for(state="visible")
+
+
+def test_cover_offers_the_morph_with_the_songs_own_style(page):
+    _tab(page, "Cover")
+    page.locator("#cover-advanced").get_by_text("Advanced settings").click()
+    page.locator("#cover-morph-prompt").wait_for(state="hidden")
+    page.locator("#cover-morph").get_by_text("Morph the song (flow edit)").click()
+    page.locator("#cover-morph-prompt").wait_for(state="visible")
+    page.locator("#cover-morph-lyrics").wait_for(state="visible")
 
 
 def test_extract_and_complete_from_the_page(page):
