@@ -197,6 +197,9 @@ class Backend:
             if self.base is None:
                 if self.offload != "none":
                     raise ModeUnavailable(tips.PARTS_OFFLOADED)
+                if self.variant.name == models.BASE_VARIANT and base_model.source() == self.source:
+                    self.base = self.pipe  # the studio runs the base itself: nothing to build twice
+                    return self.base
                 started = time.perf_counter()
                 base = base_model.load(self.pipe, models.pipeline_dtypes(self.device))
                 for module in base_model.own_parts(base, self.pipe):

@@ -25,8 +25,10 @@ import modes
 import morph
 import parts
 import random_base
+import results
 import sampler
 import takes
+import variations
 
 # Upstream's instructions, word for word (``acestep/constants.py`` TASK_INSTRUCTIONS, track names in
 # capitals, complete's joined by " | "): what the base model was trained to read.
@@ -141,6 +143,19 @@ def test_a_part_is_mixed_into_the_song_at_the_level_the_model_made_it(studio_env
     np.testing.assert_allclose(
         alone / np.max(np.abs(alone)), np.stack([quiet, quiet]) / np.max(np.abs(quiet)), atol=3e-4
     )
+
+
+def test_a_part_added_varies_and_is_sent_on_as_every_take(studio_env, tmp_path):
+    path = str(tone(tmp_path / "song.wav", seconds=7.0))
+    _, record = handlers.make("edit", src_audio=path, change="add", part="guitar", prompt="jangly", inference_steps=2)
+    varied = variations.prepare(take=1, record=record, amount=0.5, count=1, src_audio=path)
+    assert varied.params["change"] == "add" and varied.params["part"] == "guitar" and varied.part is not None
+    _, again = handlers.run_job(varied)
+    assert (
+        again["takes"][0]["variation"]["amount"] == 0.5 and (takes.output_dir() / again["takes"][0]["part"]).is_file()
+    )
+    sent = results.send_to("edit")(1, again)  # the song with its part, as Edit's song
+    assert sf.info(sent[0]).duration == pytest.approx(7.0, abs=0.01) and sent[1] == "jangly"
 
 
 @pytest.mark.parametrize(
