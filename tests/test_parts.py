@@ -19,6 +19,7 @@ from test_browser import TIMEOUT_MS, _open, _tab, browser, site  # noqa: F401 (f
 import backend
 import base_model
 import checks
+import devices
 import generation
 import handlers
 import modes
@@ -119,6 +120,23 @@ def test_the_base_shares_the_vae_and_text_encoder_and_an_equal_encoder(studio_en
     assert again.condition_encoder is pipe.condition_encoder and base_model.own_parts(again, pipe) == [
         again.transformer
     ]
+
+
+def test_the_base_moves_with_the_music_model_and_is_not_built_twice(studio_env, tiny_base_dir, monkeypatch):
+    be = backend.get_backend()
+    alone = devices.weights_gib(be.pipe)
+    be.base_pipe()
+    # One resident for the card's budget: the SFT pipeline and the base's own parts, counted together.
+    assert devices.weights_gib(base_model.Both(be.pipe, be.base)) > alone
+    assert {name for name in base_model.Both(be.pipe, be.base).components if name.startswith("base_")} == {
+        "base_transformer",
+        "base_condition_encoder",
+    }
+    backend.reset_backend()
+    monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-base")
+    monkeypatch.setenv("ACE_STUDIO_MODEL", str(tiny_base_dir))
+    be = backend.get_backend()
+    assert be.base_pipe() is be.pipe  # a studio run on the base itself makes parts on it
 
 
 def test_a_part_is_mixed_into_the_song_at_the_level_the_model_made_it(studio_env, tmp_path, monkeypatch):
