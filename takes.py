@@ -432,7 +432,7 @@ def _write_records(record: dict[str, Any], paths: list[Path], params: dict[str, 
     """Each take's own record beside it (its seed, its file, its plan), written as the takes are."""
     for path, entry in zip(paths, record["takes"], strict=True):
         own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
-        own.update({key: entry[key] for key in ("planner", "finish", "variation", "noise", *SYNCED) if key in entry})
+        own.update({k: entry[k] for k in ("planner", "finish", "variation", "noise", "part", *SYNCED) if k in entry})
         own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
         meta, partial_meta = path.with_suffix(".json"), path.with_name(f".partial-{path.stem}.json")
         partial_meta.write_text(json.dumps(own, indent=2, ensure_ascii=False))

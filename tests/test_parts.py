@@ -8,6 +8,8 @@ VAE and text encoder, and the contract every mode keeps (API, page, refusals on 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -102,6 +104,8 @@ def test_each_part_reaches_the_base_model_with_upstreams_instruction(served, tmp
     assert alone.is_file() and sf.info(str(alone)).duration == pytest.approx(8.0, abs=0.01)
     assert "part" not in taken[-1]["takes"][0] and "part" not in completed[-1]["takes"][0]
     assert takes.own_take_audio(added[-1]["takes"][0]["part"]) is None  # not a take of its own
+    own = out / added[-1]["takes"][0]["metadata"]  # the take's own record names its part too
+    assert json.loads(own.read_text())["part"] == added[-1]["takes"][0]["part"]
     assert base is not None and base.transformer is not backend.get_backend().pipe.transformer
 
 
