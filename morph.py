@@ -37,26 +37,35 @@ def run(pipe: Any, call: dict[str, Any], generators: list[Any], on_step: sampler
         takes = inputs.takes
         source = {**call, "prompt": [call["morph_prompt"]] * takes, "lyrics": [call["morph_lyrics"]] * takes}
         described = sampler.condition_of(pipe, source, inputs, device)
-        steps = int(call.get("num_inference_steps", 8))
-        plan = sampler.schedule(pipe, steps, float(call.get("shift", 3.0)), dtype, device)
+        times = _schedule(int(call.get("num_inference_steps", 8)), float(call.get("shift", 3.0)), dtype, device)
+        values = times.tolist()
         guidance = sampler.guidance_of(pipe, call)
         song = inputs.raw
         edit = song.clone()
         momenta = (MomentumBuffer(momentum=sampler.MOMENTUM), MomentumBuffer(momentum=sampler.MOMENTUM))
-        for i in range(len(plan.times) - 1):
-            t_now, t_next = plan.times[i], plan.times[i + 1]
+        for i in range(len(values) - 1):
+            t_now, t_next = times[i], times[i + 1]
             noise = _noise(pipe, inputs, generators, device, dtype) if i else _first(pipe, inputs, generators, dtype)
-            noised = (1.0 - t_now) * song + t_now * noise
+            noised = (1.0 - values[i]) * song + values[i] * noise  # upstream noises with the time as a float
             towards = edit + noised - song
             v_song = sampler.velocity(pipe, noised, t_now, described, inputs.context, guidance, momenta[0])
             v_new = sampler.velocity(pipe, towards, t_now, inputs.condition, inputs.context, guidance, momenta[1])
             edit = edit + (t_next - t_now) * (v_new - v_song)
             if on_step is not None:
-                out = on_step(pipe, i, plan.values[i], {"latents": edit})
+                out = on_step(pipe, i, values[i], {"latents": edit})
                 edit = (out or {}).get("latents", edit)
                 if getattr(pipe, "_interrupt", False):
                     break
         return edit
+
+
+def _schedule(steps: int, shift: float, dtype: Any, device: Any) -> Any:
+    """Upstream's flow-edit schedule, for every variant (turbo's too): the shifted linspace in the
+    model's dtype."""
+    import torch
+
+    t = torch.linspace(1.0, 0.0, steps + 1, device=device, dtype=dtype)
+    return shift * t / (1 + (shift - 1) * t) if shift != 1.0 else t
 
 
 def _first(pipe: Any, inputs: sampler.Inputs, generators: list[Any], dtype: Any) -> Any:

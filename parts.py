@@ -91,14 +91,15 @@ def check_part(value: Any) -> str:
 
 
 def check_parts(value: Any) -> list[str]:
-    """*Complete the song*'s parts to add: one or more track classes, each once, in upstream's order."""
+    """*Complete the song*'s parts to add: one or more track classes, each once, in the order given (upstream's
+    handler names them in its instruction in the order it is handed them)."""
     items = [value] if isinstance(value, str) else list(value or []) if isinstance(value, list | tuple) else None
     if not items:
         raise InputError(f"Choose at least one part to add, from: {_named()}.", "add_parts")
     found = [_track(item) for item in items[: len(TRACKS) + 1]]
     if None in found or len(items) > len(TRACKS):
         raise InputError(f"Parts to add must be chosen from the parts the model knows: {_named()}.", "add_parts")
-    return [t for t in TRACKS if t in found]
+    return list(dict.fromkeys(found))
 
 
 def _track(value: Any) -> str | None:

@@ -34,11 +34,11 @@ import takes
 import variations
 
 # Upstream's instructions, word for word (``acestep/constants.py`` TASK_INSTRUCTIONS, track names in
-# capitals, complete's joined by " | "): what the base model was trained to read.
+# capitals, complete's joined by " | " in the order given): what the base model was trained to read.
 UPSTREAM = {
     "lego": "Generate the BACKING_VOCALS track based on the audio context:",
     "extract": "Extract the DRUMS track from the audio:",
-    "complete": "Complete the input track with GUITAR | BASS | DRUMS:",
+    "complete": "Complete the input track with DRUMS | GUITAR | BASS:",
 }
 UPSTREAM_TRACKS = "woodwinds brass fx synth strings percussion keyboard guitar bass drums backing_vocals vocals"
 
@@ -89,7 +89,7 @@ def test_each_part_reaches_the_base_model_with_upstreams_instruction(served, tmp
     lego, extract, complete = boundary.calls
     assert (lego["task_type"], lego["track_name"], lego["lyrics"]) == ("lego", "backing_vocals", ["[Verse]\noh la la"])
     assert (extract["task_type"], extract["track_name"], extract["prompt"]) == ("extract", "drums", ["drums"])
-    assert complete["complete_track_classes"] == ["guitar", "bass", "drums"]
+    assert complete["complete_track_classes"] == ["drums", "guitar", "bass"]  # as given, as upstream names them
     base = backend.get_backend().base
     for call in boundary.calls:  # the whole song is the context, its real length in the prompt
         assert call["src_audio"].shape[-1] >= 8 * 48000 and call["audio_duration"] == pytest.approx(8.0)
