@@ -21,16 +21,22 @@ from pathlib import Path
 from typing import Any
 
 import alignment
+import base_model
 import devices
 import graphs
 import lora
 import lrc
 import models
+import morph
 import music_request
 import offload
 import retake
 import runs
 import sampler
+import tooltips as tips
+
+# The tasks only the base model was trained for (Edit's parts): run on the XL base's DiT (``base_model``).
+PART_TASKS = ("lego", "extract", "complete")
 
 # Longest lyric token sequence the pipeline encodes; it truncates silently beyond it.
 MAX_LYRIC_TOKENS = 2048
@@ -74,6 +80,9 @@ class Backend:
     offload: str = "none"  # offload.MODES: how the pipeline's parts share the GPU
     lock: threading.Lock = field(default_factory=threading.Lock)
     replay: dict[str, Any] = field(default_factory=dict)  # the last call's DiT graphs (``graphs.report``)
+    base: Any = None  # the XL base's pipeline beside this one, built for the first part (``base_pipe``)
+    base_seconds: float = 0.0
+    base_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def lyric_tokens(self, lyrics: str, language: str) -> int:
         # Same string the pipeline tokenises for the lyric branch.
@@ -104,9 +113,10 @@ class Backend:
         self.check_request(req)
         rows = lrc.lyric_rows(self.pipe.tokenizer, req.get("lyrics", ""), req.get("vocal_language", "en"))
         req = _as_pipeline_inputs(req, len(seeds))
-        total = sampler.steps_run(self.pipe, int(req.get("num_inference_steps", self.variant.steps)))
+        pipe = self.pipe_for(req)
+        total = sampler.steps_run(pipe, int(req.get("num_inference_steps", self.variant.steps)))
         flag = runs.cancel_path(run_id) if run_id else None
-        sync = alignment.Pass(self.pipe, total, rows.columns) if rows is not None else None
+        sync = alignment.Pass(pipe, total, rows.columns) if rows is not None else None
         with self.lock, devices.gpu_turn("music"):
             if flag is not None and flag.exists():
                 raise runs.Cancelled("Stopped before the first step.")
@@ -119,8 +129,8 @@ class Backend:
                 if adapter:
                     # A preset's PEFT alpha / rank (``lora_presets.alpha_ratio``): 1 for an uploaded file.
                     self._load_lora(adapter["path"], adapter["scale"] * adapter.get("alpha", 1.0))
-                with retake.mixing(self.pipe, chains):
-                    audio = self._render(req, generators, flag, progress, total, sync)
+                with retake.mixing(pipe, chains):
+                    audio = self._render(pipe, req, generators, flag, progress, total, sync)
             finally:
                 offload.free_parts(self.pipe, self.offload)
                 if adapter:
@@ -132,13 +142,14 @@ class Backend:
         result = {"audio": audio, "seconds": elapsed}
         if sync is not None and sync.matrices is not None:
             started = time.perf_counter()
-            clip = audio.shape[-1] / self.pipe.sample_rate
+            clip = audio.shape[-1] / pipe.sample_rate
             result["lyrics"] = [lrc.sync_take(s, e, rows, clip) for s, e in sync.matrices]
             result["lyrics_s"] = round(sync.seconds + time.perf_counter() - started, 3)
         return result
 
     def _render(
         self,
+        pipe: Any,
         req: dict[str, Any],
         generators: list[Any],
         flag: Path | None,
@@ -149,24 +160,54 @@ class Backend:
         """The request's diffusion (``sampler``: upstream's loop over the pipeline's modules) and its
         decode; ``sync`` (the lyric alignment pass) runs after the last step, before the decode."""
         self.replay = {}  # a call that fails reports nothing rather than the last one's graphs
-        with self._replaying() as dit:
+        with self._replaying(pipe) as dit:
             watching = sync.watch() if sync is not None else None
             try:
                 on_step = _step_callback(flag, progress, total, _eagerly(dit, sync))
-                latents = sampler.run(self.pipe, req, generators, on_step)
+                latents = (morph.run if req.get("morph") else sampler.run)(pipe, req, generators, on_step)
             finally:
                 if watching is not None:
                     watching.remove()
             self.replay = dit.report() if dit is not None else {}
-        return sampler.decode(self.pipe, latents)
+        return sampler.decode(pipe, latents, normalize=not req.get("natural_level"))
 
-    def _replaying(self) -> Any:
+    def _replaying(self, pipe: Any) -> Any:
         """The DiT's forward replayed from CUDA graphs for one request (``graphs``): captured at its
         first step, once for each input shape (a cover's text-only condition has the cover's). Under
         an offload mode parts move between steps, which no graph can hold, so the DiT stays eager."""
         if self.offload != "none":
             return contextlib.nullcontext()
-        return graphs.replaying(self.pipe.transformer, "DiT", graphs.DIT_TOLERANCE)
+        return graphs.replaying(pipe.transformer, "DiT", graphs.DIT_TOLERANCE)
+
+    def pipe_for(self, req: dict[str, Any]) -> Any:
+        """The pipeline a request runs on: the base's for a part (``PART_TASKS``), else this one."""
+        if req.get("task_type") not in PART_TASKS:
+            return self.pipe
+        # In the music model's turn: the base joins it on the device, where it must find it.
+        with devices.gpu_turn("music"):
+            return self.base_pipe()
+
+    def base_pipe(self) -> Any:
+        """The XL base's pipeline beside this one (``base_model.load``: its DiT, this one's VAE and text
+        encoder), built on first use, once, on this device; from then on it moves with this pipeline as
+        one resident (``devices``), so the card's budget counts both."""
+        if self.base is not None:
+            return self.base
+        with self.base_lock:
+            if self.base is None:
+                if self.offload != "none":
+                    raise ModeUnavailable(tips.PARTS_OFFLOADED)
+                if self.variant.name == models.BASE_VARIANT and base_model.source() == self.source:
+                    self.base = self.pipe  # the studio runs the base itself: nothing to build twice
+                    return self.base
+                started = time.perf_counter()
+                base = base_model.load(self.pipe, models.pipeline_dtypes(self.device))
+                for module in base_model.own_parts(base, self.pipe):
+                    module.to(self.device)
+                devices.register_resident("music", base_model.Both(self.pipe, base), self.device)
+                self.base_seconds = time.perf_counter() - started
+                self.base = base
+        return self.base
 
     def song_codes(self, song: Any, seed: int = 0) -> list[int]:
         """A song (float32 ``[2, samples]`` at 48 kHz) as its 5 Hz audio codes, the way upstream's
@@ -347,6 +388,16 @@ def is_warm() -> bool:
     return _backend is not None
 
 
+def base_is_warm() -> bool:
+    """True once the XL base's DiT is built beside the pipeline (Edit's parts)."""
+    return _backend is not None and _backend.base is not None
+
+
+def build_base() -> Any:
+    """The pipeline, then the XL base's beside it (the start-up build on a Space)."""
+    return get_backend().pipe_for({"task_type": PART_TASKS[0]})
+
+
 def load_state() -> dict[str, Any]:
     """Where the pipeline stands, for the page header: cold, loading (for how long) or ready."""
     if _backend is not None:
@@ -433,3 +484,5 @@ def reset_backend() -> None:
 
 
 COLD_START_SECONDS = 45.0  # building or moving the pipeline inside the call
+# Building the XL base's DiT beside it (8.9 GiB of bf16 read and moved; not measured on a GPU).
+BASE_COLD_SECONDS = 30.0

@@ -865,6 +865,9 @@ def main(argv: list[str] | None = None) -> None:
         help="write random FP32 XL shards in upstream's layout to DIR (kept for reruns), then measure "
         "the peak host memory of building the bf16 pipeline from them",
     )
+    parser.add_argument(
+        "--base-load", type=Path, help="seconds and peak host memory of building the XL base's DiT (Edit's parts)"
+    )
     parser.add_argument("--load-layers", type=int, help="DiT layers of that checkpoint (default: XL's 32)")
     parser.add_argument(
         "--decode",
@@ -911,6 +914,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.load_memory:
         print(load_memory(args.load_memory, args.load_layers, dtype=args.load_dtype))
+        return
+    if args.base_load:
+        print(base_load(args.base_load))
+        print(parts_fit())
         return
     if args.memory_table:
         print(memory_table())
@@ -1031,6 +1038,91 @@ def load_memory(folder: Path, layers: int | None = None, root: Path = ROOT, dtyp
         f"| {fp32 / gib:.1f} GiB | {len(shards)} ({largest / gib:.1f} GiB) | {size / gib:.1f} GiB | "
         f"{peak / gib:.1f} GiB | {(size + largest) / gib:.1f} GiB | {took:.0f} s |"
     )
+
+
+_BASE_BUILD = """
+import resource, sys, time, torch
+sys.path.insert(0, {root!r})
+import base_model, random_models
+pipe = random_models.build_pipeline("tiny")
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+started = time.perf_counter()
+base = base_model.load(pipe, dtype=torch.bfloat16)
+took = time.perf_counter() - started
+mapped = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# safetensors maps the files: every weight is read once here, as moving it to the GPU reads it.
+params = [p for m in base_model.own_parts(base, pipe) for p in m.parameters()]
+started = time.perf_counter()
+for p in params:
+    p.detach().max()
+touched = time.perf_counter() - started
+size = sum(p.numel() * p.element_size() for p in params)
+print(took, touched, size, before, mapped, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def write_base(folder: Path) -> None:
+    """The XL base's own folders at the published shape in bf16 (uninitialised values: only sizes and
+    reading speed are measured), in the diffusers layout the studio reads."""
+    import torch
+    from accelerate import init_empty_weights
+
+    import random_models
+
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with init_empty_weights(include_buffers=False):
+            pipe = random_models.build_pipeline("xl")
+        for name in ("transformer", "condition_encoder"):
+            module = getattr(pipe, name).to_empty(device="cpu")
+            module.save_pretrained(folder / name)
+            del module
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def base_load(folder: Path, root: Path = ROOT) -> str:
+    """Seconds and host memory of ``base_model.load`` at the published XL base shape, in a fresh
+    process (the SFT pipeline beside it is a tiny one: what the base adds is what is measured)."""
+    if not (folder / "condition_encoder" / "config.json").is_file():
+        started = time.perf_counter()
+        write_base(folder)
+        print(f"wrote the bf16 base in {time.perf_counter() - started:.0f} s", flush=True)
+    on_disk = sum(p.stat().st_size for p in folder.rglob("*.safetensors"))
+    out = subprocess.run(
+        [sys.executable, "-c", _BASE_BUILD.format(root=str(root))],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "ACE_STUDIO_BASE_MODEL": str(folder)},
+    )
+    if out.returncode != 0:
+        return f"the build failed (exit {out.returncode}): {out.stderr.strip().splitlines()[-1:]}"
+    took, touched, size, before, mapped, peak = (float(x) for x in out.stdout.split()[-6:])
+    gib = 2**30
+    return (
+        "| bf16 on disk | base's own parts | host memory added: built, mapped / every weight read | build | "
+        "first read of every weight |\n|---|---|---|---|---|\n"
+        f"| {on_disk / gib:.2f} GiB | {size / gib:.2f} GiB | {(mapped - before) / gib:.2f} / "
+        f"{(peak - before) / gib:.2f} GiB | {took:.1f} s | {touched:.1f} s |"
+    )
+
+
+def parts_fit(card_gb: float = 48.0) -> str:
+    """What the studio keeps on a ZeroGPU half card with Edit's base beside it (bf16 weights, counted
+    on the meta device), against the card's usable memory."""
+    n = parameter_counts()
+    gib = {k: v * 2 / 2**30 for k, v in n.items()}
+    sft = sum(v for k, v in gib.items() if k not in ("planner", "lyrics"))
+    base = gib["transformer"] + gib["condition_encoder"]
+    total = card_gb * 1e9 / 2**30
+    rows = [("SFT pipeline (DiT, condition encoder, audio tokenizer and detokenizer, VAE, text encoder)", sft)]
+    rows += [("XL base's DiT and condition encoder (Edit's parts)", base), ("5 Hz planner (1.7B)", gib["planner"])]
+    rows += [("lyrics writer (Qwen2.5 7B)", gib["lyrics"])]
+    weights = sum(v for _, v in rows)
+    lines = ["| on the card | bf16 |", "|---|---|", *(f"| {name} | {v:.2f} GiB |" for name, v in rows)]
+    lines += [f"| **all of it** | **{weights:.2f} GiB** of {total:.1f} GiB ({weights / total:.0%}) |"]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- what fits on which card

@@ -83,6 +83,8 @@ def bytes_written(params: dict[str, Any]) -> int:
     """At most how many bytes the request's takes and records take in the output folder."""
     n, seconds = int(params.get("batch_size") or 1), length(params)
     per_take = BYTES_PER_SECOND.get(params.get("audio_format", "wav"), BYTES_PER_SECOND["flac"]) * seconds
+    if params.get("change") == "add":  # the part alone beside the take (``modes.Job.part``)
+        per_take *= 2
     # A sung take's lines twice (its .lrc, its record), each with a time: at most the lyrics' bytes.
     synced = LRC_BYTES_PER_LINE * len(lrc.sung_lines(params.get("lyrics"))) + 2 * len(str(params.get("lyrics") or ""))
     return int(n * (per_take + RECORD_BYTES + RECORD_BYTES_PER_SECOND * seconds * n + synced))

@@ -311,6 +311,19 @@ def cover_start_slider() -> gr.Slider:
     )
 
 
+def morph_controls() -> tuple[gr.Checkbox, gr.Textbox, gr.Textbox]:
+    """Cover's *Morph* (upstream's flow-edit overlay, off as upstream has it) and the song as it is
+    now, shown while it is on."""
+    switch = gr.Checkbox(label="Morph the song (flow edit)", value=False, info=tips.MORPH, elem_id="cover-morph")
+    with gr.Group(visible=False, elem_id="cover-morph-source") as source:
+        style = gr.Textbox("", label="The song's own style", info=tips.MORPH_STYLE, elem_id="cover-morph-prompt")
+        words = gr.Textbox(
+            "", label="The song's own words (optional)", info=tips.MORPH_LYRICS, lines=3, elem_id="cover-morph-lyrics"
+        )
+    switch.change(lambda on: gr.update(visible=bool(on)), switch, source, queue=False, api_visibility="private")
+    return switch, style, words
+
+
 def _lora_split(controls: tuple[gr.File, gr.Slider, gr.Dropdown]) -> tuple[tuple[gr.File, gr.Slider], gr.Dropdown]:
     # The preset is the preparers' last parameter; the file and strength sit where they always did.
     return controls[:2], controls[2]

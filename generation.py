@@ -19,6 +19,7 @@ import gradio as gr
 
 import audio
 import backend
+import base_model
 import checks
 import devices
 import gpu
@@ -59,19 +60,24 @@ def run_music(
         render = render.planned(plan)
     elif request.plan_skipped is not None:
         plan = music_request.Plan(({"skipped": request.plan_skipped},) * render.takes)
+    had_base = be.base is not None
     out = be.run(render, progress=progress, run_id=run_id)
     if request.plan is not None and request.plan.seconds is None:  # Think chose the length: cut there
         chosen = plan.chosen_seconds(planner.FALLBACK_SECONDS)
         out["audio"] = out["audio"][..., : int(round(chosen * audio.SAMPLE_RATE))]
+    on_base = render.pipeline.get("task_type") in backend.PART_TASKS
+    ran = (base_model.source(), models.VARIANTS[models.BASE_VARIANT]) if on_base else (be.source, be.variant)
     result = {
         "audio": out["audio"],
         # What actually ran: a repo id, or a local folder by name (its variant cannot be known).
-        "model": {**backend.model_identity(be.source, be.variant), "device": be.device},
+        "model": {**backend.model_identity(*ran), "device": be.device},
         "timings": {
             "model_load_s": round(be.load_seconds, 3) if built_now else 0.0,
             "pipeline_s": round(out["seconds"], 3),
         },
     }
+    if on_base and not had_base:
+        result["timings"]["base_load_s"] = round(be.base_seconds, 3)
     if "lyrics" in out:  # line times and score per take (``lrc``); ``takes`` fits them to each take
         result["lyrics"] = out["lyrics"]
         result["timings"]["lyrics_s"] = out["lyrics_s"]
@@ -259,6 +265,7 @@ def estimate_seconds(mode: str, params: dict[str, Any]) -> float:
     takes = max(1, int(params.get("batch_size") or 1))
     guidance = float(params.get("guidance_scale") or variant.guidance)
     forwards = 2 if (guidance > 1.0 and not variant.turbo) else 1
+    forwards *= 2 if params.get("morph") else 1  # the morph's two descriptions of the song, every step
     minutes = seconds / 60.0
     per_forward = _FORWARD_BASE + _FORWARD_PER_SECOND * seconds + _FORWARD_PER_MINUTE_SQ * minutes**2
     work = steps * forwards * per_forward * takes + _VAE_PER_SECOND * seconds * takes
@@ -271,4 +278,6 @@ def estimate_seconds(mode: str, params: dict[str, Any]) -> float:
         work += planner.estimate_seconds(seconds, 1 if params.get("variation") else takes)
     if lrc.sung_lines(params.get("lyrics")):  # the lyric alignment pass: at most one more forward a take,
         work += (per_forward + _LYRICS_DTW_PER_SECOND * seconds) * takes  # and its DTW on the worker's CPU
+    if params.get("change") in ("add", "extract", "complete") and not backend.base_is_warm():
+        work += backend.BASE_COLD_SECONDS  # the XL base's DiT built beside the pipeline, then moved
     return (_FIXED + work + (0.0 if backend.is_warm() else backend.COLD_START_SECONDS)) * _SAFETY

@@ -25,6 +25,7 @@ import describe
 import generation
 import gpu
 import modes
+import parts
 import preparing
 import quota
 import results
@@ -154,7 +155,8 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
         made = gpu.call(
             generation.music_gpu,
             job.request,
-            needs=("music",),
+            # A part waits for the XL base's DiT too, built at start-up on ZeroGPU (``startup``).
+            needs=("music", "base") if job.request.render.pipeline.get("task_type") in parts.TASKS else ("music",),
             progress=progress,
             run_id=run_id,
             starting=generation.starting_words,

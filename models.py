@@ -80,6 +80,8 @@ VARIANTS: dict[str, Variant] = {
     )
 }
 DEFAULT_VARIANT = "xl-sft"
+# The checkpoint Edit's parts run on, beside the loaded one (``base_model``).
+BASE_VARIANT = "xl-base"
 
 
 class ModelLoadError(RuntimeError):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 import audio
 import mastering
 import models
+import parts
 import preparing
 import takes
 from checks import (
@@ -42,46 +42,23 @@ from checks import (
     seeds_for,
     sung_language,
 )
-from music_request import MusicRequest, Render, pipeline_seconds
+from music_request import Job, MusicRequest, Render, pipeline_seconds
 from preparing import check_lora, check_lyric_tokens, check_think
 
 # Equal-power crossfade at each seam between kept and new audio.
 SEAM_SECONDS = 0.05
 
 
-@dataclass(frozen=True)
-class Job:
-    """One prepared request: the typed request the GPU runs, and what the CPU does with its takes."""
-
-    request: MusicRequest
-    # Runs on each returned take ``[2, samples]`` before it is written.
-    post: Callable[[np.ndarray], np.ndarray]
-    # Fades and loudness (``mastering``); ``region`` (samples) is the new part of an Edit or Extend,
-    # the only part whose level the finish may touch there.
-    finishing: mastering.Finish = mastering.Finish()
-    region: tuple[int, int] | None = None
-
-    @property
-    def mode(self) -> str:
-        return self.request.mode
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The settings as recorded beside every take (plain values; also the GPU estimate's input)."""
-        return self.request.params
-
-    @property
-    def seeds(self) -> list[int]:
-        return list(self.request.render.seeds)
-
-
 def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """Post-process, finish (one take at a time) and write the takes; returns paths and the record."""
     started = time.perf_counter()
-    done = [mastering.finish(job.post(take), job.finishing, job.region) for take in result["audio"]]
+    made = result["audio"]
+    done = [mastering.finish(job.post(take), job.finishing, job.region) for take in made]
     finished = np.stack([take for take, _ in done])
     timings = {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}
     result = {**result, "audio": finished, "finishes": [info for _, info in done], "timings": timings}
+    if job.part is not None:
+        result["parts"] = [job.part(take) for take in made]
     return takes.write_takes(job.mode, result, job.params, job.seeds)
 
 
@@ -185,11 +162,16 @@ def prepare_cover(
     fade_out: float = 0.0,
     cover_noise_strength: float = 0.0,
     dcw: bool = True,
+    morph: bool = False,
+    morph_prompt: str = "",
+    morph_lyrics: str = "",
     lora_preset: str | None = None,
 ) -> Job:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source;
     ``cover_noise_strength`` (upstream's) starts it from the song itself, noised that far less than
-    pure noise (0: from noise, as upstream's API defaults)."""
+    pure noise (0: from noise, as upstream's API defaults). ``morph`` (upstream's flow-edit overlay)
+    edits the song itself from what it is (``morph_prompt``, ``morph_lyrics``: its style and words
+    now) toward ``prompt`` and ``lyrics``, keeping its structure (cover strength and start unused)."""
     params, render = preparing.common(
         src_audio,
         prompt,
@@ -213,9 +195,11 @@ def prepare_cover(
     with about("cover_noise_strength"):
         closeness = in_range(cover_noise_strength, "Start from the song", 0.0, 1.0)
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
+    morphing = preparing.check_morph(morph, morph_prompt, morph_lyrics)
     source = preparing.source(src_audio)
     reference = preparing.reference(reference_audio, render.seeds[0]) if reference_audio else None
     n = source.shape[-1]
+    params.update({"morph": False, **morphing})
     params.update(
         audio_cover_strength=strength,
         cover_noise_strength=closeness,
@@ -234,6 +218,7 @@ def prepare_cover(
         reference_audio=reference,
         audio_cover_strength=strength,
         cover_noise_strength=closeness,
+        **morphing,
     )
     return Job(MusicRequest("cover", params, render), lambda take: audio.fit(take, n), finishing)
 
@@ -336,27 +321,26 @@ def prepare_edit(
     fade_in: float = 0.0,
     fade_out: float = 0.0,
     dcw: bool = True,
+    change: str = "region",
+    part: str = "vocals",
+    add_parts: list[str] | None = None,
+    repaint_mode: str = "balanced",
+    repaint_strength: float = 0.5,
     lora_preset: str | None = None,
 ) -> Job:
-    """Regenerate ``[repainting_start, repainting_end)`` of ``src_audio``; the rest is the original."""
-    params, render = preparing.common(
-        src_audio,
-        prompt,
-        lyrics,
-        vocal_language,
-        bpm,
-        key_scale,
-        time_signature,
-        seed,
-        inference_steps,
-        guidance_scale,
-        audio_format,
-        lora,
-        lora_scale,
-        "edit",
-        lora_preset,
-        dcw,
-    )
+    """Change ``src_audio``: by default (``change="region"``) regenerate ``[repainting_start,
+    repainting_end)``, the rest the original, kept to the song around it as upstream's
+    ``repaint_mode`` and ``repaint_strength`` say; ``change="add"`` adds the ``part`` (lyrics for a
+    sung one), ``"extract"`` takes the ``part`` out, ``"complete"`` completes the song with
+    ``add_parts``, each on the XL base model (``prompt``: the style of what is made)."""
+    with about("change"):
+        task = parts.check_change(change)
+    song = (src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed)
+    sampling = (inference_steps, guidance_scale, audio_format, lora)
+    if task is not None:
+        return parts.prepare(task, *song, *sampling, lora_preset, fade_in, fade_out, dcw, part, add_parts)
+    way, strength = preparing.check_repaint(repaint_mode, repaint_strength)
+    params, render = preparing.common(*song, *sampling, lora_scale, "edit", lora_preset, dcw)
     with about("repainting_start"):
         start = as_number(repainting_start, "Region start")
     with about("repainting_end"):
@@ -367,8 +351,11 @@ def prepare_edit(
     length = n / audio.SAMPLE_RATE
     preparing.check_region(start, end, length)
     params.update(
+        change="region",
         repainting_start=start,
         repainting_end=end,
+        repaint_mode=way,
+        repaint_strength=strength,
         source_seconds=round(length, 3),
         audio_duration=round(length, 3),
         src_audio=Path(str(src_audio)).name,
@@ -380,7 +367,15 @@ def prepare_edit(
         src_audio=preparing.model_input(source),
         repainting_start=start,
         repainting_end=end,
+        repaint_mode=way,
+        repaint_strength=strength,
     )
+    return _region_job(MusicRequest("edit", params, render), source, start, end, finishing)
+
+
+def _region_job(request: MusicRequest, source: np.ndarray, start: float, end: float, finishing: Any) -> Job:
+    """An Edit's job: the new region gain-matched to the song outside it and spliced in."""
+    n = source.shape[-1]
     a, b = int(round(start * audio.SAMPLE_RATE)), min(n, int(round(end * audio.SAMPLE_RATE)))
     fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
     outside = np.concatenate([np.arange(0, a), np.arange(b, n)])
@@ -391,7 +386,7 @@ def prepare_edit(
             take = audio.gain_match(take, take[:, outside], source[:, outside])
         return audio.splice(source, take, a, b, fade)
 
-    return Job(MusicRequest("edit", params, render), post, finishing, (max(0, a - fade), min(n, b + fade)))
+    return Job(request, post, finishing, (max(0, a - fade), min(n, b + fade)))
 
 
 PREPARE: dict[str, Callable[..., Job]] = {

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 import audio
+import mastering
 
 
 def pipeline_seconds(seconds: float) -> float:
@@ -120,3 +124,31 @@ class MusicRequest:
     def with_params(self, **changes: Any) -> MusicRequest:
         """The same request with some recorded settings changed (the estimate reads them)."""
         return dataclasses.replace(self, params={**self.params, **changes})
+
+
+@dataclass(frozen=True)
+class Job:
+    """One prepared request: the typed request the GPU runs, and what the CPU does with its takes."""
+
+    request: MusicRequest
+    # Runs on each returned take ``[2, samples]`` before it is written.
+    post: Callable[[np.ndarray], np.ndarray]
+    # Fades and loudness (``mastering``); ``region`` (samples) is the new part of an Edit or Extend,
+    # the only part whose level the finish may touch there.
+    finishing: mastering.Finish = mastering.Finish()
+    region: tuple[int, int] | None = None
+    # Where a take is a song with a part added: the part alone from each returned take, written beside it.
+    part: Callable[[np.ndarray], np.ndarray] | None = None
+
+    @property
+    def mode(self) -> str:
+        return self.request.mode
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The settings as recorded beside every take (plain values; also the GPU estimate's input)."""
+        return self.request.params
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.request.render.seeds)

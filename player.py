@@ -17,6 +17,7 @@ label and its synced lines under the player, the line being sung highlighted fro
 from __future__ import annotations
 
 import html
+import json
 
 import tooltips as tips
 
@@ -24,7 +25,9 @@ import tooltips as tips
 # looked up when used and media events are caught in the capture phase on ``element`` (they do not
 # bubble), so nothing depends on Gradio keeping the template's nodes. The canvas lies absolutely in a
 # box of fixed height (see waveform.py: a canvas in the flow widened its column on a phone).
-JS = """
+JS = (
+    f"const PART_LINK = {json.dumps(tips.PART_LINK)};"
+    + """
 const part = (sel) => element.querySelector(sel);
 let state = {}, drawnWidth = 0;
 const read = () => { try { return JSON.parse(props.value || "{}") || {}; } catch (e) { return {}; } };
@@ -54,6 +57,12 @@ function show() {
     link.className = "download-link"; link.href = state.download; link.download = state.name || "";
     link.textContent = "Download " + (state.format || "take"); link.title = state.name || "";
     foot.append(link);
+    if (state.part) {
+      const alone = document.createElement("a");
+      alone.className = "part-link"; alone.href = state.part; alone.download = state.part.split("/").pop();
+      alone.textContent = PART_LINK; alone.style.marginLeft = "1em";
+      foot.append(alone);
+    }
     if (state.lrc) {
       const lrc = document.createElement("a");
       lrc.className = "lrc-link"; lrc.href = state.lrc; lrc.download = state.lrc.split("/").pop();
@@ -110,6 +119,7 @@ watch("value", show);
 new ResizeObserver(() => { const c = part("canvas"); if (c && Math.round(c.getBoundingClientRect().width) !== drawnWidth) draw(); }).observe(element);
 show();
 """
+)
 
 
 def template(label: str) -> str:
@@ -138,9 +148,10 @@ FROM_RESULT_JS = """(record, ...slots) => {
     const at = url.lastIndexOf(take.audio);
     const src = at >= 0 && typeof take.preview === "string" ? url.slice(0, at) + take.preview : url;
     const lrc = at >= 0 && typeof take.lrc === "string" ? url.slice(0, at) + take.lrc : "";
+    const part = at >= 0 && typeof take.part === "string" ? url.slice(0, at) + take.part : "";
     return JSON.stringify({src, download: url, name: take.audio.split("/").pop(), format,
                            peaks: Array.isArray(take.peaks) ? take.peaks : [], seconds: Number(take.seconds) || 0,
-                           lines: Array.isArray(take.lyric_lines) ? take.lyric_lines : [], lrc,
+                           lines: Array.isArray(take.lyric_lines) ? take.lyric_lines : [], lrc, part,
                            score: typeof take.lyric_score === "number" ? take.lyric_score : null});
   });
 }"""

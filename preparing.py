@@ -178,13 +178,15 @@ def common(
     need_text: str | None,
     lora_preset: Any = None,
     dcw: Any = True,
+    variant: models.Variant | None = None,
 ) -> tuple[dict[str, Any], Render]:
     """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each):
     the recorded settings and the render each mode adds its own to; ``need_text``: the mode whose
-    caption or lyrics must not both be empty, or None."""
+    caption or lyrics must not both be empty, or None; ``variant``: the model whose sampling defaults
+    apply (the one loaded, unless a part runs on the base)."""
     need_source(src_audio)
     music = musical(bpm, key_scale, time_signature)
-    variant = models.active_variant()
+    variant = variant or models.active_variant()
     prompt = str(prompt or "").strip()
     lyrics = str(lyrics or "").strip()
     if need_text:
@@ -232,6 +234,42 @@ def check_dcw(value: Any) -> bool:
     """Whether the sampler corrects each step as upstream's DCW does (on unless turned off)."""
     with about("dcw"):
         return check_switch(True if value is None else value, "DCW (the sampler's correction)")
+
+
+# Upstream's ways of repainting (``repaint_mode``, ``repaint_strength``) and its default.
+REPAINT_MODES = ("conservative", "balanced", "aggressive")
+REPAINT_DEFAULT = ("balanced", 0.5)
+
+
+def check_repaint(mode: Any, strength: Any) -> tuple[str, float]:
+    """How a region keeps to the song around it: upstream's mode, and for ``balanced`` its strength
+    from 0 (keeps closest to the song) to 1 (free as new music)."""
+    with about("repaint_mode"):
+        way = REPAINT_DEFAULT[0] if mode is None or mode == "" else mode
+        if way not in REPAINT_MODES:
+            raise gr.Error(f"Repaint mode must be one of {', '.join(REPAINT_MODES)}; got {str(mode)[:40]!r}.")
+    with about("repaint_strength"):
+        amount = in_range(REPAINT_DEFAULT[1] if strength is None else strength, "Repaint strength", 0.0, 1.0)
+    return way, amount
+
+
+def check_morph(morph: Any, prompt: Any, lyrics: Any) -> dict[str, Any]:
+    """Cover's *Morph* (upstream's ``flow_edit_morph``, off by default): the song as it is now, its
+    style and words (the overlay's source side), which it needs, one of them at least."""
+    with about("morph"):
+        on = check_switch(False if morph is None else morph, "Morph")
+    if not on:
+        return {}
+    prompt, lyrics = str(prompt or "").strip(), str(lyrics or "").strip()
+    if not prompt and not lyrics:
+        raise InputError(
+            "Morph moves the song from what it is to the new style: describe the song as it is now "
+            "(The song's own style), or give its words.",
+            "morph_prompt",
+        )
+    with about("morph_lyrics" if len(lyrics) > MAX_LYRICS_CHARS else "morph_prompt"):
+        check_text(prompt or "-", lyrics, "cover")
+    return {"morph": True, "morph_prompt": prompt, "morph_lyrics": lyrics or INSTRUMENTAL_TAG}
 
 
 def check_region(start: float, end: float, length: float) -> None:

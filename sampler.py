@@ -75,6 +75,8 @@ class Inputs:
     plain_context: Any = None
     raw: Any = None
     region: Any = None
+    timbre: Any = None
+    instruction: str = ""
 
 
 @dataclass(frozen=True)
@@ -160,13 +162,26 @@ def prepare(pipe: Any, call: dict[str, Any], device: Any, dtype: Any) -> Inputs:
     guided = float(call.get("guidance_scale", 7.0)) > 1.0 and not pipe.is_turbo
     condition = _condition(pipe, texts, timbre, guided)
     inputs = Inputs(condition, _doubled(torch.cat([source, chunk], dim=-1), guided), length, batch, raw=raw)
-    inputs.region = region
+    inputs.region, inputs.timbre, inputs.instruction = region, timbre, instruction
     if task == "cover" and raw is not None and float(call.get("audio_cover_strength", 1.0)) < 1.0:
         plain = _plain_text(pipe, call, texts[0].shape[1], device)
         inputs.plain_condition = _condition(pipe, (*plain, *texts[2:]), timbre, guided)
         silence = pipe.condition_encoder.silence_latent[:, :length, :].to(device=device, dtype=dtype)
         inputs.plain_context = _doubled(torch.cat([silence.expand(batch, -1, -1), chunk], dim=-1), guided)
     return inputs
+
+
+def condition_of(pipe: Any, call: dict[str, Any], inputs: Inputs, device: Any) -> Any:
+    """The condition of ``call``'s caption and lyrics with ``inputs``' instruction and timbre (another
+    text on the same song: the morph's source side)."""
+    guided = float(call.get("guidance_scale", 7.0)) > 1.0 and not pipe.is_turbo
+    return _condition(pipe, _texts(pipe, call, inputs.instruction, device), inputs.timbre, guided)
+
+
+def guidance_of(pipe: Any, call: dict[str, Any]) -> float | None:
+    """The guidance scale the loop applies (None: unguided, as turbo always is)."""
+    scale = float(call.get("guidance_scale", 7.0))
+    return scale if scale > 1.0 and not pipe.is_turbo else None
 
 
 def _condition(pipe: Any, texts: tuple[Any, ...], timbre: tuple[Any, Any], guided: bool) -> Any:
@@ -313,10 +328,9 @@ def _denoise(
     a cover's switch to the text-only condition; the edges blended after the last step."""
     from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer
 
-    guidance = float(call.get("guidance_scale", 7.0))
-    guidance = guidance if guidance > 1.0 and not pipe.is_turbo else None
+    guidance = guidance_of(pipe, call)
     correction = dcw.Dcw(on=bool(call.get("dcw", True)))
-    way = call.get("repaint") or repainting()
+    way = repainting(call.get("repaint_mode", "balanced"), float(call.get("repaint_strength", 0.5)))
     xt, skipped, plan = _start(call, inputs, noise, plan)
     times, values, steps = plan.times, plan.values, len(plan.times) - 1
     plain = inputs.plain_condition is not None
@@ -328,7 +342,7 @@ def _denoise(
         if i == cover_steps:  # the rest as text to music (upstream's switch)
             condition, context = inputs.plain_condition, inputs.plain_context
         t_now, t_next = times[i], times[i + 1]
-        vt = _velocity(pipe, xt, t_now, condition, context, guidance, momentum)
+        vt = velocity(pipe, xt, t_now, condition, context, guidance, momentum)
         before, xt = xt, xt - vt * ((t_now - t_next) * _ones(xt))
         if correction.on:
             xt = correction.correct(xt, before - vt * (values[i] * _ones(xt)), values[i])
@@ -358,7 +372,7 @@ def _start(call: dict[str, Any], inputs: Inputs, noise: Any, plan: Schedule) -> 
     return nearest * noise + (1 - nearest) * inputs.raw, first, plan.after(first)
 
 
-def _velocity(pipe: Any, xt: Any, t: Any, condition: Any, context: Any, guidance: float | None, momentum: Any) -> Any:
+def velocity(pipe: Any, xt: Any, t: Any, condition: Any, context: Any, guidance: float | None, momentum: Any) -> Any:
     """The DiT's velocity at ``t``; with guidance the conditioned and null-conditioned rows in one
     batch (``condition`` and ``context`` come doubled), combined by APG (diffusers'
     ``normalized_guidance`` computes upstream's ``apg_forward``)."""
@@ -424,16 +438,20 @@ def _blend_edges(latents: Any, clean: Any, region: Any, frames: int) -> Any:
     return weight * latents + (1.0 - weight) * clean
 
 
-def decode(pipe: Any, latents: Any) -> Any:
+def decode(pipe: Any, latents: Any, normalize: bool = True) -> Any:
     """The takes' audio (float32 numpy ``[takes, 2, samples]``) from the final latents, as the
     pipeline decodes them: the VAE, any peak over full scale divided out, then every take at -1 dBFS
-    peak (upstream's ``normalize_audio``)."""
+    peak (upstream's ``normalize_audio``). Without ``normalize`` the VAE's output as it is: a part
+    made to go into a song (lego) keeps the level it has beside the song's own latents."""
     import torch
 
     with torch.no_grad():
         # In the VAE's dtype, as upstream decodes: a repaint's edge blend comes out in float32.
         audio = pipe.vae.decode(latents.transpose(1, 2).to(pipe.vae.dtype)).sample.float()
     peak = audio.abs().amax(dim=[1, 2], keepdim=True)
+    if not normalize:
+        pipe.maybe_free_model_hooks()
+        return audio.cpu().numpy()
     if bool((peak > 1.0).any()):
         audio = audio / peak.clamp(min=1.0)
     peak = audio.abs().amax(dim=[1, 2], keepdim=True).clamp(min=1e-6)

@@ -71,9 +71,15 @@ def bootstrap() -> None:
 
 # ---------------------------------------------------------------- warm-up
 
-KINDS = ("music", "planner", "lyrics", "stems")
+KINDS = ("music", "base", "planner", "lyrics", "stems")
 # What each is called where its build failed.
-NAMES = {"music": "music model", "planner": "planner", "stems": "stem separation model", "lyrics": "lyrics model"}
+NAMES = {
+    "music": "music model",
+    "base": "XL base model (Edit's parts)",
+    "planner": "planner",
+    "stems": "stem separation model",
+    "lyrics": "lyrics model",
+}
 
 
 def on_space() -> bool:
@@ -108,6 +114,7 @@ class Warmup:
 
         return (
             ("music", backend.get_backend),
+            ("base", backend.build_base),
             ("planner", planner.get_planner),
             ("lyrics", lyrics.get_writer),
             ("stems", stems.get_separator),
@@ -115,12 +122,18 @@ class Warmup:
 
     def built(self, kind: str) -> bool:
         import backend
+        import devices
         import lyrics
         import planner
         import stems
 
         if kind == "planner":
             return planner.is_loaded() or not planner.enabled()
+        if kind == "base":  # at start-up where ZeroGPU forks workers or on a Space; elsewhere on the first part
+            import base_model
+
+            early = devices.on_zero_gpu() or on_space()
+            return not early or backend.base_is_warm() or base_model.missing() is not None
         if kind == "stems":  # without its weights there is nothing to build: the Stems button says so
             return stems.is_loaded() or stems.missing_reason() is not None
         return backend.is_warm() if kind == "music" else lyrics.is_loaded()

@@ -18,6 +18,7 @@ import gradio as gr
 import admission
 import checks
 import describe
+import edit_parts
 import examples
 import form_fields
 import handlers
@@ -237,12 +238,21 @@ def cover_tab(variant: Any) -> MusicTab:
                 )
                 more = form_fields.song_settings("cover", variant, reference=True)
                 start = form_fields.cover_start_slider()
+                morph = form_fields.morph_controls()
         with form.column:
             variation = variation_row.build("cover")
         demo_examples("cover", examples.COVER, [source, prompt, strength])
     return MusicTab(
         "cover",
-        _song_fields(source, prompt, lyrics, more, audio_cover_strength=strength, cover_noise_strength=start),
+        _song_fields(
+            source,
+            prompt,
+            lyrics,
+            more,
+            audio_cover_strength=strength,
+            cover_noise_strength=start,
+            **dict(zip(("morph", "morph_prompt", "morph_lyrics"), morph, strict=True)),
+        ),
         form,
         source=source,
         reading=([source], [info, *more.music]),
@@ -298,16 +308,18 @@ def edit_tab(variant: Any) -> MusicTab:
         with widgets.music_form("Regenerate region", "edit", checks.MAX_TAKES) as form:
             source, info, wave = form_fields.song_input("edit", wave=True)
             described = form_fields.describe_button("edit")
-            with gr.Row(equal_height=True):
+            choice = edit_parts.build()
+            with gr.Row(equal_height=True) as region:
                 start = widgets.lenient_number(value=0, label="Region start (s)", elem_id="edit-start")
                 end = widgets.lenient_number(value=10, label="Region end (s)", elem_id="edit-end")
             # Under both boxes: as the start box's own info it pushed that box below the end box.
-            gr.Markdown(tips.REGION, elem_classes=["hint"])
+            hint = gr.Markdown(tips.REGION, elem_classes=["hint"])
             prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION, elem_id="edit-prompt")
             lyrics = gr.Textbox(
                 "", label="New words for the region", info=tips.EDIT_LYRICS, lines=4, elem_id="edit-lyrics"
             )
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
+                way, strength = edit_parts.repaint_controls()
                 more = form_fields.song_settings("edit", variant)
         with form.column:
             variation = variation_row.build("edit")
@@ -317,9 +329,13 @@ def edit_tab(variant: Any) -> MusicTab:
     for box in (start, end):
         box.input(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
     reading = ([source, start, end], [info, *more.music, wave])
+    shown = [region, hint, prompt, lyrics, way, strength, more.sampling[1], form.button]
+    edit_parts.wire(choice, variant, shown)
+    own = {"repainting_start": start, "repainting_end": end, "change": choice.change, "part": choice.part}
+    own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength)
     return MusicTab(
         "edit",
-        _song_fields(source, prompt, lyrics, more, repainting_start=start, repainting_end=end),
+        _song_fields(source, prompt, lyrics, more, **own),
         form,
         source=source,
         reading=reading,

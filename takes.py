@@ -43,7 +43,8 @@ def output_max_age_hours() -> float:
 _DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OWN_FILE = re.compile(
     r"^(?:\.partial-)?(?P<take>(?:generate|cover|extend|edit)-\d{6}-[0-9a-f]{6}-take\d+-seed\d+)"
-    r"(?:-preview\.mp3|\.(?:wav|flac|mp3|json|lrc)|-(?P<stem>vocals|drums|bass|other)\.(?:wav|flac|mp3)|(?P<stems>-stems)\.json)$"
+    r"(?:-preview\.mp3|\.(?:wav|flac|mp3|json|lrc)|-(?P<stem>vocals|drums|bass|other|part)\.(?:wav|flac|mp3)"
+    r"|(?P<stems>-stems)\.json)$"
 )
 STEM_NAMES = ("vocals", "drums", "bass", "other")
 TAKE_SUFFIXES = (".wav", ".flac", ".mp3")
@@ -336,18 +337,7 @@ def write_takes(
         "encoding": encoding(fmt),
         "preview": encoding("mp3") if fmt == "mp3" else {**encoding("mp3"), "bitrate_kbps": audio.PREVIEW_KBPS},
         "takes": [
-            {
-                "take": i,
-                "seed": seed,
-                "audio": path.relative_to(root).as_posix(),
-                "preview": preview.relative_to(root).as_posix(),
-                "metadata": path.with_suffix(".json").relative_to(root).as_posix(),
-                "seconds": round(audio.seconds(take), 3),
-                **({"planner": result["planners"][i - 1]} if "planners" in result else {}),
-                **({"finish": result["finishes"][i - 1]} if "finishes" in result else {}),
-                **(result["per_take"][i - 1] if "per_take" in result else {}),  # a variation's own: ``variations``
-                **_synced(result, i - 1, path, root, audio.seconds(take)),
-            }
+            _entry(result, i, seed, path, preview, root, take)
             for i, (path, preview, seed, take) in enumerate(
                 zip(paths, previews, seeds, result["audio"], strict=True), start=1
             )
@@ -355,6 +345,10 @@ def write_takes(
     }
     # Every name this call may leave behind, partial or finished: all go if any write fails.
     written = [*paths, *previews, *(p.with_suffix(suffix) for p in paths for suffix in (".json", ".lrc"))]
+    alone = [p.with_name(f"{p.stem}-part{p.suffix}") for p in paths] if "parts" in result else []
+    for entry, part in zip(record["takes"], alone, strict=False):
+        entry["part"] = part.relative_to(root).as_posix()
+    written += alone
     written += [p.with_name(f".partial-{p.name}") for p in written]
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -364,7 +358,7 @@ def write_takes(
                 zip(result["audio"], paths, previews, seeds, strict=True), 1
             )
         ]
-        _write_all(jobs)
+        _write_all(jobs + [(part, p, p, fmt, {}) for part, p in zip(result.get("parts", ()), alone, strict=True)])
         _write_lrcs(record, paths, params)
         record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
         _write_records(record, paths, params)
@@ -380,6 +374,22 @@ def write_takes(
     for entry, take in zip(record["takes"], result["audio"], strict=True):
         entry["peaks"] = audio.peaks(take, PEAKS)  # for the page's player; not kept in the files
     return [str(p) for p in paths], record
+
+
+def _entry(result: dict[str, Any], i: int, seed: int, path: Path, preview: Path, root: Path, take: Any) -> dict:
+    """Take number ``i``'s entry in the record (a part added, alone beside it, is added as ``part``)."""
+    return {
+        "take": i,
+        "seed": seed,
+        "audio": path.relative_to(root).as_posix(),
+        "preview": preview.relative_to(root).as_posix(),
+        "metadata": path.with_suffix(".json").relative_to(root).as_posix(),
+        "seconds": round(audio.seconds(take), 3),
+        **({"planner": result["planners"][i - 1]} if "planners" in result else {}),
+        **({"finish": result["finishes"][i - 1]} if "finishes" in result else {}),
+        **(result["per_take"][i - 1] if "per_take" in result else {}),  # a variation's own: ``variations``
+        **_synced(result, i - 1, path, root, audio.seconds(take)),
+    }
 
 
 # A sung take's synced lyrics in its record: its ``.lrc`` file, the lyric-alignment score and the lines.
@@ -422,7 +432,7 @@ def _write_records(record: dict[str, Any], paths: list[Path], params: dict[str, 
     """Each take's own record beside it (its seed, its file, its plan), written as the takes are."""
     for path, entry in zip(paths, record["takes"], strict=True):
         own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
-        own.update({key: entry[key] for key in ("planner", "finish", "variation", "noise", *SYNCED) if key in entry})
+        own.update({k: entry[k] for k in ("planner", "finish", "variation", "noise", "part", *SYNCED) if k in entry})
         own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
         meta, partial_meta = path.with_suffix(".json"), path.with_name(f".partial-{path.stem}.json")
         partial_meta.write_text(json.dumps(own, indent=2, ensure_ascii=False))

@@ -307,3 +307,39 @@ TITLES = (("write_song", "Write it"), ("write_into_generate", "Write it"), ("wri
           ("settings_from", "Use these settings"), ("use_settings", "Use these settings"), ("keep", "My takes"),
           ("kept", "My takes"), ("generate", "Generate"), ("cover", "Cover"), ("extend", "Extend"), ("edit", "Edit"))  # fmt: skip
 TITLE = "ACE Music Studio"  # an event not named above
+
+# Edit's parts (``parts``) and ways of repainting.
+CHANGE = "What to change in the song: a region made again, a part added, a part taken out, or the song completed."
+PART = "The part the model adds or takes out, from the parts ACE-Step's base model was trained on."
+ADD_PARTS = "The parts the model adds around your song to make a full arrangement."
+PART_STYLE = "Optional: how the new part should sound (e.g. 'punchy live drums, tight hi-hats')."
+PART_LYRICS = "Optional: the words of a sung part (vocals or backing vocals)."
+PARTS_NOTE = (
+    "Parts are made by ACE-Step's XL base model, beside the SFT model that makes everything else. "
+    "Adding a part gives the song with the part in it, and the part alone (Download the part alone)."
+)
+PARTS_MISSING = (
+    "⚠️ Adding, taking out and completing parts need ACE-Step's XL base model ({source}), which this studio "
+    "does not have: {why}. A region can still be made again."
+)
+PARTS_NO_LORA = (
+    "A LoRA is made for the SFT model, and parts are made by the base model, which it does not fit. "
+    "Remove the LoRA (and the LoRA preset) to add, take out or complete parts."
+)
+PARTS_OFFLOADED = (
+    "Parts need the base model on the accelerator beside the SFT model, and this studio runs its model "
+    "offloaded to fit the card (ACE_STUDIO_OFFLOAD). A region can still be made again."
+)
+REPAINT_MODE = (
+    "How the new region keeps to the song around it: conservative stays closest to it, aggressive makes it "
+    "as new music, balanced (upstream's default) goes between by the strength below."
+)
+REPAINT_STRENGTH = "Balanced only: 0 keeps the region close to the song around it, 1 lets it go free (default 0.5)."
+PART_LINK = "Download the part alone"
+MORPH = (
+    "ACE-Step's flow edit: instead of a new rendition, the song itself is moved from what it is to the new style, "
+    "keeping its structure. Describe the song as it is now below. Twice the model's work per step; Cover strength "
+    "and Start from the song are not used, and the step correction is off, as in ACE-Step."
+)
+MORPH_STYLE = "What the song is now (e.g. 'acoustic folk, male voice, guitar'): the morph keeps what both styles share."
+MORPH_LYRICS = "The song's words as they are sung now, if any (the new lyrics go in New lyrics above)."

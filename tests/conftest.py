@@ -132,6 +132,14 @@ def tiny_pipeline_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_base_dir(tmp_path_factory) -> Path:
+    """A tiny XL-base-like model (its own random DiT) in the registry's diffusers layout: Edit's parts."""
+    import random_base
+
+    return random_base.save_base(tmp_path_factory.mktemp("models") / "tiny-base")
+
+
+@pytest.fixture(scope="session")
 def tiny_planner_dir(tmp_path_factory) -> Path:
     """A tiny random Qwen3 planner with the audio-code vocabulary, saved as a folder."""
     return random_models.save_planner_lm(tmp_path_factory.mktemp("models") / "tiny-planner")
@@ -155,11 +163,12 @@ def tiny_upstream(tmp_path_factory):
 
 
 @pytest.fixture
-def studio_env(tiny_pipeline_dir, tmp_path, monkeypatch):
-    """Point the studio at the tiny pipeline and a fresh output folder; the backend starts cold."""
+def studio_env(tiny_pipeline_dir, tiny_base_dir, tmp_path, monkeypatch):
+    """Point the studio at the tiny pipeline (and base) and a fresh output folder; the backend starts cold."""
     import backend
 
     monkeypatch.setenv("ACE_STUDIO_MODEL", str(tiny_pipeline_dir))
+    monkeypatch.setenv("ACE_STUDIO_BASE_MODEL", str(tiny_base_dir))
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-sft")
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path / "outputs"))
     monkeypatch.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path / "cancel"))
@@ -257,7 +266,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def studio_server(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
+def studio_server(tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tmp_path_factory):
     """The real app, launched on a free port against the tiny pipeline and planner (Think on, as a
     visitor finds it); yields (url, output dir)."""
     import backend
@@ -268,6 +277,7 @@ def studio_server(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
     mp.setenv("ACE_STUDIO_PLANNER_MODEL", str(tiny_planner_dir))
     planner.reset_planner()
     mp.setenv("ACE_STUDIO_MODEL", str(tiny_pipeline_dir))
+    mp.setenv("ACE_STUDIO_BASE_MODEL", str(tiny_base_dir))
     mp.setenv("ACE_STUDIO_VARIANT", "xl-sft")
     mp.setenv("ACE_STUDIO_OUTPUT_DIR", str(out))
     mp.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path_factory.mktemp("cancel")))

@@ -404,6 +404,8 @@ def test_the_edit_region_follows_the_waveform_and_the_numbers(page):
     page.locator(".tabitem:visible").get_by_text("Try the demo song").first.wait_for()
     page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
     page.locator('#edit-wave [data-ready="1"]').wait_for()
+    # The example's click scrolled down to the examples (below Edit's choices): the drag needs the waveform in view.
+    page.locator("#edit-wave canvas").scroll_into_view_if_needed()
     box = page.locator("#edit-wave canvas").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
     page.mouse.down()

@@ -39,7 +39,7 @@ import stems
 
 
 @pytest.fixture(scope="module")
-def space(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
+def space(tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tmp_path_factory):
     """The studio served under the harness (Think on, as a visitor finds it); yields (url, fake API,
     output folder)."""
     work = tmp_path_factory.mktemp("zerogpu")
@@ -52,6 +52,7 @@ def space(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
     env = {
         **studio_env(api.url, work, tiny_pipeline_dir, lm, port, tiny_planner_dir),
         "HF_HUB_CACHE": str(work / "hub-cache"),
+        "ACE_STUDIO_BASE_MODEL": str(tiny_base_dir),  # Edit's parts: built at start-up with the rest
     }
     proc = start_studio(env, log)
     url = f"http://127.0.0.1:{port}/"
@@ -466,3 +467,29 @@ def test_a_harness_studio_never_outlives_a_killed_test_run(tmp_path):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(studio, signal.SIGKILL)
+
+
+def test_parts_are_one_gpu_call_each_on_the_base_built_at_start_up(client, space, tmp_path):
+    """Issue 50: a part added, taken out, the song completed, each one call through the music entry,
+    on the base's DiT that the start-up built in the main process (no build inside a worker); Stop
+    ends a part as it ends every run."""
+    api, out = space[1], space[2]
+    seen, killed = len(api.durations), len(api.killed)
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=8)))
+    for settings in (
+        {"change": "add", "part": "drums"},
+        {"change": "extract", "part": "vocals"},
+        {"change": "complete", "add_parts": ["bass", "keyboard"]},
+    ):
+        record = client.predict(src_audio=song, inference_steps=2, api_name="/edit", **settings)[-1]
+        assert record["params"]["change"] == settings["change"] and record["model"]["folder"] == "tiny-base"
+        assert "base_load_s" not in record["timings"]  # built at start-up, not in the worker
+    assert (out / record["takes"][0]["audio"]).is_file()
+    assert len(api.durations) == seen + 3 and all(60 <= d <= 300 for d in api.durations[-3:])
+    assert len(api.killed) == killed
+    before = _files(out)
+    job = client.submit(src_audio=song, change="extract", part="bass", inference_steps=200, api_name="/edit")
+    _wait_for_step(job)
+    client.predict(api_name="/stop_edit")
+    stopped_result(job, r"^Stopped at step \d+ of 200\. Nothing was saved\.$")
+    assert _files(out) == before

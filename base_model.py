@@ -1,0 +1,129 @@
+"""The XL base's DiT beside the loaded (SFT) pipeline: what Edit's parts run on.
+
+ACE-Step 1.5 trained its ``lego``, ``extract`` and ``complete`` tasks into the base model only, so
+the studio keeps the SFT pipeline for everything else and builds the base's own parts beside it: its
+transformer, and its condition encoder where the base's differs from SFT's (the two were trained
+with their DiTs; one equal to SFT's, tensor for tensor, is not kept twice). The VAE, the text
+encoder, the tokenizer and the scheduler are the SFT pipeline's own objects, not copies: the base
+adds only what differs. Only those two folders of the base's repo are read (or downloaded).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import hub
+import models
+import tooltips as tips
+import xl_model
+
+ENV = "ACE_STUDIO_BASE_MODEL"
+# The base's own folders in its diffusers-layout repo; the rest of it is SFT's too.
+OWN = ("transformer", "condition_encoder")
+PATTERNS = ("model_index.json", *(f"{name}/*" for name in OWN))
+
+
+def source() -> str:
+    """Where the base's DiT comes from: ``ACE_STUDIO_BASE_MODEL`` (a repo id or a folder in diffusers
+    layout), else the registry's XL base repo."""
+    return os.environ.get(ENV, "").strip() or models.VARIANTS[models.BASE_VARIANT].repo
+
+
+def missing() -> str | None:
+    """Why the base cannot be had on this machine, in words (None where it can: a folder that holds
+    it, a repo in the Hub cache, or one the first part may download). Reads no weights."""
+    where = source()
+    path = Path(where).expanduser()
+    if path.is_dir():
+        if all((path / name / "config.json").is_file() for name in OWN):
+            return None
+        return f"the folder {path.name} holds no transformer/ and condition_encoder/ of a diffusers-layout model"
+    if where.startswith((".", "/", "~")):
+        return f"the folder {where} does not exist (set {ENV} to the folder that holds it)"
+    if hub.offline() and not all(hub.cached(where, f"{name}/config.json") for name in OWN):
+        return f"its weights are not on this machine and HF_HUB_OFFLINE is set (set {ENV} to a folder that holds it)"
+    return None
+
+
+def note() -> str:
+    """What Edit says beside its parts' choices: how they are made, or why they cannot be."""
+    why = missing()
+    return tips.PARTS_NOTE if why is None else tips.PARTS_MISSING.format(source=source(), why=why)
+
+
+def load(pipe: Any, dtype: Any = None) -> Any:
+    """An ``AceStepPipeline`` of the base's transformer and condition encoder (``dtype``: one dtype, or
+    ``{component: dtype}`` as ``models.pipeline_dtypes`` gives it) around ``pipe``'s own VAE, text
+    encoder, tokenizer and scheduler, on the CPU."""
+    from diffusers import AceStepPipeline, AceStepTransformer1DModel
+    from diffusers.pipelines.ace_step import AceStepConditionEncoder
+
+    why = missing()
+    if why is not None:
+        raise models.WeightsMissing(tips.PARTS_MISSING.format(source=source(), why=why))
+    where = source()
+    path = Path(where).expanduser()
+    folder = path if path.is_dir() else models.download(where, PATTERNS, "the XL base model", ENV)
+    dtypes = dtype if isinstance(dtype, dict) else dict.fromkeys(OWN, dtype)
+    transformer = AceStepTransformer1DModel.from_pretrained(
+        folder, subfolder="transformer", torch_dtype=dtypes.get("transformer")
+    )
+    encoder = AceStepConditionEncoder.from_pretrained(
+        folder, subfolder="condition_encoder", torch_dtype=dtypes.get("condition_encoder")
+    )
+    if same_weights(encoder, pipe.condition_encoder):
+        encoder = pipe.condition_encoder
+    base = AceStepPipeline(
+        vae=pipe.vae,
+        text_encoder=pipe.text_encoder,
+        tokenizer=pipe.tokenizer,
+        transformer=transformer.eval(),
+        condition_encoder=encoder.eval(),
+        scheduler=pipe.scheduler,
+        audio_tokenizer=None,
+        audio_token_detokenizer=None,
+    )
+    base.set_progress_bar_config(disable=True)
+    xl_model.match_upstream(base)  # the timbre encoder as upstream's XL computes it, as for every model
+    return base
+
+
+def same_weights(one: Any, other: Any) -> bool:
+    """Whether two modules hold equal tensors under equal names (then one is enough)."""
+    import torch
+
+    mine, theirs = one.state_dict(), other.state_dict()
+    if mine.keys() != theirs.keys():
+        return False
+    return all(
+        a.shape == b.shape and torch.equal(a.to(b.device, b.dtype), b) for a, b in ((mine[k], theirs[k]) for k in mine)
+    )
+
+
+def own_parts(base: Any, pipe: Any) -> list[Any]:
+    """The base's modules that are not ``pipe``'s (what it adds to memory and must move with it)."""
+    return [m for name in OWN if (m := getattr(base, name)) is not getattr(pipe, name)]
+
+
+class Both:
+    """The SFT pipeline and the base's own parts as one resident of the device (``devices``): moved
+    together, their weights counted together (``components``), since a part needs both."""
+
+    def __init__(self, pipe: Any, base: Any) -> None:
+        self.pipe, self.base = pipe, base
+
+    @property
+    def components(self) -> dict[str, Any]:
+        own = own_parts(self.base, self.pipe)
+        return {
+            **self.pipe.components,
+            **{f"base_{name}": getattr(self.base, name) for name in OWN if getattr(self.base, name) in own},
+        }
+
+    def to(self, device: Any) -> Both:
+        self.pipe.to(device)
+        for module in own_parts(self.base, self.pipe):
+            module.to(device)
+        return self

@@ -1,0 +1,119 @@
+"""Edit's first choice, *What to change*, and what it shows: a region (today's Edit, with upstream's
+ways of repainting in the advanced settings), or a part added, taken out, or the song completed
+(``parts``), each with only its own fields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import gradio as gr
+
+import base_model
+import models
+import parts
+import preparing
+import tooltips as tips
+import widgets
+
+BUTTONS = {
+    "region": "Regenerate region",
+    "add": "Add the part",
+    "extract": "Take the part out",
+    "complete": "Complete the song",
+}
+STYLE_LABELS = {"region": "Style for the region", "add": "Style of the new part", "complete": "Style of the whole song"}
+LYRICS_LABELS = {"region": "New words for the region", "add": "Words of the part"}
+
+
+class Choice(NamedTuple):
+    """Edit's *What to change* and the fields of its parts."""
+
+    change: gr.Radio
+    note: gr.Markdown
+    part: gr.Dropdown
+    add_parts: gr.CheckboxGroup
+
+
+def build() -> Choice:
+    """The choice, the line beside it (how parts are made, or why this studio cannot make them), and
+    the parts' own fields, hidden until chosen."""
+    # Lenient: an API value the choices lack reaches the studio's own words (``parts``), on its field.
+    change = widgets.lenient_radio(
+        parts.CHOICES, value="region", label="What to change", info=tips.CHANGE, elem_id="edit-change"
+    )
+    missing = base_model.missing() is not None
+    note = gr.Markdown(base_model.note(), visible=missing, elem_id="edit-parts-note", elem_classes=["hint"])
+    tracks = [(parts.LABELS[t], t) for t in parts.SHOWN]
+    part = widgets.lenient(
+        gr.Dropdown(tracks, value="vocals", label="Which part", info=tips.PART, visible=False, elem_id="edit-part")
+    )
+    add_parts = widgets.lenient(
+        gr.CheckboxGroup(
+            tracks,
+            value=["drums", "bass"],
+            label="Parts to add",
+            info=tips.ADD_PARTS,
+            visible=False,
+            elem_id="edit-add",
+        )
+    )
+    return Choice(change, note, part, add_parts)
+
+
+def repaint_controls() -> tuple[gr.Dropdown, gr.Slider]:
+    """Upstream's ``repaint_mode`` and ``repaint_strength``, its default first."""
+    mode, strength = preparing.REPAINT_DEFAULT
+    with gr.Row():
+        way = gr.Dropdown(
+            list(preparing.REPAINT_MODES),
+            value=mode,
+            label="Repaint mode",
+            info=tips.REPAINT_MODE,
+            elem_id="edit-repaint",
+        )
+        amount = widgets.lenient_slider(
+            0.0,
+            1.0,
+            value=strength,
+            step=0.05,
+            label="Repaint strength",
+            info=tips.REPAINT_STRENGTH,
+            elem_id="edit-repaint-strength",
+        )
+    return way, amount
+
+
+def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
+    """What the page shows for a choice and part: (note, part, parts to add, region row, region hint,
+    style, words, repaint mode, repaint strength, steps, button)."""
+    base = models.VARIANTS[models.BASE_VARIANT]
+    missing = base_model.missing() is not None
+
+    def show(change: str, part: str) -> tuple[Any, ...]:
+        region = change == "region"
+        sung = change == "add" and part in parts.SUNG
+        style = STYLE_LABELS.get(change)
+        return (
+            gr.update(visible=missing or not region),
+            gr.update(visible=change in ("add", "extract")),
+            gr.update(visible=change == "complete"),
+            gr.update(visible=region),
+            gr.update(visible=region),
+            gr.update(visible=style is not None, label=style or STYLE_LABELS["region"]),
+            gr.update(visible=region or sung, label=LYRICS_LABELS["add" if sung else "region"]),
+            gr.update(visible=region),
+            gr.update(visible=region),
+            gr.update(value=variant.steps if region else base.steps),
+            gr.update(value=BUTTONS.get(change, BUTTONS["region"])),
+        )
+
+    return show
+
+
+def wire(choice: Choice, variant: models.Variant, shown: list[Any]) -> None:
+    """Each choice (and each part: a sung one takes words) shows its own fields, in the page's own
+    queue-less events (``shown``: the components ``showing`` updates after the parts' own)."""
+    outputs = [choice.note, choice.part, choice.add_parts, *shown]
+    for trigger in (choice.change, choice.part):
+        trigger.change(showing(variant), [choice.change, choice.part], outputs, queue=False, api_visibility="private")

@@ -1,0 +1,89 @@
+"""Cover's *Morph*: upstream ACE-Step's flow-edit overlay on a cover (``flow_edit_morph``), GPU side.
+
+Upstream (``acestep/models/common/flow_edit.py``, 2026-04-30, a port of ACE-Step 1.0's
+``flowedit_diffusion_process``) edits the song itself toward the new style instead of drawing a new
+rendition from noise: the working copy starts as the song's latents, and at every step the song
+noised to that step's time is given to the DiT twice, once described as it is (the *source* caption
+and lyrics) and once as it should become (the cover's caption and lyrics), both on the cover's
+blueprint of the song; the working copy moves by the difference of the two velocities only. What
+both descriptions share cancels, so the song's structure stays and what the words change moves.
+
+With upstream's defaults (the window over every step, one draw a step) the loop is as below; each
+branch keeps its own APG momentum, DCW is off (upstream's overlay runs without it), and cover
+strength and *Start from the song* do not apply (every step is on the cover's condition, from the
+song). It keeps the sampler's step-callback contract, so Stop, progress and the lyric alignment
+pass work through it; the first step's noise comes from ``pipe.prepare_latents``, so a variation's
+noise (``retake``) reaches it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sampler
+
+
+def run(pipe: Any, call: dict[str, Any], generators: list[Any], on_step: sampler.StepCallback | None = None) -> Any:
+    """The morph of ``call`` (a cover, with ``morph_prompt`` and ``morph_lyrics``: the song as it is);
+    the final latents ``[takes, frames, channels]``."""
+    import torch
+    from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer
+
+    pipe._interrupt = False
+    with torch.no_grad():
+        device, dtype = pipe._execution_device, pipe.transformer.dtype
+        call = {**call, "audio_cover_strength": 1.0, "cover_noise_strength": 0.0}
+        inputs = sampler.prepare(pipe, call, device, dtype)
+        takes = inputs.takes
+        source = {**call, "prompt": [call["morph_prompt"]] * takes, "lyrics": [call["morph_lyrics"]] * takes}
+        described = sampler.condition_of(pipe, source, inputs, device)
+        times = _schedule(int(call.get("num_inference_steps", 8)), float(call.get("shift", 3.0)), dtype, device)
+        values = times.tolist()
+        guidance = sampler.guidance_of(pipe, call)
+        song = inputs.raw
+        edit = song.clone()
+        momenta = (MomentumBuffer(momentum=sampler.MOMENTUM), MomentumBuffer(momentum=sampler.MOMENTUM))
+        for i in range(len(values) - 1):
+            t_now, t_next = times[i], times[i + 1]
+            noise = _noise(pipe, inputs, generators, device, dtype) if i else _first(pipe, inputs, generators, dtype)
+            noised = (1.0 - values[i]) * song + values[i] * noise  # upstream noises with the time as a float
+            towards = edit + noised - song
+            v_song = sampler.velocity(pipe, noised, t_now, described, inputs.context, guidance, momenta[0])
+            v_new = sampler.velocity(pipe, towards, t_now, inputs.condition, inputs.context, guidance, momenta[1])
+            edit = edit + (t_next - t_now) * (v_new - v_song)
+            if on_step is not None:
+                out = on_step(pipe, i, values[i], {"latents": edit})
+                edit = (out or {}).get("latents", edit)
+                if getattr(pipe, "_interrupt", False):
+                    break
+        return edit
+
+
+def _schedule(steps: int, shift: float, dtype: Any, device: Any) -> Any:
+    """Upstream's flow-edit schedule, for every variant (turbo's too): the shifted linspace in the
+    model's dtype."""
+    import torch
+
+    t = torch.linspace(1.0, 0.0, steps + 1, device=device, dtype=dtype)
+    return shift * t / (1 + (shift - 1) * t) if shift != 1.0 else t
+
+
+def _first(pipe: Any, inputs: sampler.Inputs, generators: list[Any], dtype: Any) -> Any:
+    """The first step's noise, as every run draws its starting noise (a variation's mix included)."""
+    return pipe.prepare_latents(
+        batch_size=inputs.takes,
+        audio_duration=inputs.length / pipe.latents_per_second,
+        dtype=dtype,
+        device=pipe._execution_device,
+        generator=generators,
+        latents=None,
+    )
+
+
+def _noise(pipe: Any, inputs: sampler.Inputs, generators: list[Any], device: Any, dtype: Any) -> Any:
+    """A fresh draw for the next step, each take from its own generator (upstream draws one a step)."""
+    import torch
+
+    shape = (inputs.length, inputs.raw.shape[-1])
+    rows = [torch.randn(shape, generator=g, device=g.device, dtype=torch.float32) for g in generators]
+    return torch.stack(rows).to(device=device, dtype=dtype)

@@ -1,0 +1,229 @@
+"""A song's parts, on the CPU: Edit's *Add a part*, *Take a part out* and *Complete the song*.
+
+They are ACE-Step 1.5's ``lego``, ``extract`` and ``complete`` tasks, which only the base model was
+trained for (upstream's UI offers them with a base checkpoint alone; ``backend`` runs them on the XL
+base's DiT beside the SFT one). The model hears the whole song as its context and is told the task
+in its instruction, upstream's words with the track names in capitals (``TRACKS``: upstream's
+``TRACK_NAMES``, its order). ``lego`` makes the named part alone: the studio hands back the song
+with the part mixed in as the take and the part alone beside it; ``extract`` makes the part taken
+out of the mix; ``complete`` makes the whole arrangement around the song.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import audio
+import backend
+import base_model
+import models
+import preparing
+import tooltips as tips
+from checks import AUTO, MAX_SECONDS, InputError, check_finish
+from music_request import Job, MusicRequest
+
+# Upstream's track classes (``acestep/constants.py`` ``TRACK_NAMES``), in its order: the words the
+# base model was trained on, capitalised into its instruction.
+TRACKS = (
+    "woodwinds",
+    "brass",
+    "fx",
+    "synth",
+    "strings",
+    "percussion",
+    "keyboard",
+    "guitar",
+    "bass",
+    "drums",
+    "backing_vocals",
+    "vocals",
+)
+LABELS = {
+    "vocals": "Vocals",
+    "backing_vocals": "Backing vocals",
+    "drums": "Drums",
+    "bass": "Bass",
+    "guitar": "Guitar",
+    "keyboard": "Keyboard",
+    "strings": "Strings",
+    "synth": "Synth",
+    "percussion": "Percussion",
+    "brass": "Brass",
+    "woodwinds": "Woodwinds",
+    "fx": "FX (effects)",
+}
+# The order a musician reads them in: the ones asked for most first.
+SHOWN = tuple(sorted(TRACKS, key=list(LABELS).index))
+SUNG = ("vocals", "backing_vocals")
+
+# Edit's first choice: what to change, and the task each runs (None: today's region repaint).
+CHANGES = {"region": None, "add": "lego", "extract": "extract", "complete": "complete"}
+CHOICES = [
+    ("A region", "region"),
+    ("Add a part", "add"),
+    ("Take a part out", "extract"),
+    ("Complete the song", "complete"),
+]
+TASKS = tuple(t for t in CHANGES.values() if t)
+# Upstream pads a source under 128 latent frames (5.12 s) with silence, which the model would hear
+# as part of the song; a part is made over the whole song, so it must be at least that long.
+MIN_SECONDS = 6.0
+
+
+def check_change(value: Any) -> str | None:
+    """The task Edit's *What to change* runs (``lego``, ``extract``, ``complete``) or None for a region."""
+    key = "region" if value is None or value == "" else value
+    if not isinstance(key, str) or key not in CHANGES:
+        named = ", ".join(f"{v} ({label})" for label, v in CHOICES)
+        raise InputError(f"What to change must be one of {named}; got {str(value)[:40]!r}.", "change")
+    return CHANGES[key]
+
+
+def check_part(value: Any) -> str:
+    """One of upstream's track classes (the label a musician reads is taken too)."""
+    found = _track(value)
+    if found is None:
+        raise InputError(f"Which part must be one of the parts the model knows: {_named()}.", "part")
+    return found
+
+
+def check_parts(value: Any) -> list[str]:
+    """*Complete the song*'s parts to add: one or more track classes, each once, in the order given (upstream's
+    handler names them in its instruction in the order it is handed them)."""
+    items = [value] if isinstance(value, str) else list(value or []) if isinstance(value, list | tuple) else None
+    if not items:
+        raise InputError(f"Choose at least one part to add, from: {_named()}.", "add_parts")
+    found = [_track(item) for item in items[: len(TRACKS) + 1]]
+    if None in found or len(items) > len(TRACKS):
+        raise InputError(f"Parts to add must be chosen from the parts the model knows: {_named()}.", "add_parts")
+    return list(dict.fromkeys(found))
+
+
+def _track(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    key = value.strip().lower()
+    by_label = {label.lower(): name for name, label in LABELS.items()}
+    return key if key in TRACKS else by_label.get(key)
+
+
+def _named() -> str:
+    return ", ".join(LABELS[t] for t in SHOWN)
+
+
+def check_length(seconds: float) -> None:
+    """A song a part is made over: at least ``MIN_SECONDS``, at most the studio's longest."""
+    if seconds < MIN_SECONDS:
+        raise InputError(
+            f"The song is {seconds:.1f} s long; parts are made over a song of at least {MIN_SECONDS:g} s.", "src_audio"
+        )
+    if seconds > MAX_SECONDS:
+        raise InputError(
+            f"The song is {seconds / 60:.1f} minutes long; parts are made over at most {MAX_SECONDS / 60:g} minutes.",
+            "src_audio",
+        )
+
+
+def task_arguments(task: str, part: str | None, parts: list[str] | None) -> dict[str, Any]:
+    """What the instruction names: ``track_name`` (lego, extract) or ``complete_track_classes``."""
+    if task == "complete":
+        return {"task_type": task, "complete_track_classes": list(parts or [])}
+    return {"task_type": task, "track_name": part}
+
+
+def mix(song: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """The song with the part in it: the part as the model made it, at the level it has in the song's
+    VAE latent space (``sampler.decode`` leaves a lego take unnormalised), added to the song's own
+    samples; the finish's limiter keeps the sum under the ceiling."""
+    return (song + part).astype(np.float32)
+
+
+def alone(part: np.ndarray) -> np.ndarray:
+    """The part by itself, at -1 dBFS peak like every take the model makes."""
+    peak = float(np.max(np.abs(part))) if part.size else 0.0
+    return (part * (10.0 ** (-1.0 / 20.0) / max(peak, 1e-6))).astype(np.float32)
+
+
+def prepare(
+    task: str,
+    src_audio: Any,
+    prompt: Any,
+    lyrics: Any,
+    vocal_language: Any,
+    bpm: Any,
+    key_scale: Any,
+    time_signature: Any,
+    seed: Any,
+    inference_steps: Any,
+    guidance_scale: Any,
+    audio_format: Any,
+    lora: Any,
+    lora_preset: Any,
+    fade_in: Any,
+    fade_out: Any,
+    dcw: Any,
+    part: Any,
+    add_parts: Any,
+) -> Job:
+    """Edit's parts (``parts``): a part added (``lego``), taken out (``extract``) or the song completed
+    (``complete``), over the whole song, on the XL base model with its sampling defaults."""
+    why = base_model.missing()
+    if why is not None:
+        raise InputError(tips.PARTS_MISSING.format(source=base_model.source(), why=why), "change")
+    if backend.is_warm() and backend.get_backend().offload != "none":
+        raise InputError(tips.PARTS_OFFLOADED, "change")
+    if lora or lora_preset:
+        raise InputError(tips.PARTS_NO_LORA, "lora_preset" if lora_preset and not lora else "lora")
+    track = check_part(part) if task != "complete" else None
+    classes = check_parts(add_parts) if task == "complete" else None
+    if task == "extract":  # upstream's page writes the part's name as the caption
+        prompt, lyrics = track, ""
+    elif track not in SUNG:
+        lyrics = ""
+    # Upstream's page sets tempo, key and metre to auto for a part added or taken out.
+    music = (bpm, key_scale, time_signature) if task == "complete" else (None, AUTO, AUTO)
+    params, render = preparing.common(
+        src_audio,
+        prompt,
+        lyrics,
+        vocal_language,
+        *music,
+        seed,
+        inference_steps,
+        guidance_scale,
+        audio_format,
+        None,
+        1.0,
+        None,
+        None,
+        dcw,
+        models.VARIANTS[models.BASE_VARIANT],
+    )
+    finishing, finish_params = check_finish(None, fade_in, fade_out, whole=False)
+    source = preparing.source(src_audio)
+    n = source.shape[-1]
+    length = n / audio.SAMPLE_RATE
+    check_length(length)
+    change = next(key for key, value in CHANGES.items() if value == task)
+    params.update(change=change, part=track, add_parts=classes)
+    params.update(source_seconds=round(length, 3), audio_duration=round(length, 3), src_audio=Path(str(src_audio)).name)
+    params.update(finish_params)
+    render = render.with_pipeline(
+        **task_arguments(task, track, classes),
+        audio_duration=length,
+        src_audio=preparing.model_input(source),
+        natural_level=task == "lego",
+    )
+    request = MusicRequest("edit", params, render)
+    if task != "lego":
+        return Job(request, lambda take: audio.fit(take, n), finishing, (0, n))
+    return Job(
+        request,
+        lambda take: mix(source, audio.fit(take, n)),
+        finishing,
+        (0, n),
+        part=lambda take: alone(audio.fit(take, n)),
+    )

@@ -1,0 +1,366 @@
+"""Issue 50: Edit's parts (a part added, a part taken out, the song completed) on the XL base's DiT
+beside the SFT pipeline, and Edit's ways of repainting.
+
+What a musician hears cannot be judged on random weights; these check what reaches the model (the
+task, upstream's instruction and track names, the song as context), the shapes, the mix, the shared
+VAE and text encoder, and the contract every mode keeps (API, page, refusals on their field).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from gradio_client import Client, handle_file
+from test_audio_modes import tone
+from test_browser import TIMEOUT_MS, _open, _tab, browser, site  # noqa: F401 (fixtures)
+
+import backend
+import base_model
+import checks
+import devices
+import generation
+import handlers
+import modes
+import morph
+import parts
+import random_base
+import results
+import sampler
+import takes
+import variations
+
+# Upstream's instructions, word for word (``acestep/constants.py`` TASK_INSTRUCTIONS, track names in
+# capitals, complete's joined by " | " in the order given): what the base model was trained to read.
+UPSTREAM = {
+    "lego": "Generate the BACKING_VOCALS track based on the audio context:",
+    "extract": "Extract the DRUMS track from the audio:",
+    "complete": "Complete the input track with DRUMS | GUITAR | BASS:",
+}
+UPSTREAM_TRACKS = "woodwinds brass fx synth strings percussion keyboard guitar bass drums backing_vocals vocals"
+
+
+class Boundary:
+    """The sampler's run and the morph's (every mode's model call) and the text encoder's prompt, recorded."""
+
+    def __init__(self, monkeypatch):
+        self.calls: list[dict] = []
+        self.instructions: list[str] = []
+        for room in (sampler, morph):
+            monkeypatch.setattr(room, "run", self.spy(room.run, monkeypatch))
+
+    def spy(self, run, monkeypatch):
+        def spy(pipe, call, generators, on_step=None):
+            self.calls.append(call)
+            encode = pipe.encode_prompt
+
+            def seen(*args, **kwargs):
+                self.instructions.append(kwargs["instruction"])
+                return encode(*args, **kwargs)
+
+            monkeypatch.setattr(pipe, "encode_prompt", seen)
+            try:
+                return run(pipe, call, generators, on_step)
+            finally:
+                monkeypatch.delattr(pipe, "encode_prompt")
+
+        return spy
+
+
+@pytest.fixture(scope="module")
+def served(studio_server):
+    url, out = studio_server
+    return Client(url, verbose=False), out
+
+
+def test_each_part_reaches_the_base_model_with_upstreams_instruction(served, tmp_path, monkeypatch):
+    client, out = served
+    boundary = Boundary(monkeypatch)
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=8.0)))
+    fast = {"src_audio": song, "inference_steps": 2, "api_name": "/edit"}
+    added = client.predict(change="add", part="backing_vocals", lyrics="[Verse]\noh la la", prompt="airy", **fast)
+    taken = client.predict(change="extract", part="drums", **fast)
+    completed = client.predict(change="complete", add_parts=["drums", "guitar", "bass"], prompt="rock", **fast)
+    assert list(parts.TRACKS) == UPSTREAM_TRACKS.split()
+    assert boundary.instructions == [UPSTREAM["lego"], UPSTREAM["extract"], UPSTREAM["complete"]]
+    lego, extract, complete = boundary.calls
+    assert (lego["task_type"], lego["track_name"], lego["lyrics"]) == ("lego", "backing_vocals", ["[Verse]\noh la la"])
+    assert (extract["task_type"], extract["track_name"], extract["prompt"]) == ("extract", "drums", ["drums"])
+    assert complete["complete_track_classes"] == ["drums", "guitar", "bass"]  # as given, as upstream names them
+    base = backend.get_backend().base
+    for call in boundary.calls:  # the whole song is the context, its real length in the prompt
+        assert call["src_audio"].shape[-1] >= 8 * 48000 and call["audio_duration"] == pytest.approx(8.0)
+        assert "repainting_start" not in call and call["num_inference_steps"] == 2
+    for result, change in ((added, "add"), (taken, "extract"), (completed, "complete")):
+        record = result[-1]
+        assert record["mode"] == "edit" and record["params"]["change"] == change
+        assert record["model"]["folder"] == "tiny-base" and record["takes"][0]["seconds"] == pytest.approx(8.0)
+        assert sf.info(result[0]).duration == pytest.approx(8.0, abs=0.01)
+    # Only a part added comes with the part alone beside the song with it.
+    alone = out / added[-1]["takes"][0]["part"]
+    assert alone.is_file() and sf.info(str(alone)).duration == pytest.approx(8.0, abs=0.01)
+    assert "part" not in taken[-1]["takes"][0] and "part" not in completed[-1]["takes"][0]
+    assert takes.own_take_audio(added[-1]["takes"][0]["part"]) is None  # not a take of its own
+    own = out / added[-1]["takes"][0]["metadata"]  # the take's own record names its part too
+    assert json.loads(own.read_text())["part"] == added[-1]["takes"][0]["part"]
+    assert base is not None and base.transformer is not backend.get_backend().pipe.transformer
+
+
+def test_the_base_shares_the_vae_and_text_encoder_and_an_equal_encoder(studio_env, tiny_pipeline_dir, tmp_path):
+    be = backend.get_backend()
+    base = be.base_pipe()
+    pipe = be.pipe
+    assert base.vae is pipe.vae and base.text_encoder is pipe.text_encoder and base.tokenizer is pipe.tokenizer
+    assert base.transformer is not pipe.transformer and base.condition_encoder is not pipe.condition_encoder
+    assert base.transformer.config.model_version == "base" and base.audio_tokenizer is None
+    # A base whose condition encoder equals SFT's, tensor for tensor, is not held twice.
+    same = random_base.save_base(tmp_path / "same-encoder", encoder_like=tiny_pipeline_dir)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACE_STUDIO_BASE_MODEL", str(same))
+        again = base_model.load(pipe)
+    assert again.condition_encoder is pipe.condition_encoder and base_model.own_parts(again, pipe) == [
+        again.transformer
+    ]
+
+
+def test_the_base_moves_with_the_music_model_and_is_not_built_twice(studio_env, tiny_base_dir, monkeypatch):
+    be = backend.get_backend()
+    alone = devices.weights_gib(be.pipe)
+    be.base_pipe()
+    # One resident for the card's budget: the SFT pipeline and the base's own parts, counted together.
+    assert devices.weights_gib(base_model.Both(be.pipe, be.base)) > alone
+    assert {name for name in base_model.Both(be.pipe, be.base).components if name.startswith("base_")} == {
+        "base_transformer",
+        "base_condition_encoder",
+    }
+    backend.reset_backend()
+    monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-base")
+    monkeypatch.setenv("ACE_STUDIO_MODEL", str(tiny_base_dir))
+    be = backend.get_backend()
+    assert be.base_pipe() is be.pipe  # a studio run on the base itself makes parts on it
+
+
+def test_a_part_is_mixed_into_the_song_at_the_level_the_model_made_it(studio_env, tmp_path, monkeypatch):
+    """The VAE decode is the boundary: a quiet part comes back as the model's own level, and the take
+    is the song plus that part, sample for sample; the part alone is at -1 dBFS peak."""
+    path = tone(tmp_path / "song.wav", seconds=7.0, amp=0.3)
+    song = sf.read(str(path), dtype="float32")[0].T
+    quiet = 0.05 * np.sin(2 * np.pi * 110 * np.arange(song.shape[1]) / 48000)
+    levels = []
+
+    def decode(pipe, latents, normalize=True):
+        levels.append(normalize)
+        return np.stack([np.stack([quiet, quiet])] * latents.shape[0]).astype(np.float32)
+
+    monkeypatch.setattr(sampler, "decode", decode)
+    paths, record = handlers.make("edit", src_audio=str(path), change="add", part="bass", inference_steps=1)
+    take = sf.read(paths[0], dtype="float32")[0].T
+    alone = sf.read(str(takes.output_dir() / record["takes"][0]["part"]), dtype="float32")[0].T
+    assert levels == [False]
+    np.testing.assert_allclose(take, song + quiet, atol=2e-4)  # 16-bit WAV
+    assert np.max(np.abs(alone)) == pytest.approx(10 ** (-1 / 20), abs=2e-4)
+    np.testing.assert_allclose(
+        alone / np.max(np.abs(alone)), np.stack([quiet, quiet]) / np.max(np.abs(quiet)), atol=3e-4
+    )
+
+
+def test_a_part_added_varies_and_is_sent_on_as_every_take(studio_env, tmp_path):
+    path = str(tone(tmp_path / "song.wav", seconds=7.0))
+    _, record = handlers.make("edit", src_audio=path, change="add", part="guitar", prompt="jangly", inference_steps=2)
+    varied = variations.prepare(take=1, record=record, amount=0.5, count=1, src_audio=path)
+    assert varied.params["change"] == "add" and varied.params["part"] == "guitar" and varied.part is not None
+    _, again = handlers.run_job(varied)
+    assert (
+        again["takes"][0]["variation"]["amount"] == 0.5 and (takes.output_dir() / again["takes"][0]["part"]).is_file()
+    )
+    sent = results.send_to("edit")(1, again)  # the song with its part, as Edit's song
+    assert sf.info(sent[0]).duration == pytest.approx(7.0, abs=0.01) and sent[1] == "jangly"
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "words"),
+    [
+        ({"change": "remix"}, "change", "What to change must be one of"),
+        ({"change": "add", "part": "kazoo"}, "part", "Which part must be one of the parts the model knows"),
+        ({"change": "complete", "add_parts": []}, "add_parts", "Choose at least one part to add"),
+        ({"change": "complete", "add_parts": ["drums", "ukulele"]}, "add_parts", "must be chosen from the parts"),
+        ({"change": "add", "seconds": 3.0}, "src_audio", "parts are made over a song of at least 6 s"),
+        ({"change": "add", "prompt": "x" * (checks.MAX_CAPTION_CHARS + 1)}, "prompt", ""),
+        ({"change": "extract", "lora_preset": "some-preset"}, "lora_preset", "A LoRA is made for the SFT model"),
+        ({"repaint_mode": "gentle"}, "repaint_mode", "Repaint mode must be one of conservative"),
+        ({"repaint_strength": 1.5}, "repaint_strength", "Repaint strength"),
+    ],
+)
+def test_bad_parts_are_refused_on_their_field(studio_env, tmp_path, settings, field, words):
+    settings = dict(settings)
+    song = tone(tmp_path / "song.wav", seconds=settings.pop("seconds", 8.0))
+    with pytest.raises(checks.InputError) as refused:
+        modes.prepare_edit(src_audio=str(song), **settings)
+    assert refused.value.param == field and words in refused.value.message
+
+
+def test_without_base_weights_edit_says_so_and_regions_still_work(studio_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_BASE_MODEL", str(tmp_path / "no-such-base"))
+    song = str(tone(tmp_path / "song.wav", seconds=8.0))
+    with pytest.raises(checks.InputError) as refused:
+        modes.prepare_edit(src_audio=song, change="add", part="drums")
+    assert refused.value.param == "change" and "need ACE-Step's XL base model" in refused.value.message
+    assert "does not exist" in base_model.note()
+    assert modes.prepare_edit(src_audio=song, prompt="calm", repainting_start=1, repainting_end=3).mode == "edit"
+
+
+def test_repaint_ways_reach_the_sampler_and_the_record(served, tmp_path, monkeypatch):
+    client, _ = served
+    boundary = Boundary(monkeypatch)
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=8.0)))
+    region = {"repainting_start": 2, "repainting_end": 5, "repaint_mode": "conservative"}
+    record = client.predict(src_audio=song, prompt="calm", inference_steps=2, api_name="/edit", **region)[-1]
+    call = boundary.calls[-1]
+    assert (call["task_type"], call["repaint_mode"], call["repaint_strength"]) == ("repaint", "conservative", 0.5)
+    assert record["params"]["repaint_mode"] == "conservative" and record["params"]["change"] == "region"
+    assert sampler.repainting(call["repaint_mode"], call["repaint_strength"]) == sampler.Repaint(1.0, 25)
+    assert boundary.instructions == ["Repaint the mask area based on the given conditions:"]
+
+
+def test_a_part_declares_the_base_models_build_until_it_is_built(studio_env):
+    params = {"audio_duration": 60, "inference_steps": 32, "guidance_scale": 7.0, "batch_size": 1}
+    region = generation.estimate_seconds("edit", {**params, "change": "region"})
+    part = generation.estimate_seconds("edit", {**params, "change": "add"})
+    assert part - region == pytest.approx(backend.BASE_COLD_SECONDS * 1.5)
+    backend.get_backend().base_pipe()
+    assert generation.estimate_seconds("edit", {**params, "change": "add"}) == pytest.approx(region - 45.0 * 1.5)
+
+
+# ---------------------------------------------------------------- Cover's morph (upstream's flow edit)
+
+
+def test_morph_moves_the_song_by_the_difference_of_its_two_descriptions(warm_backend, monkeypatch):
+    """At the DiT's call a velocity that is each branch's condition (its mean): the song's latents end
+    moved by minus the difference of the two, whatever the noise (the sum of the steps is -1), each
+    step asking the DiT twice, both on the cover's blueprint of the song."""
+    pipe, seen, prepared = warm_backend.pipe, [], []
+
+    def dit(hidden_states, timestep, timestep_r, encoder_hidden_states, context_latents, **_):
+        seen.append((encoder_hidden_states.clone(), context_latents.clone()))
+        return (torch.zeros_like(hidden_states) + encoder_hidden_states.mean(dim=(1, 2))[:, None, None],)
+
+    prepare = morph.sampler.prepare
+    monkeypatch.setattr(morph.sampler, "prepare", lambda *a: prepared.append(prepare(*a)) or prepared[-1])
+    monkeypatch.setattr(pipe.transformer, "forward", dit)
+    song = torch.from_numpy(np.tile(0.3 * np.sin(np.arange(6 * 48000) / 40.0), (2, 1)).astype(np.float32))
+    call = {
+        "prompt": ["big band swing"],
+        "lyrics": ["[Instrumental]"],
+        "vocal_language": ["unknown"],
+        "audio_duration": 6.0,
+        "task_type": "cover",
+        "src_audio": song,
+        "num_inference_steps": 4,
+        "guidance_scale": 1.0,
+        "shift": 3.0,
+        "morph": True,
+        "morph_prompt": "sine drone",
+        "morph_lyrics": "[Instrumental]",
+    }
+    final = morph.run(pipe, call, [torch.Generator("cpu").manual_seed(3)])
+    assert len(seen) == 8  # two a step: the song as it is, then as it should become
+    described, wanted = seen[0][0].mean(dim=(1, 2)), seen[1][0].mean(dim=(1, 2))
+    assert not torch.allclose(described, wanted) and all(torch.equal(c, seen[0][1]) for _, c in seen)
+    expected = prepared[0].raw - (wanted - described)[:, None, None]
+    torch.testing.assert_close(final, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served, tmp_path, monkeypatch):
+    client, _ = served
+    boundary = Boundary(monkeypatch)
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
+    settings = {"src_audio": song, "prompt": "jazz trio", "inference_steps": 2, "api_name": "/cover"}
+    record = client.predict(morph=True, morph_prompt="sine drone", **settings)[-1]
+    assert record["params"]["morph"] is True and record["params"]["morph_prompt"] == "sine drone"
+    call = boundary.calls[-1]
+    assert call["morph"] and call["task_type"] == "cover" and call["morph_lyrics"] == "[Instrumental]"
+    assert client.predict(**settings)[-1]["params"]["morph"] is False  # off by default, as upstream
+    with pytest.raises(checks.InputError) as refused:
+        modes.prepare_cover(src_audio=str(tmp_path / "song.wav"), prompt="jazz", morph=True)
+    assert refused.value.param == "morph_prompt" and "describe the song as it is now" in refused.value.message
+    plain = {"audio_duration": 60, "inference_steps": 50, "guidance_scale": 7.0, "batch_size": 1}
+    assert generation.estimate_seconds("cover", {**plain, "morph": True}) > generation.estimate_seconds("cover", plain)
+
+
+# ---------------------------------------------------------------- the page
+
+
+@pytest.fixture
+def page(browser, site, request):  # noqa: F811
+    yield from _open(browser, site, f"issue50/{request.node.name}", True, viewport={"width": 1280, "height": 1000})
+
+
+def _made(page) -> None:
+    link = page.locator("#edit-take-1 a.download-link").first
+    page.wait_for_function("el => Boolean(el.href) && el.href.includes('/takes/')", arg=link.element_handle())
+
+
+def test_edit_offers_each_part_with_only_its_own_fields(page):
+    _tab(page, "Edit")
+    page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
+    page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()
+    page.locator("#edit-change").get_by_text("Add a part", exact=True).click()
+    page.locator("#edit-part").wait_for(state="visible")
+    page.locator("#edit-start").wait_for(state="hidden")
+    assert page.locator("#edit-button").inner_text().strip() == "Add the part"
+    assert page.locator("#edit-add").is_hidden() and page.locator("#edit-parts-note").is_visible()
+    page.locator("#edit-lyrics").wait_for(state="visible")  # vocals, the first part, are sung
+    page.locator("#edit-part input").first.fill("Drums")
+    page.locator("#edit-part input").first.press("Enter")
+    page.locator("#edit-lyrics").wait_for(state="hidden")
+    page.locator("#edit-button").click()
+    _made(page)
+    alone = page.locator("#edit-take-1 a.part-link")
+    alone.wait_for()
+    status = page.evaluate("href => fetch(href).then(r => r.status)", alone.get_attribute("href"))
+    assert status == 200 and alone.inner_text() == "Download the part alone"
+    page.locator("#edit-change").get_by_text("Take a part out", exact=True).click()
+    page.locator("#edit-prompt").wait_for(state="hidden")
+    assert page.locator("#edit-part").is_visible() and page.locator("#edit-button").inner_text().strip() == (
+        "Take the part out"
+    )
+    page.locator("#edit-change").get_by_text("Complete the song", exact=True).click()
+    page.locator("#edit-add").wait_for(state="visible")
+    assert page.locator("#edit-part").is_hidden() and page.locator("#edit-prompt").is_visible()
+    page.locator("#edit-change").get_by_text("A region", exact=True).click()
+    page.locator("#edit-start").wait_for(state="visible")
+    page.locator("#edit-parts-note").wait_for(state="hidden")
+    page.locator("#edit-advanced").get_by_text("Advanced settings").click()
+    page.locator("#edit-repaint").wait_for(state="visible")
+
+
+def test_cover_offers_the_morph_with_the_songs_own_style(page):
+    _tab(page, "Cover")
+    page.locator("#cover-advanced").get_by_text("Advanced settings").click()
+    page.locator("#cover-morph-prompt").wait_for(state="hidden")
+    page.locator("#cover-morph").get_by_text("Morph the song (flow edit)").click()
+    page.locator("#cover-morph-prompt").wait_for(state="visible")
+    page.locator("#cover-morph-lyrics").wait_for(state="visible")
+
+
+def test_extract_and_complete_from_the_page(page):
+    _tab(page, "Edit")
+    page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
+    page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()
+    for choice, words in (("Take a part out", "Take the part out"), ("Complete the song", "Complete the song")):
+        page.locator("#edit-change").get_by_text(choice, exact=True).click()
+        page.wait_for_function(
+            "w => document.querySelector('#edit-button').innerText.trim() === w", arg=words, timeout=TIMEOUT_MS
+        )
+        seeds = page.locator("#edit-seeds").inner_text()
+        page.locator("#edit-button").click()
+        page.wait_for_function(
+            "s => { const t = document.querySelector('#edit-seeds').innerText; return t !== s && /Seeds/.test(t); }",
+            arg=seeds,
+            timeout=TIMEOUT_MS,
+        )
+        _made(page)
+        assert page.locator("#edit-take-1 a.part-link").count() == 0
