@@ -65,12 +65,16 @@ def repaint_controls() -> tuple[gr.Dropdown, gr.Slider]:
     """Upstream's ``repaint_mode`` and ``repaint_strength``, its default first."""
     mode, strength = preparing.REPAINT_DEFAULT
     with gr.Row():
-        way = gr.Dropdown(
-            list(preparing.REPAINT_MODES),
-            value=mode,
-            label="Repaint mode",
-            info=tips.REPAINT_MODE,
-            elem_id="edit-repaint",
+        # Lenient as the parts' fields are: Gradio's own check answered an API value the choices lack
+        # with a bare 400 ("Value: Balanced is not in the list of choices"), not on its field.
+        way = widgets.lenient(
+            gr.Dropdown(
+                list(preparing.REPAINT_MODES),
+                value=mode,
+                label="Repaint mode",
+                info=tips.REPAINT_MODE,
+                elem_id="edit-repaint",
+            )
         )
         amount = widgets.lenient_slider(
             0.0,

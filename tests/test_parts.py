@@ -191,6 +191,8 @@ def test_a_part_added_varies_and_is_sent_on_as_every_take(studio_env, tmp_path):
         ({"change": "add", "prompt": "x" * (checks.MAX_CAPTION_CHARS + 1)}, "prompt", ""),
         ({"change": "extract", "lora_preset": "some-preset"}, "lora_preset", "A LoRA is made for the SFT model"),
         ({"repaint_mode": "gentle"}, "repaint_mode", "Repaint mode must be one of conservative"),
+        # Sent with a part, which does not use it: refused all the same, never passed over in silence.
+        ({"change": "add", "repaint_mode": "gentle"}, "repaint_mode", "Repaint mode must be one of conservative"),
         ({"repaint_strength": 1.5}, "repaint_strength", "Repaint strength"),
     ],
 )
