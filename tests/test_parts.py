@@ -280,10 +280,16 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     boundary = Boundary(monkeypatch)
     song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
     settings = {"src_audio": song, "prompt": "jazz trio", "inference_steps": 2, "api_name": "/cover"}
-    record = client.predict(morph=True, morph_prompt="sine drone", **settings)[-1]
-    assert record["params"]["morph"] is True and record["params"]["morph_prompt"] == "sine drone"
+    # A song described as a caption is: over 64 characters (the door once held it to a short field's).
+    described = "a slow sine drone, warm and wide, a soft pad under it and no drums at all"
+    record = client.predict(morph=True, morph_prompt=described, **settings)[-1]
+    assert record["params"]["morph"] is True and record["params"]["morph_prompt"] == described
     call = boundary.calls[-1]
     assert call["morph"] and call["task_type"] == "cover" and call["morph_lyrics"] == "[Instrumental]"
+    too_long = {"morph_prompt": "x" * (checks.MAX_CAPTION_CHARS + 1)}
+    with pytest.raises(checks.InputError, match=f"up to {checks.MAX_CAPTION_CHARS} characters"):
+        checks.check_text_lengths(too_long)
+    checks.check_text_lengths({"morph_lyrics": "la " * 1000})  # the song's words: as long as lyrics may be
     assert client.predict(**settings)[-1]["params"]["morph"] is False  # off by default, as upstream
     with pytest.raises(checks.InputError) as refused:
         modes.prepare_cover(src_audio=str(tmp_path / "song.wav"), prompt="jazz", morph=True)
