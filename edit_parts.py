@@ -23,7 +23,11 @@ BUTTONS = {
     "complete": "Complete the song",
 }
 STYLE_LABELS = {"region": "Style for the region", "add": "Style of the new part", "complete": "Style of the whole song"}
-LYRICS_LABELS = {"region": "New words for the region", "add": "Words of the part"}
+LYRICS_LABELS = {
+    "region": "New words for the region",
+    "add": "Words of the part",
+    "complete": "Words of the sung parts",
+}
 
 
 class Choice(NamedTuple):
@@ -94,10 +98,11 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
     base = models.VARIANTS[models.BASE_VARIANT]
     missing = base_model.missing() is not None
 
-    def show(change: str, part: str) -> tuple[Any, ...]:
+    def show(change: str, part: str, adding: Any = None) -> tuple[Any, ...]:
         region = change == "region"
-        sung = change == "add" and part in parts.SUNG
+        sung = parts.sung(change, part, adding)
         style = STYLE_LABELS.get(change)
+        words = change if sung else "region"
         return (
             gr.update(visible=missing or not region),
             gr.update(visible=change in ("add", "extract")),
@@ -105,7 +110,11 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
             gr.update(visible=region),
             gr.update(visible=region),
             gr.update(visible=style is not None, label=style or STYLE_LABELS["region"]),
-            gr.update(visible=region or sung, label=LYRICS_LABELS["add" if sung else "region"]),
+            gr.update(
+                visible=region or sung,
+                label=LYRICS_LABELS.get(words, LYRICS_LABELS["region"]),
+                info=tips.PART_LYRICS if sung else tips.EDIT_LYRICS,
+            ),
             gr.update(visible=region),
             gr.update(visible=region),
             gr.update(value=variant.steps if region else base.steps),
@@ -119,5 +128,6 @@ def wire(choice: Choice, variant: models.Variant, shown: list[Any]) -> None:
     """Each choice (and each part: a sung one takes words) shows its own fields, in the page's own
     queue-less events (``shown``: the components ``showing`` updates after the parts' own)."""
     outputs = [choice.note, choice.part, choice.add_parts, *shown]
-    for trigger in (choice.change, choice.part):
-        trigger.change(showing(variant), [choice.change, choice.part], outputs, queue=False, api_visibility="private")
+    inputs = [choice.change, choice.part, choice.add_parts]
+    for trigger in inputs:
+        trigger.change(showing(variant), inputs, outputs, queue=False, api_visibility="private")

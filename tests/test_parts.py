@@ -22,8 +22,10 @@ import backend
 import base_model
 import checks
 import devices
+import edit_parts
 import generation
 import handlers
+import models
 import modes
 import morph
 import parts
@@ -202,6 +204,21 @@ def test_bad_parts_are_refused_on_their_field(studio_env, tmp_path, settings, fi
     with pytest.raises(checks.InputError) as refused:
         modes.prepare_edit(src_audio=str(song), **settings)
     assert refused.value.param == field and words in refused.value.message
+
+
+def test_a_song_completed_with_a_sung_part_keeps_its_words(studio_env, tmp_path):
+    """Upstream's page keeps the lyrics for *Complete*: a song completed with vocals is given the words
+    to sing (they were dropped, and the model was told "[Instrumental]" while asked for vocals); a
+    song completed without a sung part takes none, and the page shows the words' field accordingly."""
+    song, words = str(tone(tmp_path / "song.wav", seconds=8.0)), "[verse]\nla la la"
+    sung = modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "Vocals"])
+    assert sung.request.render.pipeline["lyrics"] == words and sung.params["lyrics"] == words
+    plain = modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "bass"])
+    assert plain.request.render.pipeline["lyrics"] == checks.INSTRUMENTAL_TAG and plain.params["lyrics"] == ""
+    show = edit_parts.showing(models.VARIANTS["xl-sft"])
+    assert show("complete", "vocals", ["drums", "backing_vocals"])[6]["visible"] is True
+    assert show("complete", "vocals", ["drums", "bass"])[6]["visible"] is False
+    assert show("add", "drums", ["vocals"])[6]["visible"] is False and show("add", "vocals", [])[6]["visible"]
 
 
 def test_without_base_weights_edit_says_so_and_regions_still_work(studio_env, tmp_path, monkeypatch):
