@@ -256,6 +256,16 @@ def test_a_part_declares_the_base_models_build_until_it_is_built(studio_env):
 # ---------------------------------------------------------------- Cover's morph (upstream's flow edit)
 
 
+def test_a_part_is_declared_as_the_base_runs_it_beside_a_turbo_model(studio_env, monkeypatch):
+    """A part runs on the XL base, guided (two forwards a step), also where the studio's own model is
+    turbo (unguided): its GPU time is declared as the base runs it, not halved as turbo's."""
+    params = {"audio_duration": 60, "inference_steps": 32, "guidance_scale": 7.0, "batch_size": 1}
+    beside_sft = generation.estimate_seconds("edit", {**params, "change": "add"})
+    monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-turbo")
+    assert generation.estimate_seconds("edit", {**params, "change": "add"}) == pytest.approx(beside_sft)
+    assert generation.estimate_seconds("edit", {**params, "change": "region"}) < beside_sft
+
+
 def test_morph_moves_the_song_by_the_difference_of_its_two_descriptions(warm_backend, monkeypatch):
     """At the DiT's call a velocity that is each branch's condition (its mean): the song's latents end
     moved by minus the difference of the two, whatever the noise (the sum of the steps is -1), each
