@@ -221,6 +221,17 @@ def test_a_song_completed_with_a_sung_part_keeps_its_words(studio_env, tmp_path)
     assert show("add", "drums", ["vocals"])[6]["visible"] is False and show("add", "vocals", [])[6]["visible"]
 
 
+def test_a_part_from_a_turbo_studios_page_is_guided_as_the_base_is(studio_env):
+    """The page sets a part's steps and guidance to the base's (32, 7), and a region's back to the
+    studio's own model's: a turbo studio's guidance 1 left in place ran the base unguided."""
+    show = edit_parts.showing(models.VARIANTS["xl-turbo"])
+    base = models.VARIANTS[models.BASE_VARIANT]
+    for change in ("add", "extract", "complete"):
+        assert [u["value"] for u in show(change, "drums", ["drums"])[9:11]] == [base.steps, base.guidance]
+    assert [u["value"] for u in show("region", "drums", [])[9:11]] == [8, 1.0]
+    assert show("add", "drums", [])[11]["value"] == "Add the part"
+
+
 def test_without_base_weights_edit_says_so_and_regions_still_work(studio_env, tmp_path, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_BASE_MODEL", str(tmp_path / "no-such-base"))
     song = str(tone(tmp_path / "song.wav", seconds=8.0))
