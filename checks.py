@@ -75,7 +75,9 @@ FADE_RANGE = (0.0, 10.0)
 # sent as text). Without a limit a 1 MB field became a million-token prompt on the only GPU.
 TEXT_LIMITS = {"prompt": MAX_CAPTION_CHARS, "lyrics": MAX_LYRICS_CHARS, "theme": 1000, "genre": 200, "mood": 200,
                "plan": 2048, "idea": MAX_IDEA_CHARS,
-               "custom_sections": 500}  # fmt: skip
+               "custom_sections": 500,
+               # Cover's morph: the song's own style and words, a caption and lyrics like any other.
+               "morph_prompt": MAX_CAPTION_CHARS, "morph_lyrics": MAX_LYRICS_CHARS}  # fmt: skip
 SHORT_TEXT = 64
 # File parameters arrive as server paths, not text a visitor typed.
 FILE_PARAMS = {"src_audio", "reference_audio", "lora"}

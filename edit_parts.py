@@ -23,7 +23,11 @@ BUTTONS = {
     "complete": "Complete the song",
 }
 STYLE_LABELS = {"region": "Style for the region", "add": "Style of the new part", "complete": "Style of the whole song"}
-LYRICS_LABELS = {"region": "New words for the region", "add": "Words of the part"}
+LYRICS_LABELS = {
+    "region": "New words for the region",
+    "add": "Words of the part",
+    "complete": "Words of the sung parts",
+}
 
 
 class Choice(NamedTuple):
@@ -65,12 +69,16 @@ def repaint_controls() -> tuple[gr.Dropdown, gr.Slider]:
     """Upstream's ``repaint_mode`` and ``repaint_strength``, its default first."""
     mode, strength = preparing.REPAINT_DEFAULT
     with gr.Row():
-        way = gr.Dropdown(
-            list(preparing.REPAINT_MODES),
-            value=mode,
-            label="Repaint mode",
-            info=tips.REPAINT_MODE,
-            elem_id="edit-repaint",
+        # Lenient as the parts' fields are: Gradio's own check answered an API value the choices lack
+        # with a bare 400 ("Value: Balanced is not in the list of choices"), not on its field.
+        way = widgets.lenient(
+            gr.Dropdown(
+                list(preparing.REPAINT_MODES),
+                value=mode,
+                label="Repaint mode",
+                info=tips.REPAINT_MODE,
+                elem_id="edit-repaint",
+            )
         )
         amount = widgets.lenient_slider(
             0.0,
@@ -86,14 +94,16 @@ def repaint_controls() -> tuple[gr.Dropdown, gr.Slider]:
 
 def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
     """What the page shows for a choice and part: (note, part, parts to add, region row, region hint,
-    style, words, repaint mode, repaint strength, steps, button)."""
+    style, words, repaint mode, repaint strength, steps, guidance, button); steps and guidance are the
+    model's that makes the change (the base for a part: guided, though a turbo studio's own is not)."""
     base = models.VARIANTS[models.BASE_VARIANT]
     missing = base_model.missing() is not None
 
-    def show(change: str, part: str) -> tuple[Any, ...]:
+    def show(change: str, part: str, adding: Any = None) -> tuple[Any, ...]:
         region = change == "region"
-        sung = change == "add" and part in parts.SUNG
+        sung = parts.sung(change, part, adding)
         style = STYLE_LABELS.get(change)
+        words = change if sung else "region"
         return (
             gr.update(visible=missing or not region),
             gr.update(visible=change in ("add", "extract")),
@@ -101,10 +111,15 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
             gr.update(visible=region),
             gr.update(visible=region),
             gr.update(visible=style is not None, label=style or STYLE_LABELS["region"]),
-            gr.update(visible=region or sung, label=LYRICS_LABELS["add" if sung else "region"]),
+            gr.update(
+                visible=region or sung,
+                label=LYRICS_LABELS.get(words, LYRICS_LABELS["region"]),
+                info=tips.PART_LYRICS if sung else tips.EDIT_LYRICS,
+            ),
             gr.update(visible=region),
             gr.update(visible=region),
             gr.update(value=variant.steps if region else base.steps),
+            gr.update(value=variant.guidance if region else base.guidance),
             gr.update(value=BUTTONS.get(change, BUTTONS["region"])),
         )
 
@@ -115,5 +130,6 @@ def wire(choice: Choice, variant: models.Variant, shown: list[Any]) -> None:
     """Each choice (and each part: a sung one takes words) shows its own fields, in the page's own
     queue-less events (``shown``: the components ``showing`` updates after the parts' own)."""
     outputs = [choice.note, choice.part, choice.add_parts, *shown]
-    for trigger in (choice.change, choice.part):
-        trigger.change(showing(variant), [choice.change, choice.part], outputs, queue=False, api_visibility="private")
+    inputs = [choice.change, choice.part, choice.add_parts]
+    for trigger in inputs:
+        trigger.change(showing(variant), inputs, outputs, queue=False, api_visibility="private")

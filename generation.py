@@ -255,9 +255,15 @@ def estimate_duration(mode: str, params: dict[str, Any], multiplier: float = 1.0
     return devices.clamp_duration(estimate_seconds(mode, params), multiplier)
 
 
+# Edit's changes made on the XL base (``parts.CHANGES``; this room sits below ``parts``).
+_PART_CHANGES = ("add", "extract", "complete")
+
+
 def estimate_seconds(mode: str, params: dict[str, Any]) -> float:
     """``estimate_duration`` before the clamp: what the call is expected to take, with a margin."""
-    variant = models.active_variant()
+    # A part runs on the XL base, guided whatever the studio's own model is (a turbo one is not).
+    part = params.get("change") in _PART_CHANGES
+    variant = models.VARIANTS[models.BASE_VARIANT] if part else models.active_variant()
     seconds = float(params.get("audio_duration") or 0) or float(params.get("extend_seconds") or 0) or 60.0
     if seconds < 0:  # Think chooses the length: as long as it may choose
         seconds = float(params.get("longest") or 600)
@@ -278,6 +284,6 @@ def estimate_seconds(mode: str, params: dict[str, Any]) -> float:
         work += planner.estimate_seconds(seconds, 1 if params.get("variation") else takes)
     if lrc.sung_lines(params.get("lyrics")):  # the lyric alignment pass: at most one more forward a take,
         work += (per_forward + _LYRICS_DTW_PER_SECOND * seconds) * takes  # and its DTW on the worker's CPU
-    if params.get("change") in ("add", "extract", "complete") and not backend.base_is_warm():
+    if part and not backend.base_is_warm():
         work += backend.BASE_COLD_SECONDS  # the XL base's DiT built beside the pipeline, then moved
     return (_FIXED + work + (0.0 if backend.is_warm() else backend.COLD_START_SECONDS)) * _SAFETY

@@ -337,9 +337,11 @@ def prepare_edit(
         task = parts.check_change(change)
     song = (src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed)
     sampling = (inference_steps, guidance_scale, audio_format, lora)
+    # Checked whatever the change (a part does not use them): a bad value sent with a part is refused
+    # as with a region, never passed over in silence.
+    way, strength = preparing.check_repaint(repaint_mode, repaint_strength)
     if task is not None:
         return parts.prepare(task, *song, *sampling, lora_preset, fade_in, fade_out, dcw, part, add_parts)
-    way, strength = preparing.check_repaint(repaint_mode, repaint_strength)
     params, render = preparing.common(*song, *sampling, lora_scale, "edit", lora_preset, dcw)
     with about("repainting_start"):
         start = as_number(repainting_start, "Region start")

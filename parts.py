@@ -102,6 +102,16 @@ def check_parts(value: Any) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def sung(change: Any, part: Any, adding: Any) -> bool:
+    """Whether the change makes a sung part, which takes words: a vocal part added, or the song
+    completed with one (upstream's page keeps the lyrics for both; its model sings what it is given)."""
+    if change == "add":
+        return _track(part) in SUNG
+    if change == "complete" and isinstance(adding, list | tuple):
+        return any(_track(item) in SUNG for item in adding[: len(TRACKS)])
+    return False
+
+
 def _track(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
@@ -181,7 +191,7 @@ def prepare(
     classes = check_parts(add_parts) if task == "complete" else None
     if task == "extract":  # upstream's page writes the part's name as the caption
         prompt, lyrics = track, ""
-    elif track not in SUNG:
+    elif not any(name in SUNG for name in classes or [track]):  # words only for a sung part
         lyrics = ""
     # Upstream's page sets tempo, key and metre to auto for a part added or taken out.
     music = (bpm, key_scale, time_signature) if task == "complete" else (None, AUTO, AUTO)

@@ -126,19 +126,34 @@ def test_every_seed_gets_the_same_words_on_its_field(served, seed):
 
 def test_every_public_number_slider_and_radio_is_lenient(served):
     """Gradio's own preprocess answers a bad number with a bare 400 or rounds it without a word: every
-    number, slider and radio an endpoint takes is the studio's lenient field (``widgets.lenient``)."""
+    number, slider and radio an endpoint takes is the studio's lenient field (``widgets.lenient``); so is
+    every dropdown that holds to its choices and every checkbox group (Edit's repaint mode answered
+    "Balanced" with a bare 400, not on its field)."""
     import gradio as gr
 
     import app
+
+    def strict_choices(c: object) -> bool:
+        return isinstance(c, gr.CheckboxGroup) or (isinstance(c, gr.Dropdown) and not c.allow_custom_value)
 
     strict = [
         (fn.api_name, type(c).__name__, c.label)
         for fn in app.demo.fns.values()
         if fn.api_visibility != "private"
         for c in fn.inputs
-        if isinstance(c, gr.Number | gr.Slider | gr.Radio) and not getattr(c, "studio_lenient", False)
+        if (isinstance(c, gr.Number | gr.Slider | gr.Radio) or strict_choices(c))
+        and not getattr(c, "studio_lenient", False)
     ]
     assert strict == []
+
+
+def test_a_repaint_mode_outside_its_choices_is_told_on_its_field(served):
+    """An API value the repaint modes lack (a capital, a word of its own) gets the studio's words on
+    ``repaint_mode``, not Gradio's bare 400; the studio serves on."""
+    client = served[0]
+    for mode in ("Balanced", "gentle"):
+        with pytest.raises((ValidationError, AppError), match=r"repaint_mode: Repaint mode must be one of"):
+            client.predict(src_audio=None, repaint_mode=mode, api_name="/edit")
 
 
 def test_the_docs_give_every_text_limit_the_door_checks():

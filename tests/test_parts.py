@@ -22,8 +22,10 @@ import backend
 import base_model
 import checks
 import devices
+import edit_parts
 import generation
 import handlers
+import models
 import modes
 import morph
 import parts
@@ -191,6 +193,8 @@ def test_a_part_added_varies_and_is_sent_on_as_every_take(studio_env, tmp_path):
         ({"change": "add", "prompt": "x" * (checks.MAX_CAPTION_CHARS + 1)}, "prompt", ""),
         ({"change": "extract", "lora_preset": "some-preset"}, "lora_preset", "A LoRA is made for the SFT model"),
         ({"repaint_mode": "gentle"}, "repaint_mode", "Repaint mode must be one of conservative"),
+        # Sent with a part, which does not use it: refused all the same, never passed over in silence.
+        ({"change": "add", "repaint_mode": "gentle"}, "repaint_mode", "Repaint mode must be one of conservative"),
         ({"repaint_strength": 1.5}, "repaint_strength", "Repaint strength"),
     ],
 )
@@ -200,6 +204,32 @@ def test_bad_parts_are_refused_on_their_field(studio_env, tmp_path, settings, fi
     with pytest.raises(checks.InputError) as refused:
         modes.prepare_edit(src_audio=str(song), **settings)
     assert refused.value.param == field and words in refused.value.message
+
+
+def test_a_song_completed_with_a_sung_part_keeps_its_words(studio_env, tmp_path):
+    """Upstream's page keeps the lyrics for *Complete*: a song completed with vocals is given the words
+    to sing (they were dropped, and the model was told "[Instrumental]" while asked for vocals); a
+    song completed without a sung part takes none, and the page shows the words' field accordingly."""
+    song, words = str(tone(tmp_path / "song.wav", seconds=8.0)), "[verse]\nla la la"
+    sung = modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "Vocals"])
+    assert sung.request.render.pipeline["lyrics"] == words and sung.params["lyrics"] == words
+    plain = modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "bass"])
+    assert plain.request.render.pipeline["lyrics"] == checks.INSTRUMENTAL_TAG and plain.params["lyrics"] == ""
+    show = edit_parts.showing(models.VARIANTS["xl-sft"])
+    assert show("complete", "vocals", ["drums", "backing_vocals"])[6]["visible"] is True
+    assert show("complete", "vocals", ["drums", "bass"])[6]["visible"] is False
+    assert show("add", "drums", ["vocals"])[6]["visible"] is False and show("add", "vocals", [])[6]["visible"]
+
+
+def test_a_part_from_a_turbo_studios_page_is_guided_as_the_base_is(studio_env):
+    """The page sets a part's steps and guidance to the base's (32, 7), and a region's back to the
+    studio's own model's: a turbo studio's guidance 1 left in place ran the base unguided."""
+    show = edit_parts.showing(models.VARIANTS["xl-turbo"])
+    base = models.VARIANTS[models.BASE_VARIANT]
+    for change in ("add", "extract", "complete"):
+        assert [u["value"] for u in show(change, "drums", ["drums"])[9:11]] == [base.steps, base.guidance]
+    assert [u["value"] for u in show("region", "drums", [])[9:11]] == [8, 1.0]
+    assert show("add", "drums", [])[11]["value"] == "Add the part"
 
 
 def test_without_base_weights_edit_says_so_and_regions_still_work(studio_env, tmp_path, monkeypatch):
@@ -235,6 +265,16 @@ def test_a_part_declares_the_base_models_build_until_it_is_built(studio_env):
 
 
 # ---------------------------------------------------------------- Cover's morph (upstream's flow edit)
+
+
+def test_a_part_is_declared_as_the_base_runs_it_beside_a_turbo_model(studio_env, monkeypatch):
+    """A part runs on the XL base, guided (two forwards a step), also where the studio's own model is
+    turbo (unguided): its GPU time is declared as the base runs it, not halved as turbo's."""
+    params = {"audio_duration": 60, "inference_steps": 32, "guidance_scale": 7.0, "batch_size": 1}
+    beside_sft = generation.estimate_seconds("edit", {**params, "change": "add"})
+    monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-turbo")
+    assert generation.estimate_seconds("edit", {**params, "change": "add"}) == pytest.approx(beside_sft)
+    assert generation.estimate_seconds("edit", {**params, "change": "region"}) < beside_sft
 
 
 def test_morph_moves_the_song_by_the_difference_of_its_two_descriptions(warm_backend, monkeypatch):
@@ -278,10 +318,16 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     boundary = Boundary(monkeypatch)
     song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
     settings = {"src_audio": song, "prompt": "jazz trio", "inference_steps": 2, "api_name": "/cover"}
-    record = client.predict(morph=True, morph_prompt="sine drone", **settings)[-1]
-    assert record["params"]["morph"] is True and record["params"]["morph_prompt"] == "sine drone"
+    # A song described as a caption is: over 64 characters (the door once held it to a short field's).
+    described = "a slow sine drone, warm and wide, a soft pad under it and no drums at all"
+    record = client.predict(morph=True, morph_prompt=described, **settings)[-1]
+    assert record["params"]["morph"] is True and record["params"]["morph_prompt"] == described
     call = boundary.calls[-1]
     assert call["morph"] and call["task_type"] == "cover" and call["morph_lyrics"] == "[Instrumental]"
+    too_long = {"morph_prompt": "x" * (checks.MAX_CAPTION_CHARS + 1)}
+    with pytest.raises(checks.InputError, match=f"up to {checks.MAX_CAPTION_CHARS} characters"):
+        checks.check_text_lengths(too_long)
+    checks.check_text_lengths({"morph_lyrics": "la " * 1000})  # the song's words: as long as lyrics may be
     assert client.predict(**settings)[-1]["params"]["morph"] is False  # off by default, as upstream
     with pytest.raises(checks.InputError) as refused:
         modes.prepare_cover(src_audio=str(tmp_path / "song.wav"), prompt="jazz", morph=True)
