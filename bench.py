@@ -300,12 +300,12 @@ def model_run(pipe: Any, req: dict[str, Any], seeds: list[int], decode: bool = T
 
 def declaration(variant: str, seconds: float, takes: int = 1) -> tuple[float, int]:
     """What the studio declares to ZeroGPU for a Generate request like this row's (no Think), on a
-    built pipeline as the row measures it: ``generation.estimate_seconds`` (the expected GPU seconds with
-    their margin) and ``generation.estimate_duration`` (that, clamped to what ZeroGPU accepts)."""
+    built pipeline as the row measures it: ``pace.music_seconds`` (the expected GPU seconds with
+    their margin) and ``pace.music_duration`` (that, clamped to what ZeroGPU accepts)."""
     from unittest import mock
 
     import backend
-    import generation
+    import pace
 
     steps, guidance, _shift = VARIANTS[variant]
     params = {"audio_duration": seconds, "inference_steps": steps, "batch_size": takes,
@@ -313,7 +313,7 @@ def declaration(variant: str, seconds: float, takes: int = 1) -> tuple[float, in
     # This process measures a pipeline of its own, not the studio's: declare as the studio does once
     # its pipeline is built, since that is the call the row times (a cold call adds the build).
     with mock.patch.object(backend, "is_warm", return_value=True):
-        return generation.estimate_seconds("generate", params), generation.estimate_duration("generate", params)
+        return pace.music_seconds("generate", params), pace.music_duration("generate", params)
 
 
 def run_case(
@@ -760,12 +760,13 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
     """``--think``: Think's planning of one ``seconds`` song with the tiny random planner on this
     machine's device, ``runs`` times (medians, the range in brackets): the rows the model reads while
     thinking, the tokens the thinking wrote and its seconds, then the whole plan (thinking and the
-    blueprint's codes), and what ``planner.estimate_seconds`` declares for it (a warm planner, its
+    blueprint's codes), and what the pace room's prior declares for it (a warm planner, its
     H100 figures). Wall seconds, and the process's CPU seconds, which another load on a shared
     machine changes less (with ``--threads 1``)."""
     import torch
 
     import models
+    import pace
     import plan_constraints
     import planner
     import random_models
@@ -809,7 +810,8 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
         return f"{statistics.median(values):.3f} ({min(values):.3f}–{max(values):.3f})"
 
     per_token = statistics.median(t / n for t, n in zip(took["thinking_cpu"], tokens, strict=True))
-    declared = planner.estimate_seconds(seconds) - (0.0 if planner.is_loaded() else planner.COLD_SECONDS)
+    shape = pace.MusicShape.of("generate", {"audio_duration": seconds, "think": True})
+    declared = sum(p.prior for p in pace.music_phases(shape, loads=False) if p.phase in ("think", "blueprint"))
     return "\n".join(
         [
             f"| Think, {seconds} s song, 1 take ({runs} runs, medians) | value |",
@@ -821,7 +823,7 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
             f"| thinking, CPU ms a token | {1e3 * per_token:.2f} |",
             f"| whole planning (thinking + {5 * seconds} codes), s | {cell('whole')} |",
             f"| whole planning, CPU s | {cell('whole_cpu')} |",
-            f"| declared (`planner.estimate_seconds`, warm, H100 figures) | {declared:.1f} s |",
+            f"| declared (the `pace` prior, warm, H100 figures) | {declared:.1f} s |",
         ]
     )
 

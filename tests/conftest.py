@@ -41,6 +41,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 # No planner unless a test sets one up (the tiny one below): the default would be a download.
 os.environ["ACE_STUDIO_PLANNER_MODEL"] = "none"
+# Every press declares the prior (``pace``): a test that asserts a declared duration must not depend on
+# which tests ran before it in the same process or studio. The pace's own tests (test_pace.py) learn.
+os.environ["ACE_STUDIO_PACE"] = "prior"
 
 
 def _one_trusted_certificate() -> None:
