@@ -7,9 +7,10 @@ with PRO) and refuses a declaration larger than what is left, even where the wor
 of account also has a largest duration one call may declare. ``reserves`` is the line beside a GPU
 button: the estimate the call declares (the pace room's answer, ``pace``, through each feature's
 ``estimate_duration``) counted as ZeroGPU counts it (``charged``), from the fields as the page holds
-them: arithmetic only (a song's length from its header), no GPU and no queue. ``in_words`` turns either
-refusal, which ``spaces`` raises in its own words, into what happened, when the quota comes back, that
-signing in gives more, and what would fit now.
+them: arithmetic only (a song's length from its header), no GPU and no queue; where that is more than
+a visitor who is not signed in gets in a day (``FREE_DAY``), the line says so and what fits in it.
+``in_words`` turns either refusal, which ``spaces`` raises in its own words, into what happened, when
+the quota comes back, that signing in gives more, and what would fit now.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ TOO_LONG_TITLE = "ZeroGPU illegal duration"
 _ASKED_LEFT = re.compile(r"\((\d+)s requested vs\. (\d+)s left\)")
 _BACK_IN = re.compile(r"Try again in ((?:\d+ days?, )?\d+:\d{2}:\d{2})")
 _ASKED = re.compile(r"duration \((\d+)s\)")
+# A visitor who is not signed in gets 2 minutes of ZeroGPU time a day (Hugging Face's ZeroGPU docs),
+# counted against what a call declares times ZeroGPU's duration factor (``charged``).
+FREE_DAY = 120
 
 # The fields each estimate reads (as the preparers, the lyrics writer and the buttons' events name them).
 MUSIC_READS = frozenset(
@@ -130,12 +134,20 @@ def declares(mode: str, fields: dict[str, Any]) -> int:
 
 
 def reserves_line(mode: str, fields: dict[str, Any]) -> str:
-    """The line beside a GPU button on a Space: what the press reserves, or what it waits for."""
+    """The line beside a GPU button on a Space: what the press reserves, or what it waits for; past a
+    not-signed-in visitor's day, that too, and for a song what fits in that day (``budget``'s words)."""
     try:
         seconds = charged(declares(mode, fields))
     except (ValueError, TypeError, OverflowError, KeyError, IndexError, audio.AudioError):
         return tips.RESERVES_NOT_YET
-    return tips.RESERVES.format(time=audio.clock(seconds))
+    line = tips.RESERVES.format(time=audio.clock(seconds))
+    if seconds <= FREE_DAY:
+        return line
+    line += tips.RESERVES_OVER_DAY.format(day=audio.clock(FREE_DAY))
+    if mode in ("generate", "cover", "extend", "edit"):
+        ways = music_ways(mode, music_params(mode, fields))(FREE_DAY)
+        line += tips.RESERVES_FITS_DAY.format(ways=_joined(ways)) if ways else ""
+    return line
 
 
 def music_ways(mode: str, params: dict[str, Any]) -> Ways:

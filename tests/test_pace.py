@@ -1,9 +1,10 @@
 """Issue 49: the studio learns its own pace. Every GPU entry declares from what this machine measured
 once a bucket holds three calls (``pace``), keeps the figures in one bounded JSON file that survives a
-restart, and goes back to the prior on an abort.
+restart, goes back to the prior on an abort, and the page's cost lines follow the build and the pace.
 
 The rules on the room's own reports (in this process); the real path under the ZeroGPU harness (the
-durations ``spaces.GPU`` received, a worker killed for time).
+durations ``spaces.GPU`` received, a worker killed for time); the page in Debian's Chromium.
+Screenshots go to ``test-screenshots/issue49/``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -18,12 +20,16 @@ import gradio as gr
 import pytest
 from conftest import free_port, wait_until_serving
 from gradio_client import Client
+from test_browser import SHOTS, _fill_number, _open, browser  # noqa: F401 (fixtures)
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
 import gpu
+import lyrics
 import pace
 import pace_store
+import pace_view
 import random_models
+import startup
 
 # 4 takes of 10 s at 200 steps: the prior declares 151 s, the tiny models take a few seconds.
 SONG = {"prompt": "pace", "audio_duration": 10, "batch_size": 4, "inference_steps": 200, "think": False}
@@ -68,6 +74,9 @@ def test_three_calls_of_a_bucket_make_the_next_declare_what_they_measured(learni
     # Another bucket keeps the prior for its DiT and VAE; the rest of a call is measured for all.
     other = _priors(OTHER)
     assert pace.music_duration("generate", OTHER) == math.ceil(1.5 * (other["dit"] + other["vae"]) + 1.3 * 4)
+    figures = pace_view.at_sixty()
+    assert figures["dit_ms_a_step_60s"] is None and figures["planner_ms_a_code"] is None
+    assert pace_view.line().startswith("Pace on this machine (CPU") and "from 3 calls." in pace_view.line()
 
 
 def test_the_file_survives_a_restart_and_a_bad_one_is_ignored_with_one_line(learning, capsys):
@@ -203,3 +212,82 @@ def test_under_zerogpu_a_bucket_declares_what_its_calls_measured(space, monkeypa
     assert len(api.killed) == killed + 1 and retry == 2 * aborted
     client.predict(**SONG, seed=3, api_name="/generate")
     assert api.durations[-1] == 151
+
+
+# ---------------------------------------------------------------- the page
+
+
+class GatedBuild(startup.Warmup):
+    """The start-up build of the lyrics writer (the real one), held until the test lets it go on."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__()
+        self.gate = gate
+
+    def builds(self):
+        def lyrics_when_let() -> object:
+            self.gate.wait(120)
+            return lyrics.get_writer()
+
+        return (("lyrics", lyrics_when_let),)
+
+
+@pytest.fixture
+def building(studio_env, tmp_path, monkeypatch):
+    """The page as a ZeroGPU Space serves it while its start-up build is still making the lyrics
+    writer; yields (url, gate): setting the gate lets the build finish."""
+    import app
+    import backend
+
+    backend.get_backend()  # the music model built: only the lyrics writer is left to build
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
+    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(random_models.save_lyrics_lm(tmp_path / "tiny-qwen2")))
+    monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
+    monkeypatch.setattr(gpu, "_warmup", None)
+    lyrics.reset_writer()
+    pace.reset()
+    gate = threading.Event()
+    build = GatedBuild(gate)
+    gpu.register(build)
+    build.again()
+    port = free_port()
+    demo = app.build_ui()
+    app.configure_queue(demo)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
+    try:
+        yield f"http://127.0.0.1:{port}/", gate
+    finally:
+        gate.set()
+        demo.close()
+        lyrics.reset_writer()
+        pace.reset()
+
+
+def test_the_cost_line_follows_the_build_and_says_what_fits_a_day(browser, building, request):  # noqa: F811
+    url, gate = building
+    desk = {"viewport": {"width": 1280, "height": 1000}}
+    for page in _open(browser, url, f"issue49/{request.node.name}", True, **desk):
+        page.get_by_role("tab", name="Lyrics", exact=True).click()
+        line = page.locator("#ly-reserves")
+        line.get_by_text("reserves about 1:38").wait_for()  # a cold writer: its build counted in
+        gate.set()
+        line.get_by_text("reserves about 1:00").wait_for()  # the build ended: the page was told
+        page.screenshot(path=str(SHOTS / "issue49" / "built.png"))
+        page.get_by_role("tab", name="Generate", exact=True).click()
+        page.locator("#gen-advanced").get_by_text("Advanced settings").click()
+        _fill_number(page, "#gen-takes", 4)
+        _fill_number(page, "#gen-duration", 240)
+        said = page.locator("#gen-reserves").get_by_text("a visitor who is not signed in gets")
+        said.wait_for()
+        assert "Within that: at most 3 takes of that length" in said.inner_text()
+        # A song made: its measured phases are kept, and its details say this machine's pace.
+        for selector, value in (("#gen-takes", 1), ("#gen-duration", 10), ("#gen-steps", 3)):
+            _fill_number(page, selector, value)
+        page.locator("#gen-prompt textarea").fill("night drive")
+        page.locator("#gen-button").click()
+        page.locator("#gen-take-1 a.download-link").wait_for()
+        page.locator("#gen-details").get_by_text("Details").click()
+        page.locator("#gen-pace").get_by_text("Pace on this machine (CPU").wait_for()
+        assert "from 1 call." in page.locator("#gen-pace").inner_text()
+        page.screenshot(path=str(SHOTS / "issue49" / "pace-line.png"))
