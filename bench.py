@@ -6,6 +6,8 @@
     python bench.py --load-memory /tmp/xl-fp32       # peak host memory of building bf16 XL from FP32 shards
     python bench.py --steps --lyrics                 # every model's step eager against captured (graphs)
     python bench.py --think --threads 1              # Think's planning of a 60 s song: rows while thinking, s
+    python bench.py --pace outputs/pace.json         # the pace a studio learned, as a table (any machine)
+    python bench.py --pace-learn 4                   # what 4 identical 240 s Think songs declare, as they are learned
 
 Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
 (FLOPs counted on a meta copy of the DiT) and model FLOPs utilisation on a GPU, VAE decode, writing
@@ -900,6 +902,8 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="parameter counts, bf16 sizes and the offload mode per card size (any machine)",
     )
+    parser.add_argument("--pace", type=Path, help="print the pace a studio learned (its pace.json) as a table")
+    parser.add_argument("--pace-learn", type=int, help="declarations of N identical 240 s Think songs (tiny models)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -931,6 +935,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.encode:
         print(encode_table())
+        return
+    if args.pace or args.pace_learn:
+        import bench_pace
+
+        print(bench_pace.table(args.pace) if args.pace else bench_pace.learned_songs(args.pace_learn))
         return
     import_app, import_gradio = import_app_seconds()
     import models
