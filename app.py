@@ -35,6 +35,7 @@ import tabs  # noqa: E402
 import takes  # noqa: E402
 import tooltips as tips  # noqa: E402
 import uploads  # noqa: E402
+import widgets  # noqa: E402
 
 
 def build_ui() -> gr.Blocks:
@@ -47,6 +48,7 @@ def build_ui() -> gr.Blocks:
         gr.Markdown(status.header(), elem_id="studio-header")
         line = gr.Markdown(tips.STATUS_CHECKING, elem_id="studio-status")
         timer = gr.Timer(3.0)
+        widgets.pace_stamp(timer)  # before the tabs: their cost and pace lines follow it
         panel = my_takes.build()  # collapsed, above the tabs: a phone finds it without scrolling
         # "wrap": on a phone Gradio would hide the tabs that do not fit behind an unlabeled "…" menu.
         with gr.Tabs(elem_id="studio-tabs", overflow_behavior="wrap") as all_tabs:

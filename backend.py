@@ -30,6 +30,7 @@ import models
 import morph
 import music_request
 import offload
+import pace
 import retake
 import runs
 import sampler
@@ -130,7 +131,7 @@ class Backend:
                     # A preset's PEFT alpha / rank (``lora_presets.alpha_ratio``): 1 for an uploaded file.
                     self._load_lora(adapter["path"], adapter["scale"] * adapter.get("alpha", 1.0))
                 with retake.mixing(pipe, chains):
-                    audio = self._render(pipe, req, generators, flag, progress, total, sync)
+                    audio, phases = self._render(pipe, req, generators, flag, progress, total, sync)
             finally:
                 offload.free_parts(self.pipe, self.offload)
                 if adapter:
@@ -139,12 +140,14 @@ class Backend:
             elapsed = time.perf_counter() - started
         audio = np.asarray(audio, dtype=np.float32)
         check_output(audio)
-        result = {"audio": audio, "seconds": elapsed}
+        result = {"audio": audio, "seconds": elapsed, "phases": phases}
         if sync is not None and sync.matrices is not None:
             started = time.perf_counter()
             clip = audio.shape[-1] / pipe.sample_rate
             result["lyrics"] = [lrc.sync_take(s, e, rows, clip) for s, e in sync.matrices]
             result["lyrics_s"] = round(sync.seconds + time.perf_counter() - started, 3)
+            # The alignment's forward ran inside the last step: the DiT's own steps are the rest.
+            result["phases"]["dit"] = max(0.0, result["phases"]["dit"] - sync.seconds)
         return result
 
     def _render(
@@ -156,10 +159,11 @@ class Backend:
         progress: ProgressFn | None,
         total: int,
         sync: alignment.Pass | None,
-    ) -> Any:
+    ) -> tuple[Any, dict[str, Any]]:
         """The request's diffusion (``sampler``: upstream's loop over the pipeline's modules) and its
         decode; ``sync`` (the lyric alignment pass) runs after the last step, before the decode."""
         self.replay = {}  # a call that fails reports nothing rather than the last one's graphs
+        started = time.perf_counter()
         with self._replaying(pipe) as dit:
             watching = sync.watch() if sync is not None else None
             try:
@@ -169,7 +173,12 @@ class Backend:
                 if watching is not None:
                     watching.remove()
             self.replay = dit.report() if dit is not None else {}
-        return sampler.decode(pipe, latents, normalize=not req.get("natural_level"))
+        decoding = time.perf_counter()
+        audio = sampler.decode(pipe, latents, normalize=not req.get("natural_level"))
+        # The measured phases (``pace``): the steps (a source's encode and the captures included), the
+        # decode; and whether the steps were replayed from graphs.
+        captured = bool(self.replay.get("captures")) and not self.replay.get("eager")
+        return audio, {"dit": decoding - started, "vae": time.perf_counter() - decoding, "captured": captured}
 
     def _replaying(self, pipe: Any) -> Any:
         """The DiT's forward replayed from CUDA graphs for one request (``graphs``): captured at its
@@ -483,6 +492,6 @@ def reset_backend() -> None:
         devices.forget_resident("music")
 
 
-COLD_START_SECONDS = 45.0  # building or moving the pipeline inside the call
-# Building the XL base's DiT beside it (8.9 GiB of bf16 read and moved; not measured on a GPU).
-BASE_COLD_SECONDS = 30.0
+# What a cold call adds is asked of the pace room: the pipeline, and the XL base's DiT beside it.
+pace.watch("music", lambda: is_warm())
+pace.watch("base", lambda: base_is_warm())

@@ -6,6 +6,8 @@
     python bench.py --load-memory /tmp/xl-fp32       # peak host memory of building bf16 XL from FP32 shards
     python bench.py --steps --lyrics                 # every model's step eager against captured (graphs)
     python bench.py --think --threads 1              # Think's planning of a 60 s song: rows while thinking, s
+    python bench.py --pace outputs/pace.json         # the pace a studio learned, as a table (any machine)
+    python bench.py --pace-learn 4                   # what 4 identical 240 s Think songs declare, as they are learned
 
 Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
 (FLOPs counted on a meta copy of the DiT) and model FLOPs utilisation on a GPU, VAE decode, writing
@@ -300,12 +302,12 @@ def model_run(pipe: Any, req: dict[str, Any], seeds: list[int], decode: bool = T
 
 def declaration(variant: str, seconds: float, takes: int = 1) -> tuple[float, int]:
     """What the studio declares to ZeroGPU for a Generate request like this row's (no Think), on a
-    built pipeline as the row measures it: ``generation.estimate_seconds`` (the expected GPU seconds with
-    their margin) and ``generation.estimate_duration`` (that, clamped to what ZeroGPU accepts)."""
+    built pipeline as the row measures it: ``pace.music_seconds`` (the expected GPU seconds with
+    their margin) and ``pace.music_duration`` (that, clamped to what ZeroGPU accepts)."""
     from unittest import mock
 
     import backend
-    import generation
+    import pace
 
     steps, guidance, _shift = VARIANTS[variant]
     params = {"audio_duration": seconds, "inference_steps": steps, "batch_size": takes,
@@ -313,7 +315,7 @@ def declaration(variant: str, seconds: float, takes: int = 1) -> tuple[float, in
     # This process measures a pipeline of its own, not the studio's: declare as the studio does once
     # its pipeline is built, since that is the call the row times (a cold call adds the build).
     with mock.patch.object(backend, "is_warm", return_value=True):
-        return generation.estimate_seconds("generate", params), generation.estimate_duration("generate", params)
+        return pace.music_seconds("generate", params), pace.music_duration("generate", params)
 
 
 def run_case(
@@ -760,12 +762,13 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
     """``--think``: Think's planning of one ``seconds`` song with the tiny random planner on this
     machine's device, ``runs`` times (medians, the range in brackets): the rows the model reads while
     thinking, the tokens the thinking wrote and its seconds, then the whole plan (thinking and the
-    blueprint's codes), and what ``planner.estimate_seconds`` declares for it (a warm planner, its
+    blueprint's codes), and what the pace room's prior declares for it (a warm planner, its
     H100 figures). Wall seconds, and the process's CPU seconds, which another load on a shared
     machine changes less (with ``--threads 1``)."""
     import torch
 
     import models
+    import pace
     import plan_constraints
     import planner
     import random_models
@@ -809,7 +812,8 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
         return f"{statistics.median(values):.3f} ({min(values):.3f}–{max(values):.3f})"
 
     per_token = statistics.median(t / n for t, n in zip(took["thinking_cpu"], tokens, strict=True))
-    declared = planner.estimate_seconds(seconds) - (0.0 if planner.is_loaded() else planner.COLD_SECONDS)
+    shape = pace.MusicShape.of("generate", {"audio_duration": seconds, "think": True})
+    declared = sum(p.prior for p in pace.music_phases(shape, loads=False) if p.phase in ("think", "blueprint"))
     return "\n".join(
         [
             f"| Think, {seconds} s song, 1 take ({runs} runs, medians) | value |",
@@ -821,7 +825,7 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
             f"| thinking, CPU ms a token | {1e3 * per_token:.2f} |",
             f"| whole planning (thinking + {5 * seconds} codes), s | {cell('whole')} |",
             f"| whole planning, CPU s | {cell('whole_cpu')} |",
-            f"| declared (`planner.estimate_seconds`, warm, H100 figures) | {declared:.1f} s |",
+            f"| declared (the `pace` prior, warm, H100 figures) | {declared:.1f} s |",
         ]
     )
 
@@ -901,6 +905,8 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="parameter counts, bf16 sizes and the offload mode per card size (any machine)",
     )
+    parser.add_argument("--pace", type=Path, help="print the pace a studio learned (its pace.json) as a table")
+    parser.add_argument("--pace-learn", type=int, help="declarations of N identical 240 s Think songs (tiny models)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -936,6 +942,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.encode:
         print(encode_table())
+        return
+    if args.pace or args.pace_learn:
+        import bench_pace
+
+        print(bench_pace.table(args.pace) if args.pace else bench_pace.learned_songs(args.pace_learn))
         return
     import_app, import_gradio = import_app_seconds()
     import models

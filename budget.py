@@ -3,7 +3,7 @@ the request queues) and again just before it runs (``handlers.make``).
 
 Three costs are bounded, each by a setting a workstation's owner may raise:
 
-- the GPU seconds the request declares (``generation.estimate_seconds``, what ``music_gpu`` declares):
+- the GPU seconds the request declares (``pace.music_seconds``, what ``music_gpu`` declares):
   ``ACE_STUDIO_MAX_REQUEST_GPU_S``, default 300; on ZeroGPU never above 300, one call's limit, so
   no request starts as a call doomed to "GPU task aborted" (the retry's declaration is clamped
   there too: ``devices.clamp_duration``);
@@ -30,10 +30,10 @@ import gradio as gr
 import audio
 import checks
 import devices
-import generation
 import lrc
 import models
 import modes
+import pace
 import takes
 import tooltips as tips
 
@@ -94,7 +94,7 @@ def over(mode: str, params: dict[str, Any], gpu_limit: float | None = None) -> l
     """What of the budget ``params`` exceed, in words (empty when the request fits); ``gpu_limit``:
     the GPU seconds one request may take (``max_gpu_seconds()`` where not given)."""
     why = []
-    gpu, most = generation.estimate_seconds(mode, params), gpu_limit or max_gpu_seconds()
+    gpu, most = pace.music_seconds(mode, params), gpu_limit or max_gpu_seconds()
     if gpu > most:
         why.append(f"about {gpu:.0f} s of GPU time, where one request may take {most:.0f} s")
     held, limit = int(params.get("batch_size") or 1) * length(params), max_audio_seconds()

@@ -38,6 +38,7 @@ import devices
 import generation
 import gpu
 import models
+import pace
 import planner
 import runs
 import tooltips as tips
@@ -118,26 +119,16 @@ def measure(src_audio: str) -> analysis.Analysis | None:
 
 # ---------------------------------------------------------------- GPU time
 
-VAE_PER_SECOND = 0.03  # one encode, as ``generation`` counts it
-PREFILL_PER_CODE = 0.002  # the prompt (the codes) read in one pass
-FIXED = 8.0
-SAFETY = 1.5
-
 
 def estimate_seconds(seconds: float) -> float:
-    """GPU seconds a *Describe* of a song of ``seconds`` may take: the encode, reading its codes, and
-    every token the planner may write (notes and lyrics at their bounds), with a margin."""
-    tokens = NOTES_BUDGET + lyric_budget(seconds)
-    work = VAE_PER_SECOND * seconds + PREFILL_PER_CODE * seconds * 5 + tokens * planner.SECONDS_PER_TOKEN
-    cold = (0.0 if backend.is_warm() else backend.COLD_START_SECONDS) + (
-        0.0 if planner.is_loaded() else planner.COLD_SECONDS
-    )
-    return (FIXED + work + cold) * SAFETY
+    """GPU seconds a *Describe* of a song of ``seconds`` may take (``pace``): the encode, reading its
+    codes, and every token the planner may write (notes and lyrics at their bounds), with a margin."""
+    return pace.estimate(pace.describe_phases(seconds, NOTES_BUDGET + lyric_budget(seconds)))[0]
 
 
-def estimate_duration(seconds: float, multiplier: float = 1.0) -> int:
+def estimate_duration(seconds: float, multiplier: float = 1.0, run_id: str | None = None) -> int:
     """Seconds ``describe_gpu`` declares, clamped to [60, 300]."""
-    return devices.clamp_duration(estimate_seconds(seconds), multiplier)
+    return pace.declare(pace.describe_phases(seconds, NOTES_BUDGET + lyric_budget(seconds)), multiplier, run_id)
 
 
 # ---------------------------------------------------------------- GPU side
@@ -145,7 +136,7 @@ def estimate_duration(seconds: float, multiplier: float = 1.0) -> int:
 
 def describe_duration(song: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> int:
     """Seconds of GPU time ``describe_gpu`` declares, from the song's length."""
-    return estimate_duration(audio.seconds(song), multiplier)
+    return estimate_duration(audio.seconds(song), multiplier, run_id)
 
 
 @gpu.entry(duration=describe_duration)
@@ -199,7 +190,10 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
         seconds = audio.seconds(song)
         length = min(max(int(round(seconds)), DURATION_RANGE[0]), DURATION_RANGE[1])
         prompt = understand_prompt(lm.tokenizer, codes)
-        notes, words = understand(lm, prompt, {"duration": length}, lyric_budget(seconds), progress, should_stop)
+        written: dict[str, int] = {}
+        notes, words = understand(
+            lm, prompt, {"duration": length}, lyric_budget(seconds), progress, should_stop, written=written
+        )
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
         raise gpu.stopped(tips.DESCRIBE_STOPPED) from None
@@ -210,6 +204,13 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
         "lyrics": cut(checks.printable(parse_lyrics(notes + words)).strip(), checks.MAX_LYRICS_CHARS, "\n"),
         "codes": len(codes),
         "timings": {"codes_s": round(listened - started, 3), "planner_s": round(time.perf_counter() - listened, 3)},
+        "pace": pace.report(
+            "describe",
+            {"seconds": seconds, "tokens": written["tokens"]},
+            {"listen": time.perf_counter() - started},
+            started,
+            captured={"listen": pace.captured(lm.model.device)},
+        ),
     }
 
 
@@ -222,12 +223,14 @@ def understand(
     should_stop: Callable[[], bool] = lambda: False,
     seed: int = SEED,
     name: str = "Describe",
+    written: dict[str, int] | None = None,
 ) -> tuple[str, str]:
     """One pass of the planner over ``prompt``: its notes (constrained as Think's, with the ``fixed``
     fields written in, closed by ``</think>``), then its lyrics (free text without audio codes or chat
     markers, up to ``lyric_tokens`` and ``lyric_budget`` of the notes' length, until it ends them; none
     where ``lyric_tokens`` is 0). Returns both as text. Upstream's ``understand`` phase, which serves
-    *Describe* (a song's codes in) and *Write it* (an idea in)."""
+    *Describe* (a song's codes in) and *Write it* (an idea in). ``written`` gets the tokens written
+    (``pace``)."""
     import torch
 
     vocab = lm.vocab
@@ -266,6 +269,8 @@ def understand(
                 logits = step.send(torch.tensor([token], device=logits.device))
         finally:
             step.close()
+    if written is not None:
+        written["tokens"] = len(notes) + len(words)
     text = lm.tokenizer.decode
     return text(notes, skip_special_tokens=False), text(words, skip_special_tokens=True)
 

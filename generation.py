@@ -4,7 +4,8 @@
 ``run_music``, has the planner write the plan and blueprint when the request asks for it
 (``planner``), then the shared pipeline renders the takes (``backend``). It sits above both, so
 neither knows the other. ``user_errors`` turns their exceptions into words that survive ZeroGPU's
-trip back from the worker; ``estimate_duration`` is the GPU time the call declares.
+trip back from the worker. What the call declares is the pace room's answer (``pace.music_duration``),
+and what it measured goes back with its result (``pace.report``).
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ import audio
 import backend
 import base_model
 import checks
-import devices
 import gpu
 import lora
-import lrc
 import models
 import music_request
+import pace
 import planner
 import runs
 import tooltips as tips
@@ -48,6 +48,7 @@ def run_music(
     Returns picklable values only (numpy audio, floats, strings). ``model_load_s`` is the build
     time only when this call built the pipeline, not when it found it built or waited for it.
     """
+    started = time.perf_counter()
     built_now: list[bool] = []
     be = backend.get_backend(on_load=lambda: built_now.append(True))
     if request.plan is not None and be.pipe.audio_token_detokenizer is None:
@@ -84,7 +85,30 @@ def run_music(
     if plan is not None:
         result["planners"] = list(plan.takes)
         result["timings"]["planner_s"] = round(plan.takes[0].get("seconds", 0.0), 3)  # one plan for all takes
+    loads = {"music": result["timings"]["model_load_s"], "base": result["timings"].get("base_load_s", 0.0)}
+    result["pace"] = _measured(request, render, plan, out, loads, started)
     return result
+
+
+def _measured(
+    request: MusicRequest,
+    render: music_request.Render,
+    plan: music_request.Plan | None,
+    out: dict[str, Any],
+    loads: dict[str, float],
+    started: float,
+) -> pace.Report:
+    """What this call measured of its phases, at the shape that ran (the length Think chose, if it did)."""
+    phases = {"dit": out["phases"]["dit"], "vae": out["phases"]["vae"]}
+    counts: dict[str, float] = {}
+    captured = {"dit": out["phases"]["captured"]}
+    if "lyrics_s" in out:
+        phases["align"] = out["lyrics_s"]
+    for name, (seconds, count, on_graphs) in (plan.pace if plan is not None else {}).items():
+        phases[name], counts[name], captured[name] = seconds, count, on_graphs
+    seconds = float(render.pipeline.get("audio_duration") or 0) or request.params.get("audio_duration")
+    shape = pace.MusicShape.of(request.mode, {**request.params, "audio_duration": seconds})
+    return pace.report("music", dataclasses.asdict(shape), phases, started, counts, captured, loads)
 
 
 def _plan(
@@ -98,7 +122,7 @@ def _plan(
     changes = dict(one.pipeline)
     if "audio_codes" in changes:
         changes["audio_codes"] = changes["audio_codes"] * render.takes
-    return music_request.Plan(one.takes[:1] * render.takes, changes)
+    return music_request.Plan(one.takes[:1] * render.takes, changes, one.pace)
 
 
 def planned_if_possible(
@@ -160,8 +184,8 @@ def user_errors() -> contextlib.AbstractContextManager[None]:
 def music_duration(
     request: MusicRequest, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0
 ) -> int:
-    """Seconds of GPU time ``music_gpu`` declares: called by ``spaces`` with the same arguments."""
-    return estimate_duration(request.mode, request.params, multiplier)
+    """Seconds of GPU time ``music_gpu`` declares (``pace``): called by ``spaces`` with the same arguments."""
+    return pace.music_duration(request.mode, request.params, multiplier, run_id)
 
 
 @gpu.entry(duration=music_duration)
@@ -223,67 +247,4 @@ def starting_words() -> str:
     """The first progress line of a music press: a cold model says how much longer it takes."""
     if backend.is_warm():
         return "Starting…"
-    return f"Loading the model… the first song takes about {backend.COLD_START_SECONDS:.0f} s longer"
-
-
-# GPU-time model, seconds, for the XL DiT in bf16: two forwards (guidance's halves, one batch) of
-# a 1-take step at least what was measured eager on one H100 (docs/performance.md): 113 / 119 / 232
-# / 629 ms at 10 / 60 / 240 / 600 s; this fit gives 114 / 131 / 232 / 629. Work per forward grows
-# with the latent length (25 frames a second), attention with its square; below ~4 minutes a step
-# is bound by launching its ~3,600 kernels (``_FORWARD_BASE``), counted again for every take
-# although a batch launches them once (4 takes were not measured). The captured step is declared
-# only once it has been measured on a GPU.
-_FORWARD_BASE = 0.0558
-_FORWARD_PER_SECOND = 1.3061e-4
-_FORWARD_PER_MINUTE_SQ = 1.8033e-3
-# The VAE decode and encode, linear in audio length (not measured apart from the pipeline's total).
-_VAE_PER_SECOND = 0.03
-_FIXED = 8.0  # text encoding, host-device copies, file hand-off
-_SAFETY = 1.5
-# The lyric DTW and score (``lrc.sync_take``, numpy) per take: 0.7 s for 240 s and 500 lyric tokens,
-# 3.8 s for 600 s and 1000 tokens on one CPU core.
-_LYRICS_DTW_PER_SECOND = 0.0065
-
-
-def estimate_duration(mode: str, params: dict[str, Any], multiplier: float = 1.0) -> int:
-    """Seconds of GPU time to declare for one call, clamped to [60, 300].
-
-    ``params`` holds the endpoint's keyword arguments: ``audio_duration`` (or ``extend_seconds``),
-    ``inference_steps``, ``batch_size``, ``guidance_scale``, ``think``. Cover, Extend and Edit also
-    encode their source audio.
-    """
-    return devices.clamp_duration(estimate_seconds(mode, params), multiplier)
-
-
-# Edit's changes made on the XL base (``parts.CHANGES``; this room sits below ``parts``).
-_PART_CHANGES = ("add", "extract", "complete")
-
-
-def estimate_seconds(mode: str, params: dict[str, Any]) -> float:
-    """``estimate_duration`` before the clamp: what the call is expected to take, with a margin."""
-    # A part runs on the XL base, guided whatever the studio's own model is (a turbo one is not).
-    part = params.get("change") in _PART_CHANGES
-    variant = models.VARIANTS[models.BASE_VARIANT] if part else models.active_variant()
-    seconds = float(params.get("audio_duration") or 0) or float(params.get("extend_seconds") or 0) or 60.0
-    if seconds < 0:  # Think chooses the length: as long as it may choose
-        seconds = float(params.get("longest") or 600)
-    steps = int(params.get("inference_steps") or variant.steps)
-    takes = max(1, int(params.get("batch_size") or 1))
-    guidance = float(params.get("guidance_scale") or variant.guidance)
-    forwards = 2 if (guidance > 1.0 and not variant.turbo) else 1
-    forwards *= 2 if params.get("morph") else 1  # the morph's two descriptions of the song, every step
-    minutes = seconds / 60.0
-    per_forward = _FORWARD_BASE + _FORWARD_PER_SECOND * seconds + _FORWARD_PER_MINUTE_SQ * minutes**2
-    work = steps * forwards * per_forward * takes + _VAE_PER_SECOND * seconds * takes
-    if mode in ("cover", "extend", "edit"):
-        work += _VAE_PER_SECOND * seconds
-    if mode == "cover" and params.get("reference_audio"):
-        work += _VAE_PER_SECOND * 30
-    if mode == "generate" and params.get("think"):
-        # Variations write the take's one blueprint for all of them (``_plan``).
-        work += planner.estimate_seconds(seconds, 1 if params.get("variation") else takes)
-    if lrc.sung_lines(params.get("lyrics")):  # the lyric alignment pass: at most one more forward a take,
-        work += (per_forward + _LYRICS_DTW_PER_SECOND * seconds) * takes  # and its DTW on the worker's CPU
-    if part and not backend.base_is_warm():
-        work += backend.BASE_COLD_SECONDS  # the XL base's DiT built beside the pipeline, then moved
-    return (_FIXED + work + (0.0 if backend.is_warm() else backend.COLD_START_SECONDS)) * _SAFETY
+    return f"Loading the model… the first song takes about {pace.load_seconds('music'):.0f} s longer"

@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 import gradio as gr
 
 import devices
+import pace
 import runs
 
 T = TypeVar("T")
@@ -124,9 +125,11 @@ def is_gpu_abort(exc: BaseException) -> bool:
     return "GPU task aborted" in str(getattr(exc, "message", exc))
 
 
-def with_retry(call_with: Callable[[float], T], refused: Refused | None = None) -> T:
+def with_retry(call_with: Callable[[float], T], refused: Refused | None = None, run_id: str | None = None) -> T:
     """``call_with(multiplier)``; once more with twice the declared time if ZeroGPU cut the first try
-    short. ZeroGPU's refusals pass through ``refused`` (the studio's words, with the ways that fit)."""
+    short, after which the pace that declaration came from goes back to the prior (``pace.aborted``;
+    the retry itself still declares twice what the first try did). ZeroGPU's refusals pass through
+    ``refused`` (the studio's words, with the ways that fit)."""
     words = refused or (lambda exc: exc)
     try:
         return call_with(1.0)
@@ -140,6 +143,8 @@ def with_retry(call_with: Callable[[float], T], refused: Refused | None = None) 
         if not is_gpu_abort(exc):
             raise words(exc) from None
         raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time") from None
+    finally:
+        pace.aborted(run_id)
 
 
 def _ready(needs: tuple[str, ...], progress: Any, run_id: str | None, stop_words: str) -> float:
@@ -168,7 +173,9 @@ def call(
     waited += _ready(needs, progress, run_id, stop_words)
     if progress is not None and starting is not None:
         progress(0, desc=starting())
-    result = with_retry(lambda multiplier: gpu_entry(*args, progress, run_id, multiplier), refused)
+    result = with_retry(lambda multiplier: gpu_entry(*args, progress, run_id, multiplier), refused, run_id)
+    if isinstance(result, dict):  # what the finished call measured: kept here, where it outlives the worker
+        pace.learn(result.pop("pace", None))
     if waited >= 0.5 and isinstance(result, dict) and "timings" in result:
         result["timings"]["model_wait_s"] = round(waited, 3)
     return result
@@ -188,14 +195,26 @@ def stream(
     words = refused or (lambda exc: exc)
     for multiplier in (1.0, 2.0):
         try:
-            yield from gpu_entry(*args, progress, run_id, multiplier)
+            yield from _learning(gpu_entry(*args, progress, run_id, multiplier))
             return
         except gr.Error as exc:
             if not is_gpu_abort(exc):
                 raise words(exc) from None
+        finally:
+            if multiplier == 2.0:  # the retry is over: the aborted try's pace goes back to the prior
+                pace.aborted(run_id)
         if multiplier == 1.0:
             gr.Info(RETRYING)
     raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time")
+
+
+def _learning(items: Iterator[T]) -> Iterator[T]:
+    """A GPU entry's yields, less its last: the finished call's measurement, kept (``pace.learn``)."""
+    for item in items:
+        if isinstance(item, pace.Report):
+            pace.learn(item)
+        else:
+            yield item
 
 
 # ---------------------------------------------------------------- inside the call

@@ -12,6 +12,7 @@ import platform
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ import decoding
 import devices
 import gpu
 import models
+import pace
 import runs
 import tooltips as tips
 
@@ -287,17 +289,14 @@ def _load() -> Writer:
     return Writer("transformers", source, model, tokenizer, device)
 
 
-# Tokens a second of the 7B writer on one H100, eager (docs/performance.md): the figure the studio
-# declares until the captured step has been measured on a GPU.
-TOKENS_PER_SECOND = 12.0
+pace.watch("lyrics", lambda: is_loaded())  # what a cold call adds is asked of the pace room
 
 
-def estimate_duration(params: dict[str, Any], multiplier: float = 1.0) -> int:
-    """GPU seconds for one lyrics call: loading if cold, then the longest text at ``TOKENS_PER_SECOND``."""
+def estimate_duration(params: dict[str, Any], multiplier: float = 1.0, run_id: str | None = None) -> int:
+    """GPU seconds for one lyrics call (``pace``): loading if cold, then the longest text it may write."""
     req_sections = len(STRUCTURES.get(params.get("structure") or "verse-chorus") or [1] * 6)
     tokens = max_new_tokens(params.get("length", "medium"), req_sections)
-    seconds = 10 + tokens / TOKENS_PER_SECOND + (0 if is_loaded() else 60)
-    return devices.clamp_duration(seconds, multiplier)
+    return pace.declare(pace.lyrics_phases(tokens), multiplier, run_id)
 
 
 def max_new_tokens(length: str, n_sections: int) -> int:
@@ -399,7 +398,7 @@ def lyrics_duration(
     run_id: str | None = None,
     multiplier: float = 1.0,
 ) -> int:
-    return estimate_duration(request, multiplier)
+    return estimate_duration(request, multiplier, run_id)
 
 
 def _stopped(exc: Stopped) -> Exception:
@@ -425,6 +424,23 @@ def lyrics_gpu(
     multiplier: float = 1.0,
 ) -> Iterator[str]:
     """The GPU entry of the lyrics writer (``request``: a ``Request``'s fields); yields the text
-    written so far."""
+    written so far and, once the writer has finished (not on Stop or an error), what the call measured
+    (``pace.Report``, which ``gpu.stream`` keeps and does not pass on)."""
     with gpu.worker_errors(_failed, ((Stopped, _stopped), (models.ModelLoadError, _not_built))):
-        yield from stream_lyrics(Request(**request), language_name, run_id=run_id)
+        started, cold = time.perf_counter(), not is_loaded()
+        writer = get_writer()
+        loaded = time.perf_counter() - started if cold else 0.0
+        writing, text = time.perf_counter(), ""
+        for text in stream_lyrics(Request(**request), language_name, run_id=run_id):
+            yield text
+        yield _measured(writer, text, time.perf_counter() - writing, started, loaded)
+
+
+def _measured(writer: Writer, text: str, seconds: float, started: float, loaded: float) -> pace.Report:
+    """The writer's pace: the tokens of what it wrote (its own tokenizer's count) in ``seconds``."""
+    tokens = len(writer.tokenizer.encode(text, add_special_tokens=False)) if text else 0
+    on_graphs = writer.engine == "transformers" and pace.captured(writer.device)
+    spent = {"write": seconds}
+    return pace.report(
+        "lyrics", {"tokens": tokens}, spent, started, {"write": tokens}, {"write": on_graphs}, {"lyrics": loaded}
+    )

@@ -89,6 +89,9 @@ class Plan:
 
     takes: tuple[dict[str, Any], ...]
     pipeline: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # What the planner measured (``pace``): per phase ("think", "blueprint") its seconds, its tokens
+    # or codes, and whether its steps were replayed from graphs.
+    pace: dict[str, tuple[float, int, bool]] = dataclasses.field(default_factory=dict)
 
     def chosen_seconds(self, fallback: float) -> float:
         """The length Think chose (``fallback`` where it chose none)."""

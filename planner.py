@@ -31,7 +31,6 @@ the caption takes no special token and ends at 512 tokens, and the code count is
 from __future__ import annotations
 
 import collections
-import math
 import os
 import threading
 import time
@@ -46,6 +45,7 @@ import decoding
 import devices
 import models
 import music_request
+import pace
 import runs
 from plan_constraints import TEMPERATURE, ThinkingConstraint, Vocabulary, sample, sample_rows
 from plan_format import (
@@ -106,6 +106,8 @@ class Plan:
     seconds: float
     thought: bool  # False when the plan was given, or the visitor fixed what upstream fixes
     layout: tuple[int, int]  # (the first take's place, the takes written together)
+    # What each generation measured (``pace``): seconds, tokens or codes, steps replayed from graphs.
+    phases: dict[str, tuple[float, int, bool]] = field(default_factory=dict)
 
     def record(self, source: str, take: int) -> dict[str, Any]:
         """What take ``take`` (0-based) keeps under ``planner`` in its record: the shared plan, its
@@ -165,6 +167,8 @@ class Planner:
         if seconds is not None:
             wanted["duration"] = int(seconds)
         skip = () if rewrite_caption else ("caption",)
+        phases: dict[str, tuple[float, int, bool]] = {}
+        on_graphs = pace.captured(self.model.device)
         with self.lock, devices.gpu_turn("planner"), torch.inference_mode():
             if given is not None:
                 fields, thought = {**given, **wanted}, False
@@ -173,16 +177,19 @@ class Planner:
             elif all(k in wanted for k in FIXABLE):
                 fields, thought = dict(wanted), False
             else:
-                text = self._think(caption, lyrics, wanted, seeds[0], skip, longest, progress, should_stop)
+                text, tokens = self._think(caption, lyrics, wanted, seeds[0], skip, longest, progress, should_stop)
                 fields, thought = check_plan(parse_plan(text), tuple(f for f in FIELDS if f not in skip)), True
+                phases["think"] = (time.perf_counter() - started, tokens, on_graphs)
             if not rewrite_caption:
                 fields.pop("caption", None)
             if seconds is None and progress is not None:  # said before the blueprint and the render
                 progress("chosen", int(fields["duration"]), None)
             target = audio.blueprint_codes(seconds if seconds is not None else fields["duration"])
             rows = layout or (0, len(seeds))
+            writing = time.perf_counter()
             codes = self._blueprints(caption, lyrics, format_plan(fields), target, seeds, rows, progress, should_stop)
-        return Plan(fields, codes, time.perf_counter() - started, thought, rows)
+            phases["blueprint"] = (time.perf_counter() - writing, target, on_graphs)
+        return Plan(fields, codes, time.perf_counter() - started, thought, rows, phases)
 
     # -- the two generations
 
@@ -196,7 +203,8 @@ class Planner:
         longest: int,
         progress: ProgressFn | None,
         should_stop: Callable[[], bool],
-    ) -> str:
+    ) -> tuple[str, int]:
+        """The thinking's text, and its tokens."""
         self.passes["think"] += 1
         constraint = ThinkingConstraint(self.vocab, given, skip=skip, longest=longest)
         generator = self.generator(seed)
@@ -218,7 +226,7 @@ class Planner:
                 logits = step.send(torch_tokens([token], logits.device))
         finally:  # the cache and the step's graph go now, also on Stop
             step.close()
-        return self.tokenizer.decode(written, skip_special_tokens=False)
+        return self.tokenizer.decode(written, skip_special_tokens=False), len(written)
 
     def _blueprints(
         self,
@@ -310,6 +318,9 @@ def is_loaded() -> bool:
     return _planner is not None
 
 
+pace.watch("planner", lambda: is_loaded())  # what a cold call adds is asked of the pace room
+
+
 def load_error() -> str | None:
     """Why the last build failed, if it did."""
     return _failed
@@ -377,31 +388,6 @@ def _load() -> Planner:
     return built
 
 
-# ---------------------------------------------------------------- GPU time
-
-# Seconds per decode step of the 1.7B in bf16, two rows (guided), as measured eager on one H100
-# (docs/performance.md): 38.8–49.8 ms for one take, 42.7–50.3 ms for four. The captured step
-# (``graphs``) is declared only once it has been measured on a GPU; until then the eager figure.
-SECONDS_PER_TOKEN = 0.050
-# A step with more rows costs little more (the weights are read once for all rows): 4 takes ≤ 51.5 ms.
-EXTRA_PER_TAKE = 0.01
-THINK_TOKENS = 250  # a typical thinking block: six fields and a caption of a few lines
-# Think's planning of a 60 s song (≈ 250 thinking tokens + 300 codes) measured 24–38 s eager on the
-# same H100: its thinking is declared at 85 ms a token so that case declares 38.3 s, its most.
-# Measured with the thinking guided (two rows); one row since issue 47 saves a memory-bound step
-# little, so the figure is kept until the captured path is measured there (docs/performance.md).
-THINK_SECONDS_PER_TOKEN = 0.085
-COLD_SECONDS = 20.0
-
-
-def estimate_seconds(seconds: float, takes: int = 1) -> float:
-    """GPU seconds the planner adds to a call for ``takes`` songs of ``seconds``: one thinking pass,
-    then every take's blueprint in one batch (a step per code, each step a little dearer per take)."""
-    thinking = THINK_TOKENS * THINK_SECONDS_PER_TOKEN
-    per_code = SECONDS_PER_TOKEN * (1 + EXTRA_PER_TAKE * (max(1, takes) - 1))
-    return 2.0 + thinking + math.ceil(seconds * CODES_PER_SECOND) * per_code + (0.0 if is_loaded() else COLD_SECONDS)
-
-
 # ---------------------------------------------------------------- a Generate request
 
 # The length a song gets when Think was to choose it but could not.
@@ -465,4 +451,5 @@ def plan_request(
     for key in ("bpm", "keyscale", "timesignature"):
         if render.pipeline.get(key) is None and planned.fields.get(key) is not None:
             changes[key] = str(planned.fields[key]) if key == "timesignature" else planned.fields[key]
-    return music_request.Plan(tuple(planned.record(public_name(), i) for i in range(takes)), changes)
+    entries = tuple(planned.record(public_name(), i) for i in range(takes))
+    return music_request.Plan(entries, changes, dict(planned.phases))

@@ -5,11 +5,12 @@ Before a call starts, ZeroGPU compares its declared duration with the visitor's 
 (Hugging Face's ZeroGPU docs: 2 minutes a day for a visitor who is not signed in, 5 signed in, more
 with PRO) and refuses a declaration larger than what is left, even where the work would fit; each kind
 of account also has a largest duration one call may declare. ``reserves`` is the line beside a GPU
-button: the estimate the call declares (``generation.estimate_duration``, ``lyrics.estimate_duration``)
-counted as ZeroGPU counts it (``charged``), from the fields as the page holds them: arithmetic only
-(a song's length from its header), no GPU and no queue. ``in_words`` turns either refusal, which
-``spaces`` raises in its own words, into what happened, when the quota comes back, that signing in
-gives more, and what would fit now.
+button: the estimate the call declares (the pace room's answer, ``pace``, through each feature's
+``estimate_duration``) counted as ZeroGPU counts it (``charged``), from the fields as the page holds
+them: arithmetic only (a song's length from its header), no GPU and no queue; where that is more than
+a visitor who is not signed in gets in a day (``FREE_DAY``), the line says so and what fits in it.
+``in_words`` turns either refusal, which ``spaces`` raises in its own words, into what happened, when
+the quota comes back, that signing in gives more, and what would fit now.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import budget
 import checks
 import describe
 import devices
-import generation
 import lyrics
+import pace
 import planner
 import songwriter
 import stems
@@ -40,6 +41,9 @@ TOO_LONG_TITLE = "ZeroGPU illegal duration"
 _ASKED_LEFT = re.compile(r"\((\d+)s requested vs\. (\d+)s left\)")
 _BACK_IN = re.compile(r"Try again in ((?:\d+ days?, )?\d+:\d{2}:\d{2})")
 _ASKED = re.compile(r"duration \((\d+)s\)")
+# A visitor who is not signed in gets 2 minutes of ZeroGPU time a day (Hugging Face's ZeroGPU docs),
+# counted against what a call declares times ZeroGPU's duration factor (``charged``).
+FREE_DAY = 120
 
 # The fields each estimate reads (as the preparers, the lyrics writer and the buttons' events name them).
 MUSIC_READS = frozenset(
@@ -120,29 +124,37 @@ def declares(mode: str, fields: dict[str, Any]) -> int:
         record = fields.get("record")
         if isinstance(record, dict) and record.get("mode") in ("cover", "extend", "edit"):
             count = max(1, int(float(fields.get("count") or 1)))  # the song's length is in the record
-            return generation.estimate_duration(record["mode"], {**record["params"], "batch_size": count})
+            return pace.music_duration(record["mode"], {**record["params"], "batch_size": count})
         try:
             job = variations.prepare(fields.get("take"), record, 0, fields.get("count"))
         except gr.Error as exc:
             raise ValueError(exc.message) from None
-        return generation.estimate_duration(job.mode, job.params)
-    return generation.estimate_duration(mode, music_params(mode, fields))
+        return pace.music_duration(job.mode, job.params)
+    return pace.music_duration(mode, music_params(mode, fields))
 
 
 def reserves_line(mode: str, fields: dict[str, Any]) -> str:
-    """The line beside a GPU button on a Space: what the press reserves, or what it waits for."""
+    """The line beside a GPU button on a Space: what the press reserves, or what it waits for; past a
+    not-signed-in visitor's day, that too, and for a song what fits in that day (``budget``'s words)."""
     try:
         seconds = charged(declares(mode, fields))
     except (ValueError, TypeError, OverflowError, KeyError, IndexError, audio.AudioError):
         return tips.RESERVES_NOT_YET
-    return tips.RESERVES.format(time=audio.clock(seconds))
+    line = tips.RESERVES.format(time=audio.clock(seconds))
+    if seconds <= FREE_DAY:
+        return line
+    line += tips.RESERVES_OVER_DAY.format(day=audio.clock(FREE_DAY))
+    if mode in ("generate", "cover", "extend", "edit"):
+        ways = music_ways(mode, music_params(mode, fields))(FREE_DAY)
+        line += tips.RESERVES_FITS_DAY.format(ways=_joined(ways)) if ways else ""
+    return line
 
 
 def music_ways(mode: str, params: dict[str, Any]) -> Ways:
     """For a prepared music request: what of it would fit in ``left`` seconds of the quota."""
 
     def ways(left: int) -> list[str]:
-        fits = lambda p: charged(generation.estimate_duration(mode, p)) <= left  # noqa: E731
+        fits = lambda p: charged(pace.music_duration(mode, p)) <= left  # noqa: E731
         return [words for _, words in budget.ways_that_fit(mode, params, fits)]
 
     return ways

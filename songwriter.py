@@ -30,10 +30,10 @@ import gradio as gr
 import audio
 import checks
 import describe
-import devices
 import generation
 import gpu
 import models
+import pace
 import planner
 import runs
 import tooltips as tips
@@ -78,21 +78,16 @@ def check(
 
 # ---------------------------------------------------------------- GPU time
 
-FIXED = 4.0  # the prompt's pass, the caption's prefix trees, the call itself
-SAFETY = 1.5
-
 
 def estimate_seconds() -> float:
-    """GPU seconds a press may take: every token the planner may write (notes and lyrics at their
-    bounds) at the planner's measured pace, a cold planner's load, with a margin."""
-    tokens = describe.NOTES_BUDGET + LYRIC_TOKENS
-    cold = 0.0 if planner.is_loaded() else planner.COLD_SECONDS
-    return (FIXED + tokens * planner.SECONDS_PER_TOKEN + cold) * SAFETY
+    """GPU seconds a press may take (``pace``): every token the planner may write (notes and lyrics at
+    their bounds), a cold planner's load, with a margin."""
+    return pace.estimate(pace.write_phases(describe.NOTES_BUDGET + LYRIC_TOKENS))[0]
 
 
-def estimate_duration(multiplier: float = 1.0) -> int:
+def estimate_duration(multiplier: float = 1.0, run_id: str | None = None) -> int:
     """Seconds ``songwriter_gpu`` declares, clamped to [60, 300]."""
-    return devices.clamp_duration(estimate_seconds(), multiplier)
+    return pace.declare(pace.write_phases(describe.NOTES_BUDGET + LYRIC_TOKENS), multiplier, run_id)
 
 
 # ---------------------------------------------------------------- GPU side
@@ -102,7 +97,7 @@ def songwriter_duration(
     idea: str, instrumental: bool, language: str, seed: int, progress: Any, run_id: str | None, multiplier: float
 ) -> int:
     """Seconds of GPU time ``songwriter_gpu`` declares: the same for every idea (the bounds')."""
-    return estimate_duration(multiplier)
+    return estimate_duration(multiplier, run_id)
 
 
 @gpu.entry(duration=songwriter_duration)
@@ -155,7 +150,8 @@ def write(
         fixed = {} if language == checks.UNKNOWN else {"language": language}
         prompt = inspiration_prompt(lm.tokenizer, idea, instrumental)
         budget = 0 if instrumental else LYRIC_TOKENS
-        notes, words = describe.understand(lm, prompt, fixed, budget, progress, should_stop, seed, "Write it")
+        written: dict[str, int] = {}
+        notes, words = describe.understand(lm, prompt, fixed, budget, progress, should_stop, seed, "Write it", written)
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
         raise gpu.stopped(tips.WRITE_IT_STOPPED) from None
@@ -169,6 +165,13 @@ def write(
         "lyrics": cut(lyrics, checks.MAX_LYRICS_CHARS, "\n"),
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 3),
+        "pace": pace.report(
+            "write",
+            {"tokens": written["tokens"]},
+            {"write": time.perf_counter() - started},
+            started,
+            captured={"write": pace.captured(lm.model.device)},
+        ),
     }
 
 

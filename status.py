@@ -12,6 +12,7 @@ import generation
 import gpu
 import hub
 import models
+import pace
 import tooltips as tips
 
 
@@ -79,7 +80,7 @@ def studio_status() -> tuple[str, Any]:
             text += tips.STATUS_WARMING.format(elapsed=warmup["elapsed"])
     elif state["state"] == "loading":
         text = tips.STATUS_LOADING.format(
-            label=model_label(), device=device_label(), elapsed=state["elapsed"], usual=backend.COLD_START_SECONDS
+            label=model_label(), device=device_label(), elapsed=state["elapsed"], usual=pace.load_seconds("music")
         )
     elif state["state"] == "failed":
         # Until a build succeeds, also after a reload: the same words as the error a press gets.
@@ -90,7 +91,7 @@ def studio_status() -> tuple[str, Any]:
     else:
         label = model_label()
         text = tips.STATUS_COLD.format(
-            label=label[:1].upper() + label[1:], device=device_label(), usual=backend.COLD_START_SECONDS
+            label=label[:1].upper() + label[1:], device=device_label(), usual=pace.load_seconds("music")
         )
     for kind, error in warmup["errors"].items():
         if not (kind == "music" and state["state"] == "failed"):  # said above already

@@ -23,8 +23,8 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-import devices
 import gpu
+import pace
 import runs
 import tooltips as tips
 
@@ -33,13 +33,6 @@ MODEL_STEMS = STEMS[:3]  # what the GPU call returns; ``other`` is the residual
 BAG = "htdemucs_ft"
 DEFAULT_MODEL = "adefossez/HTDemucs-ft"
 SAMPLE_RATE = 48000  # the studio's (audio.SAMPLE_RATE); Demucs runs at the model's own (44.1 kHz)
-
-# GPU seconds per minute of audio for htdemucs_ft (a bag of 4 HTDemucs, each run over the whole
-# take, 25 % overlap, one shift), and the fixed cost of a call (moving 4 × 84 MB to the GPU, the
-# resampling). Where they come from: docs/design.md, "Stems" (the CPU cost measured here, the GPU
-# figure reasoned from it and from Demucs's own numbers, with a 2× margin).
-GPU_SECONDS_PER_MINUTE = 8.0
-GPU_OVERHEAD_S = 10.0
 
 
 class WeightsMissing(Exception):
@@ -123,13 +116,9 @@ def reset() -> None:
         _separator = None
 
 
-def estimate_seconds(take_seconds: float) -> float:
-    return GPU_OVERHEAD_S + max(take_seconds, 0.0) / 60.0 * GPU_SECONDS_PER_MINUTE
-
-
-def estimate_duration(take_seconds: float, multiplier: float = 1.0) -> int:
-    """Seconds of GPU time to declare for splitting a take this long, clamped as every call is."""
-    return devices.clamp_duration(estimate_seconds(take_seconds), multiplier)
+def estimate_duration(take_seconds: float, multiplier: float = 1.0, run_id: str | None = None) -> int:
+    """Seconds of GPU time to declare for splitting a take this long (``pace``), clamped as every call is."""
+    return pace.declare(pace.stems_phases(take_seconds), multiplier, run_id)
 
 
 def _device() -> str:
@@ -186,6 +175,7 @@ def separate(
                 report(min(done[0], total), total)
 
     # As Demucs's own separator does: the model was trained on mixes of unit variance.
+    splitting = time.perf_counter()
     ref = wav.mean(0)
     mean, std = ref.mean(), ref.std() + 1e-8
     with _run_lock, torch.inference_mode():
@@ -195,10 +185,12 @@ def separate(
     out = out * std + mean
     stems = {name: out[model.sources.index(name)].numpy() for name in MODEL_STEMS}
     stems = {name: _fit(_resample(part, model.samplerate, SAMPLE_RATE), mix.shape[-1]) for name, part in stems.items()}
+    seconds = mix.shape[-1] / SAMPLE_RATE
     return {
         "stems": stems,
         "device": device,
         "timings": {"separate_s": round(time.perf_counter() - started, 3), "model_load_s": round(loaded, 3)},
+        "pace": pace.report("stems", {"seconds": seconds}, {"split": time.perf_counter() - splitting}, started),
     }
 
 
@@ -226,7 +218,7 @@ def identity() -> dict[str, str]:
 
 def stems_duration(mix: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> int:
     """Seconds of GPU time ``stems_gpu`` declares, from the take's length."""
-    return estimate_duration(mix.shape[-1] / SAMPLE_RATE, multiplier)
+    return estimate_duration(mix.shape[-1] / SAMPLE_RATE, multiplier, run_id)
 
 
 def _missing(exc: WeightsMissing) -> gr.Error:

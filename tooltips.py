@@ -249,6 +249,28 @@ UPLOADS_AT_ONCE = (
 # On a ZeroGPU Space (quota.py): the line beside each GPU button, and ZeroGPU's refusals in words.
 RESERVES = "On this Space a press reserves about {time} of your daily ZeroGPU time; you are charged what it uses."
 RESERVES_NOT_YET = "On this Space a press reserves some of your daily ZeroGPU time: how much shows once a song is here."
+# Where a press would reserve more than a visitor who is not signed in has in a day (ZeroGPU's count).
+RESERVES_OVER_DAY = " That is more than the {day} a day a visitor who is not signed in gets."
+RESERVES_FITS_DAY = " Within that: {ways}."
+# "Pace on this machine" (``pace.line``), under each result's details.
+PACE_LINE = "Pace on this machine ({gpu}): {figures}; from {calls}."
+PACE_NOT_YET = (
+    "Pace on this machine: not measured yet. Each press declares the studio's first figures (one H100, without "
+    "captured steps) until three of its kind have run here."
+)
+PACE_PRIOR_ONLY = (
+    "Pace on this machine: not learned here (ACE_STUDIO_PACE=prior); every press declares the first figures."
+)
+PACE_FIGURE = {
+    "planner_ms_a_code": "the planner {value:.1f} ms a code",
+    "dit_ms_a_step_60s": "the music model {value:.0f} ms a step of a 60 s take",
+    "lyrics_tokens_a_second": "the lyrics writer {value:.0f} tokens a second",
+}
+PACE_UNMEASURED = {
+    "planner_ms_a_code": "the planner not measured yet",
+    "dit_ms_a_step_60s": "the music model at 60 s not measured yet",
+    "lyrics_tokens_a_second": "the lyrics writer not measured yet",
+}
 QUOTA_EXCEEDED = (
     "This press would reserve {asked} of GPU time and your daily ZeroGPU quota has {left} left, so ZeroGPU did not "
     "start it. {when} Signed in to Hugging Face you get more time a day (with PRO, more still). {fit} Nothing was saved."

@@ -16,6 +16,8 @@ import gradio as gr
 
 import checks
 import gpu
+import pace
+import pace_view
 import player
 import quota
 import tooltips as tips
@@ -273,6 +275,7 @@ def result_column(prefix: str, n: int = 1) -> Result:
     details = "Details: every setting, the model and the timings"
     with gr.Accordion(details, open=False, elem_id=f"{prefix}-details", elem_classes=["result-details"]):
         meta = gr.JSON(label="Metadata", open=False)
+        pace_line(prefix)
     return Result(takes, players, boxes, seeds, pick, sends, meta, stems)
 
 
@@ -305,7 +308,8 @@ def reserves_line(prefix: str, *classes: str) -> gr.Markdown:
 
 def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[str, Any]) -> None:
     """On a ZeroGPU Space, the line under a GPU button says what a press reserves (``quota``), from the
-    page's load on and as each field it depends on changes: arithmetic in an instant event, no queue."""
+    page's load on, as each field it depends on changes, and as the studio's pace does (the start-up
+    build ending, a call measured: ``pace_stamp``): arithmetic in an instant event, no queue."""
     if not gpu.on_zero_gpu():
         return
     read = {name: component for name, component in fields.items() if name in quota.reads(mode)}
@@ -316,8 +320,61 @@ def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[st
 
     # At the page's load only where the fields already say (the other buttons wait for a song or a take).
     loads = [demo.load] if mode in ("generate", "lyrics", "write_song") else []
-    for trigger in [*loads, *(component.change for component in inputs)]:
+    stamp = _page_stamp()
+    paced = [stamp.change] if stamp is not None else []
+    for trigger in [*loads, *paced, *(component.change for component in inputs)]:
         trigger(show, inputs, line, queue=False, api_visibility="private", show_progress="hidden")
+
+
+# The page being built and its pace stamp (``pace_stamp``): the cost and pace lines built after it follow it.
+_stamp: tuple[Any, gr.Textbox] | None = None
+PACE_POLL_S = 30.0  # how soon an open page sees a pace another visitor's call changed
+
+
+def _page_stamp() -> gr.Textbox | None:
+    """The stamp of the page being built now, if it has one (a part built alone, as tests do, has none)."""
+    from gradio.context import Context
+
+    if _stamp is None or Context.root_block is None or _stamp[0] is not Context.root_block:
+        return None
+    return _stamp[1]
+
+
+def _stamp_now() -> str:
+    """What the cost lines depend on besides their fields: the build under way, which models are
+    built (a press may build one later), the pace."""
+    built = "".join("1" if pace.built(kind) else "0" for kind in ("music", "planner", "lyrics"))
+    return f"{gpu.warmup_state()['running']}:{built}:{pace.changes()}"
+
+
+def pace_stamp(starting: gr.Timer) -> gr.Textbox:
+    """The page's pace stamp: it changes when the start-up build ends (asked at each tick of the
+    status line's timer, ``starting``, which ticks while it runs) and when the pace changes (asked
+    every ``PACE_POLL_S``); every cost line and pace line built after it is refreshed on its change."""
+    from gradio.context import Context
+
+    global _stamp
+    # Drawn but hidden: the page fires a component's change only where it is drawn (a gr.State's
+    # change, answered to an instant event, never reached the page).
+    stamp = gr.Textbox(_stamp_now(), visible="hidden", interactive=False, elem_id="pace-stamp", container=False)
+    _stamp = (Context.root_block, stamp)
+    polled = gr.Timer(PACE_POLL_S)
+    for trigger in (starting.tick, polled.tick):
+        trigger(_stamp_now, None, stamp, queue=False, api_visibility="private", show_progress="hidden")
+    return stamp
+
+
+def pace_line(prefix: str) -> gr.Markdown:
+    """The "Pace on this machine" line (``pace_view.line``), written at each page load and as the stamp
+    changes: an instant event, no queue (a value Gradio computes itself would join the GPU's door)."""
+    from gradio.context import Context
+
+    line = gr.Markdown("", elem_id=f"{prefix}-pace", elem_classes=["hint", "pace-line"])
+    stamp, page = _page_stamp(), Context.root_block
+    triggers = [t for t in (stamp and stamp.change, page and page.load) if t is not None]
+    if triggers:
+        gr.on(triggers, pace_view.line, None, line, queue=False, api_visibility="private", show_progress="hidden")
+    return line
 
 
 @dataclass

@@ -41,6 +41,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 # No planner unless a test sets one up (the tiny one below): the default would be a download.
 os.environ["ACE_STUDIO_PLANNER_MODEL"] = "none"
+# Every press declares the prior (``pace``): a test that asserts a declared duration must not depend on
+# which tests ran before it in the same process or studio. The pace's own tests (test_pace.py) learn.
+os.environ["ACE_STUDIO_PACE"] = "prior"
 
 
 def _one_trusted_certificate() -> None:
@@ -113,6 +116,7 @@ SECONDS = {
     "test_backend": 6, "test_bench": 5, "test_lyrics_mlx": 5, "test_analysis": 2, "test_layout": 1, "test_lrc": 1,
     "test_quota": 65,  # issue 41: the ZeroGPU harness and one Chromium page (its first run, a quiet machine)
     "test_my_takes": 62,  # issue 40: gradio_client 13 s, then three Chromium pages 49 s (a quiet machine)
+    "test_pace": 120,  # issue 49: the ZeroGPU harness (8 songs of 4 takes) and one Chromium page
 }  # fmt: skip
 
 

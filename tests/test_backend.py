@@ -9,8 +9,8 @@ import pytest
 
 import backend
 import devices
-import generation
 import models
+import pace
 import runs
 from music_request import Render
 
@@ -147,8 +147,8 @@ def test_lyrics_longer_than_the_encoder_takes(warm_backend):
 @pytest.mark.parametrize("mode", ["generate", "cover", "extend", "edit"])
 def test_estimate_is_clamped(mode, monkeypatch):
     monkeypatch.setattr(backend, "is_warm", lambda: True)
-    tiny = generation.estimate_duration(mode, {"audio_duration": 10, "inference_steps": 1, "batch_size": 1})
-    huge = generation.estimate_duration(mode, {"audio_duration": 600, "inference_steps": 200, "batch_size": 4}, 4.0)
+    tiny = pace.music_duration(mode, {"audio_duration": 10, "inference_steps": 1, "batch_size": 1})
+    huge = pace.music_duration(mode, {"audio_duration": 600, "inference_steps": 200, "batch_size": 4}, 4.0)
     assert tiny == devices.GPU_MIN_SECONDS
     assert huge == devices.GPU_MAX_SECONDS
     assert isinstance(tiny, int) and isinstance(huge, int)
@@ -160,7 +160,7 @@ def test_estimate_is_monotonic(monkeypatch):
 
     def est(mode="generate", multiplier=1.0, **p):
         params = {"audio_duration": 120, "inference_steps": 50, "batch_size": 1, **p}
-        return generation.estimate_duration(mode, params, multiplier)
+        return pace.music_duration(mode, params, multiplier)
 
     durations = [est(audio_duration=d) for d in (10, 30, 60, 120, 240, 400, 600)]
     assert durations == sorted(durations) and durations[-1] > durations[0]

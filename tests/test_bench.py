@@ -79,12 +79,12 @@ def test_the_xl_count_is_the_issues():
 
 def test_each_row_says_what_the_studio_would_declare(warm_backend, tmp_path, monkeypatch):
     import backend
-    import generation
+    import pace
 
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-sft")
     params = {"audio_duration": 10, "inference_steps": 8, "batch_size": 2, "guidance_scale": 1.0, "think": False}
     monkeypatch.setattr(backend, "_backend", warm_backend)
-    warm = generation.estimate_seconds("generate", params), generation.estimate_duration("generate", params)
+    warm = pace.music_seconds("generate", params), pace.music_duration("generate", params)
     # bench measures a pipeline of its own: it declares as for a built one even where the studio's is not.
     monkeypatch.setattr(backend, "_backend", None)
     row = bench.run_case(warm_backend.pipe, "cpu", "turbo", 10, None, tmp_path, takes=2)
@@ -150,7 +150,7 @@ def test_thinks_planning_is_benched_with_its_rows_and_declaration():
     assert cells["rows the model reads while thinking"] == "1"
     assert int(cells["thinking tokens written"]) > 6 and float(cells["thinking, s"].split()[0]) > 0
     assert float(cells["whole planning (thinking + 50 codes), s"].split()[0]) > float(cells["thinking, s"].split()[0])
-    assert cells["declared (`planner.estimate_seconds`, warm, H100 figures)"] == "25.8 s"  # 2 + 21.25 + 50 × 0.05
+    assert cells["declared (the `pace` prior, warm, H100 figures)"] == "25.8 s"  # 2 + 21.25 + 50 × 0.05
 
 
 def test_the_soaks_figures_read_the_samples_by_the_requests_done():

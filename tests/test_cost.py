@@ -30,9 +30,9 @@ from test_shared_space import Rss, _files
 import backend
 import budget
 import devices
-import generation
 import lora
 import modes
+import pace
 import random_models
 import takes
 
@@ -129,7 +129,7 @@ def test_the_gpu_seconds_one_request_declares_stay_within_one_zerogpu_call(studi
     assert budget.max_gpu_seconds() == devices.GPU_MAX_SECONDS
     job = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=4, inference_steps=50, think=False)
     monkeypatch.setattr(backend, "is_warm", lambda: True)
-    assert generation.estimate_seconds("generate", job.params) > devices.GPU_MAX_SECONDS
+    assert pace.music_seconds("generate", job.params) > devices.GPU_MAX_SECONDS
     with pytest.raises(Exception, match=r"about \d+ s of GPU time, where one request may take 300 s") as info:
         _settled(job)
     offered = re.search(r"At most (\d) takes? of that length", info.value.message)
@@ -137,8 +137,8 @@ def test_the_gpu_seconds_one_request_declares_stay_within_one_zerogpu_call(studi
     # What the refusal offers fits, and a retry after an abort declares no more than one call may last.
     fits = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=int(offered[1]), inference_steps=50,
                                   think=False)  # fmt: skip
-    assert generation.estimate_seconds("generate", _settled(fits).params) <= devices.GPU_MAX_SECONDS
-    assert generation.estimate_duration("generate", fits.params, 2.0) <= devices.GPU_MAX_SECONDS
+    assert pace.music_seconds("generate", _settled(fits).params) <= devices.GPU_MAX_SECONDS
+    assert pace.music_duration("generate", fits.params, 2.0) <= devices.GPU_MAX_SECONDS
     # The limit is the caller's argument, nothing else rewrites it: off ZeroGPU an owner may raise it.
     assert budget.settle(job, 1000) is job
     monkeypatch.delenv("SPACES_ZERO_GPU")

@@ -116,7 +116,7 @@ def test_describe_runs_on_the_tiny_models(studio_env, lm, tmp_path):
     assert len(codes) == 30 and all(0 <= c < plan_format.CODEBOOK for c in codes)
     # The same song is described the same way.
     again = describe.describe_song(song)
-    assert {**again, "timings": None} == {**heard, "timings": None}
+    assert {**again, "timings": None, "pace": None} == {**heard, "timings": None, "pace": None}
     # Stop: nothing starts, and the words say so.
     run_id = runs.start_run("someone:cover")
     runs.request_stop("someone:cover")

@@ -23,11 +23,11 @@ import base_model
 import checks
 import devices
 import edit_parts
-import generation
 import handlers
 import models
 import modes
 import morph
+import pace
 import parts
 import random_base
 import results
@@ -257,11 +257,12 @@ def test_repaint_ways_reach_the_sampler_and_the_record(served, tmp_path, monkeyp
 
 def test_a_part_declares_the_base_models_build_until_it_is_built(studio_env):
     params = {"audio_duration": 60, "inference_steps": 32, "guidance_scale": 7.0, "batch_size": 1}
-    region = generation.estimate_seconds("edit", {**params, "change": "region"})
-    part = generation.estimate_seconds("edit", {**params, "change": "add"})
-    assert part - region == pytest.approx(backend.BASE_COLD_SECONDS * 1.5)
+    region = pace.music_seconds("edit", {**params, "change": "region"})
+    part = pace.music_seconds("edit", {**params, "change": "add"})
+    assert part - region == pytest.approx(pace.PRIOR["base_load"] * pace.SAFETY["music"])
     backend.get_backend().base_pipe()
-    assert generation.estimate_seconds("edit", {**params, "change": "add"}) == pytest.approx(region - 45.0 * 1.5)
+    built = pace.music_seconds("edit", {**params, "change": "add"})
+    assert built == pytest.approx(region - pace.PRIOR["music_load"] * pace.SAFETY["music"])
 
 
 # ---------------------------------------------------------------- Cover's morph (upstream's flow edit)
@@ -271,10 +272,10 @@ def test_a_part_is_declared_as_the_base_runs_it_beside_a_turbo_model(studio_env,
     """A part runs on the XL base, guided (two forwards a step), also where the studio's own model is
     turbo (unguided): its GPU time is declared as the base runs it, not halved as turbo's."""
     params = {"audio_duration": 60, "inference_steps": 32, "guidance_scale": 7.0, "batch_size": 1}
-    beside_sft = generation.estimate_seconds("edit", {**params, "change": "add"})
+    beside_sft = pace.music_seconds("edit", {**params, "change": "add"})
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-turbo")
-    assert generation.estimate_seconds("edit", {**params, "change": "add"}) == pytest.approx(beside_sft)
-    assert generation.estimate_seconds("edit", {**params, "change": "region"}) < beside_sft
+    assert pace.music_seconds("edit", {**params, "change": "add"}) == pytest.approx(beside_sft)
+    assert pace.music_seconds("edit", {**params, "change": "region"}) < beside_sft
 
 
 def test_morph_moves_the_song_by_the_difference_of_its_two_descriptions(warm_backend, monkeypatch):
@@ -333,7 +334,7 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
         modes.prepare_cover(src_audio=str(tmp_path / "song.wav"), prompt="jazz", morph=True)
     assert refused.value.param == "morph_prompt" and "describe the song as it is now" in refused.value.message
     plain = {"audio_duration": 60, "inference_steps": 50, "guidance_scale": 7.0, "batch_size": 1}
-    assert generation.estimate_seconds("cover", {**plain, "morph": True}) > generation.estimate_seconds("cover", plain)
+    assert pace.music_seconds("cover", {**plain, "morph": True}) > pace.music_seconds("cover", plain)
 
 
 # ---------------------------------------------------------------- the page

@@ -23,9 +23,9 @@ import torch
 import backend
 import checks
 import devices
-import generation
 import handlers
 import modes
+import pace
 import plan_constraints
 import plan_format
 import planner
@@ -717,11 +717,21 @@ def test_progress_shows_the_planning_and_stop_works_during_it(studio_env, with_p
 
 def test_the_gpu_estimate_includes_the_planner(studio_env):
     params = {"audio_duration": 120, "inference_steps": 8, "batch_size": 2}
-    plain = generation.estimate_seconds("generate", params)
-    thinking = generation.estimate_seconds("generate", {**params, "think": True})
-    assert thinking == pytest.approx(plain + generation._SAFETY * planner.estimate_seconds(120, 2))
+    plain = pace.music_seconds("generate", params)
+    thinking = pace.music_seconds("generate", {**params, "think": True})
+    planned = [
+        p
+        for p in pace.music_phases(pace.MusicShape.of("generate", {**params, "think": True}))
+        if p.phase in ("think", "blueprint") or p.feature == "planner"
+    ]
+    assert thinking == pytest.approx(plain + pace.SAFETY["music"] * sum(p.prior for p in planned))
+
     # Thinking counted once; four takes' blueprints in one batch cost less than four plans.
-    one, four = planner.estimate_seconds(120, 1), planner.estimate_seconds(120, 4)
+    def planning(takes: int) -> float:
+        shape = pace.MusicShape.of("generate", {**params, "batch_size": takes, "think": True})
+        return sum(p.prior for p in pace.music_phases(shape, loads=False) if p.phase in ("think", "blueprint"))
+
+    one, four = planning(1), planning(4)
     assert one < four < 2 * one
 
 
@@ -740,7 +750,7 @@ def test_on_zerogpu_think_makes_way_when_a_call_could_not_hold_it(studio_env, wi
     backend.get_backend()
     planner.get_planner()
     job = modes.prepare_generate(prompt="epic", audio_duration=600, batch_size=2, think=True)
-    assert generation.estimate_seconds("generate", job.params) > devices.GPU_MAX_SECONDS
+    assert pace.music_seconds("generate", job.params) > devices.GPU_MAX_SECONDS
     kept = budget.settle(job, devices.GPU_MAX_SECONDS, think_makes_way=True)
     assert kept.request.plan is None and "longer than the 300 s" in kept.request.plan_skipped
     assert job.request.plan is not None  # a new request: the one settled is as it was

@@ -196,12 +196,12 @@ def test_variations_of_an_extension_keep_the_song_through_the_api(studio_server)
 
 
 def test_the_quota_line_declares_the_takes_it_will_make(studio_env):
-    import generation
+    import pace
     import quota
     import tooltips
 
     two = variations.prepare(1, RECORD, 0.3, 2)
-    assert quota.declares("variations", {"take": 1, "record": RECORD, "count": 2}) == generation.estimate_duration(
+    assert quota.declares("variations", {"take": 1, "record": RECORD, "count": 2}) == pace.music_duration(
         "generate", two.params
     )
     assert two.params["batch_size"] == 2 and two.mode == "generate"

@@ -1,0 +1,106 @@
+"""Tool: the studio's learned pace for people (``bench.py --pace FILE``), and what identical songs
+declare as it is learned (``bench.py --pace-learn N``).
+
+``table`` reads a studio's ``pace.json`` (its output folder) and prints every bucket in the layout of
+docs/performance.md: what was measured here against the prior, so the owner of a Space can read its
+GPU's figures without a benchmark run. ``learned_songs`` makes N identical 240 s songs with Think
+on the tiny random models, through the GPU door as the studio does (``gpu.call``), and prints what
+each declared before it ran: the prior until a bucket holds three calls, then the measured figure.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _prior_figure(unit: str, figure: float, factor: float) -> float:
+    """The figure the prior gives for the same work (a rate goes the other way)."""
+    return figure * factor if unit == "tokens/s" else figure / factor
+
+
+def _shape_words(shape: dict) -> str:
+    words = []
+    for key, value in sorted(shape.items()):
+        if key == "len":
+            words.append(f"≤ {value} s")
+        elif key == "captured":
+            words.append("captured" if value else "eager")
+        elif key == "guided":
+            words.append("guided" if value else "unguided")
+        else:
+            words.append(f"{key} {value}")
+    return ", ".join(words) or "–"
+
+
+def table(path: Path) -> str:
+    """``path``'s learned pace, one row a bucket: median measured figure, the prior's, the factor."""
+    sys.path.insert(0, str(ROOT))
+    import pace
+    import pace_store
+
+    store = pace_store.Table(Path(path), {})
+    if not store.load(lambda machine: True):
+        return f"{path}: no pace table could be read (the line above says why)."
+    rows = [
+        f"Pace learned on **{store.machine.get('gpu') or 'a machine not named yet'}** (studio version "
+        f"{store.machine.get('version', '?')}), from {store.calls} calls; declared from the measured figure "
+        f"once a row has {pace.MIN_CALLS} calls (p{int(100 * pace.PERCENTILE)} × {pace.MARGIN}).",
+        "",
+        "| what | shape | calls | measured here (median) | prior (H100, eager) | factor (median / p90) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for bucket in sorted(store.snapshot(), key=lambda b: (b.feature, b.phase, sorted(b.shape.items()))):
+        figures, factors = list(bucket.figures), list(bucket.factors)
+        prior = statistics.median(_prior_figure(bucket.unit, f, k) for f, k in zip(figures, factors, strict=True))
+        rows.append(
+            f"| {bucket.feature} {bucket.phase} | {_shape_words(bucket.shape)} | {len(factors)} | "
+            f"{statistics.median(figures):.4g} {bucket.unit} | {prior:.4g} {bucket.unit} | "
+            f"{statistics.median(factors):.3g} / {pace.percentile(factors):.3g} |"
+        )
+    return "\n".join(rows)
+
+
+def learned_songs(n: int, seconds: int = 240) -> str:
+    """N identical Think songs of ``seconds`` on the tiny models, each declared, then made and measured."""
+    sys.path.insert(0, str(ROOT))
+    import random_models
+
+    work = Path(tempfile.mkdtemp(prefix="ace-pace-"))
+    os.environ.update(
+        ACE_STUDIO_MODEL=str(random_models.save_pipeline(work / "tiny-diffusers")),
+        ACE_STUDIO_VARIANT="xl-sft",
+        ACE_STUDIO_PLANNER_MODEL=str(random_models.save_planner_lm(work / "tiny-planner")),
+        ACE_STUDIO_OUTPUT_DIR=str(work / "outputs"),
+        ACE_STUDIO_PACE="learn",
+        HF_HUB_OFFLINE="1",
+    )
+    import backend
+    import generation
+    import gpu
+    import modes
+    import pace
+    import planner
+
+    backend.get_backend(), planner.get_planner()  # built before the first press, as a Space's start-up does
+    pace.reset()
+    rows = [
+        f"{n} identical {seconds} s songs with Think (tiny random models, {pace.device_name()}, default steps):",
+        "",
+        "| song | declared, s | made in, s | measured calls before it |",
+        "|---|---|---|---|",
+    ]
+    for song in range(1, n + 1):
+        job = modes.prepare_generate(prompt="night drive", audio_duration=seconds, seed=7, think=True)
+        calls = pace.table().calls
+        declared = generation.music_duration(job.request, None, f"pace-{song}")
+        started = time.perf_counter()
+        gpu.call(generation.music_gpu, job.request, needs=("music",), run_id=f"pace-{song}")
+        rows.append(f"| {song} | {declared} | {time.perf_counter() - started:.1f} | {calls} |")
+    return "\n".join(rows)

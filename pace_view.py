@@ -1,0 +1,55 @@
+"""The studio's pace for people: "Pace on this machine" (``line``), the figures a musician asks for
+(``at_sixty``), read from what ``pace`` learned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import models
+import pace
+import tooltips as tips
+
+
+def factor(feature: str, phase: str, shape: dict[str, Any]) -> tuple[float, int] | None:
+    """The median factor of the newest bucket of ``feature.phase`` whose shape holds ``shape`` (captured
+    or not), and its calls; None where none was measured."""
+    found = [
+        b
+        for b in pace.table().snapshot()
+        if b.feature == feature and b.phase == phase and all(b.shape.get(k) == v for k, v in shape.items())
+    ]
+    if not found:
+        return None
+    newest = max(found, key=lambda b: b.used)
+    return pace.percentile(list(newest.factors), 0.5), len(newest.factors)
+
+
+def at_sixty() -> dict[str, float | None]:
+    """The figures a person asks for, at the shapes they know, measured here (None where not yet):
+    the planner's ms a code (one take), the DiT's ms a step of one guided 60 s take, the lyrics
+    writer's tokens a second."""
+    guided = not models.active_variant().turbo
+    code = factor("music", "blueprint", {"takes": 1})
+    step = factor("music", "dit", {"len": 64, "takes": 1, "guided": int(guided), "mode": "generate"})
+    words = factor("lyrics", "write", {})
+    return {
+        "planner_ms_a_code": code and 1000 * pace.PRIOR["planner_per_code"] * code[0],
+        "dit_ms_a_step_60s": step and 1000 * (2 if guided else 1) * pace.per_forward(60) * step[0],
+        "lyrics_tokens_a_second": words and pace.PRIOR["lyrics_tokens_per_second"] / words[0],
+    }
+
+
+def line() -> str:
+    """ "Pace on this machine", in one line: the GPU, the three figures, from how many calls."""
+    if not pace.learning():
+        return tips.PACE_PRIOR_ONLY
+    here = pace.table()
+    if here.calls == 0 or not here.machine.get("gpu"):
+        return tips.PACE_NOT_YET
+    figures = at_sixty()
+    said = [
+        tips.PACE_FIGURE[name].format(value=value) if value is not None else tips.PACE_UNMEASURED[name]
+        for name, value in figures.items()
+    ]
+    calls = f"{here.calls} call{'s' * (here.calls != 1)}"
+    return tips.PACE_LINE.format(gpu=here.machine["gpu"], figures="; ".join(said), calls=calls)
