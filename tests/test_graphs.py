@@ -244,10 +244,10 @@ def _flat(out):
 
 def test_a_backend_under_an_offload_mode_is_never_replayed(warm_backend, monkeypatch):
     monkeypatch.setattr(warm_backend, "offload", "model")
-    with warm_backend._replaying() as dit:
+    with warm_backend._replaying(warm_backend.pipe) as dit:
         assert dit is None and "forward" not in warm_backend.pipe.transformer.__dict__
     monkeypatch.setattr(warm_backend, "offload", "none")
-    with warm_backend._replaying() as dit:
+    with warm_backend._replaying(warm_backend.pipe) as dit:
         assert warm_backend.pipe.transformer.forward is dit
     assert "forward" not in warm_backend.pipe.transformer.__dict__
 
