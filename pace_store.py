@@ -149,11 +149,9 @@ class Table:
         nothing loaded for a missing key, a corrupt file, one too large or of another machine."""
         if self.path is None or not self.path.is_file():
             return False
-        why = _unreadable(self.path)
-        if why is None:
-            data = json.loads(self.path.read_text())
-            if not (same_machine or (lambda m: m == self.machine))(data["machine"]):
-                why = f"it is another machine's or version's ({data['machine']})"
+        why, data = _unreadable(self.path)
+        if why is None and not (same_machine or (lambda m: m == self.machine))(data["machine"]):
+            why = f"it is another machine's or version's ({data['machine']})"
         if why is not None:
             print(f"pace: {self.path} ignored, {why}; the figures start from the prior")
             return False
@@ -170,24 +168,26 @@ class Table:
         return True
 
 
-def _unreadable(path: Path) -> str | None:
-    """Why ``path`` is no table this room wrote, or None."""
+def _unreadable(path: Path) -> tuple[str | None, Any]:
+    """Why ``path`` is no table this room wrote (None where it is one), and what it holds: read once, so
+    what is checked is what is loaded even if another process replaces the file meanwhile."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return f"it is {size} bytes, more than the {MAX_FILE_BYTES} a table may take"
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return f"it cannot be read ({type(exc).__name__})"
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            return f"it is more than the {MAX_FILE_BYTES} bytes a table may take", None
+        data = json.loads(raw.decode())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return f"it cannot be read ({type(exc).__name__})", None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        return "it is not a pace table of this format"
-    machine, buckets = data.get("machine"), data.get("buckets")
-    if not isinstance(machine, dict) or not isinstance(buckets, list) or not sane(data.get("calls", 0) + 1):
-        return "it is not a pace table of this format"
-    for entry in buckets:
-        if not _bucket_ok(entry):
-            return "a bucket in it is malformed"
-    return None
+        return "it is not a pace table of this format", data
+    machine, buckets, calls = data.get("machine"), data.get("buckets"), data.get("calls")
+    # ``calls`` an int like the rest: a string or a missing count once stopped every declaration.
+    if not isinstance(machine, dict) or not isinstance(buckets, list) or type(calls) is not int or calls < 0:
+        return "it is not a pace table of this format", data
+    if not all(_bucket_ok(entry) for entry in buckets):
+        return "a bucket in it is malformed", data
+    return None, data
 
 
 def _bucket_ok(entry: Any) -> bool:

@@ -106,6 +106,22 @@ def test_the_file_survives_a_restart_and_a_bad_one_is_ignored_with_one_line(lear
     assert pace.music_duration("generate", SONG) == 151 and pace.table().calls == 1
 
 
+def test_a_file_whose_count_is_no_number_is_ignored_not_fatal(learning, capsys):
+    """A file with its calls missing or not a whole number once raised out of ``pace.table`` at every
+    declaration (and every cost line): now it is ignored like any foreign file, in one line."""
+    for dit in (40.0, 50.0, 45.0):
+        pace.learn(_song(SONG, dit, 1.0))
+    saved = json.loads(learning.read_text())
+    without = {k: v for k, v in saved.items() if k != "calls"}
+    for what, data in {"missing": without, "text": {**saved, "calls": "3"}, "none": {**saved, "calls": None}}.items():
+        learning.write_text(json.dumps(data))
+        pace.reset()
+        capsys.readouterr()
+        assert pace.music_duration("generate", SONG) == 151, what
+        said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pace:")]
+        assert len(said) == 1 and "ignored" in said[0], (what, said)
+
+
 def test_what_is_not_a_measurement_is_not_kept(learning):
     forged = dict(_song(SONG, 40.0, 1.0))  # the same numbers, but a plain dict: not a worker's report
     assert pace.learn(forged) == 0
