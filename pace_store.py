@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+MATURE = 3  # samples before a bucket's figures are declared (``pace.MIN_CALLS``)
 KEEP = 12  # samples a bucket: enough for a 90th percentile, few enough that a new pace shows soon
 MAX_BUCKETS = 160  # every shape the page can ask for is about 120 buckets; more leave oldest first
 MAX_FILE_BYTES = 256 * 1024  # the table at its bounds takes 35 KB (160 buckets of 12 samples)
@@ -97,8 +98,18 @@ class Table:
             bucket.figures.append(float(figure))
             bucket.used = self.clock
             while len(self.buckets) > MAX_BUCKETS:
-                self.buckets.popitem(last=False)
+                self._evict(key)
         return True
+
+    def _evict(self, keep: str) -> None:
+        """One bucket out, the one used longest ago among those that declare nothing yet (fewer than
+        ``MATURE`` samples), else the one used longest ago: a flood of one-off shapes (one visitor's
+        lengths and takes) churns among its own buckets and leaves the measured ones to every visitor."""
+        for key, bucket in self.buckets.items():
+            if key != keep and len(bucket.factors) < MATURE:
+                del self.buckets[key]
+                return
+        self.buckets.popitem(last=False)
 
     def get(self, key: str) -> Bucket | None:
         with self.lock:

@@ -122,6 +122,17 @@ def test_a_file_whose_count_is_no_number_is_ignored_not_fatal(learning, capsys):
         assert len(said) == 1 and "ignored" in said[0], (what, said)
 
 
+def test_a_flood_of_one_off_shapes_leaves_the_measured_buckets(learning):
+    """One visitor's many lengths and takes, each pressed once, churn among buckets that declare nothing
+    yet: the buckets measured three times, which every visitor's declaration uses, stay."""
+    for dit in (40.0, 50.0, 45.0):
+        pace.learn(_song(SONG, dit, 1.0))
+    for n in range(2 * pace_store.MAX_BUCKETS):
+        pace.learn(_song({**SONG, "batch_size": 5 + n}, 40.0, 1.0))
+    assert len(pace.table().buckets) == pace_store.MAX_BUCKETS
+    assert pace.music_duration("generate", SONG) == 72
+
+
 def test_what_is_not_a_measurement_is_not_kept(learning):
     forged = dict(_song(SONG, 40.0, 1.0))  # the same numbers, but a plain dict: not a worker's report
     assert pace.learn(forged) == 0
