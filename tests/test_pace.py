@@ -148,6 +148,21 @@ def test_what_is_not_a_measurement_is_not_kept(learning):
     assert "pace" not in made and pace.table().calls == 2
 
 
+def test_an_extend_is_measured_at_the_length_it_declared(learning):
+    """Extend renders the source and what it adds (its params' length, which it declares) while its
+    pipeline is told the source's own: the report took the latter, so a 60 s song extended by 60 s was
+    kept as 120 s of work in the 64 s buckets (shared by the VAE with every mode), never in its own."""
+    import generation
+    from music_request import MusicRequest, Render
+
+    params = {"prompt": "pace", "audio_duration": 120.0, "extend_seconds": 60.0, "source_seconds": 60.0}
+    request = MusicRequest("extend", params, Render({"task_type": "repaint", "audio_duration": 60.0}, (1,)))
+    out = {"phases": {"dit": 10.0, "vae": 1.0, "captured": False}}
+    found = generation._measured(request, request.render, None, out, {}, time.perf_counter())
+    assert found["shape"] == dataclasses.asdict(pace.MusicShape.of("extend", params))
+    assert found["shape"]["seconds"] == 120.0
+
+
 def test_an_abort_puts_what_the_declaration_used_back_on_the_prior(learning):
     for dit in (40.0, 50.0, 45.0):
         pace.learn(_song(SONG, dit, 1.0))
