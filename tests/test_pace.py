@@ -163,6 +163,22 @@ def test_an_extend_is_measured_at_the_length_it_declared(learning):
     assert found["shape"]["seconds"] == 120.0
 
 
+def test_the_cost_line_counts_an_edit_part_and_a_morph(learning, monkeypatch):
+    """Edit's part (the XL base: guided, built beside the pipeline) and Cover's morph (two passes a step)
+    declare more than a plain edit or cover; the line read neither field and said the plain one's time."""
+    import types
+
+    import quota
+
+    monkeypatch.setattr(quota.audio, "probe", lambda path: types.SimpleNamespace(frames=48000 * 240, rate=48000))
+    for mode, fields in (("edit", {"change": "add"}), ("cover", {"morph": True})):
+        asked = {"src_audio": "song.wav", "inference_steps": 100, "guidance_scale": 7.0, **fields}
+        plain = {"audio_duration": 240.0, "inference_steps": 100, "guidance_scale": 7.0}
+        declared = pace.music_duration(mode, {**plain, **fields})
+        assert quota.declares(mode, asked) == declared > pace.music_duration(mode, plain), mode
+        assert set(fields) <= quota.reads(mode)
+
+
 def test_an_abort_puts_what_the_declaration_used_back_on_the_prior(learning):
     for dit in (40.0, 50.0, 45.0):
         pace.learn(_song(SONG, dit, 1.0))
