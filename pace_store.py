@@ -80,6 +80,9 @@ class Table:
         self.calls = 0  # calls measured into this table
         self.clock = 0
         self.lock = threading.Lock()
+        # Held from the snapshot to the file's replacement: two calls learned at once must not leave the
+        # older snapshot written last (the newer sample lost from the file till the next call).
+        self.saving = threading.Lock()
 
     # -- samples in and out
 
@@ -143,16 +146,17 @@ class Table:
         """The table into its file, atomically; a folder that cannot be written keeps it in memory."""
         if self.path is None:
             return
-        text = json.dumps(self.as_json(), separators=(",", ":"))
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(text)
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            print(f"pace: {self.path} could not be written ({exc}); the figures stay in memory")
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        with self.saving:
+            text = json.dumps(self.as_json(), separators=(",", ":"))
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(text)
+                os.replace(tmp, self.path)
+            except OSError as exc:
+                print(f"pace: {self.path} could not be written ({exc}); the figures stay in memory")
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
 
     def load(self, same_machine: Any = None) -> bool:
         """The file's buckets, where it holds this machine's table (``same_machine(file's machine)``:

@@ -133,6 +133,33 @@ def test_a_flood_of_one_off_shapes_leaves_the_measured_buckets(learning):
     assert pace.music_duration("generate", SONG) == 72
 
 
+def test_two_calls_learned_at_once_leave_the_newer_table_in_the_file(learning, monkeypatch):
+    """The first save is held between its snapshot and the file's replacement while a second call is
+    learned and saved: the file must end with both samples, not the first call's older snapshot."""
+    import os
+
+    held, replacing, replace = threading.Event(), threading.Event(), os.replace
+
+    def slow_replace(src, dst):
+        if not held.is_set():
+            held.set()
+            replacing.wait(5)
+        replace(src, dst)
+
+    monkeypatch.setattr(pace_store.os, "replace", slow_replace)
+    first = threading.Thread(target=pace.learn, args=(_song(SONG, 40.0, 1.0),))
+    first.start()
+    held.wait(5)
+    second = threading.Thread(target=pace.learn, args=(_song(SONG, 50.0, 1.0),))
+    second.start()
+    second.join(0.5)
+    replacing.set()
+    first.join(5)
+    second.join(5)
+    dit = [b for b in json.loads(learning.read_text())["buckets"] if b["phase"] == "dit"]
+    assert len(dit[0]["factors"]) == 2
+
+
 def test_what_is_not_a_measurement_is_not_kept(learning):
     forged = dict(_song(SONG, 40.0, 1.0))  # the same numbers, but a plain dict: not a worker's report
     assert pace.learn(forged) == 0
