@@ -106,7 +106,10 @@ def _measured(
         phases["align"] = out["lyrics_s"]
     for name, (seconds, count, on_graphs) in (plan.pace if plan is not None else {}).items():
         phases[name], counts[name], captured[name] = seconds, count, on_graphs
-    seconds = float(render.pipeline.get("audio_duration") or 0) or request.params.get("audio_duration")
+    # The length rendered, as the declaration read it: the params' (Extend's is the source and what is
+    # added; its pipeline is told the source's own length), else the one Think chose (asked: -1).
+    asked = float(request.params.get("audio_duration") or 0)
+    seconds = asked if asked > 0 else float(render.pipeline.get("audio_duration") or 0)
     shape = pace.MusicShape.of(request.mode, {**request.params, "audio_duration": seconds})
     return pace.report("music", dataclasses.asdict(shape), phases, started, counts, captured, loads)
 

@@ -36,7 +36,7 @@ import graphs
 import lrc
 import models
 import takes
-from pace_store import Table, key_of, sane
+from pace_store import MATURE, Table, key_of, sane
 
 # The prior, in seconds unless named otherwise: what each phase took on one H100, eager, bf16
 # (docs/performance.md: the prior's table under "Captured steps", and "The studio's own pace").
@@ -74,7 +74,7 @@ PRIOR: dict[str, float] = {
 SAFETY = {"music": 1.5, "describe": 1.5, "write": 1.5, "lyrics": 1.0, "stems": 1.0}
 MARGIN = 1.3  # over the 90th percentile of what was measured
 PERCENTILE = 0.9
-MIN_CALLS = 3
+MIN_CALLS = MATURE  # calls in a bucket before its figures are declared (the store evicts the others first)
 # The rooms whose code runs on the GPU: a change to any of them is a new version, measured anew.
 GPU_ROOMS = (
     *("pace", "generation", "backend", "sampler", "graphs", "decoding", "planner", "plan_constraints"),

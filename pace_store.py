@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+MATURE = 3  # samples before a bucket's figures are declared (``pace.MIN_CALLS``)
 KEEP = 12  # samples a bucket: enough for a 90th percentile, few enough that a new pace shows soon
 MAX_BUCKETS = 160  # every shape the page can ask for is about 120 buckets; more leave oldest first
 MAX_FILE_BYTES = 256 * 1024  # the table at its bounds takes 35 KB (160 buckets of 12 samples)
@@ -79,6 +80,9 @@ class Table:
         self.calls = 0  # calls measured into this table
         self.clock = 0
         self.lock = threading.Lock()
+        # Held from the snapshot to the file's replacement: two calls learned at once must not leave the
+        # older snapshot written last (the newer sample lost from the file till the next call).
+        self.saving = threading.Lock()
 
     # -- samples in and out
 
@@ -97,8 +101,18 @@ class Table:
             bucket.figures.append(float(figure))
             bucket.used = self.clock
             while len(self.buckets) > MAX_BUCKETS:
-                self.buckets.popitem(last=False)
+                self._evict(key)
         return True
+
+    def _evict(self, keep: str) -> None:
+        """One bucket out, the one used longest ago among those that declare nothing yet (fewer than
+        ``MATURE`` samples), else the one used longest ago: a flood of one-off shapes (one visitor's
+        lengths and takes) churns among its own buckets and leaves the measured ones to every visitor."""
+        for key, bucket in self.buckets.items():
+            if key != keep and len(bucket.factors) < MATURE:
+                del self.buckets[key]
+                return
+        self.buckets.popitem(last=False)
 
     def get(self, key: str) -> Bucket | None:
         with self.lock:
@@ -132,16 +146,17 @@ class Table:
         """The table into its file, atomically; a folder that cannot be written keeps it in memory."""
         if self.path is None:
             return
-        text = json.dumps(self.as_json(), separators=(",", ":"))
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(text)
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            print(f"pace: {self.path} could not be written ({exc}); the figures stay in memory")
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        with self.saving:
+            text = json.dumps(self.as_json(), separators=(",", ":"))
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(text)
+                os.replace(tmp, self.path)
+            except OSError as exc:
+                print(f"pace: {self.path} could not be written ({exc}); the figures stay in memory")
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
 
     def load(self, same_machine: Any = None) -> bool:
         """The file's buckets, where it holds this machine's table (``same_machine(file's machine)``:
@@ -149,11 +164,9 @@ class Table:
         nothing loaded for a missing key, a corrupt file, one too large or of another machine."""
         if self.path is None or not self.path.is_file():
             return False
-        why = _unreadable(self.path)
-        if why is None:
-            data = json.loads(self.path.read_text())
-            if not (same_machine or (lambda m: m == self.machine))(data["machine"]):
-                why = f"it is another machine's or version's ({data['machine']})"
+        why, data = _unreadable(self.path)
+        if why is None and not (same_machine or (lambda m: m == self.machine))(data["machine"]):
+            why = f"it is another machine's or version's ({data['machine']})"
         if why is not None:
             print(f"pace: {self.path} ignored, {why}; the figures start from the prior")
             return False
@@ -170,24 +183,26 @@ class Table:
         return True
 
 
-def _unreadable(path: Path) -> str | None:
-    """Why ``path`` is no table this room wrote, or None."""
+def _unreadable(path: Path) -> tuple[str | None, Any]:
+    """Why ``path`` is no table this room wrote (None where it is one), and what it holds: read once, so
+    what is checked is what is loaded even if another process replaces the file meanwhile."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return f"it is {size} bytes, more than the {MAX_FILE_BYTES} a table may take"
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return f"it cannot be read ({type(exc).__name__})"
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            return f"it is more than the {MAX_FILE_BYTES} bytes a table may take", None
+        data = json.loads(raw.decode())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return f"it cannot be read ({type(exc).__name__})", None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        return "it is not a pace table of this format"
-    machine, buckets = data.get("machine"), data.get("buckets")
-    if not isinstance(machine, dict) or not isinstance(buckets, list) or not sane(data.get("calls", 0) + 1):
-        return "it is not a pace table of this format"
-    for entry in buckets:
-        if not _bucket_ok(entry):
-            return "a bucket in it is malformed"
-    return None
+        return "it is not a pace table of this format", data
+    machine, buckets, calls = data.get("machine"), data.get("buckets"), data.get("calls")
+    # ``calls`` an int like the rest: a string or a missing count once stopped every declaration.
+    if not isinstance(machine, dict) or not isinstance(buckets, list) or type(calls) is not int or calls < 0:
+        return "it is not a pace table of this format", data
+    if not all(_bucket_ok(entry) for entry in buckets):
+        return "a bucket in it is malformed", data
+    return None, data
 
 
 def _bucket_ok(entry: Any) -> bool:

@@ -48,7 +48,7 @@ FREE_DAY = 120
 # The fields each estimate reads (as the preparers, the lyrics writer and the buttons' events name them).
 MUSIC_READS = frozenset(
     ("audio_duration", "inference_steps", "guidance_scale", "batch_size", "lyrics", "reference_audio", "think")
-    + ("auto_length", "plan", "src_audio", "extend_seconds")
+    + ("auto_length", "plan", "src_audio", "extend_seconds", "change", "morph")
 )
 READS = {
     "lyrics": frozenset(("structure", "length")),
@@ -101,6 +101,11 @@ def music_params(mode: str, fields: dict[str, Any]) -> dict[str, Any]:
         if auto:
             params["longest"] = budget.longest(mode, params) or int(checks.MAX_SECONDS)
         return params
+    # Edit's part runs on the XL base (guided, its own build) and a morph twice the passes: both declare more.
+    if mode == "edit":
+        params["change"] = str(fields.get("change") or "region")
+    if mode == "cover":
+        params["morph"] = bool(fields.get("morph"))
     header = audio.probe(fields.get("src_audio"))
     added = float(fields.get("extend_seconds") or 0) if mode == "extend" else 0.0
     params.update(audio_duration=header.frames / header.rate + added, extend_seconds=added, batch_size=1)

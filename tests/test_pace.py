@@ -106,6 +106,60 @@ def test_the_file_survives_a_restart_and_a_bad_one_is_ignored_with_one_line(lear
     assert pace.music_duration("generate", SONG) == 151 and pace.table().calls == 1
 
 
+def test_a_file_whose_count_is_no_number_is_ignored_not_fatal(learning, capsys):
+    """A file with its calls missing or not a whole number once raised out of ``pace.table`` at every
+    declaration (and every cost line): now it is ignored like any foreign file, in one line."""
+    for dit in (40.0, 50.0, 45.0):
+        pace.learn(_song(SONG, dit, 1.0))
+    saved = json.loads(learning.read_text())
+    without = {k: v for k, v in saved.items() if k != "calls"}
+    for what, data in {"missing": without, "text": {**saved, "calls": "3"}, "none": {**saved, "calls": None}}.items():
+        learning.write_text(json.dumps(data))
+        pace.reset()
+        capsys.readouterr()
+        assert pace.music_duration("generate", SONG) == 151, what
+        said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pace:")]
+        assert len(said) == 1 and "ignored" in said[0], (what, said)
+
+
+def test_a_flood_of_one_off_shapes_leaves_the_measured_buckets(learning):
+    """One visitor's many lengths and takes, each pressed once, churn among buckets that declare nothing
+    yet: the buckets measured three times, which every visitor's declaration uses, stay."""
+    for dit in (40.0, 50.0, 45.0):
+        pace.learn(_song(SONG, dit, 1.0))
+    for n in range(2 * pace_store.MAX_BUCKETS):
+        pace.learn(_song({**SONG, "batch_size": 5 + n}, 40.0, 1.0))
+    assert len(pace.table().buckets) == pace_store.MAX_BUCKETS
+    assert pace.music_duration("generate", SONG) == 72
+
+
+def test_two_calls_learned_at_once_leave_the_newer_table_in_the_file(learning, monkeypatch):
+    """The first save is held between its snapshot and the file's replacement while a second call is
+    learned and saved: the file must end with both samples, not the first call's older snapshot."""
+    import os
+
+    held, replacing, replace = threading.Event(), threading.Event(), os.replace
+
+    def slow_replace(src, dst):
+        if not held.is_set():
+            held.set()
+            replacing.wait(5)
+        replace(src, dst)
+
+    monkeypatch.setattr(pace_store.os, "replace", slow_replace)
+    first = threading.Thread(target=pace.learn, args=(_song(SONG, 40.0, 1.0),))
+    first.start()
+    held.wait(5)
+    second = threading.Thread(target=pace.learn, args=(_song(SONG, 50.0, 1.0),))
+    second.start()
+    second.join(0.5)
+    replacing.set()
+    first.join(5)
+    second.join(5)
+    dit = [b for b in json.loads(learning.read_text())["buckets"] if b["phase"] == "dit"]
+    assert len(dit[0]["factors"]) == 2
+
+
 def test_what_is_not_a_measurement_is_not_kept(learning):
     forged = dict(_song(SONG, 40.0, 1.0))  # the same numbers, but a plain dict: not a worker's report
     assert pace.learn(forged) == 0
@@ -119,6 +173,37 @@ def test_what_is_not_a_measurement_is_not_kept(learning):
     # Through the GPU door: a result's "pace" that is no report leaves nothing behind.
     made = gpu.call(lambda progress, run_id, multiplier: {"pace": forged, "timings": {}}, needs=())
     assert "pace" not in made and pace.table().calls == 2
+
+
+def test_an_extend_is_measured_at_the_length_it_declared(learning):
+    """Extend renders the source and what it adds (its params' length, which it declares) while its
+    pipeline is told the source's own: the report took the latter, so a 60 s song extended by 60 s was
+    kept as 120 s of work in the 64 s buckets (shared by the VAE with every mode), never in its own."""
+    import generation
+    from music_request import MusicRequest, Render
+
+    params = {"prompt": "pace", "audio_duration": 120.0, "extend_seconds": 60.0, "source_seconds": 60.0}
+    request = MusicRequest("extend", params, Render({"task_type": "repaint", "audio_duration": 60.0}, (1,)))
+    out = {"phases": {"dit": 10.0, "vae": 1.0, "captured": False}}
+    found = generation._measured(request, request.render, None, out, {}, time.perf_counter())
+    assert found["shape"] == dataclasses.asdict(pace.MusicShape.of("extend", params))
+    assert found["shape"]["seconds"] == 120.0
+
+
+def test_the_cost_line_counts_an_edit_part_and_a_morph(learning, monkeypatch):
+    """Edit's part (the XL base: guided, built beside the pipeline) and Cover's morph (two passes a step)
+    declare more than a plain edit or cover; the line read neither field and said the plain one's time."""
+    import types
+
+    import quota
+
+    monkeypatch.setattr(quota.audio, "probe", lambda path: types.SimpleNamespace(frames=48000 * 240, rate=48000))
+    for mode, fields in (("edit", {"change": "add"}), ("cover", {"morph": True})):
+        asked = {"src_audio": "song.wav", "inference_steps": 100, "guidance_scale": 7.0, **fields}
+        plain = {"audio_duration": 240.0, "inference_steps": 100, "guidance_scale": 7.0}
+        declared = pace.music_duration(mode, {**plain, **fields})
+        assert quota.declares(mode, asked) == declared > pace.music_duration(mode, plain), mode
+        assert set(fields) <= quota.reads(mode)
 
 
 def test_an_abort_puts_what_the_declaration_used_back_on_the_prior(learning):
