@@ -111,6 +111,20 @@ def launch_options() -> dict[str, Any]:
     }
 
 
+def serve_here() -> tuple[str, gr.Blocks]:
+    """A fresh page served from this process on a free local port without blocking (tests, bench):
+    its address and the page, to ``close()`` when done."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    page = build_ui()
+    configure_queue(page)
+    page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
+    return f"http://127.0.0.1:{port}/", page
+
+
 def main() -> None:
     configure_queue(demo)
     # File names only (no loading): the header says the same from the page's first view.

@@ -420,8 +420,6 @@ def cold_build(size: str, device: str, folder: Path) -> tuple[Any, float]:
 @contextmanager
 def studio(folder: Path, out: Path):
     """The real app on a free port against ``folder``; yields (url, backend module)."""
-    import socket
-
     os.environ.update(
         ACE_STUDIO_MODEL=str(folder),
         ACE_STUDIO_VARIANT="xl-sft",
@@ -431,14 +429,9 @@ def studio(folder: Path, out: Path):
     import app
     import backend
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo = app.build_ui()
-    app.configure_queue(demo)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
+    url, demo = app.serve_here()
     try:
-        yield f"http://127.0.0.1:{port}/", backend
+        yield url, backend
     finally:
         demo.close()
 

@@ -288,14 +288,9 @@ def studio_server(tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tmp_path_f
     backend.reset_backend()
     import app
 
-    port = free_port()
     try:
-        demo = app.build_ui()
-        app.configure_queue(demo)
-        demo.launch(
-            server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options()
-        )
-        yield f"http://127.0.0.1:{port}/", out
+        url, demo = app.serve_here()
+        yield url, out
         demo.close()
     finally:
         # Also when the launch fails (Gradio's own reachability check gives up on a loaded machine):

@@ -336,12 +336,9 @@ def building(studio_env, tmp_path, monkeypatch):
     build = GatedBuild(gate)
     gpu.register(build)
     build.again()
-    port = free_port()
-    demo = app.build_ui()
-    app.configure_queue(demo)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
+    url, demo = app.serve_here()
     try:
-        yield f"http://127.0.0.1:{port}/", gate
+        yield url, gate
     finally:
         gate.set()
         demo.close()
