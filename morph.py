@@ -37,7 +37,10 @@ def run(pipe: Any, call: dict[str, Any], generators: list[Any], on_step: sampler
         takes = inputs.takes
         source = {**call, "prompt": [call["morph_prompt"]] * takes, "lyrics": [call["morph_lyrics"]] * takes}
         described = sampler.condition_of(pipe, source, inputs, device)
-        times = _schedule(int(call.get("num_inference_steps", 8)), float(call.get("shift", 3.0)), dtype, device)
+        # Upstream's flow-edit schedule is the shifted linspace for every variant, turbo's too.
+        times = sampler.shifted_times(
+            int(call.get("num_inference_steps", 8)), float(call.get("shift", 3.0)), dtype, device
+        )
         values = times.tolist()
         guidance = sampler.guidance_of(pipe, call)
         song = inputs.raw
@@ -45,7 +48,11 @@ def run(pipe: Any, call: dict[str, Any], generators: list[Any], on_step: sampler
         momenta = (MomentumBuffer(momentum=sampler.MOMENTUM), MomentumBuffer(momentum=sampler.MOMENTUM))
         for i in range(len(values) - 1):
             t_now, t_next = times[i], times[i + 1]
-            noise = _noise(pipe, inputs, generators, device, dtype) if i else _first(pipe, inputs, generators, dtype)
+            noise = (
+                _noise(pipe, inputs, generators, device, dtype)
+                if i
+                else sampler.starting_noise(pipe, inputs, generators, dtype)
+            )
             noised = (1.0 - values[i]) * song + values[i] * noise  # upstream noises with the time as a float
             towards = edit + noised - song
             v_song = sampler.velocity(pipe, noised, t_now, described, inputs.context, guidance, momenta[0])
@@ -57,27 +64,6 @@ def run(pipe: Any, call: dict[str, Any], generators: list[Any], on_step: sampler
                 if getattr(pipe, "_interrupt", False):
                     break
         return edit
-
-
-def _schedule(steps: int, shift: float, dtype: Any, device: Any) -> Any:
-    """Upstream's flow-edit schedule, for every variant (turbo's too): the shifted linspace in the
-    model's dtype."""
-    import torch
-
-    t = torch.linspace(1.0, 0.0, steps + 1, device=device, dtype=dtype)
-    return shift * t / (1 + (shift - 1) * t) if shift != 1.0 else t
-
-
-def _first(pipe: Any, inputs: sampler.Inputs, generators: list[Any], dtype: Any) -> Any:
-    """The first step's noise, as every run draws its starting noise (a variation's mix included)."""
-    return pipe.prepare_latents(
-        batch_size=inputs.takes,
-        audio_duration=inputs.length / pipe.latents_per_second,
-        dtype=dtype,
-        device=pipe._execution_device,
-        generator=generators,
-        latents=None,
-    )
 
 
 def _noise(pipe: Any, inputs: sampler.Inputs, generators: list[Any], device: Any, dtype: Any) -> Any:

@@ -103,9 +103,7 @@ def schedule(pipe: Any, steps: int, shift: float, dtype: Any, device: Any) -> Sc
     import torch
 
     if not pipe.is_turbo:
-        t = torch.linspace(1.0, 0.0, steps + 1, device=device, dtype=dtype)
-        if shift != 1.0:
-            t = shift * t / (1 + (shift - 1) * t)
+        t = shifted_times(steps, shift, dtype, device)
         values = t.tolist()
         return Schedule(list(t), values, values[:-1])
     n = min(int(steps), TURBO_MAX_STEPS)
@@ -114,6 +112,26 @@ def schedule(pipe: Any, steps: int, shift: float, dtype: Any, device: Any) -> Sc
         raw = [shift * t / (1.0 + (shift - 1.0) * t) for t in raw]
     rounded = [*torch.tensor(raw, device=device, dtype=dtype).tolist(), 0.0]
     return Schedule(rounded, rounded, raw)
+
+
+def shifted_times(steps: int, shift: float, dtype: Any, device: Any) -> Any:
+    """Upstream's shifted linspace from 1 to 0 in the model's dtype (SFT and base; the morph's too)."""
+    import torch
+
+    t = torch.linspace(1.0, 0.0, steps + 1, device=device, dtype=dtype)
+    return shift * t / (1 + (shift - 1) * t) if shift != 1.0 else t
+
+
+def starting_noise(pipe: Any, inputs: Inputs, generators: list[Any], dtype: Any) -> Any:
+    """A run's starting noise, each take from its own generator (a variation's mix included: ``retake``)."""
+    return pipe.prepare_latents(
+        batch_size=inputs.takes,
+        audio_duration=inputs.length / pipe.latents_per_second,
+        dtype=dtype,
+        device=pipe._execution_device,
+        generator=generators,
+        latents=None,
+    )
 
 
 def steps_run(pipe: Any, steps: int) -> int:
@@ -130,14 +148,7 @@ def run(pipe: Any, call: dict[str, Any], generators: list[Any], on_step: StepCal
     with torch.no_grad():
         device, dtype = pipe._execution_device, pipe.transformer.dtype
         inputs = prepare(pipe, call, device, dtype)
-        noise = pipe.prepare_latents(
-            batch_size=inputs.takes,
-            audio_duration=inputs.length / pipe.latents_per_second,
-            dtype=dtype,
-            device=device,
-            generator=generators,
-            latents=None,
-        )
+        noise = starting_noise(pipe, inputs, generators, dtype)
         steps = int(call.get("num_inference_steps", 8))
         plan = schedule(pipe, steps, float(call.get("shift", 3.0)), dtype, device)
         return _denoise(pipe, call, inputs, noise, plan, on_step)
