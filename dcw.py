@@ -1,4 +1,4 @@
-"""DCW, upstream ACE-Step's sampler correction (on by default there since 2026-04-23), GPU side.
+"""DCW, upstream ACE-Step's sampler correction (``on_by_default``: turbo models only), GPU side.
 
 DCW ("Elucidating the SNR-t Bias of Diffusion Probabilistic Models", CVPR 2026) splits the latent
 after each sampler step and the step's predicted clean latent (``x - v·t``) into wavelet bands along
@@ -18,6 +18,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+
+def on_by_default(turbo: bool) -> bool:
+    """Whether a run corrects its steps when nobody says: upstream's main decides by the model, on
+    for turbo checkpoints only, off for SFT and base (PR #1273, its resolver: an explicit value wins,
+    otherwise ``config.is_turbo``; PR #1282 the same for its API and CLI). From 2026-04-23 it had been
+    on for every model, and XL SFT made noise with it (upstream's #1206, #1220, #1259, #1288, #1299).
+    The one place the studio's default is decided: the form, the API, the records and the sampler
+    all ask it."""
+    return bool(turbo)
+
+
+def resolve(value: Any, turbo: bool) -> bool:
+    """``value`` where one is given, else the model's default (``on_by_default``)."""
+    return on_by_default(turbo) if value is None else bool(value)
+
+
 # 1/√2 as pywt writes the Haar taps; times a float32 tensor it is rounded to float32, as the library's filter is.
 _HAAR = 0.7071067811865476
 
@@ -27,7 +43,7 @@ class Dcw:
     """One run's correction: ``low`` scales the low band by ``low·t``, ``high`` the high band by
     ``high·(1 − t)`` (upstream's ``double`` mode); off does nothing."""
 
-    on: bool = True
+    on: bool
     low: float = 0.05
     high: float = 0.02
 

@@ -94,8 +94,9 @@ def repaint_controls() -> tuple[gr.Dropdown, gr.Slider]:
 
 def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
     """What the page shows for a choice and part: (note, part, parts to add, region row, region hint,
-    style, words, repaint mode, repaint strength, steps, guidance, button); steps and guidance are the
-    model's that makes the change (the base for a part: guided, though a turbo studio's own is not)."""
+    style, words, repaint mode, repaint strength, steps, guidance, DCW, button); steps, guidance and
+    DCW are the defaults of the model that makes the change (the base for a part: guided and without
+    DCW, though a turbo studio's own is neither)."""
     base = models.VARIANTS[models.BASE_VARIANT]
     missing = base_model.missing() is not None
 
@@ -120,6 +121,7 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
             gr.update(visible=region),
             gr.update(value=variant.steps if region else base.steps),
             gr.update(value=variant.guidance if region else base.guidance),
+            gr.update(value=variant.dcw if region else base.dcw),
             gr.update(value=BUTTONS.get(change, BUTTONS["region"])),
         )
 

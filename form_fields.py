@@ -295,13 +295,13 @@ def song_settings(prefix: str, variant: models.Variant, reference: bool = False)
         *_lora_split(lora_controls(prefix, variant.name)),
         # Cover makes a whole new take; Extend and Edit keep the source, whose loudness rules.
         finish_controls(prefix, loudness=reference),
-        dcw_switch(prefix),
+        dcw_switch(prefix, variant),
     )
 
 
-def dcw_switch(prefix: str) -> gr.Checkbox:
-    """Upstream's sampler correction (``dcw``), on as upstream has it since April 2026."""
-    return gr.Checkbox(label="Step correction (DCW)", value=True, info=tips.DCW, elem_id=f"{prefix}-dcw")
+def dcw_switch(prefix: str, variant: models.Variant) -> gr.Checkbox:
+    """Upstream's sampler correction (``dcw``), showing the model's own default (on for turbo only)."""
+    return gr.Checkbox(label="Step correction (DCW)", value=variant.dcw, info=tips.DCW, elem_id=f"{prefix}-dcw")
 
 
 def cover_start_slider() -> gr.Slider:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dcw
 import hub
 import tooltips as tips
 import xl_model
@@ -43,6 +44,11 @@ class Variant:
     turbo: bool = False
     shared_repo: str | None = None  # upstream layout: where VAE + text encoder live
     allow_patterns: tuple[str, ...] = field(default=("*.json", "*.safetensors", "*.pt", "*.txt", "*.jinja"))
+
+    @property
+    def dcw(self) -> bool:
+        """Whether its runs correct their steps (DCW) where nobody says: upstream's rule (``dcw``)."""
+        return dcw.on_by_default(self.turbo)
 
 
 VARIANTS: dict[str, Variant] = {

@@ -86,7 +86,7 @@ def prepare_generate(
     loudness: float | str = mastering.DEFAULT_LUFS,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
-    dcw: bool = True,
+    dcw: bool | None = None,
     lora_preset: str | None = None,
 ) -> Job:
     """Text to music (``reference_audio`` lends a timbre). ``think``: the 5 Hz planner plans first (its
@@ -110,7 +110,7 @@ def prepare_generate(
     adapter = check_lora(lora, lora_scale, lora_preset)
     with about("seed"):
         seeds = seeds_for(seed, n_takes)
-    correcting = preparing.check_dcw(dcw)
+    correcting = preparing.check_dcw(dcw, variant)
     reference = preparing.reference(reference_audio, seeds[0]) if reference_audio else None
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
     params = {
@@ -161,7 +161,7 @@ def prepare_cover(
     fade_in: float = 0.0,
     fade_out: float = 0.0,
     cover_noise_strength: float = 0.0,
-    dcw: bool = True,
+    dcw: bool | None = None,
     morph: bool = False,
     morph_prompt: str = "",
     morph_lyrics: str = "",
@@ -240,7 +240,7 @@ def prepare_extend(
     lora_scale: float = 1.0,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
-    dcw: bool = True,
+    dcw: bool | None = None,
     lora_preset: str | None = None,
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
@@ -320,7 +320,7 @@ def prepare_edit(
     lora_scale: float = 1.0,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
-    dcw: bool = True,
+    dcw: bool | None = None,
     change: str = "region",
     part: str = "vocals",
     add_parts: list[str] | None = None,

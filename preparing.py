@@ -177,7 +177,7 @@ def common(
     lora_scale: Any,
     need_text: str | None,
     lora_preset: Any = None,
-    dcw: Any = True,
+    dcw: Any = None,
     variant: models.Variant | None = None,
 ) -> tuple[dict[str, Any], Render]:
     """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each):
@@ -202,7 +202,7 @@ def common(
     adapter = check_lora(lora, lora_scale, lora_preset)
     with about("seed"):
         seeds = seeds_for(seed, 1)
-    correcting = check_dcw(dcw)
+    correcting = check_dcw(dcw, variant)
     params = {
         "prompt": prompt,
         "lyrics": lyrics,
@@ -230,10 +230,11 @@ def common(
     return params, Render(pipeline, seeds, adapter)
 
 
-def check_dcw(value: Any) -> bool:
-    """Whether the sampler corrects each step as upstream's DCW does (on unless turned off)."""
+def check_dcw(value: Any, variant: models.Variant) -> bool:
+    """Whether the sampler corrects each step as upstream's DCW does: as asked, or where nothing is
+    asked (None) as upstream's main decides for ``variant`` (``models.Variant.dcw``: turbo only)."""
     with about("dcw"):
-        return check_switch(True if value is None else value, "DCW (the sampler's correction)")
+        return variant.dcw if value is None else check_switch(value, "DCW (the sampler's correction)")
 
 
 # Upstream's ways of repainting (``repaint_mode``, ``repaint_strength``) and its default.

@@ -344,8 +344,11 @@ def record_settings(record: Any, take: Any = 1) -> dict[str, Any]:
         "fade_out": _checked("fade_out", params.get("fade_out", 0), lambda v: checks.check_fade(v, "Fade out")),
         **_lora(params, variant),
         # A record from before the correction says nothing: such a take came from diffusers' own run, which
-        # the studio no longer makes, so today's default applies.
-        "dcw": _checked("dcw", params.get("dcw", True), lambda v: checks.check_switch(v, "DCW")),
+        # the studio no longer makes, so today's default applies (the model's: ``models.Variant.dcw``). A
+        # record that says true or false was made so, and is made so again.
+        "dcw": _checked(
+            "dcw", variant.dcw if params.get("dcw") is None else params["dcw"], lambda v: checks.check_switch(v, "DCW")
+        ),
         "variation": entry.get("variation") if isinstance(entry.get("variation"), dict) else None,
     }
 

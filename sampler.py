@@ -340,7 +340,7 @@ def _denoise(
     from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer
 
     guidance = guidance_of(pipe, call)
-    correction = dcw.Dcw(on=bool(call.get("dcw", True)))
+    correction = dcw.Dcw(on=dcw.resolve(call.get("dcw"), pipe.is_turbo))  # as the preparers resolved it
     way = repainting(call.get("repaint_mode", "balanced"), float(call.get("repaint_strength", 0.5)))
     xt, skipped, plan = _start(call, inputs, noise, plan)
     times, values, steps = plan.times, plan.values, len(plan.times) - 1

@@ -150,7 +150,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
     rewrite = form_fields.rewrite_caption_switch()
     plan = form_fields.plan_box()
     loudness, fade_in, fade_out = form_fields.finish_controls("gen")
-    correction = form_fields.dcw_switch("gen")
+    correction = form_fields.dcw_switch("gen", variant)
     return {
         "bpm": bpm,
         "key_scale": key,
@@ -329,7 +329,7 @@ def edit_tab(variant: Any) -> MusicTab:
     for box in (start, end):
         box.input(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
     reading = ([source, start, end], [info, *more.music, wave])
-    shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], form.button]
+    shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], more.dcw, form.button]
     edit_parts.wire(choice, variant, shown)
     own = {"repainting_start": start, "repainting_end": end, "change": choice.change, "part": choice.part}
     own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength)

@@ -79,9 +79,9 @@ REFERENCE = (
     "chosen by the seed."
 )
 DCW = (
-    "ACE-Step's step correction (DCW), on by default as in ACE-Step itself: after each step it nudges "
-    "the music's coarse and fine detail away from the model's blurry guess of the end result. Off "
-    "makes it as earlier ACE-Step versions did."
+    "ACE-Step's step correction (DCW): after each step it nudges the music's coarse and fine detail away "
+    "from the model's blurry guess of the end result. As in ACE-Step itself it starts on for Turbo models "
+    "only: on SFT and Base it was heard to turn songs into noise. Your choice here is always kept."
 )
 COVER_NOISE = (
     "Start from the song itself instead of pure noise: 0 starts from noise (ACE-Step's default), "

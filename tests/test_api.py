@@ -149,7 +149,8 @@ def chain_audio_modes(client, tmp_path) -> Path:
     )
     assert sf.info(covered[0]).frames == 15 * 48000 and covered[-1]["mode"] == "cover"
     params = covered[-1]["params"]
-    assert (params["cover_noise_strength"], params["reference_audio"], params["dcw"]) == (0.2, "song.wav", True)
+    # DCW left to the model: off on the studio's XL SFT, as upstream's main (PR #1273).
+    assert (params["cover_noise_strength"], params["reference_audio"], params["dcw"]) == (0.2, "song.wav", False)
     return src
 
 

@@ -498,8 +498,8 @@ def test_the_step_correction_and_the_covers_start_are_advanced_settings(desk):
     desk.locator("#gen-think input[type=checkbox]").uncheck()  # not about Think
     desk.locator("#gen-advanced").get_by_text("Advanced settings").click()
     correction = desk.locator("#gen-dcw input[type=checkbox]")
-    assert correction.is_checked()  # on, as upstream has it
-    correction.uncheck()
+    assert not correction.is_checked()  # off for the XL SFT model, as upstream's main has it (PR #1273)
+    correction.check()
     desk.locator("#gen-prompt textarea").fill("quiet piano")
     _type(desk, "#gen-duration", 10)
     _type(desk, "#gen-steps", 2)
@@ -507,10 +507,35 @@ def test_the_step_correction_and_the_covers_start_are_advanced_settings(desk):
     desk.locator("#gen-button").click()
     desk.locator("#gen-seeds").get_by_text("take 1").wait_for()
     record = next(p for p in Path(takes.output_dir()).rglob("*.json") if p not in made and "-stems" not in p.name)
-    assert json.loads(record.read_text())["params"]["dcw"] is False
+    assert json.loads(record.read_text())["params"]["dcw"] is True  # the visitor's choice wins
     _tab(desk, "Cover")
     desk.locator("#cover-advanced").get_by_text("Advanced settings").click()
     start = desk.locator("#cover-start input[type=number]").first
     start.wait_for(state="visible")
     assert float(start.input_value()) == 0.0  # from noise, as upstream's API
-    assert desk.locator("#cover-dcw input[type=checkbox]").is_checked()
+    assert not desk.locator("#cover-dcw input[type=checkbox]").is_checked()
+
+
+def test_a_turbo_studios_page_shows_dcw_on_and_a_part_shows_the_bases_off(browser, studio_env, monkeypatch, request):  # noqa: F811
+    """The switch shows the loaded model's default (upstream's PR #1273: on for turbo only), and an Edit
+    part, made on the XL base, the base's (off); a region shows the turbo's again. Nothing is pressed."""
+    import app
+
+    monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-turbo")
+    url, demo = app.serve_here()
+    try:
+        pages = _open(browser, url, f"issue22/{request.node.name}", True, viewport={"width": 1280, "height": 1000})
+        page = next(pages)
+        page.locator("#gen-advanced").get_by_text("Advanced settings").click()
+        assert page.locator("#gen-dcw input[type=checkbox]").is_checked()
+        _tab(page, "Edit")
+        page.locator("#edit-advanced").get_by_text("Advanced settings").click()
+        switch = page.locator("#edit-dcw input[type=checkbox]")
+        assert switch.is_checked()
+        page.locator("#edit-change").get_by_text("Add a part", exact=True).click()
+        page.wait_for_function("() => !document.querySelector('#edit-dcw input[type=checkbox]').checked")
+        page.locator("#edit-change").get_by_text("A region", exact=True).click()
+        page.wait_for_function("() => document.querySelector('#edit-dcw input[type=checkbox]').checked")
+        next(pages, None)
+    finally:
+        demo.close()

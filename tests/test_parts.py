@@ -229,7 +229,9 @@ def test_a_part_from_a_turbo_studios_page_is_guided_as_the_base_is(studio_env):
     for change in ("add", "extract", "complete"):
         assert [u["value"] for u in show(change, "drums", ["drums"])[9:11]] == [base.steps, base.guidance]
     assert [u["value"] for u in show("region", "drums", [])[9:11]] == [8, 1.0]
-    assert show("add", "drums", [])[11]["value"] == "Add the part"
+    # DCW too: on for the turbo's own region, off for a part (the base is no turbo: upstream's PR #1273).
+    assert show("region", "drums", [])[11]["value"] is True and show("add", "drums", [])[11]["value"] is False
+    assert show("add", "drums", [])[12]["value"] == "Add the part"
 
 
 def test_without_base_weights_edit_says_so_and_regions_still_work(studio_env, tmp_path, monkeypatch):

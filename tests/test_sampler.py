@@ -23,6 +23,7 @@ from test_upstream import dit_inputs
 import checks
 import dcw
 import models
+import modes
 import preparing
 import random_models
 import sampler
@@ -232,16 +233,50 @@ def test_dcw_moves_each_haar_band_away_from_the_prediction():
     assert dcw.Dcw(on=False).correct(x, y[:1, :5, :1], 0.7) is x
 
 
-def test_the_sampler_corrects_after_each_step_with_upstreams_strengths(pipe, monkeypatch):
+def test_the_sampler_corrects_after_each_step_with_upstreams_strengths(pipe, half, monkeypatch):
     asked = []
     real = dcw.correct
     monkeypatch.setattr(dcw, "correct", lambda x, y, low, high: asked.append((low, high)) or real(x, y, low, high))
-    sampler.run(pipe, _call(), _generators())
+    sampler.run(pipe, _call(dcw=True), _generators())
     times = sampler.schedule(pipe, 8, 3.0, torch.float32, "cpu").values[:-1]
     assert asked == [(t * 0.05, (1 - t) * 0.02) for t in times]
     asked.clear()
     sampler.run(pipe, _call(dcw=False), _generators())
     assert asked == []
+    # A call that says nothing gets the model's own default, as upstream's resolver (PR #1273): off on
+    # the SFT checkpoint, on for every step of a turbo one.
+    sampler.run(pipe, _call(), _generators())
+    assert asked == []
+    sampler.run(half[True], _call(), _generators())
+    assert len(asked) == 8
+
+
+@pytest.mark.parametrize(("variant", "default"), [("xl-sft", False), ("xl-base", False), ("xl-turbo", True)])
+def test_dcw_is_on_by_default_for_turbo_only_and_a_choice_always_wins(
+    studio_env, tmp_path, monkeypatch, variant, default
+):
+    """Upstream's main decides DCW by the model (PR #1273: an explicit value wins, else ``is_turbo``;
+    PR #1282: an omitted one is None): XL SFT made noise with it on. Every mode's request and record
+    say what runs, true or false; a part on the XL base gets the base's default whatever the studio's."""
+    monkeypatch.setenv("ACE_STUDIO_VARIANT", variant)
+    sf.write(tmp_path / "song.wav", _song(8).numpy().T, SR)
+    song = str(tmp_path / "song.wav")
+    jobs = {
+        "generate": lambda **kw: modes.prepare_generate(prompt="pop", audio_duration=10, think=False, **kw),
+        "cover": lambda **kw: modes.prepare_cover(src_audio=song, prompt="jazz", **kw),
+        "extend": lambda **kw: modes.prepare_extend(src_audio=song, extend_seconds=5, **kw),
+        "edit": lambda **kw: modes.prepare_edit(
+            src_audio=song, prompt="calm", repainting_start=1, repainting_end=3, **kw
+        ),
+    }
+    for mode, prepare in jobs.items():
+        for asked, runs in ((None, default), (True, True), (False, False)):
+            job = prepare() if asked is None else prepare(dcw=asked)
+            assert job.params["dcw"] is runs and job.request.render.pipeline["dcw"] is runs, (mode, asked)
+        assert prepare(dcw=None).params["dcw"] is default
+    part = modes.prepare_edit(src_audio=song, change="extract", part="drums")
+    assert part.params["dcw"] is False and part.request.render.pipeline["dcw"] is False
+    assert modes.prepare_edit(src_audio=song, change="extract", part="drums", dcw=True).params["dcw"] is True
 
 
 # ---------------------------------------------------------------- repaint

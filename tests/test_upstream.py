@@ -157,13 +157,20 @@ def test_a_middle_strength_runs_the_cover_steps_then_the_rest_as_text_to_music(s
 
 
 def test_dcw_and_the_covers_start_are_api_parameters_kept_in_the_record(served, tmp_path):
+    """DCW as upstream's main decides it (PR #1273, #1282): left out or null, the model's default (off on
+    the studio's XL SFT); a value sent always runs; the record says what ran, never null."""
     client, spy = served
-    record = client.predict(prompt="pop", audio_duration=10, inference_steps=1, dcw=False, api_name="/generate")[-1]
+    for sent, runs in ((None, False), (True, True), (False, False)):
+        record = client.predict(prompt="pop", audio_duration=10, inference_steps=1, dcw=sent, api_name="/generate")[-1]
+        assert record["params"]["dcw"] is runs and spy.calls[-1]["dcw"] is runs, sent
+    record = client.predict(prompt="pop", audio_duration=10, inference_steps=1, api_name="/generate")[-1]
     assert record["params"]["dcw"] is False and spy.calls[-1]["dcw"] is False
     src = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
     cover = client.predict(src_audio=src, prompt="x", cover_noise_strength=0.2, inference_steps=2, api_name="/cover")
-    assert cover[-1]["params"]["cover_noise_strength"] == 0.2 and cover[-1]["params"]["dcw"] is True
-    assert spy.calls[-1]["cover_noise_strength"] == 0.2 and spy.calls[-1]["dcw"] is True
+    assert cover[-1]["params"]["cover_noise_strength"] == 0.2 and cover[-1]["params"]["dcw"] is False
+    assert spy.calls[-1]["cover_noise_strength"] == 0.2 and spy.calls[-1]["dcw"] is False
+    cover = client.predict(src_audio=src, prompt="x", inference_steps=2, dcw=True, api_name="/cover")
+    assert cover[-1]["params"]["dcw"] is True and spy.calls[-1]["dcw"] is True
     with pytest.raises(ValidationError, match="cover_noise_strength: Start from the song must be between 0 and 1"):
         client.predict(src_audio=src, prompt="x", cover_noise_strength=1.5, api_name="/cover")
     with pytest.raises(ValidationError, match="dcw: DCW .* is a switch"):
