@@ -83,6 +83,8 @@ DCW = (
     "from the model's blurry guess of the end result. As in ACE-Step itself it starts on for Turbo models "
     "only: on SFT and Base it was heard to turn songs into noise. Your choice here is always kept."
 )
+# The seed line of a repaint of a take asked with the take's own seed (``preparing.from_own_latents``).
+SEED_REDRAWN = " (not {asked}: that is the song's own seed, and a repaint of a take draws new noise, as ACE-Step does)"
 COVER_NOISE = (
     "Start from the song itself instead of pure noise: 0 starts from noise (ACE-Step's default), "
     "higher values start closer to the original, so the cover keeps more of its sound "
