@@ -96,13 +96,12 @@ class Backend:
         progress: ProgressFn | None = None,
         run_id: str | None = None,
     ) -> dict[str, Any]:
-        """Run one render (one pipeline call, two for a partial cover); ``run_id`` names the run
-        Stop may flag (``runs.start_run``).
+        """Run one render; ``run_id`` names the run Stop may flag (``runs.start_run``).
 
         ``render`` holds the pipeline keyword arguments (source and reference audio as numpy
-        ``[2, samples]`` arrays), one seed per take, the LoRA and, for variations, each take's noise
-        chain (``retake``). Returns ``{"audio": float32 array [takes, 2, samples], "seconds": float}``:
-        plain numpy, safe to pickle across processes. When something is sung, also ``"lyrics"`` (per
+        ``[2, samples]`` arrays, a take's own latents), one seed per take, the LoRA and, for variations,
+        each take's noise chain (``retake``). Returns ``{"audio": float32 [takes, 2, samples], "latents":
+        float32 [takes, frames, channels] or None, "seconds": float}``: plain numpy, safe to pickle. When something is sung, also ``"lyrics"`` (per
         take ``lrc.sync_take``: line times and score, from one extra DiT forward over all takes,
         ``alignment``) and ``"lyrics_s"`` (its seconds).
         """
@@ -131,7 +130,7 @@ class Backend:
                     # A preset's PEFT alpha / rank (``lora_presets.alpha_ratio``): 1 for an uploaded file.
                     self._load_lora(adapter["path"], adapter["scale"] * adapter.get("alpha", 1.0))
                 with retake.mixing(pipe, chains):
-                    audio, phases = self._render(pipe, req, generators, flag, progress, total, sync)
+                    audio, latents, phases = self._render(pipe, req, generators, flag, progress, total, sync)
             finally:
                 offload.free_parts(self.pipe, self.offload)
                 if adapter:
@@ -140,7 +139,7 @@ class Backend:
             elapsed = time.perf_counter() - started
         audio = np.asarray(audio, dtype=np.float32)
         check_output(audio)
-        result = {"audio": audio, "seconds": elapsed, "phases": phases}
+        result = {"audio": audio, "latents": latents, "seconds": elapsed, "phases": phases}
         if sync is not None and sync.matrices is not None:
             started = time.perf_counter()
             clip = audio.shape[-1] / pipe.sample_rate
@@ -159,9 +158,10 @@ class Backend:
         progress: ProgressFn | None,
         total: int,
         sync: alignment.Pass | None,
-    ) -> tuple[Any, dict[str, Any]]:
-        """The request's diffusion (``sampler``: upstream's loop over the pipeline's modules) and its
-        decode; ``sync`` (the lyric alignment pass) runs after the last step, before the decode."""
+    ) -> tuple[Any, Any, dict[str, Any]]:
+        """The request's diffusion (``sampler``: upstream's loop over the pipeline's modules), its decode,
+        and its final latents as float32 numpy (``take_latents``; None for a part added, whose latents
+        are the part's, not its take's); ``sync`` (the lyric alignment pass) runs before the decode."""
         self.replay = {}  # a call that fails reports nothing rather than the last one's graphs
         started = time.perf_counter()
         with self._replaying(pipe) as dit:
@@ -175,10 +175,11 @@ class Backend:
             self.replay = dit.report() if dit is not None else {}
         decoding = time.perf_counter()
         audio = sampler.decode(pipe, latents, normalize=not req.get("natural_level"))
+        kept = None if req.get("natural_level") else latents.float().cpu().numpy()
         # The measured phases (``pace``): the steps (a source's encode and the captures included), the
         # decode; and whether the steps were replayed from graphs.
         captured = bool(self.replay.get("captures")) and not self.replay.get("eager")
-        return audio, {"dit": decoding - started, "vae": time.perf_counter() - decoding, "captured": captured}
+        return audio, kept, {"dit": decoding - started, "vae": time.perf_counter() - decoding, "captured": captured}
 
     def _replaying(self, pipe: Any) -> Any:
         """The DiT's forward replayed from CUDA graphs for one request (``graphs``): captured at its
@@ -315,7 +316,7 @@ def _as_pipeline_inputs(req: dict[str, Any], takes: int) -> dict[str, Any]:
     import torch
 
     req = dict(req)
-    for key in ("src_audio", "reference_audio"):
+    for key in ("src_audio", "reference_audio", "src_latents"):
         if req.get(key) is not None:
             # Uploads are shared read-only (``uploads``); the pipeline gets its own writable copy.
             req[key] = torch.from_numpy(np.require(req[key], np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))

@@ -8,6 +8,7 @@
     python bench.py --think --threads 1              # Think's planning of a 60 s song: rows while thinking, s
     python bench.py --pace outputs/pace.json         # the pace a studio learned, as a table (any machine)
     python bench.py --pace-learn 4                   # what 4 identical 240 s Think songs declare, as they are learned
+    python bench.py --latents --threads 1            # a take's own latents against the VAE encode an edit made
 
 Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
 (FLOPs counted on a meta copy of the DiT) and model FLOPs utilisation on a GPU, VAE decode, writing
@@ -666,6 +667,78 @@ def encode_table(seconds: float = 60.0) -> str:
     return "\n".join(rows)
 
 
+def latents_table(lengths: tuple[int, ...] = (30, 120, 240), trips: int = 3, runs: int = 3) -> str:
+    """What a take's own latents spare an Edit, Extend or Cover of it (issue 53; tiny random models on this
+    machine's CPU). First, how far the take's latents read back through the VAE are from its own: from the
+    take as the studio writes it (finished, 16-bit WAV), and after 1 to ``trips`` plain VAE round trips
+    (decode, encode: what each further edit of an edit did outside its region), as relative L2 and the
+    largest difference. Then, per length, the VAE encode an edit no longer makes against what reading the
+    take's latents costs instead (the SHA-256 of its file, once a file, and the ``.npy``), medians of ``runs``."""
+    import numpy as np
+    import torch
+
+    work = Path(tempfile.mkdtemp(prefix="ace-latents-"))
+    import random_models
+
+    random_models.save_pipeline(work / "pipeline")
+    os.environ.update(
+        ACE_STUDIO_MODEL=str(work / "pipeline"),
+        ACE_STUDIO_VARIANT="xl-sft",
+        ACE_STUDIO_OUTPUT_DIR=str(work / "out"),
+        ACE_STUDIO_PLANNER_MODEL="none",
+    )
+    import backend
+    import handlers
+    import preparing
+    import sampler
+    import take_latents
+
+    pipe = backend.get_backend().pipe
+
+    def encoded(song: np.ndarray) -> torch.Tensor:
+        torch.manual_seed(0)  # the posterior's draw, seeded as a run seeds it
+        wave = torch.from_numpy(np.require(preparing.model_input(song), np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
+        return pipe.prepare_src_latents(device="cpu", dtype=torch.float32, src_audio=wave, task_type="repaint")[0][0]
+
+    def far(latents: torch.Tensor, own: torch.Tensor) -> str:
+        diff = latents[: len(own)] - own
+        return f"{float(diff.norm() / own.norm()) * 100:.1f} % | {float(diff.abs().max()):.3f}"
+
+    rows = ["| the take's latents read back through the VAE | relative L2 | largest difference |", "|---|---|---|"]
+    times = [
+        "| song | VAE encode (tiny, CPU) | its latents instead: SHA-256 of the WAV + `.npy` | saved |",
+        "|---|---|---|---|",
+    ]
+    for seconds in lengths:
+        settings = {"prompt": "bench", "audio_duration": seconds, "inference_steps": 2, "think": False, "seed": 1}
+        paths, _ = handlers.make("generate", **settings)
+        take = Path(paths[0])
+        own = torch.from_numpy(np.load(take_latents.file_of(take), allow_pickle=False))
+        song = preparing.source(str(take))
+        if seconds == lengths[0]:
+            rows.append(
+                f"| the take as written ({seconds} s, -14 LUFS, 16-bit WAV), encoded | {far(encoded(song), own)} |"
+            )
+            latents = own
+            for trip in range(1, trips + 1):
+                wave = sampler.decode(pipe, latents[None], normalize=False)[0]
+                latents = encoded(wave)
+                rows.append(f"| after {trip} VAE round trip{'s' if trip > 1 else ''} | {far(latents, own)} |")
+        vae, check = [], []
+        for _ in range(runs):
+            started = time.perf_counter()
+            encoded(song)
+            vae.append(time.perf_counter() - started)
+            take_latents._digests.clear()
+            started = time.perf_counter()
+            found = preparing.own_latents(str(take))
+            sampler._own(pipe, torch.from_numpy(found.latents), len(own), 1, "cpu", torch.float32)
+            check.append(time.perf_counter() - started)
+        vae_s, check_s = statistics.median(vae), statistics.median(check)
+        times.append(f"| {seconds} s | {vae_s:.3f} s | {check_s:.3f} s | {vae_s - check_s:.3f} s |")
+    return "\n".join(rows) + "\n\n" + "\n".join(times)
+
+
 def planner_table(lengths: tuple[int, ...] = (300, 1500, 3000), takes_seconds: int = 60) -> str:
     """The planner on its own (tiny random Qwen3 on this machine's device): ms per blueprint code at
     several code counts, the share of a step spent sampling against the model's forward pass, and a
@@ -874,6 +947,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--load-dtype", default="bfloat16", help="the dtype it is built in (float16: a Mac's)")
     parser.add_argument("--threads", type=int, help="torch's CPU threads (1 on a machine others share)")
     parser.add_argument("--encode", action="store_true", help="bytes and CPU seconds a minute of each take format")
+    parser.add_argument("--latents", action="store_true", help="a take's own latents against a VAE encode (tiny, CPU)")
     parser.add_argument(
         "--planner",
         action="store_true",
@@ -935,6 +1009,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.encode:
         print(encode_table())
+        return
+    if args.latents:
+        print(latents_table())
         return
     if args.pace or args.pace_learn:
         import bench_pace

@@ -34,6 +34,7 @@ import lrc
 import models
 import modes
 import pace
+import take_latents
 import takes
 import tooltips as tips
 
@@ -85,6 +86,8 @@ def bytes_written(params: dict[str, Any]) -> int:
     per_take = BYTES_PER_SECOND.get(params.get("audio_format", "wav"), BYTES_PER_SECOND["flac"]) * seconds
     if params.get("change") == "add":  # the part alone beside the take (``modes.Job.part``)
         per_take *= 2
+    else:  # the take's own latents beside it (``take_latents``)
+        per_take += take_latents.BYTES_PER_SECOND * seconds + take_latents.HEADER_BYTES
     # A sung take's lines twice (its .lrc, its record), each with a time: at most the lyrics' bytes.
     synced = LRC_BYTES_PER_LINE * len(lrc.sung_lines(params.get("lyrics"))) + 2 * len(str(params.get("lyrics") or ""))
     return int(n * (per_take + RECORD_BYTES + RECORD_BYTES_PER_SECOND * seconds * n + synced))

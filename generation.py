@@ -62,6 +62,8 @@ def run_music(
     elif request.plan_skipped is not None:
         plan = music_request.Plan(({"skipped": request.plan_skipped},) * render.takes)
     had_base = be.base is not None
+    if "source_latents" in request.params:  # one line a run: the take's own latents, or why the VAE reads it
+        print(f"{request.mode}: the song {request.params['source_latents']}", flush=True)
     out = be.run(render, progress=progress, run_id=run_id)
     if request.plan is not None and request.plan.seconds is None:  # Think chose the length: cut there
         chosen = plan.chosen_seconds(planner.FALLBACK_SECONDS)
@@ -70,6 +72,7 @@ def run_music(
     ran = (base_model.source(), models.VARIANTS[models.BASE_VARIANT]) if on_base else (be.source, be.variant)
     result = {
         "audio": out["audio"],
+        "latents": out["latents"],  # each take's own, kept beside it (``take_latents``)
         # What actually ran: a repo id, or a local folder by name (its variant cannot be known).
         "model": {**backend.model_identity(*ran), "device": be.device},
         "timings": {

@@ -211,7 +211,7 @@ def prepare_cover(
     )
     # The model is told the real length ("duration: N seconds" in its prompt), as upstream does;
     # the pipeline's own default would say 60 s whatever the song.
-    render = render.with_pipeline(
+    render = preparing.from_own_latents(src_audio, params, render).with_pipeline(
         task_type="cover",
         audio_duration=audio.seconds(source),
         src_audio=preparing.model_input(source),
@@ -284,7 +284,7 @@ def prepare_extend(
     )
     # Pad with silence to the new length and repaint everything after the original; the prompt says
     # the source's own length, as upstream's does for a repaint past the song's end.
-    render = render.with_pipeline(
+    render = preparing.from_own_latents(src_audio, params, render, repaint=True).with_pipeline(
         task_type="repaint",
         audio_duration=seam,
         src_audio=preparing.model_input(source, total),
@@ -363,7 +363,7 @@ def prepare_edit(
         src_audio=Path(str(src_audio)).name,
         **finish_params,
     )
-    render = render.with_pipeline(
+    render = preparing.from_own_latents(src_audio, params, render, repaint=True).with_pipeline(
         task_type="repaint",
         audio_duration=length,
         src_audio=preparing.model_input(source),

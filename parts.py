@@ -221,7 +221,7 @@ def prepare(
     params.update(change=change, part=track, add_parts=classes)
     params.update(source_seconds=round(length, 3), audio_duration=round(length, 3), src_audio=Path(str(src_audio)).name)
     params.update(finish_params)
-    render = render.with_pipeline(
+    render = preparing.from_own_latents(src_audio, params, render).with_pipeline(
         **task_arguments(task, track, classes),
         audio_duration=length,
         src_audio=preparing.model_input(source),

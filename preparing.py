@@ -8,6 +8,7 @@ in ``checks``, below the models."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ import lora
 import lora_presets
 import models
 import planner
+import take_latents
+import takes
 import uploads
 from checks import (
     INSTRUMENTAL_TAG,
@@ -138,6 +141,48 @@ def model_input(x: np.ndarray, n: int | None = None) -> np.ndarray:
     its own length) and on to whole latent frames."""
     n = x.shape[-1] if n is None else n
     return audio.fit(np.clip(x, -1.0, 1.0), audio.good_frames(-(-n // audio.HOP)) * audio.HOP)
+
+
+def own_latents(src_audio: Any) -> take_latents.Own:
+    """A source song's own final latents where it is a take this studio made and still keeps, byte for
+    byte as written (sent with *Send to*, chosen from *My takes*, named by a variation: a link or copy
+    of the take under its own name); else why the VAE reads it (``take_latents``)."""
+    path = Path(str(src_audio or ""))
+    if path.suffix not in takes.TAKE_SUFFIXES:
+        return take_latents.Own(None, None, take_latents.UPLOAD)
+    days = sorted((d.name for d in takes.output_dir().iterdir() if d.is_dir()), reverse=True)
+    found = next(filter(None, (takes.own_take(f"{day}/{path.stem}.json") for day in days)), None)
+    if found is None:
+        return take_latents.Own(None, None, take_latents.UPLOAD)
+    try:
+        record = json.loads(found.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return take_latents.Own(None, None, take_latents.UPLOAD)
+    entry = record.get("latents") if isinstance(record, dict) else None
+    return take_latents.check(path, record, takes.own_take(entry.get("file")) if isinstance(entry, dict) else None)
+
+
+def latents_of(src_audio: Any) -> np.ndarray | None:
+    """A take's own final latents if they belong to this very file, else None (``own_latents``)."""
+    return own_latents(src_audio).latents
+
+
+def from_own_latents(src_audio: Any, params: dict[str, Any], render: Render, repaint: bool = False) -> Render:
+    """``render`` starting from the source take's own latents where it has them (the record says which,
+    ``source_latents``); a repaint asked with the take's own seed draws another, as upstream's (PR #1177:
+    the same seed would draw the same noise the take was made from), which the record says too."""
+    own = own_latents(src_audio)
+    params["source_latents"] = own.why
+    if not own.used:
+        return render
+    render = render.with_pipeline(src_latents=own.latents)
+    if repaint and render.seeds[0] == own.seed:
+        fresh = own.seed
+        while fresh == own.seed:
+            fresh = seeds_for(-1, 1)[0]
+        params.update(seed=fresh, seed_redrawn=own.seed)
+        render = dataclasses.replace(render, seeds=(fresh,))
+    return render
 
 
 def reference(path: Any, seed: int) -> np.ndarray:

@@ -43,6 +43,8 @@ def seeds_text(record: dict[str, Any]) -> str:
     """The line under a result, in plain text (the page shows it as text, API clients get it as is):
     each take's seed, how long it took where, and what the planner chose."""
     parts = [f"take {t['take']}: {t['seed']}{_varied(t.get('variation'))}" for t in record["takes"]]
+    if isinstance(asked := record.get("params", {}).get("seed_redrawn"), int):  # ``preparing.from_own_latents``
+        parts[0] += tips.SEED_REDRAWN.format(asked=asked)
     timings = record["timings"]
     took = timings.get("pipeline_s", 0) + timings.get("model_load_s", 0) + timings.get("planner_s", 0)
     text = f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {status.device_label(record['model']['device'])}"

@@ -37,6 +37,8 @@ TURBO_MAX_STEPS = 20
 TIMBRE_FRAMES = 750
 # Upstream pads a source's latents with silence to at least this many frames (5.12 s) before it runs.
 MIN_FRAMES = 128
+# Samples a latent frame (48 kHz at 25 frames a second), as upstream counts a source's frames.
+HOP = 1920
 
 
 @dataclass(frozen=True)
@@ -289,9 +291,12 @@ def _source(pipe: Any, call: dict[str, Any], task: str, codes: bool, batch: int,
     if audio is None:
         source, length = pipe.prepare_src_latents(device=device, dtype=dtype, batch_size=batch, latent_length=length)
         return None, source, length
-    raw, length = pipe.prepare_src_latents(
-        device=device, dtype=dtype, batch_size=batch, src_audio=audio, task_type="repaint"
-    )
+    if call.get("src_latents") is not None:  # a take's own (``take_latents``): no VAE round trip
+        raw, length = _own(pipe, call["src_latents"], audio.shape[-1] // HOP, batch, device, dtype)
+    else:
+        raw, length = pipe.prepare_src_latents(
+            device=device, dtype=dtype, batch_size=batch, src_audio=audio, task_type="repaint"
+        )
     silence = pipe.condition_encoder.silence_latent.to(device=device, dtype=dtype)
     if length < MIN_FRAMES:  # upstream's padding: the silence latent from its start
         raw = torch.cat([raw, silence[:, : MIN_FRAMES - length].expand(batch, -1, -1)], dim=1)
@@ -301,6 +306,19 @@ def _source(pipe: Any, call: dict[str, Any], task: str, codes: bool, batch: int,
     hints, _ = pipe.audio_tokenizer.tokenize(raw, silence)
     source = pipe.audio_token_detokenizer(hints.to(device=device, dtype=dtype))[:, :length, :].contiguous()
     return raw, source, length
+
+
+def _own(pipe: Any, latents: Any, frames: int, batch: int, device: Any, dtype: Any) -> tuple[Any, int]:
+    """A take's own final latents as its song's VAE latents would be: its first ``frames`` (the song's
+    as the model reads it), or, where the song is longer (Extend's padding), the silence latent after
+    them, as upstream's repaint of a generated take aligns them (``_align_source_repaint_latent``)."""
+    import torch
+
+    own = latents.to(device=device, dtype=dtype)[:frames]
+    if own.shape[0] < frames:
+        pad, _ = pipe.prepare_src_latents(device=device, dtype=dtype, batch_size=1, latent_length=frames - len(own))
+        own = torch.cat([own, pad[0]], dim=0)
+    return own[None].expand(batch, -1, -1), frames
 
 
 def _timbre(pipe: Any, reference: Any, batch: int, device: Any, dtype: Any) -> tuple[Any, Any]:

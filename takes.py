@@ -25,6 +25,7 @@ import gradio as gr
 
 import audio
 import lrc
+import take_latents
 
 
 def output_dir() -> Path:
@@ -44,7 +45,7 @@ _DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OWN_FILE = re.compile(
     r"^(?:\.partial-)?(?P<take>(?:generate|cover|extend|edit)-\d{6}-[0-9a-f]{6}-take\d+-seed\d+)"
     r"(?:-preview\.mp3|\.(?:wav|flac|mp3|json|lrc)|-(?P<stem>vocals|drums|bass|other|part)\.(?:wav|flac|mp3)"
-    r"|(?P<stems>-stems)\.json)$"
+    r"|(?P<stems>-stems)\.json|(?P<latents>-latents\.npy))$"
 )
 STEM_NAMES = ("vocals", "drums", "bass", "other")
 TAKE_SUFFIXES = (".wav", ".flac", ".mp3")
@@ -54,9 +55,7 @@ def own_take(relative: Any) -> Path | None:
     """The finished take or record ``relative`` names (``"2026-11-22/generate-….wav"``, as records
     name them), or None: anything but a complete file the studio wrote in one of its day folders."""
     parts = str(relative or "").split("/")
-    if len(parts) != 2 or not _DAY_FOLDER.match(parts[0]) or not _OWN_FILE.match(parts[1]):
-        return None
-    if parts[1].startswith(".partial-"):
+    if len(parts) != 2 or not _DAY_FOLDER.match(parts[0]) or not _OWN_FILE.match(parts[1]) or parts[1].startswith("."):
         return None
     path = output_dir() / parts[0] / parts[1]
     return path if path.is_file() else None
@@ -202,11 +201,11 @@ def reserve(nbytes: int) -> Iterator[bool]:
 
 
 def _clean_orphan_stems(folder: Path) -> int:
-    """Stems go with their take: made later, they would outlive it by as much; removed once it is gone."""
+    """Stems and latents go with their take: removed once it is gone (made later, stems would outlive it)."""
     removed = 0
     for path in list(folder.iterdir()):
         found = _OWN_FILE.match(path.name)
-        if found is None or not (found["stem"] or found["stems"]) or path.name.startswith(".partial-"):
+        if found is None or not (found["stem"] or found["stems"] or found["latents"]) or path.name.startswith("."):
             continue
         if not any((folder / f"{found['take']}{suffix}").exists() for suffix in TAKE_SUFFIXES):
             path.unlink(missing_ok=True)
@@ -302,10 +301,7 @@ def _write_one(take: Any, path: Path, preview: Path, fmt: str, tags: dict[str, s
 
 
 def write_takes(
-    mode: str,
-    result: dict[str, Any],
-    params: dict[str, Any],
-    seeds: list[int],
+    mode: str, result: dict[str, Any], params: dict[str, Any], seeds: list[int]
 ) -> tuple[list[str], dict[str, Any]]:
     """Save every take, its preview and a JSON record beside it; return the audio paths and the
     call's record.
@@ -345,6 +341,7 @@ def write_takes(
     }
     # Every name this call may leave behind, partial or finished: all go if any write fails.
     written = [*paths, *previews, *(p.with_suffix(suffix) for p in paths for suffix in (".json", ".lrc"))]
+    written += [take_latents.file_of(p) for p in paths]
     alone = [p.with_name(f"{p.stem}-part{p.suffix}") for p in paths] if "parts" in result else []
     for entry, part in zip(record["takes"], alone, strict=False):
         entry["part"] = part.relative_to(root).as_posix()
@@ -360,6 +357,7 @@ def write_takes(
         ]
         _write_all(jobs + [(part, p, p, fmt, {}) for part, p in zip(result.get("parts", ()), alone, strict=True)])
         _write_lrcs(record, paths, params)
+        take_latents.write_all(result, record, paths, root)
         record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
         _write_records(record, paths, params)
     except Exception as exc:  # a full disk shows up as OSError or as soundfile's own error type
@@ -394,6 +392,8 @@ def _entry(result: dict[str, Any], i: int, seed: int, path: Path, preview: Path,
 
 # A sung take's synced lyrics in its record: its ``.lrc`` file, the lyric-alignment score and the lines.
 SYNCED = ("lrc", "lyric_score", "lyric_lines")
+# What else of a take's entry its own record keeps (``latents``: ``take_latents``).
+OWN_FIELDS = ("planner", "finish", "variation", "noise", "part", "latents")
 
 
 def _synced(result: dict[str, Any], index: int, path: Path, root: Path, seconds: float) -> dict[str, Any]:
@@ -432,7 +432,7 @@ def _write_records(record: dict[str, Any], paths: list[Path], params: dict[str, 
     """Each take's own record beside it (its seed, its file, its plan), written as the takes are."""
     for path, entry in zip(paths, record["takes"], strict=True):
         own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
-        own.update({k: entry[k] for k in ("planner", "finish", "variation", "noise", "part", *SYNCED) if k in entry})
+        own.update({k: entry[k] for k in (*OWN_FIELDS, *SYNCED) if k in entry})
         own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
         meta, partial_meta = path.with_suffix(".json"), path.with_name(f".partial-{path.stem}.json")
         partial_meta.write_text(json.dumps(own, indent=2, ensure_ascii=False))

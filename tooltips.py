@@ -83,10 +83,13 @@ DCW = (
     "from the model's blurry guess of the end result. As in ACE-Step itself it starts on for Turbo models "
     "only: on SFT and Base it was heard to turn songs into noise. Your choice here is always kept."
 )
+# The seed line of a repaint of a take asked with the take's own seed (``preparing.from_own_latents``).
+SEED_REDRAWN = " (not {asked}: that is the song's own seed, and a repaint of a take draws new noise, as ACE-Step does)"
 COVER_NOISE = (
     "Start from the song itself instead of pure noise: 0 starts from noise (ACE-Step's default), "
     "higher values start closer to the original, so the cover keeps more of its sound "
-    "(ACE-Step's own page uses 0.2)."
+    "(ACE-Step's own page uses 0.2). ACE-Step's users report near-silence above 0 with the XL SFT and "
+    "Base models (its issue #1329, open): listen, and go back to 0 if the cover comes out silent."
 )
 EXTEND_SECONDS = "How much new music to add at the end (5–240 s). The song stays at most 10 minutes long."
 EXTEND_CAPTION = "Describe how the song should go on. Your original part is kept exactly as it is."

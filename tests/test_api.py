@@ -135,6 +135,10 @@ def chain_audio_modes(client, tmp_path) -> Path:
         api_name="/edit",
     )
     assert sf.info(edited[0]).frames == 15 * 48000 and edited[-1]["params"]["dcw"] is False
+    # An upload goes through the VAE; a take of the studio's, downloaded and sent again byte for byte,
+    # starts from its own final latents (issue 53, upstream's PR #1177), its source part the same samples.
+    assert ext[-1]["params"]["source_latents"] == "encoded by the VAE: the studio keeps no latents of this very file"
+    assert edited[-1]["params"]["source_latents"].startswith("the take's own latents (extend-")
     before, after = sf.read(ext[0])[0], sf.read(edited[0])[0]
     np.testing.assert_array_equal(before[: 2 * 48000], after[: 2 * 48000])
     np.testing.assert_array_equal(before[6 * 48000 :], after[6 * 48000 :])
@@ -148,6 +152,7 @@ def chain_audio_modes(client, tmp_path) -> Path:
         api_name="/cover",
     )
     assert sf.info(covered[0]).frames == 15 * 48000 and covered[-1]["mode"] == "cover"
+    assert covered[-1]["params"]["source_latents"].startswith("the take's own latents (edit-")
     params = covered[-1]["params"]
     # DCW left to the model: off on the studio's XL SFT, as upstream's main (PR #1273).
     assert (params["cover_noise_strength"], params["reference_audio"], params["dcw"]) == (0.2, "song.wav", False)

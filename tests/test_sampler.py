@@ -371,6 +371,20 @@ def test_the_text_only_caption_is_padded_to_the_cover_captions_length(pipe):
     assert plain[0, length:].tolist() == [pipe.tokenizer.pad_token_id] * (cover.shape[1] - length)
 
 
+@pytest.mark.parametrize("variant", ["xl-sft", "xl-base"])
+def test_the_covers_start_says_upstreams_silence_report_and_refuses_nothing(studio_env, tmp_path, monkeypatch, variant):
+    """Upstream's users hear near-silence with ``cover_noise_strength > 0`` on XL SFT and base (its issue
+    #1329, open): *Start from the song* says so where it is set, and the studio refuses nothing there."""
+    import form_fields
+
+    monkeypatch.setenv("ACE_STUDIO_VARIANT", variant)
+    assert "#1329" in form_fields.cover_start_slider().info and "near-silence" in form_fields.cover_start_slider().info
+    sf.write(tmp_path / "song.wav", _song(8).numpy().T, SR)
+    for start in (0.2, 0.6, 1.0):
+        job = modes.prepare_cover(src_audio=str(tmp_path / "song.wav"), prompt="jazz", cover_noise_strength=start)
+        assert job.params["cover_noise_strength"] == start == job.request.render.pipeline["cover_noise_strength"]
+
+
 def test_a_cover_can_start_from_the_song_noised_to_the_nearest_step(pipe):
     call = _call(task_type="cover", src_audio=_song(), cover_noise_strength=0.4)
     inputs, noise = _prepared(pipe, call)

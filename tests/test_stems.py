@@ -188,7 +188,7 @@ def test_another_visitors_take_is_not_split_and_their_stems_stay(client, served)
     made = Path(served[1], record["takes"][0]["audio"])
     written = lambda: {p.name: p.stat().st_mtime_ns for p in made.parent.glob(f"{made.stem}-*")}  # noqa: E731
     before = written()
-    assert len(before) == len(stems.STEMS) + 2  # four stems, their record and the take's preview
+    assert len(before) == len(stems.STEMS) + 3  # four stems, their record, the take's preview and latents
     with pytest.raises(ValidationError, match="record: Take 1 is no longer kept by the studio"):
         Client(served[0], verbose=False).predict(take=1, record=record, api_name="/stems")
     assert written() == before
@@ -229,9 +229,11 @@ def test_stop_ends_a_split(client, served, monkeypatch):
     stopped.set()
     assert job.result(timeout=120) == (None, None, None, None)
     made = served[1] / record["takes"][0]["audio"]
-    # No stem and no stems record beside the take (its MP3 preview is the take's own).
+    # No stem and no stems record beside the take (its MP3 preview and its latents are the take's own).
     assert made.is_file() and not [
-        p for p in made.parent.glob(f"{made.stem}-*") if p.name != f"{made.stem}-preview.mp3"
+        p
+        for p in made.parent.glob(f"{made.stem}-*")
+        if p.name not in (f"{made.stem}-preview.mp3", f"{made.stem}-latents.npy")
     ]
 
 

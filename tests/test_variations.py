@@ -267,3 +267,94 @@ def test_a_record_that_says_dcw_is_made_again_as_it_says(studio_env, tmp_path):
         assert job.params["dcw"] is said and job.request.render.pipeline["dcw"] is said
     assert variations.prepare(1, RECORD, 0.3, 1).params["dcw"] is False
     assert results.record_settings(RECORD)["dcw"] is False
+
+
+# ---------------------------------------------------------------- upstream 1.5's retake, every task
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_pipeline_dir):
+    import models
+
+    loaded = models.load_pipeline(str(tiny_pipeline_dir), models.VARIANTS["xl-sft"])
+    loaded.set_progress_bar_config(disable=True)
+    return loaded
+
+
+def _retake_cases():
+    import torch
+
+    song = torch.from_numpy((np.random.default_rng(3).standard_normal((2, 12 * 48000)) * 0.2).astype(np.float32))
+    extended = torch.nn.functional.pad(song, (0, 8 * 48000))
+    return {
+        "text2music": {"audio_duration": 10.0},
+        "cover": {"task_type": "cover", "src_audio": song, "audio_cover_strength": 0.5, "audio_duration": 12.0},
+        "cover from the song": {
+            "task_type": "cover",
+            "src_audio": song,
+            "audio_cover_strength": 0.5,
+            "cover_noise_strength": 0.4,
+            "audio_duration": 12.0,
+        },
+        "edit": {
+            "task_type": "repaint",
+            "src_audio": song,
+            "repainting_start": 3,
+            "repainting_end": 6,
+            "audio_duration": 12.0,
+        },
+        "extend": {
+            "task_type": "repaint",
+            "src_audio": extended,
+            "repainting_start": 12,
+            "repainting_end": -1,
+            "audio_duration": 12.0,
+        },
+    }
+
+
+@pytest.mark.parametrize("case", list(_retake_cases()))
+def test_the_variation_noise_is_upstreams_retake_for_every_task(pipe, case):
+    """Upstream 1.5's retake (PR #1155, ``generate_audio``): the starting noise is ``cos(v·π/2)·noise(seed) +
+    sin(v·π/2)·noise(retake_seed)``, mixed whole, for every task, before a cover's re-noise from the song
+    and before a repaint puts the noised song back outside its region. Written out here from upstream's
+    lines and held at the DiT's inputs against the studio's ``retake.mixing`` around its own run."""
+    import torch
+    from test_upstream import dit_inputs
+
+    call = {
+        "prompt": ["pop"],
+        "lyrics": ["[Instrumental]"],
+        "vocal_language": ["en"],
+        "num_inference_steps": 4,
+        "guidance_scale": 7.0,
+        "shift": 3.0,
+        "task_type": "text2music",
+        "dcw": False,
+        **_retake_cases()[case],
+    }
+    seen, handle = dit_inputs(pipe)
+    try:
+        torch.manual_seed(0)  # the VAE's posterior draw of the song, as ``Backend.run`` seeds it
+        with retake.mixing(pipe, [[(9, 0.3)]]):
+            sampler.run(pipe, call, [torch.Generator("cpu").manual_seed(5)])
+    finally:
+        handle.remove()
+    torch.manual_seed(0)
+    inputs = sampler.prepare(pipe, call, "cpu", torch.float32)
+    shape = (1, inputs.length, pipe.transformer.config.audio_acoustic_hidden_dim)
+    noise = torch.randn(shape, generator=torch.Generator("cpu").manual_seed(5))  # the take's (``prepare_noise``)
+    retake_noise = torch.randn(shape, generator=torch.Generator("cpu").manual_seed(9))
+    v_rad = 0.3 * (math.pi / 2.0)
+    noise = math.cos(v_rad) * noise + math.sin(v_rad) * retake_noise  # upstream's line, word for word
+    t = sampler.schedule(pipe, 4, 3.0, torch.float32, "cpu").times
+    first = seen[0]["hidden_states"][:1]  # the conditioned row (guidance doubles the batch)
+    if call.get("cover_noise_strength"):  # upstream's renoise of the song, with the mixed noise
+        nearest = min((float(x) for x in t[:-1]), key=lambda x: abs(x - 0.6))
+        assert torch.allclose(first, nearest * noise + (1 - nearest) * inputs.raw, atol=1e-6)
+    else:
+        assert torch.equal(first, noise)
+    if inputs.region is not None:  # the song put back outside the region, noised with the mixed noise
+        outside = ~inputs.region[0]
+        put_back = t[1] * noise + (1.0 - t[1]) * inputs.raw
+        assert torch.allclose(seen[1]["hidden_states"][0][outside], put_back[0][outside], atol=1e-6)

@@ -53,6 +53,7 @@ def space(tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tmp_path_factory):
         **studio_env(api.url, work, tiny_pipeline_dir, lm, port, tiny_planner_dir),
         "HF_HUB_CACHE": str(work / "hub-cache"),
         "ACE_STUDIO_BASE_MODEL": str(tiny_base_dir),  # Edit's parts: built at start-up with the rest
+        "HARNESS_VAE_ENCODES": str(work / "vae-encodes.log"),  # every VAE encode, a worker's too
     }
     proc = start_studio(env, log)
     url = f"http://127.0.0.1:{port}/"
@@ -127,6 +128,45 @@ def test_think_plans_inside_the_one_gpu_call(client, space):
 
 def test_cover_extend_edit_chained(client, tmp_path):
     chain_audio_modes(client, tmp_path)
+
+
+def _encodes(space) -> list[int]:
+    """The VAE encodes the studio and its workers made so far (the harness's spy): each one's samples."""
+    log = space[2].parent / "vae-encodes.log"
+    return [int(n) for n in log.read_text().split()] if log.exists() else []
+
+
+def test_an_edit_of_a_take_starts_from_its_latents_across_the_workers_pickle(client, space, tmp_path):
+    """The take's final latents come back from the worker with its audio (numpy, pickled), are kept beside
+    it, and an Edit of it, in another worker, starts from them: no VAE encode of the song (issue 53)."""
+    take, *_, made = client.predict(
+        prompt="funk", audio_duration=10, inference_steps=2, seed=61, think=False, api_name="/generate"
+    )
+    kept = np.load(space[2] / made["takes"][0]["latents"]["file"], allow_pickle=False)
+    assert kept.shape[0] == 250 and np.isfinite(kept).all()
+    before = len(_encodes(space))
+    *_, edited = client.predict(
+        src_audio=handle_file(take),
+        prompt="brass",
+        repainting_start=2,
+        repainting_end=5,
+        inference_steps=2,
+        seed=61,
+        api_name="/edit",
+    )
+    assert len(_encodes(space)) == before and edited["params"]["source_latents"].startswith("the take's own latents")
+    assert edited["params"]["seed_redrawn"] == 61 and edited["takes"][0]["seed"] != 61
+    before = len(_encodes(space))
+    song = tone(tmp_path / "song.wav", seconds=10)
+    client.predict(
+        src_audio=handle_file(str(song)),
+        prompt="x",
+        repainting_start=2,
+        repainting_end=5,
+        inference_steps=2,
+        api_name="/edit",
+    )
+    assert _encodes(space)[before:] == [10 * 48000]  # an upload: its one encode, in the worker
 
 
 def test_describe_is_one_gpu_call_with_its_own_declared_time(client, space, tmp_path):
@@ -240,7 +280,7 @@ def test_a_cancelled_request_ends_in_its_worker_and_frees_the_gpu(client, space)
         prompt="next", audio_duration=10, inference_steps=1, think=False, api_name="/generate"
     )
     assert time.time() - started < 30 and Path(again[0]).exists()  # not behind 200 steps nobody waits for
-    assert len(_files(out) - before) == 3  # the next take, its preview and record; nothing of the cancelled one
+    assert len(_files(out) - before) == 4  # the next take, its preview, record, latents; nothing of the cancelled one
     assert len(api.durations) == calls + 2
 
 

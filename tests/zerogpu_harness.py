@@ -264,6 +264,22 @@ def _end_the_group(signum: int, frame: Any) -> None:
     os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
+def _count_vae_encodes(log: Path) -> None:
+    """A spy at the model-call boundary for tests: each VAE encode the studio or any worker it forks
+    makes, one line in ``log`` (the samples it was given), appended as it happens (workers' memory
+    is gone after each call; a file is not)."""
+    from diffusers import AutoencoderOobleck
+
+    real = AutoencoderOobleck.encode
+
+    def encode(self: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
+        with open(log, "a") as out:
+            out.write(f"{int(x.shape[-1])}\n")
+        return real(self, x, *args, **kwargs)
+
+    AutoencoderOobleck.encode = encode
+
+
 def serve() -> None:
     try:
         require_spaces()
@@ -273,6 +289,8 @@ def serve() -> None:
     sys.path.insert(0, str(ROOT))
     if os.getpgid(0) == os.getpid():  # the leader of its own group (start_studio): the group is its own
         signal.signal(signal.SIGTERM, _end_the_group)
+    if os.environ.get("HARNESS_VAE_ENCODES"):
+        _count_vae_encodes(Path(os.environ["HARNESS_VAE_ENCODES"]))
     import app
 
     app.main()

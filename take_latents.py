@@ -1,0 +1,118 @@
+"""A take's own final latents: written beside it, read back for an Edit, Extend or Cover of it.
+
+Upstream ACE-Step keeps each generated take's final DiT latents (``<take>.repaint_latents.npy``) and a
+repaint of that take starts from them instead of encoding its waveform through the VAE again (PR #1177:
+``inference.py``, ``handler/conditioning_target.py``): a VAE round trip is not the identity, so every
+edit of a take would start from a blurred copy of what the model made, and each further edit would blur
+it again; the encode costs GPU time too. Here every take keeps them (``write_all``, called by ``takes``
+as it writes the take): float32 ``[frames, channels]`` as many frames as the take's audio covers, in
+``.npy`` read back without pickle, bound to the take's audio file by the SHA-256 of its bytes in the
+take's record. ``check`` gives them back only for that very file: a file that changed, or a take whose
+latents are gone, goes through the VAE as before (``preparing.own_latents`` finds the take by name).
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import audio
+
+SUFFIX = "-latents.npy"
+# The XL VAE's latent width: what a second of a take's latents costs on disk (float32), for the budget.
+CHANNELS = 64
+BYTES_PER_SECOND = audio.LATENT_RATE * CHANNELS * 4
+HEADER_BYTES = 128  # numpy's own header of a .npy file
+
+
+def frames_for(samples: int) -> int:
+    """The latent frames a source of ``samples`` is read as (``preparing.model_input`` pads it to them)."""
+    return audio.good_frames(math.ceil(samples / audio.HOP))
+
+
+def file_of(take: Path) -> Path:
+    """Where the latents of the take ``take`` (its audio file) lie."""
+    return take.with_name(take.stem + SUFFIX)
+
+
+def write_all(result: dict[str, Any], record: dict[str, Any], paths: list[Path], root: Path) -> None:
+    """Each take's final latents (``result["latents"]``, ``[takes, frames, channels]``) beside its
+    audio file, complete or absent, and in its record entry the file and the audio's SHA-256."""
+    made = result.get("latents")
+    if made is None:  # a part added: its latents are the part's alone, not the take's
+        return
+    for path, entry, take, latents in zip(paths, record["takes"], result["audio"], made, strict=True):
+        file, partial = file_of(path), path.with_name(f".partial-{file_of(path).name}")
+        kept = np.ascontiguousarray(latents[: frames_for(take.shape[-1])], dtype=np.float32)
+        np.save(partial, kept, allow_pickle=False)
+        os.replace(partial, file)
+        entry["latents"] = {"file": file.relative_to(root).as_posix(), "audio_sha256": digest(path)}
+
+
+# Digests by (real path, size, mtime): the door and the run each ask about the same song.
+_digests: collections.OrderedDict[tuple, str] = collections.OrderedDict()
+_digests_lock = threading.Lock()
+
+
+def digest(path: Path | str) -> str:
+    """The SHA-256 of a file's bytes (remembered while the file is unchanged)."""
+    import hashlib
+
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    with _digests_lock:
+        if key in _digests:
+            return _digests[key]
+    with open(path, "rb") as f:
+        found = hashlib.file_digest(f, "sha256").hexdigest()
+    with _digests_lock:
+        _digests[key] = found
+        while len(_digests) > 256:
+            _digests.popitem(last=False)
+    return found
+
+
+@dataclass(frozen=True)
+class Own:
+    """A source song's own latents (``latents``: float32 ``[frames, channels]``, or None: the VAE reads
+    the song), the seed its take was made with (None: not a take of the studio's), and why, in words."""
+
+    latents: np.ndarray | None
+    seed: int | None
+    why: str  # the record's ``source_latents`` and the run's log line
+
+    @property
+    def used(self) -> bool:
+        return self.latents is not None
+
+
+# The same words for an upload, a take's file changed in any way, and a take that kept none (a part added):
+# what a visitor reads never tells whether a take of that name exists (``my_takes`` holds to the same).
+UPLOAD = "encoded by the VAE: the studio keeps no latents of this very file"
+
+
+def check(source: Path, record: dict[str, Any] | None, latents: Path | None) -> Own:
+    """The latents of the take whose ``record`` (its own ``.json``) names the file ``latents``, for the
+    song ``source``: only where ``source``'s bytes are the take's as written; else why not."""
+    entry = record.get("latents") if isinstance(record, dict) else None
+    if not isinstance(entry, dict) or entry.get("audio_sha256") != digest(source):
+        return Own(None, None, UPLOAD)
+    seed = record.get("seed")
+    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+    if latents is None:
+        return Own(None, seed, "encoded by the VAE: its take's latents are gone")
+    try:
+        found = np.load(latents, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        return Own(None, seed, f"encoded by the VAE: its take's latents could not be read ({type(exc).__name__})")
+    if found.ndim != 2 or found.dtype != np.float32 or not np.isfinite(found).all():
+        return Own(None, seed, "encoded by the VAE: its take's latents are not a take's")
+    found.setflags(write=False)  # shared with the run, as an upload's samples are (``uploads``)
+    return Own(found, seed, f"the take's own latents ({source.name})")
