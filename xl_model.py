@@ -31,6 +31,9 @@ studio corrects them here, once, for every checkpoint it loads, whatever its lay
   both in float32. Its two methods are replaced on the instance by the same steps with upstream's
   constants (diffusers' own level arithmetic reused), so a cover's codes and Think's blueprint are
   upstream's in bf16 too; in fp32 nothing changes.
+- **The text encoder's RoPE** (``round_text_rope``): upstream's handler loads Qwen3-Embedding in
+  float32 and casts it, which rounds its rotary frequencies (a buffer) to the model's dtype; the
+  studio loads it in that dtype directly, which keeps them float32. Their values are rounded in place.
 """
 
 from __future__ import annotations
@@ -159,11 +162,13 @@ def honour_layers(pipe: Any) -> None:
 
 def match_upstream(pipe: Any) -> None:
     """Everything of this room a loaded pipeline needs, whatever its layout: the timbre encoder's
-    layer pattern and its special token, and RoPE and the audio tokenizer rounded as upstream's."""
+    layer pattern and its special token; RoPE, the audio tokenizer and the text encoder's RoPE rounded as
+    upstream's."""
     honour_layers(pipe)
     read_special_token(pipe)
     round_rope(pipe)
     quantize_as_upstream(pipe)
+    round_text_rope(pipe)
 
 
 def read_special_token(pipe: Any) -> None:
@@ -320,3 +325,19 @@ def from_codes(fsq: Any, indices: Any) -> Any:
         for q in range(indices.shape[-1])
     ]
     return fsq.project_out(torch.stack(codes).sum(dim=0))
+
+
+def round_text_rope(pipe: Any) -> None:
+    """Round the text encoder's rotary frequencies to its dtype as upstream's cast does (kept in their
+    own dtype: transformers' rotary module reads them as float32 either way); none in fp32."""
+    import torch
+
+    encoder = getattr(pipe, "text_encoder", None)
+    if encoder is None:
+        return
+    dtype = next(encoder.parameters()).dtype
+    with torch.no_grad():
+        for module in encoder.modules():
+            freqs = getattr(module, "inv_freq", None)
+            if isinstance(freqs, torch.Tensor) and freqs.is_floating_point():
+                freqs.copy_(freqs.to(dtype))

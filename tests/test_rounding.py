@@ -199,3 +199,16 @@ def test_dcws_haar_analysis_is_the_wavelet_librarys_convolution():
             bands = torch.nn.functional.conv2d(padded[:, :, None, :], taps, stride=(1, 2), groups=64)
             low, high = dcw.haar(x)
             assert torch.equal(low, bands[:, 0::2, 0]) and torch.equal(high, bands[:, 1::2, 0])
+
+
+def test_the_text_encoder_rounds_its_rope_as_upstreams_float32_load_and_cast(half, tiny_upstream):
+    """Upstream's handler loads Qwen3-Embedding in float32 and casts it to bf16, which rounds its
+    rotary frequencies (a buffer); the studio loads it in bf16, and its caption states must not move."""
+    from transformers import AutoModel
+
+    folder = tiny_upstream[0].parent / "Qwen3-Embedding-0.6B"
+    upstreams = AutoModel.from_pretrained(folder).to(BF16)
+    ids = torch.randint(0, len(half.tokenizer), (1, 300), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ours, theirs = half.text_encoder(input_ids=ids), upstreams(input_ids=ids)
+    assert torch.equal(ours.last_hidden_state, theirs.last_hidden_state)
