@@ -20,7 +20,7 @@ import gradio as gr
 import pytest
 from conftest import free_port, wait_until_serving
 from gradio_client import Client
-from test_browser import SHOTS, _fill_number, _open, browser  # noqa: F401 (fixtures)
+from test_browser import SHOTS, _fill_number, _open
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
 import gpu
@@ -346,7 +346,7 @@ def building(studio_env, tmp_path, monkeypatch):
         pace.reset()
 
 
-def test_the_cost_line_follows_the_build_and_says_what_fits_a_day(browser, building, request):  # noqa: F811
+def test_the_cost_line_follows_the_build_and_says_what_fits_a_day(browser, building, request):
     url, gate = building
     desk = {"viewport": {"width": 1280, "height": 1000}}
     for page in _open(browser, url, f"issue49/{request.node.name}", True, **desk):

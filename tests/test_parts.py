@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 from gradio_client import Client, handle_file
 from test_audio_modes import tone
-from test_browser import TIMEOUT_MS, _open, _tab, browser, site  # noqa: F401 (fixtures)
+from test_browser import TIMEOUT_MS, _open, _tab, site  # noqa: F401 (fixtures)
 
 import backend
 import base_model

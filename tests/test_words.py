@@ -17,7 +17,7 @@ import soundfile as sf
 from conftest import studio_process
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
-from test_browser import SHOTS, TIMEOUT_MS, _fill_number, _open, browser, site  # noqa: F401 (fixtures)
+from test_browser import SHOTS, TIMEOUT_MS, _fill_number, _open, site  # noqa: F401 (fixtures)
 
 import checks
 import lyrics
