@@ -127,8 +127,8 @@ def serve_here() -> tuple[str, gr.Blocks]:
 
 def main() -> None:
     configure_queue(demo)
-    # File names only (no loading): the header says the same from the page's first view.
-    missing = status.weights_missing()
+    # File names only (no loading), and the Hub asked whether it answers: the header says the same.
+    missing = status.weights_missing(settle=True)
     if missing is not None:
         print(f"Model weights: {missing}", flush=True)
     startup.start_warmup()

@@ -46,8 +46,9 @@ def build() -> Choice:
     change = widgets.lenient_radio(
         parts.CHOICES, value="region", label="What to change", info=tips.CHANGE, elem_id="edit-change"
     )
-    missing = base_model.missing() is not None
-    note = gr.Markdown(base_model.note(), visible=missing, elem_id="edit-parts-note", elem_classes=["hint"])
+    note = gr.Markdown(
+        base_model.note(), visible=base_model.trouble() is not None, elem_id="edit-parts-note", elem_classes=["hint"]
+    )
     tracks = [(parts.LABELS[t], t) for t in parts.SHOWN]
     part = widgets.lenient(
         gr.Dropdown(tracks, value="vocals", label="Which part", info=tips.PART, visible=False, elem_id="edit-part")
@@ -97,7 +98,6 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
     style, words, repaint mode, repaint strength, steps, guidance, button); steps and guidance are the
     model's that makes the change (the base for a part: guided, though a turbo studio's own is not)."""
     base = models.VARIANTS[models.BASE_VARIANT]
-    missing = base_model.missing() is not None
 
     def show(change: str, part: str, adding: Any = None) -> tuple[Any, ...]:
         region = change == "region"
@@ -105,7 +105,8 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
         style = STYLE_LABELS.get(change)
         words = change if sung else "region"
         return (
-            gr.update(visible=missing or not region),
+            # Said again at each choice: the base found missing, or failed to build, since the page was made.
+            gr.update(value=base_model.note(), visible=base_model.trouble() is not None or not region),
             gr.update(visible=change in ("add", "extract")),
             gr.update(visible=change == "complete"),
             gr.update(visible=region),
@@ -133,3 +134,16 @@ def wire(choice: Choice, variant: models.Variant, shown: list[Any]) -> None:
     inputs = [choice.change, choice.part, choice.add_parts]
     for trigger in inputs:
         trigger.change(showing(variant), inputs, outputs, queue=False, api_visibility="private")
+
+
+def after_run(choice: Choice, run: Any) -> None:
+    """After each press of Edit, however it ended: the note says what is now known of the base (a
+    press that could not build it leaves why, not how parts are made). Gradio 6's page runs ``.then``
+    listeners only after an event that ended without an error, and ``.failure`` ones after one that
+    raised: both are needed for "however it ended"."""
+
+    def said(change: str) -> dict[str, Any]:
+        return gr.update(value=base_model.note(), visible=base_model.trouble() is not None or change != "region")
+
+    for after in (run.then, run.failure):
+        after(said, choice.change, choice.note, queue=False, api_visibility="private")

@@ -10,6 +10,7 @@ the same three events (scroll to the result, the queued run with its validator, 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,7 @@ class MusicTab:
     # *Write it* (Generate): the idea, its button, its note and what it reserves.
     idea: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown] | None = None
     variation: variation_row.Row | None = None  # *Variations* beneath the result
+    after: Callable[[Any], None] | None = None  # given the press's event: what follows it (Edit's note)
 
     @property
     def inputs(self) -> list[Any]:
@@ -342,6 +344,7 @@ def edit_tab(variant: Any) -> MusicTab:
         receives=[source, prompt, start, end],
         describe=(*described, [prompt, lyrics, more.language, *more.music]),
         variation=variation,
+        after=lambda run: edit_parts.after_run(choice, run),
     )
 
 
@@ -375,6 +378,8 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
         ),
     )
     run.success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
+    if tab.after is not None:
+        tab.after(run)
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
     varied, variations = _wire_variations(demo, tab)

@@ -180,11 +180,13 @@ MODEL_MISSING = (
 )
 # A model whose weights are not here: said in the header from the start, and as the error of a press.
 WEIGHTS_MISSING = (
-    "The weights of {what} ({repo}) are not on this machine and {why}. What to do: connect to the internet "
-    "(unset HF_HUB_OFFLINE) so the first request downloads them, or point {env} at a folder that holds the model "
-    "(e.g. {env}=/path/to/model python app.py), or try the page on tiny random models: run python random_models.py "
-    "DIR, then the command it prints."
+    "The weights of {what} ({repo}) are not on this machine and {why}. What to do: {fix} so the first request "
+    "downloads them, or point {env} at a folder that holds the model (e.g. {env}=/path/to/model python app.py), or "
+    "try the page on tiny random models: run python random_models.py DIR, then the command it prints."
 )
+# Why the Hub cannot give weights now, and what to do about it (``models.hub_closed``).
+HUB_OFFLINE = ("HF_HUB_OFFLINE is set", "unset HF_HUB_OFFLINE on a machine with internet")
+HUB_UNREACHABLE = ("the Hugging Face Hub cannot be reached from here", "connect this machine to the internet")
 # How those words start (a failed build's words that already say what to do).
 WEIGHTS_LEADS = ("The weights of ", "The model folder ")
 WEIGHTS_NO_FOLDER = (

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -74,3 +75,58 @@ def test_ci_runs_readmes_test_command_and_fails_without_a_browser():
 def line_after(lines: list[str], index: int, text: str) -> bool:
     """Whether a line after ``lines[index]`` is exactly ``text``."""
     return any(line.strip() == text for line in lines[index + 1 :])
+
+
+def test_every_setting_the_studio_reads_is_in_readmes_configuration_table():
+    """Each ``ACE_STUDIO_*`` name a room of the studio reads (tools and tests aside) has its row."""
+    from test_layout import TOOLS
+
+    rooms = [p for p in sorted(ROOT.glob("*.py")) if p.stem not in TOOLS and not p.stem.startswith("random_")]
+    read = {name for path in rooms for name in re.findall(r"ACE_STUDIO_[A-Z_]+", path.read_text())}
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Calling it from Python")]
+    rows = {
+        name
+        for line in table.splitlines()
+        if line.startswith("| `")
+        for name in re.findall(r"`(ACE_[A-Z_]+)`", line.split(" | ")[0])
+    }
+    assert read - rows == set(), f"settings the studio reads without a row in README's configuration: {read - rows}"
+
+
+def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
+    """``python random_models.py DIR`` and the command it prints, as README has a newcomer try the page:
+    every tab works on what it wrote, Edit's parts too (the tiny XL base is written and named)."""
+    import shlex
+
+    from conftest import served_env, studio_process
+    from gradio_client import Client, handle_file
+
+    import examples
+
+    done = subprocess.run(
+        [sys.executable, "random_models.py", str(tmp_path / "tiny")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    *settings, python, app = shlex.split(done.stdout.strip().splitlines()[-1])
+    assert (python, app) == ("python", "app.py"), done.stdout
+    env = dict(setting.split("=", 1) for setting in settings)
+    assert {"ACE_STUDIO_MODEL", "ACE_STUDIO_BASE_MODEL", "ACE_STUDIO_LYRICS_MODEL", "ACE_STUDIO_PLANNER_MODEL"} <= set(
+        env
+    )
+    work = served_env(Path(env["ACE_STUDIO_MODEL"]), tmp_path, planner=env["ACE_STUDIO_PLANNER_MODEL"])
+    with studio_process({**work, **env}, tmp_path) as (url, _proc):
+        made = Client(url, verbose=False).predict(
+            src_audio=handle_file(examples.demo_song()),
+            prompt="punchy live drums",
+            change="add",
+            part="drums",
+            inference_steps=2,
+            api_name="/edit",
+        )
+    record = made[-1]
+    assert Path(made[0]).is_file() and record["params"]["change"] == "add" and record["takes"][0]["part"]

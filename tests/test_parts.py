@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import served_env, studio_process
 from gradio_client import Client, handle_file
 from test_audio_modes import tone
 from test_browser import TIMEOUT_MS, _open, _tab, site  # noqa: F401 (fixtures)
@@ -340,9 +341,12 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
 # ---------------------------------------------------------------- the page
 
 
+DESK = {"width": 1280, "height": 1000}
+
+
 @pytest.fixture
 def page(browser, site, request):  # noqa: F811
-    yield from _open(browser, site, f"issue50/{request.node.name}", True, viewport={"width": 1280, "height": 1000})
+    yield from _open(browser, site, f"issue50/{request.node.name}", True, viewport=DESK)
 
 
 def _made(page) -> None:
@@ -411,3 +415,28 @@ def test_extract_and_complete_from_the_page(page):
         )
         _made(page)
         assert page.locator("#edit-take-1 a.part-link").count() == 0
+
+
+def test_a_base_that_cannot_be_built_is_named_under_what_to_change(browser, tiny_pipeline_dir, tmp_path):
+    """A base folder that looks like one (its two configs) but holds no weights: the note under *What to
+    change* says how parts are made until a press fails to build it, then why (docs/features.md), and
+    the press's error says the same."""
+    broken = tmp_path / "not-a-base"
+    for name in base_model.OWN:
+        (broken / name).mkdir(parents=True)
+        (broken / name / "config.json").write_text("{}")
+    env = served_env(tiny_pipeline_dir, tmp_path, ACE_STUDIO_BASE_MODEL=str(broken))
+    with studio_process(env, tmp_path) as (url, _proc):
+        for page in _open(browser, url, "issue54/base-cannot-be-built", True, viewport=DESK):
+            _tab(page, "Edit")
+            page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
+            page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()
+            note = page.locator("#edit-parts-note")
+            assert note.is_hidden()  # nothing known against the base yet
+            page.locator("#edit-change").get_by_text("Add a part", exact=True).click()
+            note.get_by_text("Parts are made by ACE-Step's XL base model").wait_for()
+            page.locator("#edit-button").click()
+            toast = page.locator("[data-testid=toast-body].error")
+            toast.get_by_text("could not be read as a model").wait_for()
+            note.get_by_text("which this studio does not have: it could not be read as a model").wait_for()
+            assert "Parts are made by" not in note.inner_text()
