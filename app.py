@@ -27,6 +27,7 @@ import gradio as gr  # noqa: E402
 
 import admission  # noqa: E402
 import asgi_gate  # noqa: E402
+import handlers  # noqa: E402
 import my_takes  # noqa: E402
 import results  # noqa: E402
 import status  # noqa: E402
@@ -65,6 +66,7 @@ def build_ui() -> gr.Blocks:
         my_takes.wire(demo, panel, [music[0].fields[k] for k in results.FIELDS], receivers, all_tabs)
     uploads.keep_page_files(demo)
     uploads.needed_by(admission.queued_files(demo))
+    demo.get_api_info = handlers.model_defaults(demo.get_api_info)  # a part's steps are the base's
     return demo
 
 

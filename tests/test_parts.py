@@ -112,6 +112,26 @@ def test_each_part_reaches_the_base_model_with_upstreams_instruction(served, tmp
     assert base is not None and base.transformer is not backend.get_backend().pipe.transformer
 
 
+def test_a_part_asked_for_without_steps_runs_the_base_models_own(served, tmp_path, monkeypatch):
+    """``/edit`` with ``change="add"`` and no steps or guidance named: the XL base's 32 steps and its
+    guidance, as README and the page say (Gradio offered the Edit tab's 50, a region's, as the default)."""
+    client, _ = served
+    boundary = Boundary(monkeypatch)
+    base = models.VARIANTS[models.BASE_VARIANT]
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
+    record = client.predict(src_audio=song, change="add", part="drums", prompt="brushes", api_name="/edit")[-1]
+    assert (record["params"]["inference_steps"], record["params"]["guidance_scale"]) == (base.steps, base.guidance)
+    assert boundary.calls[-1]["num_inference_steps"] == base.steps == 32
+    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for mode in modes.PREPARE:  # the model's own, for every music endpoint: None, as the preparers say
+        given = [
+            p["parameter_default"]
+            for p in named[f"/{mode}"]["parameters"]
+            if p["parameter_name"] in handlers.MODEL_DEFAULTS
+        ]
+        assert given and set(given) == {None}, (mode, given)
+
+
 def test_the_base_shares_the_vae_and_text_encoder_and_an_equal_encoder(studio_env, tiny_pipeline_dir, tmp_path):
     be = backend.get_backend()
     base = be.base_pipe()
