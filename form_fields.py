@@ -311,16 +311,23 @@ def cover_start_slider() -> gr.Slider:
     )
 
 
-def morph_controls() -> tuple[gr.Checkbox, gr.Textbox, gr.Textbox]:
+def morph_controls(unused: dict[str, Any]) -> tuple[gr.Checkbox, gr.Textbox, gr.Textbox]:
     """Cover's *Morph* (upstream's flow-edit overlay, off as upstream has it) and the song as it is
-    now, shown while it is on."""
+    now, shown while it is on; ``unused``: the fields the morph does not use (by the preparer's names:
+    the cover's strength, its start, DCW), locked while it is on, their help saying why."""
     switch = gr.Checkbox(label="Morph the song (flow edit)", value=False, info=tips.MORPH, elem_id="cover-morph")
     with gr.Group(visible=False, elem_id="cover-morph-source") as source:
         style = gr.Textbox("", label="The song's own style", info=tips.MORPH_STYLE, elem_id="cover-morph-prompt")
         words = gr.Textbox(
             "", label="The song's own words (optional)", info=tips.MORPH_LYRICS, lines=3, elem_id="cover-morph-lyrics"
         )
-    switch.change(lambda on: gr.update(visible=bool(on)), switch, source, queue=False, api_visibility="private")
+    own = {name: field.info for name, field in unused.items()}
+
+    def show(on: Any) -> tuple[Any, ...]:
+        locked = [gr.update(interactive=not on, info=tips.MORPH_UNUSED[n] if on else own[n]) for n in unused]
+        return (gr.update(visible=bool(on)), *locked)
+
+    switch.change(show, switch, [source, *unused.values()], queue=False, api_visibility="private")
     return switch, style, words
 
 

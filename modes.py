@@ -200,9 +200,13 @@ def prepare_cover(
     reference = preparing.reference(reference_audio, render.seeds[0]) if reference_audio else None
     n = source.shape[-1]
     params.update({"morph": False, **morphing})
+    # What ran: a morph uses neither the cover's strength nor its start, and runs without the step
+    # correction (``morph``), so its record holds none of them (read back, each is today's default).
+    if morphing:
+        del params["dcw"]
+    else:
+        params.update(audio_cover_strength=strength, cover_noise_strength=closeness)
     params.update(
-        audio_cover_strength=strength,
-        cover_noise_strength=closeness,
         source_seconds=round(audio.seconds(source), 3),
         audio_duration=round(audio.seconds(source), 3),
         src_audio=Path(str(src_audio)).name,

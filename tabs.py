@@ -240,7 +240,9 @@ def cover_tab(variant: Any) -> MusicTab:
                 )
                 more = form_fields.song_settings("cover", variant, reference=True)
                 start = form_fields.cover_start_slider()
-                morph = form_fields.morph_controls()
+                morph = form_fields.morph_controls(
+                    {"audio_cover_strength": strength, "cover_noise_strength": start, "dcw": more.dcw}
+                )
         with form.column:
             variation = variation_row.build("cover")
         demo_examples("cover", examples.COVER, [source, prompt, strength])

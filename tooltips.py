@@ -365,5 +365,11 @@ MORPH = (
     "keeping its structure. Describe the song as it is now below. Twice the model's work per step; Cover strength "
     "and Start from the song are not used, and the step correction is off, as in ACE-Step."
 )
+# What a field the morph does not use says while *Morph the song* is on (it is locked meanwhile).
+MORPH_UNUSED = {
+    "audio_cover_strength": "Not used while morphing: the morph keeps the song's structure itself.",
+    "cover_noise_strength": "Not used while morphing: the morph starts from the song itself.",
+    "dcw": "Not used while morphing: ACE-Step's morph runs without the step correction.",
+}
 MORPH_STYLE = "What the song is now (e.g. 'acoustic folk, male voice, guitar'): the morph keeps what both styles share."
 MORPH_LYRICS = "The song's words as they are sung now, if any (the new lyrics go in New lyrics above)."

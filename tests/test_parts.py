@@ -17,7 +17,7 @@ import torch
 from conftest import served_env, studio_process
 from gradio_client import Client, handle_file
 from test_audio_modes import tone
-from test_browser import TIMEOUT_MS, _open, _tab, site  # noqa: F401 (fixtures)
+from test_browser import SHOTS, TIMEOUT_MS, _open, _tab, site  # noqa: F401 (fixtures)
 
 import backend
 import base_model
@@ -338,7 +338,7 @@ def test_morph_moves_the_song_by_the_difference_of_its_two_descriptions(warm_bac
 def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served, tmp_path, monkeypatch):
     client, _ = served
     boundary = Boundary(monkeypatch)
-    song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=10.0)))  # Generate takes 10 s or more
     settings = {"src_audio": song, "prompt": "jazz trio", "inference_steps": 2, "api_name": "/cover"}
     # A song described as a caption is: over 64 characters (the door once held it to a short field's).
     described = "a slow sine drone, warm and wide, a soft pad under it and no drums at all"
@@ -346,6 +346,16 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     assert record["params"]["morph"] is True and record["params"]["morph_prompt"] == described
     call = boundary.calls[-1]
     assert call["morph"] and call["task_type"] == "cover" and call["morph_lyrics"] == "[Instrumental]"
+    # The record says what ran: no Cover strength, no start from the song, no DCW (the morph uses none).
+    unused = {"audio_cover_strength", "cover_noise_strength", "dcw"}
+    assert unused.isdisjoint(record["params"]) and unused <= set(client.predict(**settings)[-1]["params"])
+    # ... and reads back: Use these settings, and variations of the morph (a morph again, recorded so).
+    brought = client.predict(record, 1, api_name="/settings_from_cover")
+    # Generate's caption, and DCW at today's default (the morph's record holds none).
+    assert brought[0] == "jazz trio" and brought[results.FIELDS.index("dcw")] is True
+    varied = client.predict(1, record, 0.5, 1, 7, song, api_name="/variations")[-1]
+    assert varied["params"]["morph"] is True and unused.isdisjoint(varied["params"]), varied["params"]
+    assert boundary.calls[-1]["morph"] and results.record_settings(varied)["dcw"] is True
     too_long = {"morph_prompt": "x" * (checks.MAX_CAPTION_CHARS + 1)}
     with pytest.raises(checks.InputError, match=f"up to {checks.MAX_CAPTION_CHARS} characters"):
         checks.check_text_lengths(too_long)
@@ -412,9 +422,24 @@ def test_cover_offers_the_morph_with_the_songs_own_style(page):
     _tab(page, "Cover")
     page.locator("#cover-advanced").get_by_text("Advanced settings").click()
     page.locator("#cover-morph-prompt").wait_for(state="hidden")
+    unused = {
+        "#cover-strength input[type=range]": "keeps the song's structure itself",
+        "#cover-start input[type=range]": "starts from the song itself",
+        "#cover-dcw input[type=checkbox]": "runs without the step correction",
+    }
+    assert not any(page.locator(field).is_disabled() for field in unused)
     page.locator("#cover-morph").get_by_text("Morph the song (flow edit)").click()
     page.locator("#cover-morph-prompt").wait_for(state="visible")
     page.locator("#cover-morph-lyrics").wait_for(state="visible")
+    # What the morph does not use is locked, and says why, while it is on (issue 54).
+    for field, why in unused.items():
+        page.wait_for_function("s => document.querySelector(s).disabled", arg=field)
+        page.locator(f"#{field.split()[0][1:]}").get_by_text(why).wait_for()
+    (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "issue54" / "morph-on.png"), full_page=True)
+    page.locator("#cover-morph").get_by_text("Morph the song (flow edit)").click()
+    for field in unused:
+        page.wait_for_function("s => !document.querySelector(s).disabled", arg=field)
 
 
 def test_extract_and_complete_from_the_page(page):
