@@ -199,13 +199,7 @@ def prepare_cover(
     source = preparing.source(src_audio)
     reference = preparing.reference(reference_audio, render.seeds[0]) if reference_audio else None
     n = source.shape[-1]
-    params.update({"morph": False, **morphing})
-    # What ran: a morph uses neither the cover's strength nor its start, and runs without the step
-    # correction (``morph``), so its record holds none of them (read back, each is today's default).
-    if morphing:
-        del params["dcw"]
-    else:
-        params.update(audio_cover_strength=strength, cover_noise_strength=closeness)
+    _what_ran(params, morphing, strength, closeness)
     params.update(
         source_seconds=round(audio.seconds(source), 3),
         audio_duration=round(audio.seconds(source), 3),
@@ -225,6 +219,17 @@ def prepare_cover(
         **morphing,
     )
     return Job(MusicRequest("cover", params, render), lambda take: audio.fit(take, n), finishing)
+
+
+def _what_ran(params: dict[str, Any], morphing: dict[str, Any], strength: float, closeness: float) -> None:
+    """A cover's record of how it was made: a morph uses neither the cover's strength nor its start, and
+    runs without the step correction (``morph``), so its record holds none of them (read back, each is
+    today's default, which a morph ignores again)."""
+    params.update({"morph": False, **morphing})
+    if morphing:
+        del params["dcw"]
+    else:
+        params.update(audio_cover_strength=strength, cover_noise_strength=closeness)
 
 
 def prepare_extend(
