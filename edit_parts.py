@@ -14,6 +14,7 @@ import models
 import parts
 import preparing
 import tooltips as tips
+import waveform
 import widgets
 
 BUTTONS = {
@@ -93,10 +94,32 @@ def repaint_controls() -> tuple[gr.Dropdown, gr.Slider]:
     return way, amount
 
 
+class Shown(NamedTuple):
+    """The Edit tab's fields a choice shows, hides or sets (``showing``), after the parts' own."""
+
+    region: Any  # the region's start and end (a row)
+    hint: gr.Markdown
+    prompt: gr.Textbox
+    lyrics: gr.Textbox
+    way: gr.Dropdown
+    strength: gr.Slider
+    steps: gr.Slider
+    guidance: gr.Slider
+    button: gr.Button
+    music: gr.Column  # BPM, key, metre and the tempo buttons: auto for a part added or taken out
+    lora_box: gr.Column  # a LoRA is refused with a part (made for the SFT model)
+    lora: gr.File
+    preset: gr.Dropdown
+    region_examples: gr.Dataset
+    part_examples: gr.Dataset
+
+
 def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
-    """What the page shows for a choice and part: (note, part, parts to add, region row, region hint,
-    style, words, repaint mode, repaint strength, steps, guidance, button); steps and guidance are the
-    model's that makes the change (the base for a part: guided, though a turbo studio's own is not)."""
+    """What the page shows for a choice and part: the note, the part, the parts to add, then ``Shown``'s
+    fields in its order; steps and guidance are the model's that makes the change (the base for a part:
+    guided, though a turbo studio's own is not). A part hides what it does not use: the region, its
+    examples and its highlight (``waveform.FOR_CHOICE_JS``), repainting, tempo, key and metre where
+    upstream sets them to auto (added or taken out), and the LoRA, emptied (it would be refused)."""
     base = models.VARIANTS[models.BASE_VARIANT]
 
     def show(change: str, part: str, adding: Any = None) -> tuple[Any, ...]:
@@ -122,18 +145,32 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
             gr.update(value=variant.steps if region else base.steps),
             gr.update(value=variant.guidance if region else base.guidance),
             gr.update(value=BUTTONS.get(change, BUTTONS["region"])),
+            gr.update(visible=change in ("region", "complete")),
+            gr.update(visible=region),
+            gr.update() if region else gr.update(value=None),
+            gr.update() if region else gr.update(value=""),
+            gr.update(visible=region),
+            gr.update(visible=not region),
         )
 
     return show
 
 
-def wire(choice: Choice, variant: models.Variant, shown: list[Any]) -> None:
+def wire(choice: Choice, variant: models.Variant, shown: Shown, wave: Any, start: Any, end: Any) -> None:
     """Each choice (and each part: a sung one takes words) shows its own fields, in the page's own
-    queue-less events (``shown``: the components ``showing`` updates after the parts' own)."""
+    queue-less events (``shown``: the components ``showing`` updates after the parts' own); the
+    waveform and the region's numbers follow each other, and the choice, in the page alone."""
     outputs = [choice.note, choice.part, choice.add_parts, *shown]
     inputs = [choice.change, choice.part, choice.add_parts]
     for trigger in inputs:
         trigger.change(showing(variant), inputs, outputs, queue=False, api_visibility="private")
+    # A drag on the waveform sets the numbers; typed numbers move the selection; a part (the whole
+    # song) has none to show or drag.
+    wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
+    for box in (start, end):
+        box.input(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
+    for trigger in (choice.change, wave):
+        trigger.change(None, [wave, choice.change], wave, js=waveform.FOR_CHOICE_JS, api_visibility="private")
 
 
 def after_run(choice: Choice, run: Any) -> None:

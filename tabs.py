@@ -327,14 +327,14 @@ def edit_tab(variant: Any) -> MusicTab:
                 more = form_fields.song_settings("edit", variant)
         with form.column:
             variation = variation_row.build("edit")
-        demo_examples("edit", examples.EDIT, [source, start, end, prompt, lyrics])
-    # A drag on the waveform sets the numbers; typed numbers move the selection (both in the page).
-    wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
-    for box in (start, end):
-        box.input(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
-    reading = ([source, start, end], [info, *more.music, wave])
-    shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], form.button]
-    edit_parts.wire(choice, variant, shown)
+        # A region's examples, and a part's (the region's columns mean nothing to one): each choice its own.
+        regions = demo_examples("edit", examples.EDIT, [source, start, end, prompt, lyrics])
+        adding = demo_examples("edit_part", examples.EDIT_PARTS, [source, choice.change, choice.part, prompt])
+    adding.dataset.visible, adding.dataset.headers = False, ["Song", "What to change", "Which part", "Style"]
+    shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], form.button, *more.boxes]
+    shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset]
+    edit_parts.wire(choice, variant, edit_parts.Shown(*shown), wave, start, end)
+    reading = ([source, start, end, choice.change], [info, *more.music, wave])
     own = {"repainting_start": start, "repainting_end": end, "change": choice.change, "part": choice.part}
     own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength)
     return MusicTab(

@@ -255,14 +255,20 @@ RESERVES_NOT_YET = "On this Space a press reserves some of your daily ZeroGPU ti
 RESERVES_OVER_DAY = " That is more than the {day} a day a visitor who is not signed in gets."
 RESERVES_FITS_DAY = " Within that: {ways}."
 # "Pace on this machine" (``pace.line``), under each result's details.
-PACE_LINE = "Pace on this machine ({gpu}): {figures}; from {calls}."
-PACE_NOT_YET = (
-    "Pace on this machine: not measured yet. Each press declares the studio's first figures (one H100, without "
-    "captured steps) until three of its kind have run here."
-)
-PACE_PRIOR_ONLY = (
-    "Pace on this machine: not learned here (ACE_STUDIO_PACE=prior); every press declares the first figures."
-)
+PACE_LINE = "Pace on this machine, {gpu}: {figures}; from {calls}."
+# Before anything is measured, by where the studio runs (on ZeroGPU a press declares its GPU time; elsewhere
+# nothing is declared, and the first figures are only the studio's estimates).
+PACE_NOT_YET = {
+    True: "Pace on this machine: not measured yet. Each press declares the studio's first figures (one H100, "
+    "without captured steps) until three of its kind have run here.",
+    False: "Pace on this machine: not measured yet. Until three requests of a kind have run here, the studio "
+    "estimates their time from its first figures.",
+}
+PACE_PRIOR_ONLY = {
+    True: "Pace on this machine: not learned here (ACE_STUDIO_PACE=prior); every press declares the first figures.",
+    False: "Pace on this machine: not learned here (ACE_STUDIO_PACE=prior); the studio estimates every request's "
+    "time from its first figures.",
+}
 PACE_FIGURE = {
     "planner_ms_a_code": "the planner {value:.1f} ms a code",
     "dit_ms_a_step_60s": "the music model {value:.0f} ms a step of a 60 s take",

@@ -251,6 +251,12 @@ def test_a_part_from_a_turbo_studios_page_is_guided_as_the_base_is(studio_env):
         assert [u["value"] for u in show(change, "drums", ["drums"])[9:11]] == [base.steps, base.guidance]
     assert [u["value"] for u in show("region", "drums", [])[9:11]] == [8, 1.0]
     assert show("add", "drums", [])[11]["value"] == "Add the part"
+    # A part empties the LoRA it hides (it would be refused on a field the visitor cannot see); a
+    # region leaves it as the visitor set it.
+    after = dict(zip(edit_parts.Shown._fields, show("add", "drums", [])[3:], strict=True))
+    assert after["lora"]["value"] is None and after["preset"]["value"] == "" and after["lora_box"]["visible"] is False
+    back = dict(zip(edit_parts.Shown._fields, show("region", "drums", [])[3:], strict=True))
+    assert "value" not in back["lora"] and "value" not in back["preset"] and back["lora_box"]["visible"] is True
 
 
 def test_without_base_weights_edit_says_so_and_regions_still_work(studio_env, tmp_path, monkeypatch):
@@ -418,6 +424,63 @@ def test_edit_offers_each_part_with_only_its_own_fields(page):
     page.locator("#edit-repaint").wait_for(state="visible")
 
 
+def test_a_part_hides_what_it_does_not_use(page):
+    """Issue 54: a part added or taken out hides the region (its numbers, its highlight on the waveform,
+    its examples: a part's own take their place), repainting, tempo, key and metre (auto, as upstream's
+    page sets them) and the LoRA (refused with a part); completing the song keeps tempo, key and metre;
+    the region brings everything back."""
+    _tab(page, "Edit")
+    page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
+    page.locator("#edit-src-info").get_by_text("BPM").wait_for()  # read and measured: nothing comes after
+    page.locator("#edit-advanced").get_by_text("Advanced settings").click()
+    (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
+    shown = {  # the musical fields, the LoRA's, the waveform's region, a region's example columns
+        "Add a part": (False, False, "0", False),
+        "Complete the song": (True, False, "0", False),
+        "A region": (True, True, "1", True),
+    }
+    for choice, (music, lora, select, region) in shown.items():
+        page.locator("#edit-change").get_by_text(choice, exact=True).click()
+        page.locator("#edit-music").wait_for(state="visible" if music else "hidden")
+        page.locator("#edit-lora-box").wait_for(state="visible" if lora else "hidden")
+        page.locator(f'#edit-wave [data-ready="1"][data-select="{select}"]').wait_for()
+        headers = page.locator(".tabitem:visible thead")
+        headers.get_by_text("Region start (s)").wait_for(state="visible" if region else "hidden")
+        headers.get_by_text("Which part").wait_for(state="hidden" if region else "visible")
+        if choice == "Add a part":
+            page.screenshot(path=str(SHOTS / "issue54" / "add-a-part.png"), full_page=True)
+            # A part's example sets the choice and the part (and the style), no region.
+            page.locator(".tabitem:visible tbody tr").filter(has_text="Bass").click()
+            page.wait_for_function("() => document.querySelector('#edit-part input')?.value === 'Bass'")
+            assert page.locator("#edit-prompt textarea").input_value() == "warm round electric bass"
+
+
+def test_a_run_shows_its_progress_under_the_take_label(page):
+    """Issue 54: the run's progress sits below the first take's "Take 1" label and its steps and time
+    below the bar (Gradio centred them over both)."""
+    _tab(page, "Edit")
+    page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
+    page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()
+    page.locator("#edit-advanced").get_by_text("Advanced settings").click()
+    steps = page.locator("#edit-steps input[type=number]").first
+    steps.fill("200")
+    steps.press("Tab")
+    page.locator("#edit-button").click()
+    level = page.locator("#edit-take-1 .progress-level")
+    level.get_by_text("Step").wait_for()
+    box = {
+        name: page.locator(f"#edit-take-1 {selector}").first.bounding_box()
+        for name, selector in (("label", ".take-label"), ("level", ".progress-level"), ("text", ".progress-text"))
+    }
+    (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
+    page.locator("#edit-take-1").screenshot(path=str(SHOTS / "issue54" / "progress.png"))
+    page.locator("#edit-stop").click()
+    label, level_box, text = box["label"], box["level"], box["text"]
+    assert level_box["y"] >= label["y"] + label["height"] - 1, box  # below the label
+    assert text["y"] >= level_box["y"] + level_box["height"] - 1, box  # the steps and time below the bar
+    page.locator("#edit-seeds").get_by_text("Stopped").wait_for()
+
+
 def test_cover_offers_the_morph_with_the_songs_own_style(page):
     _tab(page, "Cover")
     page.locator("#cover-advanced").get_by_text("Advanced settings").click()
@@ -485,3 +548,21 @@ def test_a_base_that_cannot_be_built_is_named_under_what_to_change(browser, tiny
             toast.get_by_text("could not be read as a model").wait_for()
             note.get_by_text("which this studio does not have: it could not be read as a model").wait_for()
             assert "Parts are made by" not in note.inner_text()
+            # The result column as it was: no empty "Take 1 0:00 / 0:00" under "Error" (issue 54).
+            page.locator("#edit-take-1").wait_for(state="hidden")
+            assert page.locator("#edit-seeds").get_by_text("Nothing here yet").is_visible()
+            assert not page.locator(".tabitem:visible").get_by_text("Error", exact=True).is_visible()
+            (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "issue54" / "after-an-error.png"))
+            # The next press closes the error's toast at once; it stayed over the next take.
+            page.locator("#edit-change").get_by_text("A region", exact=True).click()
+            page.locator("#edit-button").click()
+            toast.first.wait_for(state="detached", timeout=3000)
+            _made(page)
+            assert toast.count() == 0
+            # The pace line of a studio that is not on ZeroGPU: no press that declares, no H100, no "(CPU (".
+            page.locator("#edit-details").get_by_text("Details").click()
+            words = page.locator("#edit-pace").inner_text()
+            assert words.startswith("Pace on this machine") and not any(
+                w in words for w in ("declare", "H100", "(CPU (")
+            )
