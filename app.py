@@ -27,6 +27,7 @@ import gradio as gr  # noqa: E402
 
 import admission  # noqa: E402
 import asgi_gate  # noqa: E402
+import handlers  # noqa: E402
 import my_takes  # noqa: E402
 import results  # noqa: E402
 import status  # noqa: E402
@@ -65,6 +66,7 @@ def build_ui() -> gr.Blocks:
         my_takes.wire(demo, panel, [music[0].fields[k] for k in results.FIELDS], receivers, all_tabs)
     uploads.keep_page_files(demo)
     uploads.needed_by(admission.queued_files(demo))
+    demo.get_api_info = handlers.model_defaults(demo.get_api_info)  # a part's steps are the base's
     return demo
 
 
@@ -127,8 +129,8 @@ def serve_here() -> tuple[str, gr.Blocks]:
 
 def main() -> None:
     configure_queue(demo)
-    # File names only (no loading): the header says the same from the page's first view.
-    missing = status.weights_missing()
+    # File names only (no loading), and the Hub asked whether it answers: the header says the same.
+    missing = status.weights_missing(settle=True)
     if missing is not None:
         print(f"Model weights: {missing}", flush=True)
     startup.start_warmup()

@@ -177,6 +177,7 @@ KNOWN: gpu.Known = (
     (lora.BadLora, lambda exc: checks.InputError(str(exc), "lora")),
     (backend.LyricsTooLong, lambda exc: checks.InputError(str(exc), "lyrics")),
     ((audio.AudioError, backend.ModeUnavailable, backend.BrokenOutput), lambda exc: gr.Error(str(exc))),
+    (base_model.Unavailable, lambda exc: gr.Error(str(exc), title="Parts not available")),
     (models.ModelLoadError, _not_built),
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import gpu
 import models
 import pace
 import tooltips as tips
@@ -42,10 +43,10 @@ def at_sixty() -> dict[str, float | None]:
 def line() -> str:
     """ "Pace on this machine", in one line: the GPU, the three figures, from how many calls."""
     if not pace.learning():
-        return tips.PACE_PRIOR_ONLY
+        return tips.PACE_PRIOR_ONLY[gpu.on_zero_gpu()]
     here = pace.table()
     if here.calls == 0 or not here.machine.get("gpu"):
-        return tips.PACE_NOT_YET
+        return tips.PACE_NOT_YET[gpu.on_zero_gpu()]
     figures = at_sixty()
     said = [
         tips.PACE_FIGURE[name].format(value=value) if value is not None else tips.PACE_UNMEASURED[name]

@@ -10,6 +10,7 @@ the same three events (scroll to the result, the queued run with its validator, 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,7 @@ class MusicTab:
     # *Write it* (Generate): the idea, its button, its note and what it reserves.
     idea: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown] | None = None
     variation: variation_row.Row | None = None  # *Variations* beneath the result
+    after: Callable[[Any], None] | None = None  # given the press's event: what follows it (Edit's note)
 
     @property
     def inputs(self) -> list[Any]:
@@ -238,7 +240,9 @@ def cover_tab(variant: Any) -> MusicTab:
                 )
                 more = form_fields.song_settings("cover", variant, reference=True)
                 start = form_fields.cover_start_slider()
-                morph = form_fields.morph_controls()
+                morph = form_fields.morph_controls(
+                    {"audio_cover_strength": strength, "cover_noise_strength": start, "dcw": more.dcw}
+                )
         with form.column:
             variation = variation_row.build("cover")
         demo_examples("cover", examples.COVER, [source, prompt, strength])
@@ -323,14 +327,14 @@ def edit_tab(variant: Any) -> MusicTab:
                 more = form_fields.song_settings("edit", variant)
         with form.column:
             variation = variation_row.build("edit")
-        demo_examples("edit", examples.EDIT, [source, start, end, prompt, lyrics])
-    # A drag on the waveform sets the numbers; typed numbers move the selection (both in the page).
-    wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
-    for box in (start, end):
-        box.input(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
-    reading = ([source, start, end], [info, *more.music, wave])
-    shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], more.dcw, form.button]
-    edit_parts.wire(choice, variant, shown)
+        # A region's examples, and a part's (the region's columns mean nothing to one): each choice its own.
+        regions = demo_examples("edit", examples.EDIT, [source, start, end, prompt, lyrics])
+        adding = demo_examples("edit_part", examples.EDIT_PARTS, [source, choice.change, choice.part, prompt])
+    adding.dataset.visible, adding.dataset.headers = False, ["Song", "What to change", "Which part", "Style"]
+    shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], more.dcw, form.button, *more.boxes]
+    shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset]
+    edit_parts.wire(choice, variant, edit_parts.Shown(*shown), wave, start, end)
+    reading = ([source, start, end, choice.change], [info, *more.music, wave])
     own = {"repainting_start": start, "repainting_end": end, "change": choice.change, "part": choice.part}
     own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength)
     return MusicTab(
@@ -342,6 +346,7 @@ def edit_tab(variant: Any) -> MusicTab:
         receives=[source, prompt, start, end],
         describe=(*described, [prompt, lyrics, more.language, *more.music]),
         variation=variation,
+        after=lambda run: edit_parts.after_run(choice, run),
     )
 
 
@@ -375,6 +380,8 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
         ),
     )
     run.success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
+    if tab.after is not None:
+        tab.after(run)
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
     varied, variations = _wire_variations(demo, tab)

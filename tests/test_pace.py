@@ -20,7 +20,7 @@ import gradio as gr
 import pytest
 from conftest import free_port, wait_until_serving
 from gradio_client import Client
-from test_browser import SHOTS, _fill_number, _open, browser  # noqa: F401 (fixtures)
+from test_browser import SHOTS, _fill_number, _open
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
 import gpu
@@ -76,7 +76,24 @@ def test_three_calls_of_a_bucket_make_the_next_declare_what_they_measured(learni
     assert pace.music_duration("generate", OTHER) == math.ceil(1.5 * (other["dit"] + other["vae"]) + 1.3 * 4)
     figures = pace_view.at_sixty()
     assert figures["dit_ms_a_step_60s"] is None and figures["planner_ms_a_code"] is None
-    assert pace_view.line().startswith("Pace on this machine (CPU") and "from 3 calls." in pace_view.line()
+    assert pace_view.line().startswith("Pace on this machine, CPU (") and "from 3 calls." in pace_view.line()
+
+
+def test_the_pace_line_speaks_of_a_press_that_declares_only_on_zerogpu(learning, monkeypatch):
+    """Issue 54: on a local CPU the line spoke ZeroGPU ("each press declares", "one H100") and nested
+    its parentheses ("(CPU (x86_64))")."""
+    for zero in (False, True):
+        monkeypatch.setattr(gpu, "on_zero_gpu", lambda zero=zero: zero)
+        for mode in ("learn", "prior"):
+            monkeypatch.setenv("ACE_STUDIO_PACE", mode)
+            said = pace_view.line()
+            assert said.startswith("Pace on this machine: not ") and ("declares" in said) == zero, said
+            assert ("H100" in said) == (zero and mode == "learn"), said
+    monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
+    for dit in (40.0, 50.0, 45.0):
+        pace.learn(_song(SONG, dit, 1.0))
+    said = pace_view.line()
+    assert said.startswith("Pace on this machine, CPU (") and said.count("(") == said.count(")") == 1, said
 
 
 def test_the_file_survives_a_restart_and_a_bad_one_is_ignored_with_one_line(learning, capsys):
@@ -346,7 +363,7 @@ def building(studio_env, tmp_path, monkeypatch):
         pace.reset()
 
 
-def test_the_cost_line_follows_the_build_and_says_what_fits_a_day(browser, building, request):  # noqa: F811
+def test_the_cost_line_follows_the_build_and_says_what_fits_a_day(browser, building, request):
     url, gate = building
     desk = {"viewport": {"width": 1280, "height": 1000}}
     for page in _open(browser, url, f"issue49/{request.node.name}", True, **desk):
@@ -370,6 +387,6 @@ def test_the_cost_line_follows_the_build_and_says_what_fits_a_day(browser, build
         page.locator("#gen-button").click()
         page.locator("#gen-take-1 a.download-link").wait_for()
         page.locator("#gen-details").get_by_text("Details").click()
-        page.locator("#gen-pace").get_by_text("Pace on this machine (CPU").wait_for()
+        page.locator("#gen-pace").get_by_text("Pace on this machine, CPU (").wait_for()
         assert "from 1 call." in page.locator("#gen-pace").inner_text()
         page.screenshot(path=str(SHOTS / "issue49" / "pace-line.png"))
