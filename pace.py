@@ -36,7 +36,7 @@ import graphs
 import lrc
 import models
 import takes
-from pace_store import MATURE, Table, key_of, sane
+from pace_store import MATURE, Table, gpu_name, key_of, sane
 
 # The prior, in seconds unless named otherwise: what each phase took on one H100, eager, bf16
 # (docs/performance.md: the prior's table under "Captured steps", and "The studio's own pace").
@@ -474,7 +474,7 @@ def learn(found: Any) -> int:
         spent = {k: v for k, v in found["phases"].items() if sane(v)}
         loads = {k: v for k, v in found["loads"].items() if sane(v) and k in ("music", "base", "planner", "lyrics")}
         rest = float(found["total"]) - sum(spent.values()) - sum(loads.values())
-        gpu = str(found["gpu"])[:120]
+        gpu = gpu_name(found["gpu"])  # shown on the page: a name, not markup
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         print(f"pace: a call's report was not kept ({type(exc).__name__}: {exc})")
         return 0

@@ -373,3 +373,27 @@ def test_the_cost_line_follows_the_build_and_says_what_fits_a_day(browser, build
         page.locator("#gen-pace").get_by_text("Pace on this machine (CPU").wait_for()
         assert "from 1 call." in page.locator("#gen-pace").inner_text()
         page.screenshot(path=str(SHOTS / "issue49" / "pace-line.png"))
+
+
+# ---------------------------------------------------------------- issue 54: a GPU's name
+
+
+def test_a_gpu_name_that_is_no_plain_name_never_reaches_the_page(learning, capsys):
+    """The review: a pace.json whose ``machine.gpu`` held Markdown or HTML was shown as it was in "Pace
+    on this machine". A file naming its machine so is ignored (one log line), a worker's report so is
+    not kept, and a real name's marks are shown as text."""
+    import tooltips as tips
+
+    for dit in (40.0, 50.0, 45.0):
+        pace.learn(_song(SONG, dit, 1.0))
+    saved = json.loads(learning.read_text())
+    planted = "**H100** <img src=x onerror=alert(1)> [more](https://example.com)"
+    learning.write_text(json.dumps({**saved, "machine": {**saved["machine"], "gpu": planted}}))
+    pace.reset()
+    capsys.readouterr()
+    assert pace_view.line() == tips.PACE_NOT_YET
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pace:")]
+    assert len(said) == 1 and "ignored" in said[0] and "GPU's name" in said[0], said
+    assert pace.learn(_song(SONG, 45.0, 1.0, gpu_name=planted)) == 0
+    pace.learn(_song(SONG, 45.0, 1.0, gpu_name="NVIDIA RTX_6000 (Blackwell)"))
+    assert "(NVIDIA RTX\\_6000 \\(Blackwell\\))" in pace_view.line()
