@@ -34,19 +34,13 @@ import pace
 import retake
 import runs
 import sampler
+import text_limits
 import tooltips as tips
 
 # The tasks only the base model was trained for (Edit's parts): run on the XL base's DiT (``base_model``).
 PART_TASKS = ("lego", "extract", "complete")
 
-# Longest lyric token sequence the pipeline encodes; it truncates silently beyond it.
-MAX_LYRIC_TOKENS = 2048
-
 ProgressFn = Callable[[int, int], None]
-
-
-class LyricsTooLong(ValueError):
-    """The lyrics exceed what the text encoder takes."""
 
 
 class ModeUnavailable(ValueError):
@@ -84,11 +78,6 @@ class Backend:
     base: Any = None  # the XL base's pipeline beside this one, built for the first part (``base_pipe``)
     base_seconds: float = 0.0
     base_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def lyric_tokens(self, lyrics: str, language: str) -> int:
-        # Same string the pipeline tokenises for the lyric branch.
-        text = f"# Languages\n{language}\n\n# Lyric\n{lyrics}<|endoftext|>"
-        return len(self.pipe.tokenizer(text, add_special_tokens=False).input_ids)
 
     def run(
         self,
@@ -248,13 +237,10 @@ class Backend:
         return [int(n) for n in indices[0, :, 0].cpu().tolist()]
 
     def check_request(self, req: dict[str, Any]) -> None:
-        """Refuse what the pipeline would silently get wrong: lyrics it would cut short, a cover
-        without the components that read the source."""
-        n_tokens = self.lyric_tokens(req.get("lyrics", ""), req.get("vocal_language", "en"))
-        if n_tokens > MAX_LYRIC_TOKENS:
-            raise LyricsTooLong(
-                f"The lyrics are {n_tokens} tokens long; the model reads at most {MAX_LYRIC_TOKENS}. Shorten them."
-            )
+        """Refuse what the pipeline would silently get wrong: words it would cut short (``text_limits``),
+        a cover without the components that read the source."""
+        texts = {field: req.get(field) for field in ("prompt", "lyrics", "morph_prompt", "morph_lyrics")}
+        text_limits.check(self.pipe, texts, str(req.get("vocal_language") or "en"), req)
         if req.get("task_type") == "cover" and self.pipe.audio_tokenizer is None:
             raise ModeUnavailable(
                 f"Cover is not available with this model ({models.public_source(self.source)}): it was loaded without "

@@ -29,6 +29,7 @@ import music_request
 import pace
 import planner
 import runs
+import text_limits
 import tooltips as tips
 from music_request import MusicRequest
 
@@ -172,7 +173,7 @@ def _not_built(exc: Exception) -> gr.Error:
 # The music model's and the planner's own exceptions, each in the words of the field or step to change.
 KNOWN: gpu.Known = (
     (lora.BadLora, lambda exc: checks.InputError(str(exc), "lora")),
-    (backend.LyricsTooLong, lambda exc: checks.InputError(str(exc), "lyrics")),
+    (text_limits.TooLong, lambda exc: checks.InputError(str(exc), exc.param)),
     ((audio.AudioError, backend.ModeUnavailable, backend.BrokenOutput), lambda exc: gr.Error(str(exc))),
     (models.ModelLoadError, _not_built),
 )
