@@ -85,16 +85,12 @@ class Backend:
         progress: ProgressFn | None = None,
         run_id: str | None = None,
     ) -> dict[str, Any]:
-        """Run one render (one pipeline call, two for a partial cover); ``run_id`` names the run
-        Stop may flag (``runs.start_run``).
-
-        ``render`` holds the pipeline keyword arguments (source and reference audio as numpy
-        ``[2, samples]`` arrays), one seed per take, the LoRA and, for variations, each take's noise
-        chain (``retake``). Returns ``{"audio": float32 array [takes, 2, samples], "seconds": float}``:
-        plain numpy, safe to pickle across processes. When something is sung, also ``"lyrics"`` (per
-        take ``lrc.sync_take``: line times and score, from one extra DiT forward over all takes,
-        ``alignment``) and ``"lyrics_s"`` (its seconds).
-        """
+        """Run one render; ``run_id`` names the run Stop may flag (``runs.start_run``). ``render`` holds
+        the pipeline keyword arguments (source and reference audio as numpy ``[2, samples]`` arrays),
+        one seed per take, the LoRA and, for variations, each take's noise chain (``retake``). Returns
+        ``{"audio": float32 [takes, 2, samples], "seconds", "phases"}`` (plain numpy, picklable); when
+        something is sung, also ``"lyrics"`` (per take ``lrc.sync_take``: line times and score, from
+        one extra DiT forward over all takes, ``alignment``) and ``"lyrics_s"`` (its seconds)."""
         import numpy as np
         import torch
 
@@ -152,22 +148,23 @@ class Backend:
         """The request's diffusion (``sampler``: upstream's loop over the pipeline's modules) and its
         decode; ``sync`` (the lyric alignment pass) runs after the last step, before the decode."""
         self.replay = {}  # a call that fails reports nothing rather than the last one's graphs
-        started = time.perf_counter()
+        started, ended = time.perf_counter(), []
         with self._replaying(pipe) as dit:
             watching = sync.watch() if sync is not None else None
             try:
-                on_step = _step_callback(flag, progress, total, _eagerly(dit, sync))
+                on_step = _timed(_step_callback(flag, progress, total, _eagerly(dit, sync)), ended)
                 latents = (morph.run if req.get("morph") else sampler.run)(pipe, req, generators, on_step)
             finally:
                 if watching is not None:
                     watching.remove()
             self.replay = dit.report() if dit is not None else {}
-        decoding = time.perf_counter()
+        decoding = _settled(latents)
         audio = sampler.decode(pipe, latents, normalize=not req.get("natural_level"))
-        # The measured phases (``pace``): the steps (a source's encode and the captures included), the
-        # decode; and whether the steps were replayed from graphs.
-        captured = bool(self.replay.get("captures")) and not self.replay.get("eager")
-        return audio, {"dit": decoding - started, "vae": time.perf_counter() - decoding, "captured": captured}
+        # For ``pace``: the call's own work to the first step's end (texts, encodes, the first step and its
+        # capture), the steps after it, how many ran, the decode; whether the steps were replayed.
+        first, captured = (ended or [decoding])[0], bool(self.replay.get("captures")) and not self.replay.get("eager")
+        phases = {"start": first - started, "dit": decoding - first, "steps": len(ended), "captured": captured}
+        return audio, {**phases, "vae": time.perf_counter() - decoding}
 
     def _replaying(self, pipe: Any) -> Any:
         """The DiT's forward replayed from CUDA graphs for one request (``graphs``): captured at its
@@ -346,6 +343,25 @@ def _step_callback(
         return {}
 
     return on_step
+
+
+def _timed(on_step: Callable[..., dict[str, Any]], ended: list[float]) -> Callable[..., dict[str, Any]]:
+    """``on_step`` noting when each step ended (the first once its device work is done)."""
+
+    def timed(pipe, step, t, kwargs):
+        ended.append(_settled(kwargs.get("latents")) if not ended else time.perf_counter())
+        return on_step(pipe, step, t, kwargs)
+
+    return timed
+
+
+def _settled(latents: Any) -> float:
+    """The clock once the GPU has done what was queued for ``latents`` (CUDA runs ahead of the host)."""
+    if getattr(getattr(latents, "device", None), "type", None) == "cuda":
+        import torch
+
+        torch.cuda.synchronize(latents.device)
+    return time.perf_counter()
 
 
 _backend: Backend | None = None
