@@ -81,7 +81,8 @@ def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
     set above all the doors' places together, it only backs them up. ``api_open=False``: off a Space
     Gradio would otherwise run a queued event posted straight to ``/gradio_api/run/<name>``, past
     the queue and its door (the page calls only ``queue=False`` events that way). A visitor whose
-    event stream drops keeps their requests for ``streams.grace_s()``.
+    event stream drops keeps their requests for ``streams.grace_s()``. A session Gradio keeps for a
+    page costs it a few KB, not a copy of the page's config (``admission.light_sessions``).
     """
     blocks.queue(
         default_concurrency_limit=int(os.environ.get("ACE_STUDIO_CONCURRENCY", "1")),
@@ -90,6 +91,7 @@ def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
     )
     streams.hold(blocks)
     admission.guard(blocks)
+    admission.light_sessions()
     return blocks
 
 
@@ -109,7 +111,11 @@ def launch_options() -> dict[str, Any]:
         # the uploads itself (``uploads.link_in``). The gate keeps Gradio's /file= route away from it.
         "allowed_paths": [str(takes.output_dir())],
         "max_file_size": os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
-        "app_kwargs": {"middleware": [Middleware(asgi_gate.Gate), Middleware(streams.Streams)]},
+        "app_kwargs": {
+            "middleware": [Middleware(asgi_gate.Gate), Middleware(admission.Instant), Middleware(streams.Streams)]
+        },
+        # A flood of new sessions evicts the oldest (each costs little: ``admission.light_sessions``).
+        "state_session_capacity": admission.SESSIONS,
     }
 
 

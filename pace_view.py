@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import gpu
@@ -53,4 +54,10 @@ def line() -> str:
         for name, value in figures.items()
     ]
     calls = f"{here.calls} call{'s' * (here.calls != 1)}"
-    return tips.PACE_LINE.format(gpu=here.machine["gpu"], figures="; ".join(said), calls=calls)
+    return tips.PACE_LINE.format(gpu=as_text(here.machine["gpu"]), figures="; ".join(said), calls=calls)
+
+
+def as_text(name: str) -> str:
+    """``name`` read as plain text where the line is Markdown: every ASCII punctuation mark escaped (a
+    GPU's name comes from a worker or a file, and Markdown or HTML in it must not reach the page)."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", name)

@@ -382,3 +382,10 @@ MORPH_UNUSED = {
 }
 MORPH_STYLE = "What the song is now (e.g. 'acoustic folk, male voice, guitar'): the morph keeps what both styles share."
 MORPH_LYRICS = "The song's words as they are sung now, if any (the new lyrics go in New lyrics above)."
+# A text the music model's text encoder would cut short (``text_limits``), by field.
+TOO_MANY_TOKENS = {
+    "lyrics": "The lyrics are {n} tokens long; the model reads at most {most}. Shorten them.",
+    "morph_lyrics": "The song's own words are {n} tokens long; the model reads at most {most}. Shorten them.",
+    "prompt": "The caption is {n} tokens long; the model reads at most {most} of a caption. Shorten it.",
+    "morph_prompt": "The song's own style is {n} tokens long; the model reads at most {most} of it. Shorten it.",
+}

@@ -377,6 +377,30 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     assert pace.music_seconds("cover", {**plain, "morph": True}) > pace.music_seconds("cover", plain)
 
 
+def test_every_text_the_model_reads_is_counted_in_tokens_at_the_door(served, tmp_path):
+    """Issue 54, finding 12: the song's own words of "字" × 4,000 (12,011 tokens of the tiny tokenizer;
+    the model reads 2,048) ran, the text encoder cutting them silently, as it cut a caption past its 256
+    tokens with its template. Each is refused on its own field, in words, before the queue."""
+    from gradio_client.exceptions import ValidationError
+
+    client, _ = served
+    backend.get_backend()  # the door counts with the built model's own tokenizer
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
+    cover = {"src_audio": song, "prompt": "jazz trio", "inference_steps": 2, "api_name": "/cover"}
+    long_caption = "字" * 100  # 100 characters of the 512 a caption may have; 300 tokens here
+    asked = {
+        "morph_lyrics": {**cover, "morph": True, "morph_prompt": "a drone", "morph_lyrics": "字" * 4000},
+        "morph_prompt": {**cover, "morph": True, "morph_prompt": long_caption},
+        "prompt": {**cover, "prompt": long_caption},
+    }
+    for field, values in asked.items():
+        with pytest.raises(ValidationError, match=f"{field}: .* (is|are) [0-9]+ tokens long; the model reads at most"):
+            client.predict(**values)
+    with pytest.raises(ValidationError, match="prompt: The caption is 300 tokens long"):
+        client.predict(prompt=long_caption, audio_duration=10, inference_steps=1, think=False, api_name="/generate")
+    assert client.predict(**{**cover, "prompt": "字" * 40})[-1]["params"]["prompt"] == "字" * 40  # 120 tokens fit
+
+
 # ---------------------------------------------------------------- the page
 
 
