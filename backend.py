@@ -414,13 +414,9 @@ def build_base() -> Any:
 
 def load_state() -> dict[str, Any]:
     """Where the pipeline stands, for the page header: cold, loading (for how long) or ready."""
-    if _backend is not None:
-        return {
-            "state": "ready",
-            "device": _backend.device,
-            "load_seconds": _backend.load_seconds,
-            "offload": _backend.offload,
-        }
+    built = _backend
+    if built is not None:
+        return {"state": "ready", "device": built.device, "load_seconds": built.load_seconds, "offload": built.offload}
     since = _loading_since
     if since is not None:
         return {"state": "loading", "elapsed": time.time() - since}
@@ -431,10 +427,9 @@ def load_state() -> dict[str, Any]:
 
 def get_backend(on_load: Callable[[], None] | None = None) -> Backend:
     """The shared backend, built on first call (``on_load`` runs only when it is built now)."""
-    global _backend
+    global _backend, _loading_since, _load_error
     if _backend is not None:
         return _backend
-    global _loading_since, _load_error
     with _build_lock:
         if _backend is None:
             if on_load is not None:
@@ -456,9 +451,8 @@ def prepare_pipeline(pipe: Any, device: str, mode: str = "none") -> Any:
     the offload ``mode`` says."""
     offload.apply(pipe, mode, device)
     pipe.set_progress_bar_config(disable=True)
-    # The pipeline decodes every take at once, each in one piece. Tiles (above 512 latent frames, 64 of
-    # overlap) halved a 240 s decode's time and cut its memory to a third, changing samples by < 1e-6;
-    # a take at a time (diffusers' slicing) cut a 4 × 60 s decode's peak from 1.27 to 0.51 GB on the CPU.
+    # Tiles (above 512 latent frames, 64 of overlap) halved a 240 s decode's time and cut its memory to a
+    # third (samples within 1e-6); a take at a time (slicing) cut a 4 × 60 s decode's peak 1.27 → 0.51 GB.
     pipe.vae.enable_tiling()
     pipe.vae.enable_slicing()
     return pipe

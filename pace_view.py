@@ -58,6 +58,7 @@ def line() -> str:
 
 
 def as_text(name: str) -> str:
-    """``name`` read as plain text where the line is Markdown: every ASCII punctuation mark escaped (a
-    GPU's name comes from a worker or a file, and Markdown or HTML in it must not reach the page)."""
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", name)
+    """``name`` read as plain text where the line is Markdown: every mark that can open Markdown or HTML
+    escaped (a GPU's name comes from a worker or a file, and markup in it must not reach the page);
+    parentheses, dots and dashes alone make none and stay as a GPU's name spells them."""
+    return re.sub(r"([\\`*_{}\[\]<>#+!|~&])", r"\\\1", name)

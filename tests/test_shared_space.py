@@ -92,6 +92,10 @@ class Rss:
             result["delta"] = max(0, result["peak"] - result["before"])
 
 
+# What one take leaves: its audio, its MP3 preview, its record and its final latents (take_latents).
+TAKE_FILES = 4
+
+
 def _files(out: Path) -> set[Path]:
     return {p for p in out.rglob("*") if p.is_file()} if out.exists() else set()
 
@@ -253,7 +257,7 @@ def test_a_cancelled_run_stops_and_ghosts_do_not_slow_the_next_visitor(space):
     started, worked = time.perf_counter(), _work(space.proc.pid)
     victim_client.predict(**plain, api_name="/generate")
     victim, victim_work = time.perf_counter() - started, _work(space.proc.pid) - worked
-    written = len(_files(space.out) - before) - 3  # all but the victim's take, its MP3 preview and its record
+    written = len(_files(space.out) - before) - TAKE_FILES  # all but the victim's take's own files
     print(
         f"\nsolo take {solo:.2f} s ({solo_work:.2f} s of the studio's CPU); after 8 cancelled 30 s songs "
         f"{victim:.2f} s ({victim_work:.2f} s of CPU); ghost files {written}"
@@ -293,9 +297,9 @@ def test_a_closed_page_stops_its_run(space):
     waited = time.perf_counter() - started
     new = _files(space.out) - before
     print(f"\nthe next visitor waited {waited:.2f} s behind a closed page's 60 s, 200-step song")
-    # The next visitor's take, its MP3 preview and its record; nothing of the closed page's song.
-    ok = waited < 20 + streams.DEFAULT_GRACE_S and len(new) == 3 and Path(plain[0]).exists()
-    _count("closed page", ok, abuse=waited >= 20, leaked=len(new) != 3)
+    # The next visitor's take's own files; nothing of the closed page's song.
+    ok = waited < 20 + streams.DEFAULT_GRACE_S and len(new) == TAKE_FILES and Path(plain[0]).exists()
+    _count("closed page", ok, abuse=waited >= 20, leaked=len(new) != TAKE_FILES)
     assert ok, (waited, new)
 
 
