@@ -156,7 +156,7 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
             generation.music_gpu,
             job.request,
             # A part waits for the XL base's DiT too, built at start-up on ZeroGPU (``startup``).
-            needs=("music", "base") if job.request.render.pipeline.get("task_type") in parts.TASKS else ("music",),
+            needs=("music", "base") if job.request.render.pipeline.task_type in parts.TASKS else ("music",),
             progress=progress,
             run_id=run_id,
             starting=generation.starting_words,

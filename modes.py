@@ -42,7 +42,7 @@ from checks import (
     seeds_for,
     sung_language,
 )
-from music_request import Job, MusicRequest, Render, pipeline_seconds
+from music_request import Call, Job, MusicRequest, Render, pipeline_seconds
 from preparing import check_lora, check_lyric_tokens, check_think
 
 # Equal-power crossfade at each seam between kept and new audio.
@@ -133,9 +133,9 @@ def prepare_generate(
     }
     longest = duration if duration is not None else MAX_SECONDS
     sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
-    pipeline = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "audio_duration": pipeline_seconds(longest)}
-    pipeline |= {"reference_audio": reference, "vocal_language": language, **sampling, **music}
-    request = MusicRequest("generate", params, Render({**pipeline, "task_type": "text2music"}, seeds, adapter))
+    words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
+    call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
+    request = MusicRequest("generate", params, Render(call, seeds, adapter))
     request = preparing.with_think(request, thinking, duration, music, rewrite_caption, plan)
     n = int(round(longest * audio.SAMPLE_RATE))
     return Job(request, lambda take: take[:, :n], finishing)

@@ -449,7 +449,7 @@ def plan_request(
     if args.rewrite_caption and planned.fields.get("caption"):
         changes["prompt"] = planned.fields["caption"]
     for key in ("bpm", "keyscale", "timesignature"):
-        if render.pipeline.get(key) is None and planned.fields.get(key) is not None:
+        if getattr(render.pipeline, key) is None and planned.fields.get(key) is not None:
             changes[key] = str(planned.fields[key]) if key == "timesignature" else planned.fields[key]
     entries = tuple(planned.record(public_name(), i) for i in range(takes))
     return music_request.Plan(entries, changes, dict(planned.phases))

@@ -49,7 +49,7 @@ from checks import (
     shown,
     sung_language,
 )
-from music_request import MusicRequest, PlanArgs, Render
+from music_request import Call, MusicRequest, PlanArgs, Render
 
 # Upstream reads a timbre reference as three windows of this many seconds (30 s in all).
 REFERENCE_WINDOW_SECONDS = 10
@@ -265,17 +265,17 @@ def common(
         **lora_record(adapter),
         "seed": seeds[0],
     }
-    pipeline = {
-        "prompt": prompt,
-        "lyrics": lyrics or INSTRUMENTAL_TAG,
-        "vocal_language": language,
-        "num_inference_steps": n_steps,
-        "guidance_scale": guidance_value,
-        "shift": shift_value,
-        "dcw": correcting,
+    call = Call(
+        prompt=prompt,
+        lyrics=lyrics or INSTRUMENTAL_TAG,
+        vocal_language=language,
+        num_inference_steps=n_steps,
+        guidance_scale=guidance_value,
+        shift=shift_value,
+        dcw=correcting,
         **music,
-    }
-    return params, Render(pipeline, seeds, adapter)
+    )
+    return params, Render(call, seeds, adapter)
 
 
 def check_dcw(value: Any, variant: models.Variant) -> bool:

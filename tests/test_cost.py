@@ -109,7 +109,7 @@ def test_the_plan_the_auto_and_the_plain_path_meet_one_bound(studio_env, with_pl
     # pass the GPU seconds a request may take.
     assert auto.params["longest"] == auto.request.plan.longest == 270
     assert budget.over("generate", {**auto.params, "longest": 280})
-    assert auto.request.render.pipeline["audio_duration"] <= 270.1 and not budget.over("generate", auto.params)
+    assert auto.request.render.pipeline.audio_duration <= 270.1 and not budget.over("generate", auto.params)
     # A fixed length and a plan brought back are refused where Think's own choice is bounded.
     for kwargs in ({"audio_duration": 310, "think": False}, {"think": True, "auto_length": True, "plan": FORGED_PLAN}):
         with pytest.raises(Exception, match="more than one request may make here"):

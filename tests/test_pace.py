@@ -202,10 +202,13 @@ def test_an_extend_is_measured_at_the_length_it_declared(learning):
     pipeline is told the source's own: the report took the latter, so a 60 s song extended by 60 s was
     kept as 120 s of work in the 64 s buckets (shared by the VAE with every mode), never in its own."""
     import generation
-    from music_request import MusicRequest, Render
+    from music_request import Call, MusicRequest, Render
 
     params = {"prompt": "pace", "audio_duration": 120.0, "extend_seconds": 60.0, "source_seconds": 60.0}
-    request = MusicRequest("extend", params, Render({"task_type": "repaint", "audio_duration": 60.0}, (1,)))
+    sampling = {"num_inference_steps": 8, "guidance_scale": 1.0, "shift": 3.0}
+    request = MusicRequest(
+        "extend", params, Render(Call(prompt="pace", task_type="repaint", audio_duration=60.0, **sampling), (1,))
+    )
     steps = pace.MusicShape.of("extend", params).steps
     out = {"phases": {"start": 0.5, "dit": 10.0, "vae": 1.0, "steps": steps, "captured": False}}
     found = generation._measured(request, request.render, None, out, {}, time.perf_counter())

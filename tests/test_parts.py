@@ -35,6 +35,7 @@ import results
 import sampler
 import takes
 import variations
+from music_request import Call
 
 # Upstream's instructions, word for word (``acestep/constants.py`` TASK_INSTRUCTIONS, track names in
 # capitals, complete's joined by " | " in the order given): what the base model was trained to read.
@@ -95,8 +96,8 @@ def test_each_part_reaches_the_base_model_with_upstreams_instruction(served, tmp
     assert complete["complete_track_classes"] == ["drums", "guitar", "bass"]  # as given, as upstream names them
     base = backend.get_backend().base
     for call in boundary.calls:  # the whole song is the context, its real length in the prompt
-        assert call["src_audio"].shape[-1] >= 8 * 48000 and call["audio_duration"] == pytest.approx(8.0)
-        assert "repainting_start" not in call and call["num_inference_steps"] == 2
+        assert call.src_audio.shape[-1] >= 8 * 48000 and call.audio_duration == pytest.approx(8.0)
+        assert call.repainting_start is None and call.num_inference_steps == 2
     for result, change in ((added, "add"), (taken, "extract"), (completed, "complete")):
         record = result[-1]
         assert record["mode"] == "edit" and record["params"]["change"] == change
@@ -121,7 +122,7 @@ def test_a_part_asked_for_without_steps_runs_the_base_models_own(served, tmp_pat
     song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
     record = client.predict(src_audio=song, change="add", part="drums", prompt="brushes", api_name="/edit")[-1]
     assert (record["params"]["inference_steps"], record["params"]["guidance_scale"]) == (base.steps, base.guidance)
-    assert boundary.calls[-1]["num_inference_steps"] == base.steps == 32
+    assert boundary.calls[-1].num_inference_steps == base.steps == 32
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     for mode in modes.PREPARE:  # the model's own, for every music endpoint: None, as the preparers say
         given = [
@@ -233,9 +234,9 @@ def test_a_song_completed_with_a_sung_part_keeps_its_words(studio_env, tmp_path)
     song completed without a sung part takes none, and the page shows the words' field accordingly."""
     song, words = str(tone(tmp_path / "song.wav", seconds=8.0)), "[verse]\nla la la"
     sung = modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "Vocals"])
-    assert sung.request.render.pipeline["lyrics"] == words and sung.params["lyrics"] == words
+    assert sung.request.render.pipeline.lyrics == words and sung.params["lyrics"] == words
     plain = modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "bass"])
-    assert plain.request.render.pipeline["lyrics"] == checks.INSTRUMENTAL_TAG and plain.params["lyrics"] == ""
+    assert plain.request.render.pipeline.lyrics == checks.INSTRUMENTAL_TAG and plain.params["lyrics"] == ""
     show = edit_parts.showing(models.VARIANTS["xl-sft"])
     assert show("complete", "vocals", ["drums", "backing_vocals"])[6]["visible"] is True
     assert show("complete", "vocals", ["drums", "bass"])[6]["visible"] is False
@@ -278,9 +279,9 @@ def test_repaint_ways_reach_the_sampler_and_the_record(served, tmp_path, monkeyp
     region = {"repainting_start": 2, "repainting_end": 5, "repaint_mode": "conservative"}
     record = client.predict(src_audio=song, prompt="calm", inference_steps=2, api_name="/edit", **region)[-1]
     call = boundary.calls[-1]
-    assert (call["task_type"], call["repaint_mode"], call["repaint_strength"]) == ("repaint", "conservative", 0.5)
+    assert (call.task_type, call.repaint_mode, call.repaint_strength) == ("repaint", "conservative", 0.5)
     assert record["params"]["repaint_mode"] == "conservative" and record["params"]["change"] == "region"
-    assert sampler.repainting(call["repaint_mode"], call["repaint_strength"]) == sampler.Repaint(1.0, 25)
+    assert sampler.repainting(call.repaint_mode, call.repaint_strength) == sampler.Repaint(1.0, 25)
     assert boundary.instructions == ["Repaint the mask area based on the given conditions:"]
 
 
@@ -335,6 +336,7 @@ def test_morph_moves_the_song_by_the_difference_of_its_two_descriptions(warm_bac
         "morph_prompt": "sine drone",
         "morph_lyrics": "[Instrumental]",
     }
+    call = Call(**call)
     final = morph.run(pipe, call, [torch.Generator("cpu").manual_seed(3)])
     assert len(seen) == 8  # two a step: the song as it is, then as it should become
     described, wanted = seen[0][0].mean(dim=(1, 2)), seen[1][0].mean(dim=(1, 2))
@@ -353,7 +355,7 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     record = client.predict(morph=True, morph_prompt=described, **settings)[-1]
     assert record["params"]["morph"] is True and record["params"]["morph_prompt"] == described
     call = boundary.calls[-1]
-    assert call["morph"] and call["task_type"] == "cover" and call["morph_lyrics"] == "[Instrumental]"
+    assert call.morph and call.task_type == "cover" and call.morph_lyrics == "[Instrumental]"
     # The record says what ran: no Cover strength, no start from the song, no DCW (the morph uses none).
     unused = {"audio_cover_strength", "cover_noise_strength", "dcw"}
     assert unused.isdisjoint(record["params"]) and unused <= set(client.predict(**settings)[-1]["params"])
@@ -364,7 +366,7 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     assert brought[0] == "jazz trio" and brought[results.FIELDS.index("dcw")] is default is False
     varied = client.predict(1, record, 0.5, 1, 7, song, api_name="/variations")[-1]
     assert varied["params"]["morph"] is True and unused.isdisjoint(varied["params"]), varied["params"]
-    assert boundary.calls[-1]["morph"] and results.record_settings(varied)["dcw"] is default
+    assert boundary.calls[-1].morph and results.record_settings(varied)["dcw"] is default
     too_long = {"morph_prompt": "x" * (checks.MAX_CAPTION_CHARS + 1)}
     with pytest.raises(checks.InputError, match=f"up to {checks.MAX_CAPTION_CHARS} characters"):
         checks.check_text_lengths(too_long)

@@ -532,7 +532,7 @@ def _spy_on_the_dit(monkeypatch) -> list[dict]:
     real = backend.Backend.run
 
     def spy(self, render, progress=None, run_id=None):
-        calls.append({**render.pipeline, "seeds": list(render.seeds)})  # what the DiT is asked, flat
+        calls.append({**vars(render.pipeline), "seeds": list(render.seeds)})  # what the DiT is asked, flat
         return real(self, render, progress, run_id)
 
     monkeypatch.setattr(backend.Backend, "run", spy)
