@@ -173,22 +173,22 @@ def prepare_cover(
     edits the song itself from what it is (``morph_prompt``, ``morph_lyrics``: its style and words
     now) toward ``prompt`` and ``lyrics``, keeping its structure (cover strength and start unused)."""
     params, render = preparing.common(
-        src_audio,
-        prompt,
-        lyrics,
-        vocal_language,
-        bpm,
-        key_scale,
-        time_signature,
-        seed,
-        inference_steps,
-        guidance_scale,
-        audio_format,
-        lora,
-        lora_scale,
-        "cover",
-        lora_preset,
-        dcw,
+        src_audio=src_audio,
+        prompt=prompt,
+        lyrics=lyrics,
+        vocal_language=vocal_language,
+        bpm=bpm,
+        key_scale=key_scale,
+        time_signature=time_signature,
+        seed=seed,
+        inference_steps=inference_steps,
+        guidance_scale=guidance_scale,
+        audio_format=audio_format,
+        dcw=dcw,
+        need_text="cover",
+        lora=lora,
+        lora_scale=lora_scale,
+        lora_preset=lora_preset,
     )
     with about("audio_cover_strength"):
         strength = in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
@@ -254,22 +254,22 @@ def prepare_extend(
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
     params, render = preparing.common(
-        src_audio,
-        prompt,
-        lyrics,
-        vocal_language,
-        bpm,
-        key_scale,
-        time_signature,
-        seed,
-        inference_steps,
-        guidance_scale,
-        audio_format,
-        lora,
-        lora_scale,
-        None,
-        lora_preset,
-        dcw,
+        src_audio=src_audio,
+        prompt=prompt,
+        lyrics=lyrics,
+        vocal_language=vocal_language,
+        bpm=bpm,
+        key_scale=key_scale,
+        time_signature=time_signature,
+        seed=seed,
+        inference_steps=inference_steps,
+        guidance_scale=guidance_scale,
+        audio_format=audio_format,
+        dcw=dcw,
+        need_text=None,
+        lora=lora,
+        lora_scale=lora_scale,
+        lora_preset=lora_preset,
     )
     with about("extend_seconds"):
         more = in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
@@ -344,23 +344,32 @@ def prepare_edit(
     ``add_parts``, each on the XL base model (``prompt``: the style of what is made)."""
     with about("change"):
         task = parts.check_change(change)
-    song = (src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed)
-    sampling = (inference_steps, guidance_scale, audio_format, lora)
+    song = {
+        "src_audio": src_audio,
+        "prompt": prompt,
+        "lyrics": lyrics,
+        "vocal_language": vocal_language,
+        "bpm": bpm,
+        "key_scale": key_scale,
+        "time_signature": time_signature,
+        "seed": seed,
+        "inference_steps": inference_steps,
+        "guidance_scale": guidance_scale,
+        "audio_format": audio_format,
+        "dcw": dcw,
+    }
     # Checked whatever the change (a part does not use them): a bad value sent with a part is refused
     # as with a region, never passed over in silence.
     way, strength = preparing.check_repaint(repaint_mode, repaint_strength)
     if task is not None:
-        return parts.prepare(task, *song, *sampling, lora_preset, fade_in, fade_out, dcw, part, add_parts)
-    params, render = preparing.common(*song, *sampling, lora_scale, "edit", lora_preset, dcw)
-    with about("repainting_start"):
-        start = as_number(repainting_start, "Region start")
-    with about("repainting_end"):
-        end = as_number(repainting_end, "Region end")
-    finishing, finish_params = check_finish(None, fade_in, fade_out, whole=False)
-    source = preparing.source(src_audio)
-    n = source.shape[-1]
-    length = n / audio.SAMPLE_RATE
-    preparing.check_region(start, end, length)
+        made = {"lora": lora, "lora_preset": lora_preset, "fade_in": fade_in, "fade_out": fade_out}
+        return parts.prepare(task, **song, **made, part=part, add_parts=add_parts)
+    adapter = {"lora": lora, "lora_scale": lora_scale, "lora_preset": lora_preset}
+    params, render = preparing.common(**song, need_text="edit", **adapter)
+    start, end, source, (finishing, finish_params) = _region(
+        src_audio, repainting_start, repainting_end, fade_in, fade_out
+    )
+    length = source.shape[-1] / audio.SAMPLE_RATE
     params.update(
         change="region",
         repainting_start=start,
@@ -382,6 +391,19 @@ def prepare_edit(
         repaint_strength=strength,
     )
     return _region_job(MusicRequest("edit", params, render), source, start, end, finishing)
+
+
+def _region(src_audio: Any, start: Any, end: Any, fade_in: Any, fade_out: Any) -> tuple[float, float, np.ndarray, Any]:
+    """Edit's region and finish checked, in the order the form names them, and its song loaded:
+    (start, end, the song, ``check_finish``'s pair)."""
+    with about("repainting_start"):
+        start = as_number(start, "Region start")
+    with about("repainting_end"):
+        end = as_number(end, "Region end")
+    finish = check_finish(None, fade_in, fade_out, whole=False)
+    source = preparing.source(src_audio)
+    preparing.check_region(start, end, source.shape[-1] / audio.SAMPLE_RATE)
+    return start, end, source, finish
 
 
 def _region_job(request: MusicRequest, source: np.ndarray, start: float, end: float, finishing: Any) -> Job:

@@ -159,6 +159,7 @@ def alone(part: np.ndarray) -> np.ndarray:
 
 def prepare(
     task: str,
+    *,
     src_audio: Any,
     prompt: Any,
     lyrics: Any,
@@ -170,11 +171,11 @@ def prepare(
     inference_steps: Any,
     guidance_scale: Any,
     audio_format: Any,
+    dcw: Any,
     lora: Any,
     lora_preset: Any,
     fade_in: Any,
     fade_out: Any,
-    dcw: Any,
     part: Any,
     add_parts: Any,
 ) -> Job:
@@ -196,21 +197,18 @@ def prepare(
     # Upstream's page sets tempo, key and metre to auto for a part added or taken out.
     music = (bpm, key_scale, time_signature) if task == "complete" else (None, AUTO, AUTO)
     params, render = preparing.common(
-        src_audio,
-        prompt,
-        lyrics,
-        vocal_language,
-        *music,
-        seed,
-        inference_steps,
-        guidance_scale,
-        audio_format,
-        None,
-        1.0,
-        None,
-        None,
-        dcw,
-        models.VARIANTS[models.BASE_VARIANT],
+        src_audio=src_audio,
+        prompt=prompt,
+        lyrics=lyrics,
+        vocal_language=vocal_language,
+        **dict(zip(("bpm", "key_scale", "time_signature"), music, strict=True)),
+        seed=seed,
+        inference_steps=inference_steps,
+        guidance_scale=guidance_scale,
+        audio_format=audio_format,
+        dcw=dcw,
+        need_text=None,
+        variant=models.VARIANTS[models.BASE_VARIANT],
     )
     finishing, finish_params = check_finish(None, fade_in, fade_out, whole=False)
     source = preparing.source(src_audio)

@@ -210,6 +210,7 @@ def reference(path: Any, seed: int) -> np.ndarray:
 
 
 def common(
+    *,
     src_audio: Any,
     prompt: Any,
     lyrics: Any,
@@ -218,20 +219,21 @@ def common(
     key_scale: Any,
     time_signature: Any,
     seed: Any,
-    steps: Any,
-    guidance: Any,
-    fmt: Any,
-    lora: Any,
-    lora_scale: Any,
+    inference_steps: Any,
+    guidance_scale: Any,
+    audio_format: Any,
+    dcw: Any,
     need_text: str | None,
+    lora: Any = None,
+    lora_scale: Any = 1.0,
     lora_preset: Any = None,
-    dcw: Any = None,
     variant: models.Variant | None = None,
 ) -> tuple[dict[str, Any], Render]:
-    """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each):
-    the recorded settings and the render each mode adds its own to; ``need_text``: the mode whose
-    caption or lyrics must not both be empty, or None; ``variant``: the model whose sampling defaults
-    apply (the one loaded, unless a part runs on the base)."""
+    """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each), each
+    by the preparers' own name: the recorded settings and the render each mode adds its own to;
+    ``need_text``: the mode whose caption or lyrics must not both be empty, or None; no LoRA unless
+    one is given; ``variant``: the model whose sampling defaults apply (the one loaded, unless a part
+    runs on the base)."""
     need_source(src_audio)
     music = musical(bpm, key_scale, time_signature)
     variant = variant or models.active_variant()
@@ -244,9 +246,9 @@ def common(
     with about("vocal_language"):
         language = sung_language(check_language(vocal_language), lyrics)
     check_tokens({"prompt": prompt, "lyrics": lyrics}, language)
-    n_steps, guidance_value, shift_value = check_sampling(steps, guidance, None, variant)
+    n_steps, guidance_value, shift_value = check_sampling(inference_steps, guidance_scale, None, variant)
     with about("audio_format"):
-        audio_format = check_format(fmt)
+        fmt = check_format(audio_format)
     adapter = check_lora(lora, lora_scale, lora_preset)
     with about("seed"):
         seeds = seeds_for(seed, 1)
@@ -260,7 +262,7 @@ def common(
         "shift": shift_value,
         "dcw": correcting,
         "batch_size": 1,
-        "audio_format": audio_format,
+        "audio_format": fmt,
         **recorded(music),
         **lora_record(adapter),
         "seed": seeds[0],
