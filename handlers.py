@@ -182,13 +182,39 @@ FILE_PARAMETERS = ("src_audio", "reference_audio", "lora")
 
 def door(mode: str) -> Callable[..., None]:
     """The checks a ``mode`` request passes before it queues (``admission.validator``): the
-    preparer's, then what the request may cost here (``budget``)."""
+    preparer's, then what the request may cost here (``budget``). The job it prepared is kept for
+    the press's run (``prepared``), so a press prepares once."""
     prepare = PREPARE[mode]
+    names = [p.name for p in own_parameters(prepare)]
 
-    def check(*args: Any) -> None:
-        budget.settle(prepare(*args), budget.max_gpu_seconds())
+    def check(*args: Any, request: gr.Request = None) -> None:
+        job = prepare(*args)
+        budget.settle(job, budget.max_gpu_seconds())
+        _keep(request, dict(zip(names, args, strict=True)), job)
 
     return check
+
+
+# Where a press's job waits from its door to its run: on the press's own HTTP request (its ASGI
+# scope, which Gradio hands both the validator and the event), so it lives no longer than the press
+# and no other press can take it; a queue bounded by ``app.configure_queue`` bounds what waits.
+PREPARED = "ace_studio.prepared"
+
+
+def _keep(request: gr.Request | None, values: dict[str, Any], job: modes.Job) -> None:
+    scope = getattr(getattr(request, "request", None), "scope", None)
+    if isinstance(scope, dict):
+        scope[PREPARED] = (values, job)
+
+
+def prepared(prepare: Callable[..., modes.Job], request: gr.Request | None, values: dict[str, Any]) -> modes.Job:
+    """The job the door prepared for this very press with these very values, taken once; else (a call
+    in this process, a door that did not keep one) the job prepared now."""
+    scope = getattr(getattr(request, "request", None), "scope", None)
+    kept = scope.pop(PREPARED, None) if isinstance(scope, dict) else None
+    if kept is not None and kept[0] == values:
+        return kept[1]
+    return prepare(**values)
 
 
 def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
@@ -220,7 +246,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
         try:
             # The uploads it reads stay out of the quota's reach until it ends, however it ends.
             with uploads.using(files), tab_run(tab, request) as run_id:
-                paths, record = run_job(prepare(**values), progress, run_id)
+                paths, record = run_job(prepared(prepare, request, values), progress, run_id)
         except gr.Error as exc:
             if not is_stop(exc):
                 raise
