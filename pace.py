@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import importlib.util
 import math
 import os
 import platform
@@ -315,14 +316,17 @@ _table_lock = threading.Lock()
 _changes = 0
 
 
-def version() -> str:
-    """The studio's version as its pace depends on it: a hash of the GPU-side rooms' code and of the
-    models they run (another model, or new code, is measured anew)."""
+def version(rooms: tuple[str, ...] = GPU_ROOMS) -> str:
+    """The studio's version as its pace depends on it: a hash of the GPU-side ``rooms``' code (each
+    module's file as Python finds it) and of the models they run (another model, or new code, is
+    measured anew). A room that is not found is an error: a moved room hashed by its name alone would
+    leave the pace blind to its changes."""
     digest = hashlib.sha256()
-    root = Path(__file__).resolve().parent
-    for room in GPU_ROOMS:
-        path = root / f"{room}.py"
-        digest.update(path.read_bytes() if path.is_file() else room.encode())
+    for room in rooms:
+        spec = importlib.util.find_spec(room)
+        if spec is None or spec.origin is None or not Path(spec.origin).is_file():
+            raise RuntimeError(f"pace.version: no module {room!r} to hash; name the GPU-side rooms as they are now")
+        digest.update(room.encode() + Path(spec.origin).read_bytes())
     for name in ("ACE_STUDIO_MODEL", "ACE_STUDIO_VARIANT", "ACE_STUDIO_PLANNER_MODEL", "ACE_STUDIO_LYRICS_MODEL"):
         digest.update(f"{name}={os.environ.get(name, '')}".encode())
     return digest.hexdigest()[:16]

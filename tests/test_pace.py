@@ -128,6 +128,20 @@ def test_the_file_survives_a_restart_and_a_bad_one_is_ignored_with_one_line(lear
     assert pace.music_duration("generate", SONG) == 151 and pace.table().calls == 1
 
 
+def test_the_version_hashes_every_gpu_room_and_a_missing_one_is_an_error(tmp_path, monkeypatch):
+    """``version`` reads each GPU-side room's own file: a room that moved or is misnamed raises, never
+    hashing its bare name (the pace would not see its code change), and a change to a room's code is a
+    new version."""
+    with pytest.raises(RuntimeError, match="no_such_room"):
+        pace.version((*pace.GPU_ROOMS, "no_such_room"))
+    (tmp_path / "gpu_side_room.py").write_text("STEPS = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = pace.version(("sampler", "gpu_side_room"))
+    (tmp_path / "gpu_side_room.py").write_text("STEPS = 2\n")
+    assert pace.version(("sampler", "gpu_side_room")) != before
+    assert pace.version() == pace.version(pace.GPU_ROOMS)
+
+
 def test_a_file_whose_count_is_no_number_is_ignored_not_fatal(learning, capsys):
     """A file with its calls missing or not a whole number once raised out of ``pace.table`` at every
     declaration (and every cost line): now it is ignored like any foreign file, in one line."""
