@@ -126,6 +126,7 @@ def test_takes_get_line_times_and_a_score_from_one_batched_pass(warm_backend):
         "vocal_language": "unknown",
         "num_inference_steps": 1,
         "guidance_scale": 1.0,
+        "shift": 3.0,
         "task_type": "text2music",
     }
     instrumental = warm_backend.run(Render(Call(**pipeline), [5]))

@@ -71,9 +71,9 @@ def test_audio_modes_tell_the_model_the_real_length_and_the_chosen_language(serv
     client.predict(prompt="chanson", extend_seconds=7.5, api_name="/extend", **common)
     client.predict(prompt="chanson", repainting_start=2, repainting_end=5, api_name="/edit", **common)
     cover, extend, edit = spy.calls[-3:]
-    assert cover["audio_duration"] == pytest.approx(12.5) and cover["task_type"] == "cover"
-    assert extend["audio_duration"] == pytest.approx(12.5)  # the source's own length, as upstream's prompt says
-    assert edit["audio_duration"] == pytest.approx(12.5)
+    assert cover.audio_duration == pytest.approx(12.5) and cover.task_type == "cover"
+    assert extend.audio_duration == pytest.approx(12.5)  # the source's own length, as upstream's prompt says
+    assert edit.audio_duration == pytest.approx(12.5)
     assert all(call.vocal_language == ["fr"] for call in (cover, extend, edit))
     # Nothing sung: upstream's "unknown", whatever language is picked.
     client.predict(
