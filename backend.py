@@ -30,7 +30,7 @@ import models
 import morph
 import music_request
 import offload
-import pace
+import pace_phases
 import retake
 import runs
 import sampler
@@ -492,5 +492,5 @@ def reset_backend() -> None:
 
 
 # What a cold call adds is asked of the pace room: the pipeline, and the XL base's DiT beside it.
-pace.watch("music", lambda: is_warm())
-pace.watch("base", lambda: base_is_warm())
+pace_phases.watch("music", lambda: is_warm())
+pace_phases.watch("base", lambda: base_is_warm())

@@ -46,6 +46,7 @@ import devices
 import models
 import music_request
 import pace
+import pace_phases
 import runs
 from plan_constraints import TEMPERATURE, ThinkingConstraint, Vocabulary, sample, sample_rows
 from plan_format import (
@@ -318,7 +319,7 @@ def is_loaded() -> bool:
     return _planner is not None
 
 
-pace.watch("planner", lambda: is_loaded())  # what a cold call adds is asked of the pace room
+pace_phases.watch("planner", lambda: is_loaded())  # what a cold call adds is asked of the pace room
 
 
 def load_error() -> str | None:

@@ -21,9 +21,9 @@ import backend
 import lora
 import lora_presets
 import models
+import output_folder
 import planner
 import take_latents
-import takes
 import text_limits
 import uploads
 from checks import (
@@ -151,10 +151,10 @@ def own_latents(src_audio: Any) -> take_latents.Own:
     byte as written (sent with *Send to*, chosen from *My takes*, named by a variation: a link or copy
     of the take under its own name); else why the VAE reads it (``take_latents``)."""
     path = Path(str(src_audio or ""))
-    if path.suffix not in takes.TAKE_SUFFIXES:
+    if path.suffix not in output_folder.TAKE_SUFFIXES:
         return take_latents.Own(None, None, take_latents.UPLOAD)
-    days = sorted((d.name for d in takes.output_dir().iterdir() if d.is_dir()), reverse=True)
-    found = next(filter(None, (takes.own_take(f"{day}/{path.stem}.json") for day in days)), None)
+    days = sorted((d.name for d in output_folder.output_dir().iterdir() if d.is_dir()), reverse=True)
+    found = next(filter(None, (output_folder.own_take(f"{day}/{path.stem}.json") for day in days)), None)
     if found is None:
         return take_latents.Own(None, None, take_latents.UPLOAD)
     try:
@@ -162,7 +162,9 @@ def own_latents(src_audio: Any) -> take_latents.Own:
     except (OSError, ValueError):
         return take_latents.Own(None, None, take_latents.UPLOAD)
     entry = record.get("latents") if isinstance(record, dict) else None
-    return take_latents.check(path, record, takes.own_take(entry.get("file")) if isinstance(entry, dict) else None)
+    return take_latents.check(
+        path, record, output_folder.own_take(entry.get("file")) if isinstance(entry, dict) else None
+    )
 
 
 def latents_of(src_audio: Any) -> np.ndarray | None:

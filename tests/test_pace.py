@@ -26,6 +26,7 @@ from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 import gpu
 import lyrics
 import pace
+import pace_phases
 import pace_store
 import pace_view
 import random_models
@@ -42,7 +43,7 @@ def learning(tmp_path, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path / "outputs"))
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-sft")
-    monkeypatch.setattr(pace, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
+    monkeypatch.setattr(pace_phases, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
     pace.reset()
     yield tmp_path / "outputs" / pace.FILE_NAME
     pace.reset()
@@ -62,7 +63,7 @@ def _song(
 
 
 def _priors(params: dict) -> dict[str, float]:
-    return {p.phase: p.prior for p in pace.music_phases(pace.MusicShape.of("generate", params), loads=False)}
+    return {p.phase: p.prior for p in pace_phases.music_phases(pace.MusicShape.of("generate", params), loads=False)}
 
 
 def test_three_calls_of_a_bucket_make_the_next_declare_what_they_measured(learning):
@@ -306,7 +307,7 @@ def _declared(space, params: dict, monkeypatch) -> int:
         monkeypatch.setenv(name, space[2][name])
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", space[2]["ACE_STUDIO_OUTPUT_DIR"])
     monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
-    monkeypatch.setattr(pace, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
+    monkeypatch.setattr(pace_phases, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
     pace.reset()
     try:
         return pace.music_duration("generate", params)
@@ -425,7 +426,7 @@ def measuring(studio_env, monkeypatch):
     reports = []
     learn = pace.learn
     monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
-    monkeypatch.setattr(pace, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
+    monkeypatch.setattr(pace_phases, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
     monkeypatch.setattr(pace, "learn", lambda found: reports.append(found) or learn(found))
     pace.reset()
     yield reports
@@ -434,7 +435,7 @@ def measuring(studio_env, monkeypatch):
 
 def _phase_declared(mode: str, params: dict, *names: str) -> float:
     """What the phases ``names`` of a request of ``params`` declare."""
-    found = [p for p in pace.music_phases(pace.MusicShape.of(mode, params), loads=False) if p.phase in names]
+    found = [p for p in pace_phases.music_phases(pace.MusicShape.of(mode, params), loads=False) if p.phase in names]
     return pace.estimate(found)[0]
 
 

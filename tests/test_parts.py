@@ -28,12 +28,13 @@ import handlers
 import models
 import modes
 import morph
+import output_folder
 import pace
+import pace_phases
 import parts
 import random_base
 import results
 import sampler
-import takes
 import variations
 from music_request import Call
 
@@ -91,9 +92,9 @@ def test_each_part_reaches_the_base_model_with_upstreams_instruction(served, tmp
     assert list(parts.TRACKS) == UPSTREAM_TRACKS.split()
     assert boundary.instructions == [UPSTREAM["lego"], UPSTREAM["extract"], UPSTREAM["complete"]]
     lego, extract, complete = boundary.calls
-    assert (lego["task_type"], lego["track_name"], lego["lyrics"]) == ("lego", "backing_vocals", ["[Verse]\noh la la"])
-    assert (extract["task_type"], extract["track_name"], extract["prompt"]) == ("extract", "drums", ["drums"])
-    assert complete["complete_track_classes"] == ["drums", "guitar", "bass"]  # as given, as upstream names them
+    assert (lego.task_type, lego.track_name, lego.lyrics) == ("lego", "backing_vocals", ["[Verse]\noh la la"])
+    assert (extract.task_type, extract.track_name, extract.prompt) == ("extract", "drums", ["drums"])
+    assert complete.complete_track_classes == ["drums", "guitar", "bass"]  # as given, as upstream names them
     base = backend.get_backend().base
     for call in boundary.calls:  # the whole song is the context, its real length in the prompt
         assert call.src_audio.shape[-1] >= 8 * 48000 and call.audio_duration == pytest.approx(8.0)
@@ -107,7 +108,7 @@ def test_each_part_reaches_the_base_model_with_upstreams_instruction(served, tmp
     alone = out / added[-1]["takes"][0]["part"]
     assert alone.is_file() and sf.info(str(alone)).duration == pytest.approx(8.0, abs=0.01)
     assert "part" not in taken[-1]["takes"][0] and "part" not in completed[-1]["takes"][0]
-    assert takes.own_take_audio(added[-1]["takes"][0]["part"]) is None  # not a take of its own
+    assert output_folder.own_take_audio(added[-1]["takes"][0]["part"]) is None  # not a take of its own
     own = out / added[-1]["takes"][0]["metadata"]  # the take's own record names its part too
     assert json.loads(own.read_text())["part"] == added[-1]["takes"][0]["part"]
     assert base is not None and base.transformer is not backend.get_backend().pipe.transformer
@@ -182,7 +183,7 @@ def test_a_part_is_mixed_into_the_song_at_the_level_the_model_made_it(studio_env
     monkeypatch.setattr(sampler, "decode", decode)
     paths, record = handlers.make("edit", src_audio=str(path), change="add", part="bass", inference_steps=1)
     take = sf.read(paths[0], dtype="float32")[0].T
-    alone = sf.read(str(takes.output_dir() / record["takes"][0]["part"]), dtype="float32")[0].T
+    alone = sf.read(str(output_folder.output_dir() / record["takes"][0]["part"]), dtype="float32")[0].T
     assert levels == [False]
     np.testing.assert_allclose(take, song + quiet, atol=2e-4)  # 16-bit WAV
     assert np.max(np.abs(alone)) == pytest.approx(10 ** (-1 / 20), abs=2e-4)
@@ -198,7 +199,8 @@ def test_a_part_added_varies_and_is_sent_on_as_every_take(studio_env, tmp_path):
     assert varied.params["change"] == "add" and varied.params["part"] == "guitar" and varied.part is not None
     _, again = handlers.run_job(varied)
     assert (
-        again["takes"][0]["variation"]["amount"] == 0.5 and (takes.output_dir() / again["takes"][0]["part"]).is_file()
+        again["takes"][0]["variation"]["amount"] == 0.5
+        and (output_folder.output_dir() / again["takes"][0]["part"]).is_file()
     )
     sent = results.send_to("edit")(1, again)  # the song with its part, as Edit's song
     assert sf.info(sent[0]).duration == pytest.approx(7.0, abs=0.01) and sent[1] == "jangly"
@@ -289,10 +291,10 @@ def test_a_part_declares_the_base_models_build_until_it_is_built(studio_env):
     params = {"audio_duration": 60, "inference_steps": 32, "guidance_scale": 7.0, "batch_size": 1}
     region = pace.music_seconds("edit", {**params, "change": "region"})
     part = pace.music_seconds("edit", {**params, "change": "add"})
-    assert part - region == pytest.approx(pace.PRIOR["base_load"] * pace.SAFETY["music"])
+    assert part - region == pytest.approx(pace_phases.PRIOR["base_load"] * pace_phases.SAFETY["music"])
     backend.get_backend().base_pipe()
     built = pace.music_seconds("edit", {**params, "change": "add"})
-    assert built == pytest.approx(region - pace.PRIOR["music_load"] * pace.SAFETY["music"])
+    assert built == pytest.approx(region - pace_phases.PRIOR["music_load"] * pace_phases.SAFETY["music"])
 
 
 # ---------------------------------------------------------------- Cover's morph (upstream's flow edit)
