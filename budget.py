@@ -212,6 +212,13 @@ def ways_that_fit(mode: str, params: dict[str, Any], fits: Fits) -> list[tuple[s
     return ways
 
 
+def ways_within(mode: str, params: dict[str, Any], declared: int) -> list[str]:
+    """What of ``params`` would change for the request to declare at most ``declared`` GPU seconds
+    (``pace.music_duration``), in words: ``quota``'s ways into what is left of a visitor's day, asked
+    with a number, so nothing here calls back up into ``quota``."""
+    return [words for _, words in ways_that_fit(mode, params, lambda p: pace.music_duration(mode, p) <= declared)]
+
+
 def _asked(mode: str, params: dict[str, Any]) -> str:
     n, seconds = int(params.get("batch_size") or 1), length(params)
     think = " with Think" if params.get("think") else ""

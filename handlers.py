@@ -150,7 +150,6 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
         job = dataclasses.replace(job, request=request)
     elif request.plan is not None and gpu.on_zero_gpu():
         job = budget.settle(job, budget.max_gpu_seconds(), think_makes_way=True)
-    ways = quota.music_ways(job.mode, job.params)
     with budget.room(job):
         made = gpu.call(
             generation.music_gpu,
@@ -160,7 +159,8 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
             progress=progress,
             run_id=run_id,
             starting=generation.starting_words,
-            refused=lambda exc: quota.in_words(exc, ways),
+            # ZeroGPU's refusal in words, with what of this request fits what is left (``quota``).
+            refused=lambda exc: quota.in_words(exc, quota.music_ways(job.mode, job.params)),
             waited=waited,
         )
         # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
