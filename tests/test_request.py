@@ -215,3 +215,37 @@ def test_on_zerogpu_a_planner_that_cannot_load_leaves_the_song_at_its_settled_le
     assert request.plan is None and "the planner could not be loaded" in request.plan_skipped
     assert request.params["longest"] < 600
     assert request.render.pipeline.audio_duration <= request.params["longest"] + 0.1
+
+
+RECORDS = ROOT / "tests" / "records"
+
+
+def test_records_written_before_the_typed_call_read_back_and_remake_their_takes(studio_env, tmp_path):
+    """Records the studio wrote before the model call was typed (main at 401856c, on the tiny models:
+    a Generate of two takes, a Cover of its first) read back as they did: *Use these settings*, a
+    variation of each take, and a remade take records the same settings and runs the same call."""
+    import json
+
+    import results
+    import variations
+
+    made = json.loads((RECORDS / "generate-401856c.json").read_text())
+    values = results.record_settings(made, 2)
+    assert (values["prompt"], values["inference_steps"], values["guidance_scale"]) == ("old dusty soul", 3, 5.0)
+    assert (values["seed"], values["audio_format"], values["loudness"], values["fade_in"]) == (78, "flac", "-16", 0.5)
+    again = variations.prepare(2, made, 0.0, 1)
+    assert {**again.params, "seed": 77, "batch_size": 2} == {**made["params"], "variation": again.params["variation"]}
+    call = again.request.render.pipeline
+    assert (call.num_inference_steps, call.guidance_scale, call.shift, call.prompt) == (3, 5.0, 3.0, "old dusty soul")
+    covered = json.loads((RECORDS / "cover-401856c.json").read_text())
+    song = tone(tmp_path / covered["params"]["src_audio"], seconds=10.0)
+    remade = variations.prepare(1, covered, 0.0, 1, src_audio=str(song))
+    kept = {k: v for k, v in covered["params"].items() if k not in ("source_latents",)}
+    assert {k: remade.params[k] for k in kept} == kept
+    call = remade.request.render.pipeline
+    assert (call.task_type, call.audio_cover_strength, call.num_inference_steps, call.guidance_scale) == (
+        "cover",
+        0.4,
+        2,
+        7.0,
+    )
