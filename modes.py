@@ -173,18 +173,7 @@ def prepare_cover(
     edits the song itself from what it is (``morph_prompt``, ``morph_lyrics``: its style and words
     now) toward ``prompt`` and ``lyrics``, keeping its structure (cover strength and start unused)."""
     params, render = preparing.common(
-        src_audio=src_audio,
-        prompt=prompt,
-        lyrics=lyrics,
-        vocal_language=vocal_language,
-        bpm=bpm,
-        key_scale=key_scale,
-        time_signature=time_signature,
-        seed=seed,
-        inference_steps=inference_steps,
-        guidance_scale=guidance_scale,
-        audio_format=audio_format,
-        dcw=dcw,
+        **preparing.shared(locals()),
         need_text="cover",
         lora=lora,
         lora_scale=lora_scale,
@@ -254,18 +243,7 @@ def prepare_extend(
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
     params, render = preparing.common(
-        src_audio=src_audio,
-        prompt=prompt,
-        lyrics=lyrics,
-        vocal_language=vocal_language,
-        bpm=bpm,
-        key_scale=key_scale,
-        time_signature=time_signature,
-        seed=seed,
-        inference_steps=inference_steps,
-        guidance_scale=guidance_scale,
-        audio_format=audio_format,
-        dcw=dcw,
+        **preparing.shared(locals()),
         need_text=None,
         lora=lora,
         lora_scale=lora_scale,
@@ -344,20 +322,7 @@ def prepare_edit(
     ``add_parts``, each on the XL base model (``prompt``: the style of what is made)."""
     with about("change"):
         task = parts.check_change(change)
-    song = {
-        "src_audio": src_audio,
-        "prompt": prompt,
-        "lyrics": lyrics,
-        "vocal_language": vocal_language,
-        "bpm": bpm,
-        "key_scale": key_scale,
-        "time_signature": time_signature,
-        "seed": seed,
-        "inference_steps": inference_steps,
-        "guidance_scale": guidance_scale,
-        "audio_format": audio_format,
-        "dcw": dcw,
-    }
+    song = preparing.shared(locals())
     # Checked whatever the change (a part does not use them): a bad value sent with a part is refused
     # as with a region, never passed over in silence.
     way, strength = preparing.check_repaint(repaint_mode, repaint_strength)

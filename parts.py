@@ -195,18 +195,10 @@ def prepare(
     elif not any(name in SUNG for name in classes or [track]):  # words only for a sung part
         lyrics = ""
     # Upstream's page sets tempo, key and metre to auto for a part added or taken out.
-    music = (bpm, key_scale, time_signature) if task == "complete" else (None, AUTO, AUTO)
+    if task != "complete":
+        bpm, key_scale, time_signature = None, AUTO, AUTO
     params, render = preparing.common(
-        src_audio=src_audio,
-        prompt=prompt,
-        lyrics=lyrics,
-        vocal_language=vocal_language,
-        **dict(zip(("bpm", "key_scale", "time_signature"), music, strict=True)),
-        seed=seed,
-        inference_steps=inference_steps,
-        guidance_scale=guidance_scale,
-        audio_format=audio_format,
-        dcw=dcw,
+        **preparing.shared(locals()),
         need_text=None,
         variant=models.VARIANTS[models.BASE_VARIANT],
     )

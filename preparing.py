@@ -211,6 +211,19 @@ def reference(path: Any, seed: int) -> np.ndarray:
     return np.concatenate([song[:, s : s + window] for s in starts], axis=1)
 
 
+# The settings every song mode's preparer takes by these names and hands ``common``.
+SHARED = (
+    *("src_audio", "prompt", "lyrics", "vocal_language", "bpm", "key_scale", "time_signature", "seed"),
+    *("inference_steps", "guidance_scale", "audio_format", "dcw"),
+)
+
+
+def shared(values: dict[str, Any]) -> dict[str, Any]:
+    """The ``SHARED`` settings of a preparer's arguments (its ``locals()`` as it begins, or as a part
+    has set them), by name."""
+    return {name: values[name] for name in SHARED}
+
+
 def common(
     *,
     src_audio: Any,
