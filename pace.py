@@ -144,7 +144,7 @@ class MusicShape:
     plan_takes: int
     reference: bool
     part: bool = False  # Edit's parts run on the XL base, guided whatever the studio's own model is
-    morph: bool = False  # Cover's morph: the song's two descriptions, every step
+    morph: bool = False  # a morph (Cover's, a take's): the song's two descriptions, every step
 
     @classmethod
     def of(cls, mode: str, params: dict[str, Any]) -> MusicShape:
@@ -167,7 +167,7 @@ class MusicShape:
             plan_takes=1 if params.get("variation") else takes,  # variations share the take's blueprint
             reference=mode == "cover" and bool(params.get("reference_audio")),
             part=part,
-            morph=mode == "cover" and bool(params.get("morph")),
+            morph=mode in ("cover", "morph") and bool(params.get("morph")),
         )
 
 
@@ -179,9 +179,9 @@ def music_phases(s: MusicShape, loads: bool = True) -> list[Phase]:
     """A music call's phases at shape ``s``; with ``loads``, the builds a cold model adds."""
     length, vae = length_bucket(s.seconds), PRIOR["vae_per_second"]
     forwards, one = (2 if s.guided else 1) * (2 if s.morph else 1), per_forward(s.seconds)
-    encode = (vae * s.seconds if s.mode in ("cover", "extend", "edit") else 0.0) + (vae * 30 if s.reference else 0.0)
+    encode = (vae * s.seconds if s.mode != "generate" else 0.0) + (vae * 30 if s.reference else 0.0)
     at = {"len": length, "takes": s.takes}
-    mode = "cover-morph" if s.morph else s.mode  # a morph's step is two passes: measured apart
+    mode = "cover-morph" if s.morph and s.mode == "cover" else s.mode  # two passes a step: apart
     dit = s.steps * forwards * one * s.takes + encode
     phases = [
         Phase("music", "fixed", {}, PRIOR["music_fixed"]),
