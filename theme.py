@@ -81,7 +81,7 @@ CSS = """
    tall. A player holding a take is marked ``data-ready="1"`` (player.JS); while a run is under way its
    first player shows anyway, because Gradio draws the run's progress (or its error) in it. */
 .result-column:not(:has([data-ready="1"])) :is(.block.take-player-box, .stems-action, .result-actions, .result-details,
-  .result-variations) {
+  .result-variations, .result-morph) {
   display: none !important;
 }
 .result-column:not(:has([data-ready="1"])) .block.take-player-box:has(> .wrap:not(.hide)) { display: block !important; }
