@@ -419,16 +419,21 @@ def test_the_edit_region_follows_the_waveform_and_the_numbers(page):
     page.locator('#edit-wave [data-start="1"][data-end="3"]').wait_for()
 
 
-def test_variations_of_a_take_fill_the_result_column(page):
+def _a_take(page, caption: str, seed: int, steps: int, row: str) -> None:
+    """A 10 s take made on Generate's page (Think off); the result's ``row`` is not shown before it."""
     _no_think(page)
-    page.locator("#gen-prompt textarea").fill("lo-fi piano, vinyl crackle")
+    page.locator("#gen-prompt textarea").fill(caption)
     _fill_number(page, "#gen-duration", 10)
     page.locator("#gen-advanced").get_by_text("Advanced settings").click()
-    _fill_number(page, "#gen-seed", 30)
-    _fill_number(page, "#gen-steps", 1)
-    assert not page.locator("#gen-variations").is_visible()  # nothing to vary before a take
+    _fill_number(page, "#gen-seed", seed)
+    _fill_number(page, "#gen-steps", steps)
+    assert not page.locator(row).is_visible()  # nothing to vary or morph before a take
     page.locator("#gen-button").click()
     assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
+
+
+def test_variations_of_a_take_fill_the_result_column(page):
+    _a_take(page, "lo-fi piano, vinyl crackle", 30, 1, "#gen-variations")
     page.locator("#gen-variations").get_by_text("Variations of this take").click()
     _fill_number(page, "#gen-variation-amount", 0.5)
     _fill_number(page, "#gen-variation-count", 2)
@@ -463,15 +468,7 @@ def test_a_take_is_morphed_from_its_row_with_progress_and_stop(page, monkeypatch
         return real(pipe, call, generators, step)
 
     monkeypatch.setattr(morph, "run", held)
-    _no_think(page)
-    page.locator("#gen-prompt textarea").fill("glass and strings")
-    _fill_number(page, "#gen-duration", 10)
-    page.locator("#gen-advanced").get_by_text("Advanced settings").click()
-    _fill_number(page, "#gen-seed", 31)
-    _fill_number(page, "#gen-steps", 2)
-    assert not page.locator("#gen-morph").is_visible()  # nothing to morph before a take
-    page.locator("#gen-button").click()
-    assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
+    _a_take(page, "glass and strings", 31, 2, "#gen-morph")
     page.locator("#gen-morph").get_by_text("Morph this take").click()
     caption = page.locator("#gen-morph-prompt textarea")
     page.wait_for_function("el => el.value === 'glass and strings'", arg=caption.element_handle())
