@@ -56,7 +56,8 @@ def prepare(
     timbre reference needs that file again (``reference_audio``). Returns a job of mode ``morph``."""
     path, own = _the_take(take, record, request)
     variant, said = models.active_variant(), heard(own["params"], own)
-    values = results.record_settings(own, 1)  # every setting checked as the form checks it
+    with about("record"):
+        values = results.record_settings(own, 1)  # every setting checked as the form checks it
     new_prompt, new_lyrics = preparing.text(prompt, lyrics, "morph")
     if (new_prompt, new_lyrics or INSTRUMENTAL_TAG) == (said["prompt"], said["lyrics"]):
         raise InputError(tips.MORPH_SAME, "prompt")
@@ -140,18 +141,21 @@ def heard(params: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
     return {"prompt": caption.strip(), "lyrics": lyrics.strip() or INSTRUMENTAL_TAG, **music}
 
 
-def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any]:
-    """The row's caption and lyrics filled with the chosen take's own, as the model read them (what a
-    morph changes from); left as they are where the result holds no take of Generate's."""
+def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
+    """The row's caption, lyrics and steps filled with the chosen take's own, as the model read them
+    (what a morph changes from); left as they are where the result holds no take of Generate's."""
     made = record.get("takes") if isinstance(record, dict) else None
     if not isinstance(made, list) or not made or record.get("mode") not in MORPHABLE:
-        return gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip()
     try:
         entry, _ = results.take_entry(record, take, tips.MORPH_NO_TAKE)
-        said = heard(results.check_record(record)["params"], entry)
+        params = results.check_record(record)["params"]
+        said = heard(params, entry)
     except gr.Error:
-        return gr.skip(), gr.skip()
-    return said["prompt"], "" if said["lyrics"] == INSTRUMENTAL_TAG else said["lyrics"]
+        return gr.skip(), gr.skip(), gr.skip()
+    steps = params.get("inference_steps")
+    steps = steps if isinstance(steps, int) and not isinstance(steps, bool) else gr.skip()
+    return said["prompt"], "" if said["lyrics"] == INSTRUMENTAL_TAG else said["lyrics"], steps
 
 
 def estimate(take: Any, record: Any, lyrics: Any = "") -> dict[str, Any]:

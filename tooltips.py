@@ -376,6 +376,7 @@ MORPH_TAKE = (
 )
 MORPH_TAKE_STYLE = "The style the take should move toward; what it shares with the take's own stays."
 MORPH_TAKE_LYRICS = "The words the take should sing; empty for an instrumental."
+MORPH_TAKE_STEPS = "The take's own to start with; fewer make a quicker, rougher morph."
 MORPH_TAKE_SEED = "The noise each step adds: -1 draws new noise each press; the morph's record names its seed."
 MORPH_NO_TAKE = "There is no take yet: make one in Generate first, then morph it."
 MORPH_GONE = "Take {n} is no longer kept by the studio; make it again."

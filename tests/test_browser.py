@@ -472,6 +472,7 @@ def test_a_take_is_morphed_from_its_row_with_progress_and_stop(page, monkeypatch
     page.locator("#gen-morph").get_by_text("Morph this take").click()
     caption = page.locator("#gen-morph-prompt textarea")
     page.wait_for_function("el => el.value === 'glass and strings'", arg=caption.element_handle())
+    assert page.locator("#gen-morph-steps input[type=number]").input_value() == "2"  # the take's own
     page.locator("#gen-morph-button").click()
     page.wait_for_function("() => document.querySelector('#gen-morph-prompt')?.dataset.studioNote")
     assert "are the take's own" in page.locator("#gen-morph-prompt").get_attribute("data-studio-note")

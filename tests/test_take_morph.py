@@ -224,6 +224,19 @@ def test_only_a_generate_take_and_what_it_needs_again_are_morphed(studio_env, tm
         take_morph.prepare(1, with_reference, "dark techno", reference_audio=str(song))
 
 
+def test_a_morph_over_the_budget_says_what_would_fit(made, monkeypatch):
+    door, params = handlers.door("morph"), take_morph.prepare(1, made, "dark techno", SONG["lyrics"]).params
+    one, two = (pace.music_seconds("morph", {**params, "inference_steps": n}) for n in (1, 2))
+    monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_GPU_S", f"{(one + two) / 2}")  # one step fits, not two
+    with pytest.raises(gr.Error, match="morph is more than one request may make here.*Up to 1 steps") as refused:
+        door(1, made, "dark techno", SONG["lyrics"], -1, 2, None, None, None)
+    assert refused.value.param == "inference_steps"
+    monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_GPU_S", f"{one / 2}")
+    with pytest.raises(gr.Error, match="Morph a shorter take") as refused:
+        door(1, made, "dark techno", SONG["lyrics"], -1, 1, None, None, None)
+    assert refused.value.param == "prompt"
+
+
 def test_a_morph_has_no_noise_of_its_own_to_vary(made):
     _, morphed = handlers.run_job(take_morph.prepare(1, made, "dark techno", SONG["lyrics"]))
     with pytest.raises(gr.Error, match="A morph starts from its song, not from noise"):
@@ -243,8 +256,8 @@ def test_the_row_starts_with_the_words_the_model_read_and_the_declaration_counts
         "A minor",
     )
     assert take_morph.heard({**params, "rewrite_caption": False}, planned)["prompt"] == "glass"
-    assert take_morph.own_words(1, made) == (SONG["prompt"], SONG["lyrics"])
-    assert take_morph.own_words(1, {"stopped": "Stopped"}) == (gr.skip(), gr.skip())
+    assert take_morph.own_words(1, made) == (SONG["prompt"], SONG["lyrics"], 1)
+    assert take_morph.own_words(1, {"stopped": "Stopped"}) == (gr.skip(),) * 3
     job = take_morph.prepare(1, made, "dark techno", SONG["lyrics"])
     fields = {"take": 1, "record": made, "lyrics": SONG["lyrics"]}
     assert quota.declares("morph", fields) == pace.music_duration("morph", job.params)
