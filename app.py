@@ -27,6 +27,7 @@ import gradio as gr  # noqa: E402
 
 import admission  # noqa: E402
 import asgi_gate  # noqa: E402
+import handlers  # noqa: E402
 import my_takes  # noqa: E402
 import results  # noqa: E402
 import status  # noqa: E402
@@ -65,6 +66,7 @@ def build_ui() -> gr.Blocks:
         my_takes.wire(demo, panel, [music[0].fields[k] for k in results.FIELDS], receivers, all_tabs)
     uploads.keep_page_files(demo)
     uploads.needed_by(admission.queued_files(demo))
+    demo.get_api_info = handlers.model_defaults(demo.get_api_info)  # a part's steps are the base's
     return demo
 
 
@@ -79,7 +81,8 @@ def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
     set above all the doors' places together, it only backs them up. ``api_open=False``: off a Space
     Gradio would otherwise run a queued event posted straight to ``/gradio_api/run/<name>``, past
     the queue and its door (the page calls only ``queue=False`` events that way). A visitor whose
-    event stream drops keeps their requests for ``streams.grace_s()``.
+    event stream drops keeps their requests for ``streams.grace_s()``. A session Gradio keeps for a
+    page costs it a few KB, not a copy of the page's config (``admission.light_sessions``).
     """
     blocks.queue(
         default_concurrency_limit=int(os.environ.get("ACE_STUDIO_CONCURRENCY", "1")),
@@ -88,6 +91,7 @@ def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
     )
     streams.hold(blocks)
     admission.guard(blocks)
+    admission.light_sessions()
     return blocks
 
 
@@ -107,7 +111,11 @@ def launch_options() -> dict[str, Any]:
         # the uploads itself (``uploads.link_in``). The gate keeps Gradio's /file= route away from it.
         "allowed_paths": [str(takes.output_dir())],
         "max_file_size": os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
-        "app_kwargs": {"middleware": [Middleware(asgi_gate.Gate), Middleware(streams.Streams)]},
+        "app_kwargs": {
+            "middleware": [Middleware(asgi_gate.Gate), Middleware(admission.Instant), Middleware(streams.Streams)]
+        },
+        # A flood of new sessions evicts the oldest (each costs little: ``admission.light_sessions``).
+        "state_session_capacity": admission.SESSIONS,
     }
 
 
@@ -127,8 +135,8 @@ def serve_here() -> tuple[str, gr.Blocks]:
 
 def main() -> None:
     configure_queue(demo)
-    # File names only (no loading): the header says the same from the page's first view.
-    missing = status.weights_missing()
+    # File names only (no loading), and the Hub asked whether it answers: the header says the same.
+    missing = status.weights_missing(settle=True)
     if missing is not None:
         print(f"Model weights: {missing}", flush=True)
     startup.start_warmup()

@@ -34,19 +34,13 @@ import pace
 import retake
 import runs
 import sampler
+import text_limits
 import tooltips as tips
 
 # The tasks only the base model was trained for (Edit's parts): run on the XL base's DiT (``base_model``).
 PART_TASKS = ("lego", "extract", "complete")
 
-# Longest lyric token sequence the pipeline encodes; it truncates silently beyond it.
-MAX_LYRIC_TOKENS = 2048
-
 ProgressFn = Callable[[int, int], None]
-
-
-class LyricsTooLong(ValueError):
-    """The lyrics exceed what the text encoder takes."""
 
 
 class ModeUnavailable(ValueError):
@@ -85,26 +79,19 @@ class Backend:
     base_seconds: float = 0.0
     base_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def lyric_tokens(self, lyrics: str, language: str) -> int:
-        # Same string the pipeline tokenises for the lyric branch.
-        text = f"# Languages\n{language}\n\n# Lyric\n{lyrics}<|endoftext|>"
-        return len(self.pipe.tokenizer(text, add_special_tokens=False).input_ids)
-
     def run(
         self,
         render: music_request.Render,
         progress: ProgressFn | None = None,
         run_id: str | None = None,
     ) -> dict[str, Any]:
-        """Run one render; ``run_id`` names the run Stop may flag (``runs.start_run``).
-
-        ``render`` holds the pipeline keyword arguments (source and reference audio as numpy
-        ``[2, samples]`` arrays, a take's own latents), one seed per take, the LoRA and, for variations,
-        each take's noise chain (``retake``). Returns ``{"audio": float32 [takes, 2, samples], "latents":
-        float32 [takes, frames, channels] or None, "seconds": float}``: plain numpy, safe to pickle. When something is sung, also ``"lyrics"`` (per
-        take ``lrc.sync_take``: line times and score, from one extra DiT forward over all takes,
-        ``alignment``) and ``"lyrics_s"`` (its seconds).
-        """
+        """Run one render; ``run_id`` names the run Stop may flag (``runs.start_run``). ``render`` holds
+        the pipeline keyword arguments (source and reference audio as numpy ``[2, samples]`` arrays, a
+        take's own latents), one seed per take, the LoRA and, for variations, each take's noise chain
+        (``retake``). Returns ``{"audio": float32 [takes, 2, samples], "latents": float32 [takes, frames,
+        channels] or None, "seconds", "phases"}`` (plain numpy, picklable); when something is sung, also
+        ``"lyrics"`` (per take ``lrc.sync_take``: line times and score, from one extra DiT forward over
+        all takes, ``alignment``) and ``"lyrics_s"`` (its seconds)."""
         import numpy as np
         import torch
 
@@ -163,23 +150,24 @@ class Backend:
         and its final latents as float32 numpy (``take_latents``; None for a part added, whose latents
         are the part's, not its take's); ``sync`` (the lyric alignment pass) runs before the decode."""
         self.replay = {}  # a call that fails reports nothing rather than the last one's graphs
-        started = time.perf_counter()
+        started, ended = time.perf_counter(), []
         with self._replaying(pipe) as dit:
             watching = sync.watch() if sync is not None else None
             try:
-                on_step = _step_callback(flag, progress, total, _eagerly(dit, sync))
+                on_step = _timed(_step_callback(flag, progress, total, _eagerly(dit, sync)), ended)
                 latents = (morph.run if req.get("morph") else sampler.run)(pipe, req, generators, on_step)
             finally:
                 if watching is not None:
                     watching.remove()
             self.replay = dit.report() if dit is not None else {}
-        decoding = time.perf_counter()
+        decoding = _settled(latents)
         audio = sampler.decode(pipe, latents, normalize=not req.get("natural_level"))
         kept = None if req.get("natural_level") else latents.float().cpu().numpy()
-        # The measured phases (``pace``): the steps (a source's encode and the captures included), the
-        # decode; and whether the steps were replayed from graphs.
-        captured = bool(self.replay.get("captures")) and not self.replay.get("eager")
-        return audio, kept, {"dit": decoding - started, "vae": time.perf_counter() - decoding, "captured": captured}
+        # For ``pace``: the call's own work to the first step's end (texts, encodes, the first step and its
+        # capture), the steps after it, how many ran, the decode; whether the steps were replayed.
+        first, captured = (ended or [decoding])[0], bool(self.replay.get("captures")) and not self.replay.get("eager")
+        phases = {"start": first - started, "dit": decoding - first, "steps": len(ended), "captured": captured}
+        return audio, kept, {**phases, "vae": time.perf_counter() - decoding}
 
     def _replaying(self, pipe: Any) -> Any:
         """The DiT's forward replayed from CUDA graphs for one request (``graphs``): captured at its
@@ -249,13 +237,10 @@ class Backend:
         return [int(n) for n in indices[0, :, 0].cpu().tolist()]
 
     def check_request(self, req: dict[str, Any]) -> None:
-        """Refuse what the pipeline would silently get wrong: lyrics it would cut short, a cover
-        without the components that read the source."""
-        n_tokens = self.lyric_tokens(req.get("lyrics", ""), req.get("vocal_language", "en"))
-        if n_tokens > MAX_LYRIC_TOKENS:
-            raise LyricsTooLong(
-                f"The lyrics are {n_tokens} tokens long; the model reads at most {MAX_LYRIC_TOKENS}. Shorten them."
-            )
+        """Refuse what the pipeline would silently get wrong: words it would cut short (``text_limits``),
+        a cover without the components that read the source."""
+        texts = {field: req.get(field) for field in ("prompt", "lyrics", "morph_prompt", "morph_lyrics")}
+        text_limits.check(self.pipe, texts, str(req.get("vocal_language") or "en"), req)
         if req.get("task_type") == "cover" and self.pipe.audio_tokenizer is None:
             raise ModeUnavailable(
                 f"Cover is not available with this model ({models.public_source(self.source)}): it was loaded without "
@@ -363,6 +348,25 @@ def _step_callback(
     return on_step
 
 
+def _timed(on_step: Callable[..., dict[str, Any]], ended: list[float]) -> Callable[..., dict[str, Any]]:
+    """``on_step`` noting when each step ended (the first once its device work is done)."""
+
+    def timed(pipe, step, t, kwargs):
+        ended.append(_settled(kwargs.get("latents")) if not ended else time.perf_counter())
+        return on_step(pipe, step, t, kwargs)
+
+    return timed
+
+
+def _settled(latents: Any) -> float:
+    """The clock once the GPU has done what was queued for ``latents`` (CUDA runs ahead of the host)."""
+    if getattr(getattr(latents, "device", None), "type", None) == "cuda":
+        import torch
+
+        torch.cuda.synchronize(latents.device)
+    return time.perf_counter()
+
+
 _backend: Backend | None = None
 _build_lock = threading.Lock()
 _loading_since: float | None = None
@@ -410,13 +414,9 @@ def build_base() -> Any:
 
 def load_state() -> dict[str, Any]:
     """Where the pipeline stands, for the page header: cold, loading (for how long) or ready."""
-    if _backend is not None:
-        return {
-            "state": "ready",
-            "device": _backend.device,
-            "load_seconds": _backend.load_seconds,
-            "offload": _backend.offload,
-        }
+    built = _backend
+    if built is not None:
+        return {"state": "ready", "device": built.device, "load_seconds": built.load_seconds, "offload": built.offload}
     since = _loading_since
     if since is not None:
         return {"state": "loading", "elapsed": time.time() - since}
@@ -427,10 +427,9 @@ def load_state() -> dict[str, Any]:
 
 def get_backend(on_load: Callable[[], None] | None = None) -> Backend:
     """The shared backend, built on first call (``on_load`` runs only when it is built now)."""
-    global _backend
+    global _backend, _loading_since, _load_error
     if _backend is not None:
         return _backend
-    global _loading_since, _load_error
     with _build_lock:
         if _backend is None:
             if on_load is not None:
@@ -452,10 +451,10 @@ def prepare_pipeline(pipe: Any, device: str, mode: str = "none") -> Any:
     the offload ``mode`` says."""
     offload.apply(pipe, mode, device)
     pipe.set_progress_bar_config(disable=True)
-    # The pipeline leaves VAE tiling off, so a 10-minute song would decode in one piece. Tiles
-    # (above 512 latent frames, 64 frames of overlap) halved the decode time and cut peak memory
-    # to a third at 240 s in bench.py, and changed samples by < 1e-6 (docs/performance.md).
+    # Tiles (above 512 latent frames, 64 of overlap) halved a 240 s decode's time and cut its memory to a
+    # third (samples within 1e-6); a take at a time (slicing) cut a 4 × 60 s decode's peak 1.27 → 0.51 GB.
     pipe.vae.enable_tiling()
+    pipe.vae.enable_slicing()
     return pipe
 
 

@@ -42,14 +42,35 @@ def missing() -> str | None:
         return f"the folder {path.name} holds no transformer/ and condition_encoder/ of a diffusers-layout model"
     if where.startswith((".", "/", "~")):
         return f"the folder {where} does not exist (set {ENV} to the folder that holds it)"
-    if hub.offline() and not all(hub.cached(where, f"{name}/config.json") for name in OWN):
-        return f"its weights are not on this machine and HF_HUB_OFFLINE is set (set {ENV} to a folder that holds it)"
-    return None
+    if all(hub.cached(where, f"{name}/config.json") for name in OWN):
+        return None
+    closed = models.hub_closed(where)
+    return None if closed is None else _not_here(closed)
+
+
+def _not_here(closed: tuple[str, str]) -> str:
+    why, fix = closed
+    return f"its weights are not on this machine and {why} ({fix}, or set {ENV} to a folder that holds it)"
+
+
+class Unavailable(models.ModelLoadError):
+    """The base could not be built; its words say why (``tips.PARTS_MISSING``), as the note then does."""
+
+
+# Why the last try to build the base failed in this process (None: it has not, or the last one
+# succeeded): the note under *What to change* says it from then on, not how parts are made.
+_failed: dict[str, str | None] = {"why": None}
+
+
+def trouble() -> str | None:
+    """Why parts cannot be made here, in words: the base missing (``missing``), else why its last build
+    in this process failed; None where nothing is known against it."""
+    return missing() or _failed["why"]
 
 
 def note() -> str:
     """What Edit says beside its parts' choices: how they are made, or why they cannot be."""
-    why = missing()
+    why = trouble()
     return tips.PARTS_NOTE if why is None else tips.PARTS_MISSING.format(source=source(), why=why)
 
 
@@ -62,17 +83,22 @@ def load(pipe: Any, dtype: Any = None) -> Any:
 
     why = missing()
     if why is not None:
-        raise models.WeightsMissing(tips.PARTS_MISSING.format(source=source(), why=why))
+        raise Unavailable(tips.PARTS_MISSING.format(source=source(), why=why))
     where = source()
     path = Path(where).expanduser()
-    folder = path if path.is_dir() else models.download(where, PATTERNS, "the XL base model", ENV)
     dtypes = dtype if isinstance(dtype, dict) else dict.fromkeys(OWN, dtype)
-    transformer = AceStepTransformer1DModel.from_pretrained(
-        folder, subfolder="transformer", torch_dtype=dtypes.get("transformer")
-    )
-    encoder = AceStepConditionEncoder.from_pretrained(
-        folder, subfolder="condition_encoder", torch_dtype=dtypes.get("condition_encoder")
-    )
+    try:
+        folder = path if path.is_dir() else models.download(where, PATTERNS, "the XL base model", ENV)
+        transformer = AceStepTransformer1DModel.from_pretrained(
+            folder, subfolder="transformer", torch_dtype=dtypes.get("transformer")
+        )
+        encoder = AceStepConditionEncoder.from_pretrained(
+            folder, subfolder="condition_encoder", torch_dtype=dtypes.get("condition_encoder")
+        )
+    except Exception as exc:  # not there, not downloadable, not a model: the note and the press say why
+        _failed["why"] = failure(exc)
+        raise Unavailable(tips.PARTS_MISSING.format(source=source(), why=_failed["why"])) from exc
+    _failed["why"] = None
     if same_weights(encoder, pipe.condition_encoder):
         encoder = pipe.condition_encoder
     base = AceStepPipeline(
@@ -88,6 +114,18 @@ def load(pipe: Any, dtype: Any = None) -> Any:
     base.set_progress_bar_config(disable=True)
     xl_model.match_upstream(base)  # the timbre encoder as upstream's XL computes it, as for every model
     return base
+
+
+def failure(exc: BaseException) -> str:
+    """Why building the base failed, in a clause: the studio's own words where it has them (weights
+    not here, a download refused), else what the loader could not read, in its first line."""
+    closed = models.hub_closed(source(), exc) if isinstance(exc, models.WeightsMissing) else None
+    if closed is not None:
+        return _not_here(closed)
+    if isinstance(exc, models.ModelLoadError):
+        return str(exc).rstrip(".")
+    said = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"it could not be read as a model ({type(exc).__name__}{': ' + said if said else ''})"
 
 
 def same_weights(one: Any, other: Any) -> bool:

@@ -8,9 +8,12 @@ zero padding for an odd frame count (``acestep/models/common/dcw_*.py``).
 
 Upstream gets the transform from ``pytorch_wavelets``, which imports ``pkg_resources`` (gone from
 setuptools 81) and which upstream disables with a warning where it is missing. One Haar level is a
-pair sum and difference, so it is written here: the same float32 arithmetic as that library's
-filter bank (each band ``a·c ± b·c``, c = 1/√2 in float32), equal to it bit for bit on the CPU
-(tests/test_sampler.py holds the values).
+pair sum and difference, so it is written here with the library's float32 filter bank (taps c = 1/√2
+in float32): the analysis as the same grouped convolution, since a convolution may fuse its two
+products into one rounding (oneDNN on an AVX-512 CPU does: written as ``a·c + b·c`` the low band
+differed from the library's by one float32 step in about half its values), and the synthesis as
+its products and one sum each (its transposed convolutions' taps do not overlap, so each output is
+a single product). Equal to the library bit for bit (tests/test_sampler.py holds the rounding).
 """
 
 from __future__ import annotations
@@ -56,15 +59,20 @@ class Dcw:
 
 
 def haar(x: Any) -> tuple[Any, Any]:
-    """One Haar level along the last axis: (low, high), each ``ceil(n / 2)`` long (an odd ``n`` is
-    padded with one zero), in float32."""
+    """One Haar level along the last axis of ``x`` (``[batch, channels, n]``): (low, high), each
+    ``ceil(n / 2)`` long (an odd ``n`` is padded with one zero), in float32, computed as the
+    library's analysis bank: one convolution per channel with the taps (c, c) and (c, −c), stride 2."""
     import torch
 
     x = x.to(torch.float32)
     if x.shape[-1] % 2:
         x = torch.nn.functional.pad(x, (0, 1))
-    even, odd = x[..., 0::2], x[..., 1::2]
-    return even * _HAAR + odd * _HAAR, even * _HAAR - odd * _HAAR
+    channels = x.shape[1]
+    # Made on x's device (no copy from the host): rows alternate low and high taps per channel.
+    taps = torch.full((2 * channels, 1, 1, 2), _HAAR, dtype=torch.float32, device=x.device)
+    taps[1::2, ..., 1] = -_HAAR
+    bands = torch.nn.functional.conv2d(x.contiguous()[:, :, None, :], taps, stride=(1, 2), groups=channels)
+    return bands[:, 0::2, 0].contiguous(), bands[:, 1::2, 0].contiguous()
 
 
 def inverse_haar(low: Any, high: Any, length: int) -> Any:

@@ -41,6 +41,7 @@ import models
 import pace
 import planner
 import runs
+import text_limits
 import tooltips as tips
 import uploads
 from plan_constraints import MAX_CAPTION_TOKENS, ThinkingConstraint, sample
@@ -56,10 +57,10 @@ MIN_SECONDS = 1.0
 NOTES_BUDGET = MAX_CAPTION_TOKENS + 128
 # No song sings more than a few words a second: the lyrics' tokens are bounded by the song's length
 # (a fast rap is ~6 tokens a second, section tags and line breaks included), and by what the music
-# model reads (``backend.MAX_LYRIC_TOKENS``, less its "# Languages … # Lyric" header).
+# model reads (``text_limits.MAX_LYRIC_TOKENS``, less its "# Languages … # Lyric" header).
 LYRIC_TOKENS_BASE = 64
 LYRIC_TOKENS_PER_SECOND = 8
-LYRIC_TOKENS_MAX = backend.MAX_LYRIC_TOKENS - 64
+LYRIC_TOKENS_MAX = text_limits.MAX_LYRIC_TOKENS - 64
 FORM = ("prompt", "lyrics", "vocal_language", "bpm", "key_scale", "time_signature")
 
 ProgressFn = Callable[[str, int], None]

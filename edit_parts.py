@@ -14,6 +14,7 @@ import models
 import parts
 import preparing
 import tooltips as tips
+import waveform
 import widgets
 
 BUTTONS = {
@@ -46,8 +47,9 @@ def build() -> Choice:
     change = widgets.lenient_radio(
         parts.CHOICES, value="region", label="What to change", info=tips.CHANGE, elem_id="edit-change"
     )
-    missing = base_model.missing() is not None
-    note = gr.Markdown(base_model.note(), visible=missing, elem_id="edit-parts-note", elem_classes=["hint"])
+    note = gr.Markdown(
+        base_model.note(), visible=base_model.trouble() is not None, elem_id="edit-parts-note", elem_classes=["hint"]
+    )
     tracks = [(parts.LABELS[t], t) for t in parts.SHOWN]
     part = widgets.lenient(
         gr.Dropdown(tracks, value="vocals", label="Which part", info=tips.PART, visible=False, elem_id="edit-part")
@@ -92,13 +94,34 @@ def repaint_controls() -> tuple[gr.Dropdown, gr.Slider]:
     return way, amount
 
 
+class Shown(NamedTuple):
+    """The Edit tab's fields a choice shows, hides or sets (``showing``), after the parts' own."""
+
+    region: Any  # the region's start and end (a row)
+    hint: gr.Markdown
+    prompt: gr.Textbox
+    lyrics: gr.Textbox
+    way: gr.Dropdown
+    strength: gr.Slider
+    steps: gr.Slider
+    guidance: gr.Slider
+    dcw: gr.Checkbox  # the default of the model that makes the change (the base's for a part: off)
+    button: gr.Button
+    music: gr.Column  # BPM, key, metre and the tempo buttons: auto for a part added or taken out
+    lora_box: gr.Column  # a LoRA is refused with a part (made for the SFT model)
+    lora: gr.File
+    preset: gr.Dropdown
+    region_examples: gr.Dataset
+    part_examples: gr.Dataset
+
+
 def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
-    """What the page shows for a choice and part: (note, part, parts to add, region row, region hint,
-    style, words, repaint mode, repaint strength, steps, guidance, DCW, button); steps, guidance and
-    DCW are the defaults of the model that makes the change (the base for a part: guided and without
-    DCW, though a turbo studio's own is neither)."""
+    """What the page shows for a choice and part: the note, the part, the parts to add, then ``Shown``'s
+    fields in its order; steps, guidance and DCW are the defaults of the model that makes the change (the
+    base for a part: guided and without DCW, though a turbo studio's own is neither). A part hides what it does not use: the region, its
+    examples and its highlight (``waveform.FOR_CHOICE_JS``), repainting, tempo, key and metre where
+    upstream sets them to auto (added or taken out), and the LoRA, emptied (it would be refused)."""
     base = models.VARIANTS[models.BASE_VARIANT]
-    missing = base_model.missing() is not None
 
     def show(change: str, part: str, adding: Any = None) -> tuple[Any, ...]:
         region = change == "region"
@@ -106,7 +129,8 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
         style = STYLE_LABELS.get(change)
         words = change if sung else "region"
         return (
-            gr.update(visible=missing or not region),
+            # Said again at each choice: the base found missing, or failed to build, since the page was made.
+            gr.update(value=base_model.note(), visible=base_model.trouble() is not None or not region),
             gr.update(visible=change in ("add", "extract")),
             gr.update(visible=change == "complete"),
             gr.update(visible=region),
@@ -123,15 +147,42 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
             gr.update(value=variant.guidance if region else base.guidance),
             gr.update(value=variant.dcw if region else base.dcw),
             gr.update(value=BUTTONS.get(change, BUTTONS["region"])),
+            gr.update(visible=change in ("region", "complete")),
+            gr.update(visible=region),
+            gr.update() if region else gr.update(value=None),
+            gr.update() if region else gr.update(value=""),
+            gr.update(visible=region),
+            gr.update(visible=not region),
         )
 
     return show
 
 
-def wire(choice: Choice, variant: models.Variant, shown: list[Any]) -> None:
+def wire(choice: Choice, variant: models.Variant, shown: Shown, wave: Any, start: Any, end: Any) -> None:
     """Each choice (and each part: a sung one takes words) shows its own fields, in the page's own
-    queue-less events (``shown``: the components ``showing`` updates after the parts' own)."""
+    queue-less events (``shown``: the components ``showing`` updates after the parts' own); the
+    waveform and the region's numbers follow each other, and the choice, in the page alone."""
     outputs = [choice.note, choice.part, choice.add_parts, *shown]
     inputs = [choice.change, choice.part, choice.add_parts]
     for trigger in inputs:
         trigger.change(showing(variant), inputs, outputs, queue=False, api_visibility="private")
+    # A drag on the waveform sets the numbers; typed numbers move the selection; a part (the whole
+    # song) has none to show or drag.
+    wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
+    for box in (start, end):
+        box.input(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
+    for trigger in (choice.change, wave):
+        trigger.change(None, [wave, choice.change], wave, js=waveform.FOR_CHOICE_JS, api_visibility="private")
+
+
+def after_run(choice: Choice, run: Any) -> None:
+    """After each press of Edit, however it ended: the note says what is now known of the base (a
+    press that could not build it leaves why, not how parts are made). Gradio 6's page runs ``.then``
+    listeners only after an event that ended without an error, and ``.failure`` ones after one that
+    raised: both are needed for "however it ended"."""
+
+    def said(change: str) -> dict[str, Any]:
+        return gr.update(value=base_model.note(), visible=base_model.trouble() is not None or change != "region")
+
+    for after in (run.then, run.failure):
+        after(said, choice.change, choice.note, queue=False, api_visibility="private")

@@ -85,6 +85,13 @@ EDIT = [
     (2, 10, "dreamy breakdown, reverb-soaked guitar", "[Bridge]\nHold this moment in the air"),
 ]
 
+# Edit's parts: (what to change, which part, its style)
+EDIT_PARTS = [
+    ("add", "drums", "punchy live drums, tight hi-hats"),
+    ("add", "bass", "warm round electric bass"),
+    ("extract", "vocals", ""),
+]
+
 # (theme, genre, mood, language)
 LYRICS = [
     ("leaving my hometown at dawn, a train and a last look back", "indie folk", "bittersweet", "en"),

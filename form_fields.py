@@ -283,19 +283,22 @@ class SongSettings(NamedTuple):
     lora_preset: gr.Dropdown
     finish: tuple[Any, ...]  # loudness (Cover only), fade in, fade out
     dcw: gr.Checkbox
+    boxes: tuple[gr.Column, gr.Column]  # the musical fields (tempo buttons too) and the LoRA's, each as one
 
 
 def song_settings(prefix: str, variant: models.Variant, reference: bool = False) -> SongSettings:
     """Cover's, Extend's and Edit's advanced settings (BPM, key and metre filled in from the upload)."""
+    language = language_dropdown(prefix)
+    with gr.Column(elem_id=f"{prefix}-music") as music_box:
+        music = musical_controls(prefix)
+    timbre = reference_input(prefix) if reference else None
+    sampling = sampling_controls(variant, prefix)
+    with gr.Column(elem_id=f"{prefix}-lora-box") as lora_box:
+        lora, preset = _lora_split(lora_controls(prefix, variant.name))
+    # Cover makes a whole new take; Extend and Edit keep the source, whose loudness rules.
+    finish = finish_controls(prefix, loudness=reference)
     return SongSettings(
-        language_dropdown(prefix),
-        musical_controls(prefix),
-        reference_input(prefix) if reference else None,
-        sampling_controls(variant, prefix),
-        *_lora_split(lora_controls(prefix, variant.name)),
-        # Cover makes a whole new take; Extend and Edit keep the source, whose loudness rules.
-        finish_controls(prefix, loudness=reference),
-        dcw_switch(prefix, variant),
+        language, music, timbre, sampling, lora, preset, finish, dcw_switch(prefix, variant), (music_box, lora_box)
     )
 
 
@@ -311,16 +314,23 @@ def cover_start_slider() -> gr.Slider:
     )
 
 
-def morph_controls() -> tuple[gr.Checkbox, gr.Textbox, gr.Textbox]:
+def morph_controls(unused: dict[str, Any]) -> tuple[gr.Checkbox, gr.Textbox, gr.Textbox]:
     """Cover's *Morph* (upstream's flow-edit overlay, off as upstream has it) and the song as it is
-    now, shown while it is on."""
+    now, shown while it is on; ``unused``: the fields the morph does not use (by the preparer's names:
+    the cover's strength, its start, DCW), locked while it is on, their help saying why."""
     switch = gr.Checkbox(label="Morph the song (flow edit)", value=False, info=tips.MORPH, elem_id="cover-morph")
     with gr.Group(visible=False, elem_id="cover-morph-source") as source:
         style = gr.Textbox("", label="The song's own style", info=tips.MORPH_STYLE, elem_id="cover-morph-prompt")
         words = gr.Textbox(
             "", label="The song's own words (optional)", info=tips.MORPH_LYRICS, lines=3, elem_id="cover-morph-lyrics"
         )
-    switch.change(lambda on: gr.update(visible=bool(on)), switch, source, queue=False, api_visibility="private")
+    own = {name: field.info for name, field in unused.items()}
+
+    def show(on: Any) -> tuple[Any, ...]:
+        locked = [gr.update(interactive=not on, info=tips.MORPH_UNUSED[n] if on else own[n]) for n in unused]
+        return (gr.update(visible=bool(on)), *locked)
+
+    switch.change(show, switch, [source, *unused.values()], queue=False, api_visibility="private")
     return switch, style, words
 
 
@@ -397,10 +407,11 @@ def read_extend_song(src_audio: str | None, extend_seconds: Any = 30) -> Iterato
 
 
 def read_edit_song(
-    src_audio: str | None, repainting_start: Any = 0, repainting_end: Any = 10
+    src_audio: str | None, repainting_start: Any = 0, repainting_end: Any = 10, change: Any = "region"
 ) -> Iterator[tuple[Any, ...]]:
-    """Edit's upload: as Cover's, with the waveform showing the region to drag."""
-    yield from read_song(src_audio, {"start": repainting_start, "end": repainting_end, "select": True})
+    """Edit's upload: as Cover's, with the waveform showing the region to drag (none for a part)."""
+    region = {"start": repainting_start, "end": repainting_end, "select": change == "region"}
+    yield from read_song(src_audio, region)
 
 
 READERS = {"cover": read_cover_song, "extend": read_extend_song, "edit": read_edit_song}

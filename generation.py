@@ -29,6 +29,7 @@ import music_request
 import pace
 import planner
 import runs
+import text_limits
 import tooltips as tips
 from music_request import MusicRequest
 
@@ -101,10 +102,12 @@ def _measured(
     loads: dict[str, float],
     started: float,
 ) -> pace.Report:
-    """What this call measured of its phases, at the shape that ran (the length Think chose, if it did)."""
-    phases = {"dit": out["phases"]["dit"], "vae": out["phases"]["vae"]}
-    counts: dict[str, float] = {}
-    captured = {"dit": out["phases"]["captured"]}
+    """What this call measured of its phases, at the shape that ran (the length Think chose, if it did;
+    the steps that ran, as the sampler counted them)."""
+    ran = out["phases"]
+    phases = {"start": ran["start"], "dit": ran["dit"], "vae": ran["vae"]}
+    counts: dict[str, float] = {"dit": max(0, ran["steps"] - 1)}
+    captured = {"start": ran["captured"], "dit": ran["captured"]}
     if "lyrics_s" in out:
         phases["align"] = out["lyrics_s"]
     for name, (seconds, count, on_graphs) in (plan.pace if plan is not None else {}).items():
@@ -114,6 +117,7 @@ def _measured(
     asked = float(request.params.get("audio_duration") or 0)
     seconds = asked if asked > 0 else float(render.pipeline.get("audio_duration") or 0)
     shape = pace.MusicShape.of(request.mode, {**request.params, "audio_duration": seconds})
+    shape = dataclasses.replace(shape, steps=int(ran["steps"]))
     return pace.report("music", dataclasses.asdict(shape), phases, started, counts, captured, loads)
 
 
@@ -175,8 +179,9 @@ def _not_built(exc: Exception) -> gr.Error:
 # The music model's and the planner's own exceptions, each in the words of the field or step to change.
 KNOWN: gpu.Known = (
     (lora.BadLora, lambda exc: checks.InputError(str(exc), "lora")),
-    (backend.LyricsTooLong, lambda exc: checks.InputError(str(exc), "lyrics")),
+    (text_limits.TooLong, lambda exc: checks.InputError(str(exc), exc.param)),
     ((audio.AudioError, backend.ModeUnavailable, backend.BrokenOutput), lambda exc: gr.Error(str(exc))),
+    (base_model.Unavailable, lambda exc: gr.Error(str(exc), title="Parts not available")),
     (models.ModelLoadError, _not_built),
 )
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 import gradio as gr
 
 import devices
+import memory
 import pace
 import runs
 
@@ -174,6 +175,9 @@ def call(
     if progress is not None and starting is not None:
         progress(0, desc=starting())
     result = with_retry(lambda multiplier: gpu_entry(*args, progress, run_id, multiplier), refused, run_id)
+    # What the call freed (off ZeroGPU, its decode's buffers: half a GB for 4 takes of a minute on a
+    # CPU) goes back to the system before the CPU work after it, which other threads' heaps would not reuse.
+    memory.trim()
     if isinstance(result, dict):  # what the finished call measured: kept here, where it outlives the worker
         pace.learn(result.pop("pace", None))
     if waited >= 0.5 and isinstance(result, dict) and "timings" in result:

@@ -257,6 +257,28 @@ def _in_view(record: Any, request: Any, slots: int) -> list[Any]:
     return urls + [None] * (slots - len(urls))
 
 
+# The sampling a music endpoint leaves to the model that runs it when a client names none (the preparers'
+# ``None``): 50 steps on XL SFT, 8 on turbo, and the XL base's 32 for Edit's parts. Gradio would give each
+# parameter its field's first value as the API's default (the Edit tab's 50, shown for a region), and a
+# client that named no steps sent that: a part ran 50 steps where README and the page say 32.
+MODEL_DEFAULTS = ("inference_steps", "guidance_scale", "shift")
+
+
+def model_defaults(get_api_info: Callable[..., Any]) -> Callable[..., Any]:
+    """``Blocks.get_api_info`` (what ``/info`` and so every client reads) with the music endpoints'
+    ``MODEL_DEFAULTS`` defaulting to ``None``, the preparers' own: the model's defaults for what runs."""
+
+    def api_info(*args: Any, **kwargs: Any) -> Any:
+        info = get_api_info(*args, **kwargs)
+        for mode in modes.PREPARE:
+            for parameter in info.get("named_endpoints", {}).get(f"/{mode}", {}).get("parameters", []):
+                if parameter["parameter_name"] in MODEL_DEFAULTS:
+                    parameter.update(parameter_has_default=True, parameter_default=None)
+        return info
+
+    return api_info
+
+
 # What each music endpoint prepares: a mode's request, variations of a take (each run as its tab's), a
 # take's morph (Generate's).
 PREPARE: dict[str, Callable[..., modes.Job]] = {

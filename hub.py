@@ -1,7 +1,18 @@
-"""The Hugging Face Hub as the studio meets it: whether it may be asked, whether a failure means it
-could not be reached, and whether a file is in its cache (file names only: nothing is read or loaded)."""
+"""The Hugging Face Hub as the studio meets it: whether it may be asked, whether it answers from here,
+whether a failure means it could not be reached, and whether a file is in its cache (file names only:
+nothing is read or loaded)."""
 
 from __future__ import annotations
+
+import threading
+import time
+
+# How long the Hub's last answer (it answered, or it could not be reached) is believed, and how long
+# one question may take: a machine that gets its internet back is told so within a minute.
+REACH_TTL_S = 60.0
+PROBE_TIMEOUT_S = 5.0
+_reach: dict = {"ok": None, "at": None, "probing": False, "done": None}
+_reach_lock = threading.Lock()
 
 
 def offline() -> bool:
@@ -9,6 +20,41 @@ def offline() -> bool:
     from huggingface_hub import constants
 
     return constants.is_offline_mode() if hasattr(constants, "is_offline_mode") else bool(constants.HF_HUB_OFFLINE)
+
+
+def reachable(repo: str, wait: float = 0.0) -> bool | None:
+    """Whether the Hugging Face Hub answers from here (False where downloads are switched off; None
+    until the first answer). The Hub is asked about ``repo`` (its model card's metadata, no file) in the
+    background and its answer kept for ``REACH_TTL_S``, so a caller (the page's status line, a press at
+    the door) never waits on the network: it gets the last answer meanwhile, or waits up to ``wait``
+    seconds for one being asked (start-up's log line)."""
+    if offline():
+        return False
+    with _reach_lock:
+        stale = _reach["at"] is None or time.monotonic() - _reach["at"] > REACH_TTL_S
+        if stale and not _reach["probing"]:
+            _reach.update(probing=True, done=threading.Event())
+            threading.Thread(
+                target=_probe, args=(repo, _reach["done"]), name="ace-studio-hub-probe", daemon=True
+            ).start()
+        asking = _reach["done"] if _reach["probing"] else None
+    if asking is not None and wait > 0:
+        asking.wait(wait)
+    with _reach_lock:
+        return _reach["ok"]
+
+
+def _probe(repo: str, done: threading.Event) -> None:
+    from huggingface_hub import HfApi
+
+    try:
+        HfApi().model_info(repo, timeout=PROBE_TIMEOUT_S)
+        ok = True
+    except Exception as exc:  # it answered (a missing or gated repo says so) unless it could not be reached
+        ok = not unreachable(exc)
+    with _reach_lock:
+        _reach.update(ok=ok, at=time.monotonic(), probing=False)
+    done.set()
 
 
 def unreachable(exc: BaseException) -> bool:

@@ -174,10 +174,26 @@ def download(repo: str, patterns: tuple[str, ...], what: str = "the music model"
     try:
         return Path(snapshot_download(repo_id=repo, allow_patterns=list(patterns)))
     except Exception as exc:  # network, auth, a missing repo, disk: "cannot get the weights", in words
-        if hub.offline() or hub.unreachable(exc):
-            why = "HF_HUB_OFFLINE is set" if hub.offline() else "the Hugging Face Hub cannot be reached"
-            raise WeightsMissing(tips.WEIGHTS_MISSING.format(what=what, repo=repo, why=why, env=env)) from exc
+        closed = hub_closed(repo, exc)
+        if closed is not None:
+            raise WeightsMissing(weights_missing(what, repo, env, closed)) from exc
         raise ModelLoadError(hub.why_not(repo, exc)) from exc
+
+
+def hub_closed(repo: str, failure: BaseException | None = None, wait: float = 0.0) -> tuple[str, str] | None:
+    """Why the Hub cannot give ``repo``'s weights now and what to do (``tips.HUB_*``), or None where it
+    may: downloads switched off, or the Hub not reached (by ``failure``, else by ``hub.reachable``'s
+    last answer, waiting up to ``wait`` s for one; an unknown one is no reason)."""
+    if hub.offline():
+        return tips.HUB_OFFLINE
+    if hub.unreachable(failure) if failure is not None else hub.reachable(repo, wait) is False:
+        return tips.HUB_UNREACHABLE
+    return None
+
+
+def weights_missing(what: str, repo: str, env: str, closed: tuple[str, str]) -> str:
+    """``what``'s weights are not here and the Hub cannot give them (``closed``: why, and what to do)."""
+    return tips.WEIGHTS_MISSING.format(what=what, repo=repo, why=closed[0], fix=closed[1], env=env)
 
 
 def resolve_local(source: str, variant: Variant) -> Path:

@@ -199,10 +199,8 @@ def prepare_cover(
     source = preparing.source(src_audio)
     reference = preparing.reference(reference_audio, render.seeds[0]) if reference_audio else None
     n = source.shape[-1]
-    params.update({"morph": False, **morphing})
+    _what_ran(params, morphing, strength, closeness)
     params.update(
-        audio_cover_strength=strength,
-        cover_noise_strength=closeness,
         source_seconds=round(audio.seconds(source), 3),
         audio_duration=round(audio.seconds(source), 3),
         src_audio=Path(str(src_audio)).name,
@@ -221,6 +219,17 @@ def prepare_cover(
         **morphing,
     )
     return Job(MusicRequest("cover", params, render), lambda take: audio.fit(take, n), finishing)
+
+
+def _what_ran(params: dict[str, Any], morphing: dict[str, Any], strength: float, closeness: float) -> None:
+    """A cover's record of how it was made: a morph uses neither the cover's strength nor its start, and
+    runs without the step correction (``morph``), so its record holds none of them (read back, each is
+    today's default, which a morph ignores again)."""
+    params.update({"morph": False, **morphing})
+    if morphing:
+        del params["dcw"]
+    else:
+        params.update(audio_cover_strength=strength, cover_noise_strength=closeness)
 
 
 def prepare_extend(

@@ -6,7 +6,11 @@ feature's phases (``describe_phases``, ``write_phases``, ``lyrics_phases``, ``st
 *phases* (the music: the DiT's steps, the VAE decode, the lyric alignment, Think's thinking and
 blueprint, the rest of the call; the planner's and the writers' tokens; Demucs's split), each with a
 *prior* from ``PRIOR``, the figures measured once on an H100, eager, and a *bucket*: the phase at
-its shape (length on a power-of-two grid, takes, guidance on or off, captured steps or eager).
+its shape, keyed by what drives it (length on a power-of-two grid, takes, guidance on or off, captured
+steps or eager; a reference's encode, the sung words). A music call's per-call work (the texts and a
+source or reference encoded, the first step and its capture) is its own phase, apart from the steps
+after it, counted as the worker ran them (a cover's start, turbo's cap): no request's shape can make a
+bucket's factors say another's steps cost more or less than they do.
 
 Each finished call's worker measures its phases (``time.perf_counter``) and hands them back with its
 result (``report``); the main process keeps them (``learn``): a factor, measured over prior, per
@@ -33,10 +37,9 @@ from typing import Any
 
 import devices
 import graphs
-import lrc
-import models
 import takes
-from pace_store import MATURE, Table, key_of, sane
+from music_shape import MusicShape
+from pace_store import MATURE, Table, gpu_name, key_of, sane
 
 # The prior, in seconds unless named otherwise: what each phase took on one H100, eager, bf16
 # (docs/performance.md: the prior's table under "Captured steps", and "The studio's own pace").
@@ -51,6 +54,7 @@ PRIOR: dict[str, float] = {
     "music_load": 45.0,  # building or moving the pipeline inside a call
     "base_load": 30.0,  # the XL base's DiT built beside the pipeline, then moved (Edit's parts; not measured)
     "lyric_dtw_per_second": 0.0065,  # the alignment's DTW, a take (numpy, one CPU core)
+    "lyric_dtw_per_word": 0.0004,  # a word is a token or two, each one more diagonal of the DTW's grid
     # The 1.7B planner, two rows (guided): 38.8–49.8 ms a code for one take, ≤ 51.5 for four.
     "planner_per_code": 0.050,
     "planner_extra_per_take": 0.01,
@@ -79,11 +83,9 @@ MIN_CALLS = MATURE  # calls in a bucket before its figures are declared (the sto
 GPU_ROOMS = (
     *("pace", "generation", "backend", "sampler", "graphs", "decoding", "planner", "plan_constraints"),
     *("alignment", "dcw", "retake", "lrc", "lyrics", "stems", "describe", "songwriter", "offload", "models"),
-    *("morph", "base_model", "xl_model"),
+    *("morph", "base_model", "xl_model", "music_shape"),
 )
 FILE_NAME = "pace.json"
-# Edit's changes made on the XL base (``parts.CHANGES``; this room sits below ``parts``).
-PART_CHANGES = ("add", "extract", "complete")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,47 +132,6 @@ def length_bucket(seconds: float) -> int:
     return 2 ** max(0, math.ceil(math.log2(max(float(seconds), 1.0))))
 
 
-@dataclasses.dataclass(frozen=True)
-class MusicShape:
-    """What a music call's cost depends on, read from its params (the declaration's and the report's)."""
-
-    mode: str
-    seconds: float
-    steps: int
-    takes: int
-    guided: bool
-    sung: bool
-    think: bool
-    plan_takes: int
-    reference: bool
-    part: bool = False  # Edit's parts run on the XL base, guided whatever the studio's own model is
-    morph: bool = False  # a morph (Cover's, a take's): the song's two descriptions, every step
-
-    @classmethod
-    def of(cls, mode: str, params: dict[str, Any]) -> MusicShape:
-        part = params.get("change") in PART_CHANGES
-        variant = models.VARIANTS[models.BASE_VARIANT] if part else models.active_variant()
-        seconds = float(params.get("audio_duration") or 0) or float(params.get("extend_seconds") or 0) or 60.0
-        if seconds < 0:  # Think chooses the length: as long as it may choose
-            seconds = float(params.get("longest") or 600)
-        takes = max(1, int(params.get("batch_size") or 1))
-        guidance = float(params.get("guidance_scale") or variant.guidance)
-        think = mode == "generate" and bool(params.get("think"))
-        return cls(
-            mode=str(mode),
-            seconds=seconds,
-            steps=int(params.get("inference_steps") or variant.steps),
-            takes=takes,
-            guided=guidance > 1.0 and not variant.turbo,
-            sung=bool(lrc.sung_lines(params.get("lyrics"))),
-            think=think,
-            plan_takes=1 if params.get("variation") else takes,  # variations share the take's blueprint
-            reference=mode == "cover" and bool(params.get("reference_audio")),
-            part=part,
-            morph=mode in ("cover", "morph") and bool(params.get("morph")),
-        )
-
-
 def per_forward(seconds: float) -> float:
     return PRIOR["dit_base"] + PRIOR["dit_per_second"] * seconds + PRIOR["dit_per_minute_sq"] * (seconds / 60) ** 2
 
@@ -181,15 +142,19 @@ def music_phases(s: MusicShape, loads: bool = True) -> list[Phase]:
     forwards, one = (2 if s.guided else 1) * (2 if s.morph else 1), per_forward(s.seconds)
     encode = (vae * s.seconds if s.mode != "generate" else 0.0) + (vae * 30 if s.reference else 0.0)
     at = {"len": length, "takes": s.takes}
-    mode = "cover-morph" if s.morph and s.mode == "cover" else s.mode  # two passes a step: apart
-    dit = s.steps * forwards * one * s.takes + encode
+    mode = "cover-morph" if s.morph and s.mode == "cover" else s.mode  # two passes a step: measured apart
+    step = forwards * one * s.takes
+    steps = {**at, "guided": int(s.guided), "mode": mode}
     phases = [
         Phase("music", "fixed", {}, PRIOR["music_fixed"]),
-        Phase("music", "dit", {**at, "guided": int(s.guided), "mode": mode}, dit, "ms a step", s.steps, True),
+        # Per call: the texts, a source's and a reference's encode, the first step (and its capture).
+        Phase("music", "start", {**steps, "ref": int(s.reference)}, encode + step, captured=True),
+        Phase("music", "dit", steps, (s.steps - 1) * step, "ms a step", s.steps - 1, True),
         Phase("music", "vae", at, vae * s.seconds * s.takes, "s a minute", s.seconds * s.takes / 60),
     ]
     if s.sung:  # at most one more forward a take, and its DTW on the worker's CPU
-        phases.append(Phase("music", "align", at, (one + PRIOR["lyric_dtw_per_second"] * s.seconds) * s.takes))
+        dtw = PRIOR["lyric_dtw_per_second"] * s.seconds + PRIOR["lyric_dtw_per_word"] * s.words
+        phases.append(Phase("music", "align", {**at, "words": length_bucket(s.words)}, (one + dtw) * s.takes))
     if s.think:
         codes = math.ceil(s.seconds * 5)
         per_code = PRIOR["planner_per_code"] * (1 + PRIOR["planner_extra_per_take"] * (s.plan_takes - 1))
@@ -474,7 +439,7 @@ def learn(found: Any) -> int:
         spent = {k: v for k, v in found["phases"].items() if sane(v)}
         loads = {k: v for k, v in found["loads"].items() if sane(v) and k in ("music", "base", "planner", "lyrics")}
         rest = float(found["total"]) - sum(spent.values()) - sum(loads.values())
-        gpu = str(found["gpu"])[:120]
+        gpu = gpu_name(found["gpu"])  # shown on the page: a name, not markup
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         print(f"pace: a call's report was not kept ({type(exc).__name__}: {exc})")
         return 0

@@ -18,6 +18,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,21 @@ FORMAT = 1
 # nothing): from ten thousand times faster than the prior's H100 figures (the rest of a call on a CPU
 # was 8 ms against the prior's 8 s) to fifty times slower.
 FACTOR_RANGE = (1e-4, 50.0)
+# A GPU's name as a worker reads it ("NVIDIA H100 80GB HBM3", "Apple MPS", "CPU (x86_64)"): short and
+# plain. A file naming its machine otherwise was written by no studio, and the page shows the name.
+GPU_NAME = re.compile(r"[A-Za-z0-9 ._()+,:@/-]{0,120}")
+
+
+def plain_name(value: Any) -> bool:
+    """Whether ``value`` may be a GPU's name as the studio writes one (``GPU_NAME``)."""
+    return isinstance(value, str) and GPU_NAME.fullmatch(value) is not None
+
+
+def gpu_name(value: Any) -> str:
+    """``value``, a GPU's name as a worker reports it; ``ValueError`` where it is none (markup, say)."""
+    if not plain_name(value):
+        raise ValueError(f"a GPU named {str(value)[:40]!r}")
+    return value
 
 
 def sane(value: Any, low: float = 0.0, high: float = math.inf) -> bool:
@@ -200,6 +216,8 @@ def _unreadable(path: Path) -> tuple[str | None, Any]:
     # ``calls`` an int like the rest: a string or a missing count once stopped every declaration.
     if not isinstance(machine, dict) or not isinstance(buckets, list) or type(calls) is not int or calls < 0:
         return "it is not a pace table of this format", data
+    if not all(isinstance(v, str) for v in machine.values()) or not plain_name(machine.get("gpu", "")):
+        return "its machine's name is not a GPU's name", None
     if not all(_bucket_ok(entry) for entry in buckets):
         return "a bucket in it is malformed", data
     return None, data

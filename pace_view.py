@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import gpu
 import models
 import pace
 import tooltips as tips
@@ -42,14 +44,21 @@ def at_sixty() -> dict[str, float | None]:
 def line() -> str:
     """ "Pace on this machine", in one line: the GPU, the three figures, from how many calls."""
     if not pace.learning():
-        return tips.PACE_PRIOR_ONLY
+        return tips.PACE_PRIOR_ONLY[gpu.on_zero_gpu()]
     here = pace.table()
     if here.calls == 0 or not here.machine.get("gpu"):
-        return tips.PACE_NOT_YET
+        return tips.PACE_NOT_YET[gpu.on_zero_gpu()]
     figures = at_sixty()
     said = [
         tips.PACE_FIGURE[name].format(value=value) if value is not None else tips.PACE_UNMEASURED[name]
         for name, value in figures.items()
     ]
     calls = f"{here.calls} call{'s' * (here.calls != 1)}"
-    return tips.PACE_LINE.format(gpu=here.machine["gpu"], figures="; ".join(said), calls=calls)
+    return tips.PACE_LINE.format(gpu=as_text(here.machine["gpu"]), figures="; ".join(said), calls=calls)
+
+
+def as_text(name: str) -> str:
+    """``name`` read as plain text where the line is Markdown: every mark that can open Markdown or HTML
+    escaped (a GPU's name comes from a worker or a file, and markup in it must not reach the page);
+    parentheses, dots and dashes alone make none and stay as a GPU's name spells them."""
+    return re.sub(r"([\\`*_{}\[\]<>#+!|~&])", r"\\\1", name)

@@ -24,6 +24,7 @@ import models
 import planner
 import take_latents
 import takes
+import text_limits
 import uploads
 from checks import (
     INSTRUMENTAL_TAG,
@@ -97,7 +98,9 @@ def plan_args(
 def text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, str]:
     # Too long lyrics are the lyrics' fault; an empty pair or a long caption is the caption's.
     with about("lyrics" if len(str(lyrics or "").strip()) > MAX_LYRICS_CHARS else "prompt"):
-        return check_text(prompt, lyrics, mode)
+        prompt, lyrics = check_text(prompt, lyrics, mode)
+    check_tokens({"prompt": prompt})
+    return prompt, lyrics
 
 
 def lora_record(adapter: dict[str, Any] | None) -> dict[str, Any]:
@@ -240,7 +243,7 @@ def common(
         text(prompt or "-", lyrics)
     with about("vocal_language"):
         language = sung_language(check_language(vocal_language), lyrics)
-    check_lyric_tokens(lyrics, language)
+    check_tokens({"prompt": prompt, "lyrics": lyrics}, language)
     n_steps, guidance_value, shift_value = check_sampling(steps, guidance, None, variant)
     with about("audio_format"):
         audio_format = check_format(fmt)
@@ -315,6 +318,7 @@ def check_morph(morph: Any, prompt: Any, lyrics: Any) -> dict[str, Any]:
         )
     with about("morph_lyrics" if len(lyrics) > MAX_LYRICS_CHARS else "morph_prompt"):
         check_text(prompt or "-", lyrics, "cover")
+    check_tokens({"morph_prompt": prompt, "morph_lyrics": lyrics})
     return {"morph": True, "morph_prompt": prompt, "morph_lyrics": lyrics or INSTRUMENTAL_TAG}
 
 
@@ -350,16 +354,20 @@ def check_region(start: float, end: float, length: float) -> None:
 
 
 def check_lyric_tokens(lyrics: str, language: str) -> None:
-    """Lyrics the text encoder would cut short are refused before the queue once the model is loaded
-    (its tokenizer is small and runs on the CPU); the run checks again in any case."""
-    if not lyrics or not backend.is_warm():
+    """Lyrics the text encoder would cut short are refused before the queue (``check_tokens``)."""
+    check_tokens({"lyrics": lyrics}, language)
+
+
+def check_tokens(texts: dict[str, str], language: str = "en") -> None:
+    """Words the text encoder would cut short (``text_limits``: the lyrics, a caption, the morph's) are
+    refused on their field before the queue once the model is built (its tokenizer is small and runs on
+    the CPU); the run checks again, with the request's own template, in any case."""
+    if not any(texts.values()) or not backend.is_warm():
         return
-    n = backend.get_backend().lyric_tokens(lyrics, language)
-    if n > backend.MAX_LYRIC_TOKENS:
-        raise InputError(
-            f"The lyrics are {n} tokens long; the model reads at most {backend.MAX_LYRIC_TOKENS}. Shorten them.",
-            "lyrics",
-        )
+    try:
+        text_limits.check(backend.get_backend().pipe, texts, language)
+    except text_limits.TooLong as exc:
+        raise InputError(str(exc), exc.param) from None
 
 
 def check_lora(path: Any, scale: Any, preset: Any = None) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ architecture). Everything heavy is imported inside the functions.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -485,16 +486,26 @@ def save_planner_lm(path: str | Path, seed: int = 0) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python random_models.py DIR``: write a tiny music pipeline, lyrics LM and planner for trying the UI."""
+    """``python random_models.py DIR``: write a tiny music pipeline, the tiny XL base beside it (Edit's
+    parts), a lyrics LM and a planner for trying the UI, and print the command that serves it on them."""
     import argparse
+
+    import random_base  # a tool of its own (it builds on this one's pipeline)
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("folder", type=Path)
     args = parser.parse_args(argv)
     music = save_pipeline(args.folder / "music")
+    base = random_base.save_base(args.folder / "base")
     words = save_lyrics_lm(args.folder / "lyrics")
     plans = save_planner_lm(args.folder / "planner")
-    print(f"ACE_STUDIO_MODEL={music} ACE_STUDIO_LYRICS_MODEL={words} ACE_STUDIO_PLANNER_MODEL={plans} python app.py")
+    print(launch_command(music, base, words, plans))
+
+
+def launch_command(music: Path, base: Path, words: Path, plans: Path) -> str:
+    """The command that serves the studio on the tiny models: every one named, so all of it works."""
+    models = {"MODEL": music, "BASE_MODEL": base, "LYRICS_MODEL": words, "PLANNER_MODEL": plans}
+    return " ".join(f"ACE_STUDIO_{name}={shlex.quote(str(path))}" for name, path in models.items()) + " python app.py"
 
 
 if __name__ == "__main__":

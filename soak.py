@@ -1,9 +1,11 @@
 """The studio's memory over a long run (``python soak.py``): ``python app.py`` served on tiny random
 models, visitors sending a few hundred mixed requests through ``gradio_client`` (songs of 1–4 takes and
 10–60 s, some with Think, variations, *Write it*, lyrics, stems, Describe, Cover, Extend, Edit, *Use these
-settings*, *Send to*), the server's RSS sampled throughout. Prints the RSS at the end of the warm-up, its
-peak and its end, and the highest RSS of each tenth of the requests: what a studio left running keeps
-after its warm-up (docs/performance.md, "Memory over a long run").
+settings*, *Send to*), the server's RSS sampled throughout (every ``--every`` s). Prints the RSS at the
+end of the warm-up, its peak and its end, the highest RSS of each tenth of the requests, the server's
+CPU seconds a request after the warm-up, and per kind of request how far the RSS rose while one ran:
+what a studio left running keeps after its warm-up, and which requests make its peaks
+(docs/performance.md, "Memory over a long run").
 
 The audio is noise, by design; what the run measures is the memory the server keeps between requests.
 ``--env NAME=VALUE`` starts the studio with more settings (``MALLOC_TRIM_THRESHOLD_=…`` to compare).
@@ -77,6 +79,20 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.every, self.samples, self.done = pid, every, [], threading.Event()
         self.mark = 0  # requests finished so far, noted beside each sample
+        self.cpu_at: dict[int, float] = {}  # the server's CPU seconds when that many requests had finished
+
+    def cpu(self) -> float:
+        """CPU seconds the server (and its live children) have used so far."""
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
+            main = psutil.Process(self.pid)
+            used = sum(main.cpu_times()[:2])
+            for child in main.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    used += sum(child.cpu_times()[:2])
+            return used
+        return 0.0
 
     def rss(self) -> int:
         import psutil
@@ -186,12 +202,13 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     env.update(ACE_STUDIO_PER_VISITOR="4")
     uploads = songs(work / "songs", random.Random(args.seed))
     url, proc = serve(env, work)
-    sampler = Sampler(proc.pid)
+    sampler = Sampler(proc.pid, args.every)
     sampler.samples.append((time.monotonic(), 0, sampler.rss()))
     sampler.start()
     kinds = [k for k, w in MIX.items() for _ in range(w)]
     plan = random.Random(args.seed).choices(kinds, k=args.requests)
     counts: dict[str, list[int]] = {k: [0, 0] for k in MIX}
+    timed: list[tuple[str, float, float]] = []  # each request's kind, start and end
     lock, started = threading.Lock(), time.monotonic()
     next_one = iter(enumerate(plan))
 
@@ -202,6 +219,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 step = next(next_one, None)
             if step is None:
                 return
+            began = time.monotonic()
             try:
                 visitor.send(step[1])
                 ok = 0
@@ -210,7 +228,10 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"request {step[0]} ({step[1]}): {type(exc).__name__}: {str(exc)[:160]}", flush=True)
             with lock:
                 counts[step[1]][ok] += 1
+                timed.append((step[1], began, time.monotonic()))
                 sampler.mark += 1
+                if sampler.mark == args.warmup:
+                    sampler.cpu_at[args.warmup] = sampler.cpu()
 
     try:
         visitors = [threading.Thread(target=visit, args=(i,)) for i in range(args.visitors)]
@@ -221,11 +242,33 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         sampler.done.set()
         sampler.join()
+        sampler.cpu_at[args.requests] = sampler.cpu()
         proc.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=30)
         proc.kill()
-    return summary(sampler.samples, args.requests, args.warmup, counts, time.monotonic() - started)
+    found = summary(sampler.samples, args.requests, args.warmup, counts, time.monotonic() - started)
+    cpu = sampler.cpu_at
+    if args.warmup in cpu and args.requests in cpu:
+        found["cpu_s_per_request"] = round((cpu[args.requests] - cpu[args.warmup]) / (args.requests - args.warmup), 2)
+    found["rise_by_kind"] = rises(sampler.samples, timed)
+    return found
+
+
+def rises(samples: list[tuple[float, int, int]], timed: list[tuple[str, float, float]]) -> dict[str, list[int]]:
+    """Per kind of request: how many, and the median and largest rise of the server's RSS while one ran
+    (its highest sample less the last one before it began), MB. Two visitors' requests overlap, so a
+    rise may be the other's: a run with ``--visitors 1`` tells them apart."""
+    import bisect
+
+    times = [t for t, _, _ in samples]
+    by_kind: dict[str, list[int]] = {}
+    for kind, began, ended in timed:
+        first = bisect.bisect_right(times, began)
+        during = [rss for _, _, rss in samples[first : bisect.bisect_right(times, ended)]]
+        if first and during:
+            by_kind.setdefault(kind, []).append((max(during) - samples[first - 1][2]) // MB)
+    return {k: [len(v), sorted(v)[len(v) // 2], max(v)] for k, v in sorted(by_kind.items())}
 
 
 def summary(samples: list[tuple[float, int, int]], requests: int, warmup: int, counts: dict, seconds: float) -> dict:
@@ -259,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", type=Path, default=Path("/tmp/ace-soak-models"), help="tiny models (reused)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/ace-soak"), help="outputs, uploads, the log")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the studio (repeatable)")
+    parser.add_argument("--every", type=float, default=0.25, help="seconds between RSS samples")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     found = soak(args)
@@ -268,6 +312,11 @@ def main(argv: list[str] | None = None) -> None:
         f"(warm-up) {found['warm_mb']} MB, peak after it {found['peak_mb']} MB, at the end {found['end_mb']} MB"
     )
     print("highest RSS in each tenth of the requests, MB: " + " ".join(map(str, found["tenths_mb"])))
+    if "cpu_s_per_request" in found:
+        print(f"server CPU after the warm-up: {found['cpu_s_per_request']} s a request")
+    print("RSS rise while each kind ran (requests, median, largest), MB:")
+    for kind, (n, median, largest) in found["rise_by_kind"].items():
+        print(f"  {kind:11} {n:4} {median:6} {largest:6}")
     if args.json:
         args.json.write_text(json.dumps(found, indent=2))
 

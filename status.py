@@ -39,10 +39,11 @@ def device_label(device: str | None = None) -> str:
     return {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)", "cpu": "CPU"}.get(device, device)
 
 
-def weights_missing(variant: models.Variant | None = None) -> str | None:
+def weights_missing(variant: models.Variant | None = None, settle: bool = False) -> str | None:
     """Why the music model's weights are not on this machine, or None when they are: the folder
     ``ACE_STUDIO_MODEL`` names, or the Hub cache's entries of the files the studio loads first
-    (``try_to_load_from_cache``: file names only, nothing is read, loaded or downloaded)."""
+    (``try_to_load_from_cache``: file names only, nothing is read, loaded or downloaded); with
+    ``settle`` (start-up's log line), waiting for the Hub's answer where it is being asked (``hub.reachable``)."""
     variant = variant or models.active_variant()
     source = models.model_source(variant)
     path = Path(source).expanduser()
@@ -60,9 +61,11 @@ def weights_missing(variant: models.Variant | None = None) -> str | None:
         ]
     if all(hub.cached(repo, name) for repo, name in files):
         return None
-    if hub.offline():
-        why = "HF_HUB_OFFLINE is set"
-        return tips.WEIGHTS_MISSING.format(what="the music model", repo=source, why=why, env="ACE_STUDIO_MODEL")
+    # Downloads off, or the Hub not answering from here (asked in the background: until it answers, the
+    # first song is said to download them; the status timer's next tick brings the answer).
+    closed = models.hub_closed(source, wait=hub.PROBE_TIMEOUT_S if settle else 0.0)
+    if closed is not None:
+        return models.weights_missing("the music model", source, "ACE_STUDIO_MODEL", closed)
     return tips.WEIGHTS_TO_DOWNLOAD.format(repo=source)
 
 

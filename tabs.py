@@ -10,6 +10,7 @@ the same three events (scroll to the result, the queued run with its validator, 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,7 @@ class MusicTab:
     idea: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown] | None = None
     variation: variation_row.Row | None = None  # *Variations* beneath the result
     morph: morph_row.Row | None = None  # *Morph this take* beside it (Generate)
+    after: Callable[[Any], None] | None = None  # given the press's event: what follows it (Edit's note)
 
     @property
     def inputs(self) -> list[Any]:
@@ -84,8 +86,7 @@ def generate_tab(variant: Any) -> MusicTab:
             with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
                 fields |= _generate_advanced(variant)
         with form.column:
-            variation = variation_row.build("gen")
-            morph = morph_row.build("gen")
+            variation, morph = variation_row.build("gen"), morph_row.build("gen")
         # Below the form and the results, so on a phone the results follow the button.
         # Instrumental ticked where an example's lyrics are "[Instrumental]", as the box itself would do.
         widgets.example_rows(
@@ -241,7 +242,9 @@ def cover_tab(variant: Any) -> MusicTab:
                 )
                 more = form_fields.song_settings("cover", variant, reference=True)
                 start = form_fields.cover_start_slider()
-                morph = form_fields.morph_controls()
+                morph = form_fields.morph_controls(
+                    {"audio_cover_strength": strength, "cover_noise_strength": start, "dcw": more.dcw}
+                )
         with form.column:
             variation = variation_row.build("cover")
         demo_examples("cover", examples.COVER, [source, prompt, strength])
@@ -326,14 +329,14 @@ def edit_tab(variant: Any) -> MusicTab:
                 more = form_fields.song_settings("edit", variant)
         with form.column:
             variation = variation_row.build("edit")
-        demo_examples("edit", examples.EDIT, [source, start, end, prompt, lyrics])
-    # A drag on the waveform sets the numbers; typed numbers move the selection (both in the page).
-    wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
-    for box in (start, end):
-        box.input(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
-    reading = ([source, start, end], [info, *more.music, wave])
-    shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], more.dcw, form.button]
-    edit_parts.wire(choice, variant, shown)
+        # A region's examples, and a part's (the region's columns mean nothing to one): each choice its own.
+        regions = demo_examples("edit", examples.EDIT, [source, start, end, prompt, lyrics])
+        adding = demo_examples("edit_part", examples.EDIT_PARTS, [source, choice.change, choice.part, prompt])
+    adding.dataset.visible, adding.dataset.headers = False, ["Song", "What to change", "Which part", "Style"]
+    shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], more.dcw, form.button, *more.boxes]
+    shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset]
+    edit_parts.wire(choice, variant, edit_parts.Shown(*shown), wave, start, end)
+    reading = ([source, start, end, choice.change], [info, *more.music, wave])
     own = {"repainting_start": start, "repainting_end": end, "change": choice.change, "part": choice.part}
     own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength)
     return MusicTab(
@@ -345,6 +348,7 @@ def edit_tab(variant: Any) -> MusicTab:
         receives=[source, prompt, start, end],
         describe=(*described, [prompt, lyrics, more.language, *more.music]),
         variation=variation,
+        after=lambda run: edit_parts.after_run(choice, run),
     )
 
 
@@ -379,11 +383,14 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
         ),
     )
     run.success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
+    if tab.after is not None:
+        tab.after(run)
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
     varied, variations = _wire_variations(demo, tab)
     morphed = morph_row.wire(demo, tab.morph, result, tab.fields) if tab.morph else {}
-    stems = wire_stems(demo, tab) + wire_describe(demo, tab) + _wire_idea(demo, tab) + (varied, *morphed)
+    idea = idea_row.wire(demo, tab.idea, tab.fields) if tab.idea else ()
+    stems = wire_stems(demo, tab) + wire_describe(demo, tab) + idea + (varied, *morphed)
     widgets.wire_reserves(demo, tab.name, tab.form.reserves, tab.fields)
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
     tab.form.stop.click(handlers.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
@@ -455,13 +462,6 @@ def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
         widgets.wire_reserves(demo, "stems", slot.reserves, {"take": slot.take, "record": tab.form.result.meta})
         names.append(name)
     return tuple(names)
-
-
-def _wire_idea(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
-    if tab.idea is None:
-        return ()
-    widgets.wire_reserves(demo, "write_song", tab.idea[3], {})
-    return idea_row.wire(tab.idea, tab.fields)
 
 
 def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, Any]:

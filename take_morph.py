@@ -12,8 +12,9 @@ new caption and lyrics); the song moves by the difference (``morph.run``). As up
 overlay does (``service_generate_flow_edit.py``, ``inference.py``): both sides on a silence context
 (``sampler``), no blueprint codes and no Think (codes decoded to latents start the edit off the VAE's
 distribution), guidance 1.0 on turbo models (distilled), DCW off inside, the length the song's own.
-The record says what ran: the take it came from, both descriptions, the steps, the guidance applied and
-DCW off; the morph keeps its own latents, so it can be edited or morphed again.
+The record says what ran, and only that (as a Cover morph's, ``modes._what_ran``): the take it came
+from, both descriptions, the steps and the guidance applied; no DCW, which a morph never runs, and no
+cover strength or start. The morph keeps its own latents, so it can be edited or morphed again.
 """
 
 from __future__ import annotations
@@ -63,7 +64,13 @@ def prepare(
         raise InputError(tips.MORPH_SAME, "prompt")
     with about("vocal_language"):
         language = checks.sung_language(checks.check_language(vocal_language or values["vocal_language"]), new_lyrics)
-    preparing.check_lyric_tokens(new_lyrics, language)
+    # The new words and the take's own, where the text encoder would cut them short (its own were read
+    # when it was made, but a caption Think rewrote was never counted).
+    try:
+        preparing.check_tokens({"morph_prompt": said["prompt"], "morph_lyrics": said["lyrics"]}, language)
+    except InputError as exc:  # the take's, not a field of the row's
+        raise InputError(exc.message, "record") from None
+    preparing.check_tokens({"lyrics": new_lyrics}, language)
     asked = [
         values[k] if v is None else v
         for k, v in (("inference_steps", inference_steps), ("guidance_scale", guidance_scale))
@@ -90,7 +97,6 @@ def prepare(
         "inference_steps": steps,
         "guidance_scale": applied,
         "shift": shift,
-        "dcw": False,
         "batch_size": 1,
         "audio_format": values["audio_format"],
         "reference_audio": Path(str(reference_audio)).name if reference is not None else None,

@@ -79,12 +79,21 @@ CSS = """
 /* Before its first take a result column says "Nothing here yet" alone (issue 41): an empty player at
    0:00, Split into stems, Send to, Use these settings and Details made a phone's Generate page 2,100 px
    tall. A player holding a take is marked ``data-ready="1"`` (player.JS); while a run is under way its
-   first player shows anyway, because Gradio draws the run's progress (or its error) in it. */
+   first player shows anyway, because Gradio draws the run's progress in it, but not for an error's
+   badge alone (issue 54: an empty "Take 1 0:00 / 0:00" under "Error", above "Nothing here yet"): the
+   error's toast says what happened, and the column stays as it was. */
 .result-column:not(:has([data-ready="1"])) :is(.block.take-player-box, .stems-action, .result-actions, .result-details,
   .result-variations, .result-morph) {
   display: none !important;
 }
 .result-column:not(:has([data-ready="1"])) .block.take-player-box:has(> .wrap:not(.hide)) { display: block !important; }
+.result-column:not(:has([data-ready="1"])) .block.take-player-box:has(> .wrap > .error) { display: none !important; }
+
+/* A run's progress in the first take's box starts below the box's "Take 1" label, and its steps and
+   time sit on their own line under the bar (issue 54: Gradio centres them over both). */
+.take-player-box > .wrap.full:not(.hide) { justify-content: flex-start !important; padding-top: 30px !important; }
+.take-player-box > .wrap .progress-text { position: static !important; transform: none !important; order: 2; }
+.take-player-box > .wrap .progress-level { order: 1; }
 
 /* A field the validator refused keeps the words under it until the tab's next press (theme.JS), shown
    where Gradio's own mark is gone (the page's next event of any kind removes it), never twice. */
@@ -195,8 +204,13 @@ JS = """
     }
   }, true);
   // A note lasts until the next press of a tab's main button or of *Write it* (other events, such as
-  // the status line's timer, join the queue too).
-  document.addEventListener('click', (e) => { if (e.target.closest('.main-action, .clears-notes')) clear(); }, true);
+  // the status line's timer, join the queue too), and so does an error's toast: one that stays until
+  // dismissed (a model that is not there) stayed over the next press's take (issue 54).
+  const closeErrors = () => document.querySelectorAll('[data-testid=toast-body].error [data-testid=toast-close]')
+    .forEach((button) => button.click());
+  document.addEventListener('click', (e) => {
+    if (e.target.closest('.main-action, .clears-notes')) { clear(); closeErrors(); }
+  }, true);
   // Gradio 6's toast heads every refusal with its kind ("Error") whatever title the error carries
   // (gradio_client gets the title; the page never shows it). The title comes in the event stream, so the
   // page reads a copy of the stream and puts the studio's title on the toast that holds the words.

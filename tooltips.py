@@ -183,11 +183,13 @@ MODEL_MISSING = (
 )
 # A model whose weights are not here: said in the header from the start, and as the error of a press.
 WEIGHTS_MISSING = (
-    "The weights of {what} ({repo}) are not on this machine and {why}. What to do: connect to the internet "
-    "(unset HF_HUB_OFFLINE) so the first request downloads them, or point {env} at a folder that holds the model "
-    "(e.g. {env}=/path/to/model python app.py), or try the page on tiny random models: run python random_models.py "
-    "DIR, then the command it prints."
+    "The weights of {what} ({repo}) are not on this machine and {why}. What to do: {fix} so the first request "
+    "downloads them, or point {env} at a folder that holds the model (e.g. {env}=/path/to/model python app.py), or "
+    "try the page on tiny random models: run python random_models.py DIR, then the command it prints."
 )
+# Why the Hub cannot give weights now, and what to do about it (``models.hub_closed``).
+HUB_OFFLINE = ("HF_HUB_OFFLINE is set", "unset HF_HUB_OFFLINE on a machine with internet")
+HUB_UNREACHABLE = ("the Hugging Face Hub cannot be reached from here", "connect this machine to the internet")
 # How those words start (a failed build's words that already say what to do).
 WEIGHTS_LEADS = ("The weights of ", "The model folder ")
 WEIGHTS_NO_FOLDER = (
@@ -256,14 +258,20 @@ RESERVES_NOT_YET = "On this Space a press reserves some of your daily ZeroGPU ti
 RESERVES_OVER_DAY = " That is more than the {day} a day a visitor who is not signed in gets."
 RESERVES_FITS_DAY = " Within that: {ways}."
 # "Pace on this machine" (``pace.line``), under each result's details.
-PACE_LINE = "Pace on this machine ({gpu}): {figures}; from {calls}."
-PACE_NOT_YET = (
-    "Pace on this machine: not measured yet. Each press declares the studio's first figures (one H100, without "
-    "captured steps) until three of its kind have run here."
-)
-PACE_PRIOR_ONLY = (
-    "Pace on this machine: not learned here (ACE_STUDIO_PACE=prior); every press declares the first figures."
-)
+PACE_LINE = "Pace on this machine, {gpu}: {figures}; from {calls}."
+# Before anything is measured, by where the studio runs (on ZeroGPU a press declares its GPU time; elsewhere
+# nothing is declared, and the first figures are only the studio's estimates).
+PACE_NOT_YET = {
+    True: "Pace on this machine: not measured yet. Each press declares the studio's first figures (one H100, "
+    "without captured steps) until three of its kind have run here.",
+    False: "Pace on this machine: not measured yet. Until three requests of a kind have run here, the studio "
+    "estimates their time from its first figures.",
+}
+PACE_PRIOR_ONLY = {
+    True: "Pace on this machine: not learned here (ACE_STUDIO_PACE=prior); every press declares the first figures.",
+    False: "Pace on this machine: not learned here (ACE_STUDIO_PACE=prior); the studio estimates every request's "
+    "time from its first figures.",
+}
 PACE_FIGURE = {
     "planner_ms_a_code": "the planner {value:.1f} ms a code",
     "dit_ms_a_step_60s": "the music model {value:.0f} ms a step of a 60 s take",
@@ -366,6 +374,12 @@ MORPH = (
     "keeping its structure. Describe the song as it is now below. Twice the model's work per step; Cover strength "
     "and Start from the song are not used, and the step correction is off, as in ACE-Step."
 )
+# What a field the morph does not use says while *Morph the song* is on (it is locked meanwhile).
+MORPH_UNUSED = {
+    "audio_cover_strength": "Not used while morphing: the morph keeps the song's structure itself.",
+    "cover_noise_strength": "Not used while morphing: the morph starts from the song itself.",
+    "dcw": "Not used while morphing: ACE-Step's morph runs without the step correction.",
+}
 MORPH_STYLE = "What the song is now (e.g. 'acoustic folk, male voice, guitar'): the morph keeps what both styles share."
 MORPH_LYRICS = "The song's words as they are sung now, if any (the new lyrics go in New lyrics above)."
 MORPH_TAKE = (
@@ -397,3 +411,10 @@ VARIATIONS_OF_A_MORPH = (
     "A morph starts from its song, not from noise, so it has no noise to vary: morph the take it came from "
     "again with another seed."
 )
+# A text the music model's text encoder would cut short (``text_limits``), by field.
+TOO_MANY_TOKENS = {
+    "lyrics": "The lyrics are {n} tokens long; the model reads at most {most}. Shorten them.",
+    "morph_lyrics": "The song's own words are {n} tokens long; the model reads at most {most}. Shorten them.",
+    "prompt": "The caption is {n} tokens long; the model reads at most {most} of a caption. Shorten it.",
+    "morph_prompt": "The song's own style is {n} tokens long; the model reads at most {most} of it. Shorten it.",
+}

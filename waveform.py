@@ -36,7 +36,7 @@ function draw() {
   const ctx = c.getContext("2d"); ctx.clearRect(0, 0, w, h);
   const total = (s.seconds || 0) + (s.extra || 0);
   element.dataset.start = s.start ?? ""; element.dataset.end = s.end ?? "";
-  element.dataset.seam = s.extra ? s.seconds : "";
+  element.dataset.seam = s.extra ? s.seconds : ""; element.dataset.select = s.select ? "1" : "0";
   element.dataset.ready = peaks.length && total ? "1" : "0";
   const note = element.querySelector(".ace-wave-note");
   if (note) note.textContent = s.message || "";
@@ -103,6 +103,16 @@ WITH_REGION_JS = f"""(state, start, end) => {{
   {_FINITE}
   try {{ const s = JSON.parse(state); s.start = n(start); s.end = n(end); return JSON.stringify(s); }} catch (e) {{ return state; }}
 }}"""
+# Edit's choice into the waveform's state: a region to show and drag, or none (a part is the whole song).
+# Run when the choice changes and when the waveform does (a song read while the choice was a region);
+# the state is given back as it was where it already agrees, so the second run changes nothing.
+FOR_CHOICE_JS = """(state, change) => {
+  try {
+    const s = JSON.parse(state), select = change === "region";
+    if (Boolean(s.select) === select) return state;
+    s.select = select; return JSON.stringify(s);
+  } catch (e) { return state; }
+}"""
 WITH_EXTRA_JS = f"""(state, extra) => {{
   {_FINITE}
   try {{ const s = JSON.parse(state); s.extra = n(extra); return JSON.stringify(s); }} catch (e) {{ return state; }}

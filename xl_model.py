@@ -15,6 +15,25 @@ studio corrects them here, once, for every checkpoint it loads, whatever its lay
   window away, as upstream's config class does) or, where a diffusers class cannot compute it
   (another activation, scaled RoPE), refused here by name instead of loading a model that computes
   something else.
+- **RoPE's rounding** (``round_rope``): upstream's Qwen3 rotary embedding keeps its frequencies in a
+  buffer, which the model's cast to bf16 (or fp16) rounds; the angles are then taken in float32 from
+  those rounded frequencies, and the rotation ``q·cos + rotate_half(q)·sin`` is computed in the
+  model's dtype. diffusers takes the angles from float32 frequencies and rotates in float32. In fp32
+  the two are the same numbers; in bf16 every self-attention of the DiT and of the encoders differed
+  (a whole run by about 1 % of its magnitude on a tiny checkpoint). Hooks make the rotation
+  upstream's: the frequencies as a buffer of the model's dtype, the angles once per forward, the
+  rotation applied to the query and key norms' outputs, and diffusers' own rotation not called.
+- **The audio tokenizer's rounding** (``quantize_as_upstream``): upstream quantizes with
+  vector-quantize-pytorch's ``ResidualFSQ``, whose soft clamp (1 + 1/(L − 1) per level) is a buffer
+  rounded by the model's cast (bf16: 1.140625 for 8 levels, not 1.142857) and whose codebook is
+  computed, under the model's dtype, in that dtype; Think's codes are turned back into latents
+  through that codebook and a ``project_out`` in the model's dtype. diffusers' quantizer computes
+  both in float32. Its two methods are replaced on the instance by the same steps with upstream's
+  constants (diffusers' own level arithmetic reused), so a cover's codes and Think's blueprint are
+  upstream's in bf16 too; in fp32 nothing changes.
+- **The text encoder's RoPE** (``round_text_rope``): upstream's handler loads Qwen3-Embedding in
+  float32 and casts it, which rounds its rotary frequencies (a buffer) to the model's dtype; the
+  studio loads it in that dtype directly, which keeps them float32. Their values are rounded in place.
 """
 
 from __future__ import annotations
@@ -143,9 +162,13 @@ def honour_layers(pipe: Any) -> None:
 
 def match_upstream(pipe: Any) -> None:
     """Everything of this room a loaded pipeline needs, whatever its layout: the timbre encoder's
-    layer pattern and its special token."""
+    layer pattern and its special token; RoPE, the audio tokenizer and the text encoder's RoPE rounded as
+    upstream's."""
     honour_layers(pipe)
     read_special_token(pipe)
+    round_rope(pipe)
+    quantize_as_upstream(pipe)
+    round_text_rope(pipe)
 
 
 def read_special_token(pipe: Any) -> None:
@@ -166,3 +189,155 @@ def read_special_token(pipe: Any) -> None:
 
     encoder.embed_tokens.register_forward_hook(prepend)
     encoder.reads_special_token = True
+
+
+def round_rope(pipe: Any) -> None:
+    """Give every self-attention of ``pipe`` (the DiT, the lyric and timbre encoders, the audio
+    tokenizer's pooler and the detokenizer) upstream's RoPE arithmetic; once per model, so a
+    condition encoder shared by two pipelines is corrected once."""
+    owners = [pipe.transformer, pipe.condition_encoder.lyric_encoder, pipe.condition_encoder.timbre_encoder]
+    if getattr(pipe, "audio_tokenizer", None) is not None:
+        owners.append(pipe.audio_tokenizer.attention_pooler)
+    if getattr(pipe, "audio_token_detokenizer", None) is not None:
+        owners.append(pipe.audio_token_detokenizer)
+    for owner in owners:
+        if not getattr(owner, "rounds_rope_as_upstream", False):
+            _round_rope(owner)
+
+
+def _round_rope(owner: Any) -> None:
+    """Upstream's inverse frequencies (computed in float32, as its rotary module's init does) kept as
+    a buffer in ``owner``'s dtype, so they are rounded as upstream's buffer is by the model's cast and
+    follow the model to its device; each self-attention rotates with them."""
+    import torch
+    from diffusers.models.transformers.ace_step_transformer import AceStepAttention
+
+    weight = next(owner.parameters())
+    dim = owner.head_dim
+    inv = 1.0 / (owner.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.int64).to(torch.float32) / dim))
+    owner.register_buffer("upstream_inv_freq", inv.to(device=weight.device, dtype=weight.dtype), persistent=False)
+    for attn in owner.modules():
+        if isinstance(attn, AceStepAttention) and not attn.is_cross_attention:
+            _rotate_as_upstream(owner, attn)
+    owner.rounds_rope_as_upstream = True
+
+
+def _rotate_as_upstream(owner: Any, attn: Any) -> None:
+    """Take the rotary pair diffusers hands ``attn`` (so its processor rotates nothing) and rotate the
+    normed query and key with upstream's pair instead, as upstream rotates right after those norms."""
+    held: dict[str, Any] = {}
+
+    def take(_attn: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+        given = kwargs.get("image_rotary_emb")
+        held["pair"] = None if given is None else upstream_rope(owner, given[0])
+        return None if given is None else (args, {**kwargs, "image_rotary_emb": None})
+
+    def rotate_q(_norm: Any, _args: Any, out: Any) -> Any:
+        pair = held.get("pair")
+        return None if pair is None else rotated(out, *pair)
+
+    def rotate_k(_norm: Any, _args: Any, out: Any) -> Any:
+        pair = held.pop("pair", None)  # the key comes last: nothing is kept past the call
+        return None if pair is None else rotated(out, *pair)
+
+    attn.register_forward_pre_hook(take, with_kwargs=True)
+    attn.norm_q.register_forward_hook(rotate_q)
+    attn.norm_k.register_forward_hook(rotate_k)
+
+
+def upstream_rope(owner: Any, cos: Any) -> tuple[Any, Any]:
+    """Upstream's ``(cos, sin)`` for the positions of diffusers' ``cos`` (``[positions, head_dim]``):
+    the angles in float32 from the rounded frequencies, then cast to the model's dtype. Computed once
+    per forward (every layer is handed the same ``cos``; the pair goes with it)."""
+    import torch
+
+    pair = getattr(cos, "upstream_pair", None)
+    if pair is not None:
+        return pair
+    inv = owner.upstream_inv_freq.to(device=cos.device).float()
+    positions = torch.arange(cos.shape[0], device=cos.device, dtype=torch.float32)
+    freqs = (inv[:, None] @ positions[None, :]).transpose(0, 1)
+    angles = torch.cat((freqs, freqs), dim=-1)
+    pair = (angles.cos().to(cos.dtype), angles.sin().to(cos.dtype))
+    cos.upstream_pair = pair
+    return pair
+
+
+def rotated(x: Any, cos: Any, sin: Any) -> Any:
+    """Upstream's rotation of ``x`` (``[batch, positions, heads, head_dim]``) in ``x``'s dtype: each
+    product and the sum rounded (``q·cos + rotate_half(q)·sin``)."""
+    import torch
+
+    half = x.shape[-1] // 2
+    turned = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos[:, None, :] + turned * sin[:, None, :]
+
+
+def quantize_as_upstream(pipe: Any) -> None:
+    """Give ``pipe``'s audio tokenizer (if it has one) upstream's quantizer constants: the soft clamp
+    computed in the model's dtype (a buffer, cast with the model as upstream's is), and Think's codes
+    read back through a codebook in that dtype; once per quantizer."""
+    tokenizer = getattr(pipe, "audio_tokenizer", None)
+    if tokenizer is None or getattr(tokenizer.quantizer, "quantizes_as_upstream", False):
+        return
+    fsq = tokenizer.quantizer
+    levels = fsq._levels.to(device=fsq.project_in.weight.device, dtype=fsq.project_in.weight.dtype)
+    fsq.register_buffer("upstream_soft_clamp", 1 + 1 / (levels - 1), persistent=False)
+    fsq.forward = lambda hidden_states: quantized(fsq, hidden_states)
+    fsq.get_output_from_indices = lambda indices: from_codes(fsq, indices)
+    fsq.quantizes_as_upstream = True
+
+
+def quantized(fsq: Any, hidden_states: Any) -> tuple[Any, Any]:
+    """The residual FSQ of ``hidden_states`` as upstream's runs it (in float32, its constants as its
+    buffers hold them): ``(quantized, indices)``, the quantized in ``hidden_states``' dtype."""
+    import torch
+    import torch.nn.functional as F
+
+    bias = fsq.project_in.bias
+    x = F.linear(hidden_states.float(), fsq.project_in.weight.float(), None if bias is None else bias.float())
+    clamp = fsq.upstream_soft_clamp.float()
+    residual = (x / clamp).tanh() * clamp
+    total, indices = torch.zeros_like(residual), []
+    for scale in fsq.scales.float():
+        codes = fsq._quantize(residual / scale)
+        indices.append(fsq._codes_to_indices(codes))  # from the codes, before the scale (as upstream)
+        residual = residual - codes * scale
+        total = total + codes * scale
+    bias = fsq.project_out.bias
+    out = F.linear(total, fsq.project_out.weight.float(), None if bias is None else bias.float())
+    return out.to(hidden_states.dtype), torch.stack(indices, dim=-1)
+
+
+def from_codes(fsq: Any, indices: Any) -> Any:
+    """Think's codes (``[batch, tokens, quantizers]`` or ``[batch, tokens]``) as latents the way
+    upstream's handler reads them: each level's code ``k·(2/(L − 1)) − 1`` computed in the model's
+    dtype (upstream's codebook is built under it), scaled, summed and projected in that dtype."""
+    import torch
+
+    dtype = fsq.project_out.weight.dtype
+    indices = indices.unsqueeze(-1) if indices.ndim == 2 else indices
+    levels = fsq._levels.to(device=indices.device)
+    basis = fsq._basis.to(device=indices.device)
+    steps = 2.0 / (levels.to(dtype) - 1.0)
+    codes = [
+        (((indices[..., q].long().unsqueeze(-1) // basis) % levels).to(dtype) * steps - 1.0) * fsq.scales[q].to(dtype)
+        for q in range(indices.shape[-1])
+    ]
+    return fsq.project_out(torch.stack(codes).sum(dim=0))
+
+
+def round_text_rope(pipe: Any) -> None:
+    """Round the text encoder's rotary frequencies to its dtype as upstream's cast does (kept in their
+    own dtype: transformers' rotary module reads them as float32 either way); none in fp32."""
+    import torch
+
+    encoder = getattr(pipe, "text_encoder", None)
+    if encoder is None:
+        return
+    dtype = next(encoder.parameters()).dtype
+    with torch.no_grad():
+        for module in encoder.modules():
+            freqs = getattr(module, "inv_freq", None)
+            if isinstance(freqs, torch.Tensor) and freqs.is_floating_point():
+                freqs.copy_(freqs.to(dtype))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -73,13 +74,14 @@ import random_models  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Once per run, before pytest-xdist starts its workers: librosa's numba functions compiled into
+    """A run that must have its browser tests (``ACE_STUDIO_REQUIRE_BROWSER=1``) stops at once without
+    Chromium. Once per run, before pytest-xdist starts its workers: librosa's numba functions compiled into
     their cache beside librosa, if nothing is cached there yet (a fresh virtual environment, as CI's).
     Compiling them takes about 43 s of CPU; left to the first upload each process analyses, two
     workers and their studios compiled at once, and a page waiting on its first analysis ran out of
     time. Afterwards every process loads them from the cache (about 6 s for its first analysis)."""
-    import importlib.util
-
+    if CHROMIUM is None and os.environ.get("ACE_STUDIO_REQUIRE_BROWSER") == "1":
+        raise pytest.UsageError(f"ACE_STUDIO_REQUIRE_BROWSER=1, and {NO_CHROMIUM}")
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return
     spec = importlib.util.find_spec("librosa")
@@ -116,8 +118,70 @@ SECONDS = {
     "test_backend": 6, "test_bench": 5, "test_lyrics_mlx": 5, "test_analysis": 2, "test_layout": 1, "test_lrc": 1,
     "test_quota": 65,  # issue 41: the ZeroGPU harness and one Chromium page (its first run, a quiet machine)
     "test_my_takes": 62,  # issue 40: gradio_client 13 s, then three Chromium pages 49 s (a quiet machine)
-    "test_pace": 120,  # issue 49: the ZeroGPU harness (8 songs of 4 takes) and one Chromium page
+    "test_pace": 145,  # issue 49: the ZeroGPU harness (8 songs of 4 takes) and one Chromium page; 54: 11 songs
+    "test_newcomer": 75,  # issue 54: the suite again without Chromium (26 s), the tiny models' command served (48 s)
 }  # fmt: skip
+
+
+# ---------------------------------------------------------------- the browser tests' Chromium
+
+# Debian's Chromium (``apt-get install chromium``), or the one ACE_STUDIO_CHROMIUM names, through
+# Playwright's ``executable_path``; never a browser Playwright downloads. A browser test is any test that
+# uses the ``browser`` fixture below (itself or through another fixture: ``page``, ``site``'s tabs …):
+# each is marked ``browser`` at collection, and where there is no Chromium every one of them is skipped,
+# in every file, and the run's summary says so in one line. ACE_STUDIO_REQUIRE_BROWSER=1 (.ci/run)
+# makes a missing browser stop the run instead: CI is never greener than a newcomer's machine.
+TIMEOUT_MS = 120_000
+# Headless without a GPU, a sandbox or background traffic: CI machines have none of them to spare.
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-extensions", "--mute-audio"]  # fmt: skip
+SHOTS = Path(os.environ.get("ACE_STUDIO_SCREENSHOTS", ROOT / "test-screenshots"))
+INSTALL = "apt-get install chromium"
+
+
+def find_chromium() -> tuple[str | None, str | None]:
+    """(the Chromium the browser tests launch, None), or (None, why there is none and what to do)."""
+    if importlib.util.find_spec("playwright") is None:
+        return None, "Playwright is not installed — pip install -r requirements-dev.txt"
+    named = os.environ.get("ACE_STUDIO_CHROMIUM", "").strip()
+    if named:
+        found = shutil.which(named)  # a path (checked as it is) or a name on the PATH
+        return (found, None) if found else (None, f"no Chromium at {named} (ACE_STUDIO_CHROMIUM) — {INSTALL}")
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    return (found, None) if found else (None, f"no chromium on the PATH — {INSTALL}")
+
+
+CHROMIUM, NO_CHROMIUM = find_chromium()
+BROWSER_SKIPPED = f"a browser test, and {NO_CHROMIUM}"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium, headless, for one test file (every test that asks for it is a browser test)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def _browser_tests(items: list[pytest.Item]) -> None:
+    """Mark every test that launches Chromium (through ``browser``); skip them all where there is none."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+            if CHROMIUM is None:
+                item.add_marker(pytest.mark.skip(reason=BROWSER_SKIPPED))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """One line where browser tests were skipped for want of Chromium: how many, why, what to do."""
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if BROWSER_SKIPPED in str(getattr(r, "longrepr", ""))
+    ]
+    if skipped:
+        terminalreporter.write_line(f"browser tests skipped ({len(skipped)}): {NO_CHROMIUM}", yellow=True, bold=True)
 
 
 def _file_order(item: pytest.Item) -> tuple[int, float]:
@@ -127,6 +191,7 @@ def _file_order(item: pytest.Item) -> tuple[int, float]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_file_order)  # stable: each file's own order is kept
+    _browser_tests(items)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import devices
 import models
 import pace
 import runs
+import text_limits
 from music_request import Render
 
 
@@ -140,8 +141,9 @@ def test_lyrics_longer_than_the_encoder_takes(warm_backend):
     # Random words so the tokenizer cannot merge them into few tokens.
     rng = np.random.default_rng(0)
     words = " ".join("".join(rng.choice(list("qzxjvk"), 6)) for _ in range(900))
-    with pytest.raises(backend.LyricsTooLong, match="2048"):
+    with pytest.raises(text_limits.TooLong, match="2048") as refused:
         warm_backend.run(_request(lyrics=words))
+    assert refused.value.param == "lyrics"
 
 
 @pytest.mark.parametrize("mode", ["generate", "cover", "extend", "edit"])

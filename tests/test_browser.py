@@ -1,45 +1,23 @@
 """The page as a person uses it: real headless Chromium (Debian's, never a downloaded one) via Playwright.
 
 The studio runs with tiny random models. Each test saves a screenshot to ``test-screenshots/``
-(``ACE_STUDIO_SCREENSHOTS`` overrides). Without Chromium these tests are skipped, unless
-``ACE_STUDIO_REQUIRE_BROWSER=1`` (set by ``.ci/run``), where a missing browser is a failure.
+(``ACE_STUDIO_SCREENSHOTS`` overrides). Chromium comes from ``conftest``'s ``browser`` fixture:
+without it every browser test (here and in every file that uses it) is skipped, with one line in the
+run's summary, unless ``ACE_STUDIO_REQUIRE_BROWSER=1`` (set by ``.ci/run``), where it stops the run.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import threading
-from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import SHOTS, TIMEOUT_MS
 
 import backend
 import lyrics
 import random_models
 import uploads
-
-CHROMIUM = os.environ.get("ACE_STUDIO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-if not CHROMIUM and os.environ.get("ACE_STUDIO_REQUIRE_BROWSER") == "1":
-    raise RuntimeError("Chromium is required for the browser tests: apt-get install chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM, reason="no Chromium (apt-get install chromium)")
-
-SHOTS = Path(os.environ.get("ACE_STUDIO_SCREENSHOTS", ROOT / "test-screenshots"))
-TIMEOUT_MS = 120_000
-# Headless without a GPU, a sandbox or background traffic: CI machines have none of them to spare.
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-extensions", "--mute-audio"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

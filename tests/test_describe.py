@@ -26,6 +26,7 @@ import plan_constraints
 import plan_format
 import planner
 import runs
+import text_limits
 
 
 @pytest.fixture(scope="module")
@@ -182,4 +183,4 @@ def test_the_declared_duration_is_within_the_clamp_and_grows_with_the_song():
     assert short < long
     assert 60 <= describe.estimate_duration(10) <= describe.estimate_duration(600) <= 300
     assert describe.estimate_duration(600, multiplier=2.0) == 300
-    assert describe.lyric_budget(10) == 144 and describe.lyric_budget(600) == backend.MAX_LYRIC_TOKENS - 64
+    assert describe.lyric_budget(10) == 144 and describe.lyric_budget(600) == text_limits.MAX_LYRIC_TOKENS - 64

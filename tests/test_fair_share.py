@@ -9,7 +9,9 @@ in count and time. Each test prints its numbers (docs/performance.md's shared-ma
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import threading
 import time
 import uuid
@@ -24,6 +26,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
 
 SR = 48000
+MB = 2**20
 LONG = {"prompt": "hold the GPU", "audio_duration": 60, "inference_steps": 200, "think": False}
 
 
@@ -294,3 +297,124 @@ def test_every_event_passes_a_door_and_gradios_cap_stays_above_them():
         "variations_edit",
     }
     assert "stems" in gpu and {"describe", "describe_extend", "describe_edit"} <= gpu
+
+
+# ---------------------------------------------------------------- issue 54: instant events from new sessions
+
+
+def _polls(studio, session, count: int, at_once: int = 4) -> tuple[list[int], list[float]]:
+    """``count`` status polls POSTed as the page sends them (``/gradio_api/run/predict``), ``at_once``
+    together, each from ``session()``; meanwhile a visitor fetches a static file over and over. The
+    polls' statuses, and the static file's seconds while they ran."""
+    body = {"data": [], "fn_index": studio.fns["studio_status"], "trigger_id": None}
+    left, statuses, lock, done, seconds = itertools.count(), [], threading.Lock(), threading.Event(), []
+
+    def poll() -> None:
+        with httpx.Client(timeout=60) as http:
+            while next(left) < count:
+                answer = http.post(f"{studio.url}gradio_api/run/predict", json={**body, "session_hash": session()})
+                with lock:
+                    statuses.append(answer.status_code)
+
+    def fetch() -> None:
+        with httpx.Client(timeout=60) as http:
+            while not done.is_set():
+                started = time.perf_counter()
+                http.get(f"{studio.url}static/img/logo.svg").raise_for_status()
+                seconds.append(time.perf_counter() - started)
+
+    looking, pollers = threading.Thread(target=fetch), [threading.Thread(target=poll) for _ in range(at_once)]
+    looking.start()
+    for thread in pollers:
+        thread.start()
+    for thread in pollers:
+        thread.join()
+    done.set()
+    looking.join()
+    return statuses, seconds
+
+
+def test_a_flood_of_new_sessions_costs_what_one_sessions_flood_does(studio):
+    """The review: 300 status polls each from a new session hash grew the server 1.09 MB a call (Gradio
+    copied the page's config into each new session) and slowed a static file from 3 to 348 ms; the same
+    300 from one session cost nothing. The same two floods, each measured against the other on this run:
+    the new sessions' must leave the memory (after a trim) and the static file's time where one
+    session's left them."""
+    from test_shared_space import Rss
+
+    rss, visitor = Rss(studio.proc.pid), Client(studio.url, verbose=False)
+
+    def settled() -> int:  # an event's end gives back what glibc holds free (``memory.trim``)
+        with contextlib.suppress(Exception):
+            visitor.predict({}, api_name="/keep_takes")
+        return rss.now()
+
+    one = uuid.uuid4().hex
+    _polls(studio, lambda: one, 20)  # the route and the session warm
+    before = settled()
+    same, alone = _polls(studio, lambda: one, 300)
+    after_one = settled()
+    new, flooded = _polls(studio, lambda: uuid.uuid4().hex, 300)
+    after_new = settled()
+    grew_one, grew_new = (after_one - before) / MB, (after_new - after_one) / MB
+    print(
+        f"\n300 polls from one session: +{grew_one:.1f} MB, the static file {np.median(alone) * 1000:.1f} ms "
+        f"(median); from 300 new sessions: +{grew_new:.1f} MB, {np.median(flooded) * 1000:.1f} ms"
+    )
+    assert set(same) == set(new) == {200}, (set(same), set(new))
+    assert grew_new < max(grew_one, 0) + 16, (grew_one, grew_new)
+    assert np.median(flooded) < 2 * np.median(alone) + 0.01, (np.median(alone), np.median(flooded))
+    body = {"data": [], "fn_index": studio.fns["studio_status"], "session_hash": one, "trigger_id": None}
+    answer = httpx.post(f"{studio.url}gradio_api/run/predict", json=body, timeout=60)
+    assert answer.status_code == 200 and answer.json()["data"][0].strip(), answer.text[:300]
+    # Gradio's deep link would make and keep a session's whole config, and write it to the upload folder.
+    assert httpx.get(f"{studio.url}gradio_api/deep_link", params={"session_hash": one}).status_code == 404
+
+
+def test_one_visitors_instant_events_under_way_are_bounded():
+    """Instant events run in Gradio's one pool of threads: one address's burst (a new session a call)
+    holds ``INSTANT_SHARE`` of them, the rest told at once in words; another visitor's poll still runs."""
+    import asyncio
+
+    import admission
+    import tooltips as tips
+
+    async def burst() -> tuple[list[int], int, bytes]:
+        release, running = asyncio.Event(), []
+
+        async def gradio(scope, receive, send) -> None:  # an instant event that runs until released
+            running.append(await receive())
+            await release.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+
+        gate = admission.Instant(gradio)
+
+        async def post(host: str) -> tuple[int, bytes]:
+            body = json.dumps({"data": [], "fn_index": 0, "session_hash": uuid.uuid4().hex}).encode()
+            scope = {"type": "http", "method": "POST", "path": "/gradio_api/run/predict", "client": (host, 1)}
+            sent: list[dict] = []
+
+            async def receive() -> dict:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            async def send(message: dict) -> None:
+                sent.append(message)
+
+            await gate(scope, receive, send)
+            return sent[0]["status"], sent[-1].get("body", b"")
+
+        stranger = [asyncio.create_task(post("81.2.69.142")) for _ in range(admission.INSTANT_SHARE + 5)]
+        while len(running) < admission.INSTANT_SHARE:
+            await asyncio.sleep(0)
+        told = [task for task in stranger if task.done()]
+        other = asyncio.create_task(post("81.2.69.7"))
+        while len(running) < admission.INSTANT_SHARE + 1:
+            await asyncio.sleep(0)
+        release.set()
+        answers = [await task for task in stranger]
+        return [status for status, _ in answers], len(told), (await other)[1] + answers[-1][1]
+
+    statuses, told, words = asyncio.run(burst())
+    assert statuses.count(200) == admission.INSTANT_SHARE and statuses.count(429) == told == 5, statuses
+    assert tips.CHEAP_BUSY.encode() in words

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import SHOTS, TIMEOUT_MS
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
@@ -189,24 +188,6 @@ def test_my_takes_an_entry_stays_bounded(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- the page, in Chromium
 
-CHROMIUM = os.environ.get("ACE_STUDIO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-TIMEOUT_MS = 120_000
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-extensions", "--mute-audio"]  # fmt: skip
-SHOTS = Path(os.environ.get("ACE_STUDIO_SCREENSHOTS", ROOT / "test-screenshots"))
-browser_only = pytest.mark.skipif(not CHROMIUM, reason="no Chromium (apt-get install chromium)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        pytest.skip("no Chromium (apt-get install chromium)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
-
 
 @pytest.fixture
 def context(browser, request):
@@ -263,7 +244,6 @@ def _make_a_take(page, caption: str, count: int) -> str:
     return preview.removesuffix(takes.PREVIEW_SUFFIX) + ".wav"
 
 
-@browser_only
 def test_my_takes_survive_a_reload_fill_generate_and_send_to_a_tab(context, studio_server):
     url, _ = studio_server
     page = _open(context, url)
@@ -298,7 +278,6 @@ def test_my_takes_survive_a_reload_fill_generate_and_send_to_a_tab(context, stud
         other.close()
 
 
-@browser_only
 def test_my_takes_a_cleaned_take_says_so_newest_first(context, studio_server):
     url, out = studio_server
     page = _open(context, url)
@@ -320,7 +299,6 @@ def test_my_takes_a_cleaned_take_says_so_newest_first(context, studio_server):
     assert "second take" not in stored  # kept encrypted, as Gradio keeps it
 
 
-@browser_only
 def test_my_takes_on_a_phone(browser, studio_server):
     url, _ = studio_server
     phone = browser.new_context(viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True)
@@ -341,7 +319,6 @@ def test_my_takes_on_a_phone(browser, studio_server):
         phone.close()
 
 
-@browser_only
 def test_my_takes_a_shared_records_markup_is_text_in_the_toasts(context, studio_server, tmp_path):
     """The page's toasts for a shared record (Generate's record upload): a variation's note and a value
     the form refuses show the record's markup as text; no element of it reaches the page. The refusal's

@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
-from test_browser import SHOTS, TIMEOUT_MS, _open, browser, site  # noqa: F401 (fixtures)
+from test_browser import SHOTS, TIMEOUT_MS, _open, site  # noqa: F401 (fixtures)
 
 import backend
 import gpu

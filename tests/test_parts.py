@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import served_env, studio_process
 from gradio_client import Client, handle_file
 from test_audio_modes import tone
-from test_browser import TIMEOUT_MS, _open, _tab, browser, site  # noqa: F401 (fixtures)
+from test_browser import SHOTS, TIMEOUT_MS, _open, _tab, site  # noqa: F401 (fixtures)
 
 import backend
 import base_model
@@ -109,6 +110,26 @@ def test_each_part_reaches_the_base_model_with_upstreams_instruction(served, tmp
     own = out / added[-1]["takes"][0]["metadata"]  # the take's own record names its part too
     assert json.loads(own.read_text())["part"] == added[-1]["takes"][0]["part"]
     assert base is not None and base.transformer is not backend.get_backend().pipe.transformer
+
+
+def test_a_part_asked_for_without_steps_runs_the_base_models_own(served, tmp_path, monkeypatch):
+    """``/edit`` with ``change="add"`` and no steps or guidance named: the XL base's 32 steps and its
+    guidance, as README and the page say (Gradio offered the Edit tab's 50, a region's, as the default)."""
+    client, _ = served
+    boundary = Boundary(monkeypatch)
+    base = models.VARIANTS[models.BASE_VARIANT]
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
+    record = client.predict(src_audio=song, change="add", part="drums", prompt="brushes", api_name="/edit")[-1]
+    assert (record["params"]["inference_steps"], record["params"]["guidance_scale"]) == (base.steps, base.guidance)
+    assert boundary.calls[-1]["num_inference_steps"] == base.steps == 32
+    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for mode in modes.PREPARE:  # the model's own, for every music endpoint: None, as the preparers say
+        given = [
+            p["parameter_default"]
+            for p in named[f"/{mode}"]["parameters"]
+            if p["parameter_name"] in handlers.MODEL_DEFAULTS
+        ]
+        assert given and set(given) == {None}, (mode, given)
 
 
 def test_the_base_shares_the_vae_and_text_encoder_and_an_equal_encoder(studio_env, tiny_pipeline_dir, tmp_path):
@@ -232,6 +253,12 @@ def test_a_part_from_a_turbo_studios_page_is_guided_as_the_base_is(studio_env):
     # DCW too: on for the turbo's own region, off for a part (the base is no turbo: upstream's PR #1273).
     assert show("region", "drums", [])[11]["value"] is True and show("add", "drums", [])[11]["value"] is False
     assert show("add", "drums", [])[12]["value"] == "Add the part"
+    # A part empties the LoRA it hides (it would be refused on a field the visitor cannot see); a
+    # region leaves it as the visitor set it.
+    after = dict(zip(edit_parts.Shown._fields, show("add", "drums", [])[3:], strict=True))
+    assert after["lora"]["value"] is None and after["preset"]["value"] == "" and after["lora_box"]["visible"] is False
+    back = dict(zip(edit_parts.Shown._fields, show("region", "drums", [])[3:], strict=True))
+    assert "value" not in back["lora"] and "value" not in back["preset"] and back["lora_box"]["visible"] is True
 
 
 def test_without_base_weights_edit_says_so_and_regions_still_work(studio_env, tmp_path, monkeypatch):
@@ -319,7 +346,7 @@ def test_morph_moves_the_song_by_the_difference_of_its_two_descriptions(warm_bac
 def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served, tmp_path, monkeypatch):
     client, _ = served
     boundary = Boundary(monkeypatch)
-    song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=10.0)))  # Generate takes 10 s or more
     settings = {"src_audio": song, "prompt": "jazz trio", "inference_steps": 2, "api_name": "/cover"}
     # A song described as a caption is: over 64 characters (the door once held it to a short field's).
     described = "a slow sine drone, warm and wide, a soft pad under it and no drums at all"
@@ -327,6 +354,17 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     assert record["params"]["morph"] is True and record["params"]["morph_prompt"] == described
     call = boundary.calls[-1]
     assert call["morph"] and call["task_type"] == "cover" and call["morph_lyrics"] == "[Instrumental]"
+    # The record says what ran: no Cover strength, no start from the song, no DCW (the morph uses none).
+    unused = {"audio_cover_strength", "cover_noise_strength", "dcw"}
+    assert unused.isdisjoint(record["params"]) and unused <= set(client.predict(**settings)[-1]["params"])
+    # ... and reads back: Use these settings, and variations of the morph (a morph again, recorded so).
+    brought = client.predict(record, 1, api_name="/settings_from_cover")
+    # Generate's caption, and DCW at the model's default (the morph's record holds none): off on SFT.
+    default = models.active_variant().dcw
+    assert brought[0] == "jazz trio" and brought[results.FIELDS.index("dcw")] is default is False
+    varied = client.predict(1, record, 0.5, 1, 7, song, api_name="/variations")[-1]
+    assert varied["params"]["morph"] is True and unused.isdisjoint(varied["params"]), varied["params"]
+    assert boundary.calls[-1]["morph"] and results.record_settings(varied)["dcw"] is default
     too_long = {"morph_prompt": "x" * (checks.MAX_CAPTION_CHARS + 1)}
     with pytest.raises(checks.InputError, match=f"up to {checks.MAX_CAPTION_CHARS} characters"):
         checks.check_text_lengths(too_long)
@@ -339,12 +377,39 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     assert pace.music_seconds("cover", {**plain, "morph": True}) > pace.music_seconds("cover", plain)
 
 
+def test_every_text_the_model_reads_is_counted_in_tokens_at_the_door(served, tmp_path):
+    """Issue 54, finding 12: the song's own words of "字" × 4,000 (12,011 tokens of the tiny tokenizer;
+    the model reads 2,048) ran, the text encoder cutting them silently, as it cut a caption past its 256
+    tokens with its template. Each is refused on its own field, in words, before the queue."""
+    from gradio_client.exceptions import ValidationError
+
+    client, _ = served
+    backend.get_backend()  # the door counts with the built model's own tokenizer
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
+    cover = {"src_audio": song, "prompt": "jazz trio", "inference_steps": 2, "api_name": "/cover"}
+    long_caption = "字" * 100  # 100 characters of the 512 a caption may have; 300 tokens here
+    asked = {
+        "morph_lyrics": {**cover, "morph": True, "morph_prompt": "a drone", "morph_lyrics": "字" * 4000},
+        "morph_prompt": {**cover, "morph": True, "morph_prompt": long_caption},
+        "prompt": {**cover, "prompt": long_caption},
+    }
+    for field, values in asked.items():
+        with pytest.raises(ValidationError, match=f"{field}: .* (is|are) [0-9]+ tokens long; the model reads at most"):
+            client.predict(**values)
+    with pytest.raises(ValidationError, match="prompt: The caption is 300 tokens long"):
+        client.predict(prompt=long_caption, audio_duration=10, inference_steps=1, think=False, api_name="/generate")
+    assert client.predict(**{**cover, "prompt": "字" * 40})[-1]["params"]["prompt"] == "字" * 40  # 120 tokens fit
+
+
 # ---------------------------------------------------------------- the page
+
+
+DESK = {"width": 1280, "height": 1000}
 
 
 @pytest.fixture
 def page(browser, site, request):  # noqa: F811
-    yield from _open(browser, site, f"issue50/{request.node.name}", True, viewport={"width": 1280, "height": 1000})
+    yield from _open(browser, site, f"issue50/{request.node.name}", True, viewport=DESK)
 
 
 def _made(page) -> None:
@@ -386,13 +451,85 @@ def test_edit_offers_each_part_with_only_its_own_fields(page):
     page.locator("#edit-repaint").wait_for(state="visible")
 
 
+def test_a_part_hides_what_it_does_not_use(page):
+    """Issue 54: a part added or taken out hides the region (its numbers, its highlight on the waveform,
+    its examples: a part's own take their place), repainting, tempo, key and metre (auto, as upstream's
+    page sets them) and the LoRA (refused with a part); completing the song keeps tempo, key and metre;
+    the region brings everything back."""
+    _tab(page, "Edit")
+    page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
+    page.locator("#edit-src-info").get_by_text("BPM").wait_for()  # read and measured: nothing comes after
+    page.locator("#edit-advanced").get_by_text("Advanced settings").click()
+    (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
+    shown = {  # the musical fields, the LoRA's, the waveform's region, a region's example columns
+        "Add a part": (False, False, "0", False),
+        "Complete the song": (True, False, "0", False),
+        "A region": (True, True, "1", True),
+    }
+    for choice, (music, lora, select, region) in shown.items():
+        page.locator("#edit-change").get_by_text(choice, exact=True).click()
+        page.locator("#edit-music").wait_for(state="visible" if music else "hidden")
+        page.locator("#edit-lora-box").wait_for(state="visible" if lora else "hidden")
+        page.locator(f'#edit-wave [data-ready="1"][data-select="{select}"]').wait_for()
+        headers = page.locator(".tabitem:visible thead")
+        headers.get_by_text("Region start (s)").wait_for(state="visible" if region else "hidden")
+        headers.get_by_text("Which part").wait_for(state="hidden" if region else "visible")
+        if choice == "Add a part":
+            page.screenshot(path=str(SHOTS / "issue54" / "add-a-part.png"), full_page=True)
+            # A part's example sets the choice and the part (and the style), no region.
+            page.locator(".tabitem:visible tbody tr").filter(has_text="Bass").click()
+            page.wait_for_function("() => document.querySelector('#edit-part input')?.value === 'Bass'")
+            assert page.locator("#edit-prompt textarea").input_value() == "warm round electric bass"
+
+
+def test_a_run_shows_its_progress_under_the_take_label(page):
+    """Issue 54: the run's progress sits below the first take's "Take 1" label and its steps and time
+    below the bar (Gradio centred them over both)."""
+    _tab(page, "Edit")
+    page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
+    page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()
+    page.locator("#edit-advanced").get_by_text("Advanced settings").click()
+    steps = page.locator("#edit-steps input[type=number]").first
+    steps.fill("200")
+    steps.press("Tab")
+    page.locator("#edit-button").click()
+    level = page.locator("#edit-take-1 .progress-level")
+    level.get_by_text("Step").wait_for()
+    box = {
+        name: page.locator(f"#edit-take-1 {selector}").first.bounding_box()
+        for name, selector in (("label", ".take-label"), ("level", ".progress-level"), ("text", ".progress-text"))
+    }
+    (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
+    page.locator("#edit-take-1").screenshot(path=str(SHOTS / "issue54" / "progress.png"))
+    page.locator("#edit-stop").click()
+    label, level_box, text = box["label"], box["level"], box["text"]
+    assert level_box["y"] >= label["y"] + label["height"] - 1, box  # below the label
+    assert text["y"] >= level_box["y"] + level_box["height"] - 1, box  # the steps and time below the bar
+    page.locator("#edit-seeds").get_by_text("Stopped").wait_for()
+
+
 def test_cover_offers_the_morph_with_the_songs_own_style(page):
     _tab(page, "Cover")
     page.locator("#cover-advanced").get_by_text("Advanced settings").click()
     page.locator("#cover-morph-prompt").wait_for(state="hidden")
+    unused = {
+        "#cover-strength input[type=range]": "keeps the song's structure itself",
+        "#cover-start input[type=range]": "starts from the song itself",
+        "#cover-dcw input[type=checkbox]": "runs without the step correction",
+    }
+    assert not any(page.locator(field).is_disabled() for field in unused)
     page.locator("#cover-morph").get_by_text("Morph the song (flow edit)").click()
     page.locator("#cover-morph-prompt").wait_for(state="visible")
     page.locator("#cover-morph-lyrics").wait_for(state="visible")
+    # What the morph does not use is locked, and says why, while it is on (issue 54).
+    for field, why in unused.items():
+        page.wait_for_function("s => document.querySelector(s).disabled", arg=field)
+        page.locator(f"#{field.split()[0][1:]}").get_by_text(why).wait_for()
+    (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "issue54" / "morph-on.png"), full_page=True)
+    page.locator("#cover-morph").get_by_text("Morph the song (flow edit)").click()
+    for field in unused:
+        page.wait_for_function("s => !document.querySelector(s).disabled", arg=field)
 
 
 def test_extract_and_complete_from_the_page(page):
@@ -413,3 +550,46 @@ def test_extract_and_complete_from_the_page(page):
         )
         _made(page)
         assert page.locator("#edit-take-1 a.part-link").count() == 0
+
+
+def test_a_base_that_cannot_be_built_is_named_under_what_to_change(browser, tiny_pipeline_dir, tmp_path):
+    """A base folder that looks like one (its two configs) but holds no weights: the note under *What to
+    change* says how parts are made until a press fails to build it, then why (docs/features.md), and
+    the press's error says the same."""
+    broken = tmp_path / "not-a-base"
+    for name in base_model.OWN:
+        (broken / name).mkdir(parents=True)
+        (broken / name / "config.json").write_text("{}")
+    env = served_env(tiny_pipeline_dir, tmp_path, ACE_STUDIO_BASE_MODEL=str(broken))
+    with studio_process(env, tmp_path) as (url, _proc):
+        for page in _open(browser, url, "issue54/base-cannot-be-built", True, viewport=DESK):
+            _tab(page, "Edit")
+            page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
+            page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()
+            note = page.locator("#edit-parts-note")
+            assert note.is_hidden()  # nothing known against the base yet
+            page.locator("#edit-change").get_by_text("Add a part", exact=True).click()
+            note.get_by_text("Parts are made by ACE-Step's XL base model").wait_for()
+            page.locator("#edit-button").click()
+            toast = page.locator("[data-testid=toast-body].error")
+            toast.get_by_text("could not be read as a model").wait_for()
+            note.get_by_text("which this studio does not have: it could not be read as a model").wait_for()
+            assert "Parts are made by" not in note.inner_text()
+            # The result column as it was: no empty "Take 1 0:00 / 0:00" under "Error" (issue 54).
+            page.locator("#edit-take-1").wait_for(state="hidden")
+            assert page.locator("#edit-seeds").get_by_text("Nothing here yet").is_visible()
+            assert not page.locator(".tabitem:visible").get_by_text("Error", exact=True).is_visible()
+            (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "issue54" / "after-an-error.png"))
+            # The next press closes the error's toast at once; it stayed over the next take.
+            page.locator("#edit-change").get_by_text("A region", exact=True).click()
+            page.locator("#edit-button").click()
+            toast.first.wait_for(state="detached", timeout=3000)
+            _made(page)
+            assert toast.count() == 0
+            # The pace line of a studio that is not on ZeroGPU: no press that declares, no H100, no "(CPU (".
+            page.locator("#edit-details").get_by_text("Details").click()
+            words = page.locator("#edit-pace").inner_text()
+            assert words.startswith("Pace on this machine") and not any(
+                w in words for w in ("declare", "H100", "(CPU (")
+            )

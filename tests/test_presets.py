@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ROOT, served_env, studio_process
+from conftest import ROOT, SHOTS, TIMEOUT_MS, served_env, studio_process
 from gradio_client import Client
 from gradio_client.exceptions import ValidationError
-from test_browser import CHROMIUM, FLAGS, SHOTS, TIMEOUT_MS
 
 import checks
 import handlers
@@ -216,12 +215,10 @@ def test_every_music_endpoint_takes_a_preset_last():
         assert handlers.own_parameters(prepare)[-1].name == "lora_preset", mode
 
 
-@pytest.mark.skipif(not CHROMIUM, reason="no Chromium (apt-get install chromium)")
-def test_the_page_offers_the_preset_and_generates_with_it(served, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+def test_the_page_offers_the_preset_and_generates_with_it(served, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.goto(served)
@@ -245,4 +242,5 @@ def test_the_page_offers_the_preset_and_generates_with_it(served, tmp_path):
         page.get_by_text("Details: every setting").click()
         page.get_by_text(REPO).first.wait_for()
         page.screenshot(path=str(SHOTS / "issue33-lora-preset.png"))
-        browser.close()
+    finally:
+        context.close()

@@ -14,7 +14,7 @@ from conftest import free_port, wait_until_serving
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from test_audio_modes import tone
-from test_browser import SHOTS, TIMEOUT_MS, _fill_number, _open, browser  # noqa: F401 (fixtures)
+from test_browser import SHOTS, _fill_number, _open
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
 import random_models
@@ -154,7 +154,7 @@ def _after(page, changes: list[tuple[str, float]]) -> int:
     return _reserved(page, "gen")
 
 
-def test_the_line_under_the_button_is_what_the_press_declares(browser, space, request, tmp_path):  # noqa: F811
+def test_the_line_under_the_button_is_what_the_press_declares(browser, space, request, tmp_path):
     """The line follows the fields (arithmetic in the page's instant events), equals the duration the
     press then declares to ZeroGPU (Generate, Split into stems, Describe, Cover), and a refusal reaches
     the page in words."""

@@ -222,3 +222,52 @@ def test_a_running_studio_also_drops_old_files_when_it_writes(studio_env, monkey
 def test_gradios_own_cache_is_bounded_at_the_outputs_age(monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_MAX_AGE_HOURS", "2")
     assert app.build_ui().delete_cache == (600, 7200)
+
+
+# ---------------------------------------------------------------- the Space's Python and torch
+
+
+def zerogpu_table() -> dict[str, tuple[list[str], str]]:
+    """docs/deployment.md's table of what ZeroGPU builds: {"Python" | "PyTorch": (versions, the Space's)}."""
+    import re
+
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    section = text[text.index("### ZeroGPU's supported versions") :]
+    rows = {}
+    for what in ("Python", "PyTorch"):
+        cells = next(line for line in section.splitlines() if line.startswith(f"| {what} ")).split("|")[1:-1]
+        rows[what] = (re.findall(r"\d+\.\d+\.\d+", cells[1]), cells[2].strip())
+    return rows
+
+
+def test_the_spaces_python_and_torch_are_ones_zerogpu_builds():
+    """README's front matter and requirements.txt against docs/deployment.md's table (hub-docs' list):
+    a version outside it stops a ZeroGPU build ("No candidate PyTorch version found for ZeroGPU")."""
+    import re
+    import tomllib
+
+    import yaml
+    from conftest import ROOT
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+    table = zerogpu_table()
+    pythons, python = table["Python"]
+    torches, torch = table["PyTorch"]
+    readme = (ROOT / "README.md").read_text()
+    front = yaml.safe_load(readme.split("---\n")[1])
+    assert front["python_version"] == python and python in pythons, front["python_version"]
+    needs = SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
+    assert needs.contains(python), f"the studio needs Python {needs}; the Space's is {python}"
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    found = [Requirement(line) for line in lines if re.match(r"torch\b", line)]
+    space = {"python_full_version": python, "python_version": python.rsplit(".", 1)[0], "sys_platform": "linux"}
+    space.update(platform_machine="x86_64", platform_system="Linux")
+    on_space = [r for r in found if r.marker is None or r.marker.evaluate(space)]
+    assert len(on_space) == 1 and str(on_space[0].specifier) == f"=={torch}" and torch in torches, found
+    # The CPU wheel README (and so .ci/run) installs first satisfies it: nothing more downloaded.
+    for text in (readme, (ROOT / ".ci" / "run").read_text()):
+        first = re.findall(r"pip install (?:-q )?torch==(\S+)", text)
+        assert first and all(on_space[0].specifier.contains(f"{v}+cpu") for v in first), first

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import SHOTS, TIMEOUT_MS
 from gradio_client import Client
 from gradio_client.exceptions import AppError, ValidationError
 
@@ -240,33 +241,29 @@ def test_stop_ends_a_split(client, served, monkeypatch):
 # ---------------------------------------------------------------- in the page
 
 
-def test_split_into_stems_in_the_page(served, client):
-    from test_browser import CHROMIUM, FLAGS, SHOTS, TIMEOUT_MS
-
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(served[0])
-            page.locator("#gen-prompt textarea").fill("funk groove")
-            page.locator("#gen-think input[type=checkbox]").uncheck()
-            page.locator("#gen-duration input[type=number]").fill("10")
-            page.locator("#gen-button").click()
-            page.locator("#gen-take-1 a.download-link").wait_for()
-            assert not page.locator("#gen-stems-box-1").is_visible()
-            page.locator("#gen-stems-1").click()
-            for name in stems.STEMS:
-                link = page.locator(f"#gen-take-1-{name} a.download-link")
-                link.wait_for()
-                assert link.get_attribute("href").endswith(f"-{name}.wav")
-            assert page.locator("#gen-stems-box-1").is_visible()
-            assert page.locator("[data-testid=toast-body].error").count() == 0
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / "issue33-stems.png"), full_page=True)
-        finally:
-            browser.close()
+def test_split_into_stems_in_the_page(served, client, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(served[0])
+        page.locator("#gen-prompt textarea").fill("funk groove")
+        page.locator("#gen-think input[type=checkbox]").uncheck()
+        page.locator("#gen-duration input[type=number]").fill("10")
+        page.locator("#gen-button").click()
+        page.locator("#gen-take-1 a.download-link").wait_for()
+        assert not page.locator("#gen-stems-box-1").is_visible()
+        page.locator("#gen-stems-1").click()
+        for name in stems.STEMS:
+            link = page.locator(f"#gen-take-1-{name} a.download-link")
+            link.wait_for()
+            assert link.get_attribute("href").endswith(f"-{name}.wav")
+        assert page.locator("#gen-stems-box-1").is_visible()
+        assert page.locator("[data-testid=toast-body].error").count() == 0
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "issue33-stems.png"), full_page=True)
+    finally:
+        context.close()
 
 
 # ---------------------------------------------------------------- under ZeroGPU

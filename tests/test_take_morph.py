@@ -101,12 +101,9 @@ def test_a_takes_morph_runs_on_silence_without_its_blueprint_or_think_from_its_o
         "prompt": heard,
         "lyrics": SONG["lyrics"],
     }
-    assert (params["prompt"], params["lyrics"], params["think"], params["dcw"]) == (
-        "dark techno",
-        SONG["lyrics"],
-        False,
-        False,
-    )
+    assert (params["prompt"], params["lyrics"], params["think"]) == ("dark techno", SONG["lyrics"], False)
+    # What did not run is not recorded (as a Cover morph's record): no DCW, no cover strength or start.
+    assert not {"dcw", "audio_cover_strength", "cover_noise_strength"} & params.keys()
     assert (params["inference_steps"], params["guidance_scale"], params["seed"]) == (3, 7.0, 9)
     assert params["source_latents"].startswith(OWN) and "planner" not in made["takes"][0]
     assert (studio_env / made["takes"][0]["latents"]["file"]).is_file()  # kept, to be morphed again
@@ -160,7 +157,7 @@ def test_a_turbo_models_morph_is_unguided_without_dcw_and_says_guidance_one(stud
         _, made = handlers.run_job(
             take_morph.prepare(1, record, "dark techno", SONG["lyrics"], guidance_scale=7.0, seed=1)
         )
-    assert seen.corrections == [] and made["params"]["dcw"] is False
+    assert seen.corrections == [] and "dcw" not in made["params"]
     assert made["params"]["guidance_scale"] == 1.0 and all(call["hidden_states"].shape[0] == 1 for call in seen.dit)
     assert len([c for c in seen.dit if c["hidden_states"].shape[1] == 250]) >= 4  # two asks a step, unguided
 
@@ -222,6 +219,31 @@ def test_only_a_generate_take_and_what_it_needs_again_are_morphed(studio_env, tm
     (studio_env / with_reference["takes"][0]["metadata"]).write_text(json.dumps(own))
     with pytest.raises(gr.Error, match="LoRA 'mine.safetensors'.*A morph of this take needs it"):
         take_morph.prepare(1, with_reference, "dark techno", reference_audio=str(song))
+
+
+def test_words_the_text_encoder_would_cut_short_are_refused_at_the_door(studio_env, made):
+    """The new lyrics on their field; the take's own caption (never typed in the row) on the record."""
+    with pytest.raises(gr.Error, match="The lyrics are .* tokens long; the model reads at most 2048") as refused:
+        take_morph.prepare(1, made, "dark techno", "字" * 4000)
+    assert refused.value.param == "lyrics"
+    metadata = studio_env / made["takes"][0]["metadata"]
+    own = json.loads(metadata.read_text())
+    own["params"]["prompt"] = "字" * 500
+    metadata.write_text(json.dumps(own))
+    with pytest.raises(gr.Error, match="The song's own style is .* tokens long") as refused:
+        take_morph.prepare(1, made, "dark techno", SONG["lyrics"])
+    assert refused.value.param == "record"
+
+
+def test_the_morph_is_declared_with_every_step_it_runs_twice(made, monkeypatch):
+    """Its shape is a morph's (two passes a step, its own bucket), and on turbo it counts every step
+    asked: the morph's schedule is its own, not capped as a turbo song's (``music_shape.steps_run``)."""
+    params = take_morph.prepare(1, made, "dark techno", SONG["lyrics"], inference_steps=30).params
+    monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-turbo")
+    shape, song = pace.MusicShape.of("morph", params), pace.MusicShape.of("generate", params)
+    assert (shape.morph, shape.steps, song.morph, song.steps) == (True, 30, False, sampler.TURBO_MAX_STEPS)
+    dit = {p.phase: p for p in pace.music_phases(shape, loads=False)}["dit"]
+    assert (dit.shape["mode"], dit.count) == ("morph", 29)
 
 
 def test_a_morph_over_the_budget_says_what_would_fit(made, monkeypatch):

@@ -535,6 +535,49 @@ def test_a_harness_studio_never_outlives_a_killed_test_run(tmp_path):
             os.killpg(studio, signal.SIGKILL)
 
 
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_a_killed_harness_takes_its_studio_along_and_frees_the_port(tiny_pipeline_dir, tiny_planner_dir, tmp_path):
+    """``python tests/zerogpu_harness.py`` (docs/deployment.md) killed with SIGKILL: its studio ends
+    with it, workers and all, so the next ``python app.py`` finds the port free."""
+    import psutil
+
+    port, log = free_port(), tmp_path / "harness.log"
+    lm = random_models.save_lyrics_lm(tmp_path / "tiny-qwen2")
+    command = [sys.executable, "tests/zerogpu_harness.py", "--port", str(port), "--model", str(tiny_pipeline_dir)]
+    command += ["--lyrics-model", str(lm), "--planner-model", str(tiny_planner_dir)]
+    with open(log, "wb") as out:
+        harness = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    studio = []
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/", harness, log)
+        studio = psutil.Process(harness.pid).children(recursive=True)
+        assert studio and not _port_free(port)
+        harness.kill()  # no clean-up of its own: only the studio's tie to it can end the studio
+        harness.wait()
+        deadline = time.monotonic() + 30
+        while not _port_free(port) and time.monotonic() < deadline:
+            time.sleep(0.1)  # a port freed in another process tree has no event to wait on
+        assert _port_free(port), f"the harness's studio still holds port {port}: {log.read_text()[-2000:]}"
+        _, alive = psutil.wait_procs(studio, timeout=10)
+        assert not alive, alive
+    finally:
+        for proc in studio:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(harness.pid, signal.SIGKILL)
+
+
 def test_parts_are_one_gpu_call_each_on_the_base_built_at_start_up(client, space, tmp_path):
     """Issue 50: a part added, taken out, the song completed, each one call through the music entry,
     on the base's DiT that the start-up built in the main process (no build inside a worker); Stop

@@ -223,17 +223,18 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
-def start_studio(env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_studio(env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
     """The studio in its own process group, so that stopping it also ends the workers it forked; it
-    ends with the process that started it (``serve`` takes its workers along)."""
+    ends with the process that started it, even one killed by SIGKILL (``serve`` takes its workers
+    along). Its output goes to ``log``, or where this process's goes."""
     require_spaces()
-    with open(log, "wb") as out:
+    with open(log, "wb") if log is not None else contextlib.nullcontext() as out:
         return subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--serve"],
             cwd=ROOT,
             env=env,
             stdout=out,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT if out is not None else None,
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
@@ -321,13 +322,16 @@ def main() -> None:
     planner_model = args.planner_model or random_models.save_planner_lm(work / "tiny-planner")
     api = FakeDeviceAPI(scale=args.scale).start()
     env = studio_env(api.url, work, model, lyrics_model, args.port, planner_model)
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve"], cwd=ROOT, env=env)
-    print(f"Fake ZeroGPU device API on {api.url}; studio on http://127.0.0.1:{args.port} (Ctrl-C stops)")
+    # Its own group (Ctrl-C here does not reach it: stopped below), ended with this process however it
+    # ends (a kill -9 too), so the next ``python app.py`` finds its port free.
+    proc = start_studio(env)
+    print(f"Fake ZeroGPU device API on {api.url}; studio on http://127.0.0.1:{args.port} (Ctrl-C stops)", flush=True)
     try:
         proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
+        pass
     finally:
+        stop_studio(proc)
         api.close()
         print(f"Declared GPU durations: {api.durations}; workers killed: {len(api.killed)}")
 

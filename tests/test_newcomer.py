@@ -1,0 +1,132 @@
+"""README's two commands as a newcomer meets them on a fresh machine: no Chromium, no GPU, no Hub.
+
+The test command must pass there as written: every browser test, in every file, skipped with one line
+saying why; and CI runs exactly that command, with a missing browser made a failure, so CI is never
+greener than a newcomer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT
+
+
+def _readme_block(index: int) -> str:
+    """The ``index``-th fenced bash block of README.md (0: run the studio, 1: run the tests)."""
+    return re.findall(r"```bash\n(.*?)\n```", (ROOT / "README.md").read_text(), re.S)[index].strip()
+
+
+def _without_chromium(*args: str) -> subprocess.CompletedProcess:
+    """pytest in a process of its own, on this suite, where the browser named is not there."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ACE_STUDIO_REQUIRE_BROWSER", "PYTEST_XDIST_WORKER")}
+    env["ACE_STUDIO_CHROMIUM"] = "/nonexistent/chromium"
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "0", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_without_chromium_every_browser_test_is_skipped_with_one_line_saying_why():
+    """Every test that launches Chromium (whatever its file) runs through conftest's ``browser``
+    fixture, and with no Chromium each one is skipped, none errors, and the summary says why once."""
+    launching = [
+        path.name
+        for path in sorted((ROOT / "tests").glob("*.py"))
+        if path.name not in ("conftest.py", "test_newcomer.py") and "sync_playwright" in path.read_text()
+    ]
+    assert launching == [], f"launch Chromium through conftest's browser fixture, not in {launching}"
+    done = _without_chromium("-m", "browser", "tests")
+    out = done.stdout + done.stderr
+    skipped = re.search(r"(\d+) skipped", out)
+    assert done.returncode == 0 and skipped and int(skipped.group(1)) >= 50, out[-3000:]
+    assert not re.search(r"\d+ (failed|errors?)\b", out), out[-3000:]
+    why = "no Chromium at /nonexistent/chromium (ACE_STUDIO_CHROMIUM) — apt-get install chromium"
+    said = [line for line in out.splitlines() if "browser tests skipped" in line]
+    assert said == [f"browser tests skipped ({skipped.group(1)}): {why}"], out[-3000:]
+
+
+def test_ci_runs_readmes_test_command_and_fails_without_a_browser():
+    """.ci/run makes a missing browser a failure, then runs README's test command exactly as written."""
+    command = _readme_block(1)
+    assert command == "pip install -r requirements-dev.txt && python -m pytest"
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    required = ci.index(next(line for line in ci if "ACE_STUDIO_REQUIRE_BROWSER=1" in line))
+    assert line_after(ci, required, command), ".ci/run must run README's test command after requiring the browser"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "0", "-p", "no:cacheprovider", "--co", "tests/test_lrc.py"],
+        cwd=ROOT,
+        env={**os.environ, "ACE_STUDIO_REQUIRE_BROWSER": "1", "ACE_STUDIO_CHROMIUM": "/nonexistent/chromium"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0 and "ACE_STUDIO_REQUIRE_BROWSER=1, and no Chromium at" in done.stderr, done.stderr
+
+
+def line_after(lines: list[str], index: int, text: str) -> bool:
+    """Whether a line after ``lines[index]`` is exactly ``text``."""
+    return any(line.strip() == text for line in lines[index + 1 :])
+
+
+def test_every_setting_the_studio_reads_is_in_readmes_configuration_table():
+    """Each ``ACE_STUDIO_*`` name a room of the studio reads (tools and tests aside) has its row."""
+    from test_layout import TOOLS
+
+    rooms = [p for p in sorted(ROOT.glob("*.py")) if p.stem not in TOOLS and not p.stem.startswith("random_")]
+    read = {name for path in rooms for name in re.findall(r"ACE_STUDIO_[A-Z_]+", path.read_text())}
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Calling it from Python")]
+    rows = {
+        name
+        for line in table.splitlines()
+        if line.startswith("| `")
+        for name in re.findall(r"`(ACE_[A-Z_]+)`", line.split(" | ")[0])
+    }
+    assert read - rows == set(), f"settings the studio reads without a row in README's configuration: {read - rows}"
+
+
+def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
+    """``python random_models.py DIR`` and the command it prints, as README has a newcomer try the page:
+    every tab works on what it wrote, Edit's parts too (the tiny XL base is written and named)."""
+    import shlex
+
+    from conftest import served_env, studio_process
+    from gradio_client import Client, handle_file
+
+    import examples
+
+    done = subprocess.run(
+        [sys.executable, "random_models.py", str(tmp_path / "tiny")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    *settings, python, app = shlex.split(done.stdout.strip().splitlines()[-1])
+    assert (python, app) == ("python", "app.py"), done.stdout
+    env = dict(setting.split("=", 1) for setting in settings)
+    assert {"ACE_STUDIO_MODEL", "ACE_STUDIO_BASE_MODEL", "ACE_STUDIO_LYRICS_MODEL", "ACE_STUDIO_PLANNER_MODEL"} <= set(
+        env
+    )
+    work = served_env(Path(env["ACE_STUDIO_MODEL"]), tmp_path, planner=env["ACE_STUDIO_PLANNER_MODEL"])
+    with studio_process({**work, **env}, tmp_path) as (url, _proc):
+        made = Client(url, verbose=False).predict(
+            src_audio=handle_file(examples.demo_song()),
+            prompt="punchy live drums",
+            change="add",
+            part="drums",
+            inference_steps=2,
+            api_name="/edit",
+        )
+    record = made[-1]
+    assert Path(made[0]).is_file() and record["params"]["change"] == "add" and record["takes"][0]["part"]
