@@ -93,7 +93,8 @@ def known(src_audio: Any) -> Words | None:
         return None
     try:
         times = [float(line["time"]) for line in record["lyric_lines"]]
-        seconds = audio.probe(str(src_audio)).frames / audio.probe(str(src_audio)).rate
+        header = audio.probe(str(src_audio))
+        seconds = header.frames / header.rate
     except (TypeError, KeyError, ValueError, audio.AudioError):
         return None
     return parse(lyrics, times, seconds)
@@ -227,13 +228,17 @@ def span(words: Words, first: int, last: int, song: np.ndarray | None = None) ->
     return round(start, 2), round(min(end, words.seconds), 2)
 
 
+def which(first: int, last: int) -> str:
+    """A choice in words: "Line 3", "Lines 3–5"."""
+    return f"Line {first}" if first == last else f"Lines {first}–{last}"
+
+
 def check_span(first: int, last: int, start: float, end: float, field: str) -> None:
     """Refuse a choice whose region is shorter than Edit's shortest (``checks.MIN_REGION_SECONDS``)."""
     if end - start < MIN_REGION_SECONDS:
-        which = f"Line {first}" if first == last else f"Lines {first}–{last}"
         raise InputError(
             tips.LINES_TOO_SHORT.format(
-                which=which, seconds=end - start, start=start, end=end, least=MIN_REGION_SECONDS
+                which=which(first, last), seconds=end - start, start=start, end=end, least=MIN_REGION_SECONDS
             ),
             field,
         )

@@ -279,7 +279,7 @@ def region_of(src_audio: Any, lines: Any, wave: Any) -> tuple[Any, ...]:
     except (TypeError, ValueError):
         drawn = gr.skip()
     words = edit_lines.block(chosen.words, chosen.first, chosen.last)
-    note = tips.EDIT_WORDS_NOTE.format(first=chosen.first, last=chosen.last, start=start, end=end)
+    note = tips.EDIT_WORDS_NOTE.format(which=edit_lines.which(chosen.first, chosen.last), start=start, end=end)
     return start, end, drawn, words, note
 
 

@@ -101,7 +101,9 @@ EDIT_WORDS = (
     "to a breath before the next line, moved to the nearest quiet moment. Their words appear in New words for "
     "the region: rewrite them there; the rest of the song's words stay as they are."
 )
-EDIT_WORDS_NOTE = "Lines {first}–{last} chosen: the region is {start:g}–{end:g} s. Their words are below to rewrite."
+EDIT_WORDS_NOTE = (
+    "{which} chosen: the region is {start:g}–{end:g} s. The words are below, in New words for the region, to rewrite."
+)
 EDIT_SECTION = "Tick every line of one section at once."
 WORDS_UNKNOWN = (
     "The studio does not know when this song's words are sung: choosing lines or a section needs a take the studio "

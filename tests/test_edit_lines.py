@@ -19,6 +19,7 @@ from test_browser import _fill_number, _open, _tab, site  # noqa: F401 (fixtures
 import audio
 import edit_lines
 import lrc
+import music_shape
 import uploads
 from checks import InputError
 
@@ -188,6 +189,9 @@ def test_edit_by_lines_sets_the_region_sends_the_whole_songs_words_and_the_take_
     assert 3.0 <= expected[0] <= 6.0 and 8.0 <= expected[1] <= 11.0  # between the neighbours' starts
     assert params["edited_lines"] == [3, 4]
     assert params["lyrics"] == edit_lines.with_new_words(words, 3, 4, new)  # the whole song, those lines new
+    # Its GPU time is declared as any Edit's (``pace``, by ``MusicShape``): the whole song's sung words.
+    shape = music_shape.MusicShape.of("edit", params)
+    assert shape.sung and shape.words == len(" ".join(lrc.sung_lines(params["lyrics"])).split()) == 10
     # The edited take's own synced lyrics sing the new words, in order, at times inside the take.
     take = made["takes"][0]
     sung = ["neon lights", "burning bright", "let it go", "far away", "morning comes"]
