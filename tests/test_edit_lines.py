@@ -191,7 +191,7 @@ def test_edit_by_lines_sets_the_region_sends_the_whole_songs_words_and_the_take_
     assert params["lyrics"] == edit_lines.with_new_words(words, 3, 4, new)  # the whole song, those lines new
     # Its GPU time is declared as any Edit's (``pace``, by ``MusicShape``): the whole song's sung words.
     shape = music_shape.MusicShape.of("edit", params)
-    assert shape.sung and shape.words == len(" ".join(lrc.sung_lines(params["lyrics"])).split()) == 10
+    assert shape.sung and shape.words == len(" ".join(lrc.sung_lines(params["lyrics"])).split()) == 11
     # The edited take's own synced lyrics sing the new words, in order, at times inside the take.
     take = made["takes"][0]
     sung = ["neon lights", "burning bright", "let it go", "far away", "morning comes"]
