@@ -199,6 +199,10 @@ def after_run(choice: Choice, run: Any) -> None:
         after(said, choice.change, choice.note, queue=False, api_visibility="private")
 
 
+# A drag or a typed number: the lines unticked, in the page (an update: a bare [] reads as no outputs).
+UNTICK_JS = "() => ({__type__: 'update', value: []})"
+
+
 class Picker(NamedTuple):
     """Edit by the words (``edit_lines``): shown for a song whose words the studio knows."""
 
@@ -299,4 +303,4 @@ def wire_words(picker: Picker, source: Any, wave: Any, start: Any, end: Any, lyr
         api_visibility="private",
     )
     for own in (wave, start, end):
-        own.input(None, None, picker.lines, js="() => []", api_visibility="private")
+        own.input(None, None, picker.lines, js=UNTICK_JS, api_visibility="private")

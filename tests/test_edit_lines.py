@@ -254,3 +254,12 @@ def test_choosing_lines_in_edit_sets_the_region_on_the_waveform(page, client, st
     start, end = edit_lines.span(words, 1, 2, uploads.load(song))
     page.locator(f'#edit-wave [data-start="{start:g}"][data-end="{end:g}"]').wait_for()
     assert page.locator("#edit-lyrics textarea").input_value() == "neon lights\nburning bright"
+    # A region of one's own, dragged on the waveform, unticks the lines (they would set another).
+    page.locator("#edit-wave canvas").scroll_into_view_if_needed()
+    box = page.locator("#edit-wave canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2, steps=6)
+    page.mouse.up()
+    page.wait_for_function("() => !document.querySelector('#edit-lines input:checked')")
+    assert float(page.locator("#edit-start input").first.input_value()) == pytest.approx(7.0, abs=0.3)
