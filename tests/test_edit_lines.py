@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
-from test_browser import _fill_number, _open, _tab, site  # noqa: F401 (fixtures)
+from test_browser import _open, _tab, drag_region, site  # noqa: F401 (fixtures)
 
 import audio
 import edit_lines
@@ -255,11 +255,6 @@ def test_choosing_lines_in_edit_sets_the_region_on_the_waveform(page, client, st
     page.locator(f'#edit-wave [data-start="{start:g}"][data-end="{end:g}"]').wait_for()
     assert page.locator("#edit-lyrics textarea").input_value() == "neon lights\nburning bright"
     # A region of one's own, dragged on the waveform, unticks the lines (they would set another).
-    page.locator("#edit-wave canvas").scroll_into_view_if_needed()
-    box = page.locator("#edit-wave canvas").bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2, steps=6)
-    page.mouse.up()
+    drag_region(page, 0.5, 0.8)
     page.wait_for_function("() => !document.querySelector('#edit-lines input:checked')")
     assert float(page.locator("#edit-start input").first.input_value()) == pytest.approx(7.0, abs=0.3)
