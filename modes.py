@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 
 import audio
+import edit_lines
 import mastering
 import models
 import parts
 import preparing
 import takes
+import tooltips as tips
 from checks import (
     AUTO,
     EXTEND_RANGE,
@@ -336,14 +338,22 @@ def prepare_edit(
     repaint_mode: str = "balanced",
     repaint_strength: float = 0.5,
     lora_preset: str | None = None,
+    lines: list[int] | str | None = None,
+    section: str | int | None = None,
 ) -> Job:
     """Change ``src_audio``: by default (``change="region"``) regenerate ``[repainting_start,
     repainting_end)``, the rest the original, kept to the song around it as upstream's
     ``repaint_mode`` and ``repaint_strength`` say; ``change="add"`` adds the ``part`` (lyrics for a
     sung one), ``"extract"`` takes the ``part`` out, ``"complete"`` completes the song with
-    ``add_parts``, each on the XL base model (``prompt``: the style of what is made)."""
+    ``add_parts``, each on the XL base model (``prompt``: the style of what is made). ``lines`` (numbers
+    from 1) or a ``section`` (name or number) of a take the studio made with synced lyrics set the region
+    instead (``edit_lines``), and ``lyrics`` are then those lines' new words (empty: kept as sung)."""
     with about("change"):
         task = parts.check_change(change)
+    if task is not None and edit_lines.given(lines, section):
+        raise InputError(tips.LINES_WITH_PART, "lines" if edit_lines.given(lines, None) else "section")
+    chosen = edit_lines.resolve(src_audio, lines, section, lyrics)
+    lyrics = chosen.lyrics if chosen is not None else lyrics
     song = (src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed)
     sampling = (inference_steps, guidance_scale, audio_format, lora)
     # Checked whatever the change (a part does not use them): a bad value sent with a part is refused
@@ -352,21 +362,17 @@ def prepare_edit(
     if task is not None:
         return parts.prepare(task, *song, *sampling, lora_preset, fade_in, fade_out, dcw, part, add_parts)
     params, render = preparing.common(*song, *sampling, lora_scale, "edit", lora_preset, dcw)
-    with about("repainting_start"):
-        start = as_number(repainting_start, "Region start")
-    with about("repainting_end"):
-        end = as_number(repainting_end, "Region end")
     finishing, finish_params = check_finish(None, fade_in, fade_out, whole=False)
     source = preparing.source(src_audio)
-    n = source.shape[-1]
-    length = n / audio.SAMPLE_RATE
-    preparing.check_region(start, end, length)
+    length = source.shape[-1] / audio.SAMPLE_RATE
+    start, end = _region(repainting_start, repainting_end, chosen, source)
     params.update(
         change="region",
         repainting_start=start,
         repainting_end=end,
         repaint_mode=way,
         repaint_strength=strength,
+        **({"edited_lines": [chosen.first, chosen.last]} if chosen is not None else {}),
         source_seconds=round(length, 3),
         audio_duration=round(length, 3),
         src_audio=Path(str(src_audio)).name,
@@ -382,6 +388,18 @@ def prepare_edit(
         repaint_strength=strength,
     )
     return _region_job(MusicRequest("edit", params, render), source, start, end, finishing)
+
+
+def _region(start: Any, end: Any, chosen: edit_lines.Chosen | None, source: np.ndarray) -> tuple[float, float]:
+    """Edit's region: the one the chosen lines span (``edit_lines``), else the one asked, checked."""
+    if chosen is not None:
+        return chosen.span(source)
+    with about("repainting_start"):
+        start = as_number(start, "Region start")
+    with about("repainting_end"):
+        end = as_number(end, "Region end")
+    preparing.check_region(start, end, source.shape[-1] / audio.SAMPLE_RATE)
+    return start, end
 
 
 def _region_job(request: MusicRequest, source: np.ndarray, start: float, end: float, finishing: Any) -> Job:

@@ -146,23 +146,31 @@ def model_input(x: np.ndarray, n: int | None = None) -> np.ndarray:
     return audio.fit(np.clip(x, -1.0, 1.0), audio.good_frames(-(-n // audio.HOP)) * audio.HOP)
 
 
+def take_record(src_audio: Any) -> dict[str, Any] | None:
+    """The own record (``.json``) of the take a source song is named after, where the studio still keeps
+    one; not yet bound to the file's bytes (``take_latents.belongs``)."""
+    path = Path(str(src_audio or ""))
+    if path.suffix not in takes.TAKE_SUFFIXES:
+        return None
+    days = sorted((d.name for d in takes.output_dir().iterdir() if d.is_dir()), reverse=True)
+    found = next(filter(None, (takes.own_take(f"{day}/{path.stem}.json") for day in days)), None)
+    try:
+        record = json.loads(found.read_text(encoding="utf-8")) if found is not None else None
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def own_latents(src_audio: Any) -> take_latents.Own:
     """A source song's own final latents where it is a take this studio made and still keeps, byte for
     byte as written (sent with *Send to*, chosen from *My takes*, named by a variation: a link or copy
     of the take under its own name); else why the VAE reads it (``take_latents``)."""
-    path = Path(str(src_audio or ""))
-    if path.suffix not in takes.TAKE_SUFFIXES:
+    record = take_record(src_audio)
+    if record is None:
         return take_latents.Own(None, None, take_latents.UPLOAD)
-    days = sorted((d.name for d in takes.output_dir().iterdir() if d.is_dir()), reverse=True)
-    found = next(filter(None, (takes.own_take(f"{day}/{path.stem}.json") for day in days)), None)
-    if found is None:
-        return take_latents.Own(None, None, take_latents.UPLOAD)
-    try:
-        record = json.loads(found.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return take_latents.Own(None, None, take_latents.UPLOAD)
-    entry = record.get("latents") if isinstance(record, dict) else None
-    return take_latents.check(path, record, takes.own_take(entry.get("file")) if isinstance(entry, dict) else None)
+    entry = record.get("latents")
+    latents = takes.own_take(entry.get("file")) if isinstance(entry, dict) else None
+    return take_latents.check(Path(str(src_audio)), record, latents)
 
 
 def latents_of(src_audio: Any) -> np.ndarray | None:

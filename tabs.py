@@ -320,6 +320,7 @@ def edit_tab(variant: Any) -> MusicTab:
                 end = widgets.lenient_number(value=10, label="Region end (s)", elem_id="edit-end")
             # Under both boxes: as the start box's own info it pushed that box below the end box.
             hint = gr.Markdown(tips.REGION, elem_classes=["hint"])
+            picker = edit_parts.words_picker()
             prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION, elem_id="edit-prompt")
             lyrics = gr.Textbox(
                 "", label="New words for the region", info=tips.EDIT_LYRICS, lines=4, elem_id="edit-lyrics"
@@ -334,11 +335,11 @@ def edit_tab(variant: Any) -> MusicTab:
         adding = demo_examples("edit_part", examples.EDIT_PARTS, [source, choice.change, choice.part, prompt])
     adding.dataset.visible, adding.dataset.headers = False, ["Song", "What to change", "Which part", "Style"]
     shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], more.dcw, form.button, *more.boxes]
-    shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset]
-    edit_parts.wire(choice, variant, edit_parts.Shown(*shown), wave, start, end)
+    shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset, picker.column, picker.lines]
+    edit_parts.wire(choice, variant, edit_parts.Shown(*shown), wave, start, end, (picker, source))
     reading = ([source, start, end, choice.change], [info, *more.music, wave])
     own = {"repainting_start": start, "repainting_end": end, "change": choice.change, "part": choice.part}
-    own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength)
+    own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength, **picker.fields)
     return MusicTab(
         "edit",
         _song_fields(source, prompt, lyrics, more, **own),

@@ -95,6 +95,33 @@ EXTEND_SECONDS = "How much new music to add at the end (5–240 s). The song sta
 EXTEND_CAPTION = "Describe how the song should go on. Your original part is kept exactly as it is."
 REGION = "The stretch to regenerate, in seconds from the start (at least 1 s). Listen to the song above to pick it."
 EDIT_LYRICS = "The words to sing in the region. Everything outside the region stays exactly as it was."
+# Edit by the words (``edit_lines``): the song's sung lines, chosen to set the region.
+EDIT_WORDS = (
+    "Tick the lines to change, or pick a whole section: the region covers them, from a breath before the first "
+    "to a breath before the next line, moved to the nearest quiet moment. Their words appear in New words for "
+    "the region: rewrite them there; the rest of the song's words stay as they are."
+)
+EDIT_WORDS_NOTE = (
+    "{which} chosen: the region is {start:g}–{end:g} s. The words are below, in New words for the region, to rewrite."
+)
+EDIT_SECTION = "Tick every line of one section at once."
+WORDS_UNKNOWN = (
+    "The studio does not know when this song's words are sung: choosing lines or a section needs a take the studio "
+    "made with lyrics (sent here with Send to, or from My takes), as it was written. Set the region by its seconds instead."
+)
+NO_SUCH_LINE = "The song has {count} sung lines; there is no line {given}. Choose lines between 1 and {count}."
+LINES_NOT_NUMBERS = "“{given}” is not a line number. Give line numbers such as 3, 4 or 3-5."
+NO_SUCH_SECTION = "The song has no section “{given}”. Its sections are: {names}."
+SECTION_TWICE = "More than one section is called “{given}” (sections {numbers}): give the section's number instead."
+SECTION_UNSUNG = "The section “{given}” has no sung lines to change. Choose another section or lines."
+LINES_TOO_SHORT = (
+    "{which} last only {seconds:.2f} s ({start:g}–{end:g} s); Edit changes at least {least:g} s at a time. "
+    "Choose more lines, or set the region by its seconds."
+)
+LINES_WITH_PART = (
+    "Lines and sections choose a region of the song; a part changes the whole song. Choose What to change: "
+    "a region, or leave the lines empty."
+)
 # Describe (Cover, Extend, Edit): the planner listens to the uploaded song and fills the empty fields.
 DESCRIBE = (
     "Let ACE-Step's planner listen to the song and fill in what you left empty: style, lyrics, language, "

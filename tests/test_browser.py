@@ -377,18 +377,23 @@ def test_take_to_send_shows_only_with_more_than_one_take(page):
     pick.first.wait_for(state="hidden")
 
 
+def drag_region(page, a: float, b: float) -> None:
+    """Drag on Edit's waveform from ``a`` to ``b`` of its width, as a visitor's pointer does."""
+    page.locator("#edit-wave canvas").scroll_into_view_if_needed()
+    box = page.locator("#edit-wave canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * a, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * b, box["y"] + box["height"] / 2, steps=6)
+    page.mouse.up()
+
+
 def test_the_edit_region_follows_the_waveform_and_the_numbers(page):
     _tab(page, "Edit")
     page.locator(".tabitem:visible").get_by_text("Try the demo song").first.wait_for()
     page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
     page.locator('#edit-wave [data-ready="1"]').wait_for()
     # The example's click scrolled down to the examples (below Edit's choices): the drag needs the waveform in view.
-    page.locator("#edit-wave canvas").scroll_into_view_if_needed()
-    box = page.locator("#edit-wave canvas").bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2, steps=6)
-    page.mouse.up()
+    drag_region(page, 0.2, 0.6)
     start, end = page.locator("#edit-start input").first, page.locator("#edit-end input").first
     page.wait_for_function("el => Math.abs(Number(el.value) - 7.2) < 0.3", arg=end.element_handle())
     assert abs(float(start.input_value()) - 2.4) < 0.3  # 20 % and 60 % of the 12 s demo song
