@@ -243,12 +243,13 @@ async def finished(job: Any, waiting: Any) -> Any:
 
 def tool_endpoints(server: Any) -> dict[str, str]:
     """Each tool's name (Gradio's: the Space's name before it on a Space) and its endpoint, for the
-    endpoints in ``TOOLS`` that ``server``'s page has."""
+    endpoints in ``TOOLS`` that ``server``'s page has. Only queued ones: Gradio calls an unqueued
+    event directly, past the agent's own session (``_Callers``) and the queue's door."""
     named = server.api_info["named_endpoints"]
     return {
         server.valid_and_unique_tool_name(server.tool_prefix + name, set()): f"/{name}"
         for name in TOOLS
-        if f"/{name}" in named
+        if f"/{name}" in named and server.get_block_fn_from_endpoint_name(f"/{name}").queue
     }
 
 

@@ -4,6 +4,7 @@ door with the real ``mcp`` client, as an agent calls it."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -192,3 +193,47 @@ def test_on_zerogpu_an_agent_enters_the_gpu_and_hears_its_quota_in_words(space):
     failed, texts = call(url, "generate", {**song, "audio_duration": 240, "batch_size": 4}, agent_token)
     assert failed and "your daily ZeroGPU quota has 1:40 left" in texts[0] and "comes back in 2:05:11" in texts[0]
     assert not api.refusals  # asked once and refused
+
+
+def test_an_agent_holds_a_visitors_share_and_gives_it_back_when_it_goes(studio_server):
+    """An agent's share of the GPU queue is a visitor's (``ACE_STUDIO_PER_VISITOR``, refused in the
+    same words past it); an agent that goes away has its requests cancelled and the share comes back."""
+    import admission
+
+    url, _ = studio_server
+    greedy = {"X-IP-Token": "a-greedy-agent"}
+    long_song = {"prompt": "hold the GPU", "audio_duration": 60, "inference_steps": 200, "think": False}
+    short = {"prompt": "funk", "audio_duration": 10, "inference_steps": 1, "think": False}
+
+    async def holding(joined: anyio.Event) -> None:
+        async def work(session: ClientSession) -> Any:
+            async def progress(step: float, total: float | None, message: str | None) -> None:
+                if message and message != "Joined server queue.":  # in the queue or running: joined
+                    joined.set()
+
+            return await session.call_tool("generate", long_song, progress_callback=progress)
+
+        await _session_do(url, work, headers=greedy)
+
+    async def scenario() -> tuple[bool, list[str]]:
+        async with anyio.create_task_group() as agent_runs:
+            for _ in range(admission.per_visitor()):
+                joined = anyio.Event()
+                agent_runs.start_soon(holding, joined)
+                await joined.wait()
+            refused = await anyio.to_thread.run_sync(call, url, "generate", short, greedy)
+            agent_runs.cancel_scope.cancel()  # the agent goes away
+        return refused
+
+    failed, texts = anyio.run(scenario)
+    assert failed and f"You already have {admission.per_visitor()} requests" in texts[0], texts
+    # Its requests are cancelled: the share comes back (at once for the one waiting, within a step for
+    # the one running), so a song of the agent's gets in and is made.
+    # Left running, the two long songs would hold it about 90 s here; cancelled, about 2 s.
+    gone = time.monotonic()
+    deadline = gone + 20
+    while (answer := call(url, "generate", short, greedy))[0]:  # each refused call is the wait's tick
+        assert "You already have" in answer[1][0] and time.monotonic() < deadline, answer
+    failed, texts = answer
+    print(f"\nthe agent's share came back and its song was made {time.monotonic() - gone:.2f} s after it went")
+    assert json.loads(texts[-1])["takes"][0]["seed"] >= 0
