@@ -67,6 +67,12 @@ TOOL_WORDS = {
     "edit": {"lyrics": tips.EDIT_LYRICS},
     "lyrics": {"vocal_language": tips.LYRICS_LANGUAGE},
     "variations": {"seed": tips.VARIATION_SEED},
+    "morph": {
+        "prompt": tips.MORPH_TAKE_STYLE,
+        "lyrics": tips.MORPH_TAKE_LYRICS,
+        "inference_steps": tips.MORPH_TAKE_STEPS,
+        "seed": tips.MORPH_TAKE_SEED,
+    },
 }
 
 

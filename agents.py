@@ -46,9 +46,8 @@ from urllib.parse import unquote, urlparse
 
 import tooltips as tips
 
-# The endpoints a musician uses, in the order an agent meets them. Issue 53's morph of a take joins here
-# by its api name once its endpoint lands.
-TOOLS = ("generate", "lyrics", "write_song", "cover", "extend", "edit", "variations", "stems", "describe")
+# The endpoints a musician uses, in the order an agent meets them.
+TOOLS = ("generate", "lyrics", "write_song", "cover", "extend", "edit", "morph", "variations", "stems", "describe")
 # An agent's session is forgotten this long after its last call ended (its takes stay its own: the
 # session is the same the next time it calls).
 IDLE_S = 60.0

@@ -179,8 +179,9 @@ def _what_fits(mode: str, params: dict[str, Any], gpu_limit: float) -> tuple[str
     """(the field to mark, the ways that fit the budget here: fewer takes, a shorter song, fewer
     steps, no Think)."""
     ways = ways_that_fit(mode, params, lambda p: not over(mode, p, gpu_limit))
-    if not ways:
-        return ("batch_size" if mode == "generate" else "prompt"), ["ask for fewer takes or a shorter song"]
+    if not ways:  # a take's morph is as long as its take: only a shorter take would fit
+        shorter = "morph a shorter take" if mode == "morph" else "ask for fewer takes or a shorter song"
+        return ("batch_size" if mode == "generate" else "prompt"), [shorter]
     return ways[0][0], [w for _, w in ways]
 
 

@@ -303,6 +303,7 @@ EMPTY_TEXT = {
     "generate": "Describe the music in the Style caption or write some Lyrics — both are empty.",
     "cover": "Describe the New style the song should take — a cover needs it (or New lyrics), and both are empty.",
     "edit": "Describe the Style for the region or write New words for the region — both are empty.",
+    "morph": "Write the New style caption or the New lyrics the take should move toward — both are empty.",
 }
 
 

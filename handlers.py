@@ -31,6 +31,7 @@ import quota
 import results
 import runs
 import stems
+import take_morph
 import takes
 import tooltips as tips
 import uploads
@@ -184,9 +185,10 @@ def door(mode: str) -> Callable[..., None]:
     """The checks a ``mode`` request passes before it queues (``admission.validator``): the
     preparer's, then what the request may cost here (``budget``)."""
     prepare = PREPARE[mode]
+    asks = "request" in inspect.signature(prepare).parameters  # whose take it is (``take_morph``)
 
-    def check(*args: Any) -> None:
-        budget.settle(prepare(*args), budget.max_gpu_seconds())
+    def check(*args: Any, request: gr.Request = None) -> None:
+        budget.settle(prepare(*args, request=request) if asks else prepare(*args), budget.max_gpu_seconds())
 
     return check
 
@@ -202,7 +204,8 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
     ``{"stopped": words}``: Gradio would show any raised error as a red "Error", on the take slot too.
     """
     prepare, tab = PREPARE[mode], tab or mode
-    own = own_parameters(prepare)
+    own = [p for p in own_parameters(prepare) if p.name != "request"]  # a preparer that asks is given it
+    asks = len(own) < len(own_parameters(prepare))
     extra = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
         inspect.Parameter(
@@ -220,13 +223,13 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
         try:
             # The uploads it reads stay out of the quota's reach until it ends, however it ends.
             with uploads.using(files), tab_run(tab, request) as run_id:
-                paths, record = run_job(prepare(**values), progress, run_id)
+                paths, record = run_job(prepare(**values, **({"request": request} if asks else {})), progress, run_id)
         except gr.Error as exc:
             if not is_stop(exc):
                 raise
             said_stopped(mode, exc.message)
-            if mode == "variations":  # the take being varied stays in view, its record too, to vary again
-                return (*[gr.skip()] * slots, exc.message, gr.skip())
+            if mode in ("variations", "morph"):  # the take stays in view, its record too, to try again
+                return (*_in_view(values["record"], request, slots), exc.message, gr.skip())
             return (*[None] * slots, exc.message, {"stopped": exc.message})
         results.remember_takes(request, record)  # "Send to" hands on this visitor's own takes only
         urls = [asgi_gate.take_url(path, request) or path for path in paths]
@@ -238,6 +241,20 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
     handler.__name__ = mode
     handler.__doc__ = prepare.__doc__
     return checks.expected_errors(handler)
+
+
+def _in_view(record: Any, request: Any, slots: int) -> list[Any]:
+    """The takes of the result a stopped variation or morph was asked from, sent again as they stand: a
+    ``gr.skip()`` would leave Gradio a copy of each slot in the session, without the patch that hands a
+    take's URL to the page (``widgets.take_slot``), and the next take there could not be shown."""
+    made = record.get("takes") if isinstance(record, dict) else None
+    entries = [e for e in made[:slots] if isinstance(e, dict)] if isinstance(made, list) else []
+    urls = []
+    for entry in entries:
+        path = takes.own_take_audio(entry.get("audio"))
+        shown = path is not None and results.made_by(request, entry.get("audio"))
+        urls.append((asgi_gate.take_url(path, request) or str(path)) if shown else None)
+    return urls + [None] * (slots - len(urls))
 
 
 # The sampling a music endpoint leaves to the model that runs it when a client names none (the preparers'
@@ -262,8 +279,13 @@ def model_defaults(get_api_info: Callable[..., Any]) -> Callable[..., Any]:
     return api_info
 
 
-# What each music endpoint prepares: a mode's request, or variations of a take (each run as its tab's).
-PREPARE: dict[str, Callable[..., modes.Job]] = {**modes.PREPARE, "variations": variations.prepare}
+# What each music endpoint prepares: a mode's request, variations of a take (each run as its tab's), a
+# take's morph (Generate's).
+PREPARE: dict[str, Callable[..., modes.Job]] = {
+    **modes.PREPARE,
+    "variations": variations.prepare,
+    "morph": take_morph.prepare,
+}
 
 generate = _endpoint("generate", slots=checks.MAX_TAKES)
 
@@ -275,6 +297,10 @@ extend = _endpoint("extend")
 
 
 edit = _endpoint("edit")
+
+
+# A Generate take morphed (``/morph``): run as Generate's, so its Stop stops it.
+morph = _endpoint("morph", slots=checks.MAX_TAKES, tab="generate")
 
 
 # Variations of a take, one event a tab: run as that tab's, so its Stop stops them.

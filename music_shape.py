@@ -31,7 +31,7 @@ class MusicShape:
     plan_takes: int
     reference: bool  # a timbre reference encoded (any mode)
     part: bool = False  # Edit's parts run on the XL base, guided whatever the studio's own model is
-    morph: bool = False  # Cover's morph: the song's two descriptions, every step
+    morph: bool = False  # a morph (Cover's, a take's): the song's two descriptions, every step
     words: int = 0  # sung words: the alignment's DTW grows with them
 
     @classmethod
@@ -44,7 +44,7 @@ class MusicShape:
         takes = max(1, int(params.get("batch_size") or 1))
         guidance = float(params.get("guidance_scale") or variant.guidance)
         think = mode == "generate" and bool(params.get("think"))
-        morph = mode == "cover" and bool(params.get("morph"))
+        morph = mode in ("cover", "morph") and bool(params.get("morph"))  # Cover's, a take's
         sung = lrc.sung_lines(params.get("lyrics"))
         return cls(
             mode=str(mode),

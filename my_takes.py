@@ -250,7 +250,7 @@ def send_to(target: str) -> Callable[..., tuple[Any, ...]]:
 # button means is noted on the view's element for the event's ``PICK_JS``: only that entry is sent.
 JS = """
 const CLEANED = __CLEANED__;
-const MODES = {generate: "Generate", cover: "Cover", extend: "Extend", edit: "Edit"};
+const MODES = {generate: "Generate", cover: "Cover", extend: "Extend", edit: "Edit", morph: "Morph"};
 const ACTIONS = [["settings", "use_settings", "Use these settings"], ["cover", "send_cover", "Send to Cover"],
                  ["extend", "send_extend", "Send to Extend"], ["edit", "send_edit", "Send to Edit"]];
 const read = () => { try { const v = JSON.parse(props.value || "{}"); return v && typeof v === "object" ? v : {}; } catch (e) { return {}; } };

@@ -32,6 +32,7 @@ import pace
 import planner
 import songwriter
 import stems
+import take_morph
 import tooltips as tips
 import variations
 
@@ -56,6 +57,7 @@ READS = {
     "stems": frozenset(("take", "record")),
     "write_song": frozenset(),  # the same for every idea: the bounds'
     "variations": frozenset(("take", "record", "count")),
+    "morph": frozenset(("take", "record", "lyrics")),
 }
 
 
@@ -125,6 +127,13 @@ def declares(mode: str, fields: dict[str, Any]) -> int:
     if mode == "stems":
         take = fields["record"]["takes"][int(fields["take"]) - 1]
         return stems.estimate_duration(float(take["seconds"]))
+    if mode == "morph":  # the take's length and steps (its record's), two descriptions a step
+        try:
+            return pace.music_duration(
+                "morph", take_morph.estimate(fields.get("take"), fields.get("record"), fields.get("lyrics"))
+            )
+        except gr.Error as exc:
+            raise ValueError(exc.message) from None
     if mode == "variations":  # as the take's own mode declares its settings, as many takes as asked for
         record = fields.get("record")
         if isinstance(record, dict) and record.get("mode") in ("cover", "extend", "edit"):

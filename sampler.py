@@ -278,7 +278,7 @@ def _source(pipe: Any, call: dict[str, Any], task: str, codes: bool, batch: int,
     """``(raw, source, frames)``: the source song's VAE latents (None without one; at least
     ``MIN_FRAMES``, as upstream pads them), the latents the context carries (cover: the source's
     blueprint read back, as upstream's tokenizer and detokenizer make it; the planner's blueprint;
-    or silence), and the frame count."""
+    or silence, also under a text2music song: a take's morph), and the frame count."""
     import torch
 
     length = math.ceil(float(call.get("audio_duration", 60.0)) * pipe.latents_per_second)
@@ -287,12 +287,12 @@ def _source(pipe: Any, call: dict[str, Any], task: str, codes: bool, batch: int,
             device=device, dtype=dtype, batch_size=batch, audio_codes=call["audio_codes"], task_type=task
         )
         return None, source, length
-    audio = call.get("src_audio")
-    if audio is None:
+    audio, own = call.get("src_audio"), call.get("src_latents")
+    if audio is None and own is None:
         source, length = pipe.prepare_src_latents(device=device, dtype=dtype, batch_size=batch, latent_length=length)
         return None, source, length
-    if call.get("src_latents") is not None:  # a take's own (``take_latents``): no VAE round trip
-        raw, length = _own(pipe, call["src_latents"], audio.shape[-1] // HOP, batch, device, dtype)
+    if own is not None:  # a take's own (``take_latents``): no VAE round trip (a take's morph sends no audio)
+        raw, length = _own(pipe, own, len(own) if audio is None else audio.shape[-1] // HOP, batch, device, dtype)
     else:
         raw, length = pipe.prepare_src_latents(
             device=device, dtype=dtype, batch_size=batch, src_audio=audio, task_type="repaint"
@@ -301,6 +301,9 @@ def _source(pipe: Any, call: dict[str, Any], task: str, codes: bool, batch: int,
     if length < MIN_FRAMES:  # upstream's padding: the silence latent from its start
         raw = torch.cat([raw, silence[:, : MIN_FRAMES - length].expand(batch, -1, -1)], dim=1)
         length = MIN_FRAMES
+    if task == "text2music":  # a take's morph: the song to move, on a silence context (upstream's flow edit)
+        silence, _ = pipe.prepare_src_latents(device=device, dtype=dtype, batch_size=batch, latent_length=length)
+        return raw, silence, length
     if task != "cover":
         return raw, raw, length
     hints, _ = pipe.audio_tokenizer.tokenize(raw, silence)

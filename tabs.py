@@ -26,6 +26,7 @@ import handlers
 import idea_row
 import lyrics_page
 import modes
+import morph_row
 import player
 import results
 import tooltips as tips
@@ -55,6 +56,7 @@ class MusicTab:
     # *Write it* (Generate): the idea, its button, its note and what it reserves.
     idea: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown] | None = None
     variation: variation_row.Row | None = None  # *Variations* beneath the result
+    morph: morph_row.Row | None = None  # *Morph this take* beside it (Generate)
     after: Callable[[Any], None] | None = None  # given the press's event: what follows it (Edit's note)
 
     @property
@@ -84,7 +86,7 @@ def generate_tab(variant: Any) -> MusicTab:
             with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
                 fields |= _generate_advanced(variant)
         with form.column:
-            variation = variation_row.build("gen")
+            variation, morph = variation_row.build("gen"), morph_row.build("gen")
         # Below the form and the results, so on a phone the results follow the button.
         # Instrumental ticked where an example's lyrics are "[Instrumental]", as the box itself would do.
         widgets.example_rows(
@@ -98,7 +100,7 @@ def generate_tab(variant: Any) -> MusicTab:
     # In the preparer's order, then the page's own: the order the reserves line reads them in.
     order = [*inspect.signature(modes.PREPARE["generate"]).parameters, *PAGE_ONLY]
     fields = dict(sorted(fields.items(), key=lambda item: order.index(item[0])))
-    return MusicTab("generate", fields, form, idea=idea, variation=variation)
+    return MusicTab("generate", fields, form, idea=idea, variation=variation, morph=morph)
 
 
 def _generate_up_front() -> dict[str, Any]:
@@ -357,7 +359,8 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
 
 def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
     """A music tab's press: bring the result into view, check at the door, run in the GPU queue; Stop.
-    Returns its runs' events by api name (its own, its variations'), for what follows a take (``my_takes``)."""
+    Returns its runs' events by api name (its own, its variations', Generate's morph), for what follows a
+    take (``my_takes``)."""
     result = tab.form.result
     takes, first = result.takes, result.players[0]
     prepare = modes.PREPARE[tab.name]
@@ -385,7 +388,9 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
     varied, variations = _wire_variations(demo, tab)
-    stems = wire_stems(demo, tab) + wire_describe(demo, tab) + _wire_idea(demo, tab) + (varied,)
+    morphed = morph_row.wire(demo, tab.morph, result, tab.fields) if tab.morph else {}
+    idea = idea_row.wire(demo, tab.idea, tab.fields) if tab.idea else ()
+    stems = wire_stems(demo, tab) + wire_describe(demo, tab) + idea + (varied, *morphed)
     widgets.wire_reserves(demo, tab.name, tab.form.reserves, tab.fields)
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
     tab.form.stop.click(handlers.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
@@ -402,7 +407,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
             concurrency_limit=uploads.decodes_at_once(),
             show_progress="minimal",
         )
-    return {tab.name: run, varied: variations}
+    return {tab.name: run, varied: variations, **morphed}
 
 
 def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
@@ -457,13 +462,6 @@ def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
         widgets.wire_reserves(demo, "stems", slot.reserves, {"take": slot.take, "record": tab.form.result.meta})
         names.append(name)
     return tuple(names)
-
-
-def _wire_idea(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
-    if tab.idea is None:
-        return ()
-    widgets.wire_reserves(demo, "write_song", tab.idea[3], {})
-    return idea_row.wire(tab.idea, tab.fields)
 
 
 def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, Any]:

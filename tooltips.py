@@ -382,6 +382,35 @@ MORPH_UNUSED = {
 }
 MORPH_STYLE = "What the song is now (e.g. 'acoustic folk, male voice, guitar'): the morph keeps what both styles share."
 MORPH_LYRICS = "The song's words as they are sung now, if any (the new lyrics go in New lyrics above)."
+MORPH_TAKE = (
+    "The chosen take itself moved toward a new caption or new lyrics (ACE-Step's flow edit), its structure kept: "
+    "it starts from the song the model made, not from noise. Both boxes start as the take's own words; change "
+    "what should change. Twice the model's work per step, without Think and without the step correction, as in "
+    "ACE-Step."
+)
+MORPH_TAKE_STYLE = "The style the take should move toward; what it shares with the take's own stays."
+MORPH_TAKE_LYRICS = "The words the take should sing; empty for an instrumental."
+MORPH_TAKE_STEPS = "The take's own to start with; fewer make a quicker, rougher morph."
+MORPH_TAKE_SEED = "The noise each step adds: -1 draws new noise each press; the morph's record names its seed."
+MORPH_NO_TAKE = "There is no take yet: make one in Generate first, then morph it."
+MORPH_GONE = "Take {n} is no longer kept by the studio; make it again."
+MORPH_NOT_GENERATE = (
+    "Only a take made in Generate (or a morph of one) can be morphed here. Cover's Morph the song moves any song."
+)
+MORPH_UNREADABLE = "This take's record cannot be read as a Generate take's."
+MORPH_SAME = (
+    "The caption and lyrics are the take's own: change the style or the words, and the morph moves the take "
+    "toward them."
+)
+MORPH_LORA = "{note} A morph of this take needs it: make the take again in Generate with it, then morph that."
+MORPH_REFERENCE = (
+    "This take was made with the timbre reference {name}: upload that file again as the timbre reference "
+    "(Advanced settings) to morph it."
+)
+VARIATIONS_OF_A_MORPH = (
+    "A morph starts from its song, not from noise, so it has no noise to vary: morph the take it came from "
+    "again with another seed."
+)
 # A text the music model's text encoder would cut short (``text_limits``), by field.
 TOO_MANY_TOKENS = {
     "lyrics": "The lyrics are {n} tokens long; the model reads at most {most}. Shorten them.",
@@ -396,7 +425,7 @@ MCP_INSTRUCTIONS = (
     "ACE Music Studio makes songs with ACE-Step 1.5 ({model}). An agent is a visitor like any other: the same checks "
     "and words, at most {share} requests of yours waiting or being made at once, and on a ZeroGPU Space your own "
     "daily GPU quota. A music tool returns each take's URL, a line of seeds and the take's record (JSON): pass the "
-    "record to variations or stems, a take's URL as the song of cover, extend, edit or describe."
+    "record to variations, morph or stems, a take's URL as the song of cover, extend, edit or describe."
 )
 MCP_TOOLS = {
     "generate": "Make a song from a style caption and/or lyrics: {takes} takes of {seconds}, each with its seed. "
@@ -410,6 +439,8 @@ MCP_TOOLS = {
     "extend": "Continue a song: {extend} of new music after its end; the original part is kept exactly as it is.",
     "edit": "Change part of a song: make a stretch of it again (at least {region}) with a new style or new words, "
     "the rest kept as it was; or, with change, add a part, take one out, or complete the song around it.",
+    "morph": "Move a take made here by generate toward a new caption or new lyrics (ACE-Step's flow edit): the "
+    "song itself changes, its structure kept; one take.",
     "variations": "New takes of a take made here: its caption, lyrics, length, seed and plan kept, its starting noise "
     "mixed with new noise (amount 0 makes it again, 1 a new song on the same plan).",
     "stems": "Split a take made here into vocals, drums, bass and other, four files that add up to the take.",

@@ -20,6 +20,7 @@ from typing import Any
 import checks
 import modes
 import results
+import tooltips as tips
 
 AMOUNT_RANGE = (0.0, 1.0)
 # Variations of variations: a take's record keeps at most this many mixes (each costs one more draw).
@@ -92,6 +93,8 @@ def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
         raise checks.InputError("There is no take yet: make one first, then its variations.", "record")
     results.check_record(record)
     mode = record.get("mode")
+    if mode == "morph":  # ``take_morph``: its song's, not a noise of its own
+        raise checks.InputError(tips.VARIATIONS_OF_A_MORPH, "record")
     if not isinstance(mode, str) or mode not in modes.PREPARE:
         raise checks.InputError(f"This record's mode ({checks.shown(mode)}) is not one of the studio's.", "record")
     own = record.get("take")

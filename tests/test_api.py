@@ -261,7 +261,7 @@ def _readme_parameters(endpoint: str) -> list[str]:
 
 def test_the_api_is_as_readme_documents_it_and_its_seed_line_is_plain_text(client):
     named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    for endpoint in ("/generate", "/use_in_generate", "/describe", "/variations", "/write_song"):
+    for endpoint in ("/generate", "/use_in_generate", "/describe", "/variations", "/morph", "/write_song"):
         parameters = [p["parameter_name"] for p in named[endpoint]["parameters"]]
         assert [p for p in _readme_parameters(endpoint) if p in parameters] == parameters, endpoint
     assert "think" in _readme_parameters("/generate")

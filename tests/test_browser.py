@@ -397,16 +397,21 @@ def test_the_edit_region_follows_the_waveform_and_the_numbers(page):
     page.locator('#edit-wave [data-start="1"][data-end="3"]').wait_for()
 
 
-def test_variations_of_a_take_fill_the_result_column(page):
+def _a_take(page, caption: str, seed: int, steps: int, row: str) -> None:
+    """A 10 s take made on Generate's page (Think off); the result's ``row`` is not shown before it."""
     _no_think(page)
-    page.locator("#gen-prompt textarea").fill("lo-fi piano, vinyl crackle")
+    page.locator("#gen-prompt textarea").fill(caption)
     _fill_number(page, "#gen-duration", 10)
     page.locator("#gen-advanced").get_by_text("Advanced settings").click()
-    _fill_number(page, "#gen-seed", 30)
-    _fill_number(page, "#gen-steps", 1)
-    assert not page.locator("#gen-variations").is_visible()  # nothing to vary before a take
+    _fill_number(page, "#gen-seed", seed)
+    _fill_number(page, "#gen-steps", steps)
+    assert not page.locator(row).is_visible()  # nothing to vary or morph before a take
     page.locator("#gen-button").click()
     assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
+
+
+def test_variations_of_a_take_fill_the_result_column(page):
+    _a_take(page, "lo-fi piano, vinyl crackle", 30, 1, "#gen-variations")
     page.locator("#gen-variations").get_by_text("Variations of this take").click()
     _fill_number(page, "#gen-variation-amount", 0.5)
     _fill_number(page, "#gen-variation-count", 2)
@@ -422,6 +427,48 @@ def test_variations_of_a_take_fill_the_result_column(page):
     page.locator("#gen-variations-button").click()
     page.wait_for_function("() => document.querySelector('#gen-variation-amount')?.dataset.studioNote")
     assert "Amount must be between 0 and 1" in page.locator("#gen-variation-amount").get_attribute("data-studio-note")
+
+
+def test_a_take_is_morphed_from_its_row_with_progress_and_stop(page, monkeypatch):
+    """*Morph this take*: the row starts with the take's own caption (unchanged words are refused on the
+    field), the run shows its steps in the take's player and the tab's Stop ends it (the take stays in
+    view), and a morph run to its end fills the result column with a new take of the take's length."""
+    import morph
+
+    gate, real = threading.Event(), morph.run
+
+    def held(pipe, call, generators, on_step=None):  # after its first step, until the page has seen it
+        def step(*args):
+            out = on_step(*args)
+            gate.wait(TIMEOUT_MS / 1000)
+            return out
+
+        return real(pipe, call, generators, step)
+
+    monkeypatch.setattr(morph, "run", held)
+    _a_take(page, "glass and strings", 31, 2, "#gen-morph")
+    page.locator("#gen-morph").get_by_text("Morph this take").click()
+    caption = page.locator("#gen-morph-prompt textarea")
+    page.wait_for_function("el => el.value === 'glass and strings'", arg=caption.element_handle())
+    assert page.locator("#gen-morph-steps input[type=number]").input_value() == "2"  # the take's own
+    page.locator("#gen-morph-button").click()
+    page.wait_for_function("() => document.querySelector('#gen-morph-prompt')?.dataset.studioNote")
+    assert "are the take's own" in page.locator("#gen-morph-prompt").get_attribute("data-studio-note")
+    caption.fill("dark techno, distorted bass")
+    _fill_number(page, "#gen-morph-seed", 4)
+    page.locator("#gen-morph-button").click()
+    try:
+        page.locator("#gen-take-1").get_by_text(re.compile(r"Step 1/2")).first.wait_for()
+        page.locator("#gen-stop").click()
+    finally:
+        gate.set()
+    page.locator("#gen-seeds").get_by_text("Stopped at step 2 of 2. Nothing was saved.").wait_for()
+    assert page.locator("#gen-take-1 a.download-link").count() == 1  # the take is still there to morph
+    page.locator("#gen-morph-button").click()
+    page.locator("#gen-seeds").get_by_text(re.compile(r"take 1: 4 ")).wait_for()
+    assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
+    assert "/morph-" in page.locator("#gen-take-1 a.download-link").get_attribute("href")
+    page.wait_for_function("el => el.value === 'dark techno, distorted bass'", arg=caption.element_handle())
 
 
 def test_variations_of_a_cover_use_the_song_in_the_tab(page):

@@ -109,6 +109,10 @@ def test_a_song_through_the_mcp_door(studio_server):
     assert (out / varied["takes"][0]["audio"]).is_file() and varied["takes"][0]["variation"]["of"]["audio"] == record[
         "takes"
     ][0]["audio"]
+    failed, texts = call(url, "morph", {"record": made, "prompt": "slow acoustic ballad", "inference_steps": 1})
+    assert not failed, texts
+    morphed = json.loads(texts[-1])
+    assert morphed["mode"] == "morph" and (out / morphed["takes"][0]["audio"]).is_file()
 
 
 def test_a_refusal_comes_back_in_the_studios_words(studio_server):

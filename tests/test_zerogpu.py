@@ -169,6 +169,32 @@ def test_an_edit_of_a_take_starts_from_its_latents_across_the_workers_pickle(cli
     assert _encodes(space)[before:] == [10 * 48000]  # an upload: its one encode, in the worker
 
 
+def test_a_takes_morph_is_one_gpu_call_from_its_latents_across_the_workers_pickle(client, space):
+    """``/morph`` on ZeroGPU (issue 53): the request, the take's own latents in it, pickled into a worker,
+    one call declared within the clamp and never cut short; no VAE encode of the take in any worker;
+    the morph's take and its latents back, to be morphed again."""
+    api, out = space[1], space[2]
+    *_, record = client.predict(
+        prompt="funk",
+        lyrics="[Verse]\nla la",
+        audio_duration=10,
+        inference_steps=2,
+        seed=64,
+        think=False,
+        api_name="/generate",
+    )
+    seen, killed, before = len(api.durations), len(api.killed), len(_encodes(space))
+    take, *_, line, made = client.predict(
+        take=1, record=record, prompt="dark techno", lyrics="[Verse]\nla la", seed=5, api_name="/morph"
+    )
+    assert take and line.startswith("Seeds — take 1: 5") and made["mode"] == "morph"
+    assert made["params"]["source_latents"].startswith("the take's own latents") and len(_encodes(space)) == before
+    assert len(api.durations) == seen + 1 and 60 <= api.durations[-1] <= 300 and len(api.killed) == killed
+    assert np.load(out / made["takes"][0]["latents"]["file"], allow_pickle=False).shape[0] == 250
+    *_, again = client.predict(take=1, record=made, prompt="dark techno, choir", api_name="/morph")
+    assert again["params"]["morph"]["of"]["audio"] == made["takes"][0]["audio"] and len(_encodes(space)) == before
+
+
 def test_describe_is_one_gpu_call_with_its_own_declared_time(client, space, tmp_path):
     api = space[1]
     seen, killed = len(api.durations), len(api.killed)
