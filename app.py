@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import agents
 import models
 import startup
 
@@ -23,7 +24,8 @@ def _bootstrap() -> None:
 
 _bootstrap()
 
-import gradio as gr  # noqa: E402
+with agents.later():  # the MCP server is imported when it starts (``agents.launch_option``), not here
+    import gradio as gr  # noqa: E402
 
 import admission  # noqa: E402
 import asgi_gate  # noqa: E402
@@ -96,7 +98,8 @@ def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
 
 
 def launch_options() -> dict[str, Any]:
-    """What ``launch()`` needs besides the address: look, the gate in front of Gradio, the upload cap."""
+    """What ``launch()`` needs besides the address: look, the gate in front of Gradio, the upload cap,
+    and the studio's tools for agents (``agents``: on unless ``ACE_STUDIO_MCP=off``)."""
     from starlette.middleware import Middleware
 
     import theme
@@ -116,6 +119,7 @@ def launch_options() -> dict[str, Any]:
         },
         # A flood of new sessions evicts the oldest (each costs little: ``admission.light_sessions``).
         "state_session_capacity": admission.SESSIONS,
+        "mcp_server": agents.launch_option(),
     }
 
 

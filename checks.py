@@ -68,6 +68,10 @@ LOUDNESS_OFF = "off"
 LOUDNESS_CHOICES = [("-14 LUFS · streaming", "-14"), ("-16 LUFS · podcasts, Apple Music", "-16"),
                     ("-9 LUFS · loud", "-9"), ("-23 LUFS · broadcast", "-23"), ("Off · as rendered", LOUDNESS_OFF)]  # fmt: skip
 FADE_RANGE = (0.0, 10.0)
+# A share from none to all: Cover's strength and start, Edit's repaint strength.
+SHARE_RANGE = (0.0, 1.0)
+# The largest seed (a seed is a whole number from 0 to this, or -1 for random).
+MAX_SEED = 2**32 - 1
 
 
 # The longest text each endpoint parameter takes, checked before a request joins the queue; a
@@ -416,8 +420,8 @@ LORA_SCALE_RANGE = (0.0, 2.0)
 def check_seed(seed: Any) -> int:
     """A seed as a whole number from 0 to 4294967295, or -1 (or empty) for random."""
     base = -1 if seed is None or seed == "" else as_number(seed, "Seed")
-    if base != int(base) or base < -1 or base >= 2**32:
-        raise gr.Error("Seed must be a whole number from 0 to 4294967295, or -1 for random.")
+    if base != int(base) or base < -1 or base > MAX_SEED:
+        raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, or -1 for random.")
     return int(base)
 
 
@@ -425,7 +429,7 @@ def seeds_for(seed: Any, takes: int) -> list[int]:
     """One seed per take: ``seed``, ``seed + 1`` …; -1 (or empty) draws a random starting seed."""
     base = check_seed(seed)
     start = secrets.randbelow(2**31) if base == -1 else base
-    return [(start + i) % 2**32 for i in range(takes)]
+    return [(start + i) % (MAX_SEED + 1) for i in range(takes)]
 
 
 def check_switch(value: Any, name: str = "Think") -> bool:

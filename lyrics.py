@@ -51,6 +51,8 @@ STRUCTURES: dict[str, list[str]] = {
     "custom": [],
 }
 LENGTHS = {"short": 2, "medium": 4, "long": 6}  # lines per section
+# Creativity (the sampling temperature): the page's slider and the door read this range.
+TEMPERATURE_RANGE = (0.0, 1.5)
 
 
 class LyricsError(ValueError):
@@ -365,8 +367,9 @@ def make_request(
         seed_value = checks.check_seed(seed)
     except gr.Error as exc:
         raise LyricsError(exc.message, "seed") from None
-    if not 0.0 <= temp <= 1.5:
-        raise LyricsError(f"Creativity must be between 0 and 1.5 (you asked for {temp:g}).", "temperature")
+    if not TEMPERATURE_RANGE[0] <= temp <= TEMPERATURE_RANGE[1]:
+        low, high = TEMPERATURE_RANGE
+        raise LyricsError(f"Creativity must be between {low:g} and {high:g} (you asked for {temp:g}).", "temperature")
     req = Request(
         theme,
         str(genre or "").strip(),

@@ -99,8 +99,7 @@ def _asked() -> dict[str, Any]:
                 elem_id="ly-length",
             )
             temperature = widgets.lenient_slider(
-                0.0,
-                1.5,
+                *lyrics.TEMPERATURE_RANGE,
                 value=0.8,
                 step=0.05,
                 label="Creativity",

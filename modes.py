@@ -30,6 +30,7 @@ from checks import (
     EXTEND_RANGE,
     INSTRUMENTAL_TAG,
     MAX_SECONDS,
+    SHARE_RANGE,
     UNKNOWN,
     InputError,
     about,
@@ -193,9 +194,9 @@ def prepare_cover(
         dcw,
     )
     with about("audio_cover_strength"):
-        strength = in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
+        strength = in_range(audio_cover_strength, "Cover strength", *SHARE_RANGE)
     with about("cover_noise_strength"):
-        closeness = in_range(cover_noise_strength, "Start from the song", 0.0, 1.0)
+        closeness = in_range(cover_noise_strength, "Start from the song", *SHARE_RANGE)
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
     morphing = preparing.check_morph(morph, morph_prompt, morph_lyrics)
     source = preparing.source(src_audio)

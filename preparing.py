@@ -33,6 +33,7 @@ from checks import (
     MAX_LYRICS_CHARS,
     MAX_SECONDS,
     MIN_REGION_SECONDS,
+    SHARE_RANGE,
     InputError,
     about,
     check_bpm,
@@ -306,7 +307,7 @@ def check_repaint(mode: Any, strength: Any) -> tuple[str, float]:
         if way not in REPAINT_MODES:
             raise gr.Error(f"Repaint mode must be one of {', '.join(REPAINT_MODES)}; got {str(mode)[:40]!r}.")
     with about("repaint_strength"):
-        amount = in_range(REPAINT_DEFAULT[1] if strength is None else strength, "Repaint strength", 0.0, 1.0)
+        amount = in_range(REPAINT_DEFAULT[1] if strength is None else strength, "Repaint strength", *SHARE_RANGE)
     return way, amount
 
 

@@ -105,7 +105,7 @@ def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
             index = results.take_index(take, len(made))
         entry = made[index]
     seed = entry.get("seed") if isinstance(entry, dict) else None
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= checks.MAX_SEED:
         raise checks.InputError(f"This record's take {index + 1} is not a take's entry (it has no seed).", "record")
     return entry, index
 
