@@ -179,13 +179,13 @@ MODEL_MISSING = (
     "The music model could not be loaded: {error}\n\n"
     "What to do: point ACE_STUDIO_MODEL at a folder that holds the model "
     "(e.g. ACE_STUDIO_MODEL=/path/to/acestep-v15-xl-sft python app.py), or try the page on tiny random "
-    "models: run python random_models.py DIR, then the command it prints."
+    "models: run python tools/random_models.py DIR, then the command it prints."
 )
 # A model whose weights are not here: said in the header from the start, and as the error of a press.
 WEIGHTS_MISSING = (
     "The weights of {what} ({repo}) are not on this machine and {why}. What to do: {fix} so the first request "
     "downloads them, or point {env} at a folder that holds the model (e.g. {env}=/path/to/model python app.py), or "
-    "try the page on tiny random models: run python random_models.py DIR, then the command it prints."
+    "try the page on tiny random models: run python tools/random_models.py DIR, then the command it prints."
 )
 # Why the Hub cannot give weights now, and what to do about it (``models.hub_closed``).
 HUB_OFFLINE = ("HF_HUB_OFFLINE is set", "unset HF_HUB_OFFLINE on a machine with internet")
@@ -194,7 +194,7 @@ HUB_UNREACHABLE = ("the Hugging Face Hub cannot be reached from here", "connect 
 WEIGHTS_LEADS = ("The weights of ", "The model folder ")
 WEIGHTS_NO_FOLDER = (
     "The model folder {folder} does not exist on this machine. What to do: point ACE_STUDIO_MODEL at a folder that "
-    "holds the model, or try the page on tiny random models: run python random_models.py DIR, then the command it "
+    "holds the model, or try the page on tiny random models: run python tools/random_models.py DIR, then the command it "
     "prints."
 )
 WEIGHTS_TO_DOWNLOAD = (

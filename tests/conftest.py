@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The studio's rooms and the tools beside them (random_models …) import by name: pyproject's
+# ``pythonpath`` puts both folders on the path for pytest.
 os.environ["HF_HUB_OFFLINE"] = "1"
 # Gradio's upload folder, this run's own (read when Gradio is imported, so set before any test module
 # imports it; studios the tests start inherit it): the shared default (/tmp/gradio) holds other runs'
@@ -203,9 +204,7 @@ def tiny_pipeline_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_base_dir(tmp_path_factory) -> Path:
     """A tiny XL-base-like model (its own random DiT) in the registry's diffusers layout: Edit's parts."""
-    import random_base
-
-    return random_base.save_base(tmp_path_factory.mktemp("models") / "tiny-base")
+    return random_models.save_base(tmp_path_factory.mktemp("models") / "tiny-base")
 
 
 @pytest.fixture(scope="session")
@@ -228,7 +227,9 @@ def with_planner(tiny_planner_dir, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_upstream(tmp_path_factory):
     """A tiny pipeline written in upstream ACE-Step layout; returns (dit folder, original pipeline)."""
-    return random_models.save_upstream_layout(tmp_path_factory.mktemp("upstream") / "checkpoints")
+    import random_upstream
+
+    return random_upstream.save_upstream_layout(tmp_path_factory.mktemp("upstream") / "checkpoints")
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ def test_every_setting_the_studio_reads_is_in_readmes_configuration_table():
 
 
 def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
-    """``python random_models.py DIR`` and the command it prints, as README has a newcomer try the page:
+    """``python tools/random_models.py DIR`` and the command it prints, as README has a newcomer try the page:
     every tab works on what it wrote, Edit's parts too (the tiny XL base is written and named)."""
     import shlex
 
@@ -105,7 +105,7 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
     import examples
 
     done = subprocess.run(
-        [sys.executable, "random_models.py", str(tmp_path / "tiny")],
+        [sys.executable, "tools/random_models.py", str(tmp_path / "tiny")],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import backend
-import bench
+import bench_memory
 import devices
 import generation
 import lyrics
@@ -68,7 +68,7 @@ def test_what_is_asked_for_wins_except_on_zerogpu_and_the_cpu(monkeypatch):
 
 
 def test_the_sizes_it_decides_by_are_the_real_models():
-    counts = bench.parameter_counts()
+    counts = bench_memory.parameter_counts()
     pipeline = sum(v for k, v in counts.items() if k not in ("planner", "lyrics")) * 2 / GIB
     assert pytest.approx(pipeline, abs=0.01) == offload.PIPELINE_GIB
     assert pytest.approx(counts["transformer"] * 2 / GIB, abs=0.01) == offload.LARGEST_PART_GIB

@@ -1,5 +1,5 @@
 """Eager against captured steps (``graphs``), side by side, for every model. Run by hand (``python
-bench.py --steps``); prints a Markdown table.
+tools/bench.py --steps``); prints a Markdown table.
 
 On CUDA the models are built at their published shapes with random weights directly on the GPU
 (speed does not depend on the weights' values): Think's planner as Qwen3 1.7B with its 217,204-token
@@ -251,7 +251,7 @@ def dit_row(pipe: Any, seconds: float, steps: int) -> dict[str, Any]:
     """ms per guided DiT step for one take of ``seconds`` (steps after the first, in a
     ``steps``-step call), and the largest difference of the final latents against eager."""
 
-    import bench
+    import bench_run
     import graphs
 
     def run() -> Any:
@@ -262,11 +262,11 @@ def dit_row(pipe: Any, seconds: float, steps: int) -> dict[str, Any]:
             stamps.append(time.perf_counter())
             return {}
 
-        request = bench.request_for("sft", seconds)
+        request = bench_run.request_for("sft", seconds)
         request.pop("seeds")
         request["num_inference_steps"] = steps
         with graphs.replaying(pipe.transformer, "DiT"):
-            latents = bench.model_run(pipe, request, [0], decode=False, on_step=on_step)
+            latents = bench_run.model_run(pipe, request, [0], decode=False, on_step=on_step)
         return latents.float(), (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1)
 
     eager, captured = _timed(pipe.device, "off", run), _timed(pipe.device, "auto", run)
