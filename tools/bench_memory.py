@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bench_steps
 import studio_root
 
 _BUILD = """
@@ -150,7 +151,8 @@ def parts_fit(card_gb: float = 48.0) -> str:
 
 # Published shapes (each model's config.json on the Hub) of what random_models does not build at full
 # size: Qwen3-Embedding-0.6B's vocabulary (the random pipeline's tokenizer has 512 entries), Qwen3-1.7B,
-# whose vocabulary ACE-Step's 5 Hz planner extends by its 64,000 audio-code tokens, and Qwen2.5-7B-Instruct.
+# whose vocabulary ACE-Step's 5 Hz planner extends by its 64,000 audio-code tokens; Qwen2.5-7B-Instruct
+# is bench_steps' LYRICS_XL.
 TEXT_ENCODER_VOCAB = 151669
 PLANNER_CONFIG = {
     "vocab_size": 151936 + 64000,
@@ -162,8 +164,6 @@ PLANNER_CONFIG = {
     "head_dim": 128,
     "tie_word_embeddings": True,
 }
-LYRICS_CONFIG = {"vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
-                 "num_attention_heads": 28, "num_key_value_heads": 4, "tie_word_embeddings": False}  # fmt: skip
 CARDS_GB = (8, 12, 16, 24, 48, 80)
 BANDWIDTH_GIB_S = 10.0  # assumed host<->device copy speed of pageable memory over PCIe 4.0 x16
 
@@ -186,7 +186,7 @@ def parameter_counts() -> dict[str, int]:
             )
         )
         planner = Qwen3ForCausalLM(Qwen3Config(**PLANNER_CONFIG))
-        lyrics = Qwen2ForCausalLM(Qwen2Config(**LYRICS_CONFIG))
+        lyrics = Qwen2ForCausalLM(Qwen2Config(**bench_steps.LYRICS_XL))
     planner.tie_weights()  # outside the context: inside it the head keeps its own meta copy
     parts = ("transformer", "condition_encoder", "audio_tokenizer", "audio_token_detokenizer", "vae")
     counts = {name: count(getattr(pipe, name)) for name in parts}

@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import bench_run
+
 # Qwen3 1.7B as ACE-Step's 5 Hz planner ships it, and Qwen2.5 7B Instruct (their config.json).
 PLANNER_XL = {
     "vocab_size": 217204,
@@ -43,7 +45,6 @@ LYRICS_XL = {
     "max_position_embeddings": 32768,
 }
 PLAN = {"bpm": 120, "caption": "pop", "duration": 60, "keyscale": "A minor", "timesignature": "4"}
-LYRICS = "[Verse]\nCity lights are calling out my name\n[Chorus]\nWe run into the neon night\n" * 4
 
 
 def _sync(device: Any) -> None:
@@ -177,7 +178,9 @@ def planner_row(model: Any, tokenizer: Any, takes: int, codes: int) -> dict[str,
 
     def run(count: int = codes) -> Any:
         with torch.inference_mode():
-            return brain._blueprints("pop", LYRICS, format_plan(PLAN), count, seeds, (0, takes), None, lambda: False)
+            return brain._blueprints(
+                "pop", bench_run.LYRICS, format_plan(PLAN), count, seeds, (0, takes), None, lambda: False
+            )
 
     _timed(model.device, "off", lambda: run(8))  # the device's own first-call costs, outside the rows
     eager, captured = _timed(model.device, "off", run), _timed(model.device, "auto", run)
@@ -208,9 +211,9 @@ def think_row(model: Any, tokenizer: Any, seconds: int = 60, thinking: int = 250
         budget, planner.THINK_BUDGET = planner.THINK_BUDGET, thinking
         try:
             with torch.inference_mode():
-                text = brain._think("pop", LYRICS, {"bpm": 120}, 0, (), 600, None, lambda: False)
+                text = brain._think("pop", bench_run.LYRICS, {"bpm": 120}, 0, (), 600, None, lambda: False)
                 plan = format_plan(PLAN)
-                return text, brain._blueprints("pop", LYRICS, plan, target, [0], (0, 1), None, lambda: False)
+                return text, brain._blueprints("pop", bench_run.LYRICS, plan, target, [0], (0, 1), None, lambda: False)
         finally:
             planner.THINK_BUDGET = budget
 
@@ -251,7 +254,6 @@ def dit_row(pipe: Any, seconds: float, steps: int) -> dict[str, Any]:
     """ms per guided DiT step for one take of ``seconds`` (steps after the first, in a
     ``steps``-step call), and the largest difference of the final latents against eager."""
 
-    import bench_run
     import graphs
 
     def run() -> Any:
