@@ -22,7 +22,6 @@ import generation
 import lyrics
 import models
 import offload
-import random_models
 import runs
 import status
 from music_request import MusicRequest, PlanArgs, Render
@@ -98,13 +97,13 @@ class Trace:
 
 
 @pytest.fixture
-def card(studio_env, with_planner, tmp_path_factory, monkeypatch):
+def card(studio_env, with_planner, tiny_lyrics_dir, monkeypatch):
     """The studio on a pretend 12 GB card (``auto`` picks ``model``), with the tiny pipeline,
     planner and lyrics LM; yields the trace of the pipeline's parts."""
     monkeypatch.delenv("ACE_STUDIO_OFFLOAD", raising=False)
     monkeypatch.setattr(models, "pick_device", lambda: ACCELERATOR)
     monkeypatch.setattr(offload, "device_memory", lambda device: (11.1, 11.6))
-    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(random_models.save_lyrics_lm(tmp_path_factory.mktemp("lm"))))
+    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(tiny_lyrics_dir))
     traces = []
     real_load = models.load_pipeline
 
@@ -210,8 +209,8 @@ def test_sequential_offload_streams_all_but_the_audio_tokenizer(tiny_pipeline_di
     assert "audio_tokenizer" in type(pipe).model_cpu_offload_seq.split("->")  # the class is left as it was
 
 
-def test_a_lyrics_model_bigger_than_the_card_is_refused_with_a_way_out(tmp_path, monkeypatch):
-    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(random_models.save_lyrics_lm(tmp_path / "lm")))
+def test_a_lyrics_model_bigger_than_the_card_is_refused_with_a_way_out(tiny_lyrics_dir, monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(tiny_lyrics_dir))
     monkeypatch.setenv("ACE_STUDIO_LYRICS_ENGINE", "transformers")
     monkeypatch.setattr(models, "pick_device", lambda: ACCELERATOR)
     monkeypatch.setattr(offload, "device_memory", lambda device: (1e-6, 2e-6))  # GiB: smaller than even the tiny LM
