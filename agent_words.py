@@ -2,8 +2,8 @@
 words, with its range and default from where each fact lives, and the schema an agent's arguments
 are held to, no stricter than the studio's own checks.
 
-The words are ``tooltips``' (the page's own where they fit a parameter, ``MCP_*`` where the page's
-speak of the page or carry numbers of their own). The ranges are ``checks``' (and the two rooms that
+The words are the page's own (``tooltips``) where they fit a parameter, and this room's ``MCP_*`` where
+the page's speak of the page or carry numbers of their own. The ranges are ``checks``' (and the two rooms that
 keep a range of their own), written here only as references; a default is what the API fills in
 when an agent leaves the parameter out (the page's field, or the model's own: ``handlers.MODEL_DEFAULTS``).
 """
@@ -21,6 +21,69 @@ import lyrics
 import models
 import tooltips as tips
 import variations
+
+# The studio as MCP tools (``agents``): a tool's words say what a musician gets; ``{fields}`` are
+# filled from where each fact lives (``agents.facts``: ``checks``' ranges, the model's defaults).
+MCP_INSTRUCTIONS = (
+    "ACE Music Studio makes songs with ACE-Step 1.5 ({model}). An agent is a visitor like any other: the same checks "
+    "and words, at most {share} requests of yours waiting or being made at once, and on a ZeroGPU Space your own "
+    "daily GPU quota. A music tool returns each take's URL, a line of seeds and the take's record (JSON): pass the "
+    "record to variations, morph or stems, a take's URL as the song of cover, extend, edit or describe."
+)
+MCP_TOOLS = {
+    "generate": "Make a song from a style caption and/or lyrics: {takes} takes of {seconds}, each with its seed. "
+    "With think on, ACE-Step's planner first works out tempo, key, structure and the song's blueprint.",
+    "lyrics": "Write song lyrics about a theme, one [Section] tag per part, in the language asked; returns the lyrics, "
+    "a style caption that suits them, and the seed that writes them again.",
+    "write_song": "Write a whole song from one line: ACE-Step's planner writes its caption, lyrics, BPM, key, time "
+    "signature and length (returned in that order, then a note); pass them to generate.",
+    "cover": "Play a song again in a new style: same length, its melody and structure kept as much as "
+    "audio_cover_strength says.",
+    "extend": "Continue a song: {extend} of new music after its end; the original part is kept exactly as it is.",
+    "edit": "Change part of a song: make a stretch of it again (at least {region}) with a new style or new words, "
+    "the rest kept as it was; or, with change, add a part, take one out, or complete the song around it.",
+    "morph": "Move a take made here by generate toward a new caption or new lyrics (ACE-Step's flow edit): the "
+    "song itself changes, its structure kept; one take.",
+    "variations": "New takes of a take made here: its caption, lyrics, length, seed and plan kept, its starting noise "
+    "mixed with new noise (amount 0 makes it again, 1 a new song on the same plan).",
+    "stems": "Split a take made here into vocals, drums, bass and other, four files that add up to the take.",
+    "describe": "Listen to a song and write what it is: caption, lyrics, vocal language, BPM, key and time "
+    "signature; fills only what you leave empty and returns the six, then a note.",
+}
+# A parameter's words where the page's own (above) speak of the page, or carry numbers of their own.
+MCP_FIELDS = {
+    "lyrics": "One section tag per part ([Verse], [Chorus], [Bridge], [Outro]), then its lines; empty or "
+    "[Instrumental] for music without singing.",
+    "plan": "A take's plan as its record holds it (JSON): think follows it instead of planning anew, so the take "
+    "comes out again from its seed; empty: think plans anew.",
+    "repaint_mode": "How the stretch keeps to the song around it: conservative stays closest to it, aggressive makes "
+    "it as new music, balanced (upstream's default) goes between by repaint_strength.",
+    "audio_duration": "Length of the song in seconds.",
+    "bpm": "Tempo in beats per minute; 0 lets the model choose.",
+    "batch_size": "How many takes in one go, each with its own seed (the next number).",
+    "inference_steps": "Denoising steps: more are slower and finer.",
+    "extend_seconds": "How much new music to add at the end, in seconds.",
+    "lora_scale": "How strongly the LoRA colours the result: 0 not at all, 1 as trained.",
+    "src_audio": "The song: the URL of a take this studio made for you, or of a file you uploaded to it "
+    "(POST /gradio_api/upload).",
+    "auto_length": "With think on: the planner chooses the length, and audio_duration is not used.",
+    "repainting_start": "Start of the stretch to make again, in seconds from the song's start.",
+    "repainting_end": "End of the stretch, in seconds from the song's start.",
+    "repaint_strength": "With repaint_mode balanced: 0 keeps the stretch close to the song around it, 1 lets it go free.",
+    "take": "Which take of the record, counted from 1.",
+    "record": "The record a music tool returned (its last value), as the JSON text it came in or as an object.",
+    "morph": "Morph instead of a new rendition: the song itself moves from what it is (morph_prompt, morph_lyrics) to "
+    "the new style, keeping its structure.",
+    "idea": "One line about the song.",
+    "instrumental": "No lyrics: music without singing.",
+    "temperature": "Low is safe and predictable, high surprising (and more mistakes).",
+}
+# What comes back where a value is none (``agents``): an unused take slot is left out, a missing file says so.
+MCP_NOT_HERE = (
+    "{name} takes the URL of a take this studio made for you, or of a file you uploaded to it (POST "
+    "/gradio_api/upload); the studio fetches nothing from elsewhere. Upload the file, then pass the URL it gives back."
+)
+MCP_MANY_AGENTS = "The studio is serving as many agents as it can at once. Nothing was lost: try again in a minute."
 
 # The page's words for a parameter, where they say what it does without speaking of the page.
 PAGE_WORDS = {
@@ -111,7 +174,7 @@ def _number(value: float) -> str:
 
 
 def facts(variant: models.Variant) -> dict[str, Any]:
-    """The numbers a tool's own words name (``tooltips.MCP_TOOLS``, ``MCP_INSTRUCTIONS``)."""
+    """The numbers a tool's own words name (``toolMCP_TOOLS``, ``MCP_INSTRUCTIONS``)."""
     return {
         "model": variant.label,
         "seconds": span(checks.MIN_SECONDS, checks.MAX_SECONDS, " s"),
@@ -124,13 +187,13 @@ def facts(variant: models.Variant) -> dict[str, Any]:
 
 def instructions(variant: models.Variant) -> str:
     """What an agent reads when it connects: what the studio is, and that its rules are a visitor's."""
-    return tips.MCP_INSTRUCTIONS.format(**facts(variant))
+    return MCP_INSTRUCTIONS.format(**facts(variant))
 
 
 def tool_words(tool: str, parameters: list[dict[str, Any]], variant: models.Variant) -> tuple[str, dict[str, str]]:
     """A tool's description and each parameter's (its API info's ``parameters``, with their choices
     where Gradio lists them: ``choices``, and ``many`` where any number of them may be given)."""
-    return tips.MCP_TOOLS[tool].format(**facts(variant)), {
+    return MCP_TOOLS[tool].format(**facts(variant)), {
         p["parameter_name"]: parameter_words(tool, p, variant) for p in parameters
     }
 
@@ -138,7 +201,7 @@ def tool_words(tool: str, parameters: list[dict[str, Any]], variant: models.Vari
 def parameter_words(tool: str, parameter: dict[str, Any], variant: models.Variant) -> str:
     """One parameter: what it does, its range or choices, its longest text, and its default."""
     name = parameter["parameter_name"]
-    words = [TOOL_WORDS.get(tool, {}).get(name) or tips.MCP_FIELDS.get(name) or PAGE_WORDS.get(name, "")]
+    words = [TOOL_WORDS.get(tool, {}).get(name) or MCP_FIELDS.get(name) or PAGE_WORDS.get(name, "")]
     listed = ", ".join(json.dumps(c, ensure_ascii=False) for c in parameter.get("choices") or ())
     many = "any of" if parameter.get("many") else "one of"
     if name in ranges():

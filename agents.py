@@ -44,8 +44,6 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-import tooltips as tips
-
 # The endpoints a musician uses, in the order an agent meets them.
 TOOLS = ("generate", "lyrics", "write_song", "cover", "extend", "edit", "morph", "variations", "stems", "describe")
 # An agent's session is forgotten this long after its last call ended (its takes stay its own: the
@@ -112,6 +110,7 @@ class _Callers:
 
     def client(self, who: str, address: str, template: Any) -> Any:
         import admission
+        import agent_words
 
         session = self.session(who)
         with self._lock:
@@ -122,7 +121,7 @@ class _Callers:
             found = self._clients.get(session)
             if found is None:
                 if len(self._clients) >= admission.all_places():
-                    raise RuntimeError(tips.MCP_MANY_AGENTS)
+                    raise RuntimeError(agent_words.MCP_MANY_AGENTS)
                 found = self._clients[session] = _caller_class()(template, session, address)
             found.used = now
             return found
@@ -199,6 +198,8 @@ def given_files(arguments: dict[str, Any], names: set[str], session: str) -> dic
     ``session`` (``own_file``), empty as none; a ValueError in words for any other URL."""
     from gradio_client import handle_file
 
+    import agent_words
+
     converted = {}
     for name, given in arguments.items():
         if name in names and given in ("", None):
@@ -206,7 +207,7 @@ def given_files(arguments: dict[str, Any], names: set[str], session: str) -> dic
         elif name in names:
             path = own_file(given, session)
             if path is None:
-                raise ValueError(tips.MCP_NOT_HERE.format(name=name))
+                raise ValueError(agent_words.MCP_NOT_HERE.format(name=name))
             given = handle_file(str(path))
         converted[name] = given
     return converted

@@ -206,13 +206,13 @@ MODEL_MISSING = (
     "The music model could not be loaded: {error}\n\n"
     "What to do: point ACE_STUDIO_MODEL at a folder that holds the model "
     "(e.g. ACE_STUDIO_MODEL=/path/to/acestep-v15-xl-sft python app.py), or try the page on tiny random "
-    "models: run python random_models.py DIR, then the command it prints."
+    "models: run python tools/random_models.py DIR, then the command it prints."
 )
 # A model whose weights are not here: said in the header from the start, and as the error of a press.
 WEIGHTS_MISSING = (
     "The weights of {what} ({repo}) are not on this machine and {why}. What to do: {fix} so the first request "
     "downloads them, or point {env} at a folder that holds the model (e.g. {env}=/path/to/model python app.py), or "
-    "try the page on tiny random models: run python random_models.py DIR, then the command it prints."
+    "try the page on tiny random models: run python tools/random_models.py DIR, then the command it prints."
 )
 # Why the Hub cannot give weights now, and what to do about it (``models.hub_closed``).
 HUB_OFFLINE = ("HF_HUB_OFFLINE is set", "unset HF_HUB_OFFLINE on a machine with internet")
@@ -221,7 +221,7 @@ HUB_UNREACHABLE = ("the Hugging Face Hub cannot be reached from here", "connect 
 WEIGHTS_LEADS = ("The weights of ", "The model folder ")
 WEIGHTS_NO_FOLDER = (
     "The model folder {folder} does not exist on this machine. What to do: point ACE_STUDIO_MODEL at a folder that "
-    "holds the model, or try the page on tiny random models: run python random_models.py DIR, then the command it "
+    "holds the model, or try the page on tiny random models: run python tools/random_models.py DIR, then the command it "
     "prints."
 )
 WEIGHTS_TO_DOWNLOAD = (
@@ -445,66 +445,3 @@ TOO_MANY_TOKENS = {
     "prompt": "The caption is {n} tokens long; the model reads at most {most} of a caption. Shorten it.",
     "morph_prompt": "The song's own style is {n} tokens long; the model reads at most {most} of it. Shorten it.",
 }
-
-# Agents (``agents``: the studio as MCP tools). A tool's words say what a musician gets; ``{fields}`` are
-# filled from where each fact lives (``agents.facts``: ``checks``' ranges, the model's defaults).
-MCP_INSTRUCTIONS = (
-    "ACE Music Studio makes songs with ACE-Step 1.5 ({model}). An agent is a visitor like any other: the same checks "
-    "and words, at most {share} requests of yours waiting or being made at once, and on a ZeroGPU Space your own "
-    "daily GPU quota. A music tool returns each take's URL, a line of seeds and the take's record (JSON): pass the "
-    "record to variations, morph or stems, a take's URL as the song of cover, extend, edit or describe."
-)
-MCP_TOOLS = {
-    "generate": "Make a song from a style caption and/or lyrics: {takes} takes of {seconds}, each with its seed. "
-    "With think on, ACE-Step's planner first works out tempo, key, structure and the song's blueprint.",
-    "lyrics": "Write song lyrics about a theme, one [Section] tag per part, in the language asked; returns the lyrics, "
-    "a style caption that suits them, and the seed that writes them again.",
-    "write_song": "Write a whole song from one line: ACE-Step's planner writes its caption, lyrics, BPM, key, time "
-    "signature and length (returned in that order, then a note); pass them to generate.",
-    "cover": "Play a song again in a new style: same length, its melody and structure kept as much as "
-    "audio_cover_strength says.",
-    "extend": "Continue a song: {extend} of new music after its end; the original part is kept exactly as it is.",
-    "edit": "Change part of a song: make a stretch of it again (at least {region}) with a new style or new words, "
-    "the rest kept as it was; or, with change, add a part, take one out, or complete the song around it.",
-    "morph": "Move a take made here by generate toward a new caption or new lyrics (ACE-Step's flow edit): the "
-    "song itself changes, its structure kept; one take.",
-    "variations": "New takes of a take made here: its caption, lyrics, length, seed and plan kept, its starting noise "
-    "mixed with new noise (amount 0 makes it again, 1 a new song on the same plan).",
-    "stems": "Split a take made here into vocals, drums, bass and other, four files that add up to the take.",
-    "describe": "Listen to a song and write what it is: caption, lyrics, vocal language, BPM, key and time "
-    "signature; fills only what you leave empty and returns the six, then a note.",
-}
-# A parameter's words where the page's own (above) speak of the page, or carry numbers of their own.
-MCP_FIELDS = {
-    "lyrics": "One section tag per part ([Verse], [Chorus], [Bridge], [Outro]), then its lines; empty or "
-    "[Instrumental] for music without singing.",
-    "plan": "A take's plan as its record holds it (JSON): think follows it instead of planning anew, so the take "
-    "comes out again from its seed; empty: think plans anew.",
-    "repaint_mode": "How the stretch keeps to the song around it: conservative stays closest to it, aggressive makes "
-    "it as new music, balanced (upstream's default) goes between by repaint_strength.",
-    "audio_duration": "Length of the song in seconds.",
-    "bpm": "Tempo in beats per minute; 0 lets the model choose.",
-    "batch_size": "How many takes in one go, each with its own seed (the next number).",
-    "inference_steps": "Denoising steps: more are slower and finer.",
-    "extend_seconds": "How much new music to add at the end, in seconds.",
-    "lora_scale": "How strongly the LoRA colours the result: 0 not at all, 1 as trained.",
-    "src_audio": "The song: the URL of a take this studio made for you, or of a file you uploaded to it "
-    "(POST /gradio_api/upload).",
-    "auto_length": "With think on: the planner chooses the length, and audio_duration is not used.",
-    "repainting_start": "Start of the stretch to make again, in seconds from the song's start.",
-    "repainting_end": "End of the stretch, in seconds from the song's start.",
-    "repaint_strength": "With repaint_mode balanced: 0 keeps the stretch close to the song around it, 1 lets it go free.",
-    "take": "Which take of the record, counted from 1.",
-    "record": "The record a music tool returned (its last value), as the JSON text it came in or as an object.",
-    "morph": "Morph instead of a new rendition: the song itself moves from what it is (morph_prompt, morph_lyrics) to "
-    "the new style, keeping its structure.",
-    "idea": "One line about the song.",
-    "instrumental": "No lyrics: music without singing.",
-    "temperature": "Low is safe and predictable, high surprising (and more mistakes).",
-}
-# What comes back where a value is none (``agents``): an unused take slot is left out, a missing file says so.
-MCP_NOT_HERE = (
-    "{name} takes the URL of a take this studio made for you, or of a file you uploaded to it (POST "
-    "/gradio_api/upload); the studio fetches nothing from elsewhere. Upload the file, then pass the URL it gives back."
-)
-MCP_MANY_AGENTS = "The studio is serving as many agents as it can at once. Nothing was lost: try again in a minute."

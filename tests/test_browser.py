@@ -16,13 +16,12 @@ from conftest import SHOTS, TIMEOUT_MS
 
 import backend
 import lyrics
-import random_models
 import uploads
 
 
 @pytest.fixture(scope="module")
-def site(studio_server, tmp_path_factory):
-    lm = random_models.save_lyrics_lm(tmp_path_factory.mktemp("browser-lm") / "tiny-qwen2")
+def site(studio_server, tiny_lyrics_dir):
+    lm = tiny_lyrics_dir
     mp = pytest.MonkeyPatch()
     mp.setenv("ACE_STUDIO_LYRICS_MODEL", str(lm))
     mp.setattr(lyrics, "_mlx_available", lambda: False)

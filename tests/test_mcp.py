@@ -122,10 +122,10 @@ def test_a_refusal_comes_back_in_the_studios_words(studio_server):
 
 
 def test_files_only_by_the_url_of_this_studios_takes_and_uploads(studio_server, tmp_path):
-    import tooltips
+    import agent_words
 
     url, out = studio_server
-    refused = tooltips.MCP_NOT_HERE.format(name="src_audio")
+    refused = agent_words.MCP_NOT_HERE.format(name="src_audio")
     for elsewhere in (
         "http://169.254.169.254/latest/meta-data",
         "file:///etc/passwd",
@@ -139,7 +139,7 @@ def test_files_only_by_the_url_of_this_studios_takes_and_uploads(studio_server, 
 def test_an_agents_takes_are_its_own(studio_server):
     """Each agent is a visitor of its own (its own session: its takes, its share of the queue): a take
     one agent made is not another's to pass by URL."""
-    import tooltips
+    import agent_words
 
     url, out = studio_server
     one, other = {"X-IP-Token": "one-agent"}, {"X-IP-Token": "another-agent"}
@@ -148,7 +148,7 @@ def test_an_agents_takes_are_its_own(studio_server):
     )
     assert not failed, texts
     failed, texts = call(url, "describe", {"src_audio": texts[0]}, other)
-    assert failed and tooltips.MCP_NOT_HERE.format(name="src_audio") in texts[0], texts
+    assert failed and agent_words.MCP_NOT_HERE.format(name="src_audio") in texts[0], texts
 
 
 def test_off_by_a_setting_serves_no_mcp_route(tiny_pipeline_dir, tmp_path):

@@ -27,42 +27,21 @@ from test_api import chain_audio_modes
 from test_audio_modes import tone
 from test_stems import _check_stems as check_stems
 from test_stems import _take as stems_take
-from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
+from zerogpu_harness import start_studio
 
 import checks
 import generation
 import lyrics
 import modes
 import random_models
-import random_stems
 import stems
 
 
 @pytest.fixture(scope="module")
-def space(tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tmp_path_factory):
-    """The studio served under the harness (Think on, as a visitor finds it); yields (url, fake API,
-    output folder)."""
-    work = tmp_path_factory.mktemp("zerogpu")
-    lm = random_models.save_lyrics_lm(work / "tiny-qwen2")
-    api = FakeDeviceAPI(scale=1.0).start()
-    port = free_port()
-    log = work / "studio.log"
-    # Demucs's tiny bag in the Space's Hub cache, as a Space preloads it: Split into stems is served too.
-    random_stems.save_stems_model(work / "hub-cache", hub_repo=stems.DEFAULT_MODEL)
-    env = {
-        **studio_env(api.url, work, tiny_pipeline_dir, lm, port, tiny_planner_dir),
-        "HF_HUB_CACHE": str(work / "hub-cache"),
-        "ACE_STUDIO_BASE_MODEL": str(tiny_base_dir),  # Edit's parts: built at start-up with the rest
-        "HARNESS_VAE_ENCODES": str(work / "vae-encodes.log"),  # every VAE encode, a worker's too
-    }
-    proc = start_studio(env, log)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_serving(url, proc, log)
-        yield url, api, work / "outputs"
-    finally:
-        stop_studio(proc)
-        api.close()
+def space(zerogpu_space):
+    """The studio served under the harness (conftest's ``zerogpu_space``, shared with test_quota:
+    Think on, as a visitor finds it); (url, fake API, output folder)."""
+    return zerogpu_space.url, zerogpu_space.api, zerogpu_space.outputs
 
 
 @pytest.fixture
@@ -546,13 +525,15 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def test_a_killed_harness_takes_its_studio_along_and_frees_the_port(tiny_pipeline_dir, tiny_planner_dir, tmp_path):
+def test_a_killed_harness_takes_its_studio_along_and_frees_the_port(
+    tiny_pipeline_dir, tiny_planner_dir, tiny_lyrics_dir, tmp_path
+):
     """``python tests/zerogpu_harness.py`` (docs/deployment.md) killed with SIGKILL: its studio ends
     with it, workers and all, so the next ``python app.py`` finds the port free."""
     import psutil
 
     port, log = free_port(), tmp_path / "harness.log"
-    lm = random_models.save_lyrics_lm(tmp_path / "tiny-qwen2")
+    lm = tiny_lyrics_dir
     command = [sys.executable, "tests/zerogpu_harness.py", "--port", str(port), "--model", str(tiny_pipeline_dir)]
     command += ["--lyrics-model", str(lm), "--planner-model", str(tiny_planner_dir)]
     with open(log, "wb") as out:

@@ -95,7 +95,7 @@ def measure(seconds: float, folder: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python random_stems.py DIR``: write the tiny bag and print how to serve the studio with it;
+    """``python tools/random_stems.py DIR``: write the tiny bag and print how to serve the studio with it;
     ``--measure SECONDS`` also splits that much noise with it and prints the cost."""
     import argparse
 
@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--measure", type=float, default=0.0)
     args = parser.parse_args(argv)
+    import studio_root
+
+    studio_root.reach()
     folder = save_stems_model(args.folder)
     print(f"ACE_STUDIO_STEMS_MODEL={folder}")
     if args.measure > 0:
