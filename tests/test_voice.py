@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import gradio as gr
 import numpy as np
 import pytest
+from conftest import SHOTS, TIMEOUT_MS
 from gradio_client import Client
 from gradio_client.exceptions import AppError, ValidationError
 
@@ -137,12 +138,12 @@ def test_a_take_that_is_gone_instrumental_or_anothers_is_refused_in_words(studio
         with pytest.raises(InputError, match=words) as refused:
             modes.prepare_generate(prompt="pop", **given)
         assert refused.value.param == "reference_take"
+    # Another visitor's page did not make it: refused at the door in the same words (``handlers``).
     stranger = SimpleNamespace(session_hash="someone-else")
-    with voice.visiting(stranger), pytest.raises(InputError, match="There is no take of yours named"):
-        modes.prepare_generate(prompt="pop", reference_take=name)
+    with pytest.raises(InputError, match="There is no take of yours named"):
+        handlers.own_voice("generate", {"reference_take": name}, stranger)
     results.remember_takes(stranger, {"takes": [{"audio": name}]})
-    with voice.visiting(stranger):
-        assert modes.prepare_generate(prompt="pop", reference_take=name).params["reference"]["take"] == name
+    handlers.own_voice("generate", {"reference_take": name}, stranger)
     # Its URL names it too, as the API returns it.
     assert modes.prepare_generate(prompt="pop", reference_take=f"http://x/takes/{name}").params["reference"]
 
@@ -165,3 +166,91 @@ def test_a_variation_and_use_these_settings_keep_the_voice_and_refuse_once_it_is
     with pytest.raises(InputError, match="There is no take of yours named"):
         variations.prepare(1, record, 0, 1)
     assert voice_row.kept_voice(record, 1) == gr.skip()  # the rest of the settings come back, and a warning
+
+
+# ---------------------------------------------------------------- the API (gradio_client)
+
+
+def test_the_api_names_a_take_as_its_voice_and_refuses_anothers(studio_server):
+    url, out = studio_server
+    me, stranger = Client(url, verbose=False), Client(url, verbose=False)
+    short = {"audio_duration": 10, "inference_steps": 1, "think": False}
+    sung = me.predict(prompt="soft folk", lyrics=SUNG["lyrics"], seed=4, **short, api_name="/generate")[-1]
+    name = sung["takes"][0]["audio"]
+    made = me.predict(prompt="a new song", reference_take=name, seed=5, **short, api_name="/generate")[-1]
+    assert made["params"]["reference"]["take"] == name and made["params"]["reference_audio"] == Path(name).name
+    own = json.loads((out / made["takes"][0]["metadata"]).read_text())
+    assert own["params"]["reference"] == made["params"]["reference"]  # the take's own record says it too
+    # A variation of it through /variations keeps the voice: no file given again.
+    varied = me.predict(1, made, 0.3, 1, -1, None, None, api_name="/variations")[-1]
+    assert varied["params"]["reference"] == made["params"]["reference"]
+    plain = me.predict(prompt="drums only", lyrics="", seed=6, **short, api_name="/generate")[-1]
+    for client, given, words in (
+        (stranger, name, "There is no take of yours named"),
+        (me, "2026-01-01/generate-gone-seed1.wav", "There is no take of yours named"),
+        (me, plain["takes"][0]["audio"], "is instrumental"),
+    ):
+        with pytest.raises((ValidationError, AppError), match=words):
+            client.predict(prompt="pop", reference_take=given, **short, api_name="/generate")
+    assert me.predict(prompt="still serving", **short, api_name="/generate")[-1]["takes"]
+
+
+# ---------------------------------------------------------------- the page (Chromium)
+
+
+@pytest.fixture
+def page(browser, studio_server, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    tab.goto(studio_server[0])
+    tab.wait_for_selector("#studio-tabs")
+    yield tab
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+def _fill(page, selector: str, value: str) -> None:
+    box = page.locator(f"{selector} input[type=number]").first
+    box.fill(value)
+    box.press("Tab")
+    page.wait_for_function("([el, v]) => el.value === v", arg=[box.element_handle(), value])
+
+
+def test_use_this_voice_fills_generates_reference_and_the_next_take_names_it(page, studio_server):
+    out = studio_server[1]
+    page.locator("#gen-think input[type=checkbox]").uncheck()
+    page.locator("#gen-prompt textarea").fill("soft folk, a warm voice")
+    page.locator("#gen-lyrics textarea").fill(SUNG["lyrics"])
+    page.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    _fill(page, "#gen-duration", "10")
+    _fill(page, "#gen-steps", "1")
+    page.locator("#gen-button").click()
+    page.locator("#gen-seeds").get_by_text("take 1").wait_for()
+    href = page.locator("#gen-take-1 a.download-link").get_attribute("href")
+    voice_take = href.split("/takes/")[1]
+    reference = page.locator("#gen-reference")
+    reference.locator("button.upload-container").wait_for()  # empty before
+    page.locator("#gen-use-voice").click()
+    # Generate's timbre reference holds the take (its player shows its 10 s), placed as a link (no copy).
+    reference.get_by_text("0:10").wait_for()
+    placed = list(handlers.uploads.upload_folder().glob(f"take-*/{Path(voice_take).name}"))
+    assert len(placed) == 1 and placed[0].samefile(out / voice_take)
+    page.locator("#gen-prompt textarea").fill("a new song in that voice")
+    page.locator("#gen-button").click()
+    page.locator("#gen-seeds").get_by_text("take 1").wait_for()
+    page.wait_for_function(
+        "h => document.querySelector('#gen-take-1 a.download-link')?.getAttribute('href') !== h", arg=href
+    )
+    made = page.locator("#gen-take-1 a.download-link").get_attribute("href").split("/takes/")[1]
+    own = json.loads((out / made).with_suffix(".json").read_text())
+    assert own["params"]["reference"]["take"] == voice_take
+    # In My takes, the first take's *Use this voice* fills it too.
+    page.locator("#my-takes").get_by_text("My takes").first.click()
+    page.locator('#my-takes-list [data-count="2"]').wait_for()
+    reference.get_by_label("Clear").click()
+    reference.locator("button.upload-container").wait_for()
+    page.locator("#my-takes-list li.my-take").nth(1).get_by_role("button", name="Use this voice").click()
+    reference.get_by_text("0:10").wait_for()
+    assert len(list(handlers.uploads.upload_folder().glob(f"take-*/{Path(voice_take).name}"))) == 1
