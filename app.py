@@ -38,6 +38,7 @@ import tabs  # noqa: E402
 import takes  # noqa: E402
 import tooltips as tips  # noqa: E402
 import uploads  # noqa: E402
+import voice_row  # noqa: E402
 import widgets  # noqa: E402
 
 
@@ -63,9 +64,10 @@ def build_ui() -> gr.Blocks:
         for tab in music:
             for name, run in tabs.wire_music(demo, tab).items():  # its own takes, then its variations
                 my_takes.keep_after(run, tab.form.result.meta, panel, name)
-        tabs.wire_across(music, all_tabs)
+        used = tabs.wire_across(music, all_tabs)
         receivers = {tab.name: tab.receives for tab in music if tab.receives}
-        my_takes.wire(demo, panel, [music[0].fields[k] for k in results.FIELDS], receivers, all_tabs)
+        my_used = my_takes.wire(demo, panel, [music[0].fields[k] for k in results.FIELDS], receivers, all_tabs)
+        voice_row.wire(music, panel, used, my_used, all_tabs)
     uploads.keep_page_files(demo)
     uploads.needed_by(admission.queued_files(demo))
     demo.get_api_info = handlers.model_defaults(demo.get_api_info)  # a part's steps are the base's

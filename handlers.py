@@ -36,6 +36,7 @@ import takes
 import tooltips as tips
 import uploads
 import variations
+import voice
 
 STOPPED = runs.STOPPED
 
@@ -181,13 +182,34 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
 FILE_PARAMETERS = ("src_audio", "reference_audio", "lora")
 
 
+def own_voice(mode: str, values: dict[str, Any], request: Any) -> None:
+    """A take named as a voice (``/generate``'s ``reference_take``, or the one a varied take's record
+    names) must be one this visitor's page made, as *Send to* holds (``results.made_by``); another's
+    gets the words a take that is gone gets."""
+    record = values.get("record") if isinstance(values.get("record"), dict) else {}
+    if mode == "generate":
+        name, param = values.get("reference_take"), "reference_take"
+    elif mode == "variations" and isinstance(record.get("params"), dict):
+        name, param = (
+            variations.voice_of(record["params"], {"reference_audio": values.get("reference_audio")}),
+            "record",
+        )
+    else:
+        return
+    if name not in (None, "") and not results.made_by(request, voice.relative_name(name)):
+        raise checks.InputError(voice.gone(name), param)
+
+
 def door(mode: str) -> Callable[..., None]:
     """The checks a ``mode`` request passes before it queues (``admission.validator``): the
     preparer's, then what the request may cost here (``budget``)."""
     prepare = PREPARE[mode]
     asks = "request" in inspect.signature(prepare).parameters  # whose take it is (``take_morph``)
 
+    names = [p.name for p in own_parameters(prepare)]
+
     def check(*args: Any, request: gr.Request = None) -> None:
+        own_voice(mode, dict(zip(names, args, strict=False)), request)
         budget.settle(prepare(*args, request=request) if asks else prepare(*args), budget.max_gpu_seconds())
 
     return check
@@ -222,6 +244,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
         files = [values.get(name) for name in FILE_PARAMETERS if isinstance(values.get(name), str)]
         try:
             # The uploads it reads stay out of the quota's reach until it ends, however it ends.
+            own_voice(mode, values, request)
             with uploads.using(files), tab_run(tab, request) as run_id:
                 paths, record = run_job(prepare(**values, **({"request": request} if asks else {})), progress, run_id)
         except gr.Error as exc:

@@ -25,6 +25,7 @@ import parts
 import preparing
 import takes
 import tooltips as tips
+import voice
 from checks import (
     AUTO,
     EXTEND_RANGE,
@@ -91,8 +92,10 @@ def prepare_generate(
     fade_out: float = 0.0,
     dcw: bool | None = None,
     lora_preset: str | None = None,
+    reference_take: str | None = None,
 ) -> Job:
-    """Text to music (``reference_audio`` lends a timbre). ``think``: the 5 Hz planner plans first (its
+    """Text to music (``reference_audio`` lends a timbre; ``reference_take``, a take of yours by the
+    name its record gives, ``takes[i].audio``, lends its voice, read where it sings). ``think``: the 5 Hz planner plans first (its
     length with ``auto_length``, its caption with ``rewrite_caption``; a take's ``plan`` skips the
     thinking). Every take is finished at ``loudness`` LUFS under -1 dBTP, after its fades."""
     variant = models.active_variant()
@@ -114,7 +117,7 @@ def prepare_generate(
     with about("seed"):
         seeds = seeds_for(seed, n_takes)
     correcting = preparing.check_dcw(dcw, variant)
-    reference = preparing.reference(reference_audio, seeds[0]) if reference_audio else None
+    reference, lent = voice.timbre(reference_audio, reference_take, seeds[0])
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
     params = {
         "prompt": prompt,
@@ -129,7 +132,7 @@ def prepare_generate(
         "dcw": correcting,
         "batch_size": n_takes,
         "audio_format": fmt,
-        "reference_audio": Path(str(reference_audio)).name if reference is not None else None,
+        **lent,
         **preparing.lora_record(adapter),
         **finish_params,
         "seed": seeds[0],

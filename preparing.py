@@ -197,25 +197,34 @@ def from_own_latents(src_audio: Any, params: dict[str, Any], render: Render, rep
     return render
 
 
-def reference(path: Any, seed: int) -> np.ndarray:
+def reference(path: Any, seed: int, starts: list[float] | None = None) -> np.ndarray:
     """A timbre reference as upstream's XL reads it (``process_reference_audio``): clamped to
     [-1, 1], repeated up to 30 s, then 10 s from a random point of each third, the three joined.
     The points come from ``seed`` (the request's first), so a request is made again exactly; upstream
-    draws them from Python's global ``random``, once a request. A silent file is refused by the
+    draws them from Python's global ``random``, once a request. ``starts`` (seconds, three): the
+    windows chosen instead, where a take's voice sings (``voice``). A silent file is refused by the
     decode (``uploads.load``), as upstream refuses one."""
     song = np.clip(source(path, "timbre reference", "reference_audio"), -1.0, 1.0)
     window = REFERENCE_WINDOW_SECONDS * audio.SAMPLE_RATE
+    if starts is not None and song.shape[-1] >= 3 * window:
+        first = [min(int(round(s * audio.SAMPLE_RATE)), song.shape[-1] - window) for s in starts]
+        return np.concatenate([song[:, s : s + window] for s in first], axis=1)
     if song.shape[-1] < 3 * window:
         song = np.tile(song, (1, -(-3 * window // song.shape[-1])))
-    third = song.shape[-1] // 3
+    return np.concatenate([song[:, s : s + window] for s in reference_starts(song.shape[-1], seed)], axis=1)
+
+
+def reference_starts(samples: int, seed: int) -> tuple[int, int, int]:
+    """Upstream's three windows of a reference ``samples`` long (repeated up to 30 s first): a point
+    drawn from ``seed`` in each third, with Python's randint, bounds included, in this order."""
+    window = REFERENCE_WINDOW_SECONDS * audio.SAMPLE_RATE
+    third = samples // 3
     draw = random.Random(seed)
-    # Upstream draws the three with Python's randint, bounds included, in this order.
-    starts = (
+    return (
         draw.randint(0, max(0, third - window)),
         third + draw.randint(0, max(0, third - window)),
-        2 * third + draw.randint(0, max(0, song.shape[-1] - 2 * third - window)),
+        2 * third + draw.randint(0, max(0, samples - 2 * third - window)),
     )
-    return np.concatenate([song[:, s : s + window] for s in starts], axis=1)
 
 
 def common(

@@ -1,11 +1,10 @@
 """The five tabs, each declared by one function that reads like the tab itself, its events beside it
 (the Lyrics tab's is ``lyrics_page``'s; the fields are ``form_fields``', the bricks ``widgets``').
 
-A music tab's function lays out its form and result column and returns a ``MusicTab``: the inputs of
-its endpoint in the preparer's order, its buttons, its result. ``wire_music`` gives every music tab
-the same three events (scroll to the result, the queued run with its validator, Stop);
-``wire_across`` connects the tabs to each other (Send to, Use these settings).
-"""
+A music tab's function lays out its form and result column and returns a ``MusicTab`` (its endpoint's
+inputs in the preparer's order, its buttons, its result). ``wire_music`` gives every music tab the same
+events (scroll to the result, the queued run with its validator, Stop); ``wire_across`` connects the tabs
+(Send to, Use these settings)."""
 
 from __future__ import annotations
 
@@ -167,6 +166,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         "batch_size": takes,
         "audio_format": fmt,
         "reference_audio": reference,
+        "reference_take": gr.Textbox("", visible=False, label="Take whose voice to use"),  # the API's (``voice``)
         "lora": lora,
         "lora_scale": scale,
         "rewrite_caption": rewrite,
@@ -411,16 +411,17 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
     return {tab.name: run, varied: variations, **morphed}
 
 
-def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
-    """What one tab hands another: a take to a source (Send to), a record back to Generate."""
+def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> dict[str, Any]:
+    """What one tab hands another: a take to a source (Send to), a record back to Generate (returned: those events)."""
     g = music[0].fields
     settings = [g[k] for k in results.FIELDS]
     # A visitor's slip (no take yet, a record that cannot be used) is one line in the log, not a traceback.
     quiet = checks.expected_errors
     g["record"].upload(quiet(results.settings_from_file), g["record"], [*settings, tabs], api_name="settings_from_file")
+    used = {}
     for tab in music:
         sends = dict(tab.form.result.sends)
-        sends.pop("settings").click(
+        used[tab.name] = sends.pop("settings").click(
             quiet(results.settings_from_record),
             [tab.form.result.meta, tab.form.result.pick],
             [*settings, tabs],
@@ -440,12 +441,12 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
                 api_visibility="private",
                 validator=results.take_validator(0),
             ).then(lambda target=target: gr.Tabs(selected=target), None, tabs, api_visibility="private", queue=False)
+    return used
 
 
 def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
-    """*Split into stems* beneath each take: GPU work, admitted and queued as a song is (the record
-    is the field its refusals are noted on); the first take of Generate is the public ``/stems``.
-    Returns the events' api names, which the tab's Stop stops too."""
+    """*Split into stems* beneath each take: GPU work, admitted and queued as a song is (refusals noted on the
+    record); Generate's first take's is the public ``/stems``. Returns the api names, which Stop stops too."""
     names = []
     for i, slot in enumerate(tab.form.result.stems):
         public = tab.name == "generate" and i == 0
@@ -477,9 +478,8 @@ def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, Any]:
 
 
 def wire_describe(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
-    """*Describe* on an audio tab: GPU work, admitted and queued as a song is (the song is the field
-    its refusals are noted on); Cover's is the public ``/describe``. Returns its api name, which the
-    tab's Stop stops too."""
+    """*Describe* on an audio tab: GPU work, admitted and queued as a song is (refusals noted on the song);
+    Cover's is the public ``/describe``. Returns its api name, which the tab's Stop stops too."""
     if tab.describe is None:
         return ()
     button, note, reserves, fields = tab.describe

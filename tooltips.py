@@ -76,7 +76,21 @@ COVER_LYRICS = "Leave empty to keep the song's words; write new lyrics to have t
 REFERENCE = (
     "Optional: a recording whose voice or instrument colour (timbre) the take should borrow; "
     "ACE-Step reads three 10 s stretches of it, one from each third (a short one is repeated), "
-    "chosen by the seed."
+    "chosen by the seed; for a take of this studio's (*Use this voice* under a take, or in My takes), "
+    "the three where its voice sings."
+)
+# A take's voice as Generate's timbre reference (``voice``, ``voice_row``).
+USE_VOICE = "Use this take's voice: it becomes Generate's timbre reference, read where the voice sings."
+VOICE_USED = "This take's voice is now Generate's timbre reference: write a new caption and lyrics, and make a song."
+VOICE_GONE = (
+    "There is no take of yours named {name} kept here (the studio keeps takes {hours} hours): make it "
+    "again, or upload a recording of the voice as the timbre reference."
+)
+VOICE_INSTRUMENTAL = "Take {name} is instrumental: it has no voice to lend. Choose a sung take."
+VOICE_BOTH = "Give a timbre reference file or a take whose voice to use, not both: clear one of them."
+VOICE_KEPT_GONE = (
+    "Settings brought back, but not the voice: the take it came from ({name}) is no longer kept here, or "
+    "is not yours. Upload a recording of the voice as the timbre reference."
 )
 DCW = (
     "ACE-Step's step correction (DCW): after each step it nudges the music's coarse and fine detail away "

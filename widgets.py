@@ -241,6 +241,7 @@ class Result(NamedTuple):
     sends: dict[str, gr.Button]
     meta: gr.JSON
     stems: list[StemSlot]
+    voice: gr.Button  # *Use this voice* (``voice_row``)
 
 
 # The seed line is plain text for API clients as for the page: the page shows it as text (never as
@@ -272,11 +273,12 @@ def result_column(prefix: str, n: int = 1) -> Result:
             tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS
         }
         sends["settings"] = gr.Button("Use these settings", size="sm", elem_id=f"{prefix}-use-settings")
+        voice = gr.Button("Use this voice", size="sm", elem_id=f"{prefix}-use-voice")
     details = "Details: every setting, the model and the timings"
     with gr.Accordion(details, open=False, elem_id=f"{prefix}-details", elem_classes=["result-details"]):
         meta = gr.JSON(label="Metadata", open=False)
         pace_line(prefix)
-    return Result(takes, players, boxes, seeds, pick, sends, meta, stems)
+    return Result(takes, players, boxes, seeds, pick, sends, meta, stems, voice)
 
 
 def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
