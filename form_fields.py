@@ -26,6 +26,7 @@ import describe
 import handlers
 import lora_presets
 import models
+import plan_format
 import planner
 import tooltips as tips
 import uploads
@@ -425,4 +426,4 @@ def scale_tempo(bpm: Any, factor: float) -> Any:
         return gr.update()
     if not 0 < value < float("inf"):
         return gr.update()
-    return int(round(min(checks.BPM_RANGE[1], max(checks.BPM_RANGE[0], value * factor))))
+    return int(round(min(plan_format.BPM_RANGE[1], max(plan_format.BPM_RANGE[0], value * factor))))

@@ -19,13 +19,13 @@ import gradio as gr
 
 import asgi_gate
 import audio
+import base_model
 import budget
 import checks
 import describe
 import generation
 import gpu
 import modes
-import parts
 import preparing
 import quota
 import results
@@ -156,7 +156,7 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
             generation.music_gpu,
             job.request,
             # A part waits for the XL base's DiT too, built at start-up on ZeroGPU (``startup``).
-            needs=("music", "base") if job.request.render.pipeline.get("task_type") in parts.TASKS else ("music",),
+            needs=("music", "base") if job.request.render.pipeline.get("task_type") in base_model.TASKS else ("music",),
             progress=progress,
             run_id=run_id,
             starting=generation.starting_words,

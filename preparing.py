@@ -31,7 +31,6 @@ from checks import (
     LORA_SCALE_RANGE,
     MAX_CAPTION_CHARS,
     MAX_LYRICS_CHARS,
-    MAX_SECONDS,
     MIN_REGION_SECONDS,
     InputError,
     about,
@@ -82,7 +81,7 @@ def plan_args(
         given = check_plan(plan)
     # Where Think chooses the length, a plan brought back has chosen it: the song's length, bounded as
     # any other (``budget``); else Think may choose up to the longest (bounded there too).
-    longest = int(given[0]["duration"] if given else MAX_SECONDS) if seconds is None else None
+    longest = int(given[0]["duration"] if given else audio.MAX_SECONDS) if seconds is None else None
     return PlanArgs(
         caption=caption,
         lyrics=lyrics or INSTRUMENTAL_TAG,

@@ -24,7 +24,6 @@ import gradio as gr
 
 import audio
 import budget
-import checks
 import describe
 import devices
 import lyrics
@@ -99,7 +98,7 @@ def music_params(mode: str, fields: dict[str, Any]) -> dict[str, Any]:
         auto = params["think"] and bool(fields.get("auto_length")) and not str(fields.get("plan") or "").strip()
         params["audio_duration"] = -1 if auto else float(fields.get("audio_duration"))
         if auto:
-            params["longest"] = budget.longest(mode, params) or int(checks.MAX_SECONDS)
+            params["longest"] = budget.longest(mode, params) or int(audio.MAX_SECONDS)
         return params
     # Edit's part runs on the XL base (guided, its own build) and a morph twice the passes: both declare more.
     if mode == "edit":

@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 import admission
+import audio
 import checks
 import describe
 import edit_parts
@@ -108,8 +109,8 @@ def _generate_up_front() -> dict[str, Any]:
     instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental")
     think, auto_length = form_fields.think_controls()
     duration = widgets.lenient_slider(
-        checks.MIN_SECONDS,
-        checks.MAX_SECONDS,
+        audio.MIN_SECONDS,
+        audio.MAX_SECONDS,
         value=30,
         step=1,
         label="Duration (seconds)",
