@@ -211,7 +211,9 @@ write_lyrics = checks.expected_errors(_write_lyrics)
 
 
 @checks.expected_errors
-def use_in_generate(text: str = "", caption: str = "", vocal_language: str = "en") -> tuple[Any, ...]:
+def use_in_generate(
+    text: str = "", caption: str = "", vocal_language: str = lyrics.Request.vocal_language
+) -> tuple[Any, ...]:
     """Lyrics, caption and their language (an ISO code or English name, default English) into
     Generate, and switch to it."""
     # What a stopped run left in the box was never cleaned up: no control character goes on.
@@ -236,7 +238,7 @@ def use_in_generate(text: str = "", caption: str = "", vocal_language: str = "en
         text,
         caption,
         False,
-        checks.language_code(vocal_language) or "en",
+        checks.language_code(vocal_language) or lyrics.Request.vocal_language,
         gr.Tabs(selected="generate"),
     )
 

@@ -19,7 +19,10 @@ from gradio_client import Client
 MODELS_OWN = {"inference_steps": "steps", "guidance_scale": "guidance", "shift": "shift", "dcw": "dcw"}
 # Every public endpoint a page field feeds: the music tabs (Cover's morph among its fields), Lyrics,
 # and the rows with their own (each tab's variations, Describe and stems share one public endpoint).
-ENDPOINTS = ("generate", "cover", "extend", "edit", "lyrics", "variations", "write_song", "describe", "stems")
+ENDPOINTS = (
+    *("generate", "cover", "extend", "edit", "lyrics", "use_in_generate"),
+    *("variations", "write_song", "describe", "stems"),
+)
 
 
 def _own_default(fn: Any, name: str, variant: Any) -> tuple[bool, Any]:
