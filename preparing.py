@@ -417,10 +417,16 @@ def _preset(value: Any) -> str | None:
     return None if name.lower() in ("", "none") else name
 
 
+def thinks(value: Any) -> bool:
+    """Whether the planner would run for Think's switch as sent, refusing nothing (what a press costs
+    is read from this; ``check_think`` refuses at the door): ``None`` means "when one is set up"."""
+    return planner.enabled() and (value is None or bool(value))
+
+
 def check_think(value: Any) -> bool:
     """Whether the planner runs: ``None`` means "when one is set up"."""
     if value is None:
-        return planner.enabled()
+        return thinks(value)
     if check_switch(value) and not planner.enabled():
         raise gr.Error(
             "Think is not available here: this studio runs without ACE-Step's planner "
