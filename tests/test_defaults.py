@@ -14,8 +14,8 @@ from typing import Any
 
 from gradio_client import Client
 
-# The music endpoints' fields left to the model that runs (``handlers.MODEL_DEFAULTS``: served as None, the
-# preparers' own), each with the loaded variant's figure the page shows for it.
+# The music endpoints' fields left to the model that runs: served as None, the preparers' own (as
+# ``handlers.MODEL_DEFAULTS`` makes them), each with the loaded variant's figure the page shows for it.
 MODELS_OWN = {"inference_steps": "steps", "guidance_scale": "guidance", "shift": "shift", "dcw": "dcw"}
 # Every public endpoint a page field feeds: the music tabs (Cover's morph among its fields), Lyrics,
 # and the rows with their own (each tab's variations, Describe and stems share one public endpoint).
@@ -63,9 +63,9 @@ def differences(demo: Any, served: dict[str, Any], variant: Any) -> list[str]:
             shown, default = components[block._id]["props"].get("value"), parameter["parameter_default"]
             has, own = _own_default(fn.fn, name, variant)
             said = f"/{fn.api_name} {name}: the page shows {shown!r}"
-            if name in handlers.MODEL_DEFAULTS and fn.api_name in handlers.PREPARE:
+            if name in MODELS_OWN and fn.api_name in handlers.PREPARE:
                 if default is not None or shown != own:
-                    found.append(f"{said}, the API serves {default!r}, the model's own is {own!r}")
+                    found.append(f"{said}, the API serves {default!r} (None: the model decides), its own {own!r}")
                 continue
             if default != shown:
                 found.append(f"{said}, the API serves {default!r}")
