@@ -15,10 +15,12 @@ import json
 from typing import Any
 
 import admission
+import audio
 import checks
 import handlers
 import lyrics
 import models
+import plan_format
 import tooltips as tips
 import variations
 
@@ -143,8 +145,8 @@ def ranges() -> dict[str, tuple[Any, ...]]:
     """Each numeric parameter's range as the studio checks it: (low, high) or (low, high, unit)."""
     share, takes, fade = checks.SHARE_RANGE, (1, checks.MAX_TAKES), (*checks.FADE_RANGE, " s")
     return {
-        "audio_duration": (checks.MIN_SECONDS, checks.MAX_SECONDS, " s"),
-        "bpm": checks.BPM_RANGE,
+        "audio_duration": (audio.MIN_SECONDS, audio.MAX_SECONDS, " s"),
+        "bpm": plan_format.BPM_RANGE,
         "inference_steps": checks.STEPS_RANGE,
         "guidance_scale": checks.GUIDANCE_RANGE,
         "shift": checks.SHIFT_RANGE,
@@ -177,7 +179,7 @@ def facts(variant: models.Variant) -> dict[str, Any]:
     """The numbers a tool's own words name (``toolMCP_TOOLS``, ``MCP_INSTRUCTIONS``)."""
     return {
         "model": variant.label,
-        "seconds": span(checks.MIN_SECONDS, checks.MAX_SECONDS, " s"),
+        "seconds": span(audio.MIN_SECONDS, audio.MAX_SECONDS, " s"),
         "takes": span(1, checks.MAX_TAKES),
         "extend": span(*checks.EXTEND_RANGE, " s"),
         "region": f"{checks.MIN_REGION_SECONDS:g} s",
@@ -216,11 +218,11 @@ def parameter_words(tool: str, parameter: dict[str, Any], variant: models.Varian
 
 
 def _default(name: str, value: Any, variant: models.Variant) -> str:
+    if value is None and name == "dcw":
+        return f"the model's own ({'on' if variant.dcw else 'off'} on {variant.label})"
     if value is None and name in handlers.MODEL_DEFAULTS:
         own = {"inference_steps": variant.steps, "guidance_scale": variant.guidance, "shift": variant.shift}[name]
         return f"the model's own ({own:g} on {variant.label})"
-    if value is None and name == "dcw":
-        return f"the model's own ({'on' if variant.dcw else 'off'} on {variant.label})"
     return "none" if value is None else json.dumps(value, ensure_ascii=False)
 
 

@@ -27,9 +27,6 @@ import plan_format
 import sampler
 import tooltips as tips
 
-MIN_SECONDS = 10.0
-MAX_SECONDS = 600.0
-BPM_RANGE = (30, 300)
 STEPS_RANGE = (1, 200)
 GUIDANCE_RANGE = (1.0, 20.0)
 SHIFT_RANGE = (1.0, 5.0)
@@ -65,7 +62,9 @@ FORMATS = ["wav", "flac", "mp3"]
 # A finished take's loudness (``mastering``): a target in LUFS, or off (the render as it came).
 LUFS_RANGE = (-30.0, -6.0)
 LOUDNESS_OFF = "off"
-LOUDNESS_CHOICES = [("-14 LUFS · streaming", "-14"), ("-16 LUFS · podcasts, Apple Music", "-16"),
+# A new take's loudness as the page and the API first say it (the finish's target, in the field's words).
+LOUDNESS_DEFAULT = f"{mastering.DEFAULT_LUFS:g}"
+LOUDNESS_CHOICES = [("-14 LUFS · streaming", LOUDNESS_DEFAULT), ("-16 LUFS · podcasts, Apple Music", "-16"),
                     ("-9 LUFS · loud", "-9"), ("-23 LUFS · broadcast", "-23"), ("Off · as rendered", LOUDNESS_OFF)]  # fmt: skip
 FADE_RANGE = (0.0, 10.0)
 # A share from none to all: Cover's strength and start, Edit's repaint strength.
@@ -240,7 +239,7 @@ def check_plan(value: Any) -> tuple[dict[str, Any], tuple[int, int] | None] | No
 
 
 def check_duration(value: Any) -> float:
-    return in_range(value, "Duration", MIN_SECONDS, MAX_SECONDS, " s")
+    return in_range(value, "Duration", audio.MIN_SECONDS, audio.MAX_SECONDS, " s")
 
 
 def check_bpm(value: Any) -> int | None:
@@ -249,8 +248,9 @@ def check_bpm(value: Any) -> int | None:
     bpm = as_number(value, "BPM")
     if bpm == 0:
         return None
-    if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:
-        raise gr.Error(f"BPM must be between {BPM_RANGE[0]} and {BPM_RANGE[1]}, or 0 for auto (you asked for {bpm:g}).")
+    low, high = plan_format.BPM_RANGE
+    if not low <= bpm <= high:
+        raise gr.Error(f"BPM must be between {low} and {high}, or 0 for auto (you asked for {bpm:g}).")
     return int(round(bpm))
 
 

@@ -49,20 +49,15 @@ def build() -> Choice:
     """The choice, the line beside it (how parts are made, or why this studio cannot make them), and
     the parts' own fields, hidden until chosen."""
     # Lenient: an API value the choices lack reaches the studio's own words (``parts``), on its field.
-    change = widgets.lenient_radio(
-        parts.CHOICES, value="region", label="What to change", info=tips.CHANGE, elem_id="edit-change"
-    )
+    change = widgets.lenient_radio(parts.CHOICES, label="What to change", info=tips.CHANGE, elem_id="edit-change")
     note = gr.Markdown(
         base_model.note(), visible=base_model.trouble() is not None, elem_id="edit-parts-note", elem_classes=["hint"]
     )
     tracks = [(parts.LABELS[t], t) for t in parts.SHOWN]
-    part = widgets.lenient(
-        gr.Dropdown(tracks, value="vocals", label="Which part", info=tips.PART, visible=False, elem_id="edit-part")
-    )
+    part = widgets.lenient(gr.Dropdown(tracks, label="Which part", info=tips.PART, visible=False, elem_id="edit-part"))
     add_parts = widgets.lenient(
         gr.CheckboxGroup(
             tracks,
-            value=["drums", "bass"],
             label="Parts to add",
             info=tips.ADD_PARTS,
             visible=False,
@@ -74,14 +69,12 @@ def build() -> Choice:
 
 def repaint_controls() -> tuple[gr.Dropdown, gr.Slider]:
     """Upstream's ``repaint_mode`` and ``repaint_strength``, its default first."""
-    mode, strength = preparing.REPAINT_DEFAULT
     with gr.Row():
         # Lenient as the parts' fields are: Gradio's own check answered an API value the choices lack
         # with a bare 400 ("Value: Balanced is not in the list of choices"), not on its field.
         way = widgets.lenient(
             gr.Dropdown(
                 list(preparing.REPAINT_MODES),
-                value=mode,
                 label="Repaint mode",
                 info=tips.REPAINT_MODE,
                 elem_id="edit-repaint",
@@ -90,7 +83,6 @@ def repaint_controls() -> tuple[gr.Dropdown, gr.Slider]:
         amount = widgets.lenient_slider(
             0.0,
             1.0,
-            value=strength,
             step=0.05,
             label="Repaint strength",
             info=tips.REPAINT_STRENGTH,

@@ -19,13 +19,13 @@ import gradio as gr
 
 import asgi_gate
 import audio
+import base_model
 import budget
 import checks
 import describe
 import generation
 import gpu
 import modes
-import parts
 import preparing
 import quota
 import results
@@ -158,7 +158,7 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
             generation.music_gpu,
             job.request,
             # A part waits for the XL base's DiT too, built at start-up on ZeroGPU (``startup``).
-            needs=("music", "base") if job.request.render.pipeline.get("task_type") in parts.TASKS else ("music",),
+            needs=("music", "base") if job.request.render.pipeline.get("task_type") in base_model.TASKS else ("music",),
             progress=progress,
             run_id=run_id,
             starting=generation.starting_words,
@@ -283,8 +283,9 @@ def _in_view(record: Any, request: Any, slots: int) -> list[Any]:
 # The sampling a music endpoint leaves to the model that runs it when a client names none (the preparers'
 # ``None``): 50 steps on XL SFT, 8 on turbo, and the XL base's 32 for Edit's parts. Gradio would give each
 # parameter its field's first value as the API's default (the Edit tab's 50, shown for a region), and a
-# client that named no steps sent that: a part ran 50 steps where README and the page say 32.
-MODEL_DEFAULTS = ("inference_steps", "guidance_scale", "shift")
+# client that named no steps sent that: a part ran 50 steps where README and the page say 32. The step
+# correction too: a turbo studio's page shows it on, and a part named without it runs the base's own (off).
+MODEL_DEFAULTS = ("inference_steps", "guidance_scale", "shift", "dcw")
 
 
 def model_defaults(get_api_info: Callable[..., Any]) -> Callable[..., Any]:

@@ -74,8 +74,9 @@ def wire(
     )
     # The endpoint for gradio_client: the same work, what was written returned as it is, on a button
     # no page shows (so a page's press runs the planner once).
-    api = [gr.Textbox(visible=False), gr.Checkbox(False, visible=False), gr.Textbox(checks.UNKNOWN, visible=False)]
-    api.append(widgets.lenient_number(-1, visible=False, precision=0))
+    api = [gr.Textbox(visible=False), gr.Checkbox(visible=False), gr.Textbox(visible=False)]
+    api.append(widgets.lenient_number(visible=False, precision=0))
+    widgets.start_at_defaults(dict(zip(names[:4], api, strict=True)), write_song)
     text, number = (lambda: gr.Textbox(visible=False)), (lambda: gr.Number(visible=False, precision=0))
     written = [text(), text(), number(), text(), text(), number(), text()]
     gr.Button(visible=False).click(

@@ -30,7 +30,7 @@ from checks import (
     AUTO,
     EXTEND_RANGE,
     INSTRUMENTAL_TAG,
-    MAX_SECONDS,
+    LOUDNESS_DEFAULT,
     SHARE_RANGE,
     UNKNOWN,
     InputError,
@@ -70,7 +70,7 @@ def prepare_generate(
     prompt: str = "",
     lyrics: str = "",
     audio_duration: float = 30.0,
-    bpm: float | None = None,
+    bpm: float | None = 0,
     key_scale: str = AUTO,
     time_signature: str = AUTO,
     vocal_language: str = UNKNOWN,
@@ -87,7 +87,7 @@ def prepare_generate(
     auto_length: bool = False,
     rewrite_caption: bool = True,
     plan: str | dict[str, Any] = "",
-    loudness: float | str = mastering.DEFAULT_LUFS,
+    loudness: float | str = LOUDNESS_DEFAULT,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
     dcw: bool | None = None,
@@ -137,7 +137,7 @@ def prepare_generate(
         **finish_params,
         "seed": seeds[0],
     }
-    longest = duration if duration is not None else MAX_SECONDS
+    longest = duration if duration is not None else audio.MAX_SECONDS
     sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
     pipeline = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "audio_duration": pipeline_seconds(longest)}
     pipeline |= {"reference_audio": reference, "vocal_language": language, **sampling, **music}
@@ -152,7 +152,7 @@ def prepare_cover(
     prompt: str = "",
     lyrics: str = "",
     vocal_language: str = UNKNOWN,
-    bpm: float | None = None,
+    bpm: float | None = 0,
     key_scale: str = AUTO,
     time_signature: str = AUTO,
     audio_cover_strength: float = 0.6,
@@ -163,7 +163,7 @@ def prepare_cover(
     audio_format: str = "wav",
     lora: str | None = None,
     lora_scale: float = 1.0,
-    loudness: float | str = mastering.DEFAULT_LUFS,
+    loudness: float | str = LOUDNESS_DEFAULT,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
     cover_noise_strength: float = 0.0,
@@ -243,7 +243,7 @@ def prepare_extend(
     prompt: str = "",
     lyrics: str = "",
     vocal_language: str = UNKNOWN,
-    bpm: float | None = None,
+    bpm: float | None = 0,
     key_scale: str = AUTO,
     time_signature: str = AUTO,
     extend_seconds: float = 30.0,
@@ -283,10 +283,10 @@ def prepare_extend(
     source = preparing.source(src_audio)
     n = source.shape[-1]
     total = n + int(round(more * audio.SAMPLE_RATE))
-    if total > MAX_SECONDS * audio.SAMPLE_RATE:
+    if total > audio.MAX_SECONDS * audio.SAMPLE_RATE:
         raise InputError(
             f"The song is {n / audio.SAMPLE_RATE:.0f} s; adding {more:g} s would make it longer than "
-            f"{MAX_SECONDS / 60:.0f} minutes. Add at most {MAX_SECONDS - n / audio.SAMPLE_RATE:.0f} s.",
+            f"{audio.MAX_SECONDS / 60:.0f} minutes. Add at most {audio.MAX_SECONDS - n / audio.SAMPLE_RATE:.0f} s.",
             "extend_seconds",
         )
     seam = n / audio.SAMPLE_RATE
@@ -322,7 +322,7 @@ def prepare_edit(
     prompt: str = "",
     lyrics: str = "",
     vocal_language: str = UNKNOWN,
-    bpm: float | None = None,
+    bpm: float | None = 0,
     key_scale: str = AUTO,
     time_signature: str = AUTO,
     repainting_start: float = 0.0,
@@ -338,9 +338,9 @@ def prepare_edit(
     dcw: bool | None = None,
     change: str = "region",
     part: str = "vocals",
-    add_parts: list[str] | None = None,
-    repaint_mode: str = "balanced",
-    repaint_strength: float = 0.5,
+    add_parts: list[str] | tuple[str, ...] | None = parts.ADD_FIRST,
+    repaint_mode: str = preparing.REPAINT_DEFAULT[0],
+    repaint_strength: float = preparing.REPAINT_DEFAULT[1],
     lora_preset: str | None = None,
     lines: list[int] | str | None = None,
     section: str | int | None = None,

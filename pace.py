@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import audio
 import devices
 import graphs
 import takes
@@ -156,7 +157,7 @@ def music_phases(s: MusicShape, loads: bool = True) -> list[Phase]:
         dtw = PRIOR["lyric_dtw_per_second"] * s.seconds + PRIOR["lyric_dtw_per_word"] * s.words
         phases.append(Phase("music", "align", {**at, "words": length_bucket(s.words)}, (one + dtw) * s.takes))
     if s.think:
-        codes = math.ceil(s.seconds * 5)
+        codes = math.ceil(s.seconds * audio.CODES_PER_SECOND)
         per_code = PRIOR["planner_per_code"] * (1 + PRIOR["planner_extra_per_take"] * (s.plan_takes - 1))
         thinking = PRIOR["think_fixed"] + PRIOR["think_tokens"] * PRIOR["think_per_token"]
         phases.append(Phase("music", "think", {}, thinking, "tokens/s", PRIOR["think_tokens"], True))
@@ -176,7 +177,7 @@ def _load(kind: str) -> Phase:
 
 def describe_phases(seconds: float, tokens: int, loads: bool = True) -> list[Phase]:
     """*Describe*: the song encoded and its codes read, then ``tokens`` at most written."""
-    work = PRIOR["vae_per_second"] * seconds + PRIOR["describe_prefill_per_code"] * seconds * 5
+    work = PRIOR["vae_per_second"] * seconds + PRIOR["describe_prefill_per_code"] * seconds * audio.CODES_PER_SECOND
     work += tokens * PRIOR["planner_per_code"]
     phases = [
         Phase("describe", "fixed", {}, PRIOR["describe_fixed"]),

@@ -31,7 +31,6 @@ from checks import (
     LORA_SCALE_RANGE,
     MAX_CAPTION_CHARS,
     MAX_LYRICS_CHARS,
-    MAX_SECONDS,
     MIN_REGION_SECONDS,
     SHARE_RANGE,
     InputError,
@@ -83,7 +82,7 @@ def plan_args(
         given = check_plan(plan)
     # Where Think chooses the length, a plan brought back has chosen it: the song's length, bounded as
     # any other (``budget``); else Think may choose up to the longest (bounded there too).
-    longest = int(given[0]["duration"] if given else MAX_SECONDS) if seconds is None else None
+    longest = int(given[0]["duration"] if given else audio.MAX_SECONDS) if seconds is None else None
     return PlanArgs(
         caption=caption,
         lyrics=lyrics or INSTRUMENTAL_TAG,
@@ -436,10 +435,16 @@ def _preset(value: Any) -> str | None:
     return None if name.lower() in ("", "none") else name
 
 
+def thinks(value: Any) -> bool:
+    """Whether the planner would run for Think's switch as sent, refusing nothing (what a press costs
+    is read from this; ``check_think`` refuses at the door): ``None`` means "when one is set up"."""
+    return planner.enabled() and (value is None or bool(value))
+
+
 def check_think(value: Any) -> bool:
     """Whether the planner runs: ``None`` means "when one is set up"."""
     if value is None:
-        return planner.enabled()
+        return thinks(value)
     if check_switch(value) and not planner.enabled():
         raise gr.Error(
             "Think is not available here: this studio runs without ACE-Step's planner "

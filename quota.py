@@ -15,6 +15,7 @@ the quota comes back, that signing in gives more, and what would fit now.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,12 +25,12 @@ import gradio as gr
 
 import audio
 import budget
-import checks
 import describe
 import devices
 import lyrics
+import modes
 import pace
-import planner
+import preparing
 import songwriter
 import stems
 import take_morph
@@ -97,15 +98,17 @@ def music_params(mode: str, fields: dict[str, Any]) -> dict[str, Any]:
         "reference_audio": fields.get("reference_audio") or None,
     }
     if mode == "generate":
-        params["think"] = bool(fields.get("think")) and planner.enabled()
+        params["think"] = preparing.thinks(fields.get("think"))
         auto = params["think"] and bool(fields.get("auto_length")) and not str(fields.get("plan") or "").strip()
         params["audio_duration"] = -1 if auto else float(fields.get("audio_duration"))
         if auto:
-            params["longest"] = budget.longest(mode, params) or int(checks.MAX_SECONDS)
+            params["longest"] = budget.longest(mode, params) or int(audio.MAX_SECONDS)
         return params
     # Edit's part runs on the XL base (guided, its own build) and a morph twice the passes: both declare more.
     if mode == "edit":
-        params["change"] = str(fields.get("change") or "region")
+        params["change"] = str(
+            fields.get("change") or inspect.signature(modes.prepare_edit).parameters["change"].default
+        )
     if mode == "cover":
         params["morph"] = bool(fields.get("morph"))
     header = audio.probe(fields.get("src_audio"))

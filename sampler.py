@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dcw
+from audio import HOP, SAMPLE_RATE
 
 StepCallback = Callable[[Any, int, float, dict[str, Any]], dict[str, Any] | None]
 
@@ -37,8 +38,6 @@ TURBO_MAX_STEPS = 20
 TIMBRE_FRAMES = 750
 # Upstream pads a source's latents with silence to at least this many frames (5.12 s) before it runs.
 MIN_FRAMES = 128
-# Samples a latent frame (48 kHz at 25 frames a second), as upstream counts a source's frames.
-HOP = 1920
 
 
 @dataclass(frozen=True)
@@ -339,14 +338,14 @@ def _timbre(pipe: Any, reference: Any, batch: int, device: Any, dtype: Any) -> t
 
 
 def _region(call: dict[str, Any], length: int, batch: int, device: Any) -> Any:
-    """The repaint region as upstream marks it in latent frames (``int(seconds × 48000 // 1920)``,
+    """The repaint region as upstream marks it in latent frames (``int(seconds × SAMPLE_RATE // HOP)``,
     at least one frame, within the song; an end of -1 or past the song is the song's end)."""
     import torch
 
     start = float(call.get("repainting_start") or 0.0)
     end = call.get("repainting_end")
-    first = max(0, min(int(start * 48000 // 1920), length - 1))
-    last = length if end is None or float(end) < 0 else int(float(end) * 48000 // 1920)
+    first = max(0, min(int(start * SAMPLE_RATE // HOP), length - 1))
+    last = length if end is None or float(end) < 0 else int(float(end) * SAMPLE_RATE // HOP)
     last = max(first + 1, min(last, length))
     region = torch.zeros(batch, length, dtype=torch.bool, device=device)
     region[:, first:last] = True

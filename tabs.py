@@ -16,6 +16,7 @@ from typing import Any
 import gradio as gr
 
 import admission
+import audio
 import checks
 import describe
 import edit_parts
@@ -57,6 +58,9 @@ class MusicTab:
     variation: variation_row.Row | None = None  # *Variations* beneath the result
     morph: morph_row.Row | None = None  # *Morph this take* beside it (Generate)
     after: Callable[[Any], None] | None = None  # given the press's event: what follows it (Edit's note)
+
+    def __post_init__(self) -> None:
+        widgets.start_at_defaults(self.fields, modes.PREPARE[self.name])
 
     @property
     def inputs(self) -> list[Any]:
@@ -109,9 +113,8 @@ def _generate_up_front() -> dict[str, Any]:
     instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental")
     think, auto_length = form_fields.think_controls()
     duration = widgets.lenient_slider(
-        checks.MIN_SECONDS,
-        checks.MAX_SECONDS,
-        value=30,
+        audio.MIN_SECONDS,
+        audio.MAX_SECONDS,
         step=1,
         label="Duration (seconds)",
         info=tips.DURATION,
@@ -136,9 +139,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         shift = widgets.lenient_slider(
             *checks.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT, elem_id="gen-shift"
         )
-        takes = widgets.lenient_slider(
-            1, checks.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes"
-        )
+        takes = widgets.lenient_slider(1, checks.MAX_TAKES, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes")
     reference = form_fields.reference_input("gen")
     record = widgets.any_file(
         gr.File(
@@ -230,7 +231,6 @@ def cover_tab(variant: Any) -> MusicTab:
             strength = widgets.lenient_slider(
                 0.0,
                 1.0,
-                value=0.6,
                 step=0.05,
                 label="Cover strength",
                 info=tips.COVER_STRENGTH,
@@ -276,7 +276,6 @@ def extend_tab(variant: Any) -> MusicTab:
             described = form_fields.describe_button("extend")
             seconds = widgets.lenient_slider(
                 *checks.EXTEND_RANGE,
-                value=30,
                 step=1,
                 label="Seconds to add",
                 info=tips.EXTEND_SECONDS,
@@ -316,8 +315,8 @@ def edit_tab(variant: Any) -> MusicTab:
             described = form_fields.describe_button("edit")
             choice = edit_parts.build()
             with gr.Row(equal_height=True) as region:
-                start = widgets.lenient_number(value=0, label="Region start (s)", elem_id="edit-start")
-                end = widgets.lenient_number(value=10, label="Region end (s)", elem_id="edit-end")
+                start = widgets.lenient_number(label="Region start (s)", elem_id="edit-start")
+                end = widgets.lenient_number(label="Region end (s)", elem_id="edit-end")
             # Under both boxes: as the start box's own info it pushed that box below the end box.
             hint = gr.Markdown(tips.REGION, elem_classes=["hint"])
             picker = edit_parts.words_picker()

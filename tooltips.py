@@ -1,5 +1,13 @@
 """Every help and info string the studio shows, written for musicians. One source of truth."""
 
+import audio
+import plan_format
+
+# The facts the words name, read from the rooms that hold them.
+_SHORTEST, _LONGEST = f"{audio.MIN_SECONDS:g} s", f"{audio.MAX_SECONDS / 60:g} min"
+_MINUTES = f"{audio.MAX_SECONDS / 60:g} minutes"
+_TEMPI = "–".join(map(str, plan_format.BPM_RANGE))
+
 CAPTION = (
     "Describe the sound: genre, mood, instruments, voice. E.g. “warm lo-fi hip hop, mellow Rhodes, vinyl crackle”."
 )
@@ -10,13 +18,13 @@ LYRICS = (
 INSTRUMENTAL = "No vocals: the lyrics box is replaced by [Instrumental]."
 THINK = (
     "ACE-Step's planner first works out BPM, key, metre and a fuller caption, then writes the song's "
-    "blueprint (5 codes a second) for the music model. Slower to start; better structure. Values you set win."
+    f"blueprint ({audio.CODES_PER_SECOND} codes a second) for the music model. Slower to start; better structure. Values you set win."
 )
 THINK_CAPTION = (
     "On, the music model gets Think's fuller caption, as ACE-Step does; off, it gets your caption as you wrote it "
     "(Think's BPM, key and metre still count)."
 )
-THINK_LENGTH = "Think chooses how long the song is (10 s to 10 min). Off, the duration below is used."
+THINK_LENGTH = f"Think chooses how long the song is ({_SHORTEST} to {_LONGEST}). Off, the duration below is used."
 PLAN = (
     "A take's plan, brought back by “Use these settings”: Think follows it instead of thinking again, so the take "
     "comes out again from its seed. Clear it to let Think plan anew."
@@ -25,8 +33,8 @@ LANGUAGE_UNKNOWN = "Unknown: the model tells from the lyrics (unknown)"
 THINK_OFF = "Think is not available here: the studio runs without ACE-Step's planner."
 PLANNED = "Planned in {seconds:.1f} s: {summary} · {codes} blueprint codes a take."
 PLAN_SKIPPED = "Think was skipped ({reason}); the song was made from your caption and lyrics alone."
-DURATION = "Length of the song in seconds, from 10 s to 10 minutes. Longer songs take longer to make."
-BPM = "Tempo in beats per minute (30–300). 0 = auto: the model picks a tempo that suits the caption."
+DURATION = f"Length of the song in seconds, from {_SHORTEST} to {_MINUTES}. Longer songs take longer to make."
+BPM = f"Tempo in beats per minute ({_TEMPI}). 0 = auto: the model picks a tempo that suits the caption."
 BPM_DETECTED = (
     "Tempo of the song, filled in from the upload (0 = let the model choose). If it sounds twice or "
     "half as fast as the song feels, use ½ or 2×."
@@ -105,7 +113,7 @@ COVER_NOISE = (
     "(ACE-Step's own page uses 0.2). ACE-Step's users report near-silence above 0 with the XL SFT and "
     "Base models (its issue #1329, open): listen, and go back to 0 if the cover comes out silent."
 )
-EXTEND_SECONDS = "How much new music to add at the end (5–240 s). The song stays at most 10 minutes long."
+EXTEND_SECONDS = f"How much new music to add at the end (5–240 s). The song stays at most {_MINUTES} long."
 EXTEND_CAPTION = "Describe how the song should go on. Your original part is kept exactly as it is."
 REGION = "The stretch to regenerate, in seconds from the start (at least 1 s). Listen to the song above to pick it."
 EDIT_LYRICS = "The words to sing in the region. Everything outside the region stays exactly as it was."

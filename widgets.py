@@ -8,7 +8,8 @@ bricks and ``tabs`` composes both into the five tabs.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -24,6 +25,17 @@ import tooltips as tips
 import uploads
 
 STEM_NAMES = ("vocals", "drums", "bass", "other")  # stems.STEMS, without importing the separator's room
+
+
+def start_at_defaults(fields: dict[str, Any], endpoint: Callable[..., Any]) -> None:
+    """Each field's first value is ``endpoint``'s default for it (a field by its parameter's name): the
+    page and the API start alike, and a default is spelled once, in that signature. A default of
+    ``None`` (the model's own figure, no upload) is left to the field's builder, which shows it."""
+    for name, parameter in inspect.signature(endpoint).parameters.items():
+        default = parameter.default
+        if name in fields and default is not None and default is not inspect.Parameter.empty:
+            field = fields[name]
+            field.value = field.postprocess(list(default) if isinstance(default, tuple) else default)
 
 
 def lenient(component: Any) -> Any:

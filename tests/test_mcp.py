@@ -57,6 +57,7 @@ def tools(url: str, sse: bool = False) -> dict[str, Any]:
 
 def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_server):
     import agents
+    import audio
     import checks
 
     url, _ = studio_server
@@ -69,8 +70,8 @@ def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_s
         for parameter, schema in properties.items():
             assert schema.get("description"), (name, parameter)
     generate = listed["generate"].inputSchema["properties"]
-    # The range is the one ``checks`` holds, in its words.
-    assert f"Range: {checks.MIN_SECONDS:g}–{checks.MAX_SECONDS:g} s." in generate["audio_duration"]["description"]
+    # The range is the one ``audio`` holds, in the studio's words.
+    assert f"Range: {audio.MIN_SECONDS:g}–{audio.MAX_SECONDS:g} s." in generate["audio_duration"]["description"]
     assert "the model's own" in generate["inference_steps"]["description"]
     assert f"Up to {checks.MAX_CAPTION_CHARS} characters." in generate["prompt"]["description"]
     # A key the studio takes in words ("A min") is not refused by an enum before its checks.

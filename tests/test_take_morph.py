@@ -17,6 +17,7 @@ import torch
 from gradio_client import Client
 from test_upstream import dit_inputs
 
+import audio
 import backend
 import dcw
 import handlers
@@ -309,7 +310,7 @@ def test_the_morph_through_the_api(studio_server):
     assert slots[0] and not any(slots[1:]) and line.startswith("Seeds — take 1: 3")
     assert made["mode"] == "morph" and made["params"]["morph"]["of"]["seed"] == 12
     assert made["params"]["source_latents"].startswith(OWN)
-    assert sf.info(slots[0]).frames == 10 * 48000
+    assert sf.info(slots[0]).frames == 10 * audio.SAMPLE_RATE
     *_, again = client.predict(take=1, record=made, prompt="dark techno, choir", lyrics="", api_name="/morph")
     assert again["params"]["morph"]["prompt"] == "dark techno"
     with pytest.raises(Exception, match="are the take's own"):

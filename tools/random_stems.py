@@ -77,10 +77,11 @@ def measure(seconds: float, folder: Path) -> dict[str, float]:
     import numpy as np
 
     os.environ["ACE_STUDIO_STEMS_MODEL"] = str(folder)
+    import audio
     import stems
 
     stems.get_separator()
-    mix = (0.1 * np.random.default_rng(0).standard_normal((2, int(seconds * stems.SAMPLE_RATE)))).astype(np.float32)
+    mix = (0.1 * np.random.default_rng(0).standard_normal((2, int(seconds * audio.SAMPLE_RATE)))).astype(np.float32)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu, rss, started = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, time.perf_counter()
     stems.residual(mix, stems.separate(mix)["stems"])
