@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import agents
 import models
 import startup
 
@@ -23,7 +24,8 @@ def _bootstrap() -> None:
 
 _bootstrap()
 
-import gradio as gr  # noqa: E402
+with agents.later():  # the MCP server is imported when it starts (``agents.launch_option``), not here
+    import gradio as gr  # noqa: E402
 
 import admission  # noqa: E402
 import asgi_gate  # noqa: E402
@@ -36,6 +38,7 @@ import streams  # noqa: E402
 import tabs  # noqa: E402
 import tooltips as tips  # noqa: E402
 import uploads  # noqa: E402
+import voice_row  # noqa: E402
 import widgets  # noqa: E402
 
 
@@ -61,9 +64,10 @@ def build_ui() -> gr.Blocks:
         for tab in music:
             for name, run in tabs.wire_music(demo, tab).items():  # its own takes, then its variations
                 my_takes.keep_after(run, tab.form.result.meta, panel, name)
-        tabs.wire_across(music, all_tabs)
+        used = tabs.wire_across(music, all_tabs)
         receivers = {tab.name: tab.receives for tab in music if tab.receives}
-        my_takes.wire(demo, panel, [music[0].fields[k] for k in results.FIELDS], receivers, all_tabs)
+        my_used = my_takes.wire(demo, panel, [music[0].fields[k] for k in results.FIELDS], receivers, all_tabs)
+        voice_row.wire(music, panel, used, my_used, all_tabs)
     uploads.keep_page_files(demo)
     uploads.needed_by(admission.queued_files(demo))
     demo.get_api_info = handlers.model_defaults(demo.get_api_info)  # a part's steps are the base's
@@ -96,7 +100,8 @@ def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
 
 
 def launch_options() -> dict[str, Any]:
-    """What ``launch()`` needs besides the address: look, the gate in front of Gradio, the upload cap."""
+    """What ``launch()`` needs besides the address: look, the gate in front of Gradio, the upload cap,
+    and the studio's tools for agents (``agents``: on unless ``ACE_STUDIO_MCP=off``)."""
     from starlette.middleware import Middleware
 
     import theme
@@ -116,6 +121,7 @@ def launch_options() -> dict[str, Any]:
         },
         # A flood of new sessions evicts the oldest (each costs little: ``admission.light_sessions``).
         "state_session_capacity": admission.SESSIONS,
+        "mcp_server": agents.launch_option(),
     }
 
 

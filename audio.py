@@ -11,8 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+# The song the model makes and the studio reads: 48 kHz stereo, 10 s to 10 minutes (upstream's
+# duration range), its blueprint five codes a second. Every other room reads these from here.
 SAMPLE_RATE = 48000
+MIN_SECONDS = 10.0
 MAX_SECONDS = 600.0
+CODES_PER_SECOND = 5
 FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_24"), "mp3": ("MP3", "MPEG_LAYER_III")}
 # MP3 is written at a constant bitrate (exact durations and seeking in every player): a take at the
 # highest MPEG-1 rate, the page's preview of a WAV/FLAC take at a common listening rate.
@@ -37,7 +41,7 @@ MIN_RATE = 8_000
 MAX_RATE = 384_000
 # Samples (frames × channels) a file may hold: ten minutes of 192 kHz stereo. Decoding and
 # resampling cost CPU in proportion; ten minutes of 8 channels at 384 kHz would be 8 times that.
-MAX_INPUT_SAMPLES = int(600 * 192_000 * 2)
+MAX_INPUT_SAMPLES = int(MAX_SECONDS * 192_000 * 2)
 # Decoding reads about this much of the source at a time (and never more than BLOCK_SAMPLES
 # samples), so a file that decodes to far more than its size suggests never lands in memory whole.
 BLOCK_SECONDS = 2.0
@@ -358,7 +362,7 @@ def splice(original: np.ndarray, new: np.ndarray, start: int, end: int, fade: in
 
 # Samples per latent frame (VAE hop): sources are padded to whole frames before encoding.
 HOP = 1920
-LATENT_RATE = 25  # latent frames per second (48 kHz / HOP)
+LATENT_RATE = SAMPLE_RATE // HOP  # latent frames per second: 25
 
 
 def good_frames(frames: int) -> int:
@@ -376,7 +380,7 @@ def good_frames(frames: int) -> int:
 def blueprint_codes(seconds: float) -> int:
     """How many planner codes (five a second, five latent frames each) cover ``seconds``: the
     first count from there whose frames the pipeline computes back exactly (``good_frames``)."""
-    codes = math.ceil(round(seconds * 5, 6))
-    while good_frames(5 * codes) != 5 * codes:
+    codes, per_code = math.ceil(round(seconds * CODES_PER_SECOND, 6)), LATENT_RATE // CODES_PER_SECOND
+    while good_frames(per_code * codes) != per_code * codes:
         codes += 1
     return codes

@@ -37,9 +37,6 @@ import sampler
 import text_limits
 import tooltips as tips
 
-# The tasks only the base model was trained for (Edit's parts): run on the XL base's DiT (``base_model``).
-PART_TASKS = ("lego", "extract", "complete")
-
 ProgressFn = Callable[[int, int], None]
 
 
@@ -178,8 +175,8 @@ class Backend:
         return graphs.replaying(pipe.transformer, "DiT", graphs.DIT_TOLERANCE)
 
     def pipe_for(self, req: music_request.Call) -> Any:
-        """The pipeline a request runs on: the base's for a part (``PART_TASKS``), else this one."""
-        if req.task_type not in PART_TASKS:
+        """The pipeline a request runs on: the base's for a part (``base_model.TASKS``), else this one."""
+        if req.task_type not in base_model.TASKS:
             return self.pipe
         # In the music model's turn: the base joins it on the device, where it must find it.
         with devices.gpu_turn("music"):
@@ -408,7 +405,7 @@ def base_is_warm() -> bool:
 
 def build_base() -> Any:
     """The pipeline, then the XL base's beside it (the start-up build on a Space)."""
-    return get_backend().pipe_for({"task_type": PART_TASKS[0]})
+    return get_backend().pipe_for({"task_type": base_model.TASKS[0]})
 
 
 def load_state() -> dict[str, Any]:

@@ -19,6 +19,12 @@ import models
 import tooltips as tips
 import xl_model
 
+# Edit's changes that run on the XL base's DiT, and upstream's task for each: the tasks only the base
+# model was trained for. ``parts`` offers them, ``backend`` runs their tasks here, the pace and the
+# budget cost them as such.
+CHANGES = {"add": "lego", "extract": "extract", "complete": "complete"}
+TASKS = tuple(CHANGES.values())
+
 ENV = "ACE_STUDIO_BASE_MODEL"
 # The base's own folders in its diffusers-layout repo; the rest of it is SFT's too.
 OWN = ("transformer", "condition_encoder")

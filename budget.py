@@ -40,9 +40,13 @@ import tooltips as tips
 
 # Written bytes a second of a take may take, by format: 16-bit WAV, 24-bit FLAC at worst (noise
 # does not compress), MP3 at its highest bit rate; and a record (its plan's codes as text included).
-BYTES_PER_SECOND = {"wav": 48000 * 2 * 2, "flac": 48000 * 2 * 3, "mp3": 320_000 // 8}
+BYTES_PER_SECOND = {
+    "wav": audio.SAMPLE_RATE * 2 * 2,
+    "flac": audio.SAMPLE_RATE * 2 * 3,
+    "mp3": audio.MP3_KBPS * 1000 // 8,
+}
 RECORD_BYTES = 16_384
-RECORD_BYTES_PER_SECOND = 5 * 24  # five codes a second, ~24 characters each, per take in a record
+RECORD_BYTES_PER_SECOND = audio.CODES_PER_SECOND * 24  # every code, ~24 characters each, per take in a record
 LRC_BYTES_PER_LINE = 64  # "[mm:ss.xx]" in the .lrc, '{"time": …, "text": …}' and indentation in the record
 # The grid on which Think's longest length and the lengths that would fit are found.
 LENGTH_STEP = 10
@@ -77,7 +81,7 @@ def _setting(name: str, default: float) -> float:
 def length(params: dict[str, Any]) -> float:
     """The length of each take (Think's longest where it chooses)."""
     seconds = float(params.get("audio_duration") or 0)
-    return seconds if seconds > 0 else float(params.get("longest") or checks.MAX_SECONDS)
+    return seconds if seconds > 0 else float(params.get("longest") or audio.MAX_SECONDS)
 
 
 def bytes_written(params: dict[str, Any]) -> int:
@@ -113,7 +117,7 @@ Fits = Callable[[dict[str, Any]], bool]
 def longest(mode: str, params: dict[str, Any], fits: Fits | None = None) -> int | None:
     """The longest song (on a 10 s grid) the request could make within its budget (or ``fits``), or None."""
     fits = fits or (lambda p: not over(mode, p))
-    lo, hi = int(checks.MIN_SECONDS), int(checks.MAX_SECONDS)
+    lo, hi = int(audio.MIN_SECONDS), int(audio.MAX_SECONDS)
     for seconds in range(hi, lo - 1, -LENGTH_STEP):
         if fits({**params, "audio_duration": seconds}):
             return seconds
@@ -132,7 +136,7 @@ def settle(job: modes.Job, gpu_limit: float, think_makes_way: bool = False) -> m
         best = longest(job.mode, params, lambda p: not over(job.mode, p, gpu_limit))
         if best is None and think_makes_way:
             return _without_think(job, f"no song planned by Think fits the {gpu_limit:.0f} s one request may take here")
-        if best is not None and best < int(params.get("longest") or checks.MAX_SECONDS):
+        if best is not None and best < int(params.get("longest") or audio.MAX_SECONDS):
             job = _with_longest(job, best)
     why = over(job.mode, job.params, gpu_limit)
     if why and think_makes_way and plan is not None and not over(job.mode, {**job.params, "think": 0}, gpu_limit):
@@ -179,8 +183,9 @@ def _what_fits(mode: str, params: dict[str, Any], gpu_limit: float) -> tuple[str
     """(the field to mark, the ways that fit the budget here: fewer takes, a shorter song, fewer
     steps, no Think)."""
     ways = ways_that_fit(mode, params, lambda p: not over(mode, p, gpu_limit))
-    if not ways:
-        return ("batch_size" if mode == "generate" else "prompt"), ["ask for fewer takes or a shorter song"]
+    if not ways:  # a take's morph is as long as its take: only a shorter take would fit
+        shorter = "morph a shorter take" if mode == "morph" else "ask for fewer takes or a shorter song"
+        return ("batch_size" if mode == "generate" else "prompt"), [shorter]
     return ways[0][0], [w for _, w in ways]
 
 

@@ -27,9 +27,6 @@ import plan_format
 import sampler
 import tooltips as tips
 
-MIN_SECONDS = 10.0
-MAX_SECONDS = 600.0
-BPM_RANGE = (30, 300)
 STEPS_RANGE = (1, 200)
 GUIDANCE_RANGE = (1.0, 20.0)
 SHIFT_RANGE = (1.0, 5.0)
@@ -65,9 +62,15 @@ FORMATS = ["wav", "flac", "mp3"]
 # A finished take's loudness (``mastering``): a target in LUFS, or off (the render as it came).
 LUFS_RANGE = (-30.0, -6.0)
 LOUDNESS_OFF = "off"
-LOUDNESS_CHOICES = [("-14 LUFS · streaming", "-14"), ("-16 LUFS · podcasts, Apple Music", "-16"),
+# A new take's loudness as the page and the API first say it (the finish's target, in the field's words).
+LOUDNESS_DEFAULT = f"{mastering.DEFAULT_LUFS:g}"
+LOUDNESS_CHOICES = [("-14 LUFS · streaming", LOUDNESS_DEFAULT), ("-16 LUFS · podcasts, Apple Music", "-16"),
                     ("-9 LUFS · loud", "-9"), ("-23 LUFS · broadcast", "-23"), ("Off · as rendered", LOUDNESS_OFF)]  # fmt: skip
 FADE_RANGE = (0.0, 10.0)
+# A share from none to all: Cover's strength and start, Edit's repaint strength.
+SHARE_RANGE = (0.0, 1.0)
+# The largest seed (a seed is a whole number from 0 to this, or -1 for random).
+MAX_SEED = 2**32 - 1
 
 
 # The longest text each endpoint parameter takes, checked before a request joins the queue; a
@@ -236,7 +239,7 @@ def check_plan(value: Any) -> tuple[dict[str, Any], tuple[int, int] | None] | No
 
 
 def check_duration(value: Any) -> float:
-    return in_range(value, "Duration", MIN_SECONDS, MAX_SECONDS, " s")
+    return in_range(value, "Duration", audio.MIN_SECONDS, audio.MAX_SECONDS, " s")
 
 
 def check_bpm(value: Any) -> int | None:
@@ -245,8 +248,9 @@ def check_bpm(value: Any) -> int | None:
     bpm = as_number(value, "BPM")
     if bpm == 0:
         return None
-    if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:
-        raise gr.Error(f"BPM must be between {BPM_RANGE[0]} and {BPM_RANGE[1]}, or 0 for auto (you asked for {bpm:g}).")
+    low, high = plan_format.BPM_RANGE
+    if not low <= bpm <= high:
+        raise gr.Error(f"BPM must be between {low} and {high}, or 0 for auto (you asked for {bpm:g}).")
     return int(round(bpm))
 
 
@@ -299,6 +303,7 @@ EMPTY_TEXT = {
     "generate": "Describe the music in the Style caption or write some Lyrics — both are empty.",
     "cover": "Describe the New style the song should take — a cover needs it (or New lyrics), and both are empty.",
     "edit": "Describe the Style for the region or write New words for the region — both are empty.",
+    "morph": "Write the New style caption or the New lyrics the take should move toward — both are empty.",
 }
 
 
@@ -415,8 +420,8 @@ LORA_SCALE_RANGE = (0.0, 2.0)
 def check_seed(seed: Any) -> int:
     """A seed as a whole number from 0 to 4294967295, or -1 (or empty) for random."""
     base = -1 if seed is None or seed == "" else as_number(seed, "Seed")
-    if base != int(base) or base < -1 or base >= 2**32:
-        raise gr.Error("Seed must be a whole number from 0 to 4294967295, or -1 for random.")
+    if base != int(base) or base < -1 or base > MAX_SEED:
+        raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, or -1 for random.")
     return int(base)
 
 
@@ -424,7 +429,7 @@ def seeds_for(seed: Any, takes: int) -> list[int]:
     """One seed per take: ``seed``, ``seed + 1`` …; -1 (or empty) draws a random starting seed."""
     base = check_seed(seed)
     start = secrets.randbelow(2**31) if base == -1 else base
-    return [(start + i) % 2**32 for i in range(takes)]
+    return [(start + i) % (MAX_SEED + 1) for i in range(takes)]
 
 
 def check_switch(value: Any, name: str = "Think") -> bool:

@@ -4,18 +4,23 @@ ways of repainting in the advanced settings), or a part added, taken out, or the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import gradio as gr
 
+import audio
 import base_model
+import edit_lines
 import models
 import parts
 import preparing
 import tooltips as tips
+import uploads
 import waveform
 import widgets
+from checks import InputError
 
 BUTTONS = {
     "region": "Regenerate region",
@@ -44,20 +49,15 @@ def build() -> Choice:
     """The choice, the line beside it (how parts are made, or why this studio cannot make them), and
     the parts' own fields, hidden until chosen."""
     # Lenient: an API value the choices lack reaches the studio's own words (``parts``), on its field.
-    change = widgets.lenient_radio(
-        parts.CHOICES, value="region", label="What to change", info=tips.CHANGE, elem_id="edit-change"
-    )
+    change = widgets.lenient_radio(parts.CHOICES, label="What to change", info=tips.CHANGE, elem_id="edit-change")
     note = gr.Markdown(
         base_model.note(), visible=base_model.trouble() is not None, elem_id="edit-parts-note", elem_classes=["hint"]
     )
     tracks = [(parts.LABELS[t], t) for t in parts.SHOWN]
-    part = widgets.lenient(
-        gr.Dropdown(tracks, value="vocals", label="Which part", info=tips.PART, visible=False, elem_id="edit-part")
-    )
+    part = widgets.lenient(gr.Dropdown(tracks, label="Which part", info=tips.PART, visible=False, elem_id="edit-part"))
     add_parts = widgets.lenient(
         gr.CheckboxGroup(
             tracks,
-            value=["drums", "bass"],
             label="Parts to add",
             info=tips.ADD_PARTS,
             visible=False,
@@ -69,14 +69,12 @@ def build() -> Choice:
 
 def repaint_controls() -> tuple[gr.Dropdown, gr.Slider]:
     """Upstream's ``repaint_mode`` and ``repaint_strength``, its default first."""
-    mode, strength = preparing.REPAINT_DEFAULT
     with gr.Row():
         # Lenient as the parts' fields are: Gradio's own check answered an API value the choices lack
         # with a bare 400 ("Value: Balanced is not in the list of choices"), not on its field.
         way = widgets.lenient(
             gr.Dropdown(
                 list(preparing.REPAINT_MODES),
-                value=mode,
                 label="Repaint mode",
                 info=tips.REPAINT_MODE,
                 elem_id="edit-repaint",
@@ -85,7 +83,6 @@ def repaint_controls() -> tuple[gr.Dropdown, gr.Slider]:
         amount = widgets.lenient_slider(
             0.0,
             1.0,
-            value=strength,
             step=0.05,
             label="Repaint strength",
             info=tips.REPAINT_STRENGTH,
@@ -113,6 +110,8 @@ class Shown(NamedTuple):
     preset: gr.Dropdown
     region_examples: gr.Dataset
     part_examples: gr.Dataset
+    words: gr.Column  # Edit by the words (``Picker``): a region's alone
+    lines: gr.CheckboxGroup  # emptied for a part (it would be refused)
 
 
 def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
@@ -153,15 +152,19 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
             gr.update() if region else gr.update(value=""),
             gr.update(visible=region),
             gr.update(visible=not region),
+            gr.update(visible=region),
+            gr.update() if region else gr.update(value=[]),
         )
 
     return show
 
 
-def wire(choice: Choice, variant: models.Variant, shown: Shown, wave: Any, start: Any, end: Any) -> None:
+def wire(choice: Choice, variant: models.Variant, shown: Shown, wave: Any, start: Any, end: Any, words: Any) -> None:
     """Each choice (and each part: a sung one takes words) shows its own fields, in the page's own
     queue-less events (``shown``: the components ``showing`` updates after the parts' own); the
-    waveform and the region's numbers follow each other, and the choice, in the page alone."""
+    waveform and the region's numbers follow each other, and the choice, in the page alone; ``words``:
+    the ``Picker`` and the song it reads (``wire_words``)."""
+    wire_words(*words, wave, start, end, shown.lyrics)
     outputs = [choice.note, choice.part, choice.add_parts, *shown]
     inputs = [choice.change, choice.part, choice.add_parts]
     for trigger in inputs:
@@ -186,3 +189,110 @@ def after_run(choice: Choice, run: Any) -> None:
 
     for after in (run.then, run.failure):
         after(said, choice.change, choice.note, queue=False, api_visibility="private")
+
+
+# A drag or a typed number: the lines unticked, in the page (an update: a bare [] reads as no outputs).
+UNTICK_JS = "() => ({__type__: 'update', value: []})"
+
+
+class Picker(NamedTuple):
+    """Edit by the words (``edit_lines``): shown for a song whose words the studio knows."""
+
+    column: gr.Column
+    box: gr.Accordion
+    section: gr.Dropdown
+    lines: gr.CheckboxGroup
+    note: gr.Markdown
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """Its fields by ``/edit``'s parameter names."""
+        return {"lines": self.lines, "section": self.section}
+
+
+def words_picker() -> Picker:
+    """The song's sung lines to tick, and its sections (each ticks its lines), folded and hidden until a
+    song whose words are known arrives. Lenient: an API value reaches ``edit_lines``' own words."""
+    with gr.Column() as column:
+        with gr.Accordion("Choose by the words", open=False, visible=False, elem_id="edit-words") as box:
+            section = widgets.lenient(
+                gr.Dropdown(
+                    [],
+                    value=None,
+                    label="A whole section",
+                    info=tips.EDIT_SECTION,
+                    allow_custom_value=True,
+                    elem_id="edit-section",
+                )
+            )
+            lines = widgets.lenient(
+                gr.CheckboxGroup([], value=[], label="Lines", info=tips.EDIT_WORDS, elem_id="edit-lines")
+            )
+            note = gr.Markdown("", elem_id="edit-words-note", elem_classes=["hint"])
+    return Picker(column, box, section, lines, note)
+
+
+def words_of(src_audio: Any) -> tuple[Any, Any, Any, Any]:
+    """The picker for a song: its lines (each with its section where one starts) and sections, or hidden."""
+    words = edit_lines.known(src_audio) if src_audio else None
+    if words is None:
+        return gr.update(visible=False), gr.update(choices=[], value=None), gr.update(choices=[], value=[]), ""
+    shown, seen = [], 0
+    for line in words.lines:
+        head = f"[{line.section}] " if line.section_number != seen and line.section else ""
+        seen = line.section_number
+        shown.append((head + edit_lines.label(line), line.number))
+    sections = [(f"{i} · {name}", str(i)) for i, name in enumerate(words.sections, 1)]
+    return gr.update(visible=True), gr.update(choices=sections, value=None), gr.update(choices=shown, value=[]), ""
+
+
+def section_ticked(src_audio: Any, section: Any) -> tuple[Any, Any]:
+    """A section chosen: its lines ticked (the region follows them), the section's field emptied again."""
+    if section is None or str(section).strip() == "":
+        return gr.skip(), gr.skip()
+    try:
+        first, last = edit_lines.choose(edit_lines.known(src_audio), None, section) or (0, -1)
+    except InputError as exc:
+        return gr.skip(), gr.update(value=None, info=str(exc))
+    return list(range(first, last + 1)), gr.update(value=None, info=tips.EDIT_SECTION)
+
+
+def region_of(src_audio: Any, lines: Any, wave: Any) -> tuple[Any, ...]:
+    """Lines ticked: the region they span as the numbers and on the waveform, and their words to rewrite
+    (or, refused, why, with the region left as it was)."""
+    if not lines:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
+    try:
+        chosen = edit_lines.resolve(src_audio, lines, None, "")
+        start, end = chosen.span(uploads.load(src_audio)) if chosen is not None else (None, None)
+    except (InputError, audio.AudioError) as exc:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ {exc}"
+    if chosen is None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
+    try:
+        state = json.loads(wave or "{}")
+        drawn = json.dumps({**state, "start": start, "end": end})
+    except (TypeError, ValueError):
+        drawn = gr.skip()
+    words = edit_lines.block(chosen.words, chosen.first, chosen.last)
+    note = tips.EDIT_WORDS_NOTE.format(which=edit_lines.which(chosen.first, chosen.last), start=start, end=end)
+    return start, end, drawn, words, note
+
+
+def wire_words(picker: Picker, source: Any, wave: Any, start: Any, end: Any, lyrics: Any) -> None:
+    """The picker filled as a song arrives; a section ticks its lines; ticked lines set the region, the
+    waveform's selection and the words; a drag or a typed number (a region of one's own) unticks them."""
+    outputs = [picker.box, picker.section, picker.lines, picker.note]
+    source.change(words_of, source, outputs, queue=False, api_visibility="private")
+    picker.section.change(
+        section_ticked, [source, picker.section], [picker.lines, picker.section], queue=False, api_visibility="private"
+    )
+    picker.lines.change(
+        region_of,
+        [source, picker.lines, wave],
+        [start, end, wave, lyrics, picker.note],
+        queue=False,
+        api_visibility="private",
+    )
+    for own in (wave, start, end):
+        own.input(None, None, picker.lines, js=UNTICK_JS, api_visibility="private")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+import audio
+
 # (caption, lyrics, seconds, vocal language)
 GENERATE = [
     (
@@ -102,14 +104,13 @@ LYRICS = [
 ]
 
 DEMO_SECONDS = 12.0
-_RATE = 48000
 
 
 def _note(freq: float, t: np.ndarray, decay: float) -> np.ndarray:
     return np.sin(2 * np.pi * freq * t) * np.exp(-t * decay)
 
 
-def demo_song_audio(seconds: float = DEMO_SECONDS, rate: int = _RATE) -> np.ndarray:
+def demo_song_audio(seconds: float = DEMO_SECONDS, rate: int = audio.SAMPLE_RATE) -> np.ndarray:
     """A four-chord loop at 100 BPM (C–G–Am–F) with bass and drums: float32 ``[2, samples]``."""
     rng = np.random.default_rng(7)
     n = int(seconds * rate)
@@ -154,6 +155,6 @@ def demo_song() -> str:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.wav")
-        sf.write(tmp, demo_song_audio().T, _RATE, subtype="PCM_16")
+        sf.write(tmp, demo_song_audio().T, audio.SAMPLE_RATE, subtype="PCM_16")
         tmp.replace(path)
     return str(path)

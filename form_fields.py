@@ -26,6 +26,7 @@ import describe
 import handlers
 import lora_presets
 import models
+import plan_format
 import planner
 import tooltips as tips
 import uploads
@@ -35,7 +36,7 @@ import widgets
 
 def sampling_controls(variant: models.Variant, prefix: str):
     with gr.Row():
-        seed = widgets.lenient_number(label="Seed", value=-1, precision=0, info=tips.SEED, elem_id=f"{prefix}-seed")
+        seed = widgets.lenient_number(label="Seed", precision=0, info=tips.SEED, elem_id=f"{prefix}-seed")
         steps = widgets.lenient_slider(
             *checks.STEPS_RANGE, value=variant.steps, step=1, label="Steps", info=tips.STEPS, elem_id=f"{prefix}-steps"
         )
@@ -48,9 +49,7 @@ def sampling_controls(variant: models.Variant, prefix: str):
             info=tips.GUIDANCE,
             elem_id=f"{prefix}-guidance",
         )
-        fmt = widgets.lenient_radio(
-            checks.FORMATS, value="wav", label="Output format", info=tips.FORMAT, elem_id=f"{prefix}-format"
-        )
+        fmt = widgets.lenient_radio(checks.FORMATS, label="Output format", info=tips.FORMAT, elem_id=f"{prefix}-format")
     return seed, steps, guidance, fmt
 
 
@@ -60,7 +59,6 @@ def language_dropdown(prefix: str) -> gr.Dropdown:
     languages += [(f"{name} ({code})", code) for code, name in checks.LANGUAGES.items()]
     return gr.Dropdown(
         languages,
-        value=checks.UNKNOWN,
         label="Vocal language",
         info=tips.LANGUAGE,
         allow_custom_value=True,
@@ -79,9 +77,7 @@ def think_controls() -> tuple[gr.Checkbox, gr.Checkbox]:
             info=tips.THINK if ready else tips.THINK_OFF,
             elem_id="gen-think",
         )
-        auto = gr.Checkbox(
-            label="Length: auto", value=False, interactive=ready, info=tips.THINK_LENGTH, elem_id="gen-auto-length"
-        )
+        auto = gr.Checkbox(label="Length: auto", interactive=ready, info=tips.THINK_LENGTH, elem_id="gen-auto-length")
     return think, auto
 
 
@@ -90,7 +86,6 @@ def rewrite_caption_switch() -> gr.Checkbox:
     model while the plan still sets BPM, key and metre. Folded away: few change it."""
     return gr.Checkbox(
         label="Let Think rewrite the caption",
-        value=True,
         interactive=planner.enabled(),
         info=tips.THINK_CAPTION,
         elem_id="gen-think-caption",
@@ -156,7 +151,6 @@ def lora_controls(prefix: str, variant: str | None = None) -> tuple[gr.File, gr.
         )
         scale = widgets.lenient_slider(
             *checks.LORA_SCALE_RANGE,
-            value=1.0,
             step=0.05,
             label="LoRA strength",
             info=tips.LORA_SCALE,
@@ -185,7 +179,6 @@ def finish_controls(prefix: str, loudness: bool = True) -> tuple[Any, ...]:
                 widgets.lenient(
                     gr.Dropdown(
                         checks.LOUDNESS_CHOICES,
-                        value="-14",
                         label="Loudness",
                         info=tips.LOUDNESS,
                         allow_custom_value=True,
@@ -197,9 +190,7 @@ def finish_controls(prefix: str, loudness: bool = True) -> tuple[Any, ...]:
             else []
         )
         fades = [
-            widgets.lenient_slider(
-                *checks.FADE_RANGE, value=0, step=0.5, label=label, info=info, elem_id=f"{prefix}-{name}"
-            )
+            widgets.lenient_slider(*checks.FADE_RANGE, step=0.5, label=label, info=info, elem_id=f"{prefix}-{name}")
             for label, info, name in (
                 ("Fade in (s)", tips.FADE_IN, "fade-in"),
                 ("Fade out (s)", tips.FADE_OUT, "fade-out"),
@@ -239,12 +230,9 @@ def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
 def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
     """BPM, key and time signature fields, "auto" by default."""
     with gr.Row():
-        bpm = widgets.lenient_number(
-            label="BPM (0 = auto)", value=0, info=bpm_info, precision=0, elem_id=f"{prefix}-bpm"
-        )
+        bpm = widgets.lenient_number(label="BPM (0 = auto)", info=bpm_info, precision=0, elem_id=f"{prefix}-bpm")
         key = gr.Dropdown(
             [checks.AUTO, *checks.KEYS],
-            value=checks.AUTO,
             label="Key",
             info=tips.KEY,
             allow_custom_value=True,
@@ -252,7 +240,6 @@ def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
         )
         meter = gr.Dropdown(
             [checks.AUTO, *checks.TIME_SIGNATURES],
-            value=checks.AUTO,
             label="Time signature",
             info=tips.TIME_SIGNATURE,
             allow_custom_value=True,
@@ -310,7 +297,7 @@ def dcw_switch(prefix: str, variant: models.Variant) -> gr.Checkbox:
 def cover_start_slider() -> gr.Slider:
     """Cover's ``cover_noise_strength``: 0 (upstream's API default) starts from noise."""
     return widgets.lenient_slider(
-        0.0, 1.0, value=0.0, step=0.05, label="Start from the song", info=tips.COVER_NOISE, elem_id="cover-start"
+        0.0, 1.0, step=0.05, label="Start from the song", info=tips.COVER_NOISE, elem_id="cover-start"
     )
 
 
@@ -318,7 +305,7 @@ def morph_controls(unused: dict[str, Any]) -> tuple[gr.Checkbox, gr.Textbox, gr.
     """Cover's *Morph* (upstream's flow-edit overlay, off as upstream has it) and the song as it is
     now, shown while it is on; ``unused``: the fields the morph does not use (by the preparer's names:
     the cover's strength, its start, DCW), locked while it is on, their help saying why."""
-    switch = gr.Checkbox(label="Morph the song (flow edit)", value=False, info=tips.MORPH, elem_id="cover-morph")
+    switch = gr.Checkbox(label="Morph the song (flow edit)", info=tips.MORPH, elem_id="cover-morph")
     with gr.Group(visible=False, elem_id="cover-morph-source") as source:
         style = gr.Textbox("", label="The song's own style", info=tips.MORPH_STYLE, elem_id="cover-morph-prompt")
         words = gr.Textbox(
@@ -425,4 +412,4 @@ def scale_tempo(bpm: Any, factor: float) -> Any:
         return gr.update()
     if not 0 < value < float("inf"):
         return gr.update()
-    return int(round(min(checks.BPM_RANGE[1], max(checks.BPM_RANGE[0], value * factor))))
+    return int(round(min(plan_format.BPM_RANGE[1], max(plan_format.BPM_RANGE[0], value * factor))))

@@ -69,7 +69,7 @@ def run_music(
     if request.plan is not None and request.plan.seconds is None:  # Think chose the length: cut there
         chosen = plan.chosen_seconds(planner.FALLBACK_SECONDS)
         out["audio"] = out["audio"][..., : int(round(chosen * audio.SAMPLE_RATE))]
-    on_base = render.pipeline.task_type in backend.PART_TASKS
+    on_base = render.pipeline.task_type in base_model.TASKS
     ran = (base_model.source(), models.VARIANTS[models.BASE_VARIANT]) if on_base else (be.source, be.variant)
     result = {
         "audio": out["audio"],

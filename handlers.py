@@ -19,22 +19,25 @@ import gradio as gr
 
 import asgi_gate
 import audio
+import base_model
 import budget
 import checks
 import describe
 import generation
 import gpu
 import modes
-import parts
+import output_folder
 import preparing
 import quota
 import results
 import runs
 import stems
+import take_morph
 import takes
 import tooltips as tips
 import uploads
 import variations
+import voice
 
 STOPPED = runs.STOPPED
 
@@ -155,7 +158,7 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
             generation.music_gpu,
             job.request,
             # A part waits for the XL base's DiT too, built at start-up on ZeroGPU (``startup``).
-            needs=("music", "base") if job.request.render.pipeline.task_type in parts.TASKS else ("music",),
+            needs=("music", "base") if job.request.render.pipeline.task_type in base_model.TASKS else ("music",),
             progress=progress,
             run_id=run_id,
             starting=generation.starting_words,
@@ -180,17 +183,38 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
 FILE_PARAMETERS = ("src_audio", "reference_audio", "lora")
 
 
+def own_voice(mode: str, values: dict[str, Any], request: Any) -> None:
+    """A take named as a voice (``/generate``'s ``reference_take``, or the one a varied take's record
+    names) must be one this visitor's page made, as *Send to* holds (``results.made_by``); another's
+    gets the words a take that is gone gets."""
+    record = values.get("record") if isinstance(values.get("record"), dict) else {}
+    if mode == "generate":
+        name, param = values.get("reference_take"), "reference_take"
+    elif mode == "variations" and isinstance(record.get("params"), dict):
+        name, param = (
+            variations.voice_of(record["params"], {"reference_audio": values.get("reference_audio")}),
+            "record",
+        )
+    else:
+        return
+    if name not in (None, "") and not results.made_by(request, voice.relative_name(name)):
+        raise checks.InputError(voice.gone(name), param)
+
+
 def door(mode: str) -> Callable[..., None]:
     """The checks a ``mode`` request passes before it queues (``admission.validator``): the
     preparer's, then what the request may cost here (``budget``). The job it prepared is kept for
     the press's run (``prepared``), so a press prepares once."""
     prepare = PREPARE[mode]
-    names = [p.name for p in own_parameters(prepare)]
+    asks = "request" in inspect.signature(prepare).parameters  # whose take it is (``take_morph``)
+    names = [p.name for p in own_parameters(prepare) if p.name != "request"]
 
     def check(*args: Any, request: gr.Request = None) -> None:
-        job = prepare(*args)
+        values = dict(zip(names, args, strict=False))
+        own_voice(mode, values, request)
+        job = prepare(*args, request=request) if asks else prepare(*args)
         budget.settle(job, budget.max_gpu_seconds())
-        _keep(request, dict(zip(names, args, strict=True)), job)
+        _keep(request, values, job)
 
     return check
 
@@ -207,14 +231,17 @@ def _keep(request: gr.Request | None, values: dict[str, Any], job: modes.Job) ->
         scope[PREPARED] = (values, job)
 
 
-def prepared(prepare: Callable[..., modes.Job], request: gr.Request | None, values: dict[str, Any]) -> modes.Job:
+def prepared(
+    prepare: Callable[..., modes.Job], request: gr.Request | None, values: dict[str, Any], asks: bool = False
+) -> modes.Job:
     """The job the door prepared for this very press with these very values, taken once; else (a call
-    in this process, a door that did not keep one) the job prepared now."""
+    in this process, a door that did not keep one) the job prepared now (given the request where the
+    preparer ``asks`` whose take it is)."""
     scope = getattr(getattr(request, "request", None), "scope", None)
     kept = scope.pop(PREPARED, None) if isinstance(scope, dict) else None
     if kept is not None and kept[0] == values:
         return kept[1]
-    return prepare(**values)
+    return prepare(**values, request=request) if asks else prepare(**values)
 
 
 def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
@@ -228,7 +255,8 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
     ``{"stopped": words}``: Gradio would show any raised error as a red "Error", on the take slot too.
     """
     prepare, tab = PREPARE[mode], tab or mode
-    own = own_parameters(prepare)
+    own = [p for p in own_parameters(prepare) if p.name != "request"]  # a preparer that asks is given it
+    asks = len(own) < len(own_parameters(prepare))
     extra = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
         inspect.Parameter(
@@ -245,14 +273,15 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
         files = [values.get(name) for name in FILE_PARAMETERS if isinstance(values.get(name), str)]
         try:
             # The uploads it reads stay out of the quota's reach until it ends, however it ends.
+            own_voice(mode, values, request)
             with uploads.using(files), tab_run(tab, request) as run_id:
-                paths, record = run_job(prepared(prepare, request, values), progress, run_id)
+                paths, record = run_job(prepared(prepare, request, values, asks), progress, run_id)
         except gr.Error as exc:
             if not is_stop(exc):
                 raise
             said_stopped(mode, exc.message)
-            if mode == "variations":  # the take being varied stays in view, its record too, to vary again
-                return (*[gr.skip()] * slots, exc.message, gr.skip())
+            if mode in ("variations", "morph"):  # the take stays in view, its record too, to try again
+                return (*_in_view(values["record"], request, slots), exc.message, gr.skip())
             return (*[None] * slots, exc.message, {"stopped": exc.message})
         results.remember_takes(request, record)  # "Send to" hands on this visitor's own takes only
         urls = [asgi_gate.take_url(path, request) or path for path in paths]
@@ -266,11 +295,26 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
     return checks.expected_errors(handler)
 
 
+def _in_view(record: Any, request: Any, slots: int) -> list[Any]:
+    """The takes of the result a stopped variation or morph was asked from, sent again as they stand: a
+    ``gr.skip()`` would leave Gradio a copy of each slot in the session, without the patch that hands a
+    take's URL to the page (``widgets.take_slot``), and the next take there could not be shown."""
+    made = record.get("takes") if isinstance(record, dict) else None
+    entries = [e for e in made[:slots] if isinstance(e, dict)] if isinstance(made, list) else []
+    urls = []
+    for entry in entries:
+        path = output_folder.own_take_audio(entry.get("audio"))
+        shown = path is not None and results.made_by(request, entry.get("audio"))
+        urls.append((asgi_gate.take_url(path, request) or str(path)) if shown else None)
+    return urls + [None] * (slots - len(urls))
+
+
 # The sampling a music endpoint leaves to the model that runs it when a client names none (the preparers'
 # ``None``): 50 steps on XL SFT, 8 on turbo, and the XL base's 32 for Edit's parts. Gradio would give each
 # parameter its field's first value as the API's default (the Edit tab's 50, shown for a region), and a
-# client that named no steps sent that: a part ran 50 steps where README and the page say 32.
-MODEL_DEFAULTS = ("inference_steps", "guidance_scale", "shift")
+# client that named no steps sent that: a part ran 50 steps where README and the page say 32. The step
+# correction too: a turbo studio's page shows it on, and a part named without it runs the base's own (off).
+MODEL_DEFAULTS = ("inference_steps", "guidance_scale", "shift", "dcw")
 
 
 def model_defaults(get_api_info: Callable[..., Any]) -> Callable[..., Any]:
@@ -288,8 +332,13 @@ def model_defaults(get_api_info: Callable[..., Any]) -> Callable[..., Any]:
     return api_info
 
 
-# What each music endpoint prepares: a mode's request, or variations of a take (each run as its tab's).
-PREPARE: dict[str, Callable[..., modes.Job]] = {**modes.PREPARE, "variations": variations.prepare}
+# What each music endpoint prepares: a mode's request, variations of a take (each run as its tab's), a
+# take's morph (Generate's).
+PREPARE: dict[str, Callable[..., modes.Job]] = {
+    **modes.PREPARE,
+    "variations": variations.prepare,
+    "morph": take_morph.prepare,
+}
 
 generate = _endpoint("generate", slots=checks.MAX_TAKES)
 
@@ -301,6 +350,10 @@ extend = _endpoint("extend")
 
 
 edit = _endpoint("edit")
+
+
+# A Generate take morphed (``/morph``): run as Generate's, so its Stop stops it.
+morph = _endpoint("morph", slots=checks.MAX_TAKES, tab="generate")
 
 
 # Variations of a take, one event a tab: run as that tab's, so its Stop stops them.

@@ -50,12 +50,15 @@ def build() -> tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown]:
     return idea, button, note, widgets.reserves_line("gen-write")
 
 
-def wire(row: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown], f: dict[str, Any]) -> tuple[str, ...]:
+def wire(
+    demo: gr.Blocks, row: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown], f: dict[str, Any]
+) -> tuple[str, ...]:
     """*Write it* on Generate (``f``: Generate's fields by the preparer's names): GPU work, admitted and
-    queued as a song is (the idea is the field its refusals are noted on); the page's event fills the
-    fields left empty, ``/write_song`` returns what was written. Returns their api names, which
-    Generate's Stop stops too."""
-    idea, button, note, _ = row
+    queued as a song is (the idea is the field its refusals are noted on), its reserves line beside it;
+    the page's event fills the fields left empty, ``/write_song`` returns what was written. Returns
+    their api names, which Generate's Stop stops too."""
+    idea, button, note, reserves = row
+    widgets.wire_reserves(demo, "write_song", reserves, {})
     asked = [idea, f["instrumental"], f["vocal_language"], f["seed"]]
     filled = [f[name] for name in songwriter.FORM]
     names = ["idea", "instrumental", "vocal_language", "seed", *songwriter.FORM[:-1]]
@@ -71,8 +74,9 @@ def wire(row: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown], f: dict[st
     )
     # The endpoint for gradio_client: the same work, what was written returned as it is, on a button
     # no page shows (so a page's press runs the planner once).
-    api = [gr.Textbox(visible=False), gr.Checkbox(False, visible=False), gr.Textbox(checks.UNKNOWN, visible=False)]
-    api.append(widgets.lenient_number(-1, visible=False, precision=0))
+    api = [gr.Textbox(visible=False), gr.Checkbox(visible=False), gr.Textbox(visible=False)]
+    api.append(widgets.lenient_number(visible=False, precision=0))
+    widgets.start_at_defaults(dict(zip(names[:4], api, strict=True)), write_song)
     text, number = (lambda: gr.Textbox(visible=False)), (lambda: gr.Number(visible=False, precision=0))
     written = [text(), text(), number(), text(), text(), number(), text()]
     gr.Button(visible=False).click(

@@ -52,6 +52,8 @@ STRUCTURES: dict[str, list[str]] = {
     "custom": [],
 }
 LENGTHS = {"short": 2, "medium": 4, "long": 6}  # lines per section
+# Creativity (the sampling temperature): the page's slider and the door read this range.
+TEMPERATURE_RANGE = (0.0, 1.5)
 
 
 class LyricsError(ValueError):
@@ -72,6 +74,8 @@ class Stopped(Exception):
 
 @dataclass
 class Request:
+    """What the writer is asked; its defaults are the Lyrics tab's and ``/lyrics``' (``make_request``'s)."""
+
     theme: str
     genre: str = ""
     mood: str = ""
@@ -295,13 +299,13 @@ pace_phases.watch("lyrics", lambda: is_loaded())  # what a cold call adds is ask
 
 def estimate_duration(params: dict[str, Any], multiplier: float = 1.0, run_id: str | None = None) -> int:
     """GPU seconds for one lyrics call (``pace``): loading if cold, then the longest text it may write."""
-    req_sections = len(STRUCTURES.get(params.get("structure") or "verse-chorus") or [1] * 6)
-    tokens = max_new_tokens(params.get("length", "medium"), req_sections)
+    req_sections = len(STRUCTURES.get(params.get("structure") or Request.structure) or [1] * 6)
+    tokens = max_new_tokens(params.get("length", Request.length), req_sections)
     return pace.declare(pace_phases.lyrics_phases(tokens), multiplier, run_id)
 
 
 def max_new_tokens(length: str, n_sections: int) -> int:
-    return min(1536, 80 + n_sections * LENGTHS.get(length, 4) * 16)
+    return min(1536, 80 + n_sections * LENGTHS.get(length, LENGTHS[Request.length]) * 16)
 
 
 def draw_seed(seed: int) -> int:
@@ -325,14 +329,14 @@ def stream_lyrics(req: Request, language_name: str, run_id: str | None = None) -
 
 def make_request(
     theme: Any,
-    genre: Any = "",
-    mood: Any = "",
-    vocal_language: Any = "en",
-    structure: Any = "verse-chorus",
-    temperature: Any = 0.8,
-    seed: Any = -1,
-    custom_sections: Any = "",
-    length: Any = "medium",
+    genre: Any = Request.genre,
+    mood: Any = Request.mood,
+    vocal_language: Any = Request.vocal_language,
+    structure: Any = Request.structure,
+    temperature: Any = Request.temperature,
+    seed: Any = Request.seed,
+    custom_sections: Any = Request.custom_sections,
+    length: Any = Request.length,
 ) -> Request:
     """Validate the Lyrics tab's inputs; every problem is a ``LyricsError`` a songwriter can act on."""
     theme = str(theme or "").strip()
@@ -353,7 +357,7 @@ def make_request(
         raise LyricsError(
             f"Unknown structure {checks.shown(structure)}. Choose one of: {', '.join(STRUCTURES)}.", "structure"
         )
-    length = str(length or "medium").strip().lower()
+    length = str(length or Request.length).strip().lower()
     if length not in LENGTHS:
         raise LyricsError(f"Unknown length {checks.shown(length)}. Choose short, medium or long.", "length")
     try:
@@ -366,8 +370,9 @@ def make_request(
         seed_value = checks.check_seed(seed)
     except gr.Error as exc:
         raise LyricsError(exc.message, "seed") from None
-    if not 0.0 <= temp <= 1.5:
-        raise LyricsError(f"Creativity must be between 0 and 1.5 (you asked for {temp:g}).", "temperature")
+    if not TEMPERATURE_RANGE[0] <= temp <= TEMPERATURE_RANGE[1]:
+        low, high = TEMPERATURE_RANGE
+        raise LyricsError(f"Creativity must be between {low:g} and {high:g} (you asked for {temp:g}).", "temperature")
     req = Request(
         theme,
         str(genre or "").strip(),

@@ -74,7 +74,6 @@ def _asked() -> dict[str, Any]:
         mood = gr.Textbox("", label="Mood", info=tips.LYRICS_MOOD, elem_id="ly-mood")
     language = gr.Dropdown(
         languages,
-        value="en",
         label="Language",
         info=tips.LYRICS_LANGUAGE,
         allow_custom_value=True,
@@ -83,7 +82,6 @@ def _asked() -> dict[str, Any]:
     with gr.Accordion("Advanced settings", open=False, elem_id="ly-advanced"):
         structure = gr.Dropdown(
             list(lyrics.STRUCTURES),
-            value="verse-chorus",
             label="Structure",
             info=tips.LYRICS_STRUCTURE,
             allow_custom_value=True,
@@ -93,22 +91,19 @@ def _asked() -> dict[str, Any]:
         with gr.Row():
             length = widgets.lenient_radio(
                 list(lyrics.LENGTHS),
-                value="medium",
                 label="Length",
                 info=tips.LYRICS_LENGTH,
                 elem_id="ly-length",
             )
             temperature = widgets.lenient_slider(
-                0.0,
-                1.5,
-                value=0.8,
+                *lyrics.TEMPERATURE_RANGE,
                 step=0.05,
                 label="Creativity",
                 info=tips.LYRICS_TEMPERATURE,
                 elem_id="ly-temperature",
             )
-            seed = widgets.lenient_number(value=-1, precision=0, label="Seed", info=tips.SEED, elem_id="ly-seed")
-    return {
+            seed = widgets.lenient_number(precision=0, label="Seed", info=tips.SEED, elem_id="ly-seed")
+    asked = {
         "theme": theme,
         "genre": genre,
         "mood": mood,
@@ -119,6 +114,8 @@ def _asked() -> dict[str, Any]:
         "custom_sections": custom,
         "length": length,
     }
+    widgets.start_at_defaults(asked, lyrics.make_request)
+    return asked
 
 
 def _wire_writing(
@@ -144,25 +141,33 @@ def _wire_writing(
 # ---------------------------------------------------------------- what its buttons do
 
 
-@checks.expected_errors
-def write_lyrics(
-    theme: str = "",
-    genre: str = "",
-    mood: str = "",
-    vocal_language: str = "en",
-    structure: str = "verse-chorus",
-    temperature: float = 0.8,
-    seed: float = -1,
-    custom_sections: str = "",
-    length: str = "medium",
-    request: gr.Request = None,
-    progress: gr.Progress = gr.Progress(),
-):
+def _writes_as_asked() -> inspect.Signature:
+    """``write_lyrics``' parameters: ``lyrics.make_request``'s, with their defaults (the page's and the
+    API's; an empty theme is refused there), then the request and progress Gradio hands in."""
+    asked = [
+        p.replace(default="") if p.default is inspect.Parameter.empty else p
+        for p in inspect.signature(lyrics.make_request).parameters.values()
+    ]
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    given = [
+        inspect.Parameter("request", keyword, default=None, annotation=gr.Request),
+        inspect.Parameter("progress", keyword, default=gr.Progress(), annotation=gr.Progress),
+    ]
+    return inspect.Signature(asked + given)
+
+
+_WRITES = _writes_as_asked()
+
+
+def _write_lyrics(*args: Any, **kwargs: Any):
     """Stream lyrics into the box, then replace them with the cleaned version and a caption; the
     seed used comes with every update (the same seed and settings write the same lyrics)."""
+    bound = _WRITES.bind(*args, **kwargs)
+    bound.apply_defaults()
+    asked = dict(bound.arguments)
+    request, progress = asked.pop("request"), asked.pop("progress")
     try:
-        asked = (theme, genre, mood, vocal_language, structure, temperature, seed, custom_sections, length)
-        req = lyrics.make_request(*asked)
+        req = lyrics.make_request(**asked)
     except lyrics.LyricsError as exc:
         raise gr.Error(str(exc)) from None
     # Drawn here, so a retry after a GPU abort writes the same song.
@@ -197,8 +202,17 @@ def write_lyrics(
     yield cleaned, caption or lyrics.fallback_caption(req), req.seed
 
 
+# Gradio reads the parameters (their names, and the request and progress it passes) from these.
+_write_lyrics.__signature__ = _WRITES  # type: ignore[attr-defined]
+_write_lyrics.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
+_write_lyrics.__name__ = "write_lyrics"
+write_lyrics = checks.expected_errors(_write_lyrics)
+
+
 @checks.expected_errors
-def use_in_generate(text: str = "", caption: str = "", vocal_language: str = "en") -> tuple[Any, ...]:
+def use_in_generate(
+    text: str = "", caption: str = "", vocal_language: str = lyrics.Request.vocal_language
+) -> tuple[Any, ...]:
     """Lyrics, caption and their language (an ISO code or English name, default English) into
     Generate, and switch to it."""
     # What a stopped run left in the box was never cleaned up: no control character goes on.
@@ -223,7 +237,7 @@ def use_in_generate(text: str = "", caption: str = "", vocal_language: str = "en
         text,
         caption,
         False,
-        checks.language_code(vocal_language) or "en",
+        checks.language_code(vocal_language) or lyrics.Request.vocal_language,
         gr.Tabs(selected="generate"),
     )
 

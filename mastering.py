@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-SAMPLE_RATE = 48000
+import audio
+
 CEILING_DBTP = -1.0
 DEFAULT_LUFS = -14.0
 # Below this a take is silence or near it: raising it to -14 LUFS would turn hiss into music-loud
@@ -51,7 +52,7 @@ HOLD_S = 0.05
 OVERSAMPLE = 4
 # Oversampled in blocks, with context either side, so a 10-minute take never sits four times over
 # in memory.
-_BLOCK = SAMPLE_RATE * 10
+_BLOCK = audio.SAMPLE_RATE * 10
 _CONTEXT = 2048
 
 
@@ -70,9 +71,9 @@ def loudness(x: np.ndarray) -> float:
     """Integrated loudness of ``[2, samples]`` in LUFS (-inf for silence or a take under 0.4 s)."""
     import pyloudnorm
 
-    if x.shape[-1] < int(0.4 * SAMPLE_RATE):
+    if x.shape[-1] < int(0.4 * audio.SAMPLE_RATE):
         return -math.inf
-    return float(pyloudnorm.Meter(SAMPLE_RATE).integrated_loudness(np.ascontiguousarray(x.T, dtype=np.float64)))
+    return float(pyloudnorm.Meter(audio.SAMPLE_RATE).integrated_loudness(np.ascontiguousarray(x.T, dtype=np.float64)))
 
 
 def peak_envelope(x: np.ndarray) -> np.ndarray:
@@ -122,7 +123,7 @@ def limit(
         need[outside] = 1.0
     if float(need.min()) >= 1.0:
         return x, 0.0, envelope if region is None else None
-    ahead, hold = int(LOOKAHEAD_S * SAMPLE_RATE), int(HOLD_S * SAMPLE_RATE)
+    ahead, hold = int(LOOKAHEAD_S * audio.SAMPLE_RATE), int(HOLD_S * audio.SAMPLE_RATE)
     size = ahead + hold + 1
     # The smallest need over [i - hold, i + ahead]: a centred window over the need padded with ones.
     padded = np.concatenate([np.ones(hold, np.float32), need, np.ones(ahead, np.float32)])
@@ -152,7 +153,7 @@ def fade(x: np.ndarray, fade_in: float, fade_out: float) -> tuple[np.ndarray, fl
     """Raised-cosine fades (no click at either end, no audible corner); fades longer than the take
     together are shortened in proportion. Returns the take and the fades used, in seconds."""
     n = x.shape[-1]
-    a, b = int(round(fade_in * SAMPLE_RATE)), int(round(fade_out * SAMPLE_RATE))
+    a, b = int(round(fade_in * audio.SAMPLE_RATE)), int(round(fade_out * audio.SAMPLE_RATE))
     if a + b > n:
         scale = n / (a + b)
         a, b = int(a * scale), int(b * scale)
@@ -163,7 +164,7 @@ def fade(x: np.ndarray, fade_in: float, fade_out: float) -> tuple[np.ndarray, fl
         y[:, :a] *= (0.5 - 0.5 * np.cos(np.pi * np.arange(a) / a)).astype(np.float32)
     if b:
         y[:, n - b :] *= (0.5 + 0.5 * np.cos(np.pi * (np.arange(b) + 1) / b)).astype(np.float32)
-    return y, round(a / SAMPLE_RATE, 3), round(b / SAMPLE_RATE, 3)
+    return y, round(a / audio.SAMPLE_RATE, 3), round(b / audio.SAMPLE_RATE, 3)
 
 
 def normalise(x: np.ndarray, target: float, ceiling_db: float = CEILING_DBTP) -> tuple[np.ndarray, dict[str, Any]]:

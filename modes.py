@@ -18,16 +18,20 @@ from typing import Any
 import numpy as np
 
 import audio
+import edit_lines
 import mastering
 import models
 import parts
 import preparing
 import takes
+import tooltips as tips
+import voice
 from checks import (
     AUTO,
     EXTEND_RANGE,
     INSTRUMENTAL_TAG,
-    MAX_SECONDS,
+    LOUDNESS_DEFAULT,
+    SHARE_RANGE,
     UNKNOWN,
     InputError,
     about,
@@ -66,7 +70,7 @@ def prepare_generate(
     prompt: str = "",
     lyrics: str = "",
     audio_duration: float = 30.0,
-    bpm: float | None = None,
+    bpm: float | None = 0,
     key_scale: str = AUTO,
     time_signature: str = AUTO,
     vocal_language: str = UNKNOWN,
@@ -83,13 +87,15 @@ def prepare_generate(
     auto_length: bool = False,
     rewrite_caption: bool = True,
     plan: str | dict[str, Any] = "",
-    loudness: float | str = mastering.DEFAULT_LUFS,
+    loudness: float | str = LOUDNESS_DEFAULT,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
     dcw: bool | None = None,
     lora_preset: str | None = None,
+    reference_take: str | None = None,
 ) -> Job:
-    """Text to music (``reference_audio`` lends a timbre). ``think``: the 5 Hz planner plans first (its
+    """Text to music (``reference_audio`` lends a timbre; ``reference_take``, a take of yours by the
+    name its record gives, ``takes[i].audio``, lends its voice, read where it sings). ``think``: the 5 Hz planner plans first (its
     length with ``auto_length``, its caption with ``rewrite_caption``; a take's ``plan`` skips the
     thinking). Every take is finished at ``loudness`` LUFS under -1 dBTP, after its fades."""
     variant = models.active_variant()
@@ -111,7 +117,7 @@ def prepare_generate(
     with about("seed"):
         seeds = seeds_for(seed, n_takes)
     correcting = preparing.check_dcw(dcw, variant)
-    reference = preparing.reference(reference_audio, seeds[0]) if reference_audio else None
+    reference, lent = voice.timbre(reference_audio, reference_take, seeds[0])
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
     params = {
         "prompt": prompt,
@@ -126,12 +132,12 @@ def prepare_generate(
         "dcw": correcting,
         "batch_size": n_takes,
         "audio_format": fmt,
-        "reference_audio": Path(str(reference_audio)).name if reference is not None else None,
+        **lent,
         **preparing.lora_record(adapter),
         **finish_params,
         "seed": seeds[0],
     }
-    longest = duration if duration is not None else MAX_SECONDS
+    longest = duration if duration is not None else audio.MAX_SECONDS
     sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
     words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
@@ -146,7 +152,7 @@ def prepare_cover(
     prompt: str = "",
     lyrics: str = "",
     vocal_language: str = UNKNOWN,
-    bpm: float | None = None,
+    bpm: float | None = 0,
     key_scale: str = AUTO,
     time_signature: str = AUTO,
     audio_cover_strength: float = 0.6,
@@ -157,7 +163,7 @@ def prepare_cover(
     audio_format: str = "wav",
     lora: str | None = None,
     lora_scale: float = 1.0,
-    loudness: float | str = mastering.DEFAULT_LUFS,
+    loudness: float | str = LOUDNESS_DEFAULT,
     fade_in: float = 0.0,
     fade_out: float = 0.0,
     cover_noise_strength: float = 0.0,
@@ -180,9 +186,9 @@ def prepare_cover(
         lora_preset=lora_preset,
     )
     with about("audio_cover_strength"):
-        strength = in_range(audio_cover_strength, "Cover strength", 0.0, 1.0)
+        strength = in_range(audio_cover_strength, "Cover strength", *SHARE_RANGE)
     with about("cover_noise_strength"):
-        closeness = in_range(cover_noise_strength, "Start from the song", 0.0, 1.0)
+        closeness = in_range(cover_noise_strength, "Start from the song", *SHARE_RANGE)
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
     morphing = preparing.check_morph(morph, morph_prompt, morph_lyrics)
     source = preparing.source(src_audio)
@@ -226,7 +232,7 @@ def prepare_extend(
     prompt: str = "",
     lyrics: str = "",
     vocal_language: str = UNKNOWN,
-    bpm: float | None = None,
+    bpm: float | None = 0,
     key_scale: str = AUTO,
     time_signature: str = AUTO,
     extend_seconds: float = 30.0,
@@ -255,10 +261,10 @@ def prepare_extend(
     source = preparing.source(src_audio)
     n = source.shape[-1]
     total = n + int(round(more * audio.SAMPLE_RATE))
-    if total > MAX_SECONDS * audio.SAMPLE_RATE:
+    if total > audio.MAX_SECONDS * audio.SAMPLE_RATE:
         raise InputError(
             f"The song is {n / audio.SAMPLE_RATE:.0f} s; adding {more:g} s would make it longer than "
-            f"{MAX_SECONDS / 60:.0f} minutes. Add at most {MAX_SECONDS - n / audio.SAMPLE_RATE:.0f} s.",
+            f"{audio.MAX_SECONDS / 60:.0f} minutes. Add at most {audio.MAX_SECONDS - n / audio.SAMPLE_RATE:.0f} s.",
             "extend_seconds",
         )
     seam = n / audio.SAMPLE_RATE
@@ -294,7 +300,7 @@ def prepare_edit(
     prompt: str = "",
     lyrics: str = "",
     vocal_language: str = UNKNOWN,
-    bpm: float | None = None,
+    bpm: float | None = 0,
     key_scale: str = AUTO,
     time_signature: str = AUTO,
     repainting_start: float = 0.0,
@@ -310,18 +316,26 @@ def prepare_edit(
     dcw: bool | None = None,
     change: str = "region",
     part: str = "vocals",
-    add_parts: list[str] | None = None,
-    repaint_mode: str = "balanced",
-    repaint_strength: float = 0.5,
+    add_parts: list[str] | tuple[str, ...] | None = parts.ADD_FIRST,
+    repaint_mode: str = preparing.REPAINT_DEFAULT[0],
+    repaint_strength: float = preparing.REPAINT_DEFAULT[1],
     lora_preset: str | None = None,
+    lines: list[int] | str | None = None,
+    section: str | int | None = None,
 ) -> Job:
     """Change ``src_audio``: by default (``change="region"``) regenerate ``[repainting_start,
     repainting_end)``, the rest the original, kept to the song around it as upstream's
     ``repaint_mode`` and ``repaint_strength`` say; ``change="add"`` adds the ``part`` (lyrics for a
     sung one), ``"extract"`` takes the ``part`` out, ``"complete"`` completes the song with
-    ``add_parts``, each on the XL base model (``prompt``: the style of what is made)."""
+    ``add_parts``, each on the XL base model (``prompt``: the style of what is made). ``lines`` (numbers
+    from 1) or a ``section`` (name or number) of a take the studio made with synced lyrics set the region
+    instead (``edit_lines``), and ``lyrics`` are then those lines' new words (empty: kept as sung)."""
     with about("change"):
         task = parts.check_change(change)
+    if task is not None and edit_lines.given(lines, section):
+        raise InputError(tips.LINES_WITH_PART, "lines" if edit_lines.given(lines, None) else "section")
+    chosen = edit_lines.resolve(src_audio, lines, section, lyrics)
+    lyrics = chosen.lyrics if chosen is not None else lyrics
     song = preparing.shared(locals())
     # Checked whatever the change (a part does not use them): a bad value sent with a part is refused
     # as with a region, never passed over in silence.
@@ -332,7 +346,7 @@ def prepare_edit(
     adapter = {"lora": lora, "lora_scale": lora_scale, "lora_preset": lora_preset}
     params, render = preparing.common(**song, need_text="edit", **adapter)
     start, end, source, (finishing, finish_params) = _region(
-        src_audio, repainting_start, repainting_end, fade_in, fade_out
+        src_audio, repainting_start, repainting_end, chosen, fade_in, fade_out
     )
     length = source.shape[-1] / audio.SAMPLE_RATE
     params.update(
@@ -341,6 +355,7 @@ def prepare_edit(
         repainting_end=end,
         repaint_mode=way,
         repaint_strength=strength,
+        **({"edited_lines": [chosen.first, chosen.last]} if chosen is not None else {}),
         source_seconds=round(length, 3),
         audio_duration=round(length, 3),
         src_audio=Path(str(src_audio)).name,
@@ -358,9 +373,16 @@ def prepare_edit(
     return _region_job(MusicRequest("edit", params, render), source, start, end, finishing)
 
 
-def _region(src_audio: Any, start: Any, end: Any, fade_in: Any, fade_out: Any) -> tuple[float, float, np.ndarray, Any]:
+def _region(
+    src_audio: Any, start: Any, end: Any, chosen: edit_lines.Chosen | None, fade_in: Any, fade_out: Any
+) -> tuple[float, float, np.ndarray, Any]:
     """Edit's region and finish checked, in the order the form names them, and its song loaded:
-    (start, end, the song, ``check_finish``'s pair)."""
+    (start, end, the song, ``check_finish``'s pair). The region is the one the chosen lines span
+    (``edit_lines``), else the one asked."""
+    if chosen is not None:
+        finish = check_finish(None, fade_in, fade_out, whole=False)
+        source = preparing.source(src_audio)
+        return (*chosen.span(source), source, finish)
     with about("repainting_start"):
         start = as_number(start, "Region start")
     with about("repainting_end"):

@@ -1,12 +1,15 @@
-"""Cover's *Morph*: upstream ACE-Step's flow-edit overlay on a cover (``flow_edit_morph``), GPU side.
+"""The morph: upstream ACE-Step's flow-edit overlay (``flow_edit_morph``) on a cover (Cover's *Morph*) and
+on text2music (*Morph this take*, ``take_morph``), GPU side.
 
 Upstream (``acestep/models/common/flow_edit.py``, 2026-04-30, a port of ACE-Step 1.0's
 ``flowedit_diffusion_process``) edits the song itself toward the new style instead of drawing a new
 rendition from noise: the working copy starts as the song's latents, and at every step the song
 noised to that step's time is given to the DiT twice, once described as it is (the *source* caption
-and lyrics) and once as it should become (the cover's caption and lyrics), both on the cover's
-blueprint of the song; the working copy moves by the difference of the two velocities only. What
-both descriptions share cancels, so the song's structure stays and what the words change moves.
+and lyrics) and once as it should become (the new caption and lyrics), both on one context: a cover's
+blueprint of the song, or for text2music (a take's morph) silence, as upstream's text2music overlay
+gives both sides (``service_generate_flow_edit.py``: the source's latents as the context sent the
+model off what it was trained on); the working copy moves by the difference of the two velocities
+only. What both descriptions share cancels, so the song's structure stays and what the words change moves.
 
 With upstream's defaults (the window over every step, one draw a step) the loop is as below; each
 branch keeps its own APG momentum, DCW is off (upstream's overlay runs without it), and cover
@@ -26,8 +29,8 @@ from music_request import Call
 
 
 def run(pipe: Any, call: Call, generators: list[Any], on_step: sampler.StepCallback | None = None) -> Any:
-    """The morph of ``call`` (a cover, with ``morph_prompt`` and ``morph_lyrics``: the song as it is);
-    the final latents ``[takes, frames, channels]``."""
+    """The morph of ``call`` (a cover, or text2music with the song as ``src_latents`` or ``src_audio``;
+    ``morph_prompt`` and ``morph_lyrics``: the song as it is); the final latents ``[takes, frames, channels]``."""
     import torch
     from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer
 

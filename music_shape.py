@@ -8,12 +8,13 @@ import dataclasses
 import re
 from typing import Any
 
+import audio
+import base_model
 import lrc
 import models
 import sampler
 
 # Edit's changes made on the XL base (``parts.CHANGES``; this room sits below ``parts``).
-PART_CHANGES = ("add", "extract", "complete")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,20 +32,20 @@ class MusicShape:
     plan_takes: int
     reference: bool  # a timbre reference encoded (any mode)
     part: bool = False  # Edit's parts run on the XL base, guided whatever the studio's own model is
-    morph: bool = False  # Cover's morph: the song's two descriptions, every step
+    morph: bool = False  # a morph (Cover's, a take's): the song's two descriptions, every step
     words: int = 0  # sung words: the alignment's DTW grows with them
 
     @classmethod
     def of(cls, mode: str, params: dict[str, Any]) -> MusicShape:
-        part = params.get("change") in PART_CHANGES
+        part = params.get("change") in base_model.CHANGES
         variant = models.VARIANTS[models.BASE_VARIANT] if part else models.active_variant()
         seconds = float(params.get("audio_duration") or 0) or float(params.get("extend_seconds") or 0) or 60.0
         if seconds < 0:  # Think chooses the length: as long as it may choose
-            seconds = float(params.get("longest") or 600)
+            seconds = float(params.get("longest") or audio.MAX_SECONDS)
         takes = max(1, int(params.get("batch_size") or 1))
         guidance = float(params.get("guidance_scale") or variant.guidance)
         think = mode == "generate" and bool(params.get("think"))
-        morph = mode == "cover" and bool(params.get("morph"))
+        morph = mode in ("cover", "morph") and bool(params.get("morph"))  # Cover's, a take's
         sung = lrc.sung_lines(params.get("lyrics"))
         return cls(
             mode=str(mode),

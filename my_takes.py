@@ -251,9 +251,10 @@ def send_to(target: str) -> Callable[..., tuple[Any, ...]]:
 # button means is noted on the view's element for the event's ``PICK_JS``: only that entry is sent.
 JS = """
 const CLEANED = __CLEANED__;
-const MODES = {generate: "Generate", cover: "Cover", extend: "Extend", edit: "Edit"};
-const ACTIONS = [["settings", "use_settings", "Use these settings"], ["cover", "send_cover", "Send to Cover"],
-                 ["extend", "send_extend", "Send to Extend"], ["edit", "send_edit", "Send to Edit"]];
+const MODES = {generate: "Generate", cover: "Cover", extend: "Extend", edit: "Edit", morph: "Morph"};
+const ACTIONS = [["settings", "use_settings", "Use these settings"], ["voice", "use_voice", "Use this voice"],
+                 ["cover", "send_cover", "Send to Cover"], ["extend", "send_extend", "Send to Extend"],
+                 ["edit", "send_edit", "Send to Edit"]];
 const read = () => { try { const v = JSON.parse(props.value || "{}"); return v && typeof v === "object" ? v : {}; } catch (e) { return {}; } };
 const clock = (s) => { const t = Math.max(0, Math.round(Number(s) || 0)); return Math.floor(t / 60) + ":" + String(t % 60).padStart(2, "0"); };
 const when = (iso) => { const d = new Date(String(iso || "")); return isNaN(d) ? "" : d.toLocaleString(undefined, {dateStyle: "medium", timeStyle: "short"}); };
@@ -388,11 +389,12 @@ def keep_after(run: Any, meta: gr.JSON, panel: Panel, tab: str) -> None:
     )
 
 
-def wire(demo: gr.Blocks, panel: Panel, settings: list[Any], receivers: dict[str, list[Any]], tabs: gr.Tabs) -> None:
+def wire(demo: gr.Blocks, panel: Panel, settings: list[Any], receivers: dict[str, list[Any]], tabs: gr.Tabs) -> Any:
     """The panel's events: the list drawn at the page's load (in the page); the names checked when the
-    panel opens; *Use these settings* (``/my_take_settings``) and *Send to* (``/send_my_take_to_<tab>``)
-    of the entry a button means. ``settings``: Generate's fields as ``results.settings_from_record``
-    fills them; ``receivers``: what each tab's Send to fills."""
+    panel opens; *Use these settings* (``/my_take_settings``, its event returned) and *Send to*
+    (``/send_my_take_to_<tab>``) of the entry a button means (*Use this voice*: ``voice_row``).
+    ``settings``: Generate's fields as ``results.settings_from_record`` fills them; ``receivers``: what
+    each tab's Send to fills."""
     quiet, view, state = checks.expected_errors, panel.view, panel.state
     demo.load(None, state, view, js=VIEW_JS, api_visibility="private")
     panel.box.expand(
@@ -404,10 +406,10 @@ def wire(demo: gr.Blocks, panel: Panel, settings: list[Any], receivers: dict[str
         api_visibility="private",
         show_progress="hidden",
     ).then(None, [state, panel.kept], view, js=VIEW_JS, api_visibility="private")
-    view.use_settings(quiet(use_settings), state, [*settings, tabs], js=PICK_JS, api_name="my_take_settings").success(
-        None, None, None, js=SCROLL_JS, api_visibility="private"
-    )
+    used = view.use_settings(quiet(use_settings), state, [*settings, tabs], js=PICK_JS, api_name="my_take_settings")
+    used.success(None, None, None, js=SCROLL_JS, api_visibility="private")
     for target, receives in receivers.items():
         getattr(view, f"send_{target}")(
             quiet(send_to(target)), state, [*receives, tabs], js=PICK_JS, api_name=f"send_my_take_to_{target}"
         ).success(None, None, None, js=SCROLL_JS, api_visibility="private")
+    return used

@@ -27,7 +27,7 @@ MODES = ("none", "model", "sequential")
 # Share of the card the weights may fill; the rest is for activations, the VAE decode and the CUDA
 # context. ``devices.claim_device`` uses the same share when models take turns.
 BUDGET = 0.8
-# bf16 weights in GiB, counted from the real classes with the published shapes (``python bench.py
+# bf16 weights in GiB, counted from the real classes with the published shapes (``python tools/bench.py
 # --memory-table``; tests/test_offload.py checks them against that count): the XL pipeline with
 # Qwen3-Embedding-0.6B's full vocabulary, and its largest component, the DiT.
 PIPELINE_GIB = 10.71

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import audio
 from music_shape import MusicShape
 
 # The prior, in seconds unless named otherwise: what each phase took on one H100, eager, bf16
@@ -103,9 +104,9 @@ def music_phases(s: MusicShape, loads: bool = True) -> list[Phase]:
     """A music call's phases at shape ``s``; with ``loads``, the builds a cold model adds."""
     length, vae = length_bucket(s.seconds), PRIOR["vae_per_second"]
     forwards, one = (2 if s.guided else 1) * (2 if s.morph else 1), per_forward(s.seconds)
-    encode = (vae * s.seconds if s.mode in ("cover", "extend", "edit") else 0.0) + (vae * 30 if s.reference else 0.0)
+    encode = (vae * s.seconds if s.mode != "generate" else 0.0) + (vae * 30 if s.reference else 0.0)
     at = {"len": length, "takes": s.takes}
-    mode = "cover-morph" if s.morph else s.mode  # a morph's step is two passes: measured apart
+    mode = "cover-morph" if s.morph and s.mode == "cover" else s.mode  # two passes a step: measured apart
     step = forwards * one * s.takes
     steps = {**at, "guided": int(s.guided), "mode": mode}
     phases = [
@@ -119,7 +120,7 @@ def music_phases(s: MusicShape, loads: bool = True) -> list[Phase]:
         dtw = PRIOR["lyric_dtw_per_second"] * s.seconds + PRIOR["lyric_dtw_per_word"] * s.words
         phases.append(Phase("music", "align", {**at, "words": length_bucket(s.words)}, (one + dtw) * s.takes))
     if s.think:
-        codes = math.ceil(s.seconds * 5)
+        codes = math.ceil(s.seconds * audio.CODES_PER_SECOND)
         per_code = PRIOR["planner_per_code"] * (1 + PRIOR["planner_extra_per_take"] * (s.plan_takes - 1))
         thinking = PRIOR["think_fixed"] + PRIOR["think_tokens"] * PRIOR["think_per_token"]
         phases.append(Phase("music", "think", {}, thinking, "tokens/s", PRIOR["think_tokens"], True))
@@ -140,7 +141,7 @@ def load(kind: str) -> Phase:
 
 def describe_phases(seconds: float, tokens: int, loads: bool = True) -> list[Phase]:
     """*Describe*: the song encoded and its codes read, then ``tokens`` at most written."""
-    work = PRIOR["vae_per_second"] * seconds + PRIOR["describe_prefill_per_code"] * seconds * 5
+    work = PRIOR["vae_per_second"] * seconds + PRIOR["describe_prefill_per_code"] * seconds * audio.CODES_PER_SECOND
     work += tokens * PRIOR["planner_per_code"]
     phases = [
         Phase("describe", "fixed", {}, PRIOR["describe_fixed"]),

@@ -22,7 +22,7 @@ import base_model
 import models
 import preparing
 import tooltips as tips
-from checks import AUTO, MAX_SECONDS, InputError, check_finish
+from checks import AUTO, InputError, check_finish
 from music_request import Job, MusicRequest
 
 # Upstream's track classes (``acestep/constants.py`` ``TRACK_NAMES``), in its order: the words the
@@ -58,16 +58,17 @@ LABELS = {
 # The order a musician reads them in: the ones asked for most first.
 SHOWN = tuple(sorted(TRACKS, key=list(LABELS).index))
 SUNG = ("vocals", "backing_vocals")
+# *Complete the song*'s parts to add until the musician picks others.
+ADD_FIRST = ("drums", "bass")
 
 # Edit's first choice: what to change, and the task each runs (None: today's region repaint).
-CHANGES = {"region": None, "add": "lego", "extract": "extract", "complete": "complete"}
+CHANGES = {"region": None, **base_model.CHANGES}
 CHOICES = [
     ("A region", "region"),
     ("Add a part", "add"),
     ("Take a part out", "extract"),
     ("Complete the song", "complete"),
 ]
-TASKS = tuple(t for t in CHANGES.values() if t)
 # Upstream pads a source under 128 latent frames (5.12 s) with silence, which the model would hear
 # as part of the song; a part is made over the whole song, so it must be at least that long.
 MIN_SECONDS = 6.0
@@ -130,9 +131,9 @@ def check_length(seconds: float) -> None:
         raise InputError(
             f"The song is {seconds:.1f} s long; parts are made over a song of at least {MIN_SECONDS:g} s.", "src_audio"
         )
-    if seconds > MAX_SECONDS:
+    if seconds > audio.MAX_SECONDS:
         raise InputError(
-            f"The song is {seconds / 60:.1f} minutes long; parts are made over at most {MAX_SECONDS / 60:g} minutes.",
+            f"The song is {seconds / 60:.1f} minutes long; parts are made over at most {audio.MAX_SECONDS / 60:g} minutes.",
             "src_audio",
         )
 

@@ -13,12 +13,13 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+import audio
+
 INSTRUCTION = "Generate audio semantic tokens based on the given conditions:"
 # Upstream's instruction for the reverse task (``understand_music``): a song's codes in, its notes out.
 UNDERSTAND_INSTRUCTION = "Understand the given musical conditions and describe the audio semantics accordingly:"
 # Upstream's instruction for a song from one line (``create_sample_from_query``): an idea in, notes and lyrics out.
 INSPIRED_INSTRUCTION = "Expand the user's input into a more detailed and specific musical description:"
-CODES_PER_SECOND = 5
 CODEBOOK = 64000  # <|audio_code_0|> … <|audio_code_63999|>; the vocabulary holds a few more, never allowed
 # What stands for a dropped condition: the visitor's turn of upstream's unconditional prompts, and the
 # reasoning block the chat template renders for an empty one.
@@ -26,11 +27,11 @@ NO_USER_INPUT = "NO USER INPUT"
 EMPTY_PLAN = "<think>\n\n</think>"
 
 BPM_RANGE = (30, 300)
-DURATION_RANGE = (10, 600)
+DURATION_RANGE = (int(audio.MIN_SECONDS), int(audio.MAX_SECONDS))
 # Upstream's cap on a generation no target length bounds (the thinking, Describe's and Write it's
 # pass): its fallback of 4,096 new tokens (the planner's config names none), held to the longest
 # song's codes and a margin for the notes.
-MAX_NEW_TOKENS = min(4096, DURATION_RANGE[1] * CODES_PER_SECOND + 500)
+MAX_NEW_TOKENS = min(4096, DURATION_RANGE[1] * audio.CODES_PER_SECOND + 500)
 TIME_SIGNATURES = ("2", "3", "4", "6")
 KEYSCALES = tuple(f"{n}{a} {m}" for n in "ABCDEFG" for a in ("", "#", "b", "♯", "♭") for m in ("major", "minor"))
 LANGUAGES = (

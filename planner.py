@@ -50,7 +50,6 @@ import pace_phases
 import runs
 from plan_constraints import TEMPERATURE, ThinkingConstraint, Vocabulary, sample, sample_rows
 from plan_format import (
-    CODES_PER_SECOND,
     DURATION_RANGE,
     FIELDS,
     FIXABLE,
@@ -445,7 +444,7 @@ def plan_request(
         return skipped("the planner wrote no audio codes")
     changes = {
         "audio_codes": [codes_text(codes) for codes in planned.codes],
-        "audio_duration": len(planned.codes[0]) / CODES_PER_SECOND,
+        "audio_duration": len(planned.codes[0]) / audio.CODES_PER_SECOND,
     }
     if args.rewrite_caption and planned.fields.get("caption"):
         changes["prompt"] = planned.fields["caption"]

@@ -31,8 +31,8 @@ from checks import (
     LORA_SCALE_RANGE,
     MAX_CAPTION_CHARS,
     MAX_LYRICS_CHARS,
-    MAX_SECONDS,
     MIN_REGION_SECONDS,
+    SHARE_RANGE,
     InputError,
     about,
     check_bpm,
@@ -82,7 +82,7 @@ def plan_args(
         given = check_plan(plan)
     # Where Think chooses the length, a plan brought back has chosen it: the song's length, bounded as
     # any other (``budget``); else Think may choose up to the longest (bounded there too).
-    longest = int(given[0]["duration"] if given else MAX_SECONDS) if seconds is None else None
+    longest = int(given[0]["duration"] if given else audio.MAX_SECONDS) if seconds is None else None
     return PlanArgs(
         caption=caption,
         lyrics=lyrics or INSTRUMENTAL_TAG,
@@ -146,25 +146,31 @@ def model_input(x: np.ndarray, n: int | None = None) -> np.ndarray:
     return audio.fit(np.clip(x, -1.0, 1.0), audio.good_frames(-(-n // audio.HOP)) * audio.HOP)
 
 
+def take_record(src_audio: Any) -> dict[str, Any] | None:
+    """The own record (``.json``) of the take a source song is named after, where the studio still keeps
+    one; not yet bound to the file's bytes (``take_latents.belongs``)."""
+    path = Path(str(src_audio or ""))
+    if path.suffix not in output_folder.TAKE_SUFFIXES:
+        return None
+    days = sorted((d.name for d in output_folder.output_dir().iterdir() if d.is_dir()), reverse=True)
+    found = next(filter(None, (output_folder.own_take(f"{day}/{path.stem}.json") for day in days)), None)
+    try:
+        record = json.loads(found.read_text(encoding="utf-8")) if found is not None else None
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def own_latents(src_audio: Any) -> take_latents.Own:
     """A source song's own final latents where it is a take this studio made and still keeps, byte for
     byte as written (sent with *Send to*, chosen from *My takes*, named by a variation: a link or copy
     of the take under its own name); else why the VAE reads it (``take_latents``)."""
-    path = Path(str(src_audio or ""))
-    if path.suffix not in output_folder.TAKE_SUFFIXES:
+    record = take_record(src_audio)
+    if record is None:
         return take_latents.Own(None, None, take_latents.UPLOAD)
-    days = sorted((d.name for d in output_folder.output_dir().iterdir() if d.is_dir()), reverse=True)
-    found = next(filter(None, (output_folder.own_take(f"{day}/{path.stem}.json") for day in days)), None)
-    if found is None:
-        return take_latents.Own(None, None, take_latents.UPLOAD)
-    try:
-        record = json.loads(found.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return take_latents.Own(None, None, take_latents.UPLOAD)
-    entry = record.get("latents") if isinstance(record, dict) else None
-    return take_latents.check(
-        path, record, output_folder.own_take(entry.get("file")) if isinstance(entry, dict) else None
-    )
+    entry = record.get("latents")
+    latents = output_folder.own_take(entry.get("file")) if isinstance(entry, dict) else None
+    return take_latents.check(Path(str(src_audio)), record, latents)
 
 
 def latents_of(src_audio: Any) -> np.ndarray | None:
@@ -190,25 +196,34 @@ def from_own_latents(src_audio: Any, params: dict[str, Any], render: Render, rep
     return render
 
 
-def reference(path: Any, seed: int) -> np.ndarray:
+def reference(path: Any, seed: int, starts: list[float] | None = None) -> np.ndarray:
     """A timbre reference as upstream's XL reads it (``process_reference_audio``): clamped to
     [-1, 1], repeated up to 30 s, then 10 s from a random point of each third, the three joined.
     The points come from ``seed`` (the request's first), so a request is made again exactly; upstream
-    draws them from Python's global ``random``, once a request. A silent file is refused by the
+    draws them from Python's global ``random``, once a request. ``starts`` (seconds, three): the
+    windows chosen instead, where a take's voice sings (``voice``). A silent file is refused by the
     decode (``uploads.load``), as upstream refuses one."""
     song = np.clip(source(path, "timbre reference", "reference_audio"), -1.0, 1.0)
     window = REFERENCE_WINDOW_SECONDS * audio.SAMPLE_RATE
+    if starts is not None and song.shape[-1] >= 3 * window:
+        first = [min(int(round(s * audio.SAMPLE_RATE)), song.shape[-1] - window) for s in starts]
+        return np.concatenate([song[:, s : s + window] for s in first], axis=1)
     if song.shape[-1] < 3 * window:
         song = np.tile(song, (1, -(-3 * window // song.shape[-1])))
-    third = song.shape[-1] // 3
+    return np.concatenate([song[:, s : s + window] for s in reference_starts(song.shape[-1], seed)], axis=1)
+
+
+def reference_starts(samples: int, seed: int) -> tuple[int, int, int]:
+    """Upstream's three windows of a reference ``samples`` long (repeated up to 30 s first): a point
+    drawn from ``seed`` in each third, with Python's randint, bounds included, in this order."""
+    window = REFERENCE_WINDOW_SECONDS * audio.SAMPLE_RATE
+    third = samples // 3
     draw = random.Random(seed)
-    # Upstream draws the three with Python's randint, bounds included, in this order.
-    starts = (
+    return (
         draw.randint(0, max(0, third - window)),
         third + draw.randint(0, max(0, third - window)),
-        2 * third + draw.randint(0, max(0, song.shape[-1] - 2 * third - window)),
+        2 * third + draw.randint(0, max(0, samples - 2 * third - window)),
     )
-    return np.concatenate([song[:, s : s + window] for s in starts], axis=1)
 
 
 # The settings every song mode's preparer takes by these names and hands ``common``.
@@ -315,7 +330,7 @@ def check_repaint(mode: Any, strength: Any) -> tuple[str, float]:
         if way not in REPAINT_MODES:
             raise gr.Error(f"Repaint mode must be one of {', '.join(REPAINT_MODES)}; got {str(mode)[:40]!r}.")
     with about("repaint_strength"):
-        amount = in_range(REPAINT_DEFAULT[1] if strength is None else strength, "Repaint strength", 0.0, 1.0)
+        amount = in_range(REPAINT_DEFAULT[1] if strength is None else strength, "Repaint strength", *SHARE_RANGE)
     return way, amount
 
 
@@ -435,10 +450,16 @@ def _preset(value: Any) -> str | None:
     return None if name.lower() in ("", "none") else name
 
 
+def thinks(value: Any) -> bool:
+    """Whether the planner would run for Think's switch as sent, refusing nothing (what a press costs
+    is read from this; ``check_think`` refuses at the door): ``None`` means "when one is set up"."""
+    return planner.enabled() and (value is None or bool(value))
+
+
 def check_think(value: Any) -> bool:
     """Whether the planner runs: ``None`` means "when one is set up"."""
     if value is None:
-        return planner.enabled()
+        return thinks(value)
     if check_switch(value) and not planner.enabled():
         raise gr.Error(
             "Think is not available here: this studio runs without ACE-Step's planner "

@@ -15,6 +15,7 @@ the quota comes back, that signing in gives more, and what would fit now.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,14 +25,15 @@ import gradio as gr
 
 import audio
 import budget
-import checks
 import describe
 import devices
 import lyrics
+import modes
 import pace
-import planner
+import preparing
 import songwriter
 import stems
+import take_morph
 import tooltips as tips
 import variations
 
@@ -56,6 +58,7 @@ READS = {
     "stems": frozenset(("take", "record")),
     "write_song": frozenset(),  # the same for every idea: the bounds'
     "variations": frozenset(("take", "record", "count")),
+    "morph": frozenset(("take", "record", "lyrics")),
 }
 
 
@@ -95,15 +98,17 @@ def music_params(mode: str, fields: dict[str, Any]) -> dict[str, Any]:
         "reference_audio": fields.get("reference_audio") or None,
     }
     if mode == "generate":
-        params["think"] = bool(fields.get("think")) and planner.enabled()
+        params["think"] = preparing.thinks(fields.get("think"))
         auto = params["think"] and bool(fields.get("auto_length")) and not str(fields.get("plan") or "").strip()
         params["audio_duration"] = -1 if auto else float(fields.get("audio_duration"))
         if auto:
-            params["longest"] = budget.longest(mode, params) or int(checks.MAX_SECONDS)
+            params["longest"] = budget.longest(mode, params) or int(audio.MAX_SECONDS)
         return params
     # Edit's part runs on the XL base (guided, its own build) and a morph twice the passes: both declare more.
     if mode == "edit":
-        params["change"] = str(fields.get("change") or "region")
+        params["change"] = str(
+            fields.get("change") or inspect.signature(modes.prepare_edit).parameters["change"].default
+        )
     if mode == "cover":
         params["morph"] = bool(fields.get("morph"))
     header = audio.probe(fields.get("src_audio"))
@@ -125,6 +130,13 @@ def declares(mode: str, fields: dict[str, Any]) -> int:
     if mode == "stems":
         take = fields["record"]["takes"][int(fields["take"]) - 1]
         return stems.estimate_duration(float(take["seconds"]))
+    if mode == "morph":  # the take's length and steps (its record's), two descriptions a step
+        try:
+            return pace.music_duration(
+                "morph", take_morph.estimate(fields.get("take"), fields.get("record"), fields.get("lyrics"))
+            )
+        except gr.Error as exc:
+            raise ValueError(exc.message) from None
     if mode == "variations":  # as the take's own mode declares its settings, as many takes as asked for
         record = fields.get("record")
         if isinstance(record, dict) and record.get("mode") in ("cover", "extend", "edit"):

@@ -374,6 +374,8 @@ def _loudness(value: Any) -> str:
 def _lora(params: dict[str, Any], variant: models.Variant) -> dict[str, Any]:
     """The record's LoRA preset (when this studio offers it) and strength, and the files it names."""
     files = {key: params[key] for key in ("lora", "reference_audio", "src_audio") if params.get(key)}
+    if isinstance(params.get("reference"), dict):  # a take's voice comes back from that take (``voice_row``)
+        files.pop("reference_audio", None)
     name, repo = params.get("lora_preset"), params.get("lora_repo")
     preset = ""
     if name or repo:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dcw
+from audio import HOP, SAMPLE_RATE
 from music_request import Call
 
 StepCallback = Callable[[Any, int, float, dict[str, Any]], dict[str, Any] | None]
@@ -38,8 +39,6 @@ TURBO_MAX_STEPS = 20
 TIMBRE_FRAMES = 750
 # Upstream pads a source's latents with silence to at least this many frames (5.12 s) before it runs.
 MIN_FRAMES = 128
-# Samples a latent frame (48 kHz at 25 frames a second), as upstream counts a source's frames.
-HOP = 1920
 
 
 @dataclass(frozen=True)
@@ -279,7 +278,7 @@ def _source(pipe: Any, call: Call, task: str, codes: bool, batch: int, device: A
     """``(raw, source, frames)``: the source song's VAE latents (None without one; at least
     ``MIN_FRAMES``, as upstream pads them), the latents the context carries (cover: the source's
     blueprint read back, as upstream's tokenizer and detokenizer make it; the planner's blueprint;
-    or silence), and the frame count."""
+    or silence, also under a text2music song: a take's morph), and the frame count."""
     import torch
 
     length = math.ceil(float(call.audio_duration) * pipe.latents_per_second)
@@ -288,12 +287,12 @@ def _source(pipe: Any, call: Call, task: str, codes: bool, batch: int, device: A
             device=device, dtype=dtype, batch_size=batch, audio_codes=call.audio_codes, task_type=task
         )
         return None, source, length
-    audio = call.src_audio
-    if audio is None:
+    audio, own = call.src_audio, call.src_latents
+    if audio is None and own is None:
         source, length = pipe.prepare_src_latents(device=device, dtype=dtype, batch_size=batch, latent_length=length)
         return None, source, length
-    if call.src_latents is not None:  # a take's own (``take_latents``): no VAE round trip
-        raw, length = _own(pipe, call.src_latents, audio.shape[-1] // HOP, batch, device, dtype)
+    if own is not None:  # a take's own (``take_latents``): no VAE round trip (a take's morph sends no audio)
+        raw, length = _own(pipe, own, len(own) if audio is None else audio.shape[-1] // HOP, batch, device, dtype)
     else:
         raw, length = pipe.prepare_src_latents(
             device=device, dtype=dtype, batch_size=batch, src_audio=audio, task_type="repaint"
@@ -302,6 +301,9 @@ def _source(pipe: Any, call: Call, task: str, codes: bool, batch: int, device: A
     if length < MIN_FRAMES:  # upstream's padding: the silence latent from its start
         raw = torch.cat([raw, silence[:, : MIN_FRAMES - length].expand(batch, -1, -1)], dim=1)
         length = MIN_FRAMES
+    if task == "text2music":  # a take's morph: the song to move, on a silence context (upstream's flow edit)
+        silence, _ = pipe.prepare_src_latents(device=device, dtype=dtype, batch_size=batch, latent_length=length)
+        return raw, silence, length
     if task != "cover":
         return raw, raw, length
     hints, _ = pipe.audio_tokenizer.tokenize(raw, silence)
@@ -337,14 +339,14 @@ def _timbre(pipe: Any, reference: Any, batch: int, device: Any, dtype: Any) -> t
 
 
 def _region(call: Call, length: int, batch: int, device: Any) -> Any:
-    """The repaint region as upstream marks it in latent frames (``int(seconds × 48000 // 1920)``,
+    """The repaint region as upstream marks it in latent frames (``int(seconds × SAMPLE_RATE // HOP)``,
     at least one frame, within the song; an end of -1 or past the song is the song's end)."""
     import torch
 
     start = float(call.repainting_start or 0.0)
     end = call.repainting_end
-    first = max(0, min(int(start * 48000 // 1920), length - 1))
-    last = length if end is None or float(end) < 0 else int(float(end) * 48000 // 1920)
+    first = max(0, min(int(start * SAMPLE_RATE // HOP), length - 1))
+    last = length if end is None or float(end) < 0 else int(float(end) * SAMPLE_RATE // HOP)
     last = max(first + 1, min(last, length))
     region = torch.zeros(batch, length, dtype=torch.bool, device=device)
     region[:, first:last] = True

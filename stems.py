@@ -23,6 +23,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+import audio
 import gpu
 import pace
 import pace_phases
@@ -33,7 +34,7 @@ STEMS = ("vocals", "drums", "bass", "other")
 MODEL_STEMS = STEMS[:3]  # what the GPU call returns; ``other`` is the residual
 BAG = "htdemucs_ft"
 DEFAULT_MODEL = "adefossez/HTDemucs-ft"
-SAMPLE_RATE = 48000  # the studio's (audio.SAMPLE_RATE); Demucs runs at the model's own (44.1 kHz)
+# Demucs runs at its own rate (44.1 kHz): a mix is resampled there from the studio's and back.
 
 
 class WeightsMissing(Exception):
@@ -164,7 +165,7 @@ def separate(
     model = get_separator()
     loaded = time.perf_counter() - started
     device = _device()
-    wav = torch.from_numpy(_resample(mix, SAMPLE_RATE, model.samplerate))
+    wav = torch.from_numpy(_resample(mix, audio.SAMPLE_RATE, model.samplerate))
     total, done = _segments(model, wav.shape[-1]), [0]
 
     def step(info: dict) -> None:
@@ -185,8 +186,10 @@ def separate(
         out = apply_model(model, ((wav - mean) / std)[None], device=device, callback=step, **segments)[0]
     out = out * std + mean
     stems = {name: out[model.sources.index(name)].numpy() for name in MODEL_STEMS}
-    stems = {name: _fit(_resample(part, model.samplerate, SAMPLE_RATE), mix.shape[-1]) for name, part in stems.items()}
-    seconds = mix.shape[-1] / SAMPLE_RATE
+    stems = {
+        name: _fit(_resample(part, model.samplerate, audio.SAMPLE_RATE), mix.shape[-1]) for name, part in stems.items()
+    }
+    seconds = mix.shape[-1] / audio.SAMPLE_RATE
     return {
         "stems": stems,
         "device": device,
@@ -219,7 +222,7 @@ def identity() -> dict[str, str]:
 
 def stems_duration(mix: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> int:
     """Seconds of GPU time ``stems_gpu`` declares, from the take's length."""
-    return estimate_duration(mix.shape[-1] / SAMPLE_RATE, multiplier, run_id)
+    return estimate_duration(mix.shape[-1] / audio.SAMPLE_RATE, multiplier, run_id)
 
 
 def _missing(exc: WeightsMissing) -> gr.Error:

@@ -1,11 +1,10 @@
 """The five tabs, each declared by one function that reads like the tab itself, its events beside it
 (the Lyrics tab's is ``lyrics_page``'s; the fields are ``form_fields``', the bricks ``widgets``').
 
-A music tab's function lays out its form and result column and returns a ``MusicTab``: the inputs of
-its endpoint in the preparer's order, its buttons, its result. ``wire_music`` gives every music tab
-the same three events (scroll to the result, the queued run with its validator, Stop);
-``wire_across`` connects the tabs to each other (Send to, Use these settings).
-"""
+A music tab's function lays out its form and result column and returns a ``MusicTab`` (its endpoint's
+inputs in the preparer's order, its buttons, its result). ``wire_music`` gives every music tab the same
+events (scroll to the result, the queued run with its validator, Stop); ``wire_across`` connects the tabs
+(Send to, Use these settings)."""
 
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ from typing import Any
 import gradio as gr
 
 import admission
+import audio
 import checks
 import describe
 import edit_parts
@@ -26,6 +26,7 @@ import handlers
 import idea_row
 import lyrics_page
 import modes
+import morph_row
 import player
 import results
 import tooltips as tips
@@ -55,7 +56,11 @@ class MusicTab:
     # *Write it* (Generate): the idea, its button, its note and what it reserves.
     idea: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown] | None = None
     variation: variation_row.Row | None = None  # *Variations* beneath the result
+    morph: morph_row.Row | None = None  # *Morph this take* beside it (Generate)
     after: Callable[[Any], None] | None = None  # given the press's event: what follows it (Edit's note)
+
+    def __post_init__(self) -> None:
+        widgets.start_at_defaults(self.fields, modes.PREPARE[self.name])
 
     @property
     def inputs(self) -> list[Any]:
@@ -84,7 +89,7 @@ def generate_tab(variant: Any) -> MusicTab:
             with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
                 fields |= _generate_advanced(variant)
         with form.column:
-            variation = variation_row.build("gen")
+            variation, morph = variation_row.build("gen"), morph_row.build("gen")
         # Below the form and the results, so on a phone the results follow the button.
         # Instrumental ticked where an example's lyrics are "[Instrumental]", as the box itself would do.
         widgets.example_rows(
@@ -98,7 +103,7 @@ def generate_tab(variant: Any) -> MusicTab:
     # In the preparer's order, then the page's own: the order the reserves line reads them in.
     order = [*inspect.signature(modes.PREPARE["generate"]).parameters, *PAGE_ONLY]
     fields = dict(sorted(fields.items(), key=lambda item: order.index(item[0])))
-    return MusicTab("generate", fields, form, idea=idea, variation=variation)
+    return MusicTab("generate", fields, form, idea=idea, variation=variation, morph=morph)
 
 
 def _generate_up_front() -> dict[str, Any]:
@@ -108,9 +113,8 @@ def _generate_up_front() -> dict[str, Any]:
     instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental")
     think, auto_length = form_fields.think_controls()
     duration = widgets.lenient_slider(
-        checks.MIN_SECONDS,
-        checks.MAX_SECONDS,
-        value=30,
+        audio.MIN_SECONDS,
+        audio.MAX_SECONDS,
         step=1,
         label="Duration (seconds)",
         info=tips.DURATION,
@@ -135,9 +139,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         shift = widgets.lenient_slider(
             *checks.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT, elem_id="gen-shift"
         )
-        takes = widgets.lenient_slider(
-            1, checks.MAX_TAKES, value=1, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes"
-        )
+        takes = widgets.lenient_slider(1, checks.MAX_TAKES, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes")
     reference = form_fields.reference_input("gen")
     record = widgets.any_file(
         gr.File(
@@ -165,6 +167,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         "batch_size": takes,
         "audio_format": fmt,
         "reference_audio": reference,
+        "reference_take": gr.Textbox("", visible=False, label="Take whose voice to use"),  # the API's (``voice``)
         "lora": lora,
         "lora_scale": scale,
         "rewrite_caption": rewrite,
@@ -228,7 +231,6 @@ def cover_tab(variant: Any) -> MusicTab:
             strength = widgets.lenient_slider(
                 0.0,
                 1.0,
-                value=0.6,
                 step=0.05,
                 label="Cover strength",
                 info=tips.COVER_STRENGTH,
@@ -274,7 +276,6 @@ def extend_tab(variant: Any) -> MusicTab:
             described = form_fields.describe_button("extend")
             seconds = widgets.lenient_slider(
                 *checks.EXTEND_RANGE,
-                value=30,
                 step=1,
                 label="Seconds to add",
                 info=tips.EXTEND_SECONDS,
@@ -314,10 +315,11 @@ def edit_tab(variant: Any) -> MusicTab:
             described = form_fields.describe_button("edit")
             choice = edit_parts.build()
             with gr.Row(equal_height=True) as region:
-                start = widgets.lenient_number(value=0, label="Region start (s)", elem_id="edit-start")
-                end = widgets.lenient_number(value=10, label="Region end (s)", elem_id="edit-end")
+                start = widgets.lenient_number(label="Region start (s)", elem_id="edit-start")
+                end = widgets.lenient_number(label="Region end (s)", elem_id="edit-end")
             # Under both boxes: as the start box's own info it pushed that box below the end box.
             hint = gr.Markdown(tips.REGION, elem_classes=["hint"])
+            picker = edit_parts.words_picker()
             prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION, elem_id="edit-prompt")
             lyrics = gr.Textbox(
                 "", label="New words for the region", info=tips.EDIT_LYRICS, lines=4, elem_id="edit-lyrics"
@@ -332,11 +334,11 @@ def edit_tab(variant: Any) -> MusicTab:
         adding = demo_examples("edit_part", examples.EDIT_PARTS, [source, choice.change, choice.part, prompt])
     adding.dataset.visible, adding.dataset.headers = False, ["Song", "What to change", "Which part", "Style"]
     shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], more.dcw, form.button, *more.boxes]
-    shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset]
-    edit_parts.wire(choice, variant, edit_parts.Shown(*shown), wave, start, end)
+    shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset, picker.column, picker.lines]
+    edit_parts.wire(choice, variant, edit_parts.Shown(*shown), wave, start, end, (picker, source))
     reading = ([source, start, end, choice.change], [info, *more.music, wave])
     own = {"repainting_start": start, "repainting_end": end, "change": choice.change, "part": choice.part}
-    own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength)
+    own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength, **picker.fields)
     return MusicTab(
         "edit",
         _song_fields(source, prompt, lyrics, more, **own),
@@ -357,7 +359,8 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
 
 def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
     """A music tab's press: bring the result into view, check at the door, run in the GPU queue; Stop.
-    Returns its runs' events by api name (its own, its variations'), for what follows a take (``my_takes``)."""
+    Returns its runs' events by api name (its own, its variations', Generate's morph), for what follows a
+    take (``my_takes``)."""
     result = tab.form.result
     takes, first = result.takes, result.players[0]
     prepare = modes.PREPARE[tab.name]
@@ -385,7 +388,9 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
     # No ``cancels=``: cancelling the event would hide the run's own "Stopped at step N of M" and
     # free the queue slot while the GPU still works; the run's flag ends it within a step.
     varied, variations = _wire_variations(demo, tab)
-    stems = wire_stems(demo, tab) + wire_describe(demo, tab) + _wire_idea(demo, tab) + (varied,)
+    morphed = morph_row.wire(demo, tab.morph, result, tab.fields) if tab.morph else {}
+    idea = idea_row.wire(demo, tab.idea, tab.fields) if tab.idea else ()
+    stems = wire_stems(demo, tab) + wire_describe(demo, tab) + idea + (varied, *morphed)
     widgets.wire_reserves(demo, tab.name, tab.form.reserves, tab.fields)
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
     tab.form.stop.click(handlers.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
@@ -402,19 +407,20 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
             concurrency_limit=uploads.decodes_at_once(),
             show_progress="minimal",
         )
-    return {tab.name: run, varied: variations}
+    return {tab.name: run, varied: variations, **morphed}
 
 
-def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
-    """What one tab hands another: a take to a source (Send to), a record back to Generate."""
+def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> dict[str, Any]:
+    """What one tab hands another: a take to a source (Send to), a record back to Generate (returned: those events)."""
     g = music[0].fields
     settings = [g[k] for k in results.FIELDS]
     # A visitor's slip (no take yet, a record that cannot be used) is one line in the log, not a traceback.
     quiet = checks.expected_errors
     g["record"].upload(quiet(results.settings_from_file), g["record"], [*settings, tabs], api_name="settings_from_file")
+    used = {}
     for tab in music:
         sends = dict(tab.form.result.sends)
-        sends.pop("settings").click(
+        used[tab.name] = sends.pop("settings").click(
             quiet(results.settings_from_record),
             [tab.form.result.meta, tab.form.result.pick],
             [*settings, tabs],
@@ -434,12 +440,12 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> None:
                 api_visibility="private",
                 validator=results.take_validator(0),
             ).then(lambda target=target: gr.Tabs(selected=target), None, tabs, api_visibility="private", queue=False)
+    return used
 
 
 def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
-    """*Split into stems* beneath each take: GPU work, admitted and queued as a song is (the record
-    is the field its refusals are noted on); the first take of Generate is the public ``/stems``.
-    Returns the events' api names, which the tab's Stop stops too."""
+    """*Split into stems* beneath each take: GPU work, admitted and queued as a song is (refusals noted on the
+    record); Generate's first take's is the public ``/stems``. Returns the api names, which Stop stops too."""
     names = []
     for i, slot in enumerate(tab.form.result.stems):
         public = tab.name == "generate" and i == 0
@@ -459,13 +465,6 @@ def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _wire_idea(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
-    if tab.idea is None:
-        return ()
-    widgets.wire_reserves(demo, "write_song", tab.idea[3], {})
-    return idea_row.wire(tab.idea, tab.fields)
-
-
 def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, Any]:
     result = tab.form.result
     # A press of the tab shows as many take slots as it makes again (variations may have shown more).
@@ -478,9 +477,8 @@ def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, Any]:
 
 
 def wire_describe(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
-    """*Describe* on an audio tab: GPU work, admitted and queued as a song is (the song is the field
-    its refusals are noted on); Cover's is the public ``/describe``. Returns its api name, which the
-    tab's Stop stops too."""
+    """*Describe* on an audio tab: GPU work, admitted and queued as a song is (refusals noted on the song);
+    Cover's is the public ``/describe``. Returns its api name, which the tab's Stop stops too."""
     if tab.describe is None:
         return ()
     button, note, reserves, fields = tab.describe

@@ -98,11 +98,16 @@ class Own:
 UPLOAD = "encoded by the VAE: the studio keeps no latents of this very file"
 
 
+def belongs(source: Path, record: dict[str, Any] | None) -> bool:
+    """Whether ``source``'s bytes are those of the take ``record`` (its own ``.json``) was written for."""
+    entry = record.get("latents") if isinstance(record, dict) else None
+    return isinstance(entry, dict) and entry.get("audio_sha256") == digest(source)
+
+
 def check(source: Path, record: dict[str, Any] | None, latents: Path | None) -> Own:
     """The latents of the take whose ``record`` (its own ``.json``) names the file ``latents``, for the
     song ``source``: only where ``source``'s bytes are the take's as written; else why not."""
-    entry = record.get("latents") if isinstance(record, dict) else None
-    if not isinstance(entry, dict) or entry.get("audio_sha256") != digest(source):
+    if not belongs(source, record):
         return Own(None, None, UPLOAD)
     seed = record.get("seed")
     seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None

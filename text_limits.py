@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import audio
 import lrc
+import plan_format
 import tooltips as tips
 
 if TYPE_CHECKING:
@@ -22,7 +24,12 @@ MAX_LYRIC_TOKENS = lrc.MAX_TOKENS
 MAX_TEXT_TOKENS = 256
 LYRICS = ("lyrics", "morph_lyrics")
 # The metadata at its longest, for a caption checked before its request's own is known.
-_LONGEST = {"bpm": 300, "keyscale": "C# minor", "timesignature": "4", "audio_duration": 600.0}
+_LONGEST = {
+    "bpm": plan_format.BPM_RANGE[1],
+    "keyscale": "C# minor",
+    "timesignature": "4",
+    "audio_duration": audio.MAX_SECONDS,
+}
 
 
 class TooLong(ValueError):

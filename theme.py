@@ -83,7 +83,7 @@ CSS = """
    badge alone (issue 54: an empty "Take 1 0:00 / 0:00" under "Error", above "Nothing here yet"): the
    error's toast says what happened, and the column stays as it was. */
 .result-column:not(:has([data-ready="1"])) :is(.block.take-player-box, .stems-action, .result-actions, .result-details,
-  .result-variations) {
+  .result-variations, .result-morph) {
   display: none !important;
 }
 .result-column:not(:has([data-ready="1"])) .block.take-player-box:has(> .wrap:not(.hide)) { display: block !important; }

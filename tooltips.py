@@ -1,5 +1,13 @@
 """Every help and info string the studio shows, written for musicians. One source of truth."""
 
+import audio
+import plan_format
+
+# The facts the words name, read from the rooms that hold them.
+_SHORTEST, _LONGEST = f"{audio.MIN_SECONDS:g} s", f"{audio.MAX_SECONDS / 60:g} min"
+_MINUTES = f"{audio.MAX_SECONDS / 60:g} minutes"
+_TEMPI = "–".join(map(str, plan_format.BPM_RANGE))
+
 CAPTION = (
     "Describe the sound: genre, mood, instruments, voice. E.g. “warm lo-fi hip hop, mellow Rhodes, vinyl crackle”."
 )
@@ -10,13 +18,13 @@ LYRICS = (
 INSTRUMENTAL = "No vocals: the lyrics box is replaced by [Instrumental]."
 THINK = (
     "ACE-Step's planner first works out BPM, key, metre and a fuller caption, then writes the song's "
-    "blueprint (5 codes a second) for the music model. Slower to start; better structure. Values you set win."
+    f"blueprint ({audio.CODES_PER_SECOND} codes a second) for the music model. Slower to start; better structure. Values you set win."
 )
 THINK_CAPTION = (
     "On, the music model gets Think's fuller caption, as ACE-Step does; off, it gets your caption as you wrote it "
     "(Think's BPM, key and metre still count)."
 )
-THINK_LENGTH = "Think chooses how long the song is (10 s to 10 min). Off, the duration below is used."
+THINK_LENGTH = f"Think chooses how long the song is ({_SHORTEST} to {_LONGEST}). Off, the duration below is used."
 PLAN = (
     "A take's plan, brought back by “Use these settings”: Think follows it instead of thinking again, so the take "
     "comes out again from its seed. Clear it to let Think plan anew."
@@ -25,8 +33,8 @@ LANGUAGE_UNKNOWN = "Unknown: the model tells from the lyrics (unknown)"
 THINK_OFF = "Think is not available here: the studio runs without ACE-Step's planner."
 PLANNED = "Planned in {seconds:.1f} s: {summary} · {codes} blueprint codes a take."
 PLAN_SKIPPED = "Think was skipped ({reason}); the song was made from your caption and lyrics alone."
-DURATION = "Length of the song in seconds, from 10 s to 10 minutes. Longer songs take longer to make."
-BPM = "Tempo in beats per minute (30–300). 0 = auto: the model picks a tempo that suits the caption."
+DURATION = f"Length of the song in seconds, from {_SHORTEST} to {_MINUTES}. Longer songs take longer to make."
+BPM = f"Tempo in beats per minute ({_TEMPI}). 0 = auto: the model picks a tempo that suits the caption."
 BPM_DETECTED = (
     "Tempo of the song, filled in from the upload (0 = let the model choose). If it sounds twice or "
     "half as fast as the song feels, use ½ or 2×."
@@ -76,7 +84,21 @@ COVER_LYRICS = "Leave empty to keep the song's words; write new lyrics to have t
 REFERENCE = (
     "Optional: a recording whose voice or instrument colour (timbre) the take should borrow; "
     "ACE-Step reads three 10 s stretches of it, one from each third (a short one is repeated), "
-    "chosen by the seed."
+    "chosen by the seed; for a take of this studio's (*Use this voice* under a take, or in My takes), "
+    "the three where its voice sings."
+)
+# A take's voice as Generate's timbre reference (``voice``, ``voice_row``).
+USE_VOICE = "Use this take's voice: it becomes Generate's timbre reference, read where the voice sings."
+VOICE_USED = "This take's voice is now Generate's timbre reference: write a new caption and lyrics, and make a song."
+VOICE_GONE = (
+    "There is no take of yours named {name} kept here (the studio keeps takes {hours} hours): make it "
+    "again, or upload a recording of the voice as the timbre reference."
+)
+VOICE_INSTRUMENTAL = "Take {name} is instrumental: it has no voice to lend. Choose a sung take."
+VOICE_BOTH = "Give a timbre reference file or a take whose voice to use, not both: clear one of them."
+VOICE_KEPT_GONE = (
+    "Settings brought back, but not the voice: the take it came from ({name}) is no longer kept here, or "
+    "is not yours. Upload a recording of the voice as the timbre reference."
 )
 DCW = (
     "ACE-Step's step correction (DCW): after each step it nudges the music's coarse and fine detail away "
@@ -91,10 +113,37 @@ COVER_NOISE = (
     "(ACE-Step's own page uses 0.2). ACE-Step's users report near-silence above 0 with the XL SFT and "
     "Base models (its issue #1329, open): listen, and go back to 0 if the cover comes out silent."
 )
-EXTEND_SECONDS = "How much new music to add at the end (5–240 s). The song stays at most 10 minutes long."
+EXTEND_SECONDS = f"How much new music to add at the end (5–240 s). The song stays at most {_MINUTES} long."
 EXTEND_CAPTION = "Describe how the song should go on. Your original part is kept exactly as it is."
 REGION = "The stretch to regenerate, in seconds from the start (at least 1 s). Listen to the song above to pick it."
 EDIT_LYRICS = "The words to sing in the region. Everything outside the region stays exactly as it was."
+# Edit by the words (``edit_lines``): the song's sung lines, chosen to set the region.
+EDIT_WORDS = (
+    "Tick the lines to change, or pick a whole section: the region covers them, from a breath before the first "
+    "to a breath before the next line, moved to the nearest quiet moment. Their words appear in New words for "
+    "the region: rewrite them there; the rest of the song's words stay as they are."
+)
+EDIT_WORDS_NOTE = (
+    "{which} chosen: the region is {start:g}–{end:g} s. The words are below, in New words for the region, to rewrite."
+)
+EDIT_SECTION = "Tick every line of one section at once."
+WORDS_UNKNOWN = (
+    "The studio does not know when this song's words are sung: choosing lines or a section needs a take the studio "
+    "made with lyrics (sent here with Send to, or from My takes), as it was written. Set the region by its seconds instead."
+)
+NO_SUCH_LINE = "The song has {count} sung lines; there is no line {given}. Choose lines between 1 and {count}."
+LINES_NOT_NUMBERS = "“{given}” is not a line number. Give line numbers such as 3, 4 or 3-5."
+NO_SUCH_SECTION = "The song has no section “{given}”. Its sections are: {names}."
+SECTION_TWICE = "More than one section is called “{given}” (sections {numbers}): give the section's number instead."
+SECTION_UNSUNG = "The section “{given}” has no sung lines to change. Choose another section or lines."
+LINES_TOO_SHORT = (
+    "{which} last only {seconds:.2f} s ({start:g}–{end:g} s); Edit changes at least {least:g} s at a time. "
+    "Choose more lines, or set the region by its seconds."
+)
+LINES_WITH_PART = (
+    "Lines and sections choose a region of the song; a part changes the whole song. Choose What to change: "
+    "a region, or leave the lines empty."
+)
 # Describe (Cover, Extend, Edit): the planner listens to the uploaded song and fills the empty fields.
 DESCRIBE = (
     "Let ACE-Step's planner listen to the song and fill in what you left empty: style, lyrics, language, "
@@ -179,13 +228,13 @@ MODEL_MISSING = (
     "The music model could not be loaded: {error}\n\n"
     "What to do: point ACE_STUDIO_MODEL at a folder that holds the model "
     "(e.g. ACE_STUDIO_MODEL=/path/to/acestep-v15-xl-sft python app.py), or try the page on tiny random "
-    "models: run python random_models.py DIR, then the command it prints."
+    "models: run python tools/random_models.py DIR, then the command it prints."
 )
 # A model whose weights are not here: said in the header from the start, and as the error of a press.
 WEIGHTS_MISSING = (
     "The weights of {what} ({repo}) are not on this machine and {why}. What to do: {fix} so the first request "
     "downloads them, or point {env} at a folder that holds the model (e.g. {env}=/path/to/model python app.py), or "
-    "try the page on tiny random models: run python random_models.py DIR, then the command it prints."
+    "try the page on tiny random models: run python tools/random_models.py DIR, then the command it prints."
 )
 # Why the Hub cannot give weights now, and what to do about it (``models.hub_closed``).
 HUB_OFFLINE = ("HF_HUB_OFFLINE is set", "unset HF_HUB_OFFLINE on a machine with internet")
@@ -194,7 +243,7 @@ HUB_UNREACHABLE = ("the Hugging Face Hub cannot be reached from here", "connect 
 WEIGHTS_LEADS = ("The weights of ", "The model folder ")
 WEIGHTS_NO_FOLDER = (
     "The model folder {folder} does not exist on this machine. What to do: point ACE_STUDIO_MODEL at a folder that "
-    "holds the model, or try the page on tiny random models: run python random_models.py DIR, then the command it "
+    "holds the model, or try the page on tiny random models: run python tools/random_models.py DIR, then the command it "
     "prints."
 )
 WEIGHTS_TO_DOWNLOAD = (
@@ -382,6 +431,35 @@ MORPH_UNUSED = {
 }
 MORPH_STYLE = "What the song is now (e.g. 'acoustic folk, male voice, guitar'): the morph keeps what both styles share."
 MORPH_LYRICS = "The song's words as they are sung now, if any (the new lyrics go in New lyrics above)."
+MORPH_TAKE = (
+    "The chosen take itself moved toward a new caption or new lyrics (ACE-Step's flow edit), its structure kept: "
+    "it starts from the song the model made, not from noise. Both boxes start as the take's own words; change "
+    "what should change. Twice the model's work per step, without Think and without the step correction, as in "
+    "ACE-Step."
+)
+MORPH_TAKE_STYLE = "The style the take should move toward; what it shares with the take's own stays."
+MORPH_TAKE_LYRICS = "The words the take should sing; empty for an instrumental."
+MORPH_TAKE_STEPS = "The take's own to start with; fewer make a quicker, rougher morph."
+MORPH_TAKE_SEED = "The noise each step adds: -1 draws new noise each press; the morph's record names its seed."
+MORPH_NO_TAKE = "There is no take yet: make one in Generate first, then morph it."
+MORPH_GONE = "Take {n} is no longer kept by the studio; make it again."
+MORPH_NOT_GENERATE = (
+    "Only a take made in Generate (or a morph of one) can be morphed here. Cover's Morph the song moves any song."
+)
+MORPH_UNREADABLE = "This take's record cannot be read as a Generate take's."
+MORPH_SAME = (
+    "The caption and lyrics are the take's own: change the style or the words, and the morph moves the take "
+    "toward them."
+)
+MORPH_LORA = "{note} A morph of this take needs it: make the take again in Generate with it, then morph that."
+MORPH_REFERENCE = (
+    "This take was made with the timbre reference {name}: upload that file again as the timbre reference "
+    "(Advanced settings) to morph it."
+)
+VARIATIONS_OF_A_MORPH = (
+    "A morph starts from its song, not from noise, so it has no noise to vary: morph the take it came from "
+    "again with another seed."
+)
 # A text the music model's text encoder would cut short (``text_limits``), by field.
 TOO_MANY_TOKENS = {
     "lyrics": "The lyrics are {n} tokens long; the model reads at most {most}. Shorten them.",

@@ -20,6 +20,7 @@ from typing import Any
 import checks
 import modes
 import results
+import tooltips as tips
 
 AMOUNT_RANGE = (0.0, 1.0)
 # Variations of variations: a take's record keeps at most this many mixes (each costs one more draw).
@@ -61,7 +62,7 @@ def prepare(
         )
     files = _files(record["params"], src_audio, reference_audio)
     if record["mode"] == "generate":
-        job = _remade(record, take, files.get("reference_audio"))
+        job = _remade(record, take, files.get("reference_audio"), voice_of(record["params"], files))
     else:
         job = _remade_audio(record, entry, files)
     seeds = job.seeds * n
@@ -92,6 +93,8 @@ def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
         raise checks.InputError("There is no take yet: make one first, then its variations.", "record")
     results.check_record(record)
     mode = record.get("mode")
+    if mode == "morph":  # ``take_morph``: its song's, not a noise of its own
+        raise checks.InputError(tips.VARIATIONS_OF_A_MORPH, "record")
     if not isinstance(mode, str) or mode not in modes.PREPARE:
         raise checks.InputError(f"This record's mode ({checks.shown(mode)}) is not one of the studio's.", "record")
     own = record.get("take")
@@ -102,7 +105,7 @@ def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
             index = results.take_index(take, len(made))
         entry = made[index]
     seed = entry.get("seed") if isinstance(entry, dict) else None
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= checks.MAX_SEED:
         raise checks.InputError(f"This record's take {index + 1} is not a take's entry (it has no seed).", "record")
     return entry, index
 
@@ -121,7 +124,8 @@ def _files(params: dict[str, Any], src_audio: Any, reference_audio: Any) -> dict
         ("reference_audio", reference_audio, "timbre reference"),
     ):
         wanted = params.get(name)
-        if not wanted:
+        # A take's voice needs no file again: it is resolved again from that take (``voice``).
+        if not wanted or (name == "reference_audio" and not path and voice_of(params, {})):
             continue
         if not path:
             raise checks.InputError(
@@ -163,9 +167,17 @@ def _chain(value: Any) -> list[tuple[int, float]]:
     return chain
 
 
-def _remade(record: dict[str, Any], take: Any, reference: str | None = None) -> modes.Job:
+def voice_of(params: dict[str, Any], files: dict[str, Any]) -> str | None:
+    """The take whose voice a Generate take was made with (its record's ``reference``), unless the
+    variation is given the reference file itself."""
+    lent = params.get("reference") if isinstance(params.get("reference"), dict) else {}
+    return None if files.get("reference_audio") or not isinstance(lent.get("take"), str) else lent["take"]
+
+
+def _remade(record: dict[str, Any], take: Any, reference: str | None = None, voice: str | None = None) -> modes.Job:
     """A Generate take made again, alone, from its record (``results.record_settings``, every value checked as
-    the form checks it): its seed, its plan in its place, its length as it came out (Think's choice)."""
+    the form checks it): its seed, its plan in its place, its length as it came out (Think's choice), and
+    the voice it was lent (``voice``: that take, resolved again)."""
     values = results.record_settings(record, take)
     if not values["plan"]:  # its plan was skipped (or Think was off): it was rendered without a blueprint
         values["think"] = False
@@ -173,7 +185,7 @@ def _remade(record: dict[str, Any], take: Any, reference: str | None = None) -> 
     if missing:
         raise checks.InputError(results.files_note(missing).replace("Settings brought back. ", ""), "record")
     own = {name: values[name] for name in results.FIELDS if name != "instrumental"}
-    return modes.prepare_generate(**own, reference_audio=reference)
+    return modes.prepare_generate(**own, reference_audio=reference, reference_take=voice)
 
 
 def _remade_audio(record: dict[str, Any], entry: dict[str, Any], files: dict[str, Any]) -> modes.Job:

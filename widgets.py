@@ -8,7 +8,8 @@ bricks and ``tabs`` composes both into the five tabs.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -25,6 +26,17 @@ import tooltips as tips
 import uploads
 
 STEM_NAMES = ("vocals", "drums", "bass", "other")  # stems.STEMS, without importing the separator's room
+
+
+def start_at_defaults(fields: dict[str, Any], endpoint: Callable[..., Any]) -> None:
+    """Each field's first value is ``endpoint``'s default for it (a field by its parameter's name): the
+    page and the API start alike, and a default is spelled once, in that signature. A default of
+    ``None`` (the model's own figure, no upload) is left to the field's builder, which shows it."""
+    for name, parameter in inspect.signature(endpoint).parameters.items():
+        default = parameter.default
+        if name in fields and default is not None and default is not inspect.Parameter.empty:
+            field = fields[name]
+            field.value = field.postprocess(list(default) if isinstance(default, tuple) else default)
 
 
 def lenient(component: Any) -> Any:
@@ -242,6 +254,7 @@ class Result(NamedTuple):
     sends: dict[str, gr.Button]
     meta: gr.JSON
     stems: list[StemSlot]
+    voice: gr.Button  # *Use this voice* (``voice_row``)
 
 
 # The seed line is plain text for API clients as for the page: the page shows it as text (never as
@@ -273,11 +286,12 @@ def result_column(prefix: str, n: int = 1) -> Result:
             tab: gr.Button(f"Send to {label}", size="sm", elem_id=f"{prefix}-send-{tab}") for label, tab in SEND_TARGETS
         }
         sends["settings"] = gr.Button("Use these settings", size="sm", elem_id=f"{prefix}-use-settings")
+        voice = gr.Button("Use this voice", size="sm", elem_id=f"{prefix}-use-voice")
     details = "Details: every setting, the model and the timings"
     with gr.Accordion(details, open=False, elem_id=f"{prefix}-details", elem_classes=["result-details"]):
         meta = gr.JSON(label="Metadata", open=False)
         pace_line(prefix)
-    return Result(takes, players, boxes, seeds, pick, sends, meta, stems)
+    return Result(takes, players, boxes, seeds, pick, sends, meta, stems, voice)
 
 
 def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import importlib.util
 import os
 import shutil
@@ -22,7 +23,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The studio's rooms and the tools beside them (random_models …) import by name: pyproject's
+# ``pythonpath`` puts both folders on the path for pytest.
 os.environ["HF_HUB_OFFLINE"] = "1"
 # Gradio's upload folder, this run's own (read when Gradio is imported, so set before any test module
 # imports it; studios the tests start inherit it): the shared default (/tmp/gradio) holds other runs'
@@ -118,7 +120,7 @@ SECONDS = {
     "test_backend": 6, "test_bench": 5, "test_lyrics_mlx": 5, "test_analysis": 2, "test_layout": 1, "test_lrc": 1,
     "test_quota": 65,  # issue 41: the ZeroGPU harness and one Chromium page (its first run, a quiet machine)
     "test_my_takes": 62,  # issue 40: gradio_client 13 s, then three Chromium pages 49 s (a quiet machine)
-    "test_pace": 145,  # issue 49: the ZeroGPU harness (8 songs of 4 takes) and one Chromium page; 54: 11 songs
+    "test_pace": 120,  # issue 49: the ZeroGPU harness and one Chromium page; 54: 11 songs; 55: served songs of 2 takes, not 4
     "test_newcomer": 75,  # issue 54: the suite again without Chromium (26 s), the tiny models' command served (48 s)
 }  # fmt: skip
 
@@ -203,15 +205,20 @@ def tiny_pipeline_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_base_dir(tmp_path_factory) -> Path:
     """A tiny XL-base-like model (its own random DiT) in the registry's diffusers layout: Edit's parts."""
-    import random_base
-
-    return random_base.save_base(tmp_path_factory.mktemp("models") / "tiny-base")
+    return random_models.save_base(tmp_path_factory.mktemp("models") / "tiny-base")
 
 
 @pytest.fixture(scope="session")
 def tiny_planner_dir(tmp_path_factory) -> Path:
     """A tiny random Qwen3 planner with the audio-code vocabulary, saved as a folder."""
     return random_models.save_planner_lm(tmp_path_factory.mktemp("models") / "tiny-planner")
+
+
+@pytest.fixture(scope="session")
+def tiny_lyrics_dir(tmp_path_factory) -> Path:
+    """A tiny random Qwen2 lyrics writer, saved as a folder once a process (about 2.5 s of CPU each
+    time it is written: a dozen fixtures read it, none writes into it)."""
+    return random_models.save_lyrics_lm(tmp_path_factory.mktemp("models") / "tiny-qwen2")
 
 
 @pytest.fixture
@@ -228,7 +235,9 @@ def with_planner(tiny_planner_dir, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_upstream(tmp_path_factory):
     """A tiny pipeline written in upstream ACE-Step layout; returns (dit folder, original pipeline)."""
-    return random_models.save_upstream_layout(tmp_path_factory.mktemp("upstream") / "checkpoints")
+    import random_upstream
+
+    return random_upstream.save_upstream_layout(tmp_path_factory.mktemp("upstream") / "checkpoints")
 
 
 @pytest.fixture
@@ -363,6 +372,56 @@ def studio_server(tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tmp_path_f
         backend.reset_backend()
         planner.reset_planner()
         mp.undo()
+
+
+@dataclasses.dataclass(frozen=True)
+class ZeroGpuSpace:
+    """A studio served under the ZeroGPU harness (tests/zerogpu_harness.py)."""
+
+    url: str
+    api: object  # zerogpu_harness.FakeDeviceAPI: every declared duration, refusals, kills
+    work: Path  # its outputs (``outputs/``) and the spy's log of every VAE encode (``vae-encodes.log``)
+
+    @property
+    def outputs(self) -> Path:
+        return self.work / "outputs"
+
+
+@pytest.fixture(scope="session")
+def zerogpu_space(
+    tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tiny_lyrics_dir, tmp_path_factory
+) -> Iterator[ZeroGpuSpace]:
+    """The studio as a ZeroGPU Space serves it, started once a process for every file that asks
+    (test_zerogpu, test_quota): Think on as a visitor finds it, the lyrics writer, Demucs's tiny bag in
+    the Space's Hub cache (as a Space preloads it), Edit's XL base built at start-up with the rest, and
+    every VAE encode, a worker's too, one line in ``vae-encodes.log``. Its start (the studio's import,
+    its models built) is paid once, not once a file. Tests that share it
+    read the fake API's lists from where they stood before the test, never from the start. The pace's
+    tests (learning) and the failed captures' (ACE_STUDIO_GRAPHS) serve studios of their own."""
+    from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
+
+    import random_stems
+    import stems
+
+    work = tmp_path_factory.mktemp("zerogpu")
+    random_stems.save_stems_model(work / "hub-cache", hub_repo=stems.DEFAULT_MODEL)
+    api = FakeDeviceAPI(scale=1.0).start()
+    port = free_port()
+    log = work / "studio.log"
+    env = {
+        **studio_env(api.url, work, tiny_pipeline_dir, tiny_lyrics_dir, port, tiny_planner_dir),
+        "HF_HUB_CACHE": str(work / "hub-cache"),
+        "ACE_STUDIO_BASE_MODEL": str(tiny_base_dir),
+        "HARNESS_VAE_ENCODES": str(work / "vae-encodes.log"),
+    }
+    proc = start_studio(env, log)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_serving(url, proc, log)
+        yield ZeroGpuSpace(url, api, work)
+    finally:
+        stop_studio(proc)
+        api.close()
 
 
 def stopped_result(job, pattern: str, timeout: float = 60) -> str:

@@ -261,7 +261,7 @@ def _readme_parameters(endpoint: str) -> list[str]:
 
 def test_the_api_is_as_readme_documents_it_and_its_seed_line_is_plain_text(client):
     named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    for endpoint in ("/generate", "/use_in_generate", "/describe", "/variations", "/write_song"):
+    for endpoint in ("/generate", "/use_in_generate", "/describe", "/variations", "/morph", "/write_song"):
         parameters = [p["parameter_name"] for p in named[endpoint]["parameters"]]
         assert [p for p in _readme_parameters(endpoint) if p in parameters] == parameters, endpoint
     assert "think" in _readme_parameters("/generate")
@@ -280,12 +280,13 @@ def test_describe_fills_only_the_empty_fields_and_refuses_a_bad_upload(client, t
     from test_audio_modes import tone
 
     import checks
+    import plan_format
 
     song = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
     prompt, lyrics, language, bpm, key, meter, note = client.predict(src_audio=song, api_name="/describe")
     assert note.startswith("**What the planner heard** (50 codes") and "BPM: planner heard" in note
     assert key in checks.KEYS and meter in checks.TIME_SIGNATURES and language in (*checks.LANGUAGES, "unknown")
-    assert bpm == 0 or checks.BPM_RANGE[0] <= bpm <= checks.BPM_RANGE[1]
+    assert bpm == 0 or plan_format.BPM_RANGE[0] <= bpm <= plan_format.BPM_RANGE[1]
     # What the visitor wrote stays as it is.
     mine = client.predict(
         src_audio=song,

@@ -213,7 +213,7 @@ def test_a_missing_model_says_what_to_do_and_stays_on_the_page(studio_env, monke
     try:
         handlers.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
     except gr.Error as exc:
-        assert "ACE_STUDIO_MODEL" in exc.message and "python random_models.py DIR" in exc.message
+        assert "ACE_STUDIO_MODEL" in exc.message and "python tools/random_models.py DIR" in exc.message
         assert exc.duration is None  # until the visitor dismisses it
     else:
         raise AssertionError("a missing model must be reported")

@@ -1,4 +1,4 @@
-"""bench.py keeps working: its phase timers see every part of a real (tiny) pipeline call, the DiT's
+"""tools/bench.py keeps working: its phase timers see every part of a real (tiny) pipeline call, the DiT's
 FLOPs are counted whatever attention kernel runs (grouped-query attention included), and every row
 says what the studio would declare to ZeroGPU for it."""
 
@@ -10,11 +10,14 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import bench
+import bench_flops
+import bench_run
+import bench_tables
 import random_models
 
 
 def test_phases_of_one_call_add_up(warm_backend, tmp_path):
-    row = bench.run_case(warm_backend.pipe, "cpu", "sft", 10, None, tmp_path)
+    row = bench_run.run_case(warm_backend.pipe, "cpu", "sft", 10, None, tmp_path)
     assert row["steps"] == 50 and row["encode_s"] > 0 and row["dit_s"] > 0 and row["vae_s"] > 0
     assert row["encode_s"] + row["dit_s"] + row["vae_s"] <= row["pipeline_s"]
     assert (tmp_path / "sft-10s.wav").exists() and row["mfu"] is None and row["tflops"] > 0
@@ -37,9 +40,9 @@ def test_the_flop_count_agrees_with_the_shapes_and_the_kernels(kv_heads):
     transformer = random_models.build_pipeline("tiny", shapes={"num_key_value_heads": kv_heads}).transformer
     assert transformer.config.num_attention_heads == 4
     # An odd frame count: the DiT pads to whole patches. Batch 2: guidance's two halves.
-    inputs = bench.dit_inputs(transformer.config, 2, 251, 37, torch.float32)
-    counted = bench.dit_flops(transformer, inputs)
-    assert counted == bench.dit_flops_from_shapes(transformer.config, 2, 251, 37)
+    inputs = bench_flops.dit_inputs(transformer.config, 2, 251, 37, torch.float32)
+    counted = bench_flops.dit_flops(transformer, inputs)
+    assert counted == bench_flops.dit_flops_from_shapes(transformer.config, 2, 251, 37)
     assert counted == _counted_on_real_kernels(transformer, inputs[1])
 
 
@@ -49,17 +52,17 @@ def test_every_row_gets_tflops_and_mfu_from_the_count(warm_backend, tmp_path, mo
     config = warm_backend.pipe.transformer.config
     assert config.num_attention_heads == 2 * config.num_key_value_heads
     seen = []
-    count = bench.dit_flops
+    count = bench_flops.dit_flops
 
     def spy(transformer, inputs):
         seen.append((inputs[1]["hidden_states"].shape, inputs[1]["encoder_hidden_states"].shape[1]))
         return count(transformer, inputs)
 
-    monkeypatch.setattr(bench, "dit_flops", spy)
-    row = bench.run_case(warm_backend.pipe, "cpu", "sft", 10, 0.5, tmp_path)
+    monkeypatch.setattr(bench_flops, "dit_flops", spy)
+    row = bench_run.run_case(warm_backend.pipe, "cpu", "sft", 10, 0.5, tmp_path)
     [((batch, frames, _), cond_tokens)] = seen
     assert batch == 2 and frames == 250  # one forward of both guidance halves, 25 frames a second
-    per_forward = bench.dit_flops_from_shapes(config, batch, frames, cond_tokens)
+    per_forward = bench_flops.dit_flops_from_shapes(config, batch, frames, cond_tokens)
     assert row["tflops"] == pytest.approx(per_forward * 50 / row["dit_s"] / 1e12)
     assert row["mfu"] == pytest.approx(row["tflops"] / 0.5)
 
@@ -71,9 +74,9 @@ def test_the_xl_count_is_the_issues():
         transformer = random_models.build_pipeline("xl").transformer
     config = transformer.config
     assert (config.num_attention_heads, config.num_key_value_heads) == (32, 8)
-    tflop = [bench.dit_flops_from_shapes(config, 1, s * 25, 600) / 1e12 for s in (10, 60, 240, 600)]
+    tflop = [bench_flops.dit_flops_from_shapes(config, 1, s * 25, 600) / 1e12 for s in (10, 60, 240, 600)]
     assert [round(t, 2) for t in tflop] == [1.23, 6.59, 29.28, 90.59]
-    counted = bench.dit_flops(transformer, bench.dit_inputs(config, 1, 250, 600, torch.bfloat16))
+    counted = bench_flops.dit_flops(transformer, bench_flops.dit_inputs(config, 1, 250, 600, torch.bfloat16))
     assert counted / 1e12 == tflop[0]
 
 
@@ -87,11 +90,11 @@ def test_each_row_says_what_the_studio_would_declare(warm_backend, tmp_path, mon
     warm = pace.music_seconds("generate", params), pace.music_duration("generate", params)
     # bench measures a pipeline of its own: it declares as for a built one even where the studio's is not.
     monkeypatch.setattr(backend, "_backend", None)
-    row = bench.run_case(warm_backend.pipe, "cpu", "turbo", 10, None, tmp_path, takes=2)
+    row = bench_run.run_case(warm_backend.pipe, "cpu", "turbo", 10, None, tmp_path, takes=2)
     assert row["takes"] == 2 and (row["declared_s"], row["declares_s"]) == warm
     assert row["declared_ratio"] == pytest.approx(row["declared_s"] / row["pipeline_s"])
-    assert bench.declaration("turbo", 10, 4)[0] > row["declared_s"]
-    text = bench.tables(_info(), [row])
+    assert bench_run.declaration("turbo", 10, 4)[0] > row["declared_s"]
+    text = bench_run.tables(_info(), [row])
     assert f"| {row['declared_s']:.1f} ({row['declares_s']}) | {row['declared_ratio']:.2f}× |" in text
 
 
@@ -117,7 +120,7 @@ def test_the_report_has_every_phase():
            "dit_step_s": 0.1, "vae_s": 0.2, "pipeline_s": 1.2, "write_s": 0.01, "host_peak_gib": 1.0,
            "gpu_peak_gib": 3.0, "mfu": 0.5, "tflops": 494.0, "declared_s": 19.5, "declares_s": 60,
            "declared_ratio": 16.25}  # fmt: skip
-    text = bench.tables(_info(), [row])
+    text = bench_run.tables(_info(), [row])
     assert (
         "| turbo | 1 | 10 | 8 | 0.100 | 0.1000 | 0.800 | 0.200 | 1.200 | 0.010 | 494 | 50% | 19.5 (60) | 16.25× "
         "| 3.00 | 1.00 |" in text
@@ -126,7 +129,7 @@ def test_the_report_has_every_phase():
 
 
 def test_every_step_is_benched_eager_and_captured(capsys):
-    """``bench.py --steps --lyrics`` on the tiny models: every row ran both ways and wrote the same."""
+    """``python tools/bench.py --steps --lyrics`` on the tiny models: every row ran both ways and wrote the same."""
     bench.main(["--steps", "--lyrics", "--lengths", "10", "--step-count", "3", "--codes", "50"])
     table = capsys.readouterr().out
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
@@ -143,9 +146,9 @@ def test_every_step_is_benched_eager_and_captured(capsys):
 
 
 def test_thinks_planning_is_benched_with_its_rows_and_declaration():
-    """``bench.py --think``: the rows the model read while thinking (one: no guidance), and every
+    """``python tools/bench.py --think``: the rows the model read while thinking (one: no guidance), and every
     figure measured."""
-    table = bench.think_table(seconds=10, runs=1)
+    table = bench_tables.think_table(seconds=10, runs=1)
     cells = dict(tuple(c.strip() for c in row.strip("|").split("|")) for row in table.splitlines()[2:])
     assert cells["rows the model reads while thinking"] == "1"
     assert int(cells["thinking tokens written"]) > 6 and float(cells["thinking, s"].split()[0]) > 0

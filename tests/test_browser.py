@@ -16,13 +16,12 @@ from conftest import SHOTS, TIMEOUT_MS
 
 import backend
 import lyrics
-import random_models
 import uploads
 
 
 @pytest.fixture(scope="module")
-def site(studio_server, tmp_path_factory):
-    lm = random_models.save_lyrics_lm(tmp_path_factory.mktemp("browser-lm") / "tiny-qwen2")
+def site(studio_server, tiny_lyrics_dir):
+    lm = tiny_lyrics_dir
     mp = pytest.MonkeyPatch()
     mp.setenv("ACE_STUDIO_LYRICS_MODEL", str(lm))
     mp.setattr(lyrics, "_mlx_available", lambda: False)
@@ -377,18 +376,23 @@ def test_take_to_send_shows_only_with_more_than_one_take(page):
     pick.first.wait_for(state="hidden")
 
 
+def drag_region(page, a: float, b: float) -> None:
+    """Drag on Edit's waveform from ``a`` to ``b`` of its width, as a visitor's pointer does."""
+    page.locator("#edit-wave canvas").scroll_into_view_if_needed()
+    box = page.locator("#edit-wave canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * a, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * b, box["y"] + box["height"] / 2, steps=6)
+    page.mouse.up()
+
+
 def test_the_edit_region_follows_the_waveform_and_the_numbers(page):
     _tab(page, "Edit")
     page.locator(".tabitem:visible").get_by_text("Try the demo song").first.wait_for()
     page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
     page.locator('#edit-wave [data-ready="1"]').wait_for()
     # The example's click scrolled down to the examples (below Edit's choices): the drag needs the waveform in view.
-    page.locator("#edit-wave canvas").scroll_into_view_if_needed()
-    box = page.locator("#edit-wave canvas").bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2, steps=6)
-    page.mouse.up()
+    drag_region(page, 0.2, 0.6)
     start, end = page.locator("#edit-start input").first, page.locator("#edit-end input").first
     page.wait_for_function("el => Math.abs(Number(el.value) - 7.2) < 0.3", arg=end.element_handle())
     assert abs(float(start.input_value()) - 2.4) < 0.3  # 20 % and 60 % of the 12 s demo song
@@ -397,16 +401,21 @@ def test_the_edit_region_follows_the_waveform_and_the_numbers(page):
     page.locator('#edit-wave [data-start="1"][data-end="3"]').wait_for()
 
 
-def test_variations_of_a_take_fill_the_result_column(page):
+def _a_take(page, caption: str, seed: int, steps: int, row: str) -> None:
+    """A 10 s take made on Generate's page (Think off); the result's ``row`` is not shown before it."""
     _no_think(page)
-    page.locator("#gen-prompt textarea").fill("lo-fi piano, vinyl crackle")
+    page.locator("#gen-prompt textarea").fill(caption)
     _fill_number(page, "#gen-duration", 10)
     page.locator("#gen-advanced").get_by_text("Advanced settings").click()
-    _fill_number(page, "#gen-seed", 30)
-    _fill_number(page, "#gen-steps", 1)
-    assert not page.locator("#gen-variations").is_visible()  # nothing to vary before a take
+    _fill_number(page, "#gen-seed", seed)
+    _fill_number(page, "#gen-steps", steps)
+    assert not page.locator(row).is_visible()  # nothing to vary or morph before a take
     page.locator("#gen-button").click()
     assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
+
+
+def test_variations_of_a_take_fill_the_result_column(page):
+    _a_take(page, "lo-fi piano, vinyl crackle", 30, 1, "#gen-variations")
     page.locator("#gen-variations").get_by_text("Variations of this take").click()
     _fill_number(page, "#gen-variation-amount", 0.5)
     _fill_number(page, "#gen-variation-count", 2)
@@ -422,6 +431,48 @@ def test_variations_of_a_take_fill_the_result_column(page):
     page.locator("#gen-variations-button").click()
     page.wait_for_function("() => document.querySelector('#gen-variation-amount')?.dataset.studioNote")
     assert "Amount must be between 0 and 1" in page.locator("#gen-variation-amount").get_attribute("data-studio-note")
+
+
+def test_a_take_is_morphed_from_its_row_with_progress_and_stop(page, monkeypatch):
+    """*Morph this take*: the row starts with the take's own caption (unchanged words are refused on the
+    field), the run shows its steps in the take's player and the tab's Stop ends it (the take stays in
+    view), and a morph run to its end fills the result column with a new take of the take's length."""
+    import morph
+
+    gate, real = threading.Event(), morph.run
+
+    def held(pipe, call, generators, on_step=None):  # after its first step, until the page has seen it
+        def step(*args):
+            out = on_step(*args)
+            gate.wait(TIMEOUT_MS / 1000)
+            return out
+
+        return real(pipe, call, generators, step)
+
+    monkeypatch.setattr(morph, "run", held)
+    _a_take(page, "glass and strings", 31, 2, "#gen-morph")
+    page.locator("#gen-morph").get_by_text("Morph this take").click()
+    caption = page.locator("#gen-morph-prompt textarea")
+    page.wait_for_function("el => el.value === 'glass and strings'", arg=caption.element_handle())
+    assert page.locator("#gen-morph-steps input[type=number]").input_value() == "2"  # the take's own
+    page.locator("#gen-morph-button").click()
+    page.wait_for_function("() => document.querySelector('#gen-morph-prompt')?.dataset.studioNote")
+    assert "are the take's own" in page.locator("#gen-morph-prompt").get_attribute("data-studio-note")
+    caption.fill("dark techno, distorted bass")
+    _fill_number(page, "#gen-morph-seed", 4)
+    page.locator("#gen-morph-button").click()
+    try:
+        page.locator("#gen-take-1").get_by_text(re.compile(r"Step 1/2")).first.wait_for()
+        page.locator("#gen-stop").click()
+    finally:
+        gate.set()
+    page.locator("#gen-seeds").get_by_text("Stopped at step 2 of 2. Nothing was saved.").wait_for()
+    assert page.locator("#gen-take-1 a.download-link").count() == 1  # the take is still there to morph
+    page.locator("#gen-morph-button").click()
+    page.locator("#gen-seeds").get_by_text(re.compile(r"take 1: 4 ")).wait_for()
+    assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
+    assert "/morph-" in page.locator("#gen-take-1 a.download-link").get_attribute("href")
+    page.wait_for_function("el => el.value === 'dark techno, distorted bass'", arg=caption.element_handle())
 
 
 def test_variations_of_a_cover_use_the_song_in_the_tab(page):

@@ -271,14 +271,16 @@ def test_a_failed_capture_costs_a_visitor_nothing_through_the_api(studio_server,
     assert _fallbacks(capfd.readouterr().out) == {"planner's thinking", "planner's blueprint", "DiT"}
 
 
-def test_a_failed_capture_costs_a_visitor_nothing_under_zerogpu(tiny_pipeline_dir, tiny_planner_dir, tmp_path):
+def test_a_failed_capture_costs_a_visitor_nothing_under_zerogpu(
+    tiny_pipeline_dir, tiny_planner_dir, tiny_lyrics_dir, tmp_path
+):
     """In the Space's forked GPU workers: a Think song and a lyrics stream, every capture
     disagreeing with eager; both succeed and the worker says so once per step."""
     from conftest import free_port, wait_until_serving
     from gradio_client import Client
     from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
-    lm = random_models.save_lyrics_lm(tmp_path / "tiny-qwen2")
+    lm = tiny_lyrics_dir
     api = FakeDeviceAPI(scale=1.0).start()
     port, log = free_port(), tmp_path / "studio.log"
     env = {

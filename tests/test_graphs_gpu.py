@@ -1,6 +1,6 @@
 """Captured steps at the published shapes with random weights, on a CUDA GPU (``-m gpu``; skipped by
 default and where there is none): the same tokens as eager, the DiT within its tolerance, nothing
-fell back, and each row's speed printed (``bench_steps``, as ``python bench.py --steps`` prints it)."""
+fell back, and each row's speed printed (``bench_steps``, as ``python tools/bench.py --steps`` prints it)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """The house rules, read from the source with ``ast``: rooms of at most 500 lines, functions of at most
 80 (both measured as ``ruff format`` writes the room), ``# fmt: skip`` on data literals only, and
-imports that point one way (function-level imports included), so a request reads top down.
+imports that point one way (function-level imports included), so a request reads top down. The
+tools beside the studio (``tools/``: the bench, the soak, the random stand-in models) keep the same
+rules, and no room imports one: the product a Space runs is the top-level rooms alone.
 """
 
 from __future__ import annotations
@@ -15,14 +17,23 @@ from pathlib import Path
 
 from conftest import ROOT
 
-# Tools beside the studio, not rooms of it.
-TOOLS = {"bench", "bench_steps", "random_models", "soak"}
+TOOLS = ROOT / "tools"
 MAX_LINES = 500
 MAX_FUNCTION_LINES = 80
 
 
 def _rooms() -> dict[str, ast.Module]:
-    return {p.stem: ast.parse(p.read_text()) for p in sorted(ROOT.glob("*.py")) if p.stem not in TOOLS}
+    """The studio's rooms: every module at the top."""
+    return {p.stem: ast.parse(p.read_text()) for p in sorted(ROOT.glob("*.py"))}
+
+
+def _tools() -> dict[str, ast.Module]:
+    """The tools beside it (imported by name, as the rooms are: ``tools/`` is on the path they run with)."""
+    return {p.stem: ast.parse(p.read_text()) for p in sorted(TOOLS.glob("*.py"))}
+
+
+def _path(name: str) -> Path:
+    return ROOT / f"{name}.py" if (ROOT / f"{name}.py").exists() else TOOLS / f"{name}.py"
 
 
 def _imports(tree: ast.Module, rooms: set[str]) -> set[str]:
@@ -35,9 +46,10 @@ def _imports(tree: ast.Module, rooms: set[str]) -> set[str]:
     return found & rooms
 
 
-def import_graph() -> dict[str, set[str]]:
-    rooms = _rooms()
-    return {name: _imports(tree, set(rooms)) - {name} for name, tree in rooms.items()}
+def import_graph(modules: dict[str, ast.Module] | None = None) -> dict[str, set[str]]:
+    """Who imports whom among ``modules`` (default: the rooms)."""
+    modules = _rooms() if modules is None else modules
+    return {name: _imports(tree, set(modules)) - {name} for name, tree in modules.items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -72,10 +84,21 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_no_import_circle_among_the_rooms():
-    graph = import_graph()
-    assert graph["app"], "the graph reads no imports at all"
+def test_no_import_circle_among_the_rooms_and_the_tools():
+    graph = import_graph({**_rooms(), **_tools()})
+    assert graph["app"] and graph["bench"], "the graph reads no imports at all"
     assert cycles(graph) == []
+
+
+def test_no_room_imports_a_tool():
+    """The product is the rooms at the top: none of them imports a tool (at the top or in a function),
+    so a Space shipped without ``tools/`` (docs/deployment.md) runs every path it has."""
+    rooms, tools = _rooms(), _tools()
+    assert set(rooms).isdisjoint(tools), "a tool named like a room: " + repr(set(rooms) & set(tools))
+    graph = import_graph({**rooms, **tools})
+    found = {name: sorted(graph[name] & set(tools)) for name in rooms if graph[name] & set(tools)}
+    assert found == {}, "rooms importing tools: " + repr(found)
+    assert {"random_models", "bench"} <= set(tools) and any(graph[t] & set(rooms) for t in tools)
 
 
 def test_the_circle_finder_finds_a_circle():
@@ -124,7 +147,7 @@ def too_long(name: str, text: str) -> list[str]:
 
 def test_rooms_and_functions_stay_small():
     """Measured as ruff formats each room, not as it stands: the caps are about how much code there is."""
-    found = [line for name in _rooms() for line in too_long(name, formatted(ROOT / f"{name}.py"))]
+    found = [line for name in {**_rooms(), **_tools()} for line in too_long(name, formatted(_path(name)))]
     assert found == [], "over the caps when formatted:\n" + "\n".join(found)
 
 
@@ -174,7 +197,8 @@ def skips_off_data(text: str) -> list[int]:
 def test_fmt_skip_keeps_only_data_literals():
     """``# fmt: skip`` is for tables of data (numbers, names) whose rows read better as laid out; on
     code it packs lines the caps would count, so every room (tools too) is checked."""
-    found = {path.name: lines for path in sorted(ROOT.glob("*.py")) if (lines := skips_off_data(path.read_text()))}
+    paths = sorted([*ROOT.glob("*.py"), *TOOLS.glob("*.py")])
+    found = {path.name: lines for path in paths if (lines := skips_off_data(path.read_text()))}
     assert found == {}, "# fmt: skip on code, not a data literal, or # fmt: off (file: lines):\n" + "\n".join(
         f"{name}: {', '.join(map(str, lines))}" for name, lines in found.items()
     )
@@ -197,17 +221,20 @@ def test_the_skip_finder_tells_data_from_code():
 
 
 def test_agents_md_names_every_room_and_its_imports_as_the_code_has_them():
-    """AGENTS.md's rooms table is kept true by this test: one row a room (tools too), and its imports
-    column is exactly the studio rooms the room imports (at the top or inside a function)."""
+    """AGENTS.md's rooms table is kept true by this test: one row a room and one a tool (``tools/NAME.py``),
+    and its imports column is exactly the rooms and tools the file imports (at the top or inside a
+    function)."""
     import re
 
-    everything = {p.stem: ast.parse(p.read_text()) for p in sorted(ROOT.glob("*.py"))}
+    rooms, tools = _rooms(), _tools()
+    everything = {**rooms, **tools}
     rows = {}
     for line in (ROOT / "AGENTS.md").read_text().splitlines():
-        found = re.fullmatch(r"\| `([a-z_]+)\.py` \|.*\| ([a-z_, —]+) \|", line)
+        found = re.fullmatch(r"\| `(tools/)?([a-z_]+)\.py` \|.*\| ([a-z_, —]+) \|", line)
         if found:
-            listed = found.group(2).strip()
-            rows[found.group(1)] = set() if listed == "—" else {n.strip() for n in listed.split(",")}
+            assert bool(found.group(1)) == (found.group(2) in tools), f"{found.group(2)}: in tools/ or not?"
+            listed = found.group(3).strip()
+            rows[found.group(2)] = set() if listed == "—" else {n.strip() for n in listed.split(",")}
     assert set(rows) == set(everything), f"rows missing or stale: {set(rows) ^ set(everything)}"
     wrong = {
         name: (rows[name], actual)
@@ -267,16 +294,17 @@ def test_each_music_tab_has_a_field_for_every_parameter_of_its_preparer_and_no_o
         assert len({id(c) for c in tab.fields.values()}) == len(tab.fields), tab.name  # one component a field
     # What Use these settings fills is Generate's form less what a record cannot carry, and Instrumental.
     generate = set(inspect.signature(modes.prepare_generate).parameters)
-    assert set(results.FIELDS) == generate - {"reference_audio", "lora"} | {"instrumental"}
+    # Files, and a take lent as a voice (brought back by ``voice_row``), are not fields a record fills.
+    assert set(results.FIELDS) == generate - {"reference_audio", "reference_take", "lora"} | {"instrumental"}
     assert len(results.FIELDS) == len(set(results.FIELDS))
 
 
 def test_no_room_is_imported_under_another_name():
     """A room is read by its name everywhere (``tooltips as tips``, the same in every room, aside)."""
-    names = {p.stem for p in ROOT.glob("*.py")}
+    names = {p.stem for p in [*ROOT.glob("*.py"), *TOOLS.glob("*.py")]}
     renamed = [
         f"{path.name}: {alias.name} as {alias.asname}"
-        for path in sorted([*ROOT.glob("*.py"), *ROOT.glob("tests/*.py")])
+        for path in sorted([*ROOT.glob("*.py"), *TOOLS.glob("*.py"), *ROOT.glob("tests/*.py")])
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Import)
         for alias in node.names
@@ -288,10 +316,10 @@ def test_no_room_is_imported_under_another_name():
 
 
 def test_agents_md_reads_in_ten_minutes_and_ruff_knows_every_room():
-    """AGENTS.md stays at most 150 lines; pyproject's first-party list is exactly the rooms (tools too)."""
+    """AGENTS.md stays at most 150 lines; pyproject's first-party list is exactly the rooms and the tools."""
     import tomllib
 
     assert len((ROOT / "AGENTS.md").read_text().splitlines()) <= 150
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     listed = set(config["tool"]["ruff"]["lint"]["isort"]["known-first-party"])
-    assert listed == {p.stem for p in ROOT.glob("*.py")}
+    assert listed == {p.stem for p in [*ROOT.glob("*.py"), *TOOLS.glob("*.py")]}

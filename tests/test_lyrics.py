@@ -13,13 +13,12 @@ import lyrics
 import lyrics_page
 import models
 import offload
-import random_models
 import runs
 
 
 @pytest.fixture(scope="module")
-def tiny_lm_dir(tmp_path_factory):
-    return random_models.save_lyrics_lm(tmp_path_factory.mktemp("lm") / "tiny-qwen2")
+def tiny_lm_dir(tiny_lyrics_dir):
+    return tiny_lyrics_dir
 
 
 @pytest.fixture

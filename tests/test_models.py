@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import models
-import random_models
+import random_upstream
 import xl_model
 
 
@@ -58,7 +58,7 @@ def test_upstream_layout_casts_as_it_reads_and_builds_eval_modules(tiny_upstream
 
 
 def test_a_checkpoint_written_shard_by_shard_loads(tmp_path):
-    dit = random_models.write_upstream_checkpoint(tmp_path / "checkpoints", size="tiny", shard_gib=2e-5)
+    dit = random_upstream.write_upstream_checkpoint(tmp_path / "checkpoints", size="tiny", shard_gib=2e-5)
     assert len(list(dit.glob("model-*.safetensors"))) > 2
     pipe = models.load_pipeline(str(dit), models.VARIANTS["xl-sft"], dtype=torch.bfloat16)
     assert pipe.transformer.dtype == torch.bfloat16 and pipe.audio_tokenizer is not None

@@ -78,10 +78,9 @@ def line_after(lines: list[str], index: int, text: str) -> bool:
 
 
 def test_every_setting_the_studio_reads_is_in_readmes_configuration_table():
-    """Each ``ACE_STUDIO_*`` name a room of the studio reads (tools and tests aside) has its row."""
-    from test_layout import TOOLS
-
-    rooms = [p for p in sorted(ROOT.glob("*.py")) if p.stem not in TOOLS and not p.stem.startswith("random_")]
+    """Each ``ACE_STUDIO_*`` name a room of the studio reads (the rooms at the top: tools and tests
+    aside) has its row."""
+    rooms = sorted(ROOT.glob("*.py"))
     read = {name for path in rooms for name in re.findall(r"ACE_STUDIO_[A-Z_]+", path.read_text())}
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("## Configuration") : readme.index("## Calling it from Python")]
@@ -95,7 +94,7 @@ def test_every_setting_the_studio_reads_is_in_readmes_configuration_table():
 
 
 def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
-    """``python random_models.py DIR`` and the command it prints, as README has a newcomer try the page:
+    """``python tools/random_models.py DIR`` and the command it prints, as README has a newcomer try the page:
     every tab works on what it wrote, Edit's parts too (the tiny XL base is written and named)."""
     import shlex
 
@@ -105,7 +104,7 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
     import examples
 
     done = subprocess.run(
-        [sys.executable, "random_models.py", str(tmp_path / "tiny")],
+        [sys.executable, "tools/random_models.py", str(tmp_path / "tiny")],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -16,13 +16,12 @@ import pytest
 import torch
 
 import backend
-import bench
+import bench_memory
 import devices
 import generation
 import lyrics
 import models
 import offload
-import random_models
 import runs
 import status
 from music_request import Call, MusicRequest, PlanArgs, Render
@@ -68,7 +67,7 @@ def test_what_is_asked_for_wins_except_on_zerogpu_and_the_cpu(monkeypatch):
 
 
 def test_the_sizes_it_decides_by_are_the_real_models():
-    counts = bench.parameter_counts()
+    counts = bench_memory.parameter_counts()
     pipeline = sum(v for k, v in counts.items() if k not in ("planner", "lyrics")) * 2 / GIB
     assert pytest.approx(pipeline, abs=0.01) == offload.PIPELINE_GIB
     assert pytest.approx(counts["transformer"] * 2 / GIB, abs=0.01) == offload.LARGEST_PART_GIB
@@ -98,13 +97,13 @@ class Trace:
 
 
 @pytest.fixture
-def card(studio_env, with_planner, tmp_path_factory, monkeypatch):
+def card(studio_env, with_planner, tiny_lyrics_dir, monkeypatch):
     """The studio on a pretend 12 GB card (``auto`` picks ``model``), with the tiny pipeline,
     planner and lyrics LM; yields the trace of the pipeline's parts."""
     monkeypatch.delenv("ACE_STUDIO_OFFLOAD", raising=False)
     monkeypatch.setattr(models, "pick_device", lambda: ACCELERATOR)
     monkeypatch.setattr(offload, "device_memory", lambda device: (11.1, 11.6))
-    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(random_models.save_lyrics_lm(tmp_path_factory.mktemp("lm"))))
+    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(tiny_lyrics_dir))
     traces = []
     real_load = models.load_pipeline
 
@@ -210,8 +209,8 @@ def test_sequential_offload_streams_all_but_the_audio_tokenizer(tiny_pipeline_di
     assert "audio_tokenizer" in type(pipe).model_cpu_offload_seq.split("->")  # the class is left as it was
 
 
-def test_a_lyrics_model_bigger_than_the_card_is_refused_with_a_way_out(tmp_path, monkeypatch):
-    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(random_models.save_lyrics_lm(tmp_path / "lm")))
+def test_a_lyrics_model_bigger_than_the_card_is_refused_with_a_way_out(tiny_lyrics_dir, monkeypatch):
+    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(tiny_lyrics_dir))
     monkeypatch.setenv("ACE_STUDIO_LYRICS_ENGINE", "transformers")
     monkeypatch.setattr(models, "pick_device", lambda: ACCELERATOR)
     monkeypatch.setattr(offload, "device_memory", lambda device: (1e-6, 2e-6))  # GiB: smaller than even the tiny LM

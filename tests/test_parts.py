@@ -32,7 +32,7 @@ import output_folder
 import pace
 import pace_phases
 import parts
-import random_base
+import random_models
 import results
 import sampler
 import variations
@@ -142,7 +142,7 @@ def test_the_base_shares_the_vae_and_text_encoder_and_an_equal_encoder(studio_en
     assert base.transformer is not pipe.transformer and base.condition_encoder is not pipe.condition_encoder
     assert base.transformer.config.model_version == "base" and base.audio_tokenizer is None
     # A base whose condition encoder equals SFT's, tensor for tensor, is not held twice.
-    same = random_base.save_base(tmp_path / "same-encoder", encoder_like=tiny_pipeline_dir)
+    same = random_models.save_base(tmp_path / "same-encoder", encoder_like=tiny_pipeline_dir)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ACE_STUDIO_BASE_MODEL", str(same))
         again = base_model.load(pipe)

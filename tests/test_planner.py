@@ -20,6 +20,7 @@ import pytest
 import soundfile as sf
 import torch
 
+import audio
 import backend
 import checks
 import devices
@@ -625,7 +626,7 @@ def test_think_may_choose_the_length_and_keep_the_visitors_caption(studio_server
     record = result[-1]
     plan = record["takes"][0]["planner"]
     chosen = plan["fields"]["duration"]
-    assert checks.MIN_SECONDS <= chosen <= 30 and plan["codes"] == math.ceil(chosen * 5)
+    assert audio.MIN_SECONDS <= chosen <= 30 and plan["codes"] == math.ceil(chosen * audio.CODES_PER_SECOND)
     assert record["params"]["audio_duration"] == -1 and record["params"]["rewrite_caption"] is False
     assert sf.info(result[0]).duration == pytest.approx(chosen, abs=0.01)
     assert f"Think chose a length of {chosen // 60}:{chosen % 60:02d} ({chosen} s)." in result[-2]

@@ -10,16 +10,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import free_port, wait_until_serving
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from test_audio_modes import tone
 from test_browser import SHOTS, _fill_number, _open
-from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
-
-import random_models
-import random_stems
-import stems
 
 # ZeroGPU's proxy gives each visitor a token; without one its quota refusal is the Space's own limit.
 TOKEN = {"X-IP-Token": "a-visitor"}
@@ -28,29 +22,15 @@ RESERVES = re.compile(r"reserves about (\d+):(\d\d) of your daily ZeroGPU time")
 
 
 @pytest.fixture(scope="module")
-def space(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
-    """The studio served under the harness, Think on as a visitor finds it; yields (url, fake API)."""
-    work = tmp_path_factory.mktemp("quota")
-    lm = random_models.save_lyrics_lm(work / "tiny-qwen2")
-    # Demucs's tiny bag in the Space's Hub cache, as a Space preloads it: Split into stems is served too.
-    random_stems.save_stems_model(work / "hub-cache", hub_repo=stems.DEFAULT_MODEL)
-    api = FakeDeviceAPI(scale=1.0).start()
-    port = free_port()
-    env = {
-        **studio_env(api.url, work, tiny_pipeline_dir, lm, port, tiny_planner_dir),
-        "HF_HUB_CACHE": str(work / "hub-cache"),
-    }
-    proc = start_studio(env, work / "studio.log")
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_serving(url, proc, work / "studio.log")
-        # A first song with Think waits for the whole start-up build (gpu.wait_for_models): a model
-        # still loading counts in what a press declares, so the line would change under the tests.
-        Client(url, verbose=False).predict(prompt="warm", audio_duration=10, inference_steps=1, api_name="/generate")
-        yield url, api
-    finally:
-        stop_studio(proc)
-        api.close()
+def space(zerogpu_space):
+    """The studio served under the harness (conftest's ``zerogpu_space``, shared with test_zerogpu:
+    Think on as a visitor finds it, stems served too); (url, fake API)."""
+    # A first song with Think waits for the whole start-up build (gpu.wait_for_models): a model
+    # still loading counts in what a press declares, so the line would change under the tests.
+    Client(zerogpu_space.url, verbose=False).predict(
+        prompt="warm", audio_duration=10, inference_steps=1, api_name="/generate"
+    )
+    return zerogpu_space.url, zerogpu_space.api
 
 
 def _refused(space, refusal: dict, headers: dict | None = None, **request) -> str:

@@ -273,3 +273,30 @@ def test_the_spaces_python_and_torch_are_ones_zerogpu_builds():
     for text in (readme, (ROOT / ".ci" / "run").read_text()):
         first = re.findall(r"pip install (?:-q )?torch==(\S+)", text)
         assert first and all(on_space[0].specifier.contains(f"{v}+cpu") for v in first), first
+
+
+def test_the_space_is_uploaded_without_the_tools_and_tests():
+    """docs/deployment.md uploads the Space from ``git archive``, which leaves out what
+    ``.gitattributes`` marks ``export-ignore``: every room and the Space's own files go, no tool
+    (``tools/``), test or CI script does. The rooms import no tool (test_layout), so nothing is missing."""
+    import shutil
+    import subprocess
+
+    from conftest import ROOT
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: what `git archive` ships cannot be asked")
+
+    def git(*args: str, stdin: str | None = None) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, input=stdin, capture_output=True, text=True, check=True).stdout
+
+    files = git("ls-files", "--cached", "--others", "--exclude-standard").split()
+    attributes = git("check-attr", "--stdin", "export-ignore", stdin="\n".join(files)).splitlines()
+    shipped = {line.split(": ")[0] for line in attributes if not line.endswith(": set")}
+    assert {"app.py", "README.md", "requirements.txt"} <= shipped
+    assert {p.name for p in ROOT.glob("*.py")} <= shipped
+    left_out = [f for f in shipped if f.startswith(("tools/", "tests/", ".ci/")) or f == ".gitattributes"]
+    assert left_out == [] and any(f.startswith("tools/") for f in files)
+    assert all("/" not in f for f in shipped if f.endswith(".py")), "a .py a Space would ship below the top"
+    deploy = (ROOT / "docs" / "deployment.md").read_text()
+    assert "git archive HEAD | tar -x -C" in deploy and '--repo-type space --delete "*"' in deploy

@@ -247,7 +247,7 @@ def test_the_sampler_reads_a_takes_latents_as_upstream_aligns_them(studio_env, t
     own = torch.randn(260, pipe.transformer.config.audio_acoustic_hidden_dim)
     song = torch.zeros(2, 300 * audio.HOP)
     vae, _ = pipe.prepare_src_latents(device="cpu", dtype=torch.float32, src_audio=song, task_type="repaint")
-    read, frames = sampler._own(pipe, own, song.shape[-1] // sampler.HOP, 2, "cpu", torch.float32)
+    read, frames = sampler._own(pipe, own, song.shape[-1] // audio.HOP, 2, "cpu", torch.float32)
     assert frames == vae.shape[1] == 300 and read.shape == (2, 300, own.shape[-1])
     silence = pipe.condition_encoder.silence_latent[0]  # from its start, repeated where it is shorter
     silence = silence.repeat(-(-40 // len(silence)), 1)[:40]

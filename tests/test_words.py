@@ -82,8 +82,8 @@ def test_generate_takes_back_the_plan_its_metadata_holds(client, studio_server):
 
 
 @pytest.fixture(scope="module")
-def lyrics_lm(tmp_path_factory):
-    lm = random_models.save_lyrics_lm(tmp_path_factory.mktemp("words-lm") / "tiny-qwen2")
+def lyrics_lm(tiny_lyrics_dir):
+    lm = tiny_lyrics_dir
     mp = pytest.MonkeyPatch()
     mp.setenv("ACE_STUDIO_LYRICS_MODEL", str(lm))
     mp.setattr(lyrics, "_mlx_available", lambda: False)

@@ -27,42 +27,21 @@ from test_api import chain_audio_modes
 from test_audio_modes import tone
 from test_stems import _check_stems as check_stems
 from test_stems import _take as stems_take
-from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
+from zerogpu_harness import start_studio
 
 import checks
 import generation
 import lyrics
 import modes
 import random_models
-import random_stems
 import stems
 
 
 @pytest.fixture(scope="module")
-def space(tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tmp_path_factory):
-    """The studio served under the harness (Think on, as a visitor finds it); yields (url, fake API,
-    output folder)."""
-    work = tmp_path_factory.mktemp("zerogpu")
-    lm = random_models.save_lyrics_lm(work / "tiny-qwen2")
-    api = FakeDeviceAPI(scale=1.0).start()
-    port = free_port()
-    log = work / "studio.log"
-    # Demucs's tiny bag in the Space's Hub cache, as a Space preloads it: Split into stems is served too.
-    random_stems.save_stems_model(work / "hub-cache", hub_repo=stems.DEFAULT_MODEL)
-    env = {
-        **studio_env(api.url, work, tiny_pipeline_dir, lm, port, tiny_planner_dir),
-        "HF_HUB_CACHE": str(work / "hub-cache"),
-        "ACE_STUDIO_BASE_MODEL": str(tiny_base_dir),  # Edit's parts: built at start-up with the rest
-        "HARNESS_VAE_ENCODES": str(work / "vae-encodes.log"),  # every VAE encode, a worker's too
-    }
-    proc = start_studio(env, log)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_serving(url, proc, log)
-        yield url, api, work / "outputs"
-    finally:
-        stop_studio(proc)
-        api.close()
+def space(zerogpu_space):
+    """The studio served under the harness (conftest's ``zerogpu_space``, shared with test_quota:
+    Think on, as a visitor finds it); (url, fake API, output folder)."""
+    return zerogpu_space.url, zerogpu_space.api, zerogpu_space.outputs
 
 
 @pytest.fixture
@@ -167,6 +146,32 @@ def test_an_edit_of_a_take_starts_from_its_latents_across_the_workers_pickle(cli
         api_name="/edit",
     )
     assert _encodes(space)[before:] == [10 * 48000]  # an upload: its one encode, in the worker
+
+
+def test_a_takes_morph_is_one_gpu_call_from_its_latents_across_the_workers_pickle(client, space):
+    """``/morph`` on ZeroGPU (issue 53): the request, the take's own latents in it, pickled into a worker,
+    one call declared within the clamp and never cut short; no VAE encode of the take in any worker;
+    the morph's take and its latents back, to be morphed again."""
+    api, out = space[1], space[2]
+    *_, record = client.predict(
+        prompt="funk",
+        lyrics="[Verse]\nla la",
+        audio_duration=10,
+        inference_steps=2,
+        seed=64,
+        think=False,
+        api_name="/generate",
+    )
+    seen, killed, before = len(api.durations), len(api.killed), len(_encodes(space))
+    take, *_, line, made = client.predict(
+        take=1, record=record, prompt="dark techno", lyrics="[Verse]\nla la", seed=5, api_name="/morph"
+    )
+    assert take and line.startswith("Seeds — take 1: 5") and made["mode"] == "morph"
+    assert made["params"]["source_latents"].startswith("the take's own latents") and len(_encodes(space)) == before
+    assert len(api.durations) == seen + 1 and 60 <= api.durations[-1] <= 300 and len(api.killed) == killed
+    assert np.load(out / made["takes"][0]["latents"]["file"], allow_pickle=False).shape[0] == 250
+    *_, again = client.predict(take=1, record=made, prompt="dark techno, choir", api_name="/morph")
+    assert again["params"]["morph"]["of"]["audio"] == made["takes"][0]["audio"] and len(_encodes(space)) == before
 
 
 def test_describe_is_one_gpu_call_with_its_own_declared_time(client, space, tmp_path):
@@ -520,13 +525,15 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def test_a_killed_harness_takes_its_studio_along_and_frees_the_port(tiny_pipeline_dir, tiny_planner_dir, tmp_path):
+def test_a_killed_harness_takes_its_studio_along_and_frees_the_port(
+    tiny_pipeline_dir, tiny_planner_dir, tiny_lyrics_dir, tmp_path
+):
     """``python tests/zerogpu_harness.py`` (docs/deployment.md) killed with SIGKILL: its studio ends
     with it, workers and all, so the next ``python app.py`` finds the port free."""
     import psutil
 
     port, log = free_port(), tmp_path / "harness.log"
-    lm = random_models.save_lyrics_lm(tmp_path / "tiny-qwen2")
+    lm = tiny_lyrics_dir
     command = [sys.executable, "tests/zerogpu_harness.py", "--port", str(port), "--model", str(tiny_pipeline_dir)]
     command += ["--lyrics-model", str(lm), "--planner-model", str(tiny_planner_dir)]
     with open(log, "wb") as out:

@@ -313,7 +313,7 @@ def main() -> None:
         require_spaces()
     except NoSpaces as exc:
         sys.exit(str(exc))
-    sys.path.insert(0, str(ROOT))
+    sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # the rooms, and the tools beside them (random_models)
     work = Path(tempfile.mkdtemp(prefix="ace-zerogpu-"))
     import random_models
 

@@ -1,5 +1,5 @@
 """Eager against captured steps (``graphs``), side by side, for every model. Run by hand (``python
-bench.py --steps``); prints a Markdown table.
+tools/bench.py --steps``); prints a Markdown table.
 
 On CUDA the models are built at their published shapes with random weights directly on the GPU
 (speed does not depend on the weights' values): Think's planner as Qwen3 1.7B with its 217,204-token
@@ -17,6 +17,8 @@ import os
 import time
 from collections.abc import Iterator
 from typing import Any
+
+import bench_run
 
 # Qwen3 1.7B as ACE-Step's 5 Hz planner ships it, and Qwen2.5 7B Instruct (their config.json).
 PLANNER_XL = {
@@ -43,7 +45,6 @@ LYRICS_XL = {
     "max_position_embeddings": 32768,
 }
 PLAN = {"bpm": 120, "caption": "pop", "duration": 60, "keyscale": "A minor", "timesignature": "4"}
-LYRICS = "[Verse]\nCity lights are calling out my name\n[Chorus]\nWe run into the neon night\n" * 4
 
 
 def _sync(device: Any) -> None:
@@ -177,7 +178,9 @@ def planner_row(model: Any, tokenizer: Any, takes: int, codes: int) -> dict[str,
 
     def run(count: int = codes) -> Any:
         with torch.inference_mode():
-            return brain._blueprints("pop", LYRICS, format_plan(PLAN), count, seeds, (0, takes), None, lambda: False)
+            return brain._blueprints(
+                "pop", bench_run.LYRICS, format_plan(PLAN), count, seeds, (0, takes), None, lambda: False
+            )
 
     _timed(model.device, "off", lambda: run(8))  # the device's own first-call costs, outside the rows
     eager, captured = _timed(model.device, "off", run), _timed(model.device, "auto", run)
@@ -208,9 +211,9 @@ def think_row(model: Any, tokenizer: Any, seconds: int = 60, thinking: int = 250
         budget, planner.THINK_BUDGET = planner.THINK_BUDGET, thinking
         try:
             with torch.inference_mode():
-                text = brain._think("pop", LYRICS, {"bpm": 120}, 0, (), 600, None, lambda: False)
+                text = brain._think("pop", bench_run.LYRICS, {"bpm": 120}, 0, (), 600, None, lambda: False)
                 plan = format_plan(PLAN)
-                return text, brain._blueprints("pop", LYRICS, plan, target, [0], (0, 1), None, lambda: False)
+                return text, brain._blueprints("pop", bench_run.LYRICS, plan, target, [0], (0, 1), None, lambda: False)
         finally:
             planner.THINK_BUDGET = budget
 
@@ -251,7 +254,6 @@ def dit_row(pipe: Any, seconds: float, steps: int) -> dict[str, Any]:
     """ms per guided DiT step for one take of ``seconds`` (steps after the first, in a
     ``steps``-step call), and the largest difference of the final latents against eager."""
 
-    import bench
     import graphs
 
     def run() -> Any:
@@ -262,11 +264,11 @@ def dit_row(pipe: Any, seconds: float, steps: int) -> dict[str, Any]:
             stamps.append(time.perf_counter())
             return {}
 
-        request = bench.request_for("sft", seconds)
+        request = bench_run.request_for("sft", seconds)
         request.pop("seeds")
         request["num_inference_steps"] = steps
         with graphs.replaying(pipe.transformer, "DiT"):
-            latents = bench.model_run(pipe, request, [0], decode=False, on_step=on_step)
+            latents = bench_run.model_run(pipe, request, [0], decode=False, on_step=on_step)
         return latents.float(), (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1)
 
     eager, captured = _timed(pipe.device, "off", run), _timed(pipe.device, "auto", run)

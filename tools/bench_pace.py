@@ -1,5 +1,5 @@
-"""Tool: the studio's learned pace for people (``bench.py --pace FILE``), and what identical songs
-declare as it is learned (``bench.py --pace-learn N``).
+"""Tool: the studio's learned pace for people (``python tools/bench.py --pace FILE``), and what identical songs
+declare as it is learned (``python tools/bench.py --pace-learn N``).
 
 ``table`` reads a studio's ``pace.json`` (its output folder) and prints every bucket in the layout of
 docs/performance.md: what was measured here against the prior, so the owner of a Space can read its
@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+import studio_root
 
 
 def _prior_figure(unit: str, figure: float, factor: float) -> float:
@@ -41,7 +40,7 @@ def _shape_words(shape: dict) -> str:
 
 def table(path: Path) -> str:
     """``path``'s learned pace, one row a bucket: median measured figure, the prior's, the factor."""
-    sys.path.insert(0, str(ROOT))
+    studio_root.reach()
     import pace
     import pace_store
 
@@ -69,7 +68,7 @@ def table(path: Path) -> str:
 
 def learned_songs(n: int, seconds: int = 240) -> str:
     """N identical Think songs of ``seconds`` on the tiny models, each declared, then made and measured."""
-    sys.path.insert(0, str(ROOT))
+    studio_root.reach()
     import random_models
 
     work = Path(tempfile.mkdtemp(prefix="ace-pace-"))

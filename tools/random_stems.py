@@ -77,10 +77,11 @@ def measure(seconds: float, folder: Path) -> dict[str, float]:
     import numpy as np
 
     os.environ["ACE_STUDIO_STEMS_MODEL"] = str(folder)
+    import audio
     import stems
 
     stems.get_separator()
-    mix = (0.1 * np.random.default_rng(0).standard_normal((2, int(seconds * stems.SAMPLE_RATE)))).astype(np.float32)
+    mix = (0.1 * np.random.default_rng(0).standard_normal((2, int(seconds * audio.SAMPLE_RATE)))).astype(np.float32)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu, rss, started = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, time.perf_counter()
     stems.residual(mix, stems.separate(mix)["stems"])
@@ -95,7 +96,7 @@ def measure(seconds: float, folder: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python random_stems.py DIR``: write the tiny bag and print how to serve the studio with it;
+    """``python tools/random_stems.py DIR``: write the tiny bag and print how to serve the studio with it;
     ``--measure SECONDS`` also splits that much noise with it and prints the cost."""
     import argparse
 
@@ -103,6 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--measure", type=float, default=0.0)
     args = parser.parse_args(argv)
+    import studio_root
+
+    studio_root.reach()
     folder = save_stems_model(args.folder)
     print(f"ACE_STUDIO_STEMS_MODEL={folder}")
     if args.measure > 0:

@@ -1,4 +1,4 @@
-"""The studio's memory over a long run (``python soak.py``): ``python app.py`` served on tiny random
+"""The studio's memory over a long run (``python tools/soak.py``): ``python app.py`` served on tiny random
 models, visitors sending a few hundred mixed requests through ``gradio_client`` (songs of 1–4 takes and
 10–60 s, some with Think, variations, *Write it*, lyrics, stems, Describe, Cover, Extend, Edit, *Use these
 settings*, *Send to*), the server's RSS sampled throughout (every ``--every`` s). Prints the RSS at the
@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent
+import studio_root
+
 MB = 2**20
 # What one visitor's next request is, by weight: mostly songs, as the studio is used.
 MIX = {"generate": 30, "think": 8, "variations": 8, "write_song": 5, "lyrics": 6, "stems": 6, "describe": 4,
@@ -180,7 +181,9 @@ def serve(env: dict[str, str], work: Path) -> tuple[str, subprocess.Popen]:
         port = s.getsockname()[1]
     full = {**os.environ, **env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
     log = open(work / "studio.log", "wb")  # noqa: SIM115 (the studio writes it until it ends)
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=studio_root.ROOT, env=full, stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 300
     while True:
@@ -305,6 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--every", type=float, default=0.25, help="seconds between RSS samples")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+    studio_root.reach()
     found = soak(args)
     print(
         f"{found['requests']} requests ({found['failed']} refused or failed) from {args.visitors} visitors in "

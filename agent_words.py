@@ -1,0 +1,282 @@
+"""What an agent is told about the studio's tools (``agents``): each tool and parameter in the studio's
+words, with its range and default from where each fact lives, and the schema an agent's arguments
+are held to, no stricter than the studio's own checks.
+
+The words are the page's own (``tooltips``) where they fit a parameter, and this room's ``MCP_*`` where
+the page's speak of the page or carry numbers of their own. The ranges are ``checks``' (and the two rooms that
+keep a range of their own), written here only as references; a default is what the API fills in
+when an agent leaves the parameter out (the page's field, or the model's own: ``handlers.MODEL_DEFAULTS``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import admission
+import audio
+import checks
+import handlers
+import lyrics
+import models
+import plan_format
+import tooltips as tips
+import variations
+
+# The studio as MCP tools (``agents``): a tool's words say what a musician gets; ``{fields}`` are
+# filled from where each fact lives (``agents.facts``: ``checks``' ranges, the model's defaults).
+MCP_INSTRUCTIONS = (
+    "ACE Music Studio makes songs with ACE-Step 1.5 ({model}). An agent is a visitor like any other: the same checks "
+    "and words, at most {share} requests of yours waiting or being made at once, and on a ZeroGPU Space your own "
+    "daily GPU quota. A music tool returns each take's URL, a line of seeds and the take's record (JSON): pass the "
+    "record to variations, morph or stems, a take's URL as the song of cover, extend, edit or describe."
+)
+MCP_TOOLS = {
+    "generate": "Make a song from a style caption and/or lyrics: {takes} takes of {seconds}, each with its seed. "
+    "With think on, ACE-Step's planner first works out tempo, key, structure and the song's blueprint.",
+    "lyrics": "Write song lyrics about a theme, one [Section] tag per part, in the language asked; returns the lyrics, "
+    "a style caption that suits them, and the seed that writes them again.",
+    "write_song": "Write a whole song from one line: ACE-Step's planner writes its caption, lyrics, BPM, key, time "
+    "signature and length (returned in that order, then a note); pass them to generate.",
+    "cover": "Play a song again in a new style: same length, its melody and structure kept as much as "
+    "audio_cover_strength says.",
+    "extend": "Continue a song: {extend} of new music after its end; the original part is kept exactly as it is.",
+    "edit": "Change part of a song: make a stretch of it again (at least {region}) with a new style or new words, "
+    "the rest kept as it was; or, with change, add a part, take one out, or complete the song around it.",
+    "morph": "Move a take made here by generate toward a new caption or new lyrics (ACE-Step's flow edit): the "
+    "song itself changes, its structure kept; one take.",
+    "variations": "New takes of a take made here: its caption, lyrics, length, seed and plan kept, its starting noise "
+    "mixed with new noise (amount 0 makes it again, 1 a new song on the same plan).",
+    "stems": "Split a take made here into vocals, drums, bass and other, four files that add up to the take.",
+    "describe": "Listen to a song and write what it is: caption, lyrics, vocal language, BPM, key and time "
+    "signature; fills only what you leave empty and returns the six, then a note.",
+}
+# A parameter's words where the page's own (above) speak of the page, or carry numbers of their own.
+MCP_FIELDS = {
+    "lyrics": "One section tag per part ([Verse], [Chorus], [Bridge], [Outro]), then its lines; empty or "
+    "[Instrumental] for music without singing.",
+    "plan": "A take's plan as its record holds it (JSON): think follows it instead of planning anew, so the take "
+    "comes out again from its seed; empty: think plans anew.",
+    "repaint_mode": "How the stretch keeps to the song around it: conservative stays closest to it, aggressive makes "
+    "it as new music, balanced (upstream's default) goes between by repaint_strength.",
+    "audio_duration": "Length of the song in seconds.",
+    "bpm": "Tempo in beats per minute; 0 lets the model choose.",
+    "batch_size": "How many takes in one go, each with its own seed (the next number).",
+    "inference_steps": "Denoising steps: more are slower and finer.",
+    "extend_seconds": "How much new music to add at the end, in seconds.",
+    "lora_scale": "How strongly the LoRA colours the result: 0 not at all, 1 as trained.",
+    "src_audio": "The song: the URL of a take this studio made for you, or of a file you uploaded to it "
+    "(POST /gradio_api/upload).",
+    "auto_length": "With think on: the planner chooses the length, and audio_duration is not used.",
+    "repainting_start": "Start of the stretch to make again, in seconds from the song's start.",
+    "repainting_end": "End of the stretch, in seconds from the song's start.",
+    "repaint_strength": "With repaint_mode balanced: 0 keeps the stretch close to the song around it, 1 lets it go free.",
+    "take": "Which take of the record, counted from 1.",
+    "record": "The record a music tool returned (its last value), as the JSON text it came in or as an object.",
+    "morph": "Morph instead of a new rendition: the song itself moves from what it is (morph_prompt, morph_lyrics) to "
+    "the new style, keeping its structure.",
+    "idea": "One line about the song.",
+    "instrumental": "No lyrics: music without singing.",
+    "temperature": "Low is safe and predictable, high surprising (and more mistakes).",
+}
+# What comes back where a value is none (``agents``): an unused take slot is left out, a missing file says so.
+MCP_NOT_HERE = (
+    "{name} takes the URL of a take this studio made for you, or of a file you uploaded to it (POST "
+    "/gradio_api/upload); the studio fetches nothing from elsewhere. Upload the file, then pass the URL it gives back."
+)
+MCP_MANY_AGENTS = "The studio is serving as many agents as it can at once. Nothing was lost: try again in a minute."
+
+# The page's words for a parameter, where they say what it does without speaking of the page.
+PAGE_WORDS = {
+    "prompt": tips.CAPTION,
+    "lyrics": tips.LYRICS,
+    "key_scale": tips.KEY,
+    "time_signature": tips.TIME_SIGNATURE,
+    "vocal_language": tips.LANGUAGE,
+    "seed": tips.SEED,
+    "guidance_scale": tips.GUIDANCE,
+    "shift": tips.SHIFT,
+    "audio_format": tips.FORMAT,
+    "reference_audio": tips.REFERENCE,
+    "lora": tips.LORA,
+    "lora_preset": tips.LORA_PRESET,
+    "think": tips.THINK,
+    "rewrite_caption": tips.THINK_CAPTION,
+    "plan": tips.PLAN,
+    "loudness": tips.LOUDNESS,
+    "fade_in": tips.FADE_IN,
+    "fade_out": tips.FADE_OUT,
+    "dcw": tips.DCW,
+    "audio_cover_strength": tips.COVER_STRENGTH,
+    "cover_noise_strength": tips.COVER_NOISE,
+    "morph_prompt": tips.MORPH_STYLE,
+    "morph_lyrics": tips.MORPH_LYRICS,
+    "change": tips.CHANGE,
+    "part": tips.PART,
+    "add_parts": tips.ADD_PARTS,
+    "repaint_mode": tips.REPAINT_MODE,
+    "amount": tips.VARIATION_AMOUNT,
+    "count": tips.VARIATION_COUNT,
+    "theme": tips.LYRICS_THEME,
+    "genre": tips.LYRICS_GENRE,
+    "mood": tips.LYRICS_MOOD,
+    "structure": tips.LYRICS_STRUCTURE,
+    "custom_sections": tips.LYRICS_CUSTOM,
+    "length": tips.LYRICS_LENGTH,
+}
+# Where one tool's parameter means something of its own.
+TOOL_WORDS = {
+    "cover": {"prompt": tips.COVER_CAPTION, "lyrics": tips.COVER_LYRICS},
+    "extend": {"prompt": tips.EXTEND_CAPTION},
+    "edit": {"lyrics": tips.EDIT_LYRICS},
+    "lyrics": {"vocal_language": tips.LYRICS_LANGUAGE},
+    "variations": {"seed": tips.VARIATION_SEED},
+    "morph": {
+        "prompt": tips.MORPH_TAKE_STYLE,
+        "lyrics": tips.MORPH_TAKE_LYRICS,
+        "inference_steps": tips.MORPH_TAKE_STEPS,
+        "seed": tips.MORPH_TAKE_SEED,
+    },
+}
+
+
+def ranges() -> dict[str, tuple[Any, ...]]:
+    """Each numeric parameter's range as the studio checks it: (low, high) or (low, high, unit)."""
+    share, takes, fade = checks.SHARE_RANGE, (1, checks.MAX_TAKES), (*checks.FADE_RANGE, " s")
+    return {
+        "audio_duration": (audio.MIN_SECONDS, audio.MAX_SECONDS, " s"),
+        "bpm": plan_format.BPM_RANGE,
+        "inference_steps": checks.STEPS_RANGE,
+        "guidance_scale": checks.GUIDANCE_RANGE,
+        "shift": checks.SHIFT_RANGE,
+        "batch_size": takes,
+        "count": takes,
+        "take": takes,
+        "lora_scale": checks.LORA_SCALE_RANGE,
+        "loudness": (*checks.LUFS_RANGE, " LUFS"),
+        "fade_in": fade,
+        "fade_out": fade,
+        "extend_seconds": (*checks.EXTEND_RANGE, " s"),
+        "amount": variations.AMOUNT_RANGE,
+        "audio_cover_strength": share,
+        "cover_noise_strength": share,
+        "repaint_strength": share,
+        "temperature": lyrics.TEMPERATURE_RANGE,
+        "seed": (-1, checks.MAX_SEED),
+    }
+
+
+def span(low: float, high: float, unit: str = "") -> str:
+    return f"{_number(low)}–{_number(high)}{unit}"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def facts(variant: models.Variant) -> dict[str, Any]:
+    """The numbers a tool's own words name (``toolMCP_TOOLS``, ``MCP_INSTRUCTIONS``)."""
+    return {
+        "model": variant.label,
+        "seconds": span(audio.MIN_SECONDS, audio.MAX_SECONDS, " s"),
+        "takes": span(1, checks.MAX_TAKES),
+        "extend": span(*checks.EXTEND_RANGE, " s"),
+        "region": f"{checks.MIN_REGION_SECONDS:g} s",
+        "share": admission.per_visitor(),
+    }
+
+
+def instructions(variant: models.Variant) -> str:
+    """What an agent reads when it connects: what the studio is, and that its rules are a visitor's."""
+    return MCP_INSTRUCTIONS.format(**facts(variant))
+
+
+def tool_words(tool: str, parameters: list[dict[str, Any]], variant: models.Variant) -> tuple[str, dict[str, str]]:
+    """A tool's description and each parameter's (its API info's ``parameters``, with their choices
+    where Gradio lists them: ``choices``, and ``many`` where any number of them may be given)."""
+    return MCP_TOOLS[tool].format(**facts(variant)), {
+        p["parameter_name"]: parameter_words(tool, p, variant) for p in parameters
+    }
+
+
+def parameter_words(tool: str, parameter: dict[str, Any], variant: models.Variant) -> str:
+    """One parameter: what it does, its range or choices, its longest text, and its default."""
+    name = parameter["parameter_name"]
+    words = [TOOL_WORDS.get(tool, {}).get(name) or MCP_FIELDS.get(name) or PAGE_WORDS.get(name, "")]
+    listed = ", ".join(json.dumps(c, ensure_ascii=False) for c in parameter.get("choices") or ())
+    many = "any of" if parameter.get("many") else "one of"
+    if name in ranges():
+        words.append(f"Range: {span(*ranges()[name])}" + (f", or {many}: {listed}." if listed else "."))
+    elif listed:
+        words.append(f"{many.capitalize()}: {listed}.")
+    if name in checks.TEXT_LIMITS:
+        words.append(f"Up to {checks.TEXT_LIMITS[name]} characters.")
+    if parameter.get("parameter_has_default"):
+        words.append(f"Default: {_default(name, parameter.get('parameter_default'), variant)}.")
+    return " ".join(w for w in words if w)
+
+
+def _default(name: str, value: Any, variant: models.Variant) -> str:
+    if value is None and name == "dcw":
+        return f"the model's own ({'on' if variant.dcw else 'off'} on {variant.label})"
+    if value is None and name in handlers.MODEL_DEFAULTS:
+        own = {"inference_steps": variant.steps, "guidance_scale": variant.guidance, "shift": variant.shift}[name]
+        return f"the model's own ({own:g} on {variant.label})"
+    return "none" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def input_schema(schema: dict[str, Any], parameters: list[dict[str, Any]], words: dict[str, str]) -> dict[str, Any]:
+    """Gradio's input schema as the studio checks it: a value's choices are in its words, not an
+    ``enum`` (the studio takes "A min" for a key, "Japanese" for a language, any LUFS in range, and
+    the MCP server would refuse those with jsonschema's words before the studio's checks), a number
+    need not be whole where the studio says so itself, none is allowed where none is the default,
+    and the default is given even where it is false, zero or empty."""
+    defaults = {p["parameter_name"]: p for p in parameters}
+    properties = {}
+    for name, prop in schema.get("properties", {}).items():
+        prop = {k: v for k, v in prop.items() if k not in ("enum", "title", "required")}
+        if isinstance(prop.get("items"), dict):
+            prop["items"] = {k: v for k, v in prop["items"].items() if k != "enum"}
+        if any_json(prop):  # a record or plan: as an object, or as the text a tool returned
+            prop["type"] = ["object", "string"]
+        if prop.get("type") == "integer":
+            prop["type"] = "number"
+        given = defaults.get(name, {})
+        if given.get("parameter_has_default"):
+            prop["default"] = given.get("parameter_default")
+            if prop["default"] is None and "type" in prop:
+                prop["type"] = [*([prop["type"]] if isinstance(prop["type"], str) else prop["type"]), "null"]
+        prop["description"] = words.get(name, "")
+        properties[name] = prop
+    return {**schema, "properties": properties}
+
+
+def any_json(schema: dict[str, Any]) -> bool:
+    """Whether a parameter takes any JSON (``gr.JSON``'s schema: ``{"type": {}}``)."""
+    return not isinstance(schema.get("type"), str) and "anyOf" not in schema
+
+
+def json_text(arguments: dict[str, Any], parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    """An agent's arguments with the JSON text it passes for a parameter that takes any JSON (a
+    record, as a tool returned it) read as JSON; text that is not JSON goes on as it is, to be refused
+    in the studio's words. ``parameters``: the endpoint's API info."""
+    names = {p["parameter_name"] for p in parameters if any_json(p["type"])}
+    read = {}
+    for name, value in arguments.items():
+        if name in names and isinstance(value, str) and value.strip():
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        read[name] = value
+    return read
+
+
+def choices(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The choices Gradio's schema lists for each parameter: one of an ``enum``, or any of its items'."""
+    found = {}
+    for name, prop in schema.get("properties", {}).items():
+        if prop.get("enum"):
+            found[name] = {"choices": list(prop["enum"]), "many": False}
+        elif (prop.get("items") or {}).get("enum"):
+            found[name] = {"choices": list(prop["items"]["enum"]), "many": True}
+    return found

@@ -1,0 +1,331 @@
+"""The studio as MCP tools, for agents (issue 56): Gradio's MCP server over the studio's own named
+endpoints, each call a visitor at the same door as the page and any script.
+
+Gradio serves a page's public named endpoints as MCP tools (``launch(mcp_server=True)``, the ``mcp``
+extra) at ``/gradio_api/mcp/`` (streamable HTTP; SSE at ``/gradio_api/mcp/sse``). A call of a queued
+endpoint is a ``gradio_client`` join over loopback: the same queue, validator, concurrency group, door
+(``admission.guard``), GPU entry and pace as the page's press. What the studio changes (``tools_class``,
+its subclass of Gradio's server, put in place of Gradio's by ``launch_option``):
+
+- which tools: the endpoints a musician uses (``TOOLS``), named by their api names; settings, Send to,
+  Stop, the readings and My takes stay in the API only (``view_api`` is unchanged);
+- their words (``agent_words``): the studio's, with each range and default from where it lives;
+- who calls: Gradio's one loopback client made every agent one page (one share of the queue for all
+  of them, one list of takes). Each agent (its address, ZeroGPU token and credentials) gets a session
+  of its own (``_Callers``), and its joins carry its address as uvicorn resolved it: Gradio forwarded
+  the caller's own ``X-Forwarded-For`` to a loopback connection uvicorn trusts, so any agent could
+  name its own address;
+- files: a take of this studio made for that agent, or an upload to it, by URL (uploaded again by the
+  loopback client, through the gate and within the upload quota); the studio fetches nothing else;
+- what comes back: each take's URL, the seed line, the record as JSON (Gradio's fast path printed the
+  whole result as one Python tuple);
+- an agent that goes away: its request is cancelled, and its run stops as a closed page's does.
+
+On unless ``ACE_STUDIO_MCP=off``. The ``mcp`` package is imported when a server starts, not with
+Gradio (``later``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import hmac
+import importlib.abc
+import json
+import os
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+# The endpoints a musician uses, in the order an agent meets them.
+TOOLS = ("generate", "lyrics", "write_song", "cover", "extend", "edit", "morph", "variations", "stems", "describe")
+# An agent's session is forgotten this long after its last call ended (its takes stay its own: the
+# session is the same the next time it calls).
+IDLE_S = 60.0
+
+
+def enabled() -> bool:
+    """Whether the studio serves its tools to agents: ``ACE_STUDIO_MCP``, on unless off, 0, false or no."""
+    return os.environ.get("ACE_STUDIO_MCP", "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def launch_option() -> bool:
+    """``launch(mcp_server=…)``: where the tools are on, the studio's server in place of Gradio's."""
+    if not enabled():
+        return False
+    import gradio.mcp
+
+    gradio.mcp.GradioMCPServer = tools_class()
+    return True
+
+
+class _NotYet(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "mcp" or name.startswith("mcp."):
+            raise ModuleNotFoundError(f"{name} is imported when the MCP server starts", name=name)
+        return None
+
+
+@contextlib.contextmanager
+def later() -> Iterator[None]:
+    """Around Gradio's first import: the ``mcp`` package left out. Gradio's module imports the whole
+    MCP server in a class body wherever ``mcp`` is installed (it skips it where the import fails);
+    ``tools_class`` imports it when a server starts."""
+    finder = _NotYet()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def caller(request: Any) -> tuple[str, str]:
+    """Who an MCP request comes from: what tells agents apart (its address as uvicorn resolved it, its
+    ZeroGPU token, its credentials), and that address."""
+    host = getattr(getattr(request, "client", None), "host", None) or ""
+    headers = getattr(request, "headers", None) or {}
+    return "\n".join((host, headers.get("x-ip-token", ""), headers.get("authorization", ""))), host
+
+
+class _Callers:
+    """One ``gradio_client`` per agent calling now: its own session, so its share of the queue and its
+    takes are its own, as a page's are. Each is built on the one client Gradio keeps (its config and
+    API read once: 25 ms and 0.2 MB instead of 0.8 s and 6 MB) and has no heartbeat; one idle for
+    ``IDLE_S`` is forgotten. At most ``admission.all_places()`` at once: every place the doors give out."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._secret = secrets.token_bytes(32)
+
+    def session(self, who: str) -> str:
+        return "agent-" + hmac.new(self._secret, who.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def client(self, who: str, address: str, template: Any) -> Any:
+        import admission
+        import agent_words
+
+        session = self.session(who)
+        with self._lock:
+            now = time.monotonic()
+            for name, known in list(self._clients.items()):
+                if known.calls == 0 and now - known.used > IDLE_S:
+                    self._clients.pop(name).close()
+            found = self._clients.get(session)
+            if found is None:
+                if len(self._clients) >= admission.all_places():
+                    raise RuntimeError(agent_words.MCP_MANY_AGENTS)
+                found = self._clients[session] = _caller_class()(template, session, address)
+            found.used = now
+            return found
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+
+@functools.cache
+def _caller_class() -> type:
+    from gradio_client import Client
+
+    class Caller(Client):
+        """An agent's loopback client: the template's config and API, the agent's session and address."""
+
+        def __init__(self, template: Any, session: str, address: str) -> None:
+            self._template = template
+            headers = {"x-gradio-user": "mcp", **({"x-forwarded-for": address} if address else {})}
+            super().__init__(
+                template.src, verbose=False, download_files=False, analytics_enabled=False, headers=headers
+            )
+            self.session_hash = session
+            self.calls, self.used, self._counting = 0, time.monotonic(), threading.Lock()
+
+        def _get_config(self) -> dict[str, Any]:
+            return {**self._template.config, "connect_heartbeat": False}
+
+        def _get_api_info(self) -> dict[str, Any]:
+            return self._template._info
+
+        def submit(self, *args: Any, **kwargs: Any) -> Any:
+            job = super().submit(*args, **kwargs)
+            with self._counting:
+                self.calls += 1
+
+            def ended(_: Any) -> None:
+                with self._counting:
+                    self.calls -= 1
+                    self.used = time.monotonic()
+
+            job.add_done_callback(ended)
+            return job
+
+        def close(self) -> None:
+            super().close()
+            for pool in (self.executor, self.helper_executor, self.stream_executor):
+                pool.shutdown(wait=False)
+
+    return Caller
+
+
+def own_file(value: Any, session: str) -> Path | None:
+    """The file an agent names by URL: a take of this studio made in its ``session`` and still kept
+    (``/takes/…``), or a file in Gradio's upload folder (``/gradio_api/file=…``, as an upload answers);
+    None for anything else, which is never fetched or opened."""
+    import asgi_gate
+    import output_folder
+    import results
+    import uploads
+
+    path = unquote(urlparse(str(value)).path)
+    if asgi_gate.TAKES_ROUTE in path:
+        relative = path.split(asgi_gate.TAKES_ROUTE, 1)[1]
+        found = output_folder.own_take_audio(relative)
+        return found if found is not None and results.made_by(SimpleNamespace(session_hash=session), relative) else None
+    if "/gradio_api/file=" in path:
+        named = path.split("/gradio_api/file=", 1)[1]
+        return Path(named) if uploads.in_upload_folder(named) and os.path.isfile(named) else None
+    return None
+
+
+def given_files(arguments: dict[str, Any], names: set[str], session: str) -> dict[str, Any]:
+    """An agent's arguments with each file parameter (``names``) as the file its URL names in its
+    ``session`` (``own_file``), empty as none; a ValueError in words for any other URL."""
+    from gradio_client import handle_file
+
+    import agent_words
+
+    converted = {}
+    for name, given in arguments.items():
+        if name in names and given in ("", None):
+            given = None
+        elif name in names:
+            path = own_file(given, session)
+            if path is None:
+                raise ValueError(agent_words.MCP_NOT_HERE.format(name=name))
+            given = handle_file(str(path))
+        converted[name] = given
+    return converted
+
+
+def shown(outputs: list[Any]) -> list[str]:
+    """An endpoint's outputs as an agent reads them: a file as its URL, a record as JSON, an unused
+    take slot left out."""
+    texts = []
+    for value in outputs:
+        if value is None:
+            continue
+        if isinstance(value, dict) and ("url" in value or "path" in value) and "meta" in value:
+            texts.append(str(value.get("url") or value.get("path")))
+        elif isinstance(value, dict | list):
+            texts.append(json.dumps(value, ensure_ascii=False))
+        else:
+            texts.append(str(value))
+    return texts
+
+
+async def finished(job: Any, waiting: Any) -> Any:
+    """``waiting`` (the wait for ``job``'s result); the job cancelled if the wait is (its agent went),
+    as a closed page's request is. The cancel is a request to this very server: sent from a thread of
+    its own (from the event loop it held the loop until it timed out, 5 s of nobody served)."""
+    try:
+        return await waiting
+    except BaseException:
+        if not job.done():
+            threading.Thread(target=job.cancel, name="ace-studio-agent-gone", daemon=True).start()
+        raise
+
+
+def tool_endpoints(server: Any) -> dict[str, str]:
+    """Each tool's name (Gradio's: the Space's name before it on a Space) and its endpoint, for the
+    endpoints in ``TOOLS`` that ``server``'s page has. Only queued ones: Gradio calls an unqueued
+    event directly, past the agent's own session (``_Callers``) and the queue's door."""
+    named = server.api_info["named_endpoints"]
+    return {
+        server.valid_and_unique_tool_name(server.tool_prefix + name, set()): f"/{name}"
+        for name in TOOLS
+        if f"/{name}" in named and server.get_block_fn_from_endpoint_name(f"/{name}").queue
+    }
+
+
+@functools.cache
+def tools_class() -> type:
+    """The studio's MCP server: Gradio's, with the studio's tools, words, callers, files and results."""
+    import anyio
+    from gradio.mcp import GradioMCPServer
+    from mcp import types as mcp_types
+    from mcp.server import Server as McpServer
+    from mcp.server.lowlevel.helper_types import ReadResourceContents as Contents
+    from mcp.server.sse import SseServerTransport as Sse
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager as Sessions
+
+    import agent_words
+    import models
+
+    class Tools(GradioMCPServer):
+        # Gradio's class body imports these where ``mcp`` was importable with Gradio (not under ``later``).
+        types, Server, ReadResourceContents = mcp_types, McpServer, Contents
+        SseServerTransport, StreamableHTTPSessionManager = Sse, Sessions
+
+        def __init__(self, blocks: Any) -> None:
+            super().__init__(blocks)
+            variant = models.active_variant()
+            self.mcp_server.instructions = agent_words.instructions(variant)
+            self.callers = _Callers()
+            self.words = {tool: self._words(tool, variant) for tool in self.tool_to_endpoint}
+
+        def _words(self, tool: str, variant: Any) -> tuple[str, dict[str, str]]:
+            endpoint = self.tool_to_endpoint[tool]
+            listed = agent_words.choices(super().get_input_schema(tool)[0])
+            parameters = [{**p, **listed.get(p["parameter_name"], {})} for p in self._parameters(tool)]
+            return agent_words.tool_words(endpoint.lstrip("/"), parameters, variant)
+
+        def _parameters(self, tool: str) -> list[dict[str, Any]]:
+            return self.api_info["named_endpoints"][self.tool_to_endpoint[tool]]["parameters"]
+
+        def get_tool_to_endpoint(self) -> dict[str, str]:
+            return tool_endpoints(self)
+
+        def get_fn_description(self, block_fn: Any, tool_name: str) -> tuple[str, dict[str, str]]:
+            return self.words[tool_name]
+
+        def get_input_schema(self, tool_name: str, parameters: Any = None) -> tuple[dict[str, Any], list]:
+            schema, files = super().get_input_schema(tool_name)
+            words = self.words.get(tool_name, ("", {}))[1]
+            return agent_words.input_schema(schema, self._parameters(tool_name), words), files
+
+        def _caller(self) -> tuple[str, str]:
+            return caller(self.mcp_server.request_context.request)
+
+        def _get_or_create_client(self) -> Any:
+            who, address = self._caller()
+            return self.callers.client(who, address, super()._get_or_create_client())
+
+        def convert_strings_to_filedata(self, value: Any, filedata_positions: list) -> Any:
+            named = {position[0] for position in filedata_positions if len(position) == 1}
+            return given_files(value, named, self.callers.session(self._caller()[0]))
+
+        def _prepare_tool_call_args(self, name: str, arguments: dict[str, Any]) -> tuple[Any, ...]:
+            arguments = agent_words.json_text(arguments, self._parameters(name))
+            endpoint, args, headers, block_fn = super()._prepare_tool_call_args(name, arguments)
+            headers = {k: v for k, v in headers.items() if k.lower() != "x-forwarded-for"}
+            if address := self._caller()[1]:
+                headers["x-forwarded-for"] = address
+            return endpoint, args, headers, block_fn
+
+        async def _execute_tool_without_progress(self, job: Any) -> list[Any]:
+            result = await finished(job, anyio.to_thread.run_sync(job.result, abandon_on_cancel=True))
+            return list(result) if isinstance(result, tuple) else [result]
+
+        async def _execute_tool_with_progress(self, job: Any, progress_token: Any) -> Any:
+            return await finished(job, super()._execute_tool_with_progress(job, progress_token))
+
+        def postprocess_output_data(self, data: Any, root_url: str) -> list[Any]:
+            return [self.types.TextContent(type="text", text=text) for text in shown(data)]
+
+    return Tools

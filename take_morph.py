@@ -1,0 +1,234 @@
+"""The morph of a take (*Morph this take* under Generate's result, ``/morph``): upstream ACE-Step's flow
+edit on text2music (PRs #1156 and #1169, merged as 8b0d17d), the take's own song moved toward a new
+caption and lyrics, its structure kept.
+
+The song is a take the studio made in Generate (or a morph of one) for this visitor, found by the
+result's record and read from its own files: its final latents (``take_latents``, bound to its file by
+hash; where they are gone or the file changed, the VAE reads the file, with one log line) are where the
+morph starts, and at every step the song noised to that step is given to the DiT twice, described as it
+was made (its caption and lyrics as the model read them: Think's caption where Think rewrote it, and
+Think's BPM, key and metre where the visitor left them to it; ``heard``) and as it should become (the
+new caption and lyrics); the song moves by the difference (``morph.run``). As upstream's text2music
+overlay does (``service_generate_flow_edit.py``, ``inference.py``): both sides on a silence context
+(``sampler``), no blueprint codes and no Think (codes decoded to latents start the edit off the VAE's
+distribution), guidance 1.0 on turbo models (distilled), DCW off inside, the length the song's own.
+The record says what ran, and only that (as a Cover morph's, ``modes._what_ran``): the take it came
+from, both descriptions, the steps and the guidance applied; no DCW, which a morph never runs, and no
+cover strength or start. The morph keeps its own latents, so it can be edited or morphed again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+import audio
+import checks
+import models
+import output_folder
+import preparing
+import results
+import tooltips as tips
+from checks import INSTRUMENTAL_TAG, InputError, about
+from music_request import Call, Job, MusicRequest, Render
+
+# The records a take's morph starts from: Generate's takes, and morphs of them.
+MORPHABLE = ("generate", "morph")
+
+
+def prepare(
+    take: Any = 1,
+    record: Any = None,
+    prompt: str = "",
+    lyrics: str = "",
+    seed: int = -1,
+    inference_steps: int | None = None,
+    guidance_scale: float | None = None,
+    vocal_language: str | None = None,
+    reference_audio: str | None = None,
+    request: Any = None,
+) -> Job:
+    """Take number ``take`` of ``record`` (a Generate result's metadata, or a take's own ``.json``) moved
+    toward the caption ``prompt`` and the ``lyrics`` (at least one of them new), from its own song
+    (upstream's text2music flow edit). ``inference_steps``, ``guidance_scale`` and ``vocal_language``
+    left out are the take's own; ``seed`` draws the noise each step adds (-1: random). A take made with a
+    timbre reference needs that file again (``reference_audio``). Returns a job of mode ``morph``."""
+    path, own = _the_take(take, record, request)
+    variant, said = models.active_variant(), heard(own["params"], own)
+    with about("record"):
+        values = results.record_settings(own, 1)  # every setting checked as the form checks it
+    new_prompt, new_lyrics = preparing.text(prompt, lyrics, "morph")
+    if (new_prompt, new_lyrics or INSTRUMENTAL_TAG) == (said["prompt"], said["lyrics"]):
+        raise InputError(tips.MORPH_SAME, "prompt")
+    with about("vocal_language"):
+        language = checks.sung_language(checks.check_language(vocal_language or values["vocal_language"]), new_lyrics)
+    # The new words and the take's own, where the text encoder would cut them short (its own were read
+    # when it was made, but a caption Think rewrote was never counted).
+    try:
+        preparing.check_tokens({"morph_prompt": said["prompt"], "morph_lyrics": said["lyrics"]}, language)
+    except InputError as exc:  # the take's, not a field of the row's
+        raise InputError(exc.message, "record") from None
+    preparing.check_tokens({"lyrics": new_lyrics}, language)
+    asked = [
+        values[k] if v is None else v
+        for k, v in (("inference_steps", inference_steps), ("guidance_scale", guidance_scale))
+    ]
+    steps, guidance, shift = checks.check_sampling(*asked, values["shift"], variant)
+    applied = 1.0 if variant.turbo else guidance  # upstream forces a turbo model's morph to 1.0 (distilled)
+    with about("seed"):
+        seeds = checks.seeds_for(seed, 1)
+    adapter = _adapter(values)
+    reference = _reference(own["params"], reference_audio, own["seed"])
+    finishing, finish_params = checks.check_finish(values["loudness"], values["fade_in"], values["fade_out"])
+    music = {k: said[k] for k in ("bpm", "keyscale", "timesignature")}
+    params = {
+        "prompt": new_prompt,
+        "lyrics": new_lyrics,
+        "morph": {
+            "of": {"take": own["take"], "audio": own["audio"], "seed": own["seed"]},
+            "prompt": said["prompt"],
+            "lyrics": said["lyrics"],
+        },
+        "think": False,  # upstream skips its planner for a text2music morph: the song is the take's
+        **preparing.recorded(music),
+        "vocal_language": language,
+        "inference_steps": steps,
+        "guidance_scale": applied,
+        "shift": shift,
+        "batch_size": 1,
+        "audio_format": values["audio_format"],
+        "reference_audio": Path(str(reference_audio)).name if reference is not None else None,
+        **preparing.lora_record(adapter),
+        **finish_params,
+        "seed": seeds[0],
+    }
+    pipeline = {"prompt": new_prompt, "lyrics": new_lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
+    pipeline |= {"num_inference_steps": steps, "guidance_scale": applied, "shift": shift, "dcw": False, **music}
+    pipeline |= {"task_type": "text2music", "reference_audio": reference, "morph": True}
+    pipeline |= {"morph_prompt": said["prompt"], "morph_lyrics": said["lyrics"]}
+    return _song_in(path, params, Render(Call(**pipeline), seeds, adapter), finishing)
+
+
+def _song_in(path: Path, params: dict[str, Any], render: Render, finishing: Any) -> Job:
+    """The job with the take's song in it: its own latents where they are this very file's, else its
+    samples for the VAE (``preparing.from_own_latents`` says which in the record); as long as the take."""
+    render = preparing.from_own_latents(path, params, render)
+    if render.pipeline.src_latents is not None:
+        n = audio.probe(path, "take").frames
+    else:
+        song = preparing.source(path, "take", "record")
+        n = song.shape[-1]
+        render = render.with_pipeline(src_audio=preparing.model_input(song))
+    # The model is told the song's own length, as upstream locks a morph's to its source.
+    params["audio_duration"] = round(n / audio.SAMPLE_RATE, 3)
+    render = render.with_pipeline(audio_duration=n / audio.SAMPLE_RATE)
+    return Job(MusicRequest("morph", params, render), lambda made: audio.fit(made, n), finishing)
+
+
+def heard(params: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """What the model was told when it made a take (its record's ``params`` and the take's entry): the
+    caption (Think's where Think rewrote it), the lyrics as the pipeline took them, and BPM, key and
+    metre as the pipeline takes them (Think's where the visitor left them to it)."""
+    plan = entry.get("planner") if isinstance(entry.get("planner"), dict) else {}
+    fields = plan.get("fields") if isinstance(plan.get("fields"), dict) else {}
+    rewritten = params.get("think") and params.get("rewrite_caption", True) and fields.get("caption")
+    caption = fields["caption"] if rewritten else params.get("prompt") or ""
+    lyrics = params.get("lyrics") or ""
+    if not isinstance(caption, str) or not isinstance(lyrics, str):
+        raise InputError(tips.MORPH_UNREADABLE, "record")
+    own = (params.get("bpm"), params.get("key_scale"), params.get("time_signature"))
+    planned = (fields.get("bpm"), fields.get("keyscale"), fields.get("timesignature"))
+    try:
+        music = preparing.musical(*(p if g is None else g for g, p in zip(own, planned, strict=True)))
+    except gr.Error as exc:
+        raise InputError(f"{tips.MORPH_UNREADABLE} ({exc.message})", "record") from None
+    return {"prompt": caption.strip(), "lyrics": lyrics.strip() or INSTRUMENTAL_TAG, **music}
+
+
+def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
+    """The row's caption, lyrics and steps filled with the chosen take's own, as the model read them
+    (what a morph changes from); left as they are where the result holds no take of Generate's."""
+    made = record.get("takes") if isinstance(record, dict) else None
+    if not isinstance(made, list) or not made or record.get("mode") not in MORPHABLE:
+        return gr.skip(), gr.skip(), gr.skip()
+    try:
+        entry, _ = results.take_entry(record, take, tips.MORPH_NO_TAKE)
+        params = results.check_record(record)["params"]
+        said = heard(params, entry)
+    except gr.Error:
+        return gr.skip(), gr.skip(), gr.skip()
+    steps = params.get("inference_steps")
+    steps = steps if isinstance(steps, int) and not isinstance(steps, bool) else gr.skip()
+    return said["prompt"], "" if said["lyrics"] == INSTRUMENTAL_TAG else said["lyrics"], steps
+
+
+def estimate(take: Any, record: Any, lyrics: Any = "") -> dict[str, Any]:
+    """What the declaration reads of a morph of a result's take (``quota``: the line under the button),
+    from the record alone: the take's length and its steps and guidance, two descriptions a step."""
+    entry, _ = results.take_entry(record, take, tips.MORPH_NO_TAKE)
+    params = results.check_record(record)["params"]
+    return {
+        "audio_duration": float(entry["seconds"]),
+        "inference_steps": params.get("inference_steps"),
+        "guidance_scale": params.get("guidance_scale"),
+        "lyrics": str(lyrics or ""),
+        "morph": True,
+    }
+
+
+def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any]]:
+    """The take's file and its own record as the studio wrote it: a take of a result (or a take's own
+    ``.json``) this visitor's page made, still kept, made in Generate or by a morph."""
+    made = record.get("takes") if isinstance(record, dict) else None
+    if not isinstance(made, list) or not made:
+        raise InputError(tips.MORPH_NO_TAKE, "record")
+    with about("record"):
+        results.check_record(record)
+    number = record.get("take")
+    if "seed" in record and isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= len(made):
+        entry, index = record, number - 1  # a take's own .json: the take it holds
+    else:
+        with about("take"):
+            index = results.take_index(take, len(made))
+        entry = made[index] if isinstance(made[index], dict) else {}
+    relative = entry.get("audio")
+    path = output_folder.own_take_audio(relative) if isinstance(relative, str) else None
+    # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
+    if path is None or not results.made_by(request, relative):
+        raise InputError(tips.MORPH_GONE.format(n=index + 1), "record")
+    try:
+        own = results.check_record(results.read_record(path.with_suffix(".json")))
+    except gr.Error:
+        raise InputError(tips.MORPH_GONE.format(n=index + 1), "record") from None
+    if own.get("mode") not in MORPHABLE:
+        raise InputError(tips.MORPH_NOT_GENERATE, "record")
+    if not isinstance(own.get("seed"), int) or not isinstance(own.get("take"), int):
+        raise InputError(tips.MORPH_UNREADABLE, "record")
+    return path, own
+
+
+def _adapter(values: dict[str, Any]) -> dict[str, Any] | None:
+    """The take's LoRA (a preset this studio offers); a LoRA file, which a record cannot carry, refused."""
+    files = values["files"]
+    if "lora" in files or "lora_preset" in files:
+        missing = {k: v for k, v in files.items() if k in ("lora", "lora_preset")}
+        raise InputError(tips.MORPH_LORA.format(note=results.files_note(missing)), "record")
+    if not values["lora_preset"]:
+        return None
+    return preparing.check_lora(None, values["lora_scale"], values["lora_preset"])
+
+
+def _reference(params: dict[str, Any], given: Any, seed: int) -> Any:
+    """The take's timbre reference, given again (a record names it, it cannot carry it), read as the
+    take read it; None for a take made without one."""
+    wanted = params.get("reference_audio")
+    if not wanted:
+        return None
+    name = Path(str(wanted)).name
+    if not given:
+        raise InputError(tips.MORPH_REFERENCE.format(name=results.said_safely(name)), "reference_audio")
+    if Path(str(given)).name != name:
+        raise InputError(tips.MORPH_REFERENCE.format(name=results.said_safely(name)), "reference_audio")
+    return preparing.reference(given, seed)

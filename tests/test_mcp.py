@@ -1,0 +1,244 @@
+"""The studio as MCP tools (``agents``): the served studio on the tiny models, called through its MCP
+door with the real ``mcp`` client, as an agent calls it."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import anyio
+import pytest
+
+pytest.importorskip("mcp")
+
+from mcp import ClientSession  # noqa: E402
+from mcp.client.sse import sse_client  # noqa: E402
+from mcp.client.streamable_http import streamablehttp_client  # noqa: E402
+
+
+async def _session_do(url: str, work: Any, sse: bool = False, headers: dict[str, str] | None = None) -> Any:
+    """``work(session)`` in an initialized MCP session with the studio at ``url``, as the agent ``headers`` say."""
+    if sse:
+        async with sse_client(url + "gradio_api/mcp/sse", headers=headers) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                return await work(session)
+    async with streamablehttp_client(url + "gradio_api/mcp/", headers=headers) as (read, write, _):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            return await work(session)
+
+
+def agent(url: str, work: Any, sse: bool = False, headers: dict[str, str] | None = None) -> Any:
+    return anyio.run(_session_do, url, work, sse, headers)
+
+
+def call(
+    url: str, tool: str, arguments: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[bool, list[str]]:
+    """One tool call: (whether it is an error, its texts)."""
+
+    async def work(session: ClientSession) -> Any:
+        return await session.call_tool(tool, arguments)
+
+    result = agent(url, work, headers=headers)
+    return bool(result.isError), [c.text for c in result.content]
+
+
+def tools(url: str, sse: bool = False) -> dict[str, Any]:
+    async def work(session: ClientSession) -> Any:
+        return (await session.list_tools()).tools
+
+    return {tool.name: tool for tool in agent(url, work, sse)}
+
+
+def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_server):
+    import agents
+    import audio
+    import checks
+
+    url, _ = studio_server
+    listed = tools(url)
+    assert sorted(listed) == sorted(agents.TOOLS)
+    for name, tool in listed.items():
+        assert tool.description and "Gradio" not in tool.description, name
+        properties = tool.inputSchema["properties"]
+        assert properties, name
+        for parameter, schema in properties.items():
+            assert schema.get("description"), (name, parameter)
+    generate = listed["generate"].inputSchema["properties"]
+    # The range is the one ``audio`` holds, in the studio's words.
+    assert f"Range: {audio.MIN_SECONDS:g}–{audio.MAX_SECONDS:g} s." in generate["audio_duration"]["description"]
+    assert "the model's own" in generate["inference_steps"]["description"]
+    assert f"Up to {checks.MAX_CAPTION_CHARS} characters." in generate["prompt"]["description"]
+    # A key the studio takes in words ("A min") is not refused by an enum before its checks.
+    assert "enum" not in generate["key_scale"]
+    assert "upload" in listed["cover"].inputSchema["properties"]["src_audio"]["description"]
+    # Settings, Stop and My takes stay in the API only.
+    assert "stop" not in listed and "settings" not in listed
+    # The same tools over SSE, the older transport.
+    assert sorted(tools(url, sse=True)) == sorted(agents.TOOLS)
+
+
+def test_a_song_through_the_mcp_door(studio_server):
+    url, out = studio_server
+    failed, texts = call(
+        url,
+        "generate",
+        {"prompt": "funk groove", "audio_duration": 10, "inference_steps": 1, "seed": 21, "think": False},
+    )
+    assert not failed, texts
+    take_url, line, record, made = texts[0], texts[-2], json.loads(texts[-1]), texts[-1]
+    assert len(texts) == 3  # one take asked for: the unused slots are left out
+    assert "21" in line and record["takes"][0]["seed"] == 21 and record["params"]["audio_duration"] == 10
+    relative = record["takes"][0]["audio"]
+    assert take_url == f"{url}takes/{relative}" and (out / relative).is_file()
+    with urllib.request.urlopen(take_url, timeout=10) as response:
+        assert response.read() == (out / relative).read_bytes()
+
+    # The take goes on by its URL (the agent's own) and by its record.
+    failed, texts = call(url, "extend", {"src_audio": take_url, "extend_seconds": 10, "inference_steps": 1})
+    assert not failed, texts
+    extended = json.loads(texts[-1])
+    assert (out / extended["takes"][0]["audio"]).is_file() and extended["params"]["audio_duration"] == 20
+    failed, texts = call(url, "variations", {"record": made, "count": 1, "amount": 0.2})
+    assert not failed, texts
+    varied = json.loads(texts[-1])
+    assert (out / varied["takes"][0]["audio"]).is_file() and varied["takes"][0]["variation"]["of"]["audio"] == record[
+        "takes"
+    ][0]["audio"]
+    failed, texts = call(url, "morph", {"record": made, "prompt": "slow acoustic ballad", "inference_steps": 1})
+    assert not failed, texts
+    morphed = json.loads(texts[-1])
+    assert morphed["mode"] == "morph" and (out / morphed["takes"][0]["audio"]).is_file()
+
+
+def test_a_refusal_comes_back_in_the_studios_words(studio_server):
+    url, _ = studio_server
+    failed, texts = call(url, "generate", {"prompt": "funk", "audio_duration": 10000, "think": False})
+    assert failed and "Duration" in texts[0] and "600" in texts[0] and "Traceback" not in texts[0], texts
+
+
+def test_files_only_by_the_url_of_this_studios_takes_and_uploads(studio_server, tmp_path):
+    import agent_words
+
+    url, out = studio_server
+    refused = agent_words.MCP_NOT_HERE.format(name="src_audio")
+    for elsewhere in (
+        "http://169.254.169.254/latest/meta-data",
+        "file:///etc/passwd",
+        "/etc/passwd",
+        f"{url}takes/x.wav",
+    ):
+        failed, texts = call(url, "describe", {"src_audio": elsewhere})
+        assert failed and refused in texts[0], (elsewhere, texts)
+
+
+def test_an_agents_takes_are_its_own(studio_server):
+    """Each agent is a visitor of its own (its own session: its takes, its share of the queue): a take
+    one agent made is not another's to pass by URL."""
+    import agent_words
+
+    url, out = studio_server
+    one, other = {"X-IP-Token": "one-agent"}, {"X-IP-Token": "another-agent"}
+    failed, texts = call(
+        url, "generate", {"prompt": "funk", "audio_duration": 10, "inference_steps": 1, "think": False}, one
+    )
+    assert not failed, texts
+    failed, texts = call(url, "describe", {"src_audio": texts[0]}, other)
+    assert failed and agent_words.MCP_NOT_HERE.format(name="src_audio") in texts[0], texts
+
+
+def test_off_by_a_setting_serves_no_mcp_route(tiny_pipeline_dir, tmp_path):
+    from conftest import served_env, studio_process
+
+    env = served_env(tiny_pipeline_dir, tmp_path, ACE_STUDIO_MCP="off")
+    with studio_process(env, tmp_path) as (url, _):
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(url + "gradio_api/mcp/sse", timeout=10)
+        assert missing.value.code == 404
+        # The named API is there as ever.
+        with urllib.request.urlopen(url + "gradio_api/info", timeout=10) as response:
+            assert "/generate" in json.loads(response.read())["named_endpoints"]
+
+
+@pytest.fixture(scope="module")
+def space(tiny_pipeline_dir, tmp_path_factory):
+    """The studio served under the ZeroGPU harness (the real ``spaces`` wrappers, a fake device API)."""
+    from conftest import free_port, wait_until_serving
+    from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
+
+    import random_models
+
+    work = tmp_path_factory.mktemp("mcp-space")
+    api = FakeDeviceAPI(scale=1.0).start()
+    port = free_port()
+    env = studio_env(api.url, work, tiny_pipeline_dir, random_models.save_lyrics_lm(work / "tiny-qwen2"), port)
+    proc = start_studio(env, work / "studio.log")
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/", proc, work / "studio.log")
+        yield f"http://127.0.0.1:{port}/", api
+    finally:
+        stop_studio(proc)
+        api.close()
+
+
+def test_on_zerogpu_an_agent_enters_the_gpu_and_hears_its_quota_in_words(space):
+    url, api = space
+    agent_token = {"X-IP-Token": "an-agent"}
+    seen = len(api.durations)
+    song = {"prompt": "funk", "audio_duration": 10, "inference_steps": 1, "think": False}
+    failed, texts = call(url, "generate", song, agent_token)
+    assert not failed, texts
+    assert len(api.durations) > seen  # the GPU entry declared its duration, as a press's does
+    api.refusals = [{"left": 100, "wait": 7511}]
+    failed, texts = call(url, "generate", {**song, "audio_duration": 240, "batch_size": 4}, agent_token)
+    assert failed and "your daily ZeroGPU quota has 1:40 left" in texts[0] and "comes back in 2:05:11" in texts[0]
+    assert not api.refusals  # asked once and refused
+
+
+def test_an_agent_holds_a_visitors_share_and_gives_it_back_when_it_goes(studio_server):
+    """An agent's share of the GPU queue is a visitor's (``ACE_STUDIO_PER_VISITOR``, refused in the
+    same words past it); an agent that goes away has its requests cancelled and the share comes back."""
+    import admission
+
+    url, _ = studio_server
+    greedy = {"X-IP-Token": "a-greedy-agent"}
+    long_song = {"prompt": "hold the GPU", "audio_duration": 60, "inference_steps": 200, "think": False}
+    short = {"prompt": "funk", "audio_duration": 10, "inference_steps": 1, "think": False}
+
+    async def holding(joined: anyio.Event) -> None:
+        async def work(session: ClientSession) -> Any:
+            async def progress(step: float, total: float | None, message: str | None) -> None:
+                if message and message != "Joined server queue.":  # in the queue or running: joined
+                    joined.set()
+
+            return await session.call_tool("generate", long_song, progress_callback=progress)
+
+        await _session_do(url, work, headers=greedy)
+
+    async def scenario() -> tuple[bool, list[str]]:
+        async with anyio.create_task_group() as agent_runs:
+            for _ in range(admission.per_visitor()):
+                joined = anyio.Event()
+                agent_runs.start_soon(holding, joined)
+                await joined.wait()
+            refused = await anyio.to_thread.run_sync(call, url, "generate", short, greedy)
+            agent_runs.cancel_scope.cancel()  # the agent goes away
+        return refused
+
+    failed, texts = anyio.run(scenario)
+    assert failed and f"You already have {admission.per_visitor()} requests" in texts[0], texts
+    # Its requests are cancelled: the share comes back (at once for the one waiting, within a step for
+    # the one running), so a song of the agent's gets in and is made.
+    # Left running, the two long songs would hold it about 90 s here; cancelled, about 2 s.
+    gone = time.monotonic()
+    deadline = gone + 20
+    while (answer := call(url, "generate", short, greedy))[0]:  # each refused call is the wait's tick
+        assert "You already have" in answer[1][0] and time.monotonic() < deadline, answer
+    failed, texts = answer
+    print(f"\nthe agent's share came back and its song was made {time.monotonic() - gone:.2f} s after it went")
+    assert json.loads(texts[-1])["takes"][0]["seed"] >= 0

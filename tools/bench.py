@@ -1,0 +1,223 @@
+"""How fast the studio is, phase by phase. Run by hand from the repository's root; prints Markdown tables.
+
+    python tools/bench.py                  # tiny random models on the CPU, or the XL architecture on CUDA
+    python tools/bench.py --size xl --lengths 10,60,240,600 --attention flash --compile --no-vae-tiling
+    python tools/bench.py --markdown docs/performance.md   # also append the tables there
+    python tools/bench.py --load-memory /tmp/xl-fp32       # peak host memory of building bf16 XL from FP32 shards
+    python tools/bench.py --steps --lyrics                 # every model's step eager against captured (graphs)
+    python tools/bench.py --think --threads 1              # Think's planning of a 60 s song: rows while thinking, s
+    python tools/bench.py --pace outputs/pace.json         # the pace a studio learned, as a table (any machine)
+    python tools/bench.py --pace-learn 4                   # what 4 identical 240 s Think songs declare, as they are learned
+    python tools/bench.py --latents --threads 1            # a take's own latents against the VAE encode an edit made
+
+Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
+(FLOPs counted on a meta copy of the DiT) and model FLOPs utilisation on a GPU, VAE decode, writing
+the WAV, peak host and GPU memory, what the studio would declare to ZeroGPU for that request
+against the pipeline seconds measured, and the lyric alignment pass after it (one DiT forward over the
+takes, then the DTW on the CPU; ``--work-only`` counts its FLOPs at XL's shapes). Once per run:
+``import app``, the cold pipeline build (random weights saved to disk, then loaded by the studio's
+own loader) and the studio overhead: one ``/generate`` through ``gradio_client`` against a direct
+model run (``sampler``) doing the same work on the same pipeline. Weights are random: speed does not
+depend on their values.
+
+This file is the command line; the measurements live beside it: ``bench_run`` (the speed table),
+``bench_flops`` (the DiT's work), ``bench_tables`` (the one-off tables), ``bench_memory`` (memory and
+what fits), ``bench_steps`` (eager against captured steps), ``bench_pace`` (the learned pace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import bench_flops
+import bench_memory
+import bench_pace
+import bench_run
+import bench_steps
+import bench_tables
+import studio_root
+
+
+def steps_table(args: argparse.Namespace) -> str:
+    """``--steps``: every model's step eager and captured, side by side (``bench_steps``)."""
+    import models
+
+    device = models.pick_device()
+    size = args.size or ("xl" if device == "cuda" else "tiny")
+    lengths = [float(s) for s in args.lengths.split(",")]
+    found = bench_steps.rows(size, device, lengths, args.lyrics, steps=args.step_count, codes=args.codes)
+    where = "" if device == "cuda" else " (no CUDA: 'captured' is the same static-buffer path, nothing captured)"
+    return f"{bench_run.environment(device)}, {size} shapes{where}\n\n{bench_steps.table(found)}"
+
+
+def _speed_options(parser: argparse.ArgumentParser) -> None:
+    """The speed table's options (no flag below: the table is what runs)."""
+    parser.add_argument("--size", choices=["tiny", "xl"], help="default: xl on CUDA, tiny elsewhere")
+    parser.add_argument("--lengths", default="10,60,240,600", help="seconds of audio, comma-separated")
+    parser.add_argument("--variants", default="turbo,sft")
+    parser.add_argument("--takes", default="1", help="takes per request, comma-separated (e.g. 1,4)")
+    parser.add_argument("--attention", help="diffusers attention backend, e.g. native, flash, _native_cudnn")
+    parser.add_argument("--compile", action="store_true", help="compile each DiT layer (regional torch.compile)")
+    parser.add_argument(
+        "--no-vae-tiling",
+        dest="vae_tiling",
+        action="store_false",
+        help="decode the VAE in one piece (the studio tiles it)",
+    )
+    parser.add_argument("--overhead", default="sft:60", help="variant:seconds for the studio-overhead check; '' skips")
+    parser.add_argument("--overhead-runs", type=int, default=3)
+    parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, if not known by name")
+    parser.add_argument("--markdown", type=Path, help="append the tables to this file")
+    parser.add_argument("--threads", type=int, help="torch's CPU threads (1 on a machine others share)")
+
+
+def _memory_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--work-only", action="store_true", help="only count the XL DiT FLOPs per step (any machine)")
+    parser.add_argument(
+        "--load-memory",
+        type=Path,
+        metavar="DIR",
+        help="write random FP32 XL shards in upstream's layout to DIR (kept for reruns), then measure "
+        "the peak host memory of building the bf16 pipeline from them",
+    )
+    parser.add_argument(
+        "--base-load", type=Path, help="seconds and peak host memory of building the XL base's DiT (Edit's parts)"
+    )
+    parser.add_argument("--load-layers", type=int, help="DiT layers of that checkpoint (default: XL's 32)")
+    parser.add_argument("--load-dtype", default="bfloat16", help="the dtype it is built in (float16: a Mac's)")
+    parser.add_argument(
+        "--memory-table",
+        action="store_true",
+        help="parameter counts, bf16 sizes and the offload mode per card size (any machine)",
+    )
+
+
+def _one_off_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--decode",
+        action="store_true",
+        help="what decoding hostile uploads costs (memory, seconds), as uploads.load does it",
+    )
+    parser.add_argument("--encode", action="store_true", help="bytes and CPU seconds a minute of each take format")
+    parser.add_argument("--latents", action="store_true", help="a take's own latents against a VAE encode (tiny, CPU)")
+    parser.add_argument(
+        "--planner",
+        action="store_true",
+        help="Think's planner alone: ms per code, sampling against the model, 4 takes against 1",
+    )
+    parser.add_argument(
+        "--think",
+        action="store_true",
+        help="Think's planning of a 60 s song (tiny planner): rows while thinking, thinking and whole planning s",
+    )
+    parser.add_argument("--runs", type=int, default=5, help="with --think: runs (medians are printed)")
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="eager against captured steps (graphs): planner, Think, lyrics (with --lyrics), DiT",
+    )
+    parser.add_argument("--lyrics", action="store_true", help="with --steps: the lyrics writer too (7B shape on CUDA)")
+    parser.add_argument("--step-count", type=int, default=8, help="with --steps: DiT steps a call")
+    parser.add_argument("--codes", type=int, default=300, help="with --steps: blueprint codes (300: a 60 s song)")
+    parser.add_argument("--pace", type=Path, help="print the pace a studio learned (its pace.json) as a table")
+    parser.add_argument("--pace-learn", type=int, help="declarations of N identical 240 s Think songs (tiny models)")
+
+
+def parser() -> argparse.ArgumentParser:
+    made = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _speed_options(made)
+    _memory_options(made)
+    _one_off_options(made)
+    return made
+
+
+def one_off(args: argparse.Namespace) -> Callable[[], str] | None:
+    """The table a flag asks for instead of the speed table, or None."""
+    flags: list[tuple[object, Callable[[], str]]] = [
+        (args.work_only, lambda: bench_flops.work_table([float(s) for s in args.lengths.split(",")])),
+        (args.load_memory, lambda: bench_memory.load_memory(args.load_memory, args.load_layers, dtype=args.load_dtype)),
+        (args.base_load, lambda: bench_memory.base_load(args.base_load) + "\n" + bench_memory.parts_fit()),
+        (args.memory_table, bench_memory.memory_table),
+        (args.decode, bench_tables.decode_table),
+        (args.planner, bench_tables.planner_table),
+        (args.think, lambda: bench_tables.think_table(runs=args.runs)),
+        (args.steps, lambda: steps_table(args)),
+        (args.encode, bench_tables.encode_table),
+        (args.latents, bench_tables.latents_table),
+        (args.pace, lambda: bench_pace.table(args.pace)),
+        (args.pace_learn, lambda: bench_pace.learned_songs(args.pace_learn)),
+    ]
+    return next((table for asked, table in flags if asked), None)
+
+
+def speed_table(args: argparse.Namespace) -> str:
+    """Every (variant, takes, length) through the pipeline, phase by phase, then the studio's overhead."""
+    import_app, import_gradio = bench_run.import_app_seconds()
+    import models
+
+    device = models.pick_device()
+    size = args.size or ("xl" if device == "cuda" else "tiny")
+    work = Path(tempfile.mkdtemp(prefix="ace-bench-"))
+    pipe, cold = bench_run.cold_build(size, device, work / "pipeline")
+    bench_run.apply_speedups(pipe, args.attention, args.compile, args.vae_tiling)
+    peak = bench_flops.peak_tflops(device, args.peak_tflops)
+    rows = []
+    cases = [
+        (v, float(s), int(t))
+        for v in args.variants.split(",")
+        for t in args.takes.split(",")
+        for s in args.lengths.split(",")
+    ]
+    for variant, seconds, takes in cases:
+        if args.compile:
+            bench_run.run_case(pipe, device, variant, seconds, None, work, takes)  # compile outside the measurement
+        rows.append(bench_run.run_case(pipe, device, variant, seconds, peak, work, takes))
+        print(bench_run.progress_line(rows[-1]), flush=True)
+    info = {
+        "size": size,
+        "device": device,
+        "environment": bench_run.environment(device),
+        "attention": args.attention,
+        "compile": args.compile,
+        "vae_tiling": args.vae_tiling,
+        "import_app_s": import_app,
+        "import_gradio_s": import_gradio,
+        "cold_build_s": cold,
+    }
+    if args.overhead:
+        variant, seconds = args.overhead.split(":")
+        del pipe
+        info["overhead"] = bench_run.studio_overhead(
+            work / "pipeline", device, variant, float(seconds), work / "out", args.overhead_runs
+        )
+        info["overhead_case"] = f"{variant}, {float(seconds):g} s"
+        info["overhead_runs"] = args.overhead_runs
+    return bench_run.tables(info, rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    studio_root.reach()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    table = one_off(args)
+    if table is not None:
+        print(table())
+        return
+    text = speed_table(args)
+    print()
+    print(text)
+    if args.markdown:
+        with args.markdown.open("a") as f:
+            f.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
