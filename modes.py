@@ -91,8 +91,8 @@ def prepare_generate(
     fade_in: float = 0.0,
     fade_out: float = 0.0,
     dcw: bool | None = None,
-    lora_preset: str | None = None,
     reference_take: str | None = None,
+    lora_preset: str | None = None,
 ) -> Job:
     """Text to music (``reference_audio`` lends a timbre; ``reference_take``, a take of yours by the
     name its record gives, ``takes[i].audio``, lends its voice, read where it sings). ``think``: the 5 Hz planner plans first (its
@@ -319,9 +319,9 @@ def prepare_edit(
     add_parts: list[str] | tuple[str, ...] | None = parts.ADD_FIRST,
     repaint_mode: str = preparing.REPAINT_DEFAULT[0],
     repaint_strength: float = preparing.REPAINT_DEFAULT[1],
-    lora_preset: str | None = None,
     lines: list[int] | str | None = None,
     section: str | int | None = None,
+    lora_preset: str | None = None,
 ) -> Job:
     """Change ``src_audio``: by default (``change="region"``) regenerate ``[repainting_start,
     repainting_end)``, the rest the original, kept to the song around it as upstream's
