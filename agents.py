@@ -178,14 +178,14 @@ def own_file(value: Any, session: str) -> Path | None:
     (``/takes/…``), or a file in Gradio's upload folder (``/gradio_api/file=…``, as an upload answers);
     None for anything else, which is never fetched or opened."""
     import asgi_gate
+    import output_folder
     import results
-    import takes
     import uploads
 
     path = unquote(urlparse(str(value)).path)
     if asgi_gate.TAKES_ROUTE in path:
         relative = path.split(asgi_gate.TAKES_ROUTE, 1)[1]
-        found = takes.own_take_audio(relative)
+        found = output_folder.own_take_audio(relative)
         return found if found is not None and results.made_by(SimpleNamespace(session_hash=session), relative) else None
     if "/gradio_api/file=" in path:
         named = path.split("/gradio_api/file=", 1)[1]

@@ -31,11 +31,11 @@ import admission  # noqa: E402
 import asgi_gate  # noqa: E402
 import handlers  # noqa: E402
 import my_takes  # noqa: E402
+import output_folder  # noqa: E402
 import results  # noqa: E402
 import status  # noqa: E402
 import streams  # noqa: E402
 import tabs  # noqa: E402
-import takes  # noqa: E402
 import tooltips as tips  # noqa: E402
 import uploads  # noqa: E402
 import voice_row  # noqa: E402
@@ -47,7 +47,7 @@ def build_ui() -> gr.Blocks:
     variant = models.active_variant()
     # Gradio keeps its own copy of every result and upload; without a bound that copy grew by every
     # take (164 MB after 51) and still served results the studio had deleted.
-    age = int(takes.output_max_age_hours() * 3600)
+    age = int(output_folder.output_max_age_hours() * 3600)
     with gr.Blocks(title="ACE Music Studio", delete_cache=(min(600, max(age, 1)), age)) as demo:
         gr.Markdown(status.header(), elem_id="studio-header")
         line = gr.Markdown(tips.STATUS_CHECKING, elem_id="studio-status")
@@ -114,7 +114,7 @@ def launch_options() -> dict[str, Any]:
         # no server path in the URL); allowed here only so that a take returned as a plain path (no
         # page root to build its URL from) may be copied into Gradio's cache. "Send to" places one in
         # the uploads itself (``uploads.link_in``). The gate keeps Gradio's /file= route away from it.
-        "allowed_paths": [str(takes.output_dir())],
+        "allowed_paths": [str(output_folder.output_dir())],
         "max_file_size": os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
         "app_kwargs": {
             "middleware": [Middleware(asgi_gate.Gate), Middleware(admission.Instant), Middleware(streams.Streams)]
@@ -146,9 +146,9 @@ def main() -> None:
     if missing is not None:
         print(f"Model weights: {missing}", flush=True)
     startup.start_warmup()
-    removed = takes.clean_outputs()
+    removed = output_folder.clean_outputs()
     if removed:
-        print(f"Removed {removed} output files older than {takes.output_max_age_hours():g} h")
+        print(f"Removed {removed} output files older than {output_folder.output_max_age_hours():g} h")
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

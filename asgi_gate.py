@@ -35,7 +35,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
-import takes
+import output_folder
 import tooltips as tips
 import uploads
 
@@ -198,7 +198,7 @@ def take_url(path: str | Path, request: Any) -> str | None:
     raw = getattr(request, "request", None)
     if raw is None:
         return None
-    relative = Path(path).resolve().relative_to(takes.output_dir()).as_posix()
+    relative = Path(path).resolve().relative_to(output_folder.output_dir()).as_posix()
     blocks = LocalContext.blocks.get(None)
     root_path = getattr(getattr(blocks, "app", None), "root_path", None)
     try:
@@ -414,7 +414,7 @@ def _replay(body: bytes, receive: Any) -> Any:
 
 def _in_output_folder(named: str) -> bool:
     try:
-        return Path(named).resolve().is_relative_to(takes.output_dir())
+        return Path(named).resolve().is_relative_to(output_folder.output_dir())
     except (OSError, ValueError):
         return True  # a path that cannot even be resolved is not served either
 
@@ -422,7 +422,7 @@ def _in_output_folder(named: str) -> bool:
 async def _serve_take(relative: str, scope: dict, receive: Any, send: Any) -> None:
     from starlette.responses import FileResponse
 
-    file = takes.own_take(unquote(relative))
+    file = output_folder.own_take(unquote(relative))
     if file is None or file.suffix not in TYPES:
         return await _refuse(send, 404, "There is no such take (takes are kept for a limited time).")
     response = FileResponse(
@@ -432,7 +432,7 @@ async def _serve_take(relative: str, scope: dict, receive: Any, send: Any) -> No
         content_disposition_type="inline",
         filename=file.name,
     )
-    with takes.serving(file):  # the output quota leaves a take alone while its visitor fetches it
+    with output_folder.serving(file):  # the output quota leaves a take alone while its visitor fetches it
         await response(scope, receive, send)
 
 

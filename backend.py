@@ -30,7 +30,7 @@ import models
 import morph
 import music_request
 import offload
-import pace
+import pace_phases
 import retake
 import runs
 import sampler
@@ -92,13 +92,13 @@ class Backend:
         import numpy as np
         import torch
 
-        req = dict(render.pipeline)
+        req = render.pipeline
         seeds, adapter, chains = list(render.seeds), render.lora, render.noise
         self.check_request(req)
-        rows = lrc.lyric_rows(self.pipe.tokenizer, req.get("lyrics", ""), req.get("vocal_language", "en"))
+        rows = lrc.lyric_rows(self.pipe.tokenizer, req.lyrics, req.vocal_language)
         req = _as_pipeline_inputs(req, len(seeds))
         pipe = self.pipe_for(req)
-        total = sampler.steps_run(pipe, int(req.get("num_inference_steps", self.variant.steps)))
+        total = sampler.steps_run(pipe, int(req.num_inference_steps))
         flag = runs.cancel_path(run_id) if run_id else None
         sync = alignment.Pass(pipe, total, rows.columns) if rows is not None else None
         with self.lock, devices.gpu_turn("music"):
@@ -136,7 +136,7 @@ class Backend:
     def _render(
         self,
         pipe: Any,
-        req: dict[str, Any],
+        req: music_request.Call,
         generators: list[Any],
         flag: Path | None,
         progress: ProgressFn | None,
@@ -152,14 +152,14 @@ class Backend:
             watching = sync.watch() if sync is not None else None
             try:
                 on_step = _timed(_step_callback(flag, progress, total, _eagerly(dit, sync)), ended)
-                latents = (morph.run if req.get("morph") else sampler.run)(pipe, req, generators, on_step)
+                latents = (morph.run if req.morph else sampler.run)(pipe, req, generators, on_step)
             finally:
                 if watching is not None:
                     watching.remove()
             self.replay = dit.report() if dit is not None else {}
         decoding = _settled(latents)
-        audio = sampler.decode(pipe, latents, normalize=not req.get("natural_level"))
-        kept = None if req.get("natural_level") else latents.float().cpu().numpy()
+        audio = sampler.decode(pipe, latents, normalize=not req.natural_level)
+        kept = None if req.natural_level else latents.float().cpu().numpy()
         # For ``pace``: the call's own work to the first step's end (texts, encodes, the first step and its
         # capture), the steps after it, how many ran, the decode; whether the steps were replayed.
         first, captured = (ended or [decoding])[0], bool(self.replay.get("captures")) and not self.replay.get("eager")
@@ -174,9 +174,9 @@ class Backend:
             return contextlib.nullcontext()
         return graphs.replaying(pipe.transformer, "DiT", graphs.DIT_TOLERANCE)
 
-    def pipe_for(self, req: dict[str, Any]) -> Any:
+    def pipe_for(self, req: music_request.Call) -> Any:
         """The pipeline a request runs on: the base's for a part (``base_model.TASKS``), else this one."""
-        if req.get("task_type") not in base_model.TASKS:
+        if req.task_type not in base_model.TASKS:
             return self.pipe
         # In the music model's turn: the base joins it on the device, where it must find it.
         with devices.gpu_turn("music"):
@@ -233,12 +233,12 @@ class Backend:
                 offload.free_parts(pipe, self.offload)
         return [int(n) for n in indices[0, :, 0].cpu().tolist()]
 
-    def check_request(self, req: dict[str, Any]) -> None:
+    def check_request(self, req: music_request.Call) -> None:
         """Refuse what the pipeline would silently get wrong: words it would cut short (``text_limits``),
         a cover without the components that read the source."""
-        texts = {field: req.get(field) for field in ("prompt", "lyrics", "morph_prompt", "morph_lyrics")}
-        text_limits.check(self.pipe, texts, str(req.get("vocal_language") or "en"), req)
-        if req.get("task_type") == "cover" and self.pipe.audio_tokenizer is None:
+        texts = {field: getattr(req, field) for field in ("prompt", "lyrics", "morph_prompt", "morph_lyrics")}
+        text_limits.check(self.pipe, texts, str(req.vocal_language), req)
+        if req.task_type == "cover" and self.pipe.audio_tokenizer is None:
             raise ModeUnavailable(
                 f"Cover is not available with this model ({models.public_source(self.source)}): it was loaded without "
                 "the audio tokenizer and detokenizer that turn the song into its musical blueprint. The studio's "
@@ -292,20 +292,19 @@ class Backend:
         return any(hasattr(m, "lora_A") for m in self.pipe.transformer.modules())
 
 
-def _as_pipeline_inputs(req: dict[str, Any], takes: int) -> dict[str, Any]:
-    """The request as the pipeline takes it: audio as tensors, texts once per take."""
+def _as_pipeline_inputs(req: music_request.Call, takes: int) -> music_request.Call:
+    """The call as the sampler takes it: audio as tensors, texts once per take."""
+    import dataclasses
+
     import numpy as np
     import torch
 
-    req = dict(req)
+    changes: dict[str, Any] = {key: [getattr(req, key)] * takes for key in ("prompt", "lyrics", "vocal_language")}
     for key in ("src_audio", "reference_audio", "src_latents"):
-        if req.get(key) is not None:
+        if getattr(req, key) is not None:
             # Uploads are shared read-only (``uploads``); the pipeline gets its own writable copy.
-            req[key] = torch.from_numpy(np.require(req[key], np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
-    for key in ("prompt", "lyrics", "vocal_language"):
-        if key in req:
-            req[key] = [req[key]] * takes
-    return req
+            changes[key] = torch.from_numpy(np.require(getattr(req, key), np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
+    return dataclasses.replace(req, **changes)
 
 
 def _eagerly(dit: graphs.ReplayedForward | None, at_last: Callable[[Any], None] | None) -> Any:
@@ -490,5 +489,5 @@ def reset_backend() -> None:
 
 
 # What a cold call adds is asked of the pace room: the pipeline, and the XL base's DiT beside it.
-pace.watch("music", lambda: is_warm())
-pace.watch("base", lambda: base_is_warm())
+pace_phases.watch("music", lambda: is_warm())
+pace_phases.watch("base", lambda: base_is_warm())

@@ -9,7 +9,7 @@ Three costs are bounded, each by a setting a workstation's owner may raise:
   there too: ``devices.clamp_duration``);
 - the audio it holds at once, takes × seconds: ``ACE_STUDIO_MAX_REQUEST_AUDIO_S``, default 1200
   (four 600 s takes cost the server +4.29 GB: about 1.8 MB a second of audio);
-- the bytes it writes: they must fit the output folder's quota (``takes.make_room``,
+- the bytes it writes: they must fit the output folder's quota (``output_folder.make_room``,
   ``ACE_STUDIO_OUTPUT_QUOTA_MB``), room held from the start of the run until the takes are written.
 
 A request over its budget is refused in words that say what would fit. The length Think chooses
@@ -33,9 +33,9 @@ import devices
 import lrc
 import models
 import modes
+import output_folder
 import pace
 import take_latents
-import takes
 import tooltips as tips
 
 # Written bytes a second of a take may take, by format: 16-bit WAV, 24-bit FLAC at worst (noise
@@ -152,7 +152,7 @@ def settle(job: modes.Job, gpu_limit: float, think_makes_way: bool = False) -> m
             f"{ways[0][0].upper()}{ways[0][1:]}{''.join(', or ' + w for w in ways[1:])}.",
             field,
         )
-    if not takes.make_room(bytes_written(job.params), dry_run=True):
+    if not output_folder.make_room(bytes_written(job.params), dry_run=True):
         raise _no_room(job)
     return job
 
@@ -162,7 +162,7 @@ def _without_think(job: modes.Job, reason: str) -> modes.Job:
 
 
 def _no_room(job: modes.Job) -> gr.Error:
-    size, quota = bytes_written(job.params), takes.output_quota_bytes()
+    size, quota = bytes_written(job.params), output_folder.output_quota_bytes()
     if size > quota:
         words = tips.OUTPUT_TOO_SMALL.format(asked=_asked(job.mode, job.params), mb=size / 2**20, quota=quota / 2**20)
         return gr.Error(words, title="No room for new songs")
@@ -173,7 +173,7 @@ def _no_room(job: modes.Job) -> gr.Error:
 def room(job: modes.Job) -> Iterator[None]:
     """The room ``job``'s takes need in the output folder, made (oldest takes first) and held while
     it runs; refused in words, before it runs, when the folder cannot make it."""
-    with takes.reserve(bytes_written(job.params)) as made:
+    with output_folder.reserve(bytes_written(job.params)) as made:
         if not made:
             raise _no_room(job)
         yield
@@ -215,6 +215,13 @@ def ways_that_fit(mode: str, params: dict[str, Any], fits: Fits) -> list[tuple[s
     if params.get("think") and fits({**params, "think": False}):
         ways.append(("think", "the same without Think"))
     return ways
+
+
+def ways_within(mode: str, params: dict[str, Any], declared: int) -> list[str]:
+    """What of ``params`` would change for the request to declare at most ``declared`` GPU seconds
+    (``pace.music_duration``), in words: ``quota``'s ways into what is left of a visitor's day, asked
+    with a number, so nothing here calls back up into ``quota``."""
+    return [words for _, words in ways_that_fit(mode, params, lambda p: pace.music_duration(mode, p) <= declared)]
 
 
 def _asked(mode: str, params: dict[str, Any]) -> str:

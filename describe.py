@@ -39,6 +39,7 @@ import generation
 import gpu
 import models
 import pace
+import pace_phases
 import planner
 import runs
 import text_limits
@@ -124,12 +125,12 @@ def measure(src_audio: str) -> analysis.Analysis | None:
 def estimate_seconds(seconds: float) -> float:
     """GPU seconds a *Describe* of a song of ``seconds`` may take (``pace``): the encode, reading its
     codes, and every token the planner may write (notes and lyrics at their bounds), with a margin."""
-    return pace.estimate(pace.describe_phases(seconds, NOTES_BUDGET + lyric_budget(seconds)))[0]
+    return pace.estimate(pace_phases.describe_phases(seconds, NOTES_BUDGET + lyric_budget(seconds)))[0]
 
 
 def estimate_duration(seconds: float, multiplier: float = 1.0, run_id: str | None = None) -> int:
     """Seconds ``describe_gpu`` declares, clamped to [60, 300]."""
-    return pace.declare(pace.describe_phases(seconds, NOTES_BUDGET + lyric_budget(seconds)), multiplier, run_id)
+    return pace.declare(pace_phases.describe_phases(seconds, NOTES_BUDGET + lyric_budget(seconds)), multiplier, run_id)
 
 
 # ---------------------------------------------------------------- GPU side

@@ -69,7 +69,7 @@ def run_music(
     if request.plan is not None and request.plan.seconds is None:  # Think chose the length: cut there
         chosen = plan.chosen_seconds(planner.FALLBACK_SECONDS)
         out["audio"] = out["audio"][..., : int(round(chosen * audio.SAMPLE_RATE))]
-    on_base = render.pipeline.get("task_type") in base_model.TASKS
+    on_base = render.pipeline.task_type in base_model.TASKS
     ran = (base_model.source(), models.VARIANTS[models.BASE_VARIANT]) if on_base else (be.source, be.variant)
     result = {
         "audio": out["audio"],
@@ -115,7 +115,7 @@ def _measured(
     # The length rendered, as the declaration read it: the params' (Extend's is the source and what is
     # added; its pipeline is told the source's own length), else the one Think chose (asked: -1).
     asked = float(request.params.get("audio_duration") or 0)
-    seconds = asked if asked > 0 else float(render.pipeline.get("audio_duration") or 0)
+    seconds = asked if asked > 0 else float(render.pipeline.audio_duration)
     shape = pace.MusicShape.of(request.mode, {**request.params, "audio_duration": seconds})
     shape = dataclasses.replace(shape, steps=int(ran["steps"]))
     return pace.report("music", dataclasses.asdict(shape), phases, started, counts, captured, loads)

@@ -26,6 +26,7 @@ import describe
 import generation
 import gpu
 import modes
+import output_folder
 import preparing
 import quota
 import results
@@ -152,17 +153,17 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
         job = dataclasses.replace(job, request=request)
     elif request.plan is not None and gpu.on_zero_gpu():
         job = budget.settle(job, budget.max_gpu_seconds(), think_makes_way=True)
-    ways = quota.music_ways(job.mode, job.params)
     with budget.room(job):
         made = gpu.call(
             generation.music_gpu,
             job.request,
             # A part waits for the XL base's DiT too, built at start-up on ZeroGPU (``startup``).
-            needs=("music", "base") if job.request.render.pipeline.get("task_type") in base_model.TASKS else ("music",),
+            needs=("music", "base") if job.request.render.pipeline.task_type in base_model.TASKS else ("music",),
             progress=progress,
             run_id=run_id,
             starting=generation.starting_words,
-            refused=lambda exc: quota.in_words(exc, ways),
+            # ZeroGPU's refusal in words, with what of this request fits what is left (``quota``).
+            refused=lambda exc: quota.in_words(exc, quota.music_ways(job.mode, job.params)),
             waited=waited,
         )
         # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
@@ -202,17 +203,45 @@ def own_voice(mode: str, values: dict[str, Any], request: Any) -> None:
 
 def door(mode: str) -> Callable[..., None]:
     """The checks a ``mode`` request passes before it queues (``admission.validator``): the
-    preparer's, then what the request may cost here (``budget``)."""
+    preparer's, then what the request may cost here (``budget``). The job it prepared is kept for
+    the press's run (``prepared``), so a press prepares once."""
     prepare = PREPARE[mode]
     asks = "request" in inspect.signature(prepare).parameters  # whose take it is (``take_morph``)
-
-    names = [p.name for p in own_parameters(prepare)]
+    names = [p.name for p in own_parameters(prepare) if p.name != "request"]
 
     def check(*args: Any, request: gr.Request = None) -> None:
-        own_voice(mode, dict(zip(names, args, strict=False)), request)
-        budget.settle(prepare(*args, request=request) if asks else prepare(*args), budget.max_gpu_seconds())
+        values = dict(zip(names, args, strict=False))
+        own_voice(mode, values, request)
+        job = prepare(*args, request=request) if asks else prepare(*args)
+        budget.settle(job, budget.max_gpu_seconds())
+        _keep(request, values, job)
 
     return check
+
+
+# Where a press's job waits from its door to its run: on the press's own HTTP request (its ASGI
+# scope, which Gradio hands both the validator and the event), so it lives no longer than the press
+# and no other press can take it; a queue bounded by ``app.configure_queue`` bounds what waits.
+PREPARED = "ace_studio.prepared"
+
+
+def _keep(request: gr.Request | None, values: dict[str, Any], job: modes.Job) -> None:
+    scope = getattr(getattr(request, "request", None), "scope", None)
+    if isinstance(scope, dict):
+        scope[PREPARED] = (values, job)
+
+
+def prepared(
+    prepare: Callable[..., modes.Job], request: gr.Request | None, values: dict[str, Any], asks: bool = False
+) -> modes.Job:
+    """The job the door prepared for this very press with these very values, taken once; else (a call
+    in this process, a door that did not keep one) the job prepared now (given the request where the
+    preparer ``asks`` whose take it is)."""
+    scope = getattr(getattr(request, "request", None), "scope", None)
+    kept = scope.pop(PREPARED, None) if isinstance(scope, dict) else None
+    if kept is not None and kept[0] == values:
+        return kept[1]
+    return prepare(**values, request=request) if asks else prepare(**values)
 
 
 def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
@@ -246,7 +275,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
             # The uploads it reads stay out of the quota's reach until it ends, however it ends.
             own_voice(mode, values, request)
             with uploads.using(files), tab_run(tab, request) as run_id:
-                paths, record = run_job(prepare(**values, **({"request": request} if asks else {})), progress, run_id)
+                paths, record = run_job(prepared(prepare, request, values, asks), progress, run_id)
         except gr.Error as exc:
             if not is_stop(exc):
                 raise
@@ -274,7 +303,7 @@ def _in_view(record: Any, request: Any, slots: int) -> list[Any]:
     entries = [e for e in made[:slots] if isinstance(e, dict)] if isinstance(made, list) else []
     urls = []
     for entry in entries:
-        path = takes.own_take_audio(entry.get("audio"))
+        path = output_folder.own_take_audio(entry.get("audio"))
         shown = path is not None and results.made_by(request, entry.get("audio"))
         urls.append((asgi_gate.take_url(path, request) or str(path)) if shown else None)
     return urls + [None] * (slots - len(urls))

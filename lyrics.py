@@ -25,6 +25,7 @@ import devices
 import gpu
 import models
 import pace
+import pace_phases
 import runs
 import tooltips as tips
 
@@ -293,14 +294,14 @@ def _load() -> Writer:
     return Writer("transformers", source, model, tokenizer, device)
 
 
-pace.watch("lyrics", lambda: is_loaded())  # what a cold call adds is asked of the pace room
+pace_phases.watch("lyrics", lambda: is_loaded())  # what a cold call adds is asked of the pace room
 
 
 def estimate_duration(params: dict[str, Any], multiplier: float = 1.0, run_id: str | None = None) -> int:
     """GPU seconds for one lyrics call (``pace``): loading if cold, then the longest text it may write."""
     req_sections = len(STRUCTURES.get(params.get("structure") or Request.structure) or [1] * 6)
     tokens = max_new_tokens(params.get("length", Request.length), req_sections)
-    return pace.declare(pace.lyrics_phases(tokens), multiplier, run_id)
+    return pace.declare(pace_phases.lyrics_phases(tokens), multiplier, run_id)
 
 
 def max_new_tokens(length: str, n_sections: int) -> int:

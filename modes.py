@@ -46,7 +46,7 @@ from checks import (
     seeds_for,
     sung_language,
 )
-from music_request import Job, MusicRequest, Render, pipeline_seconds
+from music_request import Call, Job, MusicRequest, Render, pipeline_seconds
 from preparing import check_lora, check_lyric_tokens, check_think
 
 # Equal-power crossfade at each seam between kept and new audio.
@@ -91,8 +91,8 @@ def prepare_generate(
     fade_in: float = 0.0,
     fade_out: float = 0.0,
     dcw: bool | None = None,
-    lora_preset: str | None = None,
     reference_take: str | None = None,
+    lora_preset: str | None = None,
 ) -> Job:
     """Text to music (``reference_audio`` lends a timbre; ``reference_take``, a take of yours by the
     name its record gives, ``takes[i].audio``, lends its voice, read where it sings). ``think``: the 5 Hz planner plans first (its
@@ -139,9 +139,9 @@ def prepare_generate(
     }
     longest = duration if duration is not None else audio.MAX_SECONDS
     sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
-    pipeline = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "audio_duration": pipeline_seconds(longest)}
-    pipeline |= {"reference_audio": reference, "vocal_language": language, **sampling, **music}
-    request = MusicRequest("generate", params, Render({**pipeline, "task_type": "text2music"}, seeds, adapter))
+    words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
+    call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
+    request = MusicRequest("generate", params, Render(call, seeds, adapter))
     request = preparing.with_think(request, thinking, duration, music, rewrite_caption, plan)
     n = int(round(longest * audio.SAMPLE_RATE))
     return Job(request, lambda take: take[:, :n], finishing)
@@ -179,22 +179,11 @@ def prepare_cover(
     edits the song itself from what it is (``morph_prompt``, ``morph_lyrics``: its style and words
     now) toward ``prompt`` and ``lyrics``, keeping its structure (cover strength and start unused)."""
     params, render = preparing.common(
-        src_audio,
-        prompt,
-        lyrics,
-        vocal_language,
-        bpm,
-        key_scale,
-        time_signature,
-        seed,
-        inference_steps,
-        guidance_scale,
-        audio_format,
-        lora,
-        lora_scale,
-        "cover",
-        lora_preset,
-        dcw,
+        **preparing.shared(locals()),
+        need_text="cover",
+        lora=lora,
+        lora_scale=lora_scale,
+        lora_preset=lora_preset,
     )
     with about("audio_cover_strength"):
         strength = in_range(audio_cover_strength, "Cover strength", *SHARE_RANGE)
@@ -260,22 +249,11 @@ def prepare_extend(
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
     params, render = preparing.common(
-        src_audio,
-        prompt,
-        lyrics,
-        vocal_language,
-        bpm,
-        key_scale,
-        time_signature,
-        seed,
-        inference_steps,
-        guidance_scale,
-        audio_format,
-        lora,
-        lora_scale,
-        None,
-        lora_preset,
-        dcw,
+        **preparing.shared(locals()),
+        need_text=None,
+        lora=lora,
+        lora_scale=lora_scale,
+        lora_preset=lora_preset,
     )
     with about("extend_seconds"):
         more = in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
@@ -341,9 +319,9 @@ def prepare_edit(
     add_parts: list[str] | tuple[str, ...] | None = parts.ADD_FIRST,
     repaint_mode: str = preparing.REPAINT_DEFAULT[0],
     repaint_strength: float = preparing.REPAINT_DEFAULT[1],
-    lora_preset: str | None = None,
     lines: list[int] | str | None = None,
     section: str | int | None = None,
+    lora_preset: str | None = None,
 ) -> Job:
     """Change ``src_audio``: by default (``change="region"``) regenerate ``[repainting_start,
     repainting_end)``, the rest the original, kept to the song around it as upstream's
@@ -358,18 +336,19 @@ def prepare_edit(
         raise InputError(tips.LINES_WITH_PART, "lines" if edit_lines.given(lines, None) else "section")
     chosen = edit_lines.resolve(src_audio, lines, section, lyrics)
     lyrics = chosen.lyrics if chosen is not None else lyrics
-    song = (src_audio, prompt, lyrics, vocal_language, bpm, key_scale, time_signature, seed)
-    sampling = (inference_steps, guidance_scale, audio_format, lora)
+    song = preparing.shared(locals())
     # Checked whatever the change (a part does not use them): a bad value sent with a part is refused
     # as with a region, never passed over in silence.
     way, strength = preparing.check_repaint(repaint_mode, repaint_strength)
     if task is not None:
-        return parts.prepare(task, *song, *sampling, lora_preset, fade_in, fade_out, dcw, part, add_parts)
-    params, render = preparing.common(*song, *sampling, lora_scale, "edit", lora_preset, dcw)
-    finishing, finish_params = check_finish(None, fade_in, fade_out, whole=False)
-    source = preparing.source(src_audio)
+        made = {"lora": lora, "lora_preset": lora_preset, "fade_in": fade_in, "fade_out": fade_out}
+        return parts.prepare(task, **song, **made, part=part, add_parts=add_parts)
+    adapter = {"lora": lora, "lora_scale": lora_scale, "lora_preset": lora_preset}
+    params, render = preparing.common(**song, need_text="edit", **adapter)
+    start, end, source, (finishing, finish_params) = _region(
+        src_audio, repainting_start, repainting_end, chosen, fade_in, fade_out
+    )
     length = source.shape[-1] / audio.SAMPLE_RATE
-    start, end = _region(repainting_start, repainting_end, chosen, source)
     params.update(
         change="region",
         repainting_start=start,
@@ -394,16 +373,24 @@ def prepare_edit(
     return _region_job(MusicRequest("edit", params, render), source, start, end, finishing)
 
 
-def _region(start: Any, end: Any, chosen: edit_lines.Chosen | None, source: np.ndarray) -> tuple[float, float]:
-    """Edit's region: the one the chosen lines span (``edit_lines``), else the one asked, checked."""
+def _region(
+    src_audio: Any, start: Any, end: Any, chosen: edit_lines.Chosen | None, fade_in: Any, fade_out: Any
+) -> tuple[float, float, np.ndarray, Any]:
+    """Edit's region and finish checked, in the order the form names them, and its song loaded:
+    (start, end, the song, ``check_finish``'s pair). The region is the one the chosen lines span
+    (``edit_lines``), else the one asked."""
     if chosen is not None:
-        return chosen.span(source)
+        finish = check_finish(None, fade_in, fade_out, whole=False)
+        source = preparing.source(src_audio)
+        return (*chosen.span(source), source, finish)
     with about("repainting_start"):
         start = as_number(start, "Region start")
     with about("repainting_end"):
         end = as_number(end, "Region end")
+    finish = check_finish(None, fade_in, fade_out, whole=False)
+    source = preparing.source(src_audio)
     preparing.check_region(start, end, source.shape[-1] / audio.SAMPLE_RATE)
-    return start, end
+    return start, end, source, finish
 
 
 def _region_job(request: MusicRequest, source: np.ndarray, start: float, end: float, finishing: Any) -> Job:

@@ -21,12 +21,14 @@ noise (``retake``) reaches it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import sampler
+from music_request import Call
 
 
-def run(pipe: Any, call: dict[str, Any], generators: list[Any], on_step: sampler.StepCallback | None = None) -> Any:
+def run(pipe: Any, call: Call, generators: list[Any], on_step: sampler.StepCallback | None = None) -> Any:
     """The morph of ``call`` (a cover, or text2music with the song as ``src_latents`` or ``src_audio``;
     ``morph_prompt`` and ``morph_lyrics``: the song as it is); the final latents ``[takes, frames, channels]``."""
     import torch
@@ -35,15 +37,13 @@ def run(pipe: Any, call: dict[str, Any], generators: list[Any], on_step: sampler
     pipe._interrupt = False
     with torch.no_grad():
         device, dtype = pipe._execution_device, pipe.transformer.dtype
-        call = {**call, "audio_cover_strength": 1.0, "cover_noise_strength": 0.0}
+        call = dataclasses.replace(call, audio_cover_strength=1.0, cover_noise_strength=0.0)
         inputs = sampler.prepare(pipe, call, device, dtype)
         takes = inputs.takes
-        source = {**call, "prompt": [call["morph_prompt"]] * takes, "lyrics": [call["morph_lyrics"]] * takes}
+        source = dataclasses.replace(call, prompt=[call.morph_prompt] * takes, lyrics=[call.morph_lyrics] * takes)
         described = sampler.condition_of(pipe, source, inputs, device)
         # Upstream's flow-edit schedule is the shifted linspace for every variant, turbo's too.
-        times = sampler.shifted_times(
-            int(call.get("num_inference_steps", 8)), float(call.get("shift", 3.0)), dtype, device
-        )
+        times = sampler.shifted_times(int(call.num_inference_steps), float(call.shift), dtype, device)
         values = times.tolist()
         guidance = sampler.guidance_of(pipe, call)
         song = inputs.raw

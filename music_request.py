@@ -28,36 +28,84 @@ def pipeline_seconds(seconds: float) -> float:
     return audio.good_frames(math.ceil(seconds * audio.LATENT_RATE)) / audio.LATENT_RATE
 
 
+@dataclass(frozen=True, kw_only=True)
+class Call:
+    """One model call, every argument named once with its default once: what the preparers decide, the
+    planner changes (``Plan.pipeline``), the backend checks and the sampler (``sampler.run``,
+    ``morph.run``) runs. Audio is numpy ``[2, samples]`` as prepared (torch tensors and the texts one
+    per take once ``backend`` hands the call to the sampler). The sampling settings have no default
+    here: the preparers resolve them for the model that runs (``checks.check_sampling``), so no reader
+    falls back to a number of its own."""
+
+    prompt: str | list[str]
+    num_inference_steps: int
+    guidance_scale: float
+    shift: float
+    lyrics: str | list[str] = ""
+    vocal_language: str | list[str] = "en"
+    # The length the model is told (the pipeline's own default where none is given).
+    audio_duration: float = 60.0
+    # text2music, cover, repaint, or an Edit part's lego / extract / complete (``parts``).
+    task_type: str = "text2music"
+    bpm: int | None = None
+    keyscale: str | None = None
+    timesignature: str | None = None
+    # None: as upstream decides for the model (``dcw.resolve``); the preparers always resolve it.
+    dcw: bool | None = None
+    reference_audio: Any = None
+    src_audio: Any = None
+    # A source take's own final latents (``take_latents``): no VAE round trip.
+    src_latents: Any = None
+    # Think's blueprints, one per take (``planner``).
+    audio_codes: list[str] | str | None = None
+    audio_cover_strength: float = 1.0
+    cover_noise_strength: float = 0.0
+    repainting_start: float | None = None
+    repainting_end: float | None = None  # -1 or None: to the song's end
+    repaint_mode: str = "balanced"
+    repaint_strength: float = 0.5
+    # Cover's morph (``morph``): the song as it is now, its style and words.
+    morph: bool = False
+    morph_prompt: str = ""
+    morph_lyrics: str = ""
+    # An Edit part's instruction (``parts.task_arguments``): the part, or the parts to complete with.
+    track_name: str | None = None
+    complete_track_classes: list[str] | None = None
+    # A part added is decoded at its own level (its take is mixed into the song).
+    natural_level: bool = False
+
+
 @dataclass(frozen=True)
 class Render:
-    """One pipeline call's inputs: ``AceStepPipeline`` keyword arguments (source and reference audio
-    as numpy ``[2, samples]``), one seed per take, the LoRA adapter (``preparing.check_lora``) and,
-    for variations, each take's noise chain (``retake``)."""
+    """One pipeline call: its arguments (``Call``), one seed per take, the LoRA adapter
+    (``preparing.check_lora``) and, for variations, each take's noise chain (``retake``)."""
 
-    pipeline: dict[str, Any]
+    pipeline: Call
     seeds: tuple[int, ...]
     lora: dict[str, Any] | None = None
     noise: tuple[tuple[tuple[int, float], ...], ...] | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.pipeline, Call):
+            raise TypeError(f"a render's pipeline is a Call, not {type(self.pipeline).__name__}")
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         if self.noise is not None:
             object.__setattr__(self, "noise", tuple(tuple(tuple(m) for m in chain) for chain in self.noise))
 
     @classmethod
     def flat(cls, mapping: dict[str, Any]) -> Render:
-        """A render from one flat mapping, pipeline arguments with ``seeds``, ``lora`` and ``noise``
-        beside them, as the tests write one."""
-        pipeline = {k: v for k, v in mapping.items() if k not in ("seeds", "lora", "noise")}
-        return cls(pipeline, mapping["seeds"], mapping.get("lora"), mapping.get("noise"))
+        """A render from one flat mapping, the call's arguments with ``seeds``, ``lora`` and ``noise``
+        beside them, as the tests write one (an unknown argument is a ``TypeError``)."""
+        call = Call(**{k: v for k, v in mapping.items() if k not in ("seeds", "lora", "noise")})
+        return cls(call, mapping["seeds"], mapping.get("lora"), mapping.get("noise"))
 
     @property
     def takes(self) -> int:
         return len(self.seeds)
 
     def with_pipeline(self, **changes: Any) -> Render:
-        """This render with some pipeline arguments changed."""
-        return dataclasses.replace(self, pipeline={**self.pipeline, **changes})
+        """This render with some of its call's arguments changed."""
+        return dataclasses.replace(self, pipeline=dataclasses.replace(self.pipeline, **changes))
 
     def planned(self, plan: Plan) -> Render:
         """This render with what the plan decided (blueprints, length, caption, musical fields)."""

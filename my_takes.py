@@ -34,6 +34,7 @@ import gradio as gr
 
 import asgi_gate
 import checks
+import output_folder
 import results
 import takes
 import tooltips as tips
@@ -70,7 +71,7 @@ _keys_lock = threading.Lock()
 
 def _key() -> bytes:
     """The HMAC key of the output folder in use: made once, kept beside the takes it vouches for."""
-    folder = takes.output_dir()
+    folder = output_folder.output_dir()
     with _keys_lock:
         if (found := _keys.get(str(folder))) is None:
             found = _keys[str(folder)] = _read_or_make_key(folder / KEY_FILE)
@@ -127,10 +128,10 @@ def own(entry: Any) -> tuple[dict[str, Any], Path]:
         and isinstance(given, str)
         and _ID.fullmatch(given)
     ):
-        raise gr.Error(tips.MY_TAKE_GONE.format(hours=takes.output_max_age_hours()))
-    path = takes.own_take_audio(audio)
+        raise gr.Error(tips.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
+    path = output_folder.own_take_audio(audio)
     if path is None or not hmac.compare_digest(given.encode(), sign(audio).encode()):
-        raise gr.Error(tips.MY_TAKE_GONE.format(hours=takes.output_max_age_hours()))
+        raise gr.Error(tips.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
     return take, path
 
 
@@ -143,7 +144,7 @@ def keep(record: Any, request: gr.Request = None) -> list[dict[str, Any]]:
     entries = []
     for take in made[: checks.MAX_TAKES] if isinstance(made, list) else ():
         audio = take.get("audio") if isinstance(take, dict) else None
-        path = takes.own_take_audio(audio)
+        path = output_folder.own_take_audio(audio)
         if path is None or not results.made_by(request, audio):
             continue
         with contextlib.suppress(gr.Error):
@@ -153,13 +154,13 @@ def keep(record: Any, request: gr.Request = None) -> list[dict[str, Any]]:
 
 def entry(own_record: dict[str, Any], path: Path, request: Any = None) -> dict[str, Any]:
     """A list entry from a take's own record: what the panel shows and *Use these settings* needs."""
-    relative = path.relative_to(takes.output_dir()).as_posix()
+    relative = path.relative_to(output_folder.output_dir()).as_posix()
     made = own_record.get("takes") if isinstance(own_record.get("takes"), list) else []
     take = next((t for t in made if isinstance(t, dict) and t.get("audio") == relative), {"audio": relative})
     take = {k: v for k, v in take.items() if k not in DROPPED}
     params = own_record.get("params") if isinstance(own_record.get("params"), dict) else {}
     params = {k: v for k, v in params.items() if k != "plan"}  # a given plan's codes: the take's own plan is kept
-    preview = takes.own_take(take.get("preview")) or path
+    preview = output_folder.own_take(take.get("preview")) or path
     encoding = own_record.get("encoding") if isinstance(own_record.get("encoding"), dict) else {}
     found = {
         "id": sign(relative),
@@ -348,7 +349,7 @@ SCROLL_JS = (
 
 def build() -> Panel:
     """The panel, collapsed: a note, the list (newest first) or "no takes yet"."""
-    hours = takes.output_max_age_hours()
+    hours = output_folder.output_max_age_hours()
     state = gr.BrowserState([], storage_key=STORAGE_KEY, secret=STORAGE_SECRET)
     note = html.escape(tips.MY_TAKES_NOTE.format(limit=LIMIT, hours=hours))
     template = (

@@ -9,6 +9,7 @@ from typing import Any
 import gpu
 import models
 import pace
+import pace_phases
 import tooltips as tips
 
 
@@ -35,9 +36,9 @@ def at_sixty() -> dict[str, float | None]:
     step = factor("music", "dit", {"len": 64, "takes": 1, "guided": int(guided), "mode": "generate"})
     words = factor("lyrics", "write", {})
     return {
-        "planner_ms_a_code": code and 1000 * pace.PRIOR["planner_per_code"] * code[0],
-        "dit_ms_a_step_60s": step and 1000 * (2 if guided else 1) * pace.per_forward(60) * step[0],
-        "lyrics_tokens_a_second": words and pace.PRIOR["lyrics_tokens_per_second"] / words[0],
+        "planner_ms_a_code": code and 1000 * pace_phases.PRIOR["planner_per_code"] * code[0],
+        "dit_ms_a_step_60s": step and 1000 * (2 if guided else 1) * pace_phases.per_forward(60) * step[0],
+        "lyrics_tokens_a_second": words and pace_phases.PRIOR["lyrics_tokens_per_second"] / words[0],
     }
 
 

@@ -160,6 +160,7 @@ def alone(part: np.ndarray) -> np.ndarray:
 
 def prepare(
     task: str,
+    *,
     src_audio: Any,
     prompt: Any,
     lyrics: Any,
@@ -171,11 +172,11 @@ def prepare(
     inference_steps: Any,
     guidance_scale: Any,
     audio_format: Any,
+    dcw: Any,
     lora: Any,
     lora_preset: Any,
     fade_in: Any,
     fade_out: Any,
-    dcw: Any,
     part: Any,
     add_parts: Any,
 ) -> Job:
@@ -195,23 +196,12 @@ def prepare(
     elif not any(name in SUNG for name in classes or [track]):  # words only for a sung part
         lyrics = ""
     # Upstream's page sets tempo, key and metre to auto for a part added or taken out.
-    music = (bpm, key_scale, time_signature) if task == "complete" else (None, AUTO, AUTO)
+    if task != "complete":
+        bpm, key_scale, time_signature = None, AUTO, AUTO
     params, render = preparing.common(
-        src_audio,
-        prompt,
-        lyrics,
-        vocal_language,
-        *music,
-        seed,
-        inference_steps,
-        guidance_scale,
-        audio_format,
-        None,
-        1.0,
-        None,
-        None,
-        dcw,
-        models.VARIANTS[models.BASE_VARIANT],
+        **preparing.shared(locals()),
+        need_text=None,
+        variant=models.VARIANTS[models.BASE_VARIANT],
     )
     finishing, finish_params = check_finish(None, fade_in, fade_out, whole=False)
     source = preparing.source(src_audio)

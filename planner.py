@@ -46,6 +46,7 @@ import devices
 import models
 import music_request
 import pace
+import pace_phases
 import runs
 from plan_constraints import TEMPERATURE, ThinkingConstraint, Vocabulary, sample, sample_rows
 from plan_format import (
@@ -317,7 +318,7 @@ def is_loaded() -> bool:
     return _planner is not None
 
 
-pace.watch("planner", lambda: is_loaded())  # what a cold call adds is asked of the pace room
+pace_phases.watch("planner", lambda: is_loaded())  # what a cold call adds is asked of the pace room
 
 
 def load_error() -> str | None:
@@ -448,7 +449,7 @@ def plan_request(
     if args.rewrite_caption and planned.fields.get("caption"):
         changes["prompt"] = planned.fields["caption"]
     for key in ("bpm", "keyscale", "timesignature"):
-        if render.pipeline.get(key) is None and planned.fields.get(key) is not None:
+        if getattr(render.pipeline, key) is None and planned.fields.get(key) is not None:
             changes[key] = str(planned.fields[key]) if key == "timesignature" else planned.fields[key]
     entries = tuple(planned.record(public_name(), i) for i in range(takes))
     return music_request.Plan(entries, changes, dict(planned.phases))

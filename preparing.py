@@ -21,9 +21,9 @@ import backend
 import lora
 import lora_presets
 import models
+import output_folder
 import planner
 import take_latents
-import takes
 import text_limits
 import uploads
 from checks import (
@@ -49,7 +49,7 @@ from checks import (
     shown,
     sung_language,
 )
-from music_request import MusicRequest, PlanArgs, Render
+from music_request import Call, MusicRequest, PlanArgs, Render
 
 # Upstream reads a timbre reference as three windows of this many seconds (30 s in all).
 REFERENCE_WINDOW_SECONDS = 10
@@ -150,10 +150,10 @@ def take_record(src_audio: Any) -> dict[str, Any] | None:
     """The own record (``.json``) of the take a source song is named after, where the studio still keeps
     one; not yet bound to the file's bytes (``take_latents.belongs``)."""
     path = Path(str(src_audio or ""))
-    if path.suffix not in takes.TAKE_SUFFIXES:
+    if path.suffix not in output_folder.TAKE_SUFFIXES:
         return None
-    days = sorted((d.name for d in takes.output_dir().iterdir() if d.is_dir()), reverse=True)
-    found = next(filter(None, (takes.own_take(f"{day}/{path.stem}.json") for day in days)), None)
+    days = sorted((d.name for d in output_folder.output_dir().iterdir() if d.is_dir()), reverse=True)
+    found = next(filter(None, (output_folder.own_take(f"{day}/{path.stem}.json") for day in days)), None)
     try:
         record = json.loads(found.read_text(encoding="utf-8")) if found is not None else None
     except (OSError, ValueError):
@@ -169,7 +169,7 @@ def own_latents(src_audio: Any) -> take_latents.Own:
     if record is None:
         return take_latents.Own(None, None, take_latents.UPLOAD)
     entry = record.get("latents")
-    latents = takes.own_take(entry.get("file")) if isinstance(entry, dict) else None
+    latents = output_folder.own_take(entry.get("file")) if isinstance(entry, dict) else None
     return take_latents.check(Path(str(src_audio)), record, latents)
 
 
@@ -226,7 +226,21 @@ def reference_starts(samples: int, seed: int) -> tuple[int, int, int]:
     )
 
 
+# The settings every song mode's preparer takes by these names and hands ``common``.
+SHARED = (
+    *("src_audio", "prompt", "lyrics", "vocal_language", "bpm", "key_scale", "time_signature", "seed"),
+    *("inference_steps", "guidance_scale", "audio_format", "dcw"),
+)
+
+
+def shared(values: dict[str, Any]) -> dict[str, Any]:
+    """The ``SHARED`` settings of a preparer's arguments (its ``locals()`` as it begins, or as a part
+    has set them), by name."""
+    return {name: values[name] for name in SHARED}
+
+
 def common(
+    *,
     src_audio: Any,
     prompt: Any,
     lyrics: Any,
@@ -235,20 +249,21 @@ def common(
     key_scale: Any,
     time_signature: Any,
     seed: Any,
-    steps: Any,
-    guidance: Any,
-    fmt: Any,
-    lora: Any,
-    lora_scale: Any,
+    inference_steps: Any,
+    guidance_scale: Any,
+    audio_format: Any,
+    dcw: Any,
     need_text: str | None,
+    lora: Any = None,
+    lora_scale: Any = 1.0,
     lora_preset: Any = None,
-    dcw: Any = None,
     variant: models.Variant | None = None,
 ) -> tuple[dict[str, Any], Render]:
-    """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each):
-    the recorded settings and the render each mode adds its own to; ``need_text``: the mode whose
-    caption or lyrics must not both be empty, or None; ``variant``: the model whose sampling defaults
-    apply (the one loaded, unless a part runs on the base)."""
+    """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each), each
+    by the preparers' own name: the recorded settings and the render each mode adds its own to;
+    ``need_text``: the mode whose caption or lyrics must not both be empty, or None; no LoRA unless
+    one is given; ``variant``: the model whose sampling defaults apply (the one loaded, unless a part
+    runs on the base)."""
     need_source(src_audio)
     music = musical(bpm, key_scale, time_signature)
     variant = variant or models.active_variant()
@@ -261,9 +276,9 @@ def common(
     with about("vocal_language"):
         language = sung_language(check_language(vocal_language), lyrics)
     check_tokens({"prompt": prompt, "lyrics": lyrics}, language)
-    n_steps, guidance_value, shift_value = check_sampling(steps, guidance, None, variant)
+    n_steps, guidance_value, shift_value = check_sampling(inference_steps, guidance_scale, None, variant)
     with about("audio_format"):
-        audio_format = check_format(fmt)
+        fmt = check_format(audio_format)
     adapter = check_lora(lora, lora_scale, lora_preset)
     with about("seed"):
         seeds = seeds_for(seed, 1)
@@ -277,22 +292,22 @@ def common(
         "shift": shift_value,
         "dcw": correcting,
         "batch_size": 1,
-        "audio_format": audio_format,
+        "audio_format": fmt,
         **recorded(music),
         **lora_record(adapter),
         "seed": seeds[0],
     }
-    pipeline = {
-        "prompt": prompt,
-        "lyrics": lyrics or INSTRUMENTAL_TAG,
-        "vocal_language": language,
-        "num_inference_steps": n_steps,
-        "guidance_scale": guidance_value,
-        "shift": shift_value,
-        "dcw": correcting,
+    call = Call(
+        prompt=prompt,
+        lyrics=lyrics or INSTRUMENTAL_TAG,
+        vocal_language=language,
+        num_inference_steps=n_steps,
+        guidance_scale=guidance_value,
+        shift=shift_value,
+        dcw=correcting,
         **music,
-    }
-    return params, Render(pipeline, seeds, adapter)
+    )
+    return params, Render(call, seeds, adapter)
 
 
 def check_dcw(value: Any, variant: models.Variant) -> bool:

@@ -171,10 +171,15 @@ def music_ways(mode: str, params: dict[str, Any]) -> Ways:
     """For a prepared music request: what of it would fit in ``left`` seconds of the quota."""
 
     def ways(left: int) -> list[str]:
-        fits = lambda p: charged(pace.music_duration(mode, p)) <= left  # noqa: E731
-        return [words for _, words in budget.ways_that_fit(mode, params, fits)]
+        return budget.ways_within(mode, params, most_declared(left))
 
     return ways
+
+
+def most_declared(left: int) -> int:
+    """The most seconds a call may declare for ZeroGPU to charge at most ``left`` (``charged`` grows
+    with what is declared, and no call declares more than ``devices.GPU_MAX_SECONDS``); -1 for none."""
+    return next((d for d in range(devices.GPU_MAX_SECONDS, -1, -1) if charged(d) <= left), -1)
 
 
 def in_words(exc: gr.Error, ways: Ways | None = None) -> gr.Error:

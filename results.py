@@ -22,11 +22,11 @@ import audio
 import checks
 import lora_presets
 import models
+import output_folder
 import plan_format
 import planner
 import status
 import stems
-import takes
 import tooltips as tips
 import uploads
 
@@ -240,7 +240,7 @@ def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     source: a take this visitor's page made and the studio still keeps, placed in the uploads
     (within their quota) as if the visitor had uploaded it."""
     entry, index = take_entry(record, take, "There is no take yet — make one first.")
-    path = takes.own_take(entry.get("audio"))
+    path = output_folder.own_take(entry.get("audio"))
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not made_by(request, entry.get("audio")):
         raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
@@ -256,7 +256,7 @@ def stem_source(take: Any, record: Any, request: Any = None) -> Any:
     another visitor's would be overwritten) and the studio still keeps, on a studio that has the
     separation model."""
     entry, index = take_entry(record, take, tips.STEMS_NO_TAKE)
-    path = takes.own_take_audio(entry.get("audio"))
+    path = output_folder.own_take_audio(entry.get("audio"))
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not made_by(request, entry.get("audio")):
         raise gr.Error(tips.STEMS_GONE.format(n=index + 1))

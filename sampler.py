@@ -26,6 +26,7 @@ from typing import Any
 
 import dcw
 from audio import HOP, SAMPLE_RATE
+from music_request import Call
 
 StepCallback = Callable[[Any, int, float, dict[str, Any]], dict[str, Any] | None]
 
@@ -140,7 +141,7 @@ def steps_run(pipe: Any, steps: int) -> int:
     return min(int(steps), TURBO_MAX_STEPS) if pipe.is_turbo else int(steps)
 
 
-def run(pipe: Any, call: dict[str, Any], generators: list[Any], on_step: StepCallback | None = None) -> Any:
+def run(pipe: Any, call: Call, generators: list[Any], on_step: StepCallback | None = None) -> Any:
     """One request's diffusion (``call``: the pipeline keyword arguments the studio prepares, audio
     as ``[2, samples]`` tensors); the final latents ``[takes, frames, channels]``."""
     import torch
@@ -150,32 +151,32 @@ def run(pipe: Any, call: dict[str, Any], generators: list[Any], on_step: StepCal
         device, dtype = pipe._execution_device, pipe.transformer.dtype
         inputs = prepare(pipe, call, device, dtype)
         noise = starting_noise(pipe, inputs, generators, dtype)
-        steps = int(call.get("num_inference_steps", 8))
-        plan = schedule(pipe, steps, float(call.get("shift", 3.0)), dtype, device)
+        steps = int(call.num_inference_steps)
+        plan = schedule(pipe, steps, float(call.shift), dtype, device)
         return _denoise(pipe, call, inputs, noise, plan, on_step)
 
 
-def prepare(pipe: Any, call: dict[str, Any], device: Any, dtype: Any) -> Inputs:
+def prepare(pipe: Any, call: Call, device: Any, dtype: Any) -> Inputs:
     """The condition and context of ``call`` as upstream's handler builds them."""
     import torch
 
-    batch = len(call["prompt"])
+    batch = len(call.prompt)
     task, codes = _task(call)
-    instruction = pipe._get_task_instruction(task, call.get("track_name"), call.get("complete_track_classes"))
+    instruction = pipe._get_task_instruction(task, call.track_name, call.complete_track_classes)
     texts = _texts(pipe, call, instruction, device)
     raw, source, length = _source(pipe, call, task, codes, batch, device, dtype)
-    timbre = _timbre(pipe, call.get("reference_audio"), batch, device, dtype)
+    timbre = _timbre(pipe, call.reference_audio, batch, device, dtype)
     region = _region(call, length, batch, device) if task == "repaint" and raw is not None else None
     if region is not None:  # the source with silence where the new music goes
         silence, _ = pipe.prepare_src_latents(device=device, dtype=dtype, batch_size=batch, latent_length=length)
         source = torch.where(region[..., None], silence, raw)
     # Upstream's chunk mask "auto": ones everywhere, a repaint's included (the model finds the region).
     chunk = torch.ones(batch, length, pipe.transformer.config.audio_acoustic_hidden_dim, device=device, dtype=dtype)
-    guided = float(call.get("guidance_scale", 7.0)) > 1.0 and not pipe.is_turbo
+    guided = float(call.guidance_scale) > 1.0 and not pipe.is_turbo
     condition = _condition(pipe, texts, timbre, guided)
     inputs = Inputs(condition, _doubled(torch.cat([source, chunk], dim=-1), guided), length, batch, raw=raw)
     inputs.region, inputs.timbre, inputs.instruction = region, timbre, instruction
-    if task == "cover" and raw is not None and float(call.get("audio_cover_strength", 1.0)) < 1.0:
+    if task == "cover" and raw is not None and float(call.audio_cover_strength) < 1.0:
         plain = _plain_text(pipe, call, texts[0].shape[1], device)
         inputs.plain_condition = _condition(pipe, (*plain, *texts[2:]), timbre, guided)
         silence = pipe.condition_encoder.silence_latent[:, :length, :].to(device=device, dtype=dtype)
@@ -183,16 +184,16 @@ def prepare(pipe: Any, call: dict[str, Any], device: Any, dtype: Any) -> Inputs:
     return inputs
 
 
-def condition_of(pipe: Any, call: dict[str, Any], inputs: Inputs, device: Any) -> Any:
+def condition_of(pipe: Any, call: Call, inputs: Inputs, device: Any) -> Any:
     """The condition of ``call``'s caption and lyrics with ``inputs``' instruction and timbre (another
     text on the same song: the morph's source side)."""
-    guided = float(call.get("guidance_scale", 7.0)) > 1.0 and not pipe.is_turbo
+    guided = float(call.guidance_scale) > 1.0 and not pipe.is_turbo
     return _condition(pipe, _texts(pipe, call, inputs.instruction, device), inputs.timbre, guided)
 
 
-def guidance_of(pipe: Any, call: dict[str, Any]) -> float | None:
+def guidance_of(pipe: Any, call: Call) -> float | None:
     """The guidance scale the loop applies (None: unguided, as turbo always is)."""
-    scale = float(call.get("guidance_scale", 7.0))
+    scale = float(call.guidance_scale)
     return scale if scale > 1.0 and not pipe.is_turbo else None
 
 
@@ -222,49 +223,49 @@ def _doubled(context: Any, guided: bool) -> Any:
     return torch.cat([context, context], dim=0) if guided else context
 
 
-def _task(call: dict[str, Any]) -> tuple[str, bool]:
+def _task(call: Call) -> tuple[str, bool]:
     """The task the model runs and whether blueprint codes are given (they make text2music a cover)."""
-    codes = call.get("audio_codes")
+    codes = call.audio_codes
     given = bool(codes) and (any(c.strip() for c in codes) if isinstance(codes, list) else bool(str(codes).strip()))
-    task = call.get("task_type", "text2music")
+    task = call.task_type
     return ("cover" if given and task == "text2music" else task), given
 
 
-def _texts(pipe: Any, call: dict[str, Any], instruction: str, device: Any) -> tuple[Any, Any, Any, Any]:
+def _texts(pipe: Any, call: Call, instruction: str, device: Any) -> tuple[Any, Any, Any, Any]:
     """Caption and lyrics encoded as upstream's handler does (diffusers' ``encode_prompt`` is its
     equal): ``(text states, text mask, lyric embeddings, lyric mask)``."""
     return pipe.encode_prompt(
-        prompt=call["prompt"],
-        lyrics=call.get("lyrics", ""),
+        prompt=call.prompt,
+        lyrics=call.lyrics,
         device=device,
-        vocal_language=call.get("vocal_language", "en"),
-        audio_duration=call.get("audio_duration", 60.0),
+        vocal_language=call.vocal_language,
+        audio_duration=call.audio_duration,
         instruction=instruction,
-        bpm=call.get("bpm"),
-        keyscale=call.get("keyscale"),
-        timesignature=call.get("timesignature"),
+        bpm=call.bpm,
+        keyscale=call.keyscale,
+        timesignature=call.timesignature,
     )
 
 
-def _plain_text(pipe: Any, call: dict[str, Any], tokens: int, device: Any) -> tuple[Any, Any]:
+def _plain_text(pipe: Any, call: Call, tokens: int, device: Any) -> tuple[Any, Any]:
     """Cover's text-only caption (the text2music instruction) as upstream builds it: tokenised alone,
     then padded with the pad token, or cut, to the cover caption's token count (upstream pads it to
     that length whatever its own; the DiT attends to every position, the mask orders them)."""
     import torch
 
     instruction = pipe._get_task_instruction("text2music")
-    language = call.get("vocal_language", "en")
+    language = call.vocal_language
     rows, masks = [], []
-    for i, prompt in enumerate(call["prompt"]):
+    for i, prompt in enumerate(call.prompt):
         text, _ = pipe._format_prompt(
             prompt=prompt,
             lyrics="",
             vocal_language=language[i] if isinstance(language, list) else language,
-            audio_duration=call.get("audio_duration", 60.0),
+            audio_duration=call.audio_duration,
             instruction=instruction,
-            bpm=call.get("bpm"),
-            keyscale=call.get("keyscale"),
-            timesignature=call.get("timesignature"),
+            bpm=call.bpm,
+            keyscale=call.keyscale,
+            timesignature=call.timesignature,
         )
         ids = pipe.tokenizer(text, truncation=True, max_length=256, return_tensors="pt").input_ids[0]
         rows.append(torch.nn.functional.pad(ids, (0, tokens - len(ids)), value=pipe.tokenizer.pad_token_id))
@@ -273,20 +274,20 @@ def _plain_text(pipe: Any, call: dict[str, Any], tokens: int, device: Any) -> tu
     return pipe.text_encoder(input_ids=ids).last_hidden_state, torch.stack(masks).to(device)
 
 
-def _source(pipe: Any, call: dict[str, Any], task: str, codes: bool, batch: int, device: Any, dtype: Any) -> tuple:
+def _source(pipe: Any, call: Call, task: str, codes: bool, batch: int, device: Any, dtype: Any) -> tuple:
     """``(raw, source, frames)``: the source song's VAE latents (None without one; at least
     ``MIN_FRAMES``, as upstream pads them), the latents the context carries (cover: the source's
     blueprint read back, as upstream's tokenizer and detokenizer make it; the planner's blueprint;
     or silence, also under a text2music song: a take's morph), and the frame count."""
     import torch
 
-    length = math.ceil(float(call.get("audio_duration", 60.0)) * pipe.latents_per_second)
+    length = math.ceil(float(call.audio_duration) * pipe.latents_per_second)
     if codes:
         source, length = pipe.prepare_src_latents(
-            device=device, dtype=dtype, batch_size=batch, audio_codes=call["audio_codes"], task_type=task
+            device=device, dtype=dtype, batch_size=batch, audio_codes=call.audio_codes, task_type=task
         )
         return None, source, length
-    audio, own = call.get("src_audio"), call.get("src_latents")
+    audio, own = call.src_audio, call.src_latents
     if audio is None and own is None:
         source, length = pipe.prepare_src_latents(device=device, dtype=dtype, batch_size=batch, latent_length=length)
         return None, source, length
@@ -337,13 +338,13 @@ def _timbre(pipe: Any, reference: Any, batch: int, device: Any, dtype: Any) -> t
     return latents.expand(batch, -1, -1), order
 
 
-def _region(call: dict[str, Any], length: int, batch: int, device: Any) -> Any:
+def _region(call: Call, length: int, batch: int, device: Any) -> Any:
     """The repaint region as upstream marks it in latent frames (``int(seconds × SAMPLE_RATE // HOP)``,
     at least one frame, within the song; an end of -1 or past the song is the song's end)."""
     import torch
 
-    start = float(call.get("repainting_start") or 0.0)
-    end = call.get("repainting_end")
+    start = float(call.repainting_start or 0.0)
+    end = call.repainting_end
     first = max(0, min(int(start * SAMPLE_RATE // HOP), length - 1))
     last = length if end is None or float(end) < 0 else int(float(end) * SAMPLE_RATE // HOP)
     last = max(first + 1, min(last, length))
@@ -352,20 +353,18 @@ def _region(call: dict[str, Any], length: int, batch: int, device: Any) -> Any:
     return region
 
 
-def _denoise(
-    pipe: Any, call: dict[str, Any], inputs: Inputs, noise: Any, plan: Schedule, on_step: StepCallback | None
-) -> Any:
+def _denoise(pipe: Any, call: Call, inputs: Inputs, noise: Any, plan: Schedule, on_step: StepCallback | None) -> Any:
     """Upstream's loop: the DiT (with guidance), the Euler step, DCW, a repaint's source put back;
     a cover's switch to the text-only condition; the edges blended after the last step."""
     from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer
 
     guidance = guidance_of(pipe, call)
-    correction = dcw.Dcw(on=dcw.resolve(call.get("dcw"), pipe.is_turbo))  # as the preparers resolved it
-    way = repainting(call.get("repaint_mode", "balanced"), float(call.get("repaint_strength", 0.5)))
+    correction = dcw.Dcw(on=dcw.resolve(call.dcw, pipe.is_turbo))  # as the preparers resolved it
+    way = repainting(call.repaint_mode, float(call.repaint_strength))
     xt, skipped, plan = _start(call, inputs, noise, plan)
     times, values, steps = plan.times, plan.values, len(plan.times) - 1
     plain = inputs.plain_condition is not None
-    cover_steps = int(steps * float(call.get("audio_cover_strength", 1.0))) if plain else steps
+    cover_steps = int(steps * float(call.audio_cover_strength)) if plain else steps
     put_back = round(way.injection * steps) if inputs.region is not None else 0
     momentum = MomentumBuffer(momentum=MOMENTUM)  # one for the whole run, through cover's switch
     condition, context = inputs.condition, inputs.context
@@ -390,11 +389,11 @@ def _denoise(
     return xt
 
 
-def _start(call: dict[str, Any], inputs: Inputs, noise: Any, plan: Schedule) -> tuple[Any, int, Schedule]:
+def _start(call: Call, inputs: Inputs, noise: Any, plan: Schedule) -> tuple[Any, int, Schedule]:
     """Where the loop starts: pure noise, or for a cover with ``cover_noise_strength`` the source's
     latents noised to the schedule's time nearest 1 − strength, the loop going on from there
     (upstream's cover start); also how many steps that skips, and the rest of the schedule."""
-    strength = float(call.get("cover_noise_strength") or 0.0)
+    strength = float(call.cover_noise_strength or 0.0)
     if strength <= 0.0 or inputs.raw is None or inputs.region is not None:
         return noise, 0, plan
     level = 1.0 - strength

@@ -34,6 +34,7 @@ import generation
 import gpu
 import models
 import pace
+import pace_phases
 import planner
 import runs
 import tooltips as tips
@@ -82,12 +83,12 @@ def check(
 def estimate_seconds() -> float:
     """GPU seconds a press may take (``pace``): every token the planner may write (notes and lyrics at
     their bounds), a cold planner's load, with a margin."""
-    return pace.estimate(pace.write_phases(describe.NOTES_BUDGET + LYRIC_TOKENS))[0]
+    return pace.estimate(pace_phases.write_phases(describe.NOTES_BUDGET + LYRIC_TOKENS))[0]
 
 
 def estimate_duration(multiplier: float = 1.0, run_id: str | None = None) -> int:
     """Seconds ``songwriter_gpu`` declares, clamped to [60, 300]."""
-    return pace.declare(pace.write_phases(describe.NOTES_BUDGET + LYRIC_TOKENS), multiplier, run_id)
+    return pace.declare(pace_phases.write_phases(describe.NOTES_BUDGET + LYRIC_TOKENS), multiplier, run_id)
 
 
 # ---------------------------------------------------------------- GPU side

@@ -26,6 +26,7 @@ import numpy as np
 import audio
 import gpu
 import pace
+import pace_phases
 import runs
 import tooltips as tips
 
@@ -119,7 +120,7 @@ def reset() -> None:
 
 def estimate_duration(take_seconds: float, multiplier: float = 1.0, run_id: str | None = None) -> int:
     """Seconds of GPU time to declare for splitting a take this long (``pace``), clamped as every call is."""
-    return pace.declare(pace.stems_phases(take_seconds), multiplier, run_id)
+    return pace.declare(pace_phases.stems_phases(take_seconds), multiplier, run_id)
 
 
 def _device() -> str:

@@ -27,12 +27,12 @@ import gradio as gr
 import audio
 import checks
 import models
+import output_folder
 import preparing
 import results
-import takes
 import tooltips as tips
 from checks import INSTRUMENTAL_TAG, InputError, about
-from music_request import Job, MusicRequest, Render
+from music_request import Call, Job, MusicRequest, Render
 
 # The records a take's morph starts from: Generate's takes, and morphs of them.
 MORPHABLE = ("generate", "morph")
@@ -108,14 +108,14 @@ def prepare(
     pipeline |= {"num_inference_steps": steps, "guidance_scale": applied, "shift": shift, "dcw": False, **music}
     pipeline |= {"task_type": "text2music", "reference_audio": reference, "morph": True}
     pipeline |= {"morph_prompt": said["prompt"], "morph_lyrics": said["lyrics"]}
-    return _song_in(path, params, Render(pipeline, seeds, adapter), finishing)
+    return _song_in(path, params, Render(Call(**pipeline), seeds, adapter), finishing)
 
 
 def _song_in(path: Path, params: dict[str, Any], render: Render, finishing: Any) -> Job:
     """The job with the take's song in it: its own latents where they are this very file's, else its
     samples for the VAE (``preparing.from_own_latents`` says which in the record); as long as the take."""
     render = preparing.from_own_latents(path, params, render)
-    if "src_latents" in render.pipeline:
+    if render.pipeline.src_latents is not None:
         n = audio.probe(path, "take").frames
     else:
         song = preparing.source(path, "take", "record")
@@ -194,7 +194,7 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
             index = results.take_index(take, len(made))
         entry = made[index] if isinstance(made[index], dict) else {}
     relative = entry.get("audio")
-    path = takes.own_take_audio(relative) if isinstance(relative, str) else None
+    path = output_folder.own_take_audio(relative) if isinstance(relative, str) else None
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not results.made_by(request, relative):
         raise InputError(tips.MORPH_GONE.format(n=index + 1), "record")

@@ -1,4 +1,5 @@
-"""Writing takes and their records, and clearing out old ones: the only room that writes files.
+"""Writing takes and their records: the only room that writes files, into the output folder
+(``output_folder``: where they are kept, its quota and clean-up).
 
 Each take is written under a temporary name and renamed once complete, with a JSON record beside
 it; the clean-up deletes only files named as the studio names its takes, in its day folders.
@@ -6,17 +7,14 @@ it; the clean-up deletes only files named as the studio names its takes, in its 
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import json
 import os
-import re
 import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,205 +23,8 @@ import gradio as gr
 
 import audio
 import lrc
+import output_folder
 import take_latents
-
-
-def output_dir() -> Path:
-    """The one folder the studio writes to and serves (``ACE_STUDIO_OUTPUT_DIR``)."""
-    default = Path(__file__).resolve().parent / "outputs"
-    path = Path(os.environ.get("ACE_STUDIO_OUTPUT_DIR", default)).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def output_max_age_hours() -> float:
-    return float(os.environ.get("ACE_STUDIO_OUTPUT_MAX_AGE_HOURS", "24"))
-
-
-# What the studio writes, and nothing else: only these are ever deleted by the clean-up.
-_DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_OWN_FILE = re.compile(
-    r"^(?:\.partial-)?(?P<take>(?:generate|cover|extend|edit|morph)-\d{6}-[0-9a-f]{6}-take\d+-seed\d+)"
-    r"(?:-preview\.mp3|\.(?:wav|flac|mp3|json|lrc)|-(?P<stem>vocals|drums|bass|other|part)\.(?:wav|flac|mp3)"
-    r"|(?P<stems>-stems)\.json|(?P<latents>-latents\.npy))$"
-)
-STEM_NAMES = ("vocals", "drums", "bass", "other")
-TAKE_SUFFIXES = (".wav", ".flac", ".mp3")
-
-
-def own_take(relative: Any) -> Path | None:
-    """The finished take or record ``relative`` names (``"2026-11-22/generate-….wav"``, as records
-    name them), or None: anything but a complete file the studio wrote in one of its day folders."""
-    parts = str(relative or "").split("/")
-    if len(parts) != 2 or not _DAY_FOLDER.match(parts[0]) or not _OWN_FILE.match(parts[1]) or parts[1].startswith("."):
-        return None
-    path = output_dir() / parts[0] / parts[1]
-    return path if path.is_file() else None
-
-
-def own_take_audio(relative: Any) -> Path | None:
-    """``own_take``, but only a take's own audio: not its record, not one of its stems."""
-    path = own_take(relative)
-    if path is None or path.suffix not in TAKE_SUFFIXES:
-        return None
-    found = _OWN_FILE.match(path.name)
-    return path if found is not None and not (found["stem"] or found["stems"]) else None
-
-
-def clean_outputs(max_age_hours: float | None = None, now: float | None = None) -> int:
-    """Delete the studio's own files older than the age limit so the disk never fills; returns the count.
-
-    Only files named as the studio names its takes, in its day folders, are touched; anything else
-    in the output folder is left alone. Today's folder is never removed, so a take being written now
-    always has its folder.
-    """
-    limit = (output_max_age_hours() if max_age_hours is None else max_age_hours) * 3600
-    now = time.time() if now is None else now
-    root = output_dir()
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
-    removed = 0
-    for folder in (p for p in root.iterdir() if p.is_dir() and _DAY_FOLDER.match(p.name)):
-        for path in folder.iterdir():
-            if _OWN_FILE.match(path.name) and path.is_file() and now - path.stat().st_mtime > limit:
-                path.unlink(missing_ok=True)
-                removed += 1
-        removed += _clean_orphan_stems(folder)
-        if folder.name != today:
-            with contextlib.suppress(OSError):  # not empty, or removed by a concurrent clean-up
-                folder.rmdir()
-    return removed
-
-
-# ---------------------------------------------------------------- the output folder's quota
-
-
-def output_quota_bytes() -> int:
-    """``ACE_STUDIO_OUTPUT_QUOTA_MB`` (default 2048): what the output folder may hold."""
-    try:
-        mb = float(os.environ.get("ACE_STUDIO_OUTPUT_QUOTA_MB", "2048"))
-    except ValueError:
-        mb = 2048.0
-    return int(max(mb, 0.0) * 2**20)
-
-
-# A take its visitor was just handed, or fetched a moment ago, is theirs to download: the quota
-# removes neither it nor a take being streamed right now (``asgi_gate``).
-FRESH_S = 300.0
-_room_lock = threading.RLock()  # making room, and the bytes promised (a disk walk: never in the event loop)
-_marks_lock = threading.Lock()  # what is being sent: taken in the event loop, so only for a moment
-_streaming: collections.Counter[str] = collections.Counter()
-_last_served: dict[str, float] = {}
-_reserved = 0
-
-
-@contextlib.contextmanager
-def serving(path: Path) -> Iterator[None]:
-    """Keep ``path`` (a take being sent to its visitor) out of the quota's reach while it is sent,
-    and for ``FRESH_S`` after."""
-    key = os.path.realpath(path)
-    with _marks_lock:
-        _streaming[key] += 1
-        _last_served[key] = time.time()
-    try:
-        yield
-    finally:
-        with _marks_lock:
-            _streaming[key] -= 1
-            if _streaming[key] <= 0:
-                del _streaming[key]
-            _last_served[key] = time.time()
-
-
-def _take_groups() -> list[tuple[float, int, list[Path], bool]]:
-    """The studio's own files by take (its audio and record together): (last used, bytes, files,
-    protected), where protected means being written, being sent, or fresh."""
-    groups: dict[str, list[Path]] = {}
-    root = output_dir()
-    for folder in (p for p in root.iterdir() if p.is_dir() and _DAY_FOLDER.match(p.name)):
-        with contextlib.suppress(OSError):
-            for path in folder.iterdir():
-                if (found := _OWN_FILE.match(path.name)) is not None:  # a take with its preview, record, stems
-                    groups.setdefault(f"{folder.name}/{found['take']}", []).append(path)
-    existing = {os.path.realpath(p) for files in groups.values() for p in files}
-    with _marks_lock:
-        for gone in set(_last_served) - existing:  # removed by age, or by hand: forget it
-            del _last_served[gone]
-        served, streaming = dict(_last_served), set(_streaming)
-    now, found = time.time(), []
-    for files in groups.values():
-        used, size, busy = 0.0, 0, False
-        for path in files:
-            with contextlib.suppress(OSError):
-                stat = path.stat()
-                key = os.path.realpath(path)
-                used = max(used, stat.st_mtime, served.get(key, 0.0))
-                size += stat.st_size
-                busy |= path.name.startswith(".partial-") or key in streaming
-        found.append((used, size, files, busy or now - used < FRESH_S))
-    return found
-
-
-def make_room(incoming: int = 0, dry_run: bool = False) -> bool:
-    """Remove the oldest takes (audio and record together) until the folder, the bytes promised to
-    runs under way (``reserve``) and ``incoming`` more fit the quota; False when they cannot
-    (what is left is being written, being sent, or fresh). ``dry_run`` only says whether they could."""
-    with _room_lock:
-        groups = _take_groups()
-        total = sum(size for _, size, _, _ in groups) + _reserved + incoming
-        limit = output_quota_bytes()
-        for _used, size, files, protected in sorted(groups, key=lambda g: g[0]):
-            if total <= limit:
-                break
-            if protected:
-                continue
-            if not dry_run:
-                for path in files:
-                    path.unlink(missing_ok=True)
-            total -= size
-        return total <= limit
-
-
-@contextlib.contextmanager
-def reserve(nbytes: int) -> Iterator[bool]:
-    """Room for ``nbytes`` made (oldest takes removed) and held for the block, so that runs under
-    way do not promise the same room twice; yields False, holding nothing, when there is none."""
-    global _reserved
-    with _room_lock:
-        ok = make_room(nbytes)
-        if ok:
-            _reserved += nbytes
-    try:
-        yield ok
-    finally:
-        if ok:
-            with _room_lock:
-                _reserved -= nbytes
-
-
-def _clean_orphan_stems(folder: Path) -> int:
-    """Stems and latents go with their take: removed once it is gone (made later, stems would outlive it)."""
-    removed = 0
-    for path in list(folder.iterdir()):
-        found = _OWN_FILE.match(path.name)
-        if found is None or not (found["stem"] or found["stems"] or found["latents"]) or path.name.startswith("."):
-            continue
-        if not any((folder / f"{found['take']}{suffix}").exists() for suffix in TAKE_SUFFIXES):
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-# A long-running studio must also drop old files, not only at start-up; walking the whole output
-# tree on every write would be wasted I/O when the age limit is hours.
-_CLEAN_EVERY_S = 600.0
-_last_clean = 0.0
-
-
-def _clean_now_and_then() -> None:
-    global _last_clean
-    if time.time() - _last_clean >= _CLEAN_EVERY_S:
-        _last_clean = time.time()
-        clean_outputs()
 
 
 class SaveError(gr.Error):
@@ -311,9 +112,9 @@ def write_takes(
     encoded side by side; records name files relative to the output folder, never server paths.
     """
     started = time.perf_counter()
-    _clean_now_and_then()
+    output_folder.clean_now_and_then()
     day = datetime.now(UTC)
-    root = output_dir()
+    root = output_folder.output_dir()
     folder = root / day.strftime("%Y-%m-%d")
     stamp = day.strftime("%H%M%S") + "-" + secrets.token_hex(3)
     fmt = params["audio_format"]
@@ -456,13 +257,13 @@ def _save_stem(part: Any, path: Path, fmt: str) -> None:
 
 def write_stems(take: Path, parts: dict[str, Any], info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """Save a take's four stems beside it, named after it (``<take>-vocals.wav`` … in the take's own
-    format), and their record ``<take>-stems.json``; return the stems' paths (in ``STEM_NAMES``
+    format), and their record ``<take>-stems.json``; return the stems' paths (in ``output_folder.STEM_NAMES``
     order) and the record. Written as the takes are: complete files or none."""
     started = time.perf_counter()
-    _clean_now_and_then()
-    root = output_dir()
+    output_folder.clean_now_and_then()
+    root = output_folder.output_dir()
     fmt = take.suffix.lstrip(".")
-    paths = [take.with_name(f"{take.stem}-{name}.{fmt}") for name in STEM_NAMES]
+    paths = [take.with_name(f"{take.stem}-{name}.{fmt}") for name in output_folder.STEM_NAMES]
     meta = take.with_name(f"{take.stem}-stems.json")
     record = {
         "take": take.relative_to(root).as_posix(),
@@ -472,12 +273,14 @@ def write_stems(take: Path, parts: dict[str, Any], info: dict[str, Any]) -> tupl
         "sample_rate": audio.SAMPLE_RATE,
         "channels": 2,
         "format": "wav (32-bit float)" if fmt == "wav" else fmt,
-        "stems": {name: path.relative_to(root).as_posix() for name, path in zip(STEM_NAMES, paths, strict=True)},
+        "stems": {
+            name: path.relative_to(root).as_posix() for name, path in zip(output_folder.STEM_NAMES, paths, strict=True)
+        },
     }
     done: list[Path] = []
     try:
         with _stems_lock:  # two splits of one take at once would share the partial files
-            for name, path in zip(STEM_NAMES, paths, strict=True):
+            for name, path in zip(output_folder.STEM_NAMES, paths, strict=True):
                 partial = path.with_name(f".partial-{path.name}")
                 done.append(partial)
                 _save_stem(parts[name], partial, fmt)

@@ -10,12 +10,15 @@ once the model is built (``preparing``), and again in the run (``backend``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import audio
 import lrc
 import plan_format
 import tooltips as tips
+
+if TYPE_CHECKING:
+    from music_request import Call
 
 MAX_LYRIC_TOKENS = lrc.MAX_TOKENS
 MAX_TEXT_TOKENS = 256
@@ -43,15 +46,15 @@ def lyric_tokens(tokenizer: Any, lyrics: str, language: str) -> int:
     return len(tokenizer(text, add_special_tokens=False).input_ids)
 
 
-def caption_budget(pipe: Any, call: dict[str, Any] | None = None) -> int:
+def caption_budget(pipe: Any, call: Call | None = None) -> int:
     """Tokens a caption may take: ``MAX_TEXT_TOKENS`` less its template's (the instruction and the
     metadata: ``call``'s, its task's instruction or a cover's, whichever is longer, since a blueprint
     makes a text-to-music call a cover; without ``call``, the longest the music modes write)."""
     if call is None:
         tasks, metas = [(task, None, None) for task in ("text2music", "cover", "repaint")], _LONGEST
     else:
-        own = (call.get("task_type") or "text2music", call.get("track_name"), call.get("complete_track_classes"))
-        tasks, metas = [own, ("cover", None, None)], {k: call.get(k) for k in _LONGEST}
+        own = (call.task_type, call.track_name, call.complete_track_classes)
+        tasks, metas = [own, ("cover", None, None)], {k: getattr(call, k) for k in _LONGEST}
     template = max(
         len(
             pipe.tokenizer(
@@ -70,7 +73,7 @@ def caption_budget(pipe: Any, call: dict[str, Any] | None = None) -> int:
     return MAX_TEXT_TOKENS - template
 
 
-def check(pipe: Any, texts: dict[str, Any], language: str, call: dict[str, Any] | None = None) -> None:
+def check(pipe: Any, texts: dict[str, Any], language: str, call: Call | None = None) -> None:
     """Refuse (``TooLong``, in words, naming the field) the first of ``texts`` (field → text: lyrics
     and captions, the morph's included) the text encoder would cut short."""
     for field, value in texts.items():

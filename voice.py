@@ -32,9 +32,9 @@ import numpy as np
 
 import audio
 import checks
+import output_folder
 import preparing
 import take_latents
-import takes
 import tooltips as tips
 import uploads
 from checks import InputError
@@ -66,7 +66,7 @@ def named(name: Any) -> Voice:
     ``reference_take`` in words otherwise. Whose it is, the door asks (``handlers``): another visitor's
     take gets the words a take that is gone gets (``gone``), so nothing tells which."""
     relative = relative_name(name)
-    path = takes.own_take_audio(relative)
+    path = output_folder.own_take_audio(relative)
     if path is None:
         raise InputError(gone(name), "reference_take")
     found = Voice(relative, path, own_record(path))
@@ -76,7 +76,7 @@ def named(name: Any) -> Voice:
 
 def gone(name: Any) -> str:
     """What a take named as a voice that is not kept (or not the visitor's) is told."""
-    return tips.VOICE_GONE.format(name=checks.shown(name), hours=f"{takes.output_max_age_hours():g}")
+    return tips.VOICE_GONE.format(name=checks.shown(name), hours=f"{output_folder.output_max_age_hours():g}")
 
 
 def own_record(path: Path) -> dict[str, Any]:
@@ -107,11 +107,11 @@ def of_file(path: Any) -> Voice | None:
     """The take a reference file is, byte for byte (*Use this voice* links a take in under its own
     name), while the studio keeps it; None for any other file."""
     file = Path(str(path or ""))
-    if file.suffix not in takes.TAKE_SUFFIXES or not file.is_file():
+    if file.suffix not in output_folder.TAKE_SUFFIXES or not file.is_file():
         return None
-    days = sorted((d.name for d in takes.output_dir().iterdir() if d.is_dir()), reverse=True)
+    days = sorted((d.name for d in output_folder.output_dir().iterdir() if d.is_dir()), reverse=True)
     for day in days:
-        found = takes.own_take_audio(f"{day}/{file.name}")
+        found = output_folder.own_take_audio(f"{day}/{file.name}")
         if found is None:
             continue
         same = False
@@ -209,7 +209,7 @@ def _stem_sung(found: Voice) -> np.ndarray | None:
     """Each cell's singing by the take's vocal stem, where it was split (None where it was not)."""
     record = _read(found.path.with_name(f"{found.path.stem}-stems.json"))
     stems = record.get("stems") if isinstance(record.get("stems"), dict) else {}
-    path = takes.own_take(stems.get("vocals"))
+    path = output_folder.own_take(stems.get("vocals"))
     if path is None:
         return None
     try:

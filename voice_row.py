@@ -17,8 +17,8 @@ import gradio as gr
 
 import checks
 import my_takes
+import output_folder
 import results
-import takes
 import tooltips as tips
 import uploads
 import voice
@@ -26,7 +26,7 @@ import voice
 
 def _lent(path: Path) -> str:
     """The take at ``path`` checked for a voice and placed in the uploads (a link: no copy)."""
-    voice.check_sung(voice.Voice(path.relative_to(takes.output_dir()).as_posix(), path, voice.own_record(path)))
+    voice.check_sung(voice.Voice(path.relative_to(output_folder.output_dir()).as_posix(), path, voice.own_record(path)))
     placed = uploads.link_in(path)  # one place per take, however often it is lent
     if placed is None:
         raise gr.Error(tips.UPLOADS_FULL)
@@ -38,7 +38,7 @@ def use_voice(take: Any, record: Any, request: gr.Request = None) -> tuple[str, 
     """*Use this voice* under a result: the chosen take (``take``, from 1) of ``record`` as Generate's
     timbre reference, and Generate selected; refused as *Send to* refuses, and for an instrumental."""
     entry, index = results.take_entry(record, take, "There is no take yet — make one first.")
-    path = takes.own_take_audio(entry.get("audio"))
+    path = output_folder.own_take_audio(entry.get("audio"))
     if path is None or not results.made_by(request, entry.get("audio")):
         raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
     return _lent(path), gr.Tabs(selected="generate")
@@ -61,7 +61,7 @@ def kept_voice(record: Any, take: Any = 1, request: gr.Request = None) -> Any:
     if not isinstance(made, list) or not made:
         return gr.skip()
     entry, _ = results.take_entry(record, take, "")
-    own = takes.own_take_audio(entry.get("audio"))
+    own = output_folder.own_take_audio(entry.get("audio"))
     if own is not None and results.made_by(request, entry.get("audio")):
         return _voice_back(voice.own_record(own), vouched=True, request=request)
     return _voice_back(record, vouched=False, request=request)
@@ -85,7 +85,7 @@ def _voice_back(record: Any, vouched: bool, request: Any = None) -> Any:
     name = lent.get("take")
     if not isinstance(name, str):
         return gr.skip()
-    path = takes.own_take_audio(name)
+    path = output_folder.own_take_audio(name)
     if path is None or not (vouched or results.made_by(request, name)):
         gr.Warning(tips.VOICE_KEPT_GONE.format(name=results.said_safely(Path(name).name)))
         return gr.skip()

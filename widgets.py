@@ -18,6 +18,7 @@ import gradio as gr
 import checks
 import gpu
 import pace
+import pace_phases
 import pace_view
 import player
 import quota
@@ -357,7 +358,7 @@ def _page_stamp() -> gr.Textbox | None:
 def _stamp_now() -> str:
     """What the cost lines depend on besides their fields: the build under way, which models are
     built (a press may build one later), the pace."""
-    built = "".join("1" if pace.built(kind) else "0" for kind in ("music", "planner", "lyrics"))
+    built = "".join("1" if pace_phases.built(kind) else "0" for kind in ("music", "planner", "lyrics"))
     return f"{gpu.warmup_state()['running']}:{built}:{pace.changes()}"
 
 

@@ -414,3 +414,29 @@ def test_every_event_gives_the_memory_it_freed_back(client):
     with pytest.raises(AppError):
         client.predict(None, api_name="/my_take_settings")
     assert memory.stats["trims"] >= before + 2 or memory._glibc() is None
+
+
+def test_a_press_prepares_its_request_once(client, monkeypatch, tmp_path):
+    """The door (the validator, at queue join) prepares a press's job and its run takes that very job:
+    one ``prepare`` a press, counted inside each preparer (Generate's Think step, the song modes' shared
+    settings), through a real press of Generate, Cover and Edit's part; a press in this process
+    prepares once too."""
+    import collections
+
+    from test_audio_modes import tone
+
+    import handlers
+    import preparing
+
+    counted: collections.Counter[str] = collections.Counter()
+    for name in ("with_think", "common"):
+        real = getattr(preparing, name)
+        monkeypatch.setattr(preparing, name, lambda *a, _r=real, _n=name, **k: counted.update([_n]) or _r(*a, **k))
+    client.predict(prompt="one press", audio_duration=10, inference_steps=2, seed=3, think=False, api_name="/generate")
+    assert counted == {"with_think": 1}
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
+    client.predict(src_audio=song, prompt="brass", inference_steps=2, seed=4, api_name="/cover")
+    client.predict(src_audio=song, change="extract", part="drums", inference_steps=2, seed=5, api_name="/edit")
+    assert counted == {"with_think": 1, "common": 2}
+    handlers.make("generate", prompt="in process", audio_duration=10, inference_steps=2, seed=6, think=False)
+    assert counted == {"with_think": 2, "common": 2}

@@ -32,9 +32,9 @@ import budget
 import devices
 import lora
 import modes
+import output_folder
 import pace
 import random_models
-import takes
 
 MB = 2**20
 QUOTA_MB = 20
@@ -109,7 +109,7 @@ def test_the_plan_the_auto_and_the_plain_path_meet_one_bound(studio_env, with_pl
     # pass the GPU seconds a request may take.
     assert auto.params["longest"] == auto.request.plan.longest == 270
     assert budget.over("generate", {**auto.params, "longest": 280})
-    assert auto.request.render.pipeline["audio_duration"] <= 270.1 and not budget.over("generate", auto.params)
+    assert auto.request.render.pipeline.audio_duration <= 270.1 and not budget.over("generate", auto.params)
     # A fixed length and a plan brought back are refused where Think's own choice is bounded.
     for kwargs in ({"audio_duration": 310, "think": False}, {"think": True, "auto_length": True, "plan": FORGED_PLAN}):
         with pytest.raises(Exception, match="more than one request may make here"):
@@ -200,12 +200,12 @@ def test_room_is_made_and_held_for_runs_under_way(tmp_path, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path))
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_QUOTA_MB", "10")
     first, second = _old_take(tmp_path, 1, 4, 7200), _old_take(tmp_path, 2, 4, 3600)
-    assert takes.make_room(3 * MB, dry_run=True) and first.exists()  # a dry run only tells
-    with takes.reserve(3 * MB) as made:
+    assert output_folder.make_room(3 * MB, dry_run=True) and first.exists()  # a dry run only tells
+    with output_folder.reserve(3 * MB) as made:
         assert made and not first.exists() and second.exists()
-        with takes.reserve(3 * MB) as again:  # the first run's room is not promised twice
+        with output_folder.reserve(3 * MB) as again:  # the first run's room is not promised twice
             assert again and not second.exists()
-        with takes.reserve(8 * MB) as too_much:
+        with output_folder.reserve(8 * MB) as too_much:
             assert not too_much
 
 

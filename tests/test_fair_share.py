@@ -280,7 +280,7 @@ def test_every_event_passes_a_door_and_gradios_cap_stays_above_them():
     doors = {admission.door_of(fn.concurrency_id) for fn in demo.fns.values() if fn.fn is not None}
     assert doors == {admission.GPU, admission.UPLOADS, admission.CHEAP}
     gpu = {fn.api_name for fn in demo.fns.values() if admission.door_of(fn.concurrency_id) == admission.GPU}
-    # The music tabs, lyrics, Write it (the page's and the API's), Variations, Split into stems beneath each take
+    # The music tabs, lyrics, Write it (the page's and the API's), Variations, a take's morph, Split into stems beneath each take
     # (``stems``, ``stems_<tab>_<n>``) and Describe on the audio tabs.
     others = {n for n in gpu if not n.startswith(("stems", "describe"))}
     assert others == {
@@ -295,6 +295,7 @@ def test_every_event_passes_a_door_and_gradios_cap_stays_above_them():
         "variations_cover",
         "variations_extend",
         "variations_edit",
+        "morph",
     }
     assert "stems" in gpu and {"describe", "describe_extend", "describe_edit"} <= gpu
 

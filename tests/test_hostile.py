@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 import audio
 import backend
+import output_folder
 import random_models
 import runs
 import takes
@@ -40,7 +41,7 @@ def served(studio_server):
 
 def _attack(client, api: str, expect: str, error=ValidationError, **kwargs) -> None:
     """One attack: it must fail with ``expect`` in the studio's words, and leave no file behind."""
-    out = Path(takes.output_dir())
+    out = Path(output_folder.output_dir())
     before = set(out.rglob("*"))
     TALLY["tried"] += 1
     with pytest.raises((ValidationError, AppError)) as info:
@@ -351,8 +352,6 @@ def test_a_full_disk_seen_only_by_libsndfile_is_still_a_full_disk(served, monkey
     import shutil
 
     import soundfile
-
-    import takes
 
     client = served[0]
 

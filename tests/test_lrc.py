@@ -12,7 +12,7 @@ import pytest
 import alignment
 import lrc
 import random_models
-from music_request import Render
+from music_request import Call, Render
 
 LYRICS = "[Verse]\nneon lights\nburning bright\n\n[Chorus]\nhold on tight\n(ooh)"
 SUNG = ["neon lights", "burning bright", "hold on tight", "(ooh)"]
@@ -108,7 +108,7 @@ def test_takes_get_line_times_and_a_score_from_one_batched_pass(warm_backend):
             "shift": 3.0,
             "task_type": "text2music",
         }
-        out = warm_backend.run(Render(pipeline, [3, 4]))
+        out = warm_backend.run(Render(Call(**pipeline), [3, 4]))
     finally:
         hook.remove()
     assert calls == [4, 4, 2]  # two steps with guidance's doubled batch, then one pass over both takes
@@ -126,9 +126,10 @@ def test_takes_get_line_times_and_a_score_from_one_batched_pass(warm_backend):
         "vocal_language": "unknown",
         "num_inference_steps": 1,
         "guidance_scale": 1.0,
+        "shift": 3.0,
         "task_type": "text2music",
     }
-    instrumental = warm_backend.run(Render(pipeline, [5]))
+    instrumental = warm_backend.run(Render(Call(**pipeline), [5]))
     assert "lyrics" not in instrumental
 
 

@@ -21,6 +21,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 import my_takes
+import output_folder
 import takes
 
 GONE = "no longer kept by the studio"
@@ -108,7 +109,7 @@ def test_my_takes_a_cleaned_take_is_not_sent_but_its_settings_still_come_back(st
     assert my_takes.kept([{"id": entry["id"], "audio": entry["take"]["audio"]}]) == [entry["id"]]
     take = out / record["takes"][0]["audio"]
     os.utime(take, (0, 0))
-    takes.clean_outputs(max_age_hours=1)  # as the studio's own clean-up removes a day-old take
+    output_folder.clean_outputs(max_age_hours=1)  # as the studio's own clean-up removes a day-old take
     assert not take.exists()
     assert my_takes.kept([{"id": entry["id"], "audio": entry["take"]["audio"]}, {"id": 5}, "x"]) == []
     with pytest.raises(AppError, match=GONE):

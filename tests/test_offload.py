@@ -24,7 +24,7 @@ import models
 import offload
 import runs
 import status
-from music_request import MusicRequest, PlanArgs, Render
+from music_request import Call, MusicRequest, PlanArgs, Render
 
 ACCELERATOR = "cpu:0"
 GIB = 2**30
@@ -134,7 +134,7 @@ def _think_request(seconds: float = 10.0) -> MusicRequest:
         "task_type": "text2music",
     }
     plan = PlanArgs("warm lo-fi", "[Verse]\nrain", seconds, {})
-    return MusicRequest("generate", {}, Render(pipeline, [5]), plan)
+    return MusicRequest("generate", {}, Render(Call(**pipeline), [5]), plan)
 
 
 def test_every_part_is_where_model_offload_puts_it_at_each_stage_of_a_take(card, warm_backend):

@@ -26,6 +26,7 @@ from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 import gpu
 import lyrics
 import pace
+import pace_phases
 import pace_store
 import pace_view
 import startup
@@ -41,7 +42,7 @@ def learning(tmp_path, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path / "outputs"))
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-sft")
-    monkeypatch.setattr(pace, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
+    monkeypatch.setattr(pace_phases, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
     pace.reset()
     yield tmp_path / "outputs" / pace.FILE_NAME
     pace.reset()
@@ -61,7 +62,7 @@ def _song(
 
 
 def _priors(params: dict) -> dict[str, float]:
-    return {p.phase: p.prior for p in pace.music_phases(pace.MusicShape.of("generate", params), loads=False)}
+    return {p.phase: p.prior for p in pace_phases.music_phases(pace.MusicShape.of("generate", params), loads=False)}
 
 
 def test_three_calls_of_a_bucket_make_the_next_declare_what_they_measured(learning):
@@ -125,6 +126,20 @@ def test_the_file_survives_a_restart_and_a_bad_one_is_ignored_with_one_line(lear
     pace.reset()
     pace.learn(_song(SONG, 45.0, 1.0, gpu_name="NVIDIA H100 80GB HBM3"))
     assert pace.music_duration("generate", SONG) == 151 and pace.table().calls == 1
+
+
+def test_the_version_hashes_every_gpu_room_and_a_missing_one_is_an_error(tmp_path, monkeypatch):
+    """``version`` reads each GPU-side room's own file: a room that moved or is misnamed raises, never
+    hashing its bare name (the pace would not see its code change), and a change to a room's code is a
+    new version."""
+    with pytest.raises(RuntimeError, match="no_such_room"):
+        pace.version((*pace.GPU_ROOMS, "no_such_room"))
+    (tmp_path / "gpu_side_room.py").write_text("STEPS = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = pace.version(("sampler", "gpu_side_room"))
+    (tmp_path / "gpu_side_room.py").write_text("STEPS = 2\n")
+    assert pace.version(("sampler", "gpu_side_room")) != before
+    assert pace.version() == pace.version(pace.GPU_ROOMS)
 
 
 def test_a_file_whose_count_is_no_number_is_ignored_not_fatal(learning, capsys):
@@ -201,10 +216,13 @@ def test_an_extend_is_measured_at_the_length_it_declared(learning):
     pipeline is told the source's own: the report took the latter, so a 60 s song extended by 60 s was
     kept as 120 s of work in the 64 s buckets (shared by the VAE with every mode), never in its own."""
     import generation
-    from music_request import MusicRequest, Render
+    from music_request import Call, MusicRequest, Render
 
     params = {"prompt": "pace", "audio_duration": 120.0, "extend_seconds": 60.0, "source_seconds": 60.0}
-    request = MusicRequest("extend", params, Render({"task_type": "repaint", "audio_duration": 60.0}, (1,)))
+    sampling = {"num_inference_steps": 8, "guidance_scale": 1.0, "shift": 3.0}
+    request = MusicRequest(
+        "extend", params, Render(Call(prompt="pace", task_type="repaint", audio_duration=60.0, **sampling), (1,))
+    )
     steps = pace.MusicShape.of("extend", params).steps
     out = {"phases": {"start": 0.5, "dit": 10.0, "vae": 1.0, "steps": steps, "captured": False}}
     found = generation._measured(request, request.render, None, out, {}, time.perf_counter())
@@ -287,7 +305,7 @@ def _declared(space, params: dict, monkeypatch) -> int:
         monkeypatch.setenv(name, space[2][name])
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", space[2]["ACE_STUDIO_OUTPUT_DIR"])
     monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
-    monkeypatch.setattr(pace, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
+    monkeypatch.setattr(pace_phases, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
     pace.reset()
     try:
         return pace.music_duration("generate", params)
@@ -413,7 +431,7 @@ def measuring(studio_env, monkeypatch):
     reports = []
     learn = pace.learn
     monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
-    monkeypatch.setattr(pace, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
+    monkeypatch.setattr(pace_phases, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
     monkeypatch.setattr(pace, "learn", lambda found: reports.append(found) or learn(found))
     pace.reset()
     yield reports
@@ -422,7 +440,7 @@ def measuring(studio_env, monkeypatch):
 
 def _phase_declared(mode: str, params: dict, *names: str) -> float:
     """What the phases ``names`` of a request of ``params`` declare."""
-    found = [p for p in pace.music_phases(pace.MusicShape.of(mode, params), loads=False) if p.phase in names]
+    found = [p for p in pace_phases.music_phases(pace.MusicShape.of(mode, params), loads=False) if p.phase in names]
     return pace.estimate(found)[0]
 
 

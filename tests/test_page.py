@@ -23,7 +23,7 @@ from test_browser import SHOTS, TIMEOUT_MS, _open, site  # noqa: F401 (fixtures)
 import backend
 import gpu
 import modes
-import takes
+import output_folder
 
 SR = 48000
 WIDTH = 375
@@ -309,7 +309,7 @@ def _held_after(monkeypatch, module, name: str) -> threading.Event:
 
 
 def test_stop_after_the_last_step_stops_or_says_the_take_was_saved(desk, site, monkeypatch):  # noqa: F811
-    out = Path(takes.output_dir())
+    out = Path(output_folder.output_dir())
     made = set(out.rglob("*.wav"))
     rendered = _held_after(monkeypatch, gpu, "call")
     desk.locator("#gen-prompt textarea").fill("short")
@@ -503,10 +503,12 @@ def test_the_step_correction_and_the_covers_start_are_advanced_settings(desk):
     desk.locator("#gen-prompt textarea").fill("quiet piano")
     _type(desk, "#gen-duration", 10)
     _type(desk, "#gen-steps", 2)
-    made = set(Path(takes.output_dir()).rglob("*.json"))
+    made = set(Path(output_folder.output_dir()).rglob("*.json"))
     desk.locator("#gen-button").click()
     desk.locator("#gen-seeds").get_by_text("take 1").wait_for()
-    record = next(p for p in Path(takes.output_dir()).rglob("*.json") if p not in made and "-stems" not in p.name)
+    record = next(
+        p for p in Path(output_folder.output_dir()).rglob("*.json") if p not in made and "-stems" not in p.name
+    )
     assert json.loads(record.read_text())["params"]["dcw"] is True  # the visitor's choice wins
     _tab(desk, "Cover")
     desk.locator("#cover-advanced").get_by_text("Advanced settings").click()

@@ -28,13 +28,15 @@ import handlers
 import models
 import modes
 import morph
+import output_folder
 import pace
+import pace_phases
 import parts
 import random_models
 import results
 import sampler
-import takes
 import variations
+from music_request import Call
 
 # Upstream's instructions, word for word (``acestep/constants.py`` TASK_INSTRUCTIONS, track names in
 # capitals, complete's joined by " | " in the order given): what the base model was trained to read.
@@ -90,13 +92,13 @@ def test_each_part_reaches_the_base_model_with_upstreams_instruction(served, tmp
     assert list(parts.TRACKS) == UPSTREAM_TRACKS.split()
     assert boundary.instructions == [UPSTREAM["lego"], UPSTREAM["extract"], UPSTREAM["complete"]]
     lego, extract, complete = boundary.calls
-    assert (lego["task_type"], lego["track_name"], lego["lyrics"]) == ("lego", "backing_vocals", ["[Verse]\noh la la"])
-    assert (extract["task_type"], extract["track_name"], extract["prompt"]) == ("extract", "drums", ["drums"])
-    assert complete["complete_track_classes"] == ["drums", "guitar", "bass"]  # as given, as upstream names them
+    assert (lego.task_type, lego.track_name, lego.lyrics) == ("lego", "backing_vocals", ["[Verse]\noh la la"])
+    assert (extract.task_type, extract.track_name, extract.prompt) == ("extract", "drums", ["drums"])
+    assert complete.complete_track_classes == ["drums", "guitar", "bass"]  # as given, as upstream names them
     base = backend.get_backend().base
     for call in boundary.calls:  # the whole song is the context, its real length in the prompt
-        assert call["src_audio"].shape[-1] >= 8 * 48000 and call["audio_duration"] == pytest.approx(8.0)
-        assert "repainting_start" not in call and call["num_inference_steps"] == 2
+        assert call.src_audio.shape[-1] >= 8 * 48000 and call.audio_duration == pytest.approx(8.0)
+        assert call.repainting_start is None and call.num_inference_steps == 2
     for result, change in ((added, "add"), (taken, "extract"), (completed, "complete")):
         record = result[-1]
         assert record["mode"] == "edit" and record["params"]["change"] == change
@@ -106,7 +108,7 @@ def test_each_part_reaches_the_base_model_with_upstreams_instruction(served, tmp
     alone = out / added[-1]["takes"][0]["part"]
     assert alone.is_file() and sf.info(str(alone)).duration == pytest.approx(8.0, abs=0.01)
     assert "part" not in taken[-1]["takes"][0] and "part" not in completed[-1]["takes"][0]
-    assert takes.own_take_audio(added[-1]["takes"][0]["part"]) is None  # not a take of its own
+    assert output_folder.own_take_audio(added[-1]["takes"][0]["part"]) is None  # not a take of its own
     own = out / added[-1]["takes"][0]["metadata"]  # the take's own record names its part too
     assert json.loads(own.read_text())["part"] == added[-1]["takes"][0]["part"]
     assert base is not None and base.transformer is not backend.get_backend().pipe.transformer
@@ -121,7 +123,7 @@ def test_a_part_asked_for_without_steps_runs_the_base_models_own(served, tmp_pat
     song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
     record = client.predict(src_audio=song, change="add", part="drums", prompt="brushes", api_name="/edit")[-1]
     assert (record["params"]["inference_steps"], record["params"]["guidance_scale"]) == (base.steps, base.guidance)
-    assert boundary.calls[-1]["num_inference_steps"] == base.steps == 32
+    assert boundary.calls[-1].num_inference_steps == base.steps == 32
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     for mode in modes.PREPARE:  # the model's own, for every music endpoint: None, as the preparers say
         given = [
@@ -181,7 +183,7 @@ def test_a_part_is_mixed_into_the_song_at_the_level_the_model_made_it(studio_env
     monkeypatch.setattr(sampler, "decode", decode)
     paths, record = handlers.make("edit", src_audio=str(path), change="add", part="bass", inference_steps=1)
     take = sf.read(paths[0], dtype="float32")[0].T
-    alone = sf.read(str(takes.output_dir() / record["takes"][0]["part"]), dtype="float32")[0].T
+    alone = sf.read(str(output_folder.output_dir() / record["takes"][0]["part"]), dtype="float32")[0].T
     assert levels == [False]
     np.testing.assert_allclose(take, song + quiet, atol=2e-4)  # 16-bit WAV
     assert np.max(np.abs(alone)) == pytest.approx(10 ** (-1 / 20), abs=2e-4)
@@ -197,7 +199,8 @@ def test_a_part_added_varies_and_is_sent_on_as_every_take(studio_env, tmp_path):
     assert varied.params["change"] == "add" and varied.params["part"] == "guitar" and varied.part is not None
     _, again = handlers.run_job(varied)
     assert (
-        again["takes"][0]["variation"]["amount"] == 0.5 and (takes.output_dir() / again["takes"][0]["part"]).is_file()
+        again["takes"][0]["variation"]["amount"] == 0.5
+        and (output_folder.output_dir() / again["takes"][0]["part"]).is_file()
     )
     sent = results.send_to("edit")(1, again)  # the song with its part, as Edit's song
     assert sf.info(sent[0]).duration == pytest.approx(7.0, abs=0.01) and sent[1] == "jangly"
@@ -233,9 +236,9 @@ def test_a_song_completed_with_a_sung_part_keeps_its_words(studio_env, tmp_path)
     song completed without a sung part takes none, and the page shows the words' field accordingly."""
     song, words = str(tone(tmp_path / "song.wav", seconds=8.0)), "[verse]\nla la la"
     sung = modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "Vocals"])
-    assert sung.request.render.pipeline["lyrics"] == words and sung.params["lyrics"] == words
+    assert sung.request.render.pipeline.lyrics == words and sung.params["lyrics"] == words
     plain = modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "bass"])
-    assert plain.request.render.pipeline["lyrics"] == checks.INSTRUMENTAL_TAG and plain.params["lyrics"] == ""
+    assert plain.request.render.pipeline.lyrics == checks.INSTRUMENTAL_TAG and plain.params["lyrics"] == ""
     show = edit_parts.showing(models.VARIANTS["xl-sft"])
     assert show("complete", "vocals", ["drums", "backing_vocals"])[6]["visible"] is True
     assert show("complete", "vocals", ["drums", "bass"])[6]["visible"] is False
@@ -278,9 +281,9 @@ def test_repaint_ways_reach_the_sampler_and_the_record(served, tmp_path, monkeyp
     region = {"repainting_start": 2, "repainting_end": 5, "repaint_mode": "conservative"}
     record = client.predict(src_audio=song, prompt="calm", inference_steps=2, api_name="/edit", **region)[-1]
     call = boundary.calls[-1]
-    assert (call["task_type"], call["repaint_mode"], call["repaint_strength"]) == ("repaint", "conservative", 0.5)
+    assert (call.task_type, call.repaint_mode, call.repaint_strength) == ("repaint", "conservative", 0.5)
     assert record["params"]["repaint_mode"] == "conservative" and record["params"]["change"] == "region"
-    assert sampler.repainting(call["repaint_mode"], call["repaint_strength"]) == sampler.Repaint(1.0, 25)
+    assert sampler.repainting(call.repaint_mode, call.repaint_strength) == sampler.Repaint(1.0, 25)
     assert boundary.instructions == ["Repaint the mask area based on the given conditions:"]
 
 
@@ -288,10 +291,10 @@ def test_a_part_declares_the_base_models_build_until_it_is_built(studio_env):
     params = {"audio_duration": 60, "inference_steps": 32, "guidance_scale": 7.0, "batch_size": 1}
     region = pace.music_seconds("edit", {**params, "change": "region"})
     part = pace.music_seconds("edit", {**params, "change": "add"})
-    assert part - region == pytest.approx(pace.PRIOR["base_load"] * pace.SAFETY["music"])
+    assert part - region == pytest.approx(pace_phases.PRIOR["base_load"] * pace_phases.SAFETY["music"])
     backend.get_backend().base_pipe()
     built = pace.music_seconds("edit", {**params, "change": "add"})
-    assert built == pytest.approx(region - pace.PRIOR["music_load"] * pace.SAFETY["music"])
+    assert built == pytest.approx(region - pace_phases.PRIOR["music_load"] * pace_phases.SAFETY["music"])
 
 
 # ---------------------------------------------------------------- Cover's morph (upstream's flow edit)
@@ -335,6 +338,7 @@ def test_morph_moves_the_song_by_the_difference_of_its_two_descriptions(warm_bac
         "morph_prompt": "sine drone",
         "morph_lyrics": "[Instrumental]",
     }
+    call = Call(**call)
     final = morph.run(pipe, call, [torch.Generator("cpu").manual_seed(3)])
     assert len(seen) == 8  # two a step: the song as it is, then as it should become
     described, wanted = seen[0][0].mean(dim=(1, 2)), seen[1][0].mean(dim=(1, 2))
@@ -353,7 +357,7 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     record = client.predict(morph=True, morph_prompt=described, **settings)[-1]
     assert record["params"]["morph"] is True and record["params"]["morph_prompt"] == described
     call = boundary.calls[-1]
-    assert call["morph"] and call["task_type"] == "cover" and call["morph_lyrics"] == "[Instrumental]"
+    assert call.morph and call.task_type == "cover" and call.morph_lyrics == "[Instrumental]"
     # The record says what ran: no Cover strength, no start from the song, no DCW (the morph uses none).
     unused = {"audio_cover_strength", "cover_noise_strength", "dcw"}
     assert unused.isdisjoint(record["params"]) and unused <= set(client.predict(**settings)[-1]["params"])
@@ -364,7 +368,7 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     assert brought[0] == "jazz trio" and brought[results.FIELDS.index("dcw")] is default is False
     varied = client.predict(1, record, 0.5, 1, 7, song, api_name="/variations")[-1]
     assert varied["params"]["morph"] is True and unused.isdisjoint(varied["params"]), varied["params"]
-    assert boundary.calls[-1]["morph"] and results.record_settings(varied)["dcw"] is default
+    assert boundary.calls[-1].morph and results.record_settings(varied)["dcw"] is default
     too_long = {"morph_prompt": "x" * (checks.MAX_CAPTION_CHARS + 1)}
     with pytest.raises(checks.InputError, match=f"up to {checks.MAX_CAPTION_CHARS} characters"):
         checks.check_text_lengths(too_long)

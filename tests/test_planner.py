@@ -27,6 +27,7 @@ import devices
 import handlers
 import modes
 import pace
+import pace_phases
 import plan_constraints
 import plan_format
 import planner
@@ -533,7 +534,7 @@ def _spy_on_the_dit(monkeypatch) -> list[dict]:
     real = backend.Backend.run
 
     def spy(self, render, progress=None, run_id=None):
-        calls.append({**render.pipeline, "seeds": list(render.seeds)})  # what the DiT is asked, flat
+        calls.append({**vars(render.pipeline), "seeds": list(render.seeds)})  # what the DiT is asked, flat
         return real(self, render, progress, run_id)
 
     monkeypatch.setattr(backend.Backend, "run", spy)
@@ -722,15 +723,15 @@ def test_the_gpu_estimate_includes_the_planner(studio_env):
     thinking = pace.music_seconds("generate", {**params, "think": True})
     planned = [
         p
-        for p in pace.music_phases(pace.MusicShape.of("generate", {**params, "think": True}))
+        for p in pace_phases.music_phases(pace.MusicShape.of("generate", {**params, "think": True}))
         if p.phase in ("think", "blueprint") or p.feature == "planner"
     ]
-    assert thinking == pytest.approx(plain + pace.SAFETY["music"] * sum(p.prior for p in planned))
+    assert thinking == pytest.approx(plain + pace_phases.SAFETY["music"] * sum(p.prior for p in planned))
 
     # Thinking counted once; four takes' blueprints in one batch cost less than four plans.
     def planning(takes: int) -> float:
         shape = pace.MusicShape.of("generate", {**params, "batch_size": takes, "think": True})
-        return sum(p.prior for p in pace.music_phases(shape, loads=False) if p.phase in ("think", "blueprint"))
+        return sum(p.prior for p in pace_phases.music_phases(shape, loads=False) if p.phase in ("think", "blueprint"))
 
     one, four = planning(1), planning(4)
     assert one < four < 2 * one

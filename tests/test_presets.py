@@ -25,7 +25,7 @@ import lora_presets
 import preparing
 import random_models
 import results
-from music_request import Render
+from music_request import Call, Render
 
 REPO = "tiny-org/tiny-style-lora"
 NAME = "tiny-style"
@@ -124,9 +124,9 @@ def test_a_preset_applies_as_the_same_upload_would_and_leaves_no_adapter(warm_ba
     assert np.abs(styled - bare).max() > 1e-4
     assert _clean(warm_backend)
     # Strength 0.5 of a preset trained at alpha/rank 2 is the same weights uploaded at strength 1.
-    upload = warm_backend.run(Render(REQUEST, [4], preparing.check_lora(str(with_hub[1]), 1.0)))["audio"]
+    upload = warm_backend.run(Render(Call(**REQUEST), [4], preparing.check_lora(str(with_hub[1]), 1.0)))["audio"]
     np.testing.assert_allclose(styled, upload, atol=1e-6)
-    np.testing.assert_array_equal(warm_backend.run(Render(REQUEST, [4]))["audio"], bare)
+    np.testing.assert_array_equal(warm_backend.run(Render(Call(**REQUEST), [4]))["audio"], bare)
     assert _clean(warm_backend)
 
 

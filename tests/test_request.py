@@ -18,7 +18,7 @@ import generation
 import gpu
 import modes
 import runs
-from music_request import MusicRequest, Render
+from music_request import Call, MusicRequest, Render
 
 
 def _jobs(song: str) -> dict[str, modes.Job]:
@@ -42,7 +42,7 @@ def test_every_mode_sends_a_frozen_request_that_pickles_whole(studio_env, with_p
         assert isinstance(request, MusicRequest) and request.mode == mode
         back = pickle.loads(pickle.dumps(request))
         assert back.params == request.params and back.render.seeds == request.render.seeds
-        assert back.plan == request.plan and set(back.render.pipeline) == set(request.render.pipeline)
+        assert back.plan == request.plan and vars(back.render.pipeline).keys() == vars(request.render.pipeline).keys()
         with pytest.raises(dataclasses.FrozenInstanceError):
             request.params = {}  # type: ignore[misc]
         with pytest.raises(dataclasses.FrozenInstanceError):
@@ -58,7 +58,7 @@ def test_running_a_request_rewrites_nothing_of_it(studio_env, with_planner):
     sent = pickle.dumps(job.request)
     made = generation.run_music(job.request)
     assert pickle.dumps(job.request) == sent
-    assert made["planners"][0]["fields"]["duration"] > 0 and "audio_codes" not in job.request.render.pipeline
+    assert made["planners"][0]["fields"]["duration"] > 0 and job.request.render.pipeline.audio_codes is None
     assert made["audio"].shape[-1] <= int(job.params["longest"] * 48000) + 1
 
 
@@ -74,10 +74,32 @@ def test_the_budget_settles_into_a_new_request_and_says_what_fits(studio_env, wi
 
 
 def test_a_render_from_one_flat_mapping_keeps_seeds_lora_and_noise_apart():
-    render = Render.flat({"prompt": "x", "seeds": [1, 2], "noise": [[[5, 0.5]], []]})
-    assert render.pipeline == {"prompt": "x"} and render.seeds == (1, 2) and render.takes == 2
-    assert render.noise == (((5, 0.5),), ()) and render.with_pipeline(prompt="y").pipeline == {"prompt": "y"}
-    assert render.pipeline == {"prompt": "x"}
+    sampling = {"num_inference_steps": 8, "guidance_scale": 1.0, "shift": 3.0}
+    render = Render.flat({"prompt": "x", **sampling, "seeds": [1, 2], "noise": [[[5, 0.5]], []]})
+    assert render.pipeline == Call(prompt="x", **sampling) and render.seeds == (1, 2) and render.takes == 2
+    assert render.noise == (((5, 0.5),), ()) and render.with_pipeline(prompt="y").pipeline.prompt == "y"
+    assert render.pipeline.prompt == "x"
+
+
+def test_a_model_call_names_each_argument_once_and_refuses_any_other():
+    """The call is typed: an argument nobody reads, or a call without its sampling settings (the
+    sampler once fell back to 8 steps of its own), is refused where it is made, not run."""
+    sampling = {"num_inference_steps": 50, "guidance_scale": 7.0, "shift": 3.0}
+    with pytest.raises(TypeError):
+        Call(prompt="x", **sampling, num_steps=8)
+    with pytest.raises(TypeError):
+        Call(prompt="x")  # no sampling settings: no reader may guess them
+    with pytest.raises(TypeError):
+        Render({"prompt": "x", **sampling}, (1,))  # a dict is no call
+    with pytest.raises(TypeError):
+        Render(Call(prompt="x", **sampling), (1,)).with_pipeline(track="vocals")
+    call = Call(prompt="x", **sampling)
+    assert (call.task_type, call.audio_cover_strength, call.repaint_mode, call.morph) == (
+        "text2music",
+        1.0,
+        "balanced",
+        False,
+    )
 
 
 def test_the_door_waits_checks_the_stop_says_the_first_line_then_calls(tmp_path, monkeypatch):
@@ -192,4 +214,53 @@ def test_on_zerogpu_a_planner_that_cannot_load_leaves_the_song_at_its_settled_le
     (request,) = sent
     assert request.plan is None and "the planner could not be loaded" in request.plan_skipped
     assert request.params["longest"] < 600
-    assert request.render.pipeline["audio_duration"] <= request.params["longest"] + 0.1
+    assert request.render.pipeline.audio_duration <= request.params["longest"] + 0.1
+
+
+RECORDS = ROOT / "tests" / "records"
+
+
+def test_records_written_before_the_typed_call_read_back_and_remake_their_takes(studio_env, tmp_path):
+    """Records the studio wrote before the model call was typed (main at 401856c, on the tiny models:
+    a Generate of two takes, a Cover of its first) read back as they did: *Use these settings*, a
+    variation of each take, and a remade take records the same settings and runs the same call."""
+    import json
+
+    import results
+    import variations
+
+    made = json.loads((RECORDS / "generate-401856c.json").read_text())
+    values = results.record_settings(made, 2)
+    assert (values["prompt"], values["inference_steps"], values["guidance_scale"]) == ("old dusty soul", 3, 5.0)
+    assert (values["seed"], values["audio_format"], values["loudness"], values["fade_in"]) == (78, "flac", "-16", 0.5)
+    again = variations.prepare(2, made, 0.0, 1)
+    assert {**again.params, "seed": 77, "batch_size": 2} == {**made["params"], "variation": again.params["variation"]}
+    call = again.request.render.pipeline
+    assert (call.num_inference_steps, call.guidance_scale, call.shift, call.prompt) == (3, 5.0, 3.0, "old dusty soul")
+    covered = json.loads((RECORDS / "cover-401856c.json").read_text())
+    song = tone(tmp_path / covered["params"]["src_audio"], seconds=10.0)
+    remade = variations.prepare(1, covered, 0.0, 1, src_audio=str(song))
+    kept = {k: v for k, v in covered["params"].items() if k not in ("source_latents",)}
+    assert {k: remade.params[k] for k in kept} == kept
+    call = remade.request.render.pipeline
+    assert (call.task_type, call.audio_cover_strength, call.num_inference_steps, call.guidance_scale) == (
+        "cover",
+        0.4,
+        2,
+        7.0,
+    )
+
+
+def test_the_preparers_shared_settings_go_by_keyword_only():
+    """``preparing.common`` and Edit's ``parts.prepare`` take their settings by name: no caller hands
+    them seventeen values in an order (a part once passed ``None, 1.0, None, None``)."""
+    import inspect
+
+    import parts
+    import preparing
+
+    common = inspect.signature(preparing.common).parameters.values()
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in common)
+    task, *rest = inspect.signature(parts.prepare).parameters.values()
+    assert task.name == "task" and all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in rest)
+    assert set(preparing.SHARED) <= {p.name for p in common} and set(preparing.SHARED) <= {p.name for p in rest}

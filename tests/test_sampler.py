@@ -28,6 +28,7 @@ import preparing
 import random_models
 import sampler
 import xl_model
+from music_request import Call
 
 SR = 48000
 
@@ -55,7 +56,7 @@ def _call(**over):
         "task_type": "text2music",
         "audio_duration": 10.0,
     }
-    return {**call, **over}
+    return Call(**{**call, **over})
 
 
 def _generators():
@@ -272,10 +273,10 @@ def test_dcw_is_on_by_default_for_turbo_only_and_a_choice_always_wins(
     for mode, prepare in jobs.items():
         for asked, runs in ((None, default), (True, True), (False, False)):
             job = prepare() if asked is None else prepare(dcw=asked)
-            assert job.params["dcw"] is runs and job.request.render.pipeline["dcw"] is runs, (mode, asked)
+            assert job.params["dcw"] is runs and job.request.render.pipeline.dcw is runs, (mode, asked)
         assert prepare(dcw=None).params["dcw"] is default
     part = modes.prepare_edit(src_audio=song, change="extract", part="drums")
-    assert part.params["dcw"] is False and part.request.render.pipeline["dcw"] is False
+    assert part.params["dcw"] is False and part.request.render.pipeline.dcw is False
     assert modes.prepare_edit(src_audio=song, change="extract", part="drums", dcw=True).params["dcw"] is True
 
 
@@ -382,7 +383,7 @@ def test_the_covers_start_says_upstreams_silence_report_and_refuses_nothing(stud
     sf.write(tmp_path / "song.wav", _song(8).numpy().T, SR)
     for start in (0.2, 0.6, 1.0):
         job = modes.prepare_cover(src_audio=str(tmp_path / "song.wav"), prompt="jazz", cover_noise_strength=start)
-        assert job.params["cover_noise_strength"] == start == job.request.render.pipeline["cover_noise_strength"]
+        assert job.params["cover_noise_strength"] == start == job.request.render.pipeline.cover_noise_strength
 
 
 def test_a_cover_can_start_from_the_song_noised_to_the_nearest_step(pipe):
@@ -455,7 +456,7 @@ def test_every_mode_runs_and_decodes_in_bf16(half, turbo):
     ]
     for call in calls:
         audio = sampler.decode(pipe, sampler.run(pipe, call, _generators()))
-        assert audio.dtype == np.float32 and np.isfinite(audio).all(), call["task_type"]
+        assert audio.dtype == np.float32 and np.isfinite(audio).all(), call.task_type
 
 
 def test_turbos_cover_start_mixes_with_its_time_before_the_cast(half):

@@ -10,7 +10,7 @@ from gradio_client.exceptions import ValidationError
 
 import checks
 import describe
-import pace
+import pace_phases
 import plan_format
 import planner
 import random_models
@@ -113,7 +113,7 @@ def test_describe_and_write_it_call_the_planner_as_upstream_does(with_planner, m
 
 def test_the_declaration_covers_every_token_it_may_write(with_planner):
     tokens = songwriter.describe.NOTES_BUDGET + songwriter.LYRIC_TOKENS
-    assert songwriter.estimate_seconds() >= tokens * pace.PRIOR["planner_per_code"]
+    assert songwriter.estimate_seconds() >= tokens * pace_phases.PRIOR["planner_per_code"]
     assert 60 <= songwriter.estimate_duration() <= 300
 
 

@@ -15,10 +15,10 @@ import app
 import generation
 import gpu
 import handlers
+import output_folder
 import startup
 import status
-import takes
-from music_request import MusicRequest, Render
+from music_request import Call, MusicRequest, Render
 
 
 def _fake_cache(root):
@@ -141,7 +141,9 @@ def test_second_abort_is_a_clear_error_and_other_errors_pass_through(monkeypatch
 
 def test_estimator_receives_the_multiplier():
     params = {"audio_duration": 600, "inference_steps": 100}
-    request = MusicRequest("generate", params, Render({}, [1]))
+    request = MusicRequest(
+        "generate", params, Render(Call(prompt="", num_inference_steps=100, guidance_scale=7.0, shift=3.0), [1])
+    )
     assert generation.music_duration(request, None, None, 2.0) >= generation.music_duration(request)
 
 
@@ -166,7 +168,7 @@ def test_old_outputs_are_deleted_and_only_the_studios_own(tmp_path, monkeypatch)
     fresh.write_bytes(b"y")
     for path in (old, old.with_suffix(".json"), preview, *theirs):
         os.utime(path, (time.time() - 3 * 86400,) * 2)
-    assert takes.clean_outputs(max_age_hours=24) == 3
+    assert output_folder.clean_outputs(max_age_hours=24) == 3
     assert not old.exists() and not old.parent.exists() and fresh.exists()
     assert all(path.read_text() == "keep me" for path in theirs)
 
@@ -209,7 +211,7 @@ def test_a_running_studio_also_drops_old_files_when_it_writes(studio_env, monkey
     old.parent.mkdir(parents=True)
     old.write_bytes(b"x")
     os.utime(old, (time.time() - 3 * 86400,) * 2)
-    monkeypatch.setattr(takes, "_last_clean", 0.0)
+    monkeypatch.setattr(output_folder, "_last_clean", 0.0)
     paths, _ = handlers.make("generate", prompt="pop", audio_duration=10, inference_steps=1)
     assert not old.exists() and os.path.exists(paths[0])
     old.parent.mkdir()

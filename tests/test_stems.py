@@ -16,6 +16,7 @@ from conftest import SHOTS, TIMEOUT_MS
 from gradio_client import Client
 from gradio_client.exceptions import AppError, ValidationError
 
+import output_folder
 import random_stems
 import runs
 import stems
@@ -128,16 +129,16 @@ def test_stems_are_served_and_cleaned_with_their_take_and_nothing_else_is(tmp_pa
     for name in names + odd:
         (day / name).write_bytes(b"x")
     for name in names:
-        assert takes.own_take(f"2026-11-20/{name}") == day / name
+        assert output_folder.own_take(f"2026-11-20/{name}") == day / name
     for name in odd:
-        assert takes.own_take(f"2026-11-20/{name}") is None
-    assert takes.own_take_audio(f"2026-11-20/{take}.wav") == day / f"{take}.wav"
-    assert takes.own_take_audio(f"2026-11-20/{take}-vocals.wav") is None  # a stem is not split again
+        assert output_folder.own_take(f"2026-11-20/{name}") is None
+    assert output_folder.own_take_audio(f"2026-11-20/{take}.wav") == day / f"{take}.wav"
+    assert output_folder.own_take_audio(f"2026-11-20/{take}-vocals.wav") is None  # a stem is not split again
     # The take is old, its stems were made later: they go with it all the same.
     old = time.time() - 48 * 3600
     for name in (f"{take}.wav", f"{take}.json", f"{take}.lrc"):
         os.utime(day / name, (old, old))
-    assert takes.clean_outputs(max_age_hours=24) == len(names)
+    assert output_folder.clean_outputs(max_age_hours=24) == len(names)
     assert sorted(p.name for p in day.iterdir()) == sorted(odd)
 
 

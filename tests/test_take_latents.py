@@ -27,6 +27,7 @@ import audio
 import backend
 import budget
 import handlers
+import output_folder
 import sampler
 import take_latents
 import takes
@@ -118,7 +119,7 @@ def test_an_edit_extend_and_cover_of_a_take_start_from_its_latents_not_a_vae_enc
         made = client.predict(src_audio=handle_file(song), prompt="brass", inference_steps=2, api_name=api, **settings)
         assert len(encodes.samples) == before, api  # no VAE encode of the source
         assert made[-1]["params"]["source_latents"].startswith(OWN), api
-        assert len(prepared) == 1 and prepared.pop()["src_latents"].numpy().tolist() == own.tolist(), api
+        assert len(prepared) == 1 and prepared.pop().src_latents.numpy().tolist() == own.tolist(), api
 
 
 def test_send_to_hands_on_a_link_and_a_variation_names_the_take(served):
@@ -153,7 +154,7 @@ def test_an_upload_a_changed_file_and_missing_latents_go_through_the_vae_and_say
     for name, path in (("upload", upload), ("changed", changed)):
         before = len(encodes.samples)
         said[name] = client.predict(src_audio=handle_file(str(path)), **edit)[-1]["params"]["source_latents"]
-        assert len(encodes.samples) == before + 1 and "src_latents" not in runs.calls[-1], name
+        assert len(encodes.samples) == before + 1 and runs.calls[-1].src_latents is None, name
     (out / record["takes"][0]["latents"]["file"]).unlink()
     before = len(encodes.samples)
     said["gone"] = client.predict(src_audio=handle_file(song), **edit)[-1]["params"]["source_latents"]
@@ -201,19 +202,19 @@ def test_the_latents_go_with_their_take_and_count_in_its_bounds(studio_env, monk
     assert file.is_file()
     # The output quota takes a take with its latents, and counts them.
     used = sum(p.stat().st_size for p in studio_env.rglob("*") if p.is_file() and not p.name.startswith("."))
-    monkeypatch.setattr(takes, "FRESH_S", 0.0)
+    monkeypatch.setattr(output_folder, "FRESH_S", 0.0)
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_QUOTA_MB", str((used - file.stat().st_size // 2) / 2**20))
-    assert takes.make_room() and not take.exists() and not file.exists()
+    assert output_folder.make_room() and not take.exists() and not file.exists()
     # Age: a take's latents go with it, and latents left without a take go too.
     _, record = handlers.make("generate", prompt="pop", audio_duration=10, inference_steps=1, think=False, seed=8)
     file, take = studio_env / record["takes"][0]["latents"]["file"], studio_env / record["takes"][0]["audio"]
     old = time.time() - 3 * 3600
     for path in file.parent.iterdir():
         os.utime(path, (old, old))
-    assert takes.clean_outputs(max_age_hours=1) >= 3 and not file.exists() and not take.exists()
+    assert output_folder.clean_outputs(max_age_hours=1) >= 3 and not file.exists() and not take.exists()
     _, record = handlers.make("generate", prompt="pop", audio_duration=10, inference_steps=1, think=False, seed=9)
     (studio_env / record["takes"][0]["audio"]).unlink()
-    takes.clean_outputs(max_age_hours=1)
+    output_folder.clean_outputs(max_age_hours=1)
     assert not (studio_env / record["takes"][0]["latents"]["file"]).exists()
     # The bytes a request may write count its takes' latents (the XL width, 64 floats at 25 frames a second).
     params = {"audio_duration": 240, "batch_size": 4, "audio_format": "mp3"}

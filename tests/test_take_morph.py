@@ -21,13 +21,14 @@ import audio
 import backend
 import dcw
 import handlers
+import output_folder
 import pace
+import pace_phases
 import planner
 import quota
 import random_models
 import sampler
 import take_morph
-import takes
 import variations
 
 OWN = "the take's own latents"
@@ -214,7 +215,7 @@ def test_only_a_generate_take_and_what_it_needs_again_are_morphed(studio_env, tm
         take_morph.prepare(1, with_reference, "dark techno")
     assert refused.value.param == "reference_audio"
     job = take_morph.prepare(1, with_reference, "dark techno", reference_audio=str(song))
-    assert job.request.render.pipeline["reference_audio"] is not None and job.params["reference_audio"] == "song.wav"
+    assert job.request.render.pipeline.reference_audio is not None and job.params["reference_audio"] == "song.wav"
     own = json.loads((studio_env / with_reference["takes"][0]["metadata"]).read_text())
     own["params"]["lora"] = "mine.safetensors"
     (studio_env / with_reference["takes"][0]["metadata"]).write_text(json.dumps(own))
@@ -243,7 +244,7 @@ def test_the_morph_is_declared_with_every_step_it_runs_twice(made, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-turbo")
     shape, song = pace.MusicShape.of("morph", params), pace.MusicShape.of("generate", params)
     assert (shape.morph, shape.steps, song.morph, song.steps) == (True, 30, False, sampler.TURBO_MAX_STEPS)
-    dit = {p.phase: p for p in pace.music_phases(shape, loads=False)}["dit"]
+    dit = {p.phase: p for p in pace_phases.music_phases(shape, loads=False)}["dit"]
     assert (dit.shape["mode"], dit.count) == ("morph", 29)
 
 
@@ -293,7 +294,10 @@ def test_a_morph_takes_files_are_the_studios_own(made):
     _, morphed = handlers.run_job(take_morph.prepare(1, made, "dark techno", SONG["lyrics"]))
     entry = morphed["takes"][0]
     assert entry["audio"].split("/")[1].startswith("morph-")
-    assert takes.own_take_audio(entry["audio"]) is not None and takes.own_take(entry["metadata"]) is not None
+    assert (
+        output_folder.own_take_audio(entry["audio"]) is not None
+        and output_folder.own_take(entry["metadata"]) is not None
+    )
 
 
 # ---------------------------------------------------------------- through the API

@@ -71,24 +71,24 @@ def test_audio_modes_tell_the_model_the_real_length_and_the_chosen_language(serv
     client.predict(prompt="chanson", extend_seconds=7.5, api_name="/extend", **common)
     client.predict(prompt="chanson", repainting_start=2, repainting_end=5, api_name="/edit", **common)
     cover, extend, edit = spy.calls[-3:]
-    assert cover["audio_duration"] == pytest.approx(12.5) and cover["task_type"] == "cover"
-    assert extend["audio_duration"] == pytest.approx(12.5)  # the source's own length, as upstream's prompt says
-    assert edit["audio_duration"] == pytest.approx(12.5)
-    assert all(call["vocal_language"] == ["fr"] for call in (cover, extend, edit))
+    assert cover.audio_duration == pytest.approx(12.5) and cover.task_type == "cover"
+    assert extend.audio_duration == pytest.approx(12.5)  # the source's own length, as upstream's prompt says
+    assert edit.audio_duration == pytest.approx(12.5)
+    assert all(call.vocal_language == ["fr"] for call in (cover, extend, edit))
     # Nothing sung: upstream's "unknown", whatever language is picked.
     client.predict(
         src_audio=src, prompt="ambient", vocal_language="fr", extend_seconds=5, inference_steps=1, api_name="/extend"
     )
-    assert spy.calls[-1]["vocal_language"] == ["unknown"]
+    assert spy.calls[-1].vocal_language == ["unknown"]
     client.predict(prompt="ambient", vocal_language="ja", audio_duration=10, inference_steps=1, api_name="/generate")
-    assert spy.calls[-1]["vocal_language"] == ["unknown"]
+    assert spy.calls[-1].vocal_language == ["unknown"]
 
 
 def test_shift_defaults_to_upstreams_three(served):
     client, spy = served
     assert {v.shift for v in models.VARIANTS.values()} == {3.0}
     record = client.predict(prompt="pop", audio_duration=10, inference_steps=1, api_name="/generate")[-1]
-    assert record["params"]["shift"] == 3.0 and spy.calls[-1]["shift"] == 3.0
+    assert record["params"]["shift"] == 3.0 and spy.calls[-1].shift == 3.0
 
 
 def _read(path: str) -> np.ndarray:
@@ -106,7 +106,7 @@ def test_cover_strength_zero_runs_every_step_on_upstreams_text_only_condition(se
         )
     finally:
         handle.remove()
-    assert spy.calls[-1]["task_type"] == "cover" and spy.calls[-1]["audio_cover_strength"] == 0.0
+    assert spy.calls[-1].task_type == "cover" and spy.calls[-1].audio_cover_strength == 0.0
     channels = pipe.transformer.config.audio_acoustic_hidden_dim
     silence = pipe.condition_encoder.silence_latent[0, : seen[0]["context_latents"].shape[1]]
     assert len(seen) == 4 and all(torch.equal(row[:, :channels], silence) for s in seen for row in s["context_latents"])
@@ -117,7 +117,7 @@ def test_cover_strength_one_is_the_models_cover_run(served, tmp_path):
     path = tone(tmp_path / "song.wav", seconds=10)
     settings = {"prompt": "string quartet", "seed": 23, "inference_steps": 4}
     covered = client.predict(src_audio=handle_file(str(path)), audio_cover_strength=1.0, api_name="/cover", **settings)
-    assert spy.calls[-1]["task_type"] == "cover"
+    assert spy.calls[-1].task_type == "cover"
     # The model's run of the same request with the same seeds, then the studio's finish and file writing.
     job = modes.prepare_cover(src_audio=str(path), audio_cover_strength=1.0, **settings)
     pipe = backend.get_backend().pipe
@@ -162,15 +162,15 @@ def test_dcw_and_the_covers_start_are_api_parameters_kept_in_the_record(served, 
     client, spy = served
     for sent, runs in ((None, False), (True, True), (False, False)):
         record = client.predict(prompt="pop", audio_duration=10, inference_steps=1, dcw=sent, api_name="/generate")[-1]
-        assert record["params"]["dcw"] is runs and spy.calls[-1]["dcw"] is runs, sent
+        assert record["params"]["dcw"] is runs and spy.calls[-1].dcw is runs, sent
     record = client.predict(prompt="pop", audio_duration=10, inference_steps=1, api_name="/generate")[-1]
-    assert record["params"]["dcw"] is False and spy.calls[-1]["dcw"] is False
+    assert record["params"]["dcw"] is False and spy.calls[-1].dcw is False
     src = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
     cover = client.predict(src_audio=src, prompt="x", cover_noise_strength=0.2, inference_steps=2, api_name="/cover")
     assert cover[-1]["params"]["cover_noise_strength"] == 0.2 and cover[-1]["params"]["dcw"] is False
-    assert spy.calls[-1]["cover_noise_strength"] == 0.2 and spy.calls[-1]["dcw"] is False
+    assert spy.calls[-1].cover_noise_strength == 0.2 and spy.calls[-1].dcw is False
     cover = client.predict(src_audio=src, prompt="x", inference_steps=2, dcw=True, api_name="/cover")
-    assert cover[-1]["params"]["dcw"] is True and spy.calls[-1]["dcw"] is True
+    assert cover[-1]["params"]["dcw"] is True and spy.calls[-1].dcw is True
     with pytest.raises(ValidationError, match="cover_noise_strength: Start from the song must be between 0 and 1"):
         client.predict(src_audio=src, prompt="x", cover_noise_strength=1.5, api_name="/cover")
     with pytest.raises(ValidationError, match="dcw: DCW .* is a switch"):
@@ -184,7 +184,7 @@ def test_generate_takes_a_timbre_reference(served, tmp_path):
     plain = client.predict(**settings)
     lent = client.predict(reference_audio=handle_file(str(voice)), **settings)
     # Upstream's reading of a reference: three 10 s windows (a 6 s one repeated first).
-    assert tuple(spy.calls[-1]["reference_audio"].shape) == (2, 30 * 48000)
+    assert tuple(spy.calls[-1].reference_audio.shape) == (2, 30 * 48000)
     assert lent[-1]["params"]["reference_audio"] == "voice.wav"
     assert not np.array_equal(_read(plain[0]), _read(lent[0]))
     assert Path(lent[0]).exists()
@@ -209,9 +209,9 @@ def test_the_upload_analysis_prefills_what_cover_extend_and_edit_pass_on(served)
         api_name="/cover",
     )
     call = spy.calls[-1]
-    assert (call["bpm"], call["keyscale"], call["timesignature"]) == (bpm, "C major", "4")
+    assert (call.bpm, call.keyscale, call.timesignature) == (bpm, "C major", "4")
     client.predict(src_audio=demo, prompt="more", bpm=bpm * 2, extend_seconds=5, inference_steps=1, api_name="/extend")
-    assert spy.calls[-1]["bpm"] == bpm * 2 and spy.calls[-1]["keyscale"] is None
+    assert spy.calls[-1].bpm == bpm * 2 and spy.calls[-1].keyscale is None
 
 
 def test_a_partial_cover_of_a_frame_exact_length(studio_env, tmp_path):

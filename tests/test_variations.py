@@ -16,6 +16,7 @@ import handlers
 import retake
 import sampler
 import variations
+from music_request import Call
 
 KW = {"prompt": "warm synth-pop", "audio_duration": 10, "inference_steps": 2, "think": False}
 
@@ -102,10 +103,10 @@ def test_a_thought_take_keeps_its_plan_blueprint_and_chosen_length(studio_env, w
     spy = SamplerSpy()
     monkeypatch.setattr(sampler, "run", spy)
     _, record = handlers.make("generate", **thought)
-    taken = spy.calls[-1]["audio_codes"]
+    taken = spy.calls[-1].audio_codes
     _, made = handlers.run_job(variations.prepare(2, record, 0.5, 2))
     chosen = record["takes"][1]["planner"]["fields"]["duration"]
-    assert spy.calls[-1]["audio_codes"] == [taken[1]] * 2  # take 2's blueprint, written once, for both
+    assert spy.calls[-1].audio_codes == [taken[1]] * 2  # take 2's blueprint, written once, for both
     assert all(t["planner"]["fields"] == record["takes"][1]["planner"]["fields"] for t in made["takes"])
     assert all((t["planner"]["take"], t["planner"]["of"]) == (2, 2) for t in made["takes"])
     assert record["params"]["audio_duration"] == -1 and made["params"]["audio_duration"] == chosen
@@ -260,11 +261,11 @@ def test_a_record_that_says_dcw_is_made_again_as_it_says(studio_env, tmp_path):
     for said in (True, False):
         record = {**RECORD, "params": {**RECORD["params"], "dcw": said}}
         job = variations.prepare(1, record, 0.3, 1)
-        assert job.params["dcw"] is said and job.request.render.pipeline["dcw"] is said
+        assert job.params["dcw"] is said and job.request.render.pipeline.dcw is said
         assert results.record_settings(record)["dcw"] is said
         edit = {"prompt": "calm", "repainting_start": 1, "repainting_end": 3, "dcw": said, "src_audio": "song.wav"}
         job = variations.prepare(1, {**RECORD, "mode": "edit", "params": edit}, 0.3, 1, src_audio=str(song))
-        assert job.params["dcw"] is said and job.request.render.pipeline["dcw"] is said
+        assert job.params["dcw"] is said and job.request.render.pipeline.dcw is said
     assert variations.prepare(1, RECORD, 0.3, 1).params["dcw"] is False
     assert results.record_settings(RECORD)["dcw"] is False
 
@@ -333,6 +334,7 @@ def test_the_variation_noise_is_upstreams_retake_for_every_task(pipe, case):
         "dcw": False,
         **_retake_cases()[case],
     }
+    call = Call(**call)
     seen, handle = dit_inputs(pipe)
     try:
         torch.manual_seed(0)  # the VAE's posterior draw of the song, as ``Backend.run`` seeds it
@@ -349,7 +351,7 @@ def test_the_variation_noise_is_upstreams_retake_for_every_task(pipe, case):
     noise = math.cos(v_rad) * noise + math.sin(v_rad) * retake_noise  # upstream's line, word for word
     t = sampler.schedule(pipe, 4, 3.0, torch.float32, "cpu").times
     first = seen[0]["hidden_states"][:1]  # the conditioned row (guidance doubles the batch)
-    if call.get("cover_noise_strength"):  # upstream's renoise of the song, with the mixed noise
+    if call.cover_noise_strength:  # upstream's renoise of the song, with the mixed noise
         nearest = min((float(x) for x in t[:-1]), key=lambda x: abs(x - 0.6))
         assert torch.allclose(first, nearest * noise + (1 - nearest) * inputs.raw, atol=1e-6)
     else:

@@ -48,7 +48,7 @@ def _own(path: Path, **changed) -> None:
 
 
 def _lent(job: modes.Job) -> np.ndarray:
-    return job.request.render.pipeline["reference_audio"]
+    return job.request.render.pipeline.reference_audio
 
 
 def _song(path: Path) -> np.ndarray:

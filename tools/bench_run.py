@@ -123,8 +123,9 @@ def model_run(pipe: Any, req: dict[str, Any], seeds: list[int], decode: bool = T
 
     import backend
     import sampler
+    from music_request import Render
 
-    call = backend._as_pipeline_inputs(req, len(seeds))
+    call = backend._as_pipeline_inputs(Render.flat({**req, "seeds": seeds}).pipeline, len(seeds))
     latents = sampler.run(pipe, call, [torch.Generator("cpu").manual_seed(s) for s in seeds], on_step)
     return sampler.decode(pipe, latents) if decode else latents
 

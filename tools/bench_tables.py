@@ -264,6 +264,7 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
 
     import models
     import pace
+    import pace_phases
     import plan_constraints
     import planner
     import random_models
@@ -308,7 +309,7 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
 
     per_token = statistics.median(t / n for t, n in zip(took["thinking_cpu"], tokens, strict=True))
     shape = pace.MusicShape.of("generate", {"audio_duration": seconds, "think": True})
-    declared = sum(p.prior for p in pace.music_phases(shape, loads=False) if p.phase in ("think", "blueprint"))
+    declared = sum(p.prior for p in pace_phases.music_phases(shape, loads=False) if p.phase in ("think", "blueprint"))
     return "\n".join(
         [
             f"| Think, {seconds} s song, 1 take ({runs} runs, medians) | value |",
