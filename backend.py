@@ -97,7 +97,7 @@ class Backend:
         self.check_request(req)
         rows = lrc.lyric_rows(self.pipe.tokenizer, req.lyrics, req.vocal_language)
         req = _as_pipeline_inputs(req, len(seeds))
-        pipe = self.pipe_for(req)
+        pipe = self.pipe_for(req.task_type)
         total = sampler.steps_run(pipe, int(req.num_inference_steps))
         flag = runs.cancel_path(run_id) if run_id else None
         sync = alignment.Pass(pipe, total, rows.columns) if rows is not None else None
@@ -174,9 +174,10 @@ class Backend:
             return contextlib.nullcontext()
         return graphs.replaying(pipe.transformer, "DiT", graphs.DIT_TOLERANCE)
 
-    def pipe_for(self, req: music_request.Call) -> Any:
-        """The pipeline a request runs on: the base's for a part (``base_model.TASKS``), else this one."""
-        if req.task_type not in base_model.TASKS:
+    def pipe_for(self, task_type: str) -> Any:
+        """The pipeline a call of ``task_type`` runs on: the base's for a part (``base_model.TASKS``),
+        else this one."""
+        if task_type not in base_model.TASKS:
             return self.pipe
         # In the music model's turn: the base joins it on the device, where it must find it.
         with devices.gpu_turn("music"):
@@ -405,7 +406,7 @@ def base_is_warm() -> bool:
 
 def build_base() -> Any:
     """The pipeline, then the XL base's beside it (the start-up build on a Space)."""
-    return get_backend().pipe_for({"task_type": base_model.TASKS[0]})
+    return get_backend().pipe_for(base_model.TASKS[0])
 
 
 def load_state() -> dict[str, Any]:
