@@ -149,21 +149,9 @@ def parts_fit(card_gb: float = 48.0) -> str:
 
 # ---------------------------------------------------------------- what fits on which card
 
-# Published shapes (each model's config.json on the Hub) of what random_models does not build at full
-# size: Qwen3-Embedding-0.6B's vocabulary (the random pipeline's tokenizer has 512 entries), Qwen3-1.7B,
-# whose vocabulary ACE-Step's 5 Hz planner extends by its 64,000 audio-code tokens; Qwen2.5-7B-Instruct
-# is bench_steps' LYRICS_XL.
+# Qwen3-Embedding-0.6B's published vocabulary (the random pipeline's tokenizer has 512 entries); the
+# planner's and the lyrics LLM's published shapes are bench_steps' PLANNER_XL and LYRICS_XL.
 TEXT_ENCODER_VOCAB = 151669
-PLANNER_CONFIG = {
-    "vocab_size": 151936 + 64000,
-    "hidden_size": 2048,
-    "intermediate_size": 6144,
-    "num_hidden_layers": 28,
-    "num_attention_heads": 16,
-    "num_key_value_heads": 8,
-    "head_dim": 128,
-    "tie_word_embeddings": True,
-}
 CARDS_GB = (8, 12, 16, 24, 48, 80)
 BANDWIDTH_GIB_S = 10.0  # assumed host<->device copy speed of pageable memory over PCIe 4.0 x16
 
@@ -185,7 +173,7 @@ def parameter_counts() -> dict[str, int]:
                 vocab_size=TEXT_ENCODER_VOCAB, tie_word_embeddings=True, **random_models.XL_SHAPES["text_encoder"]
             )
         )
-        planner = Qwen3ForCausalLM(Qwen3Config(**PLANNER_CONFIG))
+        planner = Qwen3ForCausalLM(Qwen3Config(**bench_steps.PLANNER_XL))
         lyrics = Qwen2ForCausalLM(Qwen2Config(**bench_steps.LYRICS_XL))
     planner.tie_weights()  # outside the context: inside it the head keeps its own meta copy
     parts = ("transformer", "condition_encoder", "audio_tokenizer", "audio_token_detokenizer", "vae")
