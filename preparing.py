@@ -317,9 +317,9 @@ def check_dcw(value: Any, variant: models.Variant) -> bool:
         return variant.dcw if value is None else check_switch(value, "DCW (the sampler's correction)")
 
 
-# Upstream's ways of repainting (``repaint_mode``, ``repaint_strength``) and its default.
+# Upstream's ways of repainting (``repaint_mode``, ``repaint_strength``); its default is the model call's.
 REPAINT_MODES = ("conservative", "balanced", "aggressive")
-REPAINT_DEFAULT = ("balanced", 0.5)
+REPAINT_DEFAULT = (Call.repaint_mode, Call.repaint_strength)
 
 
 def check_repaint(mode: Any, strength: Any) -> tuple[str, float]:
