@@ -59,6 +59,7 @@ def run_music(
         # One plan for the request, every take's blueprint in one batch, then one DiT call.
         report = plan_progress and (lambda stage, done, total: plan_progress(stage, done, total, render.takes))
         plan = _plan(render, request.plan, report, lambda: runs.is_stopped(run_id))
+        plan = _read_as_written(be.pipe, plan, render, request.plan)
         render = render.planned(plan)
     elif request.plan_skipped is not None:
         plan = music_request.Plan(({"skipped": request.plan_skipped},) * render.takes)
@@ -119,6 +120,36 @@ def _measured(
     shape = pace.MusicShape.of(request.mode, {**request.params, "audio_duration": seconds})
     shape = dataclasses.replace(shape, steps=int(ran["steps"]))
     return pace.report("music", dataclasses.asdict(shape), phases, started, counts, captured, loads)
+
+
+def _read_as_written(
+    pipe: Any, plan: music_request.Plan, render: music_request.Render, args: music_request.PlanArgs
+) -> music_request.Plan:
+    """``plan`` with its caption within what the text encoder reads of one (``text_limits.fit``): the
+    planner's words are never refused after the plan. Each take's entry keeps the caption as written
+    (its blueprint was asked with it: a plan brought back plans the same) and says what the model read
+    (``caption_read``) and why (``caption_fit``)."""
+    written = plan.pipeline.get("prompt")
+    if not isinstance(written, str):
+        return plan
+    read, said = text_limits.fit(pipe, "prompt", written, render.planned(plan).pipeline, args.caption)
+    if said is None:
+        return plan
+    print(f"Think: the planner's caption ({said['written_tokens']} tokens) read as {said['kept']}", flush=True)
+    takes = tuple({**entry, "caption_read": read, "caption_fit": said} for entry in plan.takes)
+    return dataclasses.replace(plan, takes=takes, pipeline={**plan.pipeline, "prompt": read})
+
+
+def fitted(words: dict[str, str], language: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """Words a model wrote for the form (*Write it*'s caption and lyrics, by field) within what the music
+    model reads of each (``text_limits.fit``), and what was done to which; as written where the music
+    model cannot be built here (the door counts them once it is)."""
+    try:
+        pipe = backend.get_backend().pipe
+    except models.ModelLoadError:
+        return dict(words), {}
+    read = {field: text_limits.fit(pipe, field, text, language=language) for field, text in words.items()}
+    return {field: text for field, (text, _) in read.items()}, {f: said for f, (_, said) in read.items() if said}
 
 
 def _plan(

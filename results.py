@@ -77,7 +77,7 @@ def plan_text(plan: dict[str, Any]) -> str:
     if "skipped" in plan:
         return tips.PLAN_SKIPPED.format(reason=_quoted(plan["skipped"], 240))
     f = plan.get("fields", {})
-    caption = _quoted(f.get("caption") or "")
+    caption = _quoted(plan.get("caption_read", f.get("caption")) or "")  # as the model read it
     summary = " · ".join(
         part
         for part in (
@@ -88,7 +88,11 @@ def plan_text(plan: dict[str, Any]) -> str:
         )
         if part
     )
-    return tips.PLANNED.format(seconds=plan.get("seconds", 0), summary=summary or "your settings", codes=plan["codes"])
+    line = tips.PLANNED.format(seconds=plan.get("seconds", 0), summary=summary or "your settings", codes=plan["codes"])
+    fitted = plan.get("caption_fit")
+    if isinstance(fitted, dict) and fitted.get("kept") in tips.CAPTION_FIT:
+        line += tips.CAPTION_FIT[fitted["kept"]].format(n=fitted.get("written_tokens"), most=fitted.get("most"))
+    return line
 
 
 def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:

@@ -161,9 +161,13 @@ def write(
     if fields["duration"] > LONGEST:
         fields["duration"] = LONGEST
     lyrics = checks.INSTRUMENTAL_TAG if instrumental else checks.printable(parse_lyrics(notes + words)).strip()
+    # Within what the music model reads: the visitor never wrote these words, so Generate must take them.
+    wrote = {"prompt": fields.get("caption", ""), "lyrics": cut(lyrics, checks.MAX_LYRICS_CHARS, "\n")}
+    read, said = generation.fitted(wrote, str(fields.get("language") or "en"))
     return {
-        "fields": {**fields, "caption": fields.get("caption", "")},
-        "lyrics": cut(lyrics, checks.MAX_LYRICS_CHARS, "\n"),
+        "fields": {**fields, "caption": read["prompt"]},
+        "lyrics": read["lyrics"],
+        **({"fitted": said} if said else {}),
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 3),
         "pace": pace.report(
@@ -207,6 +211,8 @@ def note(written: dict[str, Any], kept: list[str]) -> str:
     lines = [f"**Written** (seed {written['seed']}, {written['seconds']:.1f} s): " + ", ".join(map(str, bits))]
     if not written["lyrics"] and NAMES["lyrics"] not in kept:
         lines.append("The planner wrote no words this time: try another seed, or write them yourself.")
+    for field, said in written.get("fitted", {}).items():
+        lines.append(tips.WRITTEN_FIT.format(what=NAMES[field].lower(), **said))
     if kept:
         lines.append("Kept yours: " + ", ".join(kept) + ".")
     return "\n\n".join(lines)

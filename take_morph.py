@@ -134,7 +134,8 @@ def heard(params: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
     plan = entry.get("planner") if isinstance(entry.get("planner"), dict) else {}
     fields = plan.get("fields") if isinstance(plan.get("fields"), dict) else {}
     rewritten = params.get("think") and params.get("rewrite_caption", True) and fields.get("caption")
-    caption = fields["caption"] if rewritten else params.get("prompt") or ""
+    # Think's caption as the model read it where it had to be made to fit (``generation``), else as written.
+    caption = plan.get("caption_read", fields["caption"]) if rewritten else params.get("prompt") or ""
     lyrics = params.get("lyrics") or ""
     if not isinstance(caption, str) or not isinstance(lyrics, str):
         raise InputError(tips.MORPH_UNREADABLE, "record")

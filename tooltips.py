@@ -32,6 +32,18 @@ PLAN = (
 LANGUAGE_UNKNOWN = "Unknown: the model tells from the lyrics (unknown)"
 THINK_OFF = "Think is not available here: the studio runs without ACE-Step's planner."
 PLANNED = "Planned in {seconds:.1f} s: {summary} · {codes} blueprint codes a take."
+# Think's caption longer than the model reads (``text_limits.fit``), by what the model read instead.
+_CAPTION_RAN_OVER = " Think's caption ran to {n} tokens, past the {most} the model reads of one:"
+CAPTION_FIT = {
+    "phrase": _CAPTION_RAN_OVER + " it was cut after the last phrase that fits.",
+    "word": _CAPTION_RAN_OVER + " it was cut after the last word that fits.",
+    "character": _CAPTION_RAN_OVER + " it was cut where it fills the model's reading.",
+    "yours": _CAPTION_RAN_OVER + " your own caption was used instead.",
+}
+# *Write it*'s words longer than the music model reads (``generation.fitted``).
+WRITTEN_FIT = (
+    "The planner's {what} ran to {written_tokens} tokens, past the {most} the music model reads: it was cut to fit."
+)
 PLAN_SKIPPED = "Think was skipped ({reason}); the song was made from your caption and lyrics alone."
 DURATION = f"Length of the song in seconds, from {_SHORTEST} to {_MINUTES}. Longer songs take longer to make."
 BPM = f"Tempo in beats per minute ({_TEMPI}). 0 = auto: the model picks a tempo that suits the caption."

@@ -398,6 +398,9 @@ def zerogpu_space(
     its models built) is paid once, not once a file. Tests that share it
     read the fake API's lists from where they stood before the test, never from the start. The pace's
     tests (learning) and the failed captures' (ACE_STUDIO_GRAPHS) serve studios of their own."""
+    import json
+
+    from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN
     from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
     import random_stems
@@ -413,6 +416,8 @@ def zerogpu_space(
         "HF_HUB_CACHE": str(work / "hub-cache"),
         "ACE_STUDIO_BASE_MODEL": str(tiny_base_dir),
         "HARNESS_VAE_ENCODES": str(work / "vae-encodes.log"),
+        # A caption holding LONG_CAPTION_WHEN is planned with LONG_CAPTION, past what the model reads.
+        "HARNESS_PLANNER_SCRIPT": json.dumps({"when": LONG_CAPTION_WHEN, "caption": LONG_CAPTION}),
     }
     proc = start_studio(env, log)
     url = f"http://127.0.0.1:{port}/"

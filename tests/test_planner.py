@@ -12,13 +12,13 @@ import contextlib
 import json
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN, SCRIPT, ScriptedLM, script_with
 
 import audio
 import backend
@@ -34,6 +34,7 @@ import planner
 import random_models
 import results
 import runs
+import text_limits
 
 
 @pytest.fixture(scope="module")
@@ -286,47 +287,6 @@ def test_sampling_is_seeded_and_takes_the_only_allowed_token():
 
 
 # ---------------------------------------------------------------- a scripted generation
-
-
-class ScriptedLM:
-    """The tiny planner with its logits replaced: it wants to write ``script`` while thinking and
-    ``codes`` after a plan; everything else (cache, shapes, the decoding loop) is the real thing."""
-
-    def __init__(self, model, tok, vocab, script: str, codes: list[int]) -> None:
-        self.model, self.tok, self.vocab, self.script, self.codes = model, tok, vocab, script, codes
-        self.written: list[int] = []
-        self.blueprint = False
-        self.device, self.config = model.device, model.config
-
-    def __call__(self, input_ids, **kwargs):
-        out = self.model(input_ids=input_ids, **kwargs)
-        if input_ids.shape[1] > 1:  # a new prompt
-            self.written = []
-            self.blueprint = "</think>" in self.tok.decode(input_ids[0])
-        else:
-            self.written.append(int(input_ids[0, 0]))
-        logits = torch.full_like(out.logits[:, -1:], -30.0)
-        if self.blueprint:
-            logits[:, -1, self.vocab.code_ids[self.codes[len(self.written) % len(self.codes)]]] = 30.0
-        else:
-            rest = self.script[len(self.tok.decode(self.written)) :]
-            best = max(
-                (t for t in range(512) if rest.startswith(self.vocab.decode(t))),
-                key=lambda t: len(self.vocab.decode(t)),
-                default=self.vocab.eos,
-            )
-            logits[:, -1, best] = 30.0
-        # While thinking the model reads one row. In the blueprint the unconditional rows want the
-        # opposite: only guidance in the right direction, with the rows in the right order, writes the codes.
-        half = len(logits) // 2
-        if self.blueprint:
-            logits[half:] = -logits[:half]
-        return SimpleNamespace(logits=logits, past_key_values=out.past_key_values)
-
-
-SCRIPT = (
-    "<think>\nbpm: 96\ncaption: a warm jazz trio\nduration: 10\nkeyscale: D minor\nlanguage: en\ntimesignature: 3\n"
-)
 
 
 def test_a_scripted_generation_becomes_metadata_and_codes(tiny):
@@ -791,3 +751,58 @@ def test_think_through_the_api(studio_server):
     # Bring the settings back: Think comes back on.
     fields = client.predict(record, 1, api_name="/settings_from_generate")
     assert fields[14] is True
+
+
+# ---------------------------------------------------------------- Think's words always fit (issue 59, item 2)
+
+
+def test_words_a_model_wrote_are_made_to_fit_what_the_text_encoder_reads(warm_backend):
+    """Cut at the last phrase that fits; at a word where no phrase ends early enough; the visitor's own
+    caption where a cut would keep less than half of what the model reads; the lyrics at a line's end."""
+    pipe = warm_backend.pipe
+    most = text_limits.caption_budget(pipe)
+    read, said = text_limits.fit(pipe, "prompt", LONG_CAPTION)
+    assert said["kept"] == "phrase" and said["written_tokens"] > most == said["most"] >= said["read_tokens"]
+    assert (
+        LONG_CAPTION.startswith(read)
+        and LONG_CAPTION[len(read)] == ","
+        and text_limits.tokens(pipe, "prompt", read) <= most
+    )
+    text_limits.check(pipe, {"prompt": read}, "en")  # what the door and the run check passes
+    assert text_limits.fit(pipe, "prompt", "warm jazz trio") == ("warm jazz trio", None)  # fits: as written
+    unbroken = LONG_CAPTION.replace(",", "")
+    read, said = text_limits.fit(pipe, "prompt", unbroken)
+    assert said["kept"] == "word" and unbroken.startswith(read) and text_limits.tokens(pipe, "prompt", read) <= most
+    early = "drums, " + unbroken  # the one phrase that fits is a word long: the visitor's caption instead
+    read, said = text_limits.fit(pipe, "prompt", early, own="  jazz  ")
+    assert read == "jazz" and said["kept"] == "yours" and said["written_tokens"] > most
+    lines = "\n".join(["[Verse]"] + ["la la la la"] * 1200)
+    read, said = text_limits.fit(pipe, "lyrics", lines)
+    assert said["kept"] == "phrase" and lines.startswith(read) and read.endswith("la la la la")
+    assert said["read_tokens"] <= text_limits.MAX_LYRIC_TOKENS < said["written_tokens"]
+
+
+def test_thinks_long_caption_is_made_to_fit_never_refused(studio_server, monkeypatch):
+    """The review: Think with *Rewrite the caption* handed the run a 243-token caption, which the run
+    refused after the whole plan. Through gradio_client on the served studio, the planner made to write
+    a caption past the limit: the take is made from the caption cut at its last phrase that fits, and
+    its record and seed line say so; a plan brought back makes the same take."""
+    from gradio_client import Client
+
+    url, _ = studio_server
+    built = planner.get_planner()
+    scripted = ScriptedLM(built.model, built.tokenizer, built.vocab, script_with(LONG_CAPTION), None, LONG_CAPTION_WHEN)
+    monkeypatch.setattr(built, "model", scripted)
+    calls = _spy_on_the_dit(monkeypatch)
+    client = Client(url, verbose=False)
+    asked = {"prompt": f"jazz, {LONG_CAPTION_WHEN}", "audio_duration": 10, "inference_steps": 1, "seed": 5}
+    result = client.predict(**asked, think=True, api_name="/generate")
+    plan = result[-1]["takes"][0]["planner"]
+    assert plan["fields"]["caption"] == LONG_CAPTION  # as written: its blueprint was asked with it
+    read = plan["caption_read"]
+    assert plan["caption_fit"]["kept"] == "phrase" and LONG_CAPTION.startswith(read) and calls[0]["prompt"] == read
+    assert plan["caption_fit"]["read_tokens"] <= plan["caption_fit"]["most"] < plan["caption_fit"]["written_tokens"]
+    assert "past the" in result[-2] and "cut after the last phrase that fits" in result[-2]
+    # Brought back, the plan is read the same way: the same caption reaches the model.
+    again = client.predict(**asked, think=True, plan=json.dumps(plan), api_name="/generate")
+    assert calls[-1]["prompt"] == read and again[-1]["takes"][0]["planner"]["caption_read"] == read

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 from gradio_client.exceptions import ValidationError
+from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN, ScriptedLM, script_with
 
 import checks
 import describe
@@ -160,3 +161,19 @@ def test_stop_ends_the_writing_at_the_next_token(with_planner):
     finally:
         runs.finish_run(run_id)
     assert written == [1]
+
+
+def test_write_songs_caption_fits_what_the_music_model_reads(studio_server, monkeypatch):
+    """Issue 59, item 2: what the planner writes for Generate is never refused there. Through the API,
+    the planner made to write a caption past what the music model reads: the caption comes back cut at
+    its last phrase that fits, the note says so, and Generate takes it as it is."""
+    from gradio_client import Client
+
+    built = planner.get_planner()
+    asked = ScriptedLM(built.model, built.tokenizer, built.vocab, script_with(LONG_CAPTION), None, LONG_CAPTION_WHEN)
+    monkeypatch.setattr(built, "model", asked)
+    client = Client(studio_server[0], verbose=False)
+    caption, *_, note = client.predict(idea=f"jazz, {LONG_CAPTION_WHEN}", seed=4, api_name="/write_song")
+    assert LONG_CAPTION.startswith(caption) and LONG_CAPTION[len(caption)] == "," and "cut to fit" in note
+    made = client.predict(prompt=caption, audio_duration=10, inference_steps=1, think=False, api_name="/generate")
+    assert made[-1]["params"]["prompt"] == caption

@@ -23,6 +23,7 @@ import soundfile as sf
 from conftest import ROOT, free_port, stopped_result, wait_in_queue, wait_until_serving
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
+from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN
 from test_api import chain_audio_modes
 from test_audio_modes import tone
 from test_stems import _check_stems as check_stems
@@ -299,6 +300,26 @@ def test_stop_while_the_planner_writes_the_blueprint(client, space):
     client.predict(api_name="/stop")
     stopped_result(job, r"Stopped while the planner wrote the blueprint \(\d+ of 600 codes\)")
     assert _files(out) == before
+
+
+def test_thinks_long_caption_is_made_to_fit_in_the_worker(client, space):
+    """Issue 59, item 2: the served stand-in planner's long caption was refused by the run after the
+    whole plan ("The caption is 243 tokens long …"). The harness' planner writes a caption past what
+    the model reads for this request (``HARNESS_PLANNER_SCRIPT``): a 12 s and a 240 s song are made, each
+    from the caption cut at its last phrase that fits, in the forked worker."""
+    for seconds in (12, 240):
+        made = client.predict(
+            prompt=f"jazz, {LONG_CAPTION_WHEN}",
+            audio_duration=seconds,
+            inference_steps=1,
+            seed=6,
+            think=True,
+            api_name="/generate",
+        )
+        plan = made[-1]["takes"][0]["planner"]
+        assert plan["fields"]["caption"] == LONG_CAPTION and plan["caption_fit"]["kept"] == "phrase", plan
+        assert LONG_CAPTION.startswith(plan["caption_read"]) and Path(made[0]).exists()
+        assert sf.info(made[0]).duration == pytest.approx(seconds, abs=0.01) and "cut after the last phrase" in made[-2]
 
 
 def test_stop_reaches_a_request_still_waiting_in_the_queue(client, space):

@@ -292,6 +292,9 @@ def serve() -> None:
         signal.signal(signal.SIGTERM, _end_the_group)
     if os.environ.get("HARNESS_VAE_ENCODES"):
         _count_vae_encodes(Path(os.environ["HARNESS_VAE_ENCODES"]))
+    import scripted_planner
+
+    scripted_planner.install_from_env()
     import app
 
     app.main()
