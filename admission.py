@@ -38,6 +38,7 @@ import gradio as gr
 from gradio.state_holder import SessionState
 
 import checks
+import headers
 import lyrics
 import runs
 import tooltips as tips
@@ -250,7 +251,8 @@ def validator(check: Callable, names: list[str], anchor: str) -> Callable:
     ``param`` attribute (or a plain ``gr.Error``, shown on ``anchor``, an always visible field). Only
     the field at fault is marked: for one in a closed accordion the page opens it and notes the
     message on its label (``theme.JS``). The handler repeats the checks when it runs, so nothing
-    depends on this alone.
+    depends on this alone. It runs inside the HTTP join, so files are read by their headers only
+    (``headers``): a join answers at once on a busy machine.
     """
     asks = "request" in inspect.signature(check).parameters
 
@@ -260,7 +262,8 @@ def validator(check: Callable, names: list[str], anchor: str) -> Callable:
         uploads.note_named(list(args))  # from the door on, the quota keeps what this request names
         try:
             checks.check_text_lengths(dict(zip(names, args, strict=True)))
-            check(*args, request=request) if asks else check(*args)
+            with headers.only():  # inside the HTTP join: no decode, hash or scan (``headers``)
+                check(*args, request=request) if asks else check(*args)
         except checks.InputError as exc:
             return _verdict(names, anchor, exc.param, exc.message)
         except lyrics.LyricsError as exc:

@@ -58,6 +58,11 @@ class Header:
     frames: int  # as the header states it; decoding finds the real count
 
     @property
+    def samples(self) -> int:
+        """About how many 48 kHz samples the decode gives (a cut-off file gives fewer)."""
+        return int(round(self.frames * SAMPLE_RATE / self.rate))
+
+    @property
     def decoded_bytes(self) -> int:
         """Bytes of the float32 48 kHz stereo result the header promises."""
         return 2 * 4 * (math.ceil(self.frames * SAMPLE_RATE / self.rate) + 1024)

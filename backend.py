@@ -248,10 +248,10 @@ class Backend:
                 "audio_token_detokenizer/ subfolders."
             )
 
-    def check_lora(self, path: str) -> None:
-        """Refuse a LoRA file that is not one for this transformer, from its header alone (no tensor
-        is read) and once per file: a validator may check the same file for many joins."""
-        lora.check_file(path, self.layer_sizes, self.variant.label)
+    def check_lora(self, path: str, whole: bool = True) -> None:
+        """Refuse a LoRA file that is not one for this transformer, once per file (``lora.check_file``;
+        ``whole``: its numbers too, else its header alone)."""
+        lora.check_file(path, self.layer_sizes, self.variant.label, whole)
 
     def lora_state_dict(self, path: str) -> Any:
         """A LoRA file's tensors for ``load_lora_weights``: the path itself when diffusers reads it as

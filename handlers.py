@@ -202,46 +202,23 @@ def own_voice(mode: str, values: dict[str, Any], request: Any) -> None:
 
 
 def door(mode: str) -> Callable[..., None]:
-    """The checks a ``mode`` request passes before it queues (``admission.validator``): the
-    preparer's, then what the request may cost here (``budget``). The job it prepared is kept for
-    the press's run (``prepared``), so a press prepares once."""
+    """The checks a ``mode`` request passes before it queues (``admission.validator``, inside the HTTP
+    join, where files are read by their headers only: ``headers``): the preparer's, then what the request
+    may cost here (``budget``). The run prepares the request in full, reading every file, and checks it
+    all again."""
     prepare = PREPARE[mode]
     asks = "request" in inspect.signature(prepare).parameters  # whose take it is (``take_morph``)
-    names = [p.name for p in own_parameters(prepare) if p.name != "request"]
 
     def check(*args: Any, request: gr.Request = None) -> None:
-        values = dict(zip(names, args, strict=False))
-        own_voice(mode, values, request)
+        own_voice(mode, dict(zip(_names(prepare), args, strict=False)), request)
         job = prepare(*args, request=request) if asks else prepare(*args)
         budget.settle(job, budget.max_gpu_seconds())
-        _keep(request, values, job)
 
     return check
 
 
-# Where a press's job waits from its door to its run: on the press's own HTTP request (its ASGI
-# scope, which Gradio hands both the validator and the event), so it lives no longer than the press
-# and no other press can take it; a queue bounded by ``app.configure_queue`` bounds what waits.
-PREPARED = "ace_studio.prepared"
-
-
-def _keep(request: gr.Request | None, values: dict[str, Any], job: modes.Job) -> None:
-    scope = getattr(getattr(request, "request", None), "scope", None)
-    if isinstance(scope, dict):
-        scope[PREPARED] = (values, job)
-
-
-def prepared(
-    prepare: Callable[..., modes.Job], request: gr.Request | None, values: dict[str, Any], asks: bool = False
-) -> modes.Job:
-    """The job the door prepared for this very press with these very values, taken once; else (a call
-    in this process, a door that did not keep one) the job prepared now (given the request where the
-    preparer ``asks`` whose take it is)."""
-    scope = getattr(getattr(request, "request", None), "scope", None)
-    kept = scope.pop(PREPARED, None) if isinstance(scope, dict) else None
-    if kept is not None and kept[0] == values:
-        return kept[1]
-    return prepare(**values, request=request) if asks else prepare(**values)
+def _names(prepare: Callable[..., modes.Job]) -> list[str]:
+    return [p.name for p in own_parameters(prepare) if p.name != "request"]
 
 
 def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
@@ -275,7 +252,8 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
             # The uploads it reads stay out of the quota's reach until it ends, however it ends.
             own_voice(mode, values, request)
             with uploads.using(files), tab_run(tab, request) as run_id:
-                paths, record = run_job(prepared(prepare, request, values, asks), progress, run_id)
+                job = prepare(**values, request=request) if asks else prepare(**values)
+                paths, record = run_job(job, progress, run_id)
         except gr.Error as exc:
             if not is_stop(exc):
                 raise

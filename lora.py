@@ -199,15 +199,24 @@ _verdicts_lock = threading.Lock()
 _checking: dict[tuple, threading.Lock] = {}
 
 
-def check_file(path: str, sizes: dict[str, tuple[int, int]] | None = None, label: str = "") -> None:
+def check_file(path: str, sizes: dict[str, tuple[int, int]] | None = None, label: str = "", whole: bool = True) -> None:
     """Raise ``BadLora`` unless ``path`` is a LoRA (and, given ``sizes``, one that fits them): its
-    header, then its numbers streamed a block at a time (``not_finite``). The verdict is kept for
-    the file as it is now; joins naming a file being checked wait for that one check."""
+    header, then (``whole``) its numbers streamed a block at a time (``not_finite``). The whole verdict
+    is kept for the file as it is now; joins naming a file being checked wait for that one check. Not
+    ``whole`` (the door: ``headers``), the header alone, unless a whole verdict is already kept."""
     try:
         stat = os.stat(path)
         key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, label if sizes is not None else None)
     except OSError:
         return _verdict(path, sizes, label)  # missing: the header check says so in words
+    if not whole:
+        with _verdicts_lock:
+            kept = _VERDICTS.get(key, _UNKNOWN)
+        if kept is _UNKNOWN:
+            return _fits(path, sizes, label)
+        if kept is not None:
+            raise BadLora(kept)
+        return None
     with _verdicts_lock:
         lock = _checking.setdefault(key, threading.Lock())
     with lock:
@@ -233,10 +242,17 @@ def check_file(path: str, sizes: dict[str, tuple[int, int]] | None = None, label
         raise BadLora(verdict)
 
 
-def _verdict(path: str, sizes: dict[str, tuple[int, int]] | None, label: str) -> None:
+_UNKNOWN = object()
+
+
+def _fits(path: str, sizes: dict[str, tuple[int, int]] | None, label: str) -> None:
     shapes = read_lora_header(path)
     if sizes is not None:
         check_lora_fits(shapes, sizes, label)
+
+
+def _verdict(path: str, sizes: dict[str, tuple[int, int]] | None, label: str) -> None:
+    _fits(path, sizes, label)
     broken = not_finite(path)
     if broken:
         raise BadLora(

@@ -398,10 +398,10 @@ def _region_job(request: MusicRequest, source: np.ndarray, start: float, end: fl
     n = source.shape[-1]
     a, b = int(round(start * audio.SAMPLE_RATE)), min(n, int(round(end * audio.SAMPLE_RATE)))
     fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
-    outside = np.concatenate([np.arange(0, a), np.arange(b, n)])
 
     def post(take: np.ndarray) -> np.ndarray:
         take = audio.fit(take, n)
+        outside = np.concatenate([np.arange(0, a), np.arange(b, n)])  # made when it runs, not at the door
         if outside.size:
             take = audio.gain_match(take, take[:, outside], source[:, outside])
         return audio.splice(source, take, a, b, fade)

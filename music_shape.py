@@ -70,9 +70,10 @@ _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W\u3040-\u30ff
 def steps_run(mode: str, params: dict[str, Any], variant: models.Variant, morph: bool) -> int:
     """The steps a call of ``params`` runs, as the sampler runs them: turbo stops at its cap (not the
     morph, whose schedule is its own), and a cover that starts from the song noised to the schedule's
-    time nearest 1 - ``cover_noise_strength`` runs only the steps after it (``sampler._start``)."""
-    import torch
-
+    time nearest 1 - ``cover_noise_strength`` runs only the steps after it (``sampler._start``). Read at
+    the door, so without torch: the schedule in Python's floats, where the sampler's float32 times may
+    pick a neighbouring step (about 2 in 1,000 choices of steps, shift and start: one step more or less
+    declared; the worker reports the steps it ran)."""
     steps = max(1, int(params.get("inference_steps") or variant.steps))
     if morph:
         return steps
@@ -80,6 +81,7 @@ def steps_run(mode: str, params: dict[str, Any], variant: models.Variant, morph:
     strength = float(params.get("cover_noise_strength") or 0.0)
     if mode != "cover" or strength <= 0.0:
         return steps
-    # The schedule's times in float32 (the model's dtype may round one pick over: a step more or less).
-    picks = sampler.shifted_times(steps, float(params.get("shift") or 3.0), torch.float32, "cpu").tolist()[:-1]
+    shift = float(params.get("shift") or 3.0)
+    picks = [1.0 - i / steps for i in range(steps)]
+    picks = [shift * t / (1.0 + (shift - 1.0) * t) for t in picks] if shift != 1.0 else picks
     return steps - min(range(steps), key=lambda i: abs(picks[i] - (1.0 - strength)))

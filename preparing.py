@@ -18,6 +18,7 @@ import numpy as np
 
 import audio
 import backend
+import headers
 import lora
 import lora_presets
 import models
@@ -143,7 +144,10 @@ def model_input(x: np.ndarray, n: int | None = None) -> np.ndarray:
     encodes (the take keeps the original samples), padded with silence to ``n`` samples (default:
     its own length) and on to whole latent frames."""
     n = x.shape[-1] if n is None else n
-    return audio.fit(np.clip(x, -1.0, 1.0), audio.good_frames(-(-n // audio.HOP)) * audio.HOP)
+    frames = audio.good_frames(-(-n // audio.HOP)) * audio.HOP
+    if headers.reading():  # the door: its length is all it needs (``headers``)
+        return headers.stand_in(frames)
+    return audio.fit(np.clip(x, -1.0, 1.0), frames)
 
 
 def take_record(src_audio: Any) -> dict[str, Any] | None:
@@ -182,6 +186,8 @@ def from_own_latents(src_audio: Any, params: dict[str, Any], render: Render, rep
     """``render`` starting from the source take's own latents where it has them (the record says which,
     ``source_latents``); a repaint asked with the take's own seed draws another, as upstream's (PR #1177:
     the same seed would draw the same noise the take was made from), which the record says too."""
+    if headers.reading():  # the door reads no latents (the run finds them, and says which)
+        return render
     own = own_latents(src_audio)
     params["source_latents"] = own.why
     if not own.used:
@@ -203,8 +209,11 @@ def reference(path: Any, seed: int, starts: list[float] | None = None) -> np.nda
     draws them from Python's global ``random``, once a request. ``starts`` (seconds, three): the
     windows chosen instead, where a take's voice sings (``voice``). A silent file is refused by the
     decode (``uploads.load``), as upstream refuses one."""
-    song = np.clip(source(path, "timbre reference", "reference_audio"), -1.0, 1.0)
+    song = source(path, "timbre reference", "reference_audio")
     window = REFERENCE_WINDOW_SECONDS * audio.SAMPLE_RATE
+    if headers.reading():  # the door: the windows' shape is all it needs (``headers``)
+        return headers.stand_in(3 * window)
+    song = np.clip(song, -1.0, 1.0)
     if starts is not None and song.shape[-1] >= 3 * window:
         first = [min(int(round(s * audio.SAMPLE_RATE)), song.shape[-1] - window) for s in starts]
         return np.concatenate([song[:, s : s + window] for s in first], axis=1)
@@ -432,11 +441,12 @@ def check_lora(path: Any, scale: Any, preset: Any = None) -> dict[str, Any] | No
                 raise gr.Error(str(exc)) from None
         extra = {"preset": found.name, "repo": found.repo, "alpha": lora_presets.alpha_ratio(found)}
     with about("lora_preset" if chosen else "lora"):
+        # The door reads the header only (``headers``); the run reads the whole file.
         if backend.is_warm():
             # Cheap once the model is in memory, and it saves the visitor a GPU turn for a misfit.
-            backend.get_backend().check_lora(str(path))
+            backend.get_backend().check_lora(str(path), whole=not headers.reading())
         else:
-            lora.check_file(str(path))
+            lora.check_file(str(path), whole=not headers.reading())
     return {"path": str(path), "scale": weight, "name": Path(str(path)).name, **extra}
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 import audio
 import checks
+import headers
 import output_folder
 import preparing
 import take_latents
@@ -116,7 +117,7 @@ def of_file(path: Any) -> Voice | None:
             continue
         same = False
         with contextlib.suppress(OSError):
-            same = os.path.samefile(found, file) or take_latents.digest(found) == take_latents.digest(file)
+            same = os.path.samefile(found, file) or take_latents.same(found, file)
         return Voice(f"{day}/{file.name}", found, own_record(found)) if same else None
     return None
 
@@ -151,7 +152,7 @@ def windows(found: Voice, seconds: float) -> tuple[list[float] | None, str]:
     """Where the three windows of the take ``found`` (``seconds`` long) start, in seconds, and what
     placed them: its synced lines, else its vocal stem; ``(None, "thirds")`` where neither is known,
     where the take is shorter than the three windows, or where neither shows any singing."""
-    if seconds < 3 * preparing.REFERENCE_WINDOW_SECONDS:
+    if seconds < 3 * preparing.REFERENCE_WINDOW_SECONDS or headers.reading():  # the door reads no stem
         return None, "thirds"
     for by, sung in (("sung lines", _lines_sung(found.record, seconds)), ("vocal stem", _stem_sung(found))):
         starts = best_windows(sung) if sung is not None else None

@@ -416,27 +416,19 @@ def test_every_event_gives_the_memory_it_freed_back(client):
     assert memory.stats["trims"] >= before + 2 or memory._glibc() is None
 
 
-def test_a_press_prepares_its_request_once(client, monkeypatch, tmp_path):
-    """The door (the validator, at queue join) prepares a press's job and its run takes that very job:
-    one ``prepare`` a press, counted inside each preparer (Generate's Think step, the song modes' shared
-    settings), through a real press of Generate, Cover and Edit's part; a press in this process
-    prepares once too."""
-    import collections
-
+def test_a_press_reads_its_files_once_in_the_run_never_at_the_door(client, monkeypatch, tmp_path):
+    """Issue 59: the door (the validator, inside the HTTP join) reads the files a press names by their
+    headers only, and the run reads them in full: through a real press of Cover and one of Edit's part
+    (each uploads the song anew), each press decodes its song once, in the run, never under the door."""
     from test_audio_modes import tone
 
-    import handlers
-    import preparing
+    import headers
+    import uploads
 
-    counted: collections.Counter[str] = collections.Counter()
-    for name in ("with_think", "common"):
-        real = getattr(preparing, name)
-        monkeypatch.setattr(preparing, name, lambda *a, _r=real, _n=name, **k: counted.update([_n]) or _r(*a, **k))
-    client.predict(prompt="one press", audio_duration=10, inference_steps=2, seed=3, think=False, api_name="/generate")
-    assert counted == {"with_think": 1}
+    decoded = []
+    real = uploads._decode
+    monkeypatch.setattr(uploads, "_decode", lambda *a, **k: decoded.append(headers.reading()) or real(*a, **k))
     song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
     client.predict(src_audio=song, prompt="brass", inference_steps=2, seed=4, api_name="/cover")
     client.predict(src_audio=song, change="extract", part="drums", inference_steps=2, seed=5, api_name="/edit")
-    assert counted == {"with_think": 1, "common": 2}
-    handlers.make("generate", prompt="in process", audio_duration=10, inference_steps=2, seed=6, think=False)
-    assert counted == {"with_think": 2, "common": 2}
+    assert decoded == [False, False], decoded
