@@ -141,6 +141,8 @@ def serve_here() -> tuple[str, gr.Blocks]:
 
 def main() -> None:
     configure_queue(demo)
+    # Before the server answers: a first press's imports would hold every other visitor's join.
+    print(f"Libraries imported in {startup.import_libraries():.1f} s", flush=True)
     # File names only (no loading), and the Hub asked whether it answers: the header says the same.
     missing = status.weights_missing(settle=True)
     if missing is not None:

@@ -9,6 +9,7 @@ and Gradio imports ``huggingface_hub``, which reads ``HF_HOME`` and ``HF_HUB_CAC
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import shutil
 import threading
@@ -190,3 +191,32 @@ def start_warmup() -> threading.Thread | None:
         return None
     gpu.register(WARMUP)
     return WARMUP.again()
+
+
+# ---------------------------------------------------------------- libraries
+
+# What a first press imports (the models' libraries, the audio's, the analysis'), imported before the
+# server answers: an import in one thread holds Python's lock for up to a second at a time (torch's own
+# start-up most of all), so every other visitor's join waited on a first press's imports (issue 59: the
+# first join after start 3-15 s on a busy machine). A name not installed here is passed over.
+LIBRARIES = (
+    *("torch", "safetensors.torch", "diffusers", "diffusers.pipelines.ace_step", "accelerate", "peft"),
+    *("diffusers.pipelines.pipeline_utils", "diffusers.models.modeling_utils", "diffusers.loaders.lora_pipeline"),
+    *("diffusers.models.autoencoders", "diffusers.schedulers", "diffusers.quantizers.auto", "encodings.utf_16"),
+    "diffusers.schedulers.scheduling_flow_match_euler_discrete",
+    *("diffusers.guiders.adaptive_projected_guidance", "diffusers.utils.torch_utils", "mutagen.id3"),
+    *("transformers", "transformers.models.qwen2.modeling_qwen2", "transformers.models.qwen3.modeling_qwen3"),
+    *("transformers.generation", "tokenizers", "scipy.signal", "soxr", "pyloudnorm", "lameenc", "mutagen"),
+    *("librosa", "librosa.beat", "librosa.feature", "demucs.htdemucs", "demucs.apply"),
+)
+
+
+def import_libraries() -> float:
+    """Import ``LIBRARIES`` (those installed); returns the seconds it took."""
+    started = time.perf_counter()
+    for name in LIBRARIES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+    return time.perf_counter() - started

@@ -281,6 +281,21 @@ def _count_vae_encodes(log: Path) -> None:
     AutoencoderOobleck.encode = encode
 
 
+def _hold_the_build(seconds: float) -> None:
+    """The start-up build waits until this process gets SIGUSR1, at most ``seconds``: a studio that
+    serves while its models are still being built, as a Space does for its first minutes."""
+    import startup
+
+    released, build = threading.Event(), startup.Warmup._build
+    signal.signal(signal.SIGUSR1, lambda *_: released.set())
+
+    def held(self: Any) -> None:
+        released.wait(seconds)
+        build(self)
+
+    startup.Warmup._build = held
+
+
 def serve() -> None:
     try:
         require_spaces()
@@ -295,6 +310,8 @@ def serve() -> None:
     import scripted_planner
 
     scripted_planner.install_from_env()
+    if os.environ.get("HARNESS_HOLD_BUILD"):
+        _hold_the_build(float(os.environ["HARNESS_HOLD_BUILD"]))
     import app
 
     app.main()

@@ -9,6 +9,7 @@
     python tools/bench.py --pace outputs/pace.json         # the pace a studio learned, as a table (any machine)
     python tools/bench.py --pace-learn 4                   # what 4 identical 240 s Think songs declare, as they are learned
     python tools/bench.py --latents --threads 1            # a take's own latents against the VAE encode an edit made
+    python tools/bench.py --join --busy 0,2                # the first and warm queue joins after `python app.py` starts
 
 Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
 (FLOPs counted on a meta copy of the DiT) and model FLOPs utilisation on a GPU, VAE decode, writing
@@ -22,7 +23,8 @@ depend on their values.
 
 This file is the command line; the measurements live beside it: ``bench_run`` (the speed table),
 ``bench_flops`` (the DiT's work), ``bench_tables`` (the one-off tables), ``bench_memory`` (memory and
-what fits), ``bench_steps`` (eager against captured steps), ``bench_pace`` (the learned pace).
+what fits), ``bench_steps`` (eager against captured steps), ``bench_pace`` (the learned pace),
+``bench_join`` (how soon a join answers after start).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bench_flops
+import bench_join
 import bench_memory
 import bench_pace
 import bench_run
@@ -114,7 +117,7 @@ def _one_off_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Think's planning of a 60 s song (tiny planner): rows while thinking, thinking and whole planning s",
     )
-    parser.add_argument("--runs", type=int, default=5, help="with --think: runs (medians are printed)")
+    parser.add_argument("--runs", type=int, default=5, help="with --think or --join: runs (medians are printed)")
     parser.add_argument(
         "--steps",
         action="store_true",
@@ -125,6 +128,10 @@ def _one_off_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codes", type=int, default=300, help="with --steps: blueprint codes (300: a 60 s song)")
     parser.add_argument("--pace", type=Path, help="print the pace a studio learned (its pace.json) as a table")
     parser.add_argument("--pace-learn", type=int, help="declarations of N identical 240 s Think songs (tiny models)")
+    parser.add_argument("--join", action="store_true", help="the first and warm joins after `python app.py` starts")
+    parser.add_argument("--busy", default="0,2", help="with --join: busy processes beside it, comma-separated")
+    parser.add_argument("--warmup", action="store_true", help="with --join: the start-up build running meanwhile")
+    parser.add_argument("--root", type=Path, action="append", help="with --join: another checkout too (repeatable)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -150,8 +157,16 @@ def one_off(args: argparse.Namespace) -> Callable[[], str] | None:
         (args.latents, bench_tables.latents_table),
         (args.pace, lambda: bench_pace.table(args.pace)),
         (args.pace_learn, lambda: bench_pace.learned_songs(args.pace_learn)),
+        (
+            args.join,
+            lambda: bench_join.table(_roots(args), [int(n) for n in args.busy.split(",")], args.warmup, args.runs),
+        ),
     ]
     return next((table for asked, table in flags if asked), None)
+
+
+def _roots(args: argparse.Namespace) -> list[Path]:
+    return [*(args.root or []), studio_root.ROOT]
 
 
 def speed_table(args: argparse.Namespace) -> str:
