@@ -9,8 +9,9 @@ top-level ``session_hash``, holds at most ``PAGE_SHARE``; pages seen only once, 
 none, are one crowd holding at most ``ONE_SHOT_SHARE`` together. A flood of made-up session hashes is
 that crowd, so the group's other pages keep the rest. A call past its share waits in its group's line
 (``LINE`` long, at most ``WAIT_S``), which serves the key holding fewest first; a full line makes room
-by the largest holder's newest waiter, else the call is answered 429 in words. A page's first call
-counts in the crowd (nothing tells it from a flooder's yet), its second on its own.
+by the largest holder's newest waiter, else the call is answered 429 in words; a body over 64 KB
+(never a page's) is refused rather than kept waiting. A page's first call counts in the crowd (nothing
+tells it from a flooder's yet), its second on its own.
 
 Where requests come through a proxy uvicorn does not trust, every visitor behind it is one caller (the
 proxy): the studio says so once in its log, at the first instant event (a page's first status poll;
@@ -51,9 +52,9 @@ NAMELESS = "nameless"
 CROWD = ""  # the key of one-shot pages
 SESSION_HASH_LONGEST = 128
 UNTRUSTED_PROXY = (
-    "Requests come through a proxy at {host} that uvicorn does not trust: every visitor behind it counts as "
-    "one caller (instant events, the queue's shares, uploads). Set FORWARDED_ALLOW_IPS to the proxy's "
-    "address or network, never * (docs/deployment.md)."
+    "Requests come through a proxy at {host} that uvicorn does not trust: every visitor has its address, so "
+    "none is told apart by address (instant events share one bound; per-address shares count nobody). Set "
+    "FORWARDED_ALLOW_IPS to the proxy's address or network, never * (docs/deployment.md)."
 )
 
 # Gradio's route for an instant event: ``/gradio_api/run/<name>`` (and its older ``/api/<name>``).

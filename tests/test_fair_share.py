@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -606,3 +607,6 @@ def test_a_proxy_uvicorn_does_not_trust_is_said_once_in_the_log(capsys):
         asyncio.run(post("10.0.3.7", "81.2.69.142"))
     said = capsys.readouterr().out
     assert said.count("FORWARDED_ALLOW_IPS") == 1 and "proxy at 10.0.3.7" in said, said
+    # docs/deployment.md shows the line as a Space's owner reads it in the Space's logs.
+    deployment = (Path(__file__).parents[1] / "docs" / "deployment.md").read_text()
+    assert instant.UNTRUSTED_PROXY.format(host="10.16.3.80") in deployment
