@@ -13,7 +13,7 @@ queue's places:
 
 The rest is refused at the join with words on a field (HTTP 422, as a validator's verdict), before
 anything is read or decoded. Instant events (``queue=False``: the status poll, *Use these settings*…)
-never join the queue; ``Instant`` holds them to ``INSTANT_SHARE`` under way a visitor, and a page's
+never join the queue (``instant`` holds them to a fair share of Gradio's threads), and a page's
 session costs Gradio a few KB until a deep link asks for its config (``light_sessions``). A visitor is their page (Gradio's session), the signed-in name, the
 ZeroGPU token and their public address (``visitor``): a request counts against every one of them.
 What a visitor holds is read from Gradio's queue itself (waiting and running events), so it is
@@ -26,9 +26,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import itertools
-import json
 import os
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,9 +50,6 @@ CHEAP_PLACES = 16
 CHEAP_SHARE = 4
 # Cover, Extend and Edit each read their own upload.
 UPLOAD_SHARE = 3
-# Instant events one visitor may have under way at once: a page opening sends 5 (its status line and
-# pace lines), its cost lines 4 more; Gradio runs them all in one pool of 40 threads.
-INSTANT_SHARE = 12
 # Sessions Gradio keeps, the least recently used leaving first (its default: 10,000). A session the
 # page has not changed costs ~25 KB since ``light_sessions``; a visitor's page asks every 3 s.
 SESSIONS = 2000
@@ -350,79 +345,3 @@ class _LightSession(SessionState):
             self._values[key] = value
         else:
             super()._update_value_in_config(key, value)
-
-
-# Gradio's route for an instant event: ``/gradio_api/run/<name>`` (and its older ``/api/<name>``).
-_RUN = re.compile(r"/gradio_api/(?:run|api)/[^/]+/?$")
-# Gradio's deep link: a session's whole config written as a file in the upload folder (1 MB a call).
-_DEEP_LINK = re.compile(r"/gradio_api/deep_link/?$")
-_SESSION = re.compile(rb'"session_hash"\s*:\s*"([^"\\]{1,128})"')
-
-
-class Instant:
-    """ASGI middleware: a visitor's instant events under way at once, at most ``INSTANT_SHARE`` (their
-    page, their public address, as ``visitor`` names them); more are answered 429 in words. Gradio runs
-    them beside everyone's in one pool of threads, which one visitor's burst would fill. The studio
-    offers no deep link, so Gradio's route for one (a session's config made, kept and written to the
-    upload folder, for anyone's session hash) answers 404."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.held: dict[str, int] = {}  # on the event loop alone: no lock
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and _DEEP_LINK.search(scope["path"]):
-            return await _answer(send, 404, "The studio has no deep links.")
-        if scope["type"] != "http" or scope["method"] != "POST" or not _RUN.search(scope["path"]):
-            return await self.app(scope, receive, send)
-        body, receive = await _read(receive)
-        found = _SESSION.search(body)
-        host = (scope.get("client") or (None,))[0]
-        who = visitor(found.group(1).decode() if found else None, None, _Client(host))
-        if any(self.held.get(name, 0) >= INSTANT_SHARE for name in who):
-            return await _answer(send, 429, tips.CHEAP_BUSY)
-        for name in who:
-            self.held[name] = self.held.get(name, 0) + 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            for name in who:
-                self.held[name] -= 1
-                if not self.held[name]:
-                    del self.held[name]
-
-
-async def _answer(send: Any, status: int, words: str) -> None:
-    body = json.dumps({"detail": words}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-@dataclass(frozen=True)
-class _Client:
-    """A request as ``visitor`` reads it: its client's address (no headers: no ZeroGPU token here)."""
-
-    host: str | None
-
-    @property
-    def client(self) -> Any:
-        return self
-
-
-async def _read(receive: Any) -> tuple[bytes, Any]:
-    """The whole body (``asgi_gate.Gate`` has bounded it), and a ``receive`` that hands it on."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), receive
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    kept = [b"".join(chunks)]
-
-    async def replay() -> dict:
-        return {"type": "http.request", "body": kept.pop(), "more_body": False} if kept else await receive()
-
-    return kept[0], replay

@@ -30,6 +30,7 @@ with agents.later():  # the MCP server is imported when it starts (``agents.laun
 import admission  # noqa: E402
 import asgi_gate  # noqa: E402
 import handlers  # noqa: E402
+import instant  # noqa: E402
 import my_takes  # noqa: E402
 import output_folder  # noqa: E402
 import results  # noqa: E402
@@ -117,7 +118,7 @@ def launch_options() -> dict[str, Any]:
         "allowed_paths": [str(output_folder.output_dir())],
         "max_file_size": os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
         "app_kwargs": {
-            "middleware": [Middleware(asgi_gate.Gate), Middleware(admission.Instant), Middleware(streams.Streams)]
+            "middleware": [Middleware(asgi_gate.Gate), Middleware(instant.Instant), Middleware(streams.Streams)]
         },
         # A flood of new sessions evicts the oldest (each costs little: ``admission.light_sessions``).
         "state_session_capacity": admission.SESSIONS,

@@ -179,6 +179,23 @@ def _limiter(large: bool) -> Any:
     return _limiters[loop][large]
 
 
+async def parsed(body: bytes) -> Any:
+    """A body the gate let through (``max_body()`` at most, ``MAX_DEPTH`` deep) read as JSON, or None
+    where it is not: a page's few KB at once, a larger one in a worker thread beside the depth checks
+    of large bodies (one at a time), so the event loop never parses megabytes for a caller."""
+    import anyio
+
+    def read() -> Any:
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+
+    if len(body) <= OWN_BYTES:
+        return read()
+    return await anyio.to_thread.run_sync(read, limiter=_limiter(True))
+
+
 class _Refused(Exception):
     def __init__(self, status: int, words: str) -> None:
         super().__init__(words)

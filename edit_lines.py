@@ -33,6 +33,10 @@ MAX_LINE_SECONDS = 10.0
 QUIET_DB = -40.0
 CONTEXT_SECONDS = 5.0
 FRAME_SECONDS = 0.02
+# The most line numbers a choice may name: a sung line is at least a word and its line break, so the
+# lyrics the model reads (``lrc.MAX_TOKENS``) hold no more lines. Checked before any is read: 100,000
+# numbers cost an instant event 0.1 s of a shared CPU each, for a choice of at most two (first, last).
+MAX_CHOSEN = lrc.MAX_TOKENS // 2
 # "[Chorus 2]": a line that is only a section marker (``lrc``'s own test), its name inside.
 _TAG = re.compile(r"^\s*\[([^\]]*)\]\s*$")
 
@@ -102,8 +106,13 @@ def known(src_audio: Any) -> Words | None:
 
 
 def _numbers(value: Any) -> list[int]:
-    """Line numbers as the API or the page sends them: a list, or text such as "3, 4" or "3-5"."""
-    items = value if isinstance(value, list | tuple) else re.split(r"[,\s]+", str(value or "").strip())
+    """Line numbers as the API or the page sends them: a list, or text such as "3, 4" or "3-5"; at most
+    ``MAX_CHOSEN`` of them (each text item at most "1024-1024, "), refused in words before any is read."""
+    listed = isinstance(value, list | tuple)
+    given = value if listed else str(value or "").strip()
+    if len(given) > (MAX_CHOSEN if listed else MAX_CHOSEN * len("1024-1024, ")):
+        raise InputError(tips.LINES_TOO_MANY.format(most=MAX_CHOSEN), "lines")
+    items = given if listed else re.split(r"[,\s]+", given)
     numbers = []
     for item in items:
         text = str(item).strip()
@@ -123,12 +132,16 @@ def section_lines(words: Words, section: Any) -> list[int]:
     """The line numbers of ``section``: its number (from 1) or its name (any case, brackets optional)."""
     text = str(section).strip().strip("[]").strip()
     names = ", ".join(f"{i} {name}" for i, name in enumerate(words.sections, 1)) or "none"
-    if re.fullmatch(r"\d+", text):
+    if re.fullmatch(r"\d{1,6}", text):
         index = int(text)
         if not 1 <= index <= len(words.sections):
             raise InputError(tips.NO_SUCH_SECTION.format(given=text, names=names), "section")
     else:
-        matches = [i for i, name in enumerate(words.sections, 1) if name.casefold() == text.casefold()]
+        # Folded once, and only where it could be a name (folding at most triples a letter): a page of
+        # text compared with each of a song's sections cost its length times theirs.
+        fits = len(text) <= 3 * max(map(len, words.sections), default=0)
+        wanted = text.casefold() if fits else None
+        matches = [i for i, name in enumerate(words.sections, 1) if name.casefold() == wanted]
         if not matches:
             raise InputError(tips.NO_SUCH_SECTION.format(given=text[:40], names=names), "section")
         if len(matches) > 1:

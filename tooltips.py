@@ -145,6 +145,10 @@ WORDS_UNKNOWN = (
 )
 NO_SUCH_LINE = "The song has {count} sung lines; there is no line {given}. Choose lines between 1 and {count}."
 LINES_NOT_NUMBERS = "“{given}” is not a line number. Give line numbers such as 3, 4 or 3-5."
+LINES_TOO_MANY = (
+    "That is more line numbers than a song can have lines ({most} at most). Give the first and the last, "
+    "such as 3-20: a choice covers every line between them."
+)
 NO_SUCH_SECTION = "The song has no section “{given}”. Its sections are: {names}."
 SECTION_TWICE = "More than one section is called “{given}” (sections {numbers}): give the section's number instead."
 SECTION_UNSUNG = "The section “{given}” has no sung lines to change. Choose another section or lines."

@@ -400,11 +400,10 @@ def zerogpu_space(
     tests (learning) and the failed captures' (ACE_STUDIO_GRAPHS) serve studios of their own."""
     import json
 
-    from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN
-    from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
-
     import random_stems
     import stems
+    from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN
+    from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
     work = tmp_path_factory.mktemp("zerogpu")
     random_stems.save_stems_model(work / "hub-cache", hub_repo=stems.DEFAULT_MODEL)

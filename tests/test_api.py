@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ROOT, stopped_result
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
+
+from conftest import ROOT, stopped_result
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +119,7 @@ def chain_audio_modes(client, tmp_path) -> Path:
 
     Shared by the in-process and the ZeroGPU harness tests: the same visitor path in both."""
     from gradio_client import handle_file
+
     from test_audio_modes import tone
 
     src = tone(tmp_path / "song.wav", seconds=10, rate=44100, channels=1)
@@ -277,10 +279,9 @@ def test_the_api_is_as_readme_documents_it_and_its_seed_line_is_plain_text(clien
 
 
 def test_describe_fills_only_the_empty_fields_and_refuses_a_bad_upload(client, tmp_path):
-    from test_audio_modes import tone
-
     import checks
     import plan_format
+    from test_audio_modes import tone
 
     song = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
     prompt, lyrics, language, bpm, key, meter, note = client.predict(src_audio=song, api_name="/describe")
@@ -420,10 +421,9 @@ def test_a_press_reads_its_files_once_in_the_run_never_at_the_door(client, monke
     """Issue 59: the door (the validator, inside the HTTP join) reads the files a press names by their
     headers only, and the run reads them in full: through a real press of Cover and one of Edit's part
     (each uploads the song anew), each press decodes its song once, in the run, never under the door."""
-    from test_audio_modes import tone
-
     import headers
     import uploads
+    from test_audio_modes import tone
 
     decoded = []
     real = uploads._decode

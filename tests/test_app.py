@@ -9,10 +9,10 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT
 
 import handlers
 import status
+from conftest import ROOT
 
 
 def _run(code: str, *args: str, **more: str) -> str:

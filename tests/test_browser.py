@@ -12,11 +12,11 @@ import re
 import threading
 
 import pytest
-from conftest import SHOTS, TIMEOUT_MS
 
 import backend
 import lyrics
 import uploads
+from conftest import SHOTS, TIMEOUT_MS
 
 
 @pytest.fixture(scope="module")

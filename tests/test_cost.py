@@ -21,11 +21,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import served_env, studio_process
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 from safetensors.torch import load_file, save_file
-from test_shared_space import Rss, _files
 
 import backend
 import budget
@@ -35,6 +33,8 @@ import modes
 import output_folder
 import pace
 import random_models
+from conftest import served_env, studio_process
+from test_shared_space import Rss, _files
 
 MB = 2**20
 QUOTA_MB = 20

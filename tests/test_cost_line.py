@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
-from conftest import ROOT
 
 import handlers
 import quota
+from conftest import ROOT
 
 LINE = ("quota", "budget", "takes", "output_folder")
 # The rooms that drive a press from top to bottom (the endpoint, then the finish).

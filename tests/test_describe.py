@@ -15,8 +15,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from test_audio_modes import tone
-from test_planner import _drive
 
 import analysis
 import backend
@@ -27,6 +25,8 @@ import plan_format
 import planner
 import runs
 import text_limits
+from test_audio_modes import tone
+from test_planner import _drive
 
 
 @pytest.fixture(scope="module")

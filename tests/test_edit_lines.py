@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
-from test_browser import _open, _tab, drag_region, site  # noqa: F401 (fixtures)
 
 import audio
 import edit_lines
@@ -22,6 +21,7 @@ import lrc
 import music_shape
 import uploads
 from checks import InputError
+from test_browser import _open, _tab, drag_region, site  # noqa: F401 (fixtures)
 
 LYRICS = "[Verse 1]\nneon lights\nburning bright\n\n[Chorus]\nhold on tight\nnever let go\n[Verse 2]\nmorning comes"
 TIMES = [1.0, 3.0, 6.0, 8.0, 11.0]
@@ -121,6 +121,13 @@ def test_a_choice_is_refused_in_words_on_its_field():
     too_short = edit_lines.Chosen(close, 1, 1, "", "lines").span
     _refused("lines", r"Line 1 last only 0\.6\d s \(0\.75–1\.35 s\); Edit changes at least 1 s", too_short, None)
     _refused("lines", r"“1e400” is not a line number", edit_lines.choose, words, ["1e400"], None)
+    # Issue 59: 100,000 numbers (0.1 s of CPU an instant event) refused before any is read; a page of
+    # digits as a section refused in words (it was a ValueError past Python's 4,300 digits).
+    many = r"more line numbers than a song can have lines \(1024 at most\)"
+    _refused("lines", many, edit_lines.choose, words, ["3"] * 100_000, None)
+    _refused("lines", many, edit_lines.choose, words, ", ".join(["3"] * 100_000), None)
+    _refused("section", r"no section “9{40}”", edit_lines.choose, words, None, "9" * 5000)
+    assert edit_lines.choose(words, [str(n) for n in range(1, 6)] * 200, None) == (1, 5)  # a page's ticks
 
 
 def test_new_words_replace_the_chosen_lines_and_nothing_else():
@@ -215,6 +222,7 @@ def test_edit_by_lines_is_refused_in_words_on_its_field(client, studio_server, t
     cases = [
         (upload, {"lines": [1]}, r"lines: The studio does not know when this song's words are sung"),
         (song, {"lines": [12]}, r"lines: The song has 5 sung lines; there is no line 12"),
+        (song, {"lines": list(range(1, 2001))}, r"lines: That is more line numbers than a song can have lines"),
         (song, {"section": "Bridge"}, r"section: The song has no section “Bridge”"),
         (song, {"lines": [3]}, r"lines: Line 3 last only 0\.\d+ s"),
         (song, {"lines": [1], "change": "extract"}, r"lines: Lines and sections choose a region of the song"),

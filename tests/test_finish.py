@@ -16,9 +16,9 @@ import soxr
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
 from scipy.signal import resample_poly
-from test_browser import _fill_number, _no_think, _playable, page, site  # noqa: F401 (fixtures)
 
 import mastering
+from test_browser import _fill_number, _no_think, _playable, page, site  # noqa: F401 (fixtures)
 
 RATE = 48000
 

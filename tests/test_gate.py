@@ -19,12 +19,12 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from conftest import served_env, studio_process
 from gradio_client import Client
 from gradio_client.exceptions import AppError
-from test_shared_space import Rss
 
 import asgi_gate
+from conftest import served_env, studio_process
+from test_shared_space import Rss
 
 MB = 2**20
 

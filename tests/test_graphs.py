@@ -8,13 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_audio_modes import tone
 
 import decoding
 import graphs
 import modes
 import planner
 import random_models
+from test_audio_modes import tone
 
 LYRICS = "[Verse]\nrain on the window\nlights across the bay\n\n[Chorus]\nhold on"
 
@@ -276,8 +276,9 @@ def test_a_failed_capture_costs_a_visitor_nothing_under_zerogpu(
 ):
     """In the Space's forked GPU workers: a Think song and a lyrics stream, every capture
     disagreeing with eager; both succeed and the worker says so once per step."""
-    from conftest import free_port, wait_until_serving
     from gradio_client import Client
+
+    from conftest import free_port, wait_until_serving
     from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
     lm = tiny_lyrics_dir

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import ROOT, stopped_result, wait_in_queue
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 from safetensors.torch import load_file, save_file
@@ -27,6 +26,7 @@ import output_folder
 import random_models
 import runs
 import takes
+from conftest import ROOT, stopped_result, wait_in_queue
 
 TALLY = {"tried": 0, "clear": 0, "unclear": 0, "leaked": 0}
 # What a visitor must never see: Gradio's or HTTP's own words, Python's, or a server path.

@@ -20,8 +20,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import soundfile as sf
-from conftest import ROOT, free_port, wait_until_serving
 from gradio_client import Client
+
+from conftest import ROOT, free_port, wait_until_serving
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
 SR = 48000

@@ -168,10 +168,9 @@ def test_off_by_a_setting_serves_no_mcp_route(tiny_pipeline_dir, tmp_path):
 @pytest.fixture(scope="module")
 def space(tiny_pipeline_dir, tmp_path_factory):
     """The studio served under the ZeroGPU harness (the real ``spaces`` wrappers, a fake device API)."""
+    import random_models
     from conftest import free_port, wait_until_serving
     from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
-
-    import random_models
 
     work = tmp_path_factory.mktemp("mcp-space")
     api = FakeDeviceAPI(scale=1.0).start()

@@ -16,13 +16,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import SHOTS, TIMEOUT_MS
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 import my_takes
 import output_folder
 import takes
+from conftest import SHOTS, TIMEOUT_MS
 
 GONE = "no longer kept by the studio"
 

@@ -98,10 +98,10 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
     every tab works on what it wrote, Edit's parts too (the tiny XL base is written and named)."""
     import shlex
 
-    from conftest import served_env, studio_process
     from gradio_client import Client, handle_file
 
     import examples
+    from conftest import served_env, studio_process
 
     done = subprocess.run(
         [sys.executable, "tools/random_models.py", str(tmp_path / "tiny")],

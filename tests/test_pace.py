@@ -18,10 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-from conftest import free_port, wait_until_serving
 from gradio_client import Client
-from test_browser import SHOTS, _fill_number, _open
-from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
 import gpu
 import lyrics
@@ -30,6 +27,9 @@ import pace_phases
 import pace_store
 import pace_view
 import startup
+from conftest import free_port, wait_until_serving
+from test_browser import SHOTS, _fill_number, _open
+from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
 # 4 takes of 10 s at 200 steps: the prior declares 151 s, the tiny models take a few seconds.
 SONG = {"prompt": "pace", "audio_duration": 10, "batch_size": 4, "inference_steps": 200, "think": False}
@@ -469,10 +469,9 @@ def test_covers_that_start_near_the_end_leave_an_ordinary_cover_declared_honestl
     1.0, 200 steps: the sampler runs one) were kept as 200 steps' work, and an ordinary 20 s 50-step
     cover was then declared 1.56 s of DiT and took 4.01 s. The worker counts the steps that ran, so the
     ordinary cover's steps keep their own figures (here the prior's, with its margin)."""
-    from test_audio_modes import tone
-
     import handlers
     import modes
+    from test_audio_modes import tone
 
     song = str(tone(tmp_path / "song.wav", seconds=10.0))  # the review's: 20 s, 50 steps; the same, smaller
     for seed in range(3):

@@ -18,12 +18,12 @@ import pytest
 import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
-from test_browser import SHOTS, TIMEOUT_MS, _open, site  # noqa: F401 (fixtures)
 
 import backend
 import gpu
 import modes
 import output_folder
+from test_browser import SHOTS, TIMEOUT_MS, _open, site  # noqa: F401 (fixtures)
 
 SR = 48000
 WIDTH = 375

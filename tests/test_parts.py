@@ -14,10 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import served_env, studio_process
 from gradio_client import Client, handle_file
-from test_audio_modes import tone
-from test_browser import SHOTS, TIMEOUT_MS, _open, _tab, site  # noqa: F401 (fixtures)
 
 import backend
 import base_model
@@ -36,7 +33,10 @@ import random_models
 import results
 import sampler
 import variations
+from conftest import served_env, studio_process
 from music_request import Call
+from test_audio_modes import tone
+from test_browser import SHOTS, TIMEOUT_MS, _open, _tab, site  # noqa: F401 (fixtures)
 
 # Upstream's instructions, word for word (``acestep/constants.py`` TASK_INSTRUCTIONS, track names in
 # capitals, complete's joined by " | " in the order given): what the base model was trained to read.

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN, SCRIPT, ScriptedLM, script_with
 
 import audio
 import backend
@@ -35,6 +34,7 @@ import random_models
 import results
 import runs
 import text_limits
+from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN, SCRIPT, ScriptedLM, script_with
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ROOT, SHOTS, TIMEOUT_MS, served_env, studio_process
 from gradio_client import Client
 from gradio_client.exceptions import ValidationError
 
@@ -25,6 +24,7 @@ import lora_presets
 import preparing
 import random_models
 import results
+from conftest import ROOT, SHOTS, TIMEOUT_MS, served_env, studio_process
 from music_request import Call, Render
 
 REPO = "tiny-org/tiny-style-lora"

@@ -12,6 +12,7 @@ import re
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+
 from test_audio_modes import tone
 from test_browser import SHOTS, _fill_number, _open
 

@@ -10,15 +10,15 @@ import pickle
 
 import gradio as gr
 import pytest
-from conftest import ROOT
-from test_audio_modes import tone
 
 import budget
 import generation
 import gpu
 import modes
 import runs
+from conftest import ROOT
 from music_request import Call, MusicRequest, Render
+from test_audio_modes import tone
 
 
 def _jobs(song: str) -> dict[str, modes.Job]:

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from test_upstream import dit_inputs
 
 import checks
 import dcw
@@ -29,6 +28,7 @@ import random_models
 import sampler
 import xl_model
 from music_request import Call
+from test_upstream import dit_inputs
 
 SR = 48000
 

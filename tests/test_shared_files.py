@@ -21,11 +21,11 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import served_env, studio_process, wait_in_queue
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
 import tooltips as tips
+from conftest import served_env, studio_process, wait_in_queue
 
 QUOTA_MB = 40
 MB = 2**20

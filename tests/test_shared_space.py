@@ -23,13 +23,13 @@ import numpy as np
 import psutil
 import pytest
 import soundfile as sf
-from conftest import served_env, studio_process, wait_running
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
 import random_models
 import streams
 import tooltips as tips
+from conftest import served_env, studio_process, wait_running
 
 TALLY = {"tried": 0, "clear": 0, "unclear": 0, "resource abuse": 0, "leaked": 0}
 UNCLEAR = ("Bad Request", "upstream Gradio app", "Traceback", "Error(", "exception", "/tmp/", "pydantic", "int too")

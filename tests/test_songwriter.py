@@ -7,7 +7,6 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 from gradio_client.exceptions import ValidationError
-from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN, ScriptedLM, script_with
 
 import checks
 import describe
@@ -16,6 +15,7 @@ import plan_format
 import planner
 import random_models
 import songwriter
+from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN, ScriptedLM, script_with
 
 IDEA = "a rainy-day bossa nova about missing the last train"
 

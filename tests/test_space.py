@@ -251,9 +251,10 @@ def test_the_spaces_python_and_torch_are_ones_zerogpu_builds():
     import tomllib
 
     import yaml
-    from conftest import ROOT
     from packaging.requirements import Requirement
     from packaging.specifiers import SpecifierSet
+
+    from conftest import ROOT
 
     table = zerogpu_table()
     pythons, python = table["Python"]

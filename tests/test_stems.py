@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SHOTS, TIMEOUT_MS
 from gradio_client import Client
 from gradio_client.exceptions import AppError, ValidationError
 
@@ -21,6 +20,7 @@ import random_stems
 import runs
 import stems
 import takes
+from conftest import SHOTS, TIMEOUT_MS
 
 # A WAV take's stems are 32-bit float WAV: their sum is the take within float32 rounding.
 FLOAT_SUM = 1e-5

@@ -17,10 +17,10 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from conftest import served_env, studio_process
 from gradio_client import Client
 
 import streams
+from conftest import served_env, studio_process
 
 # The grace the studio here gives a dropped stream: long enough that a loaded test machine reconnects
 # well within it, short enough to wait for.

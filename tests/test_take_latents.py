@@ -20,8 +20,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 from gradio_client import Client, handle_file
-from test_audio_modes import tone
-from test_upstream import SamplerSpy
 
 import audio
 import backend
@@ -32,6 +30,8 @@ import sampler
 import take_latents
 import takes
 import uploads
+from test_audio_modes import tone
+from test_upstream import SamplerSpy
 
 OWN = "the take's own latents"
 

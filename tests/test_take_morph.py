@@ -15,7 +15,6 @@ import pytest
 import soundfile as sf
 import torch
 from gradio_client import Client
-from test_upstream import dit_inputs
 
 import audio
 import backend
@@ -30,6 +29,7 @@ import random_models
 import sampler
 import take_morph
 import variations
+from test_upstream import dit_inputs
 
 OWN = "the take's own latents"
 SONG = {"prompt": "glass and strings", "lyrics": "[Verse]\nla la la", "audio_duration": 10, "think": False}

@@ -17,7 +17,6 @@ import soundfile as sf
 import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
-from test_audio_modes import tone
 
 import audio
 import backend
@@ -27,6 +26,7 @@ import mastering
 import models
 import modes
 import sampler
+from test_audio_modes import tone
 
 
 class SamplerSpy:

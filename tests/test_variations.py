@@ -10,13 +10,13 @@ import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf
-from test_upstream import SamplerSpy
 
 import handlers
 import retake
 import sampler
 import variations
 from music_request import Call
+from test_upstream import SamplerSpy
 
 KW = {"prompt": "warm synth-pop", "audio_duration": 10, "inference_steps": 2, "think": False}
 
@@ -253,9 +253,8 @@ def test_a_record_that_says_dcw_is_made_again_as_it_says(studio_env, tmp_path):
     """Before upstream's PR #1273 the studio ran DCW for every model, so a take's record may say true on
     the XL SFT model, whose default is now off: its variations and its settings brought back keep it on
     (and off where it says false); a record that says nothing gets today's default, the model's."""
-    from test_audio_modes import tone
-
     import results
+    from test_audio_modes import tone
 
     song = tone(tmp_path / "song.wav", seconds=8)
     for said in (True, False):
@@ -321,6 +320,7 @@ def test_the_variation_noise_is_upstreams_retake_for_every_task(pipe, case):
     and before a repaint puts the noised song back outside its region. Written out here from upstream's
     lines and held at the DiT's inputs against the studio's ``retake.mixing`` around its own run."""
     import torch
+
     from test_upstream import dit_inputs
 
     call = {

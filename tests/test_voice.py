@@ -13,7 +13,6 @@ from types import SimpleNamespace
 import gradio as gr
 import numpy as np
 import pytest
-from conftest import SHOTS, TIMEOUT_MS
 from gradio_client import Client
 from gradio_client.exceptions import AppError, ValidationError
 
@@ -27,6 +26,7 @@ import variations
 import voice
 import voice_row
 from checks import InputError
+from conftest import SHOTS, TIMEOUT_MS
 
 SUNG = {"lyrics": "[verse]\nla la la\nla la la\nla la la", "inference_steps": 2, "think": False}
 WINDOW = preparing.REFERENCE_WINDOW_SECONDS

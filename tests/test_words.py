@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import studio_process
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
-from test_browser import SHOTS, TIMEOUT_MS, _fill_number, _open, site  # noqa: F401 (fixtures)
 
 import checks
 import lyrics
 import lyrics_page
 import random_models
+from conftest import studio_process
+from test_browser import SHOTS, TIMEOUT_MS, _fill_number, _open, site  # noqa: F401 (fixtures)
 
 SR = 48000
 ISSUE_SHOTS = SHOTS / "issue32"

@@ -20,15 +20,8 @@ import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ROOT, free_port, stopped_result, wait_in_queue, wait_until_serving
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
-from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN
-from test_api import chain_audio_modes
-from test_audio_modes import tone
-from test_stems import _check_stems as check_stems
-from test_stems import _take as stems_take
-from zerogpu_harness import start_studio
 
 import checks
 import generation
@@ -36,6 +29,13 @@ import lyrics
 import modes
 import random_models
 import stems
+from conftest import ROOT, free_port, stopped_result, wait_in_queue, wait_until_serving
+from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN
+from test_api import chain_audio_modes
+from test_audio_modes import tone
+from test_stems import _check_stems as check_stems
+from test_stems import _take as stems_take
+from zerogpu_harness import start_studio
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,258 @@
+"""Instant events (``queue=False``: the status poll, the cost lines, *Use these settings*, Edit's lines…)
+held to a fair share of the threads Gradio runs them in (``Instant``, ASGI, in front of Gradio).
+
+Gradio runs an instant event at once, beside everyone's, in one pool of 40 threads: one caller's burst
+filled it. Each call comes from a group: a public address (``ADDRESS_PLACES`` under way at once), or,
+for every caller without one together (loopback or private: a proxy uvicorn does not trust, or this
+machine), the nameless group (``NAMELESS_PLACES``). Within a group a page, named by the body's
+top-level ``session_hash``, holds at most ``PAGE_SHARE``; pages seen only once, and calls that name
+none, are one crowd holding at most ``ONE_SHOT_SHARE`` together. A flood of made-up session hashes is
+that crowd, so the group's other pages keep the rest. A call past its share waits in its group's line
+(``LINE`` long, at most ``WAIT_S``), which serves the key holding fewest first; a full line makes room
+by the largest holder's newest waiter, else the call is answered 429 in words; a body over 64 KB
+(never a page's) is refused rather than kept waiting. A page's first call counts in the crowd (nothing
+tells it from a flooder's yet), its second on its own.
+
+Where requests come through a proxy uvicorn does not trust, every visitor behind it is one caller (the
+proxy): the studio says so once in its log, at the first instant event (a page's first status poll;
+docs/deployment.md, ``FORWARDED_ALLOW_IPS``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import asgi_gate
+import tooltips as tips
+import uploads
+
+# One public address's instant events under way at once: a page opening sends 9 (its status line,
+# pace lines and cost lines).
+ADDRESS_PLACES = 12
+# Every caller without a public address together: 16 of Gradio's 40 threads, the rest left to the
+# queue's events and to visitors whose address is known.
+NAMELESS_PLACES = 16
+# One page's share of its group: a page opening, all at once.
+PAGE_SHARE = 9
+# Pages seen once and calls naming none, together: a third of an address's places.
+ONE_SHOT_SHARE = 4
+# Calls waiting for a place, per group, and for how long.
+LINE = 32
+WAIT_S = 10.0
+# Pages remembered per kind (seen once; seen again), the least recently seen leaving first: a flood of
+# new session hashes churns the first kind only.
+PAGES_KEPT = 4096
+NAMELESS = "nameless"
+CROWD = ""  # the key of one-shot pages
+SESSION_HASH_LONGEST = 128
+UNTRUSTED_PROXY = (
+    "Requests come through a proxy at {host} that uvicorn does not trust: every visitor has its address, so "
+    "none is told apart by address (instant events share one bound; per-address shares count nobody). Set "
+    "FORWARDED_ALLOW_IPS to the proxy's address or network, never * (docs/deployment.md)."
+)
+
+# Gradio's route for an instant event: ``/gradio_api/run/<name>`` (and its older ``/api/<name>``).
+_RUN = re.compile(r"/gradio_api/(?:run|api)/[^/]+/?$")
+# Gradio's deep link: a session's whole config written as a file in the upload folder (1 MB a call).
+_DEEP_LINK = re.compile(r"/gradio_api/deep_link/?$")
+
+
+def session_of(body: Any) -> str | None:
+    """The page a request body names: its top-level ``session_hash`` (a short text), else None."""
+    page = body.get("session_hash") if isinstance(body, dict) else None
+    return page if isinstance(page, str) and 0 < len(page) <= SESSION_HASH_LONGEST else None
+
+
+def group_of(host: str | None) -> str:
+    """The group a caller's instant events share: their public address, else the nameless group."""
+    return f"address:{host}" if host and uploads.public_address(host) else NAMELESS
+
+
+def _share(key: str) -> int:
+    return ONE_SHOT_SHARE if key == CROWD else PAGE_SHARE
+
+
+class _Pages:
+    """Which pages a group has seen: once, or again (a page of its own from then on)."""
+
+    def __init__(self) -> None:
+        self.once: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
+        self.again: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
+
+    def key(self, group: str, page: str | None) -> str:
+        """The key a call counts under in its group: its page where seen before, else the crowd."""
+        if page is None:
+            return CROWD
+        name = (group, page)
+        if name in self.again:
+            self.again.move_to_end(name)
+            return page
+        if name in self.once:
+            del self.once[name]
+            kept, key = self.again, page
+        else:
+            kept, key = self.once, CROWD
+        kept[name] = None
+        while len(kept) > PAGES_KEPT:
+            kept.popitem(last=False)
+        return key
+
+
+@dataclass(eq=False)
+class _Waiter:
+    key: str
+    order: int
+    turn: asyncio.Future
+
+
+@dataclass
+class _Group:
+    """A group's calls under way (``held`` per key) and waiting (``line``), on the event loop alone."""
+
+    places: int
+    running: int = 0
+    held: collections.Counter = field(default_factory=collections.Counter)
+    line: list[_Waiter] = field(default_factory=list)
+
+    def start(self, key: str) -> None:
+        self.running += 1
+        self.held[key] += 1
+
+    def end(self, key: str) -> None:
+        self.running -= 1
+        self.held[key] -= 1
+        if not self.held[key]:
+            del self.held[key]
+        self.serve()
+
+    def serve(self) -> None:
+        """Free places to waiters within their share, the key holding fewest first, then the earliest."""
+        while self.line and self.running < self.places:
+            ready = [w for w in self.line if self.held[w.key] < _share(w.key)]
+            if not ready:
+                return
+            chosen = min(ready, key=lambda w: (self.held[w.key], w.order))
+            self.line.remove(chosen)
+            self.start(chosen.key)
+            chosen.turn.set_result(True)
+
+    def make_room(self, key: str) -> bool:
+        """Room in a full line for ``key``: the newest waiter of a key holding more than ``key`` would
+        (under way and waiting) is told to try again; False where none does."""
+        counts = self.held + collections.Counter(w.key for w in self.line)
+        largest = max(self.line, key=lambda w: (counts[w.key], w.order))
+        if counts[largest.key] <= counts[key] + 1:
+            return False
+        self.line.remove(largest)
+        largest.turn.set_result(False)
+        return True
+
+    @property
+    def idle(self) -> bool:
+        return not self.running and not self.line
+
+
+class Instant:
+    """The ASGI middleware described above. The studio offers no deep link, so Gradio's route for one (a
+    session's config made, kept and written to the upload folder, for anyone's session hash) answers 404."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.groups: dict[str, _Group] = {}  # on the event loop alone: no lock
+        self.pages = _Pages()
+        self.order = itertools.count()
+        self.told = False
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and _DEEP_LINK.search(scope["path"]):
+            return await _answer(send, 404, "The studio has no deep links.")
+        if scope["type"] != "http" or scope["method"] != "POST" or not _RUN.search(scope["path"]):
+            return await self.app(scope, receive, send)
+        host = (scope.get("client") or (None,))[0]
+        name = group_of(host)
+        if not self.told:
+            self.told = _say_untrusted(scope, host)
+        body, receive = await _read(receive)
+        key = self.pages.key(name, session_of(await asgi_gate.parsed(body)))
+        # A page's calls are a few KB: a larger one never waits, so a line holds little memory.
+        small = len(body) <= asgi_gate.OWN_BYTES
+        del body  # Gradio reads it from ``receive``
+        group = self.groups.setdefault(name, _Group(NAMELESS_PLACES if name == NAMELESS else ADDRESS_PLACES))
+        try:
+            if not await self._admitted(group, key, small):
+                return await _answer(send, 429, tips.CHEAP_BUSY)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                group.end(key)
+        finally:
+            if group.idle and self.groups.get(name) is group:
+                del self.groups[name]
+
+    async def _admitted(self, group: _Group, key: str, may_wait: bool) -> bool:
+        """A place for ``key`` in ``group``: at once, or after a wait in its line; False where none came."""
+        if group.running < group.places and group.held[key] < _share(key):
+            group.start(key)  # ``serve`` leaves no waiter that could take a free place
+            return True
+        if not may_wait or (len(group.line) >= LINE and not group.make_room(key)):
+            return False
+        waiter = _Waiter(key, next(self.order), asyncio.get_running_loop().create_future())
+        group.line.append(waiter)
+        try:
+            await asyncio.wait({waiter.turn}, timeout=WAIT_S)
+        except asyncio.CancelledError:
+            if waiter.turn.done() and waiter.turn.result():
+                group.end(key)
+            raise
+        finally:
+            if not waiter.turn.done():
+                group.line.remove(waiter)
+                waiter.turn.cancel()
+        return not waiter.turn.cancelled() and waiter.turn.result()
+
+
+def _say_untrusted(scope: dict, host: str | None) -> bool:
+    """Log once that a proxy uvicorn does not trust forwards requests: the caller sent an
+    ``X-Forwarded-For`` and is none of the addresses it names (a trusted proxy's caller is one of them:
+    uvicorn takes it from there). Whether it was said."""
+    forwarded = b",".join(value for name, value in scope.get("headers", ()) if name == b"x-forwarded-for")
+    named = [entry.strip() for entry in forwarded.decode("latin-1").split(",") if entry.strip()]
+    if (
+        not named
+        or host is None
+        or any(entry in (host, f"[{host}]") or entry.startswith(f"{host}:") for entry in named)
+    ):
+        return False
+    print(UNTRUSTED_PROXY.format(host=host), flush=True)
+    return True
+
+
+async def _answer(send: Any, status: int, words: str) -> None:
+    body = json.dumps({"detail": words}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read(receive: Any) -> tuple[bytes, Any]:
+    """The whole body (``asgi_gate.Gate`` has bounded it), and a ``receive`` that hands it on."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), receive
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    kept = [b"".join(chunks)]
+
+    async def replay() -> dict:
+        return {"type": "http.request", "body": kept.pop(), "more_body": False} if kept else await receive()
+
+    return kept[0], replay
