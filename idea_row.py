@@ -1,8 +1,9 @@
 """The *Idea* row on Generate: a song from one line on the page (``songwriter`` does the work).
 
-Above the caption: the idea, *Write it*, the note that says what the planner wrote and what it kept,
-and on a ZeroGPU Space what a press reserves; the page's private event fills Generate's empty
-fields, and the public ``/write_song`` (on a button no page shows) returns what was written.
+Under Generate's press and its examples (the caption, lyrics and Generate come first: issue 59): the
+idea, *Write it*, the note that says what the planner wrote and what it kept, and on a ZeroGPU Space
+what a press reserves; the page's private event fills Generate's empty fields, and the public
+``/write_song`` (on a button no page shows) returns what was written.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import widgets
 
 
 def build() -> tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown]:
-    """A song from one line above the caption: the idea, *Write it*, the note that says what the
+    """A song from one line: the idea, *Write it*, the note that says what the
     planner wrote, and (on a ZeroGPU Space) what a press reserves."""
     on = songwriter.available()
     idea = gr.Textbox(

@@ -88,7 +88,7 @@ def plan_text(plan: dict[str, Any]) -> str:
         )
         if part
     )
-    return tips.PLANNED.format(seconds=plan.get("seconds", 0), summary=summary or "your settings", codes=plan["codes"])
+    return tips.PLANNED.format(seconds=plan.get("seconds", 0), summary=summary or "your settings")
 
 
 def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
