@@ -75,11 +75,18 @@ def wire(
     )
     # The endpoint for gradio_client: the same work, what was written returned as it is, on a button
     # no page shows (so a page's press runs the planner once).
-    api = [gr.Textbox(visible=False), gr.Checkbox(visible=False), gr.Textbox(visible=False)]
-    api.append(widgets.lenient_number(visible=False, precision=0))
+    # Labelled, as /gradio_api/info names each by its label (it said "parameter_607").
+    api = [gr.Textbox(label="Idea", visible=False), gr.Checkbox(label="Instrumental", visible=False)]
+    api += [
+        gr.Textbox(label="Vocal language", visible=False),
+        widgets.lenient_number(label="Seed", visible=False, precision=0),
+    ]
     widgets.start_at_defaults(dict(zip(names[:4], api, strict=True)), write_song)
-    text, number = (lambda: gr.Textbox(visible=False)), (lambda: gr.Number(visible=False, precision=0))
-    written = [text(), text(), number(), text(), text(), number(), text()]
+    number, text = (
+        (lambda name: gr.Number(label=name, visible=False, precision=0)),
+        (lambda name: gr.Textbox(label=name, visible=False)),
+    )
+    written = [(number if name in ("bpm", "audio_duration") else text)(name) for name in songwriter.FORM]
     gr.Button(visible=False).click(
         write_song,
         api,

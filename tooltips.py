@@ -289,6 +289,9 @@ STREAM_GONE = (
     "Reload the page and try again."
 )
 # Stems (beneath each take).
+# Take to send (a result's take, for Send to, Use these settings, Variations, the morph, stems).
+TAKE_NUMBER = "Take to send must be a whole number from 1 to {count} (you asked for {given})."
+TAKE_ONLY_ONE = "This result has one take: send take 1 (you asked for {given})."
 STEMS_HINT = "Vocals, drums, bass and everything else, each as its own file; together they add up to the take."
 STEMS_MISSING = (
     "Stems need the Demucs separation model (htdemucs_ft), and this studio does not have it: {error}.\n\n"

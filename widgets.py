@@ -158,7 +158,7 @@ SHOW_JS = "() => ({__type__: 'update', visible: true})"
 
 def stem_slot(prefix: str, i: int) -> StemSlot:
     button = gr.Button("Split into stems", size="sm", elem_id=f"{prefix}-stems-{i}", elem_classes=["stems-action"])
-    take = lenient_number(value=i, precision=0, visible=False, elem_id=f"{prefix}-stems-take-{i}")
+    take = lenient_number(value=i, precision=0, label="Take", visible=False, elem_id=f"{prefix}-stems-take-{i}")
     reserves = reserves_line(f"{prefix}-stems-{i}", "stems-action")
     with gr.Column(visible=False, elem_id=f"{prefix}-stems-box-{i}") as box:
         gr.Markdown(tips.STEMS_HINT, elem_classes=["hint"])
