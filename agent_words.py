@@ -89,7 +89,7 @@ MCP_MANY_AGENTS = "The studio is serving as many agents as it can at once. Nothi
 
 # The page's words for a parameter, where they say what it does without speaking of the page.
 PAGE_WORDS = {
-    "prompt": tips.CAPTION,
+    "prompt": f"{tips.CAPTION} {tips.CAPTION_EXAMPLE}",
     "lyrics": tips.LYRICS,
     "key_scale": tips.KEY,
     "time_signature": tips.TIME_SIGNATURE,

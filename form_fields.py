@@ -66,6 +66,13 @@ def language_dropdown(prefix: str) -> gr.Dropdown:
     )
 
 
+def caption(prefix: str, label: str) -> gr.Textbox:
+    """A style caption (Generate's, Edit's region's): what it describes, an example in the empty box."""
+    return gr.Textbox(
+        "", label=label, info=tips.CAPTION, placeholder=tips.CAPTION_EXAMPLE, max_lines=6, elem_id=f"{prefix}-prompt"
+    )
+
+
 def think_controls() -> tuple[gr.Checkbox, gr.Checkbox]:
     """Generate's Think switch and, beside it, upstream's *Length: auto* (the planner chooses it)."""
     ready = planner.enabled()
@@ -211,7 +218,14 @@ def song_input(prefix: str, wave: bool = False) -> tuple[gr.Audio, gr.Markdown, 
     info = gr.Markdown("", elem_id=f"{prefix}-src-info")
     if not wave:
         return src, info, None
-    wave = gr.HTML("", html_template=waveform.TEMPLATE, js_on_load=waveform.JS, elem_id=f"{prefix}-wave", padding=False)
+    wave = gr.HTML(
+        "",
+        html_template=waveform.TEMPLATE,
+        js_on_load=waveform.JS,
+        elem_id=f"{prefix}-wave",
+        elem_classes=["song-wave"],
+        padding=False,
+    )
     return src, info, wave
 
 

@@ -257,7 +257,7 @@ def _step_reporter(progress: Any, chosen: dict[str, int]) -> ProgressFn | None:
 
 def _chosen(chosen: dict[str, int]) -> str:
     """What the progress adds once Think has chosen the length: the visitor hears how long before it is made."""
-    return f" · Think chose {audio.clock(chosen['seconds'])}" if "seconds" in chosen else ""
+    return tips.PLAN_CHOSE.format(length=audio.clock(chosen["seconds"])) if "seconds" in chosen else ""
 
 
 def _plan_reporter(progress: Any, chosen: dict[str, int]) -> PlanProgressFn | None:
@@ -270,17 +270,16 @@ def _plan_reporter(progress: Any, chosen: dict[str, int]) -> PlanProgressFn | No
     def report(stage: str, done: int | None, total: int | None, takes: int = 1) -> None:
         if stage == "chosen":
             chosen["seconds"] = int(done or 0)
-            progress(None, desc=f"Think chose {audio.clock(chosen['seconds'])} for the song; now its blueprint…")
+            progress(None, desc=tips.PLAN_CHOSEN.format(length=audio.clock(chosen["seconds"])))
             return
         if not due(done == total):
             return
         if stage == "thinking":
-            progress(None, desc=f"Thinking, the planner writes the song's plan ({done} tokens)…")
+            progress(None, desc=tips.PLAN_THINKING.format(done=done))
         else:
-            which = f"s of {takes} takes" if takes > 1 else ""
-            progress(
-                (done, total), desc=f"Writing the blueprint{which}, {done}/{total} codes{_chosen(chosen)}", unit="codes"
-            )
+            which = tips.PLAN_SKETCHING_TAKES.format(takes=takes) if takes > 1 else ""
+            words = tips.PLAN_SKETCHING.format(which=which, done=done, total=total, chosen=_chosen(chosen))
+            progress((done, total), desc=words, unit="codes")
 
     return report
 

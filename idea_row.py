@@ -1,8 +1,9 @@
 """The *Idea* row on Generate: a song from one line on the page (``songwriter`` does the work).
 
-Above the caption: the idea, *Write it*, the note that says what the planner wrote and what it kept,
-and on a ZeroGPU Space what a press reserves; the page's private event fills Generate's empty
-fields, and the public ``/write_song`` (on a button no page shows) returns what was written.
+Under Generate's press and its examples (the caption, lyrics and Generate come first: issue 59): the
+idea, *Write it*, the note that says what the planner wrote and what it kept, and on a ZeroGPU Space
+what a press reserves; the page's private event fills Generate's empty fields, and the public
+``/write_song`` (on a button no page shows) returns what was written.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import widgets
 
 
 def build() -> tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown]:
-    """A song from one line above the caption: the idea, *Write it*, the note that says what the
+    """A song from one line: the idea, *Write it*, the note that says what the
     planner wrote, and (on a ZeroGPU Space) what a press reserves."""
     on = songwriter.available()
     idea = gr.Textbox(
@@ -74,11 +75,18 @@ def wire(
     )
     # The endpoint for gradio_client: the same work, what was written returned as it is, on a button
     # no page shows (so a page's press runs the planner once).
-    api = [gr.Textbox(visible=False), gr.Checkbox(visible=False), gr.Textbox(visible=False)]
-    api.append(widgets.lenient_number(visible=False, precision=0))
+    # Labelled, as /gradio_api/info names each by its label (it said "parameter_607").
+    api = [gr.Textbox(label="Idea", visible=False), gr.Checkbox(label="Instrumental", visible=False)]
+    api += [
+        gr.Textbox(label="Vocal language", visible=False),
+        widgets.lenient_number(label="Seed", visible=False, precision=0),
+    ]
     widgets.start_at_defaults(dict(zip(names[:4], api, strict=True)), write_song)
-    text, number = (lambda: gr.Textbox(visible=False)), (lambda: gr.Number(visible=False, precision=0))
-    written = [text(), text(), number(), text(), text(), number(), text()]
+    number, text = (
+        (lambda name: gr.Number(label=name, visible=False, precision=0)),
+        (lambda name: gr.Textbox(label=name, visible=False)),
+    )
+    written = [(number if name in ("bpm", "audio_duration") else text)(name) for name in songwriter.FORM]
     gr.Button(visible=False).click(
         write_song,
         api,

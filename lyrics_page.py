@@ -43,8 +43,10 @@ def build(demo: gr.Blocks, generate: dict[str, Any], tabs: gr.Tabs) -> None:
                     label="Seed used",
                     info=tips.LYRICS_SEED_USED,
                     interactive=False,
+                    visible="hidden",  # drawn, so its change reaches the page: shown once lyrics are written
                     elem_id="ly-seed-used",
                 )
+                used.change(None, None, used, js=widgets.SHOW_JS, api_visibility="private")
                 use = gr.Button("Use in Generate", elem_id="ly-use")
         widgets.example_rows(
             [list(e) for e in examples.LYRICS],

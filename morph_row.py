@@ -53,7 +53,9 @@ def build(prefix: str) -> Row:
             )
         button = gr.Button("Morph this take", size="sm", elem_id=f"{prefix}-morph-button")
         reserves = widgets.reserves_line(f"{prefix}-morph")
-        guidance, language = widgets.lenient_number(None, visible=False), gr.Textbox(None, visible=False)
+        # Labelled: /gradio_api/info names a parameter by its field's label (it said "parameter_161").
+        guidance = widgets.lenient_number(None, label="Guidance", visible=False)
+        language = gr.Textbox(None, label="Vocal language", visible=False)
     return Row(prompt, lyrics, seed, button, reserves, steps, guidance, language)
 
 

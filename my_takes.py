@@ -351,6 +351,10 @@ def build() -> Panel:
     """The panel, collapsed: a note, the list (newest first) or "no takes yet"."""
     hours = output_folder.output_max_age_hours()
     state = gr.BrowserState([], storage_key=STORAGE_KEY, secret=STORAGE_SECRET)
+    # /gradio_api/info names a parameter by its field's label, and a BrowserState takes none (it said
+    # "parameter_6" for My takes' events): one in its config.
+    own_config = state.get_config
+    state.get_config = lambda cls=None: {**own_config(cls), "label": "My takes"}
     note = html.escape(tips.MY_TAKES_NOTE.format(limit=LIMIT, hours=hours))
     template = (
         f'<div class="my-takes"><p class="my-takes-note">{note}</p>'

@@ -32,6 +32,16 @@ BUDGET = 0.8
 # Qwen3-Embedding-0.6B's full vocabulary, and its largest component, the DiT.
 PIPELINE_GIB = 10.71
 LARGEST_PART_GIB = 7.77
+# What the studio puts on the card at start-up on ZeroGPU, which ``spaces`` packs, in bf16 GiB (the same
+# count, ``tools/bench_memory.py``'s ``parts_fit``): the music pipeline, Edit's XL base's own parts (its
+# DiT and condition encoder), Think's planner (1.7B) and the lyrics writer (Qwen2.5 7B); 37.25 GiB in
+# all. ``spaces`` 0.51.3 runs every call of a Space that packs more than its card's ``xlarge_threshold``
+# (``spaces/zero/configs.json``: 42 GiB on the RTX Pro 6000) on a whole card at twice the quota; tests/
+# test_offload.py holds these under it, and to that count.
+PACKED_GIB = {"music": PIPELINE_GIB, "base": 8.90, "planner": 3.45, "lyrics": 14.19}
+# Demucs ``htdemucs_ft`` (four HTDemucs of 41.5 M parameters, fp32 as loaded), not packed: each split
+# moves it to the card and back (``stems.separate``), so it counts beside the packed weights there.
+STEMS_GIB = 0.62
 # Called by the pipeline outside forward() (its quantizer's get_output_from_indices for Think's
 # codes, tokenize() for Cover), which the offload hooks never see: it stays on the GPU (0.2 GiB).
 RESIDENT_PARTS = ("audio_tokenizer",)

@@ -26,7 +26,7 @@ import tooltips as tips
 # bubble), so nothing depends on Gradio keeping the template's nodes. The canvas lies absolutely in a
 # box of fixed height (see waveform.py: a canvas in the flow widened its column on a phone).
 JS = (
-    f"const PART_LINK = {json.dumps(tips.PART_LINK)};"
+    f"const PART_LINK = {json.dumps(tips.PART_LINK)}, SCORE = {json.dumps(tips.LYRIC_BADGE)};"
     + """
 const part = (sel) => element.querySelector(sel);
 let state = {}, drawnWidth = 0;
@@ -79,7 +79,7 @@ function show() {
 function lyrics() {
   const box = part(".take-lyrics"), badge = part(".take-score"), lines = state.src && Array.isArray(state.lines) ? state.lines : [];
   if (!box || !badge) return;
-  badge.textContent = state.src && typeof state.score === "number" ? "Lyrics " + state.score.toFixed(2) : "";
+  badge.textContent = state.src && typeof state.score === "number" ? SCORE.replace("{score}", state.score.toFixed(2)) : "";
   box.replaceChildren(...lines.map((line) => {
     const li = document.createElement("li");
     li.textContent = String(line.text ?? ""); li.dataset.t = String(Number(line.time) || 0);

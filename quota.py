@@ -18,7 +18,6 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import gradio as gr
@@ -71,17 +70,32 @@ def reads(mode: str) -> frozenset[str]:
 Ways = Callable[[int], list[str]]
 
 
+# What ZeroGPU counts of a declaration, by the size a call runs at (``spaces`` 0.51.3): on a slice of its
+# card (``large``, the default) the declaration times the card's ``duration_factor`` (``spaces/zero/
+# configs.json``: 1.5 on the RTX Pro 6000, 1.0 on an H200); on a whole card (``xlarge``, every call of a
+# Space that packs more than the card's ``xlarge_threshold``: ``offload.PACKED_GIB``) twice the
+# declaration (``spaces.zero.client``: no factor, "requested *= 2"). Without ``spaces``, the card
+# ZeroGPU runs today (Hugging Face's ZeroGPU docs): the RTX Pro 6000's published factor.
+PUBLISHED_CARD, PUBLISHED_FACTOR = "NVIDIA RTX PRO 6000 Blackwell Server Edition", 1.5
+WHOLE_CARD_FACTOR = 2.0
+
+
+def charge_factor() -> float:
+    """The factor ``spaces`` applies to a declaration here: its card's configuration and the size in
+    force (``spaces.zero.default_gpu_size``: ``xlarge`` once start-up packed more than the threshold)."""
+    try:
+        from spaces.zero import default_gpu_size
+        from spaces.zero.config import get_config
+    except ImportError:
+        return PUBLISHED_FACTOR
+    return WHOLE_CARD_FACTOR if default_gpu_size() == "xlarge" else float(get_config()["duration_factor"])
+
+
 def charged(declared: int) -> int:
-    """The seconds ZeroGPU counts against the quota for a call declaring ``declared``: its own
-    duration factor (1.5 on half of an RTX Pro 6000, ``spaces.zero.client.get_duration_seconds``)
-    applied as its ``/schedule`` request and its refusal count it."""
+    """The seconds ZeroGPU counts against the quota for a call declaring ``declared`` (``charge_factor``)."""
     if not devices.on_zero_gpu():
         return int(declared)
-    try:
-        from spaces.zero.client import get_duration_seconds
-    except ImportError:  # another version of spaces: the declaration as it is
-        return int(declared)
-    return round(get_duration_seconds(timedelta(seconds=int(declared)), None))
+    return round(int(declared) * charge_factor())
 
 
 def music_params(mode: str, fields: dict[str, Any]) -> dict[str, Any]:

@@ -88,7 +88,7 @@ def plan_text(plan: dict[str, Any]) -> str:
         )
         if part
     )
-    line = tips.PLANNED.format(seconds=plan.get("seconds", 0), summary=summary or "your settings", codes=plan["codes"])
+    line = tips.PLANNED.format(seconds=plan.get("seconds", 0), summary=summary or "your settings")
     fitted = plan.get("caption_fit")
     if isinstance(fitted, dict) and fitted.get("kept") in tips.CAPTION_FIT:
         line += tips.CAPTION_FIT[fitted["kept"]].format(n=fitted.get("written_tokens"), most=fitted.get("most"))
@@ -420,14 +420,16 @@ def take_index(take: Any, count: int) -> int:
     """The 0-based index of take number ``take`` (1 … ``count``); ``gr.Error`` in words otherwise."""
     if take is None or take == "":
         return 0
+    # A result of one take has nothing to choose: "a whole number from 1 to 1" said so in a riddle.
+    words = tips.TAKE_ONLY_ONE if count == 1 else tips.TAKE_NUMBER
     if isinstance(take, bool):  # True is 1 to Python, not a take number to a musician
-        raise gr.Error(f"Take to send must be a whole number from 1 to {count} (you asked for {take}).")
+        raise gr.Error(words.format(count=count, given=take))
     try:
         number = float(take)
     except (TypeError, ValueError, OverflowError):
         number = float("nan")
     if not (number == number and number.is_integer() and 1 <= number <= count):
-        raise gr.Error(f"Take to send must be a whole number from 1 to {count} (you asked for {checks.shown(take)}).")
+        raise gr.Error(words.format(count=count, given=checks.shown(take)))
     return int(number) - 1
 
 

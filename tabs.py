@@ -81,24 +81,27 @@ def demo_examples(tab: str, rows: list[tuple], inputs: list[Any]) -> gr.Examples
 
 
 def generate_tab(variant: Any) -> MusicTab:
-    """Caption, lyrics, Think and length up front; everything else folded away."""
+    """Caption and lyrics, then Generate and the examples: on the first screen (issue 59); a song from one
+    line, the length and Think beneath them, everything else folded away."""
     with gr.Tab("Generate", id="generate"):
         with widgets.music_form("Generate", "gen", checks.MAX_TAKES) as form:
+            fields = _generate_words()
+            form.press_here()
+            tried = gr.Column(elem_id="gen-examples")  # filled below, once the fields it fills exist
             idea = idea_row.build()
-            fields = _generate_up_front()
+            fields |= _generate_length()
             with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
                 fields |= _generate_advanced(variant)
         with form.column:
             variation, morph = variation_row.build("gen"), morph_row.build("gen")
-        # Below the form and the results, so on a phone the results follow the button.
-        # Instrumental ticked where an example's lyrics are "[Instrumental]", as the box itself would do.
-        widgets.example_rows(
-            [[*e, e[1] == checks.INSTRUMENTAL_TAG] for e in examples.GENERATE],
-            [fields[k] for k in ("prompt", "lyrics", "audio_duration", "vocal_language", "instrumental")],
-            label="Try one of these",
-            example_labels=examples.GENERATE_LABELS,
-            api_name="load_example_generate",
-        )
+        with tried:  # Instrumental ticked where an example's lyrics are "[Instrumental]", as the box does
+            widgets.example_rows(
+                [[*e, e[1] == checks.INSTRUMENTAL_TAG] for e in examples.GENERATE],
+                [fields[k] for k in ("prompt", "lyrics", "audio_duration", "vocal_language", "instrumental")],
+                label="Try one of these",
+                example_labels=examples.GENERATE_LABELS,
+                api_name="load_example_generate",
+            )
     _wire_generate_switches(fields, form.result)
     # In the preparer's order, then the page's own: the order the reserves line reads them in.
     order = [*inspect.signature(modes.PREPARE["generate"]).parameters, *PAGE_ONLY]
@@ -106,11 +109,16 @@ def generate_tab(variant: Any) -> MusicTab:
     return MusicTab("generate", fields, form, idea=idea, variation=variation, morph=morph)
 
 
-def _generate_up_front() -> dict[str, Any]:
-    """Generate's unfolded fields by the preparer's names (and the page's Instrumental switch)."""
-    prompt = gr.Textbox("", label="Style caption", info=tips.CAPTION, lines=2, elem_id="gen-prompt")
-    lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=10, elem_id="gen-lyrics")
+def _generate_words() -> dict[str, Any]:
+    """Generate's caption, lyrics and Instrumental switch (the page's), by the preparer's names."""
+    prompt = form_fields.caption("gen", "Style caption")
+    lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=4, max_lines=30, elem_id="gen-lyrics")
     instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental")
+    return {"prompt": prompt, "lyrics": lyrics, "instrumental": instrumental}
+
+
+def _generate_length() -> dict[str, Any]:
+    """Generate's Think, Length: auto and duration, unfolded under the press."""
     think, auto_length = form_fields.think_controls()
     duration = widgets.lenient_slider(
         audio.MIN_SECONDS,
@@ -120,14 +128,7 @@ def _generate_up_front() -> dict[str, Any]:
         info=tips.DURATION,
         elem_id="gen-duration",
     )
-    return {
-        "prompt": prompt,
-        "lyrics": lyrics,
-        "audio_duration": duration,
-        "think": think,
-        "auto_length": auto_length,
-        "instrumental": instrumental,
-    }
+    return {"audio_duration": duration, "think": think, "auto_length": auto_length}
 
 
 def _generate_advanced(variant: Any) -> dict[str, Any]:
@@ -320,7 +321,7 @@ def edit_tab(variant: Any) -> MusicTab:
             # Under both boxes: as the start box's own info it pushed that box below the end box.
             hint = gr.Markdown(tips.REGION, elem_classes=["hint"])
             picker = edit_parts.words_picker()
-            prompt = gr.Textbox("", label="Style for the region", info=tips.CAPTION, elem_id="edit-prompt")
+            prompt = form_fields.caption("edit", "Style for the region")
             lyrics = gr.Textbox(
                 "", label="New words for the region", info=tips.EDIT_LYRICS, lines=4, elem_id="edit-lyrics"
             )

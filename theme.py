@@ -89,6 +89,12 @@ CSS = """
 .result-column:not(:has([data-ready="1"])) .block.take-player-box:has(> .wrap:not(.hide)) { display: block !important; }
 .result-column:not(:has([data-ready="1"])) .block.take-player-box:has(> .wrap > .error) { display: none !important; }
 
+/* Edit's and Extend's waveform only once there is a song (or a refused upload's words, or the song being
+   read): before, it was an empty 110 px box under the upload (issue 59). */
+.block:has(> .html-container > .song-wave:not([data-shown="1"])):not(:has(> [data-testid="status-tracker"]:not(.hide))) {
+  display: none !important;
+}
+
 /* A run's progress in the first take's box starts below the box's "Take 1" label, and its steps and
    time sit on their own line under the bar (issue 54: Gradio centres them over both). */
 .take-player-box > .wrap.full:not(.hide) { justify-content: flex-start !important; padding-top: 30px !important; }
@@ -125,6 +131,8 @@ button.label-wrap[data-studio-note]::after {
   table, .table-wrap { display: block; max-width: 100%; overflow-x: auto; contain: inline-size; }
   .gallery { flex-wrap: wrap; }
   #studio-header h1 { font-size: 1.6rem; }
+  /* the tagline and the status line small: Generate stays on a phone's first screen (issue 59) */
+  #studio-header p, #studio-status p { font-size: var(--text-sm); }
   #studio-header, #studio-status { overflow-wrap: anywhere; }
   .stop-action { max-width: none; }
 }

@@ -8,21 +8,21 @@ _SHORTEST, _LONGEST = f"{audio.MIN_SECONDS:g} s", f"{audio.MAX_SECONDS / 60:g} m
 _MINUTES = f"{audio.MAX_SECONDS / 60:g} minutes"
 _TEMPI = "–".join(map(str, plan_format.BPM_RANGE))
 
-CAPTION = (
-    "Describe the sound: genre, mood, instruments, voice. E.g. “warm lo-fi hip hop, mellow Rhodes, vinyl crackle”."
-)
+CAPTION = "Describe the sound: genre, mood, instruments, voice."
+CAPTION_EXAMPLE = "E.g. “warm lo-fi hip hop, mellow Rhodes, vinyl crackle”."  # in the empty box, and for agents
 LYRICS = (
     "One section tag per part — [Verse], [Chorus], [Bridge], [Outro] — then its lines. "
-    "Leave empty or switch on Instrumental for music without singing."
+    "Leave empty or tick Instrumental for no singing."
 )
-INSTRUMENTAL = "No vocals: the lyrics box is replaced by [Instrumental]."
+INSTRUMENTAL = "No vocals: the lyrics become [Instrumental]."
 THINK = (
-    "ACE-Step's planner first works out BPM, key, metre and a fuller caption, then writes the song's "
-    f"blueprint ({audio.CODES_PER_SECOND} codes a second) for the music model. Slower to start; better structure. Values you set win."
+    "ACE-Step's planner first works out the tempo, key, time signature and a fuller caption, then sketches the "
+    "whole song, its melody and structure, for the music model to play. Slower to start; better structure. "
+    "Values you set win."
 )
 THINK_CAPTION = (
     "On, the music model gets Think's fuller caption, as ACE-Step does; off, it gets your caption as you wrote it "
-    "(Think's BPM, key and metre still count)."
+    "(Think's tempo, key and time signature still count)."
 )
 THINK_LENGTH = f"Think chooses how long the song is ({_SHORTEST} to {_LONGEST}). Off, the duration below is used."
 PLAN = (
@@ -31,7 +31,13 @@ PLAN = (
 )
 LANGUAGE_UNKNOWN = "Unknown: the model tells from the lyrics (unknown)"
 THINK_OFF = "Think is not available here: the studio runs without ACE-Step's planner."
-PLANNED = "Planned in {seconds:.1f} s: {summary} · {codes} blueprint codes a take."
+PLANNED = "Planned in {seconds:.1f} s: {summary}."
+# Think's progress, as the planner works (``generation``).
+PLAN_THINKING = "Thinking: the planner works out the song's plan ({done} steps so far)…"
+PLAN_CHOSEN = "Think chose {length} for the song; now it sketches the song…"
+PLAN_SKETCHING = "Sketching the song{which}: {done} of {total}{chosen}"  # its melody and structure, for the music model
+PLAN_SKETCHING_TAKES = " for {takes} takes"
+PLAN_CHOSE = " · Think chose {length}"
 # Think's caption longer than the model reads (``text_limits.fit``), by what the model read instead.
 _CAPTION_RAN_OVER = " Think's caption ran to {n} tokens, past the {most} the model reads of one:"
 CAPTION_FIT = {
@@ -87,8 +93,8 @@ ALREADY_SAVED = "Stop came after the take was finished: it is saved, and shown h
 RESULT_EMPTY = "Nothing here yet. Your takes appear here, each with the seed that makes it again."
 COVER_CAPTION = "The style of the new version, e.g. “acoustic folk, fingerpicked guitar, soft male vocals”."
 COVER_STRENGTH = (
-    "Audio cover strength, as in ACE-Step: the share of the steps that follow the original's musical "
-    "blueprint. 1 = it follows the original all the way (same melody and structure, new sound); "
+    "Audio cover strength, as in ACE-Step: the share of the steps that follow the original's melody and "
+    "structure. 1 = it follows the original all the way (same melody and structure, new sound); "
     "0 = a fresh song from your caption; in between, the original sets the structure and your style "
     "finishes it."
 )
@@ -163,9 +169,12 @@ LINES_WITH_PART = (
 # Describe (Cover, Extend, Edit): the planner listens to the uploaded song and fills the empty fields.
 DESCRIBE = (
     "Let ACE-Step's planner listen to the song and fill in what you left empty: style, lyrics, language, "
-    "BPM, key and time signature. The measured BPM, key and metre win where the planner hears them differently."
+    "tempo, key and time signature. The measured tempo, key and time signature win where the planner hears them differently."
 )
-IDEA = "One line about the song; Write it has ACE-Step's planner write the caption, lyrics, BPM, key, metre and length from it."
+IDEA = (
+    "One line about the song; Write it has ACE-Step's planner write the caption, lyrics, tempo, key, time signature "
+    "and length from it."
+)
 WRITE_IT = (
     "Write it fills the fields you left empty (the Style caption, the Lyrics unless Instrumental is ticked, "
     "BPM, key, time signature and vocal language) and sets the length; edit them before you press Generate."
@@ -296,6 +305,9 @@ STREAM_GONE = (
     "Reload the page and try again."
 )
 # Stems (beneath each take).
+# Take to send (a result's take, for Send to, Use these settings, Variations, the morph, stems).
+TAKE_NUMBER = "Take to send must be a whole number from 1 to {count} (you asked for {given})."
+TAKE_ONLY_ONE = "This result has one take: send take 1 (you asked for {given})."
 STEMS_HINT = "Vocals, drums, bass and everything else, each as its own file; together they add up to the take."
 STEMS_MISSING = (
     "Stems need the Demucs separation model (htdemucs_ft), and this studio does not have it: {error}.\n\n"
@@ -307,6 +319,7 @@ STEMS_STOPPED = "Stopped while splitting into stems. Nothing was saved; the take
 STEMS_NO_TAKE = "There is no take to split yet — make one first."
 STEMS_GONE = "Take {n} is no longer kept by the studio; make it again to split it."
 STEMS_FAILED = "Splitting into stems failed partway ({error}). Nothing was saved; try again."
+LYRIC_BADGE = "· words sung clearly: {score} of 1"  # beside "Take 1" (``player``); LYRIC_SCORE on hover
 LYRIC_SCORE = (
     "Lyric alignment, 0 to 1 (ACE-Step's own score): how clearly and in order this take sings its words. "
     "Pick the take with the higher number when the words matter."

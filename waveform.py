@@ -31,7 +31,11 @@ const canvas = () => element.querySelector("canvas");
 let drawnWidth = 0;
 function draw() {
   const c = canvas(); if (!c) return;
-  const s = read(), peaks = s.peaks || [], w = Math.round(c.getBoundingClientRect().width) || 600, h = 90;
+  const s = read(), peaks = s.peaks || [];
+  // Before a song (or a refused upload's words) the box is not shown (theme.CSS: ``song-wave``), so
+  // this comes first: the width is read once it is.
+  element.dataset.shown = peaks.length || s.message ? "1" : "0";
+  const w = Math.round(c.getBoundingClientRect().width) || 600, h = 90;
   drawnWidth = w; c.width = w; c.height = h;
   const ctx = c.getContext("2d"); ctx.clearRect(0, 0, w, h);
   const total = (s.seconds || 0) + (s.extra || 0);

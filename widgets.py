@@ -158,7 +158,7 @@ SHOW_JS = "() => ({__type__: 'update', visible: true})"
 
 def stem_slot(prefix: str, i: int) -> StemSlot:
     button = gr.Button("Split into stems", size="sm", elem_id=f"{prefix}-stems-{i}", elem_classes=["stems-action"])
-    take = lenient_number(value=i, precision=0, visible=False, elem_id=f"{prefix}-stems-take-{i}")
+    take = lenient_number(value=i, precision=0, label="Take", visible=False, elem_id=f"{prefix}-stems-take-{i}")
     reserves = reserves_line(f"{prefix}-stems-{i}", "stems-action")
     with gr.Column(visible=False, elem_id=f"{prefix}-stems-box-{i}") as box:
         gr.Markdown(tips.STEMS_HINT, elem_classes=["hint"])
@@ -396,21 +396,29 @@ def pace_line(prefix: str) -> gr.Markdown:
 class Form:
     """A music tab's two columns, filled in by ``music_form``: its press, Stop and result."""
 
+    label: str  # the press's words
+    prefix: str
     button: gr.Button | None = None
     stop: gr.Button | None = None
     result: Result | None = None
     reserves: gr.Markdown | None = None  # what a press reserves, on a ZeroGPU Space
     column: gr.Column | None = None  # the result's, entered again for what a tab adds beneath it
 
+    def press_here(self) -> None:
+        """The press, its Stop and what it reserves, placed where this is called (once): Generate's
+        right under the lyrics, so it is on the first screen; elsewhere at the form's end."""
+        if self.button is None:
+            self.button, self.stop = action_buttons(self.label, self.prefix)
+            self.reserves = reserves_line(self.prefix)
+
 
 @contextlib.contextmanager
 def music_form(label: str, prefix: str, takes: int = 1) -> Iterator[Form]:
     """The form (left, wider) with its buttons, the result on the right (below it on a phone)."""
-    form = Form()
+    form = Form(label, prefix)
     with gr.Row():
         with gr.Column(scale=3):
             yield form
-            form.button, form.stop = action_buttons(label, prefix)
-            form.reserves = reserves_line(prefix)
+            form.press_here()
         with gr.Column(scale=2, elem_id=f"{prefix}-result", elem_classes=["result-column"]) as form.column:
             form.result = result_column(prefix, takes)

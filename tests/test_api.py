@@ -278,6 +278,34 @@ def test_the_api_is_as_readme_documents_it_and_its_seed_line_is_plain_text(clien
     assert re.fullmatch(r"Seeds — take 1: 7 · made in [\d.]+ s on CPU", line), line  # no Markdown, no escapes
 
 
+def test_every_named_endpoint_labels_its_inputs_and_the_docs_name_only_named_endpoints(studio_server):
+    """Issue 59: /gradio_api/info labelled /morph's guidance and language "parameter_161" and
+    "parameter_162", /stems' take "parameter_81" (a field without a label); docs/features.md named
+    `/voice_of_<tab>` events that are not in the API."""
+    url, _ = studio_server
+    with urllib.request.urlopen(f"{url}gradio_api/info", timeout=30) as response:
+        named = json.load(response)["named_endpoints"]
+    unlabelled = {
+        name: [p["parameter_name"] for p in endpoint["parameters"] if re.search(r"parameter_\d+", json.dumps(p))]
+        for name, endpoint in named.items()
+    }
+    assert not {name: params for name, params in unlabelled.items() if params}, unlabelled
+    assert [p["label"] for p in named["/morph"]["parameters"]][6:8] == ["Guidance", "Vocal language"]
+    for doc in ("README.md", "docs/features.md"):
+        endpoints = set(re.findall(r"`(/[a-z_<>]+)`", (ROOT / doc).read_text()))
+        assert endpoints and endpoints <= set(named), (doc, sorted(endpoints - set(named)))
+
+
+def test_a_one_take_result_asks_for_take_1_in_words(client):
+    """Issue 59: /variations of a one-take result, asked for take 2, said "Take to send must be a whole
+    number from 1 to 1"."""
+    *_, record = client.predict(
+        prompt="one take", audio_duration=10, inference_steps=1, seed=8, think=False, api_name="/generate"
+    )
+    with pytest.raises(ValidationError, match=r"take: This result has one take: send take 1 \(you asked for '?2'?\)"):
+        client.predict(take=2, record=record, api_name="/variations")
+
+
 def test_describe_fills_only_the_empty_fields_and_refuses_a_bad_upload(client, tmp_path):
     import checks
     import plan_format

@@ -78,7 +78,7 @@ def _sings_along(page, player: str, lines: list[str]) -> None:
     and the line at the player's time highlighted (the last line at the end of the take)."""
     page.locator(f"{player} .take-lyrics li").first.wait_for()
     assert page.locator(f"{player} .take-lyrics li").all_inner_texts() == lines
-    assert re.fullmatch(r"Lyrics [01]\.\d\d", page.locator(f"{player} .take-score").inner_text())
+    assert re.fullmatch(r"· words sung clearly: [01]\.\d\d of 1", page.locator(f"{player} .take-score").inner_text())
     href = page.locator(f"{player} a.lrc-link").get_attribute("href")
     lrc_text = page.evaluate(
         "href => fetch(href).then(r => r.ok && r.headers.get('content-type').startsWith('text/plain') ? r.text() : '')",
@@ -169,12 +169,12 @@ def test_think_plans_the_song_and_shows_the_plan(page, monkeypatch):
     _fill_number(page, "#gen-duration", 10)
     page.locator("#gen-button").click()
     try:
-        page.get_by_text(re.compile(r"Writing the blueprint, \d+/50 codes")).first.wait_for()
+        page.get_by_text(re.compile(r"Sketching the song: \d+ of 50")).first.wait_for()
     finally:
         shown.set()
     assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
     page.locator("#gen-seeds").get_by_text(re.compile(r"Planned in [\d.]+ s: \d+ BPM")).wait_for()
-    assert "50 blueprint codes a take" in page.locator("#gen-seeds").inner_text()
+    assert "blueprint" not in page.locator("#gen-seeds").inner_text()  # a musician's words (issue 59)
     think.uncheck()
     page.locator("#gen-button").click()
     page.wait_for_function(
@@ -205,9 +205,11 @@ def test_lyrics_use_in_generate_fills_generate(page):
     page.locator("#gen-lyrics textarea").and_(page.locator("[disabled]")).wait_for()
     _tab(page, "Lyrics")
     page.locator("#ly-theme textarea").fill("a night drive by the sea")
+    assert not page.locator("#ly-seed-used").is_visible()  # nothing written yet: no seed (issue 59)
     page.locator("#ly-button").click()
     caption = page.locator("#ly-caption textarea")
     page.wait_for_function("el => el.value.length > 0", arg=caption.element_handle(), timeout=TIMEOUT_MS)
+    assert int(page.locator("#ly-seed-used input").input_value()) >= 0  # the seed it was written with, shown
     written = page.locator("#ly-text textarea").input_value()
     assert written.startswith("[")
     page.locator("#ly-use").click()

@@ -72,6 +72,35 @@ def test_the_sizes_it_decides_by_are_the_real_models():
     assert pytest.approx(pipeline, abs=0.01) == offload.PIPELINE_GIB
     assert pytest.approx(counts["transformer"] * 2 / GIB, abs=0.01) == offload.LARGEST_PART_GIB
     assert max(counts, key=lambda k: counts[k] if k in models.PIPELINE_PARTS else 0) == "transformer"
+    # What ZeroGPU packs (docs/performance.md's 37.25 GiB), and Demucs beside it (fp32), to the same count.
+    gib = {k: v * 2 / GIB for k, v in counts.items()}
+    base = gib["transformer"] + gib["condition_encoder"]
+    counted = {"music": pipeline, "base": base, "planner": gib["planner"], "lyrics": gib["lyrics"]}
+    assert pytest.approx(counted, abs=0.01) == offload.PACKED_GIB
+    assert pytest.approx(bench_memory.stems_parameters() * 4 / GIB, abs=0.01) == offload.STEMS_GIB
+
+
+def published_configs() -> list[dict]:
+    """``spaces``' own configuration of each ZeroGPU card, as the installed package publishes it."""
+    import json
+    from importlib.resources import files
+
+    from spaces.zero import config
+
+    return json.loads(files("spaces.zero").joinpath(config.CONFIGS_FILENAME).read_text())
+
+
+def test_the_weights_the_studio_packs_on_zerogpu_stay_under_the_whole_card_threshold():
+    """Issue 59: ``spaces`` 0.51.3 runs every call as ``xlarge`` (a whole card at twice the quota) once the
+    weights a Space packs pass its card's ``xlarge_threshold``; the studio's, with Demucs beside them in a
+    split, stay under every card's that has one."""
+    thresholds = {c["model"]: c["xlarge_threshold"] for c in published_configs() if c["xlarge_threshold"]}
+    assert thresholds  # the rule is published (45,097,156,608 B = 42 GiB on the RTX Pro 6000 in 0.51.3)
+    packed = sum(offload.PACKED_GIB.values()) * GIB
+    for card, threshold in thresholds.items():
+        headroom = (threshold - packed - offload.STEMS_GIB * GIB) / GIB
+        print(f"\n{card}: {packed / GIB:.2f} GiB packed + {offload.STEMS_GIB} GiB Demucs; {headroom:.2f} GiB to spare")
+        assert headroom > 0, (card, packed / GIB, threshold / GIB)
 
 
 class Trace:

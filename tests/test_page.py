@@ -541,3 +541,50 @@ def test_a_turbo_studios_page_shows_dcw_on_and_a_part_shows_the_bases_off(browse
         next(pages, None)
     finally:
         demo.close()
+
+
+# ---------------------------------------------------------------- issue 59: the newcomer's first screen
+
+# The screens a newcomer was seen on: a desktop window (light and dark) and a phone.
+FIRST_SCREENS = {
+    "desk-light": ({"width": 1400, "height": 900}, ""),
+    "desk-dark": ({"width": 1400, "height": 900}, "?__theme=dark"),
+    "phone": ({"width": 390, "height": 844}, ""),
+}
+# Between the song's upload and Describe beneath it: no box before there is a song.
+UPLOAD_TO_DESCRIBE = """prefix => document.querySelector(`#${prefix}-describe`).getBoundingClientRect().top
+  - document.querySelector(`#${prefix}-src`).getBoundingClientRect().bottom"""
+
+
+@pytest.mark.parametrize("screen", list(FIRST_SCREENS))
+def test_generate_and_its_examples_are_on_the_first_screen_and_nothing_empty_shows(browser, site, screen, request):  # noqa: F811
+    """Issue 59: at 1400 × 900 Generate lay 400 px below the fold, under the header's "start from an
+    example below" (on a phone two screens down); Edit and Extend showed an empty 110 px box under the
+    upload before a song; the Lyrics tab said "Seed used: 0" before anything was written."""
+    import examples
+
+    size, query = FIRST_SCREENS[screen]
+    small = size["width"] < 640
+    shots = SHOTS / "issue59"
+    for page in _open(
+        browser, site + query, f"issue59/{request.node.name}", False, viewport=size, is_mobile=small, has_touch=small
+    ):
+        assert page.evaluate("window.scrollY") == 0
+        button = page.locator("#gen-button").bounding_box()
+        assert button["y"] >= 0 and button["y"] + button["height"] <= size["height"], button
+        if not small:  # where the header says they are: below, in view
+            example = page.get_by_text(examples.GENERATE_LABELS[0], exact=True).bounding_box()
+            assert button["y"] < example["y"] and example["y"] + example["height"] <= size["height"], example
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / f"{screen}-generate.png"))
+        for name, prefix in (("Extend", "extend"), ("Edit", "edit")):
+            _tab(page, name)
+            page.locator(f"#{prefix}-describe").wait_for()
+            assert not page.locator(f"#{prefix}-wave").is_visible()
+            assert page.evaluate(UPLOAD_TO_DESCRIBE, prefix) < 40
+            page.screenshot(path=str(shots / f"{screen}-{prefix}.png"))
+        _tab(page, "Lyrics")
+        page.locator("#ly-theme").wait_for()
+        assert not page.locator("#ly-seed-used").is_visible()
+        assert "Seed used" not in page.locator("#studio-tabs").inner_text()
+        page.screenshot(path=str(shots / f"{screen}-lyrics.png"))

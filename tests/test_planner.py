@@ -533,7 +533,7 @@ def test_think_plans_once_and_renders_every_take_in_one_call(studio_server, monk
     call, fields = calls[0], plans[0]["fields"]
     assert call["bpm"] == 100 == fields["bpm"] and call["keyscale"] == fields["keyscale"]
     assert call["prompt"] == fields["caption"] and record["timings"]["planner_s"] > 0
-    assert "Planned in" in result[-2] and "blueprint codes" in result[-2]
+    assert "Planned in" in result[-2] and "blueprint" not in result[-2]  # a musician's words (issue 59)
     meta = json.loads((out / record["takes"][1]["metadata"]).read_text())
     assert meta["planner"] == plans[1] and meta["seed"] == 12
 
@@ -655,7 +655,7 @@ def test_a_length_think_chooses_is_said_before_the_song_is_made(studio_env, with
     first = next(i for i, d in enumerate(progress.descs) if d.startswith(said))
     steps = [i for i, d in enumerate(progress.descs) if d.startswith("Step")]
     assert steps and first < steps[0] and all(said in progress.descs[i] for i in steps)
-    assert all(said in d for d in progress.descs[first:] if d.startswith("Writing"))
+    assert all(said in d for d in progress.descs[first:] if d.startswith("Sketching"))
 
 
 def test_progress_shows_the_planning_and_stop_works_during_it(studio_env, with_planner):

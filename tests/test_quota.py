@@ -176,3 +176,42 @@ def _agrees(page, api, prefix: str, button: str, done: str) -> None:
     page.locator(button).click()
     page.locator(done).first.wait_for(state="attached")
     assert api.durations[seen:] == [shown], (prefix, shown, api.durations[seen:])
+
+
+def test_the_cost_line_counts_the_factor_spaces_applies_at_the_size_in_force(studio_env, monkeypatch):
+    """Issue 59: on each card ``spaces`` publishes (``zero/configs.json``) a press is counted at that
+    card's ``duration_factor`` on a slice and at twice its declaration on a whole card (``xlarge``, where
+    a Space packs past the card's threshold), and where ``spaces`` is absent at the RTX Pro 6000's
+    published factor: the line under the button, and its "more than a day" words, say so."""
+    import sys
+
+    import spaces.zero  # before SPACES_ZERO_GPU is set: imported with it, spaces would patch torch
+    from spaces.zero import config
+
+    import audio
+    import quota
+    import tooltips as tips
+    from test_offload import published_configs
+
+    fields = {"prompt": "x", "audio_duration": 60, "inference_steps": 50, "batch_size": 1, "think": False}
+    declared = quota.declares("generate", fields)
+    over_day = tips.RESERVES_OVER_DAY.format(day=audio.clock(quota.FREE_DAY))
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+
+    def said(factor: float) -> None:
+        line, counted = quota.reserves_line("generate", fields), round(declared * factor)
+        assert line.startswith(tips.RESERVES.format(time=audio.clock(counted))), (factor, declared, line)
+        assert (over_day in line) == (counted > quota.FREE_DAY), line
+
+    cards = published_configs()
+    for card in cards:
+        monkeypatch.setattr(config, "get_config", lambda card=card: card)
+        monkeypatch.setattr(spaces.zero, "_default_gpu_size", None)
+        said(card["duration_factor"])
+        if card["xlarge_threshold"] is not None:
+            monkeypatch.setattr(spaces.zero, "_default_gpu_size", "xlarge")
+            said(2)
+    assert {c["model"]: c["duration_factor"] for c in cards}[quota.PUBLISHED_CARD] == quota.PUBLISHED_FACTOR
+    for module in ("spaces", "spaces.zero", "spaces.zero.config"):
+        monkeypatch.setitem(sys.modules, module, None)  # spaces absent
+    said(quota.PUBLISHED_FACTOR)

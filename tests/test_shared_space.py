@@ -468,8 +468,8 @@ def test_hostile_records_get_words(space, tmp_path):
     deep.write_text("[" * 100_000 + "]" * 100_000)
     _refused(lambda: client.predict(handle_file(str(deep)), api_name="/settings_from_file"), "nests its data")
     for change, take, expect in (
-        ({}, 5, "Take to send must be a whole number from 1 to 1"),
-        ({}, "fast", "Take to send must be a whole number"),
+        ({}, 5, "This result has one take: send take 1 (you asked for"),
+        ({}, "fast", "This result has one take: send take 1"),
         ({"seed": "abc"}, 1, "This record's seed ('abc') cannot be used: Seed must be a number"),
         ({"audio_duration": "abc"}, 1, "This record's audio_duration ('abc') cannot be used"),
         ({"audio_format": "exe"}, 1, "This record's audio_format ('exe') cannot be used: Unknown output format"),
@@ -483,7 +483,7 @@ def test_hostile_records_get_words(space, tmp_path):
     nan = {**record, "params": {**record["params"], "audio_duration": float("nan")}}
     for data, expect in (
         ([nan, 1], "audio_duration ('nan') cannot be used: Duration must be a number"),
-        ([record, float("inf")], "Take to send must be a whole number from 1 to 1"),
+        ([record, float("inf")], "This result has one take: send take 1"),
     ):
         text = _raw_call(space.url, "settings_from_generate", data)
         ok = expect in text and not any(u in text for u in UNCLEAR)

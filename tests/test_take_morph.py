@@ -185,7 +185,7 @@ def made(studio_env):
     [
         ({"record": None}, "There is no take yet", "record"),
         ({"record": {"takes": [{"audio": "x"}]}}, "This is not a take's record", "record"),
-        ({"take": 3}, "whole number from 1 to 1", "take"),
+        ({"take": 3}, "This result has one take: send take 1", "take"),
         ({"record": RECORD}, "Take 1 is no longer kept by the studio", "record"),
         ({"request": Visitor()}, "Take 1 is no longer kept by the studio", "record"),
         ({"prompt": SONG["prompt"]}, "The caption and lyrics are the take's own", "prompt"),

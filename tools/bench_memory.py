@@ -144,7 +144,25 @@ def parts_fit(card_gb: float = 48.0) -> str:
     weights = sum(v for _, v in rows)
     lines = ["| on the card | bf16 |", "|---|---|", *(f"| {name} | {v:.2f} GiB |" for name, v in rows)]
     lines += [f"| **all of it** | **{weights:.2f} GiB** of {total:.1f} GiB ({weights / total:.0%}) |"]
+    demucs = stems_parameters() * 4 / 2**30  # fp32: 4 bytes a parameter
+    lines += [f"| Demucs `htdemucs_ft`, fp32, moved in by each split (not packed) | {demucs:.2f} GiB |"]
     return "\n".join(lines)
+
+
+# The published ``htdemucs`` shape's one change from HTDemucs' defaults (demucs/grids/mmi.py's released
+# run: bottom_channels 512, 5 transformer layers): 41.5 M parameters a model, 83 MB in fp16, as the Hub's
+# 84 MB files of ``adefossez/HTDemucs-ft`` (the files' own metadata is not read here: no Hub access).
+HTDEMUCS_FT = {"sources": ["drums", "bass", "other", "vocals"], "bottom_channels": 512}
+
+
+def stems_parameters() -> int:
+    """Parameters of Demucs ``htdemucs_ft``'s four models (``HTDEMUCS_FT``), counted on the meta device."""
+    from accelerate import init_empty_weights
+    from demucs.htdemucs import HTDemucs
+
+    with init_empty_weights(include_buffers=False):
+        model = HTDemucs(**HTDEMUCS_FT)
+    return 4 * sum(p.numel() for p in model.parameters())
 
 
 # ---------------------------------------------------------------- what fits on which card
