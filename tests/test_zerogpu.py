@@ -449,6 +449,22 @@ def test_a_request_over_one_calls_limit_is_refused_before_any_call(client, space
     assert len(space[1].durations) == seen
 
 
+def test_a_replaced_worker_is_ended_so_a_long_run_holds_few(client, space):
+    """Issue 60: the harness kept every worker the wrapper had replaced alive (22 forked workers and
+    6.3 GB by the end of a run); ZeroGPU ends a worker it no longer uses, and so does the harness now.
+    Every third call is given a fresh worker (``FakeDeviceAPI.fresh_every``): after seven more calls,
+    at most one worker a GPU function lives."""
+    from zerogpu_harness import _alive
+
+    api = space[1]
+    for seed in range(7):
+        client.predict(
+            prompt="short", audio_duration=10, inference_steps=1, seed=seed, think=False, api_name="/generate"
+        )
+    alive = sorted({pid for pid in api.workers if _alive(pid)})
+    assert api.ended and len(alive) <= len(set(api._last_pid)), (alive, api.ended)
+
+
 def test_every_declared_duration_is_within_the_clamp(space):
     durations = space[1].durations
     assert len(durations) >= 15

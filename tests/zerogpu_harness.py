@@ -3,7 +3,8 @@
 - ``FakeDeviceAPI`` answers the four endpoints the ``spaces`` client calls (``/schedule``,
   ``/allow``, ``/release``, ``/startup-report``) from a thread on loopback, records every declared
   duration, refuses the calls ``refusals`` names as ZeroGPU refuses an exhausted quota, and kills the worker process of a call that outlives its declared duration times
-  ``scale`` (``scales`` gives one-off scales for the next calls), as ZeroGPU does.
+  ``scale`` (``scales`` gives one-off scales for the next calls), as ZeroGPU does; a worker the wrapper
+  replaces is ended (``ended``), as ZeroGPU ends a worker it no longer uses.
 - ``serve()`` (``--serve``) is the studio process: ``spaces.zero.torch`` is replaced by no-ops before
   ``spaces`` is imported (there is no CUDA to pack or move), then ``app.main()`` runs with
   ``SPACES_ZERO_GPU=true``, so every GPU call forks a worker and crosses by pickle, as on a Space.
@@ -50,6 +51,8 @@ class FakeDeviceAPI:
         self.refusals: list[dict[str, int]] = []
         self.refused: list[int] = []
         self.killed: list[int] = []
+        self.ended: list[int] = []  # workers ended because the wrapper forked another in their place
+        self.workers: list[int] = []  # every worker that said who it is
         self.startup_reports = 0
         self._calls: dict[str, dict[str, Any]] = {}
         self._last_pid: dict[str, int] = {}
@@ -93,12 +96,22 @@ class FakeDeviceAPI:
             return self.refusals.pop(0)
 
     def _allow(self, query: dict[str, str]) -> None:
+        """A worker says who it is. One the wrapper forked in place of the function's last worker ends
+        that one, as ZeroGPU ends a worker it no longer uses (the wrapper only drops it: kept alive, the
+        replaced workers of a long run held gigabytes)."""
         pid = int(query["pid"])
         with self._lock:
             call = self._calls.get(query.get("allowToken", ""))
+            replaced = None
             if call is not None:
                 call["pid"] = pid
+                self.workers.append(pid)
+                replaced = self._last_pid.get(call["task"])
                 self._last_pid[call["task"]] = pid
+        if replaced is not None and replaced != pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(replaced, signal.SIGKILL)
+                self.ended.append(replaced)
 
     def _release(self, query: dict[str, str]) -> None:
         with self._lock:
@@ -164,11 +177,11 @@ class FakeDeviceAPI:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a process ended but not yet reaped by its parent does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return " Z " not in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[-1][:4]
+    except OSError:
         return False
-    return True
 
 
 def studio_env(
