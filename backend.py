@@ -399,6 +399,11 @@ def is_warm() -> bool:
     return _backend is not None
 
 
+def latent_width() -> int | None:
+    """The channels of the built model's latents (its VAE's): a take's own must match; None: not built."""
+    return None if _backend is None else int(_backend.pipe.vae.config.decoder_input_channels)
+
+
 def base_is_warm() -> bool:
     """True once the XL base's DiT is built beside the pipeline (Edit's parts)."""
     return _backend is not None and _backend.base is not None

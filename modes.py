@@ -63,7 +63,8 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
     result = {**result, "audio": finished, "finishes": [info for _, info in done], "timings": timings}
     if job.part is not None:
         result["parts"] = [job.part(take) for take in made]
-    return takes.write_takes(job.mode, result, job.params, job.seeds)
+    params = {**job.params, **{k: result[k] for k in ("source_latents",) if k in result}}  # as the run read it
+    return takes.write_takes(job.mode, result, params, job.seeds)
 
 
 def prepare_generate(

@@ -164,13 +164,14 @@ def take_record(src_audio: Any) -> dict[str, Any] | None:
 def own_latents(src_audio: Any) -> take_latents.Own:
     """A source song's own final latents where it is a take this studio made and still keeps, byte for
     byte as written (sent with *Send to*, chosen from *My takes*, named by a variation: a link or copy
-    of the take under its own name); else why the VAE reads it (``take_latents``)."""
+    of the take under its own name); else why the VAE reads it (``take_latents``). Their width is
+    checked against the model's once it is built; before, the run checks it (``generation``)."""
     record = take_record(src_audio)
     if record is None:
         return take_latents.Own(None, None, take_latents.UPLOAD)
     entry = record.get("latents")
     latents = output_folder.own_take(entry.get("file")) if isinstance(entry, dict) else None
-    return take_latents.check(Path(str(src_audio)), record, latents)
+    return take_latents.check(Path(str(src_audio)), record, latents, backend.latent_width())
 
 
 def latents_of(src_audio: Any) -> np.ndarray | None:

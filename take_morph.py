@@ -25,6 +25,7 @@ from typing import Any
 import gradio as gr
 
 import audio
+import backend
 import checks
 import models
 import output_folder
@@ -115,7 +116,8 @@ def _song_in(path: Path, params: dict[str, Any], render: Render, finishing: Any)
     """The job with the take's song in it: its own latents where they are this very file's, else its
     samples for the VAE (``preparing.from_own_latents`` says which in the record); as long as the take."""
     render = preparing.from_own_latents(path, params, render)
-    if render.pipeline.src_latents is not None:
+    # Before the model is built their width is the run's to check: the song goes too, for the VAE.
+    if render.pipeline.src_latents is not None and backend.latent_width() is not None:
         n = audio.probe(path, "take").frames
     else:
         song = preparing.source(path, "take", "record")
