@@ -285,7 +285,8 @@ STEMS_MISSING = (
     "Stems need the Demucs separation model (htdemucs_ft), and this studio does not have it: {error}.\n\n"
     "What to do: whoever runs the studio downloads it once with "
     "hf download adefossez/HTDemucs-ft (on a Space, README's preload_from_hub does it), "
-    "or points ACE_STUDIO_STEMS_MODEL at a folder that holds it."
+    "or points ACE_STUDIO_STEMS_MODEL at a folder that holds it; on tiny random models, "
+    "python tools/random_models.py DIR writes one and names it in the command it prints."
 )
 STEMS_STOPPED = "Stopped while splitting into stems. Nothing was saved; the take itself is kept."
 STEMS_NO_TAKE = "There is no take to split yet — make one first."
