@@ -99,8 +99,11 @@ def bytes_written(params: dict[str, Any]) -> int:
         per_take += take_latents.BYTES_PER_SECOND * seconds + take_latents.HEADER_BYTES
     if fmt != "mp3":  # the take's preview for the page's player (``takes``; a part alone has none)
         per_take += PREVIEW_BYTES_PER_SECOND * seconds + MP3_EXTRA_BYTES
-    # A sung take's lines twice (its .lrc, its record), each with a time: at most the lyrics' bytes.
-    synced = LRC_BYTES_PER_LINE * len(lrc.sung_lines(params.get("lyrics"))) + 2 * len(str(params.get("lyrics") or ""))
+    # A sung take's lines twice (its .lrc, its record), each with a time: at most the lyrics' bytes (a
+    # region Edit's: the whole song's, ``song_lyrics``, which its record holds once more).
+    song = str(params.get("song_lyrics") or "")
+    words = song or str(params.get("lyrics") or "")
+    synced = LRC_BYTES_PER_LINE * len(lrc.sung_lines(words)) + 2 * len(words) + len(song)
     return int(n * (per_take + RECORD_BYTES + RECORD_BYTES_PER_SECOND * seconds * n + synced))
 
 

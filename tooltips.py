@@ -431,15 +431,20 @@ MORPH_UNUSED = {
     "dcw": "Not used while morphing: ACE-Step's morph runs without the step correction.",
 }
 MORPH_STYLE = "What the song is now (e.g. 'acoustic folk, male voice, guitar'): the morph keeps what both styles share."
-MORPH_LYRICS = "The song's words as they are sung now, if any (the new lyrics go in New lyrics above)."
+MORPH_LYRICS = (
+    "The song's words as they are sung now, if any (the new lyrics go in New lyrics above); left empty, a take "
+    "made here with words keeps its own."
+)
 MORPH_TAKE = (
     "The chosen take itself moved toward a new caption or new lyrics (ACE-Step's flow edit), its structure kept: "
     "it starts from the song the model made, not from noise. Both boxes start as the take's own words; change "
     "what should change. Twice the model's work per step, without Think and without the step correction, as in "
     "ACE-Step."
 )
-MORPH_TAKE_STYLE = "The style the take should move toward; what it shares with the take's own stays."
-MORPH_TAKE_LYRICS = "The words the take should sing; empty for an instrumental."
+MORPH_TAKE_STYLE = (
+    "The style the take should move toward (left out: the take's own); what it shares with the take's own stays."
+)
+MORPH_TAKE_LYRICS = "The words the take should sing (left out: the take's own); empty for an instrumental."
 MORPH_TAKE_STEPS = "The take's own to start with; fewer make a quicker, rougher morph."
 MORPH_TAKE_SEED = "The noise each step adds: -1 draws new noise each press; the morph's record names its seed."
 MORPH_NO_TAKE = "There is no take yet: make one in Generate first, then morph it."
