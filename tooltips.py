@@ -246,6 +246,11 @@ WEIGHTS_NO_FOLDER = (
     "holds the model, or try the page on tiny random models: run python tools/random_models.py DIR, then the command it "
     "prints."
 )
+WRITER_NO_FOLDER = (
+    "The lyrics writer's folder {folder} does not exist on this machine. What to do: point {env} at a folder "
+    "that holds it, or try the page on tiny random models: run python tools/random_models.py DIR, then the "
+    "command it prints."
+)
 WEIGHTS_TO_DOWNLOAD = (
     "{repo} is not on this machine yet: the first song downloads it from the Hugging Face Hub (many GB; it needs "
     "internet) and takes that much longer. Without internet, point ACE_STUDIO_MODEL at a folder that holds it."
