@@ -127,7 +127,7 @@ class Backend:
         if sync is not None and sync.matrices is not None:
             started = time.perf_counter()
             clip = audio.shape[-1] / pipe.sample_rate
-            result["lyrics"] = [lrc.sync_take(s, e, rows, clip) for s, e in sync.matrices]
+            result["lyrics"] = [lrc.sync_take(s, e, rows, clip, req.sung_within) for s, e in sync.matrices]
             result["lyrics_s"] = round(sync.seconds + time.perf_counter() - started, 3)
             # The alignment's forward ran inside the last step: the DiT's own steps are the rest.
             result["phases"]["dit"] = max(0.0, result["phases"]["dit"] - sync.seconds)
@@ -397,6 +397,11 @@ def model_identity(source: str | None = None, variant: models.Variant | None = N
 def is_warm() -> bool:
     """True once the pipeline is built."""
     return _backend is not None
+
+
+def latent_width() -> int | None:
+    """The channels of the built model's latents (its VAE's): a take's own must match; None: not built."""
+    return None if _backend is None else int(_backend.pipe.vae.config.decoder_input_channels)
 
 
 def base_is_warm() -> bool:

@@ -45,6 +45,11 @@ BYTES_PER_SECOND = {
     "flac": audio.SAMPLE_RATE * 2 * 3,
     "mp3": audio.MP3_KBPS * 1000 // 8,
 }
+# The page's MP3 preview beside every WAV or FLAC take (``audio.save_preview``) at its constant bit rate;
+# and what an MP3 file adds to its bit rate: the encoder's delay and padding (a few MPEG frames), a LAME
+# header frame, the ID3 tags and their padding (2.0–4.7 KB measured, 10 s to 31 s; not by the length).
+PREVIEW_BYTES_PER_SECOND = audio.PREVIEW_KBPS * 1000 // 8
+MP3_EXTRA_BYTES = 8192
 RECORD_BYTES = 16_384
 RECORD_BYTES_PER_SECOND = audio.CODES_PER_SECOND * 24  # every code, ~24 characters each, per take in a record
 LRC_BYTES_PER_LINE = 64  # "[mm:ss.xx]" in the .lrc, '{"time": …, "text": …}' and indentation in the record
@@ -86,14 +91,19 @@ def length(params: dict[str, Any]) -> float:
 
 def bytes_written(params: dict[str, Any]) -> int:
     """At most how many bytes the request's takes and records take in the output folder."""
-    n, seconds = int(params.get("batch_size") or 1), length(params)
-    per_take = BYTES_PER_SECOND.get(params.get("audio_format", "wav"), BYTES_PER_SECOND["flac"]) * seconds
+    n, seconds, fmt = int(params.get("batch_size") or 1), length(params), params.get("audio_format", "wav")
+    per_take = BYTES_PER_SECOND.get(fmt, BYTES_PER_SECOND["flac"]) * seconds + (MP3_EXTRA_BYTES if fmt == "mp3" else 0)
     if params.get("change") == "add":  # the part alone beside the take (``modes.Job.part``)
         per_take *= 2
     else:  # the take's own latents beside it (``take_latents``)
         per_take += take_latents.BYTES_PER_SECOND * seconds + take_latents.HEADER_BYTES
-    # A sung take's lines twice (its .lrc, its record), each with a time: at most the lyrics' bytes.
-    synced = LRC_BYTES_PER_LINE * len(lrc.sung_lines(params.get("lyrics"))) + 2 * len(str(params.get("lyrics") or ""))
+    if fmt != "mp3":  # the take's preview for the page's player (``takes``; a part alone has none)
+        per_take += PREVIEW_BYTES_PER_SECOND * seconds + MP3_EXTRA_BYTES
+    # A sung take's lines twice (its .lrc, its record), each with a time: at most the lyrics' bytes (a
+    # region Edit's: the whole song's, ``song_lyrics``, which its record holds once more).
+    song = str(params.get("song_lyrics") or "")
+    words = song or str(params.get("lyrics") or "")
+    synced = LRC_BYTES_PER_LINE * len(lrc.sung_lines(words)) + 2 * len(words) + len(song)
     return int(n * (per_take + RECORD_BYTES + RECORD_BYTES_PER_SECOND * seconds * n + synced))
 
 

@@ -88,12 +88,12 @@ def parse(lyrics: str, times: list[float], seconds: float) -> Words | None:
 
 def known(src_audio: Any) -> Words | None:
     """The words of a source song the studio made and still keeps, with its synced lyrics, byte for byte
-    as written; else None."""
+    as written (a region Edit's: the whole song's, ``song_lyrics``); else None."""
     record = preparing.take_record(src_audio)
     if record is None or not isinstance(record.get("lyric_lines"), list):
         return None
     params = record.get("params") if isinstance(record.get("params"), dict) else {}
-    lyrics = params.get("lyrics")
+    lyrics = params.get("song_lyrics") or params.get("lyrics")
     if not isinstance(lyrics, str) or not take_latents.belongs(Path(str(src_audio)), record):
         return None
     try:
@@ -103,6 +103,45 @@ def known(src_audio: Any) -> Words | None:
     except (TypeError, KeyError, ValueError, audio.AudioError):
         return None
     return parse(lyrics, times, seconds)
+
+
+@dataclass(frozen=True)
+class Around:
+    """A region Edit, given the region's words alone, of a song whose synced lines the studio knows: the
+    whole song's lyrics with those words in place of the lines that start in the region (``lyrics``), and
+    the lines outside it, timed as the song's record has them (``before``, ``after``)."""
+
+    lyrics: str
+    before: tuple[dict[str, Any], ...]
+    after: tuple[dict[str, Any], ...]
+
+    def lines(self, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A take's synced lines: the song's before the region, the region's own (``new``), the song's after."""
+        return [*self.before, *new, *self.after]
+
+
+def around(src_audio: Any, start: float, end: float, new_words: str) -> Around | None:
+    """The song's words around the region ``start``–``end`` where ``new_words`` are the region's alone
+    (``Around``); None where the studio does not know the song's (``known``), or where ``new_words``
+    already are the whole song's (they sing its lines outside the region, in order: upstream's way,
+    and what a variation of an Edit by the words sends)."""
+    words = known(src_audio)
+    if words is None:
+        return None
+    before = [line for line in words.lines if line.start < start]
+    inside = [line for line in words.lines if start <= line.start < end]
+    after = [line for line in words.lines if line.start >= end]
+    given = iter(lrc.sung_lines(new_words))
+    if all(any(sung == line.text for sung in given) for line in [*before, *after]):  # in order: one pass
+        return None
+    rows = words.lyrics.splitlines()
+    if inside:
+        rows[inside[0].row : inside[-1].row + 1] = new_words.splitlines()
+    else:  # in the section of the line before it
+        at = before[-1].row + 1 if before else 0
+        rows[at:at] = new_words.splitlines()
+    timed = lambda lines: tuple({"time": line.start, "text": line.text} for line in lines)  # noqa: E731
+    return Around("\n".join(rows), timed(before), timed(after))
 
 
 def _numbers(value: Any) -> list[int]:

@@ -29,6 +29,7 @@ import music_request
 import pace
 import planner
 import runs
+import take_latents
 import text_limits
 import tooltips as tips
 from music_request import MusicRequest
@@ -52,6 +53,7 @@ def run_music(
     started = time.perf_counter()
     built_now: list[bool] = []
     be = backend.get_backend(on_load=lambda: built_now.append(True))
+    request = _own_latents_fit(request, backend.latent_width())
     if request.plan is not None and be.pipe.audio_token_detokenizer is None:
         request = request.without_plan("this music model has no audio detokenizer, so it cannot read a blueprint")
     render, plan = request.render, None
@@ -82,6 +84,8 @@ def run_music(
             "pipeline_s": round(out["seconds"], 3),
         },
     }
+    if "source_latents" in request.params:  # the record says what the run read (``modes.finish``)
+        result["source_latents"] = request.params["source_latents"]
     if on_base and not had_base:
         result["timings"]["base_load_s"] = round(be.base_seconds, 3)
     if "lyrics" in out:  # line times and score per take (``lrc``); ``takes`` fits them to each take
@@ -93,6 +97,17 @@ def run_music(
     loads = {"music": result["timings"]["model_load_s"], "base": result["timings"].get("base_load_s", 0.0)}
     result["pace"] = _measured(request, render, plan, out, loads, started)
     return result
+
+
+def _own_latents_fit(request: MusicRequest, width: int | None) -> MusicRequest:
+    """The request with the VAE reading its song where a take's own latents are not as wide as this
+    model's (the door checks them once the model is built: ``preparing.own_latents``; not before)."""
+    own = request.render.pipeline.src_latents
+    why = None if own is None or width is None else take_latents.misfit(int(own.shape[-1]), width)
+    if why is None:
+        return request
+    render = request.render.with_pipeline(src_latents=None)
+    return dataclasses.replace(request.with_params(source_latents=why), render=render)
 
 
 def _measured(

@@ -9,6 +9,7 @@ score. Everything here is numpy and plain Python; no model, no torch.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -153,8 +154,18 @@ def lyric_score(energy: np.ndarray, rows: Rows) -> float:
     return round(float(np.clip(coverage**2 * monotony**2 * confidence, *SCORE_RANGE)), 4)
 
 
-def sync_take(stamps: np.ndarray, energy: np.ndarray, rows: Rows, seconds: float) -> dict[str, Any]:
-    """One take's synced lyrics: ``lines`` (``{"time", "text"}``, non-decreasing) and ``score``."""
+def sync_take(
+    stamps: np.ndarray, energy: np.ndarray, rows: Rows, seconds: float, within: tuple[float, float] | None = None
+) -> dict[str, Any]:
+    """One take's synced lyrics: ``lines`` (``{"time", "text"}``, non-decreasing) and ``score``; ``within``
+    (seconds): the lyrics are sung there alone (a region Edit's words), so only its frames are read."""
+    if within is not None:  # the path would otherwise spread the region's words over the whole song
+        per_second = stamps.shape[1] / seconds
+        a = min(stamps.shape[1] - 1, max(0, math.ceil(within[0] * per_second)))  # its frames, ends included
+        b = max(a + 1, min(stamps.shape[1], math.floor(within[1] * per_second)))
+        found = sync_take(stamps[:, a:b], energy[:, a:b], rows, (b - a) / per_second)
+        found["lines"] = [{**line, "time": round(line["time"] + a / per_second, 3)} for line in found["lines"]]
+        return found
     times = line_times(stamps, rows, seconds)
     lines = [{"time": t, "text": text} for t, text in zip(times, rows.texts, strict=True)]
     return {"lines": lines, "score": lyric_score(energy, rows)}

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -23,6 +24,7 @@ import checks
 import decoding
 import devices
 import gpu
+import hub
 import models
 import pace
 import pace_phases
@@ -123,7 +125,36 @@ def build_messages(req: Request, language_name: str) -> list[dict[str, str]]:
 
 
 def model_source() -> str:
-    return os.environ.get("ACE_STUDIO_LYRICS_MODEL", "").strip()
+    return os.environ.get(ENV, "").strip()
+
+
+ENV = "ACE_STUDIO_LYRICS_MODEL"
+
+
+def missing(wait: float = 0.0) -> str | None:
+    """Why the writer's weights cannot be had now, in the studio's words (as the music model's and the
+    planner's: ``models.weights_missing``), or None where they can: a folder, a repo in the Hub cache, or
+    one the Hub may give now. Reads no weights and asks the Hub nothing itself (``hub.reachable``'s
+    answer, waiting up to ``wait`` s for its first): never the Hub client's retries, never its words."""
+    try:
+        source = model_source() or (MLX_MODEL if engine() == "mlx" else DEFAULT_MODEL)
+    except models.ModelLoadError as exc:
+        return str(exc)
+    if Path(source).expanduser().is_dir():
+        return None
+    if source.startswith((".", "/", "~")):
+        return tips.WRITER_NO_FOLDER.format(folder=source, env=ENV)
+    if hub.cached(source, "config.json"):
+        return None
+    closed = models.hub_closed(source, wait=wait)
+    return None if closed is None else models.weights_missing("the lyrics writer", source, ENV, closed)
+
+
+def check_weights() -> None:
+    """Before a press waits for the GPU: the writer's weights, where they cannot be had, refused at once
+    in ``missing``'s words (the Hub's first answer waited for at most ``hub.PROBE_TIMEOUT_S``)."""
+    if not is_loaded() and (why := missing(wait=hub.PROBE_TIMEOUT_S)) is not None:
+        raise _not_built(models.WeightsMissing(why))
 
 
 def _mlx_available() -> bool:
@@ -268,6 +299,8 @@ def reset_writer() -> None:
 
 def _load() -> Writer:
     override = model_source()
+    if (why := missing()) is not None:  # words of the studio's, not the Hub client's after its retries
+        raise models.WeightsMissing(why)
     try:
         if engine() == "mlx":
             import mlx.core as mx

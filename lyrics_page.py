@@ -174,6 +174,7 @@ def _write_lyrics(*args: Any, **kwargs: Any):
         raise gr.Error(str(exc)) from None
     # Drawn here, so a retry after a GPU abort writes the same song.
     req.seed = lyrics.draw_seed(req.seed)
+    lyrics.check_weights()  # weights that cannot be had: said at once, before the GPU queue
     if not lyrics.is_loaded():
         progress(0, desc="Loading the lyrics model… the first time takes about a minute longer")
     text = ""

@@ -10,6 +10,7 @@ settles its length and cost, the GPU entry (``generation.music_gpu``) runs ``job
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,7 +64,10 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
     result = {**result, "audio": finished, "finishes": [info for _, info in done], "timings": timings}
     if job.part is not None:
         result["parts"] = [job.part(take) for take in made]
-    return takes.write_takes(job.mode, result, job.params, job.seeds)
+    if job.synced is not None and result.get("lyrics"):  # a region Edit's lines: the whole song's
+        result["lyrics"] = [found and {**found, "lines": job.synced(found["lines"])} for found in result["lyrics"]]
+    params = {**job.params, **{k: result[k] for k in ("source_latents",) if k in result}}  # as the run read it
+    return takes.write_takes(job.mode, result, params, job.seeds)
 
 
 def prepare_generate(
@@ -177,7 +181,8 @@ def prepare_cover(
     ``cover_noise_strength`` (upstream's) starts it from the song itself, noised that far less than
     pure noise (0: from noise, as upstream's API defaults). ``morph`` (upstream's flow-edit overlay)
     edits the song itself from what it is (``morph_prompt``, ``morph_lyrics``: its style and words
-    now) toward ``prompt`` and ``lyrics``, keeping its structure (cover strength and start unused)."""
+    now; words left out: a take's own) toward ``prompt`` and ``lyrics``, keeping its structure (cover
+    strength and start unused)."""
     params, render = preparing.common(
         **preparing.shared(locals()),
         need_text="cover",
@@ -190,7 +195,7 @@ def prepare_cover(
     with about("cover_noise_strength"):
         closeness = in_range(cover_noise_strength, "Start from the song", *SHARE_RANGE)
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
-    morphing = preparing.check_morph(morph, morph_prompt, morph_lyrics)
+    morphing = preparing.check_morph(morph, morph_prompt, morph_lyrics, src_audio)
     source = preparing.source(src_audio)
     reference = preparing.reference(reference_audio, render.seeds[0]) if reference_audio else None
     n = source.shape[-1]
@@ -370,7 +375,23 @@ def prepare_edit(
         repaint_mode=way,
         repaint_strength=strength,
     )
-    return _region_job(MusicRequest("edit", params, render), source, start, end, finishing)
+    job = _region_job(MusicRequest("edit", params, render), source, start, end, finishing)
+    return _sung_in_region(job, src_audio, str(lyrics or "").strip() if chosen is None else "")
+
+
+def _sung_in_region(job: Job, src_audio: Any, sung: str) -> Job:
+    """A region Edit of a song whose words the studio knows, given the region's words alone (not the whole
+    song's, as lines chosen send them): sung there (the alignment reads those frames), and set among the
+    song's own lines (``edit_lines.around``: the whole song's words in its record, its synced lines). The
+    model reads ``sung`` as ever."""
+    call = job.request.render.pipeline
+    start, end = float(call.repainting_start or 0.0), float(call.repainting_end or 0.0)
+    around = edit_lines.around(src_audio, start, end, sung) if sung else None
+    if around is None:
+        return job
+    request = job.request.with_params(song_lyrics=around.lyrics)
+    request = dataclasses.replace(request, render=request.render.with_pipeline(sung_within=(start, end)))
+    return dataclasses.replace(job, request=request, synced=around.lines)
 
 
 def _region(

@@ -38,11 +38,12 @@ def build(prefix: str) -> Row:
     """The folded *Morph this take* row (hidden until a take exists, like the rest of the result's actions)."""
     with gr.Accordion("Morph this take", open=False, elem_id=f"{prefix}-morph", elem_classes=["result-morph"]):
         gr.Markdown(tips.MORPH_TAKE, elem_classes=["hint"])
+        # No first value: the API's default is None, the take's own words (``take_morph.prepare``).
         prompt = gr.Textbox(
-            "", label="New style caption", info=tips.MORPH_TAKE_STYLE, lines=2, elem_id=f"{prefix}-morph-prompt"
+            None, label="New style caption", info=tips.MORPH_TAKE_STYLE, lines=2, elem_id=f"{prefix}-morph-prompt"
         )
         lyrics = gr.Textbox(
-            "", label="New lyrics", info=tips.MORPH_TAKE_LYRICS, lines=6, elem_id=f"{prefix}-morph-lyrics"
+            None, label="New lyrics", info=tips.MORPH_TAKE_LYRICS, lines=6, elem_id=f"{prefix}-morph-lyrics"
         )
         with gr.Row():
             steps = widgets.lenient_number(

@@ -73,6 +73,9 @@ class Call:
     complete_track_classes: list[str] | None = None
     # A part added is decoded at its own level (its take is mixed into the song).
     natural_level: bool = False
+    # Where the lyrics are sung, in seconds: a region Edit given the region's words alone (the lyric
+    # alignment reads those frames, ``lrc.sync_take``); None: over the whole song. The sampler never reads it.
+    sung_within: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,9 @@ class Job:
     region: tuple[int, int] | None = None
     # Where a take is a song with a part added: the part alone from each returned take, written beside it.
     part: Callable[[np.ndarray], np.ndarray] | None = None
+    # A region Edit of a song whose synced lines the studio knows: each take's synced lines (the region's,
+    # as aligned) made the whole song's (``edit_lines.Around``).
+    synced: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
 
     @property
     def mode(self) -> str:

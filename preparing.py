@@ -165,16 +165,30 @@ def take_record(src_audio: Any) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
+def take_words(src_audio: Any) -> str:
+    """The words a source song was sung with, where it is a take this studio made and keeps, byte for byte
+    as written (an upload of a take's name tells nothing of it: ``take_latents.belongs``): the whole
+    song's (a region Edit's ``song_lyrics``); "" for an instrumental, or a song the studio does not know."""
+    record = take_record(src_audio)
+    if record is None or not take_latents.belongs(Path(str(src_audio)), record):
+        return ""
+    params = record.get("params") if isinstance(record.get("params"), dict) else {}
+    words = params.get("song_lyrics") or params.get("lyrics")
+    words = words.strip() if isinstance(words, str) else ""
+    return "" if words == INSTRUMENTAL_TAG else words
+
+
 def own_latents(src_audio: Any) -> take_latents.Own:
     """A source song's own final latents where it is a take this studio made and still keeps, byte for
     byte as written (sent with *Send to*, chosen from *My takes*, named by a variation: a link or copy
-    of the take under its own name); else why the VAE reads it (``take_latents``)."""
+    of the take under its own name); else why the VAE reads it (``take_latents``). Their width is
+    checked against the model's once it is built; before, the run checks it (``generation``)."""
     record = take_record(src_audio)
     if record is None:
         return take_latents.Own(None, None, take_latents.UPLOAD)
     entry = record.get("latents")
     latents = output_folder.own_take(entry.get("file")) if isinstance(entry, dict) else None
-    return take_latents.check(Path(str(src_audio)), record, latents)
+    return take_latents.check(Path(str(src_audio)), record, latents, backend.latent_width())
 
 
 def latents_of(src_audio: Any) -> np.ndarray | None:
@@ -343,14 +357,15 @@ def check_repaint(mode: Any, strength: Any) -> tuple[str, float]:
     return way, amount
 
 
-def check_morph(morph: Any, prompt: Any, lyrics: Any) -> dict[str, Any]:
+def check_morph(morph: Any, prompt: Any, lyrics: Any, src_audio: Any = None) -> dict[str, Any]:
     """Cover's *Morph* (upstream's ``flow_edit_morph``, off by default): the song as it is now, its
-    style and words (the overlay's source side), which it needs, one of them at least."""
+    style and words (the overlay's source side), which it needs, one of them at least. Words left out
+    are the source's own where it is a sung take of the studio's (``take_words``)."""
     with about("morph"):
         on = check_switch(False if morph is None else morph, "Morph")
     if not on:
         return {}
-    prompt, lyrics = str(prompt or "").strip(), str(lyrics or "").strip()
+    prompt, lyrics = str(prompt or "").strip(), str(lyrics or "").strip() or take_words(src_audio)
     if not prompt and not lyrics:
         raise InputError(
             "Morph moves the song from what it is to the new style: describe the song as it is now "

@@ -90,8 +90,9 @@ def plan_text(plan: dict[str, Any]) -> str:
     )
     line = tips.PLANNED.format(seconds=plan.get("seconds", 0), summary=summary or "your settings")
     fitted = plan.get("caption_fit")
-    if isinstance(fitted, dict) and fitted.get("kept") in tips.CAPTION_FIT:
-        line += tips.CAPTION_FIT[fitted["kept"]].format(n=fitted.get("written_tokens"), most=fitted.get("most"))
+    if isinstance(fitted, dict) and fitted.get("kept") in ("phrase", "word", "character", "yours"):
+        words = tips.CAPTION_YOURS if fitted["kept"] == "yours" else tips.CAPTION_FIT
+        line += words.format(n=fitted.get("written_tokens"), most=fitted.get("most"), kept=fitted["kept"])
     return line
 
 

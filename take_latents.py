@@ -128,9 +128,11 @@ def belongs(source: Path, record: dict[str, Any] | None) -> bool:
     return entry.get("audio_sha256") == digest(source)
 
 
-def check(source: Path, record: dict[str, Any] | None, latents: Path | None) -> Own:
+def check(source: Path, record: dict[str, Any] | None, latents: Path | None, channels: int | None = None) -> Own:
     """The latents of the take whose ``record`` (its own ``.json``) names the file ``latents``, for the
-    song ``source``: only where ``source``'s bytes are the take's as written; else why not."""
+    song ``source``: only where ``source``'s bytes are the take's as written and the file holds what
+    the take's would (``read``: as many frames as the song, ``channels`` wide where the model's width
+    is known); else why not."""
     if not belongs(source, record):
         return Own(None, None, UPLOAD)
     seed = record.get("seed")
@@ -138,10 +140,58 @@ def check(source: Path, record: dict[str, Any] | None, latents: Path | None) -> 
     if latents is None:
         return Own(None, seed, "encoded by the VAE: its take's latents are gone")
     try:
-        found = np.load(latents, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+        frames = frames_for(audio.probe(source, "take").frames)
+        found = read(latents, frames, channels)
+    except Misfit as exc:
+        return Own(None, seed, f"encoded by the VAE: its take's latents {exc}")
+    except Exception as exc:  # any damage a parser meets (0 bytes, a cut file, a header that lies)
         return Own(None, seed, f"encoded by the VAE: its take's latents could not be read ({type(exc).__name__})")
-    if found.ndim != 2 or found.dtype != np.float32 or not np.isfinite(found).all():
-        return Own(None, seed, "encoded by the VAE: its take's latents are not a take's")
     found.setflags(write=False)  # shared with the run, as an upload's samples are (``uploads``)
     return Own(found, seed, f"the take's own latents ({source.name})")
+
+
+class Misfit(ValueError):
+    """A latents file that reads well but is not the take's (its words end the record's reason)."""
+
+
+NOT_THIS_MODELS = "are not this model's ({have} channels; it reads {width})"
+
+
+def misfit(have: int, width: int) -> str | None:
+    """Why a take's latents ``have`` channels wide go through the VAE on a model ``width`` wide; None: they fit."""
+    return (
+        None
+        if have == width
+        else "encoded by the VAE: its take's latents " + NOT_THIS_MODELS.format(have=have, width=width)
+    )
+
+
+# Where the model's width is not known yet (the door before the build): the widest a take's may be.
+MOST_CHANNELS = 4 * CHANNELS
+
+
+def read(path: Path, frames: int, channels: int | None = None) -> np.ndarray:
+    """The float32 ``[frames, channels]`` array in the ``.npy`` file ``path``, its header checked before
+    a byte of data is read: a header that promises more than the take's length (or its file holds)
+    is never followed; ``Misfit`` in words where the file is not the take's, the parser's errors else."""
+    from numpy.lib import format as npy
+
+    with open(path, "rb") as f:
+        version = npy.read_magic(f)
+        reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, fortran, dtype = reader(f, max_header_size=HEADER_BYTES * 8)
+        if dtype != np.dtype("<f4") or fortran or len(shape) != 2:
+            raise Misfit("are not a take's")
+        if shape[0] != frames:
+            raise Misfit(f"are not as long as the song ({shape[0]} frames; it takes {frames})")
+        if channels is not None and shape[1] != channels:
+            raise Misfit(NOT_THIS_MODELS.format(have=shape[1], width=channels))
+        if not 0 < shape[1] <= MOST_CHANNELS:
+            raise Misfit("are not a take's")
+        size = frames * shape[1] * 4
+        if os.fstat(f.fileno()).st_size != f.tell() + size:
+            raise Misfit("are not a take's")
+        found = np.frombuffer(f.read(size), dtype=np.float32).reshape(shape)
+    if not np.isfinite(found).all():
+        raise Misfit("are not a take's")
+    return found

@@ -25,6 +25,7 @@ from typing import Any
 import gradio as gr
 
 import audio
+import backend
 import checks
 import models
 import output_folder
@@ -41,8 +42,8 @@ MORPHABLE = ("generate", "morph")
 def prepare(
     take: Any = 1,
     record: Any = None,
-    prompt: str = "",
-    lyrics: str = "",
+    prompt: str | None = None,
+    lyrics: str | None = None,
     seed: int = -1,
     inference_steps: int | None = None,
     guidance_scale: float | None = None,
@@ -51,15 +52,18 @@ def prepare(
     request: Any = None,
 ) -> Job:
     """Take number ``take`` of ``record`` (a Generate result's metadata, or a take's own ``.json``) moved
-    toward the caption ``prompt`` and the ``lyrics`` (at least one of them new), from its own song
-    (upstream's text2music flow edit). ``inference_steps``, ``guidance_scale`` and ``vocal_language``
+    toward the caption ``prompt`` and the ``lyrics`` (at least one of them new; one left out, None, is
+    the take's own: ``own_words``' rule), from its own song (upstream's text2music flow edit). ``inference_steps``, ``guidance_scale`` and ``vocal_language``
     left out are the take's own; ``seed`` draws the noise each step adds (-1: random). A take made with a
     timbre reference needs that file again (``reference_audio``). Returns a job of mode ``morph``."""
     path, own = _the_take(take, record, request)
     variant, said = models.active_variant(), heard(own["params"], own)
     with about("record"):
         values = results.record_settings(own, 1)  # every setting checked as the form checks it
-    new_prompt, new_lyrics = preparing.text(prompt, lyrics, "morph")
+    caption, words = _spoken(said)
+    new_prompt, new_lyrics = preparing.text(
+        caption if prompt is None else prompt, words if lyrics is None else lyrics, "morph"
+    )
     if (new_prompt, new_lyrics or INSTRUMENTAL_TAG) == (said["prompt"], said["lyrics"]):
         raise InputError(tips.MORPH_SAME, "prompt")
     with about("vocal_language"):
@@ -115,7 +119,8 @@ def _song_in(path: Path, params: dict[str, Any], render: Render, finishing: Any)
     """The job with the take's song in it: its own latents where they are this very file's, else its
     samples for the VAE (``preparing.from_own_latents`` says which in the record); as long as the take."""
     render = preparing.from_own_latents(path, params, render)
-    if render.pipeline.src_latents is not None:
+    # Before the model is built their width is the run's to check: the song goes too, for the VAE.
+    if render.pipeline.src_latents is not None and backend.latent_width() is not None:
         n = audio.probe(path, "take").frames
     else:
         song = preparing.source(path, "take", "record")
@@ -162,7 +167,12 @@ def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
         return gr.skip(), gr.skip(), gr.skip()
     steps = params.get("inference_steps")
     steps = steps if isinstance(steps, int) and not isinstance(steps, bool) else gr.skip()
-    return said["prompt"], "" if said["lyrics"] == INSTRUMENTAL_TAG else said["lyrics"], steps
+    return *_spoken(said), steps
+
+
+def _spoken(said: dict[str, Any]) -> tuple[str, str]:
+    """A take's caption and lyrics as a visitor writes them (``heard``'s; no words: empty, not the tag)."""
+    return said["prompt"], "" if said["lyrics"] == INSTRUMENTAL_TAG else said["lyrics"]
 
 
 def estimate(take: Any, record: Any, lyrics: Any = "") -> dict[str, Any]:

@@ -70,7 +70,9 @@ def title(params: dict[str, Any], take: int, of: int) -> str:
     """A take's title in its tags: the first sung line, else the caption, else the mode; numbered
     when the request made several."""
     base = ""
-    for line in str(params.get("lyrics") or "").splitlines():
+    for line in str(
+        params.get("song_lyrics") or params.get("lyrics") or ""
+    ).splitlines():  # a region Edit's: the song's
         line = "".join(c for c in line if c.isprintable()).strip()
         if line and not line.startswith(("[", "(")):
             base = line

@@ -38,18 +38,12 @@ PLAN_CHOSEN = "Think chose {length} for the song; now it sketches the song…"
 PLAN_SKETCHING = "Sketching the song{which}: {done} of {total}{chosen}"  # its melody and structure, for the music model
 PLAN_SKETCHING_TAKES = " for {takes} takes"
 PLAN_CHOSE = " · Think chose {length}"
-# Think's caption longer than the model reads (``text_limits.fit``), by what the model read instead.
-_CAPTION_RAN_OVER = " Think's caption ran to {n} tokens, past the {most} the model reads of one:"
-CAPTION_FIT = {
-    "phrase": _CAPTION_RAN_OVER + " it was cut after the last phrase that fits.",
-    "word": _CAPTION_RAN_OVER + " it was cut after the last word that fits.",
-    "character": _CAPTION_RAN_OVER + " it was cut where it fills the model's reading.",
-    "yours": _CAPTION_RAN_OVER + " your own caption was used instead.",
-}
-# *Write it*'s words longer than the music model reads (``generation.fitted``).
-WRITTEN_FIT = (
-    "The planner's {what} ran to {written_tokens} tokens, past the {most} the music model reads: it was cut to fit."
+# Words a model wrote past what the music model reads (``text_limits.fit``: Think's, *Write it*'s).
+CAPTION_FIT = (
+    " Think's caption ran to {n} tokens, past the {most} the model reads of one: it was cut at its last {kept}."
 )
+CAPTION_YOURS = " Think's caption ran to {n} tokens, past the {most} the model reads of one: your own caption was used."
+WRITTEN_FIT = "The planner's {what} ran to {written_tokens} tokens, past the {most} the music model reads: cut to fit."
 PLAN_SKIPPED = "Think was skipped ({reason}); the song was made from your caption and lyrics alone."
 DURATION = f"Length of the song in seconds, from {_SHORTEST} to {_MINUTES}. Longer songs take longer to make."
 BPM = f"Tempo in beats per minute ({_TEMPI}). 0 = auto: the model picks a tempo that suits the caption."
@@ -87,7 +81,6 @@ LOUDNESS = (
 FADE_IN = "Fade the start in over this many seconds (0: none)."
 FADE_OUT = "Fade the end out over this many seconds (0: none)."
 FORMAT = "WAV is lossless and largest, FLAC is lossless and smaller, MP3 is smallest for sharing."
-STOP = "Stops after the current step; nothing is saved."
 STOPPED_AFTER_LAST_STEP = "Stopped after the last step, before the take was saved. Nothing was saved."
 ALREADY_SAVED = "Stop came after the take was finished: it is saved, and shown here."
 RESULT_EMPTY = "Nothing here yet. Your takes appear here, each with the seed that makes it again."
@@ -106,7 +99,6 @@ REFERENCE = (
     "the three where its voice sings."
 )
 # A take's voice as Generate's timbre reference (``voice``, ``voice_row``).
-USE_VOICE = "Use this take's voice: it becomes Generate's timbre reference, read where the voice sings."
 VOICE_USED = "This take's voice is now Generate's timbre reference: write a new caption and lyrics, and make a song."
 VOICE_GONE = (
     "There is no take of yours named {name} kept here (the studio keeps takes {hours} hours): make it "
@@ -271,6 +263,11 @@ WEIGHTS_NO_FOLDER = (
     "holds the model, or try the page on tiny random models: run python tools/random_models.py DIR, then the command it "
     "prints."
 )
+WRITER_NO_FOLDER = (
+    "The lyrics writer's folder {folder} does not exist on this machine. What to do: point {env} at a folder "
+    "that holds it, or try the page on tiny random models: run python tools/random_models.py DIR, then the "
+    "command it prints."
+)
 WEIGHTS_TO_DOWNLOAD = (
     "{repo} is not on this machine yet: the first song downloads it from the Hugging Face Hub (many GB; it needs "
     "internet) and takes that much longer. Without internet, point ACE_STUDIO_MODEL at a folder that holds it."
@@ -313,7 +310,8 @@ STEMS_MISSING = (
     "Stems need the Demucs separation model (htdemucs_ft), and this studio does not have it: {error}.\n\n"
     "What to do: whoever runs the studio downloads it once with "
     "hf download adefossez/HTDemucs-ft (on a Space, README's preload_from_hub does it), "
-    "or points ACE_STUDIO_STEMS_MODEL at a folder that holds it."
+    "or points ACE_STUDIO_STEMS_MODEL at a folder that holds it; on tiny random models, "
+    "python tools/random_models.py DIR writes one and names it in the command it prints."
 )
 STEMS_STOPPED = "Stopped while splitting into stems. Nothing was saved; the take itself is kept."
 STEMS_NO_TAKE = "There is no take to split yet — make one first."
@@ -337,8 +335,7 @@ RESERVES_OVER_DAY = " That is more than the {day} a day a visitor who is not sig
 RESERVES_FITS_DAY = " Within that: {ways}."
 # "Pace on this machine" (``pace.line``), under each result's details.
 PACE_LINE = "Pace on this machine, {gpu}: {figures}; from {calls}."
-# Before anything is measured, by where the studio runs (on ZeroGPU a press declares its GPU time; elsewhere
-# nothing is declared, and the first figures are only the studio's estimates).
+# Before anything is measured, by where the studio runs (on ZeroGPU a press declares its GPU time).
 PACE_NOT_YET = {
     True: "Pace on this machine: not measured yet. Each press declares the studio's first figures (one H100, "
     "without captured steps) until three of its kind have run here.",
@@ -407,9 +404,8 @@ MY_TAKE_NO_SETTINGS = (
     "This take's settings were too long to keep in this browser; bring them back from the .json saved beside it."
 )
 
-# The heading of a refusal's toast (Gradio's own says "Error"): what was pressed, by the event function's
-# name (``checks.expected_errors``; the first whose name starts so). A refusal with a title of its own
-# ("Out of GPU time", "Model not available" …) keeps it.
+# The heading of a refusal's toast (Gradio's says "Error"): what was pressed, by the event function's name
+# (``checks.expected_errors``: the first it starts with); a refusal with a title of its own keeps it.
 TITLES = (("write_song", "Write it"), ("write_into_generate", "Write it"), ("write_lyrics", "Write lyrics"),
           ("use_in_generate", "Use in Generate"), ("stems", "Split into stems"), ("describe", "Describe"),
           ("variations", "Variations"), ("send_to_cover", "Send to Cover"), ("send_to_extend", "Send to Extend"),
@@ -423,7 +419,6 @@ TITLE = "ACE Music Studio"  # an event not named above
 CHANGE = "What to change in the song: a region made again, a part added, a part taken out, or the song completed."
 PART = "The part the model adds or takes out, from the parts ACE-Step's base model was trained on."
 ADD_PARTS = "The parts the model adds around your song to make a full arrangement."
-PART_STYLE = "Optional: how the new part should sound (e.g. 'punchy live drums, tight hi-hats')."
 PART_LYRICS = "Optional: the words of a sung part (vocals or backing vocals)."
 PARTS_NOTE = (
     "Parts are made by ACE-Step's XL base model, beside the SFT model that makes everything else. "
@@ -459,15 +454,20 @@ MORPH_UNUSED = {
     "dcw": "Not used while morphing: ACE-Step's morph runs without the step correction.",
 }
 MORPH_STYLE = "What the song is now (e.g. 'acoustic folk, male voice, guitar'): the morph keeps what both styles share."
-MORPH_LYRICS = "The song's words as they are sung now, if any (the new lyrics go in New lyrics above)."
+MORPH_LYRICS = (
+    "The song's words as they are sung now, if any (the new lyrics go in New lyrics above); left empty, a take "
+    "made here with words keeps its own."
+)
 MORPH_TAKE = (
     "The chosen take itself moved toward a new caption or new lyrics (ACE-Step's flow edit), its structure kept: "
     "it starts from the song the model made, not from noise. Both boxes start as the take's own words; change "
     "what should change. Twice the model's work per step, without Think and without the step correction, as in "
     "ACE-Step."
 )
-MORPH_TAKE_STYLE = "The style the take should move toward; what it shares with the take's own stays."
-MORPH_TAKE_LYRICS = "The words the take should sing; empty for an instrumental."
+MORPH_TAKE_STYLE = (
+    "The style the take should move toward (left out: the take's own); what it shares with the take's own stays."
+)
+MORPH_TAKE_LYRICS = "The words the take should sing (left out: the take's own); empty for an instrumental."
 MORPH_TAKE_STEPS = "The take's own to start with; fewer make a quicker, rougher morph."
 MORPH_TAKE_SEED = "The noise each step adds: -1 draws new noise each press; the morph's record names its seed."
 MORPH_NO_TAKE = "There is no take yet: make one in Generate first, then morph it."

@@ -42,7 +42,7 @@ FORGED_PLAN = json.dumps({"bpm": 120, "duration": 600, "keyscale": "C major", "t
 
 
 @pytest.fixture(scope="module")
-def studio(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
+def studio(tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("cost")
     env = served_env(
         tiny_pipeline_dir,
@@ -50,6 +50,7 @@ def studio(tiny_pipeline_dir, tiny_planner_dir, tmp_path_factory):
         tiny_planner_dir,
         **{
             "ACE_STUDIO_OUTPUT_QUOTA_MB": str(QUOTA_MB),
+            "ACE_STUDIO_BASE_MODEL": str(tiny_base_dir),  # Edit's parts: a part added writes two files a take
         },
     )
     with studio_process(env, work) as (url, proc):
@@ -194,6 +195,36 @@ def test_the_output_folder_keeps_its_quota_oldest_first_never_a_take_being_fetch
     assert _files(studio.out) == before
     for path in _files(studio.out):  # the next tests start with an empty folder
         path.unlink()
+
+
+def test_the_bytes_a_request_may_write_cover_every_file_it_writes(studio, tmp_path):
+    """Issue 59, item 7: the room a request holds in the output folder (``budget.bytes_written``) covers
+    every file it leaves there: each take, its MP3 preview (WAV, FLAC), its latents, record and .lrc, a
+    part added alone beside its take; read from the folder after real requests of each format."""
+    from test_audio_modes import tone
+
+    song = handle_file(str(tone(tmp_path / "song.wav", seconds=15)))
+    sung = "[Verse]\nglass in the morning\nstrings in the evening"
+    made_new = {"think": False, "audio_duration": 12}
+    try:
+        for api, settings in (
+            ("/generate", {**made_new, "audio_format": "wav", "batch_size": 2, "lyrics": sung}),
+            ("/generate", {**made_new, "audio_format": "flac"}),
+            ("/generate", {**made_new, "audio_format": "mp3", "lyrics": sung}),
+            ("/edit", {"src_audio": song, "change": "add", "part": "drums"}),
+        ):
+            made = studio.client.predict(prompt="glass", inference_steps=1, api_name=api, **settings)[-1]
+            first = studio.out / made["takes"][0]["audio"]
+            request = first.name.split("-take1-")[0] + "-"  # every file of this request: its mode, time and mark
+            files = [p for p in first.parent.iterdir() if p.name.startswith(request)]
+            written, estimate = sum(p.stat().st_size for p in files), budget.bytes_written(made["params"])
+            print(
+                f"\n{api} {made['params']['audio_format']}: {estimate:,} B estimated, {written:,} B in {len(files)} files"
+            )
+            assert estimate >= written, (api, sorted(p.name for p in files))
+    finally:
+        for path in _files(studio.out):  # the next tests start with an empty folder (its quota is 20 MB)
+            path.unlink()
 
 
 def test_room_is_made_and_held_for_runs_under_way(tmp_path, monkeypatch):

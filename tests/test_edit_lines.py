@@ -215,6 +215,52 @@ def test_edit_by_lines_sets_the_region_sends_the_whole_songs_words_and_the_take_
     assert made["params"]["repainting_start"] < 11.0 <= made["params"]["repainting_end"]
 
 
+def test_a_region_edits_lrc_holds_the_whole_songs_lines_the_region_its_new_words(client, studio_server):
+    """Issue 59, item 9: a plain region Edit of a sung take, given the region's words alone, sings those
+    words alone (the model reads them, as before), found within the region; its .lrc, synced lines and
+    record hold the whole song's: the lines outside the region at the song's own times, the region's new
+    words in place of the lines that started there (or after the line before it), so the edited take can
+    be edited by its lines again."""
+    song, _ = _take_with_times(client, studio_server[1])
+    out = studio_server[1]
+    for (start, end), new, sung in (
+        ((5.5, 9.0), "let it go", ["neon lights", "burning bright", "let it go", "morning comes"]),
+        ((4.0, 5.5), "la di da", ["neon lights", "burning bright", "la di da", *lrc.sung_lines(LYRICS)[2:]]),
+    ):
+        made = client.predict(
+            src_audio=handle_file(song),
+            prompt="synth pop",
+            lyrics=new,
+            repainting_start=start,
+            repainting_end=end,
+            inference_steps=1,
+            api_name="/edit",
+        )[-1]
+        params, take = made["params"], made["takes"][0]
+        assert params["lyrics"] == new and lrc.sung_lines(params["song_lyrics"]) == sung  # the model read `new`
+        assert [line["text"] for line in take["lyric_lines"]] == sung
+        times = {line["text"]: line["time"] for line in take["lyric_lines"]}
+        assert start <= times[new] < end, times  # the region's words, found where they are sung
+        kept = {t: at for t, at in zip(lrc.sung_lines(LYRICS), TIMES, strict=True) if at < start or at >= end}
+        assert {t: times[t] for t in kept} == kept  # the rest at the song's own times
+        written = (out / take["lrc"]).read_text()
+        assert [row.split("]", 1)[1] for row in written.splitlines()[2:]] == sung and "[ti:neon lights]" in written
+    again = edit_lines.known(str(out / take["audio"]))  # the edited take: its lines known, to edit again
+    assert again is not None and [line.text for line in again.lines] == sung
+    # The whole song's words (upstream's way; what a variation of an Edit by the words sends) stay as sent.
+    whole = edit_lines.with_new_words(edit_lines.known(song), 3, 3, "let it go")
+    made = client.predict(
+        src_audio=handle_file(song),
+        prompt="x",
+        lyrics=whole,
+        repainting_start=5.5,
+        repainting_end=7.5,
+        api_name="/edit",
+    )[-1]
+    assert "song_lyrics" not in made["params"] and made["params"]["lyrics"] == whole
+    assert [line["text"] for line in made["takes"][0]["lyric_lines"]] == lrc.sung_lines(whole)
+
+
 def test_edit_by_lines_is_refused_in_words_on_its_field(client, studio_server, tmp_path):
     song, _ = _take_with_times(client, studio_server[1], times=[1.0, 3.0, 6.0, 6.2, 11.0])
     upload = tmp_path / "mine.wav"

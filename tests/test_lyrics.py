@@ -271,3 +271,41 @@ def test_lyrics_endpoint_through_gradio_client(studio_server, tiny_lm_dir, monke
     with pytest.raises(ValidationError, match="temperature: Creativity must be between 0 and 1.5"):
         client.predict(theme="rain", temperature=3, api_name="/lyrics")
     lyrics.reset_writer()
+
+
+def test_lyrics_without_weights_answers_the_studios_words_before_any_download(studio_server, monkeypatch):
+    """Issue 59, item 11: ``/lyrics`` with a writer whose weights are not here (a repo id not in the Hub
+    cache, ``HF_HUB_OFFLINE=1`` as the suite runs) answered transformers' "We couldn't connect to
+    'https://huggingface.co'…" after its tries (46.9 s where the Hub was out of reach); now the studio's
+    words, as the music model and the planner have them, before any load or download is tried."""
+    import huggingface_hub
+    import transformers
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    tried = []
+
+    def spy(name):
+        def tries(*args, **kwargs):
+            tried.append((name, args))
+            raise OSError(f"{name} was tried")  # as the client fails offline, once its tries are spent
+
+        return tries
+
+    for owner, name in (
+        (transformers.AutoModelForCausalLM, "from_pretrained"),
+        (transformers.AutoTokenizer, "from_pretrained"),
+        (huggingface_hub, "snapshot_download"),
+    ):
+        monkeypatch.setattr(owner, name, spy(name))
+    monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", "someone/not-cached-writer")
+    monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
+    lyrics.reset_writer()
+    with pytest.raises(AppError) as said:
+        Client(studio_server[0], verbose=False).predict(theme="rain", api_name="/lyrics")
+    words = str(said.value)
+    assert "The weights of the lyrics writer (someone/not-cached-writer) are not on this machine" in words
+    assert "HF_HUB_OFFLINE is set" in words and "ACE_STUDIO_LYRICS_MODEL" in words
+    assert "couldn't connect" not in words and "huggingface.co" not in words
+    assert tried == []  # nothing loaded, nothing asked of the Hub: no client's retries to wait through
+    lyrics.reset_writer()

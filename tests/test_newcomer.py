@@ -95,7 +95,8 @@ def test_every_setting_the_studio_reads_is_in_readmes_configuration_table():
 
 def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
     """``python tools/random_models.py DIR`` and the command it prints, as README has a newcomer try the page:
-    every tab works on what it wrote, Edit's parts too (the tiny XL base is written and named)."""
+    every model setting the studio reads is named (read from the rooms: music, base, lyrics, planner,
+    stems), so every tab works on what it wrote, Edit's parts and Stems too (issue 59, item 8)."""
     import shlex
 
     from gradio_client import Client, handle_file
@@ -114,12 +115,13 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
     *settings, python, app = shlex.split(done.stdout.strip().splitlines()[-1])
     assert (python, app) == ("python", "app.py"), done.stdout
     env = dict(setting.split("=", 1) for setting in settings)
-    assert {"ACE_STUDIO_MODEL", "ACE_STUDIO_BASE_MODEL", "ACE_STUDIO_LYRICS_MODEL", "ACE_STUDIO_PLANNER_MODEL"} <= set(
-        env
-    )
+    rooms = "".join(path.read_text() for path in ROOT.glob("*.py"))
+    read = set(re.findall(r"\b(ACE_STUDIO_[A-Z_]*MODEL)\b", rooms))
+    assert len(read) >= 5 and read <= set(env), f"model settings the command leaves out: {read - set(env)}"
     work = served_env(Path(env["ACE_STUDIO_MODEL"]), tmp_path, planner=env["ACE_STUDIO_PLANNER_MODEL"])
     with studio_process({**work, **env}, tmp_path) as (url, _proc):
-        made = Client(url, verbose=False).predict(
+        client = Client(url, verbose=False)
+        made = client.predict(
             src_audio=handle_file(examples.demo_song()),
             prompt="punchy live drums",
             change="add",
@@ -127,5 +129,8 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
             inference_steps=2,
             api_name="/edit",
         )
-    record = made[-1]
+        record = made[-1]
+        split = client.predict(take=1, record=record, api_name="/stems")
     assert Path(made[0]).is_file() and record["params"]["change"] == "add" and record["takes"][0]["part"]
+    assert [Path(p).stem.rsplit("-", 1)[-1] for p in split] == ["vocals", "drums", "bass", "other"]
+    assert all(Path(p).is_file() for p in split)

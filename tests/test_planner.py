@@ -802,7 +802,7 @@ def test_thinks_long_caption_is_made_to_fit_never_refused(studio_server, monkeyp
     read = plan["caption_read"]
     assert plan["caption_fit"]["kept"] == "phrase" and LONG_CAPTION.startswith(read) and calls[0]["prompt"] == read
     assert plan["caption_fit"]["read_tokens"] <= plan["caption_fit"]["most"] < plan["caption_fit"]["written_tokens"]
-    assert "past the" in result[-2] and "cut after the last phrase that fits" in result[-2]
+    assert "past the" in result[-2] and "cut at its last phrase" in result[-2]
     # Brought back, the plan is read the same way: the same caption reaches the model.
     again = client.predict(**asked, think=True, plan=json.dumps(plan), api_name="/generate")
     assert calls[-1]["prompt"] == read and again[-1]["takes"][0]["planner"]["caption_read"] == read

@@ -167,6 +167,53 @@ def test_an_upload_a_changed_file_and_missing_latents_go_through_the_vae_and_say
     }
 
 
+def _npy(shape: tuple, dtype: str = "<f4", data: bytes | None = None) -> bytes:
+    """A ``.npy`` file's bytes: numpy's own header for ``shape`` and ``dtype``, then ``data`` (default:
+    the zeros the header promises)."""
+    import io
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": dtype, "fortran_order": False, "shape": shape})
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return header.getvalue() + (bytes(size) if data is None else data)
+
+
+def test_damaged_or_mismatched_latents_go_through_the_vae_and_the_record_says_why(served):
+    """Issue 59, item 7: a take's latents file damaged (0 bytes, cut, a header that lies) or not the
+    take's (another length, another width, another type) never stops an edit of it nor is used as
+    its own: the VAE reads the song, one log line and the record saying why; a header that promises
+    gigabytes is refused from its header (its data is never read)."""
+    client, out, encodes, runs = served
+    song, record = _made(client, seed=46)
+    file = out / record["takes"][0]["latents"]["file"]
+    frames, width = np.load(file, allow_pickle=False).shape
+    gone = "encoded by the VAE: its take's latents "
+    cases = {
+        "0 bytes": (b"", "could not be read"),
+        "a header that lies": (_npy((2_000_000_000, width), data=b""), "are not as long as the song"),
+        "cut short": (_npy((frames, width))[:-8], "are not a take's"),
+        "not a .npy": (b"RIFF" + bytes(200), "could not be read"),
+        "10 frames": (_npy((10, width)), "are not as long as the song (10 frames; it takes"),
+        "40 times as long": (_npy((40 * frames, width)), f"({40 * frames} frames; it takes {frames})"),
+        "2,000,000 frames": (_npy((2_000_000, width)), "(2000000 frames; it takes"),
+        "another width": (_npy((frames, width + 3)), f"are not this model's ({width + 3} channels; it reads {width})"),
+        "float64": (_npy((frames, width), "<f8"), "are not a take's"),
+        "one dimension": (_npy((frames * width,)), "are not a take's"),
+        "not finite": (_npy((frames, width), data=np.full((frames, width), np.nan, "<f4").tobytes()), "a take's"),
+    }
+    edit = {"prompt": "choir", "repainting_start": 1, "repainting_end": 4, "inference_steps": 2, "api_name": "/edit"}
+    for name, (damage, why) in cases.items():
+        file.write_bytes(damage)
+        before = len(encodes.samples)
+        made = client.predict(src_audio=handle_file(song), **edit)[-1]
+        said = made["params"]["source_latents"]
+        assert len(encodes.samples) == before + 1 and runs.calls[-1].src_latents is None, name
+        assert said.startswith(gone) and why in said, (name, said)
+        assert (out / made["takes"][0]["metadata"]).is_file() and said in (
+            out / made["takes"][0]["metadata"]
+        ).read_text()
+
+
 def test_a_repaint_with_the_takes_own_seed_draws_another(served):
     """Upstream replaces a repaint seed equal to its generated source's (PR #1177): the same seed would
     draw the very noise the take was made from. The record and the seed line say so; a cover keeps it."""
@@ -223,6 +270,34 @@ def test_the_latents_go_with_their_take_and_count_in_its_bounds(studio_env, monk
         m.setattr(take_latents, "HEADER_BYTES", 0)
         without = budget.bytes_written(params)
     assert budget.bytes_written(params) - without == 4 * (240 * 25 * 64 * 4 + take_latents.HEADER_BYTES)
+
+
+def test_before_the_model_is_built_the_run_checks_the_latents_width(studio_env, monkeypatch):
+    """The door checks a take's latents against the model's width once it is built; a press prepared
+    before (the start-up build still under way) is checked by the run: an edit and a morph of a take
+    whose latents are another width go through the VAE (the morph's song sent with them for it)."""
+    import modes
+    import take_morph
+
+    _, record = handlers.make("generate", prompt="pop", audio_duration=10, inference_steps=1, think=False, seed=5)
+    file, take = studio_env / record["takes"][0]["latents"]["file"], studio_env / record["takes"][0]["audio"]
+    frames, width = np.load(file, allow_pickle=False).shape
+    np.save(file, np.ones((frames, width + 3), np.float32), allow_pickle=False)
+    prepared, prepare = [], sampler.prepare
+    monkeypatch.setattr(sampler, "prepare", lambda pipe, call, *a: prepared.append(call) or prepare(pipe, call, *a))
+    edit = {"prompt": "x", "repainting_start": 1, "repainting_end": 4, "inference_steps": 1}
+    for name, press in (
+        ("edit", lambda: modes.PREPARE["edit"](src_audio=str(take), **edit)),
+        ("morph", lambda: take_morph.prepare(1, record, "dark techno", seed=1, inference_steps=1)),
+    ):
+        backend.reset_backend()
+        job = press()
+        assert job.request.render.pipeline.src_latents is not None, name  # the door could not tell
+        _, made = handlers.run_job(job)
+        call = prepared.pop()
+        assert call.src_latents is None and call.src_audio is not None, name
+        said = f"encoded by the VAE: its take's latents are not this model's ({width + 3} channels; it reads {width})"
+        assert made["params"]["source_latents"] == said, name
 
 
 def test_a_part_added_keeps_no_latents_and_a_partial_write_leaves_none(studio_env, tmp_path, monkeypatch):

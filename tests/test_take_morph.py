@@ -28,6 +28,7 @@ import quota
 import random_models
 import sampler
 import take_morph
+import uploads
 import variations
 from test_upstream import dit_inputs
 
@@ -324,3 +325,31 @@ def test_the_morph_through_the_api(studio_server):
     with pytest.raises(Exception, match="Take 1 is no longer kept by the studio"):
         Client(studio_server[0], verbose=False).predict(take=1, record=made, prompt="x", api_name="/morph")
     assert client.predict(take=1, record=again, prompt="bossa nova", lyrics="", api_name="/morph")[0]
+
+
+def test_a_morph_or_a_cover_morph_that_leaves_the_words_out_keeps_the_takes_own(studio_server, tmp_path):
+    """Issue 59, item 9: ``/morph`` with only a new caption sings the take's own words (its record, its .lrc,
+    its synced lines), with only new words keeps the take's caption; an explicit "" is still an
+    instrumental. A Cover morph without ``morph_lyrics`` of a sung take reads that take's words as the
+    song's own; of an upload (the same sound, not the studio's take) it says none."""
+    from gradio_client import handle_file
+
+    url, out = studio_server
+    client = Client(url, verbose=False)
+    *_, record = client.predict(**SONG, inference_steps=2, seed=14, api_name="/generate")
+    *_, made = client.predict(take=1, record=record, prompt="dark techno", seed=3, api_name="/morph")
+    assert made["params"]["lyrics"] == SONG["lyrics"] and made["params"]["prompt"] == "dark techno"
+    take = made["takes"][0]
+    assert [line["text"] for line in take["lyric_lines"]] == ["la la la"]
+    assert "la la la" in (out / take["lrc"]).read_text()
+    *_, worded = client.predict(take=1, record=record, lyrics="[Verse]\nlo lo lo", seed=3, api_name="/morph")
+    assert worded["params"]["prompt"] == SONG["prompt"] and worded["params"]["lyrics"] == "[Verse]\nlo lo lo"
+    *_, bare = client.predict(take=1, record=record, prompt="dark techno", lyrics="", seed=3, api_name="/morph")
+    assert bare["params"]["lyrics"] == "" and "lrc" not in bare["takes"][0]
+    song = out / record["takes"][0]["audio"]
+    upload = tmp_path / song.name  # the take's own name and sound, not the studio's file
+    audio.save(uploads.load(str(song)), upload, "wav")
+    cover = {"prompt": "dark techno", "morph": True, "morph_prompt": SONG["prompt"], "inference_steps": 1}
+    for path, words in ((song, SONG["lyrics"]), (upload, "[Instrumental]")):
+        covered = client.predict(src_audio=handle_file(str(path)), api_name="/cover", **cover)[-1]
+        assert covered["params"]["morph_lyrics"] == words, path

@@ -319,7 +319,7 @@ def test_thinks_long_caption_is_made_to_fit_in_the_worker(client, space):
         plan = made[-1]["takes"][0]["planner"]
         assert plan["fields"]["caption"] == LONG_CAPTION and plan["caption_fit"]["kept"] == "phrase", plan
         assert LONG_CAPTION.startswith(plan["caption_read"]) and Path(made[0]).exists()
-        assert sf.info(made[0]).duration == pytest.approx(seconds, abs=0.01) and "cut after the last phrase" in made[-2]
+        assert sf.info(made[0]).duration == pytest.approx(seconds, abs=0.01) and "cut at its last phrase" in made[-2]
 
 
 def test_stop_reaches_a_request_still_waiting_in_the_queue(client, space):

@@ -369,9 +369,11 @@ def save_planner_lm(path: str | Path, seed: int = 0) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     """``python tools/random_models.py DIR``: write a tiny music pipeline, the tiny XL base beside it (Edit's
-    parts), a lyrics LM and a planner for trying the UI, and print the command that serves it on them."""
+    parts), a lyrics LM, a planner and a Demucs bag (Stems: ``random_stems``) for trying the UI, and
+    print the command that serves it on them."""
     import argparse
 
+    import random_stems
     import studio_root
 
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -382,12 +384,13 @@ def main(argv: list[str] | None = None) -> None:
     base = save_base(args.folder / "base")
     words = save_lyrics_lm(args.folder / "lyrics")
     plans = save_planner_lm(args.folder / "planner")
-    print(launch_command(music, base, words, plans))
+    split = random_stems.save_stems_model(args.folder / "stems")
+    print(launch_command(music, base, words, plans, split))
 
 
-def launch_command(music: Path, base: Path, words: Path, plans: Path) -> str:
+def launch_command(music: Path, base: Path, words: Path, plans: Path, split: Path) -> str:
     """The command that serves the studio on the tiny models: every one named, so all of it works."""
-    models = {"MODEL": music, "BASE_MODEL": base, "LYRICS_MODEL": words, "PLANNER_MODEL": plans}
+    models = {"MODEL": music, "BASE_MODEL": base, "LYRICS_MODEL": words, "PLANNER_MODEL": plans, "STEMS_MODEL": split}
     return " ".join(f"ACE_STUDIO_{name}={shlex.quote(str(path))}" for name, path in models.items()) + " python app.py"
 
 
