@@ -662,8 +662,8 @@ def test_progress_shows_the_planning_and_stop_works_during_it(studio_env, with_p
     progress = Recorder()
     _generate(seed=5, think=True, progress=progress)
     stages = [d.split(" ")[0] for d in progress.descs]
-    assert "Thinking," in stages and "Writing" in stages and "Step" in stages
-    assert stages.index("Thinking,") < stages.index("Writing") < stages.index("Step")
+    assert "Thinking:" in stages and "Sketching" in stages and "Step" in stages
+    assert stages.index("Thinking:") < stages.index("Sketching") < stages.index("Step")
     # Stop pressed while the planner thinks: the run ends there and nothing is saved.
     before = set(studio_env.rglob("*.wav"))
     owner = "visitor:generate"
