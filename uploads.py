@@ -153,7 +153,7 @@ def load(path: Any, what: str = "song") -> np.ndarray:
     key = (os.path.realpath(str(path)), stat.st_size, stat.st_mtime_ns)
     if headers.reading():  # the door: the decode already made, else the header's length
         found = _cache.peek(key)
-        return found if found is not None else headers.stand_in(audio.probe(path, what).samples)
+        return found if found is not None else headers.stand_in(_probed(Path(str(path)), what).samples)
     deadline = time.monotonic() + 60
     while True:
         hit, pending = _cache.get_or_claim(key)
@@ -176,8 +176,8 @@ def load(path: Any, what: str = "song") -> np.ndarray:
 
 
 def _decode(path: Path, what: str) -> np.ndarray:
+    header = _probed(path, what)
     try:
-        header = audio.probe(path, what)
         with _budget.hold(header.decoded_bytes):
             stats["decodes"] += 1
             song = audio.decode(path, header, what)
@@ -185,13 +185,26 @@ def _decode(path: Path, what: str) -> np.ndarray:
         stats["busy"] += 1
         raise
     except audio.AudioError as exc:
-        _refused[os.path.realpath(path)] = str(exc)
-        while len(_refused) > 256:
-            _refused.popitem(last=False)
-        forget_refused(path)
+        _refuse(path, exc)
         raise
     song.setflags(write=False)
     return song
+
+
+def _probed(path: Path, what: str) -> audio.Header:
+    """The upload's header (``audio.probe``); one the studio refuses is refused for good and removed."""
+    try:
+        return audio.probe(path, what)
+    except audio.AudioError as exc:
+        _refuse(path, exc)
+        raise
+
+
+def _refuse(path: Path, exc: audio.AudioError) -> None:
+    _refused[os.path.realpath(path)] = str(exc)
+    while len(_refused) > 256:
+        _refused.popitem(last=False)
+    forget_refused(path)
 
 
 # ---------------------------------------------------------------- Gradio's upload folder
