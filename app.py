@@ -123,7 +123,20 @@ def launch_options() -> dict[str, Any]:
         # A flood of new sessions evicts the oldest (each costs little: ``admission.light_sessions``).
         "state_session_capacity": admission.SESSIONS,
         "mcp_server": agents.launch_option(),
+        **_no_self_check(),
     }
+
+
+def _no_self_check() -> dict[str, Any]:
+    """Gradio's launch asks its own page over HTTP once with a 3 s timeout and gives up on the first
+    timeout ("When localhost is not accessible, a shareable link must be created"): on a loaded machine
+    the page took longer and the studio did not start. The server is up when ``launch`` gets there (it
+    waits for uvicorn), so the check is left out where this Gradio offers the switch."""
+    import inspect
+
+    import gradio as gr
+
+    return {"_frontend": False} if "_frontend" in inspect.signature(gr.Blocks.launch).parameters else {}
 
 
 def serve_here() -> tuple[str, gr.Blocks]:

@@ -72,6 +72,31 @@ def _one_trusted_certificate() -> None:
 
 _one_trusted_certificate()
 
+# One HTTP exchange of a test's gradio_client may take this long. The client's own default (httpx's 5 s)
+# is a clock load can pass: a served studio's answer to a join, an upload or the page's config came past
+# it on a busy machine and failed tests with ReadTimeout before anything ran (issue 60). A test waits on
+# the answer instead; this bound only ends a test whose studio never answers. Clients the studio makes
+# itself (the MCP door's, in a studio served in this process) keep the library's default, as they would
+# anywhere; a test that means the default (README's snippet) passes it.
+CLIENT_TIMEOUT_S = 300.0
+
+
+def _patient_test_clients() -> None:
+    import gradio_client
+
+    made = gradio_client.Client.__init__
+
+    def init(self, *args, httpx_kwargs=None, **kwargs):
+        caller = sys._getframe(1).f_globals.get("__file__") or ""
+        if httpx_kwargs is None and Path(caller).parent == ROOT / "tests":
+            httpx_kwargs = {"timeout": CLIENT_TIMEOUT_S}
+        made(self, *args, httpx_kwargs=httpx_kwargs, **kwargs)
+
+    gradio_client.Client.__init__ = init
+
+
+_patient_test_clients()
+
 import random_models  # noqa: E402
 
 
@@ -196,29 +221,66 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     _browser_tests(items)
 
 
+# The tiny models, built once a machine (not once a process: about 10 s of CPU a process under load) and
+# kept in the temp folder under a hash of what builds them (the tools' sources and the libraries'
+# versions): a change to either builds them anew. Each is built in a folder of its own and renamed into
+# place whole, under a lock, so pytest-xdist's processes never see half of one. Nothing writes into them.
+_TINY_SOURCES = ("tools/random_models.py", "tools/random_stems.py")
+
+
+def _tiny_key() -> str:
+    import hashlib
+    from importlib.metadata import version
+
+    digest = hashlib.sha256()
+    for source in _TINY_SOURCES:
+        digest.update((ROOT / source).read_bytes())
+    for package in ("torch", "diffusers", "transformers", "tokenizers", "safetensors"):
+        digest.update(f"{package}={version(package)};".encode())
+    return digest.hexdigest()[:16]
+
+
+def tiny_model(name: str, build) -> Path:
+    """The tiny model ``build(folder)`` writes, made once a machine and kept (see above)."""
+    import fcntl
+
+    root = Path(tempfile.gettempdir()) / "ace-studio-tiny-models" / _tiny_key()
+    done = root / name
+    if done.is_dir():
+        return done
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.is_dir():
+            building = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+            build(building / name)
+            os.rename(building / name, done)
+            shutil.rmtree(building, ignore_errors=True)
+    return done
+
+
 @pytest.fixture(scope="session")
-def tiny_pipeline_dir(tmp_path_factory) -> Path:
+def tiny_pipeline_dir() -> Path:
     """A tiny SFT-like pipeline saved in diffusers layout (model_index.json)."""
-    return random_models.save_pipeline(tmp_path_factory.mktemp("models") / "tiny-diffusers")
+    return tiny_model("tiny-diffusers", random_models.save_pipeline)
 
 
 @pytest.fixture(scope="session")
-def tiny_base_dir(tmp_path_factory) -> Path:
+def tiny_base_dir() -> Path:
     """A tiny XL-base-like model (its own random DiT) in the registry's diffusers layout: Edit's parts."""
-    return random_models.save_base(tmp_path_factory.mktemp("models") / "tiny-base")
+    return tiny_model("tiny-base", random_models.save_base)
 
 
 @pytest.fixture(scope="session")
-def tiny_planner_dir(tmp_path_factory) -> Path:
+def tiny_planner_dir() -> Path:
     """A tiny random Qwen3 planner with the audio-code vocabulary, saved as a folder."""
-    return random_models.save_planner_lm(tmp_path_factory.mktemp("models") / "tiny-planner")
+    return tiny_model("tiny-planner", random_models.save_planner_lm)
 
 
 @pytest.fixture(scope="session")
-def tiny_lyrics_dir(tmp_path_factory) -> Path:
-    """A tiny random Qwen2 lyrics writer, saved as a folder once a process (about 2.5 s of CPU each
-    time it is written: a dozen fixtures read it, none writes into it)."""
-    return random_models.save_lyrics_lm(tmp_path_factory.mktemp("models") / "tiny-qwen2")
+def tiny_lyrics_dir() -> Path:
+    """A tiny random Qwen2 lyrics writer, saved as a folder."""
+    return tiny_model("tiny-qwen2", random_models.save_lyrics_lm)
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def test_the_first_joins_answer_at_once_while_the_build_is_held_on_a_busy_machin
             }
             warm = [_timed_join(url, fns, info, "use_in_generate", lyrics="la", prompt="x")[0] for _ in range(3)]
             # README's snippet as it stands, the client's default timeout (httpx's 5 s) and all.
-            studio = Client(url, verbose=False)
+            studio = Client(url, verbose=False, httpx_kwargs={"timeout": httpx.Timeout(5.0)})
             job = studio.submit(prompt="warm lo-fi", audio_duration=10, inference_steps=1, seed=1, api_name="/generate")
             proc.send_signal(signal.SIGUSR1)  # the build goes on
             made = job.result(timeout=300)
