@@ -86,6 +86,10 @@ MCP_NOT_HERE = (
     "/gradio_api/upload); the studio fetches nothing from elsewhere. Upload the file, then pass the URL it gives back."
 )
 MCP_MANY_AGENTS = "The studio is serving as many agents as it can at once. Nothing was lost: try again in a minute."
+MCP_AGENTS_HERE = (
+    "{count} agents from your address or with your credentials are already calling the studio at once, the most it "
+    "serves from one visitor. Nothing was lost: try again when one of their calls has finished."
+)
 
 # The page's words for a parameter, where they say what it does without speaking of the page.
 PAGE_WORDS = {

@@ -41,7 +41,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlparse
 
 # The endpoints a musician uses, in the order an agent meets them.
@@ -49,6 +49,13 @@ TOOLS = ("generate", "lyrics", "write_song", "cover", "extend", "edit", "morph",
 # An agent's session is forgotten this long after its last call ended (its takes stay its own: the
 # session is the same the next time it calls).
 IDLE_S = 60.0
+# Agents kept at once for one share: one public address, or one set of credentials. A caller picks its
+# headers: they tell its agents apart within its share only. Every agent without a public address
+# (the machine itself, a proxy not trusted) counts in one share of half the table (``shared_share``).
+AGENT_SHARE = 4
+NO_ADDRESS = "address:"
+# An agent just handed to a call is not idle until the call is submitted, at most this long.
+HANDED_S = 30.0
 
 
 def enabled() -> bool:
@@ -86,19 +93,46 @@ def later() -> Iterator[None]:
         sys.meta_path.remove(finder)
 
 
-def caller(request: Any) -> tuple[str, str]:
-    """Who an MCP request comes from: what tells agents apart (its address as uvicorn resolved it, its
-    ZeroGPU token, its credentials), and that address."""
+class Agent(NamedTuple):
+    """Who an MCP request comes from: ``name`` tells agents apart (its address, its ZeroGPU token and
+    its credentials); ``shares`` are what it counts against (``_Callers``): its public address (one
+    share for every agent without one: a loopback or private address names nobody, ``uploads``) and
+    its credentials, where it sends any; ``address`` is its address as uvicorn resolved it."""
+
+    name: str
+    shares: tuple[str, ...]
+    address: str
+
+
+def caller(request: Any) -> Agent:
+    """The agent an MCP request comes from. The headers a caller chooses (``Authorization``,
+    ``X-IP-Token``) tell its sessions apart only within its address's share: they never add places."""
+    import uploads
+
     host = getattr(getattr(request, "client", None), "host", None) or ""
     headers = getattr(request, "headers", None) or {}
-    return "\n".join((host, headers.get("x-ip-token", ""), headers.get("authorization", ""))), host
+    credentials = "\n".join((headers.get("x-ip-token", ""), headers.get("authorization", "")))
+    shares = (NO_ADDRESS + (host if host and uploads.public_address(host) else ""),)
+    if credentials.strip():
+        shares += ("credentials:" + hashlib.sha256(credentials.encode()).hexdigest()[:24],)
+    return Agent("\n".join((host, credentials)), shares, host)
+
+
+def shared_share() -> int:
+    """Agents kept at once without a public address: half the table, so that they never shut out an
+    agent that has one (as one stranger's credentials once shut out every agent)."""
+    import admission
+
+    return admission.all_places() // 2
 
 
 class _Callers:
     """One ``gradio_client`` per agent calling now: its own session, so its share of the queue and its
     takes are its own, as a page's are. Each is built on the one client Gradio keeps (its config and
-    API read once: 25 ms and 0.2 MB instead of 0.8 s and 6 MB) and has no heartbeat; one idle for
-    ``IDLE_S`` is forgotten. At most ``admission.all_places()`` at once: every place the doors give out."""
+    API read once) and has no heartbeat; one idle for ``IDLE_S`` is forgotten, and its session is the
+    same the next time it calls. At most ``AGENT_SHARE`` in each share (``Agent.shares``; those
+    without a public address, ``shared_share``) and ``admission.all_places()`` in all; a newcomer past either takes the place of the least recently
+    used idle agent there, and is refused in words where every one there has a call under way."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -108,23 +142,38 @@ class _Callers:
     def session(self, who: str) -> str:
         return "agent-" + hmac.new(self._secret, who.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def client(self, who: str, address: str, template: Any) -> Any:
+    def client(self, agent: Agent, template: Any) -> Any:
         import admission
         import agent_words
 
-        session = self.session(who)
+        session = self.session(agent.name)
         with self._lock:
             now = time.monotonic()
             for name, known in list(self._clients.items()):
-                if known.calls == 0 and now - known.used > IDLE_S:
+                if known.idle(now) and now - known.used > IDLE_S:
                     self._clients.pop(name).close()
             found = self._clients.get(session)
             if found is None:
-                if len(self._clients) >= admission.all_places():
-                    raise RuntimeError(agent_words.MCP_MANY_AGENTS)
-                found = self._clients[session] = _caller_class()(template, session, address)
-            found.used = now
+                for share in agent.shares:
+                    there = [c for c in self._clients.values() if share in c.shares]
+                    most = shared_share() if share == NO_ADDRESS else AGENT_SHARE
+                    self._make_room(there, most, now, agent_words.MCP_AGENTS_HERE.format(count=most))
+                self._make_room(list(self._clients.values()), admission.all_places(), now, agent_words.MCP_MANY_AGENTS)
+                found = self._clients[session] = _caller_class()(template, session, agent)
+            found.used = found.handed = now
             return found
+
+    def _make_room(self, there: list[Any], most: int, now: float, refusal: str) -> None:
+        """Room for one more among ``there`` (at most ``most``): the least recently used idle ones go."""
+        idle = sorted((c for c in there if c.idle(now)), key=lambda c: c.used)
+        for _ in range(len(there) - most + 1):
+            if not idle:
+                raise RuntimeError(refusal)
+            self._clients.pop(idle.pop(0).session_hash).close()
+
+    def shares(self, share: str) -> int:
+        """How many agents are kept in ``share``."""
+        return sum(share in c.shares for c in list(self._clients.values()))
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -137,14 +186,14 @@ def _caller_class() -> type:
     class Caller(Client):
         """An agent's loopback client: the template's config and API, the agent's session and address."""
 
-        def __init__(self, template: Any, session: str, address: str) -> None:
+        def __init__(self, template: Any, session: str, agent: Agent) -> None:
             self._template = template
-            headers = {"x-gradio-user": "mcp", **({"x-forwarded-for": address} if address else {})}
+            headers = {"x-gradio-user": "mcp", **({"x-forwarded-for": agent.address} if agent.address else {})}
             super().__init__(
                 template.src, verbose=False, download_files=False, analytics_enabled=False, headers=headers
             )
-            self.session_hash = session
-            self.calls, self.used, self._counting = 0, time.monotonic(), threading.Lock()
+            self.session_hash, self.shares = session, agent.shares
+            self.calls, self.used, self.handed, self._counting = 0, time.monotonic(), 0.0, threading.Lock()
 
         def _get_config(self) -> dict[str, Any]:
             return {**self._template.config, "connect_heartbeat": False}
@@ -152,10 +201,15 @@ def _caller_class() -> type:
         def _get_api_info(self) -> dict[str, Any]:
             return self._template._info
 
+        def idle(self, now: float) -> bool:
+            """No call under way, and not just handed to a call about to be submitted."""
+            return self.calls == 0 and now - self.handed > HANDED_S
+
         def submit(self, *args: Any, **kwargs: Any) -> Any:
             job = super().submit(*args, **kwargs)
             with self._counting:
                 self.calls += 1
+                self.handed = 0.0
 
             def ended(_: Any) -> None:
                 with self._counting:
@@ -299,22 +353,21 @@ def tools_class() -> type:
             words = self.words.get(tool_name, ("", {}))[1]
             return agent_words.input_schema(schema, self._parameters(tool_name), words), files
 
-        def _caller(self) -> tuple[str, str]:
+        def _caller(self) -> Agent:
             return caller(self.mcp_server.request_context.request)
 
         def _get_or_create_client(self) -> Any:
-            who, address = self._caller()
-            return self.callers.client(who, address, super()._get_or_create_client())
+            return self.callers.client(self._caller(), super()._get_or_create_client())
 
         def convert_strings_to_filedata(self, value: Any, filedata_positions: list) -> Any:
             named = {position[0] for position in filedata_positions if len(position) == 1}
-            return given_files(value, named, self.callers.session(self._caller()[0]))
+            return given_files(value, named, self.callers.session(self._caller().name))
 
         def _prepare_tool_call_args(self, name: str, arguments: dict[str, Any]) -> tuple[Any, ...]:
             arguments = agent_words.json_text(arguments, self._parameters(name))
             endpoint, args, headers, block_fn = super()._prepare_tool_call_args(name, arguments)
             headers = {k: v for k, v in headers.items() if k.lower() != "x-forwarded-for"}
-            if address := self._caller()[1]:
+            if address := self._caller().address:
                 headers["x-forwarded-for"] = address
             return endpoint, args, headers, block_fn
 

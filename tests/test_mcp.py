@@ -7,9 +7,12 @@ import json
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 pytest.importorskip("mcp")
@@ -48,6 +51,19 @@ def call(
     return bool(result.isError), [c.text for c in result.content]
 
 
+def raw_call(url: str, tool: str, arguments: Any, headers: dict[str, str] | None = None) -> tuple[bool, list[str]]:
+    """One ``tools/call`` POSTed as it is, as a flooder sends it (the server is stateless: no session
+    first), and its answer: (whether it is an error, its texts)."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+    sent = {"accept": "application/json, text/event-stream", "content-type": "application/json", **(headers or {})}
+    response = httpx.post(url + "gradio_api/mcp/", content=json.dumps(body), headers=sent, timeout=120)
+    for line in response.text.splitlines():
+        if line.startswith("data:") and (message := json.loads(line[5:])).get("id") == 1:
+            result = message["result"]
+            return bool(result.get("isError")), [c["text"] for c in result["content"]]
+    raise AssertionError(response.text[:500])
+
+
 def tools(url: str, sse: bool = False) -> dict[str, Any]:
     async def work(session: ClientSession) -> Any:
         return (await session.list_tools()).tools
@@ -56,6 +72,7 @@ def tools(url: str, sse: bool = False) -> dict[str, Any]:
 
 
 def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_server):
+    import admission
     import agents
     import audio
     import checks
@@ -77,6 +94,9 @@ def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_s
     # A key the studio takes in words ("A min") is not refused by an enum before its checks.
     assert "enum" not in generate["key_scale"]
     assert "upload" in listed["cover"].inputSchema["properties"]["src_audio"]["description"]
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"at most {agents.AGENT_SHARE} agents at once for one address and {agents.AGENT_SHARE} for one set" in readme
+    assert f"half of the {admission.all_places()} agents kept in all" in readme
     # Settings, Stop and My takes stay in the API only.
     assert "stop" not in listed and "settings" not in listed
     # The same tools over SSE, the older transport.
@@ -242,3 +262,46 @@ def test_an_agent_holds_a_visitors_share_and_gives_it_back_when_it_goes(studio_s
     failed, texts = answer
     print(f"\nthe agent's share came back and its song was made {time.monotonic() - gone:.2f} s after it went")
     assert json.loads(texts[-1])["takes"][0]["seed"] >= 0
+
+
+# A call every door refuses at its checks, before anything is queued or made.
+REFUSED = {"prompt": "funk", "audio_duration": 10000, "think": False}
+
+
+def test_one_stranger_with_many_credentials_shuts_out_no_other_agent(studio_server):
+    """Review item 3: 70 calls from one address, each with an ``Authorization`` of its own, filled the
+    agents' table (``admission.all_places()``) and every other agent was told the studio was full for
+    a minute. The headers a caller picks tell its agents apart within its address's share only."""
+    from conftest import SERVED
+
+    import admission
+    import agent_words
+    import agents
+
+    url, _ = studio_server
+    stranger, other = "81.2.69.142", "81.2.69.160"  # public addresses, as a local proxy forwards them
+
+    def flood(i: int) -> tuple[bool, list[str]]:
+        return raw_call(url, "generate", REFUSED, {"x-forwarded-for": stranger, "authorization": f"Bearer s-{i}"})
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(flood, range(70)))
+    assert admission.all_places() < 70
+    assert all(failed for failed, _ in answers)
+    assert not [texts for _, texts in answers if agent_words.MCP_MANY_AGENTS in texts[0]]
+    # The stranger's own agents stay within its share; past it, its own calls are told so.
+    assert SERVED[url].mcp_server_obj.callers.shares(f"address:{stranger}") <= agents.AGENT_SHARE
+    # Another agent is served at once: its call reaches the studio's checks.
+    failed, texts = raw_call(url, "generate", REFUSED, {"x-forwarded-for": other})
+    assert failed and "Duration must be between" in texts[0], texts
+
+    # Strangers without a public address (here the machine itself) count in one share, of half the table.
+    def unnamed(i: int) -> tuple[bool, list[str]]:
+        return raw_call(url, "generate", REFUSED, {"authorization": f"Bearer u-{i}"})
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(unnamed, range(70)))
+    assert not [texts for _, texts in answers if agent_words.MCP_MANY_AGENTS in texts[0]]
+    assert SERVED[url].mcp_server_obj.callers.shares(agents.NO_ADDRESS) <= agents.shared_share()
+    failed, texts = raw_call(url, "generate", REFUSED, {"x-forwarded-for": other, "authorization": "Bearer mine"})
+    assert failed and "Duration must be between" in texts[0], texts
