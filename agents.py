@@ -32,6 +32,7 @@ import functools
 import hashlib
 import hmac
 import importlib.abc
+import importlib.metadata
 import json
 import os
 import secrets
@@ -135,7 +136,7 @@ class _Callers:
     used idle agent there, and is refused in words where every one there has a call under way."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock, self.making = threading.Lock(), threading.Lock()
         self._clients: dict[str, Any] = {}
         self._secret = secrets.token_bytes(32)
 
@@ -180,23 +181,42 @@ class _Callers:
 
 
 @functools.cache
+def _loopback_tls() -> Any:
+    """The loopback client's TLS context, made once: httpx made one for each request, reading every
+    certificate authority's certificate (16–20 ms of the server's CPU a call), for a plain-HTTP loopback."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # as Gradio's own loopback client
+    return context
+
+
+@functools.cache
 def _caller_class() -> type:
     from gradio_client import Client
 
     class Caller(Client):
-        """An agent's loopback client: the template's config and API, the agent's session and address."""
+        """An agent's loopback client: the template's config and API (only the tools' endpoints: a
+        client builds one object per event, 200 of them), the agent's session and address."""
 
         def __init__(self, template: Any, session: str, agent: Agent) -> None:
             self._template = template
             headers = {"x-gradio-user": "mcp", **({"x-forwarded-for": agent.address} if agent.address else {})}
             super().__init__(
-                template.src, verbose=False, download_files=False, analytics_enabled=False, headers=headers
+                template.src,
+                verbose=False,
+                download_files=False,
+                analytics_enabled=False,
+                headers=headers,
+                ssl_verify=_loopback_tls(),
             )
             self.session_hash, self.shares = session, agent.shares
             self.calls, self.used, self.handed, self._counting = 0, time.monotonic(), 0.0, threading.Lock()
 
         def _get_config(self) -> dict[str, Any]:
-            return {**self._template.config, "connect_heartbeat": False}
+            config = self._template.config
+            tools = [d for d in config["dependencies"] if d.get("api_name") in TOOLS]
+            return {**config, "dependencies": tools, "connect_heartbeat": False}
 
         def _get_api_info(self) -> dict[str, Any]:
             return self._template._info
@@ -289,10 +309,33 @@ async def finished(job: Any, waiting: Any) -> Any:
     its own (from the event loop it held the loop until it timed out, 5 s of nobody served)."""
     try:
         return await waiting
-    except BaseException:
+    except BaseException as error:
         if not job.done():
             threading.Thread(target=job.cancel, name="ace-studio-agent-gone", daemon=True).start()
+        if isinstance(error, Exception) and (said := in_words(error)) is not error:
+            raise said from None
         raise
+
+
+def in_words(error: Exception) -> Exception:
+    """The loopback client's error as an agent is told it: an HTTP refusal in the words it came with
+    (the gate's, ``asgi_gate``), else its status; a connection that failed as such; never the internal
+    URL httpx names. Any other error as it was (the studio's own words)."""
+    import httpx
+
+    import agent_words
+
+    if isinstance(error, httpx.HTTPStatusError):
+        detail = None
+        with contextlib.suppress(Exception):
+            detail = error.response.json().get("detail")
+        status = error.response.status_code
+        return RuntimeError(
+            detail if isinstance(detail, str) and detail else agent_words.MCP_REFUSED.format(status=status)
+        )
+    if isinstance(error, httpx.HTTPError):
+        return RuntimeError(agent_words.MCP_UNREACHED)
+    return error
 
 
 def tool_endpoints(server: Any) -> dict[str, str]:
@@ -313,7 +356,6 @@ def tools_class() -> type:
     import anyio
     from gradio.mcp import GradioMCPServer
     from mcp import types as mcp_types
-    from mcp.server import Server as McpServer
     from mcp.server.lowlevel.helper_types import ReadResourceContents as Contents
     from mcp.server.sse import SseServerTransport as Sse
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager as Sessions
@@ -323,7 +365,7 @@ def tools_class() -> type:
 
     class Tools(GradioMCPServer):
         # Gradio's class body imports these where ``mcp`` was importable with Gradio (not under ``later``).
-        types, Server, ReadResourceContents = mcp_types, McpServer, Contents
+        types, Server, ReadResourceContents = mcp_types, _checked_server(), Contents
         SseServerTransport, StreamableHTTPSessionManager = Sse, Sessions
 
         def __init__(self, blocks: Any) -> None:
@@ -332,12 +374,19 @@ def tools_class() -> type:
             self.mcp_server.instructions = agent_words.instructions(variant)
             self.callers = _Callers()
             self.words = {tool: self._words(tool, variant) for tool in self.tool_to_endpoint}
+            # Made once: Gradio made each tool's schema again for every call and every list of tools.
+            self.schemas = {tool: self._schema(tool) for tool in self.tool_to_endpoint}
+            self.mcp_server.schemas = {tool: schema for tool, (schema, _) in self.schemas.items()}
 
         def _words(self, tool: str, variant: Any) -> tuple[str, dict[str, str]]:
             endpoint = self.tool_to_endpoint[tool]
             listed = agent_words.choices(super().get_input_schema(tool)[0])
             parameters = [{**p, **listed.get(p["parameter_name"], {})} for p in self._parameters(tool)]
             return agent_words.tool_words(endpoint.lstrip("/"), parameters, variant)
+
+        def _schema(self, tool: str) -> tuple[dict[str, Any], list]:
+            schema, files = super().get_input_schema(tool)
+            return agent_words.input_schema(schema, self._parameters(tool), self.words[tool][1]), files
 
         def _parameters(self, tool: str) -> list[dict[str, Any]]:
             return self.api_info["named_endpoints"][self.tool_to_endpoint[tool]]["parameters"]
@@ -349,15 +398,15 @@ def tools_class() -> type:
             return self.words[tool_name]
 
         def get_input_schema(self, tool_name: str, parameters: Any = None) -> tuple[dict[str, Any], list]:
-            schema, files = super().get_input_schema(tool_name)
-            words = self.words.get(tool_name, ("", {}))[1]
-            return agent_words.input_schema(schema, self._parameters(tool_name), words), files
+            return self.schemas[tool_name]
 
         def _caller(self) -> Agent:
             return caller(self.mcp_server.request_context.request)
 
         def _get_or_create_client(self) -> Any:
-            return self.callers.client(self._caller(), super()._get_or_create_client())
+            with self.callers.making:  # Gradio's builds its one client unlocked: a first burst built one a call
+                template = super()._get_or_create_client()
+            return self.callers.client(self._caller(), template)
 
         def convert_strings_to_filedata(self, value: Any, filedata_positions: list) -> Any:
             named = {position[0] for position in filedata_positions if len(position) == 1}
@@ -382,3 +431,52 @@ def tools_class() -> type:
             return [self.types.TextContent(type="text", text=text) for text in shown(data)]
 
     return Tools
+
+
+@functools.cache
+def _checked_server() -> type:
+    """``mcp``'s server, each call's arguments checked against its tool's schema by a validator made
+    once a tool (``mcp`` checked the schema itself against JSON Schema's on every call, a tenth of a
+    call's cost here) and refused in the studio's words; a tool the studio does not have is named as
+    such (``mcp`` listed every tool again to look for it, and Gradio answered its name alone)."""
+    import jsonschema
+    from mcp import types as mcp_types
+    from mcp.server import Server
+
+    import agent_words
+
+    class Checked(Server):
+        schemas: dict[str, dict[str, Any]] = {}  # each tool's input schema (``Tools``)
+
+        @functools.cached_property
+        def _validators(self) -> dict[str, Any]:
+            return {tool: jsonschema.validators.validator_for(s)(s) for tool, s in self.schemas.items()}
+
+        def create_initialization_options(self, *args: Any, **kwargs: Any) -> Any:
+            if self.version is None:  # ``mcp`` looked its own version up on disk for every request
+                self.version = importlib.metadata.version("mcp")
+            return super().create_initialization_options(*args, **kwargs)
+
+        async def _get_cached_tool_definition(self, tool_name: str) -> Any:
+            return None  # ``checked`` checks the arguments; the tools declare no output schema
+
+        def call_tool(self, *, validate_input: bool = True) -> Any:
+            register = super().call_tool(validate_input=False)
+
+            def decorator(func: Any) -> Any:
+                async def checked(name: str, arguments: dict[str, Any]) -> Any:
+                    if name not in self.schemas:
+                        problem = agent_words.unknown_tool(name, list(self.schemas))
+                    else:
+                        schema, validator = self.schemas[name], self._validators[name]
+                        problem = agent_words.argument_problem(name, arguments, schema, validator)
+                    if problem:
+                        text = mcp_types.TextContent(type="text", text=problem)
+                        return mcp_types.CallToolResult(content=[text], isError=True)
+                    return await func(name, arguments)
+
+                return register(checked)
+
+            return decorator
+
+    return Checked
