@@ -80,6 +80,8 @@ MCP_FIELDS = {
     "idea": "One line about the song.",
     "instrumental": "No lyrics: music without singing.",
     "temperature": "Low is safe and predictable, high surprising (and more mistakes).",
+    "reference_take": "A take of yours whose voice to sing with: its URL, as a tool returned it, or its name as its "
+    "record gives it (takes[i].audio). Not with reference_audio.",
 }
 # What comes back where a value is none (``agents``): an unused take slot is left out, a missing file says so.
 MCP_NOT_HERE = (

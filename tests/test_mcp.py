@@ -387,6 +387,30 @@ def test_an_mcp_call_costs_the_studio_about_what_its_join_costs(space):
     assert mcp[0] <= 5 * direct[0], rounds
 
 
+def test_a_voice_by_its_takes_url(studio_server):
+    """Review item 7: ``reference_take`` given as the take's URL, as README says and an agent receives
+    it, was refused for its length (64 characters at most); it is taken, through the MCP door and
+    through gradio_client."""
+    from gradio_client import Client
+
+    url, _ = studio_server
+    sung = {"prompt": "funk", "lyrics": "[Verse]\nhello there\nmy friend", "audio_duration": 10, "inference_steps": 1}
+    agent_token = {"X-IP-Token": "a-singing-agent"}
+    failed, texts = call(url, "generate", {**sung, "think": False}, agent_token)
+    assert not failed, texts
+    take_url = texts[0]
+    assert len(take_url) > 64
+    failed, texts = call(url, "generate", {**sung, "think": False, "reference_take": take_url}, agent_token)
+    assert not failed, texts
+    assert json.loads(texts[-1])["params"]["reference"]["take"] == take_url.split("/takes/", 1)[1]
+
+    client = Client(url, verbose=False)
+    record = client.predict(**sung, think=False, api_name="/generate")[-1]
+    by_url = f"{url}takes/{record['takes'][0]['audio']}"
+    again = client.predict(**sung, think=False, reference_take=by_url, api_name="/generate")[-1]
+    assert again["params"]["reference"]["take"] == record["takes"][0]["audio"]
+
+
 def test_an_agents_mistakes_come_back_in_words(studio_server, monkeypatch):
     """Review item 7: an unknown tool answered ``'nope'``, a record nested 200 deep the loopback's
     "Client error '400 Bad Request' for url 'http://127.0.0.1:…'", 5,000 deep "maximum recursion depth
