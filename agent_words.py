@@ -82,6 +82,11 @@ MCP_FIELDS = {
     "temperature": "Low is safe and predictable, high surprising (and more mistakes).",
     "reference_take": "A take of yours whose voice to sing with: its URL, as a tool returned it, or its name as its "
     "record gives it (takes[i].audio). Not with reference_audio.",
+    "lines": "Edit by the words: the sung lines to make again, of a take this studio made with lyrics, counted from "
+    '1: a number (3), a list ([3, 4]) or text ("3, 4", "3-5"). The stretch becomes theirs (a breath each side) and '
+    "lyrics their new words (empty: kept as sung).",
+    "section": "Edit by the words: one [Section] of the take, by its name (Chorus) or its number from 1; its lines are "
+    "made again, as with lines.",
 }
 # What comes back where a value is none (``agents``): an unused take slot is left out, a missing file says so.
 MCP_NOT_HERE = (
@@ -117,6 +122,9 @@ KINDS = {
 # How deeply a record or plan passed to a tool may nest: a record a tool returns nests 5 levels (a take's
 # variation's source), a plan 3; Gradio's join would nest it deeper still (``asgi_gate.MAX_DEPTH``).
 DEEPEST = 16
+# What a parameter takes beyond its field's schema, where the studio's own checks read more:
+# ``edit_lines`` reads line numbers as a number, a list of numbers or of text, or text such as "3, 4".
+LOOSER = {"lines": {"type": ["array", "string", "number", "null"], "items": {"type": ["string", "number"]}}}
 
 # The page's words for a parameter, where they say what it does without speaking of the page.
 PAGE_WORDS = {
@@ -254,7 +262,7 @@ def _default(name: str, value: Any, variant: models.Variant) -> str:
     if value is None and name in handlers.MODEL_DEFAULTS:
         own = {"inference_steps": variant.steps, "guidance_scale": variant.guidance, "shift": variant.shift}[name]
         return f"the model's own ({own:g} on {variant.label})"
-    return "none" if value is None else json.dumps(value, ensure_ascii=False)
+    return "none" if value is None or value == [] else json.dumps(value, ensure_ascii=False)
 
 
 def input_schema(schema: dict[str, Any], parameters: list[dict[str, Any]], words: dict[str, str]) -> dict[str, Any]:
@@ -271,6 +279,8 @@ def input_schema(schema: dict[str, Any], parameters: list[dict[str, Any]], words
             prop["items"] = {k: v for k, v in prop["items"].items() if k != "enum"}
         if any_json(prop):  # a record or plan: as an object, or as the text a tool returned
             prop["type"] = ["object", "string"]
+        if name in LOOSER:
+            prop = {**{k: v for k, v in prop.items() if k != "items"}, **LOOSER[name]}
         if prop.get("type") == "integer":
             prop["type"] = "number"
         given = defaults.get(name, {})

@@ -98,6 +98,10 @@ def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_s
     # A key the studio takes in words ("A min") is not refused by an enum before its checks.
     assert "enum" not in generate["key_scale"]
     assert "upload" in listed["cover"].inputSchema["properties"]["src_audio"]["description"]
+    # Edit's lines as README and the endpoint take them: a number, a list, or text such as "3, 4".
+    lines = listed["edit"].inputSchema["properties"]["lines"]
+    assert {"array", "string", "number"} <= set(lines["type"]) and "Default: none." in lines["description"]
+    assert '"3, 4"' in lines["description"] and "Default: []" not in lines["description"]
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert f"at most {agents.AGENT_SHARE} agents at once for one address and {agents.AGENT_SHARE} for one set" in readme
     assert f"half of the {admission.all_places()} agents kept in all" in readme
@@ -438,3 +442,22 @@ def test_an_agents_mistakes_come_back_in_words(studio_server, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_MAX_BODY_MB", str(200 / 2**20))  # the call ~150 bytes, its join ~280
     failed, texts = raw_call(url, "generate", REFUSED)
     assert failed and texts[0] == "This request is larger than the studio accepts.", texts
+
+
+def test_edit_takes_lines_as_readme_gives_them(studio_server):
+    """Review item 10: the ``edit`` tool's ``lines`` took only a list of text (``["2"]``): ``"2"`` and
+    ``[2]`` were refused in jsonschema's words. README (and the endpoint) take a number, a list of
+    numbers or of text, or text such as "3, 4" or "3-5"."""
+    url, _ = studio_server
+    agent_token = {"X-IP-Token": "an-editing-agent"}
+    lyrics = "[Verse]\nthe first line\nthe second line\n[Chorus]\nthe third line\nthe fourth line"
+    song = {"prompt": "funk", "lyrics": lyrics, "audio_duration": 10, "inference_steps": 1, "think": False}
+    failed, texts = call(url, "generate", song, agent_token)
+    assert not failed, texts
+    take_url, times = texts[0], [line["time"] for line in json.loads(texts[-1])["takes"][0]["lyric_lines"]]
+    spans = [end - start for start, end in zip(times, [*times[1:], 10.0], strict=True)]
+    n = spans.index(max(spans)) + 1  # the line sung longest: a stretch long enough to make again
+    for lines in (n, float(n), str(n), [n], [str(n)], [n, str(n)], f"{n}, {n}", f"{n}-{n}"):
+        failed, texts = call(url, "edit", {"src_audio": take_url, "lines": lines, "inference_steps": 1}, agent_token)
+        assert not failed, (lines, texts)
+        assert json.loads(texts[-1])["params"]["edited_lines"] == [n, n], lines
