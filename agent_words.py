@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 import admission
+import asgi_gate
 import audio
 import checks
 import handlers
@@ -79,6 +80,13 @@ MCP_FIELDS = {
     "idea": "One line about the song.",
     "instrumental": "No lyrics: music without singing.",
     "temperature": "Low is safe and predictable, high surprising (and more mistakes).",
+    "reference_take": "A take of yours whose voice to sing with: its URL, as a tool returned it, or its name as its "
+    "record gives it (takes[i].audio). Not with reference_audio.",
+    "lines": "Edit by the words: the sung lines to make again, of a take this studio made with lyrics, counted from "
+    '1: a number (3), a list ([3, 4]) or text ("3, 4", "3-5"). The stretch becomes theirs (a breath each side) and '
+    "lyrics their new words (empty: kept as sung).",
+    "section": "Edit by the words: one [Section] of the take, by its name (Chorus) or its number from 1; its lines are "
+    "made again, as with lines.",
 }
 # What comes back where a value is none (``agents``): an unused take slot is left out, a missing file says so.
 MCP_NOT_HERE = (
@@ -86,6 +94,37 @@ MCP_NOT_HERE = (
     "/gradio_api/upload); the studio fetches nothing from elsewhere. Upload the file, then pass the URL it gives back."
 )
 MCP_MANY_AGENTS = "The studio is serving as many agents as it can at once. Nothing was lost: try again in a minute."
+MCP_AGENTS_HERE = (
+    "{count} agents from your address or with your credentials are already calling the studio at once, the most it "
+    "serves from one visitor. Nothing was lost: try again when one of their calls has finished."
+)
+MCP_UNKNOWN_TOOL = "The studio has no tool {name}. Its tools: {tools}."
+MCP_NO_PARAMETER = "{tool} has no parameter {name}. Its parameters: {names}."
+MCP_WRONG_KIND = "{name} takes {kinds}; it was given {given}."
+MCP_WRONG_VALUE = "{name} cannot take {given}: its description says what it takes."
+MCP_TOO_DEEP = (
+    "{name} nests {depth} levels deep; a record or plan a tool returned nests at most {deepest}. Pass it as the tool "
+    "returned it."
+)
+# What the loopback join's HTTP refusals say where the studio's own words do not come with them.
+MCP_REFUSED = "The studio could not take this call (HTTP {status}). Check the arguments, then try again."
+MCP_UNREACHED = "The studio could not pass this call on just now. Nothing was made: try again in a moment."
+# How the schema's kinds read to an agent.
+KINDS = {
+    "number": "a number",
+    "integer": "a whole number",
+    "string": "text",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "an object",
+    "null": "null",
+}
+# How deeply a record or plan passed to a tool may nest: a record a tool returns nests 5 levels (a take's
+# variation's source), a plan 3; Gradio's join would nest it deeper still (``asgi_gate.MAX_DEPTH``).
+DEEPEST = 16
+# What a parameter takes beyond its field's schema, where the studio's own checks read more:
+# ``edit_lines`` reads line numbers as a number, a list of numbers or of text, or text such as "3, 4".
+LOOSER = {"lines": {"type": ["array", "string", "number", "null"], "items": {"type": ["string", "number"]}}}
 
 # The page's words for a parameter, where they say what it does without speaking of the page.
 PAGE_WORDS = {
@@ -223,7 +262,7 @@ def _default(name: str, value: Any, variant: models.Variant) -> str:
     if value is None and name in handlers.MODEL_DEFAULTS:
         own = {"inference_steps": variant.steps, "guidance_scale": variant.guidance, "shift": variant.shift}[name]
         return f"the model's own ({own:g} on {variant.label})"
-    return "none" if value is None else json.dumps(value, ensure_ascii=False)
+    return "none" if value is None or value == [] else json.dumps(value, ensure_ascii=False)
 
 
 def input_schema(schema: dict[str, Any], parameters: list[dict[str, Any]], words: dict[str, str]) -> dict[str, Any]:
@@ -240,6 +279,8 @@ def input_schema(schema: dict[str, Any], parameters: list[dict[str, Any]], words
             prop["items"] = {k: v for k, v in prop["items"].items() if k != "enum"}
         if any_json(prop):  # a record or plan: as an object, or as the text a tool returned
             prop["type"] = ["object", "string"]
+        if name in LOOSER:
+            prop = {**{k: v for k, v in prop.items() if k != "items"}, **LOOSER[name]}
         if prop.get("type") == "integer":
             prop["type"] = "number"
         given = defaults.get(name, {})
@@ -260,15 +301,54 @@ def any_json(schema: dict[str, Any]) -> bool:
 def json_text(arguments: dict[str, Any], parameters: list[dict[str, Any]]) -> dict[str, Any]:
     """An agent's arguments with the JSON text it passes for a parameter that takes any JSON (a
     record, as a tool returned it) read as JSON; text that is not JSON goes on as it is, to be refused
-    in the studio's words. ``parameters``: the endpoint's API info."""
+    in the studio's words. ``parameters``: the endpoint's API info. Either nested deeper than ``DEEPEST``
+    is refused in words (a ValueError) before it is read: counted, not parsed (``asgi_gate.json_depth``)."""
     names = {p["parameter_name"] for p in parameters if any_json(p["type"])}
     read = {}
     for name, value in arguments.items():
+        if name in names and isinstance(value, str | dict | list):
+            text = value if isinstance(value, str) else json.dumps(value)
+            if (depth := asgi_gate.json_depth(text.encode())) > DEEPEST:
+                raise ValueError(MCP_TOO_DEEP.format(name=name, depth=depth, deepest=DEEPEST))
         if name in names and isinstance(value, str) and value.strip():
             with contextlib.suppress(ValueError):
                 value = json.loads(value)
         read[name] = value
     return read
+
+
+def unknown_tool(name: Any, tools: list[str]) -> str:
+    """What a call of a tool the studio does not have is told."""
+    return MCP_UNKNOWN_TOOL.format(name=checks.shown(name), tools=", ".join(tools))
+
+
+def argument_problem(tool: str, arguments: dict[str, Any], schema: dict[str, Any], validator: Any) -> str | None:
+    """What is wrong with ``tool``'s ``arguments`` by its input ``schema`` (``validator``, made from it),
+    in the studio's words: a parameter it does not have, or a value of the wrong kind; None if nothing."""
+    import jsonschema
+
+    properties = schema.get("properties", {})
+    extra = [name for name in arguments if name not in properties]
+    if extra:
+        return MCP_NO_PARAMETER.format(tool=tool, name=checks.shown(extra[0]), names=", ".join(properties))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+    if error is None:
+        return None
+    name = next((p for p in error.absolute_path if isinstance(p, str)), "the arguments")
+    given = json.dumps(error.instance, ensure_ascii=False)
+    given = given if len(given) <= 40 else given[:38] + "…"
+    kinds = _kinds(error.validator_value if error.validator == "type" else None)
+    if error.validator in ("anyOf", "oneOf"):
+        kinds = [kind for option in error.validator_value for kind in _kinds(option.get("type"))]
+    if not kinds:
+        return MCP_WRONG_VALUE.format(name=name, given=given)
+    said = [KINDS.get(kind, str(kind)) for kind in dict.fromkeys(kinds)]
+    words = ", ".join(said[:-1]) + " or " + said[-1] if len(said) > 1 else said[0]
+    return MCP_WRONG_KIND.format(name=name, kinds=words, given=given)
+
+
+def _kinds(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or ())
 
 
 def choices(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -32,6 +32,7 @@ import functools
 import hashlib
 import hmac
 import importlib.abc
+import importlib.metadata
 import json
 import os
 import secrets
@@ -41,7 +42,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlparse
 
 # The endpoints a musician uses, in the order an agent meets them.
@@ -49,6 +50,13 @@ TOOLS = ("generate", "lyrics", "write_song", "cover", "extend", "edit", "morph",
 # An agent's session is forgotten this long after its last call ended (its takes stay its own: the
 # session is the same the next time it calls).
 IDLE_S = 60.0
+# Agents kept at once for one share: one public address, or one set of credentials. A caller picks its
+# headers: they tell its agents apart within its share only. Every agent without a public address
+# (the machine itself, a proxy not trusted) counts in one share of half the table (``shared_share``).
+AGENT_SHARE = 4
+NO_ADDRESS = "address:"
+# An agent just handed to a call is not idle until the call is submitted, at most this long.
+HANDED_S = 30.0
 
 
 def enabled() -> bool:
@@ -86,48 +94,101 @@ def later() -> Iterator[None]:
         sys.meta_path.remove(finder)
 
 
-def caller(request: Any) -> tuple[str, str]:
-    """Who an MCP request comes from: what tells agents apart (its address as uvicorn resolved it, its
-    ZeroGPU token, its credentials), and that address."""
+class Agent(NamedTuple):
+    """Who an MCP request comes from: ``name`` tells agents apart (its address, its ZeroGPU token and
+    its credentials); ``shares`` are what it counts against (``_Callers``): its public address (one
+    share for every agent without one: a loopback or private address names nobody, ``uploads``) and
+    its credentials, where it sends any; ``address`` is its address as uvicorn resolved it."""
+
+    name: str
+    shares: tuple[str, ...]
+    address: str
+
+
+def caller(request: Any) -> Agent:
+    """The agent an MCP request comes from. The headers a caller chooses (``Authorization``,
+    ``X-IP-Token``) tell its sessions apart only within its address's share: they never add places."""
+    import uploads
+
     host = getattr(getattr(request, "client", None), "host", None) or ""
     headers = getattr(request, "headers", None) or {}
-    return "\n".join((host, headers.get("x-ip-token", ""), headers.get("authorization", ""))), host
+    credentials = "\n".join((headers.get("x-ip-token", ""), headers.get("authorization", "")))
+    shares = (NO_ADDRESS + (host if host and uploads.public_address(host) else ""),)
+    if credentials.strip():
+        shares += ("credentials:" + hashlib.sha256(credentials.encode()).hexdigest()[:24],)
+    return Agent("\n".join((host, credentials)), shares, host)
+
+
+def shared_share() -> int:
+    """Agents kept at once without a public address: half the table, so that they never shut out an
+    agent that has one (as one stranger's credentials once shut out every agent)."""
+    import admission
+
+    return admission.all_places() // 2
 
 
 class _Callers:
     """One ``gradio_client`` per agent calling now: its own session, so its share of the queue and its
     takes are its own, as a page's are. Each is built on the one client Gradio keeps (its config and
-    API read once: 25 ms and 0.2 MB instead of 0.8 s and 6 MB) and has no heartbeat; one idle for
-    ``IDLE_S`` is forgotten. At most ``admission.all_places()`` at once: every place the doors give out."""
+    API read once) and has no heartbeat; one idle for ``IDLE_S`` is forgotten, and its session is the
+    same the next time it calls. At most ``AGENT_SHARE`` in each share (``Agent.shares``; those
+    without a public address, ``shared_share``) and ``admission.all_places()`` in all; a newcomer past either takes the place of the least recently
+    used idle agent there, and is refused in words where every one there has a call under way."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock, self.making = threading.Lock(), threading.Lock()
         self._clients: dict[str, Any] = {}
         self._secret = secrets.token_bytes(32)
 
     def session(self, who: str) -> str:
         return "agent-" + hmac.new(self._secret, who.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def client(self, who: str, address: str, template: Any) -> Any:
+    def client(self, agent: Agent, template: Any) -> Any:
         import admission
         import agent_words
 
-        session = self.session(who)
+        session = self.session(agent.name)
         with self._lock:
             now = time.monotonic()
             for name, known in list(self._clients.items()):
-                if known.calls == 0 and now - known.used > IDLE_S:
+                if known.idle(now) and now - known.used > IDLE_S:
                     self._clients.pop(name).close()
             found = self._clients.get(session)
             if found is None:
-                if len(self._clients) >= admission.all_places():
-                    raise RuntimeError(agent_words.MCP_MANY_AGENTS)
-                found = self._clients[session] = _caller_class()(template, session, address)
-            found.used = now
+                for share in agent.shares:
+                    there = [c for c in self._clients.values() if share in c.shares]
+                    most = shared_share() if share == NO_ADDRESS else AGENT_SHARE
+                    self._make_room(there, most, now, agent_words.MCP_AGENTS_HERE.format(count=most))
+                self._make_room(list(self._clients.values()), admission.all_places(), now, agent_words.MCP_MANY_AGENTS)
+                found = self._clients[session] = _caller_class()(template, session, agent)
+            found.used = found.handed = now
             return found
+
+    def _make_room(self, there: list[Any], most: int, now: float, refusal: str) -> None:
+        """Room for one more among ``there`` (at most ``most``): the least recently used idle ones go."""
+        idle = sorted((c for c in there if c.idle(now)), key=lambda c: c.used)
+        for _ in range(len(there) - most + 1):
+            if not idle:
+                raise RuntimeError(refusal)
+            self._clients.pop(idle.pop(0).session_hash).close()
+
+    def shares(self, share: str) -> int:
+        """How many agents are kept in ``share``."""
+        return sum(share in c.shares for c in list(self._clients.values()))
 
     def __len__(self) -> int:
         return len(self._clients)
+
+
+@functools.cache
+def _loopback_tls() -> Any:
+    """The loopback client's TLS context, made once: httpx made one for each request, reading every
+    certificate authority's certificate (16–20 ms of the server's CPU a call), for a plain-HTTP loopback."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # as Gradio's own loopback client
+    return context
 
 
 @functools.cache
@@ -135,27 +196,40 @@ def _caller_class() -> type:
     from gradio_client import Client
 
     class Caller(Client):
-        """An agent's loopback client: the template's config and API, the agent's session and address."""
+        """An agent's loopback client: the template's config and API (only the tools' endpoints: a
+        client builds one object per event, 200 of them), the agent's session and address."""
 
-        def __init__(self, template: Any, session: str, address: str) -> None:
+        def __init__(self, template: Any, session: str, agent: Agent) -> None:
             self._template = template
-            headers = {"x-gradio-user": "mcp", **({"x-forwarded-for": address} if address else {})}
+            headers = {"x-gradio-user": "mcp", **({"x-forwarded-for": agent.address} if agent.address else {})}
             super().__init__(
-                template.src, verbose=False, download_files=False, analytics_enabled=False, headers=headers
+                template.src,
+                verbose=False,
+                download_files=False,
+                analytics_enabled=False,
+                headers=headers,
+                ssl_verify=_loopback_tls(),
             )
-            self.session_hash = session
-            self.calls, self.used, self._counting = 0, time.monotonic(), threading.Lock()
+            self.session_hash, self.shares = session, agent.shares
+            self.calls, self.used, self.handed, self._counting = 0, time.monotonic(), 0.0, threading.Lock()
 
         def _get_config(self) -> dict[str, Any]:
-            return {**self._template.config, "connect_heartbeat": False}
+            config = self._template.config
+            tools = [d for d in config["dependencies"] if d.get("api_name") in TOOLS]
+            return {**config, "dependencies": tools, "connect_heartbeat": False}
 
         def _get_api_info(self) -> dict[str, Any]:
             return self._template._info
+
+        def idle(self, now: float) -> bool:
+            """No call under way, and not just handed to a call about to be submitted."""
+            return self.calls == 0 and now - self.handed > HANDED_S
 
         def submit(self, *args: Any, **kwargs: Any) -> Any:
             job = super().submit(*args, **kwargs)
             with self._counting:
                 self.calls += 1
+                self.handed = 0.0
 
             def ended(_: Any) -> None:
                 with self._counting:
@@ -235,10 +309,33 @@ async def finished(job: Any, waiting: Any) -> Any:
     its own (from the event loop it held the loop until it timed out, 5 s of nobody served)."""
     try:
         return await waiting
-    except BaseException:
+    except BaseException as error:
         if not job.done():
             threading.Thread(target=job.cancel, name="ace-studio-agent-gone", daemon=True).start()
+        if isinstance(error, Exception) and (said := in_words(error)) is not error:
+            raise said from None
         raise
+
+
+def in_words(error: Exception) -> Exception:
+    """The loopback client's error as an agent is told it: an HTTP refusal in the words it came with
+    (the gate's, ``asgi_gate``), else its status; a connection that failed as such; never the internal
+    URL httpx names. Any other error as it was (the studio's own words)."""
+    import httpx
+
+    import agent_words
+
+    if isinstance(error, httpx.HTTPStatusError):
+        detail = None
+        with contextlib.suppress(Exception):
+            detail = error.response.json().get("detail")
+        status = error.response.status_code
+        return RuntimeError(
+            detail if isinstance(detail, str) and detail else agent_words.MCP_REFUSED.format(status=status)
+        )
+    if isinstance(error, httpx.HTTPError):
+        return RuntimeError(agent_words.MCP_UNREACHED)
+    return error
 
 
 def tool_endpoints(server: Any) -> dict[str, str]:
@@ -259,7 +356,6 @@ def tools_class() -> type:
     import anyio
     from gradio.mcp import GradioMCPServer
     from mcp import types as mcp_types
-    from mcp.server import Server as McpServer
     from mcp.server.lowlevel.helper_types import ReadResourceContents as Contents
     from mcp.server.sse import SseServerTransport as Sse
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager as Sessions
@@ -269,7 +365,7 @@ def tools_class() -> type:
 
     class Tools(GradioMCPServer):
         # Gradio's class body imports these where ``mcp`` was importable with Gradio (not under ``later``).
-        types, Server, ReadResourceContents = mcp_types, McpServer, Contents
+        types, Server, ReadResourceContents = mcp_types, _checked_server(), Contents
         SseServerTransport, StreamableHTTPSessionManager = Sse, Sessions
 
         def __init__(self, blocks: Any) -> None:
@@ -278,12 +374,19 @@ def tools_class() -> type:
             self.mcp_server.instructions = agent_words.instructions(variant)
             self.callers = _Callers()
             self.words = {tool: self._words(tool, variant) for tool in self.tool_to_endpoint}
+            # Made once: Gradio made each tool's schema again for every call and every list of tools.
+            self.schemas = {tool: self._schema(tool) for tool in self.tool_to_endpoint}
+            self.mcp_server.schemas = {tool: schema for tool, (schema, _) in self.schemas.items()}
 
         def _words(self, tool: str, variant: Any) -> tuple[str, dict[str, str]]:
             endpoint = self.tool_to_endpoint[tool]
             listed = agent_words.choices(super().get_input_schema(tool)[0])
             parameters = [{**p, **listed.get(p["parameter_name"], {})} for p in self._parameters(tool)]
             return agent_words.tool_words(endpoint.lstrip("/"), parameters, variant)
+
+        def _schema(self, tool: str) -> tuple[dict[str, Any], list]:
+            schema, files = super().get_input_schema(tool)
+            return agent_words.input_schema(schema, self._parameters(tool), self.words[tool][1]), files
 
         def _parameters(self, tool: str) -> list[dict[str, Any]]:
             return self.api_info["named_endpoints"][self.tool_to_endpoint[tool]]["parameters"]
@@ -295,26 +398,25 @@ def tools_class() -> type:
             return self.words[tool_name]
 
         def get_input_schema(self, tool_name: str, parameters: Any = None) -> tuple[dict[str, Any], list]:
-            schema, files = super().get_input_schema(tool_name)
-            words = self.words.get(tool_name, ("", {}))[1]
-            return agent_words.input_schema(schema, self._parameters(tool_name), words), files
+            return self.schemas[tool_name]
 
-        def _caller(self) -> tuple[str, str]:
+        def _caller(self) -> Agent:
             return caller(self.mcp_server.request_context.request)
 
         def _get_or_create_client(self) -> Any:
-            who, address = self._caller()
-            return self.callers.client(who, address, super()._get_or_create_client())
+            with self.callers.making:  # Gradio's builds its one client unlocked: a first burst built one a call
+                template = super()._get_or_create_client()
+            return self.callers.client(self._caller(), template)
 
         def convert_strings_to_filedata(self, value: Any, filedata_positions: list) -> Any:
             named = {position[0] for position in filedata_positions if len(position) == 1}
-            return given_files(value, named, self.callers.session(self._caller()[0]))
+            return given_files(value, named, self.callers.session(self._caller().name))
 
         def _prepare_tool_call_args(self, name: str, arguments: dict[str, Any]) -> tuple[Any, ...]:
             arguments = agent_words.json_text(arguments, self._parameters(name))
             endpoint, args, headers, block_fn = super()._prepare_tool_call_args(name, arguments)
             headers = {k: v for k, v in headers.items() if k.lower() != "x-forwarded-for"}
-            if address := self._caller()[1]:
+            if address := self._caller().address:
                 headers["x-forwarded-for"] = address
             return endpoint, args, headers, block_fn
 
@@ -329,3 +431,52 @@ def tools_class() -> type:
             return [self.types.TextContent(type="text", text=text) for text in shown(data)]
 
     return Tools
+
+
+@functools.cache
+def _checked_server() -> type:
+    """``mcp``'s server, each call's arguments checked against its tool's schema by a validator made
+    once a tool (``mcp`` checked the schema itself against JSON Schema's on every call, a tenth of a
+    call's cost here) and refused in the studio's words; a tool the studio does not have is named as
+    such (``mcp`` listed every tool again to look for it, and Gradio answered its name alone)."""
+    import jsonschema
+    from mcp import types as mcp_types
+    from mcp.server import Server
+
+    import agent_words
+
+    class Checked(Server):
+        schemas: dict[str, dict[str, Any]] = {}  # each tool's input schema (``Tools``)
+
+        @functools.cached_property
+        def _validators(self) -> dict[str, Any]:
+            return {tool: jsonschema.validators.validator_for(s)(s) for tool, s in self.schemas.items()}
+
+        def create_initialization_options(self, *args: Any, **kwargs: Any) -> Any:
+            if self.version is None:  # ``mcp`` looked its own version up on disk for every request
+                self.version = importlib.metadata.version("mcp")
+            return super().create_initialization_options(*args, **kwargs)
+
+        async def _get_cached_tool_definition(self, tool_name: str) -> Any:
+            return None  # ``checked`` checks the arguments; the tools declare no output schema
+
+        def call_tool(self, *, validate_input: bool = True) -> Any:
+            register = super().call_tool(validate_input=False)
+
+            def decorator(func: Any) -> Any:
+                async def checked(name: str, arguments: dict[str, Any]) -> Any:
+                    if name not in self.schemas:
+                        problem = agent_words.unknown_tool(name, list(self.schemas))
+                    else:
+                        schema, validator = self.schemas[name], self._validators[name]
+                        problem = agent_words.argument_problem(name, arguments, schema, validator)
+                    if problem:
+                        text = mcp_types.TextContent(type="text", text=problem)
+                        return mcp_types.CallToolResult(content=[text], isError=True)
+                    return await func(name, arguments)
+
+                return register(checked)
+
+            return decorator
+
+    return Checked

@@ -35,6 +35,9 @@ MAX_CAPTION_CHARS = plan_format.MAX_CAPTION_CHARS
 MAX_LYRICS_CHARS = 4096
 # A song from one line (*Write it*): the Idea box, the door and the docs all take this one number.
 MAX_IDEA_CHARS = 500
+# A take named by its record's name or by its URL (``/generate``'s ``reference_take``): a Space's URL
+# of a take is ~110 characters.
+MAX_TAKE_NAME_CHARS = 300
 EXTEND_RANGE = (5.0, 240.0)
 MIN_REGION_SECONDS = 1.0
 AUTO = "auto"
@@ -80,7 +83,8 @@ TEXT_LIMITS = {"prompt": MAX_CAPTION_CHARS, "lyrics": MAX_LYRICS_CHARS, "theme":
                "plan": 2048, "idea": MAX_IDEA_CHARS,
                "custom_sections": 500,
                # Cover's morph: the song's own style and words, a caption and lyrics like any other.
-               "morph_prompt": MAX_CAPTION_CHARS, "morph_lyrics": MAX_LYRICS_CHARS}  # fmt: skip
+               "morph_prompt": MAX_CAPTION_CHARS, "morph_lyrics": MAX_LYRICS_CHARS,
+               "reference_take": MAX_TAKE_NAME_CHARS}  # fmt: skip
 SHORT_TEXT = 64
 # File parameters arrive as server paths, not text a visitor typed.
 FILE_PARAMS = {"src_audio", "reference_audio", "lora"}

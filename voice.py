@@ -43,7 +43,6 @@ from checks import InputError
 CELL = 0.1  # seconds: the grid the windows are placed on
 LINE_SECONDS = 8.0  # a synced line sung at most this long where the next starts later (a break)
 STEM_FLOOR = 0.1  # a vocal stem sings where its RMS (per cell) is above this share of its 95th percentile
-LONGEST_NAME = 300
 
 
 class Voice(NamedTuple):
@@ -55,7 +54,7 @@ class Voice(NamedTuple):
 def relative_name(name: Any) -> str:
     """A take's name as a record gives it, from that name or from the take's URL (``/takes/…``)."""
     text = str(name or "").strip()
-    if len(text) > LONGEST_NAME or not text.isprintable():
+    if len(text) > checks.MAX_TAKE_NAME_CHARS or not text.isprintable():
         return ""
     path = unquote(urlsplit(text).path) if "://" in text else text
     head, found, tail = path.rpartition("/takes/")

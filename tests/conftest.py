@@ -405,6 +405,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The pages ``studio_server`` serves in this process, by their URL (a test that looks inside one: its MCP server).
+SERVED: dict[str, object] = {}
+
+
 @pytest.fixture(scope="module")
 def studio_server(tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tmp_path_factory):
     """The real app, launched on a free port against the tiny pipeline and planner (Think on, as a
@@ -426,7 +430,9 @@ def studio_server(tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tmp_path_f
 
     try:
         url, demo = app.serve_here()
+        SERVED[url] = demo
         yield url, out
+        SERVED.pop(url, None)
         demo.close()
     finally:
         # Also when the launch fails (Gradio's own reachability check gives up on a loaded machine):
