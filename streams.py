@@ -40,6 +40,11 @@ from gradio.utils import LRUCache
 import tooltips as tips
 
 DEFAULT_GRACE_S = 5.0
+# A stream silent for longer than its client reads is dropped by that client: gradio_client reads with
+# httpx's default 5 s and Gradio's heartbeat came every 15 s, so a script's request that waited quietly
+# (in the queue behind others, for the start-up build) ended in ReadTimeout (issue 59). Gradio reads
+# ``GRADIO_HEARTBEAT_INTERVAL`` for each stream; a page's own heartbeat follows it too.
+HEARTBEAT_S = 2.0
 GONE = tips.STREAM_GONE
 _ATTR = "_ace_studio_streams"
 _CALL = re.compile(r"/call/(?:v2/)?[^/]+/([^/]+)/?$")
@@ -118,7 +123,9 @@ class _Sessions:
 
 
 def hold(blocks: Any) -> None:
-    """Give every session of ``blocks``' queue a grace after its stream drops (see the module)."""
+    """Give every session of ``blocks``' queue a grace after its stream drops (see the module), and
+    every stream a heartbeat a client's read timeout never misses (``HEARTBEAT_S``, unless set)."""
+    os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", f"{HEARTBEAT_S:g}")
     queue = blocks._queue
     if getattr(queue, _ATTR, None) is not None:
         return

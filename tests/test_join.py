@@ -47,13 +47,27 @@ def _song(path: Path, seconds: float, rate: int = SR, channels: int = 2) -> Path
     return path
 
 
-def _timed_join(url: str, fns: dict, info: dict, api: str, **values) -> tuple[float, httpx.Response]:
-    """One queue join as the page sends it (nobody reads its stream): its seconds and its answer."""
+def _timed_join(url: str, fns: dict, info: dict, api: str, **values) -> tuple[float, httpx.Response, str]:
+    """One queue join as the page sends it (its stream not read yet): its seconds, its answer, its session."""
     data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in info[f"/{api}"]["parameters"]]
     body = {"data": data, "fn_index": fns[api], "session_hash": uuid.uuid4().hex, "trigger_id": None}
     started = time.monotonic()
     answer = httpx.post(f"{url}gradio_api/queue/join", json=body, timeout=120)
-    return time.monotonic() - started, answer
+    return time.monotonic() - started, answer, body["session_hash"]
+
+
+def _heard_within_a_clients_timeout(url: str, session: str, beats: int = 2) -> list[str]:
+    """The messages of a waiting request's stream up to its ``beats``-th heartbeat, read as gradio_client
+    reads them: a silence longer than httpx's default 5 s is a ReadTimeout."""
+    heard: list[str] = []
+    params, timeout = {"session_hash": session}, httpx.Timeout(5.0)
+    with httpx.stream("GET", f"{url}gradio_api/queue/data", params=params, timeout=timeout) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                heard.append(json.loads(line[5:])["msg"])
+            if heard.count("heartbeat") >= beats:
+                return heard
+    return heard
 
 
 def test_the_first_joins_answer_at_once_while_the_build_is_held_on_a_busy_machine(
@@ -63,8 +77,9 @@ def test_the_first_joins_answer_at_once_while_the_build_is_held_on_a_busy_machin
     door imported torch while the start-up thread did), past gradio_client's 5 s. Here the start-up build
     is held (as a Space's first minutes are), two processes keep the cores busy, and the first join of
     /generate, /cover (a 60 s upload) and /edit each answer within a second (or ten warm joins' time on
-    this run, where the machine is slower than that); README's snippet, with the client's own timeout,
-    then makes its song once the build goes on."""
+    this run, where the machine is slower than that); a request waiting behind them hears a heartbeat
+    within the client's 5 s (Gradio's came every 15 s: a script's quiet wait was a ReadTimeout); README's
+    snippet, with the client's own timeout, then makes its song once the build goes on."""
     api = FakeDeviceAPI(scale=1.0).start()
     port, log = free_port(), tmp_path / "studio.log"
     env = {**studio_env(api.url, tmp_path, tiny_pipeline_dir, tiny_lyrics_dir, port, tiny_planner_dir)}
@@ -87,6 +102,8 @@ def test_the_first_joins_answer_at_once_while_the_build_is_held_on_a_busy_machin
                 "edit": _timed_join(url, fns, info, "edit", src_audio=src, prompt="a choir", repainting_start=5),
             }
             warm = [_timed_join(url, fns, info, "use_in_generate", lyrics="la", prompt="x")[0] for _ in range(3)]
+            # The edit waits behind the others for the held build: its stream is never silent past 5 s.
+            heard = _heard_within_a_clients_timeout(url, first["edit"][2])
             # README's snippet as it stands, the client's default timeout (httpx's 5 s) and all.
             studio = Client(url, verbose=False, httpx_kwargs={"timeout": httpx.Timeout(5.0)})
             job = studio.submit(prompt="warm lo-fi", audio_duration=10, inference_steps=1, seed=1, api_name="/generate")
@@ -95,9 +112,12 @@ def test_the_first_joins_answer_at_once_while_the_build_is_held_on_a_busy_machin
         finally:
             stop_studio(proc)
             api.close()
-    seconds = {api: round(took, 3) for api, (took, _) in first.items()}
+    seconds = {api: round(took, 3) for api, (took, _, _) in first.items()}
     print(f"\nfirst joins while the build is held, two cores busy: {seconds}; warm joins {warm}")
-    assert all(answer.status_code == 200 for _, answer in first.values()), {k: a.text for k, (_, a) in first.items()}
+    assert all(answer.status_code == 200 for _, answer, _ in first.values()), {
+        k: a.text for k, (_, a, _) in first.items()
+    }
+    assert heard.count("heartbeat") == 2, heard
     bound = max(1.0, 10 * statistics.median(warm))
     assert all(took < bound for took in seconds.values()), (seconds, bound)
     assert Path(made[0]).exists() and made[-1]["params"]["prompt"] == "warm lo-fi"
