@@ -302,9 +302,77 @@ def tiny_upstream(tmp_path_factory):
     return random_upstream.save_upstream_layout(tmp_path_factory.mktemp("upstream") / "checkpoints")
 
 
+# ---------------------------------------------------------------- the tiny models built once a process
+#
+# Tests forget the studio's built models between them (``studio_env``, ``with_planner``, ``studio_server``),
+# and each then built its tiny models again from disk: about 150 builds a run, a second or more each on a
+# loaded machine. A build is kept a process under what it was built from (the model settings, the device,
+# the dtypes) and handed back to the next build of the same; one made with a test's own loader (a spy), or
+# whose lock a run still holds, is never kept or handed back. A test whose point is the build itself asks
+# for ``cold_models``.
+_KEPT: dict[tuple, object] = {}
+_COLD = {"on": False}
+_MODEL_SETTINGS = ("ACE_STUDIO_MODEL", "ACE_STUDIO_VARIANT", "ACE_STUDIO_BASE_MODEL", "ACE_STUDIO_OFFLOAD",
+                   "ACE_STUDIO_PLANNER_MODEL", "SPACES_ZERO_GPU", "HF_HUB_OFFLINE")  # fmt: skip
+
+
+def _keep_models() -> None:
+    import backend
+    import devices
+    import models
+    import planner
+
+    loaders = (models.load_pipeline, models.pick_device, models.pipeline_dtypes, models.dtype_for)
+
+    def key(kind: str) -> tuple | None:
+        if (
+            _COLD["on"]
+            or (models.load_pipeline, models.pick_device, models.pipeline_dtypes, models.dtype_for) != loaders
+        ):
+            return None
+        device = models.pick_device()
+        return (kind, device, repr(models.pipeline_dtypes(device)), *(os.environ.get(k) for k in _MODEL_SETTINGS))
+
+    def kept(kind: str, build, register):
+        def build_or_reuse():
+            found = key(kind)
+            made = _KEPT.get(found) if found is not None else None
+            if made is None or made.lock.locked():
+                made = build()
+                if found is not None:
+                    _KEPT[found] = made
+                return made
+            register(made)
+            return made
+
+        return build_or_reuse
+
+    def music(made) -> None:
+        devices.register_resident("music", made.pipe, made.device, managed=made.offload != "none")
+
+    def thinking(made) -> None:
+        home = made.device if devices.offload_mode(made.device) == "none" else "cpu"
+        devices.register_resident("planner", made.model, made.device, on=home)
+
+    backend._build = kept("music", backend._build, music)
+    planner._load = kept("planner", planner._load, thinking)
+
+
+_keep_models()
+
+
+@pytest.fixture
+def cold_models():
+    """For a test whose point is building the models: every build in it is made anew and not kept."""
+    _COLD["on"] = True
+    yield
+    _COLD["on"] = False
+
+
 @pytest.fixture
 def studio_env(tiny_pipeline_dir, tiny_base_dir, tmp_path, monkeypatch):
-    """Point the studio at the tiny pipeline (and base) and a fresh output folder; the backend starts cold."""
+    """Point the studio at the tiny pipeline (and base) and a fresh output folder; the backend is forgotten
+    (the next request builds it, or takes back the one this process built from the same: ``_keep_models``)."""
     import backend
 
     monkeypatch.setenv("ACE_STUDIO_MODEL", str(tiny_pipeline_dir))
@@ -409,34 +477,47 @@ def free_port() -> int:
 SERVED: dict[str, object] = {}
 
 
+def _served_settings(mp: pytest.MonkeyPatch, pipeline: Path, planner: Path, base: Path) -> None:
+    mp.setenv("ACE_STUDIO_PLANNER_MODEL", str(planner))
+    mp.setenv("ACE_STUDIO_MODEL", str(pipeline))
+    mp.setenv("ACE_STUDIO_BASE_MODEL", str(base))
+    mp.setenv("ACE_STUDIO_VARIANT", "xl-sft")
+
+
+@pytest.fixture(scope="session")
+def _one_served_studio(tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir) -> Iterator[str]:
+    """The real app served in this process, once a process (its page built and launched once, not once a
+    file: about 5 s of a loaded machine each); its settings are ``studio_server``'s, set for each file."""
+    import app
+
+    with pytest.MonkeyPatch.context() as mp:
+        _served_settings(mp, tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir)
+        url, demo = app.serve_here()
+    SERVED[url] = demo
+    yield url
+    SERVED.pop(url, None)
+    demo.close()
+
+
 @pytest.fixture(scope="module")
-def studio_server(tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tmp_path_factory):
-    """The real app, launched on a free port against the tiny pipeline and planner (Think on, as a
-    visitor finds it); yields (url, output dir)."""
+def studio_server(_one_served_studio, tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tmp_path_factory):
+    """The real app, served in this process against the tiny pipeline and planner (Think on, as a visitor
+    finds it), with an output folder of the file's own; yields (url, output dir). The built models are
+    forgotten at the file's start and end (the next request takes back the ones this process built)."""
     import backend
     import planner
 
     out = tmp_path_factory.mktemp("served-outputs")
     mp = pytest.MonkeyPatch()
-    mp.setenv("ACE_STUDIO_PLANNER_MODEL", str(tiny_planner_dir))
-    planner.reset_planner()
-    mp.setenv("ACE_STUDIO_MODEL", str(tiny_pipeline_dir))
-    mp.setenv("ACE_STUDIO_BASE_MODEL", str(tiny_base_dir))
-    mp.setenv("ACE_STUDIO_VARIANT", "xl-sft")
+    _served_settings(mp, tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir)
     mp.setenv("ACE_STUDIO_OUTPUT_DIR", str(out))
     mp.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path_factory.mktemp("cancel")))
     backend.reset_backend()
-    import app
-
+    planner.reset_planner()
     try:
-        url, demo = app.serve_here()
-        SERVED[url] = demo
-        yield url, out
-        SERVED.pop(url, None)
-        demo.close()
+        yield _one_served_studio, out
     finally:
-        # Also when the launch fails (Gradio's own reachability check gives up on a loaded machine):
-        # the planner left set would turn Think on for every later test in this process.
+        # The planner left set would turn Think on for every later test in this process.
         backend.reset_backend()
         planner.reset_planner()
         mp.undo()
