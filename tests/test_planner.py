@@ -34,6 +34,7 @@ import random_models
 import results
 import runs
 import text_limits
+from music_request import Call
 from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN, SCRIPT, ScriptedLM, script_with
 
 
@@ -776,6 +777,11 @@ def test_words_a_model_wrote_are_made_to_fit_what_the_text_encoder_reads(warm_ba
     early = "drums, " + unbroken  # the one phrase that fits is a word long: the visitor's caption instead
     read, said = text_limits.fit(pipe, "prompt", early, own="  jazz  ")
     assert read == "jazz" and said["kept"] == "yours" and said["written_tokens"] > most
+    # Within each call's own budget: its template says the song's length, so a 240 s song's reads a little less.
+    for seconds in (12, 240, 600):
+        call = Call(prompt=LONG_CAPTION, num_inference_steps=1, guidance_scale=1.0, shift=3.0, audio_duration=seconds)
+        read, _ = text_limits.fit(pipe, "prompt", LONG_CAPTION, call)
+        text_limits.check(pipe, {"prompt": read}, "en", call)
     lines = "\n".join(["[Verse]"] + ["la la la la"] * 1200)
     read, said = text_limits.fit(pipe, "lyrics", lines)
     assert said["kept"] == "phrase" and lines.startswith(read) and read.endswith("la la la la")

@@ -305,21 +305,21 @@ def test_stop_while_the_planner_writes_the_blueprint(client, space):
 def test_thinks_long_caption_is_made_to_fit_in_the_worker(client, space):
     """Issue 59, item 2: the served stand-in planner's long caption was refused by the run after the
     whole plan ("The caption is 243 tokens long …"). The harness' planner writes a caption past what
-    the model reads for this request (``HARNESS_PLANNER_SCRIPT``): a 12 s and a 240 s song are made, each
-    from the caption cut at its last phrase that fits, in the forked worker."""
-    for seconds in (12, 240):
-        made = client.predict(
-            prompt=f"jazz, {LONG_CAPTION_WHEN}",
-            audio_duration=seconds,
-            inference_steps=1,
-            seed=6,
-            think=True,
-            api_name="/generate",
-        )
-        plan = made[-1]["takes"][0]["planner"]
-        assert plan["fields"]["caption"] == LONG_CAPTION and plan["caption_fit"]["kept"] == "phrase", plan
-        assert LONG_CAPTION.startswith(plan["caption_read"]) and Path(made[0]).exists()
-        assert sf.info(made[0]).duration == pytest.approx(seconds, abs=0.01) and "cut at its last phrase" in made[-2]
+    the model reads for this request (``HARNESS_PLANNER_SCRIPT``): the song is made from the caption cut
+    at its last phrase that fits, in the forked worker (a 240 s song's budget: test_planner's
+    ``test_words_a_model_wrote_are_made_to_fit…``)."""
+    made = client.predict(
+        prompt=f"jazz, {LONG_CAPTION_WHEN}",
+        audio_duration=12,
+        inference_steps=1,
+        seed=6,
+        think=True,
+        api_name="/generate",
+    )
+    plan = made[-1]["takes"][0]["planner"]
+    assert plan["fields"]["caption"] == LONG_CAPTION and plan["caption_fit"]["kept"] == "phrase", plan
+    assert LONG_CAPTION.startswith(plan["caption_read"]) and Path(made[0]).exists()
+    assert sf.info(made[0]).duration == pytest.approx(12, abs=0.01) and "cut at its last phrase" in made[-2]
 
 
 def test_stop_reaches_a_request_still_waiting_in_the_queue(client, space):
