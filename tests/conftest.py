@@ -216,6 +216,26 @@ def _file_order(item: pytest.Item) -> tuple[int, float]:
     return (0, LEAD.index(name)) if name in LEAD else (1, -SECONDS.get(name, 30))
 
 
+# Files that share a session's fixture run in one process: the ZeroGPU-harness studio (``zerogpu_space``,
+# 12-15 s to start) once a run, not once a process. pytest-xdist's ``loadgroup`` cannot do it under
+# pytest 9 (it renames a node through an attribute pytest no longer reads), so ``loadfile``'s scheduler
+# is given these files as one.
+SHARING = {"tests/test_quota.py": "tests/test_zerogpu.py", "tests/test_mcp.py": "tests/test_zerogpu.py"}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log) -> object | None:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFiles(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return SHARING.get(file, file)
+
+    return SharedFiles(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_file_order)  # stable: each file's own order is kept
     _browser_tests(items)
