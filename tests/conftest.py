@@ -493,6 +493,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def page_here() -> Iterator[tuple[str, object]]:
+    """``app.serve_here()``: a fresh page served in this process with the settings of the moment, for one
+    test; (url, page), closed afterwards. Its close deletes no file: pages served in one process share
+    Gradio's cache (a file's path is its content's hash: the examples' songs), and a page's close deletes
+    every file it cached (``delete_cache``), the examples of the process's served studio with them (its
+    Edit example then says the song cannot be found)."""
+    import app
+
+    url, page = app.serve_here()
+    try:
+        yield url, page
+    finally:
+        close_here(page)
+
+
+def close_here(page) -> None:
+    """Close a page ``app.serve_here()`` served, deleting none of the files it cached (``page_here``)."""
+    for files in page.temp_file_sets:
+        files.clear()
+    page.close()
+
+
 # The pages ``studio_server`` serves in this process, by their URL (a test that looks inside one: its MCP server).
 SERVED: dict[str, object] = {}
 

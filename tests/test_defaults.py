@@ -76,13 +76,10 @@ def differences(demo: Any, served: dict[str, Any], variant: Any) -> list[str]:
 
 
 def test_every_page_field_starts_at_its_endpoints_default(studio_env):
-    import app
     import models
+    from conftest import page_here
 
-    url, demo = app.serve_here()
-    try:
+    with page_here() as (url, demo):
         served = Client(url, verbose=False).view_api(print_info=False, return_format="dict")
         found = differences(demo, served, models.active_variant())
-    finally:
-        demo.close()
     assert found == [], "page and API disagree:\n" + "\n".join(found)

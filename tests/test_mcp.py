@@ -181,11 +181,14 @@ def test_an_agents_takes_are_its_own(studio_server):
     assert failed and agent_words.MCP_NOT_HERE.format(name="src_audio") in texts[0], texts
 
 
-def test_off_by_a_setting_serves_no_mcp_route(tiny_pipeline_dir, tmp_path):
-    from conftest import served_env, studio_process
+def test_off_by_a_setting_serves_no_mcp_route(studio_env, monkeypatch):
+    """``ACE_STUDIO_MCP=off`` is read as the studio launches (``agents.launch_option``): a page launched in
+    this process with it set, as ``python app.py`` launches its own, serves no MCP route, and its named
+    API as ever."""
+    from conftest import page_here
 
-    env = served_env(tiny_pipeline_dir, tmp_path, ACE_STUDIO_MCP="off")
-    with studio_process(env, tmp_path) as (url, _):
+    monkeypatch.setenv("ACE_STUDIO_MCP", "off")
+    with page_here() as (url, _):
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(url + "gradio_api/mcp/sse", timeout=10)
         assert missing.value.code == 404

@@ -27,7 +27,7 @@ import pace_phases
 import pace_store
 import pace_view
 import startup
-from conftest import free_port, wait_until_serving
+from conftest import close_here, free_port, wait_until_serving
 from test_browser import SHOTS, _fill_number, _open
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
@@ -387,7 +387,7 @@ def building(studio_env, tiny_lyrics_dir, monkeypatch):
         yield url, gate
     finally:
         gate.set()
-        demo.close()
+        close_here(demo)
         lyrics.reset_writer()
         pace.reset()
 

@@ -522,6 +522,7 @@ def test_a_turbo_studios_page_shows_dcw_on_and_a_part_shows_the_bases_off(browse
     """The switch shows the loaded model's default (upstream's PR #1273: on for turbo only), and an Edit
     part, made on the XL base, the base's (off); a region shows the turbo's again. Nothing is pressed."""
     import app
+    from conftest import close_here
 
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-turbo")
     url, demo = app.serve_here()
@@ -540,7 +541,7 @@ def test_a_turbo_studios_page_shows_dcw_on_and_a_part_shows_the_bases_off(browse
         page.wait_for_function("() => document.querySelector('#edit-dcw input[type=checkbox]').checked")
         next(pages, None)
     finally:
-        demo.close()
+        close_here(demo)
 
 
 # ---------------------------------------------------------------- issue 59: the newcomer's first screen

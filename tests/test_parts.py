@@ -33,7 +33,6 @@ import random_models
 import results
 import sampler
 import variations
-from conftest import served_env, studio_process
 from music_request import Call
 from test_audio_modes import tone
 from test_browser import SHOTS, TIMEOUT_MS, _open, _tab, site  # noqa: F401 (fixtures)
@@ -556,44 +555,52 @@ def test_extract_and_complete_from_the_page(page):
         assert page.locator("#edit-take-1 a.part-link").count() == 0
 
 
-def test_a_base_that_cannot_be_built_is_named_under_what_to_change(browser, tiny_pipeline_dir, tmp_path):
-    """A base folder that looks like one (its two configs) but holds no weights: the note under *What to
-    change* says how parts are made until a press fails to build it, then why (docs/features.md), and
-    the press's error says the same."""
+@pytest.fixture
+def broken_base(site, tmp_path, monkeypatch):  # noqa: F811
+    """The module's studio (served in this process) with ``ACE_STUDIO_BASE_MODEL`` naming a folder that
+    looks like a base (its two configs) but holds no weights: read at each press (``base_model.source``),
+    nothing about it known yet in this process (as in one just started), and forgotten afterwards."""
     broken = tmp_path / "not-a-base"
     for name in base_model.OWN:
         (broken / name).mkdir(parents=True)
         (broken / name / "config.json").write_text("{}")
-    env = served_env(tiny_pipeline_dir, tmp_path, ACE_STUDIO_BASE_MODEL=str(broken))
-    with studio_process(env, tmp_path) as (url, _proc):
-        for page in _open(browser, url, "issue54/base-cannot-be-built", True, viewport=DESK):
-            _tab(page, "Edit")
-            page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
-            page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()
-            note = page.locator("#edit-parts-note")
-            assert note.is_hidden()  # nothing known against the base yet
-            page.locator("#edit-change").get_by_text("Add a part", exact=True).click()
-            note.get_by_text("Parts are made by ACE-Step's XL base model").wait_for()
-            page.locator("#edit-button").click()
-            toast = page.locator("[data-testid=toast-body].error")
-            toast.get_by_text("could not be read as a model").wait_for()
-            note.get_by_text("which this studio does not have: it could not be read as a model").wait_for()
-            assert "Parts are made by" not in note.inner_text()
-            # The result column as it was: no empty "Take 1 0:00 / 0:00" under "Error" (issue 54).
-            page.locator("#edit-take-1").wait_for(state="hidden")
-            assert page.locator("#edit-seeds").get_by_text("Nothing here yet").is_visible()
-            assert not page.locator(".tabitem:visible").get_by_text("Error", exact=True).is_visible()
-            (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / "issue54" / "after-an-error.png"))
-            # The next press closes the error's toast at once; it stayed over the next take.
-            page.locator("#edit-change").get_by_text("A region", exact=True).click()
-            page.locator("#edit-button").click()
-            toast.first.wait_for(state="detached", timeout=3000)
-            _made(page)
-            assert toast.count() == 0
-            # The pace line of a studio that is not on ZeroGPU: no press that declares, no H100, no "(CPU (".
-            page.locator("#edit-details").get_by_text("Details").click()
-            words = page.locator("#edit-pace").inner_text()
-            assert words.startswith("Pace on this machine") and not any(
-                w in words for w in ("declare", "H100", "(CPU (")
-            )
+    monkeypatch.setenv(base_model.ENV, str(broken))
+    monkeypatch.setitem(base_model._failed, "why", None)
+    backend.reset_backend()  # a pipeline built beside the tiny base would make its parts
+    yield site
+    backend.reset_backend()
+
+
+def test_a_base_that_cannot_be_built_is_named_under_what_to_change(browser, broken_base):  # noqa: F811
+    """A base folder that looks like one (its two configs) but holds no weights: the note under *What to
+    change* says how parts are made until a press fails to build it, then why (docs/features.md), and
+    the press's error says the same."""
+    for page in _open(browser, broken_base, "issue54/base-cannot-be-built", True, viewport=DESK):
+        _tab(page, "Edit")
+        page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
+        page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()
+        note = page.locator("#edit-parts-note")
+        assert note.is_hidden()  # nothing known against the base yet
+        page.locator("#edit-change").get_by_text("Add a part", exact=True).click()
+        note.get_by_text("Parts are made by ACE-Step's XL base model").wait_for()
+        page.locator("#edit-button").click()
+        toast = page.locator("[data-testid=toast-body].error")
+        toast.get_by_text("could not be read as a model").wait_for()
+        note.get_by_text("which this studio does not have: it could not be read as a model").wait_for()
+        assert "Parts are made by" not in note.inner_text()
+        # The result column as it was: no empty "Take 1 0:00 / 0:00" under "Error" (issue 54).
+        page.locator("#edit-take-1").wait_for(state="hidden")
+        assert page.locator("#edit-seeds").get_by_text("Nothing here yet").is_visible()
+        assert not page.locator(".tabitem:visible").get_by_text("Error", exact=True).is_visible()
+        (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "issue54" / "after-an-error.png"))
+        # The next press closes the error's toast at once; it stayed over the next take.
+        page.locator("#edit-change").get_by_text("A region", exact=True).click()
+        page.locator("#edit-button").click()
+        toast.first.wait_for(state="detached", timeout=3000)
+        _made(page)
+        assert toast.count() == 0
+        # The pace line of a studio that is not on ZeroGPU: no press that declares, no H100, no "(CPU (".
+        page.locator("#edit-details").get_by_text("Details").click()
+        words = page.locator("#edit-pace").inner_text()
+        assert words.startswith("Pace on this machine") and not any(w in words for w in ("declare", "H100", "(CPU ("))

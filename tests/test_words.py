@@ -275,8 +275,62 @@ MISSING = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("env, header, error", MISSING, ids=["offline", "hub-unreachable"])
-def test_a_studio_without_its_weights_says_so_first_and_leads_with_what_to_do(browser, tmp_path, env, header, error):  # noqa: F811
+def _says_so_first(browser, url: str, offline: bool, header: str, error: str) -> None:  # noqa: F811
+    """A page of the studio at ``url`` says ``header`` before anyone presses anything, and a press is
+    refused with ``error``'s words, never a library's."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    line = page.locator("#studio-status")
+    line.get_by_text(header).wait_for()  # before anyone pressed anything
+    assert "loads on first use" not in line.inner_text()
+    assert ("HF_HUB_OFFLINE" in line.inner_text()) == offline
+    _shot(page, f"item5-header-{'offline' if offline else 'unreachable'}")
+    context.close()
+    with pytest.raises(AppError) as refused:
+        Client(url, verbose=False).predict(prompt="pop", audio_duration=10, think=False, api_name="/generate")
+    words = str(refused.value)
+    assert words.startswith(error) and ("HF_HUB_OFFLINE" in words) == offline, words
+    for raw in ("ConnectError", "LocalEntryNotFound", "snapshot folder", "internet connection and try again"):
+        assert raw not in words
+
+
+@pytest.fixture
+def no_weights(studio_server, tmp_path, monkeypatch):
+    """The module's studio (served in this process) as one started without its weights: the default
+    model, and an empty Hub cache (``huggingface_hub`` reads ``HF_HUB_CACHE`` at its import: its
+    constant is the setting from then on). This process is offline as a studio is: conftest sets
+    ``HF_HUB_OFFLINE`` before ``huggingface_hub`` is imported. Nothing built is kept (``reset_backend``)."""
+    from huggingface_hub import constants
+
+    import backend
+
+    assert constants.HF_HUB_OFFLINE
+    monkeypatch.setenv("ACE_STUDIO_MODEL", "")
+    monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-sft")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-home" / "hub"))
+    backend.reset_backend()
+    yield studio_server[0]
+    backend.reset_backend()  # the failed build's words off the header of the next test's page
+
+
+def test_a_studio_without_its_weights_says_so_first_and_leads_with_what_to_do(browser, no_weights, capfd):  # noqa: F811
+    """Offline (``HF_HUB_OFFLINE``) and not in the cache: the header says so, and what to do, before any
+    press, and the press says the same; start-up's log line is the header's words (``status``)."""
+    import status
+
+    env, header, error = MISSING[0]
+    _says_so_first(browser, no_weights, True, header, error)
+    assert status.weights_missing(settle=True).startswith(header.removeprefix("⚠️ "))  # what start-up prints
+    assert "Traceback" not in "".join(capfd.readouterr())
+
+
+def test_a_studio_started_where_the_hub_cannot_be_reached_says_so_first(browser, tmp_path):  # noqa: F811
+    """Online, but the Hub not reached (``HF_ENDPOINT``, like ``HF_HUB_OFFLINE``, is read when
+    ``huggingface_hub`` is imported: a studio process of its own, README's command): the header and the
+    press say so from the start, and start-up's log line says it too, its Hub asked before it serves."""
+    env, header, error = MISSING[1]
     hub = tmp_path / "empty-hf-home"
     env = {
         **env,
@@ -287,21 +341,6 @@ def test_a_studio_without_its_weights_says_so_first_and_leads_with_what_to_do(br
         "ACE_STUDIO_OUTPUT_DIR": str(tmp_path / "out"),
     }
     with studio_process(env, tmp_path) as (url, proc):
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(url)
-        line = page.locator("#studio-status")
-        line.get_by_text(header).wait_for()  # before anyone pressed anything
-        assert "loads on first use" not in line.inner_text()
-        assert ("HF_HUB_OFFLINE" in line.inner_text()) == (env["HF_HUB_OFFLINE"] == "1")
-        _shot(page, f"item5-header-{'offline' if env['HF_HUB_OFFLINE'] == '1' else 'unreachable'}")
-        context.close()
-        with pytest.raises(AppError) as refused:
-            Client(url, verbose=False).predict(prompt="pop", audio_duration=10, think=False, api_name="/generate")
-        words = str(refused.value)
-        assert words.startswith(error) and ("HF_HUB_OFFLINE" in words) == (env["HF_HUB_OFFLINE"] == "1"), words
-        for raw in ("ConnectError", "LocalEntryNotFound", "snapshot folder", "internet connection and try again"):
-            assert raw not in words
+        _says_so_first(browser, url, False, header, error)
     log = next(tmp_path.glob("studio-*.log")).read_text()
     assert "Traceback" not in log and f"Model weights: {header.removeprefix('⚠️ ')}" in log
