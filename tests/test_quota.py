@@ -164,7 +164,8 @@ def test_the_line_under_the_button_is_what_the_press_declares(browser, space, re
         _agrees(page, api, "gen-stems-1", "#gen-stems-1", "#gen-take-1-vocals audio")
         page.get_by_role("tab", name="Cover", exact=True).click()
         assert "how much shows once a song is here" in page.locator("#cover-reserves").inner_text()
-        page.locator("#cover-src input[type=file]").set_input_files(str(tone(tmp_path / "song.wav", seconds=20)))
+        # The shortest song (10 s): what each press reserves is the point, not how long the song is.
+        page.locator("#cover-src input[type=file]").set_input_files(str(tone(tmp_path / "song.wav", seconds=10)))
         _agrees(page, api, "cover-describe", "#cover-describe", "#cover-describe-note >> text=the planner heard none")
         _agrees(page, api, "cover", "#cover-button", "#cover-take-1 a.download-link")
         page.get_by_role("tab", name="Lyrics", exact=True).click()
