@@ -219,6 +219,8 @@ def browser():
 # a tab whose cookies, localStorage, sessionStorage and IndexedDB were emptied when the last test left
 # it; only the HTTP cache is shared, as a returning visitor's. A tab is not kept (its context is closed)
 # after a failed test, or where the test took it to a second site (its storage there is not emptied).
+# What Playwright keeps on the page object goes with it: a test that adds a listener (``page.on``) or a
+# route removes it when done, or opens a context of its own.
 
 
 @dataclasses.dataclass(eq=False)
