@@ -163,6 +163,21 @@ TIMEOUT_MS = 120_000
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--disable-background-networking", "--disable-extensions", "--mute-audio"]  # fmt: skip
 SHOTS = Path(os.environ.get("ACE_STUDIO_SCREENSHOTS", ROOT / "test-screenshots"))
+# Pictures of the page are for a person (after a change to the page: SKILLS.md); no test looks at one, and
+# each costs 0.1-0.3 s of Chromium. They are taken where ACE_STUDIO_SCREENSHOTS names their folder: how
+# each browser test left its page (``leave``) and what a test pictures as it goes (``picture``). A failed
+# test's page is pictured whatever this says.
+EVERY_SHOT = bool(os.environ.get("ACE_STUDIO_SCREENSHOTS"))
+
+
+def picture(target, path: Path, **options) -> None:
+    """A picture of ``target`` (a Playwright page or locator; ``options`` its ``screenshot``'s) at
+    ``path``, where pictures are asked for (``EVERY_SHOT``)."""
+    if EVERY_SHOT:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        target.screenshot(path=str(path), **options)
+
+
 INSTALL = "apt-get install chromium"
 
 
@@ -190,7 +205,102 @@ def browser():
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield chromium
+        for key in [key for key in _KEPT_TABS if key[0] == id(chromium)]:
+            del _KEPT_TABS[key]
         chromium.close()
+
+
+# ---------------------------------------------------------------- a visit: a fresh page in a kept tab
+#
+# This page's load is about 1.3 s of Chromium's CPU (its ~100 modules, 3,000 nodes), and a new context and
+# tab for it about 0.6 s more on a loaded machine, once for each test. ``visit`` keeps the tab (and its
+# context: one for each set of context options, a phone's or a desk's) from one test to the next in a
+# file; what a test gets is still a new visitor's page: the page loaded anew (a new Gradio session), in
+# a tab whose cookies, localStorage, sessionStorage and IndexedDB were emptied when the last test left
+# it; only the HTTP cache is shared, as a returning visitor's. A tab is not kept (its context is closed)
+# after a failed test, or where the test took it to a second site (its storage there is not emptied).
+# What Playwright keeps on the page object goes with it: a test that adds a listener (``page.on``) or a
+# route removes it when done, or opens a context of its own.
+
+
+@dataclasses.dataclass(eq=False)
+class Visit:
+    """One test's page: ``page`` (Playwright's) in a tab ``visit`` may keep for the next test."""
+
+    key: tuple
+    context: object
+    page: object
+    sites: set[str] = dataclasses.field(default_factory=set)  # where the test took the tab (origins)
+    failed: bool = False
+
+
+_KEPT_TABS: dict[tuple, Visit] = {}
+_VISITS: list[Visit] = []
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _went(tab: Visit, frame) -> None:
+    if frame.parent_frame is None:  # the tab's own page, not a frame inside it
+        tab.sites.add(_origin(frame.url))
+
+
+def visit(browser, url: str, **context_options) -> Visit:
+    """``url`` loaded anew in a tab with nothing stored, kept from an earlier test where there is one for
+    the same ``context_options`` (``browser.new_context``'s); ``leave`` it when done."""
+    key = (id(browser), repr(sorted(context_options.items())))
+    kept = _KEPT_TABS.pop(key, None)
+    if kept is None:
+        context = browser.new_context(**context_options)
+        kept = Visit(key, context, context.new_page())
+        kept.page.set_default_timeout(TIMEOUT_MS)
+        kept.page.on("framenavigated", lambda frame, tab=kept: _went(tab, frame))
+    kept.sites.clear()
+    kept.failed = False
+    _VISITS.append(kept)
+    kept.page.goto(url)
+    return kept
+
+
+def leave(done: Visit, shot: Path, full_page: bool) -> None:
+    """The test is over: a picture of the page where it failed (or every one asked for, ``EVERY_SHOT``);
+    the tab emptied and kept for the next test, or closed where it cannot be trusted to be empty."""
+    _VISITS.remove(done)
+    page = done.page
+    if done.failed or EVERY_SHOT:
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(Exception):  # a picture of a page that crashed is not the test's failure
+            page.screenshot(path=str(shot), full_page=full_page)
+    if done.failed or len(done.sites) != 1 or _origin(page.url) not in done.sites:
+        done.context.close()
+        return
+    (site,) = done.sites
+    try:
+        page.evaluate("() => { localStorage.clear(); sessionStorage.clear(); }")
+        page.goto("about:blank")  # the visitor leaves: its page's streams close, as a closed tab's do
+        cdp = done.context.new_cdp_session(page)
+        cdp.send("Storage.clearDataForOrigin", {"origin": site, "storageTypes": "all"})  # what it wrote since
+        cdp.detach()
+        done.context.clear_cookies()
+    except Exception:  # not to be trusted: another test gets a new tab
+        done.context.close()
+        return
+    _KEPT_TABS[done.key] = done
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test's pages (``visit``) are pictured and not kept for the next test."""
+    report = yield
+    if report.failed:
+        for open_page in _VISITS:
+            open_page.failed = True
+    return report
 
 
 def _browser_tests(items: list[pytest.Item]) -> None:

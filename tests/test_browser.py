@@ -1,7 +1,9 @@
 """The page as a person uses it: real headless Chromium (Debian's, never a downloaded one) via Playwright.
 
-The studio runs with tiny random models. Each test saves a screenshot to ``test-screenshots/``
-(``ACE_STUDIO_SCREENSHOTS`` overrides). Chromium comes from ``conftest``'s ``browser`` fixture:
+The studio runs with tiny random models. Each test leaves a screenshot of its page in
+``test-screenshots/`` where it failed, or where ``ACE_STUDIO_SCREENSHOTS`` names a folder for every
+test's (``conftest.picture``). Each test's page is loaded anew for a new visitor, in a tab kept from
+test to test (``conftest.visit``). Chromium comes from ``conftest``'s ``browser`` fixture:
 without it every browser test (here and in every file that uses it) is skipped, with one line in the
 run's summary, unless ``ACE_STUDIO_REQUIRE_BROWSER=1`` (set by ``.ci/run``), where it stops the run.
 """
@@ -16,7 +18,7 @@ import pytest
 import backend
 import lyrics
 import uploads
-from conftest import SHOTS, TIMEOUT_MS
+from conftest import SHOTS, TIMEOUT_MS, leave, picture, visit
 
 
 @pytest.fixture(scope="module")
@@ -32,21 +34,42 @@ def site(studio_server, tiny_lyrics_dir):
 
 
 def _open(browser, site: str, name: str, full_page: bool, **context_options):
-    """The studio in a fresh browser context; a screenshot of how the test left it."""
-    context = browser.new_context(**context_options)
-    tab = context.new_page()
-    tab.set_default_timeout(TIMEOUT_MS)
-    tab.goto(site)
-    tab.wait_for_selector("#studio-tabs")
-    yield tab
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
-    context.close()
+    """The studio loaded anew for a new visitor (conftest's ``visit``: nothing stored, a new session);
+    a screenshot of how the test left it where it failed, or where every one is asked for."""
+    opened = visit(browser, site, **context_options)
+    opened.page.wait_for_selector("#studio-tabs")
+    yield opened.page
+    leave(opened, SHOTS / f"{name}.png", full_page)
 
 
 @pytest.fixture
 def page(browser, site, request):
     yield from _open(browser, site, request.node.name, True, viewport={"width": 1280, "height": 1000})
+
+
+STORED = """async () => [localStorage.length, sessionStorage.length, document.cookie,
+  (await indexedDB.databases()).length]"""
+
+
+def test_the_next_visit_in_a_kept_tab_finds_nothing_the_last_one_stored(browser, site):
+    """conftest's ``visit``: the tab is kept from test to test, and what one visit stored (cookies,
+    localStorage, sessionStorage, IndexedDB) is gone at the next; a tab taken to a second site is not kept."""
+    small, text = {"viewport": {"width": 320, "height": 480}}, site + "robots.txt"  # a page of the studio's site
+    first = visit(browser, text, **small)
+    first.page.evaluate("""() => new Promise((done) => {
+      localStorage.setItem('k', 'v'); sessionStorage.setItem('k', 'v'); document.cookie = 'k=v; max-age=3600';
+      indexedDB.open('k').onsuccess = (e) => { e.target.result.close(); done(); };
+    })""")
+    assert first.page.evaluate(STORED) == [1, 1, "k=v", 1]
+    leave(first, SHOTS / "kept-tab.png", False)
+    again = visit(browser, text, **small)
+    assert again.page is first.page and again.page.evaluate(STORED) == [0, 0, "", 0]
+    again.page.goto(text.replace("127.0.0.1", "localhost"))  # another site, as far as the browser knows
+    again.page.goto(text)  # and back: what it stored there would still be there
+    leave(again, SHOTS / "kept-tab.png", False)
+    other = visit(browser, text, **small)
+    assert other.page is not first.page
+    leave(other, SHOTS / "kept-tab.png", False)
 
 
 def _tab(page, name: str):
@@ -93,15 +116,22 @@ def _sings_along(page, player: str, lines: list[str]) -> None:
     page.locator(f"{player} .take-lyrics li.now").get_by_text(lines[-1]).wait_for()
 
 
+# Whether the field's number box (found again: the one on the page now) holds ``value`` once the page
+# has drawn the frame after the typing and the one after it (Gradio's updates are drawn by then).
+KEPT = """([sel, value]) => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => {
+  const box = document.querySelector(sel + ' input[type=number]');
+  done(Boolean(box) && box.value !== '' && Number(box.value) === value);
+})))"""
+
+
 def _fill_number(page, selector: str, value: float) -> None:
-    """Type a number and leave the field; again if Gradio was still mounting a just-opened
-    accordion and replaced the field (with its default) after the first try."""
+    """Type a number and leave the field; again if Gradio mounted the field anew (with its default)
+    after the typing, as it did while mounting a just-opened accordion (Gradio 5)."""
     for _ in range(5):
         box = page.locator(f"{selector} input[type=number]").first
         box.fill(str(value))
         box.press("Tab")
-        page.wait_for_timeout(300)
-        if float(page.locator(f"{selector} input[type=number]").first.input_value() or "nan") == float(value):
+        if page.evaluate(KEPT, [selector, float(value)]):
             return
     raise AssertionError(f"{selector} did not keep {value}")
 
@@ -194,8 +224,7 @@ def test_stop_ends_the_run_and_the_page_says_so(page):
     page.locator("#gen-stop").click()
     page.get_by_text(re.compile(r"Stopped at step \d+ of 200\. Nothing was saved\.")).first.wait_for(timeout=30_000)
     assert page.locator("#gen-take-1 a.download-link").count() == 0
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "stopped.png"))
+    picture(page, SHOTS / "stopped.png")
     _tab(page, "Lyrics")
     page.locator("#ly-stop").wait_for(state="visible")  # the Lyrics tab has its Stop too
 
@@ -351,6 +380,7 @@ def test_a_phone_shows_the_synced_lines_of_a_take(browser, site, request):
         phone.locator("#gen-prompt textarea").fill("dream pop")
         long_line = "a very long line that a phone has to wrap because it will not fit on one row of the screen"
         phone.locator("#gen-lyrics textarea").fill(f"[Verse]\nfirst light\n{long_line}")
+        _fill_number(phone, "#gen-duration", 10)  # the shortest: the take's length is not the point
         phone.locator("#gen-advanced").get_by_text("Advanced settings").click()
         _fill_number(phone, "#gen-steps", 1)
         phone.locator("#gen-button").click()
@@ -367,6 +397,7 @@ def test_take_to_send_shows_only_with_more_than_one_take(page):
     assert pick.count() == 0 or not pick.first.is_visible()
     _no_think(page)
     page.locator("#gen-prompt textarea").fill("two takes")
+    _fill_number(page, "#gen-duration", 10)  # the shortest: the takes' length is not the point
     page.locator("#gen-advanced").get_by_text("Advanced settings").click()
     _fill_number(page, "#gen-takes", 2)
     assert not pick.first.is_visible()  # two takes asked for, none made yet: nothing to send

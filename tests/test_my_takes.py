@@ -22,7 +22,7 @@ from gradio_client.exceptions import AppError
 import my_takes
 import output_folder
 import takes
-from conftest import SHOTS, TIMEOUT_MS
+from conftest import SHOTS, TIMEOUT_MS, leave, picture, visit
 
 GONE = "no longer kept by the studio"
 
@@ -191,22 +191,13 @@ def test_my_takes_an_entry_stays_bounded(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def context(browser, request):
-    """A browser of its own (its own localStorage); a screenshot of its last page afterwards."""
-    made = browser.new_context(viewport={"width": 1280, "height": 1000})
-    made.set_default_timeout(TIMEOUT_MS)
-    yield made
-    if made.pages:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        made.pages[-1].screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
-    made.close()
-
-
-def _open(context, url: str):
-    page = context.pages[0] if context.pages else context.new_page()
-    page.goto(url)
-    page.wait_for_selector("#studio-tabs")
-    return page
+def page(browser, studio_server, request):
+    """A new visitor's page, its localStorage empty (conftest's ``visit``); pictured afterwards where the
+    test failed or where asked for."""
+    opened = visit(browser, studio_server[0], viewport={"width": 1280, "height": 1000})
+    opened.page.wait_for_selector("#studio-tabs")
+    yield opened.page
+    leave(opened, SHOTS / f"{request.node.name}.png", True)
 
 
 def _panel(page):
@@ -245,9 +236,8 @@ def _make_a_take(page, caption: str, count: int) -> str:
     return preview.removesuffix(takes.PREVIEW_SUFFIX) + ".wav"
 
 
-def test_my_takes_survive_a_reload_fill_generate_and_send_to_a_tab(context, studio_server):
+def test_my_takes_survive_a_reload_fill_generate_and_send_to_a_tab(page, browser, studio_server):
     url, _ = studio_server
-    page = _open(context, url)
     assert not page.locator("#my-takes-list").is_visible()  # collapsed by default
     assert _rows(page, 0).count() == 0 and page.locator(".my-takes-empty").is_visible()
     _make_a_take(page, "warm dusty boom bap with a lonely trumpet line", 1)
@@ -268,7 +258,7 @@ def test_my_takes_survive_a_reload_fill_generate_and_send_to_a_tab(context, stud
     page.locator("#extend-src-info").get_by_text("0:10.0 long").wait_for()
     assert page.locator("#extend-prompt textarea").input_value() == "warm dusty boom bap with a lonely trumpet line"
     # Another browser has a list of its own: nothing of this one's.
-    other = context.browser.new_context()
+    other = browser.new_context()
     try:
         stranger = other.new_page()
         stranger.set_default_timeout(TIMEOUT_MS)
@@ -279,9 +269,8 @@ def test_my_takes_survive_a_reload_fill_generate_and_send_to_a_tab(context, stud
         other.close()
 
 
-def test_my_takes_a_cleaned_take_says_so_newest_first(context, studio_server):
-    url, out = studio_server
-    page = _open(context, url)
+def test_my_takes_a_cleaned_take_says_so_newest_first(page, studio_server):
+    out = studio_server[1]
     old = _make_a_take(page, "first take, to be cleaned", 1)
     _make_a_take(page, "second take, still kept", 2)
     for path in (out / old, (out / old).with_name((out / old).stem + takes.PREVIEW_SUFFIX)):
@@ -314,18 +303,15 @@ def test_my_takes_on_a_phone(browser, studio_server):
         assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
         box = rows.first.locator(".my-take-actions").bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 375
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.locator("#my-takes").screenshot(path=str(SHOTS / "my_takes_phone.png"))
+        picture(page.locator("#my-takes"), SHOTS / "my_takes_phone.png")
     finally:
         phone.close()
 
 
-def test_my_takes_a_shared_records_markup_is_text_in_the_toasts(context, studio_server, tmp_path):
+def test_my_takes_a_shared_records_markup_is_text_in_the_toasts(page, tmp_path):
     """The page's toasts for a shared record (Generate's record upload): a variation's note and a value
     the form refuses show the record's markup as text; no element of it reaches the page. The refusal's
     heading is what was pressed, not Gradio's "Error" (issue 48, item 8)."""
-    url, _ = studio_server
-    page = _open(context, url)
     page.locator("#gen-advanced").get_by_text("Advanced settings").click()  # the record's upload is in it
     for name, record, said in (
         ("varied.json", {"params": {"prompt": "pop"}, "takes": [VARIED]}, "This take is a variation (of take"),

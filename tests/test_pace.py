@@ -4,7 +4,7 @@ restart, goes back to the prior on an abort, and the page's cost lines follow th
 
 The rules on the room's own reports (in this process); the real path under the ZeroGPU harness (the
 durations ``spaces.GPU`` received, a worker killed for time); the page in Debian's Chromium.
-Screenshots go to ``test-screenshots/issue49/``.
+Screenshots go to ``test-screenshots/issue49/`` (where asked for: ``conftest.picture``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import pace_phases
 import pace_store
 import pace_view
 import startup
-from conftest import close_here, free_port, wait_until_serving
+import widgets
+from conftest import close_here, free_port, picture, wait_until_serving
 from test_browser import SHOTS, _fill_number, _open
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
@@ -376,6 +377,9 @@ def building(studio_env, tiny_lyrics_dir, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(tiny_lyrics_dir))
     monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
     monkeypatch.setattr(gpu, "_warmup", None)
+    # The page asks whether the pace changed every PACE_POLL_S (30 s: another visitor's call); here every
+    # second, so the test waits for the page's next question, not for half a minute.
+    monkeypatch.setattr(widgets, "PACE_POLL_S", 1.0)
     lyrics.reset_writer()
     pace.reset()
     gate = threading.Event()
@@ -401,7 +405,7 @@ def test_the_cost_line_follows_the_build_and_says_what_fits_a_day(browser, build
         line.get_by_text("reserves about 1:38").wait_for()  # a cold writer: its build counted in
         gate.set()
         line.get_by_text("reserves about 1:00").wait_for()  # the build ended: the page was told
-        page.screenshot(path=str(SHOTS / "issue49" / "built.png"))
+        picture(page, SHOTS / "issue49" / "built.png")
         page.get_by_role("tab", name="Generate", exact=True).click()
         page.locator("#gen-advanced").get_by_text("Advanced settings").click()
         _fill_number(page, "#gen-takes", 4)
@@ -418,7 +422,7 @@ def test_the_cost_line_follows_the_build_and_says_what_fits_a_day(browser, build
         page.locator("#gen-details").get_by_text("Details").click()
         page.locator("#gen-pace").get_by_text("Pace on this machine, CPU (").wait_for()
         assert "from 1 call." in page.locator("#gen-pace").inner_text()
-        page.screenshot(path=str(SHOTS / "issue49" / "pace-line.png"))
+        picture(page, SHOTS / "issue49" / "pace-line.png")
 
 
 # ---------------------------------------------------------------- issue 54: what drives each phase

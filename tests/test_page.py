@@ -1,7 +1,7 @@
 """Issue 22, the page a musician meets first, in Debian's Chromium at the width where each was seen:
 a phone that holds still after an upload, typed numbers that get the API's words, a Stop that looks
 like a stop, five tabs on a phone, the names of what runs, the desktop layout, and no beat where
-there is none. Screenshots go to ``test-screenshots/issue22/``.
+there is none. Screenshots go to ``test-screenshots/issue22/`` (where asked for: ``conftest.picture``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import backend
 import gpu
 import modes
 import output_folder
+from conftest import leave, picture, visit
 from test_browser import SHOTS, TIMEOUT_MS, _open, site  # noqa: F401 (fixtures)
 
 SR = 48000
@@ -64,8 +65,7 @@ def _tab(page, name: str) -> None:
 
 
 def _shot(page, name: str, full_page: bool = False) -> None:
-    ISSUE_SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ISSUE_SHOTS / f"{name}.png"), full_page=full_page)
+    picture(page, ISSUE_SHOTS / f"{name}.png", full_page=full_page)
 
 
 # ---------------------------------------------------------------- 1: a phone that holds still
@@ -221,10 +221,36 @@ def _type(page, selector: str, value: float) -> str:
     return before
 
 
+@pytest.fixture(scope="module")
+def api(site):  # noqa: F811
+    """A ``gradio_client`` page for the API's words (it presses nothing that runs)."""
+    return Client(site, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def tabs_desk(browser, site):  # noqa: F811
+    """One desk page for the five tabs' typed numbers, each case on its own tab (its fields, its press, its
+    result), as a visitor goes from tab to tab: loaded once, not once a case. After a failed case the
+    next loads a new page (``visit``)."""
+    held: list = []
+
+    def page():
+        if held and held[-1].failed:
+            leave(held.pop(), ISSUE_SHOTS / "numbers-failed.png", True)
+        if not held:
+            held.append(visit(browser, site, viewport={"width": 1280, "height": 1000}))
+            held[-1].page.wait_for_selector("#studio-tabs")
+        return held[-1].page
+
+    yield page
+    if held:
+        leave(held.pop(), ISSUE_SHOTS / "numbers.png", True)
+
+
 @pytest.mark.parametrize("tab", list(NUMBERS))
-def test_every_number_typed_out_of_range_gets_the_apis_words_and_nothing_runs(desk, site, tab, tmp_path):  # noqa: F811
-    prefix, api, fields = NUMBERS[tab]
-    client = Client(site, verbose=False)
+def test_every_number_typed_out_of_range_gets_the_apis_words_and_nothing_runs(tabs_desk, api, tab, tmp_path):
+    desk = tabs_desk()
+    prefix, endpoint, fields = NUMBERS[tab]
     song = _song(tmp_path / "song.wav", seconds=12)
     base = {"theme": "a song"} if tab == "Lyrics" else {"prompt": "pop"}
     _tab(desk, tab)
@@ -241,7 +267,7 @@ def test_every_number_typed_out_of_range_gets_the_apis_words_and_nothing_runs(de
         selector = f"#{prefix}-{name}"
         before = _type(desk, selector, value)
         desk.locator(f"#{prefix}-button").click()
-        words = _api_words(client, api, base, param, value)
+        words = _api_words(api, endpoint, base, param, value)
         desk.wait_for_function(NOTED, arg=[selector, words])
         assert desk.locator(selector).evaluate(SHOWN) == words, (tab, param)
         if i == 0 and "loads on first use" in desk.locator("#studio-status").inner_text():
@@ -314,6 +340,7 @@ def test_stop_after_the_last_step_stops_or_says_the_take_was_saved(desk, site, m
     rendered = _held_after(monkeypatch, gpu, "call")
     desk.locator("#gen-prompt textarea").fill("short")
     desk.locator("#gen-think input[type=checkbox]").uncheck()
+    _type(desk, "#gen-duration", 10)  # the shortest take: when the Stop comes is the point, not its length
     desk.locator("#gen-button").click()
     assert rendered.wait(TIMEOUT_MS / 1000)
     desk.locator("#gen-stop").click()  # after the last step, before the take is written
@@ -351,6 +378,7 @@ def test_a_result_column_shows_nothing_here_yet_alone_until_a_take_exists(phone)
     _shot(phone, "issue41-before-a-take", full_page=True)
     phone.locator("#gen-prompt textarea").fill("short")
     phone.locator("#gen-think input[type=checkbox]").uncheck()
+    _type(phone, "#gen-duration", 10)  # the shortest take: its length is not the point
     phone.locator("#gen-advanced").get_by_text("Advanced settings").click()
     _type(phone, "#gen-steps", 1)
     phone.locator("#gen-button").click()
@@ -388,10 +416,10 @@ def test_the_desktop_layout_holds_from_tab_to_tab(desk):
             assert not _overlap(box["label"], box["icon"]), (drop, box)
             inside = box["zone"]["top"] <= box["words"]["top"] and box["words"]["bottom"] <= box["zone"]["bottom"]
             assert inside, (drop, box)  # "Click to Upload" whole
-            desk.locator(drop).screenshot(path=str(ISSUE_SHOTS / f"item10-after-drop-{drop[1:]}.png"))
+            picture(desk.locator(drop), ISSUE_SHOTS / f"item10-after-drop-{drop[1:]}.png")
     start, end = (desk.locator(f"#edit-{n} input").bounding_box() for n in ("start", "end"))
     assert abs(start["y"] - end["y"]) < 1 and abs(start["height"] - end["height"]) < 1, (start, end)
-    desk.locator("#edit-start").locator("xpath=..").screenshot(path=str(ISSUE_SHOTS / "item10-after-region.png"))
+    picture(desk.locator("#edit-start").locator("xpath=.."), ISSUE_SHOTS / "item10-after-region.png")
 
 
 # A drop zone's parts: its floating label, the upload icon, the zone, and its words ("… - or - Click
@@ -576,16 +604,15 @@ def test_generate_and_its_examples_are_on_the_first_screen_and_nothing_empty_sho
         if not small:  # where the header says they are: below, in view
             example = page.get_by_text(examples.GENERATE_LABELS[0], exact=True).bounding_box()
             assert button["y"] < example["y"] and example["y"] + example["height"] <= size["height"], example
-        shots.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shots / f"{screen}-generate.png"))
+        picture(page, shots / f"{screen}-generate.png")
         for name, prefix in (("Extend", "extend"), ("Edit", "edit")):
             _tab(page, name)
             page.locator(f"#{prefix}-describe").wait_for()
             assert not page.locator(f"#{prefix}-wave").is_visible()
             assert page.evaluate(UPLOAD_TO_DESCRIBE, prefix) < 40
-            page.screenshot(path=str(shots / f"{screen}-{prefix}.png"))
+            picture(page, shots / f"{screen}-{prefix}.png")
         _tab(page, "Lyrics")
         page.locator("#ly-theme").wait_for()
         assert not page.locator("#ly-seed-used").is_visible()
         assert "Seed used" not in page.locator("#studio-tabs").inner_text()
-        page.screenshot(path=str(shots / f"{screen}-lyrics.png"))
+        picture(page, shots / f"{screen}-lyrics.png")

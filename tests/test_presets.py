@@ -24,7 +24,7 @@ import lora_presets
 import preparing
 import random_models
 import results
-from conftest import ROOT, SHOTS, TIMEOUT_MS, served_env, studio_process
+from conftest import ROOT, SHOTS, TIMEOUT_MS, picture, served_env, studio_process
 from music_request import Call, Render
 
 REPO = "tiny-org/tiny-style-lora"
@@ -220,7 +220,6 @@ def test_the_page_offers_the_preset_and_generates_with_it(served, browser, tmp_p
     try:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        SHOTS.mkdir(parents=True, exist_ok=True)
         page.goto(served)
         page.wait_for_selector("#studio-tabs")
         page.locator("#gen-prompt textarea").fill("dub techno")
@@ -233,7 +232,7 @@ def test_the_page_offers_the_preset_and_generates_with_it(served, browser, tmp_p
         preset.click()
         page.get_by_role("option", name=LABEL).click()
         assert preset.input_value() == LABEL
-        page.locator("#gen-lora-preset").screenshot(path=str(SHOTS / "issue33-lora-preset-field.png"))
+        picture(page.locator("#gen-lora-preset"), SHOTS / "issue33-lora-preset-field.png")
         page.locator("#gen-button").click()
         page.locator("#gen-take-1 a.download-link").first.wait_for()
         assert "take 1" in page.locator("#gen-seeds").inner_text()
@@ -241,6 +240,6 @@ def test_the_page_offers_the_preset_and_generates_with_it(served, browser, tmp_p
         # The record beside the take names the preset's repo.
         page.get_by_text("Details: every setting").click()
         page.get_by_text(REPO).first.wait_for()
-        page.screenshot(path=str(SHOTS / "issue33-lora-preset.png"))
+        picture(page, SHOTS / "issue33-lora-preset.png")
     finally:
         context.close()

@@ -2,7 +2,7 @@
 (``zerogpu_harness.py``: the real ``spaces`` wrappers against a fake device API), the line under each
 GPU button says what a press reserves and agrees with what the call declares; ZeroGPU's two refusals
 (``FakeDeviceAPI.refusals``, answered as its ``/schedule`` answers them) reach the page and
-``gradio_client`` in the studio's words. Screenshots go to ``test-screenshots/issue41/``.
+``gradio_client`` in the studio's words. Screenshots go to ``test-screenshots/issue41/`` (where asked for: ``conftest.picture``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from conftest import picture
 from test_audio_modes import tone
 from test_browser import SHOTS, _fill_number, _open
 
@@ -155,7 +156,7 @@ def test_the_line_under_the_button_is_what_the_press_declares(browser, space, re
         # Headed with the studio's title, not Gradio's "Error" (issue 48).
         heading = page.locator("[data-testid=toast-body].error .toast-title")
         heading.get_by_text("Out of GPU time", exact=True).wait_for()
-        page.screenshot(path=str(SHOTS / "issue41" / "refused.png"))
+        picture(page, SHOTS / "issue41" / "refused.png")
         shown, seen = _after(page, [("#gen-takes", 1), ("#gen-duration", 10), ("#gen-steps", 3)]), len(api.durations)
         page.locator("#gen-button").click()
         page.locator("#gen-take-1 a.download-link").wait_for()
@@ -163,7 +164,8 @@ def test_the_line_under_the_button_is_what_the_press_declares(browser, space, re
         _agrees(page, api, "gen-stems-1", "#gen-stems-1", "#gen-take-1-vocals audio")
         page.get_by_role("tab", name="Cover", exact=True).click()
         assert "how much shows once a song is here" in page.locator("#cover-reserves").inner_text()
-        page.locator("#cover-src input[type=file]").set_input_files(str(tone(tmp_path / "song.wav", seconds=20)))
+        # The shortest song (10 s): what each press reserves is the point, not how long the song is.
+        page.locator("#cover-src input[type=file]").set_input_files(str(tone(tmp_path / "song.wav", seconds=10)))
         _agrees(page, api, "cover-describe", "#cover-describe", "#cover-describe-note >> text=the planner heard none")
         _agrees(page, api, "cover", "#cover-button", "#cover-take-1 a.download-link")
         page.get_by_role("tab", name="Lyrics", exact=True).click()

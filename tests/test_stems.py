@@ -20,7 +20,7 @@ import random_stems
 import runs
 import stems
 import takes
-from conftest import SHOTS, TIMEOUT_MS
+from conftest import SHOTS, TIMEOUT_MS, picture
 
 # A WAV take's stems are 32-bit float WAV: their sum is the take within float32 rounding.
 FLOAT_SUM = 1e-5
@@ -261,8 +261,7 @@ def test_split_into_stems_in_the_page(served, client, browser):
             assert link.get_attribute("href").endswith(f"-{name}.wav")
         assert page.locator("#gen-stems-box-1").is_visible()
         assert page.locator("[data-testid=toast-body].error").count() == 0
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / "issue33-stems.png"), full_page=True)
+        picture(page, SHOTS / "issue33-stems.png", full_page=True)
     finally:
         context.close()
 

@@ -26,7 +26,7 @@ import variations
 import voice
 import voice_row
 from checks import InputError
-from conftest import SHOTS, TIMEOUT_MS
+from conftest import SHOTS, leave, visit
 
 SUNG = {"lyrics": "[verse]\nla la la\nla la la\nla la la", "inference_steps": 2, "think": False}
 WINDOW = preparing.REFERENCE_WINDOW_SECONDS
@@ -200,15 +200,11 @@ def test_the_api_names_a_take_as_its_voice_and_refuses_anothers(studio_server):
 
 @pytest.fixture
 def page(browser, studio_server, request):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = context.new_page()
-    tab.goto(studio_server[0])
-    tab.wait_for_selector("#studio-tabs")
-    yield tab
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
-    context.close()
+    """A new visitor's page (conftest's ``visit``), pictured afterwards where it failed or where asked."""
+    opened = visit(browser, studio_server[0], viewport={"width": 1280, "height": 1000})
+    opened.page.wait_for_selector("#studio-tabs")
+    yield opened.page
+    leave(opened, SHOTS / f"{request.node.name}.png", True)
 
 
 def _fill(page, selector: str, value: str) -> None:
