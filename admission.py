@@ -143,7 +143,7 @@ def holding(queue: Any, door: str) -> tuple[list[Any], list[Any]]:
         for concurrency_id, line in list(queue.event_queue_per_concurrency_id.items())
         if door_of(concurrency_id) == door
         for event in list(line.queue)
-        if not runs.stopped_waiting(event._id)
+        if not runs.event_stopped(event._id)
     ]
     running = [e for job in list(queue.active_jobs) if job for e in job if door_of(e.concurrency_id) == door]
     return waiting, running

@@ -304,17 +304,32 @@ def shown(outputs: list[Any]) -> list[str]:
 
 
 async def finished(job: Any, waiting: Any) -> Any:
-    """``waiting`` (the wait for ``job``'s result); the job cancelled if the wait is (its agent went),
-    as a closed page's request is. The cancel is a request to this very server: sent from a thread of
-    its own (from the event loop it held the loop until it timed out, 5 s of nobody served)."""
+    """``waiting`` (the wait for ``job``'s result); the request stopped if the wait is (its agent went),
+    as Stop stops one: this request only (``runs.stop_event``), where Gradio's ``/cancel`` (the
+    client's ``job.cancel``) ended every running call of the agent's session on that endpoint, its
+    next song among them, which then waited for ever."""
     try:
         return await waiting
     except BaseException as error:
         if not job.done():
-            threading.Thread(target=job.cancel, name="ace-studio-agent-gone", daemon=True).start()
+            threading.Thread(target=_stop, args=(job,), name="ace-studio-agent-gone", daemon=True).start()
         if isinstance(error, Exception) and (said := in_words(error)) is not error:
             raise said from None
         raise
+
+
+def _stop(job: Any) -> None:
+    """Stop ``job``'s request by its event id, once its join has answered (within the door's second)."""
+    import runs
+
+    if (communicator := getattr(job, "communicator", None)) is None:  # not queued: nothing to stop
+        return
+    while (event_id := communicator.event_id) is None and not job.done():
+        time.sleep(0.05)
+    if event_id is not None:
+        runs.stop_event(event_id)
+        if job.done():  # it ended meanwhile: nothing left to stop, nothing kept
+            runs.forget_event(event_id)
 
 
 def in_words(error: Exception) -> Exception:

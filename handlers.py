@@ -75,7 +75,7 @@ def tab_run(tab: str, request: gr.Request | None):
     from gradio.context import LocalContext
 
     event_id = LocalContext.event_id.get(None)
-    if runs.forget_waiting(event_id):
+    if runs.forget_event(event_id):
         raise gpu.stopped()
     blocks = LocalContext.blocks.get(None)
     wanted = _still_wanted(blocks, event_id) if blocks is not None and event_id is not None else None
@@ -84,15 +84,19 @@ def tab_run(tab: str, request: gr.Request | None):
         yield run_id
     finally:
         runs.finish_run(run_id)
+        runs.forget_event(event_id)  # stopped while it ran (an agent gone): nothing left to stop
 
 
 def _still_wanted(blocks: gr.Blocks, event_id: str) -> Callable[[], bool]:
     """Whether the request ``event_id`` is still wanted: Gradio drops a cancelled request from its
     running jobs (``/gradio_api/cancel``) and marks one whose page closed or reloaded as not alive,
-    while the function it called keeps running; the run's watcher then stops it (``runs``)."""
+    while the function it called keeps running; the run's watcher then stops it (``runs``). One
+    stopped by its id (``runs.stop_event``: an agent gone) is not wanted either."""
     queue = blocks._queue
 
     def wanted() -> bool:
+        if runs.event_stopped(event_id):
+            return False
         for job in list(queue.active_jobs):
             for event in job or ():
                 if event._id == event_id:
@@ -109,7 +113,7 @@ def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_names: tuple[s
     for waiting in list(getattr(queue, "event_queue_per_concurrency_id", {}).values()):
         for event in list(waiting.queue):
             if event.session_hash == session_hash and event.fn.api_name in api_names:
-                runs.stop_waiting(event._id)
+                runs.stop_event(event._id)
                 marked += 1
     return marked
 

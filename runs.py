@@ -80,24 +80,27 @@ def request_stop(owner: str) -> int:
     return len(ids)
 
 
-# Requests still waiting in Gradio's queue whose visitor pressed Stop (Gradio event ids): each ends as
-# "Stopped before it started" when its turn comes, and no longer counts as its visitor's meanwhile.
-_stopped_waiting: set[str] = set()
+# Requests stopped by their Gradio event id (Stop pressed while one waits; an agent gone, ``agents``):
+# one still waiting ends as "Stopped before it started" when its turn comes and no longer counts as its
+# visitor's meanwhile; one running stops within a step (its run no longer wanted, ``handlers``). Each id
+# is forgotten when its run starts or ends. By id, not Gradio's ``/cancel``: that ends every running
+# request of the session's endpoint, and an agent's calls share one session.
+_stopped_events: set[str] = set()
 
 
-def stop_waiting(event_id: str) -> None:
-    _stopped_waiting.add(event_id)
+def stop_event(event_id: str) -> None:
+    _stopped_events.add(event_id)
 
 
-def stopped_waiting(event_id: str | None) -> bool:
-    return event_id in _stopped_waiting
+def event_stopped(event_id: str | None) -> bool:
+    return event_id in _stopped_events
 
 
-def forget_waiting(event_id: str | None) -> bool:
-    """Whether ``event_id`` was stopped while it waited; it is forgotten either way."""
-    if event_id not in _stopped_waiting:
+def forget_event(event_id: str | None) -> bool:
+    """Whether ``event_id`` was stopped; it is forgotten either way."""
+    if event_id not in _stopped_events:
         return False
-    _stopped_waiting.discard(event_id)
+    _stopped_events.discard(event_id)
     return True
 
 

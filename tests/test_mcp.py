@@ -278,6 +278,60 @@ def test_an_agent_holds_a_visitors_share_and_gives_it_back_when_it_goes(studio_s
     assert json.loads(texts[-1])["takes"][0]["seed"] >= 0
 
 
+def _generate_events(queue: Any) -> tuple[list[str], list[str]]:
+    """The ids of the ``generate`` requests in Gradio's ``queue``: (waiting, running)."""
+    waiting = [e._id for line in list(queue.event_queue_per_concurrency_id.values()) for e in list(line.queue)]
+    running = [e._id for job in list(queue.active_jobs) if job for e in job]
+    return waiting, running
+
+
+def test_an_agent_that_leaves_one_call_keeps_its_other(studio_server):
+    """An agent's calls share one session of the studio's; one call left (its connection gone) stops that
+    call only. Stopped with Gradio's ``/cancel``, it ended every running call of the session's endpoint:
+    the agent's song running beside it lost its task and its answer, and the agent's next song waited
+    for ever (the suite saw one hang, the GPU line idle, a song in the queue)."""
+    import runs
+    from conftest import SERVED
+
+    url, _ = studio_server
+    queue = SERVED[url]._queue
+    who = {"X-IP-Token": "an-agent-with-two-calls"}
+    long_song = {"prompt": "hold the GPU", "audio_duration": 60, "inference_steps": 200, "think": False}
+    short = {"prompt": "funk", "audio_duration": 10, "inference_steps": 1, "think": False}
+
+    async def calling(song: dict[str, Any], joined: anyio.Event) -> None:
+        async def work(session: ClientSession) -> Any:
+            async def progress(step: float, total: float | None, message: str | None) -> None:
+                if message and message != "Joined server queue.":
+                    joined.set()
+
+            return await session.call_tool("generate", song, progress_callback=progress)
+
+        await _session_do(url, work, headers=who)
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with anyio.create_task_group() as agent:
+            runs_now, waits = anyio.Event(), anyio.Event()
+            agent.start_soon(calling, long_song, runs_now)
+            await runs_now.wait()
+            _, (running,) = _generate_events(queue)
+            async with anyio.create_task_group() as leaving:
+                leaving.start_soon(calling, short, waits)
+                await waits.wait()
+                (left,), _ = _generate_events(queue)
+                leaving.cancel_scope.cancel()  # this call's connection goes; the long song's stays
+            while left in _generate_events(queue)[0] and not runs.event_stopped(left):  # its stop lands
+                await anyio.sleep(0.05)
+            after = _generate_events(queue)
+            agent.cancel_scope.cancel()  # then the agent goes, and its long song stops within a step
+        while any(_generate_events(queue)):
+            await anyio.sleep(0.05)
+        return [running], after[1]
+
+    before, after = anyio.run(scenario)
+    assert after == before, "the long song's run ended with the call left beside it"
+
+
 # A call every door refuses at its checks, before anything is queued or made.
 REFUSED = {"prompt": "funk", "audio_duration": 10000, "think": False}
 
