@@ -85,21 +85,20 @@ def test_the_first_joins_answer_at_once_while_the_build_is_held_on_a_busy_machin
     env = {**studio_env(api.url, tmp_path, tiny_pipeline_dir, tiny_lyrics_dir, port, tiny_planner_dir)}
     env["HARNESS_HOLD_BUILD"] = "120"
     url, song = f"http://127.0.0.1:{port}/", _song(tmp_path / "sixty.wav", 60.0)
-    with busy_cores(2):
-        proc = start_studio(env, log)
-        try:
-            wait_until_serving(url, proc, log)
-            fns = {
-                d["api_name"]: d["id"] for d in httpx.get(f"{url}config").json()["dependencies"] if d.get("api_name")
-            }
-            info = httpx.get(f"{url}gradio_api/info", timeout=60).json()["named_endpoints"]
-            with open(song, "rb") as f:
-                uploaded = httpx.post(f"{url}gradio_api/upload", files={"files": f}, timeout=120).json()[0]
-            src = {"path": uploaded, "meta": {"_type": "gradio.FileData"}, "orig_name": song.name}
+    proc = start_studio(env, log)
+    try:
+        wait_until_serving(url, proc, log)
+        fns = {d["api_name"]: d["id"] for d in httpx.get(f"{url}config").json()["dependencies"] if d.get("api_name")}
+        info = httpx.get(f"{url}gradio_api/info", timeout=60).json()["named_endpoints"]
+        with open(song, "rb") as f:
+            uploaded = httpx.post(f"{url}gradio_api/upload", files={"files": f}, timeout=120).json()[0]
+        src = {"path": uploaded, "meta": {"_type": "gradio.FileData"}, "orig_name": song.name}
+        one = {"inference_steps": 1, "think": False}  # what they make once the build goes on is not the point
+        with busy_cores(2):
             first = {
-                "generate": _timed_join(url, fns, info, "generate", prompt="first", audio_duration=10, think=False),
-                "cover": _timed_join(url, fns, info, "cover", src_audio=src, prompt="brass band"),
-                "edit": _timed_join(url, fns, info, "edit", src_audio=src, prompt="a choir", repainting_start=5),
+                "generate": _timed_join(url, fns, info, "generate", prompt="first", audio_duration=10, **one),
+                "cover": _timed_join(url, fns, info, "cover", src_audio=src, prompt="brass band", **one),
+                "edit": _timed_join(url, fns, info, "edit", src_audio=src, prompt="a choir", repainting_start=5, **one),
             }
             warm = [_timed_join(url, fns, info, "use_in_generate", lyrics="la", prompt="x")[0] for _ in range(3)]
             # The edit waits behind the others for the held build: its stream is never silent past 5 s.
@@ -107,11 +106,11 @@ def test_the_first_joins_answer_at_once_while_the_build_is_held_on_a_busy_machin
             # README's snippet as it stands, the client's default timeout (httpx's 5 s) and all.
             studio = Client(url, verbose=False, httpx_kwargs={"timeout": httpx.Timeout(5.0)})
             job = studio.submit(prompt="warm lo-fi", audio_duration=10, inference_steps=1, seed=1, api_name="/generate")
-            proc.send_signal(signal.SIGUSR1)  # the build goes on
-            made = job.result(timeout=300)
-        finally:
-            stop_studio(proc)
-            api.close()
+        proc.send_signal(signal.SIGUSR1)  # the build goes on
+        made = job.result(timeout=300)
+    finally:
+        stop_studio(proc)
+        api.close()
     seconds = {api: round(took, 3) for api, (took, _, _) in first.items()}
     print(f"\nfirst joins while the build is held, two cores busy: {seconds}; warm joins {warm}")
     assert all(answer.status_code == 200 for _, answer, _ in first.values()), {
