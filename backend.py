@@ -23,11 +23,11 @@ from typing import Any
 import alignment
 import base_model
 import devices
+import flow_edit
 import graphs
 import lora
 import lrc
 import models
-import morph
 import music_request
 import offload
 import pace_phases
@@ -152,7 +152,7 @@ class Backend:
             watching = sync.watch() if sync is not None else None
             try:
                 on_step = _timed(_step_callback(flag, progress, total, _eagerly(dit, sync)), ended)
-                latents = (morph.run if req.morph else sampler.run)(pipe, req, generators, on_step)
+                latents = (flow_edit.run if req.morph else sampler.run)(pipe, req, generators, on_step)
             finally:
                 if watching is not None:
                     watching.remove()

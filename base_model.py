@@ -20,7 +20,7 @@ import tooltips as tips
 import xl_model
 
 # Edit's changes that run on the XL base's DiT, and upstream's task for each: the tasks only the base
-# model was trained for. ``parts`` offers them, ``backend`` runs their tasks here, the pace and the
+# model was trained for. ``part_tasks`` offers them, ``backend`` runs their tasks here, the pace and the
 # budget cost them as such.
 CHANGES = {"add": "lego", "extract": "extract", "complete": "complete"}
 TASKS = tuple(CHANGES.values())

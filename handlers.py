@@ -210,7 +210,7 @@ def door(mode: str) -> Callable[..., None]:
     join, where files are read by their headers only: ``headers``): the preparer's, then what the request
     may cost here (``budget``). The run prepares the request in full, reading every file, and checks it
     all again."""
-    prepare = PREPARE[mode]
+    prepare = preparer(mode)
     asks = "request" in inspect.signature(prepare).parameters  # whose take it is (``take_morph``)
 
     def check(*args: Any, request: gr.Request = None) -> None:
@@ -235,7 +235,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
     A stopped run returns normally, with no take, the stop's words as the seed line and the record
     ``{"stopped": words}``: Gradio would show any raised error as a red "Error", on the take slot too.
     """
-    prepare, tab = PREPARE[mode], tab or mode
+    prepare, tab = preparer(mode), tab or mode
     own = [p for p in own_parameters(prepare) if p.name != "request"]  # a preparer that asks is given it
     asks = len(own) < len(own_parameters(prepare))
     extra = [
@@ -314,13 +314,16 @@ def model_defaults(get_api_info: Callable[..., Any]) -> Callable[..., Any]:
     return api_info
 
 
-# What each music endpoint prepares: a mode's request, variations of a take (each run as its tab's), a
-# take's morph (Generate's).
-PREPARE: dict[str, Callable[..., modes.Job]] = {
-    **modes.PREPARE,
-    "variations": variations.prepare,
-    "morph": take_morph.prepare,
-}
+def preparer(mode: str) -> Callable[..., modes.Job]:
+    """What the music endpoint ``mode`` prepares: a tab's mode, by its preparer in ``modes.PREPARE`` (the one
+    table of them), or one of the two endpoints that are no tab's mode: variations of a take (a job of the
+    take's own mode, run as its tab's) and a Generate take's morph."""
+    if mode == "variations":
+        return variations.prepare
+    if mode == "morph":
+        return take_morph.prepare
+    return modes.PREPARE[mode]
+
 
 generate = _endpoint("generate", slots=checks.MAX_TAKES)
 

@@ -22,7 +22,7 @@ import audio
 import edit_lines
 import mastering
 import models
-import parts
+import part_tasks
 import preparing
 import takes
 import tooltips as tips
@@ -223,7 +223,7 @@ def prepare_cover(
 
 def _what_ran(params: dict[str, Any], morphing: dict[str, Any], strength: float, closeness: float) -> None:
     """A cover's record of how it was made: a morph uses neither the cover's strength nor its start, and
-    runs without the step correction (``morph``), so its record holds none of them (read back, each is
+    runs without the step correction (``flow_edit``), so its record holds none of them (read back, each is
     today's default, which a morph ignores again)."""
     params.update({"morph": False, **morphing})
     if morphing:
@@ -321,7 +321,7 @@ def prepare_edit(
     dcw: bool | None = None,
     change: str = "region",
     part: str = "vocals",
-    add_parts: list[str] | tuple[str, ...] | None = parts.ADD_FIRST,
+    add_parts: list[str] | tuple[str, ...] | None = part_tasks.ADD_FIRST,
     repaint_mode: str = preparing.REPAINT_DEFAULT[0],
     repaint_strength: float = preparing.REPAINT_DEFAULT[1],
     lines: list[int] | str | None = None,
@@ -336,7 +336,7 @@ def prepare_edit(
     from 1) or a ``section`` (name or number) of a take the studio made with synced lyrics set the region
     instead (``edit_lines``), and ``lyrics`` are then those lines' new words (empty: kept as sung)."""
     with about("change"):
-        task = parts.check_change(change)
+        task = part_tasks.check_change(change)
     if task is not None and edit_lines.given(lines, section):
         raise InputError(tips.LINES_WITH_PART, "lines" if edit_lines.given(lines, None) else "section")
     chosen = edit_lines.resolve(src_audio, lines, section, lyrics)
@@ -347,7 +347,7 @@ def prepare_edit(
     way, strength = preparing.check_repaint(repaint_mode, repaint_strength)
     if task is not None:
         made = {"lora": lora, "lora_preset": lora_preset, "fade_in": fade_in, "fade_out": fade_out}
-        return parts.prepare(task, **song, **made, part=part, add_parts=add_parts)
+        return part_tasks.prepare(task, **song, **made, part=part, add_parts=add_parts)
     adapter = {"lora": lora, "lora_scale": lora_scale, "lora_preset": lora_preset}
     params, render = preparing.common(**song, need_text="edit", **adapter)
     start, end, source, (finishing, finish_params) = _region(
@@ -430,6 +430,8 @@ def _region_job(request: MusicRequest, source: np.ndarray, start: float, end: fl
     return Job(request, post, finishing, (max(0, a - fade), min(n, b + fade)))
 
 
+# The one table of preparers, by a tab's mode: each tab's form and endpoint (``handlers.preparer``) and a
+# variation, remade by its take's mode (``variations``), read it.
 PREPARE: dict[str, Callable[..., Job]] = {
     "generate": prepare_generate,
     "cover": prepare_cover,

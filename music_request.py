@@ -32,7 +32,7 @@ def pipeline_seconds(seconds: float) -> float:
 class Call:
     """One model call, every argument named once with its default once: what the preparers decide, the
     planner changes (``Plan.pipeline``), the backend checks and the sampler (``sampler.run``,
-    ``morph.run``) runs. Audio is numpy ``[2, samples]`` as prepared (torch tensors and the texts one
+    ``flow_edit.run``) runs. Audio is numpy ``[2, samples]`` as prepared (torch tensors and the texts one
     per take once ``backend`` hands the call to the sampler). The sampling settings have no default
     here: the preparers resolve them for the model that runs (``checks.check_sampling``), so no reader
     falls back to a number of its own."""
@@ -45,7 +45,7 @@ class Call:
     vocal_language: str | list[str] = "en"
     # The length the model is told (the pipeline's own default where none is given).
     audio_duration: float = 60.0
-    # text2music, cover, repaint, or an Edit part's lego / extract / complete (``parts``).
+    # text2music, cover, repaint, or an Edit part's lego / extract / complete (``part_tasks``).
     task_type: str = "text2music"
     bpm: int | None = None
     keyscale: str | None = None
@@ -68,7 +68,7 @@ class Call:
     morph: bool = False
     morph_prompt: str = ""
     morph_lyrics: str = ""
-    # An Edit part's instruction (``parts.task_arguments``): the part, or the parts to complete with.
+    # An Edit part's instruction (``part_tasks.task_arguments``): the part, or the parts to complete with.
     track_name: str | None = None
     complete_track_classes: list[str] | None = None
     # A part added is decoded at its own level (its take is mixed into the song).

@@ -14,7 +14,7 @@ import lrc
 import models
 import sampler
 
-# Edit's changes made on the XL base (``parts.CHANGES``; this room sits below ``parts``).
+# Edit's changes made on the XL base (``part_tasks.CHANGES``; this room sits below ``part_tasks``).
 
 
 @dataclasses.dataclass(frozen=True)

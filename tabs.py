@@ -19,7 +19,7 @@ import admission
 import audio
 import checks
 import describe
-import edit_parts
+import edit_fields
 import examples
 import form_fields
 import handlers
@@ -314,19 +314,19 @@ def edit_tab(variant: Any) -> MusicTab:
         with widgets.music_form("Regenerate region", "edit", checks.MAX_TAKES) as form:
             source, info, wave = form_fields.song_input("edit", wave=True)
             described = form_fields.describe_button("edit")
-            choice = edit_parts.build()
+            choice = edit_fields.build()
             with gr.Row(equal_height=True) as region:
                 start = widgets.lenient_number(label="Region start (s)", elem_id="edit-start")
                 end = widgets.lenient_number(label="Region end (s)", elem_id="edit-end")
             # Under both boxes: as the start box's own info it pushed that box below the end box.
             hint = gr.Markdown(tips.REGION, elem_classes=["hint"])
-            picker = edit_parts.words_picker()
+            picker = edit_fields.words_picker()
             prompt = form_fields.caption("edit", "Style for the region")
             lyrics = gr.Textbox(
                 "", label="New words for the region", info=tips.EDIT_LYRICS, lines=4, elem_id="edit-lyrics"
             )
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
-                way, strength = edit_parts.repaint_controls()
+                way, strength = edit_fields.repaint_controls()
                 more = form_fields.song_settings("edit", variant)
         with form.column:
             variation = variation_row.build("edit")
@@ -336,7 +336,7 @@ def edit_tab(variant: Any) -> MusicTab:
     adding.dataset.visible, adding.dataset.headers = False, ["Song", "What to change", "Which part", "Style"]
     shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], more.dcw, form.button, *more.boxes]
     shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset, picker.column, picker.lines]
-    edit_parts.wire(choice, variant, edit_parts.Shown(*shown), wave, start, end, (picker, source))
+    edit_fields.wire(choice, variant, edit_fields.Shown(*shown), wave, start, end, (picker, source))
     reading = ([source, start, end, choice.change], [info, *more.music, wave])
     own = {"repainting_start": start, "repainting_end": end, "change": choice.change, "part": choice.part}
     own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength, **picker.fields)
@@ -349,7 +349,7 @@ def edit_tab(variant: Any) -> MusicTab:
         receives=[source, prompt, start, end],
         describe=(*described, [prompt, lyrics, more.language, *more.music]),
         variation=variation,
-        after=lambda run: edit_parts.after_run(choice, run),
+        after=lambda run: edit_fields.after_run(choice, run),
     )
 
 

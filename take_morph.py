@@ -8,7 +8,7 @@ hash; where they are gone or the file changed, the VAE reads the file, with one 
 morph starts, and at every step the song noised to that step is given to the DiT twice, described as it
 was made (its caption and lyrics as the model read them: Think's caption where Think rewrote it, and
 Think's BPM, key and metre where the visitor left them to it; ``heard``) and as it should become (the
-new caption and lyrics); the song moves by the difference (``morph.run``). As upstream's text2music
+new caption and lyrics); the song moves by the difference (``flow_edit.run``). As upstream's text2music
 overlay does (``service_generate_flow_edit.py``, ``inference.py``): both sides on a silence context
 (``sampler``), no blueprint codes and no Think (codes decoded to latents start the edit off the VAE's
 distribution), guidance 1.0 on turbo models (distilled), DCW off inside, the length the song's own.

@@ -415,7 +415,7 @@ TITLES = (("write_song", "Write it"), ("write_into_generate", "Write it"), ("wri
           ("kept", "My takes"), ("generate", "Generate"), ("cover", "Cover"), ("extend", "Extend"), ("edit", "Edit"))  # fmt: skip
 TITLE = "ACE Music Studio"  # an event not named above
 
-# Edit's parts (``parts``) and ways of repainting.
+# Edit's parts (``part_tasks``) and ways of repainting.
 CHANGE = "What to change in the song: a region made again, a part added, a part taken out, or the song completed."
 PART = "The part the model adds or takes out, from the parts ACE-Step's base model was trained on."
 ADD_PARTS = "The parts the model adds around your song to make a full arrangement."

@@ -470,9 +470,9 @@ def test_a_take_is_morphed_from_its_row_with_progress_and_stop(page, monkeypatch
     """*Morph this take*: the row starts with the take's own caption (unchanged words are refused on the
     field), the run shows its steps in the take's player and the tab's Stop ends it (the take stays in
     view), and a morph run to its end fills the result column with a new take of the take's length."""
-    import morph
+    import flow_edit
 
-    gate, real = threading.Event(), morph.run
+    gate, real = threading.Event(), flow_edit.run
 
     def held(pipe, call, generators, on_step=None):  # after its first step, until the page has seen it
         def step(*args):
@@ -482,7 +482,7 @@ def test_a_take_is_morphed_from_its_row_with_progress_and_stop(page, monkeypatch
 
         return real(pipe, call, generators, step)
 
-    monkeypatch.setattr(morph, "run", held)
+    monkeypatch.setattr(flow_edit, "run", held)
     _a_take(page, "glass and strings", 31, 2, "#gen-morph")
     page.locator("#gen-morph").get_by_text("Morph this take").click()
     caption = page.locator("#gen-morph-prompt textarea")

@@ -85,7 +85,9 @@ def test_a_generate_press_walks_the_cost_rooms_once_in_line_order(studio_env):
 def test_a_refusal_worded_with_what_fits_calls_nothing_back_up_the_line(studio_env):
     """ZeroGPU's quota refusal in the studio's words: ``quota`` asks ``budget`` what fits in what is
     left, by a number of seconds (``quota.most_declared``), not by a function budget calls back."""
-    job = handlers.PREPARE["generate"](prompt="long", audio_duration=240, inference_steps=50, batch_size=4, think=False)
+    job = handlers.preparer("generate")(
+        prompt="long", audio_duration=240, inference_steps=50, batch_size=4, think=False
+    )
     refusal = gr.Error("You have exceeded your free GPU quota (600s requested vs. 100s left). Try again in 1:00:00")
     refusal.title = quota.QUOTA_TITLE
     said: list[gr.Error] = []

@@ -51,6 +51,8 @@ def differences(demo: Any, served: dict[str, Any], variant: Any) -> list[str]:
     the page shows it, and that is its endpoint's own default (an empty field for a default of None)."""
     import handlers
 
+    # The music endpoints (``handlers.preparer``): a tab's mode, variations of a take, a take's morph.
+    music = (*handlers.modes.PREPARE, "variations", "morph")
     components = {c["id"]: c for c in demo.get_config_file()["components"]}
     found, seen = [], set()
     for fn in demo.fns.values():
@@ -63,7 +65,7 @@ def differences(demo: Any, served: dict[str, Any], variant: Any) -> list[str]:
             shown, default = components[block._id]["props"].get("value"), parameter["parameter_default"]
             has, own = _own_default(fn.fn, name, variant)
             said = f"/{fn.api_name} {name}: the page shows {shown!r}"
-            if name in MODELS_OWN and fn.api_name in handlers.PREPARE:
+            if name in MODELS_OWN and fn.api_name in music:
                 if default is not None or shown != own:
                     found.append(f"{said}, the API serves {default!r} (None: the model decides), its own {own!r}")
                 continue

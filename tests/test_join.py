@@ -167,7 +167,7 @@ take_latents.digest = lambda path: hashed.append(path) or real(path)
 lora.not_finite = lambda path: scanned.append(path) or scan(path)
 refused = {}
 for mode, values in asks.items():
-    prepare = handlers.PREPARE[mode]
+    prepare = handlers.preparer(mode)
     names = [p.name for p in handlers.own_parameters(prepare) if p.name != "request"]
     defaults = {p.name: p.default for p in handlers.own_parameters(prepare) if p.name != "request"}
     verdicts = admission.validator(handlers.door(mode), names, "prompt")(*[values.get(n, defaults[n]) for n in names])

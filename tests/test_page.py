@@ -608,6 +608,7 @@ def test_generate_and_its_examples_are_on_the_first_screen_and_nothing_empty_sho
         for name, prefix in (("Extend", "extend"), ("Edit", "edit")):
             _tab(page, name)
             page.locator(f"#{prefix}-describe").wait_for()
+            page.locator(f"#{prefix}-src").wait_for()  # a loaded machine mounts the two apart
             assert not page.locator(f"#{prefix}-wave").is_visible()
             assert page.evaluate(UPLOAD_TO_DESCRIBE, prefix) < 40
             picture(page, shots / f"{screen}-{prefix}.png")

@@ -252,15 +252,15 @@ def test_records_written_before_the_typed_call_read_back_and_remake_their_takes(
 
 
 def test_the_preparers_shared_settings_go_by_keyword_only():
-    """``preparing.common`` and Edit's ``parts.prepare`` take their settings by name: no caller hands
+    """``preparing.common`` and Edit's ``part_tasks.prepare`` take their settings by name: no caller hands
     them seventeen values in an order (a part once passed ``None, 1.0, None, None``)."""
     import inspect
 
-    import parts
+    import part_tasks
     import preparing
 
     common = inspect.signature(preparing.common).parameters.values()
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in common)
-    task, *rest = inspect.signature(parts.prepare).parameters.values()
+    task, *rest = inspect.signature(part_tasks.prepare).parameters.values()
     assert task.name == "task" and all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in rest)
     assert set(preparing.SHARED) <= {p.name for p in common} and set(preparing.SHARED) <= {p.name for p in rest}

@@ -243,7 +243,10 @@ def test_a_cancelled_run_stops_and_ghosts_do_not_slow_the_next_visitor(space):
             # Ended before it ran, on a loaded machine (CI, once in 8 ghosts): refused at the door while
             # the visitor's cancelled ghosts still counted (until their runs notice the cancel; the
             # share is two), or dropped by gradio_client when the session's event stream, which the
-            # last ghost's end closed, closed under it. The attacker sends it again.
+            # last ghost's end closed, closed under it; or still on its way to its first step past
+            # wait_running's minute (a load of 7-16): cancelled, so it never runs on unseen and writes
+            # its take. The attacker sends it again.
+            ghost.cancel()
             try:
                 ended = ghost.exception(timeout=10)
             except concurrent.futures.CancelledError as cancelled:

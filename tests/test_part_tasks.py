@@ -20,15 +20,15 @@ import backend
 import base_model
 import checks
 import devices
-import edit_parts
+import edit_fields
+import flow_edit
 import handlers
 import models
 import modes
-import morph
 import output_folder
 import pace
 import pace_phases
-import parts
+import part_tasks
 import random_models
 import results
 import sampler
@@ -48,12 +48,12 @@ UPSTREAM_TRACKS = "woodwinds brass fx synth strings percussion keyboard guitar b
 
 
 class Boundary:
-    """The sampler's run and the morph's (every mode's model call) and the text encoder's prompt, recorded."""
+    """The sampler's run and the flow edit's (every mode's model call) and the text encoder's prompt, recorded."""
 
     def __init__(self, monkeypatch):
         self.calls: list[dict] = []
         self.instructions: list[str] = []
-        for room in (sampler, morph):
+        for room in (sampler, flow_edit):
             monkeypatch.setattr(room, "run", self.spy(room.run, monkeypatch))
 
     def spy(self, run, monkeypatch):
@@ -88,7 +88,7 @@ def test_each_part_reaches_the_base_model_with_upstreams_instruction(served, tmp
     added = client.predict(change="add", part="backing_vocals", lyrics="[Verse]\noh la la", prompt="airy", **fast)
     taken = client.predict(change="extract", part="drums", **fast)
     completed = client.predict(change="complete", add_parts=["drums", "guitar", "bass"], prompt="rock", **fast)
-    assert list(parts.TRACKS) == UPSTREAM_TRACKS.split()
+    assert list(part_tasks.TRACKS) == UPSTREAM_TRACKS.split()
     assert boundary.instructions == [UPSTREAM["lego"], UPSTREAM["extract"], UPSTREAM["complete"]]
     lego, extract, complete = boundary.calls
     assert (lego.task_type, lego.track_name, lego.lyrics) == ("lego", "backing_vocals", ["[Verse]\noh la la"])
@@ -238,7 +238,7 @@ def test_a_song_completed_with_a_sung_part_keeps_its_words(studio_env, tmp_path)
     assert sung.request.render.pipeline.lyrics == words and sung.params["lyrics"] == words
     plain = modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "bass"])
     assert plain.request.render.pipeline.lyrics == checks.INSTRUMENTAL_TAG and plain.params["lyrics"] == ""
-    show = edit_parts.showing(models.VARIANTS["xl-sft"])
+    show = edit_fields.showing(models.VARIANTS["xl-sft"])
     assert show("complete", "vocals", ["drums", "backing_vocals"])[6]["visible"] is True
     assert show("complete", "vocals", ["drums", "bass"])[6]["visible"] is False
     assert show("add", "drums", ["vocals"])[6]["visible"] is False and show("add", "vocals", [])[6]["visible"]
@@ -247,7 +247,7 @@ def test_a_song_completed_with_a_sung_part_keeps_its_words(studio_env, tmp_path)
 def test_a_part_from_a_turbo_studios_page_is_guided_as_the_base_is(studio_env):
     """The page sets a part's steps and guidance to the base's (32, 7), and a region's back to the
     studio's own model's: a turbo studio's guidance 1 left in place ran the base unguided."""
-    show = edit_parts.showing(models.VARIANTS["xl-turbo"])
+    show = edit_fields.showing(models.VARIANTS["xl-turbo"])
     base = models.VARIANTS[models.BASE_VARIANT]
     for change in ("add", "extract", "complete"):
         assert [u["value"] for u in show(change, "drums", ["drums"])[9:11]] == [base.steps, base.guidance]
@@ -257,9 +257,9 @@ def test_a_part_from_a_turbo_studios_page_is_guided_as_the_base_is(studio_env):
     assert show("add", "drums", [])[12]["value"] == "Add the part"
     # A part empties the LoRA it hides (it would be refused on a field the visitor cannot see); a
     # region leaves it as the visitor set it.
-    after = dict(zip(edit_parts.Shown._fields, show("add", "drums", [])[3:], strict=True))
+    after = dict(zip(edit_fields.Shown._fields, show("add", "drums", [])[3:], strict=True))
     assert after["lora"]["value"] is None and after["preset"]["value"] == "" and after["lora_box"]["visible"] is False
-    back = dict(zip(edit_parts.Shown._fields, show("region", "drums", [])[3:], strict=True))
+    back = dict(zip(edit_fields.Shown._fields, show("region", "drums", [])[3:], strict=True))
     assert "value" not in back["lora"] and "value" not in back["preset"] and back["lora_box"]["visible"] is True
 
 
@@ -319,8 +319,8 @@ def test_morph_moves_the_song_by_the_difference_of_its_two_descriptions(warm_bac
         seen.append((encoder_hidden_states.clone(), context_latents.clone()))
         return (torch.zeros_like(hidden_states) + encoder_hidden_states.mean(dim=(1, 2))[:, None, None],)
 
-    prepare = morph.sampler.prepare
-    monkeypatch.setattr(morph.sampler, "prepare", lambda *a: prepared.append(prepare(*a)) or prepared[-1])
+    prepare = flow_edit.sampler.prepare
+    monkeypatch.setattr(flow_edit.sampler, "prepare", lambda *a: prepared.append(prepare(*a)) or prepared[-1])
     monkeypatch.setattr(pipe.transformer, "forward", dit)
     song = torch.from_numpy(np.tile(0.3 * np.sin(np.arange(6 * 48000) / 40.0), (2, 1)).astype(np.float32))
     call = {
@@ -338,7 +338,7 @@ def test_morph_moves_the_song_by_the_difference_of_its_two_descriptions(warm_bac
         "morph_lyrics": "[Instrumental]",
     }
     call = Call(**call)
-    final = morph.run(pipe, call, [torch.Generator("cpu").manual_seed(3)])
+    final = flow_edit.run(pipe, call, [torch.Generator("cpu").manual_seed(3)])
     assert len(seen) == 8  # two a step: the song as it is, then as it should become
     described, wanted = seen[0][0].mean(dim=(1, 2)), seen[1][0].mean(dim=(1, 2))
     assert not torch.allclose(described, wanted) and all(torch.equal(c, seen[0][1]) for _, c in seen)

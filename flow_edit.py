@@ -1,5 +1,5 @@
-"""The morph: upstream ACE-Step's flow-edit overlay (``flow_edit_morph``) on a cover (Cover's *Morph*) and
-on text2music (*Morph this take*, ``take_morph``), GPU side.
+"""The flow edit, GPU side: upstream ACE-Step's overlay (``flow_edit_morph``) that runs the page's morphs, on
+a cover (Cover's *Morph*, prepared in ``modes``) and on text2music (*Morph this take*, ``take_morph``).
 
 Upstream (``acestep/models/common/flow_edit.py``, 2026-04-30, a port of ACE-Step 1.0's
 ``flowedit_diffusion_process``) edits the song itself toward the new style instead of drawing a new

@@ -1,6 +1,7 @@
-"""Edit's first choice, *What to change*, and what it shows: a region (today's Edit, with upstream's
-ways of repainting in the advanced settings), or a part added, taken out, or the song completed
-(``parts``), each with only its own fields."""
+"""Edit's own fields on the page: its first choice, *What to change*, and what it shows: a region (today's
+Edit, with upstream's ways of repainting in the advanced settings), or a part added, taken out, or the
+song completed (``part_tasks`` prepares them), each with only its own fields; and Edit by the words'
+picker (its lines and sections; ``edit_lines`` reads them on the CPU)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import audio
 import base_model
 import edit_lines
 import models
-import parts
+import part_tasks
 import preparing
 import tooltips as tips
 import uploads
@@ -48,12 +49,12 @@ class Choice(NamedTuple):
 def build() -> Choice:
     """The choice, the line beside it (how parts are made, or why this studio cannot make them), and
     the parts' own fields, hidden until chosen."""
-    # Lenient: an API value the choices lack reaches the studio's own words (``parts``), on its field.
-    change = widgets.lenient_radio(parts.CHOICES, label="What to change", info=tips.CHANGE, elem_id="edit-change")
+    # Lenient: an API value the choices lack reaches the studio's own words (``part_tasks``), on its field.
+    change = widgets.lenient_radio(part_tasks.CHOICES, label="What to change", info=tips.CHANGE, elem_id="edit-change")
     note = gr.Markdown(
         base_model.note(), visible=base_model.trouble() is not None, elem_id="edit-parts-note", elem_classes=["hint"]
     )
-    tracks = [(parts.LABELS[t], t) for t in parts.SHOWN]
+    tracks = [(part_tasks.LABELS[t], t) for t in part_tasks.SHOWN]
     part = widgets.lenient(gr.Dropdown(tracks, label="Which part", info=tips.PART, visible=False, elem_id="edit-part"))
     add_parts = widgets.lenient(
         gr.CheckboxGroup(
@@ -124,7 +125,7 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
 
     def show(change: str, part: str, adding: Any = None) -> tuple[Any, ...]:
         region = change == "region"
-        sung = parts.sung(change, part, adding)
+        sung = part_tasks.sung(change, part, adding)
         style = STYLE_LABELS.get(change)
         words = change if sung else "region"
         return (

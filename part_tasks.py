@@ -1,4 +1,5 @@
-"""A song's parts, on the CPU: Edit's *Add a part*, *Take a part out* and *Complete the song*.
+"""A song's part tasks, on the CPU: Edit's *Add a part*, *Take a part out* and *Complete the song*
+(the page's side is ``edit_fields``).
 
 They are ACE-Step 1.5's ``lego``, ``extract`` and ``complete`` tasks, which only the base model was
 trained for (upstream's UI offers them with a base checkpoint alone; ``backend`` runs them on the XL
@@ -180,7 +181,7 @@ def prepare(
     part: Any,
     add_parts: Any,
 ) -> Job:
-    """Edit's parts (``parts``): a part added (``lego``), taken out (``extract``) or the song completed
+    """Edit's parts: a part added (``lego``), taken out (``extract``) or the song completed
     (``complete``), over the whole song, on the XL base model with its sampling defaults."""
     why = base_model.missing()
     if why is not None:
