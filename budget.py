@@ -57,12 +57,6 @@ LRC_BYTES_PER_LINE = 64  # "[mm:ss.xx]" in the .lrc, '{"time": …, "text": …}
 LENGTH_STEP = 10
 
 
-def _with_longest(job: modes.Job, seconds: int) -> modes.Job:
-    """``job`` (Think chooses the length) with that length at most ``seconds``: plan, pipeline, trim."""
-    n = int(round(seconds * audio.SAMPLE_RATE))
-    return dataclasses.replace(job, request=job.request.with_longest(seconds), post=lambda t: t[:, :n])
-
-
 def max_gpu_seconds() -> float:
     """GPU seconds one request may declare (``ACE_STUDIO_MAX_REQUEST_GPU_S``, default 300; at most
     300 on ZeroGPU, where one call may not last longer)."""
@@ -147,7 +141,7 @@ def settle(job: modes.Job, gpu_limit: float, think_makes_way: bool = False) -> m
         if best is None and think_makes_way:
             return _without_think(job, f"no song planned by Think fits the {gpu_limit:.0f} s one request may take here")
         if best is not None and best < int(params.get("longest") or audio.MAX_SECONDS):
-            job = _with_longest(job, best)
+            job = job.with_longest(best)
     why = over(job.mode, job.params, gpu_limit)
     if why and think_makes_way and plan is not None and not over(job.mode, {**job.params, "think": 0}, gpu_limit):
         return _without_think(

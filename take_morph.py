@@ -127,9 +127,10 @@ def _song_in(path: Path, params: dict[str, Any], render: Render, finishing: Any)
         n = song.shape[-1]
         render = render.with_pipeline(src_audio=preparing.model_input(song))
     # The model is told the song's own length, as upstream locks a morph's to its source.
-    params["audio_duration"] = round(n / audio.SAMPLE_RATE, 3)
+    params["audio_duration"] = seconds = round(n / audio.SAMPLE_RATE, 3)
     render = render.with_pipeline(audio_duration=n / audio.SAMPLE_RATE)
-    return Job(MusicRequest("morph", params, render), lambda made: audio.fit(made, n), finishing)
+    request = MusicRequest("morph", params, render, seconds, params["audio_format"])
+    return Job(request, lambda made: audio.fit(made, n), finishing)
 
 
 def heard(params: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
