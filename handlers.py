@@ -25,6 +25,7 @@ import checks
 import describe
 import generation
 import gpu
+import headers
 import modes
 import output_folder
 import preparing
@@ -38,6 +39,7 @@ import tooltips as tips
 import uploads
 import variations
 import voice
+from music_shape import MusicShape
 
 STOPPED = runs.STOPPED
 
@@ -163,7 +165,7 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
             run_id=run_id,
             starting=generation.starting_words,
             # ZeroGPU's refusal in words, with what of this request fits what is left (``quota``).
-            refused=lambda exc: quota.in_words(exc, quota.music_ways(job.mode, job.params)),
+            refused=lambda exc: quota.in_words(exc, quota.music_ways(MusicShape.of(job.request))),
             waited=waited,
         )
         # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
@@ -201,24 +203,54 @@ def own_voice(mode: str, values: dict[str, Any], request: Any) -> None:
         raise checks.InputError(voice.gone(name), param)
 
 
+def at_door(mode: str, values: dict[str, Any], request: Any = None) -> modes.Job:
+    """A ``mode`` request as the door prepares it from its inputs ``values``: the voice it names its
+    visitor's own (``own_voice``), then its preparer, files read by their headers only (``headers.only``:
+    an upload a stand-in of its length, no decode, hash or scan)."""
+    prepare = PREPARE[mode]
+    own_voice(mode, values, request)
+    with headers.only():
+        return prepare(**values, request=request) if _asks(prepare) else prepare(**values)
+
+
 def door(mode: str) -> Callable[..., None]:
     """The checks a ``mode`` request passes before it queues (``admission.validator``, inside the HTTP
-    join, where files are read by their headers only: ``headers``): the preparer's, then what the request
-    may cost here (``budget``). The run prepares the request in full, reading every file, and checks it
-    all again."""
-    prepare = PREPARE[mode]
-    asks = "request" in inspect.signature(prepare).parameters  # whose take it is (``take_morph``)
+    join): prepared as at the door (``at_door``), then what the request may cost here (``budget``). The
+    run prepares the request in full, reading every file, and checks it all again."""
+    names = _names(PREPARE[mode])
 
     def check(*args: Any, request: gr.Request = None) -> None:
-        own_voice(mode, dict(zip(_names(prepare), args, strict=False)), request)
-        job = prepare(*args, request=request) if asks else prepare(*args)
-        budget.settle(job, budget.max_gpu_seconds())
+        budget.settle(at_door(mode, dict(zip(names, args, strict=False)), request), budget.max_gpu_seconds())
 
     return check
 
 
+def reserves(mode: str) -> Callable[[dict[str, Any], Any], str]:
+    """The line under ``mode``'s press on a Space (``quota.music_line``): the request its inputs make,
+    prepared as at the door (``at_door``), Think's length bounded as the door bounds it, then its shape.
+    A form the door would refuse says how much once it can be sent."""
+
+    def line(values: dict[str, Any], request: Any = None) -> str:
+        # A form with no words yet is priced as it will be with a caption: a caption's words cost nothing.
+        if "prompt" in values and not any(str(values.get(k) or "").strip() for k in ("prompt", "lyrics")):
+            values = {**values, "prompt": "-"}
+        try:
+            job = budget.bounded(at_door(mode, values, request), budget.max_gpu_seconds())
+        except gr.Error as exc:
+            waits = getattr(exc, "param", None) in ("src_audio", "take", "record")
+            return tips.RESERVES_NOT_YET if waits else tips.RESERVES_LATER
+        return quota.music_line(MusicShape.of(job.request), fits_day=mode in modes.PREPARE)
+
+    return line
+
+
 def _names(prepare: Callable[..., modes.Job]) -> list[str]:
     return [p.name for p in own_parameters(prepare) if p.name != "request"]
+
+
+def _asks(prepare: Callable[..., modes.Job]) -> bool:
+    """Whether a preparer takes the join's ``request`` (whose take it is: ``take_morph``)."""
+    return "request" in inspect.signature(prepare).parameters
 
 
 def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
@@ -233,7 +265,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
     """
     prepare, tab = PREPARE[mode], tab or mode
     own = [p for p in own_parameters(prepare) if p.name != "request"]  # a preparer that asks is given it
-    asks = len(own) < len(own_parameters(prepare))
+    asks = _asks(prepare)
     extra = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
         inspect.Parameter(

@@ -176,20 +176,6 @@ def _spoken(said: dict[str, Any]) -> tuple[str, str]:
     return said["prompt"], "" if said["lyrics"] == INSTRUMENTAL_TAG else said["lyrics"]
 
 
-def estimate(take: Any, record: Any, lyrics: Any = "") -> dict[str, Any]:
-    """What the declaration reads of a morph of a result's take (``quota``: the line under the button),
-    from the record alone: the take's length and its steps and guidance, two descriptions a step."""
-    entry, _ = results.take_entry(record, take, tips.MORPH_NO_TAKE)
-    params = results.check_record(record)["params"]
-    return {
-        "audio_duration": float(entry["seconds"]),
-        "inference_steps": params.get("inference_steps"),
-        "guidance_scale": params.get("guidance_scale"),
-        "lyrics": str(lyrics or ""),
-        "morph": True,
-    }
-
-
 def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any]]:
     """The take's file and its own record as the studio wrote it: a take of a result (or a take's own
     ``.json``) this visitor's page made, still kept, made in Generate or by a morph."""
