@@ -1,6 +1,7 @@
 """What one music request may cost here, in one place, read from its shape (``music_shape.MusicShape``):
-checked at the door (the validator, before the request queues) and again just before it runs
-(``handlers.make``).
+settled once a press, at the door (the validator, before the request queues: ``settle``); just before
+it runs only what may have changed since (Think's plan on ZeroGPU: ``makes_way``), and the room its
+takes need held (``room``).
 
 Three costs are bounded, each by a setting a workstation's owner may raise:
 
@@ -24,6 +25,7 @@ import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import gradio as gr
 
@@ -118,35 +120,25 @@ def longest(shape: MusicShape, fits: Fits | None = None) -> int | None:
 
 
 def bounded(job: modes.Job, gpu_limit: float) -> modes.Job:
-    """``job`` with the length Think chooses bounded to the longest that fits ``gpu_limit`` GPU seconds,
-    as ``settle`` bounds it (the cost line's)."""
+    """``job`` with the length Think chooses bounded to the longest that fits ``gpu_limit`` GPU seconds
+    (``settle``'s first step; the cost line's too)."""
     if not job.request.chooses:
         return job
     best = longest(MusicShape.of(job.request), lambda s: not over(s, gpu_limit))
     return job.with_longest(best) if best is not None and best < job.request.seconds else job
 
 
-def settle(job: modes.Job, gpu_limit: float, think_makes_way: bool = False) -> modes.Job:
-    """The one place a request's length and cost are settled, at the door and again before it runs:
-    a length Think chooses bounded to the longest that fits ``gpu_limit`` GPU seconds (the caller's:
-    ``max_gpu_seconds()``, ZeroGPU's one-call limit included); with ``think_makes_way`` (on ZeroGPU,
-    just before the call) a request that fits only without Think is made without it, its records
-    saying why. Else a request over its budget is an ``InputError`` in words that say what would fit,
-    on the field to change, and a full output folder a ``gr.Error``."""
-    plan = job.request.plan
-    if job.request.chooses:
-        best = longest(MusicShape.of(job.request), lambda s: not over(s, gpu_limit))
-        if best is None and think_makes_way:
-            return _without_think(job, f"no song planned by Think fits the {gpu_limit:.0f} s one request may take here")
-        job = job.with_longest(best) if best is not None and best < job.request.seconds else job
+def settle(job: modes.Job, gpu_limit: float | None = None, request: Any = None) -> modes.Job:
+    """The one place a request's length and cost are settled, once a press, at the door (or where a
+    request is made in this process without one, ``handlers.make``): a length Think chooses bounded to
+    the longest that fits ``gpu_limit`` GPU seconds (the caller's, else ``max_gpu_seconds()``: ZeroGPU's
+    one-call limit included). A request over its budget is an ``InputError`` in words that say what would
+    fit, on the field to change, and a full output folder a ``gr.Error``. What it settled is left on the
+    join's ``request``, where given, for the run of that join (``as_settled``)."""
+    gpu_limit = gpu_limit or max_gpu_seconds()
+    job = bounded(job, gpu_limit)
     shape = MusicShape.of(job.request)
     why = over(shape, gpu_limit)
-    if why and think_makes_way and plan is not None and not over(dataclasses.replace(shape, think=False), gpu_limit):
-        return _without_think(
-            job,
-            f"planning and making this song would take longer than the {gpu_limit:.0f} s one request may take "
-            "here; fewer takes or a shorter song leave room for it",
-        )
     if why:
         field, ways = _what_fits(shape, gpu_limit)
         raise checks.InputError(
@@ -156,6 +148,60 @@ def settle(job: modes.Job, gpu_limit: float, think_makes_way: bool = False) -> m
         )
     if not output_folder.make_room(bytes_written(shape), dry_run=True):
         raise _no_room(job)
+    _hand_on(request, job)
+    return job
+
+
+# Where the door leaves what it settled for the run of the same join: the join's own HTTP request,
+# which Gradio hands both (the validator's and the queued event's ``gr.Request`` wrap that one request).
+SETTLED = "ace_studio_settled"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settled:
+    """What the door settled of a request, which its run, preparing it in full, takes as it is: the
+    longest Think may choose (None where Think does not choose the length)."""
+
+    longest: int | None
+
+
+def _hand_on(request: Any, job: modes.Job) -> None:
+    state = getattr(getattr(request, "request", None), "state", None)
+    if state is not None:
+        setattr(state, SETTLED, Settled(int(job.request.seconds) if job.request.chooses else None))
+
+
+def as_settled(job: modes.Job, request: Any) -> modes.Job:
+    """In the run: ``job``, prepared in full, as its door settled it (``settle`` with the join's
+    ``request``); settled here where no door did (a call made in this process, not through a join)."""
+    state = getattr(getattr(request, "request", None), "state", None)
+    settled = getattr(state, SETTLED, None) if state is not None else None
+    if not isinstance(settled, Settled):
+        return settle(job)
+    if settled.longest is not None and job.request.chooses and settled.longest < job.request.seconds:
+        return job.with_longest(settled.longest)
+    return job
+
+
+def makes_way(job: modes.Job, gpu_limit: float) -> modes.Job:
+    """On ZeroGPU, just before the call, what may have changed since the door settled ``job``: Think's
+    plan, now its planner is built and the pace is what it is. A length Think chooses is bounded again
+    to what fits ``gpu_limit``, and a request that fits only without Think is made without it, its
+    records saying why; anything else stands as the door settled it."""
+    if job.request.plan is None:
+        return job
+    if job.request.chooses:
+        best = longest(MusicShape.of(job.request), lambda s: not over(s, gpu_limit))
+        if best is None:
+            return _without_think(job, f"no song planned by Think fits the {gpu_limit:.0f} s one request may take here")
+        job = job.with_longest(best) if best < job.request.seconds else job
+    shape = MusicShape.of(job.request)
+    if over(shape, gpu_limit) and not over(dataclasses.replace(shape, think=False), gpu_limit):
+        return _without_think(
+            job,
+            f"planning and making this song would take longer than the {gpu_limit:.0f} s one request may take "
+            "here; fewer takes or a shorter song leave room for it",
+        )
     return job
 
 
@@ -174,7 +220,7 @@ def _no_room(job: modes.Job) -> gr.Error:
 @contextlib.contextmanager
 def room(job: modes.Job) -> Iterator[None]:
     """The room ``job``'s takes need in the output folder, made (oldest takes first) and held while
-    it runs; refused in words, before it runs, when the folder cannot make it."""
+    it runs (a reservation, not a settling); refused in words, before it runs, when the folder cannot make it."""
     with output_folder.reserve(bytes_written(MusicShape.of(job.request))) as made:
         if not made:
             raise _no_room(job)

@@ -1,10 +1,11 @@
 """What the page's buttons do on the server: one function per event, and Stop.
 
-A music request reads as one straight line (``make``): ``modes.prepare_<mode>`` checks and prepares
-→ ``budget.settle`` settles its length and cost (on ZeroGPU with Think, again once the planner is
-built: ``generation.planned_if_possible``) → ``generation.music_gpu`` runs the planner and the
-pipeline through the GPU door (``gpu.call``) → ``modes.finish`` writes the takes. The endpoint
-functions carry the preparers' own parameters, so the API is the preparers'.
+A music press reads as one straight line: at the door ``modes.prepare_<mode>`` checks and prepares it
+(files by their headers) and ``budget.settle`` settles its length and cost, once (``door``); the run
+prepares it in full as the door settled it (``budget.as_settled``), looks again only at Think's plan
+(``generation.planned_if_possible``; on ZeroGPU ``budget.makes_way``), ``generation.music_gpu`` runs
+the planner and the pipeline through the GPU door (``gpu.call``) and ``modes.finish`` writes the takes
+(``run_job``). The endpoint functions carry the preparers' own parameters, so the API is the preparers'.
 """
 
 from __future__ import annotations
@@ -138,23 +139,23 @@ def own_parameters(fn: Callable) -> list[inspect.Parameter]:
 def make(
     mode: str, progress: Any = None, run_id: str | None = None, **settings: Any
 ) -> tuple[list[str], dict[str, Any]]:
-    """One music request, start to end: prepare on the CPU, run on the GPU, write the files."""
-    return run_job(modes.PREPARE[mode](**settings), progress, run_id)
+    """One music request made in this process, start to end, with no door before it (tests, the bench):
+    prepared on the CPU, settled here (``budget.settle``, as the door settles a press), run on the GPU,
+    its files written."""
+    return run_job(budget.settle(modes.PREPARE[mode](**settings)), progress, run_id)
 
 
 def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> tuple[list[str], dict[str, Any]]:
-    """A prepared music request (``make``, ``variations``) run on the GPU and written."""
-    # The door's checks again (nothing depends on the validator alone), the budget included: the
-    # length Think may choose is bounded here, whether or not the planner can run.
-    job = budget.settle(job, budget.max_gpu_seconds())
+    """A prepared request, settled (at its door, or by ``make``), run on the GPU and written: only what
+    may have changed since it was settled is looked at again, Think's plan."""
     # On ZeroGPU Think waits for the planner here, outside the call; a planner that cannot be built
-    # leaves the song to be made without its plan, and one that can is settled once more, warm:
-    # Think makes way where only the song fits.
+    # leaves the song to be made without its plan, and where it is built Think makes way where only the
+    # song fits one call (``budget.makes_way``).
     request, waited = generation.planned_if_possible(job.request, progress, run_id)
     if request is not job.request:
         job = dataclasses.replace(job, request=request)
     elif request.plan is not None and gpu.on_zero_gpu():
-        job = budget.settle(job, budget.max_gpu_seconds(), think_makes_way=True)
+        job = budget.makes_way(job, budget.max_gpu_seconds())
     with budget.room(job):
         made = gpu.call(
             generation.music_gpu,
@@ -215,12 +216,13 @@ def at_door(mode: str, values: dict[str, Any], request: Any = None) -> modes.Job
 
 def door(mode: str) -> Callable[..., None]:
     """The checks a ``mode`` request passes before it queues (``admission.validator``, inside the HTTP
-    join): prepared as at the door (``at_door``), then what the request may cost here (``budget``). The
-    run prepares the request in full, reading every file, and checks it all again."""
+    join): prepared as at the door (``at_door``), then settled, once a press (``budget.settle``: its
+    length and what it may cost here), which goes with the join to its run (on its ``request``): the run
+    prepares the request in full, reading every file, and settles nothing again (``budget.as_settled``)."""
     names = _names(PREPARE[mode])
 
     def check(*args: Any, request: gr.Request = None) -> None:
-        budget.settle(at_door(mode, dict(zip(names, args, strict=False)), request), budget.max_gpu_seconds())
+        budget.settle(at_door(mode, dict(zip(names, args, strict=False)), request), request=request)
 
     return check
 
@@ -285,7 +287,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
             own_voice(mode, values, request)
             with uploads.using(files), tab_run(tab, request) as run_id:
                 job = prepare(**values, request=request) if asks else prepare(**values)
-                paths, record = run_job(job, progress, run_id)
+                paths, record = run_job(budget.as_settled(job, request), progress, run_id)
         except gr.Error as exc:
             if not is_stop(exc):
                 raise
