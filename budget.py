@@ -1,5 +1,7 @@
-"""What one music request may cost here, in one place: checked at the door (the validator, before
-the request queues) and again just before it runs (``handlers.make``).
+"""What one music request may cost here, in one place, read from its shape (``music_shape.MusicShape``):
+settled once a press, at the door (the validator, before the request queues: ``settle``); just before
+it runs only what may have changed since (Think's plan on ZeroGPU: ``makes_way``), and the room its
+takes need held (``room``).
 
 Three costs are bounded, each by a setting a workstation's owner may raise:
 
@@ -30,13 +32,12 @@ import gradio as gr
 import audio
 import checks
 import devices
-import lrc
-import models
 import modes
 import output_folder
 import pace
 import take_latents
 import tooltips as tips
+from music_shape import MusicShape
 
 # Written bytes a second of a take may take, by format: 16-bit WAV, 24-bit FLAC at worst (noise
 # does not compress), MP3 at its highest bit rate; and a record (its plan's codes as text included).
@@ -55,12 +56,6 @@ RECORD_BYTES_PER_SECOND = audio.CODES_PER_SECOND * 24  # every code, ~24 charact
 LRC_BYTES_PER_LINE = 64  # "[mm:ss.xx]" in the .lrc, '{"time": …, "text": …}' and indentation in the record
 # The grid on which Think's longest length and the lengths that would fit are found.
 LENGTH_STEP = 10
-
-
-def _with_longest(job: modes.Job, seconds: int) -> modes.Job:
-    """``job`` (Think chooses the length) with that length at most ``seconds``: plan, pipeline, trim."""
-    n = int(round(seconds * audio.SAMPLE_RATE))
-    return dataclasses.replace(job, request=job.request.with_longest(seconds), post=lambda t: t[:, :n])
 
 
 def max_gpu_seconds() -> float:
@@ -83,17 +78,11 @@ def _setting(name: str, default: float) -> float:
     return value if value > 0 else float(default)
 
 
-def length(params: dict[str, Any]) -> float:
-    """The length of each take (Think's longest where it chooses)."""
-    seconds = float(params.get("audio_duration") or 0)
-    return seconds if seconds > 0 else float(params.get("longest") or audio.MAX_SECONDS)
-
-
-def bytes_written(params: dict[str, Any]) -> int:
+def bytes_written(shape: MusicShape) -> int:
     """At most how many bytes the request's takes and records take in the output folder."""
-    n, seconds, fmt = int(params.get("batch_size") or 1), length(params), params.get("audio_format", "wav")
+    n, seconds, fmt = shape.takes, shape.seconds, shape.audio_format
     per_take = BYTES_PER_SECOND.get(fmt, BYTES_PER_SECOND["flac"]) * seconds + (MP3_EXTRA_BYTES if fmt == "mp3" else 0)
-    if params.get("change") == "add":  # the part alone beside the take (``modes.Job.part``)
+    if shape.alone:  # the part alone beside the take (``modes.Job.part``)
         per_take *= 2
     else:  # the take's own latents beside it (``take_latents``)
         per_take += take_latents.BYTES_PER_SECOND * seconds + take_latents.HEADER_BYTES
@@ -101,69 +90,118 @@ def bytes_written(params: dict[str, Any]) -> int:
         per_take += PREVIEW_BYTES_PER_SECOND * seconds + MP3_EXTRA_BYTES
     # A sung take's lines twice (its .lrc, its record), each with a time: at most the lyrics' bytes (a
     # region Edit's: the whole song's, ``song_lyrics``, which its record holds once more).
-    song = str(params.get("song_lyrics") or "")
-    words = song or str(params.get("lyrics") or "")
-    synced = LRC_BYTES_PER_LINE * len(lrc.sung_lines(words)) + 2 * len(words) + len(song)
+    words = shape.song_chars or shape.lyrics_chars
+    synced = LRC_BYTES_PER_LINE * shape.lines + 2 * words + shape.song_chars
     return int(n * (per_take + RECORD_BYTES + RECORD_BYTES_PER_SECOND * seconds * n + synced))
 
 
-def over(mode: str, params: dict[str, Any], gpu_limit: float | None = None) -> list[str]:
-    """What of the budget ``params`` exceed, in words (empty when the request fits); ``gpu_limit``:
+def over(shape: MusicShape, gpu_limit: float | None = None) -> list[str]:
+    """What of the budget ``shape`` exceeds, in words (empty when the request fits); ``gpu_limit``:
     the GPU seconds one request may take (``max_gpu_seconds()`` where not given)."""
     why = []
-    gpu, most = pace.music_seconds(mode, params), gpu_limit or max_gpu_seconds()
+    gpu, most = pace.music_seconds(shape), gpu_limit or max_gpu_seconds()
     if gpu > most:
         why.append(f"about {gpu:.0f} s of GPU time, where one request may take {most:.0f} s")
-    held, limit = int(params.get("batch_size") or 1) * length(params), max_audio_seconds()
+    held, limit = shape.takes * shape.seconds, max_audio_seconds()
     if held > limit:
         why.append(f"{span(held)} of audio at once, where one request may make {span(limit)}")
     return why
 
 
-# Whether a request's params fit: within the budget here, or (``quota``) within what ZeroGPU has left.
-Fits = Callable[[dict[str, Any]], bool]
+# Whether a request's shape fits: within the budget here, or (``quota``) within what ZeroGPU has left.
+Fits = Callable[[MusicShape], bool]
 
 
-def longest(mode: str, params: dict[str, Any], fits: Fits | None = None) -> int | None:
+def longest(shape: MusicShape, fits: Fits | None = None) -> int | None:
     """The longest song (on a 10 s grid) the request could make within its budget (or ``fits``), or None."""
-    fits = fits or (lambda p: not over(mode, p))
+    fits = fits or (lambda s: not over(s))
     lo, hi = int(audio.MIN_SECONDS), int(audio.MAX_SECONDS)
-    for seconds in range(hi, lo - 1, -LENGTH_STEP):
-        if fits({**params, "audio_duration": seconds}):
-            return seconds
-    return None
+    return next((s for s in range(hi, lo - 1, -LENGTH_STEP) if fits(dataclasses.replace(shape, seconds=s))), None)
 
 
-def settle(job: modes.Job, gpu_limit: float, think_makes_way: bool = False) -> modes.Job:
-    """The one place a request's length and cost are settled, at the door and again before it runs:
-    a length Think chooses bounded to the longest that fits ``gpu_limit`` GPU seconds (the caller's:
-    ``max_gpu_seconds()``, ZeroGPU's one-call limit included); with ``think_makes_way`` (on ZeroGPU,
-    just before the call) a request that fits only without Think is made without it, its records
-    saying why. Else a request over its budget is an ``InputError`` in words that say what would fit,
-    on the field to change, and a full output folder a ``gr.Error``."""
-    params, plan = job.params, job.request.plan
-    if plan is not None and params.get("audio_duration") == -1 and plan.given is None:
-        best = longest(job.mode, params, lambda p: not over(job.mode, p, gpu_limit))
-        if best is None and think_makes_way:
+def bounded(job: modes.Job, gpu_limit: float) -> modes.Job:
+    """``job`` with the length Think chooses bounded to the longest that fits ``gpu_limit`` GPU seconds
+    (``settle``'s first step; the cost line's too)."""
+    if not job.request.chooses:
+        return job
+    best = longest(MusicShape.of(job.request), lambda s: not over(s, gpu_limit))
+    return job.with_longest(best) if best is not None and best < job.request.seconds else job
+
+
+def settle(job: modes.Job, gpu_limit: float | None = None, request: Any = None) -> modes.Job:
+    """The one place a request's length and cost are settled, once a press, at the door (or where a
+    request is made in this process without one, ``handlers.make``): a length Think chooses bounded to
+    the longest that fits ``gpu_limit`` GPU seconds (the caller's, else ``max_gpu_seconds()``: ZeroGPU's
+    one-call limit included). A request over its budget is an ``InputError`` in words that say what would
+    fit, on the field to change, and a full output folder a ``gr.Error``. What it settled is left on the
+    join's ``request``, where given, for the run of that join (``as_settled``)."""
+    gpu_limit = gpu_limit or max_gpu_seconds()
+    job = bounded(job, gpu_limit)
+    shape = MusicShape.of(job.request)
+    why = over(shape, gpu_limit)
+    if why:
+        field, ways = _what_fits(shape, gpu_limit)
+        raise checks.InputError(
+            f"{_asked(job)} is more than one request may make here ({'; '.join(why)}). "
+            f"{ways[0][0].upper()}{ways[0][1:]}{''.join(', or ' + w for w in ways[1:])}.",
+            field,
+        )
+    if not output_folder.make_room(bytes_written(shape), dry_run=True):
+        raise _no_room(job)
+    _hand_on(request, job)
+    return job
+
+
+# Where the door leaves what it settled for the run of the same join: the join's own HTTP request,
+# which Gradio hands both (the validator's and the queued event's ``gr.Request`` wrap that one request).
+SETTLED = "ace_studio_settled"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settled:
+    """What the door settled of a request, which its run, preparing it in full, takes as it is: the
+    longest Think may choose (None where Think does not choose the length)."""
+
+    longest: int | None
+
+
+def _hand_on(request: Any, job: modes.Job) -> None:
+    state = getattr(getattr(request, "request", None), "state", None)
+    if state is not None:
+        setattr(state, SETTLED, Settled(int(job.request.seconds) if job.request.chooses else None))
+
+
+def as_settled(job: modes.Job, request: Any) -> modes.Job:
+    """In the run: ``job``, prepared in full, as its door settled it (``settle`` with the join's
+    ``request``); settled here where no door did (a call made in this process, not through a join)."""
+    state = getattr(getattr(request, "request", None), "state", None)
+    settled = getattr(state, SETTLED, None) if state is not None else None
+    if not isinstance(settled, Settled):
+        return settle(job)
+    if settled.longest is not None and job.request.chooses and settled.longest < job.request.seconds:
+        return job.with_longest(settled.longest)
+    return job
+
+
+def makes_way(job: modes.Job, gpu_limit: float) -> modes.Job:
+    """On ZeroGPU, just before the call, what may have changed since the door settled ``job``: Think's
+    plan, now its planner is built and the pace is what it is. A length Think chooses is bounded again
+    to what fits ``gpu_limit``, and a request that fits only without Think is made without it, its
+    records saying why; anything else stands as the door settled it."""
+    if job.request.plan is None:
+        return job
+    if job.request.chooses:
+        best = longest(MusicShape.of(job.request), lambda s: not over(s, gpu_limit))
+        if best is None:
             return _without_think(job, f"no song planned by Think fits the {gpu_limit:.0f} s one request may take here")
-        if best is not None and best < int(params.get("longest") or audio.MAX_SECONDS):
-            job = _with_longest(job, best)
-    why = over(job.mode, job.params, gpu_limit)
-    if why and think_makes_way and plan is not None and not over(job.mode, {**job.params, "think": 0}, gpu_limit):
+        job = job.with_longest(best) if best < job.request.seconds else job
+    shape = MusicShape.of(job.request)
+    if over(shape, gpu_limit) and not over(dataclasses.replace(shape, think=False), gpu_limit):
         return _without_think(
             job,
             f"planning and making this song would take longer than the {gpu_limit:.0f} s one request may take "
             "here; fewer takes or a shorter song leave room for it",
         )
-    if why:
-        field, ways = _what_fits(job.mode, job.params, gpu_limit)
-        raise checks.InputError(
-            f"{_asked(job.mode, job.params)} is more than one request may make here ({'; '.join(why)}). "
-            f"{ways[0][0].upper()}{ways[0][1:]}{''.join(', or ' + w for w in ways[1:])}.",
-            field,
-        )
-    if not output_folder.make_room(bytes_written(job.params), dry_run=True):
-        raise _no_room(job)
     return job
 
 
@@ -172,9 +210,9 @@ def _without_think(job: modes.Job, reason: str) -> modes.Job:
 
 
 def _no_room(job: modes.Job) -> gr.Error:
-    size, quota = bytes_written(job.params), output_folder.output_quota_bytes()
+    size, quota = bytes_written(MusicShape.of(job.request)), output_folder.output_quota_bytes()
     if size > quota:
-        words = tips.OUTPUT_TOO_SMALL.format(asked=_asked(job.mode, job.params), mb=size / 2**20, quota=quota / 2**20)
+        words = tips.OUTPUT_TOO_SMALL.format(asked=_asked(job), mb=size / 2**20, quota=quota / 2**20)
         return gr.Error(words, title="No room for new songs")
     return gr.Error(tips.OUTPUT_FULL, title="No room for new songs")
 
@@ -182,66 +220,64 @@ def _no_room(job: modes.Job) -> gr.Error:
 @contextlib.contextmanager
 def room(job: modes.Job) -> Iterator[None]:
     """The room ``job``'s takes need in the output folder, made (oldest takes first) and held while
-    it runs; refused in words, before it runs, when the folder cannot make it."""
-    with output_folder.reserve(bytes_written(job.params)) as made:
+    it runs (a reservation, not a settling); refused in words, before it runs, when the folder cannot make it."""
+    with output_folder.reserve(bytes_written(MusicShape.of(job.request))) as made:
         if not made:
             raise _no_room(job)
         yield
 
 
-def _what_fits(mode: str, params: dict[str, Any], gpu_limit: float) -> tuple[str, list[str]]:
+def _what_fits(shape: MusicShape, gpu_limit: float) -> tuple[str, list[str]]:
     """(the field to mark, the ways that fit the budget here: fewer takes, a shorter song, fewer
     steps, no Think)."""
-    ways = ways_that_fit(mode, params, lambda p: not over(mode, p, gpu_limit))
+    ways = ways_that_fit(shape, lambda s: not over(s, gpu_limit))
     if not ways:  # a take's morph is as long as its take: only a shorter take would fit
-        shorter = "morph a shorter take" if mode == "morph" else "ask for fewer takes or a shorter song"
-        return ("batch_size" if mode == "generate" else "prompt"), [shorter]
+        shorter = "morph a shorter take" if shape.mode == "morph" else "ask for fewer takes or a shorter song"
+        return ("batch_size" if shape.mode == "generate" else "prompt"), [shorter]
     return ways[0][0], [w for _, w in ways]
 
 
-def ways_that_fit(mode: str, params: dict[str, Any], fits: Fits) -> list[tuple[str, str]]:
-    """What of ``params`` (a prepared request's) would change for the request to ``fits``: (field,
-    words) for each way, none when nothing does."""
+def ways_that_fit(shape: MusicShape, fits: Fits) -> list[tuple[str, str]]:
+    """What of a prepared request's ``shape`` would change for it to ``fits``: (field, words) for each
+    way, none when nothing does."""
     ways: list[tuple[str, str]] = []
-    n = int(params.get("batch_size") or 1)
-    fewer = next((k for k in range(n - 1, 0, -1) if fits({**params, "batch_size": k})), None)
+    n = shape.takes
+    fewer = next((k for k in range(n - 1, 0, -1) if fits(dataclasses.replace(shape, takes=k))), None)
     if fewer is not None:
         ways.append(("batch_size", f"at most {fewer} take{'s' * (fewer > 1)} of that length"))
-    if mode == "generate":
-        shorter = longest(mode, params, fits)
-        if shorter is not None and shorter < length(params):
+    if shape.mode == "generate":
+        shorter = longest(shape, fits)
+        if shorter is not None and shorter < shape.seconds:
             ways.append(("audio_duration", f"{'takes' if n > 1 else 'a take'} up to {span(shorter)}"))
-    elif mode == "extend":
-        added = float(params.get("extend_seconds") or 0)
-        source = float(params["audio_duration"]) - added
-        adds = range(int(added) - 1, 0, -LENGTH_STEP)
-        add = next((s for s in adds if fits({**params, "extend_seconds": s, "audio_duration": source + s})), None)
+    elif shape.mode == "extend":
+        source, adds = shape.seconds - shape.added, range(int(shape.added) - 1, 0, -LENGTH_STEP)
+        add = next((s for s in adds if fits(dataclasses.replace(shape, added=s, seconds=source + s))), None)
         if add is not None:
             ways.append(("extend_seconds", f"up to {span(add)} added"))
-    steps = int(params.get("inference_steps") or models.active_variant().steps)
-    fewer_steps = next((s for s in range(steps - 1, 0, -1) if fits({**params, "inference_steps": s})), None)
+    fewer_steps = next((s for s in range(shape.asked - 1, 0, -1) if fits(shape.with_steps(s))), None)
     if fewer_steps is not None:
         ways.append(("inference_steps", f"up to {fewer_steps} steps"))
-    if params.get("think") and fits({**params, "think": False}):
+    if shape.think and fits(dataclasses.replace(shape, think=False)):
         ways.append(("think", "the same without Think"))
     return ways
 
 
-def ways_within(mode: str, params: dict[str, Any], declared: int) -> list[str]:
-    """What of ``params`` would change for the request to declare at most ``declared`` GPU seconds
+def ways_within(shape: MusicShape, declared: int) -> list[str]:
+    """What of a request's ``shape`` would change for it to declare at most ``declared`` GPU seconds
     (``pace.music_duration``), in words: ``quota``'s ways into what is left of a visitor's day, asked
     with a number, so nothing here calls back up into ``quota``."""
-    return [words for _, words in ways_that_fit(mode, params, lambda p: pace.music_duration(mode, p) <= declared)]
+    return [words for _, words in ways_that_fit(shape, lambda s: pace.music_duration(s) <= declared)]
 
 
-def _asked(mode: str, params: dict[str, Any]) -> str:
-    n, seconds = int(params.get("batch_size") or 1), length(params)
-    think = " with Think" if params.get("think") else ""
-    if mode == "generate" and params.get("audio_duration") == -1 and not params.get("plan_given"):
+def _asked(job: modes.Job) -> str:
+    shape = MusicShape.of(job.request)
+    n, seconds = shape.takes, shape.seconds
+    think = " with Think" if shape.think else ""
+    if shape.mode == "generate" and job.request.chooses:
         return f"{n} take{'s' * (n > 1)} with Think, even of the shortest length"
-    if mode == "generate":
+    if shape.mode == "generate":
         return f"{n} takes of {span(seconds)}{think}" if n > 1 else f"A take of {span(seconds)}{think}"
-    return f"A {span(seconds)} {mode}"
+    return f"A {span(seconds)} {shape.mode}"
 
 
 def span(seconds: float) -> str:

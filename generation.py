@@ -128,12 +128,12 @@ def _measured(
         phases["align"] = out["lyrics_s"]
     for name, (seconds, count, on_graphs) in (plan.pace if plan is not None else {}).items():
         phases[name], counts[name], captured[name] = seconds, count, on_graphs
-    # The length rendered, as the declaration read it: the params' (Extend's is the source and what is
-    # added; its pipeline is told the source's own length), else the one Think chose (asked: -1).
-    asked = float(request.params.get("audio_duration") or 0)
-    seconds = asked if asked > 0 else float(render.pipeline.audio_duration)
-    shape = pace.MusicShape.of(request.mode, {**request.params, "audio_duration": seconds})
-    shape = dataclasses.replace(shape, steps=int(ran["steps"]))
+    # The length rendered, as the declaration read it (Extend's is the source and what is added; its
+    # pipeline is told the source's own length), else the one Think chose.
+    shape = pace.MusicShape.of(request)
+    chose = request.plan is not None and request.plan.seconds is None
+    seconds = float(render.pipeline.audio_duration) if chose else shape.seconds
+    shape = dataclasses.replace(shape, seconds=seconds, steps=int(ran["steps"]))
     return pace.report("music", dataclasses.asdict(shape), phases, started, counts, captured, loads)
 
 
@@ -242,7 +242,7 @@ def music_duration(
     request: MusicRequest, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0
 ) -> int:
     """Seconds of GPU time ``music_gpu`` declares (``pace``): called by ``spaces`` with the same arguments."""
-    return pace.music_duration(request.mode, request.params, multiplier, run_id)
+    return pace.music_duration(pace.MusicShape.of(request), multiplier, run_id)
 
 
 @gpu.entry(duration=music_duration)

@@ -1,10 +1,11 @@
 """What the page's buttons do on the server: one function per event, and Stop.
 
-A music request reads as one straight line (``make``): ``modes.prepare_<mode>`` checks and prepares
-→ ``budget.settle`` settles its length and cost (on ZeroGPU with Think, again once the planner is
-built: ``generation.planned_if_possible``) → ``generation.music_gpu`` runs the planner and the
-pipeline through the GPU door (``gpu.call``) → ``modes.finish`` writes the takes. The endpoint
-functions carry the preparers' own parameters, so the API is the preparers'.
+A music press reads as one straight line: at the door ``modes.prepare_<mode>`` checks and prepares it
+(files by their headers) and ``budget.settle`` settles its length and cost, once (``door``); the run
+prepares it in full as the door settled it (``budget.as_settled``), looks again only at Think's plan
+(``generation.planned_if_possible``; on ZeroGPU ``budget.makes_way``), ``generation.music_gpu`` runs
+the planner and the pipeline through the GPU door (``gpu.call``) and ``modes.finish`` writes the takes
+(``run_job``). The endpoint functions carry the preparers' own parameters, so the API is the preparers'.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import checks
 import describe
 import generation
 import gpu
+import headers
 import modes
 import output_folder
 import preparing
@@ -38,6 +40,7 @@ import tooltips as tips
 import uploads
 import variations
 import voice
+from music_shape import MusicShape
 
 STOPPED = runs.STOPPED
 
@@ -140,23 +143,23 @@ def own_parameters(fn: Callable) -> list[inspect.Parameter]:
 def make(
     mode: str, progress: Any = None, run_id: str | None = None, **settings: Any
 ) -> tuple[list[str], dict[str, Any]]:
-    """One music request, start to end: prepare on the CPU, run on the GPU, write the files."""
-    return run_job(modes.PREPARE[mode](**settings), progress, run_id)
+    """One music request made in this process, start to end, with no door before it (tests, the bench):
+    prepared on the CPU, settled here (``budget.settle``, as the door settles a press), run on the GPU,
+    its files written."""
+    return run_job(budget.settle(modes.PREPARE[mode](**settings)), progress, run_id)
 
 
 def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> tuple[list[str], dict[str, Any]]:
-    """A prepared music request (``make``, ``variations``) run on the GPU and written."""
-    # The door's checks again (nothing depends on the validator alone), the budget included: the
-    # length Think may choose is bounded here, whether or not the planner can run.
-    job = budget.settle(job, budget.max_gpu_seconds())
+    """A prepared request, settled (at its door, or by ``make``), run on the GPU and written: only what
+    may have changed since it was settled is looked at again, Think's plan."""
     # On ZeroGPU Think waits for the planner here, outside the call; a planner that cannot be built
-    # leaves the song to be made without its plan, and one that can is settled once more, warm:
-    # Think makes way where only the song fits.
+    # leaves the song to be made without its plan, and where it is built Think makes way where only the
+    # song fits one call (``budget.makes_way``).
     request, waited = generation.planned_if_possible(job.request, progress, run_id)
     if request is not job.request:
         job = dataclasses.replace(job, request=request)
     elif request.plan is not None and gpu.on_zero_gpu():
-        job = budget.settle(job, budget.max_gpu_seconds(), think_makes_way=True)
+        job = budget.makes_way(job, budget.max_gpu_seconds())
     with budget.room(job):
         made = gpu.call(
             generation.music_gpu,
@@ -167,7 +170,7 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
             run_id=run_id,
             starting=generation.starting_words,
             # ZeroGPU's refusal in words, with what of this request fits what is left (``quota``).
-            refused=lambda exc: quota.in_words(exc, quota.music_ways(job.mode, job.params)),
+            refused=lambda exc: quota.in_words(exc, quota.music_ways(MusicShape.of(job.request))),
             waited=waited,
         )
         # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
@@ -205,24 +208,55 @@ def own_voice(mode: str, values: dict[str, Any], request: Any) -> None:
         raise checks.InputError(voice.gone(name), param)
 
 
+def at_door(mode: str, values: dict[str, Any], request: Any = None) -> modes.Job:
+    """A ``mode`` request as the door prepares it from its inputs ``values``: the voice it names its
+    visitor's own (``own_voice``), then its preparer, files read by their headers only (``headers.only``:
+    an upload a stand-in of its length, no decode, hash or scan)."""
+    prepare = preparer(mode)
+    own_voice(mode, values, request)
+    with headers.only():
+        return prepare(**values, request=request) if _asks(prepare) else prepare(**values)
+
+
 def door(mode: str) -> Callable[..., None]:
     """The checks a ``mode`` request passes before it queues (``admission.validator``, inside the HTTP
-    join, where files are read by their headers only: ``headers``): the preparer's, then what the request
-    may cost here (``budget``). The run prepares the request in full, reading every file, and checks it
-    all again."""
-    prepare = preparer(mode)
-    asks = "request" in inspect.signature(prepare).parameters  # whose take it is (``take_morph``)
+    join): prepared as at the door (``at_door``), then settled, once a press (``budget.settle``: its
+    length and what it may cost here), which goes with the join to its run (on its ``request``): the run
+    prepares the request in full, reading every file, and settles nothing again (``budget.as_settled``)."""
+    names = _names(preparer(mode))
 
     def check(*args: Any, request: gr.Request = None) -> None:
-        own_voice(mode, dict(zip(_names(prepare), args, strict=False)), request)
-        job = prepare(*args, request=request) if asks else prepare(*args)
-        budget.settle(job, budget.max_gpu_seconds())
+        budget.settle(at_door(mode, dict(zip(names, args, strict=False)), request), request=request)
 
     return check
 
 
+def reserves(mode: str) -> Callable[[dict[str, Any], Any], str]:
+    """The line under ``mode``'s press on a Space (``quota.music_line``): the request its inputs make,
+    prepared as at the door (``at_door``), Think's length bounded as the door bounds it, then its shape.
+    A form the door would refuse says how much once it can be sent."""
+
+    def line(values: dict[str, Any], request: Any = None) -> str:
+        # A form with no words yet is priced as it will be with a caption: a caption's words cost nothing.
+        if "prompt" in values and not any(str(values.get(k) or "").strip() for k in ("prompt", "lyrics")):
+            values = {**values, "prompt": "-"}
+        try:
+            job = budget.bounded(at_door(mode, values, request), budget.max_gpu_seconds())
+        except gr.Error as exc:
+            waits = getattr(exc, "param", None) in ("src_audio", "take", "record")
+            return tips.RESERVES_NOT_YET if waits else tips.RESERVES_LATER
+        return quota.music_line(MusicShape.of(job.request), fits_day=mode in modes.PREPARE)
+
+    return line
+
+
 def _names(prepare: Callable[..., modes.Job]) -> list[str]:
     return [p.name for p in own_parameters(prepare) if p.name != "request"]
+
+
+def _asks(prepare: Callable[..., modes.Job]) -> bool:
+    """Whether a preparer takes the join's ``request`` (whose take it is: ``take_morph``)."""
+    return "request" in inspect.signature(prepare).parameters
 
 
 def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
@@ -237,7 +271,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
     """
     prepare, tab = preparer(mode), tab or mode
     own = [p for p in own_parameters(prepare) if p.name != "request"]  # a preparer that asks is given it
-    asks = len(own) < len(own_parameters(prepare))
+    asks = _asks(prepare)
     extra = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
         inspect.Parameter(
@@ -257,7 +291,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
             own_voice(mode, values, request)
             with uploads.using(files), tab_run(tab, request) as run_id:
                 job = prepare(**values, request=request) if asks else prepare(**values)
-                paths, record = run_job(job, progress, run_id)
+                paths, record = run_job(budget.as_settled(job, request), progress, run_id)
         except gr.Error as exc:
             if not is_stop(exc):
                 raise

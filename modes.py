@@ -47,7 +47,7 @@ from checks import (
     seeds_for,
     sung_language,
 )
-from music_request import Call, Job, MusicRequest, Render, pipeline_seconds
+from music_request import Call, Job, MusicRequest, Render, pipeline_seconds, trimmed
 from preparing import check_lora, check_lyric_tokens, check_think
 
 # Equal-power crossfade at each seam between kept and new audio.
@@ -145,10 +145,9 @@ def prepare_generate(
     sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
     words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
-    request = MusicRequest("generate", params, Render(call, seeds, adapter))
+    request = MusicRequest("generate", params, Render(call, seeds, adapter), longest, fmt)
     request = preparing.with_think(request, thinking, duration, music, rewrite_caption, plan)
-    n = int(round(longest * audio.SAMPLE_RATE))
-    return Job(request, lambda take: take[:, :n], finishing)
+    return Job(request, trimmed(request.seconds), finishing)
 
 
 def prepare_cover(
@@ -198,11 +197,11 @@ def prepare_cover(
     morphing = preparing.check_morph(morph, morph_prompt, morph_lyrics, src_audio)
     source = preparing.source(src_audio)
     reference = preparing.reference(reference_audio, render.seeds[0]) if reference_audio else None
-    n = source.shape[-1]
+    n, seconds = source.shape[-1], round(audio.seconds(source), 3)
     _what_ran(params, morphing, strength, closeness)
     params.update(
-        source_seconds=round(audio.seconds(source), 3),
-        audio_duration=round(audio.seconds(source), 3),
+        source_seconds=seconds,
+        audio_duration=seconds,
         src_audio=Path(str(src_audio)).name,
         reference_audio=Path(str(reference_audio)).name if reference is not None else None,
         **finish_params,
@@ -218,7 +217,8 @@ def prepare_cover(
         cover_noise_strength=closeness,
         **morphing,
     )
-    return Job(MusicRequest("cover", params, render), lambda take: audio.fit(take, n), finishing)
+    request = MusicRequest("cover", params, render, seconds, params["audio_format"])
+    return Job(request, lambda take: audio.fit(take, n), finishing)
 
 
 def _what_ran(params: dict[str, Any], morphing: dict[str, Any], strength: float, closeness: float) -> None:
@@ -272,11 +272,11 @@ def prepare_extend(
             f"{audio.MAX_SECONDS / 60:.0f} minutes. Add at most {audio.MAX_SECONDS - n / audio.SAMPLE_RATE:.0f} s.",
             "extend_seconds",
         )
-    seam = n / audio.SAMPLE_RATE
+    seam, seconds = n / audio.SAMPLE_RATE, round(total / audio.SAMPLE_RATE, 3)
     params.update(
         extend_seconds=more,
         source_seconds=round(seam, 3),
-        audio_duration=round(total / audio.SAMPLE_RATE, 3),
+        audio_duration=seconds,
         src_audio=Path(str(src_audio)).name,
         **finish_params,
     )
@@ -297,7 +297,8 @@ def prepare_extend(
         # rendition of the source overlaps it; everything before that is the source itself.
         return audio.splice(source, take, max(0, n - fade), total, fade)
 
-    return Job(MusicRequest("extend", params, render), post, finishing, (max(0, n - fade), total))
+    request = MusicRequest("extend", params, render, seconds, params["audio_format"])
+    return Job(request, post, finishing, (max(0, n - fade), total))
 
 
 def prepare_edit(
@@ -375,7 +376,8 @@ def prepare_edit(
         repaint_mode=way,
         repaint_strength=strength,
     )
-    job = _region_job(MusicRequest("edit", params, render), source, start, end, finishing)
+    request = MusicRequest("edit", params, render, round(length, 3), params["audio_format"])
+    job = _region_job(request, source, start, end, finishing)
     return _sung_in_region(job, src_audio, str(lyrics or "").strip() if chosen is None else "")
 
 
@@ -390,7 +392,8 @@ def _sung_in_region(job: Job, src_audio: Any, sung: str) -> Job:
     if around is None:
         return job
     request = job.request.with_params(song_lyrics=around.lyrics)
-    request = dataclasses.replace(request, render=request.render.with_pipeline(sung_within=(start, end)))
+    render = request.render.with_pipeline(sung_within=(start, end))
+    request = dataclasses.replace(request, render=render, song_lyrics=around.lyrics)
     return dataclasses.replace(job, request=request, synced=around.lines)
 
 

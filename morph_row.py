@@ -77,9 +77,10 @@ def wire(demo: gr.Blocks, row: Row, result: widgets.Result, fields: dict[str, An
     one = f"() => ({results.SHOW_TAKES_JS})(1)"
     row.button.click(None, None, [*result.boxes, result.pick], js=one, api_visibility="private")
     inputs = [result.pick, result.meta, *words, row.seed, row.steps, row.guidance, row.language]
+    inputs += [fields["reference_audio"]]
     run = row.button.click(
         handlers.morph,
-        inputs=[*inputs, fields["reference_audio"]],
+        inputs=inputs,
         outputs=[*result.takes, result.seeds, result.meta],
         api_name="morph",
         concurrency_id="gpu",
@@ -88,6 +89,6 @@ def wire(demo: gr.Blocks, row: Row, result: widgets.Result, fields: dict[str, An
     )
     run.success(None, [result.meta, *result.takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
     widgets.wire_reserves(
-        demo, "morph", row.reserves, {"take": result.pick, "record": result.meta, "lyrics": row.lyrics}
+        demo, "morph", row.reserves, dict(zip(NAMES, inputs, strict=True)), handlers.reserves("morph")
     )
     return {"morph": run}

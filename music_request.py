@@ -151,33 +151,52 @@ class Plan:
 
 @dataclass(frozen=True)
 class MusicRequest:
-    """What one music press sends to the GPU: its ``mode``, the settings as recorded (``params``,
-    also the GPU estimate's input), the ``render``, and Think's part: ``plan`` to plan first, or
-    ``plan_skipped``, the words why the song is made without the plan it asked for."""
+    """What one music press sends to the GPU: its ``mode``, the settings as recorded (``params``: what
+    the record writes, read by nothing that costs), the ``render``, each take's length (``seconds``: its
+    one form, which the cost reads and the rest follow; Extend's the source and what it adds, where the
+    call is told the source's own; Think's longest where it chooses), the takes' file format, and Think's
+    part: ``plan`` to plan first, or ``plan_skipped``, the words why the song is made without the plan it
+    asked for; for a region Edit sung among a song's lines, that whole song's words (``song_lyrics``, which
+    its takes' files hold)."""
 
     mode: str
     params: dict[str, Any]
     render: Render
+    seconds: float
+    audio_format: str
     plan: PlanArgs | None = None
     plan_skipped: str | None = None
+    song_lyrics: str = ""
 
     def without_plan(self, reason: str) -> MusicRequest:
         """The same song made without Think's plan, its records saying ``reason``."""
         return dataclasses.replace(self, plan=None, plan_skipped=reason)
 
     def with_longest(self, seconds: int) -> MusicRequest:
-        """Think chooses the length, at most ``seconds``: the plan, the pipeline and the record agree."""
+        """Think chooses the length, at most ``seconds``: the length, the plan, the pipeline and the record agree."""
         assert self.plan is not None, "only Think chooses a length"
         return dataclasses.replace(
             self,
+            seconds=float(seconds),
             params={**self.params, "longest": int(seconds)},
             render=self.render.with_pipeline(audio_duration=pipeline_seconds(seconds)),
             plan=dataclasses.replace(self.plan, longest=int(seconds)),
         )
 
     def with_params(self, **changes: Any) -> MusicRequest:
-        """The same request with some recorded settings changed (the estimate reads them)."""
+        """The same request with some recorded settings changed (what its records say)."""
         return dataclasses.replace(self, params={**self.params, **changes})
+
+    @property
+    def chooses(self) -> bool:
+        """Whether Think chooses the length (no length asked, no plan brought back that says it)."""
+        return self.plan is not None and self.plan.seconds is None and self.plan.given is None
+
+
+def trimmed(seconds: float) -> Callable[[np.ndarray], np.ndarray]:
+    """Each take ``[2, samples]`` cut to ``seconds`` (the pipeline makes whole latent frames)."""
+    n = int(round(seconds * audio.SAMPLE_RATE))
+    return lambda take: take[:, :n]
 
 
 @dataclass(frozen=True)
@@ -203,8 +222,12 @@ class Job:
 
     @property
     def params(self) -> dict[str, Any]:
-        """The settings as recorded beside every take (plain values; also the GPU estimate's input)."""
+        """The settings as recorded beside every take (plain values)."""
         return self.request.params
+
+    def with_longest(self, seconds: int) -> Job:
+        """Think chooses the length, at most ``seconds``: the request's (``MusicRequest.with_longest``), the trim."""
+        return dataclasses.replace(self, request=self.request.with_longest(seconds), post=trimmed(seconds))
 
     @property
     def seeds(self) -> list[int]:

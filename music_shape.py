@@ -1,87 +1,115 @@
-"""What a music call's cost depends on, read from its params (``pace`` declares and learns by it):
-``MusicShape`` (``of``), the steps that really run (``steps_run``: a cover's start, turbo's cap), and
-the sung words the lyric alignment's DTW grows with."""
+"""What a music request costs, read once from the typed request (``pace`` declares and learns by it,
+``budget`` bounds it, ``quota`` words it): ``MusicShape`` (``of``), the steps that really run
+(``steps_run``: a cover's start, turbo's cap), and the sung words the lyric alignment's DTW grows with."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
 
-import audio
 import base_model
 import lrc
 import models
 import sampler
+from checks import INSTRUMENTAL_TAG
+from music_request import MusicRequest
 
-# Edit's changes made on the XL base (``part_tasks.CHANGES``; this room sits below ``part_tasks``).
 
-
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class MusicShape:
-    """What a music call's cost depends on, read from its params (the declaration's and the report's,
-    whose ``steps`` are those the worker ran)."""
+    """What a music request costs: the GPU's work (what the pace declares and the worker reports, its
+    ``steps`` those the worker ran) and what its takes write (what the budget holds room for). Read from
+    the typed request alone (``of``): the model call as the preparer resolved it, the takes, Think's part
+    and each take's length, with no number of its own. What would fit is this shape changed
+    (``dataclasses.replace``; fewer steps through ``with_steps``)."""
 
     mode: str
-    seconds: float
+    seconds: float  # each take's length (``MusicRequest.seconds``): the one the budget and the pace read
     steps: int  # the steps that run: a cover's start skips some, turbo stops at its cap
     takes: int
     guided: bool
     sung: bool
     think: bool
-    plan_takes: int
+    varied: bool  # variations of a take: they share its one blueprint
     reference: bool  # a timbre reference encoded (any mode)
-    part: bool = False  # Edit's parts run on the XL base, guided whatever the studio's own model is
-    morph: bool = False  # a morph (Cover's, a take's): the song's two descriptions, every step
-    words: int = 0  # sung words: the alignment's DTW grows with them
+    part: bool  # Edit's parts run on the XL base, guided whatever the studio's own model is
+    morph: bool  # a morph (Cover's, a take's): the song's two descriptions, every step
+    words: int  # sung words: the alignment's DTW grows with them
+    # What the steps that run follow (``with_steps``): the steps asked, the schedule's shift, a cover's
+    # start, turbo's cap.
+    asked: int
+    shift: float
+    start: float
+    turbo: bool
+    # What the takes write (``budget.bytes_written``): the format, a part alone beside each take, Extend's
+    # seconds added, the lines and characters of the words written (a region Edit's whole song's too).
+    audio_format: str
+    alone: bool
+    added: float
+    lines: int
+    lyrics_chars: int
+    song_chars: int
+
+    @property
+    def plan_takes(self) -> int:
+        """The takes Think writes a blueprint for: variations share their take's."""
+        return 1 if self.varied else self.takes
+
+    def with_steps(self, asked: int) -> MusicShape:
+        """This request with ``asked`` steps, as many running as the sampler would run."""
+        return dataclasses.replace(self, asked=asked, steps=steps_run(asked, self.shift, self.start, self.turbo))
 
     @classmethod
-    def of(cls, mode: str, params: dict[str, Any]) -> MusicShape:
-        part = params.get("change") in base_model.CHANGES
+    def of(cls, request: MusicRequest) -> MusicShape:
+        call = request.render.pipeline
+        part = call.task_type in base_model.TASKS
         variant = models.VARIANTS[models.BASE_VARIANT] if part else models.active_variant()
-        seconds = float(params.get("audio_duration") or 0) or float(params.get("extend_seconds") or 0) or 60.0
-        if seconds < 0:  # Think chooses the length: as long as it may choose
-            seconds = float(params.get("longest") or audio.MAX_SECONDS)
-        takes = max(1, int(params.get("batch_size") or 1))
-        guidance = float(params.get("guidance_scale") or variant.guidance)
-        think = mode == "generate" and bool(params.get("think"))
-        morph = mode in ("cover", "morph") and bool(params.get("morph"))  # Cover's, a take's
-        sung = lrc.sung_lines(params.get("lyrics"))
-        return cls(
-            mode=str(mode),
-            seconds=seconds,
-            steps=steps_run(mode, params, variant, morph),
-            takes=takes,
-            guided=guidance > 1.0 and not variant.turbo,
+        sung = lrc.sung_lines(call.lyrics)
+        lyrics = "" if call.lyrics == INSTRUMENTAL_TAG else str(call.lyrics)
+        # Extend is told the source's own length; its takes are the source and what it adds.
+        added = round(request.seconds - round(call.audio_duration, 3), 3) if request.mode == "extend" else 0.0
+        shape = cls(
+            mode=request.mode,
+            seconds=float(request.seconds),
+            steps=0,
+            takes=request.render.takes,
+            guided=call.guidance_scale > 1.0 and not variant.turbo,
             sung=bool(sung),
-            think=think,
-            plan_takes=1 if params.get("variation") else takes,  # variations share the take's blueprint
-            reference=bool(params.get("reference_audio")),
+            think=request.plan is not None,
+            varied=request.render.noise is not None,
+            reference=call.reference_audio is not None,
             part=part,
-            morph=morph,
+            morph=call.morph,
             words=len(_WORD.findall("\n".join(sung))),
+            asked=0,
+            shift=call.shift,
+            # A morph's schedule is its own: neither a cover's start nor turbo's cap.
+            start=0.0 if call.morph else call.cover_noise_strength,
+            turbo=variant.turbo and not call.morph,
+            audio_format=request.audio_format,
+            alone=call.task_type == base_model.CHANGES["add"],
+            added=added,
+            lines=len(lrc.sung_lines(request.song_lyrics or lyrics)),
+            lyrics_chars=len(lyrics),
+            song_chars=len(request.song_lyrics),
         )
+        return shape.with_steps(call.num_inference_steps)
 
 
 # A sung word: a run of letters, or one character of a script written without spaces.
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]+")
 
 
-def steps_run(mode: str, params: dict[str, Any], variant: models.Variant, morph: bool) -> int:
-    """The steps a call of ``params`` runs, as the sampler runs them: turbo stops at its cap (not the
-    morph, whose schedule is its own), and a cover that starts from the song noised to the schedule's
-    time nearest 1 - ``cover_noise_strength`` runs only the steps after it (``sampler._start``). Read at
-    the door, so without torch: the schedule in Python's floats, where the sampler's float32 times may
-    pick a neighbouring step (about 2 in 1,000 choices of steps, shift and start: one step more or less
-    declared; the worker reports the steps it ran)."""
-    steps = max(1, int(params.get("inference_steps") or variant.steps))
-    if morph:
+def steps_run(asked: int, shift: float, start: float, turbo: bool) -> int:
+    """The steps a call of ``asked`` steps runs, as the sampler runs them: turbo stops at its cap, and a
+    cover that starts from the song noised to the schedule's time nearest 1 - ``start`` runs only the
+    steps after it (``sampler._start``). Read at the door, so without torch: the schedule in Python's
+    floats, where the sampler's float32 times may pick a neighbouring step (about 2 in 1,000 choices of
+    steps, shift and start: one step more or less declared; the worker reports the steps it ran)."""
+    steps = max(1, int(asked))
+    steps = min(steps, sampler.TURBO_MAX_STEPS) if turbo else steps
+    if start <= 0.0:
         return steps
-    steps = min(steps, sampler.TURBO_MAX_STEPS) if variant.turbo else steps
-    strength = float(params.get("cover_noise_strength") or 0.0)
-    if mode != "cover" or strength <= 0.0:
-        return steps
-    shift = float(params.get("shift") or 3.0)
     picks = [1.0 - i / steps for i in range(steps)]
     picks = [shift * t / (1.0 + (shift - 1.0) * t) for t in picks] if shift != 1.0 else picks
-    return steps - min(range(steps), key=lambda i: abs(picks[i] - (1.0 - strength)))
+    return steps - min(range(steps), key=lambda i: abs(picks[i] - (1.0 - start)))

@@ -114,14 +114,14 @@ def declare(phases: list[pace_phases.Phase], multiplier: float = 1.0, run_id: st
     return devices.clamp_duration(seconds, multiplier)
 
 
-def music_seconds(mode: str, params: dict[str, Any]) -> float:
+def music_seconds(shape: MusicShape) -> float:
     """A music request's GPU seconds before the clamp (``budget`` bounds a request by it)."""
-    return estimate(pace_phases.music_phases(MusicShape.of(mode, params)))[0]
+    return estimate(pace_phases.music_phases(shape))[0]
 
 
-def music_duration(mode: str, params: dict[str, Any], multiplier: float = 1.0, run_id: str | None = None) -> int:
-    """Seconds ``generation.music_gpu`` declares for ``params`` (the endpoint's keyword arguments)."""
-    return declare(pace_phases.music_phases(MusicShape.of(mode, params)), multiplier, run_id)
+def music_duration(shape: MusicShape, multiplier: float = 1.0, run_id: str | None = None) -> int:
+    """Seconds ``generation.music_gpu`` declares for a request of ``shape`` (``MusicShape.of``)."""
+    return declare(pace_phases.music_phases(shape), multiplier, run_id)
 
 
 def load_seconds(kind: str) -> float:

@@ -219,7 +219,7 @@ def prepare(
         src_audio=preparing.model_input(source),
         natural_level=task == "lego",
     )
-    request = MusicRequest("edit", params, render)
+    request = MusicRequest("edit", params, render, round(length, 3), params["audio_format"])
     if task != "lego":
         return Job(request, lambda take: audio.fit(take, n), finishing, (0, n))
     return Job(

@@ -69,7 +69,8 @@ def with_think(
     args = plan_args(params["prompt"], params["lyrics"], seconds, music, rewrite, plan, request.render.takes)
     request = dataclasses.replace(request, plan=args)
     request = request.with_params(rewrite_caption=args.rewrite_caption, plan_given=args.given is not None)
-    return request.with_params(longest=args.longest) if seconds is None else request
+    # Where Think chooses, each take is as long as it may choose: the request's one length says so.
+    return request.with_longest(args.longest) if seconds is None else request
 
 
 def plan_args(

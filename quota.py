@@ -4,18 +4,18 @@ refusals in the studio's words.
 Before a call starts, ZeroGPU compares its declared duration with the visitor's remaining daily quota
 (Hugging Face's ZeroGPU docs: 2 minutes a day for a visitor who is not signed in, 5 signed in, more
 with PRO) and refuses a declaration larger than what is left, even where the work would fit; each kind
-of account also has a largest duration one call may declare. ``reserves`` is the line beside a GPU
-button: the estimate the call declares (the pace room's answer, ``pace``, through each feature's
-``estimate_duration``) counted as ZeroGPU counts it (``charged``), from the fields as the page holds
-them: arithmetic only (a song's length from its header), no GPU and no queue; where that is more than
-a visitor who is not signed in gets in a day (``FREE_DAY``), the line says so and what fits in it.
+of account also has a largest duration one call may declare. ``reserves_line`` is the line beside a
+GPU button: the estimate the call declares (the pace room's answer, ``pace``) counted as ZeroGPU counts
+it (``charged``): a music press's from its request's shape (``music_line``: the request its fields make,
+prepared as the door prepares it, ``handlers.reserves``), another's through its feature's
+``estimate_duration``; headers only, no GPU and no queue. Where that is more than a visitor who is not
+signed in gets in a day (``FREE_DAY``), the line says so and what fits in it.
 ``in_words`` turns either refusal, which ``spaces`` raises in its own words, into what happened, when
 the quota comes back, that signing in gives more, and what would fit now.
 """
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable
 from typing import Any
@@ -27,14 +27,11 @@ import budget
 import describe
 import devices
 import lyrics
-import modes
 import pace
-import preparing
 import songwriter
 import stems
-import take_morph
 import tooltips as tips
-import variations
+from music_shape import MusicShape
 
 # The titles ``spaces`` gives its two refusals (``spaces.zero.client.schedule``), and its figures.
 QUOTA_TITLE = "ZeroGPU quota exceeded"
@@ -45,26 +42,6 @@ _ASKED = re.compile(r"duration \((\d+)s\)")
 # A visitor who is not signed in gets 2 minutes of ZeroGPU time a day (Hugging Face's ZeroGPU docs),
 # counted against what a call declares times ZeroGPU's duration factor (``charged``).
 FREE_DAY = 120
-
-# The fields each estimate reads (as the preparers, the lyrics writer and the buttons' events name them).
-MUSIC_READS = frozenset(
-    ("audio_duration", "inference_steps", "guidance_scale", "batch_size", "lyrics", "reference_audio", "think")
-    + ("auto_length", "plan", "src_audio", "extend_seconds", "change", "morph")
-)
-READS = {
-    "lyrics": frozenset(("structure", "length")),
-    "describe": frozenset(("src_audio",)),
-    "stems": frozenset(("take", "record")),
-    "write_song": frozenset(),  # the same for every idea: the bounds'
-    "variations": frozenset(("take", "record", "count")),
-    "morph": frozenset(("take", "record", "lyrics")),
-}
-
-
-def reads(mode: str) -> frozenset[str]:
-    """The fields ``mode``'s estimate reads: a change to any of them changes the line."""
-    return READS.get(mode, MUSIC_READS)
-
 
 # What a refused request could change to fit what is left: given the seconds left, the ways in words.
 Ways = Callable[[int], list[str]]
@@ -98,42 +75,10 @@ def charged(declared: int) -> int:
     return round(int(declared) * charge_factor())
 
 
-def music_params(mode: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """What the estimate reads of a music request, from its tab's fields as the page holds them
-    (named as the preparers name them); a field that cannot say yet raises ``ValueError`` (or
-    ``audio.AudioError``: no song uploaded). As the preparers and the door set them: Think only where
-    the planner is there, Think's longest song within the budget here, the song's length from its header."""
-    steps, guidance = float(fields.get("inference_steps") or 0), float(fields.get("guidance_scale") or 0)
-    params = {
-        "inference_steps": int(steps) or None,
-        "guidance_scale": guidance or None,
-        "batch_size": max(1, int(float(fields.get("batch_size") or 1))),
-        "lyrics": str(fields.get("lyrics") or ""),
-        "reference_audio": fields.get("reference_audio") or None,
-    }
-    if mode == "generate":
-        params["think"] = preparing.thinks(fields.get("think"))
-        auto = params["think"] and bool(fields.get("auto_length")) and not str(fields.get("plan") or "").strip()
-        params["audio_duration"] = -1 if auto else float(fields.get("audio_duration"))
-        if auto:
-            params["longest"] = budget.longest(mode, params) or int(audio.MAX_SECONDS)
-        return params
-    # Edit's part runs on the XL base (guided, its own build) and a morph twice the passes: both declare more.
-    if mode == "edit":
-        params["change"] = str(
-            fields.get("change") or inspect.signature(modes.prepare_edit).parameters["change"].default
-        )
-    if mode == "cover":
-        params["morph"] = bool(fields.get("morph"))
-    header = audio.probe(fields.get("src_audio"))
-    added = float(fields.get("extend_seconds") or 0) if mode == "extend" else 0.0
-    params.update(audio_duration=header.frames / header.rate + added, extend_seconds=added, batch_size=1)
-    return params
-
-
 def declares(mode: str, fields: dict[str, Any]) -> int:
-    """Seconds a press of ``mode``'s button declares with ``fields``: a music mode, ``lyrics``,
-    ``describe`` (the song's length from its header), ``write_song`` or ``stems`` (the take's length in its record)."""
+    """Seconds a press of ``mode``'s button declares with ``fields``: ``lyrics``, ``describe`` (the song's
+    length from its header), ``write_song`` or ``stems`` (the take's length in its record); a music
+    press's is its shape's (``music_line``)."""
     if mode == "lyrics":
         return lyrics.estimate_duration(fields)
     if mode == "describe":
@@ -144,48 +89,40 @@ def declares(mode: str, fields: dict[str, Any]) -> int:
     if mode == "stems":
         take = fields["record"]["takes"][int(fields["take"]) - 1]
         return stems.estimate_duration(float(take["seconds"]))
-    if mode == "morph":  # the take's length and steps (its record's), two descriptions a step
-        try:
-            return pace.music_duration(
-                "morph", take_morph.estimate(fields.get("take"), fields.get("record"), fields.get("lyrics"))
-            )
-        except gr.Error as exc:
-            raise ValueError(exc.message) from None
-    if mode == "variations":  # as the take's own mode declares its settings, as many takes as asked for
-        record = fields.get("record")
-        if isinstance(record, dict) and record.get("mode") in ("cover", "extend", "edit"):
-            count = max(1, int(float(fields.get("count") or 1)))  # the song's length is in the record
-            return pace.music_duration(record["mode"], {**record["params"], "batch_size": count})
-        try:
-            job = variations.prepare(fields.get("take"), record, 0, fields.get("count"))
-        except gr.Error as exc:
-            raise ValueError(exc.message) from None
-        return pace.music_duration(job.mode, job.params)
-    return pace.music_duration(mode, music_params(mode, fields))
+    raise ValueError(f"no estimate for {mode!r}")
 
 
 def reserves_line(mode: str, fields: dict[str, Any]) -> str:
-    """The line beside a GPU button on a Space: what the press reserves, or what it waits for; past a
-    not-signed-in visitor's day, that too, and for a song what fits in that day (``budget``'s words)."""
+    """The line beside a GPU button on a Space other than a music press's: what the press reserves, or
+    what it waits for; past a not-signed-in visitor's day, that too."""
     try:
-        seconds = charged(declares(mode, fields))
+        return _line(declares(mode, fields))
     except (ValueError, TypeError, OverflowError, KeyError, IndexError, audio.AudioError):
         return tips.RESERVES_NOT_YET
+
+
+def music_line(shape: MusicShape, fits_day: bool = True) -> str:
+    """The line beside a music press on a Space: what a request of ``shape`` reserves (as the door
+    prepared and bounded it); past a not-signed-in visitor's day, that too, and with ``fits_day`` (a
+    tab's own press) what of it fits in that day (``budget``'s words)."""
+    return _line(pace.music_duration(shape), music_ways(shape) if fits_day else None)
+
+
+def _line(declared: int, ways: Ways | None = None) -> str:
+    seconds = charged(declared)
     line = tips.RESERVES.format(time=audio.clock(seconds))
     if seconds <= FREE_DAY:
         return line
     line += tips.RESERVES_OVER_DAY.format(day=audio.clock(FREE_DAY))
-    if mode in ("generate", "cover", "extend", "edit"):
-        ways = music_ways(mode, music_params(mode, fields))(FREE_DAY)
-        line += tips.RESERVES_FITS_DAY.format(ways=_joined(ways)) if ways else ""
-    return line
+    fitting = ways(FREE_DAY) if ways is not None else []
+    return line + (tips.RESERVES_FITS_DAY.format(ways=_joined(fitting)) if fitting else "")
 
 
-def music_ways(mode: str, params: dict[str, Any]) -> Ways:
-    """For a prepared music request: what of it would fit in ``left`` seconds of the quota."""
+def music_ways(shape: MusicShape) -> Ways:
+    """For a prepared music request's shape: what of it would fit in ``left`` seconds of the quota."""
 
     def ways(left: int) -> list[str]:
-        return budget.ways_within(mode, params, most_declared(left))
+        return budget.ways_within(shape, most_declared(left))
 
     return ways
 

@@ -63,9 +63,9 @@ class MusicTab:
         widgets.start_at_defaults(self.fields, modes.PREPARE[self.name])
 
     @property
-    def inputs(self) -> list[Any]:
-        """The press's inputs: the form's components in the order of the preparer's parameters."""
-        return [self.fields[name] for name in inspect.signature(modes.PREPARE[self.name]).parameters]
+    def inputs(self) -> dict[str, Any]:
+        """The press's inputs: the form's components by the preparer's parameters, in their order."""
+        return {name: self.fields[name] for name in inspect.signature(modes.PREPARE[self.name]).parameters}
 
 
 # Generate's fields that are the page's, not the API's: the Instrumental switch and the record upload.
@@ -374,7 +374,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
     made = takes if tab.name == "generate" else takes[:1]
     run = tab.form.button.click(
         handlers.ENDPOINTS[tab.name],
-        inputs=tab.inputs,
+        inputs=list(tab.inputs.values()),
         outputs=[*made, result.seeds, result.meta],
         api_name=tab.name,
         concurrency_id="gpu",
@@ -392,7 +392,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
     morphed = morph_row.wire(demo, tab.morph, result, tab.fields) if tab.morph else {}
     idea = idea_row.wire(demo, tab.idea, tab.fields) if tab.idea else ()
     stems = wire_stems(demo, tab) + wire_describe(demo, tab) + idea + (varied, *morphed)
-    widgets.wire_reserves(demo, tab.name, tab.form.reserves, tab.fields)
+    widgets.wire_reserves(demo, tab.name, tab.form.reserves, tab.inputs, handlers.reserves(tab.name))
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
     tab.form.stop.click(handlers.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
     if tab.reading is not None:
@@ -472,9 +472,7 @@ def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, Any]:
     one = f"() => ({results.SHOW_TAKES_JS})(1)"
     takes, show = (tab.fields["batch_size"], results.SHOW_TAKES_JS) if tab.name == "generate" else (None, one)
     tab.form.button.click(None, takes, [*result.boxes, result.pick], js=show, api_visibility="private")
-    read = {"take": result.pick, "record": result.meta, "count": tab.variation.count}
-    widgets.wire_reserves(demo, "variations", tab.variation.reserves, read)
-    return variation_row.wire(tab.variation, result, tab.name, tab.fields)
+    return variation_row.wire(demo, tab.variation, result, tab.name, tab.fields)
 
 
 def wire_describe(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:

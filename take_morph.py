@@ -127,9 +127,10 @@ def _song_in(path: Path, params: dict[str, Any], render: Render, finishing: Any)
         n = song.shape[-1]
         render = render.with_pipeline(src_audio=preparing.model_input(song))
     # The model is told the song's own length, as upstream locks a morph's to its source.
-    params["audio_duration"] = round(n / audio.SAMPLE_RATE, 3)
+    params["audio_duration"] = seconds = round(n / audio.SAMPLE_RATE, 3)
     render = render.with_pipeline(audio_duration=n / audio.SAMPLE_RATE)
-    return Job(MusicRequest("morph", params, render), lambda made: audio.fit(made, n), finishing)
+    request = MusicRequest("morph", params, render, seconds, params["audio_format"])
+    return Job(request, lambda made: audio.fit(made, n), finishing)
 
 
 def heard(params: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
@@ -173,20 +174,6 @@ def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
 def _spoken(said: dict[str, Any]) -> tuple[str, str]:
     """A take's caption and lyrics as a visitor writes them (``heard``'s; no words: empty, not the tag)."""
     return said["prompt"], "" if said["lyrics"] == INSTRUMENTAL_TAG else said["lyrics"]
-
-
-def estimate(take: Any, record: Any, lyrics: Any = "") -> dict[str, Any]:
-    """What the declaration reads of a morph of a result's take (``quota``: the line under the button),
-    from the record alone: the take's length and its steps and guidance, two descriptions a step."""
-    entry, _ = results.take_entry(record, take, tips.MORPH_NO_TAKE)
-    params = results.check_record(record)["params"]
-    return {
-        "audio_duration": float(entry["seconds"]),
-        "inference_steps": params.get("inference_steps"),
-        "guidance_scale": params.get("guidance_scale"),
-        "lyrics": str(lyrics or ""),
-        "morph": True,
-    }
 
 
 def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any]]:

@@ -330,6 +330,7 @@ UPLOADS_AT_ONCE = (
 # On a ZeroGPU Space (quota.py): the line beside each GPU button, and ZeroGPU's refusals in words.
 RESERVES = "On this Space a press reserves about {time} of your daily ZeroGPU time; you are charged what it uses."
 RESERVES_NOT_YET = "On this Space a press reserves some of your daily ZeroGPU time: how much shows once a song is here."
+RESERVES_LATER = "On this Space a press reserves some of your daily ZeroGPU time: how much shows once it can be sent."
 # Where a press would reserve more than a visitor who is not signed in has in a day (ZeroGPU's count).
 RESERVES_OVER_DAY = " That is more than the {day} a day a visitor who is not signed in gets."
 RESERVES_FITS_DAY = " Within that: {ways}."

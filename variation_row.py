@@ -67,17 +67,21 @@ def build(prefix: str) -> Row:
     return Row(amount, count, seed, button, reserves, *files)
 
 
-def wire(row: Row, result: widgets.Result, tab: str, fields: dict[str, Any]) -> tuple[str, Any]:
+def wire(demo: gr.Blocks, row: Row, result: widgets.Result, tab: str, fields: dict[str, Any]) -> tuple[str, Any]:
     """The press on ``tab`` (``fields``: its inputs by the preparer's names; its song and timbre
     reference go with the take's record): as many take slots shown as variations asked for, then the
-    variations into the result column and its players; Generate's is the public ``/variations``.
-    Returns its api name (the tab's Stop stops it too) and its run's event."""
+    variations into the result column and its players; Generate's is the public ``/variations``; the
+    line under it follows its inputs. Returns its api name (the tab's Stop stops it too) and its run's event."""
     files = [fields.get("src_audio", row.src_audio), fields.get("reference_audio", row.reference_audio)]
     name = "variations" if tab == "generate" else f"variations_{tab}"
     row.button.click(None, row.count, [*result.boxes, result.pick], js=results.SHOW_TAKES_JS, api_visibility="private")
+    inputs = [result.pick, result.meta, row.amount, row.count, row.seed, *files]
+    widgets.wire_reserves(
+        demo, "variations", row.reserves, dict(zip(NAMES, inputs, strict=True)), handlers.reserves("variations")
+    )
     run = row.button.click(
         handlers.VARIATIONS[tab],
-        inputs=[result.pick, result.meta, row.amount, row.count, row.seed, *files],
+        inputs=inputs,
         outputs=[*result.takes, result.seeds, result.meta],
         api_name=name,
         api_visibility="public" if tab == "generate" else "private",

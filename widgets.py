@@ -321,18 +321,31 @@ def reserves_line(prefix: str, *classes: str) -> gr.Markdown:
     )
 
 
-def wire_reserves(demo: gr.Blocks, mode: str, line: gr.Markdown, fields: dict[str, Any]) -> None:
-    """On a ZeroGPU Space, the line under a GPU button says what a press reserves (``quota``), from the
-    page's load on, as each field it depends on changes, and as the studio's pace does (the start-up
-    build ending, a call measured: ``pace_stamp``): arithmetic in an instant event, no queue."""
+def wire_reserves(
+    demo: gr.Blocks,
+    mode: str,
+    line: gr.Markdown,
+    fields: dict[str, Any],
+    price: Callable[[dict[str, Any], Any], str] | None = None,
+) -> None:
+    """On a ZeroGPU Space, the line under a GPU button says what a press reserves, from the page's load
+    on, as each of the press's own inputs changes (``fields``, by their names) and as the studio's pace
+    does (the start-up build ending, a call measured: ``pace_stamp``): ``price`` (a music press's,
+    ``handlers.reserves``: its request prepared as at the door) or ``quota.reserves_line``, given the
+    inputs' values and the visitor's request; headers only, in an instant event, no queue."""
     if not gpu.on_zero_gpu():
         return
-    read = {name: component for name, component in fields.items() if name in quota.reads(mode)}
-    names, inputs = list(read), list(read.values())
+    names, inputs = list(fields), list(fields.values())
+    price = price or (lambda values, request: quota.reserves_line(mode, values))
 
-    def show(*values: Any) -> str:
-        return quota.reserves_line(mode, dict(zip(names, values, strict=True)))
+    def show(*given: Any) -> str:  # the inputs' values, then the request (Gradio passes it by annotation)
+        return price(dict(zip(names, given[: len(names)], strict=True)), given[len(names)])
 
+    show.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(f"v{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(len(names))]
+        + [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request)]
+    )
+    show.__annotations__ = {"request": gr.Request}
     # At the page's load only where the fields already say (the other buttons wait for a song or a take).
     loads = [demo.load] if mode in ("generate", "lyrics", "write_song") else []
     stamp = _page_stamp()

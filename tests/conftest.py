@@ -757,3 +757,25 @@ def wait_in_queue(job, timeout: float = 60) -> None:
     while job.status().code != Status.IN_QUEUE:
         assert time.monotonic() < deadline and not job.done(), job.status()
         time.sleep(0.05)  # the client has no callback for "queued"; its status is the event
+
+
+def music_shape(mode: str = "generate", **asked):
+    """The cost shape of a request (``music_shape.MusicShape.of``) of Generate's settings ``asked`` by the
+    API's names (``audio_duration``, ``inference_steps``, ``batch_size``, ``lyrics``, ``think``…), made by
+    Generate's own preparer (no song needed; Think counted, not asked of a planner); then, for a test of
+    the pace's or the budget's arithmetic, ``mode`` and any of the shape's own fields (``part``, ``morph``,
+    ``start``, ``reference``…) put on it as ``dataclasses.replace`` puts them."""
+    import inspect
+    from unittest import mock
+
+    import backend
+    import modes
+    from music_shape import MusicShape
+
+    own = set(inspect.signature(modes.prepare_generate).parameters) - {"think"}
+    settings = {k: v for k, v in asked.items() if k in own}
+    fields = {k: v for k, v in asked.items() if k not in own and k != "think"}
+    # The words' tokens are the door's to count once a model is built; a shape asks no model.
+    with mock.patch.object(backend, "is_warm", return_value=False):
+        shape = MusicShape.of(modes.prepare_generate(**{"prompt": "shape", **settings}, think=False).request)
+    return dataclasses.replace(shape, mode=mode, think=bool(asked.get("think")), **fields)

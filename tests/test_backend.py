@@ -13,6 +13,7 @@ import models
 import pace
 import runs
 import text_limits
+from conftest import music_shape
 from music_request import Render
 
 
@@ -149,8 +150,8 @@ def test_lyrics_longer_than_the_encoder_takes(warm_backend):
 @pytest.mark.parametrize("mode", ["generate", "cover", "extend", "edit"])
 def test_estimate_is_clamped(mode, monkeypatch):
     monkeypatch.setattr(backend, "is_warm", lambda: True)
-    tiny = pace.music_duration(mode, {"audio_duration": 10, "inference_steps": 1, "batch_size": 1})
-    huge = pace.music_duration(mode, {"audio_duration": 600, "inference_steps": 200, "batch_size": 4}, 4.0)
+    tiny = pace.music_duration(music_shape(mode, audio_duration=10, inference_steps=1, batch_size=1))
+    huge = pace.music_duration(music_shape(mode, audio_duration=600, inference_steps=200, batch_size=4), 4.0)
     assert tiny == devices.GPU_MIN_SECONDS
     assert huge == devices.GPU_MAX_SECONDS
     assert isinstance(tiny, int) and isinstance(huge, int)
@@ -162,7 +163,7 @@ def test_estimate_is_monotonic(monkeypatch):
 
     def est(mode="generate", multiplier=1.0, **p):
         params = {"audio_duration": 120, "inference_steps": 50, "batch_size": 1, **p}
-        return pace.music_duration(mode, params, multiplier)
+        return pace.music_duration(music_shape(mode, **params), multiplier)
 
     durations = [est(audio_duration=d) for d in (10, 30, 60, 120, 240, 400, 600)]
     assert durations == sorted(durations) and durations[-1] > durations[0]
@@ -170,7 +171,7 @@ def test_estimate_is_monotonic(monkeypatch):
         got = [est(audio_duration=600, **{key: v}) for v in values]
         assert got == sorted(got) and got[-1] > got[0], key
     assert est(audio_duration=600, multiplier=2.0) > est(audio_duration=600)
-    assert est(extend_seconds=240, audio_duration=None) >= est(extend_seconds=20, audio_duration=None)
+    assert est("extend", audio_duration=240) >= est("extend", audio_duration=20)
     warm = est(audio_duration=240)
     monkeypatch.setattr(backend, "is_warm", lambda: False)
     assert est(audio_duration=240) > warm

@@ -14,6 +14,7 @@ import bench_flops
 import bench_run
 import bench_tables
 import random_models
+from conftest import music_shape
 
 
 def test_phases_of_one_call_add_up(warm_backend, tmp_path):
@@ -85,9 +86,9 @@ def test_each_row_says_what_the_studio_would_declare(warm_backend, tmp_path, mon
     import pace
 
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-sft")
-    params = {"audio_duration": 10, "inference_steps": 8, "batch_size": 2, "guidance_scale": 1.0, "think": False}
+    shape = music_shape(audio_duration=10, inference_steps=8, batch_size=2, guidance_scale=1.0)
     monkeypatch.setattr(backend, "_backend", warm_backend)
-    warm = pace.music_seconds("generate", params), pace.music_duration("generate", params)
+    warm = pace.music_seconds(shape), pace.music_duration(shape)
     # bench measures a pipeline of its own: it declares as for a built one even where the studio's is not.
     monkeypatch.setattr(backend, "_backend", None)
     row = bench_run.run_case(warm_backend.pipe, "cpu", "turbo", 10, None, tmp_path, takes=2)

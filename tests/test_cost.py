@@ -8,6 +8,7 @@ models, attacked through ``gradio_client`` and raw HTTP as the outside review di
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -28,12 +29,14 @@ from safetensors.torch import load_file, save_file
 import backend
 import budget
 import devices
+import handlers
 import lora
 import modes
 import output_folder
 import pace
 import random_models
 from conftest import served_env, studio_process
+from music_shape import MusicShape
 from test_shared_space import Rss, _files
 
 MB = 2**20
@@ -108,9 +111,10 @@ def test_the_plan_the_auto_and_the_plain_path_meet_one_bound(studio_env, with_pl
     auto = _settled(modes.prepare_generate(**common, think=True, auto_length=True))
     # 270 s: with Think's measured figures (50 ms a code, 85 ms a thinking token), 4 takes of 280 s
     # pass the GPU seconds a request may take.
-    assert auto.params["longest"] == auto.request.plan.longest == 270
-    assert budget.over("generate", {**auto.params, "longest": 280})
-    assert auto.request.render.pipeline.audio_duration <= 270.1 and not budget.over("generate", auto.params)
+    assert auto.params["longest"] == auto.request.plan.longest == auto.request.seconds == 270
+    shape = MusicShape.of(auto.request)
+    assert budget.over(dataclasses.replace(shape, seconds=280))
+    assert auto.request.render.pipeline.audio_duration <= 270.1 and not budget.over(shape)
     # A fixed length and a plan brought back are refused where Think's own choice is bounded.
     for kwargs in ({"audio_duration": 310, "think": False}, {"think": True, "auto_length": True, "plan": FORGED_PLAN}):
         with pytest.raises(Exception, match="more than one request may make here"):
@@ -130,7 +134,7 @@ def test_the_gpu_seconds_one_request_declares_stay_within_one_zerogpu_call(studi
     assert budget.max_gpu_seconds() == devices.GPU_MAX_SECONDS
     job = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=4, inference_steps=50, think=False)
     monkeypatch.setattr(backend, "is_warm", lambda: True)
-    assert pace.music_seconds("generate", job.params) > devices.GPU_MAX_SECONDS
+    assert pace.music_seconds(MusicShape.of(job.request)) > devices.GPU_MAX_SECONDS
     with pytest.raises(Exception, match=r"about \d+ s of GPU time, where one request may take 300 s") as info:
         _settled(job)
     offered = re.search(r"At most (\d) takes? of that length", info.value.message)
@@ -138,8 +142,8 @@ def test_the_gpu_seconds_one_request_declares_stay_within_one_zerogpu_call(studi
     # What the refusal offers fits, and a retry after an abort declares no more than one call may last.
     fits = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=int(offered[1]), inference_steps=50,
                                   think=False)  # fmt: skip
-    assert pace.music_seconds("generate", _settled(fits).params) <= devices.GPU_MAX_SECONDS
-    assert pace.music_duration("generate", fits.params, 2.0) <= devices.GPU_MAX_SECONDS
+    assert pace.music_seconds(MusicShape.of(_settled(fits).request)) <= devices.GPU_MAX_SECONDS
+    assert pace.music_duration(MusicShape.of(fits.request), 2.0) <= devices.GPU_MAX_SECONDS
     # The limit is the caller's argument, nothing else rewrites it: off ZeroGPU an owner may raise it.
     assert budget.settle(job, 1000) is job
     monkeypatch.delenv("SPACES_ZERO_GPU")
@@ -197,13 +201,14 @@ def test_the_output_folder_keeps_its_quota_oldest_first_never_a_take_being_fetch
         path.unlink()
 
 
-def test_the_bytes_a_request_may_write_cover_every_file_it_writes(studio, tmp_path):
+def test_the_bytes_a_request_may_write_cover_every_file_it_writes(studio, studio_env, tmp_path):
     """Issue 59, item 7: the room a request holds in the output folder (``budget.bytes_written``) covers
     every file it leaves there: each take, its MP3 preview (WAV, FLAC), its latents, record and .lrc, a
-    part added alone beside its take; read from the folder after real requests of each format."""
+    part added alone beside its take; read from the folder after real requests of each format, the room
+    from the same request's shape as its door prepares it."""
     from test_audio_modes import tone
 
-    song = handle_file(str(tone(tmp_path / "song.wav", seconds=15)))
+    song = str(tone(tmp_path / "song.wav", seconds=15))
     sung = "[Verse]\nglass in the morning\nstrings in the evening"
     made_new = {"think": False, "audio_duration": 12}
     try:
@@ -213,11 +218,13 @@ def test_the_bytes_a_request_may_write_cover_every_file_it_writes(studio, tmp_pa
             ("/generate", {**made_new, "audio_format": "mp3", "lyrics": sung}),
             ("/edit", {"src_audio": song, "change": "add", "part": "drums"}),
         ):
-            made = studio.client.predict(prompt="glass", inference_steps=1, api_name=api, **settings)[-1]
+            sent = {**settings, **({"src_audio": handle_file(song)} if "src_audio" in settings else {})}
+            made = studio.client.predict(prompt="glass", inference_steps=1, api_name=api, **sent)[-1]
             first = studio.out / made["takes"][0]["audio"]
             request = first.name.split("-take1-")[0] + "-"  # every file of this request: its mode, time and mark
             files = [p for p in first.parent.iterdir() if p.name.startswith(request)]
-            written, estimate = sum(p.stat().st_size for p in files), budget.bytes_written(made["params"])
+            asked = handlers.at_door(api[1:], {"prompt": "glass", "inference_steps": 1, **settings}).request
+            written, estimate = sum(p.stat().st_size for p in files), budget.bytes_written(MusicShape.of(asked))
             print(
                 f"\n{api} {made['params']['audio_format']}: {estimate:,} B estimated, {written:,} B in {len(files)} files"
             )

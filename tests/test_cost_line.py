@@ -18,6 +18,7 @@ import gradio as gr
 import handlers
 import quota
 from conftest import ROOT
+from music_shape import MusicShape
 
 LINE = ("quota", "budget", "takes", "output_folder")
 # The rooms that drive a press from top to bottom (the endpoint, then the finish).
@@ -79,7 +80,7 @@ def test_a_generate_press_walks_the_cost_rooms_once_in_line_order(studio_env):
     assert upward == []
     ranks = [LINE.index(room) for room, _ in entered]
     assert ranks == sorted(ranks), entered
-    assert [name for _, name in entered] == ["max_gpu_seconds", "settle", "room", "write_takes"], entered
+    assert [name for _, name in entered] == ["settle", "room", "write_takes"], entered
 
 
 def test_a_refusal_worded_with_what_fits_calls_nothing_back_up_the_line(studio_env):
@@ -91,7 +92,8 @@ def test_a_refusal_worded_with_what_fits_calls_nothing_back_up_the_line(studio_e
     refusal = gr.Error("You have exceeded your free GPU quota (600s requested vs. 100s left). Try again in 1:00:00")
     refusal.title = quota.QUOTA_TITLE
     said: list[gr.Error] = []
-    _, upward = traced(lambda: said.append(quota.in_words(refusal, quota.music_ways(job.mode, job.params))))
+    ways = quota.music_ways(MusicShape.of(job.request))
+    _, upward = traced(lambda: said.append(quota.in_words(refusal, ways)))
     assert upward == []
     assert "What fits now" in said[0].message, said[0].message
 

@@ -17,6 +17,7 @@ from gradio_client.exceptions import ValidationError
 
 import audio
 import edit_lines
+import handlers
 import lrc
 import music_shape
 import uploads
@@ -197,7 +198,8 @@ def test_edit_by_lines_sets_the_region_sends_the_whole_songs_words_and_the_take_
     assert params["edited_lines"] == [3, 4]
     assert params["lyrics"] == edit_lines.with_new_words(words, 3, 4, new)  # the whole song, those lines new
     # Its GPU time is declared as any Edit's (``pace``, by ``MusicShape``): the whole song's sung words.
-    shape = music_shape.MusicShape.of("edit", params)
+    asked = {"src_audio": song, "prompt": "synth pop", "lyrics": new, "lines": [3, 4], "inference_steps": 1}
+    shape = music_shape.MusicShape.of(handlers.at_door("edit", asked).request)
     assert shape.sung and shape.words == len(" ".join(lrc.sung_lines(params["lyrics"])).split()) == 11
     # The edited take's own synced lyrics sing the new words, in order, at times inside the take.
     take = made["takes"][0]

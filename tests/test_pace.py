@@ -28,7 +28,7 @@ import pace_store
 import pace_view
 import startup
 import widgets
-from conftest import close_here, free_port, picture, wait_until_serving
+from conftest import close_here, free_port, music_shape, picture, wait_until_serving
 from test_browser import SHOTS, _fill_number, _open
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
@@ -49,12 +49,17 @@ def learning(tmp_path, monkeypatch):
     pace.reset()
 
 
+def _shape(mode: str, params) -> pace.MusicShape:
+    """A request's shape: ``params`` itself where it is one, else Generate's settings (``music_shape``)."""
+    return params if isinstance(params, pace.MusicShape) else music_shape(mode, **params)
+
+
 def _song(
     params: dict, dit: float, vae: float, rest: float = 3.5, gpu_name: str | None = None, start: float = 0.5
 ) -> pace.Report:
     """What a worker reports of a finished song of ``params`` (the seconds its clock gave each phase:
     the call's own work to its first step's end, the steps after it, the decode)."""
-    shape = dataclasses.asdict(pace.MusicShape.of("generate", params))
+    shape = dataclasses.asdict(_shape("generate", params))
     found = pace.report("music", shape, {"start": start, "dit": dit, "vae": vae}, time.perf_counter())
     found["total"], found["captured"] = start + dit + vae + rest, {"dit": False, "start": False}
     if gpu_name is not None:
@@ -63,23 +68,23 @@ def _song(
 
 
 def _priors(params: dict) -> dict[str, float]:
-    return {p.phase: p.prior for p in pace_phases.music_phases(pace.MusicShape.of("generate", params), loads=False)}
+    return {p.phase: p.prior for p in pace_phases.music_phases(_shape("generate", params), loads=False)}
 
 
 def test_three_calls_of_a_bucket_make_the_next_declare_what_they_measured(learning):
     prior = _priors(SONG)
-    assert pace.music_duration("generate", SONG) == 151 == math.ceil(1.5 * sum(prior.values()))
+    assert pace.music_duration(_shape("generate", SONG)) == 151 == math.ceil(1.5 * sum(prior.values()))
     for dit in (40.0, 50.0):
         assert pace.learn(_song(SONG, dit, 1.0)) == 4  # its start, the DiT's steps, the VAE, the rest
-        assert pace.music_duration("generate", SONG) == 151  # fewer than three calls: the prior
+        assert pace.music_duration(_shape("generate", SONG)) == 151  # fewer than three calls: the prior
     pace.learn(_song(SONG, 45.0, 1.0))
     # p90 of three is the largest: 0.5 s to the first step's end, 50 s of steps, 1 s of decode, 3.5 s of
     # the rest, × 1.3.
-    assert pace.music_duration("generate", SONG) == math.ceil(1.3 * (0.5 + 50 + 1 + 3.5)) == 72
+    assert pace.music_duration(_shape("generate", SONG)) == math.ceil(1.3 * (0.5 + 50 + 1 + 3.5)) == 72
     # Another bucket keeps the prior for its DiT and VAE; the rest of a call is measured for all.
     other = _priors(OTHER)
     own = other["start"] + other["dit"] + other["vae"]
-    assert pace.music_duration("generate", OTHER) == math.ceil(1.5 * own + 1.3 * 3.5)
+    assert pace.music_duration(_shape("generate", OTHER)) == math.ceil(1.5 * own + 1.3 * 3.5)
     figures = pace_view.at_sixty()
     assert figures["dit_ms_a_step_60s"] is None and figures["planner_ms_a_code"] is None
     assert pace_view.line().startswith("Pace on this machine, CPU (") and "from 3 calls." in pace_view.line()
@@ -108,7 +113,7 @@ def test_the_file_survives_a_restart_and_a_bad_one_is_ignored_with_one_line(lear
     saved = json.loads(learning.read_text())
     assert saved["calls"] == 3 and saved["machine"]["version"] == pace.version()
     pace.reset()  # a restart: the next declaration reads the file
-    assert pace.music_duration("generate", SONG) == 72
+    assert pace.music_duration(_shape("generate", SONG)) == 72
     bad = {
         "corrupt": "{not json",
         "foreign": json.dumps({**saved, "machine": {**saved["machine"], "version": "another"}}),
@@ -119,14 +124,14 @@ def test_the_file_survives_a_restart_and_a_bad_one_is_ignored_with_one_line(lear
         learning.write_text(text)
         pace.reset()
         capsys.readouterr()
-        assert pace.music_duration("generate", SONG) == 151, what
+        assert pace.music_duration(_shape("generate", SONG)) == 151, what
         said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pace:")]
         assert len(said) == 1 and "ignored" in said[0] and "start from the prior" in said[0], (what, said)
     # Another GPU's report: its figures start from the prior, the file's are set aside.
     learning.write_text(json.dumps(saved))
     pace.reset()
     pace.learn(_song(SONG, 45.0, 1.0, gpu_name="NVIDIA H100 80GB HBM3"))
-    assert pace.music_duration("generate", SONG) == 151 and pace.table().calls == 1
+    assert pace.music_duration(_shape("generate", SONG)) == 151 and pace.table().calls == 1
 
 
 def test_the_version_hashes_every_gpu_room_and_a_missing_one_is_an_error(tmp_path, monkeypatch):
@@ -154,7 +159,7 @@ def test_a_file_whose_count_is_no_number_is_ignored_not_fatal(learning, capsys):
         learning.write_text(json.dumps(data))
         pace.reset()
         capsys.readouterr()
-        assert pace.music_duration("generate", SONG) == 151, what
+        assert pace.music_duration(_shape("generate", SONG)) == 151, what
         said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pace:")]
         assert len(said) == 1 and "ignored" in said[0], (what, said)
 
@@ -165,9 +170,9 @@ def test_a_flood_of_one_off_shapes_leaves_the_measured_buckets(learning):
     for dit in (40.0, 50.0, 45.0):
         pace.learn(_song(SONG, dit, 1.0))
     for n in range(2 * pace_store.MAX_BUCKETS):
-        pace.learn(_song({**SONG, "batch_size": 5 + n}, 40.0, 1.0))
+        pace.learn(_song(dataclasses.replace(_shape("generate", SONG), takes=5 + n), 40.0, 1.0))
     assert len(pace.table().buckets) == pace_store.MAX_BUCKETS
-    assert pace.music_duration("generate", SONG) == 72
+    assert pace.music_duration(_shape("generate", SONG)) == 72
 
 
 def test_two_calls_learned_at_once_leave_the_newer_table_in_the_file(learning, monkeypatch):
@@ -205,7 +210,7 @@ def test_what_is_not_a_measurement_is_not_kept(learning):
     assert pace.learn(broken) == 1  # only the rest of the call is a number
     assert pace.learn(_song(SONG, 1e9, 1.0)) == 3  # a step ten million times the prior's: no measurement
     assert pace.learn(pace.Report(feature="rumour", shape={}, phases={}, total=1.0)) == 0
-    shape = {**dataclasses.asdict(pace.MusicShape.of("generate", SONG)), "extra": 1}
+    shape = {**dataclasses.asdict(_shape("generate", SONG)), "extra": 1}
     assert pace.learn(pace.report("music", shape, {"dit": 40.0}, time.perf_counter() - 45)) == 0
     # Through the GPU door: a result's "pace" that is no report leaves nothing behind.
     made = gpu.call(lambda progress, run_id, multiplier: {"pace": forged, "timings": {}}, needs=())
@@ -221,36 +226,38 @@ def test_an_extend_is_measured_at_the_length_it_declared(learning):
 
     params = {"prompt": "pace", "audio_duration": 120.0, "extend_seconds": 60.0, "source_seconds": 60.0}
     sampling = {"num_inference_steps": 8, "guidance_scale": 1.0, "shift": 3.0}
-    request = MusicRequest(
-        "extend", params, Render(Call(prompt="pace", task_type="repaint", audio_duration=60.0, **sampling), (1,))
-    )
-    steps = pace.MusicShape.of("extend", params).steps
-    out = {"phases": {"start": 0.5, "dit": 10.0, "vae": 1.0, "steps": steps, "captured": False}}
+    call = Call(prompt="pace", task_type="repaint", audio_duration=60.0, **sampling)
+    request = MusicRequest("extend", params, Render(call, (1,)), 120.0, "wav")
+    declared = pace.MusicShape.of(request)
+    out = {"phases": {"start": 0.5, "dit": 10.0, "vae": 1.0, "steps": declared.steps, "captured": False}}
     found = generation._measured(request, request.render, None, out, {}, time.perf_counter())
-    assert found["shape"] == dataclasses.asdict(pace.MusicShape.of("extend", params))
+    assert found["shape"] == dataclasses.asdict(declared)
     assert found["shape"]["seconds"] == 120.0
 
 
-def test_the_cost_line_counts_an_edit_part_and_a_morph(learning, monkeypatch):
+def test_the_cost_line_counts_an_edit_part_and_a_morph(studio_env, learning, tmp_path):
     """Edit's part (the XL base: guided, built beside the pipeline) and Cover's morph (two passes a step)
-    declare more than a plain edit or cover; the line read neither field and said the plain one's time."""
-    import types
+    declare more than a plain edit or cover; the line once read neither field and said the plain one's
+    time. It is now the request the press's own preparer makes of the fields, at the door's reading."""
+    import audio
+    import handlers
+    import tooltips as tips
+    from test_audio_modes import tone
 
-    import quota
-
-    monkeypatch.setattr(quota.audio, "probe", lambda path: types.SimpleNamespace(frames=48000 * 240, rate=48000))
-    for mode, fields in (("edit", {"change": "add"}), ("cover", {"morph": True})):
-        asked = {"src_audio": "song.wav", "inference_steps": 100, "guidance_scale": 7.0, **fields}
-        plain = {"audio_duration": 240.0, "inference_steps": 100, "guidance_scale": 7.0}
-        declared = pace.music_duration(mode, {**plain, **fields})
-        assert quota.declares(mode, asked) == declared > pace.music_duration(mode, plain), mode
-        assert set(fields) <= quota.reads(mode)
+    song = str(tone(tmp_path / "song.wav", seconds=10.0))
+    plain = {"src_audio": song, "prompt": "pace", "inference_steps": 100, "guidance_scale": 7.0}
+    for mode, fields in (("edit", {"change": "add"}), ("cover", {"morph": True, "morph_prompt": "as it is"})):
+        asked, alone = (pace.MusicShape.of(handlers.at_door(mode, v).request) for v in ({**plain, **fields}, plain))
+        declared = pace.music_duration(asked)
+        assert pace.music_seconds(asked) > pace.music_seconds(alone), mode  # (a 10 s song: both clamped to 60)
+        line = handlers.reserves(mode)({**plain, **fields})
+        assert line.startswith(tips.RESERVES.format(time=audio.clock(declared))), (mode, line)
 
 
 def test_an_abort_puts_what_the_declaration_used_back_on_the_prior(learning):
     for dit in (40.0, 50.0, 45.0):
         pace.learn(_song(SONG, dit, 1.0))
-    assert pace.music_duration("generate", SONG, run_id="run-1") == 72
+    assert pace.music_duration(_shape("generate", SONG), run_id="run-1") == 72
     tries = []
 
     def call_with(multiplier: float) -> str:
@@ -260,8 +267,8 @@ def test_an_abort_puts_what_the_declaration_used_back_on_the_prior(learning):
         return "made"
 
     assert gpu.with_retry(call_with, run_id="run-1") == "made" and tries == [1.0, 2.0]
-    assert pace.music_duration("generate", SONG) == 151
-    assert pace.music_duration("generate", SONG, 2.0) == 300  # the retry's twice the time stays
+    assert pace.music_duration(_shape("generate", SONG)) == 151
+    assert pace.music_duration(_shape("generate", SONG), 2.0) == 300  # the retry's twice the time stays
 
 
 def test_the_table_stays_bounded_under_many_shapes(learning):
@@ -309,7 +316,7 @@ def _declared(space, params: dict, monkeypatch) -> int:
     monkeypatch.setattr(pace_phases, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
     pace.reset()
     try:
-        return pace.music_duration("generate", params)
+        return pace.music_duration(_shape("generate", params))
     finally:
         pace.reset()
 
@@ -444,7 +451,7 @@ def measuring(studio_env, monkeypatch):
 
 def _phase_declared(mode: str, params: dict, *names: str) -> float:
     """What the phases ``names`` of a request of ``params`` declare."""
-    found = [p for p in pace_phases.music_phases(pace.MusicShape.of(mode, params), loads=False) if p.phase in names]
+    found = [p for p in pace_phases.music_phases(_shape(mode, params), loads=False) if p.phase in names]
     return pace.estimate(found)[0]
 
 
@@ -481,7 +488,7 @@ def test_covers_that_start_near_the_end_leave_an_ordinary_cover_declared_honestl
     for seed in range(3):
         handlers.make("cover", src_audio=song, prompt="jazz", cover_noise_strength=1.0, inference_steps=200, seed=seed)
     ordinary = {"src_audio": song, "prompt": "jazz", "inference_steps": 20, "seed": 5}
-    declared = _phase_declared("cover", modes.prepare_cover(**ordinary).params, "start", "dit")
+    declared = _phase_declared("cover", pace.MusicShape.of(modes.prepare_cover(**ordinary).request), "start", "dit")
     handlers.make("cover", **ordinary)
     ran = measuring[-1]["phases"]
     print(f"\nthe ordinary cover's DiT declared {declared:.2f} s, took {ran['start'] + ran['dit']:.2f} s")
@@ -491,7 +498,7 @@ def test_covers_that_start_near_the_end_leave_an_ordinary_cover_declared_honestl
 
 def _made(mode: str, params: dict, start: float, dit: float, vae: float, align: float | None = None) -> pace.Report:
     """A worker's report of a call of ``params`` that took these seconds, its steps as they ran."""
-    shape = dataclasses.asdict(pace.MusicShape.of(mode, params))
+    shape = dataclasses.asdict(_shape(mode, params))
     phases = {"start": start, "dit": dit, "vae": vae, **({} if align is None else {"align": align})}
     found = pace.report("music", shape, phases, time.perf_counter(), {"dit": shape["steps"] - 1})
     found["total"], found["captured"] = sum(phases.values()) + 3.5, {"start": False, "dit": False}
@@ -503,7 +510,7 @@ def test_a_timbre_reference_is_its_own_bucket_in_every_mode(learning):
     pace counted its encode for Cover only (factors 22–26×). A reference's encode is counted for every
     mode, its calls in buckets of their own: they leave a plain song's declaration as it was."""
     plain = {"prompt": "pace", "audio_duration": 10, "inference_steps": 50}
-    lent = {**plain, "reference_audio": "voice.wav"}
+    lent = {**plain, "reference": True}
     for _ in range(3):
         pace.learn(_made("generate", plain, 0.3, 4.9, 0.5))
     alone = _phase_declared("generate", plain, "start")

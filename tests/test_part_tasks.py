@@ -286,27 +286,35 @@ def test_repaint_ways_reach_the_sampler_and_the_record(served, tmp_path, monkeyp
     assert boundary.instructions == ["Repaint the mask area based on the given conditions:"]
 
 
-def test_a_part_declares_the_base_models_build_until_it_is_built(studio_env):
-    params = {"audio_duration": 60, "inference_steps": 32, "guidance_scale": 7.0, "batch_size": 1}
-    region = pace.music_seconds("edit", {**params, "change": "region"})
-    part = pace.music_seconds("edit", {**params, "change": "add"})
+def _seconds(mode: str, **values) -> float:
+    """The GPU seconds a press of ``mode`` with ``values`` declares, before the clamp: its request as the
+    door prepares it (``handlers.at_door``), its shape's."""
+    return pace.music_seconds(pace.MusicShape.of(handlers.at_door(mode, values).request))
+
+
+def test_a_part_declares_the_base_models_build_until_it_is_built(studio_env, tmp_path):
+    song = str(tone(tmp_path / "song.wav", seconds=10.0))
+    asked = {"src_audio": song, "prompt": "calm", "inference_steps": 32, "guidance_scale": 7.0}
+    region, part = _seconds("edit", **asked, change="region"), _seconds("edit", **asked, change="add")
     assert part - region == pytest.approx(pace_phases.PRIOR["base_load"] * pace_phases.SAFETY["music"])
     backend.get_backend().base_pipe()
-    built = pace.music_seconds("edit", {**params, "change": "add"})
+    built = _seconds("edit", **asked, change="add")
     assert built == pytest.approx(region - pace_phases.PRIOR["music_load"] * pace_phases.SAFETY["music"])
 
 
 # ---------------------------------------------------------------- Cover's morph (upstream's flow edit)
 
 
-def test_a_part_is_declared_as_the_base_runs_it_beside_a_turbo_model(studio_env, monkeypatch):
+def test_a_part_is_declared_as_the_base_runs_it_beside_a_turbo_model(studio_env, monkeypatch, tmp_path):
     """A part runs on the XL base, guided (two forwards a step), also where the studio's own model is
     turbo (unguided): its GPU time is declared as the base runs it, not halved as turbo's."""
-    params = {"audio_duration": 60, "inference_steps": 32, "guidance_scale": 7.0, "batch_size": 1}
-    beside_sft = pace.music_seconds("edit", {**params, "change": "add"})
+    song = str(tone(tmp_path / "song.wav", seconds=10.0))
+    asked = {"src_audio": song, "prompt": "calm", "inference_steps": 32, "guidance_scale": 7.0}
+    beside_sft = _seconds("edit", **asked, change="add")
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-turbo")
-    assert pace.music_seconds("edit", {**params, "change": "add"}) == pytest.approx(beside_sft)
-    assert pace.music_seconds("edit", {**params, "change": "region"}) < beside_sft
+    assert _seconds("edit", **asked, change="add") == pytest.approx(beside_sft)
+    # The region on turbo, at its own steps and unguided.
+    assert _seconds("edit", src_audio=song, prompt="calm", change="region") < beside_sft
 
 
 def test_morph_moves_the_song_by_the_difference_of_its_two_descriptions(warm_backend, monkeypatch):
@@ -376,8 +384,8 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     with pytest.raises(checks.InputError) as refused:
         modes.prepare_cover(src_audio=str(tmp_path / "song.wav"), prompt="jazz", morph=True)
     assert refused.value.param == "morph_prompt" and "describe the song as it is now" in refused.value.message
-    plain = {"audio_duration": 60, "inference_steps": 50, "guidance_scale": 7.0, "batch_size": 1}
-    assert pace.music_seconds("cover", {**plain, "morph": True}) > pace.music_seconds("cover", plain)
+    plain = {"src_audio": str(tmp_path / "song.wav"), "prompt": "jazz", "inference_steps": 50, "guidance_scale": 7.0}
+    assert _seconds("cover", **plain, morph=True, morph_prompt=described) > _seconds("cover", **plain)
 
 
 def test_every_text_the_model_reads_is_counted_in_tokens_at_the_door(served, tmp_path):

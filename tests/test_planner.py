@@ -21,6 +21,7 @@ import torch
 
 import audio
 import backend
+import budget
 import checks
 import devices
 import handlers
@@ -34,6 +35,7 @@ import random_models
 import results
 import runs
 import text_limits
+from conftest import music_shape
 from music_request import Call
 from scripted_planner import LONG_CAPTION, LONG_CAPTION_WHEN, SCRIPT, ScriptedLM, script_with
 
@@ -574,6 +576,9 @@ def test_think_may_choose_the_length_and_keep_the_visitors_caption(studio_server
     # A random planner may choose up to 10 minutes; a request's audio budget (``budget.longest``, read
     # at each request) keeps this test's takes to 30 s: the bound Think's choice meets is the point.
     monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_AUDIO_S", "30")
+    # Settled once a press, at the door: the run takes the door's bound, settling nothing again.
+    settled, settle = [], budget.settle
+    monkeypatch.setattr(budget, "settle", lambda job, *a, **k: settled.append(job.mode) or settle(job, *a, **k))
     result = client.predict(
         prompt="a cappella choir",
         lyrics="",
@@ -588,6 +593,7 @@ def test_think_may_choose_the_length_and_keep_the_visitors_caption(studio_server
     plan = record["takes"][0]["planner"]
     chosen = plan["fields"]["duration"]
     assert audio.MIN_SECONDS <= chosen <= 30 and plan["codes"] == math.ceil(chosen * audio.CODES_PER_SECOND)
+    assert settled == ["generate"] and record["params"]["longest"] == 30
     assert record["params"]["audio_duration"] == -1 and record["params"]["rewrite_caption"] is False
     assert sf.info(result[0]).duration == pytest.approx(chosen, abs=0.01)
     assert f"Think chose a length of {chosen // 60}:{chosen % 60:02d} ({chosen} s)." in result[-2]
@@ -680,18 +686,18 @@ def test_progress_shows_the_planning_and_stop_works_during_it(studio_env, with_p
 
 def test_the_gpu_estimate_includes_the_planner(studio_env):
     params = {"audio_duration": 120, "inference_steps": 8, "batch_size": 2}
-    plain = pace.music_seconds("generate", params)
-    thinking = pace.music_seconds("generate", {**params, "think": True})
+    plain = pace.music_seconds(music_shape(**params))
+    thinking = pace.music_seconds(music_shape(**params, think=True))
     planned = [
         p
-        for p in pace_phases.music_phases(pace.MusicShape.of("generate", {**params, "think": True}))
+        for p in pace_phases.music_phases(music_shape(**params, think=True))
         if p.phase in ("think", "blueprint") or p.feature == "planner"
     ]
     assert thinking == pytest.approx(plain + pace_phases.SAFETY["music"] * sum(p.prior for p in planned))
 
     # Thinking counted once; four takes' blueprints in one batch cost less than four plans.
     def planning(takes: int) -> float:
-        shape = pace.MusicShape.of("generate", {**params, "batch_size": takes, "think": True})
+        shape = music_shape(**{**params, "batch_size": takes}, think=True)
         return sum(p.prior for p in pace_phases.music_phases(shape, loads=False) if p.phase in ("think", "blueprint"))
 
     one, four = planning(1), planning(4)
@@ -708,17 +714,17 @@ def test_a_model_that_cannot_read_a_blueprint_makes_the_song_without_one(studio_
 
 
 def test_on_zerogpu_think_makes_way_when_a_call_could_not_hold_it(studio_env, with_planner, monkeypatch):
-    import budget
-
     backend.get_backend()
     planner.get_planner()
     job = modes.prepare_generate(prompt="epic", audio_duration=600, batch_size=2, think=True)
-    assert pace.music_seconds("generate", job.params) > devices.GPU_MAX_SECONDS
-    kept = budget.settle(job, devices.GPU_MAX_SECONDS, think_makes_way=True)
+    assert pace.music_seconds(pace.MusicShape.of(job.request)) > devices.GPU_MAX_SECONDS
+    kept = budget.makes_way(job, devices.GPU_MAX_SECONDS)
     assert kept.request.plan is None and "longer than the 300 s" in kept.request.plan_skipped
-    assert job.request.plan is not None  # a new request: the one settled is as it was
+    assert job.request.plan is not None  # a new request: the one it was is as it was
+    # Without its plan it declares no Think (the shape reads the request, not the settings recorded).
+    assert pace.music_seconds(pace.MusicShape.of(kept.request)) <= devices.GPU_MAX_SECONDS
     short = modes.prepare_generate(prompt="epic", audio_duration=30, think=True)
-    assert budget.settle(short, devices.GPU_MAX_SECONDS, think_makes_way=True).request.plan is not None
+    assert budget.makes_way(short, devices.GPU_MAX_SECONDS).request.plan is not None
 
 
 def test_think_through_the_api(studio_server):

@@ -191,17 +191,19 @@ def test_the_cost_line_counts_the_factor_spaces_applies_at_the_size_in_force(stu
     from spaces.zero import config
 
     import audio
+    import handlers
+    import pace
     import quota
     import tooltips as tips
     from test_offload import published_configs
 
     fields = {"prompt": "x", "audio_duration": 60, "inference_steps": 50, "batch_size": 1, "think": False}
-    declared = quota.declares("generate", fields)
+    declared = pace.music_duration(pace.MusicShape.of(handlers.at_door("generate", fields).request))
     over_day = tips.RESERVES_OVER_DAY.format(day=audio.clock(quota.FREE_DAY))
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
 
     def said(factor: float) -> None:
-        line, counted = quota.reserves_line("generate", fields), round(declared * factor)
+        line, counted = handlers.reserves("generate")(fields), round(declared * factor)
         assert line.startswith(tips.RESERVES.format(time=audio.clock(counted))), (factor, declared, line)
         assert (over_day in line) == (counted > quota.FREE_DAY), line
 
@@ -217,3 +219,25 @@ def test_the_cost_line_counts_the_factor_spaces_applies_at_the_size_in_force(stu
     for module in ("spaces", "spaces.zero", "spaces.zero.config"):
         monkeypatch.setitem(sys.modules, module, None)  # spaces absent
     said(quota.PUBLISHED_FACTOR)
+
+
+def test_a_music_press_line_follows_every_input_of_its_press(monkeypatch):
+    """Issue 61: the line under each music press (``handlers.reserves``) prices the request the press's
+    own preparer makes of its inputs, so it follows what the page wires to the press, not a list of fields
+    kept by hand: its events take the press's inputs, and a change to any one of them draws it again."""
+    import app
+    import gpu
+
+    monkeypatch.setattr(gpu, "on_zero_gpu", lambda: True)  # the lines are wired on a Space only
+    fns = list(app.build_ui().fns.values())
+    for api in ("generate", "cover", "extend", "edit", "variations", "morph"):
+        press = next(fn for fn in fns if fn.api_name == api)
+        wanted = [block._id for block in press.inputs]
+        drawn = [
+            fn
+            for fn in fns
+            if [block._id for block in fn.inputs] == wanted
+            and any(str(getattr(out, "elem_id", "")).endswith("-reserves") for out in fn.outputs)
+        ]
+        changed = {block for fn in drawn for block, event in fn.targets if event == "change"}
+        assert drawn and set(wanted) <= changed, api

@@ -208,9 +208,9 @@ def test_on_zerogpu_a_planner_that_cannot_load_leaves_the_song_at_its_settled_le
     monkeypatch.setattr(gpu, "on_zero_gpu", lambda: True)
     monkeypatch.setattr(gpu, "wait_for_models", no_planner)
     monkeypatch.setattr(gpu, "call", call)
-    job = modes.prepare_generate(prompt="x", batch_size=4, inference_steps=8, think=True, auto_length=True)
+    asked = {"prompt": "x", "batch_size": 4, "inference_steps": 8, "think": True, "auto_length": True}
     with pytest.raises(Sent):
-        handlers.run_job(job)
+        handlers.make("generate", **asked)  # settled (as at the door), then run
     (request,) = sent
     assert request.plan is None and "the planner could not be loaded" in request.plan_skipped
     assert request.params["longest"] < 600

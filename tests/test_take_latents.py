@@ -30,6 +30,7 @@ import sampler
 import take_latents
 import takes
 import uploads
+from conftest import music_shape
 from test_audio_modes import tone
 from test_upstream import SamplerSpy
 
@@ -265,12 +266,12 @@ def test_the_latents_go_with_their_take_and_count_in_its_bounds(studio_env, monk
     output_folder.clean_outputs(max_age_hours=1)
     assert not (studio_env / record["takes"][0]["latents"]["file"]).exists()
     # The bytes a request may write count its takes' latents (the XL width, 64 floats at 25 frames a second).
-    params = {"audio_duration": 240, "batch_size": 4, "audio_format": "mp3"}
+    shape = music_shape(audio_duration=240, batch_size=4, audio_format="mp3")
     with monkeypatch.context() as m:
         m.setattr(take_latents, "BYTES_PER_SECOND", 0)
         m.setattr(take_latents, "HEADER_BYTES", 0)
-        without = budget.bytes_written(params)
-    assert budget.bytes_written(params) - without == 4 * (240 * 25 * 64 * 4 + take_latents.HEADER_BYTES)
+        without = budget.bytes_written(shape)
+    assert budget.bytes_written(shape) - without == 4 * (240 * 25 * 64 * 4 + take_latents.HEADER_BYTES)
 
 
 def test_before_the_model_is_built_the_run_checks_the_latents_width(studio_env, monkeypatch):

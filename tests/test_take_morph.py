@@ -7,6 +7,7 @@ the DiT's forward (its inputs), the text encoding, the VAE's encode, the planner
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import gradio as gr
@@ -241,17 +242,22 @@ def test_words_the_text_encoder_would_cut_short_are_refused_at_the_door(studio_e
 def test_the_morph_is_declared_with_every_step_it_runs_twice(made, monkeypatch):
     """Its shape is a morph's (two passes a step, its own bucket), and on turbo it counts every step
     asked: the morph's schedule is its own, not capped as a turbo song's (``music_shape.steps_run``)."""
-    params = take_morph.prepare(1, made, "dark techno", SONG["lyrics"], inference_steps=30).params
+    request = take_morph.prepare(1, made, "dark techno", SONG["lyrics"], inference_steps=30).request
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-turbo")
-    shape, song = pace.MusicShape.of("morph", params), pace.MusicShape.of("generate", params)
+    shape = pace.MusicShape.of(request)
+    # The same request were it a turbo song's, not a morph's: its steps capped.
+    song = pace.MusicShape.of(dataclasses.replace(request, render=request.render.with_pipeline(morph=False)))
     assert (shape.morph, shape.steps, song.morph, song.steps) == (True, 30, False, sampler.TURBO_MAX_STEPS)
     dit = {p.phase: p for p in pace_phases.music_phases(shape, loads=False)}["dit"]
     assert (dit.shape["mode"], dit.count) == ("morph", 29)
 
 
 def test_a_morph_over_the_budget_says_what_would_fit(made, monkeypatch):
-    door, params = handlers.door("morph"), take_morph.prepare(1, made, "dark techno", SONG["lyrics"]).params
-    one, two = (pace.music_seconds("morph", {**params, "inference_steps": n}) for n in (1, 2))
+    door, shape = (
+        handlers.door("morph"),
+        pace.MusicShape.of(take_morph.prepare(1, made, "dark techno", SONG["lyrics"]).request),
+    )
+    one, two = (pace.music_seconds(shape.with_steps(n)) for n in (1, 2))
     monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_GPU_S", f"{(one + two) / 2}")  # one step fits, not two
     with pytest.raises(gr.Error, match="morph is more than one request may make here.*Up to 1 steps") as refused:
         door(1, made, "dark techno", SONG["lyrics"], -1, 2, None, None, None)
@@ -284,11 +290,15 @@ def test_the_row_starts_with_the_words_the_model_read_and_the_declaration_counts
     assert take_morph.own_words(1, made) == (SONG["prompt"], SONG["lyrics"], 1)
     assert take_morph.own_words(1, {"stopped": "Stopped"}) == (gr.skip(),) * 3
     job = take_morph.prepare(1, made, "dark techno", SONG["lyrics"])
-    fields = {"take": 1, "record": made, "lyrics": SONG["lyrics"]}
-    assert quota.declares("morph", fields) == pace.music_duration("morph", job.params)
-    plain = {**job.params, "morph": None}
-    assert pace.music_seconds("morph", job.params) > pace.music_seconds("morph", plain)
-    assert quota.reserves_line("morph", {**fields, "record": None}) == quota.tips.RESERVES_NOT_YET
+    fields = {"take": 1, "record": made, "prompt": "dark techno", "lyrics": SONG["lyrics"]}
+    shape = pace.MusicShape.of(job.request)
+    line = handlers.reserves("morph")(fields)
+    assert line.startswith(quota.tips.RESERVES.format(time=audio.clock(pace.music_duration(shape)))), line
+    assert pace.music_seconds(shape) > pace.music_seconds(dataclasses.replace(shape, morph=False))
+    assert handlers.reserves("morph")({**fields, "record": None}) == quota.tips.RESERVES_NOT_YET
+    # The row as it starts, the take's own words: a press would be refused, and the line says it waits.
+    same = {**fields, "prompt": SONG["prompt"]}
+    assert handlers.reserves("morph")(same) == quota.tips.RESERVES_LATER
 
 
 def test_a_morph_takes_files_are_the_studios_own(made):

@@ -137,15 +137,16 @@ def declaration(variant: str, seconds: float, takes: int = 1) -> tuple[float, in
     from unittest import mock
 
     import backend
+    import modes
     import pace
 
     steps, guidance, _shift = VARIANTS[variant]
-    params = {"audio_duration": seconds, "inference_steps": steps, "batch_size": takes,
-              "guidance_scale": guidance, "think": False}  # fmt: skip
+    asked = {"audio_duration": seconds, "inference_steps": steps, "batch_size": takes, "guidance_scale": guidance}
+    shape = pace.MusicShape.of(modes.prepare_generate(prompt="bench", think=False, **asked).request)
     # This process measures a pipeline of its own, not the studio's: declare as the studio does once
     # its pipeline is built, since that is the call the row times (a cold call adds the build).
     with mock.patch.object(backend, "is_warm", return_value=True):
-        return pace.music_seconds("generate", params), pace.music_duration("generate", params)
+        return pace.music_seconds(shape), pace.music_duration(shape)
 
 
 def run_case(

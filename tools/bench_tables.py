@@ -260,8 +260,11 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
     blueprint's codes), and what the pace room's prior declares for it (a warm planner, its
     H100 figures). Wall seconds, and the process's CPU seconds, which another load on a shared
     machine changes less (with ``--threads 1``)."""
+    import dataclasses
+
     import torch
 
+    import handlers
     import models
     import pace
     import pace_phases
@@ -308,7 +311,8 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
         return f"{statistics.median(values):.3f} ({min(values):.3f}–{max(values):.3f})"
 
     per_token = statistics.median(t / n for t, n in zip(took["thinking_cpu"], tokens, strict=True))
-    shape = pace.MusicShape.of("generate", {"audio_duration": seconds, "think": True})
+    song = handlers.PREPARE["generate"](prompt="bench", audio_duration=seconds, think=False).request
+    shape = dataclasses.replace(pace.MusicShape.of(song), think=True)  # Think's phases, the planner not asked
     declared = sum(p.prior for p in pace_phases.music_phases(shape, loads=False) if p.phase in ("think", "blueprint"))
     return "\n".join(
         [
