@@ -311,7 +311,7 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
         return f"{statistics.median(values):.3f} ({min(values):.3f}–{max(values):.3f})"
 
     per_token = statistics.median(t / n for t, n in zip(took["thinking_cpu"], tokens, strict=True))
-    song = handlers.PREPARE["generate"](prompt="bench", audio_duration=seconds, think=False).request
+    song = handlers.preparer("generate")(prompt="bench", audio_duration=seconds, think=False).request
     shape = dataclasses.replace(pace.MusicShape.of(song), think=True)  # Think's phases, the planner not asked
     declared = sum(p.prior for p in pace_phases.music_phases(shape, loads=False) if p.phase in ("think", "blueprint"))
     return "\n".join(
