@@ -173,14 +173,17 @@ def _hand_on(request: Any, job: modes.Job) -> None:
 
 def as_settled(job: modes.Job, request: Any) -> modes.Job:
     """In the run: ``job``, prepared in full, as its door settled it (``settle`` with the join's
-    ``request``); settled here where no door did (a call made in this process, not through a join)."""
+    ``request``); settled here where no door did (a call made in this process, not through a join), or
+    where the full preparation costs more than the door's did (a file longer than its header said)."""
     state = getattr(getattr(request, "request", None), "state", None)
     settled = getattr(state, SETTLED, None) if state is not None else None
     if not isinstance(settled, Settled):
         return settle(job)
     if settled.longest is not None and job.request.chooses and settled.longest < job.request.seconds:
-        return job.with_longest(settled.longest)
-    return job
+        job = job.with_longest(settled.longest)
+    # The door read its files' headers; a song whose header understated its length decodes longer
+    # (``audio.decode`` grows its buffer up to the longest song): settled again, in words, where so.
+    return settle(job) if over(MusicShape.of(job.request)) else job
 
 
 def makes_way(job: modes.Job, gpu_limit: float) -> modes.Job:

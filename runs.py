@@ -83,13 +83,19 @@ def request_stop(owner: str) -> int:
 # Requests stopped by their Gradio event id (Stop pressed while one waits; an agent gone, ``agents``):
 # one still waiting ends as "Stopped before it started" when its turn comes and no longer counts as its
 # visitor's meanwhile; one running stops within a step (its run no longer wanted, ``handlers``). Each id
-# is forgotten when its run starts or ends. By id, not Gradio's ``/cancel``: that ends every running
+# is forgotten when its run starts or ends, and any left longer than ``STOPPED_KEPT_S`` (a request that
+# ended before its run began: refused, or dropped from the queue with its page) when the next is
+# stopped, so a server left running stays flat. By id, not Gradio's ``/cancel``: that ends every running
 # request of the session's endpoint, and an agent's calls share one session.
-_stopped_events: set[str] = set()
+STOPPED_KEPT_S = 3600.0
+_stopped_events: dict[str, float] = {}
 
 
 def stop_event(event_id: str) -> None:
-    _stopped_events.add(event_id)
+    now = time.monotonic()
+    for old in [e for e, at in list(_stopped_events.items()) if now - at > STOPPED_KEPT_S]:
+        _stopped_events.pop(old, None)
+    _stopped_events[event_id] = now
 
 
 def event_stopped(event_id: str | None) -> bool:
@@ -98,10 +104,7 @@ def event_stopped(event_id: str | None) -> bool:
 
 def forget_event(event_id: str | None) -> bool:
     """Whether ``event_id`` was stopped; it is forgotten either way."""
-    if event_id not in _stopped_events:
-        return False
-    _stopped_events.discard(event_id)
-    return True
+    return event_id is not None and _stopped_events.pop(event_id, None) is not None
 
 
 def active() -> int:

@@ -332,6 +332,22 @@ def test_an_agent_that_leaves_one_call_keeps_its_other(studio_server):
     assert after == before, "the long song's run ended with the call left beside it"
 
 
+def test_ids_stopped_and_never_run_are_not_kept_for_ever(monkeypatch):
+    """A stop by id is forgotten when its run starts or ends; one whose request never ran (refused, or
+    dropped with its page) is let go once it is older than ``runs.STOPPED_KEPT_S``: a server left
+    running keeps a bounded set, whatever agents leave behind."""
+    import runs
+
+    monkeypatch.setattr(runs, "_stopped_events", {})
+    monkeypatch.setattr(runs, "STOPPED_KEPT_S", 0.0)
+    for event_id in ("never-ran-1", "never-ran-2"):
+        runs.stop_event(event_id)
+    runs.stop_event("the-latest")
+    assert list(runs._stopped_events) == ["the-latest"] and runs.event_stopped("the-latest")
+    assert runs.forget_event("the-latest") and not runs.event_stopped("the-latest")
+    assert not runs.forget_event(None)
+
+
 # A call every door refuses at its checks, before anything is queued or made.
 REFUSED = {"prompt": "funk", "audio_duration": 10000, "think": False}
 

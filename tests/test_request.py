@@ -62,6 +62,21 @@ def test_running_a_request_rewrites_nothing_of_it(studio_env, with_planner):
     assert made["audio"].shape[-1] <= int(job.params["longest"] * 48000) + 1
 
 
+def test_a_run_costing_more_than_its_door_settled_is_settled_again(studio_env):
+    """The door settles a press once, on its files' headers; the run takes it as the door left it. A song
+    whose header understated its length decodes longer in the run (``audio.decode`` grows its buffer):
+    that run is settled again and refused in words, not made past the budget the door checked."""
+    from types import SimpleNamespace
+
+    join = SimpleNamespace(request=SimpleNamespace(state=SimpleNamespace()))
+    short = modes.prepare_generate(prompt="x", audio_duration=10, inference_steps=1, think=False)
+    assert budget.settle(short, request=join) is short  # the door: within the budget, what it settled kept
+    assert budget.as_settled(short, join) is short  # the run as the door saw it: taken as it is
+    long = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=4, inference_steps=50, think=False)
+    with pytest.raises(Exception, match="more than one request may make here"):
+        budget.as_settled(long, join)  # the run's full preparation costs more than the door's did
+
+
 def test_the_budget_settles_into_a_new_request_and_says_what_fits(studio_env, with_planner):
     job = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=2, inference_steps=50, think=False)
     with pytest.raises(Exception, match="more than one request may make here"):
