@@ -1,7 +1,8 @@
 """What one music request may cost here, in one place, read from its shape (``music_shape.MusicShape``):
-settled once a press, at the door (the validator, before the request queues: ``settle``); just before
-it runs only what may have changed since (Think's plan on ZeroGPU: ``makes_way``), and the room its
-takes need held (``room``).
+settled once a press, at the door (the validator, before the request queues: ``settle``); in the run
+again only where its full preparation costs more than the door saw (``as_settled``: a song longer than
+its header said, a pace learnt meanwhile), just before the call what may have changed since (Think's
+plan on ZeroGPU: ``makes_way``), and the room its takes need held (``room``).
 
 Three costs are bounded, each by a setting a workstation's owner may raise:
 
@@ -165,9 +166,13 @@ class Settled:
     longest: int | None
 
 
+def _state(request: Any) -> Any:
+    """The join's HTTP request's own state (None for a call made in this process)."""
+    return getattr(getattr(request, "request", None), "state", None)
+
+
 def _hand_on(request: Any, job: modes.Job) -> None:
-    state = getattr(getattr(request, "request", None), "state", None)
-    if state is not None:
+    if (state := _state(request)) is not None:
         setattr(state, SETTLED, Settled(int(job.request.seconds) if job.request.chooses else None))
 
 
@@ -175,8 +180,7 @@ def as_settled(job: modes.Job, request: Any) -> modes.Job:
     """In the run: ``job``, prepared in full, as its door settled it (``settle`` with the join's
     ``request``); settled here where no door did (a call made in this process, not through a join), or
     where the full preparation costs more than the door's did (a file longer than its header said)."""
-    state = getattr(getattr(request, "request", None), "state", None)
-    settled = getattr(state, SETTLED, None) if state is not None else None
+    settled = getattr(_state(request), SETTLED, None)
     if not isinstance(settled, Settled):
         return settle(job)
     if settled.longest is not None and job.request.chooses and settled.longest < job.request.seconds:

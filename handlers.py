@@ -2,7 +2,8 @@
 
 A music press reads as one straight line: at the door ``modes.prepare_<mode>`` checks and prepares it
 (files by their headers) and ``budget.settle`` settles its length and cost, once (``door``); the run
-prepares it in full as the door settled it (``budget.as_settled``), looks again only at Think's plan
+prepares it in full as the door settled it (``budget.as_settled``: settled again where that costs
+more), looks again only at Think's plan
 (``generation.planned_if_possible``; on ZeroGPU ``budget.makes_way``), ``generation.music_gpu`` runs
 the planner and the pipeline through the GPU door (``gpu.call``) and ``modes.finish`` writes the takes
 (``run_job``). The endpoint functions carry the preparers' own parameters, so the API is the preparers'.
@@ -222,7 +223,8 @@ def door(mode: str) -> Callable[..., None]:
     """The checks a ``mode`` request passes before it queues (``admission.validator``, inside the HTTP
     join): prepared as at the door (``at_door``), then settled, once a press (``budget.settle``: its
     length and what it may cost here), which goes with the join to its run (on its ``request``): the run
-    prepares the request in full, reading every file, and settles nothing again (``budget.as_settled``)."""
+    prepares the request in full, reading every file, and settles again only where that costs more than
+    the door saw (``budget.as_settled``)."""
     names = _names(preparer(mode))
 
     def check(*args: Any, request: gr.Request = None) -> None:
