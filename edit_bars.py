@@ -177,8 +177,9 @@ def _bar_seconds(grid: song_map.Map | None, bpm: Any, time_signature: Any) -> tu
     """(one bar's length at the song's end, the last bar line before it: None where the grid is not known):
     the grid's last bars where it has them, else the tempo and metre asked, else ``ASSUMED``."""
     if grid is not None and len(grid.bars) >= 2:
-        lengths = [b - a for a, b in zip(grid.bars[-9:], grid.bars[-8:], strict=False)]
-        return sorted(lengths)[len(lengths) // 2], grid.bars[-1]
+        last = grid.bars[-9:]
+        lengths = sorted(b - a for a, b in zip(last, last[1:], strict=False))
+        return lengths[len(lengths) // 2], grid.bars[-1]
     tempo, per_bar = song_map.positive(bpm) or ASSUMED[0], song_map.beats_per_bar_of(time_signature) or ASSUMED[1]
     return per_bar * 60.0 / tempo, None
 
