@@ -184,16 +184,25 @@ def _bar_seconds(grid: song_map.Map | None, bpm: Any, time_signature: Any) -> tu
     return per_bar * 60.0 / tempo, None
 
 
-def extension(src_audio: Any, bars: Any, seconds: float, bpm: Any = None, time_signature: Any = None) -> float:
+def extension(
+    src_audio: Any, bars: Any, seconds: float, within: tuple[float, float], bpm: Any = None, time_signature: Any = None
+) -> float:
     """The seconds Extend adds for ``bars`` whole bars after a song ``seconds`` long: that many bars at its
     tempo after the bar the song ends in, so the new part ends on a bar line and the next bar starts on the
-    beat (a song that ends on a bar line: exactly that many bars)."""
+    beat (a song that ends on a bar line: exactly that many bars). Refused in words on ``bars`` outside
+    ``within`` (Extend's range); at the door, a song not mapped yet is brought within it (taken on trust)."""
     n = count(bars)
     grid = _grid(src_audio)
     bar, last = _bar_seconds(grid, bpm, time_signature)
     if last is None:
-        return round(n * bar, 3)
-    # The bar line at or before the song's end, the grid carried on past its last line.
-    line = last + math.floor((seconds - last) / bar + 1e-3) * bar
-    tail = seconds - line  # how far into its last bar the song ends
-    return round(n * bar + (bar - tail if tail > 0.03 * bar else -tail), 3)
+        more = round(n * bar, 3)
+    else:  # the bar line at or before the song's end, the grid carried on past its last line
+        line = last + math.floor((seconds - last) / bar + 1e-3) * bar
+        tail = seconds - line  # how far into its last bar the song ends
+        more = round(n * bar + (bar - tail if tail > 0.03 * bar else -tail), 3)
+    if grid is None and headers.reading():
+        return min(max(more, within[0]), within[1])
+    if not within[0] <= more <= within[1]:
+        words = {"bars": n, "seconds": more, "most": f"{audio.MAX_SECONDS / 60:g} minutes"}
+        raise InputError(tips.EXTEND_BARS_RANGE.format(**words, low=within[0], high=within[1]), "bars")
+    return more

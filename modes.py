@@ -271,7 +271,9 @@ def prepare_extend(
     source = preparing.source(src_audio)
     n = source.shape[-1]
     if edit_bars.given(bars):
-        more = _bars_to_add(src_audio, bars, n, params)
+        more = edit_bars.extension(
+            src_audio, bars, n / audio.SAMPLE_RATE, EXTEND_RANGE, params["bpm"], params["time_signature"]
+        )
     total = n + int(round(more * audio.SAMPLE_RATE))
     if total > audio.MAX_SECONDS * audio.SAMPLE_RATE:
         raise InputError(
@@ -307,15 +309,6 @@ def prepare_extend(
 
     request = MusicRequest("extend", params, render, seconds, params["audio_format"])
     return Job(request, post, finishing, (max(0, n - fade), total))
-
-
-def _bars_to_add(src_audio: Any, bars: Any, n: int, params: dict[str, Any]) -> float:
-    """Extend's seconds for ``bars`` whole bars (``edit_bars.extension``), within Extend's range."""
-    more = edit_bars.extension(src_audio, bars, n / audio.SAMPLE_RATE, params.get("bpm"), params.get("time_signature"))
-    if not EXTEND_RANGE[0] <= more <= EXTEND_RANGE[1]:
-        words = {"bars": edit_bars.count(bars), "seconds": more, "most": f"{audio.MAX_SECONDS / 60:g} minutes"}
-        raise InputError(tips.EXTEND_BARS_RANGE.format(**words, low=EXTEND_RANGE[0], high=EXTEND_RANGE[1]), "bars")
-    return more
 
 
 def prepare_edit(
