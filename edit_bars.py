@@ -23,11 +23,10 @@ import song_map
 import take_latents
 import tooltips as tips
 import uploads
-from checks import MIN_REGION_SECONDS, InputError
+from checks import MIN_REGION_SECONDS, SHORT_TEXT, InputError
 
-# The most characters a choice of bars may be ("9-16", "1, 2, 3"): a song of ten minutes at 180 BPM in
-# 2/4 has 450 bars, and a choice covers its first to its last.
-MAX_TEXT = 64
+# The most numbers a list of bars may hold (text is held to ``checks.SHORT_TEXT`` characters, as every
+# short field): a choice covers its first bar to its last, so two say all of it.
 MAX_LISTED = 16
 # Extend by the bar, where the song has no grid: the tempo and metre the door assumes until the run reads
 # the song (the run checks the length again, ``budget``).
@@ -60,7 +59,7 @@ def numbers(value: Any) -> tuple[int, int]:
     """The first and last bar of a choice as the API or the page sends it: a number (9), text ("9-16",
     "9, 10") or a list ([9, 16]); refused in words on ``bars``."""
     listed = isinstance(value, list | tuple)
-    if len(value if listed else str(value)) > (MAX_LISTED if listed else MAX_TEXT):
+    if len(value if listed else str(value)) > (MAX_LISTED if listed else SHORT_TEXT):
         raise InputError(tips.BARS_NOT_NUMBERS.format(given=str(value)[:40]), "bars")
     items = list(value) if listed else re.split(r"[,\s]+", str(value).strip())
     found = []
