@@ -26,6 +26,10 @@ import audio
 FINE_SECONDS = 0.001
 ENERGY_SECONDS = 0.005
 SEARCH_SECONDS = 0.06
+# A downbeat's accents: its loudness, the low band rising (the kick, a bass note) and the harmony changing
+# (a snare's backbeat may be as loud as a downbeat in the full band): ``_downbeat`` weighs them.
+LOW_HZ = 150.0
+LOW_SECONDS = 0.08
 # A section's start moves onto a bar line nearer than this share of a bar (a line sung a beat before
 # its bar, a pickup, stays the bar's).
 SECTION_SNAP = 0.5
@@ -93,10 +97,51 @@ def _refined(beats: np.ndarray, frames: np.ndarray, rise: np.ndarray, period: fl
     )
 
 
-def _downbeat(accent: np.ndarray, per_bar: int) -> int:
-    """The phase (0 to ``per_bar`` - 1) of the beats whose accents are the strongest on average."""
-    means = [float(accent[p::per_bar].mean()) if accent[p::per_bar].size else -np.inf for p in range(per_bar)]
-    return int(np.argmax(means))
+def _low_rise(mono: np.ndarray, rate: int, times: np.ndarray) -> np.ndarray:
+    """At each beat (seconds): how much the low band (under ``LOW_HZ``: the kick, the bass) rises over
+    ``LOW_SECONDS`` after it against as long before it (log ratio): a bass note changing with the bar, a
+    kick on its first beat."""
+    from scipy.signal import butter, sosfilt
+
+    low = sosfilt(butter(2, LOW_HZ, fs=rate, output="sos"), mono.astype(np.float64)) ** 2
+    total = np.concatenate([[0.0], np.cumsum(low)])
+    at = np.clip((times * rate).astype(int), 0, len(mono))
+    width = int(LOW_SECONDS * rate)
+    ahead = total[np.minimum(at + width, len(mono))] - total[at]
+    behind = total[at] - total[np.maximum(at - width, 0)]
+    floor = 1e-6 * float(ahead.max()) + 1e-12
+    return np.log((ahead + floor) / (behind + floor)) + 0.5 * np.log(ahead + floor)
+
+
+def _harmony_change(mono: np.ndarray, rate: int, beats: np.ndarray) -> np.ndarray:
+    """At each beat (the tracker's frames): how far the pitch classes sounding over the beat after it lie
+    from those over the beat before it (1 - cosine): chords and bass notes change with the bar."""
+    import librosa
+
+    # Averaged over a beat, so a coarse hop (four of the tracker's frames) is enough, at a quarter of the work.
+    chroma = librosa.feature.chroma_stft(y=mono, sr=rate, hop_length=4 * analysis.HOP, n_fft=4096)
+    edges = np.concatenate([[0], np.asarray(beats) // 4, [chroma.shape[1]]]).astype(int)
+    spans = [chroma[:, a:b].mean(axis=1) if b > a else np.zeros(12) for a, b in zip(edges, edges[1:], strict=False)]
+    unit = [v / (np.linalg.norm(v) + 1e-9) for v in spans]
+    return np.array([1.0 - float(np.dot(unit[i], unit[i + 1])) for i in range(len(beats))])
+
+
+def _standard(values: np.ndarray) -> np.ndarray:
+    spread = float(values.std())
+    return (values - values.mean()) / spread if spread > 1e-9 else values * 0.0
+
+
+def _downbeat(accents: list[np.ndarray], per_bar: int) -> int:
+    """The phase (0 to ``per_bar`` - 1) of the beats whose accents are the strongest on average, each kind
+    of accent (standardised) weighed by how clearly one phase leads it: the loudness of a click track,
+    the harmony of a groove whose snare is as loud as its kick."""
+    score = np.zeros(per_bar)
+    for accent in accents:
+        z = _standard(accent)
+        means = np.array([z[p::per_bar].mean() if z[p::per_bar].size else 0.0 for p in range(per_bar)])
+        ranked = np.sort(means)[::-1]
+        score += (ranked[0] - ranked[1]) * means
+    return int(np.argmax(score))
 
 
 def _lines(beats: np.ndarray, phase: int, per_bar: int, seconds: float) -> list[float]:
@@ -137,10 +182,11 @@ def bars_of(
     frames, rise, energy = _fine_onsets(mono, rate)
     if frames.size:
         times = _refined(times, frames, rise, 60.0 / found)
-        accent = np.log(energy[np.clip(np.searchsorted(frames, times), 0, len(frames) - 1)] + 1e-12)
+        loud = np.log(energy[np.clip(np.searchsorted(frames, times), 0, len(frames) - 1)] + 1e-12)
+        accents = [loud, _low_rise(mono, rate, times), _harmony_change(mono, rate, beats)]
     else:
-        accent = onset[np.clip(beats, 0, len(onset) - 1)]
-    lines = _lines(times, _downbeat(accent, per_bar), per_bar, seconds)
+        accents = [onset[np.clip(beats, 0, len(onset) - 1)]]
+    lines = _lines(times, _downbeat(accents, per_bar), per_bar, seconds)
     if frames.size and lines:  # the bars added before and after the tracked beats, onto their attacks
         lines = [round(float(t), 3) for t in _refined(np.array(lines), frames, rise, 60.0 / found)]
     return lines, per_bar, round(found, 1)

@@ -20,7 +20,7 @@ import audio
 import backend
 import song_map
 import uploads
-from bench_bars import clicks, furthest
+from bench_bars import clicks, furthest, groove
 
 SR = audio.SAMPLE_RATE
 TEMPO, METRE = 120, 4
@@ -36,6 +36,14 @@ def test_bar_lines_land_within_30_ms_of_accented_downbeats_drifting_2_percent(bp
         assert found == per_bar and tempo == pytest.approx(bpm * 1.01, rel=0.05)
         assert len(bars) == len(truth) and furthest(bars, truth) <= 0.03, (told, bars, truth)
         assert bars == sorted(bars) and all(round(t, 3) == t for t in bars)
+
+
+@pytest.mark.parametrize(("bpm", "per_bar"), [(90, 4), (120, 3)])
+def test_a_grooves_downbeat_is_its_bass_and_kick_not_its_backbeat(bpm, per_bar):
+    song, truth = groove(bpm, per_bar)
+    for told in (per_bar, None):
+        bars, found, _ = song_map.bars_of(song, SR, told, bpm)
+        assert found == per_bar and len(bars) == len(truth) and furthest(bars, truth) <= 0.03, (told, bars, truth)
 
 
 def test_a_song_with_no_steady_beat_has_no_bars():
