@@ -38,10 +38,10 @@ _read_lock = threading.Lock()
 
 
 def given(value: Any) -> bool:
-    """Whether a choice of bars was sent at all (an empty list or text, or 0 for Extend, is none)."""
+    """Whether a choice of bars was sent at all (an empty list or text is none; 0 is refused, not none)."""
     if isinstance(value, list | tuple):
         return any(str(x).strip() for x in value if x is not None)
-    return value is not None and str(value).strip() not in ("", "0")
+    return value is not None and str(value).strip() != ""
 
 
 def check_alone(bars: Any, part: bool, lines: bool) -> None:

@@ -187,6 +187,9 @@ def test_bars_are_refused_in_words_on_their_field(client, studio_server, clickin
     cases = [
         ("/edit", song, {"bars": "nine"}, r"bars: “nine” is not a choice of bars"),
         ("/edit", song, {"bars": "99"}, rf"bars: The song has {count} bars; there is no bar 99"),
+        ("/edit", song, {"bars": [0, 2]}, rf"bars: The song has {count} bars; there is no bar 0"),
+        ("/edit", song, {"bars": list(range(1, 40))}, r"bars: “\[1, 2, 3, .*” is not a choice of bars"),
+        ("/extend", song, {"bars": 0}, r"bars: “0” is not a number of bars to add"),
         ("/edit", song, {"bars": "2", "lines": [1]}, r"bars: Choose the region one way: by bars, or by lines"),
         (
             "/edit",
