@@ -632,10 +632,22 @@ def test_edit_and_extend_by_the_bar_under_zerogpu(client, space, tmp_path):
     path = tmp_path / "waltz.wav"
     sf.write(str(path), song.T, 48000)
     *_, edited = client.predict(
-        src_audio=handle_file(str(path)), prompt="x", bars="2-3", inference_steps=2, api_name="/edit"
+        src_audio=handle_file(str(path)), prompt="x", bars="2-3", inference_steps=2, seed=3, api_name="/edit"
     )
     start, end = edited["params"]["repainting_start"], edited["params"]["repainting_end"]
     assert start == pytest.approx(truth[1], abs=0.03) and end == pytest.approx(truth[3], abs=0.03)
+    # The same region in seconds makes the same take, sample for sample.
+    *_, by_seconds = client.predict(
+        src_audio=handle_file(str(path)),
+        prompt="x",
+        repainting_start=start,
+        repainting_end=end,
+        inference_steps=2,
+        seed=3,
+        api_name="/edit",
+    )
+    takes = [sf.read(str(space[2] / r["takes"][0]["audio"]))[0] for r in (edited, by_seconds)]
+    assert np.array_equal(*takes)
     assert isinstance(edited["takes"][0]["bars"], list) and "map_s" in edited["timings"]
     *_, extended = client.predict(
         src_audio=handle_file(str(path)), prompt="x", bars=4, inference_steps=2, api_name="/extend"
