@@ -92,7 +92,8 @@ MCP_FIELDS = {
 }
 # Edit and Extend by the bar (``edit_bars``): bars as the take's record counts them (takes[i].bars).
 MCP_EDIT_BARS = (
-    "Edit by the bar: the bars to make again, counted from 1 as the take's record lists them (takes[i].bars): a "
+    "Edit by the bar (a bar: one measure of the song's metre, 4 beats in 4/4): the bars to make again, counted from "
+    "1 as the take's record lists them (takes[i].bars): a "
     'number (9), text ("9-16") or a list ([9, 16]). The stretch runs from the start of the first to the start of '
     "the bar after the last (the song's end after its last bar). Not with lines, a section or a region in seconds."
 )
