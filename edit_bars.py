@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import analysis
 import audio
 import headers
@@ -95,10 +97,10 @@ def _recorded(src_audio: Any) -> song_map.Map | None:
     return song_map.Map(bars, sections, per_bar, None, round(header.frames / header.rate, 3))
 
 
-def of_song(src_audio: Any) -> song_map.Map | None:
-    """A source song's map: its record's (a take the studio made), else its bars read from its audio (kept
-    by file; ``uploads.Busy`` when the studio is measuring as many songs as it may); None at the door for a song
-    the studio did not map (its audio is not read there)."""
+def of_song(src_audio: Any, song: np.ndarray | None = None) -> song_map.Map | None:
+    """A source song's map: its record's (a take the studio made), else its bars read from its audio (``song``
+    where it is decoded already; kept by file; ``uploads.Busy`` when the studio is measuring as many songs as
+    it may); None at the door for a song the studio did not map (its audio is not read there)."""
     found = _recorded(src_audio)
     if found is not None or headers.reading():
         return found
@@ -108,7 +110,7 @@ def of_song(src_audio: Any) -> song_map.Map | None:
     with _read_lock:
         if key in _read:
             return _read[key]
-    stereo = uploads.load(path)
+    stereo = uploads.load(path) if song is None else song
     with analysis.place():
         found = song_map.of_audio(stereo, audio.SAMPLE_RATE)
     with _read_lock:
@@ -118,10 +120,10 @@ def of_song(src_audio: Any) -> song_map.Map | None:
     return found
 
 
-def _grid(src_audio: Any) -> song_map.Map | None:
+def _grid(src_audio: Any, song: np.ndarray | None) -> song_map.Map | None:
     """``of_song``, refused in words on ``bars`` where the studio is busy or hears no steady beat."""
     try:
-        found = of_song(src_audio)
+        found = of_song(src_audio, song)
     except uploads.Busy as exc:
         raise InputError(str(exc), "bars") from None
     if found is not None and not found.bars:
@@ -134,12 +136,14 @@ def which(first: int, last: int) -> str:
     return f"Bar {first}" if first == last else f"Bars {first}–{last}"
 
 
-def region(src_audio: Any, bars: Any, typed: tuple[Any, Any] | None) -> tuple[float, float] | None:
-    """The region ``bars`` choose in ``src_audio`` (None: the door cannot tell yet), refused in words on
+def region(
+    src_audio: Any, bars: Any, typed: tuple[Any, Any] | None, song: np.ndarray | None = None
+) -> tuple[float, float] | None:
+    """The region ``bars`` choose in ``src_audio`` (``song``: its audio, decoded; None: the door cannot tell yet), refused in words on
     ``bars``: with a typed region (``typed``: the seconds sent where they are not the form's first values)
     that is not the bars' own, past the song's bars, shorter than Edit's shortest, or a song with no grid."""
     first, last = numbers(bars)
-    grid = _grid(src_audio)
+    grid = _grid(src_audio, song)
     if grid is None:
         return None
     if not 1 <= first <= last <= len(grid.bars):
@@ -184,14 +188,19 @@ def _bar_seconds(grid: song_map.Map | None, bpm: Any, time_signature: Any) -> tu
 
 
 def extension(
-    src_audio: Any, bars: Any, seconds: float, within: tuple[float, float], bpm: Any = None, time_signature: Any = None
+    src_audio: Any,
+    bars: Any,
+    song: np.ndarray,
+    within: tuple[float, float],
+    bpm: Any = None,
+    time_signature: Any = None,
 ) -> float:
-    """The seconds Extend adds for ``bars`` whole bars after a song ``seconds`` long: that many bars at its
+    """The seconds Extend adds for ``bars`` whole bars after ``song`` (decoded): that many bars at its
     tempo after the bar the song ends in, so the new part ends on a bar line and the next bar starts on the
     beat (a song that ends on a bar line: exactly that many bars). Refused in words on ``bars`` outside
     ``within`` (Extend's range); at the door, a song not mapped yet is brought within it (taken on trust)."""
-    n = count(bars)
-    grid = _grid(src_audio)
+    n, seconds = count(bars), song.shape[-1] / audio.SAMPLE_RATE
+    grid = _grid(src_audio, song)
     bar, last = _bar_seconds(grid, bpm, time_signature)
     if last is None:
         more = round(n * bar, 3)

@@ -272,7 +272,7 @@ def prepare_extend(
     n = source.shape[-1]
     if edit_bars.given(bars):
         more = edit_bars.extension(
-            src_audio, bars, n / audio.SAMPLE_RATE, EXTEND_RANGE, params["bpm"], params["time_signature"]
+            src_audio, bars, source, EXTEND_RANGE, params.get("bpm"), params.get("time_signature")
         )
     total = n + int(round(more * audio.SAMPLE_RATE))
     if total > audio.MAX_SECONDS * audio.SAMPLE_RATE:
@@ -423,7 +423,7 @@ def _region(
         preparing.need_source(src_audio)
         finish = check_finish(None, fade_in, fade_out, whole=False)
         source = preparing.source(src_audio)
-        found = edit_bars.region(src_audio, chosen, None if (start, end) == REGION else (start, end))
+        found = edit_bars.region(src_audio, chosen, None if (start, end) == REGION else (start, end), source)
         # At the door a song the studio did not map stands whole for its region until the run reads its bars.
         return (*(found or (0.0, source.shape[-1] / audio.SAMPLE_RATE)), source, finish)
     with about("repainting_start"):
