@@ -36,6 +36,7 @@ SECTION_SNAP = 0.5
 # An untagged instrumental start longer than this is a section of its own.
 INTRO_SECONDS = 2.0
 INTRO = "Intro"
+KEPT_PART = "Original"  # an Extend's song as it was, before the new part
 UNTAGGED = "Song"  # sung lines before any tag, in a song whose words name sections after them
 # How long a take's map waits for one of the analyses' places (``analysis.place``) before the take is
 # kept without one (its record then has no ``bars``: read from its audio when an Edit asks, ``edit_bars``).
@@ -286,7 +287,16 @@ def of_take(take: np.ndarray, entry: dict[str, Any], params: dict[str, Any]) -> 
     lyrics = params.get("song_lyrics") or params.get("lyrics")
     try:
         with analysis.place(TAKE_WAIT_S):
-            return of_audio(take, audio.SAMPLE_RATE, per_bar, bpm, lyrics, times).as_record()
+            found = of_audio(take, audio.SAMPLE_RATE, per_bar, bpm, lyrics, times).as_record()
     except Exception as exc:  # busy, or audio the tracker cannot read: the take is kept without its map
         print(f"A take's map was not measured ({type(exc).__name__}: {exc})", flush=True)
         return {}
+    kept = positive(params.get("source_seconds")) if "extend_seconds" in params else None
+    return found if kept is None else {**found, "sections": _after_kept(found["sections"], kept)}
+
+
+def _after_kept(sections: list[dict[str, Any]], kept: float) -> list[dict[str, Any]]:
+    """An Extend's sections: the song it went on from (``KEPT_PART``, whose words its record does not hold),
+    then the new part's own, from where it starts."""
+    after = [{**s, "start": max(s["start"], kept)} for s in sections if s["end"] > kept and s["name"] != INTRO]
+    return [{"name": KEPT_PART, "start": 0.0, "end": round(kept, 3)}, *after]

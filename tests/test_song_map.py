@@ -176,6 +176,10 @@ def test_extend_by_the_bar_adds_whole_bars_and_ends_on_a_bar_line(client, studio
     after = (total - take["bars"][-1]) / bar
     assert after == pytest.approx(round(after), abs=0.01)
     assert made["takes"][0]["seconds"] == pytest.approx(total, abs=1e-3)
+    # Its sections: the song it went on from, then the new part's.
+    sections = made["takes"][0]["sections"]
+    assert sections[0] == {"name": "Original", "start": 0.0, "end": round(params["source_seconds"], 3)}
+    assert all(s["start"] >= params["source_seconds"] for s in sections[1:])
 
 
 def test_bars_are_refused_in_words_on_their_field(client, studio_server, clicking, tmp_path):
