@@ -120,6 +120,15 @@ def of_song(src_audio: Any, song: np.ndarray | None = None) -> song_map.Map | No
     return found
 
 
+def heard(src_audio: Any, song: np.ndarray) -> song_map.Map | None:
+    """An upload's map as its analysis reads it (``of_song``, kept for the Edit or Extend that follows); None
+    where the studio is measuring as many songs as it may: an upload is never refused for its map."""
+    try:
+        return of_song(src_audio, song)
+    except (uploads.Busy, OSError):
+        return None
+
+
 def _grid(src_audio: Any, song: np.ndarray | None) -> song_map.Map | None:
     """``of_song``, refused in words on ``bars`` where the studio is busy or hears no steady beat."""
     try:

@@ -223,3 +223,15 @@ def test_an_upload_the_studio_did_not_make_is_counted_from_its_own_audio(client,
     )[-1]
     start, end = made["params"]["repainting_start"], made["params"]["repainting_end"]
     assert start == pytest.approx(truth[1], abs=0.03) and end == pytest.approx(truth[3], abs=0.03)
+
+
+def test_an_uploads_analysis_counts_its_bars_for_the_edit_that_follows(client, tmp_path):
+    song, truth = clicks(100, 3, 20.0, seed=4)
+    path = tmp_path / "counted.wav"
+    audio.save(song, path, "wav")
+    line, *_ = client.predict(src_audio=handle_file(str(path)), extend_seconds=30, api_name="/extend_analyze")
+    assert f" · {len(truth)} bars" in line, line
+    hiss = tmp_path / "hiss.wav"
+    audio.save(np.random.default_rng(5).uniform(-0.3, 0.3, (2, 12 * SR)).astype(np.float32), hiss, "wav")
+    line, *_ = client.predict(src_audio=handle_file(str(hiss)), extend_seconds=30, api_name="/extend_analyze")
+    assert " bars" not in line, line
