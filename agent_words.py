@@ -31,7 +31,9 @@ MCP_INSTRUCTIONS = (
     "ACE Music Studio makes songs with ACE-Step 1.5 ({model}). An agent is a visitor like any other: the same checks "
     "and words, at most {share} requests of yours waiting or being made at once, and on a ZeroGPU Space your own "
     "daily GPU quota. A music tool returns each take's URL, a line of seeds and the take's record (JSON): pass the "
-    "record to variations, morph or stems, a take's URL as the song of cover, extend, edit or describe."
+    "record to variations, morph or stems, a take's URL as the song of cover, extend, edit or describe. A take's "
+    "record maps it: takes[i].bars, where each bar (one measure of its metre: 4 beats in 4/4) starts, in seconds "
+    "(bar 1 first), and takes[i].sections, its [Section]s' names, starts and ends; edit and extend count bars so."
 )
 MCP_TOOLS = {
     "generate": "Make a song from a style caption and/or lyrics: {takes} takes of {seconds}, each with its seed. "
@@ -88,6 +90,17 @@ MCP_FIELDS = {
     "section": "Edit by the words: one [Section] of the take, by its name (Chorus) or its number from 1; its lines are "
     "made again, as with lines.",
 }
+# Edit and Extend by the bar (``edit_bars``): bars as the take's record counts them (takes[i].bars).
+MCP_EDIT_BARS = (
+    "Edit by the bar (a bar: one measure of the song's metre, 4 beats in 4/4): the bars to make again, counted from "
+    "1 as the take's record lists them (takes[i].bars): a "
+    'number (9), text ("9-16") or a list ([9, 16]). The stretch runs from the start of the first to the start of '
+    "the bar after the last (the song's end after its last bar). Not with lines, a section or a region in seconds."
+)
+MCP_EXTEND_BARS = (
+    "Whole bars to add at the song's tempo, in place of extend_seconds: the new part ends on a bar line, so the "
+    "next bar would start on the beat (a bar: one measure of the song's metre, as its record's takes[i].bars count)."
+)
 # What comes back where a value is none (``agents``): an unused take slot is left out, a missing file says so.
 MCP_NOT_HERE = (
     "{name} takes the URL of a take this studio made for you, or of a file you uploaded to it (POST "
@@ -124,7 +137,10 @@ KINDS = {
 DEEPEST = 16
 # What a parameter takes beyond its field's schema, where the studio's own checks read more:
 # ``edit_lines`` reads line numbers as a number, a list of numbers or of text, or text such as "3, 4".
-LOOSER = {"lines": {"type": ["array", "string", "number", "null"], "items": {"type": ["string", "number"]}}}
+LOOSER = {
+    name: {"type": ["array", "string", "number", "null"], "items": {"type": ["string", "number"]}}
+    for name in ("lines", "bars")
+}
 
 # The page's words for a parameter, where they say what it does without speaking of the page.
 PAGE_WORDS = {
@@ -167,8 +183,8 @@ PAGE_WORDS = {
 # Where one tool's parameter means something of its own.
 TOOL_WORDS = {
     "cover": {"prompt": tips.COVER_CAPTION, "lyrics": tips.COVER_LYRICS},
-    "extend": {"prompt": tips.EXTEND_CAPTION},
-    "edit": {"lyrics": tips.EDIT_LYRICS},
+    "extend": {"prompt": tips.EXTEND_CAPTION, "bars": MCP_EXTEND_BARS},
+    "edit": {"lyrics": tips.EDIT_LYRICS, "bars": MCP_EDIT_BARS},
     "lyrics": {"vocal_language": tips.LYRICS_LANGUAGE},
     "variations": {"seed": tips.VARIATION_SEED},
     "morph": {

@@ -23,6 +23,7 @@ import analysis
 import audio
 import checks
 import describe
+import edit_bars
 import handlers
 import lora_presets
 import models
@@ -386,9 +387,11 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None) -> Iterator[
     except Exception:  # an analysis that fails must not cost the upload
         yield f"{text} · (tempo and key could not be measured)", UNCHANGED, UNCHANGED, UNCHANGED, drawn
         return
+    mapped = edit_bars.heard(path, song)  # the song's bars, counted for Edit and Extend by the bar
+    bars = f" · {len(mapped.bars)} bars" if mapped is not None and mapped.bars else ""
     # No steady beat: BPM and metre go (back) to auto, and the line says why.
     yield (
-        f"{text} · {analysis.describe(found).split(' · ', 1)[1]}",
+        f"{text} · {analysis.describe(found).split(' · ', 1)[1]}{bars}",
         0 if found.bpm is None else int(round(found.bpm)),
         found.key,
         checks.AUTO if found.beats_per_bar is None else str(found.beats_per_bar),

@@ -24,6 +24,8 @@ from mcp import ClientSession  # noqa: E402
 from mcp.client.sse import sse_client  # noqa: E402
 from mcp.client.streamable_http import streamablehttp_client  # noqa: E402
 
+from test_song_map import clicking  # noqa: E402, F401 (a fixture)
+
 
 async def _session_do(url: str, work: Any, sse: bool = False, headers: dict[str, str] | None = None) -> Any:
     """``work(session)`` in an initialized MCP session with the studio at ``url``, as the agent ``headers`` say."""
@@ -532,3 +534,35 @@ def test_edit_takes_lines_as_readme_gives_them(studio_server):
         failed, texts = call(url, "edit", {"src_audio": take_url, "lines": lines, "inference_steps": 1}, agent_token)
         assert not failed, (lines, texts)
         assert json.loads(texts[-1])["params"]["edited_lines"] == [n, n], lines
+
+
+def test_an_agent_edits_and_extends_by_the_bar(studio_server, clicking):  # noqa: F811
+    """Issue 62: the edit and extend tools take bars as a take's record counts them (``takes[i].bars``),
+    and their words say what a bar is; the music model plays a click track (test_song_map's ``clicking``)."""
+    url, _ = studio_server
+    agent_token = {"X-IP-Token": "a-counting-agent"}
+    found = tools(url)
+    assert "one measure" in found["edit"].description + json.dumps(found["edit"].inputSchema)
+    assert "Edit by the bar" in found["edit"].inputSchema["properties"]["bars"]["description"]
+    assert "Whole bars to add" in found["extend"].inputSchema["properties"]["bars"]["description"]
+    song = {"prompt": "click", "audio_duration": 12, "bpm": 120, "time_signature": "4", "inference_steps": 1}
+    failed, texts = call(url, "generate", {**song, "think": False}, agent_token)
+    assert not failed, texts
+    take_url, bars = texts[0], json.loads(texts[-1])["takes"][0]["bars"]
+    assert len(bars) >= 5
+    for chosen in ([2, 3], "2-3", ["2", 3]):
+        failed, texts = call(
+            url, "edit", {"src_audio": take_url, "prompt": "dub", "bars": chosen, "inference_steps": 1}, agent_token
+        )
+        assert not failed, (chosen, texts)
+        params = json.loads(texts[-1])["params"]
+        assert params["edited_bars"] == [2, 3] and (params["repainting_start"], params["repainting_end"]) == (
+            bars[1],
+            bars[3],
+        )
+    failed, texts = call(url, "extend", {"src_audio": take_url, "bars": 4, "inference_steps": 1}, agent_token)
+    assert not failed and json.loads(texts[-1])["params"]["extend_bars"] == 4, texts
+    failed, texts = call(
+        url, "edit", {"src_audio": take_url, "prompt": "dub", "bars": 99, "inference_steps": 1}, agent_token
+    )
+    assert failed and f"The song has {len(bars)} bars; there is no bar 99" in texts[0], texts

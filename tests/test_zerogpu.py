@@ -620,3 +620,40 @@ def test_parts_are_one_gpu_call_each_on_the_base_built_at_start_up(client, space
     client.predict(api_name="/stop_edit")
     stopped_result(job, r"^Stopped at step \d+ of 200\. Nothing was saved\.$")
     assert _files(out) == before
+
+
+def test_edit_and_extend_by_the_bar_under_zerogpu(client, space, tmp_path):
+    """Issue 62: bars counted on the CPU of the Space's own process (the song's map: ``song_map``), the
+    region and the length they set sent to the worker like any Edit's and Extend's; each take's record
+    carries its map."""
+    from bench_bars import clicks
+
+    song, truth = clicks(100, 3, 20.0)
+    path = tmp_path / "waltz.wav"
+    sf.write(str(path), song.T, 48000)
+    *_, edited = client.predict(
+        src_audio=handle_file(str(path)), prompt="x", bars="2-3", inference_steps=2, seed=3, api_name="/edit"
+    )
+    start, end = edited["params"]["repainting_start"], edited["params"]["repainting_end"]
+    assert start == pytest.approx(truth[1], abs=0.03) and end == pytest.approx(truth[3], abs=0.03)
+    # The same region in seconds makes the same take, sample for sample.
+    *_, by_seconds = client.predict(
+        src_audio=handle_file(str(path)),
+        prompt="x",
+        repainting_start=start,
+        repainting_end=end,
+        inference_steps=2,
+        seed=3,
+        api_name="/edit",
+    )
+    takes = [sf.read(str(space[2] / r["takes"][0]["audio"]))[0] for r in (edited, by_seconds)]
+    assert np.array_equal(*takes)
+    assert isinstance(edited["takes"][0]["bars"], list) and "map_s" in edited["timings"]
+    *_, extended = client.predict(
+        src_audio=handle_file(str(path)), prompt="x", bars=4, inference_steps=2, api_name="/extend"
+    )
+    bar = float(np.median(np.diff(truth)))
+    added = extended["params"]["extend_seconds"]
+    assert extended["params"]["extend_bars"] == 4 and 4 * bar - 0.05 <= added < 5 * bar + 0.05
+    after = (20.0 + added - truth[-1]) / bar
+    assert after == pytest.approx(round(after), abs=0.03)

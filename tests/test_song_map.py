@@ -1,0 +1,237 @@
+"""Issue 62, items 1, 2, 4 and 5: every take's map (its bar lines read from its own audio, its sections from
+its synced words) and Edit and Extend by the bar. The tracker on click tracks with accented downbeats
+(the bench's full table: ``python tools/bench.py --bars``), sections from tags and line times, then through
+gradio_client against the served studio: a generated take's record carries its map, bars set exactly the
+region their seconds set, Extend by the bar ends on a bar line, and every refusal is in words on ``bars``.
+The served studio's music model plays click tracks here (``Backend.run``, the pipeline call, is wrapped):
+the tiny random model's noise has no beat to count."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError, ValidationError
+
+import audio
+import backend
+import song_map
+import uploads
+from bench_bars import clicks, furthest, groove
+
+SR = audio.SAMPLE_RATE
+TEMPO, METRE = 120, 4
+BAR = METRE * 60.0 / TEMPO
+LYRICS = "[Verse 1]\nneon lights\nburning bright\n\n[Chorus]\nhold on tight\nnever let go\n[Verse 2]\nmorning comes"
+
+
+@pytest.mark.parametrize(("bpm", "per_bar"), [(60, 3), (90, 4), (120, 3), (150, 4), (180, 4), (180, 3)])
+def test_bar_lines_land_within_30_ms_of_accented_downbeats_drifting_2_percent(bpm, per_bar):
+    song, truth = clicks(bpm, per_bar)
+    for told in (per_bar, None):  # the record's metre, or the tracker's
+        bars, found, tempo = song_map.bars_of(song, SR, told)
+        assert found == per_bar and tempo == pytest.approx(bpm * 1.01, rel=0.05)
+        assert len(bars) == len(truth) and furthest(bars, truth) <= 0.03, (told, bars, truth)
+        assert bars == sorted(bars) and all(round(t, 3) == t for t in bars)
+
+
+@pytest.mark.parametrize(("bpm", "per_bar"), [(90, 4), (120, 3)])
+def test_a_grooves_downbeat_is_its_bass_and_kick_not_its_backbeat(bpm, per_bar):
+    song, truth = groove(bpm, per_bar)
+    for told in (per_bar, None):
+        bars, found, _ = song_map.bars_of(song, SR, told, bpm)
+        assert found == per_bar and len(bars) == len(truth) and furthest(bars, truth) <= 0.03, (told, bars, truth)
+
+
+def test_a_song_with_no_steady_beat_has_no_bars():
+    rng = np.random.default_rng(1)
+    hiss = rng.uniform(-0.3, 0.3, (2, 12 * SR)).astype(np.float32)
+    tone = np.tile(0.3 * np.sin(2 * np.pi * 440 * np.arange(12 * SR) / SR), (2, 1)).astype(np.float32)
+    for song in (hiss, tone, np.zeros((2, 12 * SR), np.float32)):
+        assert song_map.of_audio(song, SR).bars == []
+
+
+def test_sections_start_at_their_first_line_on_the_nearest_bar_line_after_an_intro():
+    bars = [round(0.5 + i * 2.0, 3) for i in range(15)]  # 0.5, 2.5 … 28.5
+    times = [4.4, 6.6, 12.6, 14.5, 22.4]  # each a little off its bar line, as a sung line is
+    found = song_map.sections_of(LYRICS, times, 30.0, bars)
+    assert found == [
+        {"name": "Intro", "start": 0.0, "end": 4.5},
+        {"name": "Verse 1", "start": 4.5, "end": 12.5},
+        {"name": "Chorus", "start": 12.5, "end": 22.5},
+        {"name": "Verse 2", "start": 22.5, "end": 30.0},
+    ]
+    # A tag with no sung line starts where the line before it would end; no intro where singing starts at once.
+    tagged = "[Verse]\na\nb\n[Solo]\n[Outro]\nc"
+    found = song_map.sections_of(tagged, [0.5, 2.5, 12.0], 16.0)  # the lines' median length: 4 s
+    assert [(s["name"], s["start"], s["end"]) for s in found] == [
+        ("Verse", 0.5, 6.5),
+        ("Solo", 6.5, 12.0),
+        ("Outro", 12.0, 16.0),
+    ]
+    assert song_map.sections_of("la\nla", [1.0, 3.0], 8.0) == [{"name": "Song", "start": 1.0, "end": 8.0}]
+    assert song_map.sections_of(LYRICS, [1.0, 2.0], 8.0) == []  # a record whose times are not these words'
+
+
+def test_a_region_of_bars_runs_from_the_first_bar_line_to_the_one_after_the_last():
+    found = song_map.Map([0.5, 2.5, 4.5, 6.5], [], 4, 120.0, 8.0)
+    assert found.region(2, 3) == (2.5, 6.5)
+    assert found.region(4, 4) == (6.5, 8.0)  # the last bar: to the song's end
+    assert found.region(1, 1) == (0.5, 2.5)
+
+
+# ---------------------------------------------------------------- through the API, on the served studio
+
+
+@pytest.fixture(scope="module")
+def client(studio_server):
+    return Client(studio_server[0], verbose=False)
+
+
+@pytest.fixture
+def clicking(monkeypatch):
+    """The music model plays a click track at ``TEMPO`` in ``METRE`` (its truth: the returned list's
+    bar lines, from the song's start), as long as what it was asked to make."""
+    run = backend.Backend.run
+
+    def clicks_instead(self, render, progress=None, run_id=None):
+        out = run(self, render, progress, run_id)
+        made = np.asarray(out["audio"])
+        song, _ = clicks(TEMPO, METRE, made.shape[-1] / SR + 1.0, drift=0.0)
+        out["audio"] = np.broadcast_to(song[:, : made.shape[-1]], made.shape).astype(np.float32).copy()
+        return out
+
+    monkeypatch.setattr(backend.Backend, "run", clicks_instead)
+
+
+def _generated(client, seconds: float = 16.0) -> tuple[dict, str]:
+    record = client.predict(
+        prompt="click pop",
+        lyrics=LYRICS,
+        audio_duration=seconds,
+        bpm=TEMPO,
+        time_signature=str(METRE),
+        inference_steps=1,
+        think=False,
+        seed=5,
+        api_name="/generate",
+    )[-1]
+    return record["takes"][0], record
+
+
+def test_a_generated_takes_record_carries_its_bars_and_sections(client, studio_server, clicking):
+    take, record = _generated(client)
+    _, truth = clicks(TEMPO, METRE, take["seconds"], drift=0.0)
+    assert furthest(take["bars"], truth) <= 0.03 and len(take["bars"]) == len(truth)
+    sections = take["sections"]
+    tags = ["Intro", "Verse 1", "Chorus", "Verse 2"]
+    assert sections and [s["name"] for s in sections] == [n for n in tags if n in {s["name"] for s in sections}]
+    edges = [(s["start"], s["end"]) for s in sections]
+    assert all(a < b for a, b in edges) and all(b == c for (_, b), (c, _) in zip(edges, edges[1:], strict=False))
+    assert edges[-1][1] == pytest.approx(take["seconds"], abs=1e-3)
+    # The take's own record keeps them too (what Edit reads back), and the time they took.
+    own = json.loads((studio_server[1] / take["metadata"]).read_text())
+    assert own["bars"] == take["bars"] and own["sections"] == sections
+    assert 0 <= record["timings"]["map_s"] < 30
+
+
+def test_bars_set_exactly_the_region_their_seconds_set(client, studio_server, clicking):
+    take, _ = _generated(client)
+    song = str(studio_server[1] / take["audio"])
+    bars = take["bars"]
+    common = {"src_audio": handle_file(song), "prompt": "click pop", "inference_steps": 1, "seed": 9}
+    by_bars = client.predict(**common, bars="3-4", api_name="/edit")[-1]
+    by_seconds = client.predict(**common, repainting_start=bars[2], repainting_end=bars[4], api_name="/edit")[-1]
+    params = by_bars["params"]
+    assert (params["repainting_start"], params["repainting_end"]) == (bars[2], bars[4])
+    assert params["edited_bars"] == [3, 4]
+    same = by_seconds["params"]
+    assert (same["repainting_start"], same["repainting_end"]) == (bars[2], bars[4])
+    made = [uploads.load(str(studio_server[1] / r["takes"][0]["audio"])) for r in (by_bars, by_seconds)]
+    assert np.array_equal(*made)
+    # A list of bars, the bars' own seconds sent beside them, and the last bar: to the song's end.
+    last = len(bars)
+    made = client.predict(
+        **common, bars=[last - 1, last], repainting_start=bars[-2], repainting_end=take["seconds"], api_name="/edit"
+    )[-1]
+    assert (made["params"]["repainting_start"], made["params"]["repainting_end"]) == (bars[-2], take["seconds"])
+
+
+def test_extend_by_the_bar_adds_whole_bars_and_ends_on_a_bar_line(client, studio_server, clicking):
+    take, _ = _generated(client, seconds=15.0)
+    song = str(studio_server[1] / take["audio"])
+    made = client.predict(
+        src_audio=handle_file(song), prompt="click pop", bars="4", inference_steps=1, api_name="/extend"
+    )[-1]
+    params = made["params"]
+    assert params["extend_bars"] == 4 and params["source_seconds"] == pytest.approx(take["seconds"], abs=1e-3)
+    total = params["source_seconds"] + params["extend_seconds"]
+    bar = float(np.median(np.diff(take["bars"])))
+    assert bar == pytest.approx(BAR, abs=0.01)
+    # Four bars after the bar the song ends in: the new end is a bar line of the song's grid, carried on.
+    assert 4 * bar <= params["extend_seconds"] < 5 * bar
+    after = (total - take["bars"][-1]) / bar
+    assert after == pytest.approx(round(after), abs=0.01)
+    assert made["takes"][0]["seconds"] == pytest.approx(total, abs=1e-3)
+    # Its sections: the song it went on from, then the new part's.
+    sections = made["takes"][0]["sections"]
+    assert sections[0] == {"name": "Original", "start": 0.0, "end": round(params["source_seconds"], 3)}
+    assert all(s["start"] >= params["source_seconds"] for s in sections[1:])
+
+
+def test_bars_are_refused_in_words_on_their_field(client, studio_server, clicking, tmp_path):
+    take, _ = _generated(client)
+    song = str(studio_server[1] / take["audio"])
+    hiss = tmp_path / "hiss.wav"
+    audio.save(np.random.default_rng(2).uniform(-0.3, 0.3, (2, 12 * SR)).astype(np.float32), hiss, "wav")
+    count = len(take["bars"])
+    cases = [
+        ("/edit", song, {"bars": "nine"}, r"bars: “nine” is not a choice of bars"),
+        ("/edit", song, {"bars": "99"}, rf"bars: The song has {count} bars; there is no bar 99"),
+        ("/edit", song, {"bars": [0, 2]}, rf"bars: The song has {count} bars; there is no bar 0"),
+        ("/edit", song, {"bars": list(range(1, 40))}, r"bars: “\[1, 2, 3, .*” is not a choice of bars"),
+        ("/extend", song, {"bars": 0}, r"bars: “0” is not a number of bars to add"),
+        ("/edit", song, {"bars": "2", "lines": [1]}, r"bars: Choose the region one way: by bars, or by lines"),
+        (
+            "/edit",
+            song,
+            {"bars": "2-3", "repainting_start": 1.0, "repainting_end": 5.0},
+            r"bars: Choose the region one way: Bars 2–3 run [\d.]+–[\d.]+ s",
+        ),
+        ("/edit", song, {"bars": "2", "change": "extract"}, r"bars: Bars choose a region of the song; a part"),
+        ("/extend", song, {"bars": "1.5"}, r"bars: “1\.5” is not a number of bars to add"),
+        ("/extend", song, {"bars": "200"}, r"bars: 200 bars at this song's tempo add [\d.]+ s; Extend adds 5–240 s"),
+    ]
+    for api, path, settings, words in cases:
+        with pytest.raises(ValidationError, match=words):
+            client.predict(src_audio=handle_file(path), prompt="dub", inference_steps=1, api_name=api, **settings)
+    # An upload the studio did not make is read when its run reads it (the door reads its header only).
+    for api in ("/edit", "/extend"):
+        with pytest.raises(AppError, match=r"The studio hears no steady beat in this song"):
+            client.predict(src_audio=handle_file(str(hiss)), prompt="dub", bars="4", inference_steps=1, api_name=api)
+
+
+def test_an_upload_the_studio_did_not_make_is_counted_from_its_own_audio(client, studio_server, tmp_path):
+    song, truth = clicks(100, 3, 20.0)
+    path = Path(tmp_path / "mine.wav")
+    audio.save(song, path, "wav")
+    made = client.predict(
+        src_audio=handle_file(str(path)), prompt="dub", bars="2-3", inference_steps=1, api_name="/edit"
+    )[-1]
+    start, end = made["params"]["repainting_start"], made["params"]["repainting_end"]
+    assert start == pytest.approx(truth[1], abs=0.03) and end == pytest.approx(truth[3], abs=0.03)
+
+
+def test_an_uploads_analysis_counts_its_bars_for_the_edit_that_follows(client, tmp_path):
+    song, truth = clicks(100, 3, 20.0, seed=4)
+    path = tmp_path / "counted.wav"
+    audio.save(song, path, "wav")
+    line, *_ = client.predict(src_audio=handle_file(str(path)), extend_seconds=30, api_name="/extend_analyze")
+    assert f" · {len(truth)} bars" in line, line
+    hiss = tmp_path / "hiss.wav"
+    audio.save(np.random.default_rng(5).uniform(-0.3, 0.3, (2, 12 * SR)).astype(np.float32), hiss, "wav")
+    line, *_ = client.predict(src_audio=handle_file(str(hiss)), extend_seconds=30, api_name="/extend_analyze")
+    assert " bars" not in line, line
