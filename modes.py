@@ -24,6 +24,7 @@ import mastering
 import models
 import part_tasks
 import preparing
+import records
 import takes
 import tooltips as tips
 import voice
@@ -66,8 +67,7 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
         result["parts"] = [job.part(take) for take in made]
     if job.synced is not None and result.get("lyrics"):  # a region Edit's lines: the whole song's
         result["lyrics"] = [found and {**found, "lines": job.synced(found["lines"])} for found in result["lyrics"]]
-    params = {**job.params, **{k: result[k] for k in ("source_latents",) if k in result}}  # as the run read it
-    return takes.write_takes(job.mode, result, params, job.seeds)
+    return takes.write_takes(job.mode, result, records.as_run(job, result), job.seeds, job.request.audio_format)
 
 
 def prepare_generate(
@@ -123,30 +123,13 @@ def prepare_generate(
     correcting = preparing.check_dcw(dcw, variant)
     reference, lent = voice.timbre(reference_audio, reference_take, seeds[0])
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
-    params = {
-        "prompt": prompt,
-        "lyrics": lyrics,
-        "think": thinking,
-        "audio_duration": -1 if duration is None else duration,
-        **preparing.recorded(music),
-        "vocal_language": language,
-        "inference_steps": steps,
-        "guidance_scale": guidance,
-        "shift": shift_value,
-        "dcw": correcting,
-        "batch_size": n_takes,
-        "audio_format": fmt,
-        **lent,
-        **preparing.lora_record(adapter),
-        **finish_params,
-        "seed": seeds[0],
-    }
     longest = duration if duration is not None else audio.MAX_SECONDS
     sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
     words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
-    request = MusicRequest("generate", params, Render(call, seeds, adapter), longest, fmt)
+    request = MusicRequest("generate", {}, Render(call, seeds, adapter), longest, fmt)
     request = preparing.with_think(request, thinking, duration, music, rewrite_caption, plan)
+    request = records.written(request, **lent, **finish_params)
     return Job(request, trimmed(request.seconds), finishing)
 
 
@@ -182,7 +165,7 @@ def prepare_cover(
     edits the song itself from what it is (``morph_prompt``, ``morph_lyrics``: its style and words
     now; words left out: a take's own) toward ``prompt`` and ``lyrics``, keeping its structure (cover
     strength and start unused)."""
-    params, render = preparing.common(
+    render, fmt = preparing.common(
         **preparing.shared(locals()),
         need_text="cover",
         lora=lora,
@@ -198,17 +181,10 @@ def prepare_cover(
     source = preparing.source(src_audio)
     reference = preparing.reference(reference_audio, render.seeds[0]) if reference_audio else None
     n, seconds = source.shape[-1], round(audio.seconds(source), 3)
-    _what_ran(params, morphing, strength, closeness)
-    params.update(
-        source_seconds=seconds,
-        audio_duration=seconds,
-        src_audio=Path(str(src_audio)).name,
-        reference_audio=Path(str(reference_audio)).name if reference is not None else None,
-        **finish_params,
-    )
     # The model is told the real length ("duration: N seconds" in its prompt), as upstream does;
     # the pipeline's own default would say 60 s whatever the song.
-    render = preparing.from_own_latents(src_audio, params, render).with_pipeline(
+    render, own = preparing.from_own_latents(src_audio, render)
+    render = render.with_pipeline(
         task_type="cover",
         audio_duration=audio.seconds(source),
         src_audio=preparing.model_input(source),
@@ -217,19 +193,16 @@ def prepare_cover(
         cover_noise_strength=closeness,
         **morphing,
     )
-    request = MusicRequest("cover", params, render, seconds, params["audio_format"])
+    reference_name = Path(str(reference_audio)).name if reference is not None else None
+    request = records.written(
+        MusicRequest("cover", {}, render, seconds, fmt),
+        **own,
+        source_seconds=seconds,
+        src_audio=Path(str(src_audio)).name,
+        reference_audio=reference_name,
+        **finish_params,
+    )
     return Job(request, lambda take: audio.fit(take, n), finishing)
-
-
-def _what_ran(params: dict[str, Any], morphing: dict[str, Any], strength: float, closeness: float) -> None:
-    """A cover's record of how it was made: a morph uses neither the cover's strength nor its start, and
-    runs without the step correction (``flow_edit``), so its record holds none of them (read back, each is
-    today's default, which a morph ignores again)."""
-    params.update({"morph": False, **morphing})
-    if morphing:
-        del params["dcw"]
-    else:
-        params.update(audio_cover_strength=strength, cover_noise_strength=closeness)
 
 
 def prepare_extend(
@@ -253,7 +226,7 @@ def prepare_extend(
     lora_preset: str | None = None,
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
-    params, render = preparing.common(
+    render, fmt = preparing.common(
         **preparing.shared(locals()),
         need_text=None,
         lora=lora,
@@ -273,21 +246,23 @@ def prepare_extend(
             "extend_seconds",
         )
     seam, seconds = n / audio.SAMPLE_RATE, round(total / audio.SAMPLE_RATE, 3)
-    params.update(
-        extend_seconds=more,
-        source_seconds=round(seam, 3),
-        audio_duration=seconds,
-        src_audio=Path(str(src_audio)).name,
-        **finish_params,
-    )
     # Pad with silence to the new length and repaint everything after the original; the prompt says
     # the source's own length, as upstream's does for a repaint past the song's end.
-    render = preparing.from_own_latents(src_audio, params, render, repaint=True).with_pipeline(
+    render, own = preparing.from_own_latents(src_audio, render, repaint=True)
+    render = render.with_pipeline(
         task_type="repaint",
         audio_duration=seam,
         src_audio=preparing.model_input(source, total),
         repainting_start=seam,
         repainting_end=-1,
+    )
+    request = records.written(
+        MusicRequest("extend", {}, render, seconds, fmt),
+        **own,
+        extend_seconds=more,
+        source_seconds=round(seam, 3),
+        src_audio=Path(str(src_audio)).name,
+        **finish_params,
     )
     fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
 
@@ -297,7 +272,6 @@ def prepare_extend(
         # rendition of the source overlaps it; everything before that is the source itself.
         return audio.splice(source, take, max(0, n - fade), total, fade)
 
-    request = MusicRequest("extend", params, render, seconds, params["audio_format"])
     return Job(request, post, finishing, (max(0, n - fade), total))
 
 
@@ -350,24 +324,13 @@ def prepare_edit(
         made = {"lora": lora, "lora_preset": lora_preset, "fade_in": fade_in, "fade_out": fade_out}
         return part_tasks.prepare(task, **song, **made, part=part, add_parts=add_parts)
     adapter = {"lora": lora, "lora_scale": lora_scale, "lora_preset": lora_preset}
-    params, render = preparing.common(**song, need_text="edit", **adapter)
+    render, fmt = preparing.common(**song, need_text="edit", **adapter)
     start, end, source, (finishing, finish_params) = _region(
         src_audio, repainting_start, repainting_end, chosen, fade_in, fade_out
     )
     length = source.shape[-1] / audio.SAMPLE_RATE
-    params.update(
-        change="region",
-        repainting_start=start,
-        repainting_end=end,
-        repaint_mode=way,
-        repaint_strength=strength,
-        **({"edited_lines": [chosen.first, chosen.last]} if chosen is not None else {}),
-        source_seconds=round(length, 3),
-        audio_duration=round(length, 3),
-        src_audio=Path(str(src_audio)).name,
-        **finish_params,
-    )
-    render = preparing.from_own_latents(src_audio, params, render, repaint=True).with_pipeline(
+    render, own = preparing.from_own_latents(src_audio, render, repaint=True)
+    render = render.with_pipeline(
         task_type="repaint",
         audio_duration=length,
         src_audio=preparing.model_input(source),
@@ -376,7 +339,14 @@ def prepare_edit(
         repaint_mode=way,
         repaint_strength=strength,
     )
-    request = MusicRequest("edit", params, render, round(length, 3), params["audio_format"])
+    request = records.written(
+        MusicRequest("edit", {}, render, round(length, 3), fmt),
+        **own,
+        **({"edited_lines": [chosen.first, chosen.last]} if chosen is not None else {}),
+        source_seconds=round(length, 3),
+        src_audio=Path(str(src_audio)).name,
+        **finish_params,
+    )
     job = _region_job(request, source, start, end, finishing)
     return _sung_in_region(job, src_audio, str(lyrics or "").strip() if chosen is None else "")
 
@@ -391,9 +361,8 @@ def _sung_in_region(job: Job, src_audio: Any, sung: str) -> Job:
     around = edit_lines.around(src_audio, start, end, sung) if sung else None
     if around is None:
         return job
-    request = job.request.with_params(song_lyrics=around.lyrics)
-    render = request.render.with_pipeline(sung_within=(start, end))
-    request = dataclasses.replace(request, render=render, song_lyrics=around.lyrics)
+    render = job.request.render.with_pipeline(sung_within=(start, end))
+    request = records.written(dataclasses.replace(job.request, render=render, song_lyrics=around.lyrics))
     return dataclasses.replace(job, request=request, synced=around.lines)
 
 

@@ -152,7 +152,7 @@ class Plan:
 @dataclass(frozen=True)
 class MusicRequest:
     """What one music press sends to the GPU: its ``mode``, the settings as recorded (``params``: what
-    the record writes, read by nothing that costs), the ``render``, each take's length (``seconds``: its
+    the record writes, read off the rest by ``records.written`` and by nothing that costs), the ``render``, each take's length (``seconds``: its
     one form, which the cost reads and the rest follow; Extend's the source and what it adds, where the
     call is told the source's own; Think's longest where it chooses), the takes' file format, and Think's
     part: ``plan`` to plan first, or ``plan_skipped``, the words why the song is made without the plan it
@@ -167,6 +167,9 @@ class MusicRequest:
     plan: PlanArgs | None = None
     plan_skipped: str | None = None
     song_lyrics: str = ""
+    # Where the source song is read from: the take's own latents, or why the VAE reads it (None: no
+    # source, or not yet looked at: the door reads no latents).
+    source_latents: str | None = None
 
     def without_plan(self, reason: str) -> MusicRequest:
         """The same song made without Think's plan, its records saying ``reason``."""
@@ -182,10 +185,6 @@ class MusicRequest:
             render=self.render.with_pipeline(audio_duration=pipeline_seconds(seconds)),
             plan=dataclasses.replace(self.plan, longest=int(seconds)),
         )
-
-    def with_params(self, **changes: Any) -> MusicRequest:
-        """The same request with some recorded settings changed (what its records say)."""
-        return dataclasses.replace(self, params={**self.params, **changes})
 
     @property
     def chooses(self) -> bool:

@@ -28,6 +28,7 @@ import lyrics_page
 import modes
 import morph_row
 import player
+import records
 import results
 import tooltips as tips
 import uploads
@@ -414,7 +415,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
 def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> dict[str, Any]:
     """What one tab hands another: a take to a source (Send to), a record back to Generate (returned: those events)."""
     g = music[0].fields
-    settings = [g[k] for k in results.FIELDS]
+    settings = [g[k] for k in records.FIELDS]
     # A visitor's slip (no take yet, a record that cannot be used) is one line in the log, not a traceback.
     quiet = checks.expected_errors
     g["record"].upload(quiet(results.settings_from_file), g["record"], [*settings, tabs], api_name="settings_from_file")
