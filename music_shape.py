@@ -51,6 +51,12 @@ class MusicShape:
     song_chars: int
 
     @property
+    def forwards(self) -> float:
+        """The DiT's forward passes a step and take, over the steps that run: two where guided (the
+        null condition's beside the song's), twice that for a morph (the song's two descriptions)."""
+        return (2.0 if self.guided else 1.0) * (2.0 if self.morph else 1.0)
+
+    @property
     def plan_takes(self) -> int:
         """The takes Think writes a blueprint for: variations share their take's."""
         return 1 if self.varied else self.takes
