@@ -97,11 +97,15 @@ def prepare_generate(
     dcw: bool | None = None,
     reference_take: str | None = None,
     lora_preset: str | None = None,
+    cfg_interval_start: float = Call.cfg_interval_start,
+    cfg_interval_end: float = Call.cfg_interval_end,
 ) -> Job:
     """Text to music (``reference_audio`` lends a timbre; ``reference_take``, a take of yours by the
     name its record gives, ``takes[i].audio``, lends its voice, read where it sings). ``think``: the 5 Hz planner plans first (its
     length with ``auto_length``, its caption with ``rewrite_caption``; a take's ``plan`` skips the
-    thinking). Every take is finished at ``loudness`` LUFS under -1 dBTP, after its fades."""
+    thinking). Every take is finished at ``loudness`` LUFS under -1 dBTP, after its fades. Guidance
+    applies while the time t (1 at noise, 0 at the song) lies from ``cfg_interval_start`` to
+    ``cfg_interval_end`` (upstream's), the other steps costing half."""
     variant = models.active_variant()
     prompt, lyrics = preparing.text(prompt, lyrics)
     with about("think"):
@@ -125,12 +129,22 @@ def prepare_generate(
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
     longest = duration if duration is not None else audio.MAX_SECONDS
     sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
+    sampling |= _interval(cfg_interval_start, cfg_interval_end)
     words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
     request = MusicRequest("generate", {}, Render(call, seeds, adapter), longest, fmt)
     request = preparing.with_think(request, thinking, duration, music, rewrite_caption, plan)
     request = records.written(request, **lent, **finish_params)
     return Job(request, trimmed(request.seconds), finishing)
+
+
+def _interval(start: Any, end: Any) -> dict[str, float]:
+    """Upstream's guidance interval: two times from 0 to 1, the first no later than the second."""
+    with about("cfg_interval_start"):
+        low = in_range(start, "Guidance from", *SHARE_RANGE)
+    with about("cfg_interval_end"):
+        high = in_range(end, "Guidance until", low, SHARE_RANGE[1])
+    return {"cfg_interval_start": low, "cfg_interval_end": high}
 
 
 def prepare_cover(

@@ -52,6 +52,10 @@ class Call:
     timesignature: str | None = None
     # None: as upstream decides for the model (``dcw.resolve``); the preparers always resolve it.
     dcw: bool | None = None
+    # Upstream's guidance interval: guidance applies at the steps whose time t (1 at noise, 0 at the
+    # song) lies within it; the others run the song's condition alone (``sampler._denoise``).
+    cfg_interval_start: float = 0.0
+    cfg_interval_end: float = 1.0
     reference_audio: Any = None
     src_audio: Any = None
     # A source take's own final latents (``take_latents``): no VAE round trip.

@@ -25,7 +25,7 @@ import lora_presets
 import models
 import planner
 import tooltips as tips
-from music_request import Job, MusicRequest
+from music_request import Call, Job, MusicRequest
 
 # ---------------------------------------------------------------- written once, from the request
 
@@ -76,7 +76,11 @@ def _mode_said(request: MusicRequest) -> dict[str, Any]:
         thought = (
             {} if plan is None else {"rewrite_caption": plan.rewrite_caption, "plan_given": plan.given is not None}
         )
-        return {"think": plan is not None or request.plan_skipped is not None, **thought}
+        # Upstream's guidance interval, where it is not the whole schedule (a record without one: [0, 1]).
+        interval = (call.cfg_interval_start, call.cfg_interval_end)
+        whole = interval == (Call.cfg_interval_start, Call.cfg_interval_end)
+        within = {} if whole else dict(zip(INTERVAL, interval, strict=True))
+        return {"think": plan is not None or request.plan_skipped is not None, **thought, **within}
     if request.mode == "cover" and call.morph:
         return {"morph": True, "morph_prompt": call.morph_prompt, "morph_lyrics": call.morph_lyrics}
     if request.mode == "cover":
@@ -139,7 +143,9 @@ MAX_DEPTH = 32
 # carry them), and the page's *Instrumental* switch (tests/test_layout.py holds it to the signature).
 FIELDS = ("prompt", "lyrics", "instrumental", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language",
           "seed", "inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "think", "auto_length",
-          "rewrite_caption", "plan", "dcw", "loudness", "fade_in", "fade_out", "lora_preset", "lora_scale")  # fmt: skip
+          "rewrite_caption", "plan", "dcw", "loudness", "fade_in", "fade_out", "lora_preset", "lora_scale",
+          "cfg_interval_start", "cfg_interval_end")  # fmt: skip
+INTERVAL = ("cfg_interval_start", "cfg_interval_end")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,7 +276,16 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
             "dcw", variant.dcw if params.get("dcw") is None else params["dcw"], lambda v: checks.check_switch(v, "DCW")
         ),
         "variation": entry.get("variation") if isinstance(entry.get("variation"), dict) else None,
+        **_interval(params),
     }
+
+
+def _interval(params: dict[str, Any]) -> dict[str, float]:
+    """The record's guidance interval (none: the whole schedule, upstream's default), checked as the form does."""
+    start, end = params.get(INTERVAL[0], Call.cfg_interval_start), params.get(INTERVAL[1], Call.cfg_interval_end)
+    low = _checked(INTERVAL[0], start, lambda v: checks.in_range(v, "Guidance from", *checks.SHARE_RANGE))
+    high = _checked(INTERVAL[1], end, lambda v: checks.in_range(v, "Guidance until", low, checks.SHARE_RANGE[1]))
+    return dict(zip(INTERVAL, (low, high), strict=True))
 
 
 def _loudness(value: Any) -> str:

@@ -142,6 +142,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
             *checks.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT, elem_id="gen-shift"
         )
         takes = widgets.lenient_slider(1, checks.MAX_TAKES, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes")
+    interval = form_fields.guidance_interval("gen")
     reference = form_fields.reference_input("gen")
     record = widgets.any_file(
         gr.File(
@@ -179,6 +180,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         "fade_out": fade_out,
         "lora_preset": preset,
         "dcw": correction,
+        **interval,
         "record": record,
     }
 
