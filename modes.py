@@ -96,9 +96,9 @@ def prepare_generate(
     fade_out: float = 0.0,
     dcw: bool | None = None,
     reference_take: str | None = None,
-    lora_preset: str | None = None,
     cfg_interval_start: float = Call.cfg_interval_start,
     cfg_interval_end: float = Call.cfg_interval_end,
+    lora_preset: str | None = None,
 ) -> Job:
     """Text to music (``reference_audio`` lends a timbre; ``reference_take``, a take of yours by the
     name its record gives, ``takes[i].audio``, lends its voice, read where it sings). ``think``: the 5 Hz planner plans first (its
