@@ -163,6 +163,8 @@ PAGE_WORDS = {
     "fade_in": tips.FADE_IN,
     "fade_out": tips.FADE_OUT,
     "dcw": tips.DCW,
+    "cfg_interval_start": tips.GUIDANCE_INTERVAL,
+    "cfg_interval_end": tips.GUIDANCE_INTERVAL,
     "audio_cover_strength": tips.COVER_STRENGTH,
     "cover_noise_strength": tips.COVER_NOISE,
     "morph_prompt": tips.MORPH_STYLE,
@@ -217,6 +219,8 @@ def ranges() -> dict[str, tuple[Any, ...]]:
         "audio_cover_strength": share,
         "cover_noise_strength": share,
         "repaint_strength": share,
+        "cfg_interval_start": share,
+        "cfg_interval_end": share,
         "temperature": lyrics.TEMPERATURE_RANGE,
         "seed": (-1, checks.MAX_SEED),
     }

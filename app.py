@@ -34,7 +34,7 @@ import handlers  # noqa: E402
 import instant  # noqa: E402
 import my_takes  # noqa: E402
 import output_folder  # noqa: E402
-import results  # noqa: E402
+import records  # noqa: E402
 import status  # noqa: E402
 import streams  # noqa: E402
 import tabs  # noqa: E402
@@ -68,7 +68,7 @@ def build_ui() -> gr.Blocks:
                 my_takes.keep_after(run, tab.form.result.meta, panel, name)
         used = tabs.wire_across(music, all_tabs)
         receivers = {tab.name: tab.receives for tab in music if tab.receives}
-        my_used = my_takes.wire(demo, panel, [music[0].fields[k] for k in results.FIELDS], receivers, all_tabs)
+        my_used = my_takes.wire(demo, panel, [music[0].fields[k] for k in records.FIELDS], receivers, all_tabs)
         voice_row.wire(music, panel, used, my_used, all_tabs)
     uploads.keep_page_files(demo)
     uploads.needed_by(admission.queued_files(demo))

@@ -304,6 +304,18 @@ def song_settings(prefix: str, variant: models.Variant, reference: bool = False)
     )
 
 
+def guidance_interval(prefix: str) -> dict[str, gr.Slider]:
+    """Upstream's guidance interval (``cfg_interval_start``, ``cfg_interval_end``), by the preparer's names."""
+    with gr.Row():
+        low, high = (
+            widgets.lenient_slider(
+                0, 1, value=value, step=0.05, label=label, info=tips.GUIDANCE_INTERVAL, elem_id=f"{prefix}-{name}"
+            )
+            for name, label, value in (("cfg-from", "Guidance from t", 0.0), ("cfg-until", "Guidance until t", 1.0))
+        )
+    return {"cfg_interval_start": low, "cfg_interval_end": high}
+
+
 def dcw_switch(prefix: str, variant: models.Variant) -> gr.Checkbox:
     """Upstream's sampler correction (``dcw``), showing the model's own default (on for turbo only)."""
     return gr.Checkbox(label="Step correction (DCW)", value=variant.dcw, info=tips.DCW, elem_id=f"{prefix}-dcw")

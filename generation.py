@@ -66,8 +66,8 @@ def run_music(
     elif request.plan_skipped is not None:
         plan = music_request.Plan(({"skipped": request.plan_skipped},) * render.takes)
     had_base = be.base is not None
-    if "source_latents" in request.params:  # one line a run: the take's own latents, or why the VAE reads it
-        print(f"{request.mode}: the song {request.params['source_latents']}", flush=True)
+    if request.source_latents is not None:  # one line a run: the take's own latents, or why the VAE reads it
+        print(f"{request.mode}: the song {request.source_latents}", flush=True)
     out = be.run(render, progress=progress, run_id=run_id)
     if request.plan is not None and request.plan.seconds is None:  # Think chose the length: cut there
         chosen = plan.chosen_seconds(planner.FALLBACK_SECONDS)
@@ -84,8 +84,8 @@ def run_music(
             "pipeline_s": round(out["seconds"], 3),
         },
     }
-    if "source_latents" in request.params:  # the record says what the run read (``modes.finish``)
-        result["source_latents"] = request.params["source_latents"]
+    if request.source_latents is not None:  # the record says what the run read (``records.as_run``)
+        result["source_latents"] = request.source_latents
     if on_base and not had_base:
         result["timings"]["base_load_s"] = round(be.base_seconds, 3)
     if "lyrics" in out:  # line times and score per take (``lrc``); ``takes`` fits them to each take
@@ -107,7 +107,7 @@ def _own_latents_fit(request: MusicRequest, width: int | None) -> MusicRequest:
     if why is None:
         return request
     render = request.render.with_pipeline(src_latents=None)
-    return dataclasses.replace(request.with_params(source_latents=why), render=render)
+    return dataclasses.replace(request, source_latents=why, render=render)
 
 
 def _measured(

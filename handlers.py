@@ -32,6 +32,7 @@ import modes
 import output_folder
 import preparing
 import quota
+import records
 import results
 import runs
 import stems
@@ -178,7 +179,7 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
         if runs.is_stopped(run_id):
             raise gpu.stopped(tips.STOPPED_AFTER_LAST_STEP)
         if "variation" in job.params:
-            made = {**made, "per_take": variations.entries(job)}
+            made = {**made, "per_take": records.variation_entries(job)}
         paths, record = modes.finish(job, made)
     if runs.is_stopped(run_id):  # pressed while the files were written: too late, and the visitor is told
         gr.Info(tips.ALREADY_SAVED, title="Already finished")
@@ -193,7 +194,7 @@ FILE_PARAMETERS = ("src_audio", "reference_audio", "lora")
 
 def own_voice(mode: str, values: dict[str, Any], request: Any) -> None:
     """A take named as a voice (``/generate``'s ``reference_take``, or the one a varied take's record
-    names) must be one this visitor's page made, as *Send to* holds (``results.made_by``); another's
+    names) must be one this visitor's page made, as *Send to* holds (``records.made_by``); another's
     gets the words a take that is gone gets."""
     record = values.get("record") if isinstance(values.get("record"), dict) else {}
     if mode == "generate":
@@ -205,7 +206,7 @@ def own_voice(mode: str, values: dict[str, Any], request: Any) -> None:
         )
     else:
         return
-    if name not in (None, "") and not results.made_by(request, voice.relative_name(name)):
+    if name not in (None, "") and not records.made_by(request, voice.relative_name(name)):
         raise checks.InputError(voice.gone(name), param)
 
 
@@ -301,7 +302,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
             if mode in ("variations", "morph"):  # the take stays in view, its record too, to try again
                 return (*_in_view(values["record"], request, slots), exc.message, gr.skip())
             return (*[None] * slots, exc.message, {"stopped": exc.message})
-        results.remember_takes(request, record)  # "Send to" hands on this visitor's own takes only
+        records.remember_takes(request, record)  # "Send to" hands on this visitor's own takes only
         urls = [asgi_gate.take_url(path, request) or path for path in paths]
         shown = [urls[i] if i < len(urls) else None for i in range(slots)]
         return (*shown, results.seeds_text(record), record)
@@ -322,7 +323,7 @@ def _in_view(record: Any, request: Any, slots: int) -> list[Any]:
     urls = []
     for entry in entries:
         path = output_folder.own_take_audio(entry.get("audio"))
-        shown = path is not None and results.made_by(request, entry.get("audio"))
+        shown = path is not None and records.made_by(request, entry.get("audio"))
         urls.append((asgi_gate.take_url(path, request) or str(path)) if shown else None)
     return urls + [None] * (slots - len(urls))
 

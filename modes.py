@@ -25,6 +25,7 @@ import mastering
 import models
 import part_tasks
 import preparing
+import records
 import takes
 import tooltips as tips
 import voice
@@ -69,8 +70,7 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
         result["parts"] = [job.part(take) for take in made]
     if job.synced is not None and result.get("lyrics"):  # a region Edit's lines: the whole song's
         result["lyrics"] = [found and {**found, "lines": job.synced(found["lines"])} for found in result["lyrics"]]
-    params = {**job.params, **{k: result[k] for k in ("source_latents",) if k in result}}  # as the run read it
-    return takes.write_takes(job.mode, result, params, job.seeds)
+    return takes.write_takes(job.mode, result, records.as_run(job, result), job.seeds, job.request.audio_format)
 
 
 def prepare_generate(
@@ -99,12 +99,16 @@ def prepare_generate(
     fade_out: float = 0.0,
     dcw: bool | None = None,
     reference_take: str | None = None,
+    cfg_interval_start: float = Call.cfg_interval_start,
+    cfg_interval_end: float = Call.cfg_interval_end,
     lora_preset: str | None = None,
 ) -> Job:
     """Text to music (``reference_audio`` lends a timbre; ``reference_take``, a take of yours by the
     name its record gives, ``takes[i].audio``, lends its voice, read where it sings). ``think``: the 5 Hz planner plans first (its
     length with ``auto_length``, its caption with ``rewrite_caption``; a take's ``plan`` skips the
-    thinking). Every take is finished at ``loudness`` LUFS under -1 dBTP, after its fades."""
+    thinking). Every take is finished at ``loudness`` LUFS under -1 dBTP, after its fades. Guidance
+    applies while the time t (1 at noise, 0 at the song) lies from ``cfg_interval_start`` to
+    ``cfg_interval_end`` (upstream's), the other steps costing half."""
     variant = models.active_variant()
     prompt, lyrics = preparing.text(prompt, lyrics)
     with about("think"):
@@ -126,31 +130,24 @@ def prepare_generate(
     correcting = preparing.check_dcw(dcw, variant)
     reference, lent = voice.timbre(reference_audio, reference_take, seeds[0])
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
-    params = {
-        "prompt": prompt,
-        "lyrics": lyrics,
-        "think": thinking,
-        "audio_duration": -1 if duration is None else duration,
-        **preparing.recorded(music),
-        "vocal_language": language,
-        "inference_steps": steps,
-        "guidance_scale": guidance,
-        "shift": shift_value,
-        "dcw": correcting,
-        "batch_size": n_takes,
-        "audio_format": fmt,
-        **lent,
-        **preparing.lora_record(adapter),
-        **finish_params,
-        "seed": seeds[0],
-    }
     longest = duration if duration is not None else audio.MAX_SECONDS
     sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
+    sampling |= _interval(cfg_interval_start, cfg_interval_end)
     words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
-    request = MusicRequest("generate", params, Render(call, seeds, adapter), longest, fmt)
+    request = MusicRequest("generate", {}, Render(call, seeds, adapter), longest, fmt)
     request = preparing.with_think(request, thinking, duration, music, rewrite_caption, plan)
+    request = records.written(request, **lent, **finish_params)
     return Job(request, trimmed(request.seconds), finishing)
+
+
+def _interval(start: Any, end: Any) -> dict[str, float]:
+    """Upstream's guidance interval: two times from 0 to 1, the first no later than the second."""
+    with about("cfg_interval_start"):
+        low = in_range(start, "Guidance from", *SHARE_RANGE)
+    with about("cfg_interval_end"):
+        high = in_range(end, "Guidance until", low, SHARE_RANGE[1])
+    return {"cfg_interval_start": low, "cfg_interval_end": high}
 
 
 def prepare_cover(
@@ -185,7 +182,7 @@ def prepare_cover(
     edits the song itself from what it is (``morph_prompt``, ``morph_lyrics``: its style and words
     now; words left out: a take's own) toward ``prompt`` and ``lyrics``, keeping its structure (cover
     strength and start unused)."""
-    params, render = preparing.common(
+    render, fmt = preparing.common(
         **preparing.shared(locals()),
         need_text="cover",
         lora=lora,
@@ -201,17 +198,10 @@ def prepare_cover(
     source = preparing.source(src_audio)
     reference = preparing.reference(reference_audio, render.seeds[0]) if reference_audio else None
     n, seconds = source.shape[-1], round(audio.seconds(source), 3)
-    _what_ran(params, morphing, strength, closeness)
-    params.update(
-        source_seconds=seconds,
-        audio_duration=seconds,
-        src_audio=Path(str(src_audio)).name,
-        reference_audio=Path(str(reference_audio)).name if reference is not None else None,
-        **finish_params,
-    )
     # The model is told the real length ("duration: N seconds" in its prompt), as upstream does;
     # the pipeline's own default would say 60 s whatever the song.
-    render = preparing.from_own_latents(src_audio, params, render).with_pipeline(
+    render, own = preparing.from_own_latents(src_audio, render)
+    render = render.with_pipeline(
         task_type="cover",
         audio_duration=audio.seconds(source),
         src_audio=preparing.model_input(source),
@@ -220,19 +210,16 @@ def prepare_cover(
         cover_noise_strength=closeness,
         **morphing,
     )
-    request = MusicRequest("cover", params, render, seconds, params["audio_format"])
+    reference_name = Path(str(reference_audio)).name if reference is not None else None
+    request = records.written(
+        MusicRequest("cover", {}, render, seconds, fmt),
+        **own,
+        source_seconds=seconds,
+        src_audio=Path(str(src_audio)).name,
+        reference_audio=reference_name,
+        **finish_params,
+    )
     return Job(request, lambda take: audio.fit(take, n), finishing)
-
-
-def _what_ran(params: dict[str, Any], morphing: dict[str, Any], strength: float, closeness: float) -> None:
-    """A cover's record of how it was made: a morph uses neither the cover's strength nor its start, and
-    runs without the step correction (``flow_edit``), so its record holds none of them (read back, each is
-    today's default, which a morph ignores again)."""
-    params.update({"morph": False, **morphing})
-    if morphing:
-        del params["dcw"]
-    else:
-        params.update(audio_cover_strength=strength, cover_noise_strength=closeness)
 
 
 def prepare_extend(
@@ -258,7 +245,7 @@ def prepare_extend(
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music, or by ``bars`` whole bars at its tempo
     (``edit_bars.extension``: the new part ends on a bar line); the original part is kept as is."""
-    params, render = preparing.common(
+    render, fmt = preparing.common(
         **preparing.shared(locals()),
         need_text=None,
         lora=lora,
@@ -272,7 +259,7 @@ def prepare_extend(
     n = source.shape[-1]
     if edit_bars.given(bars):
         more = edit_bars.extension(
-            src_audio, bars, source, EXTEND_RANGE, params.get("bpm"), params.get("time_signature")
+            src_audio, bars, source, EXTEND_RANGE, render.pipeline.bpm, render.pipeline.timesignature
         )
     total = n + int(round(more * audio.SAMPLE_RATE))
     if total > audio.MAX_SECONDS * audio.SAMPLE_RATE:
@@ -282,22 +269,24 @@ def prepare_extend(
             "bars" if edit_bars.given(bars) else "extend_seconds",
         )
     seam, seconds = n / audio.SAMPLE_RATE, round(total / audio.SAMPLE_RATE, 3)
-    params.update(
-        extend_seconds=more,
-        **({"extend_bars": edit_bars.count(bars)} if edit_bars.given(bars) else {}),
-        source_seconds=round(seam, 3),
-        audio_duration=seconds,
-        src_audio=Path(str(src_audio)).name,
-        **finish_params,
-    )
     # Pad with silence to the new length and repaint everything after the original; the prompt says
     # the source's own length, as upstream's does for a repaint past the song's end.
-    render = preparing.from_own_latents(src_audio, params, render, repaint=True).with_pipeline(
+    render, own = preparing.from_own_latents(src_audio, render, repaint=True)
+    render = render.with_pipeline(
         task_type="repaint",
         audio_duration=seam,
         src_audio=preparing.model_input(source, total),
         repainting_start=seam,
         repainting_end=-1,
+    )
+    request = records.written(
+        MusicRequest("extend", {}, render, seconds, fmt),
+        **own,
+        extend_seconds=more,
+        **({"extend_bars": edit_bars.count(bars)} if edit_bars.given(bars) else {}),
+        source_seconds=round(seam, 3),
+        src_audio=Path(str(src_audio)).name,
+        **finish_params,
     )
     fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
 
@@ -307,7 +296,6 @@ def prepare_extend(
         # rendition of the source overlaps it; everything before that is the source itself.
         return audio.splice(source, take, max(0, n - fade), total, fade)
 
-    request = MusicRequest("extend", params, render, seconds, params["audio_format"])
     return Job(request, post, finishing, (max(0, n - fade), total))
 
 
@@ -362,24 +350,13 @@ def prepare_edit(
         made = {"lora": lora, "lora_preset": lora_preset, "fade_in": fade_in, "fade_out": fade_out}
         return part_tasks.prepare(task, **song, **made, part=part, add_parts=add_parts)
     adapter = {"lora": lora, "lora_scale": lora_scale, "lora_preset": lora_preset}
-    params, render = preparing.common(**song, need_text="edit", **adapter)
+    render, fmt = preparing.common(**song, need_text="edit", **adapter)
     start, end, source, (finishing, finish_params) = _region(
         src_audio, repainting_start, repainting_end, chosen or bars, fade_in, fade_out
     )
     length = source.shape[-1] / audio.SAMPLE_RATE
-    params.update(
-        change="region",
-        repainting_start=start,
-        repainting_end=end,
-        repaint_mode=way,
-        repaint_strength=strength,
-        **({"edited_lines": [chosen.first, chosen.last]} if chosen is not None else edit_bars.said(bars)),
-        source_seconds=round(length, 3),
-        audio_duration=round(length, 3),
-        src_audio=Path(str(src_audio)).name,
-        **finish_params,
-    )
-    render = preparing.from_own_latents(src_audio, params, render, repaint=True).with_pipeline(
+    render, own = preparing.from_own_latents(src_audio, render, repaint=True)
+    render = render.with_pipeline(
         task_type="repaint",
         audio_duration=length,
         src_audio=preparing.model_input(source),
@@ -388,7 +365,14 @@ def prepare_edit(
         repaint_mode=way,
         repaint_strength=strength,
     )
-    request = MusicRequest("edit", params, render, round(length, 3), params["audio_format"])
+    request = records.written(
+        MusicRequest("edit", {}, render, round(length, 3), fmt),
+        **own,
+        **({"edited_lines": [chosen.first, chosen.last]} if chosen is not None else edit_bars.said(bars)),
+        source_seconds=round(length, 3),
+        src_audio=Path(str(src_audio)).name,
+        **finish_params,
+    )
     job = _region_job(request, source, start, end, finishing)
     return _sung_in_region(job, src_audio, str(lyrics or "").strip() if chosen is None else "")
 
@@ -403,9 +387,8 @@ def _sung_in_region(job: Job, src_audio: Any, sung: str) -> Job:
     around = edit_lines.around(src_audio, start, end, sung) if sung else None
     if around is None:
         return job
-    request = job.request.with_params(song_lyrics=around.lyrics)
-    render = request.render.with_pipeline(sung_within=(start, end))
-    request = dataclasses.replace(request, render=render, song_lyrics=around.lyrics)
+    render = job.request.render.with_pipeline(sung_within=(start, end))
+    request = records.written(dataclasses.replace(job.request, render=render, song_lyrics=around.lyrics))
     return dataclasses.replace(job, request=request, synced=around.lines)
 
 

@@ -52,6 +52,10 @@ class Call:
     timesignature: str | None = None
     # None: as upstream decides for the model (``dcw.resolve``); the preparers always resolve it.
     dcw: bool | None = None
+    # Upstream's guidance interval: guidance applies at the steps whose time t (1 at noise, 0 at the
+    # song) lies within it; the others run the song's condition alone (``sampler._denoise``).
+    cfg_interval_start: float = 0.0
+    cfg_interval_end: float = 1.0
     reference_audio: Any = None
     src_audio: Any = None
     # A source take's own final latents (``take_latents``): no VAE round trip.
@@ -152,7 +156,7 @@ class Plan:
 @dataclass(frozen=True)
 class MusicRequest:
     """What one music press sends to the GPU: its ``mode``, the settings as recorded (``params``: what
-    the record writes, read by nothing that costs), the ``render``, each take's length (``seconds``: its
+    the record writes, read off the rest by ``records.written`` and by nothing that costs), the ``render``, each take's length (``seconds``: its
     one form, which the cost reads and the rest follow; Extend's the source and what it adds, where the
     call is told the source's own; Think's longest where it chooses), the takes' file format, and Think's
     part: ``plan`` to plan first, or ``plan_skipped``, the words why the song is made without the plan it
@@ -167,6 +171,9 @@ class MusicRequest:
     plan: PlanArgs | None = None
     plan_skipped: str | None = None
     song_lyrics: str = ""
+    # Where the source song is read from: the take's own latents, or why the VAE reads it (None: no
+    # source, or not yet looked at: the door reads no latents).
+    source_latents: str | None = None
 
     def without_plan(self, reason: str) -> MusicRequest:
         """The same song made without Think's plan, its records saying ``reason``."""
@@ -182,10 +189,6 @@ class MusicRequest:
             render=self.render.with_pipeline(audio_duration=pipeline_seconds(seconds)),
             plan=dataclasses.replace(self.plan, longest=int(seconds)),
         )
-
-    def with_params(self, **changes: Any) -> MusicRequest:
-        """The same request with some recorded settings changed (what its records say)."""
-        return dataclasses.replace(self, params={**self.params, **changes})
 
     @property
     def chooses(self) -> bool:

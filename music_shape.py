@@ -28,6 +28,9 @@ class MusicShape:
     steps: int  # the steps that run: a cover's start skips some, turbo stops at its cap
     takes: int
     guided: bool
+    # Upstream's guidance interval (``Call.cfg_interval_start``, ``_end``) and the steps that run within it.
+    interval: tuple[float, float]
+    guided_steps: int
     sung: bool
     think: bool
     varied: bool  # variations of a take: they share its one blueprint
@@ -51,13 +54,25 @@ class MusicShape:
     song_chars: int
 
     @property
+    def forwards(self) -> float:
+        """The DiT's forward passes a step and take, over the steps that run: two where guided (the
+        null condition's beside the song's), twice that for a morph (the song's two descriptions)."""
+        guided = self.guided_steps / max(1, self.steps) if self.guided else 0.0
+        return (1.0 + guided) * (2.0 if self.morph else 1.0)
+
+    @property
     def plan_takes(self) -> int:
         """The takes Think writes a blueprint for: variations share their take's."""
         return 1 if self.varied else self.takes
 
     def with_steps(self, asked: int) -> MusicShape:
         """This request with ``asked`` steps, as many running as the sampler would run."""
-        return dataclasses.replace(self, asked=asked, steps=steps_run(asked, self.shift, self.start, self.turbo))
+        steps = steps_run(asked, self.shift, self.start, self.turbo)
+        # The last ``steps`` of the schedule run; a morph's overlay guides every step (``flow_edit``).
+        within = [
+            t for t in times(asked, self.shift)[-steps:] if self.morph or self.interval[0] <= t <= self.interval[1]
+        ]
+        return dataclasses.replace(self, asked=asked, steps=steps, guided_steps=len(within) if self.guided else 0)
 
     @classmethod
     def of(cls, request: MusicRequest) -> MusicShape:
@@ -74,6 +89,8 @@ class MusicShape:
             steps=0,
             takes=request.render.takes,
             guided=call.guidance_scale > 1.0 and not variant.turbo,
+            interval=(call.cfg_interval_start, call.cfg_interval_end),
+            guided_steps=0,
             sung=bool(sung),
             think=request.plan is not None,
             varied=request.render.noise is not None,
@@ -110,6 +127,13 @@ def steps_run(asked: int, shift: float, start: float, turbo: bool) -> int:
     steps = min(steps, sampler.TURBO_MAX_STEPS) if turbo else steps
     if start <= 0.0:
         return steps
-    picks = [1.0 - i / steps for i in range(steps)]
-    picks = [shift * t / (1.0 + (shift - 1.0) * t) for t in picks] if shift != 1.0 else picks
+    picks = times(steps, shift)
     return steps - min(range(steps), key=lambda i: abs(picks[i] - (1.0 - start)))
+
+
+def times(steps: int, shift: float) -> list[float]:
+    """The time t of each of ``steps`` steps, from 1 (noise) down, shifted as the sampler's schedule is
+    (``sampler.shifted_times``), in Python's floats."""
+    steps = max(1, int(steps))
+    picks = [1.0 - i / steps for i in range(steps)]
+    return [shift * t / (1.0 + (shift - 1.0) * t) for t in picks] if shift != 1.0 else picks

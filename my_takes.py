@@ -5,7 +5,7 @@ server keeps nothing of it beyond the takes themselves. Gradio encrypts it in th
 sends in the page's own config, so the server trusts nothing in it: an entry may be forged. So:
 
 - an entry is made by the server (``keep``, after each run) only for a take this visitor's page made
-  (``results.made_by``), from the take's own ``.json`` record on disk, and carries ``id``: an HMAC of
+  (``records.made_by``), from the take's own ``.json`` record on disk, and carries ``id``: an HMAC of
   the take's file name (``sign``; the key is a random file in the output folder, ``KEY_FILE``);
 - *Send to* places a take in the uploads (``uploads.link_in``) only when its entry's ``id`` is that HMAC and the studio
   still keeps the file (``own``); anything else gets the words a cleaned take gets;
@@ -35,6 +35,7 @@ import gradio as gr
 import asgi_gate
 import checks
 import output_folder
+import records
 import results
 import takes
 import tooltips as tips
@@ -145,10 +146,10 @@ def keep(record: Any, request: gr.Request = None) -> list[dict[str, Any]]:
     for take in made[: checks.MAX_TAKES] if isinstance(made, list) else ():
         audio = take.get("audio") if isinstance(take, dict) else None
         path = output_folder.own_take_audio(audio)
-        if path is None or not results.made_by(request, audio):
+        if path is None or not records.made_by(request, audio):
             continue
         with contextlib.suppress(gr.Error):
-            entries.append(entry(results.read_record(path.with_suffix(".json")), path, request))
+            entries.append(entry(records.read(path.with_suffix(".json")), path, request))
     return entries
 
 

@@ -103,7 +103,7 @@ def per_forward(seconds: float) -> float:
 def music_phases(s: MusicShape, loads: bool = True) -> list[Phase]:
     """A music call's phases at shape ``s``; with ``loads``, the builds a cold model adds."""
     length, vae = length_bucket(s.seconds), PRIOR["vae_per_second"]
-    forwards, one = (2 if s.guided else 1) * (2 if s.morph else 1), per_forward(s.seconds)
+    forwards, one = s.forwards, per_forward(s.seconds)
     encode = (vae * s.seconds if s.mode != "generate" else 0.0) + (vae * 30 if s.reference else 0.0)
     at = {"len": length, "takes": s.takes}
     mode = "cover-morph" if s.morph and s.mode == "cover" else s.mode  # two passes a step: measured apart

@@ -22,6 +22,7 @@ import backend
 import base_model
 import models
 import preparing
+import records
 import tooltips as tips
 from checks import AUTO, InputError, check_finish
 from music_request import Job, MusicRequest
@@ -199,7 +200,7 @@ def prepare(
     # Upstream's page sets tempo, key and metre to auto for a part added or taken out.
     if task != "complete":
         bpm, key_scale, time_signature = None, AUTO, AUTO
-    params, render = preparing.common(
+    render, fmt = preparing.common(
         **preparing.shared(locals()),
         need_text=None,
         variant=models.VARIANTS[models.BASE_VARIANT],
@@ -209,17 +210,18 @@ def prepare(
     n = source.shape[-1]
     length = n / audio.SAMPLE_RATE
     check_length(length)
-    change = next(key for key, value in CHANGES.items() if value == task)
-    params.update(change=change, part=track, add_parts=classes)
-    params.update(source_seconds=round(length, 3), audio_duration=round(length, 3), src_audio=Path(str(src_audio)).name)
-    params.update(finish_params)
-    render = preparing.from_own_latents(src_audio, params, render).with_pipeline(
+    render, own = preparing.from_own_latents(src_audio, render)
+    render = render.with_pipeline(
         **task_arguments(task, track, classes),
         audio_duration=length,
         src_audio=preparing.model_input(source),
         natural_level=task == "lego",
     )
-    request = MusicRequest("edit", params, render, round(length, 3), params["audio_format"])
+    seconds = round(length, 3)
+    request = MusicRequest("edit", {}, render, seconds, fmt)
+    request = records.written(
+        request, **own, source_seconds=seconds, src_audio=Path(str(src_audio)).name, **finish_params
+    )
     if task != "lego":
         return Job(request, lambda take: audio.fit(take, n), finishing, (0, n))
     return Job(

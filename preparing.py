@@ -1,5 +1,5 @@
 """What the mode preparers (``modes``) share, all on the CPU: the caption and lyrics checked as a pair,
-the musical fields, a LoRA as a take's record names it, an uploaded song loaded and padded to whole
+the musical fields, an uploaded song loaded and padded to whole
 latent frames, the settings Cover, Extend and Edit share (``common``), Edit's region, and what Think
 is given (``plan_args``); and the checks that ask the loaded models, or what the studio has installed
 for them (``check_lyric_tokens``, ``check_lora``, ``check_think``). Every model-free field check lives
@@ -65,10 +65,9 @@ def with_think(
         if str(plan or "").strip():
             raise InputError("A plan is what Think follows: turn Think on, or clear the plan.", "plan")
         return request
-    params = request.params
-    args = plan_args(params["prompt"], params["lyrics"], seconds, music, rewrite, plan, request.render.takes)
+    call = request.render.pipeline
+    args = plan_args(call.prompt, call.lyrics, seconds, music, rewrite, plan, request.render.takes)
     request = dataclasses.replace(request, plan=args)
-    request = request.with_params(rewrite_caption=args.rewrite_caption, plan_given=args.given is not None)
     # Where Think chooses, each take is as long as it may choose: the request's one length says so.
     return request.with_longest(args.longest) if seconds is None else request
 
@@ -105,14 +104,6 @@ def text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, str]:
     return prompt, lyrics
 
 
-def lora_record(adapter: dict[str, Any] | None) -> dict[str, Any]:
-    if not adapter:
-        return {"lora": None}
-    # A preset is recorded by its Hub repo (what the take was made with) and its name (what brings it back).
-    preset = {"lora_preset": adapter["preset"], "lora_repo": adapter["repo"]} if adapter.get("preset") else {}
-    return {"lora": adapter["name"], "lora_scale": adapter["scale"], **preset}
-
-
 def musical(bpm: Any, key_scale: Any, time_signature: Any) -> dict[str, Any]:
     """BPM, key and time signature as the pipeline takes them (``None`` = the model chooses)."""
     with about("bpm"):
@@ -122,11 +113,6 @@ def musical(bpm: Any, key_scale: Any, time_signature: Any) -> dict[str, Any]:
     with about("time_signature"):
         meter = check_time_signature(time_signature)
     return {"bpm": bpm_value, "keyscale": key, "timesignature": meter}
-
-
-def recorded(music: dict[str, Any]) -> dict[str, Any]:
-    """The musical fields by the form's names, as a take's record keeps them."""
-    return {"bpm": music["bpm"], "key_scale": music["keyscale"], "time_signature": music["timesignature"]}
 
 
 def need_source(path: Any) -> None:
@@ -197,24 +183,23 @@ def latents_of(src_audio: Any) -> np.ndarray | None:
     return own_latents(src_audio).latents
 
 
-def from_own_latents(src_audio: Any, params: dict[str, Any], render: Render, repaint: bool = False) -> Render:
-    """``render`` starting from the source take's own latents where it has them (the record says which,
-    ``source_latents``); a repaint asked with the take's own seed draws another, as upstream's (PR #1177:
-    the same seed would draw the same noise the take was made from), which the record says too."""
+def from_own_latents(src_audio: Any, render: Render, repaint: bool = False) -> tuple[Render, dict[str, Any]]:
+    """``render`` starting from the source take's own latents where it has them, and what its record says
+    of it (``records.written``: ``source_latents``, which; ``seed_redrawn``); a repaint asked with the
+    take's own seed draws another, as upstream's (PR #1177: the same seed would draw the same noise the
+    take was made from)."""
     if headers.reading():  # the door reads no latents (the run finds them, and says which)
-        return render
+        return render, {}
     own = own_latents(src_audio)
-    params["source_latents"] = own.why
     if not own.used:
-        return render
+        return render, {"source_latents": own.why}
     render = render.with_pipeline(src_latents=own.latents)
     if repaint and render.seeds[0] == own.seed:
         fresh = own.seed
         while fresh == own.seed:
             fresh = seeds_for(-1, 1)[0]
-        params.update(seed=fresh, seed_redrawn=own.seed)
-        render = dataclasses.replace(render, seeds=(fresh,))
-    return render
+        return dataclasses.replace(render, seeds=(fresh,)), {"source_latents": own.why, "seed_redrawn": own.seed}
+    return render, {"source_latents": own.why}
 
 
 def reference(path: Any, seed: int, starts: list[float] | None = None) -> np.ndarray:
@@ -282,9 +267,9 @@ def common(
     lora_scale: Any = 1.0,
     lora_preset: Any = None,
     variant: models.Variant | None = None,
-) -> tuple[dict[str, Any], Render]:
+) -> tuple[Render, str]:
     """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each), each
-    by the preparers' own name: the recorded settings and the render each mode adds its own to;
+    by the preparers' own name: the render each mode adds its own to, and the takes' file format;
     ``need_text``: the mode whose caption or lyrics must not both be empty, or None; no LoRA unless
     one is given; ``variant``: the model whose sampling defaults apply (the one loaded, unless a part
     runs on the base)."""
@@ -307,20 +292,6 @@ def common(
     with about("seed"):
         seeds = seeds_for(seed, 1)
     correcting = check_dcw(dcw, variant)
-    params = {
-        "prompt": prompt,
-        "lyrics": lyrics,
-        "vocal_language": language,
-        "inference_steps": n_steps,
-        "guidance_scale": guidance_value,
-        "shift": shift_value,
-        "dcw": correcting,
-        "batch_size": 1,
-        "audio_format": fmt,
-        **recorded(music),
-        **lora_record(adapter),
-        "seed": seeds[0],
-    }
     call = Call(
         prompt=prompt,
         lyrics=lyrics or INSTRUMENTAL_TAG,
@@ -331,7 +302,7 @@ def common(
         dcw=correcting,
         **music,
     )
-    return params, Render(call, seeds, adapter)
+    return Render(call, seeds, adapter), fmt
 
 
 def check_dcw(value: Any, variant: models.Variant) -> bool:

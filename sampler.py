@@ -359,6 +359,7 @@ def _denoise(pipe: Any, call: Call, inputs: Inputs, noise: Any, plan: Schedule, 
     from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer
 
     guidance = guidance_of(pipe, call)
+    low, high = interval(call, inputs.context.dtype)  # guided where low <= t <= high, as upstream's
     correction = dcw.Dcw(on=dcw.resolve(call.dcw, pipe.is_turbo))  # as the preparers resolved it
     way = repainting(call.repaint_mode, float(call.repaint_strength))
     xt, skipped, plan = _start(call, inputs, noise, plan)
@@ -372,7 +373,7 @@ def _denoise(pipe: Any, call: Call, inputs: Inputs, noise: Any, plan: Schedule, 
         if i == cover_steps:  # the rest as text to music (upstream's switch)
             condition, context = inputs.plain_condition, inputs.plain_context
         t_now, t_next = times[i], times[i + 1]
-        vt = velocity(pipe, xt, t_now, condition, context, guidance, momentum)
+        vt = velocity(pipe, xt, t_now, condition, context, guidance if low <= values[i] <= high else None, momentum)
         before, xt = xt, xt - vt * ((t_now - t_next) * _ones(xt))
         if correction.on:
             xt = correction.correct(xt, before - vt * (values[i] * _ones(xt)), values[i])
@@ -387,6 +388,14 @@ def _denoise(pipe: Any, call: Call, inputs: Inputs, noise: Any, plan: Schedule, 
     if inputs.region is not None and way.blend_frames > 0:
         xt = _blend_edges(xt, inputs.raw, inputs.region, way.blend_frames)
     return xt
+
+
+def interval(call: Call, dtype: Any) -> tuple[float, float]:
+    """Upstream's guidance interval in the model's dtype, as its ``t_curr`` (a tensor) meets each bound; steps
+    outside it keep the song's rows alone (``velocity``), the values upstream keeps of both rows there."""
+    import torch
+
+    return tuple(torch.tensor(float(v), dtype=dtype).item() for v in (call.cfg_interval_start, call.cfg_interval_end))
 
 
 def _start(call: Call, inputs: Inputs, noise: Any, plan: Schedule) -> tuple[Any, int, Schedule]:
@@ -410,6 +419,7 @@ def velocity(pipe: Any, xt: Any, t: Any, condition: Any, context: Any, guidance:
     from diffusers.guiders.adaptive_projected_guidance import normalized_guidance
 
     x = torch.cat([xt, xt], dim=0) if guidance is not None else xt
+    condition, context = condition[: len(x)], context[: len(x)]  # unguided: the song's rows alone
     timestep = t * torch.ones((x.shape[0],), device=xt.device, dtype=xt.dtype)
     out = pipe.transformer(
         hidden_states=x,

@@ -28,6 +28,7 @@ import lyrics_page
 import modes
 import morph_row
 import player
+import records
 import results
 import tooltips as tips
 import uploads
@@ -141,6 +142,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
             *checks.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT, elem_id="gen-shift"
         )
         takes = widgets.lenient_slider(1, checks.MAX_TAKES, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes")
+    interval = form_fields.guidance_interval("gen")
     reference = form_fields.reference_input("gen")
     record = widgets.any_file(
         gr.File(
@@ -178,6 +180,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         "fade_out": fade_out,
         "lora_preset": preset,
         "dcw": correction,
+        **interval,
         "record": record,
     }
 
@@ -416,7 +419,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
 def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> dict[str, Any]:
     """What one tab hands another: a take to a source (Send to), a record back to Generate (returned: those events)."""
     g = music[0].fields
-    settings = [g[k] for k in results.FIELDS]
+    settings = [g[k] for k in records.FIELDS]
     # A visitor's slip (no take yet, a record that cannot be used) is one line in the log, not a traceback.
     quiet = checks.expected_errors
     g["record"].upload(quiet(results.settings_from_file), g["record"], [*settings, tabs], api_name="settings_from_file")

@@ -12,7 +12,7 @@ new caption and lyrics); the song moves by the difference (``flow_edit.run``). A
 overlay does (``service_generate_flow_edit.py``, ``inference.py``): both sides on a silence context
 (``sampler``), no blueprint codes and no Think (codes decoded to latents start the edit off the VAE's
 distribution), guidance 1.0 on turbo models (distilled), DCW off inside, the length the song's own.
-The record says what ran, and only that (as a Cover morph's, ``modes._what_ran``): the take it came
+The record says what ran, and only that (as a Cover morph's, ``records.written``): the take it came
 from, both descriptions, the steps and the guidance applied; no DCW, which a morph never runs, and no
 cover strength or start. The morph keeps its own latents, so it can be edited or morphed again.
 """
@@ -30,7 +30,7 @@ import checks
 import models
 import output_folder
 import preparing
-import results
+import records
 import tooltips as tips
 from checks import INSTRUMENTAL_TAG, InputError, about
 from music_request import Call, Job, MusicRequest, Render
@@ -59,7 +59,7 @@ def prepare(
     path, own = _the_take(take, record, request)
     variant, said = models.active_variant(), heard(own["params"], own)
     with about("record"):
-        values = results.record_settings(own, 1)  # every setting checked as the form checks it
+        values = records.settings(own, 1)  # every setting checked as the form checks it
     caption, words = _spoken(said)
     new_prompt, new_lyrics = preparing.text(
         caption if prompt is None else prompt, words if lyrics is None else lyrics, "morph"
@@ -87,38 +87,24 @@ def prepare(
     reference = _reference(own["params"], reference_audio, own["seed"])
     finishing, finish_params = checks.check_finish(values["loudness"], values["fade_in"], values["fade_out"])
     music = {k: said[k] for k in ("bpm", "keyscale", "timesignature")}
-    params = {
-        "prompt": new_prompt,
-        "lyrics": new_lyrics,
-        "morph": {
-            "of": {"take": own["take"], "audio": own["audio"], "seed": own["seed"]},
-            "prompt": said["prompt"],
-            "lyrics": said["lyrics"],
-        },
-        "think": False,  # upstream skips its planner for a text2music morph: the song is the take's
-        **preparing.recorded(music),
-        "vocal_language": language,
-        "inference_steps": steps,
-        "guidance_scale": applied,
-        "shift": shift,
-        "batch_size": 1,
-        "audio_format": values["audio_format"],
-        "reference_audio": Path(str(reference_audio)).name if reference is not None else None,
-        **preparing.lora_record(adapter),
-        **finish_params,
-        "seed": seeds[0],
-    }
     pipeline = {"prompt": new_prompt, "lyrics": new_lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     pipeline |= {"num_inference_steps": steps, "guidance_scale": applied, "shift": shift, "dcw": False, **music}
     pipeline |= {"task_type": "text2music", "reference_audio": reference, "morph": True}
     pipeline |= {"morph_prompt": said["prompt"], "morph_lyrics": said["lyrics"]}
-    return _song_in(path, params, Render(Call(**pipeline), seeds, adapter), finishing)
+    own_said = {
+        "reference_audio": Path(str(reference_audio)).name if reference is not None else None,
+        **finish_params,
+    }
+    made = {"take": own["take"], "audio": own["audio"], "seed": own["seed"]}
+    render = Render(Call(**pipeline), seeds, adapter)
+    return _song_in(path, render, values["audio_format"], made, own_said, finishing)
 
 
-def _song_in(path: Path, params: dict[str, Any], render: Render, finishing: Any) -> Job:
+def _song_in(path: Path, render: Render, fmt: str, made: dict[str, Any], said: dict[str, Any], finishing: Any) -> Job:
     """The job with the take's song in it: its own latents where they are this very file's, else its
-    samples for the VAE (``preparing.from_own_latents`` says which in the record); as long as the take."""
-    render = preparing.from_own_latents(path, params, render)
+    samples for the VAE (``preparing.from_own_latents`` says which in the record); as long as the take
+    (``made``), which its record names."""
+    render, own = preparing.from_own_latents(path, render)
     # Before the model is built their width is the run's to check: the song goes too, for the VAE.
     if render.pipeline.src_latents is not None and backend.latent_width() is not None:
         n = audio.probe(path, "take").frames
@@ -127,10 +113,10 @@ def _song_in(path: Path, params: dict[str, Any], render: Render, finishing: Any)
         n = song.shape[-1]
         render = render.with_pipeline(src_audio=preparing.model_input(song))
     # The model is told the song's own length, as upstream locks a morph's to its source.
-    params["audio_duration"] = seconds = round(n / audio.SAMPLE_RATE, 3)
     render = render.with_pipeline(audio_duration=n / audio.SAMPLE_RATE)
-    request = MusicRequest("morph", params, render, seconds, params["audio_format"])
-    return Job(request, lambda made: audio.fit(made, n), finishing)
+    request = MusicRequest("morph", {}, render, round(n / audio.SAMPLE_RATE, 3), fmt)
+    request = records.morphed(records.written(request, **own, **said), made)
+    return Job(request, lambda take: audio.fit(take, n), finishing)
 
 
 def heard(params: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
@@ -161,8 +147,8 @@ def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
     if not isinstance(made, list) or not made or record.get("mode") not in MORPHABLE:
         return gr.skip(), gr.skip(), gr.skip()
     try:
-        entry, _ = results.take_entry(record, take, tips.MORPH_NO_TAKE)
-        params = results.check_record(record)["params"]
+        entry, _ = records.take_entry(record, take, tips.MORPH_NO_TAKE)
+        params = records.check(record)["params"]
         said = heard(params, entry)
     except gr.Error:
         return gr.skip(), gr.skip(), gr.skip()
@@ -183,21 +169,16 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
     if not isinstance(made, list) or not made:
         raise InputError(tips.MORPH_NO_TAKE, "record")
     with about("record"):
-        results.check_record(record)
-    number = record.get("take")
-    if "seed" in record and isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= len(made):
-        entry, index = record, number - 1  # a take's own .json: the take it holds
-    else:
-        with about("take"):
-            index = results.take_index(take, len(made))
-        entry = made[index] if isinstance(made[index], dict) else {}
-    relative = entry.get("audio")
+        records.check(record)
+    with about("take"):
+        chosen = records.take_of(record, take)  # a take's own .json: the take it holds
+    relative, index = chosen.audio, chosen.number - 1
     path = output_folder.own_take_audio(relative) if isinstance(relative, str) else None
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
-    if path is None or not results.made_by(request, relative):
+    if path is None or not records.made_by(request, relative):
         raise InputError(tips.MORPH_GONE.format(n=index + 1), "record")
     try:
-        own = results.check_record(results.read_record(path.with_suffix(".json")))
+        own = records.check(records.read(path.with_suffix(".json")))
     except gr.Error:
         raise InputError(tips.MORPH_GONE.format(n=index + 1), "record") from None
     if own.get("mode") not in MORPHABLE:
@@ -212,7 +193,7 @@ def _adapter(values: dict[str, Any]) -> dict[str, Any] | None:
     files = values["files"]
     if "lora" in files or "lora_preset" in files:
         missing = {k: v for k, v in files.items() if k in ("lora", "lora_preset")}
-        raise InputError(tips.MORPH_LORA.format(note=results.files_note(missing)), "record")
+        raise InputError(tips.MORPH_LORA.format(note=records.files_note(missing)), "record")
     if not values["lora_preset"]:
         return None
     return preparing.check_lora(None, values["lora_scale"], values["lora_preset"])
@@ -226,7 +207,7 @@ def _reference(params: dict[str, Any], given: Any, seed: int) -> Any:
         return None
     name = Path(str(wanted)).name
     if not given:
-        raise InputError(tips.MORPH_REFERENCE.format(name=results.said_safely(name)), "reference_audio")
+        raise InputError(tips.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
     if Path(str(given)).name != name:
-        raise InputError(tips.MORPH_REFERENCE.format(name=results.said_safely(name)), "reference_audio")
+        raise InputError(tips.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
     return preparing.reference(given, seed)

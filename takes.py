@@ -105,10 +105,10 @@ def _write_one(take: Any, path: Path, preview: Path, fmt: str, tags: dict[str, s
 
 
 def write_takes(
-    mode: str, result: dict[str, Any], params: dict[str, Any], seeds: list[int]
+    mode: str, result: dict[str, Any], params: dict[str, Any], seeds: list[int], fmt: str
 ) -> tuple[list[str], dict[str, Any]]:
-    """Save every take, its preview and a JSON record beside it; return the audio paths and the
-    call's record.
+    """Save every take (in the format ``fmt``), its preview and a JSON record beside it (``params``: its
+    settings, ``records.written``); return the audio paths and the call's record.
 
     Each file is written under a temporary name and renamed once complete (a full or read-only disk
     leaves no partial or empty file, and the visitor is told why nothing was saved); the takes are
@@ -120,7 +120,6 @@ def write_takes(
     root = output_folder.output_dir()
     folder = root / day.strftime("%Y-%m-%d")
     stamp = day.strftime("%H%M%S") + "-" + secrets.token_hex(3)
-    fmt = params["audio_format"]
     names = [f"{mode}-{stamp}-take{i}-seed{seed}" for i, seed in enumerate(seeds, start=1)]
     paths = [folder / f"{name}.{fmt}" for name in names]
     previews = [

@@ -69,6 +69,7 @@ GUIDANCE = (
     "How strictly the music follows your caption and lyrics. ~7 is balanced; higher is more literal "
     "but can sound harsh. Turbo ignores it (guidance is built into the model)."
 )
+GUIDANCE_INTERVAL = "Guide only while the time t (1: noise, 0: the song) is in this range; steps outside cost half."
 SHIFT = (
     "Timestep shift: how the steps are spread between noise and detail. Higher values spend more steps "
     "early, on the overall structure. ACE-Step's own default is 3 for every model."

@@ -19,7 +19,7 @@ from typing import Any
 
 import checks
 import modes
-import results
+import records
 import tooltips as tips
 
 AMOUNT_RANGE = (0.0, 1.0)
@@ -69,42 +69,27 @@ def prepare(
     audio = entry.get("audio")
     audio = audio if isinstance(audio, str) and len(audio) <= 200 and audio.isprintable() else None
     made = {"take": index + 1, "seed": job.seeds[0], "audio": audio}
-    params = {**job.params, "batch_size": n, "variation": {"of": made, "amount": mixed, "seeds": fresh}}
     noise = [chain + ([(s, mixed)] if mixed > 0 else []) for s in fresh]
     render = dataclasses.replace(job.request.render, seeds=seeds, noise=noise)
-    return dataclasses.replace(job, request=dataclasses.replace(job.request, params=params, render=render))
-
-
-def entries(job: modes.Job) -> list[dict[str, Any]]:
-    """What each variation's own record adds: where it came from, by how much, its seed, its noise."""
-    made = job.params["variation"]
-    return [
-        {
-            "variation": {"of": made["of"], "amount": made["amount"], "seed": seed},
-            "noise": [list(step) for step in noise],
-        }
-        for seed, noise in zip(made["seeds"], job.request.render.noise, strict=True)
-    ]
+    varied = {"of": made, "amount": mixed, "seeds": fresh}
+    return dataclasses.replace(
+        job, request=records.written(dataclasses.replace(job.request, render=render), variation=varied)
+    )
 
 
 def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
     made = record.get("takes") if isinstance(record, dict) else None
     if not isinstance(made, list) or not made:
         raise checks.InputError("There is no take yet: make one first, then its variations.", "record")
-    results.check_record(record)
+    records.check(record)
     mode = record.get("mode")
     if mode == "morph":  # ``take_morph``: its song's, not a noise of its own
         raise checks.InputError(tips.VARIATIONS_OF_A_MORPH, "record")
     if not isinstance(mode, str) or mode not in modes.PREPARE:
         raise checks.InputError(f"This record's mode ({checks.shown(mode)}) is not one of the studio's.", "record")
-    own = record.get("take")
-    if "seed" in record and isinstance(own, int) and not isinstance(own, bool) and 1 <= own <= len(made):
-        entry, index = record, own - 1  # a take's own .json: the take it holds, as ``results.record_settings`` reads it
-    else:
-        with checks.about("take"):
-            index = results.take_index(take, len(made))
-        entry = made[index]
-    seed = entry.get("seed") if isinstance(entry, dict) else None
+    with checks.about("take"):
+        chosen = records.take_of(record, take)  # a take's own .json: the take it holds
+    entry, index, seed = chosen.entry, chosen.number - 1, chosen.seed
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= checks.MAX_SEED:
         raise checks.InputError(f"This record's take {index + 1} is not a take's entry (it has no seed).", "record")
     return entry, index
@@ -112,9 +97,9 @@ def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
 
 def _files(params: dict[str, Any], src_audio: Any, reference_audio: Any) -> dict[str, Any]:
     """The files the take was made with, given again: each the one its record names, by name."""
-    if params.get("lora") and not params.get("lora_preset"):
+    if (lora := params.get("lora")) and not params.get("lora_preset"):
         raise checks.InputError(
-            f"This take was made with a LoRA file ({checks.shown(Path(str(params['lora'])).name)}), which a record "
+            f"This take was made with a LoRA file ({checks.shown(Path(str(lora)).name)}), which a record "
             "cannot carry: make it again in its tab with the file to vary it.",
             "record",
         )
@@ -175,16 +160,16 @@ def voice_of(params: dict[str, Any], files: dict[str, Any]) -> str | None:
 
 
 def _remade(record: dict[str, Any], take: Any, reference: str | None = None, voice: str | None = None) -> modes.Job:
-    """A Generate take made again, alone, from its record (``results.record_settings``, every value checked as
+    """A Generate take made again, alone, from its record (``records.settings``, every value checked as
     the form checks it): its seed, its plan in its place, its length as it came out (Think's choice), and
     the voice it was lent (``voice``: that take, resolved again)."""
-    values = results.record_settings(record, take)
+    values = records.settings(record, take)
     if not values["plan"]:  # its plan was skipped (or Think was off): it was rendered without a blueprint
         values["think"] = False
     missing = {k: v for k, v in values["files"].items() if k == "lora_preset"}
     if missing:
-        raise checks.InputError(results.files_note(missing).replace("Settings brought back. ", ""), "record")
-    own = {name: values[name] for name in results.FIELDS if name != "instrumental"}
+        raise checks.InputError(records.files_note(missing).replace("Settings brought back. ", ""), "record")
+    own = {name: values[name] for name in records.FIELDS if name != "instrumental"}
     return modes.prepare_generate(**own, reference_audio=reference, reference_take=voice)
 
 

@@ -3,7 +3,7 @@ Generate's timbre reference (placed in the uploads as a link, as *Send to* place
 Generate in view; *Use these settings* of a take made with a take's voice brings that voice back too.
 
 Which take a button may lend is decided as *Send to* decides it: a result's take only where this
-visitor's page made it (``results.made_by``), a *My takes* entry only where its id is the studio's
+visitor's page made it (``records.made_by``), a *My takes* entry only where its id is the studio's
 (``my_takes.own``). A voice a take's record names is lent back only from the take's own record on disk
 (written when the studio checked that voice was the visitor's), or where this page made that take too.
 """
@@ -18,6 +18,7 @@ import gradio as gr
 import checks
 import my_takes
 import output_folder
+import records
 import results
 import tooltips as tips
 import uploads
@@ -37,9 +38,9 @@ def _lent(path: Path) -> str:
 def use_voice(take: Any, record: Any, request: gr.Request = None) -> tuple[str, Any]:
     """*Use this voice* under a result: the chosen take (``take``, from 1) of ``record`` as Generate's
     timbre reference, and Generate selected; refused as *Send to* refuses, and for an instrumental."""
-    entry, index = results.take_entry(record, take, "There is no take yet — make one first.")
+    entry, index = records.take_entry(record, take, "There is no take yet — make one first.")
     path = output_folder.own_take_audio(entry.get("audio"))
-    if path is None or not results.made_by(request, entry.get("audio")):
+    if path is None or not records.made_by(request, entry.get("audio")):
         raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
     return _lent(path), gr.Tabs(selected="generate")
 
@@ -60,9 +61,9 @@ def kept_voice(record: Any, take: Any = 1, request: gr.Request = None) -> Any:
     made = record.get("takes") if isinstance(record, dict) else None
     if not isinstance(made, list) or not made:
         return gr.skip()
-    entry, _ = results.take_entry(record, take, "")
+    entry, _ = records.take_entry(record, take, "")
     own = output_folder.own_take_audio(entry.get("audio"))
-    if own is not None and results.made_by(request, entry.get("audio")):
+    if own is not None and records.made_by(request, entry.get("audio")):
         return _voice_back(voice.own_record(own), vouched=True, request=request)
     return _voice_back(record, vouched=False, request=request)
 
@@ -86,8 +87,8 @@ def _voice_back(record: Any, vouched: bool, request: Any = None) -> Any:
     if not isinstance(name, str):
         return gr.skip()
     path = output_folder.own_take_audio(name)
-    if path is None or not (vouched or results.made_by(request, name)):
-        gr.Warning(tips.VOICE_KEPT_GONE.format(name=results.said_safely(Path(name).name)))
+    if path is None or not (vouched or records.made_by(request, name)):
+        gr.Warning(tips.VOICE_KEPT_GONE.format(name=records.said_safely(Path(name).name)))
         return gr.skip()
     placed = uploads.link_in(path)
     if placed is None:

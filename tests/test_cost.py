@@ -150,6 +150,27 @@ def test_the_gpu_seconds_one_request_declares_stay_within_one_zerogpu_call(studi
     assert _settled(job) is job
 
 
+def test_a_guidance_interval_costs_its_guided_steps_and_the_rest_half(studio_env):
+    """Outside upstream's guidance interval a step runs the song's rows alone (``sampler``): the shape
+    counts the steps within it (the sampler's times, t from 1 down), and the pace declares less."""
+    import music_shape
+    import records
+
+    asked = {"prompt": "x", "audio_duration": 120, "inference_steps": 50, "think": False}
+    whole = MusicShape.of(modes.prepare_generate(**asked).request)
+    part = modes.prepare_generate(**asked, cfg_interval_start=0.5)
+    shape = MusicShape.of(part.request)
+    within = sum(0.5 <= t <= 1.0 for t in music_shape.times(50, 3.0))  # shift 3: t >= 0.5 for 38 of 50
+    assert (whole.guided_steps, whole.forwards) == (50, 2.0) and within == 38
+    assert (shape.guided_steps, shape.forwards) == (38, 1.76)
+    assert pace.music_seconds(shape) < pace.music_seconds(whole)
+    # The record says it, *Use these settings* brings it back; a record without one: the whole schedule.
+    back = records.settings({"params": part.params, "takes": [{"seed": 1}]})
+    assert (back["cfg_interval_start"], back["cfg_interval_end"]) == (0.5, 1.0)
+    before = records.settings({"params": {"prompt": "x"}, "takes": [{"seed": 1}]})
+    assert (before["cfg_interval_start"], before["cfg_interval_end"]) == (0.0, 1.0)
+
+
 # ---------------------------------------------------------------- the output folder's quota
 
 

@@ -275,7 +275,7 @@ def test_each_music_tab_has_a_field_for_every_parameter_of_its_preparer_and_no_o
 
     import models
     import modes
-    import results
+    import records
     import tabs
 
     variant = models.active_variant()
@@ -295,8 +295,28 @@ def test_each_music_tab_has_a_field_for_every_parameter_of_its_preparer_and_no_o
     # What Use these settings fills is Generate's form less what a record cannot carry, and Instrumental.
     generate = set(inspect.signature(modes.prepare_generate).parameters)
     # Files, and a take lent as a voice (brought back by ``voice_row``), are not fields a record fills.
-    assert set(results.FIELDS) == generate - {"reference_audio", "reference_take", "lora"} | {"instrumental"}
-    assert len(results.FIELDS) == len(set(results.FIELDS))
+    assert set(records.FIELDS) == generate - {"reference_audio", "reference_take", "lora"} | {"instrumental"}
+    assert len(records.FIELDS) == len(set(records.FIELDS))
+
+
+def test_the_record_is_read_and_written_in_its_own_room():
+    """A take's record has one room (``records``): no other room reads or writes a setting by its key
+    (``params[...]``), and no preparer imports a page room to read one (``results`` shows a result)."""
+    found = [
+        f"{name}.py:{node.lineno}"
+        for name, tree in _rooms().items()
+        if name != "records"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Subscript)
+        and (
+            (isinstance(node.value, ast.Name) and node.value.id == "params")
+            or (isinstance(node.value, ast.Attribute) and node.value.attr == "params")
+        )
+    ]
+    assert found == []
+    graph = import_graph()
+    preparers = ("modes", "part_tasks", "take_morph", "variations", "preparing")
+    assert [name for name in preparers if "results" in graph[name]] == []
 
 
 def test_no_room_is_imported_under_another_name():

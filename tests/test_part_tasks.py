@@ -30,6 +30,7 @@ import pace
 import pace_phases
 import part_tasks
 import random_models
+import records
 import results
 import sampler
 import variations
@@ -372,10 +373,10 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     brought = client.predict(record, 1, api_name="/settings_from_cover")
     # Generate's caption, and DCW at the model's default (the morph's record holds none): off on SFT.
     default = models.active_variant().dcw
-    assert brought[0] == "jazz trio" and brought[results.FIELDS.index("dcw")] is default is False
+    assert brought[0] == "jazz trio" and brought[records.FIELDS.index("dcw")] is default is False
     varied = client.predict(1, record, 0.5, 1, 7, song, api_name="/variations")[-1]
     assert varied["params"]["morph"] is True and unused.isdisjoint(varied["params"]), varied["params"]
-    assert boundary.calls[-1].morph and results.record_settings(varied)["dcw"] is default
+    assert boundary.calls[-1].morph and records.settings(varied)["dcw"] is default
     too_long = {"morph_prompt": "x" * (checks.MAX_CAPTION_CHARS + 1)}
     with pytest.raises(checks.InputError, match=f"up to {checks.MAX_CAPTION_CHARS} characters"):
         checks.check_text_lengths(too_long)

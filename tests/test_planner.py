@@ -32,6 +32,7 @@ import plan_constraints
 import plan_format
 import planner
 import random_models
+import records
 import results
 import runs
 import text_limits
@@ -332,7 +333,7 @@ def test_whatever_think_writes_into_a_record_the_records_checks_take_back(tiny, 
     entry = plan.record("tiny", 1)
     record = {"params": {"prompt": "jazz", "audio_duration": 10, "think": True},
               "takes": [{"take": 1, "seed": 1}, {"take": 2, "seed": 2, "planner": entry}]}  # fmt: skip
-    assert json.loads(results.record_settings(record, 2)["plan"])["caption"] == caption
+    assert json.loads(records.settings(record, 2)["plan"])["caption"] == caption
     assert checks.check_plan(entry)[1] == (1, 2)
 
 

@@ -23,7 +23,7 @@ import handlers
 import lora_presets
 import preparing
 import random_models
-import results
+import records
 from conftest import ROOT, SHOTS, TIMEOUT_MS, picture, served_env, studio_process
 from music_request import Call, Render
 
@@ -153,13 +153,13 @@ def test_the_record_names_the_presets_repo_and_brings_it_back(studio_env, with_h
     params = record["params"]
     assert (params["lora_preset"], params["lora_repo"], params["lora_scale"]) == (NAME, REPO, 0.7)
     assert sf.info(paths[0]).frames == 10 * 48000
-    values = results.record_settings(record)
+    values = records.settings(record)
     assert (values["lora_preset"], values["lora_scale"], values["files"]) == (NAME, 0.7, {})
     # Brought to a studio that does not hold it: not set, and named in the note.
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
-    values = results.record_settings(record)
+    values = records.settings(record)
     assert values["lora_preset"] == "" and values["files"] == {"lora_preset": REPO}
-    assert "LoRA preset (not installed here) 'tiny-org/tiny-style-lora'" in results.files_note(values["files"])
+    assert "LoRA preset (not installed here) 'tiny-org/tiny-style-lora'" in records.files_note(values["files"])
 
 
 def test_a_preset_job_crosses_to_the_gpu_side_as_plain_values(studio_env, with_hub):

@@ -187,16 +187,16 @@ def test_each_feature_keeps_its_gpu_entry_and_only_app_starts_the_studio():
 
 
 def test_a_take_number_is_a_whole_number_in_range_and_never_a_switch():
-    import results
+    import records
 
     record = {"takes": [{"seed": 1, "audio": "a.wav"}, {"seed": 2, "audio": "b.wav"}]}
-    assert results.take_entry(record, 2, "none") == ({"seed": 2, "audio": "b.wav"}, 1)
-    assert results.take_index("", 2) == 0 and results.take_index(2.0, 2) == 1
+    assert records.take_entry(record, 2, "none") == ({"seed": 2, "audio": "b.wav"}, 1)
+    assert records.take_index("", 2) == 0 and records.take_index(2.0, 2) == 1
     for wrong in (True, 3, 0, 1.5, "x"):
         with pytest.raises(gr.Error, match="whole number from 1 to 2"):
-            results.take_index(wrong, 2)
+            records.take_index(wrong, 2)
     with pytest.raises(gr.Error, match="no take yet"):
-        results.take_entry({"takes": []}, 1, "There is no take yet.")
+        records.take_entry({"takes": []}, 1, "There is no take yet.")
 
 
 def test_on_zerogpu_a_planner_that_cannot_load_leaves_the_song_at_its_settled_length(
@@ -241,11 +241,11 @@ def test_records_written_before_the_typed_call_read_back_and_remake_their_takes(
     variation of each take, and a remade take records the same settings and runs the same call."""
     import json
 
-    import results
+    import records
     import variations
 
     made = json.loads((RECORDS / "generate-401856c.json").read_text())
-    values = results.record_settings(made, 2)
+    values = records.settings(made, 2)
     assert (values["prompt"], values["inference_steps"], values["guidance_scale"]) == ("old dusty soul", 3, 5.0)
     assert (values["seed"], values["audio_format"], values["loudness"], values["fade_in"]) == (78, "flac", "-16", 0.5)
     again = variations.prepare(2, made, 0.0, 1)
@@ -279,3 +279,81 @@ def test_the_preparers_shared_settings_go_by_keyword_only():
     task, *rest = inspect.signature(part_tasks.prepare).parameters.values()
     assert task.name == "task" and all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in rest)
     assert set(preparing.SHARED) <= {p.name for p in common} and set(preparing.SHARED) <= {p.name for p in rest}
+
+
+def test_each_mode_records_what_it_recorded_before_the_record_was_read_off_the_call(studio_env, with_planner, tmp_path):
+    """The record's settings are read off the typed request once (``records.written``), no preparer
+    writing them a second time: for every mode and kind of call, what a record says is what main at
+    3e361fe wrote, each preparer stating each setting twice (``tests/records/params-3e361fe.json``)."""
+    import json
+
+    import variations
+
+    song = str(tone(tmp_path / "song.wav", seconds=10.0))
+    common = {"prompt": "dusty soul", "lyrics": "[Verse]\nhold on", "inference_steps": 2, "seed": 3}
+    made = json.loads((RECORDS / "generate-401856c.json").read_text())
+    region = {"repainting_start": 1, "repainting_end": 3.5, "repaint_mode": "aggressive", "repaint_strength": 0.3}
+    generate = {**common, "audio_duration": 10, "batch_size": 2, "audio_format": "flac", "loudness": -16}
+    cases = {
+        "generate": lambda: modes.prepare_generate(
+            **generate, fade_in=0.5, think=False, bpm=90, key_scale="C major", lora_scale=1.5
+        ),
+        "generate-instrumental": lambda: modes.prepare_generate(
+            prompt="x", audio_duration=12, think=False, dcw=True, seed=5
+        ),
+        "generate-think": lambda: modes.prepare_generate(**common, think=True, auto_length=True),
+        "generate-think-long": lambda: modes.prepare_generate(
+            **common, audio_duration=20, think=True, rewrite_caption=False
+        ),
+        "cover": lambda: modes.prepare_cover(
+            src_audio=song, **common, audio_cover_strength=0.4, cover_noise_strength=0.2, reference_audio=song
+        ),
+        "cover-morph": lambda: modes.prepare_cover(src_audio=song, **common, morph=True, morph_prompt="old song"),
+        "extend": lambda: modes.prepare_extend(src_audio=song, **common, extend_seconds=7.3, fade_out=1),
+        "edit": lambda: modes.prepare_edit(src_audio=song, **common, **region),
+        "edit-add": lambda: modes.prepare_edit(src_audio=song, **common, change="add", part="vocals"),
+        "edit-extract": lambda: modes.prepare_edit(src_audio=song, **common, change="extract", part="drums"),
+        "edit-complete": lambda: modes.prepare_edit(
+            src_audio=song, **common, change="complete", add_parts=["bass", "fx"]
+        ),
+        "variation": lambda: variations.prepare(2, made, 0.3, 2, seed=11),
+    }
+    said = {name: json.loads(json.dumps(make().params)) for name, make in cases.items()}
+    assert said == json.loads((RECORDS / "params-3e361fe.json").read_text())
+
+
+def test_a_record_is_read_off_the_request_so_a_setting_is_stated_once(studio_env, with_planner, song):
+    """Every mode's record says what its call runs (``records.written``): a setting changed in the call
+    is changed in the record, and reading a request's record again changes nothing."""
+    import records
+
+    for mode, job in _jobs(song).items():
+        request, call = job.request, job.request.render.pipeline
+        assert records.written(request).params == job.params, mode
+        said = (job.params["inference_steps"], job.params["guidance_scale"], job.params["seed"])
+        assert said == (call.num_inference_steps, call.guidance_scale, request.render.seeds[0]), mode
+        changed = dataclasses.replace(request, render=request.render.with_pipeline(guidance_scale=3.5, shift=2.0))
+        assert (records.written(changed).params["guidance_scale"], records.written(changed).params["shift"]) == (
+            3.5,
+            2.0,
+        )
+
+
+def test_a_record_carries_each_takes_bars_and_sections_and_its_loop_through(studio_env):
+    """The map of a take's bars and sections, and a loop's, ride in a record as written (optional fields
+    the typed record passes through): read back, varied and brought back to Generate as before."""
+    import json
+
+    import records
+    import variations
+
+    made = json.loads((RECORDS / "generate-401856c.json").read_text())
+    bars, sections = [0.0, 2.0, 4.0], [{"name": "Verse", "start": 0.0, "end": 6.0}]
+    made["takes"][1] |= {"bars": bars, "sections": sections}
+    made["loop"] = {"bars": 4, "beats_per_bar": 4, "bpm": 120, "samples": 384000}
+    take = records.take_of(records.check(made), 2)
+    assert (take.number, take.seed, take.bars, take.sections) == (2, 78, bars, sections)
+    assert records.take_of(made, 1).bars is None and records.loop_of(made) == made["loop"]
+    own = {**made, **made["takes"][1], "take": 2}  # a take's own .json: the take it holds
+    assert records.take_of(own, 1).bars == bars and records.settings(own)["seed"] == 78
+    assert variations.prepare(2, made, 0.0, 1).params["variation"]["of"]["seed"] == 78

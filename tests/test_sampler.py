@@ -481,3 +481,39 @@ def test_a_song_under_five_seconds_runs_padded_to_128_frames_of_silence_as_upstr
     silence = pipe.condition_encoder.silence_latent[0, : 128 - 75]
     assert all(torch.equal(row[75:], silence) for row in inputs.raw)  # from the silence latent's start
     assert sampler.decode(pipe, sampler.run(pipe, call, _generators())).shape[-1] == 128 * 1920
+
+
+def test_the_guidance_interval_guides_within_it_and_runs_the_songs_rows_alone_outside(pipe, monkeypatch):
+    """Upstream's ``cfg_interval_start``/``_end`` (``modeling_acestep_v15_base.py`` ``generate_audio``):
+    guidance where the step's t (1 at noise) lies within them, the momentum untouched elsewhere. Upstream
+    runs both rows there and keeps the song's; the loop runs the song's rows alone, the same values
+    (each checked against the doubled call) for half the work."""
+    import diffusers.guiders.adaptive_projected_guidance as apg
+
+    guided = []
+    real = apg.normalized_guidance
+    monkeypatch.setattr(apg, "normalized_guidance", lambda **kw: guided.append(1) or real(**kw))
+    null = pipe.condition_encoder.null_condition_emb
+
+    def same_as_doubled(_module, args, kwargs, out):
+        if kwargs["hidden_states"].shape[0] == 4:
+            return out
+        states = kwargs["encoder_hidden_states"]
+        doubled = {k: torch.cat([v, v]) if torch.is_tensor(v) else v for k, v in kwargs.items()}
+        doubled["encoder_hidden_states"] = torch.cat([states, null.to(states.dtype).expand_as(states)])
+        with torch.no_grad():
+            both = _module.forward(**doubled)[0]  # the module's own forward: no hook runs again
+        torch.testing.assert_close(out[0], both[:2], rtol=1e-5, atol=1e-5)
+        return out
+
+    seen, handle = dit_inputs(pipe)
+    hooked = pipe.transformer.register_forward_hook(same_as_doubled, with_kwargs=True)
+    try:
+        sampler.run(pipe, _call(num_inference_steps=8, cfg_interval_start=0.5, cfg_interval_end=0.95), _generators())
+    finally:
+        handle.remove()
+        hooked.remove()
+    # t = 1, .955, .9, .833, .75, .643, .5, .3: guided within [0.5, 0.95] as upstream reads it (diffusers'
+    # AceStepPipeline reads the interval on 1 - t instead, which would guide the last two steps).
+    within = [False, False, True, True, True, True, True, False]
+    assert [s["hidden_states"].shape[0] == 4 for s in seen] == within and len(guided) == sum(within)

@@ -177,6 +177,21 @@ def test_dcw_and_the_covers_start_are_api_parameters_kept_in_the_record(served, 
         client.predict(src_audio=src, prompt="x", extend_seconds=5, dcw="maybe", api_name="/extend")
 
 
+def test_the_guidance_interval_is_an_api_parameter_that_reaches_the_model_and_its_record(served):
+    """Upstream's ``cfg_interval_start``/``_end`` by its names and defaults: sent, they reach the model
+    call and the record; left out, the whole schedule, as before (the record says nothing of it); an
+    interval that ends before it starts is refused on its field in words."""
+    client, spy = served
+    sent = {"prompt": "pop", "audio_duration": 10, "inference_steps": 2, "cfg_interval_start": 0.4}
+    record = client.predict(**sent, api_name="/generate")[-1]
+    assert (spy.calls[-1].cfg_interval_start, spy.calls[-1].cfg_interval_end) == (0.4, 1.0)
+    assert (record["params"]["cfg_interval_start"], record["params"]["cfg_interval_end"]) == (0.4, 1.0)
+    record = client.predict(prompt="pop", audio_duration=10, inference_steps=1, api_name="/generate")[-1]
+    assert "cfg_interval_start" not in record["params"] and spy.calls[-1].cfg_interval_start == 0.0
+    with pytest.raises(ValidationError, match="cfg_interval_end: Guidance until must be between 0.6 and 1"):
+        client.predict(**{**sent, "cfg_interval_start": 0.6, "cfg_interval_end": 0.2}, api_name="/generate")
+
+
 def test_generate_takes_a_timbre_reference(served, tmp_path):
     client, spy = served
     voice = tone(tmp_path / "voice.wav", seconds=6, freq=330)

@@ -253,7 +253,7 @@ def test_a_record_that_says_dcw_is_made_again_as_it_says(studio_env, tmp_path):
     """Before upstream's PR #1273 the studio ran DCW for every model, so a take's record may say true on
     the XL SFT model, whose default is now off: its variations and its settings brought back keep it on
     (and off where it says false); a record that says nothing gets today's default, the model's."""
-    import results
+    import records
     from test_audio_modes import tone
 
     song = tone(tmp_path / "song.wav", seconds=8)
@@ -261,12 +261,12 @@ def test_a_record_that_says_dcw_is_made_again_as_it_says(studio_env, tmp_path):
         record = {**RECORD, "params": {**RECORD["params"], "dcw": said}}
         job = variations.prepare(1, record, 0.3, 1)
         assert job.params["dcw"] is said and job.request.render.pipeline.dcw is said
-        assert results.record_settings(record)["dcw"] is said
+        assert records.settings(record)["dcw"] is said
         edit = {"prompt": "calm", "repainting_start": 1, "repainting_end": 3, "dcw": said, "src_audio": "song.wav"}
         job = variations.prepare(1, {**RECORD, "mode": "edit", "params": edit}, 0.3, 1, src_audio=str(song))
         assert job.params["dcw"] is said and job.request.render.pipeline.dcw is said
     assert variations.prepare(1, RECORD, 0.3, 1).params["dcw"] is False
-    assert results.record_settings(RECORD)["dcw"] is False
+    assert records.settings(RECORD)["dcw"] is False
 
 
 # ---------------------------------------------------------------- upstream 1.5's retake, every task

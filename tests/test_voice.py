@@ -20,7 +20,7 @@ import audio
 import handlers
 import modes
 import preparing
-import results
+import records
 import takes
 import variations
 import voice
@@ -142,7 +142,7 @@ def test_a_take_that_is_gone_instrumental_or_anothers_is_refused_in_words(studio
     stranger = SimpleNamespace(session_hash="someone-else")
     with pytest.raises(InputError, match="There is no take of yours named"):
         handlers.own_voice("generate", {"reference_take": name}, stranger)
-    results.remember_takes(stranger, {"takes": [{"audio": name}]})
+    records.remember_takes(stranger, {"takes": [{"audio": name}]})
     handlers.own_voice("generate", {"reference_take": name}, stranger)
     # Its URL names it too, as the API returns it.
     assert modes.prepare_generate(prompt="pop", reference_take=f"http://x/takes/{name}").params["reference"]
@@ -161,7 +161,7 @@ def test_a_variation_and_use_these_settings_keep_the_voice_and_refuse_once_it_is
     assert np.array_equal(_lent(again), _lent(modes.prepare_generate(**made, reference_take=name)))
     placed = voice_row.kept_voice(record, 1)
     assert Path(placed).name == path.name and os.path.samefile(placed, path)  # a link, not a copy
-    assert results.record_settings(record)["files"] == {}  # nothing to upload again
+    assert records.settings(record)["files"] == {}  # nothing to upload again
     path.unlink()
     with pytest.raises(InputError, match="There is no take of yours named"):
         variations.prepare(1, record, 0, 1)

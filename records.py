@@ -1,0 +1,425 @@
+"""A take's record: its settings written once from the typed request (``written``: what the record's
+``params`` say, read off the model call the preparer resolved, with only what the call cannot hold
+given beside it), read back and checked (``read``, ``check``, ``Take``, ``settings``: Generate's
+fields, every value checked as the form checks it, so *Use these settings*, a variation or a morph
+never runs a value the form would refuse), and whose page made which take (``remember_takes``,
+``made_by``). A record is bounded in size and depth: none costs more than a glance.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import html
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+import asgi_gate
+import base_model
+import checks
+import lora_presets
+import models
+import planner
+import tooltips as tips
+from music_request import Call, Job, MusicRequest
+
+# ---------------------------------------------------------------- written once, from the request
+
+
+def written(request: MusicRequest, **own: Any) -> MusicRequest:
+    """``request`` with its record's settings (``params``) read off it: the model call, the takes, the
+    length, the format, Think's part, the source's latents; ``own`` is what the call cannot hold (the
+    files' names, the source's length, the finish, a variation's origin …), and ``source_latents``
+    among it (``preparing.from_own_latents``) goes to the request itself. Read again after a change
+    (a variation, a region's words), earlier facts kept."""
+    why = own.pop("source_latents", request.source_latents)
+    request = dataclasses.replace(request, source_latents=why)
+    return dataclasses.replace(request, params={**request.params, **_said(request), **_mode_said(request), **own})
+
+
+def _said(request: MusicRequest) -> dict[str, Any]:
+    """The settings every mode records, as the call holds them."""
+    call, render = request.render.pipeline, request.render
+    plan = request.plan
+    chooses = plan is not None and plan.seconds is None
+    return {
+        "prompt": call.prompt,
+        "lyrics": "" if call.lyrics == checks.INSTRUMENTAL_TAG else call.lyrics,
+        "vocal_language": call.vocal_language,
+        "audio_duration": -1 if chooses else request.seconds,
+        "bpm": call.bpm,
+        "key_scale": call.keyscale,
+        "time_signature": call.timesignature,
+        "inference_steps": call.num_inference_steps,
+        "guidance_scale": call.guidance_scale,
+        "shift": call.shift,
+        # A morph runs without the step correction (``flow_edit``): its record holds none.
+        **({} if call.morph else {"dcw": call.dcw}),
+        "batch_size": render.takes,
+        "audio_format": request.audio_format,
+        **lora_record(render.lora),
+        "seed": render.seeds[0],
+        **({"song_lyrics": request.song_lyrics} if request.song_lyrics else {}),
+        **({"source_latents": request.source_latents} if request.source_latents is not None else {}),
+    }
+
+
+def _mode_said(request: MusicRequest) -> dict[str, Any]:
+    """What a mode records of its own call: Think's part (Generate), a cover's strength and start or its
+    morph, an Edit's region or part, a take's morph."""
+    call, plan = request.render.pipeline, request.plan
+    if request.mode == "generate":
+        thought = (
+            {} if plan is None else {"rewrite_caption": plan.rewrite_caption, "plan_given": plan.given is not None}
+        )
+        # Upstream's guidance interval, where it is not the whole schedule (a record without one: [0, 1]).
+        interval = (call.cfg_interval_start, call.cfg_interval_end)
+        whole = interval == (Call.cfg_interval_start, Call.cfg_interval_end)
+        within = {} if whole else dict(zip(INTERVAL, interval, strict=True))
+        return {"think": plan is not None or request.plan_skipped is not None, **thought, **within}
+    if request.mode == "cover" and call.morph:
+        return {"morph": True, "morph_prompt": call.morph_prompt, "morph_lyrics": call.morph_lyrics}
+    if request.mode == "cover":
+        cover = {"audio_cover_strength": call.audio_cover_strength}
+        return {"morph": False, **cover, "cover_noise_strength": call.cover_noise_strength}
+    if request.mode == "edit" and call.task_type in base_model.TASKS:
+        change = next(key for key, task in base_model.CHANGES.items() if task == call.task_type)
+        return {"change": change, "part": call.track_name, "add_parts": call.complete_track_classes}
+    if request.mode == "edit":
+        region = {"repainting_start": call.repainting_start, "repainting_end": call.repainting_end}
+        return {
+            "change": "region",
+            **region,
+            "repaint_mode": call.repaint_mode,
+            "repaint_strength": call.repaint_strength,
+        }
+    if request.mode == "morph":  # upstream skips its planner for a text2music morph: the song is the take's
+        return {"think": False, "morph": {"prompt": call.morph_prompt, "lyrics": call.morph_lyrics}}
+    return {}
+
+
+def lora_record(adapter: dict[str, Any] | None) -> dict[str, Any]:
+    """A LoRA as a record names it: a preset by its Hub repo (what the take was made with) and its name
+    (what brings it back), a file by its name."""
+    if not adapter:
+        return {"lora": None}
+    preset = {"lora_preset": adapter["preset"], "lora_repo": adapter["repo"]} if adapter.get("preset") else {}
+    return {"lora": adapter["name"], "lora_scale": adapter["scale"], **preset}
+
+
+def morphed(request: MusicRequest, take: dict[str, Any]) -> MusicRequest:
+    """A take's morph (its record ``written``), its record naming the take it came from beside both
+    descriptions."""
+    return dataclasses.replace(request, params={**request.params, "morph": {"of": take, **request.params["morph"]}})
+
+
+def as_run(job: Job, result: dict[str, Any]) -> dict[str, Any]:
+    """The record's settings as the run read them (the GPU side may find a take's latents misfit)."""
+    return {**job.params, **{k: result[k] for k in ("source_latents",) if k in result}}
+
+
+def variation_entries(job: Job) -> list[dict[str, Any]]:
+    """What each variation's own record adds: where it came from, by how much, its seed, its noise."""
+    made = job.params["variation"]
+    return [
+        {
+            "variation": {"of": made["of"], "amount": made["amount"], "seed": seed},
+            "noise": [list(step) for step in noise],
+        }
+        for seed, noise in zip(made["seeds"], job.request.render.noise, strict=True)
+    ]
+
+
+# ---------------------------------------------------------------- read back
+
+MAX_BYTES = 200_000
+MAX_DEPTH = 32
+# What *Use these settings* fills on Generate, in the order its endpoints return it, by
+# ``modes.prepare_generate``'s own names: every field but the files (a record names them, it cannot
+# carry them), and the page's *Instrumental* switch (tests/test_layout.py holds it to the signature).
+FIELDS = ("prompt", "lyrics", "instrumental", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language",
+          "seed", "inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "think", "auto_length",
+          "rewrite_caption", "plan", "dcw", "loudness", "fade_in", "fade_out", "cfg_interval_start", "cfg_interval_end",
+          "lora_preset", "lora_scale")  # fmt: skip
+INTERVAL = ("cfg_interval_start", "cfg_interval_end")
+
+
+@dataclasses.dataclass(frozen=True)
+class Take:
+    """One take of a record as the studio reads it back: its number (from 1), its seed, its file, its
+    plan, its variation and noise, and the map of its bars and sections where the record has one
+    (``bars``: each bar's start in seconds; ``sections``: ``{"name", "start", "end"}``), each passed
+    through as written; ``entry`` is the whole entry, for what else it holds."""
+
+    number: int
+    seed: Any
+    audio: Any
+    planner: dict[str, Any] | None
+    variation: dict[str, Any] | None
+    noise: Any
+    bars: list[float] | None
+    sections: list[dict[str, Any]] | None
+    entry: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: Any, number: int) -> Take:
+        entry = entry if isinstance(entry, dict) else {}
+        kept = {k: entry.get(k) for k in ("seed", "audio", "noise", "bars", "sections")}
+        plan, varied = (entry.get(k) if isinstance(entry.get(k), dict) else None for k in ("planner", "variation"))
+        return cls(number=number, planner=plan, variation=varied, entry=entry, **kept)
+
+
+def take_of(record: dict[str, Any], take: Any) -> Take:
+    """The take a checked ``record`` holds: a take's own ``.json`` the one it was written for, else take
+    number ``take`` of its takes (``gr.Error`` in words for a number outside them)."""
+    made = record.get("takes") if isinstance(record.get("takes"), list) else []
+    own = record.get("take")
+    if "seed" in record and isinstance(own, int) and not isinstance(own, bool) and 1 <= own <= max(1, len(made)):
+        return Take.of(record, own)
+    if not made:
+        raise gr.Error("There is no take yet — make one first.")
+    index = take_index(take, len(made))
+    return Take.of(made[index], index + 1)
+
+
+def loop_of(record: dict[str, Any]) -> dict[str, Any] | None:
+    """A loop's own map (``{"bars", "beats_per_bar", "bpm", "samples"}``) where the record has one."""
+    return record.get("loop") if isinstance(record.get("loop"), dict) else None
+
+
+def read(path: Any) -> dict[str, Any]:
+    """A record file a visitor uploaded, as a dict; ``gr.Error`` in words for anything else."""
+    if not path:
+        raise gr.Error("Upload the .json file saved beside a take.")
+    try:
+        with open(str(path), "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError:
+        raise gr.Error("The record file could not be read; upload it again.") from None
+    if len(data) > MAX_BYTES:
+        raise gr.Error(f"This file is larger than a take's record ({MAX_BYTES // 1000} KB at most).")
+    if asgi_gate.json_depth(data) > MAX_DEPTH:
+        raise gr.Error("This file is not a take's record: it nests its data far deeper than a record does.")
+    try:
+        record = json.loads(data.decode("utf-8-sig"))  # a BOM, as some editors save it, is fine
+    except (ValueError, UnicodeDecodeError):
+        raise gr.Error("This file is not a take's record: it is not readable JSON.") from None
+    return record
+
+
+def check(record: Any) -> dict[str, Any]:
+    """``record`` if it has a take's record's shape (its settings, nested no deeper than a record);
+    ``gr.Error`` in words otherwise."""
+    if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
+        raise gr.Error("This is not a take's record. Use the .json file saved beside a take.")
+    if _nesting(record) > MAX_DEPTH:
+        raise gr.Error("This is not a take's record: it nests its data far deeper than a record does.")
+    return record
+
+
+def settings(record: Any, take: Any = 1) -> dict[str, Any]:
+    """Generate's form values from a record (a result's metadata or a take's ``.json``) by the
+    preparer's names (``FIELDS``), seed included, and the ``files`` the record names but cannot
+    carry; every value checked as the form checks it. ``gr.Error`` names the value at fault."""
+    check(record)
+    params, variant = record["params"], models.active_variant()
+    if not isinstance(record.get("takes") or [], list):
+        raise gr.Error(
+            f"This record's takes ({said_safely(record['takes'])}) cannot be used: a record lists its takes."
+        )
+    made = [t for t in record.get("takes") or [] if isinstance(t, dict) and "seed" in t]
+    index = take_index(take, len(made)) if made else 0
+    seed = record["seed"] if "take" in record and "seed" in record else made[index]["seed"] if made else -1
+    prompt, lyrics = _text(params, "prompt"), _text(params, "lyrics")
+    entry = record if "take" in record and "seed" in record else made[index] if made else {}
+    plan = _plan(entry.get("planner"))
+    length = params.get("audio_duration", 30)
+    if length == -1:  # Think chose it: bring back what it chose, with the plan that holds it
+        length = json.loads(plan)["duration"] if plan else planner.FALLBACK_SECONDS
+    duration = _checked("audio_duration", length, checks.check_duration)
+    asked = (params.get("inference_steps"), params.get("guidance_scale"), params.get("shift"))
+    steps, guidance, shift = _checked("inference_steps", None, lambda _: checks.check_sampling(*asked, variant))
+    language = _checked("vocal_language", params.get("vocal_language") or checks.UNKNOWN, checks.check_language)
+    return {
+        "prompt": prompt,
+        "lyrics": lyrics,
+        "instrumental": not lyrics,
+        "audio_duration": duration,
+        "bpm": _checked("bpm", params.get("bpm"), checks.check_bpm) or 0,
+        "key_scale": _checked("key_scale", params.get("key_scale"), checks.check_key) or checks.AUTO,
+        "time_signature": _checked("time_signature", params.get("time_signature"), checks.check_time_signature)
+        or checks.AUTO,
+        "vocal_language": language,
+        "seed": _checked("seed", seed, checks.check_seed),
+        "inference_steps": steps,
+        "guidance_scale": guidance,
+        "shift": shift,
+        "batch_size": 1,  # the take, made again alone
+        "audio_format": _checked("audio_format", params.get("audio_format"), checks.check_format),
+        "think": _checked("think", params.get("think", False), checks.check_switch) and planner.enabled(),
+        "auto_length": False,  # the length comes back as it was chosen, with the plan that holds it
+        "rewrite_caption": _checked("rewrite_caption", params.get("rewrite_caption", True), checks.check_switch),
+        "plan": plan if planner.enabled() else "",
+        # A record from before finishing existed was made as rendered.
+        "loudness": _loudness(params.get("loudness", checks.LOUDNESS_OFF)),
+        "fade_in": _checked("fade_in", params.get("fade_in", 0), lambda v: checks.check_fade(v, "Fade in")),
+        "fade_out": _checked("fade_out", params.get("fade_out", 0), lambda v: checks.check_fade(v, "Fade out")),
+        **_lora(params, variant),
+        # A record from before the correction says nothing: such a take came from diffusers' own run, which
+        # the studio no longer makes, so today's default applies (the model's: ``models.Variant.dcw``). A
+        # record that says true or false was made so, and is made so again.
+        "dcw": _checked(
+            "dcw", variant.dcw if params.get("dcw") is None else params["dcw"], lambda v: checks.check_switch(v, "DCW")
+        ),
+        "variation": entry.get("variation") if isinstance(entry.get("variation"), dict) else None,
+        **_interval(params),
+    }
+
+
+def _interval(params: dict[str, Any]) -> dict[str, float]:
+    """The record's guidance interval (none: the whole schedule, upstream's default), checked as the form does."""
+    start, end = params.get(INTERVAL[0], Call.cfg_interval_start), params.get(INTERVAL[1], Call.cfg_interval_end)
+    low = _checked(INTERVAL[0], start, lambda v: checks.in_range(v, "Guidance from", *checks.SHARE_RANGE))
+    high = _checked(INTERVAL[1], end, lambda v: checks.in_range(v, "Guidance until", low, checks.SHARE_RANGE[1]))
+    return dict(zip(INTERVAL, (low, high), strict=True))
+
+
+def _loudness(value: Any) -> str:
+    """The Loudness field's value (its choices are text) for a record's target."""
+    lufs = _checked("loudness", value, checks.check_loudness)
+    return checks.LOUDNESS_OFF if lufs is None else f"{lufs:g}"
+
+
+def _lora(params: dict[str, Any], variant: models.Variant) -> dict[str, Any]:
+    """The record's LoRA preset (when this studio offers it) and strength, and the files it names."""
+    files = {key: params[key] for key in ("lora", "reference_audio", "src_audio") if params.get(key)}
+    if isinstance(params.get("reference"), dict):  # a take's voice comes back from that take (``voice_row``)
+        files.pop("reference_audio", None)
+    name, repo = params.get("lora_preset"), params.get("lora_repo")
+    preset = ""
+    if name or repo:
+        files.pop("lora", None)  # a preset's file is the preset, not an upload
+        here = {p.name: p for p in lora_presets.offered(variant.name)}
+        found = here.get(name) if isinstance(name, str) else None
+        if found is not None and (not repo or found.repo == repo):
+            preset = found.name
+        else:  # made with a preset this studio does not hold: named, like a file, for the visitor to bring
+            files["lora_preset"] = repo if isinstance(repo, str) and repo else name
+    strength = params.get("lora_scale", 1.0) if params.get("lora") else 1.0
+    scale = _checked("lora_scale", strength, lambda v: checks.in_range(v, "LoRA strength", *checks.LORA_SCALE_RANGE))
+    return {"files": files, "lora_preset": preset, "lora_scale": scale}
+
+
+def _plan(entry: Any) -> str:
+    """The plan a take's record holds, as the Plan field takes it (JSON, with the take's place in
+    its batch), checked as the field checks it; "" where the take had none."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("fields"), dict):
+        return ""
+    text = json.dumps({**entry["fields"], "take": entry.get("take"), "of": entry.get("of")}, ensure_ascii=False)
+    _checked("planner", text, checks.check_plan)
+    return text
+
+
+def _nesting(value: Any) -> int:
+    """How deeply ``value`` nests lists and dicts, without recursion (stops past ``MAX_DEPTH``)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= MAX_DEPTH:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def take_index(take: Any, count: int) -> int:
+    """The 0-based index of take number ``take`` (1 … ``count``); ``gr.Error`` in words otherwise."""
+    if take is None or take == "":
+        return 0
+    # A result of one take has nothing to choose: "a whole number from 1 to 1" said so in a riddle.
+    words = tips.TAKE_ONLY_ONE if count == 1 else tips.TAKE_NUMBER
+    if isinstance(take, bool):  # True is 1 to Python, not a take number to a musician
+        raise gr.Error(words.format(count=count, given=take))
+    try:
+        number = float(take)
+    except (TypeError, ValueError, OverflowError):
+        number = float("nan")
+    if not (number == number and number.is_integer() and 1 <= number <= count):
+        raise gr.Error(words.format(count=count, given=checks.shown(take)))
+    return int(number) - 1
+
+
+def take_entry(record: Any, take: Any, no_take: str) -> tuple[dict[str, Any], int]:
+    """Take number ``take`` (from 1) of a result's ``record``: its entry (empty where the record's entry
+    is not one) and its index; ``no_take`` is what a record with no takes is told."""
+    made = record.get("takes") if isinstance(record, dict) else None
+    if not isinstance(made, list) or not made:
+        raise gr.Error(no_take)
+    index = take_index(take, len(made))
+    return (made[index] if isinstance(made[index], dict) else {}), index
+
+
+def files_note(files: dict[str, Any]) -> str:
+    """The files a record names but cannot carry, quoted short and escaped for a toast."""
+    labels = {"lora": "LoRA", "lora_preset": "LoRA preset (not installed here)", "reference_audio": "timbre reference",
+              "src_audio": "source song"}  # fmt: skip
+    # A preset is named by its Hub repo (organisation included), a file by its name alone.
+    shown = {key: str(value) if key == "lora_preset" else Path(str(value)).name for key, value in files.items()}
+    names = [f"{labels[key]} {said_safely(value)}" for key, value in shown.items()]
+    return f"Settings brought back. Upload again what a take's record cannot carry: {', '.join(names)}."
+
+
+def _text(params: dict[str, Any], name: str) -> str:
+    value = params.get(name) or ""
+    if not isinstance(value, str):
+        raise gr.Error(f"This record's {name} is not text ({said_safely(value)}).")
+    return _checked(name, value, lambda text: checks.check_text_lengths({name: text}) or text)
+
+
+def _checked(name: str, value: Any, check: Any) -> Any:
+    try:
+        return check(value)
+    except gr.Error as exc:
+        words = html.escape(str(exc.message), quote=False)  # it may quote the value too
+        raise gr.Error(f"This record's {name} ({said_safely(value)}) cannot be used: {words}") from None
+
+
+def said_safely(value: Any) -> str:
+    """A value a record brings, quoted short (``checks.shown``) and escaped: Gradio renders a toast as
+    HTML, so a shared record's ``<img src=…>`` would otherwise be a tracking pixel in the visitor's page."""
+    return html.escape(checks.shown(value), quote=False)
+
+
+# ---------------------------------------------------------------- whose takes
+
+# The takes each visitor's page (its Gradio session) made, newest last: "Send to" hands on these and
+# no other, whatever a record sent with the request names. In memory, bounded: a page reloaded or
+# long gone makes its takes again.
+_made: collections.OrderedDict[str, collections.deque[str]] = collections.OrderedDict()
+_made_lock = threading.Lock()
+SESSIONS_KEPT, TAKES_KEPT = 4096, 64
+
+
+def remember_takes(request: Any, record: dict[str, Any]) -> None:
+    """Note the takes of ``record`` as made by ``request``'s session."""
+    session = getattr(request, "session_hash", None)
+    if not session:
+        return
+    with _made_lock:
+        made = _made.setdefault(session, collections.deque(maxlen=TAKES_KEPT))
+        made.extend(str(t.get("audio")) for t in record.get("takes", ()) if isinstance(t, dict))
+        _made.move_to_end(session)
+        while len(_made) > SESSIONS_KEPT:
+            _made.popitem(last=False)
+
+
+def made_by(request: Any, relative: Any) -> bool:
+    """Whether ``request``'s page (its Gradio session) made the take ``relative`` names."""
+    session = getattr(request, "session_hash", None)
+    if request is None:  # called in the studio's own process, not by a visitor
+        return True
+    with _made_lock:
+        return bool(session) and str(relative) in _made.get(session, ())
