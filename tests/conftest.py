@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import os
 import shutil
@@ -393,6 +394,12 @@ def tiny_model(name: str, build) -> Path:
 def tiny_pipeline_dir() -> Path:
     """A tiny SFT-like pipeline saved in diffusers layout (model_index.json)."""
     return tiny_model("tiny-diffusers", random_models.save_pipeline)
+
+
+@pytest.fixture(scope="session")
+def tiny_turbo_dir() -> Path:
+    """The tiny pipeline marked turbo (guidance distilled), as ``tiny_pipeline_dir`` is SFT."""
+    return tiny_model("tiny-turbo", functools.partial(random_models.save_pipeline, turbo=True))
 
 
 @pytest.fixture(scope="session")

@@ -435,13 +435,13 @@ def test_turbo_refuses_more_steps_than_it_was_distilled_for():
 
 
 @pytest.fixture(scope="module")
-def half(tmp_path_factory):
+def half(tiny_pipeline_dir, tiny_turbo_dir):
     """The tiny SFT and turbo pipelines in bf16, as a GPU runs them (the CPU computes bf16 too)."""
-    built = {}
-    for turbo in (False, True):
-        folder = random_models.save_pipeline(tmp_path_factory.mktemp("half") / "p", turbo=turbo)
-        built[turbo] = models.load_pipeline(str(folder), models.VARIANTS["xl-sft"], dtype=torch.bfloat16)
-    return built
+    folders = {False: tiny_pipeline_dir, True: tiny_turbo_dir}
+    return {
+        turbo: models.load_pipeline(str(f), models.VARIANTS["xl-sft"], dtype=torch.bfloat16)
+        for turbo, f in folders.items()
+    }
 
 
 @pytest.mark.parametrize("turbo", [False, True])

@@ -26,7 +26,6 @@ import pace
 import pace_phases
 import planner
 import quota
-import random_models
 import sampler
 import take_morph
 import uploads
@@ -142,8 +141,8 @@ def test_a_take_whose_latents_are_gone_is_read_by_the_vae_and_says_so(studio_env
 
 
 @pytest.fixture(scope="module")
-def turbo_dir(tmp_path_factory):
-    return random_models.save_pipeline(tmp_path_factory.mktemp("turbo") / "p", turbo=True)
+def turbo_dir(tiny_turbo_dir):
+    return tiny_turbo_dir
 
 
 def test_a_turbo_models_morph_is_unguided_without_dcw_and_says_guidance_one(studio_env, turbo_dir, monkeypatch):
