@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import gradio as gr
@@ -28,6 +29,8 @@ import lora_presets
 import models
 import plan_format
 import planner
+import preparing
+import take_latents
 import tooltips as tips
 import uploads
 import waveform
@@ -376,7 +379,7 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None) -> Iterator[
         why = waveform.refused(str(exc))
         yield f"{text}\n\n⚠️ {exc}", UNCHANGED, UNCHANGED, UNCHANGED, why if wave is not None else UNCHANGED
         return
-    drawn = waveform.draw(song, **wave) if wave is not None else UNCHANGED
+    drawn = waveform.draw(song, **wave, song_map=known_map(path)) if wave is not None else UNCHANGED
     yield text, UNCHANGED, UNCHANGED, UNCHANGED, drawn
     try:
         found = analysis.analyze(path)
@@ -413,6 +416,19 @@ def read_edit_song(
     """Edit's upload: as Cover's, with the waveform showing the region to drag (none for a part)."""
     region = {"start": repainting_start, "end": repainting_end, "select": change == "region"}
     yield from read_song(src_audio, region)
+
+
+def known_map(path: str) -> dict[str, Any] | None:
+    """The bars and sections of a take the studio made, as its own record keeps them (a take handed on
+    by *Send to* or *My takes*, byte for byte as written); None for any other song."""
+    record = preparing.take_record(path)
+    if record is None or not take_latents.belongs(Path(path), record):
+        return None
+    if "bars" in record or "sections" in record:
+        return record
+    entries = record.get("takes") if isinstance(record.get("takes"), list) else []
+    own = [e for e in entries if isinstance(e, dict) and e.get("take") == record.get("take")]
+    return own[0] if own else None
 
 
 READERS = {"cover": read_cover_song, "extend": read_extend_song, "edit": read_edit_song}
