@@ -50,7 +50,7 @@ def key_of(chroma: np.ndarray) -> str:
     return name
 
 
-def _beats_per_bar(onset: np.ndarray, beats: np.ndarray) -> int:
+def metre(onset: np.ndarray, beats: np.ndarray) -> int:
     """3 or 4: which grouping of beats the onset accents repeat in (4 when it cannot tell)."""
     if len(beats) < 12:
         return 4
@@ -150,7 +150,7 @@ def measure(stereo: np.ndarray) -> Analysis:
     return Analysis(
         bpm=round(bpm, 1) if steady else None,
         key=key_of(chroma),
-        beats_per_bar=_beats_per_bar(onset, beats) if steady else None,
+        beats_per_bar=metre(onset, beats) if steady else None,
         lufs=None if lufs is None else round(lufs, 1),
         seconds=round(seconds, 2),
     )

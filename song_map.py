@@ -1,0 +1,216 @@
+"""A take's map, as a musician counts it: its bar lines, read from its own audio, and its sections, read
+from its synced words and their ``[Section]`` tags. All of it on the CPU, bounded like every analysis.
+
+Bars: librosa's beat tracker (``analysis``'s onset envelope and tempo check) finds the beats, each moved
+onto the attack nearest it in a fine energy envelope (``FINE_SECONDS`` frames: the tracker's own frames
+are 23 ms, too coarse to be within 30 ms of a bar line); the metre is the record's (``time_signature``)
+or the tracker's (``analysis.metre``), and the downbeat is the phase of the beats whose accents are the
+strongest. A song with no steady beat has no bars. Sections: each ``[Section]``'s first sung line starts
+it, moved onto the nearest bar line within ``SECTION_SNAP`` of a bar; an untagged instrumental start is
+an intro.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import analysis
+import audio
+
+# The fine envelope: energy in 5 ms frames every 1 ms, an attack where the next frames are louder than
+# the last; a beat moves to the strongest attack within ``SEARCH_SECONDS`` (at most a sixth of a beat).
+FINE_SECONDS = 0.001
+ENERGY_SECONDS = 0.005
+SEARCH_SECONDS = 0.06
+# A section's start moves onto a bar line nearer than this share of a bar (a line sung a beat before
+# its bar, a pickup, stays the bar's).
+SECTION_SNAP = 0.5
+# An untagged instrumental start longer than this is a section of its own.
+INTRO_SECONDS = 2.0
+INTRO = "Intro"
+UNTAGGED = "Song"  # sung lines before any tag, in a song whose words name sections after them
+_TAG = re.compile(r"^\s*\[([^\]]*)\]\s*$")
+
+
+@dataclass(frozen=True)
+class Map:
+    """A take's bar lines (each bar's start, seconds from the take's start, ascending; the song's end
+    closes the last) and sections (``{"name", "start", "end"}``, ascending, not overlapping)."""
+
+    bars: list[float] = field(default_factory=list)
+    sections: list[dict[str, Any]] = field(default_factory=list)
+    beats_per_bar: int | None = None
+    bpm: float | None = None
+    seconds: float = 0.0
+
+    def as_record(self) -> dict[str, Any]:
+        """What a take's record entry keeps: ``bars`` and ``sections``."""
+        return {"bars": list(self.bars), "sections": [dict(s) for s in self.sections]}
+
+    def region(self, first: int, last: int) -> tuple[float, float]:
+        """Bars ``first``–``last`` (from 1) in seconds: the start of ``first`` to the start of the bar
+        after ``last`` (the song's end after the last bar)."""
+        end = self.bars[last] if last < len(self.bars) else self.seconds
+        return self.bars[first - 1], end
+
+
+def beats_per_bar_of(time_signature: Any) -> int | None:
+    """The beats in a bar a record's ``time_signature`` names ("4", "3/4"), or None (auto, unknown)."""
+    text = str(time_signature or "").strip().split("/")[0]
+    return int(text) if text.isdigit() and 2 <= int(text) <= 12 else None
+
+
+def _fine_onsets(mono: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per ``FINE_SECONDS``: its time, the energy of the next ``ENERGY_SECONDS`` and how much it rises
+    over the last's (log ratio, floored at the song's quiet): the attack a beat is moved onto."""
+    hop, width = max(1, int(FINE_SECONDS * rate)), max(1, int(ENERGY_SECONDS * rate))
+    # The first difference: a high pass, so a bass note's swell rises less than a drum's attack.
+    power = np.concatenate([[0.0], np.diff(mono.astype(np.float64)) ** 2])
+    total = np.concatenate([[0.0], np.cumsum(power)])
+    starts = np.arange(width, len(mono) - width, hop)
+    if not starts.size:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    ahead = total[starts + width] - total[starts]
+    behind = total[starts] - total[starts - width]
+    floor = max(float(np.percentile(ahead, 10)), 1e-12) + 1e-4 * float(ahead.max())
+    return starts / rate, np.log((ahead + floor) / (behind + floor)), ahead
+
+
+def _refined(beats: np.ndarray, frames: np.ndarray, rise: np.ndarray, period: float) -> np.ndarray:
+    """Each beat (seconds) moved onto the strongest attack near it (``_fine_onsets``' ``frames``)."""
+    reach = min(SEARCH_SECONDS, period / 6)
+    lo = np.searchsorted(frames, beats - reach)
+    hi = np.searchsorted(frames, beats + reach)
+    return np.array(
+        [frames[a + int(np.argmax(rise[a:b]))] if b > a else t for t, a, b in zip(beats, lo, hi, strict=True)]
+    )
+
+
+def _downbeat(accent: np.ndarray, per_bar: int) -> int:
+    """The phase (0 to ``per_bar`` - 1) of the beats whose accents are the strongest on average."""
+    means = [float(accent[p::per_bar].mean()) if accent[p::per_bar].size else -np.inf for p in range(per_bar)]
+    return int(np.argmax(means))
+
+
+def _lines(beats: np.ndarray, phase: int, per_bar: int, seconds: float) -> list[float]:
+    """The bar lines: every ``per_bar``-th beat from ``phase``, whole bars added before the first while
+    they fall in the song (an intro the tracker left out) and after the last while a bar fits in it."""
+    downs = beats[phase::per_bar]
+    if not downs.size:
+        return []
+    bar = float(np.median(np.diff(downs))) if downs.size > 1 else float(np.median(np.diff(beats))) * per_bar
+    before = [downs[0] - k * bar for k in range(int(downs[0] // bar), 0, -1)]
+    lines = [*before, *downs.tolist()]
+    while lines[-1] + bar < seconds - 0.25 * bar:
+        lines.append(lines[-1] + bar)
+    return [round(max(0.0, float(t)), 3) for t in lines if t < seconds - 0.25 * bar]
+
+
+def bars_of(
+    stereo: np.ndarray, sr: int = audio.SAMPLE_RATE, beats_per_bar: int | None = None, bpm: float | None = None
+) -> tuple[list[float], int | None, float | None]:
+    """The bar lines of a song (``stereo``: channels × samples at ``sr``), its beats per bar and tempo;
+    no bar lines where it has no steady beat. ``beats_per_bar`` and ``bpm``: the record's, where known."""
+    import librosa
+    import soxr
+
+    mono = np.asarray(stereo, dtype=np.float32)
+    mono = mono.mean(axis=0) if mono.ndim > 1 else mono
+    rate = analysis.RATE
+    mono = soxr.resample(mono, sr, rate) if sr != rate else mono
+    seconds = len(mono) / rate
+    onset = librosa.onset.onset_strength(y=mono, sr=rate, hop_length=analysis.HOP)
+    hint = {"start_bpm": float(bpm)} if bpm and bpm > 0 else {}
+    tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=rate, hop_length=analysis.HOP, **hint)
+    found = float(np.atleast_1d(tempo)[0])
+    if len(beats) < 4 or analysis.beat_confidence(onset, found) < analysis.BEAT_CONFIDENCE:
+        return [], None, None
+    per_bar = beats_per_bar or analysis.metre(onset, beats)
+    times = librosa.frames_to_time(beats, sr=rate, hop_length=analysis.HOP)
+    frames, rise, energy = _fine_onsets(mono, rate)
+    if frames.size:
+        times = _refined(times, frames, rise, 60.0 / found)
+        accent = np.log(energy[np.clip(np.searchsorted(frames, times), 0, len(frames) - 1)] + 1e-12)
+    else:
+        accent = onset[np.clip(beats, 0, len(onset) - 1)]
+    lines = _lines(times, _downbeat(accent, per_bar), per_bar, seconds)
+    if frames.size and lines:  # the bars added before and after the tracked beats, onto their attacks
+        lines = [round(float(t), 3) for t in _refined(np.array(lines), frames, rise, 60.0 / found)]
+    return lines, per_bar, round(found, 1)
+
+
+def _named(lyrics: str) -> list[tuple[str, int]]:
+    """Each section of ``lyrics`` in order: its name and how many sung lines it holds; sung lines before
+    the first tag are a section of their own (``UNTAGGED``)."""
+    found: list[tuple[str, int]] = []
+    for text in lyrics.splitlines():
+        tag = _TAG.match(text)
+        if tag:
+            found.append((tag.group(1).strip() or UNTAGGED, 0))
+        elif text.strip():
+            if not found:
+                found.append((UNTAGGED, 0))
+            found[-1] = (found[-1][0], found[-1][1] + 1)
+    return found
+
+
+def _snap(t: float, bars: list[float]) -> float:
+    """``t`` on the nearest bar line within ``SECTION_SNAP`` of its bar, else as it is."""
+    if len(bars) < 2:
+        return t
+    i = int(np.argmin([abs(b - t) for b in bars]))
+    length = bars[min(i + 1, len(bars) - 1)] - bars[max(i - 1, 0)]
+    length /= 2 if 0 < i < len(bars) - 1 else 1
+    return bars[i] if abs(bars[i] - t) <= SECTION_SNAP * length else t
+
+
+def sections_of(lyrics: Any, times: list[float], seconds: float, bars: list[float] | None = None) -> list[dict]:
+    """A song's sections from its ``lyrics`` (``[Section]`` tags) and each sung line's start (``times``,
+    in ``lrc.sung_lines`` order): each starts at its first line (on the bar line nearest, ``_snap``) and
+    ends where the next starts (the song's end after the last); a tag with no sung line starts where the
+    line before it would end (a line's median length after it). None where the two disagree."""
+    named = _named(str(lyrics or ""))
+    if not times or sum(n for _, n in named) != len(times):
+        return []
+    times = [min(max(0.0, float(t)), seconds) for t in times]
+    gaps = np.diff([*times, seconds])
+    typical = float(np.median(gaps)) if gaps.size else 0.0
+    starts, line = [], 0
+    for _, count in named:
+        if count:
+            starts.append(times[line])
+        else:  # sung nowhere: after the line before it, or the song's start
+            starts.append(min(seconds, times[line - 1] + typical) if line else 0.0)
+        line += count
+    starts = list(np.maximum.accumulate([_snap(t, bars or []) for t in starts]))
+    ends = [*starts[1:], seconds]
+    found = [
+        {"name": name, "start": round(float(a), 3), "end": round(float(b), 3)}
+        for (name, _), a, b in zip(named, starts, ends, strict=True)
+        if b - a >= 0.5
+    ]
+    for a, b in zip(found, found[1:], strict=False):  # one left out (too short): its time is the last's
+        a["end"] = b["start"]
+    if found and found[0]["start"] >= INTRO_SECONDS:
+        found.insert(0, {"name": INTRO, "start": 0.0, "end": found[0]["start"]})
+    return found
+
+
+def of_audio(
+    stereo: np.ndarray,
+    sr: int = audio.SAMPLE_RATE,
+    beats_per_bar: int | None = None,
+    bpm: float | None = None,
+    lyrics: Any = None,
+    times: list[float] | None = None,
+) -> Map:
+    """A song's map: its bar lines from its audio (``bars_of``), its sections from its ``lyrics`` and
+    their sung lines' starts (``times``; none: no sections)."""
+    seconds = np.asarray(stereo).shape[-1] / sr
+    bars, per_bar, tempo = bars_of(stereo, sr, beats_per_bar, bpm)
+    sections = sections_of(lyrics, times, seconds, bars) if times else []
+    return Map(bars, sections, per_bar, tempo, round(seconds, 3))
