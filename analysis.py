@@ -8,7 +8,9 @@ accent every 3rd against every 4th beat. No GPU time is spent: this runs when a 
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,18 @@ def beat_confidence(onset: np.ndarray, bpm: float) -> float:
 _places = threading.BoundedSemaphore(uploads.decodes_at_once())
 
 
+@contextlib.contextmanager
+def place(wait_s: float = uploads.WAIT_S) -> Iterator[None]:
+    """One of the analyses at once (``uploads.Busy`` after ``wait_s`` without one): every measurement of
+    a song's audio (this room's, a take's map: ``song_map``) shares them."""
+    if not _places.acquire(timeout=wait_s):
+        raise uploads.Busy(uploads.BUSY)
+    try:
+        yield
+    finally:
+        _places.release()
+
+
 # The last songs measured, by file (path, size, mtime): *Describe* reads the measurement of the song
 # its upload already measured, instead of a second pass over it.
 _measured: dict[tuple[str, int, int], Analysis] = {}
@@ -108,12 +122,8 @@ def analyze(path: str | Path) -> Analysis:
         known = _measured.get(key)
     if known is not None:
         return known
-    if not _places.acquire(timeout=uploads.WAIT_S):
-        raise uploads.Busy(uploads.BUSY)
-    try:
+    with place():
         found = measure(stereo)
-    finally:
-        _places.release()
     with _measured_lock:
         while len(_measured) >= KEPT:
             _measured.pop(next(iter(_measured)))

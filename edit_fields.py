@@ -211,6 +211,15 @@ class Picker(NamedTuple):
         return {"lines": self.lines, "section": self.section}
 
 
+def bars_box(tab: str) -> gr.Textbox:
+    """Edit's bars to change, or Extend's whole bars to add (``edit_bars``); empty: by seconds. Lenient: a
+    list or a number from the API reaches ``edit_bars``' own words."""
+    label, info = ("Bars", tips.EDIT_BARS) if tab == "edit" else ("Bars to add", tips.EXTEND_BARS)
+    return widgets.lenient(
+        gr.Textbox("", label=label, info=info, placeholder="9-16" if tab == "edit" else "8", elem_id=f"{tab}-bars")
+    )
+
+
 def words_picker() -> Picker:
     """The song's sung lines to tick, and its sections (each ticks its lines), folded and hidden until a
     song whose words are known arrives. Lenient: an API value reaches ``edit_lines``' own words."""

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 import audio
+import edit_bars
 import edit_lines
 import mastering
 import models
@@ -52,6 +53,8 @@ from preparing import check_lora, check_lyric_tokens, check_think
 
 # Equal-power crossfade at each seam between kept and new audio.
 SEAM_SECONDS = 0.05
+# Edit's region as the form first shows it: sent with bars, the region is the bars' (``edit_bars``).
+REGION = (0.0, 10.0)
 
 
 def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
@@ -251,8 +254,10 @@ def prepare_extend(
     fade_out: float = 0.0,
     dcw: bool | None = None,
     lora_preset: str | None = None,
+    bars: int | str | None = None,
 ) -> Job:
-    """``src_audio`` followed by ``extend_seconds`` of new music; the original part is kept as is."""
+    """``src_audio`` followed by ``extend_seconds`` of new music, or by ``bars`` whole bars at its tempo
+    (``edit_bars.extension``: the new part ends on a bar line); the original part is kept as is."""
     params, render = preparing.common(
         **preparing.shared(locals()),
         need_text=None,
@@ -265,16 +270,19 @@ def prepare_extend(
     finishing, finish_params = check_finish(None, fade_in, fade_out, whole=False)
     source = preparing.source(src_audio)
     n = source.shape[-1]
+    if edit_bars.given(bars):
+        more = _bars_to_add(src_audio, bars, n, params)
     total = n + int(round(more * audio.SAMPLE_RATE))
     if total > audio.MAX_SECONDS * audio.SAMPLE_RATE:
         raise InputError(
             f"The song is {n / audio.SAMPLE_RATE:.0f} s; adding {more:g} s would make it longer than "
             f"{audio.MAX_SECONDS / 60:.0f} minutes. Add at most {audio.MAX_SECONDS - n / audio.SAMPLE_RATE:.0f} s.",
-            "extend_seconds",
+            "bars" if edit_bars.given(bars) else "extend_seconds",
         )
     seam, seconds = n / audio.SAMPLE_RATE, round(total / audio.SAMPLE_RATE, 3)
     params.update(
         extend_seconds=more,
+        **({"extend_bars": edit_bars.count(bars)} if edit_bars.given(bars) else {}),
         source_seconds=round(seam, 3),
         audio_duration=seconds,
         src_audio=Path(str(src_audio)).name,
@@ -301,6 +309,15 @@ def prepare_extend(
     return Job(request, post, finishing, (max(0, n - fade), total))
 
 
+def _bars_to_add(src_audio: Any, bars: Any, n: int, params: dict[str, Any]) -> float:
+    """Extend's seconds for ``bars`` whole bars (``edit_bars.extension``), within Extend's range."""
+    more = edit_bars.extension(src_audio, bars, n / audio.SAMPLE_RATE, params.get("bpm"), params.get("time_signature"))
+    if not EXTEND_RANGE[0] <= more <= EXTEND_RANGE[1]:
+        words = {"bars": edit_bars.count(bars), "seconds": more, "most": f"{audio.MAX_SECONDS / 60:g} minutes"}
+        raise InputError(tips.EXTEND_BARS_RANGE.format(**words, low=EXTEND_RANGE[0], high=EXTEND_RANGE[1]), "bars")
+    return more
+
+
 def prepare_edit(
     src_audio: str | None = None,
     prompt: str = "",
@@ -309,8 +326,8 @@ def prepare_edit(
     bpm: float | None = 0,
     key_scale: str = AUTO,
     time_signature: str = AUTO,
-    repainting_start: float = 0.0,
-    repainting_end: float = 10.0,
+    repainting_start: float = REGION[0],
+    repainting_end: float = REGION[1],
     seed: int = -1,
     inference_steps: int | None = None,
     guidance_scale: float | None = None,
@@ -328,6 +345,7 @@ def prepare_edit(
     lines: list[int] | str | None = None,
     section: str | int | None = None,
     lora_preset: str | None = None,
+    bars: list[int] | str | None = None,
 ) -> Job:
     """Change ``src_audio``: by default (``change="region"``) regenerate ``[repainting_start,
     repainting_end)``, the rest the original, kept to the song around it as upstream's
@@ -335,11 +353,12 @@ def prepare_edit(
     sung one), ``"extract"`` takes the ``part`` out, ``"complete"`` completes the song with
     ``add_parts``, each on the XL base model (``prompt``: the style of what is made). ``lines`` (numbers
     from 1) or a ``section`` (name or number) of a take the studio made with synced lyrics set the region
-    instead (``edit_lines``), and ``lyrics`` are then those lines' new words (empty: kept as sung)."""
+    instead (``edit_lines``; ``lyrics``: their new words, empty: kept as sung), as ``bars`` do (``edit_bars``)."""
     with about("change"):
         task = part_tasks.check_change(change)
     if task is not None and edit_lines.given(lines, section):
         raise InputError(tips.LINES_WITH_PART, "lines" if edit_lines.given(lines, None) else "section")
+    edit_bars.check_alone(bars, task is not None, edit_lines.given(lines, section))
     chosen = edit_lines.resolve(src_audio, lines, section, lyrics)
     lyrics = chosen.lyrics if chosen is not None else lyrics
     song = preparing.shared(locals())
@@ -352,7 +371,7 @@ def prepare_edit(
     adapter = {"lora": lora, "lora_scale": lora_scale, "lora_preset": lora_preset}
     params, render = preparing.common(**song, need_text="edit", **adapter)
     start, end, source, (finishing, finish_params) = _region(
-        src_audio, repainting_start, repainting_end, chosen, fade_in, fade_out
+        src_audio, repainting_start, repainting_end, chosen or bars, fade_in, fade_out
     )
     length = source.shape[-1] / audio.SAMPLE_RATE
     params.update(
@@ -361,7 +380,7 @@ def prepare_edit(
         repainting_end=end,
         repaint_mode=way,
         repaint_strength=strength,
-        **({"edited_lines": [chosen.first, chosen.last]} if chosen is not None else {}),
+        **({"edited_lines": [chosen.first, chosen.last]} if chosen is not None else edit_bars.said(bars)),
         source_seconds=round(length, 3),
         audio_duration=round(length, 3),
         src_audio=Path(str(src_audio)).name,
@@ -398,15 +417,22 @@ def _sung_in_region(job: Job, src_audio: Any, sung: str) -> Job:
 
 
 def _region(
-    src_audio: Any, start: Any, end: Any, chosen: edit_lines.Chosen | None, fade_in: Any, fade_out: Any
+    src_audio: Any, start: Any, end: Any, chosen: edit_lines.Chosen | Any, fade_in: Any, fade_out: Any
 ) -> tuple[float, float, np.ndarray, Any]:
     """Edit's region and finish checked, in the order the form names them, and its song loaded:
     (start, end, the song, ``check_finish``'s pair). The region is the one the chosen lines span
-    (``edit_lines``), else the one asked."""
-    if chosen is not None:
+    (``edit_lines``), or the chosen bars (``edit_bars``), else the one asked."""
+    if isinstance(chosen, edit_lines.Chosen):
         finish = check_finish(None, fade_in, fade_out, whole=False)
         source = preparing.source(src_audio)
         return (*chosen.span(source), source, finish)
+    if edit_bars.given(chosen):
+        preparing.need_source(src_audio)
+        finish = check_finish(None, fade_in, fade_out, whole=False)
+        source = preparing.source(src_audio)
+        found = edit_bars.region(src_audio, chosen, None if (start, end) == REGION else (start, end))
+        # At the door a song the studio did not map stands whole for its region until the run reads its bars.
+        return (*(found or (0.0, source.shape[-1] / audio.SAMPLE_RATE)), source, finish)
     with about("repainting_start"):
         start = as_number(start, "Region start")
     with about("repainting_end"):

@@ -33,6 +33,9 @@ SECTION_SNAP = 0.5
 INTRO_SECONDS = 2.0
 INTRO = "Intro"
 UNTAGGED = "Song"  # sung lines before any tag, in a song whose words name sections after them
+# How long a take's map waits for one of the analyses' places (``analysis.place``) before the take is
+# kept without one (its record then has no ``bars``: read from its audio when an Edit asks, ``edit_bars``).
+TAKE_WAIT_S = 30.0
 _TAG = re.compile(r"^\s*\[([^\]]*)\]\s*$")
 
 
@@ -214,3 +217,30 @@ def of_audio(
     bars, per_bar, tempo = bars_of(stereo, sr, beats_per_bar, bpm)
     sections = sections_of(lyrics, times, seconds, bars) if times else []
     return Map(bars, sections, per_bar, tempo, round(seconds, 3))
+
+
+def positive(value: Any) -> float | None:
+    """A positive, finite number (a record's tempo), or None."""
+    try:
+        found = float(value)
+    except (TypeError, ValueError):
+        return None
+    return found if 0 < found < float("inf") else None
+
+
+def of_take(take: np.ndarray, entry: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """A finished take's ``bars`` and ``sections`` for its record ``entry`` (its synced lines, Think's plan)
+    and its request's ``params`` (the metre and tempo asked, the whole song's words); empty where the
+    analyses are all busy for ``TAKE_WAIT_S`` or the measurement fails: a take is never lost for its map."""
+    plan = (entry.get("planner") or {}).get("fields") or {}
+    per_bar = beats_per_bar_of(params.get("time_signature")) or beats_per_bar_of(plan.get("timesignature"))
+    bpm = positive(params.get("bpm")) or positive(plan.get("bpm"))
+    lines = entry.get("lyric_lines") or []
+    times = [float(line["time"]) for line in lines if isinstance(line, dict) and "time" in line]
+    lyrics = params.get("song_lyrics") or params.get("lyrics")
+    try:
+        with analysis.place(TAKE_WAIT_S):
+            return of_audio(take, audio.SAMPLE_RATE, per_bar, bpm, lyrics, times).as_record()
+    except Exception as exc:  # busy, or audio the tracker cannot read: the take is kept without its map
+        print(f"A take's map was not measured ({type(exc).__name__}: {exc})", flush=True)
+        return {}

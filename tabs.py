@@ -290,6 +290,7 @@ def extend_tab(variant: Any) -> MusicTab:
                     "", label="Lyrics for the new part", info=tips.LYRICS, lines=6, elem_id="extend-lyrics"
                 )
                 more = form_fields.song_settings("extend", variant)
+                bars = edit_fields.bars_box("extend")
         with form.column:
             variation = variation_row.build("extend")
         demo_examples("extend", examples.EXTEND, [source, prompt, seconds])
@@ -298,7 +299,7 @@ def extend_tab(variant: Any) -> MusicTab:
     reading = ([source, seconds], [info, *more.music, wave])
     return MusicTab(
         "extend",
-        _song_fields(source, prompt, lyrics, more, extend_seconds=seconds),
+        _song_fields(source, prompt, lyrics, more, extend_seconds=seconds, bars=bars),
         form,
         source=source,
         reading=reading,
@@ -328,6 +329,7 @@ def edit_tab(variant: Any) -> MusicTab:
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
                 way, strength = edit_fields.repaint_controls()
                 more = form_fields.song_settings("edit", variant)
+                bars = edit_fields.bars_box("edit")
         with form.column:
             variation = variation_row.build("edit")
         # A region's examples, and a part's (the region's columns mean nothing to one): each choice its own.
@@ -339,7 +341,7 @@ def edit_tab(variant: Any) -> MusicTab:
     edit_fields.wire(choice, variant, edit_fields.Shown(*shown), wave, start, end, (picker, source))
     reading = ([source, start, end, choice.change], [info, *more.music, wave])
     own = {"repainting_start": start, "repainting_end": end, "change": choice.change, "part": choice.part}
-    own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength, **picker.fields)
+    own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength, bars=bars, **picker.fields)
     return MusicTab(
         "edit",
         _song_fields(source, prompt, lyrics, more, **own),

@@ -24,6 +24,7 @@ import gradio as gr
 import audio
 import lrc
 import output_folder
+import song_map
 import take_latents
 
 
@@ -160,6 +161,10 @@ def write_takes(
         ]
         _write_all(jobs + [(part, p, p, fmt, {}) for part, p in zip(result.get("parts", ()), alone, strict=True)])
         _write_lrcs(record, paths, params)
+        mapping = time.perf_counter()
+        for entry, take in zip(record["takes"], result["audio"], strict=True):  # the map: ``song_map``
+            entry.update(song_map.of_take(take, entry, params))
+        record["timings"]["map_s"] = round(time.perf_counter() - mapping, 3)
         take_latents.write_all(result, record, paths, root)
         record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
         _write_records(record, paths, params)
@@ -196,7 +201,7 @@ def _entry(result: dict[str, Any], i: int, seed: int, path: Path, preview: Path,
 # A sung take's synced lyrics in its record: its ``.lrc`` file, the lyric-alignment score and the lines.
 SYNCED = ("lrc", "lyric_score", "lyric_lines")
 # What else of a take's entry its own record keeps (``latents``: ``take_latents``).
-OWN_FIELDS = ("planner", "finish", "variation", "noise", "part", "latents")
+OWN_FIELDS = ("planner", "finish", "variation", "noise", "part", "latents", "bars", "sections")
 
 
 def _synced(result: dict[str, Any], index: int, path: Path, root: Path, seconds: float) -> dict[str, Any]:

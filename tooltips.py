@@ -138,27 +138,27 @@ EDIT_WORDS_NOTE = (
     "{which} chosen: the region is {start:g}–{end:g} s. The words are below, in New words for the region, to rewrite."
 )
 EDIT_SECTION = "Tick every line of one section at once."
-WORDS_UNKNOWN = (
-    "The studio does not know when this song's words are sung: choosing lines or a section needs a take the studio "
-    "made with lyrics (sent here with Send to, or from My takes), as it was written. Set the region by its seconds instead."
-)
+WORDS_UNKNOWN = "The studio does not know when this song's words are sung: choosing lines or a section needs a take the studio made with lyrics (sent here with Send to, or from My takes), as it was written. Set the region by its seconds instead."
 NO_SUCH_LINE = "The song has {count} sung lines; there is no line {given}. Choose lines between 1 and {count}."
 LINES_NOT_NUMBERS = "“{given}” is not a line number. Give line numbers such as 3, 4 or 3-5."
-LINES_TOO_MANY = (
-    "That is more line numbers than a song can have lines ({most} at most). Give the first and the last, "
-    "such as 3-20: a choice covers every line between them."
-)
+LINES_TOO_MANY = "That is more line numbers than a song can have lines ({most} at most). Give the first and the last, such as 3-20: a choice covers every line between them."
 NO_SUCH_SECTION = "The song has no section “{given}”. Its sections are: {names}."
 SECTION_TWICE = "More than one section is called “{given}” (sections {numbers}): give the section's number instead."
 SECTION_UNSUNG = "The section “{given}” has no sung lines to change. Choose another section or lines."
-LINES_TOO_SHORT = (
-    "{which} last only {seconds:.2f} s ({start:g}–{end:g} s); Edit changes at least {least:g} s at a time. "
-    "Choose more lines, or set the region by its seconds."
-)
-LINES_WITH_PART = (
-    "Lines and sections choose a region of the song; a part changes the whole song. Choose What to change: "
-    "a region, or leave the lines empty."
-)
+LINES_TOO_SHORT = "{which} last only {seconds:.2f} s ({start:g}–{end:g} s); Edit changes at least {least:g} s at a time. Choose more lines, or set the region by its seconds."
+LINES_WITH_PART = "Lines and sections choose a region of the song; a part changes the whole song. Choose What to change: a region, or leave the lines empty."
+# Edit and Extend by the bar (``edit_bars``; the bar lines: ``song_map``). A bar is one measure of the song's metre.
+EDIT_BARS = "Bars to change, counted from 1 as the studio hears them: 9-16, or 9. The region runs from the start of the first to the start of the bar after the last (the song's end after its last bar). Leave empty to set the region by its seconds."
+EXTEND_BARS = "Whole bars to add at the song's tempo (such as 8), in place of the seconds: the new part ends on a bar line, so a bar after it would start on the beat. Leave empty to add the seconds above."
+BARS_NOT_NUMBERS = "“{given}” is not a choice of bars. Give bar numbers from 1, such as 9-16 or 9."
+BARS_NO_GRID = "The studio hears no steady beat in this song, so it has no bars to count. Set the region by its seconds (Extend: the seconds to add) instead."
+NO_SUCH_BAR = "The song has {count} bars; there is no bar {given}. Choose bars between 1 and {count}."
+BARS_WITH_LINES = "Choose the region one way: by bars, or by lines or a section, not both. Leave one of them empty."
+BARS_WITH_REGION = "Choose the region one way: {which} run {start:g}–{end:g} s, but the region's seconds say otherwise. Leave the bars empty, or the region at its first values."
+BARS_WITH_PART = "Bars choose a region of the song; a part changes the whole song. Choose What to change: a region, or leave the bars empty."
+BARS_TOO_SHORT = "{which} last only {seconds:.2f} s; Edit changes at least {least:g} s at a time. Choose more bars."
+EXTEND_BARS_NOT_COUNT = "“{given}” is not a number of bars to add. Give a whole number from 1, such as 8."
+EXTEND_BARS_RANGE = "{bars} bars at this song's tempo add {seconds:.1f} s; Extend adds {low:g}–{high:g} s at a time, and the song stays at most {most}. Choose fewer or more bars, or add seconds instead."
 # Describe (Cover, Extend, Edit): the planner listens to the uploaded song and fills the empty fields.
 DESCRIBE = (
     "Let ACE-Step's planner listen to the song and fill in what you left empty: style, lyrics, language, "

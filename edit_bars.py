@@ -1,0 +1,198 @@
+"""Edit and Extend by the bar, on the CPU: a source song's map (``song_map``: its record's where the studio
+made it and keeps it, else read from its audio, bounded like every analysis and kept by file), the region
+a choice of bars spans, and how many seconds whole bars last at the song's tempo.
+
+Bars are counted from 1, as the map's bar lines are: bar 9 runs from its line to the next (the song's end
+after the last). At the door (``headers.reading``) a song the studio did not map is taken on trust: its
+bars are read from its audio when the run reads it, and checked there again.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import analysis
+import audio
+import headers
+import preparing
+import song_map
+import take_latents
+import tooltips as tips
+import uploads
+from checks import MIN_REGION_SECONDS, InputError
+
+# The most characters a choice of bars may be ("9-16", "1, 2, 3"): a song of ten minutes at 180 BPM in
+# 2/4 has 450 bars, and a choice covers its first to its last.
+MAX_TEXT = 64
+MAX_LISTED = 16
+# Extend by the bar, where the song has no grid: the tempo and metre the door assumes until the run reads
+# the song (the run checks the length again, ``budget``).
+ASSUMED = (120.0, 4)
+# The maps read from songs' audio, by file (path, size, mtime), as ``analysis`` keeps its measurements.
+KEPT = 32
+_read: dict[tuple[str, int, int], song_map.Map] = {}
+_read_lock = threading.Lock()
+
+
+def given(value: Any) -> bool:
+    """Whether a choice of bars was sent at all (an empty list or text, or 0 for Extend, is none)."""
+    if isinstance(value, list | tuple):
+        return any(str(x).strip() for x in value if x is not None)
+    return value is not None and str(value).strip() not in ("", "0")
+
+
+def check_alone(bars: Any, part: bool, lines: bool) -> None:
+    """Refuse bars sent with a part to change (the whole song) or with lines or a section, on ``bars``."""
+    if given(bars) and (part or lines):
+        raise InputError(tips.BARS_WITH_PART if part else tips.BARS_WITH_LINES, "bars")
+
+
+def said(bars: Any) -> dict[str, Any]:
+    """What an Edit's record says of the bars it was given: ``edited_bars`` (first, last), or nothing."""
+    return {"edited_bars": list(numbers(bars))} if given(bars) else {}
+
+
+def numbers(value: Any) -> tuple[int, int]:
+    """The first and last bar of a choice as the API or the page sends it: a number (9), text ("9-16",
+    "9, 10") or a list ([9, 16]); refused in words on ``bars``."""
+    listed = isinstance(value, list | tuple)
+    if len(value if listed else str(value)) > (MAX_LISTED if listed else MAX_TEXT):
+        raise InputError(tips.BARS_NOT_NUMBERS.format(given=str(value)[:40]), "bars")
+    items = list(value) if listed else re.split(r"[,\s]+", str(value).strip())
+    found = []
+    for item in items:
+        text = str(item).strip()
+        bounds = re.fullmatch(r"(\d{1,5})\s*[-–]\s*(\d{1,5})", text)
+        if bounds:
+            found += [int(bounds[1]), int(bounds[2])]
+        elif re.fullmatch(r"\d{1,5}(\.0+)?", text):
+            found.append(int(float(text)))
+        elif text:
+            raise InputError(tips.BARS_NOT_NUMBERS.format(given=text[:40]), "bars")
+    if not found:
+        raise InputError(tips.BARS_NOT_NUMBERS.format(given=str(value)[:40]), "bars")
+    return min(found), max(found)
+
+
+def _recorded(src_audio: Any) -> song_map.Map | None:
+    """The map the studio kept in the record of a take it made, byte for byte as written."""
+    record = preparing.take_record(src_audio)
+    if record is None or not isinstance(record.get("bars"), list):
+        return None
+    if not take_latents.belongs(Path(str(src_audio)), record):
+        return None
+    try:
+        header = audio.probe(str(src_audio))
+        bars = [float(t) for t in record["bars"]]
+    except (TypeError, ValueError, audio.AudioError):
+        return None
+    sections = [s for s in record.get("sections") or [] if isinstance(s, dict)]
+    params = record.get("params") if isinstance(record.get("params"), dict) else {}
+    per_bar = song_map.beats_per_bar_of(params.get("time_signature"))
+    return song_map.Map(bars, sections, per_bar, None, round(header.frames / header.rate, 3))
+
+
+def of_song(src_audio: Any) -> song_map.Map | None:
+    """A source song's map: its record's (a take the studio made), else its bars read from its audio (kept
+    by file; ``uploads.Busy`` when the studio is measuring as many songs as it may); None at the door for a song
+    the studio did not map (its audio is not read there)."""
+    found = _recorded(src_audio)
+    if found is not None or headers.reading():
+        return found
+    path = Path(str(src_audio))
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _read_lock:
+        if key in _read:
+            return _read[key]
+    stereo = uploads.load(path)
+    with analysis.place():
+        found = song_map.of_audio(stereo, audio.SAMPLE_RATE)
+    with _read_lock:
+        while len(_read) >= KEPT:
+            _read.pop(next(iter(_read)))
+        _read[key] = found
+    return found
+
+
+def _grid(src_audio: Any) -> song_map.Map | None:
+    """``of_song``, refused in words on ``bars`` where the studio is busy or hears no steady beat."""
+    try:
+        found = of_song(src_audio)
+    except uploads.Busy as exc:
+        raise InputError(str(exc), "bars") from None
+    if found is not None and not found.bars:
+        raise InputError(tips.BARS_NO_GRID, "bars")
+    return found
+
+
+def which(first: int, last: int) -> str:
+    """A choice in words: "Bar 9", "Bars 9–16"."""
+    return f"Bar {first}" if first == last else f"Bars {first}–{last}"
+
+
+def region(src_audio: Any, bars: Any, typed: tuple[Any, Any] | None) -> tuple[float, float] | None:
+    """The region ``bars`` choose in ``src_audio`` (None: the door cannot tell yet), refused in words on
+    ``bars``: with a typed region (``typed``: the seconds sent where they are not the form's first values)
+    that is not the bars' own, past the song's bars, shorter than Edit's shortest, or a song with no grid."""
+    first, last = numbers(bars)
+    grid = _grid(src_audio)
+    if grid is None:
+        return None
+    if not 1 <= first <= last <= len(grid.bars):
+        wrong = first if not 1 <= first <= len(grid.bars) else last
+        raise InputError(tips.NO_SUCH_BAR.format(count=len(grid.bars), given=wrong), "bars")
+    start, end = grid.region(first, last)
+    if typed is not None and not _same(typed, (start, end)):
+        raise InputError(tips.BARS_WITH_REGION.format(which=which(first, last), start=start, end=end), "bars")
+    if end - start < MIN_REGION_SECONDS:
+        raise InputError(
+            tips.BARS_TOO_SHORT.format(which=which(first, last), seconds=end - start, least=MIN_REGION_SECONDS),
+            "bars",
+        )
+    return start, end
+
+
+def _same(typed: tuple[Any, Any], region: tuple[float, float]) -> bool:
+    """Whether a typed region is the bars' own (the page's fields may hold it, to the millisecond)."""
+    try:
+        return all(abs(float(a) - b) <= 0.0015 for a, b in zip(typed, region, strict=True))
+    except (TypeError, ValueError):
+        return False
+
+
+def count(value: Any) -> int:
+    """Extend's whole bars to add: a whole number from 1, refused in words on ``bars``."""
+    text = str(value).strip()
+    if not re.fullmatch(r"\d{1,4}(\.0+)?", text) or int(float(text)) < 1:
+        raise InputError(tips.EXTEND_BARS_NOT_COUNT.format(given=text[:40]), "bars")
+    return int(float(text))
+
+
+def _bar_seconds(grid: song_map.Map | None, bpm: Any, time_signature: Any) -> tuple[float, float | None]:
+    """(one bar's length at the song's end, the last bar line before it: None where the grid is not known):
+    the grid's last bars where it has them, else the tempo and metre asked, else ``ASSUMED``."""
+    if grid is not None and len(grid.bars) >= 2:
+        lengths = [b - a for a, b in zip(grid.bars[-9:], grid.bars[-8:], strict=False)]
+        return sorted(lengths)[len(lengths) // 2], grid.bars[-1]
+    tempo, per_bar = song_map.positive(bpm) or ASSUMED[0], song_map.beats_per_bar_of(time_signature) or ASSUMED[1]
+    return per_bar * 60.0 / tempo, None
+
+
+def extension(src_audio: Any, bars: Any, seconds: float, bpm: Any = None, time_signature: Any = None) -> float:
+    """The seconds Extend adds for ``bars`` whole bars after a song ``seconds`` long: that many bars at its
+    tempo after the bar the song ends in, so the new part ends on a bar line and the next bar starts on the
+    beat (a song that ends on a bar line: exactly that many bars)."""
+    n = count(bars)
+    grid = _grid(src_audio)
+    bar, last = _bar_seconds(grid, bpm, time_signature)
+    if last is None:
+        return round(n * bar, 3)
+    # The bar line at or before the song's end, the grid carried on past its last line.
+    line = last + math.floor((seconds - last) / bar + 1e-3) * bar
+    tail = seconds - line  # how far into its last bar the song ends
+    return round(n * bar + (bar - tail if tail > 0.03 * bar else -tail), 3)
