@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import gradio as gr
@@ -24,13 +23,12 @@ import analysis
 import audio
 import checks
 import describe
+import edit_bars
 import handlers
 import lora_presets
 import models
 import plan_format
 import planner
-import preparing
-import take_latents
 import tooltips as tips
 import uploads
 import waveform
@@ -379,8 +377,9 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None) -> Iterator[
         why = waveform.refused(str(exc))
         yield f"{text}\n\n⚠️ {exc}", UNCHANGED, UNCHANGED, UNCHANGED, why if wave is not None else UNCHANGED
         return
-    drawn = waveform.draw(song, **wave, song_map=known_map(path)) if wave is not None else UNCHANGED
+    drawn = waveform.draw(song, **wave) if wave is not None else UNCHANGED
     yield text, UNCHANGED, UNCHANGED, UNCHANGED, drawn
+    drawn = waveform.keeping(drawn) if wave is not None else UNCHANGED  # what the visitor set meanwhile stays
     try:
         found = analysis.analyze(path)
     except uploads.Busy as exc:
@@ -390,13 +389,21 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None) -> Iterator[
         yield f"{text} · (tempo and key could not be measured)", UNCHANGED, UNCHANGED, UNCHANGED, drawn
         return
     # No steady beat: BPM and metre go (back) to auto, and the line says why.
-    yield (
-        f"{text} · {analysis.describe(found).split(' · ', 1)[1]}",
-        0 if found.bpm is None else int(round(found.bpm)),
-        found.key,
-        checks.AUTO if found.beats_per_bar is None else str(found.beats_per_bar),
-        drawn,
-    )
+    line = f"{text} · {analysis.describe(found).split(' · ', 1)[1]}"
+    meter = checks.AUTO if found.beats_per_bar is None else str(found.beats_per_bar)
+    yield line, 0 if found.bpm is None else int(round(found.bpm)), found.key, meter, drawn
+    if wave is not None:  # then its bars and sections on the waveform (``edit_bars``: a take's kept ones)
+        yield line, UNCHANGED, UNCHANGED, UNCHANGED, mapped(song, path, wave, drawn)
+
+
+def mapped(song: Any, path: str, wave: dict[str, Any], drawn: Any) -> Any:
+    """The waveform with the song's map drawn over it, or as it was where it has none (or the studio is
+    measuring as many songs as it may: the map is for the eye; ``/edit bars`` reads it again)."""
+    try:
+        found = edit_bars.of_song(path)
+    except (uploads.Busy, audio.AudioError, OSError):
+        return drawn
+    return drawn if found is None else waveform.keeping(waveform.draw(song, **wave, song_map=found.as_record()))
 
 
 def read_cover_song(src_audio: str | None) -> Iterator[tuple[Any, ...]]:
@@ -416,19 +423,6 @@ def read_edit_song(
     """Edit's upload: as Cover's, with the waveform showing the region to drag (none for a part)."""
     region = {"start": repainting_start, "end": repainting_end, "select": change == "region"}
     yield from read_song(src_audio, region)
-
-
-def known_map(path: str) -> dict[str, Any] | None:
-    """The bars and sections of a take the studio made, as its own record keeps them (a take handed on
-    by *Send to* or *My takes*, byte for byte as written); None for any other song."""
-    record = preparing.take_record(path)
-    if record is None or not take_latents.belongs(Path(path), record):
-        return None
-    if "bars" in record or "sections" in record:
-        return record
-    entries = record.get("takes") if isinstance(record.get("takes"), list) else []
-    own = [e for e in entries if isinstance(e, dict) and e.get("take") == record.get("take")]
-    return own[0] if own else None
 
 
 READERS = {"cover": read_cover_song, "extend": read_extend_song, "edit": read_edit_song}

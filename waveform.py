@@ -175,7 +175,20 @@ element.addEventListener("pointerdown", (ev) => {
 element.addEventListener("pointermove", (ev) => { if (from !== null) update(at(ev), false); });
 element.addEventListener("pointerup", (ev) => { if (from !== null) { update(at(ev), true); from = null; } });
 element.addEventListener("pointercancel", () => { if (from !== null) { trigger("input"); from = null; } });
-watch("value", draw);
+// A song's state sent again once more of it is known (its tempo, then its map: ``keeping``) keeps what
+// the visitor set meanwhile (a region dragged or typed, seconds to add, the switch where it had bars).
+let kept = {};
+watch("value", () => {
+  const s = read();
+  if (!s.keep) { kept = s; draw(); return; }
+  delete s.keep;
+  if (kept.seconds === s.seconds && (kept.peaks || []).length === (s.peaks || []).length) {
+    for (const k of ["start", "end", "select", "extra"]) if (k in kept) s[k] = kept[k];
+    if (barsOf(kept).length && "snap" in kept) s.snap = kept.snap;
+  }
+  // Set after the page has taken the value it was sent (set inside its own update, it was not taken).
+  kept = s; setTimeout(() => { props.value = JSON.stringify(s); draw(); }, 0);
+});
 new ResizeObserver(() => {
   const c = canvas();
   if (c && Math.round(c.getBoundingClientRect().width) !== drawnWidth) draw();
@@ -276,6 +289,15 @@ def marks(song_map: dict[str, Any] | None, seconds: float) -> dict[str, list]:
             )
             last = b
     return {"bars": bars if len(bars) <= MOST_BARS else [], "sections": sections}
+
+
+def keeping(state: str) -> str:
+    """``state`` sent again for the same song (its map added): the page keeps its own region, seconds to
+    add and snap switch (``JS``), which the visitor may have set while the song was being read."""
+    try:
+        return json.dumps({**json.loads(state), "keep": True}, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return state
 
 
 def refused(message: str) -> str:
