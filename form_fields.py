@@ -391,6 +391,7 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None) -> Iterator[
         return
     drawn = waveform.draw(song, **wave) if wave is not None else UNCHANGED
     yield text, UNCHANGED, UNCHANGED, UNCHANGED, drawn
+    drawn = waveform.keeping(drawn) if wave is not None else UNCHANGED  # what the visitor set meanwhile stays
     try:
         found = analysis.analyze(path)
     except uploads.Busy as exc:
@@ -399,16 +400,15 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None) -> Iterator[
     except Exception:  # an analysis that fails must not cost the upload
         yield f"{text} · (tempo and key could not be measured)", UNCHANGED, UNCHANGED, UNCHANGED, drawn
         return
-    mapped = edit_bars.heard(path, song)  # the song's bars, counted for Edit and Extend by the bar
-    bars = f" · {len(mapped.bars)} bars" if mapped is not None and mapped.bars else ""
     # No steady beat: BPM and metre go (back) to auto, and the line says why.
-    yield (
-        f"{text} · {analysis.describe(found).split(' · ', 1)[1]}{bars}",
-        0 if found.bpm is None else int(round(found.bpm)),
-        found.key,
-        checks.AUTO if found.beats_per_bar is None else str(found.beats_per_bar),
-        drawn,
-    )
+    line = f"{text} · {analysis.describe(found).split(' · ', 1)[1]}"
+    meter = checks.AUTO if found.beats_per_bar is None else str(found.beats_per_bar)
+    yield line, 0 if found.bpm is None else int(round(found.bpm)), found.key, meter, drawn
+    # Then its bars (counted for Edit and Extend by the bar) and, on a waveform, its sections over them.
+    heard = edit_bars.heard(path, song)
+    if heard is not None and heard.bars:
+        marked = drawn if wave is None else waveform.keeping(waveform.draw(song, **wave, song_map=heard.as_record()))
+        yield f"{line} · {len(heard.bars)} bars", UNCHANGED, UNCHANGED, UNCHANGED, marked
 
 
 def read_cover_song(src_audio: str | None) -> Iterator[tuple[Any, ...]]:

@@ -5,13 +5,14 @@ Gradio's ``gr.Audio`` hands its file to wavesurfer.js, which fetches the whole f
 the page (``decodeAudioData``) before it shows a duration: four ten-minute WAVs are 400 MB to fetch and
 about 750 MB of decoded samples, and three of four players stayed at 0:00. Its ``load(url)`` takes no
 peaks, and its player and its download link share one URL. So each take slot (``widgets.takes_column``)
-keeps its ``gr.Audio`` for the API, hidden, and shows this widget: a ``gr.HTML`` whose value is the
-JSON state ``{"src", "download", "name", "format", "peaks", "seconds", "lines", "score", "lrc"}`` (or
-``""`` for no take), filled in the page from the result's record (``FROM_RESULT_JS``). The ``<audio>``
+keeps its ``gr.Audio`` for the API, hidden, and shows this widget: a ``gr.HTML`` whose value is the JSON
+state ``{"src", "download", "name", "format", "peaks", "seconds", "lines", "score", "lrc", "bars", "sections"}``
+(or ``""`` for no take), filled in the page from the result's record (``FROM_RESULT_JS``). The ``<audio>``
 element streams the preview by byte ranges (``asgi_gate.Gate``) and knows its duration from the first
 frames; nothing is decoded to draw the waveform. A sung take shows its lyric-alignment score beside its
 label and its synced lines under the player, the line being sung highlighted from the player's time
-(a click on a line plays from there), and a link to its ``.lrc``.
+(a click on a line plays from there), and a link to its ``.lrc``. The take's bars and sections are drawn
+over its waveform (``waveform.MARKS_JS``); a click on a section plays from its start.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ import html
 import json
 
 import tooltips as tips
+import waveform
 
 # Runs once per widget (Gradio's ``js_on_load``: ``element``, ``props``, ``watch``). Elements are
 # looked up when used and media events are caught in the capture phase on ``element`` (they do not
 # bubble), so nothing depends on Gradio keeping the template's nodes. The canvas lies absolutely in a
 # box of fixed height (see waveform.py: a canvas in the flow widened its column on a phone).
 JS = (
-    f"const PART_LINK = {json.dumps(tips.PART_LINK)}, SCORE = {json.dumps(tips.LYRIC_BADGE)};"
+    waveform.MARKS_JS
+    + f"const PART_LINK = {json.dumps(tips.PART_LINK)}, SCORE = {json.dumps(tips.LYRIC_BADGE)};"
     + """
 const part = (sel) => element.querySelector(sel);
 let state = {}, drawnWidth = 0;
@@ -39,11 +42,18 @@ function draw() {
   const ctx = c.getContext("2d"); ctx.clearRect(0, 0, w, h);
   if (!peaks.length) return;
   const a = part("audio"), t = total(), played = t && a ? Math.min(1, a.currentTime / t) : 0, bar = w / peaks.length;
+  const top = below(state);
   peaks.forEach((p, i) => {
-    const ph = Math.max(1, p * (h - 4));
+    const ph = Math.max(1, p * (h - top - 4));
     ctx.fillStyle = (i + 0.5) / peaks.length <= played ? "rgb(79, 70, 229)" : "rgba(79, 70, 229, 0.38)";
-    ctx.fillRect(i * bar, (h - ph) / 2, Math.max(1, bar - 0.6), ph);
+    ctx.fillRect(i * bar, top + (h - top - ph) / 2, Math.max(1, bar - 0.6), ph);
   });
+  barTicks(ctx, barsOf(state), t, w, h);
+}
+// The take's sections over its waveform (``waveform.MARKS_JS``): a click on one plays from its start.
+function sections() {
+  const box = part(".take-wave");
+  if (box) sectionBlocks(box, state.src ? state.sections : [], state.seconds || 0, "{name} ({span})", null);
 }
 function show() {
   state = read();
@@ -73,6 +83,7 @@ function show() {
     a.pause(); a.removeAttribute("src"); a.load();
   }
   lyrics();
+  sections();
   draw();
 }
 // The synced lines as text nodes (never markup: they are the visitor's words), and the score.
@@ -103,8 +114,8 @@ function highlight() {
   if (at >= 0) box.scrollTop = Math.max(0, items[at].offsetTop - box.clientHeight / 2 + items[at].offsetHeight / 2);
 }
 element.addEventListener("click", (ev) => {
-  const line = ev.target.closest && ev.target.closest(".take-lyrics li"), player = part("audio");
-  if (line && player && state.src) { player.currentTime = Number(line.dataset.t) || 0; highlight(); draw(); return; }
+  const line = ev.target.closest && ev.target.closest(".take-lyrics li, .ace-section"), player = part("audio");
+  if (line && player && state.src) { player.currentTime = Number(line.dataset.t ?? line.dataset.from) || 0; highlight(); draw(); return; }
   const c = part("canvas"), a = part("audio"), t = total();
   if (ev.target !== c || !a || !state.src || !t) return;
   const r = c.getBoundingClientRect();
@@ -151,6 +162,7 @@ FROM_RESULT_JS = """(record, ...slots) => {
     const part = at >= 0 && typeof take.part === "string" ? url.slice(0, at) + take.part : "";
     return JSON.stringify({src, download: url, name: take.audio.split("/").pop(), format,
                            peaks: Array.isArray(take.peaks) ? take.peaks : [], seconds: Number(take.seconds) || 0,
+                           bars: Array.isArray(take.bars) ? take.bars : [], sections: Array.isArray(take.sections) ? take.sections : [],
                            lines: Array.isArray(take.lyric_lines) ? take.lyric_lines : [], lrc, part,
                            score: typeof take.lyric_score === "number" ? take.lyric_score : null});
   });

@@ -128,6 +128,7 @@ EXTEND_SECONDS = f"How much new music to add at the end (5–240 s). The song st
 EXTEND_CAPTION = "Describe how the song should go on. Your original part is kept exactly as it is."
 REGION = "The stretch to regenerate, in seconds from the start (at least 1 s). Listen to the song above to pick it."
 EDIT_LYRICS = "The words to sing in the region. Everything outside the region stays exactly as it was."
+SNAP, SECTION_CHOOSE = "Snap the drag to bar lines", "{name} ({span}): click to regenerate this section"
 # Edit by the words (``edit_lines``): the song's sung lines, chosen to set the region.
 EDIT_WORDS = (
     "Tick the lines to change, or pick a whole section: the region covers them, from a breath before the first "

@@ -2,7 +2,10 @@
 JavaScript (no library, no CDN), with a region to drag in Edit and the seam marked in Extend.
 
 The widget is a ``gr.HTML`` whose value is a JSON state ``{"peaks", "seconds", "extra", "start",
-"end", "select"}`` (and ``"message"``: why a refused upload has no waveform, shown in its place). The server fills the peaks; a drag updates ``start``/``end`` in the page and
+"end", "select", "bars", "sections", "snap"}`` (and ``"message"``: why a refused upload has no waveform, shown in
+its place). The song's map (``bars``, ``sections``: a take's record's, or its upload's) is drawn over the peaks
+(``MARKS_JS``, the take player's too): in Edit a section block chosen is the region, and a drag snaps to bar
+lines while ``snap`` is on (the switch under the waveform; on for a song with bars). The server fills the peaks; a drag updates ``start``/``end`` in the page and
 fires the component's ``input`` event, which the page itself turns into the region's numbers
 (``REGION_JS``); typed numbers and seconds to add become a new state in the page too and move the
 selection or the seam (``WITH_REGION_JS``, ``WITH_EXTRA_JS``).
@@ -10,14 +13,88 @@ selection or the seam (``WITH_REGION_JS``, ``WITH_EXTRA_JS``).
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
 import numpy as np
 
 import audio
+import tooltips as tips
 
 BUCKETS = 600
+
+# What of a song's map reaches the page, at most: the densest grid the studio's tempi allow (300 BPM,
+# two beats a bar) over its longest song is 1,500 bars. A bar line costs 6–8 bytes of the widget's state:
+# ten minutes at 120 BPM in 4/4 with 12 sections add 2.9 kB, the densest grid 12.3 kB (docs/features.md).
+MOST_BARS = 1536
+MOST_SECTIONS = 64
+NAME_CHARS = 40
+
+# The song's map on a waveform (Edit's and Extend's, and each take player's): bar ticks on the canvas,
+# thinned to at least 4 px apart with a bar number where there is room, and the sections as buttons
+# across the top of the box (their names as text, never markup: a take's words name them), rebuilt
+# only when the map changes. ``snapped``: a drag's ends on the nearest bar lines (the song's end closes
+# the last bar); a drag within one bar takes that bar.
+MARKS_JS = (
+    f"const MOST_BARS = {MOST_BARS}, MOST_SECTIONS = {MOST_SECTIONS}, CHOOSE_WORDS = {json.dumps(tips.SECTION_CHOOSE)};"
+    + """
+const clock = (t) => { const v = Math.max(0, Number(t) || 0); return Math.floor(v / 60) + ":" + (v % 60).toFixed(1).padStart(4, "0"); };
+// The sections' strip across the top of the box: the peaks are drawn below it where a song has sections.
+const STRIP = 16, below = (s) => (Array.isArray(s.sections) && s.sections.length ? STRIP : 0);
+const barsOf = (s) => (Array.isArray(s.bars) ? s.bars : []).slice(0, MOST_BARS).map(Number).filter(Number.isFinite);
+function barTicks(ctx, bars, total, w, h) {
+  if (!bars.length || !(total > 0)) return;
+  const px = ((bars.length > 1 ? (bars[bars.length - 1] - bars[0]) / (bars.length - 1) : total) / total) * w;
+  let every = 1; while (every * px < 4 && every < bars.length) every *= 2;
+  let named = every; while (named * px < 24 && named < bars.length) named *= 2;
+  // Dark ticks read on the peaks and beside them; a bar's number with a light halo reads on either.
+  ctx.font = "600 10px sans-serif"; ctx.textBaseline = "bottom"; ctx.lineWidth = 3; ctx.strokeStyle = "rgba(255, 255, 255, 0.85)";
+  for (let i = 0; i < bars.length; i += every) {
+    const x = Math.round((bars[i] / total) * w);
+    ctx.fillStyle = i % named ? "rgba(30, 41, 59, 0.35)" : "rgba(30, 41, 59, 0.7)";
+    ctx.fillRect(x, 0, 1, h);
+    if (i % named) continue;
+    ctx.strokeText(String(i + 1), x + 3, h - 1); ctx.fillStyle = "rgb(30, 41, 59)"; ctx.fillText(String(i + 1), x + 3, h - 1);
+  }
+}
+function sectionBlocks(box, sections, total, words, chosen) {
+  let strip = box.querySelector(".ace-sections");
+  if (!strip) {
+    strip = document.createElement("div"); strip.className = "ace-sections";
+    strip.style.cssText = `position: absolute; left: 0; right: 0; top: 0; height: ${STRIP}px; pointer-events: none;`;
+    box.append(strip);
+  }
+  const list = Array.isArray(sections) && total > 0 ? sections.slice(0, MOST_SECTIONS) : [], key = JSON.stringify([list, total, words]);
+  if (strip.dataset.key !== key) {
+    strip.dataset.key = key;
+    strip.replaceChildren(...list.map((s, i) => {
+      const b = document.createElement("button"), a = Number(s.start) || 0, e = Number(s.end) || 0;
+      b.type = "button"; b.className = "ace-section"; b.textContent = String(s.name ?? "");
+      b.dataset.from = String(a); b.dataset.to = String(e);
+      b.title = words.replace("{name}", () => b.textContent).replace("{span}", () => clock(a) + "–" + clock(e));
+      b.style.cssText = `position: absolute; top: 0; height: ${STRIP}px; left: ${(a / total) * 100}%; width: ${(Math.max(0, e - a) / total) * 100}%; `
+        + "box-sizing: border-box; margin: 0; padding: 0 4px; border: 0; border-left: 2px solid rgb(79, 70, 229); "
+        + `background: color-mix(in srgb, rgb(99, 102, 241) ${i % 2 ? 16 : 30}%, var(--block-background-fill, #fff)); `
+        + `color: var(--body-text-color, inherit); font: 600 11px/${STRIP}px sans-serif; `
+        + "text-align: left; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; cursor: pointer; pointer-events: auto;";
+      return b;
+    }));
+  }
+  for (const b of strip.children) {
+    b.setAttribute("aria-pressed", chosen && Number(b.dataset.from) === chosen[0] && Number(b.dataset.to) === chosen[1] ? "true" : "false");
+  }
+}
+function snapped(s, a, b) {
+  const end = Number(s.seconds) || 0, lines = [...barsOf(s).filter((t) => t >= 0 && t < end), end];
+  if (lines.length < 2) return null;
+  const near = (t) => lines.reduce((best, x) => (Math.abs(x - t) < Math.abs(best - t) ? x : best), lines[0]);
+  let x = near(a), y = near(b);
+  if (y <= x) { const i = lines.indexOf(x); if (i + 1 < lines.length) y = lines[i + 1]; else x = lines[i - 1]; }
+  return [x, y];
+}
+"""
+)
 
 # Runs once per widget (Gradio's ``js_on_load``: ``element``, ``props``, ``trigger``, ``watch``).
 # The canvas lies absolutely in a box of fixed height, so its drawn width never reaches the layout:
@@ -25,7 +102,9 @@ BUCKETS = 600
 # the page jumping sideways). It is redrawn when the box's width changes, never in answer to itself.
 # Pointer events (touch-action: none) serve mouse, pen and touch alike, and every position is read
 # against the canvas's rectangle at that moment.
-JS = """
+JS = (
+    MARKS_JS
+    + """
 const read = () => { try { return JSON.parse(props.value || "{}"); } catch (e) { return {}; } };
 const canvas = () => element.querySelector("canvas");
 let drawnWidth = 0;
@@ -44,7 +123,7 @@ function draw() {
   element.dataset.ready = peaks.length && total ? "1" : "0";
   const note = element.querySelector(".ace-wave-note");
   if (note) note.textContent = s.message || "";
-  if (element.dataset.ready !== "1") return;
+  if (element.dataset.ready !== "1") return marks({}, 0, w, h);
   const x = (t) => (t / total) * w, seam = x(s.seconds);
   if (s.select && s.end > s.start) {
     ctx.fillStyle = "rgba(99, 102, 241, 0.28)"; ctx.fillRect(x(s.start), 0, x(s.end) - x(s.start), h);
@@ -55,7 +134,17 @@ function draw() {
   }
   ctx.fillStyle = "rgb(79, 70, 229)";
   const bar = seam / peaks.length;
-  peaks.forEach((p, i) => { const ph = Math.max(1, p * (h - 4)); ctx.fillRect(i * bar, (h - ph) / 2, Math.max(1, bar - 0.3), ph); });
+  const top = below(s);
+  peaks.forEach((p, i) => { const ph = Math.max(1, p * (h - top - 4)); ctx.fillRect(i * bar, top + (h - top - ph) / 2, Math.max(1, bar - 0.3), ph); });
+  marks(s, total, w, h);
+}
+// The map over the peaks; the snap switch shown where a drag chooses a region of a song with bars.
+function marks(s, total, w, h) {
+  const bars = barsOf(s), box = element.querySelector(".ace-wave-box"), snap = element.querySelector(".ace-snap");
+  if (total) barTicks(canvas().getContext("2d"), bars, total, w, h);
+  if (box) sectionBlocks(box, s.sections, total, s.select ? CHOOSE_WORDS : "{name} ({span})", s.select ? [s.start, s.end] : null);
+  if (snap) { snap.style.display = s.select && bars.length ? "flex" : "none"; snap.querySelector("input").checked = s.snap !== false; }
+  element.dataset.bars = String(bars.length);
 }
 let from = null;
 const at = (ev) => {
@@ -63,11 +152,22 @@ const at = (ev) => {
   return Math.max(0, Math.min(s.seconds || 0, ((ev.clientX - r.left) / r.width) * total));
 };
 function update(to, done) {
-  const s = read(), a = Math.min(from, to), b = Math.max(from, to);
-  s.start = Math.round(a * 10) / 10; s.end = Math.round(b * 10) / 10;
+  const s = read(), a = Math.min(from, to), b = Math.max(from, to), lines = s.snap !== false && snapped(s, a, b);
+  [s.start, s.end] = lines || [Math.round(a * 10) / 10, Math.round(b * 10) / 10];
   props.value = JSON.stringify(s); draw();
   if (done) trigger("input");
 }
+// A section block chosen in Edit is the region, as a drag's would be; the switch, kept in the state.
+element.addEventListener("click", (ev) => {
+  const block = ev.target.closest && ev.target.closest(".ace-section"), s = read();
+  if (!block || !s.select) return;
+  s.start = Number(block.dataset.from); s.end = Number(block.dataset.to);
+  props.value = JSON.stringify(s); draw(); trigger("input");
+});
+element.addEventListener("change", (ev) => {
+  if (!ev.target.closest || !ev.target.closest(".ace-snap")) return;
+  const s = read(); s.snap = ev.target.checked; props.value = JSON.stringify(s);
+});
 element.addEventListener("pointerdown", (ev) => {
   if (!read().select || ev.target !== canvas() || !ev.isPrimary) return;
   from = at(ev); ev.target.setPointerCapture(ev.pointerId); ev.preventDefault();
@@ -75,13 +175,27 @@ element.addEventListener("pointerdown", (ev) => {
 element.addEventListener("pointermove", (ev) => { if (from !== null) update(at(ev), false); });
 element.addEventListener("pointerup", (ev) => { if (from !== null) { update(at(ev), true); from = null; } });
 element.addEventListener("pointercancel", () => { if (from !== null) { trigger("input"); from = null; } });
-watch("value", draw);
+// A song's state sent again once more of it is known (its tempo, then its map: ``keeping``) keeps what
+// the visitor set meanwhile (a region dragged or typed, seconds to add, the switch where it had bars).
+let kept = {};
+watch("value", () => {
+  const s = read();
+  if (!s.keep) { kept = s; draw(); return; }
+  delete s.keep;
+  if (kept.seconds === s.seconds && (kept.peaks || []).length === (s.peaks || []).length) {
+    for (const k of ["start", "end", "select", "extra"]) if (k in kept) s[k] = kept[k];
+    if (barsOf(kept).length && "snap" in kept) s.snap = kept.snap;
+  }
+  // Set after the page has taken the value it was sent (set inside its own update, it was not taken).
+  kept = s; setTimeout(() => { props.value = JSON.stringify(s); draw(); }, 0);
+});
 new ResizeObserver(() => {
   const c = canvas();
   if (c && Math.round(c.getBoundingClientRect().width) !== drawnWidth) draw();
 }).observe(element);
 draw();
 """
+)
 
 TEMPLATE = (
     '<div class="ace-wave-box" style="position: relative; height: 90px; contain: strict;">'
@@ -91,6 +205,9 @@ TEMPLATE = (
     '<p class="ace-wave-note" role="status" style="position: absolute; inset: 0; margin: 0; display: flex; pointer-events: none; '
     "align-items: center; justify-content: center; text-align: center; padding: 0 12px; font-size: 0.9em; "
     'overflow: hidden;"></p></div>'
+    # Edit's snap switch, shown for a song with bars (``marks`` in ``JS``).
+    '<label class="ace-snap" style="display: none; gap: 6px; align-items: center; '
+    f'margin-top: 4px; font-size: 0.85em; width: fit-content;"><input type="checkbox" checked> {html.escape(tips.SNAP)}</label>'
 )
 
 # The three events between the waveform and its numbers run in the page only (js-only events):
@@ -128,18 +245,59 @@ def peaks(song: np.ndarray, buckets: int = BUCKETS) -> list[float]:
     return audio.peaks(song, buckets)
 
 
-def draw(song: np.ndarray, extra: Any = 0.0, start: Any = None, end: Any = None, select: bool = False) -> str:
-    """The widget's JSON for decoded audio."""
+def draw(
+    song: np.ndarray,
+    extra: Any = 0.0,
+    start: Any = None,
+    end: Any = None,
+    select: bool = False,
+    song_map: dict[str, Any] | None = None,
+) -> str:
+    """The widget's JSON for decoded audio; ``song_map``: its ``bars`` and ``sections`` where known."""
+    seconds = round(audio.seconds(song), 3)
+    shown = marks(song_map, seconds)
     return json.dumps(
         {
             "peaks": peaks(song),
-            "seconds": round(audio.seconds(song), 3),
+            "seconds": seconds,
             "extra": _number(extra),
             "start": _number(start),
             "end": _number(end),
             "select": select,
-        }
+            **shown,
+            "snap": bool(shown["bars"]),
+        },
+        separators=(",", ":"),  # the state is sent whole with every change: no spaces
     )
+
+
+def marks(song_map: dict[str, Any] | None, seconds: float) -> dict[str, list]:
+    """What the page draws of a song's map (a record's ``bars`` and ``sections``): bar lines inside the
+    song, ascending, to the millisecond; sections with a name, inside it and not overlapping; each
+    bounded (``MOST_BARS``, ``MOST_SECTIONS``, ``NAME_CHARS``). A grid denser than any tempo is none."""
+    found = song_map if isinstance(song_map, dict) else {}
+    raw = found.get("bars") if isinstance(found.get("bars"), list) else []
+    bars = sorted({round(t, 3) for t in map(_finite, raw[: MOST_BARS + 1]) if t is not None and 0 <= t < seconds})
+    sections, last = [], 0.0
+    for entry in found.get("sections") if isinstance(found.get("sections"), list) else []:
+        if not isinstance(entry, dict) or len(sections) >= MOST_SECTIONS:
+            continue
+        a, b = max(last, _number(entry.get("start"))), min(seconds, _number(entry.get("end")))
+        if b > a:
+            sections.append(
+                {"name": str(entry.get("name") or "")[:NAME_CHARS], "start": round(a, 3), "end": round(b, 3)}
+            )
+            last = b
+    return {"bars": bars if len(bars) <= MOST_BARS else [], "sections": sections}
+
+
+def keeping(state: str) -> str:
+    """``state`` sent again for the same song (its map added): the page keeps its own region, seconds to
+    add and snap switch (``JS``), which the visitor may have set while the song was being read."""
+    try:
+        return json.dumps({**json.loads(state), "keep": True}, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return state
 
 
 def refused(message: str) -> str:
@@ -147,6 +305,13 @@ def refused(message: str) -> str:
     return json.dumps(
         {"peaks": [], "seconds": 0, "extra": 0, "start": 0, "end": 0, "select": False, "message": f"⚠️ {message}"}
     )
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite number, or None (a bool is no number here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if np.isfinite(value) else None
 
 
 def _number(value: Any) -> float:
