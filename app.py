@@ -30,6 +30,7 @@ with agents.later():  # the MCP server is imported when it starts (``agents.laun
 
 import admission  # noqa: E402
 import asgi_gate  # noqa: E402
+import generate_page  # noqa: E402
 import handlers  # noqa: E402
 import instant  # noqa: E402
 import my_takes  # noqa: E402
@@ -58,7 +59,7 @@ def build_ui() -> gr.Blocks:
         panel = my_takes.build()  # collapsed, above the tabs: a phone finds it without scrolling
         # "wrap": on a phone Gradio would hide the tabs that do not fit behind an unlabeled "…" menu.
         with gr.Tabs(elem_id="studio-tabs", overflow_behavior="wrap") as all_tabs:
-            music = [build(variant) for build in (tabs.generate_tab, tabs.cover_tab, tabs.extend_tab, tabs.edit_tab)]
+            music = [build(variant) for build in (generate_page.build, tabs.cover_tab, tabs.extend_tab, tabs.edit_tab)]
             tabs.lyrics_tab(demo, music[0], all_tabs)
         for trigger in (demo.load, timer.tick):
             shown = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}

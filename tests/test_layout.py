@@ -273,6 +273,7 @@ def test_each_music_tab_has_a_field_for_every_parameter_of_its_preparer_and_no_o
 
     import gradio as gr
 
+    import generate_page
     import models
     import modes
     import records
@@ -282,14 +283,14 @@ def test_each_music_tab_has_a_field_for_every_parameter_of_its_preparer_and_no_o
     with gr.Blocks():
         with gr.Tabs():
             made = [
-                tabs.generate_tab(variant),
+                generate_page.build(variant),
                 tabs.cover_tab(variant),
                 tabs.extend_tab(variant),
                 tabs.edit_tab(variant),
             ]
     for tab in made:
         parameters = set(inspect.signature(modes.PREPARE[tab.name]).parameters)
-        page = set(tabs.PAGE_ONLY) if tab.name == "generate" else set()
+        page = set(generate_page.PAGE_ONLY) if tab.name == "generate" else set()
         assert set(tab.fields) == parameters | page, (tab.name, set(tab.fields) ^ (parameters | page))
         assert len({id(c) for c in tab.fields.values()}) == len(tab.fields), tab.name  # one component a field
     # What Use these settings fills is Generate's form less what a record cannot carry, and Instrumental.

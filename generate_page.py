@@ -1,0 +1,158 @@
+"""The Generate tab: caption and lyrics, the press and the examples on the first screen, *Write it*,
+Think and the length beneath them, everything else folded away (``build``), and the switches that run
+in the page alone. The other music tabs are ``tabs``'; their shared wiring (``tabs.wire_music``) takes
+this one as it takes them."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import gradio as gr
+
+import audio
+import checks
+import examples
+import form_fields
+import idea_row
+import modes
+import morph_row
+import results
+import tabs
+import tooltips as tips
+import variation_row
+import widgets
+
+# Generate's fields that are the page's, not the API's: the Instrumental switch and the record upload.
+PAGE_ONLY = ("instrumental", "record")
+
+
+def build(variant: Any) -> tabs.MusicTab:
+    """Caption and lyrics, then Generate and the examples: on the first screen (issue 59); a song from one
+    line, the length and Think beneath them, everything else folded away."""
+    with gr.Tab("Generate", id="generate"):
+        with widgets.music_form("Generate", "gen", checks.MAX_TAKES) as form:
+            fields = _generate_words()
+            form.press_here()
+            tried = gr.Column(elem_id="gen-examples")  # filled below, once the fields it fills exist
+            idea = idea_row.build()
+            fields |= _generate_length()
+            with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
+                fields |= _generate_advanced(variant)
+        with form.column:
+            variation, morph = variation_row.build("gen"), morph_row.build("gen")
+        with tried:  # Instrumental ticked where an example's lyrics are "[Instrumental]", as the box does
+            widgets.example_rows(
+                [[*e, e[1] == checks.INSTRUMENTAL_TAG] for e in examples.GENERATE],
+                [fields[k] for k in ("prompt", "lyrics", "audio_duration", "vocal_language", "instrumental")],
+                label="Try one of these",
+                example_labels=examples.GENERATE_LABELS,
+                api_name="load_example_generate",
+            )
+    _wire_generate_switches(fields, form.result)
+    # In the preparer's order, then the page's own: the order the reserves line reads them in.
+    order = [*inspect.signature(modes.PREPARE["generate"]).parameters, *PAGE_ONLY]
+    fields = dict(sorted(fields.items(), key=lambda item: order.index(item[0])))
+    return tabs.MusicTab("generate", fields, form, idea=idea, variation=variation, morph=morph)
+
+
+def _generate_words() -> dict[str, Any]:
+    """Generate's caption, lyrics and Instrumental switch (the page's), by the preparer's names."""
+    prompt = form_fields.caption("gen", "Style caption")
+    lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=4, max_lines=30, elem_id="gen-lyrics")
+    instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental")
+    return {"prompt": prompt, "lyrics": lyrics, "instrumental": instrumental}
+
+
+def _generate_length() -> dict[str, Any]:
+    """Generate's Think, Length: auto and duration, unfolded under the press."""
+    think, auto_length = form_fields.think_controls()
+    duration = widgets.lenient_slider(
+        audio.MIN_SECONDS,
+        audio.MAX_SECONDS,
+        step=1,
+        label="Duration (seconds)",
+        info=tips.DURATION,
+        elem_id="gen-duration",
+    )
+    return {"audio_duration": duration, "think": think, "auto_length": auto_length}
+
+
+def _generate_advanced(variant: Any) -> dict[str, Any]:
+    """Generate's folded fields by the preparer's names (and the page's record upload)."""
+    bpm, key, time_sig = form_fields.musical_fields("gen", tips.BPM)
+    language = form_fields.language_dropdown("gen")
+    seed, steps, guidance, fmt = form_fields.sampling_controls(variant, "gen")
+    with gr.Row():
+        shift = widgets.lenient_slider(
+            *checks.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT, elem_id="gen-shift"
+        )
+        takes = widgets.lenient_slider(1, checks.MAX_TAKES, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes")
+    interval = form_fields.guidance_interval("gen")
+    reference = form_fields.reference_input("gen")
+    record = widgets.any_file(
+        gr.File(
+            label="Bring back a take's settings (its .json)",
+            type="filepath",
+            height=100,
+            elem_id="gen-record",
+            elem_classes=["compact-drop"],
+        )
+    )
+    lora, scale, preset = form_fields.lora_controls("gen", variant.name)
+    rewrite = form_fields.rewrite_caption_switch()
+    plan = form_fields.plan_box()
+    loudness, fade_in, fade_out = form_fields.finish_controls("gen")
+    correction = form_fields.dcw_switch("gen", variant)
+    return {
+        "bpm": bpm,
+        "key_scale": key,
+        "time_signature": time_sig,
+        "vocal_language": language,
+        "seed": seed,
+        "inference_steps": steps,
+        "guidance_scale": guidance,
+        "shift": shift,
+        "batch_size": takes,
+        "audio_format": fmt,
+        "reference_audio": reference,
+        "reference_take": gr.Textbox("", visible=False, label="Take whose voice to use"),  # the API's (``voice``)
+        "lora": lora,
+        "lora_scale": scale,
+        "rewrite_caption": rewrite,
+        "plan": plan,
+        "loudness": loudness,
+        "fade_in": fade_in,
+        "fade_out": fade_out,
+        "lora_preset": preset,
+        "dcw": correction,
+        **interval,
+        "record": record,
+    }
+
+
+def _wire_generate_switches(fields: dict[str, Any], result: widgets.Result) -> None:
+    """Generate's instant events, which the page calls directly (``queue=False``) and so take no place
+    in the queue, or which run in the page alone."""
+    instrumental, lyrics = fields["instrumental"], fields["lyrics"]
+    instrumental.input(
+        results.toggle_instrumental,
+        instrumental,
+        lyrics,
+        api_name="toggle_instrumental",
+        api_visibility="private",
+        queue=False,
+    )
+    # However it was ticked (an example too): the lyrics box is locked while Instrumental is on.
+    instrumental.change(None, instrumental, lyrics, js=widgets.LOCKED_WHILE_JS, api_visibility="private")
+    # With Length: auto the slider's value is not used: it says so by standing still.
+    fields["auto_length"].change(
+        lambda on: gr.update(interactive=not on),
+        fields["auto_length"],
+        fields["audio_duration"],
+        queue=False,
+        api_visibility="private",
+    )
+    # In the page only (see waveform.REGION_JS for why no server event may take a typed number).
+    takes = fields["batch_size"]
+    takes.change(None, takes, [*result.boxes, result.pick], js=results.SHOW_TAKES_JS, api_visibility="private")
