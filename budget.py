@@ -252,7 +252,7 @@ def ways_that_fit(shape: MusicShape, fits: Fits) -> list[tuple[str, str]]:
     fewer = next((k for k in range(n - 1, 0, -1) if fits(dataclasses.replace(shape, takes=k))), None)
     if fewer is not None:
         ways.append(("batch_size", f"at most {fewer} take{'s' * (fewer > 1)} of that length"))
-    if shape.mode == "generate":
+    if shape.mode == "generate" and not shape.loop:  # a loop's length is its bars
         shorter = longest(shape, fits)
         if shorter is not None and shorter < shape.seconds:
             ways.append(("audio_duration", f"{'takes' if n > 1 else 'a take'} up to {span(shorter)}"))

@@ -262,6 +262,12 @@ def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
     return bpm, key, meter
 
 
+def loop_bars(prefix: str) -> Any:
+    """Generate's *Loop*: off, or a loop of 2 to 32 bars (``loops``)."""
+    choices = [("Off", 0), *((f"{bars} bars", bars) for bars in checks.LOOP_BARS)]
+    return widgets.lenient(gr.Dropdown(choices, label="Loop", info=tips.LOOP, elem_id=f"{prefix}-loop"))
+
+
 def musical_controls(prefix: str) -> tuple[Any, Any, Any]:
     """An audio tab's BPM, key and time signature, prefilled from the upload's analysis (``form_fields``)."""
     bpm, key, meter = musical_fields(prefix, tips.BPM_DETECTED)

@@ -23,6 +23,7 @@ import backend
 import base_model
 import checks
 import gpu
+import loops
 import lora
 import models
 import music_request
@@ -69,6 +70,8 @@ def run_music(
     if "source_latents" in request.params:  # one line a run: the take's own latents, or why the VAE reads it
         print(f"{request.mode}: the song {request.params['source_latents']}", flush=True)
     out = be.run(render, progress=progress, run_id=run_id)
+    if request.loop is not None:  # its wrap repainted, one more repaint in this call
+        out = loops.close(be.run, request, render, out, progress=progress, run_id=run_id)
     if request.plan is not None and request.plan.seconds is None:  # Think chose the length: cut there
         chosen = plan.chosen_seconds(planner.FALLBACK_SECONDS)
         out["audio"] = out["audio"][..., : int(round(chosen * audio.SAMPLE_RATE))]
@@ -84,6 +87,8 @@ def run_music(
             "pipeline_s": round(out["seconds"], 3),
         },
     }
+    if "loop_songs" in out:  # spliced on the CPU (``modes.finish``)
+        result["loop_songs"], result["timings"]["seam_s"] = out["loop_songs"], out["seam_s"]
     if "source_latents" in request.params:  # the record says what the run read (``modes.finish``)
         result["source_latents"] = request.params["source_latents"]
     if on_base and not had_base:
@@ -126,6 +131,8 @@ def _measured(
     captured = {"start": ran["captured"], "dit": ran["captured"]}
     if "lyrics_s" in out:
         phases["align"] = out["lyrics_s"]
+    if "seam_s" in out:
+        phases["seam"] = out["seam_s"]
     for name, (seconds, count, on_graphs) in (plan.pace if plan is not None else {}).items():
         phases[name], counts[name], captured[name] = seconds, count, on_graphs
     # The length rendered, as the declaration read it (Extend's is the source and what is added; its

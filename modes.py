@@ -20,6 +20,7 @@ import numpy as np
 
 import audio
 import edit_lines
+import loops
 import mastering
 import models
 import part_tasks
@@ -57,7 +58,8 @@ SEAM_SECONDS = 0.05
 def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """Post-process, finish (one take at a time) and write the takes; returns paths and the record."""
     started = time.perf_counter()
-    made = result["audio"]
+    made, songs = result["audio"], result.get("loop_songs")
+    made = made if songs is None else [_looped(job, *pair) for pair in zip(made, songs, strict=True)]
     done = [mastering.finish(job.post(take), job.finishing, job.region) for take in made]
     finished = np.stack([take for take, _ in done])
     timings = {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}
@@ -67,7 +69,17 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
     if job.synced is not None and result.get("lyrics"):  # a region Edit's lines: the whole song's
         result["lyrics"] = [found and {**found, "lines": job.synced(found["lines"])} for found in result["lyrics"]]
     params = {**job.params, **{k: result[k] for k in ("source_latents",) if k in result}}  # as the run read it
+    if job.request.loop is not None:
+        result = {k: v for k, v in result.items() if k != "loop_songs"} | {"loop": loops.record(job.request.loop)}
     return takes.write_takes(job.mode, result, params, job.seeds)
+
+
+def _looped(job: Job, repainted: np.ndarray, song: np.ndarray) -> np.ndarray:
+    """A loop's take: its seam's repaint spliced into the song it was repainted in as an Edit's region is
+    (``_region_job``: the rest bit-exact), and the kept turn turned back (``loops``)."""
+    a, b = loops.window(job.request.loop)
+    edit = _region_job(job.request, song, a / audio.SAMPLE_RATE, b / audio.SAMPLE_RATE, job.finishing)
+    return loops.back(edit.post(repainted), job.request.loop)
 
 
 def prepare_generate(
@@ -97,11 +109,13 @@ def prepare_generate(
     dcw: bool | None = None,
     reference_take: str | None = None,
     lora_preset: str | None = None,
+    loop_bars: int = 0,
 ) -> Job:
     """Text to music (``reference_audio`` lends a timbre; ``reference_take``, a take of yours by the
     name its record gives, ``takes[i].audio``, lends its voice, read where it sings). ``think``: the 5 Hz planner plans first (its
     length with ``auto_length``, its caption with ``rewrite_caption``; a take's ``plan`` skips the
-    thinking). Every take is finished at ``loudness`` LUFS under -1 dBTP, after its fades."""
+    thinking). Every take is finished at ``loudness`` LUFS under -1 dBTP, after its fades. ``loop_bars`` (2, 4, 8,
+    16 or 32; 0: off) makes each take a loop of that many bars at ``bpm`` (``loops``), seamless round its wrap."""
     variant = models.active_variant()
     prompt, lyrics = preparing.text(prompt, lyrics)
     with about("think"):
@@ -147,7 +161,7 @@ def prepare_generate(
     call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
     request = MusicRequest("generate", params, Render(call, seeds, adapter), longest, fmt)
     request = preparing.with_think(request, thinking, duration, music, rewrite_caption, plan)
-    return Job(request, trimmed(request.seconds), finishing)
+    return loops.made(Job(request, trimmed(request.seconds), finishing), loop_bars, auto_length)
 
 
 def prepare_cover(

@@ -150,6 +150,18 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Loop:
+    """A loop (Generate's ``loop_bars``, ``loops``): its bars of ``beats_per_bar`` beats at ``bpm``, one turn
+    ``samples`` long, made as ``turns`` turns of one song where one turn is shorter than the shortest song."""
+
+    bars: int
+    beats_per_bar: int
+    bpm: int
+    samples: int
+    turns: int = 1
+
+
+@dataclass(frozen=True)
 class MusicRequest:
     """What one music press sends to the GPU: its ``mode``, the settings as recorded (``params``: what
     the record writes, read by nothing that costs), the ``render``, each take's length (``seconds``: its
@@ -167,6 +179,8 @@ class MusicRequest:
     plan: PlanArgs | None = None
     plan_skipped: str | None = None
     song_lyrics: str = ""
+    # A loop: its wrap repainted after the render, in the same GPU call (``loops``).
+    loop: Loop | None = None
 
     def without_plan(self, reason: str) -> MusicRequest:
         """The same song made without Think's plan, its records saying ``reason``."""

@@ -279,7 +279,8 @@ MAX_DEPTH = 32
 # carry them), and the page's *Instrumental* switch (tests/test_layout.py holds it to the signature).
 FIELDS = ("prompt", "lyrics", "instrumental", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language",
           "seed", "inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "think", "auto_length",
-          "rewrite_caption", "plan", "dcw", "loudness", "fade_in", "fade_out", "lora_preset", "lora_scale")  # fmt: skip
+          "rewrite_caption", "plan", "dcw", "loudness", "fade_in", "fade_out", "lora_preset", "lora_scale",
+          "loop_bars")  # fmt: skip
 
 
 def read_record(path: Any) -> dict[str, Any]:
@@ -357,6 +358,7 @@ def record_settings(record: Any, take: Any = 1) -> dict[str, Any]:
             "dcw", variant.dcw if params.get("dcw") is None else params["dcw"], lambda v: checks.check_switch(v, "DCW")
         ),
         "variation": entry.get("variation") if isinstance(entry.get("variation"), dict) else None,
+        "loop_bars": _checked("loop_bars", params.get("loop_bars"), checks.check_loop_bars) or 0,  # a loop stays one
     }
 
 

@@ -178,6 +178,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         "fade_out": fade_out,
         "lora_preset": preset,
         "dcw": correction,
+        "loop_bars": form_fields.loop_bars("gen"),
         "record": record,
     }
 

@@ -1,0 +1,172 @@
+"""Loops that play seamlessly: Generate's *Loop* (``loop_bars``), exactly that many bars at the take's tempo.
+
+A loop is made in two renders in one GPU call. First the song, as long as the loop (``Loop.samples``: the
+bars at the BPM and metre, in samples, rounded once) or, where the loop is shorter than the studio's
+shortest song, as several turns of it made as one song (``Loop.turns``); one turn of it is kept. Then its
+wrap is closed: the turn is turned by half its length (its end now runs into its start in the middle),
+repeated as often as the first render was long, and a window around the middle seam is repainted with
+the same words and style (``seam``: Edit's repaint, ``modes._region_job``'s splice, everything outside
+the window bit-exact); that turn is turned back (``back``). The seam is one more repaint of the song's
+length: the cost shape says so (``music_shape.MusicShape.loop``) and the pace declares it as its own phase.
+A loop is finished as a cycle (``mastering.Finish.cycle``), with no fades.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import audio
+from checks import InputError, check_loop_bars
+from music_request import Job, Loop, MusicRequest, Render, pipeline_seconds
+
+# A metre left to the model is 4/4 for a loop: its length must be known before it is made.
+DEFAULT_BEATS = 4
+
+
+def samples(bars: int, beats_per_bar: int, bpm: float) -> int:
+    """A loop's length in samples: ``bars`` of ``beats_per_bar`` beats at ``bpm``, rounded once."""
+    return int(round(bars * beats_per_bar * 60.0 / bpm * audio.SAMPLE_RATE))
+
+
+def check(bars: int | None, bpm: int | None, timesignature: str | None) -> Loop | None:
+    """The loop asked: its bars at the tempo and metre the song is told (a metre left to the model: 4/4),
+    as many turns as make the studio's shortest song; None where no loop is asked."""
+    if bars is None:
+        return None
+    if bpm is None:
+        raise InputError(
+            "A loop is counted in bars, so it needs its tempo before it is made: set a BPM (Think cannot "
+            "choose one for a loop), or turn Loop off.",
+            "bpm",
+        )
+    beats = int(timesignature) if timesignature else DEFAULT_BEATS
+    n = samples(bars, beats, bpm)
+    turns = max(1, math.ceil(audio.MIN_SECONDS * audio.SAMPLE_RATE / n))
+    if n * turns > audio.MAX_SECONDS * audio.SAMPLE_RATE:
+        raise InputError(
+            f"{bars} bars of {beats} beats at {bpm} BPM last {n / audio.SAMPLE_RATE:.0f} s, longer than the "
+            f"longest song here ({audio.MAX_SECONDS / 60:.0f} minutes): choose fewer bars or a faster tempo.",
+            "loop_bars",
+        )
+    return Loop(bars=bars, beats_per_bar=beats, bpm=int(bpm), samples=n, turns=turns)
+
+
+def made(job: Job, loop_bars: Any, auto_length: bool) -> Job:
+    """A Generate job made a loop where ``loop_bars`` asks for one: its song as long as the loop's turns,
+    its metre told to the model, Think told that length, no fades, finished as a cycle; else ``job``."""
+    with_bars = check_loop_bars(loop_bars)
+    if with_bars is None:
+        return job
+    request, finishing = job.request, job.finishing
+    call = request.render.pipeline
+    loop = check(with_bars, call.bpm, call.timesignature)
+    assert loop is not None
+    if auto_length:
+        raise InputError(
+            "A loop's length is its bars at its tempo: turn Length: auto off (or Loop off).", "auto_length"
+        )
+    if finishing.fade_in or finishing.fade_out:
+        field = "fade_in" if finishing.fade_in else "fade_out"
+        raise InputError("A loop plays round without a break, so it takes no fades: set both fades to 0.", field)
+    seconds = loop.turns * loop.samples / audio.SAMPLE_RATE
+    meter = str(loop.beats_per_bar)
+    render = request.render.with_pipeline(audio_duration=pipeline_seconds(seconds), timesignature=meter)
+    plan = request.plan and dataclasses.replace(
+        request.plan, seconds=seconds, fixed={**request.plan.fixed, "timesignature": meter}
+    )
+    params = {**request.params, "audio_duration": round(seconds, 3), "time_signature": meter, "loop_bars": loop.bars}
+    request = dataclasses.replace(request, params=params, render=render, seconds=seconds, plan=plan, loop=loop)
+    return dataclasses.replace(
+        job, request=request, post=lambda take: take, finishing=dataclasses.replace(finishing, cycle=True)
+    )
+
+
+def window(loop: Loop) -> tuple[int, int]:
+    """The samples repainted around the seam of the song ``song`` makes: a bar either side of it, at most
+    a quarter of a turn (so the kept turn's own ends, the loop's middle, stay as made)."""
+    seam = kept(loop) * loop.samples + loop.samples - loop.samples // 2
+    half = min(loop.samples // loop.bars, loop.samples // 4)
+    return seam - half, seam + half
+
+
+def kept(loop: Loop) -> int:
+    """Which turn of the first render is kept, counting from 0: the middle one (past any intro)."""
+    return (loop.turns - 1) // 2
+
+
+def turn(x: np.ndarray, by: int) -> np.ndarray:
+    """``x`` ``[channels, samples]`` turned round by ``by`` samples: it starts where it was ``by`` in."""
+    return np.concatenate([x[..., by:], x[..., :by]], axis=-1)
+
+
+def song(first: np.ndarray, loop: Loop) -> np.ndarray:
+    """What the seam is repainted in: one turn of the first render (``kept``), turned by half its length
+    (its wrap in the middle) and repeated ``turns`` times."""
+    start = kept(loop) * loop.samples
+    one = audio.fit(first[..., start:], loop.samples)
+    return np.tile(turn(one, loop.samples // 2), (1, loop.turns))
+
+
+def back(spliced: np.ndarray, loop: Loop) -> np.ndarray:
+    """The kept turn of the repainted ``song``, turned back: the loop, its wrap where it was made."""
+    start = kept(loop) * loop.samples
+    one = spliced[..., start : start + loop.samples]
+    return np.ascontiguousarray(turn(one, loop.samples - loop.samples // 2))
+
+
+def seam_render(render: Render, made: np.ndarray, seed: int, loop: Loop) -> Render:
+    """The repaint of one take's seam: its ``song`` as the source, the window around the middle seam
+    repainted with the same words and style (no blueprint: it was the unturned song's)."""
+    a, b, n = *window(loop), made.shape[-1]
+    frames = audio.good_frames(-(-n // audio.HOP)) * audio.HOP  # whole latent frames, as Edit's source is read
+    return dataclasses.replace(render, seeds=(seed,), noise=None).with_pipeline(
+        task_type="repaint",
+        audio_duration=n / audio.SAMPLE_RATE,
+        src_audio=audio.fit(np.clip(made, -1.0, 1.0), frames),
+        src_latents=None,
+        audio_codes=None,
+        repainting_start=a / audio.SAMPLE_RATE,
+        repainting_end=b / audio.SAMPLE_RATE,
+    )
+
+
+def close(
+    run: Callable[..., dict[str, Any]], request: MusicRequest, render: Render, out: dict[str, Any], **how: Any
+) -> dict[str, Any]:
+    """GPU side, after the first render: each take's seam repainted (``run``: the backend's, with ``how``,
+    its progress and run id). Returns ``out`` with the repainted songs (``audio``), the songs they were
+    repainted in (``loop_songs``, spliced on the CPU by ``modes``) and the seam's seconds (``seam_s``);
+    no latents or synced lines (a loop is neither one render's song nor sung in place)."""
+    loop = request.loop
+    started, songs, repainted = time.perf_counter(), [], []
+    for take, seed in zip(out["audio"], render.seeds, strict=True):
+        made = song(take, loop)
+        songs.append(made)
+        repainted.append(audio.fit(run(seam_render(render, made, seed, loop), **how)["audio"][0], made.shape[-1]))
+    rest = {k: v for k, v in out.items() if k not in ("lyrics", "lyrics_s")}
+    return {
+        **rest,
+        "audio": np.stack(repainted),
+        "loop_songs": np.stack(songs),
+        "latents": None,
+        "seam_s": round(time.perf_counter() - started, 3),
+    }
+
+
+def record(loop: Loop) -> dict[str, Any]:
+    """A loop's entry in its record; where several turns were made as one song, words that say how."""
+    entry: dict[str, Any] = dataclasses.asdict(loop)
+    del entry["turns"]
+    if loop.turns > 1:
+        entry["made"] = (
+            f"{loop.turns} turns of the loop made as one {loop.turns * loop.samples / audio.SAMPLE_RATE:.1f} s song "
+            f"(the shortest song is {audio.MIN_SECONDS:g} s), turn {kept(loop) + 1} kept and its wrap repainted "
+            f"among {loop.turns} turns of it"
+        )
+    return entry
