@@ -265,7 +265,10 @@ def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
 def loop_bars(prefix: str) -> Any:
     """Generate's *Loop*: off, or a loop of 2 to 32 bars (``loops``)."""
     choices = [("Off", 0), *((f"{bars} bars", bars) for bars in checks.LOOP_BARS)]
-    return widgets.lenient(gr.Dropdown(choices, label="Loop", info=tips.LOOP, elem_id=f"{prefix}-loop"))
+    field = widgets.lenient(gr.Dropdown(choices, label="Loop", info=tips.LOOP, elem_id=f"{prefix}-loop"))
+    # Gradio calls a dropdown's choices text whatever they are: the API and an agent are told whole numbers.
+    field.api_info = lambda: {"type": "integer", "enum": [value for _, value in choices]}
+    return field
 
 
 def musical_controls(prefix: str) -> tuple[Any, Any, Any]:

@@ -19,8 +19,8 @@ import checks
 import handlers
 import loops
 import mastering
-import modes
 import models
+import modes
 import pace
 import results
 import variations
@@ -222,5 +222,8 @@ def test_a_loop_through_the_mcp_door(studio_server):
     url, _ = studio_server
     schema = tools(url)["generate"].inputSchema["properties"]["loop_bars"]
     assert "A bar is" in schema.get("description", "") or "A bar is" in json.dumps(schema)
+    asked = {"prompt": "lofi", "bpm": 180, "time_signature": "6", "loop_bars": 2, "inference_steps": 1, "think": False}
+    failed, texts = call(url, "generate", asked)
+    assert not failed and json.loads(texts[-1])["loop"]["samples"] == 4 * SR, texts
     failed, texts = call(url, "generate", {"prompt": "lofi", "bpm": 90, "loop_bars": 5, "think": False})
     assert failed and "2, 4, 8, 16 or 32 bars" in texts[0], texts
