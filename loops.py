@@ -142,14 +142,14 @@ def close(
     """GPU side, after the first render: each take's seam repainted (``run``: the backend's, with ``how``,
     its progress and run id). Returns ``out`` with the repainted songs (``audio``), the songs they were
     repainted in (``loop_songs``, spliced on the CPU by ``modes``) and the seam's seconds (``seam_s``);
-    no latents or synced lines (a loop is neither one render's song nor sung in place)."""
+    no latents or synced lines (a loop is neither one render's song nor sung where the first render sang)."""
     loop = request.loop
     started, songs, repainted = time.perf_counter(), [], []
     for take, seed in zip(out["audio"], render.seeds, strict=True):
         made = song(take, loop)
         songs.append(made)
         repainted.append(audio.fit(run(seam_render(render, made, seed, loop), **how)["audio"][0], made.shape[-1]))
-    rest = {k: v for k, v in out.items() if k not in ("lyrics", "lyrics_s")}
+    rest = {k: v for k, v in out.items() if k != "lyrics"}  # its seconds stay the first render's to learn
     return {
         **rest,
         "audio": np.stack(repainted),

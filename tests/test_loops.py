@@ -72,6 +72,20 @@ def test_the_loop_is_its_bars_to_the_sample(studio_env, bpm, meter, bars):
     assert "cycle" in record["takes"][0]["finish"] and record["timings"]["seam_s"] > 0
 
 
+def test_every_choice_of_bars_from_60_to_180_bpm_makes_a_loop_whose_seam_lies_inside_its_kept_turn():
+    for bars in checks.LOOP_BARS:
+        for beats in (2, 3, 4, 6):
+            for bpm in range(60, 181):
+                loop = loops.check(bars, bpm, str(beats))
+                n, k = loop.samples, loops.kept(loop)
+                a, b = loops.window(loop)
+                assert n == round(bars * beats * 60 / bpm * SR) and loop.turns * n >= audio.MIN_SECONDS * SR
+                assert (loop.turns - 1) * n < audio.MIN_SECONDS * SR and loop.turns * n <= audio.MAX_SECONDS * SR
+                # The window, crossfades and all, inside the kept turn, clear of its ends (the loop's middle).
+                fade = int(modes.SEAM_SECONDS * SR)
+                assert k * n < a - fade and b + fade < (k + 1) * n and b - a >= 2 * fade, (bars, beats, bpm)
+
+
 def test_the_seam_window_is_repainted_and_the_rest_is_bit_exact(studio_env, renders):
     paths, record = _loop(bpm=90, time_signature="4", loop_bars=4, loudness="off", lyrics="[Verse]\nround again")
     assert len(renders) == 2
@@ -100,6 +114,17 @@ def test_the_seam_window_is_repainted_and_the_rest_is_bit_exact(studio_env, rend
     assert inside[0] and inside[-1] and inside.sum() == b - a  # the window straddles the wrap, and is all of it
     # A loop is neither one render's latents nor sung in place: neither is kept beside it.
     assert "latents" not in record["takes"][0] and "lyric_lines" not in record["takes"][0]
+
+
+def test_think_plans_a_loop_at_its_length_and_the_seam_has_no_blueprint(studio_env, with_planner, renders):
+    paths, record = _loop(bpm=120, loop_bars=4, think=True, seed=12)
+    (first, _), (seam, _) = renders
+    assert first.pipeline.audio_codes and seam.pipeline.audio_codes is None  # the blueprint was the unturned song's
+    assert first.pipeline.timesignature == "4" and record["takes"][0]["planner"]["fields"]["bpm"] == 120
+    assert (
+        sf.info(paths[0]).frames == record["loop"]["samples"] == 8 * SR
+        and seam.pipeline.prompt == first.pipeline.prompt
+    )
 
 
 def test_the_finish_runs_on_across_the_wrap(studio_env):
@@ -152,6 +177,28 @@ def test_the_seam_is_declared_as_one_more_repaint(monkeypatch):
     repaint = sum(p.prior for p in pace.pace_phases.music_phases(edit, loads=False) if p.phase != "fixed")
     assert seam[0].prior == pytest.approx(repaint)
     assert pace.music_seconds(loop) == pytest.approx(pace.music_seconds(song) + 1.5 * repaint)
+
+
+def test_the_seam_is_measured_and_learned_as_its_own_phase(tmp_path, monkeypatch):
+    import time
+
+    import generation
+    import pace_phases
+
+    monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
+    monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path))
+    monkeypatch.setattr(pace_phases, "_probes", {"music": lambda: True})
+    pace.reset()
+    try:
+        request = modes.prepare_generate(prompt="pace", bpm=90, loop_bars=4, inference_steps=8, think=False).request
+        steps = pace.MusicShape.of(request).steps
+        out = {"phases": {"start": 0.5, "dit": 4.0, "vae": 0.5, "steps": steps, "captured": False}, "seam_s": 5.0}
+        found = generation._measured(request, request.render, None, out, {}, time.perf_counter() - 12.0)
+        assert found["phases"]["seam"] == 5.0 and found["shape"]["loop"] is True
+        assert pace.learn(found) >= 4
+        assert [b.phase for b in pace.table().snapshot() if b.phase == "seam"] == ["seam"]
+    finally:
+        pace.reset()
 
 
 @pytest.mark.parametrize(
