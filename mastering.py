@@ -19,6 +19,9 @@ compresses everything above -10 dBFS 4:1 in its first stage, and adds a make-up 
 Edit and Extend keep their promise instead: outside the new part the result is the source, sample
 for sample, so there is no loudness target; the new material is already matched to the source
 (``audio.gain_match``) and only its peaks are held under the ceiling (``region``).
+
+A loop (``Finish.cycle``, ``loops``) plays round and round: it has no fades, and its loudness and limiter
+read it padded with itself (``cycled``), so the gain at its end already sees the peaks at its start.
 """
 
 from __future__ import annotations
