@@ -5,7 +5,7 @@ bars at the BPM and metre, in samples, rounded once) or, where the loop is short
 shortest song, as several turns of it made as one song (``Loop.turns``); one turn of it is kept. Then its
 wrap is closed: the turn is turned by half its length (its end now runs into its start in the middle),
 repeated as often as the first render was long, and a window around the middle seam is repainted with
-the same words and style (``seam``: Edit's repaint, ``modes._region_job``'s splice, everything outside
+the same words and style (``close``: Edit's repaint, ``modes._region_job``'s splice, everything outside
 the window bit-exact); that turn is turned back (``back``). The seam is one more repaint of the song's
 length: the cost shape says so (``music_shape.MusicShape.loop``) and the pace declares it as its own phase.
 A loop is finished as a cycle (``mastering.Finish.cycle``), with no fades.
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import audio
-from checks import InputError, check_loop_bars
+from checks import InputError, check_loop_bars, check_switch
 from music_request import Job, Loop, MusicRequest, Render, pipeline_seconds
 
 # A metre left to the model is 4/4 for a loop: its length must be known before it is made.
@@ -67,7 +67,7 @@ def made(job: Job, loop_bars: Any, auto_length: bool) -> Job:
     call = request.render.pipeline
     loop = check(with_bars, call.bpm, call.timesignature)
     assert loop is not None
-    if auto_length:
+    if check_switch(auto_length, "Length: auto"):
         raise InputError(
             "A loop's length is its bars at its tempo: turn Length: auto off (or Loop off).", "auto_length"
         )
