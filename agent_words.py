@@ -87,10 +87,10 @@ MCP_FIELDS = {
     '1: a number (3), a list ([3, 4]) or text ("3, 4", "3-5"). The stretch becomes theirs (a breath each side) and '
     "lyrics their new words (empty: kept as sung).",
     "loop_bars": "Make each take a loop of this many bars (2, 4, 8, 16 or 32; 0: a song). A bar is one count of the "
-    "time signature's beats (4 in 4/4, 3 in 3/4, 6 in 6/8; auto counts 4) at bpm, which a loop needs; the take "
-    "is exactly that long, to the sample, and its end runs on into its start, so any player or DAW repeats it "
-    "seamlessly. audio_duration is not used, fades are refused; its record says loop (bars, beats_per_bar, bpm, "
-    "samples).",
+    "time signature's beats (4 in 4/4, 3 in 3/4, 6 in 6/8) at bpm; with think on, a bpm or time signature left "
+    "to auto is the planner's, else a loop needs bpm (auto metre: 4). The take is exactly that long, to the "
+    "sample, and its end runs on into its start, so any player or DAW repeats it seamlessly. audio_duration is "
+    "not used, fades are refused; its record says loop (bars, beats_per_bar, bpm, samples).",
     "section": "Edit by the words: one [Section] of the take, by its name (Chorus) or its number from 1; its lines are "
     "made again, as with lines.",
 }

@@ -66,13 +66,15 @@ def run_music(
         render = render.planned(plan)
     elif request.plan_skipped is not None:
         plan = music_request.Plan(({"skipped": request.plan_skipped},) * render.takes)
+    if plan is not None:  # a loop at the tempo and metre Think chose: its length in samples from them
+        request, render = loops.planned(request, render, plan)
     had_base = be.base is not None
     if "source_latents" in request.params:  # one line a run: the take's own latents, or why the VAE reads it
         print(f"{request.mode}: the song {request.params['source_latents']}", flush=True)
     out = be.run(render, progress=progress, run_id=run_id)
     if request.loop is not None:  # its wrap repainted, one more repaint in this call
         out = loops.close(be.run, request, render, out, progress=progress, run_id=run_id)
-    if request.plan is not None and request.plan.seconds is None:  # Think chose the length: cut there
+    if request.plan is not None and request.plan.seconds is None and request.loop is None:  # Think chose it: cut there
         chosen = plan.chosen_seconds(planner.FALLBACK_SECONDS)
         out["audio"] = out["audio"][..., : int(round(chosen * audio.SAMPLE_RATE))]
     on_base = render.pipeline.task_type in base_model.TASKS
@@ -87,8 +89,9 @@ def run_music(
             "pipeline_s": round(out["seconds"], 3),
         },
     }
-    if "loop_songs" in out:  # spliced on the CPU (``modes.finish``)
+    if "loop_songs" in out:  # spliced on the CPU (``modes.finish``), the loop as made (Think's tempo)
         result["loop_songs"], result["timings"]["seam_s"] = out["loop_songs"], out["seam_s"]
+        result["loop"] = request.loop
     if "source_latents" in request.params:  # the record says what the run read (``modes.finish``)
         result["source_latents"] = request.params["source_latents"]
     if on_base and not had_base:

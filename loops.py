@@ -23,38 +23,59 @@ import numpy as np
 
 import audio
 from checks import InputError, check_loop_bars, check_switch
-from music_request import Job, Loop, MusicRequest, Render, pipeline_seconds
+from music_request import Job, Loop, MusicRequest, Plan, Render, pipeline_seconds
+from plan_format import BPM_RANGE, TIME_SIGNATURES
 
-# A metre left to the model is 4/4 for a loop: its length must be known before it is made.
+# A metre left to the model without Think is 4/4 for a loop: its length must be known before it is made.
 DEFAULT_BEATS = 4
+# A Think loop whose plan failed (the song is made without one): its tempo.
+FALLBACK_BPM = 120
 
 
-def samples(bars: int, beats_per_bar: int, bpm: float) -> int:
-    """A loop's length in samples: ``bars`` of ``beats_per_bar`` beats at ``bpm``, rounded once."""
-    return int(round(bars * beats_per_bar * 60.0 / bpm * audio.SAMPLE_RATE))
-
-
-def check(bars: int | None, bpm: int | None, timesignature: str | None) -> Loop | None:
-    """The loop asked: its bars at the tempo and metre the song is told (a metre left to the model: 4/4),
-    as many turns as make the studio's shortest song; None where no loop is asked."""
+def check(bars: int | None, bpm: int | None, timesignature: str | None, think: bool = False) -> Loop | None:
+    """The loop asked: its bars at the tempo and metre the song is told (a metre left to the model without
+    Think: 4/4), as many turns as make the studio's shortest song; where Think chooses the tempo or metre,
+    the longest loop it may choose (``chosen_by_think``, made exact after the plan: ``planned``); None
+    where no loop is asked."""
     if bars is None:
         return None
-    if bpm is None:
+    if bpm is None and not think:
         raise InputError(
-            "A loop is counted in bars, so it needs its tempo before it is made: set a BPM (Think cannot "
-            "choose one for a loop), or turn Loop off.",
+            "A loop is counted in bars, so it needs its tempo before it is made: set a BPM, turn Think on "
+            "to choose one, or turn Loop off.",
             "bpm",
         )
-    beats = int(timesignature) if timesignature else DEFAULT_BEATS
-    n = samples(bars, beats, bpm)
-    turns = max(1, math.ceil(audio.MIN_SECONDS * audio.SAMPLE_RATE / n))
-    if n * turns > audio.MAX_SECONDS * audio.SAMPLE_RATE:
+    if think and (bpm is None or not timesignature):
+        tempos = [bpm] if bpm is not None else range(BPM_RANGE[0], BPM_RANGE[1] + 1)
+        metres = [timesignature] if timesignature else TIME_SIGNATURES
+        # The slowest tempo Think may choose is the longest loop, unless turns make a faster one longer.
+        loop = max((Loop.of(bars, int(m), t, True) for m in metres for t in tempos), key=lambda one: one.seconds)
+    else:
+        loop = Loop.of(bars, int(timesignature) if timesignature else DEFAULT_BEATS, bpm)
+    if loop.seconds > audio.MAX_SECONDS:
         raise InputError(
-            f"{bars} bars of {beats} beats at {bpm} BPM last {n / audio.SAMPLE_RATE:.0f} s, longer than the "
-            f"longest song here ({audio.MAX_SECONDS / 60:.0f} minutes): choose fewer bars or a faster tempo.",
+            f"{bars} bars of {loop.beats_per_bar} beats at {loop.bpm} BPM last {loop.samples / audio.SAMPLE_RATE:.0f} "
+            f"s, longer than the longest song here ({audio.MAX_SECONDS / 60:.0f} minutes): choose fewer bars or "
+            "a faster tempo.",
             "loop_bars",
         )
-    return Loop(bars=bars, beats_per_bar=beats, bpm=int(bpm), samples=n, turns=turns)
+    return loop
+
+
+def planned(request: MusicRequest, render: Render, plan: Plan) -> tuple[MusicRequest, Render]:
+    """GPU side, once Think has planned: a loop whose tempo or metre Think chose made exact at the plan's
+    (``Loop.of``, the formula the door and the planner use; a plan that gave none: 4/4 at 120 BPM) and
+    the render told them, as long as the loop's turns where no blueprint set its length."""
+    loop = request.loop
+    if loop is None or not loop.chosen_by_think:
+        return request, render
+    fields = plan.takes[0].get("fields", {})
+    beats = int(fields.get("timesignature") or render.pipeline.timesignature or DEFAULT_BEATS)
+    loop = Loop.of(loop.bars, beats, fields.get("bpm") or render.pipeline.bpm or FALLBACK_BPM, True)
+    render = render.with_pipeline(bpm=loop.bpm, timesignature=str(beats))
+    if not render.pipeline.audio_codes:
+        render = render.with_pipeline(audio_duration=pipeline_seconds(loop.seconds))
+    return dataclasses.replace(request, loop=loop), render
 
 
 def made(job: Job, loop_bars: Any, auto_length: bool) -> Job:
@@ -65,7 +86,7 @@ def made(job: Job, loop_bars: Any, auto_length: bool) -> Job:
         return job
     request, finishing = job.request, job.finishing
     call = request.render.pipeline
-    loop = check(with_bars, call.bpm, call.timesignature)
+    loop = check(with_bars, call.bpm, call.timesignature, request.plan is not None)
     assert loop is not None
     if check_switch(auto_length, "Length: auto"):
         raise InputError(
@@ -74,17 +95,34 @@ def made(job: Job, loop_bars: Any, auto_length: bool) -> Job:
     if finishing.fade_in or finishing.fade_out:
         field = "fade_in" if finishing.fade_in else "fade_out"
         raise InputError("A loop plays round without a break, so it takes no fades: set both fades to 0.", field)
-    seconds = loop.turns * loop.samples / audio.SAMPLE_RATE
-    meter = str(loop.beats_per_bar)
+    request = dataclasses.replace(
+        request, seconds=loop.seconds, loop=loop, params={**request.params, "loop_bars": loop.bars}
+    )
+    request = _thinks(request, loop) if loop.chosen_by_think else _told(request, loop)
+    return dataclasses.replace(
+        job, request=request, post=lambda take: take, finishing=dataclasses.replace(finishing, cycle=True)
+    )
+
+
+def _told(request: MusicRequest, loop: Loop) -> MusicRequest:
+    """A loop of a known tempo and metre: the song as long as its turns, the metre told to the model and Think."""
+    seconds, meter = loop.seconds, str(loop.beats_per_bar)
     render = request.render.with_pipeline(audio_duration=pipeline_seconds(seconds), timesignature=meter)
     plan = request.plan and dataclasses.replace(
         request.plan, seconds=seconds, fixed={**request.plan.fixed, "timesignature": meter}
     )
-    params = {**request.params, "audio_duration": round(seconds, 3), "time_signature": meter, "loop_bars": loop.bars}
-    request = dataclasses.replace(request, params=params, render=render, seconds=seconds, plan=plan, loop=loop)
-    return dataclasses.replace(
-        job, request=request, post=lambda take: take, finishing=dataclasses.replace(finishing, cycle=True)
-    )
+    params = {**request.params, "audio_duration": round(seconds, 3), "time_signature": meter}
+    return dataclasses.replace(request, params=params, render=render, plan=plan)
+
+
+def _thinks(request: MusicRequest, loop: Loop) -> MusicRequest:
+    """A loop whose tempo or metre Think chooses: the song as long as the longest loop it may choose (what
+    the door declares), Think told to make the length its bars at the tempo and metre it plans."""
+    assert request.plan is not None
+    longest = math.ceil(round(loop.seconds, 6))
+    plan = dataclasses.replace(request.plan, seconds=None, longest=longest, loop_bars=loop.bars)
+    render = request.render.with_pipeline(audio_duration=pipeline_seconds(loop.seconds))
+    return dataclasses.replace(request, params={**request.params, "longest": longest}, render=render, plan=plan)
 
 
 def window(loop: Loop) -> tuple[int, int]:
@@ -162,7 +200,9 @@ def close(
 def record(loop: Loop) -> dict[str, Any]:
     """A loop's entry in its record; where several turns were made as one song, words that say how."""
     entry: dict[str, Any] = dataclasses.asdict(loop)
-    del entry["turns"]
+    del entry["turns"], entry["chosen_by_think"]
+    if loop.chosen_by_think:
+        entry["chosen_by"] = "think"  # its tempo or metre, and so its length
     if loop.turns > 1:
         entry["made"] = (
             f"{loop.turns} turns of the loop made as one {loop.turns * loop.samples / audio.SAMPLE_RATE:.1f} s song "

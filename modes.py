@@ -48,7 +48,7 @@ from checks import (
     seeds_for,
     sung_language,
 )
-from music_request import Call, Job, MusicRequest, Render, pipeline_seconds, trimmed
+from music_request import Call, Job, Loop, MusicRequest, Render, pipeline_seconds, trimmed
 from preparing import check_lora, check_lyric_tokens, check_think
 
 # Equal-power crossfade at each seam between kept and new audio.
@@ -58,8 +58,8 @@ SEAM_SECONDS = 0.05
 def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """Post-process, finish (one take at a time) and write the takes; returns paths and the record."""
     started = time.perf_counter()
-    made, songs = result["audio"], result.get("loop_songs")
-    made = made if songs is None else [_looped(job, *pair) for pair in zip(made, songs, strict=True)]
+    made, songs, loop = result["audio"], result.get("loop_songs"), result.get("loop") or job.request.loop
+    made = made if songs is None else [_looped(job, loop, *pair) for pair in zip(made, songs, strict=True)]
     done = [mastering.finish(job.post(take), job.finishing, job.region) for take in made]
     finished = np.stack([take for take, _ in done])
     timings = {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}
@@ -69,17 +69,17 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
     if job.synced is not None and result.get("lyrics"):  # a region Edit's lines: the whole song's
         result["lyrics"] = [found and {**found, "lines": job.synced(found["lines"])} for found in result["lyrics"]]
     params = {**job.params, **{k: result[k] for k in ("source_latents",) if k in result}}  # as the run read it
-    if job.request.loop is not None:
-        result = {k: v for k, v in result.items() if k != "loop_songs"} | {"loop": loops.record(job.request.loop)}
+    if loop is not None:  # as made: at the tempo and metre Think chose, where it chose them
+        result = {k: v for k, v in result.items() if k != "loop_songs"} | {"loop": loops.record(loop)}
     return takes.write_takes(job.mode, result, params, job.seeds)
 
 
-def _looped(job: Job, repainted: np.ndarray, song: np.ndarray) -> np.ndarray:
+def _looped(job: Job, loop: Loop, repainted: np.ndarray, song: np.ndarray) -> np.ndarray:
     """A loop's take: its seam's repaint spliced into the song it was repainted in as an Edit's region is
     (``_region_job``: the rest bit-exact), and the kept turn turned back (``loops``)."""
-    a, b = loops.window(job.request.loop)
+    a, b = loops.window(loop)
     edit = _region_job(job.request, song, a / audio.SAMPLE_RATE, b / audio.SAMPLE_RATE, job.finishing)
-    return loops.back(edit.post(repainted), job.request.loop)
+    return loops.back(edit.post(repainted), loop)
 
 
 def prepare_generate(

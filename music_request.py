@@ -130,6 +130,8 @@ class PlanArgs:
     given: dict[str, Any] | None = None
     layout: Any = None
     longest: int | None = None
+    # A loop whose tempo or metre Think chooses: its length is these bars at them (``Loop.of``).
+    loop_bars: int | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,22 @@ class Loop:
     bpm: int
     samples: int
     turns: int = 1
+    # Think chooses the tempo or metre: at the door the longest loop it may choose (what is declared),
+    # made exact once the plan holds them (GPU side: ``loops.planned``).
+    chosen_by_think: bool = False
+
+    @classmethod
+    def of(cls, bars: int, beats_per_bar: int, bpm: float, chosen_by_think: bool = False) -> Loop:
+        """``bars`` of ``beats_per_bar`` beats at ``bpm``: one turn's samples, rounded once, and as many
+        turns as make the studio's shortest song."""
+        n = int(round(bars * beats_per_bar * 60.0 / bpm * audio.SAMPLE_RATE))
+        turns = max(1, math.ceil(audio.MIN_SECONDS * audio.SAMPLE_RATE / n))
+        return cls(bars, beats_per_bar, int(bpm), n, turns, chosen_by_think)
+
+    @property
+    def seconds(self) -> float:
+        """How long the song it is made in lasts: every turn."""
+        return self.turns * self.samples / audio.SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -203,8 +221,9 @@ class MusicRequest:
 
     @property
     def chooses(self) -> bool:
-        """Whether Think chooses the length (no length asked, no plan brought back that says it)."""
-        return self.plan is not None and self.plan.seconds is None and self.plan.given is None
+        """Whether Think chooses the length (no length asked, no plan brought back that says it; a loop's
+        is its bars at the tempo Think chooses, never shortened)."""
+        return self.plan is not None and self.plan.seconds is None and self.plan.given is None and self.loop is None
 
 
 def trimmed(seconds: float) -> Callable[[np.ndarray], np.ndarray]:

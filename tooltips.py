@@ -74,7 +74,7 @@ SHIFT = (
     "early, on the overall structure. ACE-Step's own default is 3 for every model."
 )
 TAKES = "How many variations to make in one go (1–4); each gets its own seed."
-LOOP = "A loop of this many bars at the BPM (set one) and time signature (auto: 4/4), seamless round its end."
+LOOP = "A loop of this many bars at the BPM and time signature (auto: Think's, else 4/4), seamless round its end."
 LOUDNESS = (
     "How loud the take leaves: -14 LUFS is what streaming services play; peaks stay under -1 dBTP. "
     "Off keeps the render as it came."

@@ -22,6 +22,7 @@ import mastering
 import models
 import modes
 import pace
+import plan_format
 import results
 import variations
 from conftest import music_shape
@@ -117,7 +118,7 @@ def test_the_seam_window_is_repainted_and_the_rest_is_bit_exact(studio_env, rend
 
 
 def test_think_plans_a_loop_at_its_length_and_the_seam_has_no_blueprint(studio_env, with_planner, renders):
-    paths, record = _loop(bpm=120, loop_bars=4, think=True, seed=12)
+    paths, record = _loop(bpm=120, time_signature="4", loop_bars=4, think=True, seed=12)
     (first, _), (seam, _) = renders
     assert first.pipeline.audio_codes and seam.pipeline.audio_codes is None  # the blueprint was the unturned song's
     assert first.pipeline.timesignature == "4" and record["takes"][0]["planner"]["fields"]["bpm"] == 120
@@ -206,8 +207,7 @@ def test_the_seam_is_measured_and_learned_as_its_own_phase(tmp_path, monkeypatch
     [
         ({"loop_bars": 3, "bpm": 90}, "loop_bars", "2, 4, 8, 16 or 32 bars"),
         ({"loop_bars": "four", "bpm": 90}, "loop_bars", "2, 4, 8, 16 or 32 bars"),
-        ({"loop_bars": 4, "bpm": 0}, "bpm", "set a BPM"),
-        ({"loop_bars": 4, "bpm": 0, "think": True}, "bpm", "Think cannot choose one for a loop"),
+        ({"loop_bars": 4, "bpm": 0}, "bpm", "set a BPM, turn Think on to choose one"),
         ({"loop_bars": 4, "bpm": 90, "fade_out": 2}, "fade_out", "no fades"),
         ({"loop_bars": 4, "bpm": 90, "think": True, "auto_length": True}, "auto_length", "Length: auto off"),
     ],
@@ -239,6 +239,54 @@ def test_a_loop_through_gradio_client(studio_server):
     with pytest.raises(Exception) as refused:
         client.predict(prompt="lofi beat", bpm=90, loop_bars=3, think=False, api_name="/generate")
     assert "2, 4, 8, 16 or 32 bars" in str(refused.value) and "Traceback" not in str(refused.value)
+
+
+def test_a_loop_left_to_think_is_declared_as_the_longest_it_may_choose(monkeypatch):
+    """Think on, BPM and metre left to it: the door's length is the slowest tempo's loop in the longest
+    metre (what the GPU call declares), Think told to plan these bars; a BPM set leaves Think the metre."""
+    import planner
+
+    monkeypatch.setattr(planner, "enabled", lambda: True)
+    request = modes.prepare_generate(prompt="lofi", loop_bars=4, think=True).request
+    slowest = 4 * 6 * 60 / plan_format.BPM_RANGE[0]  # 4 bars of 6 beats at 30 BPM: 48 s
+    assert request.seconds == slowest and request.loop.chosen_by_think and request.plan.loop_bars == 4
+    assert request.plan.seconds is None and request.plan.longest == 48 and not request.chooses
+    assert request.render.pipeline.timesignature is None and pace.MusicShape.of(request).loop
+    request = modes.prepare_generate(prompt="lofi", bpm=120, loop_bars=4, think=True).request
+    # 6/4 lasts 12 s; 4/4, 8 s, made as two turns: 16 s, the longest.
+    assert request.seconds == 16 and request.loop.chosen_by_think and request.loop.turns == 2
+    # Both set: nothing left to choose, the loop is exact at the door.
+    fixed = modes.prepare_generate(prompt="lofi", bpm=120, time_signature="3", loop_bars=4, think=True).request
+    assert not fixed.loop.chosen_by_think and fixed.loop.samples == 6 * SR and fixed.plan.seconds == 12  # two turns
+
+
+def test_a_loop_at_the_tempo_and_metre_think_chose_through_gradio_client(studio_server, monkeypatch):
+    """The planner made to plan 96 BPM in 3/4 (``SCRIPT``): the loop is 4 bars of 3 beats at 96 BPM to
+    the sample (7.5 s, two turns made as one song), said before it is made, its record's loop Think's."""
+    import planner
+    from scripted_planner import SCRIPT, ScriptedLM
+
+    url, _ = studio_server
+    built = planner.get_planner()
+    when = "think of a loop"
+    scripted = ScriptedLM(built.model, built.tokenizer, built.vocab, SCRIPT, None, when)
+    monkeypatch.setattr(built, "model", scripted)
+    client = Client(url, verbose=False)
+    job = client.submit(
+        prompt=f"lofi, {when}", loop_bars=4, bpm=0, inference_steps=1, seed=4, think=True, api_name="/generate"
+    )
+    result = job.result()
+    want = round(4 * 3 * 60 / 96 * SR)
+    record = result[-1]
+    assert sf.info(result[0]).frames == want == record["loop"]["samples"], record["loop"]
+    assert {k: record["loop"][k] for k in ("bars", "beats_per_bar", "bpm", "chosen_by")} == {
+        "bars": 4,
+        "beats_per_bar": 3,
+        "bpm": 96,
+        "chosen_by": "think",
+    }
+    assert record["takes"][0]["planner"]["fields"]["duration"] == 15  # two turns of 7.5 s: the song it is made in
+    assert "2 turns" in record["loop"]["made"]
 
 
 def test_a_loop_under_zerogpu_is_one_gpu_call(zerogpu_space):
