@@ -30,6 +30,7 @@ import music_request
 import pace
 import planner
 import runs
+import studio_words
 import take_latents
 import text_limits
 import tooltips as tips
@@ -215,7 +216,7 @@ def model_missing(error: str) -> str:
     """A music model that could not be built, in the words the page shows (also in the header): a
     copy that is not on this machine says so first, with what to do; any other failure is named, then
     what to do."""
-    return error if error.startswith(tips.WEIGHTS_LEADS) else tips.MODEL_MISSING.format(error=error)
+    return error if error.startswith(studio_words.WEIGHTS_LEADS) else studio_words.MODEL_MISSING.format(error=error)
 
 
 def _failed(exc: Exception) -> gr.Error:
