@@ -417,11 +417,8 @@ def check_loop_bars(value: Any) -> int | None:
     if bars == 0:
         return None
     if bars not in LOOP_BARS:
-        raise InputError(
-            f"A loop is {', '.join(map(str, LOOP_BARS[:-1]))} or {LOOP_BARS[-1]} bars long (you asked for "
-            f"{shown(value)}); choose one of those, or Off for a song.",
-            "loop_bars",
-        )
+        choices = f"{', '.join(map(str, LOOP_BARS[:-1]))} or {LOOP_BARS[-1]}"
+        raise InputError(tips.LOOP_BARS_CHOICE.format(choices=choices, given=shown(value)), "loop_bars")
     return int(bars)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 import audio
+import tooltips as tips
 from checks import InputError, check_loop_bars, check_switch
 from music_request import Job, Loop, MusicRequest, Plan, Render, pipeline_seconds
 from plan_format import BPM_RANGE, TIME_SIGNATURES
@@ -40,11 +41,7 @@ def check(bars: int | None, bpm: int | None, timesignature: str | None, think: b
     if bars is None:
         return None
     if bpm is None and not think:
-        raise InputError(
-            "A loop is counted in bars, so it needs its tempo before it is made: set a BPM, turn Think on "
-            "to choose one, or turn Loop off.",
-            "bpm",
-        )
+        raise InputError(tips.LOOP_NEEDS_BPM, "bpm")
     if think and (bpm is None or not timesignature):
         tempos = [bpm] if bpm is not None else range(BPM_RANGE[0], BPM_RANGE[1] + 1)
         metres = [timesignature] if timesignature else TIME_SIGNATURES
@@ -53,12 +50,9 @@ def check(bars: int | None, bpm: int | None, timesignature: str | None, think: b
     else:
         loop = Loop.of(bars, int(timesignature) if timesignature else DEFAULT_BEATS, bpm)
     if loop.seconds > audio.MAX_SECONDS:
-        raise InputError(
-            f"{bars} bars of {loop.beats_per_bar} beats at {loop.bpm} BPM last {loop.samples / audio.SAMPLE_RATE:.0f} "
-            f"s, longer than the longest song here ({audio.MAX_SECONDS / 60:.0f} minutes): choose fewer bars or "
-            "a faster tempo.",
-            "loop_bars",
-        )
+        seconds = loop.samples / audio.SAMPLE_RATE
+        words = tips.LOOP_TOO_LONG.format(bars=bars, beats=loop.beats_per_bar, bpm=loop.bpm, seconds=seconds)
+        raise InputError(words, "loop_bars")
     return loop
 
 
@@ -89,12 +83,10 @@ def made(job: Job, loop_bars: Any, auto_length: bool) -> Job:
     loop = check(with_bars, call.bpm, call.timesignature, request.plan is not None)
     assert loop is not None
     if check_switch(auto_length, "Length: auto"):
-        raise InputError(
-            "A loop's length is its bars at its tempo: turn Length: auto off (or Loop off).", "auto_length"
-        )
+        raise InputError(tips.LOOP_AUTO_LENGTH, "auto_length")
     if finishing.fade_in or finishing.fade_out:
         field = "fade_in" if finishing.fade_in else "fade_out"
-        raise InputError("A loop plays round without a break, so it takes no fades: set both fades to 0.", field)
+        raise InputError(tips.LOOP_FADES, field)
     request = dataclasses.replace(
         request, seconds=loop.seconds, loop=loop, params={**request.params, "loop_bars": loop.bars}
     )

@@ -75,6 +75,18 @@ SHIFT = (
 )
 TAKES = "How many variations to make in one go (1–4); each gets its own seed."
 LOOP = "A loop of this many bars at the BPM and time signature (auto: Think's, else 4/4), seamless round its end."
+# Generate's *Loop* (``loops``, ``checks.check_loop_bars``): its refusals.
+LOOP_BARS_CHOICE = "A loop is {choices} bars long (you asked for {given}); choose one of those, or Off for a song."
+LOOP_NEEDS_BPM = (
+    "A loop is counted in bars, so it needs its tempo before it is made: set a BPM, turn Think on to choose one, "
+    "or turn Loop off."
+)
+LOOP_TOO_LONG = (
+    "{bars} bars of {beats} beats at {bpm} BPM last {seconds:.0f} s, longer than the longest song here "
+    f"({_MINUTES}): choose fewer bars or a faster tempo."
+)
+LOOP_AUTO_LENGTH = "A loop's length is its bars at its tempo: turn Length: auto off (or Loop off)."
+LOOP_FADES = "A loop plays round without a break, so it takes no fades: set both fades to 0."
 LOUDNESS = (
     "How loud the take leaves: -14 LUFS is what streaming services play; peaks stay under -1 dBTP. "
     "Off keeps the render as it came."
