@@ -271,6 +271,18 @@ def loop_bars(prefix: str) -> Any:
     return field
 
 
+def duration_follows(auto_length: Any, loop: Any, duration: Any) -> None:
+    """Generate's Duration, not used with Length: auto or while Loop is on: it says so by standing still,
+    and under Loop its help says what sets the length."""
+
+    def follow(auto: Any, bars: Any) -> Any:
+        looped = bars not in (None, 0, "0", "", "Off")
+        return gr.update(interactive=not (auto or looped), info=tips.LOOP_DURATION if looped else tips.DURATION)
+
+    for switch in (auto_length, loop):
+        switch.change(follow, [auto_length, loop], duration, queue=False, api_visibility="private")
+
+
 def musical_controls(prefix: str) -> tuple[Any, Any, Any]:
     """An audio tab's BPM, key and time signature, prefilled from the upload's analysis (``form_fields``)."""
     bpm, key, meter = musical_fields(prefix, tips.BPM_DETECTED)

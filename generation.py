@@ -45,9 +45,11 @@ def run_music(
     progress: ProgressFn | None = None,
     run_id: str | None = None,
     plan_progress: PlanProgressFn | None = None,
+    seam_progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """The GPU-side work of every music mode: the planner when the request asks for it (``plan``),
-    then the shared pipeline renders the request with what the plan decided.
+    then the shared pipeline renders the request with what the plan decided (a loop's seam after it,
+    its steps told by ``seam_progress``).
 
     Returns picklable values only (numpy audio, floats, strings). ``model_load_s`` is the build
     time only when this call built the pipeline, not when it found it built or waited for it.
@@ -74,7 +76,7 @@ def run_music(
         print(f"{request.mode}: the song {request.params['source_latents']}", flush=True)
     out = be.run(render, progress=progress, run_id=run_id)
     if request.loop is not None:  # its wrap repainted, one more repaint in this call
-        out = loops.close(be.run, request, render, out, progress=progress, run_id=run_id)
+        out = loops.close(be.run, request, render, out, progress=seam_progress or progress, run_id=run_id)
     if request.plan is not None and request.plan.seconds is None and request.loop is None:  # Think chose it: cut there
         chosen = plan.chosen_seconds(planner.FALLBACK_SECONDS)
         out["audio"] = out["audio"][..., : int(round(chosen * audio.SAMPLE_RATE))]
@@ -264,11 +266,13 @@ def music_gpu(
     plain values. ``multiplier`` is for the duration."""
     with user_errors():
         chosen: dict[str, int] = {}  # the length Think chose, once it has (Length: auto)
-        return run_music(request, _step_reporter(progress, chosen), run_id, _plan_reporter(progress, chosen))
+        steps, seam = _step_reporter(progress, chosen), _step_reporter(progress, chosen, tips.LOOP_CLOSING)
+        return run_music(request, steps, run_id, _plan_reporter(progress, chosen), seam)
 
 
-def _step_reporter(progress: Any, chosen: dict[str, int]) -> ProgressFn | None:
-    """The render's progress: the first and last step, and a few times a second between them."""
+def _step_reporter(progress: Any, chosen: dict[str, int], words: str = tips.STEP) -> ProgressFn | None:
+    """The render's progress (``words``: a loop's seam says what it is): the first and last step, and a
+    few times a second between them."""
     # Built here, inside the GPU call: a closure cannot be pickled into the worker, gr.Progress can.
     if progress is None:
         return None
@@ -276,7 +280,7 @@ def _step_reporter(progress: Any, chosen: dict[str, int]) -> ProgressFn | None:
 
     def report(step: int, total: int) -> None:
         if due(step >= total):
-            progress((step, total), desc=f"Step {step}/{total}{_chosen(chosen)}", unit="steps")
+            progress((step, total), desc=words.format(step=step, total=total) + _chosen(chosen), unit="steps")
 
     return report
 

@@ -73,9 +73,12 @@ SHIFT = (
     "Timestep shift: how the steps are spread between noise and detail. Higher values spend more steps "
     "early, on the overall structure. ACE-Step's own default is 3 for every model."
 )
+STEP = "Step {step}/{total}"  # a render's progress (``generation``)
 TAKES = "How many variations to make in one go (1–4); each gets its own seed."
 LOOP = "A loop of this many bars at the BPM and time signature (auto: Think's, else 4/4), seamless round its end."
-# Generate's *Loop* (``loops``, ``checks.check_loop_bars``): its refusals.
+# Generate's *Loop* (``loops``, ``checks.check_loop_bars``): the page while it is on, its progress, its refusals.
+LOOP_DURATION = "Not used while Loop is on: the loop's bars at its BPM and time signature set its length."
+LOOP_CLOSING = "Closing the loop: step {step}/{total}"  # its seam's repaint, after the song's STEP
 LOOP_BARS_CHOICE = "A loop is {choices} bars long (you asked for {given}); choose one of those, or Off for a song."
 LOOP_NEEDS_BPM = (
     "A loop is counted in bars, so it needs its tempo before it is made: set a BPM, turn Think on to choose one, "

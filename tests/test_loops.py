@@ -128,6 +128,20 @@ def test_think_plans_a_loop_at_its_length_and_the_seam_has_no_blueprint(studio_e
     )
 
 
+def test_the_seam_says_what_it_is_in_the_progress(studio_env):
+    """The song's steps, then the seam's, each said as what it is (not a second bare "Step i/N")."""
+    import generation
+
+    said: list[str] = []
+    request = modes.prepare_generate(
+        prompt="lofi", bpm=120, time_signature="4", loop_bars=2, inference_steps=2, think=False
+    ).request
+    generation.music_gpu(request, lambda *_, desc="", **__: said.append(desc))
+    song = [i for i, words in enumerate(said) if words.startswith("Step ")]
+    seam = [i for i, words in enumerate(said) if words.startswith("Closing the loop: step ")]
+    assert song and seam and max(song) < min(seam) and said[seam[-1]] == "Closing the loop: step 2/2", said
+
+
 def test_the_finish_runs_on_across_the_wrap(studio_env):
     paths, record = _loop(bpm=120, time_signature="4", loop_bars=4)
     take = sf.read(paths[0], always_2d=True)[0].T

@@ -632,6 +632,12 @@ def test_a_loop_chosen_in_advanced_settings_plays_round_from_its_own_wav(desk):
     loop.scroll_into_view_if_needed()
     loop.click()
     desk.get_by_role("option", name="4 bars").click()
+    # While Loop is on, Duration is not used: it stands still, and its help says what sets the length.
+    standing = (
+        "() => document.querySelector('#gen-duration input[type=number]').disabled"
+        " && document.querySelector('#gen-duration').innerText.includes('Not used while Loop is on')"
+    )
+    desk.wait_for_function(standing)
     desk.locator("#gen-button").click()
     desk.locator("#gen-take-1 a.download-link").first.wait_for()
     player = desk.locator("#gen-take-1 audio")
@@ -646,3 +652,6 @@ def test_a_loop_chosen_in_advanced_settings_plays_round_from_its_own_wav(desk):
         )
         == 8.0
     )
+    loop.click()
+    desk.get_by_role("option", name="Off").click()
+    desk.wait_for_function("() => !document.querySelector('#gen-duration input[type=number]').disabled")
