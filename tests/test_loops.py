@@ -274,6 +274,22 @@ def test_a_loop_left_to_think_is_declared_as_the_longest_it_may_choose(monkeypat
     assert not fixed.loop.chosen_by_think and fixed.loop.samples == 6 * SR and fixed.plan.seconds == 12  # two turns
 
 
+def test_a_loop_left_to_think_made_without_its_plan_is_4_4_at_120_bpm(studio_env, monkeypatch):
+    """The planner out of reach (ZeroGPU's worker without it): the song is made without the plan, and its
+    loop at the fallback tempo and metre, as long as they make it (not the longest it was declared at)."""
+    import generation
+    import planner
+
+    monkeypatch.setattr(planner, "enabled", lambda: True)
+    job = modes.prepare_generate(prompt="lofi", loop_bars=2, inference_steps=1, think=True)
+    job = dataclasses.replace(job, request=job.request.without_plan("the planner could not be loaded"))
+    out = generation.run_music(job.request)
+    assert (out["loop"].bpm, out["loop"].beats_per_bar, out["loop"].turns) == (loops.FALLBACK_BPM, 4, 3)
+    assert out["loop_songs"].shape[-1] == 3 * 4 * SR  # three turns of 4 s, not the 48 s declared
+    paths, record = modes.finish(job, out)
+    assert sf.info(paths[0]).frames == 4 * SR and record["loop"]["bpm"] == loops.FALLBACK_BPM
+
+
 def test_a_loop_at_the_tempo_and_metre_think_chose_through_gradio_client(studio_server, monkeypatch):
     """The planner made to plan 96 BPM in 3/4 (``SCRIPT``): the loop is 4 bars of 3 beats at 96 BPM to
     the sample (7.5 s, two turns made as one song), said before it is made, its record's loop Think's."""
