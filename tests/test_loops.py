@@ -331,6 +331,21 @@ def test_a_loop_under_zerogpu_is_one_gpu_call(zerogpu_space):
     assert len(api.durations) == seen + 1 and 60 <= api.durations[-1] <= 300 and len(api.killed) == killed
 
 
+def test_a_loop_left_to_think_under_zerogpu_is_one_gpu_call(zerogpu_space):
+    """BPM and metre left to Think in the worker: the loop comes back at the plan's, to the sample, from one
+    call declared at the longest loop Think may choose (never cut short)."""
+    api = zerogpu_space.api
+    seen, killed = len(api.durations), len(api.killed)
+    client = Client(zerogpu_space.url, verbose=False)
+    result = client.predict(
+        prompt="lofi beat", bpm=0, loop_bars=2, inference_steps=1, seed=8, think=True, api_name="/generate"
+    )
+    loop, planned = result[-1]["loop"], result[-1]["takes"][0]["planner"]
+    assert sf.info(result[0]).frames == loop["samples"] == round(2 * loop["beats_per_bar"] * 60 / loop["bpm"] * SR)
+    assert (loop["bpm"], str(loop["beats_per_bar"])) == (planned["fields"]["bpm"], planned["fields"]["timesignature"])
+    assert len(api.durations) == seen + 1 and len(api.killed) == killed
+
+
 def test_an_agent_is_told_what_a_bar_and_a_loop_are():
     words = agent_words.parameter_words(
         "generate",
