@@ -39,7 +39,7 @@ import checks
 import headers
 import lyrics
 import runs
-import tooltips as tips
+import studio_words
 import uploads
 
 GPU = "gpu"
@@ -130,9 +130,15 @@ class _Door:
 
 # Looked up at each join (not bound here), so the environment and tests may change them.
 DOORS = {
-    GPU: _Door(GPU, lambda: queue_size(), lambda: per_visitor(), tips.BUSY, tips.PER_VISITOR),
-    UPLOADS: _Door(UPLOADS, lambda: upload_places(), lambda: UPLOAD_SHARE, tips.UPLOADS_BUSY, tips.UPLOADS_PER_VISITOR),
-    CHEAP: _Door(CHEAP, lambda: CHEAP_PLACES, lambda: CHEAP_SHARE, tips.CHEAP_BUSY, tips.CHEAP_BUSY),
+    GPU: _Door(GPU, lambda: queue_size(), lambda: per_visitor(), studio_words.BUSY, studio_words.PER_VISITOR),
+    UPLOADS: _Door(
+        UPLOADS,
+        lambda: upload_places(),
+        lambda: UPLOAD_SHARE,
+        studio_words.UPLOADS_BUSY,
+        studio_words.UPLOADS_PER_VISITOR,
+    ),
+    CHEAP: _Door(CHEAP, lambda: CHEAP_PLACES, lambda: CHEAP_SHARE, studio_words.CHEAP_BUSY, studio_words.CHEAP_BUSY),
 }
 
 

@@ -37,7 +37,8 @@ MCP_INSTRUCTIONS = (
 )
 MCP_TOOLS = {
     "generate": "Make a song from a style caption and/or lyrics: {takes} takes of {seconds}, each with its seed. "
-    "With think on, ACE-Step's planner first works out tempo, key, structure and the song's blueprint.",
+    "With think on, ACE-Step's planner first works out tempo, key, structure and the song's blueprint. With "
+    "loop_bars, each take is a seamless loop of that many bars at bpm.",
     "lyrics": "Write song lyrics about a theme, one [Section] tag per part, in the language asked; returns the lyrics, "
     "a style caption that suits them, and the seed that writes them again.",
     "write_song": "Write a whole song from one line: ACE-Step's planner writes its caption, lyrics, BPM, key, time "
@@ -87,6 +88,11 @@ MCP_FIELDS = {
     "lines": "Edit by the words: the sung lines to make again, of a take this studio made with lyrics, counted from "
     '1: a number (3), a list ([3, 4]) or text ("3, 4", "3-5"). The stretch becomes theirs (a breath each side) and '
     "lyrics their new words (empty: kept as sung).",
+    "loop_bars": "Make each take a loop of this many bars (2, 4, 8, 16 or 32; 0: a song). A bar is one count of the "
+    "time signature's beats (4 in 4/4, 3 in 3/4, 6 in 6/8) at bpm; with think on, a bpm or time signature left "
+    "to auto is the planner's, else a loop needs bpm (auto metre: 4). The take is exactly that long, to the "
+    "sample, and its end runs on into its start, so any player or DAW repeats it seamlessly. audio_duration is "
+    "not used, fades are refused; its record says loop (bars, beats_per_bar, bpm, samples).",
     "section": "Edit by the words: one [Section] of the take, by its name (Chorus) or its number from 1; its lines are "
     "made again, as with lines.",
 }

@@ -38,8 +38,8 @@ import output_folder  # noqa: E402
 import records  # noqa: E402
 import status  # noqa: E402
 import streams  # noqa: E402
+import studio_words  # noqa: E402
 import tabs  # noqa: E402
-import tooltips as tips  # noqa: E402
 import uploads  # noqa: E402
 import voice_row  # noqa: E402
 import widgets  # noqa: E402
@@ -53,7 +53,7 @@ def build_ui() -> gr.Blocks:
     age = int(output_folder.output_max_age_hours() * 3600)
     with gr.Blocks(title="ACE Music Studio", delete_cache=(min(600, max(age, 1)), age)) as demo:
         gr.Markdown(status.header(), elem_id="studio-header")
-        line = gr.Markdown(tips.STATUS_CHECKING, elem_id="studio-status")
+        line = gr.Markdown(studio_words.STATUS_CHECKING, elem_id="studio-status")
         timer = gr.Timer(3.0)
         widgets.pace_stamp(timer)  # before the tabs: their cost and pace lines follow it
         panel = my_takes.build()  # collapsed, above the tabs: a phone finds it without scrolling

@@ -36,7 +36,7 @@ from urllib.parse import unquote
 import numpy as np
 
 import output_folder
-import tooltips as tips
+import studio_words
 import uploads
 
 TAKES_ROUTE = "/takes/"
@@ -47,10 +47,10 @@ TYPES = {
     ".json": "application/json; charset=utf-8",
     ".lrc": "text/plain; charset=utf-8",
 }
-UPLOAD_FULL = tips.UPLOADS_FULL
+UPLOAD_FULL = studio_words.UPLOADS_FULL
 UPLOAD_TOO_LARGE = "This file is larger than the studio accepts ({mb} MB at most). Please upload a smaller one."
 TOO_BIG = "This request is larger than the studio accepts."
-UPLOADS_AT_ONCE = tips.UPLOADS_AT_ONCE
+UPLOADS_AT_ONCE = studio_words.UPLOADS_AT_ONCE
 
 
 # How deeply a request's JSON may nest: a request of the studio's nests a few levels, and Gradio

@@ -36,8 +36,8 @@ import devices
 import modes
 import output_folder
 import pace
+import studio_words
 import take_latents
-import tooltips as tips
 from music_shape import MusicShape
 
 # Written bytes a second of a take may take, by format: 16-bit WAV, 24-bit FLAC at worst (noise
@@ -219,9 +219,9 @@ def _without_think(job: modes.Job, reason: str) -> modes.Job:
 def _no_room(job: modes.Job) -> gr.Error:
     size, quota = bytes_written(MusicShape.of(job.request)), output_folder.output_quota_bytes()
     if size > quota:
-        words = tips.OUTPUT_TOO_SMALL.format(asked=_asked(job), mb=size / 2**20, quota=quota / 2**20)
+        words = studio_words.OUTPUT_TOO_SMALL.format(asked=_asked(job), mb=size / 2**20, quota=quota / 2**20)
         return gr.Error(words, title="No room for new songs")
-    return gr.Error(tips.OUTPUT_FULL, title="No room for new songs")
+    return gr.Error(studio_words.OUTPUT_FULL, title="No room for new songs")
 
 
 @contextlib.contextmanager
@@ -252,7 +252,7 @@ def ways_that_fit(shape: MusicShape, fits: Fits) -> list[tuple[str, str]]:
     fewer = next((k for k in range(n - 1, 0, -1) if fits(dataclasses.replace(shape, takes=k))), None)
     if fewer is not None:
         ways.append(("batch_size", f"at most {fewer} take{'s' * (fewer > 1)} of that length"))
-    if shape.mode == "generate":
+    if shape.mode == "generate" and not shape.loop:  # a loop's length is its bars
         shorter = longest(shape, fits)
         if shorter is not None and shorter < shape.seconds:
             ways.append(("audio_duration", f"{'takes' if n > 1 else 'a take'} up to {span(shorter)}"))

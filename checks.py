@@ -405,6 +405,30 @@ def check_fade(value: Any, name: str) -> float:
     return in_range(0 if value is None or value == "" else value, name, *FADE_RANGE, " s")
 
 
+# Generate's *Loop*: a loop's length in bars (``loops``); 0 is a song.
+LOOP_BARS = (2, 4, 8, 16, 32)
+
+
+def check_loop_bars(value: Any) -> int | None:
+    """``loop_bars`` as a number of bars (``LOOP_BARS``), or None for no loop (0, empty, "off")."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off", "0")):
+        return None
+    bars = None if isinstance(value, bool) else _number_or_none(value)
+    if bars == 0:
+        return None
+    if bars not in LOOP_BARS:
+        choices = f"{', '.join(map(str, LOOP_BARS[:-1]))} or {LOOP_BARS[-1]}"
+        raise InputError(tips.LOOP_BARS_CHOICE.format(choices=choices, given=shown(value)), "loop_bars")
+    return int(bars)
+
+
+def _number_or_none(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def check_finish(loudness: Any, fade_in: Any, fade_out: Any, whole: bool = True) -> tuple[Any, dict[str, Any]]:
     """The finish asked for (``mastering.Finish``) and its params for the record; only a ``whole``
     new take has a loudness target (Edit and Extend keep the source's)."""

@@ -263,6 +263,27 @@ def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
     return bpm, key, meter
 
 
+def loop_bars(prefix: str) -> Any:
+    """Generate's *Loop*: off, or a loop of 2 to 32 bars (``loops``)."""
+    choices = [("Off", 0), *((f"{bars} bars", bars) for bars in checks.LOOP_BARS)]
+    field = widgets.lenient(gr.Dropdown(choices, label="Loop", info=tips.LOOP, elem_id=f"{prefix}-loop"))
+    # Gradio calls a dropdown's choices text whatever they are: the API and an agent are told whole numbers.
+    field.api_info = lambda: {"type": "integer", "enum": [value for _, value in choices]}
+    return field
+
+
+def duration_follows(auto_length: Any, loop: Any, duration: Any) -> None:
+    """Generate's Duration, not used with Length: auto or while Loop is on: it says so by standing still,
+    and under Loop its help says what sets the length."""
+
+    def follow(auto: Any, bars: Any) -> Any:
+        looped = bars not in (None, 0, "0", "", "Off")
+        return gr.update(interactive=not (auto or looped), info=tips.LOOP_DURATION if looped else tips.DURATION)
+
+    for switch in (auto_length, loop):
+        switch.change(follow, [auto_length, loop], duration, queue=False, api_visibility="private")
+
+
 def musical_controls(prefix: str) -> tuple[Any, Any, Any]:
     """An audio tab's BPM, key and time signature, prefilled from the upload's analysis (``form_fields``)."""
     bpm, key, meter = musical_fields(prefix, tips.BPM_DETECTED)

@@ -126,6 +126,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         "fade_out": fade_out,
         "lora_preset": preset,
         "dcw": correction,
+        "loop_bars": form_fields.loop_bars("gen"),
         **interval,
         "record": record,
     }
@@ -145,14 +146,7 @@ def _wire_generate_switches(fields: dict[str, Any], result: widgets.Result) -> N
     )
     # However it was ticked (an example too): the lyrics box is locked while Instrumental is on.
     instrumental.change(None, instrumental, lyrics, js=widgets.LOCKED_WHILE_JS, api_visibility="private")
-    # With Length: auto the slider's value is not used: it says so by standing still.
-    fields["auto_length"].change(
-        lambda on: gr.update(interactive=not on),
-        fields["auto_length"],
-        fields["audio_duration"],
-        queue=False,
-        api_visibility="private",
-    )
+    form_fields.duration_follows(fields["auto_length"], fields["loop_bars"], fields["audio_duration"])
     # In the page only (see waveform.REGION_JS for why no server event may take a typed number).
     takes = fields["batch_size"]
     takes.change(None, takes, [*result.boxes, result.pick], js=results.SHOW_TAKES_JS, api_visibility="private")

@@ -23,12 +23,14 @@ import backend
 import base_model
 import checks
 import gpu
+import loops
 import lora
 import models
 import music_request
 import pace
 import planner
 import runs
+import studio_words
 import take_latents
 import text_limits
 import tooltips as tips
@@ -43,9 +45,11 @@ def run_music(
     progress: ProgressFn | None = None,
     run_id: str | None = None,
     plan_progress: PlanProgressFn | None = None,
+    seam_progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """The GPU-side work of every music mode: the planner when the request asks for it (``plan``),
-    then the shared pipeline renders the request with what the plan decided.
+    then the shared pipeline renders the request with what the plan decided (a loop's seam after it,
+    its steps told by ``seam_progress``).
 
     Returns picklable values only (numpy audio, floats, strings). ``model_load_s`` is the build
     time only when this call built the pipeline, not when it found it built or waited for it.
@@ -65,11 +69,15 @@ def run_music(
         render = render.planned(plan)
     elif request.plan_skipped is not None:
         plan = music_request.Plan(({"skipped": request.plan_skipped},) * render.takes)
+    if plan is not None:  # a loop at the tempo and metre Think chose: its length in samples from them
+        request, render = loops.planned(request, render, plan)
     had_base = be.base is not None
     if request.source_latents is not None:  # one line a run: the take's own latents, or why the VAE reads it
         print(f"{request.mode}: the song {request.source_latents}", flush=True)
     out = be.run(render, progress=progress, run_id=run_id)
-    if request.plan is not None and request.plan.seconds is None:  # Think chose the length: cut there
+    if request.loop is not None:  # its wrap repainted, one more repaint in this call
+        out = loops.close(be.run, request, render, out, progress=seam_progress or progress, run_id=run_id)
+    if request.plan is not None and request.plan.seconds is None and request.loop is None:  # Think chose it: cut there
         chosen = plan.chosen_seconds(planner.FALLBACK_SECONDS)
         out["audio"] = out["audio"][..., : int(round(chosen * audio.SAMPLE_RATE))]
     on_base = render.pipeline.task_type in base_model.TASKS
@@ -84,6 +92,9 @@ def run_music(
             "pipeline_s": round(out["seconds"], 3),
         },
     }
+    if "loop_songs" in out:  # spliced on the CPU (``modes.finish``), the loop as made (Think's tempo)
+        result["loop_songs"], result["timings"]["seam_s"] = out["loop_songs"], out["seam_s"]
+        result["loop"] = request.loop
     if request.source_latents is not None:  # the record says what the run read (``records.as_run``)
         result["source_latents"] = request.source_latents
     if on_base and not had_base:
@@ -126,6 +137,8 @@ def _measured(
     captured = {"start": ran["captured"], "dit": ran["captured"]}
     if "lyrics_s" in out:
         phases["align"] = out["lyrics_s"]
+    if "seam_s" in out:
+        phases["seam"] = out["seam_s"]
     for name, (seconds, count, on_graphs) in (plan.pace if plan is not None else {}).items():
         phases[name], counts[name], captured[name] = seconds, count, on_graphs
     # The length rendered, as the declaration read it (Extend's is the source and what is added; its
@@ -205,7 +218,7 @@ def model_missing(error: str) -> str:
     """A music model that could not be built, in the words the page shows (also in the header): a
     copy that is not on this machine says so first, with what to do; any other failure is named, then
     what to do."""
-    return error if error.startswith(tips.WEIGHTS_LEADS) else tips.MODEL_MISSING.format(error=error)
+    return error if error.startswith(studio_words.WEIGHTS_LEADS) else studio_words.MODEL_MISSING.format(error=error)
 
 
 def _failed(exc: Exception) -> gr.Error:
@@ -253,11 +266,13 @@ def music_gpu(
     plain values. ``multiplier`` is for the duration."""
     with user_errors():
         chosen: dict[str, int] = {}  # the length Think chose, once it has (Length: auto)
-        return run_music(request, _step_reporter(progress, chosen), run_id, _plan_reporter(progress, chosen))
+        steps, seam = _step_reporter(progress, chosen), _step_reporter(progress, chosen, tips.LOOP_CLOSING)
+        return run_music(request, steps, run_id, _plan_reporter(progress, chosen), seam)
 
 
-def _step_reporter(progress: Any, chosen: dict[str, int]) -> ProgressFn | None:
-    """The render's progress: the first and last step, and a few times a second between them."""
+def _step_reporter(progress: Any, chosen: dict[str, int], words: str = tips.STEP) -> ProgressFn | None:
+    """The render's progress (``words``: a loop's seam says what it is): the first and last step, and a
+    few times a second between them."""
     # Built here, inside the GPU call: a closure cannot be pickled into the worker, gr.Progress can.
     if progress is None:
         return None
@@ -265,7 +280,7 @@ def _step_reporter(progress: Any, chosen: dict[str, int]) -> ProgressFn | None:
 
     def report(step: int, total: int) -> None:
         if due(step >= total):
-            progress((step, total), desc=f"Step {step}/{total}{_chosen(chosen)}", unit="steps")
+            progress((step, total), desc=words.format(step=step, total=total) + _chosen(chosen), unit="steps")
 
     return report
 

@@ -36,6 +36,7 @@ import records
 import results
 import runs
 import stems
+import studio_words
 import take_morph
 import takes
 import tooltips as tips
@@ -247,7 +248,7 @@ def reserves(mode: str) -> Callable[[dict[str, Any], Any], str]:
             job = budget.bounded(at_door(mode, values, request), budget.max_gpu_seconds())
         except gr.Error as exc:
             waits = getattr(exc, "param", None) in ("src_audio", "take", "record")
-            return tips.RESERVES_NOT_YET if waits else tips.RESERVES_LATER
+            return studio_words.RESERVES_NOT_YET if waits else studio_words.RESERVES_LATER
         return quota.music_line(MusicShape.of(job.request), fits_day=mode in modes.PREPARE)
 
     return line

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asgi_gate
-import tooltips as tips
+import studio_words
 import uploads
 
 # One public address's instant events under way at once: a page opening sends 9 (its status line,
@@ -186,7 +186,7 @@ class Instant:
         group = self.groups.setdefault(name, _Group(NAMELESS_PLACES if name == NAMELESS else ADDRESS_PLACES))
         try:
             if not await self._admitted(group, key, small):
-                return await _answer(send, 429, tips.CHEAP_BUSY)
+                return await _answer(send, 429, studio_words.CHEAP_BUSY)
             try:
                 await self.app(scope, receive, send)
             finally:

@@ -29,7 +29,7 @@ import models
 import pace
 import pace_phases
 import runs
-import tooltips as tips
+import studio_words
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 MLX_MODEL = "mlx-community/Qwen2.5-7B-Instruct-4bit"
@@ -143,7 +143,7 @@ def missing(wait: float = 0.0) -> str | None:
     if Path(source).expanduser().is_dir():
         return None
     if source.startswith((".", "/", "~")):
-        return tips.WRITER_NO_FOLDER.format(folder=source, env=ENV)
+        return studio_words.WRITER_NO_FOLDER.format(folder=source, env=ENV)
     if hub.cached(source, "config.json"):
         return None
     closed = models.hub_closed(source, wait=wait)
@@ -320,7 +320,7 @@ def _load() -> Writer:
         raise models.ModelLoadError(f"{override or 'the lyrics model'}: {exc}") from exc
     gib = devices.weights_gib(model)
     if not devices.fits_alone(gib, device):
-        raise models.ModelLoadError(tips.LYRICS_TOO_BIG.format(source=models.public_source(source), gib=gib))
+        raise models.ModelLoadError(studio_words.LYRICS_TOO_BIG.format(source=models.public_source(source), gib=gib))
     model.eval()
     # Built on the CPU; its first turn brings it to the device (devices.claim_device).
     devices.register_resident("lyrics", model, device, gib, on="cpu")

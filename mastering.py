@@ -19,10 +19,14 @@ compresses everything above -10 dBFS 4:1 in its first stage, and adds a make-up 
 Edit and Extend keep their promise instead: outside the new part the result is the source, sample
 for sample, so there is no loudness target; the new material is already matched to the source
 (``audio.gain_match``) and only its peaks are held under the ceiling (``region``).
+
+A loop (``Finish.cycle``, ``loops``) plays round and round: it has no fades, and its loudness and limiter
+read it padded with itself (``cycled``), so the gain at its end already sees the peaks at its start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +58,9 @@ OVERSAMPLE = 4
 # in memory.
 _BLOCK = audio.SAMPLE_RATE * 10
 _CONTEXT = 2048
+# A loop is finished on itself padded with this much of itself each side (``cycled``): far more than the
+# limiter's look-ahead and hold and the oversampler's context, and enough for loudness's 400 ms blocks.
+CYCLE_PAD_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,8 @@ class Finish:
     fade_in: float = 0.0
     fade_out: float = 0.0
     ceiling: float = CEILING_DBTP
+    # A loop: played round and round, so its loudness and limiter see it as a cycle (``finish``).
+    cycle: bool = False
 
 
 def loudness(x: np.ndarray) -> float:
@@ -236,7 +245,10 @@ def normalise(x: np.ndarray, target: float, ceiling_db: float = CEILING_DBTP) ->
 
 def finish(x: np.ndarray, how: Finish, region: tuple[int, int] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """A take finished as ``how`` asks: fades, then loudness (a whole new take) or the ceiling over
-    its new part (``region``, Edit and Extend). Returns the take and its record entry."""
+    its new part (``region``, Edit and Extend); a loop as a cycle (``cycled``). Returns the take and its
+    record entry."""
+    if how.cycle:
+        return cycled(x, dataclasses.replace(how, cycle=False))
     y, fade_in, fade_out = fade(x, how.fade_in, how.fade_out)
     info: dict[str, Any] = {"fade_in": fade_in, "fade_out": fade_out, "ceiling_dbtp": how.ceiling}
     if region is not None:
@@ -251,6 +263,18 @@ def finish(x: np.ndarray, how: Finish, region: tuple[int, int] | None = None) ->
     if "true_peak_dbtp" not in info:
         info["true_peak_dbtp"] = _db(true_peak_db(y))
     return y, info
+
+
+def cycled(x: np.ndarray, how: Finish) -> tuple[np.ndarray, dict[str, Any]]:
+    """A loop finished as the cycle it is: measured and limited on itself padded with its own end before
+    its start and its start after its end (up to ``CYCLE_PAD_S`` each side), so the limiter's gain
+    runs on across the wrap as it does inside, and the loop kept from the middle; no fades."""
+    n = x.shape[-1]
+    pad = min(n, int(CYCLE_PAD_S * audio.SAMPLE_RATE))
+    padded = np.concatenate([x[:, n - pad :], x, x[:, :pad]], axis=-1)
+    y, info = finish(padded, dataclasses.replace(how, fade_in=0.0, fade_out=0.0))
+    info["cycle"] = f"measured and limited across the wrap ({pad / audio.SAMPLE_RATE:.2f} s of the loop either side)"
+    return np.ascontiguousarray(y[:, pad : pad + n]), info
 
 
 def _db(value: float) -> float | None:

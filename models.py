@@ -17,7 +17,7 @@ from typing import Any
 
 import dcw
 import hub
-import tooltips as tips
+import studio_words
 import xl_model
 
 SHARED_REPO = "ACE-Step/Ace-Step1.5"
@@ -181,19 +181,19 @@ def download(repo: str, patterns: tuple[str, ...], what: str = "the music model"
 
 
 def hub_closed(repo: str, failure: BaseException | None = None, wait: float = 0.0) -> tuple[str, str] | None:
-    """Why the Hub cannot give ``repo``'s weights now and what to do (``tips.HUB_*``), or None where it
+    """Why the Hub cannot give ``repo``'s weights now and what to do (``studio_words.HUB_*``), or None where it
     may: downloads switched off, or the Hub not reached (by ``failure``, else by ``hub.reachable``'s
     last answer, waiting up to ``wait`` s for one; an unknown one is no reason)."""
     if hub.offline():
-        return tips.HUB_OFFLINE
+        return studio_words.HUB_OFFLINE
     if hub.unreachable(failure) if failure is not None else hub.reachable(repo, wait) is False:
-        return tips.HUB_UNREACHABLE
+        return studio_words.HUB_UNREACHABLE
     return None
 
 
 def weights_missing(what: str, repo: str, env: str, closed: tuple[str, str]) -> str:
     """``what``'s weights are not here and the Hub cannot give them (``closed``: why, and what to do)."""
-    return tips.WEIGHTS_MISSING.format(what=what, repo=repo, why=closed[0], fix=closed[1], env=env)
+    return studio_words.WEIGHTS_MISSING.format(what=what, repo=repo, why=closed[0], fix=closed[1], env=env)
 
 
 def resolve_local(source: str, variant: Variant) -> Path:
@@ -202,7 +202,7 @@ def resolve_local(source: str, variant: Variant) -> Path:
     if path.is_dir():
         return path
     if source.startswith((".", "/", "~")):
-        raise WeightsMissing(tips.WEIGHTS_NO_FOLDER.format(folder=source))
+        raise WeightsMissing(studio_words.WEIGHTS_NO_FOLDER.format(folder=source))
     return download(source, variant.allow_patterns)
 
 

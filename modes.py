@@ -21,6 +21,7 @@ import numpy as np
 import audio
 import edit_bars
 import edit_lines
+import loops
 import mastering
 import models
 import part_tasks
@@ -49,7 +50,7 @@ from checks import (
     seeds_for,
     sung_language,
 )
-from music_request import Call, Job, MusicRequest, Render, pipeline_seconds, trimmed
+from music_request import Call, Job, Loop, MusicRequest, Render, pipeline_seconds, trimmed
 from preparing import check_lora, check_lyric_tokens, check_think
 
 # Equal-power crossfade at each seam between kept and new audio.
@@ -61,7 +62,8 @@ REGION = (0.0, 10.0)
 def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """Post-process, finish (one take at a time) and write the takes; returns paths and the record."""
     started = time.perf_counter()
-    made = result["audio"]
+    made, songs, loop = result["audio"], result.get("loop_songs"), result.get("loop") or job.request.loop
+    made = made if songs is None else [_looped(job, loop, *pair) for pair in zip(made, songs, strict=True)]
     done = [mastering.finish(job.post(take), job.finishing, job.region) for take in made]
     finished = np.stack([take for take, _ in done])
     timings = {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}
@@ -70,7 +72,18 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
         result["parts"] = [job.part(take) for take in made]
     if job.synced is not None and result.get("lyrics"):  # a region Edit's lines: the whole song's
         result["lyrics"] = [found and {**found, "lines": job.synced(found["lines"])} for found in result["lyrics"]]
-    return takes.write_takes(job.mode, result, records.as_run(job, result), job.seeds, job.request.audio_format)
+    params = records.as_run(job, result)
+    if loop is not None:  # as made: at the tempo and metre Think chose, where it chose them
+        result = {k: v for k, v in result.items() if k != "loop_songs"} | {"loop": loops.record(loop)}
+    return takes.write_takes(job.mode, result, params, job.seeds, job.request.audio_format)
+
+
+def _looped(job: Job, loop: Loop, repainted: np.ndarray, song: np.ndarray) -> np.ndarray:
+    """A loop's take: its seam's repaint spliced into the song it was repainted in as an Edit's region is
+    (``_region_job``: the rest bit-exact), and the kept turn turned back (``loops``)."""
+    a, b = loops.window(loop)
+    edit = _region_job(job.request, song, a / audio.SAMPLE_RATE, b / audio.SAMPLE_RATE, job.finishing)
+    return loops.back(edit.post(repainted), loop)
 
 
 def prepare_generate(
@@ -101,6 +114,7 @@ def prepare_generate(
     reference_take: str | None = None,
     cfg_interval_start: float = Call.cfg_interval_start,
     cfg_interval_end: float = Call.cfg_interval_end,
+    loop_bars: int = 0,
     lora_preset: str | None = None,
 ) -> Job:
     """Text to music (``reference_audio`` lends a timbre; ``reference_take``, a take of yours by the
@@ -108,7 +122,8 @@ def prepare_generate(
     length with ``auto_length``, its caption with ``rewrite_caption``; a take's ``plan`` skips the
     thinking). Every take is finished at ``loudness`` LUFS under -1 dBTP, after its fades. Guidance
     applies while the time t (1 at noise, 0 at the song) lies from ``cfg_interval_start`` to
-    ``cfg_interval_end`` (upstream's), the other steps costing half."""
+    ``cfg_interval_end`` (upstream's), the other steps costing half. ``loop_bars`` (2, 4, 8, 16 or 32;
+    0: off) makes each take a loop of that many bars at ``bpm`` (``loops``), seamless round its wrap."""
     variant = models.active_variant()
     prompt, lyrics = preparing.text(prompt, lyrics)
     with about("think"):
@@ -138,7 +153,7 @@ def prepare_generate(
     request = MusicRequest("generate", {}, Render(call, seeds, adapter), longest, fmt)
     request = preparing.with_think(request, thinking, duration, music, rewrite_caption, plan)
     request = records.written(request, **lent, **finish_params)
-    return Job(request, trimmed(request.seconds), finishing)
+    return loops.made(Job(request, trimmed(request.seconds), finishing), loop_bars, auto_length)
 
 
 def _interval(start: Any, end: Any) -> dict[str, float]:
@@ -240,8 +255,8 @@ def prepare_extend(
     fade_in: float = 0.0,
     fade_out: float = 0.0,
     dcw: bool | None = None,
-    lora_preset: str | None = None,
     bars: int | str | None = None,
+    lora_preset: str | None = None,
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music, or by ``bars`` whole bars at its tempo
     (``edit_bars.extension``: the new part ends on a bar line); the original part is kept as is."""
@@ -325,8 +340,8 @@ def prepare_edit(
     repaint_strength: float = preparing.REPAINT_DEFAULT[1],
     lines: list[int] | str | None = None,
     section: str | int | None = None,
-    lora_preset: str | None = None,
     bars: list[int] | str | None = None,
+    lora_preset: str | None = None,
 ) -> Job:
     """Change ``src_audio``: by default (``change="region"``) regenerate ``[repainting_start,
     repainting_end)``, the rest the original, kept to the song around it as upstream's

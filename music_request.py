@@ -134,6 +134,8 @@ class PlanArgs:
     given: dict[str, Any] | None = None
     layout: Any = None
     longest: int | None = None
+    # A loop whose tempo or metre Think chooses: its length is these bars at them (``Loop.of``).
+    loop_bars: int | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,34 @@ class Plan:
     def chosen_seconds(self, fallback: float) -> float:
         """The length Think chose (``fallback`` where it chose none)."""
         return self.takes[0].get("fields", {}).get("duration") or fallback
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A loop (Generate's ``loop_bars``, ``loops``): its bars of ``beats_per_bar`` beats at ``bpm``, one turn
+    ``samples`` long, made as ``turns`` turns of one song where one turn is shorter than the shortest song."""
+
+    bars: int
+    beats_per_bar: int
+    bpm: int
+    samples: int
+    turns: int = 1
+    # Think chooses the tempo or metre: at the door the longest loop it may choose (what is declared),
+    # made exact once the plan holds them (GPU side: ``loops.planned``).
+    chosen_by_think: bool = False
+
+    @classmethod
+    def of(cls, bars: int, beats_per_bar: int, bpm: float, chosen_by_think: bool = False) -> Loop:
+        """``bars`` of ``beats_per_bar`` beats at ``bpm``: one turn's samples, rounded once, and as many
+        turns as make the studio's shortest song."""
+        n = int(round(bars * beats_per_bar * 60.0 / bpm * audio.SAMPLE_RATE))
+        turns = max(1, math.ceil(audio.MIN_SECONDS * audio.SAMPLE_RATE / n))
+        return cls(bars, beats_per_bar, int(bpm), n, turns, chosen_by_think)
+
+    @property
+    def seconds(self) -> float:
+        """How long the song it is made in lasts: every turn."""
+        return self.turns * self.samples / audio.SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -174,6 +204,8 @@ class MusicRequest:
     # Where the source song is read from: the take's own latents, or why the VAE reads it (None: no
     # source, or not yet looked at: the door reads no latents).
     source_latents: str | None = None
+    # A loop: its wrap repainted after the render, in the same GPU call (``loops``).
+    loop: Loop | None = None
 
     def without_plan(self, reason: str) -> MusicRequest:
         """The same song made without Think's plan, its records saying ``reason``."""
@@ -192,8 +224,9 @@ class MusicRequest:
 
     @property
     def chooses(self) -> bool:
-        """Whether Think chooses the length (no length asked, no plan brought back that says it)."""
-        return self.plan is not None and self.plan.seconds is None and self.plan.given is None
+        """Whether Think chooses the length (no length asked, no plan brought back that says it; a loop's
+        is its bars at the tempo Think chooses, never shortened)."""
+        return self.plan is not None and self.plan.seconds is None and self.plan.given is None and self.loop is None
 
 
 def trimmed(seconds: float) -> Callable[[np.ndarray], np.ndarray]:

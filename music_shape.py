@@ -38,6 +38,7 @@ class MusicShape:
     part: bool  # Edit's parts run on the XL base, guided whatever the studio's own model is
     morph: bool  # a morph (Cover's, a take's): the song's two descriptions, every step
     words: int  # sung words: the alignment's DTW grows with them
+    loop: bool  # a loop: its seam is one more repaint of the song's length in the same call (``loops``)
     # What the steps that run follow (``with_steps``): the steps asked, the schedule's shift, a cover's
     # start, turbo's cap.
     asked: int
@@ -98,6 +99,7 @@ class MusicShape:
             part=part,
             morph=call.morph,
             words=len(_WORD.findall("\n".join(sung))),
+            loop=request.loop is not None,
             asked=0,
             shift=call.shift,
             # A morph's schedule is its own: neither a cover's start nor turbo's cap.

@@ -37,6 +37,7 @@ import checks
 import output_folder
 import records
 import results
+import studio_words
 import takes
 import tooltips as tips
 import uploads
@@ -231,7 +232,7 @@ def send_to(target: str) -> Callable[..., tuple[Any, ...]]:
         take, path = own(entry)
         placed = uploads.link_in(path)
         if placed is None:
-            raise gr.Error(tips.UPLOADS_FULL)
+            raise gr.Error(studio_words.UPLOADS_FULL)
         params = entry.get("params") if isinstance(entry.get("params"), dict) else {}
         style = results.take_style({"params": params}, take)
         filled = {

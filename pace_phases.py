@@ -119,6 +119,8 @@ def music_phases(s: MusicShape, loads: bool = True) -> list[Phase]:
     if s.sung:  # at most one more forward a take, and its DTW on the worker's CPU
         dtw = PRIOR["lyric_dtw_per_second"] * s.seconds + PRIOR["lyric_dtw_per_word"] * s.words
         phases.append(Phase("music", "align", {**at, "words": length_bucket(s.words)}, (one + dtw) * s.takes))
+    if s.loop:  # the seam: one more repaint of the song's length, a take at a time (``loops``)
+        phases.append(Phase("music", "seam", {**at, "guided": int(s.guided)}, seam(s)))
     if s.think:
         codes = math.ceil(s.seconds * audio.CODES_PER_SECOND)
         per_code = PRIOR["planner_per_code"] * (1 + PRIOR["planner_extra_per_take"] * (s.plan_takes - 1))
@@ -132,6 +134,12 @@ def music_phases(s: MusicShape, loads: bool = True) -> list[Phase]:
     if loads and s.part and not built("base"):
         phases.append(load("base"))
     return phases
+
+
+def seam(s: MusicShape) -> float:
+    """A loop's seam by the book: what an Edit of the same song would cost, its fixed part aside."""
+    repaint = dataclasses.replace(s, mode="edit", loop=False, think=False)
+    return sum(p.prior for p in music_phases(repaint, loads=False) if p.phase != "fixed")
 
 
 def load(kind: str) -> Phase:

@@ -10,7 +10,7 @@ import gpu
 import models
 import pace
 import pace_phases
-import tooltips as tips
+import studio_words
 
 
 def factor(feature: str, phase: str, shape: dict[str, Any]) -> tuple[float, int] | None:
@@ -45,17 +45,17 @@ def at_sixty() -> dict[str, float | None]:
 def line() -> str:
     """ "Pace on this machine", in one line: the GPU, the three figures, from how many calls."""
     if not pace.learning():
-        return tips.PACE_PRIOR_ONLY[gpu.on_zero_gpu()]
+        return studio_words.PACE_PRIOR_ONLY[gpu.on_zero_gpu()]
     here = pace.table()
     if here.calls == 0 or not here.machine.get("gpu"):
-        return tips.PACE_NOT_YET[gpu.on_zero_gpu()]
+        return studio_words.PACE_NOT_YET[gpu.on_zero_gpu()]
     figures = at_sixty()
     said = [
-        tips.PACE_FIGURE[name].format(value=value) if value is not None else tips.PACE_UNMEASURED[name]
+        studio_words.PACE_FIGURE[name].format(value=value) if value is not None else studio_words.PACE_UNMEASURED[name]
         for name, value in figures.items()
     ]
     calls = f"{here.calls} call{'s' * (here.calls != 1)}"
-    return tips.PACE_LINE.format(gpu=as_text(here.machine["gpu"]), figures="; ".join(said), calls=calls)
+    return studio_words.PACE_LINE.format(gpu=as_text(here.machine["gpu"]), figures="; ".join(said), calls=calls)
 
 
 def as_text(name: str) -> str:

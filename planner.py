@@ -31,6 +31,7 @@ the caption takes no special token and ends at 512 tokens, and the code count is
 from __future__ import annotations
 
 import collections
+import math
 import os
 import threading
 import time
@@ -149,6 +150,7 @@ class Planner:
         rewrite_caption: bool = True,
         longest: int = DURATION_RANGE[1],
         layout: tuple[int, int] | None = None,
+        loop_bars: int | None = None,
     ) -> Plan:
         """Think once (unless ``given`` holds the plan, or the visitor fixed everything upstream
         fixes), then write every take's blueprint in one batch, one seed per take.
@@ -157,7 +159,8 @@ class Planner:
         holds the visitor's ``bpm``, ``keyscale`` and ``timesignature`` (``None`` = the planner
         chooses); they win over a given plan too. Without ``rewrite_caption`` the plan has no
         caption (upstream's ``use_cot_caption`` off). ``layout`` = (index, takes) writes one take
-        as it sat in a batch of that many, so it comes out as its batch twin did.
+        as it sat in a batch of that many, so it comes out as its batch twin did. ``loop_bars``: the length
+        is that many bars at the tempo and metre planned (a loop, ``music_request.Loop``).
         ``PlanUnusable`` when the thinking gives no valid plan; ``runs.Cancelled`` on Stop.
         """
         import torch
@@ -182,6 +185,9 @@ class Planner:
                 phases["think"] = (time.perf_counter() - started, tokens, on_graphs)
             if not rewrite_caption:
                 fields.pop("caption", None)
+            if loop_bars is not None:  # a loop: its bars at the tempo and metre planned, in whole seconds
+                loop = music_request.Loop.of(loop_bars, int(fields["timesignature"]), fields["bpm"])
+                fields["duration"] = math.ceil(round(loop.seconds, 6))
             if seconds is None and progress is not None:  # said before the blueprint and the render
                 progress("chosen", int(fields["duration"]), None)
             target = audio.blueprint_codes(seconds if seconds is not None else fields["duration"])
@@ -431,6 +437,7 @@ def plan_request(
             rewrite_caption=args.rewrite_caption,
             longest=int(args.longest or DURATION_RANGE[1]),
             layout=args.layout,
+            loop_bars=args.loop_bars,
         )
     except (PlanUnusable, models.ModelLoadError) as exc:
         return skipped(str(exc))

@@ -63,6 +63,7 @@ function show() {
   foot.replaceChildren();
   if (state.src) {
     if (a.getAttribute("src") !== state.src) { a.src = state.src; }
+    a.loop = !!state.loop;  // a loop (its record's ``loop``) plays round and round
     const link = document.createElement("a");
     link.className = "download-link"; link.href = state.download; link.download = state.name || "";
     link.textContent = "Download " + (state.format || "take"); link.title = state.name || "";
@@ -157,13 +158,16 @@ FROM_RESULT_JS = """(record, ...slots) => {
     const take = made[i], url = slot && (slot.url || slot.path);
     if (!take || typeof url !== "string" || typeof take.audio !== "string") return "";
     const at = url.lastIndexOf(take.audio);
-    const src = at >= 0 && typeof take.preview === "string" ? url.slice(0, at) + take.preview : url;
+    // A loop plays its own WAV or FLAC, sample-exact round its wrap (an MP3 adds its encoder's silence).
+    const loop = !!(record && record.loop) && format !== "MP3";
+    const src = at >= 0 && typeof take.preview === "string" && !loop ? url.slice(0, at) + take.preview : url;
     const lrc = at >= 0 && typeof take.lrc === "string" ? url.slice(0, at) + take.lrc : "";
     const part = at >= 0 && typeof take.part === "string" ? url.slice(0, at) + take.part : "";
     return JSON.stringify({src, download: url, name: take.audio.split("/").pop(), format,
                            peaks: Array.isArray(take.peaks) ? take.peaks : [], seconds: Number(take.seconds) || 0,
                            bars: Array.isArray(take.bars) ? take.bars : [], sections: Array.isArray(take.sections) ? take.sections : [],
                            lines: Array.isArray(take.lyric_lines) ? take.lyric_lines : [], lrc, part,
+                           loop: !!(record && record.loop),
                            score: typeof take.lyric_score === "number" ? take.lyric_score : null});
   });
 }"""

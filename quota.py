@@ -30,7 +30,7 @@ import lyrics
 import pace
 import songwriter
 import stems
-import tooltips as tips
+import studio_words
 from music_shape import MusicShape
 
 # The titles ``spaces`` gives its two refusals (``spaces.zero.client.schedule``), and its figures.
@@ -98,7 +98,7 @@ def reserves_line(mode: str, fields: dict[str, Any]) -> str:
     try:
         return _line(declares(mode, fields))
     except (ValueError, TypeError, OverflowError, KeyError, IndexError, audio.AudioError):
-        return tips.RESERVES_NOT_YET
+        return studio_words.RESERVES_NOT_YET
 
 
 def music_line(shape: MusicShape, fits_day: bool = True) -> str:
@@ -110,12 +110,12 @@ def music_line(shape: MusicShape, fits_day: bool = True) -> str:
 
 def _line(declared: int, ways: Ways | None = None) -> str:
     seconds = charged(declared)
-    line = tips.RESERVES.format(time=audio.clock(seconds))
+    line = studio_words.RESERVES.format(time=audio.clock(seconds))
     if seconds <= FREE_DAY:
         return line
-    line += tips.RESERVES_OVER_DAY.format(day=audio.clock(FREE_DAY))
+    line += studio_words.RESERVES_OVER_DAY.format(day=audio.clock(FREE_DAY))
     fitting = ways(FREE_DAY) if ways is not None else []
-    return line + (tips.RESERVES_FITS_DAY.format(ways=_joined(fitting)) if fitting else "")
+    return line + (studio_words.RESERVES_FITS_DAY.format(ways=_joined(fitting)) if fitting else "")
 
 
 def music_ways(shape: MusicShape) -> Ways:
@@ -140,10 +140,10 @@ def in_words(exc: gr.Error, ways: Ways | None = None) -> gr.Error:
         found = _ASKED.search(text)
         asked = int(found.group(1)) if found else None
         largest = charged(min(budget.max_gpu_seconds(), devices.GPU_MAX_SECONDS))
-        less = (ways(asked - 1) if ways and asked else []) or [tips.QUOTA_LESS]
+        less = (ways(asked - 1) if ways and asked else []) or [studio_words.QUOTA_LESS]
         return gr.Error(
-            tips.QUOTA_TOO_LONG.format(
-                asked=audio.clock(asked) if asked else tips.QUOTA_THIS_MUCH,
+            studio_words.QUOTA_TOO_LONG.format(
+                asked=audio.clock(asked) if asked else studio_words.QUOTA_THIS_MUCH,
                 largest=audio.clock(largest),
                 ways=_joined(less),
             ),
@@ -153,16 +153,16 @@ def in_words(exc: gr.Error, ways: Ways | None = None) -> gr.Error:
     if exc.title != QUOTA_TITLE:
         return exc
     found, back = _ASKED_LEFT.search(text), _BACK_IN.search(text)
-    when = tips.QUOTA_BACK_IN.format(wait=back.group(1)) if back else tips.QUOTA_BACK_LATER
+    when = studio_words.QUOTA_BACK_IN.format(wait=back.group(1)) if back else studio_words.QUOTA_BACK_LATER
     if found is None:  # too many runs of the visitor's, or the Space's own limit: no figures to go by
-        words = tips.QUOTA_RUNS if "runs limit" in text else tips.QUOTA_SPACE
+        words = studio_words.QUOTA_RUNS if "runs limit" in text else studio_words.QUOTA_SPACE
         return gr.Error(words.format(when=when), title="Out of GPU time", print_exception=False)
     asked, left = int(found.group(1)), int(found.group(2))
     if left < charged(devices.GPU_MIN_SECONDS):
-        fit = tips.QUOTA_NOTHING_FITS.format(least=audio.clock(charged(devices.GPU_MIN_SECONDS)))
+        fit = studio_words.QUOTA_NOTHING_FITS.format(least=audio.clock(charged(devices.GPU_MIN_SECONDS)))
     else:
-        fit = tips.QUOTA_FITS.format(ways=_joined((ways(left) if ways else []) or [tips.QUOTA_LESS]))
-    words = tips.QUOTA_EXCEEDED.format(asked=audio.clock(asked), left=audio.clock(left), when=when, fit=fit)
+        fit = studio_words.QUOTA_FITS.format(ways=_joined((ways(left) if ways else []) or [studio_words.QUOTA_LESS]))
+    words = studio_words.QUOTA_EXCEEDED.format(asked=audio.clock(asked), left=audio.clock(left), when=when, fit=fit)
     return gr.Error(words, title="Out of GPU time", print_exception=False)
 
 

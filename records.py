@@ -80,7 +80,8 @@ def _mode_said(request: MusicRequest) -> dict[str, Any]:
         interval = (call.cfg_interval_start, call.cfg_interval_end)
         whole = interval == (Call.cfg_interval_start, Call.cfg_interval_end)
         within = {} if whole else dict(zip(INTERVAL, interval, strict=True))
-        return {"think": plan is not None or request.plan_skipped is not None, **thought, **within}
+        looped = {} if request.loop is None else {"loop_bars": request.loop.bars}
+        return {"think": plan is not None or request.plan_skipped is not None, **thought, **within, **looped}
     if request.mode == "cover" and call.morph:
         return {"morph": True, "morph_prompt": call.morph_prompt, "morph_lyrics": call.morph_lyrics}
     if request.mode == "cover":
@@ -143,8 +144,8 @@ MAX_DEPTH = 32
 # carry them), and the page's *Instrumental* switch (tests/test_layout.py holds it to the signature).
 FIELDS = ("prompt", "lyrics", "instrumental", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language",
           "seed", "inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "think", "auto_length",
-          "rewrite_caption", "plan", "dcw", "loudness", "fade_in", "fade_out", "cfg_interval_start", "cfg_interval_end",
-          "lora_preset", "lora_scale")  # fmt: skip
+          "rewrite_caption", "plan", "loop_bars", "dcw", "loudness", "fade_in", "fade_out", "cfg_interval_start",
+          "cfg_interval_end", "lora_preset", "lora_scale")  # fmt: skip
 INTERVAL = ("cfg_interval_start", "cfg_interval_end")
 
 
@@ -276,6 +277,7 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
             "dcw", variant.dcw if params.get("dcw") is None else params["dcw"], lambda v: checks.check_switch(v, "DCW")
         ),
         "variation": entry.get("variation") if isinstance(entry.get("variation"), dict) else None,
+        "loop_bars": _checked("loop_bars", params.get("loop_bars"), checks.check_loop_bars) or 0,  # a loop stays one
         **_interval(params),
     }
 

@@ -16,6 +16,7 @@ import plan_format
 import records
 import status
 import stems
+import studio_words
 import tooltips as tips
 import uploads
 
@@ -200,7 +201,7 @@ def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
         raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
     placed = uploads.link_in(path)  # one place per take, however often it is sent
     if placed is None:
-        raise gr.Error(tips.UPLOADS_FULL)
+        raise gr.Error(studio_words.UPLOADS_FULL)
     return placed
 
 

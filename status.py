@@ -13,6 +13,7 @@ import gpu
 import hub
 import models
 import pace
+import studio_words
 import tooltips as tips
 
 
@@ -21,7 +22,7 @@ def model_label() -> str:
     repo id, or "a local model (folder)"."""
     who = backend.model_identity()
     if who["folder"] is not None:
-        return tips.MODEL_FROM_FOLDER.format(folder=who["folder"])
+        return studio_words.MODEL_FROM_FOLDER.format(folder=who["folder"])
     if who["variant"] is not None:
         return f"**{models.VARIANTS[who['variant']].label}** ({who['repo']})"
     return f"**{who['repo']}**"
@@ -50,7 +51,7 @@ def weights_missing(variant: models.Variant | None = None, settle: bool = False)
     if path.is_dir():
         return None
     if source.startswith((".", "/", "~")):
-        return tips.WEIGHTS_NO_FOLDER.format(folder=source)
+        return studio_words.WEIGHTS_NO_FOLDER.format(folder=source)
     files = [(source, "model_index.json")] if variant.layout == "diffusers" else [(source, "config.json")]
     if source != variant.repo:  # another repo: its layout is known only once it is here
         files = [(source, "model_index.json" if hub.cached(source, "model_index.json") else "config.json")]
@@ -66,7 +67,7 @@ def weights_missing(variant: models.Variant | None = None, settle: bool = False)
     closed = models.hub_closed(source, wait=hub.PROBE_TIMEOUT_S if settle else 0.0)
     if closed is not None:
         return models.weights_missing("the music model", source, "ACE_STUDIO_MODEL", closed)
-    return tips.WEIGHTS_TO_DOWNLOAD.format(repo=source)
+    return studio_words.WEIGHTS_TO_DOWNLOAD.format(repo=source)
 
 
 def studio_status() -> tuple[str, Any]:
@@ -74,15 +75,15 @@ def studio_status() -> tuple[str, Any]:
     state = backend.load_state()
     warmup = gpu.warmup_state()
     if state["state"] == "ready":
-        text = tips.STATUS_READY.format(
+        text = studio_words.STATUS_READY.format(
             label=model_label(), device=device_label(state["device"]), seconds=state["load_seconds"]
         )
         if state["device"] == "cuda" and not gpu.on_zero_gpu():
-            text += tips.OFFLOAD[state["offload"]]
+            text += studio_words.OFFLOAD[state["offload"]]
         if warmup["running"]:
-            text += tips.STATUS_WARMING.format(elapsed=warmup["elapsed"])
+            text += studio_words.STATUS_WARMING.format(elapsed=warmup["elapsed"])
     elif state["state"] == "loading":
-        text = tips.STATUS_LOADING.format(
+        text = studio_words.STATUS_LOADING.format(
             label=model_label(), device=device_label(), elapsed=state["elapsed"], usual=pace.load_seconds("music")
         )
     elif state["state"] == "failed":
@@ -90,13 +91,13 @@ def studio_status() -> tuple[str, Any]:
         text = generation.model_missing(state["error"])
     elif (missing := weights_missing()) is not None:
         # Said before anyone presses a button (file names only, nothing loads).
-        text = f"⚠️ {missing}" if missing.startswith(tips.WEIGHTS_LEADS) else missing
+        text = f"⚠️ {missing}" if missing.startswith(studio_words.WEIGHTS_LEADS) else missing
     else:
         label = model_label()
-        text = tips.STATUS_COLD.format(
+        text = studio_words.STATUS_COLD.format(
             label=label[:1].upper() + label[1:], device=device_label(), usual=pace.load_seconds("music")
         )
     for kind, error in warmup["errors"].items():
         if not (kind == "music" and state["state"] == "failed"):  # said above already
-            text += tips.STATUS_WARM_FAILED.format(what=f"{kind} model", error=error)
+            text += studio_words.STATUS_WARM_FAILED.format(what=f"{kind} model", error=error)
     return text, gr.Timer(active=state["state"] != "ready" or warmup["running"])

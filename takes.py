@@ -135,6 +135,7 @@ def write_takes(
         "channels": 2,
         "encoding": encoding(fmt),
         "preview": encoding("mp3") if fmt == "mp3" else {**encoding("mp3"), "bitrate_kbps": audio.PREVIEW_KBPS},
+        **({"loop": result["loop"]} if "loop" in result else {}),  # a loop's bars and length (``loops``)
         "takes": [
             _entry(result, i, seed, path, preview, root, take)
             for i, (path, preview, seed, take) in enumerate(

@@ -74,7 +74,23 @@ SHIFT = (
     "Timestep shift: how the steps are spread between noise and detail. Higher values spend more steps "
     "early, on the overall structure. ACE-Step's own default is 3 for every model."
 )
+STEP = "Step {step}/{total}"  # a render's progress (``generation``)
 TAKES = "How many variations to make in one go (1–4); each gets its own seed."
+LOOP = "A loop of this many bars at the BPM and time signature (auto: Think's, else 4/4), seamless round its end."
+# Generate's *Loop* (``loops``, ``checks.check_loop_bars``): the page while it is on, its progress, its refusals.
+LOOP_DURATION = "Not used while Loop is on: the loop's bars at its BPM and time signature set its length."
+LOOP_CLOSING = "Closing the loop: step {step}/{total}"  # its seam's repaint, after the song's STEP
+LOOP_BARS_CHOICE = "A loop is {choices} bars long (you asked for {given}); choose one of those, or Off for a song."
+LOOP_NEEDS_BPM = (
+    "A loop is counted in bars, so it needs its tempo before it is made: set a BPM, turn Think on to choose one, "
+    "or turn Loop off."
+)
+LOOP_TOO_LONG = (
+    "{bars} bars of {beats} beats at {bpm} BPM last {seconds:.0f} s, longer than the longest song here "
+    f"({_MINUTES}): choose fewer bars or a faster tempo."
+)
+LOOP_AUTO_LENGTH = "A loop's length is its bars at its tempo: turn Length: auto off (or Loop off)."
+LOOP_FADES = "A loop plays round without a break, so it takes no fades: set both fades to 0."
 LOUDNESS = (
     "How loud the take leaves: -14 LUFS is what streaming services play; peaks stay under -1 dBTP. "
     "Off keeps the render as it came."
@@ -212,97 +228,7 @@ LORA_PRESET = (
 LORA_PRESET_NONE = "None"
 LORA_READ = "✓ {name} is a LoRA the studio can read; it applies to this request only and is removed right after."
 LORA_SCALE = "How strongly the LoRA colours the result: 0 = not at all, 1 = as trained, up to 2 to exaggerate it."
-BUSY = (
-    "The studio is busy — {waiting} requests (songs and lyrics) are already waiting for the GPU. Nothing was lost: "
-    "try again in a minute."
-)
-PER_VISITOR = (
-    "You already have {held} requests (songs or lyrics) waiting or being made, the most one visitor may have at "
-    "once. Wait for one to finish, or press Stop on it, then try again."
-)
-UPLOADS_PER_VISITOR = (
-    "You already have {held} uploaded songs being read. Wait until they are read, then upload this one again."
-)
-CHEAP_BUSY = "The studio has too many requests like this one under way. Nothing was lost: try again in a moment."
-OUTPUT_FULL = (
-    "The studio's folder for finished songs is full of songs other visitors are still fetching, so this one "
-    "would have nowhere to go. Nothing was made: try again in a few minutes, or ask for fewer or shorter takes."
-)
-OUTPUT_TOO_SMALL = (
-    "{asked} would write about {mb:.0f} MB, more than the studio's folder for finished songs holds ({quota:.0f} MB). "
-    "Ask for fewer or shorter takes, or MP3 instead of WAV or FLAC."
-)
-UPLOADS_BUSY = (
-    "The studio is reading many uploaded songs right now and has no room for this one yet. Nothing was lost: "
-    "upload it again in a moment."
-)
-UPLOADS_FULL = (
-    "The studio's space for uploads is full right now. Nothing was lost: try again in a few minutes, or upload a "
-    "shorter or smaller file."
-)
 TAGLINE = "Describe a style, add lyrics, press Generate — or start from an example below."
-MODEL_FROM_FOLDER = "a local model (**{folder}**)"
-STATUS_CHECKING = "Checking the model…"
-MODEL_MISSING = (
-    "The music model could not be loaded: {error}\n\n"
-    "What to do: point ACE_STUDIO_MODEL at a folder that holds the model "
-    "(e.g. ACE_STUDIO_MODEL=/path/to/acestep-v15-xl-sft python app.py), or try the page on tiny random "
-    "models: run python tools/random_models.py DIR, then the command it prints."
-)
-# A model whose weights are not here: said in the header from the start, and as the error of a press.
-WEIGHTS_MISSING = (
-    "The weights of {what} ({repo}) are not on this machine and {why}. What to do: {fix} so the first request "
-    "downloads them, or point {env} at a folder that holds the model (e.g. {env}=/path/to/model python app.py), or "
-    "try the page on tiny random models: run python tools/random_models.py DIR, then the command it prints."
-)
-# Why the Hub cannot give weights now, and what to do about it (``models.hub_closed``).
-HUB_OFFLINE = ("HF_HUB_OFFLINE is set", "unset HF_HUB_OFFLINE on a machine with internet")
-HUB_UNREACHABLE = ("the Hugging Face Hub cannot be reached from here", "connect this machine to the internet")
-# How those words start (a failed build's words that already say what to do).
-WEIGHTS_LEADS = ("The weights of ", "The model folder ")
-WEIGHTS_NO_FOLDER = (
-    "The model folder {folder} does not exist on this machine. What to do: point ACE_STUDIO_MODEL at a folder that "
-    "holds the model, or try the page on tiny random models: run python tools/random_models.py DIR, then the command it "
-    "prints."
-)
-WRITER_NO_FOLDER = (
-    "The lyrics writer's folder {folder} does not exist on this machine. What to do: point {env} at a folder "
-    "that holds it, or try the page on tiny random models: run python tools/random_models.py DIR, then the "
-    "command it prints."
-)
-WEIGHTS_TO_DOWNLOAD = (
-    "{repo} is not on this machine yet: the first song downloads it from the Hugging Face Hub (many GB; it needs "
-    "internet) and takes that much longer. Without internet, point ACE_STUDIO_MODEL at a folder that holds it."
-)
-STATUS_COLD = "{label} runs on **{device}**. It loads on first use: the first song takes about {usual:.0f} s longer."
-STATUS_LOADING = "Loading {label} on **{device}**… {elapsed:.0f} s so far (usually about {usual:.0f} s)."
-STATUS_READY = "Ready: {label} on **{device}** (loaded in {seconds:.1f} s)."
-STATUS_WARMING = (
-    " The lyrics writer is still loading ({elapsed:.0f} s so far); on ZeroGPU every request waits for it to finish."
-)
-STATUS_WARM_FAILED = " ⚠️ The {what} could not be loaded: {error}"
-LYRICS_TOO_BIG = (
-    "{source} needs {gib:.1f} GiB of GPU memory and this GPU has less in all. Point ACE_STUDIO_LYRICS_MODEL at "
-    "a smaller model, e.g. Qwen/Qwen2.5-3B-Instruct."
-)
-# After STATUS_READY on an NVIDIA GPU: the offload mode (ACE_STUDIO_OFFLOAD) the studio runs.
-OFFLOAD = {
-    "none": " Offload: none, the model stays on the GPU.",
-    "model": (
-        " Offload: model. This GPU is too small to hold the whole model, so each part visits it only while it "
-        "works: a few seconds more per song."
-    ),
-    "sequential": (
-        " Offload: sequential. This GPU is very small for the model, so it streams in layer by layer: songs take "
-        "several times longer."
-    ),
-}
-
-# A client's event stream came back after its grace (``streams``), or for a session the studio never had.
-STREAM_GONE = (
-    "The connection to the studio was lost for too long, so this request was stopped and nothing was saved. "
-    "Reload the page and try again."
-)
 # Stems (beneath each take).
 # Take to send (a result's take, for Send to, Use these settings, Variations, the morph, stems).
 TAKE_NUMBER = "Take to send must be a whole number from 1 to {count} (you asked for {given})."
@@ -324,65 +250,6 @@ LYRIC_SCORE = (
     "Lyric alignment, 0 to 1 (ACE-Step's own score): how clearly and in order this take sings its words. "
     "Pick the take with the higher number when the words matter."
 )
-UPLOADS_AT_ONCE = (
-    "Your connection is already sending the studio several uploads at once. Wait until one has arrived, then "
-    "upload again."
-)
-
-# On a ZeroGPU Space (quota.py): the line beside each GPU button, and ZeroGPU's refusals in words.
-RESERVES = "On this Space a press reserves about {time} of your daily ZeroGPU time; you are charged what it uses."
-RESERVES_NOT_YET = "On this Space a press reserves some of your daily ZeroGPU time: how much shows once a song is here."
-RESERVES_LATER = "On this Space a press reserves some of your daily ZeroGPU time: how much shows once it can be sent."
-# Where a press would reserve more than a visitor who is not signed in has in a day (ZeroGPU's count).
-RESERVES_OVER_DAY = " That is more than the {day} a day a visitor who is not signed in gets."
-RESERVES_FITS_DAY = " Within that: {ways}."
-# "Pace on this machine" (``pace.line``), under each result's details.
-PACE_LINE = "Pace on this machine, {gpu}: {figures}; from {calls}."
-# Before anything is measured, by where the studio runs (on ZeroGPU a press declares its GPU time).
-PACE_NOT_YET = {
-    True: "Pace on this machine: not measured yet. Each press declares the studio's first figures (one H100, "
-    "without captured steps) until three of its kind have run here.",
-    False: "Pace on this machine: not measured yet. Until three requests of a kind have run here, the studio "
-    "estimates their time from its first figures.",
-}
-PACE_PRIOR_ONLY = {
-    True: "Pace on this machine: not learned here (ACE_STUDIO_PACE=prior); every press declares the first figures.",
-    False: "Pace on this machine: not learned here (ACE_STUDIO_PACE=prior); the studio estimates every request's "
-    "time from its first figures.",
-}
-PACE_FIGURE = {
-    "planner_ms_a_code": "the planner {value:.1f} ms a code",
-    "dit_ms_a_step_60s": "the music model {value:.0f} ms a step of a 60 s take",
-    "lyrics_tokens_a_second": "the lyrics writer {value:.0f} tokens a second",
-}
-PACE_UNMEASURED = {
-    "planner_ms_a_code": "the planner not measured yet",
-    "dit_ms_a_step_60s": "the music model at 60 s not measured yet",
-    "lyrics_tokens_a_second": "the lyrics writer not measured yet",
-}
-QUOTA_EXCEEDED = (
-    "This press would reserve {asked} of GPU time and your daily ZeroGPU quota has {left} left, so ZeroGPU did not "
-    "start it. {when} Signed in to Hugging Face you get more time a day (with PRO, more still). {fit} Nothing was saved."
-)
-QUOTA_BACK_IN = "Your quota comes back in {wait}."
-QUOTA_BACK_LATER = "Try again later."
-QUOTA_FITS = "What fits now: {ways}."
-QUOTA_NOTHING_FITS = "Nothing fits until then: every press here reserves at least {least}."
-QUOTA_LESS = "a shorter or smaller request"
-QUOTA_SPACE = (
-    "The GPU time ZeroGPU gives this Space has run out for now, so your press did not start. {when} Signed in to "
-    "Hugging Face you have a daily quota of your own. Nothing was saved."
-)
-QUOTA_RUNS = (
-    "You have started as many GPU runs as ZeroGPU allows your account for now, so this press did not start. {when} "
-    "Signed in to Hugging Face (or with PRO) you may start more. Nothing was saved."
-)
-QUOTA_TOO_LONG = (
-    "This press would reserve {asked} of GPU time, more than ZeroGPU lets your account reserve in one press, so it "
-    "did not start. Signed in to Hugging Face (or with PRO) one press may reserve more; the largest request here "
-    "reserves {largest}. What reserves less: {ways}. Nothing was saved."
-)
-QUOTA_THIS_MUCH = "this much"
 
 # My takes (my_takes.py): the list this browser keeps of its own takes.
 MY_TAKES_NOTE = (

@@ -20,6 +20,7 @@ import my_takes
 import output_folder
 import records
 import results
+import studio_words
 import tooltips as tips
 import uploads
 import voice
@@ -30,7 +31,7 @@ def _lent(path: Path) -> str:
     voice.check_sung(voice.Voice(path.relative_to(output_folder.output_dir()).as_posix(), path, voice.own_record(path)))
     placed = uploads.link_in(path)  # one place per take, however often it is lent
     if placed is None:
-        raise gr.Error(tips.UPLOADS_FULL)
+        raise gr.Error(studio_words.UPLOADS_FULL)
     gr.Info(tips.VOICE_USED)
     return placed
 
@@ -92,7 +93,7 @@ def _voice_back(record: Any, vouched: bool, request: Any = None) -> Any:
         return gr.skip()
     placed = uploads.link_in(path)
     if placed is None:
-        raise gr.Error(tips.UPLOADS_FULL)
+        raise gr.Error(studio_words.UPLOADS_FULL)
     return placed
 
 

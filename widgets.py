@@ -22,6 +22,7 @@ import pace_phases
 import pace_view
 import player
 import quota
+import studio_words
 import tooltips as tips
 import uploads
 
@@ -317,7 +318,7 @@ def reserves_line(prefix: str, *classes: str) -> gr.Markdown:
     (filled in by ``wire_reserves``); nowhere else."""
     shown = gpu.on_zero_gpu()
     return gr.Markdown(
-        tips.RESERVES_NOT_YET, visible=shown, elem_id=f"{prefix}-reserves", elem_classes=["hint", *classes]
+        studio_words.RESERVES_NOT_YET, visible=shown, elem_id=f"{prefix}-reserves", elem_classes=["hint", *classes]
     )
 
 

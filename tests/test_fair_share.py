@@ -508,7 +508,7 @@ def test_instant_events_keep_places_shares_and_a_fair_line():
     import asyncio
 
     import instant
-    import tooltips as tips
+    import studio_words
 
     assert instant.session_of({"data": [{"session_hash": "victim"}], "session_hash": "mine"}) == "mine"
     assert instant.session_of({"data": [{"session_hash": "victim"}]}) is None
@@ -554,7 +554,7 @@ def test_instant_events_keep_places_shares_and_a_fair_line():
         await settle()
         assert len(running) == instant.ONE_SHOT_SHARE
         told = [t.result() for t in crowd if t.done()]
-        assert [status for status, _ in told] == [429] * 6 and tips.CHEAP_BUSY.encode() in told[0][1]
+        assert [status for status, _ in told] == [429] * 6 and studio_words.CHEAP_BUSY.encode() in told[0][1]
         page = calls(here, ["open"] * (free + 1))
         await settle()
         assert running.count("open") == free and sum(t.done() for t in crowd) == 6 + 1

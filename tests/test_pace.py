@@ -241,7 +241,7 @@ def test_the_cost_line_counts_an_edit_part_and_a_morph(studio_env, learning, tmp
     time. It is now the request the press's own preparer makes of the fields, at the door's reading."""
     import audio
     import handlers
-    import tooltips as tips
+    import studio_words
     from test_audio_modes import tone
 
     song = str(tone(tmp_path / "song.wav", seconds=10.0))
@@ -251,7 +251,7 @@ def test_the_cost_line_counts_an_edit_part_and_a_morph(studio_env, learning, tmp
         declared = pace.music_duration(asked)
         assert pace.music_seconds(asked) > pace.music_seconds(alone), mode  # (a 10 s song: both clamped to 60)
         line = handlers.reserves(mode)({**plain, **fields})
-        assert line.startswith(tips.RESERVES.format(time=audio.clock(declared))), (mode, line)
+        assert line.startswith(studio_words.RESERVES.format(time=audio.clock(declared))), (mode, line)
 
 
 def test_an_abort_puts_what_the_declaration_used_back_on_the_prior(learning):
@@ -540,7 +540,7 @@ def test_a_gpu_name_that_is_no_plain_name_never_reaches_the_page(learning, capsy
     """The review: a pace.json whose ``machine.gpu`` held Markdown or HTML was shown as it was in "Pace
     on this machine". A file naming its machine so is ignored (one log line), a worker's report so is
     not kept, and a real name's marks are shown as text."""
-    import tooltips as tips
+    import studio_words
 
     for dit in (40.0, 50.0, 45.0):
         pace.learn(_song(SONG, dit, 1.0))
@@ -549,7 +549,7 @@ def test_a_gpu_name_that_is_no_plain_name_never_reaches_the_page(learning, capsy
     learning.write_text(json.dumps({**saved, "machine": {**saved["machine"], "gpu": planted}}))
     pace.reset()
     capsys.readouterr()
-    assert pace_view.line() == tips.PACE_NOT_YET[gpu.on_zero_gpu()]
+    assert pace_view.line() == studio_words.PACE_NOT_YET[gpu.on_zero_gpu()]
     said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pace:")]
     assert len(said) == 1 and "ignored" in said[0] and "GPU's name" in said[0], said
     assert pace.learn(_song(SONG, 45.0, 1.0, gpu_name=planted)) == 0

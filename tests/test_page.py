@@ -617,3 +617,41 @@ def test_generate_and_its_examples_are_on_the_first_screen_and_nothing_empty_sho
         assert not page.locator("#ly-seed-used").is_visible()
         assert "Seed used" not in page.locator("#studio-tabs").inner_text()
         picture(page, shots / f"{screen}-lyrics.png")
+
+
+# ---------------------------------------------------------------- issue 62, item 3: a loop on the page
+
+
+def test_a_loop_chosen_in_advanced_settings_plays_round_from_its_own_wav(desk):
+    desk.locator("#gen-think input[type=checkbox]").uncheck()  # not about Think
+    desk.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    desk.locator("#gen-prompt textarea").fill("lofi beat")
+    _type(desk, "#gen-bpm", 120)
+    _type(desk, "#gen-steps", 2)
+    loop = desk.locator("#gen-loop input")
+    loop.scroll_into_view_if_needed()
+    loop.click()
+    desk.get_by_role("option", name="4 bars").click()
+    # While Loop is on, Duration is not used: it stands still, and its help says what sets the length.
+    standing = (
+        "() => document.querySelector('#gen-duration input[type=number]').disabled"
+        " && document.querySelector('#gen-duration').innerText.includes('Not used while Loop is on')"
+    )
+    desk.wait_for_function(standing)
+    desk.locator("#gen-button").click()
+    desk.locator("#gen-take-1 a.download-link").first.wait_for()
+    player = desk.locator("#gen-take-1 audio")
+    # It plays round and round, and from the take itself (sample-exact), not from the MP3 preview.
+    assert player.evaluate("a => a.loop") is True
+    src = player.evaluate("a => a.src")
+    assert src.endswith(".wav") and src == desk.locator("#gen-take-1 a.download-link").first.get_attribute("href")
+    assert (
+        player.evaluate(
+            "a => new Promise(r => a.duration ? r(a.duration) : a.addEventListener("
+            "'loadedmetadata', () => r(a.duration), {once: true}))"
+        )
+        == 8.0
+    )
+    loop.click()
+    desk.get_by_role("option", name="Off").click()
+    desk.wait_for_function("() => !document.querySelector('#gen-duration input[type=number]').disabled")

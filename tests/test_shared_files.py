@@ -24,7 +24,7 @@ import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
-import tooltips as tips
+import studio_words
 from conftest import served_env, studio_process, wait_in_queue
 
 QUOTA_MB = 40
@@ -225,7 +225,7 @@ def test_an_upload_without_a_length_is_bounded(studio):
         f"\na chunked 48 MB upload: HTTP {answer.status_code}; folder peak {folder.peak / MB:.1f} MB, "
         f"{(after - before) / MB:+.1f} MB kept"
     )
-    assert answer.status_code == 413 and tips.UPLOADS_FULL in answer.json()["detail"]
+    assert answer.status_code == 413 and studio_words.UPLOADS_FULL in answer.json()["detail"]
     assert folder.peak <= QUOTA_MB * MB and after - before < MB
 
 

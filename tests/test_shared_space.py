@@ -28,7 +28,7 @@ from gradio_client.exceptions import AppError, ValidationError
 
 import random_models
 import streams
-import tooltips as tips
+import studio_words
 from conftest import served_env, studio_process, wait_running
 
 TALLY = {"tried": 0, "clear": 0, "unclear": 0, "resource abuse": 0, "leaked": 0}
@@ -323,7 +323,7 @@ def test_an_analyzer_flood_gets_words_and_never_blocks_songs(space, tmp_path):
             client.predict(upload, 30, api_name="/extend_analyze")
             outcomes.append("read")
         except ValidationError as exc:
-            outcomes.append("busy" if tips.UPLOADS_BUSY[:40] in str(exc) else str(exc))
+            outcomes.append("busy" if studio_words.UPLOADS_BUSY[:40] in str(exc) else str(exc))
         except Exception as exc:  # reported by the assertion below
             outcomes.append(f"{type(exc).__name__}: {exc}"[:200])
 

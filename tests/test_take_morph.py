@@ -25,8 +25,8 @@ import output_folder
 import pace
 import pace_phases
 import planner
-import quota
 import sampler
+import studio_words
 import take_morph
 import uploads
 import variations
@@ -292,12 +292,12 @@ def test_the_row_starts_with_the_words_the_model_read_and_the_declaration_counts
     fields = {"take": 1, "record": made, "prompt": "dark techno", "lyrics": SONG["lyrics"]}
     shape = pace.MusicShape.of(job.request)
     line = handlers.reserves("morph")(fields)
-    assert line.startswith(quota.tips.RESERVES.format(time=audio.clock(pace.music_duration(shape)))), line
+    assert line.startswith(studio_words.RESERVES.format(time=audio.clock(pace.music_duration(shape)))), line
     assert pace.music_seconds(shape) > pace.music_seconds(dataclasses.replace(shape, morph=False))
-    assert handlers.reserves("morph")({**fields, "record": None}) == quota.tips.RESERVES_NOT_YET
+    assert handlers.reserves("morph")({**fields, "record": None}) == studio_words.RESERVES_NOT_YET
     # The row as it starts, the take's own words: a press would be refused, and the line says it waits.
     same = {**fields, "prompt": SONG["prompt"]}
-    assert handlers.reserves("morph")(same) == quota.tips.RESERVES_LATER
+    assert handlers.reserves("morph")(same) == studio_words.RESERVES_LATER
 
 
 def test_a_morph_takes_files_are_the_studios_own(made):

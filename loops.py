@@ -1,0 +1,203 @@
+"""Loops that play seamlessly: Generate's *Loop* (``loop_bars``), exactly that many bars at the take's tempo.
+
+A loop is made in two renders in one GPU call. First the song, as long as the loop (``Loop.samples``: the
+bars at the BPM and metre, in samples, rounded once) or, where the loop is shorter than the studio's
+shortest song, as several turns of it made as one song (``Loop.turns``); one turn of it is kept. Then its
+wrap is closed: the turn is turned by half its length (its end now runs into its start in the middle),
+repeated as often as the first render was long, and a window around the middle seam is repainted with
+the same words and style (``close``: Edit's repaint, ``modes._region_job``'s splice, everything outside
+the window bit-exact); that turn is turned back (``back``). The seam is one more repaint of the song's
+length: the cost shape says so (``music_shape.MusicShape.loop``) and the pace declares it as its own phase.
+A loop is finished as a cycle (``mastering.Finish.cycle``), with no fades.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import audio
+import records
+import tooltips as tips
+from checks import InputError, check_loop_bars, check_switch
+from music_request import Job, Loop, MusicRequest, Plan, Render, pipeline_seconds
+from plan_format import BPM_RANGE, TIME_SIGNATURES
+
+# A metre left to the model without Think is 4/4 for a loop: its length must be known before it is made.
+DEFAULT_BEATS = 4
+# A Think loop whose plan failed (the song is made without one): its tempo.
+FALLBACK_BPM = 120
+
+
+def check(bars: int | None, bpm: int | None, timesignature: str | None, think: bool = False) -> Loop | None:
+    """The loop asked: its bars at the tempo and metre the song is told (a metre left to the model without
+    Think: 4/4), as many turns as make the studio's shortest song; where Think chooses the tempo or metre,
+    the longest loop it may choose (``chosen_by_think``, made exact after the plan: ``planned``); None
+    where no loop is asked."""
+    if bars is None:
+        return None
+    if bpm is None and not think:
+        raise InputError(tips.LOOP_NEEDS_BPM, "bpm")
+    if think and (bpm is None or not timesignature):
+        tempos = [bpm] if bpm is not None else range(BPM_RANGE[0], BPM_RANGE[1] + 1)
+        metres = [timesignature] if timesignature else TIME_SIGNATURES
+        # The slowest tempo Think may choose is the longest loop, unless turns make a faster one longer.
+        loop = max((Loop.of(bars, int(m), t, True) for m in metres for t in tempos), key=lambda one: one.seconds)
+    else:
+        loop = Loop.of(bars, int(timesignature) if timesignature else DEFAULT_BEATS, bpm)
+    if loop.seconds > audio.MAX_SECONDS:
+        seconds = loop.samples / audio.SAMPLE_RATE
+        words = tips.LOOP_TOO_LONG.format(bars=bars, beats=loop.beats_per_bar, bpm=loop.bpm, seconds=seconds)
+        raise InputError(words, "loop_bars")
+    return loop
+
+
+def planned(request: MusicRequest, render: Render, plan: Plan) -> tuple[MusicRequest, Render]:
+    """GPU side, once Think has planned: a loop whose tempo or metre Think chose made exact at the plan's
+    (``Loop.of``, the formula the door and the planner use; a plan that gave none: 4/4 at 120 BPM) and
+    the render told them, as long as the loop's turns where no blueprint set its length."""
+    loop = request.loop
+    if loop is None or not loop.chosen_by_think:
+        return request, render
+    fields = plan.takes[0].get("fields", {})
+    beats = int(fields.get("timesignature") or render.pipeline.timesignature or DEFAULT_BEATS)
+    loop = Loop.of(loop.bars, beats, fields.get("bpm") or render.pipeline.bpm or FALLBACK_BPM, True)
+    render = render.with_pipeline(bpm=loop.bpm, timesignature=str(beats))
+    if not render.pipeline.audio_codes:
+        render = render.with_pipeline(audio_duration=pipeline_seconds(loop.seconds))
+    return dataclasses.replace(request, loop=loop), render
+
+
+def made(job: Job, loop_bars: Any, auto_length: bool) -> Job:
+    """A Generate job made a loop where ``loop_bars`` asks for one: its song as long as the loop's turns,
+    its metre told to the model, Think told that length, no fades, finished as a cycle; else ``job``."""
+    with_bars = check_loop_bars(loop_bars)
+    if with_bars is None:
+        return job
+    request, finishing = job.request, job.finishing
+    call = request.render.pipeline
+    loop = check(with_bars, call.bpm, call.timesignature, request.plan is not None)
+    assert loop is not None
+    if check_switch(auto_length, "Length: auto"):
+        raise InputError(tips.LOOP_AUTO_LENGTH, "auto_length")
+    if finishing.fade_in or finishing.fade_out:
+        field = "fade_in" if finishing.fade_in else "fade_out"
+        raise InputError(tips.LOOP_FADES, field)
+    request = dataclasses.replace(request, seconds=loop.seconds, loop=loop)
+    # The record read again off the request (``records``): its length, metre and bars as the loop sets them.
+    request = records.written(_thinks(request, loop) if loop.chosen_by_think else _told(request, loop))
+    return dataclasses.replace(
+        job, request=request, post=lambda take: take, finishing=dataclasses.replace(finishing, cycle=True)
+    )
+
+
+def _told(request: MusicRequest, loop: Loop) -> MusicRequest:
+    """A loop of a known tempo and metre: the song as long as its turns, the metre told to the model and Think."""
+    seconds, meter = loop.seconds, str(loop.beats_per_bar)
+    render = request.render.with_pipeline(audio_duration=pipeline_seconds(seconds), timesignature=meter)
+    plan = request.plan and dataclasses.replace(
+        request.plan, seconds=seconds, fixed={**request.plan.fixed, "timesignature": meter}
+    )
+    return dataclasses.replace(request, render=render, plan=plan)
+
+
+def _thinks(request: MusicRequest, loop: Loop) -> MusicRequest:
+    """A loop whose tempo or metre Think chooses: the song as long as the longest loop it may choose (what
+    the door declares), Think told to make the length its bars at the tempo and metre it plans."""
+    assert request.plan is not None
+    longest = math.ceil(round(loop.seconds, 6))
+    plan = dataclasses.replace(request.plan, seconds=None, longest=longest, loop_bars=loop.bars)
+    render = request.render.with_pipeline(audio_duration=pipeline_seconds(loop.seconds))
+    return dataclasses.replace(request, params={**request.params, "longest": longest}, render=render, plan=plan)
+
+
+def window(loop: Loop) -> tuple[int, int]:
+    """The samples repainted around the seam of the song ``song`` makes: a bar either side of it, at most
+    a quarter of a turn (so the kept turn's own ends, the loop's middle, stay as made)."""
+    seam = kept(loop) * loop.samples + loop.samples - loop.samples // 2
+    half = min(loop.samples // loop.bars, loop.samples // 4)
+    return seam - half, seam + half
+
+
+def kept(loop: Loop) -> int:
+    """Which turn of the first render is kept, counting from 0: the middle one (past any intro)."""
+    return (loop.turns - 1) // 2
+
+
+def turn(x: np.ndarray, by: int) -> np.ndarray:
+    """``x`` ``[channels, samples]`` turned round by ``by`` samples: it starts where it was ``by`` in."""
+    return np.concatenate([x[..., by:], x[..., :by]], axis=-1)
+
+
+def song(first: np.ndarray, loop: Loop) -> np.ndarray:
+    """What the seam is repainted in: one turn of the first render (``kept``), turned by half its length
+    (its wrap in the middle) and repeated ``turns`` times."""
+    start = kept(loop) * loop.samples
+    one = audio.fit(first[..., start:], loop.samples)
+    return np.tile(turn(one, loop.samples // 2), (1, loop.turns))
+
+
+def back(spliced: np.ndarray, loop: Loop) -> np.ndarray:
+    """The kept turn of the repainted ``song``, turned back: the loop, its wrap where it was made."""
+    start = kept(loop) * loop.samples
+    one = spliced[..., start : start + loop.samples]
+    return np.ascontiguousarray(turn(one, loop.samples - loop.samples // 2))
+
+
+def seam_render(render: Render, made: np.ndarray, seed: int, loop: Loop) -> Render:
+    """The repaint of one take's seam: its ``song`` as the source, the window around the middle seam
+    repainted with the same words and style (no blueprint: it was the unturned song's)."""
+    a, b, n = *window(loop), made.shape[-1]
+    frames = audio.good_frames(-(-n // audio.HOP)) * audio.HOP  # whole latent frames, as Edit's source is read
+    return dataclasses.replace(render, seeds=(seed,), noise=None).with_pipeline(
+        task_type="repaint",
+        audio_duration=n / audio.SAMPLE_RATE,
+        src_audio=audio.fit(np.clip(made, -1.0, 1.0), frames),
+        src_latents=None,
+        audio_codes=None,
+        repainting_start=a / audio.SAMPLE_RATE,
+        repainting_end=b / audio.SAMPLE_RATE,
+    )
+
+
+def close(
+    run: Callable[..., dict[str, Any]], request: MusicRequest, render: Render, out: dict[str, Any], **how: Any
+) -> dict[str, Any]:
+    """GPU side, after the first render: each take's seam repainted (``run``: the backend's, with ``how``,
+    its progress and run id). Returns ``out`` with the repainted songs (``audio``), the songs they were
+    repainted in (``loop_songs``, spliced on the CPU by ``modes``) and the seam's seconds (``seam_s``);
+    no latents or synced lines (a loop is neither one render's song nor sung where the first render sang)."""
+    loop = request.loop
+    started, songs, repainted = time.perf_counter(), [], []
+    for take, seed in zip(out["audio"], render.seeds, strict=True):
+        made = song(take, loop)
+        songs.append(made)
+        repainted.append(audio.fit(run(seam_render(render, made, seed, loop), **how)["audio"][0], made.shape[-1]))
+    rest = {k: v for k, v in out.items() if k != "lyrics"}  # its seconds stay the first render's to learn
+    return {
+        **rest,
+        "audio": np.stack(repainted),
+        "loop_songs": np.stack(songs),
+        "latents": None,
+        "seam_s": round(time.perf_counter() - started, 3),
+    }
+
+
+def record(loop: Loop) -> dict[str, Any]:
+    """A loop's entry in its record; where several turns were made as one song, words that say how."""
+    entry: dict[str, Any] = dataclasses.asdict(loop)
+    del entry["turns"], entry["chosen_by_think"]
+    if loop.chosen_by_think:
+        entry["chosen_by"] = "think"  # its tempo or metre, and so its length
+    if loop.turns > 1:
+        entry["made"] = (
+            f"{loop.turns} turns of the loop made as one {loop.turns * loop.samples / audio.SAMPLE_RATE:.1f} s song "
+            f"(the shortest song is {audio.MIN_SECONDS:g} s), turn {kept(loop) + 1} kept and its wrap repainted "
+            f"among {loop.turns} turns of it"
+        )
+    return entry
