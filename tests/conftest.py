@@ -147,7 +147,9 @@ SECONDS = {
     "test_quota": 65,  # issue 41: the ZeroGPU harness and one Chromium page (its first run, a quiet machine)
     "test_my_takes": 62,  # issue 40: gradio_client 13 s, then three Chromium pages 49 s (a quiet machine)
     "test_pace": 120,  # issue 49: the ZeroGPU harness and one Chromium page; 54: 11 songs; 55: served songs of 2 takes, not 4
-    "test_newcomer": 75,  # issue 54: the suite again without Chromium (26 s), the tiny models' command served (48 s)
+    "test_newcomer": 75,
+    "test_bar_marks": 40,  # issue 62: four Chromium pages on test_browser's studio
+    "test_song_map": 27,  # issue 62: click tracks and the served studio's bars  # issue 54: the suite again without Chromium (26 s), the tiny models' command served (48 s)
 }  # fmt: skip
 
 
@@ -331,7 +333,11 @@ def _file_order(item: pytest.Item) -> tuple[int, float]:
 # 12-15 s to start) once a run, not once a process. pytest-xdist's ``loadgroup`` cannot do it under
 # pytest 9 (it renames a node through an attribute pytest no longer reads), so ``loadfile``'s scheduler
 # is given these files as one.
-SHARING = {"tests/test_quota.py": "tests/test_zerogpu.py", "tests/test_mcp.py": "tests/test_zerogpu.py"}
+SHARING = {
+    "tests/test_quota.py": "tests/test_zerogpu.py",
+    "tests/test_mcp.py": "tests/test_zerogpu.py",
+    "tests/test_loops.py": "tests/test_zerogpu.py",
+}
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log) -> object | None:
