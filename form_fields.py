@@ -423,13 +423,15 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None) -> Iterator[
         return
     # No steady beat: BPM and metre go (back) to auto, and the line says why.
     line = f"{text} · {analysis.describe(found).split(' · ', 1)[1]}"
-    meter = checks.AUTO if found.beats_per_bar is None else str(found.beats_per_bar)
-    yield line, 0 if found.bpm is None else int(round(found.bpm)), found.key, meter, drawn
-    # Then its bars (counted for Edit and Extend by the bar) and, on a waveform, its sections over them.
+    musical = (0 if found.bpm is None else int(round(found.bpm)), found.key)
+    musical += (checks.AUTO if found.beats_per_bar is None else str(found.beats_per_bar),)
+    yield line, *musical, drawn
+    # Then its bars (counted for Edit and Extend by the bar) and, on a waveform, its sections over them; the
+    # tempo, key and metre said again: an API caller reads the last answer.
     heard = edit_bars.heard(path, song)
     if heard is not None and heard.bars:
         marked = drawn if wave is None else waveform.keeping(waveform.draw(song, **wave, song_map=heard.as_record()))
-        yield f"{line} · {len(heard.bars)} bars", UNCHANGED, UNCHANGED, UNCHANGED, marked
+        yield f"{line} · {len(heard.bars)} bars", *musical, marked
 
 
 def read_cover_song(src_audio: str | None) -> Iterator[tuple[Any, ...]]:

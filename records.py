@@ -144,8 +144,8 @@ MAX_DEPTH = 32
 # carry them), and the page's *Instrumental* switch (tests/test_layout.py holds it to the signature).
 FIELDS = ("prompt", "lyrics", "instrumental", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language",
           "seed", "inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "think", "auto_length",
-          "rewrite_caption", "plan", "loop_bars", "dcw", "loudness", "fade_in", "fade_out", "cfg_interval_start",
-          "cfg_interval_end", "lora_preset", "lora_scale")  # fmt: skip
+          "rewrite_caption", "plan", "loop_bars", "cfg_interval_start", "cfg_interval_end", "dcw", "loudness",
+          "fade_in", "fade_out", "lora_preset", "lora_scale")  # fmt: skip
 INTERVAL = ("cfg_interval_start", "cfg_interval_end")
 
 

@@ -93,9 +93,9 @@ def test_instrumental_and_metadata_fields_reach_the_pipeline(studio_env, monkeyp
 
     real = generation.run_music
 
-    def spy(request, progress=None, run_id=None, plan_progress=None):
+    def spy(request, *rest):
         seen.update(vars(request.render.pipeline))
-        return real(request, progress, run_id, plan_progress)
+        return real(request, *rest)
 
     monkeypatch.setattr(generation, "run_music", spy)
     handlers.make(
