@@ -16,7 +16,7 @@ import audio
 import edit_bars
 import waveform
 from test_browser import _fill_number, _no_think, _open, _playable, _tab, drag_region, site  # noqa: F401 (fixtures)
-from test_edit_lines import LYRICS, client  # noqa: F401 (fixtures)
+from test_edit_lines import LYRICS, client, sung_take  # noqa: F401 (fixtures)
 
 # A 14 s take's map as a test can reason about it: bars of 2 s (120 BPM in 4/4) and the three sections
 # of ``LYRICS``, written into the take's own record as the studio keeps it (the tiny model's audio has
@@ -31,21 +31,7 @@ SECTIONS = [
 
 def _take_with_map(client, out: Path, seconds: float = 14.0) -> str:  # noqa: F811
     """A sung take the studio made, its own record's bars and sections set to ``BARS`` and ``SECTIONS``."""
-    record = client.predict(
-        prompt="synth pop",
-        lyrics=LYRICS,
-        audio_duration=seconds,
-        inference_steps=1,
-        think=False,
-        seed=9,
-        api_name="/generate",
-    )[-1]
-    take = record["takes"][0]
-    own = out / take["metadata"]
-    kept = json.loads(own.read_text())
-    kept.update(bars=BARS, sections=SECTIONS)
-    own.write_text(json.dumps(kept))
-    return str(out / take["audio"])
+    return sung_take(client, out, 9, lambda kept: kept.update(bars=BARS, sections=SECTIONS), seconds)[0]
 
 
 @pytest.fixture

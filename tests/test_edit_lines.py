@@ -155,26 +155,37 @@ def client(studio_server):
     return Client(studio_server[0], verbose=False)
 
 
-def _take_with_times(client, out: Path, times=TIMES, seconds: float = 14.0) -> tuple[str, dict]:
-    """A sung take the studio made, its own record's line times set to ``times`` (the tiny model's own
-    alignment is random): the words the studio knows, at times a test can reason about."""
+def sung_take(client, out: Path, seed: int, rewrite, seconds: float = 14.0) -> tuple[str, dict]:
+    """A sung take the studio made (``LYRICS``), its own record rewritten by ``rewrite`` (given the record
+    as a dict, changed in place): facts the tiny model cannot make (its alignment and beat are random), set
+    where the studio keeps them. Returns the take's audio path and the press's record."""
     record = client.predict(
         prompt="synth pop",
         lyrics=LYRICS,
         audio_duration=seconds,
         inference_steps=1,
         think=False,
-        seed=5,
+        seed=seed,
         api_name="/generate",
     )[-1]
     take = record["takes"][0]
     own = out / take["metadata"]
     kept = json.loads(own.read_text())
-    kept["lyric_lines"] = [
-        {"time": t, "text": line["text"]} for t, line in zip(times, kept["lyric_lines"], strict=True)
-    ]
+    rewrite(kept)
     own.write_text(json.dumps(kept))
     return str(out / take["audio"]), record
+
+
+def _take_with_times(client, out: Path, times=TIMES, seconds: float = 14.0) -> tuple[str, dict]:
+    """A sung take whose own record's line times are ``times``: the words the studio knows, at times a
+    test can reason about."""
+
+    def timed(kept: dict) -> None:
+        kept["lyric_lines"] = [
+            {"time": t, "text": line["text"]} for t, line in zip(times, kept["lyric_lines"], strict=True)
+        ]
+
+    return sung_take(client, out, 5, timed, seconds)
 
 
 def test_edit_by_lines_sets_the_region_sends_the_whole_songs_words_and_the_take_sings_them(client, studio_server):
