@@ -113,6 +113,7 @@ class Shown(NamedTuple):
     part_examples: gr.Dataset
     words: gr.Column  # Edit by the words (``Picker``): a region's alone
     lines: gr.CheckboxGroup  # emptied for a part (it would be refused)
+    bars: gr.Textbox  # a region's alone, emptied for a part as the lines are
 
 
 def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
@@ -155,6 +156,7 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
             gr.update(visible=not region),
             gr.update(visible=region),
             gr.update() if region else gr.update(value=[]),
+            gr.update(visible=True) if region else gr.update(visible=False, value=""),
         )
 
     return show
@@ -177,6 +179,21 @@ def wire(choice: Choice, variant: models.Variant, shown: Shown, wave: Any, start
         box.input(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
     for trigger in (choice.change, wave):
         trigger.change(None, [wave, choice.change], wave, js=waveform.FOR_CHOICE_JS, api_visibility="private")
+    wire_bars(shown.bars, wave, start, end, shown.lines)
+
+
+# A region of one's own (a drag, a section block, typed seconds): the typed bars emptied, in the page.
+EMPTY_JS = "() => ({__type__: 'update', value: ''})"
+
+
+def wire_bars(bars: gr.Textbox, wave: Any, start: Any, end: Any, lines: gr.CheckboxGroup) -> None:
+    """Typed bars set the region's numbers and highlight from the waveform's map, in the page, as a section
+    block chosen does (``waveform.WITH_BARS_JS``), and untick the lines; a region set another way empties
+    them (the press would refuse bars beside a region that is not theirs)."""
+    bars.input(None, [wave, bars, start, end], [wave, start, end], js=waveform.WITH_BARS_JS, api_visibility="private")
+    bars.input(None, None, lines, js=UNTICK_JS, api_visibility="private")
+    for own in (wave, start, end):
+        own.input(None, None, bars, js=EMPTY_JS, api_visibility="private")
 
 
 def after_run(choice: Choice, run: Any) -> None:

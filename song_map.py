@@ -79,11 +79,12 @@ def _fine_onsets(mono: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, n
     # The first difference: a high pass, so a bass note's swell rises less than a drum's attack.
     power = np.concatenate([[0.0], np.diff(mono.astype(np.float64)) ** 2])
     total = np.concatenate([[0.0], np.cumsum(power)])
-    starts = np.arange(width, len(mono) - width, hop)
+    # From the first sample, silence before the song: a song that starts on its downbeat has its attack at 0.
+    starts = np.arange(0, len(mono) - width, hop)
     if not starts.size:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     ahead = total[starts + width] - total[starts]
-    behind = total[starts] - total[starts - width]
+    behind = total[starts] - total[np.maximum(starts - width, 0)]
     floor = max(float(np.percentile(ahead, 10)), 1e-12) + 1e-4 * float(ahead.max())
     return starts / rate, np.log((ahead + floor) / (behind + floor)), ahead
 
@@ -151,8 +152,11 @@ def _lines(beats: np.ndarray, phase: int, per_bar: int, seconds: float) -> list[
     downs = beats[phase::per_bar]
     if not downs.size:
         return []
-    bar = float(np.median(np.diff(downs))) if downs.size > 1 else float(np.median(np.diff(beats))) * per_bar
-    before = [downs[0] - k * bar for k in range(int(downs[0] // bar), 0, -1)]
+    beat = float(np.median(np.diff(beats)))
+    bar = float(np.median(np.diff(downs))) if downs.size > 1 else beat * per_bar
+    # A line a hair before 0 is the song's first downbeat (1.999 s after it in a 2.000 s bar), not a pickup.
+    reach = min(SEARCH_SECONDS, beat / 6)
+    before = [downs[0] - k * bar for k in range(int((downs[0] + reach) // bar), 0, -1)]
     lines = [*before, *downs.tolist()]
     while lines[-1] + bar < seconds - 0.25 * bar:
         lines.append(lines[-1] + bar)

@@ -205,7 +205,7 @@ def edit_tab(variant: Any) -> MusicTab:
         adding = demo_examples("edit_part", examples.EDIT_PARTS, [source, choice.change, choice.part, prompt])
     adding.dataset.visible, adding.dataset.headers = False, ["Song", "What to change", "Which part", "Style"]
     shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], more.dcw, form.button, *more.boxes]
-    shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset, picker.column, picker.lines]
+    shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset, picker.column, picker.lines, bars]
     edit_fields.wire(choice, variant, edit_fields.Shown(*shown), wave, start, end, (picker, source))
     reading = ([source, start, end, choice.change], [info, *more.music, wave])
     own = {"repainting_start": start, "repainting_end": end, "change": choice.change, "part": choice.part}

@@ -8,7 +8,8 @@ its place). The song's map (``bars``, ``sections``: a take's record's, or its up
 lines while ``snap`` is on (the switch under the waveform; on for a song with bars). The server fills the peaks; a drag updates ``start``/``end`` in the page and
 fires the component's ``input`` event, which the page itself turns into the region's numbers
 (``REGION_JS``); typed numbers and seconds to add become a new state in the page too and move the
-selection or the seam (``WITH_REGION_JS``, ``WITH_EXTRA_JS``).
+selection or the seam (``WITH_REGION_JS``, ``WITH_EXTRA_JS``); Edit's typed bars set the region from the map
+(``WITH_BARS_JS``).
 """
 
 from __future__ import annotations
@@ -217,6 +218,24 @@ TEMPLATE = (
 # A drag's region into the start and end numbers (or the numbers as they were, if the state is unreadable).
 REGION_JS = """(state, start, end) => {
   try { const s = JSON.parse(state || "{}"); return [s.start ?? start, s.end ?? end]; } catch (e) { return [start, end]; }
+}"""
+# Edit's typed bars ("9-16", "9", "9, 10": read as ``edit_bars.numbers`` reads them) into the region and its
+# highlight, from the waveform's map, as a section block chosen sets them; bars the map lacks (or none yet,
+# or a part chosen) leave both as they were: the press says why on the field.
+WITH_BARS_JS = r"""(state, bars, start, end) => {
+  try {
+    const s = JSON.parse(state), lines = (Array.isArray(s.bars) ? s.bars : []).map(Number).filter(Number.isFinite), found = [];
+    for (const item of String(bars ?? "").trim().split(/[,\s]+/).filter(Boolean)) {
+      const span = item.match(/^(\d{1,5})[-\u2013](\d{1,5})$/);
+      if (span) found.push(Number(span[1]), Number(span[2]));
+      else if (/^\d{1,5}(\.0+)?$/.test(item)) found.push(Math.trunc(Number(item)));
+      else return [state, start, end];
+    }
+    const first = Math.min(...found), last = Math.max(...found);
+    if (!s.select || !found.length || first < 1 || last > lines.length) return [state, start, end];
+    s.start = lines[first - 1]; s.end = last < lines.length ? lines[last] : Number(s.seconds);
+    return [JSON.stringify(s), s.start, s.end];
+  } catch (e) { return [state, start, end]; }
 }"""
 # Typed region numbers (Edit) or seconds to add (Extend) into the waveform's state: what it draws.
 _FINITE = "const n = (v) => { const x = Number(v); return Number.isFinite(x) ? x : 0; };"

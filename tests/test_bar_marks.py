@@ -166,3 +166,41 @@ def test_the_map_in_the_waveforms_state_is_bounded():
     assert dense["bars"] == [] and len(dense["sections"]) <= waveform.MOST_SECTIONS
     odd = waveform.marks({"bars": [3, "x", -1, 1e9, float("nan"), 1.0004], "sections": [{"name": "<b>", "end": 9}]}, 10)
     assert odd == {"bars": [1.0, 3.0], "sections": [{"name": "<b>", "start": 0.0, "end": 9.0}]}
+
+
+def test_typed_bars_set_edits_region_and_a_part_hides_them(page, client, studio_server):  # noqa: F811
+    """Edit's Bars box (advanced settings) sets the region's numbers and highlight from the waveform's map,
+    as a section block chosen does; a drag (a region of one's own) empties it; a part hides and empties it,
+    as it hides the region."""
+    song = _take_with_map(client, studio_server[1])
+    _tab(page, "Edit")
+    page.locator("#edit-src input[type=file]").set_input_files(song)
+    page.locator('#edit-wave [data-ready="1"][data-bars="7"]').wait_for()
+    page.locator("#edit-advanced").get_by_text("Advanced settings").click()
+    bars = page.locator("#edit-bars textarea, #edit-bars input").first
+    _type(bars, "3-4")  # the start of bar 3 to the start of bar 5
+    page.locator('#edit-wave [data-start="4"][data-end="8"]').wait_for()
+    page.wait_for_function("() => Number(document.querySelector('#edit-end input').value) === 8")
+    assert _region(page) == (4.0, 8.0)
+    _type(bars, "6, 7")  # the last bar: to the song's end
+    page.locator('#edit-wave [data-start="10"][data-end="14"]').wait_for()
+    page.wait_for_function("() => Number(document.querySelector('#edit-end input').value) === 14")
+    assert _region(page) == (10.0, 14.0)
+    assert page.locator("#edit-wave .ace-section").nth(2).get_attribute("aria-pressed") == "true"  # Verse 2's
+    drag_region(page, 0.3, 0.55)
+    page.locator('#edit-wave [data-start="4"][data-end="8"]').wait_for()
+    page.wait_for_function("() => document.querySelector('#edit-bars textarea, #edit-bars input').value === ''")
+    _type(bars, "2")
+    page.locator('#edit-wave [data-start="2"][data-end="4"]').wait_for()
+    page.locator("#edit-change").get_by_text("Add a part", exact=True).click()
+    page.locator("#edit-bars").wait_for(state="hidden")
+    page.locator("#edit-change").get_by_text("A region", exact=True).click()
+    page.locator("#edit-bars").wait_for()
+    assert bars.input_value() == ""
+
+
+def _type(box, text: str) -> None:
+    """``text`` typed over what ``box`` holds, key by key as a visitor types (each key an ``input``)."""
+    box.click()
+    box.press("Control+a")
+    box.press_sequentially(text)

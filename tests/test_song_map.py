@@ -18,6 +18,7 @@ from gradio_client.exceptions import AppError, ValidationError
 
 import audio
 import backend
+import examples
 import song_map
 import uploads
 from bench_bars import clicks, furthest, groove
@@ -44,6 +45,23 @@ def test_a_grooves_downbeat_is_its_bass_and_kick_not_its_backbeat(bpm, per_bar):
     for told in (per_bar, None):
         bars, found, _ = song_map.bars_of(song, SR, told, bpm)
         assert found == per_bar and len(bars) == len(truth) and furthest(bars, truth) <= 0.03, (told, bars, truth)
+
+
+@pytest.mark.parametrize(("bpm", "per_bar"), [(60, 3), (90, 4), (100, 4), (120, 4), (150, 3)])
+def test_a_click_track_on_its_downbeat_at_0_has_bar_1_at_0(bpm, per_bar):
+    song, truth = clicks(bpm, per_bar, 20.0, drift=0.0, lead=0.0)
+    for told in (per_bar, None):
+        bars, _, _ = song_map.bars_of(song, SR, told)
+        assert bars[0] == 0.0 and len(bars) == len(truth) and furthest(bars, truth) <= 0.03, (told, bars, truth)
+
+
+def test_the_demo_songs_bar_lines_are_its_chord_changes():
+    """``examples.demo_song_audio``: a chord, a bass root and a kick on every bar line from 0, a bar of four
+    beats at 100 BPM (2.4 s); its kick on every beat is as loud on each, the chord's change says which."""
+    truth = np.arange(0.0, examples.DEMO_SECONDS - 0.5, 2.4)
+    for told in (4, None):
+        bars, found, _ = song_map.bars_of(examples.demo_song_audio(), SR, told)
+        assert found == 4 and bars[0] == 0.0 and furthest(bars, truth) <= 0.03, (told, bars)
 
 
 def test_a_song_with_no_steady_beat_has_no_bars():
@@ -235,3 +253,17 @@ def test_an_uploads_analysis_counts_its_bars_for_the_edit_that_follows(client, t
     audio.save(np.random.default_rng(5).uniform(-0.3, 0.3, (2, 12 * SR)).astype(np.float32), hiss, "wav")
     line, *_ = client.predict(src_audio=handle_file(str(hiss)), extend_seconds=30, api_name="/extend_analyze")
     assert " bars" not in line, line
+
+
+def test_bar_1_of_a_song_on_its_downbeat_at_0_is_edited_from_0(client, tmp_path):
+    """An upload the studio did not make, counted from its audio: the demo song and a click track whose
+    first downbeat is the song's first sample: bar 1 starts at 0, and bars 1–2 end on the third bar line."""
+    song, truth = clicks(120, 4, 16.0, drift=0.0, lead=0.0)
+    path = tmp_path / "on-the-one.wav"
+    audio.save(song, path, "wav")
+    for source, bar in ((examples.demo_song(), 2.4), (str(path), truth[1])):
+        made = client.predict(
+            src_audio=handle_file(source), prompt="dub", bars="1-2", inference_steps=1, api_name="/edit"
+        )[-1]
+        start, end = made["params"]["repainting_start"], made["params"]["repainting_end"]
+        assert start == 0.0 and end == pytest.approx(2 * bar, abs=0.03), (source, start, end)
