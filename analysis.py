@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -105,30 +105,47 @@ def place(wait_s: float = uploads.WAIT_S) -> Iterator[None]:
         _places.release()
 
 
-# The last songs measured, by file (path, size, mtime): *Describe* reads the measurement of the song
-# its upload already measured, instead of a second pass over it.
-_measured: dict[tuple[str, int, int], Analysis] = {}
-_measured_lock = threading.Lock()
+# How many songs' measurements are kept, by file: *Describe* reads the measurement of the song its upload
+# already measured, and Edit or Extend by the bar the map its upload already read, instead of a second pass.
 KEPT = 32
+
+
+class ByFile:
+    """The last ``KEPT`` results of one measurement, by file (its path, size and mtime: a file written
+    again is measured again)."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, int, int], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str | Path, measure_it: Callable[[], Any]) -> Any:
+        """The kept result for ``path``, else ``measure_it()``'s, kept."""
+        stat = Path(path).stat()
+        key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if key in self._found:
+                return self._found[key]
+        found = measure_it()
+        with self._lock:
+            while len(self._found) >= KEPT:
+                self._found.pop(next(iter(self._found)))
+            self._found[key] = found
+        return found
+
+
+_measured = ByFile()
 
 
 def analyze(path: str | Path) -> Analysis:
     """Tempo, key, beats per bar, loudness and length of an upload (``audio.AudioError`` if unusable,
     ``uploads.Busy`` when the studio is measuring as many songs as it may)."""
     stereo = uploads.load(path)
-    stat = Path(path).stat()
-    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-    with _measured_lock:
-        known = _measured.get(key)
-    if known is not None:
-        return known
-    with place():
-        found = measure(stereo)
-    with _measured_lock:
-        while len(_measured) >= KEPT:
-            _measured.pop(next(iter(_measured)))
-        _measured[key] = found
-    return found
+
+    def measured() -> Analysis:
+        with place():
+            return measure(stereo)
+
+    return _measured.get(path, measured)
 
 
 # Tempo, key, metre and loudness are read from at most this much of the song, from its middle (past

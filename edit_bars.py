@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +33,7 @@ MAX_LISTED = 16
 # the song (the run checks the length again, ``budget``).
 ASSUMED = (120.0, 4)
 # The maps read from songs' audio, by file (path, size, mtime), as ``analysis`` keeps its measurements.
-KEPT = 32
-_read: dict[tuple[str, int, int], song_map.Map] = {}
-_read_lock = threading.Lock()
+_read = analysis.ByFile()
 
 
 def given(value: Any) -> bool:
@@ -105,19 +102,13 @@ def of_song(src_audio: Any, song: np.ndarray | None = None) -> song_map.Map | No
     if found is not None or headers.reading():
         return found
     path = Path(str(src_audio))
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _read_lock:
-        if key in _read:
-            return _read[key]
-    stereo = uploads.load(path) if song is None else song
-    with analysis.place():
-        found = song_map.of_audio(stereo, audio.SAMPLE_RATE)
-    with _read_lock:
-        while len(_read) >= KEPT:
-            _read.pop(next(iter(_read)))
-        _read[key] = found
-    return found
+
+    def read() -> song_map.Map:
+        stereo = uploads.load(path) if song is None else song
+        with analysis.place():
+            return song_map.of_audio(stereo, audio.SAMPLE_RATE)
+
+    return _read.get(path, read)
 
 
 def heard(src_audio: Any, song: np.ndarray) -> song_map.Map | None:
