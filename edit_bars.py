@@ -29,9 +29,6 @@ from checks import MIN_REGION_SECONDS, SHORT_TEXT, InputError
 # The most numbers a list of bars may hold (text is held to ``checks.SHORT_TEXT`` characters, as every
 # short field): a choice covers its first bar to its last, so two say all of it.
 MAX_LISTED = 16
-# Extend by the bar, where the song has no grid: the tempo and metre the door assumes until the run reads
-# the song (the run checks the length again, ``budget``).
-ASSUMED = (120.0, 4)
 # The maps read from songs' audio, by file (path, size, mtime), as ``analysis`` keeps its measurements.
 _read = analysis.ByFile()
 
@@ -178,12 +175,15 @@ def count(value: Any) -> int:
 
 def _bar_seconds(grid: song_map.Map | None, bpm: Any, time_signature: Any) -> tuple[float, float | None]:
     """(one bar's length at the song's end, the last bar line before it: None where the grid is not known):
-    the grid's last bars where it has them, else the tempo and metre asked, else ``ASSUMED``."""
+    the grid's last bars where it has them, else the tempo and metre asked, else ``song_map.ASSUMED_BPM`` in ``ASSUMED_BEATS``."""
     if grid is not None and len(grid.bars) >= 2:
         last = grid.bars[-9:]
         lengths = sorted(b - a for a, b in zip(last, last[1:], strict=False))
         return lengths[len(lengths) // 2], grid.bars[-1]
-    tempo, per_bar = song_map.positive(bpm) or ASSUMED[0], song_map.beats_per_bar_of(time_signature) or ASSUMED[1]
+    tempo, per_bar = (
+        song_map.positive(bpm) or song_map.ASSUMED_BPM,
+        song_map.beats_per_bar_of(time_signature) or song_map.ASSUMED_BEATS,
+    )
     return per_bar * 60.0 / tempo, None
 
 

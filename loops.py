@@ -23,15 +23,15 @@ import numpy as np
 
 import audio
 import records
+import song_map
 import tooltips as tips
 from checks import InputError, check_loop_bars, check_switch
 from music_request import Job, Loop, MusicRequest, Plan, Render, pipeline_seconds
 from plan_format import BPM_RANGE, TIME_SIGNATURES
 
-# A metre left to the model without Think is 4/4 for a loop: its length must be known before it is made.
-DEFAULT_BEATS = 4
-# A Think loop whose plan failed (the song is made without one): its tempo.
-FALLBACK_BPM = 120
+# A metre left to the model without Think is ``song_map``'s assumed one for a loop (its length must be known
+# before it is made), and a Think loop whose plan failed (made without one) takes its assumed tempo.
+DEFAULT_BEATS, FALLBACK_BPM = song_map.ASSUMED_BEATS, song_map.ASSUMED_BPM
 
 
 def check(bars: int | None, bpm: int | None, timesignature: str | None, think: bool = False) -> Loop | None:

@@ -33,6 +33,8 @@ LOW_SECONDS = 0.08
 # A section's start moves onto a bar line nearer than this share of a bar (a line sung a beat before
 # its bar, a pickup, stays the bar's).
 SECTION_SNAP = 0.5
+# A bar where nothing says its tempo or metre (no grid, no BPM, no time signature, no plan): 120 BPM in 4/4.
+ASSUMED_BPM, ASSUMED_BEATS = 120, 4
 # An untagged instrumental start longer than this is a section of its own.
 INTRO_SECONDS = 2.0
 INTRO = "Intro"
