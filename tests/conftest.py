@@ -541,16 +541,6 @@ def warm_backend(tiny_pipeline_dir):
     )
 
 
-def die_with_parent() -> None:
-    """In a child process: be ended when the process that started it dies, even by SIGKILL
-    (Linux's PR_SET_PDEATHSIG), so no studio outlives a killed test run."""
-    import ctypes
-    import signal
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-
-
 def wait_until_serving(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
     """Return once the studio at ``url`` answers; its log in the error if it died or never did."""
     from gradio_client import Client
@@ -582,21 +572,14 @@ def served_env(pipeline: Path, work: Path, planner: Path | str = "none", **more:
 
 @contextlib.contextmanager
 def studio_process(env: dict[str, str], work: Path, timeout: float = 120) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``python app.py`` (the README's command) in its own process, on a free port, with ``env``
-    added; yields (url, process) once it answers, and ends it and its children afterwards."""
+    """``python app.py`` (the README's command) in its own process (``studio_fork``), on a free port, with
+    ``env`` added; yields (url, process) once it answers, and ends it and its children afterwards."""
+    import studio_fork
+
     port = free_port()
     log = work / f"studio-{port}.log"
     full = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), **env}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py"],
-            cwd=ROOT,
-            env=full,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+    proc = studio_fork.start(["app.py"], full, log)  # forked from imported libraries (studio_fork)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_serving(url, proc, log, timeout)

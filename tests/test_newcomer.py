@@ -119,7 +119,8 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
     read = set(re.findall(r"\b(ACE_STUDIO_[A-Z_]*MODEL)\b", rooms))
     assert len(read) >= 5 and read <= set(env), f"model settings the command leaves out: {read - set(env)}"
     work = served_env(Path(env["ACE_STUDIO_MODEL"]), tmp_path, planner=env["ACE_STUDIO_PLANNER_MODEL"])
-    with studio_process({**work, **env}, tmp_path) as (url, _proc):
+    # README's command itself, a new interpreter: not forked from imported libraries (studio_fork).
+    with studio_process({**work, **env, "ACE_STUDIO_TESTS_FORK": "0"}, tmp_path) as (url, _proc):
         client = Client(url, verbose=False)
         first, again = (
             _analysis(url, client, handle_file(song)) for song in _two_copies(examples.demo_song(), tmp_path)

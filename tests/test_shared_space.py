@@ -59,7 +59,10 @@ def space(tiny_pipeline_dir, tmp_path_factory):
 
 
 class Rss:
-    """The studio's resident memory (with its children), sampled every 10 ms while a block runs."""
+    """The studio's resident memory (with its children) that it allocated, sampled every 10 ms while a block
+    runs: resident pages less those backed by a file (the libraries' code and data, mapped in as first
+    used, which the kernel may drop; a studio forked from imported libraries, ``studio_fork``, maps them in
+    as it goes where a new interpreter mapped them while importing)."""
 
     def __init__(self, pid: int) -> None:
         self.proc = psutil.Process(pid)
@@ -69,7 +72,8 @@ class Rss:
         total = 0
         for p in procs:
             with contextlib.suppress(psutil.Error):
-                total += p.memory_info().rss
+                memory = p.memory_info()
+                total += memory.rss - memory.shared
         return total
 
     @contextlib.contextmanager

@@ -521,14 +521,21 @@ import sys, time
 sys.path.insert(0, "tests")
 from zerogpu_harness import start_studio
 from pathlib import Path
+import os, studio_fork
+if os.environ["ACE_STUDIO_TESTS_FORK"] == "1":  # the tie to this process is the point, not the imports
+    studio_fork._INTERPRETER[:] = [studio_fork.Interpreter(libraries=False)]
 proc = start_studio(dict(__import__("os").environ), Path(sys.argv[1]))
 print(proc.pid, flush=True)
 time.sleep(600)
 """
 
 
-def test_a_harness_studio_never_outlives_a_killed_test_run(tmp_path):
+@pytest.mark.parametrize(("fork", "named"), [("1", "studio_fork.py"), ("0", "--serve")])
+def test_a_harness_studio_never_outlives_a_killed_test_run(tmp_path, fork, named):
+    """Started as the suite starts it (forked from ``studio_fork``'s interpreter, itself tied to the test
+    process) or as a new interpreter: either way it ends with a test process killed with SIGKILL."""
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(free_port())}
+    env["ACE_STUDIO_TESTS_FORK"] = fork
     runner = subprocess.Popen(
         [sys.executable, "-c", RUNNER, str(tmp_path / "studio.log")],
         cwd=ROOT,
@@ -538,7 +545,7 @@ def test_a_harness_studio_never_outlives_a_killed_test_run(tmp_path):
     )
     studio = int(runner.stdout.readline())
     try:
-        assert "--serve" in Path(f"/proc/{studio}/cmdline").read_bytes().decode()  # started, and alive
+        assert named in Path(f"/proc/{studio}/cmdline").read_bytes().decode()  # started, and alive
         runner.kill()  # as a killed pytest dies: no clean-up of its own
         runner.wait()
         deadline = time.monotonic() + 30
@@ -549,6 +556,39 @@ def test_a_harness_studio_never_outlives_a_killed_test_run(tmp_path):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(studio, signal.SIGKILL)
+
+
+def test_a_forked_studio_is_its_script_with_its_own_environment_group_output_and_end(tmp_path, monkeypatch):
+    """``studio_fork``: what a studio forked from the imported libraries gets, as ``python script`` would
+    (its arguments, exactly its environment, a process group of its own, its output in its log, its exit
+    code heard; ``wait`` gives up when told), and which environments it refuses (a new interpreter then)."""
+    import studio_fork
+
+    script = tmp_path / "studio.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "print(sys.argv[1:], os.environ.get('SETTING'), 'UNSET' in os.environ, os.getpgid(0) == os.getpid())\n"
+        "time.sleep(float(sys.argv[1]))\n"
+        "sys.exit(3)\n"
+    )
+    monkeypatch.setenv("UNSET", "the interpreter's, not the studio's")
+    forks = studio_fork.Interpreter(libraries=False)
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "UNSET"}
+        slow = forks.start([str(script), "60"], {**env, "SETTING": "slow"}, tmp_path / "slow.log")
+        quick = forks.start([str(script), "0"], {**env, "SETTING": "quick"}, tmp_path / "quick.log")
+        assert quick.wait(60) == 3 and (tmp_path / "quick.log").read_text() == "['0'] quick False True\n"
+        with pytest.raises(subprocess.TimeoutExpired):
+            slow.wait(0.1)
+        assert slow.poll() is None
+        slow.kill()
+        assert slow.wait(60) == -signal.SIGKILL and "['60'] slow" in (tmp_path / "slow.log").read_text()
+        assert forks.fits(
+            {**forks.env, "ACE_STUDIO_ANY": "1", "GRADIO_SERVER_PORT": "1", "PYTORCH_ENABLE_MPS_FALLBACK": "1"}
+        )
+        assert not forks.fits({**forks.env, "HF_HOME": str(tmp_path)})  # read as huggingface_hub is imported
+    finally:
+        forks.proc.kill()
 
 
 def _port_free(port: int) -> bool:

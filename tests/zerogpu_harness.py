@@ -227,30 +227,14 @@ def require_spaces() -> None:
         raise NoSpaces(NO_SPACES)
 
 
-def _die_with_parent() -> None:
-    """In the studio process: be ended when the process that started it dies, even by SIGKILL
-    (Linux's PR_SET_PDEATHSIG), so no harness studio outlives a killed test run."""
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-
-
 def start_studio(env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
     """The studio in its own process group, so that stopping it also ends the workers it forked; it
     ends with the process that started it, even one killed by SIGKILL (``serve`` takes its workers
     along). Its output goes to ``log``, or where this process's goes."""
+    import studio_fork
+
     require_spaces()
-    with open(log, "wb") if log is not None else contextlib.nullcontext() as out:
-        return subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT if out is not None else None,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+    return studio_fork.start([str(Path(__file__).resolve()), "--serve"], env, log)
 
 
 def stop_studio(proc: subprocess.Popen) -> None:

@@ -1,0 +1,235 @@
+"""Studios the tests start, forked from an interpreter that has already imported their libraries.
+
+A studio's start is ``python app.py`` (or the ZeroGPU harness's ``--serve``): about 10 s of CPU, 7 of
+them importing torch, diffusers, transformers, librosa, demucs… (``startup.LIBRARIES``), and the suite
+starts fifteen of them on a 2-core machine (issue 60). Each test process keeps one interpreter that has
+imported those libraries once and nothing of the studio; a studio is forked from it, given its own
+environment, folder, output and process group, and runs its script as ``python script`` would
+(``runpy``, ``__main__``). The studio's own rooms and Gradio (which reads ``GRADIO_TEMP_DIR`` and
+``GRADIO_SERVER_PORT`` as it is imported) are imported in the studio, after its environment is set.
+
+What a library reads from the environment as it is imported is the interpreter's: a studio whose
+environment differs from it anywhere but in the studio's own settings (``OWN``) is started as a new
+interpreter instead, as is every studio whose environment sets ``ACE_STUDIO_TESTS_FORK=0``: test_newcomer's,
+started with the README's command itself, and one of the harness's kill tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# Settings the studio reads when it runs, never a library as it is imported.
+OWN = ("ACE_STUDIO_", "GRADIO_", "HARNESS_", "SPACES_", "ZEROGPU_", "PYTEST_")
+# Set by a studio as it starts (``models.enable_mps_fallback``, before torch; Gradio's launch, after the Hub's
+# import): a test process that served one in itself has them, and a new studio sets them again.
+SET_BY_A_STUDIO = ("PYTORCH_ENABLE_MPS_FALLBACK", "HF_HUB_DISABLE_TELEMETRY")
+
+
+def _die_with_parent() -> None:
+    """Be ended when the process that started this one dies, even by SIGKILL (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+class Forked:
+    """A studio forked from the interpreter, with what the tests use of ``subprocess.Popen``."""
+
+    def __init__(self, pid: int, interpreter: Interpreter) -> None:
+        self.pid, self._interpreter, self.returncode = pid, interpreter, None
+
+    def poll(self) -> int | None:
+        self.returncode = self._interpreter.ended.get(self.pid)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        with self._interpreter.changed:
+            if not self._interpreter.changed.wait_for(lambda: self.pid in self._interpreter.ended, timeout):
+                raise subprocess.TimeoutExpired(f"studio {self.pid}", timeout)
+        return self.poll()
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class Interpreter:
+    """The test process's side: starts the interpreter, asks it for studios, hears how each ended. Without
+    ``libraries`` it imports none (a test of how studios end, not of how they start)."""
+
+    def __init__(self, libraries: bool = True) -> None:
+        self.env = dict(os.environ)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, *([] if libraries else ["--bare"])],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=_die_with_parent,
+        )
+        self.ended: dict[int, int] = {}
+        self.changed = threading.Condition()
+        self._started: list[int] = []
+        threading.Thread(target=self._hear, daemon=True).start()
+
+    def _hear(self) -> None:
+        for line in self.proc.stdout:
+            kind, pid, *code = line.split()
+            with self.changed:
+                if kind == "ended":
+                    self.ended[int(pid)] = int(code[0])
+                else:
+                    self._started.append(int(pid))
+                self.changed.notify_all()
+        with self.changed:  # the interpreter is gone, and its studios with it
+            self.ended.update({pid: -signal.SIGTERM for pid in self._started if pid not in self.ended})
+            self.changed.notify_all()
+
+    def fits(self, env: dict[str, str]) -> bool:
+        def read_on_import(of: dict[str, str]) -> dict[str, str]:
+            return {k: v for k, v in of.items() if not k.startswith(OWN) and k not in SET_BY_A_STUDIO}
+
+        return self.proc.poll() is None and read_on_import(self.env) == read_on_import(env)
+
+    def start(self, argv: list[str], env: dict[str, str], log: Path | None) -> Forked:
+        ask = {"argv": argv, "env": env, "cwd": str(ROOT), "log": str(log) if log else None}
+        with self.changed:
+            known = len(self._started)
+            self.proc.stdin.write(json.dumps(ask) + "\n")
+            self.proc.stdin.flush()
+            if not self.changed.wait_for(lambda: len(self._started) > known, 60):
+                raise RuntimeError("the studios' interpreter did not fork")
+            return Forked(self._started[known], self)
+
+
+_INTERPRETER: list[Interpreter] = []
+
+
+def start(argv: list[str], env: dict[str, str], log: Path | None = None) -> Any:
+    """``python argv…`` in ``ROOT`` with exactly ``env``, in its own process group, ended with this process,
+    its output to ``log``: forked from this process's interpreter where ``env`` fits it, otherwise (with no
+    ``log``, its output then where this process's goes; off Linux, where a fork after these imports is not
+    safe, macOS's Objective-C runtime among them) a new interpreter."""
+    if log is not None and sys.platform == "linux" and env.get("ACE_STUDIO_TESTS_FORK", "1") != "0":
+        if not _INTERPRETER or _INTERPRETER[0].proc.poll() is not None:
+            _INTERPRETER[:] = [Interpreter()]
+        if _INTERPRETER[0].fits(env):
+            return _INTERPRETER[0].start(argv, env, log)
+    with open(log, "wb") if log is not None else contextlib.nullcontext() as out:
+        return subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out is not None else None,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+
+# ---------------------------------------------------------------- the interpreter's side
+
+
+def _run(ask: dict[str, Any]) -> None:
+    """In the forked child: become ``python argv…`` as ``start`` asked, and never return."""
+    code = 1
+    try:
+        os.setsid()
+        _die_with_parent()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.environ.clear()
+        os.environ.update(ask["env"])
+        os.chdir(ask["cwd"])
+        if ask["log"]:
+            fd = os.open(ask["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            os.close(fd)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        script = str(Path(ask["cwd"]) / ask["argv"][0])
+        sys.argv = [script, *ask["argv"][1:]]
+        sys.path[0] = str(Path(script).parent)
+        import runpy
+
+        runpy.run_path(script, run_name="__main__")
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _reap(*_: Any) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        print("ended", pid, os.waitstatus_to_exitcode(status), flush=True)
+
+
+def serve(libraries: bool = True) -> None:
+    """Import the studio's libraries (``startup.LIBRARIES``, not the studio), then fork a studio for each
+    line on stdin; say each one's pid, and how each one ended."""
+    if libraries:
+        _import_libraries()
+    signal.signal(signal.SIGCHLD, _reap)
+    _fork_each_line()
+
+
+def _import_libraries() -> None:
+    sys.path.insert(0, str(ROOT))
+    import models
+    import startup
+
+    models.enable_mps_fallback()  # as app.py does, before torch
+    startup.import_libraries()
+    rooms = [
+        name for name, module in sys.modules.items() if Path(getattr(module, "__file__", None) or "/").parent == ROOT
+    ]
+    for name in rooms:
+        del sys.modules[name]  # the studio imports its own rooms, with its own environment
+    sys.path.remove(str(ROOT))
+
+
+def _fork_each_line() -> None:
+    for line in sys.stdin:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # one line at a time on stdout
+        pid = os.fork()
+        if pid == 0:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+            _run(json.loads(line))
+        print("started", pid, flush=True)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+
+
+if __name__ == "__main__":
+    _die_with_parent()
+    serve(libraries="--bare" not in sys.argv[1:])
