@@ -1,8 +1,8 @@
 """Studios the tests start, forked from an interpreter that has already imported their libraries.
 
-A studio's start is ``python app.py`` (or the ZeroGPU harness's ``--serve``): about 10 s of CPU, 7 of
-them importing torch, diffusers, transformers, librosa, demucs… (``startup.LIBRARIES``), and the suite
-starts fifteen of them on a 2-core machine (issue 60). Each test process keeps one interpreter that has
+A studio's start is ``python app.py`` (or the ZeroGPU harness's ``--serve``): 9.6 s of CPU until it serves,
+6.4 s of them importing torch, diffusers, transformers, librosa, demucs… (``startup.LIBRARIES``), and the
+suite starts fifteen of them on a 2-core machine (issue 60); forked from here, 3.6 s. Each test process keeps one interpreter that has
 imported those libraries once and nothing of the studio; a studio is forked from it, given its own
 environment, folder, output and process group, and runs its script as ``python script`` would
 (``runpy``, ``__main__``). The studio's own rooms and Gradio (which reads ``GRADIO_TEMP_DIR`` and
