@@ -75,29 +75,36 @@ class Interpreter:
 
     def __init__(self, libraries: bool = True) -> None:
         self.env = dict(os.environ)
+        # No preexec_fn (ctypes after a fork of this threaded process): it ties itself to this pid.
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, *([] if libraries else ["--bare"])],
+            [sys.executable, __file__, str(os.getpid()), *([] if libraries else ["--bare"])],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            preexec_fn=_die_with_parent,
         )
         self.ended: dict[int, int] = {}
         self.changed = threading.Condition()
+        self.gone = False
         self._started: list[int] = []
         threading.Thread(target=self._hear, daemon=True).start()
 
     def _hear(self) -> None:
         for line in self.proc.stdout:
-            kind, pid, *code = line.split()
+            try:
+                kind, pid, *code = line.split()
+                pid, code = int(pid), [int(c) for c in code]
+            except ValueError:
+                continue
             with self.changed:
                 if kind == "ended":
-                    self.ended[int(pid)] = int(code[0])
-                else:
-                    self._started.append(int(pid))
+                    self.ended[pid] = code[0]
+                else:  # a pid an ended studio had may come again: its end is said after this line
+                    self.ended.pop(pid, None)
+                    self._started.append(pid)
                 self.changed.notify_all()
         with self.changed:  # the interpreter is gone, and its studios with it
+            self.gone = True
             self.ended.update({pid: -signal.SIGTERM for pid in self._started if pid not in self.ended})
             self.changed.notify_all()
 
@@ -113,7 +120,9 @@ class Interpreter:
             known = len(self._started)
             self.proc.stdin.write(json.dumps(ask) + "\n")
             self.proc.stdin.flush()
-            if not self.changed.wait_for(lambda: len(self._started) > known, 60):
+            if not self.changed.wait_for(lambda: len(self._started) > known or self.gone, 120):
+                self.proc.kill()  # what it was asked is not forked later, unseen
+            if len(self._started) <= known:
                 raise RuntimeError("the studios' interpreter did not fork")
             return Forked(self._started[known], self)
 
@@ -130,7 +139,8 @@ def start(argv: list[str], env: dict[str, str], log: Path | None = None) -> Any:
         if not _INTERPRETER or _INTERPRETER[0].proc.poll() is not None:
             _INTERPRETER[:] = [Interpreter()]
         if _INTERPRETER[0].fits(env):
-            return _INTERPRETER[0].start(argv, env, log)
+            with contextlib.suppress(RuntimeError, OSError):  # gone or stuck: a new interpreter below
+                return _INTERPRETER[0].start(argv, env, log)
     with open(log, "wb") if log is not None else contextlib.nullcontext() as out:
         return subprocess.Popen(
             [sys.executable, *argv],
@@ -146,13 +156,17 @@ def start(argv: list[str], env: dict[str, str], log: Path | None = None) -> Any:
 # ---------------------------------------------------------------- the interpreter's side
 
 
-def _run(ask: dict[str, Any]) -> None:
+def _run(ask: dict[str, Any], parent: int) -> None:
     """In the forked child: become ``python argv…`` as ``start`` asked, and never return."""
     code = 1
     try:
         os.setsid()
         _die_with_parent()
+        if os.getppid() != parent:  # the interpreter died before the tie was made
+            os._exit(1)
+        os.close(_SAY.fileno())
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         os.environ.clear()
         os.environ.update(ask["env"])
         os.chdir(ask["cwd"])
@@ -173,6 +187,8 @@ def _run(ask: dict[str, Any]) -> None:
         code = 0
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        if not isinstance(stop.code, int) and stop.code is not None:
+            print(stop.code, file=sys.stderr)  # as Python says sys.exit("why")
     except BaseException:
         import traceback
 
@@ -192,12 +208,15 @@ def _reap(*_: Any) -> None:
             return
         if pid == 0:
             return
-        print("ended", pid, os.waitstatus_to_exitcode(status), flush=True)
+        print("ended", pid, os.waitstatus_to_exitcode(status), file=_SAY, flush=True)
 
 
 def serve(libraries: bool = True) -> None:
     """Import the studio's libraries (``startup.LIBRARIES``, not the studio), then fork a studio for each
     line on stdin; say each one's pid, and how each one ended."""
+    # Blocked in every thread the imports start; the main thread takes it only between forks, so a
+    # studio's "ended" always comes after its "started".
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     if libraries:
         _import_libraries()
     signal.signal(signal.SIGCHLD, _reap)
@@ -220,16 +239,24 @@ def _import_libraries() -> None:
 
 
 def _fork_each_line() -> None:
-    for line in sys.stdin:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # one line at a time on stdout
+    while True:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        line = sys.stdin.readline()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        if not line:
+            return
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-            _run(json.loads(line))
-        print("started", pid, flush=True)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+            _run(json.loads(line), parent)
+        print("started", pid, file=_SAY, flush=True)
 
 
 if __name__ == "__main__":
     _die_with_parent()
-    serve(libraries="--bare" not in sys.argv[1:])
+    if os.getppid() != int(sys.argv[1]):  # the test process died before the tie was made
+        sys.exit(1)
+    # Its own stream to the test process; whatever a library prints goes to stderr instead.
+    _SAY = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    serve(libraries="--bare" not in sys.argv[2:])
