@@ -114,8 +114,8 @@ class Interpreter:
 
         return self.proc.poll() is None and read_on_import(self.env) == read_on_import(env)
 
-    def start(self, argv: list[str], env: dict[str, str], log: Path | None) -> Forked:
-        ask = {"argv": argv, "env": env, "cwd": str(ROOT), "log": str(log) if log else None}
+    def start(self, argv: list[str], env: dict[str, str], log: Path) -> Forked:
+        ask = {"argv": argv, "env": env, "log": str(log)}
         with self.changed:
             known = len(self._started)
             self.proc.stdin.write(json.dumps(ask) + "\n")
@@ -169,16 +169,15 @@ def _run(ask: dict[str, Any], parent: int) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         os.environ.clear()
         os.environ.update(ask["env"])
-        os.chdir(ask["cwd"])
-        if ask["log"]:
-            fd = os.open(ask["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.dup2(fd, 1)
-            os.dup2(fd, 2)
-            os.close(fd)
+        os.chdir(ROOT)
+        fd = os.open(ask["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-        script = str(Path(ask["cwd"]) / ask["argv"][0])
+        script = str(ROOT / ask["argv"][0])
         sys.argv = [script, *ask["argv"][1:]]
         sys.path[0] = str(Path(script).parent)
         import runpy
