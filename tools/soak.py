@@ -5,7 +5,8 @@ settings*, *Send to*), the server's RSS sampled throughout (every ``--every`` s)
 end of the warm-up, its peak and its end, the highest RSS of each tenth of the requests, the server's
 CPU seconds a request after the warm-up, and per kind of request how far the RSS rose while one ran:
 what a studio left running keeps after its warm-up, and which requests make its peaks
-(docs/performance.md, "Memory over a long run").
+(docs/performance.md, "Memory over a long run"). ``--idle S``: then S seconds of quiet, and the server's CPU
+over them (a studio left running costs the machine it shares next to nothing).
 
 The audio is noise, by design; what the run measures is the memory the server keeps between requests.
 ``--env NAME=VALUE`` starts the studio with more settings (``MALLOC_TRIM_THRESHOLD_=…`` to compare).
@@ -94,6 +95,12 @@ class Sampler(threading.Thread):
                     used += sum(child.cpu_times()[:2])
             return used
         return 0.0
+
+    def idle(self, seconds: float) -> float:
+        """CPU seconds the server uses every 10 s while nobody asks it anything, measured over ``seconds``."""
+        before = self.cpu()
+        time.sleep(seconds)  # the quiet itself is what is measured
+        return round((self.cpu() - before) / seconds * 10, 3)
 
     def rss(self) -> int:
         import psutil
@@ -242,6 +249,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             v.start()
         for v in visitors:
             v.join()
+        idle = sampler.idle(args.idle) if args.idle else None
     finally:
         sampler.done.set()
         sampler.join()
@@ -255,6 +263,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     if args.warmup in cpu and args.requests in cpu:
         found["cpu_s_per_request"] = round((cpu[args.requests] - cpu[args.warmup]) / (args.requests - args.warmup), 2)
     found["rise_by_kind"] = rises(sampler.samples, timed)
+    if idle is not None:
+        found["idle_cpu_s_per_10_s"] = idle
     return found
 
 
@@ -306,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/ace-soak"), help="outputs, uploads, the log")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the studio (repeatable)")
     parser.add_argument("--every", type=float, default=0.25, help="seconds between RSS samples")
+    parser.add_argument("--idle", type=float, default=0, help="then seconds of quiet, the server's CPU measured")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     studio_root.reach()
@@ -318,6 +329,8 @@ def main(argv: list[str] | None = None) -> None:
     print("highest RSS in each tenth of the requests, MB: " + " ".join(map(str, found["tenths_mb"])))
     if "cpu_s_per_request" in found:
         print(f"server CPU after the warm-up: {found['cpu_s_per_request']} s a request")
+    if "idle_cpu_s_per_10_s" in found:
+        print(f"server CPU while idle after them: {found['idle_cpu_s_per_10_s']} s every 10 s")
     print("RSS rise while each kind ran (requests, median, largest), MB:")
     for kind, (n, median, largest) in found["rise_by_kind"].items():
         print(f"  {kind:11} {n:4} {median:6} {largest:6}")
