@@ -81,8 +81,8 @@ demo = build_ui()
 
 
 # Gradio's queue looks for work every 1 ms while it has none to start, and for progress to send every 10 ms:
-# 0.37 s of CPU every 10 s for a studio left idle (3.7 % of a core on a machine it shares, measured on this
-# project's 2-core machine). Every 20 and 50 ms: 0.07 s; a press starts at most 20 ms later.
+# 0.43 s of CPU every 10 s for a studio left idle (``tools/soak.py --idle``, this project's 2-core machine),
+# on a machine it shares. Every 20 and 50 ms: 0.06 s; a press starts at most 20 ms later.
 QUEUE_POLL_S = 0.02
 PROGRESS_POLL_S = 0.05
 

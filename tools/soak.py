@@ -243,22 +243,26 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 if sampler.mark == args.warmup:
                     sampler.cpu_at[args.warmup] = sampler.cpu()
 
+    served = False
     try:
         visitors = [threading.Thread(target=visit, args=(i,)) for i in range(args.visitors)]
         for v in visitors:
             v.start()
         for v in visitors:
             v.join()
-        idle = sampler.idle(args.idle) if args.idle else None
+        served = True
     finally:
         sampler.done.set()
         sampler.join()
         sampler.cpu_at[args.requests] = sampler.cpu()
+        seconds = time.monotonic() - started
+        # The quiet after the last request, sampled by nothing: it counts in no other figure.
+        idle = sampler.idle(args.idle) if args.idle and served else None
         proc.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=30)
         proc.kill()
-    found = summary(sampler.samples, args.requests, args.warmup, counts, time.monotonic() - started)
+    found = summary(sampler.samples, args.requests, args.warmup, counts, seconds)
     cpu = sampler.cpu_at
     if args.warmup in cpu and args.requests in cpu:
         found["cpu_s_per_request"] = round((cpu[args.requests] - cpu[args.warmup]) / (args.requests - args.warmup), 2)
