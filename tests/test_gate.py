@@ -258,6 +258,23 @@ def _half_sent(url: str, path: str, head: bytes, body: bytes | list, results: li
     results.append((status.decode(errors="replace"), rest.decode(errors="replace"), closed, time.perf_counter()))
 
 
+class _Answers(list):
+    """``_half_sent``'s answers as they come, and a wait for the first ``n`` of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = threading.Condition()
+
+    def append(self, answer: tuple) -> None:
+        with self.changed:
+            super().append(answer)
+            self.changed.notify_all()
+
+    def wait_for(self, n: int) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: len(self) >= n, 300), f"{len(self)} of {n} answered"
+
+
 def test_half_sent_bodies_are_closed_in_seconds_and_cost_little(studio):
     """The review: 30 connections each sending 2 MB less a byte held +60 MB, none closed in 20 s."""
     head = f"Content-Type: application/json\r\nContent-Length: {2 * MB}\r\n".encode()
@@ -305,7 +322,7 @@ def test_large_bodies_past_the_pool_are_told_to_come_back(studio):
     """Bodies promised (and held) share 16 MB beyond their first 64 KB: eight of 2 MB fill it, and
     the next is told in words at once; a page's own small request still goes through."""
     head = f"Content-Type: application/json\r\nContent-Length: {2 * MB}\r\n".encode()
-    holders: list = []  # nine for eight shares: one of them is told, once the other eight hold
+    holders = _Answers()  # nine for eight shares: one of them is told, once the other eight hold
     # A byte a second keeps each holder inside the idle limit, so the pool stays full until the
     # bodies' overall deadline however slowly a loaded machine reads their headers.
     threads = [
@@ -316,9 +333,7 @@ def test_large_bodies_past_the_pool_are_told_to_come_back(studio):
         thread.start()
     # The ninth holder told is the event that the pool is full (a probe sent before it could take a
     # share itself and leave, and then two holders would be told while seven hold).
-    deadline = time.monotonic() + 60
-    while not any(h[0] == BUSY for h in holders) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    holders.wait_for(1)
     assert {h[0] for h in holders} == {BUSY}, holders
     host, port = httpx.URL(studio.url).host, httpx.URL(studio.url).port
     with socket.create_connection((host, port), timeout=10) as sock:
@@ -372,23 +387,6 @@ def test_use_in_generate_refuses_a_huge_text_in_words(studio):
         studio.client.predict("la la", "x" * 513, "en", api_name="/use_in_generate")
     lyrics, caption, *_ = studio.client.predict("l" * 4096, "c" * 512, "en", api_name="/use_in_generate")
     assert len(lyrics) == 4096 and len(caption) == 512
-
-
-class _Answers(list):
-    """``_half_sent``'s answers as they come, and a wait for the first ``n`` of them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.changed = threading.Condition()
-
-    def append(self, answer: tuple) -> None:
-        with self.changed:
-            super().append(answer)
-            self.changed.notify_all()
-
-    def wait_for(self, n: int) -> None:
-        with self.changed:
-            assert self.changed.wait_for(lambda: len(self) >= n, 300), f"{len(self)} of {n} answered"
 
 
 # Uploads one address may have held at once (``ACE_STUDIO_UPLOADS_PER_ADDRESS``, the default).
