@@ -200,16 +200,15 @@ def test_off_by_a_setting_serves_no_mcp_route(studio_env, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def space(tiny_pipeline_dir, tmp_path_factory):
+def space(tiny_pipeline_dir, tiny_lyrics_dir, tmp_path_factory):
     """The studio served under the ZeroGPU harness (the real ``spaces`` wrappers, a fake device API)."""
-    import random_models
     from conftest import free_port, wait_until_serving
     from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
     work = tmp_path_factory.mktemp("mcp-space")
     api = FakeDeviceAPI(scale=1.0).start()
     port = free_port()
-    env = studio_env(api.url, work, tiny_pipeline_dir, random_models.save_lyrics_lm(work / "tiny-qwen2"), port)
+    env = studio_env(api.url, work, tiny_pipeline_dir, tiny_lyrics_dir, port)
     env["ACE_STUDIO_PER_VISITOR"] = "64"  # a flood of one visitor's refused calls reaches the checks, not the share
     for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):  # certifi's authorities, as on a Space (conftest trusts one)
         env.pop(name, None)
