@@ -65,15 +65,16 @@ def dit_inputs(pipe):
 
 def test_audio_modes_tell_the_model_the_real_length_and_the_chosen_language(served, tmp_path):
     client, spy = served
-    src = handle_file(str(tone(tmp_path / "song.wav", seconds=12.5)))
+    # A short source, under Generate's 10 s: no length of Generate's could stand in for its own.
+    src = handle_file(str(tone(tmp_path / "song.wav", seconds=6.5)))
     common = {"src_audio": src, "inference_steps": 2, "lyrics": "[Verse]\nla lune", "vocal_language": "fr"}
     client.predict(prompt="chanson", audio_cover_strength=1.0, api_name="/cover", **common)
     client.predict(prompt="chanson", extend_seconds=7.5, api_name="/extend", **common)
     client.predict(prompt="chanson", repainting_start=2, repainting_end=5, api_name="/edit", **common)
     cover, extend, edit = spy.calls[-3:]
-    assert cover.audio_duration == pytest.approx(12.5) and cover.task_type == "cover"
-    assert extend.audio_duration == pytest.approx(12.5)  # the source's own length, as upstream's prompt says
-    assert edit.audio_duration == pytest.approx(12.5)
+    assert cover.audio_duration == pytest.approx(6.5) and cover.task_type == "cover"
+    assert extend.audio_duration == pytest.approx(6.5)  # the source's own length, as upstream's prompt says
+    assert edit.audio_duration == pytest.approx(6.5)
     assert all(call.vocal_language == ["fr"] for call in (cover, extend, edit))
     # Nothing sung: upstream's "unknown", whatever language is picked.
     client.predict(
@@ -97,7 +98,7 @@ def _read(path: str) -> np.ndarray:
 
 def test_cover_strength_zero_runs_every_step_on_upstreams_text_only_condition(served, tmp_path):
     client, spy = served
-    src = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
+    src = handle_file(str(tone(tmp_path / "song.wav", seconds=6)))
     pipe = backend.get_backend().pipe
     seen, handle = dit_inputs(pipe)
     try:
@@ -114,7 +115,7 @@ def test_cover_strength_zero_runs_every_step_on_upstreams_text_only_condition(se
 
 def test_cover_strength_one_is_the_models_cover_run(served, tmp_path):
     client, spy = served
-    path = tone(tmp_path / "song.wav", seconds=10)
+    path = tone(tmp_path / "song.wav", seconds=6)
     settings = {"prompt": "string quartet", "seed": 23, "inference_steps": 4}
     covered = client.predict(src_audio=handle_file(str(path)), audio_cover_strength=1.0, api_name="/cover", **settings)
     assert spy.calls[-1].task_type == "cover"
@@ -131,7 +132,7 @@ def test_cover_strength_one_is_the_models_cover_run(served, tmp_path):
 
 def test_a_middle_strength_runs_the_cover_steps_then_the_rest_as_text_to_music(served, tmp_path):
     client, spy = served
-    src = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
+    src = handle_file(str(tone(tmp_path / "song.wav", seconds=6)))
     pipe = backend.get_backend().pipe
     before = len(spy.calls)
     seen, handle = dit_inputs(pipe)
@@ -165,7 +166,7 @@ def test_dcw_and_the_covers_start_are_api_parameters_kept_in_the_record(served, 
         assert record["params"]["dcw"] is runs and spy.calls[-1].dcw is runs, sent
     record = client.predict(prompt="pop", audio_duration=10, inference_steps=1, api_name="/generate")[-1]
     assert record["params"]["dcw"] is False and spy.calls[-1].dcw is False
-    src = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
+    src = handle_file(str(tone(tmp_path / "song.wav", seconds=6)))
     cover = client.predict(src_audio=src, prompt="x", cover_noise_strength=0.2, inference_steps=2, api_name="/cover")
     assert cover[-1]["params"]["cover_noise_strength"] == 0.2 and cover[-1]["params"]["dcw"] is False
     assert spy.calls[-1].cover_noise_strength == 0.2 and spy.calls[-1].dcw is False
