@@ -110,7 +110,7 @@ def test_validation_names_the_field_before_queueing_and_the_app_keeps_serving(cl
         client.predict(prompt="pop", audio_format="ogg", think=False, api_name="/generate")
     with pytest.raises(ValidationError, match="prompt: Describe the music"):
         client.predict(think=False, api_name="/generate")
-    ok = client.predict(prompt="pop", audio_duration=10, inference_steps=1, api_name="/generate")
+    ok = client.predict(prompt="pop", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
     assert Path(ok[0]).exists()
 
 

@@ -31,7 +31,10 @@ def test_the_prompt_is_upstreams_inspiration_prompt():
     assert text.endswith("<|im_start|>assistant\n")
 
 
-def test_an_idea_becomes_a_song_and_its_seed_writes_it_again(with_planner):
+def test_an_idea_becomes_a_song_and_its_seed_writes_it_again(with_planner, monkeypatch):
+    # The words' length is not the point here (their cap: test_describe_and_write_it_call_the_planner_as_
+    # upstream_does): the tiny random planner writes to its cap, so the cap is a short one.
+    monkeypatch.setattr(songwriter, "LYRIC_TOKENS", 32)
     first = songwriter.write(IDEA, False, checks.UNKNOWN, 7)
     again = songwriter.write(IDEA, False, checks.UNKNOWN, 7)
     assert first["fields"] == again["fields"] and first["lyrics"] == again["lyrics"] and first["seed"] == 7
@@ -121,9 +124,12 @@ def test_the_declaration_covers_every_token_it_may_write(with_planner):
 # ---------------------------------------------------------------- through the API
 
 
-def test_write_song_through_the_api(studio_server):
+def test_write_song_through_the_api(studio_server, monkeypatch):
     from gradio_client import Client
 
+    # The words' length is not the point (the tiny random planner writes to its cap): a short cap, read
+    # by this process's studio.
+    monkeypatch.setattr(songwriter, "LYRIC_TOKENS", 32)
     client = Client(studio_server[0], verbose=False)
     first = client.predict(idea=IDEA, seed=11, api_name="/write_song")
     caption, lyrics, bpm, key, metre, length, note = first
