@@ -39,12 +39,13 @@ def studio(tiny_pipeline_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("fair-share")
     env = served_env(tiny_pipeline_dir, work)
     with studio_process(env, work) as (url, proc):
-        Client(url, verbose=False).predict(
-            prompt="warm up", audio_duration=10, inference_steps=1, think=False, api_name="/generate"
-        )
+        client = Client(url, verbose=False)
+        client.predict(prompt="warm up", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
         config = httpx.get(f"{url}config").json()
         fns = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
-        yield SimpleNamespace(url=url, proc=proc, fns=fns)
+        # Generate's parameters as its API describes them, read once (a Client reads them at its start).
+        generate = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]
+        yield SimpleNamespace(url=url, proc=proc, fns=fns, generate=generate["parameters"])
 
 
 def _join(studio, api: str, data: list, session: str | None = None, headers: dict | None = None) -> httpx.Response:
@@ -60,10 +61,7 @@ def _message(answer: httpx.Response) -> str:
 
 
 def _generate_data(studio, **values) -> list:
-    parameters = Client(studio.url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"][
-        "/generate"
-    ]["parameters"]
-    return [values.get(p["parameter_name"], p.get("parameter_default")) for p in parameters]
+    return [values.get(p["parameter_name"], p.get("parameter_default")) for p in studio.generate]
 
 
 def _try_song(client: Client) -> str:

@@ -34,6 +34,7 @@ import records
 import results
 import sampler
 import variations
+from conftest import picture
 from music_request import Call
 from test_audio_modes import tone
 from test_browser import SHOTS, TIMEOUT_MS, _open, _tab, site  # noqa: F401 (fixtures)
@@ -472,7 +473,6 @@ def test_a_part_hides_what_it_does_not_use(page):
     page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
     page.locator("#edit-src-info").get_by_text("BPM").wait_for()  # read and measured: nothing comes after
     page.locator("#edit-advanced").get_by_text("Advanced settings").click()
-    (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
     shown = {  # the musical fields, the LoRA's, the waveform's region, a region's example columns
         "Add a part": (False, False, "0", False),
         "Complete the song": (True, False, "0", False),
@@ -487,7 +487,7 @@ def test_a_part_hides_what_it_does_not_use(page):
         headers.get_by_text("Region start (s)").wait_for(state="visible" if region else "hidden")
         headers.get_by_text("Which part").wait_for(state="hidden" if region else "visible")
         if choice == "Add a part":
-            page.screenshot(path=str(SHOTS / "issue54" / "add-a-part.png"), full_page=True)
+            picture(page, SHOTS / "issue54" / "add-a-part.png", full_page=True)
             # A part's example sets the choice and the part (and the style), no region.
             page.locator(".tabitem:visible tbody tr").filter(has_text="Bass").click()
             page.wait_for_function("() => document.querySelector('#edit-part input')?.value === 'Bass'")
@@ -511,8 +511,7 @@ def test_a_run_shows_its_progress_under_the_take_label(page):
         name: page.locator(f"#edit-take-1 {selector}").first.bounding_box()
         for name, selector in (("label", ".take-label"), ("level", ".progress-level"), ("text", ".progress-text"))
     }
-    (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
-    page.locator("#edit-take-1").screenshot(path=str(SHOTS / "issue54" / "progress.png"))
+    picture(page.locator("#edit-take-1"), SHOTS / "issue54" / "progress.png")
     page.locator("#edit-stop").click()
     label, level_box, text = box["label"], box["level"], box["text"]
     assert level_box["y"] >= label["y"] + label["height"] - 1, box  # below the label
@@ -537,8 +536,7 @@ def test_cover_offers_the_morph_with_the_songs_own_style(page):
     for field, why in unused.items():
         page.wait_for_function("s => document.querySelector(s).disabled", arg=field)
         page.locator(f"#{field.split()[0][1:]}").get_by_text(why).wait_for()
-    (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "issue54" / "morph-on.png"), full_page=True)
+    picture(page, SHOTS / "issue54" / "morph-on.png", full_page=True)
     page.locator("#cover-morph").get_by_text("Morph the song (flow edit)").click()
     for field in unused:
         page.wait_for_function("s => !document.querySelector(s).disabled", arg=field)
@@ -601,8 +599,7 @@ def test_a_base_that_cannot_be_built_is_named_under_what_to_change(browser, brok
         page.locator("#edit-take-1").wait_for(state="hidden")
         assert page.locator("#edit-seeds").get_by_text("Nothing here yet").is_visible()
         assert not page.locator(".tabitem:visible").get_by_text("Error", exact=True).is_visible()
-        (SHOTS / "issue54").mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / "issue54" / "after-an-error.png"))
+        picture(page, SHOTS / "issue54" / "after-an-error.png")
         # The next press closes the error's toast at once; it stayed over the next take.
         page.locator("#edit-change").get_by_text("A region", exact=True).click()
         page.locator("#edit-button").click()

@@ -42,12 +42,13 @@ def studio(tiny_pipeline_dir, tmp_path_factory):
         },
     )
     with studio_process(env, work) as (url, proc):
-        Client(url, verbose=False).predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
+        client = Client(url, verbose=False)
+        client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
         config = httpx.get(f"{url}config").json()
         fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "generate")
-        parameters = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"][
-            "/generate"
-        ]["parameters"]
+        parameters = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"][
+            "parameters"
+        ]
         yield SimpleNamespace(
             url=url, fn=fn, parameters=parameters, log=next(work.glob("studio-*.log")), out=work / "outputs"
         )

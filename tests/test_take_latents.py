@@ -62,8 +62,7 @@ def served(studio_server):
     """A page (client) on the in-process studio, with spies on the VAE's encode and the sampler's run."""
     url, out = studio_server
     client = Client(url, verbose=False)
-    client.predict(prompt="warm up", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
-    vae = backend.get_backend().pipe.vae
+    vae = backend.get_backend().pipe.vae  # the served studio's own pipeline, built here (no take needed)
     encodes, runs = EncodeSpy(vae), RunSpy()
     patch = pytest.MonkeyPatch()
     patch.setattr(vae, "encode", encodes)

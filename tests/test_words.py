@@ -2,7 +2,7 @@
 studio for the API (a plan taken back as it is returned, the lyrics' seed, Edit's region), Debian's
 Chromium for the page (a refusal noted on its own field only, Send to Edit, a refused upload's
 Clear button, a LoRA checked on arrival, the instrumental example) and a studio started without
-its weights. Screenshots go to ``test-screenshots/issue32/``.
+its weights. Screenshots, where asked for (conftest's ``picture``), go to ``test-screenshots/issue32/``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import checks
 import lyrics
 import lyrics_page
 import random_models
-from conftest import studio_process
+from conftest import picture, studio_process
 from test_browser import SHOTS, TIMEOUT_MS, _fill_number, _open, site  # noqa: F401 (fixtures)
 
 SR = 48000
@@ -50,8 +50,7 @@ def _tab(page, name: str) -> None:
 
 
 def _shot(page, name: str) -> None:
-    ISSUE_SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ISSUE_SHOTS / f"{name}.png"))
+    picture(page, ISSUE_SHOTS / f"{name}.png")
 
 
 # ---------------------------------------------------------------- 3: the API takes what it returns
