@@ -10,7 +10,6 @@ keeps the victim's song is the queue itself. Attacked through raw HTTP and ``gra
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import threading
@@ -50,7 +49,18 @@ def studio(tiny_pipeline_dir, tmp_path_factory):
     with studio_process(env, work) as (url, proc):
         client = Client(url, verbose=False)
         client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
-        yield SimpleNamespace(url=url, proc=proc, out=work / "outputs", uploads=work / "gradio", client=client)
+        # The page's API and event indices, read once as a page reads them (they do not change while it serves).
+        named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+        config = httpx.get(f"{url}config").json()
+        yield SimpleNamespace(
+            url=url,
+            proc=proc,
+            out=work / "outputs",
+            uploads=work / "gradio",
+            client=client,
+            parameters={name[1:]: endpoint["parameters"] for name, endpoint in named.items()},
+            fns={d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")},
+        )
 
 
 def _song(path: Path, seconds: float = 2.0) -> Path:
@@ -103,48 +113,32 @@ def _upload(url: str, name: str, data: bytes) -> int:
     return httpx.post(f"{url}gradio_api/upload", files={"files": (name, data)}, timeout=120).status_code
 
 
-# The studio's page and API, read once per studio as a page reads them once (they do not change while it
-# serves): a new Client and the page's config for every call cost more than most calls.
-@functools.cache
-def _endpoints(url: str) -> dict:
-    return Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]
-
-
-@functools.cache
-def _fn_index(url: str, api: str) -> int:
-    config = httpx.get(f"{url}config").json()
-    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api)
-
-
-def _parameters(url: str, api: str) -> list[dict]:
-    return _endpoints(url)[f"/{api}"]["parameters"]
-
-
-def _data(url: str, api: str, **values: object) -> list:
+def _data(studio, api: str, **values: object) -> list:
     """``api``'s inputs in order: ``values``, and every other parameter's default."""
-    return [values.get(p["parameter_name"], p.get("parameter_default")) for p in _parameters(url, api)]
+    return [values.get(p["parameter_name"], p.get("parameter_default")) for p in studio.parameters[api]]
 
 
-def _join(url: str, api: str, data: list, session: str) -> httpx.Response:
+def _join(studio, api: str, data: list, session: str) -> httpx.Response:
     """Join ``api``'s queue as a page with ``session`` does (also a private event, by its index)."""
     return httpx.post(
-        f"{url}gradio_api/queue/join",
-        json={"data": data, "fn_index": _fn_index(url, api), "session_hash": session},
+        f"{studio.url}gradio_api/queue/join",
+        json={"data": data, "fn_index": studio.fns[api], "session_hash": session},
         timeout=60,
     )
 
 
-def _call(url: str, api: str, data: list, session: str) -> tuple[str, list]:
+def _call(studio, api: str, data: list, session: str) -> tuple[str, list]:
     """``api`` called as a page: ("refused", verdicts) at the door, ("error", words), or ("done", output)."""
     try:
-        joined = _join(url, api, data, session)
+        joined = _join(studio, api, data, session)
     except httpx.TimeoutException:
         return "no answer in 60 s", []
     if joined.status_code == 422:
         return "refused", joined.json()
     if joined.status_code != 200:
         return f"HTTP {joined.status_code}", [joined.text]
-    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=60) as stream:
+    params = {"session_hash": session}
+    with httpx.stream("GET", f"{studio.url}gradio_api/queue/data", params=params, timeout=60) as stream:
         for line in stream.iter_lines():
             if line.startswith("data:"):
                 message = json.loads(line[5:])
@@ -272,9 +266,9 @@ def test_paths_that_are_no_upload_all_get_one_answer_and_are_never_opened(studio
         for path in paths:
             value = {"path": path} if form == "bare" else {"path": path, "meta": {"_type": "gradio.FileData"}}
             outcome = _call(
-                studio.url,
+                studio,
                 "cover",
-                _data(studio.url, "cover", src_audio=value, prompt="x"),
+                _data(studio, "cover", src_audio=value, prompt="x"),
                 f"oracle-{form}-{len(answers)}",
             )
             # Gradio's own refusal of a marked path repeats the path as given (normalised as text only).
@@ -306,17 +300,17 @@ def test_send_to_places_one_link_per_take_that_the_shared_room_leaves_out(studio
     )
     victim = Path(answer.json()[0])
     # A minute's take (11 MB): four copies would overflow the 40 MB room.
-    data = _data(studio.url, "generate", prompt="sent often", audio_duration=60, inference_steps=1)
-    outcome = _call(studio.url, "generate", data, "sender-page")
+    data = _data(studio, "generate", prompt="sent often", audio_duration=60, inference_steps=1)
+    outcome = _call(studio, "generate", data, "sender-page")
     assert outcome[0] == "done", outcome
     record = outcome[1][-1]
     take = studio.out / record["takes"][0]["audio"]
     assert take.stat().st_size * 4 > QUOTA_MB * MB  # four copies would not fit the room
-    (entry,) = _call(studio.url, "keep_takes", [record], "sender-page")[1][0]
+    (entry,) = _call(studio, "keep_takes", [record], "sender-page")[1][0]
     placed = set()
     for i in range(12):
         api, data = ("send_generate_to_cover", [1, record]) if i % 2 else ("send_my_take_to_extend", [entry])
-        sent = _call(studio.url, api, data, "sender-page")
+        sent = _call(studio, api, data, "sender-page")
         assert sent[0] == "done", sent
         placed.add(sent[1][0]["path"])
     print(f"\ntwelve presses of a {take.stat().st_size / MB:.1f} MB take: {len(placed)} place in the uploads")
@@ -346,19 +340,19 @@ def test_where_no_link_can_be_made_a_take_is_copied_once_and_counted(tmp_path, m
 def test_another_visitors_take_is_refused_everywhere(studio, tmp_path):
     """A take made in one page (session) cannot be sent to another tab from another page, nor named
     as an Edit source or as a record by path; its own page still sends it."""
-    data = _data(studio.url, "generate", prompt="mine alone", audio_duration=10, inference_steps=1)
-    outcome = _call(studio.url, "generate", data, "owner-page")
+    data = _data(studio, "generate", prompt="mine alone", audio_duration=10, inference_steps=1)
+    outcome = _call(studio, "generate", data, "owner-page")
     assert outcome[0] == "done", outcome
     record = outcome[1][-1]
     take = record["takes"][0]
-    stranger = _call(studio.url, "send_generate_to_edit", [1, record], "stranger-page")
-    owner = _call(studio.url, "send_generate_to_edit", [1, record], "owner-page")
+    stranger = _call(studio, "send_generate_to_edit", [1, record], "stranger-page")
+    owner = _call(studio, "send_generate_to_edit", [1, record], "owner-page")
     print(f"\nsend another page's take: {_words(stranger)[:160]}\nsend one's own: {owner[0]}")
     assert stranger[0] == "error" and "no longer kept by the studio" in _words(stranger)
     assert owner[0] == "done" and Path(owner[1][0]["path"]).is_relative_to(studio.uploads.resolve())
     source = {"path": str(studio.out / take["audio"])}
-    as_source = _call(studio.url, "edit", _data(studio.url, "edit", src_audio=source, prompt="x"), "stranger-page")
-    as_record = _call(studio.url, "settings_from_file", [{"path": str(studio.out / take["metadata"])}], "stranger-page")
+    as_source = _call(studio, "edit", _data(studio, "edit", src_audio=source, prompt="x"), "stranger-page")
+    as_record = _call(studio, "settings_from_file", [{"path": str(studio.out / take["metadata"])}], "stranger-page")
     print(f"as an Edit source: {_words(as_source)[:160]}\nas a record: {_words(as_record)[:160]}")
     assert NOT_FOUND in _words(as_source)
     assert as_record[0] == "error" and "mine alone" not in _words(as_record)
