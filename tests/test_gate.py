@@ -436,14 +436,11 @@ def _upload_siege(studio, count: int, address: str) -> dict:
     for thread in senders:
         thread.join()
     return {
-        "statuses": [r[0] for r in answers],
-        "words": [r[1] for r in answers],
-        "closed": [r[2] for r in answers],
+        "answers": list(answers),  # (status, words, seconds until closed, when closed), as ``_half_sent`` notes them
         "rss": rss["peak"] - rss["before"],
         "solo": solo,
         "during": during,
         "song_started": started,
-        "ended_at": [r[3] for r in answers],
     }
 
 
@@ -455,21 +452,19 @@ def test_held_uploads_from_one_address_are_few_and_end_by_their_deadline(studio,
     64 KB/s: 7 s for 256 KB under this studio's 3 s grace, 11 s for 64 KB under the default 10 s), 408; a
     visitor's song asked for while they are held is not held up."""
     siege = _upload_siege(studio, count, "81.2.69.142")
-    held = [c for s, c in zip(siege["statuses"], siege["closed"], strict=True) if s == TIMEOUT]
-    told = [c for s, c in zip(siege["statuses"], siege["closed"], strict=True) if s == TOO_MANY]
+    held = [closed for status, _, closed, _ in siege["answers"] if status == TIMEOUT]
+    told = [closed for status, _, closed, _ in siege["answers"] if status == TOO_MANY]
     print(
         f"\n{count} trickled uploads from one address: {len(held)} held, ended after at most "
         f"{max(held, default=0):.1f} s; {len(told)} told at once (at most {max(told, default=0):.2f} s); "
         f"+{siege['rss'] / MB:.0f} MB peak RSS; the victim's song {siege['during']:.2f} s against "
         f"{siege['solo']:.2f} s alone"
     )
-    assert len(held) == HELD and len(told) == count - HELD, sorted(set(siege["statuses"]))
-    assert all(
-        asgi_gate.UPLOADS_AT_ONCE in w for s, w in zip(siege["statuses"], siege["words"], strict=True) if s == TOO_MANY
-    )
+    assert len(held) == HELD and len(told) == count - HELD, sorted({answer[0] for answer in siege["answers"]})
+    assert all(asgi_gate.UPLOADS_AT_ONCE in words for status, words, _, _ in siege["answers"] if status == TOO_MANY)
     deadline = UPLOAD_GRACE_S + HELD_BYTES / (64 * 1024)  # at 64 KB/s after the grace
     assert all(deadline - 2 < c < deadline + 9 for c in held) and max(told) < 5, (held, told)
-    held_until = [t for st, t in zip(siege["statuses"], siege["ended_at"], strict=True) if st == TIMEOUT]
+    held_until = [when for status, _, _, when in siege["answers"] if status == TIMEOUT]
     assert siege["song_started"] < min(held_until)  # asked for while they were held
     assert siege["rss"] < 32 * MB and siege["during"] < 3 * siege["solo"] + 5, siege
     assert asgi_gate.upload_deadline(64 * 1024) == pytest.approx(11.0)  # the default, in this process
