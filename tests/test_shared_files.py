@@ -25,7 +25,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
 import studio_words
-from conftest import served_env, studio_process, wait_in_queue
+from conftest import served_env, studio_process, wait_in_queue, wait_running
 
 QUOTA_MB = 40
 MB = 2**20
@@ -164,6 +164,9 @@ def test_a_flood_while_a_victim_waits_keeps_the_victims_song_and_the_quota(studi
     junk = [np.random.default_rng(i).bytes(8 * MB) for i in range(12)]
     blocker_client, victim_client = Client(studio.url, verbose=False), Client(studio.url, verbose=False)
     blocker = blocker_client.submit(prompt="long", audio_duration=30, inference_steps=200, api_name="/generate")
+    # The blocker runs before the victim is sent: two submits race to the queue, and a victim first in
+    # line ran its one step and finished without ever waiting (a red run on a loaded machine).
+    wait_running(blocker)
     victim = victim_client.submit(
         src_audio=handle_file(str(song)),
         prompt="x",
