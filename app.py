@@ -35,6 +35,7 @@ import handlers  # noqa: E402
 import instant  # noqa: E402
 import my_takes  # noqa: E402
 import output_folder  # noqa: E402
+import page_answers  # noqa: E402
 import records  # noqa: E402
 import status  # noqa: E402
 import streams  # noqa: E402
@@ -113,8 +114,9 @@ def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
 
 
 def launch_options() -> dict[str, Any]:
-    """What ``launch()`` needs besides the address: look, the gate in front of Gradio, the upload cap,
-    and the studio's tools for agents (``agents``: on unless ``ACE_STUDIO_MCP=off``)."""
+    """What ``launch()`` needs besides the address: look, the gate in front of Gradio, the page's answers
+    made once (``page_answers``), the upload cap, and the studio's tools for agents (``agents``: on unless
+    ``ACE_STUDIO_MCP=off``)."""
     from starlette.middleware import Middleware
 
     import theme
@@ -130,7 +132,12 @@ def launch_options() -> dict[str, Any]:
         "allowed_paths": [str(output_folder.output_dir())],
         "max_file_size": os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb"),
         "app_kwargs": {
-            "middleware": [Middleware(asgi_gate.Gate), Middleware(instant.Instant), Middleware(streams.Streams)]
+            "middleware": [
+                Middleware(asgi_gate.Gate),
+                Middleware(page_answers.PageAnswers),
+                Middleware(instant.Instant),
+                Middleware(streams.Streams),
+            ]
         },
         # A flood of new sessions evicts the oldest (each costs little: ``admission.light_sessions``).
         "state_session_capacity": admission.SESSIONS,

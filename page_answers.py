@@ -1,0 +1,80 @@
+"""The page, its config and its API's description, answered from memory (``PageAnswers``, ASGI, in front
+of Gradio).
+
+Gradio makes its answer to ``GET /`` (the page with its config, 1.4 MB), ``GET /config`` (1.2 MB: every
+``gradio_client.Client`` reads it) and ``GET /gradio_api/info`` anew for every request, a deep copy of the
+whole config with its URLs rewritten for the request's root: 0.054, 0.040 and 0.012 s of the studio's CPU
+each on the 2-core test machine (about 1 ms once kept), so every page load and every client cost the machine
+a twentieth of a second, and a burst of reloads kept it busy. Nothing in them changes while the studio serves (no sign-in, one page for everyone), so
+each is made once for each way of asking for it: its path and query, what Gradio builds the root URL from
+(the scope's scheme, server and root path; ``Host``, ``X-Forwarded-Host``, ``X-Forwarded-Proto``,
+``X-Gradio-Server``) and the config it was made from. ``KEPT`` of them at most, the least recently asked
+for leaving first: a caller who varies those headers gets Gradio's own answer each time, never more memory.
+A deep link (a page opened at another visitor's shared results) is made for its request, as Gradio makes it.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+PATHS = frozenset({"/", "/config", "/config/", "/gradio_api/info"})
+# About 1.4 MB each at most: every root and query a few proxies and pages ask with, and no more.
+KEPT = 8
+ROOT_HEADERS = frozenset({b"host", b"x-forwarded-host", b"x-forwarded-proto", b"x-gradio-server"})
+
+
+class PageAnswers:
+    """ASGI middleware: Gradio's answers to ``PATHS`` kept by the way they were asked (module docstring)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.kept: collections.OrderedDict[tuple, tuple[dict[str, Any], bytes]] = collections.OrderedDict()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        key = _key(scope)
+        found = self.kept.get(key) if key is not None else None
+        if found is not None:
+            self.kept.move_to_end(key)
+            start, body = found
+            await send({**start, "headers": list(start["headers"])})
+            await send({"type": "http.response.body", "body": body})
+            return
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        parts: list[bytes] = []
+        whole = False
+
+        async def noted(message: dict) -> None:
+            nonlocal whole
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+                whole = not message.get("more_body", False)
+            await send(message)
+
+        await self.app(scope, receive, noted)
+        if whole and start.get("status") == 200:
+            self.kept[key] = ({**start, "headers": list(start.get("headers", []))}, b"".join(parts))
+            while len(self.kept) > KEPT:
+                self.kept.popitem(last=False)
+
+
+def _key(scope: dict) -> tuple | None:
+    """How a request asked for one of ``PATHS``, all that Gradio's answer depends on; None for any other
+    request, and where the answer is the request's own (a deep link, a studio behind a sign-in)."""
+    if scope.get("type") != "http" or scope.get("method") != "GET" or scope.get("path") not in PATHS:
+        return None
+    query = scope.get("query_string", b"")
+    if b"deep_link" in query:
+        return None
+    app = scope.get("app")
+    blocks = app.get_blocks() if hasattr(app, "get_blocks") else None
+    if blocks is None or getattr(app, "auth", None) is not None or getattr(app, "auth_dependency", None):
+        return None
+    root = tuple(sorted((name, value) for name, value in scope.get("headers", ()) if name in ROOT_HEADERS))
+    where = (scope.get("scheme"), tuple(scope.get("server") or ()), scope.get("root_path", ""))
+    return (id(blocks.config), scope["path"], query, where, root)
