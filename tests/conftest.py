@@ -135,21 +135,21 @@ def pytest_configure(config: pytest.Config) -> None:
 # bound of twice. Simulated
 # on the seconds of a two-process run there (shared_space 116, gate 66, fair_share 64, browser 157,
 # planner 79, api 41, page 138, zerogpu 101, upstream 55, words 70): 37 s of such overlap against
-# 211 s in the order before, both processes ending at 588 s. The rest follow by their seconds in that
-# run (docs/performance.md, "The suite's time"). A new file counts 30 s.
+# 211 s in the order before, both processes ending at 588 s. The rest follow by their seconds in a quiet
+# two-process run (a1a0f1c, each file's tests' wall time; docs/performance.md, "The suite's time"). A new
+# file counts 30 s.
 LEAD = ("test_shared_space", "test_gate", "test_fair_share", "test_browser", "test_planner", "test_api",
         "test_page", "test_zerogpu", "test_upstream", "test_words")  # fmt: skip
 SECONDS = {
-    "test_graphs": 50, "test_presets": 33, "test_stream_blip": 31, "test_cost": 27, "test_shared_files": 25, "test_hostile": 21,
-    "test_stems": 20, "test_audio_modes": 20, "test_finish": 18, "test_offload": 13, "test_generate": 11,
-    "test_lora": 10, "test_songwriter": 9, "test_variations": 24, "test_describe": 9, "test_space": 9, "test_app": 8, "test_lyrics": 7, "test_models": 7,
-    "test_backend": 6, "test_bench": 5, "test_lyrics_mlx": 5, "test_analysis": 2, "test_layout": 1, "test_lrc": 1,
-    "test_quota": 65,  # issue 41: the ZeroGPU harness and one Chromium page (its first run, a quiet machine)
-    "test_my_takes": 62,  # issue 40: gradio_client 13 s, then three Chromium pages 49 s (a quiet machine)
-    "test_pace": 120,  # issue 49: the ZeroGPU harness and one Chromium page; 54: 11 songs; 55: served songs of 2 takes, not 4
-    "test_newcomer": 75,
-    "test_bar_marks": 40,  # issue 62: four Chromium pages on test_browser's studio
-    "test_song_map": 27,  # issue 62: click tracks and the served studio's bars  # issue 54: the suite again without Chromium (26 s), the tiny models' command served (48 s)
+    "test_pace": 52, "test_mcp": 44, "test_newcomer": 43, "test_part_tasks": 43, "test_join": 34, "test_graphs": 33,
+    "test_take_latents": 32, "test_stream_blip": 29, "test_take_morph": 28, "test_shared_files": 28,
+    "test_loops": 27, "test_stems": 26, "test_voice": 26, "test_my_takes": 24, "test_cost": 24,
+    "test_variations": 24, "test_presets": 24, "test_quota": 24, "test_song_map": 20, "test_bar_marks": 18,
+    "test_finish": 15, "test_audio_modes": 15, "test_edit_lines": 14, "test_hostile": 13, "test_sampler": 12,
+    "test_app": 11, "test_offload": 11, "test_bench": 10, "test_generate": 9, "test_layout": 9, "test_songwriter": 8,
+    "test_lora": 7, "test_space": 6, "test_request": 5, "test_backend": 4, "test_describe": 4, "test_models": 4,
+    "test_lyrics": 3, "test_lyrics_mlx": 3, "test_lrc": 2, "test_defaults": 2, "test_page_answers": 2,
+    "test_analysis": 1, "test_rounding": 1, "test_cost_line": 1,
 }  # fmt: skip
 
 
