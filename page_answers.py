@@ -1,16 +1,16 @@
-"""The page, its config and its API's description, answered from memory (``PageAnswers``, ASGI, in front
-of Gradio).
+"""The page and its config, answered from memory (``PageAnswers``, ASGI, in front of Gradio).
 
-Gradio makes its answer to ``GET /`` (the page with its config, 1.4 MB), ``GET /config`` (1.2 MB: every
-``gradio_client.Client`` reads it) and ``GET /gradio_api/info`` anew for every request, a deep copy of the
-whole config with its URLs rewritten for the request's root: 0.054, 0.040 and 0.012 s of the studio's CPU
-each on the 2-core test machine (about 1 ms once kept), so every page load and every client cost the machine
-a twentieth of a second, and a burst of reloads kept it busy. Nothing in them changes while the studio serves (no sign-in, one page for everyone), so
-each is made once for each way of asking for it: its path and query, what Gradio builds the root URL from
-(the scope's scheme, server and root path; ``Host``, ``X-Forwarded-Host``, ``X-Forwarded-Proto``,
-``X-Gradio-Server``) and the config it was made from. ``KEPT`` of them at most, the least recently asked
-for leaving first: a caller who varies those headers gets Gradio's own answer each time, never more memory.
-A deep link (a page opened at another visitor's shared results) is made for its request, as Gradio makes it.
+Gradio makes its answer to ``GET /`` (the page with its config, 1.4 MB) and ``GET /config`` (1.2 MB: every
+``gradio_client.Client`` reads it) anew for every request, a deep copy of the whole config with its URLs
+rewritten for the request's root: 0.054 and 0.040 s of the studio's CPU each on the 2-core test machine
+(about 1 ms once kept), so every page load and every client cost the machine a twentieth of a second, and a
+burst of reloads kept it busy. (The API's description, ``/gradio_api/info``, Gradio keeps itself.) Nothing
+in them changes while the studio serves (no sign-in, one page for everyone), so each is made once for each
+way of asking for it: its path and query, what Gradio builds the root URL from (the scope's scheme, server
+and root path; ``Host``, ``X-Forwarded-Host``, ``X-Forwarded-Proto``, ``X-Gradio-Server``) and the config it
+was made from. ``KEPT`` of them at most, the least recently asked for leaving first: a caller who varies
+those headers gets Gradio's own answer each time, never more memory. A deep link (a page opened at another
+visitor's shared results) is made for its request, as Gradio makes it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-PATHS = frozenset({"/", "/config", "/config/", "/gradio_api/info"})
+PATHS = frozenset({"/", "/config", "/config/"})
 # About 1.4 MB each at most: every root and query a few proxies and pages ask with, and no more.
 KEPT = 8
 ROOT_HEADERS = frozenset({b"host", b"x-forwarded-host", b"x-forwarded-proto", b"x-gradio-server"})

@@ -1,4 +1,4 @@
-"""The page, its config and its API's description are made once for each way of asking for them
+"""The page and its config are made once for each way of asking for them
 (``page_answers``): what Gradio makes for a request, kept; every page load and ``gradio_client`` of the
 suite goes through it as well."""
 
@@ -37,7 +37,7 @@ def _host() -> str:
     return f"{uuid.uuid4().hex[:12]}.example"
 
 
-@pytest.mark.parametrize("path", ["", "config", "gradio_api/info"])
+@pytest.mark.parametrize("path", ["", "config"])
 def test_each_answer_is_made_once_for_its_way_of_asking(studio_server, made, path):
     url, host = studio_server[0], _host()
     first = _get(url, path, host)
