@@ -341,16 +341,22 @@ def test_a_flood_of_new_sessions_costs_what_one_sessions_flood_does(studio):
     """The review: 300 status polls each from a new session hash grew the server 1.09 MB a call (Gradio
     copied the page's config into each new session) and slowed a static file from 3 to 348 ms; the same
     300 from one session cost nothing. The same two floods, each measured against the other on this run:
-    the new sessions' must leave the memory (after a trim) and the static file's time where one
-    session's left them."""
+    the new sessions' must leave the memory (after a trim, within a tenth of the review's cost a call) and
+    the static file's time where one session's left them."""
     from test_shared_space import Rss
 
     rss, visitor = Rss(studio.proc.pid), Client(studio.url, verbose=False)
 
-    def settled() -> int:  # an event's end gives back what glibc holds free (``memory.trim``)
-        with contextlib.suppress(Exception):
-            visitor.predict({}, api_name="/keep_takes")
-        return rss.now()
+    def settled() -> int:
+        """The studio's memory once an event's end has given back what glibc holds free (``memory.trim``):
+        the middle of three readings, each after its own event. One reading alone strayed by up to 22 MB
+        (a red run: -22.6 MB after one session's polls, +19.0 MB after the new sessions')."""
+        readings = []
+        for _ in range(3):
+            with contextlib.suppress(Exception):
+                visitor.predict({}, api_name="/keep_takes")
+            readings.append(rss.now())
+        return sorted(readings)[1]
 
     one = uuid.uuid4().hex
     _polls(studio, lambda: one, 20)  # the route and the session warm
@@ -365,7 +371,7 @@ def test_a_flood_of_new_sessions_costs_what_one_sessions_flood_does(studio):
         f"(median); from 300 new sessions: +{grew_new:.1f} MB, {np.median(flooded) * 1000:.1f} ms"
     )
     assert set(same) == set(new) == {200}, (set(same), set(new))
-    assert grew_new < max(grew_one, 0) + 16, (grew_one, grew_new)
+    assert grew_new < max(grew_one, 0) + 0.1 * 300, (grew_one, grew_new)  # 1.09 MB a call before
     assert np.median(flooded) < 2 * np.median(alone) + 0.01, (np.median(alone), np.median(flooded))
     body = {"data": [], "fn_index": studio.fns["studio_status"], "session_hash": one, "trigger_id": None}
     answer = httpx.post(f"{studio.url}gradio_api/run/predict", json=body, timeout=60)
