@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 from typing import Any
+from urllib.parse import parse_qsl
 
 PATHS = frozenset({"/", "/config", "/config/"})
 # About 1.4 MB each at most: every root and query a few proxies and pages ask with, and no more.
@@ -29,14 +30,16 @@ class PageAnswers:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.kept: collections.OrderedDict[tuple, tuple[dict[str, Any], bytes]] = collections.OrderedDict()
+        # Each answer with the config it was made from (kept, not its id: a config Gradio replaced could
+        # leave its address to the next).
+        self.kept: collections.OrderedDict[tuple, tuple[object, dict[str, Any], bytes]] = collections.OrderedDict()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        key = _key(scope)
+        key, config = _key(scope)
         found = self.kept.get(key) if key is not None else None
-        if found is not None:
+        if found is not None and found[0] is config:
             self.kept.move_to_end(key)
-            start, body = found
+            _, start, body = found
             await send({**start, "headers": list(start["headers"])})
             await send({"type": "http.response.body", "body": body})
             return
@@ -58,23 +61,29 @@ class PageAnswers:
 
         await self.app(scope, receive, noted)
         if whole and start.get("status") == 200:
-            self.kept[key] = ({**start, "headers": list(start.get("headers", []))}, b"".join(parts))
+            self.kept[key] = (config, {**start, "headers": list(start.get("headers", []))}, b"".join(parts))
+            self.kept.move_to_end(key)
             while len(self.kept) > KEPT:
                 self.kept.popitem(last=False)
 
 
-def _key(scope: dict) -> tuple | None:
-    """How a request asked for one of ``PATHS``, all that Gradio's answer depends on; None for any other
-    request, and where the answer is the request's own (a deep link, a studio behind a sign-in)."""
+def _key(scope: dict) -> tuple[tuple | None, object]:
+    """How a request asked for one of ``PATHS``, all that Gradio's answer depends on, and the config it is made
+    from; no key for any other request, or where the answer is the request's own (a deep link, a studio
+    behind a sign-in)."""
     if scope.get("type") != "http" or scope.get("method") != "GET" or scope.get("path") not in PATHS:
-        return None
+        return None, None
     query = scope.get("query_string", b"")
-    if b"deep_link" in query:
-        return None
+    if any(name == "deep_link" for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)):
+        return None, None
     app = scope.get("app")
-    blocks = app.get_blocks() if hasattr(app, "get_blocks") else None
-    if blocks is None or getattr(app, "auth", None) is not None or getattr(app, "auth_dependency", None):
-        return None
-    root = tuple(sorted((name, value) for name, value in scope.get("headers", ()) if name in ROOT_HEADERS))
+    if (
+        not hasattr(app, "get_blocks")
+        or getattr(app, "auth", None) is not None
+        or getattr(app, "auth_dependency", None)
+    ):
+        return None, None
+    # In the order they came: Gradio reads a header's first line, so two orders are two roots.
+    root = tuple((name, value) for name, value in scope.get("headers", ()) if name in ROOT_HEADERS)
     where = (scope.get("scheme"), tuple(scope.get("server") or ()), scope.get("root_path", ""))
-    return (id(blocks.config), scope["path"], query, where, root)
+    return (scope["path"], query, where, root), app.get_blocks().config

@@ -60,8 +60,20 @@ def test_each_root_gets_its_own_and_the_least_recently_asked_leaves(studio_serve
     assert len(made) == len(hosts) + 2, made
 
 
+def test_a_header_given_twice_is_read_in_the_order_it_came(studio_server, made):
+    """Gradio reads a header's first line: two orders are two roots, never one answer kept for both."""
+    url, first, second = studio_server[0], _host(), _host()
+    for ahead, behind in ((first, second), (second, first), (first, second)):
+        headers = [("x-forwarded-host", ahead), ("x-forwarded-host", behind)]
+        answer = httpx.get(f"{url}config", headers=headers, timeout=CLIENT_TIMEOUT_S)
+        assert answer.json()["root"] == f"http://{ahead}", (ahead, answer.json()["root"])
+    assert len(made) == 2, made  # the third was the first's, kept
+
+
 def test_a_deep_link_is_made_for_its_request(studio_server, made):
     url, host = studio_server[0], _host()
     for _ in range(2):
         _get(url, "config", host, deep_link="a-shared-result")
-    assert len(made) == 2, made
+        # Its name escaped: Starlette reads a deep link still.
+        httpx.get(f"{url}config?deep%5Flink=a-shared-result", headers={"x-forwarded-host": host}).raise_for_status()
+    assert len(made) == 4, made
