@@ -745,6 +745,22 @@ def wait_running(job, timeout: float = 60) -> None:
         time.sleep(0.05)  # gradio_client offers no progress callback to wait on
 
 
+def page_api(url: str, client) -> tuple[dict[str, int], dict[str, list[dict]]]:
+    """A served page's events by API name (their ``fn_index``) and each named endpoint's parameters, read once
+    as a page reads the first (``/config``) and ``client`` (a ``gradio_client.Client``) the second."""
+    import httpx
+
+    config = httpx.get(f"{url}config", timeout=CLIENT_TIMEOUT_S).json()
+    fns = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
+    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    return fns, {name[1:]: endpoint["parameters"] for name, endpoint in named.items()}
+
+
+def inputs(parameters: list[dict], **values: object) -> list:
+    """An endpoint's inputs in order, as a raw join sends them: ``values``, and every other parameter's default."""
+    return [values.get(p["parameter_name"], p.get("parameter_default")) for p in parameters]
+
+
 def wait_in_queue(job, timeout: float = 60) -> None:
     """Return once ``job`` (a ``gradio_client`` job) waits in the studio's queue."""
     from gradio_client.utils import Status

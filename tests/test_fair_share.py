@@ -27,7 +27,7 @@ import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
 
-from conftest import served_env, studio_process, wait_in_queue, wait_running
+from conftest import inputs, page_api, served_env, studio_process, wait_in_queue, wait_running
 
 SR = 48000
 MB = 2**20
@@ -41,11 +41,8 @@ def studio(tiny_pipeline_dir, tmp_path_factory):
     with studio_process(env, work) as (url, proc):
         client = Client(url, verbose=False)
         client.predict(prompt="warm up", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
-        config = httpx.get(f"{url}config").json()
-        fns = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
-        # Generate's parameters as its API describes them, read once (a Client reads them at its start).
-        generate = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]
-        yield SimpleNamespace(url=url, proc=proc, fns=fns, generate=generate["parameters"])
+        fns, parameters = page_api(url, client)
+        yield SimpleNamespace(url=url, proc=proc, fns=fns, generate=parameters["generate"])
 
 
 def _join(studio, api: str, data: list, session: str | None = None, headers: dict | None = None) -> httpx.Response:
@@ -61,7 +58,7 @@ def _message(answer: httpx.Response) -> str:
 
 
 def _generate_data(studio, **values) -> list:
-    return [values.get(p["parameter_name"], p.get("parameter_default")) for p in studio.generate]
+    return inputs(studio.generate, **values)
 
 
 def _try_song(client: Client) -> str:

@@ -25,7 +25,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
 import studio_words
-from conftest import served_env, studio_process, wait_in_queue, wait_running
+from conftest import inputs, page_api, served_env, studio_process, wait_in_queue, wait_running
 
 QUOTA_MB = 40
 MB = 2**20
@@ -49,17 +49,16 @@ def studio(tiny_pipeline_dir, tmp_path_factory):
     with studio_process(env, work) as (url, proc):
         client = Client(url, verbose=False)
         client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
-        # The page's API and event indices, read once as a page reads them (they do not change while it serves).
-        named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-        config = httpx.get(f"{url}config").json()
+        # The page's API and event indices, read once (they do not change while it serves).
+        fns, parameters = page_api(url, client)
         yield SimpleNamespace(
             url=url,
             proc=proc,
             out=work / "outputs",
             uploads=work / "gradio",
             client=client,
-            parameters={name[1:]: endpoint["parameters"] for name, endpoint in named.items()},
-            fns={d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")},
+            parameters=parameters,
+            fns=fns,
         )
 
 
@@ -115,7 +114,7 @@ def _upload(url: str, name: str, data: bytes) -> int:
 
 def _data(studio, api: str, **values: object) -> list:
     """``api``'s inputs in order: ``values``, and every other parameter's default."""
-    return [values.get(p["parameter_name"], p.get("parameter_default")) for p in studio.parameters[api]]
+    return inputs(studio.parameters[api], **values)
 
 
 def _join(studio, api: str, data: list, session: str) -> httpx.Response:

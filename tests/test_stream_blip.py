@@ -20,7 +20,7 @@ import pytest
 from gradio_client import Client
 
 import streams
-from conftest import served_env, studio_process
+from conftest import inputs, page_api, served_env, studio_process
 
 # The grace the studio here gives a dropped stream: long enough that a loaded test machine reconnects
 # well within it, short enough to wait for.
@@ -44,19 +44,19 @@ def studio(tiny_pipeline_dir, tmp_path_factory):
     with studio_process(env, work) as (url, proc):
         client = Client(url, verbose=False)
         client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
-        config = httpx.get(f"{url}config").json()
-        fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "generate")
-        parameters = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"][
-            "parameters"
-        ]
+        fns, parameters = page_api(url, client)
         yield SimpleNamespace(
-            url=url, fn=fn, parameters=parameters, log=next(work.glob("studio-*.log")), out=work / "outputs"
+            url=url,
+            fn=fns["generate"],
+            parameters=parameters["generate"],
+            log=next(work.glob("studio-*.log")),
+            out=work / "outputs",
         )
 
 
 def _join(studio, session: str, **values) -> str:
     """Join a Generate as the page does; returns its event id."""
-    data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in studio.parameters]
+    data = inputs(studio.parameters, **values)
     joined = httpx.post(
         f"{studio.url}gradio_api/queue/join",
         json={"data": data, "fn_index": studio.fn, "session_hash": session, "trigger_id": None},
