@@ -35,7 +35,7 @@ import modes
 import output_folder
 import pace
 import random_models
-from conftest import served_env, studio_process
+from conftest import inputs, served_env, studio_process
 from music_shape import MusicShape
 from test_shared_space import Rss, _files
 
@@ -340,7 +340,7 @@ def test_twelve_joins_naming_one_big_lora_read_it_once_from_its_header(studio, t
     # A seed out of range is checked after the LoRA: each join pays for the LoRA check and is then turned away.
     values = {"prompt": "lora", "audio_duration": 10, "inference_steps": 1, "think": False, "seed": -5,
               "lora": {"path": server_path, "meta": {"_type": "gradio.FileData"}}}  # fmt: skip
-    data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in parameters]
+    data = inputs(parameters, **values)
     answers: list[httpx.Response] = []
     with Rss(studio.proc.pid).peak() as memory:
         threads = [

@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 from gradio_client import Client
 
-from conftest import ROOT, free_port, wait_until_serving
+from conftest import ROOT, free_port, inputs, wait_until_serving
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
 SR = 48000
@@ -49,7 +49,7 @@ def _song(path: Path, seconds: float, rate: int = SR, channels: int = 2) -> Path
 
 def _timed_join(url: str, fns: dict, info: dict, api: str, **values) -> tuple[float, httpx.Response, str]:
     """One queue join as the page sends it (its stream not read yet): its seconds, its answer, its session."""
-    data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in info[f"/{api}"]["parameters"]]
+    data = inputs(info[f"/{api}"]["parameters"], **values)
     body = {"data": data, "fn_index": fns[api], "session_hash": uuid.uuid4().hex, "trigger_id": None}
     started = time.monotonic()
     answer = httpx.post(f"{url}gradio_api/queue/join", json=body, timeout=120)

@@ -24,6 +24,7 @@ from mcp import ClientSession  # noqa: E402
 from mcp.client.sse import sse_client  # noqa: E402
 from mcp.client.streamable_http import streamablehttp_client  # noqa: E402
 
+from conftest import inputs  # noqa: E402
 from test_song_map import clicking  # noqa: E402, F401 (a fixture)
 
 
@@ -435,7 +436,7 @@ def test_an_mcp_call_costs_the_studio_about_what_its_join_costs(space):
     config = httpx.get(url + "config", timeout=30).json()
     fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "generate")
     info = httpx.get(url + "gradio_api/info", timeout=30).json()["named_endpoints"]["/generate"]["parameters"]
-    data = [REFUSED.get(p["parameter_name"], p.get("parameter_default")) for p in info]
+    data = inputs(info, **REFUSED)
     session = uuid.uuid4().hex
 
     def join(_: int) -> None:

@@ -29,7 +29,7 @@ from gradio_client.exceptions import AppError, ValidationError
 import random_models
 import streams
 import studio_words
-from conftest import served_env, studio_process, wait_running
+from conftest import inputs, served_env, studio_process, wait_running
 
 TALLY = {"tried": 0, "clear": 0, "unclear": 0, "resource abuse": 0, "leaked": 0}
 UNCLEAR = ("Bad Request", "upstream Gradio app", "Traceback", "Error(", "exception", "/tmp/", "pydantic", "int too")
@@ -295,7 +295,7 @@ def test_a_closed_page_stops_its_run(space):
         "/generate"
     ]["parameters"]
     values = {"prompt": "closed page", "audio_duration": 60, "inference_steps": 200}
-    data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in parameters]
+    data = inputs(parameters, **values)
     join = httpx.post(
         f"{space.url}gradio_api/queue/join",
         json={"data": data, "fn_index": fn, "session_hash": "closedpage1", "trigger_id": None},
