@@ -99,6 +99,25 @@ def test_fades_and_off():
     assert info["fade_in"] + info["fade_out"] <= 3.0 and info["fade_out"] == pytest.approx(2 * info["fade_in"], 0.01)
 
 
+@pytest.mark.parametrize("channels, samples", [(2, 2 * mastering._BLOCK + 12_345), (1, 4_801), (2, 7)])
+def test_the_envelope_is_scipys_resample_poly_to_float32s_last_bits(channels, samples):
+    """``peak_envelope``'s one convolution against scipy's ``resample_poly(x, 4, 1)`` itself (its own
+    filter, zeros beyond the ends), read per sample: noise, and a tone whose every sample is 3 dB under
+    its true peak (a quarter of the rate, at 45°), across the 10 s blocks and shorter than one group."""
+    rng = np.random.default_rng(samples)
+    t = np.arange(samples) / RATE
+    x = 0.3 * rng.standard_normal((channels, samples))
+    x[-1] = 0.99 * np.sin(2 * np.pi * RATE / 4 * t + np.pi / 4)
+    x = x.astype(np.float32)
+    up = np.abs(resample_poly(x, 4, 1, axis=-1))
+    expected = np.maximum(up[0], up[-1]).reshape(-1, 4).max(axis=1)
+    envelope = mastering.peak_envelope(x)
+    assert envelope.dtype == np.float32 and envelope.shape == (samples,)
+    assert np.abs(envelope - expected).max() <= 1e-6 * max(1.0, float(expected.max()))
+    if samples > 100:  # the tone's peaks, between its samples, are found
+        assert abs(mastering.peak_envelope(x[-1:])[50:-50].max() - 0.99) < 0.01 and np.abs(x[-1]).max() < 0.71
+
+
 def test_the_ceiling_inside_a_region_leaves_the_rest_sample_for_sample():
     x = song(6, 0.9) * 2.0  # peaks at +5 dBFS
     region = (2 * RATE, 4 * RATE)
