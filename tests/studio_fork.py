@@ -34,9 +34,16 @@ OWN = ("ACE_STUDIO_", "GRADIO_", "HARNESS_", "SPACES_", "ZEROGPU_", "PYTEST_")
 # SDK for its tools for agents (``agents.tools_class``, 0.56 s) and two of Gradio's own libraries (0.25 s),
 # none of which reads a setting in ``OWN`` as it is imported: 0.8 s of CPU off each studio forked.
 AT_LAUNCH = ("mcp", "mcp.server.sse", "mcp.server.streamable_http_manager", "fastapi", "pandas")
-# Set by a studio as it starts (``models.enable_mps_fallback``, before torch; Gradio's launch, after the Hub's
-# import): a test process that served one in itself has them, and a new studio sets them again.
-SET_BY_A_STUDIO = ("PYTORCH_ENABLE_MPS_FALLBACK", "HF_HUB_DISABLE_TELEMETRY")
+# Set in a test process as it runs, never read by a library as it is imported with another value: by a studio
+# as it starts (``models.enable_mps_fallback``, before torch; Gradio's launch, after the Hub's import), which a
+# new studio sets again; by joblib as scikit-learn is imported (librosa's first use of it: Intel's OpenMP
+# setting, unused by torch's libgomp); by torch's inductor, naming its default cache folder. Counted as read on
+# import, either of the last two made every studio a test process started after it a new interpreter (9 s of CPU
+# each, not 3.6 s: test_pace's and the ones after it in its process, a quiet run at 1e0afce).
+SET_AS_IT_RUNS = (
+    *("PYTORCH_ENABLE_MPS_FALLBACK", "HF_HUB_DISABLE_TELEMETRY"),
+    *("KMP_INIT_AT_FORK", "TORCHINDUCTOR_CACHE_DIR"),
+)
 
 
 def _die_with_parent() -> None:
@@ -115,7 +122,7 @@ class Interpreter:
 
     def fits(self, env: dict[str, str]) -> bool:
         def read_on_import(of: dict[str, str]) -> dict[str, str]:
-            return {k: v for k, v in of.items() if not k.startswith(OWN) and k not in SET_BY_A_STUDIO}
+            return {k: v for k, v in of.items() if not k.startswith(OWN) and k not in SET_AS_IT_RUNS}
 
         return self.proc.poll() is None and read_on_import(self.env) == read_on_import(env)
 
