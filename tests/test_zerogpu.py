@@ -578,6 +578,8 @@ def test_a_forked_studio_is_its_script_with_its_own_environment_group_output_and
         "sys.exit(3)\n"
     )
     monkeypatch.setenv("UNSET", "the interpreter's, not the studio's")
+    for name in ("KMP_INIT_AT_FORK", "TORCHINDUCTOR_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
     forks = studio_fork.Interpreter(libraries=False)
     try:
         env = {k: v for k, v in os.environ.items() if k != "UNSET"}
@@ -592,6 +594,8 @@ def test_a_forked_studio_is_its_script_with_its_own_environment_group_output_and
         assert forks.fits(
             {**forks.env, "ACE_STUDIO_ANY": "1", "GRADIO_SERVER_PORT": "1", "PYTORCH_ENABLE_MPS_FALLBACK": "1"}
         )
+        # What joblib (scikit-learn's import) and torch's inductor set in a test process as it runs.
+        assert forks.fits({**forks.env, "KMP_INIT_AT_FORK": "FALSE", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)})
         assert not forks.fits({**forks.env, "HF_HOME": str(tmp_path)})  # read as huggingface_hub is imported
     finally:
         forks.proc.kill()
