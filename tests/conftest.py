@@ -18,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -200,17 +201,42 @@ CHROMIUM, NO_CHROMIUM = find_chromium()
 BROWSER_SKIPPED = f"a browser test, and {NO_CHROMIUM}"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Chromium, headless, for one test file (every test that asks for it is a browser test)."""
+@pytest.fixture(scope="session")
+def _chromium():
+    """Chromium, headless, once a test process: a launch and Playwright's driver cost 0.75 s of CPU, and a
+    context's first load of the page 0.65 s more than its next (the HTTP cache, V8's code in it), once a file
+    before. While Playwright's sync API is started its event loop runs in this thread, where asyncio then
+    refuses to run another: a test that runs one does it in a thread of its own (``in_a_thread``)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield chromium
-        for key in [key for key in _KEPT_TABS if key[0] == id(chromium)]:
-            del _KEPT_TABS[key]
+        _KEPT_TABS.clear()
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser(_chromium):
+    """Chromium for a test file (every test that asks for it is a browser test). When the file ends its kept
+    tabs' pages are closed (a page left open costs Chromium 1-9 % of a core) and their contexts kept, so the
+    next file's first load finds the page's scripts in their cache."""
+    yield _chromium
+    for tab in _KEPT_TABS.values():
+        with contextlib.suppress(Exception):  # a page that crashed is closed already
+            tab.page.close()
+
+
+T = TypeVar("T")
+
+
+def in_a_thread(run: Callable[..., T], *args: object) -> T:
+    """``run(*args)`` (``asyncio.run``, ``anyio.run``) in a thread of its own: this one may hold Playwright's
+    running event loop (``_chromium``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run, *args).result()
 
 
 # ---------------------------------------------------------------- a visit: a fresh page in a kept tab
@@ -218,7 +244,7 @@ def browser():
 # This page's load is about 1.3 s of Chromium's CPU (its ~100 modules, 3,000 nodes), and a new context and
 # tab for it about 0.6 s more on a loaded machine, once for each test. ``visit`` keeps the tab (and its
 # context: one for each set of context options, a phone's or a desk's) from one test to the next in a
-# file; what a test gets is still a new visitor's page: the page loaded anew (a new Gradio session), in
+# file, and the context from one file to the next (``browser``); what a test gets is still a new visitor's page: the page loaded anew (a new Gradio session), in
 # a tab whose cookies, localStorage, sessionStorage and IndexedDB were emptied when the last test left
 # it; only the HTTP cache is shared, as a returning visitor's. A tab is not kept (its context is closed)
 # after a failed test, or where the test took it to a second site (its storage there is not emptied).
@@ -259,8 +285,9 @@ def visit(browser, url: str, **context_options) -> Visit:
     key = (id(browser), repr(sorted(context_options.items())))
     kept = _KEPT_TABS.pop(key, None)
     if kept is None:
-        context = browser.new_context(**context_options)
-        kept = Visit(key, context, context.new_page())
+        kept = Visit(key, browser.new_context(**context_options), None)
+    if kept.page is None or kept.page.is_closed():  # a new tab, or one kept from a file before (``browser``)
+        kept.page = kept.context.new_page()
         kept.page.set_default_timeout(TIMEOUT_MS)
         kept.page.on("framenavigated", lambda frame, tab=kept: _went(tab, frame))
     kept.sites.clear()

@@ -27,7 +27,7 @@ import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
 
-from conftest import inputs, page_api, served_env, studio_process, wait_in_queue, wait_running
+from conftest import in_a_thread, inputs, page_api, served_env, studio_process, wait_in_queue, wait_running
 
 SR = 48000
 MB = 2**20
@@ -573,7 +573,7 @@ def test_instant_events_keep_places_shares_and_a_fair_line():
         assert [status for status, _ in answers[len(crowd) :]] == [200] * (len(answers) - len(crowd))
         assert not gate.groups and len(running) == len(answers) - 7
 
-    asyncio.run(scenario())
+    in_a_thread(asyncio.run, scenario())
 
 
 def test_a_proxy_uvicorn_does_not_trust_is_said_once_in_the_log(capsys):
@@ -602,11 +602,11 @@ def test_a_proxy_uvicorn_does_not_trust_is_said_once_in_the_log(capsys):
         await gate({**scope, "headers": headers}, receive, send)
 
     # Trusted: uvicorn took the caller from the header. No header: nothing to say.
-    asyncio.run(post("81.2.69.142", "10.0.0.9, 81.2.69.142"))
-    asyncio.run(post("127.0.0.1", None))
+    in_a_thread(asyncio.run, post("81.2.69.142", "10.0.0.9, 81.2.69.142"))
+    in_a_thread(asyncio.run, post("127.0.0.1", None))
     assert "FORWARDED_ALLOW_IPS" not in capsys.readouterr().out
     for _ in range(3):
-        asyncio.run(post("10.0.3.7", "81.2.69.142"))
+        in_a_thread(asyncio.run, post("10.0.3.7", "81.2.69.142"))
     said = capsys.readouterr().out
     assert said.count("FORWARDED_ALLOW_IPS") == 1 and "proxy at 10.0.3.7" in said, said
     # docs/deployment.md shows the line as a Space's owner reads it in the Space's logs.

@@ -24,7 +24,7 @@ from mcp import ClientSession  # noqa: E402
 from mcp.client.sse import sse_client  # noqa: E402
 from mcp.client.streamable_http import streamablehttp_client  # noqa: E402
 
-from conftest import inputs  # noqa: E402
+from conftest import in_a_thread, inputs  # noqa: E402
 from test_song_map import clicking  # noqa: E402, F401 (a fixture)
 
 
@@ -42,7 +42,7 @@ async def _session_do(url: str, work: Any, sse: bool = False, headers: dict[str,
 
 
 def agent(url: str, work: Any, sse: bool = False, headers: dict[str, str] | None = None) -> Any:
-    return anyio.run(_session_do, url, work, sse, headers)
+    return in_a_thread(anyio.run, _session_do, url, work, sse, headers)
 
 
 def call(
@@ -266,7 +266,7 @@ def test_an_agent_holds_a_visitors_share_and_gives_it_back_when_it_goes(studio_s
             agent_runs.cancel_scope.cancel()  # the agent goes away
         return refused
 
-    failed, texts = anyio.run(scenario)
+    failed, texts = in_a_thread(anyio.run, scenario)
     assert failed and f"You already have {admission.per_visitor()} requests" in texts[0], texts
     # Its requests are cancelled: the share comes back (at once for the one waiting, within a step for
     # the one running), so a song of the agent's gets in and is made.
@@ -330,7 +330,7 @@ def test_an_agent_that_leaves_one_call_keeps_its_other(studio_server):
             await anyio.sleep(0.05)
         return [running], after[1]
 
-    before, after = anyio.run(scenario)
+    before, after = in_a_thread(anyio.run, scenario)
     assert after == before, "the long song's run ended with the call left beside it"
 
 

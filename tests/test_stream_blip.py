@@ -20,7 +20,7 @@ import pytest
 from gradio_client import Client
 
 import streams
-from conftest import inputs, page_api, served_env, studio_process
+from conftest import in_a_thread, inputs, page_api, served_env, studio_process
 
 # The grace the studio here gives a dropped stream: long enough that a loaded test machine reconnects
 # well within it, short enough to wait for.
@@ -221,5 +221,5 @@ def test_gradios_clean_up_of_a_dropped_stream_waits_for_the_grace_only(monkeypat
         del queue.pending_messages_per_session["s"]
         await queue.clean_events(session_hash="s")
 
-    asyncio.run(drop())
+    in_a_thread(asyncio.run, drop())
     assert ("s" in queue.pending_messages_per_session) == (grace != "0")
