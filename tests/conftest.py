@@ -136,11 +136,13 @@ def pytest_configure(config: pytest.Config) -> None:
 # bound of twice. Simulated
 # on the seconds of a two-process run there (shared_space 116, gate 66, fair_share 64, browser 157,
 # planner 79, api 41, page 138, zerogpu 101, upstream 55, words 70): 37 s of such overlap against
-# 211 s in the order before, both processes ending at 588 s. The rest follow by their seconds in a quiet
+# 211 s in the order before, both processes ending at 588 s. test_upstream (a core's work) goes out before
+# test_zerogpu (0.7 of one), so it runs beside test_page's (0.7 of one, Chromium's): a quiet run at e3aeb1d had
+# the machine 20-40 % idle from 160 to 205 s with test_zerogpu there. The rest follow by their seconds in a quiet
 # two-process run (a1a0f1c, each file's tests' wall time; docs/performance.md, "The suite's time"). A new
 # file counts 30 s.
 LEAD = ("test_shared_space", "test_gate", "test_fair_share", "test_browser", "test_planner", "test_api",
-        "test_page", "test_zerogpu", "test_upstream", "test_words")  # fmt: skip
+        "test_page", "test_upstream", "test_zerogpu", "test_words")  # fmt: skip
 SECONDS = {
     "test_pace": 52, "test_mcp": 44, "test_newcomer": 43, "test_part_tasks": 43, "test_join": 34, "test_graphs": 33,
     "test_take_latents": 32, "test_stream_blip": 29, "test_take_morph": 28, "test_shared_files": 28,
