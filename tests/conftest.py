@@ -136,9 +136,10 @@ def pytest_configure(config: pytest.Config) -> None:
 # bound of twice. Simulated
 # on the seconds of a two-process run there (shared_space 116, gate 66, fair_share 64, browser 157,
 # planner 79, api 41, page 138, zerogpu 101, upstream 55, words 70): 37 s of such overlap against
-# 211 s in the order before, both processes ending at 588 s. test_upstream (a core's work) goes out before
-# test_zerogpu (0.7 of one), so it runs beside test_page's (0.7 of one, Chromium's): a quiet run at e3aeb1d had
-# the machine 20-40 % idle from 160 to 205 s with test_zerogpu there. The rest follow by their seconds in a quiet
+# 211 s in the order before, both processes ending at 588 s. test_upstream goes out before test_zerogpu, beside
+# test_page: a quiet run at e3aeb1d had the machine 20-40 % idle from 160 to 205 s with test_zerogpu there, and
+# one at 1cab15b 15-40 % from 155 to 195 s with test_upstream (each about 0.8 of a core), both processes ending
+# within 2 s of each other. The rest follow by their seconds in a quiet
 # two-process run (a1a0f1c, each file's tests' wall time; docs/performance.md, "The suite's time"). A new
 # file counts 30 s.
 LEAD = ("test_shared_space", "test_gate", "test_fair_share", "test_browser", "test_planner", "test_api",
@@ -246,8 +247,8 @@ def in_a_thread(run: Callable[..., T], *args: object) -> T:
 # This page's load is about 1.3 s of Chromium's CPU (its ~100 modules, 3,000 nodes), and a new context and
 # tab for it about 0.6 s more on a loaded machine, once for each test. ``visit`` keeps the tab (and its
 # context: one for each set of context options, a phone's or a desk's) from one test to the next in a
-# file, and the context from one file to the next (``browser``); what a test gets is still a new visitor's page: the page loaded anew (a new Gradio session), in
-# a tab whose cookies, localStorage, sessionStorage and IndexedDB were emptied when the last test left
+# file, and the context from one file to the next (``browser``); what a test gets is still a new visitor's
+# page: the page loaded anew (a new Gradio session), in a tab whose cookies, localStorage, sessionStorage and IndexedDB were emptied when the last test left
 # it; only the HTTP cache is shared, as a returning visitor's. A tab is not kept (its context is closed)
 # after a failed test, or where the test took it to a second site (its storage there is not emptied).
 # What Playwright keeps on the page object goes with it: a test that adds a listener (``page.on``) or a
