@@ -6,7 +6,7 @@ target integrated loudness (ITU-R BS.1770 as pyloudnorm measures it; -14 LUFS by
 streaming services play music) under a true-peak ceiling (-1 dBTP, measured on the signal
 oversampled 4x, as BS.1770's annex does, by the filter scipy's ``resample_poly`` designs: it passes
 everything up to the old Nyquist, so it finds the peaks a gentler filter (soxr's, 0.14 dB lower on a
-limited take) misses; run as one convolution, ``_polyphase``), with optional fades first.
+limited take) misses; run as one matrix product, ``_polyphase``), with optional fades first.
 
 Raising a take's loudness can push its peaks over the ceiling. A plain gain cannot then meet both
 numbers, so a look-ahead peak limiter takes the few peaks down: per sample, the gain that keeps the
@@ -59,7 +59,7 @@ OVERSAMPLE = 4
 # in memory.
 _BLOCK = audio.SAMPLE_RATE * 10
 _CONTEXT = 64
-# Samples taken together as one convolution's input channels (``_between_samples``): 16 measured fastest.
+# Samples taken together in ``_between_samples``' product: 16 measured fastest.
 _GROUP = 16
 # A loop is finished on itself padded with this much of itself each side (``cycled``): far more than the
 # limiter's look-ahead and hold and the oversampler's context, and enough for loudness's 400 ms blocks.
@@ -89,13 +89,14 @@ def loudness(x: np.ndarray) -> float:
 
 
 def peak_envelope(x: np.ndarray) -> np.ndarray:
-    """Per sample, the largest magnitude of either channel oversampled ``OVERSAMPLE`` times between
-    it and the next sample (the true peak there), as float32."""
+    """Per sample, the largest magnitude of any channel oversampled ``OVERSAMPLE`` times between it and
+    the next sample (the true peak there), as float32."""
     n = x.shape[-1]
     centre = _polyphase()[0]
     # Element-wise maxima of strided views: numpy's reduction along a short axis loops per row
     # (11 s of a 17 s finish for 30 s of audio). Phase 0 is the samples themselves, times its one tap.
-    out = (np.maximum(np.abs(x[0]), np.abs(x[-1])) * centre).astype(np.float32)
+    out = functools.reduce(np.maximum, (np.abs(channel) for channel in x)).astype(np.float32, copy=False)
+    out *= np.float32(centre)
     for start in range(0, n, _BLOCK):
         stop = min(n, start + _BLOCK)
         lo, hi = max(0, start - _CONTEXT), min(n, stop + _CONTEXT)
@@ -105,20 +106,21 @@ def peak_envelope(x: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
-def _polyphase() -> tuple[float, Any, int]:
-    """scipy's ``resample_poly(x, OVERSAMPLE, 1)`` as one convolution: its filter (``firwin``, Kaiser
-    β 5, cut at the old Nyquist, as resample_poly designs it) split into the phases between samples,
-    laid out for ``_between_samples``. Returns phase 0's one tap (the samples themselves: its other taps
-    fall on the filter's zeros), the weights and how many groups of zeros go before the signal.
+def _polyphase() -> tuple[float, np.ndarray, int]:
+    """scipy's ``resample_poly(x, OVERSAMPLE, 1)`` as one matrix product: its filter (``firwin``, Kaiser β 5,
+    cut at the old Nyquist, as resample_poly designs it) split into the phases between samples, laid out for
+    ``_between_samples``. Returns phase 0's one tap (the samples themselves: its other taps fall on the
+    filter's zeros), the matrix and how many groups of zeros go before the signal.
 
     Output phase ``p`` of sample ``n`` is ``sum(h[half + t] * x[n + (p - t) / OVERSAMPLE])`` over the
     ``t = p (mod OVERSAMPLE)``. scipy's ``upfirdn`` sums that one sample at a time (46 ms of CPU for 10 s
-    of stereo); a convolution over ``_GROUP`` samples at once takes 11 ms (one thread), the same to
-    float32's last bits (tests/test_finish.py), and the finish measures every take two or three times."""
-    import torch
+    of stereo); ``_GROUP`` samples at once, with what reaches them either side, times this matrix takes 9 ms
+    (one thread), the same to float32's last bits (tests/test_finish.py), and the finish measures every take
+    two or three times. In numpy, not torch: the finish runs in the studio's own process, from which ZeroGPU
+    forks a worker for every GPU call, and a worker forked after torch's OpenMP threads ran hangs on its own."""
     from scipy.signal import firwin
 
-    half = 10 * OVERSAMPLE
+    half, between = 10 * OVERSAMPLE, OVERSAMPLE - 1
     h = firwin(2 * half + 1, 1.0 / OVERSAMPLE, window=("kaiser", 5.0)) * OVERSAMPLE
     taps = [
         (p, (p - t) // OVERSAMPLE, h[half + t])
@@ -126,34 +128,32 @@ def _polyphase() -> tuple[float, Any, int]:
         for t in range(-half, half + 1)
         if (t - p) % OVERSAMPLE == 0
     ]
-    reach = max(abs(d) for _, d, _ in taps)
-    before = -(-reach // _GROUP)
-    width = before + 1 + before  # the groups before, its own, and after (reach is the same both ways)
-    weights = np.zeros((_GROUP * (OVERSAMPLE - 1), _GROUP, width), np.float32)
+    before = -(-max(abs(d) for _, d, _ in taps) // _GROUP)  # the groups it reaches either side
+    width = 2 * before + 1
+    # Rows: the window's samples, group by group; columns: each phase's ``_GROUP`` samples together.
+    matrix = np.zeros((width * _GROUP, between * _GROUP), np.float32)
     for pos in range(_GROUP):
         for p, d, c in taps:
-            at = before * _GROUP + pos + d
-            weights[pos * (OVERSAMPLE - 1) + p - 1, at % _GROUP, at // _GROUP] = c
-    return float(h[half]), torch.from_numpy(weights), before
+            matrix[before * _GROUP + pos + d, (p - 1) * _GROUP + pos] = c
+    return float(h[half]), matrix, before
 
 
 def _between_samples(x: np.ndarray) -> np.ndarray:
     """Per sample of ``[channels, samples]`` float32 audio, the largest magnitude of any channel at the
     points oversampling puts between it and the next (zeros beyond its ends, as scipy's resample_poly
-    reads it), in one ``conv1d``: ``_GROUP`` consecutive samples are its input channels, each of them
-    at each phase its outputs."""
-    import torch
-
-    _, weights, before = _polyphase()
+    reads it): each ``_GROUP`` samples with the groups either side (a window) times ``_polyphase``'s matrix."""
+    _, matrix, before = _polyphase()
     channels, n = x.shape
-    groups = -(-n // _GROUP)
-    padded = np.zeros((channels, (groups + weights.shape[-1] - 1) * _GROUP), np.float32)
+    groups, width = -(-n // _GROUP), 2 * before + 1
+    padded = np.zeros((channels, (groups + width - 1) * _GROUP), np.float32)
     padded[:, before * _GROUP : before * _GROUP + n] = x
-    grouped = torch.from_numpy(padded).view(channels, -1, _GROUP).transpose(1, 2)
-    with torch.inference_mode():
-        phases = torch.nn.functional.conv1d(grouped, weights).abs_()
-        both = phases.amax(dim=0).view(_GROUP, OVERSAMPLE - 1, groups)
-        return both.amax(dim=1).t().reshape(-1)[:n].numpy()
+    best = np.zeros((groups, _GROUP), np.float32)
+    for channel in padded:
+        windows = np.lib.stride_tricks.sliding_window_view(channel.reshape(-1, _GROUP), width, axis=0)
+        phases = np.abs(windows.transpose(0, 2, 1).reshape(groups, width * _GROUP) @ matrix)
+        for k in range(OVERSAMPLE - 1):  # element-wise maxima of slices, not a reduction along a short axis
+            np.maximum(best, phases[:, k * _GROUP : (k + 1) * _GROUP], out=best)
+    return best.reshape(-1)[:n]
 
 
 def true_peak_db(x: np.ndarray) -> float:
