@@ -223,11 +223,16 @@ def _chromium():
 def browser(_chromium):
     """Chromium for a test file (every test that asks for it is a browser test). When the file ends its kept
     tabs' pages are closed (a page left open costs Chromium 1-9 % of a core) and their contexts kept, so the
-    next file's first load finds the page's scripts in their cache."""
+    next file's first load finds the page's scripts in their cache. A visit never left (its load or its
+    fixture failed before the test) has its context closed: nothing of a file outlives it but the kept tabs."""
     yield _chromium
     for tab in _KEPT_TABS.values():
         with contextlib.suppress(Exception):  # a page that crashed is closed already
             tab.page.close()
+    for tab in _VISITS:
+        with contextlib.suppress(Exception):
+            tab.context.close()
+    _VISITS.clear()
 
 
 T = TypeVar("T")

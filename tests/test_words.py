@@ -278,15 +278,17 @@ def _says_so_first(browser, url: str, offline: bool, header: str, error: str) ->
     """A page of the studio at ``url`` says ``header`` before anyone presses anything, and a press is
     refused with ``error``'s words, never a library's."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url)
-    line = page.locator("#studio-status")
-    line.get_by_text(header).wait_for()  # before anyone pressed anything
-    assert "loads on first use" not in line.inner_text()
-    assert ("HF_HUB_OFFLINE" in line.inner_text()) == offline
-    _shot(page, f"item5-header-{'offline' if offline else 'unreachable'}")
-    context.close()
+    try:  # closed whatever happens: the browser outlives this file (conftest's ``_chromium``)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        line = page.locator("#studio-status")
+        line.get_by_text(header).wait_for()  # before anyone pressed anything
+        assert "loads on first use" not in line.inner_text()
+        assert ("HF_HUB_OFFLINE" in line.inner_text()) == offline
+        _shot(page, f"item5-header-{'offline' if offline else 'unreachable'}")
+    finally:
+        context.close()
     with pytest.raises(AppError) as refused:
         Client(url, verbose=False).predict(prompt="pop", audio_duration=10, think=False, api_name="/generate")
     words = str(refused.value)
