@@ -114,7 +114,7 @@ def _polyphase() -> tuple[float, np.ndarray, int]:
 
     Output phase ``p`` of sample ``n`` is ``sum(h[half + t] * x[n + (p - t) / OVERSAMPLE])`` over the
     ``t = p (mod OVERSAMPLE)``. scipy's ``upfirdn`` sums that one sample at a time (46 ms of CPU for 10 s
-    of stereo); ``_GROUP`` samples at once, with what reaches them either side, times this matrix takes 9 ms
+    of stereo); ``_GROUP`` samples at once, with what reaches them either side, times this matrix takes 8 ms
     (one thread), the same to float32's last bits (tests/test_finish.py), and the finish measures every take
     two or three times. In numpy, not torch: the finish runs in the studio's own process, from which ZeroGPU
     forks a worker for every GPU call, and a worker forked after torch's OpenMP threads ran hangs on its own."""

@@ -101,7 +101,7 @@ def test_fades_and_off():
 
 @pytest.mark.parametrize("channels, samples", [(2, 2 * mastering._BLOCK + 12_345), (1, 4_801), (2, 7)])
 def test_the_envelope_is_scipys_resample_poly_to_float32s_last_bits(channels, samples):
-    """``peak_envelope``'s one convolution against scipy's ``resample_poly(x, 4, 1)`` itself (its own
+    """``peak_envelope``'s one matrix product against scipy's ``resample_poly(x, 4, 1)`` itself (its own
     filter, zeros beyond the ends), read per sample: noise, and a tone whose every sample is 3 dB under
     its true peak (a quarter of the rate, at 45°), across the 10 s blocks and shorter than one group."""
     rng = np.random.default_rng(samples)
