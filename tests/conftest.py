@@ -253,8 +253,8 @@ def in_a_thread(run: Callable[..., T], *args: object) -> T:
 # tab for it about 0.6 s more on a loaded machine, once for each test. ``visit`` keeps the tab (and its
 # context: one for each set of context options, a phone's or a desk's) from one test to the next in a
 # file, and the context from one file to the next (``browser``); what a test gets is still a new visitor's
-# page: the page loaded anew (a new Gradio session), in a tab whose cookies, localStorage, sessionStorage and IndexedDB were emptied when the last test left
-# it; only the HTTP cache is shared, as a returning visitor's. A tab is not kept (its context is closed)
+# page: the page loaded anew (a new Gradio session), in a tab whose cookies, localStorage, sessionStorage and
+# IndexedDB were emptied when the last test left it; only the HTTP cache is shared, as a returning visitor's. A tab is not kept (its context is closed)
 # after a failed test, or where the test took it to a second site (its storage there is not emptied).
 # What Playwright keeps on the page object goes with it: a test that adds a listener (``page.on``) or a
 # route removes it when done, or opens a context of its own.
@@ -780,14 +780,14 @@ def wait_running(job, timeout: float = 60) -> None:
         time.sleep(0.05)  # gradio_client offers no progress callback to wait on
 
 
-def page_api(url: str, client) -> tuple[dict[str, int], dict[str, list[dict]]]:
+def page_api(url: str) -> tuple[dict[str, int], dict[str, list[dict]]]:
     """A served page's events by API name (their ``fn_index``) and each named endpoint's parameters, read once
-    as a page reads the first (``/config``) and ``client`` (a ``gradio_client.Client``) the second."""
+    as a page reads the first (``/config``) and a ``gradio_client.Client`` the second (``/gradio_api/info``)."""
     import httpx
 
     config = httpx.get(f"{url}config", timeout=CLIENT_TIMEOUT_S).json()
     fns = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
-    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    named = httpx.get(f"{url}gradio_api/info", timeout=CLIENT_TIMEOUT_S).json()["named_endpoints"]
     return fns, {name[1:]: endpoint["parameters"] for name, endpoint in named.items()}
 
 

@@ -35,7 +35,7 @@ import modes
 import output_folder
 import pace
 import random_models
-from conftest import inputs, served_env, studio_process
+from conftest import inputs, page_api, served_env, studio_process
 from music_shape import MusicShape
 from test_shared_space import Rss, _files
 
@@ -331,16 +331,12 @@ def test_twelve_joins_naming_one_big_lora_read_it_once_from_its_header(studio, t
         server_path = httpx.post(f"{studio.url}gradio_api/upload", files={"files": (big.name, f)}, timeout=120).json()[
             0
         ]
-    fn = next(
-        d["id"] for d in httpx.get(f"{studio.url}config").json()["dependencies"] if d.get("api_name") == "generate"
-    )
-    parameters = studio.client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"][
-        "parameters"
-    ]
+    fns, parameters = page_api(studio.url)
+    fn = fns["generate"]
     # A seed out of range is checked after the LoRA: each join pays for the LoRA check and is then turned away.
     values = {"prompt": "lora", "audio_duration": 10, "inference_steps": 1, "think": False, "seed": -5,
               "lora": {"path": server_path, "meta": {"_type": "gradio.FileData"}}}  # fmt: skip
-    data = inputs(parameters, **values)
+    data = inputs(parameters["generate"], **values)
     answers: list[httpx.Response] = []
     with Rss(studio.proc.pid).peak() as memory:
         threads = [

@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 from gradio_client import Client
 
-from conftest import ROOT, free_port, inputs, wait_until_serving
+from conftest import ROOT, free_port, inputs, page_api, wait_until_serving
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
 SR = 48000
@@ -49,7 +49,7 @@ def _song(path: Path, seconds: float, rate: int = SR, channels: int = 2) -> Path
 
 def _timed_join(url: str, fns: dict, info: dict, api: str, **values) -> tuple[float, httpx.Response, str]:
     """One queue join as the page sends it (its stream not read yet): its seconds, its answer, its session."""
-    data = inputs(info[f"/{api}"]["parameters"], **values)
+    data = inputs(info[api], **values)
     body = {"data": data, "fn_index": fns[api], "session_hash": uuid.uuid4().hex, "trigger_id": None}
     started = time.monotonic()
     answer = httpx.post(f"{url}gradio_api/queue/join", json=body, timeout=120)
@@ -88,8 +88,7 @@ def test_the_first_joins_answer_at_once_while_the_build_is_held_on_a_busy_machin
     proc = start_studio(env, log)
     try:
         wait_until_serving(url, proc, log)
-        fns = {d["api_name"]: d["id"] for d in httpx.get(f"{url}config").json()["dependencies"] if d.get("api_name")}
-        info = httpx.get(f"{url}gradio_api/info", timeout=60).json()["named_endpoints"]
+        fns, info = page_api(url)
         with open(song, "rb") as f:
             uploaded = httpx.post(f"{url}gradio_api/upload", files={"files": f}, timeout=120).json()[0]
         src = {"path": uploaded, "meta": {"_type": "gradio.FileData"}, "orig_name": song.name}

@@ -24,7 +24,7 @@ from mcp import ClientSession  # noqa: E402
 from mcp.client.sse import sse_client  # noqa: E402
 from mcp.client.streamable_http import streamablehttp_client  # noqa: E402
 
-from conftest import in_a_thread, inputs  # noqa: E402
+from conftest import in_a_thread, inputs, page_api  # noqa: E402
 from test_song_map import clicking  # noqa: E402, F401 (a fixture)
 
 
@@ -433,10 +433,8 @@ def test_an_mcp_call_costs_the_studio_about_what_its_join_costs(space):
     if not Path("/proc/self/stat").exists():
         pytest.skip("the studio's CPU is read from /proc")
     url, _, proc = space
-    config = httpx.get(url + "config", timeout=30).json()
-    fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "generate")
-    info = httpx.get(url + "gradio_api/info", timeout=30).json()["named_endpoints"]["/generate"]["parameters"]
-    data = inputs(info, **REFUSED)
+    fns, parameters = page_api(url)
+    fn, data = fns["generate"], inputs(parameters["generate"], **REFUSED)
     session = uuid.uuid4().hex
 
     def join(_: int) -> None:

@@ -50,7 +50,7 @@ def studio(tiny_pipeline_dir, tmp_path_factory):
         client = Client(url, verbose=False)
         client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
         # The page's API and event indices, read once (they do not change while it serves).
-        fns, parameters = page_api(url, client)
+        fns, parameters = page_api(url)
         yield SimpleNamespace(
             url=url,
             proc=proc,

@@ -29,7 +29,7 @@ from gradio_client.exceptions import AppError, ValidationError
 import random_models
 import streams
 import studio_words
-from conftest import inputs, served_env, studio_process, wait_running
+from conftest import inputs, page_api, served_env, studio_process, wait_running
 
 TALLY = {"tried": 0, "clear": 0, "unclear": 0, "resource abuse": 0, "leaked": 0}
 UNCLEAR = ("Bad Request", "upstream Gradio app", "Traceback", "Error(", "exception", "/tmp/", "pydantic", "int too")
@@ -289,13 +289,10 @@ def test_a_closed_page_stops_its_run(space):
     """The page's event stream closes (reload, tab closed): the run ends within seconds after the grace a
     blinking connection gets (``streams``), nothing saved."""
     before = _files(space.out)
-    config = httpx.get(f"{space.url}config").json()
-    fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "generate")
-    parameters = Client(space.url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"][
-        "/generate"
-    ]["parameters"]
+    fns, parameters = page_api(space.url)
+    fn = fns["generate"]
     values = {"prompt": "closed page", "audio_duration": 60, "inference_steps": 200}
-    data = inputs(parameters, **values)
+    data = inputs(parameters["generate"], **values)
     join = httpx.post(
         f"{space.url}gradio_api/queue/join",
         json={"data": data, "fn_index": fn, "session_hash": "closedpage1", "trigger_id": None},

@@ -44,7 +44,7 @@ def studio(tiny_pipeline_dir, tmp_path_factory):
     with studio_process(env, work) as (url, proc):
         client = Client(url, verbose=False)
         client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
-        fns, parameters = page_api(url, client)
+        fns, parameters = page_api(url)
         yield SimpleNamespace(
             url=url,
             fn=fns["generate"],
