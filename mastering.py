@@ -144,7 +144,7 @@ def _between_samples(x: np.ndarray) -> np.ndarray:
     reads it): each ``_GROUP`` samples with the groups either side (a window) times ``_polyphase``'s matrix."""
     _, matrix, before = _polyphase()
     channels, n = x.shape
-    groups, width = -(-n // _GROUP), 2 * before + 1
+    groups, width = -(-n // _GROUP), matrix.shape[0] // _GROUP  # the window's groups
     padded = np.zeros((channels, (groups + width - 1) * _GROUP), np.float32)
     padded[:, before * _GROUP : before * _GROUP + n] = x
     best = np.zeros((groups, _GROUP), np.float32)
