@@ -118,10 +118,10 @@ class ByFile:
         self._found: dict[tuple[str, int, int], Any] = {}
         self._lock = threading.Lock()
 
-    def get(self, path: str | Path, measure_it: Callable[[], Any]) -> Any:
-        """The kept result for ``path``, else ``measure_it()``'s, kept."""
+    def get(self, path: str | Path, measure_it: Callable[[], Any], told: Any = None) -> Any:
+        """The kept result for ``path`` (and what it was ``told``: a tempo typed), else ``measure_it()``'s, kept."""
         stat = Path(path).stat()
-        key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+        key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, told)
         with self._lock:
             if key in self._found:
                 return self._found[key]

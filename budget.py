@@ -38,6 +38,7 @@ import output_folder
 import pace
 import studio_words
 import take_latents
+import warp
 from music_shape import MusicShape
 
 # Written bytes a second of a take may take, by format: 16-bit WAV, 24-bit FLAC at worst (noise
@@ -85,6 +86,8 @@ def bytes_written(shape: MusicShape) -> int:
     per_take = BYTES_PER_SECOND.get(fmt, BYTES_PER_SECOND["flac"]) * seconds + (MP3_EXTRA_BYTES if fmt == "mp3" else 0)
     if shape.alone:  # the part alone beside the take (``modes.Job.part``)
         per_take *= 2
+    elif shape.locked:  # the take as played beside the locked one, each stretched at most ``warp.MOST_PCT``
+        per_take *= 2 * (1 + warp.MOST_PCT / 100)
     else:  # the take's own latents beside it (``take_latents``)
         per_take += take_latents.BYTES_PER_SECOND * seconds + take_latents.HEADER_BYTES
     if fmt != "mp3":  # the take's preview for the page's player (``takes``; a part alone has none)

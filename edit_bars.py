@@ -91,21 +91,22 @@ def _recorded(src_audio: Any) -> song_map.Map | None:
     return song_map.Map(bars, sections, per_bar, None, round(header.frames / header.rate, 3))
 
 
-def of_song(src_audio: Any, song: np.ndarray | None = None) -> song_map.Map | None:
+def of_song(src_audio: Any, song: np.ndarray | None = None, bpm: Any = None) -> song_map.Map | None:
     """A source song's map: its record's (a take the studio made), else its bars read from its audio (``song``
-    where it is decoded already; kept by file; ``uploads.Busy`` when the studio is measuring as many songs as
-    it may); None at the door for a song the studio did not map (its audio is not read there)."""
+    where it is decoded already; kept by file and ``bpm``, the tempo the musician typed, toward which the
+    tracker's reading is resolved; ``uploads.Busy`` when the studio is measuring as many songs as it may); None
+    at the door for a song the studio did not map (its audio is not read there)."""
     found = _recorded(src_audio)
     if found is not None or headers.reading():
         return found
-    path = Path(str(src_audio))
+    path, tempo = Path(str(src_audio)), song_map.positive(bpm)
 
     def read() -> song_map.Map:
         stereo = uploads.load(path) if song is None else song
         with analysis.place():
-            return song_map.of_audio(stereo, audio.SAMPLE_RATE)
+            return song_map.of_audio(stereo, audio.SAMPLE_RATE, bpm=tempo)
 
-    return _read.get(path, read)
+    return _read.get(path, read, tempo)
 
 
 def heard(src_audio: Any, song: np.ndarray) -> song_map.Map | None:
@@ -117,10 +118,10 @@ def heard(src_audio: Any, song: np.ndarray) -> song_map.Map | None:
         return None
 
 
-def _grid(src_audio: Any, song: np.ndarray | None) -> song_map.Map | None:
+def _grid(src_audio: Any, song: np.ndarray | None, bpm: Any = None) -> song_map.Map | None:
     """``of_song``, refused in words on ``bars`` where the studio is busy or hears no steady beat."""
     try:
-        found = of_song(src_audio, song)
+        found = of_song(src_audio, song, bpm)
     except uploads.Busy as exc:
         raise InputError(str(exc), "bars") from None
     if found is not None and not found.bars:
@@ -134,13 +135,13 @@ def which(first: int, last: int) -> str:
 
 
 def region(
-    src_audio: Any, bars: Any, typed: tuple[Any, Any] | None, song: np.ndarray | None = None
+    src_audio: Any, bars: Any, typed: tuple[Any, Any] | None, song: np.ndarray | None = None, bpm: Any = None
 ) -> tuple[float, float] | None:
     """The region ``bars`` choose in ``src_audio`` (``song``: its audio, decoded; None: the door cannot tell yet), refused in words on
     ``bars``: with a typed region (``typed``: the seconds sent where they are not the form's first values)
     that is not the bars' own, past the song's bars, shorter than Edit's shortest, or a song with no grid."""
     first, last = numbers(bars)
-    grid = _grid(src_audio, song)
+    grid = _grid(src_audio, song, bpm)
     if grid is None:
         return None
     if not 1 <= first <= last <= len(grid.bars):
@@ -200,7 +201,7 @@ def extension(
     beat (a song that ends on a bar line: exactly that many bars). Refused in words on ``bars`` outside
     ``within`` (Extend's range); at the door, a song not mapped yet is brought within it (taken on trust)."""
     n, seconds = count(bars), song.shape[-1] / audio.SAMPLE_RATE
-    grid = _grid(src_audio, song)
+    grid = _grid(src_audio, song, bpm)
     bar, last = _bar_seconds(grid, bpm, time_signature)
     if last is None:
         more = round(n * bar, 3)

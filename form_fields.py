@@ -263,6 +263,11 @@ def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
     return bpm, key, meter
 
 
+def lock_switch(prefix: str) -> gr.Checkbox:
+    """*Lock to the grid* (``grid_lock``), beside the finish: each take's bars warped onto its BPM."""
+    return gr.Checkbox(label="Lock to the grid", info=tips.LOCK_TO_GRID, elem_id=f"{prefix}-lock")
+
+
 def loop_bars(prefix: str) -> Any:
     """Generate's *Loop*: off, or a loop of 2 to 32 bars (``loops``)."""
     choices = [("Off", 0), *((f"{bars} bars", bars) for bars in checks.LOOP_BARS)]

@@ -103,6 +103,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
     rewrite = form_fields.rewrite_caption_switch()
     plan = form_fields.plan_box()
     loudness, fade_in, fade_out = form_fields.finish_controls("gen")
+    lock = form_fields.lock_switch("gen")
     correction = form_fields.dcw_switch("gen", variant)
     return {
         "bpm": bpm,
@@ -127,6 +128,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         "lora_preset": preset,
         "dcw": correction,
         "loop_bars": form_fields.loop_bars("gen"),
+        "lock_to_grid": lock,
         **interval,
         "record": record,
     }

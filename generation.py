@@ -94,6 +94,7 @@ def run_music(
     }
     if "loop_songs" in out:  # spliced on the CPU (``modes.finish``), the loop as made (Think's tempo)
         result["loop_songs"], result["timings"]["seam_s"] = out["loop_songs"], out["seam_s"]
+        result["in_time"] = out["in_time"]  # each take's bars as played, and the stretch that put them in time
         result["loop"] = request.loop
     if request.source_latents is not None:  # the record says what the run read (``records.as_run``)
         result["source_latents"] = request.source_latents

@@ -25,6 +25,7 @@ import audio
 import records
 import song_map
 import tooltips as tips
+import warp
 from checks import InputError, check_loop_bars, check_switch
 from music_request import Job, Loop, MusicRequest, Plan, Render, pipeline_seconds
 from plan_format import BPM_RANGE, TIME_SIGNATURES
@@ -134,12 +135,61 @@ def turn(x: np.ndarray, by: int) -> np.ndarray:
     return np.concatenate([x[..., by:], x[..., :by]], axis=-1)
 
 
-def song(first: np.ndarray, loop: Loop) -> np.ndarray:
-    """What the seam is repainted in: one turn of the first render (``kept``), turned by half its length
-    (its wrap in the middle) and repeated ``turns`` times."""
-    start = kept(loop) * loop.samples
-    one = audio.fit(first[..., start:], loop.samples)
-    return np.tile(turn(one, loop.samples // 2), (1, loop.turns))
+def song(one: np.ndarray, loop: Loop) -> np.ndarray:
+    """What the seam is repainted in: the kept turn ``one`` (``in_time``), turned by half its length (its wrap
+    in the middle) and repeated ``turns`` times."""
+    return np.tile(turn(audio.fit(one, loop.samples), loop.samples // 2), (1, loop.turns))
+
+
+# A loop whose bar lines all lie within this of its grid is cut as it was played; one further off (a tempo
+# missed, bars that wander) is warped onto its grid (``warp``). The tracker finds a bar line within 1-3 ms.
+GRID_MS = 3.0
+
+
+def _played(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, float] | None:
+    """The kept turn's bars as played in the first render: its ``bars`` + 1 bar lines (seconds) from the first
+    downbeat at or after the kept turn's start, those past the render's end carried on at its median bar; with
+    their tempo. None where no steady beat is heard."""
+    lines, _, tempo = song_map.grid_of(first, audio.SAMPLE_RATE, loop.beats_per_bar, loop.bpm)
+    if tempo is None or len(lines) < 2:
+        return None
+    found, bar = np.asarray(lines), float(np.median(np.diff(lines)))
+    start = kept(loop) * loop.samples / audio.SAMPLE_RATE
+    first_line = int(np.searchsorted(found, start - 0.25 * bar))
+    wanted = found[first_line : first_line + loop.bars + 1]
+    if not wanted.size:
+        return None
+    more = loop.bars + 1 - wanted.size
+    return np.concatenate([wanted, wanted[-1] + bar * np.arange(1, more + 1)]), tempo.bpm
+
+
+def in_time(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, dict[str, Any]]:
+    """GPU side, between the renders: the loop's turn from the first render (``first``), exactly its bars of
+    the music as played, warped onto its grid at the tempo asked where its bar lines lie off it by more than
+    ``GRID_MS`` (``warp.onto``), and what was done, for its record. Refused in words where a bar would be
+    stretched more than ``warp.MOST_PCT``; where no beat is heard, or its bars start too late to fit in the
+    render, the turn as made, from the kept turn's start."""
+    played = _played(first, loop)
+    if played is None:
+        start = kept(loop) * loop.samples
+        return audio.fit(first[..., start:], loop.samples), {"heard": False}
+    lines, bpm = played
+    rate = audio.SAMPLE_RATE
+    targets = np.round(np.arange(loop.bars + 1) * loop.samples / loop.bars).astype(np.int64)
+    off_ms = float(np.abs((lines - lines[0]) * rate - targets).max() / rate * 1000.0)
+    most = float(np.abs(warp.ratios(lines * rate, targets) - 1.0).max() * 100.0)
+    said = {"heard": True, "played_bpm": bpm, "off_grid_ms": round(off_ms, 1), "most_pct": round(most, 2)}
+    if most > warp.MOST_PCT:
+        words = tips.LOOP_OFF_TEMPO.format(bpm=bpm, asked=loop.bpm, pct=most, most=warp.MOST_PCT)
+        raise InputError(words, "loop_bars")
+    if lines[-1] * rate > first.shape[-1]:  # its first downbeat too late for its bars to fit: as made
+        start = kept(loop) * loop.samples
+        return audio.fit(first[..., start:], loop.samples), {**said, "stretched": False, "fits": False}
+    if off_ms <= GRID_MS:
+        a = int(round(lines[0] * rate))
+        return audio.fit(first[..., a:], loop.samples), {**said, "stretched": False}
+    one = warp.onto(first, lines * rate, targets, rate)
+    return one, {**said, "stretched": True, "stretcher": warp.stretcher()}
 
 
 def back(spliced: np.ndarray, loop: Loop) -> np.ndarray:
@@ -173,9 +223,11 @@ def close(
     repainted in (``loop_songs``, spliced on the CPU by ``modes``) and the seam's seconds (``seam_s``);
     no latents or synced lines (a loop is neither one render's song nor sung where the first render sang)."""
     loop = request.loop
-    started, songs, repainted = time.perf_counter(), [], []
+    started, songs, repainted, timed = time.perf_counter(), [], [], []
     for take, seed in zip(out["audio"], render.seeds, strict=True):
-        made = song(take, loop)
+        one, said = in_time(take, loop)
+        timed.append(said)
+        made = song(one, loop)
         songs.append(made)
         repainted.append(audio.fit(run(seam_render(render, made, seed, loop), **how)["audio"][0], made.shape[-1]))
     rest = {k: v for k, v in out.items() if k != "lyrics"}  # its seconds stay the first render's to learn
@@ -183,6 +235,7 @@ def close(
         **rest,
         "audio": np.stack(repainted),
         "loop_songs": np.stack(songs),
+        "in_time": timed,
         "latents": None,
         "seam_s": round(time.perf_counter() - started, 3),
     }

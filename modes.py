@@ -21,6 +21,7 @@ import numpy as np
 import audio
 import edit_bars
 import edit_lines
+import grid_lock
 import loops
 import mastering
 import models
@@ -45,6 +46,7 @@ from checks import (
     check_language,
     check_length,
     check_sampling,
+    check_switch,
     check_takes,
     in_range,
     seeds_for,
@@ -64,8 +66,12 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
     started = time.perf_counter()
     made, songs, loop = result["audio"], result.get("loop_songs"), result.get("loop") or job.request.loop
     made = made if songs is None else [_looped(job, loop, *pair) for pair in zip(made, songs, strict=True)]
-    done = [mastering.finish(job.post(take), job.finishing, job.region) for take in made]
-    finished = np.stack([take for take, _ in done])
+    made = [job.post(take) for take in made]
+    if job.request.lock and loop is None:  # a loop is on its grid already (``loops.in_time``)
+        made, result = grid_lock.locked(job, made, result)
+    done = [mastering.finish(take, job.finishing, job.region) for take in made]
+    finished = [take for take, _ in done]  # locked takes may differ in length (``grid_lock``)
+    finished = np.stack(finished) if len({t.shape for t in finished}) == 1 else finished
     timings = {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}
     result = {**result, "audio": finished, "finishes": [info for _, info in done], "timings": timings}
     if job.part is not None:
@@ -116,6 +122,7 @@ def prepare_generate(
     cfg_interval_end: float = Call.cfg_interval_end,
     loop_bars: int = 0,
     lora_preset: str | None = None,
+    lock_to_grid: bool = False,
 ) -> Job:
     """Text to music (``reference_audio`` lends a timbre; ``reference_take``, a take of yours by the
     name its record gives, ``takes[i].audio``, lends its voice, read where it sings). ``think``: the 5 Hz planner plans first (its
@@ -123,7 +130,9 @@ def prepare_generate(
     thinking). Every take is finished at ``loudness`` LUFS under -1 dBTP, after its fades. Guidance
     applies while the time t (1 at noise, 0 at the song) lies from ``cfg_interval_start`` to
     ``cfg_interval_end`` (upstream's), the other steps costing half. ``loop_bars`` (2, 4, 8, 16 or 32;
-    0: off) makes each take a loop of that many bars at ``bpm`` (``loops``), seamless round its wrap."""
+    0: off) makes each take a loop of that many bars at ``bpm`` (``loops``), seamless round its wrap.
+    ``lock_to_grid`` warps each take's bars onto ``bpm`` (or Think's) as it is finished (``grid_lock``), the
+    take as played kept beside it."""
     variant = models.active_variant()
     prompt, lyrics = preparing.text(prompt, lyrics)
     with about("think"):
@@ -145,15 +154,25 @@ def prepare_generate(
     correcting = preparing.check_dcw(dcw, variant)
     reference, lent = voice.timbre(reference_audio, reference_take, seeds[0])
     finishing, finish_params = check_finish(loudness, fade_in, fade_out)
+    locking = _lock(lock_to_grid, music["bpm"], thinking)
     longest = duration if duration is not None else audio.MAX_SECONDS
     sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
     sampling |= _interval(cfg_interval_start, cfg_interval_end)
     words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
-    request = MusicRequest("generate", {}, Render(call, seeds, adapter), longest, fmt)
+    request = MusicRequest("generate", {}, Render(call, seeds, adapter), longest, fmt, lock=locking)
     request = preparing.with_think(request, thinking, duration, music, rewrite_caption, plan)
-    request = records.written(request, **lent, **finish_params)
+    request = records.written(request, **lent, **finish_params, **({"lock_to_grid": True} if locking else {}))
     return loops.made(Job(request, trimmed(request.seconds), finishing), loop_bars, auto_length)
+
+
+def _lock(value: Any, bpm: int | None, thinking: bool) -> bool:
+    """*Lock to the grid*, checked: it needs a tempo, the one asked or the one Think plans."""
+    with about("lock_to_grid"):
+        on = check_switch(value, "Lock to the grid")
+    if on and bpm is None and not thinking:
+        raise InputError(tips.LOCK_NEEDS_BPM, "lock_to_grid")
+    return on
 
 
 def _interval(start: Any, end: Any) -> dict[str, float]:
@@ -367,7 +386,7 @@ def prepare_edit(
     adapter = {"lora": lora, "lora_scale": lora_scale, "lora_preset": lora_preset}
     render, fmt = preparing.common(**song, need_text="edit", **adapter)
     start, end, source, (finishing, finish_params) = _region(
-        src_audio, repainting_start, repainting_end, chosen or bars, fade_in, fade_out
+        src_audio, repainting_start, repainting_end, chosen or bars, fade_in, fade_out, render.pipeline.bpm
     )
     length = source.shape[-1] / audio.SAMPLE_RATE
     render, own = preparing.from_own_latents(src_audio, render, repaint=True)
@@ -408,11 +427,11 @@ def _sung_in_region(job: Job, src_audio: Any, sung: str) -> Job:
 
 
 def _region(
-    src_audio: Any, start: Any, end: Any, chosen: edit_lines.Chosen | Any, fade_in: Any, fade_out: Any
+    src_audio: Any, start: Any, end: Any, chosen: edit_lines.Chosen | Any, fade_in: Any, fade_out: Any, bpm: Any
 ) -> tuple[float, float, np.ndarray, Any]:
     """Edit's region and finish checked, in the order the form names them, and its song loaded:
     (start, end, the song, ``check_finish``'s pair). The region is the one the chosen lines span
-    (``edit_lines``), or the chosen bars (``edit_bars``), else the one asked."""
+    (``edit_lines``), or the chosen bars (``edit_bars``: counted at ``bpm`` where one is typed), else the one asked."""
     if isinstance(chosen, edit_lines.Chosen):
         finish = check_finish(None, fade_in, fade_out, whole=False)
         source = preparing.source(src_audio)
@@ -421,7 +440,8 @@ def _region(
         preparing.need_source(src_audio)
         finish = check_finish(None, fade_in, fade_out, whole=False)
         source = preparing.source(src_audio)
-        found = edit_bars.region(src_audio, chosen, None if (start, end) == REGION else (start, end), source)
+        typed = None if (start, end) == REGION else (start, end)
+        found = edit_bars.region(src_audio, chosen, typed, source, bpm)
         # At the door a song the studio did not map stands whole for its region until the run reads its bars.
         return (*(found or (0.0, source.shape[-1] / audio.SAMPLE_RATE)), source, finish)
     with about("repainting_start"):

@@ -20,6 +20,7 @@ import numpy as np
 
 import audio
 import mastering
+import warp
 
 
 def pipeline_seconds(seconds: float) -> float:
@@ -178,9 +179,19 @@ class Loop:
         return cls(bars, beats_per_bar, int(bpm), n, turns, chosen_by_think)
 
     @property
+    def made_samples(self) -> int:
+        """How long the song it is made in lasts: every turn, and where the kept turn is the song's only one,
+        as much again as its bars may be played too slow to fit (``warp.MOST_PCT``) and a beat of lead-in:
+        the bars as played are found in it and warped onto the loop's grid (``loops.in_time``)."""
+        if self.turns > 1:
+            return self.turns * self.samples
+        beat = self.samples // (self.bars * self.beats_per_bar)
+        return self.samples + math.ceil(self.samples * warp.MOST_PCT / 100.0) + beat
+
+    @property
     def seconds(self) -> float:
-        """How long the song it is made in lasts: every turn."""
-        return self.turns * self.samples / audio.SAMPLE_RATE
+        """How long the song it is made in lasts (``made_samples``), in seconds."""
+        return self.made_samples / audio.SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -206,6 +217,9 @@ class MusicRequest:
     source_latents: str | None = None
     # A loop: its wrap repainted after the render, in the same GPU call (``loops``).
     loop: Loop | None = None
+    # Generate's *Lock to the grid*: each take's bars warped onto its tempo as it is finished (``grid_lock``),
+    # the take as played written beside it.
+    lock: bool = False
 
     def without_plan(self, reason: str) -> MusicRequest:
         """The same song made without Think's plan, its records saying ``reason``."""

@@ -53,6 +53,7 @@ class MusicShape:
     lines: int
     lyrics_chars: int
     song_chars: int
+    locked: bool = False  # each take locked to the grid, the take as played beside it (``grid_lock``)
 
     @property
     def forwards(self) -> float:
@@ -107,6 +108,7 @@ class MusicShape:
             turbo=variant.turbo and not call.morph,
             audio_format=request.audio_format,
             alone=call.task_type == base_model.CHANGES["add"],
+            locked=request.lock and request.loop is None,
             added=added,
             lines=len(lrc.sung_lines(request.song_lyrics or lyrics)),
             lyrics_chars=len(lyrics),

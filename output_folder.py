@@ -34,7 +34,7 @@ def output_max_age_hours() -> float:
 _DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OWN_FILE = re.compile(
     r"^(?:\.partial-)?(?P<take>(?:generate|cover|extend|edit|morph)-\d{6}-[0-9a-f]{6}-take\d+-seed\d+)"
-    r"(?:-preview\.mp3|\.(?:wav|flac|mp3|json|lrc)|-(?P<stem>vocals|drums|bass|other|part)\.(?:wav|flac|mp3)"
+    r"(?:-preview\.mp3|\.(?:wav|flac|mp3|json|lrc)|-(?P<stem>vocals|drums|bass|other|part|unlocked)\.(?:wav|flac|mp3)"
     r"|(?P<stems>-stems)\.json|(?P<latents>-latents\.npy))$"
 )
 STEM_NAMES = ("vocals", "drums", "bass", "other")

@@ -6,11 +6,11 @@ the page (``decodeAudioData``) before it shows a duration: four ten-minute WAVs 
 about 750 MB of decoded samples, and three of four players stayed at 0:00. Its ``load(url)`` takes no
 peaks, and its player and its download link share one URL. So each take slot (``widgets.takes_column``)
 keeps its ``gr.Audio`` for the API, hidden, and shows this widget: a ``gr.HTML`` whose value is the JSON
-state ``{"src", "download", "name", "format", "peaks", "seconds", "lines", "score", "lrc", "bars", "sections"}``
+state ``{"src", "download", "name", "format", "peaks", "seconds", "lines", "score", "tempo", "lrc", "bars", "sections"}``
 (or ``""`` for no take), filled in the page from the result's record (``FROM_RESULT_JS``). The ``<audio>``
 element streams the preview by byte ranges (``asgi_gate.Gate``) and knows its duration from the first
 frames; nothing is decoded to draw the waveform. A sung take shows its lyric-alignment score beside its
-label and its synced lines under the player, the line being sung highlighted from the player's time
+label and its synced lines under the player (every take with a beat: its tempo as played, in words), the line being sung highlighted from the player's time
 (a click on a line plays from there), and a link to its ``.lrc``. The take's bars and sections are drawn
 over its waveform (``waveform.MARKS_JS``); a click on a section plays from its start.
 """
@@ -92,6 +92,8 @@ function lyrics() {
   const box = part(".take-lyrics"), badge = part(".take-score"), lines = state.src && Array.isArray(state.lines) ? state.lines : [];
   if (!box || !badge) return;
   badge.textContent = state.src && typeof state.score === "number" ? SCORE.replace("{score}", state.score.toFixed(2)) : "";
+  const tempo = part(".take-tempo");  // the take's tempo as played, in words (``song_map.Tempo.said``)
+  if (tempo) tempo.textContent = state.src && typeof state.tempo === "string" ? "· " + state.tempo : "";
   box.replaceChildren(...lines.map((line) => {
     const li = document.createElement("li");
     li.textContent = String(line.text ?? ""); li.dataset.t = String(Number(line.time) || 0);
@@ -139,6 +141,7 @@ def template(label: str) -> str:
     return (
         f'<div class="take-player"><span class="take-label">{html.escape(label)}</span>'
         f' <span class="take-score" title="{html.escape(tips.LYRIC_SCORE)}" style="opacity: 0.75;"></span>'
+        f' <span class="take-tempo" title="{html.escape(tips.TEMPO_HELP)}" style="opacity: 0.75;"></span>'
         '<div class="take-wave" style="position: relative; height: 56px; contain: strict; cursor: pointer;">'
         '<canvas style="position: absolute; inset: 0; width: 100%; height: 100%;"></canvas></div>'
         '<audio controls preload="metadata" style="width: 100%; display: block;"></audio>'
@@ -168,6 +171,7 @@ FROM_RESULT_JS = """(record, ...slots) => {
                            bars: Array.isArray(take.bars) ? take.bars : [], sections: Array.isArray(take.sections) ? take.sections : [],
                            lines: Array.isArray(take.lyric_lines) ? take.lyric_lines : [], lrc, part,
                            loop: !!(record && record.loop),
+                           tempo: take.tempo && typeof take.tempo.said === "string" ? take.tempo.said : null,
                            score: typeof take.lyric_score === "number" ? take.lyric_score : null});
   });
 }"""

@@ -145,7 +145,7 @@ MAX_DEPTH = 32
 FIELDS = ("prompt", "lyrics", "instrumental", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language",
           "seed", "inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "think", "auto_length",
           "rewrite_caption", "plan", "loop_bars", "cfg_interval_start", "cfg_interval_end", "dcw", "loudness",
-          "fade_in", "fade_out", "lora_preset", "lora_scale")  # fmt: skip
+          "fade_in", "fade_out", "lora_preset", "lora_scale", "lock_to_grid")  # fmt: skip
 INTERVAL = ("cfg_interval_start", "cfg_interval_end")
 
 
@@ -278,6 +278,9 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
         ),
         "variation": entry.get("variation") if isinstance(entry.get("variation"), dict) else None,
         "loop_bars": _checked("loop_bars", params.get("loop_bars"), checks.check_loop_bars) or 0,  # a loop stays one
+        "lock_to_grid": _checked(
+            "lock_to_grid", params.get("lock_to_grid", False), lambda v: checks.check_switch(v, "Lock to the grid")
+        ),
         **_interval(params),
     }
 

@@ -12,6 +12,7 @@ an intro.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 
 import analysis
 import audio
+import tooltips as tips
 
 # The fine envelope: energy in 5 ms frames every 1 ms, an attack where the next frames are louder than
 # the last; a beat moves to the strongest attack within ``SEARCH_SECONDS`` (at most a sixth of a beat).
@@ -56,10 +58,12 @@ class Map:
     beats_per_bar: int | None = None
     bpm: float | None = None
     seconds: float = 0.0
+    tempo: Tempo | None = None
 
     def as_record(self) -> dict[str, Any]:
-        """What a take's record entry keeps: ``bars`` and ``sections``."""
-        return {"bars": list(self.bars), "sections": [dict(s) for s in self.sections]}
+        """What a take's record entry keeps: ``bars``, ``sections`` and, where a beat was heard, ``tempo``."""
+        found = {"bars": list(self.bars), "sections": [dict(s) for s in self.sections]}
+        return found if self.tempo is None else {**found, "tempo": self.tempo.as_record()}
 
     def region(self, first: int, last: int) -> tuple[float, float]:
         """Bars ``first``–``last`` (from 1) in seconds: the start of ``first`` to the start of the bar
@@ -165,11 +169,95 @@ def _lines(beats: np.ndarray, phase: int, per_bar: int, seconds: float) -> list[
     return [round(max(0.0, float(t)), 3) for t in lines if t < seconds - 0.25 * bar]
 
 
-def bars_of(
+# A tracker's tempo read at a multiple of the true one (on drum grooves, fast clicks): where a tempo is known (the
+# BPM asked, typed or planned) the reading is moved by the one of these factors that brings it nearest, and the
+# beats are tracked again at that tempo (upstream's users report takes at half or double the BPM asked, #1325).
+OCTAVES = (1 / 3, 1 / 2, 1.0, 2.0, 3.0)
+# A take is "in time" within this share of the tempo asked, and "steady" where no bar is longer or shorter
+# than its take's median bar by more than ``STEADY_PCT`` (a ±1.5 % drift over a song is steady, a jump is not).
+IN_TIME_PCT = 1.0
+STEADY_PCT = 2.0
+
+
+@dataclass(frozen=True)
+class Tempo:
+    """A take's tempo as played: ``bpm`` measured over its beats (a least-squares line through them), the
+    tempo asked where one was (``asked``), and how far its bars wander from their median (``wander_pct``)."""
+
+    bpm: float
+    wander_pct: float
+    asked: float | None = None
+
+    @property
+    def off_pct(self) -> float | None:
+        return None if not self.asked else round((self.bpm / self.asked - 1.0) * 100.0, 1)
+
+    @property
+    def steady(self) -> bool:
+        return self.wander_pct <= STEADY_PCT
+
+    def said(self) -> str:
+        """One line for beside the take: "In time: 119.8 BPM, steady", "Played at 117.6 BPM, 2 % slow"."""
+        steady = tips.TEMPO_STEADY if self.steady else tips.TEMPO_WANDERS.format(pct=self.wander_pct)
+        off = self.off_pct
+        if off is None:
+            return tips.TEMPO_HEARD.format(bpm=self.bpm, steady=steady)
+        if abs(off) <= IN_TIME_PCT:
+            return tips.TEMPO_IN_TIME.format(bpm=self.bpm, steady=steady)
+        way = tips.TEMPO_SLOW if off < 0 else tips.TEMPO_FAST
+        return tips.TEMPO_OFF.format(bpm=self.bpm, pct=f"{abs(off):g}", way=way, steady=steady)
+
+    def as_record(self) -> dict[str, Any]:
+        """A take's ``tempo`` entry: the numbers and the line said beside it."""
+        entry: dict[str, Any] = {"bpm": self.bpm, "wander_pct": self.wander_pct, "steady": self.steady}
+        if self.asked:
+            entry |= {"asked": self.asked, "off_pct": self.off_pct}
+        return entry | {"said": self.said()}
+
+
+def octave(found: float, known: float | None) -> float:
+    """The tracker's tempo ``found`` moved by the factor of ``OCTAVES`` nearest ``known`` (as it is where
+    nothing is known)."""
+    if not known or not found > 0:
+        return found
+    return found * min(OCTAVES, key=lambda f: abs(np.log(found * f / known)))
+
+
+def measured(beats: np.ndarray, lines: list[float], asked: float | None = None) -> Tempo | None:
+    """The tempo of refined ``beats`` (seconds) and how steady its bars (``lines``) are; None with too few."""
+    if len(beats) < 4:
+        return None
+    index = np.arange(len(beats))
+    period = float(np.polyfit(index, beats, 1)[0])
+    lengths = np.diff(lines) if len(lines) > 2 else np.zeros(0)
+    middle = float(np.median(lengths)) if lengths.size else 0.0
+    wander = float(np.abs(lengths - middle).max() / middle * 100.0) if middle > 0 else 0.0
+    return Tempo(round(60.0 / period, 1), round(wander, 1), float(asked) if asked else None)
+
+
+def _tracked(mono: np.ndarray, rate: int, bpm: float | None) -> tuple[np.ndarray, np.ndarray, float, bool]:
+    """The onset envelope, the tracked beats (frames), their tempo (its octave resolved toward ``bpm``) and
+    whether the beat is steady enough to be believed."""
+    import librosa
+
+    onset = librosa.onset.onset_strength(y=mono, sr=rate, hop_length=analysis.HOP)
+    hint = {"start_bpm": float(bpm)} if bpm and bpm > 0 else {}
+    tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=rate, hop_length=analysis.HOP, **hint)
+    found = float(np.atleast_1d(tempo)[0])
+    steady = len(beats) >= 4 and analysis.beat_confidence(onset, found) >= analysis.BEAT_CONFIDENCE
+    resolved = octave(found, bpm)
+    if steady and resolved != found:
+        tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=rate, hop_length=analysis.HOP, bpm=resolved)
+        steady = len(beats) >= 4
+    return onset, beats, resolved, steady
+
+
+def grid_of(
     stereo: np.ndarray, sr: int = audio.SAMPLE_RATE, beats_per_bar: int | None = None, bpm: float | None = None
-) -> tuple[list[float], int | None, float | None]:
-    """The bar lines of a song (``stereo``: channels × samples at ``sr``), its beats per bar and tempo;
-    no bar lines where it has no steady beat. ``beats_per_bar`` and ``bpm``: the record's, where known."""
+) -> tuple[list[float], int | None, Tempo | None]:
+    """The bar lines of a song (``stereo``: channels × samples at ``sr``), its beats per bar and its tempo as
+    played (``Tempo``); no bar lines where it has no steady beat. ``beats_per_bar`` and ``bpm``: the record's
+    or the visitor's, where known (the tracker's reading is resolved toward ``bpm``: ``octave``)."""
     import librosa
     import soxr
 
@@ -178,11 +266,8 @@ def bars_of(
     rate = analysis.RATE
     mono = soxr.resample(mono, sr, rate) if sr != rate else mono
     seconds = len(mono) / rate
-    onset = librosa.onset.onset_strength(y=mono, sr=rate, hop_length=analysis.HOP)
-    hint = {"start_bpm": float(bpm)} if bpm and bpm > 0 else {}
-    tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=rate, hop_length=analysis.HOP, **hint)
-    found = float(np.atleast_1d(tempo)[0])
-    if len(beats) < 4 or analysis.beat_confidence(onset, found) < analysis.BEAT_CONFIDENCE:
+    onset, beats, found, steady = _tracked(mono, rate, bpm)
+    if not steady:
         return [], None, None
     per_bar = beats_per_bar or analysis.metre(onset, beats)
     times = librosa.frames_to_time(beats, sr=rate, hop_length=analysis.HOP)
@@ -196,7 +281,15 @@ def bars_of(
     lines = _lines(times, _downbeat(accents, per_bar), per_bar, seconds)
     if frames.size and lines:  # the bars added before and after the tracked beats, onto their attacks
         lines = [round(float(t), 3) for t in _refined(np.array(lines), frames, rise, 60.0 / found)]
-    return lines, per_bar, round(found, 1)
+    return lines, per_bar, measured(np.asarray(times), lines, bpm)
+
+
+def bars_of(
+    stereo: np.ndarray, sr: int = audio.SAMPLE_RATE, beats_per_bar: int | None = None, bpm: float | None = None
+) -> tuple[list[float], int | None, float | None]:
+    """``grid_of``'s bar lines, beats per bar and measured tempo (BPM)."""
+    lines, per_bar, tempo = grid_of(stereo, sr, beats_per_bar, bpm)
+    return lines, per_bar, None if tempo is None else tempo.bpm
 
 
 def _named(lyrics: str) -> list[tuple[str, int]]:
@@ -264,12 +357,23 @@ def of_audio(
     lyrics: Any = None,
     times: list[float] | None = None,
 ) -> Map:
-    """A song's map: its bar lines from its audio (``bars_of``), its sections from its ``lyrics`` and
-    their sung lines' starts (``times``; none: no sections)."""
+    """A song's map: its bar lines and tempo from its audio (``grid_of``), its sections from its ``lyrics``
+    and their sung lines' starts (``times``; none: no sections)."""
     seconds = np.asarray(stereo).shape[-1] / sr
-    bars, per_bar, tempo = bars_of(stereo, sr, beats_per_bar, bpm)
+    bars, per_bar, tempo = grid_of(stereo, sr, beats_per_bar, bpm)
     sections = sections_of(lyrics, times, seconds, bars) if times else []
-    return Map(bars, sections, per_bar, tempo, round(seconds, 3))
+    return Map(bars, sections, per_bar, None if tempo is None else tempo.bpm, round(seconds, 3), tempo)
+
+
+def looped(loop: dict[str, Any], heard: Map | None) -> Map:
+    """A loop's map (``loop``: its record's entry, ``loops.record``): its bar lines are its grid by
+    construction (its bars over its samples: in time once ``loops`` has warped it onto them), its tempo and
+    sections as ``heard`` read them, where its audio was read."""
+    bar = int(loop["samples"]) / int(loop["bars"]) / audio.SAMPLE_RATE
+    grid = [round(i * bar, 3) for i in range(int(loop["bars"]))]
+    seconds = round(int(loop["samples"]) / audio.SAMPLE_RATE, 3)
+    heard = heard or Map(seconds=seconds)
+    return dataclasses.replace(heard, bars=grid, beats_per_bar=int(loop["beats_per_bar"]), seconds=seconds)
 
 
 def positive(value: Any) -> float | None:
@@ -281,22 +385,37 @@ def positive(value: Any) -> float | None:
     return found if 0 < found < float("inf") else None
 
 
-def of_take(take: np.ndarray, entry: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """A finished take's ``bars`` and ``sections`` for its record ``entry`` (its synced lines, Think's plan)
-    and its request's ``params`` (the metre and tempo asked, the whole song's words); empty where the
-    analyses are all busy for ``TAKE_WAIT_S`` or the measurement fails: a take is never lost for its map."""
+def of_take(
+    take: np.ndarray,
+    entry: dict[str, Any],
+    params: dict[str, Any],
+    loop: dict[str, Any] | None = None,
+    grid: list[float] | None = None,
+) -> dict[str, Any]:
+    """A finished take's ``bars``, ``sections`` and ``tempo`` for its record ``entry`` (its synced lines,
+    Think's plan) and its request's ``params`` (the metre and tempo asked, the whole song's words); a loop's
+    bars are its grid (``looped``), a take locked to the grid its ``grid``. Empty (a loop: its grid alone)
+    where the analyses are all busy for ``TAKE_WAIT_S`` or the measurement fails: a take is never lost for
+    its map."""
     plan = (entry.get("planner") or {}).get("fields") or {}
     per_bar = beats_per_bar_of(params.get("time_signature")) or beats_per_bar_of(plan.get("timesignature"))
     bpm = positive(params.get("bpm")) or positive(plan.get("bpm"))
+    if loop is not None:
+        per_bar, bpm = int(loop["beats_per_bar"]), positive(loop["bpm"])
     lines = entry.get("lyric_lines") or []
     times = [float(line["time"]) for line in lines if isinstance(line, dict) and "time" in line]
     lyrics = params.get("song_lyrics") or params.get("lyrics")
     try:
         with analysis.place(TAKE_WAIT_S):
-            found = of_audio(take, audio.SAMPLE_RATE, per_bar, bpm, lyrics, times).as_record()
+            heard: Map | None = of_audio(take, audio.SAMPLE_RATE, per_bar, bpm, lyrics, times)
     except Exception as exc:  # busy, or audio the tracker cannot read: the take is kept without its map
         print(f"A take's map was not measured ({type(exc).__name__}: {exc})", flush=True)
+        heard = None
+    if loop is not None:
+        return looped(loop, heard).as_record()
+    if heard is None:
         return {}
+    found = heard.as_record() if grid is None else dataclasses.replace(heard, bars=grid).as_record()
     kept = positive(params.get("source_seconds")) if "extend_seconds" in params else None
     return found if kept is None else {**found, "sections": _after_kept(found["sections"], kept)}
 

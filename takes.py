@@ -22,6 +22,7 @@ from typing import Any
 import gradio as gr
 
 import audio
+import grid_lock
 import lrc
 import output_folder
 import song_map
@@ -149,7 +150,8 @@ def write_takes(
     alone = [p.with_name(f"{p.stem}-part{p.suffix}") for p in paths] if "parts" in result else []
     for entry, part in zip(record["takes"], alone, strict=False):
         entry["part"] = part.relative_to(root).as_posix()
-    written += alone
+    played = _as_played(result, record, paths, root)
+    written += alone + [path for _, path in played]
     written += [p.with_name(f".partial-{p.name}") for p in written]
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -159,11 +161,14 @@ def write_takes(
                 zip(result["audio"], paths, previews, seeds, strict=True), 1
             )
         ]
-        _write_all(jobs + [(part, p, p, fmt, {}) for part, p in zip(result.get("parts", ()), alone, strict=True)])
+        parts = [(part, p, p, fmt, {}) for part, p in zip(result.get("parts", ()), alone, strict=True)]
+        _write_all(jobs + parts + [(take, p, p, fmt, {}) for take, p in played])
         _write_lrcs(record, paths, params)
         mapping = time.perf_counter()
         for entry, take in zip(record["takes"], result["audio"], strict=True):  # the map: ``song_map``
-            entry.update(song_map.of_take(take, entry, params))
+            locked = entry.get("lock") or {}
+            grid = grid_lock.grid(locked, entry["seconds"]) if locked.get("locked") else None
+            entry.update(song_map.of_take(take, entry, params, result.get("loop"), grid))
         record["timings"]["map_s"] = round(time.perf_counter() - mapping, 3)
         take_latents.write_all(result, record, paths, root)
         record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
@@ -182,6 +187,17 @@ def write_takes(
     return [str(p) for p in paths], record
 
 
+def _as_played(result: dict[str, Any], record: dict[str, Any], paths: list[Path], root: Path) -> list[tuple]:
+    """A take locked to the grid (``grid_lock``): the take as played, and where it is written beside it
+    (``<take>-unlocked``), named in its entry."""
+    played = []
+    for entry, take, path in zip(record["takes"], result.get("unlocked") or (), paths, strict=False):
+        if take is not None:
+            played.append((take, path.with_name(f"{path.stem}-unlocked{path.suffix}")))
+            entry["unlocked"] = played[-1][1].relative_to(root).as_posix()
+    return played
+
+
 def _entry(result: dict[str, Any], i: int, seed: int, path: Path, preview: Path, root: Path, take: Any) -> dict:
     """Take number ``i``'s entry in the record (a part added, alone beside it, is added as ``part``)."""
     return {
@@ -194,6 +210,8 @@ def _entry(result: dict[str, Any], i: int, seed: int, path: Path, preview: Path,
         **({"planner": result["planners"][i - 1]} if "planners" in result else {}),
         **({"finish": result["finishes"][i - 1]} if "finishes" in result else {}),
         **(result["per_take"][i - 1] if "per_take" in result else {}),  # a variation's own: ``variations``
+        **({"stretch": result["in_time"][i - 1]} if "in_time" in result else {}),  # a loop's: ``loops.in_time``
+        **({"lock": result["locks"][i - 1]} if "locks" in result else {}),  # locked to the grid: ``grid_lock``
         **_synced(result, i - 1, path, root, audio.seconds(take)),
     }
 
@@ -201,7 +219,20 @@ def _entry(result: dict[str, Any], i: int, seed: int, path: Path, preview: Path,
 # A sung take's synced lyrics in its record: its ``.lrc`` file, the lyric-alignment score and the lines.
 SYNCED = ("lrc", "lyric_score", "lyric_lines")
 # What else of a take's entry its own record keeps (``latents``: ``take_latents``).
-OWN_FIELDS = ("planner", "finish", "variation", "noise", "part", "latents", "bars", "sections")
+OWN_FIELDS = (
+    "planner",
+    "finish",
+    "variation",
+    "noise",
+    "part",
+    "latents",
+    "bars",
+    "sections",
+    "tempo",
+    "stretch",
+    "lock",
+    "unlocked",
+)
 
 
 def _synced(result: dict[str, Any], index: int, path: Path, root: Path, seconds: float) -> dict[str, Any]:

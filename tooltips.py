@@ -245,6 +245,29 @@ STEMS_STOPPED = "Stopped while splitting into stems. Nothing was saved; the take
 STEMS_NO_TAKE = "There is no take to split yet — make one first."
 STEMS_GONE = "Take {n} is no longer kept by the studio; make it again to split it."
 STEMS_FAILED = "Splitting into stems failed partway ({error}). Nothing was saved; try again."
+LOOP_OFF_TEMPO = (
+    "The loop came out at {bpm:g} BPM, too far from {asked} BPM to be put in time: one of its bars would be "
+    "stretched {pct:.1f} % (a loop is stretched at most {most:g} %). Try another seed, or set the BPM nearer "
+    "what the style plays."
+)
+# Generate's *Lock to the grid* (``grid_lock``).
+LOCK_TO_GRID = (
+    "Warp each take's bars onto the BPM asked (or the one Think chooses), so every bar lasts exactly a bar at "
+    "that tempo and the take lines up with a DAW's grid; the take as played is kept beside it."
+)
+LOCK_NEEDS_BPM = "Lock to the grid needs a tempo to lock to: set the BPM, or turn Think on to choose one."
+LOCK_NO_BPM = "kept as played: no tempo was asked or planned"
+LOCK_NO_BEAT = "kept as played: no steady beat was heard in it"
+LOCK_TOO_FAR = "kept as played: a bar would be stretched {pct:.1f} % (at most {most:g} %)"
+UNLOCKED_LINK = "Download as played"
+# A take's tempo as played, beside its label (``song_map.Tempo.said``; ``player``).
+TEMPO_IN_TIME = "In time: {bpm:g} BPM, {steady}"
+TEMPO_OFF = "Played at {bpm:g} BPM, {pct} % {way}, {steady}"
+TEMPO_HEARD = "Plays at {bpm:g} BPM, {steady}"
+TEMPO_SLOW, TEMPO_FAST = "slow", "fast"
+TEMPO_HELP = "The tempo this take was played at, measured from its beats, against the BPM asked; steady: its bars keep one length."
+TEMPO_STEADY = "steady"
+TEMPO_WANDERS = "its bars wander up to {pct:g} %"
 LYRIC_BADGE = "· words sung clearly: {score} of 1"  # beside "Take 1" (``player``); LYRIC_SCORE on hover
 LYRIC_SCORE = (
     "Lyric alignment, 0 to 1 (ACE-Step's own score): how clearly and in order this take sings its words. "

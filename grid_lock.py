@@ -1,0 +1,105 @@
+"""*Lock to the grid* (Generate's ``lock_to_grid``), on the CPU as each take is finished: the take's bars, as
+its map hears them (``song_map.grid_of``, at the BPM asked or planned), warped onto that BPM (``warp.onto``),
+so every bar lasts exactly its length at the tempo asked from the take's first downbeat on; what comes before
+that downbeat (a pickup, an intro's silence) is kept as played. The take as played is kept beside it
+(``<take>-unlocked``), and its record says what was stretched. A take with no steady beat, or whose bars would
+be stretched more than ``warp.MOST_PCT`` (a tempo change, a half-time bridge), is kept as played, and its
+record says why: a finish option never costs a take.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import audio
+import mastering
+import song_map
+import tooltips as tips
+import warp
+from music_request import Job
+
+
+def tempo_of(call_bpm: Any, call_metre: Any, planner: dict[str, Any] | None) -> tuple[float | None, int | None]:
+    """The BPM and beats per bar a take is locked to: the ones asked, else its plan's (Think's)."""
+    fields = (planner or {}).get("fields") or {}
+    bpm = song_map.positive(call_bpm) or song_map.positive(fields.get("bpm"))
+    metre = song_map.beats_per_bar_of(call_metre) or song_map.beats_per_bar_of(fields.get("timesignature"))
+    return bpm, metre
+
+
+def knots(lines: list[float], bpm: float, per_bar: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The time map (samples as played → samples locked): the song's start and its first downbeat stay, every
+    later bar line lands a bar of ``per_bar`` beats at ``bpm`` after the last, and the song's end (``n``)
+    follows its last bar at the last bar's stretch."""
+    rate, bar = audio.SAMPLE_RATE, per_bar * 60.0 / bpm * audio.SAMPLE_RATE
+    played = np.asarray(lines, dtype=float) * rate
+    locked = played[0] + bar * np.arange(played.size)
+    last = bar / (played[-1] - played[-2]) if played.size > 1 else 1.0
+    tail = max(0.0, n - played[-1])
+    head = [0.0] if played[0] > 0 else []
+    return (
+        np.array([*head, *played, played[-1] + tail]),
+        np.round(np.array([*head, *locked, locked[-1] + tail * last])).astype(np.int64),
+    )
+
+
+def lock(take: np.ndarray, bpm: float | None, per_bar: int | None) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """``take`` (``[2, samples]``) locked to ``bpm``: (the locked take, its record's ``lock``), or (None, the
+    words why it was kept as played). The record's ``lock`` holds ``moved``: where each second of the take as
+    played lies in the locked one (its synced lines move with it), taken out before it is written."""
+    if not bpm:
+        return None, {"locked": False, "why": tips.LOCK_NO_BPM}
+    lines, found, tempo = song_map.grid_of(take, audio.SAMPLE_RATE, per_bar, bpm)
+    if tempo is None or len(lines) < 2 or found is None:
+        return None, {"locked": False, "why": tips.LOCK_NO_BEAT}
+    played, locked = knots(lines, bpm, found, take.shape[-1])
+    most = float(np.abs(warp.ratios(played, locked) - 1.0).max() * 100.0)
+    said = {"bpm": float(bpm), "played_bpm": tempo.bpm, "most_pct": round(most, 2)}
+    if most > warp.MOST_PCT:
+        return None, {"locked": False, **said, "why": tips.LOCK_TOO_FAR.format(pct=most, most=warp.MOST_PCT)}
+    out = warp.onto(take, played, locked, audio.SAMPLE_RATE)
+    said["moved"] = (played / audio.SAMPLE_RATE, locked / audio.SAMPLE_RATE)
+    first = lines[0] if lines[0] > 0 else 0.0
+    grid = {"first": round(first, 3), "bar": round(found * 60.0 / bpm, 6), "beats_per_bar": found}
+    seconds = round(out.shape[-1] / audio.SAMPLE_RATE, 3)
+    return out, {"locked": True, **said, **grid, "seconds": seconds, "stretcher": warp.stretcher()}
+
+
+def grid(entry: dict[str, Any], seconds: float) -> list[float]:
+    """A locked take's bar lines (its record's ``lock``): its first downbeat, a bar at the tempo asked after
+    the last while more than a quarter of it fits in the take, and whole bars before it while they fall in
+    the take (as ``song_map`` counts a song's bars)."""
+    first, bar = float(entry["first"]), float(entry["bar"])
+    before = int(np.floor(first / bar + 1e-9))
+    after = int(np.ceil((seconds - first) / bar - 0.25))
+    return [round(first + k * bar, 3) for k in range(-before, max(0, after))]
+
+
+def moved_lines(lines: list[dict[str, Any]], info: dict[str, Any]) -> list[dict[str, Any]]:
+    """A locked take's synced lines (``lrc``'s ``{"time", …}``) at their times in the locked take."""
+    played, locked = info["moved"]
+    return [{**line, "time": round(float(np.interp(float(line["time"]), played, locked)), 3)} for line in lines]
+
+
+def locked(job: Job, made: list[np.ndarray], result: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """A Generate job's takes (``made``, fitted, not finished) each locked to its tempo (``lock``); the result
+    with the take as played finished beside each (``unlocked``, None where it was kept as played), what was
+    done (``locks``), its synced lines moved with it, and no latents (a locked take is not their decode)."""
+    call, result = job.request.render.pipeline, {**result}
+    planners = result.get("planners") or [None] * len(made)
+    done = [
+        lock(take, *tempo_of(call.bpm, call.timesignature, plan)) for take, plan in zip(made, planners, strict=True)
+    ]
+    if any(new is not None for new, _ in done):
+        result["latents"] = None
+    lyrics = result.get("lyrics") or [None] * len(made)
+    result["lyrics"] = [
+        found and (found if "moved" not in info else {**found, "lines": moved_lines(found["lines"], info)})
+        for found, (_, info) in zip(lyrics, done, strict=True)
+    ]
+    pairs = list(zip(made, done, strict=True))
+    result["unlocked"] = [None if new is None else mastering.finish(take, job.finishing)[0] for take, (new, _) in pairs]
+    result["locks"] = [{k: v for k, v in info.items() if k != "moved"} for _, info in done]
+    return [take if new is None else new for take, (new, _) in pairs], result
