@@ -33,12 +33,14 @@ MCP_INSTRUCTIONS = (
     "daily GPU quota. A music tool returns each take's URL, a line of seeds and the take's record (JSON): pass the "
     "record to variations, morph or stems, a take's URL as the song of cover, extend, edit or describe. A take's "
     "record maps it: takes[i].bars, where each bar (one measure of its metre: 4 beats in 4/4) starts, in seconds "
-    "(bar 1 first), and takes[i].sections, its [Section]s' names, starts and ends; edit and extend count bars so."
+    "(bar 1 first), and takes[i].sections, its [Section]s' names, starts and ends; edit and extend count bars so. "
+    "takes[i].tempo says the tempo it was played at against the bpm asked (said: one line in words)."
 )
 MCP_TOOLS = {
     "generate": "Make a song from a style caption and/or lyrics: {takes} takes of {seconds}, each with its seed. "
     "With think on, ACE-Step's planner first works out tempo, key, structure and the song's blueprint. With "
-    "loop_bars, each take is a seamless loop of that many bars at bpm.",
+    "loop_bars, each take is a seamless loop of that many bars at bpm; with lock_to_grid, each take's bars are "
+    "warped onto bpm.",
     "lyrics": "Write song lyrics about a theme, one [Section] tag per part, in the language asked; returns the lyrics, "
     "a style caption that suits them, and the seed that writes them again.",
     "write_song": "Write a whole song from one line: ACE-Step's planner writes its caption, lyrics, BPM, key, time "

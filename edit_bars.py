@@ -109,11 +109,11 @@ def of_song(src_audio: Any, song: np.ndarray | None = None, bpm: Any = None) -> 
     return _read.get(path, read, tempo)
 
 
-def heard(src_audio: Any, song: np.ndarray) -> song_map.Map | None:
+def heard(src_audio: Any, song: np.ndarray, bpm: Any = None) -> song_map.Map | None:
     """An upload's map as its analysis reads it (``of_song``, kept for the Edit or Extend that follows); None
     where the studio is measuring as many songs as it may: an upload is never refused for its map."""
     try:
-        return of_song(src_audio, song)
+        return of_song(src_audio, song, bpm)
     except (uploads.Busy, OSError):
         return None
 

@@ -433,7 +433,7 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None) -> Iterator[
     yield line, *musical, drawn
     # Then its bars (counted for Edit and Extend by the bar) and, on a waveform, its sections over them; the
     # tempo, key and metre said again: an API caller reads the last answer.
-    heard = edit_bars.heard(path, song)
+    heard = edit_bars.heard(path, song, musical[0] or None)  # read at the BPM the form now shows
     if heard is not None and heard.bars:
         marked = drawn if wave is None else waveform.keeping(waveform.draw(song, **wave, song_map=heard.as_record()))
         yield f"{line} · {len(heard.bars)} bars", *musical, marked

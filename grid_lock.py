@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+import analysis
 import audio
 import mastering
 import song_map
 import tooltips as tips
+import uploads
 import warp
 from music_request import Job
 
@@ -51,6 +53,14 @@ def lock(take: np.ndarray, bpm: float | None, per_bar: int | None) -> tuple[np.n
     played lies in the locked one (its synced lines move with it), taken out before it is written."""
     if not bpm:
         return None, {"locked": False, "why": tips.LOCK_NO_BPM}
+    try:
+        with analysis.place(song_map.TAKE_WAIT_S):  # one of the analyses' places, as every take's map
+            return _locked(take, bpm, per_bar)
+    except uploads.Busy:
+        return None, {"locked": False, "why": tips.LOCK_BUSY}
+
+
+def _locked(take: np.ndarray, bpm: float, per_bar: int | None) -> tuple[np.ndarray | None, dict[str, Any]]:
     lines, found, tempo = song_map.grid_of(take, audio.SAMPLE_RATE, per_bar, bpm)
     if tempo is None or len(lines) < 2 or found is None:
         return None, {"locked": False, "why": tips.LOCK_NO_BEAT}
@@ -86,14 +96,15 @@ def moved_lines(lines: list[dict[str, Any]], info: dict[str, Any]) -> list[dict[
 def locked(job: Job, made: list[np.ndarray], result: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, Any]]:
     """A Generate job's takes (``made``, fitted, not finished) each locked to its tempo (``lock``); the result
     with the take as played finished beside each (``unlocked``, None where it was kept as played), what was
-    done (``locks``), its synced lines moved with it, and no latents (a locked take is not their decode)."""
+    done (``locks``), its synced lines moved with it, and no latents for a locked take (it is not their decode)."""
     call, result = job.request.render.pipeline, {**result}
     planners = result.get("planners") or [None] * len(made)
     done = [
         lock(take, *tempo_of(call.bpm, call.timesignature, plan)) for take, plan in zip(made, planners, strict=True)
     ]
-    if any(new is not None for new, _ in done):
-        result["latents"] = None
+    if result.get("latents") is not None:  # a locked take is no longer its latents' decode
+        pairs = zip(result["latents"], done, strict=True)
+        result["latents"] = [None if new is not None else own for own, (new, _) in pairs]
     lyrics = result.get("lyrics") or [None] * len(made)
     result["lyrics"] = [
         found and (found if "moved" not in info else {**found, "lines": moved_lines(found["lines"], info)})

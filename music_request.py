@@ -181,12 +181,11 @@ class Loop:
     @property
     def made_samples(self) -> int:
         """How long the song it is made in lasts: every turn, and where the kept turn is the song's only one,
-        as much again as its bars may be played too slow to fit (``warp.MOST_PCT``) and a beat of lead-in:
-        the bars as played are found in it and warped onto the loop's grid (``loops.in_time``)."""
+        as much again as its bars may be played too slow to fit (``warp.MOST_PCT``) and a bar for its first
+        downbeat to fall in: the bars as played are found in it and warped onto its grid (``loops.in_time``)."""
         if self.turns > 1:
             return self.turns * self.samples
-        beat = self.samples // (self.bars * self.beats_per_bar)
-        return self.samples + math.ceil(self.samples * warp.MOST_PCT / 100.0) + beat
+        return self.samples + math.ceil(self.samples * warp.MOST_PCT / 100.0) + self.samples // self.bars
 
     @property
     def seconds(self) -> float:

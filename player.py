@@ -30,6 +30,7 @@ import waveform
 JS = (
     waveform.MARKS_JS
     + f"const PART_LINK = {json.dumps(tips.PART_LINK)}, SCORE = {json.dumps(tips.LYRIC_BADGE)};"
+    + f"const UNLOCKED_LINK = {json.dumps(tips.UNLOCKED_LINK)};"
     + """
 const part = (sel) => element.querySelector(sel);
 let state = {}, drawnWidth = 0;
@@ -73,6 +74,12 @@ function show() {
       alone.className = "part-link"; alone.href = state.part; alone.download = state.part.split("/").pop();
       alone.textContent = PART_LINK; alone.style.marginLeft = "1em";
       foot.append(alone);
+    }
+    if (state.unlocked) {  // a take locked to the grid: the take as played, beside it (``grid_lock``)
+      const played = document.createElement("a");
+      played.className = "unlocked-link"; played.href = state.unlocked; played.download = state.unlocked.split("/").pop();
+      played.textContent = UNLOCKED_LINK; played.style.marginLeft = "1em";
+      foot.append(played);
     }
     if (state.lrc) {
       const lrc = document.createElement("a");
@@ -166,12 +173,14 @@ FROM_RESULT_JS = """(record, ...slots) => {
     const src = at >= 0 && typeof take.preview === "string" && !loop ? url.slice(0, at) + take.preview : url;
     const lrc = at >= 0 && typeof take.lrc === "string" ? url.slice(0, at) + take.lrc : "";
     const part = at >= 0 && typeof take.part === "string" ? url.slice(0, at) + take.part : "";
+    const unlocked = at >= 0 && typeof take.unlocked === "string" ? url.slice(0, at) + take.unlocked : "";
     return JSON.stringify({src, download: url, name: take.audio.split("/").pop(), format,
                            peaks: Array.isArray(take.peaks) ? take.peaks : [], seconds: Number(take.seconds) || 0,
                            bars: Array.isArray(take.bars) ? take.bars : [], sections: Array.isArray(take.sections) ? take.sections : [],
-                           lines: Array.isArray(take.lyric_lines) ? take.lyric_lines : [], lrc, part,
+                           lines: Array.isArray(take.lyric_lines) ? take.lyric_lines : [], lrc, part, unlocked,
                            loop: !!(record && record.loop),
-                           tempo: take.tempo && typeof take.tempo.said === "string" ? take.tempo.said : null,
+                           tempo: [take.tempo && take.tempo.said, take.lock && !take.lock.locked && take.lock.why]
+                                    .filter((w) => typeof w === "string" && w).join(" · ") || null,
                            score: typeof take.lyric_score === "number" ? take.lyric_score : null});
   });
 }"""

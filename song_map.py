@@ -173,6 +173,7 @@ def _lines(beats: np.ndarray, phase: int, per_bar: int, seconds: float) -> list[
 # BPM asked, typed or planned) the reading is moved by the one of these factors that brings it nearest, and the
 # beats are tracked again at that tempo (upstream's users report takes at half or double the BPM asked, #1325).
 OCTAVES = (1 / 3, 1 / 2, 1.0, 2.0, 3.0)
+OCTAVE_REACH = 0.12
 # A take is "in time" within this share of the tempo asked, and "steady" where no bar is longer or shorter
 # than its take's median bar by more than ``STEADY_PCT`` (a ±1.5 % drift over a song is steady, a jump is not).
 IN_TIME_PCT = 1.0
@@ -216,11 +217,13 @@ class Tempo:
 
 
 def octave(found: float, known: float | None) -> float:
-    """The tracker's tempo ``found`` moved by the factor of ``OCTAVES`` nearest ``known`` (as it is where
-    nothing is known)."""
+    """The tracker's tempo ``found`` moved by the factor of ``OCTAVES`` that brings it within ``OCTAVE_REACH`` of
+    ``known``; as it is where nothing is known, or no factor brings it that near (a take played far off the
+    tempo asked is read at its own)."""
     if not known or not found > 0:
         return found
-    return found * min(OCTAVES, key=lambda f: abs(np.log(found * f / known)))
+    factor = min(OCTAVES, key=lambda f: abs(np.log(found * f / known)))
+    return found * factor if abs(np.log(found * factor / known)) <= np.log(1 + OCTAVE_REACH) else found
 
 
 def measured(beats: np.ndarray, lines: list[float], asked: float | None = None) -> Tempo | None:

@@ -51,6 +51,8 @@ def write_all(result: dict[str, Any], record: dict[str, Any], paths: list[Path],
     if made is None:  # a part added: its latents are the part's alone, not the take's
         return
     for path, entry, take, latents in zip(paths, record["takes"], result["audio"], made, strict=True):
+        if latents is None:  # a take locked to the grid is not its latents' decode (``grid_lock``)
+            continue
         file, partial = file_of(path), path.with_name(f".partial-{file_of(path).name}")
         kept = np.ascontiguousarray(latents[: frames_for(take.shape[-1])], dtype=np.float32)
         np.save(partial, kept, allow_pickle=False)
@@ -121,6 +123,10 @@ def belongs(source: Path, record: dict[str, Any] | None) -> bool:
     """Whether ``source``'s bytes are those of the take ``record`` (its own ``.json``) was written for;
     at the door (``headers``) taken on trust unless its digest is known (the run hashes it)."""
     entry = record.get("latents") if isinstance(record, dict) else None
+    # A take that keeps no latents (a loop, a take locked to the grid) is bound by its own digest (``takes``).
+    entry = (
+        entry if isinstance(entry, dict) else record if isinstance(record, dict) and "audio_sha256" in record else None
+    )
     if not isinstance(entry, dict):
         return False
     if headers.reading() and _known(source) is None:
@@ -137,6 +143,8 @@ def check(source: Path, record: dict[str, Any] | None, latents: Path | None, cha
         return Own(None, None, UPLOAD)
     seed = record.get("seed")
     seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+    if latents is None and not isinstance(record.get("latents"), dict):
+        return Own(None, seed, "encoded by the VAE: a loop, or a take locked to the grid, keeps no latents")
     if latents is None:
         return Own(None, seed, "encoded by the VAE: its take's latents are gone")
     try:

@@ -164,13 +164,9 @@ def write_takes(
         parts = [(part, p, p, fmt, {}) for part, p in zip(result.get("parts", ()), alone, strict=True)]
         _write_all(jobs + parts + [(take, p, p, fmt, {}) for take, p in played])
         _write_lrcs(record, paths, params)
-        mapping = time.perf_counter()
-        for entry, take in zip(record["takes"], result["audio"], strict=True):  # the map: ``song_map``
-            locked = entry.get("lock") or {}
-            grid = grid_lock.grid(locked, entry["seconds"]) if locked.get("locked") else None
-            entry.update(song_map.of_take(take, entry, params, result.get("loop"), grid))
-        record["timings"]["map_s"] = round(time.perf_counter() - mapping, 3)
+        _mapped(record, result, params)
         take_latents.write_all(result, record, paths, root)
+        _bound(result, record, paths)
         record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
         _write_records(record, paths, params)
     except Exception as exc:  # a full disk shows up as OSError or as soundfile's own error type
@@ -185,6 +181,24 @@ def write_takes(
     for entry, take in zip(record["takes"], result["audio"], strict=True):
         entry["peaks"] = audio.peaks(take, PEAKS)  # for the page's player; not kept in the files
     return [str(p) for p in paths], record
+
+
+def _mapped(record: dict[str, Any], result: dict[str, Any], params: dict[str, Any]) -> None:
+    """Each take's map in its entry (``song_map``: a loop's its grid, a locked take's its lock's), and its time."""
+    mapping = time.perf_counter()
+    for entry, take in zip(record["takes"], result["audio"], strict=True):
+        locked = entry.get("lock") or {}
+        grid = grid_lock.grid(locked, entry["seconds"]) if locked.get("locked") else None
+        entry.update(song_map.of_take(take, entry, params, result.get("loop"), grid))
+    record["timings"]["map_s"] = round(time.perf_counter() - mapping, 3)
+
+
+def _bound(result: dict[str, Any], record: dict[str, Any], paths: list[Path]) -> None:
+    """A loop, or a take locked to the grid, keeps no latents to bind it by: its own digest says a song sent back
+    is this take (``take_latents.belongs``: Edit and Extend by the bar read its record's grid)."""
+    for entry, path in zip(record["takes"], paths, strict=True):
+        if "latents" not in entry and ("loop" in result or (entry.get("lock") or {}).get("locked")):
+            entry["audio_sha256"] = take_latents.digest(path)
 
 
 def _as_played(result: dict[str, Any], record: dict[str, Any], paths: list[Path], root: Path) -> list[tuple]:
@@ -232,6 +246,7 @@ OWN_FIELDS = (
     "stretch",
     "lock",
     "unlocked",
+    "audio_sha256",
 )
 
 

@@ -258,6 +258,7 @@ LOCK_TO_GRID = (
 LOCK_NEEDS_BPM = "Lock to the grid needs a tempo to lock to: set the BPM, or turn Think on to choose one."
 LOCK_NO_BPM = "kept as played: no tempo was asked or planned"
 LOCK_NO_BEAT = "kept as played: no steady beat was heard in it"
+LOCK_BUSY = "kept as played: the studio was measuring as many songs as it may"
 LOCK_TOO_FAR = "kept as played: a bar would be stretched {pct:.1f} % (at most {most:g} %)"
 UNLOCKED_LINK = "Download as played"
 # A take's tempo as played, beside its label (``song_map.Tempo.said``; ``player``).

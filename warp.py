@@ -82,7 +82,9 @@ def onto(
         start, end = int(targets[i]), int(targets[i + 1])
         span = made[:, at : at + end - start]
         out[:, start : start + span.shape[-1]] = span
-        if i and at >= join:  # the crossfade before this bar line: the last bar's tail into this one's lead-in
+        if (
+            i and min(at, start) >= join
+        ):  # the crossfade before this bar line: the last bar's tail into this one's lead-in
             lead = made[:, at - join : at]
             out[:, start - join : start] = out[:, start - join : start] * (1.0 - fade) + lead * fade
     return out

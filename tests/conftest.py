@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import functools
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -540,6 +541,24 @@ _keep_models()
 
 
 @pytest.fixture
+def band():
+    """The stand-in band (``tools/band.py``) behind the model's call in this process (``studio_env``'s studio,
+    the served ``studio_server`` that ``gradio_client`` and Chromium reach): ``band(Band(...))`` sets how it
+    plays from then on (None: the model's own audio), and returns every call seen (its render, whether the
+    band played)."""
+    import band  # the tool's module, in this function only (the fixture keeps its name)
+
+    playing: list = [None]
+    with band.installed(lambda: playing[0]) as seen:
+
+        def play(how):
+            playing[0] = how
+            return seen
+
+        yield play
+
+
+@pytest.fixture
 def cold_models():
     """For a test whose point is building the models: every build in it is made anew and not kept."""
     _COLD["on"] = True
@@ -719,6 +738,16 @@ class ZeroGpuSpace:
     def outputs(self) -> Path:
         return self.work / "outputs"
 
+    @contextlib.contextmanager
+    def band(self, how) -> Iterator[None]:
+        """The stand-in band (``tools/band.py``) plays ``how`` in this Space's GPU calls while in it."""
+        path = self.work / "band.json"
+        path.write_text(json.dumps(dataclasses.asdict(how)))
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
 
 @pytest.fixture(scope="session")
 def zerogpu_space(
@@ -748,6 +777,8 @@ def zerogpu_space(
         "HF_HUB_CACHE": str(work / "hub-cache"),
         "ACE_STUDIO_BASE_MODEL": str(tiny_base_dir),
         "HARNESS_VAE_ENCODES": str(work / "vae-encodes.log"),
+        # The stand-in band plays in every worker while this file holds how (``band.from_file``; a test writes it).
+        "HARNESS_BAND": str(work / "band.json"),
         # A caption holding LONG_CAPTION_WHEN is planned with LONG_CAPTION, past what the model reads.
         "HARNESS_PLANNER_SCRIPT": json.dumps({"when": LONG_CAPTION_WHEN, "caption": LONG_CAPTION}),
     }

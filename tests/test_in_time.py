@@ -169,3 +169,187 @@ def test_a_take_that_cannot_be_locked_is_kept_as_played_with_the_reason():
     late, _ = groove(100, 4, 12.0, drift=0.0, lead=0.0)
     kept, info = grid_lock.lock(np.concatenate([early, late], axis=-1), 120, 4)
     assert kept is None and not info["locked"] and info["most_pct"] > warp.MOST_PCT and "stretched" in info["why"]
+
+
+# ---------------------------------------------------------------- on the stand-in band, through the surfaces
+
+BAND_SLOW = {"error": -0.02, "drift": 0.01}
+
+
+def _band(**how):
+    import band
+
+    return band.Band(**{**BAND_SLOW, **how})
+
+
+def test_every_take_says_its_tempo_against_the_bpm_asked(studio_env, band):
+    import handlers
+
+    band(_band())
+    paths, record = handlers.make(
+        "generate",
+        prompt="drum and bass",
+        audio_duration=20,
+        bpm=120,
+        time_signature="4",
+        inference_steps=1,
+        think=False,
+        seed=3,
+    )
+    tempo = record["takes"][0]["tempo"]
+    assert tempo["asked"] == 120 and tempo["bpm"] == pytest.approx(117.6, abs=0.3) and tempo["steady"]
+    assert tempo["off_pct"] == pytest.approx(-2.0, abs=0.3) and tempo["said"].startswith("Played at 117.")
+    assert "% slow, steady" in tempo["said"]
+    own = __import__("json").loads(__import__("pathlib").Path(paths[0]).with_suffix(".json").read_text())
+    assert own["tempo"] == tempo  # the take's own record keeps it
+
+
+def test_a_loop_off_its_tempo_comes_back_in_time_through_gradio_client(studio_server, band):
+    from gradio_client import Client
+
+    url, out = studio_server
+    calls = band(_band())
+    result = Client(url, verbose=False).predict(
+        prompt="drum and bass",
+        bpm=120,
+        time_signature="4",
+        loop_bars=8,
+        inference_steps=1,
+        seed=4,
+        think=False,
+        api_name="/generate",
+    )
+    record = result[-1]
+    take = record["takes"][0]
+    assert record["loop"]["samples"] == 16 * SR and take["stretch"]["stretched"] and take["stretch"]["heard"]
+    assert take["stretch"]["played_bpm"] == pytest.approx(117.6, abs=0.6) and take["stretch"]["off_grid_ms"] > 100
+    assert take["bars"] == [i * 2.0 for i in range(8)]
+    assert take["tempo"]["bpm"] == pytest.approx(120, abs=0.3) and take["tempo"]["said"].startswith("In time: 1")
+    loop = audio.decode_file(result[0]) if hasattr(audio, "decode_file") else __import__("uploads").load(result[0])
+    heard, _, _ = song_map.grid_of(np.tile(loop, (1, 2)), SR, 4, 120)
+    assert furthest(heard[:8], np.arange(8) * 2.0) <= 0.005
+    assert [played for _, played in calls] == [True, True]  # the song, then its seam
+
+
+def test_extend_by_the_bar_works_on_a_loop_with_no_beat(studio_server):
+    """The new user's 90 BPM loop (the tiny model's noise: no beat): its map is its grid, so Extend by 4 bars
+    adds four bars of 90 BPM in 4/4 (10.667 s), not a refusal for "no steady beat"."""
+    from gradio_client import Client, handle_file
+
+    url, out = studio_server
+    client = Client(url, verbose=False)
+    made = client.predict(
+        prompt="lofi", bpm=90, loop_bars=4, inference_steps=1, seed=2, think=False, api_name="/generate"
+    )
+    take = made[-1]["takes"][0]
+    assert take["bars"] == [0.0, 2.667, 5.333, 8.0] and "tempo" not in take
+    extended = client.predict(
+        src_audio=handle_file(made[0]), prompt="lofi", bars="4", inference_steps=1, api_name="/extend"
+    )[-1]
+    assert extended["params"]["extend_seconds"] == pytest.approx(4 * 4 * 60 / 90, abs=0.002)
+
+
+def test_lock_to_grid_through_gradio_client_keeps_the_take_as_played_beside_it(studio_server, band):
+    from gradio_client import Client
+
+    url, out = studio_server
+    band(_band(lead=0.5))
+    record = Client(url, verbose=False).predict(
+        prompt="drum and bass",
+        bpm=120,
+        time_signature="4",
+        audio_duration=20,
+        lock_to_grid=True,
+        inference_steps=1,
+        seed=6,
+        think=False,
+        api_name="/generate",
+    )[-1]
+    take = record["takes"][0]
+    lock = take["lock"]
+    assert record["params"]["lock_to_grid"] is True and lock["locked"] and lock["bpm"] == 120.0 and lock["bar"] == 2.0
+    assert lock["first"] == pytest.approx(0.5, abs=0.005) and lock["played_bpm"] == pytest.approx(117.6, abs=0.6)
+    assert take["tempo"]["bpm"] == pytest.approx(120, abs=0.3) and "latents" not in take
+    assert take["bars"][1] - take["bars"][0] == pytest.approx(2.0, abs=0.001) and take["bars"][0] == lock["first"]
+    assert take["seconds"] < 20  # played slow: its bars locked are shorter
+    played = out / take["unlocked"]
+    assert played.name.endswith("-unlocked.wav") and played.exists()
+    assert audio.probe(str(played)).frames == 20 * SR
+    # Refused in words without a tempo to lock to.
+    from gradio_client.exceptions import AppError, ValidationError
+
+    with pytest.raises((AppError, ValidationError), match="Lock to the grid needs a tempo"):
+        Client(url, verbose=False).predict(prompt="x", lock_to_grid=True, think=False, api_name="/generate")
+
+
+def test_lock_to_grid_through_the_mcp_door(studio_server, band):
+    import json as js
+
+    from test_mcp import call, tools
+
+    url, _ = studio_server
+    assert "bars onto bpm" in js.dumps(tools(url)["generate"].inputSchema["properties"]["lock_to_grid"])
+    band(_band())
+    asked = {
+        "prompt": "dnb",
+        "bpm": 120,
+        "audio_duration": 12,
+        "lock_to_grid": True,
+        "inference_steps": 1,
+        "think": False,
+    }
+    failed, texts = call(url, "generate", asked)
+    assert not failed and js.loads(texts[-1])["takes"][0]["lock"]["locked"], texts
+
+
+def test_a_loop_and_a_locked_take_under_zerogpu(zerogpu_space):
+    """The band plays in the ZeroGPU worker (``HARNESS_BAND``): a loop 2 % slow comes back in time from one GPU
+    call, and a locked take is locked in the studio's own process after it."""
+    from gradio_client import Client
+
+    api = zerogpu_space.api
+    seen = len(api.durations)
+    client = Client(zerogpu_space.url, verbose=False)
+    with zerogpu_space.band(_band()):
+        looped = client.predict(
+            prompt="dnb", bpm=120, loop_bars=4, inference_steps=1, seed=8, think=False, api_name="/generate"
+        )[-1]
+        locked = client.predict(
+            prompt="dnb",
+            bpm=120,
+            audio_duration=12,
+            lock_to_grid=True,
+            inference_steps=1,
+            seed=8,
+            think=False,
+            api_name="/generate",
+        )[-1]
+    assert len(api.durations) == seen + 2
+    stretch = looped["takes"][0]["stretch"]
+    assert stretch["stretched"] and stretch["played_bpm"] == pytest.approx(117.6, abs=0.6)
+    assert looped["takes"][0]["tempo"]["bpm"] == pytest.approx(120, abs=0.3)
+    assert locked["takes"][0]["lock"]["locked"] and locked["takes"][0]["tempo"]["bpm"] == pytest.approx(120, abs=0.3)
+
+
+@pytest.mark.browser
+def test_the_page_says_a_takes_tempo_and_locks_it_to_the_grid(browser, studio_server, band, request):
+    from test_browser import _fill_number, _no_think, _open, _playable
+
+    band(_band())
+    for page in _open(browser, studio_server[0], request.node.name, True, viewport={"width": 1280, "height": 1000}):
+        _no_think(page)
+        page.locator("#gen-prompt textarea").fill("drum and bass")
+        _fill_number(page, "#gen-duration", 12)
+        page.locator("#gen-advanced").get_by_text("Advanced settings").click()
+        _fill_number(page, "#gen-bpm", 120)
+        _fill_number(page, "#gen-steps", 1)
+        page.locator("#gen-button").click()
+        _playable(page, "#gen-take-1")
+        said = page.locator("#gen-take-1 .take-tempo")
+        said.filter(has_text="Played at").wait_for()
+        assert "% slow" in said.inner_text()
+        page.locator("#gen-lock input[type=checkbox]").check()
+        page.locator("#gen-button").click()
+        said.filter(has_text="In time: 1").wait_for()
+        page.locator("#gen-take-1 a.unlocked-link").wait_for()
+        assert page.locator("#gen-take-1 a.unlocked-link").inner_text() == "Download as played"

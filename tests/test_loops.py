@@ -264,11 +264,11 @@ def test_a_loop_left_to_think_is_declared_as_the_longest_it_may_choose(monkeypat
     monkeypatch.setattr(planner, "enabled", lambda: True)
     request = modes.prepare_generate(prompt="lofi", loop_bars=4, think=True).request
     # 4 bars of 6 beats at 30 BPM: 48 s, one turn, made as long again as its bars may be played too slow
-    # (6 %) and a beat of lead-in, to be warped onto its grid (``loops.in_time``): 52.88 s.
-    slowest = (48 * 1.06 + 2) * SR / SR
+    # (6 %) and a bar for its first downbeat, to be warped onto its grid (``loops.in_time``): 62.88 s.
+    slowest = 48 * 1.06 + 12
     assert request.loop.samples == 4 * 6 * 60 / plan_format.BPM_RANGE[0] * SR
     assert request.seconds == pytest.approx(slowest) and request.loop.chosen_by_think and request.plan.loop_bars == 4
-    assert request.plan.seconds is None and request.plan.longest == 53 and not request.chooses
+    assert request.plan.seconds is None and request.plan.longest == 63 and not request.chooses
     assert request.render.pipeline.timesignature is None and pace.MusicShape.of(request).loop
     request = modes.prepare_generate(prompt="lofi", bpm=120, loop_bars=4, think=True).request
     # 6/4 lasts 12 s; 4/4, 8 s, made as two turns: 16 s, the longest.

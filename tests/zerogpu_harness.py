@@ -304,6 +304,11 @@ def serve() -> None:
         signal.signal(signal.SIGTERM, _end_the_group)
     if os.environ.get("HARNESS_VAE_ENCODES"):
         _count_vae_encodes(Path(os.environ["HARNESS_VAE_ENCODES"]))
+    if os.environ.get("HARNESS_BAND"):  # the stand-in band behind the model's call, read at each call
+        sys.path.insert(0, str(ROOT / "tools"))
+        import band
+
+        band.install(band.from_file(Path(os.environ["HARNESS_BAND"])))
     import scripted_planner
 
     scripted_planner.install_from_env()
