@@ -164,7 +164,9 @@ def _repainted(call: Any, n: int, own: np.ndarray) -> np.ndarray:
     mask[: silent.size] = silent
     mask[:a], mask[b:] = 0.0, 0.0
     join = int(JOIN_S * RATE)
-    mask = np.convolve(mask, np.ones(join) / join, mode="same").astype(np.float32)
+    # Smoothed, the song's own ends held (a plain convolution would fade the band out at the song's end).
+    mask = np.convolve(np.pad(mask, (join // 2, join - 1 - join // 2), mode="edge"), np.ones(join) / join, "valid")
+    mask = mask.astype(np.float32)
     return source * (1 - mask) + own * mask
 
 

@@ -1,0 +1,67 @@
+"""The stand-in band (``tools/band.py``) plays what it promises: the tempo it is told, off by its error, drifting
+and changing as asked, a beat the studio's tracker hears, and a repaint that keeps what it hears."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import band
+import song_map
+from bench_bars import furthest
+from music_request import Call
+
+SR = band.RATE
+
+
+@pytest.mark.parametrize(("bpm", "per_bar"), [(60, 4), (120, 3), (180, 4)])
+def test_it_plays_the_tempo_told_off_by_its_error(bpm, per_bar):
+    played = band.play(bpm, per_bar, 20.0, band.Band(error=-0.02))
+    assert played.played_bpm == pytest.approx(bpm * 0.98, abs=0.05)
+    assert np.allclose(np.diff(played.beats), 60 / (bpm * 0.98), atol=1e-3)
+    assert np.array_equal(played.bars, played.beats[::per_bar]) and played.audio.shape == (2, 20 * SR)
+    assert 0.85 < np.abs(played.audio).max() < 0.9
+
+
+def test_drift_and_changes_move_the_tempo_as_asked():
+    drifting = band.play(120, 4, 30.0, band.Band(drift=0.015))
+    bars = np.diff(drifting.bars)
+    assert bars[0] / bars[-1] == pytest.approx(1.03, abs=0.01)  # the first bar about 3 % longer than the last
+    changed = band.play(120, 4, 20.0, band.Band(changes=((10.0, 1.25),)))
+    gaps = np.diff(changed.beats)
+    assert gaps[changed.beats[1:] < 9.9] == pytest.approx(0.5, abs=1e-3)
+    assert gaps[changed.beats[:-1] > 10.1] == pytest.approx(0.4, abs=1e-3)
+
+
+@pytest.mark.parametrize(("bpm", "per_bar", "how"), [(90, 4, band.Band()), (120, 3, band.Band(error=0.03))])
+def test_the_studios_tracker_hears_its_bars(bpm, per_bar, how):
+    played = band.play(bpm, per_bar, 24.0, how)
+    lines, found, tempo = song_map.grid_of(played.audio, SR, per_bar, bpm)
+    assert found == per_bar and tempo.bpm == pytest.approx(played.played_bpm, abs=0.2)
+    assert furthest(lines, played.bars[played.bars < lines[-1] + 0.1]) <= 0.005
+
+
+def test_half_time_moves_the_drums_not_the_beats():
+    even, half = band.play(120, 4, 8.0), band.play(120, 4, 8.0, band.Band(half_time=True))
+    assert np.array_equal(even.beats, half.beats)
+
+    def at(song, t):  # the energy just after beat t
+        a = int(t * SR)
+        return float((song.audio[0, a : a + int(0.05 * SR)] ** 2).sum())
+
+    # Beat 2 (a backbeat): a snare in the groove, hats alone in half time; beat 3: the snare in half time.
+    assert at(even, even.beats[1]) > 3 * at(half, half.beats[1]) and at(half, half.beats[2]) > 3 * at(half, half.beats[1])
+
+
+def test_a_repaint_keeps_what_it_hears_and_plays_on_where_it_is_silent():
+    song = band.play(120, 4, 8.0).audio
+    padded = np.concatenate([song, np.zeros((2, 4 * SR), np.float32)], axis=-1)
+    sampling = {"prompt": "x", "num_inference_steps": 1, "guidance_scale": 1.0, "shift": 3.0}
+    call = Call(**sampling, task_type="repaint", bpm=120, src_audio=padded, repainting_start=8.0, repainting_end=-1)
+    out = band.render(call, np.zeros((1, 2, 12 * SR), np.float32), band.Band())[0]
+    assert np.array_equal(out[:, : 8 * SR - int(0.01 * SR)], song[:, : 8 * SR - int(0.01 * SR)])
+    on = band.play(120, 4, 12.0).audio  # the band's own performance, carried on after the song
+    assert np.allclose(out[:, 8 * SR + int(0.01 * SR) :], on[:, 8 * SR + int(0.01 * SR) :], atol=1e-6)
+    # Text to music: a new song at the call's tempo, each take its own seed.
+    made = band.render(Call(**sampling, bpm=90), np.zeros((2, 2, 4 * SR), np.float32), band.Band())
+    assert not np.array_equal(made[0], made[1]) and np.abs(made).max() > 0.5
