@@ -66,10 +66,10 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
     started = time.perf_counter()
     made, songs, loop = result["audio"], result.get("loop_songs"), result.get("loop") or job.request.loop
     made = made if songs is None else [_looped(job, loop, *pair) for pair in zip(made, songs, strict=True)]
-    made = [job.post(take) for take in made]
+    posted = [job.post(take) for take in made]
     if job.request.lock and loop is None:  # a loop is on its grid already (``loops.in_time``)
-        made, result = grid_lock.locked(job, made, result)
-    done = [mastering.finish(take, job.finishing, job.region) for take in made]
+        posted, result = grid_lock.locked(job, posted, result)
+    done = [mastering.finish(take, job.finishing, job.region) for take in posted]
     finished = [take for take, _ in done]  # locked takes may differ in length (``grid_lock``)
     finished = np.stack(finished) if len({t.shape for t in finished}) == 1 else finished
     timings = {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}
@@ -121,8 +121,8 @@ def prepare_generate(
     cfg_interval_start: float = Call.cfg_interval_start,
     cfg_interval_end: float = Call.cfg_interval_end,
     loop_bars: int = 0,
-    lora_preset: str | None = None,
     lock_to_grid: bool = False,
+    lora_preset: str | None = None,
 ) -> Job:
     """Text to music (``reference_audio`` lends a timbre; ``reference_take``, a take of yours by the
     name its record gives, ``takes[i].audio``, lends its voice, read where it sings). ``think``: the 5 Hz planner plans first (its

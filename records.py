@@ -145,7 +145,7 @@ MAX_DEPTH = 32
 FIELDS = ("prompt", "lyrics", "instrumental", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language",
           "seed", "inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "think", "auto_length",
           "rewrite_caption", "plan", "loop_bars", "cfg_interval_start", "cfg_interval_end", "dcw", "loudness",
-          "fade_in", "fade_out", "lora_preset", "lora_scale", "lock_to_grid")  # fmt: skip
+          "fade_in", "fade_out", "lock_to_grid", "lora_preset", "lora_scale")  # fmt: skip
 INTERVAL = ("cfg_interval_start", "cfg_interval_end")
 
 

@@ -50,7 +50,9 @@ def test_half_time_moves_the_drums_not_the_beats():
         return float((song.audio[0, a : a + int(0.05 * SR)] ** 2).sum())
 
     # Beat 2 (a backbeat): a snare in the groove, hats alone in half time; beat 3: the snare in half time.
-    assert at(even, even.beats[1]) > 3 * at(half, half.beats[1]) and at(half, half.beats[2]) > 3 * at(half, half.beats[1])
+    assert at(even, even.beats[1]) > 3 * at(half, half.beats[1]) and at(half, half.beats[2]) > 3 * at(
+        half, half.beats[1]
+    )
 
 
 def test_a_repaint_keeps_what_it_hears_and_plays_on_where_it_is_silent():

@@ -228,8 +228,8 @@ def test_use_these_settings_brings_the_finish_back(client):
         api_name="/generate",
     )
     values = client.predict(result[-1], 1, api_name="/settings_from_generate")
-    # Loudness and fades, then the LoRA preset and strength and Lock to the grid (the tab switch is not a value).
-    assert values[-6:-3] == ("-16", 0.0, 1.5)
+    # Loudness and fades, then Lock to the grid, the LoRA preset and strength (the tab switch is not a value).
+    assert values[-6:-3] == ("-16", 0.0, 1.5) and values[-3] is False
 
 
 def test_the_page_finishes_a_take_as_chosen(page, tmp_path):  # noqa: F811

@@ -174,6 +174,16 @@ def test_a_take_that_cannot_be_locked_is_kept_as_played_with_the_reason():
 # ---------------------------------------------------------------- on the stand-in band, through the surfaces
 
 BAND_SLOW = {"error": -0.02, "drift": 0.01}
+# A Generate with Lock to the grid, as the tests send it.
+LOCKED = {
+    "prompt": "dnb",
+    "bpm": 120,
+    "time_signature": "4",
+    "audio_duration": 12,
+    "lock_to_grid": True,
+    "inference_steps": 1,
+    "think": False,
+}
 
 
 def _band(**how):
@@ -254,17 +264,7 @@ def test_lock_to_grid_through_gradio_client_keeps_the_take_as_played_beside_it(s
 
     url, out = studio_server
     band(_band(lead=0.5))
-    record = Client(url, verbose=False).predict(
-        prompt="drum and bass",
-        bpm=120,
-        time_signature="4",
-        audio_duration=20,
-        lock_to_grid=True,
-        inference_steps=1,
-        seed=6,
-        think=False,
-        api_name="/generate",
-    )[-1]
+    record = Client(url, verbose=False).predict(**{**LOCKED, "audio_duration": 20}, seed=6, api_name="/generate")[-1]
     take = record["takes"][0]
     lock = take["lock"]
     assert record["params"]["lock_to_grid"] is True and lock["locked"] and lock["bpm"] == 120.0 and lock["bar"] == 2.0
@@ -290,15 +290,7 @@ def test_lock_to_grid_through_the_mcp_door(studio_server, band):
     url, _ = studio_server
     assert "bars onto bpm" in js.dumps(tools(url)["generate"].inputSchema["properties"]["lock_to_grid"])
     band(_band())
-    asked = {
-        "prompt": "dnb",
-        "bpm": 120,
-        "audio_duration": 12,
-        "lock_to_grid": True,
-        "inference_steps": 1,
-        "think": False,
-    }
-    failed, texts = call(url, "generate", asked)
+    failed, texts = call(url, "generate", LOCKED)
     assert not failed and js.loads(texts[-1])["takes"][0]["lock"]["locked"], texts
 
 
@@ -314,16 +306,7 @@ def test_a_loop_and_a_locked_take_under_zerogpu(zerogpu_space):
         looped = client.predict(
             prompt="dnb", bpm=120, loop_bars=4, inference_steps=1, seed=8, think=False, api_name="/generate"
         )[-1]
-        locked = client.predict(
-            prompt="dnb",
-            bpm=120,
-            audio_duration=12,
-            lock_to_grid=True,
-            inference_steps=1,
-            seed=8,
-            think=False,
-            api_name="/generate",
-        )[-1]
+        locked = client.predict(**LOCKED, seed=8, api_name="/generate")[-1]
     assert len(api.durations) == seen + 2
     stretch = looped["takes"][0]["stretch"]
     assert stretch["stretched"] and stretch["played_bpm"] == pytest.approx(117.6, abs=0.6)
@@ -353,3 +336,66 @@ def test_the_page_says_a_takes_tempo_and_locks_it_to_the_grid(browser, studio_se
         said.filter(has_text="In time: 1").wait_for()
         page.locator("#gen-take-1 a.unlocked-link").wait_for()
         assert page.locator("#gen-take-1 a.unlocked-link").inner_text() == "Download as played"
+
+
+def test_edit_and_extend_by_the_bar_count_the_music_as_played_and_a_locked_takes_grid(studio_server, band):
+    """A take the band played 2 % slow: its bars are its music's (2.04 s), so Edit's bars 3-4 are those bar lines
+    and Extend by 3 bars ends on one of its bar lines carried on; a locked take's bars are its lock's (2.0 s)."""
+    from gradio_client import Client, handle_file
+
+    url, out = studio_server
+    client = Client(url, verbose=False)
+    band(_band(drift=0.0))
+    made = client.predict(**{**LOCKED, "lock_to_grid": False, "audio_duration": 16}, seed=2, api_name="/generate")
+    bars = made[-1]["takes"][0]["bars"]
+    assert np.diff(bars) == pytest.approx(4 * 60 / 117.6, abs=0.004)
+    edited = client.predict(
+        src_audio=handle_file(made[0]), prompt="dnb", bars="3-4", inference_steps=1, api_name="/edit"
+    )
+    assert (edited[-1]["params"]["repainting_start"], edited[-1]["params"]["repainting_end"]) == (bars[2], bars[4])
+    longer = client.predict(
+        src_audio=handle_file(made[0]), prompt="dnb", bars="3", inference_steps=1, api_name="/extend"
+    )
+    total = longer[-1]["params"]["source_seconds"] + longer[-1]["params"]["extend_seconds"]
+    after = (total - bars[-1]) / (4 * 60 / 117.6)
+    assert after == pytest.approx(round(after), abs=0.01) and longer[-1]["takes"][0]["tempo"]["steady"]
+    locked = client.predict(**LOCKED, seed=2, api_name="/generate")
+    grid = locked[-1]["takes"][0]["bars"]
+    assert np.diff(grid) == pytest.approx(2.0, abs=0.001)
+    longer = client.predict(
+        src_audio=handle_file(locked[0]), prompt="dnb", bars="3", inference_steps=1, api_name="/extend"
+    )
+    total = longer[-1]["params"]["source_seconds"] + longer[-1]["params"]["extend_seconds"]
+    assert (total - grid[-1]) / 2.0 == pytest.approx(round((total - grid[-1]) / 2.0), abs=0.005)
+
+
+def test_a_variation_of_a_loop_is_in_time_too(studio_server, band):
+    from gradio_client import Client
+
+    url, _ = studio_server
+    client = Client(url, verbose=False)
+    band(_band())
+    looped = client.predict(
+        prompt="dnb", bpm=120, loop_bars=4, inference_steps=1, seed=3, think=False, api_name="/generate"
+    )
+    *_, varied = client.predict(take=1, record=looped[-1], amount=0.5, count=1, seed=4, api_name="/variations")
+    take = varied["takes"][0]
+    assert varied["loop"]["samples"] == 8 * SR and take["stretch"]["stretched"] and take["bars"] == [0.0, 2.0, 4.0, 6.0]
+    assert take["tempo"]["bpm"] == pytest.approx(120, abs=0.3)
+
+
+def test_an_uploads_bars_are_read_at_the_bpm_typed(studio_server, tmp_path):
+    """A groove at 170 BPM, which the tracker alone reads at 85: typed 170 in Edit, bars 2-3 are its own."""
+    from gradio_client import Client, handle_file
+
+    import band
+
+    played = band.play(170, 4, 16.0)
+    path = tmp_path / "fast.wav"
+    audio.save(played.audio, path, "wav")
+    client = Client(studio_server[0], verbose=False)
+    made = client.predict(
+        src_audio=handle_file(str(path)), prompt="dnb", bpm=170, bars="2-3", inference_steps=1, api_name="/edit"
+    )
+    start, end = made[-1]["params"]["repainting_start"], made[-1]["params"]["repainting_end"]
+    assert start == pytest.approx(played.bars[1], abs=0.005) and end == pytest.approx(played.bars[3], abs=0.005)

@@ -191,8 +191,10 @@ def test_the_seam_is_declared_as_one_more_repaint(monkeypatch):
     assert len(seam) == 1 and seam[0].prior == pace.pace_phases.seam(loop) > 0
     edit = dataclasses.replace(song, mode="edit")
     repaint = sum(p.prior for p in pace.pace_phases.music_phases(edit, loads=False) if p.phase != "fixed")
-    assert seam[0].prior == pytest.approx(repaint)
-    assert pace.music_seconds(loop) == pytest.approx(pace.music_seconds(song) + 1.5 * repaint)
+    # Its bars put in time first, on the worker's CPU (``loops.in_time``): a second of the song, a take.
+    in_time = pace.pace_phases.PRIOR["loop_in_time_per_second"] * 16.0
+    assert seam[0].prior == pytest.approx(repaint + in_time)
+    assert pace.music_seconds(loop) == pytest.approx(pace.music_seconds(song) + 1.5 * (repaint + in_time))
 
 
 def test_the_seam_is_measured_and_learned_as_its_own_phase(tmp_path, monkeypatch):
