@@ -148,12 +148,12 @@ LEAD = ("test_shared_space", "test_gate", "test_fair_share", "test_browser", "te
 SECONDS = {
     "test_pace": 52, "test_mcp": 44, "test_newcomer": 43, "test_part_tasks": 43, "test_join": 34, "test_graphs": 33,
     "test_take_latents": 32, "test_stream_blip": 29, "test_take_morph": 28, "test_shared_files": 28,
-    "test_loops": 27, "test_stems": 26, "test_voice": 26, "test_my_takes": 24, "test_cost": 24,
+    "test_in_time": 45, "test_loops": 27, "test_stems": 26, "test_voice": 26, "test_my_takes": 24, "test_cost": 24,
     "test_variations": 24, "test_presets": 24, "test_quota": 24, "test_song_map": 20, "test_bar_marks": 18,
     "test_finish": 15, "test_audio_modes": 15, "test_edit_lines": 14, "test_hostile": 13, "test_sampler": 12,
     "test_app": 11, "test_offload": 11, "test_bench": 10, "test_generate": 9, "test_layout": 9, "test_songwriter": 8,
     "test_lora": 7, "test_space": 6, "test_request": 5, "test_backend": 4, "test_describe": 4, "test_models": 4,
-    "test_lyrics": 3, "test_lyrics_mlx": 3, "test_lrc": 2, "test_defaults": 2, "test_page_answers": 2,
+    "test_lyrics": 3, "test_band": 8, "test_lyrics_mlx": 3, "test_lrc": 2, "test_defaults": 2, "test_page_answers": 2,
     "test_analysis": 1, "test_rounding": 1, "test_cost_line": 1,
 }  # fmt: skip
 

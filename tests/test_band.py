@@ -12,9 +12,11 @@ from bench_bars import furthest
 from music_request import Call
 
 SR = band.RATE
+Band = band.Band  # where a test's ``band`` is conftest's fixture, not this module
 
 
-@pytest.mark.parametrize(("bpm", "per_bar"), [(60, 4), (120, 3), (180, 4)])
+@pytest.mark.parametrize("per_bar", [3, 4])
+@pytest.mark.parametrize("bpm", [60, 120, 180])
 def test_it_plays_the_tempo_told_off_by_its_error(bpm, per_bar):
     played = band.play(bpm, per_bar, 20.0, band.Band(error=-0.02))
     assert played.played_bpm == pytest.approx(bpm * 0.98, abs=0.05)
@@ -55,6 +57,40 @@ def test_half_time_moves_the_drums_not_the_beats():
     )
 
 
+def test_half_time_is_heard_at_half_the_tempo_until_told_it():
+    """Half time in 4/4 at 120: the tracker alone hears 60 (the backbeat once a bar); told 120, the studio's
+    grid is the band's bars. At 90 the beats' hats still carry it: heard at 90 either way."""
+    played = band.play(120, 4, 24.0, band.Band(half_time=True))
+    assert song_map.grid_of(played.audio, SR)[2].bpm == pytest.approx(60.0, abs=0.5)
+    lines, found, tempo = song_map.grid_of(played.audio, SR, 4, 120)
+    assert tempo.bpm == pytest.approx(120.0, abs=0.2)
+    assert furthest(lines, played.bars[played.bars < lines[-1] + 0.1]) <= 0.005
+    slower = band.play(90, 4, 24.0, band.Band(half_time=True))
+    assert song_map.grid_of(slower.audio, SR)[2].bpm == pytest.approx(90.0, abs=0.5)
+
+
+@pytest.mark.parametrize(("per_bar", "accents"), [(2, {0}), (6, {0, 3})])
+def test_two_four_and_six_eight_accent_their_bars(per_bar, accents):
+    played = band.play(100, per_bar, 12.0)
+    assert np.array_equal(played.bars, played.beats[::per_bar])
+    low = np.array([_low(played.audio, t) for t in played.beats[: 2 * per_bar]])
+    kicked = [i for i in range(2 * per_bar) if i % per_bar in accents]
+    assert low[kicked].min() > 3 * np.delete(low, kicked).max()  # the kick on 1 (and on 4 in 6/8) alone
+
+
+def _low(audio, t):
+    """The energy under 150 Hz in the 50 ms after ``t``: the kick's (the bass note rings on under it)."""
+    a = int(t * SR)
+    spectrum = np.abs(np.fft.rfft(audio[0, a : a + int(0.05 * SR)])) ** 2
+    return float(spectrum[: int(150 * 0.05)].sum())
+
+
+def test_a_seed_is_a_performance():
+    once, again, other = (band.play(120, 4, 6.0, band.Band(seed=s)) for s in (7, 7, 8))
+    assert np.array_equal(once.audio, again.audio) and not np.array_equal(once.audio, other.audio)
+    assert np.array_equal(once.beats, other.beats) and once.audio.dtype == np.float32
+
+
 def test_a_repaint_keeps_what_it_hears_and_plays_on_where_it_is_silent():
     song = band.play(120, 4, 8.0).audio
     padded = np.concatenate([song, np.zeros((2, 4 * SR), np.float32)], axis=-1)
@@ -67,3 +103,17 @@ def test_a_repaint_keeps_what_it_hears_and_plays_on_where_it_is_silent():
     # Text to music: a new song at the call's tempo, each take its own seed.
     made = band.render(Call(**sampling, bpm=90), np.zeros((2, 2, 4 * SR), np.float32), band.Band())
     assert not np.array_equal(made[0], made[1]) and np.abs(made).max() > 0.5
+
+
+def test_a_repaint_keeps_the_song_outside_its_region_and_only_parts_are_left_alone():
+    song = band.play(120, 4, 6.0).audio
+    sampling = {"prompt": "x", "num_inference_steps": 1, "guidance_scale": 1.0, "shift": 3.0}
+    # The source shorter than the take: zero-padded, and the silence after the region's end stays silent.
+    call = Call(**sampling, task_type="repaint", src_audio=song, repainting_start=6.0, repainting_end=8.0)
+    out = band.render(call, np.zeros((1, 2, 10 * SR), np.float32), band.Band())[0]
+    assert np.array_equal(out[:, : 6 * SR - int(0.01 * SR)], song[:, : 6 * SR - int(0.01 * SR)])
+    assert np.abs(out[:, 6 * SR + int(0.01 * SR) : 8 * SR - int(0.01 * SR)]).max() > 0.3
+    assert not out[:, 8 * SR + int(0.01 * SR) :].any()
+    made = np.ones((1, 2, 4 * SR), np.float32)
+    for task in ("lego", "extract", "complete"):
+        assert band.render(Call(**sampling, task_type=task), made, band.Band()) is made

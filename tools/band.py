@@ -79,25 +79,26 @@ def beat_times(bpm: float, seconds: float, band: Band) -> np.ndarray:
     return times[times < seconds]
 
 
-def _sounds(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    k = np.arange(int(0.25 * RATE))
-    kick = np.sin(2 * np.pi * (50 + 90 * np.exp(-k / (0.015 * RATE))) * k / RATE) * np.exp(-k / (0.09 * RATE))
-    snare = rng.normal(0, 1, k.size) * np.exp(-k / (0.045 * RATE)) * 0.55
-    snare += 0.3 * np.sin(2 * np.pi * 190 * k / RATE) * np.exp(-k / (0.03 * RATE))
-    h = np.arange(int(0.03 * RATE))
-    hat = np.diff(rng.normal(0, 1, h.size), prepend=0.0) * np.exp(-h / (0.006 * RATE)) * 0.12
+def _sounds(rng: np.random.Generator, rate: int) -> dict[str, np.ndarray]:
+    k = np.arange(int(0.25 * rate))
+    kick = np.sin(2 * np.pi * (50 + 90 * np.exp(-k / (0.015 * rate))) * k / rate) * np.exp(-k / (0.09 * rate))
+    snare = rng.normal(0, 1, k.size) * np.exp(-k / (0.045 * rate)) * 0.55
+    snare += 0.3 * np.sin(2 * np.pi * 190 * k / rate) * np.exp(-k / (0.03 * rate))
+    h = np.arange(int(0.03 * rate))
+    hat = np.diff(rng.normal(0, 1, h.size), prepend=0.0) * np.exp(-h / (0.006 * rate)) * 0.12
     return {"kick": kick, "snare": snare, "hat": hat}
 
 
-def _add(song: np.ndarray, at: float, sound: np.ndarray, gain: float = 1.0) -> None:
-    a = int(round(at * RATE))
+def _add(song: np.ndarray, at: float, sound: np.ndarray, rate: int, gain: float = 1.0) -> None:
+    a = int(round(at * rate))
     if 0 <= a < song.size:
         song[a : a + sound.size] += gain * sound[: song.size - a]
 
 
-def _drums(song: np.ndarray, beats: np.ndarray, per_bar: int, band: Band, sounds: dict[str, np.ndarray]) -> None:
-    """Kick on the downbeat (and mid-bar in 4/4, on 4 in 6/8), snare on the backbeats, hats on eighths; in half
-    time the kick on 1 alone and the snare on 3 alone."""
+def _drums(song: np.ndarray, beats: np.ndarray, per_bar: int, band: Band, sounds: dict, rate: int) -> None:
+    """Kick on the downbeat (softer mid-bar in 4/4, on 4 in 6/8), snare on the backbeats, hats on eighths. In
+    half time the kick on 1 and the snare on 3 alone, and the hats softer on the beats without the eighths
+    between: the backbeat once a bar, a groove felt at half the tempo on the same beats."""
     if half := band.half_time:
         kicks, snares = {0}, {per_bar // 2}
     else:
@@ -106,36 +107,38 @@ def _drums(song: np.ndarray, beats: np.ndarray, per_bar: int, band: Band, sounds
     for i, at in enumerate(beats):
         beat = i % per_bar
         if beat in kicks:
-            _add(song, at, sounds["kick"], 1.0 if beat == 0 else 0.7)
+            _add(song, at, sounds["kick"], rate, 1.0 if beat == 0 else 0.7)
         if beat in snares:
-            _add(song, at, sounds["snare"], 0.9 if half else 0.8)
-        _add(song, at, sounds["hat"], 1.0)
+            _add(song, at, sounds["snare"], rate, 0.9 if half else 0.8)
+        _add(song, at, sounds["hat"], rate, 0.5 if half else 1.0)
+        if half:
+            continue
         after = beats[i + 1] if i + 1 < len(beats) else at + (at - beats[i - 1] if i else 0.5)
-        _add(song, (at + after) / 2, sounds["hat"], 0.6)
+        _add(song, (at + after) / 2, sounds["hat"], rate, 0.6)
 
 
-def _tones(song: np.ndarray, bars: np.ndarray, seconds: float) -> None:
+def _tones(song: np.ndarray, bars: np.ndarray, seconds: float, rate: int) -> None:
     """A bass note and a soft triad a bar, a new root each bar."""
     ends = np.append(bars[1:], seconds)
     for i, (a, b) in enumerate(zip(bars, ends, strict=True)):
         root = ROOTS[i % len(ROOTS)]
-        n = np.arange(int((b - a) * RATE))
-        env = np.minimum(1.0, n / (0.01 * RATE)) * np.exp(-n / (1.5 * RATE))
-        note = 0.35 * np.sin(2 * np.pi * root * n / RATE) * env
-        pad = sum(np.sin(2 * np.pi * root * 4 * r * n / RATE) for r in (1.0, 1.26, 1.5)) * 0.03 * env
-        _add(song, a, note + pad)
+        n = np.arange(int((b - a) * rate))
+        env = np.minimum(1.0, n / (0.01 * rate)) * np.exp(-n / (1.5 * rate))
+        note = 0.35 * np.sin(2 * np.pi * root * n / rate) * env
+        pad = sum(np.sin(2 * np.pi * root * 4 * r * n / rate) for r in (1.0, 1.26, 1.5)) * 0.03 * env
+        _add(song, a, note + pad, rate)
 
 
 def play(bpm: float, beats_per_bar: int, seconds: float, band: Band = Band(), rate: int = RATE) -> Performance:
-    """The band's performance, ``seconds`` long at ``bpm`` told, and its truth."""
-    assert rate == RATE, "the band plays at the studio's rate"
+    """The band's performance, ``seconds`` long at ``bpm`` told, and its truth: the same ``band`` (its seed
+    too) plays the same audio every time."""
     rng = np.random.default_rng(band.seed)
-    n = int(round(seconds * RATE))
-    song = rng.normal(0.0, 0.001, n + RATE)
+    n = int(round(seconds * rate))
+    song = rng.normal(0.0, 0.001, n + rate)  # a floor under the silence, and room for the last hit to ring
     beats = beat_times(bpm, seconds, band)
     bars = beats[::beats_per_bar]
-    _drums(song, beats, beats_per_bar, band, _sounds(rng))
-    _tones(song, bars, seconds)
+    _drums(song, beats, beats_per_bar, band, _sounds(rng, rate), rate)
+    _tones(song, bars, seconds, rate)
     song = song[:n]
     song *= PEAK / max(1e-9, float(np.abs(song).max()))
     stereo = np.stack([song, song]).astype(np.float32)
@@ -158,8 +161,8 @@ def _repainted(call: Any, n: int, own: np.ndarray) -> np.ndarray:
     end = call.repainting_end
     b = n if end is None or end < 0 else min(n, int(round(float(end) * RATE)))
     window = int(0.02 * RATE)
-    frames = source[0, : n // window * window].reshape(-1, window)
-    silent = np.repeat(np.sqrt((frames**2).mean(axis=1)) < SILENT_RMS, window)
+    frames = source[:, : n // window * window].reshape(2, -1, window)
+    silent = np.repeat(np.sqrt((frames**2).mean(axis=(0, 2))) < SILENT_RMS, window)
     mask = np.zeros(n, dtype=np.float32)
     mask[: silent.size] = silent
     mask[:a], mask[b:] = 0.0, 0.0
