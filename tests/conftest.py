@@ -373,6 +373,7 @@ SHARING = {
     "tests/test_quota.py": "tests/test_zerogpu.py",
     "tests/test_mcp.py": "tests/test_zerogpu.py",
     "tests/test_loops.py": "tests/test_zerogpu.py",
+    "tests/test_in_time.py": "tests/test_zerogpu.py",  # its band under the harness: the same Space, not a second
 }
 
 
