@@ -23,14 +23,6 @@ import warp
 from music_request import Job
 
 
-def tempo_of(call_bpm: Any, call_metre: Any, planner: dict[str, Any] | None) -> tuple[float | None, int | None]:
-    """The BPM and beats per bar a take is locked to: the ones asked, else its plan's (Think's)."""
-    fields = (planner or {}).get("fields") or {}
-    bpm = song_map.positive(call_bpm) or song_map.positive(fields.get("bpm"))
-    metre = song_map.beats_per_bar_of(call_metre) or song_map.beats_per_bar_of(fields.get("timesignature"))
-    return bpm, metre
-
-
 def knots(lines: list[float], bpm: float, per_bar: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The time map (samples as played → samples locked): the song's start and its first downbeat stay, every
     later bar line lands a bar of ``per_bar`` beats at ``bpm`` after the last, and the song's end (``n``)
@@ -100,7 +92,8 @@ def locked(job: Job, made: list[np.ndarray], result: dict[str, Any]) -> tuple[li
     call, result = job.request.render.pipeline, {**result}
     planners = result.get("planners") or [None] * len(made)
     done = [
-        lock(take, *tempo_of(call.bpm, call.timesignature, plan)) for take, plan in zip(made, planners, strict=True)
+        lock(take, *song_map.asked(call.bpm, call.timesignature, plan))
+        for take, plan in zip(made, planners, strict=True)
     ]
     if result.get("latents") is not None:  # a locked take is no longer its latents' decode
         pairs = zip(result["latents"], done, strict=True)

@@ -163,6 +163,11 @@ def _played(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, float] | None:
     return np.concatenate([wanted, wanted[-1] + bar * np.arange(1, more + 1)]), tempo.bpm
 
 
+def _as_made(first: np.ndarray, loop: Loop) -> np.ndarray:
+    """The kept turn of the first render as it was made: from its start, a turn long."""
+    return audio.fit(first[..., kept(loop) * loop.samples :], loop.samples)
+
+
 def in_time(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, dict[str, Any]]:
     """GPU side, between the renders: the loop's turn from the first render (``first``), exactly its bars of
     the music as played, warped onto its grid at the tempo asked where its bar lines lie off it by more than
@@ -171,8 +176,7 @@ def in_time(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, dict[str, Any]]:
     render, the turn as made, from the kept turn's start."""
     played = _played(first, loop)
     if played is None:
-        start = kept(loop) * loop.samples
-        return audio.fit(first[..., start:], loop.samples), {"heard": False}
+        return _as_made(first, loop), {"heard": False}
     lines, bpm = played
     rate = audio.SAMPLE_RATE
     targets = np.round(np.arange(loop.bars + 1) * loop.samples / loop.bars).astype(np.int64)
@@ -183,8 +187,7 @@ def in_time(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, dict[str, Any]]:
         words = tips.LOOP_OFF_TEMPO.format(bpm=bpm, asked=loop.bpm, pct=most, most=warp.MOST_PCT)
         raise InputError(words, "loop_bars")
     if lines[-1] * rate > first.shape[-1]:  # its first downbeat too late for its bars to fit: as made
-        start = kept(loop) * loop.samples
-        return audio.fit(first[..., start:], loop.samples), {**said, "stretched": False, "fits": False}
+        return _as_made(first, loop), {**said, "stretched": False, "fits": False}
     if off_ms <= GRID_MS:
         a = int(round(lines[0] * rate))
         return audio.fit(first[..., a:], loop.samples), {**said, "stretched": False}

@@ -170,8 +170,8 @@ def _lines(beats: np.ndarray, phase: int, per_bar: int, seconds: float) -> list[
 
 
 # A tracker's tempo read at a multiple of the true one (on drum grooves, fast clicks): where a tempo is known (the
-# BPM asked, typed or planned) the reading is moved by the one of these factors that brings it nearest, and the
-# beats are tracked again at that tempo (upstream's users report takes at half or double the BPM asked, #1325).
+# BPM asked, typed or planned) the reading is moved by the one of these factors that brings it within
+# ``OCTAVE_REACH`` of it, and the beats are tracked again at that tempo (upstream's users report takes at half or double the BPM asked, #1325).
 OCTAVES = (1 / 3, 1 / 2, 1.0, 2.0, 3.0)
 OCTAVE_REACH = 0.12
 # A take is "in time" within this share of the tempo asked, and "steady" where no bar is longer or shorter
@@ -379,6 +379,13 @@ def looped(loop: dict[str, Any], heard: Map | None) -> Map:
     return dataclasses.replace(heard, bars=grid, beats_per_bar=int(loop["beats_per_bar"]), seconds=seconds)
 
 
+def asked(bpm: Any, time_signature: Any, planner: dict[str, Any] | None) -> tuple[float | None, int | None]:
+    """The BPM and beats per bar a take was asked for: the visitor's, else its plan's (Think's)."""
+    fields = (planner or {}).get("fields") or {}
+    tempo = positive(bpm) or positive(fields.get("bpm"))
+    return tempo, beats_per_bar_of(time_signature) or beats_per_bar_of(fields.get("timesignature"))
+
+
 def positive(value: Any) -> float | None:
     """A positive, finite number (a record's tempo), or None."""
     try:
@@ -400,9 +407,7 @@ def of_take(
     bars are its grid (``looped``), a take locked to the grid its ``grid``. Empty (a loop: its grid alone)
     where the analyses are all busy for ``TAKE_WAIT_S`` or the measurement fails: a take is never lost for
     its map."""
-    plan = (entry.get("planner") or {}).get("fields") or {}
-    per_bar = beats_per_bar_of(params.get("time_signature")) or beats_per_bar_of(plan.get("timesignature"))
-    bpm = positive(params.get("bpm")) or positive(plan.get("bpm"))
+    bpm, per_bar = asked(params.get("bpm"), params.get("time_signature"), entry.get("planner"))
     if loop is not None:
         per_bar, bpm = int(loop["beats_per_bar"]), positive(loop["bpm"])
     lines = entry.get("lyric_lines") or []
