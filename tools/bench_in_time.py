@@ -28,9 +28,8 @@ def _truth_through(lines: np.ndarray, targets: np.ndarray, truth: np.ndarray) ->
 
 def row(bpm: int, per_bar: int, error: float, drift: float = DRIFT) -> dict[str, float | int | bool | str]:
     """One loop: the band's first render, put in time, measured."""
-    import band
-
     import audio
+    import band
     import loops
     import song_map
     from music_request import Loop
@@ -161,9 +160,8 @@ def _attacks(x: np.ndarray, at: np.ndarray, rate: int) -> tuple[float, float]:
 def libraries(bpm: int = 120, error: float = -0.03, seconds: float = 60.0) -> str:
     """The stretch libraries on one band take (``seconds`` long, ``error`` off ``bpm``, drifting): each bar
     warped onto the grid by ``warp.onto`` with each library, its attacks against the grid, its CPU a minute."""
-    import band
-
     import audio
+    import band
     import warp
 
     rate = audio.SAMPLE_RATE
