@@ -35,6 +35,7 @@ from typing import Any
 import gradio as gr
 from gradio.state_holder import SessionState
 
+import addresses
 import checks
 import headers
 import lyrics
@@ -103,8 +104,9 @@ def visitor(session_hash: str | None, username: str | None, request: Any) -> fro
     the token ZeroGPU's proxy gives them (``X-IP-Token``) and their public address.
 
     The address is the client's as uvicorn reports it (it reads ``X-Forwarded-For`` from the proxies
-    ``FORWARDED_ALLOW_IPS`` names); a loopback or private address is more likely a proxy or the
-    machine itself than one visitor, so it names nobody.
+    ``FORWARDED_ALLOW_IPS`` names; on a Space, the Space's own: ``addresses``), an IPv6 one's /64; a
+    loopback or private address is more likely a proxy or the machine itself than one visitor, so it
+    names nobody.
     """
     names = {f"page:{session_hash}"} if session_hash else set()
     if username:
@@ -113,9 +115,9 @@ def visitor(session_hash: str | None, username: str | None, request: Any) -> fro
     token = headers.get("x-ip-token") if headers is not None else None
     if token:
         names.add("token:" + hashlib.sha256(token.encode()).hexdigest()[:24])
-    host = getattr(getattr(request, "client", None), "host", None)
-    if host and uploads.public_address(host):
-        names.add(f"address:{host}")
+    named = addresses.group(getattr(getattr(request, "client", None), "host", None))
+    if named:
+        names.add(f"address:{named}")
     return frozenset(names)
 
 

@@ -119,8 +119,13 @@ def launch_options() -> dict[str, Any]:
     ``ACE_STUDIO_MCP=off``)."""
     from starlette.middleware import Middleware
 
+    import addresses
     import theme
 
+    # Before uvicorn's config is made (in ``launch``), which reads the proxies it trusts from the variable.
+    trusted = addresses.trust_space_proxy()
+    if trusted:
+        print(trusted, flush=True)
     return {
         "theme": theme.studio_theme(),
         "css": theme.CSS,

@@ -35,6 +35,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
+import addresses
 import output_folder
 import studio_words
 import uploads
@@ -153,9 +154,8 @@ _senders = _Senders()
 
 def _sender(scope: dict) -> str | None:
     """The public address an upload comes from (uvicorn reads ``X-Forwarded-For`` from the proxies
-    ``FORWARDED_ALLOW_IPS`` names), or None."""
-    host = (scope.get("client") or (None,))[0]
-    return host if host and uploads.public_address(host) else None
+    ``FORWARDED_ALLOW_IPS`` names) as its share counts it (``addresses.group``), or None."""
+    return addresses.group((scope.get("client") or (None,))[0])
 
 
 def upload_deadline(length: int) -> float:

@@ -15,7 +15,8 @@ tells it from a flooder's yet), its second on its own.
 
 Where requests come through a proxy uvicorn does not trust, every visitor behind it is one caller (the
 proxy): the studio says so once in its log, at the first instant event (a page's first status poll;
-docs/deployment.md, ``FORWARDED_ALLOW_IPS``).
+docs/deployment.md); where visitors are told apart behind a proxy (on a Space, with no setting:
+``addresses``), it says that once instead.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import addresses
 import asgi_gate
 import studio_words
-import uploads
 
 # One public address's instant events under way at once: a page opening sends 9 (its status line,
 # pace lines and cost lines).
@@ -70,8 +71,10 @@ def session_of(body: Any) -> str | None:
 
 
 def group_of(host: str | None) -> str:
-    """The group a caller's instant events share: their public address, else the nameless group."""
-    return f"address:{host}" if host and uploads.public_address(host) else NAMELESS
+    """The group a caller's instant events share: their public address (an IPv6 one's /64), else the
+    nameless group."""
+    named = addresses.group(host)
+    return f"address:{named}" if named else NAMELESS
 
 
 def _share(key: str) -> int:
@@ -167,7 +170,7 @@ class Instant:
         self.groups: dict[str, _Group] = {}  # on the event loop alone: no lock
         self.pages = _Pages()
         self.order = itertools.count()
-        self.told = False
+        self.told: set[str] = set()  # what the log was told once: "untrusted", "apart"
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and _DEEP_LINK.search(scope["path"]):
@@ -176,8 +179,8 @@ class Instant:
             return await self.app(scope, receive, send)
         host = (scope.get("client") or (None,))[0]
         name = group_of(host)
-        if not self.told:
-            self.told = _say_untrusted(scope, host)
+        if len(self.told) < 2:
+            _say_how_read(scope, host, self.told)
         body, receive = await _read(receive)
         key = self.pages.key(name, session_of(await asgi_gate.parsed(body)))
         # A page's calls are a few KB: a larger one never waits, so a line holds little memory.
@@ -217,20 +220,22 @@ class Instant:
         return not waiter.turn.cancelled() and waiter.turn.result()
 
 
-def _say_untrusted(scope: dict, host: str | None) -> bool:
-    """Log once that a proxy uvicorn does not trust forwards requests: the caller sent an
-    ``X-Forwarded-For`` and is none of the addresses it names (a trusted proxy's caller is one of them:
-    uvicorn takes it from there). Whether it was said."""
+def _say_how_read(scope: dict, host: str | None, told: set[str]) -> None:
+    """Log once each how forwarded requests are read: through a proxy uvicorn does not trust (the caller
+    sent an ``X-Forwarded-For`` and is none of the addresses it names; a trusted proxy's caller is one
+    of them: uvicorn takes it from there), and visitors told apart (``addresses.told_apart``); ``told``
+    keeps what was said."""
     forwarded = b",".join(value for name, value in scope.get("headers", ()) if name == b"x-forwarded-for")
     named = [entry.strip() for entry in forwarded.decode("latin-1").split(",") if entry.strip()]
-    if (
-        not named
-        or host is None
-        or any(entry in (host, f"[{host}]") or entry.startswith(f"{host}:") for entry in named)
-    ):
-        return False
-    print(UNTRUSTED_PROXY.format(host=host), flush=True)
-    return True
+    if not named or host is None:
+        return
+    if not any(entry in (host, f"[{host}]") or entry.startswith(f"{host}:") for entry in named):
+        if "untrusted" not in told:
+            told.add("untrusted")
+            print(UNTRUSTED_PROXY.format(host=host), flush=True)
+    elif "apart" not in told and (said := addresses.told_apart(",".join(named), host)):
+        told.add("apart")
+        print(said, flush=True)
 
 
 async def _answer(send: Any, status: int, words: str) -> None:

@@ -61,7 +61,7 @@ def bootstrap() -> None:
     ``preload_from_hub`` downloads while the Space is built, into a cache that belongs to another
     user and is read only at run time; the Hub client needs to write (locks, refs).
     """
-    if not os.environ.get("SPACE_ID"):  # not on a Space
+    if not on_space():
         return
     home = Path.home()
     rw = home / "hf-cache-rw"
@@ -84,7 +84,9 @@ NAMES = {
 
 
 def on_space() -> bool:
-    return bool(os.environ.get("SPACE_ID"))
+    import addresses
+
+    return addresses.on_space()
 
 
 def warmup_enabled() -> bool:

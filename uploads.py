@@ -321,17 +321,6 @@ def quota_bytes() -> int:
     return _mb("ACE_STUDIO_UPLOAD_QUOTA", 2048)
 
 
-def public_address(host: str) -> bool:
-    """Whether ``host`` names one visitor: a loopback or private address is more likely a proxy or
-    this machine itself (the door's shares and the uploads held per address both count it as nobody)."""
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_global
-    except ValueError:
-        return False
-
-
 def largest_upload() -> int:
     """What one upload may bring (``ACE_STUDIO_MAX_UPLOAD``, as Gradio reads it; default 200 MB):
     what an upload that does not say its length is allowed, and held for, at the door."""

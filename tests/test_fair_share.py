@@ -576,6 +576,68 @@ def test_instant_events_keep_places_shares_and_a_fair_line():
     in_a_thread(asyncio.run, scenario())
 
 
+def test_on_a_space_visitors_are_told_apart_with_no_setting(tiny_pipeline_dir, tmp_path):
+    """Review: per-address shares (the queue's, instant events', uploads', the agents' table) held only once
+    the operator set ``FORWARDED_ALLOW_IPS`` by hand. On a Space (``SPACE_ID``) the studio trusts the proxy's
+    hops itself: a visitor is the address the proxy appended, whatever a caller writes to its left, and the
+    log says so, as docs/deployment.md shows it."""
+    import addresses
+
+    space = {"SPACE_ID": "someone/ace-studio", "HOME": str(tmp_path), "ACE_STUDIO_WARMUP": "0"}
+    env = served_env(tiny_pipeline_dir, tmp_path, FORWARDED_ALLOW_IPS="", **space)
+    with studio_process(env, tmp_path) as (url, _):
+        fns, parameters = page_api(url)
+        studio = SimpleNamespace(url=url, fns=fns, generate=parameters["generate"])
+        hop = "10.16.3.80"  # the Space's own proxy, between the visitor's address and the studio
+        visitor, written = (
+            {"x-forwarded-for": f"81.2.69.142, {hop}"},
+            {"x-forwarded-for": f"81.2.69.160, 81.2.69.142, {hop}"},
+        )
+        data = _generate_data(studio, **LONG)
+        assert _join(studio, "generate", data, "tab-1-" + uuid.uuid4().hex[:8], visitor).status_code == 200
+        assert _join(studio, "generate", data, "tab-2-" + uuid.uuid4().hex[:8], written).status_code == 200
+        refused = _join(studio, "generate", data, "tab-3-" + uuid.uuid4().hex[:8], visitor)
+        assert refused.status_code == 422 and "You already have 2 requests" in _message(refused), refused.text
+        another = {"x-forwarded-for": f"81.2.69.160, {hop}"}
+        assert _join(studio, "generate", data, "elsewhere-" + uuid.uuid4().hex[:8], another).status_code == 200
+        poll = _instant(studio, "studio_status", [], "page-" + uuid.uuid4().hex[:8])
+        sent = {"content-type": "application/json", **visitor}
+        assert httpx.post(f"{url}gradio_api/run/predict", content=poll, headers=sent, timeout=60).status_code == 200
+        log = "".join(path.read_text() for path in tmp_path.glob("studio-*.log"))
+    trusted = addresses.TRUSTED_ON_SPACE.format(networks=", ".join(addresses.PROXY_NETWORKS))
+    apart = addresses.told_apart(visitor["x-forwarded-for"], "81.2.69.142")
+    assert trusted in log and apart in log and "FORWARDED_ALLOW_IPS to the proxy" not in log, log[-2000:]
+    deployment = (Path(__file__).parents[1] / "docs" / "deployment.md").read_text()
+    assert trusted in deployment and apart in deployment
+
+
+def test_an_ipv6_callers_addresses_in_one_64_are_one_visitor():
+    """Review: an IPv6 caller got a group per address, so one /64 was thousands of "addresses" (60 threads
+    from one /64 never met a 429). Every per-address share counts the /64: the queue's visitor, the
+    instant door's group, the uploads under way, the agents' table."""
+    from types import SimpleNamespace as Ns
+
+    import addresses
+    import admission
+    import agent_table
+    import asgi_gate
+    import instant
+
+    one, same, other = "2a01:4f8:10a:1f::1", "2a01:4f8:10a:1f:ffff:1:2:3", "2a01:4f8:10a:20::1"
+    assert addresses.group(one) == addresses.group(same) == "2a01:4f8:10a:1f::/64" != addresses.group(other)
+    assert addresses.group("::ffff:81.2.69.142") == "81.2.69.142"  # IPv4 written as IPv6 is that IPv4 address
+    assert addresses.group("fd00::1") is None and addresses.group("::1") is None and addresses.group("x") is None
+
+    def request(host: str) -> Ns:
+        return Ns(client=Ns(host=host), headers={})
+
+    assert admission.visitor("a", None, request(one)) & admission.visitor("b", None, request(same))
+    assert not admission.visitor("a", None, request(one)) & admission.visitor("b", None, request(other))
+    assert instant.group_of(one) == instant.group_of(same) != instant.group_of(other)
+    assert asgi_gate._sender({"client": (one, 1)}) == asgi_gate._sender({"client": (same, 2)})
+    assert agent_table.caller(request(one)).shares == agent_table.caller(request(same)).shares
+
+
 def test_a_proxy_uvicorn_does_not_trust_is_said_once_in_the_log(capsys):
     """Behind a proxy missing from ``FORWARDED_ALLOW_IPS`` every visitor is the proxy (docs/deployment.md):
     the first instant event that shows it (a caller absent from its own ``X-Forwarded-For``) says so."""
