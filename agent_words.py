@@ -115,13 +115,36 @@ MCP_EXTEND_BARS = (
 # What comes back where a value is none (``agents``): an unused take slot is left out, a missing file says so.
 MCP_NOT_HERE = (
     "{name} takes the URL of a take this studio made for you, or of a file you uploaded to it (POST "
-    "/gradio_api/upload); the studio fetches nothing from elsewhere. Upload the file, then pass the URL it gives back."
+    "/gradio_api/upload); the studio fetches nothing from elsewhere. Upload the file, then pass the URL it gives back. "
+    "Where the studio cannot see your address, a take is yours only if you send the same Authorization header "
+    "with each call."
 )
 MCP_MANY_AGENTS = "The studio is serving as many agents as it can at once. Nothing was lost: try again in a minute."
 MCP_AGENTS_HERE = (
-    "{count} agents from your address or with your credentials are already calling the studio at once, the most it "
-    "serves from one visitor. Nothing was lost: try again when one of their calls has finished."
+    "{count} agents {whose} are already calling the studio at once, the most it serves {together}. Nothing was "
+    "lost: try again when one of their calls has finished.{more}"
 )
+# Each kind of share of the agents' table (``agents.kind_of``) in words true of the agent refused: whose
+# agents are counted, how many together, and what else it may do.
+_SHARES = {
+    "address": ("from your address", "from one address", ""),
+    "credentials": ("with your credentials", "with one set of credentials", ""),
+    "nameless": ("without an address the studio can see", "of them together", ""),
+    "newcomers": (
+        "that the studio cannot tell apart by address and has not served yet",
+        "of them together",
+        " An agent that sends the same Authorization header with each call counts on its own once one of its calls "
+        "has been served.",
+    ),
+}
+
+
+def agents_here(kind: str, count: int) -> str:
+    """Why an agent is refused where its share of the agents' table, of ``kind``, holds ``count`` busy."""
+    whose, together, more = _SHARES[kind]
+    return MCP_AGENTS_HERE.format(count=count, whose=whose, together=together, more=more)
+
+
 MCP_UNKNOWN_TOOL = "The studio has no tool {name}. Its tools: {tools}."
 MCP_NO_PARAMETER = "{tool} has no parameter {name}. Its parameters: {names}."
 MCP_WRONG_KIND = "{name} takes {kinds}; it was given {given}."

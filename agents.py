@@ -12,7 +12,7 @@ its subclass of Gradio's server, put in place of Gradio's by ``launch_option``):
 - their words (``agent_words``): the studio's, with each range and default from where it lives;
 - who calls: Gradio's one loopback client made every agent one page (one share of the queue for all
   of them, one list of takes). Each agent (its address, ZeroGPU token and credentials) gets a session
-  of its own (``_Callers``), and its joins carry its address as uvicorn resolved it: Gradio forwarded
+  of its own (``agent_table``), and its joins carry its address as uvicorn resolved it: Gradio forwarded
   the caller's own ``X-Forwarded-For`` to a loopback connection uvicorn trusts, so any agent could
   name its own address;
 - files: a take of this studio made for that agent, or an upload to it, by URL (uploaded again by the
@@ -29,32 +29,23 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import hmac
 import importlib.abc
 import importlib.metadata
 import json
 import os
-import secrets
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import unquote, urlparse
+
+import agent_table
 
 # The endpoints a musician uses, in the order an agent meets them.
 TOOLS = ("generate", "lyrics", "write_song", "cover", "extend", "edit", "morph", "variations", "stems", "describe")
-# An agent's session is forgotten this long after its last call ended (its takes stay its own: the
-# session is the same the next time it calls).
-IDLE_S = 60.0
-# Agents kept at once for one share: one public address, or one set of credentials. A caller picks its
-# headers: they tell its agents apart within its share only. Every agent without a public address
-# (the machine itself, a proxy not trusted) counts in one share of half the table (``shared_share``).
-AGENT_SHARE = 4
-NO_ADDRESS = "address:"
 # An agent just handed to a call is not idle until the call is submitted, at most this long.
 HANDED_S = 30.0
 
@@ -94,92 +85,6 @@ def later() -> Iterator[None]:
         sys.meta_path.remove(finder)
 
 
-class Agent(NamedTuple):
-    """Who an MCP request comes from: ``name`` tells agents apart (its address, its ZeroGPU token and
-    its credentials); ``shares`` are what it counts against (``_Callers``): its public address (one
-    share for every agent without one: a loopback or private address names nobody, ``uploads``) and
-    its credentials, where it sends any; ``address`` is its address as uvicorn resolved it."""
-
-    name: str
-    shares: tuple[str, ...]
-    address: str
-
-
-def caller(request: Any) -> Agent:
-    """The agent an MCP request comes from. The headers a caller chooses (``Authorization``,
-    ``X-IP-Token``) tell its sessions apart only within its address's share: they never add places."""
-    import uploads
-
-    host = getattr(getattr(request, "client", None), "host", None) or ""
-    headers = getattr(request, "headers", None) or {}
-    credentials = "\n".join((headers.get("x-ip-token", ""), headers.get("authorization", "")))
-    shares = (NO_ADDRESS + (host if host and uploads.public_address(host) else ""),)
-    if credentials.strip():
-        shares += ("credentials:" + hashlib.sha256(credentials.encode()).hexdigest()[:24],)
-    return Agent("\n".join((host, credentials)), shares, host)
-
-
-def shared_share() -> int:
-    """Agents kept at once without a public address: half the table, so that they never shut out an
-    agent that has one (as one stranger's credentials once shut out every agent)."""
-    import admission
-
-    return admission.all_places() // 2
-
-
-class _Callers:
-    """One ``gradio_client`` per agent calling now: its own session, so its share of the queue and its
-    takes are its own, as a page's are. Each is built on the one client Gradio keeps (its config and
-    API read once) and has no heartbeat; one idle for ``IDLE_S`` is forgotten, and its session is the
-    same the next time it calls. At most ``AGENT_SHARE`` in each share (``Agent.shares``; those
-    without a public address, ``shared_share``) and ``admission.all_places()`` in all; a newcomer past either takes the place of the least recently
-    used idle agent there, and is refused in words where every one there has a call under way."""
-
-    def __init__(self) -> None:
-        self._lock, self.making = threading.Lock(), threading.Lock()
-        self._clients: dict[str, Any] = {}
-        self._secret = secrets.token_bytes(32)
-
-    def session(self, who: str) -> str:
-        return "agent-" + hmac.new(self._secret, who.encode(), hashlib.sha256).hexdigest()[:32]
-
-    def client(self, agent: Agent, template: Any) -> Any:
-        import admission
-        import agent_words
-
-        session = self.session(agent.name)
-        with self._lock:
-            now = time.monotonic()
-            for name, known in list(self._clients.items()):
-                if known.idle(now) and now - known.used > IDLE_S:
-                    self._clients.pop(name).close()
-            found = self._clients.get(session)
-            if found is None:
-                for share in agent.shares:
-                    there = [c for c in self._clients.values() if share in c.shares]
-                    most = shared_share() if share == NO_ADDRESS else AGENT_SHARE
-                    self._make_room(there, most, now, agent_words.MCP_AGENTS_HERE.format(count=most))
-                self._make_room(list(self._clients.values()), admission.all_places(), now, agent_words.MCP_MANY_AGENTS)
-                found = self._clients[session] = _caller_class()(template, session, agent)
-            found.used = found.handed = now
-            return found
-
-    def _make_room(self, there: list[Any], most: int, now: float, refusal: str) -> None:
-        """Room for one more among ``there`` (at most ``most``): the least recently used idle ones go."""
-        idle = sorted((c for c in there if c.idle(now)), key=lambda c: c.used)
-        for _ in range(len(there) - most + 1):
-            if not idle:
-                raise RuntimeError(refusal)
-            self._clients.pop(idle.pop(0).session_hash).close()
-
-    def shares(self, share: str) -> int:
-        """How many agents are kept in ``share``."""
-        return sum(share in c.shares for c in list(self._clients.values()))
-
-    def __len__(self) -> int:
-        return len(self._clients)
-
-
 @functools.cache
 def _loopback_tls() -> Any:
     """The loopback client's TLS context, made once: httpx made one for each request, reading every
@@ -199,7 +104,7 @@ def _caller_class() -> type:
         """An agent's loopback client: the template's config and API (only the tools' endpoints: a
         client builds one object per event, 200 of them), the agent's session and address."""
 
-        def __init__(self, template: Any, session: str, agent: Agent) -> None:
+        def __init__(self, template: Any, session: str, agent: agent_table.Agent) -> None:
             self._template = template
             headers = {"x-gradio-user": "mcp", **({"x-forwarded-for": agent.address} if agent.address else {})}
             super().__init__(
@@ -212,6 +117,7 @@ def _caller_class() -> type:
             )
             self.session_hash, self.shares = session, agent.shares
             self.calls, self.used, self.handed, self._counting = 0, time.monotonic(), 0.0, threading.Lock()
+            self.served = False
 
         def _get_config(self) -> dict[str, Any]:
             config = self._template.config
@@ -231,10 +137,12 @@ def _caller_class() -> type:
                 self.calls += 1
                 self.handed = 0.0
 
-            def ended(_: Any) -> None:
+            def ended(done: Any) -> None:
                 with self._counting:
                     self.calls -= 1
                     self.used = time.monotonic()
+                    # Served: past the door and run (a refusal at the door is an exception).
+                    self.served = self.served or (not done.cancelled() and done.exception() is None)
 
             job.add_done_callback(ended)
             return job
@@ -356,7 +264,7 @@ def in_words(error: Exception) -> Exception:
 def tool_endpoints(server: Any) -> dict[str, str]:
     """Each tool's name (Gradio's: the Space's name before it on a Space) and its endpoint, for the
     endpoints in ``TOOLS`` that ``server``'s page has. Only queued ones: Gradio calls an unqueued
-    event directly, past the agent's own session (``_Callers``) and the queue's door."""
+    event directly, past the agent's own session (``agent_table``) and the queue's door."""
     named = server.api_info["named_endpoints"]
     return {
         server.valid_and_unique_tool_name(server.tool_prefix + name, set()): f"/{name}"
@@ -387,7 +295,7 @@ def tools_class() -> type:
             super().__init__(blocks)
             variant = models.active_variant()
             self.mcp_server.instructions = agent_words.instructions(variant)
-            self.callers = _Callers()
+            self.callers = agent_table.Callers(_caller_class)
             self.words = {tool: self._words(tool, variant) for tool in self.tool_to_endpoint}
             # Made once: Gradio made each tool's schema again for every call and every list of tools.
             self.schemas = {tool: self._schema(tool) for tool in self.tool_to_endpoint}
@@ -415,8 +323,8 @@ def tools_class() -> type:
         def get_input_schema(self, tool_name: str, parameters: Any = None) -> tuple[dict[str, Any], list]:
             return self.schemas[tool_name]
 
-        def _caller(self) -> Agent:
-            return caller(self.mcp_server.request_context.request)
+        def _caller(self) -> agent_table.Agent:
+            return agent_table.caller(self.mcp_server.request_context.request)
 
         def _get_or_create_client(self) -> Any:
             with self.callers.making:  # Gradio's builds its one client unlocked: a first burst built one a call

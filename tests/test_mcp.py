@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,7 @@ def tools(url: str, sse: bool = False) -> dict[str, Any]:
 
 def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_server):
     import admission
+    import agent_table
     import agent_words
     import agents
     import audio
@@ -106,7 +107,10 @@ def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_s
     assert {"array", "string", "number"} <= set(lines["type"]) and "Default: none." in lines["description"]
     assert '"3, 4"' in lines["description"] and "Default: []" not in lines["description"]
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert f"at most {agents.AGENT_SHARE} agents at once for one address and {agents.AGENT_SHARE} for one set" in readme
+    assert (
+        f"at most {agent_table.AGENT_SHARE} agents at once for one address and {agent_table.AGENT_SHARE} for one set"
+        in readme
+    )
     assert f"half of the {admission.all_places()} agents kept in all" in readme
     assert f"nested deeper than {agent_words.DEEPEST} levels is refused" in readme
     # Settings, Stop and My takes stay in the API only.
@@ -359,8 +363,8 @@ def test_one_stranger_with_many_credentials_shuts_out_no_other_agent(studio_serv
     agents' table (``admission.all_places()``) and every other agent was told the studio was full for
     a minute. The headers a caller picks tell its agents apart within its address's share only."""
     import admission
+    import agent_table
     import agent_words
-    import agents
     from conftest import SERVED
 
     url, _ = studio_server
@@ -375,7 +379,7 @@ def test_one_stranger_with_many_credentials_shuts_out_no_other_agent(studio_serv
     assert all(failed for failed, _ in answers)
     assert not [texts for _, texts in answers if agent_words.MCP_MANY_AGENTS in texts[0]]
     # The stranger's own agents stay within its share; past it, its own calls are told so.
-    assert SERVED[url].mcp_server_obj.callers.shares(f"address:{stranger}") <= agents.AGENT_SHARE
+    assert SERVED[url].mcp_server_obj.callers.shares(f"address:{stranger}") <= agent_table.AGENT_SHARE
     # Another agent is served at once: its call reaches the studio's checks.
     failed, texts = raw_call(url, "generate", REFUSED, {"x-forwarded-for": other})
     assert failed and "Duration must be between" in texts[0], texts
@@ -387,7 +391,7 @@ def test_one_stranger_with_many_credentials_shuts_out_no_other_agent(studio_serv
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(unnamed, range(70)))
     assert not [texts for _, texts in answers if agent_words.MCP_MANY_AGENTS in texts[0]]
-    assert SERVED[url].mcp_server_obj.callers.shares(agents.NO_ADDRESS) <= agents.shared_share()
+    assert SERVED[url].mcp_server_obj.callers.shares(agent_table.NO_ADDRESS) <= agent_table.shared_share()
     failed, texts = raw_call(url, "generate", REFUSED, {"x-forwarded-for": other, "authorization": "Bearer mine"})
     assert failed and "Duration must be between" in texts[0], texts
 
@@ -564,3 +568,82 @@ def test_an_agent_edits_and_extends_by_the_bar(studio_server, clicking):  # noqa
         url, "edit", {"src_audio": take_url, "prompt": "dub", "bars": 99, "inference_steps": 1}, agent_token
     )
     assert failed and f"The song has {len(bars)} bars; there is no bar 99" in texts[0], texts
+
+
+# A proxy uvicorn does not trust (its hop a private address): every caller through it is nameless.
+BEHIND_A_PROXY = {"x-forwarded-for": "10.16.3.80"}
+TINY_SONG = {"prompt": "funk", "audio_duration": 10, "inference_steps": 1, "think": False}
+
+
+def test_nameless_callers_never_act_as_each_other_unless_they_share_credentials(studio_server):
+    """Review: two MCP callers with no credentials and no public address were one agent (one extended the
+    other's take as its own). Without an address, a take is its caller's where the caller sends the same
+    credentials again; a call with none is an agent of its own."""
+    import agent_words
+
+    url, _ = studio_server
+    not_here = agent_words.MCP_NOT_HERE.format(name="src_audio")
+    failed, texts = raw_call(url, "generate", TINY_SONG, BEHIND_A_PROXY)
+    assert not failed, texts
+    nobodys = texts[0]
+    for headers in (BEHIND_A_PROXY, {**BEHIND_A_PROXY, "authorization": "Bearer b"}):
+        failed, texts = raw_call(url, "describe", {"src_audio": nobodys}, headers)
+        assert failed and not_here in texts[0], (headers, texts)
+    mine = {**BEHIND_A_PROXY, "authorization": "Bearer mine"}
+    failed, texts = raw_call(url, "generate", TINY_SONG, mine)
+    assert not failed, texts
+    extend = {"src_audio": texts[0], "extend_seconds": 10, "inference_steps": 1}
+    failed, texts = raw_call(url, "extend", extend, {**BEHIND_A_PROXY, "authorization": "Bearer b"})
+    assert failed and not_here in texts[0], texts
+    failed, texts = raw_call(url, "extend", extend, mine)
+    assert not failed and json.loads(texts[-1])["params"]["audio_duration"] == 20, texts
+
+
+def test_a_nameless_flood_of_new_credentials_shuts_out_no_agent_served_before(studio_server, monkeypatch):
+    """Review (medium): one nameless caller sent long calls with a new ``Authorization`` each, filled the
+    nameless half of the agents' table and every other nameless agent was refused in words untrue of it.
+    New credentials without an address are one crowd of ``AGENT_SHARE``: past it the flood's own calls are
+    told so, and an agent already served, or one with an address, is served at once."""
+    import agent_table
+    import agent_words
+    import backend
+    from conftest import SERVED
+
+    url, _ = studio_server
+    known = {**BEHIND_A_PROXY, "authorization": "Bearer served-before"}
+    failed, texts = raw_call(url, "generate", TINY_SONG, known)
+    assert not failed, texts
+    gate, real = threading.Event(), backend.Backend.run
+
+    def held(self: Any, *args: Any, **kwargs: Any) -> Any:
+        gate.wait()
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(backend.Backend, "run", held)
+    crowd = agent_words.agents_here("newcomers", agent_table.AGENT_SHARE)
+    flooders = 3 * agent_table.AGENT_SHARE
+    with ThreadPoolExecutor(flooders) as pool:
+        calls = [
+            pool.submit(raw_call, url, "generate", TINY_SONG, {**BEHIND_A_PROXY, "authorization": f"Bearer f-{i}"})
+            for i in range(flooders)
+        ]
+        try:
+            refused = []
+            for done in as_completed(calls, timeout=120):  # the crowd's places are held at the model's call
+                refused.append(done.result())
+                if len(refused) == flooders - agent_table.AGENT_SHARE:
+                    break
+            assert all(failed and texts[0] == crowd for failed, texts in refused), refused
+            table = SERVED[url].mcp_server_obj.callers
+            assert table.shares(agent_table.NEWCOMERS) == agent_table.AGENT_SHARE
+            # The agent served before, and one with an address, reach the studio's checks at once.
+            for headers in (known, {"x-forwarded-for": "81.2.69.160"}):
+                failed, texts = raw_call(url, "generate", REFUSED, headers)
+                assert failed and "Duration must be between" in texts[0], (headers, texts)
+            # A newcomer without credentials is told why, in words true of it.
+            failed, texts = raw_call(url, "generate", REFUSED, BEHIND_A_PROXY)
+            assert failed and texts[0] == crowd and "has not served yet" in crowd, texts
+        finally:
+            gate.set()
+        # The crowd's own calls are served once the model runs again.
+        assert sum(not call.result()[0] for call in calls) == agent_table.AGENT_SHARE
