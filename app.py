@@ -100,6 +100,13 @@ def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
     page costs it a few KB, not a copy of the page's config (``admission.light_sessions``). The queue's
     loops poll at ``QUEUE_POLL_S`` and ``PROGRESS_POLL_S``, not Gradio's 1 and 10 ms.
     """
+    import gpu
+
+    # The GPU's own events: the line's places, and one more preparing or finishing on the CPU meanwhile
+    # (``gpu.in_line`` keeps the GPU calls to the line's places, first come first served).
+    for fn in blocks.fns.values():
+        if fn.concurrency_id == admission.GPU:
+            fn.concurrency_limit = gpu.requests_at_once()
     blocks.queue(
         default_concurrency_limit=int(os.environ.get("ACE_STUDIO_CONCURRENCY", "1")),
         max_size=2 * admission.all_places(),

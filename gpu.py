@@ -18,7 +18,9 @@ built here before any worker is forked, and no lock is held while a worker is fo
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import os
 import threading
 import time
 import traceback
@@ -148,6 +150,50 @@ def with_retry(call_with: Callable[[float], T], refused: Refused | None = None, 
         pace.aborted(run_id)
 
 
+def places() -> int:
+    """GPU calls at once (``ACE_STUDIO_CONCURRENCY``, default 1): the GPU line's places (``in_line``)."""
+    return max(1, int(os.environ.get("ACE_STUDIO_CONCURRENCY", "1")))
+
+
+def requests_at_once() -> int:
+    """GPU requests Gradio's queue runs at once: the GPU line's places, and one more that prepares its
+    request or finishes its takes on the CPU meanwhile (the finish, previews, map and record run after
+    the GPU call, out of the line: the next visitor's call starts as soon as the GPU work ends)."""
+    return places() + 1
+
+
+_line = threading.Condition()
+_waiting: collections.deque = collections.deque()
+_inside = 0
+
+
+@contextlib.contextmanager
+def in_line(run_id: str | None, progress: Any = None, stop_words: str = NOT_STARTED) -> Iterator[None]:
+    """A place in the GPU line for one call, first come first served; Stop leaves the line."""
+    global _inside
+    me = object()
+    with _line:
+        _waiting.append(me)
+        try:
+            while _inside >= places() or _waiting[0] is not me:
+                if runs.is_stopped(run_id):
+                    raise stopped(stop_words)
+                if progress is not None:
+                    ahead = _inside + _waiting.index(me)
+                    progress(None, desc=f"Waiting for the GPU: {ahead} request{'s' * (ahead != 1)} ahead…")
+                _line.wait(0.25)  # a Stop is a flag file: looked at four times a second
+            _inside += 1
+        finally:
+            _waiting.remove(me)
+            _line.notify_all()
+    try:
+        yield
+    finally:
+        with _line:
+            _inside -= 1
+            _line.notify_all()
+
+
 def _ready(needs: tuple[str, ...], progress: Any, run_id: str | None, stop_words: str) -> float:
     """The wait for the models ``needs``, then the stop check: the steps before every call."""
     waited = sum(wait_for_models(kind, progress, run_id) for kind in needs)
@@ -174,7 +220,8 @@ def call(
     waited += _ready(needs, progress, run_id, stop_words)
     if progress is not None and starting is not None:
         progress(0, desc=starting())
-    result = with_retry(lambda multiplier: gpu_entry(*args, progress, run_id, multiplier), refused, run_id)
+    with in_line(run_id, progress, stop_words):
+        result = with_retry(lambda multiplier: gpu_entry(*args, progress, run_id, multiplier), refused, run_id)
     # What the call freed (off ZeroGPU, its decode's buffers: half a GB for 4 takes of a minute on a
     # CPU) goes back to the system before the CPU work after it, which other threads' heaps would not reuse.
     memory.trim()
@@ -196,6 +243,13 @@ def stream(
 ) -> Iterator[T]:
     """``call`` for an entry that yields as it goes: a try ZeroGPU aborted starts over once."""
     _ready(needs, progress, run_id, stop_words)
+    with in_line(run_id, progress, stop_words):
+        yield from _tries(gpu_entry, args, progress, run_id, refused)
+
+
+def _tries(
+    gpu_entry: Callable[..., Iterator[T]], args: tuple, progress: Any, run_id: str | None, refused: Refused | None
+) -> Iterator[T]:
     words = refused or (lambda exc: exc)
     for multiplier in (1.0, 2.0):
         try:

@@ -19,12 +19,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import types
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,6 +56,8 @@ class FakeDeviceAPI:
         self.ended: list[int] = []  # workers ended because the wrapper forked another in their place
         self.workers: list[int] = []  # every worker that said who it is
         self.startup_reports = 0
+        # Each call's GPU as ZeroGPU lends it: (scheduled, released), ``time.monotonic()`` of this process.
+        self.spans: list[list[float]] = []
         self._calls: dict[str, dict[str, Any]] = {}
         self._last_pid: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -84,7 +88,9 @@ class FakeDeviceAPI:
             idle = self.fresh_every <= 0 or len(self.durations) % self.fresh_every != 0
             timer = threading.Timer(duration * scale, self._expire, args=(token,))
             timer.daemon = True
+            self.spans.append([time.monotonic(), math.inf])
             self._calls[token] = {"task": query.get("taskId", ""), "pid": None, "idle": idle, "timer": timer}
+            self._calls[token]["span"] = self.spans[-1]
         timer.start()
         return {"idle": idle, "nvidiaIndex": 0, "nvidiaUUID": "GPU-harness", "allowToken": token}
 
@@ -118,6 +124,7 @@ class FakeDeviceAPI:
             call = self._calls.pop(query.get("allowToken", ""), None)
         if call is not None:
             call["timer"].cancel()
+            call["span"][1] = time.monotonic()
 
     def _expire(self, token: str) -> None:
         with self._lock:
