@@ -184,14 +184,15 @@ def serve_here() -> tuple[str, gr.Blocks]:
     return f"http://127.0.0.1:{port}/", page
 
 
-def main() -> None:
-    configure_queue(demo)
-    # Before the server answers: a first press's imports would hold every other visitor's join.
-    print(f"Libraries imported in {startup.import_libraries():.1f} s", flush=True)
+def _settle() -> None:
     # What start-up made lives as long as the server: out of the collector's way, a full collection
     # takes 27-59 ms of the event loop instead of 200-260 ms (measured beside a flood of MCP calls).
     gc.collect()
     gc.freeze()
+
+
+def main() -> None:
+    configure_queue(demo)
     # File names only (no loading), and the Hub asked whether it answers: the header says the same.
     missing = status.weights_missing(settle=True)
     if missing is not None:
@@ -203,8 +204,13 @@ def main() -> None:
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        prevent_thread_lock=True,
         **launch_options(),
     )
+    # After the page answers (before it, the page came 13.6 s after start quiet, 29.5 s loaded): no join
+    # imports any of them (``headers``, tests/test_join.py), so none waits on them.
+    startup.import_later(then=_settle)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

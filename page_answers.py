@@ -16,6 +16,7 @@ visitor's shared results) is made for its request, as Gradio makes it.
 from __future__ import annotations
 
 import collections
+import threading
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,6 +24,8 @@ PATHS = frozenset({"/", "/config", "/config/"})
 # About 1.4 MB each at most: every root and query a few proxies and pages ask with, and no more.
 KEPT = 8
 ROOT_HEADERS = frozenset({b"host", b"x-forwarded-host", b"x-forwarded-proto", b"x-gradio-server"})
+# Set once a page or its config has been answered (made, not kept): start-up's libraries wait for it.
+ANSWERED = threading.Event()
 
 
 class PageAnswers:
@@ -61,6 +64,7 @@ class PageAnswers:
 
         await self.app(scope, receive, noted)
         if whole and start.get("status") == 200:
+            ANSWERED.set()
             self.kept[key] = (config, {**start, "headers": list(start.get("headers", []))}, b"".join(parts))
             self.kept.move_to_end(key)
             while len(self.kept) > KEPT:

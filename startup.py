@@ -197,10 +197,12 @@ def start_warmup() -> threading.Thread | None:
 
 # ---------------------------------------------------------------- libraries
 
-# What a first press imports (the models' libraries, the audio's, the analysis'), imported before the
-# server answers: an import in one thread holds Python's lock for up to a second at a time (torch's own
-# start-up most of all), so every other visitor's join waited on a first press's imports (issue 59: the
-# first join after start 3-15 s on a busy machine). A name not installed here is passed over.
+# What a first press imports (the models' libraries, the audio's, the analysis'), imported as soon as the
+# server answers (``import_later``), not in a first press: there every other visitor's join waited on
+# them (issue 59: the first join after start 3-15 s on a busy machine), where the door imported some
+# too. The door imports none now (``headers``), so a join never waits on the import lock; only Python's
+# lock is shared, a few tenths of a second at most while an extension starts (torch's ``_C``: 0.23 s).
+# A name not installed here is passed over.
 LIBRARIES = (
     *("torch", "safetensors.torch", "diffusers", "diffusers.pipelines.ace_step", "accelerate", "peft"),
     *("diffusers.pipelines.pipeline_utils", "diffusers.models.modeling_utils", "diffusers.loaders.lora_pipeline"),
@@ -211,6 +213,26 @@ LIBRARIES = (
     *("transformers.generation", "tokenizers", "scipy.signal", "soxr", "pyloudnorm", "lameenc", "mutagen"),
     *("librosa", "librosa.beat", "librosa.feature", "demucs.htdemucs", "demucs.apply"),
 )
+
+
+# How long the libraries wait for a first page to be answered (``import_later``) before they go on alone.
+PAGE_FIRST_S = 20.0
+
+
+def import_later(then: Callable[[], None]) -> threading.Thread:
+    """``import_libraries`` in a thread of its own once the first page has been answered (or after
+    ``PAGE_FIRST_S``), saying how long it took, then ``then()``. The page comes first: its first answer
+    (a 1.2 MB config made once) shares Python's lock with nothing."""
+    import page_answers
+
+    def run() -> None:
+        page_answers.ANSWERED.wait(PAGE_FIRST_S)
+        print(f"Libraries imported in {import_libraries():.1f} s, after the page answered", flush=True)
+        then()
+
+    thread = threading.Thread(target=run, name="ace-studio-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def import_libraries() -> float:

@@ -1,6 +1,7 @@
 """A join answers at once (issue 59, item 1): Gradio runs a press's checks inside the HTTP join, so they
 read files by their headers only (``headers``) and import nothing heavy; the libraries a first press
-needs are imported before the server answers (``startup.import_libraries``). Held through the surface a
+needs are imported once the first page has been answered (``startup.import_later``), beside the joins,
+which never wait on them. Held through the surface a
 visitor uses: a studio served under the ZeroGPU harness, its start-up build held, two busy processes
 beside it; and, load aside, what the door reads and imports."""
 
