@@ -194,9 +194,33 @@ def in_line(run_id: str | None, progress: Any = None, stop_words: str = NOT_STAR
             _line.notify_all()
 
 
+_imports: threading.Thread | None = None
+
+
+def register_imports(thread: threading.Thread) -> None:
+    """Start-up's imports (``startup.import_later``), which every call waits for (``wait_for_imports``)."""
+    global _imports
+    _imports = thread
+
+
+def wait_for_imports(progress: Any = None, run_id: str | None = None) -> float:
+    """Wait until start-up's imports are over; returns the wait. A ZeroGPU worker forked while they run
+    would inherit a module's import lock held and wait on it for ever (a loop's call hung its 60 s so);
+    elsewhere the call needs them all the same."""
+    started = time.time()
+    while _imports is not None and _imports.is_alive():
+        if runs.is_stopped(run_id):
+            raise stopped()
+        if progress is not None:
+            progress(None, desc=f"The studio is still loading its libraries ({time.time() - started:.0f} s so far)…")
+        _imports.join(0.25)
+    return time.time() - started
+
+
 def _ready(needs: tuple[str, ...], progress: Any, run_id: str | None, stop_words: str) -> float:
-    """The wait for the models ``needs``, then the stop check: the steps before every call."""
-    waited = sum(wait_for_models(kind, progress, run_id) for kind in needs)
+    """The wait for start-up's imports and the models ``needs``, then the stop check: the steps before
+    every call."""
+    waited = wait_for_imports(progress, run_id) + sum(wait_for_models(kind, progress, run_id) for kind in needs)
     if runs.is_stopped(run_id):
         raise stopped(stop_words)
     return waited

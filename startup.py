@@ -230,7 +230,10 @@ def import_later(then: Callable[[], None]) -> threading.Thread:
         print(f"Libraries imported in {import_libraries():.1f} s, after the page answered", flush=True)
         then()
 
+    import gpu
+
     thread = threading.Thread(target=run, name="ace-studio-imports", daemon=True)
+    gpu.register_imports(thread)
     thread.start()
     return thread
 
