@@ -9,6 +9,7 @@ accent every 3rd against every 4th beat. No GPU time is spent: this runs when a 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -112,16 +113,15 @@ KEPT = 32
 
 class ByFile:
     """The last ``KEPT`` results of one measurement, by file (its path, size and mtime: a file written
-    again is measured again)."""
+    again is measured again; an upload Gradio named by its bytes, by its path and size)."""
 
     def __init__(self) -> None:
-        self._found: dict[tuple[str, int, int], Any] = {}
+        self._found: dict[tuple[str, int, int, Any], Any] = {}
         self._lock = threading.Lock()
 
     def get(self, path: str | Path, measure_it: Callable[[], Any], told: Any = None) -> Any:
         """The kept result for ``path`` (and what it was ``told``: a tempo typed), else ``measure_it()``'s, kept."""
-        stat = Path(path).stat()
-        key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, told)
+        key = self._key(path, told)
         with self._lock:
             if key in self._found:
                 return self._found[key]
@@ -131,6 +131,25 @@ class ByFile:
                 self._found.pop(next(iter(self._found)))
             self._found[key] = found
         return found
+
+    def kept(self, path: str | Path, told: Any = None) -> Any:
+        """The kept result for ``path`` and ``told``, or None: nothing is measured (the door reads a file's
+        header only, and what the studio measured of it already)."""
+        try:
+            key = self._key(path, told)
+        except OSError:
+            return None
+        with self._lock:
+            return self._found.get(key)
+
+    @staticmethod
+    def _key(path: str | Path, told: Any) -> tuple[str, int, int, Any]:
+        stat, where = Path(path).stat(), Path(path).resolve()
+        # Gradio keeps an upload in a folder named by the SHA-256 of its bytes: that path is that song however
+        # often it is uploaded again (each upload writes it anew: an API caller's every call), so its time is not
+        # part of what it is.
+        named_by_bytes = re.fullmatch(r"[0-9a-f]{64}", where.parent.name) and uploads.in_upload_folder(where)
+        return (str(where), stat.st_size, 0 if named_by_bytes else stat.st_mtime_ns, told)
 
 
 _measured = ByFile()
@@ -192,4 +211,5 @@ def describe(result: Analysis) -> str:
     length = f"{int(minutes)}:{secs:04.1f}"
     if result.bpm is None:
         return f"{length} · {tips.NO_STEADY_BEAT} · {result.key} · {loudness}"
-    return f"{length} · ≈ {result.bpm:g} BPM · {result.key} · {result.beats_per_bar} beats per bar · {loudness}"
+    metre = tips.METRE_NAMES.get(str(result.beats_per_bar), f"{result.beats_per_bar} beats per bar")
+    return f"{length} · ≈ {result.bpm:g} BPM · {result.key} · {metre} · {loudness}"

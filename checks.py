@@ -48,6 +48,9 @@ INSTRUMENTAL_TAG = "[Instrumental]"
 _NOTES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 KEYS = [f"{n} {m}" for m in ("major", "minor") for n in _NOTES]
 TIME_SIGNATURES = ["2", "3", "4", "6"]
+# The time signature field's choices as the page shows them (2/4 … 6/8) and the value each sends (the beats
+# a bar the model is told, as ever: "2" … "6"); the API takes either spelling (``check_time_signature``).
+TIME_SIGNATURE_CHOICES = [AUTO, *((tips.METRE_NAMES[beats], beats) for beats in TIME_SIGNATURES)]
 # ACE-Step 1.5's vocal languages (ISO codes as the model was trained on them).
 LANGUAGES = {
     "en": "English", "zh": "Chinese (Mandarin)", "yue": "Cantonese", "ja": "Japanese", "ko": "Korean",
@@ -279,11 +282,12 @@ def check_time_signature(value: Any) -> str | None:
     text = str(value or "").strip().lower()
     if text in ("", AUTO):
         return None
-    text = {"2/4": "2", "3/4": "3", "4/4": "4", "6/8": "6"}.get(text, text)
+    text = {name: beats for beats, name in tips.METRE_NAMES.items()}.get(text, text)
     if text.endswith(".0"):
         text = text[:-2]
     if text not in TIME_SIGNATURES:
-        raise gr.Error(f"Unknown time signature {shown(value)}. Use 2, 3, 4 or 6 beats per bar, or auto.")
+        metres = ", ".join(tips.METRE_NAMES[beats] for beats in TIME_SIGNATURES)
+        raise gr.Error(f"Unknown time signature {shown(value)}. Use {metres}, or auto.")
     return text
 
 

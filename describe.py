@@ -332,14 +332,15 @@ def _yours(value: Any, read: Callable[[Any], Any]) -> tuple[Any, bool]:
     return found, found is not None
 
 
-def _settle(name: str, yours: Any, measured: Any, heard: Any) -> tuple[Any, str]:
-    """BPM, key or metre: the visitor's value, else the measured one, else the planner's; and the note."""
+def _settle(name: str, yours: Any, measured: Any, heard: Any, words: Callable[[Any], Any] = str) -> tuple[Any, str]:
+    """BPM, key or metre: the visitor's value, else the measured one, else the planner's; and the note (each
+    value in ``words``: a metre as musicians write it)."""
     value = yours if yours is not None else measured if measured is not None else heard
     if measured is not None and heard == measured and value == measured:
-        return value, f"{name}: {value} (the planner hears it as measured)"
-    said = [f"planner heard {heard}"] + ([f"measured {measured}"] if measured is not None else [])
+        return value, f"{name}: {words(value)} (the planner hears it as measured)"
+    said = [f"planner heard {words(heard)}"] + ([f"measured {words(measured)}"] if measured is not None else [])
     mine = " (yours)" if yours is not None and yours != measured else ""
-    return value, f"{name}: {', '.join(said)} — kept {value}{mine}"
+    return value, f"{name}: {', '.join(said)} — kept {words(value)}{mine}"
 
 
 def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysis | None) -> tuple[list[Any], str]:
@@ -381,7 +382,8 @@ def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysi
     # The metre too: the upload's measurement fills the field already, as it does BPM and key.
     meter, set_meter = _yours(form.get("time_signature"), checks.check_time_signature)
     measured_meter = None if measured is None or measured.beats_per_bar is None else str(measured.beats_per_bar)
-    value, line = _settle("Time signature", meter if set_meter else None, measured_meter, str(fields["timesignature"]))
+    heard_meter, metre = str(fields["timesignature"]), lambda beats: tips.METRE_NAMES.get(str(beats), beats)
+    value, line = _settle("Time signature", meter if set_meter else None, measured_meter, heard_meter, metre)
     out["time_signature"] = value
     lines.append(line)
     # What the listening took, not the wait for the start-up build before it (``model_wait_s``).

@@ -3,8 +3,10 @@ made it and keeps it, else read from its audio, bounded like every analysis and 
 a choice of bars spans, and how many seconds whole bars last at the song's tempo.
 
 Bars are counted from 1, as the map's bar lines are: bar 9 runs from its line to the next (the song's end
-after the last). At the door (``headers.reading``) a song the studio did not map is taken on trust: its
-bars are read from its audio when the run reads it, and checked there again.
+after the last). At the door (``headers.reading``) a choice of bars is checked against the map the studio
+knows already (a take's record, or an upload its reading measured at that tempo: ``form_fields``), so a
+refusal comes before the request joins; a song it does not know yet is taken on trust: its bars are read
+from its audio when the run reads it, and checked there again.
 """
 
 from __future__ import annotations
@@ -53,10 +55,12 @@ def said(bars: Any) -> dict[str, Any]:
 
 def numbers(value: Any) -> tuple[int, int]:
     """The first and last bar of a choice as the API or the page sends it: a number (9), text ("9-16",
-    "9, 10") or a list ([9, 16]); refused in words on ``bars``."""
+    "9, 10") or a list ([9, 16]); refused in words on ``bars``, naming the whole choice ("the chorus", not
+    its first word)."""
     listed = isinstance(value, list | tuple)
+    refused = InputError(tips.BARS_NOT_NUMBERS.format(given=str(value).strip()[:40]), "bars")
     if len(value if listed else str(value)) > (MAX_LISTED if listed else SHORT_TEXT):
-        raise InputError(tips.BARS_NOT_NUMBERS.format(given=str(value)[:40]), "bars")
+        raise refused
     items = list(value) if listed else re.split(r"[,\s]+", str(value).strip())
     found = []
     for item in items:
@@ -67,9 +71,9 @@ def numbers(value: Any) -> tuple[int, int]:
         elif re.fullmatch(r"\d{1,5}(\.0+)?", text):
             found.append(int(float(text)))
         elif text:
-            raise InputError(tips.BARS_NOT_NUMBERS.format(given=text[:40]), "bars")
+            raise refused
     if not found:
-        raise InputError(tips.BARS_NOT_NUMBERS.format(given=str(value)[:40]), "bars")
+        raise refused
     return min(found), max(found)
 
 
@@ -97,9 +101,11 @@ def of_song(src_audio: Any, song: np.ndarray | None = None, bpm: Any = None) -> 
     tracker's reading is resolved; ``uploads.Busy`` when the studio is measuring as many songs as it may); None
     at the door for a song the studio did not map (its audio is not read there)."""
     found = _recorded(src_audio)
-    if found is not None or headers.reading():
+    if found is not None:
         return found
     path, tempo = Path(str(src_audio)), song_map.positive(bpm)
+    if headers.reading():  # what the upload's reading measured at this tempo, where it did: nothing is read here
+        return _read.kept(path, tempo)
 
     def read() -> song_map.Map:
         stereo = uploads.load(path) if song is None else song
@@ -149,7 +155,8 @@ def region(
         raise InputError(tips.NO_SUCH_BAR.format(count=len(grid.bars), given=wrong), "bars")
     start, end = grid.region(first, last)
     if typed is not None and not _same(typed, (start, end)):
-        raise InputError(tips.BARS_WITH_REGION.format(which=which(first, last), start=start, end=end), "bars")
+        words = {"which": which(first, last), "start": start, "end": end, "typed": _seconds(typed)}
+        raise InputError(tips.BARS_WITH_REGION.format(**words), "bars")
     if end - start < MIN_REGION_SECONDS:
         raise InputError(
             tips.BARS_TOO_SHORT.format(which=which(first, last), seconds=end - start, least=MIN_REGION_SECONDS),
@@ -164,6 +171,14 @@ def _same(typed: tuple[Any, Any], region: tuple[float, float]) -> bool:
         return all(abs(float(a) - b) <= 0.0015 for a, b in zip(typed, region, strict=True))
     except (TypeError, ValueError):
         return False
+
+
+def _seconds(typed: tuple[Any, Any]) -> str:
+    """A typed region in words: "1–5 s" (a value that is no number, as it was sent)."""
+    try:
+        return f"{float(typed[0]):g}–{float(typed[1]):g} s"
+    except (TypeError, ValueError):
+        return f"{str(typed[0])[:20]} and {str(typed[1])[:20]}"
 
 
 def count(value: Any) -> int:

@@ -53,7 +53,8 @@ def check(bars: int | None, bpm: int | None, timesignature: str | None, think: b
         loop = Loop.of(bars, int(timesignature) if timesignature else DEFAULT_BEATS, bpm)
     if loop.seconds > audio.MAX_SECONDS:
         seconds = loop.samples / audio.SAMPLE_RATE
-        words = tips.LOOP_TOO_LONG.format(bars=bars, beats=loop.beats_per_bar, bpm=loop.bpm, seconds=seconds)
+        metre = tips.METRE_NAMES[str(loop.beats_per_bar)]
+        words = tips.LOOP_TOO_LONG.format(bars=bars, metre=metre, bpm=loop.bpm, seconds=seconds)
         raise InputError(words, "loop_bars")
     return loop
 

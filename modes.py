@@ -11,6 +11,7 @@ settles its length and cost, the GPU entry (``generation.music_gpu``) runs ``job
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -297,11 +298,7 @@ def prepare_extend(
         )
     total = n + int(round(more * audio.SAMPLE_RATE))
     if total > audio.MAX_SECONDS * audio.SAMPLE_RATE:
-        raise InputError(
-            f"The song is {n / audio.SAMPLE_RATE:.0f} s; adding {more:g} s would make it longer than "
-            f"{audio.MAX_SECONDS / 60:.0f} minutes. Add at most {audio.MAX_SECONDS - n / audio.SAMPLE_RATE:.0f} s.",
-            "bars" if edit_bars.given(bars) else "extend_seconds",
-        )
+        raise InputError(_too_long(n / audio.SAMPLE_RATE, more), "bars" if edit_bars.given(bars) else "extend_seconds")
     seam, seconds = n / audio.SAMPLE_RATE, round(total / audio.SAMPLE_RATE, 3)
     # Pad with silence to the new length and repaint everything after the original; the prompt says
     # the source's own length, as upstream's does for a repaint past the song's end.
@@ -331,6 +328,15 @@ def prepare_extend(
         return audio.splice(source, take, max(0, n - fade), total, fade)
 
     return Job(request, post, finishing, (max(0, n - fade), total))
+
+
+def _too_long(song: float, more: float) -> str:
+    """Why Extend cannot add ``more`` seconds to a ``song`` that long: the whole seconds it may add, or, where
+    fewer than Extend's least are left, that the song is at the longest the studio makes."""
+    room, most = math.floor(audio.MAX_SECONDS - song), f"{audio.MAX_SECONDS / 60:g} minutes"
+    if room < EXTEND_RANGE[0]:
+        return tips.EXTEND_NO_ROOM.format(song=song, most=most, least=EXTEND_RANGE[0])
+    return tips.EXTEND_TOO_LONG.format(song=song, more=more, most=most, room=room)
 
 
 def prepare_edit(

@@ -31,22 +31,52 @@ SHOW_TAKES_JS = f"""(n) => {{
 
 def seeds_text(record: dict[str, Any]) -> str:
     """The line under a result, in plain text (the page shows it as text, API clients get it as is):
-    each take's seed, how long it took where, and what the planner chose."""
+    each take's seed, how long it took where; a loop's bars, tempo and metre, each take's tempo as played;
+    what the planner chose."""
     parts = [f"take {t['take']}: {t['seed']}{_varied(t.get('variation'))}" for t in record["takes"]]
     if isinstance(asked := record.get("params", {}).get("seed_redrawn"), int):  # ``preparing.from_own_latents``
         parts[0] += tips.SEED_REDRAWN.format(asked=asked)
     timings = record["timings"]
-    took = timings.get("pipeline_s", 0) + timings.get("model_load_s", 0) + timings.get("planner_s", 0)
+    # Every part of the run a visitor waited for: the model's load, Think's plan, the song and a loop's seam
+    # (its second render, ``loops.close``).
+    took = sum(timings.get(k, 0) for k in ("model_load_s", "planner_s", "pipeline_s", "seam_s"))
     text = f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {status.device_label(record['model']['device'])}"
     plans = [t["planner"] for t in record["takes"] if t.get("planner")]
-    if not plans:
-        return text
-    # One plan for the request (every take its own blueprint of the same length): said once.
-    line = plan_text(plans[0])
-    if record.get("params", {}).get("audio_duration") == -1 and plans[0].get("fields", {}).get("duration"):
-        chosen = plans[0]["fields"]["duration"]
-        line += f" Think chose a length of {audio.clock(chosen)} ({chosen} s)."
-    return f"{text}\n{line}"
+    lines = [text, time_text(record, plans[0] if plans else None)]
+    if plans:  # one plan for the request (every take its own blueprint of the same length): said once
+        line = plan_text(plans[0])
+        chose = record.get("params", {}).get("audio_duration") == -1 and plans[0].get("fields", {}).get("duration")
+        if chose and records.loop_of(record) is None:  # a loop's length is its bars: the loop's line says it
+            chosen = plans[0]["fields"]["duration"]
+            line += f" Think chose a length of {audio.clock(chosen)} ({chosen} s)."
+        lines.append(line)
+    return "\n".join(line for line in lines if line)
+
+
+def metre(beats: Any) -> str:
+    """A time signature as musicians write it (3/4, 6/8) from the beats a bar the model is told; "" for none."""
+    if beats in (None, "", checks.AUTO):
+        return ""
+    return tips.METRE_NAMES.get(str(beats), f"{beats} beats a bar")
+
+
+def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str:
+    """A result's time in words: a loop's bars, tempo, metre and length (else the metre asked or planned),
+    then each take's tempo as played (``song_map.Tempo.said``); "" where the record knows none."""
+    loop = records.loop_of(record)
+    if loop is not None:
+        bars, bpm, seconds = loop.get("bars"), loop.get("bpm"), float(loop.get("samples", 0)) / audio.SAMPLE_RATE
+        head = tips.LOOP_SAID.format(bars=bars, bpm=bpm, metre=metre(loop.get("beats_per_bar")), seconds=seconds)
+        head += tips.LOOP_BY_THINK if loop.get("chosen_by") == "think" else ""
+    else:
+        asked = record.get("params", {}).get("time_signature") or (plan or {}).get("fields", {}).get("timesignature")
+        head = tips.TAKE_METRE.format(metre=metre(asked)) if metre(asked) else ""
+    heard = [
+        f"take {t['take']}: {t['tempo']['said']}"
+        for t in record["takes"]
+        if isinstance(t.get("tempo"), dict) and isinstance(t["tempo"].get("said"), str)
+    ]
+    return " · ".join(part for part in (head, *heard) if part)
 
 
 def _varied(variation: Any) -> str:
@@ -73,7 +103,7 @@ def plan_text(plan: dict[str, Any]) -> str:
         for part in (
             f"{f['bpm']} BPM" if f.get("bpm") else "",
             str(f.get("keyscale") or ""),
-            f"{f['timesignature']} beats a bar" if f.get("timesignature") else "",
+            metre(f.get("timesignature")),
             f"“{caption}”" if caption else "",
         )
         if part

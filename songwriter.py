@@ -204,7 +204,7 @@ def note(written: dict[str, Any], kept: list[str]) -> str:
     bits = [
         f"{fields['bpm']} BPM",
         describe.key_name(fields["keyscale"]) or fields["keyscale"],
-        f"{fields['timesignature']} beats a bar",
+        tips.METRE_NAMES.get(str(fields["timesignature"]), f"{fields['timesignature']} beats a bar"),
         audio.clock(fields["duration"]),
         checks.LANGUAGES.get(fields["language"], fields["language"]),
     ]

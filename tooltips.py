@@ -32,6 +32,10 @@ PLAN = (
 LANGUAGE_UNKNOWN = "Unknown: the model tells from the lyrics (unknown)"
 THINK_OFF = "Think is not available here: the studio runs without ACE-Step's planner."
 PLANNED = "Planned in {seconds:.1f} s: {summary}."
+# A result's time (``results.time_text``): a loop's bars, else the metre asked or planned; each take's tempo follows.
+LOOP_SAID = "Loop: {bars} bars at {bpm} BPM, {metre} ({seconds:.1f} s)"
+LOOP_BY_THINK = ", as Think planned it"
+TAKE_METRE = "In {metre}"
 # Think's progress, as the planner works (``generation``).
 PLAN_THINKING = "Thinking: the planner works out the song's plan ({done} steps so far)…"
 PLAN_CHOSEN = "Think chose {length} for the song; now it sketches the song…"
@@ -54,8 +58,11 @@ BPM_DETECTED = (
 NO_STEADY_BEAT = "no steady beat found, so BPM and time signature stay on auto"
 KEY = "Key and scale, e.g. “A minor”. Auto lets the model choose one that fits the style."
 TIME_SIGNATURE = (
-    "Beats per bar: 4 for 4/4 (most pop and rock), 3 for waltzes, 6 for 6/8, 2 for marches. Auto lets the model decide."
+    "The song's metre: 4/4 for most pop and rock, 3/4 for waltzes, 6/8 for a rolling, swaying feel, 2/4 for "
+    "marches. Auto lets the model decide."
 )
+# How a metre is written by musicians, for each the model takes (``plan_format.TIME_SIGNATURES``: beats a bar).
+METRE_NAMES = dict(zip(plan_format.TIME_SIGNATURES, ("2/4", "3/4", "4/4", "6/8"), strict=True))
 LANGUAGE = (
     "Language the vocals are sung in. It should match the language of the lyrics. "
     "Without lyrics the model is told “unknown”, as ACE-Step does for instrumentals."
@@ -79,6 +86,7 @@ TAKES = "How many variations to make in one go (1–4); each gets its own seed."
 LOOP = "A loop of this many bars at the BPM and time signature (auto: Think's, else 4/4), seamless round its end."
 # Generate's *Loop* (``loops``, ``checks.check_loop_bars``): the page while it is on, its progress, its refusals.
 LOOP_DURATION = "Not used while Loop is on: the loop's bars at its BPM and time signature set its length."
+LOOP_LENGTH = "A loop of {bars} bars of {metre} at {bpm} BPM: {seconds:.1f} s. Not used while Loop is on: its bars set the length."
 LOOP_CLOSING = "Closing the loop: step {step}/{total}"  # its seam's repaint, after the song's STEP
 LOOP_BARS_CHOICE = "A loop is {choices} bars long (you asked for {given}); choose one of those, or Off for a song."
 LOOP_NEEDS_BPM = (
@@ -86,7 +94,7 @@ LOOP_NEEDS_BPM = (
     "or turn Loop off."
 )
 LOOP_TOO_LONG = (
-    "{bars} bars of {beats} beats at {bpm} BPM last {seconds:.0f} s, longer than the longest song here "
+    "{bars} bars of {metre} at {bpm} BPM last {seconds:.0f} s, longer than the longest song here "
     f"({_MINUTES}): choose fewer bars or a faster tempo."
 )
 LOOP_AUTO_LENGTH = "A loop's length is its bars at its tempo: turn Length: auto off (or Loop off)."
@@ -167,23 +175,31 @@ LINES_WITH_PART = "Lines and sections choose a region of the song; a part change
 # Edit and Extend by the bar (``edit_bars``; the bar lines: ``song_map``). A bar is one measure of the song's metre.
 EDIT_BARS = "Bars to change, counted from 1 as the studio hears them: 9-16, or 9. The region runs from the start of the first to the start of the bar after the last (the song's end after its last bar). Leave empty to set the region by its seconds."
 EXTEND_BARS = "Whole bars to add at the song's tempo (such as 8), in place of the seconds: the new part ends on a bar line, so a bar after it would start on the beat. Leave empty to add the seconds above."
-BARS_NOT_NUMBERS = "“{given}” is not a choice of bars. Give bar numbers from 1, such as 9-16 or 9."
+BARS_NOT_NUMBERS = "“{given}” is not a choice of bars: Bars takes bar numbers from 1, such as 9-16 or 9. (A section by its name: A whole section, under Choose by the words.)"
 BARS_NO_GRID = "The studio hears no steady beat in this song, so it has no bars to count. Set the region by its seconds (Extend: the seconds to add) instead."
 NO_SUCH_BAR = "The song has {count} bars; there is no bar {given}. Choose bars between 1 and {count}."
 BARS_WITH_LINES = "Choose the region one way: by bars, or by lines or a section, not both. Leave one of them empty."
-BARS_WITH_REGION = "Choose the region one way: {which} run {start:g}–{end:g} s, but the region's seconds say otherwise. Leave the bars empty, or the region at its first values."
+BARS_WITH_REGION = "Choose the region by bars or by seconds, not both: {which} run {start:g}–{end:g} s, but Region start and end say {typed}. Clear the bars, or set the region to {start:g}–{end:g} s."
 BARS_WITH_PART = "Bars choose a region of the song; a part changes the whole song. Choose What to change: a region, or leave the bars empty."
 BARS_TOO_SHORT = "{which} last only {seconds:.2f} s; Edit changes at least {least:g} s at a time. Choose more bars."
 EXTEND_BARS_NOT_COUNT = "“{given}” is not a number of bars to add. Give a whole number from 1, such as 8."
 EXTEND_BARS_RANGE = "{bars} bars at this song's tempo add {seconds:.1f} s; Extend adds {low:g}–{high:g} s at a time, and the song stays at most {most}. Choose fewer or more bars, or add seconds instead."
+# Extend past the longest song: where less than Extend's least is left, it cannot add to the song at all.
+EXTEND_TOO_LONG = (
+    "The song is {song:.0f} s; adding {more:g} s would make it longer than {most}. Add at most {room:d} s."
+)
+EXTEND_NO_ROOM = (
+    "The song is {song:.1f} s, at or within {least:g} s of the longest the studio makes ({most}), and Extend adds "
+    "at least {least:g} s: there is no room to extend it. Edit a region of it instead, or extend a shorter song."
+)
 # Describe (Cover, Extend, Edit): the planner listens to the uploaded song and fills the empty fields.
 DESCRIBE = (
     "Let ACE-Step's planner listen to the song and fill in what you left empty: style, lyrics, language, "
     "tempo, key and time signature. The measured tempo, key and time signature win where the planner hears them differently."
 )
 IDEA = (
-    "One line about the song; Write it has ACE-Step's planner write the caption, lyrics, tempo, key, time signature "
-    "and length from it."
+    "One line about the song. Press Write it and ACE-Step's planner writes the caption, lyrics, tempo, key, "
+    "time signature and length from it."
 )
 WRITE_IT = (
     "Write it fills the fields you left empty (the Style caption, the Lyrics unless Instrumental is ticked, "

@@ -278,6 +278,20 @@ def test_the_api_is_as_readme_documents_it_and_its_seed_line_is_plain_text(clien
     assert re.fullmatch(r"Seeds — take 1: 7 · made in [\d.]+ s on CPU", line), line  # no Markdown, no escapes
 
 
+def _readme_returns(endpoint: str) -> str:
+    row = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith(f"| `{endpoint}`"))
+    return row.rstrip(" |").rsplit(" | ", 1)[1]
+
+
+def test_readme_says_what_each_music_endpoint_returns(client):
+    """Issue 73, item 11: /cover, /extend and /edit return one take, the seed line and the record, not what
+    /generate does (four take slots): README's table says what each returns."""
+    named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert len(named["/generate"]["returns"]) == 6 and _readme_returns("/generate").startswith("four take slots")
+    assert {len(named[e]["returns"]) for e in ("/cover", "/extend", "/edit")} == {3}
+    assert _readme_returns("/cover") == "one take, the seed line, the record"
+
+
 def test_every_named_endpoint_labels_its_inputs_and_the_docs_name_only_named_endpoints(studio_server):
     """Issue 59: /gradio_api/info labelled /morph's guidance and language "parameter_161" and
     "parameter_162", /stems' take "parameter_81" (a field without a label); docs/features.md named

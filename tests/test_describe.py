@@ -144,7 +144,7 @@ def test_empty_fields_are_filled_and_the_measured_bpm_and_key_win():
     assert values == ["dusty soul, brass", "[Verse]\nline one\nline two", "en", 120, "C# major", "4"]
     assert "BPM: planner heard 118, measured 120 — kept 120" in note
     assert "Key: C# major (the planner hears it as measured)" in note  # D♭ major is C# major
-    assert "Lyrics: written — 3 lines" in note and "Time signature: planner heard 3, measured 4 — kept 4" in note
+    assert "Lyrics: written — 3 lines" in note and "Time signature: planner heard 3/4, measured 4/4 — kept 4/4" in note
     # What the visitor wrote stays, and the note says what the planner heard instead.
     mine = {
         **EMPTY,

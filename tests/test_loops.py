@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -258,6 +259,16 @@ def test_a_loop_through_gradio_client(studio_server):
     assert "2, 4, 8, 16 or 32 bars" in str(refused.value) and "Traceback" not in str(refused.value)
 
 
+def test_a_loop_takes_line_says_it_is_a_loop_at_its_tempo_and_metre(studio_server):
+    """Issue 73, item 13: the words under a loop's player (its seed line, as gradio_client gets it) say it is a
+    loop, its bars, tempo, metre as musicians write it, and its length; not only its JSON."""
+    client = Client(studio_server[0], verbose=False)
+    asked = {"prompt": "lofi beat", "bpm": 90, "time_signature": "6/8", "loop_bars": 2, "inference_steps": 1}
+    *_, line, record = client.predict(**asked, seed=2, think=False, api_name="/generate")
+    assert record["loop"]["beats_per_bar"] == 6 and record["params"]["time_signature"] == "6"  # as ever
+    assert "\nLoop: 2 bars at 90 BPM, 6/8 (8.0 s)" in line, line
+
+
 def test_a_loop_left_to_think_is_declared_as_the_longest_it_may_choose(monkeypatch):
     """Think on, BPM and metre left to it: the door's length is the slowest tempo's loop in the longest
     metre (what the GPU call declares), Think told to plan these bars; a BPM set leaves Think the metre."""
@@ -323,6 +334,30 @@ def test_a_loop_at_the_tempo_and_metre_think_chose_through_gradio_client(studio_
     }
     assert record["takes"][0]["planner"]["fields"]["duration"] == 15  # two turns of 7.5 s: the song it is made in
     assert "2 turns" in record["loop"]["made"]
+
+
+def test_a_think_loops_seed_line_says_the_loop_and_its_time_counts_the_seam(studio_server, monkeypatch):
+    """Issue 73, item 9: a loop at the tempo and metre Think chose (96 BPM in 3/4, ``SCRIPT``): its seed line
+    says the loop's own bars, tempo, metre and length (7.5 s), never the length of the song it was made in as
+    Think's choice (15 s, two turns), and the time it says includes the seam's render (``seam_s``)."""
+    import planner
+    from scripted_planner import SCRIPT, ScriptedLM
+
+    url, _ = studio_server
+    built = planner.get_planner()
+    when = "think of a loop line"
+    monkeypatch.setattr(built, "model", ScriptedLM(built.model, built.tokenizer, built.vocab, SCRIPT, None, when))
+    client = Client(url, verbose=False)
+    *_, line, record = client.predict(
+        prompt=f"lofi, {when}", loop_bars=4, bpm=0, inference_steps=1, seed=6, think=True, api_name="/generate"
+    )
+    assert record["params"]["audio_duration"] == -1 and record["loop"]["samples"] == round(7.5 * SR)
+    assert "Loop: 4 bars at 96 BPM, 3/4 (7.5 s), as Think planned it" in line, line
+    assert "Think chose a length" not in line and "3/4" in line.splitlines()[-1], line  # the plan's metre, in 3/4
+    timings = record["timings"]
+    everything = sum(timings.get(k, 0) for k in ("model_load_s", "planner_s", "pipeline_s", "seam_s"))
+    took = float(re.search(r"made in ([\d.]+) s", line)[1])
+    assert timings["seam_s"] > 0.1 and took == pytest.approx(everything, abs=0.051), (line, timings)
 
 
 def test_a_loop_under_zerogpu_is_one_gpu_call(zerogpu_space):

@@ -156,6 +156,25 @@ def test_a_generated_takes_record_carries_its_bars_and_sections(client, studio_s
     assert 0 <= record["timings"]["map_s"] < 30
 
 
+def test_a_takes_line_says_its_metre_and_its_tempo_as_played(client, clicking):
+    """Issue 73, item 13: the words under a take's player (its seed line, as gradio_client gets it) say the metre
+    it was asked in, as musicians write it, and each take's tempo as played (``song_map.Tempo.said``)."""
+    *_, line, record = client.predict(
+        prompt="click pop",
+        audio_duration=12,
+        bpm=TEMPO,
+        time_signature="4/4",
+        inference_steps=1,
+        think=False,
+        batch_size=2,
+        seed=5,
+        api_name="/generate",
+    )
+    said = [take["tempo"]["said"] for take in record["takes"]]
+    assert said[0].startswith("In time: ") and record["params"]["time_signature"] == "4", said
+    assert f"\nIn 4/4 · take 1: {said[0]} · take 2: {said[1]}" in line, line
+
+
 def test_bars_set_exactly_the_region_their_seconds_set(client, studio_server, clicking):
     take, _ = _generated(client)
     song = str(studio_server[1] / take["audio"])
@@ -217,7 +236,8 @@ def test_bars_are_refused_in_words_on_their_field(client, studio_server, clickin
             "/edit",
             song,
             {"bars": "2-3", "repainting_start": 1.0, "repainting_end": 5.0},
-            r"bars: Choose the region one way: Bars 2–3 run [\d.]+–[\d.]+ s",
+            r"bars: Choose the region by bars or by seconds, not both: Bars 2–3 run [\d.]+–[\d.]+ s, but Region start "
+            r"and end say 1–5 s\. Clear the bars, or set the region to [\d.]+–[\d.]+ s\.",
         ),
         ("/edit", song, {"bars": "2", "change": "extract"}, r"bars: Bars choose a region of the song; a part"),
         ("/extend", song, {"bars": "1.5"}, r"bars: “1\.5” is not a number of bars to add"),
@@ -226,10 +246,49 @@ def test_bars_are_refused_in_words_on_their_field(client, studio_server, clickin
     for api, path, settings, words in cases:
         with pytest.raises(ValidationError, match=words):
             client.predict(src_audio=handle_file(path), prompt="dub", inference_steps=1, api_name=api, **settings)
-    # An upload the studio did not make is read when its run reads it (the door reads its header only).
-    for api in ("/edit", "/extend"):
-        with pytest.raises(AppError, match=r"The studio hears no steady beat in this song"):
+    # An upload the studio did not make and has not measured is read when its run reads it (the door reads its
+    # header only); once read, its bars are known at the door, however often it is uploaded again.
+    for api, refused in (("/edit", AppError), ("/extend", ValidationError)):
+        with pytest.raises(refused, match=r"The studio hears no steady beat in this song"):
             client.predict(src_audio=handle_file(str(hiss)), prompt="dub", bars="4", inference_steps=1, api_name=api)
+
+
+def test_an_uploads_bars_are_refused_at_the_door_once_its_reading_counted_them(client, tmp_path):
+    """Issue 73, item 11: an upload whose reading counted its bars (the page reads every upload; an API caller
+    through ``/edit_analyze`` or ``/extend_analyze``) has a bar past its last, bars with another region, and no
+    steady beat refused before the request joins: a ValidationError on ``bars``, as README promises, and as a
+    take the studio made has them (``test_bars_are_refused_in_words_on_their_field``)."""
+    song, truth = clicks(120, 4, 16.0, drift=0.0, lead=0.0)
+    path = tmp_path / "eight-bars.wav"
+    audio.save(song, path, "wav")
+    line, bpm, _, metre, _ = client.predict(src_audio=handle_file(str(path)), api_name="/edit_analyze")
+    count = len(truth)
+    assert " · 4/4 · " in line and f" · {count} bars" in line and metre == "4", line  # the metre as musicians write it
+    asked = {"src_audio": handle_file(str(path)), "prompt": "dub", "bpm": bpm, "inference_steps": 1}
+    with pytest.raises(ValidationError, match=rf"bars: The song has {count} bars; there is no bar {count + 1}\."):
+        client.predict(**asked, bars=str(count + 1), api_name="/edit")
+    with pytest.raises(ValidationError, match=r"bars: Choose the region by bars or by seconds, not both: Bars 2–3"):
+        client.predict(**asked, bars="2-3", repainting_start=1.0, repainting_end=5.0, api_name="/edit")
+    hiss = tmp_path / "hiss.wav"
+    audio.save(np.random.default_rng(7).uniform(-0.3, 0.3, (2, 12 * SR)).astype(np.float32), hiss, "wav")
+    _, none, *_ = client.predict(src_audio=handle_file(str(hiss)), extend_seconds=30, api_name="/extend_analyze")
+    for api in ("/edit", "/extend"):
+        with pytest.raises(ValidationError, match=r"bars: The studio hears no steady beat in this song"):
+            client.predict(src_audio=handle_file(str(hiss)), prompt="dub", bpm=none, bars="4", api_name=api)
+
+
+def test_a_section_typed_in_bars_is_refused_naming_the_whole_choice_and_what_bars_takes(client, tmp_path):
+    """Issue 73, item 12: "the chorus" typed in Bars is refused in words that name all of it (not its first
+    word, “the”) and say what Bars takes, and where a section is chosen by its name; at the door."""
+    song, _ = clicks(120, 4, 12.0)
+    path = tmp_path / "song.wav"
+    audio.save(song, path, "wav")
+    words = (
+        r"bars: “the chorus” is not a choice of bars: Bars takes bar numbers from 1, such as 9-16 or 9\. "
+        r"\(A section by its name: A whole section, under Choose by the words\.\)"
+    )
+    with pytest.raises(ValidationError, match=words):
+        client.predict(src_audio=handle_file(str(path)), prompt="dub", bars="the chorus", api_name="/edit")
 
 
 def test_an_upload_the_studio_did_not_make_is_counted_from_its_own_audio(client, studio_server, tmp_path):

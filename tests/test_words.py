@@ -256,6 +256,58 @@ def test_the_instrumental_examples_tick_instrumental(desk):
     desk.wait_for_function("() => !document.querySelector('#gen-lyrics textarea').disabled")
 
 
+# ---------------------------------------------------------------- issue 73, item 12: words a musician reads
+
+
+# (a song's seconds, Extend's words for 20 s more)
+LONG_SONGS = [
+    (599.6, r"extend_seconds: The song is 599\.6 s, at or within 5 s of the longest the studio makes "
+     r"\(10 minutes\), and Extend adds at least 5 s: there is no room to extend it\."),
+    (594.5, r"extend_seconds: The song is 594 s; adding 20 s would make it longer than 10 minutes\. Add at most 5 s\."),
+]  # fmt: skip
+
+
+def test_extend_never_says_add_at_most_0_s(client, tmp_path):
+    """A song at the longest the studio makes, or within Extend's least of it, is told there is no room to
+    extend it (never "Add at most 0 s"); a song with room is told the whole seconds it may add."""
+    for seconds, words in LONG_SONGS:
+        path = tmp_path / f"long-{seconds:g}.wav"
+        t = np.arange(int(seconds * 8000)) / 8000
+        sf.write(str(path), (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 8000, subtype="PCM_16")
+        with pytest.raises(ValidationError, match=words) as refused:
+            client.predict(src_audio=handle_file(str(path)), prompt="more", extend_seconds=20, api_name="/extend")
+        assert "at most 0 s" not in str(refused.value)
+
+
+def test_the_idea_help_reads_as_a_sentence(desk):
+    info = desk.locator("#gen-idea").get_by_text("One line about the song")
+    info.wait_for()
+    assert info.inner_text().startswith(
+        "One line about the song. Press Write it and ACE-Step's planner writes the caption, lyrics, tempo, key, "
+    ), info.inner_text()
+
+
+def test_time_signatures_are_offered_and_said_as_musicians_write_them(desk, client):
+    """The page offers 2/4, 3/4, 4/4 and 6/8 (and auto); the API takes them, or the beats a bar as before, and
+    the model is told the beats a bar as ever (the record's ``time_signature``)."""
+    desk.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    field = desk.locator("#gen-meter input")
+    field.click()
+    options = desk.locator("[role=listbox] [role=option]")
+    options.first.wait_for()
+    assert [o.get_attribute("aria-label") for o in options.all()] == ["auto", "2/4", "3/4", "4/4", "6/8"]
+    options.nth(2).click()
+    desk.wait_for_function("() => document.querySelector('#gen-meter input').value === '3/4'")
+    assert "3/4 for waltzes" in desk.locator("#gen-meter").inner_text()
+    for sent, told in (("3/4", "3"), ("3", "3"), ("6/8", "6")):
+        *_, record = client.predict(
+            prompt="waltz", audio_duration=10, time_signature=sent, inference_steps=1, think=False, api_name="/generate"
+        )
+        assert record["params"]["time_signature"] == told, (sent, record["params"])
+    with pytest.raises(ValidationError, match=r"Unknown time signature '5/4'\. Use 2/4, 3/4, 4/4, 6/8, or auto\."):
+        client.predict(prompt="odd", time_signature="5/4", think=False, api_name="/generate")
+
+
 # ---------------------------------------------------------------- 5: no weights on this machine
 
 MISSING = [
