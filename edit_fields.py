@@ -189,11 +189,29 @@ EMPTY_JS = "() => ({__type__: 'update', value: ''})"
 def wire_bars(bars: gr.Textbox, wave: Any, start: Any, end: Any, lines: gr.CheckboxGroup) -> None:
     """Typed bars set the region's numbers and highlight from the waveform's map, in the page, as a section
     block chosen does (``waveform.WITH_BARS_JS``), and untick the lines; a region set another way empties
-    them (the press would refuse bars beside a region that is not theirs)."""
-    bars.input(None, [wave, bars, start, end], [wave, start, end], js=waveform.WITH_BARS_JS, api_visibility="private")
-    bars.input(None, None, lines, js=UNTICK_JS, api_visibility="private")
+    them (the press would refuse bars beside a region that is not theirs). On every change of the box:
+    Gradio's ``input`` of a text box is a key pressed, so bars pasted (or a key that types nothing,
+    Backspace) left the region as it was (issue 73)."""
+    bars.change(None, [wave, bars, start, end], [wave, start, end], js=waveform.WITH_BARS_JS, api_visibility="private")
+    bars.change(None, None, lines, js=UNTICK_JS, api_visibility="private")
     for own in (wave, start, end):
         own.input(None, None, bars, js=EMPTY_JS, api_visibility="private")
+
+
+def wire_bars_added(bars: gr.Textbox, wave: Any, seconds: Any, music: tuple[Any, Any, Any]) -> None:
+    """Extend's bars to add set the seconds to add and the seam, in the page, as the press will count them
+    (``waveform.WITH_BARS_ADDED_JS``): at each change of the box, and again as the song's map, tempo or metre
+    (``music``: BPM, key, metre) arrive; seconds set by hand empty the bars, as a region of one's own does Edit's."""
+    bpm, _, meter = music
+    for trigger in (bars, wave, bpm, meter):
+        trigger.change(
+            None,
+            [wave, bars, seconds, bpm, meter],
+            [seconds, wave],
+            js=waveform.WITH_BARS_ADDED_JS,
+            api_visibility="private",
+        )
+    seconds.input(None, None, bars, js=EMPTY_JS, api_visibility="private")
 
 
 def after_run(choice: Choice, run: Any) -> None:

@@ -254,7 +254,7 @@ def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
             elem_id=f"{prefix}-key",
         )
         meter = gr.Dropdown(
-            [checks.AUTO, *checks.TIME_SIGNATURES],
+            checks.TIME_SIGNATURE_CHOICES,
             label="Time signature",
             info=tips.TIME_SIGNATURE,
             allow_custom_value=True,
@@ -275,18 +275,6 @@ def loop_bars(prefix: str) -> Any:
     # Gradio calls a dropdown's choices text whatever they are: the API and an agent are told whole numbers.
     field.api_info = lambda: {"type": "integer", "enum": [value for _, value in choices]}
     return field
-
-
-def duration_follows(auto_length: Any, loop: Any, duration: Any) -> None:
-    """Generate's Duration, not used with Length: auto or while Loop is on: it says so by standing still,
-    and under Loop its help says what sets the length."""
-
-    def follow(auto: Any, bars: Any) -> Any:
-        looped = bars not in (None, 0, "0", "", "Off")
-        return gr.update(interactive=not (auto or looped), info=tips.LOOP_DURATION if looped else tips.DURATION)
-
-    for switch in (auto_length, loop):
-        switch.change(follow, [auto_length, loop], duration, queue=False, api_visibility="private")
 
 
 def musical_controls(prefix: str) -> tuple[Any, Any, Any]:
@@ -431,12 +419,13 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None) -> Iterator[
     musical = (0 if found.bpm is None else int(round(found.bpm)), found.key)
     musical += (checks.AUTO if found.beats_per_bar is None else str(found.beats_per_bar),)
     yield line, *musical, drawn
-    # Then its bars (counted for Edit and Extend by the bar) and, on a waveform, its sections over them; the
-    # tempo, key and metre said again: an API caller reads the last answer.
+    # Then its bars (counted for Edit and Extend by the bar) and, on a waveform, its sections over them (a
+    # sung take's from its words, where no beat is heard too: each one a region to choose); the tempo, key
+    # and metre said again: an API caller reads the last answer.
     heard = edit_bars.heard(path, song, musical[0] or None)  # read at the BPM the form now shows
-    if heard is not None and heard.bars:
+    if heard is not None and (heard.bars or heard.sections):
         marked = drawn if wave is None else waveform.keeping(waveform.draw(song, **wave, song_map=heard.as_record()))
-        yield f"{line} · {len(heard.bars)} bars", *musical, marked
+        yield f"{line} · {len(heard.bars)} bars" if heard.bars else line, *musical, marked
 
 
 def read_cover_song(src_audio: str | None) -> Iterator[tuple[Any, ...]]:

@@ -6,6 +6,7 @@ this one as it takes them."""
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Any
 
 import gradio as gr
@@ -15,6 +16,7 @@ import checks
 import examples
 import form_fields
 import idea_row
+import loops
 import modes
 import morph_row
 import results
@@ -36,7 +38,8 @@ def build(variant: Any) -> tabs.MusicTab:
             form.press_here()
             tried = gr.Column(elem_id="gen-examples")  # filled below, once the fields it fills exist
             idea = idea_row.build()
-            fields |= _generate_length()
+            length, asked = _generate_length()
+            fields |= length
             with gr.Accordion("Advanced settings", open=False, elem_id="gen-advanced"):
                 fields |= _generate_advanced(variant)
         with form.column:
@@ -49,7 +52,7 @@ def build(variant: Any) -> tabs.MusicTab:
                 example_labels=examples.GENERATE_LABELS,
                 api_name="load_example_generate",
             )
-    _wire_generate_switches(fields, form.result)
+    _wire_generate_switches(fields, form.result, asked)
     # In the preparer's order, then the page's own: the order the reserves line reads them in.
     order = [*inspect.signature(modes.PREPARE["generate"]).parameters, *PAGE_ONLY]
     fields = dict(sorted(fields.items(), key=lambda item: order.index(item[0])))
@@ -64,18 +67,22 @@ def _generate_words() -> dict[str, Any]:
     return {"prompt": prompt, "lyrics": lyrics, "instrumental": instrumental}
 
 
-def _generate_length() -> dict[str, Any]:
-    """Generate's Think, Length: auto and duration, unfolded under the press."""
+def _generate_length() -> tuple[dict[str, Any], gr.Textbox]:
+    """Generate's Think, Length: auto, and the duration with *Loop* beside it (a loop's bars set its length),
+    unfolded under the press; and the page's own hidden copy of what sets the length (``_duration_follows``)."""
     think, auto_length = form_fields.think_controls()
-    duration = widgets.lenient_slider(
-        audio.MIN_SECONDS,
-        audio.MAX_SECONDS,
-        step=1,
-        label="Duration (seconds)",
-        info=tips.DURATION,
-        elem_id="gen-duration",
-    )
-    return {"audio_duration": duration, "think": think, "auto_length": auto_length}
+    with gr.Row(elem_id="gen-length"):
+        duration = widgets.lenient_slider(
+            audio.MIN_SECONDS,
+            audio.MAX_SECONDS,
+            step=1,
+            label="Duration (seconds)",
+            info=tips.DURATION,
+            elem_id="gen-duration",
+        )
+        loop = form_fields.loop_bars("gen")
+    asked = gr.Textbox("", visible=False, elem_id="gen-length-asked")
+    return {"audio_duration": duration, "think": think, "auto_length": auto_length, "loop_bars": loop}, asked
 
 
 def _generate_advanced(variant: Any) -> dict[str, Any]:
@@ -127,14 +134,13 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         "fade_out": fade_out,
         "lora_preset": preset,
         "dcw": correction,
-        "loop_bars": form_fields.loop_bars("gen"),
         "lock_to_grid": lock,
         **interval,
         "record": record,
     }
 
 
-def _wire_generate_switches(fields: dict[str, Any], result: widgets.Result) -> None:
+def _wire_generate_switches(fields: dict[str, Any], result: widgets.Result, asked: gr.Textbox) -> None:
     """Generate's instant events, which the page calls directly (``queue=False``) and so take no place
     in the queue, or which run in the page alone."""
     instrumental, lyrics = fields["instrumental"], fields["lyrics"]
@@ -148,7 +154,55 @@ def _wire_generate_switches(fields: dict[str, Any], result: widgets.Result) -> N
     )
     # However it was ticked (an example too): the lyrics box is locked while Instrumental is on.
     instrumental.change(None, instrumental, lyrics, js=widgets.LOCKED_WHILE_JS, api_visibility="private")
-    form_fields.duration_follows(fields["auto_length"], fields["loop_bars"], fields["audio_duration"])
+    _duration_follows(fields, asked)
     # In the page only (see waveform.REGION_JS for why no server event may take a typed number).
     takes = fields["batch_size"]
     takes.change(None, takes, [*result.boxes, result.pick], js=results.SHOW_TAKES_JS, api_visibility="private")
+
+
+# What sets Generate's length, copied in the page into one hidden box (``_duration_follows``).
+ASKED_JS = "(...asked) => JSON.stringify(asked)"
+LENGTH_FIELDS = ("auto_length", "loop_bars", "bpm", "time_signature", "think")
+
+
+def _duration_follows(fields: dict[str, Any], asked: gr.Textbox) -> None:
+    """Duration, not used with Length: auto or while Loop is on, says so by standing still; under Loop its
+    line says how long the loop is (``loop_length``). Read on the server from the page's copy of the fields
+    (``asked``), never from them: Gradio clears a refused press's words on the inputs of any server event
+    that answers after it, and the BPM typed just before a press would lose them (issue 22)."""
+    given = [fields[name] for name in LENGTH_FIELDS]
+    for switch in given:
+        switch.change(None, given, asked, js=ASKED_JS, api_visibility="private").then(
+            _duration_update, asked, fields["audio_duration"], queue=False, api_visibility="private"
+        )
+
+
+def _duration_update(asked: Any) -> Any:
+    """Duration for the page's copy of ``LENGTH_FIELDS`` (JSON): still under Length: auto or Loop, and its line."""
+    try:
+        auto, bars, bpm, meter, think = json.loads(asked)
+    except (TypeError, ValueError):
+        return gr.update()
+    looped = bars not in (None, 0, "0", "", "Off")
+    line = (tips.LOOP_AUTO_LENGTH if auto else loop_length(bars, bpm, meter, think)) if looped else tips.DURATION
+    return gr.update(interactive=not (auto or looped), info=line)
+
+
+def loop_length(bars: Any, bpm: Any, meter: Any, think: Any) -> str:
+    """Duration's line while Loop is on: the loop's length as the press will make it (``loops.check``, reached
+    through ``modes``, whose loop it is), or why it is not known yet (Think's tempo, a BPM to set, too long)."""
+    try:
+        loop = loops.check(
+            checks.check_loop_bars(bars),
+            checks.check_bpm(bpm),
+            checks.check_time_signature(meter),
+            checks.check_switch(think),
+        )
+    except checks.InputError as exc:
+        return exc.message
+    except gr.Error:
+        return tips.LOOP_DURATION
+    if loop is None or loop.chosen_by_think:
+        return tips.LOOP_DURATION
+    metre, seconds = tips.METRE_NAMES[str(loop.beats_per_bar)], loop.samples / audio.SAMPLE_RATE  # one turn
+    return tips.LOOP_LENGTH.format(bars=loop.bars, metre=metre, bpm=loop.bpm, seconds=seconds)

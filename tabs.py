@@ -162,8 +162,9 @@ def extend_tab(variant: Any) -> MusicTab:
         with form.column:
             variation = variation_row.build("extend")
         demo_examples("extend", examples.EXTEND, [source, prompt, seconds])
-    # The seam moves with the seconds to add.
+    # The seam moves with the seconds to add; bars to add set both.
     seconds.change(None, [wave, seconds], wave, js=waveform.WITH_EXTRA_JS, api_visibility="private")
+    edit_fields.wire_bars_added(bars, wave, seconds, more.music)
     reading = ([source, seconds], [info, *more.music, wave])
     return MusicTab(
         "extend",
@@ -182,6 +183,7 @@ def edit_tab(variant: Any) -> MusicTab:
     with gr.Tab("Edit", id="edit"):
         with widgets.music_form("Regenerate region", "edit", checks.MAX_TAKES) as form:
             source, info, wave = form_fields.song_input("edit", wave=True)
+            bars = edit_fields.bars_box("edit")  # right under the waveform whose region it sets
             described = form_fields.describe_button("edit")
             choice = edit_fields.build()
             with gr.Row(equal_height=True) as region:
@@ -197,7 +199,6 @@ def edit_tab(variant: Any) -> MusicTab:
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
                 way, strength = edit_fields.repaint_controls()
                 more = form_fields.song_settings("edit", variant)
-                bars = edit_fields.bars_box("edit")
         with form.column:
             variation = variation_row.build("edit")
         # A region's examples, and a part's (the region's columns mean nothing to one): each choice its own.

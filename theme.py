@@ -95,6 +95,12 @@ CSS = """
   display: none !important;
 }
 
+/* Edit's Bars, right under the waveform whose region they set, shown with it (issue 73): before a song there
+   are no bars to count, and the upload's Describe stays right under it (issue 59). */
+.column:has(#edit-wave .song-wave:not([data-shown="1"])) :is(.form:has(> #edit-bars), #edit-bars) {
+  display: none !important;
+}
+
 /* A run's progress in the first take's box starts below the box's "Take 1" label, and its steps and
    time sit on their own line under the bar (issue 54: Gradio centres them over both). */
 .take-player-box > .wrap.full:not(.hide) { justify-content: flex-start !important; padding-top: 30px !important; }
@@ -135,6 +141,17 @@ button.label-wrap[data-studio-note]::after {
   #studio-header p, #studio-status p { font-size: var(--text-sm); }
   #studio-header, #studio-status { overflow-wrap: anywhere; }
   .stop-action { max-width: none; }
+  /* Fields side by side wrap at Gradio's own least width rather than squeeze (issue 73): Loudness and the
+     two fades made three 99 px cards, and a slider's track (112 px at least) ran out of its card. */
+  .row > .form { flex-wrap: wrap !important; }
+  .row > .form > .block { min-width: min(160px, 100%) !important; }
+  /* A dropdown's arrow beside its words, not over them ("-14 LU" under the arrow) */
+  .wrap-inner .secondary-wrap > .icon-wrap { position: static; transform: none; flex: none; }
+  /* Write it as tall as its words, its note under it: stretched to the note's seven lines it was a tall
+     empty box */
+  #gen-idea-row { align-items: flex-start !important; }
+  #gen-idea-row > #gen-write { align-self: flex-start; }
+  #gen-idea-row > #gen-write-note { flex: 1 1 100% !important; }
 }
 """
 

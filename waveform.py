@@ -9,7 +9,8 @@ lines while ``snap`` is on (the switch under the waveform; on for a song with ba
 fires the component's ``input`` event, which the page itself turns into the region's numbers
 (``REGION_JS``); typed numbers and seconds to add become a new state in the page too and move the
 selection or the seam (``WITH_REGION_JS``, ``WITH_EXTRA_JS``); Edit's typed bars set the region from the map
-(``WITH_BARS_JS``).
+(``WITH_BARS_JS``), and Extend's bars to add the seconds to add and the seam (``WITH_BARS_ADDED_JS``, which keeps
+the visitor's own seconds in the state as ``asked_extra`` while the bars rule).
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ function draw() {
   const ctx = c.getContext("2d"); ctx.clearRect(0, 0, w, h);
   const total = (s.seconds || 0) + (s.extra || 0);
   element.dataset.start = s.start ?? ""; element.dataset.end = s.end ?? "";
-  element.dataset.seam = s.extra ? s.seconds : ""; element.dataset.select = s.select ? "1" : "0";
+  element.dataset.seam = s.extra ? s.seconds : ""; element.dataset.extra = s.extra ? s.extra : "";
+  element.dataset.select = s.select ? "1" : "0";
   element.dataset.ready = peaks.length && total ? "1" : "0";
   const note = element.querySelector(".ace-wave-note");
   if (note) note.textContent = s.message || "";
@@ -184,7 +186,7 @@ watch("value", () => {
   if (!s.keep) { kept = s; draw(); return; }
   delete s.keep;
   if (kept.seconds === s.seconds && (kept.peaks || []).length === (s.peaks || []).length) {
-    for (const k of ["start", "end", "select", "extra"]) if (k in kept) s[k] = kept[k];
+    for (const k of ["start", "end", "select", "extra", "asked_extra", "bars_extra"]) if (k in kept) s[k] = kept[k];
     if (barsOf(kept).length && "snap" in kept) s.snap = kept.snap;
   }
   // Set after the page has taken the value it was sent (set inside its own update, it was not taken).
@@ -257,6 +259,40 @@ WITH_EXTRA_JS = f"""(state, extra) => {{
   {_FINITE}
   try {{ const s = JSON.parse(state); s.extra = n(extra); return JSON.stringify(s); }} catch (e) {{ return state; }}
 }}"""
+# Extend's whole bars to add into its seconds to add and the seam, as ``edit_bars.extension`` counts them: the
+# map's bar length (the median of its last eight bars) after the bar the song ends in, else the BPM and
+# metre typed where the map has no bars; the visitor's own seconds (``asked_extra``) come back when the bars
+# are emptied, unless the seconds were set by hand meanwhile. Bars it cannot count (text, 0, a song not
+# read yet, an unknown tempo) leave both as they were: the press says why on the field.
+WITH_BARS_ADDED_JS = r"""(state, bars, seconds, bpm, meter) => {
+  try {
+    const s = JSON.parse(state), text = String(bars ?? "").trim(), own = Number(seconds);
+    if (!text) {
+      if (!("asked_extra" in s)) return [seconds, state];
+      const back = own === s.bars_extra ? s.asked_extra : own;
+      delete s.asked_extra; delete s.bars_extra; s.extra = back;
+      return [back, JSON.stringify(s)];
+    }
+    const count = /^\d{1,4}(\.0+)?$/.test(text) ? Math.trunc(Number(text)) : 0, end = Number(s.seconds) || 0;
+    if (count < 1 || !(end > 0)) return [seconds, state];
+    const lines = (Array.isArray(s.bars) ? s.bars : []).map(Number).filter(Number.isFinite);
+    let more;
+    if (lines.length >= 2) {
+      const last = lines.slice(-9), lengths = last.slice(1).map((b, i) => b - last[i]).sort((a, b) => a - b);
+      const bar = lengths[Math.floor(lengths.length / 2)], final = lines[lines.length - 1];
+      const tail = end - (final + Math.floor((end - final) / bar + 1e-3) * bar);
+      more = count * bar + (tail > 0.03 * bar ? bar - tail : -tail);
+    } else {
+      const tempo = Number(bpm), beats = Number(String(meter ?? "").split("/")[0]);
+      if (!(tempo > 0) || !Number.isInteger(beats) || beats < 2 || beats > 12) return [seconds, state];
+      more = (count * beats * 60) / tempo;
+    }
+    more = Math.round(more * 1000) / 1000;
+    if (!("asked_extra" in s)) s.asked_extra = own;
+    s.bars_extra = more; s.extra = more;
+    return [more, JSON.stringify(s)];
+  } catch (e) { return [seconds, state]; }
+}"""
 
 
 def peaks(song: np.ndarray, buckets: int = BUCKETS) -> list[float]:
