@@ -8,8 +8,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+import audio_length
 
 # The song the model makes and the studio reads: 48 kHz stereo, 10 s to 10 minutes (upstream's
 # duration range), its blueprint five codes a second. Every other room reads these from here.
@@ -50,12 +53,14 @@ BLOCK_SAMPLES = 1_000_000
 
 @dataclass(frozen=True)
 class Header:
-    """What an upload's header says, checked before a sample is decoded."""
+    """What an upload's header says, checked before a sample is decoded; its length read from the audio
+    where the header cannot say it (``audio_length``: unknown, an estimate, a size never written)."""
 
     name: str
     rate: int
     channels: int
-    frames: int  # as the header states it; decoding finds the real count
+    frames: int  # the header's count (a cut-off file decodes fewer), else the count read
+    source: audio_length.Source = audio_length.HEADER  # how the decode reads it
 
     @property
     def samples(self) -> int:
@@ -89,19 +94,70 @@ def probe(path: str | Path | None, what: str = "song", max_seconds: float = MAX_
         )
     if rate <= 0:
         raise _unreadable(path, what)
+    source = _source(path, info, what)
+    if source.kind != "header":  # a length the header cannot say, read from the audio
+        _check_rate(path, what, rate)
+        frames = _read_length(path, source, info, what, max_seconds)
     if frames / rate > max_seconds:
         raise AudioError(_too_long(what, max_seconds, frames / rate))
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise AudioError(
-            f"The {what} ({path.name}) has a sample rate of {rate} Hz, which the studio cannot use: it takes "
-            f"{MIN_RATE // 1000} kHz to {MAX_RATE // 1000} kHz."
-        )
+    _check_rate(path, what, rate)
     if frames * channels > MAX_INPUT_SAMPLES:
         raise AudioError(
             f"The {what} ({path.name}) holds too much audio to read: {frames / rate / 60:.1f} minutes of "
             f"{channels} channels at {rate // 1000} kHz. Export it as stereo at 48 kHz and upload it again."
         )
-    return Header(path.name, rate, channels, frames)
+    return Header(path.name, rate, channels, frames, source)
+
+
+def _check_rate(path: Path, what: str, rate: int) -> None:
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(
+            f"The {what} ({path.name}) has a sample rate of {rate} Hz, which the studio cannot use: it takes "
+            f"{MIN_RATE // 1000} kHz to {MAX_RATE // 1000} kHz."
+        )
+
+
+def _source(path: Path, info: Any, what: str) -> audio_length.Source:
+    """How the file is read, and whether its header's length holds (``audio_length.source``)."""
+    try:
+        if info.format == "OGG" and audio_length.chained(path):
+            raise AudioError(
+                f"The {what} ({path.name}) is several Ogg streams joined one after another, and the studio "
+                "can read only the first. Export it as one file (WAV, FLAC or MP3) and upload it again."
+            )
+        return audio_length.source(path, info)
+    except AudioError:
+        raise
+    except Exception as exc:
+        raise _unreadable(path, what) from exc
+
+
+def _read_length(path: Path, source: audio_length.Source, info: Any, what: str, max_seconds: float) -> int:
+    """The frames read from the audio (once a file), up to just past ``max_seconds`` or
+    ``MAX_INPUT_SAMPLES``: a file beyond either is refused as soon as the count passes it, so counting
+    costs no more than the largest decode the studio takes."""
+    rate, channels = int(info.samplerate), int(info.channels)
+    limit = min(int(max_seconds * rate), MAX_INPUT_SAMPLES // channels) + 1
+    try:
+        found = audio_length.length(path, source, limit, _block(rate, channels))
+    except Exception as exc:
+        raise _unreadable(path, what) from exc
+    if found.whole:
+        return found.frames
+    if found.frames / rate > max_seconds:
+        raise AudioError(
+            f"The {what} is longer than {max_seconds / 60:g} minutes, the most the studio takes. "
+            "Trim it and upload again."
+        )
+    raise AudioError(
+        f"The {what} ({path.name}) holds too much audio to read: more than {found.frames / rate / 60:.1f} minutes "
+        f"of {channels} channels at {rate // 1000} kHz. Export it as stereo at 48 kHz and upload it again."
+    )
+
+
+def _block(rate: int, channels: int) -> int:
+    """Frames read at a time: about ``BLOCK_SECONDS``, never more than ``BLOCK_SAMPLES`` samples."""
+    return max(1, min(int(BLOCK_SECONDS * rate), BLOCK_SAMPLES // channels))
 
 
 def load(path: str | Path | None, what: str = "song", max_seconds: float = MAX_SECONDS) -> np.ndarray:
@@ -134,13 +190,12 @@ def _unreadable(path: Path, what: str) -> AudioError:
 
 def _too_long(what: str, max_seconds: float, seconds: float) -> str:
     return (
-        f"The {what} is {seconds / 60:.1f} minutes long; the studio takes up to {max_seconds / 60:.0f} minutes. "
+        f"The {what} is {seconds / 60:.1f} minutes long; the studio takes up to {max_seconds / 60:g} minutes. "
         "Trim it and upload again."
     )
 
 
 def _decode(path: Path, header: Header, what: str, max_seconds: float) -> np.ndarray:
-    import soundfile as sf
     import soxr
 
     rate = header.rate
@@ -148,7 +203,7 @@ def _decode(path: Path, header: Header, what: str, max_seconds: float) -> np.nda
     out = np.empty((2, header.decoded_bytes // 8), dtype=np.float32)
     filled, frames, peak = 0, 0, 0.0
     limit = int(max_seconds * rate) + 1
-    block = max(1, min(int(BLOCK_SECONDS * rate), BLOCK_SAMPLES // header.channels))
+    block = _block(rate, header.channels)
 
     def put(piece: np.ndarray) -> None:
         nonlocal out, filled
@@ -157,7 +212,7 @@ def _decode(path: Path, header: Header, what: str, max_seconds: float) -> np.nda
         out[:, filled : filled + piece.shape[1]] = piece
         filled += piece.shape[1]
 
-    with sf.SoundFile(str(path)) as f:
+    with audio_length.opened(path, header.source) as f:
         while True:
             # ``read`` returns what is really there (``blocks`` repeats stale data past the end of
             # a cut-off MP3 whose header promises more).

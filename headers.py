@@ -2,10 +2,12 @@
 
 A join answers at once on a busy machine (issue 59): Gradio runs a request's checks inside the HTTP join
 (``admission.validator``), so those checks read a song's header (its length), a LoRA's (its shapes) and a
-take's record, and nothing whose cost grows with a file: no decode, no hash, no scan. ``only`` marks the
-checks at the door; the readers under it (``uploads.load``, ``preparing``, ``take_latents``, ``voice``)
-ask ``reading`` and answer from what a header says, a song as a stand-in of its length (``stand_in``:
-silence that takes no memory). The run reads every file in full and checks it all again.
+take's record, and nothing whose cost grows with a file: no decode, no hash, no scan. One exception: a song
+whose header cannot say its length (``audio_length``) is counted once, up to the studio's limit, and the
+count kept, so the door settles on the length the run decodes. ``only`` marks the checks at the door; the
+readers under it (``uploads.load``, ``preparing``, ``take_latents``, ``voice``) ask ``reading`` and answer
+from what a header says, a song as a stand-in of its length (``stand_in``: silence that takes no memory).
+The run reads every file in full and checks it all again.
 """
 
 from __future__ import annotations

@@ -154,7 +154,8 @@ SECONDS = {
     "test_app": 11, "test_offload": 11, "test_bench": 10, "test_generate": 9, "test_layout": 9, "test_songwriter": 8,
     "test_lora": 7, "test_space": 6, "test_request": 5, "test_backend": 4, "test_describe": 4, "test_models": 4,
     "test_lyrics": 3, "test_band": 8, "test_lyrics_mlx": 3, "test_lrc": 2, "test_defaults": 2, "test_page_answers": 2,
-    "test_analysis": 1, "test_rounding": 1, "test_cost_line": 1,
+    "test_analysis": 1, "test_rounding": 1, "test_cost_line": 1, "test_gpu_line": 30, "test_file_lengths": 8,
+    "test_page_fields": 45,
 }  # fmt: skip
 
 

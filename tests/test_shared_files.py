@@ -388,9 +388,11 @@ def test_a_record_whose_takes_are_a_number_gets_words(studio, tmp_path):
 
 def test_a_refused_upload_says_why_in_the_waveform_too(studio, tmp_path):
     surround = tmp_path / "surround.flac"
+    noise = np.random.default_rng(0).standard_normal((19_200, 8)).astype(np.float32)
     with sf.SoundFile(str(surround), "w", 384_000, 8, format="FLAC") as f:
-        f.write(np.full((384_000, 8), 0.1, np.float32))
-    # Ten minutes declared in its header (STREAMINFO's 36-bit total-samples field): refused unread.
+        f.write(0.1 + 0.05 * noise)
+    # Ten minutes declared in its header (STREAMINFO's 36-bit total-samples field), which a file of its size
+    # could hold (audio_length reads a length that it could not): refused unread.
     data = bytearray(surround.read_bytes())
     packed = int.from_bytes(data[18:26], "big")
     data[18:26] = ((packed & ~((1 << 36) - 1)) | 600 * 384_000).to_bytes(8, "big")
