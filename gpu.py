@@ -39,6 +39,7 @@ T = TypeVar("T")
 NOT_STARTED = "Stopped before it started. Nothing was saved."
 OUT_OF_GPU_TIME = "The GPU time ran out twice for this request. Try a shorter song or fewer steps or takes."
 RETRYING = "Retrying with a longer GPU budget…"
+IN_LINE = "Waiting for the GPU: {ahead} request{s} ahead…"
 
 # ZeroGPU's refusals (the quota, one call's limit) in the studio's words: ``quota.in_words``.
 Refused = Callable[[gr.Error], gr.Error]
@@ -175,12 +176,14 @@ def in_line(run_id: str | None, progress: Any = None, stop_words: str = NOT_STAR
     with _line:
         _waiting.append(me)
         try:
-            while _inside >= places() or _waiting[0] is not me:
-                if runs.is_stopped(run_id):
+            while True:
+                if runs.is_stopped(run_id):  # looked at once more as its turn comes: a Stop while it waited
                     raise stopped(stop_words)
+                if _inside < places() and _waiting[0] is me:
+                    break
                 if progress is not None:
                     ahead = _inside + _waiting.index(me)
-                    progress(None, desc=f"Waiting for the GPU: {ahead} request{'s' * (ahead != 1)} ahead…")
+                    progress(None, desc=IN_LINE.format(ahead=ahead, s="s" * (ahead != 1)))
                 _line.wait(0.25)  # a Stop is a flag file: looked at four times a second
             _inside += 1
         finally:

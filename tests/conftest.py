@@ -830,12 +830,21 @@ def inputs(parameters: list[dict], **values: object) -> list:
 
 
 def wait_in_queue(job, timeout: float = 60) -> None:
-    """Return once ``job`` (a ``gradio_client`` job) waits in the studio's queue."""
+    """Return once ``job`` (a ``gradio_client`` job) waits for the GPU: in the studio's queue, or in the GPU
+    line beside it (``gpu.in_line``: its progress line says so)."""
     from gradio_client.utils import Status
 
+    import gpu
+
+    waiting = gpu.IN_LINE.split(":")[0]
     deadline = time.monotonic() + timeout
-    while job.status().code != Status.IN_QUEUE:
-        assert time.monotonic() < deadline and not job.done(), job.status()
+    while True:
+        status = job.status()
+        if status.code == Status.IN_QUEUE or any(
+            (p.desc or "").startswith(waiting) for p in status.progress_data or []
+        ):
+            return
+        assert time.monotonic() < deadline and not job.done(), status
         time.sleep(0.05)  # the client has no callback for "queued"; its status is the event
 
 
