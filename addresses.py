@@ -27,6 +27,12 @@ PROXY_NETWORKS = (
     "127.0.0.0/8",
     "fc00::/7",
     "::1",
+    # The same hops as a dual-stack socket reports them (``::ffff:10.16.3.80``).
+    "::ffff:10.0.0.0/104",
+    "::ffff:172.16.0.0/108",
+    "::ffff:192.168.0.0/112",
+    "::ffff:100.64.0.0/106",
+    "::ffff:127.0.0.0/104",
 )
 # An IPv6 subscriber is handed a /64 at least (RFC 6177): one caller holds thousands of addresses there.
 V6_PREFIX = 64

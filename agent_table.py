@@ -57,7 +57,8 @@ def caller(request: Any) -> Agent:
     host = getattr(getattr(request, "client", None), "host", None) or ""
     headers = getattr(request, "headers", None) or {}
     credentials = "\n".join((headers.get("x-ip-token", ""), headers.get("authorization", "")))
-    shares = (NO_ADDRESS + (addresses.group(host) or ""),)
+    group = addresses.group(host)
+    shares = (NO_ADDRESS + (group or ""),)
     if credentials.strip():
         shares += ("credentials:" + hashlib.sha256(credentials.encode()).hexdigest()[:24],)
     elif shares == (NO_ADDRESS,) and not _loopback(host):
@@ -66,7 +67,9 @@ def caller(request: Any) -> Agent:
         scope = getattr(request, "scope", None)
         one_call = scope.setdefault("ace_studio_call", secrets.token_hex(16)) if isinstance(scope, dict) else ""
         return Agent("call:" + (one_call or secrets.token_hex(16)), shares, host)
-    return Agent("\n".join((host, credentials)), shares, host)
+    # Named by the address's group (an IPv6 caller's addresses rotate within its /64) or, without one, by
+    # the credentials alone (a pool of proxy addresses must not split one agent's takes).
+    return Agent("\n".join((group or "", credentials)), shares, host)
 
 
 def _loopback(host: str) -> bool:
@@ -80,6 +83,8 @@ def kind_of(share: str) -> str:
     """A share's kind, as ``agent_words`` words it."""
     if share in (NO_ADDRESS, NEWCOMERS):
         return "nameless" if share == NO_ADDRESS else "newcomers"
+    if share.startswith(NO_ADDRESS) and "/" in share:
+        return "network"  # an IPv6 caller's /64
     return share.split(":", 1)[0]
 
 
@@ -118,18 +123,24 @@ class Callers:
         session = self.session(agent.name)
         with self._lock:
             now = time.monotonic()
+            self._learn_served()  # before the idle ones go: a served agent's credentials are known for good
             for name, known in list(self._clients.items()):
                 if known.idle(now) and now - known.used > IDLE_S:
                     self._clients.pop(name).close()
-            self._learn_served()
             found = self._clients.get(session)
             if found is None:
                 shares = self.shares_of(agent)
+                rooms = []
                 for share in shares:
-                    there = [c for c in self._clients.values() if share in c.shares]
                     most = shared_share() if share == NO_ADDRESS else AGENT_SHARE
-                    self._make_room(there, most, now, agent_words.agents_here(kind_of(share), most))
-                self._make_room(list(self._clients.values()), admission.all_places(), now, agent_words.MCP_MANY_AGENTS)
+                    there = [c for c in self._clients.values() if share in c.shares]
+                    rooms.append((there, most, agent_words.agents_here(kind_of(share), most)))
+                rooms.append((list(self._clients.values()), admission.all_places(), agent_words.MCP_MANY_AGENTS))
+                for there, most, refusal in rooms:  # every share looked at before any agent makes way
+                    if len(there) - most + 1 > sum(c.idle(now) for c in there):
+                        raise RuntimeError(refusal)
+                for there, most, _ in rooms:
+                    self._make_room([c for c in there if c.session_hash in self._clients], most, now, "")
                 found = self._clients[session] = self._made()(template, session, agent._replace(shares=shares))
             found.used = found.handed = now
             return found

@@ -128,6 +128,7 @@ MCP_AGENTS_HERE = (
 # agents are counted, how many together, and what else it may do.
 _SHARES = {
     "address": ("from your address", "from one address", ""),
+    "network": ("from your network (its IPv6 /64)", "from one network", ""),
     "credentials": ("with your credentials", "with one set of credentials", ""),
     "nameless": ("without an address the studio can see", "of them together", ""),
     "newcomers": (

@@ -201,16 +201,15 @@ def main() -> None:
     removed = output_folder.clean_outputs()
     if removed:
         print(f"Removed {removed} output files older than {output_folder.output_max_age_hours():g} h")
+    # Imported once the first page is answered (before, the page came 13.6 s after start quiet, 29.5 s
+    # loaded): no join imports any of them (``headers``, tests/test_join.py), so none waits on them; the
+    # thread is known to the GPU calls (which wait for it) before the server answers.
+    startup.import_later(then=_settle)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        prevent_thread_lock=True,
         **launch_options(),
     )
-    # After the page answers (before it, the page came 13.6 s after start quiet, 29.5 s loaded): no join
-    # imports any of them (``headers``, tests/test_join.py), so none waits on them.
-    startup.import_later(then=_settle)
-    demo.block_thread()
 
 
 if __name__ == "__main__":

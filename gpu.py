@@ -206,14 +206,14 @@ def register_imports(thread: threading.Thread) -> None:
     _imports = thread
 
 
-def wait_for_imports(progress: Any = None, run_id: str | None = None) -> float:
+def wait_for_imports(progress: Any = None, run_id: str | None = None, stop_words: str = NOT_STARTED) -> float:
     """Wait until start-up's imports are over; returns the wait. A ZeroGPU worker forked while they run
     would inherit a module's import lock held and wait on it for ever (a loop's call hung its 60 s so);
     elsewhere the call needs them all the same."""
     started = time.time()
     while _imports is not None and _imports.is_alive():
         if runs.is_stopped(run_id):
-            raise stopped()
+            raise stopped(stop_words)
         if progress is not None:
             progress(None, desc=f"The studio is still loading its libraries ({time.time() - started:.0f} s so far)…")
         _imports.join(0.25)
@@ -223,7 +223,9 @@ def wait_for_imports(progress: Any = None, run_id: str | None = None) -> float:
 def _ready(needs: tuple[str, ...], progress: Any, run_id: str | None, stop_words: str) -> float:
     """The wait for start-up's imports and the models ``needs``, then the stop check: the steps before
     every call."""
-    waited = wait_for_imports(progress, run_id) + sum(wait_for_models(kind, progress, run_id) for kind in needs)
+    waited = wait_for_imports(progress, run_id, stop_words) + sum(
+        wait_for_models(kind, progress, run_id) for kind in needs
+    )
     if runs.is_stopped(run_id):
         raise stopped(stop_words)
     return waited
@@ -245,9 +247,9 @@ def call(
     after the wait: a model built meanwhile is said so), the call, the retry. A dict result with
     ``timings`` gets the wait as ``model_wait_s``, with ``waited``, what the caller waited already."""
     waited += _ready(needs, progress, run_id, stop_words)
-    if progress is not None and starting is not None:
-        progress(0, desc=starting())
     with in_line(run_id, progress, stop_words):
+        if progress is not None and starting is not None:  # after the line: its words would outlive the wait
+            progress(0, desc=starting())
         result = with_retry(lambda multiplier: gpu_entry(*args, progress, run_id, multiplier), refused, run_id)
     # What the call freed (off ZeroGPU, its decode's buffers: half a GB for 4 takes of a minute on a
     # CPU) goes back to the system before the CPU work after it, which other threads' heaps would not reuse.

@@ -212,6 +212,9 @@ LIBRARIES = (
     *("transformers", "transformers.models.qwen2.modeling_qwen2", "transformers.models.qwen3.modeling_qwen3"),
     *("transformers.generation", "tokenizers", "scipy.signal", "soxr", "pyloudnorm", "lameenc", "mutagen"),
     *("librosa", "librosa.beat", "librosa.feature", "demucs.htdemucs", "demucs.apply"),
+    # A take's finish runs beside the next visitor's call (``gpu.in_line``), whose ZeroGPU worker is forked
+    # meanwhile: nothing the finish imports may be mid-import then (the stretcher, the limiter's filters).
+    *("python_stretch", "scipy.ndimage", "pyloudnorm"),
 )
 
 
@@ -227,8 +230,10 @@ def import_later(then: Callable[[], None]) -> threading.Thread:
 
     def run() -> None:
         page_answers.ANSWERED.wait(PAGE_FIRST_S)
-        print(f"Libraries imported in {import_libraries():.1f} s, after the page answered", flush=True)
-        then()
+        try:
+            print(f"Libraries imported in {import_libraries():.1f} s, after the page answered", flush=True)
+        finally:
+            then()
 
     import gpu
 
@@ -246,4 +251,6 @@ def import_libraries() -> float:
             importlib.import_module(name)
         except ImportError:
             continue
+        except Exception as exc:  # the start-up build's thread importing the same package the other way round
+            print(f"{name} was not imported at start-up ({type(exc).__name__}: {exc}); a first use imports it")
     return time.perf_counter() - started

@@ -651,14 +651,20 @@ def test_a_nameless_flood_of_new_credentials_shuts_out_no_agent_served_before(st
 
 
 def test_an_ipv6_callers_agents_count_in_its_64s_share(studio_server):
-    """Review: an IPv6 caller got a share per address. Its agents from ten addresses of one /64 count in
-    that /64's one share of ``AGENT_SHARE``; each call is still answered in the studio's words."""
+    """Review: an IPv6 caller got a share per address. Ten addresses of one /64 are one agent (its
+    addresses rotate there: its takes stay its own); with ten credentials, ten agents that count in that
+    /64's one share of ``AGENT_SHARE``; each call is still answered in the studio's words."""
     import agent_table
     from conftest import SERVED
 
     url, _ = studio_server
-    for i in range(10):
-        failed, texts = raw_call(url, "generate", REFUSED, {"x-forwarded-for": f"2a01:4f8:10a:1f::{i + 1:x}"})
-        assert failed and "Duration must be between" in texts[0], texts
-    table = SERVED[url].mcp_server_obj.callers
-    assert table.shares("address:2a01:4f8:10a:1f::/64") == agent_table.AGENT_SHARE
+    table, share = SERVED[url].mcp_server_obj.callers, "address:2a01:4f8:10a:1f::/64"
+    for credentials in (False, True):
+        for i in range(10):
+            sent = {
+                "x-forwarded-for": f"2a01:4f8:10a:1f::{i + 1:x}",
+                **({"authorization": f"b-{i}"} if credentials else {}),
+            }
+            failed, texts = raw_call(url, "generate", REFUSED, sent)
+            assert failed and "Duration must be between" in texts[0], texts
+        assert table.shares(share) == (agent_table.AGENT_SHARE if credentials else 1)
