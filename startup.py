@@ -230,10 +230,12 @@ def import_later(then: Callable[[], None]) -> threading.Thread:
 
     def run() -> None:
         page_answers.ANSWERED.wait(PAGE_FIRST_S)
+        seconds = None
         try:
-            print(f"Libraries imported in {import_libraries():.1f} s, after the page answered", flush=True)
+            seconds = import_libraries()
         finally:
             then()
+        print(f"Libraries imported in {seconds:.1f} s, after the page answered", flush=True)
 
     import gpu
 

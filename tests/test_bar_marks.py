@@ -122,9 +122,8 @@ def test_a_drag_on_an_uploaded_click_track_lands_on_its_bar_lines(page, measured
     assert start in lines and end in lines, lines
 
 
-def test_a_sung_takes_sections_and_bars_are_drawn_under_its_player(page, studio_server):
-    """The take's own map (``song_map``, from its synced words: the tiny model's alignment places them)
-    on its player's waveform: each section a block with its name, where the record says; a click plays it."""
+def sung_on_page(page, outputs: Path) -> dict:
+    """A 14 s take of the tiny model sung with ``LYRICS``' sections, made on the page: its record."""
     _no_think(page)
     page.locator("#gen-prompt textarea").fill("synth pop")
     page.locator("#gen-lyrics textarea").fill(LYRICS)
@@ -134,7 +133,13 @@ def test_a_sung_takes_sections_and_bars_are_drawn_under_its_player(page, studio_
     page.locator("#gen-button").click()
     assert _playable(page, "#gen-take-1") == pytest.approx(14.0, abs=0.1)
     href = page.locator("#gen-take-1 a.download-link").get_attribute("href").split("/takes/")[1]
-    own = json.loads((studio_server[1] / href).with_suffix(".json").read_text())
+    return json.loads((outputs / href).with_suffix(".json").read_text())
+
+
+def test_a_sung_takes_sections_and_bars_are_drawn_under_its_player(page, studio_server):
+    """The take's own map (``song_map``, from its synced words: the tiny model's alignment places them)
+    on its player's waveform: each section a block with its name, where the record says; a click plays it."""
+    own = sung_on_page(page, studio_server[1])
     assert own["sections"], own.get("lyric_lines")
     blocks = page.locator("#gen-take-1 .ace-section")
     blocks.first.wait_for()

@@ -5,7 +5,6 @@ loop's length on Duration's line (item 13), and Advanced settings on a phone (it
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -17,7 +16,7 @@ import edit_bars
 import tooltips as tips
 import uploads
 from music_request import Loop
-from test_bar_marks import _region, _take_with_map, _type
+from test_bar_marks import _region, _take_with_map, _type, sung_on_page
 from test_browser import _fill_number, _no_think, _open, _playable, _tab, site  # noqa: F401 (fixtures)
 from test_edit_lines import LYRICS, client  # noqa: F401 (fixtures)
 
@@ -96,16 +95,7 @@ def test_edits_bars_sit_under_the_waveform_and_follow_a_paste(pasting, client, s
 def test_a_sung_takes_sections_with_no_beat_are_chosen_on_edit(page, studio_server):
     """A take of the tiny model (noise: no beat, so no bars) sung with [Verse]/[Chorus] sections, sent to Edit:
     its sections are drawn over the waveform, and one clicked is the region."""
-    _no_think(page)
-    page.locator("#gen-prompt textarea").fill("synth pop")
-    page.locator("#gen-lyrics textarea").fill(LYRICS)
-    _fill_number(page, "#gen-duration", 14)
-    page.locator("#gen-advanced").get_by_text("Advanced settings").click()
-    _fill_number(page, "#gen-steps", 1)
-    page.locator("#gen-button").click()
-    assert _playable(page, "#gen-take-1") == pytest.approx(14.0, abs=0.1)
-    href = page.locator("#gen-take-1 a.download-link").get_attribute("href").split("/takes/")[1]
-    own = json.loads((studio_server[1] / href).with_suffix(".json").read_text())
+    own = sung_on_page(page, studio_server[1])
     assert own["sections"] and own.get("bars") == [], own  # sections from its words, no bars in its noise
     page.locator("#gen-send-edit").click()
     blocks = page.locator("#edit-wave .ace-section")
