@@ -68,6 +68,14 @@ def group(host: str | None) -> str | None:
     return str(ipaddress.ip_network(f"{address}/{V6_PREFIX}", strict=False))
 
 
+def loopback(host: str | None) -> bool:
+    """Whether ``host`` is this machine itself."""
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
 def on_space() -> bool:
     """Whether the studio runs on a Hugging Face Space (the runtime sets ``SPACE_ID``)."""
     return bool(os.environ.get("SPACE_ID"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import hmac
-import ipaddress
 import secrets
 import threading
 import time
@@ -61,7 +60,7 @@ def caller(request: Any) -> Agent:
     shares = (NO_ADDRESS + (group or ""),)
     if credentials.strip():
         shares += ("credentials:" + hashlib.sha256(credentials.encode()).hexdigest()[:24],)
-    elif shares == (NO_ADDRESS,) and not _loopback(host):
+    elif shares == (NO_ADDRESS,) and not addresses.loopback(host):
         # Nothing tells this caller from another: the call itself is the agent (kept on its HTTP request,
         # which every step of one tool call reads).
         scope = getattr(request, "scope", None)
@@ -70,13 +69,6 @@ def caller(request: Any) -> Agent:
     # Named by the address's group (an IPv6 caller's addresses rotate within its /64) or, without one, by
     # the credentials alone (a pool of proxy addresses must not split one agent's takes).
     return Agent("\n".join((group or "", credentials)), shares, host)
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def kind_of(share: str) -> str:
@@ -140,7 +132,7 @@ class Callers:
                     if len(there) - most + 1 > sum(c.idle(now) for c in there):
                         raise RuntimeError(refusal)
                 for there, most, _ in rooms:
-                    self._make_room([c for c in there if c.session_hash in self._clients], most, now, "")
+                    self._make_room([c for c in there if c.session_hash in self._clients], most, now)
                 found = self._clients[session] = self._made()(template, session, agent._replace(shares=shares))
             found.used = found.handed = now
             return found
@@ -165,13 +157,12 @@ class Callers:
         while len(self.known) > KNOWN_KEPT:
             self.known.popitem(last=False)
 
-    def _make_room(self, there: list[Any], most: int, now: float, refusal: str) -> None:
-        """Room for one more among ``there`` (at most ``most``): the least recently used idle ones go."""
+    def _make_room(self, there: list[Any], most: int, now: float) -> None:
+        """Room for one more among ``there`` (at most ``most``): the least recently used idle ones go (the
+        caller has seen that enough of them are idle)."""
         idle = sorted((c for c in there if c.idle(now)), key=lambda c: c.used)
-        for _ in range(len(there) - most + 1):
-            if not idle:
-                raise RuntimeError(refusal)
-            self._clients.pop(idle.pop(0).session_hash).close()
+        for gone in idle[: max(0, len(there) - most + 1)]:
+            self._clients.pop(gone.session_hash).close()
 
     def shares(self, share: str) -> int:
         """How many agents are kept in ``share``."""

@@ -261,10 +261,13 @@ def test_the_instrumental_examples_tick_instrumental(desk):
 
 # (a song's seconds, Extend's words for 20 s more)
 LONG_SONGS = [
-    (599.6, r"extend_seconds: The song is 599\.6 s, at or within 5 s of the longest the studio makes "
-     r"\(10 minutes\), and Extend adds at least 5 s: there is no room to extend it\."),
+    (
+        599.6,
+        r"extend_seconds: The song is 599\.6 s, at or within 5 s of the longest the studio makes "
+        r"\(10 minutes\), and Extend adds at least 5 s: there is no room to extend it\.",
+    ),
     (594.5, r"extend_seconds: The song is 594 s; adding 20 s would make it longer than 10 minutes\. Add at most 5 s\."),
-]  # fmt: skip
+]
 
 
 def test_extend_never_says_add_at_most_0_s(client, tmp_path):
