@@ -433,17 +433,16 @@ def _number_or_none(value: Any) -> float | None:
         return None
 
 
-def check_finish(loudness: Any, fade_in: Any, fade_out: Any, whole: bool = True) -> tuple[Any, dict[str, Any]]:
-    """The finish asked for (``mastering.Finish``) and its params for the record; only a ``whole``
-    new take has a loudness target (Edit and Extend keep the source's)."""
+def check_finish(loudness: Any, fade_in: Any, fade_out: Any, whole: bool = True) -> Any:
+    """The finish asked for (``mastering.Finish``); only a ``whole`` new take has a loudness target (Edit
+    and Extend keep the source's)."""
     with about("loudness"):
         lufs = check_loudness(loudness) if whole else None
     with about("fade_in"):
         fade_in = check_fade(fade_in, "Fade in")
     with about("fade_out"):
         fade_out = check_fade(fade_out, "Fade out")
-    params = {"fade_in": fade_in, "fade_out": fade_out, **({"loudness": lufs or LOUDNESS_OFF} if whole else {})}
-    return mastering.Finish(lufs=lufs, fade_in=fade_in, fade_out=fade_out), params
+    return mastering.Finish(lufs=lufs, fade_in=fade_in, fade_out=fade_out)
 
 
 LORA_SCALE_RANGE = (0.0, 2.0)

@@ -48,9 +48,9 @@ def check_alone(bars: Any, part: bool, lines: bool) -> None:
         raise InputError(tips.BARS_WITH_PART if part else tips.BARS_WITH_LINES, "bars")
 
 
-def said(bars: Any) -> dict[str, Any]:
-    """What an Edit's record says of the bars it was given: ``edited_bars`` (first, last), or nothing."""
-    return {"edited_bars": list(numbers(bars))} if given(bars) else {}
+def said(bars: Any) -> tuple[int, int] | None:
+    """What an Edit's record says of the bars it was given (its ``edited_bars``: first, last), or None."""
+    return numbers(bars) if given(bars) else None
 
 
 def numbers(value: Any) -> tuple[int, int]:

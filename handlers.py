@@ -179,8 +179,6 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
         # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
         if runs.is_stopped(run_id):
             raise gpu.stopped(tips.STOPPED_AFTER_LAST_STEP)
-        if "variation" in job.params:
-            made = {**made, "per_take": records.variation_entries(job)}
         paths, record = modes.finish(job, made)
     if runs.is_stopped(run_id):  # pressed while the files were written: too late, and the visitor is told
         gr.Info(tips.ALREADY_SAVED, title="Already finished")

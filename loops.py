@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 import audio
-import records
 import song_map
 import tooltips as tips
 import warp
@@ -91,8 +90,7 @@ def made(job: Job, loop_bars: Any, auto_length: bool) -> Job:
         field = "fade_in" if finishing.fade_in else "fade_out"
         raise InputError(tips.LOOP_FADES, field)
     request = dataclasses.replace(request, seconds=loop.seconds, loop=loop)
-    # The record read again off the request (``records``): its length, metre and bars as the loop sets them.
-    request = records.written(_thinks(request, loop) if loop.chosen_by_think else _told(request, loop))
+    request = _thinks(request, loop) if loop.chosen_by_think else _told(request, loop)
     return dataclasses.replace(
         job, request=request, post=lambda take: take, finishing=dataclasses.replace(finishing, cycle=True)
     )
@@ -115,7 +113,7 @@ def _thinks(request: MusicRequest, loop: Loop) -> MusicRequest:
     longest = math.ceil(round(loop.seconds, 6))
     plan = dataclasses.replace(request.plan, seconds=None, longest=longest, loop_bars=loop.bars)
     render = request.render.with_pipeline(audio_duration=pipeline_seconds(loop.seconds))
-    return dataclasses.replace(request, params={**request.params, "longest": longest}, render=render, plan=plan)
+    return dataclasses.replace(request, render=render, plan=plan)
 
 
 def window(loop: Loop) -> tuple[int, int]:

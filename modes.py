@@ -53,7 +53,7 @@ from checks import (
     seeds_for,
     sung_language,
 )
-from music_request import Call, Job, Loop, MusicRequest, Render, pipeline_seconds, trimmed
+from music_request import Call, Job, Loop, MusicRequest, Notes, Render, pipeline_seconds, trimmed
 from preparing import check_lora, check_lyric_tokens, check_think
 
 # Equal-power crossfade at each seam between kept and new audio.
@@ -79,7 +79,9 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
         result["parts"] = [job.part(take) for take in made]
     if job.synced is not None and result.get("lyrics"):  # a region Edit's lines: the whole song's
         result["lyrics"] = [found and {**found, "lines": job.synced(found["lines"])} for found in result["lyrics"]]
-    params = records.as_run(job, result)
+    if (varied := records.variation_entries(job)) is not None:
+        result["per_take"] = varied
+    params = records.of(job, result)
     if loop is not None:  # as made: at the tempo and metre Think chose, where it chose them
         result = {k: v for k, v in result.items() if k != "loop_songs"} | {"loop": loops.record(loop)}
     return takes.write_takes(job.mode, result, params, job.seeds, job.request.audio_format)
@@ -154,16 +156,15 @@ def prepare_generate(
         seeds = seeds_for(seed, n_takes)
     correcting = preparing.check_dcw(dcw, variant)
     reference, lent = voice.timbre(reference_audio, reference_take, seeds[0])
-    finishing, finish_params = check_finish(loudness, fade_in, fade_out)
+    finishing = check_finish(loudness, fade_in, fade_out)
     locking = _lock(lock_to_grid, music["bpm"], thinking)
     longest = duration if duration is not None else audio.MAX_SECONDS
     sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
     sampling |= _interval(cfg_interval_start, cfg_interval_end)
     words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
-    request = MusicRequest("generate", {}, Render(call, seeds, adapter), longest, fmt, lock=locking)
+    request = MusicRequest("generate", Render(call, seeds, adapter), longest, fmt, lock=locking, notes=lent)
     request = preparing.with_think(request, thinking, duration, music, rewrite_caption, plan)
-    request = records.written(request, **lent, **finish_params, **({"lock_to_grid": True} if locking else {}))
     return loops.made(Job(request, trimmed(request.seconds), finishing), loop_bars, auto_length)
 
 
@@ -228,14 +229,13 @@ def prepare_cover(
         strength = in_range(audio_cover_strength, "Cover strength", *SHARE_RANGE)
     with about("cover_noise_strength"):
         closeness = in_range(cover_noise_strength, "Start from the song", *SHARE_RANGE)
-    finishing, finish_params = check_finish(loudness, fade_in, fade_out)
+    finishing = check_finish(loudness, fade_in, fade_out)
     morphing = preparing.check_morph(morph, morph_prompt, morph_lyrics, src_audio)
     source = preparing.source(src_audio)
     reference = preparing.reference(reference_audio, render.seeds[0]) if reference_audio else None
     n, seconds = source.shape[-1], round(audio.seconds(source), 3)
     # The model is told the real length ("duration: N seconds" in its prompt), as upstream does;
     # the pipeline's own default would say 60 s whatever the song.
-    render, own = preparing.from_own_latents(src_audio, render)
     render = render.with_pipeline(
         task_type="cover",
         audio_duration=audio.seconds(source),
@@ -246,14 +246,8 @@ def prepare_cover(
         **morphing,
     )
     reference_name = Path(str(reference_audio)).name if reference is not None else None
-    request = records.written(
-        MusicRequest("cover", {}, render, seconds, fmt),
-        **own,
-        source_seconds=seconds,
-        src_audio=Path(str(src_audio)).name,
-        reference_audio=reference_name,
-        **finish_params,
-    )
+    notes = Notes(src_audio=Path(str(src_audio)).name, source_seconds=seconds, reference_audio=reference_name)
+    request = preparing.from_own_latents(src_audio, MusicRequest("cover", render, seconds, fmt, notes=notes))
     return Job(request, lambda take: audio.fit(take, n), finishing)
 
 
@@ -289,7 +283,7 @@ def prepare_extend(
     )
     with about("extend_seconds"):
         more = in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
-    finishing, finish_params = check_finish(None, fade_in, fade_out, whole=False)
+    finishing = check_finish(None, fade_in, fade_out, whole=False)
     source = preparing.source(src_audio)
     n = source.shape[-1]
     if edit_bars.given(bars):
@@ -302,7 +296,6 @@ def prepare_extend(
     seam, seconds = n / audio.SAMPLE_RATE, round(total / audio.SAMPLE_RATE, 3)
     # Pad with silence to the new length and repaint everything after the original; the prompt says
     # the source's own length, as upstream's does for a repaint past the song's end.
-    render, own = preparing.from_own_latents(src_audio, render, repaint=True)
     render = render.with_pipeline(
         task_type="repaint",
         audio_duration=seam,
@@ -310,15 +303,14 @@ def prepare_extend(
         repainting_start=seam,
         repainting_end=-1,
     )
-    request = records.written(
-        MusicRequest("extend", {}, render, seconds, fmt),
-        **own,
-        extend_seconds=more,
-        **({"extend_bars": edit_bars.count(bars)} if edit_bars.given(bars) else {}),
-        source_seconds=round(seam, 3),
+    notes = Notes(
         src_audio=Path(str(src_audio)).name,
-        **finish_params,
+        source_seconds=round(seam, 3),
+        extend_seconds=more,
+        extend_bars=edit_bars.count(bars) if edit_bars.given(bars) else None,
     )
+    request = MusicRequest("extend", render, seconds, fmt, notes=notes)
+    request = preparing.from_own_latents(src_audio, request, repaint=True)
     fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
 
     def post(take: np.ndarray) -> np.ndarray:
@@ -391,11 +383,10 @@ def prepare_edit(
         return part_tasks.prepare(task, **song, **made, part=part, add_parts=add_parts)
     adapter = {"lora": lora, "lora_scale": lora_scale, "lora_preset": lora_preset}
     render, fmt = preparing.common(**song, need_text="edit", **adapter)
-    start, end, source, (finishing, finish_params) = _region(
+    start, end, source, finishing = _region(
         src_audio, repainting_start, repainting_end, chosen or bars, fade_in, fade_out, render.pipeline.bpm
     )
     length = source.shape[-1] / audio.SAMPLE_RATE
-    render, own = preparing.from_own_latents(src_audio, render, repaint=True)
     render = render.with_pipeline(
         task_type="repaint",
         audio_duration=length,
@@ -405,14 +396,14 @@ def prepare_edit(
         repaint_mode=way,
         repaint_strength=strength,
     )
-    request = records.written(
-        MusicRequest("edit", {}, render, round(length, 3), fmt),
-        **own,
-        **({"edited_lines": [chosen.first, chosen.last]} if chosen is not None else edit_bars.said(bars)),
-        source_seconds=round(length, 3),
+    notes = Notes(
         src_audio=Path(str(src_audio)).name,
-        **finish_params,
+        source_seconds=round(length, 3),
+        edited_lines=(chosen.first, chosen.last) if chosen is not None else None,
+        edited_bars=edit_bars.said(bars) if chosen is None else None,
     )
+    request = MusicRequest("edit", render, round(length, 3), fmt, notes=notes)
+    request = preparing.from_own_latents(src_audio, request, repaint=True)
     job = _region_job(request, source, start, end, finishing)
     return _sung_in_region(job, src_audio, str(lyrics or "").strip() if chosen is None else "")
 
@@ -428,7 +419,7 @@ def _sung_in_region(job: Job, src_audio: Any, sung: str) -> Job:
     if around is None:
         return job
     render = job.request.render.with_pipeline(sung_within=(start, end))
-    request = records.written(dataclasses.replace(job.request, render=render, song_lyrics=around.lyrics))
+    request = dataclasses.replace(job.request, render=render, song_lyrics=around.lyrics)
     return dataclasses.replace(job, request=request, synced=around.lines)
 
 
@@ -436,7 +427,7 @@ def _region(
     src_audio: Any, start: Any, end: Any, chosen: edit_lines.Chosen | Any, fade_in: Any, fade_out: Any, bpm: Any
 ) -> tuple[float, float, np.ndarray, Any]:
     """Edit's region and finish checked, in the order the form names them, and its song loaded:
-    (start, end, the song, ``check_finish``'s pair). The region is the one the chosen lines span
+    (start, end, the song, ``check_finish``'s finish). The region is the one the chosen lines span
     (``edit_lines``), or the chosen bars (``edit_bars``: counted at ``bpm`` where one is typed), else the one asked."""
     if isinstance(chosen, edit_lines.Chosen):
         finish = check_finish(None, fade_in, fade_out, whole=False)

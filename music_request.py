@@ -193,18 +193,42 @@ class Loop:
         return self.made_samples / audio.SAMPLE_RATE
 
 
+@dataclass(frozen=True, kw_only=True)
+class Notes:
+    """What a take's record says that no model call holds (``records.of`` writes it beside the call): the
+    files' names and the source song's length, how an Extend or Edit was asked (its seconds or bars, the
+    lines chosen), the seed a repaint drew instead of the take's own, the take whose voice was lent, and
+    where a variation or a morph came from."""
+
+    src_audio: str | None = None
+    source_seconds: float | None = None
+    # A whole new take (Generate, Cover, a morph) names its timbre reference's file, None for none.
+    reference_audio: str | None = None
+    # A take's voice lent (``voice.timbre``): the take, how its windows were chosen, the windows.
+    voice: dict[str, Any] | None = None
+    extend_seconds: float | None = None
+    extend_bars: int | None = None
+    edited_lines: tuple[int, int] | None = None
+    edited_bars: tuple[int, int] | None = None
+    # The take's own seed, which a repaint may not draw again (``preparing.from_own_latents``).
+    seed_redrawn: int | None = None
+    # A variation's origin (the take), how far it moves, and each take's fresh seed (``variations``).
+    variation: dict[str, Any] | None = None
+    # The take a morph came from (``take_morph``).
+    morph_of: dict[str, Any] | None = None
+
+
 @dataclass(frozen=True)
 class MusicRequest:
-    """What one music press sends to the GPU: its ``mode``, the settings as recorded (``params``: what
-    the record writes, read off the rest by ``records.written`` and by nothing that costs), the ``render``, each take's length (``seconds``: its
-    one form, which the cost reads and the rest follow; Extend's the source and what it adds, where the
+    """What one music press sends to the GPU: its ``mode``, the ``render``, each take's length (``seconds``:
+    its one form, which the cost reads and the rest follow; Extend's the source and what it adds, where the
     call is told the source's own; Think's longest where it chooses), the takes' file format, and Think's
     part: ``plan`` to plan first, or ``plan_skipped``, the words why the song is made without the plan it
     asked for; for a region Edit sung among a song's lines, that whole song's words (``song_lyrics``, which
-    its takes' files hold)."""
+    its takes' files hold); and what its record says that no call holds (``notes``). The record is read
+    off all of it once, from the finished job (``records.of``)."""
 
     mode: str
-    params: dict[str, Any]
     render: Render
     seconds: float
     audio_format: str
@@ -219,18 +243,23 @@ class MusicRequest:
     # Generate's *Lock to the grid*: each take's bars warped onto its tempo as it is finished (``grid_lock``),
     # the take as played written beside it.
     lock: bool = False
+    notes: Notes = Notes()
+
+    def with_notes(self, **changes: Any) -> MusicRequest:
+        """This request with some of its notes changed."""
+        return dataclasses.replace(self, notes=dataclasses.replace(self.notes, **changes))
 
     def without_plan(self, reason: str) -> MusicRequest:
         """The same song made without Think's plan, its records saying ``reason``."""
         return dataclasses.replace(self, plan=None, plan_skipped=reason)
 
     def with_longest(self, seconds: int) -> MusicRequest:
-        """Think chooses the length, at most ``seconds``: the length, the plan, the pipeline and the record agree."""
+        """Think chooses the length, at most ``seconds``: the length, the plan and the pipeline agree (the
+        record reads it off the plan)."""
         assert self.plan is not None, "only Think chooses a length"
         return dataclasses.replace(
             self,
             seconds=float(seconds),
-            params={**self.params, "longest": int(seconds)},
             render=self.render.with_pipeline(audio_duration=pipeline_seconds(seconds)),
             plan=dataclasses.replace(self.plan, longest=int(seconds)),
         )
@@ -268,11 +297,6 @@ class Job:
     @property
     def mode(self) -> str:
         return self.request.mode
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The settings as recorded beside every take (plain values)."""
-        return self.request.params
 
     def with_longest(self, seconds: int) -> Job:
         """Think chooses the length, at most ``seconds``: the request's (``MusicRequest.with_longest``), the trim."""

@@ -22,10 +22,9 @@ import backend
 import base_model
 import models
 import preparing
-import records
 import tooltips as tips
 from checks import AUTO, InputError, check_finish
-from music_request import Job, MusicRequest
+from music_request import Job, MusicRequest, Notes
 
 # Upstream's track classes (``acestep/constants.py`` ``TRACK_NAMES``), in its order: the words the
 # base model was trained on, capitalised into its instruction.
@@ -205,12 +204,11 @@ def prepare(
         need_text=None,
         variant=models.VARIANTS[models.BASE_VARIANT],
     )
-    finishing, finish_params = check_finish(None, fade_in, fade_out, whole=False)
+    finishing = check_finish(None, fade_in, fade_out, whole=False)
     source = preparing.source(src_audio)
     n = source.shape[-1]
     length = n / audio.SAMPLE_RATE
     check_length(length)
-    render, own = preparing.from_own_latents(src_audio, render)
     render = render.with_pipeline(
         **task_arguments(task, track, classes),
         audio_duration=length,
@@ -218,10 +216,8 @@ def prepare(
         natural_level=task == "lego",
     )
     seconds = round(length, 3)
-    request = MusicRequest("edit", {}, render, seconds, fmt)
-    request = records.written(
-        request, **own, source_seconds=seconds, src_audio=Path(str(src_audio)).name, **finish_params
-    )
+    notes = Notes(src_audio=Path(str(src_audio)).name, source_seconds=seconds)
+    request = preparing.from_own_latents(src_audio, MusicRequest("edit", render, seconds, fmt, notes=notes))
     if task != "lego":
         return Job(request, lambda take: audio.fit(take, n), finishing, (0, n))
     return Job(

@@ -183,23 +183,25 @@ def latents_of(src_audio: Any) -> np.ndarray | None:
     return own_latents(src_audio).latents
 
 
-def from_own_latents(src_audio: Any, render: Render, repaint: bool = False) -> tuple[Render, dict[str, Any]]:
-    """``render`` starting from the source take's own latents where it has them, and what its record says
-    of it (``records.written``: ``source_latents``, which; ``seed_redrawn``); a repaint asked with the
-    take's own seed draws another, as upstream's (PR #1177: the same seed would draw the same noise the
-    take was made from)."""
+def from_own_latents(src_audio: Any, request: MusicRequest, repaint: bool = False) -> MusicRequest:
+    """``request`` starting from the source take's own latents where it has them, saying which
+    (``source_latents``); a repaint asked with the take's own seed draws another, as upstream's (PR #1177:
+    the same seed would draw the same noise the take was made from), its record noting the seed it was not
+    (``seed_redrawn``)."""
     if headers.reading():  # the door reads no latents (the run finds them, and says which)
-        return render, {}
+        return request
     own = own_latents(src_audio)
+    request = dataclasses.replace(request, source_latents=own.why)
     if not own.used:
-        return render, {"source_latents": own.why}
-    render = render.with_pipeline(src_latents=own.latents)
+        return request
+    render = request.render.with_pipeline(src_latents=own.latents)
     if repaint and render.seeds[0] == own.seed:
         fresh = own.seed
         while fresh == own.seed:
             fresh = seeds_for(-1, 1)[0]
-        return dataclasses.replace(render, seeds=(fresh,)), {"source_latents": own.why, "seed_redrawn": own.seed}
-    return render, {"source_latents": own.why}
+        render = dataclasses.replace(render, seeds=(fresh,))
+        request = request.with_notes(seed_redrawn=own.seed)
+    return dataclasses.replace(request, render=render)
 
 
 def reference(path: Any, seed: int, starts: list[float] | None = None) -> np.ndarray:

@@ -27,21 +27,20 @@ import planner
 import tooltips as tips
 from music_request import Call, Job, MusicRequest
 
-# ---------------------------------------------------------------- written once, from the request
+# ---------------------------------------------------------------- written once, from the finished job
 
 
-def written(request: MusicRequest, **own: Any) -> MusicRequest:
-    """``request`` with its record's settings (``params``) read off it: the model call, the takes, the
-    length, the format, Think's part, the source's latents; ``own`` is what the call cannot hold (the
-    files' names, the source's length, the finish, a variation's origin …), and ``source_latents``
-    among it (``preparing.from_own_latents``) goes to the request itself. Read again after a change
-    (a variation, a region's words), earlier facts kept."""
-    why = own.pop("source_latents", request.source_latents)
-    request = dataclasses.replace(request, source_latents=why)
-    return dataclasses.replace(request, params={**request.params, **_said(request), **_mode_said(request), **own})
+def of(job: Job, result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The settings a take's record writes (its ``params``), read once off the finished ``job``: the model
+    call, the takes, the length, the format, Think's part, the finish and what the request notes beside the
+    call (``music_request.Notes``); ``result`` says which latents the run read (the GPU side may find a
+    take's own latents misfit)."""
+    request = job.request
+    latents = (result or {}).get("source_latents", request.source_latents)
+    return {**_said(request, latents), **_mode_said(request), **_noted(job)}
 
 
-def _said(request: MusicRequest) -> dict[str, Any]:
+def _said(request: MusicRequest, latents: str | None) -> dict[str, Any]:
     """The settings every mode records, as the call holds them."""
     call, render = request.render.pipeline, request.render
     plan = request.plan
@@ -64,7 +63,7 @@ def _said(request: MusicRequest) -> dict[str, Any]:
         **lora_record(render.lora),
         "seed": render.seeds[0],
         **({"song_lyrics": request.song_lyrics} if request.song_lyrics else {}),
-        **({"source_latents": request.source_latents} if request.source_latents is not None else {}),
+        **({"source_latents": latents} if latents is not None else {}),
     }
 
 
@@ -99,8 +98,35 @@ def _mode_said(request: MusicRequest) -> dict[str, Any]:
             "repaint_strength": call.repaint_strength,
         }
     if request.mode == "morph":  # upstream skips its planner for a text2music morph: the song is the take's
-        return {"think": False, "morph": {"prompt": call.morph_prompt, "lyrics": call.morph_lyrics}}
+        described = {"prompt": call.morph_prompt, "lyrics": call.morph_lyrics}
+        return {"think": False, "morph": {"of": request.notes.morph_of, **described}}
     return {}
+
+
+def _noted(job: Job) -> dict[str, Any]:
+    """What the record says beside the call: the request's notes, the finish, Lock to the grid, and the
+    longest Think could choose. Only a whole new take (no region: Edit and Extend keep the source's level and
+    voice) has a loudness target and names its timbre reference."""
+    notes, request, finish = job.request.notes, job.request, job.finishing
+    whole = job.region is None
+    asked = {
+        "seed_redrawn": notes.seed_redrawn,
+        "extend_seconds": notes.extend_seconds,
+        "extend_bars": notes.extend_bars,
+        "edited_lines": notes.edited_lines and list(notes.edited_lines),
+        "edited_bars": notes.edited_bars and list(notes.edited_bars),
+        "source_seconds": notes.source_seconds,
+        "src_audio": notes.src_audio,
+    }
+    said = {name: value for name, value in asked.items() if value is not None}
+    said |= {"reference_audio": notes.reference_audio} if whole else {}
+    said |= {} if notes.voice is None else {"reference": notes.voice}
+    said |= {"fade_in": finish.fade_in, "fade_out": finish.fade_out}
+    said |= {"loudness": finish.lufs or checks.LOUDNESS_OFF} if whole else {}
+    said |= {"lock_to_grid": True} if request.lock else {}
+    longest = request.plan and request.plan.longest
+    said |= {} if longest is None else {"longest": longest}
+    return said | ({} if notes.variation is None else {"variation": notes.variation})
 
 
 def lora_record(adapter: dict[str, Any] | None) -> dict[str, Any]:
@@ -112,20 +138,12 @@ def lora_record(adapter: dict[str, Any] | None) -> dict[str, Any]:
     return {"lora": adapter["name"], "lora_scale": adapter["scale"], **preset}
 
 
-def morphed(request: MusicRequest, take: dict[str, Any]) -> MusicRequest:
-    """A take's morph (its record ``written``), its record naming the take it came from beside both
-    descriptions."""
-    return dataclasses.replace(request, params={**request.params, "morph": {"of": take, **request.params["morph"]}})
-
-
-def as_run(job: Job, result: dict[str, Any]) -> dict[str, Any]:
-    """The record's settings as the run read them (the GPU side may find a take's latents misfit)."""
-    return {**job.params, **{k: result[k] for k in ("source_latents",) if k in result}}
-
-
-def variation_entries(job: Job) -> list[dict[str, Any]]:
-    """What each variation's own record adds: where it came from, by how much, its seed, its noise."""
-    made = job.params["variation"]
+def variation_entries(job: Job) -> list[dict[str, Any]] | None:
+    """What each variation's own record adds (None: the job makes no variations): where it came from, by
+    how much, its seed, its noise."""
+    made = job.request.notes.variation
+    if made is None:
+        return None
     return [
         {
             "variation": {"of": made["of"], "amount": made["amount"], "seed": seed},

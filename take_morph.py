@@ -19,6 +19,7 @@ cover strength or start. The morph keeps its own latents, so it can be edited or
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ import preparing
 import records
 import tooltips as tips
 from checks import INSTRUMENTAL_TAG, InputError, about
-from music_request import Call, Job, MusicRequest, Render
+from music_request import Call, Job, MusicRequest, Notes, Render
 
 # The records a take's morph starts from: Generate's takes, and morphs of them.
 MORPHABLE = ("generate", "morph")
@@ -85,26 +86,25 @@ def prepare(
         seeds = checks.seeds_for(seed, 1)
     adapter = _adapter(values)
     reference = _reference(own["params"], reference_audio, own["seed"])
-    finishing, finish_params = checks.check_finish(values["loudness"], values["fade_in"], values["fade_out"])
+    finishing = checks.check_finish(values["loudness"], values["fade_in"], values["fade_out"])
     music = {k: said[k] for k in ("bpm", "keyscale", "timesignature")}
     pipeline = {"prompt": new_prompt, "lyrics": new_lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     pipeline |= {"num_inference_steps": steps, "guidance_scale": applied, "shift": shift, "dcw": False, **music}
     pipeline |= {"task_type": "text2music", "reference_audio": reference, "morph": True}
     pipeline |= {"morph_prompt": said["prompt"], "morph_lyrics": said["lyrics"]}
-    own_said = {
-        "reference_audio": Path(str(reference_audio)).name if reference is not None else None,
-        **finish_params,
-    }
-    made = {"take": own["take"], "audio": own["audio"], "seed": own["seed"]}
-    render = Render(Call(**pipeline), seeds, adapter)
-    return _song_in(path, render, values["audio_format"], made, own_said, finishing)
+    notes = Notes(
+        reference_audio=Path(str(reference_audio)).name if reference is not None else None,
+        morph_of={"take": own["take"], "audio": own["audio"], "seed": own["seed"]},
+    )
+    request = MusicRequest("morph", Render(Call(**pipeline), seeds, adapter), 0.0, values["audio_format"], notes=notes)
+    return _song_in(path, request, finishing)
 
 
-def _song_in(path: Path, render: Render, fmt: str, made: dict[str, Any], said: dict[str, Any], finishing: Any) -> Job:
+def _song_in(path: Path, request: MusicRequest, finishing: Any) -> Job:
     """The job with the take's song in it: its own latents where they are this very file's, else its
-    samples for the VAE (``preparing.from_own_latents`` says which in the record); as long as the take
-    (``made``), which its record names."""
-    render, own = preparing.from_own_latents(path, render)
+    samples for the VAE (``preparing.from_own_latents`` says which in the record); as long as the take."""
+    request = preparing.from_own_latents(path, request)
+    render = request.render
     # Before the model is built their width is the run's to check: the song goes too, for the VAE.
     if render.pipeline.src_latents is not None and backend.latent_width() is not None:
         n = audio.probe(path, "take").frames
@@ -114,8 +114,7 @@ def _song_in(path: Path, render: Render, fmt: str, made: dict[str, Any], said: d
         render = render.with_pipeline(src_audio=preparing.model_input(song))
     # The model is told the song's own length, as upstream locks a morph's to its source.
     render = render.with_pipeline(audio_duration=n / audio.SAMPLE_RATE)
-    request = MusicRequest("morph", {}, render, round(n / audio.SAMPLE_RATE, 3), fmt)
-    request = records.morphed(records.written(request, **own, **said), made)
+    request = dataclasses.replace(request, render=render, seconds=round(n / audio.SAMPLE_RATE, 3))
     return Job(request, lambda take: audio.fit(take, n), finishing)
 
 

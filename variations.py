@@ -72,9 +72,8 @@ def prepare(
     noise = [chain + ([(s, mixed)] if mixed > 0 else []) for s in fresh]
     render = dataclasses.replace(job.request.render, seeds=seeds, noise=noise)
     varied = {"of": made, "amount": mixed, "seeds": fresh}
-    return dataclasses.replace(
-        job, request=records.written(dataclasses.replace(job.request, render=render), variation=varied)
-    )
+    request = dataclasses.replace(job.request, render=render).with_notes(variation=varied)
+    return dataclasses.replace(job, request=request)
 
 
 def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:

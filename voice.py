@@ -39,6 +39,7 @@ import take_latents
 import tooltips as tips
 import uploads
 from checks import InputError
+from music_request import Notes
 
 CELL = 0.1  # seconds: the grid the windows are placed on
 LINE_SECONDS = 8.0  # a synced line sung at most this long where the next starts later (a break)
@@ -121,9 +122,9 @@ def of_file(path: Any) -> Voice | None:
     return None
 
 
-def timbre(reference_audio: Any, reference_take: Any, seed: int) -> tuple[np.ndarray | None, dict[str, Any]]:
+def timbre(reference_audio: Any, reference_take: Any, seed: int) -> tuple[np.ndarray | None, Notes]:
     """Generate's timbre reference (``reference_audio``, a file, or ``reference_take``, a take's name;
-    one or the other) as the pipeline takes it, and what the record says of it."""
+    one or the other) as the pipeline takes it, and what the record notes of it."""
     if reference_take not in (None, ""):
         if reference_audio:
             raise InputError(tips.VOICE_BOTH, "reference_take")
@@ -132,9 +133,9 @@ def timbre(reference_audio: Any, reference_take: Any, seed: int) -> tuple[np.nda
     elif reference_audio:
         found, path = of_file(reference_audio), reference_audio
     else:
-        return None, {"reference_audio": None}
+        return None, Notes()
     if found is None:  # an upload: upstream's windows
-        return preparing.reference(path, seed), {"reference_audio": Path(str(path)).name}
+        return preparing.reference(path, seed), Notes(reference_audio=Path(str(path)).name)
     # Decoded once: ``preparing.reference`` reads the same file from the uploads' cache.
     samples = preparing.source(path, "timbre reference", "reference_audio").shape[-1]
     starts, by = windows(found, samples / audio.SAMPLE_RATE)
@@ -144,7 +145,7 @@ def timbre(reference_audio: Any, reference_take: Any, seed: int) -> tuple[np.nda
         window = preparing.REFERENCE_WINDOW_SECONDS * audio.SAMPLE_RATE
         starts = [s / audio.SAMPLE_RATE for s in preparing.reference_starts(max(samples, 3 * window), seed)]
     shown = [[round(s, 1), round(s + preparing.REFERENCE_WINDOW_SECONDS, 1)] for s in starts]
-    return made, {"reference_audio": found.path.name, "reference": {"take": found.take, "by": by, "windows": shown}}
+    return made, Notes(reference_audio=found.path.name, voice={"take": found.take, "by": by, "windows": shown})
 
 
 def windows(found: Voice, seconds: float) -> tuple[list[float] | None, str]:

@@ -35,6 +35,7 @@ import modes
 import output_folder
 import pace
 import random_models
+import records
 from conftest import inputs, page_api, served_env, studio_process
 from music_shape import MusicShape
 from test_shared_space import Rss, _files
@@ -111,7 +112,7 @@ def test_the_plan_the_auto_and_the_plain_path_meet_one_bound(studio_env, with_pl
     auto = _settled(modes.prepare_generate(**common, think=True, auto_length=True))
     # 270 s: with Think's measured figures (50 ms a code, 85 ms a thinking token), 4 takes of 280 s
     # pass the GPU seconds a request may take.
-    assert auto.params["longest"] == auto.request.plan.longest == auto.request.seconds == 270
+    assert records.of(auto)["longest"] == auto.request.plan.longest == auto.request.seconds == 270
     shape = MusicShape.of(auto.request)
     assert budget.over(dataclasses.replace(shape, seconds=280))
     assert auto.request.render.pipeline.audio_duration <= 270.1 and not budget.over(shape)
@@ -123,7 +124,7 @@ def test_the_plan_the_auto_and_the_plain_path_meet_one_bound(studio_env, with_pl
     # A plan's length within the budget is the song's length, and the planner keeps to it.
     fits = json.loads(FORGED_PLAN) | {"duration": 120}
     job = _settled(modes.prepare_generate(**common, think=True, auto_length=True, plan=json.dumps(fits)))
-    assert job.params["longest"] == 120
+    assert records.of(job)["longest"] == 120
 
 
 def test_the_gpu_seconds_one_request_declares_stay_within_one_zerogpu_call(studio_env, monkeypatch):
@@ -165,7 +166,7 @@ def test_a_guidance_interval_costs_its_guided_steps_and_the_rest_half(studio_env
     assert (shape.guided_steps, shape.forwards) == (38, 1.76)
     assert pace.music_seconds(shape) < pace.music_seconds(whole)
     # The record says it, *Use these settings* brings it back; a record without one: the whole schedule.
-    back = records.settings({"params": part.params, "takes": [{"seed": 1}]})
+    back = records.settings({"params": records.of(part), "takes": [{"seed": 1}]})
     assert (back["cfg_interval_start"], back["cfg_interval_end"]) == (0.5, 1.0)
     before = records.settings({"params": {"prompt": "x"}, "takes": [{"seed": 1}]})
     assert (before["cfg_interval_start"], before["cfg_interval_end"]) == (0.0, 1.0)

@@ -163,7 +163,7 @@ def _think_request(seconds: float = 10.0) -> MusicRequest:
         "task_type": "text2music",
     }
     plan = PlanArgs("warm lo-fi", "[Verse]\nrain", seconds, {})
-    return MusicRequest("generate", {}, Render(Call(**pipeline), [5]), seconds, "wav", plan=plan)
+    return MusicRequest("generate", Render(Call(**pipeline), [5]), seconds, "wav", plan=plan)
 
 
 def test_every_part_is_where_model_offload_puts_it_at_each_stage_of_a_take(card, warm_backend):

@@ -224,10 +224,9 @@ def test_an_extend_is_measured_at_the_length_it_declared(learning):
     import generation
     from music_request import Call, MusicRequest, Render
 
-    params = {"prompt": "pace", "audio_duration": 120.0, "extend_seconds": 60.0, "source_seconds": 60.0}
     sampling = {"num_inference_steps": 8, "guidance_scale": 1.0, "shift": 3.0}
     call = Call(prompt="pace", task_type="repaint", audio_duration=60.0, **sampling)
-    request = MusicRequest("extend", params, Render(call, (1,)), 120.0, "wav")
+    request = MusicRequest("extend", Render(call, (1,)), 120.0, "wav")
     declared = pace.MusicShape.of(request)
     out = {"phases": {"start": 0.5, "dit": 10.0, "vae": 1.0, "steps": declared.steps, "captured": False}}
     found = generation._measured(request, request.render, None, out, {}, time.perf_counter())

@@ -15,6 +15,7 @@ import budget
 import generation
 import gpu
 import modes
+import records
 import runs
 from conftest import ROOT
 from music_request import Call, MusicRequest, Render
@@ -41,10 +42,10 @@ def test_every_mode_sends_a_frozen_request_that_pickles_whole(studio_env, with_p
         request = job.request
         assert isinstance(request, MusicRequest) and request.mode == mode
         back = pickle.loads(pickle.dumps(request))
-        assert back.params == request.params and back.render.seeds == request.render.seeds
+        assert back.notes == request.notes and back.render.seeds == request.render.seeds
         assert back.plan == request.plan and vars(back.render.pipeline).keys() == vars(request.render.pipeline).keys()
         with pytest.raises(dataclasses.FrozenInstanceError):
-            request.params = {}  # type: ignore[misc]
+            request.notes = None  # type: ignore[misc]
         with pytest.raises(dataclasses.FrozenInstanceError):
             request.render.seeds = (1,)  # type: ignore[misc]
     assert _jobs(song)["generate"].request.plan.seconds is None  # Think chooses: the plan says so
@@ -59,7 +60,7 @@ def test_running_a_request_rewrites_nothing_of_it(studio_env, with_planner):
     made = generation.run_music(job.request)
     assert pickle.dumps(job.request) == sent
     assert made["planners"][0]["fields"]["duration"] > 0 and job.request.render.pipeline.audio_codes is None
-    assert made["audio"].shape[-1] <= int(job.params["longest"] * 48000) + 1
+    assert made["audio"].shape[-1] <= int(records.of(job)["longest"] * 48000) + 1
 
 
 def test_a_run_costing_more_than_its_door_settled_is_settled_again(studio_env):
@@ -84,8 +85,8 @@ def test_the_budget_settles_into_a_new_request_and_says_what_fits(studio_env, wi
     assert budget.settle(job, 10_000) is job  # within the limit given, the very same request
     auto = modes.prepare_generate(prompt="x", batch_size=4, inference_steps=1, think=True, auto_length=True)
     bounded = budget.settle(auto, 700)
-    assert bounded is not auto and bounded.params["longest"] < auto.params["longest"] == 600
-    assert bounded.request.plan.longest == bounded.params["longest"] and auto.request.plan.longest == 600
+    assert bounded is not auto and records.of(bounded)["longest"] < records.of(auto)["longest"] == 600
+    assert bounded.request.plan.longest == records.of(bounded)["longest"] and auto.request.plan.longest == 600
 
 
 def test_a_render_from_one_flat_mapping_keeps_seeds_lora_and_noise_apart():
@@ -228,8 +229,8 @@ def test_on_zerogpu_a_planner_that_cannot_load_leaves_the_song_at_its_settled_le
         handlers.make("generate", **asked)  # settled (as at the door), then run
     (request,) = sent
     assert request.plan is None and "the planner could not be loaded" in request.plan_skipped
-    assert request.params["longest"] < 600
-    assert request.render.pipeline.audio_duration <= request.params["longest"] + 0.1
+    assert request.plan_skipped and request.seconds < 600
+    assert request.render.pipeline.audio_duration <= request.seconds + 0.1
 
 
 RECORDS = ROOT / "tests" / "records"
@@ -249,14 +250,17 @@ def test_records_written_before_the_typed_call_read_back_and_remake_their_takes(
     assert (values["prompt"], values["inference_steps"], values["guidance_scale"]) == ("old dusty soul", 3, 5.0)
     assert (values["seed"], values["audio_format"], values["loudness"], values["fade_in"]) == (78, "flac", "-16", 0.5)
     again = variations.prepare(2, made, 0.0, 1)
-    assert {**again.params, "seed": 77, "batch_size": 2} == {**made["params"], "variation": again.params["variation"]}
+    assert {**records.of(again), "seed": 77, "batch_size": 2} == {
+        **made["params"],
+        "variation": records.of(again)["variation"],
+    }
     call = again.request.render.pipeline
     assert (call.num_inference_steps, call.guidance_scale, call.shift, call.prompt) == (3, 5.0, 3.0, "old dusty soul")
     covered = json.loads((RECORDS / "cover-401856c.json").read_text())
     song = tone(tmp_path / covered["params"]["src_audio"], seconds=10.0)
     remade = variations.prepare(1, covered, 0.0, 1, src_audio=str(song))
     kept = {k: v for k, v in covered["params"].items() if k not in ("source_latents",)}
-    assert {k: remade.params[k] for k in kept} == kept
+    assert {k: records.of(remade)[k] for k in kept} == kept
     call = remade.request.render.pipeline
     assert (call.task_type, call.audio_cover_strength, call.num_inference_steps, call.guidance_scale) == (
         "cover",
@@ -318,25 +322,26 @@ def test_each_mode_records_what_it_recorded_before_the_record_was_read_off_the_c
         ),
         "variation": lambda: variations.prepare(2, made, 0.3, 2, seed=11),
     }
-    said = {name: json.loads(json.dumps(make().params)) for name, make in cases.items()}
+    said = {name: json.loads(json.dumps(records.of(make()))) for name, make in cases.items()}
     assert said == json.loads((RECORDS / "params-3e361fe.json").read_text())
 
 
 def test_a_record_is_read_off_the_request_so_a_setting_is_stated_once(studio_env, with_planner, song):
-    """Every mode's record says what its call runs (``records.written``): a setting changed in the call
-    is changed in the record, and reading a request's record again changes nothing."""
+    """Every mode's record says what its call runs (``records.of``, read once off the job): a setting changed
+    in the call is changed in the record."""
     import records
 
     for mode, job in _jobs(song).items():
         request, call = job.request, job.request.render.pipeline
-        assert records.written(request).params == job.params, mode
-        said = (job.params["inference_steps"], job.params["guidance_scale"], job.params["seed"])
-        assert said == (call.num_inference_steps, call.guidance_scale, request.render.seeds[0]), mode
+        said = records.of(job)
+        assert (said["inference_steps"], said["guidance_scale"], said["seed"]) == (
+            call.num_inference_steps,
+            call.guidance_scale,
+            request.render.seeds[0],
+        ), mode
         changed = dataclasses.replace(request, render=request.render.with_pipeline(guidance_scale=3.5, shift=2.0))
-        assert (records.written(changed).params["guidance_scale"], records.written(changed).params["shift"]) == (
-            3.5,
-            2.0,
-        )
+        again = records.of(dataclasses.replace(job, request=changed))
+        assert (again["guidance_scale"], again["shift"]) == (3.5, 2.0), mode
 
 
 def test_a_record_carries_each_takes_bars_and_sections_and_its_loop_through(studio_env):
@@ -356,4 +361,4 @@ def test_a_record_carries_each_takes_bars_and_sections_and_its_loop_through(stud
     assert records.take_of(made, 1).bars is None and records.loop_of(made) == made["loop"]
     own = {**made, **made["takes"][1], "take": 2}  # a take's own .json: the take it holds
     assert records.take_of(own, 1).bars == bars and records.settings(own)["seed"] == 78
-    assert variations.prepare(2, made, 0.0, 1).params["variation"]["of"]["seed"] == 78
+    assert records.of(variations.prepare(2, made, 0.0, 1))["variation"]["of"]["seed"] == 78

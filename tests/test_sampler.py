@@ -25,6 +25,7 @@ import models
 import modes
 import preparing
 import random_models
+import records
 import sampler
 import xl_model
 from music_request import Call
@@ -273,11 +274,11 @@ def test_dcw_is_on_by_default_for_turbo_only_and_a_choice_always_wins(
     for mode, prepare in jobs.items():
         for asked, runs in ((None, default), (True, True), (False, False)):
             job = prepare() if asked is None else prepare(dcw=asked)
-            assert job.params["dcw"] is runs and job.request.render.pipeline.dcw is runs, (mode, asked)
-        assert prepare(dcw=None).params["dcw"] is default
+            assert records.of(job)["dcw"] is runs and job.request.render.pipeline.dcw is runs, (mode, asked)
+        assert records.of(prepare(dcw=None))["dcw"] is default
     part = modes.prepare_edit(src_audio=song, change="extract", part="drums")
-    assert part.params["dcw"] is False and part.request.render.pipeline.dcw is False
-    assert modes.prepare_edit(src_audio=song, change="extract", part="drums", dcw=True).params["dcw"] is True
+    assert records.of(part)["dcw"] is False and part.request.render.pipeline.dcw is False
+    assert records.of(modes.prepare_edit(src_audio=song, change="extract", part="drums", dcw=True))["dcw"] is True
 
 
 # ---------------------------------------------------------------- repaint
@@ -383,7 +384,7 @@ def test_the_covers_start_says_upstreams_silence_report_and_refuses_nothing(stud
     sf.write(tmp_path / "song.wav", _song(8).numpy().T, SR)
     for start in (0.2, 0.6, 1.0):
         job = modes.prepare_cover(src_audio=str(tmp_path / "song.wav"), prompt="jazz", cover_noise_strength=start)
-        assert job.params["cover_noise_strength"] == start == job.request.render.pipeline.cover_noise_strength
+        assert records.of(job)["cover_noise_strength"] == start == job.request.render.pipeline.cover_noise_strength
 
 
 def test_a_cover_can_start_from_the_song_noised_to_the_nearest_step(pipe):

@@ -140,9 +140,8 @@ def test_second_abort_is_a_clear_error_and_other_errors_pass_through(monkeypatch
 
 
 def test_estimator_receives_the_multiplier():
-    params = {"audio_duration": 600, "inference_steps": 100}
     call = Call(prompt="", num_inference_steps=100, guidance_scale=7.0, shift=3.0)
-    request = MusicRequest("generate", params, Render(call, [1]), 600, "wav")
+    request = MusicRequest("generate", Render(call, [1]), 600, "wav")
     assert generation.music_duration(request, None, None, 2.0) >= generation.music_duration(request)
 
 

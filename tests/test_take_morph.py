@@ -25,6 +25,7 @@ import output_folder
 import pace
 import pace_phases
 import planner
+import records
 import sampler
 import studio_words
 import take_morph
@@ -216,7 +217,7 @@ def test_only_a_generate_take_and_what_it_needs_again_are_morphed(studio_env, tm
         take_morph.prepare(1, with_reference, "dark techno")
     assert refused.value.param == "reference_audio"
     job = take_morph.prepare(1, with_reference, "dark techno", reference_audio=str(song))
-    assert job.request.render.pipeline.reference_audio is not None and job.params["reference_audio"] == "song.wav"
+    assert job.request.render.pipeline.reference_audio is not None and records.of(job)["reference_audio"] == "song.wav"
     own = json.loads((studio_env / with_reference["takes"][0]["metadata"]).read_text())
     own["params"]["lora"] = "mine.safetensors"
     (studio_env / with_reference["takes"][0]["metadata"]).write_text(json.dumps(own))
