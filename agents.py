@@ -161,14 +161,18 @@ def own_file(value: Any, session: str) -> Path | None:
     None for anything else, which is never fetched or opened."""
     import asgi_gate
     import output_folder
-    import records
+    import take_owners
     import uploads
 
     path = unquote(urlparse(str(value)).path)
     if asgi_gate.TAKES_ROUTE in path:
         relative = path.split(asgi_gate.TAKES_ROUTE, 1)[1]
         found = output_folder.own_take_audio(relative)
-        return found if found is not None and records.made_by(SimpleNamespace(session_hash=session), relative) else None
+        return (
+            found
+            if found is not None and take_owners.made_by(SimpleNamespace(session_hash=session), relative)
+            else None
+        )
     if "/gradio_api/file=" in path:
         named = path.split("/gradio_api/file=", 1)[1]
         return Path(named) if uploads.in_upload_folder(named) and os.path.isfile(named) else None

@@ -22,6 +22,7 @@ import analysis
 import audio
 import headers
 import preparing
+import records
 import song_map
 import take_latents
 import tooltips as tips
@@ -90,8 +91,7 @@ def _recorded(src_audio: Any) -> song_map.Map | None:
     except (TypeError, ValueError, audio.AudioError):
         return None
     sections = [s for s in record.get("sections") or [] if isinstance(s, dict)]
-    params = record.get("params") if isinstance(record.get("params"), dict) else {}
-    per_bar = song_map.beats_per_bar_of(params.get("time_signature"))
+    per_bar = song_map.beats_per_bar_of(records.Record.of(record).time_signature)
     return song_map.Map(bars, sections, per_bar, None, round(header.frames / header.rate, 3))
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import audio
 import lrc
 import preparing
+import records
 import take_latents
 import tooltips as tips
 from checks import MIN_REGION_SECONDS, InputError
@@ -92,8 +93,7 @@ def known(src_audio: Any) -> Words | None:
     record = preparing.take_record(src_audio)
     if record is None or not isinstance(record.get("lyric_lines"), list):
         return None
-    params = record.get("params") if isinstance(record.get("params"), dict) else {}
-    lyrics = params.get("song_lyrics") or params.get("lyrics")
+    lyrics = records.Record.of(record).words
     if not isinstance(lyrics, str) or not take_latents.belongs(Path(str(src_audio)), record):
         return None
     try:

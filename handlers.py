@@ -38,6 +38,7 @@ import runs
 import stems
 import studio_words
 import take_morph
+import take_owners
 import takes
 import tooltips as tips
 import uploads
@@ -193,19 +194,17 @@ FILE_PARAMETERS = ("src_audio", "reference_audio", "lora")
 
 def own_voice(mode: str, values: dict[str, Any], request: Any) -> None:
     """A take named as a voice (``/generate``'s ``reference_take``, or the one a varied take's record
-    names) must be one this visitor's page made, as *Send to* holds (``records.made_by``); another's
+    names) must be one this visitor's page made, as *Send to* holds (``take_owners.made_by``); another's
     gets the words a take that is gone gets."""
     record = values.get("record") if isinstance(values.get("record"), dict) else {}
     if mode == "generate":
         name, param = values.get("reference_take"), "reference_take"
-    elif mode == "variations" and isinstance(record.get("params"), dict):
-        name, param = (
-            variations.voice_of(record["params"], {"reference_audio": values.get("reference_audio")}),
-            "record",
-        )
+    elif mode == "variations":
+        said = records.Record.of(record)
+        name, param = variations.voice_of(said, {"reference_audio": values.get("reference_audio")}), "record"
     else:
         return
-    if name not in (None, "") and not records.made_by(request, voice.relative_name(name)):
+    if name not in (None, "") and not take_owners.made_by(request, voice.relative_name(name)):
         raise checks.InputError(voice.gone(name), param)
 
 
@@ -301,7 +300,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
             if mode in ("variations", "morph"):  # the take stays in view, its record too, to try again
                 return (*_in_view(values["record"], request, slots), exc.message, gr.skip())
             return (*[None] * slots, exc.message, {"stopped": exc.message})
-        records.remember_takes(request, record)  # "Send to" hands on this visitor's own takes only
+        take_owners.remember_takes(request, record)  # "Send to" hands on this visitor's own takes only
         urls = [asgi_gate.take_url(path, request) or path for path in paths]
         shown = [urls[i] if i < len(urls) else None for i in range(slots)]
         return (*shown, results.seeds_text(record), record)
@@ -322,7 +321,7 @@ def _in_view(record: Any, request: Any, slots: int) -> list[Any]:
     urls = []
     for entry in entries:
         path = output_folder.own_take_audio(entry.get("audio"))
-        shown = path is not None and records.made_by(request, entry.get("audio"))
+        shown = path is not None and take_owners.made_by(request, entry.get("audio"))
         urls.append((asgi_gate.take_url(path, request) or str(path)) if shown else None)
     return urls + [None] * (slots - len(urls))
 

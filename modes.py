@@ -23,12 +23,12 @@ import audio
 import edit_bars
 import edit_lines
 import grid_lock
+import job_record
 import loops
 import mastering
 import models
 import part_tasks
 import preparing
-import records
 import takes
 import tooltips as tips
 import voice
@@ -79,9 +79,9 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
         result["parts"] = [job.part(take) for take in made]
     if job.synced is not None and result.get("lyrics"):  # a region Edit's lines: the whole song's
         result["lyrics"] = [found and {**found, "lines": job.synced(found["lines"])} for found in result["lyrics"]]
-    if (varied := records.variation_entries(job)) is not None:
+    if (varied := job_record.variation_entries(job)) is not None:
         result["per_take"] = varied
-    params = records.of(job, result)
+    params = job_record.of(job, result)
     if loop is not None:  # as made: at the tempo and metre Think chose, where it chose them
         result = {k: v for k, v in result.items() if k != "loop_songs"} | {"loop": loops.record(loop)}
     return takes.write_takes(job.mode, result, params, job.seeds, job.request.audio_format)

@@ -195,7 +195,7 @@ class Loop:
 
 @dataclass(frozen=True, kw_only=True)
 class Notes:
-    """What a take's record says that no model call holds (``records.of`` writes it beside the call): the
+    """What a take's record says that no model call holds (``job_record.of`` writes it beside the call): the
     files' names and the source song's length, how an Extend or Edit was asked (its seconds or bars, the
     lines chosen), the seed a repaint drew instead of the take's own, the take whose voice was lent, and
     where a variation or a morph came from."""
@@ -226,7 +226,7 @@ class MusicRequest:
     part: ``plan`` to plan first, or ``plan_skipped``, the words why the song is made without the plan it
     asked for; for a region Edit sung among a song's lines, that whole song's words (``song_lyrics``, which
     its takes' files hold); and what its record says that no call holds (``notes``). The record is read
-    off all of it once, from the finished job (``records.of``)."""
+    off all of it once, from the finished job (``job_record.of``)."""
 
     mode: str
     render: Render

@@ -5,7 +5,7 @@ server keeps nothing of it beyond the takes themselves. Gradio encrypts it in th
 sends in the page's own config, so the server trusts nothing in it: an entry may be forged. So:
 
 - an entry is made by the server (``keep``, after each run) only for a take this visitor's page made
-  (``records.made_by``), from the take's own ``.json`` record on disk, and carries ``id``: an HMAC of
+  (``take_owners.made_by``), from the take's own ``.json`` record on disk, and carries ``id``: an HMAC of
   the take's file name (``sign``; the key is a random file in the output folder, ``KEY_FILE``);
 - *Send to* places a take in the uploads (``uploads.link_in``) only when its entry's ``id`` is that HMAC and the studio
   still keeps the file (``own``); anything else gets the words a cleaned take gets;
@@ -38,6 +38,7 @@ import output_folder
 import records
 import results
 import studio_words
+import take_owners
 import takes
 import tooltips as tips
 import uploads
@@ -147,7 +148,7 @@ def keep(record: Any, request: gr.Request = None) -> list[dict[str, Any]]:
     for take in made[: checks.MAX_TAKES] if isinstance(made, list) else ():
         audio = take.get("audio") if isinstance(take, dict) else None
         path = output_folder.own_take_audio(audio)
-        if path is None or not records.made_by(request, audio):
+        if path is None or not take_owners.made_by(request, audio):
             continue
         with contextlib.suppress(gr.Error):
             entries.append(entry(records.read(path.with_suffix(".json")), path, request))
@@ -160,24 +161,23 @@ def entry(own_record: dict[str, Any], path: Path, request: Any = None) -> dict[s
     made = own_record.get("takes") if isinstance(own_record.get("takes"), list) else []
     take = next((t for t in made if isinstance(t, dict) and t.get("audio") == relative), {"audio": relative})
     take = {k: v for k, v in take.items() if k not in DROPPED}
-    params = own_record.get("params") if isinstance(own_record.get("params"), dict) else {}
-    params = {k: v for k, v in params.items() if k != "plan"}  # a given plan's codes: the take's own plan is kept
+    said = records.Record.of(own_record)
     preview = output_folder.own_take(take.get("preview")) or path
     encoding = own_record.get("encoding") if isinstance(own_record.get("encoding"), dict) else {}
     found = {
         "id": sign(relative),
-        "title": title(params, take),
+        "title": title(said, take),
         "mode": str(own_record.get("mode") or ""),
         "seconds": take.get("seconds") if isinstance(take.get("seconds"), int | float) else 0,
         "created": str(own_record.get("created") or ""),
         "format": str(encoding.get("format") or path.suffix.lstrip(".")).upper(),
         "url": asgi_gate.take_url(path, request) or "",
         "preview": asgi_gate.take_url(preview, request) or "",
-        "params": params,
+        "params": said.kept(),
         "take": take,
     }
     if size(found) > ENTRY_BYTES:
-        found["params"] = None  # listed and sendable; its settings stay in its .json
+        found |= {"params": None}  # listed and sendable; its settings stay in its .json
     return found
 
 
@@ -186,17 +186,15 @@ def size(found: Any) -> int:
     return len(json.dumps(found, ensure_ascii=False).encode())
 
 
-def title(params: dict[str, Any], take: dict[str, Any]) -> str:
+def title(said: records.Record, take: dict[str, Any]) -> str:
     """The caption's first words (else the planner's caption, else the first sung line)."""
-    plan = take.get("planner") if isinstance(take.get("planner"), dict) else {}
-    fields = plan.get("fields") if isinstance(plan.get("fields"), dict) else {}
-    for caption in (params.get("prompt"), fields.get("caption")):
-        words = "".join(c for c in caption if c.isprintable()).split() if isinstance(caption, str) else []
+    for caption in said.captions(take):
+        words = "".join(c for c in caption if c.isprintable()).split()
         if words:
             text = " ".join(words[:TITLE_WORDS])
             cut = len(words) > TITLE_WORDS or len(text) > TITLE_CHARS
             return text[: TITLE_CHARS - 1].rstrip() + "…" if cut else text
-    return takes.title(params, 1, 1)
+    return takes.title(said, 1, 1)
 
 
 def kept(entries: Any) -> list[str]:
@@ -216,10 +214,10 @@ def use_settings(entry: Any) -> tuple[Any, ...]:
     settings are the browser's."""
     if not isinstance(entry, dict):
         raise gr.Error(tips.MY_TAKE_NONE)
-    params, take = entry.get("params"), entry.get("take")
-    if not isinstance(params, dict):
+    kept = records.kept_record(entry)
+    if kept is None:
         raise gr.Error(tips.MY_TAKE_NO_SETTINGS)
-    return results.settings_from_record({"params": params, "takes": [take] if isinstance(take, dict) else []}, 1)
+    return results.settings_from_record(kept, 1)
 
 
 def send_to(target: str) -> Callable[..., tuple[Any, ...]]:
@@ -233,8 +231,7 @@ def send_to(target: str) -> Callable[..., tuple[Any, ...]]:
         placed = uploads.link_in(path)
         if placed is None:
             raise gr.Error(studio_words.UPLOADS_FULL)
-        params = entry.get("params") if isinstance(entry.get("params"), dict) else {}
-        style = results.take_style({"params": params}, take)
+        style = results.take_style(records.kept_record(entry) or {}, take)
         filled = {
             "cover": (placed,),
             "extend": (placed, style),

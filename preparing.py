@@ -24,6 +24,7 @@ import lora_presets
 import models
 import output_folder
 import planner
+import records
 import take_latents
 import text_limits
 import uploads
@@ -159,9 +160,7 @@ def take_words(src_audio: Any) -> str:
     record = take_record(src_audio)
     if record is None or not take_latents.belongs(Path(str(src_audio)), record):
         return ""
-    params = record.get("params") if isinstance(record.get("params"), dict) else {}
-    words = params.get("song_lyrics") or params.get("lyrics")
-    words = words.strip() if isinstance(words, str) else ""
+    words = (records.Record.of(record).words or "").strip()
     return "" if words == INSTRUMENTAL_TAG else words
 
 

@@ -1,170 +1,66 @@
-"""A take's record: its settings written once from the typed request (``written``: what the record's
-``params`` say, read off the model call the preparer resolved, with only what the call cannot hold
-given beside it), read back and checked (``read``, ``check``, ``Take``, ``settings``: Generate's
-fields, every value checked as the form checks it, so *Use these settings*, a variation or a morph
-never runs a value the form would refuse), and whose page made which take (``remember_takes``,
-``made_by``). A record is bounded in size and depth: none costs more than a glance.
+"""A take's record: its settings written once from the finished job (``of``: read off the model call the
+preparer resolved, with what the request notes beside it), and read back only through its type
+(``Record``, ``Take``; ``read`` and ``check`` first): ``settings`` are Generate's fields, every value
+checked as the form checks it, so *Use these settings*, a variation or a morph never runs a value the
+form would refuse. A record is bounded in size and depth: none costs more than a glance.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import html
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 import asgi_gate
-import base_model
 import checks
 import lora_presets
 import models
 import planner
 import tooltips as tips
-from music_request import Call, Job, MusicRequest
-
-# ---------------------------------------------------------------- written once, from the finished job
-
-
-def of(job: Job, result: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The settings a take's record writes (its ``params``), read once off the finished ``job``: the model
-    call, the takes, the length, the format, Think's part, the finish and what the request notes beside the
-    call (``music_request.Notes``); ``result`` says which latents the run read (the GPU side may find a
-    take's own latents misfit)."""
-    request = job.request
-    latents = (result or {}).get("source_latents", request.source_latents)
-    return {**_said(request, latents), **_mode_said(request), **_noted(job)}
-
-
-def _said(request: MusicRequest, latents: str | None) -> dict[str, Any]:
-    """The settings every mode records, as the call holds them."""
-    call, render = request.render.pipeline, request.render
-    plan = request.plan
-    chooses = plan is not None and plan.seconds is None
-    return {
-        "prompt": call.prompt,
-        "lyrics": "" if call.lyrics == checks.INSTRUMENTAL_TAG else call.lyrics,
-        "vocal_language": call.vocal_language,
-        "audio_duration": -1 if chooses else request.seconds,
-        "bpm": call.bpm,
-        "key_scale": call.keyscale,
-        "time_signature": call.timesignature,
-        "inference_steps": call.num_inference_steps,
-        "guidance_scale": call.guidance_scale,
-        "shift": call.shift,
-        # A morph runs without the step correction (``flow_edit``): its record holds none.
-        **({} if call.morph else {"dcw": call.dcw}),
-        "batch_size": render.takes,
-        "audio_format": request.audio_format,
-        **lora_record(render.lora),
-        "seed": render.seeds[0],
-        **({"song_lyrics": request.song_lyrics} if request.song_lyrics else {}),
-        **({"source_latents": latents} if latents is not None else {}),
-    }
-
-
-def _mode_said(request: MusicRequest) -> dict[str, Any]:
-    """What a mode records of its own call: Think's part (Generate), a cover's strength and start or its
-    morph, an Edit's region or part, a take's morph."""
-    call, plan = request.render.pipeline, request.plan
-    if request.mode == "generate":
-        thought = (
-            {} if plan is None else {"rewrite_caption": plan.rewrite_caption, "plan_given": plan.given is not None}
-        )
-        # Upstream's guidance interval, where it is not the whole schedule (a record without one: [0, 1]).
-        interval = (call.cfg_interval_start, call.cfg_interval_end)
-        whole = interval == (Call.cfg_interval_start, Call.cfg_interval_end)
-        within = {} if whole else dict(zip(INTERVAL, interval, strict=True))
-        looped = {} if request.loop is None else {"loop_bars": request.loop.bars}
-        return {"think": plan is not None or request.plan_skipped is not None, **thought, **within, **looped}
-    if request.mode == "cover" and call.morph:
-        return {"morph": True, "morph_prompt": call.morph_prompt, "morph_lyrics": call.morph_lyrics}
-    if request.mode == "cover":
-        cover = {"audio_cover_strength": call.audio_cover_strength}
-        return {"morph": False, **cover, "cover_noise_strength": call.cover_noise_strength}
-    if request.mode == "edit" and call.task_type in base_model.TASKS:
-        change = next(key for key, task in base_model.CHANGES.items() if task == call.task_type)
-        return {"change": change, "part": call.track_name, "add_parts": call.complete_track_classes}
-    if request.mode == "edit":
-        region = {"repainting_start": call.repainting_start, "repainting_end": call.repainting_end}
-        return {
-            "change": "region",
-            **region,
-            "repaint_mode": call.repaint_mode,
-            "repaint_strength": call.repaint_strength,
-        }
-    if request.mode == "morph":  # upstream skips its planner for a text2music morph: the song is the take's
-        described = {"prompt": call.morph_prompt, "lyrics": call.morph_lyrics}
-        return {"think": False, "morph": {"of": request.notes.morph_of, **described}}
-    return {}
-
-
-def _noted(job: Job) -> dict[str, Any]:
-    """What the record says beside the call: the request's notes, the finish, Lock to the grid, and the
-    longest Think could choose. Only a whole new take (no region: Edit and Extend keep the source's level and
-    voice) has a loudness target and names its timbre reference."""
-    notes, request, finish = job.request.notes, job.request, job.finishing
-    whole = job.region is None
-    asked = {
-        "seed_redrawn": notes.seed_redrawn,
-        "extend_seconds": notes.extend_seconds,
-        "extend_bars": notes.extend_bars,
-        "edited_lines": notes.edited_lines and list(notes.edited_lines),
-        "edited_bars": notes.edited_bars and list(notes.edited_bars),
-        "source_seconds": notes.source_seconds,
-        "src_audio": notes.src_audio,
-    }
-    said = {name: value for name, value in asked.items() if value is not None}
-    said |= {"reference_audio": notes.reference_audio} if whole else {}
-    said |= {} if notes.voice is None else {"reference": notes.voice}
-    said |= {"fade_in": finish.fade_in, "fade_out": finish.fade_out}
-    said |= {"loudness": finish.lufs or checks.LOUDNESS_OFF} if whole else {}
-    said |= {"lock_to_grid": True} if request.lock else {}
-    longest = request.plan and request.plan.longest
-    said |= {} if longest is None else {"longest": longest}
-    return said | ({} if notes.variation is None else {"variation": notes.variation})
-
-
-def lora_record(adapter: dict[str, Any] | None) -> dict[str, Any]:
-    """A LoRA as a record names it: a preset by its Hub repo (what the take was made with) and its name
-    (what brings it back), a file by its name."""
-    if not adapter:
-        return {"lora": None}
-    preset = {"lora_preset": adapter["preset"], "lora_repo": adapter["repo"]} if adapter.get("preset") else {}
-    return {"lora": adapter["name"], "lora_scale": adapter["scale"], **preset}
-
-
-def variation_entries(job: Job) -> list[dict[str, Any]] | None:
-    """What each variation's own record adds (None: the job makes no variations): where it came from, by
-    how much, its seed, its noise."""
-    made = job.request.notes.variation
-    if made is None:
-        return None
-    return [
-        {
-            "variation": {"of": made["of"], "amount": made["amount"], "seed": seed},
-            "noise": [list(step) for step in noise],
-        }
-        for seed, noise in zip(made["seeds"], job.request.render.noise, strict=True)
-    ]
-
-
-# ---------------------------------------------------------------- read back
+from job_record import INTERVAL
+from music_request import Call
 
 MAX_BYTES = 200_000
 MAX_DEPTH = 32
 # What *Use these settings* fills on Generate, in the order its endpoints return it, by
 # ``modes.prepare_generate``'s own names: every field but the files (a record names them, it cannot
 # carry them), and the page's *Instrumental* switch (tests/test_layout.py holds it to the signature).
-FIELDS = ("prompt", "lyrics", "instrumental", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language",
-          "seed", "inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "think", "auto_length",
-          "rewrite_caption", "plan", "loop_bars", "cfg_interval_start", "cfg_interval_end", "dcw", "loudness",
-          "fade_in", "fade_out", "lock_to_grid", "lora_preset", "lora_scale")  # fmt: skip
-INTERVAL = ("cfg_interval_start", "cfg_interval_end")
+FIELDS = tuple(
+    [
+        "prompt",
+        "lyrics",
+        "instrumental",
+        "audio_duration",
+        "bpm",
+        "key_scale",
+        "time_signature",
+        "vocal_language",
+        "seed",
+        "inference_steps",
+        "guidance_scale",
+        "shift",
+        "batch_size",
+        "audio_format",
+        "think",
+        "auto_length",
+        "rewrite_caption",
+        "plan",
+        "loop_bars",
+        "cfg_interval_start",
+        "cfg_interval_end",
+        "dcw",
+        "loudness",
+        "fade_in",
+        "fade_out",
+        "lock_to_grid",
+        "lora_preset",
+        "lora_scale",
+    ]
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +86,123 @@ class Take:
         kept = {k: entry.get(k) for k in ("seed", "audio", "noise", "bars", "sections")}
         plan, varied = (entry.get(k) if isinstance(entry.get(k), dict) else None for k in ("planner", "variation"))
         return cls(number=number, planner=plan, variation=varied, entry=entry, **kept)
+
+
+@dataclasses.dataclass(frozen=True)
+class Told:
+    """What the model was told when it made a take: the caption (Think's, as the model read it, where Think
+    rewrote it), the lyrics as written, and BPM, key and metre (Think's where the visitor left them to it),
+    each as the record holds it: a reader checks what it uses."""
+
+    caption: Any
+    lyrics: Any
+    bpm: Any
+    key_scale: Any
+    time_signature: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """A record as its readers see it (any dict: a part it lacks, or holds in another shape, reads as
+    none): the caption as written, the lyrics as written and the whole song's words (a region Edit's
+    ``song_lyrics``), the metre, tempo and key asked, the source song's length (Extend's: the part kept),
+    the files it names, the take whose voice was lent, its loop and its takes. ``settings`` are its
+    settings as written, for what makes a take again from them."""
+
+    mode: Any
+    caption: str
+    lyrics: str
+    words: str | None
+    bpm: Any
+    key_scale: Any
+    time_signature: Any
+    steps: Any
+    # Whether Think chose the length (a record says -1 for it).
+    chose_length: bool
+    think: bool
+    rewrite_caption: bool
+    source_seconds: Any
+    extended: bool
+    seed_redrawn: int | None
+    files: dict[str, Any]
+    voice: dict[str, Any]
+    loop: dict[str, Any] | None
+    takes: tuple[Take, ...]
+    settings: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: Any) -> Record:
+        record = record if isinstance(record, dict) else {}
+        said = record.get("params") if isinstance(record.get("params"), dict) else {}
+        words = said.get("song_lyrics") or said.get("lyrics")
+        named = {key: said[key] for key in ("src_audio", "reference_audio", "lora", "lora_preset") if said.get(key)}
+        redrawn = said.get("seed_redrawn")
+        made = record.get("takes") if isinstance(record.get("takes"), list) else []
+        return cls(
+            mode=record.get("mode"),
+            caption=said.get("prompt") if isinstance(said.get("prompt"), str) else "",
+            lyrics=str(said.get("lyrics") or ""),
+            words=words if isinstance(words, str) else None,
+            bpm=said.get("bpm"),
+            key_scale=said.get("key_scale"),
+            time_signature=said.get("time_signature"),
+            steps=said.get("inference_steps"),
+            chose_length=said.get("audio_duration") == -1,
+            think=bool(said.get("think")),
+            rewrite_caption=bool(said.get("rewrite_caption", True)),
+            source_seconds=said.get("source_seconds"),
+            extended="extend_seconds" in said,
+            seed_redrawn=redrawn if isinstance(redrawn, int) and not isinstance(redrawn, bool) else None,
+            files=named,
+            voice=said.get("reference") if isinstance(said.get("reference"), dict) else {},
+            loop=loop_of(record),
+            takes=tuple(Take.of(entry, i + 1) for i, entry in enumerate(made)),
+            settings=dict(said),
+        )
+
+    def captions(self, take: Take | dict[str, Any] | None) -> list[str]:
+        """The captions a take can be named by, best first: as written, then the planner's (a take made from
+        lyrics alone); text only."""
+        found = [self.caption, _fields(take).get("caption")]
+        return [caption for caption in found if isinstance(caption, str) and caption]
+
+    def told(self, take: Take | dict[str, Any]) -> Told:
+        """What the model was told when it made ``take`` (a ``Take`` or its entry)."""
+        plan = take.planner if isinstance(take, Take) else _dict(take.get("planner"))
+        fields = _fields(take)
+        rewritten = self.think and self.rewrite_caption and fields.get("caption")
+        # Think's caption as the model read it where it had to be made to fit (``generation``), else as written.
+        caption = (plan or {}).get("caption_read", fields.get("caption")) if rewritten else self.caption
+        own = (self.bpm, self.key_scale, self.time_signature)
+        planned = (fields.get("bpm"), fields.get("keyscale"), fields.get("timesignature"))
+        music = (p if g is None else g for g, p in zip(own, planned, strict=True))
+        return Told(caption, self.settings.get("lyrics") or "", *music)
+
+    def kept(self) -> dict[str, Any]:
+        """Its settings as *My takes* keeps them in the browser: a given plan's codes left out (the take's own
+        plan is in its entry)."""
+        return {key: value for key, value in self.settings.items() if key != "plan"}
+
+    def asked(self, names: set[str] | frozenset[str]) -> dict[str, Any]:
+        """Its settings of these ``names`` (a preparer's), as written: the preparer checks each."""
+        return {name: value for name, value in self.settings.items() if name in names}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _fields(take: Take | dict[str, Any] | None) -> dict[str, Any]:
+    """The fields of the plan a take was made from (``{}``: none)."""
+    plan = take.planner if isinstance(take, Take) else _dict(take).get("planner")
+    return _dict(_dict(plan).get("fields"))
+
+
+def kept_record(entry: Any) -> dict[str, Any] | None:
+    """The record a *My takes* entry keeps (its settings, ``Record.kept``, beside its take), for *Use these
+    settings* and *Send to*; None where it keeps none (an entry too large to keep them)."""
+    kept, take = (entry.get(key) for key in ("params", "take")) if isinstance(entry, dict) else (None, None)
+    return {"params": kept, "takes": [take] if isinstance(take, dict) else []} if isinstance(kept, dict) else None
 
 
 def take_of(record: dict[str, Any], take: Any) -> Take:
@@ -387,8 +400,12 @@ def take_entry(record: Any, take: Any, no_take: str) -> tuple[dict[str, Any], in
 
 def files_note(files: dict[str, Any]) -> str:
     """The files a record names but cannot carry, quoted short and escaped for a toast."""
-    labels = {"lora": "LoRA", "lora_preset": "LoRA preset (not installed here)", "reference_audio": "timbre reference",
-              "src_audio": "source song"}  # fmt: skip
+    labels = {
+        "lora": "LoRA",
+        "lora_preset": "LoRA preset (not installed here)",
+        "reference_audio": "timbre reference",
+        "src_audio": "source song",
+    }
     # A preset is named by its Hub repo (organisation included), a file by its name alone.
     shown = {key: str(value) if key == "lora_preset" else Path(str(value)).name for key, value in files.items()}
     names = [f"{labels[key]} {said_safely(value)}" for key, value in shown.items()]
@@ -414,35 +431,3 @@ def said_safely(value: Any) -> str:
     """A value a record brings, quoted short (``checks.shown``) and escaped: Gradio renders a toast as
     HTML, so a shared record's ``<img src=…>`` would otherwise be a tracking pixel in the visitor's page."""
     return html.escape(checks.shown(value), quote=False)
-
-
-# ---------------------------------------------------------------- whose takes
-
-# The takes each visitor's page (its Gradio session) made, newest last: "Send to" hands on these and
-# no other, whatever a record sent with the request names. In memory, bounded: a page reloaded or
-# long gone makes its takes again.
-_made: collections.OrderedDict[str, collections.deque[str]] = collections.OrderedDict()
-_made_lock = threading.Lock()
-SESSIONS_KEPT, TAKES_KEPT = 4096, 64
-
-
-def remember_takes(request: Any, record: dict[str, Any]) -> None:
-    """Note the takes of ``record`` as made by ``request``'s session."""
-    session = getattr(request, "session_hash", None)
-    if not session:
-        return
-    with _made_lock:
-        made = _made.setdefault(session, collections.deque(maxlen=TAKES_KEPT))
-        made.extend(str(t.get("audio")) for t in record.get("takes", ()) if isinstance(t, dict))
-        _made.move_to_end(session)
-        while len(_made) > SESSIONS_KEPT:
-            _made.popitem(last=False)
-
-
-def made_by(request: Any, relative: Any) -> bool:
-    """Whether ``request``'s page (its Gradio session) made the take ``relative`` names."""
-    session = getattr(request, "session_hash", None)
-    if request is None:  # called in the studio's own process, not by a visitor
-        return True
-    with _made_lock:
-        return bool(session) and str(relative) in _made.get(session, ())

@@ -17,6 +17,7 @@ import records
 import status
 import stems
 import studio_words
+import take_owners
 import tooltips as tips
 import uploads
 
@@ -34,7 +35,7 @@ def seeds_text(record: dict[str, Any]) -> str:
     each take's seed, how long it took where; a loop's bars, tempo and metre, each take's tempo as played;
     what the planner chose."""
     parts = [f"take {t['take']}: {t['seed']}{_varied(t.get('variation'))}" for t in record["takes"]]
-    if isinstance(asked := record.get("params", {}).get("seed_redrawn"), int):  # ``preparing.from_own_latents``
+    if (asked := records.Record.of(record).seed_redrawn) is not None:  # ``preparing.from_own_latents``
         parts[0] += tips.SEED_REDRAWN.format(asked=asked)
     timings = record["timings"]
     # Every part of the run a visitor waited for: the model's load, Think's plan, the song and a loop's seam
@@ -45,7 +46,7 @@ def seeds_text(record: dict[str, Any]) -> str:
     lines = [text, time_text(record, plans[0] if plans else None)]
     if plans:  # one plan for the request (every take its own blueprint of the same length): said once
         line = plan_text(plans[0])
-        chose = record.get("params", {}).get("audio_duration") == -1 and plans[0].get("fields", {}).get("duration")
+        chose = records.Record.of(record).chose_length and plans[0].get("fields", {}).get("duration")
         if chose and records.loop_of(record) is None:  # a loop's length is its bars: the loop's line says it
             chosen = plans[0]["fields"]["duration"]
             line += f" Think chose a length of {audio.clock(chosen)} ({chosen} s)."
@@ -69,7 +70,7 @@ def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str
         head = tips.LOOP_SAID.format(bars=bars, bpm=bpm, metre=metre(loop.get("beats_per_bar")), seconds=seconds)
         head += tips.LOOP_BY_THINK if loop.get("chosen_by") == "think" else ""
     else:
-        asked = record.get("params", {}).get("time_signature") or (plan or {}).get("fields", {}).get("timesignature")
+        asked = records.Record.of(record).time_signature or (plan or {}).get("fields", {}).get("timesignature")
         head = tips.TAKE_METRE.format(metre=metre(asked)) if metre(asked) else ""
     heard = [
         f"take {t['take']}: {t['tempo']['said']}"
@@ -197,11 +198,8 @@ def send_to(target: str) -> Callable[[Any, Any], Any]:
 def take_style(record: dict[str, Any], entry: Any) -> str:
     """The style a take was made in: its caption, else the planner's (a take made from lyrics
     alone); "" where it has neither, or one the Style field would refuse."""
-    params = record.get("params") if isinstance(record.get("params"), dict) else {}
-    plan = entry.get("planner") if isinstance(entry, dict) and isinstance(entry.get("planner"), dict) else {}
-    fields = plan.get("fields") if isinstance(plan.get("fields"), dict) else {}
-    for style in (params.get("prompt"), fields.get("caption")):
-        if isinstance(style, str) and style.strip() and len(style.strip()) <= checks.MAX_CAPTION_CHARS:
+    for style in records.Record.of(record).captions(entry):
+        if style.strip() and len(style.strip()) <= checks.MAX_CAPTION_CHARS:
             return style.strip()
     return ""
 
@@ -227,7 +225,7 @@ def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     entry, index = records.take_entry(record, take, "There is no take yet — make one first.")
     path = output_folder.own_take(entry.get("audio"))
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
-    if path is None or not records.made_by(request, entry.get("audio")):
+    if path is None or not take_owners.made_by(request, entry.get("audio")):
         raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
     placed = uploads.link_in(path)  # one place per take, however often it is sent
     if placed is None:
@@ -243,7 +241,7 @@ def stem_source(take: Any, record: Any, request: Any = None) -> Any:
     entry, index = records.take_entry(record, take, tips.STEMS_NO_TAKE)
     path = output_folder.own_take_audio(entry.get("audio"))
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
-    if path is None or not records.made_by(request, entry.get("audio")):
+    if path is None or not take_owners.made_by(request, entry.get("audio")):
         raise gr.Error(tips.STEMS_GONE.format(n=index + 1))
     if (why := stems.missing_reason()) is not None:
         raise gr.Error(tips.STEMS_MISSING.format(error=why), title="Stems not available")

@@ -32,6 +32,7 @@ import models
 import output_folder
 import preparing
 import records
+import take_owners
 import tooltips as tips
 from checks import INSTRUMENTAL_TAG, InputError, about
 from music_request import Call, Job, MusicRequest, Notes, Render
@@ -58,7 +59,7 @@ def prepare(
     left out are the take's own; ``seed`` draws the noise each step adds (-1: random). A take made with a
     timbre reference needs that file again (``reference_audio``). Returns a job of mode ``morph``."""
     path, own = _the_take(take, record, request)
-    variant, said = models.active_variant(), heard(own["params"], own)
+    variant, said = models.active_variant(), heard(records.Record.of(own), own)
     with about("record"):
         values = records.settings(own, 1)  # every setting checked as the form checks it
     caption, words = _spoken(said)
@@ -85,7 +86,7 @@ def prepare(
     with about("seed"):
         seeds = checks.seeds_for(seed, 1)
     adapter = _adapter(values)
-    reference = _reference(own["params"], reference_audio, own["seed"])
+    reference = _reference(records.Record.of(own), reference_audio, own["seed"])
     finishing = checks.check_finish(values["loudness"], values["fade_in"], values["fade_out"])
     music = {k: said[k] for k in ("bpm", "keyscale", "timesignature")}
     pipeline = {"prompt": new_prompt, "lyrics": new_lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
@@ -118,22 +119,16 @@ def _song_in(path: Path, request: MusicRequest, finishing: Any) -> Job:
     return Job(request, lambda take: audio.fit(take, n), finishing)
 
 
-def heard(params: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
-    """What the model was told when it made a take (its record's ``params`` and the take's entry): the
+def heard(said: records.Record, entry: dict[str, Any]) -> dict[str, Any]:
+    """What the model was told when it made a take (its record, ``Record.told``, and the take's entry): the
     caption (Think's where Think rewrote it), the lyrics as the pipeline took them, and BPM, key and
     metre as the pipeline takes them (Think's where the visitor left them to it)."""
-    plan = entry.get("planner") if isinstance(entry.get("planner"), dict) else {}
-    fields = plan.get("fields") if isinstance(plan.get("fields"), dict) else {}
-    rewritten = params.get("think") and params.get("rewrite_caption", True) and fields.get("caption")
-    # Think's caption as the model read it where it had to be made to fit (``generation``), else as written.
-    caption = plan.get("caption_read", fields["caption"]) if rewritten else params.get("prompt") or ""
-    lyrics = params.get("lyrics") or ""
+    told = said.told(entry)
+    caption, lyrics = told.caption, told.lyrics
     if not isinstance(caption, str) or not isinstance(lyrics, str):
         raise InputError(tips.MORPH_UNREADABLE, "record")
-    own = (params.get("bpm"), params.get("key_scale"), params.get("time_signature"))
-    planned = (fields.get("bpm"), fields.get("keyscale"), fields.get("timesignature"))
     try:
-        music = preparing.musical(*(p if g is None else g for g, p in zip(own, planned, strict=True)))
+        music = preparing.musical(told.bpm, told.key_scale, told.time_signature)
     except gr.Error as exc:
         raise InputError(f"{tips.MORPH_UNREADABLE} ({exc.message})", "record") from None
     return {"prompt": caption.strip(), "lyrics": lyrics.strip() or INSTRUMENTAL_TAG, **music}
@@ -147,11 +142,11 @@ def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
         return gr.skip(), gr.skip(), gr.skip()
     try:
         entry, _ = records.take_entry(record, take, tips.MORPH_NO_TAKE)
-        params = records.check(record)["params"]
-        said = heard(params, entry)
+        own = records.Record.of(records.check(record))
+        said = heard(own, entry)
     except gr.Error:
         return gr.skip(), gr.skip(), gr.skip()
-    steps = params.get("inference_steps")
+    steps = own.steps
     steps = steps if isinstance(steps, int) and not isinstance(steps, bool) else gr.skip()
     return *_spoken(said), steps
 
@@ -174,7 +169,7 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
     relative, index = chosen.audio, chosen.number - 1
     path = output_folder.own_take_audio(relative) if isinstance(relative, str) else None
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
-    if path is None or not records.made_by(request, relative):
+    if path is None or not take_owners.made_by(request, relative):
         raise InputError(tips.MORPH_GONE.format(n=index + 1), "record")
     try:
         own = records.check(records.read(path.with_suffix(".json")))
@@ -198,10 +193,10 @@ def _adapter(values: dict[str, Any]) -> dict[str, Any] | None:
     return preparing.check_lora(None, values["lora_scale"], values["lora_preset"])
 
 
-def _reference(params: dict[str, Any], given: Any, seed: int) -> Any:
+def _reference(said: records.Record, given: Any, seed: int) -> Any:
     """The take's timbre reference, given again (a record names it, it cannot carry it), read as the
     take read it; None for a take made without one."""
-    wanted = params.get("reference_audio")
+    wanted = said.files.get("reference_audio")
     if not wanted:
         return None
     name = Path(str(wanted)).name

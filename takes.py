@@ -25,6 +25,7 @@ import audio
 import grid_lock
 import lrc
 import output_folder
+import records
 import song_map
 import take_latents
 
@@ -68,27 +69,25 @@ def encoding(fmt: str) -> dict[str, Any]:
     return {"format": fmt, "bits": int(audio.FORMATS[fmt][1].split("_")[1])}
 
 
-def title(params: dict[str, Any], take: int, of: int) -> str:
-    """A take's title in its tags: the first sung line, else the caption, else the mode; numbered
-    when the request made several."""
+def title(said: records.Record, take: int, of: int) -> str:
+    """A take's title in its tags (``said``: its record): the first sung line, else the caption, else the
+    mode; numbered when the request made several."""
     base = ""
-    for line in str(
-        params.get("song_lyrics") or params.get("lyrics") or ""
-    ).splitlines():  # a region Edit's: the song's
+    for line in (said.words or "").splitlines():  # a region Edit's: the song's
         line = "".join(c for c in line if c.isprintable()).strip()
         if line and not line.startswith(("[", "(")):
             base = line
             break
-    base = base or " ".join("".join(c for c in str(params.get("prompt") or "") if c.isprintable()).split())
+    base = base or " ".join("".join(c for c in said.caption if c.isprintable()).split())
     if len(base) > TITLE_CHARS:
         base = base[: TITLE_CHARS - 1].rstrip() + "…"
     base = base or "Untitled"
     return f"{base} (take {take} of {of})" if of > 1 else base
 
 
-def _tags(mode: str, params: dict[str, Any], take: int, of: int, seed: int) -> dict[str, str]:
+def _tags(mode: str, said: records.Record, take: int, of: int, seed: int) -> dict[str, str]:
     return {
-        "title": title(params, take, of),
+        "title": title(said, take, of),
         "artist": audio.STUDIO,
         "comment": f"{mode.title()}, take {take} of {of}, seed {seed}; made with {audio.STUDIO}",
     }
@@ -109,7 +108,7 @@ def write_takes(
     mode: str, result: dict[str, Any], params: dict[str, Any], seeds: list[int], fmt: str
 ) -> tuple[list[str], dict[str, Any]]:
     """Save every take (in the format ``fmt``), its preview and a JSON record beside it (``params``: its
-    settings, ``records.written``); return the audio paths and the call's record.
+    settings, ``job_record.of``); return the audio paths and the call's record.
 
     Each file is written under a temporary name and renamed once complete (a full or read-only disk
     leaves no partial or empty file, and the visitor is told why nothing was saved); the takes are
@@ -150,21 +149,22 @@ def write_takes(
     alone = [p.with_name(f"{p.stem}-part{p.suffix}") for p in paths] if "parts" in result else []
     for entry, part in zip(record["takes"], alone, strict=False):
         entry["part"] = part.relative_to(root).as_posix()
+    said = records.Record.of(record)
     played = _as_played(result, record, paths, root)
     written += alone + [path for _, path in played]
     written += [p.with_name(f".partial-{p.name}") for p in written]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         jobs = [
-            (take, path, preview, fmt, _tags(mode, params, i, len(seeds), seed))
+            (take, path, preview, fmt, _tags(mode, said, i, len(seeds), seed))
             for i, (take, path, preview, seed) in enumerate(
                 zip(result["audio"], paths, previews, seeds, strict=True), 1
             )
         ]
         parts = [(part, p, p, fmt, {}) for part, p in zip(result.get("parts", ()), alone, strict=True)]
         _write_all(jobs + parts + [(take, p, p, fmt, {}) for take, p in played])
-        _write_lrcs(record, paths, params)
-        _mapped(record, result, params)
+        _write_lrcs(record, paths, said)
+        _mapped(record, result, said)
         take_latents.write_all(result, record, paths, root)
         _bound(result, record, paths)
         record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
@@ -183,13 +183,13 @@ def write_takes(
     return [str(p) for p in paths], record
 
 
-def _mapped(record: dict[str, Any], result: dict[str, Any], params: dict[str, Any]) -> None:
+def _mapped(record: dict[str, Any], result: dict[str, Any], said: records.Record) -> None:
     """Each take's map in its entry (``song_map``: a loop's its grid, a locked take's its lock's), and its time."""
     mapping = time.perf_counter()
     for entry, take in zip(record["takes"], result["audio"], strict=True):
         locked = entry.get("lock") or {}
         grid = grid_lock.grid(locked, entry["seconds"]) if locked.get("locked") else None
-        entry.update(song_map.of_take(take, entry, params, result.get("loop"), grid))
+        entry.update(song_map.of_take(take, entry, said, result.get("loop"), grid))
     record["timings"]["map_s"] = round(time.perf_counter() - mapping, 3)
 
 
@@ -263,11 +263,11 @@ def _synced(result: dict[str, Any], index: int, path: Path, root: Path, seconds:
     }
 
 
-def _write_lrcs(record: dict[str, Any], paths: list[Path], params: dict[str, Any]) -> None:
+def _write_lrcs(record: dict[str, Any], paths: list[Path], said: records.Record) -> None:
     """A sung take's ``.lrc`` beside it, written as the takes are (complete or absent)."""
     for path, entry in zip(paths, record["takes"], strict=True):
         if "lrc" in entry:
-            text = lrc.lrc_text(entry["lyric_lines"], title(params, entry["take"], len(paths)), entry["seconds"])
+            text = lrc.lrc_text(entry["lyric_lines"], title(said, entry["take"], len(paths)), entry["seconds"])
             partial = path.with_name(f".partial-{path.stem}.lrc")
             partial.write_text(text, encoding="utf-8")
             os.replace(partial, path.with_suffix(".lrc"))
@@ -285,9 +285,10 @@ def _write_all(jobs: list[tuple[Any, ...]]) -> None:
 def _write_records(record: dict[str, Any], paths: list[Path], params: dict[str, Any]) -> None:
     """Each take's own record beside it (its seed, its file, its plan), written as the takes are."""
     for path, entry in zip(paths, record["takes"], strict=True):
-        own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]}
+        # The take's own settings: its seed, made alone (the key keeps its place in the record).
+        alone = {"params": {**params, "seed": entry["seed"], "batch_size": 1}}
+        own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]} | alone
         own.update({k: entry[k] for k in (*OWN_FIELDS, *SYNCED) if k in entry})
-        own["params"] = {**params, "seed": entry["seed"], "batch_size": 1}
         meta, partial_meta = path.with_suffix(".json"), path.with_name(f".partial-{path.stem}.json")
         partial_meta.write_text(json.dumps(own, indent=2, ensure_ascii=False))
         os.replace(partial_meta, meta)

@@ -60,9 +60,10 @@ def prepare(
             f"This take is already a variation {LONGEST_CHAIN} times over; make variations of an earlier one.",
             "record",
         )
-    files = _files(record["params"], src_audio, reference_audio)
-    if record["mode"] == "generate":
-        job = _remade(record, take, files.get("reference_audio"), voice_of(record["params"], files))
+    said = records.Record.of(record)
+    files = _files(said, src_audio, reference_audio)
+    if said.mode == "generate":
+        job = _remade(record, take, files.get("reference_audio"), voice_of(said, files))
     else:
         job = _remade_audio(record, entry, files)
     seeds = job.seeds * n
@@ -94,9 +95,9 @@ def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
     return entry, index
 
 
-def _files(params: dict[str, Any], src_audio: Any, reference_audio: Any) -> dict[str, Any]:
+def _files(said: records.Record, src_audio: Any, reference_audio: Any) -> dict[str, Any]:
     """The files the take was made with, given again: each the one its record names, by name."""
-    if (lora := params.get("lora")) and not params.get("lora_preset"):
+    if (lora := said.files.get("lora")) and not said.files.get("lora_preset"):
         raise checks.InputError(
             f"This take was made with a LoRA file ({checks.shown(Path(str(lora)).name)}), which a record "
             "cannot carry: make it again in its tab with the file to vary it.",
@@ -107,9 +108,9 @@ def _files(params: dict[str, Any], src_audio: Any, reference_audio: Any) -> dict
         ("src_audio", src_audio, "song"),
         ("reference_audio", reference_audio, "timbre reference"),
     ):
-        wanted = params.get(name)
+        wanted = said.files.get(name)
         # A take's voice needs no file again: it is resolved again from that take (``voice``).
-        if not wanted or (name == "reference_audio" and not path and voice_of(params, {})):
+        if not wanted or (name == "reference_audio" and not path and voice_of(said, {})):
             continue
         if not path:
             raise checks.InputError(
@@ -151,11 +152,11 @@ def _chain(value: Any) -> list[tuple[int, float]]:
     return chain
 
 
-def voice_of(params: dict[str, Any], files: dict[str, Any]) -> str | None:
-    """The take whose voice a Generate take was made with (its record's ``reference``), unless the
-    variation is given the reference file itself."""
-    lent = params.get("reference") if isinstance(params.get("reference"), dict) else {}
-    return None if files.get("reference_audio") or not isinstance(lent.get("take"), str) else lent["take"]
+def voice_of(said: records.Record, files: dict[str, Any]) -> str | None:
+    """The take whose voice a Generate take was made with (its record's ``voice``), unless the variation is
+    given the reference file itself."""
+    lent = said.voice.get("take")
+    return None if files.get("reference_audio") or not isinstance(lent, str) else lent
 
 
 def _remade(record: dict[str, Any], take: Any, reference: str | None = None, voice: str | None = None) -> modes.Job:
@@ -177,5 +178,4 @@ def _remade_audio(record: dict[str, Any], entry: dict[str, Any], files: dict[str
     every other setting the record's, checked by the mode's own preparer, and the take's seed."""
     prepare = modes.PREPARE[record["mode"]]
     own = set(inspect.signature(prepare).parameters) - {"src_audio", "reference_audio", "lora", "seed"}
-    settings = {name: value for name, value in record["params"].items() if name in own}
-    return prepare(**settings, **files, seed=entry["seed"])
+    return prepare(**records.Record.of(record).asked(own), **files, seed=entry["seed"])

@@ -35,6 +35,7 @@ import checks
 import headers
 import output_folder
 import preparing
+import records
 import take_latents
 import tooltips as tips
 import uploads
@@ -96,8 +97,7 @@ def _read(path: Path) -> dict[str, Any]:
 def check_sung(found: Voice, param: str = "reference_audio") -> None:
     """Refused in words where the take's record says it has no voice: a Generate take without words,
     or one made ``[Instrumental]``. A cover that kept its song's words (none given) may sing."""
-    params = found.record.get("params") if isinstance(found.record.get("params"), dict) else {}
-    words = str(params.get("lyrics") or "").strip()
+    words = records.Record.of(found.record).lyrics.strip()
     if found.record.get("lyric_lines"):
         return
     if words.lower() == checks.INSTRUMENTAL_TAG.lower() or (found.record.get("mode") == "generate" and not words):

@@ -3,7 +3,7 @@ Generate's timbre reference (placed in the uploads as a link, as *Send to* place
 Generate in view; *Use these settings* of a take made with a take's voice brings that voice back too.
 
 Which take a button may lend is decided as *Send to* decides it: a result's take only where this
-visitor's page made it (``records.made_by``), a *My takes* entry only where its id is the studio's
+visitor's page made it (``take_owners.made_by``), a *My takes* entry only where its id is the studio's
 (``my_takes.own``). A voice a take's record names is lent back only from the take's own record on disk
 (written when the studio checked that voice was the visitor's), or where this page made that take too.
 """
@@ -21,6 +21,7 @@ import output_folder
 import records
 import results
 import studio_words
+import take_owners
 import tooltips as tips
 import uploads
 import voice
@@ -41,7 +42,7 @@ def use_voice(take: Any, record: Any, request: gr.Request = None) -> tuple[str, 
     timbre reference, and Generate selected; refused as *Send to* refuses, and for an instrumental."""
     entry, index = records.take_entry(record, take, "There is no take yet — make one first.")
     path = output_folder.own_take_audio(entry.get("audio"))
-    if path is None or not records.made_by(request, entry.get("audio")):
+    if path is None or not take_owners.made_by(request, entry.get("audio")):
         raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
     return _lent(path), gr.Tabs(selected="generate")
 
@@ -64,7 +65,7 @@ def kept_voice(record: Any, take: Any = 1, request: gr.Request = None) -> Any:
         return gr.skip()
     entry, _ = records.take_entry(record, take, "")
     own = output_folder.own_take_audio(entry.get("audio"))
-    if own is not None and records.made_by(request, entry.get("audio")):
+    if own is not None and take_owners.made_by(request, entry.get("audio")):
         return _voice_back(voice.own_record(own), vouched=True, request=request)
     return _voice_back(record, vouched=False, request=request)
 
@@ -82,13 +83,12 @@ def my_take_kept_voice(entry: Any) -> Any:
 def _voice_back(record: Any, vouched: bool, request: Any = None) -> Any:
     """The voice ``record``'s settings name, placed in the uploads; ``vouched``: the record is the
     studio's own (on disk), else the voice must be a take this page made."""
-    params = record.get("params") if isinstance(record, dict) and isinstance(record.get("params"), dict) else {}
-    lent = params.get("reference") if isinstance(params.get("reference"), dict) else {}
+    lent = records.Record.of(record).voice
     name = lent.get("take")
     if not isinstance(name, str):
         return gr.skip()
     path = output_folder.own_take_audio(name)
-    if path is None or not (vouched or records.made_by(request, name)):
+    if path is None or not (vouched or take_owners.made_by(request, name)):
         gr.Warning(tips.VOICE_KEPT_GONE.format(name=records.said_safely(Path(name).name)))
         return gr.skip()
     placed = uploads.link_in(path)

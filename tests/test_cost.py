@@ -30,6 +30,7 @@ import backend
 import budget
 import devices
 import handlers
+import job_record
 import lora
 import modes
 import output_folder
@@ -112,7 +113,7 @@ def test_the_plan_the_auto_and_the_plain_path_meet_one_bound(studio_env, with_pl
     auto = _settled(modes.prepare_generate(**common, think=True, auto_length=True))
     # 270 s: with Think's measured figures (50 ms a code, 85 ms a thinking token), 4 takes of 280 s
     # pass the GPU seconds a request may take.
-    assert records.of(auto)["longest"] == auto.request.plan.longest == auto.request.seconds == 270
+    assert job_record.of(auto)["longest"] == auto.request.plan.longest == auto.request.seconds == 270
     shape = MusicShape.of(auto.request)
     assert budget.over(dataclasses.replace(shape, seconds=280))
     assert auto.request.render.pipeline.audio_duration <= 270.1 and not budget.over(shape)
@@ -124,7 +125,7 @@ def test_the_plan_the_auto_and_the_plain_path_meet_one_bound(studio_env, with_pl
     # A plan's length within the budget is the song's length, and the planner keeps to it.
     fits = json.loads(FORGED_PLAN) | {"duration": 120}
     job = _settled(modes.prepare_generate(**common, think=True, auto_length=True, plan=json.dumps(fits)))
-    assert records.of(job)["longest"] == 120
+    assert job_record.of(job)["longest"] == 120
 
 
 def test_the_gpu_seconds_one_request_declares_stay_within_one_zerogpu_call(studio_env, monkeypatch):
@@ -155,7 +156,6 @@ def test_a_guidance_interval_costs_its_guided_steps_and_the_rest_half(studio_env
     """Outside upstream's guidance interval a step runs the song's rows alone (``sampler``): the shape
     counts the steps within it (the sampler's times, t from 1 down), and the pace declares less."""
     import music_shape
-    import records
 
     asked = {"prompt": "x", "audio_duration": 120, "inference_steps": 50, "think": False}
     whole = MusicShape.of(modes.prepare_generate(**asked).request)
@@ -166,7 +166,7 @@ def test_a_guidance_interval_costs_its_guided_steps_and_the_rest_half(studio_env
     assert (shape.guided_steps, shape.forwards) == (38, 1.76)
     assert pace.music_seconds(shape) < pace.music_seconds(whole)
     # The record says it, *Use these settings* brings it back; a record without one: the whole schedule.
-    back = records.settings({"params": records.of(part), "takes": [{"seed": 1}]})
+    back = records.settings({"params": job_record.of(part), "takes": [{"seed": 1}]})
     assert (back["cfg_interval_start"], back["cfg_interval_end"]) == (0.5, 1.0)
     before = records.settings({"params": {"prompt": "x"}, "takes": [{"seed": 1}]})
     assert (before["cfg_interval_start"], before["cfg_interval_end"]) == (0.0, 1.0)

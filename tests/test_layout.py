@@ -300,20 +300,47 @@ def test_each_music_tab_has_a_field_for_every_parameter_of_its_preparer_and_no_o
     assert len(records.FIELDS) == len(set(records.FIELDS))
 
 
-def test_the_record_is_read_and_written_in_its_own_room():
-    """A take's record has one room (``records``): no other room reads or writes a setting by its key
-    (``params[...]``), and no preparer imports a page room to read one (``results`` shows a result)."""
-    found = [
-        f"{name}.py:{node.lineno}"
-        for name, tree in _rooms().items()
-        if name != "records"
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Subscript)
-        and (
-            (isinstance(node.value, ast.Name) and node.value.id == "params")
-            or (isinstance(node.value, ast.Attribute) and node.value.attr == "params")
+def record_reads(tree: ast.Module) -> list[int]:
+    """The lines of ``tree`` that read a record's settings by key, in any spelling: ``params[…]``,
+    ``params.get(…)``, ``…["params"]``, ``….get("params"…)``, ``….params``."""
+
+    def named(node: ast.AST) -> bool:
+        return (isinstance(node, ast.Name) and node.id == "params") or (
+            isinstance(node, ast.Attribute) and node.attr == "params"
         )
-    ]
+
+    def said(node: ast.AST) -> bool:
+        return isinstance(node, ast.Constant) and node.value == "params"
+
+    found = set()
+    for node in ast.walk(tree):
+        getter = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+        if (
+            (isinstance(node, ast.Subscript) and (named(node.value) or said(node.slice)))
+            or (getter and (named(node.func.value) or (node.args and said(node.args[0]))))
+            or (isinstance(node, ast.Attribute) and node.attr == "params")
+        ):
+            found.add(node.lineno)
+    return sorted(found)
+
+
+def test_the_record_finder_finds_every_spelling():
+    for spelling in (
+        'params["bpm"]',
+        'params.get("bpm")',
+        'record["params"]',
+        'record.get("params", {})',
+        "job.params",
+    ):
+        assert record_reads(ast.parse(spelling)) == [1], spelling
+    assert record_reads(ast.parse('said = {"params": made}\nsaid.bpm')) == []
+
+
+def test_the_record_is_read_only_through_its_type():
+    """A take's record is read by key in one room (``records``: ``Record``, ``Take``, ``settings``) and
+    written in one (``job_record``, which writes, never reads): no other room knows a setting's key in any
+    spelling, and no preparer imports a page room to read one (``results`` shows a result)."""
+    found = [f"{name}.py:{line}" for name, tree in _rooms().items() if name != "records" for line in record_reads(tree)]
     assert found == []
     graph = import_graph()
     preparers = ("modes", "part_tasks", "take_morph", "variations", "preparing")

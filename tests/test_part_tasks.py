@@ -23,6 +23,7 @@ import devices
 import edit_fields
 import flow_edit
 import handlers
+import job_record
 import models
 import modes
 import output_folder
@@ -197,7 +198,11 @@ def test_a_part_added_varies_and_is_sent_on_as_every_take(studio_env, tmp_path):
     path = str(tone(tmp_path / "song.wav", seconds=7.0))
     _, record = handlers.make("edit", src_audio=path, change="add", part="guitar", prompt="jangly", inference_steps=2)
     varied = variations.prepare(take=1, record=record, amount=0.5, count=1, src_audio=path)
-    assert records.of(varied)["change"] == "add" and records.of(varied)["part"] == "guitar" and varied.part is not None
+    assert (
+        job_record.of(varied)["change"] == "add"
+        and job_record.of(varied)["part"] == "guitar"
+        and varied.part is not None
+    )
     _, again = handlers.run_job(varied)
     assert (
         again["takes"][0]["variation"]["amount"] == 0.5
@@ -237,9 +242,9 @@ def test_a_song_completed_with_a_sung_part_keeps_its_words(studio_env, tmp_path)
     song completed without a sung part takes none, and the page shows the words' field accordingly."""
     song, words = str(tone(tmp_path / "song.wav", seconds=8.0)), "[verse]\nla la la"
     sung = modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "Vocals"])
-    assert sung.request.render.pipeline.lyrics == words and records.of(sung)["lyrics"] == words
+    assert sung.request.render.pipeline.lyrics == words and job_record.of(sung)["lyrics"] == words
     plain = modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "bass"])
-    assert plain.request.render.pipeline.lyrics == checks.INSTRUMENTAL_TAG and records.of(plain)["lyrics"] == ""
+    assert plain.request.render.pipeline.lyrics == checks.INSTRUMENTAL_TAG and job_record.of(plain)["lyrics"] == ""
     show = edit_fields.showing(models.VARIANTS["xl-sft"])
     assert show("complete", "vocals", ["drums", "backing_vocals"])[6]["visible"] is True
     assert show("complete", "vocals", ["drums", "bass"])[6]["visible"] is False

@@ -14,6 +14,7 @@ import pytest
 import budget
 import generation
 import gpu
+import job_record
 import modes
 import records
 import runs
@@ -60,7 +61,7 @@ def test_running_a_request_rewrites_nothing_of_it(studio_env, with_planner):
     made = generation.run_music(job.request)
     assert pickle.dumps(job.request) == sent
     assert made["planners"][0]["fields"]["duration"] > 0 and job.request.render.pipeline.audio_codes is None
-    assert made["audio"].shape[-1] <= int(records.of(job)["longest"] * 48000) + 1
+    assert made["audio"].shape[-1] <= int(job_record.of(job)["longest"] * 48000) + 1
 
 
 def test_a_run_costing_more_than_its_door_settled_is_settled_again(studio_env):
@@ -85,8 +86,8 @@ def test_the_budget_settles_into_a_new_request_and_says_what_fits(studio_env, wi
     assert budget.settle(job, 10_000) is job  # within the limit given, the very same request
     auto = modes.prepare_generate(prompt="x", batch_size=4, inference_steps=1, think=True, auto_length=True)
     bounded = budget.settle(auto, 700)
-    assert bounded is not auto and records.of(bounded)["longest"] < records.of(auto)["longest"] == 600
-    assert bounded.request.plan.longest == records.of(bounded)["longest"] and auto.request.plan.longest == 600
+    assert bounded is not auto and job_record.of(bounded)["longest"] < job_record.of(auto)["longest"] == 600
+    assert bounded.request.plan.longest == job_record.of(bounded)["longest"] and auto.request.plan.longest == 600
 
 
 def test_a_render_from_one_flat_mapping_keeps_seeds_lora_and_noise_apart():
@@ -188,7 +189,6 @@ def test_each_feature_keeps_its_gpu_entry_and_only_app_starts_the_studio():
 
 
 def test_a_take_number_is_a_whole_number_in_range_and_never_a_switch():
-    import records
 
     record = {"takes": [{"seed": 1, "audio": "a.wav"}, {"seed": 2, "audio": "b.wav"}]}
     assert records.take_entry(record, 2, "none") == ({"seed": 2, "audio": "b.wav"}, 1)
@@ -242,7 +242,6 @@ def test_records_written_before_the_typed_call_read_back_and_remake_their_takes(
     variation of each take, and a remade take records the same settings and runs the same call."""
     import json
 
-    import records
     import variations
 
     made = json.loads((RECORDS / "generate-401856c.json").read_text())
@@ -250,9 +249,9 @@ def test_records_written_before_the_typed_call_read_back_and_remake_their_takes(
     assert (values["prompt"], values["inference_steps"], values["guidance_scale"]) == ("old dusty soul", 3, 5.0)
     assert (values["seed"], values["audio_format"], values["loudness"], values["fade_in"]) == (78, "flac", "-16", 0.5)
     again = variations.prepare(2, made, 0.0, 1)
-    assert {**records.of(again), "seed": 77, "batch_size": 2} == {
+    assert {**job_record.of(again), "seed": 77, "batch_size": 2} == {
         **made["params"],
-        "variation": records.of(again)["variation"],
+        "variation": job_record.of(again)["variation"],
     }
     call = again.request.render.pipeline
     assert (call.num_inference_steps, call.guidance_scale, call.shift, call.prompt) == (3, 5.0, 3.0, "old dusty soul")
@@ -260,7 +259,7 @@ def test_records_written_before_the_typed_call_read_back_and_remake_their_takes(
     song = tone(tmp_path / covered["params"]["src_audio"], seconds=10.0)
     remade = variations.prepare(1, covered, 0.0, 1, src_audio=str(song))
     kept = {k: v for k, v in covered["params"].items() if k not in ("source_latents",)}
-    assert {k: records.of(remade)[k] for k in kept} == kept
+    assert {k: job_record.of(remade)[k] for k in kept} == kept
     call = remade.request.render.pipeline
     assert (call.task_type, call.audio_cover_strength, call.num_inference_steps, call.guidance_scale) == (
         "cover",
@@ -322,25 +321,24 @@ def test_each_mode_records_what_it_recorded_before_the_record_was_read_off_the_c
         ),
         "variation": lambda: variations.prepare(2, made, 0.3, 2, seed=11),
     }
-    said = {name: json.loads(json.dumps(records.of(make()))) for name, make in cases.items()}
+    said = {name: json.loads(json.dumps(job_record.of(make()))) for name, make in cases.items()}
     assert said == json.loads((RECORDS / "params-3e361fe.json").read_text())
 
 
 def test_a_record_is_read_off_the_request_so_a_setting_is_stated_once(studio_env, with_planner, song):
-    """Every mode's record says what its call runs (``records.of``, read once off the job): a setting changed
+    """Every mode's record says what its call runs (``job_record.of``, read once off the job): a setting changed
     in the call is changed in the record."""
-    import records
 
     for mode, job in _jobs(song).items():
         request, call = job.request, job.request.render.pipeline
-        said = records.of(job)
+        said = job_record.of(job)
         assert (said["inference_steps"], said["guidance_scale"], said["seed"]) == (
             call.num_inference_steps,
             call.guidance_scale,
             request.render.seeds[0],
         ), mode
         changed = dataclasses.replace(request, render=request.render.with_pipeline(guidance_scale=3.5, shift=2.0))
-        again = records.of(dataclasses.replace(job, request=changed))
+        again = job_record.of(dataclasses.replace(job, request=changed))
         assert (again["guidance_scale"], again["shift"]) == (3.5, 2.0), mode
 
 
@@ -349,7 +347,6 @@ def test_a_record_carries_each_takes_bars_and_sections_and_its_loop_through(stud
     the typed record passes through): read back, varied and brought back to Generate as before."""
     import json
 
-    import records
     import variations
 
     made = json.loads((RECORDS / "generate-401856c.json").read_text())
@@ -361,4 +358,4 @@ def test_a_record_carries_each_takes_bars_and_sections_and_its_loop_through(stud
     assert records.take_of(made, 1).bars is None and records.loop_of(made) == made["loop"]
     own = {**made, **made["takes"][1], "take": 2}  # a take's own .json: the take it holds
     assert records.take_of(own, 1).bars == bars and records.settings(own)["seed"] == 78
-    assert records.of(variations.prepare(2, made, 0.0, 1))["variation"]["of"]["seed"] == 78
+    assert job_record.of(variations.prepare(2, made, 0.0, 1))["variation"]["of"]["seed"] == 78

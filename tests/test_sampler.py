@@ -21,11 +21,11 @@ import torch
 
 import checks
 import dcw
+import job_record
 import models
 import modes
 import preparing
 import random_models
-import records
 import sampler
 import xl_model
 from music_request import Call
@@ -274,11 +274,11 @@ def test_dcw_is_on_by_default_for_turbo_only_and_a_choice_always_wins(
     for mode, prepare in jobs.items():
         for asked, runs in ((None, default), (True, True), (False, False)):
             job = prepare() if asked is None else prepare(dcw=asked)
-            assert records.of(job)["dcw"] is runs and job.request.render.pipeline.dcw is runs, (mode, asked)
-        assert records.of(prepare(dcw=None))["dcw"] is default
+            assert job_record.of(job)["dcw"] is runs and job.request.render.pipeline.dcw is runs, (mode, asked)
+        assert job_record.of(prepare(dcw=None))["dcw"] is default
     part = modes.prepare_edit(src_audio=song, change="extract", part="drums")
-    assert records.of(part)["dcw"] is False and part.request.render.pipeline.dcw is False
-    assert records.of(modes.prepare_edit(src_audio=song, change="extract", part="drums", dcw=True))["dcw"] is True
+    assert job_record.of(part)["dcw"] is False and part.request.render.pipeline.dcw is False
+    assert job_record.of(modes.prepare_edit(src_audio=song, change="extract", part="drums", dcw=True))["dcw"] is True
 
 
 # ---------------------------------------------------------------- repaint
@@ -384,7 +384,7 @@ def test_the_covers_start_says_upstreams_silence_report_and_refuses_nothing(stud
     sf.write(tmp_path / "song.wav", _song(8).numpy().T, SR)
     for start in (0.2, 0.6, 1.0):
         job = modes.prepare_cover(src_audio=str(tmp_path / "song.wav"), prompt="jazz", cover_noise_strength=start)
-        assert records.of(job)["cover_noise_strength"] == start == job.request.render.pipeline.cover_noise_strength
+        assert job_record.of(job)["cover_noise_strength"] == start == job.request.render.pipeline.cover_noise_strength
 
 
 def test_a_cover_can_start_from_the_song_noised_to_the_nearest_step(pipe):

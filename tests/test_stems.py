@@ -183,7 +183,7 @@ def test_split_into_stems_through_the_api(client, served):
 
 def test_another_visitors_take_is_not_split_and_their_stems_stay(client, served):
     """Issue 48: with A's record, B's /stems split A's take and rewrote A's four stem files. Stems follow
-    the rule Send to follows (``records.made_by``): B is refused at the door in the words a gone take
+    the rule Send to follows (``take_owners.made_by``): B is refused at the door in the words a gone take
     gets, A's stems stay as they were, and A may split again."""
     take, record = _take(client, 45)
     client.predict(take=1, record=record, api_name="/stems")

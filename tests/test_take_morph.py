@@ -21,6 +21,7 @@ import audio
 import backend
 import dcw
 import handlers
+import job_record
 import output_folder
 import pace
 import pace_phases
@@ -217,7 +218,9 @@ def test_only_a_generate_take_and_what_it_needs_again_are_morphed(studio_env, tm
         take_morph.prepare(1, with_reference, "dark techno")
     assert refused.value.param == "reference_audio"
     job = take_morph.prepare(1, with_reference, "dark techno", reference_audio=str(song))
-    assert job.request.render.pipeline.reference_audio is not None and records.of(job)["reference_audio"] == "song.wav"
+    assert (
+        job.request.render.pipeline.reference_audio is not None and job_record.of(job)["reference_audio"] == "song.wav"
+    )
     own = json.loads((studio_env / with_reference["takes"][0]["metadata"]).read_text())
     own["params"]["lora"] = "mine.safetensors"
     (studio_env / with_reference["takes"][0]["metadata"]).write_text(json.dumps(own))
@@ -279,14 +282,15 @@ def test_the_row_starts_with_the_words_the_model_read_and_the_declaration_counts
     starts from them; the cost line declares as the run does, two asks a step, as Cover's morph does."""
     planned = {"planner": {"fields": {"caption": "glassy ambient", "bpm": 90, "keyscale": "A minor"}}}
     params = {"prompt": "glass", "lyrics": "", "think": True, "rewrite_caption": True, "bpm": 120}
-    said = take_morph.heard(params, planned)
+    said = take_morph.heard(records.Record.of({"params": params}), planned)
     assert (said["prompt"], said["lyrics"], said["bpm"], said["keyscale"]) == (
         "glassy ambient",
         "[Instrumental]",
         120,
         "A minor",
     )
-    assert take_morph.heard({**params, "rewrite_caption": False}, planned)["prompt"] == "glass"
+    as_written = records.Record.of({"params": {**params, "rewrite_caption": False}})
+    assert take_morph.heard(as_written, planned)["prompt"] == "glass"
     assert take_morph.own_words(1, made) == (SONG["prompt"], SONG["lyrics"], 1)
     assert take_morph.own_words(1, {"stopped": "Stopped"}) == (gr.skip(),) * 3
     job = take_morph.prepare(1, made, "dark techno", SONG["lyrics"])

@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 import handlers
+import job_record
 import records
 import retake
 import sampler
@@ -219,7 +220,7 @@ def test_a_takes_own_json_varies_the_take_it_holds_and_keeps_its_noise(studio_en
     assert own["noise"] == [[61, 0.4]] and own["variation"]["seed"] == 61
     job = variations.prepare(1, own, 0, 1)  # ``take`` is the one the file holds, whatever is asked
     assert job.request.render.noise == (((61, 0.4),),) and job.seeds == [6]
-    assert records.of(job)["variation"]["of"] == {"take": 2, "seed": 6, "audio": own["audio"]}
+    assert job_record.of(job)["variation"]["of"] == {"take": 2, "seed": 6, "audio": own["audio"]}
 
 
 def test_use_these_settings_of_a_variation_says_what_comes_back(studio_env, monkeypatch):
@@ -247,26 +248,25 @@ def test_odd_records_are_told_in_words(studio_env, record, words):
 
 def test_a_long_file_name_in_a_record_is_not_copied_on(studio_env):
     record = {**RECORD, "takes": [{**RECORD["takes"][0], "audio": "x" * 100_000}]}
-    assert records.of(variations.prepare(1, record, 0.3, 1))["variation"]["of"]["audio"] is None
+    assert job_record.of(variations.prepare(1, record, 0.3, 1))["variation"]["of"]["audio"] is None
 
 
 def test_a_record_that_says_dcw_is_made_again_as_it_says(studio_env, tmp_path):
     """Before upstream's PR #1273 the studio ran DCW for every model, so a take's record may say true on
     the XL SFT model, whose default is now off: its variations and its settings brought back keep it on
     (and off where it says false); a record that says nothing gets today's default, the model's."""
-    import records
     from test_audio_modes import tone
 
     song = tone(tmp_path / "song.wav", seconds=8)
     for said in (True, False):
         record = {**RECORD, "params": {**RECORD["params"], "dcw": said}}
         job = variations.prepare(1, record, 0.3, 1)
-        assert records.of(job)["dcw"] is said and job.request.render.pipeline.dcw is said
+        assert job_record.of(job)["dcw"] is said and job.request.render.pipeline.dcw is said
         assert records.settings(record)["dcw"] is said
         edit = {"prompt": "calm", "repainting_start": 1, "repainting_end": 3, "dcw": said, "src_audio": "song.wav"}
         job = variations.prepare(1, {**RECORD, "mode": "edit", "params": edit}, 0.3, 1, src_audio=str(song))
-        assert records.of(job)["dcw"] is said and job.request.render.pipeline.dcw is said
-    assert records.of(variations.prepare(1, RECORD, 0.3, 1))["dcw"] is False
+        assert job_record.of(job)["dcw"] is said and job.request.render.pipeline.dcw is said
+    assert job_record.of(variations.prepare(1, RECORD, 0.3, 1))["dcw"] is False
     assert records.settings(RECORD)["dcw"] is False
 
 

@@ -18,9 +18,11 @@ from gradio_client.exceptions import AppError, ValidationError
 
 import audio
 import handlers
+import job_record
 import modes
 import preparing
 import records
+import take_owners
 import takes
 import variations
 import voice
@@ -78,20 +80,24 @@ def test_windows_from_the_takes_synced_lines_and_the_record_names_the_take(studi
     # Sung from 20 s on: a long intro. Lines 4 s apart, so each is sung until the next.
     _own(path, lyric_lines=[{"time": t, "text": "la la la"} for t in (20.0, 24.0, 28.0, 32.0, 36.0)])
     job = modes.prepare_generate(prompt="a new song", lyrics="[verse]\nnew words", seed=11, reference_take=name)
-    assert records.of(job)["reference"] == {"take": name, "by": "sung lines", "windows": [[0, 10], [20, 30], [30, 40]]}
-    assert records.of(job)["reference_audio"] == path.name
+    assert job_record.of(job)["reference"] == {
+        "take": name,
+        "by": "sung lines",
+        "windows": [[0, 10], [20, 30], [30, 40]],
+    }
+    assert job_record.of(job)["reference_audio"] == path.name
     assert np.array_equal(_lent(job), _joined(_song(path), [0.0, 20.0, 30.0]))
     # The same take sent as the file (*Use this voice* links it in): the same windows, the same record.
     linked = handlers.uploads.link_in(path)
     by_file = modes.prepare_generate(prompt="a new song", seed=11, reference_audio=linked)
-    assert records.of(by_file)["reference"] == records.of(job)["reference"] and np.array_equal(
+    assert job_record.of(by_file)["reference"] == job_record.of(job)["reference"] and np.array_equal(
         _lent(by_file), _lent(job)
     )
     # Any other file: upstream's thirds, drawn from the seed, and no take named.
     copy = studio_env / "someone.wav"
     copy.write_bytes(path.read_bytes()[:-4] + b"\x01\x00\x01\x00")
     upload = modes.prepare_generate(prompt="a new song", seed=11, reference_audio=str(copy))
-    assert "reference" not in records.of(upload) and records.of(upload)["reference_audio"] == "someone.wav"
+    assert "reference" not in job_record.of(upload) and job_record.of(upload)["reference_audio"] == "someone.wav"
     starts = [s / audio.SAMPLE_RATE for s in preparing.reference_starts(_song(copy).shape[-1], 11)]
     assert np.array_equal(_lent(upload), _joined(_song(copy), starts))
 
@@ -108,7 +114,11 @@ def test_windows_from_the_vocal_stem_where_the_take_has_no_synced_lines(studio_e
     job = modes.prepare_generate(prompt="a new song", seed=11, reference_take=name)
     # 25–40 s sung: 20–30 and 30–40 hold all 15 s (25–35 would leave no room for another), the third
     # holds none: the earliest.
-    assert records.of(job)["reference"] == {"take": name, "by": "vocal stem", "windows": [[0, 10], [20, 30], [30, 40]]}
+    assert job_record.of(job)["reference"] == {
+        "take": name,
+        "by": "vocal stem",
+        "windows": [[0, 10], [20, 30], [30, 40]],
+    }
     assert np.array_equal(_lent(job), _joined(_song(path), [0.0, 20.0, 30.0]))
 
 
@@ -119,8 +129,8 @@ def test_where_nothing_is_known_the_windows_are_upstreams_thirds_with_one_log_li
     job = modes.prepare_generate(prompt="a new song", seed=11, reference_take=name)
     assert capfd.readouterr().out.count("shows no singing") == 1
     starts = [s / audio.SAMPLE_RATE for s in preparing.reference_starts(_song(path).shape[-1], 11)]
-    assert records.of(job)["reference"]["by"] == "thirds"
-    assert records.of(job)["reference"]["windows"] == [[round(s, 1), round(s + WINDOW, 1)] for s in starts]
+    assert job_record.of(job)["reference"]["by"] == "thirds"
+    assert job_record.of(job)["reference"]["windows"] == [[round(s, 1), round(s + WINDOW, 1)] for s in starts]
     assert np.array_equal(_lent(job), _joined(_song(path), starts))
 
 
@@ -144,10 +154,10 @@ def test_a_take_that_is_gone_instrumental_or_anothers_is_refused_in_words(studio
     stranger = SimpleNamespace(session_hash="someone-else")
     with pytest.raises(InputError, match="There is no take of yours named"):
         handlers.own_voice("generate", {"reference_take": name}, stranger)
-    records.remember_takes(stranger, {"takes": [{"audio": name}]})
+    take_owners.remember_takes(stranger, {"takes": [{"audio": name}]})
     handlers.own_voice("generate", {"reference_take": name}, stranger)
     # Its URL names it too, as the API returns it.
-    assert records.of(modes.prepare_generate(prompt="pop", reference_take=f"http://x/takes/{name}"))["reference"]
+    assert job_record.of(modes.prepare_generate(prompt="pop", reference_take=f"http://x/takes/{name}"))["reference"]
 
 
 # ---------------------------------------------------------------- kept by a variation and Use these settings
@@ -159,7 +169,7 @@ def test_a_variation_and_use_these_settings_keep_the_voice_and_refuse_once_it_is
     _, record = handlers.make("generate", **made, reference_take=name)
     assert record["params"]["reference"]["take"] == name
     again = variations.prepare(1, record, 0, 1)
-    assert records.of(again)["reference"] == record["params"]["reference"]
+    assert job_record.of(again)["reference"] == record["params"]["reference"]
     assert np.array_equal(_lent(again), _lent(modes.prepare_generate(**made, reference_take=name)))
     placed = voice_row.kept_voice(record, 1)
     assert Path(placed).name == path.name and os.path.samefile(placed, path)  # a link, not a copy

@@ -1,0 +1,138 @@
+"""A take's record as its finished job writes it, once (``of``): the settings read off the model call the
+preparer resolved, the takes, the length, the format, Think's part, the finish, and what the request notes
+beside the call (``music_request.Notes``); nothing else writes a record's settings. ``records`` reads it
+back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import base_model
+import checks
+from music_request import Call, Job, MusicRequest
+
+# Upstream's guidance interval, as a record names its ends.
+INTERVAL = ("cfg_interval_start", "cfg_interval_end")
+
+
+def of(job: Job, result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The settings a take's record writes (its ``params``), read once off the finished ``job``: the model
+    call, the takes, the length, the format, Think's part, the finish and what the request notes beside the
+    call (``music_request.Notes``); ``result`` says which latents the run read (the GPU side may find a
+    take's own latents misfit)."""
+    request = job.request
+    latents = (result or {}).get("source_latents", request.source_latents)
+    return {**_said(request, latents), **_mode_said(request), **_noted(job)}
+
+
+def _said(request: MusicRequest, latents: str | None) -> dict[str, Any]:
+    """The settings every mode records, as the call holds them."""
+    call, render = request.render.pipeline, request.render
+    plan = request.plan
+    chooses = plan is not None and plan.seconds is None
+    return {
+        "prompt": call.prompt,
+        "lyrics": "" if call.lyrics == checks.INSTRUMENTAL_TAG else call.lyrics,
+        "vocal_language": call.vocal_language,
+        "audio_duration": -1 if chooses else request.seconds,
+        "bpm": call.bpm,
+        "key_scale": call.keyscale,
+        "time_signature": call.timesignature,
+        "inference_steps": call.num_inference_steps,
+        "guidance_scale": call.guidance_scale,
+        "shift": call.shift,
+        # A morph runs without the step correction (``flow_edit``): its record holds none.
+        **({} if call.morph else {"dcw": call.dcw}),
+        "batch_size": render.takes,
+        "audio_format": request.audio_format,
+        **lora_record(render.lora),
+        "seed": render.seeds[0],
+        **({"song_lyrics": request.song_lyrics} if request.song_lyrics else {}),
+        **({"source_latents": latents} if latents is not None else {}),
+    }
+
+
+def _mode_said(request: MusicRequest) -> dict[str, Any]:
+    """What a mode records of its own call: Think's part (Generate), a cover's strength and start or its
+    morph, an Edit's region or part, a take's morph."""
+    call, plan = request.render.pipeline, request.plan
+    if request.mode == "generate":
+        thought = (
+            {} if plan is None else {"rewrite_caption": plan.rewrite_caption, "plan_given": plan.given is not None}
+        )
+        # Upstream's guidance interval, where it is not the whole schedule (a record without one: [0, 1]).
+        interval = (call.cfg_interval_start, call.cfg_interval_end)
+        whole = interval == (Call.cfg_interval_start, Call.cfg_interval_end)
+        within = {} if whole else dict(zip(INTERVAL, interval, strict=True))
+        looped = {} if request.loop is None else {"loop_bars": request.loop.bars}
+        return {"think": plan is not None or request.plan_skipped is not None, **thought, **within, **looped}
+    if request.mode == "cover" and call.morph:
+        return {"morph": True, "morph_prompt": call.morph_prompt, "morph_lyrics": call.morph_lyrics}
+    if request.mode == "cover":
+        cover = {"audio_cover_strength": call.audio_cover_strength}
+        return {"morph": False, **cover, "cover_noise_strength": call.cover_noise_strength}
+    if request.mode == "edit" and call.task_type in base_model.TASKS:
+        change = next(key for key, task in base_model.CHANGES.items() if task == call.task_type)
+        return {"change": change, "part": call.track_name, "add_parts": call.complete_track_classes}
+    if request.mode == "edit":
+        region = {"repainting_start": call.repainting_start, "repainting_end": call.repainting_end}
+        return {
+            "change": "region",
+            **region,
+            "repaint_mode": call.repaint_mode,
+            "repaint_strength": call.repaint_strength,
+        }
+    if request.mode == "morph":  # upstream skips its planner for a text2music morph: the song is the take's
+        described = {"prompt": call.morph_prompt, "lyrics": call.morph_lyrics}
+        return {"think": False, "morph": {"of": request.notes.morph_of, **described}}
+    return {}
+
+
+def _noted(job: Job) -> dict[str, Any]:
+    """What the record says beside the call: the request's notes, the finish, Lock to the grid, and the
+    longest Think could choose. Only a whole new take (no region: Edit and Extend keep the source's level and
+    voice) has a loudness target and names its timbre reference."""
+    notes, request, finish = job.request.notes, job.request, job.finishing
+    whole = job.region is None
+    asked = {
+        "seed_redrawn": notes.seed_redrawn,
+        "extend_seconds": notes.extend_seconds,
+        "extend_bars": notes.extend_bars,
+        "edited_lines": notes.edited_lines and list(notes.edited_lines),
+        "edited_bars": notes.edited_bars and list(notes.edited_bars),
+        "source_seconds": notes.source_seconds,
+        "src_audio": notes.src_audio,
+    }
+    said = {name: value for name, value in asked.items() if value is not None}
+    said |= {"reference_audio": notes.reference_audio} if whole else {}
+    said |= {} if notes.voice is None else {"reference": notes.voice}
+    said |= {"fade_in": finish.fade_in, "fade_out": finish.fade_out}
+    said |= {"loudness": finish.lufs or checks.LOUDNESS_OFF} if whole else {}
+    said |= {"lock_to_grid": True} if request.lock else {}
+    longest = request.plan and request.plan.longest
+    said |= {} if longest is None else {"longest": longest}
+    return said | ({} if notes.variation is None else {"variation": notes.variation})
+
+
+def lora_record(adapter: dict[str, Any] | None) -> dict[str, Any]:
+    """A LoRA as a record names it: a preset by its Hub repo (what the take was made with) and its name
+    (what brings it back), a file by its name."""
+    if not adapter:
+        return {"lora": None}
+    preset = {"lora_preset": adapter["preset"], "lora_repo": adapter["repo"]} if adapter.get("preset") else {}
+    return {"lora": adapter["name"], "lora_scale": adapter["scale"], **preset}
+
+
+def variation_entries(job: Job) -> list[dict[str, Any]] | None:
+    """What each variation's own record adds (None: the job makes no variations): where it came from, by
+    how much, its seed, its noise."""
+    made = job.request.notes.variation
+    if made is None:
+        return None
+    return [
+        {
+            "variation": {"of": made["of"], "amount": made["amount"], "seed": seed},
+            "noise": [list(step) for step in noise],
+        }
+        for seed, noise in zip(made["seeds"], job.request.render.noise, strict=True)
+    ]
