@@ -322,10 +322,11 @@ def guidance_interval(prefix: str) -> dict[str, gr.Slider]:
     """Upstream's guidance interval (``cfg_interval_start``, ``cfg_interval_end``), by the preparer's names."""
     with gr.Row():
         low, high = (
+            # Its first values are the preparer's defaults (``widgets.start_at_defaults``), its range the check's.
             widgets.lenient_slider(
-                0, 1, value=value, step=0.05, label=label, info=tips.GUIDANCE_INTERVAL, elem_id=f"{prefix}-{name}"
+                *checks.SHARE_RANGE, step=0.05, label=label, info=tips.GUIDANCE_INTERVAL, elem_id=f"{prefix}-{name}"
             )
-            for name, label, value in (("cfg-from", "Guidance from t", 0.0), ("cfg-until", "Guidance until t", 1.0))
+            for name, label in (("cfg-from", "Guidance from t"), ("cfg-until", "Guidance until t"))
         )
     return {"cfg_interval_start": low, "cfg_interval_end": high}
 

@@ -44,6 +44,7 @@ from checks import (
     as_number,
     check_finish,
     check_format,
+    check_interval,
     check_language,
     check_length,
     check_sampling,
@@ -160,7 +161,7 @@ def prepare_generate(
     locking = _lock(lock_to_grid, music["bpm"], thinking)
     longest = duration if duration is not None else audio.MAX_SECONDS
     sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
-    sampling |= _interval(cfg_interval_start, cfg_interval_end)
+    sampling |= check_interval(cfg_interval_start, cfg_interval_end)
     words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
     request = MusicRequest("generate", Render(call, seeds, adapter), longest, fmt, lock=locking, notes=lent)
@@ -175,15 +176,6 @@ def _lock(value: Any, bpm: int | None, thinking: bool) -> bool:
     if on and bpm is None and not thinking:
         raise InputError(tips.LOCK_NEEDS_BPM, "lock_to_grid")
     return on
-
-
-def _interval(start: Any, end: Any) -> dict[str, float]:
-    """Upstream's guidance interval: two times from 0 to 1, the first no later than the second."""
-    with about("cfg_interval_start"):
-        low = in_range(start, "Guidance from", *SHARE_RANGE)
-    with about("cfg_interval_end"):
-        high = in_range(end, "Guidance until", low, SHARE_RANGE[1])
-    return {"cfg_interval_start": low, "cfg_interval_end": high}
 
 
 def prepare_cover(

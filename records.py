@@ -319,9 +319,11 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
 def _interval(params: dict[str, Any]) -> dict[str, float]:
     """The record's guidance interval (none: the whole schedule, upstream's default), checked as the form does."""
     start, end = params.get(INTERVAL[0], Call.cfg_interval_start), params.get(INTERVAL[1], Call.cfg_interval_end)
-    low = _checked(INTERVAL[0], start, lambda v: checks.in_range(v, "Guidance from", *checks.SHARE_RANGE))
-    high = _checked(INTERVAL[1], end, lambda v: checks.in_range(v, "Guidance until", low, checks.SHARE_RANGE[1]))
-    return dict(zip(INTERVAL, (low, high), strict=True))
+    try:
+        return checks.check_interval(start, end)
+    except checks.InputError as exc:  # the end at fault, named as the record names it
+        value = start if exc.param == INTERVAL[0] else end
+        return _checked(exc.param, value, lambda _: checks.check_interval(start, end))
 
 
 def _loudness(value: Any) -> str:
