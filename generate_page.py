@@ -110,6 +110,9 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
     rewrite = form_fields.rewrite_caption_switch()
     plan = form_fields.plan_box()
     loudness, fade_in, fade_out = form_fields.finish_controls("gen")
+    ceiling = widgets.lenient_slider(
+        *checks.CEILING_RANGE, step=0.1, label="Ceiling (dBTP)", info=tips.CEILING, elem_id="gen-ceiling"
+    )
     lock = form_fields.lock_switch("gen")
     correction = form_fields.dcw_switch("gen", variant)
     return {
@@ -132,6 +135,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         "loudness": loudness,
         "fade_in": fade_in,
         "fade_out": fade_out,
+        "ceiling": ceiling,
         "lora_preset": preset,
         "dcw": correction,
         "lock_to_grid": lock,

@@ -9,6 +9,7 @@ from typing import Any
 
 import base_model
 import checks
+import mastering
 from music_request import Call, Job, MusicRequest
 
 # Upstream's guidance interval, as a record names its ends.
@@ -108,6 +109,8 @@ def _noted(job: Job) -> dict[str, Any]:
     said |= {} if notes.voice is None else {"reference": notes.voice}
     said |= {"fade_in": finish.fade_in, "fade_out": finish.fade_out}
     said |= {"loudness": finish.lufs or checks.LOUDNESS_OFF} if whole else {}
+    # A ceiling other than the usual (a record without one: -1 dBTP).
+    said |= {} if finish.ceiling == mastering.CEILING_DBTP else {"ceiling": finish.ceiling}
     said |= {"lock_to_grid": True} if request.lock else {}
     longest = request.plan and request.plan.longest
     said |= {} if longest is None else {"longest": longest}

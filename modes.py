@@ -126,12 +126,13 @@ def prepare_generate(
     cfg_interval_end: float = Call.cfg_interval_end,
     loop_bars: int = 0,
     lock_to_grid: bool = False,
+    ceiling: float = mastering.CEILING_DBTP,
     lora_preset: str | None = None,
 ) -> Job:
     """Text to music (``reference_audio`` lends a timbre; ``reference_take``, a take of yours by the
     name its record gives, ``takes[i].audio``, lends its voice, read where it sings). ``think``: the 5 Hz planner plans first (its
     length with ``auto_length``, its caption with ``rewrite_caption``; a take's ``plan`` skips the
-    thinking). Every take is finished at ``loudness`` LUFS under -1 dBTP, after its fades. Guidance
+    thinking). Every take is finished at ``loudness`` LUFS under ``ceiling`` dBTP, after its fades. Guidance
     applies while the time t (1 at noise, 0 at the song) lies from ``cfg_interval_start`` to
     ``cfg_interval_end`` (upstream's), the other steps costing half. ``loop_bars`` (2, 4, 8, 16 or 32;
     0: off) makes each take a loop of that many bars at ``bpm`` (``loops``), seamless round its wrap.
@@ -157,7 +158,7 @@ def prepare_generate(
         seeds = seeds_for(seed, n_takes)
     correcting = preparing.check_dcw(dcw, variant)
     reference, lent = voice.timbre(reference_audio, reference_take, seeds[0])
-    finishing = check_finish(loudness, fade_in, fade_out)
+    finishing = check_finish(loudness, fade_in, fade_out, ceiling=ceiling)
     locking = _lock(lock_to_grid, music["bpm"], thinking)
     longest = duration if duration is not None else audio.MAX_SECONDS
     sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}

@@ -18,6 +18,7 @@ import gradio as gr
 import asgi_gate
 import checks
 import lora_presets
+import mastering
 import models
 import planner
 import tooltips as tips
@@ -57,6 +58,7 @@ FIELDS = tuple(
         "fade_in",
         "fade_out",
         "lock_to_grid",
+        "ceiling",
         "lora_preset",
         "lora_scale",
     ]
@@ -313,6 +315,7 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
             "lock_to_grid", params.get("lock_to_grid", False), lambda v: checks.check_switch(v, "Lock to the grid")
         ),
         **_interval(params),
+        "ceiling": _checked("ceiling", params.get("ceiling", mastering.CEILING_DBTP), checks.check_ceiling),
     }
 
 

@@ -87,7 +87,9 @@ def prepare(
         seeds = checks.seeds_for(seed, 1)
     adapter = _adapter(values)
     reference = _reference(records.Record.of(own), reference_audio, own["seed"])
-    finishing = checks.check_finish(values["loudness"], values["fade_in"], values["fade_out"])
+    finishing = checks.check_finish(
+        values["loudness"], values["fade_in"], values["fade_out"], ceiling=values["ceiling"]
+    )
     music = {k: said[k] for k in ("bpm", "keyscale", "timesignature")}
     pipeline = {"prompt": new_prompt, "lyrics": new_lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     pipeline |= {"num_inference_steps": steps, "guidance_scale": applied, "shift": shift, "dcw": False, **music}

@@ -100,8 +100,13 @@ LOOP_TOO_LONG = (
 LOOP_AUTO_LENGTH = "A loop's length is its bars at its tempo: turn Length: auto off (or Loop off)."
 LOOP_FADES = "A loop plays round without a break, so it takes no fades: set both fades to 0."
 LOUDNESS = (
-    "How loud the take leaves: -14 LUFS is what streaming services play; peaks stay under -1 dBTP. "
+    "How loud the take leaves: -14 LUFS is what streaming services play; peaks stay under -1 dBTP (Generate: "
+    "its Ceiling). "
     "Off keeps the render as it came."
+)
+CEILING = (
+    "The highest the take's true peaks may reach, in dBTP: -1 is the usual delivery, -2 what streaming services "
+    "ask of a master louder than -14 LUFS (their encoders add peaks). Loudness off leaves the take as rendered."
 )
 FADE_IN = "Fade the start in over this many seconds (0: none)."
 FADE_OUT = "Fade the end out over this many seconds (0: none)."

@@ -18,6 +18,7 @@ from gradio_client.exceptions import ValidationError
 from scipy.signal import resample_poly
 
 import mastering
+import records
 from test_browser import _fill_number, _no_think, _playable, page, site  # noqa: F401 (fixtures)
 
 RATE = 48000
@@ -227,9 +228,27 @@ def test_use_these_settings_brings_the_finish_back(client):
         fade_out=1.5,
         api_name="/generate",
     )
-    values = client.predict(result[-1], 1, api_name="/settings_from_generate")
-    # Loudness and fades, then Lock to the grid, the LoRA preset and strength (the tab switch is not a value).
-    assert values[-6:-3] == ("-16", 0.0, 1.5) and values[-3] is False
+    values = dict(zip(records.FIELDS, client.predict(result[-1], 1, api_name="/settings_from_generate"), strict=True))
+    said = [values[name] for name in ("loudness", "fade_in", "fade_out", "lock_to_grid", "ceiling")]
+    assert said == ["-16", 0.0, 1.5, False, mastering.CEILING_DBTP]
+
+
+def test_a_ceiling_holds_a_loud_takes_peaks_and_comes_back_with_its_settings(client):
+    """Generate's Ceiling: a take pushed loud is held under the ceiling asked, where the usual -1 dBTP lets it
+    peak higher; the record says the ceiling (and only where it is not the usual), *Use these settings*
+    brings it back, and one the studio cannot make is named."""
+    asked = {"prompt": "club", "audio_duration": 10, "inference_steps": 2, "seed": 5, "think": False}
+    usual, record = _take(client.predict(**asked, loudness="-10", audio_format="flac", api_name="/generate"))
+    assert "ceiling" not in record["params"]
+    held, record = _take(client.predict(**asked, loudness="-10", ceiling=-3, audio_format="flac", api_name="/generate"))
+    assert true_peak_db(held) <= -3.0 < true_peak_db(usual) <= -1.0, (true_peak_db(held), true_peak_db(usual))
+    assert record["params"]["ceiling"] == -3.0 and record["takes"][0]["finish"]["ceiling_dbtp"] == -3.0
+    values = dict(zip(records.FIELDS, client.predict(record, 1, api_name="/settings_from_generate"), strict=True))
+    assert values["ceiling"] == -3.0
+    with pytest.raises(
+        ValidationError, match=r"Ceiling must be between -3 dBTP and -0.1 dBTP \(you asked for 0 dBTP\)"
+    ):
+        client.predict(**asked, ceiling=0, api_name="/generate")
 
 
 def test_the_page_finishes_a_take_as_chosen(page, tmp_path):  # noqa: F811
@@ -240,11 +259,14 @@ def test_the_page_finishes_a_take_as_chosen(page, tmp_path):  # noqa: F811
     page.locator("#gen-loudness input").click()
     page.get_by_role("option", name="-23 LUFS · broadcast").click()
     _fill_number(page, "#gen-fade-out", 2)
+    _fill_number(page, "#gen-ceiling", -2)
     page.locator("#gen-button").click()
     assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
     href = page.locator("#gen-take-1 a.download-link").first.get_attribute("href")
     with urllib.request.urlopen(href, timeout=30) as response:
         (tmp_path / "take.wav").write_bytes(response.read())
     take, _ = sf.read(tmp_path / "take.wav", always_2d=True, dtype="float32")
-    assert abs(lufs(take.T) - (-23.0)) <= 0.5 and true_peak_db(take.T) <= -1.0
+    assert abs(lufs(take.T) - (-23.0)) <= 0.5 and true_peak_db(take.T) <= -2.0
     assert np.abs(take[-10:]).max() < 1e-3  # faded out
+    with urllib.request.urlopen(href.rsplit(".", 1)[0] + ".json", timeout=30) as response:
+        assert json.loads(response.read())["params"]["ceiling"] == -2.0  # the page's Ceiling reached the take
