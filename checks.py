@@ -24,6 +24,7 @@ import mastering
 import memory
 import models
 import plan_format
+import refusals
 import sampler
 import tooltips as tips
 
@@ -126,9 +127,9 @@ def expected_errors(fn: Callable) -> Callable:
     """An event function whose visitor errors (``gr.Error``: a stop, a missing model, a missing input)
     are logged in one line each; Gradio would print a full traceback for every one. Anything else
     keeps its traceback. A visitor error without a title of its own gets the studio's for the event
-    (``tooltips.TITLES``: what was pressed), not Gradio's "Error". However it ends, the memory it freed
+    (``refusals.TITLES``: what was pressed), not Gradio's "Error". However it ends, the memory it freed
     goes back to the system (``memory.trim``: glibc kept it, and a server grew by gigabytes)."""
-    title = next((words for name, words in tips.TITLES if fn.__name__.startswith(name)), tips.TITLE)
+    title = next((words for name, words in refusals.TITLES if fn.__name__.startswith(name)), refusals.TITLE)
 
     def note(exc: gr.Error) -> None:
         if exc.title == "Error":  # gr.Error's default
@@ -422,7 +423,7 @@ def check_loop_bars(value: Any) -> int | None:
         return None
     if bars not in LOOP_BARS:
         choices = f"{', '.join(map(str, LOOP_BARS[:-1]))} or {LOOP_BARS[-1]}"
-        raise InputError(tips.LOOP_BARS_CHOICE.format(choices=choices, given=shown(value)), "loop_bars")
+        raise InputError(refusals.LOOP_BARS_CHOICE.format(choices=choices, given=shown(value)), "loop_bars")
     return int(bars)
 
 

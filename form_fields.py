@@ -29,6 +29,7 @@ import lora_presets
 import models
 import plan_format
 import planner
+import refusals
 import tooltips as tips
 import uploads
 import waveform
@@ -235,7 +236,7 @@ def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
     ZeroGPU Space) what a press reserves."""
     button = gr.Button("Describe", size="sm", interactive=describe.available(), elem_id=f"{prefix}-describe")
     note = gr.Markdown(
-        tips.DESCRIBE if describe.available() else tips.DESCRIBE_OFF,
+        tips.DESCRIBE if describe.available() else refusals.DESCRIBE_OFF,
         elem_classes=["hint"],
         elem_id=f"{prefix}-describe-note",
     )

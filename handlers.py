@@ -31,8 +31,10 @@ import headers
 import modes
 import output_folder
 import preparing
+import progress_words
 import quota
 import records
+import result_words
 import results
 import runs
 import stems
@@ -178,15 +180,15 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
         )
         # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
         if runs.is_stopped(run_id):
-            raise gpu.stopped(tips.STOPPED_AFTER_LAST_STEP)
+            raise gpu.stopped(progress_words.STOPPED_AFTER_LAST_STEP)
         if "variation" in job.params:
             made = {**made, "per_take": records.variation_entries(job)}
         paths, record = modes.finish(job, made)
     if runs.is_stopped(run_id):  # pressed while the files were written: too late, and the visitor is told
-        gr.Info(tips.ALREADY_SAVED, title="Already finished")
+        gr.Info(progress_words.ALREADY_SAVED, title="Already finished")
     skipped = [t["planner"]["skipped"] for t in record["takes"] if "skipped" in t.get("planner", {})]
     if skipped:
-        gr.Warning(tips.PLAN_SKIPPED.format(reason=skipped[0]))
+        gr.Warning(result_words.PLAN_SKIPPED.format(reason=skipped[0]))
     return paths, record
 
 
@@ -428,7 +430,7 @@ def stems_endpoint(tab: str) -> Callable:
                     refused=quota.in_words,
                 )
                 if runs.is_stopped(run_id):  # pressed after the last segment: still nothing is saved
-                    raise gpu.stopped(tips.STEMS_STOPPED)
+                    raise gpu.stopped(progress_words.STEMS_STOPPED)
                 info = {"model": {**stems.identity(), "device": made["device"]}, "timings": made["timings"]}
                 info["sum"] = "other = take - vocals - drums - bass"
                 paths, _ = takes.write_stems(path, stems.residual(mix, made["stems"]), info)
@@ -474,7 +476,7 @@ def describe_endpoint(tab: str) -> Callable:
                     needs=("music", "planner"),
                     progress=progress,
                     run_id=run_id,
-                    stop_words=tips.DESCRIBE_STOPPED,
+                    stop_words=progress_words.DESCRIBE_STOPPED,
                     refused=quota.in_words,
                 )
         except gr.Error as exc:

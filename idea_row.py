@@ -16,7 +16,9 @@ import admission
 import checks
 import gpu
 import handlers
+import progress_words
 import quota
+import refusals
 import songwriter
 import tooltips as tips
 import widgets
@@ -47,7 +49,9 @@ def build() -> tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown]:
             elem_id="gen-write",
             elem_classes=["clears-notes"],
         )
-        note = gr.Markdown(tips.WRITE_IT if on else tips.WRITE_IT_OFF, elem_classes=["hint"], elem_id="gen-write-note")
+        note = gr.Markdown(
+            tips.WRITE_IT if on else refusals.WRITE_IT_OFF, elem_classes=["hint"], elem_id="gen-write-note"
+        )
     return idea, button, note, widgets.reserves_line("gen-write")
 
 
@@ -116,7 +120,7 @@ def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, reque
                 needs=("planner",),
                 progress=progress,
                 run_id=run_id,
-                stop_words=tips.WRITE_IT_STOPPED,
+                stop_words=progress_words.WRITE_IT_STOPPED,
                 refused=quota.in_words,
             )
     except gr.Error as exc:

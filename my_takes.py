@@ -36,6 +36,8 @@ import asgi_gate
 import checks
 import output_folder
 import records
+import refusals
+import result_words
 import results
 import studio_words
 import takes
@@ -130,10 +132,10 @@ def own(entry: Any) -> tuple[dict[str, Any], Path]:
         and isinstance(given, str)
         and _ID.fullmatch(given)
     ):
-        raise gr.Error(tips.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
+        raise gr.Error(refusals.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
     path = output_folder.own_take_audio(audio)
     if path is None or not hmac.compare_digest(given.encode(), sign(audio).encode()):
-        raise gr.Error(tips.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
+        raise gr.Error(refusals.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
     return take, path
 
 
@@ -215,10 +217,10 @@ def use_settings(entry: Any) -> tuple[Any, ...]:
     checked as the form checks it), and Generate selected. Works for a take already cleaned: the
     settings are the browser's."""
     if not isinstance(entry, dict):
-        raise gr.Error(tips.MY_TAKE_NONE)
+        raise gr.Error(refusals.MY_TAKE_NONE)
     params, take = entry.get("params"), entry.get("take")
     if not isinstance(params, dict):
-        raise gr.Error(tips.MY_TAKE_NO_SETTINGS)
+        raise gr.Error(refusals.MY_TAKE_NO_SETTINGS)
     return results.settings_from_record({"params": params, "takes": [take] if isinstance(take, dict) else []}, 1)
 
 
@@ -228,7 +230,7 @@ def send_to(target: str) -> Callable[..., tuple[Any, ...]]:
 
     def send(entry: Any) -> tuple[Any, ...]:
         if not isinstance(entry, dict):
-            raise gr.Error(tips.MY_TAKE_NONE)
+            raise gr.Error(refusals.MY_TAKE_NONE)
         take, path = own(entry)
         placed = uploads.link_in(path)
         if placed is None:
@@ -367,7 +369,7 @@ def build() -> Panel:
             "",
             html_template=template,
             css_template=CSS,
-            js_on_load=JS.replace("__CLEANED__", json.dumps(tips.MY_TAKE_CLEANED.format(hours=hours))),
+            js_on_load=JS.replace("__CLEANED__", json.dumps(result_words.MY_TAKE_CLEANED.format(hours=hours))),
             elem_id="my-takes-list",
             padding=False,
         )

@@ -24,7 +24,7 @@ import checks
 import lora_presets
 import models
 import planner
-import tooltips as tips
+import refusals
 from music_request import Call, Job, MusicRequest
 
 # ---------------------------------------------------------------- written once, from the request
@@ -345,7 +345,7 @@ def take_index(take: Any, count: int) -> int:
     if take is None or take == "":
         return 0
     # A result of one take has nothing to choose: "a whole number from 1 to 1" said so in a riddle.
-    words = tips.TAKE_ONLY_ONE if count == 1 else tips.TAKE_NUMBER
+    words = refusals.TAKE_ONLY_ONE if count == 1 else refusals.TAKE_NUMBER
     if isinstance(take, bool):  # True is 1 to Python, not a take number to a musician
         raise gr.Error(words.format(count=count, given=take))
     try:

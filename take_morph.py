@@ -31,7 +31,7 @@ import models
 import output_folder
 import preparing
 import records
-import tooltips as tips
+import refusals
 from checks import INSTRUMENTAL_TAG, InputError, about
 from music_request import Call, Job, MusicRequest, Render
 
@@ -65,7 +65,7 @@ def prepare(
         caption if prompt is None else prompt, words if lyrics is None else lyrics, "morph"
     )
     if (new_prompt, new_lyrics or INSTRUMENTAL_TAG) == (said["prompt"], said["lyrics"]):
-        raise InputError(tips.MORPH_SAME, "prompt")
+        raise InputError(refusals.MORPH_SAME, "prompt")
     with about("vocal_language"):
         language = checks.sung_language(checks.check_language(vocal_language or values["vocal_language"]), new_lyrics)
     # The new words and the take's own, where the text encoder would cut them short (its own were read
@@ -130,13 +130,13 @@ def heard(params: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
     caption = plan.get("caption_read", fields["caption"]) if rewritten else params.get("prompt") or ""
     lyrics = params.get("lyrics") or ""
     if not isinstance(caption, str) or not isinstance(lyrics, str):
-        raise InputError(tips.MORPH_UNREADABLE, "record")
+        raise InputError(refusals.MORPH_UNREADABLE, "record")
     own = (params.get("bpm"), params.get("key_scale"), params.get("time_signature"))
     planned = (fields.get("bpm"), fields.get("keyscale"), fields.get("timesignature"))
     try:
         music = preparing.musical(*(p if g is None else g for g, p in zip(own, planned, strict=True)))
     except gr.Error as exc:
-        raise InputError(f"{tips.MORPH_UNREADABLE} ({exc.message})", "record") from None
+        raise InputError(f"{refusals.MORPH_UNREADABLE} ({exc.message})", "record") from None
     return {"prompt": caption.strip(), "lyrics": lyrics.strip() or INSTRUMENTAL_TAG, **music}
 
 
@@ -147,7 +147,7 @@ def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
     if not isinstance(made, list) or not made or record.get("mode") not in MORPHABLE:
         return gr.skip(), gr.skip(), gr.skip()
     try:
-        entry, _ = records.take_entry(record, take, tips.MORPH_NO_TAKE)
+        entry, _ = records.take_entry(record, take, refusals.MORPH_NO_TAKE)
         params = records.check(record)["params"]
         said = heard(params, entry)
     except gr.Error:
@@ -167,7 +167,7 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
     ``.json``) this visitor's page made, still kept, made in Generate or by a morph."""
     made = record.get("takes") if isinstance(record, dict) else None
     if not isinstance(made, list) or not made:
-        raise InputError(tips.MORPH_NO_TAKE, "record")
+        raise InputError(refusals.MORPH_NO_TAKE, "record")
     with about("record"):
         records.check(record)
     with about("take"):
@@ -176,15 +176,15 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
     path = output_folder.own_take_audio(relative) if isinstance(relative, str) else None
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not records.made_by(request, relative):
-        raise InputError(tips.MORPH_GONE.format(n=index + 1), "record")
+        raise InputError(refusals.MORPH_GONE.format(n=index + 1), "record")
     try:
         own = records.check(records.read(path.with_suffix(".json")))
     except gr.Error:
-        raise InputError(tips.MORPH_GONE.format(n=index + 1), "record") from None
+        raise InputError(refusals.MORPH_GONE.format(n=index + 1), "record") from None
     if own.get("mode") not in MORPHABLE:
-        raise InputError(tips.MORPH_NOT_GENERATE, "record")
+        raise InputError(refusals.MORPH_NOT_GENERATE, "record")
     if not isinstance(own.get("seed"), int) or not isinstance(own.get("take"), int):
-        raise InputError(tips.MORPH_UNREADABLE, "record")
+        raise InputError(refusals.MORPH_UNREADABLE, "record")
     return path, own
 
 
@@ -193,7 +193,7 @@ def _adapter(values: dict[str, Any]) -> dict[str, Any] | None:
     files = values["files"]
     if "lora" in files or "lora_preset" in files:
         missing = {k: v for k, v in files.items() if k in ("lora", "lora_preset")}
-        raise InputError(tips.MORPH_LORA.format(note=records.files_note(missing)), "record")
+        raise InputError(refusals.MORPH_LORA.format(note=records.files_note(missing)), "record")
     if not values["lora_preset"]:
         return None
     return preparing.check_lora(None, values["lora_scale"], values["lora_preset"])
@@ -207,7 +207,7 @@ def _reference(params: dict[str, Any], given: Any, seed: int) -> Any:
         return None
     name = Path(str(wanted)).name
     if not given:
-        raise InputError(tips.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
+        raise InputError(refusals.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
     if Path(str(given)).name != name:
-        raise InputError(tips.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
+        raise InputError(refusals.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
     return preparing.reference(given, seed)
