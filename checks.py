@@ -8,12 +8,10 @@ choices here are the studio's: the page's fields, the API and the preparers all 
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import re
 import secrets
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
@@ -21,7 +19,6 @@ import gradio as gr
 import audio
 import lora
 import mastering
-import memory
 import models
 import plan_format
 import refusals
@@ -121,48 +118,6 @@ class InputError(gr.Error):
         # ZeroGPU pickles a worker's exception back to the page; the default reduce would call
         # ``InputError(message)`` and lose the parameter (or fail on the missing argument).
         return (type(self), (self.message, self.param, self.title))
-
-
-def expected_errors(fn: Callable) -> Callable:
-    """An event function whose visitor errors (``gr.Error``: a stop, a missing model, a missing input)
-    are logged in one line each; Gradio would print a full traceback for every one. Anything else
-    keeps its traceback. A visitor error without a title of its own gets the studio's for the event
-    (``refusals.TITLES``: what was pressed), not Gradio's "Error". However it ends, the memory it freed
-    goes back to the system (``memory.trim``: glibc kept it, and a server grew by gigabytes)."""
-    title = next((words for name, words in refusals.TITLES if fn.__name__.startswith(name)), refusals.TITLE)
-
-    def note(exc: gr.Error) -> None:
-        if exc.title == "Error":  # gr.Error's default
-            exc.title = title
-        words = str(exc.message or "").strip().splitlines()
-        print(f"{fn.__name__}: {exc.title}: {words[0][:200] if words else ''}", flush=True)
-        exc.print_exception = False
-
-    if inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            try:
-                return (yield from fn(*args, **kwargs))
-            except gr.Error as exc:
-                note(exc)
-                raise
-            finally:
-                memory.trim()
-
-        return stream
-
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error as exc:
-            note(exc)
-            raise
-        finally:
-            memory.trim()
-
-    return call
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ import base_model
 import budget
 import checks
 import describe
+import event_errors
 import generation
 import gpu
 import headers
@@ -314,7 +315,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
     handler.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
     handler.__name__ = mode
     handler.__doc__ = prepare.__doc__
-    return checks.expected_errors(handler)
+    return event_errors.expected_errors(handler)
 
 
 def _in_view(record: Any, request: Any, slots: int) -> list[Any]:
@@ -443,7 +444,7 @@ def stems_endpoint(tab: str) -> Callable:
 
     split.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
     split.__name__ = f"stems_{tab}"
-    return checks.expected_errors(split)
+    return event_errors.expected_errors(split)
 
 
 def describe_endpoint(tab: str) -> Callable:
@@ -489,4 +490,4 @@ def describe_endpoint(tab: str) -> Callable:
 
     listen.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
     listen.__name__ = f"describe_{tab}"
-    return checks.expected_errors(listen)
+    return event_errors.expected_errors(listen)

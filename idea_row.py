@@ -14,6 +14,7 @@ import gradio as gr
 
 import admission
 import checks
+import event_errors
 import gpu
 import handlers
 import progress_words
@@ -130,7 +131,7 @@ def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, reque
         return exc.message
 
 
-@checks.expected_errors
+@event_errors.expected_errors
 def write_song(
     idea: str = "",
     instrumental: bool = False,
@@ -150,7 +151,7 @@ def write_song(
     return (*fields, songwriter.note(written, []))
 
 
-@checks.expected_errors
+@event_errors.expected_errors
 def write_into_generate(
     idea: str = "",
     instrumental: bool = False,

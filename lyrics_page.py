@@ -16,6 +16,7 @@ import gradio as gr
 
 import admission
 import checks
+import event_errors
 import examples
 import gpu
 import handlers
@@ -209,10 +210,10 @@ def _write_lyrics(*args: Any, **kwargs: Any):
 _write_lyrics.__signature__ = _WRITES  # type: ignore[attr-defined]
 _write_lyrics.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
 _write_lyrics.__name__ = "write_lyrics"
-write_lyrics = checks.expected_errors(_write_lyrics)
+write_lyrics = event_errors.expected_errors(_write_lyrics)
 
 
-@checks.expected_errors
+@event_errors.expected_errors
 def use_in_generate(
     text: str = "", caption: str = "", vocal_language: str = lyrics.Request.vocal_language
 ) -> tuple[Any, ...]:

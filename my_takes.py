@@ -34,6 +34,7 @@ import gradio as gr
 
 import asgi_gate
 import checks
+import event_errors
 import output_folder
 import records
 import refusals
@@ -381,7 +382,7 @@ def keep_after(run: Any, meta: gr.JSON, panel: Panel, tab: str) -> None:
     Generate's is the public ``/keep_takes``."""
     public = tab == "generate"
     run.success(
-        checks.expected_errors(keep),
+        event_errors.expected_errors(keep),
         meta,
         panel.fresh,
         js=SLIM_JS,
@@ -403,7 +404,7 @@ def wire(demo: gr.Blocks, panel: Panel, settings: list[Any], receivers: dict[str
     (``/send_my_take_to_<tab>``) of the entry a button means (*Use this voice*: ``voice_row``).
     ``settings``: Generate's fields as ``results.settings_from_record`` fills them; ``receivers``: what
     each tab's Send to fills."""
-    quiet, view, state = checks.expected_errors, panel.view, panel.state
+    quiet, view, state = event_errors.expected_errors, panel.view, panel.state
     demo.load(None, state, view, js=VIEW_JS, api_visibility="private")
     panel.box.expand(
         quiet(kept),

@@ -138,7 +138,7 @@ TOO_MANY_TOKENS = {
 }
 
 # The heading of a refusal's toast (Gradio's says "Error"): what was pressed, by the event function's name
-# (``checks.expected_errors``: the first it starts with); a refusal with a title of its own keeps it.
+# (``event_errors.expected_errors``: the first it starts with); a refusal with a title of its own keeps it.
 TITLES = (("write_song", "Write it"), ("write_into_generate", "Write it"), ("write_lyrics", "Write lyrics"),
           ("use_in_generate", "Use in Generate"), ("stems", "Split into stems"), ("describe", "Describe"),
           ("variations", "Variations"), ("send_to_cover", "Send to Cover"), ("send_to_extend", "Send to Extend"),

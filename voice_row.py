@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-import checks
+import event_errors
 import my_takes
 import output_folder
 import records
@@ -102,7 +102,7 @@ def wire(music: list[Any], panel: my_takes.Panel, used: dict[str, Any], my_used:
     """*Use this voice* under each tab's result (``/voice_of_<tab>``) and in *My takes*
     (``/my_take_voice``); the voice brought back after each *Use these settings* (``used``: those of
     the results by tab, ``my_used``: My takes')."""
-    quiet, reference = checks.expected_errors, music[0].fields["reference_audio"]
+    quiet, reference = event_errors.expected_errors, music[0].fields["reference_audio"]
     for tab in music:
         result = tab.form.result
         result.voice.click(
