@@ -51,25 +51,70 @@ TIME_SIGNATURES = ["2", "3", "4", "6"]
 TIME_SIGNATURE_CHOICES = [AUTO, *((tips.METRE_NAMES[beats], beats) for beats in TIME_SIGNATURES)]
 # ACE-Step 1.5's vocal languages (ISO codes as the model was trained on them).
 LANGUAGES = {
-    "en": "English", "zh": "Chinese (Mandarin)", "yue": "Cantonese", "ja": "Japanese", "ko": "Korean",
-    "es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "pt": "Portuguese",
-    "ru": "Russian", "ar": "Arabic", "az": "Azerbaijani", "bg": "Bulgarian", "bn": "Bengali",
-    "ca": "Catalan", "cs": "Czech", "da": "Danish", "el": "Greek", "fa": "Persian",
-    "fi": "Finnish", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "ht": "Haitian Creole",
-    "hu": "Hungarian", "id": "Indonesian", "is": "Icelandic", "la": "Latin", "lt": "Lithuanian",
-    "ms": "Malay", "ne": "Nepali", "nl": "Dutch", "no": "Norwegian", "pa": "Punjabi",
-    "pl": "Polish", "ro": "Romanian", "sa": "Sanskrit", "sk": "Slovak", "sr": "Serbian",
-    "sv": "Swedish", "sw": "Swahili", "ta": "Tamil", "te": "Telugu", "th": "Thai",
-    "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
-}  # fmt: skip
+    "en": "English",
+    "zh": "Chinese (Mandarin)",
+    "yue": "Cantonese",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "ru": "Russian",
+    "ar": "Arabic",
+    "az": "Azerbaijani",
+    "bg": "Bulgarian",
+    "bn": "Bengali",
+    "ca": "Catalan",
+    "cs": "Czech",
+    "da": "Danish",
+    "el": "Greek",
+    "fa": "Persian",
+    "fi": "Finnish",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "hr": "Croatian",
+    "ht": "Haitian Creole",
+    "hu": "Hungarian",
+    "id": "Indonesian",
+    "is": "Icelandic",
+    "la": "Latin",
+    "lt": "Lithuanian",
+    "ms": "Malay",
+    "ne": "Nepali",
+    "nl": "Dutch",
+    "no": "Norwegian",
+    "pa": "Punjabi",
+    "pl": "Polish",
+    "ro": "Romanian",
+    "sa": "Sanskrit",
+    "sk": "Slovak",
+    "sr": "Serbian",
+    "sv": "Swedish",
+    "sw": "Swahili",
+    "ta": "Tamil",
+    "te": "Telugu",
+    "th": "Thai",
+    "tl": "Tagalog",
+    "tr": "Turkish",
+    "uk": "Ukrainian",
+    "ur": "Urdu",
+    "vi": "Vietnamese",
+}
 FORMATS = ["wav", "flac", "mp3"]
 # A finished take's loudness (``mastering``): a target in LUFS, or off (the render as it came).
 LUFS_RANGE = (-30.0, -6.0)
 LOUDNESS_OFF = "off"
 # A new take's loudness as the page and the API first say it (the finish's target, in the field's words).
 LOUDNESS_DEFAULT = f"{mastering.DEFAULT_LUFS:g}"
-LOUDNESS_CHOICES = [("-14 LUFS · streaming", LOUDNESS_DEFAULT), ("-16 LUFS · podcasts, Apple Music", "-16"),
-                    ("-9 LUFS · loud", "-9"), ("-23 LUFS · broadcast", "-23"), ("Off · as rendered", LOUDNESS_OFF)]  # fmt: skip
+LOUDNESS_CHOICES = [
+    ("-14 LUFS · streaming", LOUDNESS_DEFAULT),
+    ("-16 LUFS · podcasts, Apple Music", "-16"),
+    ("-9 LUFS · loud", "-9"),
+    ("-23 LUFS · broadcast", "-23"),
+    ("Off · as rendered", LOUDNESS_OFF),
+]
 FADE_RANGE = (0.0, 10.0)
 # A share from none to all: Cover's strength and start, Edit's repaint strength.
 SHARE_RANGE = (0.0, 1.0)
@@ -80,12 +125,20 @@ MAX_SEED = 2**32 - 1
 # The longest text each endpoint parameter takes, checked before a request joins the queue; a
 # parameter not named here takes at most SHORT_TEXT characters (keys, languages, formats, numbers
 # sent as text). Without a limit a 1 MB field became a million-token prompt on the only GPU.
-TEXT_LIMITS = {"prompt": MAX_CAPTION_CHARS, "lyrics": MAX_LYRICS_CHARS, "theme": 1000, "genre": 200, "mood": 200,
-               "plan": 2048, "idea": MAX_IDEA_CHARS,
-               "custom_sections": 500,
-               # Cover's morph: the song's own style and words, a caption and lyrics like any other.
-               "morph_prompt": MAX_CAPTION_CHARS, "morph_lyrics": MAX_LYRICS_CHARS,
-               "reference_take": MAX_TAKE_NAME_CHARS}  # fmt: skip
+TEXT_LIMITS = {
+    "prompt": MAX_CAPTION_CHARS,
+    "lyrics": MAX_LYRICS_CHARS,
+    "theme": 1000,
+    "genre": 200,
+    "mood": 200,
+    "plan": 2048,
+    "idea": MAX_IDEA_CHARS,
+    "custom_sections": 500,
+    # Cover's morph: the song's own style and words, a caption and lyrics like any other.
+    "morph_prompt": MAX_CAPTION_CHARS,
+    "morph_lyrics": MAX_LYRICS_CHARS,
+    "reference_take": MAX_TAKE_NAME_CHARS,
+}
 SHORT_TEXT = 64
 # File parameters arrive as server paths, not text a visitor typed.
 FILE_PARAMS = {"src_audio", "reference_audio", "lora"}

@@ -251,9 +251,24 @@ def use_in_generate(
 
 MAX_LYRICS_CHARS = 4096
 SECTION_NAMES = (
-    "intro", "verse", "pre-chorus", "prechorus", "chorus", "post-chorus", "hook", "bridge", "breakdown",
-    "drop", "interlude", "solo", "instrumental", "refrain", "outro", "coda", "rap",
-)  # fmt: skip
+    "intro",
+    "verse",
+    "pre-chorus",
+    "prechorus",
+    "chorus",
+    "post-chorus",
+    "hook",
+    "bridge",
+    "breakdown",
+    "drop",
+    "interlude",
+    "solo",
+    "instrumental",
+    "refrain",
+    "outro",
+    "coda",
+    "rap",
+)
 
 _PREAMBLE = re.compile(
     r"^(sure|certainly|of course|here('s| is| are)|okay|ok|absolutely|i('ve| have) written|below)\b.*", re.IGNORECASE

@@ -139,11 +139,27 @@ TOO_MANY_TOKENS = {
 
 # The heading of a refusal's toast (Gradio's says "Error"): what was pressed, by the event function's name
 # (``event_errors.expected_errors``: the first it starts with); a refusal with a title of its own keeps it.
-TITLES = (("write_song", "Write it"), ("write_into_generate", "Write it"), ("write_lyrics", "Write lyrics"),
-          ("use_in_generate", "Use in Generate"), ("stems", "Split into stems"), ("describe", "Describe"),
-          ("variations", "Variations"), ("send_to_cover", "Send to Cover"), ("send_to_extend", "Send to Extend"),
-          ("send_to_edit", "Send to Edit"), ("send_my_take_to_cover", "Send to Cover"),
-          ("send_my_take_to_extend", "Send to Extend"), ("send_my_take_to_edit", "Send to Edit"),
-          ("settings_from", "Use these settings"), ("use_settings", "Use these settings"), ("keep", "My takes"),
-          ("kept", "My takes"), ("generate", "Generate"), ("cover", "Cover"), ("extend", "Extend"), ("edit", "Edit"))  # fmt: skip
+TITLES = (
+    ("write_song", "Write it"),
+    ("write_into_generate", "Write it"),
+    ("write_lyrics", "Write lyrics"),
+    ("use_in_generate", "Use in Generate"),
+    ("stems", "Split into stems"),
+    ("describe", "Describe"),
+    ("variations", "Variations"),
+    ("send_to_cover", "Send to Cover"),
+    ("send_to_extend", "Send to Extend"),
+    ("send_to_edit", "Send to Edit"),
+    ("send_my_take_to_cover", "Send to Cover"),
+    ("send_my_take_to_extend", "Send to Extend"),
+    ("send_my_take_to_edit", "Send to Edit"),
+    ("settings_from", "Use these settings"),
+    ("use_settings", "Use these settings"),
+    ("keep", "My takes"),
+    ("kept", "My takes"),
+    ("generate", "Generate"),
+    ("cover", "Cover"),
+    ("extend", "Extend"),
+    ("edit", "Edit"),
+)
 TITLE = "ACE Music Studio"  # an event not named above
