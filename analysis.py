@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 import audio
+import result_words
 import tooltips as tips
 import uploads
 
@@ -210,6 +211,6 @@ def describe(result: Analysis) -> str:
         loudness += " (its middle minute)"
     length = f"{int(minutes)}:{secs:04.1f}"
     if result.bpm is None:
-        return f"{length} · {tips.NO_STEADY_BEAT} · {result.key} · {loudness}"
+        return f"{length} · {result_words.NO_STEADY_BEAT} · {result.key} · {loudness}"
     metre = tips.METRE_NAMES.get(str(result.beats_per_bar), f"{result.beats_per_bar} beats per bar")
     return f"{length} · ≈ {result.bpm:g} BPM · {result.key} · {metre} · {loudness}"

@@ -31,11 +31,11 @@ import models
 import music_request
 import offload
 import pace_phases
+import refusals
 import retake
 import runs
 import sampler
 import text_limits
-import tooltips as tips
 
 ProgressFn = Callable[[int, int], None]
 
@@ -192,7 +192,7 @@ class Backend:
         with self.base_lock:
             if self.base is None:
                 if self.offload != "none":
-                    raise ModeUnavailable(tips.PARTS_OFFLOADED)
+                    raise ModeUnavailable(refusals.PARTS_OFFLOADED)
                 if self.variant.name == models.BASE_VARIANT and base_model.source() == self.source:
                     self.base = self.pipe  # the studio runs the base itself: nothing to build twice
                     return self.base

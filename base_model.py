@@ -16,6 +16,7 @@ from typing import Any
 
 import hub
 import models
+import refusals
 import tooltips as tips
 import xl_model
 
@@ -60,7 +61,7 @@ def _not_here(closed: tuple[str, str]) -> str:
 
 
 class Unavailable(models.ModelLoadError):
-    """The base could not be built; its words say why (``tips.PARTS_MISSING``), as the note then does."""
+    """The base could not be built; its words say why (``refusals.PARTS_MISSING``), as the note then does."""
 
 
 # Why the last try to build the base failed in this process (None: it has not, or the last one
@@ -77,7 +78,7 @@ def trouble() -> str | None:
 def note() -> str:
     """What Edit says beside its parts' choices: how they are made, or why they cannot be."""
     why = trouble()
-    return tips.PARTS_NOTE if why is None else tips.PARTS_MISSING.format(source=source(), why=why)
+    return tips.PARTS_NOTE if why is None else refusals.PARTS_MISSING.format(source=source(), why=why)
 
 
 def load(pipe: Any, dtype: Any = None) -> Any:
@@ -89,7 +90,7 @@ def load(pipe: Any, dtype: Any = None) -> Any:
 
     why = missing()
     if why is not None:
-        raise Unavailable(tips.PARTS_MISSING.format(source=source(), why=why))
+        raise Unavailable(refusals.PARTS_MISSING.format(source=source(), why=why))
     where = source()
     path = Path(where).expanduser()
     dtypes = dtype if isinstance(dtype, dict) else dict.fromkeys(OWN, dtype)
@@ -103,7 +104,7 @@ def load(pipe: Any, dtype: Any = None) -> Any:
         )
     except Exception as exc:  # not there, not downloadable, not a model: the note and the press say why
         _failed["why"] = failure(exc)
-        raise Unavailable(tips.PARTS_MISSING.format(source=source(), why=_failed["why"])) from exc
+        raise Unavailable(refusals.PARTS_MISSING.format(source=source(), why=_failed["why"])) from exc
     _failed["why"] = None
     if same_weights(encoder, pipe.condition_encoder):
         encoder = pipe.condition_encoder

@@ -8,12 +8,10 @@ choices here are the studio's: the page's fields, the API and the preparers all 
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import re
 import secrets
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
@@ -21,9 +19,9 @@ import gradio as gr
 import audio
 import lora
 import mastering
-import memory
 import models
 import plan_format
+import refusals
 import sampler
 import tooltips as tips
 
@@ -51,27 +49,19 @@ TIME_SIGNATURES = ["2", "3", "4", "6"]
 # The time signature field's choices as the page shows them (2/4 … 6/8) and the value each sends (the beats
 # a bar the model is told, as ever: "2" … "6"); the API takes either spelling (``check_time_signature``).
 TIME_SIGNATURE_CHOICES = [AUTO, *((tips.METRE_NAMES[beats], beats) for beats in TIME_SIGNATURES)]
-# ACE-Step 1.5's vocal languages (ISO codes as the model was trained on them).
-LANGUAGES = {
-    "en": "English", "zh": "Chinese (Mandarin)", "yue": "Cantonese", "ja": "Japanese", "ko": "Korean",
-    "es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "pt": "Portuguese",
-    "ru": "Russian", "ar": "Arabic", "az": "Azerbaijani", "bg": "Bulgarian", "bn": "Bengali",
-    "ca": "Catalan", "cs": "Czech", "da": "Danish", "el": "Greek", "fa": "Persian",
-    "fi": "Finnish", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "ht": "Haitian Creole",
-    "hu": "Hungarian", "id": "Indonesian", "is": "Icelandic", "la": "Latin", "lt": "Lithuanian",
-    "ms": "Malay", "ne": "Nepali", "nl": "Dutch", "no": "Norwegian", "pa": "Punjabi",
-    "pl": "Polish", "ro": "Romanian", "sa": "Sanskrit", "sk": "Slovak", "sr": "Serbian",
-    "sv": "Swedish", "sw": "Swahili", "ta": "Tamil", "te": "Telugu", "th": "Thai",
-    "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
-}  # fmt: skip
 FORMATS = ["wav", "flac", "mp3"]
 # A finished take's loudness (``mastering``): a target in LUFS, or off (the render as it came).
 LUFS_RANGE = (-30.0, -6.0)
 LOUDNESS_OFF = "off"
 # A new take's loudness as the page and the API first say it (the finish's target, in the field's words).
 LOUDNESS_DEFAULT = f"{mastering.DEFAULT_LUFS:g}"
-LOUDNESS_CHOICES = [("-14 LUFS · streaming", LOUDNESS_DEFAULT), ("-16 LUFS · podcasts, Apple Music", "-16"),
-                    ("-9 LUFS · loud", "-9"), ("-23 LUFS · broadcast", "-23"), ("Off · as rendered", LOUDNESS_OFF)]  # fmt: skip
+LOUDNESS_CHOICES = [
+    ("-14 LUFS · streaming", LOUDNESS_DEFAULT),
+    ("-16 LUFS · podcasts, Apple Music", "-16"),
+    ("-9 LUFS · loud", "-9"),
+    ("-23 LUFS · broadcast", "-23"),
+    ("Off · as rendered", LOUDNESS_OFF),
+]
 FADE_RANGE = (0.0, 10.0)
 # A share from none to all: Cover's strength and start, Edit's repaint strength.
 SHARE_RANGE = (0.0, 1.0)
@@ -82,12 +72,20 @@ MAX_SEED = 2**32 - 1
 # The longest text each endpoint parameter takes, checked before a request joins the queue; a
 # parameter not named here takes at most SHORT_TEXT characters (keys, languages, formats, numbers
 # sent as text). Without a limit a 1 MB field became a million-token prompt on the only GPU.
-TEXT_LIMITS = {"prompt": MAX_CAPTION_CHARS, "lyrics": MAX_LYRICS_CHARS, "theme": 1000, "genre": 200, "mood": 200,
-               "plan": 2048, "idea": MAX_IDEA_CHARS,
-               "custom_sections": 500,
-               # Cover's morph: the song's own style and words, a caption and lyrics like any other.
-               "morph_prompt": MAX_CAPTION_CHARS, "morph_lyrics": MAX_LYRICS_CHARS,
-               "reference_take": MAX_TAKE_NAME_CHARS}  # fmt: skip
+TEXT_LIMITS = {
+    "prompt": MAX_CAPTION_CHARS,
+    "lyrics": MAX_LYRICS_CHARS,
+    "theme": 1000,
+    "genre": 200,
+    "mood": 200,
+    "plan": 2048,
+    "idea": MAX_IDEA_CHARS,
+    "custom_sections": 500,
+    # Cover's morph: the song's own style and words, a caption and lyrics like any other.
+    "morph_prompt": MAX_CAPTION_CHARS,
+    "morph_lyrics": MAX_LYRICS_CHARS,
+    "reference_take": MAX_TAKE_NAME_CHARS,
+}
 SHORT_TEXT = 64
 # File parameters arrive as server paths, not text a visitor typed.
 FILE_PARAMS = {"src_audio", "reference_audio", "lora"}
@@ -120,48 +118,6 @@ class InputError(gr.Error):
         # ZeroGPU pickles a worker's exception back to the page; the default reduce would call
         # ``InputError(message)`` and lose the parameter (or fail on the missing argument).
         return (type(self), (self.message, self.param, self.title))
-
-
-def expected_errors(fn: Callable) -> Callable:
-    """An event function whose visitor errors (``gr.Error``: a stop, a missing model, a missing input)
-    are logged in one line each; Gradio would print a full traceback for every one. Anything else
-    keeps its traceback. A visitor error without a title of its own gets the studio's for the event
-    (``tooltips.TITLES``: what was pressed), not Gradio's "Error". However it ends, the memory it freed
-    goes back to the system (``memory.trim``: glibc kept it, and a server grew by gigabytes)."""
-    title = next((words for name, words in tips.TITLES if fn.__name__.startswith(name)), tips.TITLE)
-
-    def note(exc: gr.Error) -> None:
-        if exc.title == "Error":  # gr.Error's default
-            exc.title = title
-        words = str(exc.message or "").strip().splitlines()
-        print(f"{fn.__name__}: {exc.title}: {words[0][:200] if words else ''}", flush=True)
-        exc.print_exception = False
-
-    if inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            try:
-                return (yield from fn(*args, **kwargs))
-            except gr.Error as exc:
-                note(exc)
-                raise
-            finally:
-                memory.trim()
-
-        return stream
-
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error as exc:
-            note(exc)
-            raise
-        finally:
-            memory.trim()
-
-    return call
 
 
 @contextlib.contextmanager
@@ -291,21 +247,6 @@ def check_time_signature(value: Any) -> str | None:
     return text
 
 
-def language_code(value: Any) -> str | None:
-    """The ISO code for a language given as code or English name ("ja", "Japanese"), or None."""
-    text = str(value or "").strip().lower()
-    if text in LANGUAGES or text == "unknown":
-        return text
-    return next((code for code, name in LANGUAGES.items() if name.lower() == text), None)
-
-
-def check_language(value: Any) -> str:
-    code = language_code(value)
-    if code is not None:
-        return code
-    raise gr.Error(f"Unknown vocal language {shown(value)}. Pick one of the studio's {len(LANGUAGES)} languages.")
-
-
 # What an empty caption and empty lyrics are told, in the words of each tab's own fields.
 EMPTY_TEXT = {
     "generate": "Describe the music in the Style caption or write some Lyrics — both are empty.",
@@ -362,12 +303,6 @@ def check_sampling(steps: Any, guidance: Any, shift: Any, variant: models.Varian
     with about("shift"):
         shift_value = in_range(variant.shift if shift is None else shift, "Shift", *SHIFT_RANGE)
     return int(n), guidance_value, shift_value
-
-
-def sung_language(language: str, lyrics: str) -> str:
-    """The language the model is told: upstream's ``"unknown"`` when nothing is sung."""
-    words = lyrics.strip()
-    return "unknown" if not words or words.lower() == INSTRUMENTAL_TAG.lower() else language
 
 
 def check_takes(value: Any) -> int:
@@ -431,7 +366,7 @@ def check_loop_bars(value: Any) -> int | None:
         return None
     if bars not in LOOP_BARS:
         choices = f"{', '.join(map(str, LOOP_BARS[:-1]))} or {LOOP_BARS[-1]}"
-        raise InputError(tips.LOOP_BARS_CHOICE.format(choices=choices, given=shown(value)), "loop_bars")
+        raise InputError(refusals.LOOP_BARS_CHOICE.format(choices=choices, given=shown(value)), "loop_bars")
     return int(bars)
 
 

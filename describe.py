@@ -37,10 +37,13 @@ import checks
 import devices
 import generation
 import gpu
+import languages
 import models
 import pace
 import pace_phases
 import planner
+import progress_words
+import refusals
 import runs
 import text_limits
 import tooltips as tips
@@ -93,14 +96,14 @@ def check(
     refuses silence, as upstream's ``is_silence`` does), and GPU time one request may take. Returns
     the song. The form's fields are only filled where empty, so they are not checked here."""
     if not available():
-        raise gr.Error(tips.DESCRIBE_OFF, title="Describe not available")
+        raise gr.Error(refusals.DESCRIBE_OFF, title="Describe not available")
     if src_audio is None or not str(src_audio).strip():
         raise checks.InputError("Please upload a song first.", "src_audio")
     with checks.about("src_audio"):
         song = uploads.load(src_audio)
     if (length := audio.seconds(song)) < MIN_SECONDS:
         said = f"{length * 1000:.0f} ms" if length >= 0.001 else "under a millisecond"
-        raise checks.InputError(tips.DESCRIBE_TOO_SHORT.format(length=said, least=MIN_SECONDS), "src_audio")
+        raise checks.InputError(refusals.DESCRIBE_TOO_SHORT.format(length=said, least=MIN_SECONDS), "src_audio")
     seconds, most = estimate_seconds(length), budget.max_gpu_seconds()
     if seconds > most:
         raise checks.InputError(
@@ -188,7 +191,7 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
         try:
             lm = planner.get_planner()
         except models.ModelLoadError as exc:
-            raise gr.Error(tips.DESCRIBE_PLANNER_MISSING.format(error=exc), title="Model not available") from None
+            raise gr.Error(refusals.DESCRIBE_PLANNER_MISSING.format(error=exc), title="Model not available") from None
         seconds = audio.seconds(song)
         length = min(max(int(round(seconds)), DURATION_RANGE[0]), DURATION_RANGE[1])
         prompt = understand_prompt(lm.tokenizer, codes)
@@ -198,9 +201,9 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
         )
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
-        raise gpu.stopped(tips.DESCRIBE_STOPPED) from None
+        raise gpu.stopped(progress_words.DESCRIBE_STOPPED) from None
     except PlanUnusable as exc:
-        raise gr.Error(tips.DESCRIBE_UNUSABLE.format(reason=exc)) from None
+        raise gr.Error(refusals.DESCRIBE_UNUSABLE.format(reason=exc)) from None
     return {
         "fields": {**fields, "caption": fields.get("caption", "")},
         "lyrics": cut(checks.printable(parse_lyrics(notes + words)).strip(), checks.MAX_LYRICS_CHARS, "\n"),
@@ -360,13 +363,13 @@ def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysi
             lines.append(f"{what}: written — {size}")
         else:
             lines.append(f"{what}: the planner heard none")
-    language = checks.language_code(form.get("vocal_language"))
-    sung = fields.get("language") if fields.get("language") in checks.LANGUAGES else None
+    language = languages.language_code(form.get("vocal_language"))
+    sung = fields.get("language") if fields.get("language") in languages.LANGUAGES else None
     if language not in (None, checks.UNKNOWN):
         lines.append(f"Language: kept yours ({language}); the planner heard {fields.get('language')}")
     elif sung:
         out["vocal_language"] = sung
-        lines.append(f"Language: written — {sung} ({checks.LANGUAGES[sung]})")
+        lines.append(f"Language: written — {sung} ({languages.LANGUAGES[sung]})")
     else:
         lines.append(f"Language: the planner heard {fields.get('language')}, left as it was")
     bpm, set_bpm = _yours(form.get("bpm"), checks.check_bpm)

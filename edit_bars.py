@@ -23,9 +23,9 @@ import audio
 import headers
 import preparing
 import records
+import refusals
 import song_map
 import take_latents
-import tooltips as tips
 import uploads
 from checks import MIN_REGION_SECONDS, SHORT_TEXT, InputError
 
@@ -46,7 +46,7 @@ def given(value: Any) -> bool:
 def check_alone(bars: Any, part: bool, lines: bool) -> None:
     """Refuse bars sent with a part to change (the whole song) or with lines or a section, on ``bars``."""
     if given(bars) and (part or lines):
-        raise InputError(tips.BARS_WITH_PART if part else tips.BARS_WITH_LINES, "bars")
+        raise InputError(refusals.BARS_WITH_PART if part else refusals.BARS_WITH_LINES, "bars")
 
 
 def said(bars: Any) -> tuple[int, int] | None:
@@ -59,7 +59,7 @@ def numbers(value: Any) -> tuple[int, int]:
     "9, 10") or a list ([9, 16]); refused in words on ``bars``, naming the whole choice ("the chorus", not
     its first word)."""
     listed = isinstance(value, list | tuple)
-    refused = InputError(tips.BARS_NOT_NUMBERS.format(given=str(value).strip()[:40]), "bars")
+    refused = InputError(refusals.BARS_NOT_NUMBERS.format(given=str(value).strip()[:40]), "bars")
     if len(value if listed else str(value)) > (MAX_LISTED if listed else SHORT_TEXT):
         raise refused
     items = list(value) if listed else re.split(r"[,\s]+", str(value).strip())
@@ -131,7 +131,7 @@ def _grid(src_audio: Any, song: np.ndarray | None, bpm: Any = None) -> song_map.
     except uploads.Busy as exc:
         raise InputError(str(exc), "bars") from None
     if found is not None and not found.bars:
-        raise InputError(tips.BARS_NO_GRID, "bars")
+        raise InputError(refusals.BARS_NO_GRID, "bars")
     return found
 
 
@@ -152,14 +152,14 @@ def region(
         return None
     if not 1 <= first <= last <= len(grid.bars):
         wrong = first if not 1 <= first <= len(grid.bars) else last
-        raise InputError(tips.NO_SUCH_BAR.format(count=len(grid.bars), given=wrong), "bars")
+        raise InputError(refusals.NO_SUCH_BAR.format(count=len(grid.bars), given=wrong), "bars")
     start, end = grid.region(first, last)
     if typed is not None and not _same(typed, (start, end)):
         words = {"which": which(first, last), "start": start, "end": end, "typed": _seconds(typed)}
-        raise InputError(tips.BARS_WITH_REGION.format(**words), "bars")
+        raise InputError(refusals.BARS_WITH_REGION.format(**words), "bars")
     if end - start < MIN_REGION_SECONDS:
         raise InputError(
-            tips.BARS_TOO_SHORT.format(which=which(first, last), seconds=end - start, least=MIN_REGION_SECONDS),
+            refusals.BARS_TOO_SHORT.format(which=which(first, last), seconds=end - start, least=MIN_REGION_SECONDS),
             "bars",
         )
     return start, end
@@ -185,7 +185,7 @@ def count(value: Any) -> int:
     """Extend's whole bars to add: a whole number from 1, refused in words on ``bars``."""
     text = str(value).strip()
     if not re.fullmatch(r"\d{1,4}(\.0+)?", text) or int(float(text)) < 1:
-        raise InputError(tips.EXTEND_BARS_NOT_COUNT.format(given=text[:40]), "bars")
+        raise InputError(refusals.EXTEND_BARS_NOT_COUNT.format(given=text[:40]), "bars")
     return int(float(text))
 
 
@@ -228,5 +228,5 @@ def extension(
         return min(max(more, within[0]), within[1])
     if not within[0] <= more <= within[1]:
         words = {"bars": n, "seconds": more, "most": f"{audio.MAX_SECONDS / 60:g} minutes"}
-        raise InputError(tips.EXTEND_BARS_RANGE.format(**words, low=within[0], high=within[1]), "bars")
+        raise InputError(refusals.EXTEND_BARS_RANGE.format(**words, low=within[0], high=within[1]), "bars")
     return more

@@ -25,10 +25,12 @@ import checks
 import describe
 import edit_bars
 import handlers
+import languages
 import lora_presets
 import models
 import plan_format
 import planner
+import refusals
 import tooltips as tips
 import uploads
 import waveform
@@ -56,10 +58,10 @@ def sampling_controls(variant: models.Variant, prefix: str):
 
 def language_dropdown(prefix: str) -> gr.Dropdown:
     """The sung language; "unknown" (the model tells from the lyrics) first and chosen, as upstream's UI."""
-    languages = [(tips.LANGUAGE_UNKNOWN, checks.UNKNOWN)]
-    languages += [(f"{name} ({code})", code) for code, name in checks.LANGUAGES.items()]
+    choices = [(tips.LANGUAGE_UNKNOWN, checks.UNKNOWN)]
+    choices += [(f"{name} ({code})", code) for code, name in languages.LANGUAGES.items()]
     return gr.Dropdown(
-        languages,
+        choices,
         label="Vocal language",
         info=tips.LANGUAGE,
         allow_custom_value=True,
@@ -235,7 +237,7 @@ def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
     ZeroGPU Space) what a press reserves."""
     button = gr.Button("Describe", size="sm", interactive=describe.available(), elem_id=f"{prefix}-describe")
     note = gr.Markdown(
-        tips.DESCRIBE if describe.available() else tips.DESCRIBE_OFF,
+        tips.DESCRIBE if describe.available() else refusals.DESCRIBE_OFF,
         elem_classes=["hint"],
         elem_id=f"{prefix}-describe-note",
     )

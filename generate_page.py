@@ -19,6 +19,7 @@ import idea_row
 import loops
 import modes
 import morph_row
+import refusals
 import results
 import tabs
 import tooltips as tips
@@ -188,7 +189,7 @@ def _duration_update(asked: Any) -> Any:
     except (TypeError, ValueError):
         return gr.update()
     looped = bars not in (None, 0, "0", "", "Off")
-    line = (tips.LOOP_AUTO_LENGTH if auto else loop_length(bars, bpm, meter, think)) if looped else tips.DURATION
+    line = (refusals.LOOP_AUTO_LENGTH if auto else loop_length(bars, bpm, meter, think)) if looped else tips.DURATION
     return gr.update(interactive=not (auto or looped), info=line)
 
 

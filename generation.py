@@ -29,11 +29,11 @@ import models
 import music_request
 import pace
 import planner
+import progress_words
 import runs
 import studio_words
 import take_latents
 import text_limits
-import tooltips as tips
 from music_request import MusicRequest
 
 ProgressFn = backend.ProgressFn
@@ -267,11 +267,11 @@ def music_gpu(
     plain values. ``multiplier`` is for the duration."""
     with user_errors():
         chosen: dict[str, int] = {}  # the length Think chose, once it has (Length: auto)
-        steps, seam = _step_reporter(progress, chosen), _step_reporter(progress, chosen, tips.LOOP_CLOSING)
+        steps, seam = _step_reporter(progress, chosen), _step_reporter(progress, chosen, progress_words.LOOP_CLOSING)
         return run_music(request, steps, run_id, _plan_reporter(progress, chosen), seam)
 
 
-def _step_reporter(progress: Any, chosen: dict[str, int], words: str = tips.STEP) -> ProgressFn | None:
+def _step_reporter(progress: Any, chosen: dict[str, int], words: str = progress_words.STEP) -> ProgressFn | None:
     """The render's progress (``words``: a loop's seam says what it is): the first and last step, and a
     few times a second between them."""
     # Built here, inside the GPU call: a closure cannot be pickled into the worker, gr.Progress can.
@@ -288,7 +288,7 @@ def _step_reporter(progress: Any, chosen: dict[str, int], words: str = tips.STEP
 
 def _chosen(chosen: dict[str, int]) -> str:
     """What the progress adds once Think has chosen the length: the visitor hears how long before it is made."""
-    return tips.PLAN_CHOSE.format(length=audio.clock(chosen["seconds"])) if "seconds" in chosen else ""
+    return progress_words.PLAN_CHOSE.format(length=audio.clock(chosen["seconds"])) if "seconds" in chosen else ""
 
 
 def _plan_reporter(progress: Any, chosen: dict[str, int]) -> PlanProgressFn | None:
@@ -301,15 +301,15 @@ def _plan_reporter(progress: Any, chosen: dict[str, int]) -> PlanProgressFn | No
     def report(stage: str, done: int | None, total: int | None, takes: int = 1) -> None:
         if stage == "chosen":
             chosen["seconds"] = int(done or 0)
-            progress(None, desc=tips.PLAN_CHOSEN.format(length=audio.clock(chosen["seconds"])))
+            progress(None, desc=progress_words.PLAN_CHOSEN.format(length=audio.clock(chosen["seconds"])))
             return
         if not due(done == total):
             return
         if stage == "thinking":
-            progress(None, desc=tips.PLAN_THINKING.format(done=done))
+            progress(None, desc=progress_words.PLAN_THINKING.format(done=done))
         else:
-            which = tips.PLAN_SKETCHING_TAKES.format(takes=takes) if takes > 1 else ""
-            words = tips.PLAN_SKETCHING.format(which=which, done=done, total=total, chosen=_chosen(chosen))
+            which = progress_words.PLAN_SKETCHING_TAKES.format(takes=takes) if takes > 1 else ""
+            words = progress_words.PLAN_SKETCHING.format(which=which, done=done, total=total, chosen=_chosen(chosen))
             progress((done, total), desc=words, unit="codes")
 
     return report

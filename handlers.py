@@ -25,14 +25,17 @@ import base_model
 import budget
 import checks
 import describe
+import event_errors
 import generation
 import gpu
 import headers
 import modes
 import output_folder
 import preparing
+import progress_words
 import quota
 import records
+import result_words
 import results
 import runs
 import stems
@@ -179,13 +182,13 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
         )
         # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
         if runs.is_stopped(run_id):
-            raise gpu.stopped(tips.STOPPED_AFTER_LAST_STEP)
+            raise gpu.stopped(progress_words.STOPPED_AFTER_LAST_STEP)
         paths, record = modes.finish(job, made)
     if runs.is_stopped(run_id):  # pressed while the files were written: too late, and the visitor is told
-        gr.Info(tips.ALREADY_SAVED, title="Already finished")
+        gr.Info(progress_words.ALREADY_SAVED, title="Already finished")
     skipped = [t["planner"]["skipped"] for t in record["takes"] if "skipped" in t.get("planner", {})]
     if skipped:
-        gr.Warning(tips.PLAN_SKIPPED.format(reason=skipped[0]))
+        gr.Warning(result_words.PLAN_SKIPPED.format(reason=skipped[0]))
     return paths, record
 
 
@@ -309,7 +312,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
     handler.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
     handler.__name__ = mode
     handler.__doc__ = prepare.__doc__
-    return checks.expected_errors(handler)
+    return event_errors.expected_errors(handler)
 
 
 def _in_view(record: Any, request: Any, slots: int) -> list[Any]:
@@ -425,7 +428,7 @@ def stems_endpoint(tab: str) -> Callable:
                     refused=quota.in_words,
                 )
                 if runs.is_stopped(run_id):  # pressed after the last segment: still nothing is saved
-                    raise gpu.stopped(tips.STEMS_STOPPED)
+                    raise gpu.stopped(progress_words.STEMS_STOPPED)
                 info = {"model": {**stems.identity(), "device": made["device"]}, "timings": made["timings"]}
                 info["sum"] = "other = take - vocals - drums - bass"
                 paths, _ = takes.write_stems(path, stems.residual(mix, made["stems"]), info)
@@ -438,7 +441,7 @@ def stems_endpoint(tab: str) -> Callable:
 
     split.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
     split.__name__ = f"stems_{tab}"
-    return checks.expected_errors(split)
+    return event_errors.expected_errors(split)
 
 
 def describe_endpoint(tab: str) -> Callable:
@@ -471,7 +474,7 @@ def describe_endpoint(tab: str) -> Callable:
                     needs=("music", "planner"),
                     progress=progress,
                     run_id=run_id,
-                    stop_words=tips.DESCRIBE_STOPPED,
+                    stop_words=progress_words.DESCRIBE_STOPPED,
                     refused=quota.in_words,
                 )
         except gr.Error as exc:
@@ -484,4 +487,4 @@ def describe_endpoint(tab: str) -> Callable:
 
     listen.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
     listen.__name__ = f"describe_{tab}"
-    return checks.expected_errors(listen)
+    return event_errors.expected_errors(listen)

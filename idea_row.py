@@ -14,9 +14,12 @@ import gradio as gr
 
 import admission
 import checks
+import event_errors
 import gpu
 import handlers
+import progress_words
 import quota
+import refusals
 import songwriter
 import tooltips as tips
 import widgets
@@ -47,7 +50,9 @@ def build() -> tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown]:
             elem_id="gen-write",
             elem_classes=["clears-notes"],
         )
-        note = gr.Markdown(tips.WRITE_IT if on else tips.WRITE_IT_OFF, elem_classes=["hint"], elem_id="gen-write-note")
+        note = gr.Markdown(
+            tips.WRITE_IT if on else refusals.WRITE_IT_OFF, elem_classes=["hint"], elem_id="gen-write-note"
+        )
     return idea, button, note, widgets.reserves_line("gen-write")
 
 
@@ -116,7 +121,7 @@ def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, reque
                 needs=("planner",),
                 progress=progress,
                 run_id=run_id,
-                stop_words=tips.WRITE_IT_STOPPED,
+                stop_words=progress_words.WRITE_IT_STOPPED,
                 refused=quota.in_words,
             )
     except gr.Error as exc:
@@ -126,7 +131,7 @@ def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, reque
         return exc.message
 
 
-@checks.expected_errors
+@event_errors.expected_errors
 def write_song(
     idea: str = "",
     instrumental: bool = False,
@@ -146,7 +151,7 @@ def write_song(
     return (*fields, songwriter.note(written, []))
 
 
-@checks.expected_errors
+@event_errors.expected_errors
 def write_into_generate(
     idea: str = "",
     instrumental: bool = False,

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 import audio
+import refusals
 import song_map
 import tooltips as tips
 import warp
@@ -42,7 +43,7 @@ def check(bars: int | None, bpm: int | None, timesignature: str | None, think: b
     if bars is None:
         return None
     if bpm is None and not think:
-        raise InputError(tips.LOOP_NEEDS_BPM, "bpm")
+        raise InputError(refusals.LOOP_NEEDS_BPM, "bpm")
     if think and (bpm is None or not timesignature):
         tempos = [bpm] if bpm is not None else range(BPM_RANGE[0], BPM_RANGE[1] + 1)
         metres = [timesignature] if timesignature else TIME_SIGNATURES
@@ -53,7 +54,7 @@ def check(bars: int | None, bpm: int | None, timesignature: str | None, think: b
     if loop.seconds > audio.MAX_SECONDS:
         seconds = loop.samples / audio.SAMPLE_RATE
         metre = tips.METRE_NAMES[str(loop.beats_per_bar)]
-        words = tips.LOOP_TOO_LONG.format(bars=bars, metre=metre, bpm=loop.bpm, seconds=seconds)
+        words = refusals.LOOP_TOO_LONG.format(bars=bars, metre=metre, bpm=loop.bpm, seconds=seconds)
         raise InputError(words, "loop_bars")
     return loop
 
@@ -85,10 +86,10 @@ def made(job: Job, loop_bars: Any, auto_length: bool) -> Job:
     loop = check(with_bars, call.bpm, call.timesignature, request.plan is not None)
     assert loop is not None
     if check_switch(auto_length, "Length: auto"):
-        raise InputError(tips.LOOP_AUTO_LENGTH, "auto_length")
+        raise InputError(refusals.LOOP_AUTO_LENGTH, "auto_length")
     if finishing.fade_in or finishing.fade_out:
         field = "fade_in" if finishing.fade_in else "fade_out"
-        raise InputError(tips.LOOP_FADES, field)
+        raise InputError(refusals.LOOP_FADES, field)
     request = dataclasses.replace(request, seconds=loop.seconds, loop=loop)
     request = _thinks(request, loop) if loop.chosen_by_think else _told(request, loop)
     return dataclasses.replace(
@@ -183,7 +184,7 @@ def in_time(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, dict[str, Any]]:
     most = float(np.abs(warp.ratios(lines * rate, targets) - 1.0).max() * 100.0)
     said = {"heard": True, "played_bpm": bpm, "off_grid_ms": round(off_ms, 1), "most_pct": round(most, 2)}
     if most > warp.MOST_PCT:
-        words = tips.LOOP_OFF_TEMPO.format(bpm=bpm, asked=loop.bpm, pct=most, most=warp.MOST_PCT)
+        words = refusals.LOOP_OFF_TEMPO.format(bpm=bpm, asked=loop.bpm, pct=most, most=warp.MOST_PCT)
         raise InputError(words, "loop_bars")
     if lines[-1] * rate > first.shape[-1]:  # its first downbeat too late for its bars to fit: as made
         return _as_made(first, loop), {**said, "stretched": False, "fits": False}

@@ -25,6 +25,7 @@ import decoding
 import devices
 import gpu
 import hub
+import languages
 import models
 import pace
 import pace_phases
@@ -379,10 +380,10 @@ def make_request(
         if len(str(value or "")) > checks.TEXT_LIMITS[name]:
             limit = checks.TEXT_LIMITS[name]
             raise LyricsError(f"This field takes up to {limit} characters; it has {len(str(value))}. Shorten it.", name)
-    code = checks.language_code(vocal_language)
+    code = languages.language_code(vocal_language)
     if code is None:
         raise LyricsError(
-            f"Unknown vocal language {checks.shown(vocal_language)}. Pick one of the studio's {len(checks.LANGUAGES)}.",
+            f"Unknown vocal language {checks.shown(vocal_language)}. Pick one of the studio's {len(languages.LANGUAGES)}.",
             "vocal_language",
         )
     structure = str(structure or "").strip().lower()

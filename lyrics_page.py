@@ -16,9 +16,11 @@ import gradio as gr
 
 import admission
 import checks
+import event_errors
 import examples
 import gpu
 import handlers
+import languages
 import lyrics
 import quota
 import tooltips as tips
@@ -69,13 +71,13 @@ def build(demo: gr.Blocks, generate: dict[str, Any], tabs: gr.Tabs) -> None:
 def _asked() -> dict[str, Any]:
     """What the writer is asked, by ``lyrics.make_request``'s names: the idea and its language up
     front, the song's form, length, creativity and seed folded away."""
-    languages = [(f"{name} ({code})", code) for code, name in checks.LANGUAGES.items()]
+    choices = [(f"{name} ({code})", code) for code, name in languages.LANGUAGES.items()]
     theme = gr.Textbox("", label="What is the song about?", info=tips.LYRICS_THEME, lines=2, elem_id="ly-theme")
     with gr.Row():
         genre = gr.Textbox("", label="Genre / style", info=tips.LYRICS_GENRE, elem_id="ly-genre")
         mood = gr.Textbox("", label="Mood", info=tips.LYRICS_MOOD, elem_id="ly-mood")
     language = gr.Dropdown(
-        languages,
+        choices,
         label="Language",
         info=tips.LYRICS_LANGUAGE,
         allow_custom_value=True,
@@ -184,7 +186,7 @@ def _write_lyrics(*args: Any, **kwargs: Any):
             for text in gpu.stream(
                 lyrics.lyrics_gpu,
                 vars(req),
-                checks.LANGUAGES[req.vocal_language],
+                languages.LANGUAGES[req.vocal_language],
                 needs=("lyrics",),
                 progress=progress,
                 run_id=run_id,
@@ -209,10 +211,10 @@ def _write_lyrics(*args: Any, **kwargs: Any):
 _write_lyrics.__signature__ = _WRITES  # type: ignore[attr-defined]
 _write_lyrics.__annotations__ = {"request": gr.Request, "progress": gr.Progress}
 _write_lyrics.__name__ = "write_lyrics"
-write_lyrics = checks.expected_errors(_write_lyrics)
+write_lyrics = event_errors.expected_errors(_write_lyrics)
 
 
-@checks.expected_errors
+@event_errors.expected_errors
 def use_in_generate(
     text: str = "", caption: str = "", vocal_language: str = lyrics.Request.vocal_language
 ) -> tuple[Any, ...]:
@@ -240,7 +242,7 @@ def use_in_generate(
         text,
         caption,
         False,
-        checks.language_code(vocal_language) or lyrics.Request.vocal_language,
+        languages.language_code(vocal_language) or lyrics.Request.vocal_language,
         gr.Tabs(selected="generate"),
     )
 
@@ -250,9 +252,24 @@ def use_in_generate(
 
 MAX_LYRICS_CHARS = 4096
 SECTION_NAMES = (
-    "intro", "verse", "pre-chorus", "prechorus", "chorus", "post-chorus", "hook", "bridge", "breakdown",
-    "drop", "interlude", "solo", "instrumental", "refrain", "outro", "coda", "rap",
-)  # fmt: skip
+    "intro",
+    "verse",
+    "pre-chorus",
+    "prechorus",
+    "chorus",
+    "post-chorus",
+    "hook",
+    "bridge",
+    "breakdown",
+    "drop",
+    "interlude",
+    "solo",
+    "instrumental",
+    "refrain",
+    "outro",
+    "coda",
+    "rap",
+)
 
 _PREAMBLE = re.compile(
     r"^(sure|certainly|of course|here('s| is| are)|okay|ok|absolutely|i('ve| have) written|below)\b.*", re.IGNORECASE

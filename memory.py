@@ -4,7 +4,7 @@ Two visitors' ordinary requests took a served studio from 163 MB to 5.8 GB in si
 growing, with no Python object growing (issue 48): each large buffer freed raises glibc's mmap
 threshold (up to 32 MiB), so later audio-sized buffers come from its heaps, and what they leave there
 when freed stays the process's. ``malloc_trim(0)`` gives it back. Trimmed after every event a visitor
-starts (``checks.expected_errors``), a soak of 300 mixed requests rests near 2 GB between requests
+starts (``event_errors.expected_errors``), a soak of 300 mixed requests rests near 2 GB between requests
 (docs/performance.md, "Memory over a long run"). Fixing the thresholds at start-up (``mallopt``) held
 its peaks too, but made every audio-sized buffer a fresh mapping: a 4 × 45 s song took 41 % more CPU.
 Done here, in the process, for every way the studio is started: a Space's repository cannot set

@@ -29,8 +29,8 @@ import mastering
 import models
 import part_tasks
 import preparing
+import refusals
 import takes
-import tooltips as tips
 import voice
 from checks import (
     AUTO,
@@ -45,15 +45,14 @@ from checks import (
     check_finish,
     check_format,
     check_interval,
-    check_language,
     check_length,
     check_sampling,
     check_switch,
     check_takes,
     in_range,
     seeds_for,
-    sung_language,
 )
+from languages import check_language, sung_language
 from music_request import Call, Job, Loop, MusicRequest, Notes, Render, pipeline_seconds, trimmed
 from preparing import check_lora, check_lyric_tokens, check_think
 
@@ -175,7 +174,7 @@ def _lock(value: Any, bpm: int | None, thinking: bool) -> bool:
     with about("lock_to_grid"):
         on = check_switch(value, "Lock to the grid")
     if on and bpm is None and not thinking:
-        raise InputError(tips.LOCK_NEEDS_BPM, "lock_to_grid")
+        raise InputError(refusals.LOCK_NEEDS_BPM, "lock_to_grid")
     return on
 
 
@@ -320,8 +319,8 @@ def _too_long(song: float, more: float) -> str:
     fewer than Extend's least are left, that the song is at the longest the studio makes."""
     room, most = math.floor(audio.MAX_SECONDS - song), f"{audio.MAX_SECONDS / 60:g} minutes"
     if room < EXTEND_RANGE[0]:
-        return tips.EXTEND_NO_ROOM.format(song=song, most=most, least=EXTEND_RANGE[0])
-    return tips.EXTEND_TOO_LONG.format(song=song, more=more, most=most, room=room)
+        return refusals.EXTEND_NO_ROOM.format(song=song, most=most, least=EXTEND_RANGE[0])
+    return refusals.EXTEND_TOO_LONG.format(song=song, more=more, most=most, room=room)
 
 
 def prepare_edit(
@@ -363,7 +362,7 @@ def prepare_edit(
     with about("change"):
         task = part_tasks.check_change(change)
     if task is not None and edit_lines.given(lines, section):
-        raise InputError(tips.LINES_WITH_PART, "lines" if edit_lines.given(lines, None) else "section")
+        raise InputError(refusals.LINES_WITH_PART, "lines" if edit_lines.given(lines, None) else "section")
     edit_bars.check_alone(bars, task is not None, edit_lines.given(lines, section))
     chosen = edit_lines.resolve(src_audio, lines, section, lyrics)
     lyrics = chosen.lyrics if chosen is not None else lyrics

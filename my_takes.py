@@ -34,8 +34,11 @@ import gradio as gr
 
 import asgi_gate
 import checks
+import event_errors
 import output_folder
 import records
+import refusals
+import result_words
 import results
 import studio_words
 import take_owners
@@ -131,10 +134,10 @@ def own(entry: Any) -> tuple[dict[str, Any], Path]:
         and isinstance(given, str)
         and _ID.fullmatch(given)
     ):
-        raise gr.Error(tips.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
+        raise gr.Error(refusals.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
     path = output_folder.own_take_audio(audio)
     if path is None or not hmac.compare_digest(given.encode(), sign(audio).encode()):
-        raise gr.Error(tips.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
+        raise gr.Error(refusals.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
     return take, path
 
 
@@ -213,10 +216,10 @@ def use_settings(entry: Any) -> tuple[Any, ...]:
     checked as the form checks it), and Generate selected. Works for a take already cleaned: the
     settings are the browser's."""
     if not isinstance(entry, dict):
-        raise gr.Error(tips.MY_TAKE_NONE)
+        raise gr.Error(refusals.MY_TAKE_NONE)
     kept = records.kept_record(entry)
     if kept is None:
-        raise gr.Error(tips.MY_TAKE_NO_SETTINGS)
+        raise gr.Error(refusals.MY_TAKE_NO_SETTINGS)
     return results.settings_from_record(kept, 1)
 
 
@@ -226,7 +229,7 @@ def send_to(target: str) -> Callable[..., tuple[Any, ...]]:
 
     def send(entry: Any) -> tuple[Any, ...]:
         if not isinstance(entry, dict):
-            raise gr.Error(tips.MY_TAKE_NONE)
+            raise gr.Error(refusals.MY_TAKE_NONE)
         take, path = own(entry)
         placed = uploads.link_in(path)
         if placed is None:
@@ -364,7 +367,7 @@ def build() -> Panel:
             "",
             html_template=template,
             css_template=CSS,
-            js_on_load=JS.replace("__CLEANED__", json.dumps(tips.MY_TAKE_CLEANED.format(hours=hours))),
+            js_on_load=JS.replace("__CLEANED__", json.dumps(result_words.MY_TAKE_CLEANED.format(hours=hours))),
             elem_id="my-takes-list",
             padding=False,
         )
@@ -376,7 +379,7 @@ def keep_after(run: Any, meta: gr.JSON, panel: Panel, tab: str) -> None:
     Generate's is the public ``/keep_takes``."""
     public = tab == "generate"
     run.success(
-        checks.expected_errors(keep),
+        event_errors.expected_errors(keep),
         meta,
         panel.fresh,
         js=SLIM_JS,
@@ -398,7 +401,7 @@ def wire(demo: gr.Blocks, panel: Panel, settings: list[Any], receivers: dict[str
     (``/send_my_take_to_<tab>``) of the entry a button means (*Use this voice*: ``voice_row``).
     ``settings``: Generate's fields as ``results.settings_from_record`` fills them; ``receivers``: what
     each tab's Send to fills."""
-    quiet, view, state = checks.expected_errors, panel.view, panel.state
+    quiet, view, state = event_errors.expected_errors, panel.view, panel.state
     demo.load(None, state, view, js=VIEW_JS, api_visibility="private")
     panel.box.expand(
         quiet(kept),

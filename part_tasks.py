@@ -22,7 +22,7 @@ import backend
 import base_model
 import models
 import preparing
-import tooltips as tips
+import refusals
 from checks import AUTO, InputError, check_finish
 from music_request import Job, MusicRequest, Notes
 
@@ -185,11 +185,11 @@ def prepare(
     (``complete``), over the whole song, on the XL base model with its sampling defaults."""
     why = base_model.missing()
     if why is not None:
-        raise InputError(tips.PARTS_MISSING.format(source=base_model.source(), why=why), "change")
+        raise InputError(refusals.PARTS_MISSING.format(source=base_model.source(), why=why), "change")
     if backend.is_warm() and backend.get_backend().offload != "none":
-        raise InputError(tips.PARTS_OFFLOADED, "change")
+        raise InputError(refusals.PARTS_OFFLOADED, "change")
     if lora or lora_preset:
-        raise InputError(tips.PARTS_NO_LORA, "lora_preset" if lora_preset and not lora else "lora")
+        raise InputError(refusals.PARTS_NO_LORA, "lora_preset" if lora_preset and not lora else "lora")
     track = check_part(part) if task != "complete" else None
     classes = check_parts(add_parts) if task == "complete" else None
     if task == "extract":  # upstream's page writes the part's name as the caption

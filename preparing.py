@@ -40,7 +40,6 @@ from checks import (
     check_bpm,
     check_format,
     check_key,
-    check_language,
     check_plan,
     check_sampling,
     check_switch,
@@ -49,8 +48,8 @@ from checks import (
     in_range,
     seeds_for,
     shown,
-    sung_language,
 )
+from languages import check_language, sung_language
 from music_request import Call, MusicRequest, PlanArgs, Render
 
 # Upstream reads a timbre reference as three windows of this many seconds (30 s in all).

@@ -17,11 +17,12 @@ import gradio as gr
 
 import asgi_gate
 import checks
+import languages
 import lora_presets
 import mastering
 import models
 import planner
-import tooltips as tips
+import refusals
 from job_record import INTERVAL
 from music_request import Call
 
@@ -277,7 +278,7 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     duration = _checked("audio_duration", length, checks.check_duration)
     asked = (params.get("inference_steps"), params.get("guidance_scale"), params.get("shift"))
     steps, guidance, shift = _checked("inference_steps", None, lambda _: checks.check_sampling(*asked, variant))
-    language = _checked("vocal_language", params.get("vocal_language") or checks.UNKNOWN, checks.check_language)
+    language = _checked("vocal_language", params.get("vocal_language") or checks.UNKNOWN, languages.check_language)
     return {
         "prompt": prompt,
         "lyrics": lyrics,
@@ -381,7 +382,7 @@ def take_index(take: Any, count: int) -> int:
     if take is None or take == "":
         return 0
     # A result of one take has nothing to choose: "a whole number from 1 to 1" said so in a riddle.
-    words = tips.TAKE_ONLY_ONE if count == 1 else tips.TAKE_NUMBER
+    words = refusals.TAKE_ONLY_ONE if count == 1 else refusals.TAKE_NUMBER
     if isinstance(take, bool):  # True is 1 to Python, not a take number to a musician
         raise gr.Error(words.format(count=count, given=take))
     try:

@@ -14,6 +14,8 @@ import checks
 import output_folder
 import plan_format
 import records
+import refusals
+import result_words
 import status
 import stems
 import studio_words
@@ -36,7 +38,7 @@ def seeds_text(record: dict[str, Any]) -> str:
     what the planner chose."""
     parts = [f"take {t['take']}: {t['seed']}{_varied(t.get('variation'))}" for t in record["takes"]]
     if (asked := records.Record.of(record).seed_redrawn) is not None:  # ``preparing.from_own_latents``
-        parts[0] += tips.SEED_REDRAWN.format(asked=asked)
+        parts[0] += result_words.SEED_REDRAWN.format(asked=asked)
     timings = record["timings"]
     # Every part of the run a visitor waited for: the model's load, Think's plan, the song and a loop's seam
     # (its second render, ``loops.close``).
@@ -67,11 +69,13 @@ def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str
     loop = records.loop_of(record)
     if loop is not None:
         bars, bpm, seconds = loop.get("bars"), loop.get("bpm"), float(loop.get("samples", 0)) / audio.SAMPLE_RATE
-        head = tips.LOOP_SAID.format(bars=bars, bpm=bpm, metre=metre(loop.get("beats_per_bar")), seconds=seconds)
-        head += tips.LOOP_BY_THINK if loop.get("chosen_by") == "think" else ""
+        head = result_words.LOOP_SAID.format(
+            bars=bars, bpm=bpm, metre=metre(loop.get("beats_per_bar")), seconds=seconds
+        )
+        head += result_words.LOOP_BY_THINK if loop.get("chosen_by") == "think" else ""
     else:
         asked = records.Record.of(record).time_signature or (plan or {}).get("fields", {}).get("timesignature")
-        head = tips.TAKE_METRE.format(metre=metre(asked)) if metre(asked) else ""
+        head = result_words.TAKE_METRE.format(metre=metre(asked)) if metre(asked) else ""
     heard = [
         f"take {t['take']}: {t['tempo']['said']}"
         for t in record["takes"]
@@ -96,7 +100,7 @@ def _quoted(text: Any, limit: int = 160) -> str:
 def plan_text(plan: dict[str, Any]) -> str:
     """The planner's part of a result, in a line: what it chose, or why it was skipped."""
     if "skipped" in plan:
-        return tips.PLAN_SKIPPED.format(reason=_quoted(plan["skipped"], 240))
+        return result_words.PLAN_SKIPPED.format(reason=_quoted(plan["skipped"], 240))
     f = plan.get("fields", {})
     caption = _quoted(plan.get("caption_read", f.get("caption")) or "")  # as the model read it
     summary = " · ".join(
@@ -109,10 +113,10 @@ def plan_text(plan: dict[str, Any]) -> str:
         )
         if part
     )
-    line = tips.PLANNED.format(seconds=plan.get("seconds", 0), summary=summary or "your settings")
+    line = result_words.PLANNED.format(seconds=plan.get("seconds", 0), summary=summary or "your settings")
     fitted = plan.get("caption_fit")
     if isinstance(fitted, dict) and fitted.get("kept") in ("phrase", "word", "character", "yours"):
-        words = tips.CAPTION_YOURS if fitted["kept"] == "yours" else tips.CAPTION_FIT
+        words = result_words.CAPTION_YOURS if fitted["kept"] == "yours" else result_words.CAPTION_FIT
         line += words.format(n=fitted.get("written_tokens"), most=fitted.get("most"), kept=fitted["kept"])
     return line
 
@@ -130,7 +134,7 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
     if values["files"]:
         gr.Info(records.files_note(values["files"]))
     if values["variation"]:  # Generate has no field for a variation's noise: say what comes back instead
-        gr.Info(tips.SETTINGS_OF_A_VARIATION.format(**_variation_words(values["variation"])))
+        gr.Info(result_words.SETTINGS_OF_A_VARIATION.format(**_variation_words(values["variation"])))
     if values["lyrics"]:
         values["lyrics"] = gr.update(value=values["lyrics"], interactive=True)
     else:
@@ -238,11 +242,11 @@ def stem_source(take: Any, record: Any, request: Any = None) -> Any:
     splits: a take this visitor's page made (as *Send to*: the stems are written beside the take, and
     another visitor's would be overwritten) and the studio still keeps, on a studio that has the
     separation model."""
-    entry, index = records.take_entry(record, take, tips.STEMS_NO_TAKE)
+    entry, index = records.take_entry(record, take, refusals.STEMS_NO_TAKE)
     path = output_folder.own_take_audio(entry.get("audio"))
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, entry.get("audio")):
-        raise gr.Error(tips.STEMS_GONE.format(n=index + 1))
+        raise gr.Error(refusals.STEMS_GONE.format(n=index + 1))
     if (why := stems.missing_reason()) is not None:
-        raise gr.Error(tips.STEMS_MISSING.format(error=why), title="Stems not available")
+        raise gr.Error(refusals.STEMS_MISSING.format(error=why), title="Stems not available")
     return path

@@ -22,7 +22,7 @@ import numpy as np
 import analysis
 import audio
 import records
-import tooltips as tips
+import result_words
 
 # The fine envelope: energy in 5 ms frames every 1 ms, an attack where the next frames are louder than
 # the last; a beat moves to the strongest attack within ``SEARCH_SECONDS`` (at most a sixth of a beat).
@@ -200,14 +200,14 @@ class Tempo:
 
     def said(self) -> str:
         """One line for beside the take: "In time: 119.8 BPM, steady", "Played at 117.6 BPM, 2 % slow"."""
-        steady = tips.TEMPO_STEADY if self.steady else tips.TEMPO_WANDERS.format(pct=self.wander_pct)
+        steady = result_words.TEMPO_STEADY if self.steady else result_words.TEMPO_WANDERS.format(pct=self.wander_pct)
         off = self.off_pct
         if off is None:
-            return tips.TEMPO_HEARD.format(bpm=self.bpm, steady=steady)
+            return result_words.TEMPO_HEARD.format(bpm=self.bpm, steady=steady)
         if abs(off) <= IN_TIME_PCT:
-            return tips.TEMPO_IN_TIME.format(bpm=self.bpm, steady=steady)
-        way = tips.TEMPO_SLOW if off < 0 else tips.TEMPO_FAST
-        return tips.TEMPO_OFF.format(bpm=self.bpm, pct=f"{abs(off):g}", way=way, steady=steady)
+            return result_words.TEMPO_IN_TIME.format(bpm=self.bpm, steady=steady)
+        way = result_words.TEMPO_SLOW if off < 0 else result_words.TEMPO_FAST
+        return result_words.TEMPO_OFF.format(bpm=self.bpm, pct=f"{abs(off):g}", way=way, steady=steady)
 
     def as_record(self) -> dict[str, Any]:
         """A take's ``tempo`` entry: the numbers and the line said beside it."""

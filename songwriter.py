@@ -32,10 +32,14 @@ import checks
 import describe
 import generation
 import gpu
+import languages
 import models
 import pace
 import pace_phases
 import planner
+import progress_words
+import refusals
+import result_words
 import runs
 import tooltips as tips
 from plan_format import PlanUnusable, check_plan, cut, inspiration_prompt, parse_lyrics, parse_plan
@@ -59,7 +63,7 @@ def check(
     """What *Write it* checks before it queues and again when it runs: a planner, an idea of one
     line or a few (at most ``checks.MAX_IDEA_CHARS``), a known language and a seed. Returns them read."""
     if not available():
-        raise gr.Error(tips.WRITE_IT_OFF, title="Write it not available")
+        raise gr.Error(refusals.WRITE_IT_OFF, title="Write it not available")
     text = checks.printable(str(idea or "")).strip()
     if not text:
         raise checks.InputError(f"Write an idea for the song first: one line, such as “{EXAMPLE}”.", "idea")
@@ -71,7 +75,7 @@ def check(
     with checks.about("instrumental"):
         switch = checks.check_switch(instrumental, "Instrumental")
     with checks.about("vocal_language"):
-        language = checks.check_language(vocal_language)
+        language = languages.check_language(vocal_language)
     with checks.about("seed"):
         number = checks.check_seed(seed)
     return text, switch, language, number
@@ -147,7 +151,7 @@ def write(
         try:
             lm = planner.get_planner()
         except models.ModelLoadError as exc:
-            raise gr.Error(tips.DESCRIBE_PLANNER_MISSING.format(error=exc), title="Model not available") from None
+            raise gr.Error(refusals.DESCRIBE_PLANNER_MISSING.format(error=exc), title="Model not available") from None
         fixed = {} if language == checks.UNKNOWN else {"language": language}
         prompt = inspiration_prompt(lm.tokenizer, idea, instrumental)
         budget = 0 if instrumental else LYRIC_TOKENS
@@ -155,9 +159,9 @@ def write(
         notes, words = describe.understand(lm, prompt, fixed, budget, progress, should_stop, seed, "Write it", written)
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
-        raise gpu.stopped(tips.WRITE_IT_STOPPED) from None
+        raise gpu.stopped(progress_words.WRITE_IT_STOPPED) from None
     except PlanUnusable as exc:
-        raise gr.Error(tips.WRITE_IT_UNUSABLE.format(reason=exc)) from None
+        raise gr.Error(refusals.WRITE_IT_UNUSABLE.format(reason=exc)) from None
     if fields["duration"] > LONGEST:
         fields["duration"] = LONGEST
     lyrics = checks.INSTRUMENTAL_TAG if instrumental else checks.printable(parse_lyrics(notes + words)).strip()
@@ -206,13 +210,13 @@ def note(written: dict[str, Any], kept: list[str]) -> str:
         describe.key_name(fields["keyscale"]) or fields["keyscale"],
         tips.METRE_NAMES.get(str(fields["timesignature"]), f"{fields['timesignature']} beats a bar"),
         audio.clock(fields["duration"]),
-        checks.LANGUAGES.get(fields["language"], fields["language"]),
+        languages.LANGUAGES.get(fields["language"], fields["language"]),
     ]
     lines = [f"**Written** (seed {written['seed']}, {written['seconds']:.1f} s): " + ", ".join(map(str, bits))]
     if not written["lyrics"] and NAMES["lyrics"] not in kept:
         lines.append("The planner wrote no words this time: try another seed, or write them yourself.")
     for field, said in written.get("fitted", {}).items():
-        lines.append(tips.WRITTEN_FIT.format(what=NAMES[field].lower(), **said))
+        lines.append(result_words.WRITTEN_FIT.format(what=NAMES[field].lower(), **said))
     if kept:
         lines.append("Kept yours: " + ", ".join(kept) + ".")
     return "\n\n".join(lines)
@@ -239,7 +243,7 @@ def fill(written: dict[str, Any], form: dict[str, Any]) -> tuple[list[Any], str]
         "key_scale": _unset(form.get("key_scale"), checks.check_key),
         "time_signature": _unset(form.get("time_signature"), checks.check_time_signature),
         "audio_duration": True,
-        "vocal_language": checks.language_code(form.get("vocal_language")) in (None, checks.UNKNOWN),
+        "vocal_language": languages.language_code(form.get("vocal_language")) in (None, checks.UNKNOWN),
     }
     kept = [NAMES[name] for name in FORM if not empty[name]]
     empty["lyrics"] = empty["lyrics"] and bool(written["lyrics"])  # no words written: nothing to fill

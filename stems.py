@@ -27,8 +27,9 @@ import audio
 import gpu
 import pace
 import pace_phases
+import progress_words
+import refusals
 import runs
-import tooltips as tips
 
 STEMS = ("vocals", "drums", "bass", "other")
 MODEL_STEMS = STEMS[:3]  # what the GPU call returns; ``other`` is the residual
@@ -226,11 +227,11 @@ def stems_duration(mix: Any, progress: Any = None, run_id: str | None = None, mu
 
 
 def _missing(exc: WeightsMissing) -> gr.Error:
-    return gr.Error(tips.STEMS_MISSING.format(error=exc), title="Stems not available")
+    return gr.Error(refusals.STEMS_MISSING.format(error=exc), title="Stems not available")
 
 
 def _failed(exc: Exception) -> gr.Error:  # out of memory, a broken weights file: words, not a traceback
-    return gr.Error(tips.STEMS_FAILED.format(error=f"{type(exc).__name__}: {exc}"))
+    return gr.Error(refusals.STEMS_FAILED.format(error=f"{type(exc).__name__}: {exc}"))
 
 
 @gpu.entry(duration=stems_duration)
@@ -243,5 +244,5 @@ def stems_gpu(mix: Any, progress: Any = None, run_id: str | None = None, multipl
         def report(done: int, total: int) -> None:
             progress((done, total), desc=f"Splitting into stems, segment {done} of {total}", unit="segments")
 
-    with gpu.worker_errors(_failed, ((WeightsMissing, _missing),), tips.STEMS_STOPPED):
+    with gpu.worker_errors(_failed, ((WeightsMissing, _missing),), progress_words.STEMS_STOPPED):
         return separate(mix, run_id, report)

@@ -1,6 +1,6 @@
 """The studio's own state in words, for musicians: busy and full, the model and its weights in the header
 and status line, a lost connection, a press's ZeroGPU time (the quota) and the pace on this machine.
-The words of a request (its fields' help and refusals) are ``tooltips``; an agent's, ``agent_words``."""
+A field's help is ``tooltips``; a request's refusals, ``refusals``; an agent's words, ``agent_words``."""
 
 BUSY = (
     "The studio is busy — {waiting} requests (songs and lyrics) are already waiting for the GPU. Nothing was lost: "

@@ -20,6 +20,7 @@ import admission
 import checks
 import describe
 import edit_fields
+import event_errors
 import examples
 import form_fields
 import handlers
@@ -287,7 +288,7 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> dict[str, Any]:
     g = music[0].fields
     settings = [g[k] for k in records.FIELDS]
     # A visitor's slip (no take yet, a record that cannot be used) is one line in the log, not a traceback.
-    quiet = checks.expected_errors
+    quiet = event_errors.expected_errors
     g["record"].upload(quiet(results.settings_from_file), g["record"], [*settings, tabs], api_name="settings_from_file")
     used = {}
     for tab in music:

@@ -28,12 +28,13 @@ import gradio as gr
 import audio
 import backend
 import checks
+import languages
 import models
 import output_folder
 import preparing
 import records
+import refusals
 import take_owners
-import tooltips as tips
 from checks import INSTRUMENTAL_TAG, InputError, about
 from music_request import Call, Job, MusicRequest, Notes, Render
 
@@ -67,9 +68,11 @@ def prepare(
         caption if prompt is None else prompt, words if lyrics is None else lyrics, "morph"
     )
     if (new_prompt, new_lyrics or INSTRUMENTAL_TAG) == (said["prompt"], said["lyrics"]):
-        raise InputError(tips.MORPH_SAME, "prompt")
+        raise InputError(refusals.MORPH_SAME, "prompt")
     with about("vocal_language"):
-        language = checks.sung_language(checks.check_language(vocal_language or values["vocal_language"]), new_lyrics)
+        language = languages.sung_language(
+            languages.check_language(vocal_language or values["vocal_language"]), new_lyrics
+        )
     # The new words and the take's own, where the text encoder would cut them short (its own were read
     # when it was made, but a caption Think rewrote was never counted).
     try:
@@ -128,11 +131,11 @@ def heard(said: records.Record, entry: dict[str, Any]) -> dict[str, Any]:
     told = said.told(entry)
     caption, lyrics = told.caption, told.lyrics
     if not isinstance(caption, str) or not isinstance(lyrics, str):
-        raise InputError(tips.MORPH_UNREADABLE, "record")
+        raise InputError(refusals.MORPH_UNREADABLE, "record")
     try:
         music = preparing.musical(told.bpm, told.key_scale, told.time_signature)
     except gr.Error as exc:
-        raise InputError(f"{tips.MORPH_UNREADABLE} ({exc.message})", "record") from None
+        raise InputError(f"{refusals.MORPH_UNREADABLE} ({exc.message})", "record") from None
     return {"prompt": caption.strip(), "lyrics": lyrics.strip() or INSTRUMENTAL_TAG, **music}
 
 
@@ -143,7 +146,7 @@ def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
     if not isinstance(made, list) or not made or record.get("mode") not in MORPHABLE:
         return gr.skip(), gr.skip(), gr.skip()
     try:
-        entry, _ = records.take_entry(record, take, tips.MORPH_NO_TAKE)
+        entry, _ = records.take_entry(record, take, refusals.MORPH_NO_TAKE)
         own = records.Record.of(records.check(record))
         said = heard(own, entry)
     except gr.Error:
@@ -163,7 +166,7 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
     ``.json``) this visitor's page made, still kept, made in Generate or by a morph."""
     made = record.get("takes") if isinstance(record, dict) else None
     if not isinstance(made, list) or not made:
-        raise InputError(tips.MORPH_NO_TAKE, "record")
+        raise InputError(refusals.MORPH_NO_TAKE, "record")
     with about("record"):
         records.check(record)
     with about("take"):
@@ -172,15 +175,15 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
     path = output_folder.own_take_audio(relative) if isinstance(relative, str) else None
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, relative):
-        raise InputError(tips.MORPH_GONE.format(n=index + 1), "record")
+        raise InputError(refusals.MORPH_GONE.format(n=index + 1), "record")
     try:
         own = records.check(records.read(path.with_suffix(".json")))
     except gr.Error:
-        raise InputError(tips.MORPH_GONE.format(n=index + 1), "record") from None
+        raise InputError(refusals.MORPH_GONE.format(n=index + 1), "record") from None
     if own.get("mode") not in MORPHABLE:
-        raise InputError(tips.MORPH_NOT_GENERATE, "record")
+        raise InputError(refusals.MORPH_NOT_GENERATE, "record")
     if not isinstance(own.get("seed"), int) or not isinstance(own.get("take"), int):
-        raise InputError(tips.MORPH_UNREADABLE, "record")
+        raise InputError(refusals.MORPH_UNREADABLE, "record")
     return path, own
 
 
@@ -189,7 +192,7 @@ def _adapter(values: dict[str, Any]) -> dict[str, Any] | None:
     files = values["files"]
     if "lora" in files or "lora_preset" in files:
         missing = {k: v for k, v in files.items() if k in ("lora", "lora_preset")}
-        raise InputError(tips.MORPH_LORA.format(note=records.files_note(missing)), "record")
+        raise InputError(refusals.MORPH_LORA.format(note=records.files_note(missing)), "record")
     if not values["lora_preset"]:
         return None
     return preparing.check_lora(None, values["lora_scale"], values["lora_preset"])
@@ -203,7 +206,7 @@ def _reference(said: records.Record, given: Any, seed: int) -> Any:
         return None
     name = Path(str(wanted)).name
     if not given:
-        raise InputError(tips.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
+        raise InputError(refusals.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
     if Path(str(given)).name != name:
-        raise InputError(tips.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
+        raise InputError(refusals.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
     return preparing.reference(given, seed)

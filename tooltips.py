@@ -1,4 +1,6 @@
-"""Every help and info string the studio shows, written for musicians. One source of truth."""
+"""Each field's help, written for musicians: the ``info=`` beside a field, its placeholder and examples, the
+note under a button. A refusal's words are ``refusals``; what a run says as it works, ``progress_words``; what
+a result says, ``result_words``; the studio's state, ``studio_words``."""
 
 import audio
 import plan_format
@@ -31,31 +33,12 @@ PLAN = (
 )
 LANGUAGE_UNKNOWN = "Unknown: the model tells from the lyrics (unknown)"
 THINK_OFF = "Think is not available here: the studio runs without ACE-Step's planner."
-PLANNED = "Planned in {seconds:.1f} s: {summary}."
-# A result's time (``results.time_text``): a loop's bars, else the metre asked or planned; each take's tempo follows.
-LOOP_SAID = "Loop: {bars} bars at {bpm} BPM, {metre} ({seconds:.1f} s)"
-LOOP_BY_THINK = ", as Think planned it"
-TAKE_METRE = "In {metre}"
-# Think's progress, as the planner works (``generation``).
-PLAN_THINKING = "Thinking: the planner works out the song's plan ({done} steps so far)…"
-PLAN_CHOSEN = "Think chose {length} for the song; now it sketches the song…"
-PLAN_SKETCHING = "Sketching the song{which}: {done} of {total}{chosen}"  # its melody and structure, for the music model
-PLAN_SKETCHING_TAKES = " for {takes} takes"
-PLAN_CHOSE = " · Think chose {length}"
-# Words a model wrote past what the music model reads (``text_limits.fit``: Think's, *Write it*'s).
-CAPTION_FIT = (
-    " Think's caption ran to {n} tokens, past the {most} the model reads of one: it was cut at its last {kept}."
-)
-CAPTION_YOURS = " Think's caption ran to {n} tokens, past the {most} the model reads of one: your own caption was used."
-WRITTEN_FIT = "The planner's {what} ran to {written_tokens} tokens, past the {most} the music model reads: cut to fit."
-PLAN_SKIPPED = "Think was skipped ({reason}); the song was made from your caption and lyrics alone."
 DURATION = f"Length of the song in seconds, from {_SHORTEST} to {_MINUTES}. Longer songs take longer to make."
 BPM = f"Tempo in beats per minute ({_TEMPI}). 0 = auto: the model picks a tempo that suits the caption."
 BPM_DETECTED = (
     "Tempo of the song, filled in from the upload (0 = let the model choose). If it sounds twice or "
     "half as fast as the song feels, use ½ or 2×."
 )
-NO_STEADY_BEAT = "no steady beat found, so BPM and time signature stay on auto"
 KEY = "Key and scale, e.g. “A minor”. Auto lets the model choose one that fits the style."
 TIME_SIGNATURE = (
     "The song's metre: 4/4 for most pop and rock, 3/4 for waltzes, 6/8 for a rolling, swaying feel, 2/4 for "
@@ -81,24 +64,11 @@ SHIFT = (
     "Timestep shift: how the steps are spread between noise and detail. Higher values spend more steps "
     "early, on the overall structure. ACE-Step's own default is 3 for every model."
 )
-STEP = "Step {step}/{total}"  # a render's progress (``generation``)
 TAKES = "How many variations to make in one go (1–4); each gets its own seed."
 LOOP = "A loop of this many bars at the BPM and time signature (auto: Think's, else 4/4), seamless round its end."
-# Generate's *Loop* (``loops``, ``checks.check_loop_bars``): the page while it is on, its progress, its refusals.
+# Generate's *Loop* (``loops``): the page while it is on.
 LOOP_DURATION = "Not used while Loop is on: the loop's bars at its BPM and time signature set its length."
 LOOP_LENGTH = "A loop of {bars} bars of {metre} at {bpm} BPM: {seconds:.1f} s. Not used while Loop is on: its bars set the length."
-LOOP_CLOSING = "Closing the loop: step {step}/{total}"  # its seam's repaint, after the song's STEP
-LOOP_BARS_CHOICE = "A loop is {choices} bars long (you asked for {given}); choose one of those, or Off for a song."
-LOOP_NEEDS_BPM = (
-    "A loop is counted in bars, so it needs its tempo before it is made: set a BPM, turn Think on to choose one, "
-    "or turn Loop off."
-)
-LOOP_TOO_LONG = (
-    "{bars} bars of {metre} at {bpm} BPM last {seconds:.0f} s, longer than the longest song here "
-    f"({_MINUTES}): choose fewer bars or a faster tempo."
-)
-LOOP_AUTO_LENGTH = "A loop's length is its bars at its tempo: turn Length: auto off (or Loop off)."
-LOOP_FADES = "A loop plays round without a break, so it takes no fades: set both fades to 0."
 LOUDNESS = (
     "How loud the take leaves: -14 LUFS is what streaming services play; peaks stay under -1 dBTP (Generate: "
     "its Ceiling). "
@@ -111,9 +81,6 @@ CEILING = (
 FADE_IN = "Fade the start in over this many seconds (0: none)."
 FADE_OUT = "Fade the end out over this many seconds (0: none)."
 FORMAT = "WAV is lossless and largest, FLAC is lossless and smaller, MP3 is smallest for sharing."
-STOPPED_AFTER_LAST_STEP = "Stopped after the last step, before the take was saved. Nothing was saved."
-ALREADY_SAVED = "Stop came after the take was finished: it is saved, and shown here."
-RESULT_EMPTY = "Nothing here yet. Your takes appear here, each with the seed that makes it again."
 COVER_CAPTION = "The style of the new version, e.g. “acoustic folk, fingerpicked guitar, soft male vocals”."
 COVER_STRENGTH = (
     "Audio cover strength, as in ACE-Step: the share of the steps that follow the original's melody and "
@@ -128,25 +95,11 @@ REFERENCE = (
     "chosen by the seed; for a take of this studio's (*Use this voice* under a take, or in My takes), "
     "the three where its voice sings."
 )
-# A take's voice as Generate's timbre reference (``voice``, ``voice_row``).
-VOICE_USED = "This take's voice is now Generate's timbre reference: write a new caption and lyrics, and make a song."
-VOICE_GONE = (
-    "There is no take of yours named {name} kept here (the studio keeps takes {hours} hours): make it "
-    "again, or upload a recording of the voice as the timbre reference."
-)
-VOICE_INSTRUMENTAL = "Take {name} is instrumental: it has no voice to lend. Choose a sung take."
-VOICE_BOTH = "Give a timbre reference file or a take whose voice to use, not both: clear one of them."
-VOICE_KEPT_GONE = (
-    "Settings brought back, but not the voice: the take it came from ({name}) is no longer kept here, or "
-    "is not yours. Upload a recording of the voice as the timbre reference."
-)
 DCW = (
     "ACE-Step's step correction (DCW): after each step it nudges the music's coarse and fine detail away "
     "from the model's blurry guess of the end result. As in ACE-Step itself it starts on for Turbo models "
     "only: on SFT and Base it was heard to turn songs into noise. Your choice here is always kept."
 )
-# The seed line of a repaint of a take asked with the take's own seed (``preparing.from_own_latents``).
-SEED_REDRAWN = " (not {asked}: that is the song's own seed, and a repaint of a take draws new noise, as ACE-Step does)"
 COVER_NOISE = (
     "Start from the song itself instead of pure noise: 0 starts from noise (ACE-Step's default), "
     "higher values start closer to the original, so the cover keeps more of its sound "
@@ -168,35 +121,9 @@ EDIT_WORDS_NOTE = (
     "{which} chosen: the region is {start:g}–{end:g} s. The words are below, in New words for the region, to rewrite."
 )
 EDIT_SECTION = "Tick every line of one section at once."
-WORDS_UNKNOWN = "The studio does not know when this song's words are sung: choosing lines or a section needs a take the studio made with lyrics (sent here with Send to, or from My takes), as it was written. Set the region by its seconds instead."
-NO_SUCH_LINE = "The song has {count} sung lines; there is no line {given}. Choose lines between 1 and {count}."
-LINES_NOT_NUMBERS = "“{given}” is not a line number. Give line numbers such as 3, 4 or 3-5."
-LINES_TOO_MANY = "That is more line numbers than a song can have lines ({most} at most). Give the first and the last, such as 3-20: a choice covers every line between them."
-NO_SUCH_SECTION = "The song has no section “{given}”. Its sections are: {names}."
-SECTION_TWICE = "More than one section is called “{given}” (sections {numbers}): give the section's number instead."
-SECTION_UNSUNG = "The section “{given}” has no sung lines to change. Choose another section or lines."
-LINES_TOO_SHORT = "{which} last only {seconds:.2f} s ({start:g}–{end:g} s); Edit changes at least {least:g} s at a time. Choose more lines, or set the region by its seconds."
-LINES_WITH_PART = "Lines and sections choose a region of the song; a part changes the whole song. Choose What to change: a region, or leave the lines empty."
 # Edit and Extend by the bar (``edit_bars``; the bar lines: ``song_map``). A bar is one measure of the song's metre.
 EDIT_BARS = "Bars to change, counted from 1 as the studio hears them: 9-16, or 9. The region runs from the start of the first to the start of the bar after the last (the song's end after its last bar). Leave empty to set the region by its seconds."
 EXTEND_BARS = "Whole bars to add at the song's tempo (such as 8), in place of the seconds: the new part ends on a bar line, so a bar after it would start on the beat. Leave empty to add the seconds above."
-BARS_NOT_NUMBERS = "“{given}” is not a choice of bars: Bars takes bar numbers from 1, such as 9-16 or 9. (A section by its name: A whole section, under Choose by the words.)"
-BARS_NO_GRID = "The studio hears no steady beat in this song, so it has no bars to count. Set the region by its seconds (Extend: the seconds to add) instead."
-NO_SUCH_BAR = "The song has {count} bars; there is no bar {given}. Choose bars between 1 and {count}."
-BARS_WITH_LINES = "Choose the region one way: by bars, or by lines or a section, not both. Leave one of them empty."
-BARS_WITH_REGION = "Choose the region by bars or by seconds, not both: {which} run {start:g}–{end:g} s, but Region start and end say {typed}. Clear the bars, or set the region to {start:g}–{end:g} s."
-BARS_WITH_PART = "Bars choose a region of the song; a part changes the whole song. Choose What to change: a region, or leave the bars empty."
-BARS_TOO_SHORT = "{which} last only {seconds:.2f} s; Edit changes at least {least:g} s at a time. Choose more bars."
-EXTEND_BARS_NOT_COUNT = "“{given}” is not a number of bars to add. Give a whole number from 1, such as 8."
-EXTEND_BARS_RANGE = "{bars} bars at this song's tempo add {seconds:.1f} s; Extend adds {low:g}–{high:g} s at a time, and the song stays at most {most}. Choose fewer or more bars, or add seconds instead."
-# Extend past the longest song: where less than Extend's least is left, it cannot add to the song at all.
-EXTEND_TOO_LONG = (
-    "The song is {song:.0f} s; adding {more:g} s would make it longer than {most}. Add at most {room:d} s."
-)
-EXTEND_NO_ROOM = (
-    "The song is {song:.1f} s, at or within {least:g} s of the longest the studio makes ({most}), and Extend adds "
-    "at least {least:g} s: there is no room to extend it. Edit a region of it instead, or extend a shorter song."
-)
 # Describe (Cover, Extend, Edit): the planner listens to the uploaded song and fills the empty fields.
 DESCRIBE = (
     "Let ACE-Step's planner listen to the song and fill in what you left empty: style, lyrics, language, "
@@ -217,16 +144,6 @@ VARIATIONS = (
 VARIATION_AMOUNT = "How much new noise: 0.1–0.3 changes details, 0.5 and above the arrangement too."
 VARIATION_COUNT = "How many variations, made together in one run."
 VARIATION_SEED = "-1 draws new noise each press; the seed a variation's record names makes it again."
-WRITE_IT_OFF = "Write it needs ACE-Step's planner, which is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
-WRITE_IT_STOPPED = "Stopped while the planner wrote. Nothing was changed."
-WRITE_IT_UNUSABLE = "The planner could not write a song from this idea ({reason}). Nothing was changed; try again."
-DESCRIBE_OFF = "Describe needs ACE-Step's planner, which is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
-DESCRIBE_TOO_SHORT = (
-    "This song is {length} long; Describe listens to at least {least:g} s of a song. Upload a longer clip."
-)
-DESCRIBE_STOPPED = "Stopped while the planner listened. Nothing was changed."
-DESCRIBE_UNUSABLE = "The planner could not describe this song ({reason}). Nothing was changed; try again."
-DESCRIBE_PLANNER_MISSING = "The planner could not be loaded: {error}"
 LYRICS_THEME = "The idea in a sentence or two: a story, a feeling, a place. E.g. “leaving my hometown at dawn”."
 LYRICS_GENRE = "Optional: shapes word choice and rhythm, e.g. “country ballad” or “drill”."
 LYRICS_MOOD = "Optional: e.g. hopeful, bittersweet, defiant."
@@ -251,49 +168,11 @@ LORA_READ = "✓ {name} is a LoRA the studio can read; it applies to this reques
 LORA_SCALE = "How strongly the LoRA colours the result: 0 = not at all, 1 = as trained, up to 2 to exaggerate it."
 TAGLINE = "Describe a style, add lyrics, press Generate — or start from an example below."
 # Stems (beneath each take).
-# Take to send (a result's take, for Send to, Use these settings, Variations, the morph, stems).
-TAKE_NUMBER = "Take to send must be a whole number from 1 to {count} (you asked for {given})."
-TAKE_ONLY_ONE = "This result has one take: send take 1 (you asked for {given})."
 STEMS_HINT = "Vocals, drums, bass and everything else, each as its own file; together they add up to the take."
-STEMS_MISSING = (
-    "Stems need the Demucs separation model (htdemucs_ft), and this studio does not have it: {error}.\n\n"
-    "What to do: whoever runs the studio downloads it once with "
-    "hf download adefossez/HTDemucs-ft (on a Space, README's preload_from_hub does it), "
-    "or points ACE_STUDIO_STEMS_MODEL at a folder that holds it; on tiny random models, "
-    "python tools/random_models.py DIR writes one and names it in the command it prints."
-)
-STEMS_STOPPED = "Stopped while splitting into stems. Nothing was saved; the take itself is kept."
-STEMS_NO_TAKE = "There is no take to split yet — make one first."
-STEMS_GONE = "Take {n} is no longer kept by the studio; make it again to split it."
-STEMS_FAILED = "Splitting into stems failed partway ({error}). Nothing was saved; try again."
-LOOP_OFF_TEMPO = (
-    "The loop came out at {bpm:g} BPM, too far from {asked} BPM to be put in time: one of its bars would be "
-    "stretched {pct:.1f} % (a loop is stretched at most {most:g} %). Try another seed, or set the BPM nearer "
-    "what the style plays."
-)
 # Generate's *Lock to the grid* (``grid_lock``).
 LOCK_TO_GRID = (
     "Warp each take's bars onto the BPM asked (or the one Think chooses), so every bar lasts exactly a bar at "
     "that tempo and the take lines up with a DAW's grid; the take as played is kept beside it."
-)
-LOCK_NEEDS_BPM = "Lock to the grid needs a tempo to lock to: set the BPM, or turn Think on to choose one."
-LOCK_NO_BPM = "kept as played: no tempo was asked or planned"
-LOCK_NO_BEAT = "kept as played: no steady beat was heard in it"
-LOCK_BUSY = "kept as played: the studio was measuring as many songs as it may"
-LOCK_TOO_FAR = "kept as played: a bar would be stretched {pct:.1f} % (at most {most:g} %)"
-UNLOCKED_LINK = "Download as played"
-# A take's tempo as played, beside its label (``song_map.Tempo.said``; ``player``).
-TEMPO_IN_TIME = "In time: {bpm:g} BPM, {steady}"
-TEMPO_OFF = "Played at {bpm:g} BPM, {pct} % {way}, {steady}"
-TEMPO_HEARD = "Plays at {bpm:g} BPM, {steady}"
-TEMPO_SLOW, TEMPO_FAST = "slow", "fast"
-TEMPO_HELP = "The tempo this take was played at, measured from its beats, against the BPM asked; steady: its bars keep one length."
-TEMPO_STEADY = "steady"
-TEMPO_WANDERS = "its bars wander up to {pct:g} %"
-LYRIC_BADGE = "· words sung clearly: {score} of 1"  # beside "Take 1" (``player``); LYRIC_SCORE on hover
-LYRIC_SCORE = (
-    "Lyric alignment, 0 to 1 (ACE-Step's own score): how clearly and in order this take sings its words. "
-    "Pick the take with the higher number when the words matter."
 )
 
 # My takes (my_takes.py): the list this browser keeps of its own takes.
@@ -302,33 +181,6 @@ MY_TAKES_NOTE = (
     "account, and nobody else sees it. The studio keeps a take's files {hours:g} h."
 )
 MY_TAKES_EMPTY = "No takes yet: each take you make here is added to this list."
-MY_TAKE_CLEANED = (
-    "The studio no longer keeps this take's files (it keeps them {hours:g} h). Use these settings brings back its "
-    "settings and seed (for a variation, those of the take it varied)."
-)
-SETTINGS_OF_A_VARIATION = (
-    "This take is a variation (of take {take}, amount {amount}, new noise seed {seed}); Generate has no field for "
-    "its noise, so these are the settings of the take it varied. To make this variation again, vary that take "
-    "with the same amount and seed, or send this record to /variations at amount 0."
-)
-MY_TAKE_GONE = (
-    "This take is no longer kept by the studio (it keeps takes {hours:g} h); use its settings to make it again."
-)
-MY_TAKE_NONE = "Pick a take from My takes first."
-MY_TAKE_NO_SETTINGS = (
-    "This take's settings were too long to keep in this browser; bring them back from the .json saved beside it."
-)
-
-# The heading of a refusal's toast (Gradio's says "Error"): what was pressed, by the event function's name
-# (``checks.expected_errors``: the first it starts with); a refusal with a title of its own keeps it.
-TITLES = (("write_song", "Write it"), ("write_into_generate", "Write it"), ("write_lyrics", "Write lyrics"),
-          ("use_in_generate", "Use in Generate"), ("stems", "Split into stems"), ("describe", "Describe"),
-          ("variations", "Variations"), ("send_to_cover", "Send to Cover"), ("send_to_extend", "Send to Extend"),
-          ("send_to_edit", "Send to Edit"), ("send_my_take_to_cover", "Send to Cover"),
-          ("send_my_take_to_extend", "Send to Extend"), ("send_my_take_to_edit", "Send to Edit"),
-          ("settings_from", "Use these settings"), ("use_settings", "Use these settings"), ("keep", "My takes"),
-          ("kept", "My takes"), ("generate", "Generate"), ("cover", "Cover"), ("extend", "Extend"), ("edit", "Edit"))  # fmt: skip
-TITLE = "ACE Music Studio"  # an event not named above
 
 # Edit's parts (``part_tasks``) and ways of repainting.
 CHANGE = "What to change in the song: a region made again, a part added, a part taken out, or the song completed."
@@ -339,24 +191,11 @@ PARTS_NOTE = (
     "Parts are made by ACE-Step's XL base model, beside the SFT model that makes everything else. "
     "Adding a part gives the song with the part in it, and the part alone (Download the part alone)."
 )
-PARTS_MISSING = (
-    "⚠️ Adding, taking out and completing parts need ACE-Step's XL base model ({source}), which this studio "
-    "does not have: {why}. A region can still be made again."
-)
-PARTS_NO_LORA = (
-    "A LoRA is made for the SFT model, and parts are made by the base model, which it does not fit. "
-    "Remove the LoRA (and the LoRA preset) to add, take out or complete parts."
-)
-PARTS_OFFLOADED = (
-    "Parts need the base model on the accelerator beside the SFT model, and this studio runs its model "
-    "offloaded to fit the card (ACE_STUDIO_OFFLOAD). A region can still be made again."
-)
 REPAINT_MODE = (
     "How the new region keeps to the song around it: conservative stays closest to it, aggressive makes it "
     "as new music, balanced (upstream's default) goes between by the strength below."
 )
 REPAINT_STRENGTH = "Balanced only: 0 keeps the region close to the song around it, 1 lets it go free (default 0.5)."
-PART_LINK = "Download the part alone"
 MORPH = (
     "ACE-Step's flow edit: instead of a new rendition, the song itself is moved from what it is to the new style, "
     "keeping its structure. Describe the song as it is now below. Twice the model's work per step; Cover strength "
@@ -385,29 +224,3 @@ MORPH_TAKE_STYLE = (
 MORPH_TAKE_LYRICS = "The words the take should sing (left out: the take's own); empty for an instrumental."
 MORPH_TAKE_STEPS = "The take's own to start with; fewer make a quicker, rougher morph."
 MORPH_TAKE_SEED = "The noise each step adds: -1 draws new noise each press; the morph's record names its seed."
-MORPH_NO_TAKE = "There is no take yet: make one in Generate first, then morph it."
-MORPH_GONE = "Take {n} is no longer kept by the studio; make it again."
-MORPH_NOT_GENERATE = (
-    "Only a take made in Generate (or a morph of one) can be morphed here. Cover's Morph the song moves any song."
-)
-MORPH_UNREADABLE = "This take's record cannot be read as a Generate take's."
-MORPH_SAME = (
-    "The caption and lyrics are the take's own: change the style or the words, and the morph moves the take "
-    "toward them."
-)
-MORPH_LORA = "{note} A morph of this take needs it: make the take again in Generate with it, then morph that."
-MORPH_REFERENCE = (
-    "This take was made with the timbre reference {name}: upload that file again as the timbre reference "
-    "(Advanced settings) to morph it."
-)
-VARIATIONS_OF_A_MORPH = (
-    "A morph starts from its song, not from noise, so it has no noise to vary: morph the take it came from "
-    "again with another seed."
-)
-# A text the music model's text encoder would cut short (``text_limits``), by field.
-TOO_MANY_TOKENS = {
-    "lyrics": "The lyrics are {n} tokens long; the model reads at most {most}. Shorten them.",
-    "morph_lyrics": "The song's own words are {n} tokens long; the model reads at most {most}. Shorten them.",
-    "prompt": "The caption is {n} tokens long; the model reads at most {most} of a caption. Shorten it.",
-    "morph_prompt": "The song's own style is {n} tokens long; the model reads at most {most} of it. Shorten it.",
-}

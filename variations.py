@@ -20,7 +20,7 @@ from typing import Any
 import checks
 import modes
 import records
-import tooltips as tips
+import refusals
 
 AMOUNT_RANGE = (0.0, 1.0)
 # Variations of variations: a take's record keeps at most this many mixes (each costs one more draw).
@@ -84,7 +84,7 @@ def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
     records.check(record)
     mode = record.get("mode")
     if mode == "morph":  # ``take_morph``: its song's, not a noise of its own
-        raise checks.InputError(tips.VARIATIONS_OF_A_MORPH, "record")
+        raise checks.InputError(refusals.VARIATIONS_OF_A_MORPH, "record")
     if not isinstance(mode, str) or mode not in modes.PREPARE:
         raise checks.InputError(f"This record's mode ({checks.shown(mode)}) is not one of the studio's.", "record")
     with checks.about("take"):

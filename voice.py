@@ -36,8 +36,8 @@ import headers
 import output_folder
 import preparing
 import records
+import refusals
 import take_latents
-import tooltips as tips
 import uploads
 from checks import InputError
 from music_request import Notes
@@ -78,7 +78,7 @@ def named(name: Any) -> Voice:
 
 def gone(name: Any) -> str:
     """What a take named as a voice that is not kept (or not the visitor's) is told."""
-    return tips.VOICE_GONE.format(name=checks.shown(name), hours=f"{output_folder.output_max_age_hours():g}")
+    return refusals.VOICE_GONE.format(name=checks.shown(name), hours=f"{output_folder.output_max_age_hours():g}")
 
 
 def own_record(path: Path) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def check_sung(found: Voice, param: str = "reference_audio") -> None:
     if found.record.get("lyric_lines"):
         return
     if words.lower() == checks.INSTRUMENTAL_TAG.lower() or (found.record.get("mode") == "generate" and not words):
-        raise InputError(tips.VOICE_INSTRUMENTAL.format(name=checks.shown(Path(found.take).name)), param)
+        raise InputError(refusals.VOICE_INSTRUMENTAL.format(name=checks.shown(Path(found.take).name)), param)
 
 
 def of_file(path: Any) -> Voice | None:
@@ -127,7 +127,7 @@ def timbre(reference_audio: Any, reference_take: Any, seed: int) -> tuple[np.nda
     one or the other) as the pipeline takes it, and what the record notes of it."""
     if reference_take not in (None, ""):
         if reference_audio:
-            raise InputError(tips.VOICE_BOTH, "reference_take")
+            raise InputError(refusals.VOICE_BOTH, "reference_take")
         found = named(reference_take)
         path = found.path
     elif reference_audio:

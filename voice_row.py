@@ -15,14 +15,15 @@ from typing import Any
 
 import gradio as gr
 
-import checks
+import event_errors
 import my_takes
 import output_folder
 import records
+import refusals
+import result_words
 import results
 import studio_words
 import take_owners
-import tooltips as tips
 import uploads
 import voice
 
@@ -33,7 +34,7 @@ def _lent(path: Path) -> str:
     placed = uploads.link_in(path)  # one place per take, however often it is lent
     if placed is None:
         raise gr.Error(studio_words.UPLOADS_FULL)
-    gr.Info(tips.VOICE_USED)
+    gr.Info(result_words.VOICE_USED)
     return placed
 
 
@@ -51,7 +52,7 @@ def use_my_take_voice(entry: Any) -> tuple[str, Any]:
     """*Use this voice* in *My takes*: the entry's take (one this studio made and keeps) as Generate's
     timbre reference, and Generate selected."""
     if not isinstance(entry, dict):
-        raise gr.Error(tips.MY_TAKE_NONE)
+        raise gr.Error(refusals.MY_TAKE_NONE)
     _, path = my_takes.own(entry)
     return _lent(path), gr.Tabs(selected="generate")
 
@@ -89,7 +90,7 @@ def _voice_back(record: Any, vouched: bool, request: Any = None) -> Any:
         return gr.skip()
     path = output_folder.own_take_audio(name)
     if path is None or not (vouched or take_owners.made_by(request, name)):
-        gr.Warning(tips.VOICE_KEPT_GONE.format(name=records.said_safely(Path(name).name)))
+        gr.Warning(refusals.VOICE_KEPT_GONE.format(name=records.said_safely(Path(name).name)))
         return gr.skip()
     placed = uploads.link_in(path)
     if placed is None:
@@ -101,7 +102,7 @@ def wire(music: list[Any], panel: my_takes.Panel, used: dict[str, Any], my_used:
     """*Use this voice* under each tab's result (``/voice_of_<tab>``) and in *My takes*
     (``/my_take_voice``); the voice brought back after each *Use these settings* (``used``: those of
     the results by tab, ``my_used``: My takes')."""
-    quiet, reference = checks.expected_errors, music[0].fields["reference_audio"]
+    quiet, reference = event_errors.expected_errors, music[0].fields["reference_audio"]
     for tab in music:
         result = tab.form.result
         result.voice.click(

@@ -22,6 +22,7 @@ import pace_phases
 import pace_view
 import player
 import quota
+import result_words
 import studio_words
 import tooltips as tips
 import uploads
@@ -270,7 +271,7 @@ show();
 def result_column(prefix: str, n: int = 1) -> Result:
     takes, players, boxes, stems = takes_column(prefix, n)
     seeds = gr.HTML(
-        tips.RESULT_EMPTY,
+        result_words.RESULT_EMPTY,
         html_template='<p class="result-line"></p>',
         js_on_load=PLAIN_TEXT_JS,
         elem_id=f"{prefix}-seeds",

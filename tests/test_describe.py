@@ -124,7 +124,7 @@ def test_describe_runs_on_the_tiny_models(studio_env, lm, tmp_path):
     with pytest.raises(gr.Error) as stopped:
         describe.describe_song(song, None, run_id)
     runs.finish_run(run_id)
-    assert stopped.value.title == "Stopped" and stopped.value.message == describe.tips.DESCRIBE_STOPPED
+    assert stopped.value.title == "Stopped" and stopped.value.message == describe.progress_words.DESCRIBE_STOPPED
 
 
 HEARD = {

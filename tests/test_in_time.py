@@ -163,8 +163,8 @@ def test_a_take_that_cannot_be_locked_is_kept_as_played_with_the_reason():
     import grid_lock
 
     noise = np.random.default_rng(1).uniform(-0.3, 0.3, (2, 12 * SR)).astype(np.float32)
-    assert grid_lock.lock(noise, 120, 4) == (None, {"locked": False, "why": grid_lock.tips.LOCK_NO_BEAT})
-    assert grid_lock.lock(noise, None, 4)[1]["why"] == grid_lock.tips.LOCK_NO_BPM
+    assert grid_lock.lock(noise, 120, 4) == (None, {"locked": False, "why": grid_lock.result_words.LOCK_NO_BEAT})
+    assert grid_lock.lock(noise, None, 4)[1]["why"] == grid_lock.result_words.LOCK_NO_BPM
     early, _ = groove(120, 4, 12.0, drift=0.0)
     late, _ = groove(100, 4, 12.0, drift=0.0, lead=0.0)
     kept, info = grid_lock.lock(np.concatenate([early, late], axis=-1), 120, 4)

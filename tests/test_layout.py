@@ -1,6 +1,6 @@
 """The house rules, read from the source with ``ast``: rooms of at most 500 lines, functions of at most
-80 (both measured as ``ruff format`` writes the room), ``# fmt: skip`` on data literals only, and
-imports that point one way (function-level imports included), so a request reads top down. The
+80 (both measured as ``ruff format`` writes the room), no ``# fmt: skip`` in a room (in a tool, on
+data literals only), and imports that point one way (function-level imports included), so a request reads top down. The
 tools beside the studio (``tools/``: the bench, the soak, the random stand-in models) keep the same
 rules, and no room imports one: the product a Space runs is the top-level rooms alone.
 """
@@ -204,6 +204,23 @@ def test_fmt_skip_keeps_only_data_literals():
     )
 
 
+def fmt_skips(text: str) -> list[int]:
+    """The lines that hold a ``# fmt: skip`` comment (a string that says it is not one)."""
+    return [
+        token.start[0]
+        for token in tokenize.generate_tokens(io.StringIO(text).readline)
+        if token.type == tokenize.COMMENT and "fmt: skip" in token.string
+    ]
+
+
+def test_no_room_keeps_a_table_from_the_formatter():
+    """The product's rooms are read as ``ruff format`` writes them, their tables too: a ``# fmt: skip``
+    keeps lines packed that the caps would count, so no room holds one (the tools may keep a table laid
+    out by hand, ``test_fmt_skip_keeps_only_data_literals``)."""
+    found = {path.name: lines for path in sorted(ROOT.glob("*.py")) if (lines := fmt_skips(path.read_text()))}
+    assert found == {}, f"# fmt: skip in a room (file: lines): {found}"
+
+
 def test_the_skip_finder_tells_data_from_code():
     text = (
         "TABLE = [(1, 'a'), (-2, B)]  # fmt: skip\n"
@@ -218,6 +235,7 @@ def test_the_skip_finder_tells_data_from_code():
         "# fmt: off\n"
     )
     assert skips_off_data(text) == [5, 6, 7, 10]
+    assert fmt_skips(text) == [1, 3, 5, 6, 7]
 
 
 def test_agents_md_names_every_room_and_its_imports_as_the_code_has_them():

@@ -7,8 +7,8 @@ import sys
 import gradio as gr
 import pytest
 
-import checks
 import devices
+import languages
 import lyrics
 import lyrics_page
 import models
@@ -41,9 +41,9 @@ def lyrics_env(tiny_lm_dir, monkeypatch):
 )
 def test_prompt_names_language_and_sections(language, structure, tags):
     req = lyrics.make_request("night drive", "synthwave", "wistful", language, structure)
-    messages = lyrics.build_messages(req, checks.LANGUAGES[language])
+    messages = lyrics.build_messages(req, languages.LANGUAGES[language])
     user = messages[-1]["content"]
-    assert messages[0]["role"] == "system" and f"in {checks.LANGUAGES[language]}" in user
+    assert messages[0]["role"] == "system" and f"in {languages.LANGUAGES[language]}" in user
     assert "\n".join(tags) in user and "Theme: night drive" in user and "Genre/style: synthwave" in user
     assert "Caption:" in user
 

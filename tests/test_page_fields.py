@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 import audio
 import checks
 import edit_bars
+import refusals
 import tooltips as tips
 import uploads
 from music_request import Loop
@@ -130,7 +131,7 @@ def test_loop_sits_beside_duration_whose_line_says_the_loops_length(page):
     _no_think(page)
     page.locator("#gen-loop input").click()
     page.get_by_role("option", name="8 bars").click()
-    _duration_says(page, tips.LOOP_NEEDS_BPM)  # no tempo, no Think: none to count the bars at
+    _duration_says(page, refusals.LOOP_NEEDS_BPM)  # no tempo, no Think: none to count the bars at
     page.locator("#gen-advanced").get_by_text("Advanced settings").click()
     follows = "([a, b]) => Boolean(a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING)"
     assert page.evaluate(follows, [loop.element_handle(), page.locator("#gen-dcw").element_handle()])

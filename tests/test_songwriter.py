@@ -10,6 +10,7 @@ from gradio_client.exceptions import ValidationError
 
 import checks
 import describe
+import languages
 import pace_phases
 import plan_format
 import planner
@@ -42,7 +43,7 @@ def test_an_idea_becomes_a_song_and_its_seed_writes_it_again(with_planner, monke
     assert set(fields) == set(plan_format.FIELDS) and 10 <= fields["duration"] <= songwriter.LONGEST
     caption, lyrics, bpm, key, metre, length, language = songwriter.values(first)
     assert checks.check_bpm(bpm) == bpm and checks.check_key(key) and metre in checks.TIME_SIGNATURES
-    assert length == fields["duration"] and language in checks.LANGUAGES and lyrics != checks.INSTRUMENTAL_TAG
+    assert length == fields["duration"] and language in languages.LANGUAGES and lyrics != checks.INSTRUMENTAL_TAG
     assert songwriter.write(IDEA, False, checks.UNKNOWN, 8) != first  # another seed, another song
 
 

@@ -1,0 +1,165 @@
+"""A request's refusals, in a musician's words: what a ``gr.Error`` or ``checks.InputError`` says when a press
+cannot be made as asked, and the title its toast carries. A field's help is ``tooltips``; what a run says as it
+works, ``progress_words``; what a result says, ``result_words``."""
+
+import audio
+
+# The fact the words name, read from the room that holds it.
+_MINUTES = f"{audio.MAX_SECONDS / 60:g} minutes"
+
+# Generate's *Loop* (``loops``, ``checks.check_loop_bars``).
+LOOP_BARS_CHOICE = "A loop is {choices} bars long (you asked for {given}); choose one of those, or Off for a song."
+LOOP_NEEDS_BPM = (
+    "A loop is counted in bars, so it needs its tempo before it is made: set a BPM, turn Think on to choose one, "
+    "or turn Loop off."
+)
+LOOP_TOO_LONG = (
+    "{bars} bars of {metre} at {bpm} BPM last {seconds:.0f} s, longer than the longest song here "
+    f"({_MINUTES}): choose fewer bars or a faster tempo."
+)
+LOOP_AUTO_LENGTH = "A loop's length is its bars at its tempo: turn Length: auto off (or Loop off)."
+LOOP_FADES = "A loop plays round without a break, so it takes no fades: set both fades to 0."
+LOOP_OFF_TEMPO = (
+    "The loop came out at {bpm:g} BPM, too far from {asked} BPM to be put in time: one of its bars would be "
+    "stretched {pct:.1f} % (a loop is stretched at most {most:g} %). Try another seed, or set the BPM nearer "
+    "what the style plays."
+)
+# Generate's *Lock to the grid* (``modes``).
+LOCK_NEEDS_BPM = "Lock to the grid needs a tempo to lock to: set the BPM, or turn Think on to choose one."
+# A take's voice as Generate's timbre reference (``voice``, ``voice_row``).
+VOICE_GONE = (
+    "There is no take of yours named {name} kept here (the studio keeps takes {hours} hours): make it "
+    "again, or upload a recording of the voice as the timbre reference."
+)
+VOICE_INSTRUMENTAL = "Take {name} is instrumental: it has no voice to lend. Choose a sung take."
+VOICE_BOTH = "Give a timbre reference file or a take whose voice to use, not both: clear one of them."
+VOICE_KEPT_GONE = (
+    "Settings brought back, but not the voice: the take it came from ({name}) is no longer kept here, or "
+    "is not yours. Upload a recording of the voice as the timbre reference."
+)
+# Edit by the words (``edit_lines``): the song's sung lines, chosen to set the region.
+WORDS_UNKNOWN = "The studio does not know when this song's words are sung: choosing lines or a section needs a take the studio made with lyrics (sent here with Send to, or from My takes), as it was written. Set the region by its seconds instead."
+NO_SUCH_LINE = "The song has {count} sung lines; there is no line {given}. Choose lines between 1 and {count}."
+LINES_NOT_NUMBERS = "“{given}” is not a line number. Give line numbers such as 3, 4 or 3-5."
+LINES_TOO_MANY = "That is more line numbers than a song can have lines ({most} at most). Give the first and the last, such as 3-20: a choice covers every line between them."
+NO_SUCH_SECTION = "The song has no section “{given}”. Its sections are: {names}."
+SECTION_TWICE = "More than one section is called “{given}” (sections {numbers}): give the section's number instead."
+SECTION_UNSUNG = "The section “{given}” has no sung lines to change. Choose another section or lines."
+LINES_TOO_SHORT = "{which} last only {seconds:.2f} s ({start:g}–{end:g} s); Edit changes at least {least:g} s at a time. Choose more lines, or set the region by its seconds."
+LINES_WITH_PART = "Lines and sections choose a region of the song; a part changes the whole song. Choose What to change: a region, or leave the lines empty."
+# Edit and Extend by the bar (``edit_bars``; the bar lines: ``song_map``). A bar is one measure of the song's metre.
+BARS_NOT_NUMBERS = "“{given}” is not a choice of bars: Bars takes bar numbers from 1, such as 9-16 or 9. (A section by its name: A whole section, under Choose by the words.)"
+BARS_NO_GRID = "The studio hears no steady beat in this song, so it has no bars to count. Set the region by its seconds (Extend: the seconds to add) instead."
+NO_SUCH_BAR = "The song has {count} bars; there is no bar {given}. Choose bars between 1 and {count}."
+BARS_WITH_LINES = "Choose the region one way: by bars, or by lines or a section, not both. Leave one of them empty."
+BARS_WITH_REGION = "Choose the region by bars or by seconds, not both: {which} run {start:g}–{end:g} s, but Region start and end say {typed}. Clear the bars, or set the region to {start:g}–{end:g} s."
+BARS_WITH_PART = "Bars choose a region of the song; a part changes the whole song. Choose What to change: a region, or leave the bars empty."
+BARS_TOO_SHORT = "{which} last only {seconds:.2f} s; Edit changes at least {least:g} s at a time. Choose more bars."
+EXTEND_BARS_NOT_COUNT = "“{given}” is not a number of bars to add. Give a whole number from 1, such as 8."
+EXTEND_BARS_RANGE = "{bars} bars at this song's tempo add {seconds:.1f} s; Extend adds {low:g}–{high:g} s at a time, and the song stays at most {most}. Choose fewer or more bars, or add seconds instead."
+# Extend past the longest song: where less than Extend's least is left, it cannot add to the song at all.
+EXTEND_TOO_LONG = (
+    "The song is {song:.0f} s; adding {more:g} s would make it longer than {most}. Add at most {room:d} s."
+)
+EXTEND_NO_ROOM = (
+    "The song is {song:.1f} s, at or within {least:g} s of the longest the studio makes ({most}), and Extend adds "
+    "at least {least:g} s: there is no room to extend it. Edit a region of it instead, or extend a shorter song."
+)
+# *Write it* and Describe, each the planner's (``songwriter``, ``describe``).
+WRITE_IT_OFF = "Write it needs ACE-Step's planner, which is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
+WRITE_IT_UNUSABLE = "The planner could not write a song from this idea ({reason}). Nothing was changed; try again."
+DESCRIBE_OFF = "Describe needs ACE-Step's planner, which is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
+DESCRIBE_TOO_SHORT = (
+    "This song is {length} long; Describe listens to at least {least:g} s of a song. Upload a longer clip."
+)
+DESCRIBE_UNUSABLE = "The planner could not describe this song ({reason}). Nothing was changed; try again."
+DESCRIBE_PLANNER_MISSING = "The planner could not be loaded: {error}"
+# Take to send (a result's take, for Send to, Use these settings, Variations, the morph, stems).
+TAKE_NUMBER = "Take to send must be a whole number from 1 to {count} (you asked for {given})."
+TAKE_ONLY_ONE = "This result has one take: send take 1 (you asked for {given})."
+# Stems (beneath each take).
+STEMS_MISSING = (
+    "Stems need the Demucs separation model (htdemucs_ft), and this studio does not have it: {error}.\n\n"
+    "What to do: whoever runs the studio downloads it once with "
+    "hf download adefossez/HTDemucs-ft (on a Space, README's preload_from_hub does it), "
+    "or points ACE_STUDIO_STEMS_MODEL at a folder that holds it; on tiny random models, "
+    "python tools/random_models.py DIR writes one and names it in the command it prints."
+)
+STEMS_NO_TAKE = "There is no take to split yet — make one first."
+STEMS_GONE = "Take {n} is no longer kept by the studio; make it again to split it."
+STEMS_FAILED = "Splitting into stems failed partway ({error}). Nothing was saved; try again."
+# My takes (``my_takes``).
+MY_TAKE_GONE = (
+    "This take is no longer kept by the studio (it keeps takes {hours:g} h); use its settings to make it again."
+)
+MY_TAKE_NONE = "Pick a take from My takes first."
+MY_TAKE_NO_SETTINGS = (
+    "This take's settings were too long to keep in this browser; bring them back from the .json saved beside it."
+)
+# Edit's parts (``part_tasks``, ``base_model``).
+PARTS_MISSING = (
+    "⚠️ Adding, taking out and completing parts need ACE-Step's XL base model ({source}), which this studio "
+    "does not have: {why}. A region can still be made again."
+)
+PARTS_NO_LORA = (
+    "A LoRA is made for the SFT model, and parts are made by the base model, which it does not fit. "
+    "Remove the LoRA (and the LoRA preset) to add, take out or complete parts."
+)
+PARTS_OFFLOADED = (
+    "Parts need the base model on the accelerator beside the SFT model, and this studio runs its model "
+    "offloaded to fit the card (ACE_STUDIO_OFFLOAD). A region can still be made again."
+)
+# The morph of a take (``take_morph``) and a variation of one (``variations``).
+MORPH_NO_TAKE = "There is no take yet: make one in Generate first, then morph it."
+MORPH_GONE = "Take {n} is no longer kept by the studio; make it again."
+MORPH_NOT_GENERATE = (
+    "Only a take made in Generate (or a morph of one) can be morphed here. Cover's Morph the song moves any song."
+)
+MORPH_UNREADABLE = "This take's record cannot be read as a Generate take's."
+MORPH_SAME = (
+    "The caption and lyrics are the take's own: change the style or the words, and the morph moves the take "
+    "toward them."
+)
+MORPH_LORA = "{note} A morph of this take needs it: make the take again in Generate with it, then morph that."
+MORPH_REFERENCE = (
+    "This take was made with the timbre reference {name}: upload that file again as the timbre reference "
+    "(Advanced settings) to morph it."
+)
+VARIATIONS_OF_A_MORPH = (
+    "A morph starts from its song, not from noise, so it has no noise to vary: morph the take it came from "
+    "again with another seed."
+)
+# A text the music model's text encoder would cut short (``text_limits``), by field.
+TOO_MANY_TOKENS = {
+    "lyrics": "The lyrics are {n} tokens long; the model reads at most {most}. Shorten them.",
+    "morph_lyrics": "The song's own words are {n} tokens long; the model reads at most {most}. Shorten them.",
+    "prompt": "The caption is {n} tokens long; the model reads at most {most} of a caption. Shorten it.",
+    "morph_prompt": "The song's own style is {n} tokens long; the model reads at most {most} of it. Shorten it.",
+}
+
+# The heading of a refusal's toast (Gradio's says "Error"): what was pressed, by the event function's name
+# (``event_errors.expected_errors``: the first it starts with); a refusal with a title of its own keeps it.
+TITLES = (
+    ("write_song", "Write it"),
+    ("write_into_generate", "Write it"),
+    ("write_lyrics", "Write lyrics"),
+    ("use_in_generate", "Use in Generate"),
+    ("stems", "Split into stems"),
+    ("describe", "Describe"),
+    ("variations", "Variations"),
+    ("send_to_cover", "Send to Cover"),
+    ("send_to_extend", "Send to Extend"),
+    ("send_to_edit", "Send to Edit"),
+    ("send_my_take_to_cover", "Send to Cover"),
+    ("send_my_take_to_extend", "Send to Extend"),
+    ("send_my_take_to_edit", "Send to Edit"),
+    ("settings_from", "Use these settings"),
+    ("use_settings", "Use these settings"),
+    ("keep", "My takes"),
+    ("kept", "My takes"),
+    ("generate", "Generate"),
+    ("cover", "Cover"),
+    ("extend", "Extend"),
+    ("edit", "Edit"),
+)
+TITLE = "ACE Music Studio"  # an event not named above
