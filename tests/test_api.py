@@ -15,6 +15,7 @@ import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
+import records
 from conftest import ROOT, stopped_result
 
 
@@ -57,20 +58,7 @@ def test_takes_are_served_from_the_output_folder_without_a_copy(studio_server):
 def test_api_parameters_all_have_defaults(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]
     names = [p["parameter_name"] for p in api["parameters"]]
-    for want in (
-        "prompt",
-        "lyrics",
-        "audio_duration",
-        "bpm",
-        "key_scale",
-        "time_signature",
-        "vocal_language",
-        "seed",
-        "inference_steps",
-        "guidance_scale",
-        "batch_size",
-        "audio_format",
-    ):
+    for want in set(records.FIELDS) - {"instrumental"}:  # every field Use these settings fills
         assert want in names
     assert all(p["parameter_has_default"] for p in api["parameters"])
 
