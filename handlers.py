@@ -352,15 +352,18 @@ def model_defaults(get_api_info: Callable[..., Any]) -> Callable[..., Any]:
     return api_info
 
 
+# Every music endpoint's preparer, by its mode: the tabs' (``modes.PREPARE``) and the two endpoints that are no
+# tab's, variations of a take (a job of the take's own mode, run as its tab's) and a Generate take's morph.
+PREPARERS: dict[str, Callable[..., modes.Job]] = {
+    **modes.PREPARE,
+    "variations": variations.prepare,
+    "morph": take_morph.prepare,
+}
+
+
 def preparer(mode: str) -> Callable[..., modes.Job]:
-    """What the music endpoint ``mode`` prepares: a tab's mode, by its preparer in ``modes.PREPARE`` (the one
-    table of them), or one of the two endpoints that are no tab's mode: variations of a take (a job of the
-    take's own mode, run as its tab's) and a Generate take's morph."""
-    if mode == "variations":
-        return variations.prepare
-    if mode == "morph":
-        return take_morph.prepare
-    return modes.PREPARE[mode]
+    """What the music endpoint ``mode`` prepares (``PREPARERS``)."""
+    return PREPARERS[mode]
 
 
 generate = _endpoint("generate", slots=checks.MAX_TAKES)

@@ -459,8 +459,8 @@ def _region_job(request: MusicRequest, source: np.ndarray, start: float, end: fl
     return Job(request, post, finishing, (max(0, a - fade), min(n, b + fade)))
 
 
-# The one table of preparers, by a tab's mode: each tab's form and endpoint (``handlers.preparer``) and a
-# variation, remade by its take's mode (``variations``), read it.
+# The tabs' preparers, by mode: each tab's form reads its own, and a variation is remade by its take's mode
+# (``variations``); every music endpoint's, these and the two that are no tab's, is ``handlers.PREPARERS``.
 PREPARE: dict[str, Callable[..., Job]] = {
     "generate": prepare_generate,
     "cover": prepare_cover,
