@@ -33,12 +33,12 @@ import gradio as gr
 import audio
 import checks
 import devices
-import modes
 import output_folder
 import pace
 import studio_words
 import take_latents
 import warp
+from music_request import Job
 from music_shape import MusicShape
 
 # Written bytes a second of a take may take, by format: 16-bit WAV, 24-bit FLAC at worst (noise
@@ -84,7 +84,7 @@ def bytes_written(shape: MusicShape) -> int:
     """At most how many bytes the request's takes and records take in the output folder."""
     n, seconds, fmt = shape.takes, shape.seconds, shape.audio_format
     per_take = BYTES_PER_SECOND.get(fmt, BYTES_PER_SECOND["flac"]) * seconds + (MP3_EXTRA_BYTES if fmt == "mp3" else 0)
-    if shape.alone:  # the part alone beside the take (``modes.Job.part``)
+    if shape.alone:  # the part alone beside the take (``Job.part``)
         per_take *= 2
     elif shape.locked:  # the take as played beside the locked one, each stretched at most ``warp.MOST_PCT``
         per_take *= 2 * (1 + warp.MOST_PCT / 100)
@@ -123,7 +123,7 @@ def longest(shape: MusicShape, fits: Fits | None = None) -> int | None:
     return next((s for s in range(hi, lo - 1, -LENGTH_STEP) if fits(dataclasses.replace(shape, seconds=s))), None)
 
 
-def bounded(job: modes.Job, gpu_limit: float) -> modes.Job:
+def bounded(job: Job, gpu_limit: float) -> Job:
     """``job`` with the length Think chooses bounded to the longest that fits ``gpu_limit`` GPU seconds
     (``settle``'s first step; the cost line's too)."""
     if not job.request.chooses:
@@ -132,7 +132,7 @@ def bounded(job: modes.Job, gpu_limit: float) -> modes.Job:
     return job.with_longest(best) if best is not None and best < job.request.seconds else job
 
 
-def settle(job: modes.Job, gpu_limit: float | None = None, request: Any = None) -> modes.Job:
+def settle(job: Job, gpu_limit: float | None = None, request: Any = None) -> Job:
     """The one place a request's length and cost are settled, once a press, at the door (or where a
     request is made in this process without one, ``handlers.make``): a length Think chooses bounded to
     the longest that fits ``gpu_limit`` GPU seconds (the caller's, else ``max_gpu_seconds()``: ZeroGPU's
@@ -174,12 +174,12 @@ def _state(request: Any) -> Any:
     return getattr(getattr(request, "request", None), "state", None)
 
 
-def _hand_on(request: Any, job: modes.Job) -> None:
+def _hand_on(request: Any, job: Job) -> None:
     if (state := _state(request)) is not None:
         setattr(state, SETTLED, Settled(int(job.request.seconds) if job.request.chooses else None))
 
 
-def as_settled(job: modes.Job, request: Any) -> modes.Job:
+def as_settled(job: Job, request: Any) -> Job:
     """In the run: ``job``, prepared in full, as its door settled it (``settle`` with the join's
     ``request``); settled here where no door did (a call made in this process, not through a join), or
     where the full preparation costs more than the door's did (a file longer than its header said)."""
@@ -193,7 +193,7 @@ def as_settled(job: modes.Job, request: Any) -> modes.Job:
     return settle(job) if over(MusicShape.of(job.request)) else job
 
 
-def makes_way(job: modes.Job, gpu_limit: float) -> modes.Job:
+def makes_way(job: Job, gpu_limit: float) -> Job:
     """On ZeroGPU, just before the call, what may have changed since the door settled ``job``: Think's
     plan, now its planner is built and the pace is what it is. A length Think chooses is bounded again
     to what fits ``gpu_limit``, and a request that fits only without Think is made without it, its
@@ -215,11 +215,11 @@ def makes_way(job: modes.Job, gpu_limit: float) -> modes.Job:
     return job
 
 
-def _without_think(job: modes.Job, reason: str) -> modes.Job:
+def _without_think(job: Job, reason: str) -> Job:
     return dataclasses.replace(job, request=job.request.without_plan(reason))
 
 
-def _no_room(job: modes.Job) -> gr.Error:
+def _no_room(job: Job) -> gr.Error:
     size, quota = bytes_written(MusicShape.of(job.request)), output_folder.output_quota_bytes()
     if size > quota:
         words = studio_words.OUTPUT_TOO_SMALL.format(asked=_asked(job), mb=size / 2**20, quota=quota / 2**20)
@@ -228,7 +228,7 @@ def _no_room(job: modes.Job) -> gr.Error:
 
 
 @contextlib.contextmanager
-def room(job: modes.Job) -> Iterator[None]:
+def room(job: Job) -> Iterator[None]:
     """The room ``job``'s takes need in the output folder, made (oldest takes first) and held while
     it runs (a reservation, not a settling); refused in words, before it runs, when the folder cannot make it."""
     with output_folder.reserve(bytes_written(MusicShape.of(job.request))) as made:
@@ -279,7 +279,7 @@ def ways_within(shape: MusicShape, declared: int) -> list[str]:
     return [words for _, words in ways_that_fit(shape, lambda s: pace.music_duration(s) <= declared)]
 
 
-def _asked(job: modes.Job) -> str:
+def _asked(job: Job) -> str:
     shape = MusicShape.of(job.request)
     n, seconds = shape.takes, shape.seconds
     think = " with Think" if shape.think else ""
