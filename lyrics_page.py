@@ -137,7 +137,8 @@ def _wire_writing(
         validator=admission.validator(lyrics.make_request, names, "theme"),
     )
     stop.click(handlers.stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
-    widgets.wire_reserves(demo, "lyrics", reserves, {"structure": asked["structure"], "length": asked["length"]})
+    # What a press costs reads its form and length (``lyrics.max_new_tokens``), not its words.
+    widgets.wire_reserves(demo, "lyrics", reserves, {k: asked[k] for k in ("structure", "custom_sections", "length")})
 
 
 # ---------------------------------------------------------------- what its buttons do
@@ -183,7 +184,7 @@ def _write_lyrics(*args: Any, **kwargs: Any):
             # Whatever was streamed stays in the box on an error: Gradio keeps the last yielded value.
             for text in gpu.stream(
                 lyrics.lyrics_gpu,
-                vars(req),
+                req,
                 checks.LANGUAGES[req.vocal_language],
                 needs=("lyrics",),
                 progress=progress,
