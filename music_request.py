@@ -167,7 +167,7 @@ class Loop:
     samples: int
     turns: int = 1
     # Think chooses the tempo or metre: at the door the longest loop it may choose (what is declared),
-    # made exact once the plan holds them (GPU side: ``loops.planned``).
+    # made exact once the plan holds them (GPU side: ``loop_takes.planned``).
     chosen_by_think: bool = False
 
     @classmethod
@@ -182,7 +182,7 @@ class Loop:
     def made_samples(self) -> int:
         """How long the song it is made in lasts: every turn, and where the kept turn is the song's only one,
         as much again as its bars may be played too slow to fit (``warp.MOST_PCT``) and a bar for its first
-        downbeat to fall in: the bars as played are found in it and warped onto its grid (``loops.in_time``)."""
+        downbeat to fall in: the bars as played are found in it and warped onto its grid (``loop_takes.in_time``)."""
         if self.turns > 1:
             return self.turns * self.samples
         return self.samples + math.ceil(self.samples * warp.MOST_PCT / 100.0) + self.samples // self.bars

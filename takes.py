@@ -224,7 +224,7 @@ def _entry(result: dict[str, Any], i: int, seed: int, path: Path, preview: Path,
         **({"planner": result["planners"][i - 1]} if "planners" in result else {}),
         **({"finish": result["finishes"][i - 1]} if "finishes" in result else {}),
         **(result["per_take"][i - 1] if "per_take" in result else {}),  # a variation's own: ``variations``
-        **({"stretch": result["in_time"][i - 1]} if "in_time" in result else {}),  # a loop's: ``loops.in_time``
+        **({"stretch": result["in_time"][i - 1]} if "in_time" in result else {}),  # a loop's: ``loop_takes.in_time``
         **({"lock": result["locks"][i - 1]} if "locks" in result else {}),  # locked to the grid: ``grid_lock``
         **_synced(result, i - 1, path, root, audio.seconds(take)),
     }
