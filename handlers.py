@@ -2,11 +2,10 @@
 
 A music press reads as one straight line: at the door ``modes.prepare_<mode>`` checks and prepares it
 (files by their headers) and ``budget.settle`` settles its length and cost, once (``door``); the run
-prepares it in full as the door settled it (``budget.as_settled``: settled again where that costs
-more), looks again only at Think's plan
-(``generation.planned_if_possible``; on ZeroGPU ``budget.makes_way``), ``generation.music_gpu`` runs
-the planner and the pipeline through the GPU door (``gpu.call``) and ``modes.finish`` writes the takes
-(``run_job``). The endpoint functions carry the preparers' own parameters, so the API is the preparers'.
+prepares it in full as the door settled it (``as_settled``), looks again only at Think's plan
+(``generation.planned_if_possible``; on ZeroGPU ``budget.makes_way``), holds the room settled for its
+takes (``takes.room``), runs ``generation.music_gpu`` through the GPU door (``gpu.call``) and writes the
+takes (``modes.finish``): ``run_job``. The endpoint functions carry the preparers' own parameters.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ import gpu
 import headers
 import modes
 import output_folder
+import pace
 import preparing
 import quota
 import records
@@ -147,23 +147,23 @@ def make(
     mode: str, progress: Any = None, run_id: str | None = None, **settings: Any
 ) -> tuple[list[str], dict[str, Any]]:
     """One music request made in this process, start to end, with no door before it (tests, the bench):
-    prepared on the CPU, settled here (``budget.settle``, as the door settles a press), run on the GPU,
-    its files written."""
-    return run_job(budget.settle(modes.PREPARE[mode](**settings)), progress, run_id)
+    prepared on the CPU, then settled (as the door settles a press), run and written by ``run_job``."""
+    return run_job(modes.PREPARE[mode](**settings), progress, run_id)
 
 
 def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> tuple[list[str], dict[str, Any]]:
-    """A prepared request, settled (at its door, or by ``make``), run on the GPU and written: only what
-    may have changed since it was settled is looked at again, Think's plan."""
+    """A prepared request, as settled (at its door; here where nothing settled it: ``make``, a test's), run
+    on the GPU and written: only what may have changed since it was settled is looked at again, Think's plan."""
+    job = job if job.settled is not None else budget.settle(job)
     # On ZeroGPU Think waits for the planner here, outside the call; a planner that cannot be built
-    # leaves the song to be made without its plan, and where it is built Think makes way where only the
-    # song fits one call (``budget.makes_way``).
+    # leaves the song to be made without its plan (what its takes write unchanged), and where it is
+    # built Think makes way where only the song fits one call (``budget.makes_way``).
     request, waited = generation.planned_if_possible(job.request, progress, run_id)
     if request is not job.request:
         job = dataclasses.replace(job, request=request)
     elif request.plan is not None and gpu.on_zero_gpu():
-        job = budget.makes_way(job, budget.max_gpu_seconds())
-    with budget.room(job):
+        job = budget.makes_way(job)
+    with takes.room(job.settled.room, refused=lambda: budget.no_room(job)):
         made = gpu.call(
             generation.music_gpu,
             job.request,
@@ -221,12 +221,21 @@ def at_door(mode: str, values: dict[str, Any], request: Any = None) -> modes.Job
         return prepare(**values, request=request) if _asks(prepare) else prepare(**values)
 
 
+def as_settled(job: modes.Job, request: Any) -> modes.Job:
+    """In the run: ``job``, prepared in full, as its door settled it (what ``door`` left on the join's
+    ``request``) while it costs what the door saw (``Settled.holds``); else, where it costs more (a song
+    longer than its header said, a pace learnt meanwhile) or no door settled it, ``budget.as_settled``."""
+    settled = getattr(getattr(getattr(request, "request", None), "state", None), budget.SETTLED, None)
+    job = job if settled is None else job.with_settled(settled)
+    shape = MusicShape.of(job.request)
+    return job if settled is not None and settled.holds(shape, pace.music_seconds(shape)) else budget.as_settled(job)
+
+
 def door(mode: str) -> Callable[..., None]:
     """The checks a ``mode`` request passes before it queues (``admission.validator``, inside the HTTP
     join): prepared as at the door (``at_door``), then settled, once a press (``budget.settle``: its
-    length and what it may cost here), which goes with the join to its run (on its ``request``): the run
-    prepares the request in full, reading every file, and settles again only where that costs more than
-    the door saw (``budget.as_settled``)."""
+    length and what it may cost here), which goes with the join to its run on its ``request``: the run
+    prepares it in full and takes it as the door settled it (``as_settled``)."""
     names = _names(preparer(mode))
 
     def check(*args: Any, request: gr.Request = None) -> None:
@@ -295,7 +304,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
             own_voice(mode, values, request)
             with uploads.using(files), tab_run(tab, request) as run_id:
                 job = prepare(**values, request=request) if asks else prepare(**values)
-                paths, record = run_job(budget.as_settled(job, request), progress, run_id)
+                paths, record = run_job(as_settled(job, request), progress, run_id)
         except gr.Error as exc:
             if not is_stop(exc):
                 raise

@@ -188,11 +188,11 @@ def generate_press() -> Callable[[], Any]:
 
 def report(walk: Walk, level: dict[str, int]) -> str:
     """The walk in words: the rooms in order, the moves and climbs, each room's entries."""
-    rooms, climbs = walk.rooms(), walk.climbs(level)
+    rooms, climbs, budget = walk.rooms(), walk.climbs(level), walk.entered()["budget"]
     lines = [
         "rooms entered, in order: " + " ".join(rooms),
         f"{len(rooms)} rooms in {len(walk.moves)} moves with {len(climbs)} climbs back up, "
-        f"budget {walk.entered()['budget']} times",
+        f"budget {budget} time{'s' * (budget != 1)}",
         "climbs back up: " + (", ".join(f"{a} → {b}.{f}" for a, b, f in climbs) or "none"),
         "entered: " + ", ".join(f"{room} {n}" for room, n in walk.entered().most_common()),
     ]
