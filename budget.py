@@ -1,8 +1,10 @@
 """What one music request may cost here, in one place, read from its shape (``music_shape.MusicShape``):
-settled once a press, at the door (the validator, before the request queues: ``settle``); in the run
-again only where its full preparation costs more than the door saw (``as_settled``: a song longer than
-its header said, a pace learnt meanwhile), just before the call what may have changed since (Think's
-plan on ZeroGPU: ``makes_way``), and the room its takes need held (``room``).
+settled once a press, at the door (the validator, before the request queues: ``settle``), and what it
+settled carried on the job (``music_request.Settled``: the longest Think may choose, the room its takes
+need), which the run reads instead of asking here again; in the run again only where its full
+preparation costs more than the door saw (``as_settled``: a song longer than its header said, a pace
+learnt meanwhile), and just before the call what may have changed since (Think's plan on ZeroGPU:
+``makes_way``).
 
 Three costs are bounded, each by a setting a workstation's owner may raise:
 
@@ -13,7 +15,8 @@ Three costs are bounded, each by a setting a workstation's owner may raise:
 - the audio it holds at once, takes × seconds: ``ACE_STUDIO_MAX_REQUEST_AUDIO_S``, default 1200
   (four 600 s takes cost the server +4.29 GB: about 1.8 MB a second of audio);
 - the bytes it writes: they must fit the output folder's quota (``output_folder.make_room``,
-  ``ACE_STUDIO_OUTPUT_QUOTA_MB``), room held from the start of the run until the takes are written.
+  ``ACE_STUDIO_OUTPUT_QUOTA_MB``), room held from the start of the run until the takes are written
+  (``takes.room``, by the bytes settled here: ``bytes_written``).
 
 A request over its budget is refused in words that say what would fit. The length Think chooses
 is bounded by the same rule (``longest``): a fixed length, a plan brought back (its length is the
@@ -22,10 +25,9 @@ song's) and Think's own choice meet one limit.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -33,12 +35,12 @@ import gradio as gr
 import audio
 import checks
 import devices
-import modes
 import output_folder
 import pace
 import studio_words
 import take_latents
 import warp
+from music_request import Job, Settled
 from music_shape import MusicShape
 
 # Written bytes a second of a take may take, by format: 16-bit WAV, 24-bit FLAC at worst (noise
@@ -84,7 +86,7 @@ def bytes_written(shape: MusicShape) -> int:
     """At most how many bytes the request's takes and records take in the output folder."""
     n, seconds, fmt = shape.takes, shape.seconds, shape.audio_format
     per_take = BYTES_PER_SECOND.get(fmt, BYTES_PER_SECOND["flac"]) * seconds + (MP3_EXTRA_BYTES if fmt == "mp3" else 0)
-    if shape.alone:  # the part alone beside the take (``modes.Job.part``)
+    if shape.alone:  # the part alone beside the take (``Job.part``)
         per_take *= 2
     elif shape.locked:  # the take as played beside the locked one, each stretched at most ``warp.MOST_PCT``
         per_take *= 2 * (1 + warp.MOST_PCT / 100)
@@ -99,11 +101,12 @@ def bytes_written(shape: MusicShape) -> int:
     return int(n * (per_take + RECORD_BYTES + RECORD_BYTES_PER_SECOND * seconds * n + synced))
 
 
-def over(shape: MusicShape, gpu_limit: float | None = None) -> list[str]:
+def over(shape: MusicShape, gpu_limit: float | None = None, gpu: float | None = None) -> list[str]:
     """What of the budget ``shape`` exceeds, in words (empty when the request fits); ``gpu_limit``:
-    the GPU seconds one request may take (``max_gpu_seconds()`` where not given)."""
+    the GPU seconds one request may take (``max_gpu_seconds()`` where not given); ``gpu``: the seconds
+    it declares, where the caller read them already (``pace.music_seconds``)."""
     why = []
-    gpu, most = pace.music_seconds(shape), gpu_limit or max_gpu_seconds()
+    gpu, most = pace.music_seconds(shape) if gpu is None else gpu, gpu_limit or max_gpu_seconds()
     if gpu > most:
         why.append(f"about {gpu:.0f} s of GPU time, where one request may take {most:.0f} s")
     held, limit = shape.takes * shape.seconds, max_audio_seconds()
@@ -123,7 +126,7 @@ def longest(shape: MusicShape, fits: Fits | None = None) -> int | None:
     return next((s for s in range(hi, lo - 1, -LENGTH_STEP) if fits(dataclasses.replace(shape, seconds=s))), None)
 
 
-def bounded(job: modes.Job, gpu_limit: float) -> modes.Job:
+def bounded(job: Job, gpu_limit: float) -> Job:
     """``job`` with the length Think chooses bounded to the longest that fits ``gpu_limit`` GPU seconds
     (``settle``'s first step; the cost line's too)."""
     if not job.request.chooses:
@@ -132,17 +135,19 @@ def bounded(job: modes.Job, gpu_limit: float) -> modes.Job:
     return job.with_longest(best) if best is not None and best < job.request.seconds else job
 
 
-def settle(job: modes.Job, gpu_limit: float | None = None, request: Any = None) -> modes.Job:
+def settle(job: Job, gpu_limit: float | None = None, request: Any = None) -> Job:
     """The one place a request's length and cost are settled, once a press, at the door (or where a
     request is made in this process without one, ``handlers.make``): a length Think chooses bounded to
     the longest that fits ``gpu_limit`` GPU seconds (the caller's, else ``max_gpu_seconds()``: ZeroGPU's
     one-call limit included). A request over its budget is an ``InputError`` in words that say what would
-    fit, on the field to change, and a full output folder a ``gr.Error``. What it settled is left on the
-    join's ``request``, where given, for the run of that join (``as_settled``)."""
+    fit, on the field to change, and a full output folder a ``gr.Error``. What it settled is carried on
+    the job returned (``Job.settled``) and left on the join's ``request``, where given, for the run of
+    that join (``handlers.as_settled``)."""
     gpu_limit = gpu_limit or max_gpu_seconds()
     job = bounded(job, gpu_limit)
     shape = MusicShape.of(job.request)
-    why = over(shape, gpu_limit)
+    seconds = pace.music_seconds(shape)
+    why = over(shape, gpu_limit, seconds)
     if why:
         field, ways = _what_fits(shape, gpu_limit)
         raise checks.InputError(
@@ -151,9 +156,19 @@ def settle(job: modes.Job, gpu_limit: float | None = None, request: Any = None) 
             field,
         )
     if not output_folder.make_room(bytes_written(shape), dry_run=True):
-        raise _no_room(job)
-    _hand_on(request, job)
+        raise no_room(job)
+    job = _carried(job, shape, seconds)
+    if (state := _state(request)) is not None:
+        setattr(state, SETTLED, job.settled)
     return job
+
+
+def _carried(job: Job, shape: MusicShape, seconds: float | None = None) -> Job:
+    """``job`` with what it costs carried on it as settled (``music_request.Settled``), read from its
+    ``shape`` (and the GPU seconds it declares, where read already)."""
+    longest = int(job.request.seconds) if job.request.chooses else None
+    seconds = pace.music_seconds(shape) if seconds is None else seconds
+    return job.with_settled(Settled(longest, bytes_written(shape), shape, seconds))
 
 
 # Where the door leaves what it settled for the run of the same join: the join's own HTTP request,
@@ -161,45 +176,33 @@ def settle(job: modes.Job, gpu_limit: float | None = None, request: Any = None) 
 SETTLED = "ace_studio_settled"
 
 
-@dataclasses.dataclass(frozen=True)
-class Settled:
-    """What the door settled of a request, which its run, preparing it in full, takes as it is: the
-    longest Think may choose (None where Think does not choose the length)."""
-
-    longest: int | None
-
-
 def _state(request: Any) -> Any:
     """The join's HTTP request's own state (None for a call made in this process)."""
     return getattr(getattr(request, "request", None), "state", None)
 
 
-def _hand_on(request: Any, job: modes.Job) -> None:
-    if (state := _state(request)) is not None:
-        setattr(state, SETTLED, Settled(int(job.request.seconds) if job.request.chooses else None))
-
-
-def as_settled(job: modes.Job, request: Any) -> modes.Job:
-    """In the run: ``job``, prepared in full, as its door settled it (``settle`` with the join's
-    ``request``); settled here where no door did (a call made in this process, not through a join), or
-    where the full preparation costs more than the door's did (a file longer than its header said)."""
-    settled = getattr(_state(request), SETTLED, None)
-    if not isinstance(settled, Settled):
+def as_settled(job: Job) -> Job:
+    """In the run, ``job`` prepared in full where what its door settled does not hold for it (it costs
+    more than the door saw: ``handlers.as_settled``) or where nothing settled it (a call made in this
+    process, not through a join): settled here where it costs more than one request may, else taken as
+    it is, what it costs now carried."""
+    if job.settled is None:
         return settle(job)
-    if settled.longest is not None and job.request.chooses and settled.longest < job.request.seconds:
-        job = job.with_longest(settled.longest)
     # The door read its files' headers; a song whose header understated its length decodes longer
     # (``audio.decode`` grows its buffer up to the longest song): settled again, in words, where so.
-    return settle(job) if over(MusicShape.of(job.request)) else job
+    shape = MusicShape.of(job.request)
+    return settle(job) if over(shape) else _carried(job, shape)
 
 
-def makes_way(job: modes.Job, gpu_limit: float) -> modes.Job:
+def makes_way(job: Job, gpu_limit: float | None = None) -> Job:
     """On ZeroGPU, just before the call, what may have changed since the door settled ``job``: Think's
     plan, now its planner is built and the pace is what it is. A length Think chooses is bounded again
-    to what fits ``gpu_limit``, and a request that fits only without Think is made without it, its
-    records saying why; anything else stands as the door settled it."""
+    to what fits ``gpu_limit`` (the caller's, else ``max_gpu_seconds()``), and a request that fits only
+    without Think is made without it, its records saying why; anything else stands as the door settled
+    it. What changed is carried as settled anew."""
     if job.request.plan is None:
         return job
+    gpu_limit = gpu_limit or max_gpu_seconds()
     if job.request.chooses:
         best = longest(MusicShape.of(job.request), lambda s: not over(s, gpu_limit))
         if best is None:
@@ -212,29 +215,21 @@ def makes_way(job: modes.Job, gpu_limit: float) -> modes.Job:
             f"planning and making this song would take longer than the {gpu_limit:.0f} s one request may take "
             "here; fewer takes or a shorter song leave room for it",
         )
-    return job
+    return job if job.settled is not None else _carried(job, shape)
 
 
-def _without_think(job: modes.Job, reason: str) -> modes.Job:
-    return dataclasses.replace(job, request=job.request.without_plan(reason))
+def _without_think(job: Job, reason: str) -> Job:
+    job = dataclasses.replace(job, request=job.request.without_plan(reason))
+    return _carried(job, MusicShape.of(job.request))
 
 
-def _no_room(job: modes.Job) -> gr.Error:
+def no_room(job: Job) -> gr.Error:
+    """The output folder cannot make the room ``job``'s takes need: in words, too small or full."""
     size, quota = bytes_written(MusicShape.of(job.request)), output_folder.output_quota_bytes()
     if size > quota:
         words = studio_words.OUTPUT_TOO_SMALL.format(asked=_asked(job), mb=size / 2**20, quota=quota / 2**20)
         return gr.Error(words, title="No room for new songs")
     return gr.Error(studio_words.OUTPUT_FULL, title="No room for new songs")
-
-
-@contextlib.contextmanager
-def room(job: modes.Job) -> Iterator[None]:
-    """The room ``job``'s takes need in the output folder, made (oldest takes first) and held while
-    it runs (a reservation, not a settling); refused in words, before it runs, when the folder cannot make it."""
-    with output_folder.reserve(bytes_written(MusicShape.of(job.request))) as made:
-        if not made:
-            raise _no_room(job)
-        yield
 
 
 def _what_fits(shape: MusicShape, gpu_limit: float) -> tuple[str, list[str]]:
@@ -279,7 +274,7 @@ def ways_within(shape: MusicShape, declared: int) -> list[str]:
     return [words for _, words in ways_that_fit(shape, lambda s: pace.music_duration(s) <= declared)]
 
 
-def _asked(job: modes.Job) -> str:
+def _asked(job: Job) -> str:
     shape = MusicShape.of(job.request)
     n, seconds = shape.takes, shape.seconds
     think = " with Think" if shape.think else ""

@@ -23,7 +23,7 @@ import backend
 import base_model
 import checks
 import gpu
-import loops
+import loop_takes
 import lora
 import models
 import music_request
@@ -70,13 +70,13 @@ def run_music(
     elif request.plan_skipped is not None:
         plan = music_request.Plan(({"skipped": request.plan_skipped},) * render.takes)
     if plan is not None:  # a loop at the tempo and metre Think chose: its length in samples from them
-        request, render = loops.planned(request, render, plan)
+        request, render = loop_takes.planned(request, render, plan)
     had_base = be.base is not None
     if request.source_latents is not None:  # one line a run: the take's own latents, or why the VAE reads it
         print(f"{request.mode}: the song {request.source_latents}", flush=True)
     out = be.run(render, progress=progress, run_id=run_id)
     if request.loop is not None:  # its wrap repainted, one more repaint in this call
-        out = loops.close(be.run, request, render, out, progress=seam_progress or progress, run_id=run_id)
+        out = loop_takes.close(be.run, request, render, out, progress=seam_progress or progress, run_id=run_id)
     if request.plan is not None and request.plan.seconds is None and request.loop is None:  # Think chose it: cut there
         chosen = plan.chosen_seconds(planner.FALLBACK_SECONDS)
         out["audio"] = out["audio"][..., : int(round(chosen * audio.SAMPLE_RATE))]

@@ -1,17 +1,15 @@
-"""What the page's buttons do on the server: one function per event, and Stop.
+"""What the page's buttons do on the server: one function per event (Stop's is ``stopping``'s).
 
 A music press reads as one straight line: at the door ``modes.prepare_<mode>`` checks and prepares it
 (files by their headers) and ``budget.settle`` settles its length and cost, once (``door``); the run
-prepares it in full as the door settled it (``budget.as_settled``: settled again where that costs
-more), looks again only at Think's plan
-(``generation.planned_if_possible``; on ZeroGPU ``budget.makes_way``), ``generation.music_gpu`` runs
-the planner and the pipeline through the GPU door (``gpu.call``) and ``modes.finish`` writes the takes
-(``run_job``). The endpoint functions carry the preparers' own parameters, so the API is the preparers'.
+prepares it in full as the door settled it (``as_settled``), looks again only at Think's plan
+(``generation.planned_if_possible``; on ZeroGPU ``budget.makes_way``), holds the room settled for its
+takes (``takes.room``), runs ``generation.music_gpu`` through the GPU door (``gpu.call``) and writes the
+takes (``modes.finish``): ``run_job``. The endpoint functions carry the preparers' own parameters.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
 from collections.abc import Callable
@@ -31,6 +29,7 @@ import gpu
 import headers
 import modes
 import output_folder
+import pace
 import preparing
 import progress_words
 import quota
@@ -39,6 +38,7 @@ import result_words
 import results
 import runs
 import stems
+import stopping
 import studio_words
 import take_morph
 import take_owners
@@ -48,18 +48,6 @@ import uploads
 import variations
 import voice
 from music_shape import MusicShape
-
-STOPPED = runs.STOPPED
-
-
-def is_stop(exc: gr.Error) -> bool:
-    return exc.title == STOPPED
-
-
-def said_stopped(where: str, message: str) -> None:
-    """A stop in the page (a grey "Stopped" note, not Gradio's red "Error") and one line in the log."""
-    print(f"{where}: {STOPPED}: {message}", flush=True)
-    gr.Info(message, title=STOPPED)
 
 
 def describe_lora(lora: str | None = None) -> str:
@@ -74,74 +62,6 @@ def describe_lora(lora: str | None = None) -> str:
     return tips.LORA_READ.format(name=checks.shown(adapter["name"], 80).strip("'"))
 
 
-def _owner(request: gr.Request | None, tab: str) -> str:
-    """Whose run it is: one visitor's page (the session) on one tab."""
-    return f"{getattr(request, 'session_hash', None) or 'anonymous'}:{tab}"
-
-
-@contextlib.contextmanager
-def tab_run(tab: str, request: gr.Request | None):
-    """A run of ``tab`` for this visitor, registered so that Stop on that tab (and only there) ends it."""
-    from gradio.context import LocalContext
-
-    event_id = LocalContext.event_id.get(None)
-    if runs.forget_event(event_id):
-        raise gpu.stopped()
-    blocks = LocalContext.blocks.get(None)
-    wanted = _still_wanted(blocks, event_id) if blocks is not None and event_id is not None else None
-    run_id = runs.start_run(_owner(request, tab), wanted)
-    try:
-        yield run_id
-    finally:
-        runs.finish_run(run_id)
-        runs.forget_event(event_id)  # stopped while it ran (an agent gone): nothing left to stop
-
-
-def _still_wanted(blocks: gr.Blocks, event_id: str) -> Callable[[], bool]:
-    """Whether the request ``event_id`` is still wanted: Gradio drops a cancelled request from its
-    running jobs (``/gradio_api/cancel``) and marks one whose page closed or reloaded as not alive,
-    while the function it called keeps running; the run's watcher then stops it (``runs``). One
-    stopped by its id (``runs.stop_event``: an agent gone) is not wanted either."""
-    queue = blocks._queue
-
-    def wanted() -> bool:
-        if runs.event_stopped(event_id):
-            return False
-        for job in list(queue.active_jobs):
-            for event in job or ():
-                if event._id == event_id:
-                    return bool(event.alive)
-        return False
-
-    return wanted
-
-
-def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_names: tuple[str, ...]) -> int:
-    """Mark this visitor's requests to ``api_names`` that still wait in ``blocks``' queue as stopped."""
-    queue = getattr(blocks, "_queue", None)
-    marked = 0
-    for waiting in list(getattr(queue, "event_queue_per_concurrency_id", {}).values()):
-        for event in list(waiting.queue):
-            if event.session_hash == session_hash and event.fn.api_name in api_names:
-                runs.stop_event(event._id)
-                marked += 1
-    return marked
-
-
-def stopper(blocks: gr.Blocks, tab: str, also: tuple[str, ...] = ()) -> Callable[..., None]:
-    """The Stop button of ``tab``: ends this visitor's run there and its requests still in the queue
-    (the tab's event has the tab's name as its ``api_name``; ``also`` names the tab's other
-    events it stops: its stems, Describe, Write it, variations)."""
-
-    def stop(request: gr.Request = None) -> None:
-        # The running one, and what still waits (variations queued behind a run, too).
-        runs.request_stop(_owner(request, tab))
-        _stop_queued(blocks, getattr(request, "session_hash", None), (tab, *also))
-
-    stop.__name__ = f"stop_{tab}"
-    return stop
-
-
 def own_parameters(fn: Callable) -> list[inspect.Parameter]:
     """A ``modes`` preparer's parameters: the endpoint's keyword arguments."""
     return list(inspect.signature(fn).parameters.values())
@@ -151,23 +71,23 @@ def make(
     mode: str, progress: Any = None, run_id: str | None = None, **settings: Any
 ) -> tuple[list[str], dict[str, Any]]:
     """One music request made in this process, start to end, with no door before it (tests, the bench):
-    prepared on the CPU, settled here (``budget.settle``, as the door settles a press), run on the GPU,
-    its files written."""
-    return run_job(budget.settle(modes.PREPARE[mode](**settings)), progress, run_id)
+    prepared on the CPU, then settled (as the door settles a press), run and written by ``run_job``."""
+    return run_job(modes.PREPARE[mode](**settings), progress, run_id)
 
 
 def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> tuple[list[str], dict[str, Any]]:
-    """A prepared request, settled (at its door, or by ``make``), run on the GPU and written: only what
-    may have changed since it was settled is looked at again, Think's plan."""
+    """A prepared request, as settled (at its door; here where nothing settled it: ``make``, a test's), run
+    on the GPU and written: only what may have changed since it was settled is looked at again, Think's plan."""
+    job = job if job.settled is not None else budget.settle(job)
     # On ZeroGPU Think waits for the planner here, outside the call; a planner that cannot be built
-    # leaves the song to be made without its plan, and where it is built Think makes way where only the
-    # song fits one call (``budget.makes_way``).
+    # leaves the song to be made without its plan (what its takes write unchanged), and where it is
+    # built Think makes way where only the song fits one call (``budget.makes_way``).
     request, waited = generation.planned_if_possible(job.request, progress, run_id)
     if request is not job.request:
         job = dataclasses.replace(job, request=request)
     elif request.plan is not None and gpu.on_zero_gpu():
-        job = budget.makes_way(job, budget.max_gpu_seconds())
-    with budget.room(job):
+        job = budget.makes_way(job)
+    with takes.room(job.settled.room, refused=lambda: budget.no_room(job)):
         made = gpu.call(
             generation.music_gpu,
             job.request,
@@ -221,12 +141,21 @@ def at_door(mode: str, values: dict[str, Any], request: Any = None) -> modes.Job
         return prepare(**values, request=request) if _asks(prepare) else prepare(**values)
 
 
+def as_settled(job: modes.Job, request: Any) -> modes.Job:
+    """In the run: ``job``, prepared in full, as its door settled it (what ``door`` left on the join's
+    ``request``) while it costs what the door saw (``Settled.holds``); else, where it costs more (a song
+    longer than its header said, a pace learnt meanwhile) or no door settled it, ``budget.as_settled``."""
+    settled = getattr(getattr(getattr(request, "request", None), "state", None), budget.SETTLED, None)
+    job = job if settled is None else job.with_settled(settled)
+    shape = MusicShape.of(job.request)
+    return job if settled is not None and settled.holds(shape, pace.music_seconds(shape)) else budget.as_settled(job)
+
+
 def door(mode: str) -> Callable[..., None]:
     """The checks a ``mode`` request passes before it queues (``admission.validator``, inside the HTTP
     join): prepared as at the door (``at_door``), then settled, once a press (``budget.settle``: its
-    length and what it may cost here), which goes with the join to its run (on its ``request``): the run
-    prepares the request in full, reading every file, and settles again only where that costs more than
-    the door saw (``budget.as_settled``)."""
+    length and what it may cost here), which goes with the join to its run on its ``request``: the run
+    prepares it in full and takes it as the door settled it (``as_settled``)."""
     names = _names(preparer(mode))
 
     def check(*args: Any, request: gr.Request = None) -> None:
@@ -293,13 +222,13 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
         try:
             # The uploads it reads stay out of the quota's reach until it ends, however it ends.
             own_voice(mode, values, request)
-            with uploads.using(files), tab_run(tab, request) as run_id:
+            with uploads.using(files), stopping.tab_run(tab, request) as run_id:
                 job = prepare(**values, request=request) if asks else prepare(**values)
-                paths, record = run_job(budget.as_settled(job, request), progress, run_id)
+                paths, record = run_job(as_settled(job, request), progress, run_id)
         except gr.Error as exc:
-            if not is_stop(exc):
+            if not stopping.is_stop(exc):
                 raise
-            said_stopped(mode, exc.message)
+            stopping.said_stopped(mode, exc.message)
             if mode in ("variations", "morph"):  # the take stays in view, its record too, to try again
                 return (*_in_view(values["record"], request, slots), exc.message, gr.skip())
             return (*[None] * slots, exc.message, {"stopped": exc.message})
@@ -416,7 +345,7 @@ def stems_endpoint(tab: str) -> Callable:
         returns) into vocals, drums, bass and other, saved beside the take; returns the four files."""
         path, header = check_stems(take, record, request)
         try:
-            with tab_run(tab, request) as run_id:
+            with stopping.tab_run(tab, request) as run_id:
                 try:
                     mix = audio.decode(path, header, "take", STEMS_MAX_SECONDS)
                 except audio.AudioError as exc:
@@ -436,9 +365,9 @@ def stems_endpoint(tab: str) -> Callable:
                 info["sum"] = "other = take - vocals - drums - bass"
                 paths, _ = takes.write_stems(path, stems.residual(mix, made["stems"]), info)
         except gr.Error as exc:
-            if not is_stop(exc):
+            if not stopping.is_stop(exc):
                 raise
-            said_stopped(f"stems ({tab})", exc.message)
+            stopping.said_stopped(f"stems ({tab})", exc.message)
             return (None,) * len(stems.STEMS)
         return tuple(asgi_gate.take_url(p, request) or p for p in paths)
 
@@ -469,7 +398,7 @@ def describe_endpoint(tab: str) -> Callable:
         form = dict(zip(describe.FORM, values, strict=True))
         song = describe.check(src_audio)  # the door's checks again
         try:
-            with uploads.using([src_audio]), tab_run(tab, request) as run_id:
+            with uploads.using([src_audio]), stopping.tab_run(tab, request) as run_id:
                 measured = describe.measure(src_audio)
                 heard = gpu.call(
                     describe.describe_gpu,
@@ -481,9 +410,9 @@ def describe_endpoint(tab: str) -> Callable:
                     refused=quota.in_words,
                 )
         except gr.Error as exc:
-            if not is_stop(exc):
+            if not stopping.is_stop(exc):
                 raise
-            said_stopped(f"describe ({tab})", exc.message)
+            stopping.said_stopped(f"describe ({tab})", exc.message)
             return (*form.values(), exc.message)
         values, note = describe.fill(heard, form, measured)
         return (*values, note)

@@ -16,11 +16,11 @@ import admission
 import checks
 import event_errors
 import gpu
-import handlers
 import progress_words
 import quota
 import refusals
 import songwriter
+import stopping
 import tooltips as tips
 import widgets
 
@@ -111,7 +111,7 @@ def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, reque
     it (Generate's Stop ends it)."""
     text, switch, language, number = songwriter.check(idea, instrumental, vocal_language, seed)
     try:
-        with handlers.tab_run("generate", request) as run_id:
+        with stopping.tab_run("generate", request) as run_id:
             return gpu.call(
                 songwriter.songwriter_gpu,
                 text,
@@ -125,9 +125,9 @@ def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, reque
                 refused=quota.in_words,
             )
     except gr.Error as exc:
-        if not handlers.is_stop(exc):
+        if not stopping.is_stop(exc):
             raise
-        handlers.said_stopped("write_song", exc.message)
+        stopping.said_stopped("write_song", exc.message)
         return exc.message
 
 

@@ -5,34 +5,30 @@ bars at the BPM and metre, in samples, rounded once) or, where the loop is short
 shortest song, as several turns of it made as one song (``Loop.turns``); one turn of it is kept. Then its
 wrap is closed: the turn is turned by half its length (its end now runs into its start in the middle),
 repeated as often as the first render was long, and a window around the middle seam is repainted with
-the same words and style (``close``: Edit's repaint, ``modes._region_job``'s splice, everything outside
-the window bit-exact); that turn is turned back (``back``). The seam is one more repaint of the song's
-length: the cost shape says so (``music_shape.MusicShape.loop``) and the pace declares it as its own phase.
-A loop is finished as a cycle (``mastering.Finish.cycle``), with no fades.
+the same words and style (Edit's repaint, ``modes._region_job``'s splice, everything outside the window
+bit-exact); that turn is turned back (``back``). The seam is one more repaint of the song's length: the
+cost shape says so (``music_shape.MusicShape.loop``) and the pace declares it as its own phase. A loop is
+finished as a cycle (``mastering.Finish.cycle``), with no fades.
+
+This room is the loop's door (``check``, ``made``: a loop's job) and its finish (``back``, ``record``); what
+runs in the GPU call, between and after its renders, is ``loop_takes``' (``planned``, ``in_time``, ``close``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 import audio
 import refusals
-import song_map
 import tooltips as tips
-import warp
 from checks import InputError, check_loop_bars, check_switch
-from music_request import Job, Loop, MusicRequest, Plan, Render, pipeline_seconds
+from loop_takes import DEFAULT_BEATS, kept, turn
+from music_request import Job, Loop, MusicRequest, pipeline_seconds
 from plan_format import BPM_RANGE, TIME_SIGNATURES
-
-# A metre left to the model without Think is ``song_map``'s assumed one for a loop (its length must be known
-# before it is made), and a Think loop whose plan failed (made without one) takes its assumed tempo.
-DEFAULT_BEATS, FALLBACK_BPM = song_map.ASSUMED_BEATS, song_map.ASSUMED_BPM
 
 
 def check(bars: int | None, bpm: int | None, timesignature: str | None, think: bool = False) -> Loop | None:
@@ -57,22 +53,6 @@ def check(bars: int | None, bpm: int | None, timesignature: str | None, think: b
         words = refusals.LOOP_TOO_LONG.format(bars=bars, metre=metre, bpm=loop.bpm, seconds=seconds)
         raise InputError(words, "loop_bars")
     return loop
-
-
-def planned(request: MusicRequest, render: Render, plan: Plan) -> tuple[MusicRequest, Render]:
-    """GPU side, once Think has planned: a loop whose tempo or metre Think chose made exact at the plan's
-    (``Loop.of``, the formula the door and the planner use; a plan that gave none: 4/4 at 120 BPM) and
-    the render told them, as long as the loop's turns where no blueprint set its length."""
-    loop = request.loop
-    if loop is None or not loop.chosen_by_think:
-        return request, render
-    fields = plan.takes[0].get("fields", {})
-    beats = int(fields.get("timesignature") or render.pipeline.timesignature or DEFAULT_BEATS)
-    loop = Loop.of(loop.bars, beats, fields.get("bpm") or render.pipeline.bpm or FALLBACK_BPM, True)
-    render = render.with_pipeline(bpm=loop.bpm, timesignature=str(beats))
-    if not render.pipeline.audio_codes:
-        render = render.with_pipeline(audio_duration=pipeline_seconds(loop.seconds))
-    return dataclasses.replace(request, loop=loop), render
 
 
 def made(job: Job, loop_bars: Any, auto_length: bool) -> Job:
@@ -117,131 +97,11 @@ def _thinks(request: MusicRequest, loop: Loop) -> MusicRequest:
     return dataclasses.replace(request, render=render, plan=plan)
 
 
-def window(loop: Loop) -> tuple[int, int]:
-    """The samples repainted around the seam of the song ``song`` makes: a bar either side of it, at most
-    a quarter of a turn (so the kept turn's own ends, the loop's middle, stay as made)."""
-    seam = kept(loop) * loop.samples + loop.samples - loop.samples // 2
-    half = min(loop.samples // loop.bars, loop.samples // 4)
-    return seam - half, seam + half
-
-
-def kept(loop: Loop) -> int:
-    """Which turn of the first render is kept, counting from 0: the middle one (past any intro)."""
-    return (loop.turns - 1) // 2
-
-
-def turn(x: np.ndarray, by: int) -> np.ndarray:
-    """``x`` ``[channels, samples]`` turned round by ``by`` samples: it starts where it was ``by`` in."""
-    return np.concatenate([x[..., by:], x[..., :by]], axis=-1)
-
-
-def song(one: np.ndarray, loop: Loop) -> np.ndarray:
-    """What the seam is repainted in: the kept turn ``one`` (``in_time``), turned by half its length (its wrap
-    in the middle) and repeated ``turns`` times."""
-    return np.tile(turn(audio.fit(one, loop.samples), loop.samples // 2), (1, loop.turns))
-
-
-# A loop whose bar lines all lie within this of its grid is cut as it was played; one further off (a tempo
-# missed, bars that wander) is warped onto its grid (``warp``). The tracker finds a bar line within 1-3 ms.
-GRID_MS = 3.0
-
-
-def _played(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, float] | None:
-    """The kept turn's bars as played in the first render: its ``bars`` + 1 bar lines (seconds) from the first
-    downbeat at or after the kept turn's start, those past the render's end carried on at its median bar; with
-    their tempo. None where no steady beat is heard."""
-    lines, _, tempo = song_map.grid_of(first, audio.SAMPLE_RATE, loop.beats_per_bar, loop.bpm)
-    if tempo is None or len(lines) < 2:
-        return None
-    found, bar = np.asarray(lines), float(np.median(np.diff(lines)))
-    start = kept(loop) * loop.samples / audio.SAMPLE_RATE
-    first_line = int(np.searchsorted(found, start - 0.25 * bar))
-    wanted = found[first_line : first_line + loop.bars + 1]
-    if not wanted.size:
-        return None
-    more = loop.bars + 1 - wanted.size
-    return np.concatenate([wanted, wanted[-1] + bar * np.arange(1, more + 1)]), tempo.bpm
-
-
-def _as_made(first: np.ndarray, loop: Loop) -> np.ndarray:
-    """The kept turn of the first render as it was made: from its start, a turn long."""
-    return audio.fit(first[..., kept(loop) * loop.samples :], loop.samples)
-
-
-def in_time(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, dict[str, Any]]:
-    """GPU side, between the renders: the loop's turn from the first render (``first``), exactly its bars of
-    the music as played, warped onto its grid at the tempo asked where its bar lines lie off it by more than
-    ``GRID_MS`` (``warp.onto``), and what was done, for its record. Refused in words where a bar would be
-    stretched more than ``warp.MOST_PCT``; where no beat is heard, or its bars start too late to fit in the
-    render, the turn as made, from the kept turn's start."""
-    played = _played(first, loop)
-    if played is None:
-        return _as_made(first, loop), {"heard": False}
-    lines, bpm = played
-    rate = audio.SAMPLE_RATE
-    targets = np.round(np.arange(loop.bars + 1) * loop.samples / loop.bars).astype(np.int64)
-    off_ms = float(np.abs((lines - lines[0]) * rate - targets).max() / rate * 1000.0)
-    most = float(np.abs(warp.ratios(lines * rate, targets) - 1.0).max() * 100.0)
-    said = {"heard": True, "played_bpm": bpm, "off_grid_ms": round(off_ms, 1), "most_pct": round(most, 2)}
-    if most > warp.MOST_PCT:
-        words = refusals.LOOP_OFF_TEMPO.format(bpm=bpm, asked=loop.bpm, pct=most, most=warp.MOST_PCT)
-        raise InputError(words, "loop_bars")
-    if lines[-1] * rate > first.shape[-1]:  # its first downbeat too late for its bars to fit: as made
-        return _as_made(first, loop), {**said, "stretched": False, "fits": False}
-    if off_ms <= GRID_MS:
-        a = int(round(lines[0] * rate))
-        return audio.fit(first[..., a:], loop.samples), {**said, "stretched": False}
-    one = warp.onto(first, lines * rate, targets, rate)
-    return one, {**said, "stretched": True, "stretcher": warp.stretcher()}
-
-
 def back(spliced: np.ndarray, loop: Loop) -> np.ndarray:
     """The kept turn of the repainted ``song``, turned back: the loop, its wrap where it was made."""
     start = kept(loop) * loop.samples
     one = spliced[..., start : start + loop.samples]
     return np.ascontiguousarray(turn(one, loop.samples - loop.samples // 2))
-
-
-def seam_render(render: Render, made: np.ndarray, seed: int, loop: Loop) -> Render:
-    """The repaint of one take's seam: its ``song`` as the source, the window around the middle seam
-    repainted with the same words and style (no blueprint: it was the unturned song's)."""
-    a, b, n = *window(loop), made.shape[-1]
-    frames = audio.good_frames(-(-n // audio.HOP)) * audio.HOP  # whole latent frames, as Edit's source is read
-    return dataclasses.replace(render, seeds=(seed,), noise=None).with_pipeline(
-        task_type="repaint",
-        audio_duration=n / audio.SAMPLE_RATE,
-        src_audio=audio.fit(np.clip(made, -1.0, 1.0), frames),
-        src_latents=None,
-        audio_codes=None,
-        repainting_start=a / audio.SAMPLE_RATE,
-        repainting_end=b / audio.SAMPLE_RATE,
-    )
-
-
-def close(
-    run: Callable[..., dict[str, Any]], request: MusicRequest, render: Render, out: dict[str, Any], **how: Any
-) -> dict[str, Any]:
-    """GPU side, after the first render: each take's seam repainted (``run``: the backend's, with ``how``,
-    its progress and run id). Returns ``out`` with the repainted songs (``audio``), the songs they were
-    repainted in (``loop_songs``, spliced on the CPU by ``modes``) and the seam's seconds (``seam_s``);
-    no latents or synced lines (a loop is neither one render's song nor sung where the first render sang)."""
-    loop = request.loop
-    started, songs, repainted, timed = time.perf_counter(), [], [], []
-    for take, seed in zip(out["audio"], render.seeds, strict=True):
-        one, said = in_time(take, loop)
-        timed.append(said)
-        made = song(one, loop)
-        songs.append(made)
-        repainted.append(audio.fit(run(seam_render(render, made, seed, loop), **how)["audio"][0], made.shape[-1]))
-    rest = {k: v for k, v in out.items() if k != "lyrics"}  # its seconds stay the first render's to learn
-    return {
-        **rest,
-        "audio": np.stack(repainted),
-        "loop_songs": np.stack(songs),
-        "in_time": timed,
-        "latents": None,
-        "seam_s": round(time.perf_counter() - started, 3),
-    }
 
 
 def record(loop: Loop) -> dict[str, Any]:

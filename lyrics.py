@@ -103,7 +103,7 @@ class Request:
 def build_messages(req: Request, language_name: str) -> list[dict[str, str]]:
     """The chat the model is given: the rules of the format, then the song idea."""
     sections = req.sections()
-    lines = LENGTHS.get(req.length, 4)
+    lines = LENGTHS[req.length]
     tags = "\n".join(f"[{s}]" for s in sections)
     system = (
         "You are a professional songwriter. You write singable lyrics with natural rhythm and rhyme. "
@@ -331,15 +331,15 @@ def _load() -> Writer:
 pace_phases.watch("lyrics", lambda: is_loaded())  # what a cold call adds is asked of the pace room
 
 
-def estimate_duration(params: dict[str, Any], multiplier: float = 1.0, run_id: str | None = None) -> int:
-    """GPU seconds for one lyrics call (``pace``): loading if cold, then the longest text it may write."""
-    req_sections = len(STRUCTURES.get(params.get("structure") or Request.structure) or [1] * 6)
-    tokens = max_new_tokens(params.get("length", Request.length), req_sections)
-    return pace.declare(pace_phases.lyrics_phases(tokens), multiplier, run_id)
+def estimate_duration(req: Request, multiplier: float = 1.0, run_id: str | None = None) -> int:
+    """GPU seconds for one lyrics call (``pace``): loading if cold, then the longest text ``req`` may have
+    written (``max_new_tokens``, what the writer is held to)."""
+    return pace.declare(pace_phases.lyrics_phases(max_new_tokens(req)), multiplier, run_id)
 
 
-def max_new_tokens(length: str, n_sections: int) -> int:
-    return min(1536, 80 + n_sections * LENGTHS.get(length, LENGTHS[Request.length]) * 16)
+def max_new_tokens(req: Request) -> int:
+    """The most tokens the writer may write for ``req``: its sections' lines, capped."""
+    return min(1536, 80 + len(req.sections()) * LENGTHS[req.length] * 16)
 
 
 def draw_seed(seed: int) -> int:
@@ -352,7 +352,7 @@ def stream_lyrics(req: Request, language_name: str, run_id: str | None = None) -
     writer = get_writer()
     seed = draw_seed(req.seed)
     text = ""
-    tokens = max_new_tokens(req.length, len(req.sections()))
+    tokens = max_new_tokens(req)
     pieces = writer.stream(
         build_messages(req, language_name), req.temperature, seed, tokens, lambda: runs.is_stopped(run_id)
     )
@@ -432,7 +432,7 @@ def fallback_caption(req: Request) -> str:
 
 
 def lyrics_duration(
-    request: dict[str, Any],
+    request: Request,
     language_name: str,
     progress: Any = None,
     run_id: str | None = None,
@@ -457,13 +457,14 @@ def _failed(exc: Exception) -> Exception:
 
 @gpu.entry(duration=lyrics_duration)
 def lyrics_gpu(
-    request: dict[str, Any],
+    request: Request,
     language_name: str,
     progress: Any = None,
     run_id: str | None = None,
     multiplier: float = 1.0,
 ) -> Iterator[str]:
-    """The GPU entry of the lyrics writer (``request``: a ``Request``'s fields); yields the text
+    """The GPU entry of the lyrics writer (``request``: as ``make_request`` checked it, its seed drawn;
+    a plain dataclass, it crosses ZeroGPU's pickle as it is); yields the text
     written so far and, once the writer has finished (not on Stop or an error), what the call measured
     (``pace.Report``, which ``gpu.stream`` keeps and does not pass on)."""
     with gpu.worker_errors(_failed, ((Stopped, _stopped), (models.ModelLoadError, _not_built))):
@@ -471,7 +472,7 @@ def lyrics_gpu(
         writer = get_writer()
         loaded = time.perf_counter() - started if cold else 0.0
         writing, text = time.perf_counter(), ""
-        for text in stream_lyrics(Request(**request), language_name, run_id=run_id):
+        for text in stream_lyrics(request, language_name, run_id=run_id):
             yield text
         yield _measured(writer, text, time.perf_counter() - writing, started, loaded)
 

@@ -19,10 +19,10 @@ import checks
 import event_errors
 import examples
 import gpu
-import handlers
 import languages
 import lyrics
 import quota
+import stopping
 import tooltips as tips
 import widgets
 
@@ -138,8 +138,9 @@ def _wire_writing(
         show_progress_on=[written[0]],
         validator=admission.validator(lyrics.make_request, names, "theme"),
     )
-    stop.click(handlers.stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
-    widgets.wire_reserves(demo, "lyrics", reserves, {"structure": asked["structure"], "length": asked["length"]})
+    stop.click(stopping.stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
+    # What a press costs reads its form and length (``lyrics.max_new_tokens``), not its words.
+    widgets.wire_reserves(demo, "lyrics", reserves, {k: asked[k] for k in ("structure", "custom_sections", "length")})
 
 
 # ---------------------------------------------------------------- what its buttons do
@@ -181,11 +182,11 @@ def _write_lyrics(*args: Any, **kwargs: Any):
         progress(0, desc="Loading the lyrics model… the first time takes about a minute longer")
     text = ""
     try:
-        with handlers.tab_run("lyrics", request) as run_id:
+        with stopping.tab_run("lyrics", request) as run_id:
             # Whatever was streamed stays in the box on an error: Gradio keeps the last yielded value.
             for text in gpu.stream(
                 lyrics.lyrics_gpu,
-                vars(req),
+                req,
                 languages.LANGUAGES[req.vocal_language],
                 needs=("lyrics",),
                 progress=progress,
@@ -195,10 +196,10 @@ def _write_lyrics(*args: Any, **kwargs: Any):
             ):
                 yield text, "", req.seed
     except gr.Error as exc:
-        if not handlers.is_stop(exc):
+        if not stopping.is_stop(exc):
             raise
         # What was written so far stays, with no caption: the song is not finished.
-        handlers.said_stopped("lyrics", exc.message)
+        stopping.said_stopped("lyrics", exc.message)
         yield text, "", req.seed
         return
     cleaned, caption = clean(text, req.sections())

@@ -24,6 +24,7 @@ import edit_bars
 import edit_lines
 import grid_lock
 import job_record
+import loop_takes
 import loops
 import mastering
 import models
@@ -68,7 +69,7 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
     made, songs, loop = result["audio"], result.get("loop_songs"), result.get("loop") or job.request.loop
     made = made if songs is None else [_looped(job, loop, *pair) for pair in zip(made, songs, strict=True)]
     posted = [job.post(take) for take in made]
-    if job.request.lock and loop is None:  # a loop is on its grid already (``loops.in_time``)
+    if job.request.lock and loop is None:  # a loop is on its grid already (``loop_takes.in_time``)
         posted, result = grid_lock.locked(job, posted, result)
     done = [mastering.finish(take, job.finishing, job.region) for take in posted]
     finished = [take for take, _ in done]  # locked takes may differ in length (``grid_lock``)
@@ -90,7 +91,7 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
 def _looped(job: Job, loop: Loop, repainted: np.ndarray, song: np.ndarray) -> np.ndarray:
     """A loop's take: its seam's repaint spliced into the song it was repainted in as an Edit's region is
     (``_region_job``: the rest bit-exact), and the kept turn turned back (``loops``)."""
-    a, b = loops.window(loop)
+    a, b = loop_takes.window(loop)
     edit = _region_job(job.request, song, a / audio.SAMPLE_RATE, b / audio.SAMPLE_RATE, job.finishing)
     return loops.back(edit.post(repainted), loop)
 

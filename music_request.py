@@ -167,7 +167,7 @@ class Loop:
     samples: int
     turns: int = 1
     # Think chooses the tempo or metre: at the door the longest loop it may choose (what is declared),
-    # made exact once the plan holds them (GPU side: ``loops.planned``).
+    # made exact once the plan holds them (GPU side: ``loop_takes.planned``).
     chosen_by_think: bool = False
 
     @classmethod
@@ -182,7 +182,7 @@ class Loop:
     def made_samples(self) -> int:
         """How long the song it is made in lasts: every turn, and where the kept turn is the song's only one,
         as much again as its bars may be played too slow to fit (``warp.MOST_PCT``) and a bar for its first
-        downbeat to fall in: the bars as played are found in it and warped onto its grid (``loops.in_time``)."""
+        downbeat to fall in: the bars as played are found in it and warped onto its grid (``loop_takes.in_time``)."""
         if self.turns > 1:
             return self.turns * self.samples
         return self.samples + math.ceil(self.samples * warp.MOST_PCT / 100.0) + self.samples // self.bars
@@ -278,6 +278,23 @@ def trimmed(seconds: float) -> Callable[[np.ndarray], np.ndarray]:
 
 
 @dataclass(frozen=True)
+class Settled:
+    """What ``budget.settle`` settled of a request, once a press, at its door: carried on its ``Job`` (and to
+    the run of the same join on the join's HTTP request: ``budget.SETTLED``), which later readers read
+    instead of asking ``budget`` again, as long as the request costs what was settled (``holds``)."""
+
+    longest: int | None  # the longest Think may choose; None where Think does not choose the length
+    room: int  # the bytes its takes need in the output folder (``budget.bytes_written``)
+    shape: Any  # what it was settled by (``music_shape.MusicShape``, a room above this one: compared only)
+    seconds: float  # the GPU seconds that shape was declared at (``pace.music_seconds``)
+
+    def holds(self, shape: Any, seconds: float) -> bool:
+        """Whether a request of ``shape``, declared at ``seconds`` now, costs what was settled: the same
+        shape (a file's header told its length), no more seconds (a pace learnt meanwhile may ask more)."""
+        return shape == self.shape and seconds <= self.seconds
+
+
+@dataclass(frozen=True)
 class Job:
     """One prepared request: the typed request the GPU runs, and what the CPU does with its takes."""
 
@@ -293,14 +310,26 @@ class Job:
     # A region Edit of a song whose synced lines the studio knows: each take's synced lines (the region's,
     # as aligned) made the whole song's (``edit_lines.Around``).
     synced: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    # What ``budget.settle`` settled of it; None until it is settled, and again once its length changes.
+    settled: Settled | None = None
 
     @property
     def mode(self) -> str:
         return self.request.mode
 
     def with_longest(self, seconds: int) -> Job:
-        """Think chooses the length, at most ``seconds``: the request's (``MusicRequest.with_longest``), the trim."""
-        return dataclasses.replace(self, request=self.request.with_longest(seconds), post=trimmed(seconds))
+        """Think chooses the length, at most ``seconds``: the request's (``MusicRequest.with_longest``), the
+        trim; what was settled of another length is not carried."""
+        request = self.request.with_longest(seconds)
+        return dataclasses.replace(self, request=request, post=trimmed(seconds), settled=None)
+
+    def with_settled(self, settled: Settled) -> Job:
+        """This job as ``settled`` settled it (its door's, in the run): the length Think chooses at most
+        the longest settled, ``settled`` carried."""
+        job = self
+        if settled.longest is not None and self.request.chooses and settled.longest < self.request.seconds:
+            job = self.with_longest(settled.longest)
+        return dataclasses.replace(job, settled=settled)
 
     @property
     def seeds(self) -> list[int]:

@@ -48,7 +48,7 @@ MIN_CALLS = MATURE  # calls in a bucket before its figures are declared (the sto
 GPU_ROOMS = (
     *("pace", "pace_phases", "generation", "backend", "sampler", "graphs", "decoding", "planner", "plan_constraints"),
     *("alignment", "dcw", "retake", "lrc", "lyrics", "stems", "describe", "songwriter", "offload", "models"),
-    *("flow_edit", "base_model", "xl_model", "music_shape", "loops"),
+    *("flow_edit", "base_model", "xl_model", "music_shape", "loop_takes"),
 )
 FILE_NAME = "pace.json"
 

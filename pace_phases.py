@@ -29,7 +29,7 @@ PRIOR: dict[str, float] = {
     "base_load": 30.0,  # the XL base's DiT built beside the pipeline, then moved (Edit's parts; not measured)
     "lyric_dtw_per_second": 0.0065,  # the alignment's DTW, a take (numpy, one CPU core)
     "lyric_dtw_per_word": 0.0004,  # a word is a token or two, each one more diagonal of the DTW's grid
-    # A loop's bars found and warped onto its grid between its renders (``loops.in_time``), a second of its first
+    # A loop's bars found and warped onto its grid between its renders (``loop_takes.in_time``), a second of its first
     # render, a take, on the worker's CPU: 0.02-0.05 s measured on a 2-core machine (docs/performance.md).
     "loop_in_time_per_second": 0.06,
     # The 1.7B planner, two rows (guided): 38.8–49.8 ms a code for one take, ≤ 51.5 for four.
@@ -141,7 +141,7 @@ def music_phases(s: MusicShape, loads: bool = True) -> list[Phase]:
 
 def seam(s: MusicShape) -> float:
     """A loop's seam by the book: what an Edit of the same song would cost, its fixed part aside, and its bars
-    put in time before it (``loops.in_time``)."""
+    put in time before it (``loop_takes.in_time``)."""
     repaint = dataclasses.replace(s, mode="edit", loop=False, think=False)
     in_time = PRIOR["loop_in_time_per_second"] * s.seconds * s.takes  # its bars put in time first, on the CPU
     return sum(p.prior for p in music_phases(repaint, loads=False) if p.phase != "fixed") + in_time

@@ -76,11 +76,11 @@ def charged(declared: int) -> int:
 
 
 def declares(mode: str, fields: dict[str, Any]) -> int:
-    """Seconds a press of ``mode``'s button declares with ``fields``: ``lyrics``, ``describe`` (the song's
-    length from its header), ``write_song`` or ``stems`` (the take's length in its record); a music
-    press's is its shape's (``music_line``)."""
-    if mode == "lyrics":
-        return lyrics.estimate_duration(fields)
+    """Seconds a press of ``mode``'s button declares with ``fields``: ``lyrics`` (the request they make,
+    checked as the door checks it), ``describe`` (the song's length from its header), ``write_song`` or
+    ``stems`` (the take's length in its record); a music press's is its shape's (``music_line``)."""
+    if mode == "lyrics":  # a stand-in theme: what a song is about costs nothing (``lyrics.max_new_tokens``)
+        return lyrics.estimate_duration(lyrics.make_request("-", **fields))
     if mode == "describe":
         header = audio.probe(fields.get("src_audio"))
         return describe.estimate_duration(header.frames / header.rate)
@@ -97,6 +97,8 @@ def reserves_line(mode: str, fields: dict[str, Any]) -> str:
     what it waits for; past a not-signed-in visitor's day, that too."""
     try:
         return _line(declares(mode, fields))
+    except lyrics.LyricsError:  # a form the door would refuse (a custom structure with no sections yet)
+        return studio_words.RESERVES_LATER
     except (ValueError, TypeError, OverflowError, KeyError, IndexError, audio.AudioError):
         return studio_words.RESERVES_NOT_YET
 

@@ -41,7 +41,7 @@ def seeds_text(record: dict[str, Any]) -> str:
         parts[0] += result_words.SEED_REDRAWN.format(asked=asked)
     timings = record["timings"]
     # Every part of the run a visitor waited for: the model's load, Think's plan, the song and a loop's seam
-    # (its second render, ``loops.close``).
+    # (its second render, ``loop_takes.close``).
     took = sum(timings.get(k, 0) for k in ("model_load_s", "planner_s", "pipeline_s", "seam_s"))
     text = f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {status.device_label(record['model']['device'])}"
     plans = [t["planner"] for t in record["takes"] if t.get("planner")]

@@ -15,6 +15,7 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,18 @@ def _write_one(take: Any, path: Path, preview: Path, fmt: str, tags: dict[str, s
         partial = preview.with_name(f".partial-{preview.name}")
         audio.save_preview(take, partial, tags)
         os.replace(partial, preview)
+
+
+@contextlib.contextmanager
+def room(size: int, refused: Callable[[], Exception]) -> Iterator[None]:
+    """The room ``size`` bytes of takes need in the output folder (what ``budget`` settled they may
+    write: ``music_request.Settled.room``), made (oldest takes first) and held while they are made and
+    until they are written, so that runs under way do not promise the same room twice (a reservation,
+    not a settling); ``refused()`` raised, before they are made, where the folder cannot make it."""
+    with output_folder.reserve(size) as made:
+        if not made:
+            raise refused()
+        yield
 
 
 def write_takes(
@@ -224,7 +237,7 @@ def _entry(result: dict[str, Any], i: int, seed: int, path: Path, preview: Path,
         **({"planner": result["planners"][i - 1]} if "planners" in result else {}),
         **({"finish": result["finishes"][i - 1]} if "finishes" in result else {}),
         **(result["per_take"][i - 1] if "per_take" in result else {}),  # a variation's own: ``variations``
-        **({"stretch": result["in_time"][i - 1]} if "in_time" in result else {}),  # a loop's: ``loops.in_time``
+        **({"stretch": result["in_time"][i - 1]} if "in_time" in result else {}),  # a loop's: ``loop_takes.in_time``
         **({"lock": result["locks"][i - 1]} if "locks" in result else {}),  # locked to the grid: ``grid_lock``
         **_synced(result, i - 1, path, root, audio.seconds(take)),
     }

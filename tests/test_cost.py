@@ -147,9 +147,9 @@ def test_the_gpu_seconds_one_request_declares_stay_within_one_zerogpu_call(studi
     assert pace.music_seconds(MusicShape.of(_settled(fits).request)) <= devices.GPU_MAX_SECONDS
     assert pace.music_duration(MusicShape.of(fits.request), 2.0) <= devices.GPU_MAX_SECONDS
     # The limit is the caller's argument, nothing else rewrites it: off ZeroGPU an owner may raise it.
-    assert budget.settle(job, 1000) is job
+    assert budget.settle(job, 1000).request is job.request
     monkeypatch.delenv("SPACES_ZERO_GPU")
-    assert _settled(job) is job
+    assert _settled(job).request is job.request
 
 
 def test_a_guidance_interval_costs_its_guided_steps_and_the_rest_half(studio_env):

@@ -83,6 +83,17 @@ def test_a_generate_press_walks_the_cost_rooms_once_in_line_order(studio_env):
     assert [name for _, name in entered] == ["settle", "room", "write_takes"], entered
 
 
+def test_a_press_on_the_page_enters_budget_once(studio_env):
+    """Generate's button as the page wires it, its door and then its run on one join (``tools/press_walk``):
+    the door settles the press, and the run reads what it settled (``music_request.Settled``), asking the
+    budget nothing again."""
+    import press_walk
+
+    walk = press_walk.traced(press_walk.generate_press(), ROOT)
+    assert [(caller, name) for caller, room, name in walk.entries if room == "budget"] == [("handlers", "settle")]
+    assert walk.entered()["takes"] and walk.moves, walk.entries
+
+
 def test_a_refusal_worded_with_what_fits_calls_nothing_back_up_the_line(studio_env):
     """ZeroGPU's quota refusal in the studio's words: ``quota`` asks ``budget`` what fits in what is
     left, by a number of seconds (``quota.most_declared``), not by a function budget calls back."""

@@ -1,5 +1,5 @@
 """Issue 72: in time, always. Every take's tempo measured against the BPM asked (the tracker's octave resolved
-toward it), a loop's bars warped onto its grid before its seam is closed (``loops.in_time``, ``warp``), and a
+toward it), a loop's bars warped onto its grid before its seam is closed (``loop_takes.in_time``, ``warp``), and a
 loop's map its grid by construction. Music, not noise: grooves built here (``bench_bars.groove``) and the
 stand-in band at the pipeline's call (``band``), through the preparer, ``gradio_client``, the page and the
 ZeroGPU harness. The full table over 60-180 BPM and ±3 %: ``python tools/bench.py --in-time``."""
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import audio
-import loops
+import loop_takes
 import song_map
 import warp
 from bench_bars import clicks, furthest, groove
@@ -83,12 +83,12 @@ def _first(bpm: int, per_bar: int, error: float, drift: float = 0.03) -> tuple[L
 @pytest.mark.parametrize(("bpm", "per_bar", "error"), [(120, 4, -0.03), (90, 3, 0.03), (150, 4, 0.015)])
 def test_a_loop_off_its_tempo_is_warped_to_exactly_its_bars_of_the_music(bpm, per_bar, error):
     loop, first, truth = _first(bpm, per_bar, error)
-    one, said = loops.in_time(first, loop)
+    one, said = loop_takes.in_time(first, loop)
     assert one.shape == (2, loop.samples) and said["stretched"] and said["stretcher"] == "signalsmith"
     assert said["played_bpm"] == pytest.approx(bpm * (1 + error) * 1.015, rel=0.01)
     assert said["off_grid_ms"] > 40 and 0 < said["most_pct"] <= warp.MOST_PCT
     grid = np.arange(loop.bars + 1) * loop.samples / loop.bars
-    lines, _ = loops._played(first, loop)
+    lines, _ = loop_takes._played(first, loop)
     downs = truth[truth >= lines[0] - 0.05][: loop.bars + 1]
     assert np.abs(_truth_through(lines * SR, grid, downs * SR) - grid).max() / SR <= 0.005
     # Heard round its wrap (two turns): every bar line on the grid, and the tempo the one asked.
@@ -100,9 +100,9 @@ def test_a_loop_off_its_tempo_is_warped_to_exactly_its_bars_of_the_music(bpm, pe
 
 def test_a_loop_in_time_is_cut_on_its_downbeat_and_not_stretched():
     loop, first, truth = _first(120, 4, 0.0, drift=0.0)
-    one, said = loops.in_time(first, loop)
-    assert said["heard"] and not said["stretched"] and said["off_grid_ms"] <= loops.GRID_MS
-    lines, _ = loops._played(first, loop)
+    one, said = loop_takes.in_time(first, loop)
+    assert said["heard"] and not said["stretched"] and said["off_grid_ms"] <= loop_takes.GRID_MS
+    lines, _ = loop_takes._played(first, loop)
     a = int(round(lines[0] * SR))
     assert abs(lines[0] - truth[0]) <= 0.003 and np.array_equal(one, first[:, a : a + loop.samples])
 
@@ -110,14 +110,14 @@ def test_a_loop_in_time_is_cut_on_its_downbeat_and_not_stretched():
 def test_a_loop_too_far_off_its_tempo_is_refused_in_words():
     loop, first, _ = _first(120, 4, -0.09, drift=0.0)
     with pytest.raises(InputError, match=r"The loop came out at 10\d(\.\d)? BPM, too far from 120 BPM") as refused:
-        loops.in_time(first, loop)
+        loop_takes.in_time(first, loop)
     assert refused.value.param == "loop_bars" and "at most 6 %" in str(refused.value)
 
 
 def test_a_loop_with_no_beat_is_its_turn_as_made():
     loop = Loop.of(4, 4, 120)
     noise = np.random.default_rng(3).uniform(-0.3, 0.3, (2, loop.made_samples)).astype(np.float32)
-    one, said = loops.in_time(noise, loop)
+    one, said = loop_takes.in_time(noise, loop)
     assert said == {"heard": False} and np.array_equal(one, noise[:, : loop.samples])
 
 

@@ -18,6 +18,7 @@ import audio
 import backend
 import checks
 import handlers
+import loop_takes
 import loops
 import mastering
 import models
@@ -80,8 +81,8 @@ def test_every_choice_of_bars_at_any_tempo_think_may_choose_makes_a_loop_whose_s
         for beats in (2, 3, 4, 6):
             for bpm in range(plan_format.BPM_RANGE[0], plan_format.BPM_RANGE[1] + 1):
                 loop = loops.check(bars, bpm, str(beats))
-                n, k = loop.samples, loops.kept(loop)
-                a, b = loops.window(loop)
+                n, k = loop.samples, loop_takes.kept(loop)
+                a, b = loop_takes.window(loop)
                 assert n == round(bars * beats * 60 / bpm * SR) and loop.turns * n >= audio.MIN_SECONDS * SR
                 assert (loop.turns - 1) * n < audio.MIN_SECONDS * SR and loop.turns * n <= audio.MAX_SECONDS * SR
                 # The window, crossfades and all, inside the kept turn, clear of its ends (the loop's middle).
@@ -95,12 +96,12 @@ def test_the_seam_window_is_repainted_and_the_rest_is_bit_exact(studio_env, rend
     (first, made), (seam, repainted) = renders
     loop = modes.prepare_generate(prompt="x", bpm=90, loop_bars=4, think=False).request.loop
     n, half = loop.samples, loop.samples // 2
-    a, b = loops.window(loop)
+    a, b = loop_takes.window(loop)
     # The second render repaints that window of the kept turn turned by half, with the same words and style.
     call = seam.pipeline
     assert call.task_type == "repaint" and (call.repainting_start, call.repainting_end) == (a / SR, b / SR)
     assert (call.prompt, call.lyrics) == (first.pipeline.prompt, first.pipeline.lyrics) and seam.seeds == first.seeds
-    kept = made["audio"][0][:, loops.kept(loop) * n : (loops.kept(loop) + 1) * n]
+    kept = made["audio"][0][:, loop_takes.kept(loop) * n : (loop_takes.kept(loop) + 1) * n]
     turned = np.concatenate([kept[:, half:], kept[:, :half]], axis=-1)
     assert np.array_equal(call.src_audio[:, : turned.shape[-1] * loop.turns], np.tile(turned, (1, loop.turns)))
     # The file: the kept turn as the first render made it, sample for sample, outside the window (which
@@ -110,7 +111,7 @@ def test_the_seam_window_is_repainted_and_the_rest_is_bit_exact(studio_env, rend
     audio.save(kept, reference, "wav")
     own = sf.read(reference, dtype="int16", always_2d=True)[0].T
     inside = np.zeros(n, dtype=bool)
-    inside[(np.arange(a, b) - loops.kept(loop) * n + half) % n] = True
+    inside[(np.arange(a, b) - loop_takes.kept(loop) * n + half) % n] = True
     assert written.shape == own.shape == (2, n)
     assert np.array_equal(written[:, ~inside], own[:, ~inside])
     assert not np.array_equal(written[:, inside], own[:, inside])
@@ -192,7 +193,7 @@ def test_the_seam_is_declared_as_one_more_repaint(monkeypatch):
     assert len(seam) == 1 and seam[0].prior == pace.pace_phases.seam(loop) > 0
     edit = dataclasses.replace(song, mode="edit")
     repaint = sum(p.prior for p in pace.pace_phases.music_phases(edit, loads=False) if p.phase != "fixed")
-    # Its bars put in time first, on the worker's CPU (``loops.in_time``): a second of the song, a take.
+    # Its bars put in time first, on the worker's CPU (``loop_takes.in_time``): a second of the song, a take.
     in_time = pace.pace_phases.PRIOR["loop_in_time_per_second"] * 16.0
     assert seam[0].prior == pytest.approx(repaint + in_time)
     assert pace.music_seconds(loop) == pytest.approx(pace.music_seconds(song) + 1.5 * (repaint + in_time))
@@ -277,7 +278,7 @@ def test_a_loop_left_to_think_is_declared_as_the_longest_it_may_choose(monkeypat
     monkeypatch.setattr(planner, "enabled", lambda: True)
     request = modes.prepare_generate(prompt="lofi", loop_bars=4, think=True).request
     # 4 bars of 6 beats at 30 BPM: 48 s, one turn, made as long again as its bars may be played too slow
-    # (6 %) and a bar for its first downbeat, to be warped onto its grid (``loops.in_time``): 62.88 s.
+    # (6 %) and a bar for its first downbeat, to be warped onto its grid (``loop_takes.in_time``): 62.88 s.
     slowest = 48 * 1.06 + 12
     assert request.loop.samples == 4 * 6 * 60 / plan_format.BPM_RANGE[0] * SR
     assert request.seconds == pytest.approx(slowest) and request.loop.chosen_by_think and request.plan.loop_bars == 4
@@ -301,10 +302,10 @@ def test_a_loop_left_to_think_made_without_its_plan_is_4_4_at_120_bpm(studio_env
     job = modes.prepare_generate(prompt="lofi", loop_bars=2, inference_steps=1, think=True)
     job = dataclasses.replace(job, request=job.request.without_plan("the planner could not be loaded"))
     out = generation.run_music(job.request)
-    assert (out["loop"].bpm, out["loop"].beats_per_bar, out["loop"].turns) == (loops.FALLBACK_BPM, 4, 3)
+    assert (out["loop"].bpm, out["loop"].beats_per_bar, out["loop"].turns) == (loop_takes.FALLBACK_BPM, 4, 3)
     assert out["loop_songs"].shape[-1] == 3 * 4 * SR  # three turns of 4 s, not the 48 s declared
     paths, record = modes.finish(job, out)
-    assert sf.info(paths[0]).frames == 4 * SR and record["loop"]["bpm"] == loops.FALLBACK_BPM
+    assert sf.info(paths[0]).frames == 4 * SR and record["loop"]["bpm"] == loop_takes.FALLBACK_BPM
 
 
 def test_a_loop_at_the_tempo_and_metre_think_chose_through_gradio_client(studio_server, monkeypatch):

@@ -246,11 +246,28 @@ def test_models_take_turns_when_they_do_not_fit(monkeypatch):
 
 def test_lyrics_estimate_is_clamped_and_knows_cold_start(monkeypatch):
     monkeypatch.setattr(lyrics, "is_loaded", lambda: False)
-    cold = lyrics.estimate_duration({"structure": "full-song", "length": "long"})
+    longest = lyrics.make_request("x", structure="full-song", length="long")
+    cold = lyrics.estimate_duration(longest)
     monkeypatch.setattr(lyrics, "is_loaded", lambda: True)
-    warm = lyrics.estimate_duration({"structure": "short-loop", "length": "short"})
+    warm = lyrics.estimate_duration(lyrics.make_request("x", structure="short-loop", length="short"))
     assert 60 <= warm <= cold <= 300
-    assert lyrics.estimate_duration({"structure": "full-song", "length": "long"}, 10.0) == 300
+    assert lyrics.estimate_duration(longest, 10.0) == 300
+
+
+def test_the_line_under_write_lyrics_prices_the_request_its_form_makes():
+    """The cost path reads the typed request (``make_request``'s): the line under *Write lyrics* is what
+    the press declares for the request its form makes (a custom structure by the sections it lists,
+    what the writer is held to), and a form the door would refuse waits until it can be sent."""
+    import audio
+    import quota
+    import studio_words
+
+    fields = {"structure": "custom", "custom_sections": "Intro, Verse, Chorus", "length": "short"}
+    req = lyrics.make_request("night drive", **fields)
+    assert lyrics.max_new_tokens(req) == 80 + 3 * lyrics.LENGTHS["short"] * 16
+    declared = quota.charged(lyrics.lyrics_duration(req, "English"))
+    assert quota.reserves_line("lyrics", fields).startswith(studio_words.RESERVES.format(time=audio.clock(declared)))
+    assert quota.reserves_line("lyrics", {**fields, "custom_sections": " , "}) == studio_words.RESERVES_LATER
 
 
 def test_lyrics_endpoint_through_gradio_client(studio_server, tiny_lm_dir, monkeypatch):

@@ -64,26 +64,36 @@ def test_running_a_request_rewrites_nothing_of_it(studio_env, with_planner):
     assert made["audio"].shape[-1] <= int(job_record.of(job)["longest"] * 48000) + 1
 
 
-def test_a_run_costing_more_than_its_door_settled_is_settled_again(studio_env):
-    """The door settles a press once, on its files' headers; the run takes it as the door left it. A song
-    whose header understated its length decodes longer in the run (``audio.decode`` grows its buffer):
-    that run is settled again and refused in words, not made past the budget the door checked."""
+def test_a_run_costing_more_than_its_door_settled_is_settled_again(studio_env, monkeypatch):
+    """The door settles a press once, on its files' headers; the run takes it as the door left it, reading
+    what the door settled (``Settled``) and asking ``budget`` nothing. A song whose header understated its
+    length decodes longer in the run (``audio.decode`` grows its buffer): that run is settled again and
+    refused in words, not made past the budget the door checked."""
     from types import SimpleNamespace
 
+    import handlers
+
     join = SimpleNamespace(request=SimpleNamespace(state=SimpleNamespace()))
-    short = modes.prepare_generate(prompt="x", audio_duration=10, inference_steps=1, think=False)
-    assert budget.settle(short, request=join) is short  # the door: within the budget, what it settled kept
-    assert budget.as_settled(short, join) is short  # the run as the door saw it: taken as it is
+    asked = {"prompt": "x", "audio_duration": 10, "inference_steps": 1, "think": False}
+    short = modes.prepare_generate(**asked)
+    settled = budget.settle(short, request=join)  # the door: within the budget, the same request settled
+    assert settled.request is short.request and settled.settled == getattr(join.request.state, budget.SETTLED)
+    assert settled.settled.room == budget.bytes_written(settled.settled.shape) and settled.settled.longest is None
+    with monkeypatch.context() as asks:  # the run as the door saw it: taken as it is, the budget not asked
+        asks.setattr(budget, "as_settled", None)
+        asks.setattr(budget, "settle", None)
+        run = handlers.as_settled(modes.prepare_generate(**asked), join)
+    assert run.settled is settled.settled
     long = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=4, inference_steps=50, think=False)
     with pytest.raises(Exception, match="more than one request may make here"):
-        budget.as_settled(long, join)  # the run's full preparation costs more than the door's did
+        handlers.as_settled(long, join)  # the run's full preparation costs more than the door's did
 
 
 def test_the_budget_settles_into_a_new_request_and_says_what_fits(studio_env, with_planner):
     job = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=2, inference_steps=50, think=False)
     with pytest.raises(Exception, match="more than one request may make here"):
         budget.settle(job, 60)
-    assert budget.settle(job, 10_000) is job  # within the limit given, the very same request
+    assert budget.settle(job, 10_000).request is job.request  # within the limit given, the very same request
     auto = modes.prepare_generate(prompt="x", batch_size=4, inference_steps=1, think=True, auto_length=True)
     bounded = budget.settle(auto, 700)
     assert bounded is not auto and job_record.of(bounded)["longest"] < job_record.of(auto)["longest"] == 600

@@ -1,5 +1,5 @@
 """Loops in time (``--in-time``): the stand-in band (``band``) plays a loop's first render at a tempo off the one
-asked (-3 … +3 %) and drifting ±1.5 % over it, from 60 to 180 BPM in 3/4 and 4/4; ``loops.in_time`` finds its
+asked (-3 … +3 %) and drifting ±1.5 % over it, from 60 to 180 BPM in 3/4 and 4/4; ``loop_takes.in_time`` finds its
 bars and warps them onto the grid. Each row: the furthest bar line from the grid before (the turn cut as
 played) and after, both as the band's truth lands through the warp and as the tracker hears the warped loop;
 whether the tracker read the tempo at the right octave; the step at the wrap against the largest inside. Then
@@ -30,7 +30,7 @@ def row(bpm: int, per_bar: int, error: float, drift: float = DRIFT) -> dict[str,
     """One loop: the band's first render, put in time, measured."""
     import audio
     import band
-    import loops
+    import loop_takes
     import song_map
     from music_request import Loop
 
@@ -39,13 +39,13 @@ def row(bpm: int, per_bar: int, error: float, drift: float = DRIFT) -> dict[str,
     played = band.play(bpm, per_bar, loop.made_samples / rate, band.Band(error=error, drift=drift))
     first = played.audio
     started = time.process_time()
-    one, said = loops.in_time(first, loop)
+    one, said = loop_takes.in_time(first, loop)
     cpu = time.process_time() - started
     grid = np.arange(BARS + 1) * loop.samples / BARS
-    start = loops.kept(loop) * loop.samples / rate
+    start = loop_takes.kept(loop) * loop.samples / rate
     downs = played.bars[played.bars >= start - 0.25 * loop.samples / BARS / rate][: BARS + 1]
     before = np.abs((downs - downs[0]) * rate - grid[: downs.size]).max() / rate * 1000
-    found = loops._played(first, loop)
+    found = loop_takes._played(first, loop)
     after = float("nan")
     if found is not None and said.get("stretched"):
         lines = found[0] * rate

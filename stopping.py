@@ -1,0 +1,93 @@
+"""Stop: a tab's run registered so that its Stop button, and only it, ends it (``tab_run``), the Stop button
+itself (``stopper``: the run and this visitor's requests still in the queue), and a stop said as one
+(``is_stop``, ``said_stopped``: a grey note, not an error)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import gradio as gr
+
+import gpu
+import runs
+
+STOPPED = runs.STOPPED
+
+
+def is_stop(exc: gr.Error) -> bool:
+    return exc.title == STOPPED
+
+
+def said_stopped(where: str, message: str) -> None:
+    """A stop in the page (a grey "Stopped" note, not Gradio's red "Error") and one line in the log."""
+    print(f"{where}: {STOPPED}: {message}", flush=True)
+    gr.Info(message, title=STOPPED)
+
+
+def _owner(request: gr.Request | None, tab: str) -> str:
+    """Whose run it is: one visitor's page (the session) on one tab."""
+    return f"{getattr(request, 'session_hash', None) or 'anonymous'}:{tab}"
+
+
+@contextlib.contextmanager
+def tab_run(tab: str, request: gr.Request | None):
+    """A run of ``tab`` for this visitor, registered so that Stop on that tab (and only there) ends it."""
+    from gradio.context import LocalContext
+
+    event_id = LocalContext.event_id.get(None)
+    if runs.forget_event(event_id):
+        raise gpu.stopped()
+    blocks = LocalContext.blocks.get(None)
+    wanted = _still_wanted(blocks, event_id) if blocks is not None and event_id is not None else None
+    run_id = runs.start_run(_owner(request, tab), wanted)
+    try:
+        yield run_id
+    finally:
+        runs.finish_run(run_id)
+        runs.forget_event(event_id)  # stopped while it ran (an agent gone): nothing left to stop
+
+
+def _still_wanted(blocks: gr.Blocks, event_id: str) -> Callable[[], bool]:
+    """Whether the request ``event_id`` is still wanted: Gradio drops a cancelled request from its
+    running jobs (``/gradio_api/cancel``) and marks one whose page closed or reloaded as not alive,
+    while the function it called keeps running; the run's watcher then stops it (``runs``). One
+    stopped by its id (``runs.stop_event``: an agent gone) is not wanted either."""
+    queue = blocks._queue
+
+    def wanted() -> bool:
+        if runs.event_stopped(event_id):
+            return False
+        for job in list(queue.active_jobs):
+            for event in job or ():
+                if event._id == event_id:
+                    return bool(event.alive)
+        return False
+
+    return wanted
+
+
+def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_names: tuple[str, ...]) -> int:
+    """Mark this visitor's requests to ``api_names`` that still wait in ``blocks``' queue as stopped."""
+    queue = getattr(blocks, "_queue", None)
+    marked = 0
+    for waiting in list(getattr(queue, "event_queue_per_concurrency_id", {}).values()):
+        for event in list(waiting.queue):
+            if event.session_hash == session_hash and event.fn.api_name in api_names:
+                runs.stop_event(event._id)
+                marked += 1
+    return marked
+
+
+def stopper(blocks: gr.Blocks, tab: str, also: tuple[str, ...] = ()) -> Callable[..., None]:
+    """The Stop button of ``tab``: ends this visitor's run there and its requests still in the queue
+    (the tab's event has the tab's name as its ``api_name``; ``also`` names the tab's other
+    events it stops: its stems, Describe, Write it, variations)."""
+
+    def stop(request: gr.Request = None) -> None:
+        # The running one, and what still waits (variations queued behind a run, too).
+        runs.request_stop(_owner(request, tab))
+        _stop_queued(blocks, getattr(request, "session_hash", None), (tab, *also))
+
+    stop.__name__ = f"stop_{tab}"
+    return stop

@@ -1,0 +1,217 @@
+"""A Generate press walked through the rooms: ``python tools/press_walk.py``.
+
+It builds the studio on the tiny random models the tests use (``random_models``), builds the page
+(``app.build_ui``) and presses Generate through what the page's button is wired to: its door (the
+``validator=`` Gradio runs inside the join) and then its handler, on one join's HTTP request, as Gradio
+hands both. Nothing inside the studio is stood in for; the pipeline is the tiny one, built before the
+press, so the walk is the press's alone. The press is traced (``sys.setprofile``, ``threading.setprofile``)
+and it prints the rooms the press enters, in order, and:
+
+- a *move*: a call from one room into another (the nearest room up the caller's stack; a generator
+  resumed, a context manager's exit among them, is not a new call, and a return is no move);
+- a *climb*: a move back up the level picture (docs/design.md: a room's level is one more than the
+  highest it imports), into a room above the caller's;
+- how many times each room is entered: the moves into it, and the entries from outside the rooms (the
+  page's door and handler, a thread's first call).
+
+The press asks what tests ask (a short take, two steps, no Think), so it runs in seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import collections
+import dis
+import inspect
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import studio_root
+
+# What the press asks besides the page's first values (the preparer's defaults): what the tests ask.
+PRESS = {"prompt": "night drive", "audio_duration": 10, "inference_steps": 2, "seed": 5, "think": False}
+_GENERATORS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+def levels(root: Path) -> dict[str, int]:
+    """Each room's level, as docs/design.md draws them: one more than the highest room it imports (at
+    the top or inside a function), 0 for a room that imports none."""
+    trees = {p.stem: ast.parse(p.read_text()) for p in sorted(root.glob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for name, tree in trees.items():
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+        graph[name] = (found & set(trees)) - {name}
+    level: dict[str, int] = {}
+
+    def of(name: str) -> int:
+        if name not in level:
+            level[name] = 1 + max((of(n) for n in graph[name]), default=-1)
+        return level[name]
+
+    return {name: of(name) for name in graph}
+
+
+@dataclass
+class Walk:
+    """What a traced run did among the rooms: every entry (caller's room, or None from outside; the room;
+    the function), in order."""
+
+    entries: list[tuple[str | None, str, str]] = field(default_factory=list)
+
+    @property
+    def moves(self) -> list[tuple[str, str, str]]:
+        return [(a, b, f) for a, b, f in self.entries if a is not None]
+
+    def rooms(self) -> list[str]:
+        """The rooms entered, in the order first entered."""
+        return list(dict.fromkeys(room for _, room, _ in self.entries))
+
+    def climbs(self, level: dict[str, int]) -> list[tuple[str, str, str]]:
+        return [(a, b, f) for a, b, f in self.moves if level[b] > level[a]]
+
+    def entered(self) -> collections.Counter[str]:
+        return collections.Counter(room for _, room, _ in self.entries)
+
+
+def _resumed(frame: FrameType) -> bool:
+    """A generator's frame is "called" again at every resume: past its first ``RESUME`` it is no new call."""
+    if not frame.f_code.co_flags & _GENERATORS:
+        return False
+    first = next(i.offset for i in dis.get_instructions(frame.f_code) if i.opname == "RESUME")
+    return frame.f_lasti > first
+
+
+def traced(run: Callable[[], Any], root: Path) -> Walk:
+    """``run()`` traced: every call into a room from another room or from outside the rooms."""
+    walk = Walk()
+    rooms: dict[str, str | None] = {}  # a code file's room, asked once a file
+
+    def room(frame: FrameType | None) -> str | None:
+        if frame is None:
+            return None
+        name = frame.f_code.co_filename
+        if name not in rooms:
+            path = Path(name)
+            rooms[name] = path.stem if path.parent == root and path.suffix == ".py" else None
+        return rooms[name]
+
+    def caller(frame: FrameType) -> str | None:
+        up = frame.f_back
+        while up is not None and room(up) is None:  # a library between (contextlib, gradio, a pool)
+            up = up.f_back
+        return room(up)
+
+    def profile(frame: FrameType, event: str, _arg: Any) -> None:
+        if event != "call" or (callee := room(frame)) is None or _resumed(frame):
+            return
+        if (source := caller(frame)) != callee:
+            walk.entries.append((source, callee, frame.f_code.co_name))
+
+    threading.setprofile(profile)
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+    return walk
+
+
+def _studio(folder: Path) -> None:
+    """The tiny models and the studio's settings, as tests/conftest.py's ``studio_env`` gives them."""
+    import random_models
+
+    music = random_models.save_pipeline(folder / "music")
+    base = random_models.save_base(folder / "base")
+    os.environ.update(
+        HF_HUB_OFFLINE="1",
+        ACE_STUDIO_MODEL=str(music),
+        ACE_STUDIO_BASE_MODEL=str(base),
+        ACE_STUDIO_VARIANT="xl-sft",
+        ACE_STUDIO_OUTPUT_DIR=str(folder / "outputs"),
+        ACE_STUDIO_CANCEL_DIR=str(folder / "cancel"),
+    )
+
+
+def _join() -> Any:
+    """One join's HTTP request, as Gradio hands it to both the door and the run (``gr.Request``)."""
+    import gradio as gr
+    from starlette.requests import Request
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/gradio_api/queue/join",
+        "headers": [(b"host", b"localhost:7860")],
+        "query_string": b"",
+        "scheme": "http",
+        "server": ("localhost", 7860),
+        "root_path": "",
+    }
+    return gr.Request(request=Request(scope), session_hash="press-walk")
+
+
+def generate_press() -> Callable[[], Any]:
+    """One press of Generate's button as the page wires it (``app.build_ui``): the door it names
+    (``validator=``) with the form's values and the join's request, then, let in, its handler."""
+    import app
+    import backend
+
+    page = app.build_ui()
+    wired = next(fn for fn in page.fns.values() if fn.api_name == "generate")
+    names = list(inspect.signature(wired.fn).parameters)[: len(wired.inputs)]
+    values = [PRESS.get(name, component.value) for name, component in zip(names, wired.inputs, strict=True)]
+    backend.get_backend()  # the pipeline built before the press: the walk is the press's own
+
+    def press() -> Any:
+        join = _join()
+        verdicts = wired.validator(*values, join)
+        refused = [v for v in verdicts if not v.get("is_valid", True)]
+        assert not refused, refused
+        return wired.fn(*values, request=join)
+
+    return press
+
+
+def report(walk: Walk, level: dict[str, int]) -> str:
+    """The walk in words: the rooms in order, the moves and climbs, each room's entries."""
+    rooms, climbs, budget = walk.rooms(), walk.climbs(level), walk.entered()["budget"]
+    lines = [
+        "rooms entered, in order: " + " ".join(rooms),
+        f"{len(rooms)} rooms in {len(walk.moves)} moves with {len(climbs)} climbs back up, "
+        f"budget {budget} time{'s' * (budget != 1)}",
+        "climbs back up: " + (", ".join(f"{a} → {b}.{f}" for a, b, f in climbs) or "none"),
+        "entered: " + ", ".join(f"{room} {n}" for room, n in walk.entered().most_common()),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--moves", action="store_true", help="list every move too")
+    args = parser.parse_args(argv)
+    root = studio_root.reach()
+    with tempfile.TemporaryDirectory(prefix="press-walk-") as folder:
+        _studio(Path(folder))
+        press = generate_press()
+        walk = traced(press, root)
+    print(report(walk, levels(root)))
+    if args.moves:
+        print("\n".join(f"{a or '(outside)'} → {b}.{f}" for a, b, f in walk.entries))
+
+
+if __name__ == "__main__":
+    main()
