@@ -96,7 +96,7 @@ def run_music(
         result["loop_songs"], result["timings"]["seam_s"] = out["loop_songs"], out["seam_s"]
         result["in_time"] = out["in_time"]  # each take's bars as played, and the stretch that put them in time
         result["loop"] = request.loop
-    if request.source_latents is not None:  # the record says what the run read (``records.as_run``)
+    if request.source_latents is not None:  # the record says what the run read (``job_record.of``)
         result["source_latents"] = request.source_latents
     if on_base and not had_base:
         result["timings"]["base_load_s"] = round(be.base_seconds, 3)

@@ -12,7 +12,7 @@ new caption and lyrics); the song moves by the difference (``flow_edit.run``). A
 overlay does (``service_generate_flow_edit.py``, ``inference.py``): both sides on a silence context
 (``sampler``), no blueprint codes and no Think (codes decoded to latents start the edit off the VAE's
 distribution), guidance 1.0 on turbo models (distilled), DCW off inside, the length the song's own.
-The record says what ran, and only that (as a Cover morph's, ``records.written``): the take it came
+The record says what ran, and only that (as a Cover morph's, ``job_record.of``): the take it came
 from, both descriptions, the steps and the guidance applied; no DCW, which a morph never runs, and no
 cover strength or start. The morph keeps its own latents, so it can be edited or morphed again.
 """

@@ -295,7 +295,7 @@ def test_the_preparers_shared_settings_go_by_keyword_only():
 
 
 def test_each_mode_records_what_it_recorded_before_the_record_was_read_off_the_call(studio_env, with_planner, tmp_path):
-    """The record's settings are read off the typed request once (``records.written``), no preparer
+    """The record's settings are read off the typed request once (``job_record.of``, from the finished job), no preparer
     writing them a second time: for every mode and kind of call, what a record says is what main at
     3e361fe wrote, each preparer stating each setting twice (``tests/records/params-3e361fe.json``)."""
     import json
