@@ -10,7 +10,7 @@ from typing import Any
 import base_model
 import checks
 import mastering
-from music_request import Call, Job, MusicRequest
+from music_request import Call, Job, MusicRequest, PlanArgs
 
 # Upstream's guidance interval, as a record names its ends.
 INTERVAL = ("cfg_interval_start", "cfg_interval_end")
@@ -29,7 +29,7 @@ def of(job: Job, result: dict[str, Any] | None = None) -> dict[str, Any]:
 def _said(request: MusicRequest, latents: str | None) -> dict[str, Any]:
     """The settings every mode records, as the call holds them."""
     call, render = request.render.pipeline, request.render
-    plan = request.plan
+    plan = think_asked(request)
     chooses = plan is not None and plan.seconds is None
     return {
         "prompt": call.prompt,
@@ -56,7 +56,7 @@ def _said(request: MusicRequest, latents: str | None) -> dict[str, Any]:
 def _mode_said(request: MusicRequest) -> dict[str, Any]:
     """What a mode records of its own call: Think's part (Generate), a cover's strength and start or its
     morph, an Edit's region or part, a take's morph."""
-    call, plan = request.render.pipeline, request.plan
+    call, plan = request.render.pipeline, think_asked(request)
     if request.mode == "generate":
         thought = (
             {} if plan is None else {"rewrite_caption": plan.rewrite_caption, "plan_given": plan.given is not None}
@@ -112,9 +112,14 @@ def _noted(job: Job) -> dict[str, Any]:
     # A ceiling other than the usual (a record without one: -1 dBTP).
     said |= {} if finish.ceiling == mastering.CEILING_DBTP else {"ceiling": finish.ceiling}
     said |= {"lock_to_grid": True} if request.lock else {}
-    longest = request.plan and request.plan.longest
+    longest = (plan := think_asked(request)) and plan.longest
     said |= {} if longest is None else {"longest": longest}
     return said | ({} if notes.variation is None else {"variation": notes.variation})
+
+
+def think_asked(request: MusicRequest) -> PlanArgs | None:
+    """Think's part as the visitor asked it: the plan, or where the song is made without it, what it was."""
+    return request.plan or request.notes.plan_asked
 
 
 def lora_record(adapter: dict[str, Any] | None) -> dict[str, Any]:

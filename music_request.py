@@ -216,6 +216,9 @@ class Notes:
     variation: dict[str, Any] | None = None
     # The take a morph came from (``take_morph``).
     morph_of: dict[str, Any] | None = None
+    # Think's part as it was asked, where the song is made without it (``MusicRequest.without_plan``): the
+    # record says what was asked (Rewrite caption, a plan brought back, the length Think was to choose).
+    plan_asked: PlanArgs | None = None
 
 
 @dataclass(frozen=True)
@@ -250,8 +253,9 @@ class MusicRequest:
         return dataclasses.replace(self, notes=dataclasses.replace(self.notes, **changes))
 
     def without_plan(self, reason: str) -> MusicRequest:
-        """The same song made without Think's plan, its records saying ``reason``."""
-        return dataclasses.replace(self, plan=None, plan_skipped=reason)
+        """The same song made without Think's plan, its records saying ``reason`` beside what was asked."""
+        asked = self.notes.plan_asked or self.plan
+        return dataclasses.replace(self, plan=None, plan_skipped=reason).with_notes(plan_asked=asked)
 
     def with_longest(self, seconds: int) -> MusicRequest:
         """Think chooses the length, at most ``seconds``: the length, the plan and the pipeline agree (the

@@ -107,7 +107,7 @@ class Record:
     """A record as its readers see it (any dict: a part it lacks, or holds in another shape, reads as
     none): the caption as written, the lyrics as written and the whole song's words (a region Edit's
     ``song_lyrics``), the metre, tempo and key asked, the source song's length (Extend's: the part kept),
-    the files it names, the take whose voice was lent, its loop and its takes. ``settings`` are its
+    the files it names, the take whose voice was lent and its loop (its takes: ``Take``, ``take_of``). ``settings`` are its
     settings as written, for what makes a take again from them."""
 
     mode: Any
@@ -128,7 +128,6 @@ class Record:
     files: dict[str, Any]
     voice: dict[str, Any]
     loop: dict[str, Any] | None
-    takes: tuple[Take, ...]
     settings: dict[str, Any]
 
     @classmethod
@@ -138,7 +137,6 @@ class Record:
         words = said.get("song_lyrics") or said.get("lyrics")
         named = {key: said[key] for key in ("src_audio", "reference_audio", "lora", "lora_preset") if said.get(key)}
         redrawn = said.get("seed_redrawn")
-        made = record.get("takes") if isinstance(record.get("takes"), list) else []
         return cls(
             mode=record.get("mode"),
             caption=said.get("prompt") if isinstance(said.get("prompt"), str) else "",
@@ -157,7 +155,6 @@ class Record:
             files=named,
             voice=said.get("reference") if isinstance(said.get("reference"), dict) else {},
             loop=loop_of(record),
-            takes=tuple(Take.of(entry, i + 1) for i, entry in enumerate(made)),
             settings=dict(said),
         )
 

@@ -49,7 +49,7 @@ def seeds_text(record: dict[str, Any]) -> str:
     if plans:  # one plan for the request (every take its own blueprint of the same length): said once
         line = plan_text(plans[0])
         chose = records.Record.of(record).chose_length and plans[0].get("fields", {}).get("duration")
-        if chose and records.loop_of(record) is None:  # a loop's length is its bars: the loop's line says it
+        if chose and records.Record.of(record).loop is None:  # a loop's length is its bars: the loop's line says it
             chosen = plans[0]["fields"]["duration"]
             line += f" Think chose a length of {audio.clock(chosen)} ({chosen} s)."
         lines.append(line)
@@ -66,7 +66,7 @@ def metre(beats: Any) -> str:
 def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str:
     """A result's time in words: a loop's bars, tempo, metre and length (else the metre asked or planned),
     then each take's tempo as played (``song_map.Tempo.said``); "" where the record knows none."""
-    loop = records.loop_of(record)
+    loop = records.Record.of(record).loop
     if loop is not None:
         bars, bpm, seconds = loop.get("bars"), loop.get("bpm"), float(loop.get("samples", 0)) / audio.SAMPLE_RATE
         head = result_words.LOOP_SAID.format(

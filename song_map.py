@@ -21,7 +21,6 @@ import numpy as np
 
 import analysis
 import audio
-import records
 import result_words
 
 # The fine envelope: energy in 5 ms frames every 1 ms, an attack where the next frames are louder than
@@ -399,12 +398,12 @@ def positive(value: Any) -> float | None:
 def of_take(
     take: np.ndarray,
     entry: dict[str, Any],
-    said: records.Record,
+    said: Any,
     loop: dict[str, Any] | None = None,
     grid: list[float] | None = None,
 ) -> dict[str, Any]:
     """A finished take's ``bars``, ``sections`` and ``tempo`` for its record ``entry`` (its synced lines,
-    Think's plan) and its record (``said``: the metre and tempo asked, the whole song's words); a loop's
+    Think's plan) and its record (``said``, a ``records.Record``: the metre and tempo asked, the whole song's words); a loop's
     bars are its grid (``looped``), a take locked to the grid its ``grid``. Empty (a loop: its grid alone)
     where the analyses are all busy for ``TAKE_WAIT_S`` or the measurement fails: a take is never lost for
     its map."""

@@ -334,7 +334,12 @@ def record_reads(tree: ast.Module) -> list[int]:
     for node in ast.walk(tree):
         getter = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
         if (
-            (isinstance(node, ast.Subscript) and (named(node.value) or said(node.slice)))
+            # A subscript read (not one written: ``entry["params"] = …`` writes, as ``job_record`` does).
+            (
+                isinstance(node, ast.Subscript)
+                and isinstance(node.ctx, ast.Load)
+                and (named(node.value) or said(node.slice))
+            )
             or (getter and (named(node.func.value) or (node.args and said(node.args[0]))))
             or (isinstance(node, ast.Attribute) and node.attr == "params")
         ):
@@ -351,7 +356,7 @@ def test_the_record_finder_finds_every_spelling():
         "job.params",
     ):
         assert record_reads(ast.parse(spelling)) == [1], spelling
-    assert record_reads(ast.parse('said = {"params": made}\nsaid.bpm')) == []
+    assert record_reads(ast.parse('said = {"params": made}\nsaid.bpm\nfound["params"] = None')) == []
 
 
 def test_the_record_is_read_only_through_its_type():

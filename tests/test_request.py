@@ -335,6 +335,20 @@ def test_each_mode_records_what_it_recorded_before_the_record_was_read_off_the_c
     assert said == json.loads((RECORDS / "params-3e361fe.json").read_text())
 
 
+def test_a_song_made_without_its_plan_records_think_as_it_was_asked(studio_env, with_planner):
+    """Where the run makes the song without Think's plan (a planner that cannot be built, Think making way on
+    ZeroGPU: ``MusicRequest.without_plan``), its record says what was asked, as when it was prepared: Rewrite
+    caption off stays off for *Use these settings*, the length left to Think, the longest it could choose."""
+    job = modes.prepare_generate(prompt="x", think=True, auto_length=True, rewrite_caption=False, seed=3)
+    skipped = dataclasses.replace(job, request=job.request.without_plan("the planner could not be loaded"))
+    assert skipped.request.plan is None and skipped.request.notes.plan_asked == job.request.plan
+    asked, made = job_record.of(job), job_record.of(skipped)
+    assert made == asked and (made["rewrite_caption"], made["audio_duration"], made["think"]) == (False, -1, True)
+    assert made["longest"] == job.request.plan.longest
+    again = skipped.request.without_plan("and again")  # what was asked stays the first ask
+    assert again.notes.plan_asked == job.request.plan
+
+
 def test_a_record_is_read_off_the_request_so_a_setting_is_stated_once(studio_env, with_planner, song):
     """Every mode's record says what its call runs (``job_record.of``, read once off the job): a setting changed
     in the call is changed in the record."""
