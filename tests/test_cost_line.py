@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import dis
 import inspect
-import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
 
 import handlers
+import press_walk
 import quota
 from conftest import ROOT
 from music_shape import MusicShape
@@ -63,13 +62,7 @@ def traced(run: Callable[[], object]) -> tuple[list[tuple[str, str]], list[tuple
         elif caller in DRIVERS:
             entered.append((callee, frame.f_code.co_name))
 
-    threading.setprofile(profile)
-    sys.setprofile(profile)
-    try:
-        run()
-    finally:
-        sys.setprofile(None)
-        threading.setprofile(None)
+    press_walk.profiled(profile, run)
     return entered, upward
 
 
@@ -87,8 +80,6 @@ def test_a_press_on_the_page_enters_budget_once(studio_env):
     """Generate's button as the page wires it, its door and then its run on one join (``tools/press_walk``):
     the door settles the press, and the run reads what it settled (``music_request.Settled``), asking the
     budget nothing again."""
-    import press_walk
-
     walk = press_walk.traced(press_walk.generate_press(), ROOT)
     assert [(caller, name) for caller, room, name in walk.entries if room == "budget"] == [("handlers", "settle")]
     assert walk.entered()["takes"] and walk.moves, walk.entries

@@ -20,7 +20,6 @@ The press asks what tests ask (a short take, two steps, no Think), so it runs in
 from __future__ import annotations
 
 import argparse
-import ast
 import collections
 import dis
 import inspect
@@ -42,26 +41,22 @@ _GENERATORS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GEN
 
 
 def levels(root: Path) -> dict[str, int]:
-    """Each room's level, as docs/design.md draws them: one more than the highest room it imports (at
-    the top or inside a function), 0 for a room that imports none."""
-    trees = {p.stem: ast.parse(p.read_text()) for p in sorted(root.glob("*.py"))}
-    graph: dict[str, set[str]] = {}
-    for name, tree in trees.items():
-        found = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                found |= {a.name.split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add(node.module.split(".")[0])
-        graph[name] = (found & set(trees)) - {name}
-    level: dict[str, int] = {}
+    """Each room's level, as docs/design.md draws them (tests/test_layout.py holds the picture to the code:
+    one more than the highest room a room imports, 0 for one that imports none)."""
+    text = (root / "docs" / "design.md").read_text()
+    picture = text.split("```\n", 2)[1].split("```", 1)[0]
+    return {name: int(number) for number, *names in map(str.split, picture.splitlines()) for name in names}
 
-    def of(name: str) -> int:
-        if name not in level:
-            level[name] = 1 + max((of(n) for n in graph[name]), default=-1)
-        return level[name]
 
-    return {name: of(name) for name in graph}
+def profiled(profile: Callable[[FrameType, str, Any], None], run: Callable[[], Any]) -> None:
+    """``run()`` with ``profile`` told of every call in every thread, and nothing told after it."""
+    threading.setprofile(profile)
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
 
 
 @dataclass
@@ -120,13 +115,7 @@ def traced(run: Callable[[], Any], root: Path) -> Walk:
         if (source := caller(frame)) != callee:
             walk.entries.append((source, callee, frame.f_code.co_name))
 
-    threading.setprofile(profile)
-    sys.setprofile(profile)
-    try:
-        run()
-    finally:
-        sys.setprofile(None)
-        threading.setprofile(None)
+    profiled(profile, run)
     return walk
 
 
