@@ -60,7 +60,8 @@ def prepare(
     left out are the take's own; ``seed`` draws the noise each step adds (-1: random). A take made with a
     timbre reference needs that file again (``reference_audio``). Returns a job of mode ``morph``."""
     path, own = _the_take(take, record, request)
-    variant, said = models.active_variant(), heard(records.Record.of(own), own)
+    written = records.Record.of(own)
+    variant, said = models.active_variant(), heard(written, own)
     with about("record"):
         values = records.settings(own, 1)  # every setting checked as the form checks it
     caption, words = _spoken(said)
@@ -89,7 +90,7 @@ def prepare(
     with about("seed"):
         seeds = checks.seeds_for(seed, 1)
     adapter = _adapter(values)
-    reference = _reference(records.Record.of(own), reference_audio, own["seed"])
+    reference = _reference(written, reference_audio, own["seed"])
     finishing = checks.check_finish(
         values["loudness"], values["fade_in"], values["fade_out"], ceiling=values["ceiling"]
     )

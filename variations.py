@@ -65,7 +65,7 @@ def prepare(
     if said.mode == "generate":
         job = _remade(record, take, files.get("reference_audio"), voice_of(said, files))
     else:
-        job = _remade_audio(record, entry, files)
+        job = _remade_audio(said, entry, files)
     seeds = job.seeds * n
     audio = entry.get("audio")
     audio = audio if isinstance(audio, str) and len(audio) <= 200 and audio.isprintable() else None
@@ -173,9 +173,9 @@ def _remade(record: dict[str, Any], take: Any, reference: str | None = None, voi
     return modes.prepare_generate(**own, reference_audio=reference, reference_take=voice)
 
 
-def _remade_audio(record: dict[str, Any], entry: dict[str, Any], files: dict[str, Any]) -> modes.Job:
+def _remade_audio(said: records.Record, entry: dict[str, Any], files: dict[str, Any]) -> modes.Job:
     """A Cover, Extend or Edit take made again from its record: its song and reference given again,
     every other setting the record's, checked by the mode's own preparer, and the take's seed."""
-    prepare = modes.PREPARE[record["mode"]]
+    prepare = modes.PREPARE[said.mode]
     own = set(inspect.signature(prepare).parameters) - {"src_audio", "reference_audio", "lora", "seed"}
-    return prepare(**records.Record.of(record).asked(own), **files, seed=entry["seed"])
+    return prepare(**said.asked(own), **files, seed=entry["seed"])
