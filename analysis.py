@@ -1,6 +1,6 @@
 """What an uploaded song is: tempo, key, beats per bar, loudness and length, on the CPU.
 
-librosa finds the beats and the pitch-class profile (chroma), pyloudnorm measures integrated
+``beats`` finds the beats and the tempo, librosa the pitch-class profile (chroma), pyloudnorm measures integrated
 loudness (ITU-R BS.1770, LUFS). The key is the major or minor key whose Krumhansl–Kessler profile
 correlates best with the song's average chroma; beats per bar compare how strongly the onsets
 accent every 3rd against every 4th beat. No GPU time is spent: this runs when a song is uploaded.
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 import audio
+import beats
 import result_words
 import tooltips as tips
 import uploads
@@ -28,7 +29,7 @@ _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2
 _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 # The studio's spelling of the twelve tonics (as in ``modes.KEYS``).
 NOTES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
-RATE = 22050  # analysis rate: enough for beats and chroma, a quarter of the work of 48 kHz
+RATE = beats.RATE  # analysis rate: enough for beats and chroma, a quarter of the work of 48 kHz
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Analysis:
     beats_per_bar: int | None  # None with the tempo: bars are counted in beats
     lufs: float | None
     seconds: float
+    felt_as: float | None = None  # the other reading where the music allows two (a half-time feel)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,42 +54,6 @@ def key_of(chroma: np.ndarray) -> str:
             if r > best:
                 best, name = r, f"{NOTES[tonic]} {mode}"
     return name
-
-
-def metre(onset: np.ndarray, beats: np.ndarray) -> int:
-    """3 or 4: which grouping of beats the onset accents repeat in (4 when it cannot tell)."""
-    if len(beats) < 12:
-        return 4
-    strength = onset[np.clip(beats, 0, len(onset) - 1)]
-    strength = strength - strength.mean()
-
-    def periodicity(n: int) -> float:
-        usable = len(strength) // n * n
-        folded = strength[:usable].reshape(-1, n)
-        return float(folded.mean(axis=0).std())
-
-    return 3 if periodicity(3) > 1.25 * periodicity(4) else 4
-
-
-# How regular the onsets must be for a tempo to be believed: the onset envelope's autocorrelation at
-# the beat period, as a share of its energy. Clicks and songs with a beat read 0.7–0.9; a held tone,
-# silence or noise read under 0.1 (a steady 440 Hz tone was "≈ 112.3 BPM" before this check).
-BEAT_CONFIDENCE = 0.25
-HOP = 512  # librosa's onset envelope: one value per 512 samples
-
-
-def beat_confidence(onset: np.ndarray, bpm: float) -> float:
-    """0–1: how much of the onset envelope repeats at the period of ``bpm`` (±1 frame, as the period
-    falls between frames)."""
-    if not bpm > 0 or len(onset) < 8:
-        return 0.0
-    wave = onset - onset.mean()
-    energy = float(np.dot(wave, wave))
-    if energy <= 1e-12:
-        return 0.0
-    lag = 60.0 / bpm * RATE / HOP
-    lags = [k for k in range(max(1, int(lag) - 1), int(lag) + 3) if k < len(wave)]
-    return max((float(np.dot(wave[:-k], wave[k:])) / energy for k in lags), default=0.0)
 
 
 # Analyses at once, held by the work itself: a request cancelled in the queue gives its place back
@@ -183,9 +149,7 @@ def measure(stereo: np.ndarray) -> Analysis:
     span = int(EXCERPT_SECONDS * audio.SAMPLE_RATE)
     start = max(0, (stereo.shape[-1] - span) // 2)
     mono = soxr.resample(stereo[:, start : start + span].mean(axis=0), audio.SAMPLE_RATE, RATE)
-    onset = librosa.onset.onset_strength(y=mono, sr=RATE)
-    tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=RATE)
-    bpm = float(np.atleast_1d(tempo)[0])
+    found = beats.track(mono)
     chroma = librosa.feature.chroma_cqt(y=mono, sr=RATE).mean(axis=1)
     try:
         lufs = float(pyloudnorm.Meter(audio.SAMPLE_RATE).integrated_loudness(stereo[:, start : start + span].T))
@@ -193,13 +157,14 @@ def measure(stereo: np.ndarray) -> Analysis:
         lufs = None
     if lufs is not None and not np.isfinite(lufs):
         lufs = None
-    steady = beat_confidence(onset, bpm) >= BEAT_CONFIDENCE
+    steady = found.heard
     return Analysis(
-        bpm=round(bpm, 1) if steady else None,
+        bpm=found.bpm if steady else None,
         key=key_of(chroma),
-        beats_per_bar=metre(onset, beats) if steady else None,
+        beats_per_bar=beats.metre(beats.accents(mono, found.times)) if steady else None,
         lufs=None if lufs is None else round(lufs, 1),
         seconds=round(seconds, 2),
+        felt_as=round(found.felt_as, 1) if steady and found.felt_as else None,
     )
 
 
@@ -213,4 +178,7 @@ def describe(result: Analysis) -> str:
     if result.bpm is None:
         return f"{length} · {result_words.NO_STEADY_BEAT} · {result.key} · {loudness}"
     metre = tips.METRE_NAMES.get(str(result.beats_per_bar), f"{result.beats_per_bar} beats per bar")
-    return f"{length} · ≈ {result.bpm:g} BPM · {result.key} · {metre} · {loudness}"
+    tempo = f"≈ {result.bpm:g} BPM"
+    if result.felt_as:
+        tempo = result_words.FELT_AS.format(tempo=tempo, felt=round(result.felt_as))
+    return f"{length} · {tempo} · {result.key} · {metre} · {loudness}"

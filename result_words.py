@@ -19,6 +19,8 @@ WRITTEN_FIT = "The planner's {what} ran to {written_tokens} tokens, past the {mo
 # The seed line of a repaint of a take asked with the take's own seed (``preparing.from_own_latents``).
 SEED_REDRAWN = " (not {asked}: that is the song's own seed, and a repaint of a take draws new noise, as ACE-Step does)"
 # An upload as the studio hears it (``analysis``).
+# An upload counted two ways (a half-time feel): the BPM field takes the first; the musician may type the other.
+FELT_AS = "{tempo}, felt as {felt:g}"
 NO_STEADY_BEAT = "no steady beat found, so BPM and time signature stay on auto"
 # A take's voice lent to Generate (``voice_row``).
 VOICE_USED = "This take's voice is now Generate's timbre reference: write a new caption and lyrics, and make a song."
@@ -33,6 +35,8 @@ PART_LINK = "Download the part alone"
 TEMPO_IN_TIME = "In time: {bpm:g} BPM, {steady}"
 TEMPO_OFF = "Played at {bpm:g} BPM, {pct} % {way}, {steady}"
 TEMPO_HEARD = "Plays at {bpm:g} BPM, {steady}"
+# A song that can be counted two ways (a half-time feel): both readings, the first the one its bars follow.
+TEMPO_FELT = "Plays at {bpm:g} BPM, felt as {felt:g}, {steady}"
 TEMPO_SLOW, TEMPO_FAST = "slow", "fast"
 TEMPO_HELP = "The tempo this take was played at, measured from its beats, against the BPM asked; steady: its bars keep one length."
 TEMPO_STEADY = "steady"

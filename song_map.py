@@ -1,13 +1,11 @@
 """A take's map, as a musician counts it: its bar lines, read from its own audio, and its sections, read
 from its synced words and their ``[Section]`` tags. All of it on the CPU, bounded like every analysis.
 
-Bars: librosa's beat tracker (``analysis``'s onset envelope and tempo check) finds the beats, each moved
-onto the attack nearest it in a fine energy envelope (``FINE_SECONDS`` frames: the tracker's own frames
-are 23 ms, too coarse to be within 30 ms of a bar line); the metre is the record's (``time_signature``)
-or the tracker's (``analysis.metre``), and the downbeat is the phase of the beats whose accents are the
-strongest. A song with no steady beat has no bars. Sections: each ``[Section]``'s first sung line starts
-it, moved onto the nearest bar line within ``SECTION_SNAP`` of a bar; an untagged instrumental start is
-an intro.
+Bars: ``beats`` finds the beats on their attacks and the tempo as played (a fit over them, its octave moved
+toward a BPM known); the metre is the record's (``time_signature``) or the beats' accents' (``beats.metre``),
+and the downbeat is the phase of the beats whose accents are the strongest (``beats.downbeat``). A song with
+no steady beat has no bars. Sections: each ``[Section]``'s first sung line starts it, moved onto the nearest
+bar line within ``SECTION_SNAP`` of a bar; an untagged instrumental start is an intro.
 """
 
 from __future__ import annotations
@@ -21,17 +19,9 @@ import numpy as np
 
 import analysis
 import audio
+import beats
 import result_words
 
-# The fine envelope: energy in 5 ms frames every 1 ms, an attack where the next frames are louder than
-# the last; a beat moves to the strongest attack within ``SEARCH_SECONDS`` (at most a sixth of a beat).
-FINE_SECONDS = 0.001
-ENERGY_SECONDS = 0.005
-SEARCH_SECONDS = 0.06
-# A downbeat's accents: its loudness, the low band rising (the kick, a bass note) and the harmony changing
-# (a snare's backbeat may be as loud as a downbeat in the full band): ``_downbeat`` weighs them.
-LOW_HZ = 150.0
-LOW_SECONDS = 0.08
 # A section's start moves onto a bar line nearer than this share of a bar (a line sung a beat before
 # its bar, a pickup, stays the bar's).
 SECTION_SNAP = 0.5
@@ -78,90 +68,16 @@ def beats_per_bar_of(time_signature: Any) -> int | None:
     return int(text) if text.isdigit() and 2 <= int(text) <= 12 else None
 
 
-def _fine_onsets(mono: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per ``FINE_SECONDS``: its time, the energy of the next ``ENERGY_SECONDS`` and how much it rises
-    over the last's (log ratio, floored at the song's quiet): the attack a beat is moved onto."""
-    hop, width = max(1, int(FINE_SECONDS * rate)), max(1, int(ENERGY_SECONDS * rate))
-    # The first difference: a high pass, so a bass note's swell rises less than a drum's attack.
-    power = np.concatenate([[0.0], np.diff(mono.astype(np.float64)) ** 2])
-    total = np.concatenate([[0.0], np.cumsum(power)])
-    # From the first sample, silence before the song: a song that starts on its downbeat has its attack at 0.
-    starts = np.arange(0, len(mono) - width, hop)
-    if not starts.size:
-        return np.zeros(0), np.zeros(0), np.zeros(0)
-    ahead = total[starts + width] - total[starts]
-    behind = total[starts] - total[np.maximum(starts - width, 0)]
-    floor = max(float(np.percentile(ahead, 10)), 1e-12) + 1e-4 * float(ahead.max())
-    return starts / rate, np.log((ahead + floor) / (behind + floor)), ahead
-
-
-def _refined(beats: np.ndarray, frames: np.ndarray, rise: np.ndarray, period: float) -> np.ndarray:
-    """Each beat (seconds) moved onto the strongest attack near it (``_fine_onsets``' ``frames``)."""
-    reach = min(SEARCH_SECONDS, period / 6)
-    lo = np.searchsorted(frames, beats - reach)
-    hi = np.searchsorted(frames, beats + reach)
-    return np.array(
-        [frames[a + int(np.argmax(rise[a:b]))] if b > a else t for t, a, b in zip(beats, lo, hi, strict=True)]
-    )
-
-
-def _low_rise(mono: np.ndarray, rate: int, times: np.ndarray) -> np.ndarray:
-    """At each beat (seconds): how much the low band (under ``LOW_HZ``: the kick, the bass) rises over
-    ``LOW_SECONDS`` after it against as long before it (log ratio): a bass note changing with the bar, a
-    kick on its first beat."""
-    from scipy.signal import butter, sosfilt
-
-    low = sosfilt(butter(2, LOW_HZ, fs=rate, output="sos"), mono.astype(np.float64)) ** 2
-    total = np.concatenate([[0.0], np.cumsum(low)])
-    at = np.clip((times * rate).astype(int), 0, len(mono))
-    width = int(LOW_SECONDS * rate)
-    ahead = total[np.minimum(at + width, len(mono))] - total[at]
-    behind = total[at] - total[np.maximum(at - width, 0)]
-    floor = 1e-6 * float(ahead.max()) + 1e-12
-    return np.log((ahead + floor) / (behind + floor)) + 0.5 * np.log(ahead + floor)
-
-
-def _harmony_change(mono: np.ndarray, rate: int, beats: np.ndarray) -> np.ndarray:
-    """At each beat (the tracker's frames): how far the pitch classes sounding over the beat after it lie
-    from those over the beat before it (1 - cosine): chords and bass notes change with the bar."""
-    import librosa
-
-    # Averaged over a beat, so a coarse hop (four of the tracker's frames) is enough, at a quarter of the work.
-    chroma = librosa.feature.chroma_stft(y=mono, sr=rate, hop_length=4 * analysis.HOP, n_fft=4096)
-    edges = np.concatenate([[0], np.asarray(beats) // 4, [chroma.shape[1]]]).astype(int)
-    spans = [chroma[:, a:b].mean(axis=1) if b > a else np.zeros(12) for a, b in zip(edges, edges[1:], strict=False)]
-    unit = [v / (np.linalg.norm(v) + 1e-9) for v in spans]
-    return np.array([1.0 - float(np.dot(unit[i], unit[i + 1])) for i in range(len(beats))])
-
-
-def _standard(values: np.ndarray) -> np.ndarray:
-    spread = float(values.std())
-    return (values - values.mean()) / spread if spread > 1e-9 else values * 0.0
-
-
-def _downbeat(accents: list[np.ndarray], per_bar: int) -> int:
-    """The phase (0 to ``per_bar`` - 1) of the beats whose accents are the strongest on average, each kind
-    of accent (standardised) weighed by how clearly one phase leads it: the loudness of a click track,
-    the harmony of a groove whose snare is as loud as its kick."""
-    score = np.zeros(per_bar)
-    for accent in accents:
-        z = _standard(accent)
-        means = np.array([z[p::per_bar].mean() if z[p::per_bar].size else 0.0 for p in range(per_bar)])
-        ranked = np.sort(means)[::-1]
-        score += (ranked[0] - ranked[1]) * means
-    return int(np.argmax(score))
-
-
-def _lines(beats: np.ndarray, phase: int, per_bar: int, seconds: float) -> list[float]:
-    """The bar lines: every ``per_bar``-th beat from ``phase``, whole bars added before the first while
-    they fall in the song (an intro the tracker left out) and after the last while a bar fits in it."""
-    downs = beats[phase::per_bar]
+def _lines(times: np.ndarray, phase: int, per_bar: int, seconds: float) -> list[float]:
+    """The bar lines: every ``per_bar``-th beat (``times``) from ``phase``, whole bars added before the first
+    while they fall in the song (an intro the tracker left out) and after the last while a bar fits in it."""
+    downs = times[phase::per_bar]
     if not downs.size:
         return []
-    beat = float(np.median(np.diff(beats)))
+    beat = float(np.median(np.diff(times)))
     bar = float(np.median(np.diff(downs))) if downs.size > 1 else beat * per_bar
     # A line a hair before 0 is the song's first downbeat (1.999 s after it in a 2.000 s bar), not a pickup.
-    reach = min(SEARCH_SECONDS, beat / 6)
+    reach = min(beats.SEARCH_SECONDS, beat / 6)
     before = [downs[0] - k * bar for k in range(int((downs[0] + reach) // bar), 0, -1)]
     lines = [*before, *downs.tolist()]
     while lines[-1] + bar < seconds - 0.25 * bar:
@@ -169,11 +85,6 @@ def _lines(beats: np.ndarray, phase: int, per_bar: int, seconds: float) -> list[
     return [round(max(0.0, float(t)), 3) for t in lines if t < seconds - 0.25 * bar]
 
 
-# A tracker's tempo read at a multiple of the true one (on drum grooves, fast clicks): where a tempo is known (the
-# BPM asked, typed or planned) the reading is moved by the one of these factors that brings it within
-# ``OCTAVE_REACH`` of it, and the beats are tracked again at that tempo (upstream's users report takes at half or double the BPM asked, #1325).
-OCTAVES = (1 / 3, 1 / 2, 1.0, 2.0, 3.0)
-OCTAVE_REACH = 0.12
 # A take is "in time" within this share of the tempo asked, and "steady" where no bar is longer or shorter
 # than its take's median bar by more than ``STEADY_PCT`` (a ±1.5 % drift over a song is steady, a jump is not).
 IN_TIME_PCT = 1.0
@@ -188,6 +99,7 @@ class Tempo:
     bpm: float
     wander_pct: float
     asked: float | None = None
+    felt_as: float | None = None
 
     @property
     def off_pct(self) -> float | None:
@@ -201,6 +113,8 @@ class Tempo:
         """One line for beside the take: "In time: 119.8 BPM, steady", "Played at 117.6 BPM, 2 % slow"."""
         steady = result_words.TEMPO_STEADY if self.steady else result_words.TEMPO_WANDERS.format(pct=self.wander_pct)
         off = self.off_pct
+        if off is None and self.felt_as:
+            return result_words.TEMPO_FELT.format(bpm=self.bpm, felt=round(self.felt_as), steady=steady)
         if off is None:
             return result_words.TEMPO_HEARD.format(bpm=self.bpm, steady=steady)
         if abs(off) <= IN_TIME_PCT:
@@ -213,46 +127,22 @@ class Tempo:
         entry: dict[str, Any] = {"bpm": self.bpm, "wander_pct": self.wander_pct, "steady": self.steady}
         if self.asked:
             entry |= {"asked": self.asked, "off_pct": self.off_pct}
+        if self.felt_as:
+            entry |= {"felt_as": round(self.felt_as, 1)}
         return entry | {"said": self.said()}
 
 
-def octave(found: float, known: float | None) -> float:
-    """The tracker's tempo ``found`` moved by the factor of ``OCTAVES`` that brings it within ``OCTAVE_REACH`` of
-    ``known``; as it is where nothing is known, or no factor brings it that near (a take played far off the
-    tempo asked is read at its own)."""
-    if not known or not found > 0:
-        return found
-    factor = min(OCTAVES, key=lambda f: abs(np.log(found * f / known)))
-    return found * factor if abs(np.log(found * factor / known)) <= np.log(1 + OCTAVE_REACH) else found
-
-
-def measured(beats: np.ndarray, lines: list[float], asked: float | None = None) -> Tempo | None:
-    """The tempo of refined ``beats`` (seconds) and how steady its bars (``lines``) are; None with too few."""
-    if len(beats) < 4:
+def measured(
+    times: np.ndarray, lines: list[float], asked: float | None = None, felt_as: float | None = None
+) -> Tempo | None:
+    """The tempo of beats on their attacks (``times``, seconds) and how steady its bars (``lines``) are; None
+    with too few."""
+    if len(times) < 4:
         return None
-    index = np.arange(len(beats))
-    period = float(np.polyfit(index, beats, 1)[0])
     lengths = np.diff(lines) if len(lines) > 2 else np.zeros(0)
     middle = float(np.median(lengths)) if lengths.size else 0.0
     wander = float(np.abs(lengths - middle).max() / middle * 100.0) if middle > 0 else 0.0
-    return Tempo(round(60.0 / period, 1), round(wander, 1), float(asked) if asked else None)
-
-
-def _tracked(mono: np.ndarray, rate: int, bpm: float | None) -> tuple[np.ndarray, np.ndarray, float, bool]:
-    """The onset envelope, the tracked beats (frames), their tempo (its octave resolved toward ``bpm``) and
-    whether the beat is steady enough to be believed."""
-    import librosa
-
-    onset = librosa.onset.onset_strength(y=mono, sr=rate, hop_length=analysis.HOP)
-    hint = {"start_bpm": float(bpm)} if bpm and bpm > 0 else {}
-    tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=rate, hop_length=analysis.HOP, **hint)
-    found = float(np.atleast_1d(tempo)[0])
-    steady = len(beats) >= 4 and analysis.beat_confidence(onset, found) >= analysis.BEAT_CONFIDENCE
-    resolved = octave(found, bpm)
-    if steady and resolved != found:
-        tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=rate, hop_length=analysis.HOP, bpm=resolved)
-        steady = len(beats) >= 4
-    return onset, beats, resolved, steady
+    return Tempo(beats.fitted_bpm(np.asarray(times)), round(wander, 1), float(asked) if asked else None, felt_as)
 
 
 def grid_of(
@@ -260,31 +150,26 @@ def grid_of(
 ) -> tuple[list[float], int | None, Tempo | None]:
     """The bar lines of a song (``stereo``: channels × samples at ``sr``), its beats per bar and its tempo as
     played (``Tempo``); no bar lines where it has no steady beat. ``beats_per_bar`` and ``bpm``: the record's
-    or the visitor's, where known (the tracker's reading is resolved toward ``bpm``: ``octave``)."""
-    import librosa
+    or the visitor's, where known (the reading's octave is moved toward ``bpm``: ``beats.octave``)."""
     import soxr
 
     mono = np.asarray(stereo, dtype=np.float32)
     mono = mono.mean(axis=0) if mono.ndim > 1 else mono
-    rate = analysis.RATE
-    mono = soxr.resample(mono, sr, rate) if sr != rate else mono
-    seconds = len(mono) / rate
-    onset, beats, found, steady = _tracked(mono, rate, bpm)
-    if not steady:
+    mono = soxr.resample(mono, sr, beats.RATE) if sr != beats.RATE else mono
+    seconds = len(mono) / beats.RATE
+    found = beats.track(mono, bpm)
+    if not found.heard:
         return [], None, None
-    per_bar = beats_per_bar or analysis.metre(onset, beats)
-    times = librosa.frames_to_time(beats, sr=rate, hop_length=analysis.HOP)
-    frames, rise, energy = _fine_onsets(mono, rate)
-    if frames.size:
-        times = _refined(times, frames, rise, 60.0 / found)
-        loud = np.log(energy[np.clip(np.searchsorted(frames, times), 0, len(frames) - 1)] + 1e-12)
-        accents = [loud, _low_rise(mono, rate, times), _harmony_change(mono, rate, beats)]
-    else:
-        accents = [onset[np.clip(beats, 0, len(onset) - 1)]]
-    lines = _lines(times, _downbeat(accents, per_bar), per_bar, seconds)
-    if frames.size and lines:  # the bars added before and after the tracked beats, onto their attacks
-        lines = [round(float(t), 3) for t in _refined(np.array(lines), frames, rise, 60.0 / found)]
-    return lines, per_bar, measured(np.asarray(times), lines, bpm)
+    times = found.times
+    accents = beats.accents(mono, times)
+    per_bar = beats_per_bar or beats.metre(accents)
+    lines = _lines(times, beats.downbeat(accents, per_bar), per_bar, seconds)
+    kept = {round(max(0.0, float(t)), 3) for t in times}
+    onsets, rise, _ = beats.fine_onsets(mono, beats.RATE)
+    if lines:  # the bars added before and after the tracked beats, onto their attacks
+        added = beats.refined(np.array(lines), onsets, rise, 60.0 / found.bpm)
+        lines = [t if t in kept else round(float(a), 3) for t, a in zip(lines, added, strict=True)]
+    return lines, per_bar, measured(times, lines, bpm, found.felt_as)
 
 
 def bars_of(

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import audio
+import beats
 import loop_takes
 import song_map
 import warp
@@ -29,8 +30,8 @@ def test_a_known_tempo_resolves_the_trackers_octave(bpm, per_bar):
     lines, found, tempo = song_map.grid_of(song, SR, per_bar, bpm)
     assert tempo is not None and tempo.bpm == pytest.approx(bpm, rel=0.01) and found == per_bar
     assert furthest(lines[:-1], truth[:-1]) <= 0.005
-    assert song_map.octave(bpm / 2, bpm) == bpm and song_map.octave(bpm * 3, bpm) == bpm
-    assert song_map.octave(97.0, None) == 97.0  # nothing known: as read
+    assert beats.octave(bpm / 2, bpm) == bpm and beats.octave(bpm * 3, bpm) == bpm
+    assert beats.octave(97.0, None) == 97.0  # nothing known: as read
 
 
 def test_a_takes_tempo_is_said_against_the_bpm_asked():

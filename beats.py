@@ -1,0 +1,388 @@
+"""The beat a song is played on, as a musician counts it: its tempo (a fit over its beats, to 0.1 BPM), every
+beat on its attack, how sure the reading is, and the other reading where the music allows two (a half-time
+feel: "≈ 90 BPM, felt as 180"). On the CPU, from the song's audio alone: no model, no weights.
+
+The tempo: the onset envelope's autocorrelation read through a comb (a pulse repeats at one, two, three and
+four of its periods, so a reading at ⅔ or ¾ of the tempo, the lag grid's common errors, scores half or less)
+on a fine grid of tempi, weighed by how often music is played near each (``CENTRE_BPM``, ``SPREAD_OCTAVES``).
+The beats: librosa's
+dynamic-programming tracker at that tempo over the full band's envelope and the low band's (kicks and bass
+notes mark the beat; an off-beat hi-hat does not), then the half-beat check (a groove whose off-beats are
+louder than its beats is still counted on its kicks), then each beat moved onto the attack nearest it in a
+fine energy envelope (``FINE_SECONDS``), and the tempo fitted through them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+RATE = 22050  # the analyses' rate: enough for beats, a quarter of the work of 48 kHz
+HOP = 256  # the envelope's frames: 11.6 ms
+# The tempi a reading may take (the studio offers 30–300 BPM) and how often music is counted near each: a
+# log-normal weight around ``CENTRE_BPM``, ``SPREAD_OCTAVES`` wide.
+SLOWEST, FASTEST = 30.0, 300.0
+CENTRE_BPM, SPREAD_OCTAVES = 120.0, 1.0
+# The music is said both ways (``_felt_as``) where the pulse twice as fast sounds nearly as strongly as the
+# beat (its autocorrelation at half the period ``FELT_FILLED`` of that at the period) and is still counted
+# (``FASTEST_COUNTED`` BPM and under), or where the beat is far weaker than every other beat (a half-time feel).
+FELT_FILLED = 0.9
+FASTEST_COUNTED = 200.0
+HALF_TIME = 0.5
+# The low band (kicks, bass notes) beside the full band in the envelope the beats are tracked on.
+LOW_HZ = 200.0
+LOW_WEIGHT = 0.5
+# The half-beat check: the beats move half a period where the envelope there is this much stronger.
+HALF_BEAT_MARGIN = 1.2
+FULL_SHARE, HARMONY_SHARE = 0.5, 1.5
+# How firmly the tracker holds the song's tempo as it goes (librosa's own: 100): a song is played on one grid,
+# so it is held firmly (a loose tracker jumps to the off-beats where an intro has no kick), to the tempo read
+# over ``LOCAL_SECONDS`` around each moment, within ``LOCAL_REACH`` of the whole's (a drift, a tempo change).
+TIGHTNESS = 1600
+# A beat at either end of the song whose gap is this far off the beats' before it is left out (``_steady_ends``).
+END_SLACK = 0.08
+LOCAL_SECONDS, LOCAL_REACH, LOCAL_SMOOTH = 8.0, 1.3, 5
+# The fine envelope: energy in 5 ms frames every 1 ms, an attack where the next frames are louder than the
+# last; a beat moves to the strongest attack within ``SEARCH_SECONDS`` (at most a sixth of a beat).
+FINE_SECONDS = 0.001
+ENERGY_SECONDS = 0.005
+SEARCH_SECONDS = 0.06
+# The beats a beat's place is read over once on its attack (``_smoothed``): two bars of 4/4 and one more.
+SMOOTH_BEATS = 9
+# A downbeat's accents: its loudness, the low band rising (the kick, a bass note) and the harmony changing
+# (a snare's backbeat may be as loud as a downbeat in the full band): ``downbeat`` and ``metre`` weigh them.
+ACCENT_LOW_HZ = 150.0
+LOW_SECONDS = 0.08
+# The chroma a harmony change is read from: averaged over a beat, so a coarse hop is enough (93 ms).
+CHROMA_HOP = 2048
+# Three beats a bar where the accents repeat every three beats this much more clearly than every four.
+THREE_OVER_FOUR = 1.25
+# How regular the onsets must be for a beat to be believed: the envelope's autocorrelation at the beat's
+# period. Clicks and songs with a beat read 0.6–0.9; a held tone, silence or noise under 0.1.
+CONFIDENCE = 0.25
+
+
+@dataclass(frozen=True)
+class Beats:
+    """A song's beats (seconds, ascending, on their attacks), its tempo as played (``bpm``, a least-squares
+    line through them), how sure the reading is (``confidence``, 0–1: the autocorrelation at the beat) and
+    the other reading where the music allows two (``felt_as``: the tempo an octave away, else None)."""
+
+    times: np.ndarray
+    bpm: float
+    confidence: float
+    felt_as: float | None = None
+    envelope: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def heard(self) -> bool:
+        return self.confidence >= CONFIDENCE and len(self.times) >= 4
+
+    @property
+    def frames(self) -> np.ndarray:
+        """The beats in the envelope's frames (``HOP``)."""
+        return np.clip(np.round(self.times * RATE / HOP).astype(int), 0, max(len(self.envelope) - 1, 0))
+
+
+def envelopes(mono: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The full band's and the low band's spectral flux (mel bands, log power, rises only), ``HOP`` frames of
+    ``mono`` at ``RATE``."""
+    import librosa
+
+    power = librosa.feature.melspectrogram(y=mono, sr=RATE, hop_length=HOP, n_fft=2048, n_mels=64)
+    level = librosa.power_to_db(power, ref=float(power.max()) or 1.0)
+    flux = np.maximum(0.0, np.diff(level, axis=1, prepend=level[:, :1]))
+    low = librosa.mel_frequencies(n_mels=64, fmax=RATE / 2) < LOW_HZ
+    return flux.mean(axis=0), flux[low].mean(axis=0)
+
+
+def autocorrelation(envelope: np.ndarray) -> np.ndarray:
+    """The envelope's autocorrelation (its mean taken off), 1 at lag 0."""
+    wave = envelope - envelope.mean()
+    spectrum = np.fft.rfft(wave, 2 * len(wave))
+    found = np.fft.irfft(spectrum * np.conj(spectrum))[: len(wave)]
+    return found / found[0] if found[0] > 1e-12 else found * 0.0
+
+
+def _at(ac: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """The autocorrelation at fractional ``lags`` (frames), the best within a frame either side."""
+    index = np.arange(len(ac))
+    return np.maximum.reduce([np.interp(lags + d, index, ac, right=0.0) for d in (-1.0, -0.5, 0.0, 0.5, 1.0)])
+
+
+def comb(ac: np.ndarray, bpms: np.ndarray) -> np.ndarray:
+    """How strongly a pulse at each of ``bpms`` repeats: the autocorrelation at one to four of its periods."""
+    period = 60.0 / bpms * RATE / HOP
+    return sum(_at(ac, k * period) for k in (1, 2, 3, 4)) / 4.0
+
+
+def _grid() -> np.ndarray:
+    return np.exp(np.linspace(np.log(SLOWEST), np.log(FASTEST), 1200))
+
+
+# A tempo read at a multiple of the one told (a take at half or double the BPM asked, upstream's #1325; a
+# tracker's octave on a drum groove) is moved by the one of these factors that brings it within
+# ``OCTAVE_REACH`` of the tempo told, and read again there; as read where none does (a take played far off).
+OCTAVES = (1 / 3, 1 / 2, 2 / 3, 1.0, 3 / 2, 2.0, 3.0)
+OCTAVE_REACH = 0.12
+# Where a tempo is read again near another (an octave moved), within this share of it.
+NEAR = 0.04
+
+
+def octave(found: float, known: float | None) -> float:
+    """``found`` moved by the factor of ``OCTAVES`` that brings it within ``OCTAVE_REACH`` of ``known``; as it
+    is where nothing is known or no factor brings it that near."""
+    if not known or not found > 0:
+        return found
+    factor = min(OCTAVES, key=lambda f: abs(np.log(found * f / known)))
+    return found * factor if abs(np.log(found * factor / known)) <= np.log(1 + OCTAVE_REACH) else found
+
+
+def tempo(ac: np.ndarray, known: float | None = None) -> tuple[float, float | None]:
+    """The tempo the envelope's ``ac`` repeats at and the other octave's where the music allows both (else
+    None); ``known``: the BPM told, toward which the reading's octave is moved (``octave``)."""
+    bpms = _grid()
+    scores = comb(ac, bpms)
+    weight = np.exp(-0.5 * (np.log2(bpms / CENTRE_BPM) / SPREAD_OCTAVES) ** 2)
+    best = float(bpms[np.argmax(scores * weight)])
+    moved = octave(best, known)
+    if moved != best:
+        near = np.abs(np.log(bpms / moved)) <= np.log(1 + NEAR)
+        return float(bpms[near][np.argmax(scores[near])]), None
+    return best, None if known else _felt_as(ac, best)
+
+
+def _filled(ac: np.ndarray, bpm: float) -> float:
+    """How strongly the pulse twice as fast as ``bpm`` sounds against ``bpm``'s own: its autocorrelation at
+    half the period over that at the period."""
+    period = 60.0 / bpm * RATE / HOP
+    half, whole = _at(ac, np.array([period / 2, period]))
+    return float(half / whole) if whole > 1e-9 else 0.0
+
+
+def _felt_as(ac: np.ndarray, bpm: float) -> float | None:
+    """The tempo an octave from ``bpm`` the music is felt in as well, else None: twice as fast where that
+    pulse is nearly filled (``FELT_FILLED``), half as fast where every other beat is
+    far stronger than the rest (a half-time feel)."""
+    if bpm * 2 <= FASTEST_COUNTED * 1.01 and _filled(ac, bpm) >= FELT_FILLED:
+        return bpm * 2
+    if bpm / 2 >= SLOWEST and _filled(ac, bpm / 2) < HALF_TIME:
+        return bpm / 2
+    return None
+
+
+def _salience(envelope: np.ndarray, times: np.ndarray) -> float:
+    """The envelope's mean peak at ``times``: its most within two frames of each (a beat's attack may fall a
+    frame from where the tracker's frames put it)."""
+    frames = np.round(times * RATE / HOP).astype(int)
+    near = np.clip(frames[:, None] + np.arange(-2, 3)[None, :], 0, len(envelope) - 1)
+    return float(envelope[near].max(axis=1).mean()) if frames.size else 0.0
+
+
+def _off_the_beat(mono: np.ndarray, full: np.ndarray, low: np.ndarray, times: np.ndarray, period: float) -> bool:
+    """Whether ``times`` fall between the beats: the low band (kicks, bass notes), the harmony changing and,
+    less, the full band stronger half a period later (a groove's off-beat hi-hats may outweigh its kicks in the
+    full band alone; a chord changes on a beat, not between two)."""
+    later = times + period / 2
+    ratio = lambda envelope: _salience(envelope, later) / max(_salience(envelope, times), 1e-9)  # noqa: E731
+    inner = (times > period) & (later < len(mono) / RATE - period)
+    harmony = _harmony_change(mono, RATE, later[inner]).mean() / max(
+        _harmony_change(mono, RATE, times[inner]).mean(), 1e-9
+    )
+    return ratio(low) * ratio(full) ** FULL_SHARE * harmony**HARMONY_SHARE > HALF_BEAT_MARGIN
+
+
+def fine_onsets(mono: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per ``FINE_SECONDS``: its time, how much the energy of the next ``ENERGY_SECONDS`` rises over the last's
+    (log ratio, floored at the song's quiet) and that energy: the attack a beat is moved onto."""
+    hop, width = max(1, int(FINE_SECONDS * rate)), max(1, int(ENERGY_SECONDS * rate))
+    # The first difference: a high pass, so a bass note's swell rises less than a drum's attack.
+    power = np.concatenate([[0.0], np.diff(mono.astype(np.float64)) ** 2])
+    total = np.concatenate([[0.0], np.cumsum(power)])
+    # From the first sample, silence before the song: a song that starts on its downbeat has its attack at 0.
+    starts = np.arange(0, len(mono) - width, hop)
+    if not starts.size:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    ahead = total[starts + width] - total[starts]
+    behind = total[starts] - total[np.maximum(starts - width, 0)]
+    floor = max(float(np.percentile(ahead, 10)), 1e-12) + 1e-4 * float(ahead.max())
+    return starts / rate, np.log((ahead + floor) / (behind + floor)), ahead
+
+
+def refined(times: np.ndarray, frames: np.ndarray, rise: np.ndarray, period: float) -> np.ndarray:
+    """Each of ``times`` (seconds) moved onto the strongest attack near it (``fine_onsets``' ``frames``)."""
+    reach = min(SEARCH_SECONDS, period / 6)
+    lo = np.searchsorted(frames, times - reach)
+    hi = np.searchsorted(frames, times + reach)
+    return np.array(
+        [frames[a + int(np.argmax(rise[a:b]))] if b > a else t for t, a, b in zip(times, lo, hi, strict=True)]
+    )
+
+
+def _smoothed(times: np.ndarray) -> np.ndarray:
+    """Each beat on the line through the ``SMOOTH_BEATS`` around it: an attack a few milliseconds early or late
+    (a flam, a hi-hat before the kick) does not make its bar longer or shorter than the music plays it."""
+    from scipy.signal import savgol_filter
+
+    return savgol_filter(times, SMOOTH_BEATS, 1, mode="interp") if len(times) > SMOOTH_BEATS else times
+
+
+def fitted_bpm(times: np.ndarray) -> float:
+    """60 over the slope of a least-squares line through beat time against beat index, to 0.1 BPM."""
+    return round(60.0 / float(np.polyfit(np.arange(len(times)), times, 1)[0]), 1)
+
+
+def _local_tempo(envelope: np.ndarray, bpm: float) -> tuple[np.ndarray, float]:
+    """The tempo at each of the envelope's frames: the comb's best within ``LOCAL_REACH`` of ``bpm`` over
+    ``LOCAL_SECONDS`` around it (every second, a median over ``LOCAL_SMOOTH`` of them): a song's drift and its
+    tempo changes, at the octave of the whole; and how regular the beat is there (the median over the windows
+    of the autocorrelation at each one's beat: a drifting song's beat, which the whole's smears)."""
+    from scipy.ndimage import median_filter
+
+    fps = RATE / HOP
+    width, step = int(LOCAL_SECONDS * fps), int(fps)
+    if len(envelope) <= width + step:
+        return np.full(len(envelope), bpm), 0.0
+    bpms = np.exp(np.linspace(np.log(bpm / LOCAL_REACH), np.log(bpm * LOCAL_REACH), 240))
+    starts = np.arange(0, len(envelope) - width + 1, step)
+    found, regular = [], []
+    for a in starts:
+        ac = autocorrelation(envelope[a : a + width])
+        best = bpms[np.argmax(comb(ac, bpms))]
+        found.append(best)
+        regular.append(_at(ac, np.array([60.0 / best * RATE / HOP]))[0])
+    tempi = median_filter(np.array(found), size=LOCAL_SMOOTH, mode="nearest")
+    return np.interp(np.arange(len(envelope)), starts + width / 2, tempi), float(np.median(regular))
+
+
+def _held(envelope: np.ndarray, bpm: float, tempi: np.ndarray) -> np.ndarray:
+    """The beats (seconds) librosa's dynamic-programming tracker finds, held firmly (``TIGHTNESS``) to the
+    song's tempo as it goes (``tempi``, ``_local_tempo``). The tracker counts a beat in whole frames, so the
+    envelope is read again on frames a whole number of which make a beat at ``bpm`` (300 BPM is 17.2 of the
+    envelope's own: held to 17, its beats would slip a frame every five)."""
+    import librosa
+
+    step = 60.0 / bpm / max(1, round(60.0 / bpm * RATE / HOP))
+    at = np.arange(0.0, len(envelope) * HOP / RATE, step)
+    own = np.arange(len(envelope)) * HOP / RATE
+    hop = step * RATE
+    _, frames = librosa.beat.beat_track(
+        onset_envelope=np.interp(at, own, envelope),
+        sr=RATE,
+        hop_length=hop,
+        bpm=np.interp(at, own, tempi),
+        tightness=TIGHTNESS,
+    )
+    return frames * step
+
+
+def _steady_ends(times: np.ndarray) -> np.ndarray:
+    """``times`` without the beats at either end that leave the grid the eight before them keep (more than
+    ``END_SLACK`` of a beat off the line through those eight): where the song stops, the tracker may end on a
+    beat of its own."""
+    kept = np.asarray(times)
+    for _ in range(2):
+        if len(kept) >= 12:
+            slope, start = np.polyfit(np.arange(8), kept[-12:-4], 1)
+            off = np.abs(kept[-4:] - (start + slope * np.arange(8, 12))) > END_SLACK * slope
+            kept = kept[: len(kept) - 4 + int(np.argmax(off))] if off.any() else kept
+        kept = kept[::-1] * -1.0
+    return kept
+
+
+def track(mono: np.ndarray, known: float | None = None) -> Beats:
+    """The beats of ``mono`` (at ``RATE``); ``known``: the BPM told or asked, where there is one."""
+    full, low = envelopes(mono)
+    envelope = full / (full.std() + 1e-9) + LOW_WEIGHT * low / (low.std() + 1e-9)
+    ac = autocorrelation(envelope)
+    bpm, felt_as = tempo(ac, known)
+    tempi, regular = _local_tempo(envelope, bpm)
+    confidence = max(float(_at(ac, np.array([60.0 / bpm * RATE / HOP]))[0]), regular)
+    times = _held(envelope, bpm, tempi)
+    if times.size < 4:
+        return Beats(times, bpm, 0.0, envelope=envelope)
+    times = _steady_ends(times)
+    period = 60.0 / bpm
+    if _off_the_beat(mono, full, low, times, period):
+        times = times + period / 2
+    onsets, rise, _ = fine_onsets(mono, RATE)
+    if onsets.size:
+        times = _smoothed(refined(times[times < len(mono) / RATE], onsets, rise, period))
+    return Beats(times, fitted_bpm(times), confidence, felt_as, envelope)
+
+
+def accents(mono: np.ndarray, times: np.ndarray) -> list[np.ndarray]:
+    """What marks each beat (``times``, on their attacks) of ``mono`` (at ``RATE``): its loudness, the low band
+    rising and the harmony changing, one array each."""
+    onsets, _, energy = fine_onsets(mono, RATE)
+    if not onsets.size:
+        return [np.zeros(len(times))]
+    # The loudest attack within ``SEARCH_SECONDS`` of each beat (a beat's place is its neighbours' line).
+    lo = np.clip(np.searchsorted(onsets, times - SEARCH_SECONDS), 0, len(onsets) - 1)
+    hi = np.clip(np.searchsorted(onsets, times + SEARCH_SECONDS), 1, len(onsets))
+    loud = np.log(np.array([energy[a:b].max() if b > a else energy[a] for a, b in zip(lo, hi, strict=True)]) + 1e-12)
+    return [loud, _low_rise(mono, RATE, times), _harmony_change(mono, RATE, times)]
+
+
+def metre(found: list[np.ndarray]) -> int:
+    """3 or 4: which grouping of beats the accents (``accents``) repeat in more clearly (4 when it cannot tell)."""
+    if min(len(a) for a in found) < 12:
+        return 4
+
+    def periodicity(n: int) -> float:
+        total = 0.0
+        for accent in found:
+            z = _standard(accent)
+            folded = z[: len(z) // n * n].reshape(-1, n).mean(axis=0)
+            total += float(folded.std())
+        return total
+
+    return 3 if periodicity(3) > THREE_OVER_FOUR * periodicity(4) else 4
+
+
+def _low_rise(mono: np.ndarray, rate: int, times: np.ndarray) -> np.ndarray:
+    """At each beat (seconds): how much the low band (under ``ACCENT_LOW_HZ``: the kick, the bass) rises over
+    ``LOW_SECONDS`` after it against as long before it (log ratio): a bass note changing with the bar, a
+    kick on its first beat."""
+    from scipy.signal import butter, sosfilt
+
+    low = sosfilt(butter(2, ACCENT_LOW_HZ, fs=rate, output="sos"), mono.astype(np.float64)) ** 2
+    total = np.concatenate([[0.0], np.cumsum(low)])
+    at = np.clip((times * rate).astype(int), 0, len(mono))
+    width = int(LOW_SECONDS * rate)
+    ahead = total[np.minimum(at + width, len(mono))] - total[at]
+    behind = total[at] - total[np.maximum(at - width, 0)]
+    floor = 1e-6 * float(ahead.max()) + 1e-12
+    return np.log((ahead + floor) / (behind + floor)) + 0.5 * np.log(ahead + floor)
+
+
+def _harmony_change(mono: np.ndarray, rate: int, times: np.ndarray) -> np.ndarray:
+    """At each beat (seconds): how far the pitch classes sounding over the beat after it lie from those over
+    the beat before it (1 - cosine): chords and bass notes change with the bar."""
+    import librosa
+
+    chroma = librosa.feature.chroma_stft(y=mono, sr=rate, hop_length=CHROMA_HOP, n_fft=4096)
+    at = np.round(np.asarray(times) * rate / CHROMA_HOP).astype(int)
+    edges = np.concatenate([[0], at, [chroma.shape[1]]])
+    spans = [chroma[:, a:b].mean(axis=1) if b > a else np.zeros(12) for a, b in zip(edges, edges[1:], strict=False)]
+    unit = [v / (np.linalg.norm(v) + 1e-9) for v in spans]
+    return np.array([1.0 - float(np.dot(unit[i], unit[i + 1])) for i in range(len(times))])
+
+
+def _standard(values: np.ndarray) -> np.ndarray:
+    spread = float(values.std())
+    return (values - values.mean()) / spread if spread > 1e-9 else values * 0.0
+
+
+def downbeat(accents: list[np.ndarray], per_bar: int) -> int:
+    """The phase (0 to ``per_bar`` - 1) of the beats whose accents are the strongest on average, each kind
+    of accent (standardised) weighed by how clearly one phase leads it: the loudness of a click track,
+    the harmony of a groove whose snare is as loud as its kick."""
+    score = np.zeros(per_bar)
+    for accent in accents:
+        z = _standard(accent)
+        means = np.array([z[p::per_bar].mean() if z[p::per_bar].size else 0.0 for p in range(per_bar)])
+        ranked = np.sort(means)[::-1]
+        score += (ranked[0] - ranked[1]) * means
+    return int(np.argmax(score))
