@@ -159,17 +159,19 @@ def summary(rows: list[dict[str, Any]], excerpts: dict[str, dict[str, Any]]) -> 
         return float(np.mean(values))
 
     cpu = float(np.median([r["cpu_s_per_minute"] for r in agreed]))
+    unheard = [r["id"] for r in agreed if r["on_beat"] is None]
     return (
         f"Where the references agree ({len(agreed)} excerpts): tempo within {SAME_PCT:g} % on {within} of "
         f"{len(agreed)}; octave-class errors {len(octaves)}{': ' + ', '.join(octaves) if octaves else ''}; "
+        f"no bar lines on {len(unheard)}{': ' + ', '.join(unheard) if unheard else ''} (counted as 0 below); "
         f"bar lines on a heard beat {mean('on_beat'):.2f} (mean); steady bars (p95 ≤ {STEADY_MS:g} ms) on "
         f"{held} of {len(steady)} steady tracks; downbeat agreement {mean('on_downbeat'):.2f} (mean); "
         f"{cpu:.2f} CPU s a minute of audio (median)."
     )
 
 
-def _cell(value: float | None, form: str) -> str:
-    return "—" if value is None else format(value, form)
+def _cell(value: float | None, form: str, unit: str = "") -> str:
+    return "—" if value is None else format(value, form) + unit
 
 
 def table(rows: list[dict[str, Any]], excerpts: dict[str, dict[str, Any]], title: str) -> str:
@@ -185,8 +187,8 @@ def table(rows: list[dict[str, Any]], excerpts: dict[str, dict[str, Any]], title
         lines.append(
             f"| {r['id']} | {refs['madmom']['bpm']} | {refs['essentia']['bpm']} | "
             f"{'yes' if excerpts[r['id']]['agree'] else 'no'} | {_cell(r['told'], '.0f')} | {_cell(r['bpm'], '.1f')} | "
-            f"{_cell(r['error_pct'], '+.1f')} % | {r['octave'] or '—'} | {_cell(r['on_beat'], '.2f')} | "
-            f"{_cell(r['steadiness_ms'], '.0f')} ms | {_cell(r['on_downbeat'], '.2f')} | {r['cpu_s_per_minute']:.2f} |"
+            f"{_cell(r['error_pct'], '+.1f', ' %')} | {r['octave'] or '—'} | {_cell(r['on_beat'], '.2f')} | "
+            f"{_cell(r['steadiness_ms'], '.0f', ' ms')} | {_cell(r['on_downbeat'], '.2f')} | {r['cpu_s_per_minute']:.2f} |"
         )
     return "\n".join([*lines, "", summary(rows, excerpts)])
 
