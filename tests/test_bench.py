@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import bench
 import bench_flops
+import bench_real_music
 import bench_run
 import bench_tables
 import random_models
@@ -168,3 +169,59 @@ def test_the_soaks_figures_read_the_samples_by_the_requests_done():
     assert (found["start_mb"], found["warm_mb"], found["peak_mb"], found["end_mb"]) == (150, 1000, 1300, 1100)
     assert found["tenths_mb"] == [150, 0, 900, 0, 1000, 0, 0, 1300, 0, 0]
     assert found["failed"] == 1 and found["by_kind"] == {"generate": 9} and found["seconds"] == 61
+
+
+def test_the_real_music_metrics_hold_bar_lines_to_the_heard_beats():
+    """``bench_real_music``'s metrics on beat lists: bar lines on the beats, then half a beat off; a tempo
+    at two-thirds, half and 1.5 times the reference's named as its octave class; the bars' steadiness."""
+    beats = [0.1 + 0.5 * i for i in range(40)]  # 120 BPM
+    lines = beats[::4]
+    assert bench_real_music.on_beat(lines, beats) == 1.0
+    assert bench_real_music.on_beat([t + 0.25 for t in lines], beats) == 0.0
+    assert bench_real_music.on_beat([t + 0.06 for t in lines], beats) == 1.0  # within the field's ±70 ms
+    assert bench_real_music.on_beat([0.0, *lines, 30.0], beats) == 1.0  # lines outside what was heard: not judged
+    assert bench_real_music.on_beat(lines, [*lines[::2], lines[-1] + 1.0]) == 0.5  # every other bar line
+    assert [bench_real_music.octave_class(bpm, 120.0) for bpm in (80.0, 60.5, 180.0, 240.0, 121.0, 100.0)] == [
+        "2/3",
+        "1/2",
+        "3/2",
+        "2",
+        None,
+        None,
+    ]
+    assert bench_real_music.error_pct(117.6, 120.0) == pytest.approx(-2.0)
+    assert bench_real_music.steadiness_ms(lines) == pytest.approx(0.0, abs=1e-9)
+    wobbly = [t + (0.05 if i % 2 else 0.0) for i, t in enumerate(lines)]  # bars of 2.05 and 1.95 s in turn
+    assert bench_real_music.steadiness_ms(wobbly) == pytest.approx(100.0)  # the short ones from the median
+
+
+def test_any_tracker_is_held_to_the_references_of_an_excerpt(tmp_path):
+    """``measure`` cuts the excerpt as the studio hears a song (48 kHz, channels × samples), hands it to the
+    tracker given (told the reference's tempo rounded, or not) and scores what it says."""
+    import numpy as np
+    import soundfile as sf
+
+    path = tmp_path / "song.wav"
+    sf.write(path, np.zeros((44100 * 6, 2), dtype=np.float32), 44100)
+    beats = [0.25 + 0.5 * i for i in range(8)]
+    excerpt = {
+        "id": "x",
+        "path": str(path),
+        "start": 1.0,
+        "seconds": 4.0,
+        "agree": True,
+        "reference_bpm": 119.6,
+        "tags": {"steadiness": "steady"},
+        "references": {"madmom": {"bpm": 119.8, "beats": beats, "downbeats": beats[::4]}, "essentia": {"bpm": 119.4}},
+    }
+    heard = []
+
+    def tracker(stereo, sr, beats_per_bar, bpm):
+        heard.append((stereo.shape, sr, bpm))
+        return beats[1::4], 4, 80.0
+
+    row = bench_real_music.measure(excerpt, tracker, told=True)
+    assert heard == [((2, 4 * 48000), 48000, 120.0)]
+    assert row["on_beat"] == 1.0 and row["on_downbeat"] == 0.0 and row["octave"] == "2/3"
+    line = bench_real_music.summary([row], {"x": excerpt})
+    assert "tempo within 2 % on 0 of 1" in line and "x (2/3)" in line and "steady bars (p95 ≤ 20 ms) on 0 of 1" in line

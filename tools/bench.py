@@ -12,6 +12,7 @@
     python tools/bench.py --join --busy 0,2                # the first and warm queue joins after `python app.py` starts
     python tools/bench.py --bars                           # the bar grid on click tracks: furthest bar line, CPU s a minute
     python tools/bench.py --in-time                        # loops warped onto their grid on the stand-in band; the stretchers
+    python tools/bench.py --real-music --only sing-by-product  # the map on real recordings against madmom and essentia
 
 Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
 (FLOPs counted on a meta copy of the DiT) and model FLOPs utilisation on a GPU, VAE decode, writing
@@ -27,7 +28,8 @@ This file is the command line; the measurements live beside it: ``bench_run`` (t
 ``bench_flops`` (the DiT's work), ``bench_tables`` (the one-off tables), ``bench_memory`` (memory and
 what fits), ``bench_steps`` (eager against captured steps), ``bench_pace`` (the learned pace),
 ``bench_join`` (how soon a join answers after start), ``bench_bars`` (the bar grid's accuracy and cost),
-``bench_in_time`` (loops put in time on the stand-in band, and the stretch libraries compared).
+``bench_in_time`` (loops put in time on the stand-in band, and the stretch libraries compared),
+``bench_real_music`` (the map on real recordings, held to the field's trackers).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import bench_in_time
 import bench_join
 import bench_memory
 import bench_pace
+import bench_real_music
 import bench_run
 import bench_steps
 import bench_tables
@@ -135,6 +138,10 @@ def _one_off_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pace-learn", type=int, help="declarations of N identical 240 s Think songs (tiny models)")
     parser.add_argument("--bars", action="store_true", help="the bar grid on click tracks (song_map): accuracy, CPU")
     parser.add_argument("--in-time", action="store_true", help="loops warped onto their grid (loops, warp) on the band")
+    parser.add_argument(
+        "--real-music", action="store_true", help="the map on real recordings (Debian's soundtracks) against references"
+    )
+    parser.add_argument("--only", action="append", help="with --real-music: this excerpt id alone (repeatable)")
     parser.add_argument("--join", action="store_true", help="the first and warm joins after `python app.py` starts")
     parser.add_argument("--busy", default="0,2", help="with --join: busy processes beside it, comma-separated")
     parser.add_argument("--warmup", action="store_true", help="with --join: the start-up build running meanwhile")
@@ -164,6 +171,7 @@ def one_off(args: argparse.Namespace) -> Callable[[], str] | None:
         (args.latents, bench_tables.latents_table),
         (args.bars, lambda: bench_bars.table() + "\n\n" + bench_bars.long_song_cost()),
         (args.in_time, lambda: bench_in_time.table() + "\n\n" + bench_in_time.libraries()),
+        (args.real_music, lambda: bench_real_music.run(args.only)),
         (args.pace, lambda: bench_pace.table(args.pace)),
         (args.pace_learn, lambda: bench_pace.learned_songs(args.pace_learn)),
         (
