@@ -115,15 +115,16 @@ def own_logmel(signal: Any) -> Any:
     return torch.log1p(1000.0 * (torch.from_numpy(bank) @ spec).T)
 
 
-def beat_this(shape: str, front: str) -> Tracker:
+def beat_this(shape: str, front: str, weights: Path | None = None) -> Tracker:
     """Beat This! as its ``Audio2Beats`` runs it (mel front end, 1500-frame chunks, peak picking), its model
-    at ``shape`` with random weights: its cost, never its accuracy."""
+    at ``shape`` with random weights (its cost, never its accuracy), or ``weights/<shape>.ckpt`` where given."""
     import torch
-    from beat_this.inference import split_predict_aggregate
+    from beat_this.inference import load_model, split_predict_aggregate
     from beat_this.model.beat_tracker import BeatThis
     from beat_this.model.postprocessor import Postprocessor
 
-    model = BeatThis(transformer_dim=SHAPES[shape]).eval()
+    checkpoint = None if weights is None else str(weights / f"{shape}.ckpt")
+    model = BeatThis(transformer_dim=SHAPES[shape]).eval() if checkpoint is None else load_model(checkpoint)
     post = Postprocessor(type="minimal")
     if front == "torchaudio":
         from beat_this.preprocessing import LogMelSpect
@@ -137,20 +138,20 @@ def beat_this(shape: str, front: str) -> Tracker:
             mel = spect(torch.from_numpy(_at(mono, rate, RATE)))
             frames = split_predict_aggregate(mel, 1500, 6, "keep_first", model)
         beats, downbeats = post(frames["beat"].float(), frames["downbeat"].float())
-        return {"beats": beats, "downbeats": downbeats, "bpm": fitted_bpm(beats), "random": True}
+        return {"beats": beats, "downbeats": downbeats, "bpm": fitted_bpm(beats), "random": checkpoint is None}
 
     run.model = model  # type: ignore[attr-defined]
     return run
 
 
-def built(name: str, front: str) -> Tracker:
+def built(name: str, front: str, weights: Path | None = None) -> Tracker:
     if name == "studio":
         return studio()
     if name in ("librosa", "plp"):
         return librosa_tracker(name)
     if name == "beatnet":
         return beatnet()
-    return beat_this(name.removeprefix("beat_this_"), front)
+    return beat_this(name.removeprefix("beat_this_"), front, weights)
 
 
 def size(model: Any) -> tuple[int, int]:
@@ -204,7 +205,7 @@ def scored(reading: Reading, clip: dict[str, Any]) -> dict[str, Any]:
     """A reading against its clip's references: tempo within 2 %, an octave-class error, beat and downbeat
     F-measure, and the share of its downbeats (the map's bar lines) on a reference beat."""
     known, bpm = clip.get("reference_bpm"), reading["bpm"]
-    ratio = bpm / known if bpm and known else None
+    ratio = (bpm or 0.0) / known if known else None  # no tempo where the references agree on one: a miss
     on_beat = None
     truth = clip.get("beats")
     if truth is not None and len(truth) and reading["downbeats"] is not None and len(reading["downbeats"]):
@@ -218,14 +219,14 @@ def scored(reading: Reading, clip: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def measured(name: str, front: str, threads: int, audio: list[dict[str, Any]]) -> dict[str, Any]:
+def measured(name: str, front: str, threads: int, audio: list[dict[str, Any]], weights: Path | None) -> dict[str, Any]:
     """One tracker at ``threads`` torch threads: its build (import included), then each clip timed after a
     5 s warm-up (numba's and torch's first calls), its readings scored."""
     import torch
 
     torch.set_num_threads(threads)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    run = built(name, front)
+    run = built(name, front, weights)
     run(audio[0]["mono"][: 5 * audio[0]["rate"]], audio[0]["rate"])
     row: dict[str, Any] = {"tracker": name, "threads": threads, "load_cpu_s": time.process_time() - cpu0}
     row["load_wall_s"] = time.perf_counter() - wall0
@@ -277,13 +278,14 @@ def main(argv: list[str] | None = None) -> None:
     made.add_argument("--set", type=Path, help="the real-music bench set (tools/real_music.json); default: clicks")
     made.add_argument("--limit", type=int, default=99, help="at most this many excerpts of --set")
     made.add_argument("--front-end", choices=("torchaudio", "own"), default="torchaudio", help="Beat This!'s mel")
+    made.add_argument("--weights", type=Path, help="a folder of Beat This! checkpoints (final0.ckpt, small0.ckpt)")
     made.add_argument("--json", type=Path, help="write every row and clip here too")
     args = made.parse_args(argv)
     audio = clips(args.set, args.limit)
     results = []
     for threads in (int(t) for t in args.threads.split(",")):
         for name in args.trackers.split(","):
-            results.append(measured(name, args.front_end, threads, audio))
+            results.append(measured(name, args.front_end, threads, audio, args.weights))
             row = results[-1]
             print(
                 f"{name} x{threads}: {row['cpu_s_per_min']:.2f} CPU s/min, {row['wall_s_per_min']:.2f} wall", flush=True
