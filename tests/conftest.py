@@ -155,7 +155,7 @@ SECONDS = {
     "test_lora": 7, "test_space": 6, "test_request": 5, "test_backend": 4, "test_describe": 4, "test_models": 4,
     "test_lyrics": 3, "test_band": 8, "test_lyrics_mlx": 3, "test_lrc": 2, "test_defaults": 2, "test_page_answers": 2,
     "test_analysis": 1, "test_rounding": 1, "test_cost_line": 1, "test_gpu_line": 30, "test_file_lengths": 8,
-    "test_page_fields": 45,
+    "test_page_fields": 45, "test_real_record": 30,
 }  # fmt: skip
 
 
@@ -375,6 +375,7 @@ SHARING = {
     "tests/test_mcp.py": "tests/test_zerogpu.py",
     "tests/test_loops.py": "tests/test_zerogpu.py",
     "tests/test_in_time.py": "tests/test_zerogpu.py",  # its band under the harness: the same Space, not a second
+    "tests/test_real_record.py": "tests/test_zerogpu.py",
 }
 
 

@@ -3,6 +3,9 @@ and changing as asked, a beat the studio's tracker hears, and a repaint that kee
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 
@@ -117,3 +120,47 @@ def test_a_repaint_keeps_the_song_outside_its_region_and_only_parts_are_left_alo
     made = np.ones((1, 2, 4 * SR), np.float32)
     for task in ("lego", "extract", "complete"):
         assert band.render(Call(**sampling, task_type=task), made, band.Band()) is made
+
+
+def test_the_real_record_at_its_own_tempo_is_the_record_from_its_first_downbeat_looped():
+    """Told its own tempo (100 BPM, no error), the real-record voice is the excerpt from its first downbeat, sample
+    for sample (scaled to the band's peak, over its floor), and past its last downbeat it plays on from its first."""
+    import band_record
+
+    record = band_record.named("real_groove", SR)
+    played = band.play(100, 4, 24.0, band.Band(record="real_groove"))
+    assert np.allclose(played.beats, np.arange(40) * 0.6) and np.array_equal(played.bars, played.beats[::4])
+    a, b = (int(round(record.beats[i] * SR)) for i in (record.first, record.last))
+    turn, own = b - a, record.audio[:, a:b]
+    scale = float((played.audio[:, :turn] * own).sum() / (own * own).sum())  # its peak scaled to the band's
+    seam = turn - int(band_record.SEAM_S * SR)  # the crossfade into its first downbeat's own lead-in
+    assert np.abs(played.audio[:, :seam] - scale * own[:, :seam]).max() < 0.01
+    assert np.abs(played.audio[:, turn : turn + 2 * SR] - scale * record.audio[:, a : a + 2 * SR]).max() < 0.01
+
+
+@pytest.mark.parametrize(("bpm", "how"), [(120, band.Band(error=-0.03, drift=0.01)), (128, band.Band(error=-0.02))])
+def test_the_real_record_is_played_where_the_band_puts_its_beats(bpm, how):
+    """Its truth is the band's (the tempo told, off by its error, drifting) and the studio's tracker hears the
+    record's own bar lines there, within 5 ms; each seed starts on another bar of it."""
+    real = dataclasses.replace(how, record="real_groove")
+    played, synthetic = band.play(bpm, 4, 20.0, real), band.play(bpm, 4, 20.0, how)
+    assert np.array_equal(played.beats, synthetic.beats) and played.audio.shape == (2, 20 * SR)
+    lines, found, tempo = song_map.grid_of(played.audio, SR, 4, bpm)
+    assert found == 4 and tempo.bpm == pytest.approx(played.played_bpm, abs=0.2)
+    assert furthest(lines, played.bars[played.bars < lines[-1] + 0.1]) <= 0.005
+    other = band.play(bpm, 4, 20.0, dataclasses.replace(real, seed=1))
+    assert not np.allclose(other.audio, played.audio, atol=0.05)
+
+
+def test_the_real_record_carries_through_the_harness_and_a_repaint():
+    real = band.Band(error=-0.02, record="real_groove")
+    assert band.Band.from_json(json.dumps(dataclasses.asdict(real))) == real
+    song = band.play(120, 4, 8.0, real).audio
+    padded = np.concatenate([song, np.zeros((2, 4 * SR), np.float32)], axis=-1)
+    sampling = {"prompt": "x", "num_inference_steps": 1, "guidance_scale": 1.0, "shift": 3.0}
+    call = Call(**sampling, task_type="repaint", bpm=120, src_audio=padded, repainting_start=8.0, repainting_end=-1)
+    out = band.render(call, np.zeros((1, 2, 12 * SR), np.float32), real)[0]
+    edge = int(0.01 * SR)
+    assert np.array_equal(out[:, : 8 * SR - edge], song[:, : 8 * SR - edge])
+    on = band.play(120, 4, 12.0, real).audio  # the record played on after the song, on its beats
+    assert np.allclose(out[:, 8 * SR + edge :], on[:, 8 * SR + edge :], atol=1e-6)

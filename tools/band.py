@@ -2,7 +2,8 @@
 switch, never on the page). The tiny random models make noise, so a musical promise (in time, on the bar, a
 loop exact in music) is tested on this band instead: a kick, a snare, closed hats, a bass line and a pad at the
 tempo and metre the model is told, played with a chosen error (asked 120, played 117.6), a drift (the tempo
-from 1 - drift to 1 + drift times its own over the song), tempo changes and a half-time feel.
+from 1 - drift to 1 + drift times its own over the song), tempo changes and a half-time feel. In its
+real-record voice (``Band(record="real_groove")``: ``band_record``) a real excerpt is played at those beats.
 
 ``play`` is one performance and its truth (every beat and bar line played). ``render`` is what the band
 returns for one model call (``music_request.Call``): a new song at the call's tempo, or, for a repaint (Edit,
@@ -37,7 +38,8 @@ class Band:
     """How the band plays: ``error`` off the tempo told (-0.02: asked 120, played 117.6), ``drift`` (its tempo
     from 1 - drift to 1 + drift times its own, start to end), ``changes`` ((second, factor): from that second
     the tempo told times ``factor``), ``half_time`` (kick on 1, snare on 3 only: a groove that feels half as
-    fast on the same beats), ``lead`` (seconds before the first downbeat) and ``seed``."""
+    fast on the same beats), ``lead`` (seconds before the first downbeat), ``seed`` and ``record`` (a real
+    excerpt's name in ``tests/data``, played at the band's beats in place of its drums and tones)."""
 
     error: float = 0.0
     drift: float = 0.0
@@ -45,6 +47,7 @@ class Band:
     half_time: bool = False
     lead: float = 0.0
     seed: int = 0
+    record: str | None = None
 
     @classmethod
     def from_json(cls, text: str) -> Band:
@@ -137,11 +140,17 @@ def play(bpm: float, beats_per_bar: int, seconds: float, band: Band = Band(), ra
     song = rng.normal(0.0, 0.001, n + rate)  # a floor under the silence, and room for the last hit to ring
     beats = beat_times(bpm, seconds, band)
     bars = beats[::beats_per_bar]
-    _drums(song, beats, beats_per_bar, band, _sounds(rng, rate), rate)
-    _tones(song, bars, seconds, rate)
-    song = song[:n]
-    song *= PEAK / max(1e-9, float(np.abs(song).max()))
-    stereo = np.stack([song, song]).astype(np.float32)
+    if band.record:
+        import band_record
+
+        stereo = band_record.played(band.record, beats, n, band.seed, rate)
+        stereo = (stereo * (PEAK / max(1e-9, float(np.abs(stereo).max()))) + song[:n]).astype(np.float32)
+    else:
+        _drums(song, beats, beats_per_bar, band, _sounds(rng, rate), rate)
+        _tones(song, bars, seconds, rate)
+        song = song[:n]
+        song *= PEAK / max(1e-9, float(np.abs(song).max()))
+        stereo = np.stack([song, song]).astype(np.float32)
     played = 60.0 * (len(beats) - 1) / (beats[-1] - beats[0]) if len(beats) > 1 else float(bpm)
     return Performance(stereo, beats, bars, float(bpm), float(played), beats_per_bar)
 
