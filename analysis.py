@@ -70,9 +70,13 @@ def metre(onset: np.ndarray, beats: np.ndarray) -> int:
 
 
 # How regular the onsets must be for a tempo to be believed: the onset envelope's autocorrelation at
-# the beat period, as a share of its energy. Clicks and songs with a beat read 0.7–0.9; a held tone,
-# silence or noise read under 0.1 (a steady 440 Hz tone was "≈ 112.3 BPM" before this check).
+# the beat period, as a share of its energy. Clicks and songs with a beat read 0.7–0.9; silence or noise
+# read under 0.1 (a steady 440 Hz tone was "≈ 112.3 BPM" before this check).
 BEAT_CONFIDENCE = 0.25
+# A steady tone's envelope ripples by hundredths of a dB (the analysis frames against its period) as regularly
+# as a beat (a 220 Hz tone: 0.96 at 112.3 BPM): an envelope whose RMS about its mean is under this (dB) holds
+# nothing that rises like a beat. A beat's attacks rise by tens of dB (the stand-in band at 30 BPM: 3 dB RMS).
+LEAST_ONSET_DB = 0.1
 HOP = 512  # librosa's onset envelope: one value per 512 samples
 
 
@@ -83,7 +87,7 @@ def beat_confidence(onset: np.ndarray, bpm: float) -> float:
         return 0.0
     wave = onset - onset.mean()
     energy = float(np.dot(wave, wave))
-    if energy <= 1e-12:
+    if energy <= len(wave) * LEAST_ONSET_DB**2:
         return 0.0
     lag = 60.0 / bpm * RATE / HOP
     lags = [k for k in range(max(1, int(lag) - 1), int(lag) + 3) if k < len(wave)]
