@@ -75,7 +75,7 @@ def metre(onset: np.ndarray, beats: np.ndarray) -> int:
 BEAT_CONFIDENCE = 0.25
 # A steady tone's envelope ripples by hundredths of a dB (the analysis frames against its period) as regularly
 # as a beat (a 220 Hz tone: 0.96 at 112.3 BPM): an envelope whose RMS about its mean is under this (dB) holds
-# nothing that rises like a beat. A beat's attacks rise by tens of dB (the stand-in band at 30 BPM: 3 dB RMS).
+# nothing that rises like a beat. A beat's attacks rise by tens of dB (the stand-in band at 30 BPM: 2-3 dB RMS; the tone 0.02).
 LEAST_ONSET_DB = 0.1
 HOP = 512  # librosa's onset envelope: one value per 512 samples
 
