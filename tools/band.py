@@ -38,14 +38,16 @@ class Band:
     """How the band plays: ``error`` off the tempo told (-0.02: asked 120, played 117.6), ``drift`` (its tempo
     from 1 - drift to 1 + drift times its own, start to end), ``changes`` ((second, factor): from that second
     the tempo told times ``factor``), ``half_time`` (kick on 1, snare on 3 only: a groove that feels half as
-    fast on the same beats), ``lead`` (seconds before the first downbeat), ``seed`` and ``record`` (a real
-    excerpt's name in ``tests/data``, played at the band's beats in place of its drums and tones)."""
+    fast on the same beats), ``lead`` (seconds before the first downbeat), ``tone`` (a steady sine at this pitch,
+    Hz, in place of the band: a take with no beat at all), ``seed`` and ``record`` (a real excerpt's name in
+    ``tests/data``, played at the band's beats in place of its drums and tones)."""
 
     error: float = 0.0
     drift: float = 0.0
     changes: tuple[tuple[float, float], ...] = ()
     half_time: bool = False
     lead: float = 0.0
+    tone: float = 0.0
     seed: int = 0
     record: str | None = None
 
@@ -137,6 +139,10 @@ def play(bpm: float, beats_per_bar: int, seconds: float, band: Band = Band(), ra
     too) plays the same audio every time."""
     rng = np.random.default_rng(band.seed)
     n = int(round(seconds * rate))
+    if band.tone:  # no floor under it: a pure tone's envelope is as steady as a take's can be
+        song = PEAK * np.sin(2 * np.pi * band.tone * np.arange(n) / rate)
+        none = np.zeros(0)
+        return Performance(np.stack([song, song]).astype(np.float32), none, none, float(bpm), float(bpm), beats_per_bar)
     song = rng.normal(0.0, 0.001, n + rate)  # a floor under the silence, and room for the last hit to ring
     beats = beat_times(bpm, seconds, band)
     bars = beats[::beats_per_bar]

@@ -13,6 +13,7 @@
     python tools/bench.py --bars                           # the bar grid on click tracks: furthest bar line, CPU s a minute
     python tools/bench.py --in-time                        # loops warped onto their grid on the stand-in band; the stretchers
     python tools/bench.py --real-music --only sing-by-product  # the map on real recordings against madmom and essentia
+    python tools/bench.py --metres                         # every tempo (30-300) and metre on the band: map, lock, loop
 
 Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
 (FLOPs counted on a meta copy of the DiT) and model FLOPs utilisation on a GPU, VAE decode, writing
@@ -142,6 +143,8 @@ def _one_off_options(parser: argparse.ArgumentParser) -> None:
         "--real-music", action="store_true", help="the map on real recordings (Debian's soundtracks) against references"
     )
     parser.add_argument("--only", action="append", help="with --real-music: this excerpt id alone (repeatable)")
+        "--metres", action="store_true", help="every tempo and metre offered on the band: bar lines, tempo, lock, loop"
+    )
     parser.add_argument("--join", action="store_true", help="the first and warm joins after `python app.py` starts")
     parser.add_argument("--busy", default="0,2", help="with --join: busy processes beside it, comma-separated")
     parser.add_argument("--warmup", action="store_true", help="with --join: the start-up build running meanwhile")
@@ -172,6 +175,7 @@ def one_off(args: argparse.Namespace) -> Callable[[], str] | None:
         (args.bars, lambda: bench_bars.table() + "\n\n" + bench_bars.long_song_cost()),
         (args.in_time, lambda: bench_in_time.table() + "\n\n" + bench_in_time.libraries()),
         (args.real_music, lambda: bench_real_music.run(args.only)),
+        (args.metres, bench_in_time.metres_table),
         (args.pace, lambda: bench_pace.table(args.pace)),
         (args.pace_learn, lambda: bench_pace.learned_songs(args.pace_learn)),
         (

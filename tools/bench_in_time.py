@@ -186,3 +186,129 @@ def libraries(bpm: int = 120, error: float = -0.03, seconds: float = 60.0) -> st
         furthest, sharp = _attacks(out, targets[:-1].astype(float), rate)
         lines.append(f"| {name} | {furthest:.1f} ms | {sharp:.2f} | {cpu:.2f} |")
     return "\n".join(lines)
+
+
+# ``--metres``: every tempo and metre the studio offers, on the band played steadily (2 % slow, and in time).
+SWEEP_TEMPI = (30, 45, 60, 80, 100, 120, 140, 170, 200, 240, 274, 300)
+SWEEP_METRES = (2, 3, 4, 6)
+SWEEP_ERRORS = (-0.02, 0.0)
+SWEEP_BARS = 4
+METRE = {2: "2/4", 3: "3/4", 4: "4/4", 6: "6/8"}
+TEMPO_PCT = 0.5  # the tempo line's error the sweep allows, against the band's played tempo
+
+
+def _nearest_ms(at: float, truth: np.ndarray) -> float:
+    return float(np.abs(truth - at).min() * 1000.0)
+
+
+def _locked(played, bpm: int, per_bar: int) -> dict[str, float | bool | str]:
+    """*Lock to the grid* on the band's take: the stretch it says, whether it locked, its first bar line's
+    distance from the band's nearest bar line."""
+    import grid_lock
+
+    _, info = grid_lock.lock(played.audio, bpm, per_bar)
+    first = info.get("first")
+    return {
+        "lock_pct": float(info.get("most_pct", float("nan"))),
+        "locked": bool(info["locked"]),
+        "lock_first_ms": float("nan") if first is None else _nearest_ms(float(first), played.bars),
+        "lock_why": str(info.get("why", "")),
+    }
+
+
+def _looped(bpm: int, per_bar: int, error: float) -> dict[str, float | bool | str]:
+    """A ``SWEEP_BARS``-bar loop's first render by the band, put in time (``loop_takes.in_time``): the stretch
+    it says (or its refusal), its first bar line's distance from the band's nearest bar line."""
+    import audio
+    import band
+    import loop_takes
+    from checks import InputError
+    from music_request import Loop
+
+    loop = Loop.of(SWEEP_BARS, per_bar, bpm)
+    played = band.play(bpm, per_bar, loop.made_samples / audio.SAMPLE_RATE, band.Band(error=error))
+    try:
+        _, said = loop_takes.in_time(played.audio, loop)
+    except InputError as refused:
+        return {"loop_pct": float("nan"), "loop_first_ms": float("nan"), "loop_why": str(refused)}
+    found = loop_takes._played(played.audio, loop)
+    first = float("nan") if found is None else _nearest_ms(float(found[0][0]), played.bars)
+    return {"loop_pct": float(said.get("most_pct", float("nan"))), "loop_first_ms": first, "loop_why": ""}
+
+
+def metre_row(bpm: int, per_bar: int, error: float) -> dict[str, float | int | bool | str]:
+    """The band at ``bpm`` in ``per_bar``, ``error`` off, steady: its take's map against the band's truth (every
+    bar line the map promises: those a quarter of a bar before the end), its tempo line, and its lock and loop."""
+    import audio
+    import band
+    import bench_bars
+    import song_map
+
+    rate = audio.SAMPLE_RATE
+    bar = per_bar * 60.0 / (bpm * (1 + error))
+    seconds = max(20.0, SWEEP_BARS * bar)
+    played = band.play(bpm, per_bar, seconds, band.Band(error=error))
+    lines, _, tempo = song_map.grid_of(played.audio, rate, per_bar, bpm)
+    truth = played.bars[played.bars < seconds - 0.25 * bar]
+    return {
+        "bpm": bpm,
+        "metre": per_bar,
+        "error": error,
+        "played": played.played_bpm,
+        "bars_ms": 1000.0 * bench_bars.furthest(lines, truth),
+        "read": tempo.bpm if tempo else float("nan"),
+        "tempo_pct": (tempo.bpm / played.played_bpm - 1) * 100 if tempo else float("nan"),
+        "said": tempo.said() if tempo else "no beat",
+        "steady": bool(tempo and tempo.steady),
+        # Each bar's true stretch onto the grid: its length at the tempo asked over its length as played.
+        "true_pct": abs(played.played_bpm / bpm - 1) * 100,
+        **_locked(played, bpm, per_bar),
+        **_looped(bpm, per_bar, error),
+    }
+
+
+def _mark(ok: bool) -> str:
+    return "" if ok else " ✗"
+
+
+def metres_table(
+    tempi: tuple[int, ...] = SWEEP_TEMPI,
+    metres: tuple[int, ...] = SWEEP_METRES,
+    errors: tuple[float, ...] = SWEEP_ERRORS,
+) -> str:
+    """Every tempo, metre and error: a Markdown table (✗ where a bar line lies over ``TOLERANCE_MS`` off, the
+    tempo over ``TEMPO_PCT`` off, a steady band said to wander, a stretch said over 0.5 % from the true one, a
+    lock or loop starting off a bar line), then what it adds up to."""
+    rows = [metre_row(bpm, per_bar, e) for e in errors for per_bar in metres for bpm in tempi]
+    lines = [
+        f"The band played steadily, its take's map, its lock and a {SWEEP_BARS}-bar loop against its truth:",
+        "",
+        "| error | metre | BPM | played | furthest bar line | tempo read | tempo line | stretch true | lock said | loop said | lock, loop bar 1 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    bad = 0
+    for r in rows:
+        checks = [
+            r["bars_ms"] <= TOLERANCE_MS,
+            abs(r["tempo_pct"]) <= TEMPO_PCT,
+            r["steady"],
+            abs(r["lock_pct"] - r["true_pct"]) <= 0.5,
+            abs(r["loop_pct"] - r["true_pct"]) <= 0.5 or (r["true_pct"] < 0.5 and r["loop_pct"] <= 0.5),
+            max(r["lock_first_ms"], r["loop_first_ms"]) <= TOLERANCE_MS,
+        ]
+        bad += not all(checks)
+        lock = f"{r['lock_pct']:.2f} %" if r["locked"] else f"refused ({r['lock_pct']:.1f} %)"
+        loop = f"{r['loop_pct']:.2f} %" if not r["loop_why"] else "refused"
+        lines.append(
+            f"| {r['error'] * 100:+g} % | {METRE[r['metre']]} | {r['bpm']} | {r['played']:.1f} "
+            f"| {r['bars_ms']:.1f} ms{_mark(checks[0])} | {r['read']:.1f} ({r['tempo_pct']:+.2f} %){_mark(checks[1])} "
+            f"| {r['said']}{_mark(checks[2])} | {r['true_pct']:.2f} % | {lock}{_mark(checks[3])} | {loop}{_mark(checks[4])} "
+            f"| {r['lock_first_ms']:.1f}, {r['loop_first_ms']:.1f} ms{_mark(checks[5])} |"
+        )
+    lines.append(
+        f"\n{len(rows)} takes: furthest bar line {max(r['bars_ms'] for r in rows):.1f} ms (within {TOLERANCE_MS:g} ms: "
+        f"{sum(r['bars_ms'] <= TOLERANCE_MS for r in rows)}); tempo within {TEMPO_PCT:g} %: "
+        f"{sum(abs(r['tempo_pct']) <= TEMPO_PCT for r in rows)}; said steady: {sum(r['steady'] for r in rows)}; "
+        f"every check held on {len(rows) - bad} of {len(rows)}."
+    )
+    return "\n".join(lines)
