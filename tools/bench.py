@@ -143,6 +143,7 @@ def _one_off_options(parser: argparse.ArgumentParser) -> None:
         "--real-music", action="store_true", help="the map on real recordings (Debian's soundtracks) against references"
     )
     parser.add_argument("--only", action="append", help="with --real-music: this excerpt id alone (repeatable)")
+    parser.add_argument(
         "--metres", action="store_true", help="every tempo and metre offered on the band: bar lines, tempo, lock, loop"
     )
     parser.add_argument("--join", action="store_true", help="the first and warm joins after `python app.py` starts")
