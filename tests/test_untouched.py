@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import audio
 import modes
+import untouched
 
 # A real recording (tests/data/LICENSE.md: its track, author, package and licence).
 REAL = Path(__file__).parent / "data" / "real_master.ogg"
@@ -103,3 +105,47 @@ def test_an_mp3_take_says_its_kept_part_is_exact_only_in_wav_or_flac(client, tmp
         api_name="/extend",
     )[-1]
     assert record["sample_rate"] == 48000 and "exact only in WAV or FLAC" in record["untouched"]
+
+
+def _kept(stored: str, rate: int = RATE) -> untouched.Kept:
+    return untouched.Kept("song.wav", rate, stored, 1.0, 2.0, lambda take: take)
+
+
+def test_the_take_is_written_in_samples_that_hold_the_song():
+    assert [_kept("PCM_16").subtype(f) for f in ("wav", "flac", "mp3")] == ["PCM_16", "PCM_16", None]
+    assert [_kept("PCM_24").subtype(f) for f in ("wav", "flac")] == ["PCM_24", "PCM_24"]
+    assert [_kept("VORBIS").subtype(f) for f in ("wav", "flac")] == ["FLOAT", "PCM_24"]
+    assert [_kept(s).exact("flac") for s in ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "MPEG_LAYER_III")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert all(_kept(s).exact("wav") for s in ("PCM_16", "PCM_24", "FLOAT", "VORBIS")) and not _kept("PCM_16").exact(
+        "mp3"
+    )
+    assert (
+        _kept("FLOAT", 96000).bytes_per_second("wav") == 96000 * 2 * 4 and _kept("PCM_16").bytes_per_second("mp3") == 0
+    )
+    assert "rounded to PCM_24 (FLOAT song)" in _kept("FLOAT").said("flac")
+
+
+def test_a_new_part_louder_than_full_scale_is_held_under_the_ceiling_and_the_seams_never_pass_full_scale():
+    import mastering
+
+    rng = np.random.default_rng(1)
+    n, a, b, fade = RATE * 2, RATE // 2, RATE + RATE // 2, int(modes.SEAM_SECONDS * RATE)
+    song = np.clip(rng.standard_normal((2, n)).astype(np.float32) * 0.5, -1.0, 1.0)
+    song[:, a : a + fade] = 1.0  # full scale where the new part fades in, the new part in phase with it
+    loud = np.full((2, n), 2.0, np.float32) * np.sign(song + 1e-3)
+    new, cut = untouched._limited(loud, a, b, mastering.CEILING_DBTP, RATE)
+    assert cut > 6.0 and mastering.true_peak_db(new[:, a:b]) <= mastering.CEILING_DBTP
+    spliced = audio.splice(song, new, a, b, fade)
+    assert np.abs(spliced[:, a : a + fade]).max() > 1.0  # equal-power: the blend would pass full scale
+    held = untouched._held_in(spliced.copy(), song, a, b, fade)
+    assert np.abs(held).max() <= 1.0
+    np.testing.assert_array_equal(held[:, :a], song[:, :a])
+    np.testing.assert_array_equal(held[:, b:], song[:, b:])
+    np.testing.assert_array_equal(held[:, a + fade : b - fade], spliced[:, a + fade : b - fade])
