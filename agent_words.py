@@ -47,7 +47,8 @@ MCP_TOOLS = {
     "signature and length (returned in that order, then a note); pass them to generate.",
     "cover": "Play a song again in a new style: same length, its melody and structure kept as much as "
     "audio_cover_strength says.",
-    "extend": "Continue a song: {extend} of new music after its end; the original part is kept exactly as it is.",
+    "extend": "Continue a song: {extend} of new music after its end; the original part is kept exactly as it is "
+    "(at its own sample rate; in WAV, or FLAC for a 16- or 24-bit song; MP3 encodes it again).",
     "edit": "Change part of a song: make a stretch of it again (at least {region}) with a new style or new words, "
     "the rest kept as it was; or, with change, add a part, take one out, or complete the song around it.",
     "morph": "Move a take made here by generate toward a new caption or new lyrics (ACE-Step's flow edit): the "

@@ -61,16 +61,22 @@ class Header:
     channels: int
     frames: int  # the header's count (a cut-off file decodes fewer), else the count read
     source: audio_length.Source = audio_length.HEADER  # how the decode reads it
+    subtype: str = ""  # how its samples are stored (soundfile's name: PCM_16, FLOAT, VORBIS ...)
 
     @property
     def samples(self) -> int:
-        """About how many 48 kHz samples the decode gives (a cut-off file gives fewer)."""
-        return int(round(self.frames * SAMPLE_RATE / self.rate))
+        """How many 48 kHz samples the decode gives (a cut-off file gives fewer): ``at_studio_rate``."""
+        return at_studio_rate(self.frames, self.rate)
 
     @property
     def decoded_bytes(self) -> int:
         """Bytes of the float32 48 kHz stereo result the header promises."""
         return 2 * 4 * (math.ceil(self.frames * SAMPLE_RATE / self.rate) + 1024)
+
+
+def at_studio_rate(frames: int, rate: int) -> int:
+    """The samples ``frames`` at ``rate`` resample to at 48 kHz, as soxr counts them (half up)."""
+    return (2 * frames * SAMPLE_RATE + rate) // (2 * rate)
 
 
 def probe(path: str | Path | None, what: str = "song", max_seconds: float = MAX_SECONDS) -> Header:
@@ -106,7 +112,7 @@ def probe(path: str | Path | None, what: str = "song", max_seconds: float = MAX_
             f"The {what} ({path.name}) holds too much audio to read: {frames / rate / 60:.1f} minutes of "
             f"{channels} channels at {rate // 1000} kHz. Export it as stereo at 48 kHz and upload it again."
         )
-    return Header(path.name, rate, channels, frames, source)
+    return Header(path.name, rate, channels, frames, source, str(info.subtype))
 
 
 def _check_rate(path: Path, what: str, rate: int) -> None:
@@ -165,16 +171,19 @@ def load(path: str | Path | None, what: str = "song", max_seconds: float = MAX_S
     return decode(Path(str(path)), probe(path, what, max_seconds), what, max_seconds)
 
 
-def decode(path: Path, header: Header, what: str = "song", max_seconds: float = MAX_SECONDS) -> np.ndarray:
+def decode(
+    path: Path, header: Header, what: str = "song", max_seconds: float = MAX_SECONDS, own_rate: bool = False
+) -> np.ndarray:
     """Decode a probed upload, mixed to stereo and resampled to 48 kHz block by block into one
     buffer sized from the header, so memory stays within the 48 kHz stereo result (at most ~230 MB
-    for 10 minutes) plus a few blocks, whatever the file claims.
+    for 10 minutes) plus a few blocks, whatever the file claims; ``own_rate``: at the file's own rate,
+    its samples as decoded (an Edit's or Extend's untouched part, ``untouched``).
 
     Mono is duplicated to both sides; more than two channels are mixed down to stereo. A file that
     ends before its header says (a cut-off MP3) gives the audio it has.
     """
     try:
-        return _decode(path, header, what, max_seconds)
+        return _decode(path, header, what, max_seconds, own_rate)
     except AudioError:
         raise
     except Exception as exc:
@@ -195,12 +204,13 @@ def _too_long(what: str, max_seconds: float, seconds: float) -> str:
     )
 
 
-def _decode(path: Path, header: Header, what: str, max_seconds: float) -> np.ndarray:
+def _decode(path: Path, header: Header, what: str, max_seconds: float, own_rate: bool = False) -> np.ndarray:
     import soxr
 
     rate = header.rate
-    stream = soxr.ResampleStream(rate, SAMPLE_RATE, 2, dtype="float32", quality="VHQ") if rate != SAMPLE_RATE else None
-    out = np.empty((2, header.decoded_bytes // 8), dtype=np.float32)
+    resampled = rate != SAMPLE_RATE and not own_rate
+    stream = soxr.ResampleStream(rate, SAMPLE_RATE, 2, dtype="float32", quality="VHQ") if resampled else None
+    out = np.empty((2, header.frames + 1024 if own_rate else header.decoded_bytes // 8), dtype=np.float32)
     filled, frames, peak = 0, 0, 0.0
     limit = int(max_seconds * rate) + 1
     block = _block(rate, header.channels)
@@ -273,22 +283,31 @@ def _downmix(audio: np.ndarray) -> np.ndarray:
     return np.stack([left, right])
 
 
-def save(audio: np.ndarray, path: str | Path, fmt: str = "wav", tags: dict[str, str] | None = None) -> Path:
-    """Write ``[channels, samples]`` float audio at 48 kHz; the suffix follows ``fmt``. MP3 at a
-    constant ``MP3_KBPS``. ``tags`` (``title``, ``artist``, ``comment``) go into the file's own
-    metadata: ID3v2 for MP3 (libsndfile writes only ID3v1, 30 Latin-1 characters a field), RIFF
-    INFO for WAV, Vorbis comments for FLAC."""
+def save(
+    audio: np.ndarray,
+    path: str | Path,
+    fmt: str = "wav",
+    tags: dict[str, str] | None = None,
+    rate: int = SAMPLE_RATE,
+    subtype: str | None = None,
+) -> Path:
+    """Write ``[channels, samples]`` float audio at ``rate``; the suffix follows ``fmt``, its samples
+    ``FORMATS``' unless ``subtype`` says (an Edit's or Extend's own: ``untouched``; FLOAT keeps what passes
+    full scale). MP3 at a constant ``MP3_KBPS``. ``tags`` (``title``, ``artist``, ``comment``) go into the
+    file's own metadata: ID3v2 for MP3 (libsndfile writes only ID3v1, 30 Latin-1 characters a field),
+    RIFF INFO for WAV, Vorbis comments for FLAC."""
     import soundfile as sf
 
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise AudioError(f"Unknown output format {fmt!r}; choose WAV, FLAC or MP3.")
-    container, subtype = FORMATS[fmt]
+    container, subtype = FORMATS[fmt][0], subtype or FORMATS[fmt][1]
     path = Path(path).with_suffix("." + fmt)
-    clipped = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+    clipped = np.asarray(audio, dtype=np.float32)
+    clipped = clipped if subtype == "FLOAT" else np.clip(clipped, -1.0, 1.0)
     # libsndfile maps a compression level linearly onto MPEG-1's 320…32 kbps for a constant bitrate.
     mp3 = {"compression_level": (320 - MP3_KBPS) / (320 - 32), "bitrate_mode": "CONSTANT"} if fmt == "mp3" else {}
-    with sf.SoundFile(str(path), "w", SAMPLE_RATE, clipped.shape[0], subtype, format=container, **mp3) as f:
+    with sf.SoundFile(str(path), "w", rate, clipped.shape[0], subtype, format=container, **mp3) as f:
         if fmt != "mp3":
             for name, value in (tags or {}).items():
                 setattr(f, name, value)

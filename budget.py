@@ -85,7 +85,9 @@ def _setting(name: str, default: float) -> float:
 def bytes_written(shape: MusicShape) -> int:
     """At most how many bytes the request's takes and records take in the output folder."""
     n, seconds, fmt = shape.takes, shape.seconds, shape.audio_format
-    per_take = BYTES_PER_SECOND.get(fmt, BYTES_PER_SECOND["flac"]) * seconds + (MP3_EXTRA_BYTES if fmt == "mp3" else 0)
+    # An Edit's or Extend's file at its source's own rate and samples (``untouched``), else the format's at 48 kHz.
+    per_second = shape.own_bytes or BYTES_PER_SECOND.get(fmt, BYTES_PER_SECOND["flac"])
+    per_take = per_second * seconds + (MP3_EXTRA_BYTES if fmt == "mp3" else 0)
     if shape.alone:  # the part alone beside the take (``Job.part``)
         per_take *= 2
     elif shape.locked:  # the take as played beside the locked one, each stretched at most ``warp.MOST_PCT``

@@ -18,7 +18,8 @@ compresses everything above -10 dBFS 4:1 in its first stage, and adds a make-up 
 
 Edit and Extend keep their promise instead: outside the new part the result is the source, sample
 for sample, so there is no loudness target; the new material is already matched to the source
-(``audio.gain_match``) and only its peaks are held under the ceiling (``region``).
+(``audio.gain_match``) and only its peaks are held under the ceiling, before it is spliced in at the
+source's own rate (``untouched``).
 
 A loop (``Finish.cycle``, ``loops``) plays round and round: it has no fades, and its loudness and limiter
 read it padded with itself (``cycled``), so the gain at its end already sees the peaks at its start.
@@ -213,11 +214,13 @@ def limit(
     return y, cut, after if region is None else None
 
 
-def fade(x: np.ndarray, fade_in: float, fade_out: float) -> tuple[np.ndarray, float, float]:
+def fade(
+    x: np.ndarray, fade_in: float, fade_out: float, rate: int = audio.SAMPLE_RATE
+) -> tuple[np.ndarray, float, float]:
     """Raised-cosine fades (no click at either end, no audible corner); fades longer than the take
     together are shortened in proportion. Returns the take and the fades used, in seconds."""
     n = x.shape[-1]
-    a, b = int(round(fade_in * audio.SAMPLE_RATE)), int(round(fade_out * audio.SAMPLE_RATE))
+    a, b = int(round(fade_in * rate)), int(round(fade_out * rate))
     if a + b > n:
         scale = n / (a + b)
         a, b = int(a * scale), int(b * scale)
@@ -228,7 +231,7 @@ def fade(x: np.ndarray, fade_in: float, fade_out: float) -> tuple[np.ndarray, fl
         y[:, :a] *= (0.5 - 0.5 * np.cos(np.pi * np.arange(a) / a)).astype(np.float32)
     if b:
         y[:, n - b :] *= (0.5 + 0.5 * np.cos(np.pi * (np.arange(b) + 1) / b)).astype(np.float32)
-    return y, round(a / audio.SAMPLE_RATE, 3), round(b / audio.SAMPLE_RATE, 3)
+    return y, round(a / rate, 3), round(b / rate, 3)
 
 
 def normalise(x: np.ndarray, target: float, ceiling_db: float = CEILING_DBTP) -> tuple[np.ndarray, dict[str, Any]]:

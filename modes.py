@@ -32,6 +32,7 @@ import part_tasks
 import preparing
 import refusals
 import takes
+import untouched
 import voice
 from checks import (
     AUTO,
@@ -68,10 +69,15 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
     started = time.perf_counter()
     made, songs, loop = result["audio"], result.get("loop_songs"), result.get("loop") or job.request.loop
     made = made if songs is None else [_looped(job, loop, *pair) for pair in zip(made, songs, strict=True)]
-    posted = [job.post(take) for take in made]
+    posted = made if job.kept is not None else [job.post(take) for take in made]
     if job.request.lock and loop is None:  # a loop is on its grid already (``loop_takes.in_time``)
         posted, result = grid_lock.locked(job, posted, result)
-    done = [mastering.finish(take, job.finishing, job.region) for take in posted]
+    if job.kept is not None:  # an Edit's or Extend's: at its source's own rate (``untouched``)
+        kept = [untouched.finish(job.kept, take, job.finishing) for take in made]
+        done = [(take, info) for take, info, _ in kept]
+        result = {**result, "own": untouched.written(job.kept, [own for *_, own in kept], job.request.audio_format)}
+    else:
+        done = [mastering.finish(take, job.finishing, job.region) for take in posted]
     finished = [take for take, _ in done]  # locked takes may differ in length (``grid_lock``)
     finished = np.stack(finished) if len({t.shape for t in finished}) == 1 else finished
     timings = {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}
@@ -306,13 +312,18 @@ def prepare_extend(
     request = preparing.from_own_latents(src_audio, request, repaint=True)
     fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
 
+    def matched(take: np.ndarray) -> np.ndarray:
+        return audio.gain_match(audio.fit(take, total), take[:, : n - fade], source[:, : n - fade])
+
     def post(take: np.ndarray) -> np.ndarray:
-        take = audio.gain_match(audio.fit(take, total), take[:, : n - fade], source[:, : n - fade])
         # The seam crossfade sits in the last few ms of the original, where the model's
         # rendition of the source overlaps it; everything before that is the source itself.
-        return audio.splice(source, take, max(0, n - fade), total, fade)
+        return audio.splice(source, matched(take), max(0, n - fade), total, fade)
 
-    return Job(request, post, finishing, (max(0, n - fade), total))
+    # The take is written at the source's own rate, its part before the seam's crossfade the source's own.
+    kept = untouched.of(src_audio, seam, None, matched, more, SEAM_SECONDS)
+    request = dataclasses.replace(request, own_bytes=kept.bytes_per_second(fmt))
+    return Job(request, post, finishing, (max(0, n - fade), total), kept=kept)
 
 
 def _too_long(song: float, more: float) -> str:
@@ -397,7 +408,7 @@ def prepare_edit(
     )
     request = MusicRequest("edit", render, round(length, 3), fmt, notes=notes)
     request = preparing.from_own_latents(src_audio, request, repaint=True)
-    job = _region_job(request, source, start, end, finishing)
+    job = _region_job(request, source, start, end, finishing, src_audio)
     return _sung_in_region(job, src_audio, str(lyrics or "").strip() if chosen is None else "")
 
 
@@ -444,20 +455,29 @@ def _region(
     return start, end, source, finish
 
 
-def _region_job(request: MusicRequest, source: np.ndarray, start: float, end: float, finishing: Any) -> Job:
-    """An Edit's job: the new region gain-matched to the song outside it and spliced in."""
+def _region_job(
+    request: MusicRequest, source: np.ndarray, start: float, end: float, finishing: Any, src_audio: Any = None
+) -> Job:
+    """An Edit's job: the new region gain-matched to the song outside it and spliced in; written at the
+    source's own rate, the song outside the region its own samples (``untouched``), where it is an upload
+    (``src_audio``; a loop's seam is spliced into its own 48 kHz song)."""
     n = source.shape[-1]
     a, b = int(round(start * audio.SAMPLE_RATE)), min(n, int(round(end * audio.SAMPLE_RATE)))
     fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
 
-    def post(take: np.ndarray) -> np.ndarray:
+    def matched(take: np.ndarray) -> np.ndarray:
         take = audio.fit(take, n)
         outside = np.concatenate([np.arange(0, a), np.arange(b, n)])  # made when it runs, not at the door
-        if outside.size:
-            take = audio.gain_match(take, take[:, outside], source[:, outside])
-        return audio.splice(source, take, a, b, fade)
+        return audio.gain_match(take, take[:, outside], source[:, outside]) if outside.size else take
 
-    return Job(request, post, finishing, (max(0, a - fade), min(n, b + fade)))
+    def post(take: np.ndarray) -> np.ndarray:
+        return audio.splice(source, matched(take), a, b, fade)
+
+    if src_audio is None:
+        return Job(request, post, finishing, (max(0, a - fade), min(n, b + fade)))
+    kept = untouched.of(src_audio, start, end, matched, seam=SEAM_SECONDS)
+    request = dataclasses.replace(request, own_bytes=kept.bytes_per_second(request.audio_format))
+    return Job(request, post, finishing, (a, b), kept=kept)
 
 
 # The tabs' preparers, by mode: each tab's form reads its own, and a variation is remade by its take's mode

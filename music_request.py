@@ -247,6 +247,9 @@ class MusicRequest:
     # the take as played written beside it.
     lock: bool = False
     notes: Notes = Notes()
+    # Bytes a second of each take's file where an Edit or Extend writes it at its source's own rate and
+    # samples (``untouched.Kept.bytes_per_second``); 0: the format's own at 48 kHz (``budget``).
+    own_bytes: int = 0
 
     def with_notes(self, **changes: Any) -> MusicRequest:
         """This request with some of its notes changed."""
@@ -316,6 +319,8 @@ class Job:
     synced: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
     # What ``budget.settle`` settled of it; None until it is settled, and again once its length changes.
     settled: Settled | None = None
+    # An Edit's or Extend's source as its takes keep it, at its own rate (``untouched.Kept``); None: 48 kHz.
+    kept: Any = None
 
     @property
     def mode(self) -> str:

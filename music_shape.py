@@ -54,6 +54,7 @@ class MusicShape:
     lyrics_chars: int
     song_chars: int
     locked: bool = False  # each take locked to the grid, the take as played beside it (``grid_lock``)
+    own_bytes: int = 0  # a second of an Edit's or Extend's file at its source's own rate (``untouched``)
 
     @property
     def forwards(self) -> float:
@@ -109,6 +110,7 @@ class MusicShape:
             audio_format=request.audio_format,
             alone=call.task_type == base_model.CHANGES["add"],
             locked=request.lock and request.loop is None,
+            own_bytes=request.own_bytes,
             added=added,
             lines=len(lrc.sung_lines(request.song_lyrics or lyrics)),
             lyrics_chars=len(lyrics),

@@ -148,7 +148,7 @@ def check(source: Path, record: dict[str, Any] | None, latents: Path | None, cha
     if latents is None:
         return Own(None, seed, "encoded by the VAE: its take's latents are gone")
     try:
-        frames = frames_for(audio.probe(source, "take").frames)
+        frames = frames_for(audio.probe(source, "take").samples)  # an Edit's may be at its source's rate
         found = read(latents, frames, channels)
     except Misfit as exc:
         return Own(None, seed, f"encoded by the VAE: its take's latents {exc}")

@@ -63,11 +63,13 @@ PREVIEW_SUFFIX = "-preview.mp3"
 TITLE_CHARS = 80
 
 
-def encoding(fmt: str) -> dict[str, Any]:
-    """What a take's file is, as its record says: the format and its bitrate or bit depth."""
+def encoding(fmt: str, subtype: str | None = None) -> dict[str, Any]:
+    """What a take's file is, as its record says: the format and its bitrate or bit depth (``subtype``: an
+    Edit's or Extend's own, ``untouched``)."""
     if fmt == "mp3":
         return {"format": "mp3", "bitrate_kbps": audio.MP3_KBPS, "bitrate_mode": "constant"}
-    return {"format": fmt, "bits": int(audio.FORMATS[fmt][1].split("_")[1])}
+    kind = subtype or audio.FORMATS[fmt][1]
+    return {"format": fmt, "bits": 32, "float": True} if kind == "FLOAT" else {"format": fmt, "bits": int(kind[4:])}
 
 
 def title(said: records.Record, take: int, of: int) -> str:
@@ -94,10 +96,15 @@ def _tags(mode: str, said: records.Record, take: int, of: int, seed: int) -> dic
     }
 
 
-def _write_one(take: Any, path: Path, preview: Path, fmt: str, tags: dict[str, str]) -> None:
-    """A take and, for WAV or FLAC, its MP3 preview for the page's player, each complete or absent."""
+def _write_one(take: Any, path: Path, preview: Path, fmt: str, tags: dict[str, str], own: Any = None) -> None:
+    """A take and, for WAV or FLAC, its MP3 preview for the page's player, each complete or absent; ``own``:
+    an Edit's or Extend's file at its source's rate (samples, rate, sample format: ``untouched``), the
+    preview from ``take`` (48 kHz)."""
     partial = path.with_name(f".partial-{path.name}")
-    audio.save(take, partial, fmt, tags)
+    if own is None:
+        audio.save(take, partial, fmt, tags)
+    else:
+        audio.save(own[0], partial, fmt, tags, rate=own[1], subtype=own[2])
     os.replace(partial, path)
     if preview != path:
         partial = preview.with_name(f".partial-{preview.name}")
@@ -138,15 +145,17 @@ def write_takes(
     previews = [
         path if fmt == "mp3" else folder / f"{name}{PREVIEW_SUFFIX}" for name, path in zip(names, paths, strict=True)
     ]
+    own = result.get("own") or {}
     record = {
         "mode": mode,
         "created": day.isoformat(timespec="seconds"),
         "params": params,
         "model": result["model"],
         "timings": dict(result["timings"]),
-        "sample_rate": audio.SAMPLE_RATE,
+        "sample_rate": own.get("rate", audio.SAMPLE_RATE),
         "channels": 2,
-        "encoding": encoding(fmt),
+        "encoding": encoding(fmt, own.get("subtype")),
+        **({"untouched": own["said"]} if "said" in own else {}),  # an Edit's or Extend's (``untouched``)
         "preview": encoding("mp3") if fmt == "mp3" else {**encoding("mp3"), "bitrate_kbps": audio.PREVIEW_KBPS},
         **({"loop": result["loop"]} if "loop" in result else {}),  # a loop's bars and length (``loops``)
         "takes": [
@@ -168,10 +177,11 @@ def write_takes(
     written += [p.with_name(f".partial-{p.name}") for p in written]
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        kept = [(t, own["rate"], own["subtype"]) for t in own["takes"]] if "takes" in own else [None] * len(seeds)
         jobs = [
-            (take, path, preview, fmt, _tags(mode, said, i, len(seeds), seed))
-            for i, (take, path, preview, seed) in enumerate(
-                zip(result["audio"], paths, previews, seeds, strict=True), 1
+            (take, path, preview, fmt, _tags(mode, said, i, len(seeds), seed), mine)
+            for i, (take, path, preview, seed, mine) in enumerate(
+                zip(result["audio"], paths, previews, seeds, kept, strict=True), 1
             )
         ]
         parts = [(part, p, p, fmt, {}) for part, p in zip(result.get("parts", ()), alone, strict=True)]

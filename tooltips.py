@@ -107,9 +107,15 @@ COVER_NOISE = (
     "Base models (its issue #1329, open): listen, and go back to 0 if the cover comes out silent."
 )
 EXTEND_SECONDS = f"How much new music to add at the end (5–240 s). The song stays at most {_MINUTES} long."
-EXTEND_CAPTION = "Describe how the song should go on. Your original part is kept exactly as it is."
+EXTEND_CAPTION = (
+    "Describe how the song should go on. Your original part is kept exactly as it is, at its own sample rate, up to "
+    "the new part's 50 ms fade-in at its end: in WAV, in FLAC for a 16- or 24-bit song (MP3 encodes it again)."
+)
 REGION = "The stretch to regenerate, in seconds from the start (at least 1 s). Listen to the song above to pick it."
-EDIT_LYRICS = "The words to sing in the region. Everything outside the region stays exactly as it was."
+EDIT_LYRICS = (
+    "The words to sing in the region. Everything outside the region stays exactly as it was, at your song's own "
+    "sample rate: in WAV, in FLAC for a 16- or 24-bit song (MP3 encodes it again)."
+)
 SNAP, SECTION_CHOOSE = "Snap the drag to bar lines", "{name} ({span}): click to regenerate this section"
 # Edit by the words (``edit_lines``): the song's sung lines, chosen to set the region.
 EDIT_WORDS = (

@@ -191,6 +191,15 @@ def _decode(path: Path, what: str) -> np.ndarray:
     return song
 
 
+def own_samples(path: Any, what: str = "song") -> np.ndarray:
+    """An upload at its own rate, its samples as decoded, in stereo (``audio.decode``'s ``own_rate``): an Edit's
+    or Extend's untouched part (``untouched``), read once as its take is finished, never cached. Outside the
+    decode budget: read after the GPU call, where a refusal would lose the take made; no larger than the
+    48 kHz copy the run holds for a song up to 48 kHz (four times it for 192 kHz)."""
+    with using([path]):
+        return audio.decode(Path(str(path)), _probed(Path(str(path)), what), what, own_rate=True)
+
+
 def _probed(path: Path, what: str) -> audio.Header:
     """The upload's header (``audio.probe``); one the studio refuses is refused for good and removed."""
     try:

@@ -103,7 +103,8 @@ def test_validation_names_the_field_before_queueing_and_the_app_keeps_serving(cl
 
 
 def chain_audio_modes(client, tmp_path) -> Path:
-    """Extend a 44.1 kHz mono song, edit a region of the result, cover that; returns the source.
+    """Extend a 44.1 kHz mono song, edit a region of the result, cover that; returns the source. Extend and
+    Edit write their takes at the song's own 44.1 kHz (``untouched``), Cover at the model's 48 kHz.
 
     Shared by the in-process and the ZeroGPU harness tests: the same visitor path in both."""
     from gradio_client import handle_file
@@ -114,7 +115,7 @@ def chain_audio_modes(client, tmp_path) -> Path:
     ext = client.predict(
         src_audio=handle_file(str(src)), prompt="go on", extend_seconds=5, inference_steps=2, seed=3, api_name="/extend"
     )
-    assert sf.info(ext[0]).frames == 15 * 48000 and ext[-1]["mode"] == "extend"
+    assert sf.info(ext[0]).frames == 15 * 44100 and ext[-1]["mode"] == "extend"
     edited = client.predict(
         src_audio=handle_file(ext[0]),
         prompt="breakdown",
@@ -124,14 +125,14 @@ def chain_audio_modes(client, tmp_path) -> Path:
         dcw=False,
         api_name="/edit",
     )
-    assert sf.info(edited[0]).frames == 15 * 48000 and edited[-1]["params"]["dcw"] is False
+    assert sf.info(edited[0]).frames == 15 * 44100 and edited[-1]["params"]["dcw"] is False
     # An upload goes through the VAE; a take of the studio's, downloaded and sent again byte for byte,
     # starts from its own final latents (issue 53, upstream's PR #1177), its source part the same samples.
     assert ext[-1]["params"]["source_latents"] == "encoded by the VAE: the studio keeps no latents of this very file"
     assert edited[-1]["params"]["source_latents"].startswith("the take's own latents (extend-")
     before, after = sf.read(ext[0])[0], sf.read(edited[0])[0]
-    np.testing.assert_array_equal(before[: 2 * 48000], after[: 2 * 48000])
-    np.testing.assert_array_equal(before[6 * 48000 :], after[6 * 48000 :])
+    np.testing.assert_array_equal(before[: 2 * 44100], after[: 2 * 44100])
+    np.testing.assert_array_equal(before[6 * 44100 :], after[6 * 44100 :])
     covered = client.predict(
         src_audio=handle_file(edited[0]),
         prompt="choir",

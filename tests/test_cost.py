@@ -231,16 +231,22 @@ def test_the_bytes_a_request_may_write_cover_every_file_it_writes(studio, studio
     from test_audio_modes import tone
 
     song = str(tone(tmp_path / "song.wav", seconds=15))
+    # An Extend of an Ogg upload writes 32-bit float WAV at its own rate (``untouched``): twice a 16-bit take.
+    ogg = str(tone(tmp_path / "song.ogg", seconds=10, fmt="OGG", subtype="VORBIS"))
     sung = "[Verse]\nglass in the morning\nstrings in the evening"
     made_new = {"think": False, "audio_duration": 12}
     try:
         for api, settings in (
+            ("/extend", {"src_audio": ogg, "extend_seconds": 5, "audio_format": "wav"}),
             ("/generate", {**made_new, "audio_format": "wav", "batch_size": 2, "lyrics": sung}),
             ("/generate", {**made_new, "audio_format": "flac"}),
             ("/generate", {**made_new, "audio_format": "mp3", "lyrics": sung}),
             ("/edit", {"src_audio": song, "change": "add", "part": "drums"}),
         ):
-            sent = {**settings, **({"src_audio": handle_file(song)} if "src_audio" in settings else {})}
+            sent = {
+                **settings,
+                **({"src_audio": handle_file(settings["src_audio"])} if "src_audio" in settings else {}),
+            }
             made = studio.client.predict(prompt="glass", inference_steps=1, api_name=api, **sent)[-1]
             first = studio.out / made["takes"][0]["audio"]
             request = first.name.split("-take1-")[0] + "-"  # every file of this request: its mode, time and mark
@@ -251,6 +257,8 @@ def test_the_bytes_a_request_may_write_cover_every_file_it_writes(studio, studio
                 f"\n{api} {made['params']['audio_format']}: {estimate:,} B estimated, {written:,} B in {len(files)} files"
             )
             assert estimate >= written, (api, sorted(p.name for p in files))
+            for path in files:  # the folder holds 20 MB: the next request starts with room
+                path.unlink()
     finally:
         for path in _files(studio.out):  # the next tests start with an empty folder (its quota is 20 MB)
             path.unlink()
