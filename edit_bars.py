@@ -196,17 +196,15 @@ def map_said(found: song_map.Map | None, first: float | None = None) -> str:
         return result_words.MAP_UNSURE
     per_bar = found.beats_per_bar or song_map.ASSUMED_BEATS
     metre = tips.METRE_NAMES.get(str(per_bar), f"{per_bar} beats per bar")
-    tempo = found.tempo
-    steady = tempo is None or tempo.steady
-    how = result_words.TEMPO_STEADY if steady else result_words.TEMPO_WANDERS.format(pct=tempo.wander_pct)
-    bpm = tempo.bpm if tempo is not None else round(per_bar * 60.0 / _median_bar(found.bars), 1)
+    # Its bars' wander as ``song_map.measured`` says it; its tempo the fit over its beats where they are its own.
+    lengths = np.diff(found.bars)
+    middle = float(np.median(lengths)) if lengths.size else 0.0
+    wander = round(float(np.abs(lengths - middle).max()) / middle * 100.0, 1) if len(found.bars) > 2 else 0.0
+    how = result_words.TEMPO_STEADY if wander <= song_map.STEADY_PCT else result_words.TEMPO_WANDERS.format(pct=wander)
+    own = found.tempo is not None and first is None
+    bpm = found.tempo.bpm if own else round(per_bar * 60.0 / middle, 1) if middle else song_map.ASSUMED_BPM
     line = result_words.MAP_HEARD.format(bars=len(found.bars), bpm=bpm, metre=metre, steady=how)
     return line + ("" if first is None else result_words.MAP_FROM_BAR_ONE.format(first=first))
-
-
-def _median_bar(lines: list[float]) -> float:
-    lengths = np.diff(lines)
-    return float(np.median(lengths)) if lengths.size else 2.0
 
 
 def which(first: int, last: int) -> str:

@@ -16,7 +16,9 @@ import analysis
 import audio
 import bar_one
 import edit_bars
+import records
 import song_map
+import variations
 import waveform
 from checks import InputError
 from test_browser import _open, _tab, site  # noqa: F401 (fixtures)
@@ -26,10 +28,16 @@ SLOW = {"error": -0.02, "drift": 0.01}
 SECONDS = 10.0  # the band's song: five bars, enough to count from its second beat
 
 
+def _slow():
+    import band
+
+    return band.Band(**SLOW)
+
+
 def _played():
     import band
 
-    return band.play(120, 4, SECONDS, band.Band(**SLOW))
+    return band.play(120, 4, SECONDS, _slow())
 
 
 def _counted(lines: list[float], first: float, bpm=None, per_bar=4, seconds=16.0, heard=4) -> list[float]:
@@ -72,10 +80,10 @@ def test_the_maps_line_says_how_sure_it_is():
     steady = song_map.Map([0.0, 2.0, 4.0], [], 4, 120.0, 6.0, song_map.Tempo(120.0, 0.4))
     wandering = song_map.Map([0.0, 2.0, 4.3], [], 3, 90.0, 6.0, song_map.Tempo(90.1, 7.5))
     assert edit_bars.map_said(steady) == "3 bars: ≈ 120 BPM in 4/4, steady"
-    assert (
-        edit_bars.map_said(wandering, 0.5)
-        == "3 bars: ≈ 90.1 BPM in 3/4, its bars wander up to 7.5 %, counted from Bar 1 at 0.5 s"
-    )
+    assert edit_bars.map_said(wandering) == "3 bars: ≈ 90.1 BPM in 3/4, its bars wander up to 7 %"
+    # Counted from a Bar 1: the tempo of its bars as counted (2.15 s of three beats).
+    counted = "3 bars: ≈ 83.7 BPM in 3/4, its bars wander up to 7 %, counted from Bar 1 at 0.5 s"
+    assert edit_bars.map_said(wandering, 0.5) == counted
     assert "set Bar 1" in edit_bars.map_said(song_map.Map(seconds=6.0)) and edit_bars.map_said(None) == ""
 
 
@@ -96,10 +104,8 @@ def test_edit_and_extend_by_the_bar_count_from_the_musicians_bar_1(studio_server
     """The map's bar 1 is the band's first downbeat; the musician says bar 1 is its second beat: Edit's bars 2-3
     are the band's beats 5 to 13 (its drift kept), the take's record counts from there, and Extend by 3 bars ends
     on that grid carried on; a bar 1 outside the song is refused at the door, on its field."""
-    import band as stand_in
-
     path, beats = drifting
-    band(stand_in.Band(**SLOW))
+    band(_slow())
     client = Client(studio_server[0], verbose=False)
     given = round(float(beats[1]) + 0.04, 3)  # a click 40 ms late
     asked = {"src_audio": handle_file(path), "prompt": "dnb", "bpm": 120, "inference_steps": 1}
@@ -109,6 +115,11 @@ def test_edit_and_extend_by_the_bar_count_from_the_musicians_bar_1(studio_server
     assert params["repainting_end"] == pytest.approx(beats[13], abs=0.03), params
     assert params["first_downbeat"] == given and params["edited_bars"] == [2, 3]
     assert edited["takes"][0]["bars"][0] == pytest.approx(beats[1], abs=0.03), edited["takes"][0]["bars"]
+    # A variation of the take counts from the same bar 1; Use these settings brings Generate's fields back.
+    varied = variations.prepare(1, edited, 0.3, 1, 5, src_audio=path)
+    assert varied.request.notes.first_downbeat == given
+    assert varied.request.render.pipeline.repainting_start == params["repainting_start"]
+    assert records.settings(edited)["bpm"] == 120
     longer = client.predict(**asked, bars="3", first_downbeat=given, api_name="/extend")[-1]["params"]
     lines = edit_bars.corrected(edit_bars.of_song(path, None, 120), given, None, 120).bars
     bar = float(np.median(np.diff(lines[-9:])))
