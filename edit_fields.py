@@ -255,10 +255,12 @@ def bars_box(tab: str) -> gr.Textbox:
     )
 
 
-def bar_one_box(tab: str) -> gr.Number:
+def bar_one_box(tab: str) -> gr.Textbox:
     """Where bar 1 starts, in seconds (``first_downbeat``): filled by *Bar 1 here* and a click on the waveform, or
-    typed; empty: the bars as the studio hears them. Lenient: any value reaches ``edit_bars.bar_one``'s words."""
-    return widgets.lenient_number(label="Bar 1 at (s)", info=tips.BAR_ONE, elem_id=f"{tab}-bar-one")
+    typed; empty: the bars as the studio hears them. A text box: a number box sends 0 for empty, and 0 is a song
+    whose bar 1 is its first sample. Lenient: a number from the API reaches ``edit_bars.bar_one_at``'s words."""
+    box = gr.Textbox("", label="Bar 1 at (s)", info=tips.BAR_ONE, placeholder="2.35", elem_id=f"{tab}-bar-one")
+    return widgets.lenient(box)
 
 
 def wire_bar_one(first: Any, wave: Any, music: tuple[Any, Any, Any], edit: tuple[Any, Any, Any] | None = None) -> None:

@@ -445,7 +445,7 @@ def read_cover_song(src_audio: str | None) -> Iterator[tuple[Any, ...]]:
 
 
 def read_extend_song(
-    src_audio: str | None, extend_seconds: Any = 30, first_downbeat: float | None = None
+    src_audio: str | None, extend_seconds: Any = 30, first_downbeat: float | str | None = None
 ) -> Iterator[tuple[Any, ...]]:
     """Extend's upload: as Cover's, with the waveform marking the seam (its bars from ``first_downbeat``, where set)."""
     yield from read_song(src_audio, {"extra": extend_seconds}, first_downbeat)
@@ -456,7 +456,7 @@ def read_edit_song(
     repainting_start: Any = 0,
     repainting_end: Any = 10,
     change: Any = "region",
-    first_downbeat: float | None = None,
+    first_downbeat: float | str | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """Edit's upload: as Cover's, with the waveform showing the region to drag (none for a part)."""
     region = {"start": repainting_start, "end": repainting_end, "select": change == "region"}

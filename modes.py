@@ -263,7 +263,7 @@ def prepare_extend(
     fade_out: float = 0.0,
     dcw: bool | None = None,
     bars: int | str | None = None,
-    first_downbeat: float | None = None,
+    first_downbeat: float | str | None = None,
     lora_preset: str | None = None,
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music, or by ``bars`` whole bars at its tempo
@@ -353,7 +353,7 @@ def prepare_edit(
     lines: list[int] | str | None = None,
     section: str | int | None = None,
     bars: list[int] | str | None = None,
-    first_downbeat: float | None = None,
+    first_downbeat: float | str | None = None,
     lora_preset: str | None = None,
 ) -> Job:
     """Change ``src_audio``: by default (``change="region"``) regenerate ``[repainting_start,

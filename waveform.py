@@ -302,31 +302,30 @@ WITH_BARS_JS = r"""(state, bars, start, end) => {
 # The musician's bar 1 into the waveform's bars (``REPHASE_JS``), run on a click on the waveform after *Bar 1 here*
 # (its time, ``clicked``, fills the Bar 1 field: the first bar line counted from it), a Bar 1 typed, and the BPM
 # or metre changed; the map as heard kept in the state (``heard``) and drawn again where Bar 1 is emptied. Edit's
-# typed bars then set the region from the bars counted so (``WITH_BARS_JS``). Given back as it was where nothing
-# changes, so each run that follows from its own output changes nothing.
+# typed bars then set the region from the bars counted so (``WITH_BARS_JS``). Where the bars do not move nothing is
+# sent back (no-op updates), so a run that follows from its own output, or from a drag, changes nothing.
 BAR_ONE_JS = (
     "(state, first, bpm, meter, bars, start, end) => {\n"
     + REPHASE_JS
     + """
   const barsOf = (s) => (Array.isArray(s.bars) ? s.bars : []).map(Number).filter(Number.isFinite);
-  const out = (text, set) => {
-    if (bars === undefined) return [text, set];
-    const [shown, a, b] = (__WITH_BARS__)(text, bars, start, end);
-    return [shown, set, a, b];
-  };
+  // Nothing changed: nothing sent back (a value given back as it was read could undo a drag made meanwhile).
+  const keep = { __type__: "update" }, kept = bars === undefined ? [keep, keep] : [keep, keep, keep, keep];
   try {
     const s = JSON.parse(state || "{}"), seconds = Number(s.seconds) || 0, clicked = "clicked" in s;
-    if (!seconds) return out(state, first);
+    if (!seconds) return kept;
     const typed = first === null || first === undefined || String(first).trim() === "" ? null : Number(first);
     const at = clicked ? Number(s.clicked) : typed, heard = Array.isArray(s.heard) ? s.heard : barsOf(s);
     delete s.clicked;
     const beats = Number(String(meter ?? "").split("/")[0]), per = Number.isInteger(beats) && beats >= 2 && beats <= 12 ? beats : null;
     const counted = at !== null && Number.isFinite(at) && at >= 0 && at < seconds ? rephase(heard, at, Number(bpm), per, seconds, Number(s.per_bar) || null) : [];
-    const set = clicked ? (counted.length ? counted[0] : at) : first;
     if (counted.length) { s.heard = heard; s.bars = counted; } else { s.bars = heard; delete s.heard; }
-    const same = JSON.stringify(barsOf(s)) === JSON.stringify(barsOf(JSON.parse(state))) && !clicked;
-    return out(same ? state : JSON.stringify(s), set);
-  } catch (e) { return out(state, first); }
+    if (!clicked && JSON.stringify(barsOf(s)) === JSON.stringify(barsOf(JSON.parse(state)))) return kept;
+    const text = JSON.stringify(s), set = clicked ? String(counted.length ? counted[0] : at) : keep;
+    if (bars === undefined) return [text, set];
+    const [shown, a, b] = (__WITH_BARS__)(text, bars, start, end);  // Edit's typed bars: their region, counted anew
+    return [shown, set, a, b];
+  } catch (e) { return kept; }
 }"""
 ).replace("__WITH_BARS__", WITH_BARS_JS)
 

@@ -158,6 +158,9 @@ def test_bar_1_here_moves_the_ticks_fills_the_field_and_counts_as_the_press_does
     page.locator("#edit-src input[type=file]").set_input_files(path)
     wave = page.locator('#edit-wave .song-wave[data-ready="1"][data-first="0"]:not([data-bars="0"])')
     wave.wait_for()
+    page.locator("#edit-src-info").get_by_text("steady").wait_for()  # the map read: nothing comes after
+    assert "Bar 1" not in page.locator("#edit-src-info").inner_text()  # none set: the map as heard
+    assert page.locator("#edit-bar-one textarea, #edit-bar-one input").first.input_value() == ""
     page.locator("#edit-wave .ace-bar-one").click()
     page.locator('#edit-wave [data-arming="1"]').wait_for()
     box = page.locator("#edit-wave canvas").bounding_box()
@@ -166,7 +169,7 @@ def test_bar_1_here_moves_the_ticks_fills_the_field_and_counts_as_the_press_does
         "t => Math.abs(Number(document.querySelector('#edit-wave .song-wave').dataset.first) - t) < 0.03",
         arg=float(beats[1]),
     )
-    first = float(page.locator("#edit-bar-one input").first.input_value())
+    first = float(page.locator("#edit-bar-one textarea, #edit-bar-one input").first.input_value())
     assert first == pytest.approx(beats[1], abs=0.03)
     assert first == float(page.locator("#edit-wave .song-wave").get_attribute("data-first"))
     page.locator("#edit-bars textarea, #edit-bars input").first.fill("2-3")

@@ -109,8 +109,8 @@ def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_s
     # A musician's bar 1 (issue 78): Edit and Extend count their bars from it, in seconds, none by default.
     for name in ("edit", "extend"):
         first = listed[name].inputSchema["properties"]["first_downbeat"]
-        assert "Where bar 1 starts, in seconds" in first["description"] and "Default: none." in first["description"]
-        assert first["default"] is None and {"number", "null"} <= set(first["type"]), first
+        assert "Where bar 1 starts, in seconds" in first["description"] and 'Default: "".' in first["description"]
+        assert first["default"] == "" and {"number", "string", "null"} <= set(first["type"]), first
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert (
         f"at most {agent_table.AGENT_SHARE} agents at once for one address and {agent_table.AGENT_SHARE} for one set"
