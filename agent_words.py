@@ -99,6 +99,10 @@ MCP_FIELDS = {
     "lock_to_grid": "Warp each take's bars onto bpm (or the planner's, with think on), so every bar lasts exactly a "
     "bar at that tempo from its first downbeat: a take that lines up with a DAW's grid. The take as played is kept "
     "beside it (takes[i].unlocked); its record says what was stretched (takes[i].lock). Needs bpm or think.",
+    "first_downbeat": "Where bar 1 starts, in seconds from the song's start (a downbeat), where the studio's map of the "
+    "song is wrong or unsure: bars (and the take's record, takes[i].bars) are counted from there, on the beats the "
+    "studio heard (the one nearest it becomes bar 1), or, where it heard none or bpm is not their tempo within an "
+    "octave, laid at bpm from this time. Nothing before it is counted. Must lie inside the song; empty: the studio's map.",
     "section": "Edit by the words: one [Section] of the take, by its name (Chorus) or its number from 1; its lines are "
     "made again, as with lines.",
 }
@@ -176,7 +180,7 @@ DEEPEST = 16
 LOOSER = {
     name: {"type": ["array", "string", "number", "null"], "items": {"type": ["string", "number"]}}
     for name in ("lines", "bars")
-}
+} | {"first_downbeat": {"type": ["number", "string", "null"]}}  # seconds, or the page's text box's text
 
 # The page's words for a parameter, where they say what it does without speaking of the page.
 PAGE_WORDS = {

@@ -11,6 +11,7 @@ from its audio when the run reads it, and checked there again.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -20,12 +21,15 @@ import numpy as np
 
 import analysis
 import audio
+import bar_one
 import headers
 import preparing
 import records
 import refusals
+import result_words
 import song_map
 import take_latents
+import tooltips as tips
 import uploads
 from checks import MIN_REGION_SECONDS, SHORT_TEXT, InputError
 
@@ -124,15 +128,83 @@ def heard(src_audio: Any, song: np.ndarray, bpm: Any = None) -> song_map.Map | N
         return None
 
 
-def _grid(src_audio: Any, song: np.ndarray | None, bpm: Any = None) -> song_map.Map | None:
-    """``of_song``, refused in words on ``bars`` where the studio is busy or hears no steady beat."""
+# The musician's bar 1 as the preparers pass it on (``bar_one_at``'s seconds, the time signature typed), or None.
+Corrected = tuple[float, Any] | None
+
+
+def _grid(src_audio: Any, song: np.ndarray | None, bpm: Any = None, from_bar: Corrected = None) -> song_map.Map | None:
+    """``of_song``, counted from the musician's bar 1 where one is set (``from_bar``: ``corrected``), refused in words
+    on ``bars`` where the studio is busy or hears no steady beat."""
     try:
         found = of_song(src_audio, song, bpm)
     except uploads.Busy as exc:
         raise InputError(str(exc), "bars") from None
+    if found is not None and from_bar is not None:
+        found = corrected(found, *from_bar, bpm)
     if found is not None and not found.bars:
         raise InputError(refusals.BARS_NO_GRID, "bars")
     return found
+
+
+def bar_one_at(value: Any, song: np.ndarray) -> float | None:
+    """``first_downbeat`` (where bar 1 starts, in seconds) checked against ``song``: None where none is given, else
+    a time inside it, to the millisecond; refused in words on ``first_downbeat``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    refused = InputError(refusals.BAR_ONE_NOT_NUMBER.format(given=str(value).strip()[:40]), "first_downbeat")
+    try:
+        given = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        raise refused from None
+    if not math.isfinite(given):
+        raise refused
+    seconds = song.shape[-1] / audio.SAMPLE_RATE
+    if not 0 <= given < seconds:
+        raise InputError(refusals.BAR_ONE_OUTSIDE.format(given=given, seconds=seconds), "first_downbeat")
+    return round(given, 3)
+
+
+def corrected(found: song_map.Map, first: float, time_signature: Any, bpm: Any) -> song_map.Map:
+    """``found`` (a song's map) counted from bar 1 at ``first`` (``song_map.rephased``, at the ``bpm`` and metre
+    typed); refused in words on ``first_downbeat`` where it has no beat and no BPM is typed to lay bars at."""
+    per_bar = song_map.beats_per_bar_of(time_signature)
+    lines = bar_one.rephased(found.bars, first, bpm, per_bar, found.seconds, found.beats_per_bar)
+    if not lines:
+        raise InputError(refusals.BAR_ONE_NO_TEMPO.format(given=first), "first_downbeat")
+    return dataclasses.replace(found, bars=lines, beats_per_bar=per_bar or found.beats_per_bar)
+
+
+def for_reading(
+    found: song_map.Map | None, song: np.ndarray, first: Any, bpm: Any
+) -> tuple[song_map.Map | None, float | None]:
+    """An upload's map as its reading shows it: counted from bar 1 at ``first`` where that is a time inside the song
+    the map can be counted from (``corrected``, at ``bpm``), with that time; else as heard, and None (an upload
+    is never refused for its map: the press says why on the field)."""
+    try:
+        at = None if found is None else bar_one_at(first, song)
+        return (found, None) if at is None else (corrected(found, at, None, bpm), at)
+    except InputError:
+        return found, None
+
+
+def map_said(found: song_map.Map | None, first: float | None = None) -> str:
+    """The upload's map in one line, and how sure it is: "12 bars: ≈ 140.1 BPM in 4/4, steady", "…, its bars
+    wander up to 6 %", or that no steady beat was heard (set Bar 1 and the BPM); "" where it was not read."""
+    if found is None:
+        return ""
+    if not found.bars:
+        return result_words.MAP_UNSURE
+    per_bar = found.beats_per_bar or song_map.ASSUMED_BEATS
+    metre = tips.METRE_NAMES.get(str(per_bar), f"{per_bar} beats per bar")
+    # Its bars' wander as ``song_map.measured`` says it; its tempo the fit over its beats where they are its own.
+    lengths = np.diff(found.bars)
+    middle = float(np.median(lengths)) if lengths.size else 0.0
+    wander = round(float(np.abs(lengths - middle).max()) / middle * 100.0, 1) if len(found.bars) > 2 else 0.0
+    how = result_words.TEMPO_STEADY if wander <= song_map.STEADY_PCT else result_words.TEMPO_WANDERS.format(pct=wander)
+    own = found.tempo is not None and first is None
+    bpm = found.tempo.bpm if own else round(per_bar * 60.0 / middle, 1) if middle else song_map.ASSUMED_BPM
+    line = result_words.MAP_HEARD.format(bars=len(found.bars), bpm=bpm, metre=metre, steady=how)
+    return line + ("" if first is None else result_words.MAP_FROM_BAR_ONE.format(first=first))
 
 
 def which(first: int, last: int) -> str:
@@ -141,13 +213,19 @@ def which(first: int, last: int) -> str:
 
 
 def region(
-    src_audio: Any, bars: Any, typed: tuple[Any, Any] | None, song: np.ndarray | None = None, bpm: Any = None
+    src_audio: Any,
+    bars: Any,
+    typed: tuple[Any, Any] | None,
+    song: np.ndarray | None = None,
+    bpm: Any = None,
+    from_bar: Corrected = None,
 ) -> tuple[float, float] | None:
-    """The region ``bars`` choose in ``src_audio`` (``song``: its audio, decoded; None: the door cannot tell yet), refused in words on
-    ``bars``: with a typed region (``typed``: the seconds sent where they are not the form's first values)
-    that is not the bars' own, past the song's bars, shorter than Edit's shortest, or a song with no grid."""
+    """The region ``bars`` choose in ``src_audio`` (``song``: its audio, decoded; None: the door cannot tell yet;
+    counted from ``from_bar`` where the musician set it), refused in words on ``bars``: with a typed region
+    (``typed``: the seconds sent where they are not the form's first values) that is not the bars' own, past the
+    song's bars, shorter than Edit's shortest, or a song with no grid."""
     first, last = numbers(bars)
-    grid = _grid(src_audio, song, bpm)
+    grid = _grid(src_audio, song, bpm, from_bar)
     if grid is None:
         return None
     if not 1 <= first <= last <= len(grid.bars):
@@ -210,13 +288,14 @@ def extension(
     within: tuple[float, float],
     bpm: Any = None,
     time_signature: Any = None,
+    first: float | None = None,
 ) -> float:
     """The seconds Extend adds for ``bars`` whole bars after ``song`` (decoded): that many bars at its
     tempo after the bar the song ends in, so the new part ends on a bar line and the next bar starts on the
     beat (a song that ends on a bar line: exactly that many bars). Refused in words on ``bars`` outside
     ``within`` (Extend's range); at the door, a song not mapped yet is brought within it (taken on trust)."""
     n, seconds = count(bars), song.shape[-1] / audio.SAMPLE_RATE
-    grid = _grid(src_audio, song, bpm)
+    grid = _grid(src_audio, song, bpm, None if first is None else (first, time_signature))
     bar, last = _bar_seconds(grid, bpm, time_signature)
     if last is None:
         more = round(n * bar, 3)

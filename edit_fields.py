@@ -255,6 +255,25 @@ def bars_box(tab: str) -> gr.Textbox:
     )
 
 
+def bar_one_box(tab: str) -> gr.Textbox:
+    """Where bar 1 starts, in seconds (``first_downbeat``): filled by *Bar 1 here* and a click on the waveform, or
+    typed; empty: the bars as the studio hears them. A text box: a number box sends 0 for empty, and 0 is a song
+    whose bar 1 is its first sample. Lenient: a number from the API reaches ``edit_bars.bar_one_at``'s words."""
+    box = gr.Textbox("", label="Bar 1 at (s)", info=tips.BAR_ONE, placeholder="2.35", elem_id=f"{tab}-bar-one")
+    return widgets.lenient(box)
+
+
+def wire_bar_one(first: Any, wave: Any, music: tuple[Any, Any, Any], edit: tuple[Any, Any, Any] | None = None) -> None:
+    """The musician's bar 1 counts the waveform's bars from it, in the page (``waveform.BAR_ONE_JS``, as the press
+    counts them): a click after *Bar 1 here* (the widget's ``submit``: a drag's ``input`` would empty Edit's bars)
+    fills the field, and the field, the BPM or metre changed count again; Edit's typed bars (``edit``: the bars,
+    the region's start and end) then set the region from them."""
+    bpm, _, meter = music
+    inputs, outputs = [wave, first, bpm, meter, *(edit or ())], [wave, first, *(edit or ())[1:]]
+    for trigger in (wave.submit, wave.change, first.change, bpm.change, meter.change):
+        trigger(None, inputs, outputs, js=waveform.BAR_ONE_JS, api_visibility="private")
+
+
 def words_picker() -> Picker:
     """The song's sung lines to tick, and its sections (each ticks its lines), folded and hidden until a
     song whose words are known arrives. Lenient: an API value reaches ``edit_lines``' own words."""

@@ -388,10 +388,10 @@ def describe_source(path: str | None) -> str:
     return f"Source: {int(minutes)}:{secs:04.1f} long · {header.rate} Hz · {header.channels} channel(s)"
 
 
-def read_song(path: str | None, wave: dict[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+def read_song(path: str | None, wave: dict[str, Any] | None = None, first: Any = None) -> Iterator[tuple[Any, ...]]:
     """``(line, bpm, key, time signature, waveform)`` as they become known: the length and the
     waveform first, then the analysis. ``wave`` holds the waveform's extras (Extend's seconds to
-    add, Edit's region) or is None where the tab has no waveform."""
+    add, Edit's region) or is None where the tab has no waveform; ``first``: where the musician set bar 1."""
     text = describe_source(path)
     if not path:
         yield text, UNCHANGED, UNCHANGED, UNCHANGED, "" if wave is not None else UNCHANGED
@@ -426,9 +426,16 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None) -> Iterator[
     # sung take's from its words, where no beat is heard too: each one a region to choose); the tempo, key
     # and metre said again: an API caller reads the last answer.
     heard = edit_bars.heard(path, song, musical[0] or None)  # read at the BPM the form now shows
-    if heard is not None and (heard.bars or heard.sections):
-        marked = drawn if wave is None else waveform.keeping(waveform.draw(song, **wave, song_map=heard.as_record()))
-        yield f"{line} · {len(heard.bars)} bars" if heard.bars else line, *musical, marked
+    counted, at = edit_bars.for_reading(heard, song, first, musical[0] or None)
+    # How sure the map is, in one line (where no beat is heard: on a waveform, where Bar 1 can be set).
+    said = edit_bars.map_said(counted, at) if counted is not None and (counted.bars or wave is not None) else ""
+    if counted is not None and (said or counted.sections):
+        mapped = counted.as_record() | {
+            "heard": heard.bars if at is not None else None,
+            "beats_per_bar": heard.beats_per_bar,
+        }
+        marked = drawn if wave is None else waveform.keeping(waveform.draw(song, **wave, song_map=mapped))
+        yield f"{line} · {said}" if said else line, *musical, marked
 
 
 def read_cover_song(src_audio: str | None) -> Iterator[tuple[Any, ...]]:
@@ -437,17 +444,23 @@ def read_cover_song(src_audio: str | None) -> Iterator[tuple[Any, ...]]:
         yield line, bpm, key, meter
 
 
-def read_extend_song(src_audio: str | None, extend_seconds: Any = 30) -> Iterator[tuple[Any, ...]]:
-    """Extend's upload: as Cover's, with the waveform marking the seam."""
-    yield from read_song(src_audio, {"extra": extend_seconds})
+def read_extend_song(
+    src_audio: str | None, extend_seconds: Any = 30, first_downbeat: float | str | None = None
+) -> Iterator[tuple[Any, ...]]:
+    """Extend's upload: as Cover's, with the waveform marking the seam (its bars from ``first_downbeat``, where set)."""
+    yield from read_song(src_audio, {"extra": extend_seconds}, first_downbeat)
 
 
 def read_edit_song(
-    src_audio: str | None, repainting_start: Any = 0, repainting_end: Any = 10, change: Any = "region"
+    src_audio: str | None,
+    repainting_start: Any = 0,
+    repainting_end: Any = 10,
+    change: Any = "region",
+    first_downbeat: float | str | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """Edit's upload: as Cover's, with the waveform showing the region to drag (none for a part)."""
     region = {"start": repainting_start, "end": repainting_end, "select": change == "region"}
-    yield from read_song(src_audio, region)
+    yield from read_song(src_audio, region, first_downbeat)
 
 
 READERS = {"cover": read_cover_song, "extend": read_extend_song, "edit": read_edit_song}

@@ -101,6 +101,7 @@ def _noted(job: Job) -> dict[str, Any]:
         "extend_bars": notes.extend_bars,
         "edited_lines": notes.edited_lines and list(notes.edited_lines),
         "edited_bars": notes.edited_bars and list(notes.edited_bars),
+        "first_downbeat": notes.first_downbeat,
         "source_seconds": notes.source_seconds,
         "src_audio": notes.src_audio,
     }

@@ -269,10 +269,12 @@ def prepare_extend(
     fade_out: float = 0.0,
     dcw: bool | None = None,
     bars: int | str | None = None,
+    first_downbeat: float | str | None = None,
     lora_preset: str | None = None,
 ) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music, or by ``bars`` whole bars at its tempo
-    (``edit_bars.extension``: the new part ends on a bar line); the original part is kept as is."""
+    (``edit_bars.extension``: the new part ends on a bar line; counted from bar 1 at ``first_downbeat``, seconds,
+    where the musician set it); the original part is kept as is."""
     render, fmt = preparing.common(
         **preparing.shared(locals()),
         need_text=None,
@@ -284,11 +286,10 @@ def prepare_extend(
         more = in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
     finishing = check_finish(None, fade_in, fade_out, whole=False)
     source = preparing.source(src_audio)
-    n = source.shape[-1]
+    n, first = source.shape[-1], edit_bars.bar_one_at(first_downbeat, source)
     if edit_bars.given(bars):
-        more = edit_bars.extension(
-            src_audio, bars, source, EXTEND_RANGE, render.pipeline.bpm, render.pipeline.timesignature
-        )
+        call = render.pipeline
+        more = edit_bars.extension(src_audio, bars, source, EXTEND_RANGE, call.bpm, call.timesignature, first)
     total = n + int(round(more * audio.SAMPLE_RATE))
     if total > audio.MAX_SECONDS * audio.SAMPLE_RATE:
         raise InputError(_too_long(n / audio.SAMPLE_RATE, more), "bars" if edit_bars.given(bars) else "extend_seconds")
@@ -307,6 +308,7 @@ def prepare_extend(
         source_seconds=round(seam, 3),
         extend_seconds=more,
         extend_bars=edit_bars.count(bars) if edit_bars.given(bars) else None,
+        first_downbeat=first,
     )
     request = MusicRequest("extend", render, seconds, fmt, notes=notes)
     request = preparing.from_own_latents(src_audio, request, repaint=True)
@@ -362,6 +364,7 @@ def prepare_edit(
     lines: list[int] | str | None = None,
     section: str | int | None = None,
     bars: list[int] | str | None = None,
+    first_downbeat: float | str | None = None,
     lora_preset: str | None = None,
 ) -> Job:
     """Change ``src_audio``: by default (``change="region"``) regenerate ``[repainting_start,
@@ -370,7 +373,8 @@ def prepare_edit(
     sung one), ``"extract"`` takes the ``part`` out, ``"complete"`` completes the song with
     ``add_parts``, each on the XL base model (``prompt``: the style of what is made). ``lines`` (numbers
     from 1) or a ``section`` (name or number) of a take the studio made with synced lyrics set the region
-    instead (``edit_lines``; ``lyrics``: their new words, empty: kept as sung), as ``bars`` do (``edit_bars``)."""
+    instead (``edit_lines``; ``lyrics``: their new words, empty: kept as sung), as ``bars`` do (``edit_bars``:
+    counted from bar 1 at ``first_downbeat``, seconds, where the musician set it)."""
     with about("change"):
         task = part_tasks.check_change(change)
     if task is not None and edit_lines.given(lines, section):
@@ -387,8 +391,9 @@ def prepare_edit(
         return part_tasks.prepare(task, **song, **made, part=part, add_parts=add_parts)
     adapter = {"lora": lora, "lora_scale": lora_scale, "lora_preset": lora_preset}
     render, fmt = preparing.common(**song, need_text="edit", **adapter)
+    music = (render.pipeline.bpm, render.pipeline.timesignature, first_downbeat)
     start, end, source, finishing = _region(
-        src_audio, repainting_start, repainting_end, chosen or bars, fade_in, fade_out, render.pipeline.bpm
+        src_audio, repainting_start, repainting_end, chosen or bars, fade_in, fade_out, music
     )
     length = source.shape[-1] / audio.SAMPLE_RATE
     render = render.with_pipeline(
@@ -405,6 +410,7 @@ def prepare_edit(
         source_seconds=round(length, 3),
         edited_lines=(chosen.first, chosen.last) if chosen is not None else None,
         edited_bars=edit_bars.said(bars) if chosen is None else None,
+        first_downbeat=edit_bars.bar_one_at(first_downbeat, source),
     )
     request = MusicRequest("edit", render, round(length, 3), fmt, notes=notes)
     request = preparing.from_own_latents(src_audio, request, repaint=True)
@@ -428,11 +434,12 @@ def _sung_in_region(job: Job, src_audio: Any, sung: str) -> Job:
 
 
 def _region(
-    src_audio: Any, start: Any, end: Any, chosen: edit_lines.Chosen | Any, fade_in: Any, fade_out: Any, bpm: Any
+    src_audio: Any, start: Any, end: Any, chosen: edit_lines.Chosen | Any, fade_in: Any, fade_out: Any, music: tuple
 ) -> tuple[float, float, np.ndarray, Any]:
     """Edit's region and finish checked, in the order the form names them, and its song loaded:
     (start, end, the song, ``check_finish``'s finish). The region is the one the chosen lines span
-    (``edit_lines``), or the chosen bars (``edit_bars``: counted at ``bpm`` where one is typed), else the one asked."""
+    (``edit_lines``), or the chosen bars (``edit_bars``: counted at the BPM typed, from the musician's bar 1,
+    where ``music``, (BPM, time signature, ``first_downbeat``), says them), else the one asked."""
     if isinstance(chosen, edit_lines.Chosen):
         finish = check_finish(None, fade_in, fade_out, whole=False)
         source = preparing.source(src_audio)
@@ -442,7 +449,9 @@ def _region(
         finish = check_finish(None, fade_in, fade_out, whole=False)
         source = preparing.source(src_audio)
         typed = None if (start, end) == REGION else (start, end)
-        found = edit_bars.region(src_audio, chosen, typed, source, bpm)
+        bpm, metre, first = music
+        first = edit_bars.bar_one_at(first, source)
+        found = edit_bars.region(src_audio, chosen, typed, source, bpm, None if first is None else (first, metre))
         # At the door a song the studio did not map stands whole for its region until the run reads its bars.
         return (*(found or (0.0, source.shape[-1] / audio.SAMPLE_RATE)), source, finish)
     with about("repainting_start"):

@@ -210,6 +210,8 @@ class Notes:
     extend_bars: int | None = None
     edited_lines: tuple[int, int] | None = None
     edited_bars: tuple[int, int] | None = None
+    # Where the musician set bar 1 (``first_downbeat``, seconds): Edit's and Extend's bars counted from there.
+    first_downbeat: float | None = None
     # The take's own seed, which a repaint may not draw again (``preparing.from_own_latents``).
     seed_redrawn: int | None = None
     # A variation's origin (the take), how far it moves, and each take's fresh seed (``variations``).

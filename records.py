@@ -129,6 +129,8 @@ class Record:
     voice: dict[str, Any]
     loop: dict[str, Any] | None
     settings: dict[str, Any]
+    # Where the musician set bar 1 (``first_downbeat``, seconds): the take's bars are counted from there.
+    first_downbeat: float | None = None
 
     @classmethod
     def of(cls, record: Any) -> Record:
@@ -156,6 +158,7 @@ class Record:
             voice=said.get("reference") if isinstance(said.get("reference"), dict) else {},
             loop=loop_of(record),
             settings=dict(said),
+            first_downbeat=_seconds(said.get("first_downbeat")),
         )
 
     def captions(self, take: Take | dict[str, Any] | None) -> list[str]:
@@ -184,6 +187,13 @@ class Record:
     def asked(self, names: set[str] | frozenset[str]) -> dict[str, Any]:
         """Its settings of these ``names`` (a preparer's), as written: the preparer checks each."""
         return {name: value for name, value in self.settings.items() if name in names}
+
+
+def _seconds(value: Any) -> float | None:
+    """A time a record gives in seconds (0 or more, finite), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 <= value < float("inf") else None
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -57,6 +57,10 @@ BARS_WITH_PART = "Bars choose a region of the song; a part changes the whole son
 BARS_TOO_SHORT = "{which} last only {seconds:.2f} s; Edit changes at least {least:g} s at a time. Choose more bars."
 EXTEND_BARS_NOT_COUNT = "“{given}” is not a number of bars to add. Give a whole number from 1, such as 8."
 EXTEND_BARS_RANGE = "{bars} bars at this song's tempo add {seconds:.1f} s; Extend adds {low:g}–{high:g} s at a time, and the song stays at most {most}. Choose fewer or more bars, or add seconds instead."
+# A musician's correction of the map (``edit_bars.bar_one``, ``rephased``): *Bar 1 here*, in seconds.
+BAR_ONE_NOT_NUMBER = "Bar 1 is a time in the song, in seconds (such as 2.35); “{given}” is not one. Leave it empty to count the bars as the studio hears them."
+BAR_ONE_OUTSIDE = "Bar 1 at {given:g} s is outside the song, which is {seconds:.1f} s long: set it on a downbeat inside it (click *Bar 1 here*, then the waveform), or leave it empty."
+BAR_ONE_NO_TEMPO = "Bar 1 is set at {given:g} s, but the studio hears no steady beat in this song to count bars from: type the song's BPM too, and its bars are laid from Bar 1 at that tempo."
 # Extend past the longest song: where less than Extend's least is left, it cannot add to the song at all.
 EXTEND_TOO_LONG = (
     "The song is {song:.0f} s; adding {more:g} s would make it longer than {most}. Add at most {room:d} s."

@@ -22,6 +22,10 @@ SEED_REDRAWN = " (not {asked}: that is the song's own seed, and a repaint of a t
 # An upload counted two ways (a half-time feel): the BPM field takes the first; the musician may type the other.
 FELT_AS = "{tempo}, felt as {felt:g}"
 NO_STEADY_BEAT = "no steady beat found, so BPM and time signature stay on auto"
+# The upload's map in one line, and how sure it is (``edit_bars.map_said``): steady, wandering, or no beat heard.
+MAP_HEARD = "{bars} bars: ≈ {bpm:g} BPM in {metre}, {steady}"
+MAP_FROM_BAR_ONE = ", counted from Bar 1 at {first:g} s"
+MAP_UNSURE = "no steady beat heard: set Bar 1 on the waveform and type the BPM"
 # A take's voice lent to Generate (``voice_row``).
 VOICE_USED = "This take's voice is now Generate's timbre reference: write a new caption and lyrics, and make a song."
 # A take kept as played by *Lock to the grid* (``grid_lock``), and its links (``player``).

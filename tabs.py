@@ -144,6 +144,7 @@ def extend_tab(variant: Any) -> MusicTab:
     with gr.Tab("Extend", id="extend"):
         with widgets.music_form("Extend", "extend", checks.MAX_TAKES) as form:
             source, info, wave = form_fields.song_input("extend", wave=True)
+            first = edit_fields.bar_one_box("extend")
             described = form_fields.describe_button("extend")
             seconds = widgets.lenient_slider(
                 *checks.EXTEND_RANGE,
@@ -167,10 +168,12 @@ def extend_tab(variant: Any) -> MusicTab:
     # The seam moves with the seconds to add; bars to add set both.
     seconds.change(None, [wave, seconds], wave, js=waveform.WITH_EXTRA_JS, api_visibility="private")
     edit_fields.wire_bars_added(bars, wave, seconds, more.music)
-    reading = ([source, seconds], [info, *more.music, wave])
+    edit_fields.wire_bar_one(first, wave, more.music)
+    _new_song_new_bar_one(source, first)
+    reading = ([source, seconds, first], [info, *more.music, wave])
     return MusicTab(
         "extend",
-        _song_fields(source, prompt, lyrics, more, extend_seconds=seconds, bars=bars),
+        _song_fields(source, prompt, lyrics, more, extend_seconds=seconds, bars=bars, first_downbeat=first),
         form,
         source=source,
         reading=reading,
@@ -186,6 +189,7 @@ def edit_tab(variant: Any) -> MusicTab:
         with widgets.music_form("Regenerate region", "edit", checks.MAX_TAKES) as form:
             source, info, wave = form_fields.song_input("edit", wave=True)
             bars = edit_fields.bars_box("edit")  # right under the waveform whose region it sets
+            first = edit_fields.bar_one_box("edit")  # and where its bars are counted from
             described = form_fields.describe_button("edit")
             choice = edit_fields.build()
             with gr.Row(equal_height=True) as region:
@@ -210,9 +214,12 @@ def edit_tab(variant: Any) -> MusicTab:
     shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], more.dcw, form.button, *more.boxes]
     shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset, picker.column, picker.lines, bars]
     edit_fields.wire(choice, variant, edit_fields.Shown(*shown), wave, start, end, (picker, source))
-    reading = ([source, start, end, choice.change], [info, *more.music, wave])
+    edit_fields.wire_bar_one(first, wave, more.music, (bars, start, end))
+    _new_song_new_bar_one(source, first)
+    reading = ([source, start, end, choice.change, first], [info, *more.music, wave])
     own = {"repainting_start": start, "repainting_end": end, "change": choice.change, "part": choice.part}
     own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength, bars=bars, **picker.fields)
+    own.update(first_downbeat=first)
     return MusicTab(
         "edit",
         _song_fields(source, prompt, lyrics, more, **own),
@@ -224,6 +231,11 @@ def edit_tab(variant: Any) -> MusicTab:
         variation=variation,
         after=lambda run: edit_fields.after_run(choice, run),
     )
+
+
+def _new_song_new_bar_one(source: gr.Audio, first: Any) -> None:
+    """A song taken away empties its Bar 1, in the page: the next song's bars are its own until one is set."""
+    source.clear(None, None, first, js="() => null", api_visibility="private")
 
 
 def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:

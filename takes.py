@@ -23,6 +23,7 @@ from typing import Any
 import gradio as gr
 
 import audio
+import bar_one
 import grid_lock
 import lrc
 import output_folder
@@ -212,7 +213,9 @@ def _mapped(record: dict[str, Any], result: dict[str, Any], said: records.Record
     for entry, take in zip(record["takes"], result["audio"], strict=True):
         locked = entry.get("lock") or {}
         grid = grid_lock.grid(locked, entry["seconds"]) if locked.get("locked") else None
-        entry.update(song_map.of_take(take, entry, said, result.get("loop"), grid))
+        mapped = song_map.of_take(take, entry, said, result.get("loop"), grid)
+        # Counted from the musician's bar 1 where an Edit or Extend set it (``bar_one``).
+        entry.update(bar_one.of_take(mapped, said.first_downbeat, said.bpm, said.time_signature, entry["seconds"]))
     record["timings"]["map_s"] = round(time.perf_counter() - mapping, 3)
 
 

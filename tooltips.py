@@ -130,6 +130,9 @@ EDIT_SECTION = "Tick every line of one section at once."
 # Edit and Extend by the bar (``edit_bars``; the bar lines: ``song_map``). A bar is one measure of the song's metre.
 EDIT_BARS = "Bars to change, counted from 1 as the studio hears them: 9-16, or 9. The region runs from the start of the first to the start of the bar after the last (the song's end after its last bar). Leave empty to set the region by its seconds."
 EXTEND_BARS = "Whole bars to add at the song's tempo (such as 8), in place of the seconds: the new part ends on a bar line, so a bar after it would start on the beat. Leave empty to add the seconds above."
+# A musician's correction of the map (``edit_bars.rephased``; the button on the waveform: ``waveform``).
+BAR_ONE = "Where bar 1 starts, in seconds: click *Bar 1 here*, then the waveform on a downbeat (or type it). The bars are counted from there, on the beats the studio heard, or at the BPM typed where it heard none. Empty: bars as the studio hears them."
+BAR_ONE_BUTTON, BAR_ONE_ARMED = "Bar 1 here", "Click the waveform on bar 1's downbeat"
 # Describe (Cover, Extend, Edit): the planner listens to the uploaded song and fills the empty fields.
 DESCRIBE = (
     "Let ACE-Step's planner listen to the song and fill in what you left empty: style, lyrics, language, "

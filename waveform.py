@@ -33,6 +33,45 @@ MOST_BARS = 1536
 MOST_SECTIONS = 64
 NAME_CHARS = 40
 
+# A musician's correction in the page, as ``song_map.rephased`` counts it at the press: the bar lines from bar 1 at
+# ``first`` (seconds), on the map's beats (each bar split into ``heardPerBar``) or, where it has none or the BPM
+# typed is not its tempo within an octave, at ``bpm`` from ``first`` itself; [] where neither is known.
+REPHASE_JS = """function rephase(lines, first, bpm, perBar, seconds, heardPerBar) {
+  const per = perBar || heardPerBar || 4, tempo = bpm > 0 && Number.isFinite(bpm) ? bpm : null;
+  const inside = lines.map(Number).filter((t) => Number.isFinite(t) && t >= 0 && t < seconds).sort((a, b) => a - b);
+  const median = (xs) => { const v = [...xs].sort((a, b) => a - b), m = v.length >> 1; return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2; };
+  const diffs = (xs) => xs.slice(1).map((x, i) => x - xs[i]);
+  const nearest = (xs) => xs.reduce((best, x, i) => (Math.abs(x - first) < Math.abs(xs[best] - first) ? i : best), 0);
+  const split = (xs, n) => { const out = []; for (let j = 0; j + 1 < xs.length; j++) for (let i = 0; i < n; i++) out.push(xs[j] + ((xs[j + 1] - xs[j]) * i) / n); return out; };
+  let beats = null;
+  if (inside.length >= 2) {
+    const n = heardPerBar || per, head = (inside[1] - inside[0]) / n, last = inside[inside.length - 1];
+    const tail = (last - inside[inside.length - 2]) / n;
+    beats = [];
+    for (let k = Math.trunc(inside[0] / head + 0.5); k > 0; k--) beats.push(inside[0] - head * k);
+    beats.push(...split(inside, n));
+    for (let k = 0; k <= Math.trunc((seconds - last) / tail); k++) beats.push(last + tail * k);
+    if (tempo) {
+      const ratio = (median(diffs(beats)) * tempo) / 60, off = (f) => Math.abs(Math.log(ratio / f));
+      const factor = [1 / 3, 1 / 2, 1, 2, 3].reduce((b, f) => (off(f) < off(b) ? f : b));
+      if (off(factor) > Math.log(1.12)) beats = null;
+      else if (factor >= 1) beats = [...split(beats, Math.round(factor)), beats[beats.length - 1]];
+      else { const step = Math.round(1 / factor), k = nearest(beats) % step; beats = beats.filter((_, i) => i >= k && (i - k) % step === 0); }
+    }
+  }
+  let found = [], bar;
+  if (beats === null) {
+    if (!tempo) return [];
+    bar = (per * 60) / tempo;
+    for (let i = 0; i < Math.trunc(Math.max(0, seconds - first) / bar) + 2; i++) found.push(first + bar * i);
+  } else {
+    const k = nearest(beats);
+    found = beats.filter((_, i) => i >= k && (i - k) % per === 0);
+    bar = found.length > 1 ? median(diffs(found)) : per * median(diffs(beats));
+  }
+  return found.filter((t) => t < seconds - 0.25 * bar).map((t) => Math.round(Math.max(0, t) * 1000) / 1000);
+}"""
+
 # The song's map on a waveform (Edit's and Extend's, and each take player's): bar ticks on the canvas,
 # thinned to at least 4 px apart with a bar number where there is room, and the sections as buttons
 # across the top of the box (their names as text, never markup: a take's words name them), rebuilt
@@ -106,6 +145,7 @@ function snapped(s, a, b) {
 # against the canvas's rectangle at that moment.
 JS = (
     MARKS_JS
+    + f"const BAR_ONE = {json.dumps(tips.BAR_ONE_BUTTON)}, BAR_ONE_ARMED = {json.dumps(tips.BAR_ONE_ARMED)};"
     + """
 const read = () => { try { return JSON.parse(props.value || "{}"); } catch (e) { return {}; } };
 const canvas = () => element.querySelector("canvas");
@@ -147,7 +187,17 @@ function marks(s, total, w, h) {
   if (total) barTicks(canvas().getContext("2d"), bars, total, w, h);
   if (box) sectionBlocks(box, s.sections, total, s.select ? CHOOSE_WORDS : "{name} ({span})", s.select ? [s.start, s.end] : null);
   if (snap) { snap.style.display = s.select && bars.length ? "flex" : "none"; snap.querySelector("input").checked = s.snap !== false; }
-  element.dataset.bars = String(bars.length);
+  const one = element.querySelector(".ace-bar-one");
+  if (one) one.style.display = total ? "inline-block" : "none";
+  element.dataset.bars = String(bars.length); element.dataset.first = bars.length ? String(bars[0]) : "";
+}
+// *Bar 1 here*: its button arms the next click on the waveform, which says where bar 1 starts (``clicked`` in
+// the state, read into the Bar 1 field and counted from by ``BAR_ONE_JS``) instead of starting a drag.
+let arming = false;
+function arm(on) {
+  arming = on; element.dataset.arming = on ? "1" : "0";
+  const one = element.querySelector(".ace-bar-one");
+  if (one) { one.setAttribute("aria-pressed", on ? "true" : "false"); one.textContent = on ? BAR_ONE_ARMED : BAR_ONE; }
 }
 let from = null;
 const at = (ev) => {
@@ -162,6 +212,7 @@ function update(to, done) {
 }
 // A section block chosen in Edit is the region, as a drag's would be; the switch, kept in the state.
 element.addEventListener("click", (ev) => {
+  if (ev.target.closest && ev.target.closest(".ace-bar-one")) { arm(!arming); return; }
   const block = ev.target.closest && ev.target.closest(".ace-section"), s = read();
   if (!block || !s.select) return;
   s.start = Number(block.dataset.from); s.end = Number(block.dataset.to);
@@ -172,6 +223,10 @@ element.addEventListener("change", (ev) => {
   const s = read(); s.snap = ev.target.checked; props.value = JSON.stringify(s);
 });
 element.addEventListener("pointerdown", (ev) => {
+  if (arming && ev.target === canvas() && ev.isPrimary) {
+    const s = read(); s.clicked = Math.round(at(ev) * 1000) / 1000; arm(false); ev.preventDefault();
+    props.value = JSON.stringify(s); draw(); trigger("submit"); return;
+  }
   if (!read().select || ev.target !== canvas() || !ev.isPrimary) return;
   from = at(ev); ev.target.setPointerCapture(ev.pointerId); ev.preventDefault();
 });
@@ -211,6 +266,11 @@ TEMPLATE = (
     # Edit's snap switch, shown for a song with bars (``marks`` in ``JS``).
     '<label class="ace-snap" style="display: none; gap: 6px; align-items: center; '
     f'margin-top: 4px; font-size: 0.85em; width: fit-content;"><input type="checkbox" checked> {html.escape(tips.SNAP)}</label>'
+    # *Bar 1 here*, shown for a song read (``marks`` in ``JS``): the next click on the waveform sets bar 1.
+    f'<button type="button" class="ace-bar-one" aria-pressed="false" title="{html.escape(tips.BAR_ONE)}" '
+    'style="display: none; margin-top: 4px; padding: 2px 8px; font-size: 0.85em; cursor: pointer; '
+    'border: 1px solid rgb(79, 70, 229); border-radius: 4px; background: transparent; color: inherit;">'
+    f"{html.escape(tips.BAR_ONE_BUTTON)}</button>"
 )
 
 # The three events between the waveform and its numbers run in the page only (js-only events):
@@ -239,6 +299,36 @@ WITH_BARS_JS = r"""(state, bars, start, end) => {
     return [JSON.stringify(s), s.start, s.end];
   } catch (e) { return [state, start, end]; }
 }"""
+# The musician's bar 1 into the waveform's bars (``REPHASE_JS``), run on a click on the waveform after *Bar 1 here*
+# (its time, ``clicked``, fills the Bar 1 field: the first bar line counted from it), a Bar 1 typed, and the BPM
+# or metre changed; the map as heard kept in the state (``heard``) and drawn again where Bar 1 is emptied. Edit's
+# typed bars then set the region from the bars counted so (``WITH_BARS_JS``). Where the bars do not move nothing is
+# sent back (no-op updates), so a run that follows from its own output, or from a drag, changes nothing.
+BAR_ONE_JS = (
+    "(state, first, bpm, meter, bars, start, end) => {\n"
+    + REPHASE_JS
+    + """
+  const barsOf = (s) => (Array.isArray(s.bars) ? s.bars : []).map(Number).filter(Number.isFinite);
+  // Nothing changed: nothing sent back (a value given back as it was read could undo a drag made meanwhile).
+  const keep = { __type__: "update" }, kept = bars === undefined ? [keep, keep] : [keep, keep, keep, keep];
+  try {
+    const s = JSON.parse(state || "{}"), seconds = Number(s.seconds) || 0, clicked = "clicked" in s;
+    if (!seconds) return kept;
+    const typed = first === null || first === undefined || String(first).trim() === "" ? null : Number(first);
+    const at = clicked ? Number(s.clicked) : typed, heard = Array.isArray(s.heard) ? s.heard : barsOf(s);
+    delete s.clicked;
+    const beats = Number(String(meter ?? "").split("/")[0]), per = Number.isInteger(beats) && beats >= 2 && beats <= 12 ? beats : null;
+    const counted = at !== null && Number.isFinite(at) && at >= 0 && at < seconds ? rephase(heard, at, Number(bpm), per, seconds, Number(s.per_bar) || null) : [];
+    if (counted.length) { s.heard = heard; s.bars = counted; } else { s.bars = heard; delete s.heard; }
+    if (!clicked && JSON.stringify(barsOf(s)) === JSON.stringify(barsOf(JSON.parse(state)))) return kept;
+    const text = JSON.stringify(s), set = clicked ? String(counted.length ? counted[0] : at) : keep;
+    if (bars === undefined) return [text, set];
+    const [shown, a, b] = (__WITH_BARS__)(text, bars, start, end);  // Edit's typed bars: their region, counted anew
+    return [shown, set, a, b];
+  } catch (e) { return kept; }
+}"""
+).replace("__WITH_BARS__", WITH_BARS_JS)
+
 # Typed region numbers (Edit) or seconds to add (Extend) into the waveform's state: what it draws.
 _FINITE = "const n = (v) => { const x = Number(v); return Number.isFinite(x) ? x : 0; };"
 WITH_REGION_JS = f"""(state, start, end) => {{
@@ -343,7 +433,13 @@ def marks(song_map: dict[str, Any] | None, seconds: float) -> dict[str, list]:
                 {"name": str(entry.get("name") or "")[:NAME_CHARS], "start": round(a, 3), "end": round(b, 3)}
             )
             last = b
-    return {"bars": bars if len(bars) <= MOST_BARS else [], "sections": sections}
+    shown = {"bars": bars if len(bars) <= MOST_BARS else [], "sections": sections}
+    # The map as heard where it is drawn counted from the musician's bar 1 (``BAR_ONE_JS`` counts from it again),
+    # and its beats per bar (how a bar splits into the beats a correction keeps).
+    heard = marks({"bars": found["heard"]}, seconds)["bars"] if isinstance(found.get("heard"), list) else None
+    per_bar = found.get("beats_per_bar")
+    per_bar = per_bar if isinstance(per_bar, int) and not isinstance(per_bar, bool) and 2 <= per_bar <= 12 else None
+    return shown | ({} if heard is None else {"heard": heard}) | ({} if per_bar is None else {"per_bar": per_bar})
 
 
 def keeping(state: str) -> str:

@@ -106,6 +106,11 @@ def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_s
     lines = listed["edit"].inputSchema["properties"]["lines"]
     assert {"array", "string", "number"} <= set(lines["type"]) and "Default: none." in lines["description"]
     assert '"3, 4"' in lines["description"] and "Default: []" not in lines["description"]
+    # A musician's bar 1 (issue 78): Edit and Extend count their bars from it, in seconds, none by default.
+    for name in ("edit", "extend"):
+        first = listed[name].inputSchema["properties"]["first_downbeat"]
+        assert "Where bar 1 starts, in seconds" in first["description"] and 'Default: "".' in first["description"]
+        assert first["default"] == "" and {"number", "string", "null"} <= set(first["type"]), first
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert (
         f"at most {agent_table.AGENT_SHARE} agents at once for one address and {agent_table.AGENT_SHARE} for one set"
