@@ -11,10 +11,14 @@ from typing import Any
 import numpy as np
 
 import song_map
-
+from beats import OCTAVE_REACH
 
 # A musician's correction (*Bar 1 here*, ``first_downbeat``): the map's beats kept where the BPM typed is theirs,
-# or a whole multiple or part of it (``song_map.OCTAVES``), within ``song_map.OCTAVE_REACH``; else a steady grid at the BPM typed.
+# or a whole multiple or part of it (``WHOLE``: each beat split evenly, or every other or third kept), within
+# ``beats.OCTAVE_REACH``; else a steady grid at the BPM typed.
+WHOLE = (1 / 3, 1 / 2, 1.0, 2.0, 3.0)
+
+
 def rephased(
     lines: list[float],
     first: float,
@@ -60,8 +64,8 @@ def _at_tempo(beats: np.ndarray, tempo: float | None, first: float) -> np.ndarra
     if tempo is None:
         return beats
     ratio = float(np.median(np.diff(beats))) * tempo / 60.0  # the typed beats in each of the map's
-    factor = min(song_map.OCTAVES, key=lambda f: abs(np.log(ratio / f)))
-    if abs(np.log(ratio / factor)) > np.log(1 + song_map.OCTAVE_REACH):
+    factor = min(WHOLE, key=lambda f: abs(np.log(ratio / f)))
+    if abs(np.log(ratio / factor)) > np.log(1 + OCTAVE_REACH):
         return None
     if factor >= 1:
         n = round(factor)

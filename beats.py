@@ -20,6 +20,9 @@ import numpy as np
 
 RATE = 22050  # the analyses' rate: enough for beats, a quarter of the work of 48 kHz
 HOP = 256  # the envelope's frames: 11.6 ms
+N_FFT = 2048
+# The envelope's spectrum is read this much at a time (its memory bounded, whatever the song's length).
+BLOCK_SECONDS = 30.0
 # The tempi a reading may take (the studio offers 30–300 BPM) and how often music is counted near each: a
 # log-normal weight around ``CENTRE_BPM``, ``SPREAD_OCTAVES`` wide.
 SLOWEST, FASTEST = 30.0, 300.0
@@ -43,6 +46,7 @@ TIGHTNESS = 1600
 # A beat at either end of the song whose gap is this far off the beats' before it is left out (``_steady_ends``).
 END_SLACK = 0.08
 LOCAL_SECONDS, LOCAL_REACH, LOCAL_SMOOTH = 8.0, 1.3, 5
+LOCAL_BETTER = 1.2
 # The fine envelope: energy in 5 ms frames every 1 ms, an attack where the next frames are louder than the
 # last; a beat moves to the strongest attack within ``SEARCH_SECONDS`` (at most a sixth of a beat).
 FINE_SECONDS = 0.001
@@ -52,6 +56,7 @@ SEARCH_SECONDS = 0.06
 LAG_SECONDS, LAG_SHARE = 0.1, 0.24
 # The beats a beat's place is read over once on its attack (``_smoothed``): two bars of 4/4 and one more.
 SMOOTH_BEATS = 9
+ASTRAY_SECONDS = 0.015
 # A downbeat's accents: its loudness, the low band rising (the kick, a bass note) and the harmony changing
 # (a snare's backbeat may be as loud as a downbeat in the full band): ``downbeat`` and ``metre`` weigh them.
 ACCENT_LOW_HZ = 150.0
@@ -90,13 +95,31 @@ class Beats:
         return np.clip(np.round(self.times * RATE / HOP).astype(int), 0, max(len(self.envelope) - 1, 0))
 
 
+def _mel_power(mono: np.ndarray) -> np.ndarray:
+    """The mel power spectrogram of ``mono`` (``N_FFT``, ``HOP``, 64 bands), its frames as librosa's centred ones,
+    read ``BLOCK_SECONDS`` at a time: a 10-minute song's whole spectrum would hold 424 MB at once."""
+    import librosa
+
+    frames = 1 + len(mono) // HOP
+    padded = np.pad(mono, (N_FFT // 2, N_FFT // 2))
+    block = int(BLOCK_SECONDS * RATE / HOP)
+    bank = librosa.filters.mel(sr=RATE, n_fft=N_FFT, n_mels=64)
+    parts = []
+    for first in range(0, frames, block):
+        last = min(frames, first + block)
+        piece = padded[first * HOP : (last - 1) * HOP + N_FFT]
+        spectrum = np.abs(librosa.stft(piece, n_fft=N_FFT, hop_length=HOP, center=False)) ** 2
+        parts.append(bank @ spectrum)
+    return np.concatenate(parts, axis=1) if parts else np.zeros((64, 0), dtype=np.float32)
+
+
 def envelopes(mono: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The full band's and the low band's spectral flux (mel bands, log power, rises only), ``HOP`` frames of
     ``mono`` at ``RATE``."""
     import librosa
 
-    power = librosa.feature.melspectrogram(y=mono, sr=RATE, hop_length=HOP, n_fft=2048, n_mels=64)
-    level = librosa.power_to_db(power, ref=float(power.max()) or 1.0)
+    power = _mel_power(mono)
+    level = librosa.power_to_db(power, ref=float(power.max()) if power.size else 1.0)
     flux = np.maximum(0.0, np.diff(level, axis=1, prepend=level[:, :1]))
     low = librosa.mel_frequencies(n_mels=64, fmax=RATE / 2) < LOW_HZ
     return flux.mean(axis=0), flux[low].mean(axis=0)
@@ -230,10 +253,23 @@ def refined(
 
 def _smoothed(times: np.ndarray) -> np.ndarray:
     """Each beat on the line through the ``SMOOTH_BEATS`` around it: an attack a few milliseconds early or late
-    (a flam, a hi-hat before the kick) does not make its bar longer or shorter than the music plays it."""
+    (a flam, a hi-hat before the kick) does not make its bar longer or shorter than the music plays it. A beat
+    more than ``ASTRAY_SECONDS`` off that line (on another instrument's attack) is first put on the line through
+    the eight nearest the rest, so it pulls no neighbour off its own."""
     from scipy.signal import savgol_filter
 
-    return savgol_filter(times, SMOOTH_BEATS, 1, mode="interp") if len(times) > SMOOTH_BEATS else times
+    if len(times) <= SMOOTH_BEATS:
+        return times
+    line = savgol_filter(times, SMOOTH_BEATS, 1, mode="interp")
+    astray = np.abs(times - line) > ASTRAY_SECONDS
+    if astray.any() and (~astray).sum() >= SMOOTH_BEATS:
+        index, kept = np.arange(len(times)), np.flatnonzero(~astray)
+        times = times.copy()
+        for i in np.flatnonzero(astray):
+            near = kept[np.argsort(np.abs(kept - i))[:8]]
+            times[i] = np.polyval(np.polyfit(index[near], times[near], 1), i)
+        line = savgol_filter(times, SMOOTH_BEATS, 1, mode="interp")
+    return line
 
 
 def _lag(times: np.ndarray, frames: np.ndarray, rise: np.ndarray, period: float) -> float:
@@ -267,7 +303,10 @@ def _local_tempo(envelope: np.ndarray, bpm: float) -> tuple[np.ndarray, float]:
     found, regular = [], []
     for a in starts:
         ac = autocorrelation(envelope[a : a + width])
-        best = bpms[np.argmax(comb(ac, bpms))]
+        scores = comb(ac, bpms)
+        best = bpms[np.argmax(scores)]
+        # The whole's tempo unless this window clearly plays another (a change, not a window's ring-out).
+        best = best if scores.max() > LOCAL_BETTER * comb(ac, np.array([bpm]))[0] else bpm
         found.append(best)
         regular.append(_at(ac, np.array([60.0 / best * RATE / HOP]))[0])
     tempi = median_filter(np.array(found), size=LOCAL_SMOOTH, mode="nearest")

@@ -95,9 +95,11 @@ CSS = """
   display: none !important;
 }
 
-/* Edit's Bars, right under the waveform whose region they set, shown with it (issue 73): before a song there
-   are no bars to count, and the upload's Describe stays right under it (issue 59). */
-.column:has(#edit-wave .song-wave:not([data-shown="1"])) :is(.form:has(> #edit-bars), #edit-bars) {
+/* Edit's Bars and Edit's and Extend's Bar 1, right under the waveform whose bars they set, shown with it (issues
+   73, 78): before a song there are no bars to count, and the upload's Describe stays right under it (issue 59). */
+.column:has(#edit-wave .song-wave:not([data-shown="1"])) :is(.form:has(> #edit-bars), #edit-bars),
+.column:has(#edit-wave .song-wave:not([data-shown="1"])) :is(.form:has(> #edit-bar-one), #edit-bar-one),
+.column:has(#extend-wave .song-wave:not([data-shown="1"])) :is(.form:has(> #extend-bar-one), #extend-bar-one) {
   display: none !important;
 }
 

@@ -61,10 +61,12 @@ def test_half_time_moves_the_drums_not_the_beats():
 
 
 def test_half_time_is_heard_at_half_the_tempo_until_told_it():
-    """Half time in 4/4 at 120: the tracker alone hears 60 (the backbeat once a bar); told 120, the studio's
-    grid is the band's bars. At 90 the beats' hats still carry it: heard at 90 either way."""
+    """Half time in 4/4 at 120: alone, the map says both readings (its beats, 120, felt as 60: the backbeat once
+    a bar); told 120, the studio's grid is the band's bars. At 90 the beats' hats still carry it: heard at 90."""
     played = band.play(120, 4, 24.0, band.Band(half_time=True))
-    assert song_map.grid_of(played.audio, SR)[2].bpm == pytest.approx(60.0, abs=0.5)
+    alone = song_map.grid_of(played.audio, SR)[2]
+    assert alone.bpm == pytest.approx(120.0, abs=0.5) and alone.felt_as == pytest.approx(60.0, abs=0.5)
+    assert alone.said() == "Plays at 120 BPM, felt as 60, steady"
     lines, found, tempo = song_map.grid_of(played.audio, SR, 4, 120)
     assert tempo.bpm == pytest.approx(120.0, abs=0.2)
     assert furthest(lines, played.bars[played.bars < lines[-1] + 0.1]) <= 0.005

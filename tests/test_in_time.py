@@ -465,16 +465,8 @@ def test_a_6_8_take_locks_and_loops_from_its_first_bar_through_gradio_client(stu
     lock = record["takes"][0]["lock"]
     assert lock["locked"] and lock["beats_per_bar"] == 6 and lock["first"] == pytest.approx(0.0, abs=0.005), lock
     assert lock["most_pct"] == pytest.approx(2.0, abs=0.5) and lock["bar"] == 3.0
-    looped = client.predict(
-        prompt="jig",
-        bpm=120,
-        time_signature="6",
-        loop_bars=2,
-        inference_steps=1,
-        seed=5,
-        think=False,
-        api_name="/generate",
-    )
+    jig = {"prompt": "jig", "bpm": 120, "time_signature": "6", "loop_bars": 2, "inference_steps": 1, "think": False}
+    looped = client.predict(**jig, seed=5, api_name="/generate")
     stretch = looped[-1]["takes"][0]["stretch"]
     assert stretch["stretched"] and stretch["most_pct"] == pytest.approx(2.0, abs=0.5), stretch
     heard, _, _ = song_map.grid_of(np.tile(__import__("uploads").load(looped[0]), (1, 3)), SR, 6, 120)

@@ -44,21 +44,19 @@ def _full_scale(x: np.ndarray) -> int:
     return int((np.abs(x.astype(np.int32)) >= 32767).sum())
 
 
-def test_an_edit_of_a_real_master_keeps_its_own_samples_outside_the_region(client, tmp_path):
+def _made(client, path, **fields) -> tuple[np.ndarray, int, dict]:
+    """A take of the real master through gradio_client, read back as 16-bit samples, with its record."""
     from gradio_client import handle_file
 
-    path, song = real_master(tmp_path)
-    made = client.predict(
-        src_audio=handle_file(str(path)),
-        prompt="a new break",
-        repainting_start=4.0,
-        repainting_end=7.5,
-        inference_steps=1,
-        seed=4,
-        api_name="/edit",
-    )
+    made = client.predict(src_audio=handle_file(str(path)), inference_steps=1, seed=4, **fields)
     take, rate = sf.read(made[0], dtype="int16", always_2d=True)
-    record = made[-1]
+    return take, rate, made[-1]
+
+
+def test_an_edit_of_a_real_master_keeps_its_own_samples_outside_the_region(client, tmp_path):
+    path, song = real_master(tmp_path)
+    fields = {"prompt": "a new break", "repainting_start": 4.0, "repainting_end": 7.5}
+    take, rate, record = _made(client, path, **fields, api_name="/edit")
     assert rate == RATE and take.shape == song.shape
     a, b = int(4.0 * RATE), int(7.5 * RATE)
     np.testing.assert_array_equal(take[:a], song[:a])
@@ -72,23 +70,13 @@ def test_an_edit_of_a_real_master_keeps_its_own_samples_outside_the_region(clien
 
 
 def test_an_extend_of_a_real_master_keeps_its_own_samples_before_the_seam(client, tmp_path):
-    from gradio_client import handle_file
-
     path, song = real_master(tmp_path)
-    made = client.predict(
-        src_audio=handle_file(str(path)),
-        prompt="and on",
-        extend_seconds=5,
-        inference_steps=1,
-        seed=4,
-        api_name="/extend",
-    )
-    take, rate = sf.read(made[0], dtype="int16", always_2d=True)
+    take, rate, record = _made(client, path, prompt="and on", extend_seconds=5, api_name="/extend")
     n, fade = song.shape[0], int(modes.SEAM_SECONDS * RATE)
     assert rate == RATE and take.shape == (n + 5 * RATE, 2)
     np.testing.assert_array_equal(take[: n - fade], song[: n - fade])
     assert np.abs(take[n + fade :].astype(np.int32)).max() > 300 and _full_scale(take[n - fade :]) == 0
-    assert made[-1]["takes"][0]["seconds"] == pytest.approx(n / RATE + 5, abs=0.001)
+    assert record["takes"][0]["seconds"] == pytest.approx(n / RATE + 5, abs=0.001)
 
 
 def test_an_mp3_take_says_its_kept_part_is_exact_only_in_wav_or_flac(client, tmp_path):

@@ -69,19 +69,17 @@ def _times(values: Any) -> list[float]:
     return [round(float(t), 3) for t in values]
 
 
-def madmom_reading(mono: np.ndarray, rate: int) -> dict[str, Any]:
-    """madmom's RNN downbeat activations decoded by its DBN (3 or 4 beats a bar, 100 fps): beats, downbeats,
-    beats a bar (the most counted), tempo and CPU seconds a minute of audio. madmom's reader wants a 16-bit
-    WAV at 44.1 kHz: the excerpt is written as one."""
+def _from_a_wav(mono: np.ndarray, rate: int, decode: Any) -> dict[str, Any]:
+    """A downbeat tracker's reading of the excerpt written as a 16-bit WAV at 44.1 kHz (what madmom's reader and
+    BeatNet's take): ``decode(path)`` gives rows of (time, position in the bar); beats, downbeats, beats a bar
+    (the most counted), tempo and CPU seconds a minute of audio."""
     import soundfile as sf
-    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
 
     with tempfile.TemporaryDirectory() as folder:
         wav = os.path.join(folder, "excerpt.wav")
         sf.write(wav, _at_44k(mono, rate), MADMOM_RATE, subtype="PCM_16")
         started = time.process_time()
-        activations = RNNDownBeatProcessor()(wav)
-        found = DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=FPS)(activations)
+        found = np.asarray(decode(wav))
         cpu = time.process_time() - started
     beats = found[:, 0] if len(found) else np.zeros(0)
     positions = found[:, 1].astype(int) if len(found) else np.zeros(0, dtype=int)
@@ -92,6 +90,14 @@ def madmom_reading(mono: np.ndarray, rate: int) -> dict[str, Any]:
         "beats_per_bar": int(positions.max()) if positions.size else None,
         "cpu_s_per_minute": round(cpu * 60.0 / (len(mono) / rate), 2),
     }
+
+
+def madmom_reading(mono: np.ndarray, rate: int) -> dict[str, Any]:
+    """madmom's RNN downbeat activations decoded by its DBN (3 or 4 beats a bar, 100 fps)."""
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
+
+    tracker = DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=FPS)
+    return _from_a_wav(mono, rate, lambda wav: tracker(RNNDownBeatProcessor()(wav)))
 
 
 def essentia_reading(mono: np.ndarray, rate: int) -> dict[str, Any]:
@@ -110,27 +116,11 @@ def essentia_reading(mono: np.ndarray, rate: int) -> dict[str, Any]:
 
 
 def beatnet_reading(mono: np.ndarray, rate: int) -> dict[str, Any]:
-    """BeatNet 1.1.3 offline (its CRNN, then madmom's DBN inference; model 1): beats, downbeats, tempo and
-    CPU seconds a minute. It reads a file at 22.05 kHz itself; the excerpt is written as a WAV."""
-    import soundfile as sf
+    """BeatNet 1.1.3 offline (its CRNN, then madmom's DBN inference; model 1); it reads the WAV at 22.05 kHz."""
     from BeatNet.BeatNet import BeatNet
 
     tracker = BeatNet(1, mode="offline", inference_model="DBN", plot=[], thread=False)
-    with tempfile.TemporaryDirectory() as folder:
-        wav = os.path.join(folder, "excerpt.wav")
-        sf.write(wav, _at_44k(mono, rate), MADMOM_RATE, subtype="PCM_16")
-        started = time.process_time()
-        found = np.asarray(tracker.process(wav))
-        cpu = time.process_time() - started
-    beats = found[:, 0] if len(found) else np.zeros(0)
-    positions = found[:, 1].astype(int) if len(found) else np.zeros(0, dtype=int)
-    return {
-        "bpm": fitted_bpm(beats),
-        "beats": _times(beats),
-        "downbeats": _times(beats[positions == 1]),
-        "beats_per_bar": int(positions.max()) if positions.size else None,
-        "cpu_s_per_minute": round(cpu * 60.0 / (len(mono) / rate), 2),
-    }
+    return _from_a_wav(mono, rate, tracker.process)
 
 
 def read(excerpt: dict[str, Any], with_beatnet: bool) -> dict[str, Any]:
