@@ -100,7 +100,7 @@ def test_a_sung_takes_sections_with_no_beat_are_chosen_on_edit(page, studio_serv
     assert own["sections"] and own.get("bars") == [], own  # sections from its words, no bars in its noise
     page.locator("#gen-send-edit").click()
     blocks = page.locator("#edit-wave .ace-section")
-    expect(blocks).to_have_text([s["name"] for s in own["sections"]])
+    expect(blocks).to_have_text([s["name"] for s in own["sections"]], timeout=120_000)  # the upload read first
     assert page.locator("#edit-wave .song-wave").get_attribute("data-bars") == "0"
     chosen = blocks.last
     start, end = float(chosen.get_attribute("data-from")), float(chosen.get_attribute("data-to"))
@@ -108,7 +108,7 @@ def test_a_sung_takes_sections_with_no_beat_are_chosen_on_edit(page, studio_serv
     chosen.click()
     page.wait_for_function("(v) => Number(document.querySelector('#edit-end input').value) === v", arg=end)
     assert _region(page) == (start, end)
-    assert chosen.get_attribute("aria-pressed") == "true"
+    expect(chosen).to_have_attribute("aria-pressed", "true")  # drawn again once the region reaches the waveform
 
 
 def _loop_words(bars: int, beats: int, bpm: int) -> str:
