@@ -14,7 +14,7 @@ fine energy envelope (``FINE_SECONDS``), and the tempo fitted through them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -83,16 +83,10 @@ class Beats:
     bpm: float
     confidence: float
     felt_as: float | None = None
-    envelope: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def heard(self) -> bool:
         return self.confidence >= CONFIDENCE and len(self.times) >= 4
-
-    @property
-    def frames(self) -> np.ndarray:
-        """The beats in the envelope's frames (``HOP``)."""
-        return np.clip(np.round(self.times * RATE / HOP).astype(int), 0, max(len(self.envelope) - 1, 0))
 
 
 def _mel_power(mono: np.ndarray) -> np.ndarray:
@@ -215,9 +209,8 @@ def _off_the_beat(mono: np.ndarray, full: np.ndarray, low: np.ndarray, times: np
     later = times + period / 2
     ratio = lambda envelope: _salience(envelope, later) / max(_salience(envelope, times), 1e-9)  # noqa: E731
     inner = (times > period) & (later < len(mono) / RATE - period)
-    harmony = _harmony_change(mono, RATE, later[inner]).mean() / max(
-        _harmony_change(mono, RATE, times[inner]).mean(), 1e-9
-    )
+    chroma = _chroma(mono)
+    harmony = _harmony_change(chroma, later[inner]).mean() / max(_harmony_change(chroma, times[inner]).mean(), 1e-9)
     return ratio(low) * ratio(full) ** FULL_SHARE * harmony**HARMONY_SHARE > HALF_BEAT_MARGIN
 
 
@@ -360,7 +353,7 @@ def track(mono: np.ndarray, known: float | None = None) -> Beats:
         confidence = 0.0
     times = _held(envelope, bpm, tempi)
     if times.size < 4:
-        return Beats(times, bpm, 0.0, envelope=envelope)
+        return Beats(times, bpm, 0.0)
     times = _steady_ends(times)
     period = 60.0 / bpm
     if _off_the_beat(mono, full, low, times, period):
@@ -369,7 +362,7 @@ def track(mono: np.ndarray, known: float | None = None) -> Beats:
     if onsets.size:
         times = times[times < len(mono) / RATE]
         times = _smoothed(refined(times + _lag(times, onsets, rise, period), onsets, rise, period))
-    return Beats(times, fitted_bpm(times), confidence, felt_as, envelope)
+    return Beats(times, fitted_bpm(times), confidence, felt_as)
 
 
 def accents(mono: np.ndarray, times: np.ndarray) -> list[np.ndarray]:
@@ -382,7 +375,7 @@ def accents(mono: np.ndarray, times: np.ndarray) -> list[np.ndarray]:
     lo = np.clip(np.searchsorted(onsets, times - SEARCH_SECONDS), 0, len(onsets) - 1)
     hi = np.clip(np.searchsorted(onsets, times + SEARCH_SECONDS), 1, len(onsets))
     loud = np.log(np.array([energy[a:b].max() if b > a else energy[a] for a, b in zip(lo, hi, strict=True)]) + 1e-12)
-    return [loud, _low_rise(mono, RATE, times), _harmony_change(mono, RATE, times)]
+    return [loud, _low_rise(mono, RATE, times), _harmony_change(_chroma(mono), times)]
 
 
 def metre(found: list[np.ndarray]) -> int:
@@ -417,13 +410,17 @@ def _low_rise(mono: np.ndarray, rate: int, times: np.ndarray) -> np.ndarray:
     return np.log((ahead + floor) / (behind + floor)) + 0.5 * np.log(ahead + floor)
 
 
-def _harmony_change(mono: np.ndarray, rate: int, times: np.ndarray) -> np.ndarray:
-    """At each beat (seconds): how far the pitch classes sounding over the beat after it lie from those over
-    the beat before it (1 - cosine): chords and bass notes change with the bar."""
+def _chroma(mono: np.ndarray) -> np.ndarray:
+    """The pitch classes of ``mono`` (at ``RATE``), every ``CHROMA_HOP``: what ``_harmony_change`` reads."""
     import librosa
 
-    chroma = librosa.feature.chroma_stft(y=mono, sr=rate, hop_length=CHROMA_HOP, n_fft=4096)
-    at = np.round(np.asarray(times) * rate / CHROMA_HOP).astype(int)
+    return librosa.feature.chroma_stft(y=mono, sr=RATE, hop_length=CHROMA_HOP, n_fft=4096)
+
+
+def _harmony_change(chroma: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """At each beat (seconds): how far the pitch classes sounding over the beat after it lie from those over
+    the beat before it (1 - cosine, ``chroma``: ``_chroma``'s): chords and bass notes change with the bar."""
+    at = np.round(np.asarray(times) * RATE / CHROMA_HOP).astype(int)
     edges = np.concatenate([[0], at, [chroma.shape[1]]])
     spans = [chroma[:, a:b].mean(axis=1) if b > a else np.zeros(12) for a, b in zip(edges, edges[1:], strict=False)]
     unit = [v / (np.linalg.norm(v) + 1e-9) for v in spans]
