@@ -257,11 +257,9 @@ def test_every_number_typed_out_of_range_gets_the_apis_words_and_nothing_runs(ta
     song = _song(tmp_path / "song.wav", seconds=12)
     base = {"theme": "a song"} if tab == "Lyrics" else {"prompt": "pop"}
     _tab(desk, tab)
-    # Generate's caption (under the Idea), the audio tabs' style, the song's theme: each tab's first
-    # text box but Generate's and Edit's (its Bars, under the waveform, come first).
-    first = {"Generate": "#gen-prompt textarea", "Edit": "#edit-prompt textarea"}.get(
-        tab, ".tabitem:visible textarea >> nth=0"
-    )
+    # Each tab's caption (Lyrics' theme) by its own id: the first text box of a tab can be a hidden one
+    # (Extend's "Bar 1 at" waits for a song).
+    first = "#ly-theme textarea" if tab == "Lyrics" else f"#{prefix}-prompt textarea"
     desk.locator(first).fill(base.get("prompt") or base["theme"])
     if tab in ("Cover", "Extend", "Edit"):
         base["src_audio"] = handle_file(str(song))
