@@ -88,6 +88,7 @@ def probe(path: str | Path | None, what: str = "song", max_seconds: float = MAX_
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"The {what} file could not be found; please upload it again.")
+    _check_pages(path, what)
     try:
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises several types for unreadable input
@@ -126,16 +127,39 @@ def _check_rate(path: Path, what: str, rate: int) -> None:
 def _source(path: Path, info: Any, what: str) -> audio_length.Source:
     """How the file is read, and whether its header's length holds (``audio_length.source``)."""
     try:
-        if info.format == "OGG" and audio_length.chained(path):
-            raise AudioError(
-                f"The {what} ({path.name}) is several Ogg streams joined one after another, and the studio "
-                "can read only the first. Export it as one file (WAV, FLAC or MP3) and upload it again."
-            )
         return audio_length.source(path, info)
-    except AudioError:
-        raise
     except Exception as exc:
         raise _unreadable(path, what) from exc
+
+
+def _check_pages(path: Path, what: str) -> None:
+    """An Ogg file's pages walked before libsndfile opens it (``audio_length.pages``): one stream, and
+    audio to within ``OGG_TAIL`` of its end, else refused in words at a cost of its pages' checksums."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"OggS":
+                return
+        walked, size = audio_length.pages(path), path.stat().st_size
+    except OSError as exc:
+        raise _unreadable(path, what) from exc
+    again = "Export it as one file (WAV, FLAC, OGG or MP3) and upload it again."
+    if walked.chained:
+        raise AudioError(
+            f"The {what} ({path.name}) is several Ogg streams joined one after another, and the studio "
+            f"can read only the first. {again}"
+        )
+    if walked.most:
+        raise AudioError(
+            f"The {what} ({path.name}) is cut into more pieces (Ogg pages) than {MAX_SECONDS / 60:g} minutes "
+            f"of audio take. {again}"
+        )
+    if walked.pages == 0:
+        raise _unreadable(path, what)
+    if size - walked.end > audio_length.OGG_TAIL:
+        raise AudioError(
+            f"The {what} ({path.name}) stops being audio {walked.end / 2**20:.2f} MB in: the other "
+            f"{(size - walked.end) / 2**20:.1f} MB are damaged or not audio at all. {again}"
+        )
 
 
 def _read_length(path: Path, source: audio_length.Source, info: Any, what: str, max_seconds: float) -> int:

@@ -251,3 +251,83 @@ def test_a_chained_ogg_is_refused_rather_than_cut_to_its_first_stream(tmp_path):
     path = _chained_ogg(tmp_path / "chained.ogg")
     with pytest.raises(audio.AudioError, match="several Ogg streams joined one after another"):
         audio.probe(path)
+
+
+# ---------------------------------------------------------------- issue 79: tags, claims and tails
+
+
+def _id3(kb: int) -> bytes:
+    """An ID3v2.3 tag holding one APIC frame (a front cover) of ``kb`` KB, as taggers write it."""
+    body = b"\x00image/jpeg\x00\x03\x00" + b"\xff\xd8\xff\xe0" + bytes(kb * 1024)
+    frame = b"APIC" + len(body).to_bytes(4, "big") + b"\x00\x00" + body
+    size = len(frame)
+    return b"ID3\x03\x00\x00" + bytes((size >> s) & 0x7F for s in (21, 14, 7, 0)) + frame
+
+
+@pytest.mark.parametrize("kb", [20, 60, 300])
+def test_an_mp3_with_a_cover_image_is_read_at_the_door_and_served(tmp_path, reads, kb):
+    """The review: a CBR MP3 without a Xing frame and a cover of 60 KB or more was refused as damaged."""
+    path = tmp_path / f"cover-{kb}.mp3"
+    path.write_bytes(_id3(kb) + _untagged_mp3(tmp_path / "plain.mp3").read_bytes())
+    header = audio.probe(path)
+    assert header.source.kind == "stream" and abs(header.frames / SR - SECONDS) < 0.1
+    with headers.only():
+        assert abs(uploads.load(path).shape[1] / SR - SECONDS) < 0.1
+    assert abs(uploads.load(path).shape[1] / SR - SECONDS) < 0.1
+    assert reads() == {"stream": 1}
+
+
+def _claiming_mp3(path: Path, claimed: float, stated_bytes: int | None = None) -> Path:
+    """A 10 s MP3 whose Xing frame claims ``claimed`` seconds (and, given, ``stated_bytes`` bytes)."""
+    sf.write(str(path), _song(10), SR, format="MP3")
+    data = bytearray(path.read_bytes())
+    assert data[36:40] == b"Xing" and data[43] & 3 == 3  # frame and byte counts stated
+    data[44:48] = int(claimed * SR / MP3_FRAME).to_bytes(4, "big")
+    if stated_bytes is not None:
+        data[48:52] = stated_bytes.to_bytes(4, "big")
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("bytes_too", [False, True], ids=["frames", "frames-and-bytes"])
+def test_a_frame_count_its_file_cannot_hold_is_counted_not_believed(tmp_path, reads, bytes_too):
+    """The review: a Xing frame claiming 600 s in a file of 10 s: the line and the door said 10 minutes."""
+    path = tmp_path / "claims.mp3"
+    _claiming_mp3(path, 600, 2**30 if bytes_too else None)
+    header = audio.probe(path)
+    assert header.source.kind == "stream" and abs(header.frames / SR - 10) < 0.1
+    with headers.only():
+        assert abs(uploads.load(path).shape[1] / SR - 10) < 0.1
+    assert reads() == {"stream": 1}
+    honest = _claiming_mp3(tmp_path / "honest.mp3", 10)
+    assert audio.probe(honest).source.kind == "header"  # a count the file can hold is read from it
+
+
+def _ogg_with_tail(path: Path, tail: bytes, seconds: float = 5) -> Path:
+    sf.write(str(path), _song(seconds), SR, format="OGG", subtype="VORBIS")
+    path.write_bytes(path.read_bytes() + tail)
+    return path
+
+
+def test_an_ogg_whose_audio_stops_long_before_its_end_is_refused_for_its_pages_alone(tmp_path, monkeypatch):
+    """The review: 5 s of Vorbis then 60 MB of ``OggS\\0\\0``: libsndfile's info alone cost 31 CPU s and
+    a reading 98.6. Its pages are walked first; libsndfile never opens it."""
+    path = _ogg_with_tail(tmp_path / "tail.ogg", b"OggS\x00\x00" * (4 * 2**20 // 6))
+    opened = []
+    monkeypatch.setattr(sf, "info", lambda *a, **k: opened.append(a))
+    walked = []
+    real = audio_length.pages
+    monkeypatch.setattr(audio_length, "pages", lambda p: walked.append(real(p)) or walked[-1])
+    with pytest.raises(audio.AudioError, match=r"\(tail.ogg\) stops being audio 0.0\d MB in: the other 4.0 MB"):
+        audio.probe(path)
+    assert opened == [] and len(walked) == 1 and walked[0].pages < 16
+    assert walked[0].end == path.stat().st_size - 4 * 2**20 // 6 * 6
+    with pytest.raises(audio.AudioError, match="stops being audio"):
+        uploads.load(path)
+
+
+def test_an_ogg_with_a_short_tag_after_its_audio_is_read(tmp_path):
+    """A tagger's ID3v1 tag (128 bytes) after the last page: within ``OGG_TAIL``, read as before."""
+    path = _ogg_with_tail(tmp_path / "tagged.ogg", b"TAG" + bytes(125), seconds=12)
+    header = audio.probe(path)
+    assert header.frames == 12 * SR and audio_length.pages(path).end == path.stat().st_size - 128
