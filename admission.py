@@ -8,7 +8,8 @@ queue's places:
 
 - GPU work (songs and lyrics, ``concurrency_id="gpu"``): ``ACE_STUDIO_QUEUE_SIZE`` waiting or still
   running, of which one visitor holds at most ``ACE_STUDIO_PER_VISITOR``;
-- reading uploads (``"uploads"``): ``ACE_STUDIO_UPLOAD_PLACES``, ``UPLOAD_SHARE`` a visitor;
+- reading uploads (``"uploads"``): ``ACE_STUDIO_UPLOAD_PLACES`` (the last kept for a file of at most
+  ``SMALL_UPLOAD`` bytes), ``UPLOAD_SHARE`` a visitor;
 - everything else (settings, Send to, Stop, examples …): ``CHEAP_PLACES``, ``CHEAP_SHARE`` a visitor.
 
 The rest is refused at the join with words on a field (HTTP 422, as a validator's verdict), before
@@ -23,6 +24,7 @@ The field checks stay in ``validator`` (Gradio's ``validator=``), which runs ins
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import itertools
@@ -51,6 +53,12 @@ CHEAP_PLACES = 16
 CHEAP_SHARE = 4
 # Cover, Extend and Edit each read their own upload.
 UPLOAD_SHARE = 3
+# An upload this small on disk is read in a few CPU seconds, whatever it holds (``audio`` bounds its
+# reading by its size): the last upload place is kept for one, so larger files being read (eight of
+# 20 MB once held every place for 59-130 s) never keep a visitor's short song out. Read from the file
+# the join names, never from a header its caller picks.
+SMALL_UPLOAD = 16 * 2**20
+KEPT_FOR_SMALL = 1
 # Sessions Gradio keeps, the least recently used leaving first (its default: 10,000). A session the
 # page has not changed costs ~25 KB since ``light_sessions``; a visitor's page asks every 3 s.
 SESSIONS = 2000
@@ -171,8 +179,9 @@ class _Promises:
         self._promised: dict[int, tuple[str, frozenset[str]]] = {}
         self._tokens = itertools.count()
 
-    def promise(self, door: _Door, who: frozenset[str], queue: Any) -> tuple[int | None, str]:
-        """``(token, "")`` for a place promised, or ``(None, words)`` saying why there is none."""
+    def promise(self, door: _Door, who: frozenset[str], queue: Any, small: bool = True) -> tuple[int | None, str]:
+        """``(token, "")`` for a place promised, or ``(None, words)`` saying why there is none; an
+        upload that is not ``small`` leaves ``KEPT_FOR_SMALL`` of its door's places to small ones."""
         with self._lock:
             waiting, running = holding(queue, door.name)
             promised = [names for kind, names in self._promised.values() if kind == door.name]
@@ -182,7 +191,8 @@ class _Promises:
                 return None, door.held.format(held=held)
             # GPU work whose request was cancelled still runs (and counts) until it notices.
             working = max(len(running), runs.active()) if door.name == GPU else len(running)
-            if (taken := len(waiting) + working + len(promised)) >= door.places():
+            kept = 0 if small or door.name != UPLOADS else KEPT_FOR_SMALL
+            if (taken := len(waiting) + working + len(promised)) >= door.places() - kept:
                 return None, door.full.format(waiting=taken)
             token = next(self._tokens)
             self._promised[token] = (door.name, who)
@@ -212,7 +222,8 @@ def guard(blocks: gr.Blocks) -> None:
             return await join(body=body, request=request, username=username)
         door = DOORS[door_of(fn.concurrency_id)]
         who = visitor(body.session_hash, username, request) or frozenset({f"join:{id(body)}"})
-        token, refusal = _promises.promise(door, who, queue)
+        small = door.name != UPLOADS or _bytes_named(body.data) <= SMALL_UPLOAD
+        token, refusal = _promises.promise(door, who, queue, small)
         if token is None:
             return False, refusal_verdicts(fn, door.name, refusal), "validator_error"
         # From the door on, the upload quota keeps the uploads this request names.
@@ -223,6 +234,18 @@ def guard(blocks: gr.Blocks) -> None:
             _promises.release(token)
 
     queue.push = push
+
+
+def _bytes_named(data: Any) -> int:
+    """The bytes on disk of the files a join names (a file gone or not a file counts nothing: Gradio
+    refuses a join that names one)."""
+    total = 0
+    for value in data if isinstance(data, list) else ():
+        path = value.get("path") if isinstance(value, dict) else None
+        if isinstance(path, str) and "\0" not in path:
+            with contextlib.suppress(OSError):
+                total += os.stat(path).st_size
+    return total
 
 
 def refusal_verdicts(fn: Any, door: str, message: str) -> list[dict[str, Any]]:

@@ -691,3 +691,42 @@ def test_a_proxy_uvicorn_does_not_trust_is_said_once_in_the_log(capsys):
     # docs/deployment.md shows the line as a Space's owner reads it in the Space's logs.
     deployment = (Path(__file__).parents[1] / "docs" / "deployment.md").read_text()
     assert instant.UNTRUSTED_PROXY.format(host="10.16.3.80") in deployment
+
+
+# ---------------------------------------------------------------- issue 79: a place kept for a small upload
+
+
+def test_large_uploads_being_read_leave_a_place_for_a_small_one(tmp_path, monkeypatch):
+    """The review: eight pages each sending a 20 MB file held all 8 upload places, and another visitor's
+    12 s WAV was told the studio was reading too many. The door's own join, its queue a stand-in."""
+    import asyncio
+    from types import SimpleNamespace as Ns
+
+    import admission
+    import studio_words
+
+    monkeypatch.setenv("ACE_STUDIO_UPLOAD_PLACES", "8")
+    large, small = tmp_path / "large.ogg", tmp_path / "small.wav"
+    large.write_bytes(bytes(20 * MB))
+    sf.write(str(small), (0.1 * np.sin(np.arange(12 * SR) / SR * 2 * np.pi * 220)).astype(np.float32), SR)
+    line: list = []
+    queue = Ns(event_queue_per_concurrency_id={"uploads": Ns(queue=line)}, active_jobs=[])
+
+    async def join(body, request, username):
+        line.append(Ns(_id=uuid.uuid4().hex, session_hash=body.session_hash, username=None, request=request))
+        return True, "event", ""
+
+    queue.push = join
+    fn = Ns(concurrency_id="uploads", input_parameter_names=["song"], inputs=[None], api_name="edit_analyze")
+    admission.guard(Ns(_queue=queue, fns={0: fn}))
+
+    def push(path: Path) -> tuple:
+        body = Ns(fn_index=0, session_hash=uuid.uuid4().hex, data=[{"path": str(path)}])
+        return asyncio.run(queue.push(body=body, request=Ns(client=Ns(host="127.0.0.1"), headers={}), username=None))
+
+    outcomes = [push(large)[0] for _ in range(8)]
+    assert outcomes == [True] * 7 + [False]  # the eighth large one: the last place is a small one's
+    refused = push(large)
+    assert refused[0] is False and refused[1][0]["message"] == studio_words.UPLOADS_BUSY
+    assert push(small)[0] is True and len(line) == 8
+    assert push(small)[0] is False  # every place taken: the small one too is told so
