@@ -215,6 +215,7 @@ def guard(blocks: gr.Blocks) -> None:
         token, refusal = _promises.promise(door, who, queue)
         if token is None:
             return False, refusal_verdicts(fn, door.name, refusal), "validator_error"
+        body.data = unmarked(body.data)  # a server path's refusal in the studio's words
         # From the door on, the upload quota keeps the uploads this request names.
         uploads.note_named([v.get("path") for v in body.data or () if isinstance(v, dict)])
         try:
@@ -223,6 +224,25 @@ def guard(blocks: gr.Blocks) -> None:
             _promises.release(token)
 
     queue.push = push
+
+
+def unmarked(value: Any) -> Any:
+    """``value`` (a request's data, at its join) with Gradio's file marker taken off every file object whose
+    path lies outside the upload folder: Gradio refuses such a path in its own words before anything of
+    the studio runs, and where the event has no validator its refusal reached a visitor as ``error: null``
+    (``/settings_from_file``). Unmarked, it reaches the file input as a bare path, which the studio reads
+    as no upload (never opened) and says so in words. ``value`` is bounded in depth at the gate (``asgi_gate``)."""
+    if isinstance(value, list):
+        return [unmarked(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    from gradio_client.utils import is_file_obj_with_meta, is_http_url_like
+
+    # Gradio's own check passes a URL by (the studio's file inputs never fetch one: ``widgets.any_file``).
+    path = value.get("path")
+    if is_file_obj_with_meta(value) and not is_http_url_like(str(path)) and not uploads.in_upload_folder(path):
+        value = {k: v for k, v in value.items() if k != "meta"}
+    return {k: unmarked(v) for k, v in value.items()}
 
 
 def refusal_verdicts(fn: Any, door: str, message: str) -> list[dict[str, Any]]:
