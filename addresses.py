@@ -1,5 +1,6 @@
 """Who a caller is by address: whether an address names one visitor (``public``), the group a share is
-counted by (``group``: an IPv6 caller's /64), and on a Space the Space's own proxy trusted with no
+counted by (``group``: an IPv6 caller's /64, an IPv4 one carried in IPv6 that IPv4 address), the wider
+groups a subscriber's /64s count in together (``wider``: its /56 and /48), and on a Space the Space's own proxy trusted with no
 setting (``trust_space_proxy``).
 
 Every per-address share (instant events, uploads under way, the queue, the agents' table) reads the
@@ -36,6 +37,11 @@ PROXY_NETWORKS = (
 )
 # An IPv6 subscriber is handed a /64 at least (RFC 6177): one caller holds thousands of addresses there.
 V6_PREFIX = 64
+# What one subscriber may hold beyond its /64: a home is handed a /56 (256 /64s), a site a /48 (65,536; a
+# tunnel broker hands one out free). A visitor's share stays its /64's; these count its neighbours' too.
+WIDER_PREFIXES = {"subscriber": 56, "site": 48}
+# NAT64's well-known prefix (RFC 6052): an IPv4 address written into IPv6 by a translator.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 TRUSTED_ON_SPACE = (
     "On a Space: the proxy's hops from {networks} trusted (FORWARDED_ALLOW_IPS was not set), so each visitor "
     "is told apart by the address the Space's proxy appends to X-Forwarded-For (docs/deployment.md)."
@@ -54,18 +60,48 @@ def public(host: str | None) -> bool:
 
 def group(host: str | None) -> str | None:
     """The group a public address's shares are counted by: an IPv4 address itself, an IPv6 address's /64
-    (an IPv4 one written as IPv6 is that IPv4 address); None for no public address."""
-    try:
-        address = ipaddress.ip_address(host or "")
-    except ValueError:
-        return None
-    if address.version == 6 and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if not address.is_global:
+    (an IPv4 address carried in IPv6 is that IPv4 address: ``_unwrapped``); None for no public address."""
+    address = _address(host)
+    if address is None:
         return None
     if address.version == 4:
         return str(address)
     return str(ipaddress.ip_network(f"{address}/{V6_PREFIX}", strict=False))
+
+
+def wider(host: str | None) -> dict[str, str]:
+    """The wider groups a public IPv6 address counts in beside its /64, by kind (``WIDER_PREFIXES``: its
+    /56, a subscriber's, and its /48, a site's); none for IPv4 or no public address."""
+    address = _address(host)
+    if address is None or address.version == 4:
+        return {}
+    return {kind: str(ipaddress.ip_network(f"{address}/{bits}", strict=False)) for kind, bits in WIDER_PREFIXES.items()}
+
+
+def _address(host: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = _unwrapped(ipaddress.ip_address(host or ""))
+    except ValueError:
+        return None
+    return address if address.is_global else None
+
+
+def _unwrapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The IPv4 address an IPv6 one carries, where it carries one: mapped (``::ffff:a.b.c.d``, a dual-stack
+    socket's), NAT64's well-known prefix, 6to4 (``2002::/16``: the whole /48 is that IPv4 address's) and
+    Teredo (its client's public address). Each names the IPv4 host behind it, which a /64 of the wrapper
+    did not: a 6to4 host held 65,536 /64s, and every NAT64 address of the internet fell in one /64."""
+    if address.version == 4:
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    return address
 
 
 def loopback(host: str | None) -> bool:

@@ -48,6 +48,22 @@ import uploads
 GPU = "gpu"
 UPLOADS = "uploads"
 CHEAP = "cheap"
+# An MCP agent's page (``agent_table``): one without a public address is told from another only by the
+# credentials it chose, so every such agent counts in one crowd (``NAMELESS_AGENTS``) as well as on its own.
+AGENT_PAGE = "agent-"
+NAMELESS_AGENTS = "agents:nameless"
+# Crowds: several visitors' shares held together (in visitors' shares; None: half the door's places), and
+# the words past them. An IPv6 subscriber's /56 (a home) holds two, a /48 (a site) four: a visitor's own
+# share stays its /64's, and one subscriber's 256 or 65,536 /64s are no more visitors than that
+# (``addresses.wider``). Agents without a public address hold half of each door's places together: one of
+# them showing any number of credentials holds no more, a crowd of newcomers (``agent_table``'s
+# ``AGENT_SHARE`` agents, two songs each: 8 of the GPU's 16) leaves agents served before room, and
+# visitors with an address keep the other half.
+CROWDS: dict[str, tuple[int | None, str]] = {
+    "subscriber": (2, studio_words.NETWORK_HELD.format(held="{held}", whose="home network (an IPv6 /56)")),
+    "site": (4, studio_words.NETWORK_HELD.format(held="{held}", whose="site (an IPv6 /48)")),
+    NAMELESS_AGENTS: (None, studio_words.NAMELESS_AGENTS_HELD),
+}
 # Instant events, of which a page has at most a few under way (Use these settings, Send to, Stop).
 CHEAP_PLACES = 16
 CHEAP_SHARE = 4
@@ -123,10 +139,30 @@ def visitor(session_hash: str | None, username: str | None, request: Any) -> fro
     token = headers.get("x-ip-token") if headers is not None else None
     if token:
         names.add("token:" + hashlib.sha256(token.encode()).hexdigest()[:24])
-    named = addresses.group(getattr(getattr(request, "client", None), "host", None))
+    host = getattr(getattr(request, "client", None), "host", None)
+    named = addresses.group(host)
     if named:
         names.add(f"address:{named}")
+    names.update(f"{kind}:{network}" for kind, network in addresses.wider(host).items())
+    if not named and (session_hash or "").startswith(AGENT_PAGE):
+        names.add(NAMELESS_AGENTS)
     return frozenset(names)
+
+
+def crowd_kind(name: str) -> str | None:
+    """The crowd ``name`` counts (a key of ``CROWDS``), or None for a visitor's own name."""
+    kind = NAMELESS_AGENTS if name == NAMELESS_AGENTS else name.split(":", 1)[0]
+    return kind if kind in CROWDS else None
+
+
+def crowd_most(name: str, door: str) -> int | None:
+    """What the visitors named ``name`` together may hold at ``door`` where ``name`` is a crowd's, else None
+    (a visitor's own name: the door's share). Never more than half the door's places: others keep the rest."""
+    kind = crowd_kind(name)
+    if kind is None:
+        return None
+    shares, half = CROWDS[kind][0], DOORS[door].places() // 2
+    return max(1, half if shares is None else min(shares * DOORS[door].share(), half))
 
 
 @dataclass(frozen=True)
@@ -185,10 +221,13 @@ class _Promises:
         with self._lock:
             waiting, running = holding(queue, door.name)
             promised = [names for kind, names in self._promised.values() if kind == door.name]
-            held = sum(bool(names & who) for names in promised)
-            held += sum(bool(visitor(e.session_hash, e.username, e.request) & who) for e in waiting + running)
-            if held >= door.share():
+            holders = promised + [visitor(e.session_hash, e.username, e.request) for e in waiting + running]
+            own = frozenset(name for name in who if crowd_kind(name) is None)
+            if (held := sum(bool(names & own) for names in holders)) >= door.share():
                 return None, door.held.format(held=held)
+            for crowd in who - own:
+                if (held := sum(crowd in names for names in holders)) >= (crowd_most(crowd, door.name) or 0):
+                    return None, CROWDS[crowd_kind(crowd) or ""][1].format(held=held)
             # GPU work whose request was cancelled still runs (and counts) until it notices.
             working = max(len(running), runs.active()) if door.name == GPU else len(running)
             kept = 0 if small or door.name != UPLOADS else KEPT_FOR_SMALL
@@ -226,6 +265,7 @@ def guard(blocks: gr.Blocks) -> None:
         token, refusal = _promises.promise(door, who, queue, small)
         if token is None:
             return False, refusal_verdicts(fn, door.name, refusal), "validator_error"
+        body.data = unmarked(body.data)  # a server path's refusal in the studio's words
         # From the door on, the upload quota keeps the uploads this request names.
         uploads.note_named([v.get("path") for v in body.data or () if isinstance(v, dict)])
         try:
@@ -246,6 +286,25 @@ def _bytes_named(data: Any) -> int:
             with contextlib.suppress(OSError):
                 total += os.stat(path).st_size
     return total
+
+
+def unmarked(value: Any) -> Any:
+    """``value`` (a request's data, at its join) with Gradio's file marker taken off every file object whose
+    path lies outside the upload folder: Gradio refuses such a path in its own words before anything of
+    the studio runs, and where the event has no validator its refusal reached a visitor as ``error: null``
+    (``/settings_from_file``). Unmarked, it reaches the file input as a bare path, which the studio reads
+    as no upload (never opened) and says so in words. ``value`` is bounded in depth at the gate (``asgi_gate``)."""
+    if isinstance(value, list):
+        return [unmarked(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    from gradio_client.utils import is_file_obj_with_meta, is_http_url_like
+
+    # Gradio's own check passes a URL by (the studio's file inputs never fetch one: ``widgets.any_file``).
+    path = value.get("path")
+    if is_file_obj_with_meta(value) and not is_http_url_like(str(path)) and not uploads.in_upload_folder(path):
+        value = {k: v for k, v in value.items() if k != "meta"}
+    return {k: unmarked(v) for k, v in value.items()}
 
 
 def refusal_verdicts(fn: Any, door: str, message: str) -> list[dict[str, Any]]:

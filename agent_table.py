@@ -106,7 +106,9 @@ class Callers:
         self.known: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     def session(self, who: str) -> str:
-        return "agent-" + hmac.new(self._secret, who.encode(), hashlib.sha256).hexdigest()[:32]
+        import admission  # an agent's page, which its door counts (agents without an address: one crowd)
+
+        return admission.AGENT_PAGE + hmac.new(self._secret, who.encode(), hashlib.sha256).hexdigest()[:32]
 
     def client(self, agent: Agent, template: Any) -> Any:
         import admission

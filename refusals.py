@@ -119,6 +119,11 @@ MORPH_GONE = "Take {n} is no longer kept by the studio; make it again."
 MORPH_NOT_GENERATE = (
     "Only a take made in Generate (or a morph of one) can be morphed here. Cover's Morph the song moves any song."
 )
+# *Bring back a take's settings* given a path rather than an upload (``results.settings_from_file``).
+RECORD_NOT_UPLOADED = (
+    "The studio reads only a record uploaded from your page: a file named by where it lies on the server is "
+    "never opened. Upload the .json file saved beside the take."
+)
 MORPH_UNREADABLE = "This take's record cannot be read as a Generate take's."
 MORPH_SAME = (
     "The caption and lyrics are the take's own: change the style or the words, and the morph moves the take "

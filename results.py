@@ -152,7 +152,10 @@ def _variation_words(variation: dict[str, Any]) -> dict[str, str]:
 
 
 def settings_from_file(path: Any) -> tuple[Any, ...]:
-    """``settings_from_record`` for an uploaded take ``.json``."""
+    """``settings_from_record`` for an uploaded take ``.json``: a path outside the upload folder (a file
+    named by its place on the server) is never opened."""
+    if path and not uploads.in_upload_folder(path):
+        raise gr.Error(refusals.RECORD_NOT_UPLOADED)
     return settings_from_record(records.read(path), 1)
 
 

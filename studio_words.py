@@ -13,6 +13,16 @@ PER_VISITOR = (
 UPLOADS_PER_VISITOR = (
     "You already have {held} uploaded songs being read. Wait until they are read, then upload this one again."
 )
+# A crowd's share (``admission.CROWDS``): a subscriber's or site's IPv6 network, the agents without an address.
+NETWORK_HELD = (
+    "Devices on your {whose} already have {held} requests like this one waiting or being made, the most one "
+    "such network may have at once, however many devices are on it. Wait for one to finish, then try again."
+)
+NAMELESS_AGENTS_HELD = (
+    "Agents calling without a public address already have {held} requests like this one waiting or being made, "
+    "the most they may have together: the studio cannot tell them apart by the credentials they send. Wait for "
+    "one to finish, or call the studio from a public address, then try again."
+)
 CHEAP_BUSY = "The studio has too many requests like this one under way. Nothing was lost: try again in a moment."
 OUTPUT_FULL = (
     "The studio's folder for finished songs is full of songs other visitors are still fetching, so this one "

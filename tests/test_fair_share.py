@@ -648,11 +648,70 @@ def test_an_ipv6_callers_addresses_in_one_64_are_one_visitor():
     def request(host: str) -> Ns:
         return Ns(client=Ns(host=host), headers={})
 
-    assert admission.visitor("a", None, request(one)) & admission.visitor("b", None, request(same))
-    assert not admission.visitor("a", None, request(one)) & admission.visitor("b", None, request(other))
+    def own(host: str, page: str) -> set[str]:  # a visitor's own names, the crowds it counts in left out
+        return {name for name in admission.visitor(page, None, request(host)) if admission.crowd_kind(name) is None}
+
+    assert own(one, "a") & own(same, "b") and not own(one, "a") & own(other, "b")
     assert instant.group_of(one) == instant.group_of(same) != instant.group_of(other)
     assert asgi_gate._sender({"client": (one, 1)}) == asgi_gate._sender({"client": (same, 2)})
     assert agent_table.caller(request(one)).shares == agent_table.caller(request(same)).shares
+
+
+def test_an_ipv4_address_carried_in_ipv6_is_that_ipv4_address_and_a_64_counts_in_its_56_and_48():
+    """Review (issue 79): NAT64 (``64:ff9b::/96``) and 6to4 (``2002::/16``) addresses were grouped by the
+    wrapper's /64, not by the IPv4 address inside (a 6to4 host held 65,536 /64s); Teredo's were nobody.
+    And a /64 counts in its /56 and /48 (``addresses.wider``), crowds the queue's door counts together."""
+    from types import SimpleNamespace as Ns
+
+    import addresses
+    import admission
+
+    inside = "81.2.69.142"
+    for carried in ("::ffff:5102:458e", "64:ff9b::5102:458e", "2002:5102:458e::1", "2002:5102:458e:ffff::9"):
+        assert addresses.group(carried) == inside and addresses.wider(carried) == {}, carried
+    teredo = "2001:0:4136:e378:8000:63bf:aefd:ba71"  # its client's public address, obfuscated (RFC 4380)
+    assert addresses.group(teredo) == inside
+    assert addresses.group("64:ff9b::a00:1") is None  # NAT64 of a private address names nobody
+    assert addresses.wider("81.2.69.142") == {} and addresses.wider("fd00::1") == {}
+    assert addresses.wider("2a01:4f8:10a:1f::1") == {"subscriber": "2a01:4f8:10a::/56", "site": "2a01:4f8:10a::/48"}
+    names = admission.visitor("a", None, Ns(client=Ns(host="2a01:4f8:10a:1f::1"), headers={}))
+    crowds = {name: admission.crowd_most(name, admission.GPU) for name in names if admission.crowd_kind(name)}
+    share = admission.per_visitor()
+    assert crowds == {"subscriber:2a01:4f8:10a::/56": 2 * share, "site:2a01:4f8:10a::/48": 4 * share}, crowds
+    assert all(most <= admission.queue_size() // 2 for most in crowds.values())
+
+
+def test_one_ipv6_subscriber_holds_a_few_visitors_shares_and_another_still_gets_in(studio):
+    """Review (issue 79): one /56 gave 12 of 12 long songs across six /64s, and a /48 would have held
+    65,536 visitors' shares. A /56 holds two visitors' shares, a /48 four; each is told so in words; a
+    /64 of another /48 still gets in."""
+    import studio_words
+
+    data = _generate_data(studio, **LONG)
+    joined: list[tuple[str, dict]] = []
+
+    def join(host: str) -> str:
+        session, headers = "v6-" + uuid.uuid4().hex[:8], {"x-forwarded-for": host}
+        answer = _join(studio, "generate", data, session, headers)
+        if answer.status_code == 200:
+            joined.append((session, headers))
+            return "in"
+        return _message(answer)
+
+    share = 2  # ACE_STUDIO_PER_VISITOR's default
+    try:
+        home = [join(f"2a01:4f8:10a:{i // share:x}::{i + 1:x}") for i in range(6 * share)]  # six /64s of one /56
+        site = [join(f"2a01:4f8:10a:{0x100 * (1 + i // share):x}::1") for i in range(3 * share)]  # three more /56s
+        elsewhere = join("2a01:4f8:10b::1")
+    finally:
+        for session, headers in joined:
+            _join(studio, "stop", [], session, headers)
+    print(f"\none /56, six /64s: {home.count('in')} of {len(home)} in; its /48: {home.count('in') + site.count('in')}")
+    network = studio_words.NETWORK_HELD.split("{whose}")[0]
+    assert home[: 2 * share] == ["in"] * (2 * share), home
+    assert all(network in said and "home network" in said for said in home[2 * share :]), home
+    assert site[: 2 * share] == ["in"] * (2 * share) and "(an IPv6 /48)" in site[-1], site
+    assert elsewhere == "in"
 
 
 def test_a_proxy_uvicorn_does_not_trust_is_said_once_in_the_log(capsys):

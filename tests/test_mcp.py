@@ -655,6 +655,47 @@ def test_a_nameless_flood_of_new_credentials_shuts_out_no_agent_served_before(st
         assert sum(not call.result()[0] for call in calls) == agent_table.AGENT_SHARE
 
 
+def test_one_nameless_caller_holds_half_the_songs_places_whatever_credentials_it_shows(studio_server, monkeypatch):
+    """Review (issue 79): an agent without a public address switching through 8 credentials held 8 GPU
+    places (each served credentials an agent of its own, with a visitor's share each: 28 of them could
+    hold every place). Agents without an address count in one crowd at the door, of half the GPU's places
+    (``admission.CROWDS``): past it each is told why in words, and an agent with an address still gets in."""
+    import admission
+    import backend
+    import studio_words
+
+    monkeypatch.setenv("ACE_STUDIO_QUEUE_SIZE", "8")  # half: 4 places for every nameless agent together
+    url, _ = studio_server
+    most = admission.crowd_most(admission.NAMELESS_AGENTS, admission.GPU)
+    credentials = [{**BEHIND_A_PROXY, "authorization": f"Bearer n-{i}"} for i in range(most + 2)]
+    for headers in credentials:  # each served once: known agents, no longer newcomers (``agent_table``)
+        failed, texts = raw_call(url, "generate", TINY_SONG, headers)
+        assert not failed, texts
+    gate, real = threading.Event(), backend.Backend.run
+
+    def held(self: Any, *args: Any, **kwargs: Any) -> Any:
+        gate.wait()
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(backend.Backend, "run", held)
+    told = studio_words.NAMELESS_AGENTS_HELD.format(held=most)
+    with ThreadPoolExecutor(len(credentials)) as pool:
+        calls = [pool.submit(raw_call, url, "generate", TINY_SONG, headers) for headers in credentials]
+        try:
+            refused = []
+            for done in as_completed(calls, timeout=120):  # the crowd's places are held at the model's call
+                refused.append(done.result())
+                if len(refused) == len(credentials) - most:
+                    break
+            print(f"\n{len(credentials)} credentials without an address: {most} held, {len(refused)} told")
+            assert all(failed and told in texts[0] for failed, texts in refused), refused
+            failed, texts = raw_call(url, "generate", REFUSED, {"x-forwarded-for": "81.2.69.160"})
+            assert failed and "Duration must be between" in texts[0], texts
+        finally:
+            gate.set()
+        assert sum(not call.result()[0] for call in calls) == most
+
+
 def test_an_ipv6_callers_agents_count_in_its_64s_share(studio_server):
     """Review: an IPv6 caller got a share per address. Ten addresses of one /64 are one agent (its
     addresses rotate there: its takes stay its own); with ten credentials, ten agents that count in that

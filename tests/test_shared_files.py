@@ -284,11 +284,8 @@ def test_paths_that_are_no_upload_all_get_one_answer_and_are_never_opened(studio
         print(f"\n{key}: {text[:160]}")
     print(f"the FIFO was opened: {opened}")
     assert not opened
-    bare = {text for (form, _), text in answers.items() if form == "bare"}
-    marked = {text for (form, _), text in answers.items() if form == "marked"}
-    assert len(bare) == 1 and NOT_FOUND in bare.pop(), answers
-    # A path marked as Gradio's file object never reaches the studio: Gradio refuses it, also unopened.
-    assert len(marked) == 1 and "not uploaded by a user" in marked.pop(), answers
+    # A path marked as Gradio's file object is a bare path at the door (``uploads.unmarked``): one answer.
+    assert len(set(answers.values())) == 1 and NOT_FOUND in answers[("bare", "/")], answers
 
 
 def test_send_to_places_one_link_per_take_that_the_shared_room_leaves_out(studio, tmp_path):
@@ -358,10 +355,33 @@ def test_another_visitors_take_is_refused_everywhere(studio, tmp_path):
     print(f"as an Edit source: {_words(as_source)[:160]}\nas a record: {_words(as_record)[:160]}")
     assert NOT_FOUND in _words(as_source)
     assert as_record[0] == "error" and "mine alone" not in _words(as_record)
-    assert "could not be read; upload it again" in _words(as_record)
+    assert "never opened" in _words(as_record)  # a path, not an upload (refusals.RECORD_NOT_UPLOADED)
 
 
 # ---------------------------------------------------------------- 11. 14. words, not a bare "Error"
+
+
+def test_a_record_named_by_a_server_path_is_refused_in_words(studio):
+    """Review (issue 79): ``/settings_from_file`` given a server path marked as Gradio's file object was
+    refused with ``error: null`` (Gradio's own path check, before the studio, has no words for a visitor).
+    Every way of naming it, marked or bare, by Gradio's REST call, a queue join or ``gradio_client``, is
+    told in words why, and nothing is read."""
+    import refusals
+
+    path = str(studio.out / "x.json")
+    said = []
+    for value in ({"path": path, "meta": {"_type": "gradio.FileData"}}, {"path": path}):
+        posted = httpx.post(f"{studio.url}gradio_api/call/settings_from_file", json={"data": [value]}, timeout=60)
+        event = posted.json()["event_id"]
+        answer = httpx.get(f"{studio.url}gradio_api/call/settings_from_file/{event}", timeout=60).text
+        said.append(json.loads(answer.split("data:", 1)[1]).get("error"))
+        said.append(_call(studio, "settings_from_file", [value], "path-namer")[1][0])
+    # gradio_client uploads a marked path from its own disk; a bare one it sends as it is.
+    with pytest.raises(AppError) as info:
+        studio.client.predict({"path": "/etc/hostname"}, api_name="/settings_from_file")
+    said.append(str(info.value))
+    print(f"\na record by a server path: {said}")
+    assert all(refusals.RECORD_NOT_UPLOADED in str(words) for words in said), said
 
 
 @pytest.mark.parametrize("index", [10**9, "x", -1])
