@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 import unicodedata
@@ -395,6 +396,36 @@ def test_a_result_column_shows_nothing_here_yet_alone_until_a_take_exists(phone)
     after = phone.evaluate("document.documentElement.scrollHeight")
     _shot(phone, "issue41-after-a-take", full_page=True)
     print(f"\nGenerate on a phone (375 px): {tall} px tall before a take; {after} px with one (Advanced settings open)")
+
+
+# Every line the page's screen-reader regions (``role=status``, ``aria-live``) say, as they say it.
+HEARD = """() => {
+  const said = window.__said = [];
+  const look = () => document.querySelectorAll('[role=status][aria-live]').forEach((region) => {
+    const text = region.textContent.trim();
+    if (text && said[said.length - 1] !== text) said.push(text);
+  });
+  new MutationObserver(look).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_the_page_says_a_finished_event_in_words_not_a_key(phone):
+    """Issue 79: after a Generate the page's text held "common.complete": Gradio's screen-reader line says
+    each finished event by the key ``common.complete``, which this Gradio's English lacks, so the key
+    itself was said. The line says "Done" now, and no line says a key."""
+    phone.evaluate(HEARD)
+    phone.locator("#gen-prompt textarea").fill("short")
+    phone.locator("#gen-think input[type=checkbox]").uncheck()  # not about Think: any finished event says it
+    _type(phone, "#gen-duration", 10)
+    phone.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    _type(phone, "#gen-steps", 1)
+    phone.locator("#gen-button").click()
+    phone.locator("#gen-take-1 a.download-link").wait_for()
+    # The line says an event's end at most once in 5 s (Gradio's pace): waited for, not slept.
+    phone.wait_for_function("() => window.__said.some((t) => t === 'Done' || t.startsWith('common.'))")
+    said = phone.evaluate("window.__said")
+    print(f"\nthe screen-reader line said: {said}")
+    assert "Done" in said and not [t for t in said if re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", t)], said
 
 
 # ---------------------------------------------------------------- 10: the desktop layout
