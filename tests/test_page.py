@@ -94,7 +94,11 @@ TIMED = """() => {
     const t0 = performance.now();
     const poll = () => {
       const now = [box('#edit-start').value, box('#edit-end').value], ms = performance.now() - t0;
-      if ((now[0] !== before[0] && now[1] !== before[1]) || ms > 5000) window.__timed = {start: +now[0], end: +now[1], ms};
+      if ((now[0] !== before[0] && now[1] !== before[1]) || ms > 5000) {
+        // The studio's routes the page called since the drag ended: none, where the page sets the region.
+        const asked = performance.getEntriesByType('resource').filter((r) => r.startTime >= t0 && r.name.includes('/gradio_api/'));
+        window.__timed = {start: +now[0], end: +now[1], ms, asked: asked.map((r) => r.name)};
+      }
       else requestAnimationFrame(poll);
     };
     poll();
@@ -144,10 +148,14 @@ def test_a_phone_holds_still_after_an_upload_and_a_drag_sets_the_region(phone, t
     drags = [("mouse", 0.5, 0.8), ("mouse", 0.2, 0.4), ("touch", 0.6, 0.9), ("touch", 0.1, 0.3)]
     for kind, a, b in drags:
         got = _drag(phone, kind, a, b)
-        print(f"{kind} drag {a:.0%}–{b:.0%}: region {got['start']}–{got['end']} s in {got['ms']:.0f} ms")
+        print(
+            f"{kind} drag {a:.0%}–{b:.0%}: region {got['start']}–{got['end']} s in {got['ms']:.0f} ms, asked {got['asked']}"
+        )
         # 24 s across the canvas: a pixel is about 0.08 s, and the region is kept to 0.1 s.
         assert got["start"] == pytest.approx(24 * a, abs=0.3) and got["end"] == pytest.approx(24 * b, abs=0.3), got
-        assert got["ms"] <= 200, got
+        # Set in the page: no call to the studio between the drag's end and the numbers (a count, not its
+        # milliseconds: issue 79).
+        assert got["asked"] == [], got
     assert phone.evaluate("document.documentElement.scrollWidth") == WIDTH
     _shot(phone, "item1-after-phone-edit")
 
