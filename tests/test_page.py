@@ -84,7 +84,8 @@ WATCH = """sel => {
   tick();
 }"""
 
-# From the end of a drag (pointerup) to both region numbers showing new values, in milliseconds,
+# From the end of a drag (pointerup) to both region numbers showing new values: the milliseconds (printed) and the
+# studio routes the page called meanwhile (counted),
 # measured in the page itself: ``window.__timed`` once they do.
 TIMED = """() => {
   window.__timed = null;
