@@ -153,7 +153,7 @@ def test_a_generated_takes_record_carries_its_bars_and_sections(client, studio_s
     # The take's own record keeps them too (what Edit reads back), and the time they took.
     own = json.loads((studio_server[1] / take["metadata"]).read_text())
     assert own["bars"] == take["bars"] and own["sections"] == sections
-    assert 0 <= record["timings"]["map_s"] < 30
+    assert record["timings"]["map_s"] >= 0  # kept, not bounded (issue 79)
 
 
 def test_a_takes_line_says_its_metre_and_its_tempo_as_played(client, clicking):
