@@ -137,6 +137,8 @@ def launch_options() -> dict[str, Any]:
         "theme": theme.studio_theme(),
         "css": theme.CSS,
         "js": theme.JS,
+        # English, the page's fallback for every language: one key, where this Gradio has none.
+        "i18n": gr.I18n(en=studio_words.PAGE_KEYS),
         # Takes are served by ``asgi_gate.Gate`` at /takes/… straight from the output folder (no copy,
         # no server path in the URL); allowed here only so that a take returned as a plain path (no
         # page root to build its URL from) may be copied into Gradio's cache. "Send to" places one in

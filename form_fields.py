@@ -218,11 +218,12 @@ def song_input(prefix: str, wave: bool = False) -> tuple[gr.Audio, gr.Markdown, 
             label="Song", type="filepath", sources=["upload"], elem_id=f"{prefix}-src", elem_classes=["compact-drop"]
         )
     )
-    info = gr.Markdown("", elem_id=f"{prefix}-src-info")
+    info = gr.Markdown("", label="The song as heard", show_label=False, elem_id=f"{prefix}-src-info")
     if not wave:
         return src, info, None
     wave = gr.HTML(
         "",
+        label="Waveform",
         html_template=waveform.TEMPLATE,
         js_on_load=waveform.JS,
         elem_id=f"{prefix}-wave",
@@ -238,6 +239,8 @@ def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
     button = gr.Button("Describe", size="sm", interactive=describe.available(), elem_id=f"{prefix}-describe")
     note = gr.Markdown(
         tips.DESCRIBE if describe.available() else refusals.DESCRIBE_OFF,
+        label="What Describe wrote",
+        show_label=False,
         elem_classes=["hint"],
         elem_id=f"{prefix}-describe-note",
     )

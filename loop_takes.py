@@ -56,7 +56,8 @@ def window(loop: Loop) -> tuple[int, int]:
 
 
 def kept(loop: Loop) -> int:
-    """Which turn of the first render is kept, counting from 0: the middle one (past any intro)."""
+    """Which turn of the first render is kept, counting from 0: the middle one, of an even number the earlier
+    (of two, the first; past the first, where an intro may be, from three turns on)."""
     return (loop.turns - 1) // 2
 
 

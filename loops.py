@@ -111,9 +111,11 @@ def record(loop: Loop) -> dict[str, Any]:
     if loop.chosen_by_think:
         entry["chosen_by"] = "think"  # its tempo or metre, and so its length
     if loop.turns > 1:
+        # Counted from 1, as a musician counts; of an even number the earlier middle one (``kept``).
+        which = f"turn {kept(loop) + 1} of {loop.turns}" + (", the earlier of the two" if loop.turns % 2 == 0 else "")
         entry["made"] = (
             f"{loop.turns} turns of the loop made as one {loop.turns * loop.samples / audio.SAMPLE_RATE:.1f} s song "
-            f"(the shortest song is {audio.MIN_SECONDS:g} s), turn {kept(loop) + 1} kept and its wrap repainted "
-            f"among {loop.turns} turns of it"
+            f"(the shortest song is {audio.MIN_SECONDS:g} s); the middle turn kept ({which}) and its wrap repainted "
+            "with the loop's turns either side"
         )
     return entry

@@ -371,7 +371,8 @@ def build() -> Panel:
             elem_id="my-takes-list",
             padding=False,
         )
-    return Panel(state, box, view, gr.JSON(visible=False), gr.JSON(visible=False))
+    fresh, kept = gr.JSON(label="New takes", visible=False), gr.JSON(label="Takes still kept", visible=False)
+    return Panel(state, box, view, fresh, kept)
 
 
 def keep_after(run: Any, meta: gr.JSON, panel: Panel, tab: str) -> None:

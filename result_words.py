@@ -6,10 +6,13 @@ plan Think made, a take kept as played, an upload as heard. A field's help is ``
 RESULT_EMPTY = "Nothing here yet. Your takes appear here, each with the seed that makes it again."
 PLANNED = "Planned in {seconds:.1f} s: {summary}."
 PLAN_SKIPPED = "Think was skipped ({reason}); the song was made from your caption and lyrics alone."
-# A result's time (``results.time_text``): a loop's bars, else the metre asked or planned; each take's tempo follows.
+# A result's time (``results.time_text``): a loop's bars, else the metre: "In" only where every take's bars were
+# heard, else as it was asked or planned (a take of noise is in no metre); each take's tempo follows.
 LOOP_SAID = "Loop: {bars} bars at {bpm} BPM, {metre} ({seconds:.1f} s)"
 LOOP_BY_THINK = ", as Think planned it"
 TAKE_METRE = "In {metre}"
+METRE_ASKED = "Asked for {metre}"
+METRE_PLANNED = "Think planned {metre}"
 # Words a model wrote past what the music model reads (``text_limits.fit``: Think's, *Write it*'s).
 CAPTION_FIT = (
     " Think's caption ran to {n} tokens, past the {most} the model reads of one: it was cut at its last {kept}."

@@ -65,7 +65,7 @@ def metre(beats: Any) -> str:
 
 
 def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str:
-    """A result's time in words: a loop's bars, tempo, metre and length (else the metre asked or planned),
+    """A result's time in words: a loop's bars, tempo, metre and length (else its metre: ``_metre_said``),
     then each take's tempo as played (``song_map.Tempo.said``); "" where the record knows none."""
     said = records.Record.of(record)
     loop = said.loop
@@ -76,14 +76,27 @@ def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str
         )
         head += result_words.LOOP_BY_THINK if loop.get("chosen_by") == "think" else ""
     else:
-        asked = said.time_signature or (plan or {}).get("fields", {}).get("timesignature")
-        head = result_words.TAKE_METRE.format(metre=metre(asked)) if metre(asked) else ""
+        head = _metre_said(
+            record, metre(said.time_signature), metre((plan or {}).get("fields", {}).get("timesignature"))
+        )
     heard = [
         f"take {t['take']}: {t['tempo']['said']}"
         for t in record["takes"]
         if isinstance(t.get("tempo"), dict) and isinstance(t["tempo"].get("said"), str)
     ]
     return " · ".join(part for part in (head, *heard) if part)
+
+
+def _metre_said(record: dict[str, Any], asked: str, planned: str) -> str:
+    """The metre asked (else planned) said as the takes' own only where every take's bars were heard
+    (``song_map``: none where no steady beat was); "" where none was asked or planned."""
+    named = asked or planned
+    if not named:
+        return ""
+    takes = record.get("takes") or []
+    if takes and all(isinstance(t, dict) and t.get("bars") for t in takes):
+        return result_words.TAKE_METRE.format(metre=named)
+    return (result_words.METRE_ASKED if asked else result_words.METRE_PLANNED).format(metre=named)
 
 
 def _varied(variation: Any) -> str:

@@ -40,6 +40,9 @@ UPLOADS_FULL = (
     "The studio's space for uploads is full right now. Nothing was lost: try again in a few minutes, or upload a "
     "shorter or smaller file."
 )
+# Words Gradio's page reads by key and this Gradio's English lacks: its screen-reader line said
+# "common.complete" as each event ended (issue 79). Handed to the page as its translations (``app``).
+PAGE_KEYS = {"common": {"complete": "Done"}}
 MODEL_FROM_FOLDER = "a local model (**{folder}**)"
 STATUS_CHECKING = "Checking the model…"
 MODEL_MISSING = (

@@ -272,6 +272,7 @@ def result_column(prefix: str, n: int = 1) -> Result:
     takes, players, boxes, stems = takes_column(prefix, n)
     seeds = gr.HTML(
         result_words.RESULT_EMPTY,
+        label="Result and seeds",
         html_template='<p class="result-line"></p>',
         js_on_load=PLAIN_TEXT_JS,
         elem_id=f"{prefix}-seeds",

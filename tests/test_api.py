@@ -63,6 +63,19 @@ def test_api_parameters_all_have_defaults(client):
     assert all(p["parameter_has_default"] for p in api["parameters"])
 
 
+def test_every_output_of_every_named_endpoint_has_a_name(client):
+    """Issue 79: ``view_api`` listed outputs as ``value_140``, ``value_444`` … (a result's seed line, an
+    upload's reading and waveform, Describe's note, My takes' new entries): a caller could not tell them
+    apart. Every output of every named endpoint is named in words."""
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    unnamed = {
+        name: [(r.get("label"), r.get("component")) for r in endpoint["returns"]]
+        for name, endpoint in api.items()
+        if any(not r.get("label") or re.fullmatch(r"value_\d+", r["label"]) for r in endpoint["returns"])
+    }
+    assert len(api) > 20 and not unnamed, unnamed
+
+
 def test_same_seed_same_audio_through_the_api(client):
     a = client.predict(
         lyrics="[Chorus]\nsing along",

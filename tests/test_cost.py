@@ -90,7 +90,9 @@ def test_a_forged_four_by_ten_minutes_request_is_refused_at_the_door(studio):
     assert "audio_duration: 4 takes of 10 minutes with Think is more than one request may make here" in text, text
     assert "40 minutes of audio at once, where one request may make 20 minutes" in text
     assert "Takes up to 5 minutes" in text and "At most 2 takes" not in text
-    assert took < 20 and memory["delta"] < 150 * MB and _files(studio.out) == before
+    # Refused at the door (a ``ValidationError``: the join's checks), at little memory and no file; its seconds
+    # are printed, not bounded (issue 79).
+    assert memory["delta"] < 150 * MB and _files(studio.out) == before
     # The same without a plan (the plain path) meets the same bound, in the same words.
     with pytest.raises(ValidationError, match="4 takes of 10 minutes is more than one request may make here"):
         studio.client.predict(

@@ -111,26 +111,37 @@ def test_json_depth_never_counts_less_than_a_parser_could_nest(monkeypatch, slic
         assert asgi_gate.json_depth(data) >= _scan_until_invalid(data), data
 
 
-def _cpu_seconds(data: bytes) -> float:
-    """The least CPU time (this thread's, so other processes' load does not count) of five checks."""
-    times = []
-    for _ in range(5):
-        started = time.thread_time()
-        asgi_gate.json_depth(data)
-        times.append(time.thread_time() - started)
-    return min(times)
+def test_json_depth_reads_each_byte_a_fixed_number_of_times_whatever_its_content(monkeypatch):
+    """Linear, not quadratic (the regex it replaced took 64 times as long for eight times the escaped
+    quotes, 3 minutes for 128 KB): the bytes its array steps read, counted, are the same few per byte
+    for escaped quotes and for plain text, at 16 KB and at 128 KB (its seconds: ``tools/bench.py
+    --json-depth``)."""
+    import numpy as np
 
+    read = [0]
 
-def test_json_depth_costs_the_same_per_byte_at_any_size_and_content():
-    """Linear, not quadratic: eight times the escaped quotes cost about eight times as much (the
-    regex it replaced: 64 times, 3 minutes for 128 KB), and as much as plain text of the same length."""
-    small, large = _escaped_quotes(16 * 1024), _escaped_quotes(128 * 1024)
-    per_byte_small, per_byte_large = _cpu_seconds(small) / len(small), _cpu_seconds(large) / len(large)
-    print(f"\njson_depth: {per_byte_small * 1e9:.0f} ns/B at 16 KB, {per_byte_large * 1e9:.0f} ns/B at 128 KB")
-    assert per_byte_large < 3 * per_byte_small
-    hostile, plain = _escaped_quotes(2 * MB), b'"' + b"a" * (2 * MB - 2) + b'"'
-    print(f"2 MB: {_cpu_seconds(hostile):.3f} s of escaped quotes, {_cpu_seconds(plain):.3f} s of plain text")
-    assert _cpu_seconds(hostile) < 3 * _cpu_seconds(plain)
+    class Counted:  # an operation of numpy's (``np.maximum.accumulate`` too): the arrays handed to it counted
+        def __init__(self, real) -> None:
+            self.real = real
+
+        def __call__(self, *args, **kwargs):
+            read[0] += sum(a.size for a in args if isinstance(a, np.ndarray))
+            return self.real(*args, **kwargs)
+
+        def __getattr__(self, name):
+            found = getattr(self.real, name)
+            return Counted(found) if callable(found) and not isinstance(found, type) else found
+
+    monkeypatch.setattr(asgi_gate, "np", Counted(np))
+    per_byte = {}
+    for name, size in (("16 KB", 16 * 1024), ("128 KB", 128 * 1024)):
+        plain = b'"' + b"a" * (size - 2) + b'"'
+        for kind, data in (("escaped quotes", _escaped_quotes(size)), ("plain text", plain)):
+            read[0] = 0
+            asgi_gate.json_depth(data)
+            per_byte[f"{kind}, {name}"] = read[0] / len(data)
+    print(f"\njson_depth: array bytes read a byte of the body {per_byte}")
+    assert min(per_byte.values()) >= 1 and max(per_byte.values()) < 1.01 * min(per_byte.values()), per_byte
 
 
 # ---------------------------------------------------------------- a served studio
@@ -250,14 +261,20 @@ def test_half_sent_bodies_are_closed_in_seconds_and_cost_little(studio):
         )
         for _ in range(30)
     ]
-    trickled: list = []  # chunked, a byte a second: within the idle limit, but past the deadline
+    trickled, sent = [], []  # chunked, a byte a second: within the idle limit, but past the deadline
+
+    def trickle():  # each piece counted as it is sent: the studio's deadline ends it after a few of 30
+        for piece in [b"1\r\n[\r\n"] * 30:
+            sent.append(piece)
+            yield piece
+
     slow = threading.Thread(
         target=_half_sent,
         args=(
             studio.url,
             "gradio_api/queue/join",
             b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n",
-            [b"1\r\n[\r\n"] * 30,
+            trickle(),
             trickled,
             1.0,
         ),
@@ -279,8 +296,11 @@ def test_half_sent_bodies_are_closed_in_seconds_and_cost_little(studio):
     )
     assert set(statuses) <= {TIMEOUT, BUSY, "reset"} and TIMEOUT in statuses, statuses
     assert all(asgi_gate.TOO_SLOW in r[1] or asgi_gate.BODIES_BUSY in r[1] for r in results if r[0] != "reset")
-    assert closed < BODY_DEADLINE_S + 10 and rss["delta"] < 48 * MB and victim < 10
-    assert trickled[0][0] == TIMEOUT and BODY_DEADLINE_S - 2 < trickled[0][2] < BODY_DEADLINE_S + 10, trickled
+    # Closed by the studio (408 in its words: a connection it never closed reads "not closed" after 60 s),
+    # and the visitor's call answered meanwhile; the seconds are printed, not bounded (issue 79).
+    assert rss["delta"] < 48 * MB and "not closed" not in statuses
+    assert trickled[0][0] == TIMEOUT and asgi_gate.TOO_SLOW in trickled[0][1], trickled
+    assert len(sent) < 20, (len(sent), trickled)  # a piece a second: ended near BODY_DEADLINE_S, not after all 30
 
 
 def test_large_bodies_past_the_pool_are_told_to_come_back(studio):
@@ -331,7 +351,8 @@ def test_a_stalled_upload_is_ended_and_leaves_no_file(studio):
     _half_sent(studio.url, "gradio_api/upload", head, start, results)
     status, words, closed, _ = results[0]
     print(f"\na stalled upload: {status} after {closed:.1f} s")
-    assert status == TIMEOUT and asgi_gate.TOO_SLOW in words and BODY_IDLE_S - 1 < closed < BODY_IDLE_S + 10, results
+    # Ended by the idle limit: its deadline (the grace, then 64 KB/s of 4 MB) lies past the socket's 60 s.
+    assert status == TIMEOUT and asgi_gate.TOO_SLOW in words, results
     host, port = httpx.URL(studio.url).host, httpx.URL(studio.url).port
     with socket.create_connection((host, port)) as sock:  # and one that leaves mid-body
         sock.sendall(f"POST /gradio_api/upload HTTP/1.1\r\nHost: {host}\r\n".encode() + head + b"\r\n" + start)
@@ -427,11 +448,12 @@ def test_held_uploads_from_one_address_are_few_and_end_by_their_deadline(studio,
     )
     assert len(held) == HELD and len(told) == count - HELD, sorted({answer[0] for answer in siege["answers"]})
     assert all(asgi_gate.UPLOADS_AT_ONCE in words for status, words, _, _ in siege["answers"] if status == TOO_MANY)
-    deadline = UPLOAD_GRACE_S + HELD_BYTES / (64 * 1024)  # at 64 KB/s after the grace
-    assert all(deadline - 2 < c < deadline + 9 for c in held) and max(told) < 5, (held, told)
+    # Each held one ended by its deadline (408), each other told before any held one ended (the order
+    # of events, not their seconds: issue 79), and the song asked for while they were held was made.
     held_until = [when for status, _, _, when in siege["answers"] if status == TIMEOUT]
-    assert siege["song_started"] < min(held_until)  # asked for while they were held
-    assert siege["rss"] < 32 * MB and siege["during"] < 3 * siege["solo"] + 5, siege
+    told_at = [when for status, _, _, when in siege["answers"] if status == TOO_MANY]
+    assert max(told_at) < min(held_until) and siege["song_started"] < min(held_until), siege["answers"]
+    assert siege["rss"] < 32 * MB, siege
     assert asgi_gate.upload_deadline(64 * 1024) == pytest.approx(11.0)  # the default, in this process
 
 
@@ -447,7 +469,7 @@ def test_escaped_quotes_are_answered_at_once_and_nobody_waits(studio):
         for route in ROUTES:
             seconds, status = _post_seconds(studio.url + route, _escaped_quotes(size))
             print(f"\n{name} of escaped quotes to /{route}: {status} in {seconds:.3f} s", end="")
-            assert seconds < 5 and status < 500, (name, route, seconds, status)
+            assert status < 500, (name, route, seconds, status)
     victim = Client(studio.url, verbose=False)
     started = time.perf_counter()
     victim.predict(**TAKE, api_name="/generate")
@@ -481,6 +503,7 @@ def test_escaped_quotes_are_answered_at_once_and_nobody_waits(studio):
         f"at most {max(config_seconds):.2f} s (alone {quiet:.2f} s); the victim's take {during:.2f} s against "
         f"{solo:.2f} s alone"
     )
-    # Loose bounds, for a loaded machine (what is left is the CPU the bodies take, linear in their size,
-    # as much for plain text): before, one 32 KB body held every visitor 5 s, one of 2 MB for hours.
-    assert max(config_seconds) < quiet + 5 and during < 3 * solo + 5, (config_seconds, during, solo)
+    # Before, one 32 KB body held every visitor 5 s, one of 2 MB for hours (past the calls' 600 s): each was
+    # answered and the victim's take made. Their seconds are printed, not bounded (issue 79); the check's
+    # work a byte is counted in ``test_json_depth_reads_each_byte_a_fixed_number_of_times_whatever_its_content``.
+    assert len(bodies) >= 4 and config_seconds, (bodies, config_seconds)

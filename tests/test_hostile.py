@@ -83,10 +83,17 @@ FLOODS = [
 
 
 @pytest.mark.parametrize(("api", "kwargs", "expect"), FLOODS, ids=[e[:24] for *_, e in FLOODS])
-def test_every_text_field_has_a_limit_before_the_queue(served, api, kwargs, expect):
-    started = time.perf_counter()
+def test_every_text_field_has_a_limit_before_the_queue(served, api, kwargs, expect, monkeypatch):
+    """Refused at the door (a ``ValidationError``, ``_attack``), not after a GPU turn: no GPU call made
+    (counted: issue 79, where it was timed)."""
+    import gpu
+
+    calls = []
+    for name in ("call", "stream"):
+        real = getattr(gpu, name)
+        monkeypatch.setattr(gpu, name, lambda *args, _real=real, **kw: calls.append(args) or _real(*args, **kw))
     _attack(served[0], api, expect, **kwargs)
-    assert time.perf_counter() - started < 10  # refused at the door, not after a GPU turn
+    assert calls == []
 
 
 NUMBERS = [
@@ -207,12 +214,11 @@ def test_a_file_that_decodes_to_an_hour_is_refused_from_its_header(tmp_path):
     hour = _tone(tmp_path / "hour.flac", 3600, rate=1000, channels=1, fmt="FLAC")
     assert hour.stat().st_size < 2_000_000
     tracemalloc.start()
-    started = time.perf_counter()
     with pytest.raises(audio.AudioError, match="60.0 minutes long; the studio takes up to 10 minutes"):
         audio.load(hour)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak < 5 * 2**20 and time.perf_counter() - started < 1.0
+    assert peak < 5 * 2**20  # an hour decoded would hold 14 MB: refused from its header (not timed: issue 79)
 
 
 def test_a_many_channel_high_rate_file_decodes_in_bounded_memory(tmp_path):
@@ -383,12 +389,10 @@ def test_stop_through_the_api_ends_this_run_only_and_cleans_up(served):
     Client(served[1], verbose=False).predict(api_name="/stop")  # another visitor
     time.sleep(0.5)
     assert not job.done()
-    started = time.time()
     client.predict(api_name="/stop")
     TALLY["tried"] += 1
     stopped_result(job, r"^Stopped at step \d+ of 200\. Nothing was saved\.$")  # a stop, not an error
     TALLY["clear"] += 1
-    assert time.time() - started < 10
     assert {p for p in out.rglob("*") if p.is_file()} == before
     assert not list(cancel_dir.iterdir())  # the run's flag is gone with the run
 

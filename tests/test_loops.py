@@ -75,6 +75,25 @@ def test_the_loop_is_its_bars_to_the_sample(studio_env, bpm, meter, bars):
     assert "cycle" in record["takes"][0]["finish"] and record["timings"]["seam_s"] > 0
 
 
+def test_a_loops_record_names_the_turn_it_kept_as_the_docs_do_counted_from_1():
+    """Issue 79: a loop's record said "turn 1 kept … among 2 turns" where docs/features.md says the middle
+    turn is kept. Both say the middle turn, of an even number the earlier (``loop_takes.kept``), counted from 1,
+    and the loop is that turn of the song made."""
+    from music_request import Loop
+
+    n = SR  # one turn: a second of samples, each sample its turn's number
+    for turns, said in (
+        (2, "turn 1 of 2, the earlier of the two"),
+        (3, "turn 2 of 3"),
+        (4, "turn 2 of 4, the earlier of the two"),
+    ):
+        loop = Loop(bars=2, beats_per_bar=4, bpm=480, samples=n, turns=turns)
+        made = loops.record(loop)["made"]
+        assert f"the middle turn kept ({said})" in made, made
+        song = np.repeat(np.arange(1, turns + 1, dtype=np.float32), n)[None, :]
+        assert set(loops.back(song, loop)[0].tolist()) == {float(re.search(r"turn (\d+) of", made)[1])}
+
+
 def test_every_choice_of_bars_at_any_tempo_think_may_choose_makes_a_loop_whose_seam_lies_inside_its_kept_turn():
     # 60 to 180 BPM as the issue asks, and the whole range Think may choose (30 to 300).
     for bars in checks.LOOP_BARS:

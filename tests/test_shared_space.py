@@ -191,7 +191,6 @@ def test_files_that_would_decode_to_too_much_are_refused_from_their_header(space
     with sf.SoundFile(str(one_hz), "w", 1, 2, format="WAV", subtype="PCM_16") as f:
         f.write(np.full((250, 2), 0.5, np.float32))
     assert one_hz.stat().st_size < 2000
-    started = time.perf_counter()
     _refused(
         lambda: space.client.predict(src_audio=handle_file(str(one_hz)), prompt="x", api_name="/cover"),
         "src_audio: The song (one-hz.wav) has a sample rate of 1 Hz",
@@ -204,8 +203,7 @@ def test_files_that_would_decode_to_too_much_are_refused_from_their_header(space
     _refused(
         lambda: space.client.predict(src_audio=handle_file(str(surround)), prompt="x", api_name="/cover"),
         "holds too much audio to read",
-    )
-    assert time.perf_counter() - started < 30
+    )  # the header's words: refused before any decode (not timed: issue 79)
 
 
 def _declare_frames(path: Path, frames: int) -> None:

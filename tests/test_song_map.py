@@ -153,7 +153,7 @@ def test_a_generated_takes_record_carries_its_bars_and_sections(client, studio_s
     # The take's own record keeps them too (what Edit reads back), and the time they took.
     own = json.loads((studio_server[1] / take["metadata"]).read_text())
     assert own["bars"] == take["bars"] and own["sections"] == sections
-    assert 0 <= record["timings"]["map_s"] < 30
+    assert record["timings"]["map_s"] >= 0  # kept, not bounded (issue 79)
 
 
 def test_a_takes_line_says_its_metre_and_its_tempo_as_played(client, clicking):
@@ -173,6 +173,22 @@ def test_a_takes_line_says_its_metre_and_its_tempo_as_played(client, clicking):
     said = [take["tempo"]["said"] for take in record["takes"]]
     assert said[0].startswith("In time: ") and record["params"]["time_signature"] == "4", said
     assert f"\nIn 4/4 · take 1: {said[0]} · take 2: {said[1]}" in line, line
+
+
+def test_a_take_with_no_beat_is_said_in_the_metre_asked_not_in_one_heard(client):
+    """Issue 79: a take of noise (no beat heard: ``bars: []``) was captioned "In 4/4" under its seed, as
+    if its metre had been measured. Its line says the metre as it was asked, and no tempo as played."""
+    *_, line, record = client.predict(
+        prompt="noise",
+        audio_duration=10,
+        time_signature="4/4",
+        inference_steps=1,
+        think=False,
+        seed=5,
+        api_name="/generate",
+    )
+    assert record["takes"][0]["bars"] == [] and "tempo" not in record["takes"][0], record["takes"][0]
+    assert "\nAsked for 4/4" in line and "In 4/4" not in line and " · take 1:" not in line, line
 
 
 def test_bars_set_exactly_the_region_their_seconds_set(client, studio_server, clicking):

@@ -115,6 +115,7 @@ def _one_off_options(parser: argparse.ArgumentParser) -> None:
         help="what decoding hostile uploads costs (memory, seconds), as uploads.load does it",
     )
     parser.add_argument("--encode", action="store_true", help="bytes and CPU seconds a minute of each take format")
+    parser.add_argument("--json-depth", action="store_true", help="the gate's depth check's CPU a byte (asgi_gate)")
     parser.add_argument("--latents", action="store_true", help="a take's own latents against a VAE encode (tiny, CPU)")
     parser.add_argument(
         "--planner",
@@ -172,6 +173,7 @@ def one_off(args: argparse.Namespace) -> Callable[[], str] | None:
         (args.think, lambda: bench_tables.think_table(runs=args.runs)),
         (args.steps, lambda: steps_table(args)),
         (args.encode, bench_tables.encode_table),
+        (args.json_depth, bench_tables.json_depth_table),
         (args.latents, bench_tables.latents_table),
         (args.bars, lambda: bench_bars.table() + "\n\n" + bench_bars.long_song_cost()),
         (args.in_time, lambda: bench_in_time.table() + "\n\n" + bench_in_time.libraries()),

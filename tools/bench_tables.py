@@ -63,6 +63,27 @@ def decode_table() -> str:
     return "\n".join(rows)
 
 
+def json_depth_table() -> str:
+    """The gate's depth check (``asgi_gate.json_depth``) on escaped quotes and plain text, 16 KB to 2 MB: one
+    core's least CPU seconds of five, and per byte (tests/test_gate.py counts its work; the regex it replaced
+    took 3 minutes for 128 KB of escaped quotes)."""
+    import asgi_gate
+
+    rows = ["| body | escaped quotes ns/B | plain text ns/B |", "|---|---|---|"]
+    for name, size in (("16 KB", 2**14), ("128 KB", 2**17), ("2 MB", 2**21)):
+        hostile, plain = b'"' + b'\\"' * ((size - 1) // 2), b'"' + b"a" * (size - 2) + b'"'
+        per_byte = []
+        for data in (hostile, plain):
+            times = []
+            for _ in range(5):
+                started = time.thread_time()
+                asgi_gate.json_depth(data)
+                times.append(time.thread_time() - started)
+            per_byte.append(min(times) / len(data) * 1e9)
+        rows.append(f"| {name} | {per_byte[0]:.1f} | {per_byte[1]:.1f} |")
+    return "\n".join(rows)
+
+
 def encode_table(seconds: float = 60.0) -> str:
     """What a take costs to write, per minute of audio: bytes on disk and one core's CPU seconds, for
     each output format and the page's MP3 preview (``audio.save``, as ``takes`` calls it)."""
