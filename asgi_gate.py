@@ -196,6 +196,24 @@ async def parsed(body: bytes) -> Any:
     return await anyio.to_thread.run_sync(read, limiter=_limiter(True))
 
 
+async def whole(receive: Any) -> tuple[bytes, Any]:
+    """A request's whole body (``Gate`` has bounded it), and a ``receive`` that hands it on to the app."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), receive
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    kept = [b"".join(chunks)]
+
+    async def replay() -> dict:
+        return {"type": "http.request", "body": kept.pop(), "more_body": False} if kept else await receive()
+
+    return kept[0], replay
+
+
 class _Refused(Exception):
     def __init__(self, status: int, words: str) -> None:
         super().__init__(words)

@@ -100,11 +100,13 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
             refused=lambda exc: quota.in_words(exc, quota.music_ways(MusicShape.of(job.request))),
             waited=waited,
         )
-        # Stop pressed after the last step (while the audio was decoded) still stops: nothing is written.
-        if runs.is_stopped(run_id):
-            raise gpu.stopped(progress_words.STOPPED_AFTER_LAST_STEP)
-        paths, record = modes.finish(job, made)
-    if runs.is_stopped(run_id):  # pressed while the files were written: too late, and the visitor is told
+        # Stop pressed after the last step (while the audio was decoded, the takes finished or written)
+        # still stops: nothing is kept (issue 79: a finish of 51 s for a 240 s take swallowed it).
+        try:
+            paths, record = modes.finish(job, made, stop=lambda: runs.is_stopped(run_id))
+        except runs.Cancelled:
+            raise gpu.stopped(progress_words.STOPPED_AFTER_LAST_STEP) from None
+    if runs.is_stopped(run_id):  # pressed as the last file was written: too late, and the visitor is told
         gr.Info(progress_words.ALREADY_SAVED, title="Already finished")
     skipped = [t["planner"]["skipped"] for t in record["takes"] if "skipped" in t.get("planner", {})]
     if skipped:

@@ -181,7 +181,7 @@ class Instant:
         name = group_of(host)
         if len(self.told) < 2:
             _say_how_read(scope, host, self.told)
-        body, receive = await _read(receive)
+        body, receive = await asgi_gate.whole(receive)
         key = self.pages.key(name, session_of(await asgi_gate.parsed(body)))
         # A page's calls are a few KB: a larger one never waits, so a line holds little memory.
         small = len(body) <= asgi_gate.OWN_BYTES
@@ -243,21 +243,3 @@ async def _answer(send: Any, status: int, words: str) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _read(receive: Any) -> tuple[bytes, Any]:
-    """The whole body (``asgi_gate.Gate`` has bounded it), and a ``receive`` that hands it on."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), receive
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    kept = [b"".join(chunks)]
-
-    async def replay() -> dict:
-        return {"type": "http.request", "body": kept.pop(), "more_body": False} if kept else await receive()
-
-    return kept[0], replay

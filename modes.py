@@ -31,6 +31,7 @@ import models
 import part_tasks
 import preparing
 import refusals
+import runs
 import takes
 import untouched
 import voice
@@ -64,20 +65,20 @@ SEAM_SECONDS = 0.05
 REGION = (0.0, 10.0)
 
 
-def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    """Post-process, finish (one take at a time) and write the takes; returns paths and the record."""
+def finish(job: Job, result: dict[str, Any], stop: runs.Stop = runs.NEVER) -> tuple[list[str], dict[str, Any]]:
+    """Post-process, finish (a take at a time) and write the takes; returns paths and the record. ``stop()``: Stop."""
     started = time.perf_counter()
     made, songs, loop = result["audio"], result.get("loop_songs"), result.get("loop") or job.request.loop
     made = made if songs is None else [_looped(job, loop, *pair) for pair in zip(made, songs, strict=True)]
-    posted = made if job.kept is not None else [job.post(take) for take in made]
+    posted = made if job.kept is not None else [job.post(take) for take in runs.until(stop, made)]
     if job.request.lock and loop is None:  # a loop is on its grid already (``loop_takes.in_time``)
         posted, result = grid_lock.locked(job, posted, result)
     if job.kept is not None:  # an Edit's or Extend's: at its source's own rate (``untouched``)
-        kept = [untouched.finish(job.kept, take, job.finishing) for take in made]
+        kept = [untouched.finish(job.kept, take, job.finishing) for take in runs.until(stop, made)]
         done = [(take, info) for take, info, _ in kept]
         result = {**result, "own": untouched.written(job.kept, [own for *_, own in kept], job.request.audio_format)}
     else:
-        done = [mastering.finish(take, job.finishing, job.region) for take in posted]
+        done = [mastering.finish(take, job.finishing, job.region) for take in runs.until(stop, posted)]
     finished = [take for take, _ in done]  # locked takes may differ in length (``grid_lock``)
     finished = np.stack(finished) if len({t.shape for t in finished}) == 1 else finished
     timings = {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}
@@ -91,7 +92,7 @@ def finish(job: Job, result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]
     params = job_record.of(job, result)
     if loop is not None:  # as made: at the tempo and metre Think chose, where it chose them
         result = {k: v for k, v in result.items() if k != "loop_songs"} | {"loop": loops.record(loop)}
-    return takes.write_takes(job.mode, result, params, job.seeds, job.request.audio_format)
+    return takes.write_takes(job.mode, result, params, job.seeds, job.request.audio_format, stop)
 
 
 def _looped(job: Job, loop: Loop, repainted: np.ndarray, song: np.ndarray) -> np.ndarray:

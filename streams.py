@@ -14,7 +14,11 @@ response already started, which Starlette logs as a RuntimeError traceback.
 - ``Streams``, an ASGI middleware, tells the queue which sessions have a stream open, ends a
   session's older stream when a newer one opens (a connection that hangs half open would otherwise
   go on taking the session's messages, the result among them, into a dead socket), and answers a
-  stream for a session the queue no longer holds with words (``GONE``) in Gradio's own message.
+  stream for a session the queue no longer holds with words (``GONE``) in Gradio's own message; and
+  lets a cancel (``POST /gradio_api/cancel``) through only for an event of the session it names
+  (``_foreign``). Gradio's own takes a waiting event out of the queue by its id alone and sends the
+  completion to the session the cancel named: another session's cancel of a victim's event id dropped
+  the victim's request without a word to anyone (issue 79), and closed a streaming one's iterator.
 
 Gradio's own page never reopens a dropped stream: its client shows "Connection to the server was
 lost. Attempting reconnection...", polls ``/gradio_api/app_id`` every 2 s and reloads the page, a
@@ -37,6 +41,7 @@ from urllib.parse import parse_qs
 
 from gradio.utils import LRUCache
 
+import asgi_gate
 import studio_words
 
 DEFAULT_GRACE_S = 5.0
@@ -48,6 +53,9 @@ HEARTBEAT_S = 2.0
 GONE = studio_words.STREAM_GONE
 _ATTR = "_ace_studio_streams"
 _CALL = re.compile(r"/call/(?:v2/)?[^/]+/([^/]+)/?$")
+_CANCEL = re.compile(r"/gradio_api/cancel/?$")
+# What Gradio answers a cancel: a foreign one gets the same, so it learns nothing of others' events.
+_CANCELLED = b'{"success":true}'
 
 
 def grace_s() -> float:
@@ -164,6 +172,11 @@ class Streams:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and _CANCEL.search(scope["path"]):
+            body, receive = await asgi_gate.whole(receive)
+            if _foreign(scope, await asgi_gate.parsed(body)):
+                return await _answer_cancel(send)
+            return await self.app(scope, receive, send)
         found = _stream_of(scope) if scope["type"] == "http" and scope["method"] == "GET" else None
         if found is None:
             return await self.app(scope, receive, send)
@@ -215,6 +228,27 @@ def _stream_of(scope: dict) -> tuple[_Sessions, str, bool] | None:
     # As Gradio finds it: a finished event is known only by its undelivered id.
     owner = next((s for s, ids in queue.pending_event_ids_session.items() if event_id in ids), event_id)
     return sessions, owner, True
+
+
+def _foreign(scope: dict, body: Any) -> bool:
+    """Whether a cancel names an event that is not one of the session it names: neither waiting nor
+    running for it (Gradio keeps a session's event ids until their completion is delivered). A body
+    Gradio would refuse itself is left to it."""
+    session = body.get("session_hash") if isinstance(body, dict) else None
+    event = body.get("event_id") if isinstance(body, dict) else None
+    if not isinstance(session, str) or not isinstance(event, str):
+        return False
+    try:
+        queue = scope["app"].get_blocks()._queue
+    except (KeyError, AttributeError):
+        return False
+    return event not in queue.pending_event_ids_session.get(session, ())
+
+
+async def _answer_cancel(send: Any) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(_CANCELLED)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": _CANCELLED})
 
 
 class _Receive:

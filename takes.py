@@ -28,6 +28,7 @@ import grid_lock
 import lrc
 import output_folder
 import records
+import runs
 import song_map
 import take_latents
 
@@ -126,14 +127,15 @@ def room(size: int, refused: Callable[[], Exception]) -> Iterator[None]:
 
 
 def write_takes(
-    mode: str, result: dict[str, Any], params: dict[str, Any], seeds: list[int], fmt: str
+    mode: str, result: dict[str, Any], params: dict[str, Any], seeds: list[int], fmt: str, stop: runs.Stop = runs.NEVER
 ) -> tuple[list[str], dict[str, Any]]:
     """Save every take (in the format ``fmt``), its preview and a JSON record beside it (``params``: its
     settings, ``job_record.of``); return the audio paths and the call's record.
 
     Each file is written under a temporary name and renamed once complete (a full or read-only disk
     leaves no partial or empty file, and the visitor is told why nothing was saved); the takes are
-    encoded side by side; records name files relative to the output folder, never server paths.
+    encoded side by side; records name files relative to the output folder, never server paths. A Stop
+    (``stop()``) asked before the last is written removes every file of them (``runs.unless``).
     """
     started = time.perf_counter()
     output_folder.clean_now_and_then()
@@ -166,7 +168,7 @@ def write_takes(
             )
         ],
     }
-    # Every name this call may leave behind, partial or finished: all go if any write fails.
+    # Every name this call may leave behind, partial or finished: all go if any write fails or a Stop comes.
     written = [*paths, *previews, *(p.with_suffix(suffix) for p in paths for suffix in (".json", ".lrc"))]
     written += [take_latents.file_of(p) for p in paths]
     alone = [p.with_name(f"{p.stem}-part{p.suffix}") for p in paths] if "parts" in result else []
@@ -176,7 +178,8 @@ def write_takes(
     played = _as_played(result, record, paths, root)
     written += alone + [path for _, path in played]
     written += [p.with_name(f".partial-{p.name}") for p in written]
-    try:
+    with _all_or_none(written, folder):
+        runs.unless(stop)
         folder.mkdir(parents=True, exist_ok=True)
         kept = [(t, own["rate"], own["subtype"]) for t in own["takes"]] if "takes" in own else [None] * len(seeds)
         jobs = [
@@ -187,30 +190,41 @@ def write_takes(
         ]
         parts = [(part, p, p, fmt, {}) for part, p in zip(result.get("parts", ()), alone, strict=True)]
         _write_all(jobs + parts + [(take, p, p, fmt, {}) for take, p in played])
+        runs.unless(stop)
         _write_lrcs(record, paths, said)
-        _mapped(record, result, said)
+        _mapped(record, result, said, stop)
         take_latents.write_all(result, record, paths, root)
         _bound(result, record, paths)
         record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
         _write_records(record, paths, params)
-    except Exception as exc:  # a full disk shows up as OSError or as soundfile's own error type
-        for path in written:
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
-        raise SaveError(
-            f"Your song was made but could not be saved: {_why_not_saved(exc, folder)}. Nothing was kept; "
-            "please tell whoever runs this studio, then try again.",
-            title="Not saved",
-        ) from None
+        runs.unless(stop)  # the last moment a Stop keeps nothing: from here the takes are the visitor's
     for entry, take in zip(record["takes"], result["audio"], strict=True):
         entry["peaks"] = audio.peaks(take, PEAKS)  # for the page's player; not kept in the files
     return [str(p) for p in paths], record
 
 
-def _mapped(record: dict[str, Any], result: dict[str, Any], said: records.Record) -> None:
+@contextlib.contextmanager
+def _all_or_none(written: list[Path], folder: Path) -> Iterator[None]:
+    """Every file in ``written`` removed if the writing fails (told in the visitor's words) or is stopped."""
+    try:
+        yield
+    except Exception as exc:  # a full disk shows up as OSError or as soundfile's own error type
+        for path in written:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        if isinstance(exc, runs.Cancelled):
+            raise
+        raise SaveError(
+            f"Your song was made but could not be saved: {_why_not_saved(exc, folder)}. Nothing was kept; "
+            "please tell whoever runs this studio, then try again.",
+            title="Not saved",
+        ) from None
+
+
+def _mapped(record: dict[str, Any], result: dict[str, Any], said: records.Record, stop: runs.Stop = runs.NEVER) -> None:
     """Each take's map in its entry (``song_map``: a loop's its grid, a locked take's its lock's), and its time."""
     mapping = time.perf_counter()
-    for entry, take in zip(record["takes"], result["audio"], strict=True):
+    for entry, take in runs.until(stop, zip(record["takes"], result["audio"], strict=True)):
         locked = entry.get("lock") or {}
         grid = grid_lock.grid(locked, entry["seconds"]) if locked.get("locked") else None
         mapped = song_map.of_take(take, entry, said, result.get("loop"), grid)

@@ -35,11 +35,11 @@ def watched(monkeypatch):
         hold_gpu.wait()
         return real_run(self, *args, **kwargs)
 
-    def finish(job: Any, made: Any) -> Any:
+    def finish(job: Any, made: Any, **kwargs: Any) -> Any:
         if not finishing.is_set():
             finishing.set()
             release.wait()
-        return real_finish(job, made)
+        return real_finish(job, made, **kwargs)
 
     monkeypatch.setattr(backend.Backend, "run", run)
     monkeypatch.setattr(modes, "finish", finish)

@@ -26,7 +26,7 @@ import output_folder
 import random_models
 import runs
 import takes
-from conftest import ROOT, stopped_result, wait_in_queue
+from conftest import ROOT, stopped_result, wait_in_queue, wait_running
 
 TALLY = {"tried": 0, "clear": 0, "unclear": 0, "leaked": 0}
 # What a visitor must never see: Gradio's or HTTP's own words, Python's, or a server path.
@@ -412,6 +412,119 @@ def test_stop_reaches_a_request_still_in_the_queue(served, tmp_path):
     client.predict(api_name="/stop")
     stopped_result(running, "Stopped at step")
     stopped_result(waiting, "^Stopped before it started. Nothing was saved.$")
+
+
+def _in_the_gpu_line(job, timeout: float = 60) -> None:
+    """Return once ``job`` runs and waits in the GPU line (``gpu.in_line``: its progress line says so)."""
+    import gpu
+
+    waiting = gpu.IN_LINE.split(":")[0]
+    deadline = time.monotonic() + timeout
+    while not any((p.desc or "").startswith(waiting) for p in job.status().progress_data or []):
+        assert time.monotonic() < deadline and not job.done(), job.status()
+        time.sleep(0.05)  # the client has no callback for a progress line; its status is the event
+
+
+def _event_of(job, timeout: float = 60) -> str:
+    """The event id Gradio gave ``job``'s join (``gradio_client`` keeps it on the job's helper)."""
+    deadline = time.monotonic() + timeout
+    while job.communicator.event_id is None:
+        assert time.monotonic() < deadline and not job.done(), job.status()
+        time.sleep(0.02)  # set by the job's own thread once the join is answered
+    return job.communicator.event_id
+
+
+def test_another_sessions_cancel_neither_drops_nor_holds_a_waiting_request(served):
+    """Issue 79: a stranger's ``/gradio_api/cancel`` naming a victim's event id (under the stranger's own
+    session), 20 cancels of guessed ids under a session one character off the victim's, and the stranger's
+    own Stop: Gradio took the victim's request out of the queue by its id alone and told no one (its
+    completion goes to the session the cancel named), so the victim's Edit never ended. A cancel acts on
+    the caller's own session's events only; the victim's request stays and its take comes."""
+    import uuid
+
+    import httpx
+
+    from conftest import SERVED, page_api
+
+    client, url, out = served
+    queue = SERVED[url]._queue
+    fns, _ = page_api(url)
+    holder, victim, stranger = (Client(url, verbose=False) for _ in range(3))
+    running = holder.submit(
+        prompt="long jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate"
+    )
+    wait_running(running)
+    in_line = holder.submit(
+        prompt="next jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate"
+    )
+    _in_the_gpu_line(in_line)  # the GPU requests Gradio runs at once (``gpu.requests_at_once``) are taken
+    job = victim.submit(prompt="mine", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
+    event = _event_of(job)
+    assert any(e._id == event for line in queue.event_queue_per_concurrency_id.values() for e in line.queue)
+    cancel = f"{url}gradio_api/cancel"
+    said = httpx.post(
+        cancel, json={"session_hash": stranger.session_hash, "fn_index": fns["generate"], "event_id": event}
+    )
+    assert said.status_code == 200, said.text
+    near = victim.session_hash[:-1] + ("a" if victim.session_hash[-1] != "a" else "b")
+    for _ in range(20):
+        guess = {"session_hash": near, "fn_index": fns["generate"], "event_id": uuid.uuid4().hex}
+        assert httpx.post(cancel, json=guess).status_code == 200
+    stranger.predict(api_name="/stop")
+    assert event in queue.event_ids_to_events, "another session's cancel took the request out of the queue"
+    assert any(e._id == event for line in queue.event_queue_per_concurrency_id.values() for e in line.queue)
+    holder.predict(api_name="/stop")  # the holder's own Stop: both its runs end, the victim's turn comes
+    stopped_result(running, "^Stopped at step")
+    stopped_result(in_line, "^Stopped before it started")
+    take, *_ = job.result(timeout=120)
+    assert take and Path(take).is_file()
+
+
+def _held_in(monkeypatch, module, name: str) -> threading.Event:
+    """``module.name`` waits, each time it is called, for a Stop's flag (a file in the studio's
+    ``ACE_STUDIO_CANCEL_DIR``) before it runs; the event says the run got there."""
+    real, there = getattr(module, name), threading.Event()
+
+    def held(*args, **kwargs):
+        there.set()
+        deadline = time.monotonic() + 60
+        while not any(runs._cancel_dir().iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.02)  # the flag is a file: the run's own step callback polls it the same way
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, held)
+    return there
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [("mastering", "finish"), ("song_map", "of_take")],
+    ids=["while-the-take-is-finished", "while-its-files-are-written"],
+)
+def test_the_owners_stop_after_other_tabs_stops_ends_the_finish_and_saves_nothing(served, monkeypatch, module, name):
+    """Issue 79: a stranger's Stop, a Stop naming no session and one naming an empty one, then the same
+    page's Stops of Cover, Extend, Edit and Lyrics flag nothing; the owner's own Stop then came while the
+    take was finished (mastered, mapped, written: 20 s of CPU for a 240 s take here, no progress line)
+    and was swallowed: the take came, saved. Stop now ends the finish too, and nothing is kept."""
+    import importlib
+
+    import httpx
+
+    client, url, out = served
+    before = {p for p in out.rglob("*") if p.is_file()}
+    there = _held_in(monkeypatch, importlib.import_module(module), name)
+    job = client.submit(prompt="short", audio_duration=10, inference_steps=2, think=False, api_name="/generate")
+    assert there.wait(120)
+    Client(url, verbose=False).predict(api_name="/stop")  # a stranger
+    for body in ({"data": []}, {"data": [], "session_hash": ""}):  # no session, an empty one
+        assert httpx.post(f"{url}gradio_api/run/stop", json=body).status_code == 200
+    for api in ("/stop_cover", "/stop_extend", "/stop_edit", "/stop_lyrics"):  # this page's other tabs
+        client.predict(api_name=api)
+    assert not list(runs._cancel_dir().iterdir()), "another tab's or another visitor's Stop flagged this run"
+    client.predict(api_name="/stop")
+    stopped_result(job, r"^Stopped after the last step, before the take was saved\. Nothing was saved\.$")
+    assert {p for p in out.rglob("*") if p.is_file()} == before
+    assert not list(runs._cancel_dir().iterdir())
 
 
 def test_tally():  # last in the file: it reads what the tests above counted
