@@ -136,7 +136,7 @@ button.label-wrap[data-studio-note]::after {
 #gen-tempo > .form > .block { flex: 1 1 0%; min-width: 160px !important; padding: 8px 10px !important; }
 #gen-tempo > .form > #gen-bpm { min-width: 170px !important; }
 #gen-tempo > .form > #gen-loop { min-width: 90px !important; }
-#gen-tempo > .form > #gen-instrumental { min-width: 120px !important; }
+#gen-tempo > .form > #gen-instrumental { min-width: 130px !important; }
 #gen-tempo > .form > #gen-lock { min-width: 155px !important; }
 
 /* Phones: nothing wider than the screen. Rows stack, the example tables scroll inside themselves,
@@ -177,6 +177,9 @@ button.label-wrap[data-studio-note]::after {
     min-width: min(90px, 100%) !important; padding: 8px !important;
   }
   #gen-tempo .block:not(:focus-within) .info-text:not([data-open]) { display: none; }
+  /* Their labels on one line (two lines each made the press's bottom 839 of 844 px once the status line wrapped) */
+  #gen-tempo [data-testid="block-info"] { font-size: var(--text-xs); }
+  #gen-tempo > .form > #gen-loop { flex: 0 1 80px; }
 }
 """
 
