@@ -250,22 +250,26 @@ def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
 def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
     """BPM, key and time signature fields, "auto" by default."""
     with gr.Row():
-        bpm = widgets.lenient_number(label="BPM (0 = auto)", info=bpm_info, precision=0, elem_id=f"{prefix}-bpm")
-        key = gr.Dropdown(
-            [checks.AUTO, *checks.KEYS],
-            label="Key",
-            info=tips.KEY,
-            allow_custom_value=True,
-            elem_id=f"{prefix}-key",
-        )
-        meter = gr.Dropdown(
-            checks.TIME_SIGNATURE_CHOICES,
-            label="Time signature",
-            info=tips.TIME_SIGNATURE,
-            allow_custom_value=True,
-            elem_id=f"{prefix}-meter",
-        )
-    return bpm, key, meter
+        return bpm_field(prefix, bpm_info), key_field(prefix), metre_field(prefix)
+
+
+def bpm_field(prefix: str, info: str) -> Any:
+    return widgets.lenient_number(label="BPM (0 = auto)", info=info, precision=0, elem_id=f"{prefix}-bpm")
+
+
+def key_field(prefix: str) -> gr.Dropdown:
+    choices = [checks.AUTO, *checks.KEYS]
+    return gr.Dropdown(choices, label="Key", info=tips.KEY, allow_custom_value=True, elem_id=f"{prefix}-key")
+
+
+def metre_field(prefix: str) -> gr.Dropdown:
+    return gr.Dropdown(
+        checks.TIME_SIGNATURE_CHOICES,
+        label="Time signature",
+        info=tips.TIME_SIGNATURE,
+        allow_custom_value=True,
+        elem_id=f"{prefix}-meter",
+    )
 
 
 def lock_switch(prefix: str) -> gr.Checkbox:

@@ -35,7 +35,7 @@ def build(variant: Any) -> tabs.MusicTab:
     line, the length and Think beneath them, everything else folded away."""
     with gr.Tab("Generate", id="generate"):
         with widgets.music_form("Generate", "gen", checks.MAX_TAKES) as form:
-            fields = _generate_words()
+            fields = _generate_words() | _generate_tempo()
             form.press_here()
             tried = gr.Column(elem_id="gen-examples")  # filled below, once the fields it fills exist
             idea = idea_row.build()
@@ -61,35 +61,48 @@ def build(variant: Any) -> tabs.MusicTab:
 
 
 def _generate_words() -> dict[str, Any]:
-    """Generate's caption, lyrics and Instrumental switch (the page's), by the preparer's names."""
+    """Generate's caption and lyrics, by the preparer's names."""
     prompt = form_fields.caption("gen", "Style caption")
     lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=4, max_lines=30, elem_id="gen-lyrics")
-    instrumental = gr.Checkbox(label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental")
-    return {"prompt": prompt, "lyrics": lyrics, "instrumental": instrumental}
+    return {"prompt": prompt, "lyrics": lyrics}
+
+
+def _generate_tempo() -> dict[str, Any]:
+    """BPM, time signature, *Loop*, Instrumental (the page's) and *Lock to the grid* in one row (on a phone three,
+    then two), unfolded under the words, where a producer looks first (issue 79: BPM was folded in Advanced settings and
+    the lock its 20th control). Their help is one line until asked for (theme: ``#gen-tempo``), so the press
+    stays on a phone's first screen."""
+    with gr.Row(elem_id="gen-tempo"):
+        bpm = form_fields.bpm_field("gen", tips.BPM)
+        metre = form_fields.metre_field("gen")
+        loop = form_fields.loop_bars("gen")
+        instrumental = gr.Checkbox(
+            label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental"
+        )
+        lock = form_fields.lock_switch("gen")
+    return {"bpm": bpm, "time_signature": metre, "loop_bars": loop, "instrumental": instrumental, "lock_to_grid": lock}
 
 
 def _generate_length() -> tuple[dict[str, Any], gr.Textbox]:
-    """Generate's Think, Length: auto, and the duration with *Loop* beside it (a loop's bars set its length),
-    unfolded under the press; and the page's own hidden copy of what sets the length (``_duration_follows``)."""
+    """Generate's Think, Length: auto, and the duration (its line says a loop's length), unfolded under the
+    press; and the page's own hidden copy of what sets the length (``_duration_follows``)."""
     think, auto_length = form_fields.think_controls()
-    with gr.Row(elem_id="gen-length"):
-        duration = widgets.lenient_slider(
-            audio.MIN_SECONDS,
-            audio.MAX_SECONDS,
-            step=1,
-            label="Duration (seconds)",
-            info=tips.DURATION,
-            elem_id="gen-duration",
-        )
-        loop = form_fields.loop_bars("gen")
+    duration = widgets.lenient_slider(
+        audio.MIN_SECONDS,
+        audio.MAX_SECONDS,
+        step=1,
+        label="Duration (seconds)",
+        info=tips.DURATION,
+        elem_id="gen-duration",
+    )
     asked = gr.Textbox("", visible=False, elem_id="gen-length-asked")
-    return {"audio_duration": duration, "think": think, "auto_length": auto_length, "loop_bars": loop}, asked
+    return {"audio_duration": duration, "think": think, "auto_length": auto_length}, asked
 
 
 def _generate_advanced(variant: Any) -> dict[str, Any]:
     """Generate's folded fields by the preparer's names (and the page's record upload)."""
-    bpm, key, time_sig = form_fields.musical_fields("gen", tips.BPM)
-    language = form_fields.language_dropdown("gen")
+    with gr.Row():  # side by side: the key and the language a song is sung in, BPM and metre unfolded above
+        key, language = form_fields.key_field("gen"), form_fields.language_dropdown("gen")
     seed, steps, guidance, fmt = form_fields.sampling_controls(variant, "gen")
     with gr.Row():
         shift = widgets.lenient_slider(
@@ -114,12 +127,9 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
     ceiling = widgets.lenient_slider(
         *checks.CEILING_RANGE, step=0.1, label="Ceiling (dBTP)", info=tips.CEILING, elem_id="gen-ceiling"
     )
-    lock = form_fields.lock_switch("gen")
     correction = form_fields.dcw_switch("gen", variant)
     return {
-        "bpm": bpm,
         "key_scale": key,
-        "time_signature": time_sig,
         "vocal_language": language,
         "seed": seed,
         "inference_steps": steps,
@@ -139,7 +149,6 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         "ceiling": ceiling,
         "lora_preset": preset,
         "dcw": correction,
-        "lock_to_grid": lock,
         **interval,
         "record": record,
     }

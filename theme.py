@@ -126,6 +126,19 @@ button.label-wrap[data-studio-note]::after {
   font-weight: 400; font-size: var(--text-sm); color: var(--body-text-color-subdued);
 }
 
+/* A field's help in one line until asked for (a tap on it opens it, theme.JS; a hover shows it whole as its
+   title): Generate's tempo row at every width (issue 79: in full it pushed the press and the examples below
+   the first screen), every field on a phone. */
+#gen-tempo .info-text:not([data-open]) {
+  display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 1; overflow: hidden; cursor: help;
+}
+/* The tempo row's five fields share the form's width, each at least as wide as its label on one line */
+#gen-tempo > .form > .block { flex: 1 1 0%; min-width: 160px !important; padding: 8px 10px !important; }
+#gen-tempo > .form > #gen-bpm { min-width: 170px !important; }
+#gen-tempo > .form > #gen-loop { min-width: 90px !important; }
+#gen-tempo > .form > #gen-instrumental { min-width: 130px !important; }
+#gen-tempo > .form > #gen-lock { min-width: 155px !important; }
+
 /* Phones: nothing wider than the screen. Rows stack, the example tables scroll inside themselves,
    and the five tabs share one row (the tab bar wraps rather than hide tabs behind a menu).
    (Gradio scopes this CSS under its container: selectors start inside it.) */
@@ -154,6 +167,19 @@ button.label-wrap[data-studio-note]::after {
   #gen-idea-row { align-items: flex-start !important; }
   #gen-idea-row > #gen-write { align-self: flex-start; }
   #gen-idea-row > #gen-write-note { flex: 1 1 100% !important; }
+  /* Issue 79: Advanced settings open made the page 6,051 px tall, most of it help in four to eight lines. */
+  .info-text:not([data-open]) {
+    display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 1; overflow: hidden; cursor: help;
+  }
+  /* BPM, time signature and Loop three across, Instrumental and the lock two, their help shown while the field
+     is in use: the tempo and the press both on the first screen (390 × 844) */
+  #gen-tempo > .form > .block, #gen-tempo > .form > :is(#gen-bpm, #gen-loop, #gen-instrumental, #gen-lock) {
+    min-width: min(90px, 100%) !important; padding: 8px !important;
+  }
+  #gen-tempo .block:not(:focus-within) .info-text:not([data-open]) { display: none; }
+  /* Their labels on one line (two lines each made the press's bottom 839 of 844 px once the status line wrapped) */
+  #gen-tempo [data-testid="block-info"] { font-size: var(--text-xs); }
+  #gen-tempo > .form > #gen-loop { flex: 0 1 80px; }
 }
 """
 
@@ -238,6 +264,11 @@ JS = """
   document.addEventListener('click', (e) => {
     if (e.target.closest('.main-action, .clears-notes')) { clear(); closeErrors(); }
   }, true);
+  // A field's help shown in one line (CSS: the tempo row; every field on a phone) opens and closes with a tap
+  // on it, and shows whole as its title on a hover.
+  const help = (e) => e.target instanceof Element && e.target.closest('.info-text');
+  document.addEventListener('click', (e) => { const h = help(e); if (h) h.toggleAttribute('data-open'); }, true);
+  document.addEventListener('mouseover', (e) => { const h = help(e); if (h && !h.title) h.title = h.textContent.trim(); });
   // Gradio 6's toast heads every refusal with its kind ("Error") whatever title the error carries
   // (gradio_client gets the title; the page never shows it). The title comes in the event stream, so the
   // page reads a copy of the stream and puts the studio's title on the toast that holds the words.

@@ -628,15 +628,17 @@ def served_env(pipeline: Path, work: Path, planner: Path | str = "none", **more:
 
 
 @contextlib.contextmanager
-def studio_process(env: dict[str, str], work: Path, timeout: float = 120) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``python app.py`` (the README's command) in its own process (``studio_fork``), on a free port, with
-    ``env`` added; yields (url, process) once it answers, and ends it and its children afterwards."""
+def studio_process(
+    env: dict[str, str], work: Path, timeout: float = 120, script: str = "app.py"
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``python app.py`` (the README's command; or ``script``) in its own process (``studio_fork``), on a free
+    port, with ``env`` added; yields (url, process) once it answers, and ends it and its children afterwards."""
     import studio_fork
 
     port = free_port()
     log = work / f"studio-{port}.log"
     full = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), **env}
-    proc = studio_fork.start(["app.py"], full, log)  # forked from imported libraries (studio_fork)
+    proc = studio_fork.start([script], full, log)  # forked from imported libraries (studio_fork)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_serving(url, proc, log, timeout)

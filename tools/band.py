@@ -10,7 +10,8 @@ returns for one model call (``music_request.Call``): a new song at the call's te
 Extend, a loop's seam), what it hears where it hears music and its own performance where it hears silence
 (Extend's padding), so an Extend of a take it played carries its grid on. ``installed`` puts it behind
 ``backend.Backend.run`` (the real run still runs: every code path is the studio's; only the audio is the
-band's), as ``tests/conftest.py``'s ``band`` fixture and the ZeroGPU harness's ``HARNESS_BAND`` do.
+band's), as ``tests/conftest.py``'s ``band`` fixture and the ZeroGPU harness's ``HARNESS_BAND`` do, and as
+``python tools/band.py`` does for a person trying the studio on the tiny models (``main``; README).
 """
 
 from __future__ import annotations
@@ -233,6 +234,33 @@ def installed(read: Callable[[], Band | None]) -> Iterator[list[tuple[Any, bool]
         backend.Backend.run = real
 
 
+# What ``python tools/band.py`` plays: a real groove 2 % slow and drifting, as a band might, so a take's tempo
+# line says how far it is off and *Lock to the grid* has bars to move (the tests' ``BAND_SLOW``).
+SERVED = Band(error=-0.02, drift=0.01, record="real_groove")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python tools/band.py``: the studio as ``python app.py`` serves it (its settings from the environment),
+    with the stand-in band behind the model's call. The tiny random models make noise, with no beat to lock;
+    on the band every take has one, and *Lock to the grid* can be heard at work. Never with a real model: the
+    music would be the band's. ``python tools/random_models.py DIR --band`` prints the whole command."""
+    import argparse
+
+    import studio_root
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--drums", action="store_true", help="the band's own drums and tones, not the real groove")
+    args = parser.parse_args(argv)
+    studio_root.reach()
+    playing = dataclasses.replace(SERVED, record=None) if args.drums else SERVED
+    install(lambda: playing)
+    voice = "its own drums and tones" if playing.record is None else f"the record {playing.record}"
+    print(f"The stand-in band plays every take ({voice}, 2 % slow, drifting), not the model", flush=True)
+    import app
+
+    app.main()
+
+
 def from_file(path: Path) -> Callable[[], Band | None]:
     """The band a file names, read at each call (no file, or an empty one: none): the ZeroGPU harness's switch."""
 
@@ -244,3 +272,7 @@ def from_file(path: Path) -> Callable[[], Band | None]:
         return Band.from_json(text) if text else None
 
     return read
+
+
+if __name__ == "__main__":
+    main()

@@ -370,7 +370,8 @@ def save_planner_lm(path: str | Path, seed: int = 0) -> Path:
 def main(argv: list[str] | None = None) -> None:
     """``python tools/random_models.py DIR``: write a tiny music pipeline, the tiny XL base beside it (Edit's
     parts), a lyrics LM, a planner and a Demucs bag (Stems: ``random_stems``) for trying the UI, and
-    print the command that serves it on them."""
+    print the command that serves it on them (``--band``: with the stand-in band behind the model's call,
+    ``band.main``, so takes have a beat to lock to the grid; the tiny models alone make noise)."""
     import argparse
 
     import random_stems
@@ -378,6 +379,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("folder", type=Path)
+    parser.add_argument("--band", action="store_true", help="serve with the stand-in band (music with a beat)")
     args = parser.parse_args(argv)
     studio_root.reach()
     music = save_pipeline(args.folder / "music")
@@ -385,13 +387,14 @@ def main(argv: list[str] | None = None) -> None:
     words = save_lyrics_lm(args.folder / "lyrics")
     plans = save_planner_lm(args.folder / "planner")
     split = random_stems.save_stems_model(args.folder / "stems")
-    print(launch_command(music, base, words, plans, split))
+    print(launch_command(music, base, words, plans, split, band=args.band))
 
 
-def launch_command(music: Path, base: Path, words: Path, plans: Path, split: Path) -> str:
+def launch_command(music: Path, base: Path, words: Path, plans: Path, split: Path, band: bool = False) -> str:
     """The command that serves the studio on the tiny models: every one named, so all of it works."""
     models = {"MODEL": music, "BASE_MODEL": base, "LYRICS_MODEL": words, "PLANNER_MODEL": plans, "STEMS_MODEL": split}
-    return " ".join(f"ACE_STUDIO_{name}={shlex.quote(str(path))}" for name, path in models.items()) + " python app.py"
+    serve = " python tools/band.py" if band else " python app.py"
+    return " ".join(f"ACE_STUDIO_{name}={shlex.quote(str(path))}" for name, path in models.items()) + serve
 
 
 if __name__ == "__main__":
