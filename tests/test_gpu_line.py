@@ -85,8 +85,8 @@ def test_a_request_waiting_for_the_gpu_says_so_and_leaves_on_stop(studio_server,
 
 
 def test_in_process_the_gpu_is_idle_only_while_it_works(studio_server, monkeypatch):
-    """Two visitors' 60 s songs at once, in this process: the second call starts before the first visitor
-    has their take; the GPU's idle time between the two calls is printed (docs/performance.md)."""
+    """Two visitors' 60 s songs at once, in this process: one GPU call each; the GPU's idle time between the
+    two calls is printed for docs/performance.md (a figure, never asserted: the machine's load moves it)."""
     import gpu
 
     spans: list[list[float]] = []
@@ -113,4 +113,7 @@ def test_in_process_the_gpu_is_idle_only_while_it_works(studio_server, monkeypat
         f"the first visitor had their take {1000 * (done[0] - first[1]):.0f} ms after its GPU call ended"
     )
     # Before: the second call waited for the whole of the first request (7,930 ms idle, 7,940 ms to its take).
-    assert second[0] - first[1] < (done[0] - first[1]) / 2, (first, second, done)
+    # What is held here is counted, not timed (issue 79): one GPU call each; that the second starts while the
+    # first take is finished is ``test_the_next_visitors_gpu_call_starts_while_the_first_take_is_finished``'s
+    # event (a finish held until the second call begins).
+    assert len(spans) == 2 and all(end >= start for start, end in spans), spans
