@@ -167,12 +167,28 @@ def tempo(ac: np.ndarray, known: float | None = None) -> tuple[float, float | No
     bpms = _grid()
     scores = comb(ac, bpms)
     weight = np.exp(-0.5 * (np.log2(bpms / CENTRE_BPM) / SPREAD_OCTAVES) ** 2)
-    best = float(bpms[np.argmax(scores * weight)])
+    best = _duple(ac, bpms, scores, float(bpms[np.argmax(scores * weight)]))
     moved = octave(best, known)
     if moved != best:
         near = np.abs(np.log(bpms / moved)) <= np.log(1 + NEAR)
         return float(bpms[near][np.argmax(scores[near])]), None
     return best, None if known else _felt_as(ac, best)
+
+
+def _duple(ac: np.ndarray, bpms: np.ndarray, scores: np.ndarray, best: float) -> float:
+    """``best``, or the reading half as fast again where ``best`` is the comb's ⅔ error: a pulse whose beat
+    holds two of the tatum (a third of ``best``'s beat), read at three by the weight toward ``CENTRE_BPM``.
+    Taken where the comb itself scores the faster reading higher and the envelope repeats at whole pairs of
+    that tatum (2, 4, 8, 10) more than at its threes alone (3, 9): the beat grouped in twos, not threes."""
+    near = np.abs(np.log(bpms / (best * 1.5))) <= np.log(1 + NEAR)
+    if not near.any():
+        return best
+    faster = float(bpms[near][np.argmax(scores[near])])
+    if scores[near].max() <= comb(ac, np.array([best]))[0]:
+        return best
+    tatum = 60.0 / best * RATE / HOP / 3
+    twos, threes = _at(ac, tatum * np.array([2, 4, 8, 10])).mean(), _at(ac, tatum * np.array([3, 9])).mean()
+    return faster if twos > threes else best
 
 
 def _filled(ac: np.ndarray, bpm: float) -> float:
