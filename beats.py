@@ -57,7 +57,8 @@ LAG_SECONDS, LAG_SHARE = 0.1, 0.24
 # The beats a beat's place is read over once on its attack (``_smoothed``): two bars of 4/4 and one more.
 SMOOTH_BEATS = 9
 ASTRAY_SECONDS = 0.015
-# A downbeat's accents: its loudness, the low band rising (the kick, a bass note), the harmony and the spectrum's shape changing
+# A downbeat's accents: its loudness, the low band rising (the kick, a bass note), the harmony and the spectrum's
+# shape changing
 # (a snare's backbeat may be as loud as a downbeat in the full band): ``downbeat`` and ``metre`` weigh them.
 ACCENT_LOW_HZ = 150.0
 LOW_SECONDS = 0.08
@@ -383,7 +384,7 @@ def track(mono: np.ndarray, known: float | None = None) -> Beats:
 
 def accents(mono: np.ndarray, times: np.ndarray) -> list[np.ndarray]:
     """What marks each beat (``times``, on their attacks) of ``mono`` (at ``RATE``): its loudness, the low band
-    rising and the harmony changing, one array each."""
+    rising, the harmony changing and the spectrum's shape changing, one array each."""
     onsets, _, energy = fine_onsets(mono, RATE)
     if not onsets.size:
         return [np.zeros(len(times))]
