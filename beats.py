@@ -57,7 +57,8 @@ LAG_SECONDS, LAG_SHARE = 0.1, 0.24
 # The beats a beat's place is read over once on its attack (``_smoothed``): two bars of 4/4 and one more.
 SMOOTH_BEATS = 9
 ASTRAY_SECONDS = 0.015
-# A downbeat's accents: its loudness, the low band rising (the kick, a bass note) and the harmony changing
+# A downbeat's accents: its loudness, the low band rising (the kick, a bass note), the harmony and the spectrum's
+# shape changing
 # (a snare's backbeat may be as loud as a downbeat in the full band): ``downbeat`` and ``metre`` weigh them.
 ACCENT_LOW_HZ = 150.0
 LOW_SECONDS = 0.08
@@ -89,20 +90,20 @@ class Beats:
         return self.confidence >= CONFIDENCE and len(self.times) >= 4
 
 
-def _mel_power(mono: np.ndarray) -> np.ndarray:
+def _mel_power(mono: np.ndarray, hop: int = HOP) -> np.ndarray:
     """The mel power spectrogram of ``mono`` (``N_FFT``, ``HOP``, 64 bands), its frames as librosa's centred ones,
     read ``BLOCK_SECONDS`` at a time: a 10-minute song's whole spectrum would hold 424 MB at once."""
     import librosa
 
-    frames = 1 + len(mono) // HOP
+    frames = 1 + len(mono) // hop
     padded = np.pad(mono, (N_FFT // 2, N_FFT // 2))
-    block = int(BLOCK_SECONDS * RATE / HOP)
+    block = int(BLOCK_SECONDS * RATE / hop)
     bank = librosa.filters.mel(sr=RATE, n_fft=N_FFT, n_mels=64)
     parts = []
     for first in range(0, frames, block):
         last = min(frames, first + block)
-        piece = padded[first * HOP : (last - 1) * HOP + N_FFT]
-        spectrum = np.abs(librosa.stft(piece, n_fft=N_FFT, hop_length=HOP, center=False)) ** 2
+        piece = padded[first * hop : (last - 1) * hop + N_FFT]
+        spectrum = np.abs(librosa.stft(piece, n_fft=N_FFT, hop_length=hop, center=False)) ** 2
         parts.append(bank @ spectrum)
     return np.concatenate(parts, axis=1) if parts else np.zeros((64, 0), dtype=np.float32)
 
@@ -167,12 +168,28 @@ def tempo(ac: np.ndarray, known: float | None = None) -> tuple[float, float | No
     bpms = _grid()
     scores = comb(ac, bpms)
     weight = np.exp(-0.5 * (np.log2(bpms / CENTRE_BPM) / SPREAD_OCTAVES) ** 2)
-    best = float(bpms[np.argmax(scores * weight)])
+    best = _duple(ac, bpms, scores, float(bpms[np.argmax(scores * weight)]))
     moved = octave(best, known)
     if moved != best:
         near = np.abs(np.log(bpms / moved)) <= np.log(1 + NEAR)
         return float(bpms[near][np.argmax(scores[near])]), None
     return best, None if known else _felt_as(ac, best)
+
+
+def _duple(ac: np.ndarray, bpms: np.ndarray, scores: np.ndarray, best: float) -> float:
+    """``best``, or the reading half as fast again where ``best`` is the comb's ⅔ error: a pulse whose beat
+    holds two of the tatum (a third of ``best``'s beat), read at three by the weight toward ``CENTRE_BPM``.
+    Taken where the comb itself scores the faster reading higher and the envelope repeats at whole pairs of
+    that tatum (2, 4, 8, 10) more than at its threes alone (3, 9): the beat grouped in twos, not threes."""
+    near = np.abs(np.log(bpms / (best * 1.5))) <= np.log(1 + NEAR)
+    if not near.any():
+        return best
+    faster = float(bpms[near][np.argmax(scores[near])])
+    if scores[near].max() <= comb(ac, np.array([best]))[0]:
+        return best
+    tatum = 60.0 / best * RATE / HOP / 3
+    twos, threes = _at(ac, tatum * np.array([2, 4, 8, 10])).mean(), _at(ac, tatum * np.array([3, 9])).mean()
+    return faster if twos > threes else best
 
 
 def _filled(ac: np.ndarray, bpm: float) -> float:
@@ -367,7 +384,7 @@ def track(mono: np.ndarray, known: float | None = None) -> Beats:
 
 def accents(mono: np.ndarray, times: np.ndarray) -> list[np.ndarray]:
     """What marks each beat (``times``, on their attacks) of ``mono`` (at ``RATE``): its loudness, the low band
-    rising and the harmony changing, one array each."""
+    rising, the harmony changing and the spectrum's shape changing, one array each."""
     onsets, _, energy = fine_onsets(mono, RATE)
     if not onsets.size:
         return [np.zeros(len(times))]
@@ -375,7 +392,7 @@ def accents(mono: np.ndarray, times: np.ndarray) -> list[np.ndarray]:
     lo = np.clip(np.searchsorted(onsets, times - SEARCH_SECONDS), 0, len(onsets) - 1)
     hi = np.clip(np.searchsorted(onsets, times + SEARCH_SECONDS), 1, len(onsets))
     loud = np.log(np.array([energy[a:b].max() if b > a else energy[a] for a, b in zip(lo, hi, strict=True)]) + 1e-12)
-    return [loud, _low_rise(mono, RATE, times), _harmony_change(_chroma(mono), times)]
+    return [loud, _low_rise(mono, RATE, times), _harmony_change(_chroma(mono), times), _spectral_change(mono, times)]
 
 
 def metre(found: list[np.ndarray]) -> int:
@@ -427,6 +444,22 @@ def _harmony_change(chroma: np.ndarray, times: np.ndarray) -> np.ndarray:
     return np.array([1.0 - float(np.dot(unit[i], unit[i + 1])) for i in range(len(times))])
 
 
+def _spectral_change(mono: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """At each beat (seconds): how far the spectrum (log mel) over the beat after it lies from that over the
+    beat before it (mean absolute dB): what sounds changes with the bar (Davies & Plumbley's spectral
+    difference between beat-long frames), where a bar's harmony holds or its chroma cannot say it."""
+    import librosa
+
+    level = librosa.power_to_db(_mel_power(mono, CHROMA_HOP))
+    at = np.round(np.asarray(times) * RATE / CHROMA_HOP).astype(int)
+    edges = np.concatenate([[0], at, [level.shape[1]]])
+    quiet = np.full(level.shape[0], float(level.min()) if level.size else 0.0)
+    spans = [level[:, a:b].mean(axis=1) if b > a else quiet for a, b in zip(edges, edges[1:], strict=False)]
+    # Each beat's spectrum as its shape (its mean level taken off): a louder beat alone is the loudness's accent.
+    shapes = [v - v.mean() for v in spans]
+    return np.array([float(np.abs(shapes[i + 1] - shapes[i]).mean()) for i in range(len(times))])
+
+
 def _standard(values: np.ndarray) -> np.ndarray:
     spread = float(values.std())
     return (values - values.mean()) / spread if spread > 1e-9 else values * 0.0
@@ -436,15 +469,10 @@ def downbeat(accents: list[np.ndarray], per_bar: int) -> int:
     """The phase (0 to ``per_bar`` - 1) of the beats whose accents are the strongest on average, each kind
     of accent (standardised) weighed by how clearly one phase leads it: the loudness of a click track,
     the harmony of a groove whose snare is as loud as its kick."""
-    score, leading = np.zeros(per_bar), []
+    score = np.zeros(per_bar)
     for accent in accents:
         z = _standard(accent)
         means = np.array([z[p::per_bar].mean() if z[p::per_bar].size else 0.0 for p in range(per_bar)])
         ranked = np.sort(means)[::-1]
         score += (ranked[0] - ranked[1]) * means
-        leading.append(int(np.argmax(means)))
-    # Where the bar's own accents (the low band, the harmony) lead on one phase, it is the downbeat: a groove's
-    # loudness (its high-passed attack) can lead on its backbeat, 6/8's snare on 4, half a bar late.
-    if len(leading) == 3 and leading[1] == leading[2]:
-        return leading[1]
     return int(np.argmax(score))
