@@ -5,7 +5,6 @@ picker (its lines and sections; ``edit_lines`` reads them on the CPU)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -321,31 +320,28 @@ def section_ticked(src_audio: Any, section: Any) -> tuple[Any, Any]:
     return list(range(first, last + 1)), gr.update(value=None, info=tips.EDIT_SECTION)
 
 
-def region_of(src_audio: Any, lines: Any, wave: Any) -> tuple[Any, ...]:
-    """Lines ticked: the region they span as the numbers and on the waveform, and their words to rewrite
-    (or, refused, why, with the region left as it was)."""
+def region_of(src_audio: Any, lines: Any) -> tuple[Any, ...]:
+    """Lines ticked: the region they span as the numbers, and their words to rewrite (or, refused, why,
+    with the region left as it was); the page then sets the numbers on the waveform (``wire_words``)."""
     if not lines:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
+        return gr.skip(), gr.skip(), gr.skip(), ""
     try:
         chosen = edit_lines.resolve(src_audio, lines, None, "")
         start, end = chosen.span(uploads.load(src_audio)) if chosen is not None else (None, None)
     except (InputError, audio.AudioError) as exc:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ {exc}"
+        return gr.skip(), gr.skip(), gr.skip(), f"⚠️ {exc}"
     if chosen is None:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
-    try:
-        state = json.loads(wave or "{}")
-        drawn = json.dumps({**state, "start": start, "end": end})
-    except (TypeError, ValueError):
-        drawn = gr.skip()
+        return gr.skip(), gr.skip(), gr.skip(), ""
     words = edit_lines.block(chosen.words, chosen.first, chosen.last)
     note = tips.EDIT_WORDS_NOTE.format(which=edit_lines.which(chosen.first, chosen.last), start=start, end=end)
-    return start, end, drawn, words, note
+    return start, end, words, note
 
 
 def wire_words(picker: Picker, source: Any, wave: Any, start: Any, end: Any, lyrics: Any) -> None:
     """The picker filled as a song arrives; a section ticks its lines; ticked lines set the region, the
-    waveform's selection and the words; a drag or a typed number (a region of one's own) unticks them."""
+    waveform's selection and the words; a drag or a typed number (a region of one's own) unticks them.
+    The selection is set in the page on the waveform as it is then, not sent back whole: a state sent
+    from the server was the one at the tick, and the song's map read meanwhile would have gone with it."""
     outputs = [picker.box, picker.section, picker.lines, picker.note]
     source.change(words_of, source, outputs, queue=False, api_visibility="private")
     picker.section.change(
@@ -353,10 +349,10 @@ def wire_words(picker: Picker, source: Any, wave: Any, start: Any, end: Any, lyr
     )
     picker.lines.change(
         region_of,
-        [source, picker.lines, wave],
-        [start, end, wave, lyrics, picker.note],
+        [source, picker.lines],
+        [start, end, lyrics, picker.note],
         queue=False,
         api_visibility="private",
-    )
+    ).then(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
     for own in (wave, start, end):
         own.input(None, None, picker.lines, js=UNTICK_JS, api_visibility="private")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import secrets
 from typing import Any
 
 import numpy as np
@@ -233,19 +234,28 @@ element.addEventListener("pointerdown", (ev) => {
 element.addEventListener("pointermove", (ev) => { if (from !== null) update(at(ev), false); });
 element.addEventListener("pointerup", (ev) => { if (from !== null) { update(at(ev), true); from = null; } });
 element.addEventListener("pointercancel", () => { if (from !== null) { trigger("input"); from = null; } });
-// A song's state sent again once more of it is known (its tempo, then its map: ``keeping``) keeps what
-// the visitor set meanwhile (a region dragged or typed, seconds to add, the switch where it had bars).
-let kept = {};
+// A song's state sent again once more of it is known (its tempo, then its map: ``keeping``, each time with a
+// token of its own) keeps what the visitor set meanwhile (a region dragged, typed or ticked, seconds to add, the
+// switch where it had bars). A state the page made from that one before taking it (a tick's region set on it,
+// a choice) carries its token too: what it changed is the visitor's, the rest is kept as above.
+const OWN = ["start", "end", "select", "extra", "asked_extra", "bars_extra", "snap"];
+const own = (s) => OWN.map((k) => JSON.stringify(s[k]) ?? "");
+let kept = {}, sent = {};
 watch("value", () => {
-  const s = read();
+  const text = props.value, s = read();
   if (!s.keep) { kept = s; draw(); return; }
-  delete s.keep;
+  const token = String(s.keep); delete s.keep;
+  if (sent.token !== token) sent = { token, own: own(s) };
   if (kept.seconds === s.seconds && (kept.peaks || []).length === (s.peaks || []).length) {
-    for (const k of ["start", "end", "select", "extra", "asked_extra", "bars_extra"]) if (k in kept) s[k] = kept[k];
-    if (barsOf(kept).length && "snap" in kept) s.snap = kept.snap;
+    const now = own(s);
+    OWN.forEach((k, i) => {
+      const untouched = now[i] === sent.own[i];
+      if (untouched && k in kept && (k !== "snap" || barsOf(kept).length)) s[k] = kept[k];
+    });
   }
-  // Set after the page has taken the value it was sent (set inside its own update, it was not taken).
-  kept = s; setTimeout(() => { props.value = JSON.stringify(s); draw(); }, 0);
+  // Set after the page has taken the value it was sent (set inside its own update, it was not taken), unless
+  // a newer one came meanwhile (a tick's region): that one was drawn, and this would undo it.
+  kept = s; setTimeout(() => { if (props.value === text) { props.value = JSON.stringify(s); draw(); } }, 0);
 });
 new ResizeObserver(() => {
   const c = canvas();
@@ -444,9 +454,10 @@ def marks(song_map: dict[str, Any] | None, seconds: float) -> dict[str, list]:
 
 def keeping(state: str) -> str:
     """``state`` sent again for the same song (its map added): the page keeps its own region, seconds to
-    add and snap switch (``JS``), which the visitor may have set while the song was being read."""
+    add and snap switch (``JS``), which the visitor may have set while the song was being read. Its token
+    tells this state from one the page made from it (``JS``: what that one changed is the visitor's)."""
     try:
-        return json.dumps({**json.loads(state), "keep": True}, separators=(",", ":"))
+        return json.dumps({**json.loads(state), "keep": secrets.token_hex(4)}, separators=(",", ":"))
     except (TypeError, ValueError):
         return state
 

@@ -44,6 +44,10 @@ SET_AS_IT_RUNS = (
     *("PYTORCH_ENABLE_MPS_FALLBACK", "HF_HUB_DISABLE_TELEMETRY"),
     *("KMP_INIT_AT_FORK", "TORCHINDUCTOR_CACHE_DIR"),
 )
+# Read by huggingface_hub as it is imported, and set again in a studio forked with a value of its own
+# (``_hub_cache_as_set``): the Hub cache of the ZeroGPU Space's studio (its Demucs bag). Counted as read on
+# import, that studio was a new interpreter (its libraries imported in 17.1 s after its page answered, load 6).
+SET_IN_THE_STUDIO = ("HF_HUB_CACHE",)
 
 
 def _die_with_parent() -> None:
@@ -122,7 +126,11 @@ class Interpreter:
 
     def fits(self, env: dict[str, str]) -> bool:
         def read_on_import(of: dict[str, str]) -> dict[str, str]:
-            return {k: v for k, v in of.items() if not k.startswith(OWN) and k not in SET_AS_IT_RUNS}
+            return {
+                k: v
+                for k, v in of.items()
+                if not k.startswith(OWN) and k not in SET_AS_IT_RUNS and k not in SET_IN_THE_STUDIO
+            }
 
         return self.proc.poll() is None and read_on_import(self.env) == read_on_import(env)
 
@@ -181,6 +189,7 @@ def _run(ask: dict[str, Any], parent: int) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         os.environ.clear()
         os.environ.update(ask["env"])
+        _hub_cache_as_set()
         os.chdir(ROOT)
         fd = os.open(ask["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(fd, 1)
@@ -209,6 +218,18 @@ def _run(ask: dict[str, Any], parent: int) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _hub_cache_as_set() -> None:
+    """huggingface_hub's Hub cache, read as it was imported, as this studio's environment sets it."""
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is None:
+        return
+    cache = os.environ.get("HF_HUB_CACHE") or os.path.join(constants.HF_HOME, "hub")
+    for module in (constants, sys.modules.get("huggingface_hub.utils._cache_manager")):
+        for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+            if module is not None and hasattr(module, name):
+                setattr(module, name, cache)
 
 
 def _reap(*_: Any) -> None:

@@ -325,3 +325,60 @@ def test_choosing_lines_in_edit_sets_the_region_on_the_waveform(page, client, st
     drag_region(page, 0.5, 0.8)
     page.wait_for_function("() => !document.querySelector('#edit-lines input:checked')")
     assert float(page.locator("#edit-start input").first.input_value()) == pytest.approx(7.0, abs=0.3)
+
+
+# The waveform's own deferred set of a state the reading sent (``waveform.JS``'s ``watch``) held until the test
+# lets it go: a tick landing in that moment, as under load, made to land there every time.
+HOLD_SETS = """() => {
+  const later = window.setTimeout;
+  window.held = [];
+  window.setTimeout = (f, ms, ...more) => typeof f === "function" && String(f).includes("props.value = JSON.stringify(s)")
+    ? (window.held.push(() => f(...more)), 0) : later(f, ms, ...more);
+  window.releaseSets = () => { window.setTimeout = later; window.held.splice(0).forEach((f) => f()); };
+}"""
+
+
+def test_lines_ticked_while_the_song_is_read_keep_their_region_and_the_map_read_meanwhile(
+    page, client, studio_server, monkeypatch
+):
+    """Issue 79: lines ticked while the upload's tempo and map were being read. The second tick's region
+    landed in the moment between the map's state arriving and the page setting it with the region kept;
+    that set then put back the first tick's region (the test waited 120 s for 5.75–10.75), and the tick's
+    state, sent whole from the server as it was at the tick, dropped the map read meanwhile."""
+    import threading
+
+    import analysis
+
+    song, _ = _take_with_times(client, studio_server[1])
+    reading, entered = threading.Event(), threading.Event()
+    analyze = analysis.analyze
+
+    def held(path):
+        entered.set()
+        assert reading.wait(120)
+        return analyze(path)
+
+    monkeypatch.setattr(analysis, "analyze", held)
+    words, loaded = edit_lines.known(song), uploads.load(song)
+    _tab(page, "Edit")
+    page.locator("#edit-src input[type=file]").set_input_files(song)
+    page.locator('#edit-wave [data-ready="1"]').wait_for()
+    assert entered.wait(60)
+    page.evaluate(HOLD_SETS)
+    page.locator("#edit-words").get_by_text("Choose by the words").click()
+    page.locator("#edit-lines").get_by_text("hold on tight").click()
+    start, end = edit_lines.span(words, 3, 3, loaded)
+    page.locator(f'#edit-wave [data-start="{start:g}"][data-end="{end:g}"]').wait_for()
+    reading.set()  # the tempo, then the map: each state held before the page sets it with the region kept
+    page.wait_for_function("() => window.held.length >= 2")
+    page.locator("#edit-lines").get_by_text("never let go").click()
+    start, end = edit_lines.span(words, 3, 4, loaded)
+    page.wait_for_function(
+        "end => Number(document.querySelector('#edit-end input').value) === end"
+        " && (window.held.length >= 3 || document.querySelector('#edit-wave [data-ready]').dataset.end === String(end))",
+        arg=end,
+    )
+    page.evaluate("() => window.releaseSets()")
+    wave = page.locator('#edit-wave [data-ready="1"]')
+    assert (wave.get_attribute("data-start"), wave.get_attribute("data-end")) == (f"{start:g}", f"{end:g}")
+    assert page.locator("#edit-wave .ace-section").count() >= 1  # the map read meanwhile, drawn

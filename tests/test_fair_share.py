@@ -444,7 +444,7 @@ def _region_flood_body(studio) -> Callable[[str], bytes]:
     path = httpx.post(f"{studio.url}gradio_api/upload", files={"files": ("mine.wav", song.getvalue())}).json()[0]
     source = {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "mine.wav"}
     lines = [str(1 + i % 40) for i in range(100_000)]
-    return lambda session: _instant(studio, "region_of", [source, lines, "{}"], session)
+    return lambda session: _instant(studio, "region_of", [source, lines], session)
 
 
 def _held(studio, flood: str, threads: int, headers: dict | None) -> dict:

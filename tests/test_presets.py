@@ -24,7 +24,7 @@ import lora_presets
 import preparing
 import random_models
 import records
-from conftest import ROOT, SHOTS, TIMEOUT_MS, picture, served_env, studio_process
+from conftest import ROOT, SHOTS, TIMEOUT_MS, page_here, picture
 from music_request import Call, Render
 
 REPO = "tiny-org/tiny-style-lora"
@@ -179,20 +179,24 @@ def test_a_preset_job_crosses_to_the_gpu_side_as_plain_values(studio_env, with_h
 
 
 @pytest.fixture(scope="module")
-def served(hub, tiny_pipeline_dir, tmp_path_factory):
-    """``python app.py`` with the Hub cache set before it starts, as on the Space."""
-    work = tmp_path_factory.mktemp("presets-studio")
-    env = served_env(
-        tiny_pipeline_dir,
-        work,
-        **{
-            "HF_HUB_CACHE": str(hub[0]),
-            "HF_HUB_OFFLINE": "1",
-            lora_presets.EXTRA_ENV: _extra(),
-        },
-    )
-    with studio_process(env, work) as (url, _):
-        yield url
+def served(hub, studio_server):
+    """The studio with the Hub cache set before its page is built, as on the Space (its page offers the
+    presets the cache holds as it is built), served in this process (``page_here``): a studio of its own
+    (``python app.py``) was a new interpreter, the Hub cache being read as huggingface_hub is imported,
+    and its first press waited on its libraries' import (47.5 s at load 4). The presets read the cache
+    from the environment as they run (``lora_presets.cache_dir``). No planner, as that studio had none."""
+    import planner
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_CACHE", str(hub[0]))
+        mp.setenv(lora_presets.EXTRA_ENV, _extra())
+        mp.setenv("ACE_STUDIO_PLANNER_MODEL", "none")
+        planner.reset_planner()
+        try:
+            with page_here() as (url, _):
+                yield url
+        finally:
+            planner.reset_planner()
 
 
 def test_a_preset_through_the_api_is_scoped_to_its_request(served):

@@ -619,8 +619,32 @@ def test_a_forked_studio_is_its_script_with_its_own_environment_group_output_and
         # What joblib (scikit-learn's import) and torch's inductor set in a test process as it runs.
         assert forks.fits({**forks.env, "KMP_INIT_AT_FORK": "FALSE", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)})
         assert not forks.fits({**forks.env, "HF_HOME": str(tmp_path)})  # read as huggingface_hub is imported
+        assert forks.fits({**forks.env, "HF_HUB_CACHE": str(tmp_path)})  # set again in the studio, below
     finally:
         forks.proc.kill()
+
+
+def test_a_studio_forked_with_a_hub_cache_of_its_own_reads_that_cache(tmp_path, monkeypatch):
+    """``studio_fork``: huggingface_hub read ``HF_HUB_CACHE`` as the interpreter imported it; a studio forked
+    with its own (the ZeroGPU Space's, holding Demucs's bag) finds its files there, not in the interpreter's."""
+    import huggingface_hub
+    import huggingface_hub.utils._cache_manager as cache_manager
+
+    import studio_fork
+
+    for module in (huggingface_hub.constants, cache_manager):
+        monkeypatch.setattr(module, "HF_HUB_CACHE", module.HF_HUB_CACHE)  # put back after the test
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_HUB_CACHE", huggingface_hub.constants.HF_HUB_CACHE)
+    (tmp_path / "models--a--b" / "snapshots" / "c").mkdir(parents=True)
+    (tmp_path / "models--a--b" / "refs").mkdir()
+    (tmp_path / "models--a--b" / "refs" / "main").write_text("c")
+    (tmp_path / "models--a--b" / "snapshots" / "c" / "config.json").write_text("{}")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    studio_fork._hub_cache_as_set()
+    assert huggingface_hub.try_to_load_from_cache("a/b", "config.json") == str(
+        tmp_path / "models--a--b" / "snapshots" / "c" / "config.json"
+    )
+    assert str(tmp_path) == cache_manager.HF_HUB_CACHE
 
 
 def _port_free(port: int) -> bool:
