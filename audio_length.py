@@ -83,8 +83,11 @@ def source(path: Path, info: Any) -> Source:
         start = _unsized_data(path, size)
         if start is not None:
             return Source("raw", start, info.subtype, int(info.samplerate), int(info.channels))
-    if info.format == "MP3" and not _frame_count_holds(path, size):
-        return Source("stream")
+    if info.format == "MP3" and (holds := _frame_count_holds(path, size)) is not True:
+        # No frame count: fed through a pipe, where libsndfile reads every frame. A count the file cannot
+        # hold (a lie, or a file cut short): read from the file to its end, which a pipe fails at a frame
+        # cut in two.
+        return Source("stream" if holds is None else "read")
     if frames > size * MOST_FRAMES_PER_BYTE:
         return Source("read")
     return HEADER
@@ -169,26 +172,29 @@ def _unsized_data(path: Path, size: int) -> int | None:
     return None if len(after) < 8 or chunk_next or after[:3] in (b"ID3", b"TAG") else start
 
 
-def _frame_count_holds(path: Path, size: int) -> bool:
+def _frame_count_holds(path: Path, size: int) -> bool | None:
     """Whether an MP3's first frame is a Xing/Info frame that states a frame count its file can hold,
     the only length libsndfile reads exactly (without it, its length is the first frame's bitrate over
-    the file's size; a VBRI tag it ignores). A count its bytes cannot hold at the format's lowest
-    bitrate, or a byte count past the file's end (a lie, or a file cut short), is counted instead."""
+    the file's size; a VBRI tag it ignores): None where it states none. False for a count its bytes
+    cannot hold at the format's lowest bitrate, or a byte count past the file's end (a lie, or a file
+    cut short): counted instead."""
     start = _after_id3(path)
     with open(path, "rb") as f:
         f.seek(start)
         frame = f.read(4 + _TAG_WINDOW + 12)
     least = _least_frame_bytes(frame)
     if not least:
-        return False
+        return None
     for tag in (b"Xing", b"Info"):
         at = frame.find(tag, 4, 4 + _TAG_WINDOW)
         if at < 0 or len(frame) < at + 16:
             continue
         flags, count, stated = struct.unpack_from(">III", frame, at + 4)
         held = size - start
-        return bool(flags & 1) and count * least <= held and not (flags & 2 and stated > held)
-    return False
+        if not flags & 1:
+            return None
+        return count * least <= held and not (flags & 2 and stated > held)
+    return None
 
 
 def _least_frame_bytes(head: bytes) -> int:

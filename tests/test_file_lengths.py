@@ -295,10 +295,11 @@ def test_a_frame_count_its_file_cannot_hold_is_counted_not_believed(tmp_path, re
     path = tmp_path / "claims.mp3"
     _claiming_mp3(path, 600, 2**30 if bytes_too else None)
     header = audio.probe(path)
-    assert header.source.kind == "stream" and abs(header.frames / SR - 10) < 0.1
+    # Read from the file to its end (a pipe fails at a last frame cut in two: a file cut short).
+    assert header.source.kind == "read" and abs(header.frames / SR - 10) < 0.1
     with headers.only():
         assert abs(uploads.load(path).shape[1] / SR - 10) < 0.1
-    assert reads() == {"stream": 1}
+    assert reads() == {"read": 1}
     honest = _claiming_mp3(tmp_path / "honest.mp3", 10)
     assert audio.probe(honest).source.kind == "header"  # a count the file can hold is read from it
 
