@@ -612,20 +612,13 @@ def test_a_nameless_flood_of_new_credentials_shuts_out_no_agent_served_before(st
     told so, and an agent already served, or one with an address, is served at once."""
     import agent_table
     import agent_words
-    import backend
     from conftest import SERVED
 
     url, _ = studio_server
     known = {**BEHIND_A_PROXY, "authorization": "Bearer served-before"}
     failed, texts = raw_call(url, "generate", TINY_SONG, known)
     assert not failed, texts
-    gate, real = threading.Event(), backend.Backend.run
-
-    def held(self: Any, *args: Any, **kwargs: Any) -> Any:
-        gate.wait()
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(backend.Backend, "run", held)
+    gate = _held_at_the_model(monkeypatch)
     crowd = agent_words.agents_here("newcomers", agent_table.AGENT_SHARE)
     flooders = 3 * agent_table.AGENT_SHARE
     with ThreadPoolExecutor(flooders) as pool:
@@ -661,7 +654,6 @@ def test_one_nameless_caller_holds_half_the_songs_places_whatever_credentials_it
     hold every place). Agents without an address count in one crowd at the door, of half the GPU's places
     (``admission.CROWDS``): past it each is told why in words, and an agent with an address still gets in."""
     import admission
-    import backend
     import studio_words
 
     monkeypatch.setenv("ACE_STUDIO_QUEUE_SIZE", "8")  # half: 4 places for every nameless agent together
@@ -671,13 +663,7 @@ def test_one_nameless_caller_holds_half_the_songs_places_whatever_credentials_it
     for headers in credentials:  # each served once: known agents, no longer newcomers (``agent_table``)
         failed, texts = raw_call(url, "generate", TINY_SONG, headers)
         assert not failed, texts
-    gate, real = threading.Event(), backend.Backend.run
-
-    def held(self: Any, *args: Any, **kwargs: Any) -> Any:
-        gate.wait()
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(backend.Backend, "run", held)
+    gate = _held_at_the_model(monkeypatch)
     told = studio_words.NAMELESS_AGENTS_HELD.format(held=most)
     with ThreadPoolExecutor(len(credentials)) as pool:
         calls = [pool.submit(raw_call, url, "generate", TINY_SONG, headers) for headers in credentials]
@@ -714,3 +700,17 @@ def test_an_ipv6_callers_agents_count_in_its_64s_share(studio_server):
             failed, texts = raw_call(url, "generate", REFUSED, sent)
             assert failed and "Duration must be between" in texts[0], texts
         assert table.shares(share) == (agent_table.AGENT_SHARE if credentials else 1)
+
+
+def _held_at_the_model(monkeypatch: Any) -> threading.Event:
+    """Every music call held at the model's call until the returned event is set: the places stay taken."""
+    import backend
+
+    gate, real = threading.Event(), backend.Backend.run
+
+    def held(self: Any, *args: Any, **kwargs: Any) -> Any:
+        gate.wait()
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(backend.Backend, "run", held)
+    return gate

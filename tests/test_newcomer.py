@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from conftest import ROOT
+from test_in_time import LOCKED  # a Generate with Lock to the grid at 120 BPM, as the tests send it
 
 
 def _readme_block(index: int) -> str:
@@ -94,16 +95,22 @@ def test_every_setting_the_studio_reads_is_in_readmes_configuration_table():
     assert read - rows == set(), f"settings the studio reads without a row in README's configuration: {read - rows}"
 
 
-# A Generate with *Lock to the grid* at 120 BPM, quick (12 s, one step, no Think).
-LOCKED_AT_120 = {
-    "prompt": "drum and bass",
-    "bpm": 120,
-    "time_signature": "4",
-    "audio_duration": 12,
-    "lock_to_grid": True,
-    "inference_steps": 1,
-    "think": False,
-}
+def _printed_command(tmp_path: Path, script: str, *flags: str) -> dict[str, str]:
+    """``python tools/random_models.py DIR [flags]`` run as README has a newcomer run it: its last line is
+    settings then ``python <script>``; returns the settings."""
+    import shlex
+
+    done = subprocess.run(
+        [sys.executable, "tools/random_models.py", str(tmp_path / "tiny"), *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    *settings, python, printed = shlex.split(done.stdout.strip().splitlines()[-1])
+    assert (python, printed) == ("python", script), done.stdout
+    return dict(setting.split("=", 1) for setting in settings)
 
 
 def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
@@ -111,24 +118,13 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
     every model setting the studio reads is named (read from the rooms: music, base, lyrics, planner,
     stems), so every tab works on what it wrote, Edit's parts and Stems too (issue 59, item 8); and *Lock to the
     grid* keeps its noise as played, as README says (issue 79)."""
-    import shlex
 
     from gradio_client import Client, handle_file
 
     import examples
     from conftest import served_env, studio_process
 
-    done = subprocess.run(
-        [sys.executable, "tools/random_models.py", str(tmp_path / "tiny")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    *settings, python, app = shlex.split(done.stdout.strip().splitlines()[-1])
-    assert (python, app) == ("python", "app.py"), done.stdout
-    env = dict(setting.split("=", 1) for setting in settings)
+    env = _printed_command(tmp_path, "app.py")
     rooms = "".join(path.read_text() for path in ROOT.glob("*.py"))
     read = set(re.findall(r"\b(ACE_STUDIO_[A-Z_]*MODEL)\b", rooms))
     assert len(read) >= 5 and read <= set(env), f"model settings the command leaves out: {read - set(env)}"
@@ -151,7 +147,7 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
         )
         record = made[-1]
         split = client.predict(take=1, record=record, api_name="/stems")
-        noise = client.predict(**LOCKED_AT_120, seed=1, api_name="/generate")[-1]["takes"][0]
+        noise = client.predict(**LOCKED, seed=1, api_name="/generate")[-1]["takes"][0]
     # The first upload's analysis in a fresh studio: what it uses the first time (librosa, numba's functions)
     # made ready once the first page has been answered (``startup.import_later``), not in the first analysis.
     # Measured: 0.30 s, then 0.33 s for the copy (3.3 s with librosa imported by the first analysis).
@@ -170,7 +166,6 @@ def test_the_band_command_serves_the_studio_where_lock_to_the_grid_locks(tmp_pat
     models make noise, which has no beat (the lock keeps it as played, ``LOCK_NO_BEAT``); ``python
     tools/random_models.py DIR --band`` prints the command that serves them with the stand-in band behind the
     model's call (``band.main``), as README says, and there a take asked at 120 BPM comes back locked."""
-    import shlex
 
     from gradio_client import Client
 
@@ -178,21 +173,12 @@ def test_the_band_command_serves_the_studio_where_lock_to_the_grid_locks(tmp_pat
 
     readme = (ROOT / "README.md").read_text()
     assert "python tools/random_models.py DIR --band" in readme and "no steady beat was heard" in readme
-    done = subprocess.run(
-        [sys.executable, "tools/random_models.py", str(tmp_path / "tiny"), "--band"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    *settings, python, script = shlex.split(done.stdout.strip().splitlines()[-1])
-    assert (python, script) == ("python", "tools/band.py"), done.stdout
-    env = dict(setting.split("=", 1) for setting in settings)
+    script = "tools/band.py"
+    env = _printed_command(tmp_path, script, "--band")
     work = served_env(Path(env["ACE_STUDIO_MODEL"]), tmp_path, planner=env["ACE_STUDIO_PLANNER_MODEL"])
     # The printed command itself, a new interpreter (as the tiny-models command's test above).
     with studio_process({**work, **env, "ACE_STUDIO_TESTS_FORK": "0"}, tmp_path, script=script) as (url, _proc):
-        record = Client(url, verbose=False).predict(**LOCKED_AT_120, seed=1, api_name="/generate")[-1]
+        record = Client(url, verbose=False).predict(**LOCKED, seed=1, api_name="/generate")[-1]
     take = record["takes"][0]
     assert take["lock"]["locked"], take["lock"]
     assert abs(take["tempo"]["bpm"] - 120) < 0.5, take["tempo"]
