@@ -21,6 +21,7 @@ import checks
 import handlers
 import lyrics
 import models
+import parameters
 import plan_format
 import tooltips as tips
 import variations
@@ -200,7 +201,6 @@ PAGE_WORDS = {
     "rewrite_caption": tips.THINK_CAPTION,
     "plan": tips.PLAN,
     "loudness": tips.LOUDNESS,
-    "ceiling": tips.CEILING,
     "fade_in": tips.FADE_IN,
     "fade_out": tips.FADE_OUT,
     "dcw": tips.DCW,
@@ -222,6 +222,7 @@ PAGE_WORDS = {
     "structure": tips.LYRICS_STRUCTURE,
     "custom_sections": tips.LYRICS_CUSTOM,
     "length": tips.LYRICS_LENGTH,
+    **parameters.words(),
 }
 # Where one tool's parameter means something of its own.
 TOOL_WORDS = {
@@ -253,7 +254,6 @@ def ranges() -> dict[str, tuple[Any, ...]]:
         "take": takes,
         "lora_scale": checks.LORA_SCALE_RANGE,
         "loudness": (*checks.LUFS_RANGE, " LUFS"),
-        "ceiling": (*checks.CEILING_RANGE, " dBTP"),
         "fade_in": fade,
         "fade_out": fade,
         "extend_seconds": (*checks.EXTEND_RANGE, " s"),
@@ -265,6 +265,7 @@ def ranges() -> dict[str, tuple[Any, ...]]:
         "cfg_interval_end": share,
         "temperature": lyrics.TEMPERATURE_RANGE,
         "seed": (-1, checks.MAX_SEED),
+        **parameters.ranges(),
     }
 
 

@@ -28,6 +28,7 @@ import handlers
 import languages
 import lora_presets
 import models
+import parameters
 import plan_format
 import planner
 import refusals
@@ -181,6 +182,17 @@ def lora_controls(prefix: str, variant: str | None = None) -> tuple[gr.File, gr.
     return lora, scale, preset
 
 
+def declared(mode: str, prefix: str) -> dict[str, Any]:
+    """The declared parameters ``mode`` takes (``parameters.DECLARED``), each a field made from its declaration:
+    a slider over its span (a switch where it has none), its label and help; its first value is the
+    preparer's default (``widgets.start_at_defaults``)."""
+    made: dict[str, Any] = {}
+    for p in parameters.declared(mode):
+        words = {"label": p.label, "info": p.help, "elem_id": f"{prefix}-{p.name.replace('_', '-')}"}
+        made[p.name] = widgets.lenient_slider(*p.span, step=p.step, **words) if p.span else gr.Checkbox(**words)
+    return made
+
+
 def finish_controls(prefix: str, loudness: bool = True) -> tuple[Any, ...]:
     """A take's loudness (a new take's; Edit and Extend keep the source's) and its fades."""
     with gr.Row():
@@ -309,6 +321,7 @@ class SongSettings(NamedTuple):
     finish: tuple[Any, ...]  # loudness (Cover only), fade in, fade out
     dcw: gr.Checkbox
     boxes: tuple[gr.Column, gr.Column]  # the musical fields (tempo buttons too) and the LoRA's, each as one
+    declared: dict[str, Any]  # the declared parameters' fields (``declared``), by name
 
 
 def song_settings(prefix: str, variant: models.Variant, reference: bool = False) -> SongSettings:
@@ -322,8 +335,10 @@ def song_settings(prefix: str, variant: models.Variant, reference: bool = False)
         lora, preset = _lora_split(lora_controls(prefix, variant.name))
     # Cover makes a whole new take; Extend and Edit keep the source, whose loudness rules.
     finish = finish_controls(prefix, loudness=reference)
+    correction = dcw_switch(prefix, variant)
+    boxes = (music_box, lora_box)
     return SongSettings(
-        language, music, timbre, sampling, lora, preset, finish, dcw_switch(prefix, variant), (music_box, lora_box)
+        language, music, timbre, sampling, lora, preset, finish, correction, boxes, declared(prefix, prefix)
     )
 
 

@@ -124,9 +124,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
     rewrite = form_fields.rewrite_caption_switch()
     plan = form_fields.plan_box()
     loudness, fade_in, fade_out = form_fields.finish_controls("gen")
-    ceiling = widgets.lenient_slider(
-        *checks.CEILING_RANGE, step=0.1, label="Ceiling (dBTP)", info=tips.CEILING, elem_id="gen-ceiling"
-    )
+    declared = form_fields.declared("generate", "gen")  # the Ceiling, and every parameter declared since
     correction = form_fields.dcw_switch("gen", variant)
     return {
         "key_scale": key,
@@ -146,7 +144,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         "loudness": loudness,
         "fade_in": fade_in,
         "fade_out": fade_out,
-        "ceiling": ceiling,
+        **declared,
         "lora_preset": preset,
         "dcw": correction,
         **interval,

@@ -9,7 +9,7 @@ from typing import Any
 
 import base_model
 import checks
-import mastering
+import parameters
 from music_request import Call, Job, MusicRequest, PlanArgs
 
 # Upstream's guidance interval, as a record names its ends.
@@ -110,8 +110,7 @@ def _noted(job: Job) -> dict[str, Any]:
     said |= {} if notes.voice is None else {"reference": notes.voice}
     said |= {"fade_in": finish.fade_in, "fade_out": finish.fade_out}
     said |= {"loudness": finish.lufs or checks.LOUDNESS_OFF} if whole else {}
-    # A ceiling other than the usual (a record without one: -1 dBTP).
-    said |= {} if finish.ceiling == mastering.CEILING_DBTP else {"ceiling": finish.ceiling}
+    said |= parameters.recorded(request.render.pipeline, finish)  # each where not its default
     said |= {"lock_to_grid": True} if request.lock else {}
     longest = (plan := think_asked(request)) and plan.longest
     said |= {} if longest is None else {"longest": longest}

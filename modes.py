@@ -28,6 +28,7 @@ import loop_takes
 import loops
 import mastering
 import models
+import parameters
 import part_tasks
 import preparing
 import refusals
@@ -36,16 +37,12 @@ import takes
 import untouched
 import voice
 from checks import (
-    AUTO,
     EXTEND_RANGE,
     INSTRUMENTAL_TAG,
-    LOUDNESS_DEFAULT,
     SHARE_RANGE,
-    UNKNOWN,
     InputError,
     about,
     as_number,
-    check_finish,
     check_format,
     check_interval,
     check_length,
@@ -57,12 +54,11 @@ from checks import (
 )
 from languages import check_language, sung_language
 from music_request import Call, Job, Loop, MusicRequest, Notes, Render, pipeline_seconds, trimmed
+from parameters import REGION, Asked
 from preparing import check_lora, check_lyric_tokens, check_think
 
 # Equal-power crossfade at each seam between kept and new audio.
 SEAM_SECONDS = 0.05
-# Edit's region as the form first shows it: sent with bars, the region is the bars' (``edit_bars``).
-REGION = (0.0, 10.0)
 
 
 def finish(job: Job, result: dict[str, Any], stop: runs.Stop = runs.NEVER) -> tuple[list[str], dict[str, Any]]:
@@ -103,39 +99,8 @@ def _looped(job: Job, loop: Loop, repainted: np.ndarray, song: np.ndarray) -> np
     return loops.back(edit.post(repainted), loop)
 
 
-def prepare_generate(
-    prompt: str = "",
-    lyrics: str = "",
-    audio_duration: float = 30.0,
-    bpm: float | None = 0,
-    key_scale: str = AUTO,
-    time_signature: str = AUTO,
-    vocal_language: str = UNKNOWN,
-    seed: int = -1,
-    inference_steps: int | None = None,
-    guidance_scale: float | None = None,
-    shift: float | None = None,
-    batch_size: int = 1,
-    audio_format: str = "wav",
-    reference_audio: str | None = None,
-    lora: str | None = None,
-    lora_scale: float = 1.0,
-    think: bool | None = None,
-    auto_length: bool = False,
-    rewrite_caption: bool = True,
-    plan: str | dict[str, Any] = "",
-    loudness: float | str = LOUDNESS_DEFAULT,
-    fade_in: float = 0.0,
-    fade_out: float = 0.0,
-    dcw: bool | None = None,
-    reference_take: str | None = None,
-    cfg_interval_start: float = Call.cfg_interval_start,
-    cfg_interval_end: float = Call.cfg_interval_end,
-    loop_bars: int = 0,
-    lock_to_grid: bool = False,
-    ceiling: float = mastering.CEILING_DBTP,
-    lora_preset: str | None = None,
-) -> Job:
+@parameters.preparer("generate")
+def prepare_generate(a: Asked) -> Job:
     """Text to music (``reference_audio`` lends a timbre; ``reference_take``, a take of yours by the
     name its record gives, ``takes[i].audio``, lends its voice, read where it sings). ``think``: the 5 Hz planner plans first (its
     length with ``auto_length``, its caption with ``rewrite_caption``; a take's ``plan`` skips the
@@ -146,35 +111,35 @@ def prepare_generate(
     ``lock_to_grid`` warps each take's bars onto ``bpm`` (or Think's) as it is finished (``grid_lock``), the
     take as played kept beside it."""
     variant = models.active_variant()
-    prompt, lyrics = preparing.text(prompt, lyrics)
+    prompt, lyrics = preparing.text(a.prompt, a.lyrics)
     with about("think"):
-        thinking = check_think(think)
+        thinking = check_think(a.think)
     with about("audio_duration"):
-        duration = check_length(audio_duration, auto_length, thinking)
-    steps, guidance, shift_value = check_sampling(inference_steps, guidance_scale, shift, variant)
+        duration = check_length(a.audio_duration, a.auto_length, thinking)
+    steps, guidance, shift_value = check_sampling(a.inference_steps, a.guidance_scale, a.shift, variant)
     with about("batch_size"):
-        n_takes = check_takes(batch_size)
-    music = preparing.musical(bpm, key_scale, time_signature)
+        n_takes = check_takes(a.batch_size)
+    music = preparing.musical(a.bpm, a.key_scale, a.time_signature)
     with about("vocal_language"):
-        language = sung_language(check_language(vocal_language), lyrics)
+        language = sung_language(check_language(a.vocal_language), lyrics)
     check_lyric_tokens(lyrics, language)
     with about("audio_format"):
-        fmt = check_format(audio_format)
-    adapter = check_lora(lora, lora_scale, lora_preset)
+        fmt = check_format(a.audio_format)
+    adapter = check_lora(a.lora, a.lora_scale, a.lora_preset)
     with about("seed"):
-        seeds = seeds_for(seed, n_takes)
-    correcting = preparing.check_dcw(dcw, variant)
-    reference, lent = voice.timbre(reference_audio, reference_take, seeds[0])
-    finishing = check_finish(loudness, fade_in, fade_out, ceiling=ceiling)
-    locking = _lock(lock_to_grid, music["bpm"], thinking)
+        seeds = seeds_for(a.seed, n_takes)
+    correcting = preparing.check_dcw(a.dcw, variant)
+    reference, lent = voice.timbre(a.reference_audio, a.reference_take, seeds[0])
+    finishing = preparing.finish(a)
+    locking = _lock(a.lock_to_grid, music["bpm"], thinking)
     longest = duration if duration is not None else audio.MAX_SECONDS
     sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
-    sampling |= check_interval(cfg_interval_start, cfg_interval_end)
+    sampling |= check_interval(a.cfg_interval_start, a.cfg_interval_end) | parameters.to_call(a)
     words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
     request = MusicRequest("generate", Render(call, seeds, adapter), longest, fmt, lock=locking, notes=lent)
-    request = preparing.with_think(request, thinking, duration, music, rewrite_caption, plan)
-    return loops.made(Job(request, trimmed(request.seconds), finishing), loop_bars, auto_length)
+    request = preparing.with_think(request, thinking, duration, music, a.rewrite_caption, a.plan)
+    return loops.made(Job(request, trimmed(request.seconds), finishing), a.loop_bars, a.auto_length)
 
 
 def _lock(value: Any, bpm: int | None, thinking: bool) -> bool:
@@ -186,53 +151,23 @@ def _lock(value: Any, bpm: int | None, thinking: bool) -> bool:
     return on
 
 
-def prepare_cover(
-    src_audio: str | None = None,
-    prompt: str = "",
-    lyrics: str = "",
-    vocal_language: str = UNKNOWN,
-    bpm: float | None = 0,
-    key_scale: str = AUTO,
-    time_signature: str = AUTO,
-    audio_cover_strength: float = 0.6,
-    reference_audio: str | None = None,
-    seed: int = -1,
-    inference_steps: int | None = None,
-    guidance_scale: float | None = None,
-    audio_format: str = "wav",
-    lora: str | None = None,
-    lora_scale: float = 1.0,
-    loudness: float | str = LOUDNESS_DEFAULT,
-    fade_in: float = 0.0,
-    fade_out: float = 0.0,
-    cover_noise_strength: float = 0.0,
-    dcw: bool | None = None,
-    morph: bool = False,
-    morph_prompt: str = "",
-    morph_lyrics: str = "",
-    lora_preset: str | None = None,
-) -> Job:
+@parameters.preparer("cover")
+def prepare_cover(a: Asked) -> Job:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source;
     ``cover_noise_strength`` (upstream's) starts it from the song itself, noised that far less than
     pure noise (0: from noise, as upstream's API defaults). ``morph`` (upstream's flow-edit overlay)
     edits the song itself from what it is (``morph_prompt``, ``morph_lyrics``: its style and words
     now; words left out: a take's own) toward ``prompt`` and ``lyrics``, keeping its structure (cover
     strength and start unused)."""
-    render, fmt = preparing.common(
-        **preparing.shared(locals()),
-        need_text="cover",
-        lora=lora,
-        lora_scale=lora_scale,
-        lora_preset=lora_preset,
-    )
+    render, fmt = preparing.common(a, need_text="cover")
     with about("audio_cover_strength"):
-        strength = in_range(audio_cover_strength, "Cover strength", *SHARE_RANGE)
+        strength = in_range(a.audio_cover_strength, "Cover strength", *SHARE_RANGE)
     with about("cover_noise_strength"):
-        closeness = in_range(cover_noise_strength, "Start from the song", *SHARE_RANGE)
-    finishing = check_finish(loudness, fade_in, fade_out)
-    morphing = preparing.check_morph(morph, morph_prompt, morph_lyrics, src_audio)
-    source = preparing.source(src_audio)
-    reference = preparing.reference(reference_audio, render.seeds[0]) if reference_audio else None
+        closeness = in_range(a.cover_noise_strength, "Start from the song", *SHARE_RANGE)
+    finishing = preparing.finish(a)
+    morphing = preparing.check_morph(a.morph, a.morph_prompt, a.morph_lyrics, a.src_audio)
+    source = preparing.source(a.src_audio)
+    reference = preparing.reference(a.reference_audio, render.seeds[0]) if a.reference_audio else None
     n, seconds = source.shape[-1], round(audio.seconds(source), 3)
     # The model is told the real length ("duration: N seconds" in its prompt), as upstream does;
     # the pipeline's own default would say 60 s whatever the song.
@@ -245,52 +180,26 @@ def prepare_cover(
         cover_noise_strength=closeness,
         **morphing,
     )
-    reference_name = Path(str(reference_audio)).name if reference is not None else None
-    notes = Notes(src_audio=Path(str(src_audio)).name, source_seconds=seconds, reference_audio=reference_name)
-    request = preparing.from_own_latents(src_audio, MusicRequest("cover", render, seconds, fmt, notes=notes))
+    reference_name = Path(str(a.reference_audio)).name if reference is not None else None
+    notes = Notes(src_audio=Path(str(a.src_audio)).name, source_seconds=seconds, reference_audio=reference_name)
+    request = preparing.from_own_latents(a.src_audio, MusicRequest("cover", render, seconds, fmt, notes=notes))
     return Job(request, lambda take: audio.fit(take, n), finishing)
 
 
-def prepare_extend(
-    src_audio: str | None = None,
-    prompt: str = "",
-    lyrics: str = "",
-    vocal_language: str = UNKNOWN,
-    bpm: float | None = 0,
-    key_scale: str = AUTO,
-    time_signature: str = AUTO,
-    extend_seconds: float = 30.0,
-    seed: int = -1,
-    inference_steps: int | None = None,
-    guidance_scale: float | None = None,
-    audio_format: str = "wav",
-    lora: str | None = None,
-    lora_scale: float = 1.0,
-    fade_in: float = 0.0,
-    fade_out: float = 0.0,
-    dcw: bool | None = None,
-    bars: int | str | None = None,
-    first_downbeat: float | str | None = None,
-    lora_preset: str | None = None,
-) -> Job:
+@parameters.preparer("extend")
+def prepare_extend(a: Asked) -> Job:
     """``src_audio`` followed by ``extend_seconds`` of new music, or by ``bars`` whole bars at its tempo
     (``edit_bars.extension``: the new part ends on a bar line; counted from bar 1 at ``first_downbeat``, seconds,
     where the musician set it); the original part is kept as is."""
-    render, fmt = preparing.common(
-        **preparing.shared(locals()),
-        need_text=None,
-        lora=lora,
-        lora_scale=lora_scale,
-        lora_preset=lora_preset,
-    )
+    render, fmt = preparing.common(a, need_text=None)
     with about("extend_seconds"):
-        more = in_range(extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
-    finishing = check_finish(None, fade_in, fade_out, whole=False)
-    source = preparing.source(src_audio)
-    n, first = source.shape[-1], edit_bars.bar_one_at(first_downbeat, source)
+        more = in_range(a.extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
+    finishing = preparing.finish(a, whole=False)
+    source, bars = preparing.source(a.src_audio), a.bars
+    n, first = source.shape[-1], edit_bars.bar_one_at(a.first_downbeat, source)
     if edit_bars.given(bars):
         call = render.pipeline
-        more = edit_bars.extension(src_audio, bars, source, EXTEND_RANGE, call.bpm, call.timesignature, first)
+        more = edit_bars.extension(a.src_audio, bars, source, EXTEND_RANGE, call.bpm, call.timesignature, first)
     total = n + int(round(more * audio.SAMPLE_RATE))
     if total > audio.MAX_SECONDS * audio.SAMPLE_RATE:
         raise InputError(_too_long(n / audio.SAMPLE_RATE, more), "bars" if edit_bars.given(bars) else "extend_seconds")
@@ -305,14 +214,14 @@ def prepare_extend(
         repainting_end=-1,
     )
     notes = Notes(
-        src_audio=Path(str(src_audio)).name,
+        src_audio=Path(str(a.src_audio)).name,
         source_seconds=round(seam, 3),
         extend_seconds=more,
         extend_bars=edit_bars.count(bars) if edit_bars.given(bars) else None,
         first_downbeat=first,
     )
     request = MusicRequest("extend", render, seconds, fmt, notes=notes)
-    request = preparing.from_own_latents(src_audio, request, repaint=True)
+    request = preparing.from_own_latents(a.src_audio, request, repaint=True)
     fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
 
     def matched(take: np.ndarray) -> np.ndarray:
@@ -324,7 +233,7 @@ def prepare_extend(
         return audio.splice(source, matched(take), max(0, n - fade), total, fade)
 
     # The take is written at the source's own rate, its part before the seam's crossfade the source's own.
-    kept = untouched.of(src_audio, seam, None, matched, more, SEAM_SECONDS)
+    kept = untouched.of(a.src_audio, seam, None, matched, more, SEAM_SECONDS)
     request = dataclasses.replace(request, own_bytes=kept.bytes_per_second(fmt))
     return Job(request, post, finishing, (max(0, n - fade), total), kept=kept)
 
@@ -338,36 +247,8 @@ def _too_long(song: float, more: float) -> str:
     return refusals.EXTEND_TOO_LONG.format(song=song, more=more, most=most, room=room)
 
 
-def prepare_edit(
-    src_audio: str | None = None,
-    prompt: str = "",
-    lyrics: str = "",
-    vocal_language: str = UNKNOWN,
-    bpm: float | None = 0,
-    key_scale: str = AUTO,
-    time_signature: str = AUTO,
-    repainting_start: float = REGION[0],
-    repainting_end: float = REGION[1],
-    seed: int = -1,
-    inference_steps: int | None = None,
-    guidance_scale: float | None = None,
-    audio_format: str = "wav",
-    lora: str | None = None,
-    lora_scale: float = 1.0,
-    fade_in: float = 0.0,
-    fade_out: float = 0.0,
-    dcw: bool | None = None,
-    change: str = "region",
-    part: str = "vocals",
-    add_parts: list[str] | tuple[str, ...] | None = part_tasks.ADD_FIRST,
-    repaint_mode: str = preparing.REPAINT_DEFAULT[0],
-    repaint_strength: float = preparing.REPAINT_DEFAULT[1],
-    lines: list[int] | str | None = None,
-    section: str | int | None = None,
-    bars: list[int] | str | None = None,
-    first_downbeat: float | str | None = None,
-    lora_preset: str | None = None,
-) -> Job:
+@parameters.preparer("edit")
+def prepare_edit(a: Asked) -> Job:
     """Change ``src_audio``: by default (``change="region"``) regenerate ``[repainting_start,
     repainting_end)``, the rest the original, kept to the song around it as upstream's
     ``repaint_mode`` and ``repaint_strength`` say; ``change="add"`` adds the ``part`` (lyrics for a
@@ -377,25 +258,21 @@ def prepare_edit(
     instead (``edit_lines``; ``lyrics``: their new words, empty: kept as sung), as ``bars`` do (``edit_bars``:
     counted from bar 1 at ``first_downbeat``, seconds, where the musician set it)."""
     with about("change"):
-        task = part_tasks.check_change(change)
+        task = part_tasks.check_change(a.change)
+    src_audio, lines, section, bars = a.src_audio, a.lines, a.section, a.bars
     if task is not None and edit_lines.given(lines, section):
         raise InputError(refusals.LINES_WITH_PART, "lines" if edit_lines.given(lines, None) else "section")
     edit_bars.check_alone(bars, task is not None, edit_lines.given(lines, section))
-    chosen = edit_lines.resolve(src_audio, lines, section, lyrics)
-    lyrics = chosen.lyrics if chosen is not None else lyrics
-    song = preparing.shared(locals())
+    chosen = edit_lines.resolve(src_audio, lines, section, a.lyrics)
+    a = a.but(lyrics=chosen.lyrics) if chosen is not None else a
     # Checked whatever the change (a part does not use them): a bad value sent with a part is refused
     # as with a region, never passed over in silence.
-    way, strength = preparing.check_repaint(repaint_mode, repaint_strength)
+    way, strength = preparing.check_repaint(a.repaint_mode, a.repaint_strength)
     if task is not None:
-        made = {"lora": lora, "lora_preset": lora_preset, "fade_in": fade_in, "fade_out": fade_out}
-        return part_tasks.prepare(task, **song, **made, part=part, add_parts=add_parts)
-    adapter = {"lora": lora, "lora_scale": lora_scale, "lora_preset": lora_preset}
-    render, fmt = preparing.common(**song, need_text="edit", **adapter)
-    music = (render.pipeline.bpm, render.pipeline.timesignature, first_downbeat)
-    start, end, source, finishing = _region(
-        src_audio, repainting_start, repainting_end, chosen or bars, fade_in, fade_out, music
-    )
+        return part_tasks.prepare(task, a)
+    render, fmt = preparing.common(a, need_text="edit")
+    music = (render.pipeline.bpm, render.pipeline.timesignature, a.first_downbeat)
+    start, end, source, finishing = _region(a, chosen or bars, music)
     length = source.shape[-1] / audio.SAMPLE_RATE
     render = render.with_pipeline(
         task_type="repaint",
@@ -411,12 +288,12 @@ def prepare_edit(
         source_seconds=round(length, 3),
         edited_lines=(chosen.first, chosen.last) if chosen is not None else None,
         edited_bars=edit_bars.said(bars) if chosen is None else None,
-        first_downbeat=edit_bars.bar_one_at(first_downbeat, source),
+        first_downbeat=edit_bars.bar_one_at(a.first_downbeat, source),
     )
     request = MusicRequest("edit", render, round(length, 3), fmt, notes=notes)
     request = preparing.from_own_latents(src_audio, request, repaint=True)
     job = _region_job(request, source, start, end, finishing, src_audio)
-    return _sung_in_region(job, src_audio, str(lyrics or "").strip() if chosen is None else "")
+    return _sung_in_region(job, src_audio, str(a.lyrics or "").strip() if chosen is None else "")
 
 
 def _sung_in_region(job: Job, src_audio: Any, sung: str) -> Job:
@@ -434,20 +311,19 @@ def _sung_in_region(job: Job, src_audio: Any, sung: str) -> Job:
     return dataclasses.replace(job, request=request, synced=around.lines)
 
 
-def _region(
-    src_audio: Any, start: Any, end: Any, chosen: edit_lines.Chosen | Any, fade_in: Any, fade_out: Any, music: tuple
-) -> tuple[float, float, np.ndarray, Any]:
+def _region(a: Asked, chosen: edit_lines.Chosen | Any, music: tuple) -> tuple[float, float, np.ndarray, Any]:
     """Edit's region and finish checked, in the order the form names them, and its song loaded:
     (start, end, the song, ``check_finish``'s finish). The region is the one the chosen lines span
     (``edit_lines``), or the chosen bars (``edit_bars``: counted at the BPM typed, from the musician's bar 1,
     where ``music``, (BPM, time signature, ``first_downbeat``), says them), else the one asked."""
+    src_audio, start, end = a.src_audio, a.repainting_start, a.repainting_end
     if isinstance(chosen, edit_lines.Chosen):
-        finish = check_finish(None, fade_in, fade_out, whole=False)
+        finish = preparing.finish(a, whole=False)
         source = preparing.source(src_audio)
         return (*chosen.span(source), source, finish)
     if edit_bars.given(chosen):
         preparing.need_source(src_audio)
-        finish = check_finish(None, fade_in, fade_out, whole=False)
+        finish = preparing.finish(a, whole=False)
         source = preparing.source(src_audio)
         typed = None if (start, end) == REGION else (start, end)
         bpm, metre, first = music
@@ -459,7 +335,7 @@ def _region(
         start = as_number(start, "Region start")
     with about("repainting_end"):
         end = as_number(end, "Region end")
-    finish = check_finish(None, fade_in, fade_out, whole=False)
+    finish = preparing.finish(a, whole=False)
     source = preparing.source(src_audio)
     preparing.check_region(start, end, source.shape[-1] / audio.SAMPLE_RATE)
     return start, end, source, finish

@@ -23,8 +23,9 @@ import base_model
 import models
 import preparing
 import refusals
-from checks import AUTO, InputError, check_finish
+from checks import AUTO, InputError
 from music_request import Job, MusicRequest, Notes
+from parameters import Asked
 
 # Upstream's track classes (``acestep/constants.py`` ``TRACK_NAMES``), in its order: the words the
 # base model was trained on, capitalised into its instruction.
@@ -59,8 +60,6 @@ LABELS = {
 # The order a musician reads them in: the ones asked for most first.
 SHOWN = tuple(sorted(TRACKS, key=list(LABELS).index))
 SUNG = ("vocals", "backing_vocals")
-# *Complete the song*'s parts to add until the musician picks others.
-ADD_FIRST = ("drums", "bass")
 
 # Edit's first choice: what to change, and the task each runs (None: today's region repaint).
 CHANGES = {"region": None, **base_model.CHANGES}
@@ -159,28 +158,7 @@ def alone(part: np.ndarray) -> np.ndarray:
     return (part * (10.0 ** (-1.0 / 20.0) / max(peak, 1e-6))).astype(np.float32)
 
 
-def prepare(
-    task: str,
-    *,
-    src_audio: Any,
-    prompt: Any,
-    lyrics: Any,
-    vocal_language: Any,
-    bpm: Any,
-    key_scale: Any,
-    time_signature: Any,
-    seed: Any,
-    inference_steps: Any,
-    guidance_scale: Any,
-    audio_format: Any,
-    dcw: Any,
-    lora: Any,
-    lora_preset: Any,
-    fade_in: Any,
-    fade_out: Any,
-    part: Any,
-    add_parts: Any,
-) -> Job:
+def prepare(task: str, asked: Asked) -> Job:
     """Edit's parts: a part added (``lego``), taken out (``extract``) or the song completed
     (``complete``), over the whole song, on the XL base model with its sampling defaults."""
     why = base_model.missing()
@@ -188,23 +166,23 @@ def prepare(
         raise InputError(refusals.PARTS_MISSING.format(source=base_model.source(), why=why), "change")
     if backend.is_warm() and backend.get_backend().offload != "none":
         raise InputError(refusals.PARTS_OFFLOADED, "change")
-    if lora or lora_preset:
-        raise InputError(refusals.PARTS_NO_LORA, "lora_preset" if lora_preset and not lora else "lora")
-    track = check_part(part) if task != "complete" else None
-    classes = check_parts(add_parts) if task == "complete" else None
+    if asked.lora or asked.lora_preset:
+        raise InputError(refusals.PARTS_NO_LORA, "lora_preset" if asked.lora_preset and not asked.lora else "lora")
+    track = check_part(asked.part) if task != "complete" else None
+    classes = check_parts(asked.add_parts) if task == "complete" else None
     if task == "extract":  # upstream's page writes the part's name as the caption
-        prompt, lyrics = track, ""
+        asked = asked.but(prompt=track, lyrics="")
     elif not any(name in SUNG for name in classes or [track]):  # words only for a sung part
-        lyrics = ""
+        asked = asked.but(lyrics="")
     # Upstream's page sets tempo, key and metre to auto for a part added or taken out.
     if task != "complete":
-        bpm, key_scale, time_signature = None, AUTO, AUTO
+        asked = asked.but(bpm=None, key_scale=AUTO, time_signature=AUTO)
+    # No LoRA on the base (refused above), and its own sampling defaults.
     render, fmt = preparing.common(
-        **preparing.shared(locals()),
-        need_text=None,
-        variant=models.VARIANTS[models.BASE_VARIANT],
+        asked.but(lora_scale=1.0), need_text=None, variant=models.VARIANTS[models.BASE_VARIANT]
     )
-    finishing = check_finish(None, fade_in, fade_out, whole=False)
+    finishing = preparing.finish(asked, whole=False)
+    src_audio = asked.src_audio
     source = preparing.source(src_audio)
     n = source.shape[-1]
     length = n / audio.SAMPLE_RATE

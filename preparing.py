@@ -21,8 +21,10 @@ import backend
 import headers
 import lora
 import lora_presets
+import mastering
 import models
 import output_folder
+import parameters
 import planner
 import records
 import take_latents
@@ -38,6 +40,7 @@ from checks import (
     InputError,
     about,
     check_bpm,
+    check_finish,
     check_format,
     check_key,
     check_plan,
@@ -51,6 +54,7 @@ from checks import (
 )
 from languages import check_language, sung_language
 from music_request import Call, MusicRequest, PlanArgs, Render
+from parameters import Asked
 
 # Upstream reads a timbre reference as three windows of this many seconds (30 s in all).
 REFERENCE_WINDOW_SECONDS = 10
@@ -235,63 +239,30 @@ def reference_starts(samples: int, seed: int) -> tuple[int, int, int]:
     )
 
 
-# The settings every song mode's preparer takes by these names and hands ``common``.
-SHARED = (
-    *("src_audio", "prompt", "lyrics", "vocal_language", "bpm", "key_scale", "time_signature", "seed"),
-    *("inference_steps", "guidance_scale", "audio_format", "dcw"),
-)
-
-
-def shared(values: dict[str, Any]) -> dict[str, Any]:
-    """The ``SHARED`` settings of a preparer's arguments (its ``locals()`` as it begins, or as a part
-    has set them), by name."""
-    return {name: values[name] for name in SHARED}
-
-
-def common(
-    *,
-    src_audio: Any,
-    prompt: Any,
-    lyrics: Any,
-    vocal_language: Any,
-    bpm: Any,
-    key_scale: Any,
-    time_signature: Any,
-    seed: Any,
-    inference_steps: Any,
-    guidance_scale: Any,
-    audio_format: Any,
-    dcw: Any,
-    need_text: str | None,
-    lora: Any = None,
-    lora_scale: Any = 1.0,
-    lora_preset: Any = None,
-    variant: models.Variant | None = None,
-) -> tuple[Render, str]:
-    """The checks and settings Cover, Extend and Edit share (the song itself is loaded by each), each
-    by the preparers' own name: the render each mode adds its own to, and the takes' file format;
-    ``need_text``: the mode whose caption or lyrics must not both be empty, or None; no LoRA unless
-    one is given; ``variant``: the model whose sampling defaults apply (the one loaded, unless a part
-    runs on the base)."""
-    need_source(src_audio)
-    music = musical(bpm, key_scale, time_signature)
+def common(asked: Asked, need_text: str | None, variant: models.Variant | None = None) -> tuple[Render, str]:
+    """The checks and settings Cover, Extend and Edit share (``parameters.SONG`` and ``SAMPLING``; the song
+    itself is loaded by each): the render each mode adds its own to, and the takes' file format;
+    ``need_text``: the mode whose caption or lyrics must not both be empty, or None; ``variant``: the model
+    whose sampling defaults apply (the one loaded, unless a part runs on the base)."""
+    need_source(asked.src_audio)
+    music = musical(asked.bpm, asked.key_scale, asked.time_signature)
     variant = variant or models.active_variant()
-    prompt = str(prompt or "").strip()
-    lyrics = str(lyrics or "").strip()
+    prompt = str(asked.prompt or "").strip()
+    lyrics = str(asked.lyrics or "").strip()
     if need_text:
         prompt, lyrics = text(prompt, lyrics, need_text)
     elif len(prompt) > MAX_CAPTION_CHARS or len(lyrics) > MAX_LYRICS_CHARS:
         text(prompt or "-", lyrics)
     with about("vocal_language"):
-        language = sung_language(check_language(vocal_language), lyrics)
+        language = sung_language(check_language(asked.vocal_language), lyrics)
     check_tokens({"prompt": prompt, "lyrics": lyrics}, language)
-    n_steps, guidance_value, shift_value = check_sampling(inference_steps, guidance_scale, None, variant)
+    n_steps, guidance_value, shift_value = check_sampling(asked.inference_steps, asked.guidance_scale, None, variant)
     with about("audio_format"):
-        fmt = check_format(audio_format)
-    adapter = check_lora(lora, lora_scale, lora_preset)
+        fmt = check_format(asked.audio_format)
+    adapter = check_lora(asked.lora, asked.lora_scale, asked.lora_preset)
     with about("seed"):
-        seeds = seeds_for(seed, 1)
-    correcting = check_dcw(dcw, variant)
+        seeds = seeds_for(asked.seed, 1)
+    correcting = check_dcw(asked.dcw, variant)
     call = Call(
         prompt=prompt,
         lyrics=lyrics or INSTRUMENTAL_TAG,
@@ -301,8 +272,16 @@ def common(
         shift=shift_value,
         dcw=correcting,
         **music,
+        **parameters.to_call(asked),
     )
     return Render(call, seeds, adapter), fmt
+
+
+def finish(asked: Asked, whole: bool = True) -> mastering.Finish:
+    """The finish asked (``checks.check_finish``): a ``whole`` new take's loudness target, the fades and the
+    ceiling."""
+    loudness = asked.loudness if whole else None
+    return check_finish(loudness, asked.fade_in, asked.fade_out, whole=whole, ceiling=asked.ceiling)
 
 
 def check_dcw(value: Any, variant: models.Variant) -> bool:

@@ -19,8 +19,8 @@ import asgi_gate
 import checks
 import languages
 import lora_presets
-import mastering
 import models
+import parameters
 import planner
 import refusals
 from job_record import INTERVAL
@@ -58,7 +58,7 @@ FIELDS = (
     "fade_in",
     "fade_out",
     "lock_to_grid",
-    "ceiling",
+    *(p.name for p in parameters.declared("generate")),
     "lora_preset",
     "lora_scale",
 )
@@ -321,8 +321,14 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
             "lock_to_grid", params.get("lock_to_grid", False), lambda v: checks.check_switch(v, "Lock to the grid")
         ),
         **_interval(params),
-        "ceiling": _checked("ceiling", params.get("ceiling", mastering.CEILING_DBTP), checks.check_ceiling),
+        **_declared(params),
     }
+
+
+def _declared(params: dict[str, Any]) -> dict[str, Any]:
+    """Generate's declared parameters (``parameters.DECLARED``) as the record holds them (one it leaves out: its
+    default), each checked as the form does."""
+    return {p.name: _checked(p.name, params.get(p.name, p.default), p.check) for p in parameters.declared("generate")}
 
 
 def _interval(params: dict[str, Any]) -> dict[str, float]:

@@ -88,7 +88,7 @@ def _song_fields(source: Any, prompt: Any, lyrics: Any, more: form_fields.SongSe
     fields.update(zip(("bpm", "key_scale", "time_signature"), more.music, strict=True))
     fields.update(seed=seed, inference_steps=steps, guidance_scale=guidance, audio_format=fmt, lora=more.lora[0])
     fields.update(lora_scale=more.lora[1], lora_preset=more.lora_preset, **dict(zip(finish, more.finish, strict=True)))
-    fields.update(dcw=more.dcw)
+    fields.update(dcw=more.dcw, **more.declared)
     return {**fields, **({"reference_audio": more.reference} if more.reference is not None else {}), **own}
 
 

@@ -279,19 +279,22 @@ def test_records_written_before_the_typed_call_read_back_and_remake_their_takes(
     )
 
 
-def test_the_preparers_shared_settings_go_by_keyword_only():
-    """``preparing.common`` and Edit's ``part_tasks.prepare`` take their settings by name: no caller hands
-    them seventeen values in an order (a part once passed ``None, 1.0, None, None``)."""
+def test_the_preparers_shared_settings_go_by_name():
+    """``preparing.common`` and Edit's ``part_tasks.prepare`` take the settings as one ``parameters.Asked``, read by
+    name: no caller hands them seventeen values in an order (a part once passed ``None, 1.0, None, None``)."""
     import inspect
 
+    import parameters
     import part_tasks
     import preparing
 
-    common = inspect.signature(preparing.common).parameters.values()
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in common)
-    task, *rest = inspect.signature(part_tasks.prepare).parameters.values()
-    assert task.name == "task" and all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in rest)
-    assert set(preparing.SHARED) <= {p.name for p in common} and set(preparing.SHARED) <= {p.name for p in rest}
+    assert list(inspect.signature(preparing.common).parameters) == ["asked", "need_text", "variant"]
+    assert list(inspect.signature(part_tasks.prepare).parameters) == ["task", "asked"]
+    asked = parameters.Asked("extend", {"prompt": "dub", "seed": 7})
+    shared = {name: getattr(asked, name) for name in (*parameters.SONG, *parameters.SAMPLING)}
+    assert shared["prompt"] == "dub" and shared["seed"] == 7 and shared["lora_scale"] == 1.0
+    for mode in ("cover", "extend", "edit"):
+        assert set(parameters.SONG) | set(parameters.SAMPLING) <= set(parameters.names(mode))
 
 
 def test_each_mode_records_what_it_recorded_before_the_record_was_read_off_the_call(studio_env, with_planner, tmp_path):

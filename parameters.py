@@ -1,0 +1,232 @@
+"""Each music mode's parameters, declared once: name, type, default, and where the studio derives the rest from
+the declaration (``Param``): its range and refusal, the page's label and help, the agents' words, the model
+call's field it sets, and what a record leaves out. The preparers' signatures (and so the named API, MCP's
+schema, the page's inputs and first values, the door's checks) are made from ``names`` by ``preparer``; a
+parameter the studio handles alike in every mode (``DECLARED``) is also built on the page (``form_fields.
+declared``), checked, put on the model call or the finish, written to the record and read back from it here,
+so a new one of those is a declaration, the model's field and its use. See docs/design.md, "A new parameter"."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import checks
+import mastering
+import tooltips as tips
+from music_request import Call
+
+MUSIC = ("generate", "cover", "extend", "edit")
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One parameter. Every one has a name, a type (as the signature says it) and a default; a declared one
+    (``label`` set) also its page field (a slider over ``span`` by ``step``, or a switch where ``span`` is
+    None), its help (the page's info and the agents' words), the model call's field (``call``; None: the
+    finish's), the value a record leaves out (``usual``: a record without it reads as it), whether it
+    changes what a press costs (``costs``), and the modes that take it. A record leaves out its default."""
+
+    name: str
+    default: Any
+    kind: str
+    label: str = ""
+    help: str = ""
+    span: tuple[float, float] | None = None
+    unit: str = ""
+    step: float = 0.1
+    call: str | None = None
+    costs: bool = False
+    modes: tuple[str, ...] = ()
+
+    def check(self, value: Any) -> Any:
+        """The value checked as the page's field checks it: in its span, a refusal naming its label."""
+        with checks.about(self.name):
+            if self.span is None:
+                return checks.check_switch(value, self.label)
+            return checks.in_range(self.default if value is None else value, self.label, *self.span, self.unit)
+
+
+def _p(name: str, default: Any, kind: str) -> Param:
+    return Param(name, default, kind)
+
+
+# Edit's region as the form first shows it: sent with bars, the region is the bars' (``edit_bars``).
+REGION = (0.0, 10.0)
+# *Complete the song*'s parts to add until the musician picks others (``part_tasks``).
+ADD_FIRST = ("drums", "bass")
+
+# Every parameter a music mode takes but those ``DECLARED`` below; the page, the words and the checks of
+# these are each mode's own (``modes``, ``preparing``, ``form_fields``, ``tooltips``).
+_PLAIN = [
+    _p("src_audio", None, "str | None"),
+    _p("prompt", "", "str"),
+    _p("lyrics", "", "str"),
+    _p("audio_duration", 30.0, "float"),
+    _p("bpm", 0, "float | None"),
+    _p("key_scale", checks.AUTO, "str"),
+    _p("time_signature", checks.AUTO, "str"),
+    _p("vocal_language", checks.UNKNOWN, "str"),
+    _p("seed", -1, "int"),
+    _p("inference_steps", None, "int | None"),
+    _p("guidance_scale", None, "float | None"),
+    _p("shift", None, "float | None"),
+    _p("batch_size", 1, "int"),
+    _p("audio_format", "wav", "str"),
+    _p("reference_audio", None, "str | None"),
+    _p("lora", None, "str | None"),
+    _p("lora_scale", 1.0, "float"),
+    _p("think", None, "bool | None"),
+    _p("auto_length", False, "bool"),
+    _p("rewrite_caption", True, "bool"),
+    _p("plan", "", "str | dict[str, Any]"),
+    _p("loudness", checks.LOUDNESS_DEFAULT, "float | str"),
+    _p("fade_in", 0.0, "float"),
+    _p("fade_out", 0.0, "float"),
+    _p("dcw", None, "bool | None"),
+    _p("reference_take", None, "str | None"),
+    _p("cfg_interval_start", Call.cfg_interval_start, "float"),
+    _p("cfg_interval_end", Call.cfg_interval_end, "float"),
+    _p("loop_bars", 0, "int"),
+    _p("lock_to_grid", False, "bool"),
+    _p("lora_preset", None, "str | None"),
+    _p("audio_cover_strength", 0.6, "float"),
+    _p("cover_noise_strength", 0.0, "float"),
+    _p("morph", False, "bool"),
+    _p("morph_prompt", "", "str"),
+    _p("morph_lyrics", "", "str"),
+    _p("extend_seconds", 30.0, "float"),
+    _p("bars", None, "list[int] | int | str | None"),
+    _p("first_downbeat", None, "float | str | None"),
+    _p("repainting_start", REGION[0], "float"),
+    _p("repainting_end", REGION[1], "float"),
+    _p("change", "region", "str"),
+    _p("part", "vocals", "str"),
+    _p("add_parts", ADD_FIRST, "list[str] | tuple[str, ...] | None"),
+    _p("repaint_mode", Call.repaint_mode, "str"),
+    _p("repaint_strength", Call.repaint_strength, "float"),
+    _p("lines", None, "list[int] | str | None"),
+    _p("section", None, "str | int | None"),
+]
+
+# The parameters every mode handles alike, each wholly here: page field, check, model call or finish, record.
+DECLARED = [
+    Param(
+        "ceiling",
+        mastering.CEILING_DBTP,
+        "float",
+        label="Ceiling (dBTP)",
+        help=tips.CEILING,
+        span=checks.CEILING_RANGE,
+        unit=" dBTP",
+        modes=("generate",),
+    ),
+]
+
+PARAMS: dict[str, Param] = {p.name: p for p in [*_PLAIN, *DECLARED]}
+
+# The settings Cover, Extend and Edit share, first in each one's signature, in this order (``preparing.common``).
+SONG = ("src_audio", "prompt", "lyrics", "vocal_language", "bpm", "key_scale", "time_signature")
+SAMPLING = ("seed", "inference_steps", "guidance_scale", "audio_format", "lora", "lora_scale")
+# Each mode's own parameters in its signature's order (the API's positions), then the declared ones it takes.
+_OWN = {
+    "generate": (
+        *("prompt", "lyrics", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language", "seed"),
+        *("inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "reference_audio", "lora"),
+        *("lora_scale", "think", "auto_length", "rewrite_caption", "plan", "loudness", "fade_in", "fade_out", "dcw"),
+        *("reference_take", "cfg_interval_start", "cfg_interval_end", "loop_bars", "lock_to_grid"),
+    ),
+    "cover": (
+        *SONG,
+        *("audio_cover_strength", "reference_audio", *SAMPLING, "loudness", "fade_in", "fade_out"),
+        *("cover_noise_strength", "dcw", "morph", "morph_prompt", "morph_lyrics"),
+    ),
+    "extend": (*SONG, "extend_seconds", *SAMPLING, "fade_in", "fade_out", "dcw", "bars", "first_downbeat"),
+    "edit": (
+        *(*SONG, "repainting_start", "repainting_end", *SAMPLING, "fade_in", "fade_out", "dcw"),
+        *("change", "part", "add_parts", "repaint_mode", "repaint_strength", "lines", "section", "bars"),
+        "first_downbeat",
+    ),
+}
+
+
+def names(mode: str) -> tuple[str, ...]:
+    """``mode``'s parameters in its signature's order (the API's positions): its own, the LoRA preset, then the
+    declared ones it takes; Generate's Ceiling, declared first, came before the preset."""
+    taken = [p.name for p in DECLARED if mode in p.modes]
+    first = taken[:1] if mode == "generate" else []
+    return (*_OWN[mode], *first, "lora_preset", *(name for name in taken if name not in first))
+
+
+def declared(mode: str) -> list[Param]:
+    """The declared parameters ``mode`` takes, in its signature's order."""
+    return [PARAMS[name] for name in names(mode) if PARAMS[name].label]
+
+
+def signature(mode: str) -> inspect.Signature:
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    made = [inspect.Parameter(n, kind, default=PARAMS[n].default, annotation=PARAMS[n].kind) for n in names(mode)]
+    return inspect.Signature(made, return_annotation="Job")
+
+
+class Asked:
+    """What a press asked of a mode, by attribute (``asked.prompt``), as sent: each preparer checks what it reads.
+    A declared parameter the mode does not take reads as its default."""
+
+    def __init__(self, mode: str, values: dict[str, Any]) -> None:
+        self.mode, self._values = mode, dict(values)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in PARAMS:
+            raise AttributeError(name)
+        return self._values.get(name, PARAMS[name].default)
+
+    def but(self, **changed: Any) -> Asked:
+        """The same press with ``changed`` values (a part's caption, Edit's lyrics from the lines chosen)."""
+        return Asked(self.mode, {**self._values, **changed})
+
+    def of(self, chosen: Iterable[str]) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in chosen}
+
+
+def preparer(mode: str) -> Callable[[Callable[[Asked], Any]], Callable[..., Any]]:
+    """A preparer whose signature is ``mode``'s declaration: the arguments bound to it (defaults filled) and
+    handed to the body as one ``Asked``."""
+    made = signature(mode)
+
+    def wrap(body: Callable[[Asked], Any]) -> Callable[..., Any]:
+        @functools.wraps(body)
+        def prepare(*args: Any, **kwargs: Any) -> Any:
+            bound = made.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return body(Asked(mode, bound.arguments))
+
+        prepare.__signature__ = made  # type: ignore[attr-defined]
+        return prepare
+
+    return wrap
+
+
+def to_call(asked: Asked) -> dict[str, Any]:
+    """The model call's fields the declared parameters set, checked."""
+    return {p.call: p.check(getattr(asked, p.name)) for p in declared(asked.mode) if p.call}
+
+
+def recorded(call: Call, finish: Any) -> dict[str, Any]:
+    """What a record says of the declared parameters: each one not at its usual value (a record without it
+    reads as that)."""
+    said = {p.name: getattr(call, p.call) if p.call else getattr(finish, p.name) for p in DECLARED}
+    return {name: value for name, value in said.items() if value != PARAMS[name].default}
+
+
+def ranges() -> dict[str, tuple[Any, ...]]:
+    """Each declared parameter's range, as the agents' words give it: (low, high, unit)."""
+    return {p.name: (*p.span, p.unit) for p in DECLARED if p.span}
+
+
+def words() -> dict[str, str]:
+    """Each declared parameter's help, as the page and the agents say it."""
+    return {p.name: p.help for p in DECLARED}
