@@ -381,7 +381,7 @@ def check_finish(
     loudness: Any, fade_in: Any, fade_out: Any, whole: bool = True, ceiling: Any = mastering.CEILING_DBTP
 ) -> Any:
     """The finish asked for (``mastering.Finish``); only a ``whole`` new take has a loudness target (Edit
-    and Extend keep the source's) and a ``ceiling`` of its own."""
+    and Extend keep the source's); every take's new music is held under its ``ceiling``."""
     with about("loudness"):
         lufs = check_loudness(loudness) if whole else None
     with about("fade_in"):
@@ -389,7 +389,7 @@ def check_finish(
     with about("fade_out"):
         fade_out = check_fade(fade_out, "Fade out")
     with about("ceiling"):
-        most = check_ceiling(ceiling) if whole else mastering.CEILING_DBTP
+        most = check_ceiling(ceiling)
     return mastering.Finish(lufs=lufs, fade_in=fade_in, fade_out=fade_out, ceiling=most)
 
 

@@ -122,7 +122,7 @@ DECLARED = [
         help=tips.CEILING,
         span=checks.CEILING_RANGE,
         unit=" dBTP",
-        modes=("generate",),
+        modes=MUSIC,
     ),
 ]
 

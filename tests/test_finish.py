@@ -28,10 +28,13 @@ def lufs(x: np.ndarray) -> float:
     return pyloudnorm.Meter(RATE).integrated_loudness(np.asarray(x, dtype=np.float64).T)
 
 
-def true_peak_db(x: np.ndarray) -> float:
+def true_peak_db(x: np.ndarray, within: slice = slice(None)) -> float:
+    """The true peak of ``x``, or of its samples ``within`` read in the whole (a cut's own edges would ring)."""
     sharp = resample_poly(np.asarray(x, dtype=np.float64), 4, 1, axis=-1, window=("kaiser", 10.0))
-    other = soxr.resample(np.ascontiguousarray(x.T, dtype=np.float64), RATE, 4 * RATE, quality="VHQ")
-    return 20 * math.log10(max(float(np.abs(sharp).max()), float(np.abs(other).max()), float(np.abs(x).max())))
+    other = soxr.resample(np.ascontiguousarray(x.T, dtype=np.float64), RATE, 4 * RATE, quality="VHQ").T
+    four = slice(4 * (within.start or 0), None if within.stop is None else 4 * within.stop)
+    peaks = (np.abs(sharp[:, four]).max(), np.abs(other[:, four]).max(), np.abs(x[:, within]).max())
+    return 20 * math.log10(max(float(p) for p in peaks))
 
 
 def song(seconds: float, kick: float, seed: int = 0) -> np.ndarray:
@@ -249,6 +252,33 @@ def test_a_ceiling_holds_a_loud_takes_peaks_and_comes_back_with_its_settings(cli
         ValidationError, match=r"Ceiling must be between -3 dBTP and -0.1 dBTP \(you asked for 0 dBTP\)"
     ):
         client.predict(**asked, ceiling=0, api_name="/generate")
+
+
+# Each mode's ask, and the samples its new music fills (Edit's region and Extend's new part without their seams).
+AROUND = {
+    "cover": ({"loudness": "-10"}, slice(0, None)),
+    "extend": ({"extend_seconds": 5}, slice(10 * RATE, None)),
+    "edit": ({"repainting_start": 2, "repainting_end": 6}, slice(int(2.1 * RATE), int(5.9 * RATE))),
+}
+
+
+@pytest.mark.parametrize("mode", list(AROUND))
+def test_cover_extend_and_edit_hold_their_new_music_under_the_ceiling_asked(client, tmp_path, mode):
+    """The Ceiling, declared once (``parameters.DECLARED``), reaches Cover, Extend and Edit through the API: a
+    loud song's new music is held under the ceiling asked where the usual -1 dBTP lets it peak higher, the record
+    says it (only where not the usual), and one the studio cannot make is named."""
+    source = tmp_path / "source.wav"
+    dense = np.clip(np.random.default_rng(3).standard_normal((10 * RATE, 2)) * 0.7, -0.95, 0.95)  # ~ -4 dBFS RMS
+    sf.write(source, dense, RATE, subtype="FLOAT")  # the new music is matched to its loudness
+    own, new = AROUND[mode]
+    asked = {"src_audio": handle_file(str(source)), "prompt": "loud", "inference_steps": 2, "seed": 4, **own}
+    usual, record = _take(client.predict(**asked, audio_format="flac", api_name=f"/{mode}"))
+    assert "ceiling" not in record["params"]
+    held, record = _take(client.predict(**asked, ceiling=-3, audio_format="flac", api_name=f"/{mode}"))
+    assert true_peak_db(held, new) <= -3.0 < true_peak_db(usual, new), (true_peak_db(held, new), mode)
+    assert record["params"]["ceiling"] == -3.0
+    with pytest.raises(ValidationError, match=r"Ceiling must be between -3 dBTP and -0.1 dBTP"):
+        client.predict(**asked, ceiling=0, api_name=f"/{mode}")
 
 
 def test_the_page_finishes_a_take_as_chosen(page, tmp_path):  # noqa: F811
