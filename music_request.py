@@ -57,6 +57,8 @@ class Call:
     # song) lies within it; the others run the song's condition alone (``sampler._denoise``).
     cfg_interval_start: float = 0.0
     cfg_interval_end: float = 1.0
+    # Upstream's velocity norm clamp (``sampler.clamped``): 0 off.
+    velocity_norm_threshold: float = 0.0
     reference_audio: Any = None
     src_audio: Any = None
     # A source take's own final latents (``take_latents``): no VAE round trip.

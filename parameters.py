@@ -124,6 +124,18 @@ DECLARED = [
         unit=" dBTP",
         modes=MUSIC,
     ),
+    Param(
+        "velocity_norm_threshold",
+        0.0,
+        "float",
+        label="Velocity clamp",
+        help="Each step's velocity held to at most this many times the latents' own size, so an outlier step "
+        "cannot click or crackle (upstream's velocity norm threshold, ACE-Step PR #978 for issue #957). 0: off; "
+        "1.5-3 tames artifacts, 2 to start.",
+        span=(0.0, 5.0),
+        call="velocity_norm_threshold",
+        modes=MUSIC,
+    ),
 ]
 
 PARAMS: dict[str, Param] = {p.name: p for p in [*_PLAIN, *DECLARED]}

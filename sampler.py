@@ -11,10 +11,9 @@ and in the same dtype arithmetic, over diffusers' modules and the parts of its p
 what upstream computes (the prompts and their encoding, the source latents, the blueprint's
 latents, the noise, the VAE): ``run`` returns the final latents, ``decode`` the audio.
 
-It keeps diffusers' step-callback contract (``callback(pipe, step, t, {"latents": …})``, a returned
-``latents`` replacing the step's, ``pipe._interrupt`` ending the loop), so Stop, progress, the lyric
-alignment pass, the captured DiT step (``graphs``, around ``pipe.transformer``) and the variations'
-noise (``retake``, around ``pipe.prepare_latents``) work through it unchanged.
+It keeps diffusers' step-callback contract (``callback(pipe, step, t, {"latents": …})``, a returned ``latents``
+replacing the step's, ``pipe._interrupt`` ending the loop), so Stop, progress, the lyric alignment pass, the
+captured DiT step (``graphs``) and the variations' noise (``retake``) work through it unchanged.
 """
 
 from __future__ import annotations
@@ -126,14 +125,8 @@ def shifted_times(steps: int, shift: float, dtype: Any, device: Any) -> Any:
 
 def starting_noise(pipe: Any, inputs: Inputs, generators: list[Any], dtype: Any) -> Any:
     """A run's starting noise, each take from its own generator (a variation's mix included: ``retake``)."""
-    return pipe.prepare_latents(
-        batch_size=inputs.takes,
-        audio_duration=inputs.length / pipe.latents_per_second,
-        dtype=dtype,
-        device=pipe._execution_device,
-        generator=generators,
-        latents=None,
-    )
+    asked = {"batch_size": inputs.takes, "audio_duration": inputs.length / pipe.latents_per_second, "dtype": dtype}
+    return pipe.prepare_latents(**asked, device=pipe._execution_device, generator=generators, latents=None)
 
 
 def steps_run(pipe: Any, steps: int) -> int:
@@ -234,16 +227,10 @@ def _task(call: Call) -> tuple[str, bool]:
 def _texts(pipe: Any, call: Call, instruction: str, device: Any) -> tuple[Any, Any, Any, Any]:
     """Caption and lyrics encoded as upstream's handler does (diffusers' ``encode_prompt`` is its
     equal): ``(text states, text mask, lyric embeddings, lyric mask)``."""
+    music = {"bpm": call.bpm, "keyscale": call.keyscale, "timesignature": call.timesignature}
+    words = {"prompt": call.prompt, "lyrics": call.lyrics, "vocal_language": call.vocal_language}
     return pipe.encode_prompt(
-        prompt=call.prompt,
-        lyrics=call.lyrics,
-        device=device,
-        vocal_language=call.vocal_language,
-        audio_duration=call.audio_duration,
-        instruction=instruction,
-        bpm=call.bpm,
-        keyscale=call.keyscale,
-        timesignature=call.timesignature,
+        **words, **music, device=device, audio_duration=call.audio_duration, instruction=instruction
     )
 
 
@@ -374,6 +361,7 @@ def _denoise(pipe: Any, call: Call, inputs: Inputs, noise: Any, plan: Schedule, 
             condition, context = inputs.plain_condition, inputs.plain_context
         t_now, t_next = times[i], times[i + 1]
         vt = velocity(pipe, xt, t_now, condition, context, guidance if low <= values[i] <= high else None, momentum)
+        vt = clamped(vt, xt, float(call.velocity_norm_threshold))
         before, xt = xt, xt - vt * ((t_now - t_next) * _ones(xt))
         if correction.on:
             xt = correction.correct(xt, before - vt * (values[i] * _ones(xt)), values[i])
@@ -388,6 +376,17 @@ def _denoise(pipe: Any, call: Call, inputs: Inputs, noise: Any, plan: Schedule, 
     if inputs.region is not None and way.blend_frames > 0:
         xt = _blend_edges(xt, inputs.raw, inputs.region, way.blend_frames)
     return xt
+
+
+def clamped(vt: Any, xt: Any, threshold: float) -> Any:
+    """Upstream's velocity norm clamp (PR #978, #987): each take's velocity scaled to at most ``threshold`` times
+    its latents' norm, as its loop does after guidance and before the step; 0: unchanged."""
+    import torch
+
+    if threshold <= 0.0:
+        return vt
+    most = threshold * (torch.norm(xt, dim=(1, 2), keepdim=True) + 1e-10)
+    return vt * torch.clamp(most / (torch.norm(vt, dim=(1, 2), keepdim=True) + 1e-10), max=1.0)
 
 
 def interval(call: Call, dtype: Any) -> tuple[float, float]:

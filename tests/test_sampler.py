@@ -522,3 +522,33 @@ def test_the_guidance_interval_guides_within_it_and_runs_the_songs_rows_alone_ou
     # AceStepPipeline reads the interval on 1 - t instead, which would guide the last two steps).
     within = [False, False, True, True, True, True, True, False]
     assert [s["hidden_states"].shape[0] == 4 for s in seen] == within and len(guided) == sum(within)
+
+
+def _upstream_clamp(vt, xt, threshold):
+    """Upstream's velocity norm clamp as its XL loop writes it (PR #978, #987), for the test to hold the loop to."""
+    vt_norm = torch.norm(vt, dim=(1, 2), keepdim=True)
+    xt_norm = torch.norm(xt, dim=(1, 2), keepdim=True) + 1e-10
+    return vt * torch.clamp(threshold * xt_norm / (vt_norm + 1e-10), max=1.0)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.3])
+def test_the_velocity_clamp_holds_each_step_to_upstreams_norm_bound(pipe, threshold):
+    """``velocity_norm_threshold`` (upstream's, off at 0): each Euler step moves by the DiT's velocity scaled to at
+    most ``threshold`` times the latents' norm, take by take, as upstream's loop does after guidance; unguided and
+    without DCW here, so each step is the DiT's own output and nothing else."""
+    steps, outputs = [], []
+    seen, handle = dit_inputs(pipe)
+    kept = pipe.transformer.register_forward_hook(lambda _m, _a, out: outputs.append(out[0].clone()))
+    call = _call(num_inference_steps=4, guidance_scale=1.0, dcw=False, velocity_norm_threshold=threshold)
+    try:
+        final = sampler.run(pipe, call, _generators())
+    finally:
+        handle.remove()
+        kept.remove()
+    times = sampler.schedule(pipe, 4, 3.0, torch.float32, "cpu").values
+    states = [s["hidden_states"] for s in seen] + [final]
+    for i, vt in enumerate(outputs):
+        moved = _upstream_clamp(vt, states[i], threshold) if threshold else vt
+        steps.append(float(moved.norm() / vt.norm()))
+        torch.testing.assert_close(states[i + 1], states[i] - moved * (times[i] - times[i + 1]), rtol=1e-5, atol=1e-5)
+    assert (min(steps) < 0.99) == (threshold > 0), steps  # the bound bit where it was asked, nowhere else

@@ -193,6 +193,31 @@ def test_the_guidance_interval_is_an_api_parameter_that_reaches_the_model_and_it
         client.predict(**{**sent, "cfg_interval_start": 0.6, "cfg_interval_end": 0.2}, api_name="/generate")
 
 
+@pytest.mark.parametrize("mode", ["generate", "cover", "extend", "edit"])
+def test_the_velocity_clamp_is_a_parameter_of_every_mode_that_reaches_the_model_and_its_record(served, tmp_path, mode):
+    """Upstream's ``velocity_norm_threshold`` (PR #978 for issue #957, off at 0), declared once
+    (``parameters.DECLARED``): sent, it reaches the model call and the record; left out, 0 and the record says
+    nothing of it; *Use these settings* brings Generate's back; one the studio cannot make is refused in words."""
+    client, spy = served
+    own = {"generate": {"audio_duration": 10}, "extend": {"extend_seconds": 5}, "edit": {"repainting_end": 6}}.get(
+        mode, {}
+    )
+    if mode != "generate":
+        own["src_audio"] = handle_file(str(tone(tmp_path / "song.wav", seconds=8)))
+    sent = {"prompt": "pop", "inference_steps": 1, **own}
+    record = client.predict(**sent, velocity_norm_threshold=2.5, api_name=f"/{mode}")[-1]
+    assert spy.calls[-1].velocity_norm_threshold == 2.5 and record["params"]["velocity_norm_threshold"] == 2.5
+    if mode == "generate":
+        import records
+
+        values = dict(zip(records.FIELDS, client.predict(record, 1, api_name="/settings_from_generate"), strict=True))
+        assert values["velocity_norm_threshold"] == 2.5
+    record = client.predict(**sent, api_name=f"/{mode}")[-1]
+    assert spy.calls[-1].velocity_norm_threshold == 0.0 and "velocity_norm_threshold" not in record["params"]
+    with pytest.raises(ValidationError, match=r"velocity_norm_threshold: Velocity clamp must be between 0 and 5"):
+        client.predict(**sent, velocity_norm_threshold=9, api_name=f"/{mode}")
+
+
 def test_generate_takes_a_timbre_reference(served, tmp_path):
     client, spy = served
     voice = tone(tmp_path / "voice.wav", seconds=6, freq=330)
