@@ -12,6 +12,7 @@ guess are read as written: the preparer table, the GPU function passed as a valu
 from __future__ import annotations
 
 import ast
+import itertools
 from functools import cache
 
 import press_walk
@@ -155,8 +156,8 @@ def problems(text: str) -> list[str]:
     if [number for number, _ in numbered] != list(range(1, len(numbered) + 1)):
         found.append(f"numbered {[number for number, _ in numbered]}, not 1 to {len(numbered)}")
     named, walked = [name for _, name in numbered], [step for step, _ in WALK]
-    if named != walked:
-        found.append(f"the doc walks {named}; the code walks {walked}")
+    pairs = itertools.zip_longest(named, walked)
+    found += [f"step {i}: the doc names {a}, the code {b}" for i, (a, b) in enumerate(pairs, 1) if a != b]
     return found
 
 
