@@ -62,7 +62,9 @@ WALK_SECTION = "## One request"
 def numbered(text: str) -> list[tuple[int, str]]:
     """The numbered walk of a press in design.md's ``text``: each step's number and the function it names
     (``room.function``, a method as ``room.Class.method``), in the doc's order."""
-    section = text.split(f"\n{WALK_SECTION}\n", 1)[-1].split("\n## ", 1)[0]
+    if (marker := f"\n{WALK_SECTION}\n") not in text:
+        return []
+    section = text.split(marker, 1)[1].split("\n## ", 1)[0]
     return [(int(number), name) for number, name in STEP.findall(section)]
 
 
