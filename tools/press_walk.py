@@ -14,6 +14,11 @@ and it prints the rooms the press enters, in order, and:
 - how many times each room is entered: the moves into it, and the entries from outside the rooms (the
   page's door and handler, a thread's first call).
 
+First it prints the walk's steps (docs/design.md, "One request": a function a step, numbered from the page
+to the model's call and back) in the order this press reached them, and whether that is the doc's order: a
+step is reached when its function runs, or a function it made (a door's check, an endpoint's handler); the
+page's wiring, which runs as the page is built and not at the press, comes first.
+
 The press asks what tests ask (a short take, two steps, no Think), so it runs in seconds on a CPU.
 """
 
@@ -24,13 +29,14 @@ import collections
 import dis
 import inspect
 import os
+import re
 import sys
 import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 import studio_root
@@ -46,6 +52,60 @@ def levels(root: Path) -> dict[str, int]:
     text = (root / "docs" / "design.md").read_text()
     picture = text.split("```\n", 2)[1].split("```", 1)[0]
     return {name: int(number) for number, *names in map(str.split, picture.splitlines()) for name in names}
+
+
+# A step of the walk in docs/design.md: "N. **What it is** (`room.function`): ...", in its section "One request".
+STEP = re.compile(r"^(\d+)\. \*\*[^*\n]+\*\* \(`([\w.]+)`\)", re.MULTILINE)
+WALK_SECTION = "## One request"
+
+
+def numbered(text: str) -> list[tuple[int, str]]:
+    """The numbered walk of a press in design.md's ``text``: each step's number and the function it names
+    (``room.function``, a method as ``room.Class.method``), in the doc's order."""
+    if (marker := f"\n{WALK_SECTION}\n") not in text:
+        return []
+    section = text.split(marker, 1)[1].split("\n## ", 1)[0]
+    return [(int(number), name) for number, name in STEP.findall(section)]
+
+
+def steps(root: Path) -> list[str]:
+    """The functions docs/design.md's walk of a press names, in its order."""
+    return [name for _, name in numbered((root / "docs" / "design.md").read_text())]
+
+
+@dataclass
+class Reached:
+    """The walk's ``steps`` a run reached, in the order it first reached each: the step's own function, or
+    a function it made (``door``'s check, ``_endpoint``'s handler: their code is the step's ``<locals>``)."""
+
+    steps: frozenset[str]
+    order: list[str] = field(default_factory=list)
+
+    def see(self, room: str, code: CodeType) -> None:
+        name = f"{room}.{code.co_qualname.split('.<locals>.')[0]}"
+        if name in self.steps and name not in self.order:
+            self.order.append(name)
+
+
+def in_order(built: Reached, pressed: Reached) -> list[str]:
+    """The steps as a press reached them: those reached only while its page was built (the wiring) first."""
+    return [name for name in built.order if name not in pressed.order] + pressed.order
+
+
+def _rooms(root: Path) -> Callable[[FrameType | None], str | None]:
+    """A frame's room (its code file's name, for a file at ``root``), asked once a file; None outside."""
+    rooms: dict[str, str | None] = {}
+
+    def room(frame: FrameType | None) -> str | None:
+        if frame is None:
+            return None
+        name = frame.f_code.co_filename
+        if name not in rooms:
+            path = Path(name)
+            rooms[name] = path.stem if path.parent == root and path.suffix == ".py" else None
+        return rooms[name]
+
+    return room
 
 
 def profiled(profile: Callable[[FrameType, str, Any], None], run: Callable[[], Any]) -> None:
@@ -89,19 +149,22 @@ def _resumed(frame: FrameType) -> bool:
     return frame.f_lasti > first
 
 
-def traced(run: Callable[[], Any], root: Path) -> Walk:
-    """``run()`` traced: every call into a room from another room or from outside the rooms."""
-    walk = Walk()
-    rooms: dict[str, str | None] = {}  # a code file's room, asked once a file
+def reaching(run: Callable[[], Any], root: Path, reached: Reached) -> None:
+    """``run()`` with the walk's steps it reaches told to ``reached``, and nothing else traced."""
 
-    def room(frame: FrameType | None) -> str | None:
-        if frame is None:
-            return None
-        name = frame.f_code.co_filename
-        if name not in rooms:
-            path = Path(name)
-            rooms[name] = path.stem if path.parent == root and path.suffix == ".py" else None
-        return rooms[name]
+    room = _rooms(root)
+
+    def profile(frame: FrameType, event: str, _arg: Any) -> None:
+        if event == "call" and (callee := room(frame)) is not None:
+            reached.see(callee, frame.f_code)
+
+    profiled(profile, run)
+
+
+def traced(run: Callable[[], Any], root: Path, reached: Reached | None = None) -> Walk:
+    """``run()`` traced: every call into a room from another room or from outside the rooms (and the
+    walk's steps it reaches told to ``reached``)."""
+    walk, room = Walk(), _rooms(root)
 
     def caller(frame: FrameType) -> str | None:
         up = frame.f_back
@@ -112,6 +175,8 @@ def traced(run: Callable[[], Any], root: Path) -> Walk:
     def profile(frame: FrameType, event: str, _arg: Any) -> None:
         if event != "call" or (callee := room(frame)) is None or _resumed(frame):
             return
+        if reached is not None:
+            reached.see(callee, frame.f_code)
         if (source := caller(frame)) != callee:
             walk.entries.append((source, callee, frame.f_code.co_name))
 
@@ -153,13 +218,13 @@ def _join() -> Any:
     return gr.Request(request=Request(scope), session_hash="press-walk")
 
 
-def generate_press() -> Callable[[], Any]:
-    """One press of Generate's button as the page wires it (``app.build_ui``): the door it names
-    (``validator=``) with the form's values and the join's request, then, let in, its handler."""
+def generate_press(page: Any = None) -> Callable[[], Any]:
+    """One press of Generate's button as the page wires it (``page``, else ``app.build_ui()``): the door it
+    names (``validator=``) with the form's values and the join's request, then, let in, its handler."""
     import app
     import backend
 
-    page = app.build_ui()
+    page = app.build_ui() if page is None else page
     wired = next(fn for fn in page.fns.values() if fn.api_name == "generate")
     names = list(inspect.signature(wired.fn).parameters)[: len(wired.inputs)]
     values = [PRESS.get(name, component.value) for name, component in zip(names, wired.inputs, strict=True)]
@@ -173,6 +238,34 @@ def generate_press() -> Callable[[], Any]:
         return wired.fn(*values, request=join)
 
     return press
+
+
+def built_page(root: Path, reached: Reached) -> Any:
+    """The page (``app.build_ui``), the walk's steps its build reaches (the press's wiring) told to ``reached``."""
+    import app
+
+    page: list[Any] = []
+    reaching(lambda: page.append(app.build_ui()), root, reached)
+    return page[0]
+
+
+def walked(root: Path) -> list[str]:
+    """The walk's steps (docs/design.md) as a Generate press on a page built here reaches them (``in_order``)."""
+    names = frozenset(steps(root))
+    built, pressed = Reached(names), Reached(names)
+    reaching(generate_press(built_page(root, built)), root, pressed)
+    return in_order(built, pressed)
+
+
+def said(order: list[str], named: list[str]) -> str:
+    """The steps as reached, numbered, and whether that is the walk docs/design.md numbers."""
+    verdict = "as docs/design.md numbers them" if order == named else "NOT as docs/design.md numbers them"
+    lines = [f"the walk's steps, in the order this press reached them ({verdict}):"]
+    lines += [f"  {i:2}. {name}" for i, name in enumerate(order, 1)]
+    if order != named:
+        lines.append("docs/design.md: " + " ".join(f"{i}. {name}" for i, name in enumerate(named, 1)))
+        lines += [f"never reached: {name}" for name in named if name not in order]
+    return "\n".join(lines)
 
 
 def report(walk: Walk, level: dict[str, int]) -> str:
@@ -193,10 +286,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--moves", action="store_true", help="list every move too")
     args = parser.parse_args(argv)
     root = studio_root.reach()
+    named = steps(root)
+    built, pressed = Reached(frozenset(named)), Reached(frozenset(named))
     with tempfile.TemporaryDirectory(prefix="press-walk-") as folder:
         _studio(Path(folder))
-        press = generate_press()
-        walk = traced(press, root)
+        press = generate_press(built_page(root, built))
+        walk = traced(press, root, pressed)
+    print(said(in_order(built, pressed), named))
     print(report(walk, levels(root)))
     if args.moves:
         print("\n".join(f"{a or '(outside)'} → {b}.{f}" for a, b, f in walk.entries))
