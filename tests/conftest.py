@@ -759,8 +759,8 @@ def zerogpu_space(
     tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tiny_lyrics_dir, tmp_path_factory
 ) -> Iterator[ZeroGpuSpace]:
     """The studio as a ZeroGPU Space serves it, started once a process for every file that asks
-    (test_zerogpu, test_quota): Think on as a visitor finds it, the lyrics writer, Demucs's tiny bag in
-    the Space's Hub cache (as a Space preloads it), Edit's XL base built at start-up with the rest, and
+    (test_zerogpu, test_quota, test_mcp …: ``SHARING``): Think on as a visitor finds it, the lyrics writer,
+    Demucs's tiny bag in the Space's Hub cache (as a Space preloads it), Edit's XL base built at start-up with the rest, and
     every VAE encode, a worker's too, one line in ``vae-encodes.log``. Its start (the studio's import,
     its models built) is paid once, not once a file. Tests that share it
     read the fake API's lists from where they stood before the test, never from the start. The pace's

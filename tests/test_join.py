@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -77,14 +76,15 @@ def test_the_first_joins_answer_at_once_while_the_build_is_held_on_a_busy_machin
     """The review: the first /generate join after start took 3.2-3.7 s quiet, 10.8-14.6 s loaded (the
     door imported torch while the start-up thread did), past gradio_client's 5 s. Here the start-up build
     is held (as a Space's first minutes are), two processes keep the cores busy, and the first join of
-    /generate, /cover (a 60 s upload) and /edit each answer within a second (or ten warm joins' time on
-    this run, where the machine is slower than that); a request waiting behind them hears a heartbeat
+    /generate, /cover (a 60 s upload) and /edit each answer while the build is still held (an order of
+    events, not a time: issue 79); a request waiting behind them hears a heartbeat
     within the client's 5 s (Gradio's came every 15 s: a script's quiet wait was a ReadTimeout); README's
     snippet, with the client's own timeout, then makes its song once the build goes on."""
     api = FakeDeviceAPI(scale=1.0).start()
     port, log = free_port(), tmp_path / "studio.log"
     env = {**studio_env(api.url, tmp_path, tiny_pipeline_dir, tiny_lyrics_dir, port, tiny_planner_dir)}
-    env["HARNESS_HOLD_BUILD"] = "120"
+    # Held past every join's own deadline (httpx's 120 s below): a join that waited on the build never answers.
+    env["HARNESS_HOLD_BUILD"] = "600"
     url, song = f"http://127.0.0.1:{port}/", _song(tmp_path / "sixty.wav", 60.0)
     proc = start_studio(env, log)
     try:
@@ -100,7 +100,6 @@ def test_the_first_joins_answer_at_once_while_the_build_is_held_on_a_busy_machin
                 "cover": _timed_join(url, fns, info, "cover", src_audio=src, prompt="brass band", **one),
                 "edit": _timed_join(url, fns, info, "edit", src_audio=src, prompt="a choir", repainting_start=5, **one),
             }
-            warm = [_timed_join(url, fns, info, "use_in_generate", lyrics="la", prompt="x")[0] for _ in range(3)]
             # The edit waits behind the others for the held build: its stream is never silent past 5 s.
             heard = _heard_within_a_clients_timeout(url, first["edit"][2])
             # README's snippet as it stands, the client's default timeout (httpx's 5 s) and all.
@@ -112,13 +111,13 @@ def test_the_first_joins_answer_at_once_while_the_build_is_held_on_a_busy_machin
         stop_studio(proc)
         api.close()
     seconds = {api: round(took, 3) for api, (took, _, _) in first.items()}
-    print(f"\nfirst joins while the build is held, two cores busy: {seconds}; warm joins {warm}")
+    print(f"\nfirst joins while the build is held, two cores busy: {seconds}")
     assert all(answer.status_code == 200 for _, answer, _ in first.values()), {
         k: a.text for k, (_, a, _) in first.items()
     }
     assert heard.count("heartbeat") == 2, heard
-    bound = max(1.0, 10 * statistics.median(warm))
-    assert all(took < bound for took in seconds.values()), (seconds, bound)
+    # Put in order, not timed (issue 79): every first join was answered while the build was still held (the
+    # build goes on only at SIGUSR1, sent after them), so none of them waited on it.
     assert Path(made[0]).exists() and made[-1]["params"]["prompt"] == "warm lo-fi"
 
 

@@ -377,7 +377,8 @@ def test_a_think_loops_seed_line_says_the_loop_and_its_time_counts_the_seam(stud
     timings = record["timings"]
     everything = sum(timings.get(k, 0) for k in ("model_load_s", "planner_s", "pipeline_s", "seam_s"))
     took = float(re.search(r"made in ([\d.]+) s", line)[1])
-    assert timings["seam_s"] > 0.1 and took == pytest.approx(everything, abs=0.051), (line, timings)
+    # The seam's work is timed and counted in what the line says (its own length is the machine's: not bounded).
+    assert timings["seam_s"] > 0 and took == pytest.approx(everything, abs=0.051), (line, timings)
 
 
 def test_a_loop_under_zerogpu_is_one_gpu_call(zerogpu_space):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -176,20 +177,25 @@ def test_a_stream_for_a_session_the_studio_never_had_gets_words(studio):
 
 
 def test_cancel_still_stops_at_once(studio):
-    """Cancel is not a blip: the run stops at its next step, with no grace."""
+    """Cancel is not a blip: the run stops at its next step, with no grace. Waited for as an event, not timed
+    (issue 79): the stop is said in the log while the session's stream is still open and nothing is written;
+    a cancel left to a dropped stream's clean-up (``streams``) never stops a run whose stream stays open, and
+    one the run's watcher did not see (``stopping``) lets it make its take."""
     offset = _log_from(studio)
+    before = set(studio.out.rglob("*"))
     session = "blip-cancel"
     event = _join(studio, session, prompt="cancelled", audio_duration=60, inference_steps=200, seed=8)
     with _stream(studio, session) as messages:
         _until_step(messages, 2)
-        started = time.monotonic()
         answer = httpx.post(
             f"{studio.url}gradio_api/cancel", json={"session_hash": session, "fn_index": studio.fn, "event_id": event}
         )
         assert answer.status_code == 200, answer.text
-        stopped = _wait_for_log(studio, offset, "generate: Stopped", SLACK_S) - started
-    print(f"\na cancelled run stopped {stopped:.2f} s after its cancel")
-    assert stopped < GRACE_S
+        # The deadline only ends a test whose run is never stopped.
+        _wait_for_log(studio, offset, "generate: Stopped", 120)
+    said = re.search(r"generate: Stopped: Stopped at step (\d+) of 200", _log_since(studio, offset))
+    assert said and int(said[1]) < 200, _log_since(studio, offset)[-3000:]
+    assert set(studio.out.rglob("*")) == before
 
 
 def test_the_grace_is_read_from_the_environment(monkeypatch):

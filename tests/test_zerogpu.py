@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -284,15 +285,23 @@ def test_a_cancelled_request_ends_in_its_worker_and_frees_the_gpu(client, space)
     ghost = client.submit(
         prompt="ghost", audio_duration=60, inference_steps=200, seed=5, think=False, api_name="/generate"
     )
+    log = out.parent / "studio.log"
+    offset = log.stat().st_size
     _wait_for_step(ghost)
     ghost.cancel()
-    started = time.time()
     again = Client(space[0], verbose=False).predict(
         prompt="next", audio_duration=10, inference_steps=1, think=False, api_name="/generate"
     )
-    assert time.time() - started < 30 and Path(again[0]).exists()  # not behind 200 steps nobody waits for
+    assert Path(again[0]).exists()
     assert len(_files(out) - before) == 4  # the next take, its preview, record, latents; nothing of the cancelled one
     assert len(api.durations) == calls + 2
+    # Not behind 200 steps nobody waits for: the ghost's run stopped short of them, in its worker, and its GPU
+    # call was given back before the next one was lent (counted and put in order, not timed: issue 79).
+    said = log.read_bytes()[offset:].decode(errors="replace")
+    stopped = [int(n) for n in re.findall(r"generate: Stopped: Stopped at step (\d+) of 200", said)]
+    assert len(stopped) == 1 and stopped[0] < 200, said[-3000:]
+    (ghost_span, next_span) = api.spans[calls : calls + 2]
+    assert ghost_span[1] <= next_span[0], (ghost_span, next_span)
 
 
 def test_stop_while_the_planner_writes_the_blueprint(client, space):
@@ -416,7 +425,10 @@ def test_the_next_visitors_gpu_call_is_scheduled_while_the_first_take_is_finishe
         f"visitor had their take {1000 * (had[0] - first[1]):.0f} ms after its GPU call ended"
     )
     # Before: the second call waited for the whole of the first request (1,528 ms idle, 1,526 ms to its take).
-    assert second[0] - first[1] < (had[0] - first[1]) / 2, (first, second, had)
+    # Put in order, not timed (issue 79): the second call is lent before the first take's record is written,
+    # the last file of its finish (its mtime and the fake API's wall clock).
+    records = [(space[2] / job.result()[-1]["takes"][0]["audio"]).with_suffix(".json").stat().st_mtime for job in jobs]
+    assert api.scheduled_at[before + 1] < min(records), (api.scheduled_at[before : before + 2], records)
 
 
 def test_a_lora_request_then_a_plain_one_is_bit_identical(client, tiny_pipeline_dir, tmp_path):

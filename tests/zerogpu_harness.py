@@ -58,6 +58,9 @@ class FakeDeviceAPI:
         self.startup_reports = 0
         # Each call's GPU as ZeroGPU lends it: (scheduled, released), ``time.monotonic()`` of this process.
         self.spans: list[list[float]] = []
+        # When each call was scheduled on the wall clock (``time.time()``): put in order with what another
+        # process wrote (a file's mtime), as ``spans`` are with this process's own events.
+        self.scheduled_at: list[float] = []
         self._calls: dict[str, dict[str, Any]] = {}
         self._last_pid: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -89,6 +92,7 @@ class FakeDeviceAPI:
             timer = threading.Timer(duration * scale, self._expire, args=(token,))
             timer.daemon = True
             self.spans.append([time.monotonic(), math.inf])
+            self.scheduled_at.append(time.time())
             self._calls[token] = {"task": query.get("taskId", ""), "pid": None, "idle": idle, "timer": timer}
             self._calls[token]["span"] = self.spans[-1]
         timer.start()
