@@ -1,0 +1,51 @@
+"""The map on real recordings of the bench set (``tools/real_music.json``) where Debian's package is installed
+(the audio is never committed): held to what the field's trackers hear, and the bench's own measures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import bench_real_music
+
+EXCERPTS = {e["id"]: e for e in json.loads(bench_real_music.SET.read_text())["excerpts"]}
+
+
+def installed(name: str) -> dict:
+    excerpt = EXCERPTS[name]
+    if not Path(excerpt["path"]).is_file():
+        pytest.skip(f"Debian's {excerpt['package']} is not installed")
+    return excerpt
+
+
+def test_an_off_beat_bass_does_not_move_the_bar_lines_off_the_beats_the_references_hear():
+    """``asc-machine-wars`` (120 BPM, its bass on the off-beats): madmom, essentia and BeatNet hear one beat; the
+    half-beat check read the low band and the harmony and moved every bar line half a beat off it (0.00)."""
+    excerpt = installed("asc-machine-wars")
+    lines, _, bpm = bench_real_music.studio_map(
+        bench_real_music.excerpt_audio(excerpt), bench_real_music.RATE, None, None
+    )
+    references = excerpt["references"]
+    assert bpm == pytest.approx(120.0, abs=0.2)
+    assert bench_real_music.on_beat(lines, references["madmom"]["beats"]) >= 0.95
+    assert bench_real_music.on_beat(lines, references["essentia"]["beats"]) >= 0.95
+
+
+def test_bar_lines_are_also_measured_where_the_references_hear_the_same_beats():
+    """Two references at one tempo may hear its beats half a beat apart (``sing-a-new-journey``: essentia's beats
+    0.00 on madmom's): the summary says the mean over all and over those whose beats agree, naming the rest."""
+    assert not bench_real_music.beats_agree(EXCERPTS["sing-a-new-journey"])
+    assert bench_real_music.beats_agree(EXCERPTS["asc-machine-wars"])
+    rows = [
+        {"id": name, "on_beat": on, "on_downbeat": on, "error_pct": 0.0, "octave": None, "steadiness_ms": 1.0}
+        | {"cpu_s_per_minute": 1.0}
+        for name, on in (("sing-a-new-journey", 0.0), ("asc-machine-wars", 1.0))
+    ]
+    line = bench_real_music.summary(rows, EXCERPTS)
+    assert (
+        "bar lines on a heard beat 0.50 (mean), 1.00 on the 1 whose references hear the same beats (not sing-a-new-journey)"
+        in line
+    )
+    assert "downbeat agreement 0.50 (mean), 1.00 on the 1" in line
