@@ -98,7 +98,7 @@ def check(
     if not available():
         raise gr.Error(refusals.DESCRIBE_OFF, title="Describe not available")
     if src_audio is None or not str(src_audio).strip():
-        raise checks.InputError("Please upload a song first.", "src_audio")
+        raise checks.InputError(refusals.NO_SONG, "src_audio")
     with checks.about("src_audio"):
         song = uploads.load(src_audio)
     if (length := audio.seconds(song)) < MIN_SECONDS:
@@ -106,11 +106,7 @@ def check(
         raise checks.InputError(refusals.DESCRIBE_TOO_SHORT.format(length=said, least=MIN_SECONDS), "src_audio")
     seconds, most = estimate_seconds(length), budget.max_gpu_seconds()
     if seconds > most:
-        raise checks.InputError(
-            f"Describing this song would take about {seconds:.0f} s of GPU time, where one request may take "
-            f"{most:.0f} s here. Upload a shorter song.",
-            "src_audio",
-        )
+        raise checks.InputError(refusals.DESCRIBE_TOO_LONG.format(seconds=seconds, most=most), "src_audio")
     return song
 
 

@@ -30,6 +30,7 @@ import music_request
 import pace
 import planner
 import progress_words
+import refusals
 import runs
 import studio_words
 import take_latents
@@ -225,8 +226,7 @@ def model_missing(error: str) -> str:
 def _failed(exc: Exception) -> gr.Error:
     # Out of GPU memory, a pipeline error: the log keeps the traceback.
     return gr.Error(
-        f"The model stopped with an error ({type(exc).__name__}). Nothing was saved; try a shorter song, "
-        "fewer steps or fewer takes.",
+        refusals.MUSIC_FAILED.format(kind=type(exc).__name__),
         title="Generation failed",
     )
 

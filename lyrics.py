@@ -29,6 +29,7 @@ import languages
 import models
 import pace
 import pace_phases
+import refusals
 import runs
 import studio_words
 
@@ -446,13 +447,11 @@ def _stopped(exc: Stopped) -> Exception:
 
 
 def _not_built(exc: models.ModelLoadError) -> Exception:
-    return gr.Error(f"The lyrics model could not be loaded: {exc}", title="Model not available")
+    return gr.Error(refusals.LYRICS_MODEL_MISSING.format(error=exc), title="Model not available")
 
 
 def _failed(exc: Exception) -> Exception:
-    return gr.Error(
-        f"The writer stopped partway ({type(exc).__name__}: {exc}). What it wrote so far is kept; try again."
-    )
+    return gr.Error(refusals.LYRICS_FAILED.format(kind=type(exc).__name__, error=exc))
 
 
 @gpu.entry(duration=lyrics_duration)

@@ -244,11 +244,11 @@ def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     """The chosen take of a result (``record``, the result's metadata), as a file for another tab's
     source: a take this visitor's page made and the studio still keeps, placed in the uploads
     (within their quota) as if the visitor had uploaded it."""
-    entry, index = records.take_entry(record, take, "There is no take yet — make one first.")
+    entry, index = records.take_entry(record, take, refusals.NO_TAKE_YET)
     path = output_folder.own_take(entry.get("audio"))
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, entry.get("audio")):
-        raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
+        raise gr.Error(refusals.TAKE_GONE.format(n=index + 1))
     placed = uploads.link_in(path)  # one place per take, however often it is sent
     if placed is None:
         raise gr.Error(studio_words.UPLOADS_FULL)

@@ -66,10 +66,10 @@ def check(
         raise gr.Error(refusals.WRITE_IT_OFF, title="Write it not available")
     text = checks.printable(str(idea or "")).strip()
     if not text:
-        raise checks.InputError(f"Write an idea for the song first: one line, such as “{EXAMPLE}”.", "idea")
+        raise checks.InputError(refusals.NO_IDEA.format(example=EXAMPLE), "idea")
     if len(text) > checks.MAX_IDEA_CHARS:
         raise checks.InputError(
-            f"An idea is at most {checks.MAX_IDEA_CHARS} characters; yours has {len(text)}. Say it in a line or two.",
+            refusals.IDEA_TOO_LONG.format(most=checks.MAX_IDEA_CHARS, n=len(text)),
             "idea",
         )
     with checks.about("instrumental"):

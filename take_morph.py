@@ -136,7 +136,7 @@ def heard(said: records.Record, entry: dict[str, Any]) -> dict[str, Any]:
     try:
         music = preparing.musical(told.bpm, told.key_scale, told.time_signature)
     except gr.Error as exc:
-        raise InputError(f"{refusals.MORPH_UNREADABLE} ({exc.message})", "record") from None
+        raise InputError(refusals.MORPH_UNREADABLE_BECAUSE.format(why=exc.message), "record") from None
     return {"prompt": caption.strip(), "lyrics": lyrics.strip() or INSTRUMENTAL_TAG, **music}
 
 
@@ -176,11 +176,11 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
     path = output_folder.own_take_audio(relative) if isinstance(relative, str) else None
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, relative):
-        raise InputError(refusals.MORPH_GONE.format(n=index + 1), "record")
+        raise InputError(refusals.TAKE_GONE.format(n=index + 1), "record")
     try:
         own = records.check(records.read(path.with_suffix(".json")))
     except gr.Error:
-        raise InputError(refusals.MORPH_GONE.format(n=index + 1), "record") from None
+        raise InputError(refusals.TAKE_GONE.format(n=index + 1), "record") from None
     if own.get("mode") not in MORPHABLE:
         raise InputError(refusals.MORPH_NOT_GENERATE, "record")
     if not isinstance(own.get("seed"), int) or not isinstance(own.get("take"), int):

@@ -28,6 +28,7 @@ import grid_lock
 import lrc
 import output_folder
 import records
+import refusals
 import runs
 import song_map
 import take_latents
@@ -45,10 +46,10 @@ FULL_DISK_BYTES = 64 * 2**20
 def _why_not_saved(exc: BaseException, folder: Path) -> str:
     code = getattr(exc, "errno", None)
     if code == errno.ENOSPC or "No space" in str(exc) or _free_bytes(folder) < FULL_DISK_BYTES:
-        return "the disk of the studio's output folder is full"
+        return refusals.SAVE_DISK_FULL
     if code in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return "the studio may not write to its output folder (it is read-only)"
-    return f"writing to the output folder failed ({type(exc).__name__})"
+        return refusals.SAVE_READ_ONLY
+    return refusals.SAVE_FAILED.format(kind=type(exc).__name__)
 
 
 def _free_bytes(folder: Path) -> int:
@@ -215,8 +216,7 @@ def _all_or_none(written: list[Path], folder: Path) -> Iterator[None]:
         if isinstance(exc, runs.Cancelled):
             raise
         raise SaveError(
-            f"Your song was made but could not be saved: {_why_not_saved(exc, folder)}. Nothing was kept; "
-            "please tell whoever runs this studio, then try again.",
+            refusals.SONG_NOT_SAVED.format(why=_why_not_saved(exc, folder)),
             title="Not saved",
         ) from None
 
@@ -390,8 +390,7 @@ def write_stems(take: Path, parts: dict[str, Any], info: dict[str, Any]) -> tupl
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
         raise SaveError(
-            f"The stems were made but could not be saved: {_why_not_saved(exc, take.parent)}. Nothing was kept; "
-            "please tell whoever runs this studio, then try again.",
+            refusals.STEMS_NOT_SAVED.format(why=_why_not_saved(exc, take.parent)),
             title="Not saved",
         ) from None
     return [str(p) for p in paths], record

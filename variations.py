@@ -50,16 +50,13 @@ def prepare(
     with checks.about("count"):
         n = checks.in_range(DEFAULT_COUNT if count is None else count, "How many", 1, checks.MAX_TAKES)
         if n != int(n):
-            raise checks.InputError(f"How many must be a whole number from 1 to {checks.MAX_TAKES}.", "count")
+            raise checks.InputError(refusals.VARIATIONS_COUNT.format(most=checks.MAX_TAKES), "count")
         n = int(n)
     with checks.about("seed"):
         fresh = checks.seeds_for(seed, n)
     chain = _chain(entry.get("noise"))
     if mixed > 0 and len(chain) >= LONGEST_CHAIN:
-        raise checks.InputError(
-            f"This take is already a variation {LONGEST_CHAIN} times over; make variations of an earlier one.",
-            "record",
-        )
+        raise checks.InputError(refusals.VARIATIONS_TOO_DEEP.format(most=LONGEST_CHAIN), "record")
     said = records.Record.of(record)
     files = _files(said, src_audio, reference_audio)
     if said.mode == "generate":
@@ -80,29 +77,25 @@ def prepare(
 def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
     made = record.get("takes") if isinstance(record, dict) else None
     if not isinstance(made, list) or not made:
-        raise checks.InputError("There is no take yet: make one first, then its variations.", "record")
+        raise checks.InputError(refusals.VARIATIONS_NO_TAKE, "record")
     records.check(record)
     mode = record.get("mode")
     if mode == "morph":  # ``take_morph``: its song's, not a noise of its own
         raise checks.InputError(refusals.VARIATIONS_OF_A_MORPH, "record")
     if not isinstance(mode, str) or mode not in modes.PREPARE:
-        raise checks.InputError(f"This record's mode ({checks.shown(mode)}) is not one of the studio's.", "record")
+        raise checks.InputError(refusals.RECORD_MODE_UNKNOWN.format(given=checks.shown(mode)), "record")
     with checks.about("take"):
         chosen = records.take_of(record, take)  # a take's own .json: the take it holds
     entry, index, seed = chosen.entry, chosen.number - 1, chosen.seed
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= checks.MAX_SEED:
-        raise checks.InputError(f"This record's take {index + 1} is not a take's entry (it has no seed).", "record")
+        raise checks.InputError(refusals.RECORD_TAKE_NO_SEED.format(n=index + 1), "record")
     return entry, index
 
 
 def _files(said: records.Record, src_audio: Any, reference_audio: Any) -> dict[str, Any]:
     """The files the take was made with, given again: each the one its record names, by name."""
     if (lora := said.files.get("lora")) and not said.files.get("lora_preset"):
-        raise checks.InputError(
-            f"This take was made with a LoRA file ({checks.shown(Path(str(lora)).name)}), which a record "
-            "cannot carry: make it again in its tab with the file to vary it.",
-            "record",
-        )
+        raise checks.InputError(refusals.VARIATIONS_LORA_FILE.format(name=checks.shown(Path(str(lora)).name)), "record")
     given = {}
     for name, path, what in (
         ("src_audio", src_audio, "song"),
@@ -114,14 +107,13 @@ def _files(said: records.Record, src_audio: Any, reference_audio: Any) -> dict[s
             continue
         if not path:
             raise checks.InputError(
-                f"Variations of this take need the {what} it was made from ({checks.shown(str(wanted))}): "
-                f"upload it again as the {what}.",
-                name,
+                refusals.VARIATIONS_FILE_MISSING.format(what=what, name=checks.shown(str(wanted))), name
             )
         if Path(str(path)).name != Path(str(wanted)).name:
             raise checks.InputError(
-                f"This take was made from the {what} {checks.shown(str(wanted))}, not "
-                f"{checks.shown(Path(str(path)).name)}: upload that one to vary it.",
+                refusals.VARIATIONS_FILE_OTHER.format(
+                    what=what, name=checks.shown(str(wanted)), given=checks.shown(Path(str(path)).name)
+                ),
                 name,
             )
         given[name] = path
@@ -133,22 +125,16 @@ def _chain(value: Any) -> list[tuple[int, float]]:
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > LONGEST_CHAIN:
-        raise checks.InputError(
-            f"This record's noise ({checks.shown(value)}) cannot be used: it lists at most {LONGEST_CHAIN} "
-            "[seed, amount] pairs.",
-            "record",
-        )
+        raise checks.InputError(refusals.NOISE_TOO_LONG.format(given=checks.shown(value), most=LONGEST_CHAIN), "record")
     chain = []
     for step in value:
         try:
             seed, amount = step
             chain.append((checks.check_seed(seed), checks.in_range(amount, "Amount", *AMOUNT_RANGE)))
         except (TypeError, ValueError, checks.gr.Error):
-            raise checks.InputError(
-                f"This record's noise has a step ({checks.shown(step)}) that is not a [seed, amount] pair.", "record"
-            ) from None
+            raise checks.InputError(refusals.NOISE_NOT_PAIR.format(given=checks.shown(step)), "record") from None
         if chain[-1][0] < 0:
-            raise checks.InputError(f"This record's noise has a step with no seed ({checks.shown(step)}).", "record")
+            raise checks.InputError(refusals.NOISE_NO_SEED.format(given=checks.shown(step)), "record")
     return chain
 
 
