@@ -45,6 +45,7 @@ import planner
 import progress_words
 import refusals
 import runs
+import stopping
 import text_limits
 import tooltips as tips
 import uploads
@@ -197,7 +198,7 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
         )
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
-        raise gpu.stopped(progress_words.DESCRIBE_STOPPED) from None
+        raise stopping.stopped(progress_words.DESCRIBE_STOPPED) from None
     except PlanUnusable as exc:
         raise gr.Error(refusals.DESCRIBE_UNUSABLE.format(reason=exc)) from None
     return {

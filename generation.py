@@ -32,6 +32,7 @@ import planner
 import progress_words
 import refusals
 import runs
+import stopping
 import studio_words
 import take_latents
 import text_limits
@@ -209,7 +210,7 @@ def planned_if_possible(
     try:
         gpu.wait_for_models("planner", progress, run_id)
     except gr.Error as exc:
-        if exc.title == runs.STOPPED:
+        if stopping.is_stop(exc):
             raise
         error = planner.load_error() or gpu.warmup_state()["errors"].get("planner", "?")
         return request.without_plan(f"the planner could not be loaded ({error})"), time.monotonic() - started

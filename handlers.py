@@ -105,7 +105,7 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
         try:
             paths, record = modes.finish(job, made, stop=lambda: runs.is_stopped(run_id))
         except runs.Cancelled:
-            raise gpu.stopped(progress_words.STOPPED_AFTER_LAST_STEP) from None
+            raise stopping.stopped(progress_words.STOPPED_AFTER_LAST_STEP) from None
     if runs.is_stopped(run_id):  # pressed as the last file was written: too late, and the visitor is told
         gr.Info(progress_words.ALREADY_SAVED, title="Already finished")
     skipped = [t["planner"]["skipped"] for t in record["takes"] if "skipped" in t.get("planner", {})]
@@ -362,7 +362,7 @@ def stems_endpoint(tab: str) -> Callable:
                     refused=quota.in_words,
                 )
                 if runs.is_stopped(run_id):  # pressed after the last segment: still nothing is saved
-                    raise gpu.stopped(progress_words.STEMS_STOPPED)
+                    raise stopping.stopped(progress_words.STEMS_STOPPED)
                 info = {"model": {**stems.identity(), "device": made["device"]}, "timings": made["timings"]}
                 info["sum"] = "other = take - vocals - drums - bass"
                 paths, _ = takes.write_stems(path, stems.residual(mix, made["stems"]), info)

@@ -29,8 +29,10 @@ import languages
 import models
 import pace
 import pace_phases
+import progress_words
 import refusals
 import runs
+import stopping
 import studio_words
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
@@ -443,7 +445,7 @@ def lyrics_duration(
 
 
 def _stopped(exc: Stopped) -> Exception:
-    return gpu.stopped("Stopped. What the writer wrote so far is kept.")
+    return stopping.stopped(progress_words.LYRICS_STOPPED)
 
 
 def _not_built(exc: models.ModelLoadError) -> Exception:

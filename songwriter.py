@@ -41,6 +41,7 @@ import progress_words
 import refusals
 import result_words
 import runs
+import stopping
 import tooltips as tips
 from plan_format import PlanUnusable, check_plan, cut, inspiration_prompt, parse_lyrics, parse_plan
 
@@ -159,7 +160,7 @@ def write(
         notes, words = describe.understand(lm, prompt, fixed, budget, progress, should_stop, seed, "Write it", written)
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
-        raise gpu.stopped(progress_words.WRITE_IT_STOPPED) from None
+        raise stopping.stopped(progress_words.WRITE_IT_STOPPED) from None
     except PlanUnusable as exc:
         raise gr.Error(refusals.WRITE_IT_UNUSABLE.format(reason=exc)) from None
     if fields["duration"] > LONGEST:

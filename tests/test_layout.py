@@ -456,3 +456,27 @@ def test_every_refusal_has_its_words_in_refusals():
         for line in refusal_words(tree, classes)
     ]
     assert found == [], "a refusal's words outside refusals.py:\n" + "\n".join(found)
+
+
+def stop_titles(tree: ast.Module) -> list[int]:
+    """The lines of ``tree`` that make or tell a stop by its title (``STOPPED``, as ``runs`` names it)."""
+    return sorted(
+        {
+            node.lineno
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute | ast.Name)
+            and (node.attr if isinstance(node, ast.Attribute) else node.id) == "STOPPED"
+        }
+    )
+
+
+def test_a_stop_is_made_and_told_in_stopping_alone():
+    """What a stop is to the page (its error, its title, how it is told and said) is one room's: ``stopping``;
+    ``runs`` names the title beside its flags, and every other room asks ``stopping``."""
+    found = [
+        f"{name}.py:{line}"
+        for name, tree in _rooms().items()
+        if name not in ("stopping", "runs")
+        for line in stop_titles(tree)
+    ]
+    assert found == []
