@@ -125,8 +125,8 @@ def own_voice(mode: str, values: dict[str, Any], request: Any) -> None:
     if mode == "generate":
         name, param = values.get("reference_take"), "reference_take"
     elif mode == "variations":
-        said = records.Record.of(record)
-        name, param = variations.voice_of(said, {"reference_audio": values.get("reference_audio")}), "record"
+        how_made = records.Record.of(record)
+        name, param = variations.voice_of(how_made, {"reference_audio": values.get("reference_audio")}), "record"
     else:
         return
     if name not in (None, "") and not take_owners.made_by(request, voice.relative_name(name)):

@@ -57,12 +57,12 @@ def prepare(
     chain = _chain(entry.get("noise"))
     if mixed > 0 and len(chain) >= LONGEST_CHAIN:
         raise checks.InputError(refusals.VARIATIONS_TOO_DEEP.format(most=LONGEST_CHAIN), "record")
-    said = records.Record.of(record)
-    files = _files(said, src_audio, reference_audio)
-    if said.mode == "generate":
-        job = _remade(record, take, files.get("reference_audio"), voice_of(said, files))
+    how_made = records.Record.of(record)
+    files = _files(how_made, src_audio, reference_audio)
+    if how_made.mode == "generate":
+        job = _remade(record, take, files.get("reference_audio"), voice_of(how_made, files))
     else:
-        job = _remade_audio(said, entry, files)
+        job = _remade_audio(how_made, entry, files)
     seeds = job.seeds * n
     audio = entry.get("audio")
     audio = audio if isinstance(audio, str) and len(audio) <= 200 and audio.isprintable() else None
@@ -92,18 +92,18 @@ def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
     return entry, index
 
 
-def _files(said: records.Record, src_audio: Any, reference_audio: Any) -> dict[str, Any]:
+def _files(how_made: records.Record, src_audio: Any, reference_audio: Any) -> dict[str, Any]:
     """The files the take was made with, given again: each the one its record names, by name."""
-    if (lora := said.files.get("lora")) and not said.files.get("lora_preset"):
+    if (lora := how_made.files.get("lora")) and not how_made.files.get("lora_preset"):
         raise checks.InputError(refusals.VARIATIONS_LORA_FILE.format(name=checks.shown(Path(str(lora)).name)), "record")
     given = {}
     for name, path, what in (
         ("src_audio", src_audio, "song"),
         ("reference_audio", reference_audio, "timbre reference"),
     ):
-        wanted = said.files.get(name)
+        wanted = how_made.files.get(name)
         # A take's voice needs no file again: it is resolved again from that take (``voice``).
-        if not wanted or (name == "reference_audio" and not path and voice_of(said, {})):
+        if not wanted or (name == "reference_audio" and not path and voice_of(how_made, {})):
             continue
         if not path:
             raise checks.InputError(
@@ -138,10 +138,10 @@ def _chain(value: Any) -> list[tuple[int, float]]:
     return chain
 
 
-def voice_of(said: records.Record, files: dict[str, Any]) -> str | None:
+def voice_of(how_made: records.Record, files: dict[str, Any]) -> str | None:
     """The take whose voice a Generate take was made with (its record's ``voice``), unless the variation is
     given the reference file itself."""
-    lent = said.voice.get("take")
+    lent = how_made.voice.get("take")
     return None if files.get("reference_audio") or not isinstance(lent, str) else lent
 
 
@@ -159,9 +159,9 @@ def _remade(record: dict[str, Any], take: Any, reference: str | None = None, voi
     return modes.prepare_generate(**own, reference_audio=reference, reference_take=voice)
 
 
-def _remade_audio(said: records.Record, entry: dict[str, Any], files: dict[str, Any]) -> modes.Job:
+def _remade_audio(how_made: records.Record, entry: dict[str, Any], files: dict[str, Any]) -> modes.Job:
     """A Cover, Extend or Edit take made again from its record: its song and reference given again,
     every other setting the record's, checked by the mode's own preparer, and the take's seed."""
-    prepare = modes.PREPARE[said.mode]
+    prepare = modes.PREPARE[how_made.mode]
     own = set(inspect.signature(prepare).parameters) - {"src_audio", "reference_audio", "lora", "seed"}
-    return prepare(**said.asked(own), **files, seed=entry["seed"])
+    return prepare(**how_made.asked(own), **files, seed=entry["seed"])

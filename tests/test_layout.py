@@ -480,3 +480,35 @@ def test_a_stop_is_made_and_told_in_stopping_alone():
         for line in stop_titles(tree)
     ]
     assert found == []
+
+
+def record_names(tree: ast.Module) -> dict[str, set[bool]]:
+    """Each name ``tree`` binds (a typed argument, an assignment), and whether it is bound to a take's typed record
+    (an argument typed ``records.Record``, a ``records.Record.of(…)`` assigned) or to anything else (an argument
+    typed ``Any`` says neither: ``song_map`` takes a record without importing ``records``)."""
+    found: dict[str, set[bool]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None and ast.unparse(node.annotation) != "Any":
+            typed = ast.unparse(node.annotation) in ("records.Record", "Record")
+            found.setdefault(node.arg, set()).add(typed)
+        elif isinstance(node, ast.Assign):
+            made = isinstance(node.value, ast.Call) and ast.unparse(node.value.func) in (
+                "records.Record.of",
+                "Record.of",
+            )
+            for name in (n for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)):
+                found.setdefault(name.id, set()).add(made)
+    return found
+
+
+def test_a_takes_typed_record_has_one_name_and_the_name_one_meaning():
+    """``how_made`` is a take's typed record (``records.Record``: how the take was made) wherever a room holds
+    one, and nothing else: ``said`` was a Record in six rooms and a dict of words in as many."""
+    rooms = _rooms()
+    found = sorted(
+        f"{name}.py: {bound}"
+        for name, tree in rooms.items()
+        for bound, kinds in record_names(tree).items()
+        if (True in kinds and bound != "how_made") or (bound == "how_made" and kinds != {True})
+    )
+    assert found == []
