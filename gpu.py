@@ -33,12 +33,12 @@ import devices
 import memory
 import pace
 import progress_words
+import refusals
 import runs
 import stopping
 
 T = TypeVar("T")
 
-OUT_OF_GPU_TIME = "The GPU time ran out twice for this request. Try a shorter song or fewer steps or takes."
 RETRYING = "Retrying with a longer GPU budget…"
 IN_LINE = "Waiting for the GPU: {ahead} request{s} ahead…"
 
@@ -142,7 +142,7 @@ def with_retry(call_with: Callable[[float], T], refused: Refused | None = None, 
     except gr.Error as exc:
         if not is_gpu_abort(exc):
             raise words(exc) from None
-        raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time") from None
+        raise gr.Error(refusals.OUT_OF_GPU_TIME, title="Out of GPU time") from None
     finally:
         pace.aborted(run_id)
 
@@ -290,7 +290,7 @@ def _tries(
                 pace.aborted(run_id)
         if multiplier == 1.0:
             gr.Info(RETRYING)
-    raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time")
+    raise gr.Error(refusals.OUT_OF_GPU_TIME, title="Out of GPU time")
 
 
 def _learning(items: Iterator[T]) -> Iterator[T]:

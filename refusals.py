@@ -52,6 +52,9 @@ MUSIC_FAILED = (
     "The model stopped with an error ({kind}). Nothing was saved; try a shorter song, fewer steps or fewer takes."
 )
 LYRICS_MODEL_MISSING = "The lyrics model could not be loaded: {error}"
+# A model the start-up build could not make (``startup``), by its name there; and the GPU's time run out twice (``gpu``).
+MODEL_NOT_LOADED = "The {name} could not be loaded: {error}"
+OUT_OF_GPU_TIME = "The GPU time ran out twice for this request. Try a shorter song or fewer steps or takes."
 LYRICS_FAILED = "The writer stopped partway ({kind}: {error}). What it wrote so far is kept; try again."
 # The Lyrics tab (``lyrics_page``).
 LYRICS_UNUSABLE = "The writer returned no usable lyrics. Try again with another seed or more creativity."
