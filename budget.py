@@ -37,6 +37,7 @@ import checks
 import devices
 import output_folder
 import pace
+import refusals
 import studio_words
 import take_latents
 import warp
@@ -152,11 +153,8 @@ def settle(job: Job, gpu_limit: float | None = None, request: Any = None) -> Job
     why = over(shape, gpu_limit, seconds)
     if why:
         field, ways = _what_fits(shape, gpu_limit)
-        raise checks.InputError(
-            f"{_asked(job)} is more than one request may make here ({'; '.join(why)}). "
-            f"{ways[0][0].upper()}{ways[0][1:]}{''.join(', or ' + w for w in ways[1:])}.",
-            field,
-        )
+        fits = ways[0][0].upper() + ways[0][1:] + "".join(", or " + w for w in ways[1:])
+        raise checks.InputError(refusals.TOO_COSTLY.format(asked=_asked(job), why="; ".join(why), fits=fits), field)
     if not output_folder.make_room(bytes_written(shape), dry_run=True):
         raise no_room(job)
     job = _carried(job, shape, seconds)

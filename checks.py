@@ -98,7 +98,7 @@ def check_text_lengths(values: dict[str, Any]) -> None:
             continue
         limit = TEXT_LIMITS.get(name, SHORT_TEXT)
         if len(value) > limit:
-            raise InputError(f"This field takes up to {limit} characters; it has {len(value)}. Shorten it.", name)
+            raise InputError(refusals.TEXT_TOO_LONG.format(limit=limit, n=len(value)), name)
 
 
 def shown(value: Any, limit: int = 40) -> str:
@@ -135,22 +135,22 @@ def about(param: str) -> Iterator[None]:
 
 def as_number(value: Any, name: str) -> float:
     if isinstance(value, bool):  # a switch sent for a number
-        raise gr.Error(f"{name} must be a number.")
+        raise gr.Error(refusals.NOT_A_NUMBER.format(name=name))
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a number.") from None
+        raise gr.Error(refusals.NOT_A_NUMBER.format(name=name)) from None
     except OverflowError:  # an integer of hundreds of digits
-        raise gr.Error(f"{name} is far too large a number.") from None
+        raise gr.Error(refusals.NUMBER_TOO_LARGE.format(name=name)) from None
     if number != number or number in (float("inf"), float("-inf")):
-        raise gr.Error(f"{name} must be a number.")
+        raise gr.Error(refusals.NOT_A_NUMBER.format(name=name))
     return number
 
 
 def in_range(value: Any, name: str, lo: float, hi: float, unit: str = "") -> float:
     number = as_number(value, name)
     if not lo <= number <= hi:
-        raise gr.Error(f"{name} must be between {lo:g}{unit} and {hi:g}{unit} (you asked for {number:g}{unit}).")
+        raise gr.Error(refusals.OUT_OF_RANGE.format(name=name, lo=lo, hi=hi, unit=unit, number=number))
     return number
 
 
@@ -159,9 +159,7 @@ def check_length(value: Any, auto: Any, thinking: bool) -> float | None:
     upstream's API says it)."""
     if check_switch(auto, "Length: auto") or (isinstance(value, int | float | str) and str(value).strip() == "-1"):
         if not thinking:
-            raise gr.Error(
-                "Length: auto lets Think choose the length, so it needs Think: turn Think on, or set a length."
-            )
+            raise gr.Error(refusals.AUTO_LENGTH_NEEDS_THINK)
         return None
     return check_duration(value)
 
@@ -184,18 +182,18 @@ def check_plan(value: Any) -> tuple[dict[str, Any], tuple[int, int] | None] | No
         except ValueError:
             data = None
     if not isinstance(data, dict):
-        raise gr.Error("The plan is not readable: it should be the plan a take's record holds (JSON), or empty.")
+        raise gr.Error(refusals.PLAN_UNREADABLE)
     if "skipped" in data and "fields" not in data:
-        raise gr.Error("This take was made without a plan (Think was skipped), so there is no plan to bring back.")
+        raise gr.Error(refusals.PLAN_SKIPPED)
     if isinstance(data.get("fields"), dict):  # a record's ``planner`` entry as it is
         data = {**data["fields"], "take": data.get("take"), "of": data.get("of")}
     fields = {k: data[k] for k in plan_format.FIELDS if k in data}
     try:  # what upstream fixes must be there; whatever else is there must be valid too
         fields = plan_format.check_plan(fields, tuple(dict.fromkeys([*plan_format.FIXABLE, *fields])))
     except plan_format.PlanUnusable as exc:
-        raise gr.Error(f"The plan cannot be used: {exc}.") from None
+        raise gr.Error(refusals.PLAN_UNUSABLE.format(why=exc)) from None
     if len(fields.get("caption", "")) > MAX_CAPTION_CHARS:
-        raise gr.Error(f"The plan's caption is longer than the {MAX_CAPTION_CHARS} characters a caption may have.")
+        raise gr.Error(refusals.PLAN_CAPTION_TOO_LONG.format(most=MAX_CAPTION_CHARS))
     take, of = data.get("take"), data.get("of")
     valid = all(isinstance(n, int) and not isinstance(n, bool) for n in (take, of)) and 1 <= take <= of <= MAX_TAKES
     return fields, ((take - 1, of) if valid else None)
@@ -213,7 +211,7 @@ def check_bpm(value: Any) -> int | None:
         return None
     low, high = plan_format.BPM_RANGE
     if not low <= bpm <= high:
-        raise gr.Error(f"BPM must be between {low} and {high}, or 0 for auto (you asked for {bpm:g}).")
+        raise gr.Error(refusals.BPM_OUT_OF_RANGE.format(low=low, high=high, bpm=bpm))
     return int(round(bpm))
 
 
@@ -227,7 +225,7 @@ def check_key(value: Any) -> str | None:
         return None
     match = _KEY_RE.match(text)
     if not match or (match.group(3) is None):
-        raise gr.Error(f"Unknown key {shown(text)}. Pick one like “C major” or “F# minor”, or auto.")
+        raise gr.Error(refusals.KEY_UNKNOWN.format(given=shown(text)))
     note, accidental, mode = match.groups()
     accidental = {"♯": "#", "♭": "b"}.get(accidental, accidental)
     mode = "major" if mode.lower() in ("major", "maj") else "minor"
@@ -243,17 +241,8 @@ def check_time_signature(value: Any) -> str | None:
         text = text[:-2]
     if text not in TIME_SIGNATURES:
         metres = ", ".join(tips.METRE_NAMES[beats] for beats in TIME_SIGNATURES)
-        raise gr.Error(f"Unknown time signature {shown(value)}. Use {metres}, or auto.")
+        raise gr.Error(refusals.METRE_UNKNOWN.format(given=shown(value), metres=metres))
     return text
-
-
-# What an empty caption and empty lyrics are told, in the words of each tab's own fields.
-EMPTY_TEXT = {
-    "generate": "Describe the music in the Style caption or write some Lyrics — both are empty.",
-    "cover": "Describe the New style the song should take — a cover needs it (or New lyrics), and both are empty.",
-    "edit": "Describe the Style for the region or write New words for the region — both are empty.",
-    "morph": "Write the New style caption or the New lyrics the take should move toward — both are empty.",
-}
 
 
 def check_text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, str]:
@@ -262,13 +251,11 @@ def check_text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, s
     prompt = str(prompt or "").strip()
     lyrics = str(lyrics or "").strip()
     if not prompt and not lyrics:
-        raise gr.Error(EMPTY_TEXT[mode])
+        raise gr.Error(refusals.EMPTY_TEXT[mode])
     if len(prompt) > MAX_CAPTION_CHARS:
-        raise gr.Error(f"The caption is {len(prompt)} characters; keep it under {MAX_CAPTION_CHARS}.")
+        raise gr.Error(refusals.CAPTION_TOO_LONG.format(n=len(prompt), most=MAX_CAPTION_CHARS))
     if len(lyrics) > MAX_LYRICS_CHARS:
-        raise gr.Error(
-            f"The lyrics are {len(lyrics)} characters; the model takes up to {MAX_LYRICS_CHARS}. Shorten them."
-        )
+        raise gr.Error(refusals.LYRICS_TOO_LONG.format(n=len(lyrics), most=MAX_LYRICS_CHARS))
     return prompt, lyrics
 
 
@@ -292,12 +279,10 @@ def check_sampling(steps: Any, guidance: Any, shift: Any, variant: models.Varian
     with about("inference_steps"):
         n = in_range(variant.steps if steps is None else steps, "Steps", *STEPS_RANGE)
         if n != int(n):
-            raise gr.Error(f"Steps must be a whole number (you asked for {n:g}).")
+            raise gr.Error(refusals.STEPS_NOT_WHOLE.format(n=n))
         if variant.turbo and n > sampler.TURBO_MAX_STEPS:
             # Distilled for a few steps: upstream runs at most 20 and would cut a longer run short.
-            raise gr.Error(
-                f"{variant.label} runs at most {sampler.TURBO_MAX_STEPS} steps (you asked for {n:g}); it is made for 8."
-            )
+            raise gr.Error(refusals.TURBO_STEPS.format(model=variant.label, most=sampler.TURBO_MAX_STEPS, n=n))
     with about("guidance_scale"):
         guidance_value = in_range(variant.guidance if guidance is None else guidance, "Guidance", *GUIDANCE_RANGE)
     with about("shift"):
@@ -308,14 +293,14 @@ def check_sampling(steps: Any, guidance: Any, shift: Any, variant: models.Varian
 def check_takes(value: Any) -> int:
     n = in_range(value if value is not None else 1, "Takes", 1, MAX_TAKES)
     if n != int(n):
-        raise gr.Error("Takes must be a whole number from 1 to 4.")
+        raise gr.Error(refusals.TAKES_NOT_WHOLE.format(most=MAX_TAKES))
     return int(n)
 
 
 def check_format(value: Any) -> str:
     fmt = str(value or "wav").strip().lower().lstrip(".")
     if fmt not in FORMATS:
-        raise gr.Error(f"Unknown output format {shown(value)}; choose WAV, FLAC or MP3.")
+        raise gr.Error(refusals.FORMAT_UNKNOWN.format(given=shown(value)))
     return fmt
 
 
@@ -329,14 +314,10 @@ def check_loudness(value: Any) -> float | None:
         number = as_number(text if not isinstance(value, int | float) else value, "Loudness")
     except gr.Error:  # "loud": say what the field takes, off included
         raise gr.Error(
-            f"Loudness must be a number from {LUFS_RANGE[0]:g} to {LUFS_RANGE[1]:g} LUFS, or off "
-            f"(you asked for {shown(value)})."
+            refusals.LOUDNESS_NOT_NUMBER.format(low=LUFS_RANGE[0], high=LUFS_RANGE[1], given=shown(value))
         ) from None
     if not LUFS_RANGE[0] <= number <= LUFS_RANGE[1]:
-        raise gr.Error(
-            f"Loudness must be between {LUFS_RANGE[0]:g} and {LUFS_RANGE[1]:g} LUFS, or off "
-            f"(you asked for {number:g}); -14 is what streaming services play."
-        )
+        raise gr.Error(refusals.LOUDNESS_OUT_OF_RANGE.format(low=LUFS_RANGE[0], high=LUFS_RANGE[1], number=number))
     return number
 
 
@@ -400,7 +381,7 @@ def check_seed(seed: Any) -> int:
     """A seed as a whole number from 0 to 4294967295, or -1 (or empty) for random."""
     base = -1 if seed is None or seed == "" else as_number(seed, "Seed")
     if base != int(base) or base < -1 or base > MAX_SEED:
-        raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED}, or -1 for random.")
+        raise gr.Error(refusals.SEED_OUT_OF_RANGE.format(most=MAX_SEED))
     return int(base)
 
 
@@ -429,4 +410,4 @@ def check_switch(value: Any, name: str = "Think") -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", ""):
         return value.strip().lower() in ("true", "1")
-    raise gr.Error(f"{name} is a switch: true or false (you sent {shown(value)}).")
+    raise gr.Error(refusals.NOT_A_SWITCH.format(name=name, given=shown(value)))

@@ -45,6 +45,7 @@ import planner
 import progress_words
 import refusals
 import runs
+import stopping
 import text_limits
 import tooltips as tips
 import uploads
@@ -98,7 +99,7 @@ def check(
     if not available():
         raise gr.Error(refusals.DESCRIBE_OFF, title="Describe not available")
     if src_audio is None or not str(src_audio).strip():
-        raise checks.InputError("Please upload a song first.", "src_audio")
+        raise checks.InputError(refusals.NO_SONG, "src_audio")
     with checks.about("src_audio"):
         song = uploads.load(src_audio)
     if (length := audio.seconds(song)) < MIN_SECONDS:
@@ -106,11 +107,7 @@ def check(
         raise checks.InputError(refusals.DESCRIBE_TOO_SHORT.format(length=said, least=MIN_SECONDS), "src_audio")
     seconds, most = estimate_seconds(length), budget.max_gpu_seconds()
     if seconds > most:
-        raise checks.InputError(
-            f"Describing this song would take about {seconds:.0f} s of GPU time, where one request may take "
-            f"{most:.0f} s here. Upload a shorter song.",
-            "src_audio",
-        )
+        raise checks.InputError(refusals.DESCRIBE_TOO_LONG.format(seconds=seconds, most=most), "src_audio")
     return song
 
 
@@ -201,7 +198,7 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
         )
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
-        raise gpu.stopped(progress_words.DESCRIBE_STOPPED) from None
+        raise stopping.stopped(progress_words.DESCRIBE_STOPPED) from None
     except PlanUnusable as exc:
         raise gr.Error(refusals.DESCRIBE_UNUSABLE.format(reason=exc)) from None
     return {

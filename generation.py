@@ -30,7 +30,9 @@ import music_request
 import pace
 import planner
 import progress_words
+import refusals
 import runs
+import stopping
 import studio_words
 import take_latents
 import text_limits
@@ -208,7 +210,7 @@ def planned_if_possible(
     try:
         gpu.wait_for_models("planner", progress, run_id)
     except gr.Error as exc:
-        if exc.title == runs.STOPPED:
+        if stopping.is_stop(exc):
             raise
         error = planner.load_error() or gpu.warmup_state()["errors"].get("planner", "?")
         return request.without_plan(f"the planner could not be loaded ({error})"), time.monotonic() - started
@@ -225,8 +227,7 @@ def model_missing(error: str) -> str:
 def _failed(exc: Exception) -> gr.Error:
     # Out of GPU memory, a pipeline error: the log keeps the traceback.
     return gr.Error(
-        f"The model stopped with an error ({type(exc).__name__}). Nothing was saved; try a shorter song, "
-        "fewer steps or fewer takes.",
+        refusals.MUSIC_FAILED.format(kind=type(exc).__name__),
         title="Generation failed",
     )
 

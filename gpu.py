@@ -32,12 +32,13 @@ import gradio as gr
 import devices
 import memory
 import pace
+import progress_words
+import refusals
 import runs
+import stopping
 
 T = TypeVar("T")
 
-NOT_STARTED = "Stopped before it started. Nothing was saved."
-OUT_OF_GPU_TIME = "The GPU time ran out twice for this request. Try a shorter song or fewer steps or takes."
 RETRYING = "Retrying with a longer GPU budget…"
 IN_LINE = "Waiting for the GPU: {ahead} request{s} ahead…"
 
@@ -48,11 +49,6 @@ Refused = Callable[[gr.Error], gr.Error]
 def on_zero_gpu() -> bool:
     """True on a ZeroGPU Space (or under the test harness that imitates one)."""
     return devices.on_zero_gpu()
-
-
-def stopped(words: str = NOT_STARTED) -> gr.Error:
-    """The error a stopped run ends with: its title is the one the page knows a stop by."""
-    return gr.Error(words, title=runs.STOPPED)
 
 
 def entry(duration: Callable[..., int]) -> Callable[[Callable], Callable]:
@@ -112,7 +108,7 @@ def wait_for_models(kind: str, progress: Any = None, run_id: str | None = None) 
     thread = _warmup.running() or (_warmup.again() if not _warmup.built(kind) else None)
     while thread is not None and thread.is_alive():
         if runs.is_stopped(run_id):
-            raise stopped()
+            raise stopping.stopped()
         if progress is not None:
             progress(None, desc=f"The studio is still loading its models ({time.time() - started:.0f} s so far)…")
         thread.join(1.0)
@@ -146,7 +142,7 @@ def with_retry(call_with: Callable[[float], T], refused: Refused | None = None, 
     except gr.Error as exc:
         if not is_gpu_abort(exc):
             raise words(exc) from None
-        raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time") from None
+        raise gr.Error(refusals.OUT_OF_GPU_TIME, title="Out of GPU time") from None
     finally:
         pace.aborted(run_id)
 
@@ -169,7 +165,7 @@ _inside = 0
 
 
 @contextlib.contextmanager
-def in_line(run_id: str | None, progress: Any = None, stop_words: str = NOT_STARTED) -> Iterator[None]:
+def in_line(run_id: str | None, progress: Any = None, stop_words: str = progress_words.NOT_STARTED) -> Iterator[None]:
     """A place in the GPU line for one call, first come first served; Stop leaves the line."""
     global _inside
     me = object()
@@ -178,7 +174,7 @@ def in_line(run_id: str | None, progress: Any = None, stop_words: str = NOT_STAR
         try:
             while True:
                 if runs.is_stopped(run_id):  # looked at once more as its turn comes: a Stop while it waited
-                    raise stopped(stop_words)
+                    raise stopping.stopped(stop_words)
                 if _inside < places() and _waiting[0] is me:
                     break
                 if progress is not None:
@@ -206,14 +202,16 @@ def register_imports(thread: threading.Thread) -> None:
     _imports = thread
 
 
-def wait_for_imports(progress: Any = None, run_id: str | None = None, stop_words: str = NOT_STARTED) -> float:
+def wait_for_imports(
+    progress: Any = None, run_id: str | None = None, stop_words: str = progress_words.NOT_STARTED
+) -> float:
     """Wait until start-up's imports are over; returns the wait. A ZeroGPU worker forked while they run
     would inherit a module's import lock held and wait on it for ever (a loop's call hung its 60 s so);
     elsewhere the call needs them all the same."""
     started = time.time()
     while _imports is not None and _imports.is_alive():
         if runs.is_stopped(run_id):
-            raise stopped(stop_words)
+            raise stopping.stopped(stop_words)
         if progress is not None:
             progress(None, desc=f"The studio is still loading its libraries ({time.time() - started:.0f} s so far)…")
         _imports.join(0.25)
@@ -227,7 +225,7 @@ def _ready(needs: tuple[str, ...], progress: Any, run_id: str | None, stop_words
         wait_for_models(kind, progress, run_id) for kind in needs
     )
     if runs.is_stopped(run_id):
-        raise stopped(stop_words)
+        raise stopping.stopped(stop_words)
     return waited
 
 
@@ -237,7 +235,7 @@ def call(
     needs: tuple[str, ...],
     progress: Any = None,
     run_id: str | None = None,
-    stop_words: str = NOT_STARTED,
+    stop_words: str = progress_words.NOT_STARTED,
     starting: Callable[[], str] | None = None,
     refused: Refused | None = None,
     waited: float = 0.0,
@@ -267,7 +265,7 @@ def stream(
     needs: tuple[str, ...],
     progress: Any = None,
     run_id: str | None = None,
-    stop_words: str = NOT_STARTED,
+    stop_words: str = progress_words.NOT_STARTED,
     refused: Refused | None = None,
 ) -> Iterator[T]:
     """``call`` for an entry that yields as it goes: a try ZeroGPU aborted starts over once."""
@@ -292,7 +290,7 @@ def _tries(
                 pace.aborted(run_id)
         if multiplier == 1.0:
             gr.Info(RETRYING)
-    raise gr.Error(OUT_OF_GPU_TIME, title="Out of GPU time")
+    raise gr.Error(refusals.OUT_OF_GPU_TIME, title="Out of GPU time")
 
 
 def _learning(items: Iterator[T]) -> Iterator[T]:
@@ -323,7 +321,7 @@ def worker_errors(
     except gr.Error:
         raise
     except runs.Cancelled as exc:
-        raise stopped(stop_words or f"{exc} Nothing was saved.") from None
+        raise stopping.stopped(stop_words or f"{exc} Nothing was saved.") from None
     except Exception as exc:
         for kinds, words in known:
             if isinstance(exc, kinds):

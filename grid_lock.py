@@ -57,9 +57,9 @@ def _locked(take: np.ndarray, bpm: float, per_bar: int | None) -> tuple[np.ndarr
     if tempo is None or len(lines) < 2 or found is None:
         return None, {"locked": False, "why": result_words.LOCK_NO_BEAT}
     played, locked = knots(lines, bpm, found, take.shape[-1])
-    most = float(np.abs(warp.ratios(played, locked) - 1.0).max() * 100.0)
+    most = warp.most_pct(played, locked)
     said = {"bpm": float(bpm), "played_bpm": tempo.bpm, "most_pct": round(most, 2)}
-    if most > warp.MOST_PCT:
+    if warp.too_far(most):
         return None, {"locked": False, **said, "why": result_words.LOCK_TOO_FAR.format(pct=most, most=warp.MOST_PCT)}
     out = warp.onto(take, played, locked, audio.SAMPLE_RATE)
     said["moved"] = (played / audio.SAMPLE_RATE, locked / audio.SAMPLE_RATE)

@@ -105,7 +105,7 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
         try:
             paths, record = modes.finish(job, made, stop=lambda: runs.is_stopped(run_id))
         except runs.Cancelled:
-            raise gpu.stopped(progress_words.STOPPED_AFTER_LAST_STEP) from None
+            raise stopping.stopped(progress_words.STOPPED_AFTER_LAST_STEP) from None
     if runs.is_stopped(run_id):  # pressed as the last file was written: too late, and the visitor is told
         gr.Info(progress_words.ALREADY_SAVED, title="Already finished")
     skipped = [t["planner"]["skipped"] for t in record["takes"] if "skipped" in t.get("planner", {})]
@@ -125,8 +125,8 @@ def own_voice(mode: str, values: dict[str, Any], request: Any) -> None:
     if mode == "generate":
         name, param = values.get("reference_take"), "reference_take"
     elif mode == "variations":
-        said = records.Record.of(record)
-        name, param = variations.voice_of(said, {"reference_audio": values.get("reference_audio")}), "record"
+        how_made = records.Record.of(record)
+        name, param = variations.voice_of(how_made, {"reference_audio": values.get("reference_audio")}), "record"
     else:
         return
     if name not in (None, "") and not take_owners.made_by(request, voice.relative_name(name)):
@@ -362,7 +362,7 @@ def stems_endpoint(tab: str) -> Callable:
                     refused=quota.in_words,
                 )
                 if runs.is_stopped(run_id):  # pressed after the last segment: still nothing is saved
-                    raise gpu.stopped(progress_words.STEMS_STOPPED)
+                    raise stopping.stopped(progress_words.STEMS_STOPPED)
                 info = {"model": {**stems.identity(), "device": made["device"]}, "timings": made["timings"]}
                 info["sum"] = "other = take - vocals - drums - bass"
                 paths, _ = takes.write_stems(path, stems.residual(mix, made["stems"]), info)

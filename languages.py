@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+import refusals
 from checks import INSTRUMENTAL_TAG, UNKNOWN, shown
 
 LANGUAGES = {
@@ -76,7 +77,7 @@ def check_language(value: Any) -> str:
     code = language_code(value)
     if code is not None:
         return code
-    raise gr.Error(f"Unknown vocal language {shown(value)}. Pick one of the studio's {len(LANGUAGES)} languages.")
+    raise gr.Error(refusals.LANGUAGE_UNKNOWN.format(given=shown(value), count=len(LANGUAGES)))
 
 
 def sung_language(language: str, lyrics: str) -> str:

@@ -112,9 +112,9 @@ def in_time(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, dict[str, Any]]:
     rate = audio.SAMPLE_RATE
     targets = np.round(np.arange(loop.bars + 1) * loop.samples / loop.bars).astype(np.int64)
     off_ms = float(np.abs((lines - lines[0]) * rate - targets).max() / rate * 1000.0)
-    most = float(np.abs(warp.ratios(lines * rate, targets) - 1.0).max() * 100.0)
+    most = warp.most_pct(lines * rate, targets)
     said = {"heard": True, "played_bpm": bpm, "off_grid_ms": round(off_ms, 1), "most_pct": round(most, 2)}
-    if most > warp.MOST_PCT:
+    if warp.too_far(most):
         words = refusals.LOOP_OFF_TEMPO.format(bpm=bpm, asked=loop.bpm, pct=most, most=warp.MOST_PCT)
         raise InputError(words, "loop_bars")
     if lines[-1] * rate > first.shape[-1]:  # its first downbeat too late for its bars to fit: as made

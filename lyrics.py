@@ -29,7 +29,10 @@ import languages
 import models
 import pace
 import pace_phases
+import progress_words
+import refusals
 import runs
+import stopping
 import studio_words
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
@@ -442,17 +445,15 @@ def lyrics_duration(
 
 
 def _stopped(exc: Stopped) -> Exception:
-    return gpu.stopped("Stopped. What the writer wrote so far is kept.")
+    return stopping.stopped(progress_words.LYRICS_STOPPED)
 
 
 def _not_built(exc: models.ModelLoadError) -> Exception:
-    return gr.Error(f"The lyrics model could not be loaded: {exc}", title="Model not available")
+    return gr.Error(refusals.LYRICS_MODEL_MISSING.format(error=exc), title="Model not available")
 
 
 def _failed(exc: Exception) -> Exception:
-    return gr.Error(
-        f"The writer stopped partway ({type(exc).__name__}: {exc}). What it wrote so far is kept; try again."
-    )
+    return gr.Error(refusals.LYRICS_FAILED.format(kind=type(exc).__name__, error=exc))
 
 
 @gpu.entry(duration=lyrics_duration)

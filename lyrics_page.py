@@ -22,6 +22,7 @@ import gpu
 import languages
 import lyrics
 import quota
+import refusals
 import stopping
 import tooltips as tips
 import widgets
@@ -204,7 +205,7 @@ def _write_lyrics(*args: Any, **kwargs: Any):
         return
     cleaned, caption = clean(text, req.sections())
     if not cleaned:
-        raise gr.Error("The writer returned no usable lyrics. Try again with another seed or more creativity.")
+        raise gr.Error(refusals.LYRICS_UNUSABLE)
     yield cleaned, caption or lyrics.fallback_caption(req), req.seed
 
 
@@ -224,19 +225,13 @@ def use_in_generate(
     # What a stopped run left in the box was never cleaned up: no control character goes on.
     text, caption = checks.printable(str(text or "")), checks.printable(str(caption or ""))
     if not text.strip():
-        raise gr.Error("There are no lyrics to use yet — write some first.")
+        raise gr.Error(refusals.NO_LYRICS_YET)
     # Generate's own limits, here too: a 1.8 MB text was echoed back whole (+175 MB on the server).
     lyrics_chars, caption_chars = len(str(text)), len(str(caption or ""))
     if lyrics_chars > checks.MAX_LYRICS_CHARS:
-        raise gr.Error(
-            f"These lyrics are {lyrics_chars:,} characters; Generate takes up to {checks.MAX_LYRICS_CHARS:,}. "
-            "Shorten them, then press Use in Generate again."
-        )
+        raise gr.Error(refusals.LYRICS_TOO_LONG_TO_USE.format(n=lyrics_chars, most=checks.MAX_LYRICS_CHARS))
     if caption_chars > checks.MAX_CAPTION_CHARS:
-        raise gr.Error(
-            f"The caption is {caption_chars:,} characters; Generate takes up to {checks.MAX_CAPTION_CHARS}. "
-            "Shorten it, then press Use in Generate again."
-        )
+        raise gr.Error(refusals.CAPTION_TOO_LONG_TO_USE.format(n=caption_chars, most=checks.MAX_CAPTION_CHARS))
     # Plain values, as API clients read them; the page makes the lyrics box editable again itself
     # (tabs.lyrics_tab), should Instrumental have locked it.
     return (

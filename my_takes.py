@@ -164,19 +164,19 @@ def entry(own_record: dict[str, Any], path: Path, request: Any = None) -> dict[s
     made = own_record.get("takes") if isinstance(own_record.get("takes"), list) else []
     take = next((t for t in made if isinstance(t, dict) and t.get("audio") == relative), {"audio": relative})
     take = {k: v for k, v in take.items() if k not in DROPPED}
-    said = records.Record.of(own_record)
+    how_made = records.Record.of(own_record)
     preview = output_folder.own_take(take.get("preview")) or path
     encoding = own_record.get("encoding") if isinstance(own_record.get("encoding"), dict) else {}
     found = {
         "id": sign(relative),
-        "title": title(said, take),
+        "title": title(how_made, take),
         "mode": str(own_record.get("mode") or ""),
         "seconds": take.get("seconds") if isinstance(take.get("seconds"), int | float) else 0,
         "created": str(own_record.get("created") or ""),
         "format": str(encoding.get("format") or path.suffix.lstrip(".")).upper(),
         "url": asgi_gate.take_url(path, request) or "",
         "preview": asgi_gate.take_url(preview, request) or "",
-        "params": said.kept(),
+        "params": how_made.kept(),
         "take": take,
     }
     if size(found) > ENTRY_BYTES:
@@ -189,15 +189,15 @@ def size(found: Any) -> int:
     return len(json.dumps(found, ensure_ascii=False).encode())
 
 
-def title(said: records.Record, take: dict[str, Any]) -> str:
+def title(how_made: records.Record, take: dict[str, Any]) -> str:
     """The caption's first words (else the planner's caption, else the first sung line)."""
-    for caption in said.captions(take):
+    for caption in how_made.captions(take):
         words = "".join(c for c in caption if c.isprintable()).split()
         if words:
             text = " ".join(words[:TITLE_WORDS])
             cut = len(words) > TITLE_WORDS or len(text) > TITLE_CHARS
             return text[: TITLE_CHARS - 1].rstrip() + "…" if cut else text
-    return takes.title(said, 1, 1)
+    return takes.title(how_made, 1, 1)
 
 
 def kept(entries: Any) -> list[str]:

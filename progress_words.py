@@ -10,9 +10,11 @@ PLAN_CHOSE = " · Think chose {length}"
 # The render's steps (``generation``), and a loop's seam after them.
 STEP = "Step {step}/{total}"  # a render's progress (``generation``)
 LOOP_CLOSING = "Closing the loop: step {step}/{total}"  # its seam's repaint, after the song's STEP
-# A run stopped (``gpu.stopped``): what was kept, what was not.
+# A run stopped (``stopping.stopped``): what was kept, what was not.
+NOT_STARTED = "Stopped before it started. Nothing was saved."
 STOPPED_AFTER_LAST_STEP = "Stopped after the last step, before the take was saved. Nothing was saved."
 ALREADY_SAVED = "Stop came after the take was finished: it is saved, and shown here."
 WRITE_IT_STOPPED = "Stopped while the planner wrote. Nothing was changed."
 DESCRIBE_STOPPED = "Stopped while the planner listened. Nothing was changed."
 STEMS_STOPPED = "Stopped while splitting into stems. Nothing was saved; the take itself is kept."
+LYRICS_STOPPED = "Stopped. What the writer wrote so far is kept."

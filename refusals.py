@@ -7,6 +7,79 @@ import audio
 # The fact the words name, read from the room that holds it.
 _MINUTES = f"{audio.MAX_SECONDS / 60:g} minutes"
 
+# A field's own checks (``checks``): the field's name, what it takes, what was sent.
+TEXT_TOO_LONG = "This field takes up to {limit} characters; it has {n}. Shorten it."
+NOT_A_NUMBER = "{name} must be a number."
+NUMBER_TOO_LARGE = "{name} is far too large a number."
+OUT_OF_RANGE = "{name} must be between {lo:g}{unit} and {hi:g}{unit} (you asked for {number:g}{unit})."
+NOT_A_SWITCH = "{name} is a switch: true or false (you sent {given})."
+AUTO_LENGTH_NEEDS_THINK = (
+    "Length: auto lets Think choose the length, so it needs Think: turn Think on, or set a length."
+)
+PLAN_UNREADABLE = "The plan is not readable: it should be the plan a take's record holds (JSON), or empty."
+PLAN_SKIPPED = "This take was made without a plan (Think was skipped), so there is no plan to bring back."
+PLAN_UNUSABLE = "The plan cannot be used: {why}."
+PLAN_CAPTION_TOO_LONG = "The plan's caption is longer than the {most} characters a caption may have."
+BPM_OUT_OF_RANGE = "BPM must be between {low} and {high}, or 0 for auto (you asked for {bpm:g})."
+KEY_UNKNOWN = "Unknown key {given}. Pick one like “C major” or “F# minor”, or auto."
+METRE_UNKNOWN = "Unknown time signature {given}. Use {metres}, or auto."
+# What an empty caption and empty lyrics are told, in the words of each tab's own fields.
+EMPTY_TEXT = {
+    "generate": "Describe the music in the Style caption or write some Lyrics — both are empty.",
+    "cover": "Describe the New style the song should take — a cover needs it (or New lyrics), and both are empty.",
+    "edit": "Describe the Style for the region or write New words for the region — both are empty.",
+    "morph": "Write the New style caption or the New lyrics the take should move toward — both are empty.",
+}
+CAPTION_TOO_LONG = "The caption is {n} characters; keep it under {most}."
+LYRICS_TOO_LONG = "The lyrics are {n} characters; the model takes up to {most}. Shorten them."
+STEPS_NOT_WHOLE = "Steps must be a whole number (you asked for {n:g})."
+TURBO_STEPS = "{model} runs at most {most} steps (you asked for {n:g}); it is made for 8."
+TAKES_NOT_WHOLE = "Takes must be a whole number from 1 to {most}."
+FORMAT_UNKNOWN = "Unknown output format {given}; choose WAV, FLAC or MP3."
+LOUDNESS_NOT_NUMBER = "Loudness must be a number from {low:g} to {high:g} LUFS, or off (you asked for {given})."
+LOUDNESS_OUT_OF_RANGE = (
+    "Loudness must be between {low:g} and {high:g} LUFS, or off (you asked for {number:g}); -14 is what streaming "
+    "services play."
+)
+SEED_OUT_OF_RANGE = "Seed must be a whole number from 0 to {most}, or -1 for random."
+LANGUAGE_UNKNOWN = "Unknown vocal language {given}. Pick one of the studio's {count} languages."
+# What one request may cost here (``budget.settle``): what was asked, what it would cost, what would fit.
+TOO_COSTLY = "{asked} is more than one request may make here ({why}). {fits}."
+# The song to work on (Describe; Cover, Extend and Edit: ``preparing``).
+NO_SONG = "Please upload a song first."
+# A run that stopped on an error of the model's (``generation``, ``lyrics``): the log keeps the traceback.
+MUSIC_FAILED = (
+    "The model stopped with an error ({kind}). Nothing was saved; try a shorter song, fewer steps or fewer takes."
+)
+LYRICS_MODEL_MISSING = "The lyrics model could not be loaded: {error}"
+# A model the start-up build could not make (``startup``), by its name there; and the GPU's time run out twice (``gpu``).
+MODEL_NOT_LOADED = "The {name} could not be loaded: {error}"
+OUT_OF_GPU_TIME = "The GPU time ran out twice for this request. Try a shorter song or fewer steps or takes."
+LYRICS_FAILED = "The writer stopped partway ({kind}: {error}). What it wrote so far is kept; try again."
+# The Lyrics tab (``lyrics_page``).
+LYRICS_UNUSABLE = "The writer returned no usable lyrics. Try again with another seed or more creativity."
+NO_LYRICS_YET = "There are no lyrics to use yet — write some first."
+LYRICS_TOO_LONG_TO_USE = (
+    "These lyrics are {n:,} characters; Generate takes up to {most:,}. Shorten them, then press Use in Generate again."
+)
+CAPTION_TOO_LONG_TO_USE = (
+    "The caption is {n:,} characters; Generate takes up to {most}. Shorten it, then press Use in Generate again."
+)
+# A take written to the output folder (``takes``): what failed, then why.
+SONG_NOT_SAVED = (
+    "Your song was made but could not be saved: {why}. Nothing was kept; please tell whoever runs this studio, "
+    "then try again."
+)
+STEMS_NOT_SAVED = (
+    "The stems were made but could not be saved: {why}. Nothing was kept; please tell whoever runs this studio, "
+    "then try again."
+)
+SAVE_DISK_FULL = "the disk of the studio's output folder is full"
+SAVE_READ_ONLY = "the studio may not write to its output folder (it is read-only)"
+SAVE_FAILED = "writing to the output folder failed ({kind})"
+# An example asked for by its number (``widgets``).
+NO_SUCH_EXAMPLE = "There is no example {given}: the examples are numbered 0 to {last}."
+
 # Generate's *Loop* (``loops``, ``checks.check_loop_bars``).
 LOOP_BARS_CHOICE = "A loop is {choices} bars long (you asked for {given}); choose one of those, or Off for a song."
 LOOP_NEEDS_BPM = (
@@ -77,10 +150,19 @@ DESCRIBE_TOO_SHORT = (
     "This song is {length} long; Describe listens to at least {least:g} s of a song. Upload a longer clip."
 )
 DESCRIBE_UNUSABLE = "The planner could not describe this song ({reason}). Nothing was changed; try again."
+DESCRIBE_TOO_LONG = (
+    "Describing this song would take about {seconds:.0f} s of GPU time, where one request may take {most:.0f} s "
+    "here. Upload a shorter song."
+)
+# *Write it*'s idea (``songwriter``).
+NO_IDEA = "Write an idea for the song first: one line, such as “{example}”."
+IDEA_TOO_LONG = "An idea is at most {most} characters; yours has {n}. Say it in a line or two."
 DESCRIBE_PLANNER_MISSING = "The planner could not be loaded: {error}"
 # Take to send (a result's take, for Send to, Use these settings, Variations, the morph, stems).
 TAKE_NUMBER = "Take to send must be a whole number from 1 to {count} (you asked for {given})."
 TAKE_ONLY_ONE = "This result has one take: send take 1 (you asked for {given})."
+NO_TAKE_YET = "There is no take yet — make one first."
+TAKE_GONE = "Take {n} is no longer kept by the studio; make it again."
 # Stems (beneath each take).
 STEMS_MISSING = (
     "Stems need the Demucs separation model (htdemucs_ft), and this studio does not have it: {error}.\n\n"
@@ -115,7 +197,6 @@ PARTS_OFFLOADED = (
 )
 # The morph of a take (``take_morph``) and a variation of one (``variations``).
 MORPH_NO_TAKE = "There is no take yet: make one in Generate first, then morph it."
-MORPH_GONE = "Take {n} is no longer kept by the studio; make it again."
 MORPH_NOT_GENERATE = (
     "Only a take made in Generate (or a morph of one) can be morphed here. Cover's Morph the song moves any song."
 )
@@ -125,6 +206,7 @@ RECORD_NOT_UPLOADED = (
     "never opened. Upload the .json file saved beside the take."
 )
 MORPH_UNREADABLE = "This take's record cannot be read as a Generate take's."
+MORPH_UNREADABLE_BECAUSE = MORPH_UNREADABLE + " ({why})"
 MORPH_SAME = (
     "The caption and lyrics are the take's own: change the style or the words, and the morph moves the take "
     "toward them."
@@ -138,6 +220,24 @@ VARIATIONS_OF_A_MORPH = (
     "A morph starts from its song, not from noise, so it has no noise to vary: morph the take it came from "
     "again with another seed."
 )
+VARIATIONS_COUNT = "How many must be a whole number from 1 to {most}."
+VARIATIONS_TOO_DEEP = "This take is already a variation {most} times over; make variations of an earlier one."
+VARIATIONS_NO_TAKE = "There is no take yet: make one first, then its variations."
+VARIATIONS_LORA_FILE = (
+    "This take was made with a LoRA file ({name}), which a record cannot carry: make it again in its tab with the "
+    "file to vary it."
+)
+# ``what``: the song or the timbre reference.
+VARIATIONS_FILE_MISSING = (
+    "Variations of this take need the {what} it was made from ({name}): upload it again as the {what}."
+)
+VARIATIONS_FILE_OTHER = "This take was made from the {what} {name}, not {given}: upload that one to vary it."
+# A record's entries as a variation reads them (``variations``).
+RECORD_MODE_UNKNOWN = "This record's mode ({given}) is not one of the studio's."
+RECORD_TAKE_NO_SEED = "This record's take {n} is not a take's entry (it has no seed)."
+NOISE_TOO_LONG = "This record's noise ({given}) cannot be used: it lists at most {most} [seed, amount] pairs."
+NOISE_NOT_PAIR = "This record's noise has a step ({given}) that is not a [seed, amount] pair."
+NOISE_NO_SEED = "This record's noise has a step with no seed ({given})."
 # A text the music model's text encoder would cut short (``text_limits``), by field.
 TOO_MANY_TOKENS = {
     "lyrics": "The lyrics are {n} tokens long; the model reads at most {most}. Shorten them.",

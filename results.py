@@ -37,8 +37,8 @@ def seeds_text(record: dict[str, Any]) -> str:
     each take's seed, how long it took where; a loop's bars, tempo and metre, each take's tempo as played;
     what the planner chose."""
     parts = [f"take {t['take']}: {t['seed']}{_varied(t.get('variation'))}" for t in record["takes"]]
-    said = records.Record.of(record)
-    if (asked := said.seed_redrawn) is not None:  # ``preparing.from_own_latents``
+    how_made = records.Record.of(record)
+    if (asked := how_made.seed_redrawn) is not None:  # ``preparing.from_own_latents``
         parts[0] += result_words.SEED_REDRAWN.format(asked=asked)
     timings = record["timings"]
     # Every part of the run a visitor waited for: the model's load, Think's plan, the song and a loop's seam
@@ -49,8 +49,8 @@ def seeds_text(record: dict[str, Any]) -> str:
     lines = [text, time_text(record, plans[0] if plans else None)]
     if plans:  # one plan for the request (every take its own blueprint of the same length): said once
         line = plan_text(plans[0])
-        chose = said.chose_length and plans[0].get("fields", {}).get("duration")
-        if chose and said.loop is None:  # a loop's length is its bars: the loop's line says it
+        chose = how_made.chose_length and plans[0].get("fields", {}).get("duration")
+        if chose and how_made.loop is None:  # a loop's length is its bars: the loop's line says it
             chosen = plans[0]["fields"]["duration"]
             line += f" Think chose a length of {audio.clock(chosen)} ({chosen} s)."
         lines.append(line)
@@ -67,8 +67,8 @@ def metre(beats: Any) -> str:
 def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str:
     """A result's time in words: a loop's bars, tempo, metre and length (else its metre: ``_metre_said``),
     then each take's tempo as played (``song_map.Tempo.said``); "" where the record knows none."""
-    said = records.Record.of(record)
-    loop = said.loop
+    how_made = records.Record.of(record)
+    loop = how_made.loop
     if loop is not None:
         bars, bpm, seconds = loop.get("bars"), loop.get("bpm"), float(loop.get("samples", 0)) / audio.SAMPLE_RATE
         head = result_words.LOOP_SAID.format(
@@ -77,7 +77,7 @@ def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str
         head += result_words.LOOP_BY_THINK if loop.get("chosen_by") == "think" else ""
     else:
         head = _metre_said(
-            record, metre(said.time_signature), metre((plan or {}).get("fields", {}).get("timesignature"))
+            record, metre(how_made.time_signature), metre((plan or {}).get("fields", {}).get("timesignature"))
         )
     heard = [
         f"take {t['take']}: {t['tempo']['said']}"
@@ -244,11 +244,11 @@ def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     """The chosen take of a result (``record``, the result's metadata), as a file for another tab's
     source: a take this visitor's page made and the studio still keeps, placed in the uploads
     (within their quota) as if the visitor had uploaded it."""
-    entry, index = records.take_entry(record, take, "There is no take yet — make one first.")
+    entry, index = records.take_entry(record, take, refusals.NO_TAKE_YET)
     path = output_folder.own_take(entry.get("audio"))
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, entry.get("audio")):
-        raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
+        raise gr.Error(refusals.TAKE_GONE.format(n=index + 1))
     placed = uploads.link_in(path)  # one place per take, however often it is sent
     if placed is None:
         raise gr.Error(studio_words.UPLOADS_FULL)

@@ -283,21 +283,21 @@ def positive(value: Any) -> float | None:
 def of_take(
     take: np.ndarray,
     entry: dict[str, Any],
-    said: Any,
+    how_made: Any,
     loop: dict[str, Any] | None = None,
     grid: list[float] | None = None,
 ) -> dict[str, Any]:
     """A finished take's ``bars``, ``sections`` and ``tempo`` for its record ``entry`` (its synced lines,
-    Think's plan) and its record (``said``, a ``records.Record``: the metre and tempo asked, the whole song's words); a loop's
+    Think's plan) and its record (``how_made``, a ``records.Record``: the metre and tempo asked, the whole song's words); a loop's
     bars are its grid (``looped``), a take locked to the grid its ``grid``. Empty (a loop: its grid alone)
     where the analyses are all busy for ``TAKE_WAIT_S`` or the measurement fails: a take is never lost for
     its map."""
-    bpm, per_bar = asked(said.bpm, said.time_signature, entry.get("planner"))
+    bpm, per_bar = asked(how_made.bpm, how_made.time_signature, entry.get("planner"))
     if loop is not None:
         per_bar, bpm = int(loop["beats_per_bar"]), positive(loop["bpm"])
     lines = entry.get("lyric_lines") or []
     times = [float(line["time"]) for line in lines if isinstance(line, dict) and "time" in line]
-    lyrics = said.words
+    lyrics = how_made.words
     try:
         with analysis.place(TAKE_WAIT_S):
             heard: Map | None = of_audio(take, audio.SAMPLE_RATE, per_bar, bpm, lyrics, times)
@@ -309,7 +309,7 @@ def of_take(
     if heard is None:
         return {}
     found = heard.as_record() if grid is None else dataclasses.replace(heard, bars=grid).as_record()
-    kept = positive(said.source_seconds) if said.extended else None
+    kept = positive(how_made.source_seconds) if how_made.extended else None
     return found if kept is None else {**found, "sections": _after_kept(found["sections"], kept)}
 
 

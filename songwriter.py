@@ -41,6 +41,7 @@ import progress_words
 import refusals
 import result_words
 import runs
+import stopping
 import tooltips as tips
 from plan_format import PlanUnusable, check_plan, cut, inspiration_prompt, parse_lyrics, parse_plan
 
@@ -66,10 +67,10 @@ def check(
         raise gr.Error(refusals.WRITE_IT_OFF, title="Write it not available")
     text = checks.printable(str(idea or "")).strip()
     if not text:
-        raise checks.InputError(f"Write an idea for the song first: one line, such as “{EXAMPLE}”.", "idea")
+        raise checks.InputError(refusals.NO_IDEA.format(example=EXAMPLE), "idea")
     if len(text) > checks.MAX_IDEA_CHARS:
         raise checks.InputError(
-            f"An idea is at most {checks.MAX_IDEA_CHARS} characters; yours has {len(text)}. Say it in a line or two.",
+            refusals.IDEA_TOO_LONG.format(most=checks.MAX_IDEA_CHARS, n=len(text)),
             "idea",
         )
     with checks.about("instrumental"):
@@ -159,7 +160,7 @@ def write(
         notes, words = describe.understand(lm, prompt, fixed, budget, progress, should_stop, seed, "Write it", written)
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
-        raise gpu.stopped(progress_words.WRITE_IT_STOPPED) from None
+        raise stopping.stopped(progress_words.WRITE_IT_STOPPED) from None
     except PlanUnusable as exc:
         raise gr.Error(refusals.WRITE_IT_UNUSABLE.format(reason=exc)) from None
     if fields["duration"] > LONGEST:

@@ -171,9 +171,14 @@ class Warmup:
     def failure(self, kind: str) -> str:
         """Why ``kind`` is not built, in the words a press gets (the music model's as the header says them)."""
         import generation
+        import refusals
 
         error = self.errors.get(kind, "unknown error")
-        return generation.model_missing(error) if kind == "music" else f"The {NAMES[kind]} could not be loaded: {error}"
+        return (
+            generation.model_missing(error)
+            if kind == "music"
+            else refusals.MODEL_NOT_LOADED.format(name=NAMES[kind], error=error)
+        )
 
     def state(self) -> dict[str, Any]:
         running = self.running() is not None

@@ -1,6 +1,7 @@
-"""Stop: a tab's run registered so that its Stop button, and only it, ends it (``tab_run``), the Stop button
-itself (``stopper``: the run and this visitor's requests still in the queue), and a stop said as one
-(``is_stop``, ``said_stopped``: a grey note, not an error)."""
+"""Stop, as the page knows it: the error a stopped run ends with (``stopped``), told from any other
+(``is_stop``) and said as a stop (``said_stopped``: a grey note, not an error); a tab's run registered so that
+its Stop button, and only it, ends it (``tab_run``), and the Stop button itself (``stopper``: the run and this
+visitor's requests still in the queue). A run's Stop flag, asked and read, is ``runs``'."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ from collections.abc import Callable
 
 import gradio as gr
 
-import gpu
+import progress_words
 import runs
 
 STOPPED = runs.STOPPED
+
+
+def stopped(words: str = progress_words.NOT_STARTED) -> gr.Error:
+    """The error a stopped run ends with: its title is the one the page knows a stop by."""
+    return gr.Error(words, title=STOPPED)
 
 
 def is_stop(exc: gr.Error) -> bool:
@@ -37,7 +43,7 @@ def tab_run(tab: str, request: gr.Request | None):
 
     event_id = LocalContext.event_id.get(None)
     if runs.forget_event(event_id):
-        raise gpu.stopped()
+        raise stopped()
     blocks = LocalContext.blocks.get(None)
     wanted = _still_wanted(blocks, event_id) if blocks is not None and event_id is not None else None
     run_id = runs.start_run(_owner(request, tab), wanted)

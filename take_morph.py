@@ -60,15 +60,15 @@ def prepare(
     left out are the take's own; ``seed`` draws the noise each step adds (-1: random). A take made with a
     timbre reference needs that file again (``reference_audio``). Returns a job of mode ``morph``."""
     path, own = _the_take(take, record, request)
-    written = records.Record.of(own)
-    variant, said = models.active_variant(), heard(written, own)
+    how_made = records.Record.of(own)
+    variant, as_heard = models.active_variant(), heard(how_made, own)
     with about("record"):
         values = records.settings(own, 1)  # every setting checked as the form checks it
-    caption, words = _spoken(said)
+    caption, words = _spoken(as_heard)
     new_prompt, new_lyrics = preparing.text(
         caption if prompt is None else prompt, words if lyrics is None else lyrics, "morph"
     )
-    if (new_prompt, new_lyrics or INSTRUMENTAL_TAG) == (said["prompt"], said["lyrics"]):
+    if (new_prompt, new_lyrics or INSTRUMENTAL_TAG) == (as_heard["prompt"], as_heard["lyrics"]):
         raise InputError(refusals.MORPH_SAME, "prompt")
     with about("vocal_language"):
         language = languages.sung_language(
@@ -77,7 +77,7 @@ def prepare(
     # The new words and the take's own, where the text encoder would cut them short (its own were read
     # when it was made, but a caption Think rewrote was never counted).
     try:
-        preparing.check_tokens({"morph_prompt": said["prompt"], "morph_lyrics": said["lyrics"]}, language)
+        preparing.check_tokens({"morph_prompt": as_heard["prompt"], "morph_lyrics": as_heard["lyrics"]}, language)
     except InputError as exc:  # the take's, not a field of the row's
         raise InputError(exc.message, "record") from None
     preparing.check_tokens({"lyrics": new_lyrics}, language)
@@ -90,15 +90,15 @@ def prepare(
     with about("seed"):
         seeds = checks.seeds_for(seed, 1)
     adapter = _adapter(values)
-    reference = _reference(written, reference_audio, own["seed"])
+    reference = _reference(how_made, reference_audio, own["seed"])
     finishing = checks.check_finish(
         values["loudness"], values["fade_in"], values["fade_out"], ceiling=values["ceiling"]
     )
-    music = {k: said[k] for k in ("bpm", "keyscale", "timesignature")}
+    music = {k: as_heard[k] for k in ("bpm", "keyscale", "timesignature")}
     pipeline = {"prompt": new_prompt, "lyrics": new_lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     pipeline |= {"num_inference_steps": steps, "guidance_scale": applied, "shift": shift, "dcw": False, **music}
     pipeline |= {"task_type": "text2music", "reference_audio": reference, "morph": True}
-    pipeline |= {"morph_prompt": said["prompt"], "morph_lyrics": said["lyrics"]}
+    pipeline |= {"morph_prompt": as_heard["prompt"], "morph_lyrics": as_heard["lyrics"]}
     notes = Notes(
         reference_audio=Path(str(reference_audio)).name if reference is not None else None,
         morph_of={"take": own["take"], "audio": own["audio"], "seed": own["seed"]},
@@ -125,18 +125,18 @@ def _song_in(path: Path, request: MusicRequest, finishing: Any) -> Job:
     return Job(request, lambda take: audio.fit(take, n), finishing)
 
 
-def heard(said: records.Record, entry: dict[str, Any]) -> dict[str, Any]:
+def heard(how_made: records.Record, entry: dict[str, Any]) -> dict[str, Any]:
     """What the model was told when it made a take (its record, ``Record.told``, and the take's entry): the
     caption (Think's where Think rewrote it), the lyrics as the pipeline took them, and BPM, key and
     metre as the pipeline takes them (Think's where the visitor left them to it)."""
-    told = said.told(entry)
+    told = how_made.told(entry)
     caption, lyrics = told.caption, told.lyrics
     if not isinstance(caption, str) or not isinstance(lyrics, str):
         raise InputError(refusals.MORPH_UNREADABLE, "record")
     try:
         music = preparing.musical(told.bpm, told.key_scale, told.time_signature)
     except gr.Error as exc:
-        raise InputError(f"{refusals.MORPH_UNREADABLE} ({exc.message})", "record") from None
+        raise InputError(refusals.MORPH_UNREADABLE_BECAUSE.format(why=exc.message), "record") from None
     return {"prompt": caption.strip(), "lyrics": lyrics.strip() or INSTRUMENTAL_TAG, **music}
 
 
@@ -148,18 +148,18 @@ def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
         return gr.skip(), gr.skip(), gr.skip()
     try:
         entry, _ = records.take_entry(record, take, refusals.MORPH_NO_TAKE)
-        own = records.Record.of(records.check(record))
-        said = heard(own, entry)
+        how_made = records.Record.of(records.check(record))
+        as_heard = heard(how_made, entry)
     except gr.Error:
         return gr.skip(), gr.skip(), gr.skip()
-    steps = own.steps
+    steps = how_made.steps
     steps = steps if isinstance(steps, int) and not isinstance(steps, bool) else gr.skip()
-    return *_spoken(said), steps
+    return *_spoken(as_heard), steps
 
 
-def _spoken(said: dict[str, Any]) -> tuple[str, str]:
+def _spoken(as_heard: dict[str, Any]) -> tuple[str, str]:
     """A take's caption and lyrics as a visitor writes them (``heard``'s; no words: empty, not the tag)."""
-    return said["prompt"], "" if said["lyrics"] == INSTRUMENTAL_TAG else said["lyrics"]
+    return as_heard["prompt"], "" if as_heard["lyrics"] == INSTRUMENTAL_TAG else as_heard["lyrics"]
 
 
 def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any]]:
@@ -176,11 +176,11 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
     path = output_folder.own_take_audio(relative) if isinstance(relative, str) else None
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, relative):
-        raise InputError(refusals.MORPH_GONE.format(n=index + 1), "record")
+        raise InputError(refusals.TAKE_GONE.format(n=index + 1), "record")
     try:
         own = records.check(records.read(path.with_suffix(".json")))
     except gr.Error:
-        raise InputError(refusals.MORPH_GONE.format(n=index + 1), "record") from None
+        raise InputError(refusals.TAKE_GONE.format(n=index + 1), "record") from None
     if own.get("mode") not in MORPHABLE:
         raise InputError(refusals.MORPH_NOT_GENERATE, "record")
     if not isinstance(own.get("seed"), int) or not isinstance(own.get("take"), int):
@@ -199,10 +199,10 @@ def _adapter(values: dict[str, Any]) -> dict[str, Any] | None:
     return preparing.check_lora(None, values["lora_scale"], values["lora_preset"])
 
 
-def _reference(said: records.Record, given: Any, seed: int) -> Any:
+def _reference(how_made: records.Record, given: Any, seed: int) -> Any:
     """The take's timbre reference, given again (a record names it, it cannot carry it), read as the
     take read it; None for a take made without one."""
-    wanted = said.files.get("reference_audio")
+    wanted = how_made.files.get("reference_audio")
     if not wanted:
         return None
     name = Path(str(wanted)).name

@@ -28,6 +28,7 @@ import grid_lock
 import lrc
 import output_folder
 import records
+import refusals
 import runs
 import song_map
 import take_latents
@@ -45,10 +46,10 @@ FULL_DISK_BYTES = 64 * 2**20
 def _why_not_saved(exc: BaseException, folder: Path) -> str:
     code = getattr(exc, "errno", None)
     if code == errno.ENOSPC or "No space" in str(exc) or _free_bytes(folder) < FULL_DISK_BYTES:
-        return "the disk of the studio's output folder is full"
+        return refusals.SAVE_DISK_FULL
     if code in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return "the studio may not write to its output folder (it is read-only)"
-    return f"writing to the output folder failed ({type(exc).__name__})"
+        return refusals.SAVE_READ_ONLY
+    return refusals.SAVE_FAILED.format(kind=type(exc).__name__)
 
 
 def _free_bytes(folder: Path) -> int:
@@ -74,25 +75,25 @@ def encoding(fmt: str, subtype: str | None = None) -> dict[str, Any]:
     return {"format": fmt, "bits": 32, "float": True} if kind == "FLOAT" else {"format": fmt, "bits": int(kind[4:])}
 
 
-def title(said: records.Record, take: int, of: int) -> str:
+def title(how_made: records.Record, take: int, of: int) -> str:
     """A take's title in its tags (``said``: its record): the first sung line, else the caption, else the
     mode; numbered when the request made several."""
     base = ""
-    for line in (said.words or "").splitlines():  # a region Edit's: the song's
+    for line in (how_made.words or "").splitlines():  # a region Edit's: the song's
         line = "".join(c for c in line if c.isprintable()).strip()
         if line and not line.startswith(("[", "(")):
             base = line
             break
-    base = base or " ".join("".join(c for c in said.caption if c.isprintable()).split())
+    base = base or " ".join("".join(c for c in how_made.caption if c.isprintable()).split())
     if len(base) > TITLE_CHARS:
         base = base[: TITLE_CHARS - 1].rstrip() + "…"
     base = base or "Untitled"
     return f"{base} (take {take} of {of})" if of > 1 else base
 
 
-def _tags(mode: str, said: records.Record, take: int, of: int, seed: int) -> dict[str, str]:
+def _tags(mode: str, how_made: records.Record, take: int, of: int, seed: int) -> dict[str, str]:
     return {
-        "title": title(said, take, of),
+        "title": title(how_made, take, of),
         "artist": audio.STUDIO,
         "comment": f"{mode.title()}, take {take} of {of}, seed {seed}; made with {audio.STUDIO}",
     }
@@ -174,7 +175,7 @@ def write_takes(
     alone = [p.with_name(f"{p.stem}-part{p.suffix}") for p in paths] if "parts" in result else []
     for entry, part in zip(record["takes"], alone, strict=False):
         entry["part"] = part.relative_to(root).as_posix()
-    said = records.Record.of(record)
+    how_made = records.Record.of(record)
     played = _as_played(result, record, paths, root)
     written += alone + [path for _, path in played]
     written += [p.with_name(f".partial-{p.name}") for p in written]
@@ -183,7 +184,7 @@ def write_takes(
         folder.mkdir(parents=True, exist_ok=True)
         kept = [(t, own["rate"], own["subtype"]) for t in own["takes"]] if "takes" in own else [None] * len(seeds)
         jobs = [
-            (take, path, preview, fmt, _tags(mode, said, i, len(seeds), seed), mine)
+            (take, path, preview, fmt, _tags(mode, how_made, i, len(seeds), seed), mine)
             for i, (take, path, preview, seed, mine) in enumerate(
                 zip(result["audio"], paths, previews, seeds, kept, strict=True), 1
             )
@@ -191,8 +192,8 @@ def write_takes(
         parts = [(part, p, p, fmt, {}) for part, p in zip(result.get("parts", ()), alone, strict=True)]
         _write_all(jobs + parts + [(take, p, p, fmt, {}) for take, p in played])
         runs.unless(stop)
-        _write_lrcs(record, paths, said)
-        _mapped(record, result, said, stop)
+        _write_lrcs(record, paths, how_made)
+        _mapped(record, result, how_made, stop)
         take_latents.write_all(result, record, paths, root)
         _bound(result, record, paths)
         record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
@@ -215,21 +216,24 @@ def _all_or_none(written: list[Path], folder: Path) -> Iterator[None]:
         if isinstance(exc, runs.Cancelled):
             raise
         raise SaveError(
-            f"Your song was made but could not be saved: {_why_not_saved(exc, folder)}. Nothing was kept; "
-            "please tell whoever runs this studio, then try again.",
+            refusals.SONG_NOT_SAVED.format(why=_why_not_saved(exc, folder)),
             title="Not saved",
         ) from None
 
 
-def _mapped(record: dict[str, Any], result: dict[str, Any], said: records.Record, stop: runs.Stop = runs.NEVER) -> None:
+def _mapped(
+    record: dict[str, Any], result: dict[str, Any], how_made: records.Record, stop: runs.Stop = runs.NEVER
+) -> None:
     """Each take's map in its entry (``song_map``: a loop's its grid, a locked take's its lock's), and its time."""
     mapping = time.perf_counter()
     for entry, take in runs.until(stop, zip(record["takes"], result["audio"], strict=True)):
         locked = entry.get("lock") or {}
         grid = grid_lock.grid(locked, entry["seconds"]) if locked.get("locked") else None
-        mapped = song_map.of_take(take, entry, said, result.get("loop"), grid)
+        mapped = song_map.of_take(take, entry, how_made, result.get("loop"), grid)
         # Counted from the musician's bar 1 where an Edit or Extend set it (``bar_one``).
-        entry.update(bar_one.of_take(mapped, said.first_downbeat, said.bpm, said.time_signature, entry["seconds"]))
+        entry.update(
+            bar_one.of_take(mapped, how_made.first_downbeat, how_made.bpm, how_made.time_signature, entry["seconds"])
+        )
     record["timings"]["map_s"] = round(time.perf_counter() - mapping, 3)
 
 
@@ -303,11 +307,11 @@ def _synced(result: dict[str, Any], index: int, path: Path, root: Path, seconds:
     }
 
 
-def _write_lrcs(record: dict[str, Any], paths: list[Path], said: records.Record) -> None:
+def _write_lrcs(record: dict[str, Any], paths: list[Path], how_made: records.Record) -> None:
     """A sung take's ``.lrc`` beside it, written as the takes are (complete or absent)."""
     for path, entry in zip(paths, record["takes"], strict=True):
         if "lrc" in entry:
-            text = lrc.lrc_text(entry["lyric_lines"], title(said, entry["take"], len(paths)), entry["seconds"])
+            text = lrc.lrc_text(entry["lyric_lines"], title(how_made, entry["take"], len(paths)), entry["seconds"])
             partial = path.with_name(f".partial-{path.stem}.lrc")
             partial.write_text(text, encoding="utf-8")
             os.replace(partial, path.with_suffix(".lrc"))
@@ -390,8 +394,7 @@ def write_stems(take: Path, parts: dict[str, Any], info: dict[str, Any]) -> tupl
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
         raise SaveError(
-            f"The stems were made but could not be saved: {_why_not_saved(exc, take.parent)}. Nothing was kept; "
-            "please tell whoever runs this studio, then try again.",
+            refusals.STEMS_NOT_SAVED.format(why=_why_not_saved(exc, take.parent)),
             title="Not saved",
         ) from None
     return [str(p) for p in paths], record

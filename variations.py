@@ -50,22 +50,19 @@ def prepare(
     with checks.about("count"):
         n = checks.in_range(DEFAULT_COUNT if count is None else count, "How many", 1, checks.MAX_TAKES)
         if n != int(n):
-            raise checks.InputError(f"How many must be a whole number from 1 to {checks.MAX_TAKES}.", "count")
+            raise checks.InputError(refusals.VARIATIONS_COUNT.format(most=checks.MAX_TAKES), "count")
         n = int(n)
     with checks.about("seed"):
         fresh = checks.seeds_for(seed, n)
     chain = _chain(entry.get("noise"))
     if mixed > 0 and len(chain) >= LONGEST_CHAIN:
-        raise checks.InputError(
-            f"This take is already a variation {LONGEST_CHAIN} times over; make variations of an earlier one.",
-            "record",
-        )
-    said = records.Record.of(record)
-    files = _files(said, src_audio, reference_audio)
-    if said.mode == "generate":
-        job = _remade(record, take, files.get("reference_audio"), voice_of(said, files))
+        raise checks.InputError(refusals.VARIATIONS_TOO_DEEP.format(most=LONGEST_CHAIN), "record")
+    how_made = records.Record.of(record)
+    files = _files(how_made, src_audio, reference_audio)
+    if how_made.mode == "generate":
+        job = _remade(record, take, files.get("reference_audio"), voice_of(how_made, files))
     else:
-        job = _remade_audio(said, entry, files)
+        job = _remade_audio(how_made, entry, files)
     seeds = job.seeds * n
     audio = entry.get("audio")
     audio = audio if isinstance(audio, str) and len(audio) <= 200 and audio.isprintable() else None
@@ -80,48 +77,43 @@ def prepare(
 def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
     made = record.get("takes") if isinstance(record, dict) else None
     if not isinstance(made, list) or not made:
-        raise checks.InputError("There is no take yet: make one first, then its variations.", "record")
+        raise checks.InputError(refusals.VARIATIONS_NO_TAKE, "record")
     records.check(record)
     mode = record.get("mode")
     if mode == "morph":  # ``take_morph``: its song's, not a noise of its own
         raise checks.InputError(refusals.VARIATIONS_OF_A_MORPH, "record")
     if not isinstance(mode, str) or mode not in modes.PREPARE:
-        raise checks.InputError(f"This record's mode ({checks.shown(mode)}) is not one of the studio's.", "record")
+        raise checks.InputError(refusals.RECORD_MODE_UNKNOWN.format(given=checks.shown(mode)), "record")
     with checks.about("take"):
         chosen = records.take_of(record, take)  # a take's own .json: the take it holds
     entry, index, seed = chosen.entry, chosen.number - 1, chosen.seed
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= checks.MAX_SEED:
-        raise checks.InputError(f"This record's take {index + 1} is not a take's entry (it has no seed).", "record")
+        raise checks.InputError(refusals.RECORD_TAKE_NO_SEED.format(n=index + 1), "record")
     return entry, index
 
 
-def _files(said: records.Record, src_audio: Any, reference_audio: Any) -> dict[str, Any]:
+def _files(how_made: records.Record, src_audio: Any, reference_audio: Any) -> dict[str, Any]:
     """The files the take was made with, given again: each the one its record names, by name."""
-    if (lora := said.files.get("lora")) and not said.files.get("lora_preset"):
-        raise checks.InputError(
-            f"This take was made with a LoRA file ({checks.shown(Path(str(lora)).name)}), which a record "
-            "cannot carry: make it again in its tab with the file to vary it.",
-            "record",
-        )
+    if (lora := how_made.files.get("lora")) and not how_made.files.get("lora_preset"):
+        raise checks.InputError(refusals.VARIATIONS_LORA_FILE.format(name=checks.shown(Path(str(lora)).name)), "record")
     given = {}
     for name, path, what in (
         ("src_audio", src_audio, "song"),
         ("reference_audio", reference_audio, "timbre reference"),
     ):
-        wanted = said.files.get(name)
+        wanted = how_made.files.get(name)
         # A take's voice needs no file again: it is resolved again from that take (``voice``).
-        if not wanted or (name == "reference_audio" and not path and voice_of(said, {})):
+        if not wanted or (name == "reference_audio" and not path and voice_of(how_made, {})):
             continue
         if not path:
             raise checks.InputError(
-                f"Variations of this take need the {what} it was made from ({checks.shown(str(wanted))}): "
-                f"upload it again as the {what}.",
-                name,
+                refusals.VARIATIONS_FILE_MISSING.format(what=what, name=checks.shown(str(wanted))), name
             )
         if Path(str(path)).name != Path(str(wanted)).name:
             raise checks.InputError(
-                f"This take was made from the {what} {checks.shown(str(wanted))}, not "
-                f"{checks.shown(Path(str(path)).name)}: upload that one to vary it.",
+                refusals.VARIATIONS_FILE_OTHER.format(
+                    what=what, name=checks.shown(str(wanted)), given=checks.shown(Path(str(path)).name)
+                ),
                 name,
             )
         given[name] = path
@@ -133,29 +125,23 @@ def _chain(value: Any) -> list[tuple[int, float]]:
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > LONGEST_CHAIN:
-        raise checks.InputError(
-            f"This record's noise ({checks.shown(value)}) cannot be used: it lists at most {LONGEST_CHAIN} "
-            "[seed, amount] pairs.",
-            "record",
-        )
+        raise checks.InputError(refusals.NOISE_TOO_LONG.format(given=checks.shown(value), most=LONGEST_CHAIN), "record")
     chain = []
     for step in value:
         try:
             seed, amount = step
             chain.append((checks.check_seed(seed), checks.in_range(amount, "Amount", *AMOUNT_RANGE)))
         except (TypeError, ValueError, checks.gr.Error):
-            raise checks.InputError(
-                f"This record's noise has a step ({checks.shown(step)}) that is not a [seed, amount] pair.", "record"
-            ) from None
+            raise checks.InputError(refusals.NOISE_NOT_PAIR.format(given=checks.shown(step)), "record") from None
         if chain[-1][0] < 0:
-            raise checks.InputError(f"This record's noise has a step with no seed ({checks.shown(step)}).", "record")
+            raise checks.InputError(refusals.NOISE_NO_SEED.format(given=checks.shown(step)), "record")
     return chain
 
 
-def voice_of(said: records.Record, files: dict[str, Any]) -> str | None:
+def voice_of(how_made: records.Record, files: dict[str, Any]) -> str | None:
     """The take whose voice a Generate take was made with (its record's ``voice``), unless the variation is
     given the reference file itself."""
-    lent = said.voice.get("take")
+    lent = how_made.voice.get("take")
     return None if files.get("reference_audio") or not isinstance(lent, str) else lent
 
 
@@ -173,9 +159,9 @@ def _remade(record: dict[str, Any], take: Any, reference: str | None = None, voi
     return modes.prepare_generate(**own, reference_audio=reference, reference_take=voice)
 
 
-def _remade_audio(said: records.Record, entry: dict[str, Any], files: dict[str, Any]) -> modes.Job:
+def _remade_audio(how_made: records.Record, entry: dict[str, Any], files: dict[str, Any]) -> modes.Job:
     """A Cover, Extend or Edit take made again from its record: its song and reference given again,
     every other setting the record's, checked by the mode's own preparer, and the take's seed."""
-    prepare = modes.PREPARE[said.mode]
+    prepare = modes.PREPARE[how_made.mode]
     own = set(inspect.signature(prepare).parameters) - {"src_audio", "reference_audio", "lora", "seed"}
-    return prepare(**said.asked(own), **files, seed=entry["seed"])
+    return prepare(**how_made.asked(own), **files, seed=entry["seed"])

@@ -41,10 +41,10 @@ def _lent(path: Path) -> str:
 def use_voice(take: Any, record: Any, request: gr.Request = None) -> tuple[str, Any]:
     """*Use this voice* under a result: the chosen take (``take``, from 1) of ``record`` as Generate's
     timbre reference, and Generate selected; refused as *Send to* refuses, and for an instrumental."""
-    entry, index = records.take_entry(record, take, "There is no take yet — make one first.")
+    entry, index = records.take_entry(record, take, refusals.NO_TAKE_YET)
     path = output_folder.own_take_audio(entry.get("audio"))
     if path is None or not take_owners.made_by(request, entry.get("audio")):
-        raise gr.Error(f"Take {index + 1} is no longer kept by the studio; make it again.")
+        raise gr.Error(refusals.TAKE_GONE.format(n=index + 1))
     return _lent(path), gr.Tabs(selected="generate")
 
 

@@ -58,6 +58,17 @@ def ratios(lines: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.diff(np.asarray(targets, dtype=float)) / np.diff(np.asarray(lines, dtype=float))
 
 
+def most_pct(lines: np.ndarray, targets: np.ndarray) -> float:
+    """The most any bar is stretched, in percent either way, to move ``lines`` onto ``targets``."""
+    return float(np.abs(ratios(lines, targets) - 1.0).max() * 100.0)
+
+
+def too_far(pct: float) -> bool:
+    """Whether bars stretched up to ``pct`` % (``most_pct``) are stretched too far to be warped (``MOST_PCT``):
+    a loop then refused, a take locked to the grid kept as played."""
+    return pct > MOST_PCT
+
+
 def onto(
     stereo: np.ndarray,
     lines: np.ndarray,

@@ -22,6 +22,7 @@ import pace_phases
 import pace_view
 import player
 import quota
+import refusals
 import result_words
 import studio_words
 import tooltips as tips
@@ -238,7 +239,7 @@ def example_rows(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.
 
     def preprocess(payload: Any) -> Any:
         if payload is not None and not (type(payload) is int and 0 <= payload < count):
-            raise gr.Error(f"There is no example {checks.shown(payload)}: the examples are numbered 0 to {count - 1}.")
+            raise gr.Error(refusals.NO_SUCH_EXAMPLE.format(given=checks.shown(payload), last=count - 1))
         return own(payload)
 
     dataset.preprocess = preprocess

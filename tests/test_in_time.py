@@ -186,6 +186,22 @@ def test_a_take_that_cannot_be_locked_is_kept_as_played_with_the_reason():
     assert kept is None and not info["locked"] and info["most_pct"] > warp.MOST_PCT and "stretched" in info["why"]
 
 
+def test_the_stretch_bound_is_warps_alone_for_a_loop_and_a_locked_take(monkeypatch):
+    """How far a bar may be stretched is one rule (``warp.too_far``): tightened there, a loop in time is refused
+    and a take in time is kept as played, each asking it once with the stretch it measured."""
+    import grid_lock
+
+    asked = []
+    monkeypatch.setattr(warp, "too_far", lambda pct: asked.append(pct) or True)
+    loop, first, _ = _first(120, 4, 0.0, drift=0.0)
+    with pytest.raises(InputError, match="too far from 120 BPM"):
+        loop_takes.in_time(first, loop)
+    song, _ = groove(120, 4, 12.0, drift=0.0)
+    kept, info = grid_lock.lock(song, 120, 4)
+    assert kept is None and not info["locked"] and "stretched" in info["why"]
+    assert len(asked) == 2 and info["most_pct"] == pytest.approx(asked[1], abs=0.005)
+
+
 # ---------------------------------------------------------------- on the stand-in band, through the surfaces
 
 BAND_SLOW = {"error": -0.02, "drift": 0.01}

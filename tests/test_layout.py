@@ -395,3 +395,120 @@ def test_agents_md_reads_in_ten_minutes_and_ruff_knows_every_room():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert config["tool"]["ruff"]["src"] == [".", "tools", "tests"]
     assert "isort" not in config["tool"]["ruff"]["lint"]
+
+
+# Rooms whose refusals still hold their own words, while the lead rewrites their parameters (issue 80): each
+# is emptied from this list as its words move to ``refusals``. No room is added to it.
+OWN_WORDS_FOR_NOW = ("modes", "preparing", "part_tasks", "records", "job_record")
+
+
+def _refusal_classes(rooms: dict[str, ast.Module]) -> set[str]:
+    """``gr.Error`` and every class a room derives from it (``InputError``, ``SaveError`` …), by name."""
+    found = {"Error"}
+    while True:
+        more = {
+            node.name
+            for tree in rooms.values()
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+            and any((b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", None)) in found for b in node.bases)
+        }
+        if more <= found:
+            return found
+        found |= more
+
+
+def refusal_words(tree: ast.Module, classes: set[str]) -> list[int]:
+    """The lines of ``tree`` where a refusal (one of ``classes``) is given its words as a literal: a string or an
+    f-string as its message, rather than ``refusals``' words."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            message = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "message"), None)
+            literal = isinstance(message, ast.JoinedStr) or (
+                isinstance(message, ast.Constant) and isinstance(message.value, str)
+            )
+            if name in classes and literal:
+                found.append(node.lineno)
+    return found
+
+
+def test_the_refusal_finder_finds_words_written_in_a_room():
+    classes = {"Error", "InputError"}
+    for spelling in (
+        'raise gr.Error("Upload a song first.")',
+        'raise InputError(f"{n} bars is too many.", "loop_bars")',
+        'error = gr.Error(message="No take yet.")',
+    ):
+        assert refusal_words(ast.parse(spelling), classes) == [1], spelling
+    assert refusal_words(ast.parse("raise gr.Error(refusals.NO_TAKE)\nraise ValueError('x')"), classes) == []
+
+
+def test_every_refusal_has_its_words_in_refusals():
+    """A visitor's refusal is worded in one room (``refusals``), where its words are read, kept and changed."""
+    rooms = _rooms()
+    classes = _refusal_classes(rooms)
+    found = [
+        f"{name}.py:{line}"
+        for name, tree in rooms.items()
+        if name != "refusals" and name not in OWN_WORDS_FOR_NOW
+        for line in refusal_words(tree, classes)
+    ]
+    assert found == [], "a refusal's words outside refusals.py:\n" + "\n".join(found)
+
+
+def stop_titles(tree: ast.Module) -> list[int]:
+    """The lines of ``tree`` that make or tell a stop by its title (``STOPPED``, as ``runs`` names it)."""
+    return sorted(
+        {
+            node.lineno
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute | ast.Name)
+            and (node.attr if isinstance(node, ast.Attribute) else node.id) == "STOPPED"
+        }
+    )
+
+
+def test_a_stop_is_made_and_told_in_stopping_alone():
+    """What a stop is to the page (its error, its title, how it is told and said) is one room's: ``stopping``;
+    ``runs`` names the title beside its flags, and every other room asks ``stopping``."""
+    found = [
+        f"{name}.py:{line}"
+        for name, tree in _rooms().items()
+        if name not in ("stopping", "runs")
+        for line in stop_titles(tree)
+    ]
+    assert found == []
+
+
+def record_names(tree: ast.Module) -> dict[str, set[bool]]:
+    """Each name ``tree`` binds (a typed argument, an assignment), and whether it is bound to a take's typed record
+    (an argument typed ``records.Record``, a ``records.Record.of(…)`` assigned) or to anything else (an argument
+    typed ``Any`` says neither: ``song_map`` takes a record without importing ``records``)."""
+    found: dict[str, set[bool]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None and ast.unparse(node.annotation) != "Any":
+            typed = ast.unparse(node.annotation) in ("records.Record", "Record")
+            found.setdefault(node.arg, set()).add(typed)
+        elif isinstance(node, ast.Assign):
+            made = isinstance(node.value, ast.Call) and ast.unparse(node.value.func) in (
+                "records.Record.of",
+                "Record.of",
+            )
+            for name in (n for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)):
+                found.setdefault(name.id, set()).add(made)
+    return found
+
+
+def test_a_takes_typed_record_has_one_name_and_the_name_one_meaning():
+    """``how_made`` is a take's typed record (``records.Record``: how the take was made) wherever a room holds
+    one, and nothing else: ``said`` was a Record in six rooms and a dict of words in as many."""
+    rooms = _rooms()
+    found = sorted(
+        f"{name}.py: {bound}"
+        for name, tree in rooms.items()
+        for bound, kinds in record_names(tree).items()
+        if (True in kinds and bound != "how_made") or (bound == "how_made" and kinds != {True})
+    )
+    assert found == []
