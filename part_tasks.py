@@ -79,7 +79,7 @@ def check_change(value: Any) -> str | None:
     key = "region" if value is None or value == "" else value
     if not isinstance(key, str) or key not in CHANGES:
         named = ", ".join(f"{v} ({label})" for label, v in CHOICES)
-        raise InputError(f"What to change must be one of {named}; got {str(value)[:40]!r}.", "change")
+        raise InputError(refusals.PART_CHANGE.format(named=named, got=str(value)[:40]), "change")
     return CHANGES[key]
 
 
@@ -87,7 +87,7 @@ def check_part(value: Any) -> str:
     """One of upstream's track classes (the label a musician reads is taken too)."""
     found = _track(value)
     if found is None:
-        raise InputError(f"Which part must be one of the parts the model knows: {_named()}.", "part")
+        raise InputError(refusals.PART_UNKNOWN.format(named=_named()), "part")
     return found
 
 
@@ -96,10 +96,10 @@ def check_parts(value: Any) -> list[str]:
     handler names them in its instruction in the order it is handed them)."""
     items = [value] if isinstance(value, str) else list(value or []) if isinstance(value, list | tuple) else None
     if not items:
-        raise InputError(f"Choose at least one part to add, from: {_named()}.", "add_parts")
+        raise InputError(refusals.PARTS_NONE.format(named=_named()), "add_parts")
     found = [_track(item) for item in items[: len(TRACKS) + 1]]
     if None in found or len(items) > len(TRACKS):
-        raise InputError(f"Parts to add must be chosen from the parts the model knows: {_named()}.", "add_parts")
+        raise InputError(refusals.PARTS_UNKNOWN.format(named=_named()), "add_parts")
     return list(dict.fromkeys(found))
 
 
@@ -128,14 +128,10 @@ def _named() -> str:
 def check_length(seconds: float) -> None:
     """A song a part is made over: at least ``MIN_SECONDS``, at most the studio's longest."""
     if seconds < MIN_SECONDS:
-        raise InputError(
-            f"The song is {seconds:.1f} s long; parts are made over a song of at least {MIN_SECONDS:g} s.", "src_audio"
-        )
+        raise InputError(refusals.PARTS_SONG_SHORT.format(seconds=seconds, least=MIN_SECONDS), "src_audio")
     if seconds > audio.MAX_SECONDS:
-        raise InputError(
-            f"The song is {seconds / 60:.1f} minutes long; parts are made over at most {audio.MAX_SECONDS / 60:g} minutes.",
-            "src_audio",
-        )
+        most = audio.MAX_SECONDS / 60
+        raise InputError(refusals.PARTS_SONG_LONG.format(minutes=seconds / 60, most=most), "src_audio")
 
 
 def task_arguments(task: str, part: str | None, parts: list[str] | None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import output_folder
 import parameters
 import planner
 import records
+import refusals
 import take_latents
 import text_limits
 import uploads
@@ -67,7 +68,7 @@ def with_think(
     the length, ``seconds`` None); a plan given with Think off is refused."""
     if not thinking:
         if str(plan or "").strip():
-            raise InputError("A plan is what Think follows: turn Think on, or clear the plan.", "plan")
+            raise InputError(refusals.PLAN_WITHOUT_THINK, "plan")
         return request
     call = request.render.pipeline
     args = plan_args(call.prompt, call.lyrics, seconds, music, rewrite, plan, request.render.takes)
@@ -122,7 +123,7 @@ def musical(bpm: Any, key_scale: Any, time_signature: Any) -> dict[str, Any]:
 def need_source(path: Any) -> None:
     # Before any other check: with no song, "upload a song" is the first thing to do.
     if path is None or str(path).strip() == "":
-        raise InputError("Please upload a song first.", "src_audio")
+        raise InputError(refusals.NO_SONG, "src_audio")
 
 
 def source(path: Any, what: str = "song", param: str = "src_audio") -> np.ndarray:
@@ -302,7 +303,7 @@ def check_repaint(mode: Any, strength: Any) -> tuple[str, float]:
     with about("repaint_mode"):
         way = REPAINT_DEFAULT[0] if mode is None or mode == "" else mode
         if way not in REPAINT_MODES:
-            raise gr.Error(f"Repaint mode must be one of {', '.join(REPAINT_MODES)}; got {str(mode)[:40]!r}.")
+            raise gr.Error(refusals.REPAINT_MODE.format(modes=", ".join(REPAINT_MODES), got=str(mode)[:40]))
     with about("repaint_strength"):
         amount = in_range(REPAINT_DEFAULT[1] if strength is None else strength, "Repaint strength", *SHARE_RANGE)
     return way, amount
@@ -318,11 +319,7 @@ def check_morph(morph: Any, prompt: Any, lyrics: Any, src_audio: Any = None) -> 
         return {}
     prompt, lyrics = str(prompt or "").strip(), str(lyrics or "").strip() or take_words(src_audio)
     if not prompt and not lyrics:
-        raise InputError(
-            "Morph moves the song from what it is to the new style: describe the song as it is now "
-            "(The song's own style), or give its words.",
-            "morph_prompt",
-        )
+        raise InputError(refusals.MORPH_NEEDS_WORDS, "morph_prompt")
     with about("morph_lyrics" if len(lyrics) > MAX_LYRICS_CHARS else "morph_prompt"):
         check_text(prompt or "-", lyrics, "cover")
     check_tokens({"morph_prompt": prompt, "morph_lyrics": lyrics})
@@ -391,11 +388,7 @@ def check_lora(path: Any, scale: Any, preset: Any = None) -> dict[str, Any] | No
     chosen = _preset(preset)
     uploaded = path is not None and str(path).strip() != ""
     if chosen and uploaded:
-        raise InputError(
-            "Pick a LoRA preset or upload a LoRA file, not both: one LoRA applies at a time. "
-            "Clear the upload or set the preset to None.",
-            "lora_preset",
-        )
+        raise InputError(refusals.LORA_BOTH, "lora_preset")
     if not chosen and not uploaded:
         return None
     extra: dict[str, Any] = {}
@@ -421,7 +414,7 @@ def _preset(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InputError(f"The LoRA preset must be a preset's name, not {shown(value)}.", "lora_preset")
+        raise InputError(refusals.LORA_PRESET_NAME.format(value=shown(value)), "lora_preset")
     name = value.strip()
     return None if name.lower() in ("", "none") else name
 
@@ -437,8 +430,5 @@ def check_think(value: Any) -> bool:
     if value is None:
         return thinks(value)
     if check_switch(value) and not planner.enabled():
-        raise gr.Error(
-            "Think is not available here: this studio runs without ACE-Step's planner "
-            "(ACE_STUDIO_PLANNER_MODEL=none). Turn Think off."
-        )
+        raise gr.Error(refusals.THINK_UNAVAILABLE)
     return check_switch(value)

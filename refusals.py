@@ -195,6 +195,28 @@ PARTS_OFFLOADED = (
     "Parts need the base model on the accelerator beside the SFT model, and this studio runs its model "
     "offloaded to fit the card (ACE_STUDIO_OFFLOAD). A region can still be made again."
 )
+PART_CHANGE = "What to change must be one of {named}; got {got!r}."
+PART_UNKNOWN = "Which part must be one of the parts the model knows: {named}."
+PARTS_NONE = "Choose at least one part to add, from: {named}."
+PARTS_UNKNOWN = "Parts to add must be chosen from the parts the model knows: {named}."
+PARTS_SONG_SHORT = "The song is {seconds:.1f} s long; parts are made over a song of at least {least:g} s."
+PARTS_SONG_LONG = "The song is {minutes:.1f} minutes long; parts are made over at most {most:g} minutes."
+# What the preparers share (``preparing``): Think and its plan, a region's repainting, Cover's morph, a LoRA.
+PLAN_WITHOUT_THINK = "A plan is what Think follows: turn Think on, or clear the plan."
+THINK_UNAVAILABLE = (
+    "Think is not available here: this studio runs without ACE-Step's planner "
+    "(ACE_STUDIO_PLANNER_MODEL=none). Turn Think off."
+)
+REPAINT_MODE = "Repaint mode must be one of {modes}; got {got!r}."
+MORPH_NEEDS_WORDS = (
+    "Morph moves the song from what it is to the new style: describe the song as it is now "
+    "(The song's own style), or give its words."
+)
+LORA_BOTH = (
+    "Pick a LoRA preset or upload a LoRA file, not both: one LoRA applies at a time. "
+    "Clear the upload or set the preset to None."
+)
+LORA_PRESET_NAME = "The LoRA preset must be a preset's name, not {value}."
 # The morph of a take (``take_morph``) and a variation of one (``variations``).
 MORPH_NO_TAKE = "There is no take yet: make one in Generate first, then morph it."
 MORPH_NOT_GENERATE = (

@@ -399,7 +399,7 @@ def test_agents_md_reads_in_ten_minutes_and_ruff_knows_every_room():
 
 # Rooms whose refusals still hold their own words, while the lead rewrites their parameters (issue 80): each
 # is emptied from this list as its words move to ``refusals``. No room is added to it.
-OWN_WORDS_FOR_NOW = ("modes", "preparing", "part_tasks", "records", "job_record")
+OWN_WORDS_FOR_NOW = ("records",)
 
 
 def _refusal_classes(rooms: dict[str, ast.Module]) -> set[str]:
