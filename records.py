@@ -64,65 +64,105 @@ FIELDS = (
 )
 
 
+def _seconds(value: Any) -> float | None:
+    """A time a record gives in seconds, or a score (0 or more, finite), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 <= value < float("inf") else None
+
+
+def _dicts(value: Any) -> list[dict[str, Any]] | None:
+    """The dicts of a list a record gives (what else it holds left out), or None where it gives no list."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else None
+
+
+def _floats(value: Any) -> list[float] | None:
+    """A list of times a record gives, as numbers; None where it gives none, or one that is not a number."""
+    try:
+        return [float(item) for item in value] if isinstance(value, list) else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _typed(kind: type) -> Any:
+    """A reader of a value of ``kind`` (None where the record gives another; True is no number to a musician)."""
+    return lambda value: value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+
+_text_of, _whole = _typed(str), _typed(int)
+
+
+# How a take's entry is read, field by field (``Take``): a value of another type reads as none.
+_TAKE_READ = {
+    **dict.fromkeys(("planner", "variation", "latents", "lock", "tempo"), _typed(dict)),
+    **dict.fromkeys(("seconds", "lyric_score"), _seconds),
+    **{"seed": _whole, "audio": _text_of, "noise": _typed(list), "bars": _floats, "sections": _dicts},
+    "lyric_lines": lambda value: _dicts(value) or None,
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Take:
-    """One take of a record as the studio reads it back: its number (from 1), its seed, its file, its
-    plan, its variation and noise, and the map of its bars and sections where the record has one
-    (``bars``: each bar's start in seconds; ``sections``: ``{"name", "start", "end"}``), each passed
-    through as written; ``entry`` is the whole entry, for what else it holds."""
+    """One take of a record as the studio reads it back (``_TAKE_READ``): its number (from 1), seed, file, length,
+    plan, variation, noise, synced lines (``{"time", …}``) and their score, latents' file, lock to the grid, and
+    its map where the record has one (``bars``: each bar's start in seconds; ``sections``: ``{"name", "start",
+    "end"}``). ``entry`` is the whole entry, for what else it holds."""
 
     number: int
-    seed: Any
-    audio: Any
+    seed: int | None
+    audio: str | None
     planner: dict[str, Any] | None
     variation: dict[str, Any] | None
-    noise: Any
+    noise: list[Any] | None
     bars: list[float] | None
     sections: list[dict[str, Any]] | None
     entry: dict[str, Any]
+    seconds: float | None = None
+    lyric_lines: list[dict[str, Any]] | None = None
+    lyric_score: float | None = None
+    latents: dict[str, Any] | None = None
+    lock: dict[str, Any] | None = None
+    tempo: dict[str, Any] | None = None  # as played (``song_map.Tempo``)
 
     @classmethod
     def of(cls, entry: Any, number: int) -> Take:
         entry = entry if isinstance(entry, dict) else {}
-        kept = {k: entry.get(k) for k in ("seed", "audio", "noise", "bars", "sections")}
-        plan, varied = (entry.get(k) if isinstance(entry.get(k), dict) else None for k in ("planner", "variation"))
-        return cls(number=number, planner=plan, variation=varied, entry=entry, **kept)
+        return cls(number=number, entry=entry, **{name: read(entry.get(name)) for name, read in _TAKE_READ.items()})
 
 
 @dataclasses.dataclass(frozen=True)
 class Told:
-    """What the model was told when it made a take: the caption (Think's, as the model read it, where Think
-    rewrote it), the lyrics as written, and BPM, key and metre (Think's where the visitor left them to it),
-    each as the record holds it: a reader checks what it uses."""
+    """What the model was told when it made a take: the caption (Think's as the model read it, where Think rewrote
+    it), the lyrics as written (None: not text), BPM, key and metre (Think's where left to it) as the form reads them."""
 
-    caption: Any
-    lyrics: Any
-    bpm: Any
-    key_scale: Any
-    time_signature: Any
+    caption: str | None
+    lyrics: str | None
+    bpm: int | None
+    key_scale: str | None
+    time_signature: str | None
 
 
 @dataclasses.dataclass(frozen=True)
 class Record:
-    """A record as its readers see it (any dict: a part it lacks, or holds in another shape, reads as
-    none): the caption as written, the lyrics as written and the whole song's words (a region Edit's
-    ``song_lyrics``), the metre, tempo and key asked, the source song's length (Extend's: the part kept),
-    the files it names, the take whose voice was lent and its loop (its takes: ``Take``, ``take_of``). ``settings`` are its
-    settings as written, for what makes a take again from them."""
+    """A record as its readers see it (any dict: a part it lacks, or holds in another shape, reads as none):
+    its mode, caption and lyrics as written, the whole song's words (a region Edit's ``song_lyrics``), the
+    metre, tempo and key asked (as the form reads them), steps, the source's length (Extend's: the part kept),
+    the files it names, the take whose voice was lent, its loop, its takes (``Take``), the model and each
+    phase's seconds (``timings``); ``settings``: as written, for what makes a take again from them."""
 
-    mode: Any
+    mode: str | None
     caption: str
     lyrics: str
     words: str | None
-    bpm: Any
-    key_scale: Any
-    time_signature: Any
-    steps: Any
+    bpm: int | None
+    key_scale: str | None
+    time_signature: str | None
+    steps: int | None
     # Whether Think chose the length (a record says -1 for it).
     chose_length: bool
     think: bool
     rewrite_caption: bool
-    source_seconds: Any
+    source_seconds: float | None
     extended: bool
     seed_redrawn: int | None
     files: dict[str, Any]
@@ -131,6 +171,10 @@ class Record:
     settings: dict[str, Any]
     # Where the musician set bar 1 (``first_downbeat``, seconds): the take's bars are counted from there.
     first_downbeat: float | None = None
+    takes: tuple[Take, ...] = ()
+    model: dict[str, Any] = dataclasses.field(default_factory=dict)
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    own: Take | None = None  # the take a take's own ``.json`` was written for (its ``take`` and ``seed``)
 
     @classmethod
     def of(cls, record: Any) -> Record:
@@ -138,27 +182,33 @@ class Record:
         said = record.get("params") if isinstance(record.get("params"), dict) else {}
         words = said.get("song_lyrics") or said.get("lyrics")
         named = {key: said[key] for key in ("src_audio", "reference_audio", "lora", "lora_preset") if said.get(key)}
-        redrawn = said.get("seed_redrawn")
+        made = record.get("takes") if isinstance(record.get("takes"), list) else []
+        bpm, key, metre = _music(said.get("bpm"), said.get("key_scale"), said.get("time_signature"))
+        timings = {name: value for name, value in _dict(record.get("timings")).items() if _seconds(value) is not None}
         return cls(
-            mode=record.get("mode"),
+            mode=_text_of(record.get("mode")),
             caption=said.get("prompt") if isinstance(said.get("prompt"), str) else "",
             lyrics=str(said.get("lyrics") or ""),
             words=words if isinstance(words, str) else None,
-            bpm=said.get("bpm"),
-            key_scale=said.get("key_scale"),
-            time_signature=said.get("time_signature"),
-            steps=said.get("inference_steps"),
+            bpm=bpm,
+            key_scale=key,
+            time_signature=metre,
+            steps=_whole(said.get("inference_steps")),
             chose_length=said.get("audio_duration") == -1,
             think=bool(said.get("think")),
             rewrite_caption=bool(said.get("rewrite_caption", True)),
-            source_seconds=said.get("source_seconds"),
+            source_seconds=_seconds(said.get("source_seconds")),
             extended="extend_seconds" in said,
-            seed_redrawn=redrawn if isinstance(redrawn, int) and not isinstance(redrawn, bool) else None,
+            seed_redrawn=_whole(said.get("seed_redrawn")),
             files=named,
             voice=said.get("reference") if isinstance(said.get("reference"), dict) else {},
             loop=loop_of(record),
             settings=dict(said),
             first_downbeat=_seconds(said.get("first_downbeat")),
+            takes=tuple(Take.of(entry, number) for number, entry in enumerate(made, 1)),
+            model=_dict(record.get("model")),
+            timings=timings,
+            own=Take.of(record, number) if (number := _whole(record.get("take"))) and "seed" in record else None,
         )
 
     def captions(self, take: Take | dict[str, Any] | None) -> list[str]:
@@ -174,10 +224,10 @@ class Record:
         rewritten = self.think and self.rewrite_caption and fields.get("caption")
         # Think's caption as the model read it where it had to be made to fit (``generation``), else as written.
         caption = (plan or {}).get("caption_read", fields.get("caption")) if rewritten else self.caption
+        planned = _music(fields.get("bpm"), fields.get("keyscale"), fields.get("timesignature"))
         own = (self.bpm, self.key_scale, self.time_signature)
-        planned = (fields.get("bpm"), fields.get("keyscale"), fields.get("timesignature"))
         music = (p if g is None else g for g, p in zip(own, planned, strict=True))
-        return Told(caption, self.settings.get("lyrics") or "", *music)
+        return Told(_text_of(caption), _text_of(self.settings.get("lyrics") or ""), *music)
 
     def kept(self) -> dict[str, Any]:
         """Its settings as *My takes* keeps them in the browser: a given plan's codes left out (the take's own
@@ -189,11 +239,15 @@ class Record:
         return {name: value for name, value in self.settings.items() if name in names}
 
 
-def _seconds(value: Any) -> float | None:
-    """A time a record gives in seconds (0 or more, finite), or None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if 0 <= value < float("inf") else None
+def _music(*values: Any) -> tuple[int | None, str | None, str | None]:
+    """BPM, key and metre as the form reads them; None (the model chooses) where the form would refuse one."""
+    read: list[Any] = []
+    for check, value in zip((checks.check_bpm, checks.check_key, checks.check_time_signature), values, strict=True):
+        try:
+            read.append(check(value))
+        except (gr.Error, TypeError, ValueError, OverflowError):
+            read.append(None)
+    return tuple(read)
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -399,14 +453,14 @@ def take_index(take: Any, count: int) -> int:
     return int(number) - 1
 
 
-def take_entry(record: Any, take: Any, no_take: str) -> tuple[dict[str, Any], int]:
-    """Take number ``take`` (from 1) of a result's ``record``: its entry (empty where the record's entry
-    is not one) and its index; ``no_take`` is what a record with no takes is told."""
+def take_entry(record: Any, take: Any, no_take: str) -> Take:
+    """Take number ``take`` (from 1) of a result's ``record`` (its entry empty where the record's entry is
+    not one); ``no_take`` is what a record with no takes is told."""
     made = record.get("takes") if isinstance(record, dict) else None
     if not isinstance(made, list) or not made:
         raise gr.Error(no_take)
     index = take_index(take, len(made))
-    return (made[index] if isinstance(made[index], dict) else {}), index
+    return Take.of(made[index], index + 1)
 
 
 def files_note(files: dict[str, Any]) -> str:

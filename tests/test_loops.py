@@ -321,8 +321,8 @@ def test_a_loop_left_to_think_made_without_its_plan_is_4_4_at_120_bpm(studio_env
     job = modes.prepare_generate(prompt="lofi", loop_bars=2, inference_steps=1, think=True)
     job = dataclasses.replace(job, request=job.request.without_plan("the planner could not be loaded"))
     out = generation.run_music(job.request)
-    assert (out["loop"].bpm, out["loop"].beats_per_bar, out["loop"].turns) == (loop_takes.FALLBACK_BPM, 4, 3)
-    assert out["loop_songs"].shape[-1] == 3 * 4 * SR  # three turns of 4 s, not the 48 s declared
+    assert (out.loop.bpm, out.loop.beats_per_bar, out.loop.turns) == (loop_takes.FALLBACK_BPM, 4, 3)
+    assert out.seam.songs.shape[-1] == 3 * 4 * SR  # three turns of 4 s, not the 48 s declared
     paths, record = modes.finish(job, out)
     assert sf.info(paths[0]).frames == 4 * SR and record["loop"]["bpm"] == loop_takes.FALLBACK_BPM
 

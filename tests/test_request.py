@@ -60,8 +60,8 @@ def test_running_a_request_rewrites_nothing_of_it(studio_env, with_planner):
     sent = pickle.dumps(job.request)
     made = generation.run_music(job.request)
     assert pickle.dumps(job.request) == sent
-    assert made["planners"][0]["fields"]["duration"] > 0 and job.request.render.pipeline.audio_codes is None
-    assert made["audio"].shape[-1] <= int(job_record.of(job)["longest"] * 48000) + 1
+    assert made.planners[0]["fields"]["duration"] > 0 and job.request.render.pipeline.audio_codes is None
+    assert made.audio.shape[-1] <= int(job_record.of(job)["longest"] * 48000) + 1
 
 
 def test_a_run_costing_more_than_its_door_settled_is_settled_again(studio_env, monkeypatch):
