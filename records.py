@@ -96,7 +96,8 @@ _text_of, _whole = _typed(str), _typed(int)
 _TAKE_READ = {
     **dict.fromkeys(("planner", "variation", "latents", "lock", "tempo"), _typed(dict)),
     **dict.fromkeys(("seconds", "lyric_score"), _seconds),
-    **{"seed": _whole, "audio": _text_of, "noise": _typed(list), "bars": _floats, "sections": _dicts},
+    **dict.fromkeys(("audio", "preview"), _text_of),
+    **{"seed": _whole, "noise": _typed(list), "bars": _floats, "sections": _dicts},
     "lyric_lines": lambda value: _dicts(value) or None,
 }
 
@@ -123,6 +124,7 @@ class Take:
     latents: dict[str, Any] | None = None
     lock: dict[str, Any] | None = None
     tempo: dict[str, Any] | None = None  # as played (``song_map.Tempo``)
+    preview: str | None = None
 
     @classmethod
     def of(cls, entry: Any, number: int) -> Take:
@@ -175,6 +177,8 @@ class Record:
     model: dict[str, Any] = dataclasses.field(default_factory=dict)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     own: Take | None = None  # the take a take's own ``.json`` was written for (its ``take`` and ``seed``)
+    created: str | None = None
+    encoding: dict[str, Any] = dataclasses.field(default_factory=dict)  # its file's (``takes.encoding``)
 
     @classmethod
     def of(cls, record: Any) -> Record:
@@ -209,6 +213,8 @@ class Record:
             model=_dict(record.get("model")),
             timings=timings,
             own=Take.of(record, number) if (number := _whole(record.get("take"))) and "seed" in record else None,
+            created=_text_of(record.get("created")),
+            encoding=_dict(record.get("encoding")),
         )
 
     def captions(self, take: Take | dict[str, Any] | None) -> list[str]:
@@ -270,14 +276,10 @@ def kept_record(entry: Any) -> dict[str, Any] | None:
 def take_of(record: dict[str, Any], take: Any) -> Take:
     """The take a checked ``record`` holds: a take's own ``.json`` the one it was written for, else take
     number ``take`` of its takes (``gr.Error`` in words for a number outside them)."""
-    made = record.get("takes") if isinstance(record.get("takes"), list) else []
-    own = record.get("take")
-    if "seed" in record and isinstance(own, int) and not isinstance(own, bool) and 1 <= own <= max(1, len(made)):
-        return Take.of(record, own)
-    if not made:
-        raise gr.Error("There is no take yet — make one first.")
-    index = take_index(take, len(made))
-    return Take.of(made[index], index + 1)
+    said = Record.of(record)
+    if said.own is not None and 1 <= said.own.number <= max(1, len(said.takes)):
+        return said.own
+    return take_entry(record, take, "There is no take yet — make one first.")
 
 
 def loop_of(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -456,11 +458,10 @@ def take_index(take: Any, count: int) -> int:
 def take_entry(record: Any, take: Any, no_take: str) -> Take:
     """Take number ``take`` (from 1) of a result's ``record`` (its entry empty where the record's entry is
     not one); ``no_take`` is what a record with no takes is told."""
-    made = record.get("takes") if isinstance(record, dict) else None
-    if not isinstance(made, list) or not made:
+    made = Record.of(record).takes
+    if not made:
         raise gr.Error(no_take)
-    index = take_index(take, len(made))
-    return Take.of(made[index], index + 1)
+    return made[take_index(take, len(made))]
 
 
 def files_note(files: dict[str, Any]) -> str:

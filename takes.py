@@ -228,10 +228,10 @@ def _mapped(
     """Each take's map in its entry (``song_map``: a loop's its grid, a locked take's its lock's); its seconds."""
     mapping = time.perf_counter()
     locks = result.locked.locks if result.locked is not None else [{}] * len(entries)
-    for entry, take, locked in runs.until(stop, zip(entries, result.audio, locks, strict=True)):
+    for number, (entry, take, locked) in enumerate(runs.until(stop, zip(entries, result.audio, locks, strict=True)), 1):
         seconds = round(audio.seconds(take), 3)  # as its entry says (``_entry``)
         grid = grid_lock.grid(locked, seconds) if locked.get("locked") else None
-        mapped = song_map.of_take(take, entry, said, result.loop, grid)
+        mapped = song_map.of_take(take, records.Take.of(entry, number), said, result.loop, grid)
         # Counted from the musician's bar 1 where an Edit or Extend set it (``bar_one``).
         entry.update(bar_one.of_take(mapped, said.first_downbeat, said.bpm, said.time_signature, seconds))
     return round(time.perf_counter() - mapping, 3)
@@ -242,7 +242,7 @@ def _bound(result: Finished, entries: list[dict[str, Any]], paths: list[Path]) -
     is this take (``take_latents.belongs``: Edit and Extend by the bar read its record's grid)."""
     locks = result.locked.locks if result.locked is not None else [{}] * len(entries)
     for entry, path, locked in zip(entries, paths, locks, strict=True):
-        if "latents" not in entry and (result.loop is not None or locked.get("locked")):
+        if records.Take.of(entry, 1).latents is None and (result.loop is not None or locked.get("locked")):
             entry["audio_sha256"] = take_latents.digest(path)
 
 
