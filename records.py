@@ -104,10 +104,9 @@ _TAKE_READ = {
 
 @dataclasses.dataclass(frozen=True)
 class Take:
-    """One take of a record as the studio reads it back (``_TAKE_READ``): its number (from 1), seed, file, length,
-    plan, variation, noise, synced lines (``{"time", …}``) and their score, latents' file, lock to the grid, and
-    its map where the record has one (``bars``: each bar's start in seconds; ``sections``: ``{"name", "start",
-    "end"}``). ``entry`` is the whole entry, for what else it holds."""
+    """A take of a record read back (``_TAKE_READ``): number (from 1), seed, file, length, plan, variation, noise,
+    synced lines (``{"time", …}``) and their score, latents, lock to the grid, its map where it has one (``bars``:
+    each bar's start in seconds; ``sections``: ``{"name", "start", "end"}``); ``entry``: all it holds."""
 
     number: int
     seed: int | None
@@ -134,8 +133,7 @@ class Take:
 
 @dataclasses.dataclass(frozen=True)
 class Told:
-    """What the model was told when it made a take: the caption (Think's as the model read it, where Think rewrote
-    it), the lyrics as written (None: not text), BPM, key and metre (Think's where left to it) as the form reads them."""
+    """What the model was told when it made a take (``Record.told``; caption or lyrics None: not text)."""
 
     caption: str | None
     lyrics: str | None
@@ -146,11 +144,10 @@ class Told:
 
 @dataclasses.dataclass(frozen=True)
 class Record:
-    """A record as its readers see it (any dict: a part it lacks, or holds in another shape, reads as none):
-    its mode, caption and lyrics as written, the whole song's words (a region Edit's ``song_lyrics``), the
-    metre, tempo and key asked (as the form reads them), steps, the source's length (Extend's: the part kept),
-    the files it names, the take whose voice was lent, its loop, its takes (``Take``), the model and each
-    phase's seconds (``timings``); ``settings``: as written, for what makes a take again from them."""
+    """A record as its readers see it (any dict: a part it lacks, or holds in another shape, reads as none): its
+    mode, caption and lyrics, the whole song's words (a region Edit's ``song_lyrics``), metre, tempo and key asked
+    (as the form reads them), steps, the source's length (Extend's: the part kept), the files it names, the voice
+    lent, its loop, takes, model and each phase's seconds; ``settings``: as written, to make a take again."""
 
     mode: str | None
     caption: str
@@ -186,7 +183,6 @@ class Record:
         said = record.get("params") if isinstance(record.get("params"), dict) else {}
         words = said.get("song_lyrics") or said.get("lyrics")
         named = {key: said[key] for key in ("src_audio", "reference_audio", "lora", "lora_preset") if said.get(key)}
-        made = record.get("takes") if isinstance(record.get("takes"), list) else []
         bpm, key, metre = _music(said.get("bpm"), said.get("key_scale"), said.get("time_signature"))
         timings = {name: value for name, value in _dict(record.get("timings")).items() if _seconds(value) is not None}
         return cls(
@@ -209,7 +205,7 @@ class Record:
             loop=loop_of(record),
             settings=dict(said),
             first_downbeat=_seconds(said.get("first_downbeat")),
-            takes=tuple(Take.of(entry, number) for number, entry in enumerate(made, 1)),
+            takes=tuple(Take.of(entry, n) for n, entry in enumerate(_typed(list)(record.get("takes")) or [], 1)),
             model=_dict(record.get("model")),
             timings=timings,
             own=Take.of(record, number) if (number := _whole(record.get("take"))) and "seed" in record else None,
@@ -279,7 +275,7 @@ def take_of(record: dict[str, Any], take: Any) -> Take:
     said = Record.of(record)
     if said.own is not None and 1 <= said.own.number <= max(1, len(said.takes)):
         return said.own
-    return take_entry(record, take, "There is no take yet — make one first.")
+    return chosen(record, take, "There is no take yet — make one first.")
 
 
 def loop_of(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -455,13 +451,18 @@ def take_index(take: Any, count: int) -> int:
     return int(number) - 1
 
 
-def take_entry(record: Any, take: Any, no_take: str) -> Take:
+def chosen(record: Any, take: Any, no_take: str) -> Take:
     """Take number ``take`` (from 1) of a result's ``record`` (its entry empty where the record's entry is
     not one); ``no_take`` is what a record with no takes is told."""
     made = Record.of(record).takes
     if not made:
         raise gr.Error(no_take)
     return made[take_index(take, len(made))]
+
+
+def take_entry(record: Any, take: Any, no_take: str) -> tuple[dict[str, Any], int]:
+    """``chosen``'s take as its entry and its index."""
+    return (found := chosen(record, take, no_take)).entry, found.number - 1
 
 
 def files_note(files: dict[str, Any]) -> str:

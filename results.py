@@ -199,7 +199,7 @@ def send_to(target: str) -> Callable[[Any, Any], Any]:
         path = send_take(take, record, request)
         if target == "cover":
             return path
-        chosen = records.take_entry(record, take, "There is no take yet — make one first.")
+        chosen = records.chosen(record, take, "There is no take yet — make one first.")
         style = take_style(record, chosen)
         if target == "extend":
             return path, style
@@ -236,7 +236,7 @@ def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     """The chosen take of a result (``record``, the result's metadata), as a file for another tab's
     source: a take this visitor's page made and the studio still keeps, placed in the uploads
     (within their quota) as if the visitor had uploaded it."""
-    chosen = records.take_entry(record, take, "There is no take yet — make one first.")
+    chosen = records.chosen(record, take, "There is no take yet — make one first.")
     path = output_folder.own_take(chosen.audio)
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, chosen.audio):
@@ -252,7 +252,7 @@ def stem_source(take: Any, record: Any, request: Any = None) -> Any:
     splits: a take this visitor's page made (as *Send to*: the stems are written beside the take, and
     another visitor's would be overwritten) and the studio still keeps, on a studio that has the
     separation model."""
-    chosen = records.take_entry(record, take, refusals.STEMS_NO_TAKE)
+    chosen = records.chosen(record, take, refusals.STEMS_NO_TAKE)
     path = output_folder.own_take_audio(chosen.audio)
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, chosen.audio):

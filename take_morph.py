@@ -147,7 +147,7 @@ def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
     if not shown.takes or shown.mode not in MORPHABLE:
         return gr.skip(), gr.skip(), gr.skip()
     try:
-        chosen = records.take_entry(record, take, refusals.MORPH_NO_TAKE)
+        chosen = records.chosen(record, take, refusals.MORPH_NO_TAKE)
         own = records.Record.of(records.check(record))
         said = heard(own, chosen)
     except gr.Error:

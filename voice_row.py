@@ -41,7 +41,7 @@ def _lent(path: Path) -> str:
 def use_voice(take: Any, record: Any, request: gr.Request = None) -> tuple[str, Any]:
     """*Use this voice* under a result: the chosen take (``take``, from 1) of ``record`` as Generate's
     timbre reference, and Generate selected; refused as *Send to* refuses, and for an instrumental."""
-    chosen = records.take_entry(record, take, "There is no take yet — make one first.")
+    chosen = records.chosen(record, take, "There is no take yet — make one first.")
     path = output_folder.own_take_audio(chosen.audio)
     if path is None or not take_owners.made_by(request, chosen.audio):
         raise gr.Error(f"Take {chosen.number} is no longer kept by the studio; make it again.")
@@ -63,7 +63,7 @@ def kept_voice(record: Any, take: Any = 1, request: gr.Request = None) -> Any:
     this visitor's, a warning in words."""
     if not records.Record.of(record).takes:
         return gr.skip()
-    chosen = records.take_entry(record, take, "")
+    chosen = records.chosen(record, take, "")
     own = output_folder.own_take_audio(chosen.audio)
     if own is not None and take_owners.made_by(request, chosen.audio):
         return _voice_back(voice.own_record(own), vouched=True, request=request)
