@@ -52,7 +52,7 @@ def run_music(
     then the shared pipeline renders the request with what the plan decided (a loop's seam after it,
     its steps told by ``seam_progress``).
 
-    Returns picklable values only (numpy audio, floats, strings). ``model_load_s`` is the build
+    Returns a ``run_result.Rendered``: picklable values only (numpy audio, floats, strings). ``model_load_s`` is the build
     time only when this call built the pipeline, not when it found it built or waited for it.
     """
     started = time.perf_counter()
@@ -268,8 +268,8 @@ def music_duration(
 def music_gpu(
     request: MusicRequest, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0
 ) -> run_result.Rendered:
-    """The one GPU entry of the music modes (variations too): runs ``request``, returns numpy audio and
-    plain values. ``multiplier`` is for the duration."""
+    """The one GPU entry of the music modes (variations too): runs ``request``, returns its ``Rendered``
+    (numpy audio and plain values). ``multiplier`` is for the duration."""
     with user_errors():
         chosen: dict[str, int] = {}  # the length Think chose, once it has (Length: auto)
         steps, seam = _step_reporter(progress, chosen), _step_reporter(progress, chosen, progress_words.LOOP_CLOSING)
