@@ -85,18 +85,19 @@ def numbers(value: Any) -> tuple[int, int]:
 def _recorded(src_audio: Any) -> song_map.Map | None:
     """The map the studio kept in the record of a take it made, byte for byte as written."""
     record = preparing.take_record(src_audio)
-    if record is None or not isinstance(record.get("bars"), list):
+    how_made = records.Record.of(record)
+    if how_made.own is None or how_made.own.bars is None:  # a take's own record, its bars all numbers
         return None
     if not take_latents.belongs(Path(str(src_audio)), record):
         return None
     try:
         header = audio.probe(str(src_audio))
-        bars = [float(t) for t in record["bars"]]
     except (TypeError, ValueError, audio.AudioError):
         return None
-    sections = [s for s in record.get("sections") or [] if isinstance(s, dict)]
-    per_bar = song_map.beats_per_bar_of(records.Record.of(record).time_signature)
-    return song_map.Map(bars, sections, per_bar, None, round(header.frames / header.rate, 3))
+    per_bar = song_map.beats_per_bar_of(how_made.time_signature)
+    return song_map.Map(
+        how_made.own.bars, how_made.own.sections or [], per_bar, None, round(header.frames / header.rate, 3)
+    )
 
 
 def of_song(src_audio: Any, song: np.ndarray | None = None, bpm: Any = None) -> song_map.Map | None:

@@ -91,13 +91,14 @@ def known(src_audio: Any) -> Words | None:
     """The words of a source song the studio made and still keeps, with its synced lyrics, byte for byte
     as written (a region Edit's: the whole song's, ``song_lyrics``); else None."""
     record = preparing.take_record(src_audio)
-    if record is None or not isinstance(record.get("lyric_lines"), list):
+    how_made = records.Record.of(record)
+    if how_made.own is None or how_made.own.lyric_lines is None:
         return None
-    lyrics = records.Record.of(record).words
+    lyrics = how_made.words
     if not isinstance(lyrics, str) or not take_latents.belongs(Path(str(src_audio)), record):
         return None
     try:
-        times = [float(line["time"]) for line in record["lyric_lines"]]
+        times = [float(line["time"]) for line in how_made.own.lyric_lines or []]
         header = audio.probe(str(src_audio))
         seconds = header.frames / header.rate
     except (TypeError, KeyError, ValueError, audio.AudioError):

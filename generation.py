@@ -31,6 +31,7 @@ import pace
 import planner
 import progress_words
 import refusals
+import run_result
 import runs
 import stopping
 import studio_words
@@ -48,12 +49,12 @@ def run_music(
     run_id: str | None = None,
     plan_progress: PlanProgressFn | None = None,
     seam_progress: ProgressFn | None = None,
-) -> dict[str, Any]:
+) -> run_result.Rendered:
     """The GPU-side work of every music mode: the planner when the request asks for it (``plan``),
     then the shared pipeline renders the request with what the plan decided (a loop's seam after it,
     its steps told by ``seam_progress``).
 
-    Returns picklable values only (numpy audio, floats, strings). ``model_load_s`` is the build
+    Returns a ``run_result.Rendered``: picklable values only (numpy audio, floats, strings). ``model_load_s`` is the build
     time only when this call built the pipeline, not when it found it built or waited for it.
     """
     started = time.perf_counter()
@@ -77,40 +78,43 @@ def run_music(
     if request.source_latents is not None:  # one line a run: the take's own latents, or why the VAE reads it
         print(f"{request.mode}: the song {request.source_latents}", flush=True)
     out = be.run(render, progress=progress, run_id=run_id)
+    seam = None
     if request.loop is not None:  # its wrap repainted, one more repaint in this call
-        out = loop_takes.close(be.run, request, render, out, progress=seam_progress or progress, run_id=run_id)
+        seam = loop_takes.close(
+            be.run, request, render, out["audio"], progress=seam_progress or progress, run_id=run_id
+        )
+    made = out["audio"] if seam is None else seam.audio
     if request.plan is not None and request.plan.seconds is None and request.loop is None:  # Think chose it: cut there
         chosen = plan.chosen_seconds(planner.FALLBACK_SECONDS)
-        out["audio"] = out["audio"][..., : int(round(chosen * audio.SAMPLE_RATE))]
+        made = made[..., : int(round(chosen * audio.SAMPLE_RATE))]
     on_base = render.pipeline.task_type in base_model.TASKS
     ran = (base_model.source(), models.VARIANTS[models.BASE_VARIANT]) if on_base else (be.source, be.variant)
-    result = {
-        "audio": out["audio"],
-        "latents": out["latents"],  # each take's own, kept beside it (``take_latents``)
-        # What actually ran: a repo id, or a local folder by name (its variant cannot be known).
-        "model": {**backend.model_identity(*ran), "device": be.device},
-        "timings": {
-            "model_load_s": round(be.load_seconds, 3) if built_now else 0.0,
-            "pipeline_s": round(out["seconds"], 3),
-        },
-    }
-    if "loop_songs" in out:  # spliced on the CPU (``modes.finish``), the loop as made (Think's tempo)
-        result["loop_songs"], result["timings"]["seam_s"] = out["loop_songs"], out["seam_s"]
-        result["in_time"] = out["in_time"]  # each take's bars as played, and the stretch that put them in time
-        result["loop"] = request.loop
-    if request.source_latents is not None:  # the record says what the run read (``job_record.of``)
-        result["source_latents"] = request.source_latents
+    timings = {"model_load_s": round(be.load_seconds, 3) if built_now else 0.0, "pipeline_s": round(out["seconds"], 3)}
+    if seam is not None:  # spliced on the CPU (``modes.finish``), the loop as made (Think's tempo)
+        timings["seam_s"] = seam.seconds
     if on_base and not had_base:
-        result["timings"]["base_load_s"] = round(be.base_seconds, 3)
-    if "lyrics" in out:  # line times and score per take (``lrc``); ``takes`` fits them to each take
-        result["lyrics"] = out["lyrics"]
-        result["timings"]["lyrics_s"] = out["lyrics_s"]
+        timings["base_load_s"] = round(be.base_seconds, 3)
+    # A loop keeps no synced lines: it is not sung where the first render sang (``loop_takes.close``).
+    lyrics = out.get("lyrics") if seam is None else None
+    if lyrics is not None:  # line times and score per take (``lrc``); ``takes`` fits them to each take
+        timings["lyrics_s"] = out["lyrics_s"]
     if plan is not None:
-        result["planners"] = list(plan.takes)
-        result["timings"]["planner_s"] = round(plan.takes[0].get("seconds", 0.0), 3)  # one plan for all takes
-    loads = {"music": result["timings"]["model_load_s"], "base": result["timings"].get("base_load_s", 0.0)}
-    result["pace"] = _measured(request, render, plan, out, loads, started)
-    return result
+        timings["planner_s"] = round(plan.takes[0].get("seconds", 0.0), 3)  # one plan for all takes
+    loads = {"music": timings["model_load_s"], "base": timings.get("base_load_s", 0.0)}
+    return run_result.Rendered(
+        audio=made,
+        latents=out["latents"] if seam is None else None,  # each take's own, kept beside it (``take_latents``)
+        # What actually ran: a repo id, or a local folder by name (its variant cannot be known).
+        model={**backend.model_identity(*ran), "device": be.device},
+        timings=timings,
+        lyrics=lyrics,
+        planners=None if plan is None else list(plan.takes),
+        seam=seam,
+        loop=request.loop if seam is not None else None,
+        # The record says what the run read (``job_record.of``).
+        source_latents=request.source_latents,
+        pace=_measured(request, render, plan, out, seam, loads, started),
+    )
 
 
 def _own_latents_fit(request: MusicRequest, width: int | None) -> MusicRequest:
@@ -129,6 +133,7 @@ def _measured(
     render: music_request.Render,
     plan: music_request.Plan | None,
     out: dict[str, Any],
+    seam: run_result.Seam | None,
     loads: dict[str, float],
     started: float,
 ) -> pace.Report:
@@ -140,8 +145,8 @@ def _measured(
     captured = {"start": ran["captured"], "dit": ran["captured"]}
     if "lyrics_s" in out:
         phases["align"] = out["lyrics_s"]
-    if "seam_s" in out:
-        phases["seam"] = out["seam_s"]
+    if seam is not None:
+        phases["seam"] = seam.seconds
     for name, (seconds, count, on_graphs) in (plan.pace if plan is not None else {}).items():
         phases[name], counts[name], captured[name] = seconds, count, on_graphs
     # The length rendered, as the declaration read it (Extend's is the source and what is added; its
@@ -263,9 +268,9 @@ def music_duration(
 @gpu.entry(duration=music_duration)
 def music_gpu(
     request: MusicRequest, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0
-) -> dict[str, Any]:
-    """The one GPU entry of the music modes (variations too): runs ``request``, returns numpy audio and
-    plain values. ``multiplier`` is for the duration."""
+) -> run_result.Rendered:
+    """The one GPU entry of the music modes (variations too): runs ``request``, returns its ``Rendered``
+    (numpy audio and plain values). ``multiplier`` is for the duration."""
     with user_errors():
         chosen: dict[str, int] = {}  # the length Think chose, once it has (Length: auto)
         steps, seam = _step_reporter(progress, chosen), _step_reporter(progress, chosen, progress_words.LOOP_CLOSING)

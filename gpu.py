@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -242,8 +243,9 @@ def call(
 ) -> T:
     """``gpu_entry(*args, progress, run_id, multiplier)`` from the page's side: wait for the models
     ``needs`` (outside any GPU call), the stop check, ``starting()`` as the first progress line (asked
-    after the wait: a model built meanwhile is said so), the call, the retry. A dict result with
-    ``timings`` gets the wait as ``model_wait_s``, with ``waited``, what the caller waited already."""
+    after the wait: a model built meanwhile is said so), the call, the retry. A result with
+    ``timings`` (a dict's, or a typed one's through ``waited``) gets the wait as ``model_wait_s``, with
+    ``waited``, what the caller waited already."""
     waited += _ready(needs, progress, run_id, stop_words)
     with in_line(run_id, progress, stop_words):
         if progress is not None and starting is not None:  # after the line: its words would outlive the wait
@@ -254,7 +256,12 @@ def call(
     memory.trim()
     if isinstance(result, dict):  # what the finished call measured: kept here, where it outlives the worker
         pace.learn(result.pop("pace", None))
-    if waited >= 0.5 and isinstance(result, dict) and "timings" in result:
+    elif dataclasses.is_dataclass(result) and hasattr(result, "pace"):  # a typed result (``run_result``)
+        pace.learn(result.pace)
+        result = dataclasses.replace(result, pace=None)
+    if waited >= 0.5 and hasattr(result, "waited"):
+        result = result.waited(waited)
+    elif waited >= 0.5 and isinstance(result, dict) and "timings" in result:
         result["timings"]["model_wait_s"] = round(waited, 3)
     return result
 

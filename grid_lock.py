@@ -21,6 +21,7 @@ import song_map
 import uploads
 import warp
 from music_request import Job
+from run_result import Locked, Rendered
 
 
 def knots(lines: list[float], bpm: float, per_bar: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,25 +86,28 @@ def moved_lines(lines: list[dict[str, Any]], info: dict[str, Any]) -> list[dict[
     return [{**line, "time": round(float(np.interp(float(line["time"]), played, locked)), 3)} for line in lines]
 
 
-def locked(job: Job, made: list[np.ndarray], result: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, Any]]:
-    """A Generate job's takes (``made``, fitted, not finished) each locked to its tempo (``lock``); the result
-    with the take as played finished beside each (``unlocked``, None where it was kept as played), what was
-    done (``locks``), its synced lines moved with it, and no latents for a locked take (it is not their decode)."""
-    call, result = job.request.render.pipeline, {**result}
-    planners = result.get("planners") or [None] * len(made)
+def locked(job: Job, made: list[np.ndarray], result: Rendered) -> Locked:
+    """A Generate job's takes (``made``, fitted, not finished) each locked to its tempo (``lock``): the takes,
+    the take as played finished beside each (``unlocked``, None where it was kept as played), what was done
+    (``locks``), its synced lines moved with it, and no latents for a locked take (it is not their decode)."""
+    call = job.request.render.pipeline
+    planners = result.planners or [None] * len(made)
     done = [
         lock(take, *song_map.asked(call.bpm, call.timesignature, plan))
         for take, plan in zip(made, planners, strict=True)
     ]
-    if result.get("latents") is not None:  # a locked take is no longer its latents' decode
-        pairs = zip(result["latents"], done, strict=True)
-        result["latents"] = [None if new is not None else own for own, (new, _) in pairs]
-    lyrics = result.get("lyrics") or [None] * len(made)
-    result["lyrics"] = [
+    latents = result.latents
+    if latents is not None:  # a locked take is no longer its latents' decode
+        latents = [None if new is not None else own for own, (new, _) in zip(latents, done, strict=True)]
+    lyrics = [
         found and (found if "moved" not in info else {**found, "lines": moved_lines(found["lines"], info)})
-        for found, (_, info) in zip(lyrics, done, strict=True)
+        for found, (_, info) in zip(result.lyrics or [None] * len(made), done, strict=True)
     ]
     pairs = list(zip(made, done, strict=True))
-    result["unlocked"] = [None if new is None else mastering.finish(take, job.finishing)[0] for take, (new, _) in pairs]
-    result["locks"] = [{k: v for k, v in info.items() if k != "moved"} for _, info in done]
-    return [take if new is None else new for take, (new, _) in pairs], result
+    return Locked(
+        takes=[take if new is None else new for take, (new, _) in pairs],
+        latents=latents,
+        lyrics=lyrics,
+        unlocked=[None if new is None else mastering.finish(take, job.finishing)[0] for take, (new, _) in pairs],
+        locks=[{k: v for k, v in info.items() if k != "moved"} for _, info in done],
+    )

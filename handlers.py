@@ -108,7 +108,7 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
             raise stopping.stopped(progress_words.STOPPED_AFTER_LAST_STEP) from None
     if runs.is_stopped(run_id):  # pressed as the last file was written: too late, and the visitor is told
         gr.Info(progress_words.ALREADY_SAVED, title="Already finished")
-    skipped = [t["planner"]["skipped"] for t in record["takes"] if "skipped" in t.get("planner", {})]
+    skipped = [t.planner["skipped"] for t in records.Record.of(record).takes if "skipped" in (t.planner or {})]
     if skipped:
         gr.Warning(result_words.PLAN_SKIPPED.format(reason=skipped[0]))
     return paths, record
@@ -250,12 +250,11 @@ def _in_view(record: Any, request: Any, slots: int) -> list[Any]:
     """The takes of the result a stopped variation or morph was asked from, sent again as they stand: a
     ``gr.skip()`` would leave Gradio a copy of each slot in the session, without the patch that hands a
     take's URL to the page (``widgets.take_slot``), and the next take there could not be shown."""
-    made = record.get("takes") if isinstance(record, dict) else None
-    entries = [e for e in made[:slots] if isinstance(e, dict)] if isinstance(made, list) else []
     urls = []
-    for entry in entries:
-        path = output_folder.own_take_audio(entry.get("audio"))
-        shown = path is not None and take_owners.made_by(request, entry.get("audio"))
+    # An entry that is not one is left out (its slot empty), as the takes after it move up.
+    for entry in [t for t in records.Record.of(record).takes[:slots] if t.entry]:
+        path = output_folder.own_take_audio(entry.audio)
+        shown = path is not None and take_owners.made_by(request, entry.audio)
         urls.append((asgi_gate.take_url(path, request) or str(path)) if shown else None)
     return urls + [None] * (slots - len(urls))
 

@@ -16,13 +16,13 @@ from music_request import Call, Job, MusicRequest, PlanArgs
 INTERVAL = ("cfg_interval_start", "cfg_interval_end")
 
 
-def of(job: Job, result: dict[str, Any] | None = None) -> dict[str, Any]:
+def of(job: Job, source_latents: str | None = None) -> dict[str, Any]:
     """The settings a take's record writes (its ``params``), read once off the finished ``job``: the model
     call, the takes, the length, the format, Think's part, the finish and what the request notes beside the
-    call (``music_request.Notes``); ``result`` says which latents the run read (the GPU side may find a
-    take's own latents misfit)."""
+    call (``music_request.Notes``); ``source_latents``: which latents the run read, where it says (the GPU side
+    may find a take's own latents misfit)."""
     request = job.request
-    latents = (result or {}).get("source_latents", request.source_latents)
+    latents = request.source_latents if source_latents is None else source_latents
     return {**_said(request, latents), **_mode_said(request), **_noted(job)}
 
 

@@ -25,6 +25,7 @@ import song_map
 import warp
 from checks import InputError
 from music_request import Loop, MusicRequest, Plan, Render, pipeline_seconds
+from run_result import Seam
 
 # A metre left to the model without Think is ``song_map``'s assumed one for a loop (its length must be known
 # before it is made), and a Think loop whose plan failed (made without one) takes its assumed tempo.
@@ -142,27 +143,18 @@ def seam_render(render: Render, made: np.ndarray, seed: int, loop: Loop) -> Rend
     )
 
 
-def close(
-    run: Callable[..., dict[str, Any]], request: MusicRequest, render: Render, out: dict[str, Any], **how: Any
-) -> dict[str, Any]:
-    """GPU side, after the first render: each take's seam repainted (``run``: the backend's, with ``how``,
-    its progress and run id). Returns ``out`` with the repainted songs (``audio``), the songs they were
-    repainted in (``loop_songs``, spliced on the CPU by ``modes``) and the seam's seconds (``seam_s``);
-    no latents or synced lines (a loop is neither one render's song nor sung where the first render sang)."""
+def close(run: Callable[..., dict[str, Any]], request: MusicRequest, render: Render, made: Any, **how: Any) -> Seam:
+    """GPU side, after the first render (``made``: its takes): each take's seam repainted (``run``: the
+    backend's, with ``how``, its progress and run id): the repainted songs, the songs they were repainted in
+    (spliced on the CPU by ``modes``), how each was put in time and the seam's seconds. The run keeps no
+    latents or synced lines of a loop (it is neither one render's song nor sung where the first render sang)."""
     loop = request.loop
     started, songs, repainted, timed = time.perf_counter(), [], [], []
-    for take, seed in zip(out["audio"], render.seeds, strict=True):
+    for take, seed in zip(made, render.seeds, strict=True):
         one, said = in_time(take, loop)
         timed.append(said)
-        made = song(one, loop)
-        songs.append(made)
-        repainted.append(audio.fit(run(seam_render(render, made, seed, loop), **how)["audio"][0], made.shape[-1]))
-    rest = {k: v for k, v in out.items() if k != "lyrics"}  # its seconds stay the first render's to learn
-    return {
-        **rest,
-        "audio": np.stack(repainted),
-        "loop_songs": np.stack(songs),
-        "in_time": timed,
-        "latents": None,
-        "seam_s": round(time.perf_counter() - started, 3),
-    }
+        song_made = song(one, loop)
+        songs.append(song_made)
+        again = run(seam_render(render, song_made, seed, loop), **how)["audio"][0]
+        repainted.append(audio.fit(again, song_made.shape[-1]))
+    return Seam(np.stack(repainted), np.stack(songs), timed, round(time.perf_counter() - started, 3))

@@ -56,39 +56,36 @@ from languages import check_language, sung_language
 from music_request import Call, Job, Loop, MusicRequest, Notes, Render, pipeline_seconds, trimmed
 from parameters import REGION, Asked
 from preparing import check_lora, check_lyric_tokens, check_think
+from run_result import Finished, Rendered
 
 # Equal-power crossfade at each seam between kept and new audio.
 SEAM_SECONDS = 0.05
 
 
-def finish(job: Job, result: dict[str, Any], stop: runs.Stop = runs.NEVER) -> tuple[list[str], dict[str, Any]]:
+def finish(job: Job, result: Rendered, stop: runs.Stop = runs.NEVER) -> tuple[list[str], dict[str, Any]]:
     """Post-process, finish (a take at a time) and write the takes; returns paths and the record. ``stop()``: Stop."""
-    started = time.perf_counter()
-    made, songs, loop = result["audio"], result.get("loop_songs"), result.get("loop") or job.request.loop
-    made = made if songs is None else [_looped(job, loop, *pair) for pair in zip(made, songs, strict=True)]
+    started, loop, seam = time.perf_counter(), result.loop or job.request.loop, result.seam
+    pairs = () if seam is None else zip(seam.audio, seam.songs, strict=True)
+    made = result.audio if seam is None else [_looped(job, loop, *pair) for pair in pairs]
     posted = made if job.kept is not None else [job.post(take) for take in runs.until(stop, made)]
-    if job.request.lock and loop is None:  # a loop is on its grid already (``loop_takes.in_time``)
-        posted, result = grid_lock.locked(job, posted, result)
+    # A loop is on its grid already (``loop_takes.in_time``).
+    locked = grid_lock.locked(job, posted, result) if job.request.lock and loop is None else None
     if job.kept is not None:  # an Edit's or Extend's: at its source's own rate (``untouched``)
         kept = [untouched.finish(job.kept, take, job.finishing) for take in runs.until(stop, made)]
         done = [(take, info) for take, info, _ in kept]
-        result = {**result, "own": untouched.written(job.kept, [own for *_, own in kept], job.request.audio_format)}
+        own = untouched.written(job.kept, [mine for *_, mine in kept], job.request.audio_format)
     else:
+        posted, own = posted if locked is None else locked.takes, None
         done = [mastering.finish(take, job.finishing, job.region) for take in runs.until(stop, posted)]
-    finished = [take for take, _ in done]  # locked takes may differ in length (``grid_lock``)
-    finished = np.stack(finished) if len({t.shape for t in finished}) == 1 else finished
-    timings = {**result["timings"], "finish_s": round(time.perf_counter() - started, 3)}
-    result = {**result, "audio": finished, "finishes": [info for _, info in done], "timings": timings}
-    if job.part is not None:
-        result["parts"] = [job.part(take) for take in made]
-    if job.synced is not None and result.get("lyrics"):  # a region Edit's lines: the whole song's
-        result["lyrics"] = [found and {**found, "lines": job.synced(found["lines"])} for found in result["lyrics"]]
-    if (varied := job_record.variation_entries(job)) is not None:
-        result["per_take"] = varied
-    params = job_record.of(job, result)
-    if loop is not None:  # as made: at the tempo and metre Think chose, where it chose them
-        result = {k: v for k, v in result.items() if k != "loop_songs"} | {"loop": loops.record(loop)}
-    return takes.write_takes(job.mode, result, params, job.seeds, job.request.audio_format, stop)
+    lyrics = result.lyrics if locked is None else locked.lyrics
+    if job.synced is not None and lyrics:  # a region Edit's lines: the whole song's
+        lyrics = [found and {**found, "lines": job.synced(found["lines"])} for found in lyrics]
+    made_of = {"lyrics": lyrics, "own": own, "per_take": job_record.variation_entries(job)}
+    made_of["parts"] = None if job.part is None else [job.part(take) for take in made]
+    made_of["loop"] = None if loop is None else loops.record(loop)  # as made: at the tempo and metre Think chose
+    ready = Finished.of(result, locked, done, round(time.perf_counter() - started, 3), **made_of)
+    params = job_record.of(job, result.source_latents)
+    return takes.write_takes(job.mode, ready, params, job.seeds, job.request.audio_format, stop)
 
 
 def _looped(job: Job, loop: Loop, repainted: np.ndarray, song: np.ndarray) -> np.ndarray:

@@ -146,10 +146,9 @@ def keep(record: Any, request: gr.Request = None) -> list[dict[str, Any]]:
     takes' ``audio`` is read) that this visitor's page made and the studio keeps: each from the take's
     own record on disk, with its URLs and its ``id``. Anything else is left out, without a word (a
     stopped run has no takes)."""
-    made = record.get("takes") if isinstance(record, dict) else None
     entries = []
-    for take in made[: checks.MAX_TAKES] if isinstance(made, list) else ():
-        audio = take.get("audio") if isinstance(take, dict) else None
+    for take in records.Record.of(record).takes[: checks.MAX_TAKES]:
+        audio = take.audio
         path = output_folder.own_take_audio(audio)
         if path is None or not take_owners.made_by(request, audio):
             continue
@@ -161,19 +160,17 @@ def keep(record: Any, request: gr.Request = None) -> list[dict[str, Any]]:
 def entry(own_record: dict[str, Any], path: Path, request: Any = None) -> dict[str, Any]:
     """A list entry from a take's own record: what the panel shows and *Use these settings* needs."""
     relative = path.relative_to(output_folder.output_dir()).as_posix()
-    made = own_record.get("takes") if isinstance(own_record.get("takes"), list) else []
-    take = next((t for t in made if isinstance(t, dict) and t.get("audio") == relative), {"audio": relative})
-    take = {k: v for k, v in take.items() if k not in DROPPED}
     how_made = records.Record.of(own_record)
-    preview = output_folder.own_take(take.get("preview")) or path
-    encoding = own_record.get("encoding") if isinstance(own_record.get("encoding"), dict) else {}
+    mine = next((t for t in how_made.takes if t.audio == relative), records.Take.of({"audio": relative}, 1))
+    take = {k: v for k, v in mine.entry.items() if k not in DROPPED}
+    preview = output_folder.own_take(mine.preview) or path
     found = {
         "id": sign(relative),
         "title": title(how_made, take),
-        "mode": str(own_record.get("mode") or ""),
-        "seconds": take.get("seconds") if isinstance(take.get("seconds"), int | float) else 0,
-        "created": str(own_record.get("created") or ""),
-        "format": str(encoding.get("format") or path.suffix.lstrip(".")).upper(),
+        "mode": how_made.mode or "",
+        "seconds": mine.seconds or 0,
+        "created": how_made.created or "",
+        "format": str(how_made.encoding.get("format") or path.suffix.lstrip(".")).upper(),
         "url": asgi_gate.take_url(path, request) or "",
         "preview": asgi_gate.take_url(preview, request) or "",
         "params": how_made.kept(),

@@ -176,8 +176,9 @@ def own_latents(src_audio: Any) -> take_latents.Own:
     record = take_record(src_audio)
     if record is None:
         return take_latents.Own(None, None, take_latents.UPLOAD)
-    entry = record.get("latents")
-    latents = output_folder.own_take(entry.get("file")) if isinstance(entry, dict) else None
+    own = records.Record.of(record).own
+    kept = (own.latents if own is not None else None) or {}
+    latents = output_folder.own_take(kept.get("file")) if kept else None
     return take_latents.check(Path(str(src_audio)), record, latents, backend.latent_width())
 
 

@@ -28,6 +28,7 @@ import describe
 import devices
 import lyrics
 import pace
+import records
 import songwriter
 import stems
 import studio_words
@@ -87,8 +88,8 @@ def declares(mode: str, fields: dict[str, Any]) -> int:
     if mode == "write_song":
         return songwriter.estimate_duration()
     if mode == "stems":
-        take = fields["record"]["takes"][int(fields["take"]) - 1]
-        return stems.estimate_duration(float(take["seconds"]))
+        take = records.Record.of(fields["record"]).takes[int(fields["take"]) - 1]
+        return stems.estimate_duration(float(take.seconds))
     raise ValueError(f"no estimate for {mode!r}")
 
 

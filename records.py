@@ -32,97 +32,112 @@ MAX_DEPTH = 32
 # ``modes.prepare_generate``'s own names: every field but the files (a record names them, it cannot
 # carry them), and the page's *Instrumental* switch (tests/test_layout.py holds it to the signature).
 FIELDS = (
-    "prompt",
-    "lyrics",
-    "instrumental",
-    "audio_duration",
-    "bpm",
-    "key_scale",
-    "time_signature",
-    "vocal_language",
-    "seed",
-    "inference_steps",
-    "guidance_scale",
-    "shift",
-    "batch_size",
-    "audio_format",
-    "think",
-    "auto_length",
-    "rewrite_caption",
-    "plan",
-    "loop_bars",
-    "cfg_interval_start",
-    "cfg_interval_end",
-    "dcw",
-    "loudness",
-    "fade_in",
-    "fade_out",
-    "lock_to_grid",
-    *(p.name for p in parameters.declared("generate")),
-    "lora_preset",
+    *("prompt", "lyrics", "instrumental", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language"),
+    *("seed", "inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "think", "auto_length"),
+    *("rewrite_caption", "plan", "loop_bars", "cfg_interval_start", "cfg_interval_end", "dcw", "loudness"),
+    *("fade_in", "fade_out", "lock_to_grid", *(p.name for p in parameters.declared("generate")), "lora_preset"),
     "lora_scale",
 )
 
 
+def _seconds(value: Any) -> float | None:
+    """A time a record gives in seconds, or a score (0 or more, finite), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 <= value < float("inf") else None
+
+
+def _dicts(value: Any) -> list[dict[str, Any]] | None:
+    """The dicts of a list a record gives (what else it holds left out), or None where it gives no list."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else None
+
+
+def _floats(value: Any) -> list[float] | None:
+    """A list of times a record gives, as numbers; None where it gives none, or one that is not a number."""
+    try:
+        return [float(item) for item in value] if isinstance(value, list) else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _typed(kind: type) -> Any:
+    """A reader of a value of ``kind`` (None where the record gives another; True is no number to a musician)."""
+    return lambda value: value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+
+_text_of, _whole = _typed(str), _typed(int)
+
+
+# How a take's entry is read, field by field (``Take``): a value of another type reads as none.
+_TAKE_READ = {
+    **dict.fromkeys(("planner", "variation", "latents", "lock", "tempo"), _typed(dict)),
+    **dict.fromkeys(("seconds", "lyric_score"), _seconds),
+    **dict.fromkeys(("audio", "preview"), _text_of),
+    **{"seed": _whole, "noise": _typed(list), "bars": _floats, "sections": _dicts},
+    "lyric_lines": lambda value: _dicts(value) or None,
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Take:
-    """One take of a record as the studio reads it back: its number (from 1), its seed, its file, its
-    plan, its variation and noise, and the map of its bars and sections where the record has one
-    (``bars``: each bar's start in seconds; ``sections``: ``{"name", "start", "end"}``), each passed
-    through as written; ``entry`` is the whole entry, for what else it holds."""
+    """A take of a record read back (``_TAKE_READ``): number (from 1), seed, file, length, plan, variation, noise,
+    synced lines (``{"time", …}``) and their score, latents, lock to the grid, its map where it has one (``bars``:
+    each bar's start in seconds; ``sections``: ``{"name", "start", "end"}``); ``entry``: all it holds."""
 
     number: int
-    seed: Any
-    audio: Any
+    seed: int | None
+    audio: str | None
     planner: dict[str, Any] | None
     variation: dict[str, Any] | None
-    noise: Any
+    noise: list[Any] | None
     bars: list[float] | None
     sections: list[dict[str, Any]] | None
     entry: dict[str, Any]
+    seconds: float | None = None
+    lyric_lines: list[dict[str, Any]] | None = None
+    lyric_score: float | None = None
+    latents: dict[str, Any] | None = None
+    lock: dict[str, Any] | None = None
+    tempo: dict[str, Any] | None = None  # as played (``song_map.Tempo``)
+    preview: str | None = None
 
     @classmethod
     def of(cls, entry: Any, number: int) -> Take:
         entry = entry if isinstance(entry, dict) else {}
-        kept = {k: entry.get(k) for k in ("seed", "audio", "noise", "bars", "sections")}
-        plan, varied = (entry.get(k) if isinstance(entry.get(k), dict) else None for k in ("planner", "variation"))
-        return cls(number=number, planner=plan, variation=varied, entry=entry, **kept)
+        return cls(number=number, entry=entry, **{name: read(entry.get(name)) for name, read in _TAKE_READ.items()})
 
 
 @dataclasses.dataclass(frozen=True)
 class Told:
-    """What the model was told when it made a take: the caption (Think's, as the model read it, where Think
-    rewrote it), the lyrics as written, and BPM, key and metre (Think's where the visitor left them to it),
-    each as the record holds it: a reader checks what it uses."""
+    """What the model was told when it made a take (``Record.told``; caption or lyrics None: not text)."""
 
-    caption: Any
-    lyrics: Any
-    bpm: Any
-    key_scale: Any
-    time_signature: Any
+    caption: str | None
+    lyrics: str | None
+    bpm: int | None
+    key_scale: str | None
+    time_signature: str | None
 
 
 @dataclasses.dataclass(frozen=True)
 class Record:
-    """A record as its readers see it (any dict: a part it lacks, or holds in another shape, reads as
-    none): the caption as written, the lyrics as written and the whole song's words (a region Edit's
-    ``song_lyrics``), the metre, tempo and key asked, the source song's length (Extend's: the part kept),
-    the files it names, the take whose voice was lent and its loop (its takes: ``Take``, ``take_of``). ``settings`` are its
-    settings as written, for what makes a take again from them."""
+    """A record as its readers see it (any dict: a part it lacks, or holds in another shape, reads as none): its
+    mode, caption and lyrics, the whole song's words (a region Edit's ``song_lyrics``), metre, tempo and key asked
+    (as the form reads them), steps, the source's length (Extend's: the part kept), the files it names, the voice
+    lent, its loop, takes, model and each phase's seconds; ``settings``: as written, to make a take again."""
 
-    mode: Any
+    mode: str | None
     caption: str
     lyrics: str
     words: str | None
-    bpm: Any
-    key_scale: Any
-    time_signature: Any
-    steps: Any
+    bpm: int | None
+    key_scale: str | None
+    time_signature: str | None
+    steps: int | None
     # Whether Think chose the length (a record says -1 for it).
     chose_length: bool
     think: bool
     rewrite_caption: bool
-    source_seconds: Any
+    source_seconds: float | None
     extended: bool
     seed_redrawn: int | None
     files: dict[str, Any]
@@ -131,6 +146,12 @@ class Record:
     settings: dict[str, Any]
     # Where the musician set bar 1 (``first_downbeat``, seconds): the take's bars are counted from there.
     first_downbeat: float | None = None
+    takes: tuple[Take, ...] = ()
+    model: dict[str, Any] = dataclasses.field(default_factory=dict)
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    own: Take | None = None  # the take a take's own ``.json`` was written for (its ``take`` and ``seed``)
+    created: str | None = None
+    encoding: dict[str, Any] = dataclasses.field(default_factory=dict)  # its file's (``takes.encoding``)
 
     @classmethod
     def of(cls, record: Any) -> Record:
@@ -138,27 +159,34 @@ class Record:
         said = record.get("params") if isinstance(record.get("params"), dict) else {}
         words = said.get("song_lyrics") or said.get("lyrics")
         named = {key: said[key] for key in ("src_audio", "reference_audio", "lora", "lora_preset") if said.get(key)}
-        redrawn = said.get("seed_redrawn")
+        bpm, key, metre = _music(said.get("bpm"), said.get("key_scale"), said.get("time_signature"))
+        timings = {name: value for name, value in _dict(record.get("timings")).items() if _seconds(value) is not None}
         return cls(
-            mode=record.get("mode"),
+            mode=_text_of(record.get("mode")),
             caption=said.get("prompt") if isinstance(said.get("prompt"), str) else "",
             lyrics=str(said.get("lyrics") or ""),
             words=words if isinstance(words, str) else None,
-            bpm=said.get("bpm"),
-            key_scale=said.get("key_scale"),
-            time_signature=said.get("time_signature"),
-            steps=said.get("inference_steps"),
+            bpm=bpm,
+            key_scale=key,
+            time_signature=metre,
+            steps=_whole(said.get("inference_steps")),
             chose_length=said.get("audio_duration") == -1,
             think=bool(said.get("think")),
             rewrite_caption=bool(said.get("rewrite_caption", True)),
-            source_seconds=said.get("source_seconds"),
+            source_seconds=_seconds(said.get("source_seconds")),
             extended="extend_seconds" in said,
-            seed_redrawn=redrawn if isinstance(redrawn, int) and not isinstance(redrawn, bool) else None,
+            seed_redrawn=_whole(said.get("seed_redrawn")),
             files=named,
             voice=said.get("reference") if isinstance(said.get("reference"), dict) else {},
             loop=loop_of(record),
             settings=dict(said),
             first_downbeat=_seconds(said.get("first_downbeat")),
+            takes=tuple(Take.of(entry, n) for n, entry in enumerate(_typed(list)(record.get("takes")) or [], 1)),
+            model=_dict(record.get("model")),
+            timings=timings,
+            own=Take.of(record, number) if (number := _whole(record.get("take"))) and "seed" in record else None,
+            created=_text_of(record.get("created")),
+            encoding=_dict(record.get("encoding")),
         )
 
     def captions(self, take: Take | dict[str, Any] | None) -> list[str]:
@@ -174,10 +202,10 @@ class Record:
         rewritten = self.think and self.rewrite_caption and fields.get("caption")
         # Think's caption as the model read it where it had to be made to fit (``generation``), else as written.
         caption = (plan or {}).get("caption_read", fields.get("caption")) if rewritten else self.caption
+        planned = _music(fields.get("bpm"), fields.get("keyscale"), fields.get("timesignature"))
         own = (self.bpm, self.key_scale, self.time_signature)
-        planned = (fields.get("bpm"), fields.get("keyscale"), fields.get("timesignature"))
         music = (p if g is None else g for g, p in zip(own, planned, strict=True))
-        return Told(caption, self.settings.get("lyrics") or "", *music)
+        return Told(_text_of(caption), _text_of(self.settings.get("lyrics") or ""), *music)
 
     def kept(self) -> dict[str, Any]:
         """Its settings as *My takes* keeps them in the browser: a given plan's codes left out (the take's own
@@ -189,11 +217,15 @@ class Record:
         return {name: value for name, value in self.settings.items() if name in names}
 
 
-def _seconds(value: Any) -> float | None:
-    """A time a record gives in seconds (0 or more, finite), or None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if 0 <= value < float("inf") else None
+def _music(*values: Any) -> tuple[int | None, str | None, str | None]:
+    """BPM, key and metre as the form reads them; None (the model chooses) where the form would refuse one."""
+    read: list[Any] = []
+    for check, value in zip((checks.check_bpm, checks.check_key, checks.check_time_signature), values, strict=True):
+        try:
+            read.append(check(value))
+        except (gr.Error, TypeError, ValueError, OverflowError):
+            read.append(None)
+    return tuple(read)
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -216,14 +248,10 @@ def kept_record(entry: Any) -> dict[str, Any] | None:
 def take_of(record: dict[str, Any], take: Any) -> Take:
     """The take a checked ``record`` holds: a take's own ``.json`` the one it was written for, else take
     number ``take`` of its takes (``gr.Error`` in words for a number outside them)."""
-    made = record.get("takes") if isinstance(record.get("takes"), list) else []
-    own = record.get("take")
-    if "seed" in record and isinstance(own, int) and not isinstance(own, bool) and 1 <= own <= max(1, len(made)):
-        return Take.of(record, own)
-    if not made:
-        raise gr.Error("There is no take yet — make one first.")
-    index = take_index(take, len(made))
-    return Take.of(made[index], index + 1)
+    how_made = Record.of(record)
+    if how_made.own is not None and 1 <= how_made.own.number <= max(1, len(how_made.takes)):
+        return how_made.own
+    return chosen(record, take, "There is no take yet — make one first.")
 
 
 def loop_of(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -234,20 +262,20 @@ def loop_of(record: dict[str, Any]) -> dict[str, Any] | None:
 def read(path: Any) -> dict[str, Any]:
     """A record file a visitor uploaded, as a dict; ``gr.Error`` in words for anything else."""
     if not path:
-        raise gr.Error("Upload the .json file saved beside a take.")
+        raise gr.Error(refusals.RECORD_UPLOAD)
     try:
         with open(str(path), "rb") as f:
             data = f.read(MAX_BYTES + 1)
     except OSError:
-        raise gr.Error("The record file could not be read; upload it again.") from None
+        raise gr.Error(refusals.RECORD_UNREADABLE) from None
     if len(data) > MAX_BYTES:
-        raise gr.Error(f"This file is larger than a take's record ({MAX_BYTES // 1000} KB at most).")
+        raise gr.Error(refusals.RECORD_TOO_LARGE.format(most=MAX_BYTES // 1000))
     if asgi_gate.json_depth(data) > MAX_DEPTH:
-        raise gr.Error("This file is not a take's record: it nests its data far deeper than a record does.")
+        raise gr.Error(refusals.RECORD_FILE_TOO_DEEP)
     try:
         record = json.loads(data.decode("utf-8-sig"))  # a BOM, as some editors save it, is fine
     except (ValueError, UnicodeDecodeError):
-        raise gr.Error("This file is not a take's record: it is not readable JSON.") from None
+        raise gr.Error(refusals.RECORD_NOT_JSON) from None
     return record
 
 
@@ -255,9 +283,9 @@ def check(record: Any) -> dict[str, Any]:
     """``record`` if it has a take's record's shape (its settings, nested no deeper than a record);
     ``gr.Error`` in words otherwise."""
     if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
-        raise gr.Error("This is not a take's record. Use the .json file saved beside a take.")
+        raise gr.Error(refusals.RECORD_NOT_ONE)
     if _nesting(record) > MAX_DEPTH:
-        raise gr.Error("This is not a take's record: it nests its data far deeper than a record does.")
+        raise gr.Error(refusals.RECORD_TOO_DEEP)
     return record
 
 
@@ -268,9 +296,7 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     check(record)
     params, variant = record["params"], models.active_variant()
     if not isinstance(record.get("takes") or [], list):
-        raise gr.Error(
-            f"This record's takes ({said_safely(record['takes'])}) cannot be used: a record lists its takes."
-        )
+        raise gr.Error(refusals.RECORD_TAKES.format(given=said_safely(record["takes"])))
     made = [t for t in record.get("takes") or [] if isinstance(t, dict) and "seed" in t]
     index = take_index(take, len(made)) if made else 0
     seed = record["seed"] if "take" in record and "seed" in record else made[index]["seed"] if made else -1
@@ -405,14 +431,18 @@ def take_index(take: Any, count: int) -> int:
     return int(number) - 1
 
 
-def take_entry(record: Any, take: Any, no_take: str) -> tuple[dict[str, Any], int]:
-    """Take number ``take`` (from 1) of a result's ``record``: its entry (empty where the record's entry
-    is not one) and its index; ``no_take`` is what a record with no takes is told."""
-    made = record.get("takes") if isinstance(record, dict) else None
-    if not isinstance(made, list) or not made:
+def chosen(record: Any, take: Any, no_take: str) -> Take:
+    """Take number ``take`` (from 1) of a result's ``record`` (its entry empty where the record's entry is
+    not one); ``no_take`` is what a record with no takes is told."""
+    made = Record.of(record).takes
+    if not made:
         raise gr.Error(no_take)
-    index = take_index(take, len(made))
-    return (made[index] if isinstance(made[index], dict) else {}), index
+    return made[take_index(take, len(made))]
+
+
+def take_entry(record: Any, take: Any, no_take: str) -> tuple[dict[str, Any], int]:
+    """``chosen``'s take as its entry and its index."""
+    return (found := chosen(record, take, no_take)).entry, found.number - 1
 
 
 def files_note(files: dict[str, Any]) -> str:
@@ -432,7 +462,7 @@ def files_note(files: dict[str, Any]) -> str:
 def _text(params: dict[str, Any], name: str) -> str:
     value = params.get(name) or ""
     if not isinstance(value, str):
-        raise gr.Error(f"This record's {name} is not text ({said_safely(value)}).")
+        raise gr.Error(refusals.RECORD_NOT_TEXT.format(name=name, given=said_safely(value)))
     return _checked(name, value, lambda text: checks.check_text_lengths({name: text}) or text)
 
 
@@ -441,7 +471,7 @@ def _checked(name: str, value: Any, check: Any) -> Any:
         return check(value)
     except gr.Error as exc:
         words = html.escape(str(exc.message), quote=False)  # it may quote the value too
-        raise gr.Error(f"This record's {name} ({said_safely(value)}) cannot be used: {words}") from None
+        raise gr.Error(refusals.RECORD_UNUSABLE.format(name=name, given=said_safely(value), why=words)) from None
 
 
 def said_safely(value: Any) -> str:

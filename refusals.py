@@ -217,6 +217,17 @@ LORA_BOTH = (
     "Clear the upload or set the preset to None."
 )
 LORA_PRESET_NAME = "The LoRA preset must be a preset's name, not {value}."
+# A take's record read back (``records``): an upload of its .json, or a result's metadata.
+RECORD_UPLOAD = "Upload the .json file saved beside a take."
+RECORD_UNREADABLE = "The record file could not be read; upload it again."
+RECORD_TOO_LARGE = "This file is larger than a take's record ({most} KB at most)."
+RECORD_FILE_TOO_DEEP = "This file is not a take's record: it nests its data far deeper than a record does."
+RECORD_NOT_JSON = "This file is not a take's record: it is not readable JSON."
+RECORD_NOT_ONE = "This is not a take's record. Use the .json file saved beside a take."
+RECORD_TOO_DEEP = "This is not a take's record: it nests its data far deeper than a record does."
+RECORD_TAKES = "This record's takes ({given}) cannot be used: a record lists its takes."
+RECORD_NOT_TEXT = "This record's {name} is not text ({given})."
+RECORD_UNUSABLE = "This record's {name} ({given}) cannot be used: {why}"
 # The morph of a take (``take_morph``) and a variation of one (``variations``).
 MORPH_NO_TAKE = "There is no take yet: make one in Generate first, then morph it."
 MORPH_NOT_GENERATE = (

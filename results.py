@@ -36,16 +36,16 @@ def seeds_text(record: dict[str, Any]) -> str:
     """The line under a result, in plain text (the page shows it as text, API clients get it as is):
     each take's seed, how long it took where; a loop's bars, tempo and metre, each take's tempo as played;
     what the planner chose."""
-    parts = [f"take {t['take']}: {t['seed']}{_varied(t.get('variation'))}" for t in record["takes"]]
     how_made = records.Record.of(record)
+    parts = [f"take {t.number}: {t.seed}{_varied(t.variation)}" for t in how_made.takes]
     if (asked := how_made.seed_redrawn) is not None:  # ``preparing.from_own_latents``
         parts[0] += result_words.SEED_REDRAWN.format(asked=asked)
-    timings = record["timings"]
+    timings = how_made.timings
     # Every part of the run a visitor waited for: the model's load, Think's plan, the song and a loop's seam
     # (its second render, ``loop_takes.close``).
     took = sum(timings.get(k, 0) for k in ("model_load_s", "planner_s", "pipeline_s", "seam_s"))
-    text = f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {status.device_label(record['model']['device'])}"
-    plans = [t["planner"] for t in record["takes"] if t.get("planner")]
+    text = f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {status.device_label(how_made.model.get('device'))}"
+    plans = [t.planner for t in how_made.takes if t.planner]
     lines = [text, time_text(record, plans[0] if plans else None)]
     if plans:  # one plan for the request (every take its own blueprint of the same length): said once
         line = plan_text(plans[0])
@@ -77,24 +77,21 @@ def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str
         head += result_words.LOOP_BY_THINK if loop.get("chosen_by") == "think" else ""
     else:
         head = _metre_said(
-            record, metre(how_made.time_signature), metre((plan or {}).get("fields", {}).get("timesignature"))
+            how_made, metre(how_made.time_signature), metre((plan or {}).get("fields", {}).get("timesignature"))
         )
     heard = [
-        f"take {t['take']}: {t['tempo']['said']}"
-        for t in record["takes"]
-        if isinstance(t.get("tempo"), dict) and isinstance(t["tempo"].get("said"), str)
+        f"take {t.number}: {t.tempo['said']}" for t in how_made.takes if isinstance((t.tempo or {}).get("said"), str)
     ]
     return " · ".join(part for part in (head, *heard) if part)
 
 
-def _metre_said(record: dict[str, Any], asked: str, planned: str) -> str:
+def _metre_said(how_made: records.Record, asked: str, planned: str) -> str:
     """The metre asked (else planned) said as the takes' own only where every take's bars were heard
     (``song_map``: none where no steady beat was); "" where none was asked or planned."""
     named = asked or planned
     if not named:
         return ""
-    takes = record.get("takes") or []
-    if takes and all(isinstance(t, dict) and t.get("bars") for t in takes):
+    if how_made.takes and all(t.bars for t in how_made.takes):
         return result_words.TAKE_METRE.format(metre=named)
     return (result_words.METRE_ASKED if asked else result_words.METRE_PLANNED).format(metre=named)
 
@@ -185,8 +182,8 @@ def take_validator(position: int) -> Callable[..., list[dict[str, Any]]]:
     def check(*values: Any) -> list[dict[str, Any]]:
         verdicts = [gr.validate(True, "") for _ in values]
         record = values[1 - position]
-        made = record.get("takes") if isinstance(record, dict) else None
-        if isinstance(made, list) and made:  # no take yet: the event itself says so
+        made = records.Record.of(record).takes
+        if made:  # no take yet: the event itself says so
             try:
                 records.take_index(values[position], len(made))
             except gr.Error as exc:
@@ -206,18 +203,17 @@ def send_to(target: str) -> Callable[[Any, Any], Any]:
         path = send_take(take, record, request)
         if target == "cover":
             return path
-        entry = record["takes"][records.take_index(take, len(record["takes"]))]
-        entry = entry if isinstance(entry, dict) else {}
-        style = take_style(record, entry)
+        chosen = records.chosen(record, take, "There is no take yet — make one first.")
+        style = take_style(record, chosen)
         if target == "extend":
             return path, style
-        return (path, style, *middle_region(entry.get("seconds")))
+        return (path, style, *middle_region(chosen.seconds))
 
     send.__name__ = f"send_to_{target}"
     return send
 
 
-def take_style(record: dict[str, Any], entry: Any) -> str:
+def take_style(record: dict[str, Any], entry: records.Take | dict[str, Any]) -> str:
     """The style a take was made in: its caption, else the planner's (a take made from lyrics
     alone); "" where it has neither, or one the Style field would refuse."""
     for style in records.Record.of(record).captions(entry):
@@ -244,11 +240,11 @@ def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     """The chosen take of a result (``record``, the result's metadata), as a file for another tab's
     source: a take this visitor's page made and the studio still keeps, placed in the uploads
     (within their quota) as if the visitor had uploaded it."""
-    entry, index = records.take_entry(record, take, refusals.NO_TAKE_YET)
-    path = output_folder.own_take(entry.get("audio"))
+    chosen = records.chosen(record, take, refusals.NO_TAKE_YET)
+    path = output_folder.own_take(chosen.audio)
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
-    if path is None or not take_owners.made_by(request, entry.get("audio")):
-        raise gr.Error(refusals.TAKE_GONE.format(n=index + 1))
+    if path is None or not take_owners.made_by(request, chosen.audio):
+        raise gr.Error(refusals.TAKE_GONE.format(n=chosen.number))
     placed = uploads.link_in(path)  # one place per take, however often it is sent
     if placed is None:
         raise gr.Error(studio_words.UPLOADS_FULL)
@@ -260,11 +256,11 @@ def stem_source(take: Any, record: Any, request: Any = None) -> Any:
     splits: a take this visitor's page made (as *Send to*: the stems are written beside the take, and
     another visitor's would be overwritten) and the studio still keeps, on a studio that has the
     separation model."""
-    entry, index = records.take_entry(record, take, refusals.STEMS_NO_TAKE)
-    path = output_folder.own_take_audio(entry.get("audio"))
+    chosen = records.chosen(record, take, refusals.STEMS_NO_TAKE)
+    path = output_folder.own_take_audio(chosen.audio)
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
-    if path is None or not take_owners.made_by(request, entry.get("audio")):
-        raise gr.Error(refusals.STEMS_GONE.format(n=index + 1))
+    if path is None or not take_owners.made_by(request, chosen.audio):
+        raise gr.Error(refusals.STEMS_GONE.format(n=chosen.number))
     if (why := stems.missing_reason()) is not None:
         raise gr.Error(refusals.STEMS_MISSING.format(error=why), title="Stems not available")
     return path

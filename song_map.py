@@ -282,20 +282,20 @@ def positive(value: Any) -> float | None:
 
 def of_take(
     take: np.ndarray,
-    entry: dict[str, Any],
+    entry: Any,
     how_made: Any,
     loop: dict[str, Any] | None = None,
     grid: list[float] | None = None,
 ) -> dict[str, Any]:
-    """A finished take's ``bars``, ``sections`` and ``tempo`` for its record ``entry`` (its synced lines,
-    Think's plan) and its record (``how_made``, a ``records.Record``: the metre and tempo asked, the whole song's words); a loop's
+    """A finished take's ``bars``, ``sections`` and ``tempo`` for its record's ``entry`` (a ``records.Take``: its
+    synced lines, Think's plan) and its record (``how_made``, a ``records.Record``: the metre and tempo asked, the whole song's words); a loop's
     bars are its grid (``looped``), a take locked to the grid its ``grid``. Empty (a loop: its grid alone)
     where the analyses are all busy for ``TAKE_WAIT_S`` or the measurement fails: a take is never lost for
     its map."""
-    bpm, per_bar = asked(how_made.bpm, how_made.time_signature, entry.get("planner"))
+    bpm, per_bar = asked(how_made.bpm, how_made.time_signature, entry.planner)
     if loop is not None:
         per_bar, bpm = int(loop["beats_per_bar"]), positive(loop["bpm"])
-    lines = entry.get("lyric_lines") or []
+    lines = entry.lyric_lines or []
     times = [float(line["time"]) for line in lines if isinstance(line, dict) and "time" in line]
     lyrics = how_made.words
     try:

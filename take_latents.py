@@ -44,13 +44,12 @@ def file_of(take: Path) -> Path:
     return take.with_name(take.stem + SUFFIX)
 
 
-def write_all(result: dict[str, Any], record: dict[str, Any], paths: list[Path], root: Path) -> None:
-    """Each take's final latents (``result["latents"]``, ``[takes, frames, channels]``) beside its
-    audio file, complete or absent, and in its record entry the file and the audio's SHA-256."""
-    made = result.get("latents")
+def write_all(made: Any, entries: list[dict[str, Any]], takes: Any, paths: list[Path], root: Path) -> None:
+    """Each take's final latents (``made``, ``[takes, frames, channels]``) beside its audio file (``takes``:
+    its audio), complete or absent, and in its record entry the file and the audio's SHA-256."""
     if made is None:  # a part added: its latents are the part's alone, not the take's
         return
-    for path, entry, take, latents in zip(paths, record["takes"], result["audio"], made, strict=True):
+    for path, entry, take, latents in zip(paths, entries, takes, made, strict=True):
         if latents is None:  # a take locked to the grid is not its latents' decode (``grid_lock``)
             continue
         file, partial = file_of(path), path.with_name(f".partial-{file_of(path).name}")

@@ -61,6 +61,7 @@ def prepare(
     timbre reference needs that file again (``reference_audio``). Returns a job of mode ``morph``."""
     path, own = _the_take(take, record, request)
     how_made = records.Record.of(own)
+    mine = how_made.own  # the take its own record was written for (``_the_take``: one with a seed)
     variant, as_heard = models.active_variant(), heard(how_made, own)
     with about("record"):
         values = records.settings(own, 1)  # every setting checked as the form checks it
@@ -90,7 +91,7 @@ def prepare(
     with about("seed"):
         seeds = checks.seeds_for(seed, 1)
     adapter = _adapter(values)
-    reference = _reference(how_made, reference_audio, own["seed"])
+    reference = _reference(how_made, reference_audio, mine.seed)
     finishing = checks.check_finish(
         values["loudness"], values["fade_in"], values["fade_out"], ceiling=values["ceiling"]
     )
@@ -101,7 +102,7 @@ def prepare(
     pipeline |= {"morph_prompt": as_heard["prompt"], "morph_lyrics": as_heard["lyrics"]}
     notes = Notes(
         reference_audio=Path(str(reference_audio)).name if reference is not None else None,
-        morph_of={"take": own["take"], "audio": own["audio"], "seed": own["seed"]},
+        morph_of={"take": mine.number, "audio": mine.audio, "seed": mine.seed},
     )
     request = MusicRequest("morph", Render(Call(**pipeline), seeds, adapter), 0.0, values["audio_format"], notes=notes)
     return _song_in(path, request, finishing)
@@ -125,13 +126,13 @@ def _song_in(path: Path, request: MusicRequest, finishing: Any) -> Job:
     return Job(request, lambda take: audio.fit(take, n), finishing)
 
 
-def heard(how_made: records.Record, entry: dict[str, Any]) -> dict[str, Any]:
+def heard(how_made: records.Record, entry: records.Take | dict[str, Any]) -> dict[str, Any]:
     """What the model was told when it made a take (its record, ``Record.told``, and the take's entry): the
     caption (Think's where Think rewrote it), the lyrics as the pipeline took them, and BPM, key and
     metre as the pipeline takes them (Think's where the visitor left them to it)."""
     told = how_made.told(entry)
     caption, lyrics = told.caption, told.lyrics
-    if not isinstance(caption, str) or not isinstance(lyrics, str):
+    if caption is None or lyrics is None:
         raise InputError(refusals.MORPH_UNREADABLE, "record")
     try:
         music = preparing.musical(told.bpm, told.key_scale, told.time_signature)
@@ -143,18 +144,15 @@ def heard(how_made: records.Record, entry: dict[str, Any]) -> dict[str, Any]:
 def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
     """The row's caption, lyrics and steps filled with the chosen take's own, as the model read them
     (what a morph changes from); left as they are where the result holds no take of Generate's."""
-    made = record.get("takes") if isinstance(record, dict) else None
-    if not isinstance(made, list) or not made or record.get("mode") not in MORPHABLE:
+    how_made = records.Record.of(record)
+    if not how_made.takes or how_made.mode not in MORPHABLE:
         return gr.skip(), gr.skip(), gr.skip()
     try:
-        entry, _ = records.take_entry(record, take, refusals.MORPH_NO_TAKE)
-        how_made = records.Record.of(records.check(record))
-        as_heard = heard(how_made, entry)
+        records.check(record)
+        as_heard = heard(how_made, records.chosen(record, take, refusals.MORPH_NO_TAKE))
     except gr.Error:
         return gr.skip(), gr.skip(), gr.skip()
-    steps = how_made.steps
-    steps = steps if isinstance(steps, int) and not isinstance(steps, bool) else gr.skip()
-    return *_spoken(as_heard), steps
+    return *_spoken(as_heard), gr.skip() if how_made.steps is None else how_made.steps
 
 
 def _spoken(as_heard: dict[str, Any]) -> tuple[str, str]:
@@ -163,10 +161,9 @@ def _spoken(as_heard: dict[str, Any]) -> tuple[str, str]:
 
 
 def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any]]:
-    """The take's file and its own record as the studio wrote it: a take of a result (or a take's own
-    ``.json``) this visitor's page made, still kept, made in Generate or by a morph."""
-    made = record.get("takes") if isinstance(record, dict) else None
-    if not isinstance(made, list) or not made:
+    """The take's file and its own record as the studio wrote it: a take of a result (or a take's
+    own ``.json``) this visitor's page made, still kept, made in Generate or by a morph."""
+    if not records.Record.of(record).takes:
         raise InputError(refusals.MORPH_NO_TAKE, "record")
     with about("record"):
         records.check(record)
@@ -181,9 +178,10 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
         own = records.check(records.read(path.with_suffix(".json")))
     except gr.Error:
         raise InputError(refusals.TAKE_GONE.format(n=index + 1), "record") from None
-    if own.get("mode") not in MORPHABLE:
+    how_made = records.Record.of(own)
+    if how_made.mode not in MORPHABLE:
         raise InputError(refusals.MORPH_NOT_GENERATE, "record")
-    if not isinstance(own.get("seed"), int) or not isinstance(own.get("take"), int):
+    if how_made.own is None or how_made.own.seed is None:
         raise InputError(refusals.MORPH_UNREADABLE, "record")
     return path, own
 

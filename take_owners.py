@@ -7,6 +7,8 @@ import collections
 import threading
 from typing import Any
 
+import records
+
 # The takes each visitor's page (its Gradio session) made, newest last: "Send to" hands on these and
 # no other, whatever a record sent with the request names. In memory, bounded: a page reloaded or
 # long gone makes its takes again.
@@ -22,7 +24,7 @@ def remember_takes(request: Any, record: dict[str, Any]) -> None:
         return
     with _made_lock:
         made = _made.setdefault(session, collections.deque(maxlen=TAKES_KEPT))
-        made.extend(str(t.get("audio")) for t in record.get("takes", ()) if isinstance(t, dict))
+        made.extend(str(t.audio) for t in records.Record.of(record).takes if t.entry)
         _made.move_to_end(session)
         while len(_made) > SESSIONS_KEPT:
             _made.popitem(last=False)

@@ -32,6 +32,8 @@ import refusals
 import runs
 import song_map
 import take_latents
+import untouched
+from run_result import Finished
 
 
 class SaveError(gr.Error):
@@ -76,7 +78,7 @@ def encoding(fmt: str, subtype: str | None = None) -> dict[str, Any]:
 
 
 def title(how_made: records.Record, take: int, of: int) -> str:
-    """A take's title in its tags (``said``: its record): the first sung line, else the caption, else the
+    """A take's title in its tags (``how_made``: its record): the first sung line, else the caption, else the
     mode; numbered when the request made several."""
     base = ""
     for line in (how_made.words or "").splitlines():  # a region Edit's: the song's
@@ -128,7 +130,7 @@ def room(size: int, refused: Callable[[], Exception]) -> Iterator[None]:
 
 
 def write_takes(
-    mode: str, result: dict[str, Any], params: dict[str, Any], seeds: list[int], fmt: str, stop: runs.Stop = runs.NEVER
+    mode: str, result: Finished, params: dict[str, Any], seeds: list[int], fmt: str, stop: runs.Stop = runs.NEVER
 ) -> tuple[list[str], dict[str, Any]]:
     """Save every take (in the format ``fmt``), its preview and a JSON record beside it (``params``: its
     settings, ``job_record.of``); return the audio paths and the call's record.
@@ -149,57 +151,56 @@ def write_takes(
     previews = [
         path if fmt == "mp3" else folder / f"{name}{PREVIEW_SUFFIX}" for name, path in zip(names, paths, strict=True)
     ]
-    own = result.get("own") or {}
+    own = result.own or untouched.Written({})
+    entries = [
+        _entry(result, i, seed, path, preview, root, take)
+        for i, (path, preview, seed, take) in enumerate(zip(paths, previews, seeds, result.audio, strict=True), 1)
+    ]
     record = {
         "mode": mode,
         "created": day.isoformat(timespec="seconds"),
         "params": params,
-        "model": result["model"],
-        "timings": dict(result["timings"]),
-        "sample_rate": own.get("rate", audio.SAMPLE_RATE),
+        "model": result.model,
+        "timings": (timings := dict(result.timings)),
+        "sample_rate": own.rate,
         "channels": 2,
-        "encoding": encoding(fmt, own.get("subtype")),
-        **({"untouched": own["said"]} if "said" in own else {}),  # an Edit's or Extend's (``untouched``)
+        "encoding": encoding(fmt, own.subtype),
+        **({"untouched": own.said} if own.said else {}),  # an Edit's or Extend's (``untouched``)
         "preview": encoding("mp3") if fmt == "mp3" else {**encoding("mp3"), "bitrate_kbps": audio.PREVIEW_KBPS},
-        **({"loop": result["loop"]} if "loop" in result else {}),  # a loop's bars and length (``loops``)
-        "takes": [
-            _entry(result, i, seed, path, preview, root, take)
-            for i, (path, preview, seed, take) in enumerate(
-                zip(paths, previews, seeds, result["audio"], strict=True), start=1
-            )
-        ],
+        **({"loop": result.loop} if result.loop is not None else {}),  # a loop's bars and length (``loops``)
+        "takes": entries,
     }
     # Every name this call may leave behind, partial or finished: all go if any write fails or a Stop comes.
     written = [*paths, *previews, *(p.with_suffix(suffix) for p in paths for suffix in (".json", ".lrc"))]
     written += [take_latents.file_of(p) for p in paths]
-    alone = [p.with_name(f"{p.stem}-part{p.suffix}") for p in paths] if "parts" in result else []
-    for entry, part in zip(record["takes"], alone, strict=False):
+    alone = [p.with_name(f"{p.stem}-part{p.suffix}") for p in paths] if result.parts is not None else []
+    for entry, part in zip(entries, alone, strict=False):
         entry["part"] = part.relative_to(root).as_posix()
     how_made = records.Record.of(record)
-    played = _as_played(result, record, paths, root)
+    played = _as_played(result, entries, paths, root)
     written += alone + [path for _, path in played]
     written += [p.with_name(f".partial-{p.name}") for p in written]
     with _all_or_none(written, folder):
         runs.unless(stop)
         folder.mkdir(parents=True, exist_ok=True)
-        kept = [(t, own["rate"], own["subtype"]) for t in own["takes"]] if "takes" in own else [None] * len(seeds)
+        kept = [(t, own.rate, own.subtype) for t in own.takes] if own.takes is not None else [None] * len(seeds)
         jobs = [
             (take, path, preview, fmt, _tags(mode, how_made, i, len(seeds), seed), mine)
             for i, (take, path, preview, seed, mine) in enumerate(
-                zip(result["audio"], paths, previews, seeds, kept, strict=True), 1
+                zip(result.audio, paths, previews, seeds, kept, strict=True), 1
             )
         ]
-        parts = [(part, p, p, fmt, {}) for part, p in zip(result.get("parts", ()), alone, strict=True)]
+        parts = [(part, p, p, fmt, {}) for part, p in zip(result.parts or (), alone, strict=True)]
         _write_all(jobs + parts + [(take, p, p, fmt, {}) for take, p in played])
         runs.unless(stop)
-        _write_lrcs(record, paths, how_made)
-        _mapped(record, result, how_made, stop)
-        take_latents.write_all(result, record, paths, root)
-        _bound(result, record, paths)
-        record["timings"]["write_s"] = round(time.perf_counter() - started, 3)
-        _write_records(record, paths, params)
+        _write_lrcs(entries, paths, how_made)
+        timings["map_s"] = _mapped(entries, result, how_made, stop)
+        take_latents.write_all(result.latents, entries, result.audio, paths, root)
+        _bound(result, entries, paths)
+        timings["write_s"] = round(time.perf_counter() - started, 3)
+        _write_records(record, entries, paths, params)
         runs.unless(stop)  # the last moment a Stop keeps nothing: from here the takes are the visitor's
-    for entry, take in zip(record["takes"], result["audio"], strict=True):
+    for entry, take in zip(entries, result.audio, strict=True):
         entry["peaks"] = audio.peaks(take, PEAKS)  # for the page's player; not kept in the files
     return [str(p) for p in paths], record
 
@@ -222,41 +223,42 @@ def _all_or_none(written: list[Path], folder: Path) -> Iterator[None]:
 
 
 def _mapped(
-    record: dict[str, Any], result: dict[str, Any], how_made: records.Record, stop: runs.Stop = runs.NEVER
-) -> None:
-    """Each take's map in its entry (``song_map``: a loop's its grid, a locked take's its lock's), and its time."""
+    entries: list[dict[str, Any]], result: Finished, how_made: records.Record, stop: runs.Stop = runs.NEVER
+) -> float:
+    """Each take's map in its entry (``song_map``: a loop's its grid, a locked take's its lock's); its seconds."""
     mapping = time.perf_counter()
-    for entry, take in runs.until(stop, zip(record["takes"], result["audio"], strict=True)):
-        locked = entry.get("lock") or {}
-        grid = grid_lock.grid(locked, entry["seconds"]) if locked.get("locked") else None
-        mapped = song_map.of_take(take, entry, how_made, result.get("loop"), grid)
+    locks = result.locked.locks if result.locked is not None else [{}] * len(entries)
+    for number, (entry, take, locked) in enumerate(runs.until(stop, zip(entries, result.audio, locks, strict=True)), 1):
+        seconds = round(audio.seconds(take), 3)  # as its entry says (``_entry``)
+        grid = grid_lock.grid(locked, seconds) if locked.get("locked") else None
+        mapped = song_map.of_take(take, records.Take.of(entry, number), how_made, result.loop, grid)
         # Counted from the musician's bar 1 where an Edit or Extend set it (``bar_one``).
-        entry.update(
-            bar_one.of_take(mapped, how_made.first_downbeat, how_made.bpm, how_made.time_signature, entry["seconds"])
-        )
-    record["timings"]["map_s"] = round(time.perf_counter() - mapping, 3)
+        entry.update(bar_one.of_take(mapped, how_made.first_downbeat, how_made.bpm, how_made.time_signature, seconds))
+    return round(time.perf_counter() - mapping, 3)
 
 
-def _bound(result: dict[str, Any], record: dict[str, Any], paths: list[Path]) -> None:
+def _bound(result: Finished, entries: list[dict[str, Any]], paths: list[Path]) -> None:
     """A loop, or a take locked to the grid, keeps no latents to bind it by: its own digest says a song sent back
     is this take (``take_latents.belongs``: Edit and Extend by the bar read its record's grid)."""
-    for entry, path in zip(record["takes"], paths, strict=True):
-        if "latents" not in entry and ("loop" in result or (entry.get("lock") or {}).get("locked")):
+    locks = result.locked.locks if result.locked is not None else [{}] * len(entries)
+    for entry, path, locked in zip(entries, paths, locks, strict=True):
+        if records.Take.of(entry, 1).latents is None and (result.loop is not None or locked.get("locked")):
             entry["audio_sha256"] = take_latents.digest(path)
 
 
-def _as_played(result: dict[str, Any], record: dict[str, Any], paths: list[Path], root: Path) -> list[tuple]:
+def _as_played(result: Finished, entries: list[dict[str, Any]], paths: list[Path], root: Path) -> list[tuple]:
     """A take locked to the grid (``grid_lock``): the take as played, and where it is written beside it
     (``<take>-unlocked``), named in its entry."""
     played = []
-    for entry, take, path in zip(record["takes"], result.get("unlocked") or (), paths, strict=False):
+    unlocked = result.locked.unlocked if result.locked is not None else ()
+    for entry, take, path in zip(entries, unlocked, paths, strict=False):
         if take is not None:
             played.append((take, path.with_name(f"{path.stem}-unlocked{path.suffix}")))
             entry["unlocked"] = played[-1][1].relative_to(root).as_posix()
     return played
 
 
-def _entry(result: dict[str, Any], i: int, seed: int, path: Path, preview: Path, root: Path, take: Any) -> dict:
+def _entry(result: Finished, i: int, seed: int, path: Path, preview: Path, root: Path, take: Any) -> dict:
     """Take number ``i``'s entry in the record (a part added, alone beside it, is added as ``part``)."""
     return {
         "take": i,
@@ -265,11 +267,13 @@ def _entry(result: dict[str, Any], i: int, seed: int, path: Path, preview: Path,
         "preview": preview.relative_to(root).as_posix(),
         "metadata": path.with_suffix(".json").relative_to(root).as_posix(),
         "seconds": round(audio.seconds(take), 3),
-        **({"planner": result["planners"][i - 1]} if "planners" in result else {}),
-        **({"finish": result["finishes"][i - 1]} if "finishes" in result else {}),
-        **(result["per_take"][i - 1] if "per_take" in result else {}),  # a variation's own: ``variations``
-        **({"stretch": result["in_time"][i - 1]} if "in_time" in result else {}),  # a loop's: ``loop_takes.in_time``
-        **({"lock": result["locks"][i - 1]} if "locks" in result else {}),  # locked to the grid: ``grid_lock``
+        **({"planner": result.planners[i - 1]} if result.planners is not None else {}),
+        "finish": result.finishes[i - 1],
+        **(result.per_take[i - 1] if result.per_take is not None else {}),  # a variation's own: ``variations``
+        # A loop's: ``loop_takes.in_time``.
+        **({"stretch": result.in_time[i - 1]} if result.in_time is not None else {}),
+        # Locked to the grid: ``grid_lock``.
+        **({"lock": result.locked.locks[i - 1]} if result.locked is not None else {}),
         **_synced(result, i - 1, path, root, audio.seconds(take)),
     }
 
@@ -294,10 +298,10 @@ OWN_FIELDS = (
 )
 
 
-def _synced(result: dict[str, Any], index: int, path: Path, root: Path, seconds: float) -> dict[str, Any]:
+def _synced(result: Finished, index: int, path: Path, root: Path, seconds: float) -> dict[str, Any]:
     """The record's synced-lyrics fields of one take (none for an instrumental), its line times fitted
     to the take as written (Generate trims the render, Think may have cut it)."""
-    found = (result.get("lyrics") or [None] * (index + 1))[index]
+    found = (result.lyrics or [None] * (index + 1))[index]
     if not found:
         return {}
     return {
@@ -307,11 +311,12 @@ def _synced(result: dict[str, Any], index: int, path: Path, root: Path, seconds:
     }
 
 
-def _write_lrcs(record: dict[str, Any], paths: list[Path], how_made: records.Record) -> None:
+def _write_lrcs(entries: list[dict[str, Any]], paths: list[Path], how_made: records.Record) -> None:
     """A sung take's ``.lrc`` beside it, written as the takes are (complete or absent)."""
-    for path, entry in zip(paths, record["takes"], strict=True):
-        if "lrc" in entry:
-            text = lrc.lrc_text(entry["lyric_lines"], title(how_made, entry["take"], len(paths)), entry["seconds"])
+    for number, (path, entry) in enumerate(zip(paths, entries, strict=True), 1):
+        take = records.Take.of(entry, number)
+        if take.lyric_lines is not None:
+            text = lrc.lrc_text(take.lyric_lines, title(how_made, number, len(paths)), take.seconds)
             partial = path.with_name(f".partial-{path.stem}.lrc")
             partial.write_text(text, encoding="utf-8")
             os.replace(partial, path.with_suffix(".lrc"))
@@ -326,12 +331,15 @@ def _write_all(jobs: list[tuple[Any, ...]]) -> None:
             done.result()
 
 
-def _write_records(record: dict[str, Any], paths: list[Path], params: dict[str, Any]) -> None:
+def _write_records(
+    record: dict[str, Any], entries: list[dict[str, Any]], paths: list[Path], params: dict[str, Any]
+) -> None:
     """Each take's own record beside it (its seed, its file, its plan), written as the takes are."""
-    for path, entry in zip(paths, record["takes"], strict=True):
+    for number, (path, entry) in enumerate(zip(paths, entries, strict=True), 1):
+        take = records.Take.of(entry, number)
         # The take's own settings: its seed, made alone (the key keeps its place in the record).
-        alone = {"params": {**params, "seed": entry["seed"], "batch_size": 1}}
-        own = {**record, "take": entry["take"], "seed": entry["seed"], "audio": entry["audio"]} | alone
+        alone = {"params": {**params, "seed": take.seed, "batch_size": 1}}
+        own = {**record, "take": number, "seed": take.seed, "audio": take.audio} | alone
         own.update({k: entry[k] for k in (*OWN_FIELDS, *SYNCED) if k in entry})
         meta, partial_meta = path.with_suffix(".json"), path.with_name(f".partial-{path.stem}.json")
         partial_meta.write_text(json.dumps(own, indent=2, ensure_ascii=False))

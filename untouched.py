@@ -156,9 +156,20 @@ def _held_in(take: np.ndarray, source: np.ndarray, a: int, b: int, fade: int) ->
     return take
 
 
-def written(kept: Kept, takes: list[np.ndarray], fmt: str) -> dict[str, Any]:
-    """What ``takes`` writes of an Edit's or Extend's takes (``result["own"]``): at the source's rate, in the
-    sample format that keeps it (WAV, FLAC), with the record's words; MP3 writes the 48 kHz takes."""
+@dataclass(frozen=True)
+class Written:
+    """What ``takes`` writes of an Edit's or Extend's takes: the record's words (``said``), and the takes at
+    the source's rate in the sample format that keeps it (``takes``: None where the 48 kHz takes are written)."""
+
+    said: dict[str, Any]
+    takes: list[np.ndarray] | None = None
+    rate: int = audio.SAMPLE_RATE
+    subtype: str | None = None
+
+
+def written(kept: Kept, takes: list[np.ndarray], fmt: str) -> Written:
+    """What ``takes`` writes of an Edit's or Extend's takes (``run_result.Finished.own``): at the source's rate,
+    in the sample format that keeps it (WAV, FLAC), with the record's words; MP3 writes the 48 kHz takes."""
     if fmt == "mp3":
-        return {"said": kept.said(fmt)}
-    return {"takes": takes, "rate": kept.rate, "subtype": kept.subtype(fmt), "said": kept.said(fmt)}
+        return Written(kept.said(fmt))
+    return Written(kept.said(fmt), takes, kept.rate, kept.subtype(fmt))

@@ -44,7 +44,7 @@ def prepare(
     was made with but cannot carry them: a cover, extension or edit needs its song again
     (``src_audio``), a take made with a timbre reference that file (``reference_audio``), each the file
     of the name the record gives. Returns a job of the take's own mode."""
-    entry, index = _take(record, take)
+    chosen = _take(record, take)
     with checks.about("amount"):
         mixed = checks.in_range(amount, "Amount", *AMOUNT_RANGE)
     with checks.about("count"):
@@ -54,7 +54,7 @@ def prepare(
         n = int(n)
     with checks.about("seed"):
         fresh = checks.seeds_for(seed, n)
-    chain = _chain(entry.get("noise"))
+    chain = _chain(chosen.noise)
     if mixed > 0 and len(chain) >= LONGEST_CHAIN:
         raise checks.InputError(refusals.VARIATIONS_TOO_DEEP.format(most=LONGEST_CHAIN), "record")
     how_made = records.Record.of(record)
@@ -62,11 +62,11 @@ def prepare(
     if how_made.mode == "generate":
         job = _remade(record, take, files.get("reference_audio"), voice_of(how_made, files))
     else:
-        job = _remade_audio(how_made, entry, files)
+        job = _remade_audio(how_made, chosen, files)
     seeds = job.seeds * n
-    audio = entry.get("audio")
-    audio = audio if isinstance(audio, str) and len(audio) <= 200 and audio.isprintable() else None
-    made = {"take": index + 1, "seed": job.seeds[0], "audio": audio}
+    audio = chosen.audio
+    audio = audio if audio is not None and len(audio) <= 200 and audio.isprintable() else None
+    made = {"take": chosen.number, "seed": job.seeds[0], "audio": audio}
     noise = [chain + ([(s, mixed)] if mixed > 0 else []) for s in fresh]
     render = dataclasses.replace(job.request.render, seeds=seeds, noise=noise)
     varied = {"of": made, "amount": mixed, "seeds": fresh}
@@ -74,22 +74,20 @@ def prepare(
     return dataclasses.replace(job, request=request)
 
 
-def _take(record: Any, take: Any) -> tuple[dict[str, Any], int]:
-    made = record.get("takes") if isinstance(record, dict) else None
-    if not isinstance(made, list) or not made:
+def _take(record: Any, take: Any) -> records.Take:
+    if not records.Record.of(record).takes:
         raise checks.InputError(refusals.VARIATIONS_NO_TAKE, "record")
     records.check(record)
-    mode = record.get("mode")
+    mode = records.Record.of(record).mode
     if mode == "morph":  # ``take_morph``: its song's, not a noise of its own
         raise checks.InputError(refusals.VARIATIONS_OF_A_MORPH, "record")
     if not isinstance(mode, str) or mode not in modes.PREPARE:
         raise checks.InputError(refusals.RECORD_MODE_UNKNOWN.format(given=checks.shown(mode)), "record")
     with checks.about("take"):
         chosen = records.take_of(record, take)  # a take's own .json: the take it holds
-    entry, index, seed = chosen.entry, chosen.number - 1, chosen.seed
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= checks.MAX_SEED:
-        raise checks.InputError(refusals.RECORD_TAKE_NO_SEED.format(n=index + 1), "record")
-    return entry, index
+    if chosen.seed is None or not 0 <= chosen.seed <= checks.MAX_SEED:
+        raise checks.InputError(refusals.RECORD_TAKE_NO_SEED.format(n=chosen.number), "record")
+    return chosen
 
 
 def _files(how_made: records.Record, src_audio: Any, reference_audio: Any) -> dict[str, Any]:
@@ -159,9 +157,9 @@ def _remade(record: dict[str, Any], take: Any, reference: str | None = None, voi
     return modes.prepare_generate(**own, reference_audio=reference, reference_take=voice)
 
 
-def _remade_audio(how_made: records.Record, entry: dict[str, Any], files: dict[str, Any]) -> modes.Job:
+def _remade_audio(how_made: records.Record, chosen: records.Take, files: dict[str, Any]) -> modes.Job:
     """A Cover, Extend or Edit take made again from its record: its song and reference given again,
     every other setting the record's, checked by the mode's own preparer, and the take's seed."""
     prepare = modes.PREPARE[how_made.mode]
     own = set(inspect.signature(prepare).parameters) - {"src_audio", "reference_audio", "lora", "seed"}
-    return prepare(**how_made.asked(own), **files, seed=entry["seed"])
+    return prepare(**how_made.asked(own), **files, seed=chosen.seed)

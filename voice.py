@@ -97,10 +97,11 @@ def _read(path: Path) -> dict[str, Any]:
 def check_sung(found: Voice, param: str = "reference_audio") -> None:
     """Refused in words where the take's record says it has no voice: a Generate take without words,
     or one made ``[Instrumental]``. A cover that kept its song's words (none given) may sing."""
-    words = records.Record.of(found.record).lyrics.strip()
-    if found.record.get("lyric_lines"):
+    how_made = records.Record.of(found.record)
+    words = how_made.lyrics.strip()
+    if how_made.own is not None and how_made.own.lyric_lines:
         return
-    if words.lower() == checks.INSTRUMENTAL_TAG.lower() or (found.record.get("mode") == "generate" and not words):
+    if words.lower() == checks.INSTRUMENTAL_TAG.lower() or (how_made.mode == "generate" and not words):
         raise InputError(refusals.VOICE_INSTRUMENTAL.format(name=checks.shown(Path(found.take).name)), param)
 
 
@@ -190,8 +191,9 @@ def best_windows(sung: np.ndarray) -> list[float] | None:
 
 def _lines_sung(record: dict[str, Any], seconds: float) -> np.ndarray | None:
     """Each cell's share sung by the take's synced lines (None where it has none)."""
-    lines = record.get("lyric_lines")
-    if not isinstance(lines, list):
+    own = records.Record.of(record).own
+    lines = own.lyric_lines if own is not None else None
+    if lines is None:
         return None
     times = sorted(
         float(line["time"])

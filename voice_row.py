@@ -41,10 +41,10 @@ def _lent(path: Path) -> str:
 def use_voice(take: Any, record: Any, request: gr.Request = None) -> tuple[str, Any]:
     """*Use this voice* under a result: the chosen take (``take``, from 1) of ``record`` as Generate's
     timbre reference, and Generate selected; refused as *Send to* refuses, and for an instrumental."""
-    entry, index = records.take_entry(record, take, refusals.NO_TAKE_YET)
-    path = output_folder.own_take_audio(entry.get("audio"))
-    if path is None or not take_owners.made_by(request, entry.get("audio")):
-        raise gr.Error(refusals.TAKE_GONE.format(n=index + 1))
+    chosen = records.chosen(record, take, refusals.NO_TAKE_YET)
+    path = output_folder.own_take_audio(chosen.audio)
+    if path is None or not take_owners.made_by(request, chosen.audio):
+        raise gr.Error(refusals.TAKE_GONE.format(n=chosen.number))
     return _lent(path), gr.Tabs(selected="generate")
 
 
@@ -61,12 +61,11 @@ def kept_voice(record: Any, take: Any = 1, request: gr.Request = None) -> Any:
     """After *Use these settings* of a result: the voice its take was made with back in Generate's
     timbre reference (nothing changed where it was made with none); where that take is gone, or not
     this visitor's, a warning in words."""
-    made = record.get("takes") if isinstance(record, dict) else None
-    if not isinstance(made, list) or not made:
+    if not records.Record.of(record).takes:
         return gr.skip()
-    entry, _ = records.take_entry(record, take, "")
-    own = output_folder.own_take_audio(entry.get("audio"))
-    if own is not None and take_owners.made_by(request, entry.get("audio")):
+    chosen = records.chosen(record, take, "")
+    own = output_folder.own_take_audio(chosen.audio)
+    if own is not None and take_owners.made_by(request, chosen.audio):
         return _voice_back(voice.own_record(own), vouched=True, request=request)
     return _voice_back(record, vouched=False, request=request)
 

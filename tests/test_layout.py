@@ -370,6 +370,82 @@ def test_the_record_is_read_only_through_its_type():
     assert [name for name in preparers if "results" in graph[name]] == []
 
 
+# The keys of a run's result and of a take's record and its takes' entries (``run_result``'s fields, as
+# ``takes`` and ``job_record`` write them): read by key in ``records`` alone, everywhere else through
+# ``records.Record``/``Take`` or ``run_result``. Keys every kind of dict has (a take's "audio", "seed" and
+# "seconds", a "mode", "lyrics") are left out: other rooms' reads of them would be noise.
+RESULT_KEYS = frozenset(
+    (
+        *("takes", "timings", "loop", "untouched", "encoding", "created", "preview", "planner", "planners"),
+        *("finish", "finishes", "variation", "noise", "latents", "bars", "sections", "tempo", "stretch"),
+        *("lock", "locks", "unlocked", "audio_sha256", "lrc", "lyric_score", "lyric_lines", "metadata", "peaks"),
+        *("loop_songs", "in_time", "per_take", "parts", "own", "source_latents", "seam_s", "pace"),
+    )
+)
+# Other dicts that share a key with a record or a result, by room: not a record's reads.
+NOT_RECORDS = {
+    # The pipeline's own arguments and output (``backend.run``'s), and a file name's parts.
+    **dict.fromkeys(("backend", "sampler", "flow_edit", "retake", "output_folder"), {"latents"}),
+    "generation": {"latents", "planner"},  # ``backend.run``'s output; the start-up build's errors by model
+    "gpu": {"pace", "timings"},  # every GPU entry's own result (Describe's, the stems', Write it's)
+    "describe": {"timings"},
+    "handlers": {"timings"},  # the stems call's
+    "takes": {"timings"},  # ``write_stems``' stems record
+    "music_request": {"noise"},  # ``Render.flat``'s mapping, as the tests write one
+    "results": {"variation"},  # ``records.settings``' values
+    # A take's map as ``song_map`` makes it and the page draws it, before a record holds it.
+    "bar_one": {"bars", "tempo"},
+    "waveform": {"bars", "sections"},
+    "song_map": {"sections"},
+}
+# Reads of a record not yet through its type: the take's latents that bind a song sent back to it, and a
+# loop's map (``{"bars", "beats_per_bar", "bpm", "samples"}``), read as written.
+NOT_YET_TYPED = {"take_latents": {"latents", "audio_sha256"}, "song_map": {"bars"}, "results": {"bars"}}
+
+
+def result_reads(tree: ast.Module) -> list[tuple[int, str]]:
+    """The lines of ``tree`` that read a result's or a record's key (``RESULT_KEYS``) in any spelling:
+    ``x["takes"]``, ``x.get("takes")``, ``x.pop("takes")``, ``"takes" in x`` (a write, ``x["takes"] = …``,
+    is not a read)."""
+
+    def key(node: ast.AST) -> str | None:
+        return node.value if isinstance(node, ast.Constant) and node.value in RESULT_KEYS else None
+
+    found = set()
+    for node in ast.walk(tree):
+        said = None
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            said = key(node.slice)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            said = key(node.args[0]) if node.func.attr in ("get", "pop", "setdefault") else None
+        elif isinstance(node, ast.Compare) and any(isinstance(op, ast.In | ast.NotIn) for op in node.ops):
+            said = key(node.left)
+        if said is not None:
+            found.add((node.lineno, said))
+    return sorted(found)
+
+
+def test_the_result_finder_finds_every_spelling():
+    for spelling in ('made["takes"]', 'record.get("takes", [])', 'result.pop("loop", None)', '"in_time" in result'):
+        assert result_reads(ast.parse(spelling)) == [(1, spelling.split('"')[1])], spelling
+    assert result_reads(ast.parse('entry["bars"] = []\nresult.takes\nsaid = {"timings": {}}')) == []
+
+
+def test_the_result_and_the_record_are_read_only_through_their_types():
+    """What a music run returns and what its finish writes are typed (``run_result``; ``records.Record`` and
+    ``Take`` read a record back): no room but ``records`` reads their keys in any spelling, but where a dict
+    of its own shares one (``NOT_RECORDS``) and the reads not yet typed (``NOT_YET_TYPED``)."""
+    allowed = {name: NOT_RECORDS.get(name, set()) | NOT_YET_TYPED.get(name, set()) for name in _rooms()}
+    found = [
+        f"{name}.py:{line} [{said!r}]"
+        for name, tree in _rooms().items()
+        if name != "records"
+        for line, said in result_reads(tree)
+        if said not in allowed[name]
+    ]
+    assert found == []
+
+
 def test_no_room_is_imported_under_another_name():
     """A room is read by its name everywhere (``tooltips as tips``, the same in every room, aside)."""
     names = {p.stem for p in [*ROOT.glob("*.py"), *TOOLS.glob("*.py")]}
@@ -399,7 +475,7 @@ def test_agents_md_reads_in_ten_minutes_and_ruff_knows_every_room():
 
 # Rooms whose refusals still hold their own words, while the lead rewrites their parameters (issue 80): each
 # is emptied from this list as its words move to ``refusals``. No room is added to it.
-OWN_WORDS_FOR_NOW = ("records",)
+OWN_WORDS_FOR_NOW: tuple[str, ...] = ()
 
 
 def _refusal_classes(rooms: dict[str, ast.Module]) -> set[str]:

@@ -223,6 +223,7 @@ def test_the_seam_is_measured_and_learned_as_its_own_phase(tmp_path, monkeypatch
 
     import generation
     import pace_phases
+    import run_result
 
     monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path))
@@ -231,8 +232,9 @@ def test_the_seam_is_measured_and_learned_as_its_own_phase(tmp_path, monkeypatch
     try:
         request = modes.prepare_generate(prompt="pace", bpm=90, loop_bars=4, inference_steps=8, think=False).request
         steps = pace.MusicShape.of(request).steps
-        out = {"phases": {"start": 0.5, "dit": 4.0, "vae": 0.5, "steps": steps, "captured": False}, "seam_s": 5.0}
-        found = generation._measured(request, request.render, None, out, {}, time.perf_counter() - 12.0)
+        out = {"phases": {"start": 0.5, "dit": 4.0, "vae": 0.5, "steps": steps, "captured": False}}
+        seam = run_result.Seam(None, None, [], 5.0)  # what ``loop_takes.close`` measured of the seam
+        found = generation._measured(request, request.render, None, out, seam, {}, time.perf_counter() - 12.0)
         assert found["phases"]["seam"] == 5.0 and found["shape"]["loop"] is True
         assert pace.learn(found) >= 4
         assert [b.phase for b in pace.table().snapshot() if b.phase == "seam"] == ["seam"]
@@ -321,8 +323,8 @@ def test_a_loop_left_to_think_made_without_its_plan_is_4_4_at_120_bpm(studio_env
     job = modes.prepare_generate(prompt="lofi", loop_bars=2, inference_steps=1, think=True)
     job = dataclasses.replace(job, request=job.request.without_plan("the planner could not be loaded"))
     out = generation.run_music(job.request)
-    assert (out["loop"].bpm, out["loop"].beats_per_bar, out["loop"].turns) == (loop_takes.FALLBACK_BPM, 4, 3)
-    assert out["loop_songs"].shape[-1] == 3 * 4 * SR  # three turns of 4 s, not the 48 s declared
+    assert (out.loop.bpm, out.loop.beats_per_bar, out.loop.turns) == (loop_takes.FALLBACK_BPM, 4, 3)
+    assert out.seam.songs.shape[-1] == 3 * 4 * SR  # three turns of 4 s, not the 48 s declared
     paths, record = modes.finish(job, out)
     assert sf.info(paths[0]).frames == 4 * SR and record["loop"]["bpm"] == loop_takes.FALLBACK_BPM
 

@@ -181,7 +181,7 @@ def test_every_part_is_where_model_offload_puts_it_at_each_stage_of_a_take(card,
         stages.setdefault("denoising", (devices.placement(), trace.on_accelerator()))
 
     result = generation.run_music(_think_request(), step_progress, None, plan_progress)
-    assert result["planners"][0]["codes"] > 0  # the take was planned, then rendered from the blueprint
+    assert result.planners[0]["codes"] > 0  # the take was planned, then rendered from the blueprint
     assert stages["planning"] == ({"music": "offloaded", "planner": ACCELERATOR}, {"audio_tokenizer"})
     assert stages["denoising"] == ({"music": "offloaded", "planner": "cpu"}, {"transformer", "audio_tokenizer"})
     assert devices.placement() == {"music": "offloaded", "planner": "cpu"}

@@ -170,9 +170,9 @@ def test_a_preset_job_crosses_to_the_gpu_side_as_plain_values(studio_env, with_h
 
     styled = modes.prepare_generate(prompt="pop", audio_duration=10, inference_steps=1, seed=3, lora_preset=NAME)
     bare = modes.prepare_generate(prompt="pop", audio_duration=10, inference_steps=1, seed=3)
-    a = generation.run_music(pickle.loads(pickle.dumps(styled.request)))["audio"]
+    a = generation.run_music(pickle.loads(pickle.dumps(styled.request))).audio
     assert not backend.get_backend().has_adapter_layers()
-    assert np.abs(a - generation.run_music(pickle.loads(pickle.dumps(bare.request)))["audio"]).max() > 1e-4
+    assert np.abs(a - generation.run_music(pickle.loads(pickle.dumps(bare.request))).audio).max() > 1e-4
 
 
 # ---------------------------------------------------------------- served: API and page

@@ -60,8 +60,8 @@ def test_running_a_request_rewrites_nothing_of_it(studio_env, with_planner):
     sent = pickle.dumps(job.request)
     made = generation.run_music(job.request)
     assert pickle.dumps(job.request) == sent
-    assert made["planners"][0]["fields"]["duration"] > 0 and job.request.render.pipeline.audio_codes is None
-    assert made["audio"].shape[-1] <= int(job_record.of(job)["longest"] * 48000) + 1
+    assert made.planners[0]["fields"]["duration"] > 0 and job.request.render.pipeline.audio_codes is None
+    assert made.audio.shape[-1] <= int(job_record.of(job)["longest"] * 48000) + 1
 
 
 def test_a_run_costing_more_than_its_door_settled_is_settled_again(studio_env, monkeypatch):
@@ -153,6 +153,27 @@ def test_the_door_waits_checks_the_stop_says_the_first_line_then_calls(tmp_path,
         assert stop.value.title == runs.STOPPED and len(seen) == 2  # stopped before the call
     finally:
         runs.finish_run(run_id)
+
+
+def test_the_door_learns_a_typed_results_pace_and_adds_the_wait_to_its_timings(monkeypatch):
+    """A music call returns a ``run_result.Rendered`` (not a dict): the door keeps its measurement for the pace
+    (``pace.learn``, once) and hands the result on without it, the wait before the call in its timings."""
+    import pickle
+
+    import pace
+    import run_result
+
+    learned = []
+    monkeypatch.setattr(pace, "learn", lambda report: learned.append(report) or 0)
+    made = run_result.Rendered(audio=None, latents=None, model={}, timings={"pipeline_s": 1.0}, pace="measured")
+
+    def entry(progress, run_id, multiplier):
+        return pickle.loads(pickle.dumps(made))  # as a ZeroGPU worker sends it back
+
+    back = gpu.call(entry, needs=(), waited=0.75)
+    assert learned == ["measured"] and back.pace is None
+    assert back.timings == {"pipeline_s": 1.0, "model_wait_s": 0.75} and made.timings == {"pipeline_s": 1.0}
+    assert gpu.call(entry, needs=()).timings == {"pipeline_s": 1.0}  # no wait: none said
 
 
 def test_errors_leave_a_worker_in_words_that_pickle():
@@ -386,3 +407,49 @@ def test_a_record_carries_each_takes_bars_and_sections_and_its_loop_through(stud
     own = {**made, **made["takes"][1], "take": 2}  # a take's own .json: the take it holds
     assert records.take_of(own, 1).bars == bars and records.settings(own)["seed"] == 78
     assert job_record.of(variations.prepare(2, made, 0.0, 1))["variation"]["of"]["seed"] == 78
+
+
+def test_a_record_reads_back_as_its_types_an_old_one_as_written():
+    """``Record``, ``Take`` and ``Told`` are typed: a value of another type, or one the form would refuse,
+    reads as none (a hostile record still reads, a reader never meets a string where a number is meant),
+    while a record written before the types reads as written, its takes, timings and model included."""
+    import json
+
+    import records
+
+    hostile = {
+        "mode": 5,
+        "params": {
+            "bpm": "fast",
+            "key_scale": ["C"],
+            "time_signature": 4,
+            "inference_steps": "8",
+            "seed_redrawn": True,
+        },
+        "takes": [None, {"seed": "9", "audio": 3, "bars": [0, "x"], "seconds": float("inf"), "latents": []}],
+        "timings": {"pipeline_s": 1.5, "write_s": "slow"},
+        "model": ["x"],
+    }
+    said = records.Record.of(hostile)
+    assert (said.mode, said.bpm, said.key_scale, said.time_signature, said.steps, said.seed_redrawn) == (
+        *(None, None, None, "4"),
+        *(None, None),
+    )
+    first, second = said.takes
+    assert first.entry == {} and (second.seed, second.audio, second.bars, second.seconds, second.latents) == (None,) * 5
+    assert said.timings == {"pipeline_s": 1.5} and said.model == {} and said.own is None
+    told = said.told({"planner": {"fields": {"bpm": 500, "keyscale": "C major", "timesignature": "3"}}})
+    assert (told.bpm, told.key_scale, told.time_signature) == (None, "C major", "4")  # the record's metre first
+    made = json.loads((RECORDS / "generate-401856c.json").read_text())
+    old = records.Record.of(made)
+    asked = ("bpm", "key_scale", "time_signature", "inference_steps")
+    assert (old.bpm, old.key_scale, old.time_signature, old.steps) == tuple(made["params"][k] for k in asked)
+    assert [(t.number, t.seed, t.audio, t.seconds) for t in old.takes] == [
+        (t["take"], t["seed"], t["audio"], t["seconds"]) for t in made["takes"]
+    ]
+    assert (old.timings, old.model, old.mode, old.created) == (
+        made["timings"],
+        made["model"],
+        "generate",
+        made["created"],
+    )

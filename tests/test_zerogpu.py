@@ -532,7 +532,7 @@ def test_what_a_gpu_call_takes_and_returns_pickles(studio_env):
     progress = gr.Progress()
     pickle.dumps((job.request, progress, "run-id", 1.0))
     result = generation.run_music(job.request)
-    assert pickle.loads(pickle.dumps(result))["audio"].shape == (1, 2, 480000)
+    assert pickle.loads(pickle.dumps(result)).audio.shape == (1, 2, 480000)
 
 
 HIDE_SPACES = (
