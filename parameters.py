@@ -143,7 +143,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in [*_PLAIN, *DECLARED]}
 # The settings Cover, Extend and Edit share, first in each one's signature, in this order (``preparing.common``).
 SONG = ("src_audio", "prompt", "lyrics", "vocal_language", "bpm", "key_scale", "time_signature")
 SAMPLING = ("seed", "inference_steps", "guidance_scale", "audio_format", "lora", "lora_scale")
-# Each mode's own parameters in its signature's order (the API's positions), then the declared ones it takes.
+# Each mode's own parameters in its signature's order (the API's positions); the declared ones it takes and the
+# LoRA preset follow (``names``).
 _OWN = {
     "generate": (
         *("prompt", "lyrics", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language", "seed"),
@@ -166,11 +167,9 @@ _OWN = {
 
 
 def names(mode: str) -> tuple[str, ...]:
-    """``mode``'s parameters in its signature's order (the API's positions): its own, the LoRA preset, then the
-    declared ones it takes; Generate's Ceiling, declared first, came before the preset."""
-    taken = [p.name for p in DECLARED if mode in p.modes]
-    first = taken[:1] if mode == "generate" else []
-    return (*_OWN[mode], *first, "lora_preset", *(name for name in taken if name not in first))
+    """``mode``'s parameters in its signature's order (the API's positions): its own, the declared ones it takes,
+    the LoRA preset last (``test_presets``)."""
+    return (*_OWN[mode], *(p.name for p in DECLARED if mode in p.modes), "lora_preset")
 
 
 def declared(mode: str) -> list[Param]:

@@ -229,7 +229,7 @@ def test_an_extend_is_measured_at_the_length_it_declared(learning):
     request = MusicRequest("extend", Render(call, (1,)), 120.0, "wav")
     declared = pace.MusicShape.of(request)
     out = {"phases": {"start": 0.5, "dit": 10.0, "vae": 1.0, "steps": declared.steps, "captured": False}}
-    found = generation._measured(request, request.render, None, out, {}, time.perf_counter())
+    found = generation._measured(request, request.render, None, out, None, {}, time.perf_counter())
     assert found["shape"] == dataclasses.asdict(declared)
     assert found["shape"]["seconds"] == 120.0
 
