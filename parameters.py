@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import checks
@@ -27,8 +27,8 @@ class Param:
     """One parameter. Every one has a name, a type (as the signature says it) and a default; a declared one
     (``label`` set) also its page field (a slider over ``span`` by ``step``, or a switch where ``span`` is
     None), its help (the page's info and the agents' words), the model call's field (``call``; None: the
-    finish's), the value a record leaves out (``usual``: a record without it reads as it), whether it
-    changes what a press costs (``costs``), and the modes that take it. A record leaves out its default."""
+    finish's), whether it changes what a press costs (``costs``: none declared so far does, and nothing reads
+    it yet), and the modes that take it. A record leaves out its default, so one without it reads as that."""
 
     name: str
     default: Any
@@ -185,7 +185,7 @@ def signature(mode: str) -> inspect.Signature:
 
 class Asked:
     """What a press asked of a mode, by attribute (``asked.prompt``), as sent: each preparer checks what it reads.
-    A declared parameter the mode does not take reads as its default."""
+    A parameter the mode does not take (the Ceiling on a part, say) reads as its default."""
 
     def __init__(self, mode: str, values: dict[str, Any]) -> None:
         self.mode, self._values = mode, dict(values)
@@ -198,9 +198,6 @@ class Asked:
     def but(self, **changed: Any) -> Asked:
         """The same press with ``changed`` values (a part's caption, Edit's lyrics from the lines chosen)."""
         return Asked(self.mode, {**self._values, **changed})
-
-    def of(self, chosen: Iterable[str]) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in chosen}
 
 
 def preparer(mode: str) -> Callable[[Callable[[Asked], Any]], Callable[..., Any]]:
