@@ -188,7 +188,8 @@ def declared(mode: str, prefix: str) -> dict[str, Any]:
     preparer's default (``widgets.start_at_defaults``)."""
     made: dict[str, Any] = {}
     for p in parameters.declared(mode):
-        words = {"label": p.label, "info": p.help, "elem_id": f"{prefix}-{p.name.replace('_', '-')}"}
+        label = f"{p.label} ({p.unit.strip()})" if p.unit else p.label
+        words = {"label": label, "info": p.help, "elem_id": f"{prefix}-{p.name.replace('_', '-')}"}
         made[p.name] = widgets.lenient_slider(*p.span, step=p.step, **words) if p.span else gr.Checkbox(**words)
     return made
 

@@ -33,7 +33,7 @@ class Param:
     name: str
     default: Any
     kind: str
-    label: str = ""
+    label: str = ""  # as a refusal names it; the page adds the unit
     help: str = ""
     span: tuple[float, float] | None = None
     unit: str = ""
@@ -118,7 +118,7 @@ DECLARED = [
         "ceiling",
         mastering.CEILING_DBTP,
         "float",
-        label="Ceiling (dBTP)",
+        label="Ceiling",
         help=tips.CEILING,
         span=checks.CEILING_RANGE,
         unit=" dBTP",
