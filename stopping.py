@@ -74,14 +74,23 @@ def _still_wanted(blocks: gr.Blocks, event_id: str) -> Callable[[], bool]:
 
 
 def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_names: tuple[str, ...]) -> int:
-    """Mark this visitor's requests to ``api_names`` that still wait in ``blocks``' queue as stopped."""
+    """Mark this visitor's requests to ``api_names`` that Gradio holds as stopped: those still waiting in
+    ``blocks``' queue, and those it has taken out of it whose run has not yet registered (their uploads
+    read, the validator, the handler before ``tab_run``): Stop in that gap found neither a queued request
+    nor a run, and the request went on to make its take. One whose run has registered is stopped by
+    ``runs.request_stop`` as well; marking it too only hurries its watcher."""
     queue = getattr(blocks, "_queue", None)
+    waiting = [
+        event
+        for line in list(getattr(queue, "event_queue_per_concurrency_id", {}).values())
+        for event in list(line.queue)
+    ]
+    started = [event for job in list(getattr(queue, "active_jobs", None) or ()) for event in (job or ())]
     marked = 0
-    for waiting in list(getattr(queue, "event_queue_per_concurrency_id", {}).values()):
-        for event in list(waiting.queue):
-            if event.session_hash == session_hash and event.fn.api_name in api_names:
-                runs.stop_event(event._id)
-                marked += 1
+    for event in waiting + started:
+        if event.session_hash == session_hash and event.fn.api_name in api_names:
+            runs.stop_event(event._id)
+            marked += 1
     return marked
 
 
