@@ -13,6 +13,7 @@
     python tools/bench.py --bars                           # the bar grid on click tracks: furthest bar line, CPU s a minute
     python tools/bench.py --in-time                        # loops warped onto their grid on the stand-in band; the stretchers
     python tools/bench.py --real-music --only sing-by-product  # the map on real recordings against madmom and essentia
+    python tools/bench.py --machine                        # this machine's speed on fixed work: the suite's yardstick
     python tools/bench.py --metres                         # every tempo (30-300) and metre on the band: map, lock, loop
 
 Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
@@ -115,6 +116,9 @@ def _one_off_options(parser: argparse.ArgumentParser) -> None:
         help="what decoding hostile uploads costs (memory, seconds), as uploads.load does it",
     )
     parser.add_argument("--encode", action="store_true", help="bytes and CPU seconds a minute of each take format")
+    parser.add_argument(
+        "--machine", action="store_true", help="this machine's CPU s on fixed work (the suite's yardstick)"
+    )
     parser.add_argument("--json-depth", action="store_true", help="the gate's depth check's CPU a byte (asgi_gate)")
     parser.add_argument("--latents", action="store_true", help="a take's own latents against a VAE encode (tiny, CPU)")
     parser.add_argument(
@@ -174,6 +178,7 @@ def one_off(args: argparse.Namespace) -> Callable[[], str] | None:
         (args.steps, lambda: steps_table(args)),
         (args.encode, bench_tables.encode_table),
         (args.json_depth, bench_tables.json_depth_table),
+        (args.machine, bench_tables.machine_table),
         (args.latents, bench_tables.latents_table),
         (args.bars, lambda: bench_bars.table() + "\n\n" + bench_bars.long_song_cost()),
         (args.in_time, lambda: bench_in_time.table() + "\n\n" + bench_in_time.libraries()),

@@ -1,7 +1,7 @@
 """The bench's one-off tables, each printed by its own flag: what decoding hostile uploads costs
 (``--decode``), each take format's bytes and CPU (``--encode``), a take's own latents against the
 VAE encode an edit made (``--latents``), Think's planner alone (``--planner``) and a 60 s song's
-planning (``--think``).
+planning (``--think``), and this machine's speed on fixed work (``--machine``), to compare a suite's time across days.
 """
 
 from __future__ import annotations
@@ -81,6 +81,47 @@ def json_depth_table() -> str:
                 times.append(time.thread_time() - started)
             per_byte.append(min(times) / len(data) * 1e9)
         rows.append(f"| {name} | {per_byte[0]:.1f} | {per_byte[1]:.1f} |")
+    return "\n".join(rows)
+
+
+def machine_table(runs: int = 5) -> str:
+    """This machine's speed on three fixed pieces of work, one core's least CPU seconds of ``runs``: the yardstick
+    for the suite's time on another day (the same tree ran in 818.1 s on issue 74's day and in 1,498.4 s on
+    2026-11-27, quiet both times). Python's own loop (the studio's glue), a numpy FFT (the map's spectra), a torch
+    1-D convolution on one thread (the tiny models' layers)."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    signal, wave = np.random.default_rng(0).standard_normal(2**20), torch.randn(1, 64, 48000)
+    conv = torch.nn.Conv1d(64, 64, 7, padding=3)
+
+    def python_loop() -> None:
+        total = 0
+        for i in range(5_000_000):
+            total += i
+
+    def fft() -> None:
+        for _ in range(20):
+            np.fft.rfft(signal)
+
+    def convolution() -> None:
+        with torch.no_grad():
+            for _ in range(5):
+                conv(wave)
+
+    rows = [f"| work | CPU s (least of {runs}) |", "|---|---|"]
+    for name, work in (
+        ("5 M Python additions", python_loop),
+        ("20 FFTs of 2^20", fft),
+        ("5 convs 64x64x7, 1 s", convolution),
+    ):
+        times = []
+        for _ in range(runs):
+            started = time.thread_time()
+            work()
+            times.append(time.thread_time() - started)
+        rows.append(f"| {name} | {min(times):.3f} |")
     return "\n".join(rows)
 
 
