@@ -269,7 +269,11 @@ def guard(blocks: gr.Blocks) -> None:
         # From the door on, the upload quota keeps the uploads this request names.
         uploads.note_named([v.get("path") for v in body.data or () if isinstance(v, dict)])
         try:
-            return await join(body=body, request=request, username=username)
+            with runs.joining(body.session_hash, fn.api_name) as stopped:
+                joined = await join(body=body, request=request, username=username)
+            if joined[0] and stopped():  # Stop pressed while its checks ran: it ends as it reaches its turn
+                runs.stop_event(joined[1])
+            return joined
         finally:
             _promises.release(token)
 

@@ -8,6 +8,8 @@ with the page.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import re
 import secrets
@@ -132,6 +134,36 @@ def event_stopped(event_id: str | None) -> bool:
 def forget_event(event_id: str | None) -> bool:
     """Whether ``event_id`` was stopped; it is forgotten either way."""
     return event_id is not None and _stopped_events.pop(event_id, None) is not None
+
+
+# Joins whose checks still run at the door (``admission.guard``): a request enters Gradio's queue only after its
+# validator returns, so a Stop pressed meanwhile found neither a queued request nor a run. Stop marks its
+# visitor's joins here (``stop_joining``) and each becomes a stopped event as it enters the queue. Entries live
+# only while their join does.
+_joining: dict[int, tuple[str | None, str | None, list[bool]]] = {}
+_joins = itertools.count()
+
+
+@contextlib.contextmanager
+def joining(session_hash: str | None, api_name: str | None) -> Iterator[Callable[[], bool]]:
+    """A join of ``session_hash`` to ``api_name`` while its checks run; yields whether a Stop was asked meanwhile."""
+    token, asked = next(_joins), [False]
+    with _runs_lock:
+        _joining[token] = (session_hash, api_name, asked)
+    try:
+        yield lambda: asked[0]
+    finally:
+        with _runs_lock:
+            _joining.pop(token, None)
+
+
+def stop_joining(session_hash: str | None, api_names: tuple[str, ...]) -> int:
+    """Mark this visitor's joins to ``api_names`` whose checks still run as stopped; returns how many."""
+    with _runs_lock:
+        found = [asked for who, api, asked in _joining.values() if who == session_hash and api in api_names]
+        for asked in found:
+            asked[0] = True
+    return len(found)
 
 
 def active() -> int:

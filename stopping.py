@@ -102,7 +102,9 @@ def stopper(blocks: gr.Blocks, tab: str, also: tuple[str, ...] = ()) -> Callable
     def stop(request: gr.Request = None) -> None:
         # The running one, and what still waits (variations queued behind a run, too).
         runs.request_stop(_owner(request, tab))
-        _stop_queued(blocks, getattr(request, "session_hash", None), (tab, *also))
+        session = getattr(request, "session_hash", None)
+        runs.stop_joining(session, (tab, *also))  # still at the door: its checks running
+        _stop_queued(blocks, session, (tab, *also))
 
     stop.__name__ = f"stop_{tab}"
     return stop

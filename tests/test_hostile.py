@@ -443,6 +443,32 @@ def test_stop_reaches_a_request_taken_from_the_queue_before_its_run_begins(serve
     assert {p for p in out.rglob("*") if p.is_file()} == before
 
 
+def test_stop_reaches_a_request_whose_checks_still_run_at_the_door(served, tmp_path, monkeypatch):
+    # A request enters Gradio's queue only after its validator returns: a Stop pressed while the checks ran
+    # found neither a queued request nor a run.
+    import checks
+
+    client, _, out = served
+    song = handle_file(str(_tone(tmp_path / "song.wav", 10)))
+    at_door, stop_pressed = threading.Event(), threading.Event()
+    real_lengths = checks.check_text_lengths
+
+    def held(values):
+        if "extend_seconds" in values:
+            at_door.set()
+            assert stop_pressed.wait(60)
+        return real_lengths(values)
+
+    monkeypatch.setattr(checks, "check_text_lengths", held)
+    before = {p for p in out.rglob("*") if p.is_file()}
+    job = client.submit(src_audio=song, prompt="more", extend_seconds=5, inference_steps=1, api_name="/extend")
+    assert at_door.wait(60), job.status()
+    client.predict(api_name="/stop_extend")
+    stop_pressed.set()
+    stopped_result(job, "^Stopped before it started. Nothing was saved.$")
+    assert {p for p in out.rglob("*") if p.is_file()} == before
+
+
 def _in_the_gpu_line(job, timeout: float = 60) -> None:
     """Return once ``job`` runs and waits in the GPU line (``gpu.in_line``: its progress line says so)."""
     import gpu
