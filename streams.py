@@ -19,6 +19,17 @@ response already started, which Starlette logs as a RuntimeError traceback.
   (``_foreign``). Gradio's own takes a waiting event out of the queue by its id alone and sends the
   completion to the session the cancel named: another session's cancel of a victim's event id dropped
   the victim's request without a word to anyone (issue 79), and closed a streaming one's iterator.
+- Gradio's other routes that act on an event by its id alone, closed the same way (an id is a uuid4
+  hex, but it travels: every message of a page's stream names it, a ``/call`` GET carries it in its
+  URL, so a proxy's access log holds it). ``GET /gradio_api/call/{api}/{id}`` opens the stream of
+  the id's *session*: a page's or a ``gradio_client``'s event id gave a stranger that whole session's
+  stream, every result in it, and (a newer stream takes over) ended the visitor's own. It is let
+  through only for the REST API's own events, whose session is the id itself (Gradio's ``Event``
+  takes its id where the POST named no session); any other is answered as an id never held.
+  ``POST /gradio_api/stream/{id}`` put a stranger's inputs in place of a waiting request's (Gradio
+  runs the queued event from ``event.data``, whatever its function), past the join's checks; it and
+  ``…/close`` mean something only for a streaming event (the studio has none), so for any other they
+  are answered 404, as Gradio answers an unknown id, and new inputs come only from the event's session.
 
 Gradio's own page never reopens a dropped stream: its client shows "Connection to the server was
 lost. Attempting reconnection...", polls ``/gradio_api/app_id`` every 2 s and reloads the page, a
@@ -36,6 +47,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -54,8 +66,11 @@ GONE = studio_words.STREAM_GONE
 _ATTR = "_ace_studio_streams"
 _CALL = re.compile(r"/call/(?:v2/)?[^/]+/([^/]+)/?$")
 _CANCEL = re.compile(r"/gradio_api/cancel/?$")
+_STREAM = re.compile(r"/gradio_api/stream/([^/]+)(/close)?/?$")
 # What Gradio answers a cancel: a foreign one gets the same, so it learns nothing of others' events.
 _CANCELLED = b'{"success":true}'
+# Whether a POST that acts on an event by its id (scope, body read as JSON) is a stranger's.
+Foreign = Callable[[dict, Any], bool]
 
 
 def grace_s() -> float:
@@ -172,16 +187,17 @@ class Streams:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and _CANCEL.search(scope["path"]):
+        acting = _acting(scope) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if acting is not None:
             body, receive = await asgi_gate.whole(receive)
-            if _foreign(scope, await asgi_gate.parsed(body)):
-                return await _answer_cancel(send)
+            if acting(scope, await asgi_gate.parsed(body)):
+                return await _answer(send, acting)
             return await self.app(scope, receive, send)
         found = _stream_of(scope) if scope["type"] == "http" and scope["method"] == "GET" else None
         if found is None:
             return await self.app(scope, receive, send)
         sessions, session, call_api = found
-        if session not in sessions.queue.pending_messages_per_session:
+        if session is None or session not in sessions.queue.pending_messages_per_session:
             return await _gone(send, call_api)
         flag = sessions.opened(session)
         complete = False
@@ -203,9 +219,10 @@ class Streams:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def _stream_of(scope: dict) -> tuple[_Sessions, str, bool] | None:
+def _stream_of(scope: dict) -> tuple[_Sessions, str | None, bool] | None:
     """(the queue's sessions, the session, whether it is the ``/call`` API) for an event stream's
-    request to a held queue; None for any other request."""
+    request to a held queue, the session None where a ``/call`` GET names another session's event;
+    None for any other request."""
     path = scope["path"]
     call = _CALL.search(path)
     if not (path.rstrip("/").endswith("/queue/data") or call):
@@ -224,10 +241,10 @@ def _stream_of(scope: dict) -> tuple[_Sessions, str, bool] | None:
     event_id = call.group(1)
     event = queue.event_ids_to_events.get(event_id)
     if event is not None:
-        return sessions, event.session_hash, True
-    # As Gradio finds it: a finished event is known only by its undelivered id.
-    owner = next((s for s, ids in queue.pending_event_ids_session.items() if event_id in ids), event_id)
-    return sessions, owner, True
+        owner = event.session_hash
+    else:  # as Gradio finds it: a finished event is known only by its undelivered id
+        owner = next((s for s, ids in queue.pending_event_ids_session.items() if event_id in ids), event_id)
+    return sessions, (owner if owner == event_id else None), True
 
 
 def _foreign(scope: dict, body: Any) -> bool:
@@ -245,10 +262,51 @@ def _foreign(scope: dict, body: Any) -> bool:
     return event not in queue.pending_event_ids_session.get(session, ())
 
 
-async def _answer_cancel(send: Any) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(_CANCELLED)).encode())]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": _CANCELLED})
+def _foreign_stream(scope: dict, body: Any) -> bool:
+    """Whether new inputs (``POST /gradio_api/stream/{id}``) are for anything but a streaming event of
+    the session the body names."""
+    event = _event(scope, _STREAM.search(scope["path"]).group(1))
+    session = body.get("session_hash") if isinstance(body, dict) else None
+    if event is None or not event.streaming or not isinstance(session, str):
+        return True
+    return event._id not in scope["app"].get_blocks()._queue.pending_event_ids_session.get(session, ())
+
+
+def _foreign_close(scope: dict, body: Any) -> bool:
+    """Whether a close (``POST /gradio_api/stream/{id}/close``) is of anything but a streaming event:
+    Gradio's page names no session there, so a streaming event's close is Gradio's to judge."""
+    event = _event(scope, _STREAM.search(scope["path"]).group(1))
+    return event is None or not event.streaming
+
+
+def _event(scope: dict, event_id: str) -> Any:
+    """The event ``event_id`` held by the served queue, waiting or running; None where there is none."""
+    try:
+        return scope["app"].get_blocks()._queue.event_ids_to_events.get(event_id)
+    except (KeyError, AttributeError):
+        return None
+
+
+def _acting(scope: dict) -> Foreign | None:
+    """For a POST that acts on an event by its id: the test of whether it is foreign (``_foreign``,
+    ``_foreign_close``, ``_foreign_stream``); None for any other."""
+    path = scope["path"]
+    if _CANCEL.search(path):
+        return _foreign
+    stream = _STREAM.search(path)
+    if stream is None:
+        return None
+    return _foreign_close if stream.group(2) else _foreign_stream
+
+
+async def _answer(send: Any, foreign: Foreign) -> None:
+    """What Gradio itself answers the call: a cancel's success, an unknown event's bare 404."""
+    body, status = (_CANCELLED, 200) if foreign is _foreign else (b"", 404)
+    headers = [(b"content-length", str(len(body)).encode())]
+    if body:
+        headers.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class _Receive:

@@ -535,6 +535,90 @@ def test_another_sessions_cancel_neither_drops_nor_holds_a_waiting_request(serve
     assert take and Path(take).is_file()
 
 
+def _first_said(url: str, path: str, past: tuple[str, ...] = ()) -> tuple[str, object]:
+    """The first event (its kind and data) of the REST API's result stream at ``path`` whose kind is not
+    in ``past``: a heartbeat comes within ``streams.HEARTBEAT_S`` on any stream Gradio opens."""
+    import json
+
+    import httpx
+
+    with httpx.stream("GET", f"{url}gradio_api/{path}", timeout=60) as answer:
+        assert answer.status_code == 200, answer.read()
+        kind = None
+        for line in answer.iter_lines():
+            if line.startswith("event:"):
+                kind = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and kind not in past:
+                return kind, json.loads(line.split(":", 1)[1])
+    raise AssertionError(f"{path}: the stream ended without an event")
+
+
+def test_another_sessions_event_id_opens_neither_its_stream_nor_its_result(served):
+    """A stranger who read a visitor's event id (every message of the visitor's stream names it) asked
+    the REST API's result stream for it: Gradio opens the id's *session*'s stream, so the stranger
+    took over the visitor's whole stream (its results with it) and the visitor's own was ended. A
+    ``/call`` GET opens only the REST API's own events now; the visitor keeps its stream and its run,
+    and a REST caller's own GET still gets its take."""
+    import httpx
+
+    import streams
+    from conftest import inputs, page_api
+
+    _, url, _ = served
+    _, parameters = page_api(url)
+    victim = Client(url, verbose=False)
+    job = victim.submit(prompt="mine", audio_duration=60, inference_steps=200, think=False, api_name="/generate")
+    event = _event_of(job)
+    wait_running(job)
+    for path in (f"call/generate/{event}", f"call/v2/generate/{event}", f"call/stop/{event}"):
+        assert _first_said(url, path) == ("error", streams.GONE), path
+    victim.predict(api_name="/stop")
+    stopped_result(job, "^Stopped at step")  # the visitor's own stream, still its own, tells it
+    data = inputs(parameters["generate"], prompt="by curl", audio_duration=10, inference_steps=1, think=False)
+    posted = httpx.post(f"{url}gradio_api/call/generate", json={"data": data}, timeout=60)
+    assert posted.status_code == 200, posted.text
+    kind, said = _first_said(url, f"call/generate/{posted.json()['event_id']}", past=("heartbeat", "generating"))
+    assert kind == "complete" and said[0]["url"].startswith("http"), (kind, said)
+
+
+def test_another_sessions_inputs_and_close_reach_no_waiting_request(served):
+    """``POST /gradio_api/stream/{id}`` put a stranger's inputs in place of a waiting request's (Gradio
+    runs a queued event from its ``data``, past the join's checks) and ``…/close`` answered "success"
+    for any live id: both act on streaming events only, and the studio has none. Each is answered as
+    an id never held, and the victim's request runs as its owner asked."""
+    import httpx
+
+    from conftest import SERVED, inputs, page_api
+
+    _, url, _ = served
+    queue = SERVED[url]._queue
+    fns, parameters = page_api(url)
+    holder, victim, stranger = (Client(url, verbose=False) for _ in range(3))
+    running = holder.submit(
+        prompt="long jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate"
+    )
+    wait_running(running)
+    in_line = holder.submit(
+        prompt="next jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate"
+    )
+    _in_the_gpu_line(in_line)
+    job = victim.submit(prompt="mine", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
+    event = _event_of(job)
+    asked = queue.event_ids_to_events[event].data
+    theirs = inputs(parameters["generate"], prompt="the stranger's", audio_duration=10, inference_steps=1)
+    body = {"data": theirs, "fn_index": fns["generate"], "session_hash": stranger.session_hash}
+    for path, sent in ((f"stream/{event}", body), (f"stream/{event}/close", {})):
+        answer = httpx.post(f"{url}gradio_api/{path}", json=sent, timeout=60)
+        assert (answer.status_code, answer.content) == (404, b""), (path, answer.text)
+    assert queue.event_ids_to_events[event].data is asked, "a stranger's inputs replaced the waiting request's"
+    holder.predict(api_name="/stop")
+    stopped_result(running, "^Stopped at step")
+    stopped_result(in_line, "^Stopped before it started")
+    *slots, _, record = job.result(timeout=120)
+    assert slots[0] and Path(slots[0]).is_file()
+    assert record["params"]["prompt"] == "mine", record
+
+
 def _held_in(monkeypatch, module, name: str) -> threading.Event:
     """``module.name`` waits, each time it is called, for a Stop's flag (a file in the studio's
     ``ACE_STUDIO_CANCEL_DIR``) before it runs; the event says the run got there."""
