@@ -41,6 +41,7 @@ import addresses
 import checks
 import headers
 import lyrics
+import refusals
 import runs
 import studio_words
 import uploads
@@ -259,6 +260,13 @@ def guard(blocks: gr.Blocks) -> None:
         fn = blocks.fns.get(body.fn_index) if isinstance(body.fn_index, int) else None
         if fn is None:  # Gradio's own join answers a join it cannot place
             return await join(body=body, request=request, username=username)
+        if isinstance(body.data, list) and len(body.data) < len(fn.inputs):
+            got, need = len(body.data), len(fn.inputs)
+            return (
+                False,
+                refusals.TOO_FEW_VALUES.format(got=got, s="s" * (got != 1), api=fn.api_name, need=need),
+                "error",
+            )
         door = DOORS[door_of(fn.concurrency_id)]
         who = visitor(body.session_hash, username, request) or frozenset({f"join:{id(body)}"})
         small = door.name != UPLOADS or _bytes_named(body.data) <= SMALL_UPLOAD

@@ -8,6 +8,12 @@ import audio
 _MINUTES = f"{audio.MAX_SECONDS / 60:g} minutes"
 
 # A field's own checks (``checks``): the field's name, what it takes, what was sent.
+# A call that sends fewer values than the endpoint takes (by position, a raw HTTP caller): Gradio's own words
+# named its internals.
+TOO_FEW_VALUES = (
+    "This call sends {got} value{s}; /{api} takes {need}, in the order the API page lists them (gradio_client "
+    "fills in the ones you leave out when you name the settings you set)."
+)
 TEXT_TOO_LONG = "This field takes up to {limit} characters; it has {n}. Shorten it."
 NOT_A_NUMBER = "{name} must be a number."
 NUMBER_TOO_LARGE = "{name} is far too large a number."

@@ -669,3 +669,17 @@ def test_the_owners_stop_after_other_tabs_stops_ends_the_finish_and_saves_nothin
 def test_tally():  # last in the file: it reads what the tests above counted
     print(f"\nhostile inputs: {TALLY}")
     assert TALLY["unclear"] == 0 and TALLY["leaked"] == 0
+
+
+def test_a_call_with_too_few_values_is_refused_in_words(served):
+    """A raw HTTP caller who sends fewer values than the endpoint takes got Gradio's own words ("An event handler
+    (validate) didn't receive enough input values…"); now the studio's, naming the endpoint and what it takes."""
+    import httpx
+
+    _, url, _ = served
+    for sent in ([], ["a song"]):
+        said = httpx.post(f"{url}gradio_api/call/generate", json={"data": sent}, timeout=60)
+        assert said.status_code == 400, said.text
+        words = said.json()["detail"]
+        assert words.startswith(f"This call sends {len(sent)} value") and "/generate takes" in words, words
+        assert not any(u in words for u in (*UNCLEAR, "event handler", "validate")), words
