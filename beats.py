@@ -63,9 +63,9 @@ ASTRAY_SECONDS = 0.015
 # (a snare's backbeat may be as loud as a downbeat in the full band): ``downbeat`` and ``metre`` weigh them.
 ACCENT_LOW_HZ = 150.0
 LOW_SECONDS = 0.08
-# The accents ``accents`` returns, in order; the harmony decides the downbeat where its change leads on one beat of
-# the bar by this many standard deviations over any other and the low band leads there too (the band in 6/8: 1.6-2.4; on
-# the real set, where the two agree, 0.13-0.78, the bar's chords changing on more than one beat).
+# The accents ``accents`` returns, in order. The harmony decides the downbeat where its change leads on one beat
+# of the bar by ``HARMONY_CLEAR`` standard deviations over any other and the low band leads there too (the band in
+# 6/8: 1.5-2.4; the real set, where the two agree: 0.13-0.78, so there every accent weighs in by its lead).
 ACCENTS = ("loudness", "low band", "harmony", "spectrum")
 HARMONY_CLEAR = 1.0
 # The chroma a harmony change is read from: averaged over a beat, so a coarse hop is enough (93 ms).
