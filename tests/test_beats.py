@@ -32,3 +32,31 @@ def test_a_groove_is_counted_on_its_kicks_whether_its_off_beat_hats_are_soft_or_
     phase = (found.times / (60.0 / bpm)) % 1.0
     assert found.bpm == pytest.approx(bpm, abs=0.2)
     assert np.all(np.minimum(phase, 1.0 - phase) < 0.05)  # within 5 % of a beat of a kick
+
+
+@pytest.mark.parametrize(("bpm", "error"), [(160, -0.02), (240, 0.0)])
+def test_a_6_8_groove_is_counted_from_its_chord_and_bass_not_its_snare_on_4(bpm, error):
+    """The band in 6/8 (a kick on 1, a kick and the snare on 4, a new chord and bass note each bar), through the
+    studio's map: bar 1 at 0 and every bar line on the band's. Before: at 140-300 BPM bar 1 half a bar late, the
+    snare's loudness (once a bar, 2.5 deviations ahead on 4) outweighing the chord and the bass on 1."""
+    import band
+    import song_map
+    from bench_bars import furthest
+
+    played = band.play(bpm, 6, 20.0, band.Band(error=error))
+    lines, per_bar, _ = song_map.grid_of(played.audio, band.RATE, 6, bpm)
+    bar = 6 * 60.0 / (bpm * (1 + error))
+    assert per_bar == 6 and lines[0] == pytest.approx(0.0, abs=0.005), lines[:3]
+    assert furthest(lines, played.bars[played.bars < 20.0 - 0.25 * bar]) <= 0.005
+
+
+def test_a_slow_short_takes_tempo_is_its_beats_not_the_trackers_last_one():
+    """The band at 30 BPM, 2 % slow, 20 s (ten beats): the tracker ended 163 ms early, its last beat then on the
+    noise between attacks (241 ms early), and the tempo read 29.6 for 29.4; that end beat is left out."""
+    import soxr
+
+    import band
+
+    played = band.play(30, 2, 20.0, band.Band(error=-0.02))
+    found = beats.track(soxr.resample(played.audio.mean(axis=0), band.RATE, beats.RATE), 30)
+    assert found.bpm == pytest.approx(played.played_bpm, abs=0.05), found.times
