@@ -99,21 +99,26 @@ def test_every_setting_the_studio_reads_is_in_readmes_configuration_table():
 ANALYSIS_LIBRARIES = {"librosa", "numba", "llvmlite", "scipy", "sklearn", "joblib", "soxr", "audioread", "lazy_loader"}
 
 
-def _printed_command(tmp_path: Path, script: str, *flags: str) -> dict[str, str]:
-    """``python tools/random_models.py DIR [flags]`` run as README has a newcomer run it: its last line is
-    settings then ``python <script>``; returns the settings."""
-    import shlex
-
+def _printed_command(tmp_path: Path, script: str) -> dict[str, str]:
+    """``python tools/random_models.py DIR`` run as README has a newcomer run it: its last line is settings
+    then ``python <script>``; returns the settings."""
     done = subprocess.run(
-        [sys.executable, "tools/random_models.py", str(tmp_path / "tiny"), *flags],
+        [sys.executable, "tools/random_models.py", str(tmp_path / "tiny")],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    *settings, python, printed = shlex.split(done.stdout.strip().splitlines()[-1])
-    assert (python, printed) == ("python", script), done.stdout
+    return _settings(done.stdout, script)
+
+
+def _settings(printed: str, script: str) -> dict[str, str]:
+    """The settings of the command ``printed`` ends with, which must run ``python <script>``."""
+    import shlex
+
+    *settings, python, run = shlex.split(printed.strip().splitlines()[-1])
+    assert (python, run) == ("python", script), printed
     return dict(setting.split("=", 1) for setting in settings)
 
 
@@ -171,23 +176,40 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
     assert "tempo" not in noise and noise["bars"] == []
 
 
-def test_the_band_command_serves_the_studio_where_lock_to_the_grid_locks(tmp_path):
+def test_the_band_command_serves_the_studio_where_lock_to_the_grid_locks(
+    tmp_path, monkeypatch, tiny_pipeline_dir, tiny_base_dir, tiny_lyrics_dir, tiny_planner_dir
+):
     """README's way to hear *Lock to the grid* at work on a machine without the model (issue 79): the tiny
     models make noise, which has no beat (the lock keeps it as played, ``LOCK_NO_BEAT``); ``python
     tools/random_models.py DIR --band`` prints the command that serves them with the stand-in band behind the
     model's call (``band.main``), as README says, and there a take asked at 120 BPM comes back locked."""
+    import contextlib
+    import io
 
     from gradio_client import Client
 
+    import random_models
     from conftest import served_env, studio_process
 
     readme = (ROOT / "README.md").read_text()
     assert "python tools/random_models.py DIR --band" in readme and "no steady beat was heard" in readme
+    # The tool's own command line and its builds are the tiny-models test's: here its main with ``--band``, in
+    # this process, handed the machine's tiny models as it builds them (conftest's ``tiny_model``): 16 s of CPU
+    # for a new interpreter's imports and five builds, against the printed line this test reads.
+    for build, made in (("save_pipeline", tiny_pipeline_dir), ("save_base", tiny_base_dir)):
+        monkeypatch.setattr(random_models, build, lambda folder, made=made: made)
+    for build, made in (("save_lyrics_lm", tiny_lyrics_dir), ("save_planner_lm", tiny_planner_dir)):
+        monkeypatch.setattr(random_models, build, lambda folder, made=made: made)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        random_models.main([str(tmp_path / "tiny"), "--band"])
     script = "tools/band.py"
-    env = _printed_command(tmp_path, script, "--band")
+    env = _settings(printed.getvalue(), script)
+    assert env["ACE_STUDIO_MODEL"] == str(tiny_pipeline_dir) and Path(env["ACE_STUDIO_STEMS_MODEL"]).is_dir()
     work = served_env(Path(env["ACE_STUDIO_MODEL"]), tmp_path, planner=env["ACE_STUDIO_PLANNER_MODEL"])
-    # The printed command itself, a new interpreter (as the tiny-models command's test above).
-    with studio_process({**work, **env, "ACE_STUDIO_TESTS_FORK": "0"}, tmp_path, script=script) as (url, _proc):
+    # The printed command's script, forked from the test process's imported libraries (``studio_fork``): a new
+    # interpreter's imports are the tiny-models test's point, not this one's (the band, and the lock on it).
+    with studio_process({**work, **env}, tmp_path, script=script) as (url, _proc):
         record = Client(url, verbose=False).predict(**LOCKED, seed=1, api_name="/generate")[-1]
     take = record["takes"][0]
     assert take["lock"]["locked"], take["lock"]
