@@ -28,9 +28,9 @@ class Param:
     (``label`` set) also its page field (a slider over ``span`` by ``step``, or a switch where ``span`` is
     None; ``shown``: its label on the page where a refusal names it otherwise; ``group``: "finish" beside the
     loudness), its help (the page's info and the agents' words), the model call's field (``call``; None: the
-    finish's), the model's own value that None asks for (``own``: a ``models.Variant`` attribute), whether it
-    changes what a press costs (``costs``: none declared so far does, and nothing reads it yet), and the modes
-    that take it. A record leaves out its default, so one without it reads as that; one records always held
+    finish's), the model's own value that None asks for (``own``: a ``models.Variant`` attribute), and the modes
+    that take it. What a press costs is no field: ``music_shape`` reads it from the model call (docs/design.md).
+    A record leaves out its default, so one without it reads as that; one records always held
     (``kept``: the fades) stays in every record, as before its declaration."""
 
     name: str
@@ -42,7 +42,6 @@ class Param:
     unit: str = ""
     step: float = 0.1
     call: str | None = None
-    costs: bool = False
     modes: tuple[str, ...] = ()
     shown: str = ""
     group: str = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -588,3 +589,15 @@ def test_a_takes_typed_record_has_one_name_and_the_name_one_meaning():
         if (True in kinds and bound != "how_made") or (bound == "how_made" and kinds != {True})
     )
     assert found == []
+
+
+def test_every_field_a_parameter_declares_is_read():
+    """Issue 80: a declaration says what the studio does with a parameter, so each field of ``parameters.Param``
+    is read by some room (``costs`` was declared and read by nothing: a cost a declaration could not change)."""
+    import dataclasses
+
+    import parameters
+
+    text = "\n".join(p.read_text() for p in sorted(ROOT.glob("*.py")))
+    unread = [f.name for f in dataclasses.fields(parameters.Param) if not re.search(rf"\.{f.name}\b", text)]
+    assert not unread, unread
