@@ -601,3 +601,13 @@ def test_every_field_a_parameter_declares_is_read():
     text = "\n".join(p.read_text() for p in sorted(ROOT.glob("*.py")))
     unread = [f.name for f in dataclasses.fields(parameters.Param) if not re.search(rf"\.{f.name}\b", text)]
     assert not unread, unread
+
+
+def test_a_declared_parameters_label_is_written_once():
+    """Issue 80: a declared parameter's check and its refusal's words are its declaration's alone (``Param.check``):
+    no room but ``parameters`` names its label, as ``checks.check_ceiling`` and ``check_finish`` did."""
+    import parameters
+
+    for p in parameters.DECLARED:
+        named = [path.name for path in sorted(ROOT.glob("*.py")) if f'"{p.label}"' in path.read_text()]
+        assert named == ["parameters.py"], (p.name, named)
