@@ -201,9 +201,6 @@ PAGE_WORDS = {
     "rewrite_caption": tips.THINK_CAPTION,
     "plan": tips.PLAN,
     "loudness": tips.LOUDNESS,
-    "fade_in": tips.FADE_IN,
-    "fade_out": tips.FADE_OUT,
-    "dcw": tips.DCW,
     "cfg_interval_start": tips.GUIDANCE_INTERVAL,
     "cfg_interval_end": tips.GUIDANCE_INTERVAL,
     "audio_cover_strength": tips.COVER_STRENGTH,
@@ -242,7 +239,7 @@ TOOL_WORDS = {
 
 def ranges() -> dict[str, tuple[Any, ...]]:
     """Each numeric parameter's range as the studio checks it: (low, high) or (low, high, unit)."""
-    share, takes, fade = checks.SHARE_RANGE, (1, checks.MAX_TAKES), (*checks.FADE_RANGE, " s")
+    share, takes = checks.SHARE_RANGE, (1, checks.MAX_TAKES)
     return {
         "audio_duration": (audio.MIN_SECONDS, audio.MAX_SECONDS, " s"),
         "bpm": plan_format.BPM_RANGE,
@@ -254,8 +251,6 @@ def ranges() -> dict[str, tuple[Any, ...]]:
         "take": takes,
         "lora_scale": checks.LORA_SCALE_RANGE,
         "loudness": (*checks.LUFS_RANGE, " LUFS"),
-        "fade_in": fade,
-        "fade_out": fade,
         "extend_seconds": (*checks.EXTEND_RANGE, " s"),
         "amount": variations.AMOUNT_RANGE,
         "audio_cover_strength": share,
@@ -320,8 +315,9 @@ def parameter_words(tool: str, parameter: dict[str, Any], variant: models.Varian
 
 
 def _default(name: str, value: Any, variant: models.Variant) -> str:
-    if value is None and name == "dcw":
-        return f"the model's own ({'on' if variant.dcw else 'off'} on {variant.label})"
+    declared = parameters.PARAMS.get(name)
+    if value is None and declared is not None and declared.own:  # a switch the model decides (DCW)
+        return f"the model's own ({'on' if getattr(variant, declared.own) else 'off'} on {variant.label})"
     if value is None and name in handlers.MODEL_DEFAULTS:
         own = {"inference_steps": variant.steps, "guidance_scale": variant.guidance, "shift": variant.shift}[name]
         return f"the model's own ({own:g} on {variant.label})"

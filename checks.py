@@ -321,17 +321,9 @@ def check_loudness(value: Any) -> float | None:
     return number
 
 
-def check_fade(value: Any, name: str) -> float:
-    return in_range(0 if value is None or value == "" else value, name, *FADE_RANGE, " s")
-
-
 # A new take's true-peak ceiling in dBTP: -1 is the usual delivery (``mastering.CEILING_DBTP``), -2 what a
 # streaming service asks of a master louder than its own target; a ceiling above -0.1 leaves a codec no room.
 CEILING_RANGE = (-3.0, -0.1)
-
-
-def check_ceiling(value: Any) -> float:
-    return in_range(value, "Ceiling", *CEILING_RANGE, " dBTP")
 
 
 # Generate's *Loop*: a loop's length in bars (``loops``); 0 is a song.
@@ -356,22 +348,6 @@ def _number_or_none(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError, OverflowError):
         return None
-
-
-def check_finish(
-    loudness: Any, fade_in: Any, fade_out: Any, whole: bool = True, ceiling: Any = mastering.CEILING_DBTP
-) -> Any:
-    """The finish asked for (``mastering.Finish``); only a ``whole`` new take has a loudness target (Edit
-    and Extend keep the source's); every take's new music is held under its ``ceiling``."""
-    with about("loudness"):
-        lufs = check_loudness(loudness) if whole else None
-    with about("fade_in"):
-        fade_in = check_fade(fade_in, "Fade in")
-    with about("fade_out"):
-        fade_out = check_fade(fade_out, "Fade out")
-    with about("ceiling"):
-        most = check_ceiling(ceiling)
-    return mastering.Finish(lufs=lufs, fade_in=fade_in, fade_out=fade_out, ceiling=most)
 
 
 LORA_SCALE_RANGE = (0.0, 2.0)

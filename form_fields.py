@@ -182,24 +182,27 @@ def lora_controls(prefix: str, variant: str | None = None) -> tuple[gr.File, gr.
     return lora, scale, preset
 
 
-def declared(mode: str, prefix: str) -> dict[str, Any]:
-    """The declared parameters ``mode`` takes (``parameters.DECLARED``), each a field made from its declaration:
-    a slider over its span (a switch where it has none), its label and help; its first value is the
-    preparer's default (``widgets.start_at_defaults``)."""
+def declared(mode: str, prefix: str, variant: models.Variant, group: str = "") -> dict[str, Any]:
+    """The declared parameters ``mode`` takes (``parameters.DECLARED``) in ``group`` ("finish": the fades, beside
+    the loudness), each a field made from its declaration: a slider over its span (a switch where it has none),
+    its label and help; its first value is the preparer's default (``widgets.start_at_defaults``), or
+    ``variant``'s own where the model decides it (DCW: on for turbo only)."""
     made: dict[str, Any] = {}
-    for p in parameters.declared(mode):
-        label = f"{p.label} ({p.unit.strip()})" if p.unit else p.label
+    for p in (p for p in parameters.DECLARED if mode in p.modes and p.group == group):
+        label = p.shown or (f"{p.label} ({p.unit.strip()})" if p.unit else p.label)
         words = {"label": label, "info": p.help, "elem_id": f"{prefix}-{p.name.replace('_', '-')}"}
+        if p.own:
+            words["value"] = getattr(variant, p.own)
         made[p.name] = widgets.lenient_slider(*p.span, step=p.step, **words) if p.span else gr.Checkbox(**words)
     return made
 
 
-def finish_controls(prefix: str, loudness: bool = True) -> tuple[Any, ...]:
-    """A take's loudness (a new take's; Edit and Extend keep the source's) and its fades."""
+def finish_controls(mode: str, prefix: str, variant: models.Variant, loudness: bool = True) -> dict[str, Any]:
+    """A take's loudness (a new take's; Edit and Extend keep the source's) and its fades, by the preparer's names."""
     with gr.Row():
         level = (
-            [
-                widgets.lenient(
+            {
+                "loudness": widgets.lenient(
                     gr.Dropdown(
                         checks.LOUDNESS_CHOICES,
                         label="Loudness",
@@ -208,18 +211,11 @@ def finish_controls(prefix: str, loudness: bool = True) -> tuple[Any, ...]:
                         elem_id=f"{prefix}-loudness",
                     )
                 )
-            ]
+            }
             if loudness
-            else []
+            else {}
         )
-        fades = [
-            widgets.lenient_slider(*checks.FADE_RANGE, step=0.5, label=label, info=info, elem_id=f"{prefix}-{name}")
-            for label, info, name in (
-                ("Fade in (s)", tips.FADE_IN, "fade-in"),
-                ("Fade out (s)", tips.FADE_OUT, "fade-out"),
-            )
-        ]
-    return (*level, *fades)
+        return level | declared(mode, prefix, variant, "finish")
 
 
 def song_input(prefix: str, wave: bool = False) -> tuple[gr.Audio, gr.Markdown, gr.HTML | None]:
@@ -319,14 +315,14 @@ class SongSettings(NamedTuple):
     sampling: tuple[Any, Any, Any, Any]  # seed, steps, guidance, output format
     lora: tuple[gr.File, gr.Slider]
     lora_preset: gr.Dropdown
-    finish: tuple[Any, ...]  # loudness (Cover only), fade in, fade out
-    dcw: gr.Checkbox
     boxes: tuple[gr.Column, gr.Column]  # the musical fields (tempo buttons too) and the LoRA's, each as one
-    declared: dict[str, Any]  # the declared parameters' fields (``declared``), by name
+    declared: dict[str, Any]  # the declared parameters' fields (``declared``: the finish's too), by name
 
 
-def song_settings(prefix: str, variant: models.Variant, reference: bool = False) -> SongSettings:
-    """Cover's, Extend's and Edit's advanced settings (BPM, key and metre filled in from the upload)."""
+def song_settings(mode: str, variant: models.Variant, reference: bool = False) -> SongSettings:
+    """Cover's, Extend's and Edit's advanced settings (BPM, key and metre filled in from the upload); each
+    field's page id is ``#<mode>-…``, the tab's id being its mode's name."""
+    prefix = mode
     language = language_dropdown(prefix)
     with gr.Column(elem_id=f"{prefix}-music") as music_box:
         music = musical_controls(prefix)
@@ -335,11 +331,10 @@ def song_settings(prefix: str, variant: models.Variant, reference: bool = False)
     with gr.Column(elem_id=f"{prefix}-lora-box") as lora_box:
         lora, preset = _lora_split(lora_controls(prefix, variant.name))
     # Cover makes a whole new take; Extend and Edit keep the source, whose loudness rules.
-    finish = finish_controls(prefix, loudness=reference)
-    correction = dcw_switch(prefix, variant)
+    finish = finish_controls(mode, prefix, variant, loudness=reference)
     boxes = (music_box, lora_box)
     return SongSettings(
-        language, music, timbre, sampling, lora, preset, finish, correction, boxes, declared(prefix, prefix)
+        language, music, timbre, sampling, lora, preset, boxes, finish | declared(mode, prefix, variant)
     )
 
 
@@ -354,11 +349,6 @@ def guidance_interval(prefix: str) -> dict[str, gr.Slider]:
             for name, label in (("cfg-from", "Guidance from t"), ("cfg-until", "Guidance until t"))
         )
     return {"cfg_interval_start": low, "cfg_interval_end": high}
-
-
-def dcw_switch(prefix: str, variant: models.Variant) -> gr.Checkbox:
-    """Upstream's sampler correction (``dcw``), showing the model's own default (on for turbo only)."""
-    return gr.Checkbox(label="Step correction (DCW)", value=variant.dcw, info=tips.DCW, elem_id=f"{prefix}-dcw")
 
 
 def cover_start_slider() -> gr.Slider:

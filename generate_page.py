@@ -123,9 +123,8 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
     lora, scale, preset = form_fields.lora_controls("gen", variant.name)
     rewrite = form_fields.rewrite_caption_switch()
     plan = form_fields.plan_box()
-    loudness, fade_in, fade_out = form_fields.finish_controls("gen")
-    declared = form_fields.declared("generate", "gen")  # the Ceiling, and every parameter declared since
-    correction = form_fields.dcw_switch("gen", variant)
+    finish = form_fields.finish_controls("generate", "gen", variant)
+    declared = form_fields.declared("generate", "gen", variant)  # the Ceiling, the velocity clamp, DCW …
     return {
         "key_scale": key,
         "vocal_language": language,
@@ -141,12 +140,9 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         "lora_scale": scale,
         "rewrite_caption": rewrite,
         "plan": plan,
-        "loudness": loudness,
-        "fade_in": fade_in,
-        "fade_out": fade_out,
+        **finish,
         **declared,
         "lora_preset": preset,
-        "dcw": correction,
         **interval,
         "record": record,
     }

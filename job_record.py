@@ -42,8 +42,6 @@ def _said(request: MusicRequest, latents: str | None) -> dict[str, Any]:
         "inference_steps": call.num_inference_steps,
         "guidance_scale": call.guidance_scale,
         "shift": call.shift,
-        # A morph runs without the step correction (``flow_edit``): its record holds none.
-        **({} if call.morph else {"dcw": call.dcw}),
         "batch_size": render.takes,
         "audio_format": request.audio_format,
         **lora_record(render.lora),
@@ -108,9 +106,10 @@ def _noted(job: Job) -> dict[str, Any]:
     said = {name: value for name, value in asked.items() if value is not None}
     said |= {"reference_audio": notes.reference_audio} if whole else {}
     said |= {} if notes.voice is None else {"reference": notes.voice}
-    said |= {"fade_in": finish.fade_in, "fade_out": finish.fade_out}
     said |= {"loudness": finish.lufs or checks.LOUDNESS_OFF} if whole else {}
-    said |= parameters.recorded(request.render.pipeline, finish)  # each where not its default
+    declared = parameters.recorded(request.render.pipeline, finish)  # each where not its default
+    # A morph runs without the step correction (``flow_edit``): its record holds none.
+    said |= {name: value for name, value in declared.items() if not (name == "dcw" and request.render.pipeline.morph)}
     said |= {"lock_to_grid": True} if request.lock else {}
     longest = (plan := think_asked(request)) and plan.longest
     said |= {} if longest is None else {"longest": longest}

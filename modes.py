@@ -125,13 +125,12 @@ def prepare_generate(a: Asked) -> Job:
     adapter = check_lora(a.lora, a.lora_scale, a.lora_preset)
     with about("seed"):
         seeds = seeds_for(a.seed, n_takes)
-    correcting = preparing.check_dcw(a.dcw, variant)
     reference, lent = voice.timbre(a.reference_audio, a.reference_take, seeds[0])
-    finishing = preparing.finish(a)
+    finishing = parameters.finish(a)
     locking = _lock(a.lock_to_grid, music["bpm"], thinking)
     longest = duration if duration is not None else audio.MAX_SECONDS
-    sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value, "dcw": correcting}
-    sampling |= check_interval(a.cfg_interval_start, a.cfg_interval_end) | parameters.to_call(a)
+    sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value}
+    sampling |= check_interval(a.cfg_interval_start, a.cfg_interval_end) | parameters.to_call(a, variant)
     words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
     request = MusicRequest("generate", Render(call, seeds, adapter), longest, fmt, lock=locking, notes=lent)
@@ -161,7 +160,7 @@ def prepare_cover(a: Asked) -> Job:
         strength = in_range(a.audio_cover_strength, "Cover strength", *SHARE_RANGE)
     with about("cover_noise_strength"):
         closeness = in_range(a.cover_noise_strength, "Start from the song", *SHARE_RANGE)
-    finishing = preparing.finish(a)
+    finishing = parameters.finish(a)
     morphing = preparing.check_morph(a.morph, a.morph_prompt, a.morph_lyrics, a.src_audio)
     source = preparing.source(a.src_audio)
     reference = preparing.reference(a.reference_audio, render.seeds[0]) if a.reference_audio else None
@@ -191,7 +190,7 @@ def prepare_extend(a: Asked) -> Job:
     render, fmt = preparing.common(a, need_text=None)
     with about("extend_seconds"):
         more = in_range(a.extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
-    finishing = preparing.finish(a, whole=False)
+    finishing = parameters.finish(a, whole=False)
     source, bars = preparing.source(a.src_audio), a.bars
     n, first = source.shape[-1], edit_bars.bar_one_at(a.first_downbeat, source)
     if edit_bars.given(bars):
@@ -310,17 +309,17 @@ def _sung_in_region(job: Job, src_audio: Any, sung: str) -> Job:
 
 def _region(a: Asked, chosen: edit_lines.Chosen | Any, music: tuple) -> tuple[float, float, np.ndarray, Any]:
     """Edit's region and finish checked, in the order the form names them, and its song loaded:
-    (start, end, the song, ``check_finish``'s finish). The region is the one the chosen lines span
+    (start, end, the song, ``parameters.finish``). The region is the one the chosen lines span
     (``edit_lines``), or the chosen bars (``edit_bars``: counted at the BPM typed, from the musician's bar 1,
     where ``music``, (BPM, time signature, ``first_downbeat``), says them), else the one asked."""
     src_audio, start, end = a.src_audio, a.repainting_start, a.repainting_end
     if isinstance(chosen, edit_lines.Chosen):
-        finish = preparing.finish(a, whole=False)
+        finish = parameters.finish(a, whole=False)
         source = preparing.source(src_audio)
         return (*chosen.span(source), source, finish)
     if edit_bars.given(chosen):
         preparing.need_source(src_audio)
-        finish = preparing.finish(a, whole=False)
+        finish = parameters.finish(a, whole=False)
         source = preparing.source(src_audio)
         typed = None if (start, end) == REGION else (start, end)
         bpm, metre, first = music
@@ -332,7 +331,7 @@ def _region(a: Asked, chosen: edit_lines.Chosen | Any, music: tuple) -> tuple[fl
         start = as_number(start, "Region start")
     with about("repainting_end"):
         end = as_number(end, "Region end")
-    finish = preparing.finish(a, whole=False)
+    finish = parameters.finish(a, whole=False)
     source = preparing.source(src_audio)
     preparing.check_region(start, end, source.shape[-1] / audio.SAMPLE_RATE)
     return start, end, source, finish

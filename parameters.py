@@ -26,9 +26,12 @@ MUSIC = ("generate", "cover", "extend", "edit")
 class Param:
     """One parameter. Every one has a name, a type (as the signature says it) and a default; a declared one
     (``label`` set) also its page field (a slider over ``span`` by ``step``, or a switch where ``span`` is
-    None), its help (the page's info and the agents' words), the model call's field (``call``; None: the
-    finish's), whether it changes what a press costs (``costs``: none declared so far does, and nothing reads
-    it yet), and the modes that take it. A record leaves out its default, so one without it reads as that."""
+    None; ``shown``: its label on the page where a refusal names it otherwise; ``group``: "finish" beside the
+    loudness), its help (the page's info and the agents' words), the model call's field (``call``; None: the
+    finish's), the model's own value that None asks for (``own``: a ``models.Variant`` attribute), and the modes
+    that take it. What a press costs is no field: ``music_shape`` reads it from the model call (docs/design.md).
+    A record leaves out its default, so one without it reads as that; one records always held
+    (``kept``: the fades) stays in every record, as before its declaration."""
 
     name: str
     default: Any
@@ -39,15 +42,22 @@ class Param:
     unit: str = ""
     step: float = 0.1
     call: str | None = None
-    costs: bool = False
     modes: tuple[str, ...] = ()
+    shown: str = ""
+    group: str = ""
+    own: str = ""
+    kept: bool = False
 
-    def check(self, value: Any) -> Any:
-        """The value checked as the page's field checks it: in its span, a refusal naming its label."""
+    def check(self, value: Any, variant: Any = None) -> Any:
+        """The value checked as the page's field checks it: in its span, a refusal naming its label. None (and
+        an emptied field) asks for the default, or for ``variant``'s own value where the model decides it."""
         with checks.about(self.name):
+            if value is None and self.own:
+                value = getattr(variant, self.own)
             if self.span is None:
                 return checks.check_switch(value, self.label)
-            return checks.in_range(self.default if value is None else value, self.label, *self.span, self.unit)
+            value = self.default if value is None or value == "" else value
+            return checks.in_range(value, self.label, *self.span, self.unit)
 
 
 def _p(name: str, default: Any, kind: str) -> Param:
@@ -84,9 +94,6 @@ _PLAIN = [
     _p("rewrite_caption", True, "bool"),
     _p("plan", "", "str | dict[str, Any]"),
     _p("loudness", checks.LOUDNESS_DEFAULT, "float | str"),
-    _p("fade_in", 0.0, "float"),
-    _p("fade_out", 0.0, "float"),
-    _p("dcw", None, "bool | None"),
     _p("reference_take", None, "str | None"),
     _p("cfg_interval_start", Call.cfg_interval_start, "float"),
     _p("cfg_interval_end", Call.cfg_interval_end, "float"),
@@ -114,6 +121,10 @@ _PLAIN = [
 
 # The parameters every mode handles alike, each wholly here: page field, check, model call or finish, record.
 DECLARED = [
+    *(
+        Param(name, 0.0, "float", label, words, checks.FADE_RANGE, " s", 0.5, modes=MUSIC, group="finish", kept=True)
+        for name, label, words in (("fade_in", "Fade in", tips.FADE_IN), ("fade_out", "Fade out", tips.FADE_OUT))
+    ),
     Param(
         "ceiling",
         mastering.CEILING_DBTP,
@@ -136,6 +147,17 @@ DECLARED = [
         call="velocity_norm_threshold",
         modes=MUSIC,
     ),
+    Param(
+        "dcw",
+        None,
+        "bool | None",
+        label="DCW (the sampler's correction)",
+        shown="Step correction (DCW)",
+        help=tips.DCW,
+        call="dcw",
+        own="dcw",  # upstream's main decides it by the model (PR #1273): on for turbo only
+        modes=MUSIC,
+    ),
 ]
 
 PARAMS: dict[str, Param] = {p.name: p for p in [*_PLAIN, *DECLARED]}
@@ -143,8 +165,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in [*_PLAIN, *DECLARED]}
 # The settings Cover, Extend and Edit share, first in each one's signature, in this order (``preparing.common``).
 SONG = ("src_audio", "prompt", "lyrics", "vocal_language", "bpm", "key_scale", "time_signature")
 SAMPLING = ("seed", "inference_steps", "guidance_scale", "audio_format", "lora", "lora_scale")
-# Each mode's own parameters in its signature's order (the API's positions); the declared ones it takes and the
-# LoRA preset follow (``names``).
+# Each mode's parameters in its signature's order (the API's positions), the fades and DCW among them where they
+# were before their declaration; the parameters declared since and the LoRA preset follow (``names``).
 _OWN = {
     "generate": (
         *("prompt", "lyrics", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language", "seed"),
@@ -167,9 +189,15 @@ _OWN = {
 
 
 def names(mode: str) -> tuple[str, ...]:
-    """``mode``'s parameters in its signature's order (the API's positions): its own, the declared ones it takes,
-    the LoRA preset last (``test_presets``)."""
-    return (*_OWN[mode], *(p.name for p in DECLARED if mode in p.modes), "lora_preset")
+    """``mode``'s parameters in its signature's order (the API's positions): its own, the declared ones it takes
+    after them (``added``), the LoRA preset last (``test_presets``)."""
+    return (*_OWN[mode], *added(mode), "lora_preset")
+
+
+def added(mode: str) -> tuple[str, ...]:
+    """The declared parameters ``mode`` takes after its own: those declared since its positions were set (the
+    fades and DCW keep the places they had)."""
+    return tuple(p.name for p in DECLARED if mode in p.modes and p.name not in _OWN[mode])
 
 
 def declared(mode: str) -> list[Param]:
@@ -218,16 +246,26 @@ def preparer(mode: str) -> Callable[[Callable[[Asked], Any]], Callable[..., Any]
     return wrap
 
 
-def to_call(asked: Asked) -> dict[str, Any]:
-    """The model call's fields the declared parameters set, checked."""
-    return {p.call: p.check(getattr(asked, p.name)) for p in declared(asked.mode) if p.call}
+def to_call(asked: Asked, variant: Any) -> dict[str, Any]:
+    """The model call's fields the declared parameters set, checked; None asks for ``variant``'s own value
+    where the model decides it (the model that runs: a part's is the base)."""
+    return {p.call: p.check(getattr(asked, p.name), variant) for p in declared(asked.mode) if p.call}
+
+
+def finish(asked: Asked, whole: bool = True) -> mastering.Finish:
+    """The finish asked: a ``whole`` new take's loudness target (Edit and Extend keep the source's), and the
+    declared parameters of the finish (the fades, the ceiling under which every take's new music is held),
+    each checked."""
+    with checks.about("loudness"):
+        lufs = checks.check_loudness(asked.loudness) if whole else None
+    return mastering.Finish(lufs=lufs, **{p.name: p.check(getattr(asked, p.name)) for p in DECLARED if not p.call})
 
 
 def recorded(call: Call, finish: Any) -> dict[str, Any]:
     """What a record says of the declared parameters: each one not at its usual value (a record without it
-    reads as that)."""
+    reads as that), and each one records always held (``kept``)."""
     said = {p.name: getattr(call, p.call) if p.call else getattr(finish, p.name) for p in DECLARED}
-    return {name: value for name, value in said.items() if value != PARAMS[name].default}
+    return {name: value for name, value in said.items() if value != PARAMS[name].default or PARAMS[name].kept}
 
 
 def ranges() -> dict[str, tuple[Any, ...]]:

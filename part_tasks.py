@@ -21,6 +21,7 @@ import audio
 import backend
 import base_model
 import models
+import parameters
 import preparing
 import refusals
 from checks import AUTO, InputError
@@ -177,7 +178,7 @@ def prepare(task: str, asked: Asked) -> Job:
     render, fmt = preparing.common(
         asked.but(lora_scale=1.0), need_text=None, variant=models.VARIANTS[models.BASE_VARIANT]
     )
-    finishing = preparing.finish(asked, whole=False)
+    finishing = parameters.finish(asked, whole=False)
     src_audio = asked.src_audio
     source = preparing.source(src_audio)
     n = source.shape[-1]

@@ -21,7 +21,6 @@ import backend
 import headers
 import lora
 import lora_presets
-import mastering
 import models
 import output_folder
 import parameters
@@ -41,7 +40,6 @@ from checks import (
     InputError,
     about,
     check_bpm,
-    check_finish,
     check_format,
     check_key,
     check_plan,
@@ -264,7 +262,6 @@ def common(asked: Asked, need_text: str | None, variant: models.Variant | None =
     adapter = check_lora(asked.lora, asked.lora_scale, asked.lora_preset)
     with about("seed"):
         seeds = seeds_for(asked.seed, 1)
-    correcting = check_dcw(asked.dcw, variant)
     call = Call(
         prompt=prompt,
         lyrics=lyrics or INSTRUMENTAL_TAG,
@@ -272,25 +269,10 @@ def common(asked: Asked, need_text: str | None, variant: models.Variant | None =
         num_inference_steps=n_steps,
         guidance_scale=guidance_value,
         shift=shift_value,
-        dcw=correcting,
         **music,
-        **parameters.to_call(asked),
+        **parameters.to_call(asked, variant),
     )
     return Render(call, seeds, adapter), fmt
-
-
-def finish(asked: Asked, whole: bool = True) -> mastering.Finish:
-    """The finish asked (``checks.check_finish``): a ``whole`` new take's loudness target, the fades and the
-    ceiling."""
-    loudness = asked.loudness if whole else None
-    return check_finish(loudness, asked.fade_in, asked.fade_out, whole=whole, ceiling=asked.ceiling)
-
-
-def check_dcw(value: Any, variant: models.Variant) -> bool:
-    """Whether the sampler corrects each step as upstream's DCW does: as asked, or where nothing is
-    asked (None) as upstream's main decides for ``variant`` (``models.Variant.dcw``: turbo only)."""
-    with about("dcw"):
-        return variant.dcw if value is None else check_switch(value, "DCW (the sampler's correction)")
 
 
 # Upstream's ways of repainting (``repaint_mode``, ``repaint_strength``); its default is the model call's.

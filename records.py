@@ -35,7 +35,7 @@ FIELDS = (
     *("prompt", "lyrics", "instrumental", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language"),
     *("seed", "inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "think", "auto_length"),
     *("rewrite_caption", "plan", "loop_bars", "cfg_interval_start", "cfg_interval_end", "dcw", "loudness"),
-    *("fade_in", "fade_out", "lock_to_grid", *(p.name for p in parameters.declared("generate")), "lora_preset"),
+    *("fade_in", "fade_out", "lock_to_grid", *parameters.added("generate"), "lora_preset"),
     "lora_scale",
 )
 
@@ -332,29 +332,26 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
         "plan": plan if planner.enabled() else "",
         # A record from before finishing existed was made as rendered.
         "loudness": _loudness(params.get("loudness", checks.LOUDNESS_OFF)),
-        "fade_in": _checked("fade_in", params.get("fade_in", 0), lambda v: checks.check_fade(v, "Fade in")),
-        "fade_out": _checked("fade_out", params.get("fade_out", 0), lambda v: checks.check_fade(v, "Fade out")),
         **_lora(params, variant),
-        # A record from before the correction says nothing: such a take came from diffusers' own run, which
-        # the studio no longer makes, so today's default applies (the model's: ``models.Variant.dcw``). A
-        # record that says true or false was made so, and is made so again.
-        "dcw": _checked(
-            "dcw", variant.dcw if params.get("dcw") is None else params["dcw"], lambda v: checks.check_switch(v, "DCW")
-        ),
         "variation": entry.get("variation") if isinstance(entry.get("variation"), dict) else None,
         "loop_bars": _checked("loop_bars", params.get("loop_bars"), checks.check_loop_bars) or 0,  # a loop stays one
         "lock_to_grid": _checked(
             "lock_to_grid", params.get("lock_to_grid", False), lambda v: checks.check_switch(v, "Lock to the grid")
         ),
         **_interval(params),
-        **_declared(params),
+        **_declared(params, variant),
     }
 
 
-def _declared(params: dict[str, Any]) -> dict[str, Any]:
+def _declared(params: dict[str, Any], variant: models.Variant) -> dict[str, Any]:
     """Generate's declared parameters (``parameters.DECLARED``) as the record holds them (one it leaves out: its
-    default), each checked as the form does."""
-    return {p.name: _checked(p.name, params.get(p.name, p.default), p.check) for p in parameters.declared("generate")}
+    default), each checked as the form does. A record from before DCW says none: such a take came from diffusers'
+    own run, which the studio no longer makes, so the model's own applies (``Param.own``); one that says true or
+    false was made so, and is made so again."""
+    return {
+        p.name: _checked(p.name, params.get(p.name, p.default), lambda v, p=p: p.check(v, variant))
+        for p in parameters.declared("generate")
+    }
 
 
 def _interval(params: dict[str, Any]) -> dict[str, float]:

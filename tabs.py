@@ -83,12 +83,10 @@ def _song_fields(source: Any, prompt: Any, lyrics: Any, more: form_fields.SongSe
     """An audio tab's form by the preparer's names: the song, its text, its folded settings, and its own
     fields (``own``: Cover's strength, Extend's seconds, Edit's region)."""
     seed, steps, guidance, fmt = more.sampling
-    finish = ("loudness", "fade_in", "fade_out")[-len(more.finish) :]
     fields = {"src_audio": source, "prompt": prompt, "lyrics": lyrics, "vocal_language": more.language}
     fields.update(zip(("bpm", "key_scale", "time_signature"), more.music, strict=True))
     fields.update(seed=seed, inference_steps=steps, guidance_scale=guidance, audio_format=fmt, lora=more.lora[0])
-    fields.update(lora_scale=more.lora[1], lora_preset=more.lora_preset, **dict(zip(finish, more.finish, strict=True)))
-    fields.update(dcw=more.dcw, **more.declared)
+    fields.update(lora_scale=more.lora[1], lora_preset=more.lora_preset, **more.declared)
     return {**fields, **({"reference_audio": more.reference} if more.reference is not None else {}), **own}
 
 
@@ -114,7 +112,7 @@ def cover_tab(variant: Any) -> MusicTab:
                 more = form_fields.song_settings("cover", variant, reference=True)
                 start = form_fields.cover_start_slider()
                 morph = form_fields.morph_controls(
-                    {"audio_cover_strength": strength, "cover_noise_strength": start, "dcw": more.dcw}
+                    {"audio_cover_strength": strength, "cover_noise_strength": start, "dcw": more.declared["dcw"]}
                 )
         with form.column:
             variation = variation_row.build("cover")
@@ -211,7 +209,18 @@ def edit_tab(variant: Any) -> MusicTab:
         regions = demo_examples("edit", examples.EDIT, [source, start, end, prompt, lyrics])
         adding = demo_examples("edit_part", examples.EDIT_PARTS, [source, choice.change, choice.part, prompt])
     adding.dataset.visible, adding.dataset.headers = False, ["Song", "What to change", "Which part", "Style"]
-    shown = [region, hint, prompt, lyrics, way, strength, *more.sampling[1:3], more.dcw, form.button, *more.boxes]
+    shown = [
+        region,
+        hint,
+        prompt,
+        lyrics,
+        way,
+        strength,
+        *more.sampling[1:3],
+        more.declared["dcw"],
+        form.button,
+        *more.boxes,
+    ]
     shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset, picker.column, picker.lines, bars]
     edit_fields.wire(choice, variant, edit_fields.Shown(*shown), wave, start, end, (picker, source))
     edit_fields.wire_bar_one(first, wave, more.music, (bars, start, end))

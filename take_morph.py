@@ -31,6 +31,7 @@ import checks
 import languages
 import models
 import output_folder
+import parameters
 import preparing
 import records
 import refusals
@@ -92,9 +93,7 @@ def prepare(
         seeds = checks.seeds_for(seed, 1)
     adapter = _adapter(values)
     reference = _reference(how_made, reference_audio, mine.seed)
-    finishing = checks.check_finish(
-        values["loudness"], values["fade_in"], values["fade_out"], ceiling=values["ceiling"]
-    )
+    finishing = parameters.finish(parameters.Asked("generate", values))  # the take's own, as the form checks it
     music = {k: as_heard[k] for k in ("bpm", "keyscale", "timesignature")}
     pipeline = {"prompt": new_prompt, "lyrics": new_lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     pipeline |= {"num_inference_steps": steps, "guidance_scale": applied, "shift": shift, "dcw": False, **music}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -588,3 +589,25 @@ def test_a_takes_typed_record_has_one_name_and_the_name_one_meaning():
         if (True in kinds and bound != "how_made") or (bound == "how_made" and kinds != {True})
     )
     assert found == []
+
+
+def test_every_field_a_parameter_declares_is_read():
+    """Issue 80: a declaration says what the studio does with a parameter, so each field of ``parameters.Param``
+    is read by some room (``costs`` was declared and read by nothing: a cost a declaration could not change)."""
+    import dataclasses
+
+    import parameters
+
+    text = "\n".join(p.read_text() for p in sorted(ROOT.glob("*.py")))
+    unread = [f.name for f in dataclasses.fields(parameters.Param) if not re.search(rf"\.{f.name}\b", text)]
+    assert not unread, unread
+
+
+def test_a_declared_parameters_label_is_written_once():
+    """Issue 80: a declared parameter's check and its refusal's words are its declaration's alone (``Param.check``):
+    no room but ``parameters`` names its label, as ``checks.check_ceiling`` and ``check_finish`` did."""
+    import parameters
+
+    for p in parameters.DECLARED:
+        named = [path.name for path in sorted(ROOT.glob("*.py")) if f'"{p.label}"' in path.read_text()]
+        assert named == ["parameters.py"], (p.name, named)

@@ -218,6 +218,46 @@ def test_the_velocity_clamp_is_a_parameter_of_every_mode_that_reaches_the_model_
         client.predict(**sent, velocity_norm_threshold=9, api_name=f"/{mode}")
 
 
+@pytest.mark.parametrize("name", ["fade_in", "fade_out", "dcw"])
+def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(studio_env, tmp_path, monkeypatch, name):
+    """Issue 80: the fades (the finish's) and DCW (the model call's) are handled alike in every mode, so each is
+    one declaration (``parameters.DECLARED``): every mode's press checks it there, once (counted), the page's
+    field on each tab is made from it (its id, label and first value as before), and the agents' range and
+    words are its own."""
+    import gradio as gr
+
+    import agent_words
+    import form_fields
+    import parameters
+
+    declared = parameters.PARAMS[name]
+    assert declared in parameters.DECLARED and declared.modes == parameters.MUSIC
+    checked: list[str] = []
+    real = parameters.Param.check
+    monkeypatch.setattr(parameters.Param, "check", lambda p, v, m=None: (checked.append(p.name), real(p, v, m))[1])
+    song = str(tone(tmp_path / "song.wav", seconds=8))
+    asks = {
+        "generate": {"prompt": "pop", "audio_duration": 10, "think": False},
+        "cover": {"src_audio": song, "prompt": "jazz"},
+        "extend": {"src_audio": song, "extend_seconds": 5},
+        "edit": {"src_audio": song, "prompt": "calm", "repainting_start": 1, "repainting_end": 3},
+    }
+    variant = models.active_variant()
+    for mode, asked in asks.items():
+        checked.clear()
+        modes.PREPARE[mode](**asked)
+        assert checked.count(name) == 1, (mode, checked)
+        prefix = "gen" if mode == "generate" else mode
+        with gr.Blocks():
+            page = form_fields.finish_controls(mode, prefix, variant) | form_fields.declared(mode, prefix, variant)
+        field = page[name]
+        assert field.elem_id == f"{prefix}-{name.replace('_', '-')}" and field.info == declared.help
+        shown = {"fade_in": ("Fade in (s)", 0.0), "fade_out": ("Fade out (s)", 0.0)}
+        assert (field.label, field.value) == shown.get(name, ("Step correction (DCW)", variant.dcw))
+    assert agent_words.PAGE_WORDS[name] == declared.help
+    assert agent_words.ranges().get(name) == ((*declared.span, declared.unit) if declared.span else None)
+
+
 def test_generate_takes_a_timbre_reference(served, tmp_path):
     client, spy = served
     voice = tone(tmp_path / "voice.wav", seconds=6, freq=330)
