@@ -76,7 +76,7 @@ def _still_wanted(blocks: gr.Blocks, event_id: str) -> Callable[[], bool]:
 def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_names: tuple[str, ...]) -> int:
     """Mark this visitor's requests to ``api_names`` that Gradio holds as stopped: those still waiting in
     ``blocks``' queue, and those it has taken out of it whose run has not yet registered (their uploads
-    read, the validator, the handler before ``tab_run``): Stop in that gap found neither a queued request
+    read, the handler called, before ``tab_run``): Stop in that gap found neither a queued request
     nor a run, and the request went on to make its take. One whose run has registered is stopped by
     ``runs.request_stop`` as well; marking it too only hurries its watcher."""
     queue = getattr(blocks, "_queue", None)

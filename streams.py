@@ -227,10 +227,7 @@ def _stream_of(scope: dict) -> tuple[_Sessions, str | None, bool] | None:
     call = _CALL.search(path)
     if not (path.rstrip("/").endswith("/queue/data") or call):
         return None
-    try:
-        queue = scope["app"].get_blocks()._queue
-    except (KeyError, AttributeError):
-        return None
+    queue = _queue_of(scope)
     sessions = getattr(queue, _ATTR, None)
     if sessions is None:
         return None
@@ -255,11 +252,8 @@ def _foreign(scope: dict, body: Any) -> bool:
     event = body.get("event_id") if isinstance(body, dict) else None
     if not isinstance(session, str) or not isinstance(event, str):
         return False
-    try:
-        queue = scope["app"].get_blocks()._queue
-    except (KeyError, AttributeError):
-        return False
-    return event not in queue.pending_event_ids_session.get(session, ())
+    queue = _queue_of(scope)
+    return queue is not None and not _held_by(queue, session, event)
 
 
 def _foreign_stream(scope: dict, body: Any) -> bool:
@@ -269,7 +263,7 @@ def _foreign_stream(scope: dict, body: Any) -> bool:
     session = body.get("session_hash") if isinstance(body, dict) else None
     if event is None or not event.streaming or not isinstance(session, str):
         return True
-    return event._id not in scope["app"].get_blocks()._queue.pending_event_ids_session.get(session, ())
+    return not _held_by(_queue_of(scope), session, event._id)
 
 
 def _foreign_close(scope: dict, body: Any) -> bool:
@@ -279,12 +273,23 @@ def _foreign_close(scope: dict, body: Any) -> bool:
     return event is None or not event.streaming
 
 
-def _event(scope: dict, event_id: str) -> Any:
-    """The event ``event_id`` held by the served queue, waiting or running; None where there is none."""
+def _queue_of(scope: dict) -> Any:
+    """The served app's queue; None where the request reaches no Gradio app."""
     try:
-        return scope["app"].get_blocks()._queue.event_ids_to_events.get(event_id)
+        return scope["app"].get_blocks()._queue
     except (KeyError, AttributeError):
         return None
+
+
+def _held_by(queue: Any, session: str, event_id: str) -> bool:
+    """Whether ``session`` holds ``event_id``: waiting or running for it, or its completion not yet delivered."""
+    return event_id in queue.pending_event_ids_session.get(session, ())
+
+
+def _event(scope: dict, event_id: str) -> Any:
+    """The event ``event_id`` held by the served queue, waiting or running; None where there is none."""
+    queue = _queue_of(scope)
+    return None if queue is None else queue.event_ids_to_events.get(event_id)
 
 
 def _acting(scope: dict) -> Foreign | None:

@@ -414,6 +414,20 @@ def test_stop_reaches_a_request_still_in_the_queue(served, tmp_path):
     stopped_result(waiting, "^Stopped before it started. Nothing was saved.$")
 
 
+def _stopped_while_held(served, tmp_path, in_gap: threading.Event, stop_pressed: threading.Event) -> None:
+    """An Extend sent, held (by the test's seam) until ``in_gap`` is set, Stop pressed on its tab, the seam let
+    go (``stop_pressed``): it ends as "Stopped before it started" and writes nothing."""
+    client, _, out = served
+    song = handle_file(str(_tone(tmp_path / "song.wav", 10)))
+    before = {p for p in out.rglob("*") if p.is_file()}
+    job = client.submit(src_audio=song, prompt="more", extend_seconds=5, inference_steps=1, api_name="/extend")
+    assert in_gap.wait(60), job.status()
+    client.predict(api_name="/stop_extend")
+    stop_pressed.set()
+    stopped_result(job, "^Stopped before it started. Nothing was saved.$")
+    assert {p for p in out.rglob("*") if p.is_file()} == before
+
+
 def test_stop_reaches_a_request_taken_from_the_queue_before_its_run_begins(served, tmp_path, monkeypatch):
     # Gradio takes a request out of its queue, reads its uploads and calls the handler before the run
     # registers (``stopping.tab_run``): a Stop pressed in that gap found neither (CI, twice: the take written).
@@ -421,8 +435,6 @@ def test_stop_reaches_a_request_taken_from_the_queue_before_its_run_begins(serve
 
     import handlers
 
-    client, _, out = served
-    song = handle_file(str(_tone(tmp_path / "song.wav", 10)))
     in_gap, stop_pressed = threading.Event(), threading.Event()
     real_using = handlers.uploads.using
 
@@ -434,13 +446,7 @@ def test_stop_reaches_a_request_taken_from_the_queue_before_its_run_begins(serve
             yield
 
     monkeypatch.setattr(handlers.uploads, "using", held)
-    before = {p for p in out.rglob("*") if p.is_file()}
-    job = client.submit(src_audio=song, prompt="more", extend_seconds=5, inference_steps=1, api_name="/extend")
-    assert in_gap.wait(60), job.status()
-    client.predict(api_name="/stop_extend")
-    stop_pressed.set()
-    stopped_result(job, "^Stopped before it started. Nothing was saved.$")
-    assert {p for p in out.rglob("*") if p.is_file()} == before
+    _stopped_while_held(served, tmp_path, in_gap, stop_pressed)
 
 
 def test_stop_reaches_a_request_whose_checks_still_run_at_the_door(served, tmp_path, monkeypatch):
@@ -448,8 +454,6 @@ def test_stop_reaches_a_request_whose_checks_still_run_at_the_door(served, tmp_p
     # found neither a queued request nor a run.
     import checks
 
-    client, _, out = served
-    song = handle_file(str(_tone(tmp_path / "song.wav", 10)))
     at_door, stop_pressed = threading.Event(), threading.Event()
     real_lengths = checks.check_text_lengths
 
@@ -460,13 +464,7 @@ def test_stop_reaches_a_request_whose_checks_still_run_at_the_door(served, tmp_p
         return real_lengths(values)
 
     monkeypatch.setattr(checks, "check_text_lengths", held)
-    before = {p for p in out.rglob("*") if p.is_file()}
-    job = client.submit(src_audio=song, prompt="more", extend_seconds=5, inference_steps=1, api_name="/extend")
-    assert at_door.wait(60), job.status()
-    client.predict(api_name="/stop_extend")
-    stop_pressed.set()
-    stopped_result(job, "^Stopped before it started. Nothing was saved.$")
-    assert {p for p in out.rglob("*") if p.is_file()} == before
+    _stopped_while_held(served, tmp_path, at_door, stop_pressed)
 
 
 def _in_the_gpu_line(job, timeout: float = 60) -> None:
@@ -505,15 +503,7 @@ def test_another_sessions_cancel_neither_drops_nor_holds_a_waiting_request(serve
     queue = SERVED[url]._queue
     fns, _ = page_api(url)
     holder, victim, stranger = (Client(url, verbose=False) for _ in range(3))
-    running = holder.submit(
-        prompt="long jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate"
-    )
-    wait_running(running)
-    in_line = holder.submit(
-        prompt="next jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate"
-    )
-    _in_the_gpu_line(in_line)  # the GPU requests Gradio runs at once (``gpu.requests_at_once``) are taken
-    job = victim.submit(prompt="mine", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
+    running, in_line, job = _a_request_waiting_behind(holder, victim)
     event = _event_of(job)
     assert any(e._id == event for line in queue.event_queue_per_concurrency_id.values() for e in line.queue)
     cancel = f"{url}gradio_api/cancel"
@@ -528,11 +518,35 @@ def test_another_sessions_cancel_neither_drops_nor_holds_a_waiting_request(serve
     stranger.predict(api_name="/stop")
     assert event in queue.event_ids_to_events, "another session's cancel took the request out of the queue"
     assert any(e._id == event for line in queue.event_queue_per_concurrency_id.values() for e in line.queue)
-    holder.predict(api_name="/stop")  # the holder's own Stop: both its runs end, the victim's turn comes
-    stopped_result(running, "^Stopped at step")
-    stopped_result(in_line, "^Stopped before it started")
+    _holders_stop(holder, running, in_line)
     take, *_ = job.result(timeout=120)
     assert take and Path(take).is_file()
+
+
+def _a_request_waiting_behind(holder, victim) -> tuple:
+    """The holder's long take running and its next one in the GPU line (the GPU requests Gradio runs at once,
+    ``gpu.requests_at_once``, are taken), then the victim's short Generate, which waits in Gradio's queue:
+    (running, in line, the victim's job)."""
+    running = holder.submit(
+        prompt="long jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate"
+    )
+    wait_running(running)
+    in_line = holder.submit(
+        prompt="next jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate"
+    )
+    _in_the_gpu_line(in_line)
+    return (
+        running,
+        in_line,
+        victim.submit(prompt="mine", audio_duration=10, inference_steps=1, think=False, api_name="/generate"),
+    )
+
+
+def _holders_stop(holder, running, in_line) -> None:
+    """The holder's own Stop: both its runs end, and the victim's turn comes."""
+    holder.predict(api_name="/stop")
+    stopped_result(running, "^Stopped at step")
+    stopped_result(in_line, "^Stopped before it started")
 
 
 def _first_said(url: str, path: str, past: tuple[str, ...] = ()) -> tuple[str, object]:
@@ -594,15 +608,7 @@ def test_another_sessions_inputs_and_close_reach_no_waiting_request(served):
     queue = SERVED[url]._queue
     fns, parameters = page_api(url)
     holder, victim, stranger = (Client(url, verbose=False) for _ in range(3))
-    running = holder.submit(
-        prompt="long jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate"
-    )
-    wait_running(running)
-    in_line = holder.submit(
-        prompt="next jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate"
-    )
-    _in_the_gpu_line(in_line)
-    job = victim.submit(prompt="mine", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
+    running, in_line, job = _a_request_waiting_behind(holder, victim)
     event = _event_of(job)
     asked = queue.event_ids_to_events[event].data
     theirs = inputs(parameters["generate"], prompt="the stranger's", audio_duration=10, inference_steps=1)
@@ -611,9 +617,7 @@ def test_another_sessions_inputs_and_close_reach_no_waiting_request(served):
         answer = httpx.post(f"{url}gradio_api/{path}", json=sent, timeout=60)
         assert (answer.status_code, answer.content) == (404, b""), (path, answer.text)
     assert queue.event_ids_to_events[event].data is asked, "a stranger's inputs replaced the waiting request's"
-    holder.predict(api_name="/stop")
-    stopped_result(running, "^Stopped at step")
-    stopped_result(in_line, "^Stopped before it started")
+    _holders_stop(holder, running, in_line)
     *slots, _, record = job.result(timeout=120)
     assert slots[0] and Path(slots[0]).is_file()
     assert record["params"]["prompt"] == "mine", record
