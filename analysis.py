@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 import audio
+import beat_network
 import beats
 import result_words
 import tooltips as tips
@@ -120,16 +121,30 @@ class ByFile:
 
 
 _measured = ByFile()
+# What the learned beat tracker heard in an upload, by file alone: the tempo a musician types is resolved on it
+# (``song_map.heard_grid``), so typing one never pays the network again.
+_networked = ByFile()
+
+
+def learned(path: str | Path, stereo: np.ndarray | None = None) -> beat_network.Heard | None:
+    """The learned tracker's beats and downbeats of an upload (``stereo`` where decoded already), kept by file;
+    None where the network is absent (``beat_network.why_absent``). The caller holds one of the ``place``s."""
+    if beat_network.why_absent() is not None:
+        return None
+    return _networked.get(
+        path, lambda: beat_network.heard(uploads.load(path) if stereo is None else stereo, audio.SAMPLE_RATE)
+    )
 
 
 def analyze(path: str | Path) -> Analysis:
     """Tempo, key, beats per bar, loudness and length of an upload (``audio.AudioError`` if unusable,
-    ``uploads.Busy`` when the studio is measuring as many songs as it may)."""
+    ``uploads.Busy`` when the studio is measuring as many songs as it may); its tempo and metre the learned
+    tracker's where it is present (``heard``)."""
     stereo = uploads.load(path)
 
     def measured() -> Analysis:
         with place():
-            return measure(stereo)
+            return measure(stereo, learned(path, stereo))
 
     return _measured.get(path, measured)
 
@@ -139,8 +154,9 @@ def analyze(path: str | Path) -> Analysis:
 EXCERPT_SECONDS = 60.0
 
 
-def measure(stereo: np.ndarray) -> Analysis:
-    """``analyze`` for decoded 48 kHz stereo audio."""
+def measure(stereo: np.ndarray, heard: beat_network.Heard | None = None) -> Analysis:
+    """``analyze`` for decoded 48 kHz stereo audio (its tempo and metre the learned tracker's where it ``heard``
+    enough of a beat: ``beat_network.Heard.read``)."""
     import librosa
     import pyloudnorm
     import soxr
@@ -149,7 +165,8 @@ def measure(stereo: np.ndarray) -> Analysis:
     span = int(EXCERPT_SECONDS * audio.SAMPLE_RATE)
     start = max(0, (stereo.shape[-1] - span) // 2)
     mono = soxr.resample(stereo[:, start : start + span].mean(axis=0), audio.SAMPLE_RATE, RATE)
-    found = beats.track(mono)
+    reading = None if heard is None else heard.read()
+    found = beats.track(mono) if reading is None else None
     chroma = librosa.feature.chroma_cqt(y=mono, sr=RATE).mean(axis=1)
     try:
         lufs = float(pyloudnorm.Meter(audio.SAMPLE_RATE).integrated_loudness(stereo[:, start : start + span].T))
@@ -157,14 +174,20 @@ def measure(stereo: np.ndarray) -> Analysis:
         lufs = None
     if lufs is not None and not np.isfinite(lufs):
         lufs = None
-    steady = found.heard
+    if reading is not None:  # the learned tracker's tempo and metre, over the whole song
+        bpm, per_bar, felt_as = reading[0], reading[1], None
+    elif found.heard:
+        bpm, per_bar = found.bpm, beats.metre(beats.accents(mono, found.times))
+        felt_as = round(found.felt_as, 1) if found.felt_as else None
+    else:
+        bpm = per_bar = felt_as = None
     return Analysis(
-        bpm=found.bpm if steady else None,
+        bpm=bpm,
         key=key_of(chroma),
-        beats_per_bar=beats.metre(beats.accents(mono, found.times)) if steady else None,
+        beats_per_bar=per_bar,
         lufs=None if lufs is None else round(lufs, 1),
         seconds=round(seconds, 2),
-        felt_as=round(found.felt_as, 1) if steady and found.felt_as else None,
+        felt_as=felt_as,
     )
 
 

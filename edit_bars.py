@@ -114,8 +114,8 @@ def of_song(src_audio: Any, song: np.ndarray | None = None, bpm: Any = None) -> 
 
     def read() -> song_map.Map:
         stereo = uploads.load(path) if song is None else song
-        with analysis.place():
-            return song_map.of_audio(stereo, audio.SAMPLE_RATE, bpm=tempo)
+        with analysis.place():  # the learned tracker's beats where it is present, kept by file alone
+            return song_map.of_audio(stereo, audio.SAMPLE_RATE, bpm=tempo, heard=analysis.learned(path, stereo))
 
     return _read.get(path, read, tempo)
 

@@ -80,6 +80,19 @@ def cached(repo: str, filename: str) -> bool:
     return isinstance(try_to_load_from_cache(repo, filename), str)
 
 
+def cached_file(repo: str, filename: str) -> str | None:
+    """The path of ``filename`` of ``repo`` in the Hub cache the environment names now (``HF_HUB_CACHE``,
+    which huggingface_hub reads once, at import), or None: a lookup on disk, never a download."""
+    import os
+    from pathlib import Path
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    where = os.environ.get("HF_HUB_CACHE") or (os.environ.get("HF_HOME") and str(Path(os.environ["HF_HOME"]) / "hub"))
+    found = try_to_load_from_cache(repo, filename, cache_dir=where or constants.HF_HUB_CACHE)
+    return found if isinstance(found, str) and Path(found).is_file() else None
+
+
 def why_not(repo: str, exc: BaseException) -> str:
     """Why ``repo`` could not be downloaded, in words (never the client's own text)."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError

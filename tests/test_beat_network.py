@@ -1,0 +1,181 @@
+"""Issue 78, item 3: the learned beat tracker (``beat_network``, Beat This! ``small0`` exported by
+``tools/export_beat_tracker.py``) for the songs the map is not told. Its real weights cannot be had here (nor its
+package installed), so the network is a stand-in with its signature — a mel chunk (1, 1500, 128) in, beat and
+downbeat logits (1, 1500) out — exported with ``torch.export`` as the tool exports the real one and put in a
+temporary Hub cache at the pinned SHA-256; the studio's own loading, front end, chunking and peak picking run on
+it. The stand-in reads the mel it is given: a beat where the low bands sound, a downbeat where the top bands do
+(a 9.5 kHz blip the test song plays on every third beat from its second: bars of 3 that the studio's own tracker,
+hearing the louder bass of every fourth beat, does not count)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+
+import analysis
+import audio
+import beat_network
+import edit_bars
+import song_map
+import uploads
+
+SR = audio.SAMPLE_RATE
+REPO = "studio-owners/beat-this-small0"
+FIRST, BEAT = 0.24, 0.5  # the test song's first beat (on a 50 fps frame) and its beat: 120 BPM
+
+
+def _module():
+    import torch
+
+    class Network(torch.nn.Module):
+        def forward(self, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"beat": mel[..., :11].mean(-1) - 2.0, "downbeat": mel[..., 118:].mean(-1) - 2.2}
+
+    return Network()
+
+
+def _exported(folder: Path) -> bytes:
+    import torch
+
+    program = torch.export.export(_module(), (torch.zeros(1, beat_network.CHUNK, beat_network.BANDS),))
+    torch.export.save(program, folder / "program.pt2")
+    return (folder / "program.pt2").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory) -> bytes:
+    return _exported(tmp_path_factory.mktemp("export"))
+
+
+def _cache(folder: Path, data: bytes) -> Path:
+    """A Hub cache holding ``data`` as ``REPO``'s ``beat_network.FILE`` (the layout ``preload_from_hub`` writes)."""
+    revision = "0" * 40
+    repo = folder / f"models--{REPO.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    (repo / "snapshots" / revision).mkdir(parents=True, exist_ok=True)
+    (repo / "snapshots" / revision / beat_network.FILE).write_bytes(data)
+    return folder
+
+
+@pytest.fixture
+def network(program, tmp_path, monkeypatch):
+    """The stand-in network in the Hub cache, pinned; forgotten before and after."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(_cache(tmp_path / "hub", program)))
+    monkeypatch.setattr(beat_network, "REPO", REPO)
+    monkeypatch.setattr(beat_network, "SHA256", hashlib.sha256(program).hexdigest())
+    beat_network.forget()
+    yield
+    beat_network.forget()
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """The owners' repo named, but not in this machine's Hub cache."""
+    monkeypatch.setattr(beat_network, "REPO", REPO)
+    beat_network.forget()
+    yield
+    beat_network.forget()
+
+
+def _song(seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """A bass note on every beat (every fourth louder), a 9.5 kHz blip on every third from the second; stereo."""
+    n, t = int(seconds * SR), np.arange(int(0.06 * SR)) / SR
+    envelope = np.sin(np.pi * np.minimum(t / 0.01, 1) / 2) ** 2 * np.exp(-t / 0.02)
+    mono, times = np.zeros(n, np.float32), np.arange(FIRST, seconds - 0.1, BEAT)
+    for i, at in enumerate(times):
+        s = int(round(at * SR))
+        mono[s : s + t.size] += (1.0 if i % 4 == 0 else 0.4) * envelope * np.sin(2 * np.pi * 120 * t)
+        if i % 3 == 1:
+            mono[s : s + t.size] += 0.15 * envelope * np.sin(2 * np.pi * 9500 * t)
+    return np.stack([mono, mono]), times
+
+
+def test_the_network_is_read_from_the_hub_cache_and_heard_chunk_by_chunk(network):
+    """A song of 80 s (4,001 frames: three chunks, the last moved to end with the song) comes back with every
+    frame's logits the network gives that frame (the stand-in reads each frame alone): borders dropped, no frame
+    left out or taken from the later chunk."""
+    import torch
+
+    assert beat_network.why_absent() is None
+    mel = torch.from_numpy(np.random.default_rng(3).uniform(0, 6, (4001, 128)).astype(np.float32))
+    beat, down = beat_network.logits(mel)
+    whole = _module()(mel[None])
+    assert np.allclose(beat, whole["beat"][0].numpy(), atol=1e-5) and np.allclose(down, whole["downbeat"][0], atol=1e-5)
+    assert beat_network._starts(4001) == [-6, 1482, 2507] and beat_network._starts(601) == [-6]
+
+
+def test_peaks_are_the_largest_logit_within_60_ms_above_0_and_downbeats_sit_on_beats():
+    beat = np.full(200, -5.0)
+    beat[[10, 40, 41, 70, 72, 100]] = [3.0, 2.0, 2.0, 1.0, 4.0, -0.5]  # 70 is under 72 (2 frames away)
+    down = np.full(200, -5.0)
+    down[[11, 69]] = 1.0  # a frame after the beat at 10, three before the one at 72
+    found = beat_network.peaks(beat, down)
+    assert found.beats.tolist() == [10 / 50, 40.5 / 50, 72 / 50]  # 40 and 41 one beat, at their mean
+    assert found.downbeats.tolist() == [10 / 50, 72 / 50]
+
+
+def test_an_uploads_bars_are_the_networks_downbeats_where_it_is_present(network, studio_server, tmp_path):
+    """Through gradio_client on the served studio: the upload's reading says 3/4 at 120 BPM (the network's
+    downbeats, three beats apart) and its bars are the blips, and Edit's bars 5–8 are the network's bars 5–8;
+    the network heard the song once for the reading, the edit and a BPM typed."""
+    stereo, times = _song(16.0)
+    path = tmp_path / "blips.wav"
+    audio.save(stereo, path, "wav")
+    client = Client(studio_server[0], verbose=False)
+    line, bpm, _, metre, wave = client.predict(src_audio=handle_file(str(path)), api_name="/edit_analyze")
+    assert " · ≈ 120 BPM · " in line and " · 3/4 · " in line and (bpm, metre) == (120, "3"), line
+    bars = json.loads(wave)["bars"]
+    assert np.allclose(bars, times[1::3][: len(bars)], atol=0.021) and len(bars) == 10, bars
+    asked = {"src_audio": handle_file(str(path)), "prompt": "dub", "bpm": 121, "inference_steps": 1}
+    params = client.predict(**asked, bars="5-8", api_name="/edit")[-1]["params"]
+    assert params["repainting_start"] == pytest.approx(times[13], abs=0.021), params
+    assert params["repainting_end"] == pytest.approx(times[25], abs=0.021), params
+    heard = [key for key in analysis._networked._found if Path(key[0]).name == path.name]
+    assert len(heard) == 1, heard  # by file alone: the reading (120 BPM) and the edit (121) read one hearing
+
+
+def test_an_uploads_map_is_todays_where_the_network_is_absent(no_network, tmp_path):
+    """The same song with the network's file not in the cache: its reading and its map are the studio's own
+    tracker's (4/4 from the louder bass, bar lines on it), as they were before the network."""
+    stereo, _ = _song(16.5)
+    path = tmp_path / "blips.wav"
+    audio.save(stereo, path, "wav")
+    found, song = analysis.analyze(path), uploads.load(path)
+    assert found == analysis.measure(song) and (found.bpm, found.beats_per_bar) == (120.0, 4)
+    heard = edit_bars.of_song(str(path), None, 120)
+    assert heard.bars == song_map.of_audio(song, SR, bpm=120).bars and heard.bars[:2] == [0.242, 2.242], heard.bars
+    assert analysis.learned(path) is None
+
+
+def test_a_missing_or_corrupt_file_falls_back_said_in_words(program, tmp_path, monkeypatch, capsys):
+    """Each reason the network is not used, said in words once in the log (no traceback); the map is then the
+    studio's own."""
+    monkeypatch.setattr(beat_network, "REPO", None)
+    beat_network.forget()
+    assert beat_network.why_absent().startswith("no learned beat tracker is set up")
+    monkeypatch.setattr(beat_network, "REPO", REPO)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    beat_network.forget()
+    assert "is not in this machine's Hugging Face cache" in beat_network.why_absent()
+    corrupt = program[:1000] + bytes(len(program) - 1000)
+    monkeypatch.setenv("HF_HUB_CACHE", str(_cache(tmp_path / "hub", corrupt)))
+    monkeypatch.setattr(beat_network, "SHA256", hashlib.sha256(program).hexdigest())
+    beat_network.forget()
+    assert "is not the file the studio pins (its SHA-256 differs), so it is not loaded" in beat_network.why_absent()
+    monkeypatch.setattr(beat_network, "SHA256", hashlib.sha256(corrupt).hexdigest())
+    beat_network.forget()
+    why = beat_network.why_absent()
+    assert why.startswith(f"{beat_network.FILE} could not be read as a beat tracker ("), why
+    said = capsys.readouterr().out
+    assert said.count("Beat network: ") == 4 and "Traceback" not in said, said
+    stereo, _ = _song(12.0)
+    path = tmp_path / "song.wav"
+    audio.save(stereo, path, "wav")
+    assert edit_bars.of_song(str(path), None, 120).bars == song_map.of_audio(uploads.load(path), SR, bpm=120).bars
+    beat_network.forget()
