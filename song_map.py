@@ -186,9 +186,21 @@ def heard_grid(
     found = heard.read()
     if found is None or (bpm and abs(np.log(found[0] / bpm)) > np.log(1 + beats.OCTAVE_REACH)):
         return None
-    times, downs = np.asarray(heard.beats, dtype=float), np.asarray(heard.downbeats, dtype=float)
+    times, per_bar = np.asarray(heard.beats, dtype=float), beats_per_bar or found[1]
+    downs = _filled(times, np.searchsorted(times, heard.downbeats), per_bar)
     lines = _around(downs, float(np.median(np.diff(times))), float(np.median(np.diff(downs))), seconds)
-    return lines, beats_per_bar or found[1], measured(times, lines, bpm)
+    return lines, per_bar, measured(times, lines, bpm)
+
+
+def _filled(times: np.ndarray, downs: np.ndarray, per_bar: int) -> np.ndarray:
+    """The downbeats (``downs``: indices into the beats ``times``) with the ones a network did not hear put back:
+    every ``per_bar``-th beat after a downbeat, in a gap of one and a half bars or more."""
+    found = [int(downs[0])]
+    for nxt in downs[1:]:
+        while nxt - found[-1] >= 1.5 * per_bar:
+            found.append(found[-1] + per_bar)
+        found.append(int(nxt))
+    return times[found]
 
 
 def bars_of(

@@ -120,6 +120,16 @@ def test_peaks_are_the_largest_logit_within_60_ms_above_0_and_downbeats_sit_on_b
     assert found.downbeats.tolist() == [10 / 50, 72 / 50]
 
 
+def test_a_downbeat_the_network_missed_is_put_back_every_bar_of_its_metre():
+    """Bars of 4 at 120 BPM where the network heard no downbeat in bars 3 and 4: their lines are put back on the
+    beats a bar apart, not one bar of 12 beats; a tempo typed an octave off the network's is not its reading."""
+    beats = np.arange(0.5, 20.0, 0.5)
+    heard = beat_network.Heard(beats, beats[[0, 4, 16, 20]])
+    lines, per_bar, tempo = song_map.heard_grid(heard, 20.0)
+    assert (per_bar, tempo.bpm) == (4, 120.0) and lines == [0.5 + 2.0 * k for k in range(10)], lines
+    assert song_map.heard_grid(heard, 20.0, bpm=60) is None and song_map.heard_grid(heard, 20.0, bpm=125)
+
+
 def test_an_uploads_bars_are_the_networks_downbeats_where_it_is_present(network, studio_server, tmp_path):
     """Through gradio_client on the served studio: the upload's reading says 3/4 at 120 BPM (the network's
     downbeats, three beats apart) and its bars are the blips, and Edit's bars 5–8 are the network's bars 5–8;
