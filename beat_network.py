@@ -36,7 +36,10 @@ SHA256: str | None = None
 RATE = 22050
 N_FFT, HOP, BANDS, F_MIN, F_MAX = 1024, 441, 128, 30.0, 11000.0
 FPS = RATE / HOP  # 50 frames a second
-CHUNK, BORDER = 1500, 6  # the frames the network was exported at, and each chunk's border it does not trust
+CHUNK, BORDER = 1500, 6  # the frames of a chunk, and each chunk's border the network does not trust
+# The fewest frames the exported program takes (its shortest chunk; torch.export's guard for BeatThis): a
+# chunk is as long as its part of the song, as the package runs it (a song under 30 s is one shorter chunk).
+FEWEST = 33
 PEAK_REACH = 3  # frames either side a beat's logit must be the largest of (±60 ms)
 
 
@@ -98,10 +101,11 @@ def _built() -> Any:
     try:
         network = torch.export.load(str(path)).module()
         with torch.inference_mode():
-            out = network(torch.zeros(1, CHUNK, BANDS))
-        if tuple(out["beat"].shape) != (1, CHUNK) or tuple(out["downbeat"].shape) != (1, CHUNK):
-            raise ValueError("outputs of the wrong shape")
-    except Exception as exc:  # a file torch cannot read or a program of another shape: the map is the studio's
+            for frames in (CHUNK, FEWEST):
+                out = network(torch.zeros(1, frames, BANDS))
+                if tuple(out["beat"].shape) != (1, frames) or tuple(out["downbeat"].shape) != (1, frames):
+                    raise ValueError("outputs of the wrong shape")
+    except Exception as exc:  # a file torch cannot read, or a program of another shape: the map is the studio's
         raise Absent(studio_words.BEATS_UNREADABLE.format(file=FILE, why=type(exc).__name__)) from None
     return network
 
@@ -150,9 +154,17 @@ def _starts(frames: int) -> list[int]:
     return starts
 
 
+def dynamic_shapes() -> tuple[dict[int, Any]]:
+    """The exported program's input shapes: one chunk of ``FEWEST`` to ``CHUNK`` frames (``torch.export``'s
+    ``dynamic_shapes``, for ``tools/export_beat_tracker.py`` and the tests' stand-in)."""
+    import torch
+
+    return ({1: torch.export.Dim("frames", min=FEWEST, max=CHUNK)},)
+
+
 def logits(mel: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The network's beat and downbeat logits for every frame of ``mel`` (frames, 128), chunk by chunk; a
-    chunk shorter than ``CHUNK`` (a song under 30 s, the song's ends) padded with silence (0)."""
+    """The network's beat and downbeat logits for every frame of ``mel`` (frames, 128), chunk by chunk, each
+    chunk's part of the song with its borders padded with silence (0) before the song and after it."""
     import torch
 
     network = load()
@@ -160,9 +172,9 @@ def logits(mel: Any) -> tuple[np.ndarray, np.ndarray]:
     beat, down = np.full(frames, -1000.0, np.float32), np.full(frames, -1000.0, np.float32)
     with torch.inference_mode():
         for start in reversed(_starts(frames)):  # the earlier chunk's frames written last: kept
-            chunk = torch.zeros(CHUNK, BANDS)
             part = mel[max(start, 0) : min(start + CHUNK, frames)]
-            chunk[max(0, -start) : max(0, -start) + part.shape[0]] = part
+            after = max(0, min(BORDER, start + CHUNK - frames), FEWEST - max(0, -start) - part.shape[0])
+            chunk = torch.nn.functional.pad(part, (0, 0, max(0, -start), after))
             out = network(chunk[None])
             first, last = start + BORDER, min(start + CHUNK - BORDER, frames)  # a chunk's frame p is start + p
             beat[first:last] = out["beat"][0, BORDER : BORDER + last - first].float().numpy()

@@ -1,7 +1,7 @@
 """Issue 78, item 3: the learned beat tracker (``beat_network``, Beat This! ``small0`` exported by
 ``tools/export_beat_tracker.py``) for the songs the map is not told. Its real weights cannot be had here (nor its
-package installed), so the network is a stand-in with its signature — a mel chunk (1, 1500, 128) in, beat and
-downbeat logits (1, 1500) out — exported with ``torch.export`` as the tool exports the real one and put in a
+package installed), so the network is a stand-in with its signature — a mel chunk (1, frames, 128) in (33 to
+1500 frames), beat and downbeat logits (1, frames) out — exported with ``torch.export`` as the tool exports the real one and put in a
 temporary Hub cache at the pinned SHA-256; the studio's own loading, front end, chunking and peak picking run on
 it. The stand-in reads the mel it is given: a beat where the low bands sound, a downbeat where the top bands do
 (a 9.5 kHz blip the test song plays on every third beat from its second: bars of 3 that the studio's own tracker,
@@ -42,7 +42,8 @@ def _module():
 def _exported(folder: Path) -> bytes:
     import torch
 
-    program = torch.export.export(_module(), (torch.zeros(1, beat_network.CHUNK, beat_network.BANDS),))
+    chunk = torch.zeros(1, beat_network.CHUNK, beat_network.BANDS)
+    program = torch.export.export(_module(), (chunk,), dynamic_shapes=beat_network.dynamic_shapes())
     torch.export.save(program, folder / "program.pt2")
     return (folder / "program.pt2").read_bytes()
 

@@ -1,8 +1,9 @@
 """Beat This!'s network as data for the studio (``beat_network``): a checkpoint loaded as
 ``beat_this.inference.load_model`` loads it (``torch.load(weights_only=True)``, ``BeatThis`` built from the
 hyper-parameters its signature takes, the state dict without its ``model.`` prefix), exported with
-``torch.export`` on one (1, 1500, 128) mel chunk and saved as ``.pt2``; the saved program is loaded back and
-checked against the eager model on random chunks, and its SHA-256 printed (``beat_network.SHA256``).
+``torch.export`` on a (1, frames, 128) mel chunk of 33 to 1500 frames (``beat_network.dynamic_shapes``) and saved
+as ``.pt2``; the saved program is loaded back and checked against the eager model on random chunks of 1500 and
+700 frames, and its SHA-256 printed (``beat_network.SHA256``).
 
 Runs ONLY in a venv with ``beat-this`` (its ``beat_this.model`` imports without torchaudio), on the torch the
 studio pins (``requirements.txt``: a ``.pt2`` is read by the torch that wrote it), never the studio's own:
@@ -19,13 +20,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import inspect
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import beat_network  # noqa: E402 (the studio's room: light at import, its shapes)
+
 SMALL0_SHA256 = "6074be2c4d490c5f6101fcc374a1ec72ae93456e23bb6019783b849f5dc7d47b"
 SHAPES = {"final0": 512, "small0": 128}  # transformer_dim; the rest is BeatThis's defaults
-CHUNK, BANDS = 1500, 128
 
 
 def eager(checkpoint: Path | None, shape: str = "small0", seed: int = 0) -> Any:
@@ -50,14 +54,16 @@ def export(model: Any, out: Path, checks: int = 2) -> dict[str, Any]:
 
     cpu = time.process_time()
     with torch.no_grad():
-        program = torch.export.export(model, (torch.zeros(1, CHUNK, BANDS),))
+        chunk = torch.zeros(1, beat_network.CHUNK, beat_network.BANDS)
+        program = torch.export.export(model, (chunk,), dynamic_shapes=beat_network.dynamic_shapes())
     torch.export.save(program, str(out))
     exported, cpu = time.process_time() - cpu, time.process_time()
     loaded = torch.export.load(str(out)).module()
     found = {"export_cpu_s": exported, "load_cpu_s": time.process_time() - cpu, "max_diff": 0.0}
     with torch.inference_mode():
         for i in range(checks):
-            chunk = torch.rand(1, CHUNK, BANDS, generator=torch.Generator().manual_seed(i)) * 6
+            frames = beat_network.CHUNK if i % 2 == 0 else 700  # a whole chunk, and a short song's
+            chunk = torch.rand(1, frames, beat_network.BANDS, generator=torch.Generator().manual_seed(i)) * 6
             ours, theirs = loaded(chunk), model(chunk)
             for key in ("beat", "downbeat"):
                 found["max_diff"] = max(found["max_diff"], float((ours[key] - theirs[key]).abs().max()))
