@@ -22,6 +22,7 @@ import audio
 import beat_network
 import beats
 import result_words
+import studio_words
 import tooltips as tips
 import uploads
 
@@ -128,12 +129,20 @@ _networked = ByFile()
 
 def learned(path: str | Path, stereo: np.ndarray | None = None) -> beat_network.Heard | None:
     """The learned tracker's beats and downbeats of an upload (``stereo`` where decoded already), kept by file;
-    None where the network is absent (``beat_network.why_absent``). The caller holds one of the ``place``s."""
-    if beat_network.why_absent() is not None:
+    None where the network is absent or still being read (``beat_network.ready``), or failed on this file (said
+    once in the log, kept: the map is then the studio's own, and the next press does not run it again). The
+    caller holds one of the ``place``s."""
+    if not beat_network.ready():
         return None
-    return _networked.get(
-        path, lambda: beat_network.heard(uploads.load(path) if stereo is None else stereo, audio.SAMPLE_RATE)
-    )
+
+    def heard() -> beat_network.Heard | None:
+        try:
+            return beat_network.heard(uploads.load(path) if stereo is None else stereo, audio.SAMPLE_RATE)
+        except Exception as exc:  # the network failing on one song must not cost the song its map
+            print(studio_words.BEATS_FAILED.format(name=Path(path).name, why=type(exc).__name__), flush=True)
+            return None
+
+    return _networked.get(path, heard)
 
 
 def analyze(path: str | Path) -> Analysis:

@@ -110,20 +110,38 @@ def _built() -> Any:
     return network
 
 
+def _tried() -> None:
+    """Read the network where no one has tried yet (``_lock`` held); its reason said once in the log where not."""
+    if not _state["tried"]:
+        try:
+            _state["network"] = _built()
+        except Absent as exc:
+            _state["why"] = str(exc)
+            print(f"Beat network: {exc}", flush=True)
+        _state["tried"] = True
+
+
 def load() -> Any:
     """The network, loaded once a process; ``Absent`` (its reason in words, said once in the log) where it
     is not there or cannot be read."""
     with _lock:
-        if not _state["tried"]:
-            try:
-                _state["network"] = _built()
-            except Absent as exc:
-                _state["why"] = str(exc)
-                print(f"Beat network: {exc}", flush=True)
-            _state["tried"] = True
+        _tried()
         if _state["network"] is None:
             raise Absent(_state["why"])
         return _state["network"]
+
+
+def ready() -> bool:
+    """Whether the network can hear an upload now. False, without waiting, while another thread (start-up's
+    warm-up) is still reading it: reading it costs seconds of CPU, and an upload then gets today's map rather
+    than holding one of the uploads' places until the read is done."""
+    if not _lock.acquire(blocking=False):
+        return False
+    try:
+        _tried()
+        return _state["network"] is not None
+    finally:
+        _lock.release()
 
 
 def why_absent() -> str | None:
@@ -218,4 +236,7 @@ def heard(stereo: np.ndarray, rate: int) -> Heard:
     mono = np.asarray(stereo, dtype=np.float32)
     mono = mono.mean(axis=0) if mono.ndim > 1 else mono
     mono = soxr.resample(mono, rate, RATE) if rate != RATE else mono
-    return peaks(*logits(logmel(mono)))
+    beat, down = logits(logmel(mono))
+    if not (np.isfinite(beat).all() and np.isfinite(down).all()):  # a beat lost to a NaN would move the bars
+        return Heard(np.array([]), np.array([]))
+    return peaks(beat, down)

@@ -123,7 +123,7 @@ class Warmup:
             ("planner", planner.get_planner),
             ("lyrics", lyrics.get_writer),
             ("stems", stems.get_separator),
-            # Its file read once (a few CPU seconds) here, not in a visitor's first upload; absent, it says why.
+            # Its file read once (5-20 CPU s) here, not in a visitor's first upload; absent, it says why.
             ("beats", beat_network.why_absent),
         )
 

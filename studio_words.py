@@ -176,3 +176,4 @@ BEATS_NOT_PINNED = (
     "not loaded: uploads are mapped by the studio's own beat tracker"
 )
 BEATS_UNREADABLE = "{file} could not be read as a beat tracker ({why}): uploads are mapped by the studio's own"
+BEATS_FAILED = "The learned beat tracker failed on {name} ({why}): its bars are mapped by the studio's own"

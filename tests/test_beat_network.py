@@ -29,21 +29,24 @@ REPO = "studio-owners/beat-this-small0"
 FIRST, BEAT = 0.24, 0.5  # the test song's first beat (on a 50 fps frame) and its beat: 120 BPM
 
 
-def _module():
+def _module(ramp: float = 0.0):
+    """The stand-in; ``ramp``: each logit raised by ``ramp`` times its frame's place in the chunk (so which chunk
+    gave a frame shows)."""
     import torch
 
     class Network(torch.nn.Module):
         def forward(self, mel: torch.Tensor) -> dict[str, torch.Tensor]:
-            return {"beat": mel[..., :11].mean(-1) - 2.0, "downbeat": mel[..., 118:].mean(-1) - 2.2}
+            place = ramp * torch.arange(mel.shape[1], dtype=mel.dtype)
+            return {"beat": mel[..., :11].mean(-1) - 2.0 + place, "downbeat": mel[..., 118:].mean(-1) - 2.2 + place}
 
     return Network()
 
 
-def _exported(folder: Path) -> bytes:
+def _exported(folder: Path, **stand_in) -> bytes:
     import torch
 
     chunk = torch.zeros(1, beat_network.CHUNK, beat_network.BANDS)
-    program = torch.export.export(_module(), (chunk,), dynamic_shapes=beat_network.dynamic_shapes())
+    program = torch.export.export(_module(**stand_in), (chunk,), dynamic_shapes=beat_network.dynamic_shapes())
     torch.export.save(program, folder / "program.pt2")
     return (folder / "program.pt2").read_bytes()
 
@@ -51,6 +54,14 @@ def _exported(folder: Path) -> bytes:
 @pytest.fixture(scope="module")
 def program(tmp_path_factory) -> bytes:
     return _exported(tmp_path_factory.mktemp("export"))
+
+
+def _in_cache(monkeypatch, folder: Path, program: bytes) -> None:
+    """``program`` as the pinned network in a Hub cache at ``folder``, none of it read yet."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(_cache(folder, program)))
+    monkeypatch.setattr(beat_network, "REPO", REPO)
+    monkeypatch.setattr(beat_network, "SHA256", hashlib.sha256(program).hexdigest())
+    beat_network.forget()
 
 
 def _cache(folder: Path, data: bytes) -> Path:
@@ -67,17 +78,15 @@ def _cache(folder: Path, data: bytes) -> Path:
 @pytest.fixture
 def network(program, tmp_path, monkeypatch):
     """The stand-in network in the Hub cache, pinned; forgotten before and after."""
-    monkeypatch.setenv("HF_HUB_CACHE", str(_cache(tmp_path / "hub", program)))
-    monkeypatch.setattr(beat_network, "REPO", REPO)
-    monkeypatch.setattr(beat_network, "SHA256", hashlib.sha256(program).hexdigest())
-    beat_network.forget()
+    _in_cache(monkeypatch, tmp_path / "hub", program)
     yield
     beat_network.forget()
 
 
 @pytest.fixture
-def no_network(monkeypatch):
-    """The owners' repo named, but not in this machine's Hub cache."""
+def no_network(monkeypatch, tmp_path):
+    """The owners' repo named, but not in the Hub cache (an empty one, whatever this machine's holds)."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     monkeypatch.setattr(beat_network, "REPO", REPO)
     beat_network.forget()
     yield
@@ -97,18 +106,23 @@ def _song(seconds: float) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([mono, mono]), times
 
 
-def test_the_network_is_read_from_the_hub_cache_and_heard_chunk_by_chunk(network):
+def test_the_network_is_read_from_the_hub_cache_and_heard_chunk_by_chunk(tmp_path, monkeypatch):
     """A song of 80 s (4,001 frames: three chunks, the last moved to end with the song) comes back with every
-    frame's logits the network gives that frame (the stand-in reads each frame alone): borders dropped, no frame
-    left out or taken from the later chunk."""
+    frame's logits from the first chunk that holds it outside its 6-frame borders, at its place in that chunk (the
+    stand-in adds its place in the chunk): frames 0-1487 from the chunk starting 6 frames before the song,
+    1488-2975 from the one at 1482, the rest from the last, which ends with the song (2507)."""
     import torch
 
+    _in_cache(monkeypatch, tmp_path / "hub", _exported(tmp_path, ramp=1e-3))
     assert beat_network.why_absent() is None
     mel = torch.from_numpy(np.random.default_rng(3).uniform(0, 6, (4001, 128)).astype(np.float32))
     beat, down = beat_network.logits(mel)
+    frame = np.arange(4001)
+    place = np.where(frame < 1488, frame + 6, np.where(frame < 2976, frame - 1482, frame - 2507))
     whole = _module()(mel[None])
-    assert np.allclose(beat, whole["beat"][0].numpy(), atol=1e-5) and np.allclose(down, whole["downbeat"][0], atol=1e-5)
-    assert beat_network._starts(4001) == [-6, 1482, 2507] and beat_network._starts(601) == [-6]
+    assert np.allclose(beat, whole["beat"][0].numpy() + 1e-3 * place, atol=1e-5)
+    assert np.allclose(down, whole["downbeat"][0].numpy() + 1e-3 * place, atol=1e-5)
+    beat_network.forget()
 
 
 def test_peaks_are_the_largest_logit_within_60_ms_above_0_and_downbeats_sit_on_beats():
@@ -199,3 +213,43 @@ def test_a_missing_or_corrupt_file_falls_back_said_in_words(program, tmp_path, m
     audio.save(stereo, path, "wav")
     assert edit_bars.of_song(str(path), None, 120).bars == song_map.of_audio(uploads.load(path), SR, bpm=120).bars
     beat_network.forget()
+
+
+def test_a_network_failing_on_a_song_or_giving_nan_leaves_it_todays_map(tmp_path, monkeypatch, capsys):
+    """The network loads, then fails on an upload (the loaded program raising as it runs: out of memory, an op
+    it cannot run): the song's map is the studio's own, the failure said once in the log in words, and the file is
+    not heard again at the next press. A NaN among its logits is no hearing either (a beat lost to it would move
+    the bars)."""
+    import torch
+
+    def fails(mel):
+        raise RuntimeError("the program failed on this chunk")
+
+    _in_cache(monkeypatch, tmp_path / "hub", _exported(tmp_path))
+    assert beat_network.why_absent() is None
+    monkeypatch.setitem(beat_network._state, "network", fails)
+    stereo, _ = _song(12.0)
+    path = tmp_path / "song.wav"
+    audio.save(stereo, path, "wav")
+    todays = song_map.of_audio(uploads.load(path), SR, bpm=120).bars
+    assert beat_network.why_absent() is None and analysis.learned(path) is None
+    assert edit_bars.of_song(str(path), None, 120).bars == todays and analysis.learned(path) is None
+    said = capsys.readouterr().out
+    assert said.count("The learned beat tracker failed on song.wav (") == 1 and "Traceback" not in said, said
+    nan = {"beat": torch.full((1, 900), float("nan")), "downbeat": torch.zeros(1, 900)}
+    monkeypatch.setattr(beat_network, "logits", lambda mel: (nan["beat"][0].numpy(), nan["downbeat"][0].numpy()))
+    heard = beat_network.heard(stereo, SR)
+    assert heard.read() is None and song_map.heard_grid(heard, 12.0) is None
+    beat_network.forget()
+
+
+def test_an_upload_while_the_network_is_being_read_gets_todays_map_without_waiting(network, tmp_path):
+    """Start-up's warm-up reading the network (its lock held): an upload's reading neither waits for it nor
+    reads it a second time; the map is today's for that upload."""
+    stereo, _ = _song(12.0)
+    path = tmp_path / "song.wav"
+    audio.save(stereo, path, "wav")
+    with beat_network._lock:
+        assert beat_network.ready() is False and analysis.learned(path) is None
+        assert beat_network._state["tried"] is False
+    assert beat_network.ready() is True
