@@ -43,7 +43,6 @@ from checks import (
     check_format,
     check_key,
     check_plan,
-    check_sampling,
     check_switch,
     check_text,
     check_time_signature,
@@ -256,19 +255,14 @@ def common(asked: Asked, need_text: str | None, variant: models.Variant | None =
     with about("vocal_language"):
         language = sung_language(check_language(asked.vocal_language), lyrics)
     check_tokens({"prompt": prompt, "lyrics": lyrics}, language)
-    n_steps, guidance_value, shift_value = check_sampling(asked.inference_steps, asked.guidance_scale, None, variant)
     with about("audio_format"):
         fmt = check_format(asked.audio_format)
     adapter = check_lora(asked.lora, asked.lora_scale, asked.lora_preset)
-    with about("seed"):
-        seeds = seeds_for(asked.seed, 1)
+    seeds = parameters.seeds(asked, 1)
     call = Call(
         prompt=prompt,
         lyrics=lyrics or INSTRUMENTAL_TAG,
         vocal_language=language,
-        num_inference_steps=n_steps,
-        guidance_scale=guidance_value,
-        shift=shift_value,
         **music,
         **parameters.to_call(asked, variant),
     )

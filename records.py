@@ -307,8 +307,6 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     if length == -1:  # Think chose it: bring back what it chose, with the plan that holds it
         length = json.loads(plan)["duration"] if plan else planner.FALLBACK_SECONDS
     duration = _checked("audio_duration", length, checks.check_duration)
-    asked = (params.get("inference_steps"), params.get("guidance_scale"), params.get("shift"))
-    steps, guidance, shift = _checked("inference_steps", None, lambda _: checks.check_sampling(*asked, variant))
     language = _checked("vocal_language", params.get("vocal_language") or checks.UNKNOWN, languages.check_language)
     return {
         "prompt": prompt,
@@ -320,10 +318,6 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
         "time_signature": _checked("time_signature", params.get("time_signature"), checks.check_time_signature)
         or checks.AUTO,
         "vocal_language": language,
-        "seed": _checked("seed", seed, checks.check_seed),
-        "inference_steps": steps,
-        "guidance_scale": guidance,
-        "shift": shift,
         "batch_size": 1,  # the take, made again alone
         "audio_format": _checked("audio_format", params.get("audio_format"), checks.check_format),
         "think": _checked("think", params.get("think", False), checks.check_switch) and planner.enabled(),
@@ -339,7 +333,7 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
             "lock_to_grid", params.get("lock_to_grid", False), lambda v: checks.check_switch(v, "Lock to the grid")
         ),
         **_interval(params),
-        **_declared(params, variant),
+        **_declared({**params, "seed": seed}, variant),  # the take's seed, made again alone
     }
 
 

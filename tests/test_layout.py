@@ -611,3 +611,37 @@ def test_a_declared_parameters_label_is_written_once():
     for p in parameters.DECLARED:
         named = [path.name for path in sorted(ROOT.glob("*.py")) if f'"{p.label}"' in path.read_text()]
         assert named == ["parameters.py"], (p.name, named)
+
+
+def _spelled(node: ast.AST) -> str | None:
+    """A string as the code spells it: a literal's text, an f-string's with ``{}`` for each value in it."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+    return None
+
+
+def test_a_declared_parameters_help_and_field_are_its_declarations_alone():
+    """Issue 80: a declared parameter's help (its words in ``tooltips``) is named by no room but ``parameters``,
+    and no room builds its field on a music tab by hand (by its id there: ``#gen-steps``, ``#cover-seed`` …):
+    ``form_fields.field`` makes it from the declaration, so label, help, range and first value are said once."""
+    import parameters
+    import tooltips
+
+    helps = {name for name, words in vars(tooltips).items() if any(words == p.help for p in parameters.DECLARED)}
+    tails = [(getattr(p, "page", "") or p.name).replace("_", "-") for p in parameters.DECLARED]
+    ids = {f"{prefix}-{tail}" for prefix in ("gen", "cover", "extend", "edit", "{}") for tail in tails}
+    found = []
+    for path in sorted(ROOT.glob("*.py")):
+        if path.name == "parameters.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in helps and getattr(node.value, "id", "") in TIPS:
+                found.append((path.name, node.lineno, node.attr))
+            if isinstance(node, ast.keyword) and node.arg == "elem_id" and _spelled(node.value) in ids:
+                found.append((path.name, node.value.lineno, _spelled(node.value)))
+    assert found == []
+
+
+TIPS = ("tips", "tooltips")
