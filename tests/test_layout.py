@@ -645,3 +645,25 @@ def test_a_declared_parameters_help_and_field_are_its_declarations_alone():
 
 
 TIPS = ("tips", "tooltips")
+
+
+def test_what_the_model_decides_is_read_from_the_declaration():
+    """Issue 80: the parameters a client leaves to the model that runs (``handlers.MODEL_DEFAULTS``: served as
+    None) are the declared ones with a model's own (``parameters.Param.own``); no room but ``parameters`` lists
+    them by hand (a tuple, list or set of two or more of them alone), so a parameter declared with one is served
+    so."""
+    import handlers
+    import parameters
+
+    own = {p.name for p in parameters.DECLARED if p.own}
+    assert set(handlers.MODEL_DEFAULTS) == own and len(handlers.MODEL_DEFAULTS) == len(own)
+    listed = [
+        (path.name, node.lineno)
+        for path in sorted(ROOT.glob("*.py"))
+        if path.name != "parameters.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Tuple | ast.List | ast.Set)
+        and len(node.elts) >= 2
+        and {_spelled(element) for element in node.elts} <= own
+    ]
+    assert listed == []
