@@ -228,11 +228,10 @@ def _mapped(
     """Each take's map in its entry (``song_map``: a loop's its grid, a locked take's its lock's); its seconds."""
     mapping = time.perf_counter()
     locks = result.locked.locks if result.locked is not None else [{}] * len(entries)
-    loop = records.LoopSaid.of(result.loop)  # the loop as made: at the tempo and metre Think chose
     for number, (entry, take, locked) in enumerate(runs.until(stop, zip(entries, result.audio, locks, strict=True)), 1):
         seconds = round(audio.seconds(take), 3)  # as its entry says (``_entry``)
         grid = grid_lock.grid(locked, seconds) if locked.get("locked") else None
-        mapped = song_map.of_take(take, records.Take.of(entry, number), how_made, loop, grid)
+        mapped = song_map.of_take(take, records.Take.of(entry, number), how_made, result.loop, grid)
         # Counted from the musician's bar 1 where an Edit or Extend set it (``bar_one``).
         entry.update(bar_one.of_take(mapped, how_made.first_downbeat, how_made.bpm, how_made.time_signature, seconds))
     return round(time.perf_counter() - mapping, 3)
