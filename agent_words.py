@@ -5,7 +5,7 @@ are held to, no stricter than the studio's own checks.
 The words are the page's own (``tooltips``) where they fit a parameter, and this room's ``MCP_*`` where
 the page's speak of the page or carry numbers of their own. The ranges are ``checks``' (and the two rooms that
 keep a range of their own), written here only as references; a default is what the API fills in
-when an agent leaves the parameter out (the page's field, or the model's own: ``handlers.MODEL_DEFAULTS``).
+when an agent leaves the parameter out (the page's field, or the model's own: ``parameters.Param.own``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import admission
 import asgi_gate
 import audio
 import checks
-import handlers
 import lyrics
 import models
 import parameters
@@ -190,9 +189,6 @@ PAGE_WORDS = {
     "key_scale": tips.KEY,
     "time_signature": tips.TIME_SIGNATURE,
     "vocal_language": tips.LANGUAGE,
-    "seed": tips.SEED,
-    "guidance_scale": tips.GUIDANCE,
-    "shift": tips.SHIFT,
     "audio_format": tips.FORMAT,
     "reference_audio": tips.REFERENCE,
     "lora": tips.LORA,
@@ -243,9 +239,6 @@ def ranges() -> dict[str, tuple[Any, ...]]:
     return {
         "audio_duration": (audio.MIN_SECONDS, audio.MAX_SECONDS, " s"),
         "bpm": plan_format.BPM_RANGE,
-        "inference_steps": checks.STEPS_RANGE,
-        "guidance_scale": checks.GUIDANCE_RANGE,
-        "shift": checks.SHIFT_RANGE,
         "batch_size": takes,
         "count": takes,
         "take": takes,
@@ -259,7 +252,6 @@ def ranges() -> dict[str, tuple[Any, ...]]:
         "cfg_interval_start": share,
         "cfg_interval_end": share,
         "temperature": lyrics.TEMPERATURE_RANGE,
-        "seed": (-1, checks.MAX_SEED),
         **parameters.ranges(),
     }
 
@@ -316,11 +308,11 @@ def parameter_words(tool: str, parameter: dict[str, Any], variant: models.Varian
 
 def _default(name: str, value: Any, variant: models.Variant) -> str:
     declared = parameters.PARAMS.get(name)
-    if value is None and declared is not None and declared.own:  # a switch the model decides (DCW)
-        return f"the model's own ({'on' if getattr(variant, declared.own) else 'off'} on {variant.label})"
-    if value is None and name in handlers.MODEL_DEFAULTS:
-        own = {"inference_steps": variant.steps, "guidance_scale": variant.guidance, "shift": variant.shift}[name]
-        return f"the model's own ({own:g} on {variant.label})"
+    if value is None and declared is not None and declared.own:  # the model decides it (steps, DCW …)
+        own = getattr(variant, declared.own)
+        return (
+            f"the model's own ({('on' if own else 'off') if isinstance(own, bool) else f'{own:g}'} on {variant.label})"
+        )
     return "none" if value is None or value == [] else json.dumps(value, ensure_ascii=False)
 
 

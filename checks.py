@@ -274,20 +274,16 @@ def printable(text: str) -> str:
     return "".join(ch for ch in text if ch == "\n" or (unicodedata.category(ch) != "Cc" and ch not in _BIDI))
 
 
-def check_sampling(steps: Any, guidance: Any, shift: Any, variant: models.Variant) -> tuple[int, float, float]:
-    """Steps, guidance and shift (``None`` = the variant's default); an error names its parameter."""
-    with about("inference_steps"):
-        n = in_range(variant.steps if steps is None else steps, "Steps", *STEPS_RANGE)
-        if n != int(n):
-            raise gr.Error(refusals.STEPS_NOT_WHOLE.format(n=n))
-        if variant.turbo and n > sampler.TURBO_MAX_STEPS:
-            # Distilled for a few steps: upstream runs at most 20 and would cut a longer run short.
-            raise gr.Error(refusals.TURBO_STEPS.format(model=variant.label, most=sampler.TURBO_MAX_STEPS, n=n))
-    with about("guidance_scale"):
-        guidance_value = in_range(variant.guidance if guidance is None else guidance, "Guidance", *GUIDANCE_RANGE)
-    with about("shift"):
-        shift_value = in_range(variant.shift if shift is None else shift, "Shift", *SHIFT_RANGE)
-    return int(n), guidance_value, shift_value
+def check_steps(value: Any, name: str, variant: models.Variant) -> int:
+    """A number of steps (``name``: as the declaration names them): whole, in range, and no more than
+    ``variant`` runs."""
+    n = in_range(value, name, *STEPS_RANGE)
+    if n != int(n):
+        raise gr.Error(refusals.STEPS_NOT_WHOLE.format(n=n))
+    if variant.turbo and n > sampler.TURBO_MAX_STEPS:
+        # Distilled for a few steps: upstream runs at most 20 and would cut a longer run short.
+        raise gr.Error(refusals.TURBO_STEPS.format(model=variant.label, most=sampler.TURBO_MAX_STEPS, n=n))
+    return int(n)
 
 
 def check_takes(value: Any) -> int:
@@ -353,17 +349,18 @@ def _number_or_none(value: Any) -> float | None:
 LORA_SCALE_RANGE = (0.0, 2.0)
 
 
-def check_seed(seed: Any) -> int:
-    """A seed as a whole number from 0 to 4294967295, or -1 (or empty) for random."""
-    base = -1 if seed is None or seed == "" else as_number(seed, "Seed")
+def check_seed(seed: Any, name: str) -> int:
+    """A seed as a whole number from 0 to 4294967295, or -1 (or empty) for random (``name``: as the declaration
+    names it; every seed of the studio is checked by it, ``parameters.check_seed``)."""
+    base = -1 if seed is None or seed == "" else as_number(seed, name)
     if base != int(base) or base < -1 or base > MAX_SEED:
         raise gr.Error(refusals.SEED_OUT_OF_RANGE.format(most=MAX_SEED))
     return int(base)
 
 
-def seeds_for(seed: Any, takes: int) -> list[int]:
-    """One seed per take: ``seed``, ``seed + 1`` …; -1 (or empty) draws a random starting seed."""
-    base = check_seed(seed)
+def seeds_for(base: int, takes: int) -> list[int]:
+    """One seed per take from a checked seed (``check_seed``): ``base``, ``base + 1`` …; -1 draws a random
+    starting seed."""
     start = secrets.randbelow(2**31) if base == -1 else base
     return [(start + i) % (MAX_SEED + 1) for i in range(takes)]
 

@@ -88,7 +88,7 @@ def _recorded(src_audio: Any) -> song_map.Map | None:
     how_made = records.Record.of(record)
     if how_made.own is None or how_made.own.bars is None:  # a take's own record, its bars all numbers
         return None
-    if not take_latents.belongs(Path(str(src_audio)), record):
+    if not take_latents.belongs(Path(str(src_audio)), how_made.own):
         return None
     try:
         header = audio.probe(str(src_audio))

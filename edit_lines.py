@@ -95,7 +95,7 @@ def known(src_audio: Any) -> Words | None:
     if how_made.own is None or how_made.own.lyric_lines is None:
         return None
     lyrics = how_made.words
-    if not isinstance(lyrics, str) or not take_latents.belongs(Path(str(src_audio)), record):
+    if not isinstance(lyrics, str) or not take_latents.belongs(Path(str(src_audio)), how_made.own):
         return None
     try:
         times = [float(line["time"]) for line in how_made.own.lyric_lines or []]

@@ -12,8 +12,9 @@ tab's BPM, key and time signature, in its own small queue (``concurrency_id="upl
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import gradio as gr
@@ -38,23 +39,21 @@ import waveform
 import widgets
 
 
-def sampling_controls(variant: models.Variant, prefix: str):
-    with gr.Row():
-        seed = widgets.lenient_number(label="Seed", precision=0, info=tips.SEED, elem_id=f"{prefix}-seed")
-        steps = widgets.lenient_slider(
-            *checks.STEPS_RANGE, value=variant.steps, step=1, label="Steps", info=tips.STEPS, elem_id=f"{prefix}-steps"
-        )
-    with gr.Row():
-        guidance = widgets.lenient_slider(
-            *checks.GUIDANCE_RANGE,
-            value=variant.guidance,
-            step=0.5,
-            label="Guidance",
-            info=tips.GUIDANCE,
-            elem_id=f"{prefix}-guidance",
-        )
-        fmt = widgets.lenient_radio(checks.FORMATS, label="Output format", info=tips.FORMAT, elem_id=f"{prefix}-format")
-    return seed, steps, guidance, fmt
+def sampling_controls(mode: str, prefix: str, variant: models.Variant, **after: Callable[[], Any]) -> dict[str, Any]:
+    """The sampling ``mode`` takes (seed, steps, guidance; Generate's shift), each made from its declaration
+    (``declared``), then the output format and the fields ``after`` builds (Generate's takes), two a row, by
+    the preparer's names."""
+    builders: dict[str, Callable[[], Any]] = {
+        p.name: functools.partial(field, p, prefix, variant) for p in _of(mode, "sampling")
+    }
+    builders["audio_format"] = lambda: widgets.lenient_radio(
+        checks.FORMATS, label="Output format", info=tips.FORMAT, elem_id=f"{prefix}-format"
+    )
+    pending, made = list({**builders, **after}.items()), {}
+    for two in (pending[i : i + 2] for i in range(0, len(pending), 2)):
+        with gr.Row():
+            made |= {name: build() for name, build in two}
+    return made
 
 
 def language_dropdown(prefix: str) -> gr.Dropdown:
@@ -184,17 +183,26 @@ def lora_controls(prefix: str, variant: str | None = None) -> tuple[gr.File, gr.
 
 def declared(mode: str, prefix: str, variant: models.Variant, group: str = "") -> dict[str, Any]:
     """The declared parameters ``mode`` takes (``parameters.DECLARED``) in ``group`` ("finish": the fades, beside
-    the loudness), each a field made from its declaration: a slider over its span (a switch where it has none),
-    its label and help; its first value is the preparer's default (``widgets.start_at_defaults``), or
-    ``variant``'s own where the model decides it (DCW: on for turbo only)."""
-    made: dict[str, Any] = {}
-    for p in (p for p in parameters.DECLARED if mode in p.modes and p.group == group):
-        label = p.shown or (f"{p.label} ({p.unit.strip()})" if p.unit else p.label)
-        words = {"label": label, "info": p.help, "elem_id": f"{prefix}-{p.name.replace('_', '-')}"}
-        if p.own:
-            words["value"] = getattr(variant, p.own)
-        made[p.name] = widgets.lenient_slider(*p.span, step=p.step, **words) if p.span else gr.Checkbox(**words)
-    return made
+    the loudness; "sampling": ``sampling_controls``'), each a field made from its declaration (``field``)."""
+    return {p.name: field(p, prefix, variant) for p in _of(mode, group)}
+
+
+def _of(mode: str, group: str) -> list[parameters.Param]:
+    return [p for p in parameters.DECLARED if mode in p.modes and p.group == group]
+
+
+def field(p: parameters.Param, prefix: str, variant: models.Variant) -> Any:
+    """A declared parameter's field: a slider over its span (a number box where ``field`` says so, a switch
+    where it has no span), its label and help, its id ``#<prefix>-<page or name>``; its first value is the
+    preparer's default (``widgets.start_at_defaults``), or ``variant``'s own where the model decides it (DCW:
+    on for turbo only; steps, guidance and shift)."""
+    label = p.shown or (f"{p.label} ({p.unit.strip()})" if p.unit else p.label)
+    words = {"label": label, "info": p.help, "elem_id": f"{prefix}-{(p.page or p.name).replace('_', '-')}"}
+    if p.own:
+        words["value"] = getattr(variant, p.own)
+    if p.field == "number":
+        return widgets.lenient_number(precision=0, **words)
+    return widgets.lenient_slider(*p.span, step=p.step, **words) if p.span else gr.Checkbox(**words)
 
 
 def finish_controls(mode: str, prefix: str, variant: models.Variant, loudness: bool = True) -> dict[str, Any]:
@@ -312,11 +320,12 @@ class SongSettings(NamedTuple):
     language: gr.Dropdown
     music: tuple[Any, Any, Any]  # BPM, key, time signature
     reference: gr.Audio | None
-    sampling: tuple[Any, Any, Any, Any]  # seed, steps, guidance, output format
     lora: tuple[gr.File, gr.Slider]
     lora_preset: gr.Dropdown
     boxes: tuple[gr.Column, gr.Column]  # the musical fields (tempo buttons too) and the LoRA's, each as one
-    declared: dict[str, Any]  # the declared parameters' fields (``declared``: the finish's too), by name
+    # The declared parameters' fields (``declared``: the finish's and the sampling's too, the output format
+    # beside them), by the preparer's names.
+    declared: dict[str, Any]
 
 
 def song_settings(mode: str, variant: models.Variant, reference: bool = False) -> SongSettings:
@@ -327,14 +336,14 @@ def song_settings(mode: str, variant: models.Variant, reference: bool = False) -
     with gr.Column(elem_id=f"{prefix}-music") as music_box:
         music = musical_controls(prefix)
     timbre = reference_input(prefix) if reference else None
-    sampling = sampling_controls(variant, prefix)
+    sampling = sampling_controls(mode, prefix, variant)
     with gr.Column(elem_id=f"{prefix}-lora-box") as lora_box:
         lora, preset = _lora_split(lora_controls(prefix, variant.name))
     # Cover makes a whole new take; Extend and Edit keep the source, whose loudness rules.
     finish = finish_controls(mode, prefix, variant, loudness=reference)
     boxes = (music_box, lora_box)
     return SongSettings(
-        language, music, timbre, sampling, lora, preset, boxes, finish | declared(mode, prefix, variant)
+        language, music, timbre, lora, preset, boxes, sampling | finish | declared(mode, prefix, variant)
     )
 
 

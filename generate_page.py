@@ -5,6 +5,7 @@ this one as it takes them."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from typing import Any
@@ -103,12 +104,11 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
     """Generate's folded fields by the preparer's names (and the page's record upload)."""
     with gr.Row():  # side by side: the key and the language a song is sung in, BPM and metre unfolded above
         key, language = form_fields.key_field("gen"), form_fields.language_dropdown("gen")
-    seed, steps, guidance, fmt = form_fields.sampling_controls(variant, "gen")
-    with gr.Row():
-        shift = widgets.lenient_slider(
-            *checks.SHIFT_RANGE, value=variant.shift, step=0.5, label="Shift", info=tips.SHIFT, elem_id="gen-shift"
-        )
-        takes = widgets.lenient_slider(1, checks.MAX_TAKES, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes")
+    # Takes beside the output format, under the sampling (``sampling_controls``).
+    takes = functools.partial(
+        widgets.lenient_slider, 1, checks.MAX_TAKES, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes"
+    )
+    sampling = form_fields.sampling_controls("generate", "gen", variant, batch_size=takes)
     interval = form_fields.guidance_interval("gen")
     reference = form_fields.reference_input("gen")
     record = widgets.any_file(
@@ -128,12 +128,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
     return {
         "key_scale": key,
         "vocal_language": language,
-        "seed": seed,
-        "inference_steps": steps,
-        "guidance_scale": guidance,
-        "shift": shift,
-        "batch_size": takes,
-        "audio_format": fmt,
+        **sampling,
         "reference_audio": reference,
         "reference_take": gr.Textbox("", visible=False, label="Take whose voice to use"),  # the API's (``voice``)
         "lora": lora,

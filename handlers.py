@@ -30,6 +30,7 @@ import headers
 import modes
 import output_folder
 import pace
+import parameters
 import preparing
 import progress_words
 import quota
@@ -259,12 +260,13 @@ def _in_view(record: Any, request: Any, slots: int) -> list[Any]:
     return urls + [None] * (slots - len(urls))
 
 
-# The sampling a music endpoint leaves to the model that runs it when a client names none (the preparers'
-# ``None``): 50 steps on XL SFT, 8 on turbo, and the XL base's 32 for Edit's parts. Gradio would give each
-# parameter its field's first value as the API's default (the Edit tab's 50, shown for a region), and a
-# client that named no steps sent that: a part ran 50 steps where README and the page say 32. The step
-# correction too: a turbo studio's page shows it on, and a part named without it runs the base's own (off).
-MODEL_DEFAULTS = ("inference_steps", "guidance_scale", "shift", "dcw")
+# What a music endpoint leaves to the model that runs it when a client names none (the preparers' ``None``,
+# the declared parameters with a model's own, ``parameters.Param.own``): 50 steps on XL SFT, 8 on turbo, and the
+# XL base's 32 for Edit's parts. Gradio would give each parameter its field's first value as the API's default
+# (the Edit tab's 50, shown for a region), and a client that named no steps sent that: a part ran 50 steps
+# where README and the page say 32. The step correction too: a turbo studio's page shows it on, and a part
+# named without it runs the base's own (off).
+MODEL_DEFAULTS = tuple(p.name for p in parameters.DECLARED if p.own)
 
 
 def model_defaults(get_api_info: Callable[..., Any]) -> Callable[..., Any]:

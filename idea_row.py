@@ -16,6 +16,7 @@ import admission
 import checks
 import event_errors
 import gpu
+import parameters
 import progress_words
 import quota
 import refusals
@@ -84,7 +85,7 @@ def wire(
     api = [gr.Textbox(label="Idea", visible=False), gr.Checkbox(label="Instrumental", visible=False)]
     api += [
         gr.Textbox(label="Vocal language", visible=False),
-        widgets.lenient_number(label="Seed", visible=False, precision=0),
+        widgets.lenient_number(label=parameters.PARAMS["seed"].label, visible=False, precision=0),
     ]
     widgets.start_at_defaults(dict(zip(names[:4], api, strict=True)), write_song)
     number, text = (

@@ -29,6 +29,7 @@ import languages
 import models
 import pace
 import pace_phases
+import parameters
 import progress_words
 import refusals
 import runs
@@ -404,7 +405,7 @@ def make_request(
     if temp != temp:
         raise LyricsError("Creativity must be a number.", "temperature")
     try:  # the words every seed of the studio gets
-        seed_value = checks.check_seed(seed)
+        seed_value = parameters.check_seed(seed)
     except gr.Error as exc:
         raise LyricsError(exc.message, "seed") from None
     if not TEMPERATURE_RANGE[0] <= temp <= TEMPERATURE_RANGE[1]:

@@ -21,6 +21,7 @@ import examples
 import gpu
 import languages
 import lyrics
+import parameters
 import quota
 import refusals
 import stopping
@@ -107,7 +108,9 @@ def _asked() -> dict[str, Any]:
                 info=tips.LYRICS_TEMPERATURE,
                 elem_id="ly-temperature",
             )
-            seed = widgets.lenient_number(precision=0, label="Seed", info=tips.SEED, elem_id="ly-seed")
+            # The seed's words are every seed's in the studio (``parameters.check_seed``).
+            said = parameters.PARAMS["seed"]
+            seed = widgets.lenient_number(precision=0, label=said.label, info=said.help, elem_id="ly-seed")
     asked = {
         "theme": theme,
         "genre": genre,

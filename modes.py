@@ -46,11 +46,9 @@ from checks import (
     check_format,
     check_interval,
     check_length,
-    check_sampling,
     check_switch,
     check_takes,
     in_range,
-    seeds_for,
 )
 from languages import check_language, sung_language
 from music_request import Call, Job, Loop, MusicRequest, Notes, Render, pipeline_seconds, trimmed
@@ -113,7 +111,6 @@ def prepare_generate(a: Asked) -> Job:
         thinking = check_think(a.think)
     with about("audio_duration"):
         duration = check_length(a.audio_duration, a.auto_length, thinking)
-    steps, guidance, shift_value = check_sampling(a.inference_steps, a.guidance_scale, a.shift, variant)
     with about("batch_size"):
         n_takes = check_takes(a.batch_size)
     music = preparing.musical(a.bpm, a.key_scale, a.time_signature)
@@ -123,14 +120,12 @@ def prepare_generate(a: Asked) -> Job:
     with about("audio_format"):
         fmt = check_format(a.audio_format)
     adapter = check_lora(a.lora, a.lora_scale, a.lora_preset)
-    with about("seed"):
-        seeds = seeds_for(a.seed, n_takes)
+    seeds = parameters.seeds(a, n_takes)
     reference, lent = voice.timbre(a.reference_audio, a.reference_take, seeds[0])
     finishing = parameters.finish(a)
     locking = _lock(a.lock_to_grid, music["bpm"], thinking)
     longest = duration if duration is not None else audio.MAX_SECONDS
-    sampling = {"num_inference_steps": steps, "guidance_scale": guidance, "shift": shift_value}
-    sampling |= check_interval(a.cfg_interval_start, a.cfg_interval_end) | parameters.to_call(a, variant)
+    sampling = check_interval(a.cfg_interval_start, a.cfg_interval_end) | parameters.to_call(a, variant)
     words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
     request = MusicRequest("generate", Render(call, seeds, adapter), longest, fmt, lock=locking, notes=lent)

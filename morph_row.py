@@ -15,6 +15,7 @@ import gradio as gr
 
 import admission
 import handlers
+import parameters
 import player
 import results
 import take_morph
@@ -36,6 +37,7 @@ class Row(NamedTuple):
 
 def build(prefix: str) -> Row:
     """The folded *Morph this take* row (hidden until a take exists, like the rest of the result's actions)."""
+    named = {name: p.label for name, p in parameters.PARAMS.items()}  # as Generate's fields name them
     with gr.Accordion("Morph this take", open=False, elem_id=f"{prefix}-morph", elem_classes=["result-morph"]):
         gr.Markdown(tips.MORPH_TAKE, elem_classes=["hint"])
         # No first value: the API's default is None, the take's own words (``take_morph.prepare``).
@@ -47,15 +49,19 @@ def build(prefix: str) -> Row:
         )
         with gr.Row():
             steps = widgets.lenient_number(
-                None, precision=0, label="Steps", info=tips.MORPH_TAKE_STEPS, elem_id=f"{prefix}-morph-steps"
+                None,
+                precision=0,
+                label=named["inference_steps"],
+                info=tips.MORPH_TAKE_STEPS,
+                elem_id=f"{prefix}-morph-steps",
             )
             seed = widgets.lenient_number(
-                -1, precision=0, label="Seed", info=tips.MORPH_TAKE_SEED, elem_id=f"{prefix}-morph-seed"
+                -1, precision=0, label=named["seed"], info=tips.MORPH_TAKE_SEED, elem_id=f"{prefix}-morph-seed"
             )
         button = gr.Button("Morph this take", size="sm", elem_id=f"{prefix}-morph-button")
         reserves = widgets.reserves_line(f"{prefix}-morph")
         # Labelled: /gradio_api/info names a parameter by its field's label (it said "parameter_161").
-        guidance = widgets.lenient_number(None, label="Guidance", visible=False)
+        guidance = widgets.lenient_number(None, label=named["guidance_scale"], visible=False)
         language = gr.Textbox(None, label="Vocal language", visible=False)
     return Row(prompt, lyrics, seed, button, reserves, steps, guidance, language)
 

@@ -35,7 +35,7 @@ class Call:
     planner changes (``Plan.pipeline``), the backend checks and the sampler (``sampler.run``,
     ``flow_edit.run``) runs. Audio is numpy ``[2, samples]`` as prepared (torch tensors and the texts one
     per take once ``backend`` hands the call to the sampler). The sampling settings have no default
-    here: the preparers resolve them for the model that runs (``checks.check_sampling``), so no reader
+    here: the preparers resolve them for the model that runs (``parameters.to_call``), so no reader
     falls back to a number of its own."""
 
     prompt: str | list[str]

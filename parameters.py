@@ -25,11 +25,13 @@ MUSIC = ("generate", "cover", "extend", "edit")
 @dataclasses.dataclass(frozen=True)
 class Param:
     """One parameter. Every one has a name, a type (as the signature says it) and a default; a declared one
-    (``label`` set) also its page field (a slider over ``span`` by ``step``, or a switch where ``span`` is
-    None; ``shown``: its label on the page where a refusal names it otherwise; ``group``: "finish" beside the
-    loudness), its help (the page's info and the agents' words), the model call's field (``call``; None: the
-    finish's), the model's own value that None asks for (``own``: a ``models.Variant`` attribute), and the modes
-    that take it. What a press costs is no field: ``music_shape`` reads it from the model call (docs/design.md).
+    (``label`` set) also its page field (a slider over ``span`` by ``step``, a number box where ``field`` says
+    so, or a switch where ``span`` is None; ``shown``: its label on the page where a refusal names it otherwise;
+    ``page``: its id's tail where not its name's; ``group``: "finish" beside the loudness, "sampling" with the
+    output format), its help (the page's info and the agents' words), its check (in ``span``, or ``rule``
+    where a span alone does not say it), the model call's field (``call``; None: the finish's, or the seed,
+    which is each take's), the model's own value that None asks for (``own``: a ``models.Variant``
+    attribute), and the modes that take it (a mode that does not runs at its default or the model's own). What a press costs is no field: ``music_shape`` reads it from the model call (docs/design.md).
     A record leaves out its default, so one without it reads as that; one records always held
     (``kept``: the fades) stays in every record, as before its declaration."""
 
@@ -47,6 +49,9 @@ class Param:
     group: str = ""
     own: str = ""
     kept: bool = False
+    rule: Callable[[Any, str, Any], Any] | None = None  # (value, label, variant) -> the value checked
+    field: str = ""
+    page: str = ""
 
     def check(self, value: Any, variant: Any = None) -> Any:
         """The value checked as the page's field checks it: in its span, a refusal naming its label. None (and
@@ -56,7 +61,10 @@ class Param:
                 value = getattr(variant, self.own)
             if self.span is None:
                 return checks.check_switch(value, self.label)
-            value = self.default if value is None or value == "" else value
+            if self.rule is not None:
+                return self.rule(value, self.label, variant)
+            # An emptied field of the model's own figure is refused as it was before its declaration.
+            value = self.default if (value is None or value == "") and not self.own else value
             return checks.in_range(value, self.label, *self.span, self.unit)
 
 
@@ -80,10 +88,6 @@ _PLAIN = [
     _p("key_scale", checks.AUTO, "str"),
     _p("time_signature", checks.AUTO, "str"),
     _p("vocal_language", checks.UNKNOWN, "str"),
-    _p("seed", -1, "int"),
-    _p("inference_steps", None, "int | None"),
-    _p("guidance_scale", None, "float | None"),
-    _p("shift", None, "float | None"),
     _p("batch_size", 1, "int"),
     _p("audio_format", "wav", "str"),
     _p("reference_audio", None, "str | None"),
@@ -119,8 +123,60 @@ _PLAIN = [
     _p("section", None, "str | int | None"),
 ]
 
+# The model call's sampling, which every record has held: on the page beside the output format, by ids of
+# their own (``#gen-steps``, ``#cover-guidance``: the model's names for them).
+_SAMPLED: dict[str, Any] = {"group": "sampling", "kept": True}
+
 # The parameters every mode handles alike, each wholly here: page field, check, model call or finish, record.
 DECLARED = [
+    Param(
+        "seed",
+        -1,
+        "int",
+        label="Seed",
+        help=tips.SEED,
+        span=(-1, checks.MAX_SEED),
+        rule=lambda value, label, _: checks.check_seed(value, label),
+        field="number",
+        modes=MUSIC,
+        group="sampling",
+    ),
+    Param(
+        "inference_steps",
+        None,
+        "int | None",
+        label="Steps",
+        help=tips.STEPS,
+        span=checks.STEPS_RANGE,
+        step=1,
+        rule=checks.check_steps,
+        call="num_inference_steps",
+        own="steps",
+        modes=MUSIC,
+        page="steps",
+        **_SAMPLED,
+    ),
+    *(
+        Param(
+            name,
+            None,
+            "float | None",
+            label,
+            words,
+            span,
+            step=0.5,
+            call=name,
+            own=own,
+            modes=modes,
+            page=own,
+            **_SAMPLED,
+        )
+        for name, label, words, span, own, modes in (
+            ("guidance_scale", "Guidance", tips.GUIDANCE, checks.GUIDANCE_RANGE, "guidance", MUSIC),
+            # Cover, Extend and Edit run at the model's own shift (upstream's default, 3 for every model).
+            ("shift", "Shift", tips.SHIFT, checks.SHIFT_RANGE, "shift", ("generate",)),
+        )
+    ),
     *(
         Param(name, 0.0, "float", label, words, checks.FADE_RANGE, " s", 0.5, modes=MUSIC, group="finish", kept=True)
         for name, label, words in (("fade_in", "Fade in", tips.FADE_IN), ("fade_out", "Fade out", tips.FADE_OUT))
@@ -248,8 +304,20 @@ def preparer(mode: str) -> Callable[[Callable[[Asked], Any]], Callable[..., Any]
 
 def to_call(asked: Asked, variant: Any) -> dict[str, Any]:
     """The model call's fields the declared parameters set, checked; None asks for ``variant``'s own value
-    where the model decides it (the model that runs: a part's is the base)."""
-    return {p.call: p.check(getattr(asked, p.name), variant) for p in declared(asked.mode) if p.call}
+    where the model decides it (the model that runs: a part's is the base), as does a field the mode does not
+    take (Cover's shift)."""
+    return {p.call: p.check(getattr(asked, p.name), variant) for p in DECLARED if p.call}
+
+
+def seeds(asked: Asked, takes: int) -> list[int]:
+    """Each take's seed (the next number for each), from the seed asked, checked (-1: a random first)."""
+    return checks.seeds_for(check_seed(asked.seed), takes)
+
+
+def check_seed(value: Any) -> int:
+    """A seed as every one of the studio's is checked (the lyrics', a song's idea's, a variation's and a morph's
+    too), its refusal naming it as the page does: a whole number, -1 for random."""
+    return PARAMS["seed"].check(value)
 
 
 def finish(asked: Asked, whole: bool = True) -> mastering.Finish:
@@ -258,13 +326,20 @@ def finish(asked: Asked, whole: bool = True) -> mastering.Finish:
     each checked."""
     with checks.about("loudness"):
         lufs = checks.check_loudness(asked.loudness) if whole else None
-    return mastering.Finish(lufs=lufs, **{p.name: p.check(getattr(asked, p.name)) for p in DECLARED if not p.call})
+    return mastering.Finish(lufs=lufs, **{p.name: p.check(getattr(asked, p.name)) for p in DECLARED if _finishes(p)})
+
+
+def _finishes(p: Param) -> bool:
+    return p.call is None and p.name in {f.name for f in dataclasses.fields(mastering.Finish)}
 
 
 def recorded(call: Call, finish: Any) -> dict[str, Any]:
     """What a record says of the declared parameters: each one not at its usual value (a record without it
-    reads as that), and each one records always held (``kept``)."""
-    said = {p.name: getattr(call, p.call) if p.call else getattr(finish, p.name) for p in DECLARED}
+    reads as that), and each one records always held (``kept``). The seed is each take's, in its entry (and the
+    first's beside the settings: ``job_record``)."""
+    said = {
+        p.name: getattr(call, p.call) if p.call else getattr(finish, p.name) for p in DECLARED if p.call or _finishes(p)
+    }
     return {name: value for name, value in said.items() if value != PARAMS[name].default or PARAMS[name].kept}
 
 

@@ -43,7 +43,6 @@ from checks import (
     check_format,
     check_key,
     check_plan,
-    check_sampling,
     check_switch,
     check_text,
     check_time_signature,
@@ -159,10 +158,10 @@ def take_words(src_audio: Any) -> str:
     """The words a source song was sung with, where it is a take this studio made and keeps, byte for byte
     as written (an upload of a take's name tells nothing of it: ``take_latents.belongs``): the whole
     song's (a region Edit's ``song_lyrics``); "" for an instrumental, or a song the studio does not know."""
-    record = take_record(src_audio)
-    if record is None or not take_latents.belongs(Path(str(src_audio)), record):
+    how_made = records.Record.of(take_record(src_audio))
+    if not take_latents.belongs(Path(str(src_audio)), how_made.own):
         return ""
-    words = (records.Record.of(record).words or "").strip()
+    words = (how_made.words or "").strip()
     return "" if words == INSTRUMENTAL_TAG else words
 
 
@@ -177,7 +176,7 @@ def own_latents(src_audio: Any) -> take_latents.Own:
     own = records.Record.of(record).own
     kept = (own.latents if own is not None else None) or {}
     latents = output_folder.own_take(kept.get("file")) if kept else None
-    return take_latents.check(Path(str(src_audio)), record, latents, backend.latent_width())
+    return take_latents.check(Path(str(src_audio)), own, latents, backend.latent_width())
 
 
 def latents_of(src_audio: Any) -> np.ndarray | None:
@@ -256,19 +255,14 @@ def common(asked: Asked, need_text: str | None, variant: models.Variant | None =
     with about("vocal_language"):
         language = sung_language(check_language(asked.vocal_language), lyrics)
     check_tokens({"prompt": prompt, "lyrics": lyrics}, language)
-    n_steps, guidance_value, shift_value = check_sampling(asked.inference_steps, asked.guidance_scale, None, variant)
     with about("audio_format"):
         fmt = check_format(asked.audio_format)
     adapter = check_lora(asked.lora, asked.lora_scale, asked.lora_preset)
-    with about("seed"):
-        seeds = seeds_for(asked.seed, 1)
+    seeds = parameters.seeds(asked, 1)
     call = Call(
         prompt=prompt,
         lyrics=lyrics or INSTRUMENTAL_TAG,
         vocal_language=language,
-        num_inference_steps=n_steps,
-        guidance_scale=guidance_value,
-        shift=shift_value,
         **music,
         **parameters.to_call(asked, variant),
     )

@@ -73,7 +73,7 @@ _TAKE_READ = {
     **dict.fromkeys(("planner", "variation", "latents", "lock", "tempo"), _typed(dict)),
     **dict.fromkeys(("seconds", "lyric_score"), _seconds),
     **dict.fromkeys(("audio", "preview"), _text_of),
-    **{"seed": _whole, "noise": _typed(list), "bars": _floats, "sections": _dicts},
+    **{"seed": _whole, "noise": _typed(list), "bars": _floats, "sections": _dicts, "audio_sha256": _text_of},
     "lyric_lines": lambda value: _dicts(value) or None,
 }
 
@@ -100,6 +100,13 @@ class Take:
     lock: dict[str, Any] | None = None
     tempo: dict[str, Any] | None = None  # as played (``song_map.Tempo``)
     preview: str | None = None
+    audio_sha256: str | None = None  # a take that keeps no latents (a loop, a locked take): its file's digest
+
+    @property
+    def bound_to(self) -> str | None:
+        """The digest a song sent back must have to be this take (``take_latents.belongs``): its latents' where
+        it keeps them, else its own; None where it names none."""
+        return _text_of(self.latents.get("audio_sha256")) if self.latents is not None else self.audio_sha256
 
     @classmethod
     def of(cls, entry: Any, number: int) -> Take:
@@ -116,6 +123,27 @@ class Told:
     bpm: int | None
     key_scale: str | None
     time_signature: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopSaid:
+    """A loop's entry in its record or run (``loops.record``): its bars of ``beats_per_bar`` beats, one turn
+    ``samples`` long, at ``bpm``, and who chose them (``chosen_by``: "think", or None: the visitor)."""
+
+    bars: int
+    beats_per_bar: int
+    samples: int
+    bpm: float | None = None
+    chosen_by: str | None = None
+
+    @classmethod
+    def of(cls, entry: Any) -> LoopSaid | None:
+        """A loop's entry read; None where there is none, or its bars, beats or length are no whole numbers."""
+        entry = entry if isinstance(entry, dict) else {}
+        whole = [_whole(entry.get(name)) for name in ("bars", "beats_per_bar", "samples")]
+        if any(value is None or value <= 0 for value in whole):
+            return None
+        return cls(*whole, bpm=_typed(int | float)(entry.get("bpm")), chosen_by=_text_of(entry.get("chosen_by")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +170,7 @@ class Record:
     seed_redrawn: int | None
     files: dict[str, Any]
     voice: dict[str, Any]
-    loop: dict[str, Any] | None
+    loop: LoopSaid | None
     settings: dict[str, Any]
     # Where the musician set bar 1 (``first_downbeat``, seconds): the take's bars are counted from there.
     first_downbeat: float | None = None
@@ -178,7 +206,7 @@ class Record:
             seed_redrawn=_whole(said.get("seed_redrawn")),
             files=named,
             voice=said.get("reference") if isinstance(said.get("reference"), dict) else {},
-            loop=loop_of(record),
+            loop=LoopSaid.of(loop_of(record)),
             settings=dict(said),
             first_downbeat=_seconds(said.get("first_downbeat")),
             takes=tuple(Take.of(entry, n) for n, entry in enumerate(_typed(list)(record.get("takes")) or [], 1)),
@@ -307,8 +335,6 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     if length == -1:  # Think chose it: bring back what it chose, with the plan that holds it
         length = json.loads(plan)["duration"] if plan else planner.FALLBACK_SECONDS
     duration = _checked("audio_duration", length, checks.check_duration)
-    asked = (params.get("inference_steps"), params.get("guidance_scale"), params.get("shift"))
-    steps, guidance, shift = _checked("inference_steps", None, lambda _: checks.check_sampling(*asked, variant))
     language = _checked("vocal_language", params.get("vocal_language") or checks.UNKNOWN, languages.check_language)
     return {
         "prompt": prompt,
@@ -320,10 +346,6 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
         "time_signature": _checked("time_signature", params.get("time_signature"), checks.check_time_signature)
         or checks.AUTO,
         "vocal_language": language,
-        "seed": _checked("seed", seed, checks.check_seed),
-        "inference_steps": steps,
-        "guidance_scale": guidance,
-        "shift": shift,
         "batch_size": 1,  # the take, made again alone
         "audio_format": _checked("audio_format", params.get("audio_format"), checks.check_format),
         "think": _checked("think", params.get("think", False), checks.check_switch) and planner.enabled(),
@@ -339,7 +361,7 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
             "lock_to_grid", params.get("lock_to_grid", False), lambda v: checks.check_switch(v, "Lock to the grid")
         ),
         **_interval(params),
-        **_declared(params, variant),
+        **_declared({**params, "seed": seed}, variant),  # the take's seed, made again alone
     }
 
 

@@ -70,11 +70,11 @@ def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str
     how_made = records.Record.of(record)
     loop = how_made.loop
     if loop is not None:
-        bars, bpm, seconds = loop.get("bars"), loop.get("bpm"), float(loop.get("samples", 0)) / audio.SAMPLE_RATE
+        seconds = loop.samples / audio.SAMPLE_RATE
         head = result_words.LOOP_SAID.format(
-            bars=bars, bpm=bpm, metre=metre(loop.get("beats_per_bar")), seconds=seconds
+            bars=loop.bars, bpm=loop.bpm, metre=metre(loop.beats_per_bar), seconds=seconds
         )
-        head += result_words.LOOP_BY_THINK if loop.get("chosen_by") == "think" else ""
+        head += result_words.LOOP_BY_THINK if loop.chosen_by == "think" else ""
     else:
         head = _metre_said(
             how_made, metre(how_made.time_signature), metre((plan or {}).get("fields", {}).get("timesignature"))

@@ -36,6 +36,7 @@ import languages
 import models
 import pace
 import pace_phases
+import parameters
 import planner
 import progress_words
 import refusals
@@ -77,8 +78,7 @@ def check(
         switch = checks.check_switch(instrumental, "Instrumental")
     with checks.about("vocal_language"):
         language = languages.check_language(vocal_language)
-    with checks.about("seed"):
-        number = checks.check_seed(seed)
+    number = parameters.check_seed(seed)
     return text, switch, language, number
 
 

@@ -82,10 +82,8 @@ def demo_examples(tab: str, rows: list[tuple], inputs: list[Any]) -> gr.Examples
 def _song_fields(source: Any, prompt: Any, lyrics: Any, more: form_fields.SongSettings, **own: Any) -> dict[str, Any]:
     """An audio tab's form by the preparer's names: the song, its text, its folded settings, and its own
     fields (``own``: Cover's strength, Extend's seconds, Edit's region)."""
-    seed, steps, guidance, fmt = more.sampling
     fields = {"src_audio": source, "prompt": prompt, "lyrics": lyrics, "vocal_language": more.language}
-    fields.update(zip(("bpm", "key_scale", "time_signature"), more.music, strict=True))
-    fields.update(seed=seed, inference_steps=steps, guidance_scale=guidance, audio_format=fmt, lora=more.lora[0])
+    fields.update(zip(("bpm", "key_scale", "time_signature"), more.music, strict=True), lora=more.lora[0])
     fields.update(lora_scale=more.lora[1], lora_preset=more.lora_preset, **more.declared)
     return {**fields, **({"reference_audio": more.reference} if more.reference is not None else {}), **own}
 
@@ -216,7 +214,8 @@ def edit_tab(variant: Any) -> MusicTab:
         lyrics,
         way,
         strength,
-        *more.sampling[1:3],
+        more.declared["inference_steps"],
+        more.declared["guidance_scale"],
         more.declared["dcw"],
         form.button,
         *more.boxes,

@@ -118,31 +118,27 @@ def same(a: Path | str, b: Path | str) -> bool:
     return digest(a) == digest(b)
 
 
-def belongs(source: Path, record: dict[str, Any] | None) -> bool:
-    """Whether ``source``'s bytes are those of the take ``record`` (its own ``.json``) was written for;
-    at the door (``headers``) taken on trust unless its digest is known (the run hashes it)."""
-    entry = record.get("latents") if isinstance(record, dict) else None
-    # A take that keeps no latents (a loop, a take locked to the grid) is bound by its own digest (``takes``).
-    entry = (
-        entry if isinstance(entry, dict) else record if isinstance(record, dict) and "audio_sha256" in record else None
-    )
-    if not isinstance(entry, dict):
+def belongs(source: Path, take: Any) -> bool:
+    """Whether ``source``'s bytes are those of ``take`` (``records.Take``: the take its own ``.json`` was
+    written for; None: none), bound by its latents' digest, or a take that keeps none (a loop, a take locked to
+    the grid) by its own (``takes``); at the door (``headers``) taken on trust unless its digest is known (the
+    run hashes it)."""
+    if take is None or (take.latents is None and take.audio_sha256 is None):
         return False
     if headers.reading() and _known(source) is None:
         return os.path.isfile(source)
-    return entry.get("audio_sha256") == digest(source)
+    return take.bound_to == digest(source)
 
 
-def check(source: Path, record: dict[str, Any] | None, latents: Path | None, channels: int | None = None) -> Own:
-    """The latents of the take whose ``record`` (its own ``.json``) names the file ``latents``, for the
-    song ``source``: only where ``source``'s bytes are the take's as written and the file holds what
-    the take's would (``read``: as many frames as the song, ``channels`` wide where the model's width
-    is known); else why not."""
-    if not belongs(source, record):
+def check(source: Path, take: Any, latents: Path | None, channels: int | None = None) -> Own:
+    """The latents of ``take`` (``records.Take``: the take its own ``.json`` was written for), in the file
+    ``latents`` it names, for the song ``source``: only where ``source``'s bytes are the take's as written and
+    the file holds what the take's would (``read``: as many frames as the song, ``channels`` wide where the
+    model's width is known); else why not."""
+    if not belongs(source, take):
         return Own(None, None, UPLOAD)
-    seed = record.get("seed")
-    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
-    if latents is None and not isinstance(record.get("latents"), dict):
+    seed = take.seed
+    if latents is None and take.latents is None:
         return Own(None, seed, "encoded by the VAE: a loop, or a take locked to the grid, keeps no latents")
     if latents is None:
         return Own(None, seed, "encoded by the VAE: its take's latents are gone")

@@ -83,14 +83,13 @@ def prepare(
     except InputError as exc:  # the take's, not a field of the row's
         raise InputError(exc.message, "record") from None
     preparing.check_tokens({"lyrics": new_lyrics}, language)
-    asked = [
-        values[k] if v is None else v
-        for k, v in (("inference_steps", inference_steps), ("guidance_scale", guidance_scale))
-    ]
-    steps, guidance, shift = checks.check_sampling(*asked, values["shift"], variant)
+    asked = {"inference_steps": inference_steps, "guidance_scale": guidance_scale, "shift": None}
+    # The row's steps and guidance, the take's own where left out, each checked by its declaration.
+    steps, guidance, shift = (
+        parameters.PARAMS[k].check(values[k] if v is None else v, variant) for k, v in asked.items()
+    )
     applied = 1.0 if variant.turbo else guidance  # upstream forces a turbo model's morph to 1.0 (distilled)
-    with about("seed"):
-        seeds = checks.seeds_for(seed, 1)
+    seeds = checks.seeds_for(parameters.check_seed(seed), 1)
     adapter = _adapter(values)
     reference = _reference(how_made, reference_audio, mine.seed)
     finishing = parameters.finish(parameters.Asked("generate", values))  # the take's own, as the form checks it

@@ -19,6 +19,7 @@ from typing import Any
 
 import checks
 import modes
+import parameters
 import records
 import refusals
 
@@ -52,8 +53,7 @@ def prepare(
         if n != int(n):
             raise checks.InputError(refusals.VARIATIONS_COUNT.format(most=checks.MAX_TAKES), "count")
         n = int(n)
-    with checks.about("seed"):
-        fresh = checks.seeds_for(seed, n)
+    fresh = checks.seeds_for(parameters.check_seed(seed), n)
     chain = _chain(chosen.noise)
     if mixed > 0 and len(chain) >= LONGEST_CHAIN:
         raise checks.InputError(refusals.VARIATIONS_TOO_DEEP.format(most=LONGEST_CHAIN), "record")
@@ -128,7 +128,7 @@ def _chain(value: Any) -> list[tuple[int, float]]:
     for step in value:
         try:
             seed, amount = step
-            chain.append((checks.check_seed(seed), checks.in_range(amount, "Amount", *AMOUNT_RANGE)))
+            chain.append((parameters.check_seed(seed), checks.in_range(amount, "Amount", *AMOUNT_RANGE)))
         except (TypeError, ValueError, checks.gr.Error):
             raise checks.InputError(refusals.NOISE_NOT_PAIR.format(given=checks.shown(step)), "record") from None
         if chain[-1][0] < 0:

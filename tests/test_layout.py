@@ -399,9 +399,10 @@ NOT_RECORDS = {
     "waveform": {"bars", "sections"},
     "song_map": {"sections"},
 }
-# Reads of a record not yet through its type: the take's latents that bind a song sent back to it, and a
-# loop's map (``{"bars", "beats_per_bar", "bpm", "samples"}``), read as written.
-NOT_YET_TYPED = {"take_latents": {"latents", "audio_sha256"}, "song_map": {"bars"}, "results": {"bars"}}
+# Reads of a record not yet through its type: a loop's entry as ``song_map.looped`` takes it (a dict: its
+# callers, ``test_in_time`` among them, hand it one). Typed since issue 80: the digest that binds a song sent
+# back to its take (``records.Take.bound_to``), a record's loop (``records.LoopSaid``).
+NOT_YET_TYPED = {"song_map": {"bars"}}
 
 
 def result_reads(tree: ast.Module) -> list[tuple[int, str]]:
@@ -611,3 +612,59 @@ def test_a_declared_parameters_label_is_written_once():
     for p in parameters.DECLARED:
         named = [path.name for path in sorted(ROOT.glob("*.py")) if f'"{p.label}"' in path.read_text()]
         assert named == ["parameters.py"], (p.name, named)
+
+
+def _spelled(node: ast.AST) -> str | None:
+    """A string as the code spells it: a literal's text, an f-string's with ``{}`` for each value in it."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+    return None
+
+
+def test_a_declared_parameters_help_and_field_are_its_declarations_alone():
+    """Issue 80: a declared parameter's help (its words in ``tooltips``) is named by no room but ``parameters``,
+    and no room builds its field on a music tab by hand (by its id there: ``#gen-steps``, ``#cover-seed`` …):
+    ``form_fields.field`` makes it from the declaration, so label, help, range and first value are said once."""
+    import parameters
+    import tooltips
+
+    helps = {name for name, words in vars(tooltips).items() if any(words == p.help for p in parameters.DECLARED)}
+    tails = [(getattr(p, "page", "") or p.name).replace("_", "-") for p in parameters.DECLARED]
+    ids = {f"{prefix}-{tail}" for prefix in ("gen", "cover", "extend", "edit", "{}") for tail in tails}
+    found = []
+    for path in sorted(ROOT.glob("*.py")):
+        if path.name == "parameters.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in helps and getattr(node.value, "id", "") in TIPS:
+                found.append((path.name, node.lineno, node.attr))
+            if isinstance(node, ast.keyword) and node.arg == "elem_id" and _spelled(node.value) in ids:
+                found.append((path.name, node.value.lineno, _spelled(node.value)))
+    assert found == []
+
+
+TIPS = ("tips", "tooltips")
+
+
+def test_what_the_model_decides_is_read_from_the_declaration():
+    """Issue 80: the parameters a client leaves to the model that runs (``handlers.MODEL_DEFAULTS``: served as
+    None) are the declared ones with a model's own (``parameters.Param.own``); no room but ``parameters`` lists
+    them by hand (a tuple, list or set of two or more of them alone), so a parameter declared with one is served
+    so."""
+    import handlers
+    import parameters
+
+    own = {p.name for p in parameters.DECLARED if p.own}
+    assert set(handlers.MODEL_DEFAULTS) == own and len(handlers.MODEL_DEFAULTS) == len(own)
+    listed = [
+        (path.name, node.lineno)
+        for path in sorted(ROOT.glob("*.py"))
+        if path.name != "parameters.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Tuple | ast.List | ast.Set)
+        and len(node.elts) >= 2
+        and {_spelled(element) for element in node.elts} <= own
+    ]
+    assert listed == []

@@ -218,20 +218,33 @@ def test_the_velocity_clamp_is_a_parameter_of_every_mode_that_reaches_the_model_
         client.predict(**sent, velocity_norm_threshold=9, api_name=f"/{mode}")
 
 
-@pytest.mark.parametrize("name", ["fade_in", "fade_out", "dcw"])
+# The sampling every mode shares, declared since the fades and DCW, with the ids, labels and first values their
+# hand-made fields had (``None``: the preparer's default, set as the page is built), and the modes that take each.
+SAMPLING_PAGE = {
+    "seed": ("seed", "Seed", None),
+    "inference_steps": ("steps", "Steps", "steps"),
+    "guidance_scale": ("guidance", "Guidance", "guidance"),
+    "shift": ("shift", "Shift", "shift"),
+}
+
+
+@pytest.mark.parametrize("name", ["fade_in", "fade_out", "dcw", *SAMPLING_PAGE])
 def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(studio_env, tmp_path, monkeypatch, name):
-    """Issue 80: the fades (the finish's) and DCW (the model call's) are handled alike in every mode, so each is
-    one declaration (``parameters.DECLARED``): every mode's press checks it there, once (counted), the page's
-    field on each tab is made from it (its id, label and first value as before), and the agents' range and
-    words are its own."""
+    """Issue 80: the fades (the finish's), DCW and the sampling (the model call's: seed, steps, guidance, and
+    Generate's shift) are handled alike in every mode, so each is one declaration (``parameters.DECLARED``):
+    every mode's press checks it there, once (counted; a mode without the field runs the model's own), the
+    page's field on each tab that takes it is made from it (its id, label and first value as before), the
+    record holds what the call ran, and the agents' range and words are its own."""
     import gradio as gr
 
     import agent_words
     import form_fields
+    import job_record
     import parameters
 
     declared = parameters.PARAMS[name]
-    assert declared in parameters.DECLARED and declared.modes == parameters.MUSIC
+    assert declared in parameters.DECLARED
+    assert declared.modes == (("generate",) if name == "shift" else parameters.MUSIC)
     checked: list[str] = []
     real = parameters.Param.check
     monkeypatch.setattr(parameters.Param, "check", lambda p, v, m=None: (checked.append(p.name), real(p, v, m))[1])
@@ -245,15 +258,26 @@ def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(studio_env, t
     variant = models.active_variant()
     for mode, asked in asks.items():
         checked.clear()
-        modes.PREPARE[mode](**asked)
+        job = modes.PREPARE[mode](**asked)
         assert checked.count(name) == 1, (mode, checked)
+        if declared.call and declared.kept:
+            assert job_record.of(job)[name] == getattr(job.request.render.pipeline, declared.call), mode
         prefix = "gen" if mode == "generate" else mode
         with gr.Blocks():
             page = form_fields.finish_controls(mode, prefix, variant) | form_fields.declared(mode, prefix, variant)
+            page |= form_fields.sampling_controls(mode, prefix, variant)
+        if mode not in declared.modes:
+            assert name not in page, mode
+            continue
         field = page[name]
-        assert field.elem_id == f"{prefix}-{name.replace('_', '-')}" and field.info == declared.help
-        shown = {"fade_in": ("Fade in (s)", 0.0), "fade_out": ("Fade out (s)", 0.0)}
-        assert (field.label, field.value) == shown.get(name, ("Step correction (DCW)", variant.dcw))
+        page_id, label, own = SAMPLING_PAGE.get(name, (name.replace("_", "-"), None, None))
+        assert field.elem_id == f"{prefix}-{page_id}" and field.info == declared.help
+        shown = {
+            "fade_in": ("Fade in (s)", 0.0),
+            "fade_out": ("Fade out (s)", 0.0),
+            "dcw": ("Step correction (DCW)", variant.dcw),
+        }
+        assert (field.label, field.value) == shown.get(name, (label, own and getattr(variant, own)))
     assert agent_words.PAGE_WORDS[name] == declared.help
     assert agent_words.ranges().get(name) == ((*declared.span, declared.unit) if declared.span else None)
 
