@@ -230,7 +230,7 @@ def test_every_take_says_its_tempo_against_the_bpm_asked(studio_env, band):
     paths, record = handlers.make(
         "generate",
         prompt="drum and bass",
-        audio_duration=20,
+        audio_duration=12,
         bpm=120,
         time_signature="4",
         inference_steps=1,
@@ -295,17 +295,17 @@ def test_lock_to_grid_through_gradio_client_keeps_the_take_as_played_beside_it(s
 
     url, out = studio_server
     band(_band(lead=0.5))
-    record = Client(url, verbose=False).predict(**{**LOCKED, "audio_duration": 20}, seed=6, api_name="/generate")[-1]
+    record = Client(url, verbose=False).predict(**LOCKED, seed=6, api_name="/generate")[-1]
     take = record["takes"][0]
     lock = take["lock"]
     assert record["params"]["lock_to_grid"] is True and lock["locked"] and lock["bpm"] == 120.0 and lock["bar"] == 2.0
     assert lock["first"] == pytest.approx(0.5, abs=0.005) and lock["played_bpm"] == pytest.approx(117.6, abs=0.6)
     assert take["tempo"]["bpm"] == pytest.approx(120, abs=0.3) and "latents" not in take
     assert take["bars"][1] - take["bars"][0] == pytest.approx(2.0, abs=0.001) and take["bars"][0] == lock["first"]
-    assert take["seconds"] < 20  # played slow: its bars locked are shorter
+    assert take["seconds"] < 12  # played slow: its bars locked are shorter
     played = out / take["unlocked"]
     assert played.name.endswith("-unlocked.wav") and played.exists()
-    assert audio.probe(str(played)).frames == 20 * SR
+    assert audio.probe(str(played)).frames == 12 * SR
     # Refused in words without a tempo to lock to.
     from gradio_client.exceptions import AppError, ValidationError
 
@@ -377,7 +377,7 @@ def test_edit_and_extend_by_the_bar_count_the_music_as_played_and_a_locked_takes
     url, out = studio_server
     client = Client(url, verbose=False)
     band(_band(drift=0.0))
-    made = client.predict(**{**LOCKED, "lock_to_grid": False, "audio_duration": 16}, seed=2, api_name="/generate")
+    made = client.predict(**{**LOCKED, "lock_to_grid": False}, seed=2, api_name="/generate")
     bars = made[-1]["takes"][0]["bars"]
     assert np.diff(bars) == pytest.approx(4 * 60 / 117.6, abs=0.004)
     edited = client.predict(
