@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import hub
+
 
 class UnknownPreset(ValueError):
     """A preset name the studio does not offer here."""
@@ -78,24 +80,9 @@ def registry() -> tuple[Preset, ...]:
     return OFFICIAL + extra
 
 
-def cache_dir() -> str:
-    """The Hub cache as the environment names it now (``huggingface_hub.constants`` reads it once,
-    at import)."""
-    from huggingface_hub import constants
-
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    if os.environ.get("HF_HOME"):
-        return str(Path(os.environ["HF_HOME"]) / "hub")
-    return constants.HF_HUB_CACHE
-
-
 def cached_file(preset: Preset, filename: str | None = None) -> str | None:
     """The preset's file in the local Hub cache, or None; a lookup on disk only, never a download."""
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(preset.repo, filename or preset.file, cache_dir=cache_dir())
-    return found if isinstance(found, str) and Path(found).is_file() else None
+    return hub.cached_file(preset.repo, filename or preset.file)
 
 
 def offered(variant: str) -> list[Preset]:

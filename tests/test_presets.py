@@ -184,7 +184,7 @@ def served(hub, studio_server):
     presets the cache holds as it is built), served in this process (``page_here``): a studio of its own
     (``python app.py``) was a new interpreter, the Hub cache being read as huggingface_hub is imported,
     and its first press waited on its libraries' import (47.5 s at load 4). The presets read the cache
-    from the environment as they run (``lora_presets.cache_dir``). No planner, as that studio had none."""
+    from the environment as they run (``hub.cached_file``). No planner, as that studio had none."""
     import planner
 
     with pytest.MonkeyPatch.context() as mp:
