@@ -472,14 +472,20 @@ def test_the_band_at_every_tempo_and_metre_is_read_on_its_bars(bpm, per_bar):
 
 def test_a_steady_tone_has_no_beat_and_neither_has_noise_or_silence():
     """A steady 220 Hz tone was "≈ 112.3 BPM" to the upload's analysis and a take's map (its envelope ripples by
-    hundredths of a dB as regularly as a beat): now no beat, as noise and silence."""
+    hundredths of a dB as regularly as a beat): now no beat, as noise and silence, whatever BPM is typed."""
     import analysis
     import band
 
     tone = band.play(120, 4, 20.0, band.Band(tone=220.0)).audio
-    noise = np.random.default_rng(5).uniform(-0.3, 0.3, tone.shape).astype(np.float32)
-    for song in (tone, noise, np.zeros_like(tone)):
-        assert song_map.grid_of(song, SR, 4, 120) == ([], None, None)
+    rng = np.random.default_rng(5)
+    noise = rng.uniform(-0.3, 0.3, tone.shape).astype(np.float32)
+    # A random walk, high-passed: its envelope repeats more than white noise's (0.08-0.09), still no beat typed.
+    walk = np.cumsum(rng.standard_normal(tone.shape), axis=-1)
+    walk = walk - np.apply_along_axis(lambda c: np.convolve(c, np.ones(4000) / 4000, "same"), -1, walk)
+    walk = (0.3 * walk / np.abs(walk).max()).astype(np.float32)
+    for song in (tone, noise, np.zeros_like(tone), walk):
+        for typed in (60, 96, 120, 140):  # a typed BPM is believed at less than a beat read alone, not at nothing
+            assert song_map.grid_of(song, SR, 4, typed) == ([], None, None)
         assert analysis.measure(song).bpm is None
 
 

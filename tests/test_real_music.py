@@ -49,3 +49,22 @@ def test_bar_lines_are_also_measured_where_the_references_hear_the_same_beats():
         in line
     )
     assert "downbeat agreement 0.50 (mean), 1.00 on the 1" in line
+
+
+def _typed(name: str, bpm: float | None) -> tuple[list[float], dict]:
+    excerpt = installed(name)
+    lines, _, _ = bench_real_music.studio_map(bench_real_music.excerpt_audio(excerpt), bench_real_music.RATE, None, bpm)
+    return lines, excerpt["references"]["madmom"]["beats"]
+
+
+def test_a_typed_bpm_is_believed_where_the_beat_drifts_or_repeats_every_other_beat():
+    """A BPM the musician types vouches for a beat (``beats.TOLD_CONFIDENCE``). ``drascula-track26`` drifts 86 ->
+    105 BPM and its onsets repeat at 0.14, under the 0.25 a beat read alone needs: not told it has no bars, and
+    typed 96 (the references' tempo) it had none either — the studio asked for the BPM and then ignored it.
+    ``hr3-rlyeh`` typed 150 (madmom's reading, essentia's 75) had none: its beats alternate (0.12 at 150's beat,
+    0.69 at every other)."""
+    assert _typed("drascula-track26", None)[0] == []
+    lines, heard = _typed("drascula-track26", 96)
+    assert lines and bench_real_music.on_beat(lines, heard) >= 0.5, lines
+    lines, heard = _typed("hr3-rlyeh", 150)
+    assert lines and bench_real_music.on_beat(lines, heard) >= 0.95, lines
