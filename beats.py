@@ -75,11 +75,10 @@ THREE_OVER_FOUR = 1.25
 # How regular the onsets must be for a beat to be believed: the envelope's autocorrelation at the beat's
 # period. Clicks and songs with a beat read 0.6–0.9; a held tone, silence or noise under 0.1.
 CONFIDENCE = 0.25
-# A BPM the musician types vouches for a beat the comb did not have to pick out of ~140 readings, so a reading
-# at that tempo (within ``OCTAVE_REACH``) is believed at less, on its beats or on every other one (typed 150
-# where the beat repeats every 0.8 s); a reading at another tempo is not what was typed. Real
-# records typed their references' tempo: drifting drascula-track26 0.138, hr3-rlyeh at 150 0.69 (0.12 at the
-# beat alone); white noise, wind and a held tone typed 60-140 read 0.0, a high-passed random walk 0.08-0.09.
+# A BPM typed vouches for a beat the comb did not pick out of ~140 readings: a reading at it (within
+# ``OCTAVE_REACH``) is believed at less, on its beats or every other one. Typed their references' tempo:
+# drifting drascula-track26 0.138, hr3-rlyeh at 150 0.69 (0.12 at the beat alone); noise and a held tone
+# typed 60-140 read 0.0, a high-passed random walk 0.08-0.09 (docs/performance.md, the sixth pass).
 TOLD_CONFIDENCE = 0.12
 # A steady tone's envelope ripples by hundredths of a dB as regularly as a beat: an envelope whose spread is
 # under this (dB) holds nothing that rises like a beat (the stand-in band at 30 BPM: 2-3 dB; a tone 0.02).
