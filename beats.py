@@ -59,8 +59,7 @@ LAG_SECONDS, LAG_SHARE = 0.1, 0.24
 SMOOTH_BEATS = 9
 ASTRAY_SECONDS = 0.015
 # A downbeat's accents: its loudness, the low band rising (the kick, a bass note), the harmony and the spectrum's
-# shape changing
-# (a snare's backbeat may be as loud as a downbeat in the full band): ``downbeat`` and ``metre`` weigh them.
+# shape changing (a snare's backbeat may be as loud as a downbeat in the full band): ``downbeat``, ``metre``.
 ACCENT_LOW_HZ = 150.0
 LOW_SECONDS = 0.08
 # The accents ``accents`` returns, in order. The harmony decides the downbeat where its change leads on one beat
@@ -75,8 +74,8 @@ THREE_OVER_FOUR = 1.25
 # How regular the onsets must be for a beat to be believed: the envelope's autocorrelation at the beat's
 # period. Clicks and songs with a beat read 0.6–0.9; a held tone, silence or noise under 0.1.
 CONFIDENCE = 0.25
-# A BPM typed vouches for a beat the comb did not pick out of ~140 readings: a reading at it (within
-# ``OCTAVE_REACH``) is believed at less, on its beats or every other one. Typed their references' tempo:
+# A BPM typed vouches for a beat the comb did not pick out of ~140 readings: beats played at it (within
+# ``OCTAVE_REACH``) are believed at less, on them or every other one. Typed their references' tempo:
 # drifting drascula-track26 0.138, hr3-rlyeh at 150 0.69 (0.12 at the beat alone); noise and a held tone
 # typed 60-140 read 0.0, a high-passed random walk 0.08-0.09 (docs/performance.md, the sixth pass).
 TOLD_CONFIDENCE = 0.12
@@ -377,11 +376,8 @@ def track(mono: np.ndarray, known: float | None = None) -> Beats:
     ac = autocorrelation(envelope)
     bpm, felt_as = tempo(ac, known)
     tempi, regular = _local_tempo(envelope, bpm)
-    beat = 60.0 / bpm * RATE / HOP
-    told = bool(known) and abs(np.log(bpm / known)) <= np.log(1 + OCTAVE_REACH)  # the tempo typed, not another
-    confidence = max(float(_at(ac, np.array([beat, 2 * beat] if told else [beat])).max()), regular)
-    if float(full.std()) < LEAST_ONSET_DB:  # a held tone's envelope ripples as regularly as a beat, by far less
-        confidence = 0.0
+    confidence = max(float(_at(ac, np.array([60.0 / bpm * RATE / HOP]))[0]), regular)
+    flat = float(full.std()) < LEAST_ONSET_DB  # a held tone's envelope ripples as regularly as a beat, by less
     times = _held(envelope, bpm, tempi)
     if times.size < 4:
         return Beats(times, bpm, 0.0)
@@ -395,7 +391,11 @@ def track(mono: np.ndarray, known: float | None = None) -> Beats:
         # Again on their attacks: an end beat the tracker put a few percent early is further off once its
         # search finds only the noise between attacks (30 BPM: 8 % of a beat, then 12 %).
         times = _smoothed(_steady_ends(refined(times + _lag(times, onsets, rise, period), onsets, rise, period)))
-    return Beats(times, fitted_bpm(times), confidence, felt_as, told)
+    played = fitted_bpm(times)
+    told = bool(known) and abs(np.log(played / known)) <= np.log(1 + OCTAVE_REACH)  # played as typed
+    if told:
+        confidence = max(confidence, float(_at(ac, np.array([1, 2]) * 60.0 / played * RATE / HOP).max()))
+    return Beats(times, played, 0.0 if flat else confidence, felt_as, told)
 
 
 def accents(mono: np.ndarray, times: np.ndarray) -> list[np.ndarray]:
