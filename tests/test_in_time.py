@@ -489,6 +489,28 @@ def test_a_steady_tone_has_no_beat_and_neither_has_noise_or_silence():
         assert analysis.measure(song).bpm is None
 
 
+STEEP = pytest.mark.xfail(strict=True, reason="the map's known weakness on a steep drift (docs/performance.md)")
+
+
+@pytest.mark.parametrize("drift", [0.1, pytest.param(0.15, marks=STEEP)])
+def test_a_band_speeding_up_keeps_its_bars_on_its_downbeats_to_either_end(drift):
+    """The band from 1 - drift to 1 + drift of 96 BPM over 30 s: at 0.1 its bars within 13 ms of the band's
+    after the first. At 0.15 (about 1 % a beat, as a real drifting record, drascula-track26, 86 -> 105) its
+    beats are found within 2 ms, but ``beats._smoothed`` takes a beat off the line through its nine by the ramp
+    alone for one astray and puts it on a line through far neighbours (up to 116 ms off), and ``_steady_ends``
+    drops the ends the line through the eight before does not predict (bar lines then laid steadily from the
+    rest: 0.35 s off). Reading the curve a drift bends them into mended this and cost a steady take's last bar
+    9 ms: not kept."""
+    import band
+
+    played = band.play(96, 4, 30.0, band.Band(drift=drift))
+    lines, _, _ = song_map.grid_of(played.audio, SR)
+    truth = np.array(played.bars)
+    # The first bar line is laid from the rest: the tracker hears no beat at the song's very first sample.
+    off = np.abs(np.array(lines[1:])[:, None] - truth[None, :]).min(axis=1)
+    assert len(lines) == len(truth) and off.max() <= 0.03, (lines, truth)
+
+
 def test_a_drifting_band_under_noise_is_counted_once_its_bpm_is_typed():
     """The band drifting 75 -> 115 BPM under noise: alone its beat repeats too weakly to be believed (no bars);
     typed 96, its beats are played at that tempo and believed (``beats.TOLD_CONFIDENCE``). Before, the typed
@@ -500,7 +522,7 @@ def test_a_drifting_band_under_noise_is_counted_once_its_bpm_is_typed():
     song = (played.audio / np.abs(played.audio).max() + 0.4 * noise).astype(np.float32)
     assert song_map.grid_of(song, SR) == ([], None, None)
     lines, _, tempo = song_map.grid_of(song, SR, None, 96)
-    assert tempo is not None and tempo.bpm == pytest.approx(96, rel=0.03), tempo
+    assert tempo is not None and tempo.bpm == pytest.approx(96, rel=beats.OCTAVE_REACH), tempo  # played at it
     # The middle bars on the band's (the ends of a drift this steep are the map's known weakness).
     off = np.abs(np.array(lines[3:7])[:, None] - np.array(played.bars)[None, :]).min(axis=1)
     assert off.max() <= 0.08, (lines, played.bars)
