@@ -287,8 +287,8 @@ def test_every_number_typed_out_of_range_gets_the_apis_words_and_nothing_runs(ta
         desk.wait_for_function(NOTED, arg=[selector, words])
         assert desk.locator(selector).evaluate(SHOWN) == words, (tab, param)
         if i == 0 and "loads on first use" in desk.locator("#studio-status").inner_text():
-            # The status line's timer ticks while the model is not loaded; its event took Gradio's own
-            # mark away (issue 22: the words went after 3 s). The field keeps them.
+            # A press wakes the status line's timer while the model is not loaded; its event took Gradio's
+            # own mark away (issue 22: the words went after 3 s). The field keeps them.
             with desk.expect_response(lambda r: "/run/predict" in r.url):
                 pass
             assert desk.locator(selector).evaluate(SHOWN) == words, (tab, param, "after the status tick")
