@@ -56,16 +56,17 @@ def build_ui() -> gr.Blocks:
         gr.Markdown(status.header(), elem_id="studio-header")
         line = gr.Markdown(studio_words.STATUS_CHECKING, elem_id="studio-status")
         timer = gr.Timer(3.0)
-        widgets.pace_stamp(timer)  # before the tabs: their cost and pace lines follow it
+        stamp = widgets.pace_stamp(timer, status.phase)  # before the tabs: their cost and pace lines follow it
         panel = my_takes.build()  # collapsed, above the tabs: a phone finds it without scrolling
         # "wrap": on a phone Gradio would hide the tabs that do not fit behind an unlabeled "…" menu.
         with gr.Tabs(elem_id="studio-tabs", overflow_behavior="wrap") as all_tabs:
             music = [build(variant) for build in (generate_page.build, tabs.cover_tab, tabs.extend_tab, tabs.edit_tab)]
             tabs.lyrics_tab(demo, music[0], all_tabs)
-        for trigger in (demo.load, timer.tick):
-            shown = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+        shown = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+        for trigger in (demo.load, timer.tick, stamp.change):
             trigger(status.studio_status, None, [line, timer], **shown)
         for tab in music:
+            tab.form.button.click(status.woken, None, timer, **shown)  # a press may start the build
             for name, run in tabs.wire_music(demo, tab).items():  # its own takes, then its variations
                 my_takes.keep_after(run, tab.form.result.meta, panel, name)
         used = tabs.wire_across(music, all_tabs)

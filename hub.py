@@ -44,6 +44,12 @@ def reachable(repo: str, wait: float = 0.0) -> bool | None:
         return _reach["ok"]
 
 
+def asking() -> bool:
+    """Whether the Hub is being asked now (``reachable``'s answer may change in a moment)."""
+    with _reach_lock:
+        return bool(_reach["probing"])
+
+
 def _probe(repo: str, done: threading.Event) -> None:
     from huggingface_hub import HfApi
 

@@ -13,6 +13,7 @@ import gpu
 import hub
 import models
 import pace
+import runs
 import studio_words
 import tooltips as tips
 
@@ -100,4 +101,26 @@ def studio_status() -> tuple[str, Any]:
     for kind, error in warmup["errors"].items():
         if not (kind == "music" and state["state"] == "failed"):  # said above already
             text += studio_words.STATUS_WARM_FAILED.format(what=f"{kind} model", error=error)
-    return text, gr.Timer(active=state["state"] != "ready" or warmup["running"])
+    return text, gr.Timer(active=moving(state, warmup))
+
+
+def moving(state: dict[str, Any], warmup: dict[str, Any]) -> bool:
+    """Whether the line changes on its own soon, so its timer ticks: a build or the warm-up under way, the
+    Hub being asked, a run that may start a build. Otherwise nothing changes until someone acts: an idle page
+    polled every 3 s cost the server 40 requests a minute (``tools/bench_idle.py``); the page's stamp
+    (``phase``) and its own presses (``woken``) start the timer again."""
+    if state["state"] == "loading" or warmup["running"]:
+        return True
+    return state["state"] != "ready" and (runs.active() > 0 or hub.asking())
+
+
+def woken() -> Any:
+    """A press on this page: the timer ticks until the press has had its say (``moving``)."""
+    return gr.Timer(active=True)
+
+
+def phase() -> str:
+    """What the status line says, less its clocks: the page asks the line again when this changes (its pace
+    stamp, ``widgets.pace_stamp``), so a build another visitor started is said without a timer ticking."""
+    state, warmup = backend.load_state(), gpu.warmup_state()
+    return ":".join([state["state"], str(warmup["running"]), *sorted(warmup["errors"])])

@@ -372,27 +372,32 @@ def _page_stamp() -> gr.Textbox | None:
     return _stamp[1]
 
 
-def _stamp_now() -> str:
+def _stamp_now(phase: Callable[[], str]) -> str:
     """What the cost lines depend on besides their fields: the build under way, which models are
-    built (a press may build one later), the pace."""
+    built (a press may build one later), the pace; and ``phase``, the status line's."""
     built = "".join("1" if pace_phases.built(kind) else "0" for kind in ("music", "planner", "lyrics"))
-    return f"{gpu.warmup_state()['running']}:{built}:{pace.changes()}"
+    return f"{gpu.warmup_state()['running']}:{built}:{pace.changes()}:{phase()}"
 
 
-def pace_stamp(starting: gr.Timer) -> gr.Textbox:
+def pace_stamp(starting: gr.Timer, phase: Callable[[], str]) -> gr.Textbox:
     """The page's pace stamp: it changes when the start-up build ends (asked at each tick of the
-    status line's timer, ``starting``, which ticks while it runs) and when the pace changes (asked
-    every ``PACE_POLL_S``); every cost line and pace line built after it is refreshed on its change."""
+    status line's timer, ``starting``, which ticks while it runs), when the pace changes or ``phase``
+    does (asked every ``PACE_POLL_S``); every cost line and pace line built after it is refreshed on its
+    change, and the status line is asked again on it (``app``)."""
     from gradio.context import Context
 
     global _stamp
     # Drawn but hidden: the page fires a component's change only where it is drawn (a gr.State's
     # change, answered to an instant event, never reached the page).
-    stamp = gr.Textbox(_stamp_now(), visible="hidden", interactive=False, elem_id="pace-stamp", container=False)
+    stamp = gr.Textbox(_stamp_now(phase), visible="hidden", interactive=False, elem_id="pace-stamp", container=False)
     _stamp = (Context.root_block, stamp)
     polled = gr.Timer(PACE_POLL_S)
+
+    def _stamp_asked() -> str:
+        return _stamp_now(phase)
+
     for trigger in (starting.tick, polled.tick):
-        trigger(_stamp_now, None, stamp, queue=False, api_visibility="private", show_progress="hidden")
+        trigger(_stamp_asked, None, stamp, queue=False, api_visibility="private", show_progress="hidden")
     return stamp
 
 

@@ -6,6 +6,7 @@ there is none. Screenshots go to ``test-screenshots/issue22/`` (where asked for:
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -286,8 +287,8 @@ def test_every_number_typed_out_of_range_gets_the_apis_words_and_nothing_runs(ta
         desk.wait_for_function(NOTED, arg=[selector, words])
         assert desk.locator(selector).evaluate(SHOWN) == words, (tab, param)
         if i == 0 and "loads on first use" in desk.locator("#studio-status").inner_text():
-            # The status line's timer ticks while the model is not loaded; its event took Gradio's own
-            # mark away (issue 22: the words went after 3 s). The field keeps them.
+            # A press wakes the status line's timer while the model is not loaded; its event took Gradio's
+            # own mark away (issue 22: the words went after 3 s). The field keeps them.
             with desk.expect_response(lambda r: "/run/predict" in r.url):
                 pass
             assert desk.locator(selector).evaluate(SHOWN) == words, (tab, param, "after the status tick")
@@ -708,3 +709,44 @@ def test_a_loop_chosen_in_advanced_settings_plays_round_from_its_own_wav(desk):
     loop.click()
     desk.get_by_role("option", name="Off").click()
     desk.wait_for_function("() => !document.querySelector('#gen-duration input[type=number]').disabled")
+
+
+def test_a_page_left_open_asks_the_server_only_for_its_pace(browser, site):  # noqa: F811
+    """An open page nobody touches, the model not built yet (nothing is happening): over ten minutes of the
+    page's own clock (Playwright's, run forward) the status line is not asked again after the load (but for
+    a stale stamp's correction), and the pace stamp once every ``PACE_POLL_S``. Its 3 s timer ticked there for as long as the page stayed open, two
+    requests a tick (40 a minute, ``tools/bench_idle.py``)."""
+    import httpx
+
+    import studio_words
+    import widgets
+
+    backend.reset_backend()  # cold: the timer ticked while the model was not built
+    names = {d["id"]: d.get("api_name") for d in httpx.get(site + "config").json()["dependencies"]}
+    asked: list[str] = []
+
+    def noted(request) -> None:
+        if request.url.endswith("/run/predict"):
+            asked.append(names.get(json.loads(request.post_data)["fn_index"]))
+
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    try:  # a context of its own: its fake clock stays with it
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.clock.install()
+        page.on("request", noted)
+        page.goto(site)
+        page.locator("#studio-status").filter(has_not_text=studio_words.STATUS_CHECKING).wait_for()
+        assert "loads on first use" in page.locator("#studio-status").inner_text()
+        loaded = len(asked)
+        page.clock.run_for(600_000)
+        # Every request the timers sent is reported before the next one the page sends: this one.
+        with page.expect_request(lambda r: r.url.endswith("/robots.txt")):
+            page.evaluate("() => fetch('/robots.txt')")
+        idle = collections.Counter(asked[loaded:])
+    finally:
+        context.close()
+    # Once at most: where the stamp the page came with was older than the pace, its first poll corrects it.
+    asked_by = lambda word: sum(n for name, n in idle.items() if word in str(name))  # noqa: E731 (api_name_1 …)
+    assert asked_by("studio_status") <= 1, idle
+    assert 0 < asked_by("stamp") <= 600 / widgets.PACE_POLL_S + 1, idle
