@@ -67,28 +67,13 @@ def build() -> Choice:
     return Choice(change, note, part, add_parts)
 
 
-def repaint_controls() -> tuple[gr.Dropdown, gr.Slider]:
-    """Upstream's ``repaint_mode`` and ``repaint_strength``, its default first."""
-    with gr.Row():
-        # Lenient as the parts' fields are: Gradio's own check answered an API value the choices lack
-        # with a bare 400 ("Value: Balanced is not in the list of choices"), not on its field.
-        way = widgets.lenient(
-            gr.Dropdown(
-                list(preparing.REPAINT_MODES),
-                label="Repaint mode",
-                info=tips.REPAINT_MODE,
-                elem_id="edit-repaint",
-            )
-        )
-        amount = widgets.lenient_slider(
-            0.0,
-            1.0,
-            step=0.05,
-            label="Repaint strength",
-            info=tips.REPAINT_STRENGTH,
-            elem_id="edit-repaint-strength",
-        )
-    return way, amount
+def repaint_mode() -> gr.Dropdown:
+    """Upstream's ``repaint_mode``, its default first (its strength beside it: ``form_fields.placed``)."""
+    # Lenient as the parts' fields are: Gradio's own check answered an API value the choices lack
+    # with a bare 400 ("Value: Balanced is not in the list of choices"), not on its field.
+    return widgets.lenient(
+        gr.Dropdown(list(preparing.REPAINT_MODES), label="Repaint mode", info=tips.REPAINT_MODE, elem_id="edit-repaint")
+    )
 
 
 class Shown(NamedTuple):

@@ -95,14 +95,7 @@ def cover_tab(variant: Any) -> MusicTab:
             source, info, _ = form_fields.song_input("cover")
             described = form_fields.describe_button("cover")
             prompt = gr.Textbox("", label="New style", info=tips.COVER_CAPTION, lines=2, elem_id="cover-prompt")
-            strength = widgets.lenient_slider(
-                0.0,
-                1.0,
-                step=0.05,
-                label="Cover strength",
-                info=tips.COVER_STRENGTH,
-                elem_id="cover-strength",
-            )
+            strength = form_fields.placed("audio_cover_strength", "cover")
             with gr.Accordion("Advanced settings", open=False, elem_id="cover-advanced"):
                 lyrics = gr.Textbox(
                     "", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6, elem_id="cover-lyrics"
@@ -199,7 +192,8 @@ def edit_tab(variant: Any) -> MusicTab:
                 "", label="New words for the region", info=tips.EDIT_LYRICS, lines=4, elem_id="edit-lyrics"
             )
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
-                way, strength = edit_fields.repaint_controls()
+                with gr.Row():
+                    way, strength = edit_fields.repaint_mode(), form_fields.placed("repaint_strength", "edit")
                 more = form_fields.song_settings("edit", variant)
         with form.column:
             variation = variation_row.build("edit")

@@ -631,8 +631,13 @@ def test_a_declared_parameters_help_and_field_are_its_declarations_alone():
     import tooltips
 
     helps = {name for name, words in vars(tooltips).items() if any(words == p.help for p in parameters.DECLARED)}
-    tails = [(getattr(p, "page", "") or p.name).replace("_", "-") for p in parameters.DECLARED]
-    ids = {f"{prefix}-{tail}" for prefix in ("gen", "cover", "extend", "edit", "{}") for tail in tails}
+    # Each by the tabs of the modes that take it (Cover's start, ``#cover-start``, is not Edit's region start).
+    prefixes = {"generate": "gen", "cover": "cover", "extend": "extend", "edit": "edit"}
+    ids = {
+        f"{prefix}-{(p.page or p.name).replace('_', '-')}"
+        for p in parameters.DECLARED
+        for prefix in ("{}", *(prefixes[mode] for mode in p.modes))
+    }
     found = []
     for path in sorted(ROOT.glob("*.py")):
         if path.name == "parameters.py":
