@@ -201,21 +201,27 @@ def edit_tab(variant: Any) -> MusicTab:
         regions = demo_examples("edit", examples.EDIT, [source, start, end, prompt, lyrics])
         adding = demo_examples("edit_part", examples.EDIT_PARTS, [source, choice.change, choice.part, prompt])
     adding.dataset.visible, adding.dataset.headers = False, ["Song", "What to change", "Which part", "Style"]
-    shown = [
+    music_box, lora_box = more.boxes
+    shown = edit_fields.Shown(
         region,
         hint,
         prompt,
         lyrics,
         way,
         strength,
-        more.declared["inference_steps"],
-        more.declared["guidance_scale"],
-        more.declared["dcw"],
-        form.button,
-        *more.boxes,
-    ]
-    shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset, picker.column, picker.lines, bars]
-    edit_fields.wire(choice, variant, edit_fields.Shown(*shown), wave, start, end, (picker, source))
+        **{name: more.declared[name] for name in edit_fields.OWN},  # steps, guidance, DCW: a part's the base's
+        button=form.button,
+        music=music_box,
+        lora_box=lora_box,
+        lora=more.lora[0],
+        preset=more.lora_preset,
+        region_examples=regions.dataset,
+        part_examples=adding.dataset,
+        words=picker.column,
+        lines=picker.lines,
+        bars=bars,
+    )
+    edit_fields.wire(choice, variant, shown, wave, start, end, (picker, source))
     edit_fields.wire_bar_one(first, wave, more.music, (bars, start, end))
     _new_song_new_bar_one(source, first)
     reading = ([source, start, end, choice.change, first], [info, *more.music, wave])
