@@ -399,10 +399,10 @@ NOT_RECORDS = {
     "waveform": {"bars", "sections"},
     "song_map": {"sections"},
 }
-# Reads of a record not yet through its type: a loop's entry as ``song_map.looped`` takes it (a dict: its
-# callers, ``test_in_time`` among them, hand it one). Typed since issue 80: the digest that binds a song sent
-# back to its take (``records.Take.bound_to``), a record's loop (``records.LoopSaid``).
-NOT_YET_TYPED = {"song_map": {"bars"}}
+# Reads of a record not yet through its type: none. Typed since issue 80: the digest that binds a song sent
+# back to its take (``records.Take.bound_to``), a record's loop (``records.LoopSaid``), a loop as its map reads
+# it (``song_map.Looping``: a ``music_request.Loop`` or a ``records.LoopSaid``).
+NOT_YET_TYPED: dict[str, set[str]] = {}
 
 
 def result_reads(tree: ast.Module) -> list[tuple[int, str]]:
