@@ -72,13 +72,11 @@ MCP_FIELDS = {
     "batch_size": "How many takes in one go, each with its own seed (the next number).",
     "inference_steps": "Denoising steps: more are slower and finer.",
     "extend_seconds": "How much new music to add at the end, in seconds.",
-    "lora_scale": "How strongly the LoRA colours the result: 0 not at all, 1 as trained.",
     "src_audio": "The song: the URL of a take this studio made for you, or of a file you uploaded to it "
     "(POST /gradio_api/upload).",
     "auto_length": "With think on: the planner chooses the length, and audio_duration is not used.",
     "repainting_start": "Start of the stretch to make again, in seconds from the song's start.",
     "repainting_end": "End of the stretch, in seconds from the song's start.",
-    "repaint_strength": "With repaint_mode balanced: 0 keeps the stretch close to the song around it, 1 lets it go free.",
     "take": "Which take of the record, counted from 1.",
     "record": "The record a music tool returned (its last value), as the JSON text it came in or as an object.",
     "morph": "Morph instead of a new rendition: the song itself moves from what it is (morph_prompt, morph_lyrics) to "
@@ -197,10 +195,6 @@ PAGE_WORDS = {
     "rewrite_caption": tips.THINK_CAPTION,
     "plan": tips.PLAN,
     "loudness": tips.LOUDNESS,
-    "cfg_interval_start": tips.GUIDANCE_INTERVAL,
-    "cfg_interval_end": tips.GUIDANCE_INTERVAL,
-    "audio_cover_strength": tips.COVER_STRENGTH,
-    "cover_noise_strength": tips.COVER_NOISE,
     "morph_prompt": tips.MORPH_STYLE,
     "morph_lyrics": tips.MORPH_LYRICS,
     "change": tips.CHANGE,
@@ -235,22 +229,16 @@ TOOL_WORDS = {
 
 def ranges() -> dict[str, tuple[Any, ...]]:
     """Each numeric parameter's range as the studio checks it: (low, high) or (low, high, unit)."""
-    share, takes = checks.SHARE_RANGE, (1, checks.MAX_TAKES)
+    takes = (1, checks.MAX_TAKES)
     return {
         "audio_duration": (audio.MIN_SECONDS, audio.MAX_SECONDS, " s"),
         "bpm": plan_format.BPM_RANGE,
         "batch_size": takes,
         "count": takes,
         "take": takes,
-        "lora_scale": checks.LORA_SCALE_RANGE,
         "loudness": (*checks.LUFS_RANGE, " LUFS"),
         "extend_seconds": (*checks.EXTEND_RANGE, " s"),
         "amount": variations.AMOUNT_RANGE,
-        "audio_cover_strength": share,
-        "cover_noise_strength": share,
-        "repaint_strength": share,
-        "cfg_interval_start": share,
-        "cfg_interval_end": share,
         "temperature": lyrics.TEMPERATURE_RANGE,
         **parameters.ranges(),
     }

@@ -365,16 +365,6 @@ def seeds_for(base: int, takes: int) -> list[int]:
     return [(start + i) % (MAX_SEED + 1) for i in range(takes)]
 
 
-def check_interval(start: Any, end: Any) -> dict[str, float]:
-    """Upstream's guidance interval (``cfg_interval_start``, ``cfg_interval_end``): two times from 0 to 1,
-    the first no later than the second; each refusal names its end."""
-    with about("cfg_interval_start"):
-        low = in_range(start, "Guidance from", *SHARE_RANGE)
-    with about("cfg_interval_end"):
-        high = in_range(end, "Guidance until", low, SHARE_RANGE[1])
-    return {"cfg_interval_start": low, "cfg_interval_end": high}
-
-
 def check_switch(value: Any, name: str = "Think") -> bool:
     """An on/off value: true or false, 1 or 0 (as a number or as text); anything else is refused."""
     if isinstance(value, bool):

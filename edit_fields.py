@@ -14,6 +14,7 @@ import audio
 import base_model
 import edit_lines
 import models
+import parameters
 import part_tasks
 import preparing
 import tooltips as tips
@@ -67,28 +68,17 @@ def build() -> Choice:
     return Choice(change, note, part, add_parts)
 
 
-def repaint_controls() -> tuple[gr.Dropdown, gr.Slider]:
-    """Upstream's ``repaint_mode`` and ``repaint_strength``, its default first."""
-    with gr.Row():
-        # Lenient as the parts' fields are: Gradio's own check answered an API value the choices lack
-        # with a bare 400 ("Value: Balanced is not in the list of choices"), not on its field.
-        way = widgets.lenient(
-            gr.Dropdown(
-                list(preparing.REPAINT_MODES),
-                label="Repaint mode",
-                info=tips.REPAINT_MODE,
-                elem_id="edit-repaint",
-            )
-        )
-        amount = widgets.lenient_slider(
-            0.0,
-            1.0,
-            step=0.05,
-            label="Repaint strength",
-            info=tips.REPAINT_STRENGTH,
-            elem_id="edit-repaint-strength",
-        )
-    return way, amount
+def repaint_mode() -> gr.Dropdown:
+    """Upstream's ``repaint_mode``, its default first (its strength beside it: ``form_fields.placed``)."""
+    # Lenient as the parts' fields are: Gradio's own check answered an API value the choices lack
+    # with a bare 400 ("Value: Balanced is not in the list of choices"), not on its field.
+    return widgets.lenient(
+        gr.Dropdown(list(preparing.REPAINT_MODES), label="Repaint mode", info=tips.REPAINT_MODE, elem_id="edit-repaint")
+    )
+
+
+# Edit's declared parameters whose default is the model's own (``parameters.Param.own``), by the preparer's names.
+OWN = tuple(p.name for p in parameters.declared("edit") if p.own)
 
 
 class Shown(NamedTuple):
@@ -100,9 +90,11 @@ class Shown(NamedTuple):
     lyrics: gr.Textbox
     way: gr.Dropdown
     strength: gr.Slider
-    steps: gr.Slider
-    guidance: gr.Slider
-    dcw: gr.Checkbox  # the default of the model that makes the change (the base's for a part: off)
+    # The declared parameters with a model's own (``OWN``: steps, guidance, DCW), each set to the own of the model
+    # that makes the change (the base's for a part: DCW off).
+    inference_steps: gr.Slider
+    guidance_scale: gr.Slider
+    dcw: gr.Checkbox
     button: gr.Button
     music: gr.Column  # BPM, key, metre and the tempo buttons: auto for a part added or taken out
     lora_box: gr.Column  # a LoRA is refused with a part (made for the SFT model)
@@ -117,10 +109,11 @@ class Shown(NamedTuple):
 
 def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
     """What the page shows for a choice and part: the note, the part, the parts to add, then ``Shown``'s
-    fields in its order; steps, guidance and DCW are the defaults of the model that makes the change (the
-    base for a part: guided and without DCW, though a turbo studio's own is neither). A part hides what it does not use: the region, its
-    examples and its highlight (``waveform.FOR_CHOICE_JS``), repainting, tempo, key and metre where
-    upstream sets them to auto (added or taken out), and the LoRA, emptied (it would be refused)."""
+    fields in its order; the declared parameters with a model's own (``OWN``: steps, guidance, DCW) are the own
+    of the model that makes the change (the base for a part: guided and without DCW, though a turbo studio's
+    own is neither). A part hides what it does not use: the region, its examples and its highlight
+    (``waveform.FOR_CHOICE_JS``), repainting, tempo, key and metre where upstream sets them to auto (added or
+    taken out), and the LoRA, emptied (it would be refused)."""
     base = models.VARIANTS[models.BASE_VARIANT]
 
     def show(change: str, part: str, adding: Any = None) -> tuple[Any, ...]:
@@ -128,34 +121,30 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
         sung = part_tasks.sung(change, part, adding)
         style = STYLE_LABELS.get(change)
         words = change if sung else "region"
+        makes = variant if region else base
+        fields = {
+            "prompt": gr.update(visible=style is not None, label=style or STYLE_LABELS["region"]),
+            "lyrics": gr.update(
+                visible=region or sung,
+                label=LYRICS_LABELS.get(words, LYRICS_LABELS["region"]),
+                info=tips.PART_LYRICS if sung else tips.EDIT_LYRICS,
+            ),
+            **{name: gr.update(value=getattr(makes, parameters.PARAMS[name].own)) for name in OWN},
+            "button": gr.update(value=BUTTONS.get(change, BUTTONS["region"])),
+            "music": gr.update(visible=change in ("region", "complete")),
+            "lora": gr.update() if region else gr.update(value=None),
+            "preset": gr.update() if region else gr.update(value=""),
+            "part_examples": gr.update(visible=not region),
+            "lines": gr.update() if region else gr.update(value=[]),
+            "bars": gr.update(visible=True) if region else gr.update(visible=False, value=""),
+        }
         return (
             # Said again at each choice: the base found missing, or failed to build, since the page was made.
             gr.update(value=base_model.note(), visible=base_model.trouble() is not None or not region),
             gr.update(visible=change in ("add", "extract")),
             gr.update(visible=change == "complete"),
-            gr.update(visible=region),
-            gr.update(visible=region),
-            gr.update(visible=style is not None, label=style or STYLE_LABELS["region"]),
-            gr.update(
-                visible=region or sung,
-                label=LYRICS_LABELS.get(words, LYRICS_LABELS["region"]),
-                info=tips.PART_LYRICS if sung else tips.EDIT_LYRICS,
-            ),
-            gr.update(visible=region),
-            gr.update(visible=region),
-            gr.update(value=variant.steps if region else base.steps),
-            gr.update(value=variant.guidance if region else base.guidance),
-            gr.update(value=variant.dcw if region else base.dcw),
-            gr.update(value=BUTTONS.get(change, BUTTONS["region"])),
-            gr.update(visible=change in ("region", "complete")),
-            gr.update(visible=region),
-            gr.update() if region else gr.update(value=None),
-            gr.update() if region else gr.update(value=""),
-            gr.update(visible=region),
-            gr.update(visible=not region),
-            gr.update(visible=region),
-            gr.update() if region else gr.update(value=[]),
-            gr.update(visible=True) if region else gr.update(visible=False, value=""),
+            # The rest a region's alone (the region, its hint, repainting, the LoRA, its examples, the words).
+            *(fields.get(name) or gr.update(visible=region) for name in Shown._fields),
         )
 
     return show

@@ -159,13 +159,7 @@ def lora_controls(prefix: str, variant: str | None = None) -> tuple[gr.File, gr.
                 elem_classes=["compact-drop"],
             )
         )
-        scale = widgets.lenient_slider(
-            *checks.LORA_SCALE_RANGE,
-            step=0.05,
-            label="LoRA strength",
-            info=tips.LORA_SCALE,
-            elem_id=f"{prefix}-lora-scale",
-        )
+        scale = placed("lora_scale", prefix)
     note = gr.Markdown(tips.LORA, elem_classes=["hint"], elem_id=f"{prefix}-lora-note")
     # Checked on arrival, as every upload is: a file that is no LoRA is named now, not at the press.
     lora.change(
@@ -191,7 +185,13 @@ def _of(mode: str, group: str) -> list[parameters.Param]:
     return [p for p in parameters.DECLARED if mode in p.modes and p.group == group]
 
 
-def field(p: parameters.Param, prefix: str, variant: models.Variant) -> Any:
+def placed(name: str, prefix: str, variant: models.Variant | None = None) -> Any:
+    """The field of a declared parameter its tab places among its own (group "placed": Cover's strengths, the
+    guidance interval, the LoRA's strength, Edit's repaint strength), made from its declaration (``field``)."""
+    return field(parameters.PARAMS[name], prefix, variant)
+
+
+def field(p: parameters.Param, prefix: str, variant: models.Variant | None) -> Any:
     """A declared parameter's field: a slider over its span (a number box where ``field`` says so, a switch
     where it has no span), its label and help, its id ``#<prefix>-<page or name>``; its first value is the
     preparer's default (``widgets.start_at_defaults``), or ``variant``'s own where the model decides it (DCW:
@@ -347,24 +347,9 @@ def song_settings(mode: str, variant: models.Variant, reference: bool = False) -
     )
 
 
-def guidance_interval(prefix: str) -> dict[str, gr.Slider]:
-    """Upstream's guidance interval (``cfg_interval_start``, ``cfg_interval_end``), by the preparer's names."""
-    with gr.Row():
-        low, high = (
-            # Its first values are the preparer's defaults (``widgets.start_at_defaults``), its range the check's.
-            widgets.lenient_slider(
-                *checks.SHARE_RANGE, step=0.05, label=label, info=tips.GUIDANCE_INTERVAL, elem_id=f"{prefix}-{name}"
-            )
-            for name, label in (("cfg-from", "Guidance from t"), ("cfg-until", "Guidance until t"))
-        )
-    return {"cfg_interval_start": low, "cfg_interval_end": high}
-
-
 def cover_start_slider() -> gr.Slider:
     """Cover's ``cover_noise_strength``: 0 (upstream's API default) starts from noise."""
-    return widgets.lenient_slider(
-        0.0, 1.0, step=0.05, label="Start from the song", info=tips.COVER_NOISE, elem_id="cover-start"
-    )
+    return placed("cover_noise_strength", "cover")
 
 
 def morph_controls(unused: dict[str, Any]) -> tuple[gr.Checkbox, gr.Textbox, gr.Textbox]:

@@ -109,7 +109,8 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         widgets.lenient_slider, 1, checks.MAX_TAKES, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes"
     )
     sampling = form_fields.sampling_controls("generate", "gen", variant, batch_size=takes)
-    interval = form_fields.guidance_interval("gen")
+    with gr.Row():  # upstream's guidance interval, its two ends side by side
+        interval = {name: form_fields.placed(name, "gen") for name in ("cfg_interval_start", "cfg_interval_end")}
     reference = form_fields.reference_input("gen")
     record = widgets.any_file(
         gr.File(

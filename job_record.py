@@ -10,10 +10,7 @@ from typing import Any
 import base_model
 import checks
 import parameters
-from music_request import Call, Job, MusicRequest, PlanArgs
-
-# Upstream's guidance interval, as a record names its ends.
-INTERVAL = ("cfg_interval_start", "cfg_interval_end")
+from music_request import Job, MusicRequest, PlanArgs
 
 
 def of(job: Job, source_latents: str | None = None) -> dict[str, Any]:
@@ -49,35 +46,25 @@ def _said(request: MusicRequest, latents: str | None) -> dict[str, Any]:
 
 
 def _mode_said(request: MusicRequest) -> dict[str, Any]:
-    """What a mode records of its own call: Think's part (Generate), a cover's strength and start or its
-    morph, an Edit's region or part, a take's morph."""
+    """What a mode records of its own call: Think's part (Generate), whether a cover is a morph, an Edit's
+    region or part, a take's morph (the declared parameters: ``parameters.recorded``)."""
     call, plan = request.render.pipeline, think_asked(request)
     if request.mode == "generate":
         thought = (
             {} if plan is None else {"rewrite_caption": plan.rewrite_caption, "plan_given": plan.given is not None}
         )
-        # Upstream's guidance interval, where it is not the whole schedule (a record without one: [0, 1]).
-        interval = (call.cfg_interval_start, call.cfg_interval_end)
-        whole = interval == (Call.cfg_interval_start, Call.cfg_interval_end)
-        within = {} if whole else dict(zip(INTERVAL, interval, strict=True))
         looped = {} if request.loop is None else {"loop_bars": request.loop.bars}
-        return {"think": plan is not None or request.plan_skipped is not None, **thought, **within, **looped}
+        return {"think": plan is not None or request.plan_skipped is not None, **thought, **looped}
     if request.mode == "cover" and call.morph:
         return {"morph": True, "morph_prompt": call.morph_prompt, "morph_lyrics": call.morph_lyrics}
     if request.mode == "cover":
-        cover = {"audio_cover_strength": call.audio_cover_strength}
-        return {"morph": False, **cover, "cover_noise_strength": call.cover_noise_strength}
+        return {"morph": False}
     if request.mode == "edit" and call.task_type in base_model.TASKS:
         change = next(key for key, task in base_model.CHANGES.items() if task == call.task_type)
         return {"change": change, "part": call.track_name, "add_parts": call.complete_track_classes}
     if request.mode == "edit":
         region = {"repainting_start": call.repainting_start, "repainting_end": call.repainting_end}
-        return {
-            "change": "region",
-            **region,
-            "repaint_mode": call.repaint_mode,
-            "repaint_strength": call.repaint_strength,
-        }
+        return {"change": "region", **region, "repaint_mode": call.repaint_mode}
     if request.mode == "morph":  # upstream skips its planner for a text2music morph: the song is the take's
         described = {"prompt": call.morph_prompt, "lyrics": call.morph_lyrics}
         return {"think": False, "morph": {"of": request.notes.morph_of, **described}}
@@ -104,9 +91,7 @@ def _noted(job: Job) -> dict[str, Any]:
     said |= {"reference_audio": notes.reference_audio} if whole else {}
     said |= {} if notes.voice is None else {"reference": notes.voice}
     said |= {"loudness": finish.lufs or checks.LOUDNESS_OFF} if whole else {}
-    declared = parameters.recorded(request.render.pipeline, finish)  # each where not its default
-    # A morph runs without the step correction (``flow_edit``): its record holds none.
-    said |= {name: value for name, value in declared.items() if not (name == "dcw" and request.render.pipeline.morph)}
+    said |= parameters.recorded(request.mode, request.render.pipeline, finish)  # each where not its default
     said |= {"lock_to_grid": True} if request.lock else {}
     longest = (plan := think_asked(request)) and plan.longest
     said |= {} if longest is None else {"longest": longest}

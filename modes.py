@@ -39,12 +39,10 @@ import voice
 from checks import (
     EXTEND_RANGE,
     INSTRUMENTAL_TAG,
-    SHARE_RANGE,
     InputError,
     about,
     as_number,
     check_format,
-    check_interval,
     check_length,
     check_switch,
     check_takes,
@@ -125,7 +123,7 @@ def prepare_generate(a: Asked) -> Job:
     finishing = parameters.finish(a)
     locking = _lock(a.lock_to_grid, music["bpm"], thinking)
     longest = duration if duration is not None else audio.MAX_SECONDS
-    sampling = check_interval(a.cfg_interval_start, a.cfg_interval_end) | parameters.to_call(a, variant)
+    sampling = parameters.to_call(a, variant)
     words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
     request = MusicRequest("generate", Render(call, seeds, adapter), longest, fmt, lock=locking, notes=lent)
@@ -151,10 +149,6 @@ def prepare_cover(a: Asked) -> Job:
     now; words left out: a take's own) toward ``prompt`` and ``lyrics``, keeping its structure (cover
     strength and start unused)."""
     render, fmt = preparing.common(a, need_text="cover")
-    with about("audio_cover_strength"):
-        strength = in_range(a.audio_cover_strength, "Cover strength", *SHARE_RANGE)
-    with about("cover_noise_strength"):
-        closeness = in_range(a.cover_noise_strength, "Start from the song", *SHARE_RANGE)
     finishing = parameters.finish(a)
     morphing = preparing.check_morph(a.morph, a.morph_prompt, a.morph_lyrics, a.src_audio)
     source = preparing.source(a.src_audio)
@@ -167,8 +161,6 @@ def prepare_cover(a: Asked) -> Job:
         audio_duration=audio.seconds(source),
         src_audio=preparing.model_input(source),
         reference_audio=reference,
-        audio_cover_strength=strength,
-        cover_noise_strength=closeness,
         **morphing,
     )
     reference_name = Path(str(a.reference_audio)).name if reference is not None else None
@@ -256,9 +248,9 @@ def prepare_edit(a: Asked) -> Job:
     edit_bars.check_alone(bars, task is not None, edit_lines.given(lines, section))
     chosen = edit_lines.resolve(src_audio, lines, section, a.lyrics)
     a = a.but(lyrics=chosen.lyrics) if chosen is not None else a
-    # Checked whatever the change (a part does not use them): a bad value sent with a part is refused
-    # as with a region, never passed over in silence.
-    way, strength = preparing.check_repaint(a.repaint_mode, a.repaint_strength)
+    # Checked whatever the change (a part does not use it, nor the strength, which ``preparing.common`` checks
+    # for a part too): a bad value sent with a part is refused as with a region, never passed over in silence.
+    way = preparing.check_repaint_mode(a.repaint_mode)
     if task is not None:
         return part_tasks.prepare(task, a)
     render, fmt = preparing.common(a, need_text="edit")
@@ -272,7 +264,6 @@ def prepare_edit(a: Asked) -> Job:
         repainting_start=start,
         repainting_end=end,
         repaint_mode=way,
-        repaint_strength=strength,
     )
     notes = Notes(
         src_audio=Path(str(src_audio)).name,

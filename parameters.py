@@ -28,12 +28,16 @@ class Param:
     (``label`` set) also its page field (a slider over ``span`` by ``step``, a number box where ``field`` says
     so, or a switch where ``span`` is None; ``shown``: its label on the page where a refusal names it otherwise;
     ``page``: its id's tail where not its name's; ``group``: "finish" beside the loudness, "sampling" with the
-    output format), its help (the page's info and the agents' words), its check (in ``span``, or ``rule``
-    where a span alone does not say it), the model call's field (``call``; None: the finish's, or the seed,
-    which is each take's), the model's own value that None asks for (``own``: a ``models.Variant``
-    attribute), and the modes that take it (a mode that does not runs at its default or the model's own). What a press costs is no field: ``music_shape`` reads it from the model call (docs/design.md).
-    A record leaves out its default, so one without it reads as that; one records always held
-    (``kept``: the fades) stays in every record, as before its declaration."""
+    output format; "placed": where its tab puts it among its own fields, ``form_fields.placed``), its help (the
+    page's info and the agents' words; ``words``: the agents' where the page's speak of the page), its check (in
+    ``span``, or ``rule`` where a span alone does not say it; ``after``: the parameter it may not be below, the
+    guidance interval's end its start), the model call's field (``call``; None: the finish's, the seed, which
+    is each take's, or the LoRA's strength, the adapter's), the model's own value that None asks for (``own``: a
+    ``models.Variant`` attribute), and the modes that take it (a mode that does not runs at the call's default
+    or the model's own). What a press costs is no field: ``music_shape`` reads it from the model call
+    (docs/design.md). A record leaves out its default, so one without it reads as that; one records always held
+    (``kept``: the fades) stays in every record, as before its declaration; ``held``: the calls whose record
+    holds it at all (mode, call: a cover's strengths, not a morph's)."""
 
     name: str
     default: Any
@@ -52,6 +56,9 @@ class Param:
     rule: Callable[[Any, str, Any], Any] | None = None  # (value, label, variant) -> the value checked
     field: str = ""
     page: str = ""
+    words: str = ""
+    after: str = ""
+    held: Callable[[str, Any], bool] | None = None
 
     def check(self, value: Any, variant: Any = None) -> Any:
         """The value checked as the page's field checks it: in its span, a refusal naming its label. None (and
@@ -92,20 +99,15 @@ _PLAIN = [
     _p("audio_format", "wav", "str"),
     _p("reference_audio", None, "str | None"),
     _p("lora", None, "str | None"),
-    _p("lora_scale", 1.0, "float"),
     _p("think", None, "bool | None"),
     _p("auto_length", False, "bool"),
     _p("rewrite_caption", True, "bool"),
     _p("plan", "", "str | dict[str, Any]"),
     _p("loudness", checks.LOUDNESS_DEFAULT, "float | str"),
     _p("reference_take", None, "str | None"),
-    _p("cfg_interval_start", Call.cfg_interval_start, "float"),
-    _p("cfg_interval_end", Call.cfg_interval_end, "float"),
     _p("loop_bars", 0, "int"),
     _p("lock_to_grid", False, "bool"),
     _p("lora_preset", None, "str | None"),
-    _p("audio_cover_strength", 0.6, "float"),
-    _p("cover_noise_strength", 0.0, "float"),
     _p("morph", False, "bool"),
     _p("morph_prompt", "", "str"),
     _p("morph_lyrics", "", "str"),
@@ -118,7 +120,6 @@ _PLAIN = [
     _p("part", "vocals", "str"),
     _p("add_parts", ADD_FIRST, "list[str] | tuple[str, ...] | None"),
     _p("repaint_mode", Call.repaint_mode, "str"),
-    _p("repaint_strength", Call.repaint_strength, "float"),
     _p("lines", None, "list[int] | str | None"),
     _p("section", None, "str | int | None"),
 ]
@@ -126,6 +127,8 @@ _PLAIN = [
 # The model call's sampling, which every record has held: on the page beside the output format, by ids of
 # their own (``#gen-steps``, ``#cover-guidance``: the model's names for them).
 _SAMPLED: dict[str, Any] = {"group": "sampling", "kept": True}
+# The guidance interval upstream's call runs by default: the whole schedule.
+_WHOLE = (Call.cfg_interval_start, Call.cfg_interval_end)
 
 # The parameters every mode handles alike, each wholly here: page field, check, model call or finish, record.
 DECLARED = [
@@ -178,6 +181,79 @@ DECLARED = [
         )
     ),
     *(
+        # Upstream's guidance interval (``cfg_interval_start``, ``_end``), a record holding both ends where it is
+        # not the whole schedule (one without them: the whole), as before its declaration.
+        Param(
+            f"cfg_interval_{end}",
+            getattr(Call, f"cfg_interval_{end}"),
+            "float",
+            label,
+            tips.GUIDANCE_INTERVAL,
+            checks.SHARE_RANGE,
+            step=0.05,
+            call=f"cfg_interval_{end}",
+            modes=("generate",),
+            shown=f"{label} t",
+            group="placed",
+            page=page,
+            kept=True,
+            held=lambda _, call: (call.cfg_interval_start, call.cfg_interval_end) != _WHOLE,
+            after="cfg_interval_start" if end == "end" else "",
+        )
+        for end, label, page in (("start", "Guidance from", "cfg-from"), ("end", "Guidance until", "cfg-until"))
+    ),
+    *(
+        # Cover's strengths, every cover's record holding both (a morph's neither: it uses neither).
+        Param(
+            name,
+            default,
+            "float",
+            label,
+            words,
+            checks.SHARE_RANGE,
+            step=0.05,
+            call=name,
+            modes=("cover",),
+            group="placed",
+            page=page,
+            kept=True,
+            held=lambda mode, call: mode == "cover" and not call.morph,
+        )
+        for name, default, label, words, page in (
+            ("audio_cover_strength", 0.6, "Cover strength", tips.COVER_STRENGTH, "strength"),
+            ("cover_noise_strength", 0.0, "Start from the song", tips.COVER_NOISE, "start"),
+        )
+    ),
+    Param(
+        "repaint_strength",
+        Call.repaint_strength,
+        "float",
+        label="Repaint strength",
+        help=tips.REPAINT_STRENGTH,
+        words="With repaint_mode balanced: 0 keeps the stretch close to the song around it, 1 lets it go free.",
+        span=checks.SHARE_RANGE,
+        step=0.05,
+        call="repaint_strength",
+        modes=("edit",),
+        group="placed",
+        kept=True,
+        # A region's record holds it; a part's, which does not use it, does not (checked all the same).
+        held=lambda mode, call: mode == "edit" and call.task_type == "repaint",
+    ),
+    # The LoRA's strength is the adapter's (``preparing.check_lora``), its record the LoRA's (``job_record``).
+    Param(
+        "lora_scale",
+        1.0,
+        "float",
+        label="LoRA strength",
+        help=tips.LORA_SCALE,
+        words="How strongly the LoRA colours the result: 0 not at all, 1 as trained.",
+        span=checks.LORA_SCALE_RANGE,
+        step=0.05,
+        modes=MUSIC,
+        group="placed",
+    ),
+    *(
         Param(name, 0.0, "float", label, words, checks.FADE_RANGE, " s", 0.5, modes=MUSIC, group="finish", kept=True)
         for name, label, words in (("fade_in", "Fade in", tips.FADE_IN), ("fade_out", "Fade out", tips.FADE_OUT))
     ),
@@ -213,6 +289,7 @@ DECLARED = [
         call="dcw",
         own="dcw",  # upstream's main decides it by the model (PR #1273): on for turbo only
         modes=MUSIC,
+        held=lambda _, call: not call.morph,  # a morph runs without it (``flow_edit``): its record holds none
     ),
 ]
 
@@ -303,10 +380,28 @@ def preparer(mode: str) -> Callable[[Callable[[Asked], Any]], Callable[..., Any]
 
 
 def to_call(asked: Asked, variant: Any) -> dict[str, Any]:
-    """The model call's fields the declared parameters set, checked; None asks for ``variant``'s own value
-    where the model decides it (the model that runs: a part's is the base), as does a field the mode does not
-    take (Cover's shift)."""
-    return {p.call: p.check(getattr(asked, p.name), variant) for p in DECLARED if p.call}
+    """The model call's fields the declared parameters ``asked.mode`` takes set, checked (one that may not be
+    below another, ``after``, against it); None asks for ``variant``'s own value where the model decides it
+    (the model that runs: a part's is the base), as does a field of the model's own the mode does not take
+    (Cover's shift). A field the mode does not take otherwise stays the call's default (Generate's cover
+    strength)."""
+    values = {
+        p.name: p.check(getattr(asked, p.name), variant)
+        for p in DECLARED
+        if p.call and (asked.mode in p.modes or p.own)
+    }
+    return {PARAMS[name].call: value for name, value in in_order(values).items()}
+
+
+def in_order(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (checked, by name), each declared parameter that may not be below another (``after``) checked
+    against it: in its span from the other's value, its refusal naming it ("Guidance until must be between 0.6
+    and 1")."""
+    for p in DECLARED:
+        if p.after and p.name in values and p.after in values:
+            with checks.about(p.name):
+                checks.in_range(values[p.name], p.label, values[p.after], p.span[1], p.unit)
+    return values
 
 
 def seeds(asked: Asked, takes: int) -> list[int]:
@@ -333,12 +428,14 @@ def _finishes(p: Param) -> bool:
     return p.call is None and p.name in {f.name for f in dataclasses.fields(mastering.Finish)}
 
 
-def recorded(call: Call, finish: Any) -> dict[str, Any]:
-    """What a record says of the declared parameters: each one not at its usual value (a record without it
-    reads as that), and each one records always held (``kept``). The seed is each take's, in its entry (and the
-    first's beside the settings: ``job_record``)."""
+def recorded(mode: str, call: Call, finish: Any) -> dict[str, Any]:
+    """What a ``mode``'s record says of the declared parameters: each its call holds (``held``) not at its usual
+    value (a record without it reads as that), and each one records always held (``kept``). The seed is each
+    take's, in its entry (and the first's beside the settings: ``job_record``)."""
     said = {
-        p.name: getattr(call, p.call) if p.call else getattr(finish, p.name) for p in DECLARED if p.call or _finishes(p)
+        p.name: getattr(call, p.call) if p.call else getattr(finish, p.name)
+        for p in DECLARED
+        if (p.call or _finishes(p)) and (p.held is None or p.held(mode, call))
     }
     return {name: value for name, value in said.items() if value != PARAMS[name].default or PARAMS[name].kept}
 
@@ -349,5 +446,5 @@ def ranges() -> dict[str, tuple[Any, ...]]:
 
 
 def words() -> dict[str, str]:
-    """Each declared parameter's help, as the page and the agents say it."""
-    return {p.name: p.help for p in DECLARED}
+    """Each declared parameter's words as the agents read them: its help, the page's, or its own (``words``)."""
+    return {p.name: p.words or p.help for p in DECLARED}

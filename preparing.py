@@ -32,11 +32,9 @@ import text_limits
 import uploads
 from checks import (
     INSTRUMENTAL_TAG,
-    LORA_SCALE_RANGE,
     MAX_CAPTION_CHARS,
     MAX_LYRICS_CHARS,
     MIN_REGION_SECONDS,
-    SHARE_RANGE,
     InputError,
     about,
     check_bpm,
@@ -46,7 +44,6 @@ from checks import (
     check_switch,
     check_text,
     check_time_signature,
-    in_range,
     seeds_for,
     shown,
 )
@@ -244,8 +241,10 @@ def common(asked: Asked, need_text: str | None, variant: models.Variant | None =
     ``need_text``: the mode whose caption or lyrics must not both be empty, or None; ``variant``: the model
     whose sampling defaults apply (the one loaded, unless a part runs on the base)."""
     need_source(asked.src_audio)
-    music = musical(asked.bpm, asked.key_scale, asked.time_signature)
     variant = variant or models.active_variant()
+    # The declared parameters before the song's words, as Edit checked its repaint strength before them.
+    sampled = parameters.to_call(asked, variant)
+    music = musical(asked.bpm, asked.key_scale, asked.time_signature)
     prompt = str(asked.prompt or "").strip()
     lyrics = str(asked.lyrics or "").strip()
     if need_text:
@@ -264,26 +263,23 @@ def common(asked: Asked, need_text: str | None, variant: models.Variant | None =
         lyrics=lyrics or INSTRUMENTAL_TAG,
         vocal_language=language,
         **music,
-        **parameters.to_call(asked, variant),
+        **sampled,
     )
     return Render(call, seeds, adapter), fmt
 
 
-# Upstream's ways of repainting (``repaint_mode``, ``repaint_strength``); its default is the model call's.
+# Upstream's ways of repainting (``repaint_mode``; its strength, ``parameters``'); its default is the model call's.
 REPAINT_MODES = ("conservative", "balanced", "aggressive")
-REPAINT_DEFAULT = (Call.repaint_mode, Call.repaint_strength)
 
 
-def check_repaint(mode: Any, strength: Any) -> tuple[str, float]:
-    """How a region keeps to the song around it: upstream's mode, and for ``balanced`` its strength
-    from 0 (keeps closest to the song) to 1 (free as new music)."""
+def check_repaint_mode(mode: Any) -> str:
+    """How a region keeps to the song around it: upstream's mode (for ``balanced``, ``repaint_strength`` says
+    how far)."""
     with about("repaint_mode"):
-        way = REPAINT_DEFAULT[0] if mode is None or mode == "" else mode
+        way = Call.repaint_mode if mode is None or mode == "" else mode
         if way not in REPAINT_MODES:
             raise gr.Error(refusals.REPAINT_MODE.format(modes=", ".join(REPAINT_MODES), got=str(mode)[:40]))
-    with about("repaint_strength"):
-        amount = in_range(REPAINT_DEFAULT[1] if strength is None else strength, "Repaint strength", *SHARE_RANGE)
-    return way, amount
+    return way
 
 
 def check_morph(morph: Any, prompt: Any, lyrics: Any, src_audio: Any = None) -> dict[str, Any]:
@@ -360,8 +356,7 @@ def check_lora(path: Any, scale: Any, preset: Any = None) -> dict[str, Any] | No
     inside the run. A preset is a cached Hub file going through the same checks.
     """
     # Checked with or without a file: a strength typed out of range is a slip the page must name too.
-    with about("lora_scale"):
-        weight = in_range(1.0 if scale is None else scale, "LoRA strength", *LORA_SCALE_RANGE)
+    weight = parameters.PARAMS["lora_scale"].check(scale)
     chosen = _preset(preset)
     uploaded = path is not None and str(path).strip() != ""
     if chosen and uploaded:

@@ -23,8 +23,6 @@ import models
 import parameters
 import planner
 import refusals
-from job_record import INTERVAL
-from music_request import Call
 
 MAX_BYTES = 200_000
 MAX_DEPTH = 32
@@ -360,7 +358,6 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
         "lock_to_grid": _checked(
             "lock_to_grid", params.get("lock_to_grid", False), lambda v: checks.check_switch(v, "Lock to the grid")
         ),
-        **_interval(params),
         **_declared({**params, "seed": seed}, variant),  # the take's seed, made again alone
     }
 
@@ -370,20 +367,14 @@ def _declared(params: dict[str, Any], variant: models.Variant) -> dict[str, Any]
     default), each checked as the form does. A record from before DCW says none: such a take came from diffusers'
     own run, which the studio no longer makes, so the model's own applies (``Param.own``); one that says true or
     false was made so, and is made so again."""
-    return {
+    read = {
         p.name: _checked(p.name, params.get(p.name, p.default), lambda v, p=p: p.check(v, variant))
         for p in parameters.declared("generate")
     }
-
-
-def _interval(params: dict[str, Any]) -> dict[str, float]:
-    """The record's guidance interval (none: the whole schedule, upstream's default), checked as the form does."""
-    start, end = params.get(INTERVAL[0], Call.cfg_interval_start), params.get(INTERVAL[1], Call.cfg_interval_end)
     try:
-        return checks.check_interval(start, end)
-    except checks.InputError as exc:  # the end at fault, named as the record names it
-        value = start if exc.param == INTERVAL[0] else end
-        return _checked(exc.param, value, lambda _: checks.check_interval(start, end))
+        return parameters.in_order(read)
+    except checks.InputError as exc:  # the end at fault (the guidance interval's), named as the record names it
+        return _checked(exc.param, read[exc.param], lambda _: parameters.in_order(read))
 
 
 def _loudness(value: Any) -> str:
@@ -393,7 +384,7 @@ def _loudness(value: Any) -> str:
 
 
 def _lora(params: dict[str, Any], variant: models.Variant) -> dict[str, Any]:
-    """The record's LoRA preset (when this studio offers it) and strength, and the files it names."""
+    """The record's LoRA preset (when this studio offers it) and the files it names (its strength: ``_declared``)."""
     files = {key: params[key] for key in ("lora", "reference_audio", "src_audio") if params.get(key)}
     if isinstance(params.get("reference"), dict):  # a take's voice comes back from that take (``voice_row``)
         files.pop("reference_audio", None)
@@ -407,9 +398,7 @@ def _lora(params: dict[str, Any], variant: models.Variant) -> dict[str, Any]:
             preset = found.name
         else:  # made with a preset this studio does not hold: named, like a file, for the visitor to bring
             files["lora_preset"] = repo if isinstance(repo, str) and repo else name
-    strength = params.get("lora_scale", 1.0) if params.get("lora") else 1.0
-    scale = _checked("lora_scale", strength, lambda v: checks.in_range(v, "LoRA strength", *checks.LORA_SCALE_RANGE))
-    return {"files": files, "lora_preset": preset, "lora_scale": scale}
+    return {"files": files, "lora_preset": preset}
 
 
 def _plan(entry: Any) -> str:

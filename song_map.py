@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -287,15 +287,32 @@ def of_audio(
     return Map(bars, sections, per_bar, None if tempo is None else tempo.bpm, round(seconds, 3), tempo)
 
 
-def looped(loop: dict[str, Any], heard: Map | None) -> Map:
-    """A loop's map (``loop``: its record's entry, ``loops.record``): its bar lines are its grid by
-    construction (its bars over its samples: in time once ``loops`` has warped it onto them), its tempo and
-    sections as ``heard`` read them, where its audio was read."""
-    bar = int(loop["samples"]) / int(loop["bars"]) / audio.SAMPLE_RATE
-    grid = [round(i * bar, 3) for i in range(int(loop["bars"]))]
-    seconds = round(int(loop["samples"]) / audio.SAMPLE_RATE, 3)
+class Looping(Protocol):
+    """A loop as its map reads it: its bars of ``beats_per_bar`` beats, one turn ``samples`` long, at ``bpm``
+    (``music_request.Loop`` as made; ``records.LoopSaid`` as a record or a run's finish says it)."""
+
+    @property
+    def bars(self) -> int: ...
+
+    @property
+    def beats_per_bar(self) -> int: ...
+
+    @property
+    def samples(self) -> int: ...
+
+    @property
+    def bpm(self) -> float | None: ...
+
+
+def looped(loop: Looping, heard: Map | None) -> Map:
+    """A loop's map: its bar lines are its grid by construction (its bars over its samples: in time once
+    ``loops`` has warped it onto them), its tempo and sections as ``heard`` read them, where its audio was
+    read."""
+    bar = loop.samples / loop.bars / audio.SAMPLE_RATE
+    grid = [round(i * bar, 3) for i in range(loop.bars)]
+    seconds = round(loop.samples / audio.SAMPLE_RATE, 3)
     heard = heard or Map(seconds=seconds)
-    return dataclasses.replace(heard, bars=grid, beats_per_bar=int(loop["beats_per_bar"]), seconds=seconds)
+    return dataclasses.replace(heard, bars=grid, beats_per_bar=loop.beats_per_bar, seconds=seconds)
 
 
 def asked(bpm: Any, time_signature: Any, planner: dict[str, Any] | None) -> tuple[float | None, int | None]:
@@ -318,7 +335,7 @@ def of_take(
     take: np.ndarray,
     entry: Any,
     how_made: Any,
-    loop: dict[str, Any] | None = None,
+    loop: Looping | None = None,
     grid: list[float] | None = None,
 ) -> dict[str, Any]:
     """A finished take's ``bars``, ``sections`` and ``tempo`` for its record's ``entry`` (a ``records.Take``: its
@@ -328,7 +345,7 @@ def of_take(
     its map."""
     bpm, per_bar = asked(how_made.bpm, how_made.time_signature, entry.planner)
     if loop is not None:
-        per_bar, bpm = int(loop["beats_per_bar"]), positive(loop["bpm"])
+        per_bar, bpm = loop.beats_per_bar, positive(loop.bpm)
     lines = entry.lyric_lines or []
     times = [float(line["time"]) for line in lines if isinstance(line, dict) and "time" in line]
     lyrics = how_made.words

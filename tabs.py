@@ -95,14 +95,7 @@ def cover_tab(variant: Any) -> MusicTab:
             source, info, _ = form_fields.song_input("cover")
             described = form_fields.describe_button("cover")
             prompt = gr.Textbox("", label="New style", info=tips.COVER_CAPTION, lines=2, elem_id="cover-prompt")
-            strength = widgets.lenient_slider(
-                0.0,
-                1.0,
-                step=0.05,
-                label="Cover strength",
-                info=tips.COVER_STRENGTH,
-                elem_id="cover-strength",
-            )
+            strength = form_fields.placed("audio_cover_strength", "cover")
             with gr.Accordion("Advanced settings", open=False, elem_id="cover-advanced"):
                 lyrics = gr.Textbox(
                     "", label="New lyrics (optional)", info=tips.COVER_LYRICS, lines=6, elem_id="cover-lyrics"
@@ -199,7 +192,8 @@ def edit_tab(variant: Any) -> MusicTab:
                 "", label="New words for the region", info=tips.EDIT_LYRICS, lines=4, elem_id="edit-lyrics"
             )
             with gr.Accordion("Advanced settings", open=False, elem_id="edit-advanced"):
-                way, strength = edit_fields.repaint_controls()
+                with gr.Row():
+                    way, strength = edit_fields.repaint_mode(), form_fields.placed("repaint_strength", "edit")
                 more = form_fields.song_settings("edit", variant)
         with form.column:
             variation = variation_row.build("edit")
@@ -207,21 +201,27 @@ def edit_tab(variant: Any) -> MusicTab:
         regions = demo_examples("edit", examples.EDIT, [source, start, end, prompt, lyrics])
         adding = demo_examples("edit_part", examples.EDIT_PARTS, [source, choice.change, choice.part, prompt])
     adding.dataset.visible, adding.dataset.headers = False, ["Song", "What to change", "Which part", "Style"]
-    shown = [
+    music_box, lora_box = more.boxes
+    shown = edit_fields.Shown(
         region,
         hint,
         prompt,
         lyrics,
         way,
         strength,
-        more.declared["inference_steps"],
-        more.declared["guidance_scale"],
-        more.declared["dcw"],
-        form.button,
-        *more.boxes,
-    ]
-    shown += [*more.lora[:1], more.lora_preset, regions.dataset, adding.dataset, picker.column, picker.lines, bars]
-    edit_fields.wire(choice, variant, edit_fields.Shown(*shown), wave, start, end, (picker, source))
+        **{name: more.declared[name] for name in edit_fields.OWN},  # steps, guidance, DCW: a part's the base's
+        button=form.button,
+        music=music_box,
+        lora_box=lora_box,
+        lora=more.lora[0],
+        preset=more.lora_preset,
+        region_examples=regions.dataset,
+        part_examples=adding.dataset,
+        words=picker.column,
+        lines=picker.lines,
+        bars=bars,
+    )
+    edit_fields.wire(choice, variant, shown, wave, start, end, (picker, source))
     edit_fields.wire_bar_one(first, wave, more.music, (bars, start, end))
     _new_song_new_bar_one(source, first)
     reading = ([source, start, end, choice.change, first], [info, *more.music, wave])

@@ -231,7 +231,8 @@ def _mapped(
     for number, (entry, take, locked) in enumerate(runs.until(stop, zip(entries, result.audio, locks, strict=True)), 1):
         seconds = round(audio.seconds(take), 3)  # as its entry says (``_entry``)
         grid = grid_lock.grid(locked, seconds) if locked.get("locked") else None
-        mapped = song_map.of_take(take, records.Take.of(entry, number), how_made, result.loop, grid)
+        loop = records.LoopSaid.of(result.loop)  # the run's loop as its record says it (``loops.record``)
+        mapped = song_map.of_take(take, records.Take.of(entry, number), how_made, loop, grid)
         # Counted from the musician's bar 1 where an Edit or Extend set it (``bar_one``).
         entry.update(bar_one.of_take(mapped, how_made.first_downbeat, how_made.bpm, how_made.time_signature, seconds))
     return round(time.perf_counter() - mapping, 3)

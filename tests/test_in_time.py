@@ -137,7 +137,7 @@ def test_a_loop_with_no_beat_is_its_turn_as_made():
 
 
 def test_a_loops_map_is_its_grid_by_construction():
-    loop = {"bars": 8, "beats_per_bar": 3, "bpm": 90, "samples": 8 * 2 * SR}
+    loop = Loop.of(8, 3, 90)  # 8 bars of 2 s
     found = song_map.looped(loop, None)
     assert found.bars == [i * 2.0 for i in range(8)] and found.beats_per_bar == 3 and found.seconds == 16.0
     assert found.region(8, 8) == (14.0, 16.0)

@@ -399,10 +399,10 @@ NOT_RECORDS = {
     "waveform": {"bars", "sections"},
     "song_map": {"sections"},
 }
-# Reads of a record not yet through its type: a loop's entry as ``song_map.looped`` takes it (a dict: its
-# callers, ``test_in_time`` among them, hand it one). Typed since issue 80: the digest that binds a song sent
-# back to its take (``records.Take.bound_to``), a record's loop (``records.LoopSaid``).
-NOT_YET_TYPED = {"song_map": {"bars"}}
+# Reads of a record not yet through its type: none. Typed since issue 80: the digest that binds a song sent
+# back to its take (``records.Take.bound_to``), a record's loop (``records.LoopSaid``), a loop as its map reads
+# it (``song_map.Looping``: a ``music_request.Loop`` or a ``records.LoopSaid``).
+NOT_YET_TYPED: dict[str, set[str]] = {}
 
 
 def result_reads(tree: ast.Module) -> list[tuple[int, str]]:
@@ -631,8 +631,13 @@ def test_a_declared_parameters_help_and_field_are_its_declarations_alone():
     import tooltips
 
     helps = {name for name, words in vars(tooltips).items() if any(words == p.help for p in parameters.DECLARED)}
-    tails = [(getattr(p, "page", "") or p.name).replace("_", "-") for p in parameters.DECLARED]
-    ids = {f"{prefix}-{tail}" for prefix in ("gen", "cover", "extend", "edit", "{}") for tail in tails}
+    # Each by the tabs of the modes that take it (Cover's start, ``#cover-start``, is not Edit's region start).
+    prefixes = {"generate": "gen", "cover": "cover", "extend": "extend", "edit": "edit"}
+    ids = {
+        f"{prefix}-{(p.page or p.name).replace('_', '-')}"
+        for p in parameters.DECLARED
+        for prefix in ("{}", *(prefixes[mode] for mode in p.modes))
+    }
     found = []
     for path in sorted(ROOT.glob("*.py")):
         if path.name == "parameters.py":

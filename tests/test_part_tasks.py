@@ -615,3 +615,19 @@ def test_a_base_that_cannot_be_built_is_named_under_what_to_change(browser, brok
         page.locator("#edit-details").get_by_text("Details").click()
         words = page.locator("#edit-pace").inner_text()
         assert words.startswith("Pace on this machine") and not any(w in words for w in ("declare", "H100", "(CPU ("))
+
+
+def test_edits_fields_of_a_models_own_are_the_declarations(studio_env):
+    """Issue 80: the Edit fields a choice sets to the own of the model that makes the change are the declared
+    parameters with a model's own (``parameters.Param.own``: steps, guidance, DCW), by the preparer's names, so
+    one declared with a model's own is set so without a hand line: a region's the studio's model's, a part's
+    the base's."""
+    import parameters
+
+    own = [p for p in parameters.declared("edit") if p.own]
+    assert list(edit_fields.OWN) == [p.name for p in own] and set(edit_fields.OWN) <= set(edit_fields.Shown._fields)
+    turbo = models.VARIANTS["xl-turbo"]
+    show = edit_fields.showing(turbo)
+    for change, makes in (("region", turbo), ("add", models.VARIANTS[models.BASE_VARIANT])):
+        said = dict(zip(edit_fields.Shown._fields, show(change, "drums", [])[3:], strict=True))
+        assert {p.name: said[p.name]["value"] for p in own} == {p.name: getattr(makes, p.own) for p in own}

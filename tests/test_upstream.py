@@ -223,15 +223,29 @@ SAMPLING_PAGE = {
     "guidance_scale": ("guidance", "Guidance", "guidance"),
     "shift": ("shift", "Shift", "shift"),
 }
+# The strengths and the guidance interval, declared since, each placed by its tab among its own fields (group
+# "placed"), with the ids and labels their hand-made fields had, and the modes that take each.
+PLACED_PAGE = {
+    "audio_cover_strength": ("strength", "Cover strength", ("cover",)),
+    "cover_noise_strength": ("start", "Start from the song", ("cover",)),
+    "repaint_strength": ("repaint-strength", "Repaint strength", ("edit",)),
+    "lora_scale": ("lora-scale", "LoRA strength", ("generate", "cover", "extend", "edit")),
+    "cfg_interval_start": ("cfg-from", "Guidance from t", ("generate",)),
+    "cfg_interval_end": ("cfg-until", "Guidance until t", ("generate",)),
+}
+# Their first values as built, each slider's low end as the hand-made ones' were (the preparer's default is set
+# as the page is built: ``widgets.start_at_defaults``).
+FIRST = dict.fromkeys(PLACED_PAGE, 0.0)
 
 
-@pytest.mark.parametrize("name", ["fade_in", "fade_out", "dcw", *SAMPLING_PAGE])
+@pytest.mark.parametrize("name", ["fade_in", "fade_out", "dcw", *SAMPLING_PAGE, *PLACED_PAGE])
 def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(studio_env, tmp_path, monkeypatch, name):
-    """Issue 80: the fades (the finish's), DCW and the sampling (the model call's: seed, steps, guidance, and
-    Generate's shift) are handled alike in every mode, so each is one declaration (``parameters.DECLARED``):
-    every mode's press checks it there, once (counted; a mode without the field runs the model's own), the
-    page's field on each tab that takes it is made from it (its id, label and first value as before), the
-    record holds what the call ran, and the agents' range and words are its own."""
+    """Issue 80: the fades (the finish's), DCW, the sampling (the model call's: seed, steps, guidance, and
+    Generate's shift), the strengths (Cover's two, Edit's repaint, the LoRA's) and Generate's guidance interval
+    are each one declaration (``parameters.DECLARED``): every mode that takes it checks it there, once (counted;
+    a mode without the field runs the model's own, or the call's default unchecked), the page's field on each
+    tab that takes it is made from it (its id, label and first value as before), the record holds what the call
+    ran, and the agents' range and words are its own."""
     import gradio as gr
 
     import agent_words
@@ -241,7 +255,9 @@ def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(studio_env, t
 
     declared = parameters.PARAMS[name]
     assert declared in parameters.DECLARED
-    assert declared.modes == (("generate",) if name == "shift" else parameters.MUSIC)
+    assert (
+        declared.modes == PLACED_PAGE.get(name, (None, None, ("generate",) if name == "shift" else parameters.MUSIC))[2]
+    )
     checked: list[str] = []
     real = parameters.Param.check
     monkeypatch.setattr(parameters.Param, "check", lambda p, v, m=None: (checked.append(p.name), real(p, v, m))[1])
@@ -256,26 +272,31 @@ def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(studio_env, t
     for mode, asked in asks.items():
         checked.clear()
         job = modes.PREPARE[mode](**asked)
-        assert checked.count(name) == 1, (mode, checked)
-        if declared.call and declared.kept:
-            assert job_record.of(job)[name] == getattr(job.request.render.pipeline, declared.call), mode
+        assert checked.count(name) == (mode in declared.modes or bool(declared.own)), (mode, checked)
+        call = job.request.render.pipeline
+        if declared.call and declared.kept and (declared.held is None or declared.held(mode, call)):
+            assert job_record.of(job)[name] == getattr(call, declared.call), mode
         prefix = "gen" if mode == "generate" else mode
         with gr.Blocks():
             page = form_fields.finish_controls(mode, prefix, variant) | form_fields.declared(mode, prefix, variant)
             page |= form_fields.sampling_controls(mode, prefix, variant)
+            page |= form_fields.declared(mode, prefix, variant, "placed")
         if mode not in declared.modes:
             assert name not in page, mode
             continue
         field = page[name]
         page_id, label, own = SAMPLING_PAGE.get(name, (name.replace("_", "-"), None, None))
+        page_id, label = PLACED_PAGE[name][:2] if name in PLACED_PAGE else (page_id, label)
         assert field.elem_id == f"{prefix}-{page_id}" and field.info == declared.help
         shown = {
             "fade_in": ("Fade in (s)", 0.0),
             "fade_out": ("Fade out (s)", 0.0),
             "dcw": ("Step correction (DCW)", variant.dcw),
+            # A placed slider's first value as built, as its hand-made one's (the page sets the preparer's default).
+            **{placed: (words[1], FIRST[placed]) for placed, words in PLACED_PAGE.items()},
         }
         assert (field.label, field.value) == shown.get(name, (label, own and getattr(variant, own)))
-    assert agent_words.PAGE_WORDS[name] == declared.help
+    assert agent_words.PAGE_WORDS[name] == (declared.words or declared.help)
     assert agent_words.ranges().get(name) == ((*declared.span, declared.unit) if declared.span else None)
 
 
