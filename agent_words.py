@@ -94,9 +94,6 @@ MCP_FIELDS = {
     "to auto is the planner's, else a loop needs bpm (auto metre: 4). The take is exactly that long, to the "
     "sample, and its end runs on into its start, so any player or DAW repeats it seamlessly. audio_duration is "
     "not used, fades are refused; its record says loop (bars, beats_per_bar, bpm, samples).",
-    "lock_to_grid": "Warp each take's bars onto bpm (or the planner's, with think on), so every bar lasts exactly a "
-    "bar at that tempo from its first downbeat: a take that lines up with a DAW's grid. The take as played is kept "
-    "beside it (takes[i].unlocked); its record says what was stretched (takes[i].lock). Needs bpm or think.",
     "first_downbeat": "Where bar 1 starts, in seconds from the song's start (a downbeat), where the studio's map of the "
     "song is wrong or unsure: bars (and the take's record, takes[i].bars) are counted from there, on the beats the "
     "studio heard (the one nearest it becomes bar 1), or, where it heard none or bpm is not their tempo within an "

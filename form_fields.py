@@ -289,11 +289,6 @@ def metre_field(prefix: str) -> gr.Dropdown:
     )
 
 
-def lock_switch(prefix: str) -> gr.Checkbox:
-    """*Lock to the grid* (``grid_lock``), beside the finish: each take's bars warped onto its BPM."""
-    return gr.Checkbox(label="Lock to the grid", info=tips.LOCK_TO_GRID, elem_id=f"{prefix}-lock")
-
-
 def loop_bars(prefix: str) -> Any:
     """Generate's *Loop*: off, or a loop of 2 to 32 bars (``loops``)."""
     choices = [("Off", 0), *((f"{bars} bars", bars) for bars in checks.LOOP_BARS)]

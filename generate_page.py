@@ -80,7 +80,7 @@ def _generate_tempo() -> dict[str, Any]:
         instrumental = gr.Checkbox(
             label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental"
         )
-        lock = form_fields.lock_switch("gen")
+        lock = form_fields.placed("lock_to_grid", "gen")
     return {"bpm": bpm, "time_signature": metre, "loop_bars": loop, "instrumental": instrumental, "lock_to_grid": lock}
 
 

@@ -44,7 +44,6 @@ from checks import (
     as_number,
     check_format,
     check_length,
-    check_switch,
     check_takes,
     in_range,
 )
@@ -133,8 +132,7 @@ def prepare_generate(a: Asked) -> Job:
 
 def _lock(value: Any, bpm: int | None, thinking: bool) -> bool:
     """*Lock to the grid*, checked: it needs a tempo, the one asked or the one Think plans."""
-    with about("lock_to_grid"):
-        on = check_switch(value, "Lock to the grid")
+    on = parameters.PARAMS["lock_to_grid"].check(value)
     if on and bpm is None and not thinking:
         raise InputError(refusals.LOCK_NEEDS_BPM, "lock_to_grid")
     return on

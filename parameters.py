@@ -106,7 +106,6 @@ _PLAIN = [
     _p("loudness", checks.LOUDNESS_DEFAULT, "float | str"),
     _p("reference_take", None, "str | None"),
     _p("loop_bars", 0, "int"),
-    _p("lock_to_grid", False, "bool"),
     _p("lora_preset", None, "str | None"),
     _p("morph", False, "bool"),
     _p("morph_prompt", "", "str"),
@@ -241,6 +240,19 @@ DECLARED = [
         held=lambda mode, call: mode == "edit" and call.task_type == "repaint",
     ),
     # The LoRA's strength is the adapter's (``preparing.check_lora``), its record the LoRA's (``job_record``).
+    Param(
+        "lock_to_grid",
+        False,
+        "bool",
+        label="Lock to the grid",
+        help=tips.LOCK_TO_GRID,
+        words="Warp each take's bars onto bpm (or the planner's, with think on), so every bar lasts exactly a bar at "
+        "that tempo from its first downbeat: a take that lines up with a DAW's grid. The take as played is kept "
+        "beside it (takes[i].unlocked); its record says what was stretched (takes[i].lock). Needs bpm or think.",
+        modes=("generate",),
+        page="lock",
+        group="placed",  # in the tempo's row (``generate_page``); the request's, not the call's: ``modes._lock``
+    ),
     Param(
         "lora_scale",
         1.0,

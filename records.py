@@ -355,9 +355,6 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
         **_lora(params, variant),
         "variation": entry.get("variation") if isinstance(entry.get("variation"), dict) else None,
         "loop_bars": _checked("loop_bars", params.get("loop_bars"), checks.check_loop_bars) or 0,  # a loop stays one
-        "lock_to_grid": _checked(
-            "lock_to_grid", params.get("lock_to_grid", False), lambda v: checks.check_switch(v, "Lock to the grid")
-        ),
         **_declared({**params, "seed": seed}, variant),  # the take's seed, made again alone
     }
 

@@ -232,10 +232,12 @@ PLACED_PAGE = {
     "lora_scale": ("lora-scale", "LoRA strength", ("generate", "cover", "extend", "edit")),
     "cfg_interval_start": ("cfg-from", "Guidance from t", ("generate",)),
     "cfg_interval_end": ("cfg-until", "Guidance until t", ("generate",)),
+    # Generate's switch in its tempo's row: the request's (``MusicRequest.lock``), not the call's.
+    "lock_to_grid": ("lock", "Lock to the grid", ("generate",)),
 }
-# Their first values as built, each slider's low end as the hand-made ones' were (the preparer's default is set
-# as the page is built: ``widgets.start_at_defaults``).
-FIRST = dict.fromkeys(PLACED_PAGE, 0.0)
+# Their first values as built, each slider's low end as the hand-made ones' were, the switch off (the preparer's
+# default is set as the page is built: ``widgets.start_at_defaults``).
+FIRST = dict.fromkeys(PLACED_PAGE, 0.0) | {"lock_to_grid": False}
 
 
 @pytest.mark.parametrize("name", ["fade_in", "fade_out", "dcw", *SAMPLING_PAGE, *PLACED_PAGE])
