@@ -14,12 +14,11 @@ import collections
 import os
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import bench_join
 import studio_root
 
 CHROMIUM = "/usr/bin/chromium"
@@ -71,31 +70,6 @@ def make_models(folder: Path) -> Path:
         random_models.save_pipeline(folder / "music")
         random_models.save_planner_lm(folder / "planner")
     return folder
-
-
-def serve(root: Path, models: Path, work: Path, port: int) -> subprocess.Popen:
-    """README's ``python app.py`` at ``root`` on the tiny models; returns once its page answers."""
-    import httpx
-
-    env = {
-        **os.environ,
-        "ACE_STUDIO_MODEL": str(models / "music"),
-        "ACE_STUDIO_PLANNER_MODEL": str(models / "planner"),
-        "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
-        "GRADIO_TEMP_DIR": str(work / "gradio"),
-        "GRADIO_SERVER_PORT": str(port),
-        "HF_HUB_OFFLINE": "1",
-    }
-    log = open(work / "studio.log", "wb")  # noqa: SIM115 (the studio writes to it until it ends)
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/config", timeout=5).raise_for_status()
-            return proc
-        except httpx.HTTPError:
-            if proc.poll() is not None:
-                raise RuntimeError((work / "studio.log").read_text()[-3000:]) from None
-            time.sleep(0.1)  # a process starting: there is no event to wait on
 
 
 def settle(pid: int, most: float = 0.05, span: float = 3.0) -> None:
@@ -176,19 +150,13 @@ def measure(root: Path, models: Path, counts: list[int], seconds: float) -> list
     from playwright.sync_api import sync_playwright
 
     work = Path(tempfile.mkdtemp(prefix="ace-idle-"))
-    with __import__("socket").socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = serve(root, models, work, port)
+    proc, url, _ = bench_join.serve(root, models, work)
     settle(proc.pid)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             try:
-                return [
-                    {"n": n, **idle_window(browser, f"http://127.0.0.1:{port}/", proc.pid, n, seconds)}
-                    for n in [0, *counts]
-                ]
+                return [{"n": n, **idle_window(browser, url, proc.pid, n, seconds)} for n in [0, *counts]]
             finally:
                 browser.close()
     finally:

@@ -51,7 +51,10 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(root: Path, models: Path, work: Path, warmup: bool) -> tuple[subprocess.Popen, str, float]:
+def serve(root: Path, models: Path, work: Path, warmup: bool | None = None) -> tuple[subprocess.Popen, str, float]:
+    """README's ``python app.py`` at ``root`` on the tiny ``models``, its outputs and uploads in ``work``, on a
+    free port; returns once its page answers: the process, its URL and the seconds that took. ``warmup``: the
+    start-up build on or off (None: the studio's own default)."""
     port = _port()
     env = {
         **os.environ,
@@ -60,9 +63,10 @@ def _serve(root: Path, models: Path, work: Path, warmup: bool) -> tuple[subproce
         "ACE_STUDIO_OUTPUT_DIR": str(work / "outputs"),
         "GRADIO_TEMP_DIR": str(work / "gradio"),
         "GRADIO_SERVER_PORT": str(port),
-        "ACE_STUDIO_WARMUP": "1" if warmup else "0",
         "HF_HUB_OFFLINE": "1",
     }
+    if warmup is not None:
+        env["ACE_STUDIO_WARMUP"] = "1" if warmup else "0"
     started = time.monotonic()
     out = open(work / "studio.log", "wb")  # noqa: SIM115 (the studio writes to it until it ends)
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -85,7 +89,7 @@ def joins(root: Path, models: Path, warmup: bool) -> dict[str, float]:
 
     work = Path(tempfile.mkdtemp(prefix="ace-join-"))
     song = _song(work / "sixty.wav", 60.0)
-    proc, url, served = _serve(root, models, work, warmup)
+    proc, url, served = serve(root, models, work, warmup)
     try:
         config = httpx.get(f"{url}config").json()
         fns = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
