@@ -239,7 +239,6 @@ DECLARED = [
         # A region's record holds it; a part's, which does not use it, does not (checked all the same).
         held=lambda mode, call: mode == "edit" and call.task_type == "repaint",
     ),
-    # The LoRA's strength is the adapter's (``preparing.check_lora``), its record the LoRA's (``job_record``).
     Param(
         "lock_to_grid",
         False,
@@ -253,6 +252,7 @@ DECLARED = [
         page="lock",
         group="placed",  # in the tempo's row (``generate_page``); the request's, not the call's: ``modes._lock``
     ),
+    # The LoRA's strength is the adapter's (``preparing.check_lora``), its record the LoRA's (``job_record``).
     Param(
         "lora_scale",
         1.0,

@@ -373,10 +373,10 @@ def _page_stamp() -> gr.Textbox | None:
 
 
 def _stamp_now(phase: Callable[[], str]) -> str:
-    """What the cost lines depend on besides their fields: the build under way, which models are
-    built (a press may build one later), the pace; and ``phase``, the status line's."""
+    """What the cost lines depend on besides their fields: which models are built (a press may build one
+    later), the pace, and ``phase``, the status line's (the build under way among it)."""
     built = "".join("1" if pace_phases.built(kind) else "0" for kind in ("music", "planner", "lyrics"))
-    return f"{gpu.warmup_state()['running']}:{built}:{pace.changes()}:{phase()}"
+    return f"{built}:{pace.changes()}:{phase()}"
 
 
 def pace_stamp(starting: gr.Timer, phase: Callable[[], str]) -> gr.Textbox:
