@@ -21,6 +21,10 @@ ASTRAY_SECONDS = 0.015
 # The curve a drift bends the beats into, read over this many (four bars and one): wide enough that one beat
 # astray moves it a sixth of its own distance (nine beats: a quarter), and a steady song's curve is its line.
 BEND_BEATS = 17
+# The curve is read only where the beats' length changes by more than this share over the song (the band
+# drifting ±10 %: 0.2; drascula-track26 0.10-0.17; the bench's other 19 excerpts 0.013 at most, one 0.065
+# before its ends are dropped), so a steady song's beats read exactly as they did before the curve.
+DRIFT_SHARE = 0.08
 # A beat at either end of the song this far (a share of a beat) off where the beats before it lead is left out
 # (``steady_ends``); the curve is read through ``END_BASE`` beats where the song has that many before its last
 # four, else the line through the eight (or the four to seven a short song has).
@@ -29,13 +33,23 @@ END_BASE = 12
 LINE_BASE = 8
 
 
-def _bend(times: np.ndarray) -> np.ndarray:
-    """The curve through ``times``: a quadratic over the ``BEND_BEATS`` around each (as many as the song has,
-    odd), zero where the song has no more beats than ``SMOOTH_BEATS`` (its line is then read alone)."""
+def drifting(times: np.ndarray) -> bool:
+    """Whether the beats' length changes by more than ``DRIFT_SHARE`` over the song (read as the slope of the
+    line through each ``BEND_BEATS``): a drift, where the line through nine or eight runs off the beats."""
     from scipy.signal import savgol_filter
 
-    wide = min(BEND_BEATS, len(times) - (1 - len(times) % 2))
-    return savgol_filter(times, wide, 2, mode="interp") if wide > SMOOTH_BEATS else np.zeros(len(times))
+    if len(times) < BEND_BEATS:
+        return False
+    lengths = savgol_filter(times, BEND_BEATS, 1, deriv=1, mode="interp")
+    return bool(lengths.min() > 0 and lengths.max() / lengths.min() - 1.0 > DRIFT_SHARE)
+
+
+def _bend(times: np.ndarray) -> np.ndarray:
+    """The curve through ``times`` where they drift (``drifting``): a quadratic over the ``BEND_BEATS`` around
+    each; zero where they do not (their line is then read alone, as a steady song's always was)."""
+    from scipy.signal import savgol_filter
+
+    return savgol_filter(times, BEND_BEATS, 2, mode="interp") if drifting(times) else np.zeros(len(times))
 
 
 def smoothed(times: np.ndarray) -> np.ndarray:
@@ -52,12 +66,11 @@ def smoothed(times: np.ndarray) -> np.ndarray:
     astray = np.abs(times - line) > ASTRAY_SECONDS
     if astray.any() and (~astray).sum() >= SMOOTH_BEATS:
         index, kept = np.arange(len(times)), np.flatnonzero(~astray)
-        # The curve through the rest where there is one (one astray at the end pulls the curve through it).
-        bent, times = bool(bend.any()) and kept.size >= BEND_BEATS, times.copy()
+        times = times.copy()
         for i in np.flatnonzero(astray):
-            near = kept[np.argsort(np.abs(kept - i))[: BEND_BEATS - 1 if bent else 8]]
-            times[i] = np.polyval(np.polyfit(index[near], times[near], 2 if bent else 1), i)
-        bend = _bend(times)
+            near = kept[np.argsort(np.abs(kept - i))[:8]]
+            times[i] = bend[i] + np.polyval(np.polyfit(index[near], (times - bend)[near], 1), i)
+        bend = _bend(times)  # again: a beat astray at either end had pulled the curve toward it
         line = bend + savgol_filter(times - bend, SMOOTH_BEATS, 1, mode="interp")
     return line
 
@@ -69,7 +82,7 @@ def steady_ends(times: np.ndarray) -> np.ndarray:
     own."""
     kept = np.asarray(times)
     for _ in range(2):
-        bent = len(kept) - 4 >= END_BASE
+        bent = len(kept) - 4 >= END_BASE and drifting(kept)
         # A slow, short take has few beats (30 BPM, 20 s: nine), its last as likely the tracker's own.
         if (n := END_BASE if bent else min(LINE_BASE, len(kept) - 4)) >= 4:
             fit = np.polyfit(np.arange(n), kept[-n - 4 : -4], 2 if bent else 1)
