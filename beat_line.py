@@ -22,7 +22,7 @@ ASTRAY_SECONDS = 0.015
 # astray moves it a sixth of its own distance (nine beats: a quarter), and a steady song's curve is its line.
 BEND_BEATS = 17
 # The curve is read only where the beats' length changes by more than this share over the song (the band
-# drifting ±10 %: 0.2; drascula-track26 0.10-0.17; the bench's other 19 excerpts 0.013 at most, one 0.065
+# drifting ±10 %: 0.13, ±15 %: 0.21; drascula-track26 0.10-0.17; the bench's other 19 excerpts 0.013 at most, one 0.065
 # before its ends are dropped), so a steady song's beats read exactly as they did before the curve.
 DRIFT_SHARE = 0.08
 # A beat at either end of the song this far (a share of a beat) off where the beats before it lead is left out
