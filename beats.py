@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import beat_line
+
 RATE = 22050  # the analyses' rate: enough for beats, a quarter of the work of 48 kHz
 HOP = 256  # the envelope's frames: 11.6 ms
 N_FFT = 2048
@@ -44,8 +46,6 @@ HALF_BEAT_MARGIN = 2.0
 # so it is held firmly (a loose tracker jumps to the off-beats where an intro has no kick), to the tempo read
 # over ``LOCAL_SECONDS`` around each moment, within ``LOCAL_REACH`` of the whole's (a drift, a tempo change).
 TIGHTNESS = 1600
-# A beat at either end of the song whose gap is this far off the beats' before it is left out (``_steady_ends``).
-END_SLACK = 0.08
 LOCAL_SECONDS, LOCAL_REACH, LOCAL_SMOOTH = 8.0, 1.3, 5
 LOCAL_BETTER = 1.2
 # The fine envelope: energy in 5 ms frames every 1 ms, an attack where the next frames are louder than the
@@ -55,9 +55,6 @@ ENERGY_SECONDS = 0.005
 SEARCH_SECONDS = 0.06
 # The tracker's common lag is read within this (at most a quarter of a beat: short of the eighth between beats).
 LAG_SECONDS, LAG_SHARE = 0.1, 0.24
-# The beats a beat's place is read over once on its attack (``_smoothed``): two bars of 4/4 and one more.
-SMOOTH_BEATS = 9
-ASTRAY_SECONDS = 0.015
 # A downbeat's accents: its loudness, the low band rising (the kick, a bass note), the harmony and the spectrum's
 # shape changing (a snare's backbeat may be as loud as a downbeat in the full band): ``downbeat``, ``metre``.
 ACCENT_LOW_HZ = 150.0
@@ -271,27 +268,6 @@ def refined(
     )
 
 
-def _smoothed(times: np.ndarray) -> np.ndarray:
-    """Each beat on the line through the ``SMOOTH_BEATS`` around it: an attack a few milliseconds early or late
-    (a flam, a hi-hat before the kick) does not make its bar longer or shorter than the music plays it. A beat
-    more than ``ASTRAY_SECONDS`` off that line (on another instrument's attack) is first put on the line through
-    the eight nearest the rest, so it pulls no neighbour off its own."""
-    from scipy.signal import savgol_filter
-
-    if len(times) <= SMOOTH_BEATS:
-        return times
-    line = savgol_filter(times, SMOOTH_BEATS, 1, mode="interp")
-    astray = np.abs(times - line) > ASTRAY_SECONDS
-    if astray.any() and (~astray).sum() >= SMOOTH_BEATS:
-        index, kept = np.arange(len(times)), np.flatnonzero(~astray)
-        times = times.copy()
-        for i in np.flatnonzero(astray):
-            near = kept[np.argsort(np.abs(kept - i))[:8]]
-            times[i] = np.polyval(np.polyfit(index[near], times[near], 1), i)
-        line = savgol_filter(times, SMOOTH_BEATS, 1, mode="interp")
-    return line
-
-
 def _lag(times: np.ndarray, frames: np.ndarray, rise: np.ndarray, period: float) -> float:
     """How far the attacks lie from the tracker's beats, as most beats have it (the median of each beat's
     nearest attack within ``LAG_SHARE`` of a beat, at most ``LAG_SECONDS``): the tracker's frames lag the
@@ -354,21 +330,6 @@ def _held(envelope: np.ndarray, bpm: float, tempi: np.ndarray) -> np.ndarray:
     return frames * step
 
 
-def _steady_ends(times: np.ndarray) -> np.ndarray:
-    """``times`` without the beats at either end that leave the grid the eight before them keep (more than
-    ``END_SLACK`` of a beat off the line through those eight, or the four to seven a short song has): where the
-    song stops, the tracker may end on a beat of its own."""
-    kept = np.asarray(times)
-    for _ in range(2):
-        # A slow, short take has few beats (30 BPM, 20 s: nine), its last as likely the tracker's own.
-        if (n := min(8, len(kept) - 4)) >= 4:
-            slope, start = np.polyfit(np.arange(n), kept[-n - 4 : -4], 1)
-            off = np.abs(kept[-4:] - (start + slope * np.arange(n, n + 4))) > END_SLACK * slope
-            kept = kept[: len(kept) - 4 + int(np.argmax(off))] if off.any() else kept
-        kept = kept[::-1] * -1.0
-    return kept
-
-
 def track(mono: np.ndarray, known: float | None = None) -> Beats:
     """The beats of ``mono`` (at ``RATE``); ``known``: the BPM told or asked, where there is one."""
     full, low = envelopes(mono)
@@ -381,7 +342,7 @@ def track(mono: np.ndarray, known: float | None = None) -> Beats:
     times = _held(envelope, bpm, tempi)
     if times.size < 4:
         return Beats(times, bpm, 0.0)
-    times = _steady_ends(times)
+    times = beat_line.steady_ends(times)
     period = 60.0 / bpm
     if _off_the_beat(full, low, times, period):
         times = times + period / 2
@@ -390,7 +351,9 @@ def track(mono: np.ndarray, known: float | None = None) -> Beats:
         times = times[times < len(mono) / RATE]
         # Again on their attacks: an end beat the tracker put a few percent early is further off once its
         # search finds only the noise between attacks (30 BPM: 8 % of a beat, then 12 %).
-        times = _smoothed(_steady_ends(refined(times + _lag(times, onsets, rise, period), onsets, rise, period)))
+        times = beat_line.smoothed(
+            beat_line.steady_ends(refined(times + _lag(times, onsets, rise, period), onsets, rise, period))
+        )
     played = fitted_bpm(times)
     told = bool(known) and abs(np.log(played / known)) <= np.log(1 + OCTAVE_REACH)  # played as typed
     if told:

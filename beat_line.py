@@ -1,0 +1,93 @@
+"""The line a song's beats are played on, as ``beats`` reads it once they sit on their attacks: each beat moved
+onto the line through its neighbours (``smoothed``: a flam or a hi-hat before the kick makes no bar longer or
+shorter), and the beats at either end that leave it dropped (``steady_ends``: where the song stops, a tracker
+may end on a beat of its own).
+
+A song that speeds up or slows down bends its beats into a curve: at about 1 % a beat (a real drifting record,
+86 -> 105 BPM over 40 s) the line through nine beats runs 15-18 ms off the middle and the ends of that curve by
+the ramp alone, and the line through eight beats misses the next four by a tenth of a beat. So both read the
+beats against the curve (a quadratic through more beats: ``BEND_BEATS``, ``END_BASE``) and keep the line's
+work, the attacks' jitter, for what is left around it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# The beats a beat's place is read over once on its attack (``smoothed``): two bars of 4/4 and one more; a beat
+# further than ``ASTRAY_SECONDS`` from it is on another instrument's attack.
+SMOOTH_BEATS = 9
+ASTRAY_SECONDS = 0.015
+# The curve a drift bends the beats into, read over this many (four bars and one): wide enough that one beat
+# astray moves it a sixth of its own distance (nine beats: a quarter), and a steady song's curve is its line.
+BEND_BEATS = 17
+# The curve is read only where the beats' length changes by more than this share over the song (the band
+# drifting ±10 %: 0.13, ±15 %: 0.21; drascula-track26 0.10-0.17; the bench's other 19 excerpts 0.013 at most, one 0.065
+# before its ends are dropped), so a steady song's beats read exactly as they did before the curve.
+DRIFT_SHARE = 0.08
+# A beat at either end of the song this far (a share of a beat) off where the beats before it lead is left out
+# (``steady_ends``); the curve is read through ``END_BASE`` beats where the song has that many before its last
+# four, else the line through the eight (or the four to seven a short song has).
+END_SLACK = 0.08
+END_BASE = 12
+LINE_BASE = 8
+
+
+def drifting(times: np.ndarray) -> bool:
+    """Whether the beats' length changes by more than ``DRIFT_SHARE`` over the song (read as the slope of the
+    line through each ``BEND_BEATS``): a drift, where the line through nine or eight runs off the beats."""
+    from scipy.signal import savgol_filter
+
+    if len(times) < BEND_BEATS:
+        return False
+    lengths = savgol_filter(times, BEND_BEATS, 1, deriv=1, mode="interp")
+    return bool(lengths.min() > 0 and lengths.max() / lengths.min() - 1.0 > DRIFT_SHARE)
+
+
+def _bend(times: np.ndarray) -> np.ndarray:
+    """The curve through ``times`` where they drift (``drifting``): a quadratic over the ``BEND_BEATS`` around
+    each; zero where they do not (their line is then read alone, as a steady song's always was)."""
+    from scipy.signal import savgol_filter
+
+    return savgol_filter(times, BEND_BEATS, 2, mode="interp") if drifting(times) else np.zeros(len(times))
+
+
+def smoothed(times: np.ndarray) -> np.ndarray:
+    """Each beat on the line through the ``SMOOTH_BEATS`` around it (around the curve a drift bends them into,
+    ``_bend``): an attack a few milliseconds early or late does not make its bar longer or shorter than the
+    music plays it. A beat more than ``ASTRAY_SECONDS`` off it (on another instrument's attack) is first put on
+    the line through the eight nearest the rest, so it pulls no neighbour off its own."""
+    from scipy.signal import savgol_filter
+
+    if len(times) <= SMOOTH_BEATS:
+        return times
+    bend = _bend(times)
+    line = bend + savgol_filter(times - bend, SMOOTH_BEATS, 1, mode="interp")
+    astray = np.abs(times - line) > ASTRAY_SECONDS
+    if astray.any() and (~astray).sum() >= SMOOTH_BEATS:
+        index, kept = np.arange(len(times)), np.flatnonzero(~astray)
+        times = times.copy()
+        for i in np.flatnonzero(astray):
+            near = kept[np.argsort(np.abs(kept - i))[:8]]
+            times[i] = bend[i] + np.polyval(np.polyfit(index[near], (times - bend)[near], 1), i)
+        bend = _bend(times)  # again: a beat astray at either end had pulled the curve toward it
+        line = bend + savgol_filter(times - bend, SMOOTH_BEATS, 1, mode="interp")
+    return line
+
+
+def steady_ends(times: np.ndarray) -> np.ndarray:
+    """``times`` without the beats at either end that leave where the beats before them lead (more than
+    ``END_SLACK`` of a beat off the curve through the ``END_BASE`` before the last four, or the line through the
+    eight, or the four to seven a short song has): where the song stops, the tracker may end on a beat of its
+    own."""
+    kept = np.asarray(times)
+    for _ in range(2):
+        bent = len(kept) - 4 >= END_BASE and drifting(kept)
+        # A slow, short take has few beats (30 BPM, 20 s: nine), its last as likely the tracker's own.
+        if (n := END_BASE if bent else min(LINE_BASE, len(kept) - 4)) >= 4:
+            fit = np.polyfit(np.arange(n), kept[-n - 4 : -4], 2 if bent else 1)
+            slope = fit[-2] + (2 * fit[0] * n if bent else 0.0)  # a beat's length where the four start
+            off = np.abs(kept[-4:] - np.polyval(fit, np.arange(n, n + 4))) > END_SLACK * slope
+            kept = kept[: len(kept) - 4 + int(np.argmax(off))] if off.any() else kept
+        kept = kept[::-1] * -1.0
+    return kept
