@@ -151,12 +151,13 @@ def test_think_plans_a_loop_at_its_length_and_the_seam_has_no_blueprint(studio_e
 
 
 def test_the_seam_says_what_it_is_in_the_progress(studio_env):
-    """The song's steps, then the seam's, each said as what it is (not a second bare "Step i/N")."""
+    """The song's steps, then the seam's, each said as what it is (not a second bare "Step i/N"). Seeded, as every
+    loop here: a random seed's noise was once read at 109.9 BPM and the loop refused as too far from 120."""
     import generation
 
     said: list[str] = []
     request = modes.prepare_generate(
-        prompt="lofi", bpm=120, time_signature="4", loop_bars=2, inference_steps=2, think=False
+        prompt="lofi", bpm=120, time_signature="4", loop_bars=2, inference_steps=2, think=False, seed=5
     ).request
     generation.music_gpu(request, lambda *_, desc="", **__: said.append(desc))
     song = [i for i, words in enumerate(said) if words.startswith("Step ")]
