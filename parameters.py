@@ -64,13 +64,15 @@ class Param:
     choices: tuple[Any, ...] = ()
 
     def check(self, value: Any, variant: Any = None) -> Any:
-        """The value checked as the page's field checks it: in its span, a refusal naming its label (or by its
-        ``rule``). None (and an emptied field) asks for the default, or ``variant``'s own where the model decides it."""
+        """The value checked as the page's field checks it: in its span or ``choices``, a refusal naming its label
+        (or by its ``rule``). None (and an emptied field) asks for the default, or ``variant``'s own where the model decides it."""
         with checks.about(self.name):
             if value is None and self.own:
                 value = getattr(variant, self.own)
             if self.rule is not None:
                 return self.rule(value, self.label, variant)
+            if self.choices:  # a choice with no check of its own: one of its values, an emptied field its default
+                return checks.one_of(self.default if value is None or value == "" else value, self.label, self.choices)
             if self.span is None:
                 return checks.check_switch(value, self.label)
             # An emptied field of the model's own figure is refused as it was before its declaration.

@@ -217,6 +217,20 @@ def test_the_velocity_clamp_is_a_parameter_of_every_mode_that_reaches_the_model_
         client.predict(**sent, velocity_norm_threshold=9, api_name=f"/{mode}")
 
 
+def test_a_declared_choice_without_a_check_of_its_own_takes_one_of_its_choices():
+    """Issue 80: a choice declared with no ``rule`` (a new one: its field, its choices and nothing else) is checked
+    by its declaration: one of its choices' values, None or an emptied field its default, anything else refused in
+    words that name its label and its choices (no refusal of its own to write)."""
+    import parameters
+
+    way = parameters.Param("way", "calm", "str", "Way", choices=(("Calm, as ever", "calm"), "wild"), modes=("cover",))
+    assert [way.check(v) for v in ("calm", "wild", None, "")] == ["calm", "wild", "calm", "calm"]
+    with pytest.raises(checks.InputError) as refused:
+        way.check("loud")
+    assert refused.value.message == "Way must be one of calm, wild (you asked for 'loud')."
+    assert refused.value.param == "way"
+
+
 # The sampling every mode shares, declared since the fades and DCW, with the ids, labels and first values their
 # hand-made fields had (``None``: the preparer's default, set as the page is built), and the modes that take each.
 SAMPLING_PAGE = {
