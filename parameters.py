@@ -95,7 +95,9 @@ REGION = (0.0, 10.0)
 ADD_FIRST = ("drums", "bass")
 
 # Every parameter a music mode takes but those ``DECLARED`` below; the page, the words and the checks of
-# these are each mode's own (``modes``, ``preparing``, ``form_fields``, ``tooltips``).
+# these are each mode's own (``modes``, ``preparing``, ``form_fields``, ``tooltips``). Left so: the length (its
+# check reads Think and *Length: auto*, its record -1 where Think chose), the loop (a whole number's enum to the
+# API, the request's ``Loop``), the loudness (a field of text, a finish of LUFS, a whole new take's alone).
 _PLAIN = [
     _p("src_audio", None, "str | None"),
     _p("prompt", "", "str"),
