@@ -181,10 +181,6 @@ LOOSER = {
 PAGE_WORDS = {
     "prompt": f"{tips.CAPTION} {tips.CAPTION_EXAMPLE}",
     "lyrics": tips.LYRICS,
-    "key_scale": tips.KEY,
-    "time_signature": tips.TIME_SIGNATURE,
-    "vocal_language": tips.LANGUAGE,
-    "audio_format": tips.FORMAT,
     "reference_audio": tips.REFERENCE,
     "lora": tips.LORA,
     "lora_preset": tips.LORA_PRESET,

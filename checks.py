@@ -154,6 +154,14 @@ def in_range(value: Any, name: str, lo: float, hi: float, unit: str = "") -> flo
     return number
 
 
+def one_of(value: Any, name: str, choices: tuple[Any, ...]) -> Any:
+    """``value`` if it is one of ``choices``' values (each a value, or its words and value); refused naming them."""
+    values = [choice[-1] if isinstance(choice, tuple) else choice for choice in choices]
+    if value not in values:
+        raise gr.Error(refusals.NOT_ONE_OF.format(name=name, choices=", ".join(map(str, values)), given=shown(value)))
+    return value
+
+
 def check_length(value: Any, auto: Any, thinking: bool) -> float | None:
     """The song's length in seconds, or None when Think is to choose it (``auto``, or -1 as
     upstream's API says it)."""

@@ -41,6 +41,7 @@ import languages
 import models
 import pace
 import pace_phases
+import parameters
 import planner
 import progress_words
 import refusals
@@ -376,14 +377,17 @@ def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysi
     lines.append(line)
     key, set_key = _yours(form.get("key_scale"), key_name)
     measured_key = None if measured is None else key_name(measured.key)
-    value, line = _settle("Key", key if set_key else None, measured_key, key_name(fields["keyscale"]))
+    value, line = _settle(
+        parameters.PARAMS["key_scale"].label, key if set_key else None, measured_key, key_name(fields["keyscale"])
+    )
     out["key_scale"] = value
     lines.append(line)
     # The metre too: the upload's measurement fills the field already, as it does BPM and key.
     meter, set_meter = _yours(form.get("time_signature"), checks.check_time_signature)
     measured_meter = None if measured is None or measured.beats_per_bar is None else str(measured.beats_per_bar)
     heard_meter, metre = str(fields["timesignature"]), lambda beats: tips.METRE_NAMES.get(str(beats), beats)
-    value, line = _settle("Time signature", meter if set_meter else None, measured_meter, heard_meter, metre)
+    said = parameters.PARAMS["time_signature"].label
+    value, line = _settle(said, meter if set_meter else None, measured_meter, heard_meter, metre)
     out["time_signature"] = value
     lines.append(line)
     # What the listening took, not the wait for the start-up build before it (``model_wait_s``).

@@ -26,7 +26,6 @@ import checks
 import describe
 import edit_bars
 import handlers
-import languages
 import lora_presets
 import models
 import parameters
@@ -40,33 +39,17 @@ import widgets
 
 
 def sampling_controls(mode: str, prefix: str, variant: models.Variant, **after: Callable[[], Any]) -> dict[str, Any]:
-    """The sampling ``mode`` takes (seed, steps, guidance; Generate's shift), each made from its declaration
-    (``declared``), then the output format and the fields ``after`` builds (Generate's takes), two a row, by
-    the preparer's names."""
+    """The sampling ``mode`` takes (seed, steps, guidance; Generate's shift) and the output format, each made from
+    its declaration (``declared``), then the fields ``after`` builds (Generate's takes), two a row, by the
+    preparer's names."""
     builders: dict[str, Callable[[], Any]] = {
         p.name: functools.partial(field, p, prefix, variant) for p in _of(mode, "sampling")
     }
-    builders["audio_format"] = lambda: widgets.lenient_radio(
-        checks.FORMATS, label="Output format", info=tips.FORMAT, elem_id=f"{prefix}-format"
-    )
     pending, made = list({**builders, **after}.items()), {}
     for two in (pending[i : i + 2] for i in range(0, len(pending), 2)):
         with gr.Row():
             made |= {name: build() for name, build in two}
     return made
-
-
-def language_dropdown(prefix: str) -> gr.Dropdown:
-    """The sung language; "unknown" (the model tells from the lyrics) first and chosen, as upstream's UI."""
-    choices = [(tips.LANGUAGE_UNKNOWN, checks.UNKNOWN)]
-    choices += [(f"{name} ({code})", code) for code, name in languages.LANGUAGES.items()]
-    return gr.Dropdown(
-        choices,
-        label="Vocal language",
-        info=tips.LANGUAGE,
-        allow_custom_value=True,
-        elem_id=f"{prefix}-language",
-    )
 
 
 def caption(prefix: str, label: str) -> gr.Textbox:
@@ -186,14 +169,15 @@ def _of(mode: str, group: str) -> list[parameters.Param]:
 
 
 def placed(name: str, prefix: str, variant: models.Variant | None = None) -> Any:
-    """The field of a declared parameter its tab places among its own (group "placed": Cover's strengths, the
-    guidance interval, the LoRA's strength, Edit's repaint strength), made from its declaration (``field``)."""
+    """The field of a declared parameter its tab places among its own (group "placed": the song's key, metre and
+    language, Cover's strengths, the guidance interval, the LoRA's strength, Edit's repaint strength), made from its declaration (``field``)."""
     return field(parameters.PARAMS[name], prefix, variant)
 
 
 def field(p: parameters.Param, prefix: str, variant: models.Variant | None) -> Any:
     """A declared parameter's field: a slider over its span (a number box where ``field`` says so, a switch
-    where it has no span), its label and help, its id ``#<prefix>-<page or name>``; its first value is the
+    where it has no span), or its choices in a dropdown that takes any text for its check to read ("A min";
+    a radio where ``field`` says so), its label and help, its id ``#<prefix>-<page or name>``; its first value is the
     preparer's default (``widgets.start_at_defaults``), or ``variant``'s own where the model decides it (DCW:
     on for turbo only; steps, guidance and shift)."""
     label = p.shown or (f"{p.label} ({p.unit.strip()})" if p.unit else p.label)
@@ -202,6 +186,13 @@ def field(p: parameters.Param, prefix: str, variant: models.Variant | None) -> A
         words["value"] = getattr(variant, p.own)
     if p.field == "number":
         return widgets.lenient_number(precision=0, **words)
+    if p.choices:
+        choices = list(p.choices)
+        return (
+            widgets.lenient_radio(choices, **words)
+            if p.field == "radio"
+            else gr.Dropdown(choices, **words, allow_custom_value=True)
+        )
     return widgets.lenient_slider(*p.span, step=p.step, **words) if p.span else gr.Checkbox(**words)
 
 
@@ -267,26 +258,11 @@ def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
 def musical_fields(prefix: str, bpm_info: str) -> tuple[Any, Any, Any]:
     """BPM, key and time signature fields, "auto" by default."""
     with gr.Row():
-        return bpm_field(prefix, bpm_info), key_field(prefix), metre_field(prefix)
+        return bpm_field(prefix, bpm_info), placed("key_scale", prefix), placed("time_signature", prefix)
 
 
 def bpm_field(prefix: str, info: str) -> Any:
     return widgets.lenient_number(label="BPM (0 = auto)", info=info, precision=0, elem_id=f"{prefix}-bpm")
-
-
-def key_field(prefix: str) -> gr.Dropdown:
-    choices = [checks.AUTO, *checks.KEYS]
-    return gr.Dropdown(choices, label="Key", info=tips.KEY, allow_custom_value=True, elem_id=f"{prefix}-key")
-
-
-def metre_field(prefix: str) -> gr.Dropdown:
-    return gr.Dropdown(
-        checks.TIME_SIGNATURE_CHOICES,
-        label="Time signature",
-        info=tips.TIME_SIGNATURE,
-        allow_custom_value=True,
-        elem_id=f"{prefix}-meter",
-    )
 
 
 def loop_bars(prefix: str) -> Any:
@@ -327,7 +303,7 @@ def song_settings(mode: str, variant: models.Variant, reference: bool = False) -
     """Cover's, Extend's and Edit's advanced settings (BPM, key and metre filled in from the upload); each
     field's page id is ``#<mode>-…``, the tab's id being its mode's name."""
     prefix = mode
-    language = language_dropdown(prefix)
+    language = placed("vocal_language", prefix)
     with gr.Column(elem_id=f"{prefix}-music") as music_box:
         music = musical_controls(prefix)
     timbre = reference_input(prefix) if reference else None

@@ -75,7 +75,7 @@ def _generate_tempo() -> dict[str, Any]:
     stays on a phone's first screen."""
     with gr.Row(elem_id="gen-tempo"):
         bpm = form_fields.bpm_field("gen", tips.BPM)
-        metre = form_fields.metre_field("gen")
+        metre = form_fields.placed("time_signature", "gen")
         loop = form_fields.loop_bars("gen")
         instrumental = gr.Checkbox(
             label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental"
@@ -103,7 +103,7 @@ def _generate_length() -> tuple[dict[str, Any], gr.Textbox]:
 def _generate_advanced(variant: Any) -> dict[str, Any]:
     """Generate's folded fields by the preparer's names (and the page's record upload)."""
     with gr.Row():  # side by side: the key and the language a song is sung in, BPM and metre unfolded above
-        key, language = form_fields.key_field("gen"), form_fields.language_dropdown("gen")
+        key, language = form_fields.placed("key_scale", "gen"), form_fields.placed("vocal_language", "gen")
     # Takes beside the output format, under the sampling (``sampling_controls``).
     takes = functools.partial(
         widgets.lenient_slider, 1, checks.MAX_TAKES, step=1, label="Takes", info=tips.TAKES, elem_id="gen-takes"

@@ -84,7 +84,7 @@ def wire(
     # Labelled, as /gradio_api/info names each by its label (it said "parameter_607").
     api = [gr.Textbox(label="Idea", visible=False), gr.Checkbox(label="Instrumental", visible=False)]
     api += [
-        gr.Textbox(label="Vocal language", visible=False),
+        gr.Textbox(label=parameters.PARAMS["vocal_language"].label, visible=False),
         widgets.lenient_number(label=parameters.PARAMS["seed"].label, visible=False, precision=0),
     ]
     widgets.start_at_defaults(dict(zip(names[:4], api, strict=True)), write_song)

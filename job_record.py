@@ -31,11 +31,8 @@ def _said(request: MusicRequest, latents: str | None) -> dict[str, Any]:
     return {
         "prompt": call.prompt,
         "lyrics": "" if call.lyrics == checks.INSTRUMENTAL_TAG else call.lyrics,
-        "vocal_language": call.vocal_language,
         "audio_duration": -1 if chooses else request.seconds,
         "bpm": call.bpm,
-        "key_scale": call.keyscale,
-        "time_signature": call.timesignature,
         "batch_size": render.takes,
         "audio_format": request.audio_format,
         **lora_record(render.lora),

@@ -42,12 +42,12 @@ from checks import (
     InputError,
     about,
     as_number,
-    check_format,
+    check_bpm,
     check_length,
     check_takes,
     in_range,
 )
-from languages import check_language, sung_language
+from languages import sung_language
 from music_request import Call, Job, Loop, MusicRequest, Notes, Render, pipeline_seconds, trimmed
 from parameters import REGION, Asked
 from preparing import check_lora, check_lyric_tokens, check_think
@@ -110,23 +110,22 @@ def prepare_generate(a: Asked) -> Job:
         duration = check_length(a.audio_duration, a.auto_length, thinking)
     with about("batch_size"):
         n_takes = check_takes(a.batch_size)
-    music = preparing.musical(a.bpm, a.key_scale, a.time_signature)
-    with about("vocal_language"):
-        language = sung_language(check_language(a.vocal_language), lyrics)
+    sampling = parameters.to_call(a, variant)  # the key, metre and language first, as they were checked
+    with about("bpm"):
+        bpm = check_bpm(a.bpm)
+    language = sampling["vocal_language"] = sung_language(sampling["vocal_language"], lyrics)
     check_lyric_tokens(lyrics, language)
-    with about("audio_format"):
-        fmt = check_format(a.audio_format)
+    fmt = parameters.PARAMS["audio_format"].check(a.audio_format)
     adapter = check_lora(a.lora, a.lora_scale, a.lora_preset)
     seeds = parameters.seeds(a, n_takes)
     reference, lent = voice.timbre(a.reference_audio, a.reference_take, seeds[0])
     finishing = parameters.finish(a)
-    locking = _lock(a.lock_to_grid, music["bpm"], thinking)
+    locking = _lock(a.lock_to_grid, bpm, thinking)
     longest = duration if duration is not None else audio.MAX_SECONDS
-    sampling = parameters.to_call(a, variant)
-    words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
-    call = Call(**words, **sampling, **music, audio_duration=pipeline_seconds(longest), reference_audio=reference)
+    words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG}
+    call = Call(**words, **sampling, bpm=bpm, audio_duration=pipeline_seconds(longest), reference_audio=reference)
     request = MusicRequest("generate", Render(call, seeds, adapter), longest, fmt, lock=locking, notes=lent)
-    request = preparing.with_think(request, thinking, duration, music, a.rewrite_caption, a.plan)
+    request = preparing.with_think(request, thinking, duration, a.rewrite_caption, a.plan)
     return loops.made(Job(request, trimmed(request.seconds), finishing), a.loop_bars, a.auto_length)
 
 

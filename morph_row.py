@@ -62,7 +62,7 @@ def build(prefix: str) -> Row:
         reserves = widgets.reserves_line(f"{prefix}-morph")
         # Labelled: /gradio_api/info names a parameter by its field's label (it said "parameter_161").
         guidance = widgets.lenient_number(None, label=named["guidance_scale"], visible=False)
-        language = gr.Textbox(None, label="Vocal language", visible=False)
+        language = gr.Textbox(None, label=named["vocal_language"], visible=False)
     return Row(prompt, lyrics, seed, button, reserves, steps, guidance, language)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import checks
+import languages
 import mastering
 import tooltips as tips
 from music_request import Call
@@ -28,7 +29,8 @@ class Param:
     (``label`` set) also its page field (a slider over ``span`` by ``step``, a number box where ``field`` says
     so, or a switch where ``span`` is None; ``shown``: its label on the page where a refusal names it otherwise;
     ``page``: its id's tail where not its name's; ``group``: "finish" beside the loudness, "sampling" with the
-    output format; "placed": where its tab puts it among its own fields, ``form_fields.placed``), its help (the
+    output format; "placed": where its tab puts it among its own fields, ``form_fields.placed``; ``choices``: a
+    dropdown's, or a radio's where ``field`` says so, each a value or its words and value), its help (the
     page's info and the agents' words; ``words``: the agents' where the page's speak of the page), its check (in
     ``span``, or ``rule`` where a span alone does not say it; ``after``: the parameter it may not be below, the
     guidance interval's end its start), the model call's field (``call``; None: the finish's, the seed, which
@@ -59,17 +61,20 @@ class Param:
     words: str = ""
     after: str = ""
     held: Callable[[str, Any], bool] | None = None
+    choices: tuple[Any, ...] = ()
 
     def check(self, value: Any, variant: Any = None) -> Any:
-        """The value checked as the page's field checks it: in its span, a refusal naming its label. None (and
-        an emptied field) asks for the default, or for ``variant``'s own value where the model decides it."""
+        """The value checked as the page's field checks it: in its span or ``choices``, a refusal naming its label
+        (or by its ``rule``). None (and an emptied field) asks for the default, or ``variant``'s own where the model decides it."""
         with checks.about(self.name):
             if value is None and self.own:
                 value = getattr(variant, self.own)
-            if self.span is None:
-                return checks.check_switch(value, self.label)
             if self.rule is not None:
                 return self.rule(value, self.label, variant)
+            if self.choices:  # a choice with no check of its own: one of its values, an emptied field its default
+                return checks.one_of(self.default if value is None or value == "" else value, self.label, self.choices)
+            if self.span is None:
+                return checks.check_switch(value, self.label)
             # An emptied field of the model's own figure is refused as it was before its declaration.
             value = self.default if (value is None or value == "") and not self.own else value
             return checks.in_range(value, self.label, *self.span, self.unit)
@@ -79,24 +84,27 @@ def _p(name: str, default: Any, kind: str) -> Param:
     return Param(name, default, kind)
 
 
+def _alone(check: Callable[[Any], Any]) -> Callable[[Any, str, Any], Any]:
+    """A ``rule`` of a check that reads the value alone, its refusal its own ("Unknown key …")."""
+    return lambda value, *_: check(value)
+
+
 # Edit's region as the form first shows it: sent with bars, the region is the bars' (``edit_bars``).
 REGION = (0.0, 10.0)
 # *Complete the song*'s parts to add until the musician picks others (``part_tasks``).
 ADD_FIRST = ("drums", "bass")
 
 # Every parameter a music mode takes but those ``DECLARED`` below; the page, the words and the checks of
-# these are each mode's own (``modes``, ``preparing``, ``form_fields``, ``tooltips``).
+# these are each mode's own (``modes``, ``preparing``, ``form_fields``, ``tooltips``). Left so: the length (its
+# check reads Think and *Length: auto*, its record -1 where Think chose), the loop (a whole number's enum to the
+# API, the request's ``Loop``), the loudness (a field of text, a finish of LUFS, a whole new take's alone).
 _PLAIN = [
     _p("src_audio", None, "str | None"),
     _p("prompt", "", "str"),
     _p("lyrics", "", "str"),
     _p("audio_duration", 30.0, "float"),
     _p("bpm", 0, "float | None"),
-    _p("key_scale", checks.AUTO, "str"),
-    _p("time_signature", checks.AUTO, "str"),
-    _p("vocal_language", checks.UNKNOWN, "str"),
     _p("batch_size", 1, "int"),
-    _p("audio_format", "wav", "str"),
     _p("reference_audio", None, "str | None"),
     _p("lora", None, "str | None"),
     _p("think", None, "bool | None"),
@@ -129,8 +137,31 @@ _SAMPLED: dict[str, Any] = {"group": "sampling", "kept": True}
 # The guidance interval upstream's call runs by default: the whole schedule.
 _WHOLE = (Call.cfg_interval_start, Call.cfg_interval_end)
 
+# The song's facts' fields and their choices: each placed by its tab, held by every record, checked by its own rule.
+_FACT: dict[str, Any] = {"modes": MUSIC, "group": "placed", "kept": True}
+_KEYS = (checks.AUTO, *checks.KEYS)
+_FORMAT = {"group": "sampling", "rule": _alone(checks.check_format), "field": "radio", "choices": (*checks.FORMATS,)}
+_LANGUAGES = ((tips.LANGUAGE_UNKNOWN, checks.UNKNOWN), *((f"{n} ({c})", c) for c, n in languages.LANGUAGES.items()))
+
 # The parameters every mode handles alike, each wholly here: page field, check, model call or finish, record.
 DECLARED = [
+    # The song's facts every mode shares (``SONG``), each a choice its tab places, taking any spelling its check
+    # reads ("A min", "3/4", "Japanese"); every record holds the call's: the key and metre None where the model
+    # chooses (the field's "auto"), the language as sung ("unknown" where nothing is: the preparers').
+    *(
+        Param(name, first, "str", label, words, call=call, page=page, rule=_alone(rule), choices=choices, **_FACT)
+        for name, first, label, words, call, page, rule, choices in (
+            ("key_scale", checks.AUTO, "Key", tips.KEY, "keyscale", "key", checks.check_key, _KEYS),
+            (
+                *("time_signature", checks.AUTO, "Time signature", tips.TIME_SIGNATURE, "timesignature", "meter"),
+                *(checks.check_time_signature, tuple(checks.TIME_SIGNATURE_CHOICES)),
+            ),
+            (
+                *("vocal_language", checks.UNKNOWN, "Vocal language", tips.LANGUAGE, "vocal_language", "language"),
+                *(languages.check_language, _LANGUAGES),
+            ),
+        )
+    ),
     Param(
         "seed",
         -1,
@@ -179,6 +210,9 @@ DECLARED = [
             ("shift", "Shift", tips.SHIFT, checks.SHIFT_RANGE, "shift", ("generate",)),
         )
     ),
+    # The takes' file format: the request's (``MusicRequest.audio_format``), not the call's, so its use and its
+    # record line are the preparers' and ``job_record``'s, as *Lock to the grid*'s; last of the sampling's row.
+    Param("audio_format", "wav", "str", "Output format", tips.FORMAT, modes=MUSIC, page="format", **_FORMAT),
     *(
         # Upstream's guidance interval (``cfg_interval_start``, ``_end``), a record holding both ends where it is
         # not the whole schedule (one without them: the whole), as before its declaration.

@@ -38,16 +38,13 @@ from checks import (
     InputError,
     about,
     check_bpm,
-    check_format,
-    check_key,
     check_plan,
     check_switch,
     check_text,
-    check_time_signature,
     seeds_for,
     shown,
 )
-from languages import check_language, sung_language
+from languages import sung_language
 from music_request import Call, MusicRequest, PlanArgs, Render
 from parameters import Asked
 
@@ -55,16 +52,16 @@ from parameters import Asked
 REFERENCE_WINDOW_SECONDS = 10
 
 
-def with_think(
-    request: MusicRequest, thinking: bool, seconds: float | None, music: dict[str, Any], rewrite: Any, plan: Any
-) -> MusicRequest:
+def with_think(request: MusicRequest, thinking: bool, seconds: float | None, rewrite: Any, plan: Any) -> MusicRequest:
     """``request`` with Think's part where Think is on (and the longest it may choose where it chooses
-    the length, ``seconds`` None); a plan given with Think off is refused."""
+    the length, ``seconds`` None; BPM, key and metre as the call holds them, None the planner's to choose); a
+    plan given with Think off is refused."""
     if not thinking:
         if str(plan or "").strip():
             raise InputError(refusals.PLAN_WITHOUT_THINK, "plan")
         return request
     call = request.render.pipeline
+    music = {name: getattr(call, name) for name in ("bpm", "keyscale", "timesignature")}
     args = plan_args(call.prompt, call.lyrics, seconds, music, rewrite, plan, request.render.takes)
     request = dataclasses.replace(request, plan=args)
     # Where Think chooses, each take is as long as it may choose: the request's one length says so.
@@ -104,13 +101,14 @@ def text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, str]:
 
 
 def musical(bpm: Any, key_scale: Any, time_signature: Any) -> dict[str, Any]:
-    """BPM, key and time signature as the pipeline takes them (``None`` = the model chooses)."""
+    """BPM, key and time signature as the pipeline takes them (``None`` = the model chooses): a record's, as
+    a press's are checked (the key and metre by their declarations)."""
     with about("bpm"):
         bpm_value = check_bpm(bpm)
-    with about("key_scale"):
-        key = check_key(key_scale)
-    with about("time_signature"):
-        meter = check_time_signature(time_signature)
+    key, meter = (
+        parameters.PARAMS[name].check(value)
+        for name, value in (("key_scale", key_scale), ("time_signature", time_signature))
+    )
     return {"bpm": bpm_value, "keyscale": key, "timesignature": meter}
 
 
@@ -244,27 +242,20 @@ def common(asked: Asked, need_text: str | None, variant: models.Variant | None =
     variant = variant or models.active_variant()
     # The declared parameters before the song's words, as Edit checked its repaint strength before them.
     sampled = parameters.to_call(asked, variant)
-    music = musical(asked.bpm, asked.key_scale, asked.time_signature)
+    with about("bpm"):
+        bpm = check_bpm(asked.bpm)
     prompt = str(asked.prompt or "").strip()
     lyrics = str(asked.lyrics or "").strip()
     if need_text:
         prompt, lyrics = text(prompt, lyrics, need_text)
     elif len(prompt) > MAX_CAPTION_CHARS or len(lyrics) > MAX_LYRICS_CHARS:
         text(prompt or "-", lyrics)
-    with about("vocal_language"):
-        language = sung_language(check_language(asked.vocal_language), lyrics)
+    language = sampled["vocal_language"] = sung_language(sampled["vocal_language"], lyrics)
     check_tokens({"prompt": prompt, "lyrics": lyrics}, language)
-    with about("audio_format"):
-        fmt = check_format(asked.audio_format)
+    fmt = parameters.PARAMS["audio_format"].check(asked.audio_format)
     adapter = check_lora(asked.lora, asked.lora_scale, asked.lora_preset)
     seeds = parameters.seeds(asked, 1)
-    call = Call(
-        prompt=prompt,
-        lyrics=lyrics or INSTRUMENTAL_TAG,
-        vocal_language=language,
-        **music,
-        **sampled,
-    )
+    call = Call(prompt=prompt, lyrics=lyrics or INSTRUMENTAL_TAG, bpm=bpm, **sampled)
     return Render(call, seeds, adapter), fmt
 
 

@@ -17,7 +17,6 @@ import gradio as gr
 
 import asgi_gate
 import checks
-import languages
 import lora_presets
 import models
 import parameters
@@ -246,7 +245,8 @@ class Record:
 def _music(*values: Any) -> tuple[int | None, str | None, str | None]:
     """BPM, key and metre as the form reads them; None (the model chooses) where the form would refuse one."""
     read: list[Any] = []
-    for check, value in zip((checks.check_bpm, checks.check_key, checks.check_time_signature), values, strict=True):
+    key, metre = (parameters.PARAMS[name].check for name in ("key_scale", "time_signature"))
+    for check, value in zip((checks.check_bpm, key, metre), values, strict=True):
         try:
             read.append(check(value))
         except (gr.Error, TypeError, ValueError, OverflowError):
@@ -333,19 +333,13 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     if length == -1:  # Think chose it: bring back what it chose, with the plan that holds it
         length = json.loads(plan)["duration"] if plan else planner.FALLBACK_SECONDS
     duration = _checked("audio_duration", length, checks.check_duration)
-    language = _checked("vocal_language", params.get("vocal_language") or checks.UNKNOWN, languages.check_language)
     return {
         "prompt": prompt,
         "lyrics": lyrics,
         "instrumental": not lyrics,
         "audio_duration": duration,
         "bpm": _checked("bpm", params.get("bpm"), checks.check_bpm) or 0,
-        "key_scale": _checked("key_scale", params.get("key_scale"), checks.check_key) or checks.AUTO,
-        "time_signature": _checked("time_signature", params.get("time_signature"), checks.check_time_signature)
-        or checks.AUTO,
-        "vocal_language": language,
         "batch_size": 1,  # the take, made again alone
-        "audio_format": _checked("audio_format", params.get("audio_format"), checks.check_format),
         "think": _checked("think", params.get("think", False), checks.check_switch) and planner.enabled(),
         "auto_length": False,  # the length comes back as it was chosen, with the plan that holds it
         "rewrite_caption": _checked("rewrite_caption", params.get("rewrite_caption", True), checks.check_switch),
@@ -364,14 +358,21 @@ def _declared(params: dict[str, Any], variant: models.Variant) -> dict[str, Any]
     default), each checked as the form does. A record from before DCW says none: such a take came from diffusers'
     own run, which the studio no longer makes, so the model's own applies (``Param.own``); one that says true or
     false was made so, and is made so again."""
-    read = {
-        p.name: _checked(p.name, params.get(p.name, p.default), lambda v, p=p: p.check(v, variant))
-        for p in parameters.declared("generate")
-    }
+    read = {p.name: _field(p, params, variant) for p in parameters.declared("generate")}
     try:
         return parameters.in_order(read)
     except checks.InputError as exc:  # the end at fault (the guidance interval's), named as the record names it
         return _checked(exc.param, read[exc.param], lambda _: parameters.in_order(read))
+
+
+def _field(p: parameters.Param, params: dict[str, Any], variant: models.Variant) -> Any:
+    """A declared parameter's field value from the record, checked as the form does. A choice left to the model
+    (a key or metre recorded as null: ``Param.check`` gives None) or never said (a language null or empty, as
+    records before ``vocal_language`` was checked may hold) is the field's first choice (auto, unknown)."""
+    value = params.get(p.name, p.default)
+    value = p.default if p.choices and value in (None, "") else value
+    checked = _checked(p.name, value, lambda v: p.check(v, variant))
+    return p.default if p.choices and checked is None else checked
 
 
 def _loudness(value: Any) -> str:

@@ -17,6 +17,8 @@ TOO_FEW_VALUES = (
 TEXT_TOO_LONG = "This field takes up to {limit} characters; it has {n}. Shorten it."
 NOT_A_NUMBER = "{name} must be a number."
 NUMBER_TOO_LARGE = "{name} is far too large a number."
+# A declared choice's (``parameters.Param.choices``) that has no check of its own.
+NOT_ONE_OF = "{name} must be one of {choices} (you asked for {given})."
 OUT_OF_RANGE = "{name} must be between {lo:g}{unit} and {hi:g}{unit} (you asked for {number:g}{unit})."
 NOT_A_SWITCH = "{name} is a switch: true or false (you sent {given})."
 AUTO_LENGTH_NEEDS_THINK = (

@@ -227,10 +227,9 @@ NAMES = {
     "prompt": "Style caption",
     "lyrics": "Lyrics",
     "bpm": "BPM",
-    "key_scale": "Key",
-    "time_signature": "Time signature",
+    **{name: parameters.PARAMS[name].label for name in ("key_scale", "time_signature")},
     "audio_duration": "Duration",
-    "vocal_language": "Vocal language",
+    "vocal_language": parameters.PARAMS["vocal_language"].label,
 }
 
 

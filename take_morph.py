@@ -72,10 +72,8 @@ def prepare(
     )
     if (new_prompt, new_lyrics or INSTRUMENTAL_TAG) == (as_heard["prompt"], as_heard["lyrics"]):
         raise InputError(refusals.MORPH_SAME, "prompt")
-    with about("vocal_language"):
-        language = languages.sung_language(
-            languages.check_language(vocal_language or values["vocal_language"]), new_lyrics
-        )
+    language = parameters.PARAMS["vocal_language"].check(vocal_language or values["vocal_language"])
+    language = languages.sung_language(language, new_lyrics)
     # The new words and the take's own, where the text encoder would cut them short (its own were read
     # when it was made, but a caption Think rewrote was never counted).
     try:

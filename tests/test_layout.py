@@ -630,6 +630,9 @@ def test_a_declared_parameters_help_and_field_are_its_declarations_alone():
     import parameters
     import tooltips
 
+    # The song's facts every mode shares and the output format among them (a choice each), since the fades and DCW.
+    choices = {"audio_format", "key_scale", "time_signature", "vocal_language"}
+    assert choices <= {p.name for p in parameters.DECLARED}
     helps = {name for name, words in vars(tooltips).items() if any(words == p.help for p in parameters.DECLARED)}
     # Each by the tabs of the modes that take it (Cover's start, ``#cover-start``, is not Edit's region start).
     prefixes = {"generate": "gen", "cover": "cover", "extend": "extend", "edit": "edit"}

@@ -20,12 +20,14 @@ from gradio_client.exceptions import ValidationError
 
 import audio
 import backend
+import checks
 import generation
 import handlers
 import mastering
 import models
 import modes
 import sampler
+from languages import LANGUAGES
 from test_audio_modes import tone
 
 
@@ -215,6 +217,20 @@ def test_the_velocity_clamp_is_a_parameter_of_every_mode_that_reaches_the_model_
         client.predict(**sent, velocity_norm_threshold=9, api_name=f"/{mode}")
 
 
+def test_a_declared_choice_without_a_check_of_its_own_takes_one_of_its_choices():
+    """Issue 80: a choice declared with no ``rule`` (a new one: its field, its choices and nothing else) is checked
+    by its declaration: one of its choices' values, None or an emptied field its default, anything else refused in
+    words that name its label and its choices (no refusal of its own to write)."""
+    import parameters
+
+    way = parameters.Param("way", "calm", "str", "Way", choices=(("Calm, as ever", "calm"), "wild"), modes=("cover",))
+    assert [way.check(v) for v in ("calm", "wild", None, "")] == ["calm", "wild", "calm", "calm"]
+    with pytest.raises(checks.InputError) as refused:
+        way.check("loud")
+    assert refused.value.message == "Way must be one of calm, wild (you asked for 'loud')."
+    assert refused.value.param == "way"
+
+
 # The sampling every mode shares, declared since the fades and DCW, with the ids, labels and first values their
 # hand-made fields had (``None``: the preparer's default, set as the page is built), and the modes that take each.
 SAMPLING_PAGE = {
@@ -238,9 +254,22 @@ PLACED_PAGE = {
 # Their first values as built, each slider's low end as the hand-made ones' were, the switch off (the preparer's
 # default is set as the page is built: ``widgets.start_at_defaults``).
 FIRST = dict.fromkeys(PLACED_PAGE, 0.0) | {"lock_to_grid": False}
+# The song's facts every mode shares and the output format, declared since, each a choice field: the ids, labels,
+# first values and choices their hand-made fields had (the format a radio, the others dropdowns taking any text).
+CHOICE_PAGE = {
+    "audio_format": ("format", "Output format", None, [(f, f) for f in ("wav", "flac", "mp3")]),
+    "key_scale": ("key", "Key", "auto", [("auto", "auto"), *((k, k) for k in checks.KEYS)]),
+    "time_signature": (
+        "meter",
+        "Time signature",
+        "auto",
+        [("auto", "auto"), *zip(("2/4", "3/4", "4/4", "6/8"), "2346", strict=True)],
+    ),
+    "vocal_language": ("language", "Vocal language", "unknown", None),
+}
 
 
-@pytest.mark.parametrize("name", ["fade_in", "fade_out", "dcw", *SAMPLING_PAGE, *PLACED_PAGE])
+@pytest.mark.parametrize("name", ["fade_in", "fade_out", "dcw", *SAMPLING_PAGE, *PLACED_PAGE, *CHOICE_PAGE])
 def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(studio_env, tmp_path, monkeypatch, name):
     """Issue 80: the fades (the finish's), DCW, the sampling (the model call's: seed, steps, guidance, and
     Generate's shift), the strengths (Cover's two, Edit's repaint, the LoRA's) and Generate's guidance interval
@@ -289,6 +318,7 @@ def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(studio_env, t
         field = page[name]
         page_id, label, own = SAMPLING_PAGE.get(name, (name.replace("_", "-"), None, None))
         page_id, label = PLACED_PAGE[name][:2] if name in PLACED_PAGE else (page_id, label)
+        page_id, label = CHOICE_PAGE[name][:2] if name in CHOICE_PAGE else (page_id, label)
         assert field.elem_id == f"{prefix}-{page_id}" and field.info == declared.help
         shown = {
             "fade_in": ("Fade in (s)", 0.0),
@@ -296,8 +326,14 @@ def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(studio_env, t
             "dcw": ("Step correction (DCW)", variant.dcw),
             # A placed slider's first value as built, as its hand-made one's (the page sets the preparer's default).
             **{placed: (words[1], FIRST[placed]) for placed, words in PLACED_PAGE.items()},
+            **{chosen: words[1:3] for chosen, words in CHOICE_PAGE.items()},
         }
         assert (field.label, field.value) == shown.get(name, (label, own and getattr(variant, own)))
+        if name in CHOICE_PAGE:
+            languages = [("Unknown: the model tells from the lyrics (unknown)", "unknown")]
+            languages += [(f"{words} ({code})", code) for code, words in LANGUAGES.items()]
+            assert field.choices == (CHOICE_PAGE[name][3] or languages), name
+            assert field.allow_custom_value if name != "audio_format" else field.studio_lenient
     assert agent_words.PAGE_WORDS[name] == (declared.words or declared.help)
     assert agent_words.ranges().get(name) == ((*declared.span, declared.unit) if declared.span else None)
 
