@@ -225,3 +225,34 @@ def test_any_tracker_is_held_to_the_references_of_an_excerpt(tmp_path):
     assert row["on_beat"] == 1.0 and row["on_downbeat"] == 0.0 and row["octave"] == "2/3"
     line = bench_real_music.summary([row], {"x": excerpt})
     assert "tempo within 2 % on 0 of 1" in line and "x (2/3)" in line and "steady bars (p95 ≤ 20 ms) on 0 of 1" in line
+
+
+def test_the_suites_cpu_is_read_by_kind_of_process_below_pytest():
+    """tools/bench_suite.py: a child's CPU is read from /proc while it runs, found below its parent (not a process
+    beside it), and counted under its kind."""
+    import subprocess
+    import sys
+    import threading
+
+    import bench_suite
+
+    seen: dict[str, bench_suite.Seen] = {}
+    done = threading.Event()
+    sampler = threading.Thread(target=bench_suite.sample, args=(seen, done))
+    sampler.start()
+    try:
+        work = "import time\nend = time.process_time() + 1.5\nwhile time.process_time() < end: pass"
+        parent = subprocess.Popen(
+            [sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {work!r}])"]
+        )
+        beside = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+        parent.wait()
+    finally:
+        done.set()
+        sampler.join()
+        beside.communicate(b"")
+    tree = bench_suite.below(seen, parent.pid)
+    assert [p.pid for p in tree][0] == parent.pid and beside.pid not in {p.pid for p in tree}
+    assert len(tree) == 2 and max(p.cpu for p in tree) >= 0.5, tree  # the child's work, read while it ran
+    rows = bench_suite.table(tree)
+    assert rows[1].split()[-1] == "all" and all("new interpreter: -c" in row for row in rows[2:]), rows
