@@ -72,7 +72,7 @@ def kind(process: Seen) -> str:
         return f"Chromium {found.group(1) if found else 'browser'}"
     if "node" in process.name:
         return "Playwright's driver (node)"
-    if "execnet" in command or "xdist" in command:
+    if "exec(eval(sys.stdin.readline()))" in command:  # execnet's bootstrap: how pytest-xdist starts a worker
         return "pytest-xdist process"
     if "studio_fork" in command:
         return "studio forked (studio_fork)"
