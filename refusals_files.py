@@ -1,6 +1,7 @@
-"""A file's refusals, in a musician's words: what an upload (a song, a timbre reference) or a LoRA file is told
-when the studio cannot use it (``audio.AudioError``, ``lora.BadLora``, as the field's ``gr.Error``). Apart from
-``refusals`` because ``audio``, whose facts ``refusals`` reads, says these itself."""
+"""A file's refusals, in a musician's words: what an upload (a song, a timbre reference), a LoRA file or a LoRA
+preset is told when the studio cannot use it (``audio.AudioError``, ``lora.BadLora``,
+``lora_presets.UnknownPreset``, each as the field's ``gr.Error``). Apart from ``refusals`` because ``audio``,
+whose facts ``refusals`` reads, says these itself."""
 
 # An upload read (``audio``, ``uploads``): ``what`` is the song or the timbre reference, ``name`` its file's name.
 UPLOAD_FIRST = "Please upload a {what} first."
@@ -70,3 +71,9 @@ LORA_DAMAGED = (
 )
 LORA_NOT_READ = "{name} could not be read as a LoRA ({error})."
 LORA_NOT_APPLIED = "{name} could not be applied to {label} ({error})."
+# A LoRA preset by its name (``lora_presets.resolve``): ``given`` the name as asked, ``choices`` the presets here.
+PRESET_UNKNOWN = "There is no LoRA preset called {given}. Presets here: {choices}."
+PRESET_OTHER_MODEL = "The LoRA preset {given} was made for {base}, not the model loaded here. Presets here: {choices}."
+PRESET_NOT_INSTALLED = "The LoRA preset {given} is not installed on this studio. Presets here: {choices}."
+PRESETS_NONE = "none with this model"
+PRESET_OTHER_BASE = "another model"

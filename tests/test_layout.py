@@ -484,7 +484,6 @@ OWN_WORDS_FOR_NOW: dict[str, set[str]] = {
     "backend": {"BrokenOutput", "ModeUnavailable"},
     "describe": {"PlanUnusable"},
     "plan_format": {"PlanUnusable"},
-    "lora_presets": {"UnknownPreset"},
     "stems": {"WeightsMissing"},
     "xl_model": {"Refused"},
 }
