@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 import audio_length
+import refusals_files
 
 # The song the model makes and the studio reads: 48 kHz stereo, 10 s to 10 minutes (upstream's
 # duration range), its blueprint five codes a second. Every other room reads these from here.
@@ -84,10 +85,10 @@ def probe(path: str | Path | None, what: str = "song", max_seconds: float = MAX_
     import soundfile as sf
 
     if path is None or str(path).strip() == "":
-        raise AudioError(f"Please upload a {what} first.")
+        raise AudioError(refusals_files.UPLOAD_FIRST.format(what=what))
     path = Path(path)
     if not path.is_file():
-        raise AudioError(f"The {what} file could not be found; please upload it again.")
+        raise AudioError(refusals_files.UPLOAD_NOT_FOUND.format(what=what))
     _check_pages(path, what)
     try:
         info = sf.info(str(path))
@@ -96,8 +97,7 @@ def probe(path: str | Path | None, what: str = "song", max_seconds: float = MAX_
     rate, channels, frames = int(info.samplerate), int(info.channels), max(0, int(info.frames))
     if not 0 < channels <= MAX_CHANNELS:
         raise AudioError(
-            f"The {what} ({path.name}) has {channels} channels; the studio takes up to {MAX_CHANNELS} "
-            "(mono, stereo or surround)."
+            refusals_files.UPLOAD_CHANNELS.format(what=what, name=path.name, channels=channels, most=MAX_CHANNELS)
         )
     if rate <= 0:
         raise _unreadable(path, what)
@@ -109,18 +109,16 @@ def probe(path: str | Path | None, what: str = "song", max_seconds: float = MAX_
         raise AudioError(_too_long(what, max_seconds, frames / rate))
     _check_rate(path, what, rate)
     if frames * channels > MAX_INPUT_SAMPLES:
-        raise AudioError(
-            f"The {what} ({path.name}) holds too much audio to read: {frames / rate / 60:.1f} minutes of "
-            f"{channels} channels at {rate // 1000} kHz. Export it as stereo at 48 kHz and upload it again."
-        )
+        raise AudioError(_too_much(path, what, "", frames / rate, channels, rate))
     return Header(path.name, rate, channels, frames, source, str(info.subtype))
 
 
 def _check_rate(path: Path, what: str, rate: int) -> None:
     if not MIN_RATE <= rate <= MAX_RATE:
         raise AudioError(
-            f"The {what} ({path.name}) has a sample rate of {rate} Hz, which the studio cannot use: it takes "
-            f"{MIN_RATE // 1000} kHz to {MAX_RATE // 1000} kHz."
+            refusals_files.UPLOAD_RATE.format(
+                what=what, name=path.name, rate=rate, low=MIN_RATE // 1000, high=MAX_RATE // 1000
+            )
         )
 
 
@@ -142,24 +140,15 @@ def _check_pages(path: Path, what: str) -> None:
         walked, size = audio_length.pages(path), path.stat().st_size
     except OSError as exc:
         raise _unreadable(path, what) from exc
-    again = "Export it as one file (WAV, FLAC, OGG or MP3) and upload it again."
     if walked.chained:
-        raise AudioError(
-            f"The {what} ({path.name}) is several Ogg streams joined one after another, and the studio "
-            f"can read only the first. {again}"
-        )
+        raise AudioError(refusals_files.UPLOAD_CHAINED.format(what=what, name=path.name))
     if walked.most:
-        raise AudioError(
-            f"The {what} ({path.name}) is cut into more pieces (Ogg pages) than {MAX_SECONDS / 60:g} minutes "
-            f"of audio take. {again}"
-        )
+        raise AudioError(refusals_files.UPLOAD_PAGES.format(what=what, name=path.name, minutes=MAX_SECONDS / 60))
     if walked.pages == 0:
         raise _unreadable(path, what)
     if size - walked.end > audio_length.OGG_TAIL:
-        raise AudioError(
-            f"The {what} ({path.name}) stops being audio {walked.end / 2**20:.2f} MB in: the other "
-            f"{(size - walked.end) / 2**20:.1f} MB are damaged or not audio at all. {again}"
-        )
+        mb, rest = walked.end / 2**20, (size - walked.end) / 2**20
+        raise AudioError(refusals_files.UPLOAD_TAIL.format(what=what, name=path.name, mb=mb, rest=rest))
 
 
 def _read_length(path: Path, source: audio_length.Source, info: Any, what: str, max_seconds: float) -> int:
@@ -175,14 +164,8 @@ def _read_length(path: Path, source: audio_length.Source, info: Any, what: str, 
     if found.whole:
         return found.frames
     if found.frames / rate > max_seconds:
-        raise AudioError(
-            f"The {what} is longer than {max_seconds / 60:g} minutes, the most the studio takes. "
-            "Trim it and upload again."
-        )
-    raise AudioError(
-        f"The {what} ({path.name}) holds too much audio to read: more than {found.frames / rate / 60:.1f} minutes "
-        f"of {channels} channels at {rate // 1000} kHz. Export it as stereo at 48 kHz and upload it again."
-    )
+        raise AudioError(refusals_files.UPLOAD_LONGER.format(what=what, most=max_seconds / 60))
+    raise AudioError(_too_much(path, what, "more than ", found.frames / rate, channels, rate))
 
 
 def _block(rate: int, channels: int) -> int:
@@ -215,16 +198,16 @@ def decode(
 
 
 def _unreadable(path: Path, what: str) -> AudioError:
-    return AudioError(
-        f"The {what} ({path.name}) is not an audio file the studio can read, or it is damaged. "
-        "Try WAV, FLAC, OGG or MP3."
-    )
+    return AudioError(refusals_files.UPLOAD_UNREADABLE.format(what=what, name=path.name))
 
 
 def _too_long(what: str, max_seconds: float, seconds: float) -> str:
-    return (
-        f"The {what} is {seconds / 60:.1f} minutes long; the studio takes up to {max_seconds / 60:g} minutes. "
-        "Trim it and upload again."
+    return refusals_files.UPLOAD_TOO_LONG.format(what=what, minutes=seconds / 60, most=max_seconds / 60)
+
+
+def _too_much(path: Path, what: str, more: str, seconds: float, channels: int, rate: int) -> str:
+    return refusals_files.UPLOAD_TOO_MUCH.format(
+        what=what, name=path.name, more=more, minutes=seconds / 60, channels=channels, khz=rate // 1000
     )
 
 
@@ -257,14 +240,14 @@ def _decode(path: Path, header: Header, what: str, max_seconds: float, own_rate:
             if frames > limit:
                 raise AudioError(_too_long(what, max_seconds, frames / rate))
             if not np.isfinite(chunk).all():
-                raise AudioError(f"The {what} ({path.name}) contains damaged samples.")
+                raise AudioError(refusals_files.UPLOAD_DAMAGED.format(what=what, name=path.name))
             peak = max(peak, float(np.abs(chunk).max(initial=0.0)))
             stereo = _stereo(chunk.T)
             put(stereo if stream is None else stream.resample_chunk(stereo.T, last=False).T)
     if frames == 0:
-        raise AudioError(f"The {what} ({path.name}) is empty.")
+        raise AudioError(refusals_files.UPLOAD_EMPTY.format(what=what, name=path.name))
     if peak < SILENCE_PEAK:
-        raise AudioError(f"The {what} ({path.name}) is silent.")
+        raise AudioError(refusals_files.UPLOAD_SILENT.format(what=what, name=path.name))
     if stream is not None:
         put(stream.resample_chunk(np.zeros((0, 2), dtype=np.float32), last=True).T)
     return _compact(out, filled)
@@ -324,7 +307,7 @@ def save(
 
     fmt = fmt.lower()
     if fmt not in FORMATS:
-        raise AudioError(f"Unknown output format {fmt!r}; choose WAV, FLAC or MP3.")
+        raise AudioError(refusals_files.OUTPUT_FORMAT.format(given=fmt))
     container, subtype = FORMATS[fmt][0], subtype or FORMATS[fmt][1]
     path = Path(path).with_suffix("." + fmt)
     clipped = np.asarray(audio, dtype=np.float32)

@@ -32,6 +32,7 @@ import music_request
 import offload
 import pace_phases
 import refusals
+import refusals_files
 import retake
 import runs
 import sampler
@@ -262,13 +263,10 @@ class Backend:
         try:
             state = lora.load_state(path) if lora.needs_rewrite(path) else self.pipe.lora_state_dict(path)
         except Exception as exc:
-            raise lora.BadLora(f"{Path(path).name} could not be read as a LoRA ({exc}).") from None
+            raise lora.BadLora(refusals_files.LORA_NOT_READ.format(name=Path(path).name, error=exc)) from None
         broken = [k for k, v in state.items() if torch.is_tensor(v) and not torch.isfinite(v).all()]
         if broken:
-            raise lora.BadLora(
-                f"{Path(path).name} is damaged: {len(broken)} of its weight matrices hold invalid numbers "
-                "(NaN or infinity). Export the LoRA again."
-            )
+            raise lora.BadLora(refusals_files.LORA_DAMAGED.format(name=Path(path).name, count=len(broken)))
         return state
 
     @functools.cached_property
@@ -281,7 +279,9 @@ class Backend:
         try:
             self.pipe.load_lora_weights(state, adapter_name=lora.LORA_ADAPTER)
         except Exception as exc:
-            raise lora.BadLora(f"{Path(path).name} could not be applied to {self.variant.label} ({exc}).") from None
+            raise lora.BadLora(
+                refusals_files.LORA_NOT_APPLIED.format(name=Path(path).name, label=self.variant.label, error=exc)
+            ) from None
         self.pipe.set_adapters([lora.LORA_ADAPTER], [scale])
 
     def drop_lora(self) -> None:

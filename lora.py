@@ -18,6 +18,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import refusals_files
+
 
 class BadLora(ValueError):
     """An uploaded file is not a LoRA, or not one for the loaded model."""
@@ -51,36 +53,33 @@ def read_lora_header(path: str) -> dict[str, tuple[int, ...]]:
 
     name = Path(path).name
     if not Path(path).is_file():
-        raise BadLora("The LoRA file is missing; upload it again.")
+        raise BadLora(refusals_files.LORA_MISSING)
     if not name.lower().endswith(".safetensors"):
-        raise BadLora(f"{name} is not a .safetensors file. LoRAs for the studio come as .safetensors.")
+        raise BadLora(refusals_files.LORA_NOT_SAFETENSORS.format(name=name))
     try:
         with safe_open(path, framework="np") as f:
             keys = list(f.keys())
             dtypes = {k: f.get_slice(k).get_dtype() for k in keys}
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in keys}
     except Exception:
-        raise BadLora(f"{name} cannot be read as a .safetensors file; it may be damaged or incomplete.") from None
+        raise BadLora(refusals_files.LORA_UNREADABLE.format(name=name)) from None
     lora_keys = [k for k in keys if _LORA_KEY.match(k)]
     parts: dict[str, set[str]] = {}
     for key in lora_keys:
         match = _LORA_KEY.match(key)
         parts.setdefault(match["module"], set()).add(match["part"])
     if not parts:
-        raise BadLora(f"{name} holds no LoRA weights (no lora_A / lora_B tensors). Is it a full model instead?")
+        raise BadLora(refusals_files.LORA_NO_WEIGHTS.format(name=name))
     unpaired = sorted(m for m, p in parts.items() if p != {"A", "B"})
     if unpaired:
         raise BadLora(
-            f"{name} is incomplete: {len(unpaired)} of its {len(parts)} layers have only half of their LoRA "
-            f"pair (lora_A without lora_B, or the reverse; first: {unpaired[0]})."
+            refusals_files.LORA_HALF_PAIRS.format(name=name, count=len(unpaired), layers=len(parts), first=unpaired[0])
         )
     _check_extras(name, keys, shapes, parts)
     check_ranks({k: shapes[k] for k in lora_keys}, name)
     odd = sorted({dtypes[k] for k in keys if dtypes[k] not in LORA_DTYPES})
     if odd:
-        raise BadLora(
-            f"{name} stores its weights as {', '.join(odd)}; the studio takes LoRAs in float16, bfloat16 or float32."
-        )
+        raise BadLora(refusals_files.LORA_DTYPES.format(name=name, dtypes=", ".join(odd)))
     original = _original_naming(keys)
     return {diffusers_key(k, original): shapes[k] for k in lora_keys}
 
@@ -95,12 +94,9 @@ def _check_extras(name: str, keys: list[str], shapes: dict[str, tuple[int, ...]]
         if alpha is not None and alpha["module"] in parts and int(_count(shapes[key])) == 1:
             continue
         if alpha is not None:
-            raise BadLora(f"{name} has an alpha ({key}) that belongs to no LoRA pair, or is not one number.")
+            raise BadLora(refusals_files.LORA_STRAY_ALPHA.format(name=name, key=key))
         if "lora" not in key:
-            raise BadLora(
-                f"{name} holds tensors that are not LoRA weights (first: {key}). Export only the LoRA's "
-                "lora_A / lora_B matrices (and their alphas)."
-            )
+            raise BadLora(refusals_files.LORA_NOT_WEIGHTS.format(name=name, key=key))
 
 
 def _count(shape: tuple[int, ...]) -> int:
@@ -140,12 +136,10 @@ def check_ranks(shapes: dict[str, tuple[int, ...]], name: str) -> None:
         if a is None or b is None:
             continue
         if len(a) < 2 or len(b) < 2 or a[0] != b[1]:
-            raise BadLora(
-                f"{name} is inconsistent: in {module} the lora_A matrix has rank {a[0] if a else '?'} but lora_B "
-                f"has rank {b[1] if len(b) > 1 else '?'}. Export the LoRA again."
-            )
+            ranks = {"a": a[0] if a else "?", "b": b[1] if len(b) > 1 else "?"}
+            raise BadLora(refusals_files.LORA_RANKS.format(name=name, module=module, **ranks))
         if a[0] == 0:
-            raise BadLora(f"{name} has rank 0 in {module}: it holds no change to make. Export it with rank 1 or more.")
+            raise BadLora(refusals_files.LORA_RANK_ZERO.format(name=name, module=module))
 
 
 def layer_sizes(transformer: Any) -> dict[str, tuple[int, int]]:
@@ -180,11 +174,10 @@ def check_lora_fits(shapes: dict[str, Any], sizes: dict[str, tuple[int, int]], l
     check_ranks({k: shapes[k] for k, m in pairs if m is not None}, "This LoRA")
     used = [m for _, m in pairs if m is not None]
     if not used:
-        raise BadLora("The file holds no LoRA weights (no lora_A / lora_B tensors).")
+        raise BadLora(refusals_files.LORA_NO_WEIGHTS_IN_FILE)
     if misfits:
         raise BadLora(
-            f"This LoRA was made for a different model: {len(misfits)} of its {len(used)} weight matrices do not "
-            f"fit {label} (first: {misfits[0]}). Use a LoRA trained on this model."
+            refusals_files.LORA_OTHER_MODEL.format(count=len(misfits), used=len(used), label=label, first=misfits[0])
         )
 
 
@@ -255,10 +248,7 @@ def _verdict(path: str, sizes: dict[str, tuple[int, int]] | None, label: str) ->
     _fits(path, sizes, label)
     broken = not_finite(path)
     if broken:
-        raise BadLora(
-            f"{Path(path).name} is damaged: {len(broken)} of its weight matrices hold invalid numbers "
-            "(NaN or infinity). Export the LoRA again."
-        )
+        raise BadLora(refusals_files.LORA_DAMAGED.format(name=Path(path).name, count=len(broken)))
 
 
 # Bytes read at once when a file's numbers are checked: plain reads into one buffer (no memory

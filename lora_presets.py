@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import hub
+import refusals_files
 
 
 class UnknownPreset(ValueError):
@@ -95,18 +96,16 @@ def resolve(name: str, variant: str) -> tuple[Preset, str]:
     known = {p.name: p for p in registry()}
     here = offered(variant)
     said = repr(name) if len(repr(name)) <= 40 else repr(name)[:38] + "…'"  # never echo a huge input back
-    choices = ", ".join(p.name for p in here) or "none with this model"
+    choices = ", ".join(p.name for p in here) or refusals_files.PRESETS_NONE
     preset = known.get(name)
     if preset is None:
-        raise UnknownPreset(f"There is no LoRA preset called {said}. Presets here: {choices}.")
+        raise UnknownPreset(refusals_files.PRESET_UNKNOWN.format(given=said, choices=choices))
     if variant not in preset.fits:
-        raise UnknownPreset(
-            f"The LoRA preset {said} was made for {preset.base or 'another model'}, not the model "
-            f"loaded here. Presets here: {choices}."
-        )
+        base = preset.base or refusals_files.PRESET_OTHER_BASE
+        raise UnknownPreset(refusals_files.PRESET_OTHER_MODEL.format(given=said, base=base, choices=choices))
     path = cached_file(preset)
     if path is None:
-        raise UnknownPreset(f"The LoRA preset {said} is not installed on this studio. Presets here: {choices}.")
+        raise UnknownPreset(refusals_files.PRESET_NOT_INSTALLED.format(given=said, choices=choices))
     return preset, path
 
 

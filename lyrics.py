@@ -97,9 +97,7 @@ class Request:
         if self.structure == "custom":
             names = [s.strip(" []") for s in re.split(r"[,\n;]+", self.custom_sections) if s.strip(" []")]
             if not names:
-                raise LyricsError(
-                    "For a custom structure, list the sections, e.g. “Intro, Verse, Chorus, Outro”.", "custom_sections"
-                )
+                raise LyricsError(refusals.LYRICS_NO_SECTIONS, "custom_sections")
             return names
         return list(STRUCTURES[self.structure])
 
@@ -176,9 +174,9 @@ def engine() -> str:
     backend, which the tests use), so being importable alone must not pick it."""
     wanted = os.environ.get("ACE_STUDIO_LYRICS_ENGINE", "").strip().lower() or "auto"
     if wanted not in ("auto", "mlx", "transformers"):
-        raise models.ModelLoadError(f"Unknown ACE_STUDIO_LYRICS_ENGINE {wanted!r}; choose auto, mlx or transformers.")
+        raise models.ModelLoadError(refusals.LYRICS_ENGINE_UNKNOWN.format(given=wanted))
     if wanted == "mlx" and not _mlx_available():
-        raise models.ModelLoadError("ACE_STUDIO_LYRICS_ENGINE=mlx, but mlx-lm is not installed (pip install mlx-lm).")
+        raise models.ModelLoadError(refusals.LYRICS_ENGINE_NO_MLX)
     if wanted == "auto":
         apple = sys.platform == "darwin" and platform.machine() == "arm64"
         return "mlx" if apple and _mlx_available() else "transformers"
@@ -322,7 +320,8 @@ def _load() -> Writer:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=models.dtype_for(device, "lm"))
         tokenizer = AutoTokenizer.from_pretrained(source)
     except Exception as exc:  # missing files, no network, out of memory: all "cannot load"
-        raise models.ModelLoadError(f"{override or 'the lyrics model'}: {exc}") from exc
+        source = override or refusals.THE_LYRICS_MODEL
+        raise models.ModelLoadError(refusals.LYRICS_MODEL_UNREADABLE.format(source=source, error=exc)) from exc
     gib = devices.weights_gib(model)
     if not devices.fits_alone(gib, device):
         raise models.ModelLoadError(studio_words.LYRICS_TOO_BIG.format(source=models.public_source(source), gib=gib))
@@ -379,38 +378,37 @@ def make_request(
     """Validate the Lyrics tab's inputs; every problem is a ``LyricsError`` a songwriter can act on."""
     theme = str(theme or "").strip()
     if not theme:
-        raise LyricsError("Tell the writer what the song is about — the theme is empty.")
+        raise LyricsError(refusals.LYRICS_NO_THEME)
     for name, value in (("theme", theme), ("genre", genre), ("mood", mood), ("custom_sections", custom_sections)):
         if len(str(value or "")) > checks.TEXT_LIMITS[name]:
             limit = checks.TEXT_LIMITS[name]
-            raise LyricsError(f"This field takes up to {limit} characters; it has {len(str(value))}. Shorten it.", name)
+            raise LyricsError(refusals.TEXT_TOO_LONG.format(limit=limit, n=len(str(value))), name)
     code = languages.language_code(vocal_language)
     if code is None:
-        raise LyricsError(
-            f"Unknown vocal language {checks.shown(vocal_language)}. Pick one of the studio's {len(languages.LANGUAGES)}.",
-            "vocal_language",
-        )
+        given, count = checks.shown(vocal_language), len(languages.LANGUAGES)
+        raise LyricsError(refusals.LYRICS_LANGUAGE_UNKNOWN.format(given=given, count=count), "vocal_language")
     structure = str(structure or "").strip().lower()
     if structure not in STRUCTURES:
+        choices = ", ".join(STRUCTURES)
         raise LyricsError(
-            f"Unknown structure {checks.shown(structure)}. Choose one of: {', '.join(STRUCTURES)}.", "structure"
+            refusals.LYRICS_STRUCTURE_UNKNOWN.format(given=checks.shown(structure), choices=choices), "structure"
         )
     length = str(length or Request.length).strip().lower()
     if length not in LENGTHS:
-        raise LyricsError(f"Unknown length {checks.shown(length)}. Choose short, medium or long.", "length")
+        raise LyricsError(refusals.LYRICS_LENGTH_UNKNOWN.format(given=checks.shown(length)), "length")
     try:
         temp = float(temperature)
     except (TypeError, ValueError, OverflowError):
-        raise LyricsError("Creativity must be a number.", "temperature") from None
+        raise LyricsError(refusals.CREATIVITY_NOT_NUMBER, "temperature") from None
     if temp != temp:
-        raise LyricsError("Creativity must be a number.", "temperature")
+        raise LyricsError(refusals.CREATIVITY_NOT_NUMBER, "temperature")
     try:  # the words every seed of the studio gets
         seed_value = parameters.check_seed(seed)
     except gr.Error as exc:
         raise LyricsError(exc.message, "seed") from None
     if not TEMPERATURE_RANGE[0] <= temp <= TEMPERATURE_RANGE[1]:
         low, high = TEMPERATURE_RANGE
-        raise LyricsError(f"Creativity must be between {low:g} and {high:g} (you asked for {temp:g}).", "temperature")
+        raise LyricsError(refusals.CREATIVITY_OUT_OF_RANGE.format(low=low, high=high, given=temp), "temperature")
     req = Request(
         theme,
         str(genre or "").strip(),

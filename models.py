@@ -17,6 +17,7 @@ from typing import Any
 
 import dcw
 import hub
+import refusals
 import studio_words
 import xl_model
 
@@ -98,7 +99,7 @@ def active_variant() -> Variant:
     """The registry entry picked by ``ACE_STUDIO_VARIANT`` (default ``xl-sft``)."""
     name = os.environ.get("ACE_STUDIO_VARIANT", DEFAULT_VARIANT).strip() or DEFAULT_VARIANT
     if name not in VARIANTS:
-        raise ModelLoadError(f"Unknown ACE_STUDIO_VARIANT {name!r}; choose one of {', '.join(VARIANTS)}.")
+        raise ModelLoadError(refusals.VARIANT_UNKNOWN.format(given=name, choices=", ".join(VARIANTS)))
     return VARIANTS[name]
 
 
@@ -156,10 +157,7 @@ def detect_layout(folder: str | Path) -> str:
         (folder / "model.safetensors").is_file() or (folder / "model.safetensors.index.json").is_file()
     ):
         return "upstream"
-    raise ModelLoadError(
-        f"{folder} is neither a diffusers pipeline (model_index.json) nor an ACE-Step checkpoint "
-        "(config.json + model.safetensors)."
-    )
+    raise ModelLoadError(refusals.MODEL_LAYOUT_UNKNOWN.format(folder=folder))
 
 
 class WeightsMissing(ModelLoadError):
@@ -217,13 +215,13 @@ def _find_shared(dit_folder: Path, names: tuple[str, ...], variant: Variant) -> 
             if (base / name / "config.json").is_file():
                 return base / name
     if variant.shared_repo is None:
-        raise ModelLoadError(f"No {names[0]} folder next to {dit_folder} and no shared repo to fetch it from.")
+        raise ModelLoadError(refusals.MODEL_NO_SHARED.format(name=names[0], folder=dit_folder))
     patterns = tuple(f"{n}/*" for n in VAE_DIRS + TEXT_ENCODER_DIRS)
     shared = download(variant.shared_repo, patterns)
     for name in names:
         if (shared / name / "config.json").is_file():
             return shared / name
-    raise ModelLoadError(f"{variant.shared_repo} has no {names[0]} folder.")
+    raise ModelLoadError(refusals.MODEL_SHARED_LACKS.format(repo=variant.shared_repo, name=names[0]))
 
 
 # Upstream attention projections are named like transformers' Qwen3; diffusers' Attention names them
@@ -273,13 +271,13 @@ def split_upstream_state_dict(state: dict[str, Any]) -> dict[str, dict[str, Any]
         else:
             parts[target[0]][target[1]] = value
     if unknown:
-        raise ModelLoadError(f"Checkpoint has keys no component takes: {_few(unknown)}")
+        raise ModelLoadError(refusals.CHECKPOINT_KEYS_UNKNOWN.format(keys=_few(unknown)))
     return parts
 
 
 def _few(keys: list[str], n: int = 8) -> str:
     keys = sorted(keys)
-    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
+    more = refusals.MODEL_KEYS_MORE.format(n=len(keys) - n) if len(keys) > n else ""
     return ", ".join(keys[:n]) + more
 
 
@@ -291,7 +289,7 @@ def _upstream_shards(folder: Path) -> list[Path]:
     shards = [folder / name for name in sorted(set(index["weight_map"].values()))]
     for shard in shards:
         if not shard.is_file():
-            raise ModelLoadError(f"Checkpoint shard {shard.name} is missing from {folder}.")
+            raise ModelLoadError(refusals.CHECKPOINT_SHARD_MISSING.format(shard=shard.name, folder=folder))
     return shards
 
 
@@ -354,7 +352,7 @@ def _stream_upstream_weights(
                     misfits.setdefault(component, []).append(f"{new} ({problem})")
                 del tensor
     if unknown:
-        raise ModelLoadError(f"Checkpoint has keys no component takes: {_few(unknown)}")
+        raise ModelLoadError(refusals.CHECKPOINT_KEYS_UNKNOWN.format(keys=_few(unknown)))
     return loaded, misfits
 
 
@@ -398,12 +396,12 @@ def load_upstream(folder: Path, variant: Variant, dtype=None):
     try:
         configs = xl_model.component_configs(cfg)
     except KeyError as exc:
-        raise ModelLoadError(f"{folder / 'config.json'} lacks the field {exc}.") from exc
+        raise ModelLoadError(refusals.MODEL_CONFIG_FIELD.format(config=folder / "config.json", field=exc)) from exc
     except xl_model.Refused as exc:
-        raise ModelLoadError(f"{folder.name} cannot be run as its model code would: {exc}.") from exc
+        raise ModelLoadError(refusals.MODEL_CODE_REFUSED.format(folder=folder.name, why=exc)) from exc
     silence_file = folder / "silence_latent.pt"
     if not silence_file.is_file():
-        raise ModelLoadError(f"{folder} has no silence_latent.pt.")
+        raise ModelLoadError(refusals.MODEL_NO_SILENCE.format(folder=folder))
     classes = {
         "transformer": AceStepTransformer1DModel,
         "condition_encoder": AceStepConditionEncoder,
@@ -430,9 +428,10 @@ def load_upstream(folder: Path, variant: Variant, dtype=None):
     for name, module in modules.items():
         missing = set(module.state_dict()) - loaded[name]
         if missing or misfits.get(name):
-            detail = [f"missing {_few(list(missing))}"] if missing else []
-            detail += [f"not fitting {_few(misfits[name])}"] if misfits.get(name) else []
-            raise ModelLoadError(f"{name} weights do not match the model: {'; '.join(detail)}")
+            detail = [refusals.MODEL_WEIGHTS_MISSING_KEYS.format(keys=_few(list(missing)))] if missing else []
+            if misfits.get(name):
+                detail.append(refusals.MODEL_WEIGHTS_MISFIT_KEYS.format(keys=_few(misfits[name])))
+            raise ModelLoadError(refusals.MODEL_WEIGHTS_MISFIT.format(name=name, detail="; ".join(detail)))
         # Casts what the checkpoint did not hold (computed buffers); what it held is already cast.
         components[name] = (module.to(dtypes[name]) if dtypes[name] is not None else module).eval()
     vae_dir = _find_shared(folder, VAE_DIRS, variant)

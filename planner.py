@@ -48,6 +48,7 @@ import models
 import music_request
 import pace
 import pace_phases
+import refusals
 import runs
 from plan_constraints import TEMPERATURE, ThinkingConstraint, Vocabulary, sample, sample_rows
 from plan_format import (
@@ -363,7 +364,7 @@ def _folder(source: str) -> str:
             return str(path / DEFAULT_FOLDER)  # a whole upstream checkpoints/ folder
         return str(path)
     if source.startswith((".", "/", "~")):
-        raise models.ModelLoadError(f"Planner folder {source} does not exist.")
+        raise models.ModelLoadError(refusals.PLANNER_NO_FOLDER.format(source=source))
     if source == f"{DEFAULT_REPO}/{DEFAULT_FOLDER}":
         where = models.download(DEFAULT_REPO, (f"{DEFAULT_FOLDER}/*",), "Think's planner", "ACE_STUDIO_PLANNER_MODEL")
         return str(where / DEFAULT_FOLDER)
@@ -373,7 +374,7 @@ def _folder(source: str) -> str:
 def _load() -> Planner:
     source = model_source()
     if source is None:
-        raise models.ModelLoadError("Think is off on this studio (ACE_STUDIO_PLANNER_MODEL=none).")
+        raise models.ModelLoadError(refusals.PLANNER_OFF)
     device = models.pick_device()
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -388,7 +389,7 @@ def _load() -> Planner:
     except models.ModelLoadError:
         raise
     except Exception as exc:  # missing files, no network, out of memory: all "cannot load"
-        raise models.ModelLoadError(f"the planner ({public_name()}): {exc}") from exc
+        raise models.ModelLoadError(refusals.PLANNER_UNREADABLE.format(name=public_name(), error=exc)) from exc
     built = Planner(model, tokenizer, vocab, source, device)
     devices.register_resident("planner", model, device, on=home)
     return built

@@ -1,6 +1,7 @@
 """A request's refusals, in a musician's words: what a ``gr.Error`` or ``checks.InputError`` says when a press
-cannot be made as asked, and the title its toast carries. A field's help is ``tooltips``; what a run says as it
-works, ``progress_words``; what a result says, ``result_words``."""
+cannot be made as asked (and a room's error whose message one carries: ``models.ModelLoadError``,
+``lyrics.LyricsError``), and the title its toast carries. A file's refusals are ``refusals_files``; a field's help,
+``tooltips``; what a run says as it works, ``progress_words``; what a result says, ``result_words``."""
 
 import audio
 
@@ -286,6 +287,48 @@ TOO_MANY_TOKENS = {
     "prompt": "The caption is {n} tokens long; the model reads at most {most} of a caption. Shorten it.",
     "morph_prompt": "The song's own style is {n} tokens long; the model reads at most {most} of it. Shorten it.",
 }
+
+# A model the studio cannot build (``models.ModelLoadError``, said through ``MODEL_NOT_LOADED``,
+# ``LYRICS_MODEL_MISSING`` and the planner's): the setting or the files at fault, for whoever runs the studio.
+VARIANT_UNKNOWN = "Unknown ACE_STUDIO_VARIANT {given!r}; choose one of {choices}."
+MODEL_LAYOUT_UNKNOWN = (
+    "{folder} is neither a diffusers pipeline (model_index.json) nor an ACE-Step checkpoint "
+    "(config.json + model.safetensors)."
+)
+MODEL_NO_SHARED = "No {name} folder next to {folder} and no shared repo to fetch it from."
+MODEL_SHARED_LACKS = "{repo} has no {name} folder."
+CHECKPOINT_KEYS_UNKNOWN = "Checkpoint has keys no component takes: {keys}"
+CHECKPOINT_SHARD_MISSING = "Checkpoint shard {shard} is missing from {folder}."
+MODEL_CONFIG_FIELD = "{config} lacks the field {field}."
+MODEL_CODE_REFUSED = "{folder} cannot be run as its model code would: {why}."
+MODEL_NO_SILENCE = "{folder} has no silence_latent.pt."
+MODEL_WEIGHTS_MISFIT = "{name} weights do not match the model: {detail}"
+MODEL_WEIGHTS_MISSING_KEYS = "missing {keys}"
+MODEL_WEIGHTS_MISFIT_KEYS = "not fitting {keys}"
+MODEL_KEYS_MORE = " (+{n} more)"
+OFFLOAD_UNKNOWN = "Unknown ACE_STUDIO_OFFLOAD {given!r}; choose auto, {modes}."
+# Think's planner (``planner``, ``plan_constraints``).
+PLANNER_NO_FOLDER = "Planner folder {source} does not exist."
+PLANNER_OFF = "Think is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
+PLANNER_UNREADABLE = "the planner ({name}): {error}"
+PLANNER_NO_CODES = "the planner's tokenizer has no <|audio_code_N|> tokens"
+PLANNER_NO_THINK = "the planner's tokenizer has no <think> token"
+PLANNER_NO_END = "the planner's tokenizer has no end-of-sequence token"
+PLANNER_CANNOT_WRITE = "the planner's tokenizer cannot write {text!r}"
+# The lyrics writer's engine and weights (``lyrics``).
+LYRICS_ENGINE_UNKNOWN = "Unknown ACE_STUDIO_LYRICS_ENGINE {given!r}; choose auto, mlx or transformers."
+LYRICS_ENGINE_NO_MLX = "ACE_STUDIO_LYRICS_ENGINE=mlx, but mlx-lm is not installed (pip install mlx-lm)."
+# ``source``: the writer's folder or repo as set (ACE_STUDIO_LYRICS_MODEL), else ``THE_LYRICS_MODEL``.
+LYRICS_MODEL_UNREADABLE = "{source}: {error}"
+THE_LYRICS_MODEL = "the lyrics model"
+# The Lyrics tab's fields (``lyrics.make_request``, ``lyrics.LyricsError``).
+LYRICS_NO_THEME = "Tell the writer what the song is about — the theme is empty."
+LYRICS_NO_SECTIONS = "For a custom structure, list the sections, e.g. “Intro, Verse, Chorus, Outro”."
+LYRICS_STRUCTURE_UNKNOWN = "Unknown structure {given}. Choose one of: {choices}."
+LYRICS_LANGUAGE_UNKNOWN = "Unknown vocal language {given}. Pick one of the studio's {count}."
+LYRICS_LENGTH_UNKNOWN = "Unknown length {given}. Choose short, medium or long."
+CREATIVITY_NOT_NUMBER = "Creativity must be a number."
+CREATIVITY_OUT_OF_RANGE = "Creativity must be between {low:g} and {high:g} (you asked for {given:g})."
 
 # The heading of a refusal's toast (Gradio's says "Error"): what was pressed, by the event function's name
 # (``event_errors.expected_errors``: the first it starts with); a refusal with a title of its own keeps it.

@@ -30,6 +30,7 @@ import numpy as np
 
 import audio
 import headers
+import refusals_files
 
 MB = 2**20
 
@@ -143,13 +144,13 @@ def load(path: Any, what: str = "song") -> np.ndarray:
     At the door (``headers.only``) nothing is decoded: the cached decode, else a stand-in of the
     header's length (its silence and damage are found when the run decodes it)."""
     if path is None or str(path).strip() == "":
-        raise audio.AudioError(f"Please upload a {what} first.")
+        raise audio.AudioError(refusals_files.UPLOAD_FIRST.format(what=what))
     if (why := _refused.get(os.path.realpath(str(path)))) is not None:
         raise audio.AudioError(why)
     try:
         stat = os.stat(str(path))
     except OSError:
-        raise audio.AudioError(f"The {what} file could not be found; please upload it again.") from None
+        raise audio.AudioError(refusals_files.UPLOAD_NOT_FOUND.format(what=what)) from None
     key = (os.path.realpath(str(path)), stat.st_size, stat.st_mtime_ns)
     if headers.reading():  # the door: the decode already made, else the header's length
         found = _cache.peek(key)
