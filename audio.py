@@ -307,7 +307,7 @@ def save(
 
     fmt = fmt.lower()
     if fmt not in FORMATS:
-        raise AudioError(refusals_files.OUTPUT_FORMAT.format(given=fmt))
+        raise AudioError(refusals_files.OUTPUT_FORMAT.format(given=repr(fmt)))
     container, subtype = FORMATS[fmt][0], subtype or FORMATS[fmt][1]
     path = Path(path).with_suffix("." + fmt)
     clipped = np.asarray(audio, dtype=np.float32)

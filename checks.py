@@ -22,6 +22,7 @@ import mastering
 import models
 import plan_format
 import refusals
+import refusals_files
 import sampler
 import tooltips as tips
 
@@ -304,7 +305,7 @@ def check_takes(value: Any) -> int:
 def check_format(value: Any) -> str:
     fmt = str(value or "wav").strip().lower().lstrip(".")
     if fmt not in FORMATS:
-        raise gr.Error(refusals.FORMAT_UNKNOWN.format(given=shown(value)))
+        raise gr.Error(refusals_files.OUTPUT_FORMAT.format(given=shown(value)))
     return fmt
 
 

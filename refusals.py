@@ -44,7 +44,6 @@ LYRICS_TOO_LONG = "The lyrics are {n} characters; the model takes up to {most}. 
 STEPS_NOT_WHOLE = "Steps must be a whole number (you asked for {n:g})."
 TURBO_STEPS = "{model} runs at most {most} steps (you asked for {n:g}); it is made for 8."
 TAKES_NOT_WHOLE = "Takes must be a whole number from 1 to {most}."
-FORMAT_UNKNOWN = "Unknown output format {given}; choose WAV, FLAC or MP3."
 LOUDNESS_NOT_NUMBER = "Loudness must be a number from {low:g} to {high:g} LUFS, or off (you asked for {given})."
 LOUDNESS_OUT_OF_RANGE = (
     "Loudness must be between {low:g} and {high:g} LUFS, or off (you asked for {number:g}); -14 is what streaming "

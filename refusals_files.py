@@ -39,8 +39,8 @@ UPLOAD_TAIL = (
 UPLOAD_DAMAGED = "The {what} ({name}) contains damaged samples."
 UPLOAD_EMPTY = "The {what} ({name}) is empty."
 UPLOAD_SILENT = "The {what} ({name}) is silent."
-# A take written (``audio.save``).
-OUTPUT_FORMAT = "Unknown output format {given!r}; choose WAV, FLAC or MP3."
+# A take written (``audio.save``) or a format asked (``checks.check_format``): ``given`` as each shows it.
+OUTPUT_FORMAT = "Unknown output format {given}; choose WAV, FLAC or MP3."
 
 # A LoRA file (``lora``'s checks; ``backend`` as it loads one): ``name`` is its file's name.
 LORA_MISSING = "The LoRA file is missing; upload it again."
