@@ -1,6 +1,7 @@
 """A request's refusals, in a musician's words: what a ``gr.Error`` or ``checks.InputError`` says when a press
 cannot be made as asked (and a room's error whose message one carries: ``models.ModelLoadError``,
-``lyrics.LyricsError``), and the title its toast carries. A file's refusals are ``refusals_files``; a field's help,
+``lyrics.LyricsError``, ``xl_model.Refused``, ``stems.WeightsMissing``, ``backend``'s, ``plan_format.PlanUnusable``),
+and the title its toast carries. A file's refusals are ``refusals_files``; a field's help,
 ``tooltips``; what a run says as it works, ``progress_words``; what a result says, ``result_words``."""
 
 import audio
