@@ -55,10 +55,7 @@ def check_output(audio: Any) -> None:
 
     for take in audio:
         if not np.isfinite(take).all() or float(np.ptp(take)) < 1e-6:
-            raise BrokenOutput(
-                "The model produced broken audio (invalid numbers or a flat line), so nothing was saved. "
-                "If you used a LoRA, it may be damaged; otherwise try another seed."
-            )
+            raise BrokenOutput(refusals.BROKEN_OUTPUT)
 
 
 @dataclass
@@ -217,10 +214,7 @@ class Backend:
 
         pipe = self.pipe
         if pipe.audio_tokenizer is None:
-            raise ModeUnavailable(
-                f"Describe is not available with this model ({models.public_source(self.source)}): it was loaded "
-                "without the audio tokenizer that turns a song into the codes the planner reads."
-            )
+            raise ModeUnavailable(refusals.DESCRIBE_NO_TOKENIZER.format(source=models.public_source(self.source)))
         with self.lock, devices.gpu_turn("music"), torch.inference_mode():
             try:
                 device = pipe._execution_device
@@ -241,13 +235,8 @@ class Backend:
         texts = {field: getattr(req, field) for field in ("prompt", "lyrics", "morph_prompt", "morph_lyrics")}
         text_limits.check(self.pipe, texts, str(req.vocal_language), req)
         if req.task_type == "cover" and self.pipe.audio_tokenizer is None:
-            raise ModeUnavailable(
-                f"Cover is not available with this model ({models.public_source(self.source)}): it was loaded without "
-                "the audio tokenizer and detokenizer that turn the song into its musical blueprint. The studio's "
-                f"default checkpoint, {models.VARIANTS['xl-sft'].repo}, includes them (its tokenizer.* and "
-                "detokenizer.* weights); a diffusers-layout folder needs audio_tokenizer/ and "
-                "audio_token_detokenizer/ subfolders."
-            )
+            source, repo = models.public_source(self.source), models.VARIANTS["xl-sft"].repo
+            raise ModeUnavailable(refusals.COVER_NO_TOKENIZER.format(source=source, repo=repo))
 
     def check_lora(self, path: str, whole: bool = True) -> None:
         """Refuse a LoRA file that is not one for this transformer, once per file (``lora.check_file``;

@@ -254,6 +254,17 @@ def check_time_signature(value: Any) -> str | None:
     return text
 
 
+# A song's tempo, key and metre, each with its check (the key's and metre's are their declarations' rules,
+# ``parameters``): a press refuses one (``preparing.musical``), a record read back reads it as None (``records``).
+MUSICAL = {"bpm": check_bpm, "key_scale": check_key, "time_signature": check_time_signature}
+
+
+def check_musical(name: str, value: Any) -> Any:
+    """One of a song's BPM, key and metre (``MUSICAL``, by its parameter's name) checked, refused on its field."""
+    with about(name):
+        return MUSICAL[name](value)
+
+
 def check_text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, str]:
     """The caption and lyrics, stripped; refused when both are empty (in ``mode``'s field names) or
     either is too long."""

@@ -249,7 +249,7 @@ def understand(
                 if len(notes) >= NOTES_BUDGET or should_stop():
                     if should_stop():
                         raise runs.Cancelled("stopped")
-                    raise PlanUnusable("its notes did not end")
+                    raise PlanUnusable(refusals.PLAN_NOTES_ENDLESS)
                 token = sample(constraint.mask(logits[0]), generator, TEMPERATURE, None)
                 constraint.feed(token)
                 notes.append(token)

@@ -38,19 +38,16 @@ import untouched
 import voice
 from checks import (
     EXTEND_RANGE,
-    INSTRUMENTAL_TAG,
     InputError,
     about,
     as_number,
-    check_bpm,
     check_length,
     check_takes,
     in_range,
 )
-from languages import sung_language
-from music_request import Call, Job, Loop, MusicRequest, Notes, Render, pipeline_seconds, trimmed
+from music_request import Job, Loop, MusicRequest, Notes, pipeline_seconds, trimmed
 from parameters import REGION, Asked
-from preparing import check_lora, check_lyric_tokens, check_think
+from preparing import check_think
 from run_result import Finished, Rendered
 
 # Equal-power crossfade at each seam between kept and new audio.
@@ -110,21 +107,13 @@ def prepare_generate(a: Asked) -> Job:
         duration = check_length(a.audio_duration, a.auto_length, thinking)
     with about("batch_size"):
         n_takes = check_takes(a.batch_size)
-    sampling = parameters.to_call(a, variant)  # the key, metre and language first, as they were checked
-    with about("bpm"):
-        bpm = check_bpm(a.bpm)
-    language = sampling["vocal_language"] = sung_language(sampling["vocal_language"], lyrics)
-    check_lyric_tokens(lyrics, language)
-    fmt = parameters.PARAMS["audio_format"].check(a.audio_format)
-    adapter = check_lora(a.lora, a.lora_scale, a.lora_preset)
-    seeds = parameters.seeds(a, n_takes)
-    reference, lent = voice.timbre(a.reference_audio, a.reference_take, seeds[0])
+    render, fmt = preparing.render(a, prompt, lyrics, n_takes, variant)
+    reference, lent = voice.timbre(a.reference_audio, a.reference_take, render.seeds[0])
     finishing = parameters.finish(a)
-    locking = _lock(a.lock_to_grid, bpm, thinking)
+    locking = _lock(a.lock_to_grid, render.pipeline.bpm, thinking)
     longest = duration if duration is not None else audio.MAX_SECONDS
-    words = {"prompt": prompt, "lyrics": lyrics or INSTRUMENTAL_TAG}
-    call = Call(**words, **sampling, bpm=bpm, audio_duration=pipeline_seconds(longest), reference_audio=reference)
-    request = MusicRequest("generate", Render(call, seeds, adapter), longest, fmt, lock=locking, notes=lent)
+    render = render.with_pipeline(audio_duration=pipeline_seconds(longest), reference_audio=reference)
+    request = MusicRequest("generate", render, longest, fmt, lock=locking, notes=lent)
     request = preparing.with_think(request, thinking, duration, a.rewrite_caption, a.plan)
     return loops.made(Job(request, trimmed(request.seconds), finishing), a.loop_bars, a.auto_length)
 

@@ -35,9 +35,10 @@ from checks import (
     MAX_CAPTION_CHARS,
     MAX_LYRICS_CHARS,
     MIN_REGION_SECONDS,
+    MUSICAL,
     InputError,
     about,
-    check_bpm,
+    check_musical,
     check_plan,
     check_switch,
     check_text,
@@ -102,14 +103,9 @@ def text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, str]:
 
 def musical(bpm: Any, key_scale: Any, time_signature: Any) -> dict[str, Any]:
     """BPM, key and time signature as the pipeline takes them (``None`` = the model chooses): a record's, as
-    a press's are checked (the key and metre by their declarations)."""
-    with about("bpm"):
-        bpm_value = check_bpm(bpm)
-    key, meter = (
-        parameters.PARAMS[name].check(value)
-        for name, value in (("key_scale", key_scale), ("time_signature", time_signature))
-    )
-    return {"bpm": bpm_value, "keyscale": key, "timesignature": meter}
+    a press's are checked (``checks.check_musical``)."""
+    read = (check_musical(name, value) for name, value in zip(MUSICAL, (bpm, key_scale, time_signature), strict=True))
+    return dict(zip(("bpm", "keyscale", "timesignature"), read, strict=True))
 
 
 def need_source(path: Any) -> None:
@@ -235,28 +231,36 @@ def reference_starts(samples: int, seed: int) -> tuple[int, int, int]:
 
 def common(asked: Asked, need_text: str | None, variant: models.Variant | None = None) -> tuple[Render, str]:
     """The checks and settings Cover, Extend and Edit share (``parameters.SONG`` and ``SAMPLING``; the song
-    itself is loaded by each): the render each mode adds its own to, and the takes' file format;
-    ``need_text``: the mode whose caption or lyrics must not both be empty, or None; ``variant``: the model
-    whose sampling defaults apply (the one loaded, unless a part runs on the base)."""
+    itself is loaded by each), in ``render``'s order: the render each mode adds its own to, and the takes' file
+    format; ``need_text``: the mode whose caption or lyrics must not both be empty, or None (either may be, each
+    still held to its length); ``variant``: the model whose sampling defaults apply (the one loaded, unless a part
+    runs on the base)."""
     need_source(asked.src_audio)
-    variant = variant or models.active_variant()
-    # The declared parameters before the song's words, as Edit checked its repaint strength before them.
-    sampled = parameters.to_call(asked, variant)
-    with about("bpm"):
-        bpm = check_bpm(asked.bpm)
-    prompt = str(asked.prompt or "").strip()
-    lyrics = str(asked.lyrics or "").strip()
+    prompt, lyrics = str(asked.prompt or "").strip(), str(asked.lyrics or "").strip()
     if need_text:
         prompt, lyrics = text(prompt, lyrics, need_text)
-    elif len(prompt) > MAX_CAPTION_CHARS or len(lyrics) > MAX_LYRICS_CHARS:
-        text(prompt or "-", lyrics)
+    else:
+        if len(prompt) > MAX_CAPTION_CHARS or len(lyrics) > MAX_LYRICS_CHARS:
+            text(prompt or "-", lyrics)
+        check_tokens({"prompt": prompt})
+    return render(asked, prompt, lyrics, 1, variant or models.active_variant())
+
+
+def render(asked: Asked, prompt: str, lyrics: str, takes: int, variant: models.Variant) -> tuple[Render, str]:
+    """The render every music mode starts from (its call with the caption and ``lyrics`` as checked, each take's
+    seed, the LoRA) and the takes' file format, settled in the one order every mode refuses in, the field a
+    musician reads first refused first: the song (Cover, Extend, Edit), the caption and lyrics (``text``), a mode's
+    own (Generate's Think, length and takes), then here: the declared fields of the model call
+    (``parameters.to_call``: the key, metre and language, the steps, guidance, strengths …), the BPM, the language
+    as sung and the lyrics' tokens in it, the format, the LoRA, the seeds."""
+    sampled = parameters.to_call(asked, variant)
+    sampled["bpm"] = check_musical("bpm", asked.bpm)
     language = sampled["vocal_language"] = sung_language(sampled["vocal_language"], lyrics)
-    check_tokens({"prompt": prompt, "lyrics": lyrics}, language)
+    check_lyric_tokens(lyrics, language)
     fmt = parameters.PARAMS["audio_format"].check(asked.audio_format)
     adapter = check_lora(asked.lora, asked.lora_scale, asked.lora_preset)
-    seeds = parameters.seeds(asked, 1)
-    call = Call(prompt=prompt, lyrics=lyrics or INSTRUMENTAL_TAG, bpm=bpm, **sampled)
-    return Render(call, seeds, adapter), fmt
+    seeds = parameters.seeds(asked, takes)
+    return Render(Call(prompt=prompt, lyrics=lyrics or INSTRUMENTAL_TAG, **sampled), seeds, adapter), fmt
 
 
 # Upstream's ways of repainting (``repaint_mode``; its strength, ``parameters``'); its default is the model call's.

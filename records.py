@@ -245,10 +245,9 @@ class Record:
 def _music(*values: Any) -> tuple[int | None, str | None, str | None]:
     """BPM, key and metre as the form reads them; None (the model chooses) where the form would refuse one."""
     read: list[Any] = []
-    key, metre = (parameters.PARAMS[name].check for name in ("key_scale", "time_signature"))
-    for check, value in zip((checks.check_bpm, key, metre), values, strict=True):
+    for name, value in zip(checks.MUSICAL, values, strict=True):
         try:
-            read.append(check(value))
+            read.append(checks.check_musical(name, value))
         except (gr.Error, TypeError, ValueError, OverflowError):
             read.append(None)
     return tuple(read)

@@ -1,6 +1,7 @@
 """A request's refusals, in a musician's words: what a ``gr.Error`` or ``checks.InputError`` says when a press
 cannot be made as asked (and a room's error whose message one carries: ``models.ModelLoadError``,
-``lyrics.LyricsError``), and the title its toast carries. A file's refusals are ``refusals_files``; a field's help,
+``lyrics.LyricsError``, ``xl_model.Refused``, ``stems.WeightsMissing``, ``backend``'s, ``plan_format.PlanUnusable``),
+and the title its toast carries. A file's refusals are ``refusals_files``; a field's help,
 ``tooltips``; what a run says as it works, ``progress_words``; what a result says, ``result_words``."""
 
 import audio
@@ -58,6 +59,23 @@ NO_SONG = "Please upload a song first."
 # A run that stopped on an error of the model's (``generation``, ``lyrics``): the log keeps the traceback.
 MUSIC_FAILED = (
     "The model stopped with an error ({kind}). Nothing was saved; try a shorter song, fewer steps or fewer takes."
+)
+# The pipeline's own (``backend``): a take that must not be delivered (``BrokenOutput``), a mode the checkpoint
+# loaded cannot run (``ModeUnavailable``; ``source``: the model as the page names it).
+BROKEN_OUTPUT = (
+    "The model produced broken audio (invalid numbers or a flat line), so nothing was saved. "
+    "If you used a LoRA, it may be damaged; otherwise try another seed."
+)
+DESCRIBE_NO_TOKENIZER = (
+    "Describe is not available with this model ({source}): it was loaded "
+    "without the audio tokenizer that turns a song into the codes the planner reads."
+)
+COVER_NO_TOKENIZER = (
+    "Cover is not available with this model ({source}): it was loaded without "
+    "the audio tokenizer and detokenizer that turn the song into its musical blueprint. The studio's "
+    "default checkpoint, {repo}, includes them (its tokenizer.* and "
+    "detokenizer.* weights); a diffusers-layout folder needs audio_tokenizer/ and "
+    "audio_token_detokenizer/ subfolders."
 )
 LYRICS_MODEL_MISSING = "The lyrics model could not be loaded: {error}"
 # A model the start-up build could not make (``startup``), by its name there; and the GPU's time run out twice (``gpu``).
@@ -166,6 +184,11 @@ DESCRIBE_TOO_LONG = (
 NO_IDEA = "Write an idea for the song first: one line, such as “{example}”."
 IDEA_TOO_LONG = "An idea is at most {most} characters; yours has {n}. Say it in a line or two."
 DESCRIBE_PLANNER_MISSING = "The planner could not be loaded: {error}"
+# Why the planner's notes make no plan (``plan_format.PlanUnusable``, said through ``PLAN_UNUSABLE``,
+# ``DESCRIBE_UNUSABLE`` and ``WRITE_IT_UNUSABLE``).
+PLAN_FIELD_MISSING = "the planner's notes have no {key}"
+PLAN_FIELD_INVALID = "the planner's {key} ({value!r}) is not a valid value"
+PLAN_NOTES_ENDLESS = "its notes did not end"
 # Take to send (a result's take, for Send to, Use these settings, Variations, the morph, stems).
 TAKE_NUMBER = "Take to send must be a whole number from 1 to {count} (you asked for {given})."
 TAKE_ONLY_ONE = "This result has one take: send take 1 (you asked for {given})."
@@ -179,6 +202,11 @@ STEMS_MISSING = (
     "or points ACE_STUDIO_STEMS_MODEL at a folder that holds it; on tiny random models, "
     "python tools/random_models.py DIR writes one and names it in the command it prints."
 )
+# Why the Demucs model is not here (``stems.WeightsMissing``, said through ``STEMS_MISSING``'s ``error``).
+STEMS_NOT_CACHED = "{source} is not in this machine's Hugging Face cache"
+STEMS_NO_BAG = "{folder} holds no {bag}.yaml"
+STEMS_LACKS = "{folder} lacks the models {missing}"
+STEMS_OTHER_SOURCES = "{folder} separates {sources}, not {stems}"
 STEMS_NO_TAKE = "There is no take to split yet — make one first."
 STEMS_GONE = "Take {n} is no longer kept by the studio; make it again to split it."
 STEMS_FAILED = "Splitting into stems failed partway ({error}). Nothing was saved; try again."
@@ -305,6 +333,15 @@ MODEL_WEIGHTS_MISFIT = "{name} weights do not match the model: {detail}"
 MODEL_WEIGHTS_MISSING_KEYS = "missing {keys}"
 MODEL_WEIGHTS_MISFIT_KEYS = "not fitting {keys}"
 MODEL_KEYS_MORE = " (+{n} more)"
+# A checkpoint's config.json field the studio's model classes cannot compute (``xl_model.Refused``, said through
+# ``MODEL_CODE_REFUSED``).
+XL_LAYER_TYPES = "its config.json field layer_types ({types!r}) is not one attention type per DiT layer"
+XL_ACTIVATION = "its config.json field hidden_act is {act!r}; the studio's model classes compute SiLU only"
+XL_ROPE_SCALING = (
+    "its config.json field rope_scaling ({scaling!r}) asks for scaled RoPE; the studio computes plain RoPE"
+)
+XL_LEGO_SFT = "its config.json field is_lego_sft asks for upstream's lego-SFT captions, which the studio does not write"
+XL_ENCODER_LAYERS = "its config.json field {field} ({value}) exceeds num_hidden_layers ({layers})"
 OFFLOAD_UNKNOWN = "Unknown ACE_STUDIO_OFFLOAD {given!r}; choose auto, {modes}."
 # Think's planner (``planner``, ``plan_constraints``).
 PLANNER_NO_FOLDER = "Planner folder {source} does not exist."

@@ -60,9 +60,9 @@ def weights_folder() -> Path:
                 snapshot_download(source, local_files_only=True, cache_dir=os.environ.get("HF_HUB_CACHE") or None)
             )
         except Exception:  # not cached (LocalEntryNotFoundError), or not a repo name at all
-            raise WeightsMissing(f"{source} is not in this machine's Hugging Face cache") from None
+            raise WeightsMissing(refusals.STEMS_NOT_CACHED.format(source=source)) from None
     if not (folder / f"{BAG}.yaml").is_file():
-        raise WeightsMissing(f"{folder} holds no {BAG}.yaml")
+        raise WeightsMissing(refusals.STEMS_NO_BAG.format(folder=folder, bag=BAG))
     return folder
 
 
@@ -91,11 +91,13 @@ def load_bag(folder: Path) -> Any:
     bag = yaml.safe_load((folder / f"{BAG}.yaml").read_text())
     missing = [sig for sig in bag["models"] if not (folder / f"{sig}.safetensors").is_file()]
     if missing:
-        raise WeightsMissing(f"{folder} lacks the models {', '.join(missing)}")
+        raise WeightsMissing(refusals.STEMS_LACKS.format(folder=folder, missing=", ".join(missing)))
     parts = [load_safetensors_model(folder / f"{sig}.safetensors") for sig in bag["models"]]
     model = BagOfModels(parts, bag.get("weights"), bag.get("segment"))
     if sorted(model.sources) != sorted(STEMS):
-        raise WeightsMissing(f"{folder} separates {model.sources}, not {list(STEMS)}")
+        raise WeightsMissing(
+            refusals.STEMS_OTHER_SOURCES.format(folder=folder, sources=model.sources, stems=list(STEMS))
+        )
     return model.eval()
 
 

@@ -40,6 +40,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import refusals
+
 # Fields of an upstream config.json that only train (or describe) a model: nothing at inference reads them.
 _TRAINING_ONLY = ("data_proportion", "timestep_mu", "timestep_sigma", "initializer_range", "use_cache")
 
@@ -60,7 +62,7 @@ def _layer_types(cfg: dict[str, Any]) -> list[str]:
     n = int(cfg["num_hidden_layers"])
     types = list(cfg.get("layer_types") or alternating(n))
     if len(types) < n or any(t not in ("sliding_attention", "full_attention") for t in types):
-        raise Refused(f"its config.json field layer_types ({types!r}) is not one attention type per DiT layer")
+        raise Refused(refusals.XL_LAYER_TYPES.format(types=types))
     if cfg.get("use_sliding_window", True) is False:
         return ["full_attention"] * len(types)
     return types
@@ -71,21 +73,17 @@ def check_config(cfg: dict[str, Any]) -> None:
     diffusers classes cannot compute."""
     act = cfg.get("hidden_act", "silu")
     if act != "silu":
-        raise Refused(f"its config.json field hidden_act is {act!r}; the studio's model classes compute SiLU only")
+        raise Refused(refusals.XL_ACTIVATION.format(act=act))
     scaling = cfg.get("rope_scaling")
     if scaling and (not isinstance(scaling, dict) or (scaling.get("rope_type") or scaling.get("type")) != "default"):
-        raise Refused(
-            f"its config.json field rope_scaling ({scaling!r}) asks for scaled RoPE; the studio computes plain RoPE"
-        )
+        raise Refused(refusals.XL_ROPE_SCALING.format(scaling=scaling))
     if cfg.get("is_lego_sft"):
-        raise Refused(
-            "its config.json field is_lego_sft asks for upstream's lego-SFT captions, which the studio does not write"
-        )
+        raise Refused(refusals.XL_LEGO_SFT)
     layers = int(cfg["num_hidden_layers"])
     for field in ("num_lyric_encoder_hidden_layers", "num_timbre_encoder_hidden_layers"):
         # Upstream runs an encoder's first num_hidden_layers layers only; diffusers runs all of them.
         if int(cfg[field]) > layers:
-            raise Refused(f"its config.json field {field} ({cfg[field]}) exceeds num_hidden_layers ({layers})")
+            raise Refused(refusals.XL_ENCODER_LAYERS.format(field=field, value=cfg[field], layers=layers))
     _layer_types(cfg)
 
 

@@ -17,6 +17,7 @@ import handlers
 import modes
 import results
 import uploads
+from checks import InputError
 
 SR = 48000
 
@@ -234,6 +235,36 @@ def test_bad_settings_are_refused_before_the_gpu(fn, kwargs, message, studio_env
     with pytest.raises(gr.Error, match=message):
         fn(**args)
     assert not backend.is_warm()  # refused before the model was needed
+
+
+# One fault in each step a press is settled in, and the field each is refused on, in the one order every mode
+# refuses in (``preparing.render``): the words, a declared field of the model call, the BPM, the format, the LoRA's
+# strength, the seed. Each press mends the fault refused before it.
+FAULTS = (
+    ("prompt", "x" * 600, "pop"),
+    ("guidance_scale", 30, 7.0),
+    ("bpm", "fast", 120),
+    ("audio_format", "aiff", "wav"),
+    ("lora_scale", 99, 1.0),
+    ("seed", -5, 1),
+)
+
+
+@pytest.mark.parametrize("mode", ["generate", "cover", "extend", "edit"])
+def test_two_faults_in_one_press_are_refused_in_one_order_in_every_mode(mode, studio_env, tmp_path):
+    asked = {name: bad for name, bad, _ in FAULTS}
+    if mode == "generate":
+        asked["think"] = False
+    else:
+        asked["src_audio"] = str(tone(tmp_path / "src.wav", seconds=12))
+    refused = []
+    for name, _, good in FAULTS:
+        with pytest.raises(InputError) as told:
+            modes.PREPARE[mode](**asked)
+        refused.append(told.value.param)
+        asked[name] = good
+    assert refused == [name for name, *_ in FAULTS]
+    assert not backend.is_warm()
 
 
 @pytest.mark.parametrize("fn", [modes.prepare_cover, modes.prepare_extend, modes.prepare_edit])

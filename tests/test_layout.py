@@ -478,15 +478,6 @@ def test_agents_md_reads_in_ten_minutes_and_ruff_knows_every_room():
 
 # The rooms that hold refusals' words: ``refusals``, and ``refusals_files`` (a file's, which ``audio`` says).
 WORD_ROOMS = ("refusals", "refusals_files")
-# Exceptions whose messages reach the page, still worded in their rooms (issue 80), by room: each is emptied
-# from this table as its words move to ``refusals``. Nothing is added to it.
-OWN_WORDS_FOR_NOW: dict[str, set[str]] = {
-    "backend": {"BrokenOutput", "ModeUnavailable"},
-    "describe": {"PlanUnusable"},
-    "plan_format": {"PlanUnusable"},
-    "stems": {"WeightsMissing"},
-    "xl_model": {"Refused"},
-}
 
 
 def _last_name(node: ast.AST) -> str | None:
@@ -616,7 +607,7 @@ def test_every_refusal_has_its_words_in_refusals():
         f"{name}.py:{line}"
         for name, tree in rooms.items()
         if name not in WORD_ROOMS
-        for line in refusal_words(tree, classes - OWN_WORDS_FOR_NOW.get(name, set()))
+        for line in refusal_words(tree, classes)
     ]
     assert found == [], "a refusal's words outside refusals.py:\n" + "\n".join(found)
 

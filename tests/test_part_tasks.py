@@ -225,7 +225,8 @@ def test_a_part_added_varies_and_is_sent_on_as_every_take(studio_env, tmp_path):
         ({"repaint_mode": "gentle"}, "repaint_mode", "Repaint mode must be one of conservative"),
         # Sent with a part, which does not use it: refused all the same, never passed over in silence.
         ({"change": "add", "repaint_mode": "gentle"}, "repaint_mode", "Repaint mode must be one of conservative"),
-        ({"repaint_strength": 1.5}, "repaint_strength", "Repaint strength"),
+        # With words: a region's empty words are refused first (``preparing.render``'s order).
+        ({"repaint_strength": 1.5, "prompt": "pop"}, "repaint_strength", "Repaint strength"),
     ],
 )
 def test_bad_parts_are_refused_on_their_field(studio_env, tmp_path, settings, field, words):
