@@ -297,28 +297,25 @@ def check_morph(morph: Any, prompt: Any, lyrics: Any, src_audio: Any = None) -> 
 def check_region(start: float, end: float, length: float) -> None:
     """Refuse (not clip: nobody chose a stretch cut short) a region past the song, saying what lies
     outside, and one that ends before it starts or is shorter than ``MIN_REGION_SECONDS``."""
-    region, song, pick = (
-        f"The region {start:g}–{end:g} s",
-        f"the song is {length:.1f} s long",
-        f"Pick a region between 0 and {length:.1f} s.",
-    )
     before, after = start < 0, end > length + 1e-6
     if before and after:
-        message = f"{region} reaches past both ends of the song: it starts {-start:g} s before it and ends {end - length:.1f} s after it ({song}). {pick}"
+        words = refusals.REGION_PAST_BOTH_ENDS
     elif before and end <= 0:
-        message = f"{region} lies wholly before the song's start. {pick}"
+        words = refusals.REGION_BEFORE_SONG
     elif before:
-        message = f"{region} starts {-start:g} s before the song does: only 0–{end:g} s of it lies in the song. Start it at 0 s or later."
+        words = refusals.REGION_STARTS_BEFORE
     elif after and start >= length:
-        message = f"{region} lies wholly after the song's end ({song}). {pick}"
+        words = refusals.REGION_AFTER_SONG
     elif after:
-        message = f"{region} ends {end - length:.1f} s after the song does ({song}): only {start:g}–{length:.1f} s of it lies in the song. End it at {length:.1f} s or sooner."
+        words = refusals.REGION_ENDS_AFTER
     elif start >= end:
-        message = f"The region must start before it ends (start {start:g} s, end {end:g} s)."
+        words = refusals.REGION_BACKWARDS
     elif end - start < MIN_REGION_SECONDS:
-        message = f"The region is {end - start:.2f} s; make it at least {MIN_REGION_SECONDS:g} s long."
+        words = refusals.REGION_TOO_SHORT
     else:
         return
+    told = {"start": start, "end": end, "length": length, "before": -start, "after": end - length}
+    message = words.format(**told, seconds=end - start, least=MIN_REGION_SECONDS)
     raise InputError(message, "repainting_start" if before else "repainting_end")
 
 

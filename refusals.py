@@ -244,6 +244,28 @@ THINK_UNAVAILABLE = (
     "(ACE_STUDIO_PLANNER_MODEL=none). Turn Think off."
 )
 REPAINT_MODE = "Repaint mode must be one of {modes}; got {got!r}."
+# A region asked past the song or backwards (``preparing.check_region``; ``length``: the song's seconds).
+REGION_PAST_BOTH_ENDS = (
+    "The region {start:g}–{end:g} s reaches past both ends of the song: it starts {before:g} s before it and ends "
+    "{after:.1f} s after it (the song is {length:.1f} s long). Pick a region between 0 and {length:.1f} s."
+)
+REGION_BEFORE_SONG = (
+    "The region {start:g}–{end:g} s lies wholly before the song's start. Pick a region between 0 and {length:.1f} s."
+)
+REGION_STARTS_BEFORE = (
+    "The region {start:g}–{end:g} s starts {before:g} s before the song does: only 0–{end:g} s of it lies in the "
+    "song. Start it at 0 s or later."
+)
+REGION_AFTER_SONG = (
+    "The region {start:g}–{end:g} s lies wholly after the song's end (the song is {length:.1f} s long). "
+    "Pick a region between 0 and {length:.1f} s."
+)
+REGION_ENDS_AFTER = (
+    "The region {start:g}–{end:g} s ends {after:.1f} s after the song does (the song is {length:.1f} s long): only "
+    "{start:g}–{length:.1f} s of it lies in the song. End it at {length:.1f} s or sooner."
+)
+REGION_BACKWARDS = "The region must start before it ends (start {start:g} s, end {end:g} s)."
+REGION_TOO_SHORT = "The region is {seconds:.2f} s; make it at least {least:g} s long."
 MORPH_NEEDS_WORDS = (
     "Morph moves the song from what it is to the new style: describe the song as it is now "
     "(The song's own style), or give its words."

@@ -39,6 +39,11 @@ UPLOAD_TAIL = (
 UPLOAD_DAMAGED = "The {what} ({name}) contains damaged samples."
 UPLOAD_EMPTY = "The {what} ({name}) is empty."
 UPLOAD_SILENT = "The {what} ({name}) is silent."
+# Too many uploads being decoded at once (``uploads.Busy``).
+DECODES_BUSY = (
+    "The studio is reading other songs right now and has no room for this one yet. Nothing was lost: "
+    "try again in a moment."
+)
 # A take written (``audio.save``) or a format asked (``checks.check_format``): ``given`` as each shows it.
 OUTPUT_FORMAT = "Unknown output format {given}; choose WAV, FLAC or MP3."
 

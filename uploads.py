@@ -47,10 +47,6 @@ class Busy(audio.AudioError):
     """Too many uploads are being decoded right now; the visitor may try again in a moment."""
 
 
-BUSY = (
-    "The studio is reading other songs right now and has no room for this one yet. Nothing was lost: "
-    "try again in a moment."
-)
 # How long a decode waits for a place before the visitor is told the studio is busy.
 WAIT_S = 3.0
 
@@ -68,11 +64,11 @@ class _Budget:
     def hold(self, size: int) -> Iterator[None]:
         limit, places = _mb("ACE_STUDIO_DECODE_MB", 1024), decodes_at_once()
         if size > limit:
-            raise Busy(BUSY)
+            raise Busy(refusals_files.DECODES_BUSY)
         with self.cond:
             fits = self.cond.wait_for(lambda: self.running < places and self.bytes + size <= limit, WAIT_S)
             if not fits:
-                raise Busy(BUSY)
+                raise Busy(refusals_files.DECODES_BUSY)
             self.running += 1
             self.bytes += size
         try:
@@ -165,7 +161,7 @@ def load(path: Any, what: str = "song") -> np.ndarray:
             break
         stats["shared"] += 1
         if not pending.wait(max(0.0, deadline - time.monotonic())):
-            raise Busy(BUSY)
+            raise Busy(refusals_files.DECODES_BUSY)
     try:
         with using([path]):
             song = _decode(Path(str(path)), what)

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tokenize
+from collections.abc import Iterator
 from pathlib import Path
 
 from conftest import ROOT
@@ -550,19 +551,53 @@ def _refusal_classes(rooms: dict[str, ast.Module]) -> set[str]:
         found = more
 
 
+def _literal(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
+
+
+def _named_words(scope: ast.AST, statements: list[ast.stmt]) -> tuple[set[str], set[str]]:
+    """The names ``statements`` (a function's, walked; a module's, its own) give a literal (``x = f"…"``, ``a, b =
+    "…", "…"``), and every name they give a value to."""
+    worded, named = set(), set()
+    for node in statements:
+        for assign in [node] if isinstance(scope, ast.Module) else ast.walk(node):
+            if not isinstance(assign, ast.Assign | ast.AnnAssign) or assign.value is None:
+                continue
+            for target in assign.targets if isinstance(assign, ast.Assign) else [assign.target]:
+                pairs = [(target, assign.value)]
+                if isinstance(target, ast.Tuple) and isinstance(assign.value, ast.Tuple):
+                    pairs = list(zip(target.elts, assign.value.elts, strict=False))
+                for name, value in pairs:
+                    if isinstance(name, ast.Name):
+                        named.add(name.id)
+                        worded |= {name.id} if _literal(value) else set()
+    return worded, named
+
+
+def _own_nodes(scope: ast.AST) -> Iterator[ast.AST]:
+    """``scope``'s nodes, not those of the functions within it (each is a scope of its own)."""
+    for child in ast.iter_child_nodes(scope):
+        if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield child
+            yield from _own_nodes(child)
+
+
 def refusal_words(tree: ast.Module, classes: set[str]) -> list[int]:
     """The lines of ``tree`` where a refusal (one of ``classes``) is given its words as a literal: a string or an
-    f-string as its message, rather than ``refusals``' words."""
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            name, message = _last_name(node.func), _message(node)
-            literal = isinstance(message, ast.JoinedStr) or (
-                isinstance(message, ast.Constant) and isinstance(message.value, str)
-            )
-            if name in classes and literal:
-                found.append(node.lineno)
-    return found
+    f-string as its message, or a name given one first (in its function, or the module's where the function gives
+    it none), rather than ``refusals``' words."""
+    module_worded, _ = _named_words(tree, tree.body)
+    found = set()
+    scopes = [tree, *(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))]
+    for scope in scopes:
+        worded, named = _named_words(scope, scope.body) if scope is not tree else (module_worded, set())
+        worded |= module_worded - named
+        for node in _own_nodes(scope):
+            if isinstance(node, ast.Call) and _last_name(node.func) in classes:
+                message = _message(node)
+                if _literal(message) or (isinstance(message, ast.Name) and message.id in worded):
+                    found.add(node.lineno)
+    return sorted(found)
 
 
 def test_the_refusal_finder_finds_words_written_in_a_room():
@@ -574,6 +609,18 @@ def test_the_refusal_finder_finds_words_written_in_a_room():
     ):
         assert refusal_words(ast.parse(spelling), classes) == [1], spelling
     assert refusal_words(ast.parse("raise gr.Error(refusals.NO_TAKE)\nraise ValueError('x')"), classes) == []
+
+
+def test_the_refusal_finder_finds_words_kept_in_a_name_first():
+    """Words written into a name, then given to a refusal, are words written in a room all the same."""
+    classes = {"Error", "InputError"}
+    for spelling in (
+        'def f(n):\n    message = f"{n} bars is too many."\n    raise InputError(message, "loop_bars")',
+        'def f(n):\n    why, hint = f"{n} bars", "Fewer."\n    raise gr.Error(hint)',
+        'words = "Upload a song first."\nraise gr.Error(words)',
+    ):
+        assert refusal_words(ast.parse(spelling), classes) == [len(spelling.splitlines())], spelling
+    assert refusal_words(ast.parse("words = refusals.NO_TAKE\nraise gr.Error(words)"), classes) == []
 
 
 def test_the_refusal_finder_finds_exceptions_whose_words_reach_the_page():
