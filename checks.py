@@ -254,8 +254,9 @@ def check_time_signature(value: Any) -> str | None:
     return text
 
 
-# A song's tempo, key and metre, each with its check (the key's and metre's are their declarations' rules,
-# ``parameters``): a press refuses one (``preparing.musical``), a record read back reads it as None (``records``).
+# A song's tempo, key and metre, each with its check (the key's and metre's named here as well as in their
+# declarations, ``parameters``, which hold the same functions as rules; ``parameters`` imports this room, so this
+# room cannot read them there): a press refuses one (``preparing.musical``), a record read back reads it as None.
 MUSICAL = {"bpm": check_bpm, "key_scale": check_key, "time_signature": check_time_signature}
 
 
