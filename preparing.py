@@ -32,7 +32,6 @@ import text_limits
 import uploads
 from checks import (
     INSTRUMENTAL_TAG,
-    MAX_CAPTION_CHARS,
     MAX_LYRICS_CHARS,
     MIN_REGION_SECONDS,
     MUSICAL,
@@ -239,10 +238,8 @@ def common(asked: Asked, need_text: str | None, variant: models.Variant | None =
     prompt, lyrics = str(asked.prompt or "").strip(), str(asked.lyrics or "").strip()
     if need_text:
         prompt, lyrics = text(prompt, lyrics, need_text)
-    else:
-        if len(prompt) > MAX_CAPTION_CHARS or len(lyrics) > MAX_LYRICS_CHARS:
-            text(prompt or "-", lyrics)
-        check_tokens({"prompt": prompt})
+    else:  # both may be empty: ``text``'s lengths and tokens, its "both empty" never reached
+        text(prompt or "-", lyrics)
     return render(asked, prompt, lyrics, 1, variant or models.active_variant())
 
 
