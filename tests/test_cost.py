@@ -37,7 +37,7 @@ import output_folder
 import pace
 import random_models
 import records
-from conftest import inputs, page_api, served_env, studio_process
+from conftest import CLIENT_TIMEOUT_S, inputs, page_api, served_env, studio_process
 from music_shape import MusicShape
 from test_shared_space import Rss, _files
 
@@ -194,7 +194,8 @@ def test_the_output_folder_keeps_its_quota_oldest_first_never_a_take_being_fetch
         path.unlink()
     oldest, older, old = (_old_take(studio.out, n, 6.5, age) for n, age in ((1, 3 * 3600), (2, 2 * 3600), (3, 3600)))
     url = f"{studio.url}takes/2026-01-01/{oldest.name}"
-    with httpx.stream("GET", url) as download:  # a visitor is fetching the oldest take right now
+    # A visitor is fetching the oldest take right now.
+    with httpx.stream("GET", url, timeout=CLIENT_TIMEOUT_S) as download:
         assert download.status_code == 200
         next(download.iter_bytes(4096))
         result = studio.client.predict(

@@ -27,7 +27,16 @@ import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
 
-from conftest import in_a_thread, inputs, page_api, served_env, studio_process, wait_in_queue, wait_running
+from conftest import (
+    CLIENT_TIMEOUT_S,
+    in_a_thread,
+    inputs,
+    page_api,
+    served_env,
+    studio_process,
+    wait_in_queue,
+    wait_running,
+)
 
 SR = 48000
 MB = 2**20
@@ -115,7 +124,11 @@ def test_a_flood_of_cheap_calls_never_fails_another_visitors_song(studio):
     assert outcomes.count("made") == len(outcomes) >= 2, outcomes
     assert 503 not in statuses, statuses  # Gradio's own "Queue is full" is never reached
     # Nor is there a way around the queue: a song posted straight to Gradio's REST route is refused.
-    direct = httpx.post(f"{studio.url}gradio_api/run/generate", json={"data": _generate_data(studio, prompt="x")})
+    direct = httpx.post(
+        f"{studio.url}gradio_api/run/generate",
+        json={"data": _generate_data(studio, prompt="x")},
+        timeout=CLIENT_TIMEOUT_S,
+    )
     assert direct.status_code == 404 and "join the queue" in direct.text, direct.text
 
 
@@ -374,7 +387,12 @@ def test_a_flood_of_new_sessions_costs_what_one_sessions_flood_does(studio):
     answer = httpx.post(f"{studio.url}gradio_api/run/predict", json=body, timeout=60)
     assert answer.status_code == 200 and answer.json()["data"][0].strip(), answer.text[:300]
     # Gradio's deep link would make and keep a session's whole config, and write it to the upload folder.
-    assert httpx.get(f"{studio.url}gradio_api/deep_link", params={"session_hash": one}).status_code == 404
+    assert (
+        httpx.get(
+            f"{studio.url}gradio_api/deep_link", params={"session_hash": one}, timeout=CLIENT_TIMEOUT_S
+        ).status_code
+        == 404
+    )
 
 
 # ---------------------------------------------------------------- issue 59: instant events, items 5 and 6
@@ -441,7 +459,9 @@ def _region_flood_body(studio) -> Callable[[str], bytes]:
     once (not a take: the numbers were read before that was found out)."""
     song = io.BytesIO()
     sf.write(song, (0.1 * np.sin(np.arange(2 * SR) / SR * 2 * np.pi * 220)).astype(np.float32), SR, format="WAV")
-    path = httpx.post(f"{studio.url}gradio_api/upload", files={"files": ("mine.wav", song.getvalue())}).json()[0]
+    path = httpx.post(
+        f"{studio.url}gradio_api/upload", files={"files": ("mine.wav", song.getvalue())}, timeout=CLIENT_TIMEOUT_S
+    ).json()[0]
     source = {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "mine.wav"}
     lines = [str(1 + i % 40) for i in range(100_000)]
     return lambda session: _instant(studio, "region_of", [source, lines], session)

@@ -26,7 +26,7 @@ import output_folder
 import random_models
 import runs
 import takes
-from conftest import ROOT, stopped_result, wait_in_queue, wait_running
+from conftest import CLIENT_TIMEOUT_S, ROOT, stopped_result, wait_in_queue, wait_running
 
 TALLY = {"tried": 0, "clear": 0, "unclear": 0, "leaked": 0}
 # What a visitor must never see: Gradio's or HTTP's own words, Python's, or a server path.
@@ -508,13 +508,15 @@ def test_another_sessions_cancel_neither_drops_nor_holds_a_waiting_request(serve
     assert any(e._id == event for line in queue.event_queue_per_concurrency_id.values() for e in line.queue)
     cancel = f"{url}gradio_api/cancel"
     said = httpx.post(
-        cancel, json={"session_hash": stranger.session_hash, "fn_index": fns["generate"], "event_id": event}
+        cancel,
+        json={"session_hash": stranger.session_hash, "fn_index": fns["generate"], "event_id": event},
+        timeout=CLIENT_TIMEOUT_S,
     )
     assert said.status_code == 200, said.text
     near = victim.session_hash[:-1] + ("a" if victim.session_hash[-1] != "a" else "b")
     for _ in range(20):
         guess = {"session_hash": near, "fn_index": fns["generate"], "event_id": uuid.uuid4().hex}
-        assert httpx.post(cancel, json=guess).status_code == 200
+        assert httpx.post(cancel, json=guess, timeout=CLIENT_TIMEOUT_S).status_code == 200
     stranger.predict(api_name="/stop")
     assert event in queue.event_ids_to_events, "another session's cancel took the request out of the queue"
     assert any(e._id == event for line in queue.event_queue_per_concurrency_id.values() for e in line.queue)
@@ -660,7 +662,7 @@ def test_the_owners_stop_after_other_tabs_stops_ends_the_finish_and_saves_nothin
     assert there.wait(120)
     Client(url, verbose=False).predict(api_name="/stop")  # a stranger
     for body in ({"data": []}, {"data": [], "session_hash": ""}):  # no session, an empty one
-        assert httpx.post(f"{url}gradio_api/run/stop", json=body).status_code == 200
+        assert httpx.post(f"{url}gradio_api/run/stop", json=body, timeout=CLIENT_TIMEOUT_S).status_code == 200
     for api in ("/stop_cover", "/stop_extend", "/stop_edit", "/stop_lyrics"):  # this page's other tabs
         client.predict(api_name=api)
     assert not list(runs._cancel_dir().iterdir()), "another tab's or another visitor's Stop flagged this run"

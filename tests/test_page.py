@@ -25,7 +25,7 @@ import backend
 import gpu
 import modes
 import output_folder
-from conftest import leave, picture, visit
+from conftest import CLIENT_TIMEOUT_S, leave, picture, visit
 from test_browser import SHOTS, TIMEOUT_MS, _open, site  # noqa: F401 (fixtures)
 
 SR = 48000
@@ -722,7 +722,9 @@ def test_a_page_left_open_asks_the_server_only_for_its_pace(browser, site):  # n
     import widgets
 
     backend.reset_backend()  # cold: the timer ticked while the model was not built
-    names = {d["id"]: d.get("api_name") for d in httpx.get(site + "config").json()["dependencies"]}
+    names = {
+        d["id"]: d.get("api_name") for d in httpx.get(site + "config", timeout=CLIENT_TIMEOUT_S).json()["dependencies"]
+    }
     asked: list[str] = []
 
     def noted(request) -> None:

@@ -75,5 +75,7 @@ def test_a_deep_link_is_made_for_its_request(studio_server, made):
     for _ in range(2):
         _get(url, "config", host, deep_link="a-shared-result")
         # Its name escaped: Starlette reads a deep link still.
-        httpx.get(f"{url}config?deep%5Flink=a-shared-result", headers={"x-forwarded-host": host}).raise_for_status()
+        httpx.get(
+            f"{url}config?deep%5Flink=a-shared-result", headers={"x-forwarded-host": host}, timeout=CLIENT_TIMEOUT_S
+        ).raise_for_status()
     assert len(made) == 4, made

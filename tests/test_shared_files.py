@@ -25,7 +25,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
 import studio_words
-from conftest import inputs, page_api, served_env, studio_process, wait_in_queue, wait_running
+from conftest import CLIENT_TIMEOUT_S, inputs, page_api, served_env, studio_process, wait_in_queue, wait_running
 
 QUOTA_MB = 40
 MB = 2**20
@@ -295,7 +295,9 @@ def test_send_to_places_one_link_per_take_that_the_shared_room_leaves_out(studio
     now hand out one place, a link to the take (its bytes counted once, where the take is), and a
     victim's song uploaded before them stays."""
     answer = httpx.post(
-        f"{studio.url}gradio_api/upload", files={"files": ("victim.wav", _song(tmp_path / "v.wav").read_bytes())}
+        f"{studio.url}gradio_api/upload",
+        files={"files": ("victim.wav", _song(tmp_path / "v.wav").read_bytes())},
+        timeout=CLIENT_TIMEOUT_S,
     )
     victim = Path(answer.json()[0])
     # A minute's take (11 MB): four copies would overflow the 40 MB room.

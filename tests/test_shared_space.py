@@ -29,7 +29,7 @@ from gradio_client.exceptions import AppError, ValidationError
 
 import random_models
 import studio_words
-from conftest import inputs, page_api, served_env, studio_process, wait_running
+from conftest import CLIENT_TIMEOUT_S, inputs, page_api, served_env, studio_process, wait_running
 
 TALLY = {"tried": 0, "clear": 0, "unclear": 0, "resource abuse": 0, "leaked": 0}
 UNCLEAR = ("Bad Request", "upstream Gradio app", "Traceback", "Error(", "exception", "/tmp/", "pydantic", "int too")
@@ -289,6 +289,7 @@ def test_a_closed_page_stops_its_run(space):
     join = httpx.post(
         f"{space.url}gradio_api/queue/join",
         json={"data": data, "fn_index": fn, "session_hash": "closedpage1", "trigger_id": None},
+        timeout=CLIENT_TIMEOUT_S,
     )
     assert join.status_code == 200, join.text
     with httpx.stream(
@@ -364,7 +365,9 @@ def test_uploads_are_kept_within_their_quota(space, tmp_path):
     _count("upload quota", ok, abuse=not ok)
     assert ok
     # An upload the studio refuses is removed at once.
-    paths = httpx.post(f"{space.url}gradio_api/upload", files={"files": ("fake.wav", b"not audio" * 100)}).json()
+    paths = httpx.post(
+        f"{space.url}gradio_api/upload", files={"files": ("fake.wav", b"not audio" * 100)}, timeout=CLIENT_TIMEOUT_S
+    ).json()
     assert Path(paths[0]).exists()
     _refused(
         lambda: space.client.predict(src_audio=handle_file(paths[0]), prompt="x", api_name="/cover"),
@@ -413,18 +416,18 @@ def test_only_takes_are_served_and_their_urls_name_no_folder(space):
     leaked = 0
     for name in strangers:
         for url in (f"{space.url}gradio_api/file={space.out / day / name}", f"{space.url}takes/{day}/{name}"):
-            answer = httpx.get(url)
+            answer = httpx.get(url, timeout=CLIENT_TIMEOUT_S)
             leaked += answer.status_code != 404
     raw = Client(space.url, verbose=False, download_files=False).predict(
         prompt="served", audio_duration=10, inference_steps=1, api_name="/generate"
     )
     take_url = raw[0]["url"]
     leaked += str(space.out) in take_url or str(space.work) in json.dumps(raw[0])
-    answer = httpx.get(take_url)
+    answer = httpx.get(take_url, timeout=CLIENT_TIMEOUT_S)
     assert answer.status_code == 200 and answer.headers["content-type"] == "audio/wav"
     assert answer.headers["x-content-type-options"] == "nosniff"
     ranges = {
-        r: httpx.get(take_url, headers={"Range": r}).status_code
+        r: httpx.get(take_url, headers={"Range": r}, timeout=CLIENT_TIMEOUT_S).status_code
         for r in ("bytes=0-1", "bytes=0-1,5-6", "bytes=999999999-")
     }
     _count(
@@ -513,10 +516,14 @@ def test_hostile_records_get_words(space, tmp_path):
 def _page_call(url: str, api: str, data: list) -> list[dict]:
     """Call ``api`` as the page does (queue join, then its event stream); returns every message,
     toasts (``"msg": "log"``) included."""
-    config = httpx.get(f"{url}config").json()
+    config = httpx.get(f"{url}config", timeout=CLIENT_TIMEOUT_S).json()
     fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == api)
     session = f"page-{time.monotonic_ns()}"
-    joined = httpx.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn, "session_hash": session})
+    joined = httpx.post(
+        f"{url}gradio_api/queue/join",
+        json={"data": data, "fn_index": fn, "session_hash": session},
+        timeout=CLIENT_TIMEOUT_S,
+    )
     joined.raise_for_status()
     messages = []
     with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=60) as stream:
@@ -532,7 +539,12 @@ def _raw_call(url: str, api: str, data: list) -> str:
     """Gradio's HTTP call API with a body as ``json.dumps`` writes it (NaN and Infinity included);
     returns the event stream's text, or the validator's answer (422) where the call is refused at the door."""
     body = json.dumps({"data": data})  # allow_nan: what a hand-written client may send
-    event = httpx.post(f"{url}gradio_api/call/{api}", content=body, headers={"content-type": "application/json"})
+    event = httpx.post(
+        f"{url}gradio_api/call/{api}",
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=CLIENT_TIMEOUT_S,
+    )
     if event.status_code == 422:
         return event.text
     event.raise_for_status()

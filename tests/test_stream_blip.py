@@ -21,7 +21,7 @@ import pytest
 from gradio_client import Client
 
 import streams
-from conftest import in_a_thread, inputs, page_api, served_env, studio_process
+from conftest import CLIENT_TIMEOUT_S, in_a_thread, inputs, page_api, served_env, studio_process
 
 # The grace the studio here gives a dropped stream: long enough that a loaded test machine reconnects
 # well within it, short enough to wait for.
@@ -61,6 +61,7 @@ def _join(studio, session: str, **values) -> str:
     joined = httpx.post(
         f"{studio.url}gradio_api/queue/join",
         json={"data": data, "fn_index": studio.fn, "session_hash": session, "trigger_id": None},
+        timeout=CLIENT_TIMEOUT_S,
     )
     assert joined.status_code == 200, joined.text
     return joined.json()["event_id"]
@@ -121,7 +122,7 @@ def test_a_blip_keeps_the_run_and_its_result_reaches_the_stream_that_comes_back(
     assert done and done[0]["event_id"] == event and done[0]["success"], after[-3:]
     take, *_ = done[0]["output"]["data"]
     assert take and take["url"].startswith("http"), done[0]
-    assert httpx.get(take["url"]).status_code == 200
+    assert httpx.get(take["url"], timeout=CLIENT_TIMEOUT_S).status_code == 200
     steps = [_step(m) for m in after if m["msg"] == "progress"]
     print(f"\nafter a {BLIP_S:.0f} s blip at step 2: {len(steps)} progress messages, the take delivered")
     assert after[-1]["msg"] == "close_stream"
@@ -188,7 +189,9 @@ def test_cancel_still_stops_at_once(studio):
     with _stream(studio, session) as messages:
         _until_step(messages, 2)
         answer = httpx.post(
-            f"{studio.url}gradio_api/cancel", json={"session_hash": session, "fn_index": studio.fn, "event_id": event}
+            f"{studio.url}gradio_api/cancel",
+            json={"session_hash": session, "fn_index": studio.fn, "event_id": event},
+            timeout=CLIENT_TIMEOUT_S,
         )
         assert answer.status_code == 200, answer.text
         # The deadline only ends a test whose run is never stopped.

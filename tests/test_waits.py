@@ -1,0 +1,45 @@
+"""The tests wait on the studio's answer, never on a clock a busy machine can pass (AGENTS.md): every HTTP
+call a test makes itself gives httpx conftest's ``CLIENT_TIMEOUT_S``, not httpx's 5 s default, which a loaded
+run passed (test_page_answers' deep link, a read timed out at load 8; issue 79)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import ROOT
+
+CALLS = {"get", "post", "put", "delete", "stream", "request"}
+
+
+def _impatient(source: str) -> list[int]:
+    """The lines of ``httpx.<call>(…)`` and ``httpx.Client(…)`` that name no ``timeout``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        owner = node.func.value
+        if isinstance(owner, ast.Name) and owner.id == "httpx" and node.func.attr in CALLS | {"Client"}:
+            if not any(keyword.arg == "timeout" for keyword in node.keywords):
+                found.append(node.lineno)
+    return sorted(found)
+
+
+def test_the_finder_finds_a_call_that_waits_on_httpxs_default():
+    source = (
+        "import httpx\n"
+        "httpx.get(url)\n"
+        "httpx.post(url, json={}, timeout=CLIENT_TIMEOUT_S)\n"
+        "with httpx.stream('GET', url) as s: pass\n"
+        "httpx.Client(base_url=url)\n"
+    )
+    assert _impatient(source) == [2, 4, 5]
+
+
+def test_every_http_call_of_the_tests_waits_as_long_as_their_clients():
+    impatient = {
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted((ROOT / "tests").glob("*.py"))
+        for line in _impatient(Path(path).read_text())
+    }
+    assert not impatient, sorted(impatient)
