@@ -18,10 +18,9 @@ def _impatient(source: str) -> list[int]:
     for node in ast.walk(ast.parse(source)):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
-        owner = node.func.value
+        owner, named = node.func.value, {keyword.arg for keyword in node.keywords}
         if isinstance(owner, ast.Name) and owner.id == "httpx" and node.func.attr in CALLS | {"Client"}:
-            if not any(keyword.arg == "timeout" for keyword in node.keywords):
-                found.append(node.lineno)
+            found += [] if "timeout" in named else [node.lineno]
     return sorted(found)
 
 
