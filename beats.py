@@ -6,10 +6,10 @@ The tempo: the onset envelope's autocorrelation read through a comb (a pulse rep
 four of its periods, so a reading at ⅔ or ¾ of the tempo, the lag grid's common errors, scores half or less)
 on a fine grid of tempi, weighed by how often music is played near each (``CENTRE_BPM``, ``SPREAD_OCTAVES``).
 The beats: librosa's
-dynamic-programming tracker at that tempo over the full band's envelope and the low band's (kicks and bass
-notes mark the beat; an off-beat hi-hat does not), then the half-beat check (a groove whose off-beat hi-hats
-drew the tracker is still counted on its kicks), then each beat moved onto the attack nearest it in a
-fine energy envelope (``FINE_SECONDS``), and the tempo fitted through them.
+dynamic-programming tracker at that tempo (held loosely where the beats drift) over the full band's envelope
+and the low band's (kicks and bass notes mark the beat; an off-beat hi-hat does not), then the half-beat check
+(a groove whose off-beat hi-hats drew the tracker is still counted on its kicks), then each beat moved onto the
+attack nearest it in a fine energy envelope (``FINE_SECONDS``), and the tempo fitted through them.
 """
 
 from __future__ import annotations
@@ -46,6 +46,12 @@ HALF_BEAT_MARGIN = 2.0
 # so it is held firmly (a loose tracker jumps to the off-beats where an intro has no kick), to the tempo read
 # over ``LOCAL_SECONDS`` around each moment, within ``LOCAL_REACH`` of the whole's (a drift, a tempo change).
 TIGHTNESS = 1600
+# Where the beats so tracked drift (``beat_line.drifting``: their length changes by more than 8 % over the song),
+# the tempo read over ``LOCAL_SECONDS`` around a moment may run ahead of the music (drascula-track26, 86 -> 105
+# BPM: 99.4 over 22-26 s, its envelope repeating at 0.6 s there, and 104.5 from 26.5 s, where madmom's beats are
+# 0.64 s apart until 27 s); held firmly to it, the tracker put one beat too many there (the tempo 99.1 for 96.0).
+# So they are tracked again as loosely as librosa holds them by default: the beats follow the attacks as played.
+DRIFT_TIGHTNESS = 100
 LOCAL_SECONDS, LOCAL_REACH, LOCAL_SMOOTH = 8.0, 1.3, 5
 LOCAL_BETTER = 1.2
 # The fine envelope: energy in 5 ms frames every 1 ms, an attack where the next frames are louder than the
@@ -309,8 +315,8 @@ def _local_tempo(envelope: np.ndarray, bpm: float) -> tuple[np.ndarray, float]:
     return np.interp(np.arange(len(envelope)), starts + width / 2, tempi), float(np.median(regular))
 
 
-def _held(envelope: np.ndarray, bpm: float, tempi: np.ndarray) -> np.ndarray:
-    """The beats (seconds) librosa's dynamic-programming tracker finds, held firmly (``TIGHTNESS``) to the
+def _held(envelope: np.ndarray, bpm: float, tempi: np.ndarray, tightness: float = TIGHTNESS) -> np.ndarray:
+    """The beats (seconds) librosa's dynamic-programming tracker finds, held firmly (``tightness``) to the
     song's tempo as it goes (``tempi``, ``_local_tempo``). The tracker counts a beat in whole frames, so the
     envelope is read again on frames a whole number of which make a beat at ``bpm`` (300 BPM is 17.2 of the
     envelope's own: held to 17, its beats would slip a frame every five)."""
@@ -325,7 +331,7 @@ def _held(envelope: np.ndarray, bpm: float, tempi: np.ndarray) -> np.ndarray:
         sr=RATE,
         hop_length=hop,
         bpm=np.interp(at, own, tempi),
-        tightness=TIGHTNESS,
+        tightness=tightness,
     )
     return frames * step
 
@@ -343,6 +349,8 @@ def track(mono: np.ndarray, known: float | None = None) -> Beats:
     if times.size < 4:
         return Beats(times, bpm, 0.0)
     times = beat_line.steady_ends(times)
+    if beat_line.drifting(times):  # followed as played, where the tempo read around each moment cannot keep up
+        times = beat_line.steady_ends(_held(envelope, bpm, tempi, DRIFT_TIGHTNESS))
     period = 60.0 / bpm
     if _off_the_beat(full, low, times, period):
         times = times + period / 2

@@ -79,3 +79,16 @@ def test_a_drifting_records_beats_are_read_against_the_curve_its_drift_bends_the
     assert bench_real_music.on_beat(lines, madmom["downbeats"]) >= 0.4, lines
     lines, heard = _typed("hr3-rlyeh", 150)
     assert lines and bench_real_music.on_beat(lines, heard) >= 0.95, lines
+
+
+def test_a_drifting_records_typed_tempo_is_the_fit_over_its_beats_as_played():
+    """``drascula-track26`` typed 96 (madmom and essentia: 96.0 as a line fit): it read 99.1 (+3.2 %), one beat too
+    many between 22 and 27 s, where the tempo read around each moment (99.4, then 104.5) ran ahead of the music
+    (madmom's beats at 93-95) and the tracker was held firmly to it; its bar lines 0.44 on madmom's downbeats.
+    Tracked again loosely where the beats drift (``beats.DRIFT_TIGHTNESS``): 96.3, downbeats 0.87."""
+    excerpt = installed("drascula-track26")
+    lines, _, bpm = bench_real_music.studio_map(
+        bench_real_music.excerpt_audio(excerpt), bench_real_music.RATE, None, 96.0
+    )
+    assert bpm == pytest.approx(excerpt["reference_bpm"], rel=0.02)
+    assert bench_real_music.on_beat(lines, excerpt["references"]["madmom"]["downbeats"]) >= 0.8, lines
