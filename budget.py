@@ -275,22 +275,22 @@ def ways_within(shape: MusicShape, declared: int) -> list[str]:
 
 
 def _asked(job: Job) -> str:
+    """What ``job`` asks for, in words: "A take of 45 s with Think", "2 takes of 3 minutes", "A 30 s cover"."""
     shape = MusicShape.of(job.request)
-    n, seconds = shape.takes, shape.seconds
-    think = " with Think" if shape.think else ""
+    n, length = shape.takes, span(shape.seconds)
+    think = studio_words.ASKED_WITH_THINK if shape.think else ""
     if shape.mode == "generate" and job.request.chooses:
-        return f"{n} take{'s' * (n > 1)} with Think, even of the shortest length"
+        return (studio_words.ASKED_CHOOSING if n > 1 else studio_words.ASKED_CHOOSING_ONE).format(n=n)
     if shape.mode == "generate":
-        return f"{n} takes of {span(seconds)}{think}" if n > 1 else f"A take of {span(seconds)}{think}"
-    return f"A {span(seconds)} {shape.mode}"
+        return (studio_words.ASKED_TAKES if n > 1 else studio_words.ASKED_TAKE).format(n=n, length=length, think=think)
+    return studio_words.ASKED_OF_MODE.format(length=length, mode=shape.mode)
 
 
 def span(seconds: float) -> str:
     """A length as a musician says it: "45 s", "10 minutes", "4 min 30 s"."""
-    seconds = int(round(seconds))
-    minutes, rest = divmod(seconds, 60)
+    minutes, rest = divmod(int(round(seconds)), 60)
     if minutes == 0:
-        return f"{rest} s"
+        return studio_words.SPAN_SECONDS.format(seconds=rest)
     if rest == 0:
-        return f"{minutes} minute{'s' * (minutes > 1)}"
-    return f"{minutes} min {rest} s"
+        return (studio_words.SPAN_MINUTES if minutes > 1 else studio_words.SPAN_MINUTE).format(minutes=minutes)
+    return studio_words.SPAN_BOTH.format(minutes=minutes, seconds=rest)

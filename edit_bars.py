@@ -210,7 +210,7 @@ def map_said(found: song_map.Map | None, first: float | None = None) -> str:
 
 def which(first: int, last: int) -> str:
     """A choice in words: "Bar 9", "Bars 9–16"."""
-    return f"Bar {first}" if first == last else f"Bars {first}–{last}"
+    return (refusals.BAR_CHOSEN if first == last else refusals.BARS_CHOSEN).format(first=first, last=last)
 
 
 def region(

@@ -28,6 +28,20 @@ OUTPUT_FULL = (
     "The studio's folder for finished songs is full of songs other visitors are still fetching, so this one "
     "would have nowhere to go. Nothing was made: try again in a few minutes, or ask for fewer or shorter takes."
 )
+# A music request in words (``budget``), where its cost or its room is refused: what it asks, how long.
+ASKED_TAKE = "A take of {length}{think}"
+ASKED_TAKES = "{n} takes of {length}{think}"
+ASKED_WITH_THINK = " with Think"
+ASKED_CHOOSING_ONE = "{n} take with Think, even of the shortest length"
+ASKED_CHOOSING = "{n} takes with Think, even of the shortest length"
+ASKED_OF_MODE = "A {length} {mode}"
+# A length as a musician says it (``budget.span``): "45 s", "10 minutes", "4 min 30 s".
+SPAN_SECONDS = "{seconds} s"
+SPAN_MINUTE = "{minutes} minute"
+SPAN_MINUTES = "{minutes} minutes"
+SPAN_BOTH = "{minutes} min {seconds} s"
+# Ways that would fit, the last joined by "or" (``quota``).
+WAYS_OR = "{some} or {last}"
 OUTPUT_TOO_SMALL = (
     "{asked} would write about {mb:.0f} MB, more than the studio's folder for finished songs holds ({quota:.0f} MB). "
     "Ask for fewer or shorter takes, or MP3 instead of WAV or FLAC."
@@ -76,6 +90,9 @@ WEIGHTS_TO_DOWNLOAD = (
     "{repo} is not on this machine yet: the first song downloads it from the Hugging Face Hub (many GB; it needs "
     "internet) and takes that much longer. Without internet, point ACE_STUDIO_MODEL at a folder that holds it."
 )
+# What the music runs on (``status.device_label``): ZeroGPU, else the device by its torch name.
+ON_ZERO_GPU = "ZeroGPU"
+DEVICES = {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)", "cpu": "CPU"}
 STATUS_COLD = "{label} runs on **{device}**. It loads on first use: the first song takes about {usual:.0f} s longer."
 STATUS_LOADING = "Loading {label} on **{device}**… {elapsed:.0f} s so far (usually about {usual:.0f} s)."
 STATUS_READY = "Ready: {label} on **{device}** (loaded in {seconds:.1f} s)."
