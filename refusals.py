@@ -165,6 +165,9 @@ NO_SUCH_BAR = "The song has {count} bars; there is no bar {given}. Choose bars b
 BARS_WITH_LINES = "Choose the region one way: by bars, or by lines or a section, not both. Leave one of them empty."
 BARS_WITH_REGION = "Choose the region by bars or by seconds, not both: {which} run {start:g}–{end:g} s, but Region start and end say {typed}. Clear the bars, or set the region to {start:g}–{end:g} s."
 BARS_WITH_PART = "Bars choose a region of the song; a part changes the whole song. Choose What to change: a region, or leave the bars empty."
+# A region typed in seconds, as ``BARS_WITH_REGION`` says it (``edit_bars``); a value that is no number, as sent.
+TYPED_REGION = "{start:g}–{end:g} s"
+TYPED_REGION_AS_SENT = "{start} and {end}"
 BARS_TOO_SHORT = "{which} last only {seconds:.2f} s; Edit changes at least {least:g} s at a time. Choose more bars."
 EXTEND_BARS_NOT_COUNT = "“{given}” is not a number of bars to add. Give a whole number from 1, such as 8."
 EXTEND_BARS_RANGE = "{bars} bars at this song's tempo add {seconds:.1f} s; Extend adds {low:g}–{high:g} s at a time, and the song stays at most {most}. Choose fewer or more bars, or add seconds instead."
@@ -243,6 +246,12 @@ PARTS_OFFLOADED = (
     "Parts need the base model on the accelerator beside the SFT model, and this studio runs its model "
     "offloaded to fit the card (ACE_STUDIO_OFFLOAD). A region can still be made again."
 )
+# Why the XL base cannot be had (``base_model.missing``, ``failure``), in a clause: ``PARTS_MISSING``'s ``why``.
+BASE_FOLDER_LACKS = "the folder {folder} holds no transformer/ and condition_encoder/ of a diffusers-layout model"
+BASE_NO_FOLDER = "the folder {folder} does not exist (set {env} to the folder that holds it)"
+BASE_NOT_HERE = "its weights are not on this machine and {why} ({fix}, or set {env} to a folder that holds it)"
+BASE_UNREADABLE = "it could not be read as a model ({kind})"
+BASE_UNREADABLE_SAYING = "it could not be read as a model ({kind}: {said})"
 PART_CHANGE = "What to change must be one of {named}; got {got!r}."
 PART_UNKNOWN = "Which part must be one of the parts the model knows: {named}."
 PARTS_NONE = "Choose at least one part to add, from: {named}."

@@ -678,12 +678,34 @@ def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef | ast.AsyncFunctio
     return {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)}
 
 
+def _valued(expr: ast.AST) -> Iterator[ast.AST]:
+    """``expr``'s nodes that may end in its value: not a key looked up (``refusals.HUB_REFUSED[hub.why_not(exc)]``)
+    nor a test (``x if engine() == "mlx" else y``), which choose words and say none."""
+    yield expr
+    for name, child in ast.iter_fields(expr):
+        tested = isinstance(expr, ast.Compare) or (isinstance(expr, ast.IfExp) and name == "test")
+        if tested or (isinstance(expr, ast.Subscript) and name == "slice") or name == "ifs":
+            continue
+        for node in child if isinstance(child, list) else [child]:
+            yield from _valued(node) if isinstance(node, ast.AST) else []
+
+
+def _bound(scope: ast.AST) -> dict[str, list[ast.AST]]:
+    """The values each name is given in ``scope`` (``x = …``, ``a, b = …``, ``(x := …)``)."""
+    found: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for name in (n for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)):
+                found.setdefault(name.id, []).append(node.value)
+    return found
+
+
 def _helpers_called(expr: ast.AST, room: str, imports: dict, functions: dict) -> Iterator[tuple[str, str]]:
-    """The rooms' own functions ``expr`` (in ``room``) calls, as (room, function): ``f(…)``, ``room.f(…)``, an
-    imported ``f``; not one whose result is a key (``refusals.HUB_REFUSED[hub.why_not(exc)]``), which chooses words
-    and says none; ``imports`` and ``functions``: each room's (``_imported``, ``_functions``)."""
-    keys = {id(n.slice) for n in ast.walk(expr) if isinstance(n, ast.Subscript)}
-    for call in (n for n in ast.walk(expr) if isinstance(n, ast.Call) and id(n) not in keys):
+    """The rooms' own functions whose result ``expr`` (in ``room``) may be made of (``_valued``), as (room,
+    function): ``f(…)``, ``room.f(…)``, an imported ``f``; ``imports`` and ``functions``: each room's
+    (``_imported``, ``_functions``)."""
+    for call in (n for n in _valued(expr) if isinstance(n, ast.Call)):
         func, named = call.func, None
         if isinstance(func, ast.Name):
             named = (room, func.id) if func.id in functions[room] else imports[room].get(func.id)
@@ -726,13 +748,16 @@ def helper_words(rooms: dict[str, ast.Module], classes: set[str]) -> list[str]:
     result a refusal, a toast or a word room's template takes, and each such function its result is made with."""
     imports = {room: _imported(tree, rooms) for room, tree in rooms.items()}
     functions = {room: _functions(tree) for room, tree in rooms.items()}
-    asked = {
-        named
-        for room, tree in rooms.items()
-        if room not in WORDING_ROOMS
-        for sink in _word_sinks(tree, imports[room], classes)
-        for named in _helpers_called(sink, room, imports, functions)
-    }
+    asked = set()
+    for room, tree in rooms.items():
+        scopes = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)]
+        for scope in [tree, *scopes] if room not in WORDING_ROOMS else []:
+            # A helper's words kept in a name first (``why = base_model.missing()``), in a function.
+            bound = _bound(scope) if scope is not tree else {}
+            for sink in _word_sinks(scope, imports[room], classes):
+                named = [n.id for n in _valued(sink) if isinstance(n, ast.Name)]
+                for expr in [sink, *(value for name in named for value in bound.get(name, []))]:
+                    asked |= set(_helpers_called(expr, room, imports, functions))
     found, seen = set(), set()
     while asked:
         room, name = asked.pop()
@@ -748,7 +773,8 @@ def helper_words(rooms: dict[str, ast.Module], classes: set[str]) -> list[str]:
 
 def test_the_helper_finder_follows_a_helper_into_what_a_visitor_reads():
     """Issue 80: words a helper returns into a refusal, a toast or a template are found where the helper writes them,
-    and so are the words of a helper it returns; a helper that reads a word room's templates is not."""
+    and so are the words of a helper it returns or that are kept in a name first; a helper that reads a word room's
+    templates is not, nor one whose result chooses words as a key or in a test."""
     rooms = {
         "a": ast.parse(
             'def which(a, b):\n    return f"Bar {a}" if a == b else f"Bars {a}–{b}"\n'
@@ -758,23 +784,29 @@ def test_the_helper_finder_follows_a_helper_into_what_a_visitor_reads():
             'def quiet(c):\n    return refusals.CHOSEN.format(n=c["seconds"]) if "seconds" in c else ""\n'
             "def told(a, b):\n    return refusals.BAR_ONE.format(first=a)\n"
             'def kind(e):\n    return "gated" if e else "failed"\n'
+            'def engine():\n    return "mlx" if e else "torch"\n'
+            'def missing(where):\n    return f"the folder {where} is gone"\n'
         ),
         "b": ast.parse(
             "import a\nfrom a import why\n"
             "raise InputError(refusals.TOO_SHORT.format(which=a.which(1, 2), n=a.asked(2)))\n"
             "gr.Info(why(1))\nx = tips.NOTE.format(which=a.told(1, 1), c=a.quiet({}))\n"
             "raise InputError(refusals.HUB[a.kind(1)].format(repo='r'))\n"
+            "def parts():\n    why, src = a.missing('/x'), 'x' if a.engine() == 'mlx' else 'y'\n"
+            "    raise InputError(refusals.PARTS.format(why=why, source=src))\n"
         ),
     }
     rooms["b"].body.insert(0, ast.parse("import tooltips as tips").body[0])
     rooms["tooltips"] = ast.parse("NOTE = '{which}'")
-    assert helper_words(rooms, {"InputError"}) == ["a.py:2 which", "a.py:4 asked", "a.py:6 span", "a.py:8 why"]
+    found = ["a.py:18 missing", "a.py:2 which", "a.py:4 asked", "a.py:6 span", "a.py:8 why"]
+    assert helper_words(rooms, {"InputError"}) == found
 
 
 def test_no_helper_returns_words_a_visitor_reads_outside_the_word_rooms():
     """Issue 80: a helper's words (``hub.why_not``'s, ``records.files_note``'s, ``budget``'s request said, a choice
-    of bars or lines) are a word room's templates: the refusal finder reads a message's own literals, so a helper
-    that returns them is followed here, where it is a refusal's, a toast's or a template's value."""
+    of bars or lines, ``base_model``'s why) are a word room's templates: the refusal finder reads a message's own
+    literals, so a helper that returns them is followed here, where it is a refusal's, a toast's or a template's
+    value (or kept in a name for one first)."""
     rooms = _rooms()
     found = helper_words(rooms, _refusal_classes(rooms))
     assert found == [], "a helper's words outside the word rooms:\n" + "\n".join(found)
