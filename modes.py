@@ -237,7 +237,7 @@ def prepare_edit(a: Asked) -> Job:
     if task is not None:
         return part_tasks.prepare(task, a)
     prompt, lyrics = preparing.song_words(a, need_text="edit")
-    way = preparing.check_repaint_mode(a.repaint_mode)  # Edit's own field: after the words, before the declared
+    way = preparing.check_repaint_mode(a.repaint_mode)  # Edit's own field, in render's order: after the words
     render, fmt = preparing.render(a, prompt, lyrics, 1, models.active_variant())
     music = (render.pipeline.bpm, render.pipeline.timesignature, a.first_downbeat)
     start, end, source, finishing = _region(a, chosen or bars, music)

@@ -175,7 +175,7 @@ def prepare(task: str, asked: Asked) -> Job:
     if task != "complete":
         asked = asked.but(bpm=None, key_scale=AUTO, time_signature=AUTO)
     # No LoRA on the base (refused above), and its own sampling defaults.
-    base = asked.but(lora_scale=1.0)  # no LoRA on the base (refused above)
+    base = asked.but(lora_scale=1.0)
     prompt, lyrics = preparing.song_words(base, need_text=None)
     # Edit's own field, checked for a part too, in its place (``preparing.render``'s order): a part does not use
     # it, nor the strength, but a bad value sent with a part is refused as with a region, never passed over.
