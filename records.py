@@ -276,7 +276,7 @@ def take_of(record: dict[str, Any], take: Any) -> Take:
     how_made = Record.of(record)
     if how_made.own is not None and 1 <= how_made.own.number <= max(1, len(how_made.takes)):
         return how_made.own
-    return chosen(record, take, "There is no take yet — make one first.")
+    return chosen(record, take, refusals.NO_TAKE_YET)
 
 
 def loop_of(record: dict[str, Any]) -> dict[str, Any] | None:

@@ -203,7 +203,7 @@ def send_to(target: str) -> Callable[[Any, Any], Any]:
         path = send_take(take, record, request)
         if target == "cover":
             return path
-        chosen = records.chosen(record, take, "There is no take yet — make one first.")
+        chosen = records.chosen(record, take, refusals.NO_TAKE_YET)
         style = take_style(record, chosen)
         if target == "extend":
             return path, style
