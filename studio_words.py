@@ -40,8 +40,27 @@ SPAN_SECONDS = "{seconds} s"
 SPAN_MINUTE = "{minutes} minute"
 SPAN_MINUTES = "{minutes} minutes"
 SPAN_BOTH = "{minutes} min {seconds} s"
-# Ways that would fit, the last joined by "or" (``quota``).
+# What of a request is over its budget (``budget.over``), and the ways that would fit (``budget.ways_that_fit``):
+# after the first, each joined by ``FITS_OR`` where a refusal lists them, the last by ``WAYS_OR`` in ``quota``'s.
+OVER_GPU = "about {gpu:.0f} s of GPU time, where one request may take {most:.0f} s"
+OVER_AUDIO = "{held} of audio at once, where one request may make {most}"
+FITS_FEWER_TAKE = "at most {n} take of that length"
+FITS_FEWER_TAKES = "at most {n} takes of that length"
+FITS_SHORTER_TAKE = "a take up to {length}"
+FITS_SHORTER_TAKES = "takes up to {length}"
+FITS_LESS_ADDED = "up to {length} added"
+FITS_FEWER_STEPS = "up to {steps} steps"
+FITS_WITHOUT_THINK = "the same without Think"
+FITS_SHORTER_MORPH = "morph a shorter take"
+FITS_NONE = "ask for fewer takes or a shorter song"
+FITS_OR = ", or {way}"
 WAYS_OR = "{some} or {last}"
+# Why Think was skipped just before a ZeroGPU call (``budget.makes_way``): ``result_words.PLAN_SKIPPED``'s reason.
+NO_PLAN_FITS = "no song planned by Think fits the {most:.0f} s one request may take here"
+PLAN_TOO_LONG = (
+    "planning and making this song would take longer than the {most:.0f} s one request may take here; fewer takes "
+    "or a shorter song leave room for it"
+)
 OUTPUT_TOO_SMALL = (
     "{asked} would write about {mb:.0f} MB, more than the studio's folder for finished songs holds ({quota:.0f} MB). "
     "Ask for fewer or shorter takes, or MP3 instead of WAV or FLAC."
