@@ -46,9 +46,9 @@ def missing() -> str | None:
     if path.is_dir():
         if all((path / name / "config.json").is_file() for name in OWN):
             return None
-        return f"the folder {path.name} holds no transformer/ and condition_encoder/ of a diffusers-layout model"
+        return refusals.BASE_FOLDER_LACKS.format(folder=path.name)
     if where.startswith((".", "/", "~")):
-        return f"the folder {where} does not exist (set {ENV} to the folder that holds it)"
+        return refusals.BASE_NO_FOLDER.format(folder=where, env=ENV)
     if all(hub.cached(where, f"{name}/config.json") for name in OWN):
         return None
     closed = models.hub_closed(where)
@@ -57,7 +57,7 @@ def missing() -> str | None:
 
 def _not_here(closed: tuple[str, str]) -> str:
     why, fix = closed
-    return f"its weights are not on this machine and {why} ({fix}, or set {ENV} to a folder that holds it)"
+    return refusals.BASE_NOT_HERE.format(why=why, fix=fix, env=ENV)
 
 
 class Unavailable(models.ModelLoadError):
@@ -132,7 +132,9 @@ def failure(exc: BaseException) -> str:
     if isinstance(exc, models.ModelLoadError):
         return str(exc).rstrip(".")
     said = (str(exc).strip().splitlines() or [""])[0][:200]
-    return f"it could not be read as a model ({type(exc).__name__}{': ' + said if said else ''})"
+    return (refusals.BASE_UNREADABLE_SAYING if said else refusals.BASE_UNREADABLE).format(
+        kind=type(exc).__name__, said=said
+    )
 
 
 def same_weights(one: Any, other: Any) -> bool:

@@ -111,10 +111,10 @@ def over(shape: MusicShape, gpu_limit: float | None = None, gpu: float | None = 
     why = []
     gpu, most = pace.music_seconds(shape) if gpu is None else gpu, gpu_limit or max_gpu_seconds()
     if gpu > most:
-        why.append(f"about {gpu:.0f} s of GPU time, where one request may take {most:.0f} s")
+        why.append(studio_words.OVER_GPU.format(gpu=gpu, most=most))
     held, limit = shape.takes * shape.seconds, max_audio_seconds()
     if held > limit:
-        why.append(f"{span(held)} of audio at once, where one request may make {span(limit)}")
+        why.append(studio_words.OVER_AUDIO.format(held=span(held), most=span(limit)))
     return why
 
 
@@ -153,7 +153,7 @@ def settle(job: Job, gpu_limit: float | None = None, request: Any = None) -> Job
     why = over(shape, gpu_limit, seconds)
     if why:
         field, ways = _what_fits(shape, gpu_limit)
-        fits = ways[0][0].upper() + ways[0][1:] + "".join(", or " + w for w in ways[1:])
+        fits = ways[0][0].upper() + ways[0][1:] + "".join(studio_words.FITS_OR.format(way=w) for w in ways[1:])
         raise checks.InputError(refusals.TOO_COSTLY.format(asked=_asked(job), why="; ".join(why), fits=fits), field)
     if not output_folder.make_room(bytes_written(shape), dry_run=True):
         raise no_room(job)
@@ -206,15 +206,11 @@ def makes_way(job: Job, gpu_limit: float | None = None) -> Job:
     if job.request.chooses:
         best = longest(MusicShape.of(job.request), lambda s: not over(s, gpu_limit))
         if best is None:
-            return _without_think(job, f"no song planned by Think fits the {gpu_limit:.0f} s one request may take here")
+            return _without_think(job, studio_words.NO_PLAN_FITS.format(most=gpu_limit))
         job = job.with_longest(best) if best < job.request.seconds else job
     shape = MusicShape.of(job.request)
     if over(shape, gpu_limit) and not over(dataclasses.replace(shape, think=False), gpu_limit):
-        return _without_think(
-            job,
-            f"planning and making this song would take longer than the {gpu_limit:.0f} s one request may take "
-            "here; fewer takes or a shorter song leave room for it",
-        )
+        return _without_think(job, studio_words.PLAN_TOO_LONG.format(most=gpu_limit))
     return job if job.settled is not None else _carried(job, shape)
 
 
@@ -237,7 +233,7 @@ def _what_fits(shape: MusicShape, gpu_limit: float) -> tuple[str, list[str]]:
     steps, no Think)."""
     ways = ways_that_fit(shape, lambda s: not over(s, gpu_limit))
     if not ways:  # a take's morph is as long as its take: only a shorter take would fit
-        shorter = "morph a shorter take" if shape.mode == "morph" else "ask for fewer takes or a shorter song"
+        shorter = studio_words.FITS_SHORTER_MORPH if shape.mode == "morph" else studio_words.FITS_NONE
         return ("batch_size" if shape.mode == "generate" else "prompt"), [shorter]
     return ways[0][0], [w for _, w in ways]
 
@@ -249,21 +245,23 @@ def ways_that_fit(shape: MusicShape, fits: Fits) -> list[tuple[str, str]]:
     n = shape.takes
     fewer = next((k for k in range(n - 1, 0, -1) if fits(dataclasses.replace(shape, takes=k))), None)
     if fewer is not None:
-        ways.append(("batch_size", f"at most {fewer} take{'s' * (fewer > 1)} of that length"))
+        fewer_takes = studio_words.FITS_FEWER_TAKES if fewer > 1 else studio_words.FITS_FEWER_TAKE
+        ways.append(("batch_size", fewer_takes.format(n=fewer)))
     if shape.mode == "generate" and not shape.loop:  # a loop's length is its bars
         shorter = longest(shape, fits)
         if shorter is not None and shorter < shape.seconds:
-            ways.append(("audio_duration", f"{'takes' if n > 1 else 'a take'} up to {span(shorter)}"))
+            up_to = studio_words.FITS_SHORTER_TAKES if n > 1 else studio_words.FITS_SHORTER_TAKE
+            ways.append(("audio_duration", up_to.format(length=span(shorter))))
     elif shape.mode == "extend":
         source, adds = shape.seconds - shape.added, range(int(shape.added) - 1, 0, -LENGTH_STEP)
         add = next((s for s in adds if fits(dataclasses.replace(shape, added=s, seconds=source + s))), None)
         if add is not None:
-            ways.append(("extend_seconds", f"up to {span(add)} added"))
+            ways.append(("extend_seconds", studio_words.FITS_LESS_ADDED.format(length=span(add))))
     fewer_steps = next((s for s in range(shape.asked - 1, 0, -1) if fits(shape.with_steps(s))), None)
     if fewer_steps is not None:
-        ways.append(("inference_steps", f"up to {fewer_steps} steps"))
+        ways.append(("inference_steps", studio_words.FITS_FEWER_STEPS.format(steps=fewer_steps)))
     if shape.think and fits(dataclasses.replace(shape, think=False)):
-        ways.append(("think", "the same without Think"))
+        ways.append(("think", studio_words.FITS_WITHOUT_THINK))
     return ways
 
 
@@ -275,22 +273,22 @@ def ways_within(shape: MusicShape, declared: int) -> list[str]:
 
 
 def _asked(job: Job) -> str:
+    """What ``job`` asks for, in words: "A take of 45 s with Think", "2 takes of 3 minutes", "A 30 s cover"."""
     shape = MusicShape.of(job.request)
-    n, seconds = shape.takes, shape.seconds
-    think = " with Think" if shape.think else ""
+    n, length = shape.takes, span(shape.seconds)
+    think = studio_words.ASKED_WITH_THINK if shape.think else ""
     if shape.mode == "generate" and job.request.chooses:
-        return f"{n} take{'s' * (n > 1)} with Think, even of the shortest length"
+        return (studio_words.ASKED_CHOOSING if n > 1 else studio_words.ASKED_CHOOSING_ONE).format(n=n)
     if shape.mode == "generate":
-        return f"{n} takes of {span(seconds)}{think}" if n > 1 else f"A take of {span(seconds)}{think}"
-    return f"A {span(seconds)} {shape.mode}"
+        return (studio_words.ASKED_TAKES if n > 1 else studio_words.ASKED_TAKE).format(n=n, length=length, think=think)
+    return studio_words.ASKED_OF_MODE.format(length=length, mode=shape.mode)
 
 
 def span(seconds: float) -> str:
     """A length as a musician says it: "45 s", "10 minutes", "4 min 30 s"."""
-    seconds = int(round(seconds))
-    minutes, rest = divmod(seconds, 60)
+    minutes, rest = divmod(int(round(seconds)), 60)
     if minutes == 0:
-        return f"{rest} s"
+        return studio_words.SPAN_SECONDS.format(seconds=rest)
     if rest == 0:
-        return f"{minutes} minute{'s' * (minutes > 1)}"
-    return f"{minutes} min {rest} s"
+        return (studio_words.SPAN_MINUTES if minutes > 1 else studio_words.SPAN_MINUTE).format(minutes=minutes)
+    return studio_words.SPAN_BOTH.format(minutes=minutes, seconds=rest)

@@ -210,7 +210,7 @@ def map_said(found: song_map.Map | None, first: float | None = None) -> str:
 
 def which(first: int, last: int) -> str:
     """A choice in words: "Bar 9", "Bars 9–16"."""
-    return f"Bar {first}" if first == last else f"Bars {first}–{last}"
+    return (refusals.BAR_CHOSEN if first == last else refusals.BARS_CHOSEN).format(first=first, last=last)
 
 
 def region(
@@ -255,9 +255,9 @@ def _same(typed: tuple[Any, Any], region: tuple[float, float]) -> bool:
 def _seconds(typed: tuple[Any, Any]) -> str:
     """A typed region in words: "1–5 s" (a value that is no number, as it was sent)."""
     try:
-        return f"{float(typed[0]):g}–{float(typed[1]):g} s"
+        return refusals.TYPED_REGION.format(start=float(typed[0]), end=float(typed[1]))
     except (TypeError, ValueError):
-        return f"{str(typed[0])[:20]} and {str(typed[1])[:20]}"
+        return refusals.TYPED_REGION_AS_SENT.format(start=str(typed[0])[:20], end=str(typed[1])[:20])
 
 
 def count(value: Any) -> int:

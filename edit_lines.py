@@ -287,7 +287,7 @@ def span(words: Words, first: int, last: int, song: np.ndarray | None = None) ->
 
 def which(first: int, last: int) -> str:
     """A choice in words: "Line 3", "Lines 3–5"."""
-    return f"Line {first}" if first == last else f"Lines {first}–{last}"
+    return (refusals.LINE_CHOSEN if first == last else refusals.LINES_CHOSEN).format(first=first, last=last)
 
 
 def check_span(first: int, last: int, start: float, end: float, field: str) -> None:

@@ -99,12 +99,11 @@ def cached_file(repo: str, filename: str) -> str | None:
     return found if isinstance(found, str) and Path(found).is_file() else None
 
 
-def why_not(repo: str, exc: BaseException) -> str:
-    """Why ``repo`` could not be downloaded, in words (never the client's own text)."""
+def why_not(exc: BaseException) -> str:
+    """Why the Hub would not give a repo, by what ``exc`` is: "gated" (its terms not accepted), "missing" (no
+    such repo, or a private one), else "failed" (``refusals.HUB_REFUSED`` words each)."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
-    if isinstance(exc, GatedRepoError):
-        return f"{repo} is gated on the Hugging Face Hub: accept its terms there and log in."
-    if isinstance(exc, RepositoryNotFoundError):
-        return f"The Hugging Face Hub has no model {repo} (or it is private): check the name."
-    return f"Could not download {repo} ({type(exc).__name__})."
+    if isinstance(exc, GatedRepoError):  # a subclass of RepositoryNotFoundError: asked first
+        return "gated"
+    return "missing" if isinstance(exc, RepositoryNotFoundError) else "failed"

@@ -153,9 +153,9 @@ def layer_sizes(transformer: Any) -> dict[str, tuple[int, int]]:
     return sizes
 
 
-def check_lora_fits(shapes: dict[str, Any], sizes: dict[str, tuple[int, int]], label: str) -> None:
+def check_lora_fits(shapes: dict[str, Any], sizes: dict[str, tuple[int, int]], label: str, name: str) -> None:
     """Raise ``BadLora`` unless every LoRA matrix in ``shapes`` (key → shape, or key → tensor) fits a
-    layer in ``sizes``."""
+    layer in ``sizes`` (``label``: the model they are; ``name``: the LoRA file's)."""
     shapes = {k: tuple(getattr(v, "shape", v)) for k, v in shapes.items()}
     pairs = [(k, _LORA_KEY.match(k)) for k in shapes]
     misfits = []
@@ -174,7 +174,7 @@ def check_lora_fits(shapes: dict[str, Any], sizes: dict[str, tuple[int, int]], l
     check_ranks({k: shapes[k] for k, m in pairs if m is not None}, "This LoRA")
     used = [m for _, m in pairs if m is not None]
     if not used:
-        raise BadLora(refusals_files.LORA_NO_WEIGHTS_IN_FILE)
+        raise BadLora(refusals_files.LORA_NO_WEIGHTS.format(name=name))
     if misfits:
         raise BadLora(
             refusals_files.LORA_OTHER_MODEL.format(count=len(misfits), used=len(used), label=label, first=misfits[0])
@@ -241,7 +241,7 @@ _UNKNOWN = object()
 def _fits(path: str, sizes: dict[str, tuple[int, int]] | None, label: str) -> None:
     shapes = read_lora_header(path)
     if sizes is not None:
-        check_lora_fits(shapes, sizes, label)
+        check_lora_fits(shapes, sizes, label, Path(path).name)
 
 
 def _verdict(path: str, sizes: dict[str, tuple[int, int]] | None, label: str) -> None:

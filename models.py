@@ -175,7 +175,7 @@ def download(repo: str, patterns: tuple[str, ...], what: str = "the music model"
         closed = hub_closed(repo, exc)
         if closed is not None:
             raise WeightsMissing(weights_missing(what, repo, env, closed)) from exc
-        raise ModelLoadError(hub.why_not(repo, exc)) from exc
+        raise ModelLoadError(refusals.HUB_REFUSED[hub.why_not(exc)].format(repo=repo, kind=type(exc).__name__)) from exc
 
 
 def hub_closed(repo: str, failure: BaseException | None = None, wait: float = 0.0) -> tuple[str, str] | None:

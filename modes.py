@@ -234,12 +234,11 @@ def prepare_edit(a: Asked) -> Job:
     edit_bars.check_alone(bars, task is not None, edit_lines.given(lines, section))
     chosen = edit_lines.resolve(src_audio, lines, section, a.lyrics)
     a = a.but(lyrics=chosen.lyrics) if chosen is not None else a
-    # Checked whatever the change (a part does not use it, nor the strength, which ``preparing.common`` checks
-    # for a part too): a bad value sent with a part is refused as with a region, never passed over in silence.
-    way = preparing.check_repaint_mode(a.repaint_mode)
     if task is not None:
         return part_tasks.prepare(task, a)
-    render, fmt = preparing.common(a, need_text="edit")
+    prompt, lyrics = preparing.song_words(a, need_text="edit")
+    way = preparing.check_repaint_mode(a.repaint_mode)  # Edit's own field, in render's order: after the words
+    render, fmt = preparing.render(a, prompt, lyrics, 1, models.active_variant())
     music = (render.pipeline.bpm, render.pipeline.timesignature, a.first_downbeat)
     start, end, source, finishing = _region(a, chosen or bars, music)
     length = source.shape[-1] / audio.SAMPLE_RATE

@@ -175,9 +175,12 @@ def prepare(task: str, asked: Asked) -> Job:
     if task != "complete":
         asked = asked.but(bpm=None, key_scale=AUTO, time_signature=AUTO)
     # No LoRA on the base (refused above), and its own sampling defaults.
-    render, fmt = preparing.common(
-        asked.but(lora_scale=1.0), need_text=None, variant=models.VARIANTS[models.BASE_VARIANT]
-    )
+    base = asked.but(lora_scale=1.0)
+    prompt, lyrics = preparing.song_words(base, need_text=None)
+    # Edit's own field, checked for a part too, in its place (``preparing.render``'s order): a part does not use
+    # it, nor the strength, but a bad value sent with a part is refused as with a region, never passed over.
+    preparing.check_repaint_mode(asked.repaint_mode)
+    render, fmt = preparing.render(base, prompt, lyrics, 1, models.VARIANTS[models.BASE_VARIANT])
     finishing = parameters.finish(asked, whole=False)
     src_audio = asked.src_audio
     source = preparing.source(src_audio)

@@ -233,14 +233,20 @@ def common(asked: Asked, need_text: str | None, variant: models.Variant | None =
     itself is loaded by each), in ``render``'s order: the render each mode adds its own to, and the takes' file
     format; ``need_text``: the mode whose caption or lyrics must not both be empty, or None (either may be, each
     still held to its length); ``variant``: the model whose sampling defaults apply (the one loaded, unless a part
-    runs on the base)."""
+    runs on the base). A mode with fields of its own (Edit's ``repaint_mode``) checks them between ``song_words``
+    and ``render``, as the order has them."""
+    return render(asked, *song_words(asked, need_text), 1, variant or models.active_variant())
+
+
+def song_words(asked: Asked, need_text: str | None) -> tuple[str, str]:
+    """The first two steps of ``render``'s order for Cover, Extend and Edit: the song given, then its caption and
+    lyrics checked (``need_text``: as ``common``'s), as the render takes them."""
     need_source(asked.src_audio)
     prompt, lyrics = str(asked.prompt or "").strip(), str(asked.lyrics or "").strip()
     if need_text:
-        prompt, lyrics = text(prompt, lyrics, need_text)
-    else:  # both may be empty: ``text``'s lengths and tokens, its "both empty" never reached
-        text(prompt or "-", lyrics)
-    return render(asked, prompt, lyrics, 1, variant or models.active_variant())
+        return text(prompt, lyrics, need_text)
+    text(prompt or "-", lyrics)  # both may be empty: ``text``'s lengths and tokens, its "both empty" never reached
+    return prompt, lyrics
 
 
 def render(asked: Asked, prompt: str, lyrics: str, takes: int, variant: models.Variant) -> tuple[Render, str]:

@@ -170,4 +170,4 @@ def in_words(exc: gr.Error, ways: Ways | None = None) -> gr.Error:
 
 
 def _joined(ways: list[str]) -> str:
-    return ways[0] if len(ways) == 1 else ", ".join(ways[:-1]) + " or " + ways[-1]
+    return ways[0] if len(ways) == 1 else studio_words.WAYS_OR.format(some=", ".join(ways[:-1]), last=ways[-1])

@@ -276,7 +276,7 @@ def take_of(record: dict[str, Any], take: Any) -> Take:
     how_made = Record.of(record)
     if how_made.own is not None and 1 <= how_made.own.number <= max(1, len(how_made.takes)):
         return how_made.own
-    return chosen(record, take, "There is no take yet — make one first.")
+    return chosen(record, take, refusals.NO_TAKE_YET)
 
 
 def loop_of(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -451,17 +451,13 @@ def take_entry(record: Any, take: Any, no_take: str) -> tuple[dict[str, Any], in
 
 
 def files_note(files: dict[str, Any]) -> str:
-    """The files a record names but cannot carry, quoted short and escaped for a toast."""
-    labels = {
-        "lora": "LoRA",
-        "lora_preset": "LoRA preset (not installed here)",
-        "reference_audio": "timbre reference",
-        "src_audio": "source song",
-    }
+    """The files a record names but cannot carry, quoted short and escaped for a toast (``refusals.RECORD_FILES``;
+    told with the settings brought back: ``refusals.SETTINGS_BACK``)."""
     # A preset is named by its Hub repo (organisation included), a file by its name alone.
     shown = {key: str(value) if key == "lora_preset" else Path(str(value)).name for key, value in files.items()}
-    names = [f"{labels[key]} {said_safely(value)}" for key, value in shown.items()]
-    return f"Settings brought back. Upload again what a take's record cannot carry: {', '.join(names)}."
+    kinds = refusals.RECORD_FILE_KINDS
+    names = [refusals.RECORD_FILE.format(kind=kinds[key], name=said_safely(value)) for key, value in shown.items()]
+    return refusals.RECORD_FILES.format(files=", ".join(names))
 
 
 def _text(params: dict[str, Any], name: str) -> str:

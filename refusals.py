@@ -80,6 +80,13 @@ COVER_NO_TOKENIZER = (
 LYRICS_MODEL_MISSING = "The lyrics model could not be loaded: {error}"
 # A model the start-up build could not make (``startup``), by its name there; and the GPU's time run out twice (``gpu``).
 MODEL_NOT_LOADED = "The {name} could not be loaded: {error}"
+# Why a model could not be had from the Hub (``models.download``'s ``ModelLoadError``), by ``hub.why_not``; ``kind``:
+# the client's error by its class name alone (never its own text).
+HUB_REFUSED = {
+    "gated": "{repo} is gated on the Hugging Face Hub: accept its terms there and log in.",
+    "missing": "The Hugging Face Hub has no model {repo} (or it is private): check the name.",
+    "failed": "Could not download {repo} ({kind}).",
+}
 OUT_OF_GPU_TIME = "The GPU time ran out twice for this request. Try a shorter song or fewer steps or takes."
 LYRICS_FAILED = "The writer stopped partway ({kind}: {error}). What it wrote so far is kept; try again."
 # The Lyrics tab (``lyrics_page``).
@@ -145,6 +152,11 @@ NO_SUCH_SECTION = "The song has no section “{given}”. Its sections are: {nam
 SECTION_TWICE = "More than one section is called “{given}” (sections {numbers}): give the section's number instead."
 SECTION_UNSUNG = "The section “{given}” has no sung lines to change. Choose another section or lines."
 LINES_TOO_SHORT = "{which} last only {seconds:.2f} s ({start:g}–{end:g} s); Edit changes at least {least:g} s at a time. Choose more lines, or set the region by its seconds."
+# A choice of lines (``edit_lines.which``) or of bars (``edit_bars.which``), as these refusals and Edit's note say it.
+LINE_CHOSEN = "Line {first}"
+LINES_CHOSEN = "Lines {first}–{last}"
+BAR_CHOSEN = "Bar {first}"
+BARS_CHOSEN = "Bars {first}–{last}"
 LINES_WITH_PART = "Lines and sections choose a region of the song; a part changes the whole song. Choose What to change: a region, or leave the lines empty."
 # Edit and Extend by the bar (``edit_bars``; the bar lines: ``song_map``). A bar is one measure of the song's metre.
 BARS_NOT_NUMBERS = "“{given}” is not a choice of bars: Bars takes bar numbers from 1, such as 9-16 or 9. (A section by its name: A whole section, under Choose by the words.)"
@@ -153,6 +165,9 @@ NO_SUCH_BAR = "The song has {count} bars; there is no bar {given}. Choose bars b
 BARS_WITH_LINES = "Choose the region one way: by bars, or by lines or a section, not both. Leave one of them empty."
 BARS_WITH_REGION = "Choose the region by bars or by seconds, not both: {which} run {start:g}–{end:g} s, but Region start and end say {typed}. Clear the bars, or set the region to {start:g}–{end:g} s."
 BARS_WITH_PART = "Bars choose a region of the song; a part changes the whole song. Choose What to change: a region, or leave the bars empty."
+# A region typed in seconds, as ``BARS_WITH_REGION`` says it (``edit_bars``); a value that is no number, as sent.
+TYPED_REGION = "{start:g}–{end:g} s"
+TYPED_REGION_AS_SENT = "{start} and {end}"
 BARS_TOO_SHORT = "{which} last only {seconds:.2f} s; Edit changes at least {least:g} s at a time. Choose more bars."
 EXTEND_BARS_NOT_COUNT = "“{given}” is not a number of bars to add. Give a whole number from 1, such as 8."
 EXTEND_BARS_RANGE = "{bars} bars at this song's tempo add {seconds:.1f} s; Extend adds {low:g}–{high:g} s at a time, and the song stays at most {most}. Choose fewer or more bars, or add seconds instead."
@@ -231,6 +246,12 @@ PARTS_OFFLOADED = (
     "Parts need the base model on the accelerator beside the SFT model, and this studio runs its model "
     "offloaded to fit the card (ACE_STUDIO_OFFLOAD). A region can still be made again."
 )
+# Why the XL base cannot be had (``base_model.missing``, ``failure``), in a clause: ``PARTS_MISSING``'s ``why``.
+BASE_FOLDER_LACKS = "the folder {folder} holds no transformer/ and condition_encoder/ of a diffusers-layout model"
+BASE_NO_FOLDER = "the folder {folder} does not exist (set {env} to the folder that holds it)"
+BASE_NOT_HERE = "its weights are not on this machine and {why} ({fix}, or set {env} to a folder that holds it)"
+BASE_UNREADABLE = "it could not be read as a model ({kind})"
+BASE_UNREADABLE_SAYING = "it could not be read as a model ({kind}: {said})"
 PART_CHANGE = "What to change must be one of {named}; got {got!r}."
 PART_UNKNOWN = "Which part must be one of the parts the model knows: {named}."
 PARTS_NONE = "Choose at least one part to add, from: {named}."
@@ -286,6 +307,17 @@ RECORD_TOO_DEEP = "This is not a take's record: it nests its data far deeper tha
 RECORD_TAKES = "This record's takes ({given}) cannot be used: a record lists its takes."
 RECORD_NOT_TEXT = "This record's {name} is not text ({given})."
 RECORD_UNUSABLE = "This record's {name} ({given}) cannot be used: {why}"
+# The files a record names but cannot carry (``records.files_note``), each as ``RECORD_FILE``: told as its settings
+# come back (``SETTINGS_BACK``: ``results``), refused where a press needs them (``variations``, ``take_morph``).
+RECORD_FILES = "Upload again what a take's record cannot carry: {files}."
+RECORD_FILE = "{kind} {name}"
+RECORD_FILE_KINDS = {
+    "lora": "LoRA",
+    "lora_preset": "LoRA preset (not installed here)",
+    "reference_audio": "timbre reference",
+    "src_audio": "source song",
+}
+SETTINGS_BACK = "Settings brought back. {note}"
 # The morph of a take (``take_morph``) and a variation of one (``variations``).
 MORPH_NO_TAKE = "There is no take yet: make one in Generate first, then morph it."
 MORPH_NOT_GENERATE = (

@@ -52,7 +52,6 @@ LORA_MISSING = "The LoRA file is missing; upload it again."
 LORA_NOT_SAFETENSORS = "{name} is not a .safetensors file. LoRAs for the studio come as .safetensors."
 LORA_UNREADABLE = "{name} cannot be read as a .safetensors file; it may be damaged or incomplete."
 LORA_NO_WEIGHTS = "{name} holds no LoRA weights (no lora_A / lora_B tensors). Is it a full model instead?"
-LORA_NO_WEIGHTS_IN_FILE = "The file holds no LoRA weights (no lora_A / lora_B tensors)."
 LORA_HALF_PAIRS = (
     "{name} is incomplete: {count} of its {layers} layers have only half of their LoRA pair (lora_A without "
     "lora_B, or the reverse; first: {first})."

@@ -36,9 +36,9 @@ def header() -> str:
 def device_label(device: str | None = None) -> str:
     """What the music runs on, in the words a visitor knows."""
     if gpu.on_zero_gpu():
-        return "ZeroGPU"
+        return studio_words.ON_ZERO_GPU
     device = device or models.pick_device()
-    return {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)", "cpu": "CPU"}.get(device, device)
+    return studio_words.DEVICES.get(device, device)
 
 
 def weights_missing(variant: models.Variant | None = None, settle: bool = False) -> str | None:

@@ -28,6 +28,39 @@ OUTPUT_FULL = (
     "The studio's folder for finished songs is full of songs other visitors are still fetching, so this one "
     "would have nowhere to go. Nothing was made: try again in a few minutes, or ask for fewer or shorter takes."
 )
+# A music request in words (``budget``), where its cost or its room is refused: what it asks, how long.
+ASKED_TAKE = "A take of {length}{think}"
+ASKED_TAKES = "{n} takes of {length}{think}"
+ASKED_WITH_THINK = " with Think"
+ASKED_CHOOSING_ONE = "{n} take with Think, even of the shortest length"
+ASKED_CHOOSING = "{n} takes with Think, even of the shortest length"
+ASKED_OF_MODE = "A {length} {mode}"
+# A length as a musician says it (``budget.span``): "45 s", "10 minutes", "4 min 30 s".
+SPAN_SECONDS = "{seconds} s"
+SPAN_MINUTE = "{minutes} minute"
+SPAN_MINUTES = "{minutes} minutes"
+SPAN_BOTH = "{minutes} min {seconds} s"
+# What of a request is over its budget (``budget.over``), and the ways that would fit (``budget.ways_that_fit``):
+# after the first, each joined by ``FITS_OR`` where a refusal lists them, the last by ``WAYS_OR`` in ``quota``'s.
+OVER_GPU = "about {gpu:.0f} s of GPU time, where one request may take {most:.0f} s"
+OVER_AUDIO = "{held} of audio at once, where one request may make {most}"
+FITS_FEWER_TAKE = "at most {n} take of that length"
+FITS_FEWER_TAKES = "at most {n} takes of that length"
+FITS_SHORTER_TAKE = "a take up to {length}"
+FITS_SHORTER_TAKES = "takes up to {length}"
+FITS_LESS_ADDED = "up to {length} added"
+FITS_FEWER_STEPS = "up to {steps} steps"
+FITS_WITHOUT_THINK = "the same without Think"
+FITS_SHORTER_MORPH = "morph a shorter take"
+FITS_NONE = "ask for fewer takes or a shorter song"
+FITS_OR = ", or {way}"
+WAYS_OR = "{some} or {last}"
+# Why Think was skipped just before a ZeroGPU call (``budget.makes_way``): ``result_words.PLAN_SKIPPED``'s reason.
+NO_PLAN_FITS = "no song planned by Think fits the {most:.0f} s one request may take here"
+PLAN_TOO_LONG = (
+    "planning and making this song would take longer than the {most:.0f} s one request may take here; fewer takes "
+    "or a shorter song leave room for it"
+)
 OUTPUT_TOO_SMALL = (
     "{asked} would write about {mb:.0f} MB, more than the studio's folder for finished songs holds ({quota:.0f} MB). "
     "Ask for fewer or shorter takes, or MP3 instead of WAV or FLAC."
@@ -76,6 +109,9 @@ WEIGHTS_TO_DOWNLOAD = (
     "{repo} is not on this machine yet: the first song downloads it from the Hugging Face Hub (many GB; it needs "
     "internet) and takes that much longer. Without internet, point ACE_STUDIO_MODEL at a folder that holds it."
 )
+# What the music runs on (``status.device_label``): ZeroGPU, else the device by its torch name.
+ON_ZERO_GPU = "ZeroGPU"
+DEVICES = {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)", "cpu": "CPU"}
 STATUS_COLD = "{label} runs on **{device}**. It loads on first use: the first song takes about {usual:.0f} s longer."
 STATUS_LOADING = "Loading {label} on **{device}**… {elapsed:.0f} s so far (usually about {usual:.0f} s)."
 STATUS_READY = "Ready: {label} on **{device}** (loaded in {seconds:.1f} s)."

@@ -152,7 +152,7 @@ def _remade(record: dict[str, Any], take: Any, reference: str | None = None, voi
         values["think"] = False
     missing = {k: v for k, v in values["files"].items() if k == "lora_preset"}
     if missing:
-        raise checks.InputError(records.files_note(missing).replace("Settings brought back. ", ""), "record")
+        raise checks.InputError(records.files_note(missing), "record")
     own = {name: values[name] for name in records.FIELDS if name != "instrumental"}
     return modes.prepare_generate(**own, reference_audio=reference, reference_take=voice)
 

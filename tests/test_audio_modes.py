@@ -267,6 +267,30 @@ def test_two_faults_in_one_press_are_refused_in_one_order_in_every_mode(mode, st
     assert not backend.is_warm()
 
 
+# Edit's own field (``repaint_mode``) in its place in that order: after the song and its words, before the
+# declared fields of the model call; with a region or a part (a part does not use it, but it is never passed over).
+EDIT_FAULTS = (
+    ("src_audio", None, "song"),
+    ("lyrics", "la " * 2000, "la"),
+    ("repaint_mode", "wild", "balanced"),
+    ("guidance_scale", 30, 7.0),
+)
+
+
+@pytest.mark.parametrize("change", ["region", "add"])
+def test_edits_own_fault_is_refused_after_the_song_and_words_before_the_declared_fields(change, studio_env, tmp_path):
+    src = str(tone(tmp_path / "src.wav", seconds=12))
+    asked = {"prompt": "pop", "change": change, **{name: bad for name, bad, _ in EDIT_FAULTS}}
+    refused = []
+    for name, _, good in EDIT_FAULTS:
+        with pytest.raises(InputError) as told:
+            modes.prepare_edit(**asked)
+        refused.append(told.value.param)
+        asked[name] = src if name == "src_audio" else good
+    assert refused == [name for name, *_ in EDIT_FAULTS]
+    assert not backend.is_warm()
+
+
 @pytest.mark.parametrize("fn", [modes.prepare_cover, modes.prepare_extend, modes.prepare_edit])
 def test_every_bad_upload_is_a_clear_error_in_every_mode(fn, studio_env, tmp_path):
     for name, message in _bad_files(tmp_path).items():

@@ -233,6 +233,25 @@ def test_a_many_channel_high_rate_file_decodes_in_bounded_memory(tmp_path):
     assert peak < result + 40 * 2**20, f"peak {peak / 2**20:.0f} MiB for a {result / 2**20:.0f} MiB result"
 
 
+def test_an_upload_with_no_place_to_be_read_is_told_so_and_the_next_press_is_served(served, tmp_path, monkeypatch):
+    """Issue 80: ``uploads.Busy`` as a visitor meets it. Every place to read an upload is held (one place, held
+    here as another visitor's decode holds it): a Cover's song waits ``uploads.WAIT_S`` for one and the press is
+    refused in ``refusals_files.DECODES_BUSY``'s words, nothing written; the place given back, the same press is
+    served."""
+    import refusals_files
+    import uploads
+
+    client = served[0]
+    monkeypatch.setenv("ACE_STUDIO_DECODES", "1")
+    song = handle_file(str(_tone(tmp_path / "song.wav", 10)))
+    busy = uploads.stats["busy"]
+    with uploads._budget.hold(0):
+        _attack(client, "/cover", refusals_files.DECODES_BUSY, AppError, src_audio=song, prompt="x")
+    assert uploads.stats["busy"] == busy + 1  # refused by the decode budget, not before it
+    covered = client.predict(src_audio=song, prompt="x", inference_steps=1, api_name="/cover")
+    assert covered[-1]["mode"] == "cover" and sf.info(covered[0]).frames == 10 * 48000
+
+
 def test_uploads_through_the_api(served, tmp_path):
     client = served[0]
     hour = handle_file(str(_tone(tmp_path / "hour.flac", 3600, rate=1000, channels=1, fmt="FLAC")))

@@ -659,6 +659,159 @@ def test_every_refusal_has_its_words_in_refusals():
     assert found == [], "a refusal's words outside refusals.py:\n" + "\n".join(found)
 
 
+# The rooms whose words a visitor reads, each its own kind (its docstring says which): a room elsewhere reads them.
+WORDING_ROOMS = (*WORD_ROOMS, "result_words", "studio_words", "progress_words", "tooltips", "agent_words")
+
+
+def _imported(tree: ast.Module, rooms: dict[str, ast.Module]) -> dict[str, str | tuple[str, str]]:
+    """What each name ``tree`` imports is: a room (``import tooltips as tips``), or a room's name (``from x import f``)."""
+    found: dict[str, str | tuple[str, str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.asname or a.name: a.name for a in node.names if a.name in rooms}
+        elif isinstance(node, ast.ImportFrom) and node.module in rooms:
+            found |= {a.asname or a.name: (node.module, a.name) for a in node.names}
+    return found
+
+
+def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+    return {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
+def _valued(expr: ast.AST) -> Iterator[ast.AST]:
+    """``expr``'s nodes that may end in its value: not a key looked up (``refusals.HUB_REFUSED[hub.why_not(exc)]``)
+    nor a test (``x if engine() == "mlx" else y``), which choose words and say none."""
+    yield expr
+    for name, child in ast.iter_fields(expr):
+        tested = isinstance(expr, ast.Compare) or (isinstance(expr, ast.IfExp) and name == "test")
+        if tested or (isinstance(expr, ast.Subscript) and name == "slice") or name == "ifs":
+            continue
+        for node in child if isinstance(child, list) else [child]:
+            yield from _valued(node) if isinstance(node, ast.AST) else []
+
+
+def _bound(scope: ast.AST) -> dict[str, list[ast.AST]]:
+    """The values each name is given in ``scope`` (``x = …``, ``a, b = …``, ``(x := …)``)."""
+    found: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for name in (n for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)):
+                found.setdefault(name.id, []).append(node.value)
+    return found
+
+
+def _helpers_called(expr: ast.AST, room: str, imports: dict, functions: dict) -> Iterator[tuple[str, str]]:
+    """The rooms' own functions whose result ``expr`` (in ``room``) may be made of (``_valued``), as (room,
+    function): ``f(…)``, ``room.f(…)``, an imported ``f``; ``imports`` and ``functions``: each room's
+    (``_imported``, ``_functions``)."""
+    for call in (n for n in _valued(expr) if isinstance(n, ast.Call)):
+        func, named = call.func, None
+        if isinstance(func, ast.Name):
+            named = (room, func.id) if func.id in functions[room] else imports[room].get(func.id)
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            named = (imports[room].get(func.value.id), func.attr)
+        if isinstance(named, tuple) and named[0] in functions and named[1] in functions[named[0]]:
+            yield named
+
+
+def _word_sinks(tree: ast.Module, imported: dict, classes: set[str]) -> Iterator[ast.AST]:
+    """What a visitor reads is made of, in ``tree``: a refusal's arguments (one of ``classes``), a toast's
+    (``gr.Info``, ``gr.Warning``), and the values a word room's template is filled with (``refusals.X.format``);
+    ``imported``: what ``tree``'s names import (``_imported``)."""
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        func = call.func
+        template = isinstance(func, ast.Attribute) and func.attr == "format" and isinstance(func.value, ast.Attribute)
+        worded = template and isinstance(func.value.value, ast.Name) and imported.get(func.value.value.id)
+        if _last_name(func) in classes | {"Info", "Warning"} or worded in WORDING_ROOMS:
+            yield from [*call.args, *(k.value for k in call.keywords)]
+
+
+def _returned_words(expr: ast.AST) -> Iterator[ast.AST]:
+    """The literals a returned ``expr`` is made of and that hold a word (two letters running): the value itself,
+    either branch of an ``if``, a ``+``'s sides, ``or``'s, a literal's own method (``"…".join``); not a key looked up
+    or a test (``"seconds" in chosen``), which are no words of the result."""
+    spelled = _spelled(expr)
+    if spelled is not None:
+        yield from [expr] if re.search(r"[^\W\d_]{2}", spelled) else []
+    elif isinstance(expr, ast.IfExp):
+        yield from (w for part in (expr.body, expr.orelse) for w in _returned_words(part))
+    elif isinstance(expr, ast.BinOp | ast.BoolOp):
+        parts = expr.values if isinstance(expr, ast.BoolOp) else [expr.left, expr.right]
+        yield from (w for part in parts for w in _returned_words(part))
+    elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        yield from _returned_words(expr.func.value)
+
+
+def helper_words(rooms: dict[str, ast.Module], classes: set[str]) -> list[str]:
+    """Where a function outside the word rooms returns words (``room.py:line``) that a visitor reads: one whose
+    result a refusal, a toast or a word room's template takes, and each such function its result is made with."""
+    imports = {room: _imported(tree, rooms) for room, tree in rooms.items()}
+    functions = {room: _functions(tree) for room, tree in rooms.items()}
+    asked = set()
+    for room, tree in rooms.items():
+        scopes = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)]
+        for scope in [tree, *scopes] if room not in WORDING_ROOMS else []:
+            # A helper's words kept in a name first (``why = base_model.missing()``), in a function.
+            bound = _bound(scope) if scope is not tree else {}
+            for sink in _word_sinks(scope, imports[room], classes):
+                named = [n.id for n in _valued(sink) if isinstance(n, ast.Name)]
+                for expr in [sink, *(value for name in named for value in bound.get(name, []))]:
+                    asked |= set(_helpers_called(expr, room, imports, functions))
+    found, seen = set(), set()
+    while asked:
+        room, name = asked.pop()
+        if (room, name) in seen or room in WORDING_ROOMS:
+            continue
+        seen.add((room, name))
+        for node in ast.walk(functions[room][name]):
+            if isinstance(node, ast.Return) and node.value is not None:
+                found |= {f"{room}.py:{w.lineno} {name}" for w in _returned_words(node.value)}
+                asked |= set(_helpers_called(node.value, room, imports, functions))
+    return sorted(found)
+
+
+def test_the_helper_finder_follows_a_helper_into_what_a_visitor_reads():
+    """Issue 80: words a helper returns into a refusal, a toast or a template are found where the helper writes them,
+    and so are the words of a helper it returns or that are kept in a name first; a helper that reads a word room's
+    templates is not, nor one whose result chooses words as a key or in a test."""
+    rooms = {
+        "a": ast.parse(
+            'def which(a, b):\n    return f"Bar {a}" if a == b else f"Bars {a}–{b}"\n'
+            'def asked(n):\n    return f"{n} takes of {span(n)}"\n'
+            'def span(s):\n    return str(s) + " s" if s < 60 else f"{s // 60} minutes"\n'
+            'def why(e):\n    return "No such model." if e else refusals.HUB_NO_REPO\n'
+            'def quiet(c):\n    return refusals.CHOSEN.format(n=c["seconds"]) if "seconds" in c else ""\n'
+            "def told(a, b):\n    return refusals.BAR_ONE.format(first=a)\n"
+            'def kind(e):\n    return "gated" if e else "failed"\n'
+            'def engine():\n    return "mlx" if e else "torch"\n'
+            'def missing(where):\n    return f"the folder {where} is gone"\n'
+        ),
+        "b": ast.parse(
+            "import a\nfrom a import why\n"
+            "raise InputError(refusals.TOO_SHORT.format(which=a.which(1, 2), n=a.asked(2)))\n"
+            "gr.Info(why(1))\nx = tips.NOTE.format(which=a.told(1, 1), c=a.quiet({}))\n"
+            "raise InputError(refusals.HUB[a.kind(1)].format(repo='r'))\n"
+            "def parts():\n    why, src = a.missing('/x'), 'x' if a.engine() == 'mlx' else 'y'\n"
+            "    raise InputError(refusals.PARTS.format(why=why, source=src))\n"
+        ),
+    }
+    rooms["b"].body.insert(0, ast.parse("import tooltips as tips").body[0])
+    rooms["tooltips"] = ast.parse("NOTE = '{which}'")
+    found = ["a.py:18 missing", "a.py:2 which", "a.py:4 asked", "a.py:6 span", "a.py:8 why"]
+    assert helper_words(rooms, {"InputError"}) == found
+
+
+def test_no_helper_returns_words_a_visitor_reads_outside_the_word_rooms():
+    """Issue 80: a helper's words (``hub.why_not``'s, ``records.files_note``'s, ``budget``'s request said, a choice
+    of bars or lines, ``base_model``'s why) are a word room's templates: the refusal finder reads a message's own
+    literals, so a helper that returns them is followed here, where it is a refusal's, a toast's or a template's
+    value (or kept in a name for one first)."""
+    rooms = _rooms()
+    found = helper_words(rooms, _refusal_classes(rooms))
+    assert found == [], "a helper's words outside the word rooms:\n" + "\n".join(found)
+
+
 def stop_titles(tree: ast.Module) -> list[int]:
     """The lines of ``tree`` that make or tell a stop by its title (``STOPPED``, as ``runs`` names it)."""
     return sorted(

@@ -222,7 +222,7 @@ def test_a_part_added_varies_and_is_sent_on_as_every_take(studio_env, tmp_path):
         ({"change": "add", "seconds": 3.0}, "src_audio", "parts are made over a song of at least 6 s"),
         ({"change": "add", "prompt": "x" * (checks.MAX_CAPTION_CHARS + 1)}, "prompt", ""),
         ({"change": "extract", "lora_preset": "some-preset"}, "lora_preset", "A LoRA is made for the SFT model"),
-        ({"repaint_mode": "gentle"}, "repaint_mode", "Repaint mode must be one of conservative"),
+        ({"repaint_mode": "gentle", "prompt": "pop"}, "repaint_mode", "Repaint mode must be one of conservative"),
         # Sent with a part, which does not use it: refused all the same, never passed over in silence.
         ({"change": "add", "repaint_mode": "gentle"}, "repaint_mode", "Repaint mode must be one of conservative"),
         # With words: a region's empty words are refused first (``preparing.render``'s order).
