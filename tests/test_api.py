@@ -16,7 +16,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
 import records
-from conftest import ROOT, stopped_result
+from conftest import CLIENT_TIMEOUT_S, ROOT, stopped_result
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_takes_are_served_from_the_output_folder_without_a_copy(studio_server):
     # The page fetches the take where the studio wrote it (no copy in Gradio's cache), by a URL that
     # names no server folder.
     assert result[0]["url"] == f"{url}takes/{relative}" and str(out) not in result[0]["url"]
-    with urllib.request.urlopen(result[0]["url"], timeout=10) as response:
+    with urllib.request.urlopen(result[0]["url"], timeout=CLIENT_TIMEOUT_S) as response:
         assert response.read() == (out / relative).read_bytes()
         assert response.headers["Content-Type"] == "audio/wav"
 
@@ -299,7 +299,7 @@ def test_every_named_endpoint_labels_its_inputs_and_the_docs_name_only_named_end
     "parameter_162", /stems' take "parameter_81" (a field without a label); docs/features.md named
     `/voice_of_<tab>` events that are not in the API."""
     url, _ = studio_server
-    with urllib.request.urlopen(f"{url}gradio_api/info", timeout=30) as response:
+    with urllib.request.urlopen(f"{url}gradio_api/info", timeout=CLIENT_TIMEOUT_S) as response:
         named = json.load(response)["named_endpoints"]
     unlabelled = {
         name: [p["parameter_name"] for p in endpoint["parameters"] if re.search(r"parameter_\d+", json.dumps(p))]
@@ -401,7 +401,9 @@ def test_a_long_take_plays_from_a_small_preview_served_beside_it(studio_server):
     for slot, take in zip(result[:2], record["takes"], strict=True):
         assert slot["url"].endswith(take["audio"]) and take["preview"].endswith("-preview.mp3")
         assert len(take["peaks"]) == 200 and max(take["peaks"]) == 1.0 and min(take["peaks"]) >= 0
-        with urllib.request.urlopen(slot["url"].replace(take["audio"], take["preview"]), timeout=30) as response:
+        with urllib.request.urlopen(
+            slot["url"].replace(take["audio"], take["preview"]), timeout=CLIENT_TIMEOUT_S
+        ) as response:
             assert response.headers["Content-Type"] == "audio/mpeg"
             preview = response.read()
         wav = (out / take["audio"]).stat().st_size
@@ -413,7 +415,7 @@ def test_a_long_take_plays_from_a_small_preview_served_beside_it(studio_server):
         ranged = urllib.request.Request(
             slot["url"].replace(take["audio"], take["preview"]), headers={"Range": "bytes=1000-1999"}
         )
-        with urllib.request.urlopen(ranged, timeout=10) as response:
+        with urllib.request.urlopen(ranged, timeout=CLIENT_TIMEOUT_S) as response:
             assert response.status == 206 and response.read() == preview[1000:2000]
         # Its own record keeps no peaks (they are the page's), and names the preview.
         own = json.loads((out / take["metadata"]).read_text())

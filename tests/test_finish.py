@@ -19,6 +19,7 @@ from scipy.signal import resample_poly
 
 import mastering
 import records
+from conftest import CLIENT_TIMEOUT_S
 from test_browser import _fill_number, _no_think, _playable, page, site  # noqa: F401 (fixtures)
 
 RATE = 48000
@@ -293,10 +294,10 @@ def test_the_page_finishes_a_take_as_chosen(page, tmp_path):  # noqa: F811
     page.locator("#gen-button").click()
     assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
     href = page.locator("#gen-take-1 a.download-link").first.get_attribute("href")
-    with urllib.request.urlopen(href, timeout=30) as response:
+    with urllib.request.urlopen(href, timeout=CLIENT_TIMEOUT_S) as response:
         (tmp_path / "take.wav").write_bytes(response.read())
     take, _ = sf.read(tmp_path / "take.wav", always_2d=True, dtype="float32")
     assert abs(lufs(take.T) - (-23.0)) <= 0.5 and true_peak_db(take.T) <= -2.0
     assert np.abs(take[-10:]).max() < 1e-3  # faded out
-    with urllib.request.urlopen(href.rsplit(".", 1)[0] + ".json", timeout=30) as response:
+    with urllib.request.urlopen(href.rsplit(".", 1)[0] + ".json", timeout=CLIENT_TIMEOUT_S) as response:
         assert json.loads(response.read())["params"]["ceiling"] == -2.0  # the page's Ceiling reached the take

@@ -743,6 +743,18 @@ def _returned_words(expr: ast.AST) -> Iterator[ast.AST]:
         yield from _returned_words(expr.func.value)
 
 
+def _returned_names(expr: ast.AST) -> Iterator[str]:
+    """The names a returned ``expr`` is, where ``_returned_words`` would read a literal: the value itself, either
+    branch of an ``if``, a ``+``'s sides, ``or``'s (not a name passed to a call, nor one looked up or tested)."""
+    if isinstance(expr, ast.Name):
+        yield expr.id
+    elif isinstance(expr, ast.IfExp):
+        yield from (n for part in (expr.body, expr.orelse) for n in _returned_names(part))
+    elif isinstance(expr, ast.BinOp | ast.BoolOp):
+        parts = expr.values if isinstance(expr, ast.BoolOp) else [expr.left, expr.right]
+        yield from (n for part in parts for n in _returned_names(part))
+
+
 def helper_words(rooms: dict[str, ast.Module], classes: set[str]) -> list[str]:
     """Where a function outside the word rooms returns words (``room.py:line``) that a visitor reads: one whose
     result a refusal, a toast or a word room's template takes, and each such function its result is made with."""
@@ -764,17 +776,21 @@ def helper_words(rooms: dict[str, ast.Module], classes: set[str]) -> list[str]:
         if (room, name) in seen or room in WORDING_ROOMS:
             continue
         seen.add((room, name))
+        bound = _bound(functions[room][name])
         for node in ast.walk(functions[room][name]):
             if isinstance(node, ast.Return) and node.value is not None:
-                found |= {f"{room}.py:{w.lineno} {name}" for w in _returned_words(node.value)}
-                asked |= set(_helpers_called(node.value, room, imports, functions))
+                # The value returned, and what a name returned was given first (``why = f"…"``, ``return why``).
+                for value in [node.value, *(v for kept in _returned_names(node.value) for v in bound.get(kept, []))]:
+                    found |= {f"{room}.py:{w.lineno} {name}" for w in _returned_words(value)}
+                    asked |= set(_helpers_called(value, room, imports, functions))
     return sorted(found)
 
 
 def test_the_helper_finder_follows_a_helper_into_what_a_visitor_reads():
     """Issue 80: words a helper returns into a refusal, a toast or a template are found where the helper writes them,
-    and so are the words of a helper it returns or that are kept in a name first; a helper that reads a word room's
-    templates is not, nor one whose result chooses words as a key or in a test."""
+    and so are the words of a helper it returns or that are kept in a name first, at the sink or in the helper before
+    it returns them; a helper that reads a word room's templates is not, nor one whose result chooses words as a key
+    or in a test, nor a name a helper passes to a call it returns."""
     rooms = {
         "a": ast.parse(
             'def which(a, b):\n    return f"Bar {a}" if a == b else f"Bars {a}–{b}"\n'
@@ -786,6 +802,8 @@ def test_the_helper_finder_follows_a_helper_into_what_a_visitor_reads():
             'def kind(e):\n    return "gated" if e else "failed"\n'
             'def engine():\n    return "mlx" if e else "torch"\n'
             'def missing(where):\n    return f"the folder {where} is gone"\n'
+            'def kept(n):\n    said = f"{n} bars" if n > 1 else "one bar"\n    return said\n'
+            "def device(d):\n    d = d or engine()\n    return Chosen(d)\n"
         ),
         "b": ast.parse(
             "import a\nfrom a import why\n"
@@ -794,11 +812,12 @@ def test_the_helper_finder_follows_a_helper_into_what_a_visitor_reads():
             "raise InputError(refusals.HUB[a.kind(1)].format(repo='r'))\n"
             "def parts():\n    why, src = a.missing('/x'), 'x' if a.engine() == 'mlx' else 'y'\n"
             "    raise InputError(refusals.PARTS.format(why=why, source=src))\n"
+            "gr.Warning(a.kept(2) + a.device(None).name)\n"
         ),
     }
     rooms["b"].body.insert(0, ast.parse("import tooltips as tips").body[0])
     rooms["tooltips"] = ast.parse("NOTE = '{which}'")
-    found = ["a.py:18 missing", "a.py:2 which", "a.py:4 asked", "a.py:6 span", "a.py:8 why"]
+    found = ["a.py:18 missing", "a.py:2 which", "a.py:20 kept", "a.py:4 asked", "a.py:6 span", "a.py:8 why"]
     assert helper_words(rooms, {"InputError"}) == found
 
 

@@ -23,7 +23,7 @@ from mcp import ClientSession  # noqa: E402
 from mcp.client.sse import sse_client  # noqa: E402
 from mcp.client.streamable_http import streamablehttp_client  # noqa: E402
 
-from conftest import in_a_thread, inputs, page_api  # noqa: E402
+from conftest import CLIENT_TIMEOUT_S, in_a_thread, inputs, page_api  # noqa: E402
 from test_song_map import clicking  # noqa: E402, F401 (a fixture)
 
 
@@ -139,7 +139,7 @@ def test_a_song_through_the_mcp_door(studio_server):
     assert "21" in line and record["takes"][0]["seed"] == 21 and record["params"]["audio_duration"] == 10
     relative = record["takes"][0]["audio"]
     assert take_url == f"{url}takes/{relative}" and (out / relative).is_file()
-    with urllib.request.urlopen(take_url, timeout=10) as response:
+    with urllib.request.urlopen(take_url, timeout=CLIENT_TIMEOUT_S) as response:
         assert response.read() == (out / relative).read_bytes()
 
     # The take goes on by its URL (the agent's own) and by its record.
@@ -204,10 +204,10 @@ def test_off_by_a_setting_serves_no_mcp_route(studio_env, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_MCP", "off")
     with page_here() as (url, _):
         with pytest.raises(urllib.error.HTTPError) as missing:
-            urllib.request.urlopen(url + "gradio_api/mcp/sse", timeout=10)
+            urllib.request.urlopen(url + "gradio_api/mcp/sse", timeout=CLIENT_TIMEOUT_S)
         assert missing.value.code == 404
         # The named API is there as ever.
-        with urllib.request.urlopen(url + "gradio_api/info", timeout=10) as response:
+        with urllib.request.urlopen(url + "gradio_api/info", timeout=CLIENT_TIMEOUT_S) as response:
             assert "/generate" in json.loads(response.read())["named_endpoints"]
 
 

@@ -22,7 +22,7 @@ from gradio_client.exceptions import AppError
 import my_takes
 import output_folder
 import takes
-from conftest import SHOTS, TIMEOUT_MS, leave, picture, visit
+from conftest import CLIENT_TIMEOUT_S, SHOTS, TIMEOUT_MS, leave, picture, visit
 
 GONE = "no longer kept by the studio"
 
@@ -150,7 +150,7 @@ def test_my_takes_key_is_private_and_kept_across_processes(studio_server):
     assert my_takes._read_or_make_key(key) == key.read_bytes()
     for path in (f"gradio_api/file={key}", "takes/.my-takes.key", f"takes/{key.name}", "file=" + str(key)):
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(url + path, timeout=10)
+            urllib.request.urlopen(url + path, timeout=CLIENT_TIMEOUT_S)
         assert refused.value.code in (403, 404), path
 
 

@@ -18,6 +18,7 @@ import handlers
 import output_folder
 import startup
 import status
+from conftest import CLIENT_TIMEOUT_S
 from music_request import Call, MusicRequest, Render
 
 
@@ -179,13 +180,13 @@ def test_files_outside_the_output_folder_are_refused(studio_server, tmp_path):
     secret.write_text("private")
     for path in (secret, "/etc/passwd"):
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(f"{url}gradio_api/file={path}", timeout=10)
+            urllib.request.urlopen(f"{url}gradio_api/file={path}", timeout=CLIENT_TIMEOUT_S)
         assert err.value.code in (403, 404)
     # Nor is anything in the output folder through Gradio's route: takes come from /takes/ only.
     inside = out / "served.txt"
     inside.write_text("ok")
     with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(f"{url}gradio_api/file={inside}", timeout=10)
+        urllib.request.urlopen(f"{url}gradio_api/file={inside}", timeout=CLIENT_TIMEOUT_S)
     assert err.value.code == 404
 
 
