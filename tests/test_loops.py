@@ -430,8 +430,12 @@ def test_a_loop_through_the_mcp_door(studio_server):
     url, _ = studio_server
     schema = tools(url)["generate"].inputSchema["properties"]["loop_bars"]
     assert "A bar is" in schema.get("description", "") or "A bar is" in json.dumps(schema)
+    # Seeded, as every loop here (issue 79): unseeded, 1 seed in 40 (20) made noise the map reads at 168.9 BPM, the
+    # loop refused as too far from 180 (it failed so once at load, at 197.1).
     asked = {"prompt": "lofi", "bpm": 180, "time_signature": "6", "loop_bars": 2, "inference_steps": 1, "think": False}
+    asked["seed"] = 5
     failed, texts = call(url, "generate", asked)
-    assert not failed and json.loads(texts[-1])["loop"]["samples"] == 4 * SR, texts
+    made = json.loads(texts[-1]) if not failed else {}
+    assert made.get("loop", {}).get("samples") == 4 * SR and made["takes"][0]["seed"] == 5, texts
     failed, texts = call(url, "generate", {"prompt": "lofi", "bpm": 90, "loop_bars": 5, "think": False})
     assert failed and "2, 4, 8, 16 or 32 bars" in texts[0], texts
