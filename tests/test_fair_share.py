@@ -111,9 +111,10 @@ def test_a_flood_of_cheap_calls_never_fails_another_visitors_song(studio):
         t.start()
     for t in burst:  # all 150 answered: they were all in the queue at once
         t.join(timeout=300)
+    # Three songs under the flood, counted (issue 79): as many as 120 s allowed, at least two, was a test a
+    # loaded machine failed by its speed alone (one song made in the time is no refusal).
     outcomes, seconds = [], []
-    deadline = time.monotonic() + 120
-    while len(outcomes) < 3 and time.monotonic() < deadline:
+    for _ in range(3):
         started = time.monotonic()
         outcomes.append(_try_song(victim))
         seconds.append(round(time.monotonic() - started, 1))
@@ -121,7 +122,7 @@ def test_a_flood_of_cheap_calls_never_fails_another_visitors_song(studio):
     for t in loops:
         t.join(timeout=60)
     print(f"\ncheap flood: {sum(statuses.values())} joins {statuses}; the victim's songs: {outcomes} in {seconds} s")
-    assert outcomes.count("made") == len(outcomes) >= 2, outcomes
+    assert outcomes == ["made"] * 3, outcomes
     assert 503 not in statuses, statuses  # Gradio's own "Queue is full" is never reached
     # Nor is there a way around the queue: a song posted straight to Gradio's REST route is refused.
     direct = httpx.post(
@@ -242,7 +243,10 @@ def test_empty_readings_never_keep_another_visitors_upload_out(studio, tmp_path)
     outcomes = []
     try:
         for _ in range(3):
-            while sum(statuses.values()) < 40 * (len(outcomes) + 1) and time.monotonic() - started < 60:
+            # Each upload read after 40 more empty readings, counted (issue 79): read after 60 s whatever their
+            # count, a loaded machine's slow stranger let the victim read past fewer of them, a weaker attack.
+            while sum(statuses.values()) < 40 * (len(outcomes) + 1):
+                assert time.monotonic() - started < 300, statuses  # ends only a test whose stranger never calls
                 time.sleep(0.05)  # the stranger's calls are the clock here
             try:
                 line = victim.predict(handle_file(str(song)), 30, api_name="/extend_analyze")[0]
