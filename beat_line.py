@@ -29,7 +29,8 @@ DRIFT_SHARE = 0.08
 # more than ``RAMP_SECONDS`` off it (the whole's quadratic: a line through nine beats on it sits a * 20/3 off):
 # a slow, short loop's drift is a small share but a long beat (the band at 60 BPM 3/4, ±1.5 % over eight bars:
 # 3.5 ms, its bar lines 5.6 ms off without the curve, 1.8 with it); the bench's steady excerpts 0.06 ms at most
-# (drascula-track13 0.62), --bars' clicks drifting 2 % 1.6 at most (60 BPM), so they read as before.
+# (drascula-track13 0.62; told 57, 3.25 but its beats 48 ms RMS off the quadratic, so not a ramp), --bars'
+# clicks drifting 2 % 1.6 at most (60 BPM), so they read as before.
 RAMP_SECONDS = 0.002
 # A beat at either end of the song this far (a share of a beat) off where the beats before it lead is left out
 # (``steady_ends``); the curve is read through ``END_BASE`` beats where the song has that many before its last
@@ -52,10 +53,14 @@ def drifting(times: np.ndarray) -> bool:
 
 def _ramping(times: np.ndarray) -> bool:
     """Whether the quadratic through all of ``times`` bends the line through ``SMOOTH_BEATS`` of them more than
-    ``RAMP_SECONDS`` off it (a over the beat's index squared, times k² averaged over -4..4: 20/3)."""
+    ``RAMP_SECONDS`` off it (a over the beat's index squared, times k² averaged over -4..4: 20/3), and more than
+    the beats scatter off that quadratic (where they scatter more, it is not what they follow)."""
     if len(times) < BEND_BEATS:
         return False
-    return bool(abs(np.polyfit(np.arange(len(times)), times, 2)[0]) * 20.0 / 3.0 > RAMP_SECONDS)
+    index = np.arange(len(times))
+    fit = np.polyfit(index, times, 2)
+    scatter = float(np.sqrt(np.mean((times - np.polyval(fit, index)) ** 2)))
+    return bool(abs(fit[0]) * 20.0 / 3.0 > max(RAMP_SECONDS, scatter))
 
 
 def _bend(times: np.ndarray) -> np.ndarray:
