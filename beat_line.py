@@ -25,6 +25,13 @@ BEND_BEATS = 17
 # drifting ±10 %: 0.13, ±15 %: 0.21; drascula-track26 0.10-0.17; the bench's other 19 excerpts 0.013 at most, one 0.065
 # before its ends are dropped), so a steady song's beats read exactly as they did before the curve.
 DRIFT_SHARE = 0.08
+# The curve is read too where the song's tempo ramps steadily enough that the line through ``SMOOTH_BEATS`` runs
+# more than ``RAMP_SECONDS`` off it (the whole's quadratic: a line through nine beats on it sits a * 20/3 off):
+# a slow, short loop's drift is a small share but a long beat (the band at 60 BPM 3/4, ±1.5 % over eight bars:
+# 3.5 ms, its bar lines 5.6 ms off without the curve, 1.8 with it); the bench's steady excerpts 0.06 ms at most
+# (drascula-track13 0.62; told 57, 3.25 but its beats 48 ms RMS off the quadratic, so not a ramp), --bars'
+# clicks drifting 2 % 1.6 at most (60 BPM), so they read as before.
+RAMP_SECONDS = 0.002
 # A beat at either end of the song this far (a share of a beat) off where the beats before it lead is left out
 # (``steady_ends``); the curve is read through ``END_BASE`` beats where the song has that many before its last
 # four, else the line through the eight (or the four to seven a short song has).
@@ -44,12 +51,25 @@ def drifting(times: np.ndarray) -> bool:
     return bool(lengths.min() > 0 and lengths.max() / lengths.min() - 1.0 > DRIFT_SHARE)
 
 
+def _ramping(times: np.ndarray) -> bool:
+    """Whether the quadratic through all of ``times`` bends the line through ``SMOOTH_BEATS`` of them more than
+    ``RAMP_SECONDS`` off it (a over the beat's index squared, times k² averaged over -4..4: 20/3), and more than
+    the beats scatter off that quadratic (where they scatter more, it is not what they follow)."""
+    if len(times) < BEND_BEATS:
+        return False
+    index = np.arange(len(times))
+    fit = np.polyfit(index, times, 2)
+    scatter = float(np.sqrt(np.mean((times - np.polyval(fit, index)) ** 2)))
+    return bool(abs(fit[0]) * 20.0 / 3.0 > max(RAMP_SECONDS, scatter))
+
+
 def _bend(times: np.ndarray) -> np.ndarray:
-    """The curve through ``times`` where they drift (``drifting``): a quadratic over the ``BEND_BEATS`` around
-    each; zero where they do not (their line is then read alone, as a steady song's always was)."""
+    """The curve through ``times`` where they drift (``drifting``) or ramp (``_ramping``): a quadratic over the
+    ``BEND_BEATS`` around each; zero where they do not (their line is then read alone, as a steady song's was)."""
     from scipy.signal import savgol_filter
 
-    return savgol_filter(times, BEND_BEATS, 2, mode="interp") if drifting(times) else np.zeros(len(times))
+    bent = drifting(times) or _ramping(times)
+    return savgol_filter(times, BEND_BEATS, 2, mode="interp") if bent else np.zeros(len(times))
 
 
 def smoothed(times: np.ndarray) -> np.ndarray:
