@@ -155,13 +155,15 @@ def test_every_public_number_slider_and_radio_is_lenient(served):
     assert strict == []
 
 
-def test_a_repaint_mode_outside_its_choices_is_told_on_its_field(served):
+def test_a_repaint_mode_outside_its_choices_is_told_on_its_field(served, tmp_path):
     """An API value the repaint modes lack (a capital, a word of its own) gets the studio's words on
-    ``repaint_mode``, not Gradio's bare 400; the studio serves on."""
-    client = served[0]
+    ``repaint_mode``, not Gradio's bare 400; the studio serves on. The song and its words are given: a press
+    without them is refused on them first (``preparing.render``'s order)."""
+    client, song = served[0], handle_file(str(_tone(tmp_path / "song.wav", 10)))
+    region = {"src_audio": song, "prompt": "pop", "repainting_start": 1, "repainting_end": 4}
     for mode in ("Balanced", "gentle"):
         with pytest.raises((ValidationError, AppError), match=r"repaint_mode: Repaint mode must be one of"):
-            client.predict(src_audio=None, repaint_mode=mode, api_name="/edit")
+            client.predict(**region, repaint_mode=mode, api_name="/edit")
 
 
 def test_the_docs_give_every_text_limit_the_door_checks():
