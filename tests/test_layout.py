@@ -727,32 +727,33 @@ def _word_sinks(tree: ast.Module, imported: dict, classes: set[str]) -> Iterator
             yield from [*call.args, *(k.value for k in call.keywords)]
 
 
-def _returned_words(expr: ast.AST) -> Iterator[ast.AST]:
-    """The literals a returned ``expr`` is made of and that hold a word (two letters running): the value itself,
-    either branch of an ``if``, a ``+``'s sides, ``or``'s, a literal's own method (``"…".join``); not a key looked up
-    or a test (``"seconds" in chosen``), which are no words of the result."""
-    spelled = _spelled(expr)
-    if spelled is not None:
-        yield from [expr] if re.search(r"[^\W\d_]{2}", spelled) else []
-    elif isinstance(expr, ast.IfExp):
-        yield from (w for part in (expr.body, expr.orelse) for w in _returned_words(part))
+def _returned_parts(expr: ast.AST, methods: bool = False) -> Iterator[ast.AST]:
+    """The parts a returned ``expr``'s value is made of: the value itself, either branch of an ``if``, a ``+``'s
+    sides, ``or``'s, and with ``methods`` a literal's own method (``"…".join``); not a key looked up or a test
+    (``"seconds" in chosen``), nor a name passed to a call, which are no part of the result."""
+    if isinstance(expr, ast.IfExp):
+        parts = [expr.body, expr.orelse]
     elif isinstance(expr, ast.BinOp | ast.BoolOp):
         parts = expr.values if isinstance(expr, ast.BoolOp) else [expr.left, expr.right]
-        yield from (w for part in parts for w in _returned_words(part))
-    elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
-        yield from _returned_words(expr.func.value)
+    elif methods and isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        parts = [expr.func.value]
+    else:
+        yield expr
+        return
+    for part in parts:
+        yield from _returned_parts(part, methods)
+
+
+def _returned_words(expr: ast.AST) -> Iterator[ast.AST]:
+    """The literals a returned ``expr`` is made of (``_returned_parts``) that hold a word (two letters running)."""
+    for part in _returned_parts(expr, methods=True):
+        spelled = _spelled(part)
+        yield from [part] if spelled is not None and re.search(r"[^\W\d_]{2}", spelled) else []
 
 
 def _returned_names(expr: ast.AST) -> Iterator[str]:
-    """The names a returned ``expr`` is, where ``_returned_words`` would read a literal: the value itself, either
-    branch of an ``if``, a ``+``'s sides, ``or``'s (not a name passed to a call, nor one looked up or tested)."""
-    if isinstance(expr, ast.Name):
-        yield expr.id
-    elif isinstance(expr, ast.IfExp):
-        yield from (n for part in (expr.body, expr.orelse) for n in _returned_names(part))
-    elif isinstance(expr, ast.BinOp | ast.BoolOp):
-        parts = expr.values if isinstance(expr, ast.BoolOp) else [expr.left, expr.right]
-        yield from (n for part in parts for n in _returned_names(part))
+    """The names a returned ``expr`` is made of (``_returned_parts``), where a literal would be read."""
+    yield from (part.id for part in _returned_parts(expr) if isinstance(part, ast.Name))
 
 
 def helper_words(rooms: dict[str, ast.Module], classes: set[str]) -> list[str]:
