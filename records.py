@@ -460,6 +460,11 @@ def files_note(files: dict[str, Any]) -> str:
     return refusals.RECORD_FILES.format(files=", ".join(names))
 
 
+def files_brought_back(files: dict[str, Any]) -> str:
+    """``files_note`` told as the settings come back with it (``refusals.SETTINGS_BACK``)."""
+    return refusals.SETTINGS_BACK.format(note=files_note(files))
+
+
 def _text(params: dict[str, Any], name: str) -> str:
     value = params.get(name) or ""
     if not isinstance(value, str):

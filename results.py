@@ -144,7 +144,7 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
     """
     values = records.settings(record, take)
     if values["files"]:
-        gr.Info(refusals.SETTINGS_BACK.format(note=records.files_note(values["files"])))
+        gr.Info(records.files_brought_back(values["files"]))
     if values["variation"]:  # Generate has no field for a variation's noise: say what comes back instead
         gr.Info(result_words.SETTINGS_OF_A_VARIATION.format(**_variation_words(values["variation"])))
     if values["lyrics"]:

@@ -187,8 +187,7 @@ def _adapter(values: dict[str, Any]) -> dict[str, Any] | None:
     files = values["files"]
     if "lora" in files or "lora_preset" in files:
         missing = {k: v for k, v in files.items() if k in ("lora", "lora_preset")}
-        note = refusals.SETTINGS_BACK.format(note=records.files_note(missing))
-        raise InputError(refusals.MORPH_LORA.format(note=note), "record")
+        raise InputError(refusals.MORPH_LORA.format(note=records.files_brought_back(missing)), "record")
     if not values["lora_preset"]:
         return None
     return preparing.check_lora(None, values["lora_scale"], values["lora_preset"])
