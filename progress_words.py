@@ -1,5 +1,6 @@
-"""What a run says while it works, for musicians: the planner's and the render's progress, and what a run
-stopped by its visitor says. A field's help is ``tooltips``; a refusal, ``refusals``; a result, ``result_words``."""
+"""What a run says while it works, for musicians: a model loading, the GPU waited for, the planner's, the
+render's, Describe's, *Write it*'s and the stems' progress, and what a run stopped by its visitor says (where
+it was when the Stop was seen). A field's help is ``tooltips``; a refusal, ``refusals``; a result, ``result_words``."""
 
 # Think's progress, as the planner works (``generation``).
 PLAN_THINKING = "Thinking: the planner works out the song's plan ({done} steps so far)…"

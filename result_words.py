@@ -1,5 +1,6 @@
 """What a result says, for musicians: a take's result line and seed line, its player's badges and links, the
-plan Think made, a take kept as played, an upload as heard. A field's help is ``tooltips``; a refusal,
+plan Think made (or why it was skipped), a take kept as played, an upload as heard, what Describe heard, and
+the notes a take's record and file carry (its finish, its kept part, its latents, a loop's turns). A field's help is ``tooltips``; a refusal,
 ``refusals``; what a run says as it works, ``progress_words``."""
 
 # The result line before any take (``widgets``), and a plan's line (``results``, ``handlers``).

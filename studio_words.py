@@ -1,5 +1,6 @@
 """The studio's own state in words, for musicians: busy and full, the model and its weights in the header
-and status line, a lost connection, a press's ZeroGPU time (the quota) and the pace on this machine.
+and status line, a lost connection, a press's ZeroGPU time (the quota) and the pace on this machine, a raw
+HTTP answer's body (``asgi_gate``, ``instant``) and the toasts' titles of the quota and the output folder.
 A field's help is ``tooltips``; a request's refusals, ``refusals``; an agent's words, ``agent_words``."""
 
 BUSY = (
