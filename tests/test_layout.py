@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from conftest import ROOT
@@ -653,13 +653,13 @@ def test_every_refusal_has_its_words_in_refusals():
     """A visitor's refusal is worded in one room (``refusals``), where its words are read, kept and changed."""
     rooms = _rooms()
     classes = _refusal_classes(rooms)
-    found = [
-        f"{name}.py:{line}"
-        for name, tree in rooms.items()
-        if name not in WORD_ROOMS
-        for line in refusal_words(tree, classes)
-    ]
+    found = _outside(rooms, WORD_ROOMS, lambda name, tree: map(str, refusal_words(tree, classes)))
     assert found == [], "a refusal's words outside refusals.py:\n" + "\n".join(found)
+
+
+def _outside(rooms: dict[str, ast.Module], skip: tuple[str, ...], find: Callable) -> list[str]:
+    """``room.py:what`` for each ``what`` that ``find(room, tree)`` finds in a room not in ``skip``."""
+    return [f"{name}.py:{what}" for name, tree in rooms.items() if name not in skip for what in find(name, tree)]
 
 
 # The rooms whose words a visitor reads, each its own kind (its docstring says which): a room elsewhere reads them.
@@ -1136,11 +1136,10 @@ def test_every_word_a_visitor_reads_is_a_word_rooms():
     progress line, an HTTP answer's body, a result's note) is a word room's, read by name where it is said."""
     rooms = _rooms()
     developers = _developer_errors(rooms)
-    found = [
-        f"{name}.py:{line} {scope}: {text[:60]!r}"
-        for name, tree in rooms.items()
-        if name not in WORDING_ROOMS
-        for line, scope, text in visitor_literals(tree, developers)
-        if f"{name}.{scope}" not in NOT_VISITOR_WORDS
-    ]
+
+    def words(name: str, tree: ast.Module) -> Iterator[str]:
+        for line, scope, text in visitor_literals(tree, developers):
+            yield from [] if f"{name}.{scope}" in NOT_VISITOR_WORDS else [f"{line} {scope}: {text[:60]!r}"]
+
+    found = _outside(rooms, WORDING_ROOMS, words)
     assert found == [], f"{len(found)} words a visitor reads outside the word rooms:\n" + "\n".join(found)
