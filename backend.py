@@ -31,6 +31,7 @@ import models
 import music_request
 import offload
 import pace_phases
+import progress_words
 import refusals
 import refusals_files
 import retake
@@ -101,7 +102,7 @@ class Backend:
         sync = alignment.Pass(pipe, total, rows.columns) if rows is not None else None
         with self.lock, devices.gpu_turn("music"):
             if flag is not None and flag.exists():
-                raise runs.Cancelled("Stopped before the first step.")
+                raise runs.Cancelled(progress_words.STOPPED_BEFORE_FIRST_STEP)
             # CPU generators give the same noise on every device; the global seed covers the VAE's
             # posterior sampling when source audio is encoded.
             torch.manual_seed(seeds[0])
@@ -324,7 +325,7 @@ def _step_callback(
         if flag is not None and flag.exists():
             # Raising skips the VAE decode of a half-denoised clip nobody will hear.
             pipe._interrupt = True
-            raise runs.Cancelled(f"Stopped at step {done} of {total}.")
+            raise runs.Cancelled(progress_words.STOPPED_AT_STEP.format(done=done, total=total))
         if progress is not None:
             progress(done, total)
         if at_last is not None and done >= total and kwargs.get("latents") is not None:

@@ -17,6 +17,7 @@ from typing import Any
 import hub
 import models
 import refusals
+import studio_words
 import tooltips as tips
 import xl_model
 
@@ -95,7 +96,7 @@ def load(pipe: Any, dtype: Any = None) -> Any:
     path = Path(where).expanduser()
     dtypes = dtype if isinstance(dtype, dict) else dict.fromkeys(OWN, dtype)
     try:
-        folder = path if path.is_dir() else models.download(where, PATTERNS, "the XL base model", ENV)
+        folder = path if path.is_dir() else models.download(where, PATTERNS, studio_words.XL_BASE_MODEL, ENV)
         transformer = AceStepTransformer1DModel.from_pretrained(
             folder, subfolder="transformer", torch_dtype=dtypes.get("transformer")
         )

@@ -224,8 +224,8 @@ def no_room(job: Job) -> gr.Error:
     size, quota = bytes_written(MusicShape.of(job.request)), output_folder.output_quota_bytes()
     if size > quota:
         words = studio_words.OUTPUT_TOO_SMALL.format(asked=_asked(job), mb=size / 2**20, quota=quota / 2**20)
-        return gr.Error(words, title="No room for new songs")
-    return gr.Error(studio_words.OUTPUT_FULL, title="No room for new songs")
+        return gr.Error(words, title=studio_words.NO_ROOM_TITLE)
+    return gr.Error(studio_words.OUTPUT_FULL, title=studio_words.NO_ROOM_TITLE)
 
 
 def _what_fits(shape: MusicShape, gpu_limit: float) -> tuple[str, list[str]]:

@@ -45,6 +45,7 @@ import parameters
 import planner
 import progress_words
 import refusals
+import result_words
 import runs
 import stopping
 import text_limits
@@ -163,9 +164,9 @@ def reporter(progress: Any) -> ProgressFn | None:
             return
         last[0] = now
         words = {
-            "listening": "Listening to the song…",
-            "notes": f"The planner describes the song ({done} tokens)…",
-            "lyrics": f"The planner writes down the lyrics ({done} tokens)…",
+            "listening": progress_words.DESCRIBE_LISTENING,
+            "notes": progress_words.DESCRIBE_NOTES.format(done=done),
+            "lyrics": progress_words.DESCRIBE_LYRICS.format(done=done),
         }
         progress(None, desc=words[stage])
 
@@ -338,7 +339,7 @@ def _settle(name: str, yours: Any, measured: Any, heard: Any, words: Callable[[A
     value in ``words``: a metre as musicians write it)."""
     value = yours if yours is not None else measured if measured is not None else heard
     if measured is not None and heard == measured and value == measured:
-        return value, f"{name}: {words(value)} (the planner hears it as measured)"
+        return value, result_words.HEARD_AS_MEASURED.format(name=name, value=words(value))
     said = [f"planner heard {words(heard)}"] + ([f"measured {words(measured)}"] if measured is not None else [])
     mine = " (yours)" if yours is not None and yours != measured else ""
     return value, f"{name}: {', '.join(said)} — kept {words(value)}{mine}"
@@ -360,16 +361,16 @@ def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysi
             )
             lines.append(f"{what}: written — {size}")
         else:
-            lines.append(f"{what}: the planner heard none")
+            lines.append(result_words.HEARD_NONE.format(what=what))
     language = languages.language_code(form.get("vocal_language"))
     sung = fields.get("language") if fields.get("language") in languages.LANGUAGES else None
     if language not in (None, checks.UNKNOWN):
-        lines.append(f"Language: kept yours ({language}); the planner heard {fields.get('language')}")
+        lines.append(result_words.LANGUAGE_KEPT.format(language=language, heard=fields.get("language")))
     elif sung:
         out["vocal_language"] = sung
         lines.append(f"Language: written — {sung} ({languages.LANGUAGES[sung]})")
     else:
-        lines.append(f"Language: the planner heard {fields.get('language')}, left as it was")
+        lines.append(result_words.LANGUAGE_LEFT.format(heard=fields.get("language")))
     bpm, set_bpm = _yours(form.get("bpm"), checks.check_bpm)
     measured_bpm = None if measured is None or measured.bpm is None else int(round(measured.bpm))
     value, line = _settle("BPM", bpm if set_bpm else None, measured_bpm, int(fields["bpm"]))
@@ -392,5 +393,5 @@ def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysi
     lines.append(line)
     # What the listening took, not the wait for the start-up build before it (``model_wait_s``).
     took = sum(v for k, v in heard.get("timings", {}).items() if k != "model_wait_s")
-    head = f"**What the planner heard** ({heard['codes']} codes, {took:.1f} s):"
+    head = result_words.HEARD_HEAD.format(codes=heard["codes"], seconds=took)
     return [out[k] for k in FORM], "\n".join([head, *(f"- {line}" for line in lines)])

@@ -32,6 +32,7 @@ import parameters
 import plan_format
 import planner
 import refusals
+import result_words
 import tooltips as tips
 import uploads
 import waveform
@@ -363,7 +364,9 @@ def describe_source(path: str | None) -> str:
     except audio.AudioError as exc:
         return f"⚠️ {exc}"
     minutes, secs = divmod(header.frames / header.rate, 60)
-    return f"Source: {int(minutes)}:{secs:04.1f} long · {header.rate} Hz · {header.channels} channel(s)"
+    return result_words.SOURCE_SAID.format(
+        minutes=int(minutes), seconds=secs, rate=header.rate, channels=header.channels
+    )
 
 
 def read_song(path: str | None, wave: dict[str, Any] | None = None, first: Any = None) -> Iterator[tuple[Any, ...]]:
@@ -393,7 +396,7 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None, first: Any =
         yield f"{text}\n\n⚠️ {exc}", UNCHANGED, UNCHANGED, UNCHANGED, drawn
         return
     except Exception:  # an analysis that fails must not cost the upload
-        yield f"{text} · (tempo and key could not be measured)", UNCHANGED, UNCHANGED, UNCHANGED, drawn
+        yield result_words.NOT_MEASURED.format(line=text), UNCHANGED, UNCHANGED, UNCHANGED, drawn
         return
     # No steady beat: BPM and metre go (back) to auto, and the line says why.
     line = f"{text} · {analysis.describe(found).split(' · ', 1)[1]}"

@@ -31,6 +31,7 @@ import pace
 import planner
 import progress_words
 import refusals
+import result_words
 import run_result
 import runs
 import stopping
@@ -62,7 +63,7 @@ def run_music(
     be = backend.get_backend(on_load=lambda: built_now.append(True))
     request = _own_latents_fit(request, backend.latent_width())
     if request.plan is not None and be.pipe.audio_token_detokenizer is None:
-        request = request.without_plan("this music model has no audio detokenizer, so it cannot read a blueprint")
+        request = request.without_plan(result_words.SKIP_NO_DETOKENIZER)
     render, plan = request.render, None
     if request.plan is not None:
         # One plan for the request, every take's blueprint in one batch, then one DiT call.
@@ -218,7 +219,7 @@ def planned_if_possible(
         if stopping.is_stop(exc):
             raise
         error = planner.load_error() or gpu.warmup_state()["errors"].get("planner", "?")
-        return request.without_plan(f"the planner could not be loaded ({error})"), time.monotonic() - started
+        return request.without_plan(result_words.SKIP_NOT_LOADED.format(error=error)), time.monotonic() - started
     return request, time.monotonic() - started
 
 
@@ -324,5 +325,5 @@ def _plan_reporter(progress: Any, chosen: dict[str, int]) -> PlanProgressFn | No
 def starting_words() -> str:
     """The first progress line of a music press: a cold model says how much longer it takes."""
     if backend.is_warm():
-        return "Starting…"
-    return f"Loading the model… the first song takes about {pace.load_seconds('music'):.0f} s longer"
+        return progress_words.STARTING
+    return progress_words.LOADING_MUSIC.format(seconds=pace.load_seconds("music"))

@@ -37,11 +37,10 @@ import progress_words
 import refusals
 import runs
 import stopping
+import studio_words
 
 T = TypeVar("T")
 
-RETRYING = "Retrying with a longer GPU budget…"
-IN_LINE = "Waiting for the GPU: {ahead} request{s} ahead…"
 
 # ZeroGPU's refusals (the quota, one call's limit) in the studio's words: ``quota.in_words``.
 Refused = Callable[[gr.Error], gr.Error]
@@ -111,7 +110,7 @@ def wait_for_models(kind: str, progress: Any = None, run_id: str | None = None) 
         if runs.is_stopped(run_id):
             raise stopping.stopped()
         if progress is not None:
-            progress(None, desc=f"The studio is still loading its models ({time.time() - started:.0f} s so far)…")
+            progress(None, desc=progress_words.LOADING_MODELS.format(seconds=time.time() - started))
         thread.join(1.0)
     if not _warmup.built(kind):
         raise gr.Error(_warmup.failure(kind), title="Model not available", duration=None)
@@ -137,13 +136,13 @@ def with_retry(call_with: Callable[[float], T], refused: Refused | None = None, 
     except gr.Error as exc:
         if not is_gpu_abort(exc):
             raise words(exc) from None
-    gr.Info(RETRYING)
+    gr.Info(progress_words.RETRYING)
     try:
         return call_with(2.0)
     except gr.Error as exc:
         if not is_gpu_abort(exc):
             raise words(exc) from None
-        raise gr.Error(refusals.OUT_OF_GPU_TIME, title="Out of GPU time") from None
+        raise gr.Error(refusals.OUT_OF_GPU_TIME, title=studio_words.OUT_OF_GPU_TIME) from None
     finally:
         pace.aborted(run_id)
 
@@ -180,7 +179,7 @@ def in_line(run_id: str | None, progress: Any = None, stop_words: str = progress
                     break
                 if progress is not None:
                     ahead = _inside + _waiting.index(me)
-                    progress(None, desc=IN_LINE.format(ahead=ahead, s="s" * (ahead != 1)))
+                    progress(None, desc=progress_words.IN_LINE.format(ahead=ahead, s="s" * (ahead != 1)))
                 _line.wait(0.25)  # a Stop is a flag file: looked at four times a second
             _inside += 1
         finally:
@@ -214,7 +213,7 @@ def wait_for_imports(
         if runs.is_stopped(run_id):
             raise stopping.stopped(stop_words)
         if progress is not None:
-            progress(None, desc=f"The studio is still loading its libraries ({time.time() - started:.0f} s so far)…")
+            progress(None, desc=progress_words.LOADING_LIBRARIES.format(seconds=time.time() - started))
         _imports.join(0.25)
     return time.time() - started
 
@@ -296,8 +295,8 @@ def _tries(
             if multiplier == 2.0:  # the retry is over: the aborted try's pace goes back to the prior
                 pace.aborted(run_id)
         if multiplier == 1.0:
-            gr.Info(RETRYING)
-    raise gr.Error(refusals.OUT_OF_GPU_TIME, title="Out of GPU time")
+            gr.Info(progress_words.RETRYING)
+    raise gr.Error(refusals.OUT_OF_GPU_TIME, title=studio_words.OUT_OF_GPU_TIME)
 
 
 def _learning(items: Iterator[T]) -> Iterator[T]:

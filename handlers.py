@@ -336,7 +336,7 @@ def check_stems(take: Any = 1, record: Any = None, request: gr.Request = None) -
 
 
 def _splitting() -> str:
-    return "Splitting into stems…" if stems.is_loaded() else "Loading the stem separation model…"
+    return progress_words.SPLITTING if stems.is_loaded() else progress_words.LOADING_STEMS
 
 
 def stems_endpoint(tab: str) -> Callable:

@@ -174,7 +174,7 @@ class Instant:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and _DEEP_LINK.search(scope["path"]):
-            return await _answer(send, 404, "The studio has no deep links.")
+            return await _answer(send, 404, studio_words.NO_DEEP_LINKS)
         if scope["type"] != "http" or scope["method"] != "POST" or not _RUN.search(scope["path"]):
             return await self.app(scope, receive, send)
         host = (scope.get("client") or (None,))[0]

@@ -24,6 +24,7 @@ import numpy as np
 
 import audio
 import refusals
+import result_words
 import tooltips as tips
 from checks import InputError, check_loop_bars, check_switch
 from loop_takes import DEFAULT_BEATS, kept, turn
@@ -112,10 +113,10 @@ def record(loop: Loop) -> dict[str, Any]:
         entry["chosen_by"] = "think"  # its tempo or metre, and so its length
     if loop.turns > 1:
         # Counted from 1, as a musician counts; of an even number the earlier middle one (``kept``).
-        which = f"turn {kept(loop) + 1} of {loop.turns}" + (", the earlier of the two" if loop.turns % 2 == 0 else "")
-        entry["made"] = (
-            f"{loop.turns} turns of the loop made as one {loop.turns * loop.samples / audio.SAMPLE_RATE:.1f} s song "
-            f"(the shortest song is {audio.MIN_SECONDS:g} s); the middle turn kept ({which}) and its wrap repainted "
-            "with the loop's turns either side"
+        which = result_words.LOOP_TURN.format(n=kept(loop) + 1, turns=loop.turns)
+        which += result_words.LOOP_EARLIER if loop.turns % 2 == 0 else ""
+        seconds = loop.turns * loop.samples / audio.SAMPLE_RATE
+        entry["made"] = result_words.LOOP_MADE.format(
+            turns=loop.turns, seconds=seconds, shortest=audio.MIN_SECONDS, which=which
         )
     return entry

@@ -22,6 +22,7 @@ import gpu
 import languages
 import lyrics
 import parameters
+import progress_words
 import quota
 import refusals
 import stopping
@@ -183,7 +184,7 @@ def _write_lyrics(*args: Any, **kwargs: Any):
     req.seed = lyrics.draw_seed(req.seed)
     lyrics.check_weights()  # weights that cannot be had: said at once, before the GPU queue
     if not lyrics.is_loaded():
-        progress(0, desc="Loading the lyrics model… the first time takes about a minute longer")
+        progress(0, desc=progress_words.LOADING_LYRICS)
     text = ""
     try:
         with stopping.tab_run("lyrics", request) as run_id:
@@ -195,7 +196,7 @@ def _write_lyrics(*args: Any, **kwargs: Any):
                 needs=("lyrics",),
                 progress=progress,
                 run_id=run_id,
-                stop_words="Stopped before the writer started.",
+                stop_words=progress_words.LYRICS_NOT_STARTED,
                 refused=quota.in_words,
             ):
                 yield text, "", req.seed

@@ -164,7 +164,7 @@ class WeightsMissing(ModelLoadError):
     """A model's weights are not here and cannot be downloaded now; its words say what to do."""
 
 
-def download(repo: str, patterns: tuple[str, ...], what: str = "the music model", env: str = "ACE_STUDIO_MODEL"):
+def download(repo: str, patterns: tuple[str, ...], what: str = studio_words.MUSIC_MODEL, env: str = "ACE_STUDIO_MODEL"):
     """A local snapshot (``Path``) of ``repo``'s files matching ``patterns``; else ``ModelLoadError``
     in words (``WeightsMissing`` where the Hub cannot be reached), never the Hub client's own text."""
     from huggingface_hub import snapshot_download

@@ -48,7 +48,9 @@ import models
 import music_request
 import pace
 import pace_phases
+import progress_words
 import refusals
+import result_words
 import runs
 from plan_constraints import TEMPERATURE, ThinkingConstraint, Vocabulary, sample, sample_rows
 from plan_format import (
@@ -222,7 +224,7 @@ class Planner:
             logits = next(step)
             while not constraint.done and len(written) < THINK_BUDGET:
                 if should_stop():
-                    raise runs.Cancelled("Stopped while the planner was thinking.")
+                    raise runs.Cancelled(progress_words.STOPPED_THINKING)
                 token = sample(constraint.mask(logits[0]), generator, self.temperature)
                 constraint.feed(token)
                 written.append(token)
@@ -267,7 +269,7 @@ class Planner:
             logits = next(step)
             for done in range(target):
                 if should_stop():
-                    raise runs.Cancelled(f"Stopped while the planner wrote the blueprint ({done} of {target} codes).")
+                    raise runs.Cancelled(progress_words.STOPPED_WRITING_CODES.format(done=done, target=target))
                 # Only audio codes until the count is reached, then EOS (upstream's rule), so the loop
                 # simply takes ``target`` codes; a sampled index is the code's number.
                 only_codes = logits[:, codes_of]
@@ -421,7 +423,7 @@ def plan_request(
         changes = {}
         if args.seconds is None:  # nothing chose the length: the form's own default
             changes["audio_duration"] = music_request.pipeline_seconds(FALLBACK_SECONDS)
-            reason += f"; without it the song is {FALLBACK_SECONDS} s long"
+            reason += result_words.SKIP_LENGTH.format(seconds=FALLBACK_SECONDS)
         entry = {"skipped": reason, "model": public_name(), "seconds": round(time.perf_counter() - started, 3)}
         return music_request.Plan((entry,) * takes, changes)
 
@@ -447,9 +449,9 @@ def plan_request(
     except Exception as exc:  # out of memory, a model without a chat template: the song goes on
         traceback.print_exc()
         _free_cache()
-        return skipped(f"the planner stopped with an error ({type(exc).__name__})")
+        return skipped(result_words.SKIP_FAILED.format(kind=type(exc).__name__))
     if not all(planned.codes):
-        return skipped("the planner wrote no audio codes")
+        return skipped(result_words.SKIP_NO_CODES)
     changes = {
         "audio_codes": [codes_text(codes) for codes in planned.codes],
         "audio_duration": len(planned.codes[0]) / audio.CODES_PER_SECOND,

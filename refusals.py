@@ -80,6 +80,15 @@ COVER_NO_TOKENIZER = (
 LYRICS_MODEL_MISSING = "The lyrics model could not be loaded: {error}"
 # A model the start-up build could not make (``startup``), by its name there; and the GPU's time run out twice (``gpu``).
 MODEL_NOT_LOADED = "The {name} could not be loaded: {error}"
+# What each model is called where its build failed (``startup``'s kinds).
+MODEL_NAMES = {
+    "music": "music model",
+    "base": "XL base model (Edit's parts)",
+    "planner": "planner",
+    "stems": "stem separation model",
+    "lyrics": "lyrics model",
+    "beats": "learned beat tracker",
+}
 # Why a model could not be had from the Hub (``models.download``'s ``ModelLoadError``), by ``hub.why_not``; ``kind``:
 # the client's error by its class name alone (never its own text).
 HUB_REFUSED = {
@@ -446,3 +455,4 @@ TITLES = (
     ("edit", "Edit"),
 )
 TITLE = "ACE Music Studio"  # an event not named above
+WRITE_IT_OFF_TITLE = "Write it not available"  # ``songwriter.check``: no planner here

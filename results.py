@@ -44,7 +44,9 @@ def seeds_text(record: dict[str, Any]) -> str:
     # Every part of the run a visitor waited for: the model's load, Think's plan, the song and a loop's seam
     # (its second render, ``loop_takes.close``).
     took = sum(timings.get(k, 0) for k in ("model_load_s", "planner_s", "pipeline_s", "seam_s"))
-    text = f"Seeds — {', '.join(parts)} · made in {took:.1f} s on {status.device_label(how_made.model.get('device'))}"
+    text = result_words.SEEDS.format(
+        seeds=", ".join(parts), seconds=took, device=status.device_label(how_made.model.get("device"))
+    )
     plans = [t.planner for t in how_made.takes if t.planner]
     lines = [text, time_text(record, plans[0] if plans else None)]
     if plans:  # one plan for the request (every take its own blueprint of the same length): said once
@@ -52,7 +54,7 @@ def seeds_text(record: dict[str, Any]) -> str:
         chose = how_made.chose_length and plans[0].get("fields", {}).get("duration")
         if chose and how_made.loop is None:  # a loop's length is its bars: the loop's line says it
             chosen = plans[0]["fields"]["duration"]
-            line += f" Think chose a length of {audio.clock(chosen)} ({chosen} s)."
+            line += result_words.THINK_CHOSE.format(clock=audio.clock(chosen), seconds=chosen)
         lines.append(line)
     return "\n".join(line for line in lines if line)
 
@@ -100,7 +102,9 @@ def _varied(variation: Any) -> str:
     """A variation's part of its seed: the take it came from, by how much, its new noise's seed."""
     if not isinstance(variation, dict):
         return ""
-    return f" (take {variation['of']['take']} varied {variation['amount']:g}, new noise {variation['seed']})"
+    return result_words.SEED_VARIED.format(
+        take=variation["of"]["take"], amount=variation["amount"], seed=variation["seed"]
+    )
 
 
 def _quoted(text: Any, limit: int = 160) -> str:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import progress_words
+
 # The title every stop carries, also across ZeroGPU's worker boundary: a stop is the visitor's own
 # doing, so the page shows it as a stop (``handlers``), not as an error.
 STOPPED = "Stopped"
@@ -45,7 +47,7 @@ NEVER: Stop = _never
 def unless(stop: Stop) -> None:
     """A Stop asked (``stop()``) ends the work here (``Cancelled``)."""
     if stop():
-        raise Cancelled("Stopped while the takes were finished.")
+        raise Cancelled(progress_words.STOPPED_FINISHING)
 
 
 def until(stop: Stop, items: Iterable[T]) -> Iterator[T]:

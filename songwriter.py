@@ -65,7 +65,7 @@ def check(
     """What *Write it* checks before it queues and again when it runs: a planner, an idea of one
     line or a few (at most ``checks.MAX_IDEA_CHARS``), a known language and a seed. Returns them read."""
     if not available():
-        raise gr.Error(refusals.WRITE_IT_OFF, title="Write it not available")
+        raise gr.Error(refusals.WRITE_IT_OFF, title=refusals.WRITE_IT_OFF_TITLE)
     text = checks.printable(str(idea or "")).strip()
     if not text:
         raise checks.InputError(refusals.NO_IDEA.format(example=EXAMPLE), "idea")
@@ -127,8 +127,9 @@ def reporter(progress: Any) -> ProgressFn | None:
         if now - last[0] < 0.25:
             return
         last[0] = now
-        words = {"notes": "The planner sketches the song", "lyrics": "The planner writes the words"}
-        progress(None, desc=f"{words[stage]} ({done} tokens)…")
+        progress(
+            None, desc=progress_words.WRITE_IT_STAGE.format(stage=progress_words.WRITE_IT_STAGES[stage], done=done)
+        )
 
     return report
 
@@ -215,7 +216,7 @@ def note(written: dict[str, Any], kept: list[str]) -> str:
     ]
     lines = [f"**Written** (seed {written['seed']}, {written['seconds']:.1f} s): " + ", ".join(map(str, bits))]
     if not written["lyrics"] and NAMES["lyrics"] not in kept:
-        lines.append("The planner wrote no words this time: try another seed, or write them yourself.")
+        lines.append(result_words.WROTE_NO_WORDS)
     for field, said in written.get("fitted", {}).items():
         lines.append(result_words.WRITTEN_FIT.format(what=NAMES[field].lower(), **said))
     if kept:

@@ -73,15 +73,6 @@ def bootstrap() -> None:
 # ---------------------------------------------------------------- warm-up
 
 KINDS = ("music", "base", "planner", "lyrics", "stems", "beats")
-# What each is called where its build failed.
-NAMES = {
-    "music": "music model",
-    "base": "XL base model (Edit's parts)",
-    "planner": "planner",
-    "stems": "stem separation model",
-    "lyrics": "lyrics model",
-    "beats": "learned beat tracker",
-}
 
 
 def on_space() -> bool:
@@ -185,7 +176,7 @@ class Warmup:
         return (
             generation.model_missing(error)
             if kind == "music"
-            else refusals.MODEL_NOT_LOADED.format(name=NAMES[kind], error=error)
+            else refusals.MODEL_NOT_LOADED.format(name=refusals.MODEL_NAMES[kind], error=error)
         )
 
     def state(self) -> dict[str, Any]:

@@ -30,7 +30,7 @@ def model_label() -> str:
 
 
 def header() -> str:
-    return f"# ACE Music Studio\nMake songs from words with {model_label()}. {tips.TAGLINE}"
+    return studio_words.HEADER.format(model=model_label(), tagline=tips.TAGLINE)
 
 
 def device_label(device: str | None = None) -> str:
@@ -67,7 +67,7 @@ def weights_missing(variant: models.Variant | None = None, settle: bool = False)
     # first song is said to download them; the status timer's next tick brings the answer).
     closed = models.hub_closed(source, wait=hub.PROBE_TIMEOUT_S if settle else 0.0)
     if closed is not None:
-        return models.weights_missing("the music model", source, "ACE_STUDIO_MODEL", closed)
+        return models.weights_missing(studio_words.MUSIC_MODEL, source, "ACE_STUDIO_MODEL", closed)
     return studio_words.WEIGHTS_TO_DOWNLOAD.format(repo=source)
 
 

@@ -244,7 +244,9 @@ def stems_gpu(mix: Any, progress: Any = None, run_id: str | None = None, multipl
     if progress is not None:
 
         def report(done: int, total: int) -> None:
-            progress((done, total), desc=f"Splitting into stems, segment {done} of {total}", unit="segments")
+            progress(
+                (done, total), desc=progress_words.SPLITTING_SEGMENT.format(done=done, total=total), unit="segments"
+            )
 
     with gpu.worker_errors(_failed, ((WeightsMissing, _missing),), progress_words.STEMS_STOPPED):
         return separate(mix, run_id, report)

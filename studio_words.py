@@ -1,5 +1,6 @@
 """The studio's own state in words, for musicians: busy and full, the model and its weights in the header
-and status line, a lost connection, a press's ZeroGPU time (the quota) and the pace on this machine.
+and status line, a lost connection, a press's ZeroGPU time (the quota) and the pace on this machine, a raw
+HTTP answer's body (``asgi_gate``, ``instant``) and the toasts' titles of the quota and the output folder.
 A field's help is ``tooltips``; a request's refusals, ``refusals``; an agent's words, ``agent_words``."""
 
 BUSY = (
@@ -28,6 +29,10 @@ OUTPUT_FULL = (
     "The studio's folder for finished songs is full of songs other visitors are still fetching, so this one "
     "would have nowhere to go. Nothing was made: try again in a few minutes, or ask for fewer or shorter takes."
 )
+# The toasts' titles of the quota (``quota.in_words``, ``gpu``'s call past its GPU time) and of the output folder's room.
+OUT_OF_GPU_TIME = "Out of GPU time"
+TOO_LONG_TITLE = "Too long for one press"
+NO_ROOM_TITLE = "No room for new songs"
 # A music request in words (``budget``), where its cost or its room is refused: what it asks, how long.
 ASKED_TAKE = "A take of {length}{think}"
 ASKED_TAKES = "{n} takes of {length}{think}"
@@ -76,6 +81,7 @@ UPLOADS_FULL = (
 # Words Gradio's page reads by key and this Gradio's English lacks: its screen-reader line said
 # "common.complete" as each event ended (issue 79). Handed to the page as its translations (``app``).
 PAGE_KEYS = {"common": {"complete": "Done"}}
+HEADER = "# ACE Music Studio\nMake songs from words with {model}. {tagline}"  # the page's head (``status``)
 MODEL_FROM_FOLDER = "a local model (**{folder}**)"
 STATUS_CHECKING = "Checking the model…"
 MODEL_MISSING = (
@@ -85,6 +91,9 @@ MODEL_MISSING = (
     "models: run python tools/random_models.py DIR, then the command it prints."
 )
 # A model whose weights are not here: said in the header from the start, and as the error of a press.
+# What ``WEIGHTS_MISSING`` names (``models.download``'s ``what``; ``status``, ``base_model``).
+MUSIC_MODEL = "the music model"
+XL_BASE_MODEL = "the XL base model"
 WEIGHTS_MISSING = (
     "The weights of {what} ({repo}) are not on this machine and {why}. What to do: {fix} so the first request "
     "downloads them, or point {env} at a folder that holds the model (e.g. {env}=/path/to/model python app.py), or "
@@ -145,6 +154,18 @@ UPLOADS_AT_ONCE = (
     "Your connection is already sending the studio several uploads at once. Wait until one has arrived, then "
     "upload again."
 )
+# A raw HTTP answer's body, where the gate (``asgi_gate``) or the instant events' door (``instant``) refuses a request.
+UPLOAD_TOO_LARGE = "This file is larger than the studio accepts ({mb} MB at most). Please upload a smaller one."
+REQUEST_TOO_BIG = "This request is larger than the studio accepts."
+REQUEST_TOO_DEEP = "This request nests its data deeper than the studio accepts."
+REQUEST_TOO_SLOW = (
+    "This request arrived too slowly, so the studio stopped waiting for it. Check your connection and try again."
+)
+BODIES_BUSY = "The studio is receiving many large requests at once right now. Try again in a moment."
+UPLOAD_PAST_ROOM = "File size exceeded maximum allowed size of the studio's room for it."  # Gradio's own, ours added
+UPLOAD_CUT_OFF = "The upload was cut off."
+NO_SUCH_TAKE = "There is no such take (takes are kept for a limited time)."
+NO_DEEP_LINKS = "The studio has no deep links."
 
 # On a ZeroGPU Space (quota.py): the line beside each GPU button, and ZeroGPU's refusals in words.
 RESERVES = "On this Space a press reserves about {time} of your daily ZeroGPU time; you are charged what it uses."

@@ -29,6 +29,7 @@ import lrc
 import output_folder
 import records
 import refusals
+import result_words
 import runs
 import song_map
 import take_latents
@@ -97,7 +98,9 @@ def _tags(mode: str, how_made: records.Record, take: int, of: int, seed: int) ->
     return {
         "title": title(how_made, take, of),
         "artist": audio.STUDIO,
-        "comment": f"{mode.title()}, take {take} of {of}, seed {seed}; made with {audio.STUDIO}",
+        "comment": result_words.TAKE_COMMENT.format(
+            mode=mode.title(), take=take, of=of, seed=seed, studio=audio.STUDIO
+        ),
     }
 
 

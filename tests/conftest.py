@@ -837,9 +837,9 @@ def wait_in_queue(job, timeout: float = 60) -> None:
     line beside it (``gpu.in_line``: its progress line says so)."""
     from gradio_client.utils import Status
 
-    import gpu
+    import progress_words
 
-    waiting = gpu.IN_LINE.split(":")[0]
+    waiting = progress_words.IN_LINE.split(":")[0]
     deadline = time.monotonic() + timeout
     while True:
         status = job.status()

@@ -486,9 +486,9 @@ def test_stop_reaches_a_request_whose_checks_still_run_at_the_door(served, tmp_p
 
 def _in_the_gpu_line(job, timeout: float = 60) -> None:
     """Return once ``job`` runs and waits in the GPU line (``gpu.in_line``: its progress line says so)."""
-    import gpu
+    import progress_words
 
-    waiting = gpu.IN_LINE.split(":")[0]
+    waiting = progress_words.IN_LINE.split(":")[0]
     deadline = time.monotonic() + timeout
     while not any((p.desc or "").startswith(waiting) for p in job.status().progress_data or []):
         assert time.monotonic() < deadline and not job.done(), job.status()

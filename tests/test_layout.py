@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from conftest import ROOT
@@ -554,14 +554,17 @@ def _said(message: ast.AST) -> set[str]:
     return own.union(*(_said(child) for child in ast.iter_child_nodes(message)))
 
 
+def _python_errors() -> set[str]:
+    """Python's own exceptions, by name."""
+    return {name for name, kind in vars(builtins).items() if isinstance(kind, type) and issubclass(kind, BaseException)}
+
+
 def _refusal_classes(rooms: dict[str, ast.Module]) -> set[str]:
     """``gr.Error`` and every class a room derives from it (``InputError``, ``SaveError`` …), by name; and every
     room's own exception whose message reaches the page: one a refusal carries in its message where it is caught
     (``checks.about``'s ``InputError(str(exc), param)``, ``gpu.Known``'s pairs, ``_not_built(exc)``), and its
     subclasses."""
-    raised = {
-        name for name, kind in vars(builtins).items() if isinstance(kind, type) and issubclass(kind, BaseException)
-    }
+    raised = _python_errors()
     exceptions = _subclasses(rooms, raised | {"Error"})
     found = _subclasses(rooms, {"Error"})
     while True:
@@ -677,13 +680,13 @@ def test_every_refusal_has_its_words_in_refusals():
     """A visitor's refusal is worded in one room (``refusals``), where its words are read, kept and changed."""
     rooms = _rooms()
     classes = _refusal_classes(rooms)
-    found = [
-        f"{name}.py:{line}"
-        for name, tree in rooms.items()
-        if name not in WORD_ROOMS
-        for line in refusal_words(tree, classes)
-    ]
+    found = _outside(rooms, WORD_ROOMS, lambda name, tree: map(str, refusal_words(tree, classes)))
     assert found == [], "a refusal's words outside refusals.py:\n" + "\n".join(found)
+
+
+def _outside(rooms: dict[str, ast.Module], skip: tuple[str, ...], find: Callable) -> list[str]:
+    """``room.py:what`` for each ``what`` that ``find(room, tree)`` finds in a room not in ``skip``."""
+    return [f"{name}.py:{what}" for name, tree in rooms.items() if name not in skip for what in find(name, tree)]
 
 
 # The rooms whose words a visitor reads, each its own kind (its docstring says which): a room elsewhere reads them.
@@ -999,3 +1002,171 @@ def test_what_the_model_decides_is_read_from_the_declaration():
         and {_spelled(element) for element in node.elts} <= own
     ]
     assert listed == []
+
+
+# Issue 80: every word a visitor or an API caller reads is a word room's. A literal of four words or more in any other
+# room is one, but where it stands says it is not: a docstring, the server's log, a developer's exception (not a
+# refusal), a pattern, the page's code (JS, CSS, markup). What a room says otherwise that no visitor reads, by name:
+# ``room.scope`` (its function, or the name a module gives it) and why.
+_EXAMPLES = "an example offered to start from: a visitor's own words, not the studio's"
+_LOGGED_ONCE = "a log line said once, kept in a name for the function that returns it to be logged"
+_PROMPT = "a model's prompt: the model reads it, no visitor does"
+_NAME = "a proper name (a model's, a card's, a preset's): the same in every language of the page"
+_LABEL = "a field's or a button's label, where its component is built (as ``_labelled``)"
+NOT_VISITOR_WORDS = {
+    **dict.fromkeys(
+        [f"examples.{n}" for n in ("GENERATE", "COVER", "EXTEND", "EDIT", "EDIT_PARTS", "LYRICS")], _EXAMPLES
+    ),
+    "songwriter.EXAMPLE": _EXAMPLES,
+    **dict.fromkeys(("addresses.TRUSTED_ON_SPACE", "addresses.TOLD_APART", "instant.UNTRUSTED_PROXY"), _LOGGED_ONCE),
+    # ``Table.load``'s reason a table is ignored, printed to the log alone.
+    **dict.fromkeys(("pace_store.Table", "pace_store._unreadable"), "a pace table's reason to be ignored, logged"),
+    **dict.fromkeys(
+        (
+            "lyrics.build_messages",
+            *(f"plan_format.{n}" for n in ("INSTRUCTION", "UNDERSTAND_INSTRUCTION", "INSPIRED_INSTRUCTION")),
+        ),
+        _PROMPT,
+    ),
+    **dict.fromkeys(("models.VARIANTS", "lora_presets.OFFICIAL", "quota.PUBLISHED_CARD"), _NAME),
+    "checks.LOUDNESS_CHOICES": "a choice as the API takes it: the value a caller sends is the words it reads",
+    "parameters.DECLARED": "a declared parameter's label and API words: its declaration's alone (its label's test)",
+    "preparing.plan_args": "a field's label as its check names it (``check_switch``), the label's words",
+    "handlers.stems_endpoint": "the stems' sum as their record keeps it: a formula of the record's names",
+    **dict.fromkeys(
+        (
+            *(f"edit_fields.{n}" for n in ("BUTTONS", "STYLE_LABELS", "LYRICS_LABELS", "words_picker")),
+            *("tabs.edit_tab", "part_tasks.CHOICES", "variation_row.build", "widgets.result_column"),
+        ),
+        _LABEL,
+    ),
+}
+_LOGGED = {"debug", "info", "warning", "error", "exception", "critical", "print", "warn"}
+_PATTERNS = {"compile", "match", "fullmatch", "search", "sub", "subn", "findall", "finditer", "split"}
+
+
+def _scopes(tree: ast.Module) -> dict[int, str]:
+    """Each node's scope by id: the module-level function or class it is in, else the name the module gives it."""
+    found: dict[int, str] = {}
+    for top in tree.body:
+        name = getattr(top, "name", None)
+        if name is None and isinstance(top, ast.Assign | ast.AnnAssign):
+            targets = top.targets if isinstance(top, ast.Assign) else [top.target]
+            name = next((n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)), None)
+        for node in ast.walk(top):
+            found[id(node)] = name or "<module>"
+    return found
+
+
+def _unread(node: ast.AST, parents: dict[int, ast.AST], developers: set[str]) -> bool:
+    """Whether where ``node`` stands says no visitor reads it: a docstring, a log line, an assertion, a
+    developer's exception (one of ``developers``, never a refusal), a pattern."""
+    child, parent = node, parents.get(id(node))
+    if isinstance(parent, ast.Expr):
+        return True  # a docstring (or a bare string), read by no one but the code's reader
+    while parent is not None:
+        if isinstance(parent, ast.Assert):
+            return True
+        if isinstance(parent, ast.Call) and child is not parent.func:
+            name = _last_name(parent.func)
+            logged = name in _LOGGED and (name in ("print", "warn") or _last_name(parent.func.value) != "gr")
+            patterned = name in _PATTERNS and _last_name(getattr(parent.func, "value", None)) == "re"
+            if logged or patterned or name in developers:
+                return True
+        child, parent = parent, parents.get(id(parent))
+    return False
+
+
+def _labelled(node: ast.AST, parents: dict[int, ast.AST]) -> bool:
+    """Whether ``node`` is a component's label (``label=``): the page's layout, built where it stands, as a declared
+    parameter's label is its declaration's (``test_a_declared_parameters_label_is_written_once``)."""
+    parent = parents.get(id(node))
+    return isinstance(parent, ast.keyword) and parent.arg == "label"
+
+
+def visitor_literals(tree: ast.Module, developers: set[str]) -> list[tuple[int, str, str]]:
+    """The literals of ``tree`` of four words or more (an f-string's constant parts together) that a visitor or a
+    caller may read: ``(line, scope, text)``; not where ``_unread`` says none does, nor the page's code (``=>``, a
+    tag, a rule's braces)."""
+    parents = {id(c): p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
+    scopes, found = _scopes(tree), []
+    for node in ast.walk(tree):
+        spelled = _spelled(node)
+        if spelled is None or isinstance(parents.get(id(node)), ast.JoinedStr):
+            continue
+        words = [w for w in spelled.split() if re.search(r"[^\W\d_]{2}", w) and not re.search(r"[\d_=|/\\\[\]*]", w)]
+        code = re.search(r"=>|</?[a-z]+[ >/]|[{;]\s*\n|^\s*(const|let) ", spelled)
+        if len(words) >= 4 and not code and not _labelled(node, parents) and not _unread(node, parents, developers):
+            found.append((node.lineno, scopes[id(node)], spelled))
+    return found
+
+
+def _told(rooms: dict[str, ast.Module]) -> set[str]:
+    """The rooms' exceptions whose words are told where they are caught, written into words (``f"{exc} Nothing was
+    saved."``, ``str(exc)``) for anything but the log or Python's own exception: ``runs.Cancelled``'s stop, which
+    ``gpu.worker_errors`` says. A catch-all's (``except Exception``) tells whichever it caught: no class by it."""
+    python = _python_errors()
+    found = set()
+    for tree in rooms.values():
+        for types, name, handling in _carriers(tree):
+            if not isinstance(handling, ast.ExceptHandler):
+                continue  # a parameter typed so is handed on, not told
+            parents = {id(c): p for p in ast.walk(handling) for c in ast.iter_child_nodes(p)}
+            for node in ast.walk(handling):
+                worded = isinstance(node, ast.JoinedStr) or (
+                    isinstance(node, ast.Call) and _last_name(node.func) == "str"
+                )
+                if worded and name in _said(node) and not _unread(node, parents, python):
+                    found |= {_last_name(t) for t in (types.elts if isinstance(types, ast.Tuple) else [types])}
+    return found - {None, "Exception", "BaseException"}
+
+
+def _developer_errors(rooms: dict[str, ast.Module]) -> set[str]:
+    """Every exception class (Python's and the rooms') that is neither a refusal nor told (``_told``): its words
+    are a developer's."""
+    return _subclasses(rooms, _python_errors()) - _refusal_classes(rooms) - _subclasses(rooms, _told(rooms))
+
+
+def test_the_word_finder_finds_words_a_visitor_reads_and_leaves_the_rest():
+    tree = ast.parse(
+        'TITLE = "Out of GPU time"\n'
+        'def f(n):\n    log.info("made %d takes in all", n)\n    print(f"made {n} takes in all")\n'
+        '    assert n, "no takes were made here"\n    raise ValueError(f"{n} is not a take here")\n'
+        '    re.compile("^(note|the song is|feel free)")\n    "Docstring words, four or more."\n'
+        '    JS = "() => { return the value here; }"\n    gr.Warning(f"Stopped at step {n} of it.", title="x")\n'
+        '    return {"error": "This request is larger than the studio accepts."}\n'
+        '    gr.Textbox("", label="What is the song about?")\n'
+    )
+    found = [(line, scope) for line, scope, _ in visitor_literals(tree, {"ValueError"})]
+    assert found == [(1, "TITLE"), (10, "f"), (11, "f")]
+
+
+def test_the_word_finder_reads_a_stop_told_as_a_visitors_words():
+    """An exception whose words a handler writes into what it says (``runs.Cancelled``'s, in ``gpu.worker_errors``)
+    is no developer's: its words are found where it is raised; one only logged, or caught by a catch-all, is."""
+    rooms = {
+        "a": ast.parse("class Cancelled(Exception): ...\nclass Broken(ValueError): ...\nclass Odd(ValueError): ..."),
+        "b": ast.parse(
+            "try:\n    f()\nexcept a.Cancelled as exc:\n    raise stopped(f'{exc} Nothing was saved.')\n"
+            "except a.Broken as exc:\n    print(f'broken: {exc}')\n"
+            "except Exception as exc:\n    errors[kind] = str(exc)\n"
+        ),
+    }
+    developers = _developer_errors(rooms)
+    assert "Cancelled" not in developers and {"Broken", "Odd", "ValueError"} <= developers
+    tree = ast.parse('raise Cancelled(f"Stopped at step {n} of it.")\nraise Broken(f"the {n} file is broken here")')
+    assert [line for line, _, _ in visitor_literals(tree, developers)] == [1]
+
+
+def test_every_word_a_visitor_reads_is_a_word_rooms():
+    """Issue 80: a literal of four words or more that a visitor or an API caller may read (a toast's title, a
+    progress line, an HTTP answer's body, a result's note) is a word room's, read by name where it is said."""
+    rooms = _rooms()
+    developers = _developer_errors(rooms)
+
+    def words(name: str, tree: ast.Module) -> Iterator[str]:
+        for line, scope, text in visitor_literals(tree, developers):
+            yield from [] if f"{name}.{scope}" in NOT_VISITOR_WORDS else [f"{line} {scope}: {text[:60]!r}"]
+
+    found = _outside(rooms, WORDING_ROOMS, words)
+    assert found == [], f"{len(found)} words a visitor reads outside the word rooms:\n" + "\n".join(found)
