@@ -108,7 +108,8 @@ def test_a_replay_is_held_to_its_tolerance():
 
 def test_the_planner_writes_the_same_plan_as_before(with_planner, monkeypatch):
     def plan():
-        made = planner.get_planner().plan("dreamy synth pop", LYRICS, None, [5, 6], longest=30)
+        # Up to 10 s of codes (50) a blueprint, as the trace below: the length is not what is compared.
+        made = planner.get_planner().plan("dreamy synth pop", LYRICS, None, [5, 6], longest=10)
         return made.fields, made.codes
 
     eager, static = _eager_and_static(monkeypatch, plan)
@@ -178,7 +179,7 @@ def _requests(tmp_path, *wanted: str):
     prepare = {
         "generate": lambda: modes.prepare_generate(audio_duration=10, think=False, **COMMON),
         "cover": lambda: modes.prepare_cover(src_audio=song, audio_cover_strength=0.5, **COMMON),
-        "extend": lambda: modes.prepare_extend(src_audio=song, extend_seconds=10, **COMMON),
+        "extend": lambda: modes.prepare_extend(src_audio=song, extend_seconds=5, **COMMON),  # the least added
         "edit": lambda: modes.prepare_edit(src_audio=song, repainting_start=2, repainting_end=6, **COMMON),
     }
     return {mode: made() for mode, made in prepare.items() if not wanted or mode in wanted}
