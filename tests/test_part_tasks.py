@@ -436,7 +436,22 @@ def _made(page) -> None:
     page.wait_for_function("el => Boolean(el.href) && el.href.includes('/takes/')", arg=link.element_handle())
 
 
-def test_edit_offers_each_part_with_only_its_own_fields(page):
+def _press_and_made(page) -> None:
+    """Press Edit's button and wait for its take: new seeds said, its file linked, no part alone beside it."""
+    seeds = page.locator("#edit-seeds").inner_text()
+    page.locator("#edit-button").click()
+    page.wait_for_function(
+        "s => { const t = document.querySelector('#edit-seeds').innerText; return t !== s && /Seeds/.test(t); }",
+        arg=seeds,
+        timeout=TIMEOUT_MS,
+    )
+    _made(page)
+    page.locator("#edit-take-1 a.part-link").wait_for(state="detached")  # a part's own download: an added one's
+
+
+def test_edit_offers_each_part_with_only_its_own_fields_and_extracts_and_completes_from_the_page(page):
+    """One page for the part changes: each shows only its own fields, and adding, taking out and completing are
+    each pressed and make a take (only an added part has a download of its own)."""
     _tab(page, "Edit")
     page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
     page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()
@@ -455,14 +470,18 @@ def test_edit_offers_each_part_with_only_its_own_fields(page):
     alone.wait_for()
     status = page.evaluate("href => fetch(href).then(r => r.status)", alone.get_attribute("href"))
     assert status == 200 and alone.inner_text() == "Download the part alone"
-    page.locator("#edit-change").get_by_text("Take a part out", exact=True).click()
-    page.locator("#edit-prompt").wait_for(state="hidden")
-    assert page.locator("#edit-part").is_visible() and page.locator("#edit-button").inner_text().strip() == (
-        "Take the part out"
-    )
-    page.locator("#edit-change").get_by_text("Complete the song", exact=True).click()
-    page.locator("#edit-add").wait_for(state="visible")
-    assert page.locator("#edit-part").is_hidden() and page.locator("#edit-prompt").is_visible()
+    for choice, words in (("Take a part out", "Take the part out"), ("Complete the song", "Complete the song")):
+        page.locator("#edit-change").get_by_text(choice, exact=True).click()
+        page.wait_for_function(
+            "w => document.querySelector('#edit-button').innerText.trim() === w", arg=words, timeout=TIMEOUT_MS
+        )
+        if choice == "Take a part out":
+            page.locator("#edit-prompt").wait_for(state="hidden")
+            assert page.locator("#edit-part").is_visible()
+        else:
+            page.locator("#edit-add").wait_for(state="visible")
+            assert page.locator("#edit-part").is_hidden() and page.locator("#edit-prompt").is_visible()
+        _press_and_made(page)
     page.locator("#edit-change").get_by_text("A region", exact=True).click()
     page.locator("#edit-start").wait_for(state="visible")
     page.locator("#edit-parts-note").wait_for(state="hidden")
@@ -546,26 +565,6 @@ def test_cover_offers_the_morph_with_the_songs_own_style(page):
     page.locator("#cover-morph").get_by_text("Morph the song (flow edit)").click()
     for field in unused:
         page.wait_for_function("s => !document.querySelector(s).disabled", arg=field)
-
-
-def test_extract_and_complete_from_the_page(page):
-    _tab(page, "Edit")
-    page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
-    page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()
-    for choice, words in (("Take a part out", "Take the part out"), ("Complete the song", "Complete the song")):
-        page.locator("#edit-change").get_by_text(choice, exact=True).click()
-        page.wait_for_function(
-            "w => document.querySelector('#edit-button').innerText.trim() === w", arg=words, timeout=TIMEOUT_MS
-        )
-        seeds = page.locator("#edit-seeds").inner_text()
-        page.locator("#edit-button").click()
-        page.wait_for_function(
-            "s => { const t = document.querySelector('#edit-seeds').innerText; return t !== s && /Seeds/.test(t); }",
-            arg=seeds,
-            timeout=TIMEOUT_MS,
-        )
-        _made(page)
-        assert page.locator("#edit-take-1 a.part-link").count() == 0
 
 
 @pytest.fixture

@@ -182,7 +182,12 @@ def test_damaged_or_mismatched_latents_go_through_the_vae_and_the_record_says_wh
     """Issue 59, item 7: a take's latents file damaged (0 bytes, cut, a header that lies) or not the
     take's (another length, another width, another type) never stops an edit of it nor is used as
     its own: the VAE reads the song, one log line and the record saying why; a header that promises
-    gigabytes is refused from its header (its data is never read)."""
+    gigabytes is refused from its header (its data is never read). Every damage is put to the rule an
+    edit asks (``preparing.own_latents``, the served studio's own); two of them (one the parser meets,
+    one a file that reads well but is not the take's) are pressed through the API as well, which shows
+    that what the rule says is what the VAE reads and the record keeps."""
+    import preparing
+
     client, out, encodes, runs = served
     song, record = _made(client, seed=46)
     file = out / record["takes"][0]["latents"]["file"]
@@ -201,14 +206,20 @@ def test_damaged_or_mismatched_latents_go_through_the_vae_and_the_record_says_wh
         "one dimension": (_npy((frames * width,)), "are not a take's"),
         "not finite": (_npy((frames, width), data=np.full((frames, width), np.nan, "<f4").tobytes()), "a take's"),
     }
-    edit = {"prompt": "choir", "repainting_start": 1, "repainting_end": 4, "inference_steps": 2, "api_name": "/edit"}
     for name, (damage, why) in cases.items():
+        file.write_bytes(damage)
+        own = preparing.own_latents(song)
+        assert not own.used and own.seed == 46, name  # the take is known: only its latents are refused
+        assert own.why.startswith(gone) and why in own.why, (name, own.why)
+    edit = {"prompt": "choir", "repainting_start": 1, "repainting_end": 4, "inference_steps": 2, "api_name": "/edit"}
+    for name in ("0 bytes", "another width"):
+        damage, why = cases[name]
         file.write_bytes(damage)
         before = len(encodes.samples)
         made = client.predict(src_audio=handle_file(song), **edit)[-1]
         said = made["params"]["source_latents"]
         assert len(encodes.samples) == before + 1 and runs.calls[-1].src_latents is None, name
-        assert said.startswith(gone) and why in said, (name, said)
+        assert said == preparing.own_latents(song).why and why in said, (name, said)
         assert (out / made["takes"][0]["metadata"]).is_file() and said in (
             out / made["takes"][0]["metadata"]
         ).read_text()

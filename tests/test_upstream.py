@@ -269,18 +269,65 @@ CHOICE_PAGE = {
 }
 
 
+@pytest.fixture(scope="module")
+def every_mode_declared(tiny_pipeline_dir, tiny_base_dir, tmp_path_factory):
+    """Each mode's job prepared once, as ``studio_env`` would (a fresh output folder, the tiny models), with every
+    declared check it asked (by name, in order), and each tab's declared fields as the page builds them: what the
+    declarations test reads for each parameter (the same presses for every one, so made once for the file). The
+    settings and the spy are undone before any test reads them."""
+    import gradio as gr
+
+    import backend
+    import form_fields
+    import parameters
+
+    root = tmp_path_factory.mktemp("declared")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ACE_STUDIO_MODEL", str(tiny_pipeline_dir))
+    mp.setenv("ACE_STUDIO_BASE_MODEL", str(tiny_base_dir))
+    mp.setenv("ACE_STUDIO_VARIANT", "xl-sft")
+    mp.setenv("ACE_STUDIO_OUTPUT_DIR", str(root / "outputs"))
+    mp.setenv("ACE_STUDIO_CANCEL_DIR", str(root / "cancel"))
+    backend.reset_backend()
+    checked: list[str] = []
+    real = parameters.Param.check
+    mp.setattr(parameters.Param, "check", lambda p, v, m=None: (checked.append(p.name), real(p, v, m))[1])
+    song = str(tone(root / "song.wav", seconds=8))
+    asks = {
+        "generate": {"prompt": "pop", "audio_duration": 10, "think": False},
+        "cover": {"src_audio": song, "prompt": "jazz"},
+        "extend": {"src_audio": song, "extend_seconds": 5},
+        "edit": {"src_audio": song, "prompt": "calm", "repainting_start": 1, "repainting_end": 3},
+    }
+    variant = models.active_variant()
+    made = {}
+    try:
+        for mode, asked in asks.items():
+            checked.clear()
+            job = modes.PREPARE[mode](**asked)
+            prefix = "gen" if mode == "generate" else mode
+            with gr.Blocks():
+                page = form_fields.finish_controls(mode, prefix, variant) | form_fields.declared(mode, prefix, variant)
+                page |= form_fields.sampling_controls(mode, prefix, variant)
+                page |= form_fields.declared(mode, prefix, variant, "placed")
+            made[mode] = (list(checked), job, prefix, page)
+    finally:
+        # Undone before the tests read it: the module's served studio keeps its own settings and models.
+        mp.undo()
+        backend.reset_backend()
+    return variant, made
+
+
 @pytest.mark.parametrize("name", ["fade_in", "fade_out", "dcw", *SAMPLING_PAGE, *PLACED_PAGE, *CHOICE_PAGE])
-def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(studio_env, tmp_path, monkeypatch, name):
+def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(every_mode_declared, name):
     """Issue 80: the fades (the finish's), DCW, the sampling (the model call's: seed, steps, guidance, and
     Generate's shift), the strengths (Cover's two, Edit's repaint, the LoRA's) and Generate's guidance interval
     are each one declaration (``parameters.DECLARED``): every mode that takes it checks it there, once (counted;
     a mode without the field runs the model's own, or the call's default unchecked), the page's field on each
     tab that takes it is made from it (its id, label and first value as before), the record holds what the call
-    ran, and the agents' range and words are its own."""
-    import gradio as gr
-
+    ran, and the agents' range and words are its own. Each mode is prepared and each tab built once for every
+    parameter (``every_mode_declared``)."""
     import agent_words
-    import form_fields
     import job_record
     import parameters
 
@@ -289,29 +336,12 @@ def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(studio_env, t
     assert (
         declared.modes == PLACED_PAGE.get(name, (None, None, ("generate",) if name == "shift" else parameters.MUSIC))[2]
     )
-    checked: list[str] = []
-    real = parameters.Param.check
-    monkeypatch.setattr(parameters.Param, "check", lambda p, v, m=None: (checked.append(p.name), real(p, v, m))[1])
-    song = str(tone(tmp_path / "song.wav", seconds=8))
-    asks = {
-        "generate": {"prompt": "pop", "audio_duration": 10, "think": False},
-        "cover": {"src_audio": song, "prompt": "jazz"},
-        "extend": {"src_audio": song, "extend_seconds": 5},
-        "edit": {"src_audio": song, "prompt": "calm", "repainting_start": 1, "repainting_end": 3},
-    }
-    variant = models.active_variant()
-    for mode, asked in asks.items():
-        checked.clear()
-        job = modes.PREPARE[mode](**asked)
+    variant, made = every_mode_declared
+    for mode, (checked, job, prefix, page) in made.items():
         assert checked.count(name) == (mode in declared.modes or bool(declared.own)), (mode, checked)
         call = job.request.render.pipeline
         if declared.call and declared.kept and (declared.held is None or declared.held(mode, call)):
             assert job_record.of(job)[name] == getattr(call, declared.call), mode
-        prefix = "gen" if mode == "generate" else mode
-        with gr.Blocks():
-            page = form_fields.finish_controls(mode, prefix, variant) | form_fields.declared(mode, prefix, variant)
-            page |= form_fields.sampling_controls(mode, prefix, variant)
-            page |= form_fields.declared(mode, prefix, variant, "placed")
         if mode not in declared.modes:
             assert name not in page, mode
             continue
