@@ -46,39 +46,6 @@ def phone(browser, site, request):  # noqa: F811
     )
 
 
-class NewPhone:
-    """One phone page for the tests that read a new visitor's page before anything is made on it (the five
-    tabs, then the empty result column and its first take), loaded once for them, not once each (a load is
-    about 1.3 s of Chromium's CPU and a session of the studio's: issue 79). After a failed test the next
-    loads a new page (``visit``); the last test that reads it leaves it (``done``): an open page costs
-    Chromium a share of a core while the file's other tests run."""
-
-    def __init__(self, browser, url: str) -> None:
-        self.browser, self.site, self.held = browser, url, []
-
-    def __call__(self):
-        if self.held and self.held[-1].failed:
-            self.done("new-phone-failed")
-        if not self.held:
-            opened = visit(
-                self.browser, self.site, viewport={"width": WIDTH, "height": 740}, is_mobile=True, has_touch=True
-            )
-            self.held.append(opened)
-            opened.page.wait_for_selector("#studio-tabs")
-        return self.held[-1].page
-
-    def done(self, name: str = "new-phone") -> None:
-        if self.held:
-            leave(self.held.pop(), ISSUE_SHOTS / f"{name}.png", False)
-
-
-@pytest.fixture(scope="module")
-def new_phone(browser, site):  # noqa: F811
-    phones = NewPhone(browser, site)
-    yield phones
-    phones.done()
-
-
 @pytest.fixture
 def desk(browser, site, request):  # noqa: F811
     yield from _open(browser, site, f"issue22/{request.node.name}", True, viewport={"width": 1280, "height": 1000})
@@ -198,8 +165,7 @@ def test_a_phone_holds_still_after_an_upload_and_a_drag_sets_the_region(phone, t
 # ---------------------------------------------------------------- 4: five tabs on a phone
 
 
-def test_all_five_tabs_are_reachable_on_a_phone_without_a_menu(new_phone):
-    phone = new_phone()  # nothing made on it yet: test_a_result_column_shows_nothing_here_yet_… reads it next
+def test_all_five_tabs_are_reachable_on_a_phone_without_a_menu(phone):
     tabs = phone.get_by_role("tab")
     assert [t.inner_text() for t in tabs.all()] == ["Generate", "Cover", "Extend", "Edit", "Lyrics"]
     assert all(t.is_visible() for t in tabs.all())
@@ -221,66 +187,6 @@ def test_all_five_tabs_are_reachable_on_a_phone_without_a_menu(new_phone):
         phone.get_by_role("tab", name=name, exact=True).and_(phone.locator("[aria-selected=true]")).wait_for()
         widths[name] = phone.evaluate("document.documentElement.scrollWidth")
     assert all(w == WIDTH for w in widths.values()), widths
-
-
-# ---------------------------------------------------------------- issue 41: a result column that waits
-
-# A result column's parts a visitor can see (laid out, not display: none), by their element ids.
-SHOWN_PARTS = """prefix => Object.fromEntries(["take-1", "stems-1", "send-cover", "send-extend", "send-edit",
-  "use-settings", "details", "seeds"].map((id) => [id, Boolean(document.getElementById(prefix + "-" + id)?.getClientRects().length)]))"""
-RESULT_PARTS = ("take-1", "stems-1", "send-cover", "send-extend", "send-edit", "use-settings", "details")
-
-
-# Every line the page's screen-reader regions (``role=status``, ``aria-live``) say, as they say it.
-HEARD = """() => {
-  const said = window.__said = [];
-  const look = () => document.querySelectorAll('[role=status][aria-live]').forEach((region) => {
-    const text = region.textContent.trim();
-    if (text && said[said.length - 1] !== text) said.push(text);
-  });
-  new MutationObserver(look).observe(document.body, {subtree: true, childList: true, characterData: true});
-}"""
-
-
-def test_a_result_column_shows_nothing_here_yet_alone_until_a_take_exists_and_its_end_is_said_in_words(new_phone):
-    """Issue 41: before any take the result column was an empty player at 0:00, Split into stems, Send
-    to, Use these settings and Details beside "Nothing here yet" (a phone's Generate page 2,100 px tall).
-    Now the line alone, on every music tab; the take comes with its player and its actions.
-
-    Issue 79, the same take: after a Generate the page's text held "common.complete": Gradio's screen-reader
-    line says each finished event by the key ``common.complete``, which this Gradio's English lacks, so the
-    key itself was said. The line says "Done" now, and no line says a key."""
-    phone = new_phone()  # the five tabs' page (test_all_five_tabs_…): tabs clicked, nothing pressed
-    phone.evaluate(HEARD)
-    empty = {part: False for part in RESULT_PARTS} | {"seeds": True}
-    for name, prefix in (("Cover", "cover"), ("Extend", "extend"), ("Edit", "edit"), ("Generate", "gen")):
-        _tab(phone, name)
-        phone.locator(f"#{prefix}-seeds").get_by_text("Nothing here yet").wait_for()
-        assert phone.evaluate(SHOWN_PARTS, prefix) == empty, name
-    tall = phone.evaluate("document.documentElement.scrollHeight")
-    _shot(phone, "issue41-before-a-take", full_page=True)
-    phone.locator("#gen-prompt textarea").fill("short")
-    phone.locator("#gen-think input[type=checkbox]").uncheck()  # not about Think: any finished event says it
-    _type(phone, "#gen-duration", 10)  # the shortest take: its length is not the point
-    phone.locator("#gen-advanced").get_by_text("Advanced settings").click()
-    _type(phone, "#gen-steps", 1)
-    phone.locator("#gen-button").click()
-    phone.locator("#gen-take-1 a.download-link").wait_for()
-    phone.locator("#gen-seeds").get_by_text("take 1").wait_for()
-    assert phone.evaluate(SHOWN_PARTS, "gen") == {part: True for part in (*RESULT_PARTS, "seeds")}
-    # The line says an event's end at most once in 5 s (Gradio's pace): waited for, not slept.
-    phone.wait_for_function("() => window.__said.some((t) => t === 'Done' || t.startsWith('common.'))", polling=POLL_MS)
-    said = phone.evaluate("window.__said")
-    print(f"\nthe screen-reader line said: {said}")
-    assert "Done" in said and not [t for t in said if re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", t)], said
-    # The other tabs still have no take: still the line alone.
-    _tab(phone, "Cover")
-    assert phone.evaluate(SHOWN_PARTS, "cover") == empty
-    _tab(phone, "Generate")
-    after = phone.evaluate("document.documentElement.scrollHeight")
-    _shot(phone, "issue41-after-a-take", full_page=True)
-    print(f"\nGenerate on a phone (375 px): {tall} px tall before a take; {after} px with one (Advanced settings open)")
-    new_phone.done()  # the last test of this page
 
 
 # ---------------------------------------------------------------- 2: typed numbers get words
@@ -477,6 +383,64 @@ def test_stop_after_the_last_step_stops_or_says_the_take_was_saved(desk, site, m
     desk.locator("[data-testid=toast-body]").get_by_text("it is saved").wait_for()
     desk.locator("#gen-seeds").get_by_text("take 1").wait_for()
     assert len(set(out.rglob("*.wav")) - made) == 1
+
+
+# ---------------------------------------------------------------- issue 41: a result column that waits
+
+# A result column's parts a visitor can see (laid out, not display: none), by their element ids.
+SHOWN_PARTS = """prefix => Object.fromEntries(["take-1", "stems-1", "send-cover", "send-extend", "send-edit",
+  "use-settings", "details", "seeds"].map((id) => [id, Boolean(document.getElementById(prefix + "-" + id)?.getClientRects().length)]))"""
+RESULT_PARTS = ("take-1", "stems-1", "send-cover", "send-extend", "send-edit", "use-settings", "details")
+
+
+# Every line the page's screen-reader regions (``role=status``, ``aria-live``) say, as they say it.
+HEARD = """() => {
+  const said = window.__said = [];
+  const look = () => document.querySelectorAll('[role=status][aria-live]').forEach((region) => {
+    const text = region.textContent.trim();
+    if (text && said[said.length - 1] !== text) said.push(text);
+  });
+  new MutationObserver(look).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_a_result_column_shows_nothing_here_yet_alone_until_a_take_exists_and_its_end_is_said_in_words(phone):
+    """Issue 41: before any take the result column was an empty player at 0:00, Split into stems, Send
+    to, Use these settings and Details beside "Nothing here yet" (a phone's Generate page 2,100 px tall).
+    Now the line alone, on every music tab; the take comes with its player and its actions.
+
+    Issue 79, the same take: after a Generate the page's text held "common.complete": Gradio's screen-reader
+    line says each finished event by the key ``common.complete``, which this Gradio's English lacks, so the
+    key itself was said. The line says "Done" now, and no line says a key."""
+    phone.evaluate(HEARD)
+    empty = {part: False for part in RESULT_PARTS} | {"seeds": True}
+    for name, prefix in (("Cover", "cover"), ("Extend", "extend"), ("Edit", "edit"), ("Generate", "gen")):
+        _tab(phone, name)
+        phone.locator(f"#{prefix}-seeds").get_by_text("Nothing here yet").wait_for()
+        assert phone.evaluate(SHOWN_PARTS, prefix) == empty, name
+    tall = phone.evaluate("document.documentElement.scrollHeight")
+    _shot(phone, "issue41-before-a-take", full_page=True)
+    phone.locator("#gen-prompt textarea").fill("short")
+    phone.locator("#gen-think input[type=checkbox]").uncheck()  # not about Think: any finished event says it
+    _type(phone, "#gen-duration", 10)  # the shortest take: its length is not the point
+    phone.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    _type(phone, "#gen-steps", 1)
+    phone.locator("#gen-button").click()
+    phone.locator("#gen-take-1 a.download-link").wait_for()
+    phone.locator("#gen-seeds").get_by_text("take 1").wait_for()
+    assert phone.evaluate(SHOWN_PARTS, "gen") == {part: True for part in (*RESULT_PARTS, "seeds")}
+    # The line says an event's end at most once in 5 s (Gradio's pace): waited for, not slept.
+    phone.wait_for_function("() => window.__said.some((t) => t === 'Done' || t.startsWith('common.'))", polling=POLL_MS)
+    said = phone.evaluate("window.__said")
+    print(f"\nthe screen-reader line said: {said}")
+    assert "Done" in said and not [t for t in said if re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", t)], said
+    # The other tabs still have no take: still the line alone.
+    _tab(phone, "Cover")
+    assert phone.evaluate(SHOWN_PARTS, "cover") == empty
+    _tab(phone, "Generate")
+    after = phone.evaluate("document.documentElement.scrollHeight")
+    _shot(phone, "issue41-after-a-take", full_page=True)
+    print(f"\nGenerate on a phone (375 px): {tall} px tall before a take; {after} px with one (Advanced settings open)")
 
 
 # ---------------------------------------------------------------- 10: the desktop layout
