@@ -20,6 +20,12 @@ import lyrics
 import uploads
 from conftest import SHOTS, TIMEOUT_MS, leave, visit
 
+# A wait for a take or a run (seconds on a loaded machine) asks the page every POLL_MS, not every frame
+# (``wait_for_function``'s default): a frame-by-frame poll keeps Chromium drawing for as long as the wait
+# lasts (a still page waited on for 8 s: 0.33-0.46 CPU s of its renderer polled every frame, 0.07 every
+# 100 ms; issue 79). What is waited for stays once it is there, so it is not missed between two polls.
+POLL_MS = 100
+
 
 @pytest.fixture(scope="module")
 def site(studio_server, tiny_lyrics_dir):
@@ -85,6 +91,7 @@ def _playable(page, selector: str) -> float:
         "el => Boolean(el.href) && el.href.includes('/takes/')",
         arg=link.element_handle(),
         timeout=TIMEOUT_MS,
+        polling=POLL_MS,
     )
     return page.evaluate(
         """href => new Promise(done => {
@@ -111,7 +118,9 @@ def _sings_along(page, player: str, lines: list[str]) -> None:
     audio = page.locator(f"{player} audio")
     # The player knows its length once the preview's header has arrived (on a loaded machine,
     # after the lines are drawn): before that its duration is NaN.
-    page.wait_for_function("a => Number.isFinite(a.duration) && a.duration > 0", arg=audio.element_handle())
+    page.wait_for_function(
+        "a => Number.isFinite(a.duration) && a.duration > 0", arg=audio.element_handle(), polling=POLL_MS
+    )
     audio.evaluate("a => { a.currentTime = Math.max(0, a.duration - 0.2); }")
     page.locator(f"{player} .take-lyrics li.now").get_by_text(lines[-1]).wait_for()
 
@@ -207,7 +216,9 @@ def test_think_plans_the_song_and_shows_the_plan(page, monkeypatch):
     think.uncheck()
     page.locator("#gen-button").click()
     page.wait_for_function(
-        "() => !document.querySelector('#gen-seeds').innerText.includes('Planned')", timeout=TIMEOUT_MS
+        "() => !document.querySelector('#gen-seeds').innerText.includes('Planned')",
+        timeout=TIMEOUT_MS,
+        polling=POLL_MS,
     )
     page.locator("#gen-seeds").get_by_text("take 1").wait_for()
 
@@ -220,7 +231,9 @@ def test_lyrics_use_in_generate_fills_generate(page):
     assert not page.locator("#ly-seed-used").is_visible()  # nothing written yet: no seed (issue 59)
     page.locator("#ly-button").click()
     caption = page.locator("#ly-caption textarea")
-    page.wait_for_function("el => el.value.length > 0", arg=caption.element_handle(), timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "el => el.value.length > 0", arg=caption.element_handle(), timeout=TIMEOUT_MS, polling=POLL_MS
+    )
     assert int(page.locator("#ly-seed-used input").input_value()) >= 0  # the seed it was written with, shown
     written = page.locator("#ly-text textarea").input_value()
     assert written.startswith("[")
@@ -264,7 +277,7 @@ def test_an_invalid_input_shows_its_message_in_the_page(page):
     # A good value and the note goes with the next press.
     _fill_number(page, "#gen-steps", 2)
     page.locator("#gen-button").click()
-    page.wait_for_function("() => !document.querySelector('[data-studio-note]')", timeout=TIMEOUT_MS)
+    page.wait_for_function("() => !document.querySelector('[data-studio-note]')", timeout=TIMEOUT_MS, polling=POLL_MS)
 
 
 def test_write_it_fills_generate_from_one_line(page):
@@ -521,11 +534,12 @@ def test_a_take_of_a_thought_batch_comes_back_with_its_plan(page):
 
 
 def test_every_take_of_a_batch_plays_from_its_preview_with_the_servers_waveform(page):
-    """Several longer takes at once: each player has its duration at once (the preview streams; the
-    browser decodes nothing to draw), plays, seeks from its waveform, and downloads the WAV."""
+    """Several takes at once: each player has its duration at once (the preview streams; the browser
+    decodes nothing to draw), plays, seeks from its waveform, and downloads the WAV. The shortest takes (10 s):
+    none of this grows with the length, and each second is rendered, encoded and mastered three times."""
     _no_think(page)
     page.locator("#gen-prompt textarea").fill("slow ambient swell")
-    _fill_number(page, "#gen-duration", 15)
+    _fill_number(page, "#gen-duration", 10)
     page.locator("#gen-advanced").get_by_text("Advanced settings").click()
     _fill_number(page, "#gen-steps", 1)
     _fill_number(page, "#gen-takes", 3)
@@ -536,10 +550,11 @@ def test_every_take_of_a_batch_plays_from_its_preview_with_the_servers_waveform(
             "sel => { const a = document.querySelector(sel + ' audio'); return a && a.duration > 0; }",
             arg=player,
             timeout=3 * TIMEOUT_MS,  # three takes rendered and encoded on a loaded CPU
+            polling=POLL_MS,
         )
         audio = page.locator(f"{player} audio")
         assert audio.get_attribute("src").endswith("-preview.mp3") and "/takes/" in audio.get_attribute("src")
-        assert audio.evaluate("a => a.duration") == pytest.approx(15.0, abs=0.05)
+        assert audio.evaluate("a => a.duration") == pytest.approx(10.0, abs=0.05)
         link = page.locator(f"{player} a.download-link")
         assert link.get_attribute("href").endswith(".wav") and link.inner_text() == "Download WAV"
         assert link.get_attribute("download").endswith(
@@ -559,6 +574,6 @@ def test_every_take_of_a_batch_plays_from_its_preview_with_the_servers_waveform(
         assert played > 0
         box = page.locator(f"{player} canvas").bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
-        assert audio.evaluate("a => a.currentTime") == pytest.approx(7.5, abs=1.0)  # the middle
+        assert audio.evaluate("a => a.currentTime") == pytest.approx(5.0, abs=1.0)  # the middle
     # The hidden API slots never load a take into Gradio's own player.
     assert page.locator("#gen-take-1-file").count() == 0 or not page.locator("#gen-take-1-file").is_visible()

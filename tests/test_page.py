@@ -26,7 +26,7 @@ import gpu
 import modes
 import output_folder
 from conftest import CLIENT_TIMEOUT_S, leave, picture, visit
-from test_browser import SHOTS, TIMEOUT_MS, _open, site  # noqa: F401 (fixtures)
+from test_browser import POLL_MS, SHOTS, TIMEOUT_MS, _open, site  # noqa: F401 (fixtures)
 
 SR = 48000
 WIDTH = 375
@@ -284,7 +284,7 @@ def test_every_number_typed_out_of_range_gets_the_apis_words_and_nothing_runs(ta
         before = _type(desk, selector, value)
         desk.locator(f"#{prefix}-button").click()
         words = _api_words(api, endpoint, base, param, value)
-        desk.wait_for_function(NOTED, arg=[selector, words])
+        desk.wait_for_function(NOTED, arg=[selector, words], polling=POLL_MS)
         assert desk.locator(selector).evaluate(SHOWN) == words, (tab, param)
         if i == 0 and "loads on first use" in desk.locator("#studio-status").inner_text():
             # A press wakes the status line's timer while the model is not loaded; its event took Gradio's
@@ -430,7 +430,7 @@ def test_a_result_column_shows_nothing_here_yet_alone_until_a_take_exists_and_it
     phone.locator("#gen-seeds").get_by_text("take 1").wait_for()
     assert phone.evaluate(SHOWN_PARTS, "gen") == {part: True for part in (*RESULT_PARTS, "seeds")}
     # The line says an event's end at most once in 5 s (Gradio's pace): waited for, not slept.
-    phone.wait_for_function("() => window.__said.some((t) => t === 'Done' || t.startsWith('common.'))")
+    phone.wait_for_function("() => window.__said.some((t) => t === 'Done' || t.startsWith('common.'))", polling=POLL_MS)
     said = phone.evaluate("window.__said")
     print(f"\nthe screen-reader line said: {said}")
     assert "Done" in said and not [t for t in said if re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", t)], said

@@ -162,6 +162,20 @@ def _take(client: Client, seed: int) -> tuple[str, dict]:
     return result[0], result[-1]
 
 
+# Two takes for the file's API tests, not one a test (a take is its render, its preview, its mastering and
+# its map: issue 79): one the tests split, one no test splits (refused without weights, then stopped).
+@pytest.fixture(scope="module")
+def split_take(client: Client) -> tuple[str, dict]:
+    """A take of ``client``'s that the tests split, and split again."""
+    return _take(client, 41)
+
+
+@pytest.fixture(scope="module")
+def unsplit_take(client: Client) -> tuple[str, dict]:
+    """A take of ``client``'s that no split finishes: its folder holds no stem."""
+    return _take(client, 42)
+
+
 def _check_stems(paths: list[str], take: str, record: dict, out: Path) -> None:
     mix, rate = sf.read(take, dtype="float64", always_2d=True)
     parts = [sf.read(p, dtype="float64", always_2d=True) for p in paths]
@@ -175,17 +189,17 @@ def _check_stems(paths: list[str], take: str, record: dict, out: Path) -> None:
     assert list(beside["stems"]) == list(stems.STEMS) and beside["timings"]["separate_s"] > 0
 
 
-def test_split_into_stems_through_the_api(client, served):
-    take, record = _take(client, 41)
+def test_split_into_stems_through_the_api(client, served, split_take):
+    take, record = split_take
     paths = client.predict(take=1, record=record, api_name="/stems")
     _check_stems(list(paths), take, record, served[1])
 
 
-def test_another_visitors_take_is_not_split_and_their_stems_stay(client, served):
+def test_another_visitors_take_is_not_split_and_their_stems_stay(client, served, split_take):
     """Issue 48: with A's record, B's /stems split A's take and rewrote A's four stem files. Stems follow
     the rule Send to follows (``take_owners.made_by``): B is refused at the door in the words a gone take
     gets, A's stems stay as they were, and A may split again."""
-    take, record = _take(client, 45)
+    take, record = split_take
     client.predict(take=1, record=record, api_name="/stems")
     made = Path(served[1], record["takes"][0]["audio"])
     written = lambda: {p.name: p.stat().st_mtime_ns for p in made.parent.glob(f"{made.stem}-*")}  # noqa: E731
@@ -204,16 +218,16 @@ def test_a_take_that_is_not_the_studios_gets_words(client):
         client.predict(take=1, record={}, api_name="/stems")
 
 
-def test_without_weights_the_stems_button_says_so(client, monkeypatch, tmp_path):
-    _, record = _take(client, 42)
+def test_without_weights_the_stems_button_says_so(client, unsplit_take, monkeypatch, tmp_path):
+    _, record = unsplit_take
     monkeypatch.setenv("ACE_STUDIO_STEMS_MODEL", str(tmp_path / "nowhere"))
     stems.reset()
     with pytest.raises((ValidationError, AppError), match="Stems need the Demucs separation model"):
         client.predict(take=1, record=record, api_name="/stems")
 
 
-def test_stop_ends_a_split(client, served, monkeypatch):
-    take, record = _take(client, 43)
+def test_stop_ends_a_split(client, served, unsplit_take, monkeypatch):
+    take, record = unsplit_take
     # The tiny bag splits a 10 s take faster than /stop arrives: its first segment is held at the
     # model's call until Stop has been asked, so the test sees Stop land mid-split on any machine.
     first = getattr(stems.get_separator(), "models", [None])[0] or stems.get_separator()
