@@ -163,7 +163,12 @@ def studio(tiny_pipeline_dir, tmp_path_factory):
     with studio_process(env, work) as (url, proc):
         client = Client(url, verbose=False)
         client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
-        yield SimpleNamespace(url=url, proc=proc, client=client, uploads=work / "gradio")
+        # The victim's song (``TAKE``) alone, timed once for the file: the tests print their victim's seconds
+        # under attack against it (a figure to read, not a bound: issue 79), not each against a take of its own.
+        started = time.perf_counter()
+        client.predict(**TAKE, api_name="/generate")
+        solo = time.perf_counter() - started
+        yield SimpleNamespace(url=url, proc=proc, client=client, uploads=work / "gradio", solo=solo)
 
 
 UPLOAD_GRACE_S = 3
@@ -402,9 +407,6 @@ def _upload_siege(studio, count: int, address: str) -> dict:
         f"X-Forwarded-For: {address}\r\n"
     ).encode()
     victim = Client(studio.url, verbose=False)
-    started = time.perf_counter()
-    victim.predict(**TAKE, api_name="/generate")
-    solo = time.perf_counter() - started
     answers = _Answers()
     senders = [
         threading.Thread(
@@ -424,7 +426,7 @@ def _upload_siege(studio, count: int, address: str) -> dict:
     return {
         "answers": list(answers),  # (status, words, seconds until closed, when closed), as ``_half_sent`` notes them
         "rss": rss["peak"] - rss["before"],
-        "solo": solo,
+        "solo": studio.solo,
         "during": during,
         "song_started": started,
     }
@@ -471,9 +473,6 @@ def test_escaped_quotes_are_answered_at_once_and_nobody_waits(studio):
             print(f"\n{name} of escaped quotes to /{route}: {status} in {seconds:.3f} s", end="")
             assert status < 500, (name, route, seconds, status)
     victim = Client(studio.url, verbose=False)
-    started = time.perf_counter()
-    victim.predict(**TAKE, api_name="/generate")
-    solo = time.perf_counter() - started
     quiet = max(_get_seconds(f"{studio.url}config") for _ in range(5))
     stop, config_seconds, bodies, body = threading.Event(), [], [], _escaped_quotes(2 * MB - 1024)
 
@@ -501,7 +500,7 @@ def test_escaped_quotes_are_answered_at_once_and_nobody_waits(studio):
     print(
         f"\nduring {len(bodies)} bodies of 2 MB sent back to back (each answered in at most {max(bodies):.2f} s): GET /config "
         f"at most {max(config_seconds):.2f} s (alone {quiet:.2f} s); the victim's take {during:.2f} s against "
-        f"{solo:.2f} s alone"
+        f"{studio.solo:.2f} s alone"
     )
     # Before, one 32 KB body held every visitor 5 s, one of 2 MB for hours (past the calls' 600 s): each was
     # answered and the victim's take made. Their seconds are printed, not bounded (issue 79); the check's
