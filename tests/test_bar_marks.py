@@ -40,6 +40,12 @@ def page(browser, site, request):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
+def mapped(client, studio_server) -> str:  # noqa: F811
+    """One take with ``BARS`` and ``SECTIONS`` for the tests that upload it to Edit (an upload only reads it)."""
+    return _take_with_map(client, studio_server[1])
+
+
+@pytest.fixture(scope="module")
 def measured(tmp_path_factory) -> Path:
     """A click track measured once in this process (the served studio's): the first measurement compiles
     librosa's beat tracker (numba), 9 s of a loaded machine during which the page lost its event stream
@@ -57,8 +63,8 @@ def _region(page) -> tuple[float, float]:
     )
 
 
-def test_a_section_block_chosen_and_a_bar_snapped_drag_set_edits_region(page, client, studio_server, measured):  # noqa: F811
-    song = _take_with_map(client, studio_server[1])
+def test_a_section_block_chosen_and_a_bar_snapped_drag_set_edits_region(page, mapped, measured):
+    song = mapped
     _tab(page, "Edit")
     page.locator("#edit-src input[type=file]").set_input_files(song)
     page.locator('#edit-wave [data-ready="1"][data-bars="7"]').wait_for()

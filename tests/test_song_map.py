@@ -109,8 +109,7 @@ def client(studio_server):
     return Client(studio_server[0], verbose=False)
 
 
-@pytest.fixture
-def clicking(monkeypatch):
+def _play_clicks(patch: pytest.MonkeyPatch) -> None:
     """The music model plays a click track at ``TEMPO`` in ``METRE`` (its truth: the returned list's
     bar lines, from the song's start), as long as what it was asked to make."""
     run = backend.Backend.run
@@ -122,7 +121,21 @@ def clicking(monkeypatch):
         out["audio"] = np.broadcast_to(song[:, : made.shape[-1]], made.shape).astype(np.float32).copy()
         return out
 
-    monkeypatch.setattr(backend.Backend, "run", clicks_instead)
+    patch.setattr(backend.Backend, "run", clicks_instead)
+
+
+@pytest.fixture
+def clicking(monkeypatch):
+    _play_clicks(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def clicked(client):
+    """One 16 s click take (take, record), made once for the tests that only read it or edit from it: each
+    of them reads its bars, and none changes it (an edit writes a take of its own)."""
+    with pytest.MonkeyPatch.context() as patch:
+        _play_clicks(patch)
+        return _generated(client)
 
 
 def _generated(client, seconds: float = 16.0) -> tuple[dict, str]:
@@ -140,8 +153,8 @@ def _generated(client, seconds: float = 16.0) -> tuple[dict, str]:
     return record["takes"][0], record
 
 
-def test_a_generated_takes_record_carries_its_bars_and_sections(client, studio_server, clicking):
-    take, record = _generated(client)
+def test_a_generated_takes_record_carries_its_bars_and_sections(studio_server, clicked):
+    take, record = clicked
     _, truth = clicks(TEMPO, METRE, take["seconds"], drift=0.0)
     assert furthest(take["bars"], truth) <= 0.03 and len(take["bars"]) == len(truth)
     sections = take["sections"]
@@ -191,8 +204,8 @@ def test_a_take_with_no_beat_is_said_in_the_metre_asked_not_in_one_heard(client)
     assert "\nAsked for 4/4" in line and "In 4/4" not in line and " · take 1:" not in line, line
 
 
-def test_bars_set_exactly_the_region_their_seconds_set(client, studio_server, clicking):
-    take, _ = _generated(client)
+def test_bars_set_exactly_the_region_their_seconds_set(client, studio_server, clicked, clicking):
+    take, _ = clicked
     song = str(studio_server[1] / take["audio"])
     bars = take["bars"]
     common = {"src_audio": handle_file(song), "prompt": "click pop", "inference_steps": 1, "seed": 9}
@@ -235,8 +248,8 @@ def test_extend_by_the_bar_adds_whole_bars_and_ends_on_a_bar_line(client, studio
     assert all(s["start"] >= params["source_seconds"] for s in sections[1:])
 
 
-def test_bars_are_refused_in_words_on_their_field(client, studio_server, clicking, tmp_path):
-    take, _ = _generated(client)
+def test_bars_are_refused_in_words_on_their_field(client, studio_server, clicked, clicking, tmp_path):
+    take, _ = clicked
     song = str(studio_server[1] / take["audio"])
     hiss = tmp_path / "hiss.wav"
     audio.save(np.random.default_rng(2).uniform(-0.3, 0.3, (2, 12 * SR)).astype(np.float32), hiss, "wav")
