@@ -379,7 +379,7 @@ def test_expected_events_are_one_log_line_each(client, capfd):
     assert log.count("settings_from_record: Use these settings:") == 1, log
 
 
-def test_a_long_take_plays_from_a_small_preview_served_beside_it(studio_server):
+def test_a_take_plays_from_a_small_preview_served_beside_it(studio_server):
     """The page plays a take from its MP3 preview: served by the studio as audio, a fraction of the
     WAV's size, as long as the take to within an MP3 frame; the WAV stays the download."""
     url, out = studio_server
