@@ -33,6 +33,7 @@ import take_morph
 import uploads
 import variations
 from test_upstream import dit_inputs
+from test_voice import copy_in, made_once
 
 OWN = "the take's own latents"
 SONG = {"prompt": "glass and strings", "lyrics": "[Verse]\nla la la", "audio_duration": 10, "think": False}
@@ -115,8 +116,8 @@ def test_a_takes_morph_runs_on_silence_without_its_blueprint_or_think_from_its_o
     assert sf.info(studio_env / made["takes"][0]["audio"]).frames == sf.info(path).frames
 
 
-def test_a_morph_of_a_morph_starts_from_the_morphs_own_latents(studio_env, monkeypatch):
-    _, record = handlers.make("generate", **SONG, inference_steps=2, seed=4)
+def test_a_morph_of_a_morph_starts_from_the_morphs_own_latents(made, monkeypatch):
+    record = made  # the file's take (one step: the morphs' steps are not what is tested here)
     _, first = handlers.run_job(take_morph.prepare(1, record, "dark techno", "", seed=1))
     pipe = backend.get_backend().pipe
     with Boundary(pipe, monkeypatch) as seen:
@@ -129,8 +130,8 @@ def test_a_morph_of_a_morph_starts_from_the_morphs_own_latents(studio_env, monke
     assert again["params"]["morph"]["of"]["audio"] == first["takes"][0]["audio"]
 
 
-def test_a_take_whose_latents_are_gone_is_read_by_the_vae_and_says_so(studio_env, monkeypatch):
-    _, record = handlers.make("generate", **SONG, inference_steps=2, seed=4)
+def test_a_take_whose_latents_are_gone_is_read_by_the_vae_and_says_so(studio_env, made, monkeypatch):
+    record = made  # this test's own copy of the file's take: its latents are removed from the copy
     (studio_env / record["takes"][0]["latents"]["file"]).unlink()
     pipe = backend.get_backend().pipe
     with Boundary(pipe, monkeypatch) as seen:
@@ -178,9 +179,20 @@ class Visitor:
     session_hash = "another-page"
 
 
+@pytest.fixture(scope="module")
+def _made_once(tiny_pipeline_dir, tiny_base_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("morph") / "outputs"
+    make = lambda: handlers.make("generate", **SONG, inference_steps=1, seed=4)[1]  # noqa: E731
+    return folder, made_once(folder, tiny_pipeline_dir, tiny_base_dir, make)
+
+
 @pytest.fixture
-def made(studio_env):
-    return handlers.make("generate", **SONG, inference_steps=1, seed=4)[1]
+def made(studio_env, _made_once):
+    """A Generate take of ``SONG`` (one step, seed 4), made once for the file (16 tests ask for it) and copied
+    into this test's output folder, so what a test changes on disk is its own; a fresh copy of its record."""
+    folder, record = _made_once
+    copy_in(folder, studio_env)
+    return json.loads(json.dumps(record))
 
 
 @pytest.mark.parametrize(
@@ -230,6 +242,7 @@ def test_only_a_generate_take_and_what_it_needs_again_are_morphed(studio_env, tm
 
 def test_words_the_text_encoder_would_cut_short_are_refused_at_the_door(studio_env, made):
     """The new lyrics on their field; the take's own caption (never typed in the row) on the record."""
+    backend.get_backend()  # the door counts tokens once the model is built (``preparing.check_tokens``)
     with pytest.raises(gr.Error, match="The lyrics are .* tokens long; the model reads at most 2048") as refused:
         take_morph.prepare(1, made, "dark techno", "字" * 4000)
     assert refused.value.param == "lyrics"

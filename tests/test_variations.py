@@ -4,7 +4,9 @@ amount 0 the take again, a variation made again from its record, bad input told 
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -19,6 +21,7 @@ import sampler
 import variations
 from music_request import Call
 from test_upstream import SamplerSpy
+from test_voice import copy_in, made_once
 
 KW = {"prompt": "warm synth-pop", "audio_duration": 10, "inference_steps": 2, "think": False}
 
@@ -71,8 +74,24 @@ def test_the_mix_reaches_only_the_first_noise_and_leaves_the_pipeline_as_it_was(
 # ---------------------------------------------------------------- in this process
 
 
-def test_amount_zero_makes_the_take_again_and_a_seed_makes_a_variation_again(studio_env):
-    paths, record = handlers.make("generate", seed=5, batch_size=2, **KW)
+@pytest.fixture(scope="module")
+def _two_once(tiny_pipeline_dir, tiny_base_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("variations") / "outputs"
+    make = lambda: handlers.make("generate", seed=5, batch_size=2, **KW)  # noqa: E731
+    return folder, made_once(folder, tiny_pipeline_dir, tiny_base_dir, make)
+
+
+@pytest.fixture
+def two(studio_env, _two_once):
+    """``handlers.make("generate", seed=5, batch_size=2, **KW)``'s (paths, record), made once for the file and
+    copied into this test's output folder (the paths are the copies); the tests only read it and vary it."""
+    folder, (paths, record) = _two_once
+    copy_in(folder, studio_env)
+    return [str(studio_env / Path(p).relative_to(folder)) for p in paths], json.loads(json.dumps(record))
+
+
+def test_amount_zero_makes_the_take_again_and_a_seed_makes_a_variation_again(two):
+    paths, record = two
     take2 = _audio(paths)[1]
     again, made = handlers.run_job(variations.prepare(2, record, 0, 1))
     # The same noise, plan and seed: the take within the DiT's batched numerics (one 16-bit step).
@@ -211,10 +230,8 @@ def test_the_quota_line_declares_the_takes_it_will_make(studio_env):
     assert handlers.reserves("variations")({"take": 1, "record": None, "count": 2}) == studio_words.RESERVES_NOT_YET
 
 
-def test_a_takes_own_json_varies_the_take_it_holds_and_keeps_its_noise(studio_env):
-    import json
-
-    _, record = handlers.make("generate", seed=5, batch_size=2, **KW)
+def test_a_takes_own_json_varies_the_take_it_holds_and_keeps_its_noise(studio_env, two):
+    _, record = two
     _, made = handlers.run_job(variations.prepare(2, record, 0.4, 2, seed=60))
     own = json.loads((studio_env / made["takes"][1]["metadata"]).read_text())  # the second variation's .json
     assert own["noise"] == [[61, 0.4]] and own["variation"]["seed"] == 61
@@ -223,10 +240,10 @@ def test_a_takes_own_json_varies_the_take_it_holds_and_keeps_its_noise(studio_en
     assert job_record.of(job)["variation"]["of"] == {"take": 2, "seed": 6, "audio": own["audio"]}
 
 
-def test_use_these_settings_of_a_variation_says_what_comes_back(studio_env, monkeypatch):
+def test_use_these_settings_of_a_variation_says_what_comes_back(two, monkeypatch):
     import results
 
-    _, record = handlers.make("generate", seed=5, **KW)
+    _, record = two  # its take 1: seed 5, as a one-take press of the same makes
     _, made = handlers.run_job(variations.prepare(1, record, 0.4, 1, seed=60))
     said = []
     monkeypatch.setattr(results.gr, "Info", lambda message, **_: said.append(message))

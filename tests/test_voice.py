@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -32,6 +34,30 @@ from conftest import SHOTS, leave, visit
 
 SUNG = {"lyrics": "[verse]\nla la la\nla la la\nla la la", "inference_steps": 2, "think": False}
 WINDOW = preparing.REFERENCE_WINDOW_SECONDS
+
+
+def made_once(folder: Path, model: Path, base: Path, make: Callable[[], dict]) -> dict:
+    """What ``make`` makes, under ``studio_env``'s settings with ``folder`` as the output folder: once a file,
+    where its tests each made the same take (a 40 s take is ~4 CPU s of VAE, preview and map). A test takes
+    a copy of the folder into its own (``copy_in``), so what it changes on disk is its own, as before."""
+    import backend
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACE_STUDIO_MODEL", str(model))
+        mp.setenv("ACE_STUDIO_BASE_MODEL", str(base))
+        mp.setenv("ACE_STUDIO_VARIANT", "xl-sft")
+        mp.setenv("ACE_STUDIO_OUTPUT_DIR", str(folder))
+        mp.setenv("ACE_STUDIO_CANCEL_DIR", str(folder.parent / "cancel"))
+        backend.reset_backend()
+        try:
+            return make()
+        finally:
+            backend.reset_backend()
+
+
+def copy_in(folder: Path, out: Path) -> None:
+    """The files ``made_once`` made, copied into this test's output folder (``studio_env``'s)."""
+    shutil.copytree(folder, out, dirs_exist_ok=True)
 
 
 def _take(out: Path, seconds: float = 40, **kw) -> tuple[str, Path, dict]:
@@ -62,6 +88,22 @@ def _joined(song: np.ndarray, starts: list[float]) -> np.ndarray:
     return np.concatenate([song[:, int(round(s * audio.SAMPLE_RATE)) :][:, :n] for s in starts], axis=1)
 
 
+@pytest.fixture(scope="module")
+def _sung_once(tiny_pipeline_dir, tiny_base_dir, tmp_path_factory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("voice") / "outputs"
+    name, _, _ = made_once(folder, tiny_pipeline_dir, tiny_base_dir, lambda: _take(folder))
+    return folder, name
+
+
+@pytest.fixture
+def sung(studio_env, _sung_once) -> tuple[str, Path]:
+    """``_take(studio_env)``, the 40 s sung take (seed 3), made once for the file and copied into this test's
+    output folder: the windows' tests each change its record or stems, each on its own copy."""
+    folder, name = _sung_once
+    copy_in(folder, studio_env)
+    return name, studio_env / name
+
+
 # ---------------------------------------------------------------- the windows
 
 
@@ -74,8 +116,9 @@ def test_the_three_windows_hold_the_most_singing_in_time_order():
     assert voice.best_windows(np.ones(250)) is None  # shorter than three windows
 
 
-def test_windows_from_the_takes_synced_lines_and_the_record_names_the_take(studio_env):
-    name, path, own = _take(studio_env)
+def test_windows_from_the_takes_synced_lines_and_the_record_names_the_take(studio_env, sung):
+    name, path = sung
+    own = json.loads(path.with_suffix(".json").read_text())
     assert own.get("lyric_lines"), "a sung take of the tiny models has synced lines"
     # Sung from 20 s on: a long intro. Lines 4 s apart, so each is sung until the next.
     _own(path, lyric_lines=[{"time": t, "text": "la la la"} for t in (20.0, 24.0, 28.0, 32.0, 36.0)])
@@ -102,8 +145,8 @@ def test_windows_from_the_takes_synced_lines_and_the_record_names_the_take(studi
     assert np.array_equal(_lent(upload), _joined(_song(copy), starts))
 
 
-def test_windows_from_the_vocal_stem_where_the_take_has_no_synced_lines(studio_env):
-    name, path, _ = _take(studio_env)
+def test_windows_from_the_vocal_stem_where_the_take_has_no_synced_lines(sung):
+    name, path = sung
     _own(path, lyric_lines=None)
     n = _song(path).shape[-1]
     vocals = np.zeros((2, n), dtype=np.float32)
@@ -122,8 +165,8 @@ def test_windows_from_the_vocal_stem_where_the_take_has_no_synced_lines(studio_e
     assert np.array_equal(_lent(job), _joined(_song(path), [0.0, 20.0, 30.0]))
 
 
-def test_where_nothing_is_known_the_windows_are_upstreams_thirds_with_one_log_line(studio_env, capfd):
-    name, path, _ = _take(studio_env)
+def test_where_nothing_is_known_the_windows_are_upstreams_thirds_with_one_log_line(sung, capfd):
+    name, path = sung
     _own(path, lyric_lines=None)
     capfd.readouterr()
     job = modes.prepare_generate(prompt="a new song", seed=11, reference_take=name)
@@ -137,8 +180,8 @@ def test_where_nothing_is_known_the_windows_are_upstreams_thirds_with_one_log_li
 # ---------------------------------------------------------------- refusals
 
 
-def test_a_take_that_is_gone_instrumental_or_anothers_is_refused_in_words(studio_env):
-    name, path, _ = _take(studio_env, seconds=10)
+def test_a_take_that_is_gone_instrumental_or_anothers_is_refused_in_words(studio_env, sung):
+    name, path = sung  # a sung take, the file's (its length is not what is refused)
     plain, _, _ = _take(studio_env, seconds=10, lyrics="")
     cases = (
         ({"reference_take": "2026-01-01/generate-nothing-seed1.wav"}, "There is no take of yours named"),
@@ -163,8 +206,8 @@ def test_a_take_that_is_gone_instrumental_or_anothers_is_refused_in_words(studio
 # ---------------------------------------------------------------- kept by a variation and Use these settings
 
 
-def test_a_variation_and_use_these_settings_keep_the_voice_and_refuse_once_it_is_gone(studio_env):
-    name, path, _ = _take(studio_env)
+def test_a_variation_and_use_these_settings_keep_the_voice_and_refuse_once_it_is_gone(sung):
+    name, path = sung
     made = {"prompt": "a new song", "audio_duration": 10, "inference_steps": 2, "think": False, "seed": 8}
     _, record = handlers.make("generate", **made, reference_take=name)
     assert record["params"]["reference"]["take"] == name
