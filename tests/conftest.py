@@ -575,13 +575,21 @@ def studio_env(tiny_pipeline_dir, tiny_base_dir, tmp_path, monkeypatch):
     (the next request builds it, or takes back the one this process built from the same: ``_keep_models``)."""
     import backend
 
-    monkeypatch.setenv("ACE_STUDIO_MODEL", str(tiny_pipeline_dir))
-    monkeypatch.setenv("ACE_STUDIO_BASE_MODEL", str(tiny_base_dir))
-    monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-sft")
-    monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path / "outputs"))
-    monkeypatch.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path / "cancel"))
-    backend.reset_backend()
+    studio_settings(monkeypatch, tiny_pipeline_dir, tiny_base_dir, tmp_path)
     yield tmp_path / "outputs"
+    backend.reset_backend()
+
+
+def studio_settings(mp: pytest.MonkeyPatch, pipeline: Path, base: Path, folder: Path) -> None:
+    """``studio_env``'s settings through ``mp`` (a test's or a file's): the tiny pipeline and base, outputs and
+    Stop flags under ``folder``; the backend forgotten."""
+    import backend
+
+    mp.setenv("ACE_STUDIO_MODEL", str(pipeline))
+    mp.setenv("ACE_STUDIO_BASE_MODEL", str(base))
+    mp.setenv("ACE_STUDIO_VARIANT", "xl-sft")
+    mp.setenv("ACE_STUDIO_OUTPUT_DIR", str(folder / "outputs"))
+    mp.setenv("ACE_STUDIO_CANCEL_DIR", str(folder / "cancel"))
     backend.reset_backend()
 
 

@@ -27,6 +27,7 @@ import mastering
 import models
 import modes
 import sampler
+from conftest import studio_settings
 from languages import LANGUAGES
 from test_audio_modes import tone
 
@@ -283,12 +284,7 @@ def every_mode_declared(tiny_pipeline_dir, tiny_base_dir, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("declared")
     mp = pytest.MonkeyPatch()
-    mp.setenv("ACE_STUDIO_MODEL", str(tiny_pipeline_dir))
-    mp.setenv("ACE_STUDIO_BASE_MODEL", str(tiny_base_dir))
-    mp.setenv("ACE_STUDIO_VARIANT", "xl-sft")
-    mp.setenv("ACE_STUDIO_OUTPUT_DIR", str(root / "outputs"))
-    mp.setenv("ACE_STUDIO_CANCEL_DIR", str(root / "cancel"))
-    backend.reset_backend()
+    studio_settings(mp, tiny_pipeline_dir, tiny_base_dir, root)
     checked: list[str] = []
     real = parameters.Param.check
     mp.setattr(parameters.Param, "check", lambda p, v, m=None: (checked.append(p.name), real(p, v, m))[1])
