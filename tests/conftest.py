@@ -593,6 +593,26 @@ def studio_settings(mp: pytest.MonkeyPatch, pipeline: Path, base: Path, folder: 
     backend.reset_backend()
 
 
+def made_once(folder: Path, model: Path, base: Path, make: Callable[[], dict]) -> dict:
+    """What ``make`` makes, under ``studio_env``'s settings with ``folder`` as the output folder: once a file,
+    where its tests each made the same take (a 40 s take is ~4 CPU s of VAE, preview and map). A test takes
+    a copy of the folder into its own (``copy_in``), so what it changes on disk is its own, as before."""
+    import backend
+
+    assert folder.name == "outputs", folder  # studio_settings' output folder under its parent
+    with pytest.MonkeyPatch.context() as mp:
+        studio_settings(mp, model, base, folder.parent)
+        try:
+            return make()
+        finally:
+            backend.reset_backend()
+
+
+def copy_in(folder: Path, out: Path) -> None:
+    """The files ``made_once`` made, copied into this test's output folder (``studio_env``'s)."""
+    shutil.copytree(folder, out, dirs_exist_ok=True)
+
+
 @pytest.fixture(scope="session")
 def warm_backend(tiny_pipeline_dir):
     """A backend built once from the tiny pipeline, for tests that only run requests."""

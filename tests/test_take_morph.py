@@ -32,8 +32,8 @@ import studio_words
 import take_morph
 import uploads
 import variations
+from conftest import copy_in, made_once
 from test_upstream import dit_inputs
-from test_voice import copy_in, made_once
 
 OWN = "the take's own latents"
 SONG = {"prompt": "glass and strings", "lyrics": "[Verse]\nla la la", "audio_duration": 10, "think": False}

@@ -19,9 +19,9 @@ import records
 import retake
 import sampler
 import variations
+from conftest import copy_in, made_once
 from music_request import Call
 from test_upstream import SamplerSpy
-from test_voice import copy_in, made_once
 
 KW = {"prompt": "warm synth-pop", "audio_duration": 10, "inference_steps": 2, "think": False}
 

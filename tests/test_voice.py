@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,34 +28,10 @@ import variations
 import voice
 import voice_row
 from checks import InputError
-from conftest import SHOTS, leave, visit
+from conftest import SHOTS, copy_in, leave, made_once, visit
 
 SUNG = {"lyrics": "[verse]\nla la la\nla la la\nla la la", "inference_steps": 2, "think": False}
 WINDOW = preparing.REFERENCE_WINDOW_SECONDS
-
-
-def made_once(folder: Path, model: Path, base: Path, make: Callable[[], dict]) -> dict:
-    """What ``make`` makes, under ``studio_env``'s settings with ``folder`` as the output folder: once a file,
-    where its tests each made the same take (a 40 s take is ~4 CPU s of VAE, preview and map). A test takes
-    a copy of the folder into its own (``copy_in``), so what it changes on disk is its own, as before."""
-    import backend
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ACE_STUDIO_MODEL", str(model))
-        mp.setenv("ACE_STUDIO_BASE_MODEL", str(base))
-        mp.setenv("ACE_STUDIO_VARIANT", "xl-sft")
-        mp.setenv("ACE_STUDIO_OUTPUT_DIR", str(folder))
-        mp.setenv("ACE_STUDIO_CANCEL_DIR", str(folder.parent / "cancel"))
-        backend.reset_backend()
-        try:
-            return make()
-        finally:
-            backend.reset_backend()
-
-
-def copy_in(folder: Path, out: Path) -> None:
-    """The files ``made_once`` made, copied into this test's output folder (``studio_env``'s)."""
-    shutil.copytree(folder, out, dirs_exist_ok=True)
 
 
 def _take(out: Path, seconds: float = 40, **kw) -> tuple[str, Path, dict]:
