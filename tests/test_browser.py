@@ -381,42 +381,27 @@ def test_the_demo_song_fills_edit_and_its_region_follows_the_waveform_and_the_nu
     assert abs(float(page.locator("#edit-bpm input").first.input_value()) - 100) <= 2
 
 
-def _a_take(page, caption: str, seed: int, steps: int, row: str) -> None:
-    """A 10 s take made on Generate's page (Think off); the result's ``row`` is not shown before it."""
+def _a_take(page, caption: str, seed: int, steps: int, rows: tuple[str, ...]) -> None:
+    """A 10 s take made on Generate's page (Think off); the result's ``rows`` are not shown before it."""
     _no_think(page)
     page.locator("#gen-prompt textarea").fill(caption)
     _fill_number(page, "#gen-duration", 10)
     page.locator("#gen-advanced").get_by_text("Advanced settings").click()
     _fill_number(page, "#gen-seed", seed)
     _fill_number(page, "#gen-steps", steps)
-    assert not page.locator(row).is_visible()  # nothing to vary or morph before a take
+    for row in rows:
+        assert not page.locator(row).is_visible()  # nothing to vary or morph before a take
     page.locator("#gen-button").click()
     assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
 
 
-def test_variations_of_a_take_fill_the_result_column(page):
-    _a_take(page, "lo-fi piano, vinyl crackle", 30, 1, "#gen-variations")
-    page.locator("#gen-variations").get_by_text("Variations of this take").click()
-    _fill_number(page, "#gen-variation-amount", 0.5)
-    _fill_number(page, "#gen-variation-count", 2)
-    _fill_number(page, "#gen-variation-seed", 7)
-    page.locator("#gen-variations-button").click()
-    page.locator("#gen-seeds").get_by_text("take 2: 30 (take 1 varied 0.5, new noise 8)").wait_for()
-    assert _playable(page, "#gen-take-2") == pytest.approx(10.0, abs=0.1)
-    # The variations join My takes beside the take they came from.
-    page.locator("#my-takes").get_by_text("My takes").first.click()
-    page.locator('#my-takes-list [data-count="3"]').wait_for()
-    # A refused amount is told on its field, and nothing runs.
-    _fill_number(page, "#gen-variation-amount", 3)
-    page.locator("#gen-variations-button").click()
-    page.wait_for_function("() => document.querySelector('#gen-variation-amount')?.dataset.studioNote", polling=POLL_MS)
-    assert "Amount must be between 0 and 1" in page.locator("#gen-variation-amount").get_attribute("data-studio-note")
-
-
-def test_a_take_is_morphed_from_its_row_with_progress_and_stop(page, monkeypatch):
-    """*Morph this take*: the row starts with the take's own caption (unchanged words are refused on the
-    field), the run shows its steps in the take's player and the tab's Stop ends it (the take stays in
-    view), and a morph run to its end fills the result column with a new take of the take's length."""
+def test_a_take_is_varied_and_morphed_from_its_rows(page, monkeypatch):
+    """One take, its two rows (one page and one take for both: issue 79). *Morph this take*: the row starts
+    with the take's own caption (unchanged words are refused on the field), the run shows its steps in the
+    take's player and the tab's Stop ends it (the take stays in view). *Variations of this take* fill the
+    result column and join My takes; a refused amount is told on its field. A morph run to its end (of the
+    variation now in the column: the row took its words) fills the result column with a new take of the
+    take's length."""
     import flow_edit
 
     gate, real = threading.Event(), flow_edit.run
@@ -430,7 +415,7 @@ def test_a_take_is_morphed_from_its_row_with_progress_and_stop(page, monkeypatch
         return real(pipe, call, generators, step)
 
     monkeypatch.setattr(flow_edit, "run", held)
-    _a_take(page, "glass and strings", 31, 2, "#gen-morph")
+    _a_take(page, "glass and strings", 30, 2, ("#gen-variations", "#gen-morph"))
     page.locator("#gen-morph").get_by_text("Morph this take").click()
     caption = page.locator("#gen-morph-prompt textarea")
     page.wait_for_function("el => el.value === 'glass and strings'", arg=caption.element_handle(), polling=POLL_MS)
@@ -448,6 +433,27 @@ def test_a_take_is_morphed_from_its_row_with_progress_and_stop(page, monkeypatch
         gate.set()
     page.locator("#gen-seeds").get_by_text("Stopped at step 2 of 2. Nothing was saved.").wait_for()
     assert page.locator("#gen-take-1 a.download-link").count() == 1  # the take is still there to morph
+
+    page.locator("#gen-variations").get_by_text("Variations of this take").click()
+    _fill_number(page, "#gen-variation-amount", 0.5)
+    _fill_number(page, "#gen-variation-count", 2)
+    _fill_number(page, "#gen-variation-seed", 7)
+    page.locator("#gen-variations-button").click()
+    page.locator("#gen-seeds").get_by_text("take 2: 30 (take 1 varied 0.5, new noise 8)").wait_for()
+    assert _playable(page, "#gen-take-2") == pytest.approx(10.0, abs=0.1)
+    # The variations join My takes beside the take they came from (the stopped morph saved nothing).
+    page.locator("#my-takes").get_by_text("My takes").first.click()
+    page.locator('#my-takes-list [data-count="3"]').wait_for()
+    # A refused amount is told on its field, and nothing runs.
+    _fill_number(page, "#gen-variation-amount", 3)
+    page.locator("#gen-variations-button").click()
+    page.wait_for_function("() => document.querySelector('#gen-variation-amount')?.dataset.studioNote", polling=POLL_MS)
+    assert "Amount must be between 0 and 1" in page.locator("#gen-variation-amount").get_attribute("data-studio-note")
+
+    # The morph row took the new take's own words: the visitor's again, and the morph runs to its end.
+    page.wait_for_function("el => el.value === 'glass and strings'", arg=caption.element_handle(), polling=POLL_MS)
+    caption.fill("dark techno, distorted bass")
+    _fill_number(page, "#gen-morph-seed", 4)
     page.locator("#gen-morph-button").click()
     page.locator("#gen-seeds").get_by_text(re.compile(r"take 1: 4 ")).wait_for()
     assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
