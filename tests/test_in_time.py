@@ -310,11 +310,16 @@ def test_extend_by_the_bar_works_on_a_loop_with_no_beat(studio_server):
 
 
 def test_lock_to_grid_through_gradio_client_keeps_the_take_as_played_beside_it(studio_server, band):
-    from gradio_client import Client
+    """The band 2 % slow with half a second of lead-in, locked: the take as played kept beside it; and Extend by
+    the bar counts the locked take's bars, its lock's (2.0 s): 3 bars end on one of its bar lines carried on
+    (the locked take that ``test_edit_and_extend_by_the_bar_…`` made for this: this one, one take fewer)."""
+    from gradio_client import Client, handle_file
 
     url, out = studio_server
     band(_band(lead=0.5))
-    record = Client(url, verbose=False).predict(**LOCKED, seed=6, api_name="/generate")[-1]
+    client = Client(url, verbose=False)
+    made = client.predict(**LOCKED, seed=6, api_name="/generate")
+    record = made[-1]
     take = record["takes"][0]
     lock = take["lock"]
     assert record["params"]["lock_to_grid"] is True and lock["locked"] and lock["bpm"] == 120.0 and lock["bar"] == 2.0
@@ -325,11 +330,18 @@ def test_lock_to_grid_through_gradio_client_keeps_the_take_as_played_beside_it(s
     played = out / take["unlocked"]
     assert played.name.endswith("-unlocked.wav") and played.exists()
     assert audio.probe(str(played)).frames == 12 * SR
+    grid = take["bars"]
+    assert np.diff(grid) == pytest.approx(2.0, abs=0.001)
+    longer = client.predict(
+        src_audio=handle_file(made[0]), prompt="dnb", bars="3", inference_steps=1, api_name="/extend"
+    )
+    total = longer[-1]["params"]["source_seconds"] + longer[-1]["params"]["extend_seconds"]
+    assert (total - grid[-1]) / 2.0 == pytest.approx(round((total - grid[-1]) / 2.0), abs=0.005)
     # Refused in words without a tempo to lock to.
     from gradio_client.exceptions import AppError, ValidationError
 
     with pytest.raises((AppError, ValidationError), match="Lock to the grid needs a tempo"):
-        Client(url, verbose=False).predict(prompt="x", lock_to_grid=True, think=False, api_name="/generate")
+        client.predict(prompt="x", lock_to_grid=True, think=False, api_name="/generate")
 
 
 def test_lock_to_grid_through_the_mcp_door(studio_server, band):
@@ -346,18 +358,24 @@ def test_lock_to_grid_through_the_mcp_door(studio_server, band):
 
 def test_a_loop_and_a_locked_take_under_zerogpu(zerogpu_space):
     """The band plays in the ZeroGPU worker (``HARNESS_BAND``): a loop 2 % slow comes back in time from one GPU
-    call, and a locked take is locked in the studio's own process after it."""
+    call, and a locked take is locked in the studio's own process after it. The loop is one GPU call: the song
+    and its seam, declared within the clamp and never cut short (test_loops' ``test_a_loop_under_zerogpu_is_one_
+    gpu_call`` made a loop of its own for that; merged here, one loop fewer)."""
+    import soundfile as sf
     from gradio_client import Client
 
     api = zerogpu_space.api
-    seen = len(api.durations)
+    seen, killed = len(api.durations), len(api.killed)
     client = Client(zerogpu_space.url, verbose=False)
     with zerogpu_space.band(_band()):
-        looped = client.predict(
+        result = client.predict(
             prompt="dnb", bpm=120, loop_bars=4, inference_steps=1, seed=8, think=False, api_name="/generate"
-        )[-1]
+        )
+        assert len(api.durations) == seen + 1 and 60 <= api.durations[-1] <= 300 and len(api.killed) == killed
         locked = client.predict(**LOCKED, seed=8, api_name="/generate")[-1]
-    assert len(api.durations) == seen + 2
+    looped = result[-1]
+    assert sf.info(result[0]).frames == looped["loop"]["samples"] == 8 * SR
+    assert len(api.durations) == seen + 2 and len(api.killed) == killed
     stretch = looped["takes"][0]["stretch"]
     assert stretch["stretched"] and stretch["played_bpm"] == pytest.approx(117.6, abs=0.6)
     assert looped["takes"][0]["tempo"]["bpm"] == pytest.approx(120, abs=0.3)
@@ -390,7 +408,8 @@ def test_the_page_says_a_takes_tempo_and_locks_it_to_the_grid(browser, studio_se
 
 def test_edit_and_extend_by_the_bar_count_the_music_as_played_and_a_locked_takes_grid(studio_server, band):
     """A take the band played 2 % slow: its bars are its music's (2.04 s), so Edit's bars 3-4 are those bar lines
-    and Extend by 3 bars ends on one of its bar lines carried on; a locked take's bars are its lock's (2.0 s)."""
+    and Extend by 3 bars ends on one of its bar lines carried on; a locked take's bars are its lock's (2.0 s):
+    ``test_lock_to_grid_through_gradio_client_keeps_the_take_as_played_beside_it`` extends its locked take."""
     from gradio_client import Client, handle_file
 
     url, out = studio_server
@@ -409,14 +428,6 @@ def test_edit_and_extend_by_the_bar_count_the_music_as_played_and_a_locked_takes
     total = longer[-1]["params"]["source_seconds"] + longer[-1]["params"]["extend_seconds"]
     after = (total - bars[-1]) / (4 * 60 / 117.6)
     assert after == pytest.approx(round(after), abs=0.01) and longer[-1]["takes"][0]["tempo"]["steady"]
-    locked = client.predict(**LOCKED, seed=2, api_name="/generate")
-    grid = locked[-1]["takes"][0]["bars"]
-    assert np.diff(grid) == pytest.approx(2.0, abs=0.001)
-    longer = client.predict(
-        src_audio=handle_file(locked[0]), prompt="dnb", bars="3", inference_steps=1, api_name="/extend"
-    )
-    total = longer[-1]["params"]["source_seconds"] + longer[-1]["params"]["extend_seconds"]
-    assert (total - grid[-1]) / 2.0 == pytest.approx(round((total - grid[-1]) / 2.0), abs=0.005)
 
 
 def test_an_uploads_bars_are_read_at_the_bpm_typed(studio_server, tmp_path):

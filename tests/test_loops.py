@@ -27,7 +27,7 @@ import pace
 import plan_format
 import records
 import variations
-from conftest import music_shape
+from conftest import made_once, music_shape
 
 SR = audio.SAMPLE_RATE
 
@@ -56,10 +56,29 @@ def renders(monkeypatch):
 PAIRS = [(60, "4", 2), (90, "3", 4), (137, "4", 8), (180, "6", 2)]
 
 
+@pytest.fixture(scope="module")
+def made_loops(tiny_pipeline_dir, tiny_base_dir, tmp_path_factory):
+    """``made_loops(bpm, meter, bars)``: ``_loop``'s (paths, record) of that PAIRS loop, made once for the file
+    (``made_once``: a loop is a song, its seam and its finish, ~3-5 CPU s) and only read by the tests that ask:
+    its own case, the finish across the wrap (60 BPM's) and the variation of a loop (90 BPM's 3/4)."""
+    folder = tmp_path_factory.mktemp("loops") / "outputs"
+    made: dict[tuple, tuple] = {}
+
+    def loop(bpm: int, meter: str, bars: int) -> tuple:
+        if (bpm, meter, bars) not in made:
+            fmt = "flac" if bpm == 137 else "wav"
+            make = lambda: _loop(bpm=bpm, time_signature=meter, loop_bars=bars, audio_format=fmt)  # noqa: E731
+            made[bpm, meter, bars] = made_once(folder, tiny_pipeline_dir, tiny_base_dir, make)
+        paths, record = made[bpm, meter, bars]
+        return paths, json.loads(json.dumps(record))  # a test's own copy of the record
+
+    return loop
+
+
 @pytest.mark.parametrize(("bpm", "meter", "bars"), PAIRS)
-def test_the_loop_is_its_bars_to_the_sample(studio_env, bpm, meter, bars):
+def test_the_loop_is_its_bars_to_the_sample(made_loops, bpm, meter, bars):
     want = round(bars * int(meter) * 60 / bpm * SR)
-    paths, record = _loop(bpm=bpm, time_signature=meter, loop_bars=bars, audio_format="flac" if bpm == 137 else "wav")
+    paths, record = made_loops(bpm, meter, bars)
     assert sf.info(paths[0]).frames == want and sf.info(paths[0]).samplerate == SR
     loop = record["loop"]
     assert {k: loop[k] for k in ("bars", "beats_per_bar", "bpm", "samples")} == {
@@ -150,23 +169,8 @@ def test_think_plans_a_loop_at_its_length_and_the_seam_has_no_blueprint(studio_e
     )
 
 
-def test_the_seam_says_what_it_is_in_the_progress(studio_env):
-    """The song's steps, then the seam's, each said as what it is (not a second bare "Step i/N"). Seeded, as every
-    loop here: a random seed's noise was once read at 109.9 BPM and the loop refused as too far from 120."""
-    import generation
-
-    said: list[str] = []
-    request = modes.prepare_generate(
-        prompt="lofi", bpm=120, time_signature="4", loop_bars=2, inference_steps=2, think=False, seed=5
-    ).request
-    generation.music_gpu(request, lambda *_, desc="", **__: said.append(desc))
-    song = [i for i, words in enumerate(said) if words.startswith("Step ")]
-    seam = [i for i, words in enumerate(said) if words.startswith("Closing the loop: step ")]
-    assert song and seam and max(song) < min(seam) and said[seam[-1]] == "Closing the loop: step 2/2", said
-
-
-def test_the_finish_runs_on_across_the_wrap(studio_env):
-    paths, record = _loop(bpm=120, time_signature="4", loop_bars=4)
+def test_the_finish_runs_on_across_the_wrap(made_loops):
+    paths, record = made_loops(*PAIRS[0])  # 8 s in 4/4, made as two turns
     take = sf.read(paths[0], always_2d=True)[0].T
     inside = np.abs(np.diff(take, axis=-1)).max()
     assert np.abs(take[:, 0] - take[:, -1]).max() <= inside
@@ -195,11 +199,11 @@ def test_the_limiter_and_loudness_treat_a_loop_as_a_cycle():
     assert np.abs(cycled[:, 0] - cycled[:, -1]).max() <= inside
 
 
-def test_variations_and_use_these_settings_keep_it_a_loop(studio_env):
-    _, record = _loop(bpm=100, time_signature="3", loop_bars=8)
-    assert records.settings(record, 1)["loop_bars"] == 8
+def test_variations_and_use_these_settings_keep_it_a_loop(studio_env, made_loops):
+    _, record = made_loops(90, "3", 4)  # 8 s in 3/4, made as two turns
+    assert records.settings(record, 1)["loop_bars"] == 4
     job = variations.prepare(take=1, record=record, amount=0.2, count=1)
-    assert job.request.loop == modes.prepare_generate(prompt="x", bpm=100, time_signature="3", loop_bars=8).request.loop
+    assert job.request.loop == modes.prepare_generate(prompt="x", bpm=90, time_signature="3", loop_bars=4).request.loop
     paths, varied = handlers.run_job(job)
     assert sf.info(paths[0]).frames == varied["loop"]["samples"] == record["loop"]["samples"]
 
@@ -269,27 +273,22 @@ def test_a_loop_longer_than_the_longest_song_is_refused(monkeypatch):
     assert refused.value.param == "loop_bars" and "longer than the longest song" in refused.value.message
 
 
-def test_a_loop_through_gradio_client(studio_server):
+def test_a_loop_through_gradio_client_and_its_takes_line_says_it_is_a_loop_at_its_tempo_and_metre(studio_server):
+    """A loop at an odd tempo in 6/8 through ``gradio_client``: to the sample. Issue 73, item 13: the words under a
+    loop's player (its seed line, as gradio_client gets it) say it is a loop, its bars, tempo, metre as musicians
+    write it, and its length; not only its JSON. (One press for both: they were two tests, two loops.)"""
     url, out = studio_server
     client = Client(url, verbose=False)
-    result = client.predict(
-        prompt="lofi beat", bpm=137, loop_bars=2, inference_steps=2, seed=3, think=False, api_name="/generate"
-    )
-    record, want = result[-1], round(2 * 4 * 60 / 137 * SR)
+    asked = {"prompt": "lofi beat", "bpm": 137, "time_signature": "6/8", "loop_bars": 2, "inference_steps": 1}
+    result = client.predict(**asked, seed=3, think=False, api_name="/generate")
+    *_, line, record = result
+    want = round(2 * 6 * 60 / 137 * SR)
     assert sf.info(result[0]).frames == want and record["loop"]["samples"] == want
+    assert record["loop"]["beats_per_bar"] == 6 and record["params"]["time_signature"] == "6"  # as ever
+    assert "\nLoop: 2 bars at 137 BPM, 6/8 (5.3 s)" in line, line
     with pytest.raises(Exception) as refused:
         client.predict(prompt="lofi beat", bpm=90, loop_bars=3, think=False, api_name="/generate")
     assert "2, 4, 8, 16 or 32 bars" in str(refused.value) and "Traceback" not in str(refused.value)
-
-
-def test_a_loop_takes_line_says_it_is_a_loop_at_its_tempo_and_metre(studio_server):
-    """Issue 73, item 13: the words under a loop's player (its seed line, as gradio_client gets it) say it is a
-    loop, its bars, tempo, metre as musicians write it, and its length; not only its JSON."""
-    client = Client(studio_server[0], verbose=False)
-    asked = {"prompt": "lofi beat", "bpm": 90, "time_signature": "6/8", "loop_bars": 2, "inference_steps": 1}
-    *_, line, record = client.predict(**asked, seed=2, think=False, api_name="/generate")
-    assert record["loop"]["beats_per_bar"] == 6 and record["params"]["time_signature"] == "6"  # as ever
-    assert "\nLoop: 2 bars at 90 BPM, 6/8 (8.0 s)" in line, line
 
 
 def test_a_loop_left_to_think_is_declared_as_the_longest_it_may_choose(monkeypatch):
@@ -314,28 +313,39 @@ def test_a_loop_left_to_think_is_declared_as_the_longest_it_may_choose(monkeypat
     assert not fixed.loop.chosen_by_think and fixed.loop.samples == 6 * SR and fixed.plan.seconds == 12  # two turns
 
 
-def test_a_loop_left_to_think_made_without_its_plan_is_4_4_at_120_bpm(studio_env, monkeypatch):
+def test_a_loop_left_to_think_made_without_its_plan_is_4_4_at_120_bpm_and_the_seam_says_what_it_is(
+    studio_env, monkeypatch
+):
     """The planner out of reach (ZeroGPU's worker without it): the song is made without the plan, and its
     loop at the fallback tempo and metre, as long as they make it (not the longest it was declared at). Seeded,
     as every loop here (issue 79): unseeded, 2 seeds in 40 (23, 36) made noise the map reads at 113 and 133.3 BPM,
     the loop refused as too far from 120 (it failed so once at load 6-8, at 107.7); each seed reads the same at
-    load."""
+    load. Its progress (through the GPU entry, ``music_gpu``): the song's steps, then the seam's, each said as
+    what it is (not a second bare "Step i/N"); test_the_seam_says_what_it_is_in_the_progress made a loop of its
+    own for that (a random seed's noise was once read at 109.9 BPM and the loop refused as too far from 120)."""
     import generation
     import planner
 
     monkeypatch.setattr(planner, "enabled", lambda: True)
-    job = modes.prepare_generate(prompt="lofi", loop_bars=2, inference_steps=1, think=True, seed=5)
+    job = modes.prepare_generate(prompt="lofi", loop_bars=2, inference_steps=2, think=True, seed=5)
     job = dataclasses.replace(job, request=job.request.without_plan("the planner could not be loaded"))
-    out = generation.run_music(job.request)
+    said: list[str] = []
+    out = generation.music_gpu(job.request, lambda *_, desc="", **__: said.append(desc))
+    song = [i for i, words in enumerate(said) if words.startswith("Step ")]
+    seam = [i for i, words in enumerate(said) if words.startswith("Closing the loop: step ")]
+    assert song and seam and max(song) < min(seam) and said[seam[-1]] == "Closing the loop: step 2/2", said
     assert (out.loop.bpm, out.loop.beats_per_bar, out.loop.turns) == (loop_takes.FALLBACK_BPM, 4, 3)
     assert out.seam.songs.shape[-1] == 3 * 4 * SR  # three turns of 4 s, not the 48 s declared
     paths, record = modes.finish(job, out)
     assert sf.info(paths[0]).frames == 4 * SR and record["loop"]["bpm"] == loop_takes.FALLBACK_BPM
 
 
-def test_a_loop_at_the_tempo_and_metre_think_chose_through_gradio_client(studio_server, monkeypatch):
+def test_a_loop_at_the_tempo_and_metre_think_chose_and_its_seed_line_through_gradio_client(studio_server, monkeypatch):
     """The planner made to plan 96 BPM in 3/4 (``SCRIPT``): the loop is 4 bars of 3 beats at 96 BPM to
-    the sample (7.5 s, two turns made as one song), said before it is made, its record's loop Think's."""
+    the sample (7.5 s, two turns made as one song), said before it is made, its record's loop Think's.
+    Issue 73, item 9: its seed line says the loop's own bars, tempo, metre and length (7.5 s), never the length
+    of the song it was made in as Think's choice (15 s, two turns), and the time it says includes the seam's
+    render (``seam_s``). (One press for both: they were two tests, two loops of the same plan.)"""
     import planner
     from scripted_planner import SCRIPT, ScriptedLM
 
@@ -350,7 +360,7 @@ def test_a_loop_at_the_tempo_and_metre_think_chose_through_gradio_client(studio_
     )
     result = job.result()
     want = round(4 * 3 * 60 / 96 * SR)
-    record = result[-1]
+    *_, line, record = result
     assert sf.info(result[0]).frames == want == record["loop"]["samples"], record["loop"]
     assert {k: record["loop"][k] for k in ("bars", "beats_per_bar", "bpm", "chosen_by")} == {
         "bars": 4,
@@ -360,23 +370,6 @@ def test_a_loop_at_the_tempo_and_metre_think_chose_through_gradio_client(studio_
     }
     assert record["takes"][0]["planner"]["fields"]["duration"] == 15  # two turns of 7.5 s: the song it is made in
     assert "2 turns" in record["loop"]["made"]
-
-
-def test_a_think_loops_seed_line_says_the_loop_and_its_time_counts_the_seam(studio_server, monkeypatch):
-    """Issue 73, item 9: a loop at the tempo and metre Think chose (96 BPM in 3/4, ``SCRIPT``): its seed line
-    says the loop's own bars, tempo, metre and length (7.5 s), never the length of the song it was made in as
-    Think's choice (15 s, two turns), and the time it says includes the seam's render (``seam_s``)."""
-    import planner
-    from scripted_planner import SCRIPT, ScriptedLM
-
-    url, _ = studio_server
-    built = planner.get_planner()
-    when = "think of a loop line"
-    monkeypatch.setattr(built, "model", ScriptedLM(built.model, built.tokenizer, built.vocab, SCRIPT, None, when))
-    client = Client(url, verbose=False)
-    *_, line, record = client.predict(
-        prompt=f"lofi, {when}", loop_bars=4, bpm=0, inference_steps=1, seed=6, think=True, api_name="/generate"
-    )
     assert record["params"]["audio_duration"] == -1 and record["loop"]["samples"] == round(7.5 * SR)
     assert "Loop: 4 bars at 96 BPM, 3/4 (7.5 s), as Think planned it" in line, line
     assert "Think chose a length" not in line and "3/4" in line.splitlines()[-1], line  # the plan's metre, in 3/4
@@ -385,18 +378,6 @@ def test_a_think_loops_seed_line_says_the_loop_and_its_time_counts_the_seam(stud
     took = float(re.search(r"made in ([\d.]+) s", line)[1])
     # The seam's work is timed and counted in what the line says (its own length is the machine's: not bounded).
     assert timings["seam_s"] > 0 and took == pytest.approx(everything, abs=0.051), (line, timings)
-
-
-def test_a_loop_under_zerogpu_is_one_gpu_call(zerogpu_space):
-    api = zerogpu_space.api
-    seen, killed = len(api.durations), len(api.killed)
-    client = Client(zerogpu_space.url, verbose=False)
-    result = client.predict(
-        prompt="lofi beat", bpm=120, loop_bars=4, inference_steps=2, seed=8, think=False, api_name="/generate"
-    )
-    assert sf.info(result[0]).frames == result[-1]["loop"]["samples"] == 8 * SR
-    # The song and its seam in one call, declared within the clamp and never cut short.
-    assert len(api.durations) == seen + 1 and 60 <= api.durations[-1] <= 300 and len(api.killed) == killed
 
 
 def test_a_loop_left_to_think_under_zerogpu_is_one_gpu_call(zerogpu_space):
