@@ -278,6 +278,7 @@ def test_a_region_edits_lrc_holds_the_whole_songs_lines_the_region_its_new_words
         lyrics=whole,
         repainting_start=5.5,
         repainting_end=7.5,
+        inference_steps=1,  # the words sent are the point, not the model's default steps' music
         api_name="/edit",
     )[-1]
     assert "song_lyrics" not in made["params"] and made["params"]["lyrics"] == whole
@@ -285,7 +286,8 @@ def test_a_region_edits_lrc_holds_the_whole_songs_lines_the_region_its_new_words
 
 
 def test_edit_by_lines_is_refused_in_words_on_its_field(client, studio_server, tmp_path):
-    song, _ = _take_with_times(client, studio_server[1], times=[1.0, 3.0, 6.0, 6.2, 11.0])
+    # The shortest song (10 s): its lines' times are the point, not its length.
+    song, _ = _take_with_times(client, studio_server[1], times=[1.0, 3.0, 6.0, 6.2, 9.0], seconds=10.0)
     upload = tmp_path / "mine.wav"
     audio.save(uploads.load(song), upload, "wav")  # the same sound, not the studio's take
     cases = [

@@ -146,22 +146,6 @@ def test_an_unknown_preset_or_a_preset_with_an_upload_is_refused_in_words(with_h
     assert preparing.check_lora(None, 1.0, "") is None and preparing.check_lora(None, 1.0, "None") is None
 
 
-def test_the_record_names_the_presets_repo_and_brings_it_back(studio_env, with_hub, monkeypatch, tmp_path):
-    paths, record = handlers.make(
-        "generate", prompt="dub", audio_duration=10, inference_steps=2, seed=1, lora_scale=0.7, lora_preset=NAME
-    )
-    params = record["params"]
-    assert (params["lora_preset"], params["lora_repo"], params["lora_scale"]) == (NAME, REPO, 0.7)
-    assert sf.info(paths[0]).frames == 10 * 48000
-    values = records.settings(record)
-    assert (values["lora_preset"], values["lora_scale"], values["files"]) == (NAME, 0.7, {})
-    # Brought to a studio that does not hold it: not set, and named in the note.
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
-    values = records.settings(record)
-    assert values["lora_preset"] == "" and values["files"] == {"lora_preset": REPO}
-    assert "LoRA preset (not installed here) 'tiny-org/tiny-style-lora'" in records.files_note(values["files"])
-
-
 def test_a_preset_job_crosses_to_the_gpu_side_as_plain_values(studio_env, with_hub):
     """What ZeroGPU pickles into its worker (tests/test_zerogpu.py does the same for an upload)."""
     import backend
@@ -199,19 +183,33 @@ def served(hub, studio_server):
             planner.reset_planner()
 
 
-def test_a_preset_through_the_api_is_scoped_to_its_request(served):
+def test_a_preset_through_the_api_is_scoped_to_its_request_and_its_record_brings_it_back(served, monkeypatch, tmp_path):
+    """The preset styles its own request alone; its take's record names the preset's repo and brings it back,
+    and brought to a studio that does not hold it, names it in the note (one styled take for both: the record's
+    test made a take of its own, issue 79)."""
     client = Client(served, verbose=False)
     common = dict(prompt="dub", audio_duration=10, inference_steps=2, seed=4, api_name="/generate")
     bare = client.predict(**common)
-    styled = client.predict(**common, lora_preset=NAME, lora_scale=1.0)
+    styled = client.predict(**common, lora_preset=NAME, lora_scale=0.7)
     again = client.predict(**common)
-    assert styled[-1]["params"]["lora_repo"] == REPO
     assert not np.array_equal(sf.read(bare[0])[0], sf.read(styled[0])[0])
     np.testing.assert_array_equal(sf.read(bare[0])[0], sf.read(again[0])[0])
     with pytest.raises(ValidationError, match="lora_preset: There is no LoRA preset called 'jazz'"):
         client.predict(**common, lora_preset="jazz")
     brought = client.predict(styled[-1], 1, api_name="/settings_from_generate")
-    assert list(brought[-2:]) == [NAME, 1.0], brought  # the tab switch is not an API output
+    assert list(brought[-2:]) == [NAME, 0.7], brought  # the tab switch is not an API output
+    record = styled[-1]
+    params = record["params"]
+    assert (params["lora_preset"], params["lora_repo"], params["lora_scale"]) == (NAME, REPO, 0.7)
+    assert sf.info(styled[0]).frames == 10 * 48000
+    values = records.settings(record)
+    assert (values["lora_preset"], values["lora_scale"], values["files"]) == (NAME, 0.7, {})
+    # Brought to a studio that does not hold it: not set, and named in the note (the served studio reads the
+    # cache as it runs: nothing is pressed after this).
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    values = records.settings(record)
+    assert values["lora_preset"] == "" and values["files"] == {"lora_preset": REPO}
+    assert "LoRA preset (not installed here) 'tiny-org/tiny-style-lora'" in records.files_note(values["files"])
 
 
 def test_every_music_endpoint_takes_a_preset_last():
