@@ -10,6 +10,7 @@ the sampler's correction and cover's start are API parameters recorded with the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -111,6 +112,15 @@ def test_cover_strength_zero_runs_every_step_on_upstreams_text_only_condition(se
     assert len(seen) == 4 and all(torch.equal(row[:, :channels], silence) for s in seen for row in s["context_latents"])
 
 
+def _model_run(spy: SamplerSpy, pipe, seed: int, **asked) -> tuple[Any, torch.Tensor]:
+    """The model's run of a Cover request (``asked``) as the served studio runs it, with ``seed``: its job and
+    latents."""
+    job = modes.prepare_cover(seed=seed, **asked)
+    request = backend._as_pipeline_inputs(job.request.render.pipeline, 1)
+    torch.manual_seed(seed)
+    return job, spy.run(pipe, request, [torch.Generator("cpu").manual_seed(seed)])
+
+
 def test_cover_strength_one_is_the_models_cover_run(served, tmp_path):
     client, spy = served
     path = tone(tmp_path / "song.wav", seconds=6)
@@ -118,22 +128,11 @@ def test_cover_strength_one_is_the_models_cover_run(served, tmp_path):
     covered = client.predict(src_audio=handle_file(str(path)), audio_cover_strength=1.0, api_name="/cover", **settings)
     assert spy.calls[-1].task_type == "cover"
     # The model's run of the same request with the same seeds, then the studio's finish and file writing.
-    job = modes.prepare_cover(src_audio=str(path), audio_cover_strength=1.0, **settings)
     pipe = backend.get_backend().pipe
-    request = backend._as_pipeline_inputs(job.request.render.pipeline, 1)
-    torch.manual_seed(23)
-    latents = spy.run(pipe, request, [torch.Generator("cpu").manual_seed(23)])
+    job, latents = _model_run(spy, pipe, src_audio=str(path), audio_cover_strength=1.0, **settings)
     finished, _ = mastering.finish(job.post(sampler.decode(pipe, latents)[0]), job.finishing, job.region)
     plain = audio.save(finished, tmp_path / "plain", "wav")
     np.testing.assert_array_equal(_read(covered[0]), _read(str(plain)))
-
-
-def _model_run(spy: SamplerSpy, pipe, seed: int, **asked) -> torch.Tensor:
-    """The model's run of a Cover request (``asked``) as the served studio runs it, with ``seed``: its latents."""
-    job = modes.prepare_cover(seed=seed, **asked)
-    request = backend._as_pipeline_inputs(job.request.render.pipeline, 1)
-    torch.manual_seed(seed)
-    return spy.run(pipe, request, [torch.Generator("cpu").manual_seed(seed)])
 
 
 def test_a_middle_strength_runs_the_cover_steps_then_the_rest_as_text_to_music(served, tmp_path):
@@ -159,8 +158,8 @@ def test_a_middle_strength_runs_the_cover_steps_then_the_rest_as_text_to_music(s
     # Neither end's run: the model's run of the same request at 0 and at 1 (its latents: the take's finish is
     # not what differs), on the path shown to be the served one by its run at 0.5 giving the take's own latents.
     asked = {"src_audio": str(path), "prompt": "reggae", "inference_steps": 6}
-    assert torch.equal(_model_run(spy, pipe, 5, audio_cover_strength=0.5, **asked), spy.latents[before])
-    ends = [_model_run(spy, pipe, 5, audio_cover_strength=s, **asked) for s in (0.0, 1.0)]
+    assert torch.equal(_model_run(spy, pipe, 5, audio_cover_strength=0.5, **asked)[1], spy.latents[before])
+    ends = [_model_run(spy, pipe, 5, audio_cover_strength=s, **asked)[1] for s in (0.0, 1.0)]
     assert all(not torch.equal(spy.latents[before], end) for end in ends)
 
 
