@@ -142,7 +142,7 @@ def with_retry(call_with: Callable[[float], T], refused: Refused | None = None, 
     except gr.Error as exc:
         if not is_gpu_abort(exc):
             raise words(exc) from None
-        raise gr.Error(refusals.OUT_OF_GPU_TIME, title=studio_words.OUT_OF_GPU_TIME) from None
+        raise gr.Error(refusals.OUT_OF_GPU_TIME, title=studio_words.OUT_OF_GPU_TIME_TITLE) from None
     finally:
         pace.aborted(run_id)
 
@@ -296,7 +296,7 @@ def _tries(
                 pace.aborted(run_id)
         if multiplier == 1.0:
             gr.Info(progress_words.RETRYING)
-    raise gr.Error(refusals.OUT_OF_GPU_TIME, title=studio_words.OUT_OF_GPU_TIME)
+    raise gr.Error(refusals.OUT_OF_GPU_TIME, title=studio_words.OUT_OF_GPU_TIME_TITLE)
 
 
 def _learning(items: Iterator[T]) -> Iterator[T]:

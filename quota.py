@@ -159,14 +159,14 @@ def in_words(exc: gr.Error, ways: Ways | None = None) -> gr.Error:
     when = studio_words.QUOTA_BACK_IN.format(wait=back.group(1)) if back else studio_words.QUOTA_BACK_LATER
     if found is None:  # too many runs of the visitor's, or the Space's own limit: no figures to go by
         words = studio_words.QUOTA_RUNS if "runs limit" in text else studio_words.QUOTA_SPACE
-        return gr.Error(words.format(when=when), title=studio_words.OUT_OF_GPU_TIME, print_exception=False)
+        return gr.Error(words.format(when=when), title=studio_words.OUT_OF_GPU_TIME_TITLE, print_exception=False)
     asked, left = int(found.group(1)), int(found.group(2))
     if left < charged(devices.GPU_MIN_SECONDS):
         fit = studio_words.QUOTA_NOTHING_FITS.format(least=audio.clock(charged(devices.GPU_MIN_SECONDS)))
     else:
         fit = studio_words.QUOTA_FITS.format(ways=_joined((ways(left) if ways else []) or [studio_words.QUOTA_LESS]))
     words = studio_words.QUOTA_EXCEEDED.format(asked=audio.clock(asked), left=audio.clock(left), when=when, fit=fit)
-    return gr.Error(words, title=studio_words.OUT_OF_GPU_TIME, print_exception=False)
+    return gr.Error(words, title=studio_words.OUT_OF_GPU_TIME_TITLE, print_exception=False)
 
 
 def _joined(ways: list[str]) -> str:

@@ -30,7 +30,7 @@ OUTPUT_FULL = (
     "would have nowhere to go. Nothing was made: try again in a few minutes, or ask for fewer or shorter takes."
 )
 # The toasts' titles of the quota (``quota.in_words``, ``gpu``'s call past its GPU time) and of the output folder's room.
-OUT_OF_GPU_TIME = "Out of GPU time"
+OUT_OF_GPU_TIME_TITLE = "Out of GPU time"
 TOO_LONG_TITLE = "Too long for one press"
 NO_ROOM_TITLE = "No room for new songs"
 # A music request in words (``budget``), where its cost or its room is refused: what it asks, how long.
