@@ -307,15 +307,31 @@ def visit(browser, url: str, **context_options) -> Visit:
     return kept
 
 
+# How long a failed test's page has to answer (a script run, a picture) before it is called stuck: a page that
+# does not once cost its test's teardown the whole TIMEOUT_MS again (a full-page picture waited 120 s, issue 79).
+ANSWER_MS = 10_000
+
+
+def _answers(page) -> bool:
+    """Whether ``page`` runs a script within ``ANSWER_MS``: a page whose renderer is stuck does not."""
+    try:
+        page.wait_for_function("true", timeout=ANSWER_MS)
+    except Exception:  # stuck, crashed or closed: the same answer for the failure's report
+        return False
+    return True
+
+
 def leave(done: Visit, shot: Path, full_page: bool) -> None:
     """The test is over: a picture of the page where it failed (or every one asked for, ``EVERY_SHOT``);
     the tab emptied and kept for the next test, or closed where it cannot be trusted to be empty."""
     _VISITS.remove(done)
     page = done.page
+    if done.failed and not _answers(page):
+        print(f"The page did not answer in {ANSWER_MS / 1000:g} s: its renderer was busy or stuck ({page.url}).")
     if done.failed or EVERY_SHOT:
         shot.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(Exception):  # a picture of a page that crashed is not the test's failure
-            page.screenshot(path=str(shot), full_page=full_page)
+            page.screenshot(path=str(shot), full_page=full_page, timeout=ANSWER_MS if done.failed else TIMEOUT_MS)
     if done.failed or len(done.sites) != 1 or _origin(page.url) not in done.sites:
         done.context.close()
         return

@@ -16,6 +16,7 @@ import threading
 import pytest
 
 import backend
+import conftest
 import lyrics
 import uploads
 from conftest import SHOTS, TIMEOUT_MS, leave, visit
@@ -76,6 +77,20 @@ def test_the_next_visit_in_a_kept_tab_finds_nothing_the_last_one_stored(browser,
     other = visit(browser, text, **small)
     assert other.page is not first.page
     leave(other, SHOTS / "kept-tab.png", False)
+
+
+def test_a_failed_tests_stuck_page_is_said_stuck_and_not_waited_on_twice(browser, site, monkeypatch, capsys):
+    """conftest's ``leave`` after a failure: a page whose renderer is stuck in a script is said to be stuck, its
+    picture is given up after ``ANSWER_MS`` (not the whole ``TIMEOUT_MS`` again) and its tab is not kept."""
+    monkeypatch.setattr(conftest, "ANSWER_MS", 1000)
+    stuck = visit(browser, site + "robots.txt", viewport={"width": 320, "height": 480})
+    assert conftest._answers(stuck.page)
+    stuck.page.evaluate("() => { setTimeout(() => { for (;;) {} }, 0); }")
+    assert not conftest._answers(stuck.page)
+    stuck.failed = True
+    leave(stuck, SHOTS / "stuck.png", False)
+    assert "The page did not answer in 1 s: its renderer was busy or stuck" in capsys.readouterr().out
+    assert stuck.page.is_closed() and stuck not in conftest._KEPT_TABS.values()
 
 
 def _tab(page, name: str):
