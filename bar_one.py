@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+import plan_format
 import song_map
 from beats import OCTAVE_REACH
 
@@ -33,8 +34,10 @@ def rephased(
     ``bpm`` from ``first`` itself. Nothing before bar 1 is counted. Empty where neither is known. The page
     draws the same (``waveform.REPHASE_JS``)."""
     per_bar = beats_per_bar or heard_per_bar or song_map.ASSUMED_BEATS
-    inside = sorted(float(t) for t in lines if 0 <= float(t) < seconds)
+    inside = sorted({float(t) for t in lines if 0 <= float(t) < seconds})  # a line met twice is one
     tempo = song_map.positive(bpm)
+    low, high = plan_format.BPM_RANGE
+    tempo = tempo if tempo is not None and low <= tempo <= high else None  # the press refuses it in words
     beats = _beats(inside, heard_per_bar or per_bar, seconds) if len(inside) >= 2 else None
     beats = None if beats is None else _at_tempo(beats, tempo, first)
     if beats is None:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 import audio
+import plan_format
 import tooltips as tips
 
 BUCKETS = 600
@@ -37,9 +38,14 @@ NAME_CHARS = 40
 # A musician's correction in the page, as ``song_map.rephased`` counts it at the press: the bar lines from bar 1 at
 # ``first`` (seconds), on the map's beats (each bar split into ``heardPerBar``) or, where it has none or the BPM
 # typed is not its tempo within an octave, at ``bpm`` from ``first`` itself; [] where neither is known.
-REPHASE_JS = """function rephase(lines, first, bpm, perBar, seconds, heardPerBar) {
-  const per = perBar || heardPerBar || 4, tempo = bpm > 0 && Number.isFinite(bpm) ? bpm : null;
-  const inside = lines.map(Number).filter((t) => Number.isFinite(t) && t >= 0 && t < seconds).sort((a, b) => a - b);
+# A BPM typed outside the studio's range (the press refuses it in words) lays no bars, and a bar line met twice is
+# one: at 10^8 BPM or on two equal lines this count's loops never ended, and the page hung.
+REPHASE_JS = (
+    f"const BPM_RANGE = {json.dumps(plan_format.BPM_RANGE)};"
+    + """function rephase(lines, first, bpm, perBar, seconds, heardPerBar) {
+  const per = perBar || heardPerBar || 4, tempo = bpm >= BPM_RANGE[0] && bpm <= BPM_RANGE[1] ? bpm : null;
+  const inside = lines.map(Number).filter((t) => Number.isFinite(t) && t >= 0 && t < seconds).sort((a, b) => a - b)
+    .filter((t, i, xs) => i === 0 || t > xs[i - 1]);
   const median = (xs) => { const v = [...xs].sort((a, b) => a - b), m = v.length >> 1; return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2; };
   const diffs = (xs) => xs.slice(1).map((x, i) => x - xs[i]);
   const nearest = (xs) => xs.reduce((best, x, i) => (Math.abs(x - first) < Math.abs(xs[best] - first) ? i : best), 0);
@@ -72,6 +78,7 @@ REPHASE_JS = """function rephase(lines, first, bpm, perBar, seconds, heardPerBar
   }
   return found.filter((t) => t < seconds - 0.25 * bar).map((t) => Math.round(Math.max(0, t) * 1000) / 1000);
 }"""
+)
 
 # The song's map on a waveform (Edit's and Extend's, and each take player's): bar ticks on the canvas,
 # thinned to at least 4 px apart with a bar number where there is room, and the sections as buttons

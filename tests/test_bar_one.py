@@ -185,6 +185,13 @@ def test_bar_1_here_moves_the_ticks_fills_the_field_and_counts_as_the_press_does
     cases = [(heard, 0.55, 0, 4, 16.0, 4), (heard, 0.55, 240, 4, 16.0, 4), (heard, 0.55, 90, 4, 16.0, 4)]
     cases += [(heard, 5.3, 60, 3, 16.0, 4), (heard, 7.9, 0, 0, 15.2, 3), ([], 1.0, 100, 0, 16.0, 0)]
     cases += [([2.0, 4.0, 6.0], 0.4, 0, 4, 8.0, 4), ([0.0, 2.0], 1.2, 40, 4, 4.0, 4)]
+    # A line met twice, and a BPM typed past the studio's range (the press refuses it): the page's count of these
+    # never ended (the page hung), the press's divided by zero or asked for 10^9 bar lines.
+    cases += [
+        ([2.0, 2.0, 4.0, 4.0, 6.0], 0.4, 0, 4, 8.0, 4),
+        ([], 1.0, 1e8, 4, 600.0, 0),
+        (heard, 0.55, 1e8, 4, 16.0, 4),
+    ]
     script = "(cases) => { " + waveform.REPHASE_JS + "; return cases.map((c) => rephase(...c)); }"
     nulls = [(c[0], c[1], c[2], c[3] or None, c[4], c[5] or None) for c in cases]
     page_count = page.evaluate(script, [[c[0], c[1], c[2], c[3] or None, c[4], c[5] or None] for c in cases])
