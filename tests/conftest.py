@@ -271,6 +271,7 @@ class Visit:
     page: object
     sites: set[str] = dataclasses.field(default_factory=set)  # where the test took the tab (origins)
     failed: bool = False
+    debugger: object = None  # the tab's DevTools session, its debugger on (``_debugged``)
 
 
 _KEPT_TABS: dict[tuple, Visit] = {}
@@ -299,6 +300,7 @@ def visit(browser, url: str, **context_options) -> Visit:
     if kept.page is None or kept.page.is_closed():  # a new tab, or one kept from a file before (``browser``)
         kept.page = kept.context.new_page()
         kept.page.set_default_timeout(TIMEOUT_MS)
+        kept.debugger = _debugged(kept.page)
         kept.page.on("framenavigated", lambda frame, tab=kept: _went(tab, frame))
     kept.sites.clear()
     kept.failed = False
@@ -321,13 +323,48 @@ def _answers(page) -> bool:
     return True
 
 
+def _debugged(page) -> object:
+    """A DevTools session on ``page`` with its debugger on, from the tab's start: a renderer stuck in a script
+    answers no command but a pause (V8 interrupts the script for it), and the debugger cannot be turned on
+    once the script is stuck (``Debugger.enable`` waits on it). About 0.1 s of a renderer's CPU a page load."""
+    session = page.context.new_cdp_session(page)
+    session.send("Debugger.enable")
+    return session
+
+
+def _stuck_at(done: Visit) -> str:
+    """Where a page that does not answer is: its script's stack, paused (``_debugged``), or that no script runs."""
+    paused: list[dict] = []
+    try:
+        done.debugger.on("Debugger.paused", lambda event: paused.append(event))
+        done.debugger.send("Debugger.pause")
+        for _ in range(ANSWER_MS // 100):
+            if paused:
+                break
+            done.page.wait_for_timeout(100)  # Playwright's own clock: it hears the pause meanwhile
+    except Exception:  # a crashed renderer or a closed tab: said as no script
+        paused.clear()
+    if not paused:
+        return "no script of its was running (its layout or paint, or a crashed renderer)"
+    frames = [
+        f"{f['functionName'] or '(anonymous)'} ({f['url'] or 'inline'}:{f['location']['lineNumber'] + 1}:"
+        f"{f['location'].get('columnNumber', 0) + 1})"
+        for f in paused[0]["callFrames"][:12]
+    ]
+    return "its script was at " + " < ".join(frames)
+
+
 def leave(done: Visit, shot: Path, full_page: bool) -> None:
     """The test is over: a picture of the page where it failed (or every one asked for, ``EVERY_SHOT``);
-    the tab emptied and kept for the next test, or closed where it cannot be trusted to be empty."""
+    the tab emptied and kept for the next test, or closed where it cannot be trusted to be empty. A failed
+    test's page that does not answer is said to be stuck, with where its script was (``_stuck_at``)."""
     _VISITS.remove(done)
     page = done.page
     if done.failed and not _answers(page):
-        print(f"The page did not answer in {ANSWER_MS / 1000:g} s: its renderer was busy or stuck ({page.url}).")
+        print(
+            f"The page did not answer in {ANSWER_MS / 1000:g} s: its renderer was busy or stuck ({page.url}); "
+            f"{_stuck_at(done)}."
+        )
     if done.failed or EVERY_SHOT:
         shot.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(Exception):  # a picture of a page that crashed is not the test's failure
