@@ -2,11 +2,15 @@
 
 A studio's start is ``python app.py`` (or the ZeroGPU harness's ``--serve``): 9.6 s of CPU until it serves,
 6.4 s of them importing torch, diffusers, transformers, librosa, demucs… (``startup.LIBRARIES``), and the
-suite starts fifteen of them on a 2-core machine (issue 60); forked from here, 3.6 s. Each test process keeps one interpreter that has
-imported those libraries once and nothing of the studio; a studio is forked from it, given its own
-environment, folder, output and process group, and runs its script as ``python script`` would
-(``runpy``, ``__main__``). The studio's own rooms and Gradio (which reads ``GRADIO_TEMP_DIR`` and
-``GRADIO_SERVER_PORT`` as it is imported) are imported in the studio, after its environment is set.
+suite starts about forty-five of them on a 2-core machine (issue 60); forked from here, 1.2-1.6 s until its
+page answers (quiet). Each test process keeps one interpreter that has imported those libraries once and
+nothing of the studio; a studio is forked from it, given its own environment, folder, output and process
+group, and runs its script as ``python script`` would (``runpy``, ``__main__``). The studio's own rooms are
+imported in the studio, after its environment is set. Gradio is imported here too (imported in each studio,
+its start took 2.9-3.2 s; half of Gradio's import is it parsing each component's source for its ``.pyi``):
+what it reads of its settings as it is imported is heard (``GRADIO_READ``), and a studio forked from here has
+those it sets read again from its own environment (``_gradio_as_set``), or is a new interpreter where it sets
+one this does not know how to set again.
 
 What a library reads from the environment as it is imported is the interpreter's: a studio whose
 environment differs from it anywhere but in the studio's own settings (``OWN``) is started as a new
@@ -48,6 +52,42 @@ SET_AS_IT_RUNS = (
 # (``_hub_cache_as_set``): the Hub cache of the ZeroGPU Space's studio (its Demucs bag). Counted as read on
 # import, that studio was a new interpreter (its libraries imported in 17.1 s after its page answered, load 6).
 SET_IN_THE_STUDIO = ("HF_HUB_CACHE",)
+# What Gradio read of the environment as it was imported here (its name → the value then, None where unset).
+GRADIO_READ: dict[str, str | None] = {}
+
+
+def _gradio_holds(env: dict[str, str]) -> dict[tuple[str, str], object]:
+    """What Gradio's modules hold of ``env`` once imported (6.31): ``(module, attribute)`` → value, as each
+    module computes it at its top. ``test_zerogpu`` holds a forked studio's Gradio to a new interpreter's."""
+    import tempfile
+
+    temp = env.get("GRADIO_TEMP_DIR") or str(Path(tempfile.gettempdir()) / "gradio")
+    port, name = int(env.get("GRADIO_SERVER_PORT", "7860")), env.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    temps = (
+        "gradio.route_utils",
+        "gradio.routes",
+        "gradio.mcp",
+        "gradio.screen_recording_utils",
+        "gradio_client.client",
+    )
+    return {
+        **{(module, "DEFAULT_TEMP_DIR"): temp for module in temps},
+        **{(module, "INITIAL_PORT_VALUE"): port for module in ("gradio.http_server", "gradio.node_server")},
+        ("gradio.http_server", "LOCALHOST_NAME"): name,
+        ("gradio.node_server", "LOCALHOST_NAME"): env.get("GRADIO_NODE_SERVER_NAME", name),
+    }
+
+
+def _gradio_drawn() -> dict[tuple[str, str], object]:
+    """What Gradio draws at random as it is imported (6.31), drawn again for each studio: its own secret (the
+    workflow's write token), not the interpreter's that every studio forked from it would share."""
+    import secrets
+
+    return {("gradio.workflow", "WRITE_TOKEN"): secrets.token_urlsafe(32)}
+
+
+# The settings ``_gradio_holds`` reads: a studio may set these to its own values and still be forked.
+GRADIO_SET_AGAIN = ("GRADIO_TEMP_DIR", "GRADIO_SERVER_PORT", "GRADIO_SERVER_NAME", "GRADIO_NODE_SERVER_NAME")
 
 
 def _die_with_parent() -> None:
@@ -199,6 +239,8 @@ def _run(ask: dict[str, Any], parent: int) -> None:
         os.dup2(null, 0)
         os.close(null)
         script = str(ROOT / ask["argv"][0])
+        if not _gradio_as_set():  # Gradio read a setting here that this studio sets otherwise
+            os.execv(sys.executable, [sys.executable, script, *ask["argv"][1:]])
         sys.argv = [script, *ask["argv"][1:]]
         sys.path[0] = str(Path(script).parent)
         import runpy
@@ -230,6 +272,59 @@ def _hub_cache_as_set() -> None:
         for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
             if module is not None and hasattr(module, name):
                 setattr(module, name, cache)
+
+
+def _gradio_as_set() -> bool:
+    """Gradio's settings read as it was imported here, as this studio's environment sets them; False where
+    the studio sets one otherwise that ``_gradio_holds`` does not hold (a new interpreter then)."""
+    # The studio's own settings only: any other setting is the interpreter's (``Interpreter.fits``), or set by a
+    # library as it runs (``SET_AS_IT_RUNS``), here before Gradio's import read it, and in the studio again.
+    differs = {name for name, value in GRADIO_READ.items() if name.startswith(OWN) and os.environ.get(name) != value}
+    if differs - set(GRADIO_SET_AGAIN):
+        return False
+    for (name, attribute), value in {**_gradio_holds(dict(os.environ)), **_gradio_drawn()}.items():
+        module = sys.modules.get(name)
+        if module is not None and attribute == "DEFAULT_TEMP_DIR":  # a string made as it was imported, no literal
+            _defaults_as_set(module, getattr(module, attribute), value)
+        if module is not None:
+            setattr(module, attribute, value)
+    return True
+
+
+def _defaults_as_set(module: Any, was: object, value: object) -> None:
+    """Each default of ``module``'s functions and methods that is ``was`` (bound as it was imported: gradio_client's
+    download folder) made ``value``."""
+    import inspect
+
+    owners = [module, *(c for c in vars(module).values() if inspect.isclass(c) and c.__module__ == module.__name__)]
+    for owner in owners:
+        for function in vars(owner).values():
+            if inspect.isfunction(function) and function.__defaults__:
+                function.__defaults__ = tuple(value if d is was else d for d in function.__defaults__)
+            if inspect.isfunction(function) and function.__kwdefaults__:
+                function.__kwdefaults__ = {k: value if d is was else d for k, d in function.__kwdefaults__.items()}
+
+
+def _import_gradio() -> None:
+    """``import gradio``, hearing which settings it reads (``GRADIO_READ``): every read of the environment
+    goes through ``os._Environ.__getitem__`` (``os.getenv``, ``get``, ``in``). A walk over all of it
+    (``items()``, ``values()``) is not counted: Gradio's one (``gradio.workflow``'s HTTP client, httpx looking for
+    ``*_proxy`` settings) reads none of the studio's own (``OWN``), and every other is the interpreter's (``fits``)."""
+    real = os._Environ.__getitem__
+    read: set[str] = set()
+
+    def reading(environ: Any, name: str) -> str:
+        caller = sys._getframe(1).f_code
+        if not (caller.co_name == "__iter__" and caller.co_filename == "<frozen _collections_abc>"):
+            read.add(name)
+        return real(environ, name)
+
+    os._Environ.__getitem__ = reading
+    try:
+        importlib.import_module("gradio")
+    finally:
+        os._Environ.__getitem__ = real
+    GRADIO_READ.update({name: os.environ.get(name) for name in read})
 
 
 def _reap(*_: Any) -> None:
@@ -265,6 +360,7 @@ def _import_libraries() -> None:
     for name in AT_LAUNCH:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    _import_gradio()
     rooms = [
         name for name, module in sys.modules.items() if Path(getattr(module, "__file__", None) or "/").parent == ROOT
     ]

@@ -8,6 +8,7 @@ of this process, see ``zerogpu_harness.py``), on tiny random models, and is used
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pickle
 import re
@@ -664,6 +665,73 @@ def test_a_studio_forked_with_a_hub_cache_of_its_own_reads_that_cache(tmp_path, 
         tmp_path / "models--a--b" / "snapshots" / "c" / "config.json"
     )
     assert str(tmp_path) == cache_manager.HF_HUB_CACHE
+
+
+# What a studio's Gradio holds once imported: every value of its modules' tops, and its functions' and
+# methods' defaults, that is a plain value (a setting read on import is one), as JSON.
+GRADIO_HELD = """
+import inspect, json, os, sys
+from pathlib import PurePath
+before = "gradio" in sys.modules
+import gradio
+plain = (str, int, float, bool, type(None), PurePath)
+held = {"imported before": before}
+for name, module in sorted(sys.modules.items()):
+    if not name.startswith("gradio") or module is None:
+        continue
+    for key, value in vars(module).items():
+        if key.startswith("__"):
+            continue
+        if isinstance(value, plain):
+            held[f"{name}.{key}"] = str(value)
+        methods = [(f"{key}.{k}", v) for k, v in vars(value).items()] if inspect.isclass(value) else []
+        for owner, method in [(key, value), *methods]:
+            if inspect.isfunction(method) and method.__module__ == name:
+                defaults = [*(method.__defaults__ or ()), *(method.__kwdefaults__ or {}).values()]
+                held[f"{name}.{owner}()"] = [str(d) for d in defaults if isinstance(d, plain)]
+with open(sys.argv[1], "w") as out:
+    json.dump(held, out, indent=0, sort_keys=True)
+"""
+
+
+def test_a_forked_studios_gradio_holds_its_own_settings_as_a_new_interpreters_does(tmp_path):
+    """``studio_fork`` imports Gradio before a studio is forked: each of Gradio's settings it read then
+    (its temporary folder, the port and addresses) holds the studio's own value, exactly as Gradio imported anew
+    in the studio's environment holds it, down to every plain value at a module's top and every default; what
+    Gradio draws at random as it is imported (a secret), each studio draws anew. A studio that sets another
+    setting Gradio read (its profiling) is a new interpreter, which reads it."""
+    import studio_fork
+
+    script = tmp_path / "held.py"
+    script.write_text(GRADIO_HELD)
+    own = {"GRADIO_TEMP_DIR": str(tmp_path / "gradio"), "GRADIO_SERVER_PORT": str(free_port())}
+    env = {**os.environ, **own, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_NODE_SERVER_NAME": "localhost"}
+    env["ACE_STUDIO_PLANNER_MODEL"] = str(tmp_path)  # a setting of the studio's own, as every studio has
+    held, kinds = {}, {}
+    runs = (
+        ("forked", {}),
+        ("again", {}),
+        ("new", {"ACE_STUDIO_TESTS_FORK": "0"}),
+        ("profiled", {"GRADIO_PROFILING": "1"}),
+    )
+    for how, told in runs:
+        studio = studio_fork.start(
+            [str(script), str(tmp_path / f"{how}.json")], {**env, **told}, tmp_path / f"{how}.log"
+        )
+        assert studio.wait(300) == 0, (tmp_path / f"{how}.log").read_text()
+        held[how], kinds[how] = json.loads((tmp_path / f"{how}.json").read_text()), type(studio).__name__
+    assert kinds == {"forked": "Forked", "again": "Forked", "new": "Popen", "profiled": "Forked"}
+    forked, new = held["forked"], held["new"]
+    drawn = {f"{module}.{name}" for module, name in studio_fork._gradio_drawn()}  # at random as it is imported
+    differs = {k: (forked.get(k), new.get(k)) for k in forked.keys() | new.keys() if forked.get(k) != new.get(k)}
+    assert set(differs) == drawn | {"imported before"}, differs
+    assert [held[how]["imported before"] for how, _ in runs] == [True, True, False, False]
+    assert all(forked[k] != held["again"][k] for k in drawn)  # each studio its own
+    assert new["gradio.route_utils.DEFAULT_TEMP_DIR"] == own["GRADIO_TEMP_DIR"]
+    # Forked, then a new interpreter in its place (``os.execv``): profiling on, as its setting says.
+    assert (
+        held["profiled"]["gradio.profiling.PROFILING_ENABLED"] == "True" != forked["gradio.profiling.PROFILING_ENABLED"]
+    )
 
 
 def _port_free(port: int) -> bool:
