@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# Settings the studio reads when it runs, never a library as it is imported.
+# Settings the studio reads when it runs, never a library as it is imported but Gradio (its reads heard:
+# ``GRADIO_READ``).
 OWN = ("ACE_STUDIO_", "GRADIO_", "HARNESS_", "SPACES_", "ZEROGPU_", "PYTEST_")
-# What the studio's launch imports besides Gradio (which must be imported in the studio, above): the MCP
+# What the studio's launch imports besides Gradio (imported after these, its reads heard): the MCP
 # SDK for its tools for agents (``agents.tools_class``, 0.56 s) and two of Gradio's own libraries (0.25 s),
 # none of which reads a setting in ``OWN`` as it is imported: 0.8 s of CPU off each studio forked.
 AT_LAUNCH = ("mcp", "mcp.server.sse", "mcp.server.streamable_http_manager", "fastapi", "pandas")
@@ -54,6 +55,9 @@ SET_AS_IT_RUNS = (
 SET_IN_THE_STUDIO = ("HF_HUB_CACHE",)
 # What Gradio read of the environment as it was imported here (its name → the value then, None where unset).
 GRADIO_READ: dict[str, str | None] = {}
+# The Gradio whose modules ``_gradio_holds`` and ``_gradio_drawn`` know: under another, a studio that sets any of
+# Gradio's settings otherwise than the interpreter is a new interpreter.
+GRADIO_KNOWN = "6.31."
 
 
 def _gradio_holds(env: dict[str, str]) -> dict[tuple[str, str], object]:
@@ -239,8 +243,9 @@ def _run(ask: dict[str, Any], parent: int) -> None:
         os.dup2(null, 0)
         os.close(null)
         script = str(ROOT / ask["argv"][0])
-        if not _gradio_as_set():  # Gradio read a setting here that this studio sets otherwise
-            os.execv(sys.executable, [sys.executable, script, *ask["argv"][1:]])
+        if not _gradio_as_set():  # Gradio read a setting here that this studio sets otherwise: a new interpreter,
+            os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # with what ``subprocess.Popen`` would give it
+            os.execve(sys.executable, [sys.executable, script, *ask["argv"][1:]], ask["env"])
         sys.argv = [script, *ask["argv"][1:]]
         sys.path[0] = str(Path(script).parent)
         import runpy
@@ -279,15 +284,18 @@ def _gradio_as_set() -> bool:
     the studio sets one otherwise that ``_gradio_holds`` does not hold (a new interpreter then)."""
     # The studio's own settings only: any other setting is the interpreter's (``Interpreter.fits``), or set by a
     # library as it runs (``SET_AS_IT_RUNS``), here before Gradio's import read it, and in the studio again.
-    differs = {name for name, value in GRADIO_READ.items() if name.startswith(OWN) and os.environ.get(name) != value}
-    if differs - set(GRADIO_SET_AGAIN):
+    own = (*SET_AS_IT_RUNS, *SET_IN_THE_STUDIO)
+    differs = {n for n, value in GRADIO_READ.items() if (n.startswith(OWN) or n in own) and os.environ.get(n) != value}
+    known = getattr(sys.modules.get("gradio"), "__version__", "").startswith(GRADIO_KNOWN)
+    if differs - set(GRADIO_SET_AGAIN if known else ()):
         return False
     for (name, attribute), value in {**_gradio_holds(dict(os.environ)), **_gradio_drawn()}.items():
         module = sys.modules.get(name)
-        if module is not None and attribute == "DEFAULT_TEMP_DIR":  # a string made as it was imported, no literal
+        if module is None or not hasattr(module, attribute):
+            continue
+        if attribute == "DEFAULT_TEMP_DIR":  # a string made as it was imported, no literal
             _defaults_as_set(module, getattr(module, attribute), value)
-        if module is not None:
-            setattr(module, attribute, value)
+        setattr(module, attribute, value)
     return True
 
 

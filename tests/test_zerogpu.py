@@ -705,7 +705,7 @@ def test_a_forked_studios_gradio_holds_its_own_settings_as_a_new_interpreters_do
     script = tmp_path / "held.py"
     script.write_text(GRADIO_HELD)
     own = {"GRADIO_TEMP_DIR": str(tmp_path / "gradio"), "GRADIO_SERVER_PORT": str(free_port())}
-    env = {**os.environ, **own, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_NODE_SERVER_NAME": "localhost"}
+    env = {**os.environ, **own, "GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_NODE_SERVER_NAME": "localhost"}
     env["ACE_STUDIO_PLANNER_MODEL"] = str(tmp_path)  # a setting of the studio's own, as every studio has
     held, kinds = {}, {}
     runs = (
