@@ -282,8 +282,8 @@ def _hub_cache_as_set() -> None:
 def _gradio_as_set() -> bool:
     """Gradio's settings read as it was imported here, as this studio's environment sets them; False where
     the studio sets one otherwise that ``_gradio_holds`` does not hold (a new interpreter then)."""
-    # The studio's own settings only: any other setting is the interpreter's (``Interpreter.fits``), or set by a
-    # library as it runs (``SET_AS_IT_RUNS``), here before Gradio's import read it, and in the studio again.
+    # The studio's own settings (``OWN``) and those set as libraries run (set here before Gradio's import, and in the
+    # studio again): every other setting is the interpreter's (``Interpreter.fits``).
     own = (*SET_AS_IT_RUNS, *SET_IN_THE_STUDIO)
     differs = {n for n, value in GRADIO_READ.items() if (n.startswith(OWN) or n in own) and os.environ.get(n) != value}
     known = getattr(sys.modules.get("gradio"), "__version__", "").startswith(GRADIO_KNOWN)
