@@ -728,7 +728,7 @@ def test_a_forked_studios_gradio_holds_its_own_settings_as_a_new_interpreters_do
     assert [held[how]["imported before"] for how, _ in runs] == [True, True, False, False]
     assert all(forked[k] != held["again"][k] for k in drawn)  # each studio its own
     assert new["gradio.route_utils.DEFAULT_TEMP_DIR"] == own["GRADIO_TEMP_DIR"]
-    # Forked, then a new interpreter in its place (``os.execv``): profiling on, as its setting says.
+    # Forked, then a new interpreter in its place (``os.execve``): profiling on, as its setting says.
     assert (
         held["profiled"]["gradio.profiling.PROFILING_ENABLED"] == "True" != forked["gradio.profiling.PROFILING_ENABLED"]
     )
