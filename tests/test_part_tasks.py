@@ -613,6 +613,9 @@ def test_a_base_that_cannot_be_built_is_named_under_what_to_change(browser, brok
         assert toast.count() == 0
         # The pace line of a studio that is not on ZeroGPU: no press that declares, no H100, no "(CPU (".
         page.locator("#edit-details").get_by_text("Details").click()
+        # Once written (the accordion mounts the line as it opens), and nothing else: a CI run read
+        # "0.0s\n\nPace…", the hidden timer of the line's request under way as it opened (theme.CSS).
+        page.locator("#edit-pace").get_by_text("Pace on this machine").wait_for()
         words = page.locator("#edit-pace").inner_text()
         assert words.startswith("Pace on this machine") and not any(w in words for w in ("declare", "H100", "(CPU ("))
 

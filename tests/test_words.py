@@ -400,3 +400,36 @@ def test_a_studio_started_where_the_hub_cannot_be_reached_says_so_first(browser,
         _says_so_first(browser, url, False, header, error)
     log = next(tmp_path.glob("studio-*.log")).read_text()
     assert "Traceback" not in log and f"Model weights: {header.removeprefix('⚠️ ')}" in log
+
+
+def test_a_progress_the_studio_hides_is_not_read_out(browser, site):  # noqa: F811
+    """The status line's request held at the page's load (``show_progress="hidden"``): Gradio draws its
+    running timer transparent, and a screen reader read it ("1.6s", then "Checking the model…") as a CI run's
+    text of the pace line did ("0.0s\\n\\nPace on this machine…"). The timer is there; the words alone are read."""
+    import httpx
+
+    import studio_words
+
+    names = {d["id"]: d.get("api_name") for d in httpx.get(site + "config", timeout=30).json()["dependencies"]}
+    held = []
+
+    def hold(route) -> None:
+        if names.get(json.loads(route.request.post_data or "{}").get("fn_index")) == "studio_status":
+            held.append(route)  # answered below, once the page has been read
+        else:
+            route.continue_()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.route("**/run/predict", hold)
+        page.goto(site)
+        tracker = page.locator("#studio-status [data-testid=status-tracker]")
+        page.wait_for_function("el => /\\d\\.\\ds/.test(el.textContent)", arg=tracker.element_handle())
+        assert held and page.locator("#studio-status").inner_text() == studio_words.STATUS_CHECKING
+        assert page.locator("#studio-status").aria_snapshot() == f"- paragraph: {studio_words.STATUS_CHECKING}"
+        held.pop().continue_()
+        page.locator("#studio-status").filter(has_not_text=studio_words.STATUS_CHECKING).wait_for()
+    finally:
+        context.close()
