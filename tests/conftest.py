@@ -332,18 +332,35 @@ def _debugged(page) -> object:
     return session
 
 
+# What a paused frame named ``dispatch`` (Gradio's, which runs an event's listeners) was given: the event, so a
+# page stuck in an event storm says which event (issue 79: a Send to Extend's page stuck in Gradio's dispatch).
+DISPATCHED = "(() => { try { return JSON.stringify(arguments[0]).slice(0, 300); } catch (e) { return String(e); } })()"
+# How many times a stuck page is paused (resumed between, ``ANSWER_MS / 10`` apart): one loop, or many events.
+PAUSES = 3
+
+
 def _stuck_at(done: Visit) -> str:
-    """Where a page that does not answer is: its script's stack, paused (``_debugged``), or that no script runs."""
+    """Where a page that does not answer is: its script's stack, paused (``_debugged``), or that no script runs;
+    paused ``PAUSES`` times, with each event a ``dispatch`` frame was running."""
     paused: list[dict] = []
-    try:
-        done.debugger.on("Debugger.paused", lambda event: paused.append(event))
-        done.debugger.send("Debugger.pause")
-        for _ in range(ANSWER_MS // 100):
-            if paused:
+    done.debugger.on("Debugger.paused", lambda event: paused.append(event))
+    events: list[str] = []
+    for _ in range(PAUSES):
+        try:
+            if paused:  # resumed, and given time to run on before the next pause
+                done.debugger.send("Debugger.resume")
+                done.page.wait_for_timeout(ANSWER_MS // 10)
+            heard = len(paused)
+            done.debugger.send("Debugger.pause")
+            for _ in range(ANSWER_MS // 100):
+                if len(paused) > heard:
+                    break
+                done.page.wait_for_timeout(100)  # Playwright's own clock: it hears the pause meanwhile
+            if len(paused) == heard:
                 break
-            done.page.wait_for_timeout(100)  # Playwright's own clock: it hears the pause meanwhile
-    except Exception:  # a crashed renderer or a closed tab: said as no script
-        paused.clear()
+            events += _dispatched(done, paused[-1]["callFrames"])
+        except Exception:  # a crashed renderer or a closed tab: said as what was heard so far
+            break
     if not paused:
         return "no script of its was running (its layout or paint, or a crashed renderer)"
     frames = [
@@ -351,7 +368,20 @@ def _stuck_at(done: Visit) -> str:
         f"{f['location'].get('columnNumber', 0) + 1})"
         for f in paused[0]["callFrames"][:12]
     ]
-    return "its script was at " + " < ".join(frames)
+    said = "its script was at " + " < ".join(frames)
+    return said + (f"; dispatching, over {len(paused)} pauses: " + ", ".join(dict.fromkeys(events)) if events else "")
+
+
+def _dispatched(done: Visit, frames: list[dict]) -> list[str]:
+    """The event the innermost frame named ``dispatch`` in ``frames`` was given, as JSON (none: no such frame)."""
+    for frame in frames:
+        if frame["functionName"] == "dispatch":
+            answer = done.debugger.send(
+                "Debugger.evaluateOnCallFrame",
+                {"callFrameId": frame["callFrameId"], "expression": DISPATCHED, "returnByValue": True},
+            )
+            return [str(answer.get("result", {}).get("value"))]
+    return []
 
 
 def leave(done: Visit, shot: Path, full_page: bool) -> None:

@@ -87,13 +87,18 @@ def test_a_failed_tests_stuck_page_is_said_stuck_and_not_waited_on_twice(browser
     monkeypatch.setattr(conftest, "ANSWER_MS", 1000)
     stuck = visit(browser, site + "robots.txt", viewport={"width": 320, "height": 480})
     assert conftest._answers(stuck.page)
-    stuck.page.evaluate("() => { window.spinning = () => { for (;;) {} }; setTimeout(() => spinning(), 0); }")
+    # Stuck in a listener of an event a ``dispatch`` was given, as the page of issue 79's 120 s wait was.
+    stuck.page.evaluate("""() => { window.spinning = () => { for (;;) {} };
+      window.dispatch = function dispatch(event) { spinning(); };
+      setTimeout(() => dispatch({ type: "event", event_name: "change", target_id: 7 }), 0); }""")
     assert not conftest._answers(stuck.page)
     stuck.failed = True
     leave(stuck, SHOTS / "stuck.png", False)
     said = capsys.readouterr().out
     assert "The page did not answer in 1 s: its renderer was busy or stuck" in said
     assert "its script was at window.spinning (" in said, said  # where it is stuck, from the paused stack
+    dispatched = '{"type":"event","event_name":"change","target_id":7}'
+    assert f"dispatching, over {conftest.PAUSES} pauses: {dispatched}." in said, said  # the event, once
     assert stuck.page.is_closed() and stuck not in conftest._KEPT_TABS.values()
 
 
