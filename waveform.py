@@ -348,23 +348,29 @@ BAR_ONE_JS = (
 
 # Typed region numbers (Edit) or seconds to add (Extend) into the waveform's state: what it draws.
 _FINITE = "const n = (v) => { const x = Number(v); return Number.isFinite(x) ? x : 0; };"
+# Sent back where nothing changes: no value. Extend's bars-to-add gave the state back as read while ``JS`` set it
+# again, and the two went round without end in Gradio's dispatch (issue 79's 120 s wait after a Send to Extend).
+_KEEP = 'const keep = { __type__: "update" };'
 WITH_REGION_JS = f"""(state, start, end) => {{
-  {_FINITE}
-  try {{ const s = JSON.parse(state); s.start = n(start); s.end = n(end); return JSON.stringify(s); }} catch (e) {{ return state; }}
+  {_FINITE} {_KEEP}
+  try {{ const s = JSON.parse(state); if (s.start === n(start) && s.end === n(end)) return keep;
+    s.start = n(start); s.end = n(end); return JSON.stringify(s); }} catch (e) {{ return keep; }}
 }}"""
 # Edit's choice into the waveform's state: a region to show and drag, or none (a part is the whole song).
 # Run when the choice changes and when the waveform does (a song read while the choice was a region);
-# the state is given back as it was where it already agrees, so the second run changes nothing.
-FOR_CHOICE_JS = """(state, change) => {
-  try {
+# nothing is sent back where it already agrees, so the second run changes nothing.
+FOR_CHOICE_JS = f"""(state, change) => {{
+  {_KEEP}
+  try {{
     const s = JSON.parse(state), select = change === "region";
-    if (Boolean(s.select) === select) return state;
+    if (Boolean(s.select) === select) return keep;
     s.select = select; return JSON.stringify(s);
-  } catch (e) { return state; }
-}"""
+  }} catch (e) {{ return keep; }}
+}}"""
 WITH_EXTRA_JS = f"""(state, extra) => {{
-  {_FINITE}
-  try {{ const s = JSON.parse(state); s.extra = n(extra); return JSON.stringify(s); }} catch (e) {{ return state; }}
+  {_FINITE} {_KEEP}
+  try {{ const s = JSON.parse(state); if (s.extra === n(extra)) return keep;
+    s.extra = n(extra); return JSON.stringify(s); }} catch (e) {{ return keep; }}
 }}"""
 # Extend's whole bars to add into its seconds to add and the seam, as ``edit_bars.extension`` counts them: the
 # map's bar length (the median of its last eight bars) after the bar the song ends in, else the BPM and
@@ -372,16 +378,17 @@ WITH_EXTRA_JS = f"""(state, extra) => {{
 # are emptied, unless the seconds were set by hand meanwhile. Bars it cannot count (text, 0, a song not
 # read yet, an unknown tempo) leave both as they were: the press says why on the field.
 WITH_BARS_ADDED_JS = r"""(state, bars, seconds, bpm, meter) => {
+  const keep = { __type__: "update" }, kept = [keep, keep];
   try {
     const s = JSON.parse(state), text = String(bars ?? "").trim(), own = Number(seconds);
     if (!text) {
-      if (!("asked_extra" in s)) return [seconds, state];
+      if (!("asked_extra" in s)) return kept;
       const back = own === s.bars_extra ? s.asked_extra : own;
       delete s.asked_extra; delete s.bars_extra; s.extra = back;
       return [back, JSON.stringify(s)];
     }
     const count = /^\d{1,4}(\.0+)?$/.test(text) ? Math.trunc(Number(text)) : 0, end = Number(s.seconds) || 0;
-    if (count < 1 || !(end > 0)) return [seconds, state];
+    if (count < 1 || !(end > 0)) return kept;
     const lines = (Array.isArray(s.bars) ? s.bars : []).map(Number).filter(Number.isFinite);
     let more;
     if (lines.length >= 2) {
@@ -391,14 +398,15 @@ WITH_BARS_ADDED_JS = r"""(state, bars, seconds, bpm, meter) => {
       more = count * bar + (tail > 0.03 * bar ? bar - tail : -tail);
     } else {
       const tempo = Number(bpm), beats = Number(String(meter ?? "").split("/")[0]);
-      if (!(tempo > 0) || !Number.isInteger(beats) || beats < 2 || beats > 12) return [seconds, state];
+      if (!(tempo > 0) || !Number.isInteger(beats) || beats < 2 || beats > 12) return kept;
       more = (count * beats * 60) / tempo;
     }
     more = Math.round(more * 1000) / 1000;
+    if ("asked_extra" in s && s.bars_extra === more && s.extra === more) return [own === more ? keep : more, keep];
     if (!("asked_extra" in s)) s.asked_extra = own;
     s.bars_extra = more; s.extra = more;
     return [more, JSON.stringify(s)];
-  } catch (e) { return [seconds, state]; }
+  } catch (e) { return kept; }
 }"""
 
 

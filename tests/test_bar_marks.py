@@ -215,3 +215,35 @@ def _type(box, text: str) -> None:
     box.click()
     box.press("Control+a")
     box.press_sequentially(text)
+
+
+# Each listener of a waveform's own events that writes it, run in the page's engine with values that agree with the
+# state (first) and with ones that do not (second).
+AGREEING = [
+    ("WITH_REGION_JS", {"start": 2.0, "end": 4.0}, [2.0, 4.0], [3.0, 4.0]),
+    ("FOR_CHOICE_JS", {"select": True}, ["region"], ["add"]),
+    ("WITH_EXTRA_JS", {"extra": 5.0}, [5.0], [7.0]),
+    ("WITH_BARS_ADDED_JS", {"extra": 5.0}, ["", 5.0, 120, "4/4"], ["2", 5.0, 120, "4/4"]),
+    (
+        "WITH_BARS_ADDED_JS",
+        {"extra": 4.0, "asked_extra": 5.0, "bars_extra": 4.0},
+        ["2", 4.0, 120, "4/4"],
+        ["3", 4.0, 120, "4/4"],
+    ),
+]
+RUN_JS = "([source, args]) => eval('(' + source + ')')(...args)"
+
+
+def test_a_waveforms_listeners_send_nothing_back_where_nothing_changes(page):
+    """Issue 79's 120 s wait: Extend's bars-to-add gave the waveform's state back as it read it, while the waveform
+    set it again (a state sent once more, ``waveform.JS``), and each change ran the other's listener again, in
+    Gradio's dispatch without end (a Send to Extend beside three busy loops stuck its page at the first send, twice).
+    Where nothing changes a listener sends no value back (Gradio's no-op update); where something does, the state."""
+    for name, own, agreeing, changing in AGREEING:
+        state = json.dumps({"peaks": [0.5] * 8, "seconds": 10.0, "bars": [0.0, 2.0, 4.0, 6.0, 8.0], **own})
+        source = getattr(waveform, name)
+        kept = page.evaluate(RUN_JS, [source, [state, *agreeing]])
+        assert kept in ({"__type__": "update"}, [{"__type__": "update"}] * 2), (name, kept)
+        changed = page.evaluate(RUN_JS, [source, [state, *changing]])
+        wave = changed if isinstance(changed, str) else changed[1]
+        assert isinstance(wave, str) and json.loads(wave) != json.loads(state), (name, changed)
