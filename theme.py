@@ -74,10 +74,10 @@ CSS = """
 /* Quiet hints under controls, and the result panel's placeholder */
 .hint, .hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 .result-note p { font-size: var(--text-md); }
+.result-note .result-line { white-space: pre-line; margin: 0; }
 /* A progress Gradio hides (``show_progress="hidden"``, or a run's that ended) is only transparent: its
    running timer ("1.6s" before "Checking the model…") stayed in the text a screen reader reads. */
 [data-testid="status-tracker"].hide { visibility: hidden; }
-.result-note .result-line { white-space: pre-line; margin: 0; }
 
 /* Before its first take a result column says "Nothing here yet" alone (issue 41): an empty player at
    0:00, Split into stems, Send to, Use these settings and Details made a phone's Generate page 2,100 px

@@ -316,6 +316,8 @@ WITH_BARS_JS = r"""(state, bars, start, end) => {
     return [JSON.stringify(s), s.start, s.end];
   } catch (e) { return [state, start, end]; }
 }"""
+# What a listener sends back where nothing changes: no value (one given back as it was read looped, issue 79).
+_KEEP = 'const keep = { __type__: "update" };'
 # The musician's bar 1 into the waveform's bars (``REPHASE_JS``), run on a click on the waveform after *Bar 1 here*
 # (its time, ``clicked``, fills the Bar 1 field: the first bar line counted from it), a Bar 1 typed, and the BPM
 # or metre changed; the map as heard kept in the state (``heard``) and drawn again where Bar 1 is emptied. Edit's
@@ -323,11 +325,12 @@ WITH_BARS_JS = r"""(state, bars, start, end) => {
 # sent back (no-op updates), so a run that follows from its own output, or from a drag, changes nothing.
 BAR_ONE_JS = (
     "(state, first, bpm, meter, bars, start, end) => {\n"
+    + _KEEP
     + REPHASE_JS
     + """
   const barsOf = (s) => (Array.isArray(s.bars) ? s.bars : []).map(Number).filter(Number.isFinite);
   // Nothing changed: nothing sent back (a value given back as it was read could undo a drag made meanwhile).
-  const keep = { __type__: "update" }, kept = bars === undefined ? [keep, keep] : [keep, keep, keep, keep];
+  const kept = bars === undefined ? [keep, keep] : [keep, keep, keep, keep];
   try {
     const s = JSON.parse(state || "{}"), seconds = Number(s.seconds) || 0, clicked = "clicked" in s;
     if (!seconds) return kept;
@@ -348,9 +351,6 @@ BAR_ONE_JS = (
 
 # Typed region numbers (Edit) or seconds to add (Extend) into the waveform's state: what it draws.
 _FINITE = "const n = (v) => { const x = Number(v); return Number.isFinite(x) ? x : 0; };"
-# Sent back where nothing changes: no value. Extend's bars-to-add gave the state back as read while ``JS`` set it
-# again, and the two went round without end in Gradio's dispatch (issue 79's 120 s wait after a Send to Extend).
-_KEEP = 'const keep = { __type__: "update" };'
 WITH_REGION_JS = f"""(state, start, end) => {{
   {_FINITE} {_KEEP}
   try {{ const s = JSON.parse(state); if (s.start === n(start) && s.end === n(end)) return keep;
@@ -378,7 +378,7 @@ WITH_EXTRA_JS = f"""(state, extra) => {{
 # are emptied, unless the seconds were set by hand meanwhile. Bars it cannot count (text, 0, a song not
 # read yet, an unknown tempo) leave both as they were: the press says why on the field.
 WITH_BARS_ADDED_JS = r"""(state, bars, seconds, bpm, meter) => {
-  const keep = { __type__: "update" }, kept = [keep, keep];
+  __KEEP__ const kept = [keep, keep];
   try {
     const s = JSON.parse(state), text = String(bars ?? "").trim(), own = Number(seconds);
     if (!text) {
@@ -407,7 +407,7 @@ WITH_BARS_ADDED_JS = r"""(state, bars, seconds, bpm, meter) => {
     s.bars_extra = more; s.extra = more;
     return [more, JSON.stringify(s)];
   } catch (e) { return kept; }
-}"""
+}""".replace("__KEEP__", _KEEP)
 
 
 def peaks(song: np.ndarray, buckets: int = BUCKETS) -> list[float]:

@@ -763,6 +763,14 @@ def studio_process(
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def endpoint_names(site: str) -> dict[int, str | None]:
+    """Each of the served page's events by its number (``fn_index``, as the page posts it): its API name."""
+    import httpx
+
+    config = httpx.get(site + "config", timeout=CLIENT_TIMEOUT_S).json()
+    return {d["id"]: d.get("api_name") for d in config["dependencies"]}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

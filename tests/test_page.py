@@ -25,7 +25,7 @@ import backend
 import gpu
 import modes
 import output_folder
-from conftest import CLIENT_TIMEOUT_S, leave, picture, visit
+from conftest import endpoint_names, leave, picture, visit
 from test_browser import POLL_MS, SHOTS, TIMEOUT_MS, _open, site  # noqa: F401 (fixtures)
 
 SR = 48000
@@ -716,15 +716,12 @@ def test_a_page_left_open_asks_the_server_only_for_its_pace(browser, site):  # n
     page's own clock (Playwright's, run forward) the status line is not asked again after the load (but for
     a stale stamp's correction), and the pace stamp once every ``PACE_POLL_S``. Its 3 s timer ticked there for as long as the page stayed open, two
     requests a tick (40 a minute, ``tools/bench_idle.py``)."""
-    import httpx
 
     import studio_words
     import widgets
 
     backend.reset_backend()  # cold: the timer ticked while the model was not built
-    names = {
-        d["id"]: d.get("api_name") for d in httpx.get(site + "config", timeout=CLIENT_TIMEOUT_S).json()["dependencies"]
-    }
+    names = endpoint_names(site)
     asked: list[str] = []
 
     def noted(request) -> None:

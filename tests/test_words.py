@@ -21,7 +21,7 @@ import checks
 import lyrics
 import lyrics_page
 import random_models
-from conftest import picture, studio_process
+from conftest import endpoint_names, picture, studio_process
 from test_browser import SHOTS, TIMEOUT_MS, _fill_number, _open, site  # noqa: F401 (fixtures)
 
 SR = 48000
@@ -406,11 +406,9 @@ def test_a_progress_the_studio_hides_is_not_read_out(browser, site):  # noqa: F8
     """The status line's request held at the page's load (``show_progress="hidden"``): Gradio draws its
     running timer transparent, and a screen reader read it ("1.6s", then "Checking the model…") as a CI run's
     text of the pace line did ("0.0s\\n\\nPace on this machine…"). The timer is there; the words alone are read."""
-    import httpx
-
     import studio_words
 
-    names = {d["id"]: d.get("api_name") for d in httpx.get(site + "config", timeout=30).json()["dependencies"]}
+    names = endpoint_names(site)
     held = []
 
     def hold(route) -> None:
