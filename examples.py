@@ -6,6 +6,7 @@ studio ships no third-party audio. It is written once per machine to a temporary
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -154,7 +155,10 @@ def demo_song() -> str:
     path = Path(tempfile.gettempdir()) / "ace-studio-examples" / "demo-song.wav"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.wav")
+        # A name of this writer's own: two studios started at once on a fresh machine (pytest-xdist's
+        # workers importing the app) each write it, and one name moved by the first is gone for the second.
+        fd, tmp = tempfile.mkstemp(prefix=".demo-song-", suffix=".wav", dir=path.parent)
+        os.close(fd)
         sf.write(tmp, demo_song_audio().T, audio.SAMPLE_RATE, subtype="PCM_16")
-        tmp.replace(path)
+        os.replace(tmp, path)
     return str(path)

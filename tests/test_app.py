@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -192,6 +193,30 @@ def test_demo_song_is_synthesized_here_and_usable_as_a_source():
     np.testing.assert_array_equal(examples.demo_song_audio(), examples.demo_song_audio())
     assert len(examples.GENERATE) == len(examples.GENERATE_LABELS)
     assert {lang for *_, lang in examples.GENERATE} >= {"en", "es", "ja", "fr", "ko"}
+
+
+def test_two_studios_writing_the_demo_song_at_once_both_get_it(monkeypatch, tmp_path):
+    """Two processes importing the app on a fresh machine each write the demo song: a second writer that
+    finishes between the first's write and its move must leave the first its own file to move (a collection
+    error of pytest-xdist's second worker, seen with a fresh temp folder)."""
+    import soundfile as sf
+
+    import examples
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    write, others = sf.write, []
+
+    def write_while_another_writes(path, *args, **kwargs):
+        write(path, *args, **kwargs)
+        if not others:
+            others.append("writing")
+            others[0] = examples.demo_song()  # the other studio, start to end, before this one moves its file
+
+    monkeypatch.setattr(sf, "write", write_while_another_writes)
+    mine = examples.demo_song()
+    assert mine == others[0] == str(tmp_path / "ace-studio-examples" / "demo-song.wav")
+    assert sf.info(mine).duration == examples.DEMO_SECONDS
+    assert [p.name for p in (tmp_path / "ace-studio-examples").iterdir()] == ["demo-song.wav"]
 
 
 def test_a_missing_model_says_what_to_do_and_stays_on_the_page(studio_env, monkeypatch, tmp_path):
