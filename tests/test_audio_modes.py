@@ -321,7 +321,7 @@ def test_splice_and_gain_match_helpers():
     assert audio.rms(matched[:, :1000]) == pytest.approx(audio.rms(original), rel=1e-5)
 
 
-def test_send_to_picks_the_take_and_refuses_an_empty_one(studio_env):
+def test_send_to_picks_the_take_and_refuses_an_empty_one(studio_env, tmp_path):
     day = studio_env / "2026-11-22"
     day.mkdir(parents=True)
     names = [f"generate-101010-abcdef-take{i}-seed{i}.wav" for i in (1, 2)]
@@ -339,6 +339,4 @@ def test_send_to_picks_the_take_and_refuses_an_empty_one(studio_env):
     for audio_path in ("2026-11-22/../../etc/passwd", "/etc/passwd", "2026-11-22/notes.txt"):
         with pytest.raises(gr.Error, match="no longer kept"):
             results.send_take(1, {"takes": [{"take": 1, "audio": audio_path}]})
-    assert "0:12.0 long" in form_fields.describe_source(
-        str(tone(Path(__import__("tempfile").mkdtemp()) / "s.wav", seconds=12))
-    )
+    assert "0:12.0 long" in form_fields.describe_source(str(tone(tmp_path / "s.wav", seconds=12)))

@@ -756,8 +756,12 @@ def test_a_killed_harness_takes_its_studio_along_and_frees_the_port(
     lm = tiny_lyrics_dir
     command = [sys.executable, "tests/zerogpu_harness.py", "--port", str(port), "--model", str(tiny_pipeline_dir)]
     command += ["--lyrics-model", str(lm), "--planner-model", str(tiny_planner_dir)]
+    # Its work folder (``mkdtemp``) in this test's: killed, it cannot remove it itself.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
     with open(log, "wb") as out:
-        harness = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        harness = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     studio = []
     try:
         wait_until_serving(f"http://127.0.0.1:{port}/", harness, log)
