@@ -300,21 +300,22 @@ REGION_JS = """(state, start, end) => {
 }"""
 # Edit's typed bars ("9-16", "9", "9, 10": read as ``edit_bars.numbers`` reads them) into the region and its
 # highlight, from the waveform's map, as a section block chosen sets them; bars the map lacks (or none yet,
-# or a part chosen) leave both as they were: the press says why on the field.
+# or a part chosen) send nothing back: the press says why on the field.
 WITH_BARS_JS = r"""(state, bars, start, end) => {
+  const kept = Array(3).fill({ __type__: "update" });  // bars not counted: nothing sent back (issue 79)
   try {
     const s = JSON.parse(state), lines = (Array.isArray(s.bars) ? s.bars : []).map(Number).filter(Number.isFinite), found = [];
     for (const item of String(bars ?? "").trim().split(/[,\s]+/).filter(Boolean)) {
       const span = item.match(/^(\d{1,5})[-\u2013](\d{1,5})$/);
       if (span) found.push(Number(span[1]), Number(span[2]));
       else if (/^\d{1,5}(\.0+)?$/.test(item)) found.push(Math.trunc(Number(item)));
-      else return [state, start, end];
+      else return kept;
     }
     const first = Math.min(...found), last = Math.max(...found);
-    if (!s.select || !found.length || first < 1 || last > lines.length) return [state, start, end];
+    if (!s.select || !found.length || first < 1 || last > lines.length) return kept;
     s.start = lines[first - 1]; s.end = last < lines.length ? lines[last] : Number(s.seconds);
     return [JSON.stringify(s), s.start, s.end];
-  } catch (e) { return [state, start, end]; }
+  } catch (e) { return kept; }
 }"""
 # What a listener sends back where nothing changes: no value (one given back as it was read looped, issue 79).
 _KEEP = 'const keep = { __type__: "update" };'
@@ -344,7 +345,7 @@ BAR_ONE_JS = (
     const text = JSON.stringify(s), set = clicked ? String(counted.length ? counted[0] : at) : keep;
     if (bars === undefined) return [text, set];
     const [shown, a, b] = (__WITH_BARS__)(text, bars, start, end);  // Edit's typed bars: their region, counted anew
-    return [shown, set, a, b];
+    return [shown.__type__ ? text : shown, set, a, b];  // bars not counted: the bars counted anew still go
   } catch (e) { return kept; }
 }"""
 ).replace("__WITH_BARS__", WITH_BARS_JS)
