@@ -234,9 +234,12 @@ def _chromium():
     """Chromium, headless, once a test process: a launch and Playwright's driver cost 0.75 s of CPU, and a
     context's first load of the page 0.65 s more than its next (the HTTP cache, V8's code in it), once a file
     before. While Playwright's sync API is started its event loop runs in this thread, where asyncio then
-    refuses to run another: a test that runs one does it in a thread of its own (``in_a_thread``)."""
-    from playwright.sync_api import sync_playwright
+    refuses to run another: a test that runs one does it in a thread of its own (``in_a_thread``). Playwright's
+    ``expect`` waits as long as a page's own waits (``TIMEOUT_MS``), not its 5 s default, which a loaded run
+    passed (a section drawn pressed after its click, issue 79)."""
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield chromium

@@ -411,8 +411,11 @@ def test_a_progress_the_studio_hides_is_not_read_out(browser, site):  # noqa: F8
     names = endpoint_names(site)
     held = []
 
+    def status(request) -> bool:
+        return names.get(json.loads(request.post_data or "{}").get("fn_index")) == "studio_status"
+
     def hold(route) -> None:
-        if names.get(json.loads(route.request.post_data or "{}").get("fn_index")) == "studio_status":
+        if status(route.request):
             held.append(route)  # answered below, once the page has been read
         else:
             route.continue_()
@@ -422,7 +425,9 @@ def test_a_progress_the_studio_hides_is_not_read_out(browser, site):  # noqa: F8
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.route("**/run/predict", hold)
-        page.goto(site)
+        # Playwright tells a request before it hands its route to ``hold``; the wait after it lets that through.
+        with page.expect_request(status):
+            page.goto(site)
         tracker = page.locator("#studio-status [data-testid=status-tracker]")
         page.wait_for_function("el => /\\d\\.\\ds/.test(el.textContent)", arg=tracker.element_handle())
         assert held and page.locator("#studio-status").inner_text() == studio_words.STATUS_CHECKING
