@@ -159,6 +159,10 @@ def demo_song() -> str:
         # workers importing the app) each write it, and one name moved by the first is gone for the second.
         fd, tmp = tempfile.mkstemp(prefix=".demo-song-", suffix=".wav", dir=path.parent)
         os.close(fd)
-        sf.write(tmp, demo_song_audio().T, audio.SAMPLE_RATE, subtype="PCM_16")
-        os.replace(tmp, path)
+        try:
+            sf.write(tmp, demo_song_audio().T, audio.SAMPLE_RATE, subtype="PCM_16")
+            os.chmod(tmp, 0o644)  # read by every user of the machine, as a file written by name is (mkstemp's is 0600)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
     return str(path)

@@ -87,8 +87,9 @@ CLIENT_TIMEOUT_S = 300.0
 def sweep_client_folders(folder: Path, untouched_s: float) -> int:
     """gradio_client downloads every file a test receives through a folder of its own in the machine's
     temp folder, named by 20 random bytes, and leaves it there, empty (``Endpoint._download_file``): about
-    335 a run, 10,567 found here after a day of runs. Such folders in ``folder`` go that are empty and
-    untouched for ``untouched_s``; how many went."""
+    327 a run, 10,567 found here after a day of runs. Such folders in ``folder`` go that are empty and
+    untouched for ``untouched_s`` (any empty folder of 40 lower-case hex digits: that is gradio_client's
+    name, 20 random bytes); how many went."""
     gone, settled = 0, time.time() - untouched_s
     for entry in os.scandir(folder):
         if len(entry.name) == 40 and all(c in "0123456789abcdef" for c in entry.name):
@@ -101,10 +102,11 @@ def sweep_client_folders(folder: Path, untouched_s: float) -> int:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Once every process is done (pytest-xdist's controller, or the one process of ``-n 0``), the client
-    folders untouched for longer than a test's exchange may take: one that a run beside this one made
-    and is waiting to fill is younger."""
+    folders untouched for longer than a test's client may wait before it writes in one (a connection from
+    the pool, the connection, the answer's first byte: ``CLIENT_TIMEOUT_S`` each): one that a run beside
+    this one made and is waiting to fill is younger. The last 15 minutes' stay for the next run's end."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        sweep_client_folders(Path(tempfile.gettempdir()), CLIENT_TIMEOUT_S)
+        sweep_client_folders(Path(tempfile.gettempdir()), 3 * CLIENT_TIMEOUT_S)
 
 
 def _patient_test_clients() -> None:

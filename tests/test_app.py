@@ -217,6 +217,7 @@ def test_two_studios_writing_the_demo_song_at_once_both_get_it(monkeypatch, tmp_
     assert mine == others[0] == str(tmp_path / "ace-studio-examples" / "demo-song.wav")
     assert sf.info(mine).duration == examples.DEMO_SECONDS
     assert [p.name for p in (tmp_path / "ace-studio-examples").iterdir()] == ["demo-song.wav"]
+    assert os.stat(mine).st_mode & 0o777 == 0o644  # every user of the machine reads it
 
 
 def test_a_missing_model_says_what_to_do_and_stays_on_the_page(studio_env, monkeypatch, tmp_path):

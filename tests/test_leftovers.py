@@ -1,4 +1,5 @@
-"""What a run of the tests leaves on the machine: nothing of gradio_client's download folders."""
+"""What a run of the tests leaves on the machine: gradio_client's empty download folders go at a run's end, once no run
+can still be filling them (``conftest.pytest_sessionfinish``)."""
 
 from __future__ import annotations
 
