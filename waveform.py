@@ -298,11 +298,13 @@ TEMPLATE = (
 REGION_JS = """(state, start, end) => {
   try { const s = JSON.parse(state || "{}"); return [s.start ?? start, s.end ?? end]; } catch (e) { return [start, end]; }
 }"""
+# What a listener sends back where nothing changes: no value (one given back as it was read looped, issue 79).
+_KEEP = 'const keep = { __type__: "update" };'
 # Edit's typed bars ("9-16", "9", "9, 10": read as ``edit_bars.numbers`` reads them) into the region and its
 # highlight, from the waveform's map, as a section block chosen sets them; bars the map lacks (or none yet,
 # or a part chosen) send nothing back: the press says why on the field.
 WITH_BARS_JS = r"""(state, bars, start, end) => {
-  const kept = Array(3).fill({ __type__: "update" });  // bars not counted: nothing sent back (issue 79)
+  __KEEP__ const kept = [keep, keep, keep];  // bars not counted: nothing sent back (issue 79)
   try {
     const s = JSON.parse(state), lines = (Array.isArray(s.bars) ? s.bars : []).map(Number).filter(Number.isFinite), found = [];
     for (const item of String(bars ?? "").trim().split(/[,\s]+/).filter(Boolean)) {
@@ -316,9 +318,7 @@ WITH_BARS_JS = r"""(state, bars, start, end) => {
     s.start = lines[first - 1]; s.end = last < lines.length ? lines[last] : Number(s.seconds);
     return [JSON.stringify(s), s.start, s.end];
   } catch (e) { return kept; }
-}"""
-# What a listener sends back where nothing changes: no value (one given back as it was read looped, issue 79).
-_KEEP = 'const keep = { __type__: "update" };'
+}""".replace("__KEEP__", _KEEP)
 # The musician's bar 1 into the waveform's bars (``REPHASE_JS``), run on a click on the waveform after *Bar 1 here*
 # (its time, ``clicked``, fills the Bar 1 field: the first bar line counted from it), a Bar 1 typed, and the BPM
 # or metre changed; the map as heard kept in the state (``heard``) and drawn again where Bar 1 is emptied. Edit's
