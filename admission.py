@@ -39,11 +39,11 @@ from gradio.state_holder import SessionState
 
 import addresses
 import checks
+import error_messages
 import headers
 import lyrics
-import refusals
+import messages
 import runs
-import studio_words
 import uploads
 
 GPU = "gpu"
@@ -61,9 +61,9 @@ NAMELESS_AGENTS = "agents:nameless"
 # ``AGENT_SHARE`` agents, two songs each: 8 of the GPU's 16) leaves agents served before room, and
 # visitors with an address keep the other half.
 CROWDS: dict[str, tuple[int | None, str]] = {
-    "subscriber": (2, studio_words.NETWORK_HELD.format(held="{held}", whose="home network (an IPv6 /56)")),
-    "site": (4, studio_words.NETWORK_HELD.format(held="{held}", whose="site (an IPv6 /48)")),
-    NAMELESS_AGENTS: (None, studio_words.NAMELESS_AGENTS_HELD),
+    "subscriber": (2, messages.NETWORK_HELD.format(held="{held}", whose="home network (an IPv6 /56)")),
+    "site": (4, messages.NETWORK_HELD.format(held="{held}", whose="site (an IPv6 /48)")),
+    NAMELESS_AGENTS: (None, messages.NAMELESS_AGENTS_HELD),
 }
 # Instant events, of which a page has at most a few under way (Use these settings, Send to, Stop).
 CHEAP_PLACES = 16
@@ -177,15 +177,15 @@ class _Door:
 
 # Looked up at each join (not bound here), so the environment and tests may change them.
 DOORS = {
-    GPU: _Door(GPU, lambda: queue_size(), lambda: per_visitor(), studio_words.BUSY, studio_words.PER_VISITOR),
+    GPU: _Door(GPU, lambda: queue_size(), lambda: per_visitor(), messages.BUSY, messages.PER_VISITOR),
     UPLOADS: _Door(
         UPLOADS,
         lambda: upload_places(),
         lambda: UPLOAD_SHARE,
-        studio_words.UPLOADS_BUSY,
-        studio_words.UPLOADS_PER_VISITOR,
+        messages.UPLOADS_BUSY,
+        messages.UPLOADS_PER_VISITOR,
     ),
-    CHEAP: _Door(CHEAP, lambda: CHEAP_PLACES, lambda: CHEAP_SHARE, studio_words.CHEAP_BUSY, studio_words.CHEAP_BUSY),
+    CHEAP: _Door(CHEAP, lambda: CHEAP_PLACES, lambda: CHEAP_SHARE, messages.CHEAP_BUSY, messages.CHEAP_BUSY),
 }
 
 
@@ -264,7 +264,7 @@ def guard(blocks: gr.Blocks) -> None:
             got, need = len(body.data), len(fn.inputs)
             return (
                 False,
-                refusals.TOO_FEW_VALUES.format(got=got, s="s" * (got != 1), api=fn.api_name, need=need),
+                error_messages.TOO_FEW_VALUES.format(got=got, s="s" * (got != 1), api=fn.api_name, need=need),
                 "error",
             )
         door = DOORS[door_of(fn.concurrency_id)]

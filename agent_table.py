@@ -72,7 +72,7 @@ def caller(request: Any) -> Agent:
 
 
 def kind_of(share: str) -> str:
-    """A share's kind, as ``agent_words`` words it."""
+    """A share's kind, as ``mcp_schema`` words it."""
     if share in (NO_ADDRESS, NEWCOMERS):
         return "nameless" if share == NO_ADDRESS else "newcomers"
     if share.startswith(NO_ADDRESS) and "/" in share:
@@ -112,7 +112,7 @@ class Callers:
 
     def client(self, agent: Agent, template: Any) -> Any:
         import admission
-        import agent_words
+        import mcp_schema
 
         session = self.session(agent.name)
         with self._lock:
@@ -128,8 +128,8 @@ class Callers:
                 for share in shares:
                     most = shared_share() if share == NO_ADDRESS else AGENT_SHARE
                     there = [c for c in self._clients.values() if share in c.shares]
-                    rooms.append((there, most, agent_words.agents_here(kind_of(share), most)))
-                rooms.append((list(self._clients.values()), admission.all_places(), agent_words.MCP_MANY_AGENTS))
+                    rooms.append((there, most, mcp_schema.agents_here(kind_of(share), most)))
+                rooms.append((list(self._clients.values()), admission.all_places(), mcp_schema.MCP_MANY_AGENTS))
                 for there, most, refusal in rooms:  # every share looked at before any agent makes way
                     if len(there) - most + 1 > sum(c.idle(now) for c in there):
                         raise RuntimeError(refusal)

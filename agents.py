@@ -9,7 +9,7 @@ its subclass of Gradio's server, put in place of Gradio's by ``launch_option``):
 
 - which tools: the endpoints a musician uses (``TOOLS``), named by their api names; settings, Send to,
   Stop, the readings and My takes stay in the API only (``view_api`` is unchanged);
-- their words (``agent_words``): the studio's, with each range and default from where it lives;
+- their words (``mcp_schema``): the studio's, with each range and default from where it lives;
 - who calls: Gradio's one loopback client made every agent one page (one share of the queue for all
   of them, one list of takes). Each agent (its address, ZeroGPU token and credentials) gets a session
   of its own (``agent_table``), and its joins carry its address as uvicorn resolved it: Gradio forwarded
@@ -184,7 +184,7 @@ def given_files(arguments: dict[str, Any], names: set[str], session: str) -> dic
     ``session`` (``own_file``), empty as none; a ValueError in words for any other URL."""
     from gradio_client import handle_file
 
-    import agent_words
+    import mcp_schema
 
     converted = {}
     for name, given in arguments.items():
@@ -193,7 +193,7 @@ def given_files(arguments: dict[str, Any], names: set[str], session: str) -> dic
         elif name in names:
             path = own_file(given, session)
             if path is None:
-                raise ValueError(agent_words.MCP_NOT_HERE.format(name=name))
+                raise ValueError(mcp_schema.MCP_NOT_HERE.format(name=name))
             given = handle_file(str(path))
         converted[name] = given
     return converted
@@ -250,7 +250,7 @@ def in_words(error: Exception) -> Exception:
     URL httpx names. Any other error as it was (the studio's own words)."""
     import httpx
 
-    import agent_words
+    import mcp_schema
 
     if isinstance(error, httpx.HTTPStatusError):
         detail = None
@@ -258,10 +258,10 @@ def in_words(error: Exception) -> Exception:
             detail = error.response.json().get("detail")
         status = error.response.status_code
         return RuntimeError(
-            detail if isinstance(detail, str) and detail else agent_words.MCP_REFUSED.format(status=status)
+            detail if isinstance(detail, str) and detail else mcp_schema.MCP_REFUSED.format(status=status)
         )
     if isinstance(error, httpx.HTTPError):
-        return RuntimeError(agent_words.MCP_UNREACHED)
+        return RuntimeError(mcp_schema.MCP_UNREACHED)
     return error
 
 
@@ -287,7 +287,7 @@ def tools_class() -> type:
     from mcp.server.sse import SseServerTransport as Sse
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager as Sessions
 
-    import agent_words
+    import mcp_schema
     import models
 
     class Tools(GradioMCPServer):
@@ -298,7 +298,7 @@ def tools_class() -> type:
         def __init__(self, blocks: Any) -> None:
             super().__init__(blocks)
             variant = models.active_variant()
-            self.mcp_server.instructions = agent_words.instructions(variant)
+            self.mcp_server.instructions = mcp_schema.instructions(variant)
             self.callers = agent_table.Callers(_caller_class)
             self.words = {tool: self._words(tool, variant) for tool in self.tool_to_endpoint}
             # Made once: Gradio made each tool's schema again for every call and every list of tools.
@@ -307,13 +307,13 @@ def tools_class() -> type:
 
         def _words(self, tool: str, variant: Any) -> tuple[str, dict[str, str]]:
             endpoint = self.tool_to_endpoint[tool]
-            listed = agent_words.choices(super().get_input_schema(tool)[0])
+            listed = mcp_schema.choices(super().get_input_schema(tool)[0])
             parameters = [{**p, **listed.get(p["parameter_name"], {})} for p in self._parameters(tool)]
-            return agent_words.tool_words(endpoint.lstrip("/"), parameters, variant)
+            return mcp_schema.tool_words(endpoint.lstrip("/"), parameters, variant)
 
         def _schema(self, tool: str) -> tuple[dict[str, Any], list]:
             schema, files = super().get_input_schema(tool)
-            return agent_words.input_schema(schema, self._parameters(tool), self.words[tool][1]), files
+            return mcp_schema.input_schema(schema, self._parameters(tool), self.words[tool][1]), files
 
         def _parameters(self, tool: str) -> list[dict[str, Any]]:
             return self.api_info["named_endpoints"][self.tool_to_endpoint[tool]]["parameters"]
@@ -340,7 +340,7 @@ def tools_class() -> type:
             return given_files(value, named, self.callers.session(self._caller().name))
 
         def _prepare_tool_call_args(self, name: str, arguments: dict[str, Any]) -> tuple[Any, ...]:
-            arguments = agent_words.json_text(arguments, self._parameters(name))
+            arguments = mcp_schema.json_text(arguments, self._parameters(name))
             endpoint, args, headers, block_fn = super()._prepare_tool_call_args(name, arguments)
             headers = {k: v for k, v in headers.items() if k.lower() != "x-forwarded-for"}
             if address := self._caller().address:
@@ -370,7 +370,7 @@ def _checked_server() -> type:
     from mcp import types as mcp_types
     from mcp.server import Server
 
-    import agent_words
+    import mcp_schema
 
     class Checked(Server):
         schemas: dict[str, dict[str, Any]] = {}  # each tool's input schema (``Tools``)
@@ -393,10 +393,10 @@ def _checked_server() -> type:
             def decorator(func: Any) -> Any:
                 async def checked(name: str, arguments: dict[str, Any]) -> Any:
                     if name not in self.schemas:
-                        problem = agent_words.unknown_tool(name, list(self.schemas))
+                        problem = mcp_schema.unknown_tool(name, list(self.schemas))
                     else:
                         schema, validator = self.schemas[name], self._validators[name]
-                        problem = agent_words.argument_problem(name, arguments, schema, validator)
+                        problem = mcp_schema.argument_problem(name, arguments, schema, validator)
                     if problem:
                         text = mcp_types.TextContent(type="text", text=problem)
                         return mcp_types.CallToolResult(content=[text], isError=True)

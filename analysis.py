@@ -21,8 +21,7 @@ import numpy as np
 import audio
 import beat_network
 import beats
-import result_words
-import studio_words
+import messages
 import tooltips as tips
 import uploads
 
@@ -139,7 +138,7 @@ def learned(path: str | Path, stereo: np.ndarray | None = None) -> beat_network.
         try:
             return beat_network.heard(uploads.load(path) if stereo is None else stereo, audio.SAMPLE_RATE)
         except Exception as exc:  # the network failing on one song must not cost the song its map
-            print(studio_words.BEATS_FAILED.format(name=Path(path).name, why=type(exc).__name__), flush=True)
+            print(messages.BEATS_FAILED.format(name=Path(path).name, why=type(exc).__name__), flush=True)
             return None
 
     return _networked.get(path, heard)
@@ -208,9 +207,9 @@ def describe(result: Analysis) -> str:
         loudness += " (its middle minute)"
     length = f"{int(minutes)}:{secs:04.1f}"
     if result.bpm is None:
-        return f"{length} · {result_words.NO_STEADY_BEAT} · {result.key} · {loudness}"
+        return f"{length} · {messages.NO_STEADY_BEAT} · {result.key} · {loudness}"
     metre = tips.METRE_NAMES.get(str(result.beats_per_bar), f"{result.beats_per_bar} beats per bar")
     tempo = f"≈ {result.bpm:g} BPM"
     if result.felt_as:
-        tempo = result_words.FELT_AS.format(tempo=tempo, felt=round(result.felt_as))
+        tempo = messages.FELT_AS.format(tempo=tempo, felt=round(result.felt_as))
     return f"{length} · {tempo} · {result.key} · {metre} · {loudness}"

@@ -33,13 +33,13 @@ import asgi_gate  # noqa: E402
 import generate_page  # noqa: E402
 import handlers  # noqa: E402
 import instant  # noqa: E402
+import messages  # noqa: E402
 import my_takes  # noqa: E402
 import output_folder  # noqa: E402
 import page_answers  # noqa: E402
 import records  # noqa: E402
 import status  # noqa: E402
 import streams  # noqa: E402
-import studio_words  # noqa: E402
 import tabs  # noqa: E402
 import uploads  # noqa: E402
 import voice_row  # noqa: E402
@@ -54,7 +54,7 @@ def build_ui() -> gr.Blocks:
     age = int(output_folder.output_max_age_hours() * 3600)
     with gr.Blocks(title="ACE Music Studio", delete_cache=(min(600, max(age, 1)), age)) as demo:
         gr.Markdown(status.header(), elem_id="studio-header")
-        line = gr.Markdown(studio_words.STATUS_CHECKING, elem_id="studio-status")
+        line = gr.Markdown(messages.STATUS_CHECKING, elem_id="studio-status")
         timer = gr.Timer(3.0)
         stamp = widgets.pace_stamp(timer, status.phase)  # before the tabs: their cost and pace lines follow it
         panel = my_takes.build()  # collapsed, above the tabs: a phone finds it without scrolling
@@ -139,7 +139,7 @@ def launch_options() -> dict[str, Any]:
         "css": theme.CSS,
         "js": theme.JS,
         # English, the page's fallback for every language: one key, where this Gradio has none.
-        "i18n": gr.I18n(en=studio_words.PAGE_KEYS),
+        "i18n": gr.I18n(en=messages.PAGE_KEYS),
         # Takes are served by ``asgi_gate.Gate`` at /takes/… straight from the output folder (no copy,
         # no server path in the URL); allowed here only so that a take returned as a plain path (no
         # page root to build its URL from) may be copied into Gradio's cache. "Send to" places one in

@@ -36,8 +36,8 @@ from urllib.parse import unquote
 import numpy as np
 
 import addresses
+import messages
 import output_folder
-import studio_words
 import uploads
 
 TAKES_ROUTE = "/takes/"
@@ -48,18 +48,18 @@ TYPES = {
     ".json": "application/json; charset=utf-8",
     ".lrc": "text/plain; charset=utf-8",
 }
-UPLOAD_FULL = studio_words.UPLOADS_FULL
-UPLOAD_TOO_LARGE = studio_words.UPLOAD_TOO_LARGE
-TOO_BIG = studio_words.REQUEST_TOO_BIG
-UPLOADS_AT_ONCE = studio_words.UPLOADS_AT_ONCE
+UPLOAD_FULL = messages.UPLOADS_FULL
+UPLOAD_TOO_LARGE = messages.UPLOAD_TOO_LARGE
+TOO_BIG = messages.REQUEST_TOO_BIG
+UPLOADS_AT_ONCE = messages.UPLOADS_AT_ONCE
 
 
 # How deeply a request's JSON may nest: a request of the studio's nests a few levels, and Gradio
 # parses and walks whatever arrives recursively (a record nested 100 000 deep ended in a bare Error).
 MAX_DEPTH = 64
-TOO_DEEP = studio_words.REQUEST_TOO_DEEP
-TOO_SLOW = studio_words.REQUEST_TOO_SLOW
-BODIES_BUSY = studio_words.BODIES_BUSY
+TOO_DEEP = messages.REQUEST_TOO_DEEP
+TOO_SLOW = messages.REQUEST_TOO_SLOW
+BODIES_BUSY = messages.BODIES_BUSY
 # A request's first bytes are its own, outside the shared pool: the page's requests are a few KB.
 OWN_BYTES = 64 * 1024
 _STEP = np.zeros(256, np.int8)
@@ -335,7 +335,7 @@ def _cut_off() -> Exception:
     try:
         from gradio.route_utils import MultiPartException
 
-        return MultiPartException(studio_words.UPLOAD_PAST_ROOM)
+        return MultiPartException(messages.UPLOAD_PAST_ROOM)
     except ImportError:  # pragma: no cover - another Gradio: the temporary files age out of the quota
         return OSError("upload larger than its room")
 
@@ -422,7 +422,7 @@ async def _streamed(app: Any, scope: dict, receive: Any, send: Any, deadline: fl
             stalled = True
             raise MultiPartException(TOO_SLOW) from None
         if message["type"] != "http.request":
-            raise MultiPartException(studio_words.UPLOAD_CUT_OFF)
+            raise MultiPartException(messages.UPLOAD_CUT_OFF)
         finished = not message.get("more_body", False)
         return message
 
@@ -459,7 +459,7 @@ async def _serve_take(relative: str, scope: dict, receive: Any, send: Any) -> No
 
     file = output_folder.own_take(unquote(relative))
     if file is None or file.suffix not in TYPES:
-        return await _refuse(send, 404, studio_words.NO_SUCH_TAKE)
+        return await _refuse(send, 404, messages.NO_SUCH_TAKE)
     response = FileResponse(
         file,
         media_type=TYPES[file.suffix],

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 import audio_length
-import refusals_files
+import error_messages
 
 # The song the model makes and the studio reads: 48 kHz stereo, 10 s to 10 minutes (upstream's
 # duration range), its blueprint five codes a second. Every other room reads these from here.
@@ -85,10 +85,10 @@ def probe(path: str | Path | None, what: str = "song", max_seconds: float = MAX_
     import soundfile as sf
 
     if path is None or str(path).strip() == "":
-        raise AudioError(refusals_files.UPLOAD_FIRST.format(what=what))
+        raise AudioError(error_messages.UPLOAD_FIRST.format(what=what))
     path = Path(path)
     if not path.is_file():
-        raise AudioError(refusals_files.UPLOAD_NOT_FOUND.format(what=what))
+        raise AudioError(error_messages.UPLOAD_NOT_FOUND.format(what=what))
     _check_pages(path, what)
     try:
         info = sf.info(str(path))
@@ -97,7 +97,7 @@ def probe(path: str | Path | None, what: str = "song", max_seconds: float = MAX_
     rate, channels, frames = int(info.samplerate), int(info.channels), max(0, int(info.frames))
     if not 0 < channels <= MAX_CHANNELS:
         raise AudioError(
-            refusals_files.UPLOAD_CHANNELS.format(what=what, name=path.name, channels=channels, most=MAX_CHANNELS)
+            error_messages.UPLOAD_CHANNELS.format(what=what, name=path.name, channels=channels, most=MAX_CHANNELS)
         )
     if rate <= 0:
         raise _unreadable(path, what)
@@ -116,7 +116,7 @@ def probe(path: str | Path | None, what: str = "song", max_seconds: float = MAX_
 def _check_rate(path: Path, what: str, rate: int) -> None:
     if not MIN_RATE <= rate <= MAX_RATE:
         raise AudioError(
-            refusals_files.UPLOAD_RATE.format(
+            error_messages.UPLOAD_RATE.format(
                 what=what, name=path.name, rate=rate, low=MIN_RATE // 1000, high=MAX_RATE // 1000
             )
         )
@@ -141,14 +141,14 @@ def _check_pages(path: Path, what: str) -> None:
     except OSError as exc:
         raise _unreadable(path, what) from exc
     if walked.chained:
-        raise AudioError(refusals_files.UPLOAD_CHAINED.format(what=what, name=path.name))
+        raise AudioError(error_messages.UPLOAD_CHAINED.format(what=what, name=path.name))
     if walked.most:
-        raise AudioError(refusals_files.UPLOAD_PAGES.format(what=what, name=path.name, minutes=MAX_SECONDS / 60))
+        raise AudioError(error_messages.UPLOAD_PAGES.format(what=what, name=path.name, minutes=MAX_SECONDS / 60))
     if walked.pages == 0:
         raise _unreadable(path, what)
     if size - walked.end > audio_length.OGG_TAIL:
         mb, rest = walked.end / 2**20, (size - walked.end) / 2**20
-        raise AudioError(refusals_files.UPLOAD_TAIL.format(what=what, name=path.name, mb=mb, rest=rest))
+        raise AudioError(error_messages.UPLOAD_TAIL.format(what=what, name=path.name, mb=mb, rest=rest))
 
 
 def _read_length(path: Path, source: audio_length.Source, info: Any, what: str, max_seconds: float) -> int:
@@ -164,7 +164,7 @@ def _read_length(path: Path, source: audio_length.Source, info: Any, what: str, 
     if found.whole:
         return found.frames
     if found.frames / rate > max_seconds:
-        raise AudioError(refusals_files.UPLOAD_LONGER.format(what=what, most=max_seconds / 60))
+        raise AudioError(error_messages.UPLOAD_LONGER.format(what=what, most=max_seconds / 60))
     raise AudioError(_too_much(path, what, "more than ", found.frames / rate, channels, rate))
 
 
@@ -198,15 +198,15 @@ def decode(
 
 
 def _unreadable(path: Path, what: str) -> AudioError:
-    return AudioError(refusals_files.UPLOAD_UNREADABLE.format(what=what, name=path.name))
+    return AudioError(error_messages.UPLOAD_UNREADABLE.format(what=what, name=path.name))
 
 
 def _too_long(what: str, max_seconds: float, seconds: float) -> str:
-    return refusals_files.UPLOAD_TOO_LONG.format(what=what, minutes=seconds / 60, most=max_seconds / 60)
+    return error_messages.UPLOAD_TOO_LONG.format(what=what, minutes=seconds / 60, most=max_seconds / 60)
 
 
 def _too_much(path: Path, what: str, more: str, seconds: float, channels: int, rate: int) -> str:
-    return refusals_files.UPLOAD_TOO_MUCH.format(
+    return error_messages.UPLOAD_TOO_MUCH.format(
         what=what, name=path.name, more=more, minutes=seconds / 60, channels=channels, khz=rate // 1000
     )
 
@@ -240,14 +240,14 @@ def _decode(path: Path, header: Header, what: str, max_seconds: float, own_rate:
             if frames > limit:
                 raise AudioError(_too_long(what, max_seconds, frames / rate))
             if not np.isfinite(chunk).all():
-                raise AudioError(refusals_files.UPLOAD_DAMAGED.format(what=what, name=path.name))
+                raise AudioError(error_messages.UPLOAD_DAMAGED.format(what=what, name=path.name))
             peak = max(peak, float(np.abs(chunk).max(initial=0.0)))
             stereo = _stereo(chunk.T)
             put(stereo if stream is None else stream.resample_chunk(stereo.T, last=False).T)
     if frames == 0:
-        raise AudioError(refusals_files.UPLOAD_EMPTY.format(what=what, name=path.name))
+        raise AudioError(error_messages.UPLOAD_EMPTY.format(what=what, name=path.name))
     if peak < SILENCE_PEAK:
-        raise AudioError(refusals_files.UPLOAD_SILENT.format(what=what, name=path.name))
+        raise AudioError(error_messages.UPLOAD_SILENT.format(what=what, name=path.name))
     if stream is not None:
         put(stream.resample_chunk(np.zeros((0, 2), dtype=np.float32), last=True).T)
     return _compact(out, filled)
@@ -307,7 +307,7 @@ def save(
 
     fmt = fmt.lower()
     if fmt not in FORMATS:
-        raise AudioError(refusals_files.OUTPUT_FORMAT.format(given=repr(fmt)))
+        raise AudioError(error_messages.OUTPUT_FORMAT.format(given=repr(fmt)))
     container, subtype = FORMATS[fmt][0], subtype or FORMATS[fmt][1]
     path = Path(path).with_suffix("." + fmt)
     clipped = np.asarray(audio, dtype=np.float32)

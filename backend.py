@@ -23,17 +23,16 @@ from typing import Any
 import alignment
 import base_model
 import devices
+import duration_estimate
+import error_messages
 import flow_edit
 import graphs
 import lora
 import lrc
+import messages
 import models
 import music_request
 import offload
-import pace_phases
-import progress_words
-import refusals
-import refusals_files
 import retake
 import runs
 import sampler
@@ -56,7 +55,7 @@ def check_output(audio: Any) -> None:
 
     for take in audio:
         if not np.isfinite(take).all() or float(np.ptp(take)) < 1e-6:
-            raise BrokenOutput(refusals.BROKEN_OUTPUT)
+            raise BrokenOutput(error_messages.BROKEN_OUTPUT)
 
 
 @dataclass
@@ -102,7 +101,7 @@ class Backend:
         sync = alignment.Pass(pipe, total, rows.columns) if rows is not None else None
         with self.lock, devices.gpu_turn("music"):
             if flag is not None and flag.exists():
-                raise runs.Cancelled(progress_words.STOPPED_BEFORE_FIRST_STEP)
+                raise runs.Cancelled(messages.STOPPED_BEFORE_FIRST_STEP)
             # CPU generators give the same noise on every device; the global seed covers the VAE's
             # posterior sampling when source audio is encoded.
             torch.manual_seed(seeds[0])
@@ -159,7 +158,7 @@ class Backend:
         decoding = _settled(latents)
         audio = sampler.decode(pipe, latents, normalize=not req.natural_level)
         kept = None if req.natural_level else latents.float().cpu().numpy()
-        # For ``pace``: the call's own work to the first step's end (texts, encodes, the first step and its
+        # For ``duration_estimate``: the call's own work to the first step's end (texts, encodes, the first step and its
         # capture), the steps after it, how many ran, the decode; whether the steps were replayed.
         first, captured = (ended or [decoding])[0], bool(self.replay.get("captures")) and not self.replay.get("eager")
         phases = {"start": first - started, "dit": decoding - first, "steps": len(ended), "captured": captured}
@@ -191,7 +190,7 @@ class Backend:
         with self.base_lock:
             if self.base is None:
                 if self.offload != "none":
-                    raise ModeUnavailable(refusals.PARTS_OFFLOADED)
+                    raise ModeUnavailable(error_messages.PARTS_OFFLOADED)
                 if self.variant.name == models.BASE_VARIANT and base_model.source() == self.source:
                     self.base = self.pipe  # the studio runs the base itself: nothing to build twice
                     return self.base
@@ -215,7 +214,7 @@ class Backend:
 
         pipe = self.pipe
         if pipe.audio_tokenizer is None:
-            raise ModeUnavailable(refusals.DESCRIBE_NO_TOKENIZER.format(source=models.public_source(self.source)))
+            raise ModeUnavailable(error_messages.DESCRIBE_NO_TOKENIZER.format(source=models.public_source(self.source)))
         with self.lock, devices.gpu_turn("music"), torch.inference_mode():
             try:
                 device = pipe._execution_device
@@ -237,7 +236,7 @@ class Backend:
         text_limits.check(self.pipe, texts, str(req.vocal_language), req)
         if req.task_type == "cover" and self.pipe.audio_tokenizer is None:
             source, repo = models.public_source(self.source), models.VARIANTS["xl-sft"].repo
-            raise ModeUnavailable(refusals.COVER_NO_TOKENIZER.format(source=source, repo=repo))
+            raise ModeUnavailable(error_messages.COVER_NO_TOKENIZER.format(source=source, repo=repo))
 
     def check_lora(self, path: str, whole: bool = True) -> None:
         """Refuse a LoRA file that is not one for this transformer, once per file (``lora.check_file``;
@@ -253,10 +252,10 @@ class Backend:
         try:
             state = lora.load_state(path) if lora.needs_rewrite(path) else self.pipe.lora_state_dict(path)
         except Exception as exc:
-            raise lora.BadLora(refusals_files.LORA_NOT_READ.format(name=Path(path).name, error=exc)) from None
+            raise lora.BadLora(error_messages.LORA_NOT_READ.format(name=Path(path).name, error=exc)) from None
         broken = [k for k, v in state.items() if torch.is_tensor(v) and not torch.isfinite(v).all()]
         if broken:
-            raise lora.BadLora(refusals_files.LORA_DAMAGED.format(name=Path(path).name, count=len(broken)))
+            raise lora.BadLora(error_messages.LORA_DAMAGED.format(name=Path(path).name, count=len(broken)))
         return state
 
     @functools.cached_property
@@ -270,7 +269,7 @@ class Backend:
             self.pipe.load_lora_weights(state, adapter_name=lora.LORA_ADAPTER)
         except Exception as exc:
             raise lora.BadLora(
-                refusals_files.LORA_NOT_APPLIED.format(name=Path(path).name, label=self.variant.label, error=exc)
+                error_messages.LORA_NOT_APPLIED.format(name=Path(path).name, label=self.variant.label, error=exc)
             ) from None
         self.pipe.set_adapters([lora.LORA_ADAPTER], [scale])
 
@@ -325,7 +324,7 @@ def _step_callback(
         if flag is not None and flag.exists():
             # Raising skips the VAE decode of a half-denoised clip nobody will hear.
             pipe._interrupt = True
-            raise runs.Cancelled(progress_words.STOPPED_AT_STEP.format(done=done, total=total))
+            raise runs.Cancelled(messages.STOPPED_AT_STEP.format(done=done, total=total))
         if progress is not None:
             progress(done, total)
         if at_last is not None and done >= total and kwargs.get("latents") is not None:
@@ -485,5 +484,5 @@ def reset_backend() -> None:
 
 
 # What a cold call adds is asked of the pace room: the pipeline, and the XL base's DiT beside it.
-pace_phases.watch("music", lambda: is_warm())
-pace_phases.watch("base", lambda: base_is_warm())
+duration_estimate.watch("music", lambda: is_warm())
+duration_estimate.watch("base", lambda: base_is_warm())

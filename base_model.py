@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import error_messages
 import hub
+import messages
 import models
-import refusals
-import studio_words
 import tooltips as tips
 import xl_model
 
@@ -47,9 +47,9 @@ def missing() -> str | None:
     if path.is_dir():
         if all((path / name / "config.json").is_file() for name in OWN):
             return None
-        return refusals.BASE_FOLDER_LACKS.format(folder=path.name)
+        return error_messages.BASE_FOLDER_LACKS.format(folder=path.name)
     if where.startswith((".", "/", "~")):
-        return refusals.BASE_NO_FOLDER.format(folder=where, env=ENV)
+        return error_messages.BASE_NO_FOLDER.format(folder=where, env=ENV)
     if all(hub.cached(where, f"{name}/config.json") for name in OWN):
         return None
     closed = models.hub_closed(where)
@@ -58,11 +58,11 @@ def missing() -> str | None:
 
 def _not_here(closed: tuple[str, str]) -> str:
     why, fix = closed
-    return refusals.BASE_NOT_HERE.format(why=why, fix=fix, env=ENV)
+    return error_messages.BASE_NOT_HERE.format(why=why, fix=fix, env=ENV)
 
 
 class Unavailable(models.ModelLoadError):
-    """The base could not be built; its words say why (``refusals.PARTS_MISSING``), as the note then does."""
+    """The base could not be built; its words say why (``error_messages.PARTS_MISSING``), as the note then does."""
 
 
 # Why the last try to build the base failed in this process (None: it has not, or the last one
@@ -79,7 +79,7 @@ def trouble() -> str | None:
 def note() -> str:
     """What Edit says beside its parts' choices: how they are made, or why they cannot be."""
     why = trouble()
-    return tips.PARTS_NOTE if why is None else refusals.PARTS_MISSING.format(source=source(), why=why)
+    return tips.PARTS_NOTE if why is None else error_messages.PARTS_MISSING.format(source=source(), why=why)
 
 
 def load(pipe: Any, dtype: Any = None) -> Any:
@@ -91,12 +91,12 @@ def load(pipe: Any, dtype: Any = None) -> Any:
 
     why = missing()
     if why is not None:
-        raise Unavailable(refusals.PARTS_MISSING.format(source=source(), why=why))
+        raise Unavailable(error_messages.PARTS_MISSING.format(source=source(), why=why))
     where = source()
     path = Path(where).expanduser()
     dtypes = dtype if isinstance(dtype, dict) else dict.fromkeys(OWN, dtype)
     try:
-        folder = path if path.is_dir() else models.download(where, PATTERNS, studio_words.XL_BASE_MODEL, ENV)
+        folder = path if path.is_dir() else models.download(where, PATTERNS, messages.XL_BASE_MODEL, ENV)
         transformer = AceStepTransformer1DModel.from_pretrained(
             folder, subfolder="transformer", torch_dtype=dtypes.get("transformer")
         )
@@ -105,7 +105,7 @@ def load(pipe: Any, dtype: Any = None) -> Any:
         )
     except Exception as exc:  # not there, not downloadable, not a model: the note and the press say why
         _failed["why"] = failure(exc)
-        raise Unavailable(refusals.PARTS_MISSING.format(source=source(), why=_failed["why"])) from exc
+        raise Unavailable(error_messages.PARTS_MISSING.format(source=source(), why=_failed["why"])) from exc
     _failed["why"] = None
     if same_weights(encoder, pipe.condition_encoder):
         encoder = pipe.condition_encoder
@@ -133,7 +133,7 @@ def failure(exc: BaseException) -> str:
     if isinstance(exc, models.ModelLoadError):
         return str(exc).rstrip(".")
     said = (str(exc).strip().splitlines() or [""])[0][:200]
-    return (refusals.BASE_UNREADABLE_SAYING if said else refusals.BASE_UNREADABLE).format(
+    return (error_messages.BASE_UNREADABLE_SAYING if said else error_messages.BASE_UNREADABLE).format(
         kind=type(exc).__name__, said=said
     )
 

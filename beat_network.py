@@ -26,7 +26,7 @@ import numpy as np
 
 import beats
 import hub
-import studio_words
+import messages
 
 # Where the owners keep the exported network (docs/deployment.md): None until they publish it, so the map is
 # today's everywhere; its file's SHA-256, as ``tools/export_beat_tracker.py`` prints it.
@@ -80,13 +80,13 @@ def logmel(mono: np.ndarray) -> Any:
 def _file() -> Path:
     """The network's file in the Hub cache, checked against ``SHA256`` (``Absent`` in words where it cannot be)."""
     if not REPO:
-        raise Absent(studio_words.BEATS_NOT_SET_UP)
+        raise Absent(messages.BEATS_NOT_SET_UP)
     where = hub.cached_file(REPO, FILE)
     if where is None:
-        raise Absent(studio_words.BEATS_NOT_CACHED.format(repo=REPO, file=FILE))
+        raise Absent(messages.BEATS_NOT_CACHED.format(repo=REPO, file=FILE))
     digest = hashlib.sha256(Path(where).read_bytes()).hexdigest()
     if digest != SHA256:
-        raise Absent(studio_words.BEATS_NOT_PINNED.format(repo=REPO, file=FILE))
+        raise Absent(messages.BEATS_NOT_PINNED.format(repo=REPO, file=FILE))
     return Path(where)
 
 
@@ -106,7 +106,7 @@ def _built() -> Any:
                 if tuple(out["beat"].shape) != (1, frames) or tuple(out["downbeat"].shape) != (1, frames):
                     raise ValueError("outputs of the wrong shape")
     except Exception as exc:  # a file torch cannot read, or a program of another shape: the map is the studio's
-        raise Absent(studio_words.BEATS_UNREADABLE.format(file=FILE, why=type(exc).__name__)) from None
+        raise Absent(messages.BEATS_UNREADABLE.format(file=FILE, why=type(exc).__name__)) from None
     return network
 
 

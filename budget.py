@@ -8,7 +8,7 @@ learnt meanwhile), and just before the call what may have changed since (Think's
 
 Three costs are bounded, each by a setting a workstation's owner may raise:
 
-- the GPU seconds the request declares (``pace.music_seconds``, what ``music_gpu`` declares):
+- the GPU seconds the request declares (``duration_estimate.music_seconds``, what ``music_gpu`` declares):
   ``ACE_STUDIO_MAX_REQUEST_GPU_S``, default 300; on ZeroGPU never above 300, one call's limit, so
   no request starts as a call doomed to "GPU task aborted" (the retry's declaration is clamped
   there too: ``devices.clamp_duration``);
@@ -35,10 +35,10 @@ import gradio as gr
 import audio
 import checks
 import devices
+import duration_estimate
+import error_messages
+import messages
 import output_folder
-import pace
-import refusals
-import studio_words
 import take_latents
 import warp
 from music_request import Job, Settled
@@ -107,14 +107,14 @@ def bytes_written(shape: MusicShape) -> int:
 def over(shape: MusicShape, gpu_limit: float | None = None, gpu: float | None = None) -> list[str]:
     """What of the budget ``shape`` exceeds, in words (empty when the request fits); ``gpu_limit``:
     the GPU seconds one request may take (``max_gpu_seconds()`` where not given); ``gpu``: the seconds
-    it declares, where the caller read them already (``pace.music_seconds``)."""
+    it declares, where the caller read them already (``duration_estimate.music_seconds``)."""
     why = []
-    gpu, most = pace.music_seconds(shape) if gpu is None else gpu, gpu_limit or max_gpu_seconds()
+    gpu, most = duration_estimate.music_seconds(shape) if gpu is None else gpu, gpu_limit or max_gpu_seconds()
     if gpu > most:
-        why.append(studio_words.OVER_GPU.format(gpu=gpu, most=most))
+        why.append(messages.OVER_GPU.format(gpu=gpu, most=most))
     held, limit = shape.takes * shape.seconds, max_audio_seconds()
     if held > limit:
-        why.append(studio_words.OVER_AUDIO.format(held=span(held), most=span(limit)))
+        why.append(messages.OVER_AUDIO.format(held=span(held), most=span(limit)))
     return why
 
 
@@ -149,12 +149,14 @@ def settle(job: Job, gpu_limit: float | None = None, request: Any = None) -> Job
     gpu_limit = gpu_limit or max_gpu_seconds()
     job = bounded(job, gpu_limit)
     shape = MusicShape.of(job.request)
-    seconds = pace.music_seconds(shape)
+    seconds = duration_estimate.music_seconds(shape)
     why = over(shape, gpu_limit, seconds)
     if why:
         field, ways = _what_fits(shape, gpu_limit)
-        fits = ways[0][0].upper() + ways[0][1:] + "".join(studio_words.FITS_OR.format(way=w) for w in ways[1:])
-        raise checks.InputError(refusals.TOO_COSTLY.format(asked=_asked(job), why="; ".join(why), fits=fits), field)
+        fits = ways[0][0].upper() + ways[0][1:] + "".join(messages.FITS_OR.format(way=w) for w in ways[1:])
+        raise checks.InputError(
+            error_messages.TOO_COSTLY.format(asked=_asked(job), why="; ".join(why), fits=fits), field
+        )
     if not output_folder.make_room(bytes_written(shape), dry_run=True):
         raise no_room(job)
     job = _carried(job, shape, seconds)
@@ -167,7 +169,7 @@ def _carried(job: Job, shape: MusicShape, seconds: float | None = None) -> Job:
     """``job`` with what it costs carried on it as settled (``music_request.Settled``), read from its
     ``shape`` (and the GPU seconds it declares, where read already)."""
     longest = int(job.request.seconds) if job.request.chooses else None
-    seconds = pace.music_seconds(shape) if seconds is None else seconds
+    seconds = duration_estimate.music_seconds(shape) if seconds is None else seconds
     return job.with_settled(Settled(longest, bytes_written(shape), shape, seconds))
 
 
@@ -206,11 +208,11 @@ def makes_way(job: Job, gpu_limit: float | None = None) -> Job:
     if job.request.chooses:
         best = longest(MusicShape.of(job.request), lambda s: not over(s, gpu_limit))
         if best is None:
-            return _without_think(job, studio_words.NO_PLAN_FITS.format(most=gpu_limit))
+            return _without_think(job, messages.NO_PLAN_FITS.format(most=gpu_limit))
         job = job.with_longest(best) if best < job.request.seconds else job
     shape = MusicShape.of(job.request)
     if over(shape, gpu_limit) and not over(dataclasses.replace(shape, think=False), gpu_limit):
-        return _without_think(job, studio_words.PLAN_TOO_LONG.format(most=gpu_limit))
+        return _without_think(job, messages.PLAN_TOO_LONG.format(most=gpu_limit))
     return job if job.settled is not None else _carried(job, shape)
 
 
@@ -223,9 +225,9 @@ def no_room(job: Job) -> gr.Error:
     """The output folder cannot make the room ``job``'s takes need: in words, too small or full."""
     size, quota = bytes_written(MusicShape.of(job.request)), output_folder.output_quota_bytes()
     if size > quota:
-        words = studio_words.OUTPUT_TOO_SMALL.format(asked=_asked(job), mb=size / 2**20, quota=quota / 2**20)
-        return gr.Error(words, title=studio_words.NO_ROOM_TITLE)
-    return gr.Error(studio_words.OUTPUT_FULL, title=studio_words.NO_ROOM_TITLE)
+        words = messages.OUTPUT_TOO_SMALL.format(asked=_asked(job), mb=size / 2**20, quota=quota / 2**20)
+        return gr.Error(words, title=messages.NO_ROOM_TITLE)
+    return gr.Error(messages.OUTPUT_FULL, title=messages.NO_ROOM_TITLE)
 
 
 def _what_fits(shape: MusicShape, gpu_limit: float) -> tuple[str, list[str]]:
@@ -233,7 +235,7 @@ def _what_fits(shape: MusicShape, gpu_limit: float) -> tuple[str, list[str]]:
     steps, no Think)."""
     ways = ways_that_fit(shape, lambda s: not over(s, gpu_limit))
     if not ways:  # a take's morph is as long as its take: only a shorter take would fit
-        shorter = studio_words.FITS_SHORTER_MORPH if shape.mode == "morph" else studio_words.FITS_NONE
+        shorter = messages.FITS_SHORTER_MORPH if shape.mode == "morph" else messages.FITS_NONE
         return ("batch_size" if shape.mode == "generate" else "prompt"), [shorter]
     return ways[0][0], [w for _, w in ways]
 
@@ -245,50 +247,50 @@ def ways_that_fit(shape: MusicShape, fits: Fits) -> list[tuple[str, str]]:
     n = shape.takes
     fewer = next((k for k in range(n - 1, 0, -1) if fits(dataclasses.replace(shape, takes=k))), None)
     if fewer is not None:
-        fewer_takes = studio_words.FITS_FEWER_TAKES if fewer > 1 else studio_words.FITS_FEWER_TAKE
+        fewer_takes = messages.FITS_FEWER_TAKES if fewer > 1 else messages.FITS_FEWER_TAKE
         ways.append(("batch_size", fewer_takes.format(n=fewer)))
     if shape.mode == "generate" and not shape.loop:  # a loop's length is its bars
         shorter = longest(shape, fits)
         if shorter is not None and shorter < shape.seconds:
-            up_to = studio_words.FITS_SHORTER_TAKES if n > 1 else studio_words.FITS_SHORTER_TAKE
+            up_to = messages.FITS_SHORTER_TAKES if n > 1 else messages.FITS_SHORTER_TAKE
             ways.append(("audio_duration", up_to.format(length=span(shorter))))
     elif shape.mode == "extend":
         source, adds = shape.seconds - shape.added, range(int(shape.added) - 1, 0, -LENGTH_STEP)
         add = next((s for s in adds if fits(dataclasses.replace(shape, added=s, seconds=source + s))), None)
         if add is not None:
-            ways.append(("extend_seconds", studio_words.FITS_LESS_ADDED.format(length=span(add))))
+            ways.append(("extend_seconds", messages.FITS_LESS_ADDED.format(length=span(add))))
     fewer_steps = next((s for s in range(shape.asked - 1, 0, -1) if fits(shape.with_steps(s))), None)
     if fewer_steps is not None:
-        ways.append(("inference_steps", studio_words.FITS_FEWER_STEPS.format(steps=fewer_steps)))
+        ways.append(("inference_steps", messages.FITS_FEWER_STEPS.format(steps=fewer_steps)))
     if shape.think and fits(dataclasses.replace(shape, think=False)):
-        ways.append(("think", studio_words.FITS_WITHOUT_THINK))
+        ways.append(("think", messages.FITS_WITHOUT_THINK))
     return ways
 
 
 def ways_within(shape: MusicShape, declared: int) -> list[str]:
     """What of a request's ``shape`` would change for it to declare at most ``declared`` GPU seconds
-    (``pace.music_duration``), in words: ``quota``'s ways into what is left of a visitor's day, asked
+    (``duration_estimate.music_duration``), in words: ``quota``'s ways into what is left of a visitor's day, asked
     with a number, so nothing here calls back up into ``quota``."""
-    return [words for _, words in ways_that_fit(shape, lambda s: pace.music_duration(s) <= declared)]
+    return [words for _, words in ways_that_fit(shape, lambda s: duration_estimate.music_duration(s) <= declared)]
 
 
 def _asked(job: Job) -> str:
     """What ``job`` asks for, in words: "A take of 45 s with Think", "2 takes of 3 minutes", "A 30 s cover"."""
     shape = MusicShape.of(job.request)
     n, length = shape.takes, span(shape.seconds)
-    think = studio_words.ASKED_WITH_THINK if shape.think else ""
+    think = messages.ASKED_WITH_THINK if shape.think else ""
     if shape.mode == "generate" and job.request.chooses:
-        return (studio_words.ASKED_CHOOSING if n > 1 else studio_words.ASKED_CHOOSING_ONE).format(n=n)
+        return (messages.ASKED_CHOOSING if n > 1 else messages.ASKED_CHOOSING_ONE).format(n=n)
     if shape.mode == "generate":
-        return (studio_words.ASKED_TAKES if n > 1 else studio_words.ASKED_TAKE).format(n=n, length=length, think=think)
-    return studio_words.ASKED_OF_MODE.format(length=length, mode=shape.mode)
+        return (messages.ASKED_TAKES if n > 1 else messages.ASKED_TAKE).format(n=n, length=length, think=think)
+    return messages.ASKED_OF_MODE.format(length=length, mode=shape.mode)
 
 
 def span(seconds: float) -> str:
     """A length as a musician says it: "45 s", "10 minutes", "4 min 30 s"."""
     minutes, rest = divmod(int(round(seconds)), 60)
     if minutes == 0:
-        return studio_words.SPAN_SECONDS.format(seconds=rest)
+        return messages.SPAN_SECONDS.format(seconds=rest)
     if rest == 0:
-        return (studio_words.SPAN_MINUTES if minutes > 1 else studio_words.SPAN_MINUTE).format(minutes=minutes)
-    return studio_words.SPAN_BOTH.format(minutes=minutes, seconds=rest)
+        return (messages.SPAN_MINUTES if minutes > 1 else messages.SPAN_MINUTE).format(minutes=minutes)
+    return messages.SPAN_BOTH.format(minutes=minutes, seconds=rest)

@@ -17,12 +17,11 @@ from typing import Any
 import gradio as gr
 
 import audio
+import error_messages
 import lora
 import mastering
 import models
 import plan_format
-import refusals
-import refusals_files
 import sampler
 import tooltips as tips
 
@@ -99,7 +98,7 @@ def check_text_lengths(values: dict[str, Any]) -> None:
             continue
         limit = TEXT_LIMITS.get(name, SHORT_TEXT)
         if len(value) > limit:
-            raise InputError(refusals.TEXT_TOO_LONG.format(limit=limit, n=len(value)), name)
+            raise InputError(error_messages.TEXT_TOO_LONG.format(limit=limit, n=len(value)), name)
 
 
 def shown(value: Any, limit: int = 40) -> str:
@@ -136,22 +135,22 @@ def about(param: str) -> Iterator[None]:
 
 def as_number(value: Any, name: str) -> float:
     if isinstance(value, bool):  # a switch sent for a number
-        raise gr.Error(refusals.NOT_A_NUMBER.format(name=name))
+        raise gr.Error(error_messages.NOT_A_NUMBER.format(name=name))
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise gr.Error(refusals.NOT_A_NUMBER.format(name=name)) from None
+        raise gr.Error(error_messages.NOT_A_NUMBER.format(name=name)) from None
     except OverflowError:  # an integer of hundreds of digits
-        raise gr.Error(refusals.NUMBER_TOO_LARGE.format(name=name)) from None
+        raise gr.Error(error_messages.NUMBER_TOO_LARGE.format(name=name)) from None
     if number != number or number in (float("inf"), float("-inf")):
-        raise gr.Error(refusals.NOT_A_NUMBER.format(name=name))
+        raise gr.Error(error_messages.NOT_A_NUMBER.format(name=name))
     return number
 
 
 def in_range(value: Any, name: str, lo: float, hi: float, unit: str = "") -> float:
     number = as_number(value, name)
     if not lo <= number <= hi:
-        raise gr.Error(refusals.OUT_OF_RANGE.format(name=name, lo=lo, hi=hi, unit=unit, number=number))
+        raise gr.Error(error_messages.OUT_OF_RANGE.format(name=name, lo=lo, hi=hi, unit=unit, number=number))
     return number
 
 
@@ -159,7 +158,9 @@ def one_of(value: Any, name: str, choices: tuple[Any, ...]) -> Any:
     """``value`` if it is one of ``choices``' values (each a value, or its words and value); refused naming them."""
     values = [choice[-1] if isinstance(choice, tuple) else choice for choice in choices]
     if value not in values:
-        raise gr.Error(refusals.NOT_ONE_OF.format(name=name, choices=", ".join(map(str, values)), given=shown(value)))
+        raise gr.Error(
+            error_messages.NOT_ONE_OF.format(name=name, choices=", ".join(map(str, values)), given=shown(value))
+        )
     return value
 
 
@@ -168,7 +169,7 @@ def check_length(value: Any, auto: Any, thinking: bool) -> float | None:
     upstream's API says it)."""
     if check_switch(auto, "Length: auto") or (isinstance(value, int | float | str) and str(value).strip() == "-1"):
         if not thinking:
-            raise gr.Error(refusals.AUTO_LENGTH_NEEDS_THINK)
+            raise gr.Error(error_messages.AUTO_LENGTH_NEEDS_THINK)
         return None
     return check_duration(value)
 
@@ -191,18 +192,18 @@ def check_plan(value: Any) -> tuple[dict[str, Any], tuple[int, int] | None] | No
         except ValueError:
             data = None
     if not isinstance(data, dict):
-        raise gr.Error(refusals.PLAN_UNREADABLE)
+        raise gr.Error(error_messages.PLAN_UNREADABLE)
     if "skipped" in data and "fields" not in data:
-        raise gr.Error(refusals.PLAN_SKIPPED)
+        raise gr.Error(error_messages.PLAN_SKIPPED)
     if isinstance(data.get("fields"), dict):  # a record's ``planner`` entry as it is
         data = {**data["fields"], "take": data.get("take"), "of": data.get("of")}
     fields = {k: data[k] for k in plan_format.FIELDS if k in data}
     try:  # what upstream fixes must be there; whatever else is there must be valid too
         fields = plan_format.check_plan(fields, tuple(dict.fromkeys([*plan_format.FIXABLE, *fields])))
     except plan_format.PlanUnusable as exc:
-        raise gr.Error(refusals.PLAN_UNUSABLE.format(why=exc)) from None
+        raise gr.Error(error_messages.PLAN_UNUSABLE.format(why=exc)) from None
     if len(fields.get("caption", "")) > MAX_CAPTION_CHARS:
-        raise gr.Error(refusals.PLAN_CAPTION_TOO_LONG.format(most=MAX_CAPTION_CHARS))
+        raise gr.Error(error_messages.PLAN_CAPTION_TOO_LONG.format(most=MAX_CAPTION_CHARS))
     take, of = data.get("take"), data.get("of")
     valid = all(isinstance(n, int) and not isinstance(n, bool) for n in (take, of)) and 1 <= take <= of <= MAX_TAKES
     return fields, ((take - 1, of) if valid else None)
@@ -220,7 +221,7 @@ def check_bpm(value: Any) -> int | None:
         return None
     low, high = plan_format.BPM_RANGE
     if not low <= bpm <= high:
-        raise gr.Error(refusals.BPM_OUT_OF_RANGE.format(low=low, high=high, bpm=bpm))
+        raise gr.Error(error_messages.BPM_OUT_OF_RANGE.format(low=low, high=high, bpm=bpm))
     return int(round(bpm))
 
 
@@ -234,7 +235,7 @@ def check_key(value: Any) -> str | None:
         return None
     match = _KEY_RE.match(text)
     if not match or (match.group(3) is None):
-        raise gr.Error(refusals.KEY_UNKNOWN.format(given=shown(text)))
+        raise gr.Error(error_messages.KEY_UNKNOWN.format(given=shown(text)))
     note, accidental, mode = match.groups()
     accidental = {"♯": "#", "♭": "b"}.get(accidental, accidental)
     mode = "major" if mode.lower() in ("major", "maj") else "minor"
@@ -250,7 +251,7 @@ def check_time_signature(value: Any) -> str | None:
         text = text[:-2]
     if text not in TIME_SIGNATURES:
         metres = ", ".join(tips.METRE_NAMES[beats] for beats in TIME_SIGNATURES)
-        raise gr.Error(refusals.METRE_UNKNOWN.format(given=shown(value), metres=metres))
+        raise gr.Error(error_messages.METRE_UNKNOWN.format(given=shown(value), metres=metres))
     return text
 
 
@@ -272,11 +273,11 @@ def check_text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, s
     prompt = str(prompt or "").strip()
     lyrics = str(lyrics or "").strip()
     if not prompt and not lyrics:
-        raise gr.Error(refusals.EMPTY_TEXT[mode])
+        raise gr.Error(error_messages.EMPTY_TEXT[mode])
     if len(prompt) > MAX_CAPTION_CHARS:
-        raise gr.Error(refusals.CAPTION_TOO_LONG.format(n=len(prompt), most=MAX_CAPTION_CHARS))
+        raise gr.Error(error_messages.CAPTION_TOO_LONG.format(n=len(prompt), most=MAX_CAPTION_CHARS))
     if len(lyrics) > MAX_LYRICS_CHARS:
-        raise gr.Error(refusals.LYRICS_TOO_LONG.format(n=len(lyrics), most=MAX_LYRICS_CHARS))
+        raise gr.Error(error_messages.LYRICS_TOO_LONG.format(n=len(lyrics), most=MAX_LYRICS_CHARS))
     return prompt, lyrics
 
 
@@ -300,24 +301,24 @@ def check_steps(value: Any, name: str, variant: models.Variant) -> int:
     ``variant`` runs."""
     n = in_range(value, name, *STEPS_RANGE)
     if n != int(n):
-        raise gr.Error(refusals.STEPS_NOT_WHOLE.format(n=n))
+        raise gr.Error(error_messages.STEPS_NOT_WHOLE.format(n=n))
     if variant.turbo and n > sampler.TURBO_MAX_STEPS:
         # Distilled for a few steps: upstream runs at most 20 and would cut a longer run short.
-        raise gr.Error(refusals.TURBO_STEPS.format(model=variant.label, most=sampler.TURBO_MAX_STEPS, n=n))
+        raise gr.Error(error_messages.TURBO_STEPS.format(model=variant.label, most=sampler.TURBO_MAX_STEPS, n=n))
     return int(n)
 
 
 def check_takes(value: Any) -> int:
     n = in_range(value if value is not None else 1, "Takes", 1, MAX_TAKES)
     if n != int(n):
-        raise gr.Error(refusals.TAKES_NOT_WHOLE.format(most=MAX_TAKES))
+        raise gr.Error(error_messages.TAKES_NOT_WHOLE.format(most=MAX_TAKES))
     return int(n)
 
 
 def check_format(value: Any) -> str:
     fmt = str(value or "wav").strip().lower().lstrip(".")
     if fmt not in FORMATS:
-        raise gr.Error(refusals_files.OUTPUT_FORMAT.format(given=shown(value)))
+        raise gr.Error(error_messages.OUTPUT_FORMAT.format(given=shown(value)))
     return fmt
 
 
@@ -331,10 +332,12 @@ def check_loudness(value: Any) -> float | None:
         number = as_number(text if not isinstance(value, int | float) else value, "Loudness")
     except gr.Error:  # "loud": say what the field takes, off included
         raise gr.Error(
-            refusals.LOUDNESS_NOT_NUMBER.format(low=LUFS_RANGE[0], high=LUFS_RANGE[1], given=shown(value))
+            error_messages.LOUDNESS_NOT_NUMBER.format(low=LUFS_RANGE[0], high=LUFS_RANGE[1], given=shown(value))
         ) from None
     if not LUFS_RANGE[0] <= number <= LUFS_RANGE[1]:
-        raise gr.Error(refusals.LOUDNESS_OUT_OF_RANGE.format(low=LUFS_RANGE[0], high=LUFS_RANGE[1], number=number))
+        raise gr.Error(
+            error_messages.LOUDNESS_OUT_OF_RANGE.format(low=LUFS_RANGE[0], high=LUFS_RANGE[1], number=number)
+        )
     return number
 
 
@@ -356,7 +359,7 @@ def check_loop_bars(value: Any) -> int | None:
         return None
     if bars not in LOOP_BARS:
         choices = f"{', '.join(map(str, LOOP_BARS[:-1]))} or {LOOP_BARS[-1]}"
-        raise InputError(refusals.LOOP_BARS_CHOICE.format(choices=choices, given=shown(value)), "loop_bars")
+        raise InputError(error_messages.LOOP_BARS_CHOICE.format(choices=choices, given=shown(value)), "loop_bars")
     return int(bars)
 
 
@@ -375,7 +378,7 @@ def check_seed(seed: Any, name: str) -> int:
     names it; every seed of the studio is checked by it, ``parameters.check_seed``)."""
     base = -1 if seed is None or seed == "" else as_number(seed, name)
     if base != int(base) or base < -1 or base > MAX_SEED:
-        raise gr.Error(refusals.SEED_OUT_OF_RANGE.format(most=MAX_SEED))
+        raise gr.Error(error_messages.SEED_OUT_OF_RANGE.format(most=MAX_SEED))
     return int(base)
 
 
@@ -394,4 +397,79 @@ def check_switch(value: Any, name: str = "Think") -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", ""):
         return value.strip().lower() in ("true", "1")
-    raise gr.Error(refusals.NOT_A_SWITCH.format(name=name, given=shown(value)))
+    raise gr.Error(error_messages.NOT_A_SWITCH.format(name=name, given=shown(value)))
+
+
+LANGUAGES = {
+    "en": "English",
+    "zh": "Chinese (Mandarin)",
+    "yue": "Cantonese",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "ru": "Russian",
+    "ar": "Arabic",
+    "az": "Azerbaijani",
+    "bg": "Bulgarian",
+    "bn": "Bengali",
+    "ca": "Catalan",
+    "cs": "Czech",
+    "da": "Danish",
+    "el": "Greek",
+    "fa": "Persian",
+    "fi": "Finnish",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "hr": "Croatian",
+    "ht": "Haitian Creole",
+    "hu": "Hungarian",
+    "id": "Indonesian",
+    "is": "Icelandic",
+    "la": "Latin",
+    "lt": "Lithuanian",
+    "ms": "Malay",
+    "ne": "Nepali",
+    "nl": "Dutch",
+    "no": "Norwegian",
+    "pa": "Punjabi",
+    "pl": "Polish",
+    "ro": "Romanian",
+    "sa": "Sanskrit",
+    "sk": "Slovak",
+    "sr": "Serbian",
+    "sv": "Swedish",
+    "sw": "Swahili",
+    "ta": "Tamil",
+    "te": "Telugu",
+    "th": "Thai",
+    "tl": "Tagalog",
+    "tr": "Turkish",
+    "uk": "Ukrainian",
+    "ur": "Urdu",
+    "vi": "Vietnamese",
+}
+
+
+def language_code(value: Any) -> str | None:
+    """The ISO code for a language given as code or English name ("ja", "Japanese"), or None."""
+    text = str(value or "").strip().lower()
+    if text in LANGUAGES or text == UNKNOWN:
+        return text
+    return next((code for code, name in LANGUAGES.items() if name.lower() == text), None)
+
+
+def check_language(value: Any) -> str:
+    code = language_code(value)
+    if code is not None:
+        return code
+    raise gr.Error(error_messages.LANGUAGE_UNKNOWN.format(given=shown(value), count=len(LANGUAGES)))
+
+
+def sung_language(language: str, lyrics: str) -> str:
+    """The language the model is told: upstream's ``"unknown"`` when nothing is sung."""
+    words = lyrics.strip()
+    return UNKNOWN if not words or words.lower() == INSTRUMENTAL_TAG.lower() else language

@@ -35,19 +35,15 @@ import backend
 import budget
 import checks
 import devices
+import duration_estimate
+import error_messages
 import generation
 import gpu
-import languages
+import messages
 import models
-import pace
-import pace_phases
 import parameters
 import planner
-import progress_words
-import refusals
-import result_words
 import runs
-import stopping
 import text_limits
 import tooltips as tips
 import uploads
@@ -99,17 +95,17 @@ def check(
     refuses silence, as upstream's ``is_silence`` does), and GPU time one request may take. Returns
     the song. The form's fields are only filled where empty, so they are not checked here."""
     if not available():
-        raise gr.Error(refusals.DESCRIBE_OFF, title="Describe not available")
+        raise gr.Error(error_messages.DESCRIBE_OFF, title="Describe not available")
     if src_audio is None or not str(src_audio).strip():
-        raise checks.InputError(refusals.NO_SONG, "src_audio")
+        raise checks.InputError(error_messages.NO_SONG, "src_audio")
     with checks.about("src_audio"):
         song = uploads.load(src_audio)
     if (length := audio.seconds(song)) < MIN_SECONDS:
         said = f"{length * 1000:.0f} ms" if length >= 0.001 else "under a millisecond"
-        raise checks.InputError(refusals.DESCRIBE_TOO_SHORT.format(length=said, least=MIN_SECONDS), "src_audio")
+        raise checks.InputError(error_messages.DESCRIBE_TOO_SHORT.format(length=said, least=MIN_SECONDS), "src_audio")
     seconds, most = estimate_seconds(length), budget.max_gpu_seconds()
     if seconds > most:
-        raise checks.InputError(refusals.DESCRIBE_TOO_LONG.format(seconds=seconds, most=most), "src_audio")
+        raise checks.InputError(error_messages.DESCRIBE_TOO_LONG.format(seconds=seconds, most=most), "src_audio")
     return song
 
 
@@ -125,14 +121,18 @@ def measure(src_audio: str) -> analysis.Analysis | None:
 
 
 def estimate_seconds(seconds: float) -> float:
-    """GPU seconds a *Describe* of a song of ``seconds`` may take (``pace``): the encode, reading its
+    """GPU seconds a *Describe* of a song of ``seconds`` may take (``duration_estimate``): the encode, reading its
     codes, and every token the planner may write (notes and lyrics at their bounds), with a margin."""
-    return pace.estimate(pace_phases.describe_phases(seconds, NOTES_BUDGET + lyric_budget(seconds)))[0]
+    return duration_estimate.estimate(duration_estimate.describe_phases(seconds, NOTES_BUDGET + lyric_budget(seconds)))[
+        0
+    ]
 
 
 def estimate_duration(seconds: float, multiplier: float = 1.0, run_id: str | None = None) -> int:
     """Seconds ``describe_gpu`` declares, clamped to [60, 300]."""
-    return pace.declare(pace_phases.describe_phases(seconds, NOTES_BUDGET + lyric_budget(seconds)), multiplier, run_id)
+    return duration_estimate.declare(
+        duration_estimate.describe_phases(seconds, NOTES_BUDGET + lyric_budget(seconds)), multiplier, run_id
+    )
 
 
 # ---------------------------------------------------------------- GPU side
@@ -164,9 +164,9 @@ def reporter(progress: Any) -> ProgressFn | None:
             return
         last[0] = now
         words = {
-            "listening": progress_words.DESCRIBE_LISTENING,
-            "notes": progress_words.DESCRIBE_NOTES.format(done=done),
-            "lyrics": progress_words.DESCRIBE_LYRICS.format(done=done),
+            "listening": messages.DESCRIBE_LISTENING,
+            "notes": messages.DESCRIBE_NOTES.format(done=done),
+            "lyrics": messages.DESCRIBE_LYRICS.format(done=done),
         }
         progress(None, desc=words[stage])
 
@@ -190,7 +190,9 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
         try:
             lm = planner.get_planner()
         except models.ModelLoadError as exc:
-            raise gr.Error(refusals.DESCRIBE_PLANNER_MISSING.format(error=exc), title="Model not available") from None
+            raise gr.Error(
+                error_messages.DESCRIBE_PLANNER_MISSING.format(error=exc), title="Model not available"
+            ) from None
         seconds = audio.seconds(song)
         length = min(max(int(round(seconds)), DURATION_RANGE[0]), DURATION_RANGE[1])
         prompt = understand_prompt(lm.tokenizer, codes)
@@ -200,20 +202,20 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
         )
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
-        raise stopping.stopped(progress_words.DESCRIBE_STOPPED) from None
+        raise runs.stopped(messages.DESCRIBE_STOPPED) from None
     except PlanUnusable as exc:
-        raise gr.Error(refusals.DESCRIBE_UNUSABLE.format(reason=exc)) from None
+        raise gr.Error(error_messages.DESCRIBE_UNUSABLE.format(reason=exc)) from None
     return {
         "fields": {**fields, "caption": fields.get("caption", "")},
         "lyrics": cut(checks.printable(parse_lyrics(notes + words)).strip(), checks.MAX_LYRICS_CHARS, "\n"),
         "codes": len(codes),
         "timings": {"codes_s": round(listened - started, 3), "planner_s": round(time.perf_counter() - listened, 3)},
-        "pace": pace.report(
+        "pace": duration_estimate.report(
             "describe",
             {"seconds": seconds, "tokens": written["tokens"]},
             {"listen": time.perf_counter() - started},
             started,
-            captured={"listen": pace.captured(lm.model.device)},
+            captured={"listen": duration_estimate.captured(lm.model.device)},
         ),
     }
 
@@ -234,7 +236,7 @@ def understand(
     markers, up to ``lyric_tokens`` and ``lyric_budget`` of the notes' length, until it ends them; none
     where ``lyric_tokens`` is 0). Returns both as text. Upstream's ``understand`` phase, which serves
     *Describe* (a song's codes in) and *Write it* (an idea in). ``written`` gets the tokens written
-    (``pace``)."""
+    (``duration_estimate``)."""
     import torch
 
     vocab = lm.vocab
@@ -250,7 +252,7 @@ def understand(
                 if len(notes) >= NOTES_BUDGET or should_stop():
                     if should_stop():
                         raise runs.Cancelled("stopped")
-                    raise PlanUnusable(refusals.PLAN_NOTES_ENDLESS)
+                    raise PlanUnusable(error_messages.PLAN_NOTES_ENDLESS)
                 token = sample(constraint.mask(logits[0]), generator, TEMPERATURE, None)
                 constraint.feed(token)
                 notes.append(token)
@@ -339,7 +341,7 @@ def _settle(name: str, yours: Any, measured: Any, heard: Any, words: Callable[[A
     value in ``words``: a metre as musicians write it)."""
     value = yours if yours is not None else measured if measured is not None else heard
     if measured is not None and heard == measured and value == measured:
-        return value, result_words.HEARD_AS_MEASURED.format(name=name, value=words(value))
+        return value, messages.HEARD_AS_MEASURED.format(name=name, value=words(value))
     said = [f"planner heard {words(heard)}"] + ([f"measured {words(measured)}"] if measured is not None else [])
     mine = " (yours)" if yours is not None and yours != measured else ""
     return value, f"{name}: {', '.join(said)} — kept {words(value)}{mine}"
@@ -361,16 +363,16 @@ def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysi
             )
             lines.append(f"{what}: written — {size}")
         else:
-            lines.append(result_words.HEARD_NONE.format(what=what))
-    language = languages.language_code(form.get("vocal_language"))
-    sung = fields.get("language") if fields.get("language") in languages.LANGUAGES else None
+            lines.append(messages.HEARD_NONE.format(what=what))
+    language = checks.language_code(form.get("vocal_language"))
+    sung = fields.get("language") if fields.get("language") in checks.LANGUAGES else None
     if language not in (None, checks.UNKNOWN):
-        lines.append(result_words.LANGUAGE_KEPT.format(language=language, heard=fields.get("language")))
+        lines.append(messages.LANGUAGE_KEPT.format(language=language, heard=fields.get("language")))
     elif sung:
         out["vocal_language"] = sung
-        lines.append(f"Language: written — {sung} ({languages.LANGUAGES[sung]})")
+        lines.append(f"Language: written — {sung} ({checks.LANGUAGES[sung]})")
     else:
-        lines.append(result_words.LANGUAGE_LEFT.format(heard=fields.get("language")))
+        lines.append(messages.LANGUAGE_LEFT.format(heard=fields.get("language")))
     bpm, set_bpm = _yours(form.get("bpm"), checks.check_bpm)
     measured_bpm = None if measured is None or measured.bpm is None else int(round(measured.bpm))
     value, line = _settle("BPM", bpm if set_bpm else None, measured_bpm, int(fields["bpm"]))
@@ -393,5 +395,5 @@ def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysi
     lines.append(line)
     # What the listening took, not the wait for the start-up build before it (``model_wait_s``).
     took = sum(v for k, v in heard.get("timings", {}).items() if k != "model_wait_s")
-    head = result_words.HEARD_HEAD.format(codes=heard["codes"], seconds=took)
+    head = messages.HEARD_HEAD.format(codes=heard["codes"], seconds=took)
     return [out[k] for k in FORM], "\n".join([head, *(f"- {line}" for line in lines)])

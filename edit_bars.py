@@ -22,11 +22,11 @@ import numpy as np
 import analysis
 import audio
 import bar_one
+import error_messages
 import headers
+import messages
 import preparing
 import records
-import refusals
-import result_words
 import song_map
 import take_latents
 import tooltips as tips
@@ -50,7 +50,7 @@ def given(value: Any) -> bool:
 def check_alone(bars: Any, part: bool, lines: bool) -> None:
     """Refuse bars sent with a part to change (the whole song) or with lines or a section, on ``bars``."""
     if given(bars) and (part or lines):
-        raise InputError(refusals.BARS_WITH_PART if part else refusals.BARS_WITH_LINES, "bars")
+        raise InputError(error_messages.BARS_WITH_PART if part else error_messages.BARS_WITH_LINES, "bars")
 
 
 def said(bars: Any) -> tuple[int, int] | None:
@@ -63,7 +63,7 @@ def numbers(value: Any) -> tuple[int, int]:
     "9, 10") or a list ([9, 16]); refused in words on ``bars``, naming the whole choice ("the chorus", not
     its first word)."""
     listed = isinstance(value, list | tuple)
-    refused = InputError(refusals.BARS_NOT_NUMBERS.format(given=str(value).strip()[:40]), "bars")
+    refused = InputError(error_messages.BARS_NOT_NUMBERS.format(given=str(value).strip()[:40]), "bars")
     if len(value if listed else str(value)) > (MAX_LISTED if listed else SHORT_TEXT):
         raise refused
     items = list(value) if listed else re.split(r"[,\s]+", str(value).strip())
@@ -143,7 +143,7 @@ def _grid(src_audio: Any, song: np.ndarray | None, bpm: Any = None, from_bar: Co
     if found is not None and from_bar is not None:
         found = corrected(found, *from_bar, bpm)
     if found is not None and not found.bars:
-        raise InputError(refusals.BARS_NO_GRID, "bars")
+        raise InputError(error_messages.BARS_NO_GRID, "bars")
     return found
 
 
@@ -152,7 +152,7 @@ def bar_one_at(value: Any, song: np.ndarray) -> float | None:
     a time inside it, to the millisecond; refused in words on ``first_downbeat``."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    refused = InputError(refusals.BAR_ONE_NOT_NUMBER.format(given=str(value).strip()[:40]), "first_downbeat")
+    refused = InputError(error_messages.BAR_ONE_NOT_NUMBER.format(given=str(value).strip()[:40]), "first_downbeat")
     try:
         given = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError, OverflowError):
@@ -161,7 +161,7 @@ def bar_one_at(value: Any, song: np.ndarray) -> float | None:
         raise refused
     seconds = song.shape[-1] / audio.SAMPLE_RATE
     if not 0 <= given < seconds:
-        raise InputError(refusals.BAR_ONE_OUTSIDE.format(given=given, seconds=seconds), "first_downbeat")
+        raise InputError(error_messages.BAR_ONE_OUTSIDE.format(given=given, seconds=seconds), "first_downbeat")
     return round(given, 3)
 
 
@@ -171,7 +171,7 @@ def corrected(found: song_map.Map, first: float, time_signature: Any, bpm: Any) 
     per_bar = song_map.beats_per_bar_of(time_signature)
     lines = bar_one.rephased(found.bars, first, bpm, per_bar, found.seconds, found.beats_per_bar)
     if not lines:
-        raise InputError(refusals.BAR_ONE_NO_TEMPO.format(given=first), "first_downbeat")
+        raise InputError(error_messages.BAR_ONE_NO_TEMPO.format(given=first), "first_downbeat")
     return dataclasses.replace(found, bars=lines, beats_per_bar=per_bar or found.beats_per_bar)
 
 
@@ -194,23 +194,23 @@ def map_said(found: song_map.Map | None, first: float | None = None) -> str:
     if found is None:
         return ""
     if not found.bars:
-        return result_words.MAP_UNSURE
+        return messages.MAP_UNSURE
     per_bar = found.beats_per_bar or song_map.ASSUMED_BEATS
     metre = tips.METRE_NAMES.get(str(per_bar), f"{per_bar} beats per bar")
     # Its bars' wander as ``song_map.measured`` says it; its tempo the fit over its beats where they are its own.
     lengths = np.diff(found.bars)
     middle = float(np.median(lengths)) if lengths.size else 0.0
     wander = round(float(np.abs(lengths - middle).max()) / middle * 100.0, 1) if len(found.bars) > 2 else 0.0
-    how = result_words.TEMPO_STEADY if wander <= song_map.STEADY_PCT else result_words.TEMPO_WANDERS.format(pct=wander)
+    how = messages.TEMPO_STEADY if wander <= song_map.STEADY_PCT else messages.TEMPO_WANDERS.format(pct=wander)
     own = found.tempo is not None and first is None
     bpm = found.tempo.bpm if own else round(per_bar * 60.0 / middle, 1) if middle else song_map.ASSUMED_BPM
-    line = result_words.MAP_HEARD.format(bars=len(found.bars), bpm=bpm, metre=metre, steady=how)
-    return line + ("" if first is None else result_words.MAP_FROM_BAR_ONE.format(first=first))
+    line = messages.MAP_HEARD.format(bars=len(found.bars), bpm=bpm, metre=metre, steady=how)
+    return line + ("" if first is None else messages.MAP_FROM_BAR_ONE.format(first=first))
 
 
 def which(first: int, last: int) -> str:
     """A choice in words: "Bar 9", "Bars 9–16"."""
-    return (refusals.BAR_CHOSEN if first == last else refusals.BARS_CHOSEN).format(first=first, last=last)
+    return (error_messages.BAR_CHOSEN if first == last else error_messages.BARS_CHOSEN).format(first=first, last=last)
 
 
 def region(
@@ -231,14 +231,16 @@ def region(
         return None
     if not 1 <= first <= last <= len(grid.bars):
         wrong = first if not 1 <= first <= len(grid.bars) else last
-        raise InputError(refusals.NO_SUCH_BAR.format(count=len(grid.bars), given=wrong), "bars")
+        raise InputError(error_messages.NO_SUCH_BAR.format(count=len(grid.bars), given=wrong), "bars")
     start, end = grid.region(first, last)
     if typed is not None and not _same(typed, (start, end)):
         words = {"which": which(first, last), "start": start, "end": end, "typed": _seconds(typed)}
-        raise InputError(refusals.BARS_WITH_REGION.format(**words), "bars")
+        raise InputError(error_messages.BARS_WITH_REGION.format(**words), "bars")
     if end - start < MIN_REGION_SECONDS:
         raise InputError(
-            refusals.BARS_TOO_SHORT.format(which=which(first, last), seconds=end - start, least=MIN_REGION_SECONDS),
+            error_messages.BARS_TOO_SHORT.format(
+                which=which(first, last), seconds=end - start, least=MIN_REGION_SECONDS
+            ),
             "bars",
         )
     return start, end
@@ -255,16 +257,16 @@ def _same(typed: tuple[Any, Any], region: tuple[float, float]) -> bool:
 def _seconds(typed: tuple[Any, Any]) -> str:
     """A typed region in words: "1–5 s" (a value that is no number, as it was sent)."""
     try:
-        return refusals.TYPED_REGION.format(start=float(typed[0]), end=float(typed[1]))
+        return error_messages.TYPED_REGION.format(start=float(typed[0]), end=float(typed[1]))
     except (TypeError, ValueError):
-        return refusals.TYPED_REGION_AS_SENT.format(start=str(typed[0])[:20], end=str(typed[1])[:20])
+        return error_messages.TYPED_REGION_AS_SENT.format(start=str(typed[0])[:20], end=str(typed[1])[:20])
 
 
 def count(value: Any) -> int:
     """Extend's whole bars to add: a whole number from 1, refused in words on ``bars``."""
     text = str(value).strip()
     if not re.fullmatch(r"\d{1,4}(\.0+)?", text) or int(float(text)) < 1:
-        raise InputError(refusals.EXTEND_BARS_NOT_COUNT.format(given=text[:40]), "bars")
+        raise InputError(error_messages.EXTEND_BARS_NOT_COUNT.format(given=text[:40]), "bars")
     return int(float(text))
 
 
@@ -308,5 +310,5 @@ def extension(
         return min(max(more, within[0]), within[1])
     if not within[0] <= more <= within[1]:
         words = {"bars": n, "seconds": more, "most": f"{audio.MAX_SECONDS / 60:g} minutes"}
-        raise InputError(refusals.EXTEND_BARS_RANGE.format(**words, low=within[0], high=within[1]), "bars")
+        raise InputError(error_messages.EXTEND_BARS_RANGE.format(**words, low=within[0], high=within[1]), "bars")
     return more

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 import audio
+import error_messages
 import lrc
 import preparing
 import records
-import refusals
 import take_latents
 from checks import MIN_REGION_SECONDS, InputError
 
@@ -151,7 +151,7 @@ def _numbers(value: Any) -> list[int]:
     listed = isinstance(value, list | tuple)
     given = value if listed else str(value or "").strip()
     if len(given) > (MAX_CHOSEN if listed else MAX_CHOSEN * len("1024-1024, ")):
-        raise InputError(refusals.LINES_TOO_MANY.format(most=MAX_CHOSEN), "lines")
+        raise InputError(error_messages.LINES_TOO_MANY.format(most=MAX_CHOSEN), "lines")
     items = given if listed else re.split(r"[,\s]+", given)
     numbers = []
     for item in items:
@@ -164,7 +164,7 @@ def _numbers(value: Any) -> list[int]:
         elif re.fullmatch(r"\d{1,6}(\.0+)?", text):
             numbers.append(int(float(text)))
         else:
-            raise InputError(refusals.LINES_NOT_NUMBERS.format(given=text[:40]), "lines")
+            raise InputError(error_messages.LINES_NOT_NUMBERS.format(given=text[:40]), "lines")
     return numbers
 
 
@@ -175,7 +175,7 @@ def section_lines(words: Words, section: Any) -> list[int]:
     if re.fullmatch(r"\d{1,6}", text):
         index = int(text)
         if not 1 <= index <= len(words.sections):
-            raise InputError(refusals.NO_SUCH_SECTION.format(given=text, names=names), "section")
+            raise InputError(error_messages.NO_SUCH_SECTION.format(given=text, names=names), "section")
     else:
         # Folded once, and only where it could be a name (folding at most triples a letter): a page of
         # text compared with each of a song's sections cost its length times theirs.
@@ -183,13 +183,13 @@ def section_lines(words: Words, section: Any) -> list[int]:
         wanted = text.casefold() if fits else None
         matches = [i for i, name in enumerate(words.sections, 1) if name.casefold() == wanted]
         if not matches:
-            raise InputError(refusals.NO_SUCH_SECTION.format(given=text[:40], names=names), "section")
+            raise InputError(error_messages.NO_SUCH_SECTION.format(given=text[:40], names=names), "section")
         if len(matches) > 1:
-            raise InputError(refusals.SECTION_TWICE.format(given=text[:40], numbers=matches), "section")
+            raise InputError(error_messages.SECTION_TWICE.format(given=text[:40], numbers=matches), "section")
         index = matches[0]
     found = [line.number for line in words.lines if line.section_number == index]
     if not found:
-        raise InputError(refusals.SECTION_UNSUNG.format(given=text[:40]), "section")
+        raise InputError(error_messages.SECTION_UNSUNG.format(given=text[:40]), "section")
     return found
 
 
@@ -201,10 +201,10 @@ def choose(words: Words | None, lines: Any, section: Any) -> tuple[int, int] | N
     if not numbers and not named:
         return None
     if words is None:
-        raise InputError(refusals.WORDS_UNKNOWN, "section" if named and not numbers else "lines")
+        raise InputError(error_messages.WORDS_UNKNOWN, "section" if named and not numbers else "lines")
     missing = [n for n in numbers if not 1 <= n <= len(words.lines)]
     if missing:
-        raise InputError(refusals.NO_SUCH_LINE.format(count=len(words.lines), given=missing[0]), "lines")
+        raise InputError(error_messages.NO_SUCH_LINE.format(count=len(words.lines), given=missing[0]), "lines")
     if named:
         numbers += section_lines(words, section)
     return min(numbers), max(numbers)
@@ -287,14 +287,14 @@ def span(words: Words, first: int, last: int, song: np.ndarray | None = None) ->
 
 def which(first: int, last: int) -> str:
     """A choice in words: "Line 3", "Lines 3–5"."""
-    return (refusals.LINE_CHOSEN if first == last else refusals.LINES_CHOSEN).format(first=first, last=last)
+    return (error_messages.LINE_CHOSEN if first == last else error_messages.LINES_CHOSEN).format(first=first, last=last)
 
 
 def check_span(first: int, last: int, start: float, end: float, field: str) -> None:
     """Refuse a choice whose region is shorter than Edit's shortest (``checks.MIN_REGION_SECONDS``)."""
     if end - start < MIN_REGION_SECONDS:
         raise InputError(
-            refusals.LINES_TOO_SHORT.format(
+            error_messages.LINES_TOO_SHORT.format(
                 which=which(first, last), seconds=end - start, start=start, end=end, least=MIN_REGION_SECONDS
             ),
             field,

@@ -10,17 +10,17 @@ from typing import Any
 
 import gradio as gr
 
+import error_messages
 import memory
-import refusals
 
 
 def expected_errors(fn: Callable) -> Callable:
     """An event function whose visitor errors (``gr.Error``: a stop, a missing model, a missing input)
     are logged in one line each; Gradio would print a full traceback for every one. Anything else
     keeps its traceback. A visitor error without a title of its own gets the studio's for the event
-    (``refusals.TITLES``: what was pressed), not Gradio's "Error". However it ends, the memory it freed
+    (``error_messages.TITLES``: what was pressed), not Gradio's "Error". However it ends, the memory it freed
     goes back to the system (``memory.trim``: glibc kept it, and a server grew by gigabytes)."""
-    title = next((words for name, words in refusals.TITLES if fn.__name__.startswith(name)), refusals.TITLE)
+    title = next((words for name, words in error_messages.TITLES if fn.__name__.startswith(name)), error_messages.TITLE)
 
     def note(exc: gr.Error) -> None:
         if exc.title == "Error":  # gr.Error's default

@@ -25,14 +25,14 @@ import audio
 import checks
 import describe
 import edit_bars
+import error_messages
 import handlers
 import lora_presets
+import messages
 import models
 import parameters
 import plan_format
 import planner
-import refusals
-import result_words
 import tooltips as tips
 import uploads
 import waveform
@@ -247,7 +247,7 @@ def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
     ZeroGPU Space) what a press reserves."""
     button = gr.Button("Describe", size="sm", interactive=describe.available(), elem_id=f"{prefix}-describe")
     note = gr.Markdown(
-        tips.DESCRIBE if describe.available() else refusals.DESCRIBE_OFF,
+        tips.DESCRIBE if describe.available() else error_messages.DESCRIBE_OFF,
         label="What Describe wrote",
         show_label=False,
         elem_classes=["hint"],
@@ -364,9 +364,7 @@ def describe_source(path: str | None) -> str:
     except audio.AudioError as exc:
         return f"⚠️ {exc}"
     minutes, secs = divmod(header.frames / header.rate, 60)
-    return result_words.SOURCE_SAID.format(
-        minutes=int(minutes), seconds=secs, rate=header.rate, channels=header.channels
-    )
+    return messages.SOURCE_SAID.format(minutes=int(minutes), seconds=secs, rate=header.rate, channels=header.channels)
 
 
 def read_song(path: str | None, wave: dict[str, Any] | None = None, first: Any = None) -> Iterator[tuple[Any, ...]]:
@@ -396,7 +394,7 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None, first: Any =
         yield f"{text}\n\n⚠️ {exc}", UNCHANGED, UNCHANGED, UNCHANGED, drawn
         return
     except Exception:  # an analysis that fails must not cost the upload
-        yield result_words.NOT_MEASURED.format(line=text), UNCHANGED, UNCHANGED, UNCHANGED, drawn
+        yield messages.NOT_MEASURED.format(line=text), UNCHANGED, UNCHANGED, UNCHANGED, drawn
         return
     # No steady beat: BPM and metre go (back) to auto, and the line says why.
     line = f"{text} · {analysis.describe(found).split(' · ', 1)[1]}"

@@ -14,13 +14,13 @@ import gradio as gr
 
 import audio
 import checks
+import error_messages
 import examples
 import form_fields
 import idea_row
 import loops
 import modes
 import morph_row
-import refusals
 import results
 import tabs
 import tooltips as tips
@@ -188,7 +188,9 @@ def _duration_update(asked: Any) -> Any:
     except (TypeError, ValueError):
         return gr.update()
     looped = bars not in (None, 0, "0", "", "Off")
-    line = (refusals.LOOP_AUTO_LENGTH if auto else loop_length(bars, bpm, meter, think)) if looped else tips.DURATION
+    line = (
+        (error_messages.LOOP_AUTO_LENGTH if auto else loop_length(bars, bpm, meter, think)) if looped else tips.DURATION
+    )
     return gr.update(interactive=not (auto or looped), info=line)
 
 

@@ -4,8 +4,8 @@
 ``run_music``, has the planner write the plan and blueprint when the request asks for it
 (``planner``), then the shared pipeline renders the takes (``backend``). It sits above both, so
 neither knows the other. ``user_errors`` turns their exceptions into words that survive ZeroGPU's
-trip back from the worker. What the call declares is the pace room's answer (``pace.music_duration``),
-and what it measured goes back with its result (``pace.report``).
+trip back from the worker. What the call declares is the pace room's answer (``duration_estimate.music_duration``),
+and what it measured goes back with its result (``duration_estimate.report``).
 """
 
 from __future__ import annotations
@@ -22,20 +22,17 @@ import audio
 import backend
 import base_model
 import checks
+import duration_estimate
+import error_messages
 import gpu
 import loop_takes
 import lora
+import messages
 import models
 import music_request
-import pace
 import planner
-import progress_words
-import refusals
-import result_words
 import run_result
 import runs
-import stopping
-import studio_words
 import take_latents
 import text_limits
 from music_request import MusicRequest
@@ -63,7 +60,7 @@ def run_music(
     be = backend.get_backend(on_load=lambda: built_now.append(True))
     request = _own_latents_fit(request, backend.latent_width())
     if request.plan is not None and be.pipe.audio_token_detokenizer is None:
-        request = request.without_plan(result_words.SKIP_NO_DETOKENIZER)
+        request = request.without_plan(messages.SKIP_NO_DETOKENIZER)
     render, plan = request.render, None
     if request.plan is not None:
         # One plan for the request, every take's blueprint in one batch, then one DiT call.
@@ -137,7 +134,7 @@ def _measured(
     seam: run_result.Seam | None,
     loads: dict[str, float],
     started: float,
-) -> pace.Report:
+) -> duration_estimate.Report:
     """What this call measured of its phases, at the shape that ran (the length Think chose, if it did;
     the steps that ran, as the sampler counted them)."""
     ran = out["phases"]
@@ -152,11 +149,11 @@ def _measured(
         phases[name], counts[name], captured[name] = seconds, count, on_graphs
     # The length rendered, as the declaration read it (Extend's is the source and what is added; its
     # pipeline is told the source's own length), else the one Think chose.
-    shape = pace.MusicShape.of(request)
+    shape = duration_estimate.MusicShape.of(request)
     chose = request.plan is not None and request.plan.seconds is None
     seconds = float(render.pipeline.audio_duration) if chose else shape.seconds
     shape = dataclasses.replace(shape, seconds=seconds, steps=int(ran["steps"]))
-    return pace.report("music", dataclasses.asdict(shape), phases, started, counts, captured, loads)
+    return duration_estimate.report("music", dataclasses.asdict(shape), phases, started, counts, captured, loads)
 
 
 def _read_as_written(
@@ -216,10 +213,10 @@ def planned_if_possible(
     try:
         gpu.wait_for_models("planner", progress, run_id)
     except gr.Error as exc:
-        if stopping.is_stop(exc):
+        if runs.is_stop(exc):
             raise
         error = planner.load_error() or gpu.warmup_state()["errors"].get("planner", "?")
-        return request.without_plan(result_words.SKIP_NOT_LOADED.format(error=error)), time.monotonic() - started
+        return request.without_plan(messages.SKIP_NOT_LOADED.format(error=error)), time.monotonic() - started
     return request, time.monotonic() - started
 
 
@@ -227,13 +224,13 @@ def model_missing(error: str) -> str:
     """A music model that could not be built, in the words the page shows (also in the header): a
     copy that is not on this machine says so first, with what to do; any other failure is named, then
     what to do."""
-    return error if error.startswith(studio_words.WEIGHTS_LEADS) else studio_words.MODEL_MISSING.format(error=error)
+    return error if error.startswith(messages.WEIGHTS_LEADS) else messages.MODEL_MISSING.format(error=error)
 
 
 def _failed(exc: Exception) -> gr.Error:
     # Out of GPU memory, a pipeline error: the log keeps the traceback.
     return gr.Error(
-        refusals.MUSIC_FAILED.format(kind=type(exc).__name__),
+        error_messages.MUSIC_FAILED.format(kind=type(exc).__name__),
         title="Generation failed",
     )
 
@@ -262,8 +259,8 @@ def user_errors() -> contextlib.AbstractContextManager[None]:
 def music_duration(
     request: MusicRequest, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0
 ) -> int:
-    """Seconds of GPU time ``music_gpu`` declares (``pace``): called by ``spaces`` with the same arguments."""
-    return pace.music_duration(pace.MusicShape.of(request), multiplier, run_id)
+    """Seconds of GPU time ``music_gpu`` declares (``duration_estimate``): called by ``spaces`` with the same arguments."""
+    return duration_estimate.music_duration(duration_estimate.MusicShape.of(request), multiplier, run_id)
 
 
 @gpu.entry(duration=music_duration)
@@ -274,11 +271,11 @@ def music_gpu(
     (numpy audio and plain values). ``multiplier`` is for the duration."""
     with user_errors():
         chosen: dict[str, int] = {}  # the length Think chose, once it has (Length: auto)
-        steps, seam = _step_reporter(progress, chosen), _step_reporter(progress, chosen, progress_words.LOOP_CLOSING)
+        steps, seam = _step_reporter(progress, chosen), _step_reporter(progress, chosen, messages.LOOP_CLOSING)
         return run_music(request, steps, run_id, _plan_reporter(progress, chosen), seam)
 
 
-def _step_reporter(progress: Any, chosen: dict[str, int], words: str = progress_words.STEP) -> ProgressFn | None:
+def _step_reporter(progress: Any, chosen: dict[str, int], words: str = messages.STEP) -> ProgressFn | None:
     """The render's progress (``words``: a loop's seam says what it is): the first and last step, and a
     few times a second between them."""
     # Built here, inside the GPU call: a closure cannot be pickled into the worker, gr.Progress can.
@@ -295,7 +292,7 @@ def _step_reporter(progress: Any, chosen: dict[str, int], words: str = progress_
 
 def _chosen(chosen: dict[str, int]) -> str:
     """What the progress adds once Think has chosen the length: the visitor hears how long before it is made."""
-    return progress_words.PLAN_CHOSE.format(length=audio.clock(chosen["seconds"])) if "seconds" in chosen else ""
+    return messages.PLAN_CHOSE.format(length=audio.clock(chosen["seconds"])) if "seconds" in chosen else ""
 
 
 def _plan_reporter(progress: Any, chosen: dict[str, int]) -> PlanProgressFn | None:
@@ -308,15 +305,15 @@ def _plan_reporter(progress: Any, chosen: dict[str, int]) -> PlanProgressFn | No
     def report(stage: str, done: int | None, total: int | None, takes: int = 1) -> None:
         if stage == "chosen":
             chosen["seconds"] = int(done or 0)
-            progress(None, desc=progress_words.PLAN_CHOSEN.format(length=audio.clock(chosen["seconds"])))
+            progress(None, desc=messages.PLAN_CHOSEN.format(length=audio.clock(chosen["seconds"])))
             return
         if not due(done == total):
             return
         if stage == "thinking":
-            progress(None, desc=progress_words.PLAN_THINKING.format(done=done))
+            progress(None, desc=messages.PLAN_THINKING.format(done=done))
         else:
-            which = progress_words.PLAN_SKETCHING_TAKES.format(takes=takes) if takes > 1 else ""
-            words = progress_words.PLAN_SKETCHING.format(which=which, done=done, total=total, chosen=_chosen(chosen))
+            which = messages.PLAN_SKETCHING_TAKES.format(takes=takes) if takes > 1 else ""
+            words = messages.PLAN_SKETCHING.format(which=which, done=done, total=total, chosen=_chosen(chosen))
             progress((done, total), desc=words, unit="codes")
 
     return report
@@ -325,5 +322,5 @@ def _plan_reporter(progress: Any, chosen: dict[str, int]) -> PlanProgressFn | No
 def starting_words() -> str:
     """The first progress line of a music press: a cold model says how much longer it takes."""
     if backend.is_warm():
-        return progress_words.STARTING
-    return progress_words.LOADING_MUSIC.format(seconds=pace.load_seconds("music"))
+        return messages.STARTING
+    return messages.LOADING_MUSIC.format(seconds=duration_estimate.load_seconds("music"))

@@ -31,13 +31,11 @@ from typing import Any, Protocol, TypeVar
 import gradio as gr
 
 import devices
+import duration_estimate
+import error_messages
 import memory
-import pace
-import progress_words
-import refusals
+import messages
 import runs
-import stopping
-import studio_words
 
 T = TypeVar("T")
 
@@ -108,9 +106,9 @@ def wait_for_models(kind: str, progress: Any = None, run_id: str | None = None) 
     thread = _warmup.running() or (_warmup.again() if not _warmup.built(kind) else None)
     while thread is not None and thread.is_alive():
         if runs.is_stopped(run_id):
-            raise stopping.stopped()
+            raise runs.stopped()
         if progress is not None:
-            progress(None, desc=progress_words.LOADING_MODELS.format(seconds=time.time() - started))
+            progress(None, desc=messages.LOADING_MODELS.format(seconds=time.time() - started))
         thread.join(1.0)
     if not _warmup.built(kind):
         raise gr.Error(_warmup.failure(kind), title="Model not available", duration=None)
@@ -127,7 +125,7 @@ def is_gpu_abort(exc: BaseException) -> bool:
 
 def with_retry(call_with: Callable[[float], T], refused: Refused | None = None, run_id: str | None = None) -> T:
     """``call_with(multiplier)``; once more with twice the declared time if ZeroGPU cut the first try
-    short, after which the pace that declaration came from goes back to the prior (``pace.aborted``;
+    short, after which the pace that declaration came from goes back to the prior (``duration_estimate.aborted``;
     the retry itself still declares twice what the first try did). ZeroGPU's refusals pass through
     ``refused`` (the studio's words, with the ways that fit)."""
     words = refused or (lambda exc: exc)
@@ -136,15 +134,15 @@ def with_retry(call_with: Callable[[float], T], refused: Refused | None = None, 
     except gr.Error as exc:
         if not is_gpu_abort(exc):
             raise words(exc) from None
-    gr.Info(progress_words.RETRYING)
+    gr.Info(messages.RETRYING)
     try:
         return call_with(2.0)
     except gr.Error as exc:
         if not is_gpu_abort(exc):
             raise words(exc) from None
-        raise gr.Error(refusals.OUT_OF_GPU_TIME, title=studio_words.OUT_OF_GPU_TIME_TITLE) from None
+        raise gr.Error(error_messages.OUT_OF_GPU_TIME, title=messages.OUT_OF_GPU_TIME_TITLE) from None
     finally:
-        pace.aborted(run_id)
+        duration_estimate.aborted(run_id)
 
 
 def places() -> int:
@@ -165,7 +163,7 @@ _inside = 0
 
 
 @contextlib.contextmanager
-def in_line(run_id: str | None, progress: Any = None, stop_words: str = progress_words.NOT_STARTED) -> Iterator[None]:
+def in_line(run_id: str | None, progress: Any = None, stop_words: str = messages.NOT_STARTED) -> Iterator[None]:
     """A place in the GPU line for one call, first come first served; Stop leaves the line."""
     global _inside
     me = object()
@@ -174,12 +172,12 @@ def in_line(run_id: str | None, progress: Any = None, stop_words: str = progress
         try:
             while True:
                 if runs.is_stopped(run_id):  # looked at once more as its turn comes: a Stop while it waited
-                    raise stopping.stopped(stop_words)
+                    raise runs.stopped(stop_words)
                 if _inside < places() and _waiting[0] is me:
                     break
                 if progress is not None:
                     ahead = _inside + _waiting.index(me)
-                    progress(None, desc=progress_words.IN_LINE.format(ahead=ahead, s="s" * (ahead != 1)))
+                    progress(None, desc=messages.IN_LINE.format(ahead=ahead, s="s" * (ahead != 1)))
                 _line.wait(0.25)  # a Stop is a flag file: looked at four times a second
             _inside += 1
         finally:
@@ -202,18 +200,16 @@ def register_imports(thread: threading.Thread) -> None:
     _imports = thread
 
 
-def wait_for_imports(
-    progress: Any = None, run_id: str | None = None, stop_words: str = progress_words.NOT_STARTED
-) -> float:
+def wait_for_imports(progress: Any = None, run_id: str | None = None, stop_words: str = messages.NOT_STARTED) -> float:
     """Wait until start-up's imports are over; returns the wait. A ZeroGPU worker forked while they run
     would inherit a module's import lock held and wait on it for ever (a loop's call hung its 60 s so);
     elsewhere the call needs them all the same."""
     started = time.time()
     while _imports is not None and _imports.is_alive():
         if runs.is_stopped(run_id):
-            raise stopping.stopped(stop_words)
+            raise runs.stopped(stop_words)
         if progress is not None:
-            progress(None, desc=progress_words.LOADING_LIBRARIES.format(seconds=time.time() - started))
+            progress(None, desc=messages.LOADING_LIBRARIES.format(seconds=time.time() - started))
         _imports.join(0.25)
     return time.time() - started
 
@@ -225,7 +221,7 @@ def _ready(needs: tuple[str, ...], progress: Any, run_id: str | None, stop_words
         wait_for_models(kind, progress, run_id) for kind in needs
     )
     if runs.is_stopped(run_id):
-        raise stopping.stopped(stop_words)
+        raise runs.stopped(stop_words)
     return waited
 
 
@@ -235,7 +231,7 @@ def call(
     needs: tuple[str, ...],
     progress: Any = None,
     run_id: str | None = None,
-    stop_words: str = progress_words.NOT_STARTED,
+    stop_words: str = messages.NOT_STARTED,
     starting: Callable[[], str] | None = None,
     refused: Refused | None = None,
     waited: float = 0.0,
@@ -254,9 +250,9 @@ def call(
     # CPU) goes back to the system before the CPU work after it, which other threads' heaps would not reuse.
     memory.trim()
     if isinstance(result, dict):  # what the finished call measured: kept here, where it outlives the worker
-        pace.learn(result.pop("pace", None))
+        duration_estimate.learn(result.pop("pace", None))
     elif dataclasses.is_dataclass(result) and hasattr(result, "pace"):  # a typed result (``run_result``)
-        pace.learn(result.pace)
+        duration_estimate.learn(result.pace)
         result = dataclasses.replace(result, pace=None)
     if waited >= 0.5 and hasattr(result, "waited"):
         result = result.waited(waited)
@@ -271,7 +267,7 @@ def stream(
     needs: tuple[str, ...],
     progress: Any = None,
     run_id: str | None = None,
-    stop_words: str = progress_words.NOT_STARTED,
+    stop_words: str = messages.NOT_STARTED,
     refused: Refused | None = None,
 ) -> Iterator[T]:
     """``call`` for an entry that yields as it goes: a try ZeroGPU aborted starts over once."""
@@ -293,17 +289,17 @@ def _tries(
                 raise words(exc) from None
         finally:
             if multiplier == 2.0:  # the retry is over: the aborted try's pace goes back to the prior
-                pace.aborted(run_id)
+                duration_estimate.aborted(run_id)
         if multiplier == 1.0:
-            gr.Info(progress_words.RETRYING)
-    raise gr.Error(refusals.OUT_OF_GPU_TIME, title=studio_words.OUT_OF_GPU_TIME_TITLE)
+            gr.Info(messages.RETRYING)
+    raise gr.Error(error_messages.OUT_OF_GPU_TIME, title=messages.OUT_OF_GPU_TIME_TITLE)
 
 
 def _learning(items: Iterator[T]) -> Iterator[T]:
-    """A GPU entry's yields, less its last: the finished call's measurement, kept (``pace.learn``)."""
+    """A GPU entry's yields, less its last: the finished call's measurement, kept (``duration_estimate.learn``)."""
     for item in items:
-        if isinstance(item, pace.Report):
-            pace.learn(item)
+        if isinstance(item, duration_estimate.Report):
+            duration_estimate.learn(item)
         else:
             yield item
 
@@ -327,7 +323,7 @@ def worker_errors(
     except gr.Error:
         raise
     except runs.Cancelled as exc:
-        raise stopping.stopped(stop_words or f"{exc} Nothing was saved.") from None
+        raise runs.stopped(stop_words or f"{exc} Nothing was saved.") from None
     except Exception as exc:
         for kinds, words in known:
             if isinstance(exc, kinds):

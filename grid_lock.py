@@ -16,7 +16,7 @@ import numpy as np
 import analysis
 import audio
 import mastering
-import result_words
+import messages
 import song_map
 import uploads
 import warp
@@ -45,23 +45,23 @@ def lock(take: np.ndarray, bpm: float | None, per_bar: int | None) -> tuple[np.n
     words why it was kept as played). The record's ``lock`` holds ``moved``: where each second of the take as
     played lies in the locked one (its synced lines move with it), taken out before it is written."""
     if not bpm:
-        return None, {"locked": False, "why": result_words.LOCK_NO_BPM}
+        return None, {"locked": False, "why": messages.LOCK_NO_BPM}
     try:
         with analysis.place(song_map.TAKE_WAIT_S):  # one of the analyses' places, as every take's map
             return _locked(take, bpm, per_bar)
     except uploads.Busy:
-        return None, {"locked": False, "why": result_words.LOCK_BUSY}
+        return None, {"locked": False, "why": messages.LOCK_BUSY}
 
 
 def _locked(take: np.ndarray, bpm: float, per_bar: int | None) -> tuple[np.ndarray | None, dict[str, Any]]:
     lines, found, tempo = song_map.grid_of(take, audio.SAMPLE_RATE, per_bar, bpm)
     if tempo is None or len(lines) < 2 or found is None:
-        return None, {"locked": False, "why": result_words.LOCK_NO_BEAT}
+        return None, {"locked": False, "why": messages.LOCK_NO_BEAT}
     played, locked = knots(lines, bpm, found, take.shape[-1])
     most = warp.most_pct(played, locked)
     said = {"bpm": float(bpm), "played_bpm": tempo.bpm, "most_pct": round(most, 2)}
     if warp.too_far(most):
-        return None, {"locked": False, **said, "why": result_words.LOCK_TOO_FAR.format(pct=most, most=warp.MOST_PCT)}
+        return None, {"locked": False, **said, "why": messages.LOCK_TOO_FAR.format(pct=most, most=warp.MOST_PCT)}
     out = warp.onto(take, played, locked, audio.SAMPLE_RATE)
     said["moved"] = (played / audio.SAMPLE_RATE, locked / audio.SAMPLE_RATE)
     first = lines[0] if lines[0] > 0 else 0.0

@@ -1,4 +1,4 @@
-"""What the page's buttons do on the server: one function per event (Stop's is ``stopping``'s).
+"""What the page's buttons do on the server: one function per event (Stop's is ``runs``'s).
 
 A music press reads as one straight line: at the door ``modes.prepare_<mode>`` checks and prepares it
 (files by their headers) and ``budget.settle`` settles its length and cost, once (``door``); the run
@@ -23,24 +23,21 @@ import base_model
 import budget
 import checks
 import describe
+import duration_estimate
 import event_errors
 import generation
 import gpu
 import headers
+import messages
 import modes
 import output_folder
-import pace
 import parameters
 import preparing
-import progress_words
 import quota
 import records
-import result_words
 import results
 import runs
 import stems
-import stopping
-import studio_words
 import take_morph
 import take_owners
 import takes
@@ -106,12 +103,12 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
         try:
             paths, record = modes.finish(job, made, stop=lambda: runs.is_stopped(run_id))
         except runs.Cancelled:
-            raise stopping.stopped(progress_words.STOPPED_AFTER_LAST_STEP) from None
+            raise runs.stopped(messages.STOPPED_AFTER_LAST_STEP) from None
     if runs.is_stopped(run_id):  # pressed as the last file was written: too late, and the visitor is told
-        gr.Info(progress_words.ALREADY_SAVED, title="Already finished")
+        gr.Info(messages.ALREADY_SAVED, title="Already finished")
     skipped = [t.planner["skipped"] for t in records.Record.of(record).takes if "skipped" in (t.planner or {})]
     if skipped:
-        gr.Warning(result_words.PLAN_SKIPPED.format(reason=skipped[0]))
+        gr.Warning(messages.PLAN_SKIPPED.format(reason=skipped[0]))
     return paths, record
 
 
@@ -151,7 +148,11 @@ def as_settled(job: modes.Job, request: Any) -> modes.Job:
     settled = getattr(getattr(getattr(request, "request", None), "state", None), budget.SETTLED, None)
     job = job if settled is None else job.with_settled(settled)
     shape = MusicShape.of(job.request)
-    return job if settled is not None and settled.holds(shape, pace.music_seconds(shape)) else budget.as_settled(job)
+    return (
+        job
+        if settled is not None and settled.holds(shape, duration_estimate.music_seconds(shape))
+        else budget.as_settled(job)
+    )
 
 
 def door(mode: str) -> Callable[..., None]:
@@ -180,7 +181,7 @@ def reserves(mode: str) -> Callable[[dict[str, Any], Any], str]:
             job = budget.bounded(at_door(mode, values, request), budget.max_gpu_seconds())
         except gr.Error as exc:
             waits = getattr(exc, "param", None) in ("src_audio", "take", "record")
-            return studio_words.RESERVES_NOT_YET if waits else studio_words.RESERVES_LATER
+            return messages.RESERVES_NOT_YET if waits else messages.RESERVES_LATER
         return quota.music_line(MusicShape.of(job.request), fits_day=mode in modes.PREPARE)
 
     return line
@@ -225,13 +226,13 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
         try:
             # The uploads it reads stay out of the quota's reach until it ends, however it ends.
             own_voice(mode, values, request)
-            with uploads.using(files), stopping.tab_run(tab, request) as run_id:
+            with uploads.using(files), runs.tab_run(tab, request) as run_id:
                 job = prepare(**values, request=request) if asks else prepare(**values)
                 paths, record = run_job(as_settled(job, request), progress, run_id)
         except gr.Error as exc:
-            if not stopping.is_stop(exc):
+            if not runs.is_stop(exc):
                 raise
-            stopping.said_stopped(mode, exc.message)
+            runs.said_stopped(mode, exc.message)
             if mode in ("variations", "morph"):  # the take stays in view, its record too, to try again
                 return (*_in_view(values["record"], request, slots), exc.message, gr.skip())
             return (*[None] * slots, exc.message, {"stopped": exc.message})
@@ -336,7 +337,7 @@ def check_stems(take: Any = 1, record: Any = None, request: gr.Request = None) -
 
 
 def _splitting() -> str:
-    return progress_words.SPLITTING if stems.is_loaded() else progress_words.LOADING_STEMS
+    return messages.SPLITTING if stems.is_loaded() else messages.LOADING_STEMS
 
 
 def stems_endpoint(tab: str) -> Callable:
@@ -348,7 +349,7 @@ def stems_endpoint(tab: str) -> Callable:
         returns) into vocals, drums, bass and other, saved beside the take; returns the four files."""
         path, header = check_stems(take, record, request)
         try:
-            with stopping.tab_run(tab, request) as run_id:
+            with runs.tab_run(tab, request) as run_id:
                 try:
                     mix = audio.decode(path, header, "take", STEMS_MAX_SECONDS)
                 except audio.AudioError as exc:
@@ -363,14 +364,14 @@ def stems_endpoint(tab: str) -> Callable:
                     refused=quota.in_words,
                 )
                 if runs.is_stopped(run_id):  # pressed after the last segment: still nothing is saved
-                    raise stopping.stopped(progress_words.STEMS_STOPPED)
+                    raise runs.stopped(messages.STEMS_STOPPED)
                 info = {"model": {**stems.identity(), "device": made["device"]}, "timings": made["timings"]}
                 info["sum"] = "other = take - vocals - drums - bass"
                 paths, _ = takes.write_stems(path, stems.residual(mix, made["stems"]), info)
         except gr.Error as exc:
-            if not stopping.is_stop(exc):
+            if not runs.is_stop(exc):
                 raise
-            stopping.said_stopped(f"stems ({tab})", exc.message)
+            runs.said_stopped(f"stems ({tab})", exc.message)
             return (None,) * len(stems.STEMS)
         return tuple(asgi_gate.take_url(p, request) or p for p in paths)
 
@@ -401,7 +402,7 @@ def describe_endpoint(tab: str) -> Callable:
         form = dict(zip(describe.FORM, values, strict=True))
         song = describe.check(src_audio)  # the door's checks again
         try:
-            with uploads.using([src_audio]), stopping.tab_run(tab, request) as run_id:
+            with uploads.using([src_audio]), runs.tab_run(tab, request) as run_id:
                 measured = describe.measure(src_audio)
                 heard = gpu.call(
                     describe.describe_gpu,
@@ -409,13 +410,13 @@ def describe_endpoint(tab: str) -> Callable:
                     needs=("music", "planner"),
                     progress=progress,
                     run_id=run_id,
-                    stop_words=progress_words.DESCRIBE_STOPPED,
+                    stop_words=messages.DESCRIBE_STOPPED,
                     refused=quota.in_words,
                 )
         except gr.Error as exc:
-            if not stopping.is_stop(exc):
+            if not runs.is_stop(exc):
                 raise
-            stopping.said_stopped(f"describe ({tab})", exc.message)
+            runs.said_stopped(f"describe ({tab})", exc.message)
             return (*form.values(), exc.message)
         values, note = describe.fill(heard, form, measured)
         return (*values, note)

@@ -101,7 +101,7 @@ def cached_file(repo: str, filename: str) -> str | None:
 
 def why_not(exc: BaseException) -> str:
     """Why the Hub would not give a repo, by what ``exc`` is: "gated" (its terms not accepted), "missing" (no
-    such repo, or a private one), else "failed" (``refusals.HUB_REFUSED`` words each)."""
+    such repo, or a private one), else "failed" (``error_messages.HUB_REFUSED`` words each)."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     if isinstance(exc, GatedRepoError):  # a subclass of RepositoryNotFoundError: asked first

@@ -14,14 +14,14 @@ import gradio as gr
 
 import admission
 import checks
+import error_messages
 import event_errors
 import gpu
+import messages
 import parameters
-import progress_words
 import quota
-import refusals
+import runs
 import songwriter
-import stopping
 import tooltips as tips
 import widgets
 
@@ -52,7 +52,7 @@ def build() -> tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown]:
             elem_classes=["clears-notes"],
         )
         note = gr.Markdown(
-            tips.WRITE_IT if on else refusals.WRITE_IT_OFF, elem_classes=["hint"], elem_id="gen-write-note"
+            tips.WRITE_IT if on else error_messages.WRITE_IT_OFF, elem_classes=["hint"], elem_id="gen-write-note"
         )
     return idea, button, note, widgets.reserves_line("gen-write")
 
@@ -112,7 +112,7 @@ def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, reque
     it (Generate's Stop ends it)."""
     text, switch, language, number = songwriter.check(idea, instrumental, vocal_language, seed)
     try:
-        with stopping.tab_run("generate", request) as run_id:
+        with runs.tab_run("generate", request) as run_id:
             return gpu.call(
                 songwriter.songwriter_gpu,
                 text,
@@ -122,13 +122,13 @@ def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, reque
                 needs=("planner",),
                 progress=progress,
                 run_id=run_id,
-                stop_words=progress_words.WRITE_IT_STOPPED,
+                stop_words=messages.WRITE_IT_STOPPED,
                 refused=quota.in_words,
             )
     except gr.Error as exc:
-        if not stopping.is_stop(exc):
+        if not runs.is_stop(exc):
             raise
-        stopping.said_stopped("write_song", exc.message)
+        runs.said_stopped("write_song", exc.message)
         return exc.message
 
 

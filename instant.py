@@ -31,7 +31,7 @@ from typing import Any
 
 import addresses
 import asgi_gate
-import studio_words
+import messages
 
 # One public address's instant events under way at once: a page opening sends 9 (its status line,
 # pace lines and cost lines).
@@ -174,7 +174,7 @@ class Instant:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and _DEEP_LINK.search(scope["path"]):
-            return await _answer(send, 404, studio_words.NO_DEEP_LINKS)
+            return await _answer(send, 404, messages.NO_DEEP_LINKS)
         if scope["type"] != "http" or scope["method"] != "POST" or not _RUN.search(scope["path"]):
             return await self.app(scope, receive, send)
         host = (scope.get("client") or (None,))[0]
@@ -189,7 +189,7 @@ class Instant:
         group = self.groups.setdefault(name, _Group(NAMELESS_PLACES if name == NAMELESS else ADDRESS_PLACES))
         try:
             if not await self._admitted(group, key, small):
-                return await _answer(send, 429, studio_words.CHEAP_BUSY)
+                return await _answer(send, 429, messages.CHEAP_BUSY)
             try:
                 await self.app(scope, receive, send)
             finally:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 import audio
-import refusals
+import error_messages
 import song_map
 import warp
 from checks import InputError
@@ -116,7 +116,7 @@ def in_time(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, dict[str, Any]]:
     most = warp.most_pct(lines * rate, targets)
     said = {"heard": True, "played_bpm": bpm, "off_grid_ms": round(off_ms, 1), "most_pct": round(most, 2)}
     if warp.too_far(most):
-        words = refusals.LOOP_OFF_TEMPO.format(bpm=bpm, asked=loop.bpm, pct=most, most=warp.MOST_PCT)
+        words = error_messages.LOOP_OFF_TEMPO.format(bpm=bpm, asked=loop.bpm, pct=most, most=warp.MOST_PCT)
         raise InputError(words, "loop_bars")
     if lines[-1] * rate > first.shape[-1]:  # its first downbeat too late for its bars to fit: as made
         return _as_made(first, loop), {**said, "stretched": False, "fits": False}

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 import audio
-import refusals
-import result_words
+import error_messages
+import messages
 import tooltips as tips
 from checks import InputError, check_loop_bars, check_switch
 from loop_takes import DEFAULT_BEATS, kept, turn
@@ -40,7 +40,7 @@ def check(bars: int | None, bpm: int | None, timesignature: str | None, think: b
     if bars is None:
         return None
     if bpm is None and not think:
-        raise InputError(refusals.LOOP_NEEDS_BPM, "bpm")
+        raise InputError(error_messages.LOOP_NEEDS_BPM, "bpm")
     if think and (bpm is None or not timesignature):
         tempos = [bpm] if bpm is not None else range(BPM_RANGE[0], BPM_RANGE[1] + 1)
         metres = [timesignature] if timesignature else TIME_SIGNATURES
@@ -51,7 +51,9 @@ def check(bars: int | None, bpm: int | None, timesignature: str | None, think: b
     if loop.seconds > audio.MAX_SECONDS:
         seconds = loop.samples / audio.SAMPLE_RATE
         metre = tips.METRE_NAMES[str(loop.beats_per_bar)]
-        words = refusals.LOOP_TOO_LONG.format(bars=bars, metre=metre, bpm=loop.bpm, seconds=seconds)
+        words = error_messages.LOOP_TOO_LONG.format(
+            bars=bars, metre=metre, bpm=loop.bpm, seconds=seconds, longest=f"{audio.MAX_SECONDS / 60:g} minutes"
+        )
         raise InputError(words, "loop_bars")
     return loop
 
@@ -67,10 +69,10 @@ def made(job: Job, loop_bars: Any, auto_length: bool) -> Job:
     loop = check(with_bars, call.bpm, call.timesignature, request.plan is not None)
     assert loop is not None
     if check_switch(auto_length, "Length: auto"):
-        raise InputError(refusals.LOOP_AUTO_LENGTH, "auto_length")
+        raise InputError(error_messages.LOOP_AUTO_LENGTH, "auto_length")
     if finishing.fade_in or finishing.fade_out:
         field = "fade_in" if finishing.fade_in else "fade_out"
-        raise InputError(refusals.LOOP_FADES, field)
+        raise InputError(error_messages.LOOP_FADES, field)
     request = dataclasses.replace(request, seconds=loop.seconds, loop=loop)
     request = _thinks(request, loop) if loop.chosen_by_think else _told(request, loop)
     return dataclasses.replace(
@@ -113,10 +115,10 @@ def record(loop: Loop) -> dict[str, Any]:
         entry["chosen_by"] = "think"  # its tempo or metre, and so its length
     if loop.turns > 1:
         # Counted from 1, as a musician counts; of an even number the earlier middle one (``kept``).
-        which = result_words.LOOP_TURN.format(n=kept(loop) + 1, turns=loop.turns)
-        which += result_words.LOOP_EARLIER if loop.turns % 2 == 0 else ""
+        which = messages.LOOP_TURN.format(n=kept(loop) + 1, turns=loop.turns)
+        which += messages.LOOP_EARLIER if loop.turns % 2 == 0 else ""
         seconds = loop.turns * loop.samples / audio.SAMPLE_RATE
-        entry["made"] = result_words.LOOP_MADE.format(
+        entry["made"] = messages.LOOP_MADE.format(
             turns=loop.turns, seconds=seconds, shortest=audio.MIN_SECONDS, which=which
         )
     return entry

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import refusals_files
+import error_messages
 
 
 class BadLora(ValueError):
@@ -53,33 +53,33 @@ def read_lora_header(path: str) -> dict[str, tuple[int, ...]]:
 
     name = Path(path).name
     if not Path(path).is_file():
-        raise BadLora(refusals_files.LORA_MISSING)
+        raise BadLora(error_messages.LORA_MISSING)
     if not name.lower().endswith(".safetensors"):
-        raise BadLora(refusals_files.LORA_NOT_SAFETENSORS.format(name=name))
+        raise BadLora(error_messages.LORA_NOT_SAFETENSORS.format(name=name))
     try:
         with safe_open(path, framework="np") as f:
             keys = list(f.keys())
             dtypes = {k: f.get_slice(k).get_dtype() for k in keys}
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in keys}
     except Exception:
-        raise BadLora(refusals_files.LORA_UNREADABLE.format(name=name)) from None
+        raise BadLora(error_messages.LORA_UNREADABLE.format(name=name)) from None
     lora_keys = [k for k in keys if _LORA_KEY.match(k)]
     parts: dict[str, set[str]] = {}
     for key in lora_keys:
         match = _LORA_KEY.match(key)
         parts.setdefault(match["module"], set()).add(match["part"])
     if not parts:
-        raise BadLora(refusals_files.LORA_NO_WEIGHTS.format(name=name))
+        raise BadLora(error_messages.LORA_NO_WEIGHTS.format(name=name))
     unpaired = sorted(m for m, p in parts.items() if p != {"A", "B"})
     if unpaired:
         raise BadLora(
-            refusals_files.LORA_HALF_PAIRS.format(name=name, count=len(unpaired), layers=len(parts), first=unpaired[0])
+            error_messages.LORA_HALF_PAIRS.format(name=name, count=len(unpaired), layers=len(parts), first=unpaired[0])
         )
     _check_extras(name, keys, shapes, parts)
     check_ranks({k: shapes[k] for k in lora_keys}, name)
     odd = sorted({dtypes[k] for k in keys if dtypes[k] not in LORA_DTYPES})
     if odd:
-        raise BadLora(refusals_files.LORA_DTYPES.format(name=name, dtypes=", ".join(odd)))
+        raise BadLora(error_messages.LORA_DTYPES.format(name=name, dtypes=", ".join(odd)))
     original = _original_naming(keys)
     return {diffusers_key(k, original): shapes[k] for k in lora_keys}
 
@@ -94,9 +94,9 @@ def _check_extras(name: str, keys: list[str], shapes: dict[str, tuple[int, ...]]
         if alpha is not None and alpha["module"] in parts and int(_count(shapes[key])) == 1:
             continue
         if alpha is not None:
-            raise BadLora(refusals_files.LORA_STRAY_ALPHA.format(name=name, key=key))
+            raise BadLora(error_messages.LORA_STRAY_ALPHA.format(name=name, key=key))
         if "lora" not in key:
-            raise BadLora(refusals_files.LORA_NOT_WEIGHTS.format(name=name, key=key))
+            raise BadLora(error_messages.LORA_NOT_WEIGHTS.format(name=name, key=key))
 
 
 def _count(shape: tuple[int, ...]) -> int:
@@ -137,9 +137,9 @@ def check_ranks(shapes: dict[str, tuple[int, ...]], name: str) -> None:
             continue
         if len(a) < 2 or len(b) < 2 or a[0] != b[1]:
             ranks = {"a": a[0] if a else "?", "b": b[1] if len(b) > 1 else "?"}
-            raise BadLora(refusals_files.LORA_RANKS.format(name=name, module=module, **ranks))
+            raise BadLora(error_messages.LORA_RANKS.format(name=name, module=module, **ranks))
         if a[0] == 0:
-            raise BadLora(refusals_files.LORA_RANK_ZERO.format(name=name, module=module))
+            raise BadLora(error_messages.LORA_RANK_ZERO.format(name=name, module=module))
 
 
 def layer_sizes(transformer: Any) -> dict[str, tuple[int, int]]:
@@ -174,10 +174,10 @@ def check_lora_fits(shapes: dict[str, Any], sizes: dict[str, tuple[int, int]], l
     check_ranks({k: shapes[k] for k, m in pairs if m is not None}, "This LoRA")
     used = [m for _, m in pairs if m is not None]
     if not used:
-        raise BadLora(refusals_files.LORA_NO_WEIGHTS.format(name=name))
+        raise BadLora(error_messages.LORA_NO_WEIGHTS.format(name=name))
     if misfits:
         raise BadLora(
-            refusals_files.LORA_OTHER_MODEL.format(count=len(misfits), used=len(used), label=label, first=misfits[0])
+            error_messages.LORA_OTHER_MODEL.format(count=len(misfits), used=len(used), label=label, first=misfits[0])
         )
 
 
@@ -248,7 +248,7 @@ def _verdict(path: str, sizes: dict[str, tuple[int, int]] | None, label: str) ->
     _fits(path, sizes, label)
     broken = not_finite(path)
     if broken:
-        raise BadLora(refusals_files.LORA_DAMAGED.format(name=Path(path).name, count=len(broken)))
+        raise BadLora(error_messages.LORA_DAMAGED.format(name=Path(path).name, count=len(broken)))
 
 
 # Bytes read at once when a file's numbers are checked: plain reads into one buffer (no memory

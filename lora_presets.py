@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import error_messages
 import hub
-import refusals_files
 
 
 class UnknownPreset(ValueError):
@@ -96,16 +96,16 @@ def resolve(name: str, variant: str) -> tuple[Preset, str]:
     known = {p.name: p for p in registry()}
     here = offered(variant)
     said = repr(name) if len(repr(name)) <= 40 else repr(name)[:38] + "…'"  # never echo a huge input back
-    choices = ", ".join(p.name for p in here) or refusals_files.PRESETS_NONE
+    choices = ", ".join(p.name for p in here) or error_messages.PRESETS_NONE
     preset = known.get(name)
     if preset is None:
-        raise UnknownPreset(refusals_files.PRESET_UNKNOWN.format(given=said, choices=choices))
+        raise UnknownPreset(error_messages.PRESET_UNKNOWN.format(given=said, choices=choices))
     if variant not in preset.fits:
-        base = preset.base or refusals_files.PRESET_OTHER_BASE
-        raise UnknownPreset(refusals_files.PRESET_OTHER_MODEL.format(given=said, base=base, choices=choices))
+        base = preset.base or error_messages.PRESET_OTHER_BASE
+        raise UnknownPreset(error_messages.PRESET_OTHER_MODEL.format(given=said, base=base, choices=choices))
     path = cached_file(preset)
     if path is None:
-        raise UnknownPreset(refusals_files.PRESET_NOT_INSTALLED.format(given=said, choices=choices))
+        raise UnknownPreset(error_messages.PRESET_NOT_INSTALLED.format(given=said, choices=choices))
     return preset, path
 
 

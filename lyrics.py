@@ -23,18 +23,14 @@ import gradio as gr
 import checks
 import decoding
 import devices
+import duration_estimate
+import error_messages
 import gpu
 import hub
-import languages
+import messages
 import models
-import pace
-import pace_phases
 import parameters
-import progress_words
-import refusals
 import runs
-import stopping
-import studio_words
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 MLX_MODEL = "mlx-community/Qwen2.5-7B-Instruct-4bit"
@@ -97,7 +93,7 @@ class Request:
         if self.structure == "custom":
             names = [s.strip(" []") for s in re.split(r"[,\n;]+", self.custom_sections) if s.strip(" []")]
             if not names:
-                raise LyricsError(refusals.LYRICS_NO_SECTIONS, "custom_sections")
+                raise LyricsError(error_messages.LYRICS_NO_SECTIONS, "custom_sections")
             return names
         return list(STRUCTURES[self.structure])
 
@@ -146,7 +142,7 @@ def missing(wait: float = 0.0) -> str | None:
     if Path(source).expanduser().is_dir():
         return None
     if source.startswith((".", "/", "~")):
-        return studio_words.WRITER_NO_FOLDER.format(folder=source, env=ENV)
+        return messages.WRITER_NO_FOLDER.format(folder=source, env=ENV)
     if hub.cached(source, "config.json"):
         return None
     closed = models.hub_closed(source, wait=wait)
@@ -174,9 +170,9 @@ def engine() -> str:
     backend, which the tests use), so being importable alone must not pick it."""
     wanted = os.environ.get("ACE_STUDIO_LYRICS_ENGINE", "").strip().lower() or "auto"
     if wanted not in ("auto", "mlx", "transformers"):
-        raise models.ModelLoadError(refusals.LYRICS_ENGINE_UNKNOWN.format(given=wanted))
+        raise models.ModelLoadError(error_messages.LYRICS_ENGINE_UNKNOWN.format(given=wanted))
     if wanted == "mlx" and not _mlx_available():
-        raise models.ModelLoadError(refusals.LYRICS_ENGINE_NO_MLX)
+        raise models.ModelLoadError(error_messages.LYRICS_ENGINE_NO_MLX)
     if wanted == "auto":
         apple = sys.platform == "darwin" and platform.machine() == "arm64"
         return "mlx" if apple and _mlx_available() else "transformers"
@@ -320,24 +316,24 @@ def _load() -> Writer:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=models.dtype_for(device, "lm"))
         tokenizer = AutoTokenizer.from_pretrained(source)
     except Exception as exc:  # missing files, no network, out of memory: all "cannot load"
-        source = override or refusals.THE_LYRICS_MODEL
-        raise models.ModelLoadError(refusals.LYRICS_MODEL_UNREADABLE.format(source=source, error=exc)) from exc
+        source = override or error_messages.THE_LYRICS_MODEL
+        raise models.ModelLoadError(error_messages.LYRICS_MODEL_UNREADABLE.format(source=source, error=exc)) from exc
     gib = devices.weights_gib(model)
     if not devices.fits_alone(gib, device):
-        raise models.ModelLoadError(studio_words.LYRICS_TOO_BIG.format(source=models.public_source(source), gib=gib))
+        raise models.ModelLoadError(messages.LYRICS_TOO_BIG.format(source=models.public_source(source), gib=gib))
     model.eval()
     # Built on the CPU; its first turn brings it to the device (devices.claim_device).
     devices.register_resident("lyrics", model, device, gib, on="cpu")
     return Writer("transformers", source, model, tokenizer, device)
 
 
-pace_phases.watch("lyrics", lambda: is_loaded())  # what a cold call adds is asked of the pace room
+duration_estimate.watch("lyrics", lambda: is_loaded())  # what a cold call adds is asked of the pace room
 
 
 def estimate_duration(req: Request, multiplier: float = 1.0, run_id: str | None = None) -> int:
-    """GPU seconds for one lyrics call (``pace``): loading if cold, then the longest text ``req`` may have
+    """GPU seconds for one lyrics call (``duration_estimate``): loading if cold, then the longest text ``req`` may have
     written (``max_new_tokens``, what the writer is held to)."""
-    return pace.declare(pace_phases.lyrics_phases(max_new_tokens(req)), multiplier, run_id)
+    return duration_estimate.declare(duration_estimate.lyrics_phases(max_new_tokens(req)), multiplier, run_id)
 
 
 def max_new_tokens(req: Request) -> int:
@@ -378,37 +374,37 @@ def make_request(
     """Validate the Lyrics tab's inputs; every problem is a ``LyricsError`` a songwriter can act on."""
     theme = str(theme or "").strip()
     if not theme:
-        raise LyricsError(refusals.LYRICS_NO_THEME)
+        raise LyricsError(error_messages.LYRICS_NO_THEME)
     for name, value in (("theme", theme), ("genre", genre), ("mood", mood), ("custom_sections", custom_sections)):
         if len(str(value or "")) > checks.TEXT_LIMITS[name]:
             limit = checks.TEXT_LIMITS[name]
-            raise LyricsError(refusals.TEXT_TOO_LONG.format(limit=limit, n=len(str(value))), name)
-    code = languages.language_code(vocal_language)
+            raise LyricsError(error_messages.TEXT_TOO_LONG.format(limit=limit, n=len(str(value))), name)
+    code = checks.language_code(vocal_language)
     if code is None:
-        given, count = checks.shown(vocal_language), len(languages.LANGUAGES)
-        raise LyricsError(refusals.LYRICS_LANGUAGE_UNKNOWN.format(given=given, count=count), "vocal_language")
+        given, count = checks.shown(vocal_language), len(checks.LANGUAGES)
+        raise LyricsError(error_messages.LYRICS_LANGUAGE_UNKNOWN.format(given=given, count=count), "vocal_language")
     structure = str(structure or "").strip().lower()
     if structure not in STRUCTURES:
         choices = ", ".join(STRUCTURES)
         raise LyricsError(
-            refusals.LYRICS_STRUCTURE_UNKNOWN.format(given=checks.shown(structure), choices=choices), "structure"
+            error_messages.LYRICS_STRUCTURE_UNKNOWN.format(given=checks.shown(structure), choices=choices), "structure"
         )
     length = str(length or Request.length).strip().lower()
     if length not in LENGTHS:
-        raise LyricsError(refusals.LYRICS_LENGTH_UNKNOWN.format(given=checks.shown(length)), "length")
+        raise LyricsError(error_messages.LYRICS_LENGTH_UNKNOWN.format(given=checks.shown(length)), "length")
     try:
         temp = float(temperature)
     except (TypeError, ValueError, OverflowError):
-        raise LyricsError(refusals.CREATIVITY_NOT_NUMBER, "temperature") from None
+        raise LyricsError(error_messages.CREATIVITY_NOT_NUMBER, "temperature") from None
     if temp != temp:
-        raise LyricsError(refusals.CREATIVITY_NOT_NUMBER, "temperature")
+        raise LyricsError(error_messages.CREATIVITY_NOT_NUMBER, "temperature")
     try:  # the words every seed of the studio gets
         seed_value = parameters.check_seed(seed)
     except gr.Error as exc:
         raise LyricsError(exc.message, "seed") from None
     if not TEMPERATURE_RANGE[0] <= temp <= TEMPERATURE_RANGE[1]:
         low, high = TEMPERATURE_RANGE
-        raise LyricsError(refusals.CREATIVITY_OUT_OF_RANGE.format(low=low, high=high, given=temp), "temperature")
+        raise LyricsError(error_messages.CREATIVITY_OUT_OF_RANGE.format(low=low, high=high, given=temp), "temperature")
     req = Request(
         theme,
         str(genre or "").strip(),
@@ -444,15 +440,15 @@ def lyrics_duration(
 
 
 def _stopped(exc: Stopped) -> Exception:
-    return stopping.stopped(progress_words.LYRICS_STOPPED)
+    return runs.stopped(messages.LYRICS_STOPPED)
 
 
 def _not_built(exc: models.ModelLoadError) -> Exception:
-    return gr.Error(refusals.LYRICS_MODEL_MISSING.format(error=exc), title="Model not available")
+    return gr.Error(error_messages.LYRICS_MODEL_MISSING.format(error=exc), title="Model not available")
 
 
 def _failed(exc: Exception) -> Exception:
-    return gr.Error(refusals.LYRICS_FAILED.format(kind=type(exc).__name__, error=exc))
+    return gr.Error(error_messages.LYRICS_FAILED.format(kind=type(exc).__name__, error=exc))
 
 
 @gpu.entry(duration=lyrics_duration)
@@ -466,7 +462,7 @@ def lyrics_gpu(
     """The GPU entry of the lyrics writer (``request``: as ``make_request`` checked it, its seed drawn;
     a plain dataclass, it crosses ZeroGPU's pickle as it is); yields the text
     written so far and, once the writer has finished (not on Stop or an error), what the call measured
-    (``pace.Report``, which ``gpu.stream`` keeps and does not pass on)."""
+    (``duration_estimate.Report``, which ``gpu.stream`` keeps and does not pass on)."""
     with gpu.worker_errors(_failed, ((Stopped, _stopped), (models.ModelLoadError, _not_built))):
         started, cold = time.perf_counter(), not is_loaded()
         writer = get_writer()
@@ -477,11 +473,11 @@ def lyrics_gpu(
         yield _measured(writer, text, time.perf_counter() - writing, started, loaded)
 
 
-def _measured(writer: Writer, text: str, seconds: float, started: float, loaded: float) -> pace.Report:
+def _measured(writer: Writer, text: str, seconds: float, started: float, loaded: float) -> duration_estimate.Report:
     """The writer's pace: the tokens of what it wrote (its own tokenizer's count) in ``seconds``."""
     tokens = len(writer.tokenizer.encode(text, add_special_tokens=False)) if text else 0
-    on_graphs = writer.engine == "transformers" and pace.captured(writer.device)
+    on_graphs = writer.engine == "transformers" and duration_estimate.captured(writer.device)
     spent = {"write": seconds}
-    return pace.report(
+    return duration_estimate.report(
         "lyrics", {"tokens": tokens}, spent, started, {"write": tokens}, {"write": on_graphs}, {"lyrics": loaded}
     )

@@ -16,16 +16,15 @@ import gradio as gr
 
 import admission
 import checks
+import error_messages
 import event_errors
 import examples
 import gpu
-import languages
 import lyrics
+import messages
 import parameters
-import progress_words
 import quota
-import refusals
-import stopping
+import runs
 import tooltips as tips
 import widgets
 
@@ -74,7 +73,7 @@ def build(demo: gr.Blocks, generate: dict[str, Any], tabs: gr.Tabs) -> None:
 def _asked() -> dict[str, Any]:
     """What the writer is asked, by ``lyrics.make_request``'s names: the idea and its language up
     front, the song's form, length, creativity and seed folded away."""
-    choices = [(f"{name} ({code})", code) for code, name in languages.LANGUAGES.items()]
+    choices = [(f"{name} ({code})", code) for code, name in checks.LANGUAGES.items()]
     theme = gr.Textbox("", label="What is the song about?", info=tips.LYRICS_THEME, lines=2, elem_id="ly-theme")
     with gr.Row():
         genre = gr.Textbox("", label="Genre / style", info=tips.LYRICS_GENRE, elem_id="ly-genre")
@@ -143,7 +142,7 @@ def _wire_writing(
         show_progress_on=[written[0]],
         validator=admission.validator(lyrics.make_request, names, "theme"),
     )
-    stop.click(stopping.stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
+    stop.click(runs.stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
     # What a press costs reads its form and length (``lyrics.max_new_tokens``), not its words.
     widgets.wire_reserves(demo, "lyrics", reserves, {k: asked[k] for k in ("structure", "custom_sections", "length")})
 
@@ -184,32 +183,32 @@ def _write_lyrics(*args: Any, **kwargs: Any):
     req.seed = lyrics.draw_seed(req.seed)
     lyrics.check_weights()  # weights that cannot be had: said at once, before the GPU queue
     if not lyrics.is_loaded():
-        progress(0, desc=progress_words.LOADING_LYRICS)
+        progress(0, desc=messages.LOADING_LYRICS)
     text = ""
     try:
-        with stopping.tab_run("lyrics", request) as run_id:
+        with runs.tab_run("lyrics", request) as run_id:
             # Whatever was streamed stays in the box on an error: Gradio keeps the last yielded value.
             for text in gpu.stream(
                 lyrics.lyrics_gpu,
                 req,
-                languages.LANGUAGES[req.vocal_language],
+                checks.LANGUAGES[req.vocal_language],
                 needs=("lyrics",),
                 progress=progress,
                 run_id=run_id,
-                stop_words=progress_words.LYRICS_NOT_STARTED,
+                stop_words=messages.LYRICS_NOT_STARTED,
                 refused=quota.in_words,
             ):
                 yield text, "", req.seed
     except gr.Error as exc:
-        if not stopping.is_stop(exc):
+        if not runs.is_stop(exc):
             raise
         # What was written so far stays, with no caption: the song is not finished.
-        stopping.said_stopped("lyrics", exc.message)
+        runs.said_stopped("lyrics", exc.message)
         yield text, "", req.seed
         return
     cleaned, caption = clean(text, req.sections())
     if not cleaned:
-        raise gr.Error(refusals.LYRICS_UNUSABLE)
+        raise gr.Error(error_messages.LYRICS_UNUSABLE)
     yield cleaned, caption or lyrics.fallback_caption(req), req.seed
 
 
@@ -229,20 +228,20 @@ def use_in_generate(
     # What a stopped run left in the box was never cleaned up: no control character goes on.
     text, caption = checks.printable(str(text or "")), checks.printable(str(caption or ""))
     if not text.strip():
-        raise gr.Error(refusals.NO_LYRICS_YET)
+        raise gr.Error(error_messages.NO_LYRICS_YET)
     # Generate's own limits, here too: a 1.8 MB text was echoed back whole (+175 MB on the server).
     lyrics_chars, caption_chars = len(str(text)), len(str(caption or ""))
     if lyrics_chars > checks.MAX_LYRICS_CHARS:
-        raise gr.Error(refusals.LYRICS_TOO_LONG_TO_USE.format(n=lyrics_chars, most=checks.MAX_LYRICS_CHARS))
+        raise gr.Error(error_messages.LYRICS_TOO_LONG_TO_USE.format(n=lyrics_chars, most=checks.MAX_LYRICS_CHARS))
     if caption_chars > checks.MAX_CAPTION_CHARS:
-        raise gr.Error(refusals.CAPTION_TOO_LONG_TO_USE.format(n=caption_chars, most=checks.MAX_CAPTION_CHARS))
+        raise gr.Error(error_messages.CAPTION_TOO_LONG_TO_USE.format(n=caption_chars, most=checks.MAX_CAPTION_CHARS))
     # Plain values, as API clients read them; the page makes the lyrics box editable again itself
     # (tabs.lyrics_tab), should Instrumental have locked it.
     return (
         text,
         caption,
         False,
-        languages.language_code(vocal_language) or lyrics.Request.vocal_language,
+        checks.language_code(vocal_language) or lyrics.Request.vocal_language,
         gr.Tabs(selected="generate"),
     )
 

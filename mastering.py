@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 import audio
-import result_words
+import messages
 
 CEILING_DBTP = -1.0
 DEFAULT_LUFS = -14.0
@@ -245,7 +245,7 @@ def normalise(x: np.ndarray, target: float, ceiling_db: float = CEILING_DBTP) ->
             "before_lufs": _db(before),
             "after_lufs": _db(before),
             "gain_db": 0.0,
-            "note": result_words.FINISH_QUIET.format(lufs=QUIET_LUFS),
+            "note": messages.FINISH_QUIET.format(lufs=QUIET_LUFS),
         }
     gain = min(target - before, MAX_BOOST_DB)
     y = (x * 10 ** (gain / 20)).astype(np.float32)
@@ -291,12 +291,12 @@ def normalise(x: np.ndarray, target: float, ceiling_db: float = CEILING_DBTP) ->
         "true_peak_dbtp": _db(_peak_db(envelope)),
     }
     if target - before > MAX_BOOST_DB:
-        info["note"] = result_words.FINISH_MOST_BOOST.format(db=MAX_BOOST_DB)
+        info["note"] = messages.FINISH_MOST_BOOST.format(db=MAX_BOOST_DB)
     elif abs(now - target) > 0.5 and given_back:
-        unlimited = result_words.FINISH_UNLIMITED if reduced == 0 else ""
-        info["note"] = result_words.FINISH_DENSE.format(lufs=now, unlimited=unlimited)
+        unlimited = messages.FINISH_UNLIMITED if reduced == 0 else ""
+        info["note"] = messages.FINISH_DENSE.format(lufs=now, unlimited=unlimited)
     elif abs(now - target) > 0.5:
-        info["note"] = result_words.FINISH_TOO_DENSE.format(lufs=now, db=MAKEUP_DB)
+        info["note"] = messages.FINISH_TOO_DENSE.format(lufs=now, db=MAKEUP_DB)
     return y, info
 
 
@@ -310,9 +310,9 @@ def finish(x: np.ndarray, how: Finish, region: tuple[int, int] | None = None) ->
     info: dict[str, Any] = {"fade_in": fade_in, "fade_out": fade_out, "ceiling_dbtp": how.ceiling}
     if region is not None:
         y, cut, _ = limit(y, how.ceiling, region)
-        info.update(loudness=result_words.FINISH_MATCHED, limited_db=cut)
+        info.update(loudness=messages.FINISH_MATCHED, limited_db=cut)
     elif how.lufs is None:
-        info.update(loudness=result_words.FINISH_OFF, lufs=_db(loudness(y)))
+        info.update(loudness=messages.FINISH_OFF, lufs=_db(loudness(y)))
         info.pop("ceiling_dbtp")
     else:
         y, measured = normalise(y, how.lufs, how.ceiling)
@@ -330,7 +330,7 @@ def cycled(x: np.ndarray, how: Finish) -> tuple[np.ndarray, dict[str, Any]]:
     pad = min(n, int(CYCLE_PAD_S * audio.SAMPLE_RATE))
     padded = np.concatenate([x[:, n - pad :], x, x[:, :pad]], axis=-1)
     y, info = finish(padded, dataclasses.replace(how, fade_in=0.0, fade_out=0.0))
-    info["cycle"] = result_words.FINISH_CYCLE.format(seconds=pad / audio.SAMPLE_RATE)
+    info["cycle"] = messages.FINISH_CYCLE.format(seconds=pad / audio.SAMPLE_RATE)
     return np.ascontiguousarray(y[:, pad : pad + n]), info
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import dcw
+import error_messages
 import hub
-import refusals
-import studio_words
+import messages
 import xl_model
 
 SHARED_REPO = "ACE-Step/Ace-Step1.5"
@@ -99,7 +99,7 @@ def active_variant() -> Variant:
     """The registry entry picked by ``ACE_STUDIO_VARIANT`` (default ``xl-sft``)."""
     name = os.environ.get("ACE_STUDIO_VARIANT", DEFAULT_VARIANT).strip() or DEFAULT_VARIANT
     if name not in VARIANTS:
-        raise ModelLoadError(refusals.VARIANT_UNKNOWN.format(given=name, choices=", ".join(VARIANTS)))
+        raise ModelLoadError(error_messages.VARIANT_UNKNOWN.format(given=name, choices=", ".join(VARIANTS)))
     return VARIANTS[name]
 
 
@@ -157,14 +157,14 @@ def detect_layout(folder: str | Path) -> str:
         (folder / "model.safetensors").is_file() or (folder / "model.safetensors.index.json").is_file()
     ):
         return "upstream"
-    raise ModelLoadError(refusals.MODEL_LAYOUT_UNKNOWN.format(folder=folder))
+    raise ModelLoadError(error_messages.MODEL_LAYOUT_UNKNOWN.format(folder=folder))
 
 
 class WeightsMissing(ModelLoadError):
     """A model's weights are not here and cannot be downloaded now; its words say what to do."""
 
 
-def download(repo: str, patterns: tuple[str, ...], what: str = studio_words.MUSIC_MODEL, env: str = "ACE_STUDIO_MODEL"):
+def download(repo: str, patterns: tuple[str, ...], what: str = messages.MUSIC_MODEL, env: str = "ACE_STUDIO_MODEL"):
     """A local snapshot (``Path``) of ``repo``'s files matching ``patterns``; else ``ModelLoadError``
     in words (``WeightsMissing`` where the Hub cannot be reached), never the Hub client's own text."""
     from huggingface_hub import snapshot_download
@@ -175,23 +175,25 @@ def download(repo: str, patterns: tuple[str, ...], what: str = studio_words.MUSI
         closed = hub_closed(repo, exc)
         if closed is not None:
             raise WeightsMissing(weights_missing(what, repo, env, closed)) from exc
-        raise ModelLoadError(refusals.HUB_REFUSED[hub.why_not(exc)].format(repo=repo, kind=type(exc).__name__)) from exc
+        raise ModelLoadError(
+            error_messages.HUB_REFUSED[hub.why_not(exc)].format(repo=repo, kind=type(exc).__name__)
+        ) from exc
 
 
 def hub_closed(repo: str, failure: BaseException | None = None, wait: float = 0.0) -> tuple[str, str] | None:
-    """Why the Hub cannot give ``repo``'s weights now and what to do (``studio_words.HUB_*``), or None where it
+    """Why the Hub cannot give ``repo``'s weights now and what to do (``messages.HUB_*``), or None where it
     may: downloads switched off, or the Hub not reached (by ``failure``, else by ``hub.reachable``'s
     last answer, waiting up to ``wait`` s for one; an unknown one is no reason)."""
     if hub.offline():
-        return studio_words.HUB_OFFLINE
+        return messages.HUB_OFFLINE
     if hub.unreachable(failure) if failure is not None else hub.reachable(repo, wait) is False:
-        return studio_words.HUB_UNREACHABLE
+        return messages.HUB_UNREACHABLE
     return None
 
 
 def weights_missing(what: str, repo: str, env: str, closed: tuple[str, str]) -> str:
     """``what``'s weights are not here and the Hub cannot give them (``closed``: why, and what to do)."""
-    return studio_words.WEIGHTS_MISSING.format(what=what, repo=repo, why=closed[0], fix=closed[1], env=env)
+    return messages.WEIGHTS_MISSING.format(what=what, repo=repo, why=closed[0], fix=closed[1], env=env)
 
 
 def resolve_local(source: str, variant: Variant) -> Path:
@@ -200,7 +202,7 @@ def resolve_local(source: str, variant: Variant) -> Path:
     if path.is_dir():
         return path
     if source.startswith((".", "/", "~")):
-        raise WeightsMissing(studio_words.WEIGHTS_NO_FOLDER.format(folder=source))
+        raise WeightsMissing(messages.WEIGHTS_NO_FOLDER.format(folder=source))
     return download(source, variant.allow_patterns)
 
 
@@ -215,13 +217,13 @@ def _find_shared(dit_folder: Path, names: tuple[str, ...], variant: Variant) -> 
             if (base / name / "config.json").is_file():
                 return base / name
     if variant.shared_repo is None:
-        raise ModelLoadError(refusals.MODEL_NO_SHARED.format(name=names[0], folder=dit_folder))
+        raise ModelLoadError(error_messages.MODEL_NO_SHARED.format(name=names[0], folder=dit_folder))
     patterns = tuple(f"{n}/*" for n in VAE_DIRS + TEXT_ENCODER_DIRS)
     shared = download(variant.shared_repo, patterns)
     for name in names:
         if (shared / name / "config.json").is_file():
             return shared / name
-    raise ModelLoadError(refusals.MODEL_SHARED_LACKS.format(repo=variant.shared_repo, name=names[0]))
+    raise ModelLoadError(error_messages.MODEL_SHARED_LACKS.format(repo=variant.shared_repo, name=names[0]))
 
 
 # Upstream attention projections are named like transformers' Qwen3; diffusers' Attention names them
@@ -271,13 +273,13 @@ def split_upstream_state_dict(state: dict[str, Any]) -> dict[str, dict[str, Any]
         else:
             parts[target[0]][target[1]] = value
     if unknown:
-        raise ModelLoadError(refusals.CHECKPOINT_KEYS_UNKNOWN.format(keys=_few(unknown)))
+        raise ModelLoadError(error_messages.CHECKPOINT_KEYS_UNKNOWN.format(keys=_few(unknown)))
     return parts
 
 
 def _few(keys: list[str], n: int = 8) -> str:
     keys = sorted(keys)
-    more = refusals.MODEL_KEYS_MORE.format(n=len(keys) - n) if len(keys) > n else ""
+    more = error_messages.MODEL_KEYS_MORE.format(n=len(keys) - n) if len(keys) > n else ""
     return ", ".join(keys[:n]) + more
 
 
@@ -289,7 +291,7 @@ def _upstream_shards(folder: Path) -> list[Path]:
     shards = [folder / name for name in sorted(set(index["weight_map"].values()))]
     for shard in shards:
         if not shard.is_file():
-            raise ModelLoadError(refusals.CHECKPOINT_SHARD_MISSING.format(shard=shard.name, folder=folder))
+            raise ModelLoadError(error_messages.CHECKPOINT_SHARD_MISSING.format(shard=shard.name, folder=folder))
     return shards
 
 
@@ -352,7 +354,7 @@ def _stream_upstream_weights(
                     misfits.setdefault(component, []).append(f"{new} ({problem})")
                 del tensor
     if unknown:
-        raise ModelLoadError(refusals.CHECKPOINT_KEYS_UNKNOWN.format(keys=_few(unknown)))
+        raise ModelLoadError(error_messages.CHECKPOINT_KEYS_UNKNOWN.format(keys=_few(unknown)))
     return loaded, misfits
 
 
@@ -396,12 +398,14 @@ def load_upstream(folder: Path, variant: Variant, dtype=None):
     try:
         configs = xl_model.component_configs(cfg)
     except KeyError as exc:
-        raise ModelLoadError(refusals.MODEL_CONFIG_FIELD.format(config=folder / "config.json", field=exc)) from exc
+        raise ModelLoadError(
+            error_messages.MODEL_CONFIG_FIELD.format(config=folder / "config.json", field=exc)
+        ) from exc
     except xl_model.Refused as exc:
-        raise ModelLoadError(refusals.MODEL_CODE_REFUSED.format(folder=folder.name, why=exc)) from exc
+        raise ModelLoadError(error_messages.MODEL_CODE_REFUSED.format(folder=folder.name, why=exc)) from exc
     silence_file = folder / "silence_latent.pt"
     if not silence_file.is_file():
-        raise ModelLoadError(refusals.MODEL_NO_SILENCE.format(folder=folder))
+        raise ModelLoadError(error_messages.MODEL_NO_SILENCE.format(folder=folder))
     classes = {
         "transformer": AceStepTransformer1DModel,
         "condition_encoder": AceStepConditionEncoder,
@@ -428,10 +432,10 @@ def load_upstream(folder: Path, variant: Variant, dtype=None):
     for name, module in modules.items():
         missing = set(module.state_dict()) - loaded[name]
         if missing or misfits.get(name):
-            detail = [refusals.MODEL_WEIGHTS_MISSING_KEYS.format(keys=_few(list(missing)))] if missing else []
+            detail = [error_messages.MODEL_WEIGHTS_MISSING_KEYS.format(keys=_few(list(missing)))] if missing else []
             if misfits.get(name):
-                detail.append(refusals.MODEL_WEIGHTS_MISFIT_KEYS.format(keys=_few(misfits[name])))
-            raise ModelLoadError(refusals.MODEL_WEIGHTS_MISFIT.format(name=name, detail="; ".join(detail)))
+                detail.append(error_messages.MODEL_WEIGHTS_MISFIT_KEYS.format(keys=_few(misfits[name])))
+            raise ModelLoadError(error_messages.MODEL_WEIGHTS_MISFIT.format(name=name, detail="; ".join(detail)))
         # Casts what the checkpoint did not hold (computed buffers); what it held is already cast.
         components[name] = (module.to(dtypes[name]) if dtypes[name] is not None else module).eval()
     vae_dir = _find_shared(folder, VAE_DIRS, variant)

@@ -22,6 +22,7 @@ import numpy as np
 import audio
 import edit_bars
 import edit_lines
+import error_messages
 import grid_lock
 import job_record
 import loop_takes
@@ -31,7 +32,6 @@ import models
 import parameters
 import part_tasks
 import preparing
-import refusals
 import runs
 import takes
 import untouched
@@ -122,7 +122,7 @@ def _lock(value: Any, bpm: int | None, thinking: bool) -> bool:
     """*Lock to the grid*, checked: it needs a tempo, the one asked or the one Think plans."""
     on = parameters.PARAMS["lock_to_grid"].check(value)
     if on and bpm is None and not thinking:
-        raise InputError(refusals.LOCK_NEEDS_BPM, "lock_to_grid")
+        raise InputError(error_messages.LOCK_NEEDS_BPM, "lock_to_grid")
     return on
 
 
@@ -212,8 +212,8 @@ def _too_long(song: float, more: float) -> str:
     fewer than Extend's least are left, that the song is at the longest the studio makes."""
     room, most = math.floor(audio.MAX_SECONDS - song), f"{audio.MAX_SECONDS / 60:g} minutes"
     if room < EXTEND_RANGE[0]:
-        return refusals.EXTEND_NO_ROOM.format(song=song, most=most, least=EXTEND_RANGE[0])
-    return refusals.EXTEND_TOO_LONG.format(song=song, more=more, most=most, room=room)
+        return error_messages.EXTEND_NO_ROOM.format(song=song, most=most, least=EXTEND_RANGE[0])
+    return error_messages.EXTEND_TOO_LONG.format(song=song, more=more, most=most, room=room)
 
 
 @parameters.preparer("edit")
@@ -230,7 +230,7 @@ def prepare_edit(a: Asked) -> Job:
         task = part_tasks.check_change(a.change)
     src_audio, lines, section, bars = a.src_audio, a.lines, a.section, a.bars
     if task is not None and edit_lines.given(lines, section):
-        raise InputError(refusals.LINES_WITH_PART, "lines" if edit_lines.given(lines, None) else "section")
+        raise InputError(error_messages.LINES_WITH_PART, "lines" if edit_lines.given(lines, None) else "section")
     edit_bars.check_alone(bars, task is not None, edit_lines.given(lines, section))
     chosen = edit_lines.resolve(src_audio, lines, section, a.lyrics)
     a = a.but(lyrics=chosen.lyrics) if chosen is not None else a

@@ -149,7 +149,7 @@ class Plan:
 
     takes: tuple[dict[str, Any], ...]
     pipeline: dict[str, Any] = dataclasses.field(default_factory=dict)
-    # What the planner measured (``pace``): per phase ("think", "blueprint") its seconds, its tokens
+    # What the planner measured (``duration_estimate``): per phase ("think", "blueprint") its seconds, its tokens
     # or codes, and whether its steps were replayed from graphs.
     pace: dict[str, tuple[float, int, bool]] = dataclasses.field(default_factory=dict)
 
@@ -297,7 +297,7 @@ class Settled:
     longest: int | None  # the longest Think may choose; None where Think does not choose the length
     room: int  # the bytes its takes need in the output folder (``budget.bytes_written``)
     shape: Any  # what it was settled by (``music_shape.MusicShape``, a room above this one: compared only)
-    seconds: float  # the GPU seconds that shape was declared at (``pace.music_seconds``)
+    seconds: float  # the GPU seconds that shape was declared at (``duration_estimate.music_seconds``)
 
     def holds(self, shape: Any, seconds: float) -> bool:
         """Whether a request of ``shape``, declared at ``seconds`` now, costs what was settled: the same

@@ -1,4 +1,4 @@
-"""What a music request costs, read once from the typed request (``pace`` declares and learns by it,
+"""What a music request costs, read once from the typed request (``duration_estimate`` declares and learns by it,
 ``budget`` bounds it, ``quota`` words it): ``MusicShape`` (``of``), the steps that really run
 (``steps_run``: a cover's start, turbo's cap), and the sung words the lyric alignment's DTW grows with."""
 

@@ -34,13 +34,12 @@ import gradio as gr
 
 import asgi_gate
 import checks
+import error_messages
 import event_errors
+import messages
 import output_folder
 import records
-import refusals
-import result_words
 import results
-import studio_words
 import take_owners
 import takes
 import tooltips as tips
@@ -134,10 +133,10 @@ def own(entry: Any) -> tuple[dict[str, Any], Path]:
         and isinstance(given, str)
         and _ID.fullmatch(given)
     ):
-        raise gr.Error(refusals.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
+        raise gr.Error(error_messages.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
     path = output_folder.own_take_audio(audio)
     if path is None or not hmac.compare_digest(given.encode(), sign(audio).encode()):
-        raise gr.Error(refusals.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
+        raise gr.Error(error_messages.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
     return take, path
 
 
@@ -213,10 +212,10 @@ def use_settings(entry: Any) -> tuple[Any, ...]:
     checked as the form checks it), and Generate selected. Works for a take already cleaned: the
     settings are the browser's."""
     if not isinstance(entry, dict):
-        raise gr.Error(refusals.MY_TAKE_NONE)
+        raise gr.Error(error_messages.MY_TAKE_NONE)
     kept = records.kept_record(entry)
     if kept is None:
-        raise gr.Error(refusals.MY_TAKE_NO_SETTINGS)
+        raise gr.Error(error_messages.MY_TAKE_NO_SETTINGS)
     return results.settings_from_record(kept, 1)
 
 
@@ -226,11 +225,11 @@ def send_to(target: str) -> Callable[..., tuple[Any, ...]]:
 
     def send(entry: Any) -> tuple[Any, ...]:
         if not isinstance(entry, dict):
-            raise gr.Error(refusals.MY_TAKE_NONE)
+            raise gr.Error(error_messages.MY_TAKE_NONE)
         take, path = own(entry)
         placed = uploads.link_in(path)
         if placed is None:
-            raise gr.Error(studio_words.UPLOADS_FULL)
+            raise gr.Error(messages.UPLOADS_FULL)
         style = results.take_style(records.kept_record(entry) or {}, take)
         filled = {
             "cover": (placed,),
@@ -364,7 +363,7 @@ def build() -> Panel:
             "",
             html_template=template,
             css_template=CSS,
-            js_on_load=JS.replace("__CLEANED__", json.dumps(result_words.MY_TAKE_CLEANED.format(hours=hours))),
+            js_on_load=JS.replace("__CLEANED__", json.dumps(messages.MY_TAKE_CLEANED.format(hours=hours))),
             elem_id="my-takes-list",
             padding=False,
         )

@@ -21,8 +21,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import error_messages
 import models
-import refusals
 
 MODES = ("none", "model", "sequential")
 # Share of the card the weights may fill; the rest is for activations, the VAE decode and the CUDA
@@ -52,7 +52,7 @@ def requested() -> str:
     """``ACE_STUDIO_OFFLOAD``, checked; ``auto`` when unset."""
     value = os.environ.get("ACE_STUDIO_OFFLOAD", "").strip().lower() or "auto"
     if value not in ("auto", *MODES):
-        raise models.ModelLoadError(refusals.OFFLOAD_UNKNOWN.format(given=value, modes=", ".join(MODES)))
+        raise models.ModelLoadError(error_messages.OFFLOAD_UNKNOWN.format(given=value, modes=", ".join(MODES)))
     return value
 
 

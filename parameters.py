@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import checks
-import languages
 import mastering
 import tooltips as tips
 from music_request import Call
@@ -141,7 +140,7 @@ _WHOLE = (Call.cfg_interval_start, Call.cfg_interval_end)
 _FACT: dict[str, Any] = {"modes": MUSIC, "group": "placed", "kept": True}
 _KEYS = (checks.AUTO, *checks.KEYS)
 _FORMAT = {"group": "sampling", "rule": _alone(checks.check_format), "field": "radio", "choices": (*checks.FORMATS,)}
-_LANGUAGES = ((tips.LANGUAGE_UNKNOWN, checks.UNKNOWN), *((f"{n} ({c})", c) for c, n in languages.LANGUAGES.items()))
+_LANGUAGES = ((tips.LANGUAGE_UNKNOWN, checks.UNKNOWN), *((f"{n} ({c})", c) for c, n in checks.LANGUAGES.items()))
 
 # The parameters every mode handles alike, each wholly here: page field, check, model call or finish, record.
 DECLARED = [
@@ -158,7 +157,7 @@ DECLARED = [
             ),
             (
                 *("vocal_language", checks.UNKNOWN, "Vocal language", tips.LANGUAGE, "vocal_language", "language"),
-                *(languages.check_language, _LANGUAGES),
+                *(checks.check_language, _LANGUAGES),
             ),
         )
     ),

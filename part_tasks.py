@@ -20,10 +20,10 @@ import numpy as np
 import audio
 import backend
 import base_model
+import error_messages
 import models
 import parameters
 import preparing
-import refusals
 from checks import AUTO, InputError
 from music_request import Job, MusicRequest, Notes
 from parameters import Asked
@@ -80,7 +80,7 @@ def check_change(value: Any) -> str | None:
     key = "region" if value is None or value == "" else value
     if not isinstance(key, str) or key not in CHANGES:
         named = ", ".join(f"{v} ({label})" for label, v in CHOICES)
-        raise InputError(refusals.PART_CHANGE.format(named=named, got=str(value)[:40]), "change")
+        raise InputError(error_messages.PART_CHANGE.format(named=named, got=str(value)[:40]), "change")
     return CHANGES[key]
 
 
@@ -88,7 +88,7 @@ def check_part(value: Any) -> str:
     """One of upstream's track classes (the label a musician reads is taken too)."""
     found = _track(value)
     if found is None:
-        raise InputError(refusals.PART_UNKNOWN.format(named=_named()), "part")
+        raise InputError(error_messages.PART_UNKNOWN.format(named=_named()), "part")
     return found
 
 
@@ -97,10 +97,10 @@ def check_parts(value: Any) -> list[str]:
     handler names them in its instruction in the order it is handed them)."""
     items = [value] if isinstance(value, str) else list(value or []) if isinstance(value, list | tuple) else None
     if not items:
-        raise InputError(refusals.PARTS_NONE.format(named=_named()), "add_parts")
+        raise InputError(error_messages.PARTS_NONE.format(named=_named()), "add_parts")
     found = [_track(item) for item in items[: len(TRACKS) + 1]]
     if None in found or len(items) > len(TRACKS):
-        raise InputError(refusals.PARTS_UNKNOWN.format(named=_named()), "add_parts")
+        raise InputError(error_messages.PARTS_UNKNOWN.format(named=_named()), "add_parts")
     return list(dict.fromkeys(found))
 
 
@@ -129,10 +129,10 @@ def _named() -> str:
 def check_length(seconds: float) -> None:
     """A song a part is made over: at least ``MIN_SECONDS``, at most the studio's longest."""
     if seconds < MIN_SECONDS:
-        raise InputError(refusals.PARTS_SONG_SHORT.format(seconds=seconds, least=MIN_SECONDS), "src_audio")
+        raise InputError(error_messages.PARTS_SONG_SHORT.format(seconds=seconds, least=MIN_SECONDS), "src_audio")
     if seconds > audio.MAX_SECONDS:
         most = audio.MAX_SECONDS / 60
-        raise InputError(refusals.PARTS_SONG_LONG.format(minutes=seconds / 60, most=most), "src_audio")
+        raise InputError(error_messages.PARTS_SONG_LONG.format(minutes=seconds / 60, most=most), "src_audio")
 
 
 def task_arguments(task: str, part: str | None, parts: list[str] | None) -> dict[str, Any]:
@@ -160,11 +160,13 @@ def prepare(task: str, asked: Asked) -> Job:
     (``complete``), over the whole song, on the XL base model with its sampling defaults."""
     why = base_model.missing()
     if why is not None:
-        raise InputError(refusals.PARTS_MISSING.format(source=base_model.source(), why=why), "change")
+        raise InputError(error_messages.PARTS_MISSING.format(source=base_model.source(), why=why), "change")
     if backend.is_warm() and backend.get_backend().offload != "none":
-        raise InputError(refusals.PARTS_OFFLOADED, "change")
+        raise InputError(error_messages.PARTS_OFFLOADED, "change")
     if asked.lora or asked.lora_preset:
-        raise InputError(refusals.PARTS_NO_LORA, "lora_preset" if asked.lora_preset and not asked.lora else "lora")
+        raise InputError(
+            error_messages.PARTS_NO_LORA, "lora_preset" if asked.lora_preset and not asked.lora else "lora"
+        )
     track = check_part(asked.part) if task != "complete" else None
     classes = check_parts(asked.add_parts) if task == "complete" else None
     if task == "extract":  # upstream's page writes the part's name as the caption

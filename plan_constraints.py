@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import error_messages
 import models
-import refusals
 from plan_format import BPM_RANGE, CODEBOOK, DURATION_RANGE, FIELDS, KEYSCALES, LANGUAGES, TIME_SIGNATURES
 
 TEMPERATURE = 0.85
@@ -64,10 +64,10 @@ class Vocabulary:
                 break
             code_ids.append(token)
         if not code_ids:
-            raise models.ModelLoadError(refusals.PLANNER_NO_CODES)
+            raise models.ModelLoadError(error_messages.PLANNER_NO_CODES)
         think = tokenizer.convert_tokens_to_ids("<think>")
         if think is None or think == unk:
-            raise models.ModelLoadError(refusals.PLANNER_NO_THINK)
+            raise models.ModelLoadError(error_messages.PLANNER_NO_THINK)
         names = {text: _forced(encode, text) for text in ("<think>", "\n")}
         names.update({name: _forced(encode, f"{name}:") for name in FIELDS})
         values = {
@@ -92,7 +92,7 @@ class Vocabulary:
             trees[name], complete[name] = _tree(sequences[name].values())
         backtick = encode("`")
         if tokenizer.eos_token_id is None:
-            raise models.ModelLoadError(refusals.PLANNER_NO_END)
+            raise models.ModelLoadError(error_messages.PLANNER_NO_END)
         return cls(
             eos=int(tokenizer.eos_token_id),
             newline=encode("\n")[-1],
@@ -136,7 +136,7 @@ def _forced(encode: Callable[[str], list[int]], text: str) -> list[int]:
                 pos = end
                 break
         else:
-            raise models.ModelLoadError(refusals.PLANNER_CANNOT_WRITE.format(text=text))
+            raise models.ModelLoadError(error_messages.PLANNER_CANNOT_WRITE.format(text=text))
     return tokens
 
 

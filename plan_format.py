@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import audio
-import refusals
+import error_messages
 
 INSTRUCTION = "Generate audio semantic tokens based on the given conditions:"
 # Upstream's instruction for the reverse task (``understand_music``): a song's codes in, its notes out.
@@ -245,9 +245,9 @@ def check_plan(fields: dict[str, Any], expected: tuple[str, ...] = FIELDS) -> di
     }
     for key in expected:
         if key not in fields:
-            raise PlanUnusable(refusals.PLAN_FIELD_MISSING.format(key=key))
+            raise PlanUnusable(error_messages.PLAN_FIELD_MISSING.format(key=key))
         if not checks[key](fields[key]):
-            raise PlanUnusable(refusals.PLAN_FIELD_INVALID.format(key=key, value=str(fields[key])[:40]))
+            raise PlanUnusable(error_messages.PLAN_FIELD_INVALID.format(key=key, value=str(fields[key])[:40]))
     return {k: fields[k] for k in expected}
 
 

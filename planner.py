@@ -44,13 +44,11 @@ from typing import Any
 import audio
 import decoding
 import devices
+import duration_estimate
+import error_messages
+import messages
 import models
 import music_request
-import pace
-import pace_phases
-import progress_words
-import refusals
-import result_words
 import runs
 from plan_constraints import TEMPERATURE, ThinkingConstraint, Vocabulary, sample, sample_rows
 from plan_format import (
@@ -110,7 +108,7 @@ class Plan:
     seconds: float
     thought: bool  # False when the plan was given, or the visitor fixed what upstream fixes
     layout: tuple[int, int]  # (the first take's place, the takes written together)
-    # What each generation measured (``pace``): seconds, tokens or codes, steps replayed from graphs.
+    # What each generation measured (``duration_estimate``): seconds, tokens or codes, steps replayed from graphs.
     phases: dict[str, tuple[float, int, bool]] = field(default_factory=dict)
 
     def record(self, source: str, take: int) -> dict[str, Any]:
@@ -174,7 +172,7 @@ class Planner:
             wanted["duration"] = int(seconds)
         skip = () if rewrite_caption else ("caption",)
         phases: dict[str, tuple[float, int, bool]] = {}
-        on_graphs = pace.captured(self.model.device)
+        on_graphs = duration_estimate.captured(self.model.device)
         with self.lock, devices.gpu_turn("planner"), torch.inference_mode():
             if given is not None:
                 fields, thought = {**given, **wanted}, False
@@ -224,7 +222,7 @@ class Planner:
             logits = next(step)
             while not constraint.done and len(written) < THINK_BUDGET:
                 if should_stop():
-                    raise runs.Cancelled(progress_words.STOPPED_THINKING)
+                    raise runs.Cancelled(messages.STOPPED_THINKING)
                 token = sample(constraint.mask(logits[0]), generator, self.temperature)
                 constraint.feed(token)
                 written.append(token)
@@ -269,7 +267,7 @@ class Planner:
             logits = next(step)
             for done in range(target):
                 if should_stop():
-                    raise runs.Cancelled(progress_words.STOPPED_WRITING_CODES.format(done=done, target=target))
+                    raise runs.Cancelled(messages.STOPPED_WRITING_CODES.format(done=done, target=target))
                 # Only audio codes until the count is reached, then EOS (upstream's rule), so the loop
                 # simply takes ``target`` codes; a sampled index is the code's number.
                 only_codes = logits[:, codes_of]
@@ -327,7 +325,7 @@ def is_loaded() -> bool:
     return _planner is not None
 
 
-pace_phases.watch("planner", lambda: is_loaded())  # what a cold call adds is asked of the pace room
+duration_estimate.watch("planner", lambda: is_loaded())  # what a cold call adds is asked of the pace room
 
 
 def load_error() -> str | None:
@@ -366,7 +364,7 @@ def _folder(source: str) -> str:
             return str(path / DEFAULT_FOLDER)  # a whole upstream checkpoints/ folder
         return str(path)
     if source.startswith((".", "/", "~")):
-        raise models.ModelLoadError(refusals.PLANNER_NO_FOLDER.format(source=source))
+        raise models.ModelLoadError(error_messages.PLANNER_NO_FOLDER.format(source=source))
     if source == f"{DEFAULT_REPO}/{DEFAULT_FOLDER}":
         where = models.download(DEFAULT_REPO, (f"{DEFAULT_FOLDER}/*",), "Think's planner", "ACE_STUDIO_PLANNER_MODEL")
         return str(where / DEFAULT_FOLDER)
@@ -376,7 +374,7 @@ def _folder(source: str) -> str:
 def _load() -> Planner:
     source = model_source()
     if source is None:
-        raise models.ModelLoadError(refusals.PLANNER_OFF)
+        raise models.ModelLoadError(error_messages.PLANNER_OFF)
     device = models.pick_device()
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -391,7 +389,7 @@ def _load() -> Planner:
     except models.ModelLoadError:
         raise
     except Exception as exc:  # missing files, no network, out of memory: all "cannot load"
-        raise models.ModelLoadError(refusals.PLANNER_UNREADABLE.format(name=public_name(), error=exc)) from exc
+        raise models.ModelLoadError(error_messages.PLANNER_UNREADABLE.format(name=public_name(), error=exc)) from exc
     built = Planner(model, tokenizer, vocab, source, device)
     devices.register_resident("planner", model, device, on=home)
     return built
@@ -423,7 +421,7 @@ def plan_request(
         changes = {}
         if args.seconds is None:  # nothing chose the length: the form's own default
             changes["audio_duration"] = music_request.pipeline_seconds(FALLBACK_SECONDS)
-            reason += result_words.SKIP_LENGTH.format(seconds=FALLBACK_SECONDS)
+            reason += messages.SKIP_LENGTH.format(seconds=FALLBACK_SECONDS)
         entry = {"skipped": reason, "model": public_name(), "seconds": round(time.perf_counter() - started, 3)}
         return music_request.Plan((entry,) * takes, changes)
 
@@ -449,9 +447,9 @@ def plan_request(
     except Exception as exc:  # out of memory, a model without a chat template: the song goes on
         traceback.print_exc()
         _free_cache()
-        return skipped(result_words.SKIP_FAILED.format(kind=type(exc).__name__))
+        return skipped(messages.SKIP_FAILED.format(kind=type(exc).__name__))
     if not all(planned.codes):
-        return skipped(result_words.SKIP_NO_CODES)
+        return skipped(messages.SKIP_NO_CODES)
     changes = {
         "audio_codes": [codes_text(codes) for codes in planned.codes],
         "audio_duration": len(planned.codes[0]) / audio.CODES_PER_SECOND,

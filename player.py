@@ -20,7 +20,7 @@ from __future__ import annotations
 import html
 import json
 
-import result_words
+import messages
 import waveform
 
 # Runs once per widget (Gradio's ``js_on_load``: ``element``, ``props``, ``watch``). Elements are
@@ -29,8 +29,8 @@ import waveform
 # box of fixed height (see waveform.py: a canvas in the flow widened its column on a phone).
 JS = (
     waveform.MARKS_JS
-    + f"const PART_LINK = {json.dumps(result_words.PART_LINK)}, SCORE = {json.dumps(result_words.LYRIC_BADGE)};"
-    + f"const UNLOCKED_LINK = {json.dumps(result_words.UNLOCKED_LINK)};"
+    + f"const PART_LINK = {json.dumps(messages.PART_LINK)}, SCORE = {json.dumps(messages.LYRIC_BADGE)};"
+    + f"const UNLOCKED_LINK = {json.dumps(messages.UNLOCKED_LINK)};"
     + """
 const part = (sel) => element.querySelector(sel);
 let state = {}, drawnWidth = 0;
@@ -147,8 +147,8 @@ def template(label: str) -> str:
     """The widget's markup: its label, the waveform box, the player and the download line."""
     return (
         f'<div class="take-player"><span class="take-label">{html.escape(label)}</span>'
-        f' <span class="take-score" title="{html.escape(result_words.LYRIC_SCORE)}" style="opacity: 0.75;"></span>'
-        f' <span class="take-tempo" title="{html.escape(result_words.TEMPO_HELP)}" style="opacity: 0.75;"></span>'
+        f' <span class="take-score" title="{html.escape(messages.LYRIC_SCORE)}" style="opacity: 0.75;"></span>'
+        f' <span class="take-tempo" title="{html.escape(messages.TEMPO_HELP)}" style="opacity: 0.75;"></span>'
         '<div class="take-wave" style="position: relative; height: 56px; contain: strict; cursor: pointer;">'
         '<canvas style="position: absolute; inset: 0; width: 100%; height: 100%;"></canvas></div>'
         '<audio controls preload="metadata" style="width: 100%; display: block;"></audio>'

@@ -18,6 +18,7 @@ import numpy as np
 
 import audio
 import backend
+import error_messages
 import headers
 import lora
 import lora_presets
@@ -26,7 +27,6 @@ import output_folder
 import parameters
 import planner
 import records
-import refusals
 import take_latents
 import text_limits
 import uploads
@@ -43,8 +43,8 @@ from checks import (
     check_text,
     seeds_for,
     shown,
+    sung_language,
 )
-from languages import sung_language
 from music_request import Call, MusicRequest, PlanArgs, Render
 from parameters import Asked
 
@@ -58,7 +58,7 @@ def with_think(request: MusicRequest, thinking: bool, seconds: float | None, rew
     plan given with Think off is refused."""
     if not thinking:
         if str(plan or "").strip():
-            raise InputError(refusals.PLAN_WITHOUT_THINK, "plan")
+            raise InputError(error_messages.PLAN_WITHOUT_THINK, "plan")
         return request
     call = request.render.pipeline
     music = {name: getattr(call, name) for name in ("bpm", "keyscale", "timesignature")}
@@ -110,7 +110,7 @@ def musical(bpm: Any, key_scale: Any, time_signature: Any) -> dict[str, Any]:
 def need_source(path: Any) -> None:
     # Before any other check: with no song, "upload a song" is the first thing to do.
     if path is None or str(path).strip() == "":
-        raise InputError(refusals.NO_SONG, "src_audio")
+        raise InputError(error_messages.NO_SONG, "src_audio")
 
 
 def source(path: Any, what: str = "song", param: str = "src_audio") -> np.ndarray:
@@ -276,7 +276,7 @@ def check_repaint_mode(mode: Any) -> str:
     with about("repaint_mode"):
         way = Call.repaint_mode if mode is None or mode == "" else mode
         if way not in REPAINT_MODES:
-            raise gr.Error(refusals.REPAINT_MODE.format(modes=", ".join(REPAINT_MODES), got=str(mode)[:40]))
+            raise gr.Error(error_messages.REPAINT_MODE.format(modes=", ".join(REPAINT_MODES), got=str(mode)[:40]))
     return way
 
 
@@ -290,7 +290,7 @@ def check_morph(morph: Any, prompt: Any, lyrics: Any, src_audio: Any = None) -> 
         return {}
     prompt, lyrics = str(prompt or "").strip(), str(lyrics or "").strip() or take_words(src_audio)
     if not prompt and not lyrics:
-        raise InputError(refusals.MORPH_NEEDS_WORDS, "morph_prompt")
+        raise InputError(error_messages.MORPH_NEEDS_WORDS, "morph_prompt")
     with about("morph_lyrics" if len(lyrics) > MAX_LYRICS_CHARS else "morph_prompt"):
         check_text(prompt or "-", lyrics, "cover")
     check_tokens({"morph_prompt": prompt, "morph_lyrics": lyrics})
@@ -302,19 +302,19 @@ def check_region(start: float, end: float, length: float) -> None:
     outside, and one that ends before it starts or is shorter than ``MIN_REGION_SECONDS``."""
     before, after = start < 0, end > length + 1e-6
     if before and after:
-        words = refusals.REGION_PAST_BOTH_ENDS
+        words = error_messages.REGION_PAST_BOTH_ENDS
     elif before and end <= 0:
-        words = refusals.REGION_BEFORE_SONG
+        words = error_messages.REGION_BEFORE_SONG
     elif before:
-        words = refusals.REGION_STARTS_BEFORE
+        words = error_messages.REGION_STARTS_BEFORE
     elif after and start >= length:
-        words = refusals.REGION_AFTER_SONG
+        words = error_messages.REGION_AFTER_SONG
     elif after:
-        words = refusals.REGION_ENDS_AFTER
+        words = error_messages.REGION_ENDS_AFTER
     elif start >= end:
-        words = refusals.REGION_BACKWARDS
+        words = error_messages.REGION_BACKWARDS
     elif end - start < MIN_REGION_SECONDS:
-        words = refusals.REGION_TOO_SHORT
+        words = error_messages.REGION_TOO_SHORT
     else:
         return
     told = {"start": start, "end": end, "length": length, "before": -start, "after": end - length}
@@ -355,7 +355,7 @@ def check_lora(path: Any, scale: Any, preset: Any = None) -> dict[str, Any] | No
     chosen = _preset(preset)
     uploaded = path is not None and str(path).strip() != ""
     if chosen and uploaded:
-        raise InputError(refusals.LORA_BOTH, "lora_preset")
+        raise InputError(error_messages.LORA_BOTH, "lora_preset")
     if not chosen and not uploaded:
         return None
     extra: dict[str, Any] = {}
@@ -381,7 +381,7 @@ def _preset(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InputError(refusals.LORA_PRESET_NAME.format(value=shown(value)), "lora_preset")
+        raise InputError(error_messages.LORA_PRESET_NAME.format(value=shown(value)), "lora_preset")
     name = value.strip()
     return None if name.lower() in ("", "none") else name
 
@@ -397,5 +397,5 @@ def check_think(value: Any) -> bool:
     if value is None:
         return thinks(value)
     if check_switch(value) and not planner.enabled():
-        raise gr.Error(refusals.THINK_UNAVAILABLE)
+        raise gr.Error(error_messages.THINK_UNAVAILABLE)
     return check_switch(value)

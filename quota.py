@@ -5,7 +5,7 @@ Before a call starts, ZeroGPU compares its declared duration with the visitor's 
 (Hugging Face's ZeroGPU docs: 2 minutes a day for a visitor who is not signed in, 5 signed in, more
 with PRO) and refuses a declaration larger than what is left, even where the work would fit; each kind
 of account also has a largest duration one call may declare. ``reserves_line`` is the line beside a
-GPU button: the estimate the call declares (the pace room's answer, ``pace``) counted as ZeroGPU counts
+GPU button: the estimate the call declares (the pace room's answer, ``duration_estimate``) counted as ZeroGPU counts
 it (``charged``): a music press's from its request's shape (``music_line``: the request its fields make,
 prepared as the door prepares it, ``handlers.reserves``), another's through its feature's
 ``estimate_duration``; headers only, no GPU and no queue. Where that is more than a visitor who is not
@@ -26,12 +26,12 @@ import audio
 import budget
 import describe
 import devices
+import duration_estimate
 import lyrics
-import pace
+import messages
 import records
 import songwriter
 import stems
-import studio_words
 from music_shape import MusicShape
 
 # The titles ``spaces`` gives its two refusals (``spaces.zero.client.schedule``), and its figures.
@@ -99,26 +99,26 @@ def reserves_line(mode: str, fields: dict[str, Any]) -> str:
     try:
         return _line(declares(mode, fields))
     except lyrics.LyricsError:  # a form the door would refuse (a custom structure with no sections yet)
-        return studio_words.RESERVES_LATER
+        return messages.RESERVES_LATER
     except (ValueError, TypeError, OverflowError, KeyError, IndexError, audio.AudioError):
-        return studio_words.RESERVES_NOT_YET
+        return messages.RESERVES_NOT_YET
 
 
 def music_line(shape: MusicShape, fits_day: bool = True) -> str:
     """The line beside a music press on a Space: what a request of ``shape`` reserves (as the door
     prepared and bounded it); past a not-signed-in visitor's day, that too, and with ``fits_day`` (a
     tab's own press) what of it fits in that day (``budget``'s words)."""
-    return _line(pace.music_duration(shape), music_ways(shape) if fits_day else None)
+    return _line(duration_estimate.music_duration(shape), music_ways(shape) if fits_day else None)
 
 
 def _line(declared: int, ways: Ways | None = None) -> str:
     seconds = charged(declared)
-    line = studio_words.RESERVES.format(time=audio.clock(seconds))
+    line = messages.RESERVES.format(time=audio.clock(seconds))
     if seconds <= FREE_DAY:
         return line
-    line += studio_words.RESERVES_OVER_DAY.format(day=audio.clock(FREE_DAY))
+    line += messages.RESERVES_OVER_DAY.format(day=audio.clock(FREE_DAY))
     fitting = ways(FREE_DAY) if ways is not None else []
-    return line + (studio_words.RESERVES_FITS_DAY.format(ways=_joined(fitting)) if fitting else "")
+    return line + (messages.RESERVES_FITS_DAY.format(ways=_joined(fitting)) if fitting else "")
 
 
 def music_ways(shape: MusicShape) -> Ways:
@@ -143,31 +143,31 @@ def in_words(exc: gr.Error, ways: Ways | None = None) -> gr.Error:
         found = _ASKED.search(text)
         asked = int(found.group(1)) if found else None
         largest = charged(min(budget.max_gpu_seconds(), devices.GPU_MAX_SECONDS))
-        less = (ways(asked - 1) if ways and asked else []) or [studio_words.QUOTA_LESS]
+        less = (ways(asked - 1) if ways and asked else []) or [messages.QUOTA_LESS]
         return gr.Error(
-            studio_words.QUOTA_TOO_LONG.format(
-                asked=audio.clock(asked) if asked else studio_words.QUOTA_THIS_MUCH,
+            messages.QUOTA_TOO_LONG.format(
+                asked=audio.clock(asked) if asked else messages.QUOTA_THIS_MUCH,
                 largest=audio.clock(largest),
                 ways=_joined(less),
             ),
-            title=studio_words.TOO_LONG_TITLE,
+            title=messages.TOO_LONG_TITLE,
             print_exception=False,
         )
     if exc.title != QUOTA_TITLE:
         return exc
     found, back = _ASKED_LEFT.search(text), _BACK_IN.search(text)
-    when = studio_words.QUOTA_BACK_IN.format(wait=back.group(1)) if back else studio_words.QUOTA_BACK_LATER
+    when = messages.QUOTA_BACK_IN.format(wait=back.group(1)) if back else messages.QUOTA_BACK_LATER
     if found is None:  # too many runs of the visitor's, or the Space's own limit: no figures to go by
-        words = studio_words.QUOTA_RUNS if "runs limit" in text else studio_words.QUOTA_SPACE
-        return gr.Error(words.format(when=when), title=studio_words.OUT_OF_GPU_TIME_TITLE, print_exception=False)
+        words = messages.QUOTA_RUNS if "runs limit" in text else messages.QUOTA_SPACE
+        return gr.Error(words.format(when=when), title=messages.OUT_OF_GPU_TIME_TITLE, print_exception=False)
     asked, left = int(found.group(1)), int(found.group(2))
     if left < charged(devices.GPU_MIN_SECONDS):
-        fit = studio_words.QUOTA_NOTHING_FITS.format(least=audio.clock(charged(devices.GPU_MIN_SECONDS)))
+        fit = messages.QUOTA_NOTHING_FITS.format(least=audio.clock(charged(devices.GPU_MIN_SECONDS)))
     else:
-        fit = studio_words.QUOTA_FITS.format(ways=_joined((ways(left) if ways else []) or [studio_words.QUOTA_LESS]))
-    words = studio_words.QUOTA_EXCEEDED.format(asked=audio.clock(asked), left=audio.clock(left), when=when, fit=fit)
-    return gr.Error(words, title=studio_words.OUT_OF_GPU_TIME_TITLE, print_exception=False)
+        fit = messages.QUOTA_FITS.format(ways=_joined((ways(left) if ways else []) or [messages.QUOTA_LESS]))
+    words = messages.QUOTA_EXCEEDED.format(asked=audio.clock(asked), left=audio.clock(left), when=when, fit=fit)
+    return gr.Error(words, title=messages.OUT_OF_GPU_TIME_TITLE, print_exception=False)
 
 
 def _joined(ways: list[str]) -> str:
-    return ways[0] if len(ways) == 1 else studio_words.WAYS_OR.format(some=", ".join(ways[:-1]), last=ways[-1])
+    return ways[0] if len(ways) == 1 else messages.WAYS_OR.format(some=", ".join(ways[:-1]), last=ways[-1])

@@ -17,11 +17,11 @@ import gradio as gr
 
 import asgi_gate
 import checks
+import error_messages
 import lora_presets
 import models
 import parameters
 import planner
-import refusals
 
 MAX_BYTES = 200_000
 MAX_DEPTH = 32
@@ -276,7 +276,7 @@ def take_of(record: dict[str, Any], take: Any) -> Take:
     how_made = Record.of(record)
     if how_made.own is not None and 1 <= how_made.own.number <= max(1, len(how_made.takes)):
         return how_made.own
-    return chosen(record, take, refusals.NO_TAKE_YET)
+    return chosen(record, take, error_messages.NO_TAKE_YET)
 
 
 def loop_of(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -287,20 +287,20 @@ def loop_of(record: dict[str, Any]) -> dict[str, Any] | None:
 def read(path: Any) -> dict[str, Any]:
     """A record file a visitor uploaded, as a dict; ``gr.Error`` in words for anything else."""
     if not path:
-        raise gr.Error(refusals.RECORD_UPLOAD)
+        raise gr.Error(error_messages.RECORD_UPLOAD)
     try:
         with open(str(path), "rb") as f:
             data = f.read(MAX_BYTES + 1)
     except OSError:
-        raise gr.Error(refusals.RECORD_UNREADABLE) from None
+        raise gr.Error(error_messages.RECORD_UNREADABLE) from None
     if len(data) > MAX_BYTES:
-        raise gr.Error(refusals.RECORD_TOO_LARGE.format(most=MAX_BYTES // 1000))
+        raise gr.Error(error_messages.RECORD_TOO_LARGE.format(most=MAX_BYTES // 1000))
     if asgi_gate.json_depth(data) > MAX_DEPTH:
-        raise gr.Error(refusals.RECORD_FILE_TOO_DEEP)
+        raise gr.Error(error_messages.RECORD_FILE_TOO_DEEP)
     try:
         record = json.loads(data.decode("utf-8-sig"))  # a BOM, as some editors save it, is fine
     except (ValueError, UnicodeDecodeError):
-        raise gr.Error(refusals.RECORD_NOT_JSON) from None
+        raise gr.Error(error_messages.RECORD_NOT_JSON) from None
     return record
 
 
@@ -308,9 +308,9 @@ def check(record: Any) -> dict[str, Any]:
     """``record`` if it has a take's record's shape (its settings, nested no deeper than a record);
     ``gr.Error`` in words otherwise."""
     if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
-        raise gr.Error(refusals.RECORD_NOT_ONE)
+        raise gr.Error(error_messages.RECORD_NOT_ONE)
     if _nesting(record) > MAX_DEPTH:
-        raise gr.Error(refusals.RECORD_TOO_DEEP)
+        raise gr.Error(error_messages.RECORD_TOO_DEEP)
     return record
 
 
@@ -321,7 +321,7 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     check(record)
     params, variant = record["params"], models.active_variant()
     if not isinstance(record.get("takes") or [], list):
-        raise gr.Error(refusals.RECORD_TAKES.format(given=said_safely(record["takes"])))
+        raise gr.Error(error_messages.RECORD_TAKES.format(given=said_safely(record["takes"])))
     made = [t for t in record.get("takes") or [] if isinstance(t, dict) and "seed" in t]
     index = take_index(take, len(made)) if made else 0
     seed = record["seed"] if "take" in record and "seed" in record else made[index]["seed"] if made else -1
@@ -424,7 +424,7 @@ def take_index(take: Any, count: int) -> int:
     if take is None or take == "":
         return 0
     # A result of one take has nothing to choose: "a whole number from 1 to 1" said so in a riddle.
-    words = refusals.TAKE_ONLY_ONE if count == 1 else refusals.TAKE_NUMBER
+    words = error_messages.TAKE_ONLY_ONE if count == 1 else error_messages.TAKE_NUMBER
     if isinstance(take, bool):  # True is 1 to Python, not a take number to a musician
         raise gr.Error(words.format(count=count, given=take))
     try:
@@ -451,24 +451,26 @@ def take_entry(record: Any, take: Any, no_take: str) -> tuple[dict[str, Any], in
 
 
 def files_note(files: dict[str, Any]) -> str:
-    """The files a record names but cannot carry, quoted short and escaped for a toast (``refusals.RECORD_FILES``;
-    told with the settings brought back: ``refusals.SETTINGS_BACK``)."""
+    """The files a record names but cannot carry, quoted short and escaped for a toast (``error_messages.RECORD_FILES``;
+    told with the settings brought back: ``error_messages.SETTINGS_BACK``)."""
     # A preset is named by its Hub repo (organisation included), a file by its name alone.
     shown = {key: str(value) if key == "lora_preset" else Path(str(value)).name for key, value in files.items()}
-    kinds = refusals.RECORD_FILE_KINDS
-    names = [refusals.RECORD_FILE.format(kind=kinds[key], name=said_safely(value)) for key, value in shown.items()]
-    return refusals.RECORD_FILES.format(files=", ".join(names))
+    kinds = error_messages.RECORD_FILE_KINDS
+    names = [
+        error_messages.RECORD_FILE.format(kind=kinds[key], name=said_safely(value)) for key, value in shown.items()
+    ]
+    return error_messages.RECORD_FILES.format(files=", ".join(names))
 
 
 def files_brought_back(files: dict[str, Any]) -> str:
-    """``files_note`` told as the settings come back with it (``refusals.SETTINGS_BACK``)."""
-    return refusals.SETTINGS_BACK.format(note=files_note(files))
+    """``files_note`` told as the settings come back with it (``error_messages.SETTINGS_BACK``)."""
+    return error_messages.SETTINGS_BACK.format(note=files_note(files))
 
 
 def _text(params: dict[str, Any], name: str) -> str:
     value = params.get(name) or ""
     if not isinstance(value, str):
-        raise gr.Error(refusals.RECORD_NOT_TEXT.format(name=name, given=said_safely(value)))
+        raise gr.Error(error_messages.RECORD_NOT_TEXT.format(name=name, given=said_safely(value)))
     return _checked(name, value, lambda text: checks.check_text_lengths({name: text}) or text)
 
 
@@ -477,7 +479,7 @@ def _checked(name: str, value: Any, check: Any) -> Any:
         return check(value)
     except gr.Error as exc:
         words = html.escape(str(exc.message), quote=False)  # it may quote the value too
-        raise gr.Error(refusals.RECORD_UNUSABLE.format(name=name, given=said_safely(value), why=words)) from None
+        raise gr.Error(error_messages.RECORD_UNUSABLE.format(name=name, given=said_safely(value), why=words)) from None
 
 
 def said_safely(value: Any) -> str:

@@ -11,14 +11,13 @@ import gradio as gr
 
 import audio
 import checks
+import error_messages
+import messages
 import output_folder
 import plan_format
 import records
-import refusals
-import result_words
 import status
 import stems
-import studio_words
 import take_owners
 import tooltips as tips
 import uploads
@@ -39,12 +38,12 @@ def seeds_text(record: dict[str, Any]) -> str:
     how_made = records.Record.of(record)
     parts = [f"take {t.number}: {t.seed}{_varied(t.variation)}" for t in how_made.takes]
     if (asked := how_made.seed_redrawn) is not None:  # ``preparing.from_own_latents``
-        parts[0] += result_words.SEED_REDRAWN.format(asked=asked)
+        parts[0] += messages.SEED_REDRAWN.format(asked=asked)
     timings = how_made.timings
     # Every part of the run a visitor waited for: the model's load, Think's plan, the song and a loop's seam
     # (its second render, ``loop_takes.close``).
     took = sum(timings.get(k, 0) for k in ("model_load_s", "planner_s", "pipeline_s", "seam_s"))
-    text = result_words.SEEDS.format(
+    text = messages.SEEDS.format(
         seeds=", ".join(parts), seconds=took, device=status.device_label(how_made.model.get("device"))
     )
     plans = [t.planner for t in how_made.takes if t.planner]
@@ -54,7 +53,7 @@ def seeds_text(record: dict[str, Any]) -> str:
         chose = how_made.chose_length and plans[0].get("fields", {}).get("duration")
         if chose and how_made.loop is None:  # a loop's length is its bars: the loop's line says it
             chosen = plans[0]["fields"]["duration"]
-            line += result_words.THINK_CHOSE.format(clock=audio.clock(chosen), seconds=chosen)
+            line += messages.THINK_CHOSE.format(clock=audio.clock(chosen), seconds=chosen)
         lines.append(line)
     return "\n".join(line for line in lines if line)
 
@@ -73,10 +72,8 @@ def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str
     loop = how_made.loop
     if loop is not None:
         seconds = loop.samples / audio.SAMPLE_RATE
-        head = result_words.LOOP_SAID.format(
-            bars=loop.bars, bpm=loop.bpm, metre=metre(loop.beats_per_bar), seconds=seconds
-        )
-        head += result_words.LOOP_BY_THINK if loop.chosen_by == "think" else ""
+        head = messages.LOOP_SAID.format(bars=loop.bars, bpm=loop.bpm, metre=metre(loop.beats_per_bar), seconds=seconds)
+        head += messages.LOOP_BY_THINK if loop.chosen_by == "think" else ""
     else:
         head = _metre_said(
             how_made, metre(how_made.time_signature), metre((plan or {}).get("fields", {}).get("timesignature"))
@@ -94,17 +91,15 @@ def _metre_said(how_made: records.Record, asked: str, planned: str) -> str:
     if not named:
         return ""
     if how_made.takes and all(t.bars for t in how_made.takes):
-        return result_words.TAKE_METRE.format(metre=named)
-    return (result_words.METRE_ASKED if asked else result_words.METRE_PLANNED).format(metre=named)
+        return messages.TAKE_METRE.format(metre=named)
+    return (messages.METRE_ASKED if asked else messages.METRE_PLANNED).format(metre=named)
 
 
 def _varied(variation: Any) -> str:
     """A variation's part of its seed: the take it came from, by how much, its new noise's seed."""
     if not isinstance(variation, dict):
         return ""
-    return result_words.SEED_VARIED.format(
-        take=variation["of"]["take"], amount=variation["amount"], seed=variation["seed"]
-    )
+    return messages.SEED_VARIED.format(take=variation["of"]["take"], amount=variation["amount"], seed=variation["seed"])
 
 
 def _quoted(text: Any, limit: int = 160) -> str:
@@ -116,7 +111,7 @@ def _quoted(text: Any, limit: int = 160) -> str:
 def plan_text(plan: dict[str, Any]) -> str:
     """The planner's part of a result, in a line: what it chose, or why it was skipped."""
     if "skipped" in plan:
-        return result_words.PLAN_SKIPPED.format(reason=_quoted(plan["skipped"], 240))
+        return messages.PLAN_SKIPPED.format(reason=_quoted(plan["skipped"], 240))
     f = plan.get("fields", {})
     caption = _quoted(plan.get("caption_read", f.get("caption")) or "")  # as the model read it
     summary = " · ".join(
@@ -129,10 +124,10 @@ def plan_text(plan: dict[str, Any]) -> str:
         )
         if part
     )
-    line = result_words.PLANNED.format(seconds=plan.get("seconds", 0), summary=summary or "your settings")
+    line = messages.PLANNED.format(seconds=plan.get("seconds", 0), summary=summary or "your settings")
     fitted = plan.get("caption_fit")
     if isinstance(fitted, dict) and fitted.get("kept") in ("phrase", "word", "character", "yours"):
-        words = result_words.CAPTION_YOURS if fitted["kept"] == "yours" else result_words.CAPTION_FIT
+        words = messages.CAPTION_YOURS if fitted["kept"] == "yours" else messages.CAPTION_FIT
         line += words.format(n=fitted.get("written_tokens"), most=fitted.get("most"), kept=fitted["kept"])
     return line
 
@@ -150,7 +145,7 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
     if values["files"]:
         gr.Info(records.files_brought_back(values["files"]))
     if values["variation"]:  # Generate has no field for a variation's noise: say what comes back instead
-        gr.Info(result_words.SETTINGS_OF_A_VARIATION.format(**_variation_words(values["variation"])))
+        gr.Info(messages.SETTINGS_OF_A_VARIATION.format(**_variation_words(values["variation"])))
     if values["lyrics"]:
         values["lyrics"] = gr.update(value=values["lyrics"], interactive=True)
     else:
@@ -169,7 +164,7 @@ def settings_from_file(path: Any) -> tuple[Any, ...]:
     """``settings_from_record`` for an uploaded take ``.json``: a path outside the upload folder (a file
     named by its place on the server) is never opened."""
     if path and not uploads.in_upload_folder(path):
-        raise gr.Error(refusals.RECORD_NOT_UPLOADED)
+        raise gr.Error(error_messages.RECORD_NOT_UPLOADED)
     return settings_from_record(records.read(path), 1)
 
 
@@ -207,7 +202,7 @@ def send_to(target: str) -> Callable[[Any, Any], Any]:
         path = send_take(take, record, request)
         if target == "cover":
             return path
-        chosen = records.chosen(record, take, refusals.NO_TAKE_YET)
+        chosen = records.chosen(record, take, error_messages.NO_TAKE_YET)
         style = take_style(record, chosen)
         if target == "extend":
             return path, style
@@ -244,14 +239,14 @@ def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     """The chosen take of a result (``record``, the result's metadata), as a file for another tab's
     source: a take this visitor's page made and the studio still keeps, placed in the uploads
     (within their quota) as if the visitor had uploaded it."""
-    chosen = records.chosen(record, take, refusals.NO_TAKE_YET)
+    chosen = records.chosen(record, take, error_messages.NO_TAKE_YET)
     path = output_folder.own_take(chosen.audio)
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, chosen.audio):
-        raise gr.Error(refusals.TAKE_GONE.format(n=chosen.number))
+        raise gr.Error(error_messages.TAKE_GONE.format(n=chosen.number))
     placed = uploads.link_in(path)  # one place per take, however often it is sent
     if placed is None:
-        raise gr.Error(studio_words.UPLOADS_FULL)
+        raise gr.Error(messages.UPLOADS_FULL)
     return placed
 
 
@@ -260,11 +255,11 @@ def stem_source(take: Any, record: Any, request: Any = None) -> Any:
     splits: a take this visitor's page made (as *Send to*: the stems are written beside the take, and
     another visitor's would be overwritten) and the studio still keeps, on a studio that has the
     separation model."""
-    chosen = records.chosen(record, take, refusals.STEMS_NO_TAKE)
+    chosen = records.chosen(record, take, error_messages.STEMS_NO_TAKE)
     path = output_folder.own_take_audio(chosen.audio)
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, chosen.audio):
-        raise gr.Error(refusals.STEMS_GONE.format(n=chosen.number))
+        raise gr.Error(error_messages.STEMS_GONE.format(n=chosen.number))
     if (why := stems.missing_reason()) is not None:
-        raise gr.Error(refusals.STEMS_MISSING.format(error=why), title="Stems not available")
+        raise gr.Error(error_messages.STEMS_MISSING.format(error=why), title="Stems not available")
     return path

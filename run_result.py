@@ -37,7 +37,7 @@ class Rendered:
     of its phases (``timings``: named as the record names them), and where the run made them: each take's
     synced lyrics, Think's plan of each take (``planners``), a loop's seam (``seam``) and the loop as made,
     the reason the VAE read the source where a take's own latents misfit (``source_latents``), and what the
-    call measured for the pace (``pace``: taken off by ``gpu.call`` once learned)."""
+    call measured for the pace (``duration_estimate``: taken off by ``gpu.call`` once learned)."""
 
     audio: Any
     latents: Any

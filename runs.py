@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-import progress_words
+import gradio as gr
+
+import messages
 
 # The title every stop carries, also across ZeroGPU's worker boundary: a stop is the visitor's own
 # doing, so the page shows it as a stop (``handlers``), not as an error.
@@ -47,7 +49,7 @@ NEVER: Stop = _never
 def unless(stop: Stop) -> None:
     """A Stop asked (``stop()``) ends the work here (``Cancelled``)."""
     if stop():
-        raise Cancelled(progress_words.STOPPED_FINISHING)
+        raise Cancelled(messages.STOPPED_FINISHING)
 
 
 def until(stop: Stop, items: Iterable[T]) -> Iterator[T]:
@@ -197,3 +199,97 @@ def _watch() -> None:
                     if _wanted.pop(run_id, None) is not None and run_id in _runs:
                         cancel_path(run_id).touch()
         time.sleep(WATCH_S)
+
+
+def stopped(words: str = messages.NOT_STARTED) -> gr.Error:
+    """The error a stopped run ends with: its title is the one the page knows a stop by."""
+    return gr.Error(words, title=STOPPED)
+
+
+def is_stop(exc: gr.Error) -> bool:
+    return exc.title == STOPPED
+
+
+def said_stopped(where: str, message: str) -> None:
+    """A stop in the page (a grey "Stopped" note, not Gradio's red "Error") and one line in the log."""
+    print(f"{where}: {STOPPED}: {message}", flush=True)
+    gr.Info(message, title=STOPPED)
+
+
+def _owner(request: gr.Request | None, tab: str) -> str:
+    """Whose run it is: one visitor's page (the session) on one tab."""
+    return f"{getattr(request, 'session_hash', None) or 'anonymous'}:{tab}"
+
+
+@contextlib.contextmanager
+def tab_run(tab: str, request: gr.Request | None):
+    """A run of ``tab`` for this visitor, registered so that Stop on that tab (and only there) ends it."""
+    from gradio.context import LocalContext
+
+    event_id = LocalContext.event_id.get(None)
+    if forget_event(event_id):
+        raise stopped()
+    blocks = LocalContext.blocks.get(None)
+    wanted = _still_wanted(blocks, event_id) if blocks is not None and event_id is not None else None
+    run_id = start_run(_owner(request, tab), wanted)
+    try:
+        yield run_id
+    finally:
+        finish_run(run_id)
+        forget_event(event_id)  # stopped while it ran (an agent gone): nothing left to stop
+
+
+def _still_wanted(blocks: gr.Blocks, event_id: str) -> Callable[[], bool]:
+    """Whether the request ``event_id`` is still wanted: Gradio drops a cancelled request from its
+    running jobs (``/gradio_api/cancel``) and marks one whose page closed or reloaded as not alive,
+    while the function it called keeps running; the run's watcher then stops it (``runs``). One
+    stopped by its id (``runs.stop_event``: an agent gone) is not wanted either."""
+    queue = blocks._queue
+
+    def wanted() -> bool:
+        if event_stopped(event_id):
+            return False
+        for job in list(queue.active_jobs):
+            for event in job or ():
+                if event._id == event_id:
+                    return bool(event.alive)
+        return False
+
+    return wanted
+
+
+def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_names: tuple[str, ...]) -> int:
+    """Mark this visitor's requests to ``api_names`` that Gradio holds as stopped: those still waiting in
+    ``blocks``' queue, and those it has taken out of it whose run has not yet registered (their uploads
+    read, the handler called, before ``tab_run``): Stop in that gap found neither a queued request
+    nor a run, and the request went on to make its take. One whose run has registered is stopped by
+    ``runs.request_stop`` as well; marking it too only hurries its watcher."""
+    queue = getattr(blocks, "_queue", None)
+    waiting = [
+        event
+        for line in list(getattr(queue, "event_queue_per_concurrency_id", {}).values())
+        for event in list(line.queue)
+    ]
+    started = [event for job in list(getattr(queue, "active_jobs", None) or ()) for event in (job or ())]
+    marked = 0
+    for event in waiting + started:
+        if event.session_hash == session_hash and event.fn.api_name in api_names:
+            stop_event(event._id)
+            marked += 1
+    return marked
+
+
+def stopper(blocks: gr.Blocks, tab: str, also: tuple[str, ...] = ()) -> Callable[..., None]:
+    """The Stop button of ``tab``: ends this visitor's run there and its requests still in the queue
+    (the tab's event has the tab's name as its ``api_name``; ``also`` names the tab's other
+    events it stops: its stems, Describe, Write it, variations)."""
+
+    def stop(request: gr.Request = None) -> None:
+        # The running one, and what still waits (variations queued behind a run, too).
+        request_stop(_owner(request, tab))
+        session = getattr(request, "session_hash", None)
+        stop_joining(session, (tab, *also))  # still at the door: its checks running
+        _stop_queued(blocks, session, (tab, *also))
+
+    stop.__name__ = f"stop_{tab}"
+    return stop

@@ -21,7 +21,7 @@ import analysis
 import audio
 import beat_network
 import beats
-import result_words
+import messages
 
 # A section's start moves onto a bar line nearer than this share of a bar (a line sung a beat before
 # its bar, a pickup, stays the bar's).
@@ -116,16 +116,16 @@ class Tempo:
 
     def said(self) -> str:
         """One line for beside the take: "In time: 119.8 BPM, steady", "Played at 117.6 BPM, 2 % slow"."""
-        steady = result_words.TEMPO_STEADY if self.steady else result_words.TEMPO_WANDERS.format(pct=self.wander_pct)
+        steady = messages.TEMPO_STEADY if self.steady else messages.TEMPO_WANDERS.format(pct=self.wander_pct)
         off = self.off_pct
         if off is None and self.felt_as:
-            return result_words.TEMPO_FELT.format(bpm=self.bpm, felt=round(self.felt_as), steady=steady)
+            return messages.TEMPO_FELT.format(bpm=self.bpm, felt=round(self.felt_as), steady=steady)
         if off is None:
-            return result_words.TEMPO_HEARD.format(bpm=self.bpm, steady=steady)
+            return messages.TEMPO_HEARD.format(bpm=self.bpm, steady=steady)
         if abs(off) <= IN_TIME_PCT:
-            return result_words.TEMPO_IN_TIME.format(bpm=self.bpm, steady=steady)
-        way = result_words.TEMPO_SLOW if off < 0 else result_words.TEMPO_FAST
-        return result_words.TEMPO_OFF.format(bpm=self.bpm, pct=f"{abs(off):g}", way=way, steady=steady)
+            return messages.TEMPO_IN_TIME.format(bpm=self.bpm, steady=steady)
+        way = messages.TEMPO_SLOW if off < 0 else messages.TEMPO_FAST
+        return messages.TEMPO_OFF.format(bpm=self.bpm, pct=f"{abs(off):g}", way=way, steady=steady)
 
     def as_record(self) -> dict[str, Any]:
         """A take's ``tempo`` entry: the numbers and the line said beside it."""

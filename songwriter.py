@@ -30,19 +30,15 @@ import gradio as gr
 import audio
 import checks
 import describe
+import duration_estimate
+import error_messages
 import generation
 import gpu
-import languages
+import messages
 import models
-import pace
-import pace_phases
 import parameters
 import planner
-import progress_words
-import refusals
-import result_words
 import runs
-import stopping
 import tooltips as tips
 from plan_format import PlanUnusable, check_plan, cut, inspiration_prompt, parse_lyrics, parse_plan
 
@@ -65,19 +61,19 @@ def check(
     """What *Write it* checks before it queues and again when it runs: a planner, an idea of one
     line or a few (at most ``checks.MAX_IDEA_CHARS``), a known language and a seed. Returns them read."""
     if not available():
-        raise gr.Error(refusals.WRITE_IT_OFF, title=refusals.WRITE_IT_OFF_TITLE)
+        raise gr.Error(error_messages.WRITE_IT_OFF, title=error_messages.WRITE_IT_OFF_TITLE)
     text = checks.printable(str(idea or "")).strip()
     if not text:
-        raise checks.InputError(refusals.NO_IDEA.format(example=EXAMPLE), "idea")
+        raise checks.InputError(error_messages.NO_IDEA.format(example=EXAMPLE), "idea")
     if len(text) > checks.MAX_IDEA_CHARS:
         raise checks.InputError(
-            refusals.IDEA_TOO_LONG.format(most=checks.MAX_IDEA_CHARS, n=len(text)),
+            error_messages.IDEA_TOO_LONG.format(most=checks.MAX_IDEA_CHARS, n=len(text)),
             "idea",
         )
     with checks.about("instrumental"):
         switch = checks.check_switch(instrumental, "Instrumental")
     with checks.about("vocal_language"):
-        language = languages.check_language(vocal_language)
+        language = checks.check_language(vocal_language)
     number = parameters.check_seed(seed)
     return text, switch, language, number
 
@@ -86,14 +82,16 @@ def check(
 
 
 def estimate_seconds() -> float:
-    """GPU seconds a press may take (``pace``): every token the planner may write (notes and lyrics at
+    """GPU seconds a press may take (``duration_estimate``): every token the planner may write (notes and lyrics at
     their bounds), a cold planner's load, with a margin."""
-    return pace.estimate(pace_phases.write_phases(describe.NOTES_BUDGET + LYRIC_TOKENS))[0]
+    return duration_estimate.estimate(duration_estimate.write_phases(describe.NOTES_BUDGET + LYRIC_TOKENS))[0]
 
 
 def estimate_duration(multiplier: float = 1.0, run_id: str | None = None) -> int:
     """Seconds ``songwriter_gpu`` declares, clamped to [60, 300]."""
-    return pace.declare(pace_phases.write_phases(describe.NOTES_BUDGET + LYRIC_TOKENS), multiplier, run_id)
+    return duration_estimate.declare(
+        duration_estimate.write_phases(describe.NOTES_BUDGET + LYRIC_TOKENS), multiplier, run_id
+    )
 
 
 # ---------------------------------------------------------------- GPU side
@@ -127,9 +125,7 @@ def reporter(progress: Any) -> ProgressFn | None:
         if now - last[0] < 0.25:
             return
         last[0] = now
-        progress(
-            None, desc=progress_words.WRITE_IT_STAGE.format(stage=progress_words.WRITE_IT_STAGES[stage], done=done)
-        )
+        progress(None, desc=messages.WRITE_IT_STAGE.format(stage=messages.WRITE_IT_STAGES[stage], done=done))
 
     return report
 
@@ -153,7 +149,9 @@ def write(
         try:
             lm = planner.get_planner()
         except models.ModelLoadError as exc:
-            raise gr.Error(refusals.DESCRIBE_PLANNER_MISSING.format(error=exc), title="Model not available") from None
+            raise gr.Error(
+                error_messages.DESCRIBE_PLANNER_MISSING.format(error=exc), title="Model not available"
+            ) from None
         fixed = {} if language == checks.UNKNOWN else {"language": language}
         prompt = inspiration_prompt(lm.tokenizer, idea, instrumental)
         budget = 0 if instrumental else LYRIC_TOKENS
@@ -161,9 +159,9 @@ def write(
         notes, words = describe.understand(lm, prompt, fixed, budget, progress, should_stop, seed, "Write it", written)
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
-        raise stopping.stopped(progress_words.WRITE_IT_STOPPED) from None
+        raise runs.stopped(messages.WRITE_IT_STOPPED) from None
     except PlanUnusable as exc:
-        raise gr.Error(refusals.WRITE_IT_UNUSABLE.format(reason=exc)) from None
+        raise gr.Error(error_messages.WRITE_IT_UNUSABLE.format(reason=exc)) from None
     if fields["duration"] > LONGEST:
         fields["duration"] = LONGEST
     lyrics = checks.INSTRUMENTAL_TAG if instrumental else checks.printable(parse_lyrics(notes + words)).strip()
@@ -176,12 +174,12 @@ def write(
         **({"fitted": said} if said else {}),
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 3),
-        "pace": pace.report(
+        "pace": duration_estimate.report(
             "write",
             {"tokens": written["tokens"]},
             {"write": time.perf_counter() - started},
             started,
-            captured={"write": pace.captured(lm.model.device)},
+            captured={"write": duration_estimate.captured(lm.model.device)},
         ),
     }
 
@@ -212,13 +210,13 @@ def note(written: dict[str, Any], kept: list[str]) -> str:
         describe.key_name(fields["keyscale"]) or fields["keyscale"],
         tips.METRE_NAMES.get(str(fields["timesignature"]), f"{fields['timesignature']} beats a bar"),
         audio.clock(fields["duration"]),
-        languages.LANGUAGES.get(fields["language"], fields["language"]),
+        checks.LANGUAGES.get(fields["language"], fields["language"]),
     ]
     lines = [f"**Written** (seed {written['seed']}, {written['seconds']:.1f} s): " + ", ".join(map(str, bits))]
     if not written["lyrics"] and NAMES["lyrics"] not in kept:
-        lines.append(result_words.WROTE_NO_WORDS)
+        lines.append(messages.WROTE_NO_WORDS)
     for field, said in written.get("fitted", {}).items():
-        lines.append(result_words.WRITTEN_FIT.format(what=NAMES[field].lower(), **said))
+        lines.append(messages.WRITTEN_FIT.format(what=NAMES[field].lower(), **said))
     if kept:
         lines.append("Kept yours: " + ", ".join(kept) + ".")
     return "\n\n".join(lines)
@@ -244,7 +242,7 @@ def fill(written: dict[str, Any], form: dict[str, Any]) -> tuple[list[Any], str]
         "key_scale": _unset(form.get("key_scale"), checks.check_key),
         "time_signature": _unset(form.get("time_signature"), checks.check_time_signature),
         "audio_duration": True,
-        "vocal_language": languages.language_code(form.get("vocal_language")) in (None, checks.UNKNOWN),
+        "vocal_language": checks.language_code(form.get("vocal_language")) in (None, checks.UNKNOWN),
     }
     kept = [NAMES[name] for name in FORM if not empty[name]]
     empty["lyrics"] = empty["lyrics"] and bool(written["lyrics"])  # no words written: nothing to fill

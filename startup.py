@@ -169,14 +169,14 @@ class Warmup:
 
     def failure(self, kind: str) -> str:
         """Why ``kind`` is not built, in the words a press gets (the music model's as the header says them)."""
+        import error_messages
         import generation
-        import refusals
 
         error = self.errors.get(kind, "unknown error")
         return (
             generation.model_missing(error)
             if kind == "music"
-            else refusals.MODEL_NOT_LOADED.format(name=refusals.MODEL_NAMES[kind], error=error)
+            else error_messages.MODEL_NOT_LOADED.format(name=error_messages.MODEL_NAMES[kind], error=error)
         )
 
     def state(self) -> dict[str, Any]:

@@ -8,13 +8,13 @@ from typing import Any
 import gradio as gr
 
 import backend
+import duration_estimate
 import generation
 import gpu
 import hub
+import messages
 import models
-import pace
 import runs
-import studio_words
 import tooltips as tips
 
 
@@ -23,22 +23,22 @@ def model_label() -> str:
     repo id, or "a local model (folder)"."""
     who = backend.model_identity()
     if who["folder"] is not None:
-        return studio_words.MODEL_FROM_FOLDER.format(folder=who["folder"])
+        return messages.MODEL_FROM_FOLDER.format(folder=who["folder"])
     if who["variant"] is not None:
         return f"**{models.VARIANTS[who['variant']].label}** ({who['repo']})"
     return f"**{who['repo']}**"
 
 
 def header() -> str:
-    return studio_words.HEADER.format(model=model_label(), tagline=tips.TAGLINE)
+    return messages.HEADER.format(model=model_label(), tagline=tips.TAGLINE)
 
 
 def device_label(device: str | None = None) -> str:
     """What the music runs on, in the words a visitor knows."""
     if gpu.on_zero_gpu():
-        return studio_words.ON_ZERO_GPU
+        return messages.ON_ZERO_GPU
     device = device or models.pick_device()
-    return studio_words.DEVICES.get(device, device)
+    return messages.DEVICES.get(device, device)
 
 
 def weights_missing(variant: models.Variant | None = None, settle: bool = False) -> str | None:
@@ -52,7 +52,7 @@ def weights_missing(variant: models.Variant | None = None, settle: bool = False)
     if path.is_dir():
         return None
     if source.startswith((".", "/", "~")):
-        return studio_words.WEIGHTS_NO_FOLDER.format(folder=source)
+        return messages.WEIGHTS_NO_FOLDER.format(folder=source)
     files = [(source, "model_index.json")] if variant.layout == "diffusers" else [(source, "config.json")]
     if source != variant.repo:  # another repo: its layout is known only once it is here
         files = [(source, "model_index.json" if hub.cached(source, "model_index.json") else "config.json")]
@@ -67,8 +67,8 @@ def weights_missing(variant: models.Variant | None = None, settle: bool = False)
     # first song is said to download them; the status timer's next tick brings the answer).
     closed = models.hub_closed(source, wait=hub.PROBE_TIMEOUT_S if settle else 0.0)
     if closed is not None:
-        return models.weights_missing(studio_words.MUSIC_MODEL, source, "ACE_STUDIO_MODEL", closed)
-    return studio_words.WEIGHTS_TO_DOWNLOAD.format(repo=source)
+        return models.weights_missing(messages.MUSIC_MODEL, source, "ACE_STUDIO_MODEL", closed)
+    return messages.WEIGHTS_TO_DOWNLOAD.format(repo=source)
 
 
 def studio_status() -> tuple[str, Any]:
@@ -76,31 +76,34 @@ def studio_status() -> tuple[str, Any]:
     state = backend.load_state()
     warmup = gpu.warmup_state()
     if state["state"] == "ready":
-        text = studio_words.STATUS_READY.format(
+        text = messages.STATUS_READY.format(
             label=model_label(), device=device_label(state["device"]), seconds=state["load_seconds"]
         )
         if state["device"] == "cuda" and not gpu.on_zero_gpu():
-            text += studio_words.OFFLOAD[state["offload"]]
+            text += messages.OFFLOAD[state["offload"]]
         if warmup["running"]:
-            text += studio_words.STATUS_WARMING.format(elapsed=warmup["elapsed"])
+            text += messages.STATUS_WARMING.format(elapsed=warmup["elapsed"])
     elif state["state"] == "loading":
-        text = studio_words.STATUS_LOADING.format(
-            label=model_label(), device=device_label(), elapsed=state["elapsed"], usual=pace.load_seconds("music")
+        text = messages.STATUS_LOADING.format(
+            label=model_label(),
+            device=device_label(),
+            elapsed=state["elapsed"],
+            usual=duration_estimate.load_seconds("music"),
         )
     elif state["state"] == "failed":
         # Until a build succeeds, also after a reload: the same words as the error a press gets.
         text = generation.model_missing(state["error"])
     elif (missing := weights_missing()) is not None:
         # Said before anyone presses a button (file names only, nothing loads).
-        text = f"⚠️ {missing}" if missing.startswith(studio_words.WEIGHTS_LEADS) else missing
+        text = f"⚠️ {missing}" if missing.startswith(messages.WEIGHTS_LEADS) else missing
     else:
         label = model_label()
-        text = studio_words.STATUS_COLD.format(
-            label=label[:1].upper() + label[1:], device=device_label(), usual=pace.load_seconds("music")
+        text = messages.STATUS_COLD.format(
+            label=label[:1].upper() + label[1:], device=device_label(), usual=duration_estimate.load_seconds("music")
         )
     for kind, error in warmup["errors"].items():
         if not (kind == "music" and state["state"] == "failed"):  # said above already
-            text += studio_words.STATUS_WARM_FAILED.format(what=f"{kind} model", error=error)
+            text += messages.STATUS_WARM_FAILED.format(what=f"{kind} model", error=error)
     return text, gr.Timer(active=moving(state, warmup))
 
 

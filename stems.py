@@ -24,11 +24,10 @@ import gradio as gr
 import numpy as np
 
 import audio
+import duration_estimate
+import error_messages
 import gpu
-import pace
-import pace_phases
-import progress_words
-import refusals
+import messages
 import runs
 
 STEMS = ("vocals", "drums", "bass", "other")
@@ -60,9 +59,9 @@ def weights_folder() -> Path:
                 snapshot_download(source, local_files_only=True, cache_dir=os.environ.get("HF_HUB_CACHE") or None)
             )
         except Exception:  # not cached (LocalEntryNotFoundError), or not a repo name at all
-            raise WeightsMissing(refusals.STEMS_NOT_CACHED.format(source=source)) from None
+            raise WeightsMissing(error_messages.STEMS_NOT_CACHED.format(source=source)) from None
     if not (folder / f"{BAG}.yaml").is_file():
-        raise WeightsMissing(refusals.STEMS_NO_BAG.format(folder=folder, bag=BAG))
+        raise WeightsMissing(error_messages.STEMS_NO_BAG.format(folder=folder, bag=BAG))
     return folder
 
 
@@ -91,12 +90,12 @@ def load_bag(folder: Path) -> Any:
     bag = yaml.safe_load((folder / f"{BAG}.yaml").read_text())
     missing = [sig for sig in bag["models"] if not (folder / f"{sig}.safetensors").is_file()]
     if missing:
-        raise WeightsMissing(refusals.STEMS_LACKS.format(folder=folder, missing=", ".join(missing)))
+        raise WeightsMissing(error_messages.STEMS_LACKS.format(folder=folder, missing=", ".join(missing)))
     parts = [load_safetensors_model(folder / f"{sig}.safetensors") for sig in bag["models"]]
     model = BagOfModels(parts, bag.get("weights"), bag.get("segment"))
     if sorted(model.sources) != sorted(STEMS):
         raise WeightsMissing(
-            refusals.STEMS_OTHER_SOURCES.format(folder=folder, sources=model.sources, stems=list(STEMS))
+            error_messages.STEMS_OTHER_SOURCES.format(folder=folder, sources=model.sources, stems=list(STEMS))
         )
     return model.eval()
 
@@ -122,8 +121,8 @@ def reset() -> None:
 
 
 def estimate_duration(take_seconds: float, multiplier: float = 1.0, run_id: str | None = None) -> int:
-    """Seconds of GPU time to declare for splitting a take this long (``pace``), clamped as every call is."""
-    return pace.declare(pace_phases.stems_phases(take_seconds), multiplier, run_id)
+    """Seconds of GPU time to declare for splitting a take this long (``duration_estimate``), clamped as every call is."""
+    return duration_estimate.declare(duration_estimate.stems_phases(take_seconds), multiplier, run_id)
 
 
 def _device() -> str:
@@ -197,7 +196,9 @@ def separate(
         "stems": stems,
         "device": device,
         "timings": {"separate_s": round(time.perf_counter() - started, 3), "model_load_s": round(loaded, 3)},
-        "pace": pace.report("stems", {"seconds": seconds}, {"split": time.perf_counter() - splitting}, started),
+        "pace": duration_estimate.report(
+            "stems", {"seconds": seconds}, {"split": time.perf_counter() - splitting}, started
+        ),
     }
 
 
@@ -229,11 +230,11 @@ def stems_duration(mix: Any, progress: Any = None, run_id: str | None = None, mu
 
 
 def _missing(exc: WeightsMissing) -> gr.Error:
-    return gr.Error(refusals.STEMS_MISSING.format(error=exc), title="Stems not available")
+    return gr.Error(error_messages.STEMS_MISSING.format(error=exc), title="Stems not available")
 
 
 def _failed(exc: Exception) -> gr.Error:  # out of memory, a broken weights file: words, not a traceback
-    return gr.Error(refusals.STEMS_FAILED.format(error=f"{type(exc).__name__}: {exc}"))
+    return gr.Error(error_messages.STEMS_FAILED.format(error=f"{type(exc).__name__}: {exc}"))
 
 
 @gpu.entry(duration=stems_duration)
@@ -244,9 +245,7 @@ def stems_gpu(mix: Any, progress: Any = None, run_id: str | None = None, multipl
     if progress is not None:
 
         def report(done: int, total: int) -> None:
-            progress(
-                (done, total), desc=progress_words.SPLITTING_SEGMENT.format(done=done, total=total), unit="segments"
-            )
+            progress((done, total), desc=messages.SPLITTING_SEGMENT.format(done=done, total=total), unit="segments")
 
-    with gpu.worker_errors(_failed, ((WeightsMissing, _missing),), progress_words.STEMS_STOPPED):
+    with gpu.worker_errors(_failed, ((WeightsMissing, _missing),), messages.STEMS_STOPPED):
         return separate(mix, run_id, report)

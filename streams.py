@@ -54,7 +54,7 @@ from urllib.parse import parse_qs
 from gradio.utils import LRUCache
 
 import asgi_gate
-import studio_words
+import messages
 
 DEFAULT_GRACE_S = 5.0
 # A stream silent for longer than its client reads is dropped by that client: gradio_client reads with
@@ -62,7 +62,7 @@ DEFAULT_GRACE_S = 5.0
 # (in the queue behind others, for the start-up build) ended in ReadTimeout (issue 59). Gradio reads
 # ``GRADIO_HEARTBEAT_INTERVAL`` for each stream; a page's own heartbeat follows it too.
 HEARTBEAT_S = 2.0
-GONE = studio_words.STREAM_GONE
+GONE = messages.STREAM_GONE
 _ATTR = "_ace_studio_streams"
 _CALL = re.compile(r"/call/(?:v2/)?[^/]+/([^/]+)/?$")
 _CANCEL = re.compile(r"/gradio_api/cancel/?$")

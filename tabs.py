@@ -31,7 +31,7 @@ import morph_row
 import player
 import records
 import results
-import stopping
+import runs
 import tooltips as tips
 import uploads
 import variation_row
@@ -287,7 +287,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
     stems = wire_stems(demo, tab) + wire_describe(demo, tab) + idea + (varied, *morphed)
     widgets.wire_reserves(demo, tab.name, tab.form.reserves, tab.inputs, handlers.reserves(tab.name))
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
-    tab.form.stop.click(stopping.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
+    tab.form.stop.click(runs.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
     if tab.reading is not None:
         read, (inputs, outputs) = form_fields.READERS[tab.name], tab.reading
         # In the uploads' own small queue (and door, ``admission``): a burst of uploads never waits

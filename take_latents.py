@@ -26,7 +26,7 @@ import numpy as np
 
 import audio
 import headers
-import result_words
+import messages
 
 SUFFIX = "-latents.npy"
 # The XL VAE's latent width: what a second of a take's latents costs on disk (float32), for the budget.
@@ -99,7 +99,7 @@ class Own:
 
 # The same words for an upload, a take's file changed in any way, and a take that kept none (a part added):
 # what a visitor reads never tells whether a take of that name exists (``my_takes`` holds to the same).
-UPLOAD = result_words.LATENTS_UPLOAD
+UPLOAD = messages.LATENTS_UPLOAD
 
 
 def _known(path: Path | str) -> str | None:
@@ -140,34 +140,30 @@ def check(source: Path, take: Any, latents: Path | None, channels: int | None = 
         return Own(None, None, UPLOAD)
     seed = take.seed
     if latents is None and take.latents is None:
-        return Own(None, seed, result_words.LATENTS_NONE_KEPT)
+        return Own(None, seed, messages.LATENTS_NONE_KEPT)
     if latents is None:
-        return Own(None, seed, result_words.LATENTS_GONE)
+        return Own(None, seed, messages.LATENTS_GONE)
     try:
         frames = frames_for(audio.probe(source, "take").samples)  # an Edit's may be at its source's rate
         found = read(latents, frames, channels)
     except Misfit as exc:
-        return Own(None, seed, result_words.LATENTS_MISFIT.format(why=exc))
+        return Own(None, seed, messages.LATENTS_MISFIT.format(why=exc))
     except Exception as exc:  # any damage a parser meets (0 bytes, a cut file, a header that lies)
-        return Own(None, seed, result_words.LATENTS_UNREADABLE.format(kind=type(exc).__name__))
+        return Own(None, seed, messages.LATENTS_UNREADABLE.format(kind=type(exc).__name__))
     found.setflags(write=False)  # shared with the run, as an upload's samples are (``uploads``)
-    return Own(found, seed, result_words.LATENTS_OWN.format(name=source.name))
+    return Own(found, seed, messages.LATENTS_OWN.format(name=source.name))
 
 
 class Misfit(ValueError):
     """A latents file that reads well but is not the take's (its words end the record's reason)."""
 
 
-NOT_THIS_MODELS = result_words.LATENTS_NOT_THIS_MODELS
+NOT_THIS_MODELS = messages.LATENTS_NOT_THIS_MODELS
 
 
 def misfit(have: int, width: int) -> str | None:
     """Why a take's latents ``have`` channels wide go through the VAE on a model ``width`` wide; None: they fit."""
-    return (
-        None
-        if have == width
-        else result_words.LATENTS_MISFIT.format(why=NOT_THIS_MODELS.format(have=have, width=width))
-    )
+    return None if have == width else messages.LATENTS_MISFIT.format(why=NOT_THIS_MODELS.format(have=have, width=width))
 
 
 # Where the model's width is not known yet (the door before the build): the widest a take's may be.
@@ -185,17 +181,17 @@ def read(path: Path, frames: int, channels: int | None = None) -> np.ndarray:
         reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
         shape, fortran, dtype = reader(f, max_header_size=HEADER_BYTES * 8)
         if dtype != np.dtype("<f4") or fortran or len(shape) != 2:
-            raise Misfit(result_words.LATENTS_NOT_A_TAKES)
+            raise Misfit(messages.LATENTS_NOT_A_TAKES)
         if shape[0] != frames:
-            raise Misfit(result_words.LATENTS_TOO_SHORT.format(have=shape[0], frames=frames))
+            raise Misfit(messages.LATENTS_TOO_SHORT.format(have=shape[0], frames=frames))
         if channels is not None and shape[1] != channels:
             raise Misfit(NOT_THIS_MODELS.format(have=shape[1], width=channels))
         if not 0 < shape[1] <= MOST_CHANNELS:
-            raise Misfit(result_words.LATENTS_NOT_A_TAKES)
+            raise Misfit(messages.LATENTS_NOT_A_TAKES)
         size = frames * shape[1] * 4
         if os.fstat(f.fileno()).st_size != f.tell() + size:
-            raise Misfit(result_words.LATENTS_NOT_A_TAKES)
+            raise Misfit(messages.LATENTS_NOT_A_TAKES)
         found = np.frombuffer(f.read(size), dtype=np.float32).reshape(shape)
     if not np.isfinite(found).all():
-        raise Misfit(result_words.LATENTS_NOT_A_TAKES)
+        raise Misfit(messages.LATENTS_NOT_A_TAKES)
     return found

@@ -28,13 +28,12 @@ import gradio as gr
 import audio
 import backend
 import checks
-import languages
+import error_messages
 import models
 import output_folder
 import parameters
 import preparing
 import records
-import refusals
 import take_owners
 from checks import INSTRUMENTAL_TAG, InputError, about
 from music_request import Call, Job, MusicRequest, Notes, Render
@@ -71,9 +70,9 @@ def prepare(
         caption if prompt is None else prompt, words if lyrics is None else lyrics, "morph"
     )
     if (new_prompt, new_lyrics or INSTRUMENTAL_TAG) == (as_heard["prompt"], as_heard["lyrics"]):
-        raise InputError(refusals.MORPH_SAME, "prompt")
+        raise InputError(error_messages.MORPH_SAME, "prompt")
     language = parameters.PARAMS["vocal_language"].check(vocal_language or values["vocal_language"])
-    language = languages.sung_language(language, new_lyrics)
+    language = checks.sung_language(language, new_lyrics)
     # The new words and the take's own, where the text encoder would cut them short (its own were read
     # when it was made, but a caption Think rewrote was never counted).
     try:
@@ -129,11 +128,11 @@ def heard(how_made: records.Record, entry: records.Take | dict[str, Any]) -> dic
     told = how_made.told(entry)
     caption, lyrics = told.caption, told.lyrics
     if caption is None or lyrics is None:
-        raise InputError(refusals.MORPH_UNREADABLE, "record")
+        raise InputError(error_messages.MORPH_UNREADABLE, "record")
     try:
         music = preparing.musical(told.bpm, told.key_scale, told.time_signature)
     except gr.Error as exc:
-        raise InputError(refusals.MORPH_UNREADABLE_BECAUSE.format(why=exc.message), "record") from None
+        raise InputError(error_messages.MORPH_UNREADABLE_BECAUSE.format(why=exc.message), "record") from None
     return {"prompt": caption.strip(), "lyrics": lyrics.strip() or INSTRUMENTAL_TAG, **music}
 
 
@@ -145,7 +144,7 @@ def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
         return gr.skip(), gr.skip(), gr.skip()
     try:
         records.check(record)
-        as_heard = heard(how_made, records.chosen(record, take, refusals.MORPH_NO_TAKE))
+        as_heard = heard(how_made, records.chosen(record, take, error_messages.MORPH_NO_TAKE))
     except gr.Error:
         return gr.skip(), gr.skip(), gr.skip()
     return *_spoken(as_heard), gr.skip() if how_made.steps is None else how_made.steps
@@ -160,7 +159,7 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
     """The take's file and its own record as the studio wrote it: a take of a result (or a take's
     own ``.json``) this visitor's page made, still kept, made in Generate or by a morph."""
     if not records.Record.of(record).takes:
-        raise InputError(refusals.MORPH_NO_TAKE, "record")
+        raise InputError(error_messages.MORPH_NO_TAKE, "record")
     with about("record"):
         records.check(record)
     with about("take"):
@@ -169,16 +168,16 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
     path = output_folder.own_take_audio(relative) if isinstance(relative, str) else None
     # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, relative):
-        raise InputError(refusals.TAKE_GONE.format(n=index + 1), "record")
+        raise InputError(error_messages.TAKE_GONE.format(n=index + 1), "record")
     try:
         own = records.check(records.read(path.with_suffix(".json")))
     except gr.Error:
-        raise InputError(refusals.TAKE_GONE.format(n=index + 1), "record") from None
+        raise InputError(error_messages.TAKE_GONE.format(n=index + 1), "record") from None
     how_made = records.Record.of(own)
     if how_made.mode not in MORPHABLE:
-        raise InputError(refusals.MORPH_NOT_GENERATE, "record")
+        raise InputError(error_messages.MORPH_NOT_GENERATE, "record")
     if how_made.own is None or how_made.own.seed is None:
-        raise InputError(refusals.MORPH_UNREADABLE, "record")
+        raise InputError(error_messages.MORPH_UNREADABLE, "record")
     return path, own
 
 
@@ -187,7 +186,7 @@ def _adapter(values: dict[str, Any]) -> dict[str, Any] | None:
     files = values["files"]
     if "lora" in files or "lora_preset" in files:
         missing = {k: v for k, v in files.items() if k in ("lora", "lora_preset")}
-        raise InputError(refusals.MORPH_LORA.format(note=records.files_brought_back(missing)), "record")
+        raise InputError(error_messages.MORPH_LORA.format(note=records.files_brought_back(missing)), "record")
     if not values["lora_preset"]:
         return None
     return preparing.check_lora(None, values["lora_scale"], values["lora_preset"])
@@ -201,7 +200,7 @@ def _reference(how_made: records.Record, given: Any, seed: int) -> Any:
         return None
     name = Path(str(wanted)).name
     if not given:
-        raise InputError(refusals.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
+        raise InputError(error_messages.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
     if Path(str(given)).name != name:
-        raise InputError(refusals.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
+        raise InputError(error_messages.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
     return preparing.reference(given, seed)

@@ -24,12 +24,12 @@ import gradio as gr
 
 import audio
 import bar_one
+import error_messages
 import grid_lock
 import lrc
+import messages
 import output_folder
 import records
-import refusals
-import result_words
 import runs
 import song_map
 import take_latents
@@ -49,10 +49,10 @@ FULL_DISK_BYTES = 64 * 2**20
 def _why_not_saved(exc: BaseException, folder: Path) -> str:
     code = getattr(exc, "errno", None)
     if code == errno.ENOSPC or "No space" in str(exc) or _free_bytes(folder) < FULL_DISK_BYTES:
-        return refusals.SAVE_DISK_FULL
+        return error_messages.SAVE_DISK_FULL
     if code in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return refusals.SAVE_READ_ONLY
-    return refusals.SAVE_FAILED.format(kind=type(exc).__name__)
+        return error_messages.SAVE_READ_ONLY
+    return error_messages.SAVE_FAILED.format(kind=type(exc).__name__)
 
 
 def _free_bytes(folder: Path) -> int:
@@ -98,9 +98,7 @@ def _tags(mode: str, how_made: records.Record, take: int, of: int, seed: int) ->
     return {
         "title": title(how_made, take, of),
         "artist": audio.STUDIO,
-        "comment": result_words.TAKE_COMMENT.format(
-            mode=mode.title(), take=take, of=of, seed=seed, studio=audio.STUDIO
-        ),
+        "comment": messages.TAKE_COMMENT.format(mode=mode.title(), take=take, of=of, seed=seed, studio=audio.STUDIO),
     }
 
 
@@ -220,7 +218,7 @@ def _all_or_none(written: list[Path], folder: Path) -> Iterator[None]:
         if isinstance(exc, runs.Cancelled):
             raise
         raise SaveError(
-            refusals.SONG_NOT_SAVED.format(why=_why_not_saved(exc, folder)),
+            error_messages.SONG_NOT_SAVED.format(why=_why_not_saved(exc, folder)),
             title="Not saved",
         ) from None
 
@@ -406,7 +404,7 @@ def write_stems(take: Path, parts: dict[str, Any], info: dict[str, Any]) -> tupl
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
         raise SaveError(
-            refusals.STEMS_NOT_SAVED.format(why=_why_not_saved(exc, take.parent)),
+            error_messages.STEMS_NOT_SAVED.format(why=_why_not_saved(exc, take.parent)),
             title="Not saved",
         ) from None
     return [str(p) for p in paths], record

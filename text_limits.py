@@ -17,9 +17,9 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import audio
+import error_messages
 import lrc
 import plan_format
-import refusals
 
 if TYPE_CHECKING:
     from music_request import Call
@@ -89,7 +89,7 @@ def check(pipe: Any, texts: dict[str, Any], language: str, call: Call | None = N
         else:
             n, most = len(pipe.tokenizer(text, add_special_tokens=False).input_ids), caption_budget(pipe, call)
         if n > most:
-            raise TooLong(refusals.TOO_MANY_TOKENS[field].format(n=n, most=most), field)
+            raise TooLong(error_messages.TOO_MANY_TOKENS[field].format(n=n, most=most), field)
 
 
 # Where a phrase ends: a sentence's or clause's stop, a comma, a dash between words, a line's end.

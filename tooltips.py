@@ -1,6 +1,6 @@
 """Each field's help, written for musicians: the ``info=`` beside a field, its placeholder and examples, the
-note under a button. A refusal's words are ``refusals``; what a run says as it works, ``progress_words``; what
-a result says, ``result_words``; the studio's state, ``studio_words``."""
+note under a button. A refusal's words are ``error_messages``; what a run says as it works, ``messages``; what
+a result says, ``messages``; the studio's state, ``messages``."""
 
 import audio
 import plan_format

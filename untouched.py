@@ -29,7 +29,7 @@ import numpy as np
 
 import audio
 import mastering
-import result_words
+import messages
 import uploads
 
 # What the new part is limited over beyond its own samples: the limiter's hold and look-ahead, and more,
@@ -79,14 +79,14 @@ class Kept:
         """The record's words: where the take's samples come from."""
         rate = f"{self.rate / 1000:g} kHz"
         if fmt == "mp3":
-            return result_words.KEPT_MP3.format(rate=rate)
+            return messages.KEPT_MP3.format(rate=rate)
         exact = self.exact(fmt)
         how = (
-            result_words.KEPT_EXACT
+            messages.KEPT_EXACT
             if exact
-            else result_words.KEPT_ROUNDED.format(subtype=self.subtype(fmt), stored=self.stored)
+            else messages.KEPT_ROUNDED.format(subtype=self.subtype(fmt), stored=self.stored)
         )
-        return result_words.KEPT_SAMPLES.format(rate=rate, how=how)
+        return messages.KEPT_SAMPLES.format(rate=rate, how=how)
 
 
 def of(path: Any, start: float, end: float | None, matched: Callable, added: float = 0.0, seam: float = 0.05) -> Kept:
@@ -116,7 +116,7 @@ def finish(kept: Kept, made: np.ndarray, how: mastering.Finish) -> tuple[np.ndar
         "fade_in": fade_in,
         "fade_out": fade_out,
         "ceiling_dbtp": how.ceiling,
-        "loudness": result_words.FINISH_MATCHED,
+        "loudness": messages.FINISH_MATCHED,
         "limited_db": cut,
         "true_peak_dbtp": round(mastering.true_peak_db(take), 2),
     }

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 import audio
+import error_messages
 import headers
-import refusals_files
 
 MB = 2**20
 
@@ -64,11 +64,11 @@ class _Budget:
     def hold(self, size: int) -> Iterator[None]:
         limit, places = _mb("ACE_STUDIO_DECODE_MB", 1024), decodes_at_once()
         if size > limit:
-            raise Busy(refusals_files.DECODES_BUSY)
+            raise Busy(error_messages.DECODES_BUSY)
         with self.cond:
             fits = self.cond.wait_for(lambda: self.running < places and self.bytes + size <= limit, WAIT_S)
             if not fits:
-                raise Busy(refusals_files.DECODES_BUSY)
+                raise Busy(error_messages.DECODES_BUSY)
             self.running += 1
             self.bytes += size
         try:
@@ -140,13 +140,13 @@ def load(path: Any, what: str = "song") -> np.ndarray:
     At the door (``headers.only``) nothing is decoded: the cached decode, else a stand-in of the
     header's length (its silence and damage are found when the run decodes it)."""
     if path is None or str(path).strip() == "":
-        raise audio.AudioError(refusals_files.UPLOAD_FIRST.format(what=what))
+        raise audio.AudioError(error_messages.UPLOAD_FIRST.format(what=what))
     if (why := _refused.get(os.path.realpath(str(path)))) is not None:
         raise audio.AudioError(why)
     try:
         stat = os.stat(str(path))
     except OSError:
-        raise audio.AudioError(refusals_files.UPLOAD_NOT_FOUND.format(what=what)) from None
+        raise audio.AudioError(error_messages.UPLOAD_NOT_FOUND.format(what=what)) from None
     key = (os.path.realpath(str(path)), stat.st_size, stat.st_mtime_ns)
     if headers.reading():  # the door: the decode already made, else the header's length
         found = _cache.peek(key)
@@ -161,7 +161,7 @@ def load(path: Any, what: str = "song") -> np.ndarray:
             break
         stats["shared"] += 1
         if not pending.wait(max(0.0, deadline - time.monotonic())):
-            raise Busy(refusals_files.DECODES_BUSY)
+            raise Busy(error_messages.DECODES_BUSY)
     try:
         with using([path]):
             song = _decode(Path(str(path)), what)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import checks
+import error_messages
 import modes
 import parameters
 import records
-import refusals
 
 AMOUNT_RANGE = (0.0, 1.0)
 # Variations of variations: a take's record keeps at most this many mixes (each costs one more draw).
@@ -51,12 +51,12 @@ def prepare(
     with checks.about("count"):
         n = checks.in_range(DEFAULT_COUNT if count is None else count, "How many", 1, checks.MAX_TAKES)
         if n != int(n):
-            raise checks.InputError(refusals.VARIATIONS_COUNT.format(most=checks.MAX_TAKES), "count")
+            raise checks.InputError(error_messages.VARIATIONS_COUNT.format(most=checks.MAX_TAKES), "count")
         n = int(n)
     fresh = checks.seeds_for(parameters.check_seed(seed), n)
     chain = _chain(chosen.noise)
     if mixed > 0 and len(chain) >= LONGEST_CHAIN:
-        raise checks.InputError(refusals.VARIATIONS_TOO_DEEP.format(most=LONGEST_CHAIN), "record")
+        raise checks.InputError(error_messages.VARIATIONS_TOO_DEEP.format(most=LONGEST_CHAIN), "record")
     how_made = records.Record.of(record)
     files = _files(how_made, src_audio, reference_audio)
     if how_made.mode == "generate":
@@ -76,24 +76,26 @@ def prepare(
 
 def _take(record: Any, take: Any) -> records.Take:
     if not records.Record.of(record).takes:
-        raise checks.InputError(refusals.VARIATIONS_NO_TAKE, "record")
+        raise checks.InputError(error_messages.VARIATIONS_NO_TAKE, "record")
     records.check(record)
     mode = records.Record.of(record).mode
     if mode == "morph":  # ``take_morph``: its song's, not a noise of its own
-        raise checks.InputError(refusals.VARIATIONS_OF_A_MORPH, "record")
+        raise checks.InputError(error_messages.VARIATIONS_OF_A_MORPH, "record")
     if not isinstance(mode, str) or mode not in modes.PREPARE:
-        raise checks.InputError(refusals.RECORD_MODE_UNKNOWN.format(given=checks.shown(mode)), "record")
+        raise checks.InputError(error_messages.RECORD_MODE_UNKNOWN.format(given=checks.shown(mode)), "record")
     with checks.about("take"):
         chosen = records.take_of(record, take)  # a take's own .json: the take it holds
     if chosen.seed is None or not 0 <= chosen.seed <= checks.MAX_SEED:
-        raise checks.InputError(refusals.RECORD_TAKE_NO_SEED.format(n=chosen.number), "record")
+        raise checks.InputError(error_messages.RECORD_TAKE_NO_SEED.format(n=chosen.number), "record")
     return chosen
 
 
 def _files(how_made: records.Record, src_audio: Any, reference_audio: Any) -> dict[str, Any]:
     """The files the take was made with, given again: each the one its record names, by name."""
     if (lora := how_made.files.get("lora")) and not how_made.files.get("lora_preset"):
-        raise checks.InputError(refusals.VARIATIONS_LORA_FILE.format(name=checks.shown(Path(str(lora)).name)), "record")
+        raise checks.InputError(
+            error_messages.VARIATIONS_LORA_FILE.format(name=checks.shown(Path(str(lora)).name)), "record"
+        )
     given = {}
     for name, path, what in (
         ("src_audio", src_audio, "song"),
@@ -105,11 +107,11 @@ def _files(how_made: records.Record, src_audio: Any, reference_audio: Any) -> di
             continue
         if not path:
             raise checks.InputError(
-                refusals.VARIATIONS_FILE_MISSING.format(what=what, name=checks.shown(str(wanted))), name
+                error_messages.VARIATIONS_FILE_MISSING.format(what=what, name=checks.shown(str(wanted))), name
             )
         if Path(str(path)).name != Path(str(wanted)).name:
             raise checks.InputError(
-                refusals.VARIATIONS_FILE_OTHER.format(
+                error_messages.VARIATIONS_FILE_OTHER.format(
                     what=what, name=checks.shown(str(wanted)), given=checks.shown(Path(str(path)).name)
                 ),
                 name,
@@ -123,16 +125,18 @@ def _chain(value: Any) -> list[tuple[int, float]]:
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > LONGEST_CHAIN:
-        raise checks.InputError(refusals.NOISE_TOO_LONG.format(given=checks.shown(value), most=LONGEST_CHAIN), "record")
+        raise checks.InputError(
+            error_messages.NOISE_TOO_LONG.format(given=checks.shown(value), most=LONGEST_CHAIN), "record"
+        )
     chain = []
     for step in value:
         try:
             seed, amount = step
             chain.append((parameters.check_seed(seed), checks.in_range(amount, "Amount", *AMOUNT_RANGE)))
         except (TypeError, ValueError, checks.gr.Error):
-            raise checks.InputError(refusals.NOISE_NOT_PAIR.format(given=checks.shown(step)), "record") from None
+            raise checks.InputError(error_messages.NOISE_NOT_PAIR.format(given=checks.shown(step)), "record") from None
         if chain[-1][0] < 0:
-            raise checks.InputError(refusals.NOISE_NO_SEED.format(given=checks.shown(step)), "record")
+            raise checks.InputError(error_messages.NOISE_NO_SEED.format(given=checks.shown(step)), "record")
     return chain
 
 

@@ -32,11 +32,11 @@ import numpy as np
 
 import audio
 import checks
+import error_messages
 import headers
 import output_folder
 import preparing
 import records
-import refusals
 import take_latents
 import uploads
 from checks import InputError
@@ -78,7 +78,7 @@ def named(name: Any) -> Voice:
 
 def gone(name: Any) -> str:
     """What a take named as a voice that is not kept (or not the visitor's) is told."""
-    return refusals.VOICE_GONE.format(name=checks.shown(name), hours=f"{output_folder.output_max_age_hours():g}")
+    return error_messages.VOICE_GONE.format(name=checks.shown(name), hours=f"{output_folder.output_max_age_hours():g}")
 
 
 def own_record(path: Path) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def check_sung(found: Voice, param: str = "reference_audio") -> None:
     if how_made.own is not None and how_made.own.lyric_lines:
         return
     if words.lower() == checks.INSTRUMENTAL_TAG.lower() or (how_made.mode == "generate" and not words):
-        raise InputError(refusals.VOICE_INSTRUMENTAL.format(name=checks.shown(Path(found.take).name)), param)
+        raise InputError(error_messages.VOICE_INSTRUMENTAL.format(name=checks.shown(Path(found.take).name)), param)
 
 
 def of_file(path: Any) -> Voice | None:
@@ -128,7 +128,7 @@ def timbre(reference_audio: Any, reference_take: Any, seed: int) -> tuple[np.nda
     one or the other) as the pipeline takes it, and what the record notes of it."""
     if reference_take not in (None, ""):
         if reference_audio:
-            raise InputError(refusals.VOICE_BOTH, "reference_take")
+            raise InputError(error_messages.VOICE_BOTH, "reference_take")
         found = named(reference_take)
         path = found.path
     elif reference_audio:

@@ -15,14 +15,13 @@ from typing import Any
 
 import gradio as gr
 
+import error_messages
 import event_errors
+import messages
 import my_takes
 import output_folder
 import records
-import refusals
-import result_words
 import results
-import studio_words
 import take_owners
 import uploads
 import voice
@@ -33,18 +32,18 @@ def _lent(path: Path) -> str:
     voice.check_sung(voice.Voice(path.relative_to(output_folder.output_dir()).as_posix(), path, voice.own_record(path)))
     placed = uploads.link_in(path)  # one place per take, however often it is lent
     if placed is None:
-        raise gr.Error(studio_words.UPLOADS_FULL)
-    gr.Info(result_words.VOICE_USED)
+        raise gr.Error(messages.UPLOADS_FULL)
+    gr.Info(messages.VOICE_USED)
     return placed
 
 
 def use_voice(take: Any, record: Any, request: gr.Request = None) -> tuple[str, Any]:
     """*Use this voice* under a result: the chosen take (``take``, from 1) of ``record`` as Generate's
     timbre reference, and Generate selected; refused as *Send to* refuses, and for an instrumental."""
-    chosen = records.chosen(record, take, refusals.NO_TAKE_YET)
+    chosen = records.chosen(record, take, error_messages.NO_TAKE_YET)
     path = output_folder.own_take_audio(chosen.audio)
     if path is None or not take_owners.made_by(request, chosen.audio):
-        raise gr.Error(refusals.TAKE_GONE.format(n=chosen.number))
+        raise gr.Error(error_messages.TAKE_GONE.format(n=chosen.number))
     return _lent(path), gr.Tabs(selected="generate")
 
 
@@ -52,7 +51,7 @@ def use_my_take_voice(entry: Any) -> tuple[str, Any]:
     """*Use this voice* in *My takes*: the entry's take (one this studio made and keeps) as Generate's
     timbre reference, and Generate selected."""
     if not isinstance(entry, dict):
-        raise gr.Error(refusals.MY_TAKE_NONE)
+        raise gr.Error(error_messages.MY_TAKE_NONE)
     _, path = my_takes.own(entry)
     return _lent(path), gr.Tabs(selected="generate")
 
@@ -89,11 +88,11 @@ def _voice_back(record: Any, vouched: bool, request: Any = None) -> Any:
         return gr.skip()
     path = output_folder.own_take_audio(name)
     if path is None or not (vouched or take_owners.made_by(request, name)):
-        gr.Warning(refusals.VOICE_KEPT_GONE.format(name=records.said_safely(Path(name).name)))
+        gr.Warning(error_messages.VOICE_KEPT_GONE.format(name=records.said_safely(Path(name).name)))
         return gr.skip()
     placed = uploads.link_in(path)
     if placed is None:
-        raise gr.Error(studio_words.UPLOADS_FULL)
+        raise gr.Error(messages.UPLOADS_FULL)
     return placed
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -16,15 +17,13 @@ from typing import Any, NamedTuple
 import gradio as gr
 
 import checks
+import duration_estimate
+import error_messages
 import gpu
-import pace
-import pace_phases
-import pace_view
+import messages
+import models
 import player
 import quota
-import refusals
-import result_words
-import studio_words
 import tooltips as tips
 import uploads
 
@@ -239,7 +238,7 @@ def example_rows(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.
 
     def preprocess(payload: Any) -> Any:
         if payload is not None and not (type(payload) is int and 0 <= payload < count):
-            raise gr.Error(refusals.NO_SUCH_EXAMPLE.format(given=checks.shown(payload), last=count - 1))
+            raise gr.Error(error_messages.NO_SUCH_EXAMPLE.format(given=checks.shown(payload), last=count - 1))
         return own(payload)
 
     dataset.preprocess = preprocess
@@ -272,7 +271,7 @@ show();
 def result_column(prefix: str, n: int = 1) -> Result:
     takes, players, boxes, stems = takes_column(prefix, n)
     seeds = gr.HTML(
-        result_words.RESULT_EMPTY,
+        messages.RESULT_EMPTY,
         label="Result and seeds",
         html_template='<p class="result-line"></p>',
         js_on_load=PLAIN_TEXT_JS,
@@ -321,7 +320,7 @@ def reserves_line(prefix: str, *classes: str) -> gr.Markdown:
     (filled in by ``wire_reserves``); nowhere else."""
     shown = gpu.on_zero_gpu()
     return gr.Markdown(
-        studio_words.RESERVES_NOT_YET, visible=shown, elem_id=f"{prefix}-reserves", elem_classes=["hint", *classes]
+        messages.RESERVES_NOT_YET, visible=shown, elem_id=f"{prefix}-reserves", elem_classes=["hint", *classes]
     )
 
 
@@ -375,8 +374,8 @@ def _page_stamp() -> gr.Textbox | None:
 def _stamp_now(phase: Callable[[], str]) -> str:
     """What the cost lines depend on besides their fields: which models are built (a press may build one
     later), the pace, and ``phase``, the status line's (the build under way among it)."""
-    built = "".join("1" if pace_phases.built(kind) else "0" for kind in ("music", "planner", "lyrics"))
-    return f"{built}:{pace.changes()}:{phase()}"
+    built = "".join("1" if duration_estimate.built(kind) else "0" for kind in ("music", "planner", "lyrics"))
+    return f"{built}:{duration_estimate.changes()}:{phase()}"
 
 
 def pace_stamp(starting: gr.Timer, phase: Callable[[], str]) -> gr.Textbox:
@@ -402,7 +401,7 @@ def pace_stamp(starting: gr.Timer, phase: Callable[[], str]) -> gr.Textbox:
 
 
 def pace_line(prefix: str) -> gr.Markdown:
-    """The "Pace on this machine" line (``pace_view.line``), written at each page load and as the stamp
+    """The "Pace on this machine" line (``widgets.duration_line``), written at each page load and as the stamp
     changes: an instant event, no queue (a value Gradio computes itself would join the GPU's door)."""
     from gradio.context import Context
 
@@ -410,7 +409,7 @@ def pace_line(prefix: str) -> gr.Markdown:
     stamp, page = _page_stamp(), Context.root_block
     triggers = [t for t in (stamp and stamp.change, page and page.load) if t is not None]
     if triggers:
-        gr.on(triggers, pace_view.line, None, line, queue=False, api_visibility="private", show_progress="hidden")
+        gr.on(triggers, duration_line, None, line, queue=False, api_visibility="private", show_progress="hidden")
     return line
 
 
@@ -444,3 +443,55 @@ def music_form(label: str, prefix: str, takes: int = 1) -> Iterator[Form]:
             form.press_here()
         with gr.Column(scale=2, elem_id=f"{prefix}-result", elem_classes=["result-column"]) as form.column:
             form.result = result_column(prefix, takes)
+
+
+def factor(feature: str, phase: str, shape: dict[str, Any]) -> tuple[float, int] | None:
+    """The median factor of the newest bucket of ``feature.phase`` whose shape holds ``shape`` (captured
+    or not), and its calls; None where none was measured."""
+    found = [
+        b
+        for b in duration_estimate.table().snapshot()
+        if b.feature == feature and b.phase == phase and all(b.shape.get(k) == v for k, v in shape.items())
+    ]
+    if not found:
+        return None
+    newest = max(found, key=lambda b: b.used)
+    return duration_estimate.percentile(list(newest.factors), 0.5), len(newest.factors)
+
+
+def at_sixty() -> dict[str, float | None]:
+    """The figures a person asks for, at the shapes they know, measured here (None where not yet):
+    the planner's ms a code (one take), the DiT's ms a step of one guided 60 s take, the lyrics
+    writer's tokens a second."""
+    guided = not models.active_variant().turbo
+    code = factor("music", "blueprint", {"takes": 1})
+    step = factor("music", "dit", {"len": 64, "takes": 1, "guided": int(guided), "mode": "generate"})
+    words = factor("lyrics", "write", {})
+    return {
+        "planner_ms_a_code": code and 1000 * duration_estimate.PRIOR["planner_per_code"] * code[0],
+        "dit_ms_a_step_60s": step and 1000 * (2 if guided else 1) * duration_estimate.per_forward(60) * step[0],
+        "lyrics_tokens_a_second": words and duration_estimate.PRIOR["lyrics_tokens_per_second"] / words[0],
+    }
+
+
+def duration_line() -> str:
+    """ "Pace on this machine", in one line: the GPU, the three figures, from how many calls."""
+    if not duration_estimate.learning():
+        return messages.PACE_PRIOR_ONLY[gpu.on_zero_gpu()]
+    here = duration_estimate.table()
+    if here.calls == 0 or not here.machine.get("gpu"):
+        return messages.PACE_NOT_YET[gpu.on_zero_gpu()]
+    figures = at_sixty()
+    said = [
+        messages.PACE_FIGURE[name].format(value=value) if value is not None else messages.PACE_UNMEASURED[name]
+        for name, value in figures.items()
+    ]
+    calls = f"{here.calls} call{'s' * (here.calls != 1)}"
+    return messages.PACE_LINE.format(gpu=as_text(here.machine["gpu"]), figures="; ".join(said), calls=calls)
+
+
+def as_text(name: str) -> str:
+    """``name`` read as plain text where the line is Markdown: every mark that can open Markdown or HTML
+    escaped (a GPU's name comes from a worker or a file, and markup in it must not reach the page);
+    parentheses, dots and dashes alone make none and stay as a GPU's name spells them."""
+    return re.sub(r"([\\`*_{}\[\]<>#+!|~&])", r"\\\1", name)

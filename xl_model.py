@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import refusals
+import error_messages
 
 # Fields of an upstream config.json that only train (or describe) a model: nothing at inference reads them.
 _TRAINING_ONLY = ("data_proportion", "timestep_mu", "timestep_sigma", "initializer_range", "use_cache")
@@ -62,7 +62,7 @@ def _layer_types(cfg: dict[str, Any]) -> list[str]:
     n = int(cfg["num_hidden_layers"])
     types = list(cfg.get("layer_types") or alternating(n))
     if len(types) < n or any(t not in ("sliding_attention", "full_attention") for t in types):
-        raise Refused(refusals.XL_LAYER_TYPES.format(types=types))
+        raise Refused(error_messages.XL_LAYER_TYPES.format(types=types))
     if cfg.get("use_sliding_window", True) is False:
         return ["full_attention"] * len(types)
     return types
@@ -73,17 +73,17 @@ def check_config(cfg: dict[str, Any]) -> None:
     diffusers classes cannot compute."""
     act = cfg.get("hidden_act", "silu")
     if act != "silu":
-        raise Refused(refusals.XL_ACTIVATION.format(act=act))
+        raise Refused(error_messages.XL_ACTIVATION.format(act=act))
     scaling = cfg.get("rope_scaling")
     if scaling and (not isinstance(scaling, dict) or (scaling.get("rope_type") or scaling.get("type")) != "default"):
-        raise Refused(refusals.XL_ROPE_SCALING.format(scaling=scaling))
+        raise Refused(error_messages.XL_ROPE_SCALING.format(scaling=scaling))
     if cfg.get("is_lego_sft"):
-        raise Refused(refusals.XL_LEGO_SFT)
+        raise Refused(error_messages.XL_LEGO_SFT)
     layers = int(cfg["num_hidden_layers"])
     for field in ("num_lyric_encoder_hidden_layers", "num_timbre_encoder_hidden_layers"):
         # Upstream runs an encoder's first num_hidden_layers layers only; diffusers runs all of them.
         if int(cfg[field]) > layers:
-            raise Refused(refusals.XL_ENCODER_LAYERS.format(field=field, value=cfg[field], layers=layers))
+            raise Refused(error_messages.XL_ENCODER_LAYERS.format(field=field, value=cfg[field], layers=layers))
     _layer_types(cfg)
 
 

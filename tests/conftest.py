@@ -47,9 +47,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 # No planner unless a test sets one up (the tiny one below): the default would be a download.
 os.environ["ACE_STUDIO_PLANNER_MODEL"] = "none"
-# Every press declares the prior (``pace``): a test that asserts a declared duration must not depend on
-# which tests ran before it in the same process or studio. The pace's own tests (test_pace.py) learn.
-os.environ["ACE_STUDIO_PACE"] = "prior"
+# Every press declares the prior (``duration_estimate``): a test that asserts a declared duration must not depend on
+# which tests ran before it in the same process or studio. The pace's own tests (test_duration_estimate.py) learn.
+os.environ["ACE_STUDIO_DURATION_ESTIMATE"] = "prior"
 
 
 def _one_trusted_certificate() -> None:
@@ -171,7 +171,7 @@ def pytest_configure(config: pytest.Config) -> None:
 LEAD = ("test_shared_space", "test_gate", "test_fair_share", "test_browser", "test_planner", "test_api",
         "test_page", "test_upstream", "test_zerogpu", "test_words")  # fmt: skip
 SECONDS = {
-    "test_pace": 52, "test_mcp": 44, "test_newcomer": 43, "test_part_tasks": 43, "test_join": 34, "test_graphs": 33,
+    "test_duration_estimate": 52, "test_mcp": 44, "test_newcomer": 43, "test_part_tasks": 43, "test_join": 34, "test_graphs": 33,
     "test_take_latents": 32, "test_stream_blip": 29, "test_take_morph": 28, "test_shared_files": 28,
     "test_in_time": 45, "test_loops": 27, "test_stems": 26, "test_voice": 26, "test_my_takes": 24, "test_cost": 24,
     "test_variations": 24, "test_presets": 24, "test_quota": 24, "test_song_map": 20, "test_bar_marks": 18,
@@ -984,9 +984,9 @@ def wait_in_queue(job, timeout: float = 60) -> None:
     line beside it (``gpu.in_line``: its progress line says so)."""
     from gradio_client.utils import Status
 
-    import progress_words
+    import messages
 
-    waiting = progress_words.IN_LINE.split(":")[0]
+    waiting = messages.IN_LINE.split(":")[0]
     deadline = time.monotonic() + timeout
     while True:
         status = job.status()

@@ -44,7 +44,7 @@ AT_LAUNCH = ("mcp", "mcp.server.sse", "mcp.server.streamable_http_manager", "fas
 # new studio sets again; by joblib as scikit-learn is imported (librosa's first use of it: Intel's OpenMP
 # setting, unused by torch's libgomp); by torch's inductor, naming its default cache folder. Counted as read on
 # import, either of the last two made every studio a test process started after it a new interpreter (9 s of CPU
-# each, not 3.6 s: test_pace's and the ones after it in its process, a quiet run at 1e0afce).
+# each, not 3.6 s: test_duration_estimate's and the ones after it in its process, a quiet run at 1e0afce).
 SET_AS_IT_RUNS = (
     *("PYTORCH_ENABLE_MPS_FALLBACK", "HF_HUB_DISABLE_TELEMETRY"),
     *("KMP_INIT_AT_FORK", "TORCHINDUCTOR_CACHE_DIR"),

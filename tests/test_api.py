@@ -324,14 +324,13 @@ def test_a_one_take_result_asks_for_take_1_in_words(client):
 
 def test_describe_fills_only_the_empty_fields_and_refuses_a_bad_upload(client, tmp_path):
     import checks
-    import languages
     import plan_format
     from test_audio_modes import tone
 
     song = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
     prompt, lyrics, language, bpm, key, meter, note = client.predict(src_audio=song, api_name="/describe")
     assert note.startswith("**What the planner heard** (50 codes") and "BPM: planner heard" in note
-    assert key in checks.KEYS and meter in checks.TIME_SIGNATURES and language in (*languages.LANGUAGES, "unknown")
+    assert key in checks.KEYS and meter in checks.TIME_SIGNATURES and language in (*checks.LANGUAGES, "unknown")
     assert bpm == 0 or plan_format.BPM_RANGE[0] <= bpm <= plan_format.BPM_RANGE[1]
     # What the visitor wrote stays as it is.
     mine = client.predict(

@@ -9,8 +9,8 @@ import pytest
 
 import backend
 import devices
+import duration_estimate
 import models
-import pace
 import runs
 import text_limits
 from conftest import music_shape
@@ -150,8 +150,10 @@ def test_lyrics_longer_than_the_encoder_takes(warm_backend):
 @pytest.mark.parametrize("mode", ["generate", "cover", "extend", "edit"])
 def test_estimate_is_clamped(mode, monkeypatch):
     monkeypatch.setattr(backend, "is_warm", lambda: True)
-    tiny = pace.music_duration(music_shape(mode, audio_duration=10, inference_steps=1, batch_size=1))
-    huge = pace.music_duration(music_shape(mode, audio_duration=600, inference_steps=200, batch_size=4), 4.0)
+    tiny = duration_estimate.music_duration(music_shape(mode, audio_duration=10, inference_steps=1, batch_size=1))
+    huge = duration_estimate.music_duration(
+        music_shape(mode, audio_duration=600, inference_steps=200, batch_size=4), 4.0
+    )
     assert tiny == devices.GPU_MIN_SECONDS
     assert huge == devices.GPU_MAX_SECONDS
     assert isinstance(tiny, int) and isinstance(huge, int)
@@ -163,7 +165,7 @@ def test_estimate_is_monotonic(monkeypatch):
 
     def est(mode="generate", multiplier=1.0, **p):
         params = {"audio_duration": 120, "inference_steps": 50, "batch_size": 1, **p}
-        return pace.music_duration(music_shape(mode, **params), multiplier)
+        return duration_estimate.music_duration(music_shape(mode, **params), multiplier)
 
     durations = [est(audio_duration=d) for d in (10, 30, 60, 120, 240, 400, 600)]
     assert durations == sorted(durations) and durations[-1] > durations[0]

@@ -84,12 +84,12 @@ def test_the_xl_count_is_the_issues():
 
 def test_each_row_says_what_the_studio_would_declare(warm_backend, tmp_path, monkeypatch):
     import backend
-    import pace
+    import duration_estimate
 
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-sft")
     shape = music_shape(audio_duration=10, inference_steps=8, batch_size=2, guidance_scale=1.0)
     monkeypatch.setattr(backend, "_backend", warm_backend)
-    warm = pace.music_seconds(shape), pace.music_duration(shape)
+    warm = duration_estimate.music_seconds(shape), duration_estimate.music_duration(shape)
     # bench measures a pipeline of its own: it declares as for a built one even where the studio's is not.
     monkeypatch.setattr(backend, "_backend", None)
     row = bench_run.run_case(warm_backend.pipe, "cpu", "turbo", 10, None, tmp_path, takes=2)
@@ -155,7 +155,7 @@ def test_thinks_planning_is_benched_with_its_rows_and_declaration():
     assert cells["rows the model reads while thinking"] == "1"
     assert int(cells["thinking tokens written"]) > 6 and float(cells["thinking, s"].split()[0]) > 0
     assert float(cells["whole planning (thinking + 50 codes), s"].split()[0]) > float(cells["thinking, s"].split()[0])
-    assert cells["declared (the `pace` prior, warm, H100 figures)"] == "25.8 s"  # 2 + 21.25 + 50 × 0.05
+    assert cells["declared (the `duration_estimate` prior, warm, H100 figures)"] == "25.8 s"  # 2 + 21.25 + 50 × 0.05
 
 
 def test_the_soaks_figures_read_the_samples_by_the_requests_done():

@@ -29,12 +29,12 @@ from safetensors.torch import load_file, save_file
 import backend
 import budget
 import devices
+import duration_estimate
 import handlers
 import job_record
 import lora
 import modes
 import output_folder
-import pace
 import random_models
 import records
 from conftest import CLIENT_TIMEOUT_S, inputs, page_api, served_env, studio_process
@@ -138,7 +138,7 @@ def test_the_gpu_seconds_one_request_declares_stay_within_one_zerogpu_call(studi
     assert budget.max_gpu_seconds() == devices.GPU_MAX_SECONDS
     job = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=4, inference_steps=50, think=False)
     monkeypatch.setattr(backend, "is_warm", lambda: True)
-    assert pace.music_seconds(MusicShape.of(job.request)) > devices.GPU_MAX_SECONDS
+    assert duration_estimate.music_seconds(MusicShape.of(job.request)) > devices.GPU_MAX_SECONDS
     with pytest.raises(Exception, match=r"about \d+ s of GPU time, where one request may take 300 s") as info:
         _settled(job)
     offered = re.search(r"At most (\d) takes? of that length", info.value.message)
@@ -146,8 +146,8 @@ def test_the_gpu_seconds_one_request_declares_stay_within_one_zerogpu_call(studi
     # What the refusal offers fits, and a retry after an abort declares no more than one call may last.
     fits = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=int(offered[1]), inference_steps=50,
                                   think=False)  # fmt: skip
-    assert pace.music_seconds(MusicShape.of(_settled(fits).request)) <= devices.GPU_MAX_SECONDS
-    assert pace.music_duration(MusicShape.of(fits.request), 2.0) <= devices.GPU_MAX_SECONDS
+    assert duration_estimate.music_seconds(MusicShape.of(_settled(fits).request)) <= devices.GPU_MAX_SECONDS
+    assert duration_estimate.music_duration(MusicShape.of(fits.request), 2.0) <= devices.GPU_MAX_SECONDS
     # The limit is the caller's argument, nothing else rewrites it: off ZeroGPU an owner may raise it.
     assert budget.settle(job, 1000).request is job.request
     monkeypatch.delenv("SPACES_ZERO_GPU")
@@ -166,7 +166,7 @@ def test_a_guidance_interval_costs_its_guided_steps_and_the_rest_half(studio_env
     within = sum(0.5 <= t <= 1.0 for t in music_shape.times(50, 3.0))  # shift 3: t >= 0.5 for 38 of 50
     assert (whole.guided_steps, whole.forwards) == (50, 2.0) and within == 38
     assert (shape.guided_steps, shape.forwards) == (38, 1.76)
-    assert pace.music_seconds(shape) < pace.music_seconds(whole)
+    assert duration_estimate.music_seconds(shape) < duration_estimate.music_seconds(whole)
     # The record says it, *Use these settings* brings it back; a record without one: the whole schedule.
     back = records.settings({"params": job_record.of(part), "takes": [{"seed": 1}]})
     assert (back["cfg_interval_start"], back["cfg_interval_end"]) == (0.5, 1.0)

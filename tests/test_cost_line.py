@@ -13,8 +13,8 @@ from pathlib import Path
 
 import gradio as gr
 
+import click_trace
 import handlers
-import press_walk
 import quota
 from conftest import ROOT
 from music_shape import MusicShape
@@ -62,7 +62,7 @@ def traced(run: Callable[[], object]) -> tuple[list[tuple[str, str]], list[tuple
         elif caller in DRIVERS:
             entered.append((callee, frame.f_code.co_name))
 
-    press_walk.profiled(profile, run)
+    click_trace.profiled(profile, run)
     return entered, upward
 
 
@@ -77,10 +77,10 @@ def test_a_generate_press_walks_the_cost_rooms_once_in_line_order(studio_env):
 
 
 def test_a_press_on_the_page_enters_budget_once(studio_env):
-    """Generate's button as the page wires it, its door and then its run on one join (``tools/press_walk``):
+    """Generate's button as the page wires it, its door and then its run on one join (``tools/click_trace``):
     the door settles the press, and the run reads what it settled (``music_request.Settled``), asking the
     budget nothing again."""
-    walk = press_walk.traced(press_walk.generate_press(), ROOT)
+    walk = click_trace.traced(click_trace.generate_press(), ROOT)
     assert [(caller, name) for caller, room, name in walk.entries if room == "budget"] == [("handlers", "settle")]
     assert walk.entered()["takes"] and walk.moves, walk.entries
 

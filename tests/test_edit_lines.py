@@ -218,7 +218,7 @@ def test_edit_by_lines_sets_the_region_sends_the_whole_songs_words_and_the_take_
     assert 3.0 <= expected[0] <= 6.0 and 8.0 <= expected[1] <= 11.0  # between the neighbours' starts
     assert params["edited_lines"] == [3, 4]
     assert params["lyrics"] == edit_lines.with_new_words(words, 3, 4, new)  # the whole song, those lines new
-    # Its GPU time is declared as any Edit's (``pace``, by ``MusicShape``): the whole song's sung words.
+    # Its GPU time is declared as any Edit's (``duration_estimate``, by ``MusicShape``): the whole song's sung words.
     asked = {"src_audio": song, "prompt": "synth pop", "lyrics": new, "lines": [3, 4], "inference_steps": 1}
     shape = music_shape.MusicShape.of(handlers.at_door("edit", asked).request)
     assert shape.sung and shape.words == len(" ".join(lrc.sung_lines(params["lyrics"])).split()) == 11

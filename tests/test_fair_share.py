@@ -552,7 +552,7 @@ def test_instant_events_keep_places_shares_and_a_fair_line():
     import asyncio
 
     import instant
-    import studio_words
+    import messages
 
     assert instant.session_of({"data": [{"session_hash": "victim"}], "session_hash": "mine"}) == "mine"
     assert instant.session_of({"data": [{"session_hash": "victim"}]}) is None
@@ -598,7 +598,7 @@ def test_instant_events_keep_places_shares_and_a_fair_line():
         await settle()
         assert len(running) == instant.ONE_SHOT_SHARE
         told = [t.result() for t in crowd if t.done()]
-        assert [status for status, _ in told] == [429] * 6 and studio_words.CHEAP_BUSY.encode() in told[0][1]
+        assert [status for status, _ in told] == [429] * 6 and messages.CHEAP_BUSY.encode() in told[0][1]
         page = calls(here, ["open"] * (free + 1))
         await settle()
         assert running.count("open") == free and sum(t.done() for t in crowd) == 6 + 1
@@ -711,7 +711,7 @@ def test_one_ipv6_subscriber_holds_a_few_visitors_shares_and_another_still_gets_
     """Review (issue 79): one /56 gave 12 of 12 long songs across six /64s, and a /48 would have held
     65,536 visitors' shares. A /56 holds two visitors' shares, a /48 four; each is told so in words; a
     /64 of another /48 still gets in."""
-    import studio_words
+    import messages
 
     data = _generate_data(studio, **LONG)
     joined: list[tuple[str, dict]] = []
@@ -733,7 +733,7 @@ def test_one_ipv6_subscriber_holds_a_few_visitors_shares_and_another_still_gets_
         for session, headers in joined:
             _join(studio, "stop", [], session, headers)
     print(f"\none /56, six /64s: {home.count('in')} of {len(home)} in; its /48: {home.count('in') + site.count('in')}")
-    network = studio_words.NETWORK_HELD.split("{whose}")[0]
+    network = messages.NETWORK_HELD.split("{whose}")[0]
     assert home[: 2 * share] == ["in"] * (2 * share), home
     assert all(network in said and "home network" in said for said in home[2 * share :]), home
     assert site[: 2 * share] == ["in"] * (2 * share) and "(an IPv6 /48)" in site[-1], site
@@ -788,7 +788,7 @@ def test_large_uploads_being_read_leave_a_place_for_a_small_one(tmp_path, monkey
     from types import SimpleNamespace as Ns
 
     import admission
-    import studio_words
+    import messages
 
     monkeypatch.setenv("ACE_STUDIO_UPLOAD_PLACES", "8")
     large, small = tmp_path / "large.ogg", tmp_path / "small.wav"
@@ -812,6 +812,6 @@ def test_large_uploads_being_read_leave_a_place_for_a_small_one(tmp_path, monkey
     outcomes = [push(large)[0] for _ in range(8)]
     assert outcomes == [True] * 7 + [False]  # the eighth large one: the last place is a small one's
     refused = push(large)
-    assert refused[0] is False and refused[1][0]["message"] == studio_words.UPLOADS_BUSY
+    assert refused[0] is False and refused[1][0]["message"] == messages.UPLOADS_BUSY
     assert push(small)[0] is True and len(line) == 8
     assert push(small)[0] is False  # every place taken: the small one too is told so

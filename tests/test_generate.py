@@ -18,7 +18,6 @@ import checks
 import generation
 import gpu
 import handlers
-import languages
 import modes
 import results
 import runs
@@ -246,6 +245,6 @@ def test_key_spellings(given, want):
 
 def test_every_offered_choice_is_accepted():
     assert len(checks.KEYS) == 24 and all(checks.check_key(k) == k for k in checks.KEYS)
-    assert len(languages.LANGUAGES) == 50 and all(languages.check_language(c) == c for c in languages.LANGUAGES)
+    assert len(checks.LANGUAGES) == 50 and all(checks.check_language(c) == c for c in checks.LANGUAGES)
     assert [checks.check_time_signature(t) for t in ("2", "3", "4", "6", "auto")] == ["2", "3", "4", "6", None]
     assert checks.check_bpm(0) is None and checks.check_bpm(None) is None and checks.check_bpm(128.4) == 128

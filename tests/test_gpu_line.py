@@ -64,7 +64,7 @@ def test_the_next_visitors_gpu_call_starts_while_the_first_take_is_finished(stud
 
 
 def test_a_request_waiting_for_the_gpu_says_so_and_leaves_on_stop(studio_server, watched):
-    import progress_words
+    import messages
 
     calls, _, release, hold_gpu = watched
     release.set()
@@ -78,7 +78,7 @@ def test_a_request_waiting_for_the_gpu_says_so_and_leaves_on_stop(studio_server,
     line = progress[-1].desc
     assert line.startswith("Waiting for the GPU: 1 request ahead"), line
     second.predict(api_name="/stop")
-    assert two.result(timeout=120)[-1] == {"stopped": progress_words.NOT_STARTED}
+    assert two.result(timeout=120)[-1] == {"stopped": messages.NOT_STARTED}
     assert not calls[1].is_set(), "a stopped request reached the GPU"
     hold_gpu.set()
     assert one.result(timeout=300)[0]

@@ -238,9 +238,9 @@ def test_a_many_channel_high_rate_file_decodes_in_bounded_memory(tmp_path):
 def test_an_upload_with_no_place_to_be_read_is_told_so_and_the_next_press_is_served(served, tmp_path, monkeypatch):
     """Issue 80: ``uploads.Busy`` as a visitor meets it. Every place to read an upload is held (one place, held
     here as another visitor's decode holds it): a Cover's song waits ``uploads.WAIT_S`` for one and the press is
-    refused in ``refusals_files.DECODES_BUSY``'s words, nothing written; the place given back, the same press is
+    refused in ``error_messages.DECODES_BUSY``'s words, nothing written; the place given back, the same press is
     served."""
-    import refusals_files
+    import error_messages
     import uploads
 
     client = served[0]
@@ -248,7 +248,7 @@ def test_an_upload_with_no_place_to_be_read_is_told_so_and_the_next_press_is_ser
     song = handle_file(str(_tone(tmp_path / "song.wav", 10)))
     busy = uploads.stats["busy"]
     with uploads._budget.hold(0):
-        _attack(client, "/cover", refusals_files.DECODES_BUSY, AppError, src_audio=song, prompt="x")
+        _attack(client, "/cover", error_messages.DECODES_BUSY, AppError, src_audio=song, prompt="x")
     assert uploads.stats["busy"] == busy + 1  # refused by the decode budget, not before it
     covered = client.predict(src_audio=song, prompt="x", inference_steps=1, api_name="/cover")
     assert covered[-1]["mode"] == "cover" and sf.info(covered[0]).frames == 10 * 48000
@@ -447,7 +447,7 @@ def _stopped_while_held(served, tmp_path, in_gap: threading.Event, stop_pressed:
 
 def test_stop_reaches_a_request_taken_from_the_queue_before_its_run_begins(served, tmp_path, monkeypatch):
     # Gradio takes a request out of its queue, reads its uploads and calls the handler before the run
-    # registers (``stopping.tab_run``): a Stop pressed in that gap found neither (CI, twice: the take written).
+    # registers (``runs.tab_run``): a Stop pressed in that gap found neither (CI, twice: the take written).
     import contextlib
 
     import handlers
@@ -486,9 +486,9 @@ def test_stop_reaches_a_request_whose_checks_still_run_at_the_door(served, tmp_p
 
 def _in_the_gpu_line(job, timeout: float = 60) -> None:
     """Return once ``job`` runs and waits in the GPU line (``gpu.in_line``: its progress line says so)."""
-    import progress_words
+    import messages
 
-    waiting = progress_words.IN_LINE.split(":")[0]
+    waiting = messages.IN_LINE.split(":")[0]
     deadline = time.monotonic() + timeout
     while not any((p.desc or "").startswith(waiting) for p in job.status().progress_data or []):
         assert time.monotonic() < deadline and not job.done(), job.status()

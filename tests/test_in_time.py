@@ -581,11 +581,11 @@ def test_a_take_with_no_beat_is_kept_as_made_as_a_loop_and_locked(studio_env, ba
     """A steady 220 Hz tone: a loop of it is its turn as made (not "came out at 113 BPM … 7.5 %"), a lock keeps it
     as played for having no beat (not "Played at 112 BPM, 6.7 % slow"), and no take says a tempo."""
     import handlers
-    import result_words
+    import messages
 
     band(_band(tone=220.0))
     _, looped = handlers.make("generate", prompt="drone", bpm=120, loop_bars=4, inference_steps=1, think=False, seed=3)
     assert looped["takes"][0]["stretch"] == {"heard": False} and "tempo" not in looped["takes"][0]
     _, locked = handlers.make("generate", **LOCKED, seed=3)
     take = locked["takes"][0]
-    assert take["lock"] == {"locked": False, "why": result_words.LOCK_NO_BEAT} and "tempo" not in take
+    assert take["lock"] == {"locked": False, "why": messages.LOCK_NO_BEAT} and "tempo" not in take

@@ -504,7 +504,7 @@ def test_agents_md_reads_in_ten_minutes_and_ruff_knows_every_room():
     assert "isort" not in config["tool"]["ruff"]["lint"]
 
 
-# The rooms that hold refusals' words: ``refusals``, and ``refusals_files`` (a file's, which ``audio`` says).
+# The rooms that hold refusals' words: ``error_messages``, and ``error_messages`` (a file's, which ``audio`` says).
 WORD_ROOMS = ("refusals", "refusals_files")
 
 
@@ -615,7 +615,7 @@ def _own_nodes(scope: ast.AST) -> Iterator[ast.AST]:
 def refusal_words(tree: ast.Module, classes: set[str]) -> list[int]:
     """The lines of ``tree`` where a refusal (one of ``classes``) is given its words as a literal: a string or an
     f-string as its message, or a name given one first (in its function, or the module's where the function gives
-    it none), rather than ``refusals``' words."""
+    it none), rather than ``error_messages``' words."""
     module_worded, _ = _named_words(tree, tree.body)
     found = set()
     scopes = [tree, *(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))]
@@ -638,7 +638,7 @@ def test_the_refusal_finder_finds_words_written_in_a_room():
         'error = gr.Error(message="No take yet.")',
     ):
         assert refusal_words(ast.parse(spelling), classes) == [1], spelling
-    assert refusal_words(ast.parse("raise gr.Error(refusals.NO_TAKE)\nraise ValueError('x')"), classes) == []
+    assert refusal_words(ast.parse("raise gr.Error(error_messages.NO_TAKE)\nraise ValueError('x')"), classes) == []
 
 
 def test_the_refusal_finder_finds_words_kept_in_a_name_first():
@@ -650,7 +650,7 @@ def test_the_refusal_finder_finds_words_kept_in_a_name_first():
         'words = "Upload a song first."\nraise gr.Error(words)',
     ):
         assert refusal_words(ast.parse(spelling), classes) == [len(spelling.splitlines())], spelling
-    assert refusal_words(ast.parse("words = refusals.NO_TAKE\nraise gr.Error(words)"), classes) == []
+    assert refusal_words(ast.parse("words = error_messages.NO_TAKE\nraise gr.Error(words)"), classes) == []
 
 
 def test_the_refusal_finder_finds_exceptions_whose_words_reach_the_page():
@@ -664,10 +664,10 @@ def test_the_refusal_finder_finds_exceptions_whose_words_reach_the_page():
         ),
         "b": ast.parse(
             "try:\n    f()\nexcept (a.Bad, KeyError) as exc:\n    raise InputError(str(exc), 'lora')\n"
-            "except a.Typed as exc:\n    raise gr.Error(refusals.FAILED.format(kind=type(exc).__name__))\n"
-            "except a.Quiet:\n    raise gr.Error(refusals.FAILED)\n"
+            "except a.Typed as exc:\n    raise gr.Error(error_messages.FAILED.format(kind=type(exc).__name__))\n"
+            "except a.Quiet:\n    raise gr.Error(error_messages.FAILED)\n"
             "KNOWN = ((a.Known, lambda exc: gr.Error(str(exc))),)\n"
-            "def _not_built(exc: a.Told) -> Exception:\n    return gr.Error(refusals.MISSING.format(error=exc))"
+            "def _not_built(exc: a.Told) -> Exception:\n    return gr.Error(error_messages.MISSING.format(error=exc))"
         ),
     }
     classes = _refusal_classes(rooms)
@@ -677,11 +677,11 @@ def test_the_refusal_finder_finds_exceptions_whose_words_reach_the_page():
 
 
 def test_every_refusal_has_its_words_in_refusals():
-    """A visitor's refusal is worded in one room (``refusals``), where its words are read, kept and changed."""
+    """A visitor's refusal is worded in one room (``error_messages``), where its words are read, kept and changed."""
     rooms = _rooms()
     classes = _refusal_classes(rooms)
     found = _outside(rooms, WORD_ROOMS, lambda name, tree: map(str, refusal_words(tree, classes)))
-    assert found == [], "a refusal's words outside refusals.py:\n" + "\n".join(found)
+    assert found == [], "a refusal's words outside error_messages.py:\n" + "\n".join(found)
 
 
 def _outside(rooms: dict[str, ast.Module], skip: tuple[str, ...], find: Callable) -> list[str]:
@@ -709,7 +709,7 @@ def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef | ast.AsyncFunctio
 
 
 def _valued(expr: ast.AST) -> Iterator[ast.AST]:
-    """``expr``'s nodes that may end in its value: not a key looked up (``refusals.HUB_REFUSED[hub.why_not(exc)]``)
+    """``expr``'s nodes that may end in its value: not a key looked up (``error_messages.HUB_REFUSED[hub.why_not(exc)]``)
     nor a test (``x if engine() == "mlx" else y``), which choose words and say none."""
     yield expr
     for name, child in ast.iter_fields(expr):
@@ -747,7 +747,7 @@ def _helpers_called(expr: ast.AST, room: str, imports: dict, functions: dict) ->
 
 def _word_sinks(tree: ast.Module, imported: dict, classes: set[str]) -> Iterator[ast.AST]:
     """What a visitor reads is made of, in ``tree``: a refusal's arguments (one of ``classes``), a toast's
-    (``gr.Info``, ``gr.Warning``), and the values a word room's template is filled with (``refusals.X.format``);
+    (``gr.Info``, ``gr.Warning``), and the values a word room's template is filled with (``error_messages.X.format``);
     ``imported``: what ``tree``'s names import (``_imported``)."""
     for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
         func = call.func
@@ -827,9 +827,9 @@ def test_the_helper_finder_follows_a_helper_into_what_a_visitor_reads():
             'def which(a, b):\n    return f"Bar {a}" if a == b else f"Bars {a}–{b}"\n'
             'def asked(n):\n    return f"{n} takes of {span(n)}"\n'
             'def span(s):\n    return str(s) + " s" if s < 60 else f"{s // 60} minutes"\n'
-            'def why(e):\n    return "No such model." if e else refusals.HUB_NO_REPO\n'
-            'def quiet(c):\n    return refusals.CHOSEN.format(n=c["seconds"]) if "seconds" in c else ""\n'
-            "def told(a, b):\n    return refusals.BAR_ONE.format(first=a)\n"
+            'def why(e):\n    return "No such model." if e else error_messages.HUB_NO_REPO\n'
+            'def quiet(c):\n    return error_messages.CHOSEN.format(n=c["seconds"]) if "seconds" in c else ""\n'
+            "def told(a, b):\n    return error_messages.BAR_ONE.format(first=a)\n"
             'def kind(e):\n    return "gated" if e else "failed"\n'
             'def engine():\n    return "mlx" if e else "torch"\n'
             'def missing(where):\n    return f"the folder {where} is gone"\n'
@@ -838,11 +838,11 @@ def test_the_helper_finder_follows_a_helper_into_what_a_visitor_reads():
         ),
         "b": ast.parse(
             "import a\nfrom a import why\n"
-            "raise InputError(refusals.TOO_SHORT.format(which=a.which(1, 2), n=a.asked(2)))\n"
+            "raise InputError(error_messages.TOO_SHORT.format(which=a.which(1, 2), n=a.asked(2)))\n"
             "gr.Info(why(1))\nx = tips.NOTE.format(which=a.told(1, 1), c=a.quiet({}))\n"
-            "raise InputError(refusals.HUB[a.kind(1)].format(repo='r'))\n"
+            "raise InputError(error_messages.HUB[a.kind(1)].format(repo='r'))\n"
             "def parts():\n    why, src = a.missing('/x'), 'x' if a.engine() == 'mlx' else 'y'\n"
-            "    raise InputError(refusals.PARTS.format(why=why, source=src))\n"
+            "    raise InputError(error_messages.PARTS.format(why=why, source=src))\n"
             "gr.Warning(a.kept(2) + a.device(None).name)\n"
         ),
     }
@@ -875,8 +875,8 @@ def stop_titles(tree: ast.Module) -> list[int]:
 
 
 def test_a_stop_is_made_and_told_in_stopping_alone():
-    """What a stop is to the page (its error, its title, how it is told and said) is one room's: ``stopping``;
-    ``runs`` names the title beside its flags, and every other room asks ``stopping``."""
+    """What a stop is to the page (its error, its title, how it is told and said) is one room's: ``runs``;
+    ``runs`` names the title beside its flags, and every other room asks ``runs``."""
     found = [
         f"{name}.py:{line}"
         for name, tree in _rooms().items()
@@ -1020,7 +1020,9 @@ NOT_VISITOR_WORDS = {
     "songwriter.EXAMPLE": _EXAMPLES,
     **dict.fromkeys(("addresses.TRUSTED_ON_SPACE", "addresses.TOLD_APART", "instant.UNTRUSTED_PROXY"), _LOGGED_ONCE),
     # ``Table.load``'s reason a table is ignored, printed to the log alone.
-    **dict.fromkeys(("pace_store.Table", "pace_store._unreadable"), "a pace table's reason to be ignored, logged"),
+    **dict.fromkeys(
+        ("duration_estimate.Table", "duration_estimate._unreadable"), "a pace table's reason to be ignored, logged"
+    ),
     **dict.fromkeys(
         (
             "lyrics.build_messages",

@@ -13,17 +13,17 @@ import pytest
 import soundfile as sf
 from gradio_client import Client
 
-import agent_words
 import audio
 import backend
 import checks
+import duration_estimate
 import handlers
 import loop_takes
 import loops
 import mastering
+import mcp_schema
 import models
 import modes
-import pace
 import plan_format
 import records
 import variations
@@ -209,42 +209,44 @@ def test_variations_and_use_these_settings_keep_it_a_loop(studio_env, made_loops
 
 
 def test_the_seam_is_declared_as_one_more_repaint(monkeypatch):
-    monkeypatch.setenv("ACE_STUDIO_PACE", "prior")  # the book's figures, not what this machine learned
+    monkeypatch.setenv("ACE_STUDIO_DURATION_ESTIMATE", "prior")  # the book's figures, not what this machine learned
     song = music_shape(audio_duration=16, bpm=90, inference_steps=8)
     loop = music_shape(audio_duration=30, bpm=90, time_signature="3", loop_bars=4, inference_steps=8)
     assert loop.loop and not song.loop and loop.seconds == song.seconds == 16.0
-    seam = [p for p in pace.pace_phases.music_phases(loop) if p.phase == "seam"]
-    assert len(seam) == 1 and seam[0].prior == pace.pace_phases.seam(loop) > 0
+    seam = [p for p in duration_estimate.pace_phases.music_phases(loop) if p.phase == "seam"]
+    assert len(seam) == 1 and seam[0].prior == duration_estimate.pace_phases.seam(loop) > 0
     edit = dataclasses.replace(song, mode="edit")
-    repaint = sum(p.prior for p in pace.pace_phases.music_phases(edit, loads=False) if p.phase != "fixed")
+    repaint = sum(p.prior for p in duration_estimate.pace_phases.music_phases(edit, loads=False) if p.phase != "fixed")
     # Its bars put in time first, on the worker's CPU (``loop_takes.in_time``): a second of the song, a take.
-    in_time = pace.pace_phases.PRIOR["loop_in_time_per_second"] * 16.0
+    in_time = duration_estimate.pace_phases.PRIOR["loop_in_time_per_second"] * 16.0
     assert seam[0].prior == pytest.approx(repaint + in_time)
-    assert pace.music_seconds(loop) == pytest.approx(pace.music_seconds(song) + 1.5 * (repaint + in_time))
+    assert duration_estimate.music_seconds(loop) == pytest.approx(
+        duration_estimate.music_seconds(song) + 1.5 * (repaint + in_time)
+    )
 
 
 def test_the_seam_is_measured_and_learned_as_its_own_phase(tmp_path, monkeypatch):
     import time
 
+    import duration_estimate
     import generation
-    import pace_phases
     import run_result
 
-    monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
+    monkeypatch.setenv("ACE_STUDIO_DURATION_ESTIMATE", "learn")
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path))
-    monkeypatch.setattr(pace_phases, "_probes", {"music": lambda: True})
-    pace.reset()
+    monkeypatch.setattr(duration_estimate, "_probes", {"music": lambda: True})
+    duration_estimate.reset()
     try:
         request = modes.prepare_generate(prompt="pace", bpm=90, loop_bars=4, inference_steps=8, think=False).request
-        steps = pace.MusicShape.of(request).steps
+        steps = duration_estimate.MusicShape.of(request).steps
         out = {"phases": {"start": 0.5, "dit": 4.0, "vae": 0.5, "steps": steps, "captured": False}}
         seam = run_result.Seam(None, None, [], 5.0)  # what ``loop_takes.close`` measured of the seam
         found = generation._measured(request, request.render, None, out, seam, {}, time.perf_counter() - 12.0)
         assert found["phases"]["seam"] == 5.0 and found["shape"]["loop"] is True
-        assert pace.learn(found) >= 4
-        assert [b.phase for b in pace.table().snapshot() if b.phase == "seam"] == ["seam"]
+        assert duration_estimate.learn(found) >= 4
+        assert [b.phase for b in duration_estimate.table().snapshot() if b.phase == "seam"] == ["seam"]
     finally:
-        pace.reset()
+        duration_estimate.reset()
 
 
 @pytest.mark.parametrize(
@@ -304,7 +306,7 @@ def test_a_loop_left_to_think_is_declared_as_the_longest_it_may_choose(monkeypat
     assert request.loop.samples == 4 * 6 * 60 / plan_format.BPM_RANGE[0] * SR
     assert request.seconds == pytest.approx(slowest) and request.loop.chosen_by_think and request.plan.loop_bars == 4
     assert request.plan.seconds is None and request.plan.longest == 63 and not request.chooses
-    assert request.render.pipeline.timesignature is None and pace.MusicShape.of(request).loop
+    assert request.render.pipeline.timesignature is None and duration_estimate.MusicShape.of(request).loop
     request = modes.prepare_generate(prompt="lofi", bpm=120, loop_bars=4, think=True).request
     # 6/4 lasts 12 s; 4/4, 8 s, made as two turns: 16 s, the longest.
     assert request.seconds == 16 and request.loop.chosen_by_think and request.loop.turns == 2
@@ -396,13 +398,13 @@ def test_a_loop_left_to_think_under_zerogpu_is_one_gpu_call(zerogpu_space):
 
 
 def test_an_agent_is_told_what_a_bar_and_a_loop_are():
-    words = agent_words.parameter_words(
+    words = mcp_schema.parameter_words(
         "generate",
         {"parameter_name": "loop_bars", "parameter_has_default": True, "parameter_default": 0},
         models.active_variant(),
     )
     assert "A bar is" in words and "loop" in words and "bpm" in words and "Default: 0" in words
-    assert "loop_bars" in agent_words.MCP_TOOLS["generate"]
+    assert "loop_bars" in mcp_schema.MCP_TOOLS["generate"]
 
 
 def test_a_loop_through_the_mcp_door(studio_server):

@@ -7,8 +7,8 @@ import sys
 import gradio as gr
 import pytest
 
+import checks
 import devices
-import languages
 import lyrics
 import lyrics_page
 import models
@@ -41,9 +41,9 @@ def lyrics_env(tiny_lm_dir, monkeypatch):
 )
 def test_prompt_names_language_and_sections(language, structure, tags):
     req = lyrics.make_request("night drive", "synthwave", "wistful", language, structure)
-    messages = lyrics.build_messages(req, languages.LANGUAGES[language])
+    messages = lyrics.build_messages(req, checks.LANGUAGES[language])
     user = messages[-1]["content"]
-    assert messages[0]["role"] == "system" and f"in {languages.LANGUAGES[language]}" in user
+    assert messages[0]["role"] == "system" and f"in {checks.LANGUAGES[language]}" in user
     assert "\n".join(tags) in user and "Theme: night drive" in user and "Genre/style: synthwave" in user
     assert "Caption:" in user
 
@@ -259,15 +259,15 @@ def test_the_line_under_write_lyrics_prices_the_request_its_form_makes():
     the press declares for the request its form makes (a custom structure by the sections it lists,
     what the writer is held to), and a form the door would refuse waits until it can be sent."""
     import audio
+    import messages
     import quota
-    import studio_words
 
     fields = {"structure": "custom", "custom_sections": "Intro, Verse, Chorus", "length": "short"}
     req = lyrics.make_request("night drive", **fields)
     assert lyrics.max_new_tokens(req) == 80 + 3 * lyrics.LENGTHS["short"] * 16
     declared = quota.charged(lyrics.lyrics_duration(req, "English"))
-    assert quota.reserves_line("lyrics", fields).startswith(studio_words.RESERVES.format(time=audio.clock(declared)))
-    assert quota.reserves_line("lyrics", {**fields, "custom_sections": " , "}) == studio_words.RESERVES_LATER
+    assert quota.reserves_line("lyrics", fields).startswith(messages.RESERVES.format(time=audio.clock(declared)))
+    assert quota.reserves_line("lyrics", {**fields, "custom_sections": " , "}) == messages.RESERVES_LATER
 
 
 def test_lyrics_endpoint_through_gradio_client(studio_server, tiny_lm_dir, monkeypatch):

@@ -82,10 +82,10 @@ def tools(url: str, sse: bool = False) -> dict[str, Any]:
 def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_server):
     import admission
     import agent_table
-    import agent_words
     import agents
     import audio
     import checks
+    import mcp_schema
 
     url, _ = studio_server
     listed = tools(url)
@@ -119,7 +119,7 @@ def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_s
         in readme
     )
     assert f"half of the {admission.all_places()} agents kept in all" in readme
-    assert f"nested deeper than {agent_words.DEEPEST} levels is refused" in readme
+    assert f"nested deeper than {mcp_schema.DEEPEST} levels is refused" in readme
     # Settings, Stop and My takes stay in the API only.
     assert "stop" not in listed and "settings" not in listed
     # The same tools over SSE, the older transport.
@@ -166,10 +166,10 @@ def test_a_refusal_comes_back_in_the_studios_words(studio_server):
 
 
 def test_files_only_by_the_url_of_this_studios_takes_and_uploads(studio_server, tmp_path):
-    import agent_words
+    import mcp_schema
 
     url, out = studio_server
-    refused = agent_words.MCP_NOT_HERE.format(name="src_audio")
+    refused = mcp_schema.MCP_NOT_HERE.format(name="src_audio")
     for elsewhere in (
         "http://169.254.169.254/latest/meta-data",
         "file:///etc/passwd",
@@ -183,7 +183,7 @@ def test_files_only_by_the_url_of_this_studios_takes_and_uploads(studio_server, 
 def test_an_agents_takes_are_its_own(studio_server):
     """Each agent is a visitor of its own (its own session: its takes, its share of the queue): a take
     one agent made is not another's to pass by URL."""
-    import agent_words
+    import mcp_schema
 
     url, out = studio_server
     one, other = {"X-IP-Token": "one-agent"}, {"X-IP-Token": "another-agent"}
@@ -192,7 +192,7 @@ def test_an_agents_takes_are_its_own(studio_server):
     )
     assert not failed, texts
     failed, texts = call(url, "describe", {"src_audio": texts[0]}, other)
-    assert failed and agent_words.MCP_NOT_HERE.format(name="src_audio") in texts[0], texts
+    assert failed and mcp_schema.MCP_NOT_HERE.format(name="src_audio") in texts[0], texts
 
 
 def test_off_by_a_setting_serves_no_mcp_route(studio_env, monkeypatch):
@@ -359,7 +359,7 @@ def test_one_stranger_with_many_credentials_shuts_out_no_other_agent(studio_serv
     a minute. The headers a caller picks tell its agents apart within its address's share only."""
     import admission
     import agent_table
-    import agent_words
+    import mcp_schema
     from conftest import SERVED
 
     url, _ = studio_server
@@ -372,7 +372,7 @@ def test_one_stranger_with_many_credentials_shuts_out_no_other_agent(studio_serv
         answers = list(pool.map(flood, range(70)))
     assert admission.all_places() < 70
     assert all(failed for failed, _ in answers)
-    assert not [texts for _, texts in answers if agent_words.MCP_MANY_AGENTS in texts[0]]
+    assert not [texts for _, texts in answers if mcp_schema.MCP_MANY_AGENTS in texts[0]]
     # The stranger's own agents stay within its share; past it, its own calls are told so.
     assert SERVED[url].mcp_server_obj.callers.shares(f"address:{stranger}") <= agent_table.AGENT_SHARE
     # Another agent is served at once: its call reaches the studio's checks.
@@ -385,7 +385,7 @@ def test_one_stranger_with_many_credentials_shuts_out_no_other_agent(studio_serv
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(unnamed, range(70)))
-    assert not [texts for _, texts in answers if agent_words.MCP_MANY_AGENTS in texts[0]]
+    assert not [texts for _, texts in answers if mcp_schema.MCP_MANY_AGENTS in texts[0]]
     assert SERVED[url].mcp_server_obj.callers.shares(agent_table.NO_ADDRESS) <= agent_table.shared_share()
     failed, texts = raw_call(url, "generate", REFUSED, {"x-forwarded-for": other, "authorization": "Bearer mine"})
     assert failed and "Duration must be between" in texts[0], texts
@@ -481,8 +481,8 @@ def test_an_agents_mistakes_come_back_in_words(studio_server, monkeypatch):
     """Review item 7: an unknown tool answered ``'nope'``, a record nested 200 deep the loopback's
     "Client error '400 Bad Request' for url 'http://127.0.0.1:…'", 5,000 deep "maximum recursion depth
     exceeded"; a parameter of the wrong kind or one a tool does not have, jsonschema's or Gradio's words."""
-    import agent_words
     import agents
+    import mcp_schema
 
     url, _ = studio_server
     failed, texts = raw_call(url, "nope", {})
@@ -495,7 +495,7 @@ def test_an_agents_mistakes_come_back_in_words(studio_server, monkeypatch):
         nested = [nested]
     failed, texts = raw_call(url, "variations", {"record": {"takes": nested}})
     assert failed and texts[0].startswith("record nests 22 levels deep"), texts
-    assert agent_words.DEEPEST < 22
+    assert mcp_schema.DEEPEST < 22
     failed, texts = raw_call(url, "generate", {"prompt": "funk", "think": "maybe"})
     assert failed and texts[0] == 'think takes true or false; it was given "maybe".', texts
     failed, texts = raw_call(url, "generate", {"prompt": "funk", "tempo": 120})
@@ -566,10 +566,10 @@ def test_nameless_callers_never_act_as_each_other_unless_they_share_credentials(
     """Review: two MCP callers with no credentials and no public address were one agent (one extended the
     other's take as its own). Without an address, a take is its caller's where the caller sends the same
     credentials again; a call with none is an agent of its own."""
-    import agent_words
+    import mcp_schema
 
     url, _ = studio_server
-    not_here = agent_words.MCP_NOT_HERE.format(name="src_audio")
+    not_here = mcp_schema.MCP_NOT_HERE.format(name="src_audio")
     failed, texts = raw_call(url, "generate", TINY_SONG, BEHIND_A_PROXY)
     assert not failed, texts
     nobodys = texts[0]
@@ -592,7 +592,7 @@ def test_a_nameless_flood_of_new_credentials_shuts_out_no_agent_served_before(st
     New credentials without an address are one crowd of ``AGENT_SHARE``: past it the flood's own calls are
     told so, and an agent already served, or one with an address, is served at once."""
     import agent_table
-    import agent_words
+    import mcp_schema
     from conftest import SERVED
 
     url, _ = studio_server
@@ -600,7 +600,7 @@ def test_a_nameless_flood_of_new_credentials_shuts_out_no_agent_served_before(st
     failed, texts = raw_call(url, "generate", TINY_SONG, known)
     assert not failed, texts
     gate = _held_at_the_model(monkeypatch)
-    crowd = agent_words.agents_here("newcomers", agent_table.AGENT_SHARE)
+    crowd = mcp_schema.agents_here("newcomers", agent_table.AGENT_SHARE)
     flooders = 3 * agent_table.AGENT_SHARE
     with ThreadPoolExecutor(flooders) as pool:
         calls = [
@@ -635,7 +635,7 @@ def test_one_nameless_caller_holds_half_the_songs_places_whatever_credentials_it
     hold every place). Agents without an address count in one crowd at the door, of half the GPU's places
     (``admission.CROWDS``): past it each is told why in words, and an agent with an address still gets in."""
     import admission
-    import studio_words
+    import messages
 
     monkeypatch.setenv("ACE_STUDIO_QUEUE_SIZE", "8")  # half: 4 places for every nameless agent together
     url, _ = studio_server
@@ -645,7 +645,7 @@ def test_one_nameless_caller_holds_half_the_songs_places_whatever_credentials_it
         failed, texts = raw_call(url, "generate", TINY_SONG, headers)
         assert not failed, texts
     gate = _held_at_the_model(monkeypatch)
-    told = studio_words.NAMELESS_AGENTS_HELD.format(held=most)
+    told = messages.NAMELESS_AGENTS_HELD.format(held=most)
     with ThreadPoolExecutor(len(credentials)) as pool:
         calls = [pool.submit(raw_call, url, "generate", TINY_SONG, headers) for headers in credentials]
         try:

@@ -717,7 +717,7 @@ def test_a_page_left_open_asks_the_server_only_for_its_pace(browser, site):  # n
     a stale stamp's correction), and the pace stamp once every ``PACE_POLL_S``. Its 3 s timer ticked there for as long as the page stayed open, two
     requests a tick (40 a minute, ``tools/bench_idle.py``)."""
 
-    import studio_words
+    import messages
     import widgets
 
     backend.reset_backend()  # cold: the timer ticked while the model was not built
@@ -735,7 +735,7 @@ def test_a_page_left_open_asks_the_server_only_for_its_pace(browser, site):  # n
         page.clock.install()
         page.on("request", noted)
         page.goto(site)
-        page.locator("#studio-status").filter(has_not_text=studio_words.STATUS_CHECKING).wait_for()
+        page.locator("#studio-status").filter(has_not_text=messages.STATUS_CHECKING).wait_for()
         assert "loads on first use" in page.locator("#studio-status").inner_text()
         loaded = len(asked)
         page.clock.run_for(600_000)

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 import audio
 import checks
 import edit_bars
-import refusals
+import error_messages
 import tooltips as tips
 import uploads
 from music_request import Loop
@@ -135,7 +135,7 @@ def test_loop_sits_in_the_tempo_row_and_durations_line_says_the_loops_length(pag
     _no_think(page)
     page.locator("#gen-loop input").click()
     page.get_by_role("option", name="8 bars").click()
-    _duration_says(page, refusals.LOOP_NEEDS_BPM)  # no tempo, no Think: none to count the bars at
+    _duration_says(page, error_messages.LOOP_NEEDS_BPM)  # no tempo, no Think: none to count the bars at
     _fill_number(page, "#gen-bpm", 120)
     _duration_says(page, _loop_words(8, 4, 120))  # "A loop of 8 bars of 4/4 at 120 BPM: 16.0 s"
     assert "16.0 s" in _loop_words(8, 4, 120)

@@ -20,6 +20,7 @@ import backend
 import base_model
 import checks
 import devices
+import duration_estimate
 import edit_fields
 import flow_edit
 import handlers
@@ -27,8 +28,6 @@ import job_record
 import models
 import modes
 import output_folder
-import pace
-import pace_phases
 import part_tasks
 import random_models
 import records
@@ -297,17 +296,17 @@ def test_repaint_ways_reach_the_sampler_and_the_record(served, tmp_path, monkeyp
 def _seconds(mode: str, **values) -> float:
     """The GPU seconds a press of ``mode`` with ``values`` declares, before the clamp: its request as the
     door prepares it (``handlers.at_door``), its shape's."""
-    return pace.music_seconds(pace.MusicShape.of(handlers.at_door(mode, values).request))
+    return duration_estimate.music_seconds(duration_estimate.MusicShape.of(handlers.at_door(mode, values).request))
 
 
 def test_a_part_declares_the_base_models_build_until_it_is_built(studio_env, tmp_path):
     song = str(tone(tmp_path / "song.wav", seconds=10.0))
     asked = {"src_audio": song, "prompt": "calm", "inference_steps": 32, "guidance_scale": 7.0}
     region, part = _seconds("edit", **asked, change="region"), _seconds("edit", **asked, change="add")
-    assert part - region == pytest.approx(pace_phases.PRIOR["base_load"] * pace_phases.SAFETY["music"])
+    assert part - region == pytest.approx(duration_estimate.PRIOR["base_load"] * duration_estimate.SAFETY["music"])
     backend.get_backend().base_pipe()
     built = _seconds("edit", **asked, change="add")
-    assert built == pytest.approx(region - pace_phases.PRIOR["music_load"] * pace_phases.SAFETY["music"])
+    assert built == pytest.approx(region - duration_estimate.PRIOR["music_load"] * duration_estimate.SAFETY["music"])
 
 
 # ---------------------------------------------------------------- Cover's morph (upstream's flow edit)

@@ -24,10 +24,9 @@ import backend
 import budget
 import checks
 import devices
+import duration_estimate
 import handlers
 import modes
-import pace
-import pace_phases
 import plan_constraints
 import plan_format
 import planner
@@ -702,19 +701,21 @@ def test_progress_shows_the_planning_and_stop_works_during_it(studio_env, with_p
 
 def test_the_gpu_estimate_includes_the_planner(studio_env):
     params = {"audio_duration": 120, "inference_steps": 8, "batch_size": 2}
-    plain = pace.music_seconds(music_shape(**params))
-    thinking = pace.music_seconds(music_shape(**params, think=True))
+    plain = duration_estimate.music_seconds(music_shape(**params))
+    thinking = duration_estimate.music_seconds(music_shape(**params, think=True))
     planned = [
         p
-        for p in pace_phases.music_phases(music_shape(**params, think=True))
+        for p in duration_estimate.music_phases(music_shape(**params, think=True))
         if p.phase in ("think", "blueprint") or p.feature == "planner"
     ]
-    assert thinking == pytest.approx(plain + pace_phases.SAFETY["music"] * sum(p.prior for p in planned))
+    assert thinking == pytest.approx(plain + duration_estimate.SAFETY["music"] * sum(p.prior for p in planned))
 
     # Thinking counted once; four takes' blueprints in one batch cost less than four plans.
     def planning(takes: int) -> float:
         shape = music_shape(**{**params, "batch_size": takes}, think=True)
-        return sum(p.prior for p in pace_phases.music_phases(shape, loads=False) if p.phase in ("think", "blueprint"))
+        return sum(
+            p.prior for p in duration_estimate.music_phases(shape, loads=False) if p.phase in ("think", "blueprint")
+        )
 
     one, four = planning(1), planning(4)
     assert one < four < 2 * one
@@ -733,12 +734,12 @@ def test_on_zerogpu_think_makes_way_when_a_call_could_not_hold_it(studio_env, wi
     backend.get_backend()
     planner.get_planner()
     job = modes.prepare_generate(prompt="epic", audio_duration=600, batch_size=2, think=True)
-    assert pace.music_seconds(pace.MusicShape.of(job.request)) > devices.GPU_MAX_SECONDS
+    assert duration_estimate.music_seconds(duration_estimate.MusicShape.of(job.request)) > devices.GPU_MAX_SECONDS
     kept = budget.makes_way(job, devices.GPU_MAX_SECONDS)
     assert kept.request.plan is None and "longer than the 300 s" in kept.request.plan_skipped
     assert job.request.plan is not None  # a new request: the one it was is as it was
     # Without its plan it declares no Think (the shape reads the request, not the settings recorded).
-    assert pace.music_seconds(pace.MusicShape.of(kept.request)) <= devices.GPU_MAX_SECONDS
+    assert duration_estimate.music_seconds(duration_estimate.MusicShape.of(kept.request)) <= devices.GPU_MAX_SECONDS
     short = modes.prepare_generate(prompt="epic", audio_duration=30, think=True)
     assert budget.makes_way(short, devices.GPU_MAX_SECONDS).request.plan is not None
 

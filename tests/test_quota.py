@@ -208,20 +208,22 @@ def test_the_cost_line_counts_the_factor_spaces_applies_at_the_size_in_force(stu
     from spaces.zero import config
 
     import audio
+    import duration_estimate
     import handlers
-    import pace
+    import messages
     import quota
-    import studio_words
     from test_offload import published_configs
 
     fields = {"prompt": "x", "audio_duration": 60, "inference_steps": 50, "batch_size": 1, "think": False}
-    declared = pace.music_duration(pace.MusicShape.of(handlers.at_door("generate", fields).request))
-    over_day = studio_words.RESERVES_OVER_DAY.format(day=audio.clock(quota.FREE_DAY))
+    declared = duration_estimate.music_duration(
+        duration_estimate.MusicShape.of(handlers.at_door("generate", fields).request)
+    )
+    over_day = messages.RESERVES_OVER_DAY.format(day=audio.clock(quota.FREE_DAY))
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
 
     def said(factor: float) -> None:
         line, counted = handlers.reserves("generate")(fields), round(declared * factor)
-        assert line.startswith(studio_words.RESERVES.format(time=audio.clock(counted))), (factor, declared, line)
+        assert line.startswith(messages.RESERVES.format(time=audio.clock(counted))), (factor, declared, line)
         assert (over_day in line) == (counted > quota.FREE_DAY), line
 
     cards = published_configs()

@@ -157,14 +157,14 @@ def test_the_door_waits_checks_the_stop_says_the_first_line_then_calls(tmp_path,
 
 def test_the_door_learns_a_typed_results_pace_and_adds_the_wait_to_its_timings(monkeypatch):
     """A music call returns a ``run_result.Rendered`` (not a dict): the door keeps its measurement for the pace
-    (``pace.learn``, once) and hands the result on without it, the wait before the call in its timings."""
+    (``duration_estimate.learn``, once) and hands the result on without it, the wait before the call in its timings."""
     import pickle
 
-    import pace
+    import duration_estimate
     import run_result
 
     learned = []
-    monkeypatch.setattr(pace, "learn", lambda report: learned.append(report) or 0)
+    monkeypatch.setattr(duration_estimate, "learn", lambda report: learned.append(report) or 0)
     made = run_result.Rendered(audio=None, latents=None, model={}, timings={"pipeline_s": 1.0}, pace="measured")
 
     def entry(progress, run_id, multiplier):

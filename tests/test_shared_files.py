@@ -24,7 +24,7 @@ import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
-import studio_words
+import messages
 from conftest import CLIENT_TIMEOUT_S, inputs, page_api, served_env, studio_process, wait_in_queue, wait_running
 
 QUOTA_MB = 40
@@ -239,7 +239,7 @@ def test_an_upload_without_a_length_is_bounded(studio):
         f"\na chunked 48 MB upload: HTTP {answer.status_code}; folder peak {folder.peak / MB:.1f} MB, "
         f"{(after - before) / MB:+.1f} MB kept"
     )
-    assert answer.status_code == 413 and studio_words.UPLOADS_FULL in answer.json()["detail"]
+    assert answer.status_code == 413 and messages.UPLOADS_FULL in answer.json()["detail"]
     assert folder.peak <= QUOTA_MB * MB and after - before < MB
 
 
@@ -357,7 +357,7 @@ def test_another_visitors_take_is_refused_everywhere(studio, tmp_path):
     print(f"as an Edit source: {_words(as_source)[:160]}\nas a record: {_words(as_record)[:160]}")
     assert NOT_FOUND in _words(as_source)
     assert as_record[0] == "error" and "mine alone" not in _words(as_record)
-    assert "never opened" in _words(as_record)  # a path, not an upload (refusals.RECORD_NOT_UPLOADED)
+    assert "never opened" in _words(as_record)  # a path, not an upload (error_messages.RECORD_NOT_UPLOADED)
 
 
 # ---------------------------------------------------------------- 11. 14. words, not a bare "Error"
@@ -368,7 +368,7 @@ def test_a_record_named_by_a_server_path_is_refused_in_words(studio):
     refused with ``error: null`` (Gradio's own path check, before the studio, has no words for a visitor).
     Every way of naming it, marked or bare, by Gradio's REST call, a queue join or ``gradio_client``, is
     told in words why, and nothing is read."""
-    import refusals
+    import error_messages
 
     path = str(studio.out / "x.json")
     said = []
@@ -383,7 +383,7 @@ def test_a_record_named_by_a_server_path_is_refused_in_words(studio):
         studio.client.predict({"path": "/etc/hostname"}, api_name="/settings_from_file")
     said.append(str(info.value))
     print(f"\na record by a server path: {said}")
-    assert all(refusals.RECORD_NOT_UPLOADED in str(words) for words in said), said
+    assert all(error_messages.RECORD_NOT_UPLOADED in str(words) for words in said), said
 
 
 @pytest.mark.parametrize("index", [10**9, "x", -1])

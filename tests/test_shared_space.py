@@ -27,9 +27,8 @@ import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 
-import progress_words
+import messages
 import random_models
-import studio_words
 from conftest import CLIENT_TIMEOUT_S, inputs, page_api, served_env, studio_process, wait_running
 
 TALLY = {"tried": 0, "clear": 0, "unclear": 0, "resource abuse": 0, "leaked": 0}
@@ -231,7 +230,7 @@ def _log_of(space: SimpleNamespace) -> Path:
 # within the grace (this one ran 91 to 196 of them in it), the stop comes after the last step (issue 79).
 _STOP_SAID = re.compile(
     r"generate: Stopped: (?:(?P<first>Stopped before the first step\.)|Stopped at step (?P<step>\d+) of 200"
-    rf"|(?P<last>{re.escape(progress_words.STOPPED_AFTER_LAST_STEP)}))"
+    rf"|(?P<last>{re.escape(messages.STOPPED_AFTER_LAST_STEP)}))"
 )
 
 
@@ -345,7 +344,7 @@ def test_an_analyzer_flood_gets_words_and_never_blocks_songs(space, tmp_path):
             client.predict(upload, 30, api_name="/extend_analyze")
             outcomes.append("read")
         except ValidationError as exc:
-            outcomes.append("busy" if studio_words.UPLOADS_BUSY[:40] in str(exc) else str(exc))
+            outcomes.append("busy" if messages.UPLOADS_BUSY[:40] in str(exc) else str(exc))
         except Exception as exc:  # reported by the assertion below
             outcomes.append(f"{type(exc).__name__}: {exc}"[:200])
 

@@ -10,8 +10,7 @@ from gradio_client.exceptions import ValidationError
 
 import checks
 import describe
-import languages
-import pace_phases
+import duration_estimate
 import plan_format
 import planner
 import random_models
@@ -43,7 +42,7 @@ def test_an_idea_becomes_a_song_and_its_seed_writes_it_again(with_planner, monke
     assert set(fields) == set(plan_format.FIELDS) and 10 <= fields["duration"] <= songwriter.LONGEST
     caption, lyrics, bpm, key, metre, length, language = songwriter.values(first)
     assert checks.check_bpm(bpm) == bpm and checks.check_key(key) and metre in checks.TIME_SIGNATURES
-    assert length == fields["duration"] and language in languages.LANGUAGES and lyrics != checks.INSTRUMENTAL_TAG
+    assert length == fields["duration"] and language in checks.LANGUAGES and lyrics != checks.INSTRUMENTAL_TAG
     assert songwriter.write(IDEA, False, checks.UNKNOWN, 8) != first  # another seed, another song
 
 
@@ -118,7 +117,7 @@ def test_describe_and_write_it_call_the_planner_as_upstream_does(with_planner, m
 
 def test_the_declaration_covers_every_token_it_may_write(with_planner):
     tokens = songwriter.describe.NOTES_BUDGET + songwriter.LYRIC_TOKENS
-    assert songwriter.estimate_seconds() >= tokens * pace_phases.PRIOR["planner_per_code"]
+    assert songwriter.estimate_seconds() >= tokens * duration_estimate.PRIOR["planner_per_code"]
     assert 60 <= songwriter.estimate_duration() <= 300
 
 

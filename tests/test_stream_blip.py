@@ -181,7 +181,7 @@ def test_cancel_still_stops_at_once(studio):
     """Cancel is not a blip: the run stops at its next step, with no grace. Waited for as an event, not timed
     (issue 79): the stop is said in the log while the session's stream is still open and nothing is written;
     a cancel left to a dropped stream's clean-up (``streams``) never stops a run whose stream stays open, and
-    one the run's watcher did not see (``stopping``) lets it make its take."""
+    one the run's watcher did not see (``runs``) lets it make its take."""
     offset = _log_from(studio)
     before = set(studio.out.rglob("*"))
     session = "blip-cancel"

@@ -20,15 +20,14 @@ from gradio_client import Client
 import audio
 import backend
 import dcw
+import duration_estimate
 import handlers
 import job_record
+import messages
 import output_folder
-import pace
-import pace_phases
 import planner
 import records
 import sampler
-import studio_words
 import take_morph
 import uploads
 import variations
@@ -260,20 +259,22 @@ def test_the_morph_is_declared_with_every_step_it_runs_twice(made, monkeypatch):
     asked: the morph's schedule is its own, not capped as a turbo song's (``music_shape.steps_run``)."""
     request = take_morph.prepare(1, made, "dark techno", SONG["lyrics"], inference_steps=30).request
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-turbo")
-    shape = pace.MusicShape.of(request)
+    shape = duration_estimate.MusicShape.of(request)
     # The same request were it a turbo song's, not a morph's: its steps capped.
-    song = pace.MusicShape.of(dataclasses.replace(request, render=request.render.with_pipeline(morph=False)))
+    song = duration_estimate.MusicShape.of(
+        dataclasses.replace(request, render=request.render.with_pipeline(morph=False))
+    )
     assert (shape.morph, shape.steps, song.morph, song.steps) == (True, 30, False, sampler.TURBO_MAX_STEPS)
-    dit = {p.phase: p for p in pace_phases.music_phases(shape, loads=False)}["dit"]
+    dit = {p.phase: p for p in duration_estimate.music_phases(shape, loads=False)}["dit"]
     assert (dit.shape["mode"], dit.count) == ("morph", 29)
 
 
 def test_a_morph_over_the_budget_says_what_would_fit(made, monkeypatch):
     door, shape = (
         handlers.door("morph"),
-        pace.MusicShape.of(take_morph.prepare(1, made, "dark techno", SONG["lyrics"]).request),
+        duration_estimate.MusicShape.of(take_morph.prepare(1, made, "dark techno", SONG["lyrics"]).request),
     )
-    one, two = (pace.music_seconds(shape.with_steps(n)) for n in (1, 2))
+    one, two = (duration_estimate.music_seconds(shape.with_steps(n)) for n in (1, 2))
     monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_GPU_S", f"{(one + two) / 2}")  # one step fits, not two
     with pytest.raises(gr.Error, match="morph is more than one request may make here.*Up to 1 steps") as refused:
         door(1, made, "dark techno", SONG["lyrics"], -1, 2, None, None, None)
@@ -308,14 +309,16 @@ def test_the_row_starts_with_the_words_the_model_read_and_the_declaration_counts
     assert take_morph.own_words(1, {"stopped": "Stopped"}) == (gr.skip(),) * 3
     job = take_morph.prepare(1, made, "dark techno", SONG["lyrics"])
     fields = {"take": 1, "record": made, "prompt": "dark techno", "lyrics": SONG["lyrics"]}
-    shape = pace.MusicShape.of(job.request)
+    shape = duration_estimate.MusicShape.of(job.request)
     line = handlers.reserves("morph")(fields)
-    assert line.startswith(studio_words.RESERVES.format(time=audio.clock(pace.music_duration(shape)))), line
-    assert pace.music_seconds(shape) > pace.music_seconds(dataclasses.replace(shape, morph=False))
-    assert handlers.reserves("morph")({**fields, "record": None}) == studio_words.RESERVES_NOT_YET
+    assert line.startswith(messages.RESERVES.format(time=audio.clock(duration_estimate.music_duration(shape)))), line
+    assert duration_estimate.music_seconds(shape) > duration_estimate.music_seconds(
+        dataclasses.replace(shape, morph=False)
+    )
+    assert handlers.reserves("morph")({**fields, "record": None}) == messages.RESERVES_NOT_YET
     # The row as it starts, the take's own words: a press would be refused, and the line says it waits.
     same = {**fields, "prompt": SONG["prompt"]}
-    assert handlers.reserves("morph")(same) == studio_words.RESERVES_LATER
+    assert handlers.reserves("morph")(same) == messages.RESERVES_LATER
 
 
 def test_a_morph_takes_files_are_the_studios_own(made):

@@ -28,8 +28,8 @@ import mastering
 import models
 import modes
 import sampler
+from checks import LANGUAGES
 from conftest import studio_settings
-from languages import LANGUAGES
 from test_audio_modes import tone
 
 
@@ -333,8 +333,8 @@ def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(every_mode_de
     tab that takes it is made from it (its id, label and first value as before), the record holds what the call
     ran, and the agents' range and words are its own. Each mode is prepared and each tab built once for every
     parameter (``every_mode_declared``)."""
-    import agent_words
     import job_record
+    import mcp_schema
     import parameters
 
     declared = parameters.PARAMS[name]
@@ -370,8 +370,8 @@ def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(every_mode_de
             languages += [(f"{words} ({code})", code) for code, words in LANGUAGES.items()]
             assert field.choices == (CHOICE_PAGE[name][3] or languages), name
             assert field.allow_custom_value if name != "audio_format" else field.studio_lenient
-    assert agent_words.PAGE_WORDS[name] == (declared.words or declared.help)
-    assert agent_words.ranges().get(name) == ((*declared.span, declared.unit) if declared.span else None)
+    assert mcp_schema.PAGE_WORDS[name] == (declared.words or declared.help)
+    assert mcp_schema.ranges().get(name) == ((*declared.span, declared.unit) if declared.span else None)
 
 
 def test_generate_takes_a_timbre_reference(served, tmp_path):

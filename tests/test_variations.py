@@ -219,15 +219,15 @@ def test_variations_of_an_extension_keep_the_song_through_the_api(studio_server)
 
 def test_the_quota_line_declares_the_takes_it_will_make(studio_env):
     import audio
-    import pace
-    import studio_words
+    import duration_estimate
+    import messages
 
     two = variations.prepare(1, RECORD, 0.3, 2)
-    declared = pace.music_duration(pace.MusicShape.of(two.request))
+    declared = duration_estimate.music_duration(duration_estimate.MusicShape.of(two.request))
     line = handlers.reserves("variations")({"take": 1, "record": RECORD, "count": 2})
-    assert line.startswith(studio_words.RESERVES.format(time=audio.clock(declared))), line
-    assert pace.MusicShape.of(two.request).takes == 2 and two.mode == "generate"
-    assert handlers.reserves("variations")({"take": 1, "record": None, "count": 2}) == studio_words.RESERVES_NOT_YET
+    assert line.startswith(messages.RESERVES.format(time=audio.clock(declared))), line
+    assert duration_estimate.MusicShape.of(two.request).takes == 2 and two.mode == "generate"
+    assert handlers.reserves("variations")({"take": 1, "record": None, "count": 2}) == messages.RESERVES_NOT_YET
 
 
 def test_a_takes_own_json_varies_the_take_it_holds_and_keeps_its_noise(studio_env, two):

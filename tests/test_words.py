@@ -406,7 +406,7 @@ def test_a_progress_the_studio_hides_is_not_read_out(browser, site):  # noqa: F8
     """The status line's request held at the page's load (``show_progress="hidden"``): Gradio draws its
     running timer transparent, and a screen reader read it ("1.6s", then "Checking the model…") as a CI run's
     text of the pace line did ("0.0s\\n\\nPace on this machine…"). The timer is there; the words alone are read."""
-    import studio_words
+    import messages
 
     names = endpoint_names(site)
     held = []
@@ -432,9 +432,9 @@ def test_a_progress_the_studio_hides_is_not_read_out(browser, site):  # noqa: F8
             page.goto(site)
         tracker = page.locator("#studio-status [data-testid=status-tracker]")
         page.wait_for_function("el => /\\d\\.\\ds/.test(el.textContent)", arg=tracker.element_handle())
-        assert held and page.locator("#studio-status").inner_text() == studio_words.STATUS_CHECKING
-        assert page.locator("#studio-status").aria_snapshot() == f"- paragraph: {studio_words.STATUS_CHECKING}"
+        assert held and page.locator("#studio-status").inner_text() == messages.STATUS_CHECKING
+        assert page.locator("#studio-status").aria_snapshot() == f"- paragraph: {messages.STATUS_CHECKING}"
         held.pop().continue_()
-        page.locator("#studio-status").filter(has_not_text=studio_words.STATUS_CHECKING).wait_for()
+        page.locator("#studio-status").filter(has_not_text=messages.STATUS_CHECKING).wait_for()
     finally:
         context.close()

@@ -2,7 +2,7 @@
 
 - ``FakeDeviceAPI`` answers the four endpoints the ``spaces`` client calls (``/schedule``,
   ``/allow``, ``/release``, ``/startup-report``) from a thread on loopback, records every declared
-  duration, refuses the calls ``refusals`` names as ZeroGPU refuses an exhausted quota, and kills the worker process of a call that outlives its declared duration times
+  duration, refuses the calls ``error_messages`` names as ZeroGPU refuses an exhausted quota, and kills the worker process of a call that outlives its declared duration times
   ``scale`` (``scales`` gives one-off scales for the next calls), as ZeroGPU does; a worker the wrapper
   replaces is ended (``ended``), as ZeroGPU ends a worker it no longer uses.
 - ``serve()`` (``--serve``) is the studio process: ``spaces.zero.torch`` is replaced by no-ops before

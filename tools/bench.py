@@ -28,7 +28,7 @@ depend on their values.
 
 This file is the command line; the measurements live beside it: ``bench_run`` (the speed table),
 ``bench_flops`` (the DiT's work), ``bench_tables`` (the one-off tables), ``bench_memory`` (memory and
-what fits), ``bench_steps`` (eager against captured steps), ``bench_pace`` (the learned pace),
+what fits), ``bench_steps`` (eager against captured steps), ``bench_duration`` (the learned pace),
 ``bench_join`` (how soon a join answers after start), ``bench_bars`` (the bar grid's accuracy and cost),
 ``bench_in_time`` (loops put in time on the stand-in band, and the stretch libraries compared),
 ``bench_real_music`` (the map on real recordings, held to the field's trackers).
@@ -43,11 +43,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bench_bars
+import bench_duration
 import bench_flops
 import bench_in_time
 import bench_join
 import bench_memory
-import bench_pace
 import bench_real_music
 import bench_run
 import bench_steps
@@ -184,8 +184,8 @@ def one_off(args: argparse.Namespace) -> Callable[[], str] | None:
         (args.in_time, lambda: bench_in_time.table() + "\n\n" + bench_in_time.libraries()),
         (args.real_music, lambda: bench_real_music.run(args.only)),
         (args.metres, bench_in_time.metres_table),
-        (args.pace, lambda: bench_pace.table(args.pace)),
-        (args.pace_learn, lambda: bench_pace.learned_songs(args.pace_learn)),
+        (args.pace, lambda: bench_duration.table(args.pace)),
+        (args.pace_learn, lambda: bench_duration.learned_songs(args.pace_learn)),
         (
             args.join,
             lambda: bench_join.table(_roots(args), [int(n) for n in args.busy.split(",")], args.warmup, args.runs),

@@ -132,21 +132,21 @@ def model_run(pipe: Any, req: dict[str, Any], seeds: list[int], decode: bool = T
 
 def declaration(variant: str, seconds: float, takes: int = 1) -> tuple[float, int]:
     """What the studio declares to ZeroGPU for a Generate request like this row's (no Think), on a
-    built pipeline as the row measures it: ``pace.music_seconds`` (the expected GPU seconds with
-    their margin) and ``pace.music_duration`` (that, clamped to what ZeroGPU accepts)."""
+    built pipeline as the row measures it: ``duration_estimate.music_seconds`` (the expected GPU seconds with
+    their margin) and ``duration_estimate.music_duration`` (that, clamped to what ZeroGPU accepts)."""
     from unittest import mock
 
     import backend
+    import duration_estimate
     import modes
-    import pace
 
     steps, guidance, _shift = VARIANTS[variant]
     asked = {"audio_duration": seconds, "inference_steps": steps, "batch_size": takes, "guidance_scale": guidance}
-    shape = pace.MusicShape.of(modes.prepare_generate(prompt="bench", think=False, **asked).request)
+    shape = duration_estimate.MusicShape.of(modes.prepare_generate(prompt="bench", think=False, **asked).request)
     # This process measures a pipeline of its own, not the studio's: declare as the studio does once
     # its pipeline is built, since that is the call the row times (a cold call adds the build).
     with mock.patch.object(backend, "is_warm", return_value=True):
-        return pace.music_seconds(shape), pace.music_duration(shape)
+        return duration_estimate.music_seconds(shape), duration_estimate.music_duration(shape)
 
 
 def run_case(

@@ -326,10 +326,9 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
 
     import torch
 
+    import duration_estimate
     import handlers
     import models
-    import pace
-    import pace_phases
     import plan_constraints
     import planner
     import random_models
@@ -374,8 +373,12 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
 
     per_token = statistics.median(t / n for t, n in zip(took["thinking_cpu"], tokens, strict=True))
     song = handlers.preparer("generate")(prompt="bench", audio_duration=seconds, think=False).request
-    shape = dataclasses.replace(pace.MusicShape.of(song), think=True)  # Think's phases, the planner not asked
-    declared = sum(p.prior for p in pace_phases.music_phases(shape, loads=False) if p.phase in ("think", "blueprint"))
+    shape = dataclasses.replace(
+        duration_estimate.MusicShape.of(song), think=True
+    )  # Think's phases, the planner not asked
+    declared = sum(
+        p.prior for p in duration_estimate.music_phases(shape, loads=False) if p.phase in ("think", "blueprint")
+    )
     return "\n".join(
         [
             f"| Think, {seconds} s song, 1 take ({runs} runs, medians) | value |",
@@ -387,6 +390,6 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
             f"| thinking, CPU ms a token | {1e3 * per_token:.2f} |",
             f"| whole planning (thinking + {5 * seconds} codes), s | {cell('whole')} |",
             f"| whole planning, CPU s | {cell('whole_cpu')} |",
-            f"| declared (the `pace` prior, warm, H100 figures) | {declared:.1f} s |",
+            f"| declared (the `duration_estimate` prior, warm, H100 figures) | {declared:.1f} s |",
         ]
     )

@@ -1,5 +1,5 @@
 """Issue 49: the studio learns its own pace. Every GPU entry declares from what this machine measured
-once a bucket holds three calls (``pace``), keeps the figures in one bounded JSON file that survives a
+once a bucket holds three calls (``duration_estimate``), keeps the figures in one bounded JSON file that survives a
 restart, goes back to the prior on an abort, and the page's cost lines follow the build and the pace.
 
 The rules on the room's own reports (in this process); the real path under the ZeroGPU harness (the
@@ -20,12 +20,9 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 
+import duration_estimate
 import gpu
 import lyrics
-import pace
-import pace_phases
-import pace_store
-import pace_view
 import startup
 import widgets
 from conftest import close_here, free_port, music_shape, picture, wait_until_serving
@@ -40,31 +37,31 @@ OTHER = {**SONG, "batch_size": 3}  # another bucket of the DiT and the VAE
 @pytest.fixture
 def learning(tmp_path, monkeypatch):
     """This process learns into its own output folder, every model counted as built; yields the file."""
-    monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
+    monkeypatch.setenv("ACE_STUDIO_DURATION_ESTIMATE", "learn")
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path / "outputs"))
     monkeypatch.setenv("ACE_STUDIO_VARIANT", "xl-sft")
-    monkeypatch.setattr(pace_phases, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
+    monkeypatch.setattr(duration_estimate, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
     # Each report names its device, and asking torch whether CUDA is there costs about 12 ms of CPU: 923
     # times in this file (the bounded table's 600 calls), 11 s. The name is this machine's, asked once.
-    name = pace.device_name()
-    monkeypatch.setattr(pace, "device_name", lambda: name)
-    pace.reset()
-    yield tmp_path / "outputs" / pace.FILE_NAME
-    pace.reset()
+    name = duration_estimate.device_name()
+    monkeypatch.setattr(duration_estimate, "device_name", lambda: name)
+    duration_estimate.reset()
+    yield tmp_path / "outputs" / duration_estimate.FILE_NAME
+    duration_estimate.reset()
 
 
-def _shape(mode: str, params) -> pace.MusicShape:
+def _shape(mode: str, params) -> duration_estimate.MusicShape:
     """A request's shape: ``params`` itself where it is one, else Generate's settings (``music_shape``)."""
-    return params if isinstance(params, pace.MusicShape) else music_shape(mode, **params)
+    return params if isinstance(params, duration_estimate.MusicShape) else music_shape(mode, **params)
 
 
 def _song(
     params: dict, dit: float, vae: float, rest: float = 3.5, gpu_name: str | None = None, start: float = 0.5
-) -> pace.Report:
+) -> duration_estimate.Report:
     """What a worker reports of a finished song of ``params`` (the seconds its clock gave each phase:
     the call's own work to its first step's end, the steps after it, the decode)."""
     shape = dataclasses.asdict(_shape("generate", params))
-    found = pace.report("music", shape, {"start": start, "dit": dit, "vae": vae}, time.perf_counter())
+    found = duration_estimate.report("music", shape, {"start": start, "dit": dit, "vae": vae}, time.perf_counter())
     found["total"], found["captured"] = start + dit + vae + rest, {"dit": False, "start": False}
     if gpu_name is not None:
         found["gpu"] = gpu_name
@@ -72,26 +69,28 @@ def _song(
 
 
 def _priors(params: dict) -> dict[str, float]:
-    return {p.phase: p.prior for p in pace_phases.music_phases(_shape("generate", params), loads=False)}
+    return {p.phase: p.prior for p in duration_estimate.music_phases(_shape("generate", params), loads=False)}
 
 
 def test_three_calls_of_a_bucket_make_the_next_declare_what_they_measured(learning):
     prior = _priors(SONG)
-    assert pace.music_duration(_shape("generate", SONG)) == 151 == math.ceil(1.5 * sum(prior.values()))
+    assert duration_estimate.music_duration(_shape("generate", SONG)) == 151 == math.ceil(1.5 * sum(prior.values()))
     for dit in (40.0, 50.0):
-        assert pace.learn(_song(SONG, dit, 1.0)) == 4  # its start, the DiT's steps, the VAE, the rest
-        assert pace.music_duration(_shape("generate", SONG)) == 151  # fewer than three calls: the prior
-    pace.learn(_song(SONG, 45.0, 1.0))
+        assert duration_estimate.learn(_song(SONG, dit, 1.0)) == 4  # its start, the DiT's steps, the VAE, the rest
+        assert duration_estimate.music_duration(_shape("generate", SONG)) == 151  # fewer than three calls: the prior
+    duration_estimate.learn(_song(SONG, 45.0, 1.0))
     # p90 of three is the largest: 0.5 s to the first step's end, 50 s of steps, 1 s of decode, 3.5 s of
     # the rest, × 1.3.
-    assert pace.music_duration(_shape("generate", SONG)) == math.ceil(1.3 * (0.5 + 50 + 1 + 3.5)) == 72
+    assert duration_estimate.music_duration(_shape("generate", SONG)) == math.ceil(1.3 * (0.5 + 50 + 1 + 3.5)) == 72
     # Another bucket keeps the prior for its DiT and VAE; the rest of a call is measured for all.
     other = _priors(OTHER)
     own = other["start"] + other["dit"] + other["vae"]
-    assert pace.music_duration(_shape("generate", OTHER)) == math.ceil(1.5 * own + 1.3 * 3.5)
-    figures = pace_view.at_sixty()
+    assert duration_estimate.music_duration(_shape("generate", OTHER)) == math.ceil(1.5 * own + 1.3 * 3.5)
+    figures = widgets.at_sixty()
     assert figures["dit_ms_a_step_60s"] is None and figures["planner_ms_a_code"] is None
-    assert pace_view.line().startswith("Pace on this machine, CPU (") and "from 3 calls." in pace_view.line()
+    assert (
+        widgets.duration_line().startswith("Pace on this machine, CPU (") and "from 3 calls." in widgets.duration_line()
+    )
 
 
 def test_the_pace_line_speaks_of_a_press_that_declares_only_on_zerogpu(learning, monkeypatch):
@@ -100,42 +99,42 @@ def test_the_pace_line_speaks_of_a_press_that_declares_only_on_zerogpu(learning,
     for zero in (False, True):
         monkeypatch.setattr(gpu, "on_zero_gpu", lambda zero=zero: zero)
         for mode in ("learn", "prior"):
-            monkeypatch.setenv("ACE_STUDIO_PACE", mode)
-            said = pace_view.line()
+            monkeypatch.setenv("ACE_STUDIO_DURATION_ESTIMATE", mode)
+            said = widgets.duration_line()
             assert said.startswith("Pace on this machine: not ") and ("declares" in said) == zero, said
             assert ("H100" in said) == (zero and mode == "learn"), said
-    monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
+    monkeypatch.setenv("ACE_STUDIO_DURATION_ESTIMATE", "learn")
     for dit in (40.0, 50.0, 45.0):
-        pace.learn(_song(SONG, dit, 1.0))
-    said = pace_view.line()
+        duration_estimate.learn(_song(SONG, dit, 1.0))
+    said = widgets.duration_line()
     assert said.startswith("Pace on this machine, CPU (") and said.count("(") == said.count(")") == 1, said
 
 
 def test_the_file_survives_a_restart_and_a_bad_one_is_ignored_with_one_line(learning, capsys):
     for dit in (40.0, 50.0, 45.0):
-        pace.learn(_song(SONG, dit, 1.0))
+        duration_estimate.learn(_song(SONG, dit, 1.0))
     saved = json.loads(learning.read_text())
-    assert saved["calls"] == 3 and saved["machine"]["version"] == pace.version()
-    pace.reset()  # a restart: the next declaration reads the file
-    assert pace.music_duration(_shape("generate", SONG)) == 72
+    assert saved["calls"] == 3 and saved["machine"]["version"] == duration_estimate.version()
+    duration_estimate.reset()  # a restart: the next declaration reads the file
+    assert duration_estimate.music_duration(_shape("generate", SONG)) == 72
     bad = {
         "corrupt": "{not json",
         "foreign": json.dumps({**saved, "machine": {**saved["machine"], "version": "another"}}),
-        "oversized": json.dumps(saved) + " " * pace_store.MAX_FILE_BYTES,
+        "oversized": json.dumps(saved) + " " * duration_estimate.MAX_FILE_BYTES,
         "forged": json.dumps({**saved, "buckets": [{**saved["buckets"][0], "factors": [1e9, float("nan")]}]}),
     }
     for what, text in bad.items():
         learning.write_text(text)
-        pace.reset()
+        duration_estimate.reset()
         capsys.readouterr()
-        assert pace.music_duration(_shape("generate", SONG)) == 151, what
+        assert duration_estimate.music_duration(_shape("generate", SONG)) == 151, what
         said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pace:")]
         assert len(said) == 1 and "ignored" in said[0] and "start from the prior" in said[0], (what, said)
     # Another GPU's report: its figures start from the prior, the file's are set aside.
     learning.write_text(json.dumps(saved))
-    pace.reset()
-    pace.learn(_song(SONG, 45.0, 1.0, gpu_name="NVIDIA H100 80GB HBM3"))
-    assert pace.music_duration(_shape("generate", SONG)) == 151 and pace.table().calls == 1
+    duration_estimate.reset()
+    duration_estimate.learn(_song(SONG, 45.0, 1.0, gpu_name="NVIDIA H100 80GB HBM3"))
+    assert duration_estimate.music_duration(_shape("generate", SONG)) == 151 and duration_estimate.table().calls == 1
 
 
 def test_the_version_hashes_every_gpu_room_and_a_missing_one_is_an_error(tmp_path, monkeypatch):
@@ -143,27 +142,27 @@ def test_the_version_hashes_every_gpu_room_and_a_missing_one_is_an_error(tmp_pat
     hashing its bare name (the pace would not see its code change), and a change to a room's code is a
     new version."""
     with pytest.raises(RuntimeError, match="no_such_room"):
-        pace.version((*pace.GPU_ROOMS, "no_such_room"))
+        duration_estimate.version((*duration_estimate.GPU_ROOMS, "no_such_room"))
     (tmp_path / "gpu_side_room.py").write_text("STEPS = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    before = pace.version(("sampler", "gpu_side_room"))
+    before = duration_estimate.version(("sampler", "gpu_side_room"))
     (tmp_path / "gpu_side_room.py").write_text("STEPS = 2\n")
-    assert pace.version(("sampler", "gpu_side_room")) != before
-    assert pace.version() == pace.version(pace.GPU_ROOMS)
+    assert duration_estimate.version(("sampler", "gpu_side_room")) != before
+    assert duration_estimate.version() == duration_estimate.version(duration_estimate.GPU_ROOMS)
 
 
 def test_a_file_whose_count_is_no_number_is_ignored_not_fatal(learning, capsys):
-    """A file with its calls missing or not a whole number once raised out of ``pace.table`` at every
+    """A file with its calls missing or not a whole number once raised out of ``duration_estimate.table`` at every
     declaration (and every cost line): now it is ignored like any foreign file, in one line."""
     for dit in (40.0, 50.0, 45.0):
-        pace.learn(_song(SONG, dit, 1.0))
+        duration_estimate.learn(_song(SONG, dit, 1.0))
     saved = json.loads(learning.read_text())
     without = {k: v for k, v in saved.items() if k != "calls"}
     for what, data in {"missing": without, "text": {**saved, "calls": "3"}, "none": {**saved, "calls": None}}.items():
         learning.write_text(json.dumps(data))
-        pace.reset()
+        duration_estimate.reset()
         capsys.readouterr()
-        assert pace.music_duration(_shape("generate", SONG)) == 151, what
+        assert duration_estimate.music_duration(_shape("generate", SONG)) == 151, what
         said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pace:")]
         assert len(said) == 1 and "ignored" in said[0], (what, said)
 
@@ -172,11 +171,11 @@ def test_a_flood_of_one_off_shapes_leaves_the_measured_buckets(learning):
     """One visitor's many lengths and takes, each pressed once, churn among buckets that declare nothing
     yet: the buckets measured three times, which every visitor's declaration uses, stay."""
     for dit in (40.0, 50.0, 45.0):
-        pace.learn(_song(SONG, dit, 1.0))
-    for n in range(2 * pace_store.MAX_BUCKETS):
-        pace.learn(_song(dataclasses.replace(_shape("generate", SONG), takes=5 + n), 40.0, 1.0))
-    assert len(pace.table().buckets) == pace_store.MAX_BUCKETS
-    assert pace.music_duration(_shape("generate", SONG)) == 72
+        duration_estimate.learn(_song(SONG, dit, 1.0))
+    for n in range(2 * duration_estimate.MAX_BUCKETS):
+        duration_estimate.learn(_song(dataclasses.replace(_shape("generate", SONG), takes=5 + n), 40.0, 1.0))
+    assert len(duration_estimate.table().buckets) == duration_estimate.MAX_BUCKETS
+    assert duration_estimate.music_duration(_shape("generate", SONG)) == 72
 
 
 def test_two_calls_learned_at_once_leave_the_newer_table_in_the_file(learning, monkeypatch):
@@ -192,11 +191,11 @@ def test_two_calls_learned_at_once_leave_the_newer_table_in_the_file(learning, m
             replacing.wait(5)
         replace(src, dst)
 
-    monkeypatch.setattr(pace_store.os, "replace", slow_replace)
-    first = threading.Thread(target=pace.learn, args=(_song(SONG, 40.0, 1.0),))
+    monkeypatch.setattr(duration_estimate.os, "replace", slow_replace)
+    first = threading.Thread(target=duration_estimate.learn, args=(_song(SONG, 40.0, 1.0),))
     first.start()
     held.wait(5)
-    second = threading.Thread(target=pace.learn, args=(_song(SONG, 50.0, 1.0),))
+    second = threading.Thread(target=duration_estimate.learn, args=(_song(SONG, 50.0, 1.0),))
     second.start()
     second.join(0.5)
     replacing.set()
@@ -208,17 +207,19 @@ def test_two_calls_learned_at_once_leave_the_newer_table_in_the_file(learning, m
 
 def test_what_is_not_a_measurement_is_not_kept(learning):
     forged = dict(_song(SONG, 40.0, 1.0))  # the same numbers, but a plain dict: not a worker's report
-    assert pace.learn(forged) == 0
+    assert duration_estimate.learn(forged) == 0
     broken = _song(SONG, 40.0, 1.0)
     broken["phases"] = {"dit": float("nan"), "vae": -1.0}
-    assert pace.learn(broken) == 1  # only the rest of the call is a number
-    assert pace.learn(_song(SONG, 1e9, 1.0)) == 3  # a step ten million times the prior's: no measurement
-    assert pace.learn(pace.Report(feature="rumour", shape={}, phases={}, total=1.0)) == 0
+    assert duration_estimate.learn(broken) == 1  # only the rest of the call is a number
+    assert duration_estimate.learn(_song(SONG, 1e9, 1.0)) == 3  # a step ten million times the prior's: no measurement
+    assert duration_estimate.learn(duration_estimate.Report(feature="rumour", shape={}, phases={}, total=1.0)) == 0
     shape = {**dataclasses.asdict(_shape("generate", SONG)), "extra": 1}
-    assert pace.learn(pace.report("music", shape, {"dit": 40.0}, time.perf_counter() - 45)) == 0
+    assert (
+        duration_estimate.learn(duration_estimate.report("music", shape, {"dit": 40.0}, time.perf_counter() - 45)) == 0
+    )
     # Through the GPU door: a result's "pace" that is no report leaves nothing behind.
     made = gpu.call(lambda progress, run_id, multiplier: {"pace": forged, "timings": {}}, needs=())
-    assert "pace" not in made and pace.table().calls == 2
+    assert "pace" not in made and duration_estimate.table().calls == 2
 
 
 def test_an_extend_is_measured_at_the_length_it_declared(learning):
@@ -231,7 +232,7 @@ def test_an_extend_is_measured_at_the_length_it_declared(learning):
     sampling = {"num_inference_steps": 8, "guidance_scale": 1.0, "shift": 3.0}
     call = Call(prompt="pace", task_type="repaint", audio_duration=60.0, **sampling)
     request = MusicRequest("extend", Render(call, (1,)), 120.0, "wav")
-    declared = pace.MusicShape.of(request)
+    declared = duration_estimate.MusicShape.of(request)
     out = {"phases": {"start": 0.5, "dit": 10.0, "vae": 1.0, "steps": declared.steps, "captured": False}}
     found = generation._measured(request, request.render, None, out, None, {}, time.perf_counter())
     assert found["shape"] == dataclasses.asdict(declared)
@@ -244,23 +245,27 @@ def test_the_cost_line_counts_an_edit_part_and_a_morph(studio_env, learning, tmp
     time. It is now the request the press's own preparer makes of the fields, at the door's reading."""
     import audio
     import handlers
-    import studio_words
+    import messages
     from test_audio_modes import tone
 
     song = str(tone(tmp_path / "song.wav", seconds=10.0))
     plain = {"src_audio": song, "prompt": "pace", "inference_steps": 100, "guidance_scale": 7.0}
     for mode, fields in (("edit", {"change": "add"}), ("cover", {"morph": True, "morph_prompt": "as it is"})):
-        asked, alone = (pace.MusicShape.of(handlers.at_door(mode, v).request) for v in ({**plain, **fields}, plain))
-        declared = pace.music_duration(asked)
-        assert pace.music_seconds(asked) > pace.music_seconds(alone), mode  # (a 10 s song: both clamped to 60)
+        asked, alone = (
+            duration_estimate.MusicShape.of(handlers.at_door(mode, v).request) for v in ({**plain, **fields}, plain)
+        )
+        declared = duration_estimate.music_duration(asked)
+        assert duration_estimate.music_seconds(asked) > duration_estimate.music_seconds(alone), (
+            mode
+        )  # (a 10 s song: both clamped to 60)
         line = handlers.reserves(mode)({**plain, **fields})
-        assert line.startswith(studio_words.RESERVES.format(time=audio.clock(declared))), (mode, line)
+        assert line.startswith(messages.RESERVES.format(time=audio.clock(declared))), (mode, line)
 
 
 def test_an_abort_puts_what_the_declaration_used_back_on_the_prior(learning):
     for dit in (40.0, 50.0, 45.0):
-        pace.learn(_song(SONG, dit, 1.0))
-    assert pace.music_duration(_shape("generate", SONG), run_id="run-1") == 72
+        duration_estimate.learn(_song(SONG, dit, 1.0))
+    assert duration_estimate.music_duration(_shape("generate", SONG), run_id="run-1") == 72
     tries = []
 
     def call_with(multiplier: float) -> str:
@@ -270,8 +275,8 @@ def test_an_abort_puts_what_the_declaration_used_back_on_the_prior(learning):
         return "made"
 
     assert gpu.with_retry(call_with, run_id="run-1") == "made" and tries == [1.0, 2.0]
-    assert pace.music_duration(_shape("generate", SONG)) == 151
-    assert pace.music_duration(_shape("generate", SONG), 2.0) == 300  # the retry's twice the time stays
+    assert duration_estimate.music_duration(_shape("generate", SONG)) == 151
+    assert duration_estimate.music_duration(_shape("generate", SONG), 2.0) == 300  # the retry's twice the time stays
 
 
 def test_the_table_stays_bounded_under_many_shapes(learning):
@@ -281,13 +286,13 @@ def test_the_table_stays_bounded_under_many_shapes(learning):
         found = _song(params, 40.0, 1.0)
         found["shape"]["mode"] = ("generate", "cover", "extend", "edit")[n // 4 % 4]
         found["captured"] = {"dit": bool(n // 16 % 2)}
-        kept += pace.learn(found)
-    table = pace.table()
-    assert kept == 2400 and len(table.buckets) == pace_store.MAX_BUCKETS
-    assert all(len(b.factors) <= pace_store.KEEP for b in table.buckets.values())
-    assert learning.stat().st_size <= pace_store.MAX_FILE_BYTES
-    pace.reset()
-    assert len(pace.table().buckets) == pace_store.MAX_BUCKETS  # read back whole
+        kept += duration_estimate.learn(found)
+    table = duration_estimate.table()
+    assert kept == 2400 and len(table.buckets) == duration_estimate.MAX_BUCKETS
+    assert all(len(b.factors) <= duration_estimate.KEEP for b in table.buckets.values())
+    assert learning.stat().st_size <= duration_estimate.MAX_FILE_BYTES
+    duration_estimate.reset()
+    assert len(duration_estimate.table().buckets) == duration_estimate.MAX_BUCKETS  # read back whole
 
 
 # ---------------------------------------------------------------- under the ZeroGPU harness
@@ -299,7 +304,10 @@ def space(tiny_pipeline_dir, tiny_lyrics_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("pace")
     api = FakeDeviceAPI(scale=1.0).start()
     port = free_port()
-    env = {**studio_env(api.url, work, tiny_pipeline_dir, tiny_lyrics_dir, port), "ACE_STUDIO_PACE": "learn"}
+    env = {
+        **studio_env(api.url, work, tiny_pipeline_dir, tiny_lyrics_dir, port),
+        "ACE_STUDIO_DURATION_ESTIMATE": "learn",
+    }
     proc = start_studio(env, work / "studio.log")
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -315,13 +323,13 @@ def _declared(space, params: dict, monkeypatch) -> int:
     for name in ("ACE_STUDIO_MODEL", "ACE_STUDIO_VARIANT", "ACE_STUDIO_PLANNER_MODEL", "ACE_STUDIO_LYRICS_MODEL"):
         monkeypatch.setenv(name, space[2][name])
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", space[2]["ACE_STUDIO_OUTPUT_DIR"])
-    monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
-    monkeypatch.setattr(pace_phases, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
-    pace.reset()
+    monkeypatch.setenv("ACE_STUDIO_DURATION_ESTIMATE", "learn")
+    monkeypatch.setattr(duration_estimate, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
+    duration_estimate.reset()
     try:
-        return pace.music_duration(_shape("generate", params))
+        return duration_estimate.music_duration(_shape("generate", params))
     finally:
-        pace.reset()
+        duration_estimate.reset()
 
 
 # Served songs: 2 takes of 10 s at 150 steps, whose prior (65 s) is over ZeroGPU's 60 s floor, so a
@@ -349,7 +357,7 @@ def test_under_zerogpu_a_bucket_declares_what_its_calls_measured(space, monkeypa
     client.predict(**SERVED, seed=3, api_name="/generate")
     aborted, retry = api.durations[-2:]
     assert aborted == learned < SERVED_PRIOR and len(api.killed) == killed + 1 and retry == 2 * aborted
-    saved = json.loads((Path(env["ACE_STUDIO_OUTPUT_DIR"]) / pace.FILE_NAME).read_text())
+    saved = json.loads((Path(env["ACE_STUDIO_OUTPUT_DIR"]) / duration_estimate.FILE_NAME).read_text())
     assert saved["calls"] == 4 and saved["machine"]["gpu"].startswith("CPU")
     assert not any(b["phase"] == "dit" and b["shape"]["takes"] == SERVED_OTHER["batch_size"] for b in saved["buckets"])
     other = _declared(space, SERVED_OTHER, monkeypatch)
@@ -386,7 +394,7 @@ def building(studio_env, tiny_lyrics_dir, monkeypatch):
 
     backend.get_backend()  # the music model built: only the lyrics writer is left to build
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
-    monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
+    monkeypatch.setenv("ACE_STUDIO_DURATION_ESTIMATE", "learn")
     monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(tiny_lyrics_dir))
     monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
     monkeypatch.setattr(gpu, "_warmup", None)
@@ -394,7 +402,7 @@ def building(studio_env, tiny_lyrics_dir, monkeypatch):
     # second, so the test waits for the page's next question, not for half a minute.
     monkeypatch.setattr(widgets, "PACE_POLL_S", 1.0)
     lyrics.reset_writer()
-    pace.reset()
+    duration_estimate.reset()
     gate = threading.Event()
     build = GatedBuild(gate)
     gpu.register(build)
@@ -406,7 +414,7 @@ def building(studio_env, tiny_lyrics_dir, monkeypatch):
         gate.set()
         close_here(demo)
         lyrics.reset_writer()
-        pace.reset()
+        duration_estimate.reset()
 
 
 def test_the_cost_line_follows_the_build_and_says_what_fits_a_day(browser, building, request):
@@ -446,19 +454,19 @@ def measuring(studio_env, monkeypatch):
     """Songs made in this process through the GPU door (``handlers.make``): each call's worker measures
     its phases and the pace learns them; every model counted as built. Yields the reports learned."""
     reports = []
-    learn = pace.learn
-    monkeypatch.setenv("ACE_STUDIO_PACE", "learn")
-    monkeypatch.setattr(pace_phases, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
-    monkeypatch.setattr(pace, "learn", lambda found: reports.append(found) or learn(found))
-    pace.reset()
+    learn = duration_estimate.learn
+    monkeypatch.setenv("ACE_STUDIO_DURATION_ESTIMATE", "learn")
+    monkeypatch.setattr(duration_estimate, "_probes", {kind: (lambda: True) for kind in ("music", "planner", "lyrics")})
+    monkeypatch.setattr(duration_estimate, "learn", lambda found: reports.append(found) or learn(found))
+    duration_estimate.reset()
     yield reports
-    pace.reset()
+    duration_estimate.reset()
 
 
 def _phase_declared(mode: str, params: dict, *names: str) -> float:
     """What the phases ``names`` of a request of ``params`` declare."""
-    found = [p for p in pace_phases.music_phases(_shape(mode, params), loads=False) if p.phase in names]
-    return pace.estimate(found)[0]
+    found = [p for p in duration_estimate.music_phases(_shape(mode, params), loads=False) if p.phase in names]
+    return duration_estimate.estimate(found)[0]
 
 
 def test_a_one_step_song_leaves_a_fifty_step_songs_declaration_alone(measuring):
@@ -477,7 +485,7 @@ def test_a_one_step_song_leaves_a_fifty_step_songs_declaration_alone(measuring):
     own = measuring[-1]["phases"]["start"]
     print(f"\nthe 50-step song's start and steps declared {before[0]:.3f} + {before[1]:.3f} s; after a 1-step")
     print(f"song {after[0]:.3f} + {after[1]:.3f} s (its own start took {own:.3f} s)")
-    assert after[1] == before[1] and sum(after) <= sum(before) + pace.MARGIN * own, (before, after, own)
+    assert after[1] == before[1] and sum(after) <= sum(before) + duration_estimate.MARGIN * own, (before, after, own)
     assert measuring[-1]["shape"]["steps"] == 1 and measuring[-1]["counts"]["dit"] == 0
 
 
@@ -494,7 +502,9 @@ def test_covers_that_start_near_the_end_leave_an_ordinary_cover_declared_honestl
     for seed in range(3):
         handlers.make("cover", src_audio=song, prompt="jazz", cover_noise_strength=1.0, inference_steps=200, seed=seed)
     ordinary = {"src_audio": song, "prompt": "jazz", "inference_steps": 20, "seed": 5}
-    declared = _phase_declared("cover", pace.MusicShape.of(modes.prepare_cover(**ordinary).request), "start", "dit")
+    declared = _phase_declared(
+        "cover", duration_estimate.MusicShape.of(modes.prepare_cover(**ordinary).request), "start", "dit"
+    )
     handlers.make("cover", **ordinary)
     ran = measuring[-1]["phases"]
     print(f"\nthe ordinary cover's DiT declared {declared:.2f} s, took {ran['start'] + ran['dit']:.2f} s")
@@ -502,11 +512,13 @@ def test_covers_that_start_near_the_end_leave_an_ordinary_cover_declared_honestl
     assert [found["shape"]["steps"] for found in measuring] == [1, 1, 1, 20]
 
 
-def _made(mode: str, params: dict, start: float, dit: float, vae: float, align: float | None = None) -> pace.Report:
+def _made(
+    mode: str, params: dict, start: float, dit: float, vae: float, align: float | None = None
+) -> duration_estimate.Report:
     """A worker's report of a call of ``params`` that took these seconds, its steps as they ran."""
     shape = dataclasses.asdict(_shape(mode, params))
     phases = {"start": start, "dit": dit, "vae": vae, **({} if align is None else {"align": align})}
-    found = pace.report("music", shape, phases, time.perf_counter(), {"dit": shape["steps"] - 1})
+    found = duration_estimate.report("music", shape, phases, time.perf_counter(), {"dit": shape["steps"] - 1})
     found["total"], found["captured"] = sum(phases.values()) + 3.5, {"start": False, "dit": False}
     return found
 
@@ -518,12 +530,12 @@ def test_a_timbre_reference_is_its_own_bucket_in_every_mode(learning):
     plain = {"prompt": "pace", "audio_duration": 10, "inference_steps": 50}
     lent = {**plain, "reference": True}
     for _ in range(3):
-        pace.learn(_made("generate", plain, 0.3, 4.9, 0.5))
+        duration_estimate.learn(_made("generate", plain, 0.3, 4.9, 0.5))
     alone = _phase_declared("generate", plain, "start")
     for _ in range(3):  # the same song with 2 s of a reference's encode before its first step
-        pace.learn(_made("generate", lent, 2.3, 4.9, 0.5))
-    assert _phase_declared("generate", plain, "start") == alone == pytest.approx(0.3 * pace.MARGIN)
-    assert _phase_declared("generate", lent, "start") == pytest.approx(2.3 * pace.MARGIN)
+        duration_estimate.learn(_made("generate", lent, 2.3, 4.9, 0.5))
+    assert _phase_declared("generate", plain, "start") == alone == pytest.approx(0.3 * duration_estimate.MARGIN)
+    assert _phase_declared("generate", lent, "start") == pytest.approx(2.3 * duration_estimate.MARGIN)
 
 
 def test_the_alignment_is_bucketed_by_the_words_it_aligns(learning):
@@ -534,30 +546,30 @@ def test_the_alignment_is_bucketed_by_the_words_it_aligns(learning):
     lines = "\n".join(f"line {i} of the longest song we sing" for i in range(90))
     long = {**verse, "lyrics": f"[Verse]\n{lines}"}
     for _ in range(3):
-        pace.learn(_made("generate", verse, 0.3, 0.7, 0.5, align=0.2))
+        duration_estimate.learn(_made("generate", verse, 0.3, 0.7, 0.5, align=0.2))
     short = _phase_declared("generate", verse, "align")
     for _ in range(3):
-        pace.learn(_made("generate", long, 0.3, 0.7, 0.5, align=3.0))
-    assert _phase_declared("generate", verse, "align") == short == pytest.approx(0.2 * pace.MARGIN)
-    assert _phase_declared("generate", long, "align") == pytest.approx(3.0 * pace.MARGIN)
+        duration_estimate.learn(_made("generate", long, 0.3, 0.7, 0.5, align=3.0))
+    assert _phase_declared("generate", verse, "align") == short == pytest.approx(0.2 * duration_estimate.MARGIN)
+    assert _phase_declared("generate", long, "align") == pytest.approx(3.0 * duration_estimate.MARGIN)
 
 
 def test_a_gpu_name_that_is_no_plain_name_never_reaches_the_page(learning, capsys):
     """The review: a pace.json whose ``machine.gpu`` held Markdown or HTML was shown as it was in "Pace
     on this machine". A file naming its machine so is ignored (one log line), a worker's report so is
     not kept, and a real name's marks are shown as text."""
-    import studio_words
+    import messages
 
     for dit in (40.0, 50.0, 45.0):
-        pace.learn(_song(SONG, dit, 1.0))
+        duration_estimate.learn(_song(SONG, dit, 1.0))
     saved = json.loads(learning.read_text())
     planted = "**H100** <img src=x onerror=alert(1)> [more](https://example.com)"
     learning.write_text(json.dumps({**saved, "machine": {**saved["machine"], "gpu": planted}}))
-    pace.reset()
+    duration_estimate.reset()
     capsys.readouterr()
-    assert pace_view.line() == studio_words.PACE_NOT_YET[gpu.on_zero_gpu()]
+    assert widgets.duration_line() == messages.PACE_NOT_YET[gpu.on_zero_gpu()]
     said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pace:")]
     assert len(said) == 1 and "ignored" in said[0] and "GPU's name" in said[0], said
-    assert pace.learn(_song(SONG, 45.0, 1.0, gpu_name=planted)) == 0
-    pace.learn(_song(SONG, 45.0, 1.0, gpu_name="NVIDIA RTX_6000 (Blackwell)"))
-    assert "NVIDIA RTX\\_6000 (Blackwell)" in pace_view.line()
+    assert duration_estimate.learn(_song(SONG, 45.0, 1.0, gpu_name=planted)) == 0
+    duration_estimate.learn(_song(SONG, 45.0, 1.0, gpu_name="NVIDIA RTX_6000 (Blackwell)"))
+    assert "NVIDIA RTX\\_6000 (Blackwell)" in widgets.duration_line()

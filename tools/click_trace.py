@@ -1,4 +1,4 @@
-"""A Generate press walked through the rooms: ``python tools/press_walk.py``.
+"""A Generate press walked through the rooms: ``python tools/click_trace.py``.
 
 It builds the studio on the tiny random models the tests use (``random_models``), builds the page
 (``app.build_ui``) and presses Generate through what the page's button is wired to: its door (the

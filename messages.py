@@ -1,7 +1,175 @@
-"""The studio's own state in words, for musicians: busy and full, the model and its weights in the header
-and status line, a lost connection, a press's ZeroGPU time (the quota) and the pace on this machine, a raw
-HTTP answer's body (``asgi_gate``, ``instant``) and the toasts' titles of the quota and the output folder.
-A field's help is ``tooltips``; a request's refusals, ``refusals``; an agent's words, ``agent_words``."""
+"""The studio's messages other than errors, in a musician's words: what a run says as it works (a load, the
+GPU queue, Think, the steps) and once stopped; what a result says (its result and seed lines, a take's
+badges and links, a plan, a record's notes, the song map in one line); and the studio's state (busy and
+full, the model and its weights, the quota, the duration estimate, HTTP bodies). Error messages are
+``error_messages``; a field's help, ``tooltips``. This module imports nothing."""
+
+from __future__ import annotations
+
+# Think's progress, as the planner works (``generation``).
+PLAN_THINKING = "Thinking: the planner works out the song's plan ({done} steps so far)…"
+PLAN_CHOSEN = "Think chose {length} for the song; now it sketches the song…"
+PLAN_SKETCHING = "Sketching the song{which}: {done} of {total}{chosen}"  # its melody and structure, for the music model
+PLAN_SKETCHING_TAKES = " for {takes} takes"
+PLAN_CHOSE = " · Think chose {length}"
+# A press's first line (``generation.starting_words``), a model loaded first; a GPU waited for (``gpu``).
+STARTING = "Starting…"
+LOADING_MUSIC = "Loading the model… the first song takes about {seconds:.0f} s longer"
+LOADING_LYRICS = "Loading the lyrics model… the first time takes about a minute longer"  # ``lyrics_page``
+SPLITTING = "Splitting into stems…"  # ``handlers``, the stem model loaded
+LOADING_STEMS = "Loading the stem separation model…"
+SPLITTING_SEGMENT = "Splitting into stems, segment {done} of {total}"  # ``stems``
+RETRYING = "Retrying with a longer GPU budget…"
+IN_LINE = "Waiting for the GPU: {ahead} request{s} ahead…"
+LOADING_MODELS = "The studio is still loading its models ({seconds:.0f} s so far)…"
+LOADING_LIBRARIES = "The studio is still loading its libraries ({seconds:.0f} s so far)…"
+# Describe's listening (``describe.reporter``) and *Write it*'s writing (``songwriter.reporter``).
+DESCRIBE_LISTENING = "Listening to the song…"
+DESCRIBE_NOTES = "The planner describes the song ({done} tokens)…"
+DESCRIBE_LYRICS = "The planner writes down the lyrics ({done} tokens)…"
+WRITE_IT_STAGES = {"notes": "The planner sketches the song", "lyrics": "The planner writes the words"}
+WRITE_IT_STAGE = "{stage} ({done} tokens)…"
+# The render's steps (``generation``), and a loop's seam after them.
+STEP = "Step {step}/{total}"  # a render's progress (``generation``)
+LOOP_CLOSING = "Closing the loop: step {step}/{total}"  # its seam's repaint, after the song's STEP
+# A run stopped (``runs.stopped``): what was kept, what was not.
+NOT_STARTED = "Stopped before it started. Nothing was saved."
+STOPPED_AFTER_LAST_STEP = "Stopped after the last step, before the take was saved. Nothing was saved."
+ALREADY_SAVED = "Stop came after the take was finished: it is saved, and shown here."
+WRITE_IT_STOPPED = "Stopped while the planner wrote. Nothing was changed."
+DESCRIBE_STOPPED = "Stopped while the planner listened. Nothing was changed."
+STEMS_STOPPED = "Stopped while splitting into stems. Nothing was saved; the take itself is kept."
+LYRICS_STOPPED = "Stopped. What the writer wrote so far is kept."
+# Where a run was when its Stop was seen (``runs.Cancelled``'s words; ``gpu.worker_errors`` adds what was kept).
+STOPPED_BEFORE_FIRST_STEP = "Stopped before the first step."  # ``backend``
+STOPPED_AT_STEP = "Stopped at step {done} of {total}."  # ``backend``
+STOPPED_THINKING = "Stopped while the planner was thinking."  # ``planner``
+STOPPED_WRITING_CODES = "Stopped while the planner wrote the blueprint ({done} of {target} codes)."  # ``planner``
+STOPPED_FINISHING = "Stopped while the takes were finished."  # ``runs.unless``
+LYRICS_NOT_STARTED = "Stopped before the writer started."  # ``lyrics_page``
+
+
+# The result line before any take (``widgets``), and a plan's line (``results``, ``handlers``).
+RESULT_EMPTY = "Nothing here yet. Your takes appear here, each with the seed that makes it again."
+PLANNED = "Planned in {seconds:.1f} s: {summary}."
+PLAN_SKIPPED = "Think was skipped ({reason}); the song was made from your caption and lyrics alone."
+# Why Think was skipped (``PLAN_SKIPPED``'s reason: ``generation``, ``planner.plan_request``).
+SKIP_NO_DETOKENIZER = "this music model has no audio detokenizer, so it cannot read a blueprint"
+SKIP_NOT_LOADED = "the planner could not be loaded ({error})"
+SKIP_FAILED = "the planner stopped with an error ({kind})"
+SKIP_NO_CODES = "the planner wrote no audio codes"
+SKIP_LENGTH = "; without it the song is {seconds} s long"  # after the reason, where nothing chose the length
+# A result's time (``results.time_text``): a loop's bars, else the metre: "In" only where every take's bars were
+# heard, else as it was asked or planned (a take of noise is in no metre); each take's tempo follows.
+LOOP_SAID = "Loop: {bars} bars at {bpm} BPM, {metre} ({seconds:.1f} s)"
+LOOP_BY_THINK = ", as Think planned it"
+TAKE_METRE = "In {metre}"
+METRE_ASKED = "Asked for {metre}"
+METRE_PLANNED = "Think planned {metre}"
+# What Describe heard (``describe.fill``): its head, a value the planner heard as measured, one it did not hear.
+HEARD_HEAD = "**What the planner heard** ({codes} codes, {seconds:.1f} s):"
+HEARD_AS_MEASURED = "{name}: {value} (the planner hears it as measured)"
+HEARD_NONE = "{what}: the planner heard none"
+LANGUAGE_KEPT = "Language: kept yours ({language}); the planner heard {heard}"
+LANGUAGE_LEFT = "Language: the planner heard {heard}, left as it was"
+# *Write it*'s note (``songwriter.note``) where the planner wrote no words.
+WROTE_NO_WORDS = "The planner wrote no words this time: try another seed, or write them yourself."
+# Words a model wrote past what the music model reads (``text_limits.fit``: Think's, *Write it*'s).
+CAPTION_FIT = (
+    " Think's caption ran to {n} tokens, past the {most} the model reads of one: it was cut at its last {kept}."
+)
+CAPTION_YOURS = " Think's caption ran to {n} tokens, past the {most} the model reads of one: your own caption was used."
+WRITTEN_FIT = "The planner's {what} ran to {written_tokens} tokens, past the {most} the music model reads: cut to fit."
+# A result's seed line (``results.seeds_text``): each take's seed, a variation's part of it, the run's time and
+# device; the length Think chose, after its plan's line.
+SEEDS = "Seeds — {seeds} · made in {seconds:.1f} s on {device}"
+SEED_VARIED = " (take {take} varied {amount:g}, new noise {seed})"
+THINK_CHOSE = " Think chose a length of {clock} ({seconds} s)."
+# The seed line of a repaint of a take asked with the take's own seed (``preparing.from_own_latents``).
+SEED_REDRAWN = " (not {asked}: that is the song's own seed, and a repaint of a take draws new noise, as ACE-Step does)"
+# An upload as the studio hears it (``analysis``); its header's facts and a failed measure (``form_fields``).
+SOURCE_SAID = "Source: {minutes}:{seconds:04.1f} long · {rate} Hz · {channels} channel(s)"
+NOT_MEASURED = "{line} · (tempo and key could not be measured)"
+# An upload counted two ways (a half-time feel): the BPM field takes the first; the musician may type the other.
+FELT_AS = "{tempo}, felt as {felt:g}"
+NO_STEADY_BEAT = "no steady beat found, so BPM and time signature stay on auto"
+# The upload's map in one line, and how sure it is (``edit_bars.map_said``): steady, wandering, or no beat heard.
+MAP_HEARD = "{bars} bars: ≈ {bpm:g} BPM in {metre}, {steady}"
+MAP_FROM_BAR_ONE = ", counted from Bar 1 at {first:g} s"
+MAP_UNSURE = "no steady beat heard: set Bar 1 on the waveform and type the BPM"
+# A take's voice lent to Generate (``voice_row``).
+VOICE_USED = "This take's voice is now Generate's timbre reference: write a new caption and lyrics, and make a song."
+# A take kept as played by *Lock to the grid* (``grid_lock``), and its links (``player``).
+LOCK_NO_BPM = "kept as played: no tempo was asked or planned"
+LOCK_NO_BEAT = "kept as played: no steady beat was heard in it"
+LOCK_BUSY = "kept as played: the studio was measuring as many songs as it may"
+LOCK_TOO_FAR = "kept as played: a bar would be stretched {pct:.1f} % (at most {most:g} %)"
+UNLOCKED_LINK = "Download as played"
+PART_LINK = "Download the part alone"
+# A take's tempo as played, beside its label (``song_map.Tempo.said``; ``player``).
+TEMPO_IN_TIME = "In time: {bpm:g} BPM, {steady}"
+TEMPO_OFF = "Played at {bpm:g} BPM, {pct} % {way}, {steady}"
+TEMPO_HEARD = "Plays at {bpm:g} BPM, {steady}"
+# A song that can be counted two ways (a half-time feel): both readings, the first the one its bars follow.
+TEMPO_FELT = "Plays at {bpm:g} BPM, felt as {felt:g}, {steady}"
+TEMPO_SLOW, TEMPO_FAST = "slow", "fast"
+TEMPO_HELP = "The tempo this take was played at, measured from its beats, against the BPM asked; steady: its bars keep one length."
+TEMPO_STEADY = "steady"
+TEMPO_WANDERS = "its bars wander up to {pct:g} %"
+LYRIC_BADGE = "· words sung clearly: {score} of 1"  # beside "Take 1" (``player``); LYRIC_SCORE on hover
+LYRIC_SCORE = (
+    "Lyric alignment, 0 to 1 (ACE-Step's own score): how clearly and in order this take sings its words. "
+    "Pick the take with the higher number when the words matter."
+)
+# A take of My takes whose files are gone (``my_takes``), and a variation's settings brought back (``results``).
+MY_TAKE_CLEANED = (
+    "The studio no longer keeps this take's files (it keeps them {hours:g} h). Use these settings brings back its "
+    "settings and seed (for a variation, those of the take it varied)."
+)
+SETTINGS_OF_A_VARIATION = (
+    "This take is a variation (of take {take}, amount {amount}, new noise seed {seed}); Generate has no field for "
+    "its noise, so these are the settings of the take it varied. To make this variation again, vary that take "
+    "with the same amount and seed, or send this record to /variations at amount 0."
+)
+# A take's file's comment tag (``takes``).
+TAKE_COMMENT = "{mode}, take {take} of {of}, seed {seed}; made with {studio}"
+# A loop's record where several turns were made as one song (``loops.record``): how, and which turn was kept.
+LOOP_MADE = (
+    "{turns} turns of the loop made as one {seconds:.1f} s song (the shortest song is {shortest:g} s); the middle "
+    "turn kept ({which}) and its wrap repainted with the loop's turns either side"
+)
+LOOP_TURN = "turn {n} of {turns}"
+LOOP_EARLIER = ", the earlier of the two"
+# A take's finish as its record says it (``mastering``; an Edit's or Extend's kept part: ``untouched``).
+FINISH_QUIET = "left as rendered: quieter than {lufs:g} LUFS (silence or nearly)"
+FINISH_MOST_BOOST = "raised by at most {db:g} dB: a take this quiet would bring up its noise"
+FINISH_DENSE = (
+    "reached {lufs:.1f} LUFS{unlimited}: its peaks are as dense as the rest of it, so more gain would only be "
+    "taken back by the limiter"
+)
+FINISH_UNLIMITED = " with no limiting"
+FINISH_TOO_DENSE = (
+    "reached {lufs:.1f} LUFS: its peaks are so dense that louder would take more than {db:g} dB of extra limiting"
+)
+FINISH_MATCHED = "matched to the source outside the new part"
+FINISH_OFF = "off: as rendered"
+FINISH_CYCLE = "measured and limited across the wrap ({seconds:.2f} s of the loop either side)"
+KEPT_MP3 = "the song's own part encoded again as MP3 (at 48 kHz; the song was {rate}): exact only in WAV or FLAC"
+KEPT_SAMPLES = "outside the new part, the song's own samples at its own {rate}, {how}"
+KEPT_EXACT = "bit for bit"
+KEPT_ROUNDED = "rounded to {subtype} ({stored} song)"
+# What a repaint of a take started from, as its record says (``take_latents``): the take's own latents, else why
+# the song went through the VAE. An upload's words are also a changed take's (no take's existence is told).
+LATENTS_OWN = "the take's own latents ({name})"
+LATENTS_UPLOAD = "encoded by the VAE: the studio keeps no latents of this very file"
+LATENTS_NONE_KEPT = "encoded by the VAE: a loop, or a take locked to the grid, keeps no latents"
+LATENTS_GONE = "encoded by the VAE: its take's latents are gone"
+LATENTS_MISFIT = "encoded by the VAE: its take's latents {why}"
+LATENTS_UNREADABLE = "encoded by the VAE: its take's latents could not be read ({kind})"
+LATENTS_NOT_THIS_MODELS = "are not this model's ({have} channels; it reads {width})"  # a misfit's why
+LATENTS_TOO_SHORT = "are not as long as the song ({have} frames; it takes {frames})"
+LATENTS_NOT_A_TAKES = "are not a take's"
+
 
 BUSY = (
     "The studio is busy — {waiting} requests (songs and lyrics) are already waiting for the GPU. Nothing was lost: "
@@ -60,7 +228,7 @@ FITS_SHORTER_MORPH = "morph a shorter take"
 FITS_NONE = "ask for fewer takes or a shorter song"
 FITS_OR = ", or {way}"
 WAYS_OR = "{some} or {last}"
-# Why Think was skipped just before a ZeroGPU call (``budget.makes_way``): ``result_words.PLAN_SKIPPED``'s reason.
+# Why Think was skipped just before a ZeroGPU call (``budget.makes_way``): ``messages.PLAN_SKIPPED``'s reason.
 NO_PLAN_FITS = "no song planned by Think fits the {most:.0f} s one request may take here"
 PLAN_TOO_LONG = (
     "planning and making this song would take longer than the {most:.0f} s one request may take here; fewer takes "
@@ -174,7 +342,7 @@ RESERVES_LATER = "On this Space a press reserves some of your daily ZeroGPU time
 # Where a press would reserve more than a visitor who is not signed in has in a day (ZeroGPU's count).
 RESERVES_OVER_DAY = " That is more than the {day} a day a visitor who is not signed in gets."
 RESERVES_FITS_DAY = " Within that: {ways}."
-# "Pace on this machine" (``pace.line``), under each result's details.
+# "Pace on this machine" (``duration_estimate.line``), under each result's details.
 PACE_LINE = "Pace on this machine, {gpu}: {figures}; from {calls}."
 # Before anything is measured, by where the studio runs (on ZeroGPU a press declares its GPU time).
 PACE_NOT_YET = {
@@ -184,8 +352,8 @@ PACE_NOT_YET = {
     "estimates their time from its first figures.",
 }
 PACE_PRIOR_ONLY = {
-    True: "Pace on this machine: not learned here (ACE_STUDIO_PACE=prior); every press declares the first figures.",
-    False: "Pace on this machine: not learned here (ACE_STUDIO_PACE=prior); the studio estimates every request's "
+    True: "Pace on this machine: not learned here (ACE_STUDIO_DURATION_ESTIMATE=prior); every press declares the first figures.",
+    False: "Pace on this machine: not learned here (ACE_STUDIO_DURATION_ESTIMATE=prior); the studio estimates every request's "
     "time from its first figures.",
 }
 PACE_FIGURE = {

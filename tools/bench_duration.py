@@ -41,16 +41,15 @@ def _shape_words(shape: dict) -> str:
 def table(path: Path) -> str:
     """``path``'s learned pace, one row a bucket: median measured figure, the prior's, the factor."""
     studio_root.reach()
-    import pace
-    import pace_store
+    import duration_estimate
 
-    store = pace_store.Table(Path(path), {})
+    store = duration_estimate.Table(Path(path), {})
     if not store.load(lambda machine: True):
         return f"{path}: no pace table could be read (the line above says why)."
     rows = [
         f"Pace learned on **{store.machine.get('gpu') or 'a machine not named yet'}** (studio version "
         f"{store.machine.get('version', '?')}), from {store.calls} calls; declared from the measured figure "
-        f"once a row has {pace.MIN_CALLS} calls (p{int(100 * pace.PERCENTILE)} × {pace.MARGIN}).",
+        f"once a row has {duration_estimate.MIN_CALLS} calls (p{int(100 * duration_estimate.PERCENTILE)} × {duration_estimate.MARGIN}).",
         "",
         "| what | shape | calls | measured here (median) | prior (H100, eager) | factor (median / p90) |",
         "|---|---|---|---|---|---|",
@@ -61,7 +60,7 @@ def table(path: Path) -> str:
         rows.append(
             f"| {bucket.feature} {bucket.phase} | {_shape_words(bucket.shape)} | {len(factors)} | "
             f"{statistics.median(figures):.4g} {bucket.unit} | {prior:.4g} {bucket.unit} | "
-            f"{statistics.median(factors):.3g} / {pace.percentile(factors):.3g} |"
+            f"{statistics.median(factors):.3g} / {duration_estimate.percentile(factors):.3g} |"
         )
     return "\n".join(rows)
 
@@ -77,27 +76,27 @@ def learned_songs(n: int, seconds: int = 240) -> str:
         ACE_STUDIO_VARIANT="xl-sft",
         ACE_STUDIO_PLANNER_MODEL=str(random_models.save_planner_lm(work / "tiny-planner")),
         ACE_STUDIO_OUTPUT_DIR=str(work / "outputs"),
-        ACE_STUDIO_PACE="learn",
+        ACE_STUDIO_DURATION_ESTIMATE="learn",
         HF_HUB_OFFLINE="1",
     )
     import backend
+    import duration_estimate
     import generation
     import gpu
     import modes
-    import pace
     import planner
 
     backend.get_backend(), planner.get_planner()  # built before the first press, as a Space's start-up does
-    pace.reset()
+    duration_estimate.reset()
     rows = [
-        f"{n} identical {seconds} s songs with Think (tiny random models, {pace.device_name()}, default steps):",
+        f"{n} identical {seconds} s songs with Think (tiny random models, {duration_estimate.device_name()}, default steps):",
         "",
         "| song | declared, s | made in, s | measured calls before it |",
         "|---|---|---|---|",
     ]
     for song in range(1, n + 1):
         job = modes.prepare_generate(prompt="night drive", audio_duration=seconds, seed=7, think=True)
-        calls = pace.table().calls
+        calls = duration_estimate.table().calls
         declared = generation.music_duration(job.request, None, f"pace-{song}")
         started = time.perf_counter()
         gpu.call(generation.music_gpu, job.request, needs=("music",), run_id=f"pace-{song}")

@@ -6,7 +6,7 @@ its room; the step that hands on to it refers to it (calls it, passes it as a va
 in its own body or its room's private helpers (``_render``); and the three hand-overs a newcomer would not
 guess are read as written: the preparer table, the GPU function passed as a value to ``gpu.call``, and
 ``Settled`` carried on the join's request from the door to the run. At run time a press on the page
-(``tools/press_walk.py``) reaches the steps in the doc's order.
+(``tools/click_trace.py``) reaches the steps in the doc's order.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import ast
 import itertools
 from functools import cache
 
-import press_walk
+import click_trace
 from conftest import ROOT
 
 # The walk as the code has it: each step's function, and the step (or the page's build) that hands on to it.
@@ -151,7 +151,7 @@ def _table(room: str, name: str) -> ast.Dict:
 
 def problems(text: str) -> list[str]:
     """What is wrong with design.md's walk (``text``) against the code's (``WALK``): its numbering, its steps."""
-    numbered = press_walk.numbered(text)
+    numbered = click_trace.numbered(text)
     found = []
     if [number for number, _ in numbered] != list(range(1, len(numbered) + 1)):
         found.append(f"numbered {[number for number, _ in numbered]}, not 1 to {len(numbered)}")
@@ -240,6 +240,6 @@ def test_settled_is_carried_on_the_joins_request_from_the_door_to_the_run():
 
 
 def test_a_press_on_the_page_reaches_the_steps_in_the_doc_order(studio_env):
-    """``tools/press_walk.py``'s order: the page built here, Generate pressed (its door, then its run, on one
+    """``tools/click_trace.py``'s order: the page built here, Generate pressed (its door, then its run, on one
     join's request), each step's function seen as it first runs."""
-    assert press_walk.walked(ROOT) == press_walk.steps(ROOT) == [step for step, _ in WALK]
+    assert click_trace.walked(ROOT) == click_trace.steps(ROOT) == [step for step, _ in WALK]
