@@ -9,6 +9,7 @@ import atexit
 import contextlib
 import dataclasses
 import functools
+import importlib.abc
 import importlib.util
 import json
 import os
@@ -26,7 +27,7 @@ from typing import TypeVar
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# The studio's rooms and the tools beside them (random_models …) import by name: pyproject's
+# The studio's modules and the tools beside them (random_models …) import by name: pyproject's
 # ``pythonpath`` puts both folders on the path for pytest.
 os.environ["HF_HUB_OFFLINE"] = "1"
 # Gradio's upload folder, this run's own (read when Gradio is imported, so set before any test module
@@ -47,8 +48,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 # No planner unless a test sets one up (the tiny one below): the default would be a download.
 os.environ["ACE_STUDIO_PLANNER_MODEL"] = "none"
-# Every press declares the prior (``duration_estimate``): a test that asserts a declared duration must not depend on
-# which tests ran before it in the same process or studio. The pace's own tests (test_duration_estimate.py) learn.
+# Every request declares the prior (``duration_estimate``): a test that asserts a declared duration must not depend on
+# which tests ran before it in the same process or studio. The duration estimate's own tests (test_duration_estimate.py) learn.
 os.environ["ACE_STUDIO_DURATION_ESTIMATE"] = "prior"
 
 
@@ -77,9 +78,9 @@ _one_trusted_certificate()
 
 # One HTTP exchange of a test's gradio_client may take this long. The client's own default (httpx's 5 s)
 # is a clock load can pass: a served studio's answer to a join, an upload or the page's config came past
-# it on a busy machine and failed tests with ReadTimeout before anything ran (issue 60). A test waits on
+# it on a busy machine and failed tests with ReadTimeout before anything ran. A test waits on
 # the answer instead; this bound only ends a test whose studio never answers. Clients the studio makes
-# itself (the MCP door's, in a studio served in this process) keep the library's default, as they would
+# itself (the MCP endpoint's, in a studio served in this process) keep the library's default, as they would
 # anywhere; a test that means the default (README's snippet) passes it.
 CLIENT_TIMEOUT_S = 300.0
 
@@ -90,11 +91,11 @@ def sweep_client_folders(folder: Path, untouched_s: float) -> int:
     327 a run, 10,567 found here after a day of runs. Such folders in ``folder`` go that are empty and
     untouched for ``untouched_s`` (any empty folder of 40 lower-case hex digits: that is gradio_client's
     name, 20 random bytes); how many went."""
-    gone, settled = 0, time.time() - untouched_s
+    gone, cutoff = 0, time.time() - untouched_s
     for entry in os.scandir(folder):
         if len(entry.name) == 40 and all(c in "0123456789abcdef" for c in entry.name):
             with contextlib.suppress(OSError):
-                if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < settled:
+                if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
                     os.rmdir(entry.path)  # only an empty folder can go
                     gone += 1
     return gone
@@ -107,6 +108,50 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     this one made and is waiting to fill is younger. The last 15 minutes' stay for the next run's end."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         sweep_client_folders(Path(tempfile.gettempdir()), 3 * CLIENT_TIMEOUT_S)
+
+
+# ---------------------------------------------------------------- changes made once a module is imported
+#
+# conftest changes two of the studio's modules and a library for the tests (the client's patience, the tiny models
+# kept a process). Each change is made as its module is imported (``after_import``), never by conftest itself: a
+# test file that imports none of them (test_beats, test_lrc …) does not pay for Gradio's import (3-4 s of CPU, in
+# pytest's process) before its first test.
+_AFTER_IMPORT: dict[str, list[Callable[[], None]]] = {}
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: for a module waited on (``after_import``) it takes the spec the other finders give and
+    has the module's loader run the waiting changes once the module's own code has run."""
+
+    def find_spec(self, name: str, path, target=None):
+        if name not in _AFTER_IMPORT:
+            return None
+        for finder in sys.meta_path:
+            spec = None if finder is self else getattr(finder, "find_spec", lambda *_: None)(name, path, target)
+            if spec is not None and spec.loader is not None:
+                break
+        else:
+            return None
+        run = spec.loader.exec_module
+
+        def exec_module(module) -> None:
+            run(module)
+            for change in _AFTER_IMPORT.pop(name, ()):  # not before: a spec may be found and never loaded
+                change()
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, _AfterImport())
+
+
+def after_import(name: str, change: Callable[[], None]) -> None:
+    """``change()`` once module ``name`` is imported in this process (at once where it is already)."""
+    if name in sys.modules:
+        change()
+    else:
+        _AFTER_IMPORT.setdefault(name, []).append(change)
 
 
 def _patient_test_clients() -> None:
@@ -123,9 +168,7 @@ def _patient_test_clients() -> None:
     gradio_client.Client.__init__ = init
 
 
-_patient_test_clients()
-
-import random_models  # noqa: E402
+after_import("gradio_client", _patient_test_clients)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -154,34 +197,82 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # pytest-xdist hands out files in collection order (``--no-loadscope-reorder``), so they are
 # collected longest first: the last ones out are short and both processes end together (xdist's own
-# order, by test count, gave a 56 s file of six tests out last, 45 s after the other process had
+# order, by test count, sends a 56 s file of six tests out last, 45 s after the other process has
 # ended). The ten longest lead in an order chosen so that, with two processes (a 2-core machine, as
 # CI's), the Chromium files (browser, page, words) seldom run beside another Chromium file or beside
-# the files that time a victim's song against a solo one (shared_space, gate, fair_share): in one run,
-# beside test_browser's first page loads, a victim's take took 1.77 s against a 0.75 s solo, over the
-# bound of twice. Simulated
-# on the seconds of a two-process run there (shared_space 116, gate 66, fair_share 64, browser 157,
-# planner 79, api 41, page 138, zerogpu 101, upstream 55, words 70): 37 s of such overlap against
-# 211 s in the order before, both processes ending at 588 s. test_upstream goes out before test_zerogpu, beside
-# test_page: a quiet run at e3aeb1d had the machine 20-40 % idle from 160 to 205 s with test_zerogpu there, and
-# one at 1cab15b 15-40 % from 155 to 195 s with test_upstream (each about 0.8 of a core), both processes ending
-# within 2 s of each other. The rest follow by their seconds in a quiet
-# two-process run (a1a0f1c, each file's tests' wall time; docs/performance.md, "The suite's time"). A new
-# file counts 30 s.
-LEAD = ("test_shared_space", "test_gate", "test_fair_share", "test_browser", "test_planner", "test_api",
-        "test_page", "test_upstream", "test_zerogpu", "test_words")  # fmt: skip
+# the files that time a victim's song against a solo one (shared_space, gate, fair_share): beside
+# test_browser's first page loads a victim's take took 1.77 s against a 0.75 s solo, over the bound of
+# twice. Simulated on the seconds of a two-process run (shared_space 116, gate 66, fair_share 64,
+# browser 157, planner 79, api 41, page 138, zerogpu 101, upstream 55, words 70): 37 s of such overlap
+# against 211 s in xdist's order, both processes ending at 588 s. test_upstream goes out before
+# test_zerogpu, beside test_page (each about 0.8 of a core): with test_zerogpu there the machine was
+# 20-40 % idle for 45 s. The rest follow by their seconds in a quiet two-process run (each file's tests'
+# wall time; docs/performance.md, "The suite's time"). A new file counts 30 s.
+LEAD = (
+    "test_shared_space",
+    "test_gate",
+    "test_fair_share",
+    "test_browser",
+    "test_planner",
+    "test_api",
+    "test_page",
+    "test_upstream",
+    "test_zerogpu",
+    "test_words",
+)
 SECONDS = {
-    "test_duration_estimate": 52, "test_mcp": 44, "test_newcomer": 43, "test_part_tasks": 43, "test_join": 34, "test_graphs": 33,
-    "test_take_latents": 32, "test_stream_blip": 29, "test_take_morph": 28, "test_shared_files": 28,
-    "test_in_time": 45, "test_loops": 27, "test_stems": 26, "test_voice": 26, "test_my_takes": 24, "test_cost": 24,
-    "test_variations": 24, "test_presets": 24, "test_quota": 24, "test_song_map": 20, "test_bar_marks": 18,
-    "test_finish": 15, "test_audio_modes": 15, "test_edit_lines": 14, "test_hostile": 13, "test_sampler": 12,
-    "test_app": 11, "test_offload": 11, "test_bench": 10, "test_generate": 9, "test_layout": 9, "test_songwriter": 8,
-    "test_lora": 7, "test_space": 6, "test_request": 5, "test_backend": 4, "test_describe": 4, "test_models": 4,
-    "test_lyrics": 3, "test_band": 8, "test_lyrics_mlx": 3, "test_lrc": 2, "test_defaults": 2, "test_page_answers": 2,
-    "test_analysis": 1, "test_rounding": 1, "test_cost_line": 1, "test_gpu_line": 30, "test_file_lengths": 8,
-    "test_page_fields": 45, "test_real_record": 30,
-}  # fmt: skip
+    "test_duration_estimate": 52,
+    "test_mcp": 44,
+    "test_newcomer": 43,
+    "test_part_tasks": 43,
+    "test_join": 34,
+    "test_graphs": 33,
+    "test_take_latents": 32,
+    "test_stream_blip": 29,
+    "test_take_morph": 28,
+    "test_shared_files": 28,
+    "test_in_time": 45,
+    "test_loops": 27,
+    "test_stems": 26,
+    "test_voice": 26,
+    "test_my_takes": 24,
+    "test_cost": 24,
+    "test_variations": 24,
+    "test_presets": 24,
+    "test_quota": 24,
+    "test_song_map": 20,
+    "test_bar_marks": 18,
+    "test_finish": 15,
+    "test_audio_modes": 15,
+    "test_edit_lines": 14,
+    "test_hostile": 13,
+    "test_sampler": 12,
+    "test_app": 11,
+    "test_offload": 11,
+    "test_bench": 10,
+    "test_generate": 9,
+    "test_layout": 9,
+    "test_songwriter": 8,
+    "test_lora": 7,
+    "test_space": 6,
+    "test_request": 5,
+    "test_backend": 4,
+    "test_describe": 4,
+    "test_models": 4,
+    "test_lyrics": 3,
+    "test_band": 8,
+    "test_lyrics_mlx": 3,
+    "test_lrc": 2,
+    "test_defaults": 2,
+    "test_page_answers": 2,
+    "test_analysis": 1,
+    "test_rounding": 1,
+    "test_cost_line": 1,
+    "test_gpu_line": 30,
+    "test_file_lengths": 8,
+    "test_page_fields": 45,
+    "test_real_record": 30,
+}
 
 
 # ---------------------------------------------------------------- the browser tests' Chromium
@@ -191,11 +282,18 @@ SECONDS = {
 # uses the ``browser`` fixture below (itself or through another fixture: ``page``, ``site``'s tabs …):
 # each is marked ``browser`` at collection, and where there is no Chromium every one of them is skipped,
 # in every file, and the run's summary says so in one line. ACE_STUDIO_REQUIRE_BROWSER=1 (.ci/run)
-# makes a missing browser stop the run instead: CI is never greener than a newcomer's machine.
+# makes a missing browser stop the run instead: CI is never greener than a fresh machine.
 TIMEOUT_MS = 120_000
 # Headless without a GPU, a sandbox or background traffic: CI machines have none of them to spare.
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-extensions", "--mute-audio"]  # fmt: skip
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-extensions",
+    "--mute-audio",
+]
 SHOTS = Path(os.environ.get("ACE_STUDIO_SCREENSHOTS", ROOT / "test-screenshots"))
 # Pictures of the page are for a person (after a change to the page: SKILLS.md); no test looks at one, and
 # each costs 0.1-0.3 s of Chromium. They are taken where ACE_STUDIO_SCREENSHOTS names their folder: how
@@ -238,7 +336,7 @@ def _chromium():
     before. While Playwright's sync API is started its event loop runs in this thread, where asyncio then
     refuses to run another: a test that runs one does it in a thread of its own (``in_a_thread``). Playwright's
     ``expect`` waits as long as a page's own waits (``TIMEOUT_MS``), not its 5 s default, which a loaded run
-    passed (a section drawn pressed after its click, issue 79)."""
+    passed (a section drawn as chosen after its click)."""
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=TIMEOUT_MS)
@@ -338,7 +436,7 @@ def visit(browser, url: str, **context_options) -> Visit:
 
 
 # How long a failed test's page has to answer (a script run, a picture) before it is called stuck: a page that
-# does not once cost its test's teardown the whole TIMEOUT_MS again (a full-page picture waited 120 s, issue 79).
+# does not once cost its test's teardown the whole TIMEOUT_MS again (a full-page picture can wait 120 s).
 ANSWER_MS = 10_000
 
 
@@ -361,7 +459,7 @@ def _debugged(page) -> object:
 
 
 # What a paused frame named ``dispatch`` (Gradio's, which runs an event's listeners) was given: the event, so a
-# page stuck in an event storm says which event (issue 79: a Send to Extend's page stuck in Gradio's dispatch).
+# page stuck in an event storm says which event (a Send to Extend's page can loop in Gradio's dispatch).
 DISPATCHED = "(() => { try { return JSON.stringify(arguments[0]).slice(0, 300); } catch (e) { return String(e); } })()"
 # How many times a stuck page is paused (resumed between, ``ANSWER_MS / 10`` apart): one loop, or many events.
 PAUSES = 3
@@ -490,6 +588,16 @@ SHARING = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """No worker processes where the command names one test file (its tests, or some of them: ``FILE::name``):
+    loadfile hands a file's tests to one process anyway, and starting two workers, each importing conftest and
+    collecting the file, cost more than the file's tests (test_beats: 23 s with them, 6 s without, a 2-core
+    machine). Anything else (README's command, a folder, two files) runs side by side as pyproject says."""
+    named = {(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args}
+    return 0 if len(named) == 1 and next(iter(named)).is_file() else None
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log) -> object | None:
     if config.getvalue("dist") != "loadfile":
         return None
@@ -549,30 +657,40 @@ def tiny_model(name: str, build) -> Path:
 @pytest.fixture(scope="session")
 def tiny_pipeline_dir() -> Path:
     """A tiny SFT-like pipeline saved in diffusers layout (model_index.json)."""
+    import random_models
+
     return tiny_model("tiny-diffusers", random_models.save_pipeline)
 
 
 @pytest.fixture(scope="session")
 def tiny_turbo_dir() -> Path:
     """The tiny pipeline marked turbo (guidance distilled), as ``tiny_pipeline_dir`` is SFT."""
+    import random_models
+
     return tiny_model("tiny-turbo", functools.partial(random_models.save_pipeline, turbo=True))
 
 
 @pytest.fixture(scope="session")
 def tiny_base_dir() -> Path:
     """A tiny XL-base-like model (its own random DiT) in the registry's diffusers layout: Edit's parts."""
+    import random_models
+
     return tiny_model("tiny-base", random_models.save_base)
 
 
 @pytest.fixture(scope="session")
 def tiny_planner_dir() -> Path:
     """A tiny random Qwen3 planner with the audio-code vocabulary, saved as a folder."""
+    import random_models
+
     return tiny_model("tiny-planner", random_models.save_planner_lm)
 
 
 @pytest.fixture(scope="session")
 def tiny_lyrics_dir() -> Path:
     """A tiny random Qwen2 lyrics writer, saved as a folder."""
+    import random_models
+
     return tiny_model("tiny-qwen2", random_models.save_lyrics_lm)
 
 
@@ -605,53 +723,80 @@ def tiny_upstream(tmp_path_factory):
 # for ``cold_models``.
 _KEPT: dict[tuple, object] = {}
 _COLD = {"on": False}
-_MODEL_SETTINGS = ("ACE_STUDIO_MODEL", "ACE_STUDIO_VARIANT", "ACE_STUDIO_BASE_MODEL", "ACE_STUDIO_OFFLOAD",
-                   "ACE_STUDIO_PLANNER_MODEL", "SPACES_ZERO_GPU", "HF_HUB_OFFLINE")  # fmt: skip
+_MODEL_SETTINGS = (
+    "ACE_STUDIO_MODEL",
+    "ACE_STUDIO_VARIANT",
+    "ACE_STUDIO_BASE_MODEL",
+    "ACE_STUDIO_OFFLOAD",
+    "ACE_STUDIO_PLANNER_MODEL",
+    "SPACES_ZERO_GPU",
+    "HF_HUB_OFFLINE",
+)
 
 
-def _keep_models() -> None:
+# The loaders ``models`` holds as it is imported: a build made while a test has put its own in their place (a spy)
+# is neither kept nor handed back.
+_LOADERS: list[tuple] = []
+
+
+def _loaders() -> tuple:
+    import models
+
+    return models.load_pipeline, models.pick_device, models.pipeline_dtypes, models.dtype_for
+
+
+def _kept_key(kind: str) -> tuple | None:
+    """What a build of ``kind`` is kept under (None: not kept)."""
+    import models
+
+    if _COLD["on"] or _loaders() != _LOADERS[0]:
+        return None
+    device = models.pick_device()
+    return (kind, device, repr(models.pipeline_dtypes(device)), *(os.environ.get(k) for k in _MODEL_SETTINGS))
+
+
+def _kept(kind: str, build: Callable[[], object], register: Callable[[object], None]) -> Callable[[], object]:
+    """``build`` made to hand back the build of ``kind`` kept under the same settings (``register``-ed again)."""
+
+    def build_or_reuse():
+        found = _kept_key(kind)
+        made = _KEPT.get(found) if found is not None else None
+        if made is None or made.lock.locked():
+            made = build()
+            if found is not None:
+                _KEPT[found] = made
+            return made
+        register(made)
+        return made
+
+    return build_or_reuse
+
+
+def _keep_music_builds() -> None:
     import backend
     import devices
-    import models
-    import planner
-
-    loaders = (models.load_pipeline, models.pick_device, models.pipeline_dtypes, models.dtype_for)
-
-    def key(kind: str) -> tuple | None:
-        if (
-            _COLD["on"]
-            or (models.load_pipeline, models.pick_device, models.pipeline_dtypes, models.dtype_for) != loaders
-        ):
-            return None
-        device = models.pick_device()
-        return (kind, device, repr(models.pipeline_dtypes(device)), *(os.environ.get(k) for k in _MODEL_SETTINGS))
-
-    def kept(kind: str, build, register):
-        def build_or_reuse():
-            found = key(kind)
-            made = _KEPT.get(found) if found is not None else None
-            if made is None or made.lock.locked():
-                made = build()
-                if found is not None:
-                    _KEPT[found] = made
-                return made
-            register(made)
-            return made
-
-        return build_or_reuse
 
     def music(made) -> None:
         devices.register_resident("music", made.pipe, made.device, managed=made.offload != "none")
+
+    backend._build = _kept("music", backend._build, music)
+
+
+def _keep_planner_builds() -> None:
+    import devices
+    import planner
 
     def thinking(made) -> None:
         home = made.device if devices.offload_mode(made.device) == "none" else "cpu"
         devices.register_resident("planner", made.model, made.device, on=home)
 
-    backend._build = kept("music", backend._build, music)
-    planner._load = kept("planner", planner._load, thinking)
+    planner._load = _kept("planner", planner._load, thinking)
 
 
-_keep_models()
+# ``backend`` and ``planner`` import ``models`` first, so its loaders are known before either build is wrapped.
+after_import("models", lambda: _LOADERS.append(_loaders()))
+after_import("backend", _keep_music_builds)
+after_import("planner", _keep_planner_builds)
 
 
 @pytest.fixture
@@ -910,7 +1055,7 @@ def zerogpu_space(
     Demucs's tiny bag in the Space's Hub cache (as a Space preloads it), Edit's XL base built at start-up with the rest, and
     every VAE encode, a worker's too, one line in ``vae-encodes.log``. Its start (the studio's import,
     its models built) is paid once, not once a file. Tests that share it
-    read the fake API's lists from where they stood before the test, never from the start. The pace's
+    read the fake API's lists from where they stood before the test, never from the start. The duration estimate's
     tests (learning) and the failed captures' (ACE_STUDIO_GRAPHS) serve studios of their own."""
     import json
 
@@ -945,8 +1090,8 @@ def zerogpu_space(
 
 
 def stopped_result(job, pattern: str, timeout: float = 60) -> str:
-    """The result of a stopped music call (a stop is not an error): no take, the stop's words as the
-    seed line and ``{"stopped": words}`` as the record; returns the words."""
+    """The result of a stopped music call (a stop is not an error): no take, the stop's message as the
+    seed line and ``{"stopped": message}`` as the record; returns the message."""
     import re
 
     *slots, line, record = job.result(timeout=timeout)
@@ -981,12 +1126,12 @@ def inputs(parameters: list[dict], **values: object) -> list:
 
 def wait_in_queue(job, timeout: float = 60) -> None:
     """Return once ``job`` (a ``gradio_client`` job) waits for the GPU: in the studio's queue, or in the GPU
-    line beside it (``gpu.in_line``: its progress line says so)."""
+    line beside it (``gpu.in_gpu_queue``: its progress line says so)."""
     from gradio_client.utils import Status
 
     import messages
 
-    waiting = messages.IN_LINE.split(":")[0]
+    waiting = messages.IN_GPU_QUEUE.split(":")[0]
     deadline = time.monotonic() + timeout
     while True:
         status = job.status()
@@ -1002,7 +1147,7 @@ def music_shape(mode: str = "generate", **asked):
     """The cost shape of a request (``music_shape.MusicShape.of``) of Generate's settings ``asked`` by the
     API's names (``audio_duration``, ``inference_steps``, ``batch_size``, ``lyrics``, ``think``…), made by
     Generate's own preparer (no song needed; Think counted, not asked of a planner); then, for a test of
-    the pace's or the budget's arithmetic, ``mode`` and any of the shape's own fields (``part``, ``morph``,
+    the duration estimate's or the budget's arithmetic, ``mode`` and any of the shape's own fields (``part``, ``morph``,
     ``start``, ``reference``…) put on it as ``dataclasses.replace`` puts them."""
     import inspect
     from unittest import mock
@@ -1011,10 +1156,10 @@ def music_shape(mode: str = "generate", **asked):
     import modes
     from music_shape import MusicShape
 
-    own = set(inspect.signature(modes.prepare_generate).parameters) - {"think"}
-    settings = {k: v for k, v in asked.items() if k in own}
-    fields = {k: v for k, v in asked.items() if k not in own and k != "think"}
-    # The words' tokens are the door's to count once a model is built; a shape asks no model.
+    generate_args = set(inspect.signature(modes.prepare_generate).parameters) - {"think"}
+    settings = {k: v for k, v in asked.items() if k in generate_args}
+    fields = {k: v for k, v in asked.items() if k not in generate_args and k != "think"}
+    # The lyrics' tokens are counted by the admission check once a model is built; a shape asks no model.
     with mock.patch.object(backend, "is_warm", return_value=False):
         shape = MusicShape.of(modes.prepare_generate(**{"prompt": "shape", **settings}, think=False).request)
     return dataclasses.replace(shape, mode=mode, think=bool(asked.get("think")), **fields)

@@ -2,10 +2,10 @@
 
 A studio's start is ``python app.py`` (or the ZeroGPU harness's ``--serve``): 9.6 s of CPU until it serves,
 6.4 s of them importing torch, diffusers, transformers, librosa, demucs… (``startup.LIBRARIES``), and the
-suite starts about forty-five of them on a 2-core machine (issue 60); forked from here, 1.2-1.6 s until its
+suite starts about forty-five of them on a 2-core machine; forked from here, 1.2-1.6 s until its
 page answers (quiet). Each test process keeps one interpreter that has imported those libraries once and
 nothing of the studio; a studio is forked from it, given its own environment, folder, output and process
-group, and runs its script as ``python script`` would (``runpy``, ``__main__``). The studio's own rooms are
+group, and runs its script as ``python script`` would (``runpy``, ``__main__``). The studio's own modules are
 imported in the studio, after its environment is set. Gradio is imported here too (imported in each studio,
 its start took 2.9-3.2 s; half of Gradio's import is it parsing each component's source for its ``.pyi``):
 what it reads of its settings as it is imported is heard (``GRADIO_READ``), and a studio forked from here has
@@ -13,7 +13,7 @@ those it sets read again from its own environment (``_gradio_as_set``), or is a 
 one this does not know how to set again.
 
 What a library reads from the environment as it is imported is the interpreter's: a studio whose
-environment differs from it anywhere but in the studio's own settings (``OWN``) is started as a new
+environment differs from it anywhere but in the studio's own settings (``STUDIO_PREFIXES``) is started as a new
 interpreter instead, as is every studio whose environment sets ``ACE_STUDIO_TESTS_FORK=0``: test_newcomer's,
 started with the README's command itself, and one of the harness's kill tests.
 """
@@ -34,20 +34,22 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 # Settings the studio reads when it runs, never a library as it is imported but Gradio (its reads heard:
 # ``GRADIO_READ``).
-OWN = ("ACE_STUDIO_", "GRADIO_", "HARNESS_", "SPACES_", "ZEROGPU_", "PYTEST_")
+STUDIO_PREFIXES = ("ACE_STUDIO_", "GRADIO_", "HARNESS_", "SPACES_", "ZEROGPU_", "PYTEST_")
 # What the studio's launch imports besides Gradio (imported after these, its reads heard): the MCP
 # SDK for its tools for agents (``agents.tools_class``, 0.56 s) and two of Gradio's own libraries (0.25 s),
-# none of which reads a setting in ``OWN`` as it is imported: 0.8 s of CPU off each studio forked.
+# none of which reads a setting in ``STUDIO_PREFIXES`` as it is imported: 0.8 s of CPU off each studio forked.
 AT_LAUNCH = ("mcp", "mcp.server.sse", "mcp.server.streamable_http_manager", "fastapi", "pandas")
 # Set in a test process as it runs, never read by a library as it is imported with another value: by a studio
 # as it starts (``models.enable_mps_fallback``, before torch; Gradio's launch, after the Hub's import), which a
 # new studio sets again; by joblib as scikit-learn is imported (librosa's first use of it: Intel's OpenMP
 # setting, unused by torch's libgomp); by torch's inductor, naming its default cache folder. Counted as read on
 # import, either of the last two made every studio a test process started after it a new interpreter (9 s of CPU
-# each, not 3.6 s: test_duration_estimate's and the ones after it in its process, a quiet run at 1e0afce).
+# each, not 3.6 s: test_duration_estimate's and the ones after it in its process).
 SET_AS_IT_RUNS = (
-    *("PYTORCH_ENABLE_MPS_FALLBACK", "HF_HUB_DISABLE_TELEMETRY"),
-    *("KMP_INIT_AT_FORK", "TORCHINDUCTOR_CACHE_DIR"),
+    "PYTORCH_ENABLE_MPS_FALLBACK",
+    "HF_HUB_DISABLE_TELEMETRY",
+    "KMP_INIT_AT_FORK",
+    "TORCHINDUCTOR_CACHE_DIR",
 )
 # Read by huggingface_hub as it is imported, and set again in a studio forked with a value of its own
 # (``_hub_cache_as_set``): the Hub cache of the ZeroGPU Space's studio (its Demucs bag). Counted as read on
@@ -173,7 +175,7 @@ class Interpreter:
             return {
                 k: v
                 for k, v in of.items()
-                if not k.startswith(OWN) and k not in SET_AS_IT_RUNS and k not in SET_IN_THE_STUDIO
+                if not k.startswith(STUDIO_PREFIXES) and k not in SET_AS_IT_RUNS and k not in SET_IN_THE_STUDIO
             }
 
         return self.proc.poll() is None and read_on_import(self.env) == read_on_import(env)
@@ -282,10 +284,14 @@ def _hub_cache_as_set() -> None:
 def _gradio_as_set() -> bool:
     """Gradio's settings read as it was imported here, as this studio's environment sets them; False where
     the studio sets one otherwise that ``_gradio_holds`` does not hold (a new interpreter then)."""
-    # The studio's own settings (``OWN``) and those set as libraries run (set here before Gradio's import, and in the
+    # The studio's own settings (``STUDIO_PREFIXES``) and those set as libraries run (set here before Gradio's import, and in the
     # studio again): every other setting is the interpreter's (``Interpreter.fits``).
     own = (*SET_AS_IT_RUNS, *SET_IN_THE_STUDIO)
-    differs = {n for n, value in GRADIO_READ.items() if (n.startswith(OWN) or n in own) and os.environ.get(n) != value}
+    differs = {
+        n
+        for n, value in GRADIO_READ.items()
+        if (n.startswith(STUDIO_PREFIXES) or n in own) and os.environ.get(n) != value
+    }
     known = getattr(sys.modules.get("gradio"), "__version__", "").startswith(GRADIO_KNOWN)
     if differs - set(GRADIO_SET_AGAIN if known else ()):
         return False
@@ -317,7 +323,7 @@ def _import_gradio() -> None:
     """``import gradio``, hearing which settings it reads (``GRADIO_READ``): every read of the environment
     goes through ``os._Environ.__getitem__`` (``os.getenv``, ``get``, ``in``). A walk over all of it
     (``items()``, ``values()``) is not counted: Gradio's one (``gradio.workflow``'s HTTP client, httpx looking for
-    ``*_proxy`` settings) reads none of the studio's own (``OWN``), and every other is the interpreter's (``fits``)."""
+    ``*_proxy`` settings) reads none of the studio's own (``STUDIO_PREFIXES``), and every other is the interpreter's (``fits``)."""
     real = os._Environ.__getitem__
     read: set[str] = set()
 
@@ -369,11 +375,11 @@ def _import_libraries() -> None:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     _import_gradio()
-    rooms = [
+    modules = [
         name for name, module in sys.modules.items() if Path(getattr(module, "__file__", None) or "/").parent == ROOT
     ]
-    for name in rooms:
-        del sys.modules[name]  # the studio imports its own rooms, with its own environment
+    for name in modules:
+        del sys.modules[name]  # the studio imports its own modules, with its own environment
     sys.path.remove(str(ROOT))
 
 

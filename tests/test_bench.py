@@ -69,9 +69,9 @@ def test_every_row_gets_tflops_and_mfu_from_the_count(warm_backend, tmp_path, mo
     assert row["mfu"] == pytest.approx(row["tflops"] / 0.5)
 
 
-def test_the_xl_count_is_the_issues():
-    """Issue 31 read 1.23 / 6.59 / 29.28 / 90.59 TFLOP per XL forward (batch 1, 600 conditioning
-    tokens) at 10 / 60 / 240 / 600 s from ``--work-only``; the MFU rows now use that same count."""
+def test_the_xl_count_is_the_published_one():
+    """``--work-only`` counts 1.23 / 6.59 / 29.28 / 90.59 TFLOP per XL forward (batch 1, 600 conditioning
+    tokens) at 10 / 60 / 240 / 600 s; the MFU rows use that same count."""
     with torch.device("meta"):
         transformer = random_models.build_pipeline("xl").transformer
     config = transformer.config
@@ -118,10 +118,25 @@ def _info() -> dict:
 
 
 def test_the_report_has_every_phase():
-    row = {"variant": "turbo", "seconds": 10.0, "takes": 1, "steps": 8, "encode_s": 0.1, "dit_s": 0.8,
-           "dit_step_s": 0.1, "vae_s": 0.2, "pipeline_s": 1.2, "write_s": 0.01, "host_peak_gib": 1.0,
-           "gpu_peak_gib": 3.0, "mfu": 0.5, "tflops": 494.0, "declared_s": 19.5, "declares_s": 60,
-           "declared_ratio": 16.25}  # fmt: skip
+    row = {
+        "variant": "turbo",
+        "seconds": 10.0,
+        "takes": 1,
+        "steps": 8,
+        "encode_s": 0.1,
+        "dit_s": 0.8,
+        "dit_step_s": 0.1,
+        "vae_s": 0.2,
+        "pipeline_s": 1.2,
+        "write_s": 0.01,
+        "host_peak_gib": 1.0,
+        "gpu_peak_gib": 3.0,
+        "mfu": 0.5,
+        "tflops": 494.0,
+        "declared_s": 19.5,
+        "declares_s": 60,
+        "declared_ratio": 16.25,
+    }
     text = bench_run.tables(_info(), [row])
     assert (
         "| turbo | 1 | 10 | 8 | 0.100 | 0.1000 | 0.800 | 0.200 | 1.200 | 0.010 | 494 | 50% | 19.5 (60) | 16.25× "
@@ -191,7 +206,7 @@ def test_the_real_music_metrics_hold_bar_lines_to_the_heard_beats():
     ]
     assert bench_real_music.error_pct(117.6, 120.0) == pytest.approx(-2.0)
     assert bench_real_music.steadiness_ms(lines) == pytest.approx(0.0, abs=1e-9)
-    wobbly = [t + (0.05 if i % 2 else 0.0) for i, t in enumerate(lines)]  # bars of 2.05 and 1.95 s in turn
+    wobbly = [t + (0.05 if i % 2 else 0.0) for i, t in enumerate(lines)]  # bars of 2.05 and 1.95 s, alternating
     assert bench_real_music.steadiness_ms(wobbly) == pytest.approx(100.0)  # the short ones from the median
 
 
@@ -256,3 +271,24 @@ def test_the_suites_cpu_is_read_by_kind_of_process_below_pytest():
     assert len(tree) == 2 and max(p.cpu for p in tree) >= 0.5, tree  # the child's work, read while it ran
     rows = bench_suite.table(tree)
     assert rows[1].split()[-1] == "all" and all("new interpreter: -c" in row for row in rows[2:]), rows
+
+
+def test_ci_counts_the_pytest_below_its_shell_and_not_the_shell_or_the_watcher():
+    """tools/bench_suite.py --below: .ci/run's shell runs README's command as written; the CPU counted is the tree
+    of the first ``python -m pytest`` below it (its xdist workers inside), not the shell, the watcher or pip."""
+    import bench_suite
+
+    def seen(pid: int, parent: int, command: str, cpu: float) -> bench_suite.Seen:
+        return bench_suite.Seen(pid, parent, command.split()[0], command, cpu)
+
+    processes = [
+        seen(10, 1, "bash -c python -m pytest", 1.0),
+        seen(11, 10, "python tools/bench_suite.py --below 10", 2.0),
+        seen(12, 10, "pip install -r requirements-dev.txt", 30.0),
+        seen(13, 10, "python -m pytest", 4.0),
+        seen(14, 13, "python -c from xdist.looponfail import ... -m pytest", 100.0),
+        seen(15, 14, "python -m pytest --co tests/test_lrc.py", 8.0),
+    ]
+    table = {f"{p.pid}:0": p for p in processes}
+    assert bench_suite.pytest_roots(table, 10) == [13]
+    assert sum(p.cpu for p in bench_suite.below(table, 13)) == 112.0

@@ -4,7 +4,8 @@ second, then prints the CPU seconds of the tree below pytest by kind: the pytest
 (renderers, browser, GPU, zygotes, utility) and Playwright's driver, the studios forked from ``studio_fork``, and
 the new interpreters the tests start. ``/usr/bin/time`` cannot say this: it counts only the children pytest
 waits for, not the studios the fork servers reap nor Chromium's processes. A process that lives under half a
-second is missed (each such costs under half a CPU second). Linux only.
+second is missed (each such costs under half a CPU second). Linux only. The total is printed against
+``BUDGET_CPU_S`` (.ci/run runs README's test command through this), never failed on.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import collections
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +25,9 @@ import studio_root
 
 TICK = os.sysconf("SC_CLK_TCK")
 EVERY_S = 0.5
+# The CPU seconds README's test command should stay at or below on a 2-core machine (docs/performance.md, "The
+# suite"): the command is CPU-bound there, so its CPU work, not its wall time, says what a change cost it.
+BUDGET_CPU_S = 1500
 
 
 @dataclass
@@ -100,7 +105,7 @@ def table(tree: list[Seen]) -> list[str]:
     for process in tree:
         by_kind[kind(process)].append(process.cpu)
     total = sum(p.cpu for p in tree) or 1.0
-    rows = [f"{'CPU s':>9} {'share':>6} {'count':>6}  kind", *[""]]
+    rows = [f"{'CPU s':>9} {'share':>6} {'count':>6}  kind", ""]
     for name, cpus in sorted(by_kind.items(), key=lambda item: -sum(item[1])):
         rows.append(f"{sum(cpus):9.1f} {100 * sum(cpus) / total:5.1f}% {len(cpus):6d}  {name}")
     rows[1] = f"{total:9.1f} {100.0:5.1f}% {len(tree):6d}  all"
@@ -108,6 +113,11 @@ def table(tree: list[Seen]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    """``python tools/bench_suite.py [PYTEST ARGS]`` runs ``python -m pytest`` and prints its tree's CPU;
+    ``python tools/bench_suite.py --below PID`` watches the ``python -m pytest`` started below process ``PID``
+    (.ci/run's shell, which runs README's test command as written) until it is sent SIGTERM, then prints the same."""
+    if argv[:1] == ["--below"]:
+        return _watch(int(argv[1]))
     seen: dict[str, Seen] = {}
     done = threading.Event()
     sampler = threading.Thread(target=sample, args=(seen, done), daemon=True)
@@ -117,9 +127,53 @@ def main(argv: list[str]) -> int:
     code = suite.wait()
     done.set()
     sampler.join()
+    tree = below(seen, suite.pid)
     print(f"\nREADME's test command: exit {code}, {time.monotonic() - started:.1f} s of wall")
-    print("\n".join(table(below(seen, suite.pid))))
+    print("\n".join(table(tree)))
+    print(budget(sum(p.cpu for p in tree)))
     return code
+
+
+def pytest_roots(seen: dict[str, Seen], root: int) -> list[int]:
+    """The ``python -m pytest`` processes below ``root`` that have no such process above them (xdist's workers,
+    and a pytest a test starts, are counted in their controller's tree)."""
+    inside = {p.pid: p for p in below(seen, root)}
+
+    def is_pytest(pid: int) -> bool:
+        return inside[pid].command.split()[1:3] == ["-m", "pytest"]
+
+    def above(pid: int) -> bool:
+        parent = inside[pid].parent
+        while parent in inside and parent != root:
+            if is_pytest(parent):
+                return True
+            parent = inside[parent].parent
+        return False
+
+    return [pid for pid in inside if is_pytest(pid) and not above(pid)]
+
+
+def _watch(root: int) -> int:
+    seen: dict[str, Seen] = {}
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    started = time.monotonic()
+    sample(seen, done)
+    tree = [p for pid in pytest_roots(seen, root) for p in below(seen, pid)]
+    print(f"\nREADME's test command: {time.monotonic() - started:.1f} s watched")
+    print("\n".join(table(tree)))
+    print(budget(sum(p.cpu for p in tree)))
+    return 0
+
+
+def budget(cpu_s: float) -> str:
+    """The suite's CPU work said against ``BUDGET_CPU_S``."""
+    if cpu_s <= BUDGET_CPU_S:
+        return f"CPU work: {cpu_s:,.0f} CPU s, within the {BUDGET_CPU_S:,} CPU s it should stay at or below."
+    return (
+        f"CPU work: {cpu_s:,.0f} CPU s, OVER the {BUDGET_CPU_S:,} CPU s it should stay at or below: the table above "
+        "says which processes spent it, pytest's --durations which tests."
+    )
 
 
 if __name__ == "__main__":
