@@ -1,12 +1,12 @@
-"""A press that can be followed: docs/design.md's numbered walk of a Generate press ("One request"), from
-the page to the model's call and back, held to the code.
+"""docs/design.md's numbered steps of a Generate click ("One request"), from the page to the model's call
+and back, held to the code.
 
 Read with ``ast``: the doc numbers exactly the steps of ``WALK``, in its order; each step's function is in
-its room; the step that hands on to it refers to it (calls it, passes it as a value, names it in a table),
-in its own body or its room's private helpers (``_render``); and the three hand-overs a newcomer would not
+its module; the step that hands on to it refers to it (calls it, passes it as a value, names it in a table),
+in its own body or its module's private helpers (``_render``); and the three hand-overs a reader would not
 guess are read as written: the preparer table, the GPU function passed as a value to ``gpu.call``, and
-``Settled`` carried on the join's request from the door to the run. At run time a press on the page
-(``tools/click_trace.py``) reaches the steps in the doc's order.
+``Admission`` carried on the join's request from the admission check to the run. At run time a click on the
+page (``tools/click_trace.py``) reaches the steps in the doc's order.
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ from functools import cache
 import click_trace
 from conftest import ROOT
 
-# The walk as the code has it: each step's function, and the step (or the page's build) that hands on to it.
+# The steps as the code has them: each step's function, and the step (or the page's build) that hands on to it.
 # A step back up (the finish, the takes, the result) is handed on by the step the call returned to.
 WALK = (
     ("tabs.wire_music", "app.build_ui"),
     ("admission.validator", "tabs.wire_music"),
-    ("handlers.door", "tabs.wire_music"),
-    ("handlers.at_door", "handlers.door"),
-    ("modes.prepare_generate", "handlers.at_door"),
-    ("budget.settle", "handlers.door"),
+    ("handlers.admission_check", "tabs.wire_music"),
+    ("handlers.prepare_for_admission", "handlers.admission_check"),
+    ("modes.prepare_generate", "handlers.prepare_for_admission"),
+    ("budget.admit", "handlers.admission_check"),
     ("handlers._endpoint", "tabs.wire_music"),
-    ("handlers.as_settled", "handlers._endpoint"),
+    ("handlers.as_admitted", "handlers._endpoint"),
     ("handlers.run_job", "handlers._endpoint"),
     ("gpu.call", "handlers.run_job"),
     ("generation.music_gpu", "handlers.run_job"),
@@ -43,16 +43,16 @@ DEFINITIONS = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
 
 @cache
-def _tree(room: str) -> ast.Module:
-    return ast.parse((ROOT / f"{room}.py").read_text())
+def _tree(module: str) -> ast.Module:
+    return ast.parse((ROOT / f"{module}.py").read_text())
 
 
 def _definition(name: str) -> ast.AST | None:
-    """The function (or class) ``room.name`` (``room.Class.method``) as written, or None."""
-    room, *path = name.split(".")
-    if not (ROOT / f"{room}.py").exists():
+    """The function (or class) ``module.name`` (``module.Class.method``) as written, or None."""
+    module, *path = name.split(".")
+    if not (ROOT / f"{module}.py").exists():
         return None
-    node, body = None, _tree(room).body
+    node, body = None, _tree(module).body
     for part in path:
         node = next((n for n in body if isinstance(n, DEFINITIONS) and n.name == part), None)
         if node is None:
@@ -62,17 +62,17 @@ def _definition(name: str) -> ast.AST | None:
 
 
 @cache
-def _names(room: str) -> dict[str, str]:
-    """What a bare name means in ``room``: its own definitions and tables, the rooms it imports, the names
+def _names(module: str) -> dict[str, str]:
+    """What a bare name means in ``module``: its own definitions and tables, the modules it imports, the names
     it imports from them."""
     names: dict[str, str] = {}
-    for node in _tree(room).body:
+    for node in _tree(module).body:
         if isinstance(node, DEFINITIONS):
-            names[node.name] = f"{room}.{node.name}"
+            names[node.name] = f"{module}.{node.name}"
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                 if isinstance(target, ast.Name):
-                    names[target.id] = f"{room}.{target.id}"
+                    names[target.id] = f"{module}.{target.id}"
         elif isinstance(node, ast.Import):
             names |= {alias.asname or alias.name: alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -80,22 +80,22 @@ def _names(room: str) -> dict[str, str]:
     return names
 
 
-def _dotted(node: ast.AST, room: str, local: dict[str, str]) -> str | None:
-    """``node`` (a name, or attributes of one) as ``room.name``: read through ``room``'s names and ``local``."""
+def _dotted(node: ast.AST, module: str, local: dict[str, str]) -> str | None:
+    """``node`` (a name, or attributes of one) as ``module.name``: read through ``module``'s names and ``local``."""
     if isinstance(node, ast.Name):
-        return local.get(node.id) or _names(room).get(node.id)
-    if isinstance(node, ast.Attribute) and (base := _dotted(node.value, room, local)) is not None:
+        return local.get(node.id) or _names(module).get(node.id)
+    if isinstance(node, ast.Attribute) and (base := _dotted(node.value, module, local)) is not None:
         return f"{base}.{node.attr}"
     return None
 
 
-def _locals(function: ast.AST, room: str, owner: str | None) -> dict[str, str]:
+def _locals(function: ast.AST, module: str, owner: str | None) -> dict[str, str]:
     """A function's names that stand for an instance: ``self`` (of ``owner``), and a name given what a
     function annotated to return a class returns (``be = backend.get_backend()``: a ``backend.Backend``)."""
-    found = {"self": f"{room}.{owner}"} if owner else {}
+    found = {"self": f"{module}.{owner}"} if owner else {}
     for node in ast.walk(function):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and len(node.targets) == 1:
-            made = _dotted(node.value.func, room, {})
+            made = _dotted(node.value.func, module, {})
             maker = _definition(made) if made else None
             returns = getattr(maker, "returns", None)
             if isinstance(node.targets[0], ast.Name) and returns is not None:
@@ -105,14 +105,14 @@ def _locals(function: ast.AST, room: str, owner: str | None) -> dict[str, str]:
 
 
 def refers(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
-    """Every ``room.name`` the function ``name`` refers to, in its body (its inner functions too), in its
-    room's private helpers it refers to and in the tables it reads (a module's assignments), followed."""
-    room, *path = name.split(".")
+    """Every ``module.name`` the function ``name`` refers to, in its body (its inner functions too), in its
+    module's private helpers it refers to and in the tables it reads (a module's assignments), followed."""
+    module, *path = name.split(".")
     node = _definition(name) or _assignment(name)
     if node is None:
         return set()
-    local = _locals(node, room, path[0] if len(path) == 2 else None)
-    found = {d for n in ast.walk(node) if (d := _dotted(n, room, local)) is not None}
+    local = _locals(node, module, path[0] if len(path) == 2 else None)
+    found = {d for n in ast.walk(node) if (d := _dotted(n, module, local)) is not None}
     for further in found - seen - {name}:
         if further.rsplit(".", 1)[-1].startswith("_") or _assignment(further) is not None:
             found |= refers(further, seen | found | {name})
@@ -120,11 +120,11 @@ def refers(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
 
 
 def _assignment(name: str) -> ast.stmt | None:
-    """The module-level assignment of ``room.name`` (a table, a constant, an endpoint made), or None."""
-    room, _, rest = name.partition(".")
-    if "." in rest or not (ROOT / f"{room}.py").exists():
+    """The module-level assignment of ``module.name`` (a table, a constant, an endpoint made), or None."""
+    module, _, rest = name.partition(".")
+    if "." in rest or not (ROOT / f"{module}.py").exists():
         return None
-    return next((n for n in _tree(room).body if _target(n) == rest), None)
+    return next((n for n in _tree(module).body if _target(n) == rest), None)
 
 
 def _target(node: ast.stmt) -> str | None:
@@ -136,59 +136,61 @@ def _target(node: ast.stmt) -> str | None:
 
 
 def _calls(name: str, callee: str) -> list[ast.Call]:
-    """The calls of ``callee`` (``room.name``) in the function ``name``."""
-    room, *path = name.split(".")
+    """The calls of ``callee`` (``module.name``) in the function ``name``."""
+    module, *path = name.split(".")
     node = _definition(name)
-    local = _locals(node, room, path[0] if len(path) == 2 else None)
-    return [c for c in ast.walk(node) if isinstance(c, ast.Call) and _dotted(c.func, room, local) == callee]
+    local = _locals(node, module, path[0] if len(path) == 2 else None)
+    return [c for c in ast.walk(node) if isinstance(c, ast.Call) and _dotted(c.func, module, local) == callee]
 
 
-def _table(room: str, name: str) -> ast.Dict:
-    node = next(n for n in _tree(room).body if _target(n) == name)
-    assert isinstance(node.value, ast.Dict), f"{room}.{name} is no table written out"
+def _table(module: str, name: str) -> ast.Dict:
+    node = next(n for n in _tree(module).body if _target(n) == name)
+    assert isinstance(node.value, ast.Dict), f"{module}.{name} is no table written out"
     return node.value
 
 
 def problems(text: str) -> list[str]:
-    """What is wrong with design.md's walk (``text``) against the code's (``WALK``): its numbering, its steps."""
+    """What is wrong with design.md's numbered steps (``text``) against the code's (``WALK``): its numbering, its steps."""
     numbered = click_trace.numbered(text)
     found = []
     if [number for number, _ in numbered] != list(range(1, len(numbered) + 1)):
         found.append(f"numbered {[number for number, _ in numbered]}, not 1 to {len(numbered)}")
-    named, walked = [name for _, name in numbered], [step for step, _ in WALK]
-    pairs = itertools.zip_longest(named, walked)
+    named, coded = [name for _, name in numbered], [step for step, _ in WALK]
+    pairs = itertools.zip_longest(named, coded)
     found += [f"step {i}: the doc names {a}, the code {b}" for i, (a, b) in enumerate(pairs, 1) if a != b]
     return found
 
 
-def test_design_md_numbers_the_steps_of_a_press_in_the_order_the_code_takes_them():
+def test_design_md_numbers_the_steps_of_a_click_in_the_order_the_code_takes_them():
     assert problems((ROOT / "docs" / "design.md").read_text()) == []
 
 
 def test_a_step_renamed_or_moved_in_the_doc_is_found():
     text = (ROOT / "docs" / "design.md").read_text()
-    renamed = text.replace("** (`budget.settle`)", "** (`budget.settled`)")
-    first, second = (f"\n{n}. **" for n in (3, 4))  # the door and what it prepares, their numbers kept
+    renamed = text.replace("** (`budget.admit`)", "** (`budget.admitted`)")
+    first, second = (f"\n{n}. **" for n in (3, 4))  # the admission check and what it prepares, their numbers kept
     moved = text.replace(first, "@@").replace(second, first).replace("@@", second)
     misnumbered = text.replace(first, second)
     assert text not in (renamed, moved, misnumbered)
     assert problems(renamed) and problems(moved) and problems(misnumbered)
 
 
-def test_each_step_is_a_function_in_its_room():
+def test_each_step_is_a_function_in_its_module():
     missing = [step for step, _ in WALK if not isinstance(_definition(step), ast.FunctionDef | ast.AsyncFunctionDef)]
     assert missing == []
 
 
 def test_each_step_is_handed_on_by_the_step_the_code_hands_it_from():
     # The two a reference does not show (a table by mode, a value passed): their own tests below.
-    own = {("handlers.at_door", "modes.prepare_generate"), ("handlers.run_job", "generation.music_gpu")}
-    unreached = [f"{giver} → {step}" for step, giver in WALK if (giver, step) not in own and step not in refers(giver)]
+    apart = {("handlers.prepare_for_admission", "modes.prepare_generate"), ("handlers.run_job", "generation.music_gpu")}
+    unreached = [
+        f"{giver} → {step}" for step, giver in WALK if (giver, step) not in apart and step not in refers(giver)
+    ]
     assert unreached == []
 
 
-def test_the_door_prepares_a_press_by_the_preparer_table_its_mode_names():
-    """``at_door`` asks ``preparer(mode)``: ``PREPARERS[mode]``, which holds ``modes.PREPARE``, each mode's
+def test_the_admission_check_prepares_a_request_by_the_preparer_table_its_mode_names():
+    """``prepare_for_admission`` asks ``preparer(mode)``: ``PREPARERS[mode]``, which holds ``modes.PREPARE``, each mode's
     ``prepare_<mode>``; the run prepares it with the same (``_endpoint``)."""
     prepare = _table("modes", "PREPARE")
     modes = {key.value: _dotted(value, "modes", {}) for key, value in zip(prepare.keys, prepare.values, strict=True)}
@@ -199,7 +201,7 @@ def test_the_door_prepares_a_press_by_the_preparer_table_its_mode_names():
     ]
     returns = [n.value for n in ast.walk(_definition("handlers.preparer")) if isinstance(n, ast.Return)]
     assert [_dotted(r.value, "handlers", {}) for r in returns if isinstance(r, ast.Subscript)] == ["handlers.PREPARERS"]
-    assert {"handlers.preparer"} <= refers("handlers.at_door") & refers("handlers._endpoint")
+    assert {"handlers.preparer"} <= refers("handlers.prepare_for_admission") & refers("handlers._endpoint")
 
 
 def test_the_gpu_function_is_passed_as_a_value_to_gpu_call():
@@ -215,31 +217,31 @@ def test_the_gpu_function_is_passed_as_a_value_to_gpu_call():
     assert decorators == ["gpu.entry"]
 
 
-def test_settled_is_carried_on_the_joins_request_from_the_door_to_the_run():
-    """The door settles with the join's request; ``budget.settle`` carries ``Settled`` on the job and
-    leaves it on that request's state (``SETTLED``); the run reads it off the same request in
-    ``as_settled`` before ``run_job``."""
-    assert [k.arg for c in _calls("handlers.door", "budget.settle") for k in c.keywords] == ["request"]
-    settle = _definition("budget.settle")
-    left = [c for c in ast.walk(settle) if isinstance(c, ast.Call) and getattr(c.func, "id", None) == "setattr"]
-    assert [_dotted(c.args[1], "budget", {}) for c in left] == ["budget.SETTLED"]
-    assert {"budget._state", "music_request.Settled"} <= refers("budget.settle")
+def test_the_admission_is_carried_on_the_joins_request_from_the_admission_check_to_the_run():
+    """The admission check admits with the join's request; ``budget.admit`` carries ``Admission`` on the job and
+    leaves it on that request's state (``ADMISSION``); the run reads it off the same request in
+    ``as_admitted`` before ``run_job``."""
+    assert [k.arg for c in _calls("handlers.admission_check", "budget.admit") for k in c.keywords] == ["request"]
+    admit = _definition("budget.admit")
+    left = [c for c in ast.walk(admit) if isinstance(c, ast.Call) and getattr(c.func, "id", None) == "setattr"]
+    assert [_dotted(c.args[1], "budget", {}) for c in left] == ["budget.ADMISSION"]
+    assert {"budget._state", "music_request.Admission"} <= refers("budget.admit")
     said = {n.value for n in ast.walk(_definition("budget._state")) if isinstance(n, ast.Constant)}
     assert {"request", "state"} <= said
-    read = [c for c in ast.walk(_definition("handlers.as_settled")) if getattr(c, "func", None) is not None]
+    read = [c for c in ast.walk(_definition("handlers.as_admitted")) if getattr(c, "func", None) is not None]
     got = [c for c in read if getattr(c.func, "id", None) == "getattr" and len(c.args) > 1]
     assert {a.value for c in got for a in c.args[1:2] if isinstance(a, ast.Constant)} == {"request", "state"}
     assert [_dotted(c.args[1], "handlers", {}) for c in got if isinstance(c.args[1], ast.Attribute)] == [
-        "budget.SETTLED"
+        "budget.ADMISSION"
     ]
     runs = _calls("handlers._endpoint", "handlers.run_job")
-    assert [_dotted(c.args[0].func, "handlers", {}) for c in runs] == ["handlers.as_settled"]
+    assert [_dotted(c.args[0].func, "handlers", {}) for c in runs] == ["handlers.as_admitted"]
     job = _definition("music_request.Job")
     fields = {n.target.id: ast.unparse(n.annotation) for n in job.body if isinstance(n, ast.AnnAssign)}
-    assert fields["settled"] == "Settled | None"
+    assert fields["admission"] == "Admission | None"
 
 
-def test_a_press_on_the_page_reaches_the_steps_in_the_doc_order(studio_env):
-    """``tools/click_trace.py``'s order: the page built here, Generate pressed (its door, then its run, on one
+def test_a_click_on_the_page_reaches_the_steps_in_the_doc_order(studio_env):
+    """``tools/click_trace.py``'s order: the page built here, Generate clicked (its admission check, then its run, on one
     join's request), each step's function seen as it first runs."""
     assert click_trace.walked(ROOT) == click_trace.steps(ROOT) == [step for step, _ in WALK]

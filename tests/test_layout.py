@@ -1,8 +1,13 @@
-"""The house rules, read from the source with ``ast``: rooms of at most 500 lines, functions of at most
-80 (both measured as ``ruff format`` writes the room), no ``# fmt: skip`` in a room (in a tool, on
-data literals only), and imports that point one way (function-level imports included), so a request reads top down. The
-tools beside the studio (``tools/``: the bench, the soak, the random stand-in models) keep the same
-rules, and no room imports one: the product a Space runs is the top-level rooms alone.
+"""The layout rules, read from the source with ``ast``: imports that point one way (function-level imports
+included), so a request reads top down; no ``# fmt: skip`` in a module (in a tool, on data literals only);
+AGENTS.md's module table and docs/design.md's level picture as the code has them; a take's record read only
+through its type; every message a visitor reads in a message module. The tools beside the studio (``tools/``:
+the bench, the soak, the random stand-in models) keep the same rules, and no module imports one: the product a
+Space runs is the top-level modules alone.
+
+Size is a guide for review, not a rule that splits a module: about 500 lines a module and 80 a function read
+well, and a module holds one responsibility whatever its length. The test keeps a generous sanity bound
+(``MAX_LINES``, ``MAX_FUNCTION_LINES``) that only a module grown far past its one idea reaches.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from pathlib import Path
 from conftest import ROOT
 
 TOOLS = ROOT / "tools"
-MAX_LINES = 500
-MAX_FUNCTION_LINES = 80
+# Sanity bounds, not a target: a module is split by responsibility, never to fit a number (see the docstring).
+MAX_LINES = 1200
+MAX_FUNCTION_LINES = 150
 
 
 _PARSED: dict[Path, tuple[str, ast.Module]] = {}
@@ -30,20 +36,20 @@ _PARSED: dict[Path, tuple[str, ast.Module]] = {}
 
 def _parsed(path: Path) -> ast.Module:
     """``path``'s tree, parsed once for the file's tests while its text is the same (no finder changes a tree:
-    the 17 tests that read every room parsed each of them again, 2.5 CPU s a run)."""
+    the 17 tests that read every module parsed each of them again, 2.5 CPU s a run)."""
     text = path.read_text()
     if (kept := _PARSED.get(path)) is None or kept[0] != text:
         _PARSED[path] = kept = (text, ast.parse(text))
     return kept[1]
 
 
-def _rooms() -> dict[str, ast.Module]:
-    """The studio's rooms: every module at the top."""
+def _modules() -> dict[str, ast.Module]:
+    """The studio's modules: every module at the top."""
     return {p.stem: _parsed(p) for p in sorted(ROOT.glob("*.py"))}
 
 
 def _tools() -> dict[str, ast.Module]:
-    """The tools beside it (imported by name, as the rooms are: ``tools/`` is on the path they run with)."""
+    """The tools beside it (imported by name, as the modules are: ``tools/`` is on the path they run with)."""
     return {p.stem: _parsed(p) for p in sorted(TOOLS.glob("*.py"))}
 
 
@@ -51,24 +57,24 @@ def _path(name: str) -> Path:
     return ROOT / f"{name}.py" if (ROOT / f"{name}.py").exists() else TOOLS / f"{name}.py"
 
 
-def _imports(tree: ast.Module, rooms: set[str]) -> set[str]:
+def _imports(tree: ast.Module, modules: set[str]) -> set[str]:
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module.split(".")[0])
-    return found & rooms
+    return found & modules
 
 
 def import_graph(modules: dict[str, ast.Module] | None = None) -> dict[str, set[str]]:
-    """Who imports whom among ``modules`` (default: the rooms)."""
-    modules = _rooms() if modules is None else modules
+    """Who imports whom among ``modules`` (default: the modules)."""
+    modules = _modules() if modules is None else modules
     return {name: _imports(tree, set(modules)) - {name} for name, tree in modules.items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Every strongly connected group of more than one room (Tarjan), i.e. every import circle."""
+    """Every strongly connected group of more than one module (Tarjan), i.e. every import circle."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -99,21 +105,21 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_no_import_circle_among_the_rooms_and_the_tools():
-    graph = import_graph({**_rooms(), **_tools()})
+def test_no_import_circle_among_the_modules_and_the_tools():
+    graph = import_graph({**_modules(), **_tools()})
     assert graph["app"] and graph["bench"], "the graph reads no imports at all"
     assert cycles(graph) == []
 
 
-def test_no_room_imports_a_tool():
-    """The product is the rooms at the top: none of them imports a tool (at the top or in a function),
+def test_no_module_imports_a_tool():
+    """The product is the modules at the top: none of them imports a tool (at the top or in a function),
     so a Space shipped without ``tools/`` (docs/deployment.md) runs every path it has."""
-    rooms, tools = _rooms(), _tools()
-    assert set(rooms).isdisjoint(tools), "a tool named like a room: " + repr(set(rooms) & set(tools))
-    graph = import_graph({**rooms, **tools})
-    found = {name: sorted(graph[name] & set(tools)) for name in rooms if graph[name] & set(tools)}
-    assert found == {}, "rooms importing tools: " + repr(found)
-    assert {"random_models", "bench"} <= set(tools) and any(graph[t] & set(rooms) for t in tools)
+    modules, tools = _modules(), _tools()
+    assert set(modules).isdisjoint(tools), "a tool named like a module: " + repr(set(modules) & set(tools))
+    graph = import_graph({**modules, **tools})
+    found = {name: sorted(graph[name] & set(tools)) for name in modules if graph[name] & set(tools)}
+    assert found == {}, "modules importing tools: " + repr(found)
+    assert {"random_models", "bench"} <= set(tools) and any(graph[t] & set(modules) for t in tools)
 
 
 def test_the_circle_finder_finds_a_circle():
@@ -128,13 +134,13 @@ def _ruff() -> list[str]:
     if subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True).returncode == 0:
         return [sys.executable, "-m", "ruff"]
     found = shutil.which("ruff")
-    assert found, "ruff is needed to measure the rooms as it formats them (requirements-dev.txt)"
+    assert found, "ruff is needed to measure the modules as it formats them (requirements-dev.txt)"
     return [found]
 
 
 def formatted(path: Path) -> str:
-    """The room as ``ruff format`` writes it with the repo's settings: sizes are measured on that, so a
-    line packed past the formatter (or kept packed by ``# fmt: skip``) buys no room."""
+    """The module as ``ruff format`` writes it with the repo's settings: sizes are measured on that, so a
+    line packed past the formatter (or kept packed by ``# fmt: skip``) buys no module."""
     done = subprocess.run(
         [*_ruff(), "format", "--config", str(ROOT / "pyproject.toml"), "--stdin-filename", str(path), "-"],
         input=path.read_text(),
@@ -147,7 +153,7 @@ def formatted(path: Path) -> str:
 
 
 def too_long(name: str, text: str) -> list[str]:
-    """The room's size and every function's, each over its cap, in words."""
+    """The module's size and every function's, each over its bound, as lines of text."""
     found = []
     lines = text.count("\n")
     if lines > MAX_LINES:
@@ -167,18 +173,19 @@ def unformatted(paths: list[Path]) -> set[Path]:
     assert done.returncode in (0, 1), f"ruff format --check: {done.stderr}"
     said = {Path(line.split(":", 1)[0]).resolve() for line in done.stdout.splitlines() if ": unformatted" in line}
     named = {path for path in paths if path.resolve() in said}
-    # Where ruff says some would change but its words name none of them, every one is formatted and measured.
+    # Where ruff says some would change but its output names none of them, every one is formatted and measured.
     return named if named or done.returncode == 0 else set(paths)
 
 
-def test_rooms_and_functions_stay_small():
-    """Measured as ruff formats each room, not as it stands: the caps are about how much code there is."""
-    paths = [_path(name) for name in {**_rooms(), **_tools()}]
+def test_modules_and_functions_stay_within_the_sanity_bounds():
+    """Measured as ruff formats each module, not as it stands: the bounds are about how much code there is. They
+    are sanity bounds: a module past one holds more than one idea (split it by responsibility, not by size)."""
+    paths = [_path(name) for name in {**_modules(), **_tools()}]
     changed = unformatted(paths)
     found = [
         line for path in paths for line in too_long(path.stem, formatted(path) if path in changed else path.read_text())
     ]
-    assert found == [], "over the caps when formatted:\n" + "\n".join(found)
+    assert found == [], "over the sanity bounds when formatted:\n" + "\n".join(found)
 
 
 def _is_data(node: ast.expr) -> bool:
@@ -226,7 +233,7 @@ def skips_off_data(text: str) -> list[int]:
 
 def test_fmt_skip_keeps_only_data_literals():
     """``# fmt: skip`` is for tables of data (numbers, names) whose rows read better as laid out; on
-    code it packs lines the caps would count, so every room (tools too) is checked."""
+    code it packs lines the bounds would count, so every module (tools too) is checked."""
     paths = sorted([*ROOT.glob("*.py"), *TOOLS.glob("*.py")])
     found = {path.name: lines for path in paths if (lines := skips_off_data(path.read_text()))}
     assert found == {}, "# fmt: skip on code, not a data literal, or # fmt: off (file: lines):\n" + "\n".join(
@@ -243,12 +250,12 @@ def fmt_skips(text: str) -> list[int]:
     ]
 
 
-def test_no_room_keeps_a_table_from_the_formatter():
-    """The product's rooms are read as ``ruff format`` writes them, their tables too: a ``# fmt: skip``
-    keeps lines packed that the caps would count, so no room holds one (the tools may keep a table laid
+def test_no_module_keeps_a_table_from_the_formatter():
+    """The product's modules are read as ``ruff format`` writes them, their tables too: a ``# fmt: skip``
+    keeps lines packed that the bounds would count, so no module holds one (the tools may keep a table laid
     out by hand, ``test_fmt_skip_keeps_only_data_literals``)."""
     found = {path.name: lines for path in sorted(ROOT.glob("*.py")) if (lines := fmt_skips(path.read_text()))}
-    assert found == {}, f"# fmt: skip in a room (file: lines): {found}"
+    assert found == {}, f"# fmt: skip in a module (file: lines): {found}"
 
 
 def test_the_skip_finder_tells_data_from_code():
@@ -268,14 +275,14 @@ def test_the_skip_finder_tells_data_from_code():
     assert fmt_skips(text) == [1, 3, 5, 6, 7]
 
 
-def test_agents_md_names_every_room_and_its_imports_as_the_code_has_them():
-    """AGENTS.md's rooms table is kept true by this test: one row a room and one a tool (``tools/NAME.py``),
-    and its imports column is exactly the rooms and tools the file imports (at the top or inside a
+def test_agents_md_names_every_module_and_its_imports_as_the_code_has_them():
+    """AGENTS.md's modules table is kept true by this test: one row a module and one a tool (``tools/NAME.py``),
+    and its imports column is exactly the modules and tools the file imports (at the top or inside a
     function)."""
     import re
 
-    rooms, tools = _rooms(), _tools()
-    everything = {**rooms, **tools}
+    modules, tools = _modules(), _tools()
+    everything = {**modules, **tools}
     rows = {}
     for line in (ROOT / "AGENTS.md").read_text().splitlines():
         found = re.fullmatch(r"\| `(tools/)?([a-z_]+)\.py` \|.*\| ([a-z_, —]+) \|", line)
@@ -293,8 +300,8 @@ def test_agents_md_names_every_room_and_its_imports_as_the_code_has_them():
 
 
 def layer_picture() -> str:
-    """The rooms by level, top down: a room's level is one more than the highest it imports (0: it
-    imports no room). docs/design.md draws the house with exactly these lines."""
+    """The modules by level, top down: a module's level is one more than the highest it imports (0: it
+    imports no module). docs/design.md draws the modules with exactly these lines."""
     graph = import_graph()
     level: dict[str, int] = {}
 
@@ -390,10 +397,12 @@ def test_the_record_finder_finds_every_spelling():
 
 
 def test_the_record_is_read_only_through_its_type():
-    """A take's record is read by key in one room (``records``: ``Record``, ``Take``, ``settings``) and
-    written in one (``job_record``, which writes, never reads): no other room knows a setting's key in any
-    spelling, and no preparer imports a page room to read one (``results`` shows a result)."""
-    found = [f"{name}.py:{line}" for name, tree in _rooms().items() if name != "records" for line in record_reads(tree)]
+    """A take's record is read by key in one module (``records``: ``Record``, ``Take``, ``settings``) and
+    written in one (``job_record``, which writes, never reads): no other module knows a setting's key in any
+    spelling, and no preparer imports a page module to read one (``results`` shows a result)."""
+    found = [
+        f"{name}.py:{line}" for name, tree in _modules().items() if name != "records" for line in record_reads(tree)
+    ]
     assert found == []
     graph = import_graph()
     preparers = ("modes", "part_tasks", "take_morph", "variations", "preparing")
@@ -403,21 +412,52 @@ def test_the_record_is_read_only_through_its_type():
 # The keys of a run's result and of a take's record and its takes' entries (``run_result``'s fields, as
 # ``takes`` and ``job_record`` write them): read by key in ``records`` alone, everywhere else through
 # ``records.Record``/``Take`` or ``run_result``. Keys every kind of dict has (a take's "audio", "seed" and
-# "seconds", a "mode", "lyrics") are left out: other rooms' reads of them would be noise.
+# "seconds", a "mode", "lyrics") are left out: other modules' reads of them would be noise.
 RESULT_KEYS = frozenset(
-    (
-        *("takes", "timings", "loop", "untouched", "encoding", "created", "preview", "planner", "planners"),
-        *("finish", "finishes", "variation", "noise", "latents", "bars", "sections", "tempo", "stretch"),
-        *("lock", "locks", "unlocked", "audio_sha256", "lrc", "lyric_score", "lyric_lines", "metadata", "peaks"),
-        *("loop_songs", "in_time", "per_take", "parts", "own", "source_latents", "seam_s", "pace"),
-    )
+    {
+        "takes",
+        "timings",
+        "loop",
+        "untouched",
+        "encoding",
+        "created",
+        "preview",
+        "planner",
+        "planners",
+        "finish",
+        "finishes",
+        "variation",
+        "noise",
+        "latents",
+        "bars",
+        "sections",
+        "tempo",
+        "stretch",
+        "lock",
+        "locks",
+        "unlocked",
+        "audio_sha256",
+        "lrc",
+        "lyric_score",
+        "lyric_lines",
+        "metadata",
+        "peaks",
+        "loop_songs",
+        "in_time",
+        "per_take",
+        "parts",
+        "own",
+        "source_latents",
+        "seam_s",
+        "measured",
+    }
 )
-# Other dicts that share a key with a record or a result, by room: not a record's reads.
+# Other dicts that share a key with a record or a result, by module: not a record's reads.
 NOT_RECORDS = {
     # The pipeline's own arguments and output (``backend.run``'s), and a file name's parts.
     **dict.fromkeys(("backend", "sampler", "flow_edit", "retake", "output_folder"), {"latents"}),
     "generation": {"latents", "planner"},  # ``backend.run``'s output; the start-up build's errors by model
-    "gpu": {"pace", "timings"},  # every GPU entry's own result (Describe's, the stems', Write it's)
+    "gpu": {"measured", "timings"},  # every GPU entry's own result (Describe's, the stems', Write it's)
     "describe": {"timings"},
     "handlers": {"timings"},  # the stems call's
     "takes": {"timings"},  # ``write_stems``' stems record
@@ -428,9 +468,9 @@ NOT_RECORDS = {
     "waveform": {"bars", "sections"},
     "song_map": {"sections"},
 }
-# Reads of a record not yet through its type: none. Typed since issue 80: the digest that binds a song sent
-# back to its take (``records.Take.bound_to``), a record's loop (``records.LoopSaid``), a loop as its map reads
-# it (``song_map.Looping``: a ``music_request.Loop`` or a ``records.LoopSaid``).
+# Reads of a record not yet through its type: none. Typed: the digest that binds a song sent
+# back to its take (``records.Take.bound_to``), a record's loop (``records.LoopEntry``), a loop as its map reads
+# it (``song_map.Looping``: a ``music_request.Loop`` or a ``records.LoopEntry``).
 NOT_YET_TYPED: dict[str, set[str]] = {}
 
 
@@ -464,12 +504,12 @@ def test_the_result_finder_finds_every_spelling():
 
 def test_the_result_and_the_record_are_read_only_through_their_types():
     """What a music run returns and what its finish writes are typed (``run_result``; ``records.Record`` and
-    ``Take`` read a record back): no room but ``records`` reads their keys in any spelling, but where a dict
+    ``Take`` read a record back): no module but ``records`` reads their keys in any spelling, but where a dict
     of its own shares one (``NOT_RECORDS``) and the reads not yet typed (``NOT_YET_TYPED``)."""
-    allowed = {name: NOT_RECORDS.get(name, set()) | NOT_YET_TYPED.get(name, set()) for name in _rooms()}
+    allowed = {name: NOT_RECORDS.get(name, set()) | NOT_YET_TYPED.get(name, set()) for name in _modules()}
     found = [
         f"{name}.py:{line} [{said!r}]"
-        for name, tree in _rooms().items()
+        for name, tree in _modules().items()
         if name != "records"
         for line, said in result_reads(tree)
         if said not in allowed[name]
@@ -477,8 +517,8 @@ def test_the_result_and_the_record_are_read_only_through_their_types():
     assert found == []
 
 
-def test_no_room_is_imported_under_another_name():
-    """A room is read by its name everywhere (``tooltips as tips``, the same in every room, aside)."""
+def test_no_module_is_imported_under_another_name():
+    """A module is read by its name everywhere (``tooltips as tips``, the same in every module, aside)."""
     names = {p.stem for p in [*ROOT.glob("*.py"), *TOOLS.glob("*.py")]}
     renamed = [
         f"{path.name}: {alias.name} as {alias.asname}"
@@ -493,31 +533,32 @@ def test_no_room_is_imported_under_another_name():
     assert renamed == []
 
 
-def test_agents_md_reads_in_ten_minutes_and_ruff_knows_every_room():
-    """AGENTS.md stays at most 150 lines; ruff finds the rooms, the tools and the tests' helpers as
-    first-party by itself (pyproject's ``src``: no list to keep by hand)."""
+def test_agents_md_stays_short_and_ruff_knows_every_module():
+    """AGENTS.md stays at most 200 lines (its glossary, one row a module and a tool, where to change what, the
+    rules); ruff finds the modules, the tools and the tests' helpers as first-party by itself (pyproject's
+    ``src``: no list to keep by hand)."""
     import tomllib
 
-    assert len((ROOT / "AGENTS.md").read_text().splitlines()) <= 150
+    assert len((ROOT / "AGENTS.md").read_text().splitlines()) <= 200
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert config["tool"]["ruff"]["src"] == [".", "tools", "tests"]
     assert "isort" not in config["tool"]["ruff"]["lint"]
 
 
-# The rooms that hold refusals' words: ``error_messages``, and ``error_messages`` (a file's, which ``audio`` says).
-WORD_ROOMS = ("refusals", "refusals_files")
+# The module that holds every refusal's message (a field's, a file's, a model's error a refusal carries).
+ERROR_MODULES = ("error_messages",)
 
 
 def _last_name(node: ast.AST) -> str | None:
     return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
 
 
-def _subclasses(rooms: dict[str, ast.Module], found: set[str]) -> set[str]:
-    """``found`` and every class a room derives from one of them, by name."""
+def _subclasses(modules: dict[str, ast.Module], found: set[str]) -> set[str]:
+    """``found`` and every class a module derives from one of them, by name."""
     while True:
         more = {
             node.name
-            for tree in rooms.values()
+            for tree in modules.values()
             for node in ast.walk(tree)
             if isinstance(node, ast.ClassDef) and any(_last_name(b) in found for b in node.bases)
         }
@@ -547,11 +588,11 @@ def _message(call: ast.Call) -> ast.AST | None:
 
 
 def _said(message: ast.AST) -> set[str]:
-    """The names whose words a message carries: not one only named by its type (``type(exc).__name__``)."""
+    """The names whose text a message carries: not one only named by its type (``type(exc).__name__``)."""
     if isinstance(message, ast.Call) and _last_name(message.func) == "type":
         return set()
-    own = {message.id} if isinstance(message, ast.Name) else set()
-    return own.union(*(_said(child) for child in ast.iter_child_nodes(message)))
+    named = {message.id} if isinstance(message, ast.Name) else set()
+    return named.union(*(_said(child) for child in ast.iter_child_nodes(message)))
 
 
 def _python_errors() -> set[str]:
@@ -559,23 +600,23 @@ def _python_errors() -> set[str]:
     return {name for name, kind in vars(builtins).items() if isinstance(kind, type) and issubclass(kind, BaseException)}
 
 
-def _refusal_classes(rooms: dict[str, ast.Module]) -> set[str]:
-    """``gr.Error`` and every class a room derives from it (``InputError``, ``SaveError`` …), by name; and every
-    room's own exception whose message reaches the page: one a refusal carries in its message where it is caught
+def _refusal_classes(modules: dict[str, ast.Module]) -> set[str]:
+    """``gr.Error`` and every class a module derives from it (``InputError``, ``SaveError`` …), by name; and every
+    module's own exception whose message reaches the page: one a refusal carries in its message where it is caught
     (``checks.about``'s ``InputError(str(exc), param)``, ``gpu.Known``'s pairs, ``_not_built(exc)``), and its
     subclasses."""
     raised = _python_errors()
-    exceptions = _subclasses(rooms, raised | {"Error"})
-    found = _subclasses(rooms, {"Error"})
+    exceptions = _subclasses(modules, raised | {"Error"})
+    found = _subclasses(modules, {"Error"})
     while True:
         carried = set()
-        for tree in rooms.values():
+        for tree in modules.values():
             for types, name, handling in _carriers(tree):
                 calls = [n for n in ast.walk(handling) if isinstance(n, ast.Call) and _last_name(n.func) in found]
                 if any(name in _said(_message(call)) for call in calls if _message(call) is not None):
                     elts = types.elts if isinstance(types, ast.Tuple) else [types]
                     carried |= {_last_name(t) for t in elts} & exceptions - raised
-        more = _subclasses(rooms, found | carried)
+        more = _subclasses(modules, found | carried)
         if more <= found:
             return found
         found = more
@@ -585,7 +626,7 @@ def _literal(node: ast.AST | None) -> bool:
     return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
 
 
-def _named_words(scope: ast.AST, statements: list[ast.stmt]) -> tuple[set[str], set[str]]:
+def _named_literals(scope: ast.AST, statements: list[ast.stmt]) -> tuple[set[str], set[str]]:
     """The names ``statements`` (a function's, walked; a module's, its own) give a literal (``x = f"…"``, ``a, b =
     "…", "…"``), and every name they give a value to."""
     worded, named = set(), set()
@@ -612,15 +653,15 @@ def _own_nodes(scope: ast.AST) -> Iterator[ast.AST]:
             yield from _own_nodes(child)
 
 
-def refusal_words(tree: ast.Module, classes: set[str]) -> list[int]:
-    """The lines of ``tree`` where a refusal (one of ``classes``) is given its words as a literal: a string or an
+def refusal_literals(tree: ast.Module, classes: set[str]) -> list[int]:
+    """The lines of ``tree`` where a refusal (one of ``classes``) is given its message as a literal: a string or an
     f-string as its message, or a name given one first (in its function, or the module's where the function gives
-    it none), rather than ``error_messages``' words."""
-    module_worded, _ = _named_words(tree, tree.body)
+    it none), rather than one of ``error_messages``' messages."""
+    module_worded, _ = _named_literals(tree, tree.body)
     found = set()
     scopes = [tree, *(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))]
     for scope in scopes:
-        worded, named = _named_words(scope, scope.body) if scope is not tree else (module_worded, set())
+        worded, named = _named_literals(scope, scope.body) if scope is not tree else (module_worded, set())
         worded |= module_worded - named
         for node in _own_nodes(scope):
             if isinstance(node, ast.Call) and _last_name(node.func) in classes:
@@ -630,33 +671,33 @@ def refusal_words(tree: ast.Module, classes: set[str]) -> list[int]:
     return sorted(found)
 
 
-def test_the_refusal_finder_finds_words_written_in_a_room():
+def test_the_refusal_finder_finds_a_message_written_in_a_module():
     classes = {"Error", "InputError"}
     for spelling in (
         'raise gr.Error("Upload a song first.")',
         'raise InputError(f"{n} bars is too many.", "loop_bars")',
         'error = gr.Error(message="No take yet.")',
     ):
-        assert refusal_words(ast.parse(spelling), classes) == [1], spelling
-    assert refusal_words(ast.parse("raise gr.Error(error_messages.NO_TAKE)\nraise ValueError('x')"), classes) == []
+        assert refusal_literals(ast.parse(spelling), classes) == [1], spelling
+    assert refusal_literals(ast.parse("raise gr.Error(error_messages.NO_TAKE)\nraise ValueError('x')"), classes) == []
 
 
-def test_the_refusal_finder_finds_words_kept_in_a_name_first():
-    """Words written into a name, then given to a refusal, are words written in a room all the same."""
+def test_the_refusal_finder_finds_a_message_kept_in_a_name_first():
+    """A message written into a name, then given to a refusal, is a message written in a module all the same."""
     classes = {"Error", "InputError"}
     for spelling in (
         'def f(n):\n    message = f"{n} bars is too many."\n    raise InputError(message, "loop_bars")',
         'def f(n):\n    why, hint = f"{n} bars", "Fewer."\n    raise gr.Error(hint)',
         'words = "Upload a song first."\nraise gr.Error(words)',
     ):
-        assert refusal_words(ast.parse(spelling), classes) == [len(spelling.splitlines())], spelling
-    assert refusal_words(ast.parse("words = error_messages.NO_TAKE\nraise gr.Error(words)"), classes) == []
+        assert refusal_literals(ast.parse(spelling), classes) == [len(spelling.splitlines())], spelling
+    assert refusal_literals(ast.parse("words = error_messages.NO_TAKE\nraise gr.Error(words)"), classes) == []
 
 
-def test_the_refusal_finder_finds_exceptions_whose_words_reach_the_page():
-    """A room's exception is a refusal where a refusal carries its message (caught as ``exc``, or handed to a
+def test_the_refusal_finder_finds_exceptions_whose_message_reaches_the_page():
+    """A module's exception is a refusal where a refusal carries its message (caught as ``exc``, or handed to a
     function or a ``gpu.Known`` pair); so are its subclasses. One only named by its type is not."""
-    rooms = {
+    modules = {
         "a": ast.parse(
             "class InputError(gr.Error): ...\nclass Bad(ValueError): ...\nclass Worse(Bad): ...\n"
             "class Known(ValueError): ...\n"
@@ -670,36 +711,37 @@ def test_the_refusal_finder_finds_exceptions_whose_words_reach_the_page():
             "def _not_built(exc: a.Told) -> Exception:\n    return gr.Error(error_messages.MISSING.format(error=exc))"
         ),
     }
-    classes = _refusal_classes(rooms)
+    classes = _refusal_classes(modules)
     assert {"Bad", "Worse", "Known", "Told"} <= classes
     assert not {"Typed", "Quiet", "KeyError", "ValueError"} & classes
-    assert refusal_words(ast.parse("raise Worse(f'{name} is damaged.')\nraise Quiet('x')"), classes) == [1]
+    assert refusal_literals(ast.parse("raise Worse(f'{name} is damaged.')\nraise Quiet('x')"), classes) == [1]
 
 
-def test_every_refusal_has_its_words_in_refusals():
-    """A visitor's refusal is worded in one room (``error_messages``), where its words are read, kept and changed."""
-    rooms = _rooms()
-    classes = _refusal_classes(rooms)
-    found = _outside(rooms, WORD_ROOMS, lambda name, tree: map(str, refusal_words(tree, classes)))
-    assert found == [], "a refusal's words outside error_messages.py:\n" + "\n".join(found)
+def test_every_refusal_has_its_message_in_error_messages():
+    """A visitor's refusal has its message in one module (``error_messages``), where it is read, kept and changed."""
+    modules = _modules()
+    classes = _refusal_classes(modules)
+    found = _outside(modules, ERROR_MODULES, lambda name, tree: map(str, refusal_literals(tree, classes)))
+    assert found == [], "a refusal's message outside error_messages.py:\n" + "\n".join(found)
 
 
-def _outside(rooms: dict[str, ast.Module], skip: tuple[str, ...], find: Callable) -> list[str]:
-    """``room.py:what`` for each ``what`` that ``find(room, tree)`` finds in a room not in ``skip``."""
-    return [f"{name}.py:{what}" for name, tree in rooms.items() if name not in skip for what in find(name, tree)]
+def _outside(modules: dict[str, ast.Module], skip: tuple[str, ...], find: Callable) -> list[str]:
+    """``module.py:what`` for each ``what`` that ``find(module, tree)`` finds in a module not in ``skip``."""
+    return [f"{name}.py:{what}" for name, tree in modules.items() if name not in skip for what in find(name, tree)]
 
 
-# The rooms whose words a visitor reads, each its own kind (its docstring says which): a room elsewhere reads them.
-WORDING_ROOMS = (*WORD_ROOMS, "result_words", "studio_words", "progress_words", "tooltips", "agent_words")
+# The modules whose text a visitor reads, each its own kind (its docstring says which): a module elsewhere reads
+# them: refusals, the other messages (progress, results, the studio's state), a field's help, an agent's tool help.
+MESSAGE_MODULES = (*ERROR_MODULES, "messages", "tooltips", "mcp_schema")
 
 
-def _imported(tree: ast.Module, rooms: dict[str, ast.Module]) -> dict[str, str | tuple[str, str]]:
-    """What each name ``tree`` imports is: a room (``import tooltips as tips``), or a room's name (``from x import f``)."""
+def _imported(tree: ast.Module, modules: dict[str, ast.Module]) -> dict[str, str | tuple[str, str]]:
+    """What each name ``tree`` imports is: a module (``import tooltips as tips``), or a module's name (``from x import f``)."""
     found: dict[str, str | tuple[str, str]] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found |= {a.asname or a.name: a.name for a in node.names if a.name in rooms}
-        elif isinstance(node, ast.ImportFrom) and node.module in rooms:
+            found |= {a.asname or a.name: a.name for a in node.names if a.name in modules}
+        elif isinstance(node, ast.ImportFrom) and node.module in modules:
             found |= {a.asname or a.name: (node.module, a.name) for a in node.names}
     return found
 
@@ -710,7 +752,7 @@ def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef | ast.AsyncFunctio
 
 def _valued(expr: ast.AST) -> Iterator[ast.AST]:
     """``expr``'s nodes that may end in its value: not a key looked up (``error_messages.HUB_REFUSED[hub.why_not(exc)]``)
-    nor a test (``x if engine() == "mlx" else y``), which choose words and say none."""
+    nor a test (``x if engine() == "mlx" else y``), which choose a message and say none."""
     yield expr
     for name, child in ast.iter_fields(expr):
         tested = isinstance(expr, ast.Compare) or (isinstance(expr, ast.IfExp) and name == "test")
@@ -731,29 +773,29 @@ def _bound(scope: ast.AST) -> dict[str, list[ast.AST]]:
     return found
 
 
-def _helpers_called(expr: ast.AST, room: str, imports: dict, functions: dict) -> Iterator[tuple[str, str]]:
-    """The rooms' own functions whose result ``expr`` (in ``room``) may be made of (``_valued``), as (room,
-    function): ``f(…)``, ``room.f(…)``, an imported ``f``; ``imports`` and ``functions``: each room's
+def _helpers_called(expr: ast.AST, module: str, imports: dict, functions: dict) -> Iterator[tuple[str, str]]:
+    """The modules' own functions whose result ``expr`` (in ``module``) may be made of (``_valued``), as (module,
+    function): ``f(…)``, ``module.f(…)``, an imported ``f``; ``imports`` and ``functions``: each module's
     (``_imported``, ``_functions``)."""
     for call in (n for n in _valued(expr) if isinstance(n, ast.Call)):
         func, named = call.func, None
         if isinstance(func, ast.Name):
-            named = (room, func.id) if func.id in functions[room] else imports[room].get(func.id)
+            named = (module, func.id) if func.id in functions[module] else imports[module].get(func.id)
         elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-            named = (imports[room].get(func.value.id), func.attr)
+            named = (imports[module].get(func.value.id), func.attr)
         if isinstance(named, tuple) and named[0] in functions and named[1] in functions[named[0]]:
             yield named
 
 
-def _word_sinks(tree: ast.Module, imported: dict, classes: set[str]) -> Iterator[ast.AST]:
+def _message_sinks(tree: ast.Module, imported: dict, classes: set[str]) -> Iterator[ast.AST]:
     """What a visitor reads is made of, in ``tree``: a refusal's arguments (one of ``classes``), a toast's
-    (``gr.Info``, ``gr.Warning``), and the values a word room's template is filled with (``error_messages.X.format``);
+    (``gr.Info``, ``gr.Warning``), and the values a message module's template is filled with (``error_messages.X.format``);
     ``imported``: what ``tree``'s names import (``_imported``)."""
     for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
         func = call.func
         template = isinstance(func, ast.Attribute) and func.attr == "format" and isinstance(func.value, ast.Attribute)
         worded = template and isinstance(func.value.value, ast.Name) and imported.get(func.value.value.id)
-        if _last_name(func) in classes | {"Info", "Warning"} or worded in WORDING_ROOMS:
+        if _last_name(func) in classes | {"Info", "Warning"} or worded in MESSAGE_MODULES:
             yield from [*call.args, *(k.value for k in call.keywords)]
 
 
@@ -774,7 +816,7 @@ def _returned_parts(expr: ast.AST, methods: bool = False) -> Iterator[ast.AST]:
         yield from _returned_parts(part, methods)
 
 
-def _returned_words(expr: ast.AST) -> Iterator[ast.AST]:
+def _returned_literals(expr: ast.AST) -> Iterator[ast.AST]:
     """The literals a returned ``expr`` is made of (``_returned_parts``) that hold a word (two letters running)."""
     for part in _returned_parts(expr, methods=True):
         spelled = _spelled(part)
@@ -786,43 +828,43 @@ def _returned_names(expr: ast.AST) -> Iterator[str]:
     yield from (part.id for part in _returned_parts(expr) if isinstance(part, ast.Name))
 
 
-def helper_words(rooms: dict[str, ast.Module], classes: set[str]) -> list[str]:
-    """Where a function outside the word rooms returns words (``room.py:line``) that a visitor reads: one whose
-    result a refusal, a toast or a word room's template takes, and each such function its result is made with."""
-    imports = {room: _imported(tree, rooms) for room, tree in rooms.items()}
-    functions = {room: _functions(tree) for room, tree in rooms.items()}
+def helper_messages(modules: dict[str, ast.Module], classes: set[str]) -> list[str]:
+    """Where a function outside the message modules returns text (``module.py:line``) that a visitor reads: one whose
+    result a refusal, a toast or a message module's template takes, and each such function its result is made with."""
+    imports = {module: _imported(tree, modules) for module, tree in modules.items()}
+    functions = {module: _functions(tree) for module, tree in modules.items()}
     asked = set()
-    for room, tree in rooms.items():
+    for module, tree in modules.items():
         scopes = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)]
-        for scope in [tree, *scopes] if room not in WORDING_ROOMS else []:
-            # A helper's words kept in a name first (``why = base_model.missing()``), in a function.
+        for scope in [tree, *scopes] if module not in MESSAGE_MODULES else []:
+            # A helper's text kept in a name first (``why = base_model.missing()``), in a function.
             bound = _bound(scope) if scope is not tree else {}
-            for sink in _word_sinks(scope, imports[room], classes):
+            for sink in _message_sinks(scope, imports[module], classes):
                 named = [n.id for n in _valued(sink) if isinstance(n, ast.Name)]
                 for expr in [sink, *(value for name in named for value in bound.get(name, []))]:
-                    asked |= set(_helpers_called(expr, room, imports, functions))
+                    asked |= set(_helpers_called(expr, module, imports, functions))
     found, seen = set(), set()
     while asked:
-        room, name = asked.pop()
-        if (room, name) in seen or room in WORDING_ROOMS:
+        module, name = asked.pop()
+        if (module, name) in seen or module in MESSAGE_MODULES:
             continue
-        seen.add((room, name))
-        bound = _bound(functions[room][name])
-        for node in ast.walk(functions[room][name]):
+        seen.add((module, name))
+        bound = _bound(functions[module][name])
+        for node in ast.walk(functions[module][name]):
             if isinstance(node, ast.Return) and node.value is not None:
                 # The value returned, and what a name returned was given first (``why = f"…"``, ``return why``).
                 for value in [node.value, *(v for kept in _returned_names(node.value) for v in bound.get(kept, []))]:
-                    found |= {f"{room}.py:{w.lineno} {name}" for w in _returned_words(value)}
-                    asked |= set(_helpers_called(value, room, imports, functions))
+                    found |= {f"{module}.py:{w.lineno} {name}" for w in _returned_literals(value)}
+                    asked |= set(_helpers_called(value, module, imports, functions))
     return sorted(found)
 
 
 def test_the_helper_finder_follows_a_helper_into_what_a_visitor_reads():
-    """Issue 80: words a helper returns into a refusal, a toast or a template are found where the helper writes them,
-    and so are the words of a helper it returns or that are kept in a name first, at the sink or in the helper before
-    it returns them; a helper that reads a word room's templates is not, nor one whose result chooses words as a key
+    """Text a helper returns into a refusal, a toast or a template is found where the helper writes it, and so
+    is the text of a helper it returns or that is kept in a name first, at the sink or in the helper before it
+    returns it; a helper that reads a message module's templates is not, nor one whose result chooses a message as a key
     or in a test, nor a name a helper passes to a call it returns."""
-    rooms = {
+    modules = {
         "a": ast.parse(
             'def which(a, b):\n    return f"Bar {a}" if a == b else f"Bars {a}–{b}"\n'
             'def asked(n):\n    return f"{n} takes of {span(n)}"\n'
@@ -846,20 +888,20 @@ def test_the_helper_finder_follows_a_helper_into_what_a_visitor_reads():
             "gr.Warning(a.kept(2) + a.device(None).name)\n"
         ),
     }
-    rooms["b"].body.insert(0, ast.parse("import tooltips as tips").body[0])
-    rooms["tooltips"] = ast.parse("NOTE = '{which}'")
+    modules["b"].body.insert(0, ast.parse("import tooltips as tips").body[0])
+    modules["tooltips"] = ast.parse("NOTE = '{which}'")
     found = ["a.py:18 missing", "a.py:2 which", "a.py:20 kept", "a.py:4 asked", "a.py:6 span", "a.py:8 why"]
-    assert helper_words(rooms, {"InputError"}) == found
+    assert helper_messages(modules, {"InputError"}) == found
 
 
-def test_no_helper_returns_words_a_visitor_reads_outside_the_word_rooms():
-    """Issue 80: a helper's words (``hub.why_not``'s, ``records.files_note``'s, ``budget``'s request said, a choice
-    of bars or lines, ``base_model``'s why) are a word room's templates: the refusal finder reads a message's own
+def test_no_helper_returns_a_message_a_visitor_reads_outside_the_message_modules():
+    """A helper's text (``hub.why_not``'s, ``records.files_note``'s, ``budget``'s request said, a choice
+    of bars or lines, ``base_model``'s why) are a message module's templates: the refusal finder reads a message's own
     literals, so a helper that returns them is followed here, where it is a refusal's, a toast's or a template's
     value (or kept in a name for one first)."""
-    rooms = _rooms()
-    found = helper_words(rooms, _refusal_classes(rooms))
-    assert found == [], "a helper's words outside the word rooms:\n" + "\n".join(found)
+    modules = _modules()
+    found = helper_messages(modules, _refusal_classes(modules))
+    assert found == [], "a helper's text outside the message modules:\n" + "\n".join(found)
 
 
 def stop_titles(tree: ast.Module) -> list[int]:
@@ -874,15 +916,10 @@ def stop_titles(tree: ast.Module) -> list[int]:
     )
 
 
-def test_a_stop_is_made_and_told_in_stopping_alone():
-    """What a stop is to the page (its error, its title, how it is told and said) is one room's: ``runs``;
-    ``runs`` names the title beside its flags, and every other room asks ``runs``."""
-    found = [
-        f"{name}.py:{line}"
-        for name, tree in _rooms().items()
-        if name not in ("stopping", "runs")
-        for line in stop_titles(tree)
-    ]
+def test_a_stop_is_made_and_told_in_runs_alone():
+    """What a stop is to the page (its error, its title, how it is told and said) is one module's: ``runs``;
+    ``runs`` names the title beside its flags, and every other module asks ``runs``."""
+    found = [f"{name}.py:{line}" for name, tree in _modules().items() if name != "runs" for line in stop_titles(tree)]
     assert found == []
 
 
@@ -906,12 +943,12 @@ def record_names(tree: ast.Module) -> dict[str, set[bool]]:
 
 
 def test_a_takes_typed_record_has_one_name_and_the_name_one_meaning():
-    """``how_made`` is a take's typed record (``records.Record``: how the take was made) wherever a room holds
-    one, and nothing else: ``said`` was a Record in six rooms and a dict of words in as many."""
-    rooms = _rooms()
+    """``how_made`` is a take's typed record (``records.Record``: how the take was made) wherever a module holds
+    one, and nothing else, so one name never means a record in one module and a dict of text in another."""
+    modules = _modules()
     found = sorted(
         f"{name}.py: {bound}"
-        for name, tree in rooms.items()
+        for name, tree in modules.items()
         for bound, kinds in record_names(tree).items()
         if (True in kinds and bound != "how_made") or (bound == "how_made" and kinds != {True})
     )
@@ -919,8 +956,8 @@ def test_a_takes_typed_record_has_one_name_and_the_name_one_meaning():
 
 
 def test_every_field_a_parameter_declares_is_read():
-    """Issue 80: a declaration says what the studio does with a parameter, so each field of ``parameters.Param``
-    is read by some room (``costs`` was declared and read by nothing: a cost a declaration could not change)."""
+    """a declaration says what the studio does with a parameter, so each field of ``parameters.Param``
+    is read by some module (a field read by nothing would declare what the studio does not do)."""
     import dataclasses
 
     import parameters
@@ -931,8 +968,8 @@ def test_every_field_a_parameter_declares_is_read():
 
 
 def test_a_declared_parameters_label_is_written_once():
-    """Issue 80: a declared parameter's check and its refusal's words are its declaration's alone (``Param.check``):
-    no room but ``parameters`` names its label, as ``checks.check_ceiling`` and ``check_finish`` did."""
+    """A declared parameter's check and its refusal's message are its declaration's alone (``Param.check``):
+    no module but ``parameters`` names its label, as ``checks.check_ceiling`` and ``check_finish`` did."""
     import parameters
 
     for p in parameters.DECLARED:
@@ -950,13 +987,13 @@ def _spelled(node: ast.AST) -> str | None:
 
 
 def test_a_declared_parameters_help_and_field_are_its_declarations_alone():
-    """Issue 80: a declared parameter's help (its words in ``tooltips``) is named by no room but ``parameters``,
-    and no room builds its field on a music tab by hand (by its id there: ``#gen-steps``, ``#cover-seed`` …):
+    """A declared parameter's help (its text in ``tooltips``) is named by no module but ``parameters``,
+    and no module builds its field on a music tab by hand (by its id there: ``#gen-steps``, ``#cover-seed`` …):
     ``form_fields.field`` makes it from the declaration, so label, help, range and first value are said once."""
     import parameters
     import tooltips
 
-    # The song's facts every mode shares and the output format among them (a choice each), since the fades and DCW.
+    # The song's facts every mode shares and the output format among them (a choice each).
     choices = {"audio_format", "key_scale", "time_signature", "vocal_language"}
     assert choices <= {p.name for p in parameters.DECLARED}
     helps = {name for name, words in vars(tooltips).items() if any(words == p.help for p in parameters.DECLARED)}
@@ -983,15 +1020,15 @@ TIPS = ("tips", "tooltips")
 
 
 def test_what_the_model_decides_is_read_from_the_declaration():
-    """Issue 80: the parameters a client leaves to the model that runs (``handlers.MODEL_DEFAULTS``: served as
-    None) are the declared ones with a model's own (``parameters.Param.own``); no room but ``parameters`` lists
+    """the parameters a client leaves to the model that runs (``handlers.MODEL_DEFAULTS``: served as
+    None) are the declared ones with a model's default (``parameters.Param.model_default``); no module but ``parameters`` lists
     them by hand (a tuple, list or set of two or more of them alone), so a parameter declared with one is served
     so."""
     import handlers
     import parameters
 
-    own = {p.name for p in parameters.DECLARED if p.own}
-    assert set(handlers.MODEL_DEFAULTS) == own and len(handlers.MODEL_DEFAULTS) == len(own)
+    decided = {p.name for p in parameters.DECLARED if p.model_default}
+    assert set(handlers.MODEL_DEFAULTS) == decided and len(handlers.MODEL_DEFAULTS) == len(decided)
     listed = [
         (path.name, node.lineno)
         for path in sorted(ROOT.glob("*.py"))
@@ -999,21 +1036,21 @@ def test_what_the_model_decides_is_read_from_the_declaration():
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Tuple | ast.List | ast.Set)
         and len(node.elts) >= 2
-        and {_spelled(element) for element in node.elts} <= own
+        and {_spelled(element) for element in node.elts} <= decided
     ]
     assert listed == []
 
 
-# Issue 80: every word a visitor or an API caller reads is a word room's. A literal of four words or more in any other
-# room is one, but where it stands says it is not: a docstring, the server's log, a developer's exception (not a
-# refusal), a pattern, the page's code (JS, CSS, markup). What a room says otherwise that no visitor reads, by name:
-# ``room.scope`` (its function, or the name a module gives it) and why.
-_EXAMPLES = "an example offered to start from: a visitor's own words, not the studio's"
+# Every message a visitor or an API caller reads is a message module's. A literal of four words or more in any other
+# module is one, but where it stands says it is not: a docstring, the server's log, a developer's exception (not a
+# refusal), a pattern, the page's code (JS, CSS, markup). What a module says otherwise that no visitor reads, by name:
+# ``module.scope`` (its function, or the name a module gives it) and why.
+_EXAMPLES = "an example offered to start from: a visitor's own text, not the studio's message"
 _LOGGED_ONCE = "a log line said once, kept in a name for the function that returns it to be logged"
 _PROMPT = "a model's prompt: the model reads it, no visitor does"
 _NAME = "a proper name (a model's, a card's, a preset's): the same in every language of the page"
 _LABEL = "a field's or a button's label, where its component is built (as ``_labelled``)"
-NOT_VISITOR_WORDS = {
+NOT_VISITOR_MESSAGES = {
     **dict.fromkeys(
         [f"examples.{n}" for n in ("GENERATE", "COVER", "EXTEND", "EDIT", "EDIT_PARTS", "LYRICS")], _EXAMPLES
     ),
@@ -1021,24 +1058,33 @@ NOT_VISITOR_WORDS = {
     **dict.fromkeys(("addresses.TRUSTED_ON_SPACE", "addresses.TOLD_APART", "instant.UNTRUSTED_PROXY"), _LOGGED_ONCE),
     # ``Table.load``'s reason a table is ignored, printed to the log alone.
     **dict.fromkeys(
-        ("duration_estimate.Table", "duration_estimate._unreadable"), "a pace table's reason to be ignored, logged"
+        ("duration_estimate.Table", "duration_estimate._unreadable"),
+        "the reason a file of learned durations is ignored, logged",
     ),
     **dict.fromkeys(
         (
             "lyrics.build_messages",
-            *(f"plan_format.{n}" for n in ("INSTRUCTION", "UNDERSTAND_INSTRUCTION", "INSPIRED_INSTRUCTION")),
+            "plan_format.INSTRUCTION",
+            "plan_format.UNDERSTAND_INSTRUCTION",
+            "plan_format.INSPIRED_INSTRUCTION",
         ),
         _PROMPT,
     ),
     **dict.fromkeys(("models.VARIANTS", "lora_presets.OFFICIAL", "quota.PUBLISHED_CARD"), _NAME),
-    "checks.LOUDNESS_CHOICES": "a choice as the API takes it: the value a caller sends is the words it reads",
-    "parameters.DECLARED": "a declared parameter's label and API words: its declaration's alone (its label's test)",
-    "preparing.plan_args": "a field's label as its check names it (``check_switch``), the label's words",
+    "checks.LOUDNESS_CHOICES": "a choice as the API takes it: the value a caller sends is the text it reads",
+    "parameters.DECLARED": "a declared parameter's label and MCP help: its declaration's alone (its label's test)",
+    "preparing.plan_args": "a field's label as its check names it (``check_switch``), the label's text",
     "handlers.stems_endpoint": "the stems' sum as their record keeps it: a formula of the record's names",
     **dict.fromkeys(
         (
-            *(f"edit_fields.{n}" for n in ("BUTTONS", "STYLE_LABELS", "LYRICS_LABELS", "words_picker")),
-            *("tabs.edit_tab", "part_tasks.CHOICES", "variation_row.build", "widgets.result_column"),
+            "edit_fields.BUTTONS",
+            "edit_fields.STYLE_LABELS",
+            "edit_fields.LYRICS_LABELS",
+            "edit_fields.lines_picker",
+            "tabs.edit_tab",
+            "part_tasks.CHOICES",
+            "variation_row.build",
+            "widgets.result_column",
         ),
         _LABEL,
     ),
@@ -1103,13 +1149,13 @@ def visitor_literals(tree: ast.Module, developers: set[str]) -> list[tuple[int, 
     return found
 
 
-def _told(rooms: dict[str, ast.Module]) -> set[str]:
-    """The rooms' exceptions whose words are told where they are caught, written into words (``f"{exc} Nothing was
+def _told(modules: dict[str, ast.Module]) -> set[str]:
+    """The modules' exceptions whose message is told where they are caught, written into a message (``f"{exc} Nothing was
     saved."``, ``str(exc)``) for anything but the log or Python's own exception: ``runs.Cancelled``'s stop, which
     ``gpu.worker_errors`` says. A catch-all's (``except Exception``) tells whichever it caught: no class by it."""
     python = _python_errors()
     found = set()
-    for tree in rooms.values():
+    for tree in modules.values():
         for types, name, handling in _carriers(tree):
             if not isinstance(handling, ast.ExceptHandler):
                 continue  # a parameter typed so is handed on, not told
@@ -1123,13 +1169,13 @@ def _told(rooms: dict[str, ast.Module]) -> set[str]:
     return found - {None, "Exception", "BaseException"}
 
 
-def _developer_errors(rooms: dict[str, ast.Module]) -> set[str]:
-    """Every exception class (Python's and the rooms') that is neither a refusal nor told (``_told``): its words
-    are a developer's."""
-    return _subclasses(rooms, _python_errors()) - _refusal_classes(rooms) - _subclasses(rooms, _told(rooms))
+def _developer_errors(modules: dict[str, ast.Module]) -> set[str]:
+    """Every exception class (Python's and the modules') that is neither a refusal nor told (``_told``): its message
+    is a developer's."""
+    return _subclasses(modules, _python_errors()) - _refusal_classes(modules) - _subclasses(modules, _told(modules))
 
 
-def test_the_word_finder_finds_words_a_visitor_reads_and_leaves_the_rest():
+def test_the_message_finder_finds_what_a_visitor_reads_and_leaves_the_rest():
     tree = ast.parse(
         'TITLE = "Out of GPU time"\n'
         'def f(n):\n    log.info("made %d takes in all", n)\n    print(f"made {n} takes in all")\n'
@@ -1143,10 +1189,10 @@ def test_the_word_finder_finds_words_a_visitor_reads_and_leaves_the_rest():
     assert found == [(1, "TITLE"), (10, "f"), (11, "f")]
 
 
-def test_the_word_finder_reads_a_stop_told_as_a_visitors_words():
-    """An exception whose words a handler writes into what it says (``runs.Cancelled``'s, in ``gpu.worker_errors``)
-    is no developer's: its words are found where it is raised; one only logged, or caught by a catch-all, is."""
-    rooms = {
+def test_the_message_finder_reads_a_stop_told_as_a_visitors_message():
+    """An exception whose message a handler writes into what it says (``runs.Cancelled``'s, in ``gpu.worker_errors``)
+    is no developer's: its message is found where it is raised; one only logged, or caught by a catch-all, is."""
+    modules = {
         "a": ast.parse("class Cancelled(Exception): ...\nclass Broken(ValueError): ...\nclass Odd(ValueError): ..."),
         "b": ast.parse(
             "try:\n    f()\nexcept a.Cancelled as exc:\n    raise stopped(f'{exc} Nothing was saved.')\n"
@@ -1154,21 +1200,21 @@ def test_the_word_finder_reads_a_stop_told_as_a_visitors_words():
             "except Exception as exc:\n    errors[kind] = str(exc)\n"
         ),
     }
-    developers = _developer_errors(rooms)
+    developers = _developer_errors(modules)
     assert "Cancelled" not in developers and {"Broken", "Odd", "ValueError"} <= developers
     tree = ast.parse('raise Cancelled(f"Stopped at step {n} of it.")\nraise Broken(f"the {n} file is broken here")')
     assert [line for line, _, _ in visitor_literals(tree, developers)] == [1]
 
 
-def test_every_word_a_visitor_reads_is_a_word_rooms():
-    """Issue 80: a literal of four words or more that a visitor or an API caller may read (a toast's title, a
-    progress line, an HTTP answer's body, a result's note) is a word room's, read by name where it is said."""
-    rooms = _rooms()
-    developers = _developer_errors(rooms)
+def test_every_message_a_visitor_reads_is_in_a_message_module():
+    """A literal of four words or more that a visitor or an API caller may read (a toast's title, a
+    progress line, an HTTP answer's body, a result's note) is a message module's, read by name where it is said."""
+    modules = _modules()
+    developers = _developer_errors(modules)
 
-    def words(name: str, tree: ast.Module) -> Iterator[str]:
+    def messages(name: str, tree: ast.Module) -> Iterator[str]:
         for line, scope, text in visitor_literals(tree, developers):
-            yield from [] if f"{name}.{scope}" in NOT_VISITOR_WORDS else [f"{line} {scope}: {text[:60]!r}"]
+            yield from [] if f"{name}.{scope}" in NOT_VISITOR_MESSAGES else [f"{line} {scope}: {text[:60]!r}"]
 
-    found = _outside(rooms, WORDING_ROOMS, words)
-    assert found == [], f"{len(found)} words a visitor reads outside the word rooms:\n" + "\n".join(found)
+    found = _outside(modules, MESSAGE_MODULES, messages)
+    assert found == [], f"{len(found)} messages a visitor reads outside the message modules:\n" + "\n".join(found)

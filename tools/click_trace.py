@@ -1,25 +1,25 @@
-"""A Generate press walked through the rooms: ``python tools/click_trace.py``.
+"""A Generate click traced through the modules: ``python tools/click_trace.py``.
 
 It builds the studio on the tiny random models the tests use (``random_models``), builds the page
-(``app.build_ui``) and presses Generate through what the page's button is wired to: its door (the
+(``app.build_ui``) and clicks Generate through what the page's button is wired to: its admission check (the
 ``validator=`` Gradio runs inside the join) and then its handler, on one join's HTTP request, as Gradio
 hands both. Nothing inside the studio is stood in for; the pipeline is the tiny one, built before the
-press, so the walk is the press's alone. The press is traced (``sys.setprofile``, ``threading.setprofile``)
-and it prints the rooms the press enters, in order, and:
+click, so the trace is the click's alone. The click is traced (``sys.setprofile``, ``threading.setprofile``)
+and it prints the modules the click enters, in order, and:
 
-- a *move*: a call from one room into another (the nearest room up the caller's stack; a generator
+- a *move*: a call from one module into another (the nearest module up the caller's stack; a generator
   resumed, a context manager's exit among them, is not a new call, and a return is no move);
-- a *climb*: a move back up the level picture (docs/design.md: a room's level is one more than the
-  highest it imports), into a room above the caller's;
-- how many times each room is entered: the moves into it, and the entries from outside the rooms (the
-  page's door and handler, a thread's first call).
+- a *climb*: a move back up the level picture (docs/design.md: a module's level is one more than the
+  highest it imports), into a module above the caller's;
+- how many times each module is entered: the moves into it, and the entries from outside the modules (the
+  page's admission check and handler, a thread's first call).
 
-First it prints the walk's steps (docs/design.md, "One request": a function a step, numbered from the page
-to the model's call and back) in the order this press reached them, and whether that is the doc's order: a
-step is reached when its function runs, or a function it made (a door's check, an endpoint's handler); the
-page's wiring, which runs as the page is built and not at the press, comes first.
+First it prints the numbered steps (docs/design.md, "One request": a function a step, numbered from the page
+to the model's call and back) in the order this click reached them, and whether that is the doc's order: a
+step is reached when its function runs, or a function it made (an admission check, an endpoint's handler); the
+page's wiring, which runs as the page is built and not at the click, comes first.
 
-The press asks what tests ask (a short take, two steps, no Think), so it runs in seconds on a CPU.
+The click asks what tests ask (a short take, two steps, no Think), so it runs in seconds on a CPU.
 """
 
 from __future__ import annotations
@@ -41,27 +41,27 @@ from typing import Any
 
 import studio_root
 
-# What the press asks besides the page's first values (the preparer's defaults): what the tests ask.
-PRESS = {"prompt": "night drive", "audio_duration": 10, "inference_steps": 2, "seed": 5, "think": False}
+# What the click asks besides the page's first values (the preparer's defaults): what the tests ask.
+CLICK = {"prompt": "night drive", "audio_duration": 10, "inference_steps": 2, "seed": 5, "think": False}
 _GENERATORS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
 def levels(root: Path) -> dict[str, int]:
-    """Each room's level, as docs/design.md draws them (tests/test_layout.py holds the picture to the code:
-    one more than the highest room a room imports, 0 for one that imports none)."""
+    """Each module's level, as docs/design.md draws them (tests/test_layout.py holds the picture to the code:
+    one more than the highest module a module imports, 0 for one that imports none)."""
     text = (root / "docs" / "design.md").read_text()
     picture = text.split("```\n", 2)[1].split("```", 1)[0]
     return {name: int(number) for number, *names in map(str.split, picture.splitlines()) for name in names}
 
 
-# A step of the walk in docs/design.md: "N. **What it is** (`room.function`): ...", in its section "One request".
+# A numbered step in docs/design.md: "N. **What it is** (`module.function`): ...", in its section "One request".
 STEP = re.compile(r"^(\d+)\. \*\*[^*\n]+\*\* \(`([\w.]+)`\)", re.MULTILINE)
 WALK_SECTION = "## One request"
 
 
 def numbered(text: str) -> list[tuple[int, str]]:
-    """The numbered walk of a press in design.md's ``text``: each step's number and the function it names
-    (``room.function``, a method as ``room.Class.method``), in the doc's order."""
+    """The numbered steps of a click in design.md's ``text``: each step's number and the function it names
+    (``module.function``, a method as ``module.Class.method``), in the doc's order."""
     if (marker := f"\n{WALK_SECTION}\n") not in text:
         return []
     section = text.split(marker, 1)[1].split("\n## ", 1)[0]
@@ -69,43 +69,43 @@ def numbered(text: str) -> list[tuple[int, str]]:
 
 
 def steps(root: Path) -> list[str]:
-    """The functions docs/design.md's walk of a press names, in its order."""
+    """The functions docs/design.md's numbered steps of a click name, in its order."""
     return [name for _, name in numbered((root / "docs" / "design.md").read_text())]
 
 
 @dataclass
 class Reached:
-    """The walk's ``steps`` a run reached, in the order it first reached each: the step's own function, or
-    a function it made (``door``'s check, ``_endpoint``'s handler: their code is the step's ``<locals>``)."""
+    """The numbered ``steps`` a run reached, in the order it first reached each: the step's own function, or
+    a function it made (``admission_check``'s check, ``_endpoint``'s handler: their code is the step's ``<locals>``)."""
 
     steps: frozenset[str]
     order: list[str] = field(default_factory=list)
 
-    def see(self, room: str, code: CodeType) -> None:
-        name = f"{room}.{code.co_qualname.split('.<locals>.')[0]}"
+    def see(self, module: str, code: CodeType) -> None:
+        name = f"{module}.{code.co_qualname.split('.<locals>.')[0]}"
         if name in self.steps and name not in self.order:
             self.order.append(name)
 
 
-def in_order(built: Reached, pressed: Reached) -> list[str]:
-    """The steps as a press reached them: those reached only while its page was built (the wiring) first."""
-    return [name for name in built.order if name not in pressed.order] + pressed.order
+def in_order(built: Reached, clicked: Reached) -> list[str]:
+    """The steps as a click reached them: those reached only while its page was built (the wiring) first."""
+    return [name for name in built.order if name not in clicked.order] + clicked.order
 
 
-def _rooms(root: Path) -> Callable[[FrameType | None], str | None]:
-    """A frame's room (its code file's name, for a file at ``root``), asked once a file; None outside."""
-    rooms: dict[str, str | None] = {}
+def _modules(root: Path) -> Callable[[FrameType | None], str | None]:
+    """A frame's module (its code file's name, for a file at ``root``), asked once a file; None outside."""
+    modules: dict[str, str | None] = {}
 
-    def room(frame: FrameType | None) -> str | None:
+    def module(frame: FrameType | None) -> str | None:
         if frame is None:
             return None
         name = frame.f_code.co_filename
-        if name not in rooms:
+        if name not in modules:
             path = Path(name)
-            rooms[name] = path.stem if path.parent == root and path.suffix == ".py" else None
-        return rooms[name]
+            modules[name] = path.stem if path.parent == root and path.suffix == ".py" else None
+        return modules[name]
 
-    return room
+    return module
 
 
 def profiled(profile: Callable[[FrameType, str, Any], None], run: Callable[[], Any]) -> None:
@@ -121,7 +121,7 @@ def profiled(profile: Callable[[FrameType, str, Any], None], run: Callable[[], A
 
 @dataclass
 class Walk:
-    """What a traced run did among the rooms: every entry (caller's room, or None from outside; the room;
+    """What a traced run did among the modules: every entry (caller's module, or None from outside; the module;
     the function), in order."""
 
     entries: list[tuple[str | None, str, str]] = field(default_factory=list)
@@ -130,15 +130,15 @@ class Walk:
     def moves(self) -> list[tuple[str, str, str]]:
         return [(a, b, f) for a, b, f in self.entries if a is not None]
 
-    def rooms(self) -> list[str]:
-        """The rooms entered, in the order first entered."""
-        return list(dict.fromkeys(room for _, room, _ in self.entries))
+    def modules(self) -> list[str]:
+        """The modules entered, in the order first entered."""
+        return list(dict.fromkeys(module for _, module, _ in self.entries))
 
     def climbs(self, level: dict[str, int]) -> list[tuple[str, str, str]]:
         return [(a, b, f) for a, b, f in self.moves if level[b] > level[a]]
 
     def entered(self) -> collections.Counter[str]:
-        return collections.Counter(room for _, room, _ in self.entries)
+        return collections.Counter(module for _, module, _ in self.entries)
 
 
 def _resumed(frame: FrameType) -> bool:
@@ -150,30 +150,30 @@ def _resumed(frame: FrameType) -> bool:
 
 
 def reaching(run: Callable[[], Any], root: Path, reached: Reached) -> None:
-    """``run()`` with the walk's steps it reaches told to ``reached``, and nothing else traced."""
+    """``run()`` with the numbered steps it reaches told to ``reached``, and nothing else traced."""
 
-    room = _rooms(root)
+    module = _modules(root)
 
     def profile(frame: FrameType, event: str, _arg: Any) -> None:
-        if event == "call" and (callee := room(frame)) is not None:
+        if event == "call" and (callee := module(frame)) is not None:
             reached.see(callee, frame.f_code)
 
     profiled(profile, run)
 
 
 def traced(run: Callable[[], Any], root: Path, reached: Reached | None = None) -> Walk:
-    """``run()`` traced: every call into a room from another room or from outside the rooms (and the
-    walk's steps it reaches told to ``reached``)."""
-    walk, room = Walk(), _rooms(root)
+    """``run()`` traced: every call into a module from another module or from outside the modules (and the
+    numbered steps it reaches told to ``reached``)."""
+    walk, module = Walk(), _modules(root)
 
     def caller(frame: FrameType) -> str | None:
         up = frame.f_back
-        while up is not None and room(up) is None:  # a library between (contextlib, gradio, a pool)
+        while up is not None and module(up) is None:  # a library between (contextlib, gradio, a pool)
             up = up.f_back
-        return room(up)
+        return module(up)
 
     def profile(frame: FrameType, event: str, _arg: Any) -> None:
-        if event != "call" or (callee := room(frame)) is None or _resumed(frame):
+        if event != "call" or (callee := module(frame)) is None or _resumed(frame):
             return
         if reached is not None:
             reached.see(callee, frame.f_code)
@@ -201,7 +201,7 @@ def _studio(folder: Path) -> None:
 
 
 def _join() -> Any:
-    """One join's HTTP request, as Gradio hands it to both the door and the run (``gr.Request``)."""
+    """One join's HTTP request, as Gradio hands it to both the admission check and the run (``gr.Request``)."""
     import gradio as gr
     from starlette.requests import Request
 
@@ -215,11 +215,11 @@ def _join() -> Any:
         "server": ("localhost", 7860),
         "root_path": "",
     }
-    return gr.Request(request=Request(scope), session_hash="press-walk")
+    return gr.Request(request=Request(scope), session_hash="click-trace")
 
 
-def generate_press(page: Any = None) -> Callable[[], Any]:
-    """One press of Generate's button as the page wires it (``page``, else ``app.build_ui()``): the door it
+def generate_click(page: Any = None) -> Callable[[], Any]:
+    """One click of Generate's button as the page wires it (``page``, else ``app.build_ui()``): the admission check it
     names (``validator=``) with the form's values and the join's request, then, let in, its handler."""
     import app
     import backend
@@ -227,21 +227,21 @@ def generate_press(page: Any = None) -> Callable[[], Any]:
     page = app.build_ui() if page is None else page
     wired = next(fn for fn in page.fns.values() if fn.api_name == "generate")
     names = list(inspect.signature(wired.fn).parameters)[: len(wired.inputs)]
-    values = [PRESS.get(name, component.value) for name, component in zip(names, wired.inputs, strict=True)]
-    backend.get_backend()  # the pipeline built before the press: the walk is the press's own
+    values = [CLICK.get(name, component.value) for name, component in zip(names, wired.inputs, strict=True)]
+    backend.get_backend()  # the pipeline built before the click: the trace is the click's alone
 
-    def press() -> Any:
+    def click() -> Any:
         join = _join()
         verdicts = wired.validator(*values, join)
         refused = [v for v in verdicts if not v.get("is_valid", True)]
         assert not refused, refused
         return wired.fn(*values, request=join)
 
-    return press
+    return click
 
 
 def built_page(root: Path, reached: Reached) -> Any:
-    """The page (``app.build_ui``), the walk's steps its build reaches (the press's wiring) told to ``reached``."""
+    """The page (``app.build_ui``), the numbered steps its build reaches (the click's wiring) told to ``reached``."""
     import app
 
     page: list[Any] = []
@@ -250,17 +250,17 @@ def built_page(root: Path, reached: Reached) -> Any:
 
 
 def walked(root: Path) -> list[str]:
-    """The walk's steps (docs/design.md) as a Generate press on a page built here reaches them (``in_order``)."""
+    """The numbered steps (docs/design.md) as a Generate click on a page built here reaches them (``in_order``)."""
     names = frozenset(steps(root))
-    built, pressed = Reached(names), Reached(names)
-    reaching(generate_press(built_page(root, built)), root, pressed)
-    return in_order(built, pressed)
+    built, clicked = Reached(names), Reached(names)
+    reaching(generate_click(built_page(root, built)), root, clicked)
+    return in_order(built, clicked)
 
 
 def said(order: list[str], named: list[str]) -> str:
-    """The steps as reached, numbered, and whether that is the walk docs/design.md numbers."""
+    """The steps as reached, numbered, and whether that is the order docs/design.md numbers."""
     verdict = "as docs/design.md numbers them" if order == named else "NOT as docs/design.md numbers them"
-    lines = [f"the walk's steps, in the order this press reached them ({verdict}):"]
+    lines = [f"the numbered steps, in the order this click reached them ({verdict}):"]
     lines += [f"  {i:2}. {name}" for i, name in enumerate(order, 1)]
     if order != named:
         lines.append("docs/design.md: " + " ".join(f"{i}. {name}" for i, name in enumerate(named, 1)))
@@ -269,14 +269,14 @@ def said(order: list[str], named: list[str]) -> str:
 
 
 def report(walk: Walk, level: dict[str, int]) -> str:
-    """The walk in words: the rooms in order, the moves and climbs, each room's entries."""
-    rooms, climbs, budget = walk.rooms(), walk.climbs(level), walk.entered()["budget"]
+    """The trace as text: the modules in order, the moves and climbs, each module's entries."""
+    modules, climbs, budget = walk.modules(), walk.climbs(level), walk.entered()["budget"]
     lines = [
-        "rooms entered, in order: " + " ".join(rooms),
-        f"{len(rooms)} rooms in {len(walk.moves)} moves with {len(climbs)} climbs back up, "
+        "modules entered, in order: " + " ".join(modules),
+        f"{len(modules)} modules in {len(walk.moves)} moves with {len(climbs)} climbs back up, "
         f"budget {budget} time{'s' * (budget != 1)}",
         "climbs back up: " + (", ".join(f"{a} → {b}.{f}" for a, b, f in climbs) or "none"),
-        "entered: " + ", ".join(f"{room} {n}" for room, n in walk.entered().most_common()),
+        "entered: " + ", ".join(f"{module} {n}" for module, n in walk.entered().most_common()),
     ]
     return "\n".join(lines)
 
@@ -287,12 +287,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     root = studio_root.reach()
     named = steps(root)
-    built, pressed = Reached(frozenset(named)), Reached(frozenset(named))
-    with tempfile.TemporaryDirectory(prefix="press-walk-") as folder:
+    built, clicked = Reached(frozenset(named)), Reached(frozenset(named))
+    with tempfile.TemporaryDirectory(prefix="click-trace-") as folder:
         _studio(Path(folder))
-        press = generate_press(built_page(root, built))
-        walk = traced(press, root, pressed)
-    print(said(in_order(built, pressed), named))
+        click = generate_click(built_page(root, built))
+        walk = traced(click, root, clicked)
+    print(said(in_order(built, clicked), named))
     print(report(walk, levels(root)))
     if args.moves:
         print("\n".join(f"{a or '(outside)'} → {b}.{f}" for a, b, f in walk.entries))
