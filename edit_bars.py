@@ -3,9 +3,9 @@ made it and keeps it, else read from its audio, bounded like every analysis and 
 a choice of bars spans, and how many seconds whole bars last at the song's tempo.
 
 Bars are counted from 1, as the map's bar lines are: bar 9 runs from its line to the next (the song's end
-after the last). At the door (``headers.reading``) a choice of bars is checked against the map the studio
-knows already (a take's record, or an upload its reading measured at that tempo: ``form_fields``), so a
-refusal comes before the request joins; a song it does not know yet is taken on trust: its bars are read
+after the last). At the admission check (``headers.reading``) a choice of bars is checked against the map
+the studio knows already (a take's record, or an upload its reading measured at that tempo: ``form_fields``),
+so a refusal comes before the request joins the GPU queue; a song it does not know yet is taken on trust: its bars are read
 from its audio when the run reads it, and checked there again.
 """
 
@@ -53,14 +53,14 @@ def check_alone(bars: Any, part: bool, lines: bool) -> None:
         raise InputError(error_messages.BARS_WITH_PART if part else error_messages.BARS_WITH_LINES, "bars")
 
 
-def said(bars: Any) -> tuple[int, int] | None:
+def edited_bars(bars: Any) -> tuple[int, int] | None:
     """What an Edit's record says of the bars it was given (its ``edited_bars``: first, last), or None."""
     return numbers(bars) if given(bars) else None
 
 
 def numbers(value: Any) -> tuple[int, int]:
     """The first and last bar of a choice as the API or the page sends it: a number (9), text ("9-16",
-    "9, 10") or a list ([9, 16]); refused in words on ``bars``, naming the whole choice ("the chorus", not
+    "9, 10") or a list ([9, 16]); ``InputError`` on ``bars``, naming the whole choice ("the chorus", not
     its first word)."""
     listed = isinstance(value, list | tuple)
     refused = InputError(error_messages.BARS_NOT_NUMBERS.format(given=str(value).strip()[:40]), "bars")
@@ -86,25 +86,24 @@ def _recorded(src_audio: Any) -> song_map.Map | None:
     """The map the studio kept in the record of a take it made, byte for byte as written."""
     record = preparing.take_record(src_audio)
     how_made = records.Record.of(record)
-    if how_made.own is None or how_made.own.bars is None:  # a take's own record, its bars all numbers
+    if how_made.this_take is None or how_made.this_take.bars is None:  # a take's record, its bars all numbers
         return None
-    if not take_latents.belongs(Path(str(src_audio)), how_made.own):
+    if not take_latents.belongs(Path(str(src_audio)), how_made.this_take):
         return None
     try:
         header = audio.probe(str(src_audio))
     except (TypeError, ValueError, audio.AudioError):
         return None
     per_bar = song_map.beats_per_bar_of(how_made.time_signature)
-    return song_map.Map(
-        how_made.own.bars, how_made.own.sections or [], per_bar, None, round(header.frames / header.rate, 3)
-    )
+    sections = song_map.sections_of_record(how_made.this_take.sections)
+    return song_map.Map(how_made.this_take.bars, sections, per_bar, None, round(header.frames / header.rate, 3))
 
 
 def of_song(src_audio: Any, song: np.ndarray | None = None, bpm: Any = None) -> song_map.Map | None:
     """A source song's map: its record's (a take the studio made), else its bars read from its audio (``song``
     where it is decoded already; kept by file and ``bpm``, the tempo the musician typed, toward which the
     tracker's reading is resolved; ``uploads.Busy`` when the studio is measuring as many songs as it may); None
-    at the door for a song the studio did not map (its audio is not read there)."""
+    at the admission check for a song the studio did not map (its audio is not read there)."""
     found = _recorded(src_audio)
     if found is not None:
         return found
@@ -134,7 +133,7 @@ Corrected = tuple[float, Any] | None
 
 
 def _grid(src_audio: Any, song: np.ndarray | None, bpm: Any = None, from_bar: Corrected = None) -> song_map.Map | None:
-    """``of_song``, counted from the musician's bar 1 where one is set (``from_bar``: ``corrected``), refused in words
+    """``of_song``, counted from the musician's bar 1 where one is set (``from_bar``: ``corrected``), ``InputError``
     on ``bars`` where the studio is busy or hears no steady beat."""
     try:
         found = of_song(src_audio, song, bpm)
@@ -149,7 +148,7 @@ def _grid(src_audio: Any, song: np.ndarray | None, bpm: Any = None, from_bar: Co
 
 def bar_one_at(value: Any, song: np.ndarray) -> float | None:
     """``first_downbeat`` (where bar 1 starts, in seconds) checked against ``song``: None where none is given, else
-    a time inside it, to the millisecond; refused in words on ``first_downbeat``."""
+    a time inside it, to the millisecond; ``InputError`` on ``first_downbeat`` otherwise."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     refused = InputError(error_messages.BAR_ONE_NOT_NUMBER.format(given=str(value).strip()[:40]), "first_downbeat")
@@ -167,7 +166,7 @@ def bar_one_at(value: Any, song: np.ndarray) -> float | None:
 
 def corrected(found: song_map.Map, first: float, time_signature: Any, bpm: Any) -> song_map.Map:
     """``found`` (a song's map) counted from bar 1 at ``first`` (``song_map.rephased``, at the ``bpm`` and metre
-    typed); refused in words on ``first_downbeat`` where it has no beat and no BPM is typed to lay bars at."""
+    typed); ``InputError`` on ``first_downbeat`` where it has no beat and no BPM is typed to lay bars at."""
     per_bar = song_map.beats_per_bar_of(time_signature)
     lines = bar_one.rephased(found.bars, first, bpm, per_bar, found.seconds, found.beats_per_bar)
     if not lines:
@@ -180,7 +179,7 @@ def for_reading(
 ) -> tuple[song_map.Map | None, float | None]:
     """An upload's map as its reading shows it: counted from bar 1 at ``first`` where that is a time inside the song
     the map can be counted from (``corrected``, at ``bpm``), with that time; else as heard, and None (an upload
-    is never refused for its map: the press says why on the field)."""
+    is never refused for its map: the request says why on the field)."""
     try:
         at = None if found is None else bar_one_at(first, song)
         return (found, None) if at is None else (corrected(found, at, None, bpm), at)
@@ -188,7 +187,7 @@ def for_reading(
         return found, None
 
 
-def map_said(found: song_map.Map | None, first: float | None = None) -> str:
+def map_line(found: song_map.Map | None, first: float | None = None) -> str:
     """The upload's map in one line, and how sure it is: "12 bars: ≈ 140.1 BPM in 4/4, steady", "…, its bars
     wander up to 6 %", or that no steady beat was heard (set Bar 1 and the BPM); "" where it was not read."""
     if found is None:
@@ -197,19 +196,19 @@ def map_said(found: song_map.Map | None, first: float | None = None) -> str:
         return messages.MAP_UNSURE
     per_bar = found.beats_per_bar or song_map.ASSUMED_BEATS
     metre = tips.METRE_NAMES.get(str(per_bar), f"{per_bar} beats per bar")
-    # Its bars' wander as ``song_map.measured`` says it; its tempo the fit over its beats where they are its own.
+    # Its bars' wander as ``song_map.measured`` says it; its tempo the fit over its beats where they are its beats (no bar 1 set).
     lengths = np.diff(found.bars)
     middle = float(np.median(lengths)) if lengths.size else 0.0
     wander = round(float(np.abs(lengths - middle).max()) / middle * 100.0, 1) if len(found.bars) > 2 else 0.0
     how = messages.TEMPO_STEADY if wander <= song_map.STEADY_PCT else messages.TEMPO_WANDERS.format(pct=wander)
-    own = found.tempo is not None and first is None
-    bpm = found.tempo.bpm if own else round(per_bar * 60.0 / middle, 1) if middle else song_map.ASSUMED_BPM
+    fitted = found.tempo is not None and first is None
+    bpm = found.tempo.bpm if fitted else round(per_bar * 60.0 / middle, 1) if middle else song_map.ASSUMED_BPM
     line = messages.MAP_HEARD.format(bars=len(found.bars), bpm=bpm, metre=metre, steady=how)
     return line + ("" if first is None else messages.MAP_FROM_BAR_ONE.format(first=first))
 
 
 def which(first: int, last: int) -> str:
-    """A choice in words: "Bar 9", "Bars 9–16"."""
+    """A choice as text: "Bar 9", "Bars 9–16"."""
     return (error_messages.BAR_CHOSEN if first == last else error_messages.BARS_CHOSEN).format(first=first, last=last)
 
 
@@ -221,9 +220,9 @@ def region(
     bpm: Any = None,
     from_bar: Corrected = None,
 ) -> tuple[float, float] | None:
-    """The region ``bars`` choose in ``src_audio`` (``song``: its audio, decoded; None: the door cannot tell yet;
-    counted from ``from_bar`` where the musician set it), refused in words on ``bars``: with a typed region
-    (``typed``: the seconds sent where they are not the form's first values) that is not the bars' own, past the
+    """The region ``bars`` choose in ``src_audio`` (``song``: its audio, decoded; None: the admission check cannot tell yet;
+    counted from ``from_bar`` where the musician set it); ``InputError`` on ``bars``: with a typed region
+    (``typed``: the seconds sent where they are not the form's first values) that is not the bars' region, past the
     song's bars, shorter than Edit's shortest, or a song with no grid."""
     first, last = numbers(bars)
     grid = _grid(src_audio, song, bpm, from_bar)
@@ -234,8 +233,8 @@ def region(
         raise InputError(error_messages.NO_SUCH_BAR.format(count=len(grid.bars), given=wrong), "bars")
     start, end = grid.region(first, last)
     if typed is not None and not _same(typed, (start, end)):
-        words = {"which": which(first, last), "start": start, "end": end, "typed": _seconds(typed)}
-        raise InputError(error_messages.BARS_WITH_REGION.format(**words), "bars")
+        shown = {"which": which(first, last), "start": start, "end": end, "typed": _seconds(typed)}
+        raise InputError(error_messages.BARS_WITH_REGION.format(**shown), "bars")
     if end - start < MIN_REGION_SECONDS:
         raise InputError(
             error_messages.BARS_TOO_SHORT.format(
@@ -247,7 +246,7 @@ def region(
 
 
 def _same(typed: tuple[Any, Any], region: tuple[float, float]) -> bool:
-    """Whether a typed region is the bars' own (the page's fields may hold it, to the millisecond)."""
+    """Whether a typed region is the bars' region (the page's fields may hold it, to the millisecond)."""
     try:
         return all(abs(float(a) - b) <= 0.0015 for a, b in zip(typed, region, strict=True))
     except (TypeError, ValueError):
@@ -255,7 +254,7 @@ def _same(typed: tuple[Any, Any], region: tuple[float, float]) -> bool:
 
 
 def _seconds(typed: tuple[Any, Any]) -> str:
-    """A typed region in words: "1–5 s" (a value that is no number, as it was sent)."""
+    """A typed region as text: "1–5 s" (a value that is no number, as it was sent)."""
     try:
         return error_messages.TYPED_REGION.format(start=float(typed[0]), end=float(typed[1]))
     except (TypeError, ValueError):
@@ -263,7 +262,7 @@ def _seconds(typed: tuple[Any, Any]) -> str:
 
 
 def count(value: Any) -> int:
-    """Extend's whole bars to add: a whole number from 1, refused in words on ``bars``."""
+    """Extend's whole bars to add: a whole number from 1; ``InputError`` on ``bars`` otherwise."""
     text = str(value).strip()
     if not re.fullmatch(r"\d{1,4}(\.0+)?", text) or int(float(text)) < 1:
         raise InputError(error_messages.EXTEND_BARS_NOT_COUNT.format(given=text[:40]), "bars")
@@ -295,8 +294,8 @@ def extension(
 ) -> float:
     """The seconds Extend adds for ``bars`` whole bars after ``song`` (decoded): that many bars at its
     tempo after the bar the song ends in, so the new part ends on a bar line and the next bar starts on the
-    beat (a song that ends on a bar line: exactly that many bars). Refused in words on ``bars`` outside
-    ``within`` (Extend's range); at the door, a song not mapped yet is brought within it (taken on trust)."""
+    beat (a song that ends on a bar line: exactly that many bars). ``InputError`` on ``bars`` outside
+    ``within`` (Extend's range); at the admission check, a song not mapped yet is brought within it (taken on trust)."""
     n, seconds = count(bars), song.shape[-1] / audio.SAMPLE_RATE
     grid = _grid(src_audio, song, bpm, None if first is None else (first, time_signature))
     bar, last = _bar_seconds(grid, bpm, time_signature)
@@ -309,6 +308,6 @@ def extension(
     if grid is None and headers.reading():
         return min(max(more, within[0]), within[1])
     if not within[0] <= more <= within[1]:
-        words = {"bars": n, "seconds": more, "most": f"{audio.MAX_SECONDS / 60:g} minutes"}
-        raise InputError(error_messages.EXTEND_BARS_RANGE.format(**words, low=within[0], high=within[1]), "bars")
+        shown = {"bars": n, "seconds": more, "most": f"{audio.MAX_SECONDS / 60:g} minutes"}
+        raise InputError(error_messages.EXTEND_BARS_RANGE.format(**shown, low=within[0], high=within[1]), "bars")
     return more

@@ -20,10 +20,10 @@ def of(job: Job, source_latents: str | None = None) -> dict[str, Any]:
     may find a take's own latents misfit)."""
     request = job.request
     latents = request.source_latents if source_latents is None else source_latents
-    return {**_said(request, latents), **_mode_said(request), **_noted(job)}
+    return {**_common(request, latents), **_of_mode(request), **_noted(job)}
 
 
-def _said(request: MusicRequest, latents: str | None) -> dict[str, Any]:
+def _common(request: MusicRequest, latents: str | None) -> dict[str, Any]:
     """The settings every mode records, as the call holds them."""
     call, render = request.render.pipeline, request.render
     plan = think_asked(request)
@@ -42,7 +42,7 @@ def _said(request: MusicRequest, latents: str | None) -> dict[str, Any]:
     }
 
 
-def _mode_said(request: MusicRequest) -> dict[str, Any]:
+def _of_mode(request: MusicRequest) -> dict[str, Any]:
     """What a mode records of its own call: Think's part (Generate), whether a cover is a morph, an Edit's
     region or part, a take's morph (the declared parameters: ``parameters.recorded``)."""
     call, plan = request.render.pipeline, think_asked(request)
@@ -84,15 +84,15 @@ def _noted(job: Job) -> dict[str, Any]:
         "source_seconds": notes.source_seconds,
         "src_audio": notes.src_audio,
     }
-    said = {name: value for name, value in asked.items() if value is not None}
-    said |= {"reference_audio": notes.reference_audio} if whole else {}
-    said |= {} if notes.voice is None else {"reference": notes.voice}
-    said |= {"loudness": finish.lufs or checks.LOUDNESS_OFF} if whole else {}
-    said |= parameters.recorded(request.mode, request.render.pipeline, finish)  # each where not its default
-    said |= {"lock_to_grid": True} if request.lock else {}
+    recorded = {name: value for name, value in asked.items() if value is not None}
+    recorded |= {"reference_audio": notes.reference_audio} if whole else {}
+    recorded |= {} if notes.voice is None else {"reference": notes.voice}
+    recorded |= {"loudness": finish.lufs or checks.LOUDNESS_OFF} if whole else {}
+    recorded |= parameters.recorded(request.mode, request.render.pipeline, finish)  # each where not its default
+    recorded |= {"lock_to_grid": True} if request.lock else {}
     longest = (plan := think_asked(request)) and plan.longest
-    said |= {} if longest is None else {"longest": longest}
-    return said | ({} if notes.variation is None else {"variation": notes.variation})
+    recorded |= {} if longest is None else {"longest": longest}
+    return recorded | ({} if notes.variation is None else {"variation": notes.variation.as_record()})
 
 
 def think_asked(request: MusicRequest) -> PlanArgs | None:
@@ -116,9 +116,6 @@ def variation_entries(job: Job) -> list[dict[str, Any]] | None:
     if made is None:
         return None
     return [
-        {
-            "variation": {"of": made["of"], "amount": made["amount"], "seed": seed},
-            "noise": [list(step) for step in noise],
-        }
-        for seed, noise in zip(made["seeds"], job.request.render.noise, strict=True)
+        {"variation": made.entry(seed), "noise": [list(step) for step in noise]}
+        for seed, noise in zip(made.seeds, job.request.render.noise, strict=True)
     ]

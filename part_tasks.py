@@ -4,7 +4,7 @@
 They are ACE-Step 1.5's ``lego``, ``extract`` and ``complete`` tasks, which only the base model was
 trained for (upstream's UI offers them with a base checkpoint alone; ``backend`` runs them on the XL
 base's DiT beside the SFT one). The model hears the whole song as its context and is told the task
-in its instruction, upstream's words with the track names in capitals (``TRACKS``: upstream's
+in its instruction, upstream's wording with the track names in capitals (``TRACKS``: upstream's
 ``TRACK_NAMES``, its order). ``lego`` makes the named part alone: the studio hands back the song
 with the part mixed in as the take and the part alone beside it; ``extract`` makes the part taken
 out of the mix; ``complete`` makes the whole arrangement around the song.
@@ -28,7 +28,7 @@ from checks import AUTO, InputError
 from music_request import Job, MusicRequest, Notes
 from parameters import Asked
 
-# Upstream's track classes (``acestep/constants.py`` ``TRACK_NAMES``), in its order: the words the
+# Upstream's track classes (``acestep/constants.py`` ``TRACK_NAMES``), in its order: the names the
 # base model was trained on, capitalised into its instruction.
 TRACKS = (
     "woodwinds",
@@ -105,7 +105,7 @@ def check_parts(value: Any) -> list[str]:
 
 
 def sung(change: Any, part: Any, adding: Any) -> bool:
-    """Whether the change makes a sung part, which takes words: a vocal part added, or the song
+    """Whether the change makes a sung part, which takes lyrics: a vocal part added, or the song
     completed with one (upstream's page keeps the lyrics for both; its model sings what it is given)."""
     if change == "add":
         return _track(part) in SUNG
@@ -171,12 +171,12 @@ def prepare(task: str, asked: Asked) -> Job:
     classes = check_parts(asked.add_parts) if task == "complete" else None
     if task == "extract":  # upstream's page writes the part's name as the caption
         asked = asked.but(prompt=track, lyrics="")
-    elif not any(name in SUNG for name in classes or [track]):  # words only for a sung part
+    elif not any(name in SUNG for name in classes or [track]):  # lyrics only for a sung part
         asked = asked.but(lyrics="")
     # Upstream's page sets tempo, key and metre to auto for a part added or taken out.
     if task != "complete":
         asked = asked.but(bpm=None, key_scale=AUTO, time_signature=AUTO)
-    # No LoRA on the base (refused above), and its own sampling defaults.
+    # No LoRA on the base (refused above), and its sampling defaults.
     base = asked.but(lora_scale=1.0)
     prompt, lyrics = preparing.song_words(base, need_text=None)
     # Edit's own field, checked for a part too, in its place (``preparing.render``'s order): a part does not use
@@ -197,7 +197,7 @@ def prepare(task: str, asked: Asked) -> Job:
     )
     seconds = round(length, 3)
     notes = Notes(src_audio=Path(str(src_audio)).name, source_seconds=seconds)
-    request = preparing.from_own_latents(src_audio, MusicRequest("edit", render, seconds, fmt, notes=notes))
+    request = preparing.from_take_latents(src_audio, MusicRequest("edit", render, seconds, fmt, notes=notes))
     if task != "lego":
         return Job(request, lambda take: audio.fit(take, n), finishing, (0, n))
     return Job(

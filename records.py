@@ -11,7 +11,7 @@ import dataclasses
 import html
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import gradio as gr
 
@@ -29,12 +29,143 @@ MAX_DEPTH = 32
 # ``modes.prepare_generate``'s own names: every field but the files (a record names them, it cannot
 # carry them), and the page's *Instrumental* switch (tests/test_layout.py holds it to the signature).
 FIELDS = (
-    *("prompt", "lyrics", "instrumental", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language"),
-    *("seed", "inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "think", "auto_length"),
-    *("rewrite_caption", "plan", "loop_bars", "cfg_interval_start", "cfg_interval_end", "dcw", "loudness"),
-    *("fade_in", "fade_out", "lock_to_grid", *parameters.added("generate"), "lora_preset"),
+    "prompt",
+    "lyrics",
+    "instrumental",
+    "audio_duration",
+    "bpm",
+    "key_scale",
+    "time_signature",
+    "vocal_language",
+    "seed",
+    "inference_steps",
+    "guidance_scale",
+    "shift",
+    "batch_size",
+    "audio_format",
+    "think",
+    "auto_length",
+    "rewrite_caption",
+    "plan",
+    "loop_bars",
+    "cfg_interval_start",
+    "cfg_interval_end",
+    "dcw",
+    "loudness",
+    "fade_in",
+    "fade_out",
+    "lock_to_grid",
+    *parameters.added("generate"),
+    "lora_preset",
     "lora_scale",
 )
+
+
+# A value of a record's JSON, as ``json.loads`` gives it.
+Json = str | int | float | bool | None | list["Json"] | dict[str, "Json"]
+
+
+class PlanEntry(TypedDict, total=False):
+    """A take's ``planner`` entry (``planner.Plan.record``): Think's ``fields`` (``bpm``, ``caption``,
+    ``duration`` in seconds, ``keyscale``, ``language``, ``timesignature``), the take's blueprint length in
+    codes, the seconds Think took, whether it thought (False: a plan given), the planner's name, the take's
+    place in its batch (``take`` of ``of``), the caption as the model read it where it had to be made to fit
+    and how (``caption_read``, ``caption_fit``: ``generation``), or why Think was skipped (``skipped``)."""
+
+    fields: dict[str, Json]
+    codes: int
+    seconds: float
+    thought: bool
+    model: str
+    take: int
+    of: int
+    caption_read: str
+    caption_fit: dict[str, Json]
+    skipped: str
+
+
+class SectionEntry(TypedDict):
+    """A section of a take's map (``song_map.Section.as_record``): its name, start and end in seconds."""
+
+    name: str
+    start: float
+    end: float
+
+
+class LyricLine(TypedDict):
+    """A synced lyric line of a take (``lrc``): when it starts (seconds) and its text."""
+
+    time: float
+    text: str
+
+
+class LatentsEntry(TypedDict):
+    """Where a take's latents lie (``take_latents.write_all``): the file, relative to the output folder, and
+    the SHA-256 of the take's audio file they belong to."""
+
+    file: str
+    audio_sha256: str
+
+
+class LockEntry(TypedDict, total=False):
+    """What *Lock to the grid* did to a take (``grid_lock.lock``): whether it was locked, else why not; the
+    tempo asked and played (BPM), the most any stretch moved (percent), the grid (its first bar line and bar
+    length in seconds, beats per bar), the locked take's length (seconds) and the stretcher that ran."""
+
+    locked: bool
+    why: str
+    bpm: float
+    played_bpm: float
+    most_pct: float
+    first: float
+    bar: float
+    beats_per_bar: int
+    seconds: float
+    stretcher: str
+
+
+class TempoEntry(TypedDict, total=False):
+    """A take's tempo as played (``song_map.Tempo.as_record``): BPM, how far its bars wander (percent),
+    whether it is steady, the BPM asked and how far off it is (percent), the tempo it is felt as, and the
+    line said beside it (``said``)."""
+
+    bpm: float
+    wander_pct: float
+    steady: bool
+    asked: float
+    off_pct: float
+    felt_as: float
+    said: str
+
+
+class VoiceEntry(TypedDict):
+    """The take whose voice a take was lent (``voice.timbre``): its name as records name takes, what placed
+    the reference windows (synced lines, vocal stem, thirds) and each window's start and end in seconds."""
+
+    take: str
+    by: str
+    windows: list[list[float]]
+
+
+class ModelEntry(TypedDict, total=False):
+    """The model that made a take (``backend.model_identity``) and the device it ran on."""
+
+    label: str
+    repo: str | None
+    folder: str | None
+    variant: str | None
+    device: str
+
+
+class EncodingEntry(TypedDict, total=False):
+    """A take's file as its record says it (``takes.encoding``): format and bit depth (float or not), or an
+    MP3's bitrate in kbit/s and its mode."""
+
+    format: str
+    bits: int
+    float: bool
+    bitrate_kbps: int
+    bitrate_mode: str
 
 
 def _seconds(value: Any) -> float | None:
@@ -62,15 +193,57 @@ def _typed(kind: type) -> Any:
     return lambda value: value if isinstance(value, kind) and not isinstance(value, bool) else None
 
 
-_text_of, _whole = _typed(str), _typed(int)
+_text_of = _typed(str)
+_whole = _typed(int)
+
+
+@dataclasses.dataclass(frozen=True)
+class VariationEntry:
+    """A variation's entry in its take's record (``music_request.Variation.entry``): the take it came from
+    (``take``, from 1, with its ``of_seed`` and its file, ``of_audio``), how far its noise moved from that
+    take's (``amount``, 0–1) and its new noise's ``seed``; a value of another type reads as none, and is kept as the
+    record gives it in ``given`` (take, amount, seed) for a note that quotes it."""
+
+    take: int | None
+    of_seed: int | None
+    of_audio: str | None
+    amount: float | None
+    seed: int | None
+    given: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of(cls, entry: Any) -> VariationEntry | None:
+        """A take's ``variation`` entry read; None where it is no dict."""
+        if not isinstance(entry, dict):
+            return None
+        of = entry.get("of") if isinstance(entry.get("of"), dict) else {}
+        amount = _typed(int | float)(entry.get("amount"))
+        return cls(
+            take=_whole(of.get("take")),
+            of_seed=_whole(of.get("seed")),
+            of_audio=_text_of(of.get("audio")),
+            amount=None if amount is None else float(amount),
+            seed=_whole(entry.get("seed")),
+            given={"take": of.get("take"), "amount": entry.get("amount"), "seed": entry.get("seed")},
+        )
 
 
 # How a take's entry is read, field by field (``Take``): a value of another type reads as none.
 _TAKE_READ = {
-    **dict.fromkeys(("planner", "variation", "latents", "lock", "tempo"), _typed(dict)),
-    **dict.fromkeys(("seconds", "lyric_score"), _seconds),
-    **dict.fromkeys(("audio", "preview"), _text_of),
-    **{"seed": _whole, "noise": _typed(list), "bars": _floats, "sections": _dicts, "audio_sha256": _text_of},
+    "planner": _typed(dict),
+    "variation": VariationEntry.of,
+    "latents": _typed(dict),
+    "lock": _typed(dict),
+    "tempo": _typed(dict),
+    "seconds": _seconds,
+    "lyric_score": _seconds,
+    "audio": _text_of,
+    "preview": _text_of,
+    "seed": _whole,
+    "noise": _typed(list),
+    "bars": _floats,
+    "sections": _dicts,
+    "audio_sha256": _text_of,
     "lyric_lines": lambda value: _dicts(value) or None,
 }
 
@@ -84,25 +257,25 @@ class Take:
     number: int
     seed: int | None
     audio: str | None
-    planner: dict[str, Any] | None
-    variation: dict[str, Any] | None
-    noise: list[Any] | None
+    planner: PlanEntry | None
+    variation: VariationEntry | None
+    noise: list[Json] | None  # ``[seed, amount]`` pairs, checked where a variation reads them (``variations``)
     bars: list[float] | None
-    sections: list[dict[str, Any]] | None
-    entry: dict[str, Any]
+    sections: list[SectionEntry] | None
+    entry: dict[str, Json]
     seconds: float | None = None
-    lyric_lines: list[dict[str, Any]] | None = None
+    lyric_lines: list[LyricLine] | None = None
     lyric_score: float | None = None
-    latents: dict[str, Any] | None = None
-    lock: dict[str, Any] | None = None
-    tempo: dict[str, Any] | None = None  # as played (``song_map.Tempo``)
+    latents: LatentsEntry | None = None
+    lock: LockEntry | None = None
+    tempo: TempoEntry | None = None  # as played (``song_map.Tempo``)
     preview: str | None = None
     audio_sha256: str | None = None  # a take that keeps no latents (a loop, a locked take): its file's digest
 
     @property
     def bound_to(self) -> str | None:
         """The digest a song sent back must have to be this take (``take_latents.belongs``): its latents' where
-        it keeps them, else its own; None where it names none."""
+        it keeps them, else its file's; None where it names none."""
         return _text_of(self.latents.get("audio_sha256")) if self.latents is not None else self.audio_sha256
 
     @classmethod
@@ -123,8 +296,8 @@ class Told:
 
 
 @dataclasses.dataclass(frozen=True)
-class LoopSaid:
-    """A loop's entry in its record or run (``loops.record``): its bars of ``beats_per_bar`` beats, one turn
+class LoopEntry:
+    """A loop's entry in its record or run (``loops.record``): its bars of ``beats_per_bar`` beats, one cycle
     ``samples`` long, at ``bpm``, and who chose them (``chosen_by``: "think", or None: the visitor)."""
 
     bars: int
@@ -134,7 +307,7 @@ class LoopSaid:
     chosen_by: str | None = None
 
     @classmethod
-    def of(cls, entry: Any) -> LoopSaid | None:
+    def of(cls, entry: Any) -> LoopEntry | None:
         """A loop's entry read; None where there is none, or its bars, beats or length are no whole numbers."""
         entry = entry if isinstance(entry, dict) else {}
         whole = [_whole(entry.get(name)) for name in ("bars", "beats_per_bar", "samples")]
@@ -146,14 +319,14 @@ class LoopSaid:
 @dataclasses.dataclass(frozen=True)
 class Record:
     """A record as its readers see it (any dict: a part it lacks, or holds in another shape, reads as none): its
-    mode, caption and lyrics, the whole song's words (a region Edit's ``song_lyrics``), metre, tempo and key asked
+    mode, caption and lyrics, the whole song's lyrics (a region Edit's ``song_lyrics``), metre, tempo and key asked
     (as the form reads them), steps, the source's length (Extend's: the part kept), the files it names, the voice
     lent, its loop, takes, model and each phase's seconds; ``settings``: as written, to make a take again."""
 
     mode: str | None
     caption: str
     lyrics: str
-    words: str | None
+    song_lyrics: str | None
     bpm: int | None
     key_scale: str | None
     time_signature: str | None
@@ -165,32 +338,34 @@ class Record:
     source_seconds: float | None
     extended: bool
     seed_redrawn: int | None
-    files: dict[str, Any]
-    voice: dict[str, Any]
-    loop: LoopSaid | None
-    settings: dict[str, Any]
+    files: dict[str, str]
+    voice: VoiceEntry | dict[str, Json]  # {} where no take's voice was lent
+    loop: LoopEntry | None
+    settings: dict[str, Json]
     # Where the musician set bar 1 (``first_downbeat``, seconds): the take's bars are counted from there.
     first_downbeat: float | None = None
     takes: tuple[Take, ...] = ()
-    model: dict[str, Any] = dataclasses.field(default_factory=dict)
+    model: ModelEntry = dataclasses.field(default_factory=lambda: ModelEntry())
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
-    own: Take | None = None  # the take a take's own ``.json`` was written for (its ``take`` and ``seed``)
+    this_take: Take | None = None  # the take a take's own ``.json`` was written for (its ``take`` and ``seed``)
     created: str | None = None
-    encoding: dict[str, Any] = dataclasses.field(default_factory=dict)  # its file's (``takes.encoding``)
+    encoding: EncodingEntry = dataclasses.field(default_factory=lambda: EncodingEntry())  # ``takes.encoding``
 
     @classmethod
     def of(cls, record: Any) -> Record:
         record = record if isinstance(record, dict) else {}
         said = record.get("params") if isinstance(record.get("params"), dict) else {}
-        words = said.get("song_lyrics") or said.get("lyrics")
-        named = {key: said[key] for key in ("src_audio", "reference_audio", "lora", "lora_preset") if said.get(key)}
+        song_lyrics = said.get("song_lyrics") or said.get("lyrics")
+        named = {
+            key: str(said[key]) for key in ("src_audio", "reference_audio", "lora", "lora_preset") if said.get(key)
+        }
         bpm, key, metre = _music(said.get("bpm"), said.get("key_scale"), said.get("time_signature"))
         timings = {name: value for name, value in _dict(record.get("timings")).items() if _seconds(value) is not None}
         return cls(
             mode=_text_of(record.get("mode")),
             caption=said.get("prompt") if isinstance(said.get("prompt"), str) else "",
             lyrics=str(said.get("lyrics") or ""),
-            words=words if isinstance(words, str) else None,
+            song_lyrics=song_lyrics if isinstance(song_lyrics, str) else None,
             bpm=bpm,
             key_scale=key,
             time_signature=metre,
@@ -203,13 +378,13 @@ class Record:
             seed_redrawn=_whole(said.get("seed_redrawn")),
             files=named,
             voice=said.get("reference") if isinstance(said.get("reference"), dict) else {},
-            loop=LoopSaid.of(loop_of(record)),
+            loop=LoopEntry.of(loop_of(record)),
             settings=dict(said),
             first_downbeat=_seconds(said.get("first_downbeat")),
             takes=tuple(Take.of(entry, n) for n, entry in enumerate(_typed(list)(record.get("takes")) or [], 1)),
             model=_dict(record.get("model")),
             timings=timings,
-            own=Take.of(record, number) if (number := _whole(record.get("take"))) and "seed" in record else None,
+            this_take=Take.of(record, number) if (number := _whole(record.get("take"))) and "seed" in record else None,
             created=_text_of(record.get("created")),
             encoding=_dict(record.get("encoding")),
         )
@@ -228,8 +403,8 @@ class Record:
         # Think's caption as the model read it where it had to be made to fit (``generation``), else as written.
         caption = (plan or {}).get("caption_read", fields.get("caption")) if rewritten else self.caption
         planned = _music(fields.get("bpm"), fields.get("keyscale"), fields.get("timesignature"))
-        own = (self.bpm, self.key_scale, self.time_signature)
-        music = (p if g is None else g for g, p in zip(own, planned, strict=True))
+        asked = (self.bpm, self.key_scale, self.time_signature)
+        music = (p if g is None else g for g, p in zip(asked, planned, strict=True))
         return Told(_text_of(caption), _text_of(self.settings.get("lyrics") or ""), *music)
 
     def kept(self) -> dict[str, Any]:
@@ -272,20 +447,20 @@ def kept_record(entry: Any) -> dict[str, Any] | None:
 
 def take_of(record: dict[str, Any], take: Any) -> Take:
     """The take a checked ``record`` holds: a take's own ``.json`` the one it was written for, else take
-    number ``take`` of its takes (``gr.Error`` in words for a number outside them)."""
+    number ``take`` of its takes (``gr.Error`` with a message for a number outside them)."""
     how_made = Record.of(record)
-    if how_made.own is not None and 1 <= how_made.own.number <= max(1, len(how_made.takes)):
-        return how_made.own
+    if how_made.this_take is not None and 1 <= how_made.this_take.number <= max(1, len(how_made.takes)):
+        return how_made.this_take
     return chosen(record, take, error_messages.NO_TAKE_YET)
 
 
 def loop_of(record: dict[str, Any]) -> dict[str, Any] | None:
-    """A loop's own map (``{"bars", "beats_per_bar", "bpm", "samples"}``) where the record has one."""
+    """A loop's entry (``{"bars", "beats_per_bar", "bpm", "samples"}``) where the record has one."""
     return record.get("loop") if isinstance(record.get("loop"), dict) else None
 
 
 def read(path: Any) -> dict[str, Any]:
-    """A record file a visitor uploaded, as a dict; ``gr.Error`` in words for anything else."""
+    """A record file a visitor uploaded, as a dict; ``gr.Error`` with a message for anything else."""
     if not path:
         raise gr.Error(error_messages.RECORD_UPLOAD)
     try:
@@ -306,7 +481,7 @@ def read(path: Any) -> dict[str, Any]:
 
 def check(record: Any) -> dict[str, Any]:
     """``record`` if it has a take's record's shape (its settings, nested no deeper than a record);
-    ``gr.Error`` in words otherwise."""
+    ``gr.Error`` with a message otherwise."""
     if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
         raise gr.Error(error_messages.RECORD_NOT_ONE)
     if _nesting(record) > MAX_DEPTH:
@@ -321,7 +496,7 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     check(record)
     params, variant = record["params"], models.active_variant()
     if not isinstance(record.get("takes") or [], list):
-        raise gr.Error(error_messages.RECORD_TAKES.format(given=said_safely(record["takes"])))
+        raise gr.Error(error_messages.RECORD_TAKES.format(given=quoted_safely(record["takes"])))
     made = [t for t in record.get("takes") or [] if isinstance(t, dict) and "seed" in t]
     index = take_index(take, len(made)) if made else 0
     seed = record["seed"] if "take" in record and "seed" in record else made[index]["seed"] if made else -1
@@ -343,10 +518,10 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
         "auto_length": False,  # the length comes back as it was chosen, with the plan that holds it
         "rewrite_caption": _checked("rewrite_caption", params.get("rewrite_caption", True), checks.check_switch),
         "plan": plan if planner.enabled() else "",
-        # A record from before finishing existed was made as rendered.
+        # A record without a loudness target was made as rendered (no finish).
         "loudness": _loudness(params.get("loudness", checks.LOUDNESS_OFF)),
         **_lora(params, variant),
-        "variation": entry.get("variation") if isinstance(entry.get("variation"), dict) else None,
+        "variation": VariationEntry.of(entry.get("variation")),
         "loop_bars": _checked("loop_bars", params.get("loop_bars"), checks.check_loop_bars) or 0,  # a loop stays one
         **_declared({**params, "seed": seed}, variant),  # the take's seed, made again alone
     }
@@ -354,8 +529,9 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
 
 def _declared(params: dict[str, Any], variant: models.Variant) -> dict[str, Any]:
     """Generate's declared parameters (``parameters.DECLARED``) as the record holds them (one it leaves out: its
-    default), each checked as the form does. A record from before DCW says none: such a take came from diffusers'
-    own run, which the studio no longer makes, so the model's own applies (``Param.own``); one that says true or
+    default), each checked as the form does. A record without ``dcw`` was written by a studio without DCW: such a
+    take came from diffusers' own run, which the studio no longer makes, so the model's default applies
+    (``Param.model_default``); one that says true or
     false was made so, and is made so again."""
     read = {p.name: _field(p, params, variant) for p in parameters.declared("generate")}
     try:
@@ -367,7 +543,7 @@ def _declared(params: dict[str, Any], variant: models.Variant) -> dict[str, Any]
 def _field(p: parameters.Param, params: dict[str, Any], variant: models.Variant) -> Any:
     """A declared parameter's field value from the record, checked as the form does. A choice left to the model
     (a key or metre recorded as null: ``Param.check`` gives None) or never said (a language null or empty, as
-    records before ``vocal_language`` was checked may hold) is the field's first choice (auto, unknown)."""
+    records written while ``vocal_language`` went unchecked may hold) is the field's first choice (auto, unknown)."""
     value = params.get(p.name, p.default)
     value = p.default if p.choices and value in (None, "") else value
     checked = _checked(p.name, value, lambda v: p.check(v, variant))
@@ -420,19 +596,19 @@ def _nesting(value: Any) -> int:
 
 
 def take_index(take: Any, count: int) -> int:
-    """The 0-based index of take number ``take`` (1 … ``count``); ``gr.Error`` in words otherwise."""
+    """The 0-based index of take number ``take`` (1 … ``count``); ``gr.Error`` with a message otherwise."""
     if take is None or take == "":
         return 0
-    # A result of one take has nothing to choose: "a whole number from 1 to 1" said so in a riddle.
-    words = error_messages.TAKE_ONLY_ONE if count == 1 else error_messages.TAKE_NUMBER
+    # A result of one take has nothing to choose: "a whole number from 1 to 1" would read as a riddle.
+    message = error_messages.TAKE_ONLY_ONE if count == 1 else error_messages.TAKE_NUMBER
     if isinstance(take, bool):  # True is 1 to Python, not a take number to a musician
-        raise gr.Error(words.format(count=count, given=take))
+        raise gr.Error(message.format(count=count, given=take))
     try:
         number = float(take)
     except (TypeError, ValueError, OverflowError):
         number = float("nan")
     if not (number == number and number.is_integer() and 1 <= number <= count):
-        raise gr.Error(words.format(count=count, given=checks.shown(take)))
+        raise gr.Error(message.format(count=count, given=checks.shown(take)))
     return int(number) - 1
 
 
@@ -457,7 +633,7 @@ def files_note(files: dict[str, Any]) -> str:
     shown = {key: str(value) if key == "lora_preset" else Path(str(value)).name for key, value in files.items()}
     kinds = error_messages.RECORD_FILE_KINDS
     names = [
-        error_messages.RECORD_FILE.format(kind=kinds[key], name=said_safely(value)) for key, value in shown.items()
+        error_messages.RECORD_FILE.format(kind=kinds[key], name=quoted_safely(value)) for key, value in shown.items()
     ]
     return error_messages.RECORD_FILES.format(files=", ".join(names))
 
@@ -470,7 +646,7 @@ def files_brought_back(files: dict[str, Any]) -> str:
 def _text(params: dict[str, Any], name: str) -> str:
     value = params.get(name) or ""
     if not isinstance(value, str):
-        raise gr.Error(error_messages.RECORD_NOT_TEXT.format(name=name, given=said_safely(value)))
+        raise gr.Error(error_messages.RECORD_NOT_TEXT.format(name=name, given=quoted_safely(value)))
     return _checked(name, value, lambda text: checks.check_text_lengths({name: text}) or text)
 
 
@@ -478,11 +654,11 @@ def _checked(name: str, value: Any, check: Any) -> Any:
     try:
         return check(value)
     except gr.Error as exc:
-        words = html.escape(str(exc.message), quote=False)  # it may quote the value too
-        raise gr.Error(error_messages.RECORD_UNUSABLE.format(name=name, given=said_safely(value), why=words)) from None
+        why = html.escape(str(exc.message), quote=False)  # it may quote the value too
+        raise gr.Error(error_messages.RECORD_UNUSABLE.format(name=name, given=quoted_safely(value), why=why)) from None
 
 
-def said_safely(value: Any) -> str:
+def quoted_safely(value: Any) -> str:
     """A value a record brings, quoted short (``checks.shown``) and escaped: Gradio renders a toast as
     HTML, so a shared record's ``<img src=…>`` would otherwise be a tracking pixel in the visitor's page."""
     return html.escape(checks.shown(value), quote=False)

@@ -23,7 +23,7 @@ import tooltips as tips
 import uploads
 
 # As many take slots as takes asked for, "Take to send" only when there is a choice; in the page (a
-# server event taking the number would wipe the message a refused press just put on it).
+# server event taking the number would wipe the message a refused click just put on it).
 SHOW_TAKES_JS = f"""(n) => {{
   const x = Math.round(Number(n)), count = Number.isFinite(x) ? Math.max(1, Math.min({checks.MAX_TAKES}, x)) : 1;
   const shown = (on) => ({{__type__: "update", visible: on}});
@@ -37,7 +37,7 @@ def seeds_text(record: dict[str, Any]) -> str:
     what the planner chose."""
     how_made = records.Record.of(record)
     parts = [f"take {t.number}: {t.seed}{_varied(t.variation)}" for t in how_made.takes]
-    if (asked := how_made.seed_redrawn) is not None:  # ``preparing.from_own_latents``
+    if (asked := how_made.seed_redrawn) is not None:  # ``preparing.from_take_latents``
         parts[0] += messages.SEED_REDRAWN.format(asked=asked)
     timings = how_made.timings
     # Every part of the run a visitor waited for: the model's load, Think's plan, the song and a loop's seam
@@ -48,7 +48,7 @@ def seeds_text(record: dict[str, Any]) -> str:
     )
     plans = [t.planner for t in how_made.takes if t.planner]
     lines = [text, time_text(record, plans[0] if plans else None)]
-    if plans:  # one plan for the request (every take its own blueprint of the same length): said once
+    if plans:  # one plan for the request (every take its own blueprint of the same length): shown once
         line = plan_text(plans[0])
         chose = how_made.chose_length and plans[0].get("fields", {}).get("duration")
         if chose and how_made.loop is None:  # a loop's length is its bars: the loop's line says it
@@ -66,7 +66,7 @@ def metre(beats: Any) -> str:
 
 
 def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str:
-    """A result's time in words: a loop's bars, tempo, metre and length (else its metre: ``_metre_said``),
+    """A result's time as text: a loop's bars, tempo, metre and length (else its metre: ``_metre_text``),
     then each take's tempo as played (``song_map.Tempo.said``); "" where the record knows none."""
     how_made = records.Record.of(record)
     loop = how_made.loop
@@ -75,7 +75,7 @@ def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str
         head = messages.LOOP_SAID.format(bars=loop.bars, bpm=loop.bpm, metre=metre(loop.beats_per_bar), seconds=seconds)
         head += messages.LOOP_BY_THINK if loop.chosen_by == "think" else ""
     else:
-        head = _metre_said(
+        head = _metre_text(
             how_made, metre(how_made.time_signature), metre((plan or {}).get("fields", {}).get("timesignature"))
         )
     heard = [
@@ -84,8 +84,8 @@ def time_text(record: dict[str, Any], plan: dict[str, Any] | None = None) -> str
     return " · ".join(part for part in (head, *heard) if part)
 
 
-def _metre_said(how_made: records.Record, asked: str, planned: str) -> str:
-    """The metre asked (else planned) said as the takes' own only where every take's bars were heard
+def _metre_text(how_made: records.Record, asked: str, planned: str) -> str:
+    """The metre asked (else planned) given as the takes' metre only where every take's bars were heard
     (``song_map``: none where no steady beat was); "" where none was asked or planned."""
     named = asked or planned
     if not named:
@@ -95,11 +95,11 @@ def _metre_said(how_made: records.Record, asked: str, planned: str) -> str:
     return (messages.METRE_ASKED if asked else messages.METRE_PLANNED).format(metre=named)
 
 
-def _varied(variation: Any) -> str:
+def _varied(variation: records.VariationEntry | None) -> str:
     """A variation's part of its seed: the take it came from, by how much, its new noise's seed."""
-    if not isinstance(variation, dict):
+    if variation is None:
         return ""
-    return messages.SEED_VARIED.format(take=variation["of"]["take"], amount=variation["amount"], seed=variation["seed"])
+    return messages.SEED_VARIED.format(take=variation.take, amount=variation.amount, seed=variation.seed)
 
 
 def _quoted(text: Any, limit: int = 160) -> str:
@@ -127,8 +127,8 @@ def plan_text(plan: dict[str, Any]) -> str:
     line = messages.PLANNED.format(seconds=plan.get("seconds", 0), summary=summary or "your settings")
     fitted = plan.get("caption_fit")
     if isinstance(fitted, dict) and fitted.get("kept") in ("phrase", "word", "character", "yours"):
-        words = messages.CAPTION_YOURS if fitted["kept"] == "yours" else messages.CAPTION_FIT
-        line += words.format(n=fitted.get("written_tokens"), most=fitted.get("most"), kept=fitted["kept"])
+        message = messages.CAPTION_YOURS if fitted["kept"] == "yours" else messages.CAPTION_FIT
+        line += message.format(n=fitted.get("written_tokens"), most=fitted.get("most"), kept=fitted["kept"])
     return line
 
 
@@ -145,7 +145,7 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
     if values["files"]:
         gr.Info(records.files_brought_back(values["files"]))
     if values["variation"]:  # Generate has no field for a variation's noise: say what comes back instead
-        gr.Info(messages.SETTINGS_OF_A_VARIATION.format(**_variation_words(values["variation"])))
+        gr.Info(messages.SETTINGS_OF_A_VARIATION.format(**_variation_fields(values["variation"])))
     if values["lyrics"]:
         values["lyrics"] = gr.update(value=values["lyrics"], interactive=True)
     else:
@@ -153,11 +153,14 @@ def settings_from_record(record: Any, take: Any = 1) -> tuple[Any, ...]:
     return (*(values[name] for name in records.FIELDS), gr.Tabs(selected="generate"))
 
 
-def _variation_words(variation: dict[str, Any]) -> dict[str, str]:
-    of = variation.get("of") if isinstance(variation.get("of"), dict) else {}
-    said = {"take": of.get("take"), "amount": variation.get("amount"), "seed": variation.get("seed")}
-    number = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
-    return {key: f"{value:g}" if number(value) else records.said_safely(value) for key, value in said.items()}
+def _variation_fields(variation: records.VariationEntry) -> dict[str, str]:
+    """A variation's take, amount and seed as ``messages.SETTINGS_OF_A_VARIATION`` shows them (one its record
+    does not give as a number: quoted, escaped)."""
+    shown = {"take": variation.take, "amount": variation.amount, "seed": variation.seed}
+    return {
+        key: records.quoted_safely(variation.given.get(key)) if value is None else f"{value:g}"
+        for key, value in shown.items()
+    }
 
 
 def settings_from_file(path: Any) -> tuple[Any, ...]:
@@ -176,7 +179,7 @@ def toggle_instrumental(on: bool) -> Any:
 
 def take_validator(position: int) -> Callable[..., list[dict[str, Any]]]:
     """The validator of an event that takes "Take to send" (input ``position``) and a result's
-    record: a number outside the takes made gets its words on the field, and nothing runs."""
+    record: a number outside the takes made gets its message on the field, and nothing runs."""
 
     def check(*values: Any) -> list[dict[str, Any]]:
         verdicts = [gr.validate(True, "") for _ in values]
@@ -229,7 +232,7 @@ def middle_region(seconds: Any) -> tuple[float, float]:
     except (TypeError, ValueError):
         length = 0.0
     if not 0 < length < float("inf"):
-        return 0.0, 10.0  # the field's own default; the upload's checks say what is wrong
+        return 0.0, 10.0  # the field's default; the upload's checks say what is wrong
     if length < 3 * checks.MIN_REGION_SECONDS:
         return 0.0, math.floor(length * 10) / 10
     return round(length / 3, 1), round(2 * length / 3, 1)
@@ -240,8 +243,8 @@ def send_take(take: Any, record: Any, request: gr.Request = None) -> str:
     source: a take this visitor's page made and the studio still keeps, placed in the uploads
     (within their quota) as if the visitor had uploaded it."""
     chosen = records.chosen(record, take, error_messages.NO_TAKE_YET)
-    path = output_folder.own_take(chosen.audio)
-    # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
+    path = output_folder.studio_file(chosen.audio)
+    # Another visitor's take gets the same message as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, chosen.audio):
         raise gr.Error(error_messages.TAKE_GONE.format(n=chosen.number))
     placed = uploads.link_in(path)  # one place per take, however often it is sent
@@ -256,8 +259,8 @@ def stem_source(take: Any, record: Any, request: Any = None) -> Any:
     another visitor's would be overwritten) and the studio still keeps, on a studio that has the
     separation model."""
     chosen = records.chosen(record, take, error_messages.STEMS_NO_TAKE)
-    path = output_folder.own_take_audio(chosen.audio)
-    # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
+    path = output_folder.studio_take_audio(chosen.audio)
+    # Another visitor's take gets the same message as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, chosen.audio):
         raise gr.Error(error_messages.STEMS_GONE.format(n=chosen.number))
     if (why := stems.missing_reason()) is not None:

@@ -1,6 +1,7 @@
 """A music run's result, typed: what the GPU call returns (``Rendered``: it crosses ZeroGPU's process
 boundary, so it holds numpy arrays and plain values only, and pickles), what a loop's seam adds inside that
-call (``Seam``), and what the finish makes of it on the CPU (``Finished``), which ``takes`` writes. Each is
+call (``Seam``), what the finish makes of it on the CPU (``Finished``), which ``takes`` writes, and what the
+stems GPU call returns (``Separated``). Each is
 read by attribute: a key misspelt is an ``AttributeError`` where it is read, not a take written without it.
 """
 
@@ -37,7 +38,8 @@ class Rendered:
     of its phases (``timings``: named as the record names them), and where the run made them: each take's
     synced lyrics, Think's plan of each take (``planners``), a loop's seam (``seam``) and the loop as made,
     the reason the VAE read the source where a take's own latents misfit (``source_latents``), and what the
-    call measured for the pace (``duration_estimate``: taken off by ``gpu.call`` once learned)."""
+    call measured for the duration estimate (``measured``, a ``duration_estimate.Report``: taken off by
+    ``gpu.call`` once learned)."""
 
     audio: Any
     latents: Any
@@ -48,9 +50,26 @@ class Rendered:
     seam: Seam | None = None
     loop: Loop | None = None
     source_latents: str | None = None
-    pace: Any = None
+    measured: Any = None
 
     def waited(self, seconds: float) -> Rendered:
+        """The result with the seconds waited for the models before the call (``gpu.call``)."""
+        return dataclasses.replace(self, timings={**self.timings, "model_wait_s": round(seconds, 3)})
+
+
+@dataclasses.dataclass(frozen=True)
+class Separated:
+    """What the stems GPU call returns (``stems.separate``): vocals, drums and bass (``stems``: by name, each
+    float32 ``[2, samples]`` at 48 kHz, as long as the take), the device that split them, the seconds of its
+    phases (``timings``: ``separate_s``, ``model_load_s``) and what the call measured for the duration
+    estimate (``measured``: taken off by ``gpu.call`` once learned)."""
+
+    stems: dict[str, np.ndarray]
+    device: str
+    timings: dict[str, float]
+    measured: Any = None
+
+    def waited(self, seconds: float) -> Separated:
         """The result with the seconds waited for the models before the call (``gpu.call``)."""
         return dataclasses.replace(self, timings={**self.timings, "model_wait_s": round(seconds, 3)})
 
@@ -75,7 +94,7 @@ class Finished:
     did (``finishes``), and, where the run made them, each take's latents, synced lyrics and plan, a loop's
     record (``loop``: ``loops.record``) and how each of its takes was put in time (``in_time``), what *Lock to
     the grid* did (``locked``), a part added alone (``parts``), a variation's own entries (``per_take``), an
-    Edit's or Extend's takes at its source's rate (``own``)."""
+    Edit's or Extend's takes at its source's rate (``at_source_rate``)."""
 
     audio: Any
     model: dict[str, Any]
@@ -89,7 +108,7 @@ class Finished:
     locked: Locked | None = None
     parts: list[Any] | None = None
     per_take: list[dict[str, Any]] | None = None
-    own: Written | None = None
+    at_source_rate: Written | None = None
     source_latents: str | None = None
 
     @classmethod

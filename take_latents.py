@@ -1,4 +1,4 @@
-"""A take's own final latents: written beside it, read back for an Edit, Extend or Cover of it.
+"""A take's final latents: written beside it, read back for an Edit, Extend or Cover of it.
 
 Upstream ACE-Step keeps each generated take's final DiT latents (``<take>.repaint_latents.npy``) and a
 repaint of that take starts from them instead of encoding its waveform through the VAE again (PR #1177:
@@ -8,7 +8,7 @@ it again; the encode costs GPU time too. Here every take keeps them (``write_all
 as it writes the take): float32 ``[frames, channels]`` as many frames as the take's audio covers, in
 ``.npy`` read back without pickle, bound to the take's audio file by the SHA-256 of its bytes in the
 take's record. ``check`` gives them back only for that very file: a file that changed, or a take whose
-latents are gone, goes through the VAE as before (``preparing.own_latents`` finds the take by name).
+latents are gone, goes through the VAE (``preparing.source_latents`` finds the take by name).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def write_all(made: Any, entries: list[dict[str, Any]], takes: Any, paths: list[
         entry["latents"] = {"file": file.relative_to(root).as_posix(), "audio_sha256": digest(path)}
 
 
-# Digests by (real path, size, mtime): the door and the run each ask about the same song.
+# Digests by (real path, size, mtime): the admission check and the run each ask about the same song.
 _digests: collections.OrderedDict[tuple, str] = collections.OrderedDict()
 _digests_lock = threading.Lock()
 
@@ -84,9 +84,9 @@ def digest(path: Path | str) -> str:
 
 
 @dataclass(frozen=True)
-class Own:
-    """A source song's own latents (``latents``: float32 ``[frames, channels]``, or None: the VAE reads
-    the song), the seed its take was made with (None: not a take of the studio's), and why, in words."""
+class SourceLatents:
+    """A source song's latents as its take kept them (``latents``: float32 ``[frames, channels]``, or None: the VAE reads
+    the song), the seed its take was made with (None: not a take of the studio's), and why, as a message."""
 
     latents: np.ndarray | None
     seed: int | None
@@ -97,7 +97,7 @@ class Own:
         return self.latents is not None
 
 
-# The same words for an upload, a take's file changed in any way, and a take that kept none (a part added):
+# The same message for an upload, a take's file changed in any way, and a take that kept none (a part added):
 # what a visitor reads never tells whether a take of that name exists (``my_takes`` holds to the same).
 UPLOAD = messages.LATENTS_UPLOAD
 
@@ -112,7 +112,7 @@ def _known(path: Path | str) -> str | None:
 
 
 def same(a: Path | str, b: Path | str) -> bool:
-    """Whether two files hold the same bytes; at the door (``headers``) the same size, unless their
+    """Whether two files hold the same bytes; at the admission check (``headers``) the same size, unless their
     digests are known (the run compares their bytes)."""
     if headers.reading() and None in (_known(a), _known(b)):
         return os.path.getsize(a) == os.path.getsize(b)
@@ -122,7 +122,7 @@ def same(a: Path | str, b: Path | str) -> bool:
 def belongs(source: Path, take: Any) -> bool:
     """Whether ``source``'s bytes are those of ``take`` (``records.Take``: the take its own ``.json`` was
     written for; None: none), bound by its latents' digest, or a take that keeps none (a loop, a take locked to
-    the grid) by its own (``takes``); at the door (``headers``) taken on trust unless its digest is known (the
+    the grid) by its file's (``takes``); at the admission check (``headers``) taken on trust unless its digest is known (the
     run hashes it)."""
     if take is None or (take.latents is None and take.audio_sha256 is None):
         return False
@@ -131,31 +131,31 @@ def belongs(source: Path, take: Any) -> bool:
     return take.bound_to == digest(source)
 
 
-def check(source: Path, take: Any, latents: Path | None, channels: int | None = None) -> Own:
+def check(source: Path, take: Any, latents: Path | None, channels: int | None = None) -> SourceLatents:
     """The latents of ``take`` (``records.Take``: the take its own ``.json`` was written for), in the file
     ``latents`` it names, for the song ``source``: only where ``source``'s bytes are the take's as written and
     the file holds what the take's would (``read``: as many frames as the song, ``channels`` wide where the
     model's width is known); else why not."""
     if not belongs(source, take):
-        return Own(None, None, UPLOAD)
+        return SourceLatents(None, None, UPLOAD)
     seed = take.seed
     if latents is None and take.latents is None:
-        return Own(None, seed, messages.LATENTS_NONE_KEPT)
+        return SourceLatents(None, seed, messages.LATENTS_NONE_KEPT)
     if latents is None:
-        return Own(None, seed, messages.LATENTS_GONE)
+        return SourceLatents(None, seed, messages.LATENTS_GONE)
     try:
         frames = frames_for(audio.probe(source, "take").samples)  # an Edit's may be at its source's rate
         found = read(latents, frames, channels)
     except Misfit as exc:
-        return Own(None, seed, messages.LATENTS_MISFIT.format(why=exc))
+        return SourceLatents(None, seed, messages.LATENTS_MISFIT.format(why=exc))
     except Exception as exc:  # any damage a parser meets (0 bytes, a cut file, a header that lies)
-        return Own(None, seed, messages.LATENTS_UNREADABLE.format(kind=type(exc).__name__))
+        return SourceLatents(None, seed, messages.LATENTS_UNREADABLE.format(kind=type(exc).__name__))
     found.setflags(write=False)  # shared with the run, as an upload's samples are (``uploads``)
-    return Own(found, seed, messages.LATENTS_OWN.format(name=source.name))
+    return SourceLatents(found, seed, messages.LATENTS_OF_TAKE.format(name=source.name))
 
 
 class Misfit(ValueError):
-    """A latents file that reads well but is not the take's (its words end the record's reason)."""
+    """A latents file that reads well but is not the take's (its message ends the record's reason)."""
 
 
 NOT_THIS_MODELS = messages.LATENTS_NOT_THIS_MODELS
@@ -166,14 +166,14 @@ def misfit(have: int, width: int) -> str | None:
     return None if have == width else messages.LATENTS_MISFIT.format(why=NOT_THIS_MODELS.format(have=have, width=width))
 
 
-# Where the model's width is not known yet (the door before the build): the widest a take's may be.
+# Where the model's width is not known yet (the admission check before the build): the widest a take's may be.
 MOST_CHANNELS = 4 * CHANNELS
 
 
 def read(path: Path, frames: int, channels: int | None = None) -> np.ndarray:
     """The float32 ``[frames, channels]`` array in the ``.npy`` file ``path``, its header checked before
     a byte of data is read: a header that promises more than the take's length (or its file holds)
-    is never followed; ``Misfit`` in words where the file is not the take's, the parser's errors else."""
+    is never followed; ``Misfit`` with a message where the file is not the take's, the parser's errors else."""
     from numpy.lib import format as npy
 
     with open(path, "rb") as f:

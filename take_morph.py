@@ -55,25 +55,26 @@ def prepare(
     request: Any = None,
 ) -> Job:
     """Take number ``take`` of ``record`` (a Generate result's metadata, or a take's own ``.json``) moved
-    toward the caption ``prompt`` and the ``lyrics`` (at least one of them new; one left out, None, is
-    the take's own: ``own_words``' rule), from its own song (upstream's text2music flow edit). ``inference_steps``, ``guidance_scale`` and ``vocal_language``
-    left out are the take's own; ``seed`` draws the noise each step adds (-1: random). A take made with a
-    timbre reference needs that file again (``reference_audio``). Returns a job of mode ``morph``."""
-    path, own = _the_take(take, record, request)
-    how_made = records.Record.of(own)
-    mine = how_made.own  # the take its own record was written for (``_the_take``: one with a seed)
-    variant, as_heard = models.active_variant(), heard(how_made, own)
+    toward the caption ``prompt`` and the ``lyrics`` (at least one of them new; one left out, None, is the
+    take's, as ``fields_of_take`` fills them), from its own song (upstream's text2music flow edit).
+    ``inference_steps``, ``guidance_scale`` and ``vocal_language`` left out are the take's; ``seed`` draws
+    the noise each step adds (-1: random). A take made with a timbre reference needs that file again
+    (``reference_audio``). Returns a job of mode ``morph``; ``InputError`` names the field at fault."""
+    path, take_record = _the_take(take, record, request)
+    how_made = records.Record.of(take_record)
+    this_take = how_made.this_take  # the take its record was written for (``_the_take``: one with a seed)
+    variant, as_heard = models.active_variant(), heard(how_made, take_record)
     with about("record"):
-        values = records.settings(own, 1)  # every setting checked as the form checks it
-    caption, words = _spoken(as_heard)
+        values = records.settings(take_record, 1)  # every setting checked as the form checks it
+    caption, lyrics_as_made = _as_typed(as_heard)
     new_prompt, new_lyrics = preparing.text(
-        caption if prompt is None else prompt, words if lyrics is None else lyrics, "morph"
+        caption if prompt is None else prompt, lyrics_as_made if lyrics is None else lyrics, "morph"
     )
     if (new_prompt, new_lyrics or INSTRUMENTAL_TAG) == (as_heard["prompt"], as_heard["lyrics"]):
         raise InputError(error_messages.MORPH_SAME, "prompt")
     language = parameters.PARAMS["vocal_language"].check(vocal_language or values["vocal_language"])
     language = checks.sung_language(language, new_lyrics)
-    # The new words and the take's own, where the text encoder would cut them short (its own were read
+    # The new lyrics and the take's, where the text encoder would cut them short (the take's were read
     # when it was made, but a caption Think rewrote was never counted).
     try:
         preparing.check_tokens({"morph_prompt": as_heard["prompt"], "morph_lyrics": as_heard["lyrics"]}, language)
@@ -81,15 +82,15 @@ def prepare(
         raise InputError(exc.message, "record") from None
     preparing.check_tokens({"lyrics": new_lyrics}, language)
     asked = {"inference_steps": inference_steps, "guidance_scale": guidance_scale, "shift": None}
-    # The row's steps and guidance, the take's own where left out, each checked by its declaration.
+    # The row's steps and guidance, the take's where left out, each checked by its declaration.
     steps, guidance, shift = (
         parameters.PARAMS[k].check(values[k] if v is None else v, variant) for k, v in asked.items()
     )
     applied = 1.0 if variant.turbo else guidance  # upstream forces a turbo model's morph to 1.0 (distilled)
     seeds = checks.seeds_for(parameters.check_seed(seed), 1)
     adapter = _adapter(values)
-    reference = _reference(how_made, reference_audio, mine.seed)
-    finishing = parameters.finish(parameters.Asked("generate", values))  # the take's own, as the form checks it
+    reference = _reference(how_made, reference_audio, this_take.seed)
+    finishing = parameters.finish(parameters.Asked("generate", values))  # the take's, as the form checks it
     music = {k: as_heard[k] for k in ("bpm", "keyscale", "timesignature")}
     pipeline = {"prompt": new_prompt, "lyrics": new_lyrics or INSTRUMENTAL_TAG, "vocal_language": language}
     pipeline |= {"num_inference_steps": steps, "guidance_scale": applied, "shift": shift, "dcw": False, **music}
@@ -97,7 +98,7 @@ def prepare(
     pipeline |= {"morph_prompt": as_heard["prompt"], "morph_lyrics": as_heard["lyrics"]}
     notes = Notes(
         reference_audio=Path(str(reference_audio)).name if reference is not None else None,
-        morph_of={"take": mine.number, "audio": mine.audio, "seed": mine.seed},
+        morph_of={"take": this_take.number, "audio": this_take.audio, "seed": this_take.seed},
     )
     request = MusicRequest("morph", Render(Call(**pipeline), seeds, adapter), 0.0, values["audio_format"], notes=notes)
     return _song_in(path, request, finishing)
@@ -105,8 +106,8 @@ def prepare(
 
 def _song_in(path: Path, request: MusicRequest, finishing: Any) -> Job:
     """The job with the take's song in it: its own latents where they are this very file's, else its
-    samples for the VAE (``preparing.from_own_latents`` says which in the record); as long as the take."""
-    request = preparing.from_own_latents(path, request)
+    samples for the VAE (``preparing.from_take_latents`` says which in the record); as long as the take."""
+    request = preparing.from_take_latents(path, request)
     render = request.render
     # Before the model is built their width is the run's to check: the song goes too, for the VAE.
     if render.pipeline.src_latents is not None and backend.latent_width() is not None:
@@ -136,8 +137,8 @@ def heard(how_made: records.Record, entry: records.Take | dict[str, Any]) -> dic
     return {"prompt": caption.strip(), "lyrics": lyrics.strip() or INSTRUMENTAL_TAG, **music}
 
 
-def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
-    """The row's caption, lyrics and steps filled with the chosen take's own, as the model read them
+def fields_of_take(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
+    """The row's caption, lyrics and steps filled with the chosen take's, as the model read them
     (what a morph changes from); left as they are where the result holds no take of Generate's."""
     how_made = records.Record.of(record)
     if not how_made.takes or how_made.mode not in MORPHABLE:
@@ -147,16 +148,16 @@ def own_words(take: Any = 1, record: Any = None) -> tuple[Any, Any, Any]:
         as_heard = heard(how_made, records.chosen(record, take, error_messages.MORPH_NO_TAKE))
     except gr.Error:
         return gr.skip(), gr.skip(), gr.skip()
-    return *_spoken(as_heard), gr.skip() if how_made.steps is None else how_made.steps
+    return *_as_typed(as_heard), gr.skip() if how_made.steps is None else how_made.steps
 
 
-def _spoken(as_heard: dict[str, Any]) -> tuple[str, str]:
-    """A take's caption and lyrics as a visitor writes them (``heard``'s; no words: empty, not the tag)."""
+def _as_typed(as_heard: dict[str, Any]) -> tuple[str, str]:
+    """A take's caption and lyrics as a visitor types them (``heard``'s; no lyrics: empty, not the tag)."""
     return as_heard["prompt"], "" if as_heard["lyrics"] == INSTRUMENTAL_TAG else as_heard["lyrics"]
 
 
 def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any]]:
-    """The take's file and its own record as the studio wrote it: a take of a result (or a take's
+    """The take's file and its record as the studio wrote it: a take of a result (or a take's
     own ``.json``) this visitor's page made, still kept, made in Generate or by a morph."""
     if not records.Record.of(record).takes:
         raise InputError(error_messages.MORPH_NO_TAKE, "record")
@@ -165,20 +166,20 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
     with about("take"):
         chosen = records.take_of(record, take)  # a take's own .json: the take it holds
     relative, index = chosen.audio, chosen.number - 1
-    path = output_folder.own_take_audio(relative) if isinstance(relative, str) else None
-    # Another visitor's take gets the same words as one that is gone: nothing tells which it was.
+    path = output_folder.studio_take_audio(relative) if isinstance(relative, str) else None
+    # Another visitor's take gets the same message as one that is gone: nothing tells which it was.
     if path is None or not take_owners.made_by(request, relative):
         raise InputError(error_messages.TAKE_GONE.format(n=index + 1), "record")
     try:
-        own = records.check(records.read(path.with_suffix(".json")))
+        take_record = records.check(records.read(path.with_suffix(".json")))
     except gr.Error:
         raise InputError(error_messages.TAKE_GONE.format(n=index + 1), "record") from None
-    how_made = records.Record.of(own)
+    how_made = records.Record.of(take_record)
     if how_made.mode not in MORPHABLE:
         raise InputError(error_messages.MORPH_NOT_GENERATE, "record")
-    if how_made.own is None or how_made.own.seed is None:
+    if how_made.this_take is None or how_made.this_take.seed is None:
         raise InputError(error_messages.MORPH_UNREADABLE, "record")
-    return path, own
+    return path, take_record
 
 
 def _adapter(values: dict[str, Any]) -> dict[str, Any] | None:
@@ -200,7 +201,7 @@ def _reference(how_made: records.Record, given: Any, seed: int) -> Any:
         return None
     name = Path(str(wanted)).name
     if not given:
-        raise InputError(error_messages.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
+        raise InputError(error_messages.MORPH_REFERENCE.format(name=records.quoted_safely(name)), "reference_audio")
     if Path(str(given)).name != name:
-        raise InputError(error_messages.MORPH_REFERENCE.format(name=records.said_safely(name)), "reference_audio")
+        raise InputError(error_messages.MORPH_REFERENCE.format(name=records.quoted_safely(name)), "reference_audio")
     return preparing.reference(given, seed)

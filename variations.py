@@ -4,7 +4,7 @@ A variation keeps everything the take's record holds (caption, lyrics, length, t
 sampling, finish, its seed, and its plan with its place in its batch, so Think writes the same
 blueprint again) and starts from the take's noise mixed with new noise by ``amount`` (upstream's
 ``retake_variance``: 0 is the take itself, 1 all new noise; ``retake`` mixes on the GPU side). The
-new noise comes from the variation's own seed (``seed``, one more per variation), so the same press
+new noise comes from the variation's own seed (``seed``, one more per variation), so the same request
 with the same seed makes the same variations, and each variation's record says what it came from,
 by how much and from which seed (``of``, ``amount``, ``seed``) and keeps its whole noise (``noise``:
 the ``[seed, amount]`` mixes since the take's seed), so a variation of a variation is exact too.
@@ -22,6 +22,7 @@ import error_messages
 import modes
 import parameters
 import records
+from music_request import Variation
 
 AMOUNT_RANGE = (0.0, 1.0)
 # Variations of variations: a take's record keeps at most this many mixes (each costs one more draw).
@@ -66,10 +67,9 @@ def prepare(
     seeds = job.seeds * n
     audio = chosen.audio
     audio = audio if audio is not None and len(audio) <= 200 and audio.isprintable() else None
-    made = {"take": chosen.number, "seed": job.seeds[0], "audio": audio}
     noise = [chain + ([(s, mixed)] if mixed > 0 else []) for s in fresh]
     render = dataclasses.replace(job.request.render, seeds=seeds, noise=noise)
-    varied = {"of": made, "amount": mixed, "seeds": fresh}
+    varied = Variation(chosen.number, job.seeds[0], audio, mixed, tuple(fresh))
     request = dataclasses.replace(job.request, render=render).with_notes(variation=varied)
     return dataclasses.replace(job, request=request)
 
@@ -157,13 +157,13 @@ def _remade(record: dict[str, Any], take: Any, reference: str | None = None, voi
     missing = {k: v for k, v in values["files"].items() if k == "lora_preset"}
     if missing:
         raise checks.InputError(records.files_note(missing), "record")
-    own = {name: values[name] for name in records.FIELDS if name != "instrumental"}
-    return modes.prepare_generate(**own, reference_audio=reference, reference_take=voice)
+    fields = {name: values[name] for name in records.FIELDS if name != "instrumental"}
+    return modes.prepare_generate(**fields, reference_audio=reference, reference_take=voice)
 
 
 def _remade_audio(how_made: records.Record, chosen: records.Take, files: dict[str, Any]) -> modes.Job:
     """A Cover, Extend or Edit take made again from its record: its song and reference given again,
     every other setting the record's, checked by the mode's own preparer, and the take's seed."""
     prepare = modes.PREPARE[how_made.mode]
-    own = set(inspect.signature(prepare).parameters) - {"src_audio", "reference_audio", "lora", "seed"}
-    return prepare(**how_made.asked(own), **files, seed=chosen.seed)
+    names = set(inspect.signature(prepare).parameters) - {"src_audio", "reference_audio", "lora", "seed"}
+    return prepare(**how_made.asked(names), **files, seed=chosen.seed)

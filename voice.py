@@ -16,7 +16,7 @@ three windows are placed where the voice sings instead, 30 s in all as upstream'
 
 The windows are the three that together hold the most singing, none overlapping, joined in time order. The
 record says whose voice it was and where (``reference``), so a variation or *Use these settings*
-resolves the same take again, and refuses in words once it is gone.
+resolves the same take again, and refuses with a message once it is gone.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ STEM_FLOOR = 0.1  # a vocal stem sings where its RMS (per cell) is above this sh
 class Voice(NamedTuple):
     take: str  # as records name takes: "2026-11-25/generate-….wav"
     path: Path  # the take's audio file
-    record: dict[str, Any]  # its own record
+    record: dict[str, Any]  # its record (``record_of``)
 
 
 def relative_name(name: Any) -> str:
@@ -65,13 +65,13 @@ def relative_name(name: Any) -> str:
 
 def named(name: Any) -> Voice:
     """The take ``name`` names (``reference_take``), still kept, with a voice; ``InputError`` on
-    ``reference_take`` in words otherwise. Whose it is, the door asks (``handlers``): another visitor's
-    take gets the words a take that is gone gets (``gone``), so nothing tells which."""
+    ``reference_take`` otherwise. Whose it is, the admission check asks (``handlers``): another visitor's
+    take gets the message a take that is gone gets (``gone``), so nothing tells which."""
     relative = relative_name(name)
-    path = output_folder.own_take_audio(relative)
+    path = output_folder.studio_take_audio(relative)
     if path is None:
         raise InputError(gone(name), "reference_take")
-    found = Voice(relative, path, own_record(path))
+    found = Voice(relative, path, record_of(path))
     check_sung(found, "reference_take")
     return found
 
@@ -81,8 +81,8 @@ def gone(name: Any) -> str:
     return error_messages.VOICE_GONE.format(name=checks.shown(name), hours=f"{output_folder.output_max_age_hours():g}")
 
 
-def own_record(path: Path) -> dict[str, Any]:
-    """A take's own record (beside its audio), or {} where it cannot be read."""
+def record_of(path: Path) -> dict[str, Any]:
+    """A take's record (the ``.json`` beside its audio ``path``), or {} where it cannot be read."""
     return _read(path.with_suffix(".json"))
 
 
@@ -95,13 +95,13 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def check_sung(found: Voice, param: str = "reference_audio") -> None:
-    """Refused in words where the take's record says it has no voice: a Generate take without words,
-    or one made ``[Instrumental]``. A cover that kept its song's words (none given) may sing."""
+    """``InputError`` on ``param`` where the take's record says it has no voice: a Generate take without
+    lyrics, or one made ``[Instrumental]``. A cover that kept its song's lyrics (none given) may sing."""
     how_made = records.Record.of(found.record)
-    words = how_made.lyrics.strip()
-    if how_made.own is not None and how_made.own.lyric_lines:
+    lyrics = how_made.lyrics.strip()
+    if how_made.this_take is not None and how_made.this_take.lyric_lines:
         return
-    if words.lower() == checks.INSTRUMENTAL_TAG.lower() or (how_made.mode == "generate" and not words):
+    if lyrics.lower() == checks.INSTRUMENTAL_TAG.lower() or (how_made.mode == "generate" and not lyrics):
         raise InputError(error_messages.VOICE_INSTRUMENTAL.format(name=checks.shown(Path(found.take).name)), param)
 
 
@@ -113,13 +113,13 @@ def of_file(path: Any) -> Voice | None:
         return None
     days = sorted((d.name for d in output_folder.output_dir().iterdir() if d.is_dir()), reverse=True)
     for day in days:
-        found = output_folder.own_take_audio(f"{day}/{file.name}")
+        found = output_folder.studio_take_audio(f"{day}/{file.name}")
         if found is None:
             continue
         same = False
         with contextlib.suppress(OSError):
             same = os.path.samefile(found, file) or take_latents.same(found, file)
-        return Voice(f"{day}/{file.name}", found, own_record(found)) if same else None
+        return Voice(f"{day}/{file.name}", found, record_of(found)) if same else None
     return None
 
 
@@ -153,7 +153,7 @@ def windows(found: Voice, seconds: float) -> tuple[list[float] | None, str]:
     """Where the three windows of the take ``found`` (``seconds`` long) start, in seconds, and what
     placed them: its synced lines, else its vocal stem; ``(None, "thirds")`` where neither is known,
     where the take is shorter than the three windows, or where neither shows any singing."""
-    if seconds < 3 * preparing.REFERENCE_WINDOW_SECONDS or headers.reading():  # the door reads no stem
+    if seconds < 3 * preparing.REFERENCE_WINDOW_SECONDS or headers.reading():  # the admission check reads no stem
         return None, "thirds"
     for by, sung in (("sung lines", _lines_sung(found.record, seconds)), ("vocal stem", _stem_sung(found))):
         starts = best_windows(sung) if sung is not None else None
@@ -191,8 +191,8 @@ def best_windows(sung: np.ndarray) -> list[float] | None:
 
 def _lines_sung(record: dict[str, Any], seconds: float) -> np.ndarray | None:
     """Each cell's share sung by the take's synced lines (None where it has none)."""
-    own = records.Record.of(record).own
-    lines = own.lyric_lines if own is not None else None
+    this_take = records.Record.of(record).this_take
+    lines = this_take.lyric_lines if this_take is not None else None
     if lines is None:
         return None
     times = sorted(
@@ -212,7 +212,7 @@ def _stem_sung(found: Voice) -> np.ndarray | None:
     """Each cell's singing by the take's vocal stem, where it was split (None where it was not)."""
     record = _read(found.path.with_name(f"{found.path.stem}-stems.json"))
     stems = record.get("stems") if isinstance(record.get("stems"), dict) else {}
-    path = output_folder.own_take(stems.get("vocals"))
+    path = output_folder.studio_file(stems.get("vocals"))
     if path is None:
         return None
     try:

@@ -1,4 +1,4 @@
-"""Issue 50: Edit's parts (a part added, a part taken out, the song completed) on the XL base's DiT
+"""Edit's parts (a part added, a part taken out, the song completed) on the XL base's DiT
 beside the SFT pipeline, and Edit's ways of repainting.
 
 What a musician hears cannot be judged on random weights; these check what reaches the model (the
@@ -55,8 +55,8 @@ class Boundary:
     def __init__(self, monkeypatch):
         self.calls: list[dict] = []
         self.instructions: list[str] = []
-        for room in (sampler, flow_edit):
-            monkeypatch.setattr(room, "run", self.spy(room.run, monkeypatch))
+        for module in (sampler, flow_edit):
+            monkeypatch.setattr(module, "run", self.spy(module.run, monkeypatch))
 
     def spy(self, run, monkeypatch):
         def spy(pipe, call, generators, on_step=None):
@@ -109,13 +109,13 @@ def test_each_part_reaches_the_base_model_with_upstreams_instruction(served, tmp
     alone = out / added[-1]["takes"][0]["part"]
     assert alone.is_file() and sf.info(str(alone)).duration == pytest.approx(8.0, abs=0.01)
     assert "part" not in taken[-1]["takes"][0] and "part" not in completed[-1]["takes"][0]
-    assert output_folder.own_take_audio(added[-1]["takes"][0]["part"]) is None  # not a take of its own
+    assert output_folder.studio_take_audio(added[-1]["takes"][0]["part"]) is None  # not a take of its own
     own = out / added[-1]["takes"][0]["metadata"]  # the take's own record names its part too
     assert json.loads(own.read_text())["part"] == added[-1]["takes"][0]["part"]
     assert base is not None and base.transformer is not backend.get_backend().pipe.transformer
 
 
-def test_a_part_asked_for_without_steps_runs_the_base_models_own(served, tmp_path, monkeypatch):
+def test_a_part_asked_for_without_steps_runs_the_base_models_defaults(served, tmp_path, monkeypatch):
     """``/edit`` with ``change="add"`` and no steps or guidance named: the XL base's 32 steps and its
     guidance, as README and the page say (Gradio offered the Edit tab's 50, a region's, as the default)."""
     client, _ = served
@@ -126,7 +126,7 @@ def test_a_part_asked_for_without_steps_runs_the_base_models_own(served, tmp_pat
     assert (record["params"]["inference_steps"], record["params"]["guidance_scale"]) == (base.steps, base.guidance)
     assert boundary.calls[-1].num_inference_steps == base.steps == 32
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    for mode in modes.PREPARE:  # the model's own, for every music endpoint: None, as the preparers say
+    for mode in modes.PREPARE:  # the model's default, for every music endpoint: None, as the preparers say
         given = [
             p["parameter_default"]
             for p in named[f"/{mode}"]["parameters"]
@@ -147,7 +147,7 @@ def test_the_base_shares_the_vae_and_text_encoder_and_an_equal_encoder(studio_en
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ACE_STUDIO_BASE_MODEL", str(same))
         again = base_model.load(pipe)
-    assert again.condition_encoder is pipe.condition_encoder and base_model.own_parts(again, pipe) == [
+    assert again.condition_encoder is pipe.condition_encoder and base_model.base_parts(again, pipe) == [
         again.transformer
     ]
 
@@ -259,7 +259,7 @@ def test_a_part_from_a_turbo_studios_page_is_guided_as_the_base_is(studio_env):
     for change in ("add", "extract", "complete"):
         assert [u["value"] for u in show(change, "drums", ["drums"])[9:11]] == [base.steps, base.guidance]
     assert [u["value"] for u in show("region", "drums", [])[9:11]] == [8, 1.0]
-    # DCW too: on for the turbo's own region, off for a part (the base is no turbo: upstream's PR #1273).
+    # DCW too: on for the turbo's region, off for a part (the base is no turbo: upstream's PR #1273).
     assert show("region", "drums", [])[11]["value"] is True and show("add", "drums", [])[11]["value"] is False
     assert show("add", "drums", [])[12]["value"] == "Add the part"
     # A part empties the LoRA it hides (it would be refused on a field the visitor cannot see); a
@@ -294,9 +294,11 @@ def test_repaint_ways_reach_the_sampler_and_the_record(served, tmp_path, monkeyp
 
 
 def _seconds(mode: str, **values) -> float:
-    """The GPU seconds a press of ``mode`` with ``values`` declares, before the clamp: its request as the
-    door prepares it (``handlers.at_door``), its shape's."""
-    return duration_estimate.music_seconds(duration_estimate.MusicShape.of(handlers.at_door(mode, values).request))
+    """The GPU seconds a request of ``mode`` with ``values`` declares, before the clamp: its request as the
+    admission check prepares it (``handlers.prepare_for_admission``), its shape's."""
+    return duration_estimate.music_seconds(
+        duration_estimate.MusicShape.of(handlers.prepare_for_admission(mode, values).request)
+    )
 
 
 def test_a_part_declares_the_base_models_build_until_it_is_built(studio_env, tmp_path):
@@ -366,7 +368,7 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     boundary = Boundary(monkeypatch)
     song = handle_file(str(tone(tmp_path / "song.wav", seconds=10.0)))  # Generate takes 10 s or more
     settings = {"src_audio": song, "prompt": "jazz trio", "inference_steps": 2, "api_name": "/cover"}
-    # A song described as a caption is: over 64 characters (the door once held it to a short field's).
+    # A song described as a caption is: over 64 characters (longer than a short field's limit).
     described = "a slow sine drone, warm and wide, a soft pad under it and no drums at all"
     record = client.predict(morph=True, morph_prompt=described, **settings)[-1]
     assert record["params"]["morph"] is True and record["params"]["morph_prompt"] == described
@@ -395,14 +397,14 @@ def test_morph_through_the_api_is_recorded_and_needs_the_songs_own_style(served,
     assert _seconds("cover", **plain, morph=True, morph_prompt=described) > _seconds("cover", **plain)
 
 
-def test_every_text_the_model_reads_is_counted_in_tokens_at_the_door(served, tmp_path):
-    """Issue 54, finding 12: the song's own words of "字" × 4,000 (12,011 tokens of the tiny tokenizer;
-    the model reads 2,048) ran, the text encoder cutting them silently, as it cut a caption past its 256
-    tokens with its template. Each is refused on its own field, in words, before the queue."""
+def test_every_text_the_model_reads_is_counted_in_tokens_at_admission(served, tmp_path):
+    """Lyrics of "字" × 4,000 (12,011 tokens of the tiny tokenizer; the model reads 2,048) would run with
+    the text encoder cutting them silently, as it cuts a caption past its 256 tokens with its template.
+    Each is refused on its own field, with a message, before the GPU queue."""
     from gradio_client.exceptions import ValidationError
 
     client, _ = served
-    backend.get_backend()  # the door counts with the built model's own tokenizer
+    backend.get_backend()  # the admission check counts with the built model's tokenizer
     song = handle_file(str(tone(tmp_path / "song.wav", seconds=6.0)))
     cover = {"src_audio": song, "prompt": "jazz trio", "inference_steps": 2, "api_name": "/cover"}
     long_caption = "字" * 100  # 100 characters of the 512 a caption may have; 300 tokens here
@@ -427,7 +429,7 @@ DESK = {"width": 1280, "height": 1000}
 
 @pytest.fixture
 def page(browser, site, request):  # noqa: F811
-    yield from _open(browser, site, f"issue50/{request.node.name}", True, viewport=DESK)
+    yield from _open(browser, site, f"part-tasks/{request.node.name}", True, viewport=DESK)
 
 
 def _made(page) -> None:
@@ -450,7 +452,7 @@ def _press_and_made(page) -> None:
 
 def test_edit_offers_each_part_with_only_its_own_fields_and_extracts_and_completes_from_the_page(page):
     """One page for the part changes: each shows only its own fields, and adding, taking out and completing are
-    each pressed and make a take (only an added part has a download of its own)."""
+    each clicked and make a take (only an added part has a download of its own)."""
     _tab(page, "Edit")
     page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
     page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()
@@ -489,7 +491,7 @@ def test_edit_offers_each_part_with_only_its_own_fields_and_extracts_and_complet
 
 
 def test_a_part_hides_what_it_does_not_use(page):
-    """Issue 54: a part added or taken out hides the region (its numbers, its highlight on the waveform,
+    """A part added or taken out hides the region (its numbers, its highlight on the waveform,
     its examples: a part's own take their place), repainting, tempo, key and metre (auto, as upstream's
     page sets them) and the LoRA (refused with a part); completing the song keeps tempo, key and metre;
     the region brings everything back."""
@@ -511,7 +513,7 @@ def test_a_part_hides_what_it_does_not_use(page):
         headers.get_by_text("Region start (s)").wait_for(state="visible" if region else "hidden")
         headers.get_by_text("Which part").wait_for(state="hidden" if region else "visible")
         if choice == "Add a part":
-            picture(page, SHOTS / "issue54" / "add-a-part.png", full_page=True)
+            picture(page, SHOTS / "part-tasks" / "add-a-part.png", full_page=True)
             # A part's example sets the choice and the part (and the style), no region.
             page.locator(".tabitem:visible tbody tr").filter(has_text="Bass").click()
             page.wait_for_function("() => document.querySelector('#edit-part input')?.value === 'Bass'")
@@ -519,7 +521,7 @@ def test_a_part_hides_what_it_does_not_use(page):
 
 
 def test_a_run_shows_its_progress_under_the_take_label(page):
-    """Issue 54: the run's progress sits below the first take's "Take 1" label and its steps and time
+    """The run's progress sits below the first take's "Take 1" label and its steps and time
     below the bar (Gradio centred them over both)."""
     _tab(page, "Edit")
     page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
@@ -535,7 +537,7 @@ def test_a_run_shows_its_progress_under_the_take_label(page):
         name: page.locator(f"#edit-take-1 {selector}").first.bounding_box()
         for name, selector in (("label", ".take-label"), ("level", ".progress-level"), ("text", ".progress-text"))
     }
-    picture(page.locator("#edit-take-1"), SHOTS / "issue54" / "progress.png")
+    picture(page.locator("#edit-take-1"), SHOTS / "part-tasks" / "progress.png")
     page.locator("#edit-stop").click()
     label, level_box, text = box["label"], box["level"], box["text"]
     assert level_box["y"] >= label["y"] + label["height"] - 1, box  # below the label
@@ -556,11 +558,11 @@ def test_cover_offers_the_morph_with_the_songs_own_style(page):
     page.locator("#cover-morph").get_by_text("Morph the song (flow edit)").click()
     page.locator("#cover-morph-prompt").wait_for(state="visible")
     page.locator("#cover-morph-lyrics").wait_for(state="visible")
-    # What the morph does not use is locked, and says why, while it is on (issue 54).
+    # What the morph does not use is locked, and says why, while it is on.
     for field, why in unused.items():
         page.wait_for_function("s => document.querySelector(s).disabled", arg=field)
         page.locator(f"#{field.split()[0][1:]}").get_by_text(why).wait_for()
-    picture(page, SHOTS / "issue54" / "morph-on.png", full_page=True)
+    picture(page, SHOTS / "part-tasks" / "morph-on.png", full_page=True)
     page.locator("#cover-morph").get_by_text("Morph the song (flow edit)").click()
     for field in unused:
         page.wait_for_function("s => !document.querySelector(s).disabled", arg=field)
@@ -569,10 +571,10 @@ def test_cover_offers_the_morph_with_the_songs_own_style(page):
 @pytest.fixture
 def broken_base(site, tmp_path, monkeypatch):  # noqa: F811
     """The module's studio (served in this process) with ``ACE_STUDIO_BASE_MODEL`` naming a folder that
-    looks like a base (its two configs) but holds no weights: read at each press (``base_model.source``),
+    looks like a base (its two configs) but holds no weights: read at each request (``base_model.source``),
     nothing about it known yet in this process (as in one just started), and forgotten afterwards."""
     broken = tmp_path / "not-a-base"
-    for name in base_model.OWN:
+    for name in base_model.BASE_PARTS:
         (broken / name).mkdir(parents=True)
         (broken / name / "config.json").write_text("{}")
     monkeypatch.setenv(base_model.ENV, str(broken))
@@ -584,9 +586,9 @@ def broken_base(site, tmp_path, monkeypatch):  # noqa: F811
 
 def test_a_base_that_cannot_be_built_is_named_under_what_to_change(browser, broken_base):  # noqa: F811
     """A base folder that looks like one (its two configs) but holds no weights: the note under *What to
-    change* says how parts are made until a press fails to build it, then why (docs/features.md), and
-    the press's error says the same."""
-    for page in _open(browser, broken_base, "issue54/base-cannot-be-built", True, viewport=DESK):
+    change* says how parts are made until a request fails to build it, then why (docs/features.md), and
+    the request's error says the same."""
+    for page in _open(browser, broken_base, "part-tasks/base-cannot-be-built", True, viewport=DESK):
         _tab(page, "Edit")
         page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
         page.locator("#edit-src-info").get_by_text("0:12.0 long").wait_for()
@@ -599,37 +601,39 @@ def test_a_base_that_cannot_be_built_is_named_under_what_to_change(browser, brok
         toast.get_by_text("could not be read as a model").wait_for()
         note.get_by_text("which this studio does not have: it could not be read as a model").wait_for()
         assert "Parts are made by" not in note.inner_text()
-        # The result column as it was: no empty "Take 1 0:00 / 0:00" under "Error" (issue 54).
+        # The result column as it was: no empty "Take 1 0:00 / 0:00" under "Error".
         page.locator("#edit-take-1").wait_for(state="hidden")
         assert page.locator("#edit-seeds").get_by_text("Nothing here yet").is_visible()
         assert not page.locator(".tabitem:visible").get_by_text("Error", exact=True).is_visible()
-        picture(page, SHOTS / "issue54" / "after-an-error.png")
-        # The next press closes the error's toast at once; it stayed over the next take.
+        picture(page, SHOTS / "part-tasks" / "after-an-error.png")
+        # The next click closes the error's toast at once, not left over the next take.
         page.locator("#edit-change").get_by_text("A region", exact=True).click()
         page.locator("#edit-button").click()
         toast.first.wait_for(state="detached", timeout=3000)
         _made(page)
         assert toast.count() == 0
-        # The pace line of a studio that is not on ZeroGPU: no press that declares, no H100, no "(CPU (".
+        # The duration estimate's line of a studio that is not on ZeroGPU: nothing declared, no H100, no "(CPU (".
         page.locator("#edit-details").get_by_text("Details").click()
         # Once written (the accordion mounts the line as it opens), and nothing else: a CI run read
         # "0.0s\n\nPace…", the hidden timer of the line's request under way as it opened (theme.CSS).
-        page.locator("#edit-pace").get_by_text("Pace on this machine").wait_for()
-        words = page.locator("#edit-pace").inner_text()
-        assert words.startswith("Pace on this machine") and not any(w in words for w in ("declare", "H100", "(CPU ("))
+        page.locator("#edit-estimate").get_by_text("Pace on this machine").wait_for()
+        shown = page.locator("#edit-estimate").inner_text()
+        assert shown.startswith("Pace on this machine") and not any(w in shown for w in ("declare", "H100", "(CPU ("))
 
 
-def test_edits_fields_of_a_models_own_are_the_declarations(studio_env):
-    """Issue 80: the Edit fields a choice sets to the own of the model that makes the change are the declared
-    parameters with a model's own (``parameters.Param.own``: steps, guidance, DCW), by the preparer's names, so
-    one declared with a model's own is set so without a hand line: a region's the studio's model's, a part's
-    the base's."""
+def test_edits_fields_of_a_models_default_are_the_declarations(studio_env):
+    """The Edit fields a choice sets to the default of the model that makes the change are the declared
+    parameters with a model default (``parameters.Param.model_default``: steps, guidance, DCW), by the
+    preparer's names, so one declared with a model default is set so without a hand-written line: a region's
+    the studio's model's, a part's the base's."""
     import parameters
 
-    own = [p for p in parameters.declared("edit") if p.own]
-    assert list(edit_fields.OWN) == [p.name for p in own] and set(edit_fields.OWN) <= set(edit_fields.Shown._fields)
+    own = [p for p in parameters.declared("edit") if p.model_default]
+    assert list(edit_fields.MODEL_DEFAULT_FIELDS) == [p.name for p in own] and set(
+        edit_fields.MODEL_DEFAULT_FIELDS
+    ) <= set(edit_fields.Shown._fields)
     turbo = models.VARIANTS["xl-turbo"]
     show = edit_fields.showing(turbo)
     for change, makes in (("region", turbo), ("add", models.VARIANTS[models.BASE_VARIANT])):
         said = dict(zip(edit_fields.Shown._fields, show(change, "drums", [])[3:], strict=True))
-        assert {p.name: said[p.name]["value"] for p in own} == {p.name: getattr(makes, p.own) for p in own}
+        assert {p.name: said[p.name]["value"] for p in own} == {p.name: getattr(makes, p.model_default) for p in own}

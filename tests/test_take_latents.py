@@ -1,10 +1,10 @@
-"""Issue 53, item 2: a take edited from its own latents, as upstream's repaint of a generated take (PR #1177).
+"""A take edited from its own latents, as upstream's repaint of a generated take (PR #1177).
 
 Every take keeps the final latents the model made (``take_latents``), written beside it, removed with it,
 counted with it; an Edit, Extend or Cover of a take the studio made starts from them instead of a VAE
 encode of its waveform, whether the take came by *Send to* (a hard link in the uploads), from *My
 takes* (a copy through the API) or by a variation; an upload, a changed file or a take whose latents
-are gone is read by the VAE as before, and the record says which. Spies sit at the model-call boundary:
+are gone is read by the VAE, and the record says which. Spies sit at the model-call boundary:
 the VAE's ``encode`` and the sampler's run.
 """
 
@@ -34,7 +34,7 @@ from conftest import music_shape
 from test_audio_modes import tone
 from test_upstream import SamplerSpy
 
-OWN = "the take's own latents"
+FROM_TAKE_LATENTS = "the take's own latents"
 
 
 class RunSpy(SamplerSpy):
@@ -118,7 +118,7 @@ def test_an_edit_extend_and_cover_of_a_take_start_from_its_latents_not_a_vae_enc
         before = len(encodes.samples)
         made = client.predict(src_audio=handle_file(song), prompt="brass", inference_steps=2, api_name=api, **settings)
         assert len(encodes.samples) == before, api  # no VAE encode of the source
-        assert made[-1]["params"]["source_latents"].startswith(OWN), api
+        assert made[-1]["params"]["source_latents"].startswith(FROM_TAKE_LATENTS), api
         assert len(prepared) == 1 and prepared.pop().src_latents.numpy().tolist() == own.tolist(), api
 
 
@@ -136,7 +136,9 @@ def test_send_to_hands_on_a_link_and_a_variation_names_the_take(served):
     _, edited = handlers.make("edit", src_audio=link, **edit)
     _, varied = handlers.run_job(variations.prepare(1, edited, 0.4, 2, seed=9, src_audio=link))
     assert len(encodes.samples) == before
-    assert edited["params"]["source_latents"].startswith(OWN) and varied["params"]["source_latents"].startswith(OWN)
+    assert edited["params"]["source_latents"].startswith(FROM_TAKE_LATENTS) and varied["params"][
+        "source_latents"
+    ].startswith(FROM_TAKE_LATENTS)
     assert [t["variation"]["seed"] for t in varied["takes"]] == [9, 10]
 
 
@@ -179,12 +181,12 @@ def _npy(shape: tuple, dtype: str = "<f4", data: bytes | None = None) -> bytes:
 
 
 def test_damaged_or_mismatched_latents_go_through_the_vae_and_the_record_says_why(served):
-    """Issue 59, item 7: a take's latents file damaged (0 bytes, cut, a header that lies) or not the
+    """A take's latents file damaged (0 bytes, cut, a header that lies) or not the
     take's (another length, another width, another type) never stops an edit of it nor is used as
     its own: the VAE reads the song, one log line and the record saying why; a header that promises
     gigabytes is refused from its header (its data is never read). Every damage is put to the rule an
-    edit asks (``preparing.own_latents``, the served studio's own); two of them (one the parser meets,
-    one a file that reads well but is not the take's) are pressed through the API as well, which shows
+    edit asks (``preparing.source_latents``, the served studio's own); two of them (one the parser meets,
+    one a file that reads well but is not the take's) are sent through the API as well, which shows
     that what the rule says is what the VAE reads and the record keeps."""
     import preparing
 
@@ -208,7 +210,7 @@ def test_damaged_or_mismatched_latents_go_through_the_vae_and_the_record_says_wh
     }
     for name, (damage, why) in cases.items():
         file.write_bytes(damage)
-        own = preparing.own_latents(song)
+        own = preparing.source_latents(song)
         assert not own.used and own.seed == 46, name  # the take is known: only its latents are refused
         assert own.why.startswith(gone) and why in own.why, (name, own.why)
     edit = {"prompt": "choir", "repainting_start": 1, "repainting_end": 4, "inference_steps": 2, "api_name": "/edit"}
@@ -219,7 +221,7 @@ def test_damaged_or_mismatched_latents_go_through_the_vae_and_the_record_says_wh
         made = client.predict(src_audio=handle_file(song), **edit)[-1]
         said = made["params"]["source_latents"]
         assert len(encodes.samples) == before + 1 and runs.calls[-1].src_latents is None, name
-        assert said == preparing.own_latents(song).why and why in said, (name, said)
+        assert said == preparing.source_latents(song).why and why in said, (name, said)
         assert (out / made["takes"][0]["metadata"]).is_file() and said in (
             out / made["takes"][0]["metadata"]
         ).read_text()
@@ -263,7 +265,7 @@ def test_the_latents_go_with_their_take_and_count_in_its_bounds(studio_env, monk
     monkeypatch.setattr(output_folder, "FRESH_S", 0.0)
     with monkeypatch.context() as m:  # a quota under the one take's files, for this step only
         m.setenv("ACE_STUDIO_OUTPUT_QUOTA_MB", str((used - file.stat().st_size // 2) / 2**20))
-        assert output_folder.make_room() and not take.exists() and not file.exists()
+        assert output_folder.free_disk_space() and not take.exists() and not file.exists()
     # Age: a take's latents go with it, and latents left without a take go too.
     _, record = handlers.make("generate", prompt="pop", audio_duration=10, inference_steps=1, think=False, seed=8)
     file, take = studio_env / record["takes"][0]["latents"]["file"], studio_env / record["takes"][0]["audio"]
@@ -285,7 +287,7 @@ def test_the_latents_go_with_their_take_and_count_in_its_bounds(studio_env, monk
 
 
 def test_before_the_model_is_built_the_run_checks_the_latents_width(studio_env, monkeypatch):
-    """The door checks a take's latents against the model's width once it is built; a press prepared
+    """The admission check compares a take's latents with the model's width once it is built; a request prepared
     before (the start-up build still under way) is checked by the run: an edit and a morph of a take
     whose latents are another width go through the VAE (the morph's song sent with them for it)."""
     import modes
@@ -298,13 +300,13 @@ def test_before_the_model_is_built_the_run_checks_the_latents_width(studio_env, 
     prepared, prepare = [], sampler.prepare
     monkeypatch.setattr(sampler, "prepare", lambda pipe, call, *a: prepared.append(call) or prepare(pipe, call, *a))
     edit = {"prompt": "x", "repainting_start": 1, "repainting_end": 4, "inference_steps": 1}
-    for name, press in (
+    for name, make_job in (
         ("edit", lambda: modes.PREPARE["edit"](src_audio=str(take), **edit)),
         ("morph", lambda: take_morph.prepare(1, record, "dark techno", seed=1, inference_steps=1)),
     ):
         backend.reset_backend()
-        job = press()
-        assert job.request.render.pipeline.src_latents is not None, name  # the door could not tell
+        job = make_job()
+        assert job.request.render.pipeline.src_latents is not None, name  # the admission check could not tell
         _, made = handlers.run_job(job)
         call = prepared.pop()
         assert call.src_latents is None and call.src_audio is not None, name
@@ -334,12 +336,12 @@ def test_the_sampler_reads_a_takes_latents_as_upstream_aligns_them(studio_env, t
     own = torch.randn(260, pipe.transformer.config.audio_acoustic_hidden_dim)
     song = torch.zeros(2, 300 * audio.HOP)
     vae, _ = pipe.prepare_src_latents(device="cpu", dtype=torch.float32, src_audio=song, task_type="repaint")
-    read, frames = sampler._own(pipe, own, song.shape[-1] // audio.HOP, 2, "cpu", torch.float32)
+    read, frames = sampler._take_latents(pipe, own, song.shape[-1] // audio.HOP, 2, "cpu", torch.float32)
     assert frames == vae.shape[1] == 300 and read.shape == (2, 300, own.shape[-1])
     silence = pipe.condition_encoder.silence_latent[0]  # from its start, repeated where it is shorter
     silence = silence.repeat(-(-40 // len(silence)), 1)[:40]
     assert torch.equal(read[0, :260], own) and torch.equal(read[1, 260:], silence)
-    shorter, frames = sampler._own(pipe, own, 200, 1, "cpu", torch.float32)
+    shorter, frames = sampler._take_latents(pipe, own, 200, 1, "cpu", torch.float32)
     assert frames == 200 and torch.equal(shorter[0], own[:200])
 
 
@@ -351,6 +353,6 @@ def test_the_record_of_a_take_is_found_by_its_name_only_where_the_studio_keeps_i
     elsewhere = tmp_path / "x" / take.name
     elsewhere.parent.mkdir()
     shutil.copyfile(take, elsewhere)
-    assert preparing.own_latents(elsewhere).used and preparing.latents_of(elsewhere) is not None
+    assert preparing.source_latents(elsewhere).used and preparing.latents_of(elsewhere) is not None
     for name in (take.stem + "-vocals.wav", take.stem + ".json", "song.wav", take.stem + "-latents.npy"):
         assert preparing.latents_of(tmp_path / "x" / name) is None, name

@@ -1,7 +1,7 @@
-"""Issue 53, item 3: the morph of a take (*Morph this take*, ``/morph``, ``take_morph``), upstream's flow
+"""The morph of a take (*Morph this take*, ``/morph``, ``take_morph``), upstream's flow
 edit on text2music (PRs #1156, #1169): a Generate take moved toward a new caption and lyrics from its own
 latents, on a silence context, without its blueprint and without Think, unguided on turbo, without DCW;
-its record saying what ran; refused in words where it cannot run. Spies sit at the model-call boundary:
+its record saying what ran; refused with a message where it cannot run. Spies sit at the model-call boundary:
 the DiT's forward (its inputs), the text encoding, the VAE's encode, the planner, DCW's correction.
 """
 
@@ -34,7 +34,7 @@ import variations
 from conftest import copy_in, made_once
 from test_upstream import dit_inputs
 
-OWN = "the take's own latents"
+FROM_TAKE_LATENTS = "the take's own latents"
 SONG = {"prompt": "glass and strings", "lyrics": "[Verse]\nla la la", "audio_duration": 10, "think": False}
 
 
@@ -91,7 +91,7 @@ def test_a_takes_morph_runs_on_silence_without_its_blueprint_or_think_from_its_o
     assert torch.equal(steps[0]["hidden_states"][0], first)  # t = 1: the noise itself
     song_at_t1 = (1.0 - t[1]) * torch.from_numpy(own) + t[1] * second
     assert np.allclose(steps[2]["hidden_states"][0].numpy(), song_at_t1.numpy(), atol=1e-6)  # the take's own
-    # The target (the new caption) then the source (the take as Think described it), alike but for the words.
+    # The target (the new caption) then the source (the take as Think described it), alike but for the text.
     target, source = seen.texts
     heard = plan["fields"].get("caption") or SONG["prompt"]
     assert (target["prompt"], source["prompt"]) == (["dark techno"], [heard])
@@ -110,7 +110,7 @@ def test_a_takes_morph_runs_on_silence_without_its_blueprint_or_think_from_its_o
     # What did not run is not recorded (as a Cover morph's record): no DCW, no cover strength or start.
     assert not {"dcw", "audio_cover_strength", "cover_noise_strength"} & params.keys()
     assert (params["inference_steps"], params["guidance_scale"], params["seed"]) == (3, 7.0, 9)
-    assert params["source_latents"].startswith(OWN) and "planner" not in made["takes"][0]
+    assert params["source_latents"].startswith(FROM_TAKE_LATENTS) and "planner" not in made["takes"][0]
     assert (studio_env / made["takes"][0]["latents"]["file"]).is_file()  # kept, to be morphed again
     assert sf.info(studio_env / made["takes"][0]["audio"]).frames == sf.info(path).frames
 
@@ -121,7 +121,7 @@ def test_a_morph_of_a_morph_starts_from_the_morphs_own_latents(made, monkeypatch
     pipe = backend.get_backend().pipe
     with Boundary(pipe, monkeypatch) as seen:
         _, again = handlers.run_job(take_morph.prepare(1, first, "dark techno, choir", "", seed=2))
-    assert seen.encodes == [] and again["params"]["source_latents"].startswith(OWN)
+    assert seen.encodes == [] and again["params"]["source_latents"].startswith(FROM_TAKE_LATENTS)
     assert (
         again["params"]["morph"]["prompt"] == "dark techno" and again["params"]["morph"]["lyrics"] == "[Instrumental]"
     )
@@ -167,7 +167,7 @@ def test_a_turbo_models_morph_is_unguided_without_dcw_and_says_guidance_one(stud
     assert len([c for c in seen.dit if c["hidden_states"].shape[1] == 250]) >= 4  # two asks a step, unguided
 
 
-# ---------------------------------------------------------------- refused in words
+# ---------------------------------------------------------------- refusals
 
 
 RECORD = {"mode": "generate", "params": {"prompt": "pop", "audio_duration": 10, "think": False},
@@ -195,7 +195,7 @@ def made(studio_env, _made_once):
 
 
 @pytest.mark.parametrize(
-    ("change", "words", "field"),
+    ("change", "message", "field"),
     [
         ({"record": None}, "There is no take yet", "record"),
         ({"record": {"takes": [{"audio": "x"}]}}, "This is not a take's record", "record"),
@@ -210,9 +210,9 @@ def made(studio_env, _made_once):
         ({"vocal_language": "klingon"}, "language", "vocal_language"),
     ],
 )
-def test_bad_input_is_told_in_words_on_its_field(made, change, words, field):
+def test_bad_input_is_refused_with_a_message_on_its_field(made, change, message, field):
     asked = {"take": 1, "record": made, "prompt": "dark techno", "lyrics": SONG["lyrics"], **change}
-    with pytest.raises(gr.Error, match=words) as refused:
+    with pytest.raises(gr.Error, match=message) as refused:
         take_morph.prepare(**asked)
     assert getattr(refused.value, "param", field) == field
 
@@ -239,9 +239,9 @@ def test_only_a_generate_take_and_what_it_needs_again_are_morphed(studio_env, tm
         take_morph.prepare(1, with_reference, "dark techno", reference_audio=str(song))
 
 
-def test_words_the_text_encoder_would_cut_short_are_refused_at_the_door(studio_env, made):
-    """The new lyrics on their field; the take's own caption (never typed in the row) on the record."""
-    backend.get_backend()  # the door counts tokens once the model is built (``preparing.check_tokens``)
+def test_text_the_text_encoder_would_cut_short_is_refused_at_admission(studio_env, made):
+    """The new lyrics on their field; the take's caption (never typed in the row) on the record."""
+    backend.get_backend()  # the admission check counts tokens once the model is built (``preparing.check_tokens``)
     with pytest.raises(gr.Error, match="The lyrics are .* tokens long; the model reads at most 2048") as refused:
         take_morph.prepare(1, made, "dark techno", "字" * 4000)
     assert refused.value.param == "lyrics"
@@ -270,18 +270,18 @@ def test_the_morph_is_declared_with_every_step_it_runs_twice(made, monkeypatch):
 
 
 def test_a_morph_over_the_budget_says_what_would_fit(made, monkeypatch):
-    door, shape = (
-        handlers.door("morph"),
+    check, shape = (
+        handlers.admission_check("morph"),
         duration_estimate.MusicShape.of(take_morph.prepare(1, made, "dark techno", SONG["lyrics"]).request),
     )
     one, two = (duration_estimate.music_seconds(shape.with_steps(n)) for n in (1, 2))
     monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_GPU_S", f"{(one + two) / 2}")  # one step fits, not two
     with pytest.raises(gr.Error, match="morph is more than one request may make here.*Up to 1 steps") as refused:
-        door(1, made, "dark techno", SONG["lyrics"], -1, 2, None, None, None)
+        check(1, made, "dark techno", SONG["lyrics"], -1, 2, None, None, None)
     assert refused.value.param == "inference_steps"
     monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_GPU_S", f"{one / 2}")
     with pytest.raises(gr.Error, match="Morph a shorter take") as refused:
-        door(1, made, "dark techno", SONG["lyrics"], -1, 1, None, None, None)
+        check(1, made, "dark techno", SONG["lyrics"], -1, 1, None, None, None)
     assert refused.value.param == "prompt"
 
 
@@ -291,7 +291,7 @@ def test_a_morph_has_no_noise_of_its_own_to_vary(made):
         variations.prepare(1, morphed, 0.3, 1)
 
 
-def test_the_row_starts_with_the_words_the_model_read_and_the_declaration_counts_two_asks(made):
+def test_the_row_starts_with_the_text_the_model_read_and_the_declaration_counts_two_asks(made):
     """Think's caption and fields are what the model read where Think rewrote them (``heard``); the row
     starts from them; the cost line declares as the run does, two asks a step, as Cover's morph does."""
     planned = {"planner": {"fields": {"caption": "glassy ambient", "bpm": 90, "keyscale": "A minor"}}}
@@ -305,8 +305,8 @@ def test_the_row_starts_with_the_words_the_model_read_and_the_declaration_counts
     )
     as_written = records.Record.of({"params": {**params, "rewrite_caption": False}})
     assert take_morph.heard(as_written, planned)["prompt"] == "glass"
-    assert take_morph.own_words(1, made) == (SONG["prompt"], SONG["lyrics"], 1)
-    assert take_morph.own_words(1, {"stopped": "Stopped"}) == (gr.skip(),) * 3
+    assert take_morph.fields_of_take(1, made) == (SONG["prompt"], SONG["lyrics"], 1)
+    assert take_morph.fields_of_take(1, {"stopped": "Stopped"}) == (gr.skip(),) * 3
     job = take_morph.prepare(1, made, "dark techno", SONG["lyrics"])
     fields = {"take": 1, "record": made, "prompt": "dark techno", "lyrics": SONG["lyrics"]}
     shape = duration_estimate.MusicShape.of(job.request)
@@ -316,7 +316,7 @@ def test_the_row_starts_with_the_words_the_model_read_and_the_declaration_counts
         dataclasses.replace(shape, morph=False)
     )
     assert handlers.reserves("morph")({**fields, "record": None}) == messages.RESERVES_NOT_YET
-    # The row as it starts, the take's own words: a press would be refused, and the line says it waits.
+    # The row as it starts, the take's caption and lyrics: a request would be refused, and the line says it waits.
     same = {**fields, "prompt": SONG["prompt"]}
     assert handlers.reserves("morph")(same) == messages.RESERVES_LATER
 
@@ -326,8 +326,8 @@ def test_a_morph_takes_files_are_the_studios_own(made):
     entry = morphed["takes"][0]
     assert entry["audio"].split("/")[1].startswith("morph-")
     assert (
-        output_folder.own_take_audio(entry["audio"]) is not None
-        and output_folder.own_take(entry["metadata"]) is not None
+        output_folder.studio_take_audio(entry["audio"]) is not None
+        and output_folder.studio_file(entry["metadata"]) is not None
     )
 
 
@@ -335,8 +335,8 @@ def test_a_morph_takes_files_are_the_studios_own(made):
 
 
 def test_the_morph_through_the_api(studio_server):
-    """``/morph`` as a script calls it: a take of its own made again toward new words, one take back;
-    another page's take, words unchanged and a bad step count refused in words; the studio serves on."""
+    """``/morph`` as a script calls it: a take of its own made again toward new lyrics, one take back;
+    another page's take, lyrics unchanged and a bad step count refused with a message; the studio serves on."""
     client = Client(studio_server[0], verbose=False)
     *_, record = client.predict(**SONG, inference_steps=2, seed=12, api_name="/generate")
     *slots, line, made = client.predict(
@@ -344,7 +344,7 @@ def test_the_morph_through_the_api(studio_server):
     )
     assert slots[0] and not any(slots[1:]) and line.startswith("Seeds — take 1: 3")
     assert made["mode"] == "morph" and made["params"]["morph"]["of"]["seed"] == 12
-    assert made["params"]["source_latents"].startswith(OWN)
+    assert made["params"]["source_latents"].startswith(FROM_TAKE_LATENTS)
     assert sf.info(slots[0]).frames == 10 * audio.SAMPLE_RATE
     *_, again = client.predict(take=1, record=made, prompt="dark techno, choir", lyrics="", api_name="/morph")
     assert again["params"]["morph"]["prompt"] == "dark techno"
@@ -357,10 +357,10 @@ def test_the_morph_through_the_api(studio_server):
     assert client.predict(take=1, record=again, prompt="bossa nova", lyrics="", api_name="/morph")[0]
 
 
-def test_a_morph_or_a_cover_morph_that_leaves_the_words_out_keeps_the_takes_own(studio_server, tmp_path):
-    """Issue 59, item 9: ``/morph`` with only a new caption sings the take's own words (its record, its .lrc,
-    its synced lines), with only new words keeps the take's caption; an explicit "" is still an
-    instrumental. A Cover morph without ``morph_lyrics`` of a sung take reads that take's words as the
+def test_a_morph_or_a_cover_morph_that_leaves_the_lyrics_out_keeps_the_takes_lyrics(studio_server, tmp_path):
+    """``/morph`` with only a new caption sings the take's lyrics (its record, its .lrc, its synced
+    lines), with only new lyrics keeps the take's caption; an explicit "" is still an
+    instrumental. A Cover morph without ``morph_lyrics`` of a sung take reads that take's lyrics as the
     song's own; of an upload (the same sound, not the studio's take) it says none."""
     from gradio_client import handle_file
 
@@ -372,14 +372,14 @@ def test_a_morph_or_a_cover_morph_that_leaves_the_words_out_keeps_the_takes_own(
     take = made["takes"][0]
     assert [line["text"] for line in take["lyric_lines"]] == ["la la la"]
     assert "la la la" in (out / take["lrc"]).read_text()
-    *_, worded = client.predict(take=1, record=record, lyrics="[Verse]\nlo lo lo", seed=3, api_name="/morph")
-    assert worded["params"]["prompt"] == SONG["prompt"] and worded["params"]["lyrics"] == "[Verse]\nlo lo lo"
+    *_, relyriced = client.predict(take=1, record=record, lyrics="[Verse]\nlo lo lo", seed=3, api_name="/morph")
+    assert relyriced["params"]["prompt"] == SONG["prompt"] and relyriced["params"]["lyrics"] == "[Verse]\nlo lo lo"
     *_, bare = client.predict(take=1, record=record, prompt="dark techno", lyrics="", seed=3, api_name="/morph")
     assert bare["params"]["lyrics"] == "" and "lrc" not in bare["takes"][0]
     song = out / record["takes"][0]["audio"]
     upload = tmp_path / song.name  # the take's own name and sound, not the studio's file
     audio.save(uploads.load(str(song)), upload, "wav")
     cover = {"prompt": "dark techno", "morph": True, "morph_prompt": SONG["prompt"], "inference_steps": 1}
-    for path, words in ((song, SONG["lyrics"]), (upload, "[Instrumental]")):
+    for path, lyrics in ((song, SONG["lyrics"]), (upload, "[Instrumental]")):
         covered = client.predict(src_audio=handle_file(str(path)), api_name="/cover", **cover)[-1]
-        assert covered["params"]["morph_lyrics"] == words, path
+        assert covered["params"]["morph_lyrics"] == lyrics, path

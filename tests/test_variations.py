@@ -1,6 +1,6 @@
 """Variations of a take (``variations``, ``retake``, *Variations* under every result,
 ``/variations``): upstream's retake mix of the take's noise, the take's plan and blueprint kept,
-amount 0 the take again, a variation made again from its record, bad input told in words."""
+amount 0 the take again, a variation made again from its record, bad input refused with a message."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def test_amount_zero_makes_the_take_again_and_a_seed_makes_a_variation_again(two
     assert [t["variation"]["seed"] for t in made["takes"]] == [90, 91]
     assert [t["noise"] for t in made["takes"]] == [[[90, 0.4]], [[91, 0.4]]]
     assert "take 2 varied 0.4, new noise 91" in handlers.results.seeds_text(made)
-    # Its record makes it again exactly: the same press and seed, or the variation's own record at amount 0.
+    # Its record makes it again exactly: the same request and seed, or the variation's own record at amount 0.
     same, _ = handlers.run_job(variations.prepare(2, record, 0.4, 1, seed=90))
     assert np.abs(_audio(same)[0] - first).max() <= 2**-14
     again, deeper = handlers.run_job(variations.prepare(2, made, 0, 1))
@@ -139,7 +139,7 @@ RECORD = {"mode": "generate", "params": {"prompt": "pop", "audio_duration": 10, 
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "words"),
+    ("kwargs", "message"),
     [
         ({"record": None}, "There is no take yet"),
         ({"record": {**RECORD, "mode": "remix"}}, "mode \\('remix'\\) is not one of the studio's"),
@@ -163,8 +163,8 @@ RECORD = {"mode": "generate", "params": {"prompt": "pop", "audio_duration": 10, 
         ),
     ],
 )
-def test_bad_input_is_told_in_words(studio_env, kwargs, words):
-    with pytest.raises(gr.Error, match=words):
+def test_bad_input_is_refused_with_a_message(studio_env, kwargs, message):
+    with pytest.raises(gr.Error, match=message):
         variations.prepare(**{"record": RECORD, **kwargs})
 
 
@@ -243,7 +243,7 @@ def test_a_takes_own_json_varies_the_take_it_holds_and_keeps_its_noise(studio_en
 def test_use_these_settings_of_a_variation_says_what_comes_back(two, monkeypatch):
     import results
 
-    _, record = two  # its take 1: seed 5, as a one-take press of the same makes
+    _, record = two  # its take 1: seed 5, as a one-take request of the same makes
     _, made = handlers.run_job(variations.prepare(1, record, 0.4, 1, seed=60))
     said = []
     monkeypatch.setattr(results.gr, "Info", lambda message, **_: said.append(message))
@@ -252,14 +252,14 @@ def test_use_these_settings_of_a_variation_says_what_comes_back(two, monkeypatch
 
 
 @pytest.mark.parametrize(
-    ("record", "words"),
+    ("record", "message"),
     [
         ({**RECORD, "mode": ["generate"]}, "is not one of the studio"),
         ({**RECORD, "takes": [{**RECORD["takes"][0], "seed": -1}]}, "it has no seed"),
     ],
 )
-def test_odd_records_are_told_in_words(studio_env, record, words):
-    with pytest.raises(gr.Error, match=words):
+def test_odd_records_are_refused_with_a_message(studio_env, record, message):
+    with pytest.raises(gr.Error, match=message):
         variations.prepare(1, record, 0.3, 1)
 
 
@@ -269,9 +269,9 @@ def test_a_long_file_name_in_a_record_is_not_copied_on(studio_env):
 
 
 def test_a_record_that_says_dcw_is_made_again_as_it_says(studio_env, tmp_path):
-    """Before upstream's PR #1273 the studio ran DCW for every model, so a take's record may say true on
-    the XL SFT model, whose default is now off: its variations and its settings brought back keep it on
-    (and off where it says false); a record that says nothing gets today's default, the model's."""
+    """Until upstream's PR #1273 DCW ran for every model, so a take's record may say true on the XL SFT
+    model, whose default is off: its variations and its settings brought back keep it on (and off where it
+    says false); a record that says nothing gets the model's default."""
     from test_audio_modes import tone
 
     song = tone(tmp_path / "song.wav", seconds=8)

@@ -1,7 +1,7 @@
 """A take's voice kept (``voice``, ``voice_row``, ``/generate``'s ``reference_take``): the timbre
 reference's windows placed where the take sings (its synced lines, its vocal stem; upstream's thirds
 where neither is known), the record naming the take, a variation and *Use these settings* keeping it,
-refusals in words; through the API (gradio_client) and the page (Chromium)."""
+refusals with a message; through the API (gradio_client) and the page (Chromium)."""
 
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ def test_windows_from_the_vocal_stem_where_the_take_has_no_synced_lines(sung):
     quiet = np.zeros((2, n), dtype=np.float32)
     takes.write_stems(path, {"vocals": vocals, "drums": quiet, "bass": quiet, "other": quiet}, {})
     job = modes.prepare_generate(prompt="a new song", seed=11, reference_take=name)
-    # 25–40 s sung: 20–30 and 30–40 hold all 15 s (25–35 would leave no room for another), the third
+    # 25–40 s sung: 20–30 and 30–40 hold all 15 s (25–35 would leave no space for another), the third
     # holds none: the earliest.
     assert job_record.of(job)["reference"] == {
         "take": name,
@@ -154,7 +154,7 @@ def test_where_nothing_is_known_the_windows_are_upstreams_thirds_with_one_log_li
 # ---------------------------------------------------------------- refusals
 
 
-def test_a_take_that_is_gone_instrumental_or_anothers_is_refused_in_words(studio_env, sung):
+def test_a_take_that_is_gone_instrumental_or_anothers_is_refused_with_a_message(studio_env, sung):
     name, path = sung  # a sung take, the file's (its length is not what is refused)
     plain, _, _ = _take(studio_env, seconds=10, lyrics="")
     cases = (
@@ -163,16 +163,16 @@ def test_a_take_that_is_gone_instrumental_or_anothers_is_refused_in_words(studio
         ({"reference_take": plain}, "is instrumental: it has no voice to lend"),
         ({"reference_take": name, "reference_audio": str(path)}, "not both"),
     )
-    for given, words in cases:
-        with pytest.raises(InputError, match=words) as refused:
+    for given, message in cases:
+        with pytest.raises(InputError, match=message) as refused:
             modes.prepare_generate(prompt="pop", **given)
         assert refused.value.param == "reference_take"
-    # Another visitor's page did not make it: refused at the door in the same words (``handlers``).
+    # Another visitor's page did not make it: refused at the admission check with the same message (``handlers``).
     stranger = SimpleNamespace(session_hash="someone-else")
     with pytest.raises(InputError, match="There is no take of yours named"):
-        handlers.own_voice("generate", {"reference_take": name}, stranger)
+        handlers.check_voice_owner("generate", {"reference_take": name}, stranger)
     take_owners.remember_takes(stranger, {"takes": [{"audio": name}]})
-    handlers.own_voice("generate", {"reference_take": name}, stranger)
+    handlers.check_voice_owner("generate", {"reference_take": name}, stranger)
     # Its URL names it too, as the API returns it.
     assert job_record.of(modes.prepare_generate(prompt="pop", reference_take=f"http://x/takes/{name}"))["reference"]
 
@@ -214,12 +214,12 @@ def test_the_api_names_a_take_as_its_voice_and_refuses_anothers(studio_server):
     varied = me.predict(1, made, 0.3, 1, -1, None, None, api_name="/variations")[-1]
     assert varied["params"]["reference"] == made["params"]["reference"]
     plain = me.predict(prompt="drums only", lyrics="", seed=6, **short, api_name="/generate")[-1]
-    for client, given, words in (
+    for client, given, message in (
         (stranger, name, "There is no take of yours named"),
         (me, "2026-01-01/generate-gone-seed1.wav", "There is no take of yours named"),
         (me, plain["takes"][0]["audio"], "is instrumental"),
     ):
-        with pytest.raises((ValidationError, AppError), match=words):
+        with pytest.raises((ValidationError, AppError), match=message):
             client.predict(prompt="pop", reference_take=given, **short, api_name="/generate")
     assert me.predict(prompt="still serving", **short, api_name="/generate")[-1]["takes"]
 
