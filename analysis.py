@@ -65,7 +65,7 @@ _places = threading.BoundedSemaphore(uploads.decodes_at_once())
 @contextlib.contextmanager
 def place(wait_s: float = uploads.WAIT_S) -> Iterator[None]:
     """One of the analyses at once (``uploads.Busy`` after ``wait_s`` without one): every measurement of
-    a song's audio (this room's, a take's map: ``song_map``) shares them."""
+    a song's audio (this module's, a take's map: ``song_map``) shares them."""
     if not _places.acquire(timeout=wait_s):
         raise uploads.Busy(uploads.BUSY)
     try:
@@ -75,7 +75,7 @@ def place(wait_s: float = uploads.WAIT_S) -> Iterator[None]:
 
 
 # How many songs' measurements are kept, by file: *Describe* reads the measurement of the song its upload
-# already measured, and Edit or Extend by the bar the map its upload already read, instead of a second pass.
+# already measured, and Edit or Extend by the bar the map its upload already read, instead of measuring it again.
 KEPT = 32
 
 
@@ -101,7 +101,7 @@ class ByFile:
         return found
 
     def kept(self, path: str | Path, told: Any = None) -> Any:
-        """The kept result for ``path`` and ``told``, or None: nothing is measured (the door reads a file's
+        """The kept result for ``path`` and ``told``, or None: nothing is measured (the admission check reads a file's
         header only, and what the studio measured of it already)."""
         try:
             key = self._key(path, told)
@@ -129,7 +129,7 @@ _networked = ByFile()
 def learned(path: str | Path, stereo: np.ndarray | None = None) -> beat_network.Heard | None:
     """The learned tracker's beats and downbeats of an upload (``stereo`` where decoded already), kept by file;
     None where the network is absent or still being read (``beat_network.ready``), or failed on this file (said
-    once in the log, kept: the map is then the studio's own, and the next press does not run it again). The
+    once in the log, kept: the map is then the studio's own, and the next request does not run it again). The
     caller holds one of the ``place``s."""
     if not beat_network.ready():
         return None

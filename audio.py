@@ -16,7 +16,7 @@ import audio_length
 import error_messages
 
 # The song the model makes and the studio reads: 48 kHz stereo, 10 s to 10 minutes (upstream's
-# duration range), its blueprint five codes a second. Every other room reads these from here.
+# duration range), its blueprint five codes a second. Every other module reads these from here.
 SAMPLE_RATE = 48000
 MIN_SECONDS = 10.0
 MAX_SECONDS = 600.0
@@ -131,8 +131,8 @@ def _source(path: Path, info: Any, what: str) -> audio_length.Source:
 
 
 def _check_pages(path: Path, what: str) -> None:
-    """An Ogg file's pages walked before libsndfile opens it (``audio_length.pages``): one stream, and
-    audio to within ``OGG_TAIL`` of its end, else refused in words at a cost of its pages' checksums."""
+    """An Ogg file's pages walked before libsndfile opens it (``audio_length.pages``): one stream, and audio to
+    within ``OGG_TAIL`` of its end, else ``AudioError`` (its message), at a cost of its pages' checksums."""
     try:
         with open(path, "rb") as f:
             if f.read(4) != b"OggS":
@@ -179,18 +179,18 @@ def load(path: str | Path | None, what: str = "song", max_seconds: float = MAX_S
 
 
 def decode(
-    path: Path, header: Header, what: str = "song", max_seconds: float = MAX_SECONDS, own_rate: bool = False
+    path: Path, header: Header, what: str = "song", max_seconds: float = MAX_SECONDS, native_rate: bool = False
 ) -> np.ndarray:
     """Decode a probed upload, mixed to stereo and resampled to 48 kHz block by block into one
     buffer sized from the header, so memory stays within the 48 kHz stereo result (at most ~230 MB
-    for 10 minutes) plus a few blocks, whatever the file claims; ``own_rate``: at the file's own rate,
+    for 10 minutes) plus a few blocks, whatever the file claims; ``native_rate``: at the file's own rate,
     its samples as decoded (an Edit's or Extend's untouched part, ``untouched``).
 
     Mono is duplicated to both sides; more than two channels are mixed down to stereo. A file that
     ends before its header says (a cut-off MP3) gives the audio it has.
     """
     try:
-        return _decode(path, header, what, max_seconds, own_rate)
+        return _decode(path, header, what, max_seconds, native_rate)
     except AudioError:
         raise
     except Exception as exc:
@@ -211,13 +211,13 @@ def _too_much(path: Path, what: str, more: str, seconds: float, channels: int, r
     )
 
 
-def _decode(path: Path, header: Header, what: str, max_seconds: float, own_rate: bool = False) -> np.ndarray:
+def _decode(path: Path, header: Header, what: str, max_seconds: float, native_rate: bool = False) -> np.ndarray:
     import soxr
 
     rate = header.rate
-    resampled = rate != SAMPLE_RATE and not own_rate
+    resampled = rate != SAMPLE_RATE and not native_rate
     stream = soxr.ResampleStream(rate, SAMPLE_RATE, 2, dtype="float32", quality="VHQ") if resampled else None
-    out = np.empty((2, header.frames + 1024 if own_rate else header.decoded_bytes // 8), dtype=np.float32)
+    out = np.empty((2, header.frames + 1024 if native_rate else header.decoded_bytes // 8), dtype=np.float32)
     filled, frames, peak = 0, 0, 0.0
     limit = int(max_seconds * rate) + 1
     block = _block(rate, header.channels)
@@ -383,6 +383,15 @@ def clock(seconds: float) -> str:
     return f"{minutes}:{secs:02d}"
 
 
+def finite_seconds(value: Any) -> float:
+    """A time a page's or a record's JSON gives (seconds) as a finite number; 0.0 where it is none."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return number if np.isfinite(number) else 0.0
+
+
 def seconds(audio: np.ndarray) -> float:
     return audio.shape[-1] / SAMPLE_RATE
 
@@ -454,7 +463,7 @@ LATENT_RATE = SAMPLE_RATE // HOP  # latent frames per second: 25
 def good_frames(frames: int) -> int:
     """The first latent frame count from ``frames`` up that the pipeline computes back exactly.
 
-    diffusers turns a frame count into seconds and back (``ceil(seconds × 25)``); for about 6 % of
+    diffusers converts a frame count into seconds and back (``ceil(seconds × 25)``); for about 6 % of
     counts (7, 14, 28, …, 411, 415, …) float rounding adds a frame, which then no longer matches
     the source's latents and the call fails. Padding a frame or two more avoids them.
     """

@@ -8,8 +8,8 @@ a WAV whose data size is 0 or too small (a recorder stopped before it wrote the 
 
 ``source`` says how a file is read and whether its header's length holds; ``length`` reads the ones
 that do not (once a file: the answer is kept), and ``opened`` is how the decode reads them too, so the
-door's length and the decode's are the same count. Nothing here decides what the studio takes:
-``audio.probe`` does, in a musician's words.
+length the admission check reads and the decode's are the same count. Nothing here decides what the studio takes:
+``audio.probe`` does, with a message a musician can read.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ OGG_TAIL = 64 * 1024
 _MOST_CHUNKS = 64
 _TAG_WINDOW = 48
 # Counted lengths kept, by file (path, size, modification time) and limit: every step that asks for
-# an upload's length (its line, the door, the quota, the run) gets it without reading it again.
+# an upload's length (its line, the admission check, the quota, the run) gets it without reading it again.
 _KEPT = 64
 _lengths: collections.OrderedDict[tuple[Any, ...], Length] = collections.OrderedDict()
 _lock = threading.Lock()
@@ -166,8 +166,8 @@ def _unsized_data(path: Path, size: int) -> int | None:
             return start
         f.seek(start + stated + (stated & 1))
         after = f.read(8)
-    room = size - start - stated - 8
-    chunk_next = all(32 <= c < 127 for c in after[:4]) and int.from_bytes(after[4:], "little") <= room
+    left = size - start - stated - 8
+    chunk_next = all(32 <= c < 127 for c in after[:4]) and int.from_bytes(after[4:], "little") <= left
     # A few stray bytes, the next chunk or an ID3 tag: the size holds. Anything else is more samples.
     return None if len(after) < 8 or chunk_next or after[:3] in (b"ID3", b"TAG") else start
 

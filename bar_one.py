@@ -6,6 +6,7 @@ comes from is ``song_map``'s; the page counts the same in its JavaScript (``wave
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ def rephased(
     inside = sorted({float(t) for t in lines if 0 <= float(t) < seconds})  # a line met twice is one
     tempo = song_map.positive(bpm)
     low, high = plan_format.BPM_RANGE
-    tempo = tempo if tempo is not None and low <= tempo <= high else None  # the press refuses it in words
+    tempo = tempo if tempo is not None and low <= tempo <= high else None  # the request is refused with a message
     beats = _beats(inside, heard_per_bar or per_bar, seconds) if len(inside) >= 2 else None
     beats = None if beats is None else _at_tempo(beats, tempo, first)
     if beats is None:
@@ -79,21 +80,23 @@ def _at_tempo(beats: np.ndarray, tempo: float | None, first: float) -> np.ndarra
 
 
 def of_take(
-    mapped: dict[str, Any], first: float | None, bpm: Any, time_signature: Any, seconds: float
-) -> dict[str, Any]:
-    """A take's map (its record's ``bars``, ``sections``, ``tempo``: ``song_map.of_take``) counted from the
-    musician's bar 1 (``first``, its record's ``first_downbeat``) at the ``bpm`` and metre asked: as it is where
-    none was set. The map's own beats per bar are read off its bars and tempo where the metre was left to auto."""
-    if first is None or not mapped:
+    mapped: song_map.Map | None, first: float | None, bpm: Any, time_signature: Any, seconds: float
+) -> song_map.Map | None:
+    """A take's map (``song_map.of_take``) counted from the musician's bar 1 (``first``, seconds: its record's
+    ``first_downbeat``) at the ``bpm`` and metre asked: as it is where none was set. The map's beats per bar
+    are read off its bars and tempo where the metre was left to auto."""
+    if first is None or mapped is None:
         return mapped
-    lines = [float(t) for t in mapped.get("bars") or []]
+    lines = [float(t) for t in mapped.bars]
     per_bar = song_map.beats_per_bar_of(time_signature)
-    return {**mapped, "bars": rephased(lines, first, bpm, per_bar, seconds, per_bar or _heard_per_bar(mapped))}
+    counted = rephased(lines, first, bpm, per_bar, seconds, per_bar or _heard_per_bar(mapped))
+    return dataclasses.replace(mapped, bars=counted)
 
 
-def _heard_per_bar(mapped: dict[str, Any]) -> int | None:
+def _heard_per_bar(mapped: song_map.Map) -> int | None:
     """How many beats the map's bars hold: its median bar at its tempo as played (``tempo.bpm``), or None."""
-    lines, tempo = mapped.get("bars") or [], song_map.positive((mapped.get("tempo") or {}).get("bpm"))
+    lines = mapped.bars
+    tempo = None if mapped.tempo is None else song_map.positive(mapped.tempo.bpm)
     if len(lines) < 2 or tempo is None:
         return None
     beats = round(float(np.median(np.diff(lines))) * tempo / 60.0)

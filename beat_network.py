@@ -29,7 +29,7 @@ import hub
 import messages
 
 # Where the owners keep the exported network (docs/deployment.md): None until they publish it, so the map is
-# today's everywhere; its file's SHA-256, as ``tools/export_beat_tracker.py`` prints it.
+# the studio's own tracker's everywhere; its file's SHA-256, as ``tools/export_beat_tracker.py`` prints it.
 REPO: str | None = None
 FILE = "small0.pt2"
 SHA256: str | None = None
@@ -78,7 +78,8 @@ def logmel(mono: np.ndarray) -> Any:
 
 
 def _file() -> Path:
-    """The network's file in the Hub cache, checked against ``SHA256`` (``Absent`` in words where it cannot be)."""
+    """The network's file in the Hub cache, checked against ``SHA256`` (``Absent``, its message, where it cannot
+    be)."""
     if not REPO:
         raise Absent(messages.BEATS_NOT_SET_UP)
     where = hub.cached_file(REPO, FILE)
@@ -91,7 +92,7 @@ def _file() -> Path:
 
 
 class Absent(Exception):
-    """Why the network is not used (in words), the map then being the studio's own."""
+    """Why the network is not used (its message), the map then being the studio's own tracker's."""
 
 
 def _built() -> Any:
@@ -122,7 +123,7 @@ def _tried() -> None:
 
 
 def load() -> Any:
-    """The network, loaded once a process; ``Absent`` (its reason in words, said once in the log) where it
+    """The network, loaded once a process; ``Absent`` (its message, said once in the log) where it
     is not there or cannot be read."""
     with _lock:
         _tried()
@@ -133,8 +134,8 @@ def load() -> Any:
 
 def ready() -> bool:
     """Whether the network can hear an upload now. False, without waiting, while another thread (start-up's
-    warm-up) is still reading it: reading it costs seconds of CPU, and an upload then gets today's map rather
-    than holding one of the uploads' places until the read is done."""
+    warm-up) is still reading it: reading it costs seconds of CPU, and an upload then gets the studio's own
+    tracker's map rather than holding one of the uploads' places until the read is done."""
     if not _lock.acquire(blocking=False):
         return False
     try:

@@ -80,7 +80,7 @@ CONFIDENCE = 0.25
 # A BPM typed vouches for a beat the comb did not pick out of ~140 readings: beats played at it (within
 # ``OCTAVE_REACH``) are believed at less, on them or every other one. Typed their references' tempo:
 # drifting drascula-track26 0.138, hr3-rlyeh at 150 0.69 (0.12 at the beat alone); noise and a held tone
-# typed 60-140 read 0.0, a high-passed random walk 0.08-0.09 (docs/performance.md, the sixth pass).
+# typed 60-140 read 0.0, a high-passed random walk 0.08-0.09.
 TOLD_CONFIDENCE = 0.12
 # A steady tone's envelope ripples by hundredths of a dB as regularly as a beat: an envelope whose spread is
 # under this (dB) holds nothing that rises like a beat (the stand-in band at 30 BPM: 2-3 dB; a tone 0.02).
@@ -324,13 +324,13 @@ def _held(envelope: np.ndarray, bpm: float, tempi: np.ndarray, tightness: float 
 
     step = 60.0 / bpm / max(1, round(60.0 / bpm * RATE / HOP))
     at = np.arange(0.0, len(envelope) * HOP / RATE, step)
-    own = np.arange(len(envelope)) * HOP / RATE
+    frame_times = np.arange(len(envelope)) * HOP / RATE
     hop = step * RATE
     _, frames = librosa.beat.beat_track(
-        onset_envelope=np.interp(at, own, envelope),
+        onset_envelope=np.interp(at, frame_times, envelope),
         sr=RATE,
         hop_length=hop,
-        bpm=np.interp(at, own, tempi),
+        bpm=np.interp(at, frame_times, tempi),
         tightness=tightness,
     )
     return frames * step

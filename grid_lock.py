@@ -42,7 +42,7 @@ def knots(lines: list[float], bpm: float, per_bar: int, n: int) -> tuple[np.ndar
 
 def lock(take: np.ndarray, bpm: float | None, per_bar: int | None) -> tuple[np.ndarray | None, dict[str, Any]]:
     """``take`` (``[2, samples]``) locked to ``bpm``: (the locked take, its record's ``lock``), or (None, the
-    words why it was kept as played). The record's ``lock`` holds ``moved``: where each second of the take as
+    message why it was kept as played). The record's ``lock`` holds ``moved``: where each second of the take as
     played lies in the locked one (its synced lines move with it), taken out before it is written."""
     if not bpm:
         return None, {"locked": False, "why": messages.LOCK_NO_BPM}

@@ -1,13 +1,13 @@
 """A loop's takes on the GPU (Generate's *Loop*, ``loops``): made exact at the tempo Think planned, each
-take's kept turn put in time between its renders, and its seam closed, all in its one call.
+take's kept cycle put in time between its renders, and its seam closed, all in one GPU call.
 
-The first render makes the song as long as the loop's turns (``Loop.samples``, ``Loop.turns``); once Think
-has planned, a loop whose tempo or metre it chose is made exact at the plan's (``planned``). One turn of
+The first render makes the song as long as the loop's cycles (``Loop.samples``, ``Loop.cycles``); once Think
+has planned, a loop whose tempo or metre it chose is made exact at the plan's (``planned``). One cycle of
 the first render is kept (``kept``) and put in time (``in_time``: its bars as played, warped onto its grid
-where they lie off it). Then its wrap is closed: the turn is turned by half its length (its end now runs
+where they lie off it). Then its wrap is closed: the cycle is rotated by half its length (its end now runs
 into its start in the middle), repeated as often as the first render was long (``song``), and a window
-around the middle seam (``window``) is repainted with the same words and style (``close``:
-Edit's repaint, ``seam_render``); the CPU splices it and turns it back (``loops.back``).
+around the middle seam (``window``) is repainted with the same lyrics and style (``close``:
+Edit's repaint, ``seam_render``); the CPU splices it and rotates it back (``loops.back``).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ DEFAULT_BEATS, FALLBACK_BPM = song_map.ASSUMED_BEATS, song_map.ASSUMED_BPM
 
 def planned(request: MusicRequest, render: Render, plan: Plan) -> tuple[MusicRequest, Render]:
     """GPU side, once Think has planned: a loop whose tempo or metre Think chose made exact at the plan's
-    (``Loop.of``, the formula the door and the planner use; a plan that gave none: 4/4 at 120 BPM) and
-    the render told them, as long as the loop's turns where no blueprint set its length."""
+    (``Loop.of``, the formula admission and the planner use; a plan that gave none: 4/4 at 120 BPM) and
+    the render told them, as long as the loop's cycles where no blueprint set its length."""
     loop = request.loop
     if loop is None or not loop.chosen_by_think:
         return request, render
@@ -50,27 +50,27 @@ def planned(request: MusicRequest, render: Render, plan: Plan) -> tuple[MusicReq
 
 def window(loop: Loop) -> tuple[int, int]:
     """The samples repainted around the seam of the song ``song`` makes: a bar either side of it, at most
-    a quarter of a turn (so the kept turn's own ends, the loop's middle, stay as made)."""
+    a quarter of a cycle (so the kept cycle's ends, the loop's middle, stay as made)."""
     seam = kept(loop) * loop.samples + loop.samples - loop.samples // 2
     half = min(loop.samples // loop.bars, loop.samples // 4)
     return seam - half, seam + half
 
 
 def kept(loop: Loop) -> int:
-    """Which turn of the first render is kept, counting from 0: the middle one, of an even number the earlier
-    (of two, the first; past the first, where an intro may be, from three turns on)."""
-    return (loop.turns - 1) // 2
+    """Which cycle of the first render is kept, counting from 0: the middle one, of an even number the earlier
+    (of two, the first; past the first, where an intro may be, from three cycles on)."""
+    return (loop.cycles - 1) // 2
 
 
-def turn(x: np.ndarray, by: int) -> np.ndarray:
-    """``x`` ``[channels, samples]`` turned round by ``by`` samples: it starts where it was ``by`` in."""
+def rotate(x: np.ndarray, by: int) -> np.ndarray:
+    """``x`` ``[channels, samples]`` rotated by ``by`` samples: it starts where it was ``by`` in."""
     return np.concatenate([x[..., by:], x[..., :by]], axis=-1)
 
 
 def song(one: np.ndarray, loop: Loop) -> np.ndarray:
-    """What the seam is repainted in: the kept turn ``one`` (``in_time``), turned by half its length (its wrap
-    in the middle) and repeated ``turns`` times."""
-    return np.tile(turn(audio.fit(one, loop.samples), loop.samples // 2), (1, loop.turns))
+    """What the seam is repainted in: the kept cycle ``one`` (``in_time``), rotated by half its length (its wrap
+    in the middle) and repeated ``loop.cycles`` times."""
+    return np.tile(rotate(audio.fit(one, loop.samples), loop.samples // 2), (1, loop.cycles))
 
 
 # A loop whose bar lines all lie within this of its grid is cut as it was played; one further off (a tempo
@@ -79,8 +79,8 @@ GRID_MS = 3.0
 
 
 def _played(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, float] | None:
-    """The kept turn's bars as played in the first render: its ``bars`` + 1 bar lines (seconds) from the first
-    downbeat at or after the kept turn's start, those past the render's end carried on at its median bar; with
+    """The kept cycle's bars as played in the first render: its ``bars`` + 1 bar lines (seconds) from the first
+    downbeat at or after the kept cycle's start, those past the render's end carried on at its median bar; with
     their tempo. None where no steady beat is heard."""
     lines, _, tempo = song_map.grid_of(first, audio.SAMPLE_RATE, loop.beats_per_bar, loop.bpm)
     if tempo is None or len(lines) < 2:
@@ -96,16 +96,16 @@ def _played(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, float] | None:
 
 
 def _as_made(first: np.ndarray, loop: Loop) -> np.ndarray:
-    """The kept turn of the first render as it was made: from its start, a turn long."""
+    """The kept cycle of the first render as it was made: from its start, a cycle long."""
     return audio.fit(first[..., kept(loop) * loop.samples :], loop.samples)
 
 
 def in_time(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, dict[str, Any]]:
-    """GPU side, between the renders: the loop's turn from the first render (``first``), exactly its bars of
+    """GPU side, between the renders: the loop's cycle from the first render (``first``), exactly its bars of
     the music as played, warped onto its grid at the tempo asked where its bar lines lie off it by more than
-    ``GRID_MS`` (``warp.onto``), and what was done, for its record. Refused in words where a bar would be
+    ``GRID_MS`` (``warp.onto``), and what was done, for its record. ``InputError`` where a bar would be
     stretched more than ``warp.MOST_PCT``; where no beat is heard, or its bars start too late to fit in the
-    render, the turn as made, from the kept turn's start."""
+    render, the cycle as made, from the kept cycle's start."""
     played = _played(first, loop)
     if played is None:
         return _as_made(first, loop), {"heard": False}
@@ -116,8 +116,8 @@ def in_time(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, dict[str, Any]]:
     most = warp.most_pct(lines * rate, targets)
     said = {"heard": True, "played_bpm": bpm, "off_grid_ms": round(off_ms, 1), "most_pct": round(most, 2)}
     if warp.too_far(most):
-        words = error_messages.LOOP_OFF_TEMPO.format(bpm=bpm, asked=loop.bpm, pct=most, most=warp.MOST_PCT)
-        raise InputError(words, "loop_bars")
+        message = error_messages.LOOP_OFF_TEMPO.format(bpm=bpm, asked=loop.bpm, pct=most, most=warp.MOST_PCT)
+        raise InputError(message, "loop_bars")
     if lines[-1] * rate > first.shape[-1]:  # its first downbeat too late for its bars to fit: as made
         return _as_made(first, loop), {**said, "stretched": False, "fits": False}
     if off_ms <= GRID_MS:
@@ -129,8 +129,9 @@ def in_time(first: np.ndarray, loop: Loop) -> tuple[np.ndarray, dict[str, Any]]:
 
 def seam_render(render: Render, made: np.ndarray, seed: int, loop: Loop) -> Render:
     """The repaint of one take's seam: its ``song`` as the source, the window around the middle seam
-    repainted with the same words and style (no blueprint: it was the unturned song's)."""
-    a, b, n = *window(loop), made.shape[-1]
+    repainted with the same lyrics and style (no blueprint: it was the unrotated song's)."""
+    a, b = window(loop)
+    n = made.shape[-1]
     frames = audio.good_frames(-(-n // audio.HOP)) * audio.HOP  # whole latent frames, as Edit's source is read
     return dataclasses.replace(render, seeds=(seed,), noise=None).with_pipeline(
         task_type="repaint",

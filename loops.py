@@ -2,16 +2,17 @@
 
 A loop is made in two renders in one GPU call. First the song, as long as the loop (``Loop.samples``: the
 bars at the BPM and metre, in samples, rounded once) or, where the loop is shorter than the studio's
-shortest song, as several turns of it made as one song (``Loop.turns``); one turn of it is kept. Then its
-wrap is closed: the turn is turned by half its length (its end now runs into its start in the middle),
+shortest song, as several cycles of it made as one song (``Loop.cycles``); one cycle of it is kept. Then its
+wrap is closed: the cycle is rotated by half its length (its end now runs into its start in the middle),
 repeated as often as the first render was long, and a window around the middle seam is repainted with
-the same words and style (Edit's repaint, ``modes._region_job``'s splice, everything outside the window
-bit-exact); that turn is turned back (``back``). The seam is one more repaint of the song's length: the
-cost shape says so (``music_shape.MusicShape.loop``) and the pace declares it as its own phase. A loop is
-finished as a cycle (``mastering.Finish.cycle``), with no fades.
+the same lyrics and style (Edit's repaint, ``modes._region_job``'s splice, everything outside the window
+bit-exact); that cycle is rotated back (``back``). The seam is one more repaint of the song's length: the
+cost shape says so (``music_shape.MusicShape.loop``) and the duration estimate declares it as a phase of its
+own. A loop is finished as a cycle (``mastering.Finish.cycle``), with no fades.
 
-This room is the loop's door (``check``, ``made``: a loop's job) and its finish (``back``, ``record``); what
-runs in the GPU call, between and after its renders, is ``loop_takes``' (``planned``, ``in_time``, ``close``).
+This module checks a loop at admission (``check``, ``made``: a loop's job) and finishes it (``back``,
+``record``); what runs in the GPU call, between and after its renders, is in ``loop_takes`` (``planned``,
+``in_time``, ``close``).
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ import error_messages
 import messages
 import tooltips as tips
 from checks import InputError, check_loop_bars, check_switch
-from loop_takes import DEFAULT_BEATS, kept, turn
+from loop_takes import DEFAULT_BEATS, kept, rotate
 from music_request import Job, Loop, MusicRequest, pipeline_seconds
 from plan_format import BPM_RANGE, TIME_SIGNATURES
 
 
 def check(bars: int | None, bpm: int | None, timesignature: str | None, think: bool = False) -> Loop | None:
     """The loop asked: its bars at the tempo and metre the song is told (a metre left to the model without
-    Think: 4/4), as many turns as make the studio's shortest song; where Think chooses the tempo or metre,
+    Think: 4/4), as many cycles as make the studio's shortest song; where Think chooses the tempo or metre,
     the longest loop it may choose (``chosen_by_think``, made exact after the plan: ``planned``); None
     where no loop is asked."""
     if bars is None:
@@ -44,22 +45,22 @@ def check(bars: int | None, bpm: int | None, timesignature: str | None, think: b
     if think and (bpm is None or not timesignature):
         tempos = [bpm] if bpm is not None else range(BPM_RANGE[0], BPM_RANGE[1] + 1)
         metres = [timesignature] if timesignature else TIME_SIGNATURES
-        # The slowest tempo Think may choose is the longest loop, unless turns make a faster one longer.
+        # The slowest tempo Think may choose is the longest loop, unless more cycles make a faster one longer.
         loop = max((Loop.of(bars, int(m), t, True) for m in metres for t in tempos), key=lambda one: one.seconds)
     else:
         loop = Loop.of(bars, int(timesignature) if timesignature else DEFAULT_BEATS, bpm)
     if loop.seconds > audio.MAX_SECONDS:
         seconds = loop.samples / audio.SAMPLE_RATE
         metre = tips.METRE_NAMES[str(loop.beats_per_bar)]
-        words = error_messages.LOOP_TOO_LONG.format(
+        message = error_messages.LOOP_TOO_LONG.format(
             bars=bars, metre=metre, bpm=loop.bpm, seconds=seconds, longest=f"{audio.MAX_SECONDS / 60:g} minutes"
         )
-        raise InputError(words, "loop_bars")
+        raise InputError(message, "loop_bars")
     return loop
 
 
 def made(job: Job, loop_bars: Any, auto_length: bool) -> Job:
-    """A Generate job made a loop where ``loop_bars`` asks for one: its song as long as the loop's turns,
+    """A Generate job made a loop where ``loop_bars`` asks for one: its song as long as the loop's cycles,
     its metre told to the model, Think told that length, no fades, finished as a cycle; else ``job``."""
     with_bars = check_loop_bars(loop_bars)
     if with_bars is None:
@@ -81,7 +82,7 @@ def made(job: Job, loop_bars: Any, auto_length: bool) -> Job:
 
 
 def _told(request: MusicRequest, loop: Loop) -> MusicRequest:
-    """A loop of a known tempo and metre: the song as long as its turns, the metre told to the model and Think."""
+    """A loop of a known tempo and metre: the song as long as its cycles, the metre told to the model and Think."""
     seconds, meter = loop.seconds, str(loop.beats_per_bar)
     render = request.render.with_pipeline(audio_duration=pipeline_seconds(seconds), timesignature=meter)
     plan = request.plan and dataclasses.replace(
@@ -92,7 +93,7 @@ def _told(request: MusicRequest, loop: Loop) -> MusicRequest:
 
 def _thinks(request: MusicRequest, loop: Loop) -> MusicRequest:
     """A loop whose tempo or metre Think chooses: the song as long as the longest loop it may choose (what
-    the door declares), Think told to make the length its bars at the tempo and metre it plans."""
+    admission declares), Think told to make the length its bars at the tempo and metre it plans."""
     assert request.plan is not None
     longest = math.ceil(round(loop.seconds, 6))
     plan = dataclasses.replace(request.plan, seconds=None, longest=longest, loop_bars=loop.bars)
@@ -101,24 +102,24 @@ def _thinks(request: MusicRequest, loop: Loop) -> MusicRequest:
 
 
 def back(spliced: np.ndarray, loop: Loop) -> np.ndarray:
-    """The kept turn of the repainted ``song``, turned back: the loop, its wrap where it was made."""
+    """The kept cycle of the repainted ``spliced`` song, rotated back: the loop, its wrap where it was made."""
     start = kept(loop) * loop.samples
     one = spliced[..., start : start + loop.samples]
-    return np.ascontiguousarray(turn(one, loop.samples - loop.samples // 2))
+    return np.ascontiguousarray(rotate(one, loop.samples - loop.samples // 2))
 
 
 def record(loop: Loop) -> dict[str, Any]:
-    """A loop's entry in its record; where several turns were made as one song, words that say how."""
+    """A loop's entry in its record; where several cycles were made as one song, a message that says how."""
     entry: dict[str, Any] = dataclasses.asdict(loop)
-    del entry["turns"], entry["chosen_by_think"]
+    del entry["cycles"], entry["chosen_by_think"]
     if loop.chosen_by_think:
         entry["chosen_by"] = "think"  # its tempo or metre, and so its length
-    if loop.turns > 1:
+    if loop.cycles > 1:
         # Counted from 1, as a musician counts; of an even number the earlier middle one (``kept``).
-        which = messages.LOOP_TURN.format(n=kept(loop) + 1, turns=loop.turns)
-        which += messages.LOOP_EARLIER if loop.turns % 2 == 0 else ""
-        seconds = loop.turns * loop.samples / audio.SAMPLE_RATE
+        which = messages.LOOP_CYCLE.format(n=kept(loop) + 1, cycles=loop.cycles)
+        which += messages.LOOP_EARLIER if loop.cycles % 2 == 0 else ""
+        seconds = loop.cycles * loop.samples / audio.SAMPLE_RATE
         entry["made"] = messages.LOOP_MADE.format(
-            turns=loop.turns, seconds=seconds, shortest=audio.MIN_SECONDS, which=which
+            cycles=loop.cycles, seconds=seconds, shortest=audio.MIN_SECONDS, which=which
         )
     return entry

@@ -137,7 +137,7 @@ def line_times(stamps: np.ndarray, rows: Rows, seconds: float) -> list[float]:
 
 def lyric_score(energy: np.ndarray, rows: Rows) -> float:
     """Upstream's DiT lyric-alignment score in [0, 1]: coverage² × monotonicity² × path confidence
-    over the energy matrix (``MusicLyricScorer``): are the words sung, in order, and clearly."""
+    over the energy matrix (``MusicLyricScorer``): are the lyrics sung, in order, and clearly."""
     energy = energy.astype(np.float64)
     sung = np.asarray(rows.sung, dtype=bool)
     path_rows, path_cols = dtw(-(energy**2))
@@ -158,8 +158,8 @@ def sync_take(
     stamps: np.ndarray, energy: np.ndarray, rows: Rows, seconds: float, within: tuple[float, float] | None = None
 ) -> dict[str, Any]:
     """One take's synced lyrics: ``lines`` (``{"time", "text"}``, non-decreasing) and ``score``; ``within``
-    (seconds): the lyrics are sung there alone (a region Edit's words), so only its frames are read."""
-    if within is not None:  # the path would otherwise spread the region's words over the whole song
+    (seconds): the lyrics are sung there alone (a region Edit's lyrics), so only its frames are read."""
+    if within is not None:  # the path would otherwise spread the region's lyrics over the whole song
         per_second = stamps.shape[1] / seconds
         a = min(stamps.shape[1] - 1, max(0, math.ceil(within[0] * per_second)))  # its frames, ends included
         b = max(a + 1, min(stamps.shape[1], math.floor(within[1] * per_second)))

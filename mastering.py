@@ -40,7 +40,7 @@ import messages
 
 CEILING_DBTP = -1.0
 DEFAULT_LUFS = -14.0
-# Below this a take is silence or near it: raising it to -14 LUFS would turn hiss into music-loud
+# Below this a take is silence or near it: raising it to -14 LUFS would make hiss music-loud
 # noise, so it is left as rendered and its record says so.
 QUIET_LUFS = -50.0
 # The most a take is raised before limiting: a very quiet take reaches what it can without its
@@ -251,8 +251,8 @@ def normalise(x: np.ndarray, target: float, ceiling_db: float = CEILING_DBTP) ->
     y = (x * 10 ** (gain / 20)).astype(np.float32)
     # The take's own envelope, measured once: the gained take's is it scaled (the first round's limit),
     # and a take given back its limiting goes back to it (a third oversampling of the take, before).
-    own = peak_envelope(x)
-    envelope = own * np.float32(10 ** (gain / 20))
+    as_made = peak_envelope(x)
+    envelope = as_made * np.float32(10 ** (gain / 20))
     now, reduced, total = before + gain, 0.0, gain
     last, applied = before, gain  # the loudness before this round's gain, and that gain
     given_back = False
@@ -277,10 +277,10 @@ def normalise(x: np.ndarray, target: float, ceiling_db: float = CEILING_DBTP) ->
         last, applied = now, step
     if given_back:
         # Limiting that bought almost no loudness is not kept: the take as loud as it goes with none.
-        unlimited = min(gain, ceiling_db - TP_MARGIN_DB - _peak_db(own))
+        unlimited = min(gain, ceiling_db - TP_MARGIN_DB - _peak_db(as_made))
         if now - (before + unlimited) < TOLERANCE_LU:
             y = (x * 10 ** (unlimited / 20)).astype(np.float32)
-            envelope = own * np.float32(10 ** (unlimited / 20))
+            envelope = as_made * np.float32(10 ** (unlimited / 20))
             now, total, reduced = before + unlimited, unlimited, 0.0
     info = {
         "target_lufs": target,

@@ -1,5 +1,5 @@
 """A take's map, as a musician counts it: its bar lines, read from its own audio, and its sections, read
-from its synced words and their ``[Section]`` tags. All of it on the CPU, bounded like every analysis.
+from its synced lyrics and their ``[Section]`` tags. All of it on the CPU, bounded like every analysis.
 
 Bars: ``beats`` finds the beats on their attacks and the tempo as played (a fit over them, its octave moved
 toward a BPM known); the metre is the record's (``time_signature``) or the beats' accents' (``beats.metre``),
@@ -32,7 +32,7 @@ ASSUMED_BPM, ASSUMED_BEATS = 120, 4
 INTRO_SECONDS = 2.0
 INTRO = "Intro"
 KEPT_PART = "Original"  # an Extend's song as it was, before the new part
-UNTAGGED = "Song"  # sung lines before any tag, in a song whose words name sections after them
+UNTAGGED = "Song"  # sung lines before any tag, in a song whose lyrics name sections after them
 # How long a take's map waits for one of the analyses' places (``analysis.place``) before the take is
 # kept without one (its record then has no ``bars``: read from its audio when an Edit asks, ``edit_bars``).
 TAKE_WAIT_S = 30.0
@@ -40,12 +40,55 @@ _TAG = re.compile(r"^\s*\[([^\]]*)\]\s*$")
 
 
 @dataclass(frozen=True)
+class Section:
+    """One section of a song, as its lyrics' ``[Section]`` tag names it (a record keeps it as
+    ``{"name", "start", "end"}``).
+
+    name: the tag's text ("Verse 1"), or ``INTRO``, ``UNTAGGED``, ``KEPT_PART``.
+    start: where it starts, seconds from the song's start.
+    end: where it ends (the next section's start, or the song's end), seconds from the song's start.
+    """
+
+    name: str
+    start: float
+    end: float
+
+    def as_record(self) -> dict[str, Any]:
+        """Its entry in a take's record: ``{"name", "start", "end"}``."""
+        return {"name": self.name, "start": self.start, "end": self.end}
+
+    @classmethod
+    def of_record(cls, entry: Any) -> Section | None:
+        """A record's section entry read (a name that is not text: its text; a time that is no finite
+        number: 0.0); None where it is not a dict."""
+        if not isinstance(entry, dict):
+            return None
+        start, end = audio.finite_seconds(entry.get("start")), audio.finite_seconds(entry.get("end"))
+        return cls(str(entry.get("name") or ""), start, end)
+
+
+def sections_of_record(entries: Any) -> list[Section]:
+    """A record's ``sections`` read (``Section.of_record``), what is not a section left out."""
+    found = (Section.of_record(entry) for entry in entries) if isinstance(entries, list) else ()
+    return [section for section in found if section is not None]
+
+
+@dataclass(frozen=True)
 class Map:
-    """A take's bar lines (each bar's start, seconds from the take's start, ascending; the song's end
-    closes the last) and sections (``{"name", "start", "end"}``, ascending, not overlapping)."""
+    """A song's map: its bars, sections and tempo as the studio read them (``of_audio``, ``of_take``,
+    ``looped``; a record keeps ``as_record``'s form of it).
+
+    bars: each bar's start (its downbeat), seconds from the song's start, ascending; the song's end closes
+        the last; empty where no steady beat was heard.
+    sections: its sections (``Section``), ascending, not overlapping; empty where its lyrics name none.
+    beats_per_bar: the metre's beats in a bar (2-12), or None where not known.
+    bpm: its tempo as played, beats per minute (``tempo.bpm``), or None where no beat was heard.
+    seconds: the song's length, seconds.
+    tempo: its tempo as played and how steady it is (``Tempo``: BPM, its bars' wander in %), or None.
+    """
 
     bars: list[float] = field(default_factory=list)
-    sections: list[dict[str, Any]] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
     beats_per_bar: int | None = None
     bpm: float | None = None
     seconds: float = 0.0
@@ -53,7 +96,7 @@ class Map:
 
     def as_record(self) -> dict[str, Any]:
         """What a take's record entry keeps: ``bars``, ``sections`` and, where a beat was heard, ``tempo``."""
-        found = {"bars": list(self.bars), "sections": [dict(s) for s in self.sections]}
+        found = {"bars": list(self.bars), "sections": [s.as_record() for s in self.sections]}
         return found if self.tempo is None else {**found, "tempo": self.tempo.as_record()}
 
     def region(self, first: int, last: int) -> tuple[float, float]:
@@ -98,8 +141,14 @@ STEADY_PCT = 2.0
 
 @dataclass(frozen=True)
 class Tempo:
-    """A take's tempo as played: ``bpm`` measured over its beats (a least-squares line through them), the
-    tempo asked where one was (``asked``), and how far its bars wander from their median (``wander_pct``)."""
+    """A take's tempo as played, and how sure the reading is (how steady its bars are); a record keeps
+    ``as_record``'s form of it.
+
+    bpm: beats per minute, measured over its beats (the slope of a least-squares line through them).
+    wander_pct: how far its bars stray from their median bar at most, % (``steady`` within ``STEADY_PCT``).
+    asked: the tempo asked (BPM), or None where none was.
+    felt_as: the other reading where the music allows two (a half-time feel, BPM), or None.
+    """
 
     bpm: float
     wander_pct: float
@@ -108,10 +157,12 @@ class Tempo:
 
     @property
     def off_pct(self) -> float | None:
+        """How far it is off the tempo asked, % (negative: slow), to a tenth; None where none was asked."""
         return None if not self.asked else round((self.bpm / self.asked - 1.0) * 100.0, 1)
 
     @property
     def steady(self) -> bool:
+        """Whether no bar strays more than ``STEADY_PCT`` from the median bar."""
         return self.wander_pct <= STEADY_PCT
 
     def said(self) -> str:
@@ -236,7 +287,7 @@ def _snap(t: float, bars: list[float]) -> float:
     return bars[i] if abs(bars[i] - t) <= SECTION_SNAP * length else t
 
 
-def sections_of(lyrics: Any, times: list[float], seconds: float, bars: list[float] | None = None) -> list[dict]:
+def sections_of(lyrics: Any, times: list[float], seconds: float, bars: list[float] | None = None) -> list[Section]:
     """A song's sections from its ``lyrics`` (``[Section]`` tags) and each sung line's start (``times``,
     in ``lrc.sung_lines`` order): each starts at its first line (on the bar line nearest, ``_snap``) and
     ends where the next starts (the song's end after the last); a tag with no sung line starts where the
@@ -256,15 +307,15 @@ def sections_of(lyrics: Any, times: list[float], seconds: float, bars: list[floa
         line += count
     starts = list(np.maximum.accumulate([_snap(t, bars or []) for t in starts]))
     ends = [*starts[1:], seconds]
-    found = [
-        {"name": name, "start": round(float(a), 3), "end": round(float(b), 3)}
+    kept = [
+        (name, round(float(a), 3), round(float(b), 3))
         for (name, _), a, b in zip(named, starts, ends, strict=True)
         if b - a >= 0.5
     ]
-    for a, b in zip(found, found[1:], strict=False):  # one left out (too short): its time is the last's
-        a["end"] = b["start"]
-    if found and found[0]["start"] >= INTRO_SECONDS:
-        found.insert(0, {"name": INTRO, "start": 0.0, "end": found[0]["start"]})
+    # One left out (too short): its time is the section's before it.
+    found = [Section(name, a, kept[i + 1][1] if i + 1 < len(kept) else b) for i, (name, a, b) in enumerate(kept)]
+    if found and found[0].start >= INTRO_SECONDS:
+        found.insert(0, Section(INTRO, 0.0, found[0].start))
     return found
 
 
@@ -288,8 +339,8 @@ def of_audio(
 
 
 class Looping(Protocol):
-    """A loop as its map reads it: its bars of ``beats_per_bar`` beats, one turn ``samples`` long, at ``bpm``
-    (``music_request.Loop`` as made; ``records.LoopSaid`` as a record or a run's finish says it)."""
+    """A loop as its map reads it: its bars of ``beats_per_bar`` beats, one cycle ``samples`` long, at ``bpm``
+    (``music_request.Loop`` as made; ``records.LoopEntry`` as a record or a run's finish says it)."""
 
     @property
     def bars(self) -> int: ...
@@ -337,18 +388,18 @@ def of_take(
     how_made: Any,
     loop: Looping | None = None,
     grid: list[float] | None = None,
-) -> dict[str, Any]:
-    """A finished take's ``bars``, ``sections`` and ``tempo`` for its record's ``entry`` (a ``records.Take``: its
-    synced lines, Think's plan) and its record (``how_made``, a ``records.Record``: the metre and tempo asked, the whole song's words); a loop's
-    bars are its grid (``looped``), a take locked to the grid its ``grid``. Empty (a loop: its grid alone)
-    where the analyses are all busy for ``TAKE_WAIT_S`` or the measurement fails: a take is never lost for
-    its map."""
+) -> Map | None:
+    """A finished take's map, for its record's ``entry`` (``Map.as_record``): ``entry`` is a ``records.Take`` (its
+    synced lines, Think's plan), ``how_made`` a ``records.Record`` (the metre and tempo asked, the whole song's
+    lyrics); a loop's bars are its grid (``looped``), a take locked to the grid its ``grid``. None (a loop: its
+    grid alone) where the analyses are all busy for ``TAKE_WAIT_S`` or the measurement fails: a take is never
+    lost for its map."""
     bpm, per_bar = asked(how_made.bpm, how_made.time_signature, entry.planner)
     if loop is not None:
         per_bar, bpm = loop.beats_per_bar, positive(loop.bpm)
     lines = entry.lyric_lines or []
     times = [float(line["time"]) for line in lines if isinstance(line, dict) and "time" in line]
-    lyrics = how_made.words
+    lyrics = how_made.song_lyrics
     try:
         with analysis.place(TAKE_WAIT_S):
             heard: Map | None = of_audio(take, audio.SAMPLE_RATE, per_bar, bpm, lyrics, times)
@@ -356,16 +407,16 @@ def of_take(
         print(f"A take's map was not measured ({type(exc).__name__}: {exc})", flush=True)
         heard = None
     if loop is not None:
-        return looped(loop, heard).as_record()
+        return looped(loop, heard)
     if heard is None:
-        return {}
-    found = heard.as_record() if grid is None else dataclasses.replace(heard, bars=grid).as_record()
+        return None
+    found = heard if grid is None else dataclasses.replace(heard, bars=grid)
     kept = positive(how_made.source_seconds) if how_made.extended else None
-    return found if kept is None else {**found, "sections": _after_kept(found["sections"], kept)}
+    return found if kept is None else dataclasses.replace(found, sections=_after_kept(found.sections, kept))
 
 
-def _after_kept(sections: list[dict[str, Any]], kept: float) -> list[dict[str, Any]]:
-    """An Extend's sections: the song it went on from (``KEPT_PART``, whose words its record does not hold),
+def _after_kept(sections: list[Section], kept: float) -> list[Section]:
+    """An Extend's sections: the song it went on from (``KEPT_PART``, whose lyrics its record does not hold),
     then the new part's own, from where it starts."""
-    after = [{**s, "start": max(s["start"], kept)} for s in sections if s["end"] > kept and s["name"] != INTRO]
-    return [{"name": KEPT_PART, "start": 0.0, "end": round(kept, 3)}, *after]
+    after = [Section(s.name, max(s.start, kept), s.end) for s in sections if s.end > kept and s.name != INTRO]
+    return [Section(KEPT_PART, 0.0, round(kept, 3)), *after]

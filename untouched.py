@@ -8,7 +8,7 @@ its new part it is the upload's samples as decoded, bit for bit (``finish``): th
 and gain-matched there (``modes``), is resampled to the upload's rate (soxr, as uploads are read), held
 under the ceiling by the limiter (the new part alone: no gain, loudness target or limiter touches the kept
 part) and crossfaded in at the seams, inside the new part. Where that crossfade of a full-scale song and
-the new part would pass full scale, the fade is turned down there by a smooth dip (``_held_in``), never
+the new part would exceed full scale, the fade is turned down there by a smooth dip (``_held_in``), never
 the kept part. The fades a visitor asks for still fade the whole take.
 
 The file holds the kept samples exactly where its format can (``subtype``): WAV at the upload's own bit
@@ -33,7 +33,7 @@ import messages
 import uploads
 
 # What the new part is limited over beyond its own samples: the limiter's hold and look-ahead, and more,
-# so its gain has settled before the part begins (what lies beyond is the kept part's, and not used).
+# so its gain is steady where the part begins (what lies beyond is the kept part's, and not used).
 MARGIN_S = 0.1
 # Sample formats WAV and FLAC hold exactly (soundfile's names), and the bytes a sample of each takes.
 _BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "FLOAT": 4}
@@ -76,7 +76,7 @@ class Kept:
         return 0 if kind is None else self.rate * 2 * _BYTES[kind]
 
     def said(self, fmt: str) -> str:
-        """The record's words: where the take's samples come from."""
+        """The record's message: where the take's samples come from."""
         rate = f"{self.rate / 1000:g} kHz"
         if fmt == "mp3":
             return messages.KEPT_MP3.format(rate=rate)
@@ -139,8 +139,8 @@ def _limited(new: np.ndarray, a: int, b: int, ceiling: float, rate: int) -> tupl
 
 def _held_in(take: np.ndarray, source: np.ndarray, a: int, b: int, fade: int) -> np.ndarray:
     """``take`` with each seam's crossfade (the first and last ``fade`` samples of ``[a, b)``, as ``audio.splice``
-    lays them) no louder than full scale, or than the kept part's own peak there where it passes it (a float
-    upload's overs): where the blend would pass it, that crossfade is turned down by a smooth dip, 1 at both
+    lays them) no louder than full scale, or than the kept part's own peak there where it exceeds it (a float
+    upload's overs): where the blend would exceed it, that crossfade is turned down by a smooth dip, 1 at both
     its ends and deepest where it must be; the kept part, and the new part past the crossfade, untouched."""
     n = source.shape[-1]
     zones = [(a, min(a + fade, b, n))] if a > 0 else []
@@ -162,7 +162,7 @@ def _held_in(take: np.ndarray, source: np.ndarray, a: int, b: int, fade: int) ->
 
 @dataclass(frozen=True)
 class Written:
-    """What ``takes`` writes of an Edit's or Extend's takes: the record's words (``said``), and the takes at
+    """What ``takes`` writes of an Edit's or Extend's takes: the record's message (``said``), and the takes at
     the source's rate in the sample format that keeps it (``takes``: None where the 48 kHz takes are written)."""
 
     said: dict[str, Any]
@@ -172,8 +172,9 @@ class Written:
 
 
 def written(kept: Kept, takes: list[np.ndarray], fmt: str) -> Written:
-    """What ``takes`` writes of an Edit's or Extend's takes (``run_result.Finished.own``): at the source's rate,
-    in the sample format that keeps it (WAV, FLAC), with the record's words; MP3 writes the 48 kHz takes."""
+    """What ``takes`` writes of an Edit's or Extend's takes (``run_result.Finished.at_source_rate``): at the
+    source's rate, in the sample format that keeps it (WAV, FLAC), with the record's message; MP3 writes the
+    48 kHz takes."""
     if fmt == "mp3":
         return Written(kept.said(fmt))
     return Written(kept.said(fmt), takes, kept.rate, kept.subtype(fmt))

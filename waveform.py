@@ -6,7 +6,7 @@ The widget is a ``gr.HTML`` whose value is a JSON state ``{"peaks", "seconds", "
 its place). The song's map (``bars``, ``sections``: a take's record's, or its upload's) is drawn over the peaks
 (``MARKS_JS``, the take player's too): in Edit a section block chosen is the region, and a drag snaps to bar
 lines while ``snap`` is on (the switch under the waveform; on for a song with bars). The server fills the peaks; a drag updates ``start``/``end`` in the page and
-fires the component's ``input`` event, which the page itself turns into the region's numbers
+fires the component's ``input`` event, which the page itself converts into the region's numbers
 (``REGION_JS``); typed numbers and seconds to add become a new state in the page too and move the
 selection or the seam (``WITH_REGION_JS``, ``WITH_EXTRA_JS``); Edit's typed bars set the region from the map
 (``WITH_BARS_JS``), and Extend's bars to add the seconds to add and the seam (``WITH_BARS_ADDED_JS``, which keeps
@@ -18,13 +18,16 @@ from __future__ import annotations
 import html
 import json
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import audio
 import plan_format
 import tooltips as tips
+
+if TYPE_CHECKING:
+    from song_map import Map
 
 BUCKETS = 600
 
@@ -35,11 +38,11 @@ MOST_BARS = 1536
 MOST_SECTIONS = 64
 NAME_CHARS = 40
 
-# A musician's correction in the page, as ``song_map.rephased`` counts it at the press: the bar lines from bar 1 at
+# A musician's correction in the page, as ``bar_one.rephased`` counts it for a request: the bar lines from bar 1 at
 # ``first`` (seconds), on the map's beats (each bar split into ``heardPerBar``) or, where it has none or the BPM
 # typed is not its tempo within an octave, at ``bpm`` from ``first`` itself; [] where neither is known.
-# A BPM typed outside the studio's range (the press refuses it in words) lays no bars, and a bar line met twice is
-# one: at 10^8 BPM or on two equal lines this count's loops never ended, and the page hung.
+# A BPM typed outside the studio's range (refused with a message when the request is made) lays no bars, and a bar line met twice is
+# one: without these bounds, at 10^8 BPM or on two equal lines, the count's loops would never end and the page would hang.
 REPHASE_JS = (
     f"const BPM_RANGE = {json.dumps(plan_format.BPM_RANGE)};"
     + """function rephase(lines, first, bpm, perBar, seconds, heardPerBar) {
@@ -81,12 +84,12 @@ REPHASE_JS = (
 )
 
 # The song's map on a waveform (Edit's and Extend's, and each take player's): bar ticks on the canvas,
-# thinned to at least 4 px apart with a bar number where there is room, and the sections as buttons
-# across the top of the box (their names as text, never markup: a take's words name them), rebuilt
+# thinned to at least 4 px apart with a bar number where there is space, and the sections as buttons
+# across the top of the box (their names as text, never markup: a take's lyrics name them), rebuilt
 # only when the map changes. ``snapped``: a drag's ends on the nearest bar lines (the song's end closes
 # the last bar); a drag within one bar takes that bar.
 MARKS_JS = (
-    f"const MOST_BARS = {MOST_BARS}, MOST_SECTIONS = {MOST_SECTIONS}, CHOOSE_WORDS = {json.dumps(tips.SECTION_CHOOSE)};"
+    f"const MOST_BARS = {MOST_BARS}, MOST_SECTIONS = {MOST_SECTIONS}, CHOOSE_TITLE = {json.dumps(tips.SECTION_CHOOSE)};"
     + """
 const clock = (t) => { const v = Math.max(0, Number(t) || 0); return Math.floor(v / 60) + ":" + (v % 60).toFixed(1).padStart(4, "0"); };
 // The sections' strip across the top of the box: the peaks are drawn below it where a song has sections.
@@ -107,21 +110,21 @@ function barTicks(ctx, bars, total, w, h) {
     ctx.strokeText(String(i + 1), x + 3, h - 1); ctx.fillStyle = "rgb(30, 41, 59)"; ctx.fillText(String(i + 1), x + 3, h - 1);
   }
 }
-function sectionBlocks(box, sections, total, words, chosen) {
+function sectionBlocks(box, sections, total, title, chosen) {
   let strip = box.querySelector(".ace-sections");
   if (!strip) {
     strip = document.createElement("div"); strip.className = "ace-sections";
     strip.style.cssText = `position: absolute; left: 0; right: 0; top: 0; height: ${STRIP}px; pointer-events: none;`;
     box.append(strip);
   }
-  const list = Array.isArray(sections) && total > 0 ? sections.slice(0, MOST_SECTIONS) : [], key = JSON.stringify([list, total, words]);
+  const list = Array.isArray(sections) && total > 0 ? sections.slice(0, MOST_SECTIONS) : [], key = JSON.stringify([list, total, title]);
   if (strip.dataset.key !== key) {
     strip.dataset.key = key;
     strip.replaceChildren(...list.map((s, i) => {
       const b = document.createElement("button"), a = Number(s.start) || 0, e = Number(s.end) || 0;
       b.type = "button"; b.className = "ace-section"; b.textContent = String(s.name ?? "");
       b.dataset.from = String(a); b.dataset.to = String(e);
-      b.title = words.replace("{name}", () => b.textContent).replace("{span}", () => clock(a) + "–" + clock(e));
+      b.title = title.replace("{name}", () => b.textContent).replace("{span}", () => clock(a) + "–" + clock(e));
       b.style.cssText = `position: absolute; top: 0; height: ${STRIP}px; left: ${(a / total) * 100}%; width: ${(Math.max(0, e - a) / total) * 100}%; `
         + "box-sizing: border-box; margin: 0; padding: 0 4px; border: 0; border-left: 2px solid rgb(79, 70, 229); "
         + `background: color-mix(in srgb, rgb(99, 102, 241) ${i % 2 ? 16 : 30}%, var(--block-background-fill, #fff)); `
@@ -161,7 +164,7 @@ let drawnWidth = 0;
 function draw() {
   const c = canvas(); if (!c) return;
   const s = read(), peaks = s.peaks || [];
-  // Before a song (or a refused upload's words) the box is not shown (theme.CSS: ``song-wave``), so
+  // Before a song (or a refused upload's message) the box is not shown (theme.CSS: ``song-wave``), so
   // this comes first: the width is read once it is.
   element.dataset.shown = peaks.length || s.message ? "1" : "0";
   const w = Math.round(c.getBoundingClientRect().width) || 600, h = 90;
@@ -193,7 +196,7 @@ function draw() {
 function marks(s, total, w, h) {
   const bars = barsOf(s), box = element.querySelector(".ace-wave-box"), snap = element.querySelector(".ace-snap");
   if (total) barTicks(canvas().getContext("2d"), bars, total, w, h);
-  if (box) sectionBlocks(box, s.sections, total, s.select ? CHOOSE_WORDS : "{name} ({span})", s.select ? [s.start, s.end] : null);
+  if (box) sectionBlocks(box, s.sections, total, s.select ? CHOOSE_TITLE : "{name} ({span})", s.select ? [s.start, s.end] : null);
   if (snap) { snap.style.display = s.select && bars.length ? "flex" : "none"; snap.querySelector("input").checked = s.snap !== false; }
   const one = element.querySelector(".ace-bar-one");
   if (one) one.style.display = total ? "inline-block" : "none";
@@ -245,18 +248,18 @@ element.addEventListener("pointercancel", () => { if (from !== null) { trigger("
 // token of its own) keeps what the visitor set meanwhile (a region dragged, typed or ticked, seconds to add, the
 // switch where it had bars). A state the page made from that one before taking it (a tick's region set on it,
 // a choice) carries its token too: what it changed is the visitor's, the rest is kept as above.
-const OWN = ["start", "end", "select", "extra", "asked_extra", "bars_extra", "snap"];
-const own = (s) => OWN.map((k) => JSON.stringify(s[k]) ?? "");
+const VISITOR_SET = ["start", "end", "select", "extra", "asked_extra", "bars_extra", "snap"];
+const visitorSet = (s) => VISITOR_SET.map((k) => JSON.stringify(s[k]) ?? "");
 let kept = {}, sent = {};
 watch("value", () => {
   const text = props.value, s = read();
   if (!s.keep) { kept = s; draw(); return; }
   const token = String(s.keep); delete s.keep;
-  if (sent.token !== token) sent = { token, own: own(s) };
+  if (sent.token !== token) sent = { token, set: visitorSet(s) };
   if (kept.seconds === s.seconds && (kept.peaks || []).length === (s.peaks || []).length) {
-    const now = own(s);
-    OWN.forEach((k, i) => {
-      const untouched = now[i] === sent.own[i];
+    const now = visitorSet(s);
+    VISITOR_SET.forEach((k, i) => {
+      const untouched = now[i] === sent.set[i];
       if (untouched && k in kept && (k !== "snap" || barsOf(kept).length)) s[k] = kept[k];
     });
   }
@@ -291,20 +294,21 @@ TEMPLATE = (
 )
 
 # The three events between the waveform and its numbers run in the page only (js-only events):
-# instant, and no server event takes the numbers as inputs. Gradio clears the marks of a refused press
-# on the inputs of any event that runs afterwards, so a server event on a typed number wiped the
-# message the number had just got (issue 22).
+# instant, and no server event takes the numbers as inputs. Gradio clears the marks of a refused request
+# on the inputs of any event that runs afterwards, so a server event on a typed number would wipe the
+# message the number had just got.
 # A drag's region into the start and end numbers (or the numbers as they were, if the state is unreadable).
 REGION_JS = """(state, start, end) => {
   try { const s = JSON.parse(state || "{}"); return [s.start ?? start, s.end ?? end]; } catch (e) { return [start, end]; }
 }"""
-# What a listener sends back where nothing changes: no value (one given back as it was read looped, issue 79).
+# What a listener sends back where nothing changes: no value (a value given back as it was read sets the listeners
+# off again, in a loop).
 _KEEP = 'const keep = { __type__: "update" };'
 # Edit's typed bars ("9-16", "9", "9, 10": read as ``edit_bars.numbers`` reads them) into the region and its
 # highlight, from the waveform's map, as a section block chosen sets them; bars the map lacks (or none yet,
-# or a part chosen) send nothing back: the press says why on the field.
+# or a part chosen) send nothing back: the request says why on the field.
 WITH_BARS_JS = r"""(state, bars, start, end) => {
-  __KEEP__ const kept = [keep, keep, keep];  // bars not counted: nothing sent back (issue 79)
+  __KEEP__ const kept = [keep, keep, keep];  // bars not counted: nothing sent back
   try {
     const s = JSON.parse(state), lines = (Array.isArray(s.bars) ? s.bars : []).map(Number).filter(Number.isFinite), found = [];
     for (const item of String(bars ?? "").trim().split(/[,\s]+/).filter(Boolean)) {
@@ -377,14 +381,14 @@ WITH_EXTRA_JS = f"""(state, extra) => {{
 # map's bar length (the median of its last eight bars) after the bar the song ends in, else the BPM and
 # metre typed where the map has no bars; the visitor's own seconds (``asked_extra``) come back when the bars
 # are emptied, unless the seconds were set by hand meanwhile. Bars it cannot count (text, 0, a song not
-# read yet, an unknown tempo) leave both as they were: the press says why on the field.
+# read yet, an unknown tempo) leave both as they were: the request says why on the field.
 WITH_BARS_ADDED_JS = r"""(state, bars, seconds, bpm, meter) => {
   __KEEP__ const kept = [keep, keep];
   try {
-    const s = JSON.parse(state), text = String(bars ?? "").trim(), own = Number(seconds);
+    const s = JSON.parse(state), text = String(bars ?? "").trim(), typed = Number(seconds);
     if (!text) {
       if (!("asked_extra" in s)) return kept;
-      const back = own === s.bars_extra ? s.asked_extra : own;
+      const back = typed === s.bars_extra ? s.asked_extra : typed;
       delete s.asked_extra; delete s.bars_extra; s.extra = back;
       return [back, JSON.stringify(s)];
     }
@@ -403,8 +407,8 @@ WITH_BARS_ADDED_JS = r"""(state, bars, seconds, bpm, meter) => {
       more = (count * beats * 60) / tempo;
     }
     more = Math.round(more * 1000) / 1000;
-    if ("asked_extra" in s && s.bars_extra === more && s.extra === more) return [own === more ? keep : more, keep];
-    if (!("asked_extra" in s)) s.asked_extra = own;
+    if ("asked_extra" in s && s.bars_extra === more && s.extra === more) return [typed === more ? keep : more, keep];
+    if (!("asked_extra" in s)) s.asked_extra = typed;
     s.bars_extra = more; s.extra = more;
     return [more, JSON.stringify(s)];
   } catch (e) { return kept; }
@@ -422,18 +426,20 @@ def draw(
     start: Any = None,
     end: Any = None,
     select: bool = False,
-    song_map: dict[str, Any] | None = None,
+    mapped: Map | None = None,
+    heard: list[float] | None = None,
 ) -> str:
-    """The widget's JSON for decoded audio; ``song_map``: its ``bars`` and ``sections`` where known."""
+    """The widget's JSON for decoded audio (``song``: channels × samples at 48 kHz); ``mapped``: the song's map
+    where known, ``heard``: its bar lines as heard where ``mapped`` is counted from the musician's bar 1."""
     seconds = round(audio.seconds(song), 3)
-    shown = marks(song_map, seconds)
+    shown = marks(mapped, seconds, heard)
     return json.dumps(
         {
             "peaks": peaks(song),
             "seconds": seconds,
-            "extra": _number(extra),
-            "start": _number(start),
-            "end": _number(end),
+            "extra": audio.finite_seconds(extra),
+            "start": audio.finite_seconds(start),
+            "end": audio.finite_seconds(end),
             "select": select,
             **shown,
             "snap": bool(shown["bars"]),
@@ -442,30 +448,34 @@ def draw(
     )
 
 
-def marks(song_map: dict[str, Any] | None, seconds: float) -> dict[str, list]:
-    """What the page draws of a song's map (a record's ``bars`` and ``sections``): bar lines inside the
-    song, ascending, to the millisecond; sections with a name, inside it and not overlapping; each
-    bounded (``MOST_BARS``, ``MOST_SECTIONS``, ``NAME_CHARS``). A grid denser than any tempo is none."""
-    found = song_map if isinstance(song_map, dict) else {}
-    raw = found.get("bars") if isinstance(found.get("bars"), list) else []
-    bars = sorted({round(t, 3) for t in map(_finite, raw[: MOST_BARS + 1]) if t is not None and 0 <= t < seconds})
-    sections, last = [], 0.0
-    for entry in found.get("sections") if isinstance(found.get("sections"), list) else []:
-        if not isinstance(entry, dict) or len(sections) >= MOST_SECTIONS:
-            continue
-        a, b = max(last, _number(entry.get("start"))), min(seconds, _number(entry.get("end")))
+def marks(mapped: Map | None, seconds: float, heard: list[float] | None = None) -> dict[str, Any]:
+    """What the page's JSON carries of a song's map (``mapped``, ``song_map.Map``): ``bars``, its bar lines
+    inside the song, ascending, to the millisecond; ``sections`` (``{"name", "start", "end"}``), named,
+    inside it and not overlapping; each bounded (``MOST_BARS``, ``MOST_SECTIONS``, ``NAME_CHARS``); a grid
+    denser than any tempo is none. Where the map is counted from the musician's bar 1, ``heard``: the bar
+    lines as heard (``BAR_ONE_JS`` counts from them again); and ``per_bar``, its beats per bar (how a bar
+    splits into the beats a correction keeps)."""
+    sections: list[dict[str, Any]] = []
+    last = 0.0
+    for entry in mapped.sections if mapped is not None else []:
+        if len(sections) >= MOST_SECTIONS:
+            break
+        a, b = max(last, entry.start), min(seconds, entry.end)
         if b > a:
-            sections.append(
-                {"name": str(entry.get("name") or "")[:NAME_CHARS], "start": round(a, 3), "end": round(b, 3)}
-            )
+            sections.append({"name": entry.name[:NAME_CHARS], "start": round(a, 3), "end": round(b, 3)})
             last = b
-    shown = {"bars": bars if len(bars) <= MOST_BARS else [], "sections": sections}
-    # The map as heard where it is drawn counted from the musician's bar 1 (``BAR_ONE_JS`` counts from it again),
-    # and its beats per bar (how a bar splits into the beats a correction keeps).
-    heard = marks({"bars": found["heard"]}, seconds)["bars"] if isinstance(found.get("heard"), list) else None
-    per_bar = found.get("beats_per_bar")
+    shown = {"bars": _bar_lines(mapped.bars if mapped is not None else [], seconds), "sections": sections}
+    per_bar = None if mapped is None else mapped.beats_per_bar
     per_bar = per_bar if isinstance(per_bar, int) and not isinstance(per_bar, bool) and 2 <= per_bar <= 12 else None
-    return shown | ({} if heard is None else {"heard": heard}) | ({} if per_bar is None else {"per_bar": per_bar})
+    as_heard = {} if heard is None else {"heard": _bar_lines(heard, seconds)}
+    return shown | as_heard | ({} if per_bar is None else {"per_bar": per_bar})
+
+
+def _bar_lines(lines: list[float], seconds: float) -> list[float]:
+    """The bar lines ``lines`` the page draws: those inside the song, ascending, to the millisecond; none where
+    there are more than ``MOST_BARS`` (a grid denser than any tempo)."""
+    bars = sorted({round(t, 3) for t in map(_finite, lines[: MOST_BARS + 1]) if t is not None and 0 <= t < seconds})
+    return bars if len(bars) <= MOST_BARS else []
 
 
 def keeping(state: str) -> str:
@@ -490,11 +500,3 @@ def _finite(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if np.isfinite(value) else None
-
-
-def _number(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return 0.0
-    return number if np.isfinite(number) else 0.0

@@ -76,7 +76,7 @@ def test_loudness_of_a_known_tone(tmp_path):
 
 
 def test_a_steady_tone_has_no_beat_so_bpm_stays_on_auto(tmp_path):
-    # A held 440 Hz tone was read as "≈ 112.3 BPM" and the BPM field filled in (issue 22).
+    # A held 440 Hz tone must not be read as "≈ 112.3 BPM" with the BPM field filled in.
     t = np.arange(20 * SR) / SR
     tone = 0.3 * np.sin(2 * np.pi * 440 * t)
     sf.write(str(tmp_path / "a440.wav"), np.stack([tone, tone], axis=1).astype(np.float32), SR)

@@ -133,11 +133,11 @@ def test_the_real_record_at_its_own_tempo_is_the_record_from_its_first_downbeat_
     played = band.play(100, 4, 24.0, band.Band(record="real_groove"))
     assert np.allclose(played.beats, np.arange(40) * 0.6) and np.array_equal(played.bars, played.beats[::4])
     a, b = (int(round(record.beats[i] * SR)) for i in (record.first, record.last))
-    turn, own = b - a, record.audio[:, a:b]
-    scale = float((played.audio[:, :turn] * own).sum() / (own * own).sum())  # its peak scaled to the band's
-    seam = turn - int(band_record.SEAM_S * SR)  # the crossfade into its first downbeat's own lead-in
-    assert np.abs(played.audio[:, :seam] - scale * own[:, :seam]).max() < 0.01
-    assert np.abs(played.audio[:, turn : turn + 2 * SR] - scale * record.audio[:, a : a + 2 * SR]).max() < 0.01
+    span, excerpt = b - a, record.audio[:, a:b]
+    scale = float((played.audio[:, :span] * excerpt).sum() / (excerpt * excerpt).sum())  # its peak scaled to the band's
+    seam = span - int(band_record.SEAM_S * SR)  # the crossfade into its first downbeat's own lead-in
+    assert np.abs(played.audio[:, :seam] - scale * excerpt[:, :seam]).max() < 0.01
+    assert np.abs(played.audio[:, span : span + 2 * SR] - scale * record.audio[:, a : a + 2 * SR]).max() < 0.01
 
 
 @pytest.mark.parametrize(("bpm", "how"), [(120, band.Band(error=-0.03, drift=0.01)), (128, band.Band(error=-0.02))])

@@ -1,4 +1,4 @@
-"""Issue 62, the page's half of items 1 and 2: a take's bars and sections drawn on Edit's waveform, a
+"""The page's half of the song map: a take's bars and sections drawn on Edit's waveform, a
 section block chosen as Edit's region, a drag snapped to bar lines (and, with the switch off, not), in
 Chromium against the served studio; and what the map adds to the waveform's state, bounded."""
 
@@ -14,6 +14,7 @@ import soundfile as sf
 import analysis
 import audio
 import edit_bars
+import song_map
 import waveform
 from test_browser import _fill_number, _no_think, _open, _playable, _tab, drag_region, site  # noqa: F401 (fixtures)
 from test_edit_lines import LYRICS, client, sung_take  # noqa: F401 (fixtures)
@@ -143,19 +144,19 @@ def sung_on_page(page, outputs: Path) -> dict:
 
 
 def test_a_sung_takes_sections_and_bars_are_drawn_under_its_player(page, studio_server):
-    """The take's own map (``song_map``, from its synced words: the tiny model's alignment places them)
+    """The take's own map (``song_map``, from its synced lyrics: the tiny model's alignment places them)
     on its player's waveform: each section a block with its name, where the record says; a click plays it."""
-    own = sung_on_page(page, studio_server[1])
-    assert own["sections"], own.get("lyric_lines")
+    take_record = sung_on_page(page, studio_server[1])
+    assert take_record["sections"], take_record.get("lyric_lines")
     blocks = page.locator("#gen-take-1 .ace-section")
     blocks.first.wait_for()
-    assert blocks.all_inner_texts() == [s["name"] for s in own["sections"]]
+    assert blocks.all_inner_texts() == [s["name"] for s in take_record["sections"]]
     wave = page.locator("#gen-take-1 canvas").bounding_box()
-    for block, section in zip(blocks.all(), own["sections"], strict=True):
+    for block, section in zip(blocks.all(), take_record["sections"], strict=True):
         drawn = block.bounding_box()
         assert drawn["x"] - wave["x"] == pytest.approx(wave["width"] * section["start"] / 14, abs=3)
         assert drawn["width"] == pytest.approx(wave["width"] * (section["end"] - section["start"]) / 14, abs=3)
-    last = own["sections"][-1]
+    last = take_record["sections"][-1]
     blocks.last.click()
     audio_at = page.locator("#gen-take-1 audio").evaluate("a => a.currentTime")
     assert audio_at == pytest.approx(last["start"], abs=0.05)
@@ -166,16 +167,17 @@ def test_the_map_in_the_waveforms_state_is_bounded():
     a grid denser than any tempo the studio takes (or sections past the bound) is cut, not sent."""
     seconds = audio.MAX_SECONDS
     bars = [round(i * 2.0 + 0.137, 3) for i in range(300)]
-    sections = [{"name": f"Verse {i}", "start": i * 50.0, "end": (i + 1) * 50.0} for i in range(12)]
-    shown = waveform.marks({"bars": bars, "sections": sections}, seconds)
-    grown = len(
-        json.dumps({**shown, "snap": True}, separators=(",", ":")).encode()
-    )  # its three keys, after the state's own
+    sections = [song_map.Section(f"Verse {i}", i * 50.0, (i + 1) * 50.0) for i in range(12)]
+    shown = waveform.marks(song_map.Map(bars, sections), seconds)
+    # Its three keys, after the state's own.
+    grown = len(json.dumps({**shown, "snap": True}, separators=(",", ":")).encode())
     assert grown < 4096, grown
-    assert waveform.marks({"bars": bars, "sections": sections}, seconds)["bars"] == bars
-    dense = waveform.marks({"bars": [i * 0.1 for i in range(6000)], "sections": sections * 10}, seconds)
+    assert waveform.marks(song_map.Map(bars, sections), seconds)["bars"] == bars
+    dense = waveform.marks(song_map.Map([i * 0.1 for i in range(6000)], sections * 10), seconds)
     assert dense["bars"] == [] and len(dense["sections"]) <= waveform.MOST_SECTIONS
-    odd = waveform.marks({"bars": [3, "x", -1, 1e9, float("nan"), 1.0004], "sections": [{"name": "<b>", "end": 9}]}, 10)
+    # A record's map as a record on disk may hold it: what is no finite time, or outside the song, left out.
+    recorded = song_map.sections_of_record([{"name": "<b>", "end": 9}, "x"])
+    odd = waveform.marks(song_map.Map([3, "x", -1, 1e9, float("nan"), 1.0004], recorded), 10)  # type: ignore[list-item]
     assert odd == {"bars": [1.0, 3.0], "sections": [{"name": "<b>", "start": 0.0, "end": 9.0}]}
 
 
@@ -237,12 +239,12 @@ RUN_JS = "([source, args]) => eval('(' + source + ')')(...args)"
 
 
 def test_a_waveforms_listeners_send_nothing_back_where_nothing_changes(page):
-    """Issue 79's 120 s wait: Extend's bars-to-add gave the waveform's state back as it read it, while the waveform
-    set it again (a state sent once more, ``waveform.JS``), and each change ran the other's listener again, in
-    Gradio's dispatch without end (a Send to Extend beside three busy loops stuck its page at the first send, twice).
-    Where nothing changes a listener sends no value back (Gradio's no-op update); where something does, the state."""
-    for name, own, agreeing, changing in AGREEING:
-        state = json.dumps({"peaks": [0.5] * 8, "seconds": 10.0, "bars": [0.0, 2.0, 4.0, 6.0, 8.0], **own})
+    """Were Extend's bars-to-add to give the waveform's state back as it read it, while the waveform set it again
+    (a state sent once more, ``waveform.JS``), each change would run the other's listener again, in Gradio's
+    dispatch without end (a Send to Extend beside three busy loops stuck its page at the first send). Where
+    nothing changes a listener sends no value back (Gradio's no-op update); where something does, the state."""
+    for name, fields, agreeing, changing in AGREEING:
+        state = json.dumps({"peaks": [0.5] * 8, "seconds": 10.0, "bars": [0.0, 2.0, 4.0, 6.0, 8.0], **fields})
         source = getattr(waveform, name)
         kept = page.evaluate(RUN_JS, [source, [state, *agreeing]])
         assert kept in ({"__type__": "update"}, *([{"__type__": "update"}] * n for n in (2, 3))), (name, kept)

@@ -1,4 +1,4 @@
-"""Issue 78, item 4: a musician's correction of the map. *Bar 1 here* (``first_downbeat``) and the BPM typed count
+"""A musician's correction of the map. *Bar 1 here* (``first_downbeat``) and the BPM typed count
 a song's bars from the musician's bar 1: on the beats the map heard (a real song's drift kept), or at the BPM typed
 where it heard none or the BPM is not its tempo (``bar_one.rephased``); Edit and Extend by the bar, the take's
 record and the upload's reading follow, through ``gradio_client``, and the page (Chromium) counts the same."""
@@ -62,7 +62,7 @@ def test_bar_1_moves_onto_the_beat_nearest_the_click_and_keeps_the_maps_beats():
     assert _counted([2.0, 4.0, 6.0], 0.4, seconds=8.0)[:2] == [0.5, 2.5]
 
 
-def test_bar_1_is_a_time_inside_the_song_else_refused_in_words():
+def test_bar_1_is_a_time_inside_the_song_else_refused_with_a_message():
     song = np.zeros((2, int(10 * audio.SAMPLE_RATE)), np.float32)
     assert edit_bars.bar_one_at(None, song) is None and edit_bars.bar_one_at(" ", song) is None
     assert edit_bars.bar_one_at(0, song) == 0.0 and edit_bars.bar_one_at("2.3456", song) == 2.346
@@ -79,12 +79,12 @@ def test_bar_1_is_a_time_inside_the_song_else_refused_in_words():
 def test_the_maps_line_says_how_sure_it_is():
     steady = song_map.Map([0.0, 2.0, 4.0], [], 4, 120.0, 6.0, song_map.Tempo(120.0, 0.4))
     wandering = song_map.Map([0.0, 2.0, 4.3], [], 3, 90.0, 6.0, song_map.Tempo(90.1, 7.5))
-    assert edit_bars.map_said(steady) == "3 bars: ≈ 120 BPM in 4/4, steady"
-    assert edit_bars.map_said(wandering) == "3 bars: ≈ 90.1 BPM in 3/4, its bars wander up to 7 %"
+    assert edit_bars.map_line(steady) == "3 bars: ≈ 120 BPM in 4/4, steady"
+    assert edit_bars.map_line(wandering) == "3 bars: ≈ 90.1 BPM in 3/4, its bars wander up to 7 %"
     # Counted from a Bar 1: the tempo of its bars as counted (2.15 s of three beats).
     counted = "3 bars: ≈ 83.7 BPM in 3/4, its bars wander up to 7 %, counted from Bar 1 at 0.5 s"
-    assert edit_bars.map_said(wandering, 0.5) == counted
-    assert "set Bar 1" in edit_bars.map_said(song_map.Map(seconds=6.0)) and edit_bars.map_said(None) == ""
+    assert edit_bars.map_line(wandering, 0.5) == counted
+    assert "set Bar 1" in edit_bars.map_line(song_map.Map(seconds=6.0)) and edit_bars.map_line(None) == ""
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def drifting(tmp_path_factory) -> tuple[str, np.ndarray]:
 def test_edit_and_extend_by_the_bar_count_from_the_musicians_bar_1(studio_server, band, drifting):
     """The map's bar 1 is the band's first downbeat; the musician says bar 1 is its second beat: Edit's bars 2-3
     are the band's beats 5 to 13 (its drift kept), the take's record counts from there, and Extend by 3 bars ends
-    on that grid carried on; a bar 1 outside the song is refused at the door, on its field."""
+    on that grid carried on; a bar 1 outside the song is refused at admission, on its field."""
     path, beats = drifting
     band(_slow())
     client = Client(studio_server[0], verbose=False)
@@ -150,9 +150,9 @@ def page(browser, site, request):  # noqa: F811
     yield from _open(browser, site, request.node.name, True, viewport={"width": 1280, "height": 1000})
 
 
-def test_bar_1_here_moves_the_ticks_fills_the_field_and_counts_as_the_press_does(page, drifting):
+def test_bar_1_here_moves_the_ticks_fills_the_field_and_counts_as_the_request_does(page, drifting):
     """A click on the waveform after *Bar 1 here*, near the band's second beat: the first tick moves onto it, the
-    field says where, and Edit's typed bars set the region the press would (``edit_bars.region``)."""
+    field says where, and Edit's typed bars set the region the request would (``edit_bars.region``)."""
     path, beats = drifting
     _tab(page, "Edit")
     page.locator("#edit-src input[type=file]").set_input_files(path)
@@ -180,13 +180,14 @@ def test_bar_1_here_moves_the_ticks_fills_the_field_and_counts_as_the_press_does
     )
     start = float(page.locator("#edit-start input").first.input_value())
     assert start == pytest.approx(expected[0], abs=0.0015) and expected[0] == pytest.approx(beats[5], abs=0.03)
-    # The page's count (``waveform.REPHASE_JS``) is the press's (``bar_one.rephased``), case by case.
+    # The page's count (``waveform.REPHASE_JS``) is the request's (``bar_one.rephased``), case by case.
     heard = [0.0, 2.1, 4.1, 6.0, 8.2, 10.2, 12.1, 14.0]
     cases = [(heard, 0.55, 0, 4, 16.0, 4), (heard, 0.55, 240, 4, 16.0, 4), (heard, 0.55, 90, 4, 16.0, 4)]
     cases += [(heard, 5.3, 60, 3, 16.0, 4), (heard, 7.9, 0, 0, 15.2, 3), ([], 1.0, 100, 0, 16.0, 0)]
     cases += [([2.0, 4.0, 6.0], 0.4, 0, 4, 8.0, 4), ([0.0, 2.0], 1.2, 40, 4, 4.0, 4)]
-    # A line met twice, and a BPM typed past the studio's range (the press refuses it): the page's count of these
-    # never ended (the page hung), the press's divided by zero or asked for 10^9 bar lines.
+    # A line met twice, and a BPM typed past the studio's range (a request refuses it): unbounded, the page's
+    # count of these would never end (the page would hang), the request's would divide by zero or ask for 10^9
+    # bar lines.
     cases += [
         ([2.0, 2.0, 4.0, 4.0, 6.0], 0.4, 0, 4, 8.0, 4),
         ([], 1.0, 1e8, 4, 600.0, 0),

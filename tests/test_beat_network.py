@@ -1,4 +1,4 @@
-"""Issue 78, item 3: the learned beat tracker (``beat_network``, Beat This! ``small0`` exported by
+"""The learned beat tracker (``beat_network``, Beat This! ``small0`` exported by
 ``tools/export_beat_tracker.py``) for the songs the map is not told. Its real weights cannot be had here (nor its
 package installed), so the network is a stand-in with its signature — a mel chunk (1, frames, 128) in (33 to
 1500 frames), beat and downbeat logits (1, frames) out — exported with ``torch.export`` as the tool exports the real one and put in a
@@ -165,9 +165,9 @@ def test_an_uploads_bars_are_the_networks_downbeats_where_it_is_present(network,
     assert len(heard) == 1, heard  # by file alone: the reading (120 BPM) and the edit (121) read one hearing
 
 
-def test_an_uploads_map_is_todays_where_the_network_is_absent(no_network, tmp_path):
+def test_an_uploads_map_is_the_studio_trackers_where_the_network_is_absent(no_network, tmp_path):
     """The same song with the network's file not in the cache: its reading and its map are the studio's own
-    tracker's (4/4 from the louder bass, bar lines on it), as they were before the network."""
+    tracker's (4/4 from the louder bass, bar lines on it), the same as without a network."""
     stereo, _ = _song(16.5)
     path = tmp_path / "blips.wav"
     audio.save(stereo, path, "wav")
@@ -178,9 +178,9 @@ def test_an_uploads_map_is_todays_where_the_network_is_absent(no_network, tmp_pa
     assert analysis.learned(path) is None
 
 
-def test_a_missing_or_corrupt_file_falls_back_said_in_words(program, tmp_path, monkeypatch, capsys):
-    """Each reason the network is not used, said in words once in the log (no traceback); the map is then the
-    studio's own."""
+def test_a_missing_or_corrupt_file_falls_back_with_a_message(program, tmp_path, monkeypatch, capsys):
+    """Each reason the network is not used, its message said once in the log (no traceback); the map is then the
+    studio's own tracker's."""
     monkeypatch.setattr(beat_network, "REPO", None)
     beat_network.forget()
     assert beat_network.why_absent().startswith("no learned beat tracker is set up")
@@ -215,10 +215,10 @@ def test_a_missing_or_corrupt_file_falls_back_said_in_words(program, tmp_path, m
     beat_network.forget()
 
 
-def test_a_network_failing_on_a_song_or_giving_nan_leaves_it_todays_map(tmp_path, monkeypatch, capsys):
+def test_a_network_failing_on_a_song_or_giving_nan_leaves_it_the_studio_trackers_map(tmp_path, monkeypatch, capsys):
     """The network loads, then fails on an upload (the loaded program raising as it runs: out of memory, an op
-    it cannot run): the song's map is the studio's own, the failure said once in the log in words, and the file is
-    not heard again at the next press. A NaN among its logits is no hearing either (a beat lost to it would move
+    it cannot run): the song's map is the studio's own, the failure's message said once in the log, and the file is
+    not heard again at the next request. A NaN among its logits is no hearing either (a beat lost to it would move
     the bars)."""
     import torch
 
@@ -231,9 +231,9 @@ def test_a_network_failing_on_a_song_or_giving_nan_leaves_it_todays_map(tmp_path
     stereo, _ = _song(12.0)
     path = tmp_path / "song.wav"
     audio.save(stereo, path, "wav")
-    todays = song_map.of_audio(uploads.load(path), SR, bpm=120).bars
+    studio_trackers = song_map.of_audio(uploads.load(path), SR, bpm=120).bars
     assert beat_network.why_absent() is None and analysis.learned(path) is None
-    assert edit_bars.of_song(str(path), None, 120).bars == todays and analysis.learned(path) is None
+    assert edit_bars.of_song(str(path), None, 120).bars == studio_trackers and analysis.learned(path) is None
     said = capsys.readouterr().out
     assert said.count("The learned beat tracker failed on song.wav (") == 1 and "Traceback" not in said, said
     nan = {"beat": torch.full((1, 900), float("nan")), "downbeat": torch.zeros(1, 900)}
@@ -243,9 +243,9 @@ def test_a_network_failing_on_a_song_or_giving_nan_leaves_it_todays_map(tmp_path
     beat_network.forget()
 
 
-def test_an_upload_while_the_network_is_being_read_gets_todays_map_without_waiting(network, tmp_path):
+def test_an_upload_while_the_network_is_being_read_gets_the_studio_trackers_map_without_waiting(network, tmp_path):
     """Start-up's warm-up reading the network (its lock held): an upload's reading neither waits for it nor
-    reads it a second time; the map is today's for that upload."""
+    reads it a second time; the map is the studio tracker's for that upload."""
     stereo, _ = _song(12.0)
     path = tmp_path / "song.wav"
     audio.save(stereo, path, "wav")

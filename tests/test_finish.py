@@ -52,7 +52,7 @@ def song(seconds: float, kick: float, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("kick", [0.9, 0.3, 0.05])
 @pytest.mark.parametrize("target", [-14.0, -9.0, -23.0])
 def test_a_take_reaches_its_loudness_under_the_ceiling(kick, target):
-    x = song(10, kick)  # the shortest song: its length is not what is tested (issue 79)
+    x = song(10, kick)  # the shortest song: its length is not what is tested
     y, info = mastering.finish(x, mastering.Finish(lufs=target))
     assert abs(lufs(y) - target) <= 0.5, (lufs(x), lufs(y), info)
     assert true_peak_db(y) <= -1.0, info
@@ -150,7 +150,7 @@ def test_generate_leaves_at_its_loudness_with_fades_and_says_so(client, studio_s
     take, record = _take(
         client.predict(
             prompt="lofi beat",
-            audio_duration=10,  # the shortest song (issue 79: was 12; the length is not what is tested)
+            audio_duration=10,  # the shortest song: the length is not what is tested
             inference_steps=2,
             seed=3,
             think=False,
@@ -168,8 +168,8 @@ def test_generate_leaves_at_its_loudness_with_fades_and_says_so(client, studio_s
     assert finish["target_lufs"] == -23.0 and finish["fade_in"] == 1.0 and finish["fade_out"] == 2.0
     assert np.abs(take[:, :10]).max() < 1e-3 and np.abs(take[:, -10:]).max() < 1e-3
     assert record["params"]["loudness"] == -23.0 and "finish_s" in record["timings"]
-    own = json.loads((out / record["takes"][0]["metadata"]).read_text())
-    assert own["finish"] == finish and own["params"]["fade_out"] == 2.0
+    take_record = json.loads((out / record["takes"][0]["metadata"]).read_text())
+    assert take_record["finish"] == finish and take_record["params"]["fade_out"] == 2.0
     # Off: the render as it came, peak-normalised to -1 dBFS by the pipeline.
     raw, record = _take(
         client.predict(
@@ -190,12 +190,11 @@ def test_a_finish_the_studio_cannot_make_is_named_and_a_ceiling_holds_and_comes_
     """Generate's Ceiling: a take pushed loud is held under the ceiling asked, where the usual -1 dBTP lets it
     peak higher; the record says the ceiling (and only where it is not the usual), *Use these settings*
     brings the finish back (its loudness, fades, the ceiling), and one the studio cannot make is named.
-    Issue 79 merged three tests into this one (the takes they made were alike): it also holds
-    ``test_a_loudness_or_fade_the_studio_cannot_make_is_named`` (the refusals first; the studio serves the
-    takes after them) and ``test_use_these_settings_brings_the_finish_back`` (the usual take's settings)."""
+    One test checks all three (the takes they need are alike): the refusals first (the studio serves the takes
+    after them), then the usual take's settings."""
     with pytest.raises(ValidationError, match=r"Loudness must be between -30 and -6 LUFS"):
         client.predict(prompt="x", audio_duration=10, think=False, loudness="0", api_name="/generate")
-    # Words that say what the field takes, "off" included (issue 41: "loud" got "must be a number").
+    # A message that says what the field takes, "off" included (not a bare "must be a number" for "loud").
     for word in ("very loud", "loud"):
         with pytest.raises(ValidationError, match=r"Loudness must be a number from -30 to -6 LUFS, or off") as refused:
             client.predict(prompt="x", audio_duration=10, think=False, loudness=word, api_name="/generate")
@@ -236,11 +235,11 @@ def test_cover_extend_and_edit_hold_their_new_music_under_the_ceiling_asked(clie
     source = tmp_path / "source.wav"
     dense = np.clip(np.random.default_rng(3).standard_normal((10 * RATE, 2)) * 0.7, -0.95, 0.95)  # ~ -4 dBFS RMS
     sf.write(source, dense, RATE, subtype="FLOAT")  # the new music is matched to its loudness
-    own, new = AROUND[mode]
-    asked = {"src_audio": handle_file(str(source)), "prompt": "loud", "inference_steps": 2, "seed": 4, **own}
+    settings, new = AROUND[mode]
+    asked = {"src_audio": handle_file(str(source)), "prompt": "loud", "inference_steps": 2, "seed": 4, **settings}
     usual, record = _take(client.predict(**asked, audio_format="flac", api_name=f"/{mode}"))
     assert "ceiling" not in record["params"]
-    if mode == "extend":  # what test_extend_keeps_the_source_and_holds_only_the_new_part asked (merged, issue 79)
+    if mode == "extend":  # Extend keeps the source and holds only the new part
         kept = sf.read(source, always_2d=True, dtype="float32")[0].T[:, : 10 * RATE - int(0.05 * RATE)]
         assert np.abs(usual[:, : kept.shape[1]] - kept).max() <= 2**-15  # FLAC's 24 bits: the same samples
         assert true_peak_db(usual, new) <= -1.0

@@ -1,4 +1,4 @@
-"""Issue 72: in time, always. Every take's tempo measured against the BPM asked (the tracker's octave resolved
+"""In time, always. Every take's tempo measured against the BPM asked (the tracker's octave resolved
 toward it), a loop's bars warped onto its grid before its seam is closed (``loop_takes.in_time``, ``warp``), and a
 loop's map its grid by construction. Music, not noise: grooves built here (``bench_bars.groove``) and the
 stand-in band at the pipeline's call (``band``), through the preparer, ``gradio_client``, the page and the
@@ -37,8 +37,8 @@ def test_a_known_tempo_resolves_the_trackers_octave(bpm, per_bar):
 @pytest.mark.parametrize("bpm", [160, 170, 180, 190])
 def test_a_beat_of_two_eighths_is_read_at_its_tempo_not_two_thirds_of_it(bpm):
     """An onset envelope of eighths, each off-beat's 0.7 of its beat's: the comb scores the beat (two eighths)
-    higher than three eighths, but the weight toward 120 BPM read 160-190 at ⅔ (106.6, 113.5, 120.0, 127.6:
-    issue 78's sing-apex-aleph, 170 read at 113.3). Now at its tempo (within the grid's step), not told."""
+    higher than three eighths, but the weight toward 120 BPM read 160-190 at ⅔ (106.6, 113.5, 120.0, 127.6;
+    the sing-apex-aleph excerpt, 170 read at 113.3). It is read at its tempo (within the grid's step), not told."""
     fps = beats.RATE / beats.HOP
     frames = np.arange(int(30 * fps))
     eighths = np.arange(0.4, 29.6, 30.0 / bpm) * fps
@@ -106,7 +106,7 @@ def test_a_loop_off_its_tempo_is_warped_to_exactly_its_bars_of_the_music(bpm, pe
     lines, _ = loop_takes._played(first, loop)
     downs = truth[truth >= lines[0] - 0.05][: loop.bars + 1]
     assert np.abs(_truth_through(lines * SR, grid, downs * SR) - grid).max() / SR <= 0.005
-    # Heard round its wrap (two turns): every bar line on the grid, and the tempo the one asked.
+    # Heard round its wrap (two cycles): every bar line on the grid, and the tempo the one asked.
     heard, _, tempo = song_map.grid_of(np.tile(one, (1, 2)), SR, per_bar, bpm)
     assert tempo is not None and tempo.bpm == pytest.approx(bpm, abs=0.3)
     assert furthest(heard[: loop.bars], grid[:-1] / SR) <= 0.005
@@ -133,14 +133,14 @@ def test_a_loop_in_time_is_cut_on_its_downbeat_and_not_stretched():
     assert abs(lines[0] - truth[0]) <= 0.003 and np.array_equal(one, first[:, a : a + loop.samples])
 
 
-def test_a_loop_too_far_off_its_tempo_is_refused_in_words():
+def test_a_loop_too_far_off_its_tempo_is_refused_with_a_message():
     loop, first, _ = _first(120, 4, -0.09, drift=0.0)
     with pytest.raises(InputError, match=r"The loop came out at 10\d(\.\d)? BPM, too far from 120 BPM") as refused:
         loop_takes.in_time(first, loop)
     assert refused.value.param == "loop_bars" and "at most 6 %" in str(refused.value)
 
 
-def test_a_loop_with_no_beat_is_its_turn_as_made():
+def test_a_loop_with_no_beat_is_its_cycle_as_made():
     loop = Loop.of(4, 4, 120)
     noise = np.random.default_rng(3).uniform(-0.3, 0.3, (2, loop.made_samples)).astype(np.float32)
     one, said = loop_takes.in_time(noise, loop)
@@ -155,7 +155,7 @@ def test_a_loops_map_is_its_grid_by_construction():
 
 
 def test_clicks_at_300_bpm_are_read_at_the_bpm_typed():
-    """The review's case: 300 BPM clicks read as 99.4 BPM alone (bars three times too long); typed, read at 300."""
+    """300 BPM clicks read as 99.4 BPM alone (bars three times too long); typed, read at 300."""
     song, truth = clicks(300, 4, 20.0, drift=0.0)
     _, _, alone = song_map.grid_of(song, SR, 4)
     lines, _, typed = song_map.grid_of(song, SR, 4, 300)
@@ -189,8 +189,8 @@ def test_a_take_that_cannot_be_locked_is_kept_as_played_with_the_reason():
     import grid_lock
 
     noise = np.random.default_rng(1).uniform(-0.3, 0.3, (2, 12 * SR)).astype(np.float32)
-    assert grid_lock.lock(noise, 120, 4) == (None, {"locked": False, "why": grid_lock.result_words.LOCK_NO_BEAT})
-    assert grid_lock.lock(noise, None, 4)[1]["why"] == grid_lock.result_words.LOCK_NO_BPM
+    assert grid_lock.lock(noise, 120, 4) == (None, {"locked": False, "why": grid_lock.messages.LOCK_NO_BEAT})
+    assert grid_lock.lock(noise, None, 4)[1]["why"] == grid_lock.messages.LOCK_NO_BPM
     early, _ = groove(120, 4, 12.0, drift=0.0)
     late, _ = groove(100, 4, 12.0, drift=0.0, lead=0.0)
     kept, info = grid_lock.lock(np.concatenate([early, late], axis=-1), 120, 4)
@@ -252,13 +252,13 @@ def test_every_take_says_its_tempo_against_the_bpm_asked(studio_env, band):
     assert tempo["asked"] == 120 and tempo["bpm"] == pytest.approx(117.6, abs=0.3) and tempo["steady"]
     assert tempo["off_pct"] == pytest.approx(-2.0, abs=0.3) and tempo["said"].startswith("Played at 117.")
     assert "% slow, steady" in tempo["said"]
-    own = __import__("json").loads(__import__("pathlib").Path(paths[0]).with_suffix(".json").read_text())
-    assert own["tempo"] == tempo  # the take's own record keeps it
+    take_record = __import__("json").loads(__import__("pathlib").Path(paths[0]).with_suffix(".json").read_text())
+    assert take_record["tempo"] == tempo  # the take's own record keeps it
 
 
 def test_a_loop_off_its_tempo_and_a_variation_of_it_come_back_in_time_through_gradio_client(studio_server, band):
     """The band 2 % slow: a loop comes back in time, and so does a variation of it (the variation's own run
-    and seam, on the loop the first press made: one loop for both)."""
+    and seam, on the loop the first request made: one loop for both)."""
     from gradio_client import Client
 
     url, out = studio_server
@@ -337,14 +337,14 @@ def test_lock_to_grid_through_gradio_client_keeps_the_take_as_played_beside_it(s
     )
     total = longer[-1]["params"]["source_seconds"] + longer[-1]["params"]["extend_seconds"]
     assert (total - grid[-1]) / 2.0 == pytest.approx(round((total - grid[-1]) / 2.0), abs=0.005)
-    # Refused in words without a tempo to lock to.
+    # Refused with a message without a tempo to lock to.
     from gradio_client.exceptions import AppError, ValidationError
 
     with pytest.raises((AppError, ValidationError), match="Lock to the grid needs a tempo"):
         client.predict(prompt="x", lock_to_grid=True, think=False, api_name="/generate")
 
 
-def test_lock_to_grid_through_the_mcp_door(studio_server, band):
+def test_lock_to_grid_through_the_mcp_endpoint(studio_server, band):
     import json as js
 
     from test_mcp import call, tools
@@ -447,7 +447,7 @@ def test_an_uploads_bars_are_read_at_the_bpm_typed(studio_server, tmp_path):
     assert start == pytest.approx(played.bars[1], abs=0.005) and end == pytest.approx(played.bars[3], abs=0.005)
 
 
-# ---------------------------------------------------------------- every tempo and metre offered (issue 78, item 6)
+# ---------------------------------------------------------------- every tempo and metre offered
 # The whole sweep (2/4 … 6/8, 30-300 BPM, 2 % slow and in time): ``python tools/bench.py --metres``.
 
 
@@ -560,7 +560,7 @@ def test_a_6_8_take_locks_and_loops_from_its_first_bar_through_gradio_client(stu
 
 
 def test_a_274_bpm_loop_in_2_4_and_a_300_bpm_lock_are_made_and_say_their_true_stretch(studio_env, band):
-    """The review's refusals: a 274 BPM 2/4 loop ("a bar would be stretched 11 %") and a 300 BPM lock ("8.5 %")
+    """What was once refused: a 274 BPM 2/4 loop ("a bar would be stretched 11 %") and a 300 BPM lock ("8.5 %")
     of the band 2 % slow and steady; each is made, saying the 2 % its bars were stretched."""
     import handlers
 
@@ -578,7 +578,7 @@ def test_a_274_bpm_loop_in_2_4_and_a_300_bpm_lock_are_made_and_say_their_true_st
 
 
 def test_a_take_with_no_beat_is_kept_as_made_as_a_loop_and_locked(studio_env, band):
-    """A steady 220 Hz tone: a loop of it is its turn as made (not "came out at 113 BPM … 7.5 %"), a lock keeps it
+    """A steady 220 Hz tone: a loop of it is its cycle as made (not "came out at 113 BPM … 7.5 %"), a lock keeps it
     as played for having no beat (not "Played at 112 BPM, 6.7 % slow"), and no take says a tempo."""
     import handlers
     import messages

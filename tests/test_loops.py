@@ -1,6 +1,6 @@
 """Generate's *Loop* (``loop_bars``): a take exactly that many bars long at its BPM and metre, its wrap
 repainted (the seam window new, the rest bit-exact) and finished as a cycle; through the preparer, the
-page's API (``gradio_client``), the ZeroGPU harness and the MCP door, and its refusals in words."""
+page's API (``gradio_client``), the ZeroGPU harness and the MCP endpoint, and its refusals (validation errors)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def renders(monkeypatch):
     return seen
 
 
-# (bpm, time signature, bars): a turn of 8 s, 8 s in 3/4, 14.0146 s at an odd tempo, 4 s in 6/8.
+# (bpm, time signature, bars): a cycle of 8 s, 8 s in 3/4, 14.0146 s at an odd tempo, 4 s in 6/8.
 PAIRS = [(60, "4", 2), (90, "3", 4), (137, "4", 8), (180, "6", 2)]
 
 
@@ -87,43 +87,43 @@ def test_the_loop_is_its_bars_to_the_sample(made_loops, bpm, meter, bars):
         "bpm": bpm,
         "samples": want,
     }
-    # Shorter than the shortest song: several turns made as one, said in the record.
-    turns = -(-int(audio.MIN_SECONDS * SR) // want)
-    assert ("made" in loop) == (turns > 1) and (turns == 1 or f"{turns} turns" in loop["made"])
+    # Shorter than the shortest song: several cycles made as one, said in the record.
+    cycles = -(-int(audio.MIN_SECONDS * SR) // want)
+    assert ("made" in loop) == (cycles > 1) and (cycles == 1 or f"{cycles} cycles" in loop["made"])
     assert record["params"]["loop_bars"] == bars and record["takes"][0]["finish"]["fade_out"] == 0.0
     assert "cycle" in record["takes"][0]["finish"] and record["timings"]["seam_s"] > 0
 
 
-def test_a_loops_record_names_the_turn_it_kept_as_the_docs_do_counted_from_1():
-    """Issue 79: a loop's record said "turn 1 kept … among 2 turns" where docs/features.md says the middle
-    turn is kept. Both say the middle turn, of an even number the earlier (``loop_takes.kept``), counted from 1,
-    and the loop is that turn of the song made."""
+def test_a_loops_record_names_the_cycle_it_kept_as_the_docs_do_counted_from_1():
+    """A loop's record and docs/features.md say the same cycle is kept: the middle one, of an even number the
+    earlier (``loop_takes.kept``), counted from 1, and the loop is that
+    cycle of the song made."""
     from music_request import Loop
 
-    n = SR  # one turn: a second of samples, each sample its turn's number
-    for turns, said in (
-        (2, "turn 1 of 2, the earlier of the two"),
-        (3, "turn 2 of 3"),
-        (4, "turn 2 of 4, the earlier of the two"),
+    n = SR  # one cycle: a second of samples, each sample its cycle's number
+    for cycles, said in (
+        (2, "cycle 1 of 2, the earlier of the two"),
+        (3, "cycle 2 of 3"),
+        (4, "cycle 2 of 4, the earlier of the two"),
     ):
-        loop = Loop(bars=2, beats_per_bar=4, bpm=480, samples=n, turns=turns)
+        loop = Loop(bars=2, beats_per_bar=4, bpm=480, samples=n, cycles=cycles)
         made = loops.record(loop)["made"]
-        assert f"the middle turn kept ({said})" in made, made
-        song = np.repeat(np.arange(1, turns + 1, dtype=np.float32), n)[None, :]
-        assert set(loops.back(song, loop)[0].tolist()) == {float(re.search(r"turn (\d+) of", made)[1])}
+        assert f"the middle cycle kept ({said})" in made, made
+        song = np.repeat(np.arange(1, cycles + 1, dtype=np.float32), n)[None, :]
+        assert set(loops.back(song, loop)[0].tolist()) == {float(re.search(r"cycle (\d+) of", made)[1])}
 
 
-def test_every_choice_of_bars_at_any_tempo_think_may_choose_makes_a_loop_whose_seam_lies_inside_its_kept_turn():
-    # 60 to 180 BPM as the issue asks, and the whole range Think may choose (30 to 300).
+def test_every_choice_of_bars_at_any_tempo_think_may_choose_makes_a_loop_whose_seam_lies_inside_its_kept_cycle():
+    # 60 to 180 BPM, and the whole range Think may choose (30 to 300).
     for bars in checks.LOOP_BARS:
         for beats in (2, 3, 4, 6):
             for bpm in range(plan_format.BPM_RANGE[0], plan_format.BPM_RANGE[1] + 1):
                 loop = loops.check(bars, bpm, str(beats))
                 n, k = loop.samples, loop_takes.kept(loop)
                 a, b = loop_takes.window(loop)
-                assert n == round(bars * beats * 60 / bpm * SR) and loop.turns * n >= audio.MIN_SECONDS * SR
-                assert (loop.turns - 1) * n < audio.MIN_SECONDS * SR and loop.turns * n <= audio.MAX_SECONDS * SR
-                # The window, crossfades and all, inside the kept turn, clear of its ends (the loop's middle).
+                assert n == round(bars * beats * 60 / bpm * SR) and loop.cycles * n >= audio.MIN_SECONDS * SR
+                assert (loop.cycles - 1) * n < audio.MIN_SECONDS * SR and loop.cycles * n <= audio.MAX_SECONDS * SR
+                # The window, crossfades and all, inside the kept cycle, clear of its ends (the loop's middle).
                 fade = int(modes.SEAM_SECONDS * SR)
                 assert k * n < a - fade and b + fade < (k + 1) * n and b - a >= 2 * fade, (bars, beats, bpm)
 
@@ -135,24 +135,24 @@ def test_the_seam_window_is_repainted_and_the_rest_is_bit_exact(studio_env, rend
     loop = modes.prepare_generate(prompt="x", bpm=90, loop_bars=4, think=False).request.loop
     n, half = loop.samples, loop.samples // 2
     a, b = loop_takes.window(loop)
-    # The second render repaints that window of the kept turn turned by half, with the same words and style.
+    # The second render repaints that window of the kept cycle rotated by half, with the same lyrics and style.
     call = seam.pipeline
     assert call.task_type == "repaint" and (call.repainting_start, call.repainting_end) == (a / SR, b / SR)
     assert (call.prompt, call.lyrics) == (first.pipeline.prompt, first.pipeline.lyrics) and seam.seeds == first.seeds
     kept = made["audio"][0][:, loop_takes.kept(loop) * n : (loop_takes.kept(loop) + 1) * n]
     turned = np.concatenate([kept[:, half:], kept[:, :half]], axis=-1)
-    assert np.array_equal(call.src_audio[:, : turned.shape[-1] * loop.turns], np.tile(turned, (1, loop.turns)))
-    # The file: the kept turn as the first render made it, sample for sample, outside the window (which
+    assert np.array_equal(call.src_audio[:, : turned.shape[-1] * loop.cycles], np.tile(turned, (1, loop.cycles)))
+    # The file: the kept cycle as the first render made it, sample for sample, outside the window (which
     # turned back lies round the wrap: the loop's last and first samples); new music inside.
     written = sf.read(paths[0], dtype="int16", always_2d=True)[0].T
     reference = studio_env / "kept.wav"
     audio.save(kept, reference, "wav")
-    own = sf.read(reference, dtype="int16", always_2d=True)[0].T
+    as_written = sf.read(reference, dtype="int16", always_2d=True)[0].T
     inside = np.zeros(n, dtype=bool)
     inside[(np.arange(a, b) - loop_takes.kept(loop) * n + half) % n] = True
-    assert written.shape == own.shape == (2, n)
-    assert np.array_equal(written[:, ~inside], own[:, ~inside])
-    assert not np.array_equal(written[:, inside], own[:, inside])
+    assert written.shape == as_written.shape == (2, n)
+    assert np.array_equal(written[:, ~inside], as_written[:, ~inside])
+    assert not np.array_equal(written[:, inside], as_written[:, inside])
     assert inside[0] and inside[-1] and inside.sum() == b - a  # the window straddles the wrap, and is all of it
     # A loop is neither one render's latents nor sung in place: neither is kept beside it.
     assert "latents" not in record["takes"][0] and "lyric_lines" not in record["takes"][0]
@@ -170,7 +170,7 @@ def test_think_plans_a_loop_at_its_length_and_the_seam_has_no_blueprint(studio_e
 
 
 def test_the_finish_runs_on_across_the_wrap(made_loops):
-    paths, record = made_loops(*PAIRS[0])  # 8 s in 4/4, made as two turns
+    paths, record = made_loops(*PAIRS[0])  # 8 s in 4/4, made as two cycles
     take = sf.read(paths[0], always_2d=True)[0].T
     inside = np.abs(np.diff(take, axis=-1)).max()
     assert np.abs(take[:, 0] - take[:, -1]).max() <= inside
@@ -200,7 +200,7 @@ def test_the_limiter_and_loudness_treat_a_loop_as_a_cycle():
 
 
 def test_variations_and_use_these_settings_keep_it_a_loop(studio_env, made_loops):
-    _, record = made_loops(90, "3", 4)  # 8 s in 3/4, made as two turns
+    _, record = made_loops(90, "3", 4)  # 8 s in 3/4, made as two cycles
     assert records.settings(record, 1)["loop_bars"] == 4
     job = variations.prepare(take=1, record=record, amount=0.2, count=1)
     assert job.request.loop == modes.prepare_generate(prompt="x", bpm=90, time_signature="3", loop_bars=4).request.loop
@@ -213,12 +213,12 @@ def test_the_seam_is_declared_as_one_more_repaint(monkeypatch):
     song = music_shape(audio_duration=16, bpm=90, inference_steps=8)
     loop = music_shape(audio_duration=30, bpm=90, time_signature="3", loop_bars=4, inference_steps=8)
     assert loop.loop and not song.loop and loop.seconds == song.seconds == 16.0
-    seam = [p for p in duration_estimate.pace_phases.music_phases(loop) if p.phase == "seam"]
-    assert len(seam) == 1 and seam[0].prior == duration_estimate.pace_phases.seam(loop) > 0
+    seam = [p for p in duration_estimate.music_phases(loop) if p.phase == "seam"]
+    assert len(seam) == 1 and seam[0].prior == duration_estimate.seam(loop) > 0
     edit = dataclasses.replace(song, mode="edit")
-    repaint = sum(p.prior for p in duration_estimate.pace_phases.music_phases(edit, loads=False) if p.phase != "fixed")
+    repaint = sum(p.prior for p in duration_estimate.music_phases(edit, loads=False) if p.phase != "fixed")
     # Its bars put in time first, on the worker's CPU (``loop_takes.in_time``): a second of the song, a take.
-    in_time = duration_estimate.pace_phases.PRIOR["loop_in_time_per_second"] * 16.0
+    in_time = duration_estimate.PRIOR["loop_in_time_per_second"] * 16.0
     assert seam[0].prior == pytest.approx(repaint + in_time)
     assert duration_estimate.music_seconds(loop) == pytest.approx(
         duration_estimate.music_seconds(song) + 1.5 * (repaint + in_time)
@@ -237,7 +237,7 @@ def test_the_seam_is_measured_and_learned_as_its_own_phase(tmp_path, monkeypatch
     monkeypatch.setattr(duration_estimate, "_probes", {"music": lambda: True})
     duration_estimate.reset()
     try:
-        request = modes.prepare_generate(prompt="pace", bpm=90, loop_bars=4, inference_steps=8, think=False).request
+        request = modes.prepare_generate(prompt="estimate", bpm=90, loop_bars=4, inference_steps=8, think=False).request
         steps = duration_estimate.MusicShape.of(request).steps
         out = {"phases": {"start": 0.5, "dit": 4.0, "vae": 0.5, "steps": steps, "captured": False}}
         seam = run_result.Seam(None, None, [], 5.0)  # what ``loop_takes.close`` measured of the seam
@@ -250,7 +250,7 @@ def test_the_seam_is_measured_and_learned_as_its_own_phase(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "param", "words"),
+    ("kwargs", "param", "message"),
     [
         ({"loop_bars": 3, "bpm": 90}, "loop_bars", "2, 4, 8, 16 or 32 bars"),
         ({"loop_bars": "four", "bpm": 90}, "loop_bars", "2, 4, 8, 16 or 32 bars"),
@@ -259,13 +259,13 @@ def test_the_seam_is_measured_and_learned_as_its_own_phase(tmp_path, monkeypatch
         ({"loop_bars": 4, "bpm": 90, "think": True, "auto_length": True}, "auto_length", "Length: auto off"),
     ],
 )
-def test_a_loop_that_cannot_be_made_is_refused_in_words(kwargs, param, words, monkeypatch):
+def test_a_loop_that_cannot_be_made_is_refused_with_a_message(kwargs, param, message, monkeypatch):
     import planner
 
     monkeypatch.setattr(planner, "enabled", lambda: True)
     with pytest.raises(checks.InputError) as refused:
         modes.prepare_generate(prompt="lofi", **{"think": False, **kwargs})
-    assert refused.value.param == param and words in refused.value.message, refused.value.message
+    assert refused.value.param == param and message in refused.value.message, refused.value.message
 
 
 def test_a_loop_longer_than_the_longest_song_is_refused(monkeypatch):
@@ -276,9 +276,9 @@ def test_a_loop_longer_than_the_longest_song_is_refused(monkeypatch):
 
 
 def test_a_loop_through_gradio_client_and_its_takes_line_says_it_is_a_loop_at_its_tempo_and_metre(studio_server):
-    """A loop at an odd tempo in 6/8 through ``gradio_client``: to the sample. Issue 73, item 13: the words under a
-    loop's player (its seed line, as gradio_client gets it) say it is a loop, its bars, tempo, metre as musicians
-    write it, and its length; not only its JSON. (One press for both: they were two tests, two loops.)"""
+    """A loop at an odd tempo in 6/8 through ``gradio_client``: to the sample. The message under a
+    loop's player (its seed line, as gradio_client gets it) says it is a loop, its bars, tempo, metre as musicians
+    write it, and its length; not only its JSON. One request checks both."""
     url, out = studio_server
     client = Client(url, verbose=False)
     asked = {"prompt": "lofi beat", "bpm": 137, "time_signature": "6/8", "loop_bars": 2, "inference_steps": 1}
@@ -294,13 +294,13 @@ def test_a_loop_through_gradio_client_and_its_takes_line_says_it_is_a_loop_at_it
 
 
 def test_a_loop_left_to_think_is_declared_as_the_longest_it_may_choose(monkeypatch):
-    """Think on, BPM and metre left to it: the door's length is the slowest tempo's loop in the longest
+    """Think on, BPM and metre left to it: the length admission declares is the slowest tempo's loop in the longest
     metre (what the GPU call declares), Think told to plan these bars; a BPM set leaves Think the metre."""
     import planner
 
     monkeypatch.setattr(planner, "enabled", lambda: True)
     request = modes.prepare_generate(prompt="lofi", loop_bars=4, think=True).request
-    # 4 bars of 6 beats at 30 BPM: 48 s, one turn, made as long again as its bars may be played too slow
+    # 4 bars of 6 beats at 30 BPM: 48 s, one cycle, made as long again as its bars may be played too slow
     # (6 %) and a bar for its first downbeat, to be warped onto its grid (``loop_takes.in_time``): 62.88 s.
     slowest = 48 * 1.06 + 12
     assert request.loop.samples == 4 * 6 * 60 / plan_format.BPM_RANGE[0] * SR
@@ -308,11 +308,11 @@ def test_a_loop_left_to_think_is_declared_as_the_longest_it_may_choose(monkeypat
     assert request.plan.seconds is None and request.plan.longest == 63 and not request.chooses
     assert request.render.pipeline.timesignature is None and duration_estimate.MusicShape.of(request).loop
     request = modes.prepare_generate(prompt="lofi", bpm=120, loop_bars=4, think=True).request
-    # 6/4 lasts 12 s; 4/4, 8 s, made as two turns: 16 s, the longest.
-    assert request.seconds == 16 and request.loop.chosen_by_think and request.loop.turns == 2
-    # Both set: nothing left to choose, the loop is exact at the door.
+    # 6/4 lasts 12 s; 4/4, 8 s, made as two cycles: 16 s, the longest.
+    assert request.seconds == 16 and request.loop.chosen_by_think and request.loop.cycles == 2
+    # Both set: nothing left to choose, the loop is exact at admission.
     fixed = modes.prepare_generate(prompt="lofi", bpm=120, time_signature="3", loop_bars=4, think=True).request
-    assert not fixed.loop.chosen_by_think and fixed.loop.samples == 6 * SR and fixed.plan.seconds == 12  # two turns
+    assert not fixed.loop.chosen_by_think and fixed.loop.samples == 6 * SR and fixed.plan.seconds == 12  # two cycles
 
 
 def test_a_loop_left_to_think_made_without_its_plan_is_4_4_at_120_bpm_and_the_seam_says_what_it_is(
@@ -320,7 +320,7 @@ def test_a_loop_left_to_think_made_without_its_plan_is_4_4_at_120_bpm_and_the_se
 ):
     """The planner out of reach (ZeroGPU's worker without it): the song is made without the plan, and its
     loop at the fallback tempo and metre, as long as they make it (not the longest it was declared at). Seeded,
-    as every loop here (issue 79): unseeded, 2 seeds in 40 (23, 36) made noise the map reads at 113 and 133.3 BPM,
+    as every loop here: unseeded, 2 seeds in 40 (23, 36) made noise the map reads at 113 and 133.3 BPM,
     the loop refused as too far from 120 (it failed so once at load 6-8, at 107.7); each seed reads the same at
     load. Its progress (through the GPU entry, ``music_gpu``): the song's steps, then the seam's, each said as
     what it is (not a second bare "Step i/N"); test_the_seam_says_what_it_is_in_the_progress made a loop of its
@@ -333,21 +333,21 @@ def test_a_loop_left_to_think_made_without_its_plan_is_4_4_at_120_bpm_and_the_se
     job = dataclasses.replace(job, request=job.request.without_plan("the planner could not be loaded"))
     said: list[str] = []
     out = generation.music_gpu(job.request, lambda *_, desc="", **__: said.append(desc))
-    song = [i for i, words in enumerate(said) if words.startswith("Step ")]
-    seam = [i for i, words in enumerate(said) if words.startswith("Closing the loop: step ")]
+    song = [i for i, message in enumerate(said) if message.startswith("Step ")]
+    seam = [i for i, message in enumerate(said) if message.startswith("Closing the loop: step ")]
     assert song and seam and max(song) < min(seam) and said[seam[-1]] == "Closing the loop: step 2/2", said
-    assert (out.loop.bpm, out.loop.beats_per_bar, out.loop.turns) == (loop_takes.FALLBACK_BPM, 4, 3)
-    assert out.seam.songs.shape[-1] == 3 * 4 * SR  # three turns of 4 s, not the 48 s declared
+    assert (out.loop.bpm, out.loop.beats_per_bar, out.loop.cycles) == (loop_takes.FALLBACK_BPM, 4, 3)
+    assert out.seam.songs.shape[-1] == 3 * 4 * SR  # three cycles of 4 s, not the 48 s declared
     paths, record = modes.finish(job, out)
     assert sf.info(paths[0]).frames == 4 * SR and record["loop"]["bpm"] == loop_takes.FALLBACK_BPM
 
 
 def test_a_loop_at_the_tempo_and_metre_think_chose_and_its_seed_line_through_gradio_client(studio_server, monkeypatch):
     """The planner made to plan 96 BPM in 3/4 (``SCRIPT``): the loop is 4 bars of 3 beats at 96 BPM to
-    the sample (7.5 s, two turns made as one song), said before it is made, its record's loop Think's.
-    Issue 73, item 9: its seed line says the loop's own bars, tempo, metre and length (7.5 s), never the length
-    of the song it was made in as Think's choice (15 s, two turns), and the time it says includes the seam's
-    render (``seam_s``). (One press for both: they were two tests, two loops of the same plan.)"""
+    the sample (7.5 s, two cycles made as one song), said before it is made, its record's loop Think's.
+    Its seed line says the loop's own bars, tempo, metre and length (7.5 s), never the length
+    of the song it was made in as Think's choice (15 s, two cycles), and the time it says includes the seam's
+    render (``seam_s``). One request checks both."""
     import planner
     from scripted_planner import SCRIPT, ScriptedLM
 
@@ -370,8 +370,8 @@ def test_a_loop_at_the_tempo_and_metre_think_chose_and_its_seed_line_through_gra
         "bpm": 96,
         "chosen_by": "think",
     }
-    assert record["takes"][0]["planner"]["fields"]["duration"] == 15  # two turns of 7.5 s: the song it is made in
-    assert "2 turns" in record["loop"]["made"]
+    assert record["takes"][0]["planner"]["fields"]["duration"] == 15  # two cycles of 7.5 s: the song it is made in
+    assert "2 cycles" in record["loop"]["made"]
     assert record["params"]["audio_duration"] == -1 and record["loop"]["samples"] == round(7.5 * SR)
     assert "Loop: 4 bars at 96 BPM, 3/4 (7.5 s), as Think planned it" in line, line
     assert "Think chose a length" not in line and "3/4" in line.splitlines()[-1], line  # the plan's metre, in 3/4
@@ -398,7 +398,7 @@ def test_a_loop_left_to_think_under_zerogpu_is_one_gpu_call(zerogpu_space):
 
 
 def test_an_agent_is_told_what_a_bar_and_a_loop_are():
-    words = mcp_schema.parameter_words(
+    words = mcp_schema.parameter_help(
         "generate",
         {"parameter_name": "loop_bars", "parameter_has_default": True, "parameter_default": 0},
         models.active_variant(),
@@ -407,13 +407,13 @@ def test_an_agent_is_told_what_a_bar_and_a_loop_are():
     assert "loop_bars" in mcp_schema.MCP_TOOLS["generate"]
 
 
-def test_a_loop_through_the_mcp_door(studio_server):
+def test_a_loop_through_the_mcp_endpoint(studio_server):
     from test_mcp import call, tools
 
     url, _ = studio_server
     schema = tools(url)["generate"].inputSchema["properties"]["loop_bars"]
     assert "A bar is" in schema.get("description", "") or "A bar is" in json.dumps(schema)
-    # Seeded, as every loop here (issue 79): unseeded, 1 seed in 40 (20) made noise the map reads at 168.9 BPM, the
+    # Seeded, as every loop here: unseeded, 1 seed in 40 (20) made noise the map reads at 168.9 BPM, the
     # loop refused as too far from 180 (it failed so once at load, at 197.1).
     asked = {"prompt": "lofi", "bpm": 180, "time_signature": "6", "loop_bars": 2, "inference_steps": 1, "think": False}
     asked["seed"] = 5

@@ -1,4 +1,4 @@
-"""Synced lyrics: the alignment pass on the tiny pipeline, the DTW and score on known matrices, the
+"""Synced lyrics: the alignment on the tiny pipeline, the DTW and score on known matrices, the
 ``.lrc`` file as a standard reader (pylrc) reads it."""
 
 from __future__ import annotations
@@ -133,16 +133,16 @@ def test_takes_get_line_times_and_a_score_from_one_batched_pass(warm_backend):
     assert "lyrics" not in instrumental
 
 
-# The issue's lyrics: a typed time inside a line, markup, a tab and two control characters (BEL, ESC).
+# Hostile lyrics: a typed time inside a line, markup, a tab and two control characters (BEL, ESC).
 HOSTILE = "[Verse]\n[00:00.00] injected timestamp\n<script>alert(1)</script>\nline\twith\x07control\x1bchars"
 SUNG_HOSTILE = ["injected timestamp", "<script>alert(1)</script>", "line with control chars"]
 
 
 def test_a_takes_lrc_carries_each_sung_line_once_with_its_own_time(studio_server):
-    """Issue 41: sent through the API as a visitor would, a typed "[00:00.00]" inside a line became a
-    second time for it in the ``.lrc``, and BEL and ESC reached the file. Fetched as the page's link
-    fetches it, every line has exactly one time, the studio's, and no control character; the record's
-    ``lyric_lines`` likewise."""
+    """Sent through the API as a visitor would, a typed "[00:00.00]" inside a line does not become a second
+    time for it in the ``.lrc``, and BEL and ESC do not reach the file. Fetched as the page's link fetches it,
+    every line has exactly one time, the studio's, and no control character; the record's ``lyric_lines``
+    likewise."""
     import httpx
     from gradio_client import Client
 
@@ -167,8 +167,8 @@ def test_a_takes_lrc_carries_each_sung_line_once_with_its_own_time(studio_server
 
 
 def test_a_caption_cannot_add_a_tag_to_the_lrc_header(studio_server):
-    """Issue 48: a take titled by its caption ("Neon] [ar:someone else") wrote the header line
-    ``[ti:Neon) [ar:someone else]``: a reader that looks for tags anywhere found an artist. One tag a
+    """A take titled by its caption ("Neon] [ar:someone else") must not write the header line
+    ``[ti:Neon] [ar:someone else]``, where a reader that looks for tags anywhere finds an artist: one tag a
     header line, brackets in the title made parentheses both ways."""
     import httpx
     from gradio_client import Client

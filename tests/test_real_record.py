@@ -1,4 +1,4 @@
-"""Issue 78: the musical promises on real music. The stand-in band's real-record voice (``band.Band(record=...)``,
+"""The musical promises on real music. The stand-in band's real-record voice (``band.Band(record=...)``,
 ``tools/band_record.py``) plays a real excerpt no one here made (``tests/data/real_groove.ogg``, its licence in
 ``real_groove.md``) at a chosen error and drift; its truth is the record's own beats (a field tracker's reading,
 ``real_groove.json``) moved where the band plays them. A loop of it, a take of it locked to the grid and an
@@ -33,7 +33,7 @@ def _on(times: np.ndarray, step: float) -> float:
 
 def test_a_loop_of_a_real_record_played_slow_and_drifting_is_its_bars_on_the_grid():
     """The record played 3 % slow drifting 1 % (116.4 BPM, told 120): the loop of 8 bars is exactly 8 bars of
-    120 BPM in samples, and every true beat of the turn kept, carried through the studio's warp, lies on the
+    120 BPM in samples, and every true beat of the cycle kept, carried through the studio's warp, lies on the
     120 BPM grid (its bar lines on the grid's, none missed); heard round its wrap, the loop's bars are there."""
     loop = Loop.of(8, 4, 120)
     played = play(120, 4, loop.made_samples / SR, Band(error=-0.03, drift=0.01, record=RECORD))
@@ -134,7 +134,7 @@ def test_a_real_record_under_zerogpu_loops_in_time_and_edits_by_its_own_bars(zer
     )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 78, item 2: the map hears this real loop's bar 1 on its third beat")
+@pytest.mark.xfail(strict=True, reason="the map hears this real loop's bar 1 on its third beat")
 def test_the_map_hears_a_finished_real_loops_bar_one_where_it_is():
     """The loop the ZeroGPU test makes (its true bar lines within 2 ms of its grid: above), finished as a cycle and
     heard alone at the BPM told: today the map puts its bar lines at 1, 3, 5 and 7 s, half a bar off (heard twice

@@ -1,8 +1,8 @@
-"""Issue 62, items 1, 2, 4 and 5: every take's map (its bar lines read from its own audio, its sections from
-its synced words) and Edit and Extend by the bar. The tracker on click tracks with accented downbeats
+"""Every take's map (its bar lines read from its own audio, its sections from its synced lyrics) and Edit and
+Extend by the bar. The tracker on click tracks with accented downbeats
 (the bench's full table: ``python tools/bench.py --bars``), sections from tags and line times, then through
 gradio_client against the served studio: a generated take's record carries its map, bars set exactly the
-region their seconds set, Extend by the bar ends on a bar line, and every refusal is in words on ``bars``.
+region their seconds set, Extend by the bar ends on a bar line, and every refusal is a validation error on ``bars``.
 The served studio's music model plays click tracks here (``Backend.run``, the pipeline call, is wrapped):
 the tiny random model's noise has no beat to count."""
 
@@ -77,21 +77,21 @@ def test_sections_start_at_their_first_line_on_the_nearest_bar_line_after_an_int
     times = [4.4, 6.6, 12.6, 14.5, 22.4]  # each a little off its bar line, as a sung line is
     found = song_map.sections_of(LYRICS, times, 30.0, bars)
     assert found == [
-        {"name": "Intro", "start": 0.0, "end": 4.5},
-        {"name": "Verse 1", "start": 4.5, "end": 12.5},
-        {"name": "Chorus", "start": 12.5, "end": 22.5},
-        {"name": "Verse 2", "start": 22.5, "end": 30.0},
+        song_map.Section("Intro", 0.0, 4.5),
+        song_map.Section("Verse 1", 4.5, 12.5),
+        song_map.Section("Chorus", 12.5, 22.5),
+        song_map.Section("Verse 2", 22.5, 30.0),
     ]
     # A tag with no sung line starts where the line before it would end; no intro where singing starts at once.
     tagged = "[Verse]\na\nb\n[Solo]\n[Outro]\nc"
     found = song_map.sections_of(tagged, [0.5, 2.5, 12.0], 16.0)  # the lines' median length: 4 s
-    assert [(s["name"], s["start"], s["end"]) for s in found] == [
+    assert [(s.name, s.start, s.end) for s in found] == [
         ("Verse", 0.5, 6.5),
         ("Solo", 6.5, 12.0),
         ("Outro", 12.0, 16.0),
     ]
-    assert song_map.sections_of("la\nla", [1.0, 3.0], 8.0) == [{"name": "Song", "start": 1.0, "end": 8.0}]
-    assert song_map.sections_of(LYRICS, [1.0, 2.0], 8.0) == []  # a record whose times are not these words'
+    assert song_map.sections_of("la\nla", [1.0, 3.0], 8.0) == [song_map.Section("Song", 1.0, 8.0)]
+    assert song_map.sections_of(LYRICS, [1.0, 2.0], 8.0) == []  # a record whose times are not these lyrics'
 
 
 def test_a_region_of_bars_runs_from_the_first_bar_line_to_the_one_after_the_last():
@@ -164,13 +164,13 @@ def test_a_generated_takes_record_carries_its_bars_and_sections(studio_server, c
     assert all(a < b for a, b in edges) and all(b == c for (_, b), (c, _) in zip(edges, edges[1:], strict=False))
     assert edges[-1][1] == pytest.approx(take["seconds"], abs=1e-3)
     # The take's own record keeps them too (what Edit reads back), and the time they took.
-    own = json.loads((studio_server[1] / take["metadata"]).read_text())
-    assert own["bars"] == take["bars"] and own["sections"] == sections
-    assert record["timings"]["map_s"] >= 0  # kept, not bounded (issue 79)
+    take_record = json.loads((studio_server[1] / take["metadata"]).read_text())
+    assert take_record["bars"] == take["bars"] and take_record["sections"] == sections
+    assert record["timings"]["map_s"] >= 0  # kept, not bounded
 
 
 def test_a_takes_line_says_its_metre_and_its_tempo_as_played(client, clicking):
-    """Issue 73, item 13: the words under a take's player (its seed line, as gradio_client gets it) say the metre
+    """The message under a take's player (its seed line, as gradio_client gets it) says the metre
     it was asked in, as musicians write it, and each take's tempo as played (``song_map.Tempo.said``)."""
     *_, line, record = client.predict(
         prompt="click pop",
@@ -189,8 +189,8 @@ def test_a_takes_line_says_its_metre_and_its_tempo_as_played(client, clicking):
 
 
 def test_a_take_with_no_beat_is_said_in_the_metre_asked_not_in_one_heard(client):
-    """Issue 79: a take of noise (no beat heard: ``bars: []``) was captioned "In 4/4" under its seed, as
-    if its metre had been measured. Its line says the metre as it was asked, and no tempo as played."""
+    """A take of noise (no beat heard: ``bars: []``) is not captioned "In 4/4" under its seed, as if its metre
+    had been measured: its line says the metre as it was asked, and no tempo as played."""
     *_, line, record = client.predict(
         prompt="noise",
         audio_duration=10,
@@ -248,7 +248,7 @@ def test_extend_by_the_bar_adds_whole_bars_and_ends_on_a_bar_line(client, studio
     assert all(s["start"] >= params["source_seconds"] for s in sections[1:])
 
 
-def test_bars_are_refused_in_words_on_their_field(client, studio_server, clicked, clicking, tmp_path):
+def test_bars_are_refused_with_a_message_on_their_field(client, studio_server, clicked, clicking, tmp_path):
     take, _ = clicked
     song = str(studio_server[1] / take["audio"])
     hiss = tmp_path / "hiss.wav"
@@ -272,21 +272,21 @@ def test_bars_are_refused_in_words_on_their_field(client, studio_server, clicked
         ("/extend", song, {"bars": "1.5"}, r"bars: “1\.5” is not a number of bars to add"),
         ("/extend", song, {"bars": "200"}, r"bars: 200 bars at this song's tempo add [\d.]+ s; Extend adds 5–240 s"),
     ]
-    for api, path, settings, words in cases:
-        with pytest.raises(ValidationError, match=words):
+    for api, path, settings, message in cases:
+        with pytest.raises(ValidationError, match=message):
             client.predict(src_audio=handle_file(path), prompt="dub", inference_steps=1, api_name=api, **settings)
-    # An upload the studio did not make and has not measured is read when its run reads it (the door reads its
-    # header only); once read, its bars are known at the door, however often it is uploaded again.
+    # An upload the studio did not make and has not measured is read when its run reads it (the admission check
+    # reads its header only); once read, its bars are known at admission, however often it is uploaded again.
     for api, refused in (("/edit", AppError), ("/extend", ValidationError)):
         with pytest.raises(refused, match=r"The studio hears no steady beat in this song"):
             client.predict(src_audio=handle_file(str(hiss)), prompt="dub", bars="4", inference_steps=1, api_name=api)
 
 
-def test_an_uploads_bars_are_refused_at_the_door_once_its_reading_counted_them(client, tmp_path):
-    """Issue 73, item 11: an upload whose reading counted its bars (the page reads every upload; an API caller
+def test_an_uploads_bars_are_refused_at_admission_once_its_reading_counted_them(client, tmp_path):
+    """An upload whose reading counted its bars (the page reads every upload; an API caller
     through ``/edit_analyze`` or ``/extend_analyze``) has a bar past its last, bars with another region, and no
     steady beat refused before the request joins: a ValidationError on ``bars``, as README promises, and as a
-    take the studio made has them (``test_bars_are_refused_in_words_on_their_field``)."""
+    take the studio made has them (``test_bars_are_refused_with_a_message_on_their_field``)."""
     song, truth = clicks(120, 4, 16.0, drift=0.0, lead=0.0)
     path = tmp_path / "eight-bars.wav"
     audio.save(song, path, "wav")
@@ -307,16 +307,16 @@ def test_an_uploads_bars_are_refused_at_the_door_once_its_reading_counted_them(c
 
 
 def test_a_section_typed_in_bars_is_refused_naming_the_whole_choice_and_what_bars_takes(client, tmp_path):
-    """Issue 73, item 12: "the chorus" typed in Bars is refused in words that name all of it (not its first
-    word, “the”) and say what Bars takes, and where a section is chosen by its name; at the door."""
+    """Bars given “the chorus” is refused with a message that names all of it (not its first word, “the”)
+    and says what Bars takes, and where a section is chosen by its name; at admission."""
     song, _ = clicks(120, 4, 12.0)
     path = tmp_path / "song.wav"
     audio.save(song, path, "wav")
-    words = (
+    message = (
         r"bars: “the chorus” is not a choice of bars: Bars takes bar numbers from 1, such as 9-16 or 9\. "
         r"\(A section by its name: A whole section, under Choose by the words\.\)"
     )
-    with pytest.raises(ValidationError, match=words):
+    with pytest.raises(ValidationError, match=message):
         client.predict(src_audio=handle_file(str(path)), prompt="dub", bars="the chorus", api_name="/edit")
 
 

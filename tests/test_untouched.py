@@ -131,7 +131,7 @@ def test_a_new_part_louder_than_full_scale_is_held_under_the_ceiling_and_the_sea
     new, cut = untouched._limited(loud, a, b, mastering.CEILING_DBTP, RATE)
     assert cut > 6.0 and mastering.true_peak_db(new[:, a:b]) <= mastering.CEILING_DBTP
     spliced = audio.splice(song, new, a, b, fade)
-    assert np.abs(spliced[:, a : a + fade]).max() > 1.0  # equal-power: the blend would pass full scale
+    assert np.abs(spliced[:, a : a + fade]).max() > 1.0  # equal-power: the blend would exceed full scale
     held = untouched._held_in(spliced.copy(), song, a, b, fade)
     assert np.abs(held).max() <= 1.0
     np.testing.assert_array_equal(held[:, :a], song[:, :a])

@@ -144,7 +144,7 @@ def play(bpm: float, beats_per_bar: int, seconds: float, band: Band = Band(), ra
         song = PEAK * np.sin(2 * np.pi * band.tone * np.arange(n) / rate)
         none = np.zeros(0)
         return Performance(np.stack([song, song]).astype(np.float32), none, none, float(bpm), float(bpm), beats_per_bar)
-    song = rng.normal(0.0, 0.001, n + rate)  # a floor under the silence, and room for the last hit to ring
+    song = rng.normal(0.0, 0.001, n + rate)  # a floor under the silence, and space for the last hit to ring
     beats = beat_times(bpm, seconds, band)
     bars = beats[::beats_per_bar]
     if band.record:
@@ -167,8 +167,8 @@ def _metre(call: Any) -> int:
     return int(text) if text.isdigit() and 2 <= int(text) <= 12 else 4
 
 
-def _repainted(call: Any, n: int, own: np.ndarray) -> np.ndarray:
-    """A repaint: the source where it sounds, the band's own performance (``own``) where it is silent inside
+def _repainted(call: Any, n: int, performance: np.ndarray) -> np.ndarray:
+    """A repaint: the source where it sounds, the band's own performance (``performance``) where it is silent inside
     the region, switched with 5 ms crossfades."""
     source = np.zeros((2, n), dtype=np.float32)
     given = np.asarray(call.src_audio, dtype=np.float32)[:, :n]
@@ -186,7 +186,7 @@ def _repainted(call: Any, n: int, own: np.ndarray) -> np.ndarray:
     # Smoothed, the song's own ends held (a plain convolution would fade the band out at the song's end).
     mask = np.convolve(np.pad(mask, (join // 2, join - 1 - join // 2), mode="edge"), np.ones(join) / join, "valid")
     mask = mask.astype(np.float32)
-    return source * (1 - mask) + own * mask
+    return source * (1 - mask) + performance * mask
 
 
 def render(call: Any, made: np.ndarray, band: Band) -> np.ndarray:
@@ -197,8 +197,8 @@ def render(call: Any, made: np.ndarray, band: Band) -> np.ndarray:
     takes, _, n = made.shape
     out = np.empty_like(made, dtype=np.float32)
     for i in range(takes):
-        own = play(float(call.bpm or 120), _metre(call), n / RATE, dataclasses.replace(band, seed=band.seed + i))
-        out[i] = own.audio if task != "repaint" or call.src_audio is None else _repainted(call, n, own.audio)
+        played = play(float(call.bpm or 120), _metre(call), n / RATE, dataclasses.replace(band, seed=band.seed + i))
+        out[i] = played.audio if task != "repaint" or call.src_audio is None else _repainted(call, n, played.audio)
     return out
 
 

@@ -52,26 +52,26 @@ def named(name: str, rate: int) -> Record:
     import soxr
 
     truth = json.loads((DATA / f"{name}.json").read_text())
-    song, own = soundfile.read(str(DATA / f"{name}.ogg"), dtype="float32", always_2d=True)
-    if own != rate:
-        song = soxr.resample(song, own, rate)
+    song, file_rate = soundfile.read(str(DATA / f"{name}.ogg"), dtype="float32", always_2d=True)
+    if file_rate != rate:
+        song = soxr.resample(song, file_rate, rate)
     stereo = np.ascontiguousarray(np.repeat(song.T, 2, axis=0)[:2] if song.shape[1] == 1 else song.T[:2])
     beats, downs = np.asarray(truth["beats"], dtype=float), np.asarray(truth["downbeats"], dtype=float)
     first, last = (int(np.abs(beats - d).argmin()) for d in (downs[0], downs[-1]))
     return Record(stereo.astype(np.float32), beats, first, last, int(truth["beats_per_bar"]), rate)
 
 
-def _unrolled(record: Record, turns: int) -> tuple[np.ndarray, float]:
-    """The record looped: its lead-in, ``turns`` times its span from the first downbeat to the last (each seam
-    a short crossfade into the record's own lead-in, so each turn's downbeat is its own attack), its tail; and
-    the span's length in seconds (the span in samples, so every turn's beats fall on the same samples)."""
+def _unrolled(record: Record, repeats: int) -> tuple[np.ndarray, float]:
+    """The record looped: its lead-in, ``repeats`` times its span from the first downbeat to the last (each seam
+    a short crossfade into the record's own lead-in, so each repeat's downbeat is its own attack), its tail; and
+    the span's length in seconds (the span in samples, so every repeat's beats fall on the same samples)."""
     rate, song = record.rate, record.audio
     a, b = (int(round(record.beats[i] * rate)) for i in (record.first, record.last))
-    out = np.concatenate([song[:, :a], np.tile(song[:, a:b], (1, turns)), song[:, b:]], axis=-1)
+    out = np.concatenate([song[:, :a], np.tile(song[:, a:b], (1, repeats)), song[:, b:]], axis=-1)
     join = min(a, max(1, int(SEAM_S * rate)))
     fade = np.linspace(0.0, 1.0, join, dtype=np.float32)
-    for turn in range(1, turns):
-        seam = a + turn * (b - a)
+    for repeat in range(1, repeats):
+        seam = a + repeat * (b - a)
         out[:, seam - join : seam] = song[:, b - join : b] * (1.0 - fade) + song[:, a - join : a] * fade
     return out, (b - a) / rate
 
@@ -87,8 +87,8 @@ def played(name: str, beats: np.ndarray, n: int, seed: int, rate: int) -> np.nda
     more = int(np.ceil((n / rate - beats[-1]) / gap)) + 2
     at = np.concatenate([beats, beats[-1] + gap * np.arange(1, more + 1)])
     k = start + np.arange(at.size)
-    turns = int(k[-1] // span) + 2
-    song, length = _unrolled(record, turns)
+    repeats = int(k[-1] // span) + 2
+    song, length = _unrolled(record, repeats)
     source = record.beats[record.first + k % span] + (k // span) * length
     # Before the first beat (a lead): the record's lead-in at the first beat's speed, silence before it.
     if at[0] > 0:

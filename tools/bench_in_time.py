@@ -1,6 +1,6 @@
 """Loops in time (``--in-time``): the stand-in band (``band``) plays a loop's first render at a tempo off the one
 asked (-3 … +3 %) and drifting ±1.5 % over it, from 60 to 180 BPM in 3/4 and 4/4; ``loop_takes.in_time`` finds its
-bars and warps them onto the grid. Each row: the furthest bar line from the grid before (the turn cut as
+bars and warps them onto the grid. Each row: the furthest bar line from the grid before (the cycle cut as
 played) and after, both as the band's truth lands through the warp and as the tracker hears the warped loop;
 whether the tracker read the tempo at the right octave; the step at the wrap against the largest inside. Then
 the stretch libraries side by side on one groove (attacks and CPU), and the warp's CPU a minute of audio.

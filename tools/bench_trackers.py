@@ -1,5 +1,4 @@
-"""Beat trackers compared on this machine's CPU (issue 78, item 3; docs/performance.md, "Beat trackers
-compared"): the studio's map (``song_map.grid_of``), librosa's ``beat_track`` and ``plp``, BeatNet 1.1.3
+"""Beat trackers compared on this machine's CPU (docs/performance.md, "Beat trackers compared"): the studio's map (``song_map.grid_of``), librosa's ``beat_track`` and ``plp``, BeatNet 1.1.3
 (its bundled CRNN weights, madmom's DBN) and Beat This! 1.1.0 at the shape of its ``final0`` and ``small0``
 checkpoints with RANDOM weights (its weights live on its authors' server, which this machine cannot
 reach): CPU seconds (``process_time``, every thread) and wall seconds a minute of audio, front end and
@@ -17,7 +16,7 @@ files were moved out of torchaudio/lib and it imports as pure Python, MelSpectro
     /work/trackvenv/bin/pip install --no-deps BeatNet==1.1.3
     /work/trackvenv/bin/python tools/bench_trackers.py --threads 1,2 [--set tools/real_music.json]
 
-The studio's own room on an exported Beat This! (``beat_network``) runs in the studio's venv instead, on a
+The studio's own module on an exported Beat This! (``beat_network``) runs in the studio's venv instead, on a
 ``.pt2`` the export tool wrote (random weights where the authors' cannot be had: its cost, never its accuracy):
 
     /work/trackvenv/bin/python tools/export_beat_tracker.py --random small0 /tmp/random-small0.pt2
@@ -46,7 +45,7 @@ AGREE = 0.02
 OCTAVES = (0.5, 2.0, 1 / 3, 3.0, 2 / 3, 1.5)
 SHAPES = {"final0": 512, "small0": 128}  # transformer_dim; the rest is BeatThis's defaults (README, "small")
 TRACKERS = ("studio", "librosa", "plp", "beatnet", "beat_this_final0", "beat_this_small0")
-# Not among the defaults: the studio's room on an exported program (``--program``), run in the studio's venv.
+# Not among the defaults: the studio's module on an exported program (``--program``), run in the studio's venv.
 EXPORTED = "beat_network"
 
 
@@ -112,7 +111,7 @@ def beatnet() -> Tracker:
 
 
 def studio_network(program: Path) -> Tracker:
-    """The studio's own room (``beat_network``) on an exported program (``tools/export_beat_tracker.py``): its
+    """The studio's own module (``beat_network``) on an exported program (``tools/export_beat_tracker.py``): its
     loading from a Hub cache (one made here, holding ``program`` at its SHA-256), front end, chunks and peaks. Runs
     in the studio's venv (no beat-this needed)."""
     import hashlib
@@ -315,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     made.add_argument("--limit", type=int, default=99, help="at most this many excerpts of --set")
     made.add_argument("--front-end", choices=("torchaudio", "own"), default="torchaudio", help="Beat This!'s mel")
     made.add_argument("--weights", type=Path, help="a folder of Beat This! checkpoints (final0.ckpt, small0.ckpt)")
-    made.add_argument("--program", type=Path, help=f"an exported .pt2 for the {EXPORTED} tracker (the studio's room)")
+    made.add_argument("--program", type=Path, help=f"an exported .pt2 for the {EXPORTED} tracker (the studio's module)")
     made.add_argument("--json", type=Path, help="write every row and clip here too")
     args = made.parse_args(argv)
     audio = clips(args.set, args.limit)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import beat_network  # noqa: E402 (the studio's room: light at import, its shapes)
+import beat_network  # noqa: E402 (the studio's module: light at import, its shapes)
 
 SMALL0_SHA256 = "6074be2c4d490c5f6101fcc374a1ec72ae93456e23bb6019783b849f5dc7d47b"
 SHAPES = {"final0": 512, "small0": 128}  # transformer_dim; the rest is BeatThis's defaults
