@@ -1,10 +1,12 @@
-"""One ``AceStepPipeline`` for every mode: lazy, thread-safe, with progress, cancel and the GPU estimate.
+"""One ``AceStepPipeline`` for every mode: lazy, thread-safe, with progress, Stop and the phases it measured.
 
 The pipeline is built on first use (``get_backend()``), once even when two first requests race, and
 is then shared by Generate, Cover, Extend and Edit. Calls into it are serialised by a lock: diffusers
 pipelines keep per-call state on the instance (``_interrupt``, ``_guidance_scale``).
 
 Stop works per run (``runs``): the step callback checks the run's flag after every diffusion step.
+A call reports the seconds of its phases (start, steps, decode, alignment), which ``generation`` hands to
+``duration_estimate``; the GPU-time estimate itself lives there.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ class Backend:
         total = sampler.steps_run(pipe, int(req.num_inference_steps))
         flag = runs.cancel_path(run_id) if run_id else None
         sync = alignment.Pass(pipe, total, rows.columns) if rows is not None else None
-        with self.lock, devices.gpu_turn("music"):
+        with self.lock, devices.holding_gpu("music"):
             if flag is not None and flag.exists():
                 raise runs.Cancelled(messages.STOPPED_BEFORE_FIRST_STEP)
             # CPU generators give the same noise on every device; the global seed covers the VAE's
@@ -155,10 +157,10 @@ class Backend:
                 if watching is not None:
                     watching.remove()
             self.replay = dit.report() if dit is not None else {}
-        decoding = _settled(latents)
+        decoding = _synchronized(latents)
         audio = sampler.decode(pipe, latents, normalize=not req.natural_level)
         kept = None if req.natural_level else latents.float().cpu().numpy()
-        # For ``duration_estimate``: the call's own work to the first step's end (texts, encodes, the first step and its
+        # For ``duration_estimate``: the call's per-call work to the first step's end (texts, encodes, the first step and its
         # capture), the steps after it, how many ran, the decode; whether the steps were replayed.
         first, captured = (ended or [decoding])[0], bool(self.replay.get("captures")) and not self.replay.get("eager")
         phases = {"start": first - started, "dit": decoding - first, "steps": len(ended), "captured": captured}
@@ -177,8 +179,8 @@ class Backend:
         else this one."""
         if task_type not in base_model.TASKS:
             return self.pipe
-        # In the music model's turn: the base joins it on the device, where it must find it.
-        with devices.gpu_turn("music"):
+        # While the music model holds the GPU: the base joins it on the device, where it must find it.
+        with devices.holding_gpu("music"):
             return self.base_pipe()
 
     def base_pipe(self) -> Any:
@@ -196,7 +198,7 @@ class Backend:
                     return self.base
                 started = time.perf_counter()
                 base = base_model.load(self.pipe, models.pipeline_dtypes(self.device))
-                for module in base_model.own_parts(base, self.pipe):
+                for module in base_model.base_parts(base, self.pipe):
                     module.to(self.device)
                 devices.register_resident("music", base_model.Both(self.pipe, base), self.device)
                 self.base_seconds = time.perf_counter() - started
@@ -215,7 +217,7 @@ class Backend:
         pipe = self.pipe
         if pipe.audio_tokenizer is None:
             raise ModeUnavailable(error_messages.DESCRIBE_NO_TOKENIZER.format(source=models.public_source(self.source)))
-        with self.lock, devices.gpu_turn("music"), torch.inference_mode():
+        with self.lock, devices.holding_gpu("music"), torch.inference_mode():
             try:
                 device = pipe._execution_device
                 wave = torch.from_numpy(np.require(song, np.float32, ["C_CONTIGUOUS"]))[None]
@@ -230,7 +232,7 @@ class Backend:
         return [int(n) for n in indices[0, :, 0].cpu().tolist()]
 
     def check_request(self, req: music_request.Call) -> None:
-        """Refuse what the pipeline would silently get wrong: words it would cut short (``text_limits``),
+        """Refuse what the pipeline would silently get wrong: texts it would cut short (``text_limits``),
         a cover without the components that read the source."""
         texts = {field: getattr(req, field) for field in ("prompt", "lyrics", "morph_prompt", "morph_lyrics")}
         text_limits.check(self.pipe, texts, str(req.vocal_language), req)
@@ -338,13 +340,13 @@ def _timed(on_step: Callable[..., dict[str, Any]], ended: list[float]) -> Callab
     """``on_step`` noting when each step ended (the first once its device work is done)."""
 
     def timed(pipe, step, t, kwargs):
-        ended.append(_settled(kwargs.get("latents")) if not ended else time.perf_counter())
+        ended.append(_synchronized(kwargs.get("latents")) if not ended else time.perf_counter())
         return on_step(pipe, step, t, kwargs)
 
     return timed
 
 
-def _settled(latents: Any) -> float:
+def _synchronized(latents: Any) -> float:
     """The clock once the GPU has done what was queued for ``latents`` (CUDA runs ahead of the host)."""
     if getattr(getattr(latents, "device", None), "type", None) == "cuda":
         import torch
@@ -483,6 +485,6 @@ def reset_backend() -> None:
         devices.forget_resident("music")
 
 
-# What a cold call adds is asked of the pace room: the pipeline, and the XL base's DiT beside it.
+# Whether a call builds a model (its build counted in the duration estimate): the pipeline, and the XL base's DiT.
 duration_estimate.watch("music", lambda: is_warm())
 duration_estimate.watch("base", lambda: base_is_warm())

@@ -22,15 +22,15 @@ import tooltips as tips
 import xl_model
 
 # Edit's changes that run on the XL base's DiT, and upstream's task for each: the tasks only the base
-# model was trained for. ``part_tasks`` offers them, ``backend`` runs their tasks here, the pace and the
-# budget cost them as such.
+# model was trained for. ``part_tasks`` offers them, ``backend`` runs their tasks here, the duration estimate
+# and the budget cost them as such.
 CHANGES = {"add": "lego", "extract": "extract", "complete": "complete"}
 TASKS = tuple(CHANGES.values())
 
 ENV = "ACE_STUDIO_BASE_MODEL"
-# The base's own folders in its diffusers-layout repo; the rest of it is SFT's too.
-OWN = ("transformer", "condition_encoder")
-PATTERNS = ("model_index.json", *(f"{name}/*" for name in OWN))
+# The base's folders of its own in its diffusers-layout repo; the rest of it is SFT's too.
+BASE_PARTS = ("transformer", "condition_encoder")
+PATTERNS = ("model_index.json", *(f"{name}/*" for name in BASE_PARTS))
 
 
 def source() -> str:
@@ -40,17 +40,17 @@ def source() -> str:
 
 
 def missing() -> str | None:
-    """Why the base cannot be had on this machine, in words (None where it can: a folder that holds
+    """Why the base cannot be had on this machine, as a message (None where it can: a folder that holds
     it, a repo in the Hub cache, or one the first part may download). Reads no weights."""
     where = source()
     path = Path(where).expanduser()
     if path.is_dir():
-        if all((path / name / "config.json").is_file() for name in OWN):
+        if all((path / name / "config.json").is_file() for name in BASE_PARTS):
             return None
         return error_messages.BASE_FOLDER_LACKS.format(folder=path.name)
     if where.startswith((".", "/", "~")):
         return error_messages.BASE_NO_FOLDER.format(folder=where, env=ENV)
-    if all(hub.cached(where, f"{name}/config.json") for name in OWN):
+    if all(hub.cached(where, f"{name}/config.json") for name in BASE_PARTS):
         return None
     closed = models.hub_closed(where)
     return None if closed is None else _not_here(closed)
@@ -62,7 +62,7 @@ def _not_here(closed: tuple[str, str]) -> str:
 
 
 class Unavailable(models.ModelLoadError):
-    """The base could not be built; its words say why (``error_messages.PARTS_MISSING``), as the note then does."""
+    """The base could not be built; its message says why (``error_messages.PARTS_MISSING``), as the note then does."""
 
 
 # Why the last try to build the base failed in this process (None: it has not, or the last one
@@ -71,7 +71,7 @@ _failed: dict[str, str | None] = {"why": None}
 
 
 def trouble() -> str | None:
-    """Why parts cannot be made here, in words: the base missing (``missing``), else why its last build
+    """Why parts cannot be made here, as a message: the base missing (``missing``), else why its last build
     in this process failed; None where nothing is known against it."""
     return missing() or _failed["why"]
 
@@ -94,7 +94,7 @@ def load(pipe: Any, dtype: Any = None) -> Any:
         raise Unavailable(error_messages.PARTS_MISSING.format(source=source(), why=why))
     where = source()
     path = Path(where).expanduser()
-    dtypes = dtype if isinstance(dtype, dict) else dict.fromkeys(OWN, dtype)
+    dtypes = dtype if isinstance(dtype, dict) else dict.fromkeys(BASE_PARTS, dtype)
     try:
         folder = path if path.is_dir() else models.download(where, PATTERNS, messages.XL_BASE_MODEL, ENV)
         transformer = AceStepTransformer1DModel.from_pretrained(
@@ -103,7 +103,7 @@ def load(pipe: Any, dtype: Any = None) -> Any:
         encoder = AceStepConditionEncoder.from_pretrained(
             folder, subfolder="condition_encoder", torch_dtype=dtypes.get("condition_encoder")
         )
-    except Exception as exc:  # not there, not downloadable, not a model: the note and the press say why
+    except Exception as exc:  # not there, not downloadable, not a model: the note and the request say why
         _failed["why"] = failure(exc)
         raise Unavailable(error_messages.PARTS_MISSING.format(source=source(), why=_failed["why"])) from exc
     _failed["why"] = None
@@ -125,7 +125,7 @@ def load(pipe: Any, dtype: Any = None) -> Any:
 
 
 def failure(exc: BaseException) -> str:
-    """Why building the base failed, in a clause: the studio's own words where it has them (weights
+    """Why building the base failed, in a clause: the studio's message where it has one (weights
     not here, a download refused), else what the loader could not read, in its first line."""
     closed = models.hub_closed(source(), exc) if isinstance(exc, models.WeightsMissing) else None
     if closed is not None:
@@ -150,9 +150,9 @@ def same_weights(one: Any, other: Any) -> bool:
     )
 
 
-def own_parts(base: Any, pipe: Any) -> list[Any]:
+def base_parts(base: Any, pipe: Any) -> list[Any]:
     """The base's modules that are not ``pipe``'s (what it adds to memory and must move with it)."""
-    return [m for name in OWN if (m := getattr(base, name)) is not getattr(pipe, name)]
+    return [m for name in BASE_PARTS if (m := getattr(base, name)) is not getattr(pipe, name)]
 
 
 class Both:
@@ -164,14 +164,14 @@ class Both:
 
     @property
     def components(self) -> dict[str, Any]:
-        own = own_parts(self.base, self.pipe)
+        parts = base_parts(self.base, self.pipe)
         return {
             **self.pipe.components,
-            **{f"base_{name}": getattr(self.base, name) for name in OWN if getattr(self.base, name) in own},
+            **{f"base_{name}": getattr(self.base, name) for name in BASE_PARTS if getattr(self.base, name) in parts},
         }
 
     def to(self, device: Any) -> Both:
         self.pipe.to(device)
-        for module in own_parts(self.base, self.pipe):
+        for module in base_parts(self.base, self.pipe):
             module.to(device)
         return self

@@ -3,12 +3,12 @@
 GPU side (``describe_song``, the body of ``describe_gpu``), as upstream's ``understand_music``
 (``acestep/inference.py``) over the codes of ``convert_src_audio_to_codes`` (``acestep/handler.py``):
 the song becomes its 5 Hz audio codes (``backend.Backend.song_codes``: VAE, then the audio tokenizer),
-and the planner, told upstream's understanding instruction with the codes as the visitor's turn,
+and the planner, told upstream's understanding instruction with the codes as the user message,
 writes its notes (``bpm``, ``caption``, ``duration``, ``keyscale``, ``language``, ``timesignature``,
 decoded under Think's constraints: the same field prefix trees and ranges) and, after ``</think>``,
 the lyrics as free text. The notes are read and range-checked by Think's own code (``plan_format``).
 
-Page side: ``check`` (the door: a song with sound in it, a planner, one request's GPU time) and
+Page side: ``check`` (the admission check: a song with sound in it, a planner, one request's GPU time) and
 ``fill``: the fields the visitor left empty get what the planner heard; the measured BPM and key
 (``analysis``), and its beats per bar, win over the planner's, and the note says where they differ.
 
@@ -78,7 +78,7 @@ def lyric_budget(seconds: float) -> int:
     return min(LYRIC_TOKENS_MAX, LYRIC_TOKENS_BASE + math.ceil(LYRIC_TOKENS_PER_SECOND * max(0.0, seconds)))
 
 
-# ---------------------------------------------------------------- the door (page side)
+# ---------------------------------------------------------------- the admission check (page side)
 
 
 def check(
@@ -146,7 +146,7 @@ def describe_duration(song: Any, progress: Any = None, run_id: str | None = None
 @gpu.entry(duration=describe_duration)
 def describe_gpu(song: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> dict[str, Any]:
     """The GPU entry of *Describe*: a song (``[2, samples]`` at 48 kHz) in, the planner's notes and
-    lyrics out (plain values); its own words for a stop, an unusable description, a missing planner."""
+    lyrics out (plain values); its own messages for a stop, an unusable description, a missing planner."""
     with generation.user_errors():
         return describe_song(song, reporter(progress), run_id)
 
@@ -163,12 +163,12 @@ def reporter(progress: Any) -> ProgressFn | None:
         if stage != "listening" and now - last[0] < 0.25:
             return
         last[0] = now
-        words = {
+        said = {
             "listening": messages.DESCRIBE_LISTENING,
             "notes": messages.DESCRIBE_NOTES.format(done=done),
             "lyrics": messages.DESCRIBE_LYRICS.format(done=done),
         }
-        progress(None, desc=words[stage])
+        progress(None, desc=said[stage])
 
     return report
 
@@ -197,7 +197,7 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
         length = min(max(int(round(seconds)), DURATION_RANGE[0]), DURATION_RANGE[1])
         prompt = understand_prompt(lm.tokenizer, codes)
         written: dict[str, int] = {}
-        notes, words = understand(
+        notes, sung = understand(
             lm, prompt, {"duration": length}, lyric_budget(seconds), progress, should_stop, written=written
         )
         fields = check_plan(parse_plan(notes))
@@ -207,10 +207,10 @@ def describe_song(song: np.ndarray, progress: ProgressFn | None = None, run_id: 
         raise gr.Error(error_messages.DESCRIBE_UNUSABLE.format(reason=exc)) from None
     return {
         "fields": {**fields, "caption": fields.get("caption", "")},
-        "lyrics": cut(checks.printable(parse_lyrics(notes + words)).strip(), checks.MAX_LYRICS_CHARS, "\n"),
+        "lyrics": cut(checks.printable(parse_lyrics(notes + sung)).strip(), checks.MAX_LYRICS_CHARS, "\n"),
         "codes": len(codes),
         "timings": {"codes_s": round(listened - started, 3), "planner_s": round(time.perf_counter() - listened, 3)},
-        "pace": duration_estimate.report(
+        "measured": duration_estimate.report(
             "describe",
             {"seconds": seconds, "tokens": written["tokens"]},
             {"listen": time.perf_counter() - started},
@@ -243,8 +243,8 @@ def understand(
     constraint = ThinkingConstraint(vocab, fixed, end=vocab.encode("</think>"))
     generator = lm.generator(seed)
     notes: list[int] = []
-    words: list[int] = []
-    with lm.lock, devices.gpu_turn("planner"), torch.inference_mode():
+    sung: list[int] = []
+    with lm.lock, devices.holding_gpu("planner"), torch.inference_mode():
         step = lm.decoder([prompt], NOTES_BUDGET + lyric_tokens, name)
         try:
             logits = next(step)
@@ -263,22 +263,22 @@ def understand(
             if "duration" not in fixed:  # the planner chose the length: the lyrics fit that
                 limit = min(limit, _lyrics_for(lm.tokenizer.decode(notes, skip_special_tokens=False)))
             ends, banned = _lyric_rules(lm, logits[0])
-            while len(words) < limit:
+            while len(sung) < limit:
                 if should_stop():
                     raise runs.Cancelled("stopped")
                 token = sample(logits[0] + banned, generator, TEMPERATURE, None)
                 if token in ends:
                     break
-                words.append(token)
+                sung.append(token)
                 if progress is not None:
-                    progress("lyrics", len(words))
+                    progress("lyrics", len(sung))
                 logits = step.send(torch.tensor([token], device=logits.device))
         finally:
             step.close()
     if written is not None:
-        written["tokens"] = len(notes) + len(words)
+        written["tokens"] = len(notes) + len(sung)
     text = lm.tokenizer.decode
-    return text(notes, skip_special_tokens=False), text(words, skip_special_tokens=True)
+    return text(notes, skip_special_tokens=False), text(sung, skip_special_tokens=True)
 
 
 def _lyrics_for(notes: str) -> int:
@@ -288,7 +288,7 @@ def _lyrics_for(notes: str) -> int:
 
 
 def _lyric_rules(lm: planner.Planner, row: Any) -> tuple[set[int], Any]:
-    """What ends the lyrics (the end of the turn or of the text), and a row of -inf over what may
+    """What ends the lyrics (the end of the chat message or of the text), and a row of -inf over what may
     not be in them (audio codes, every other added token)."""
     import torch
 
@@ -336,30 +336,30 @@ def _yours(value: Any, read: Callable[[Any], Any]) -> tuple[Any, bool]:
     return found, found is not None
 
 
-def _settle(name: str, yours: Any, measured: Any, heard: Any, words: Callable[[Any], Any] = str) -> tuple[Any, str]:
+def _chosen(name: str, yours: Any, measured: Any, heard: Any, shown: Callable[[Any], Any] = str) -> tuple[Any, str]:
     """BPM, key or metre: the visitor's value, else the measured one, else the planner's; and the note (each
-    value in ``words``: a metre as musicians write it)."""
+    value as ``shown`` writes it: a metre as musicians write it)."""
     value = yours if yours is not None else measured if measured is not None else heard
     if measured is not None and heard == measured and value == measured:
-        return value, messages.HEARD_AS_MEASURED.format(name=name, value=words(value))
-    said = [f"planner heard {words(heard)}"] + ([f"measured {words(measured)}"] if measured is not None else [])
+        return value, messages.HEARD_AS_MEASURED.format(name=name, value=shown(value))
+    said = [f"planner heard {shown(heard)}"] + ([f"measured {shown(measured)}"] if measured is not None else [])
     mine = " (yours)" if yours is not None and yours != measured else ""
-    return value, f"{name}: {', '.join(said)} — kept {words(value)}{mine}"
+    return value, f"{name}: {', '.join(said)} — kept {shown(value)}{mine}"
 
 
 def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysis | None) -> tuple[list[Any], str]:
     """The form's fields (``FORM``'s order) with what the planner heard written where the visitor left
-    them empty, and a note for review: what was written, what was kept, and where the measured BPM
+    them empty, and a note to read over: what was written, what was kept, and where the measured BPM
     and key won over the planner's."""
     fields, lines = heard["fields"], []
     out = {k: form.get(k) for k in FORM}
-    for key, what, words in (("prompt", "Style", fields.get("caption", "")), ("lyrics", "Lyrics", heard["lyrics"])):
+    for key, what, text in (("prompt", "Style", fields.get("caption", "")), ("lyrics", "Lyrics", heard["lyrics"])):
         if str(form.get(key) or "").strip():
             lines.append(f"{what}: kept yours")
-        elif words:
-            out[key] = words
+        elif text:
+            out[key] = text
             size = (
-                f"{len(words.splitlines())} lines" if key == "lyrics" else f"“{checks.shown(words, 80).strip(chr(39))}”"
+                f"{len(text.splitlines())} lines" if key == "lyrics" else f"“{checks.shown(text, 80).strip(chr(39))}”"
             )
             lines.append(f"{what}: written — {size}")
         else:
@@ -375,12 +375,12 @@ def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysi
         lines.append(messages.LANGUAGE_LEFT.format(heard=fields.get("language")))
     bpm, set_bpm = _yours(form.get("bpm"), checks.check_bpm)
     measured_bpm = None if measured is None or measured.bpm is None else int(round(measured.bpm))
-    value, line = _settle("BPM", bpm if set_bpm else None, measured_bpm, int(fields["bpm"]))
+    value, line = _chosen("BPM", bpm if set_bpm else None, measured_bpm, int(fields["bpm"]))
     out["bpm"] = value
     lines.append(line)
     key, set_key = _yours(form.get("key_scale"), key_name)
     measured_key = None if measured is None else key_name(measured.key)
-    value, line = _settle(
+    value, line = _chosen(
         parameters.PARAMS["key_scale"].label, key if set_key else None, measured_key, key_name(fields["keyscale"])
     )
     out["key_scale"] = value
@@ -390,7 +390,7 @@ def fill(heard: dict[str, Any], form: dict[str, Any], measured: analysis.Analysi
     measured_meter = None if measured is None or measured.beats_per_bar is None else str(measured.beats_per_bar)
     heard_meter, metre = str(fields["timesignature"]), lambda beats: tips.METRE_NAMES.get(str(beats), beats)
     said = parameters.PARAMS["time_signature"].label
-    value, line = _settle(said, meter if set_meter else None, measured_meter, heard_meter, metre)
+    value, line = _chosen(said, meter if set_meter else None, measured_meter, heard_meter, metre)
     out["time_signature"] = value
     lines.append(line)
     # What the listening took, not the wait for the start-up build before it (``model_wait_s``).

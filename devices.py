@@ -1,7 +1,7 @@
 """The accelerator: which model holds it, the offload mode, and how long one call may ask for it.
 
 Where the music pipeline, the planner and the lyrics LLM do not fit on the device together, the one
-about to run claims it (``gpu_turn``) and the others wait on the CPU.
+about to run claims it (``holding_gpu``) and the others wait on the CPU.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def on_zero_gpu() -> bool:
 # Models that live on the accelerator. Where the music pipeline and the lyrics LLM do not fit
 # together (XL in bf16 is ~10.7 GiB, Qwen 2.5 7B ~14.2 GiB: a 24 GiB card holds one at a time), the
 # one about to run claims the device and the others wait on the CPU. Under an offload mode the
-# studio's own models (planner, lyrics) are on the device only during their turn, and the music
+# studio's own models (planner, lyrics) are on the device only while they hold it, and the music
 # pipeline is ``managed``: diffusers' hooks move its parts, the studio never moves it.
 _residents: dict[str, dict[str, Any]] = {}
 _resident_lock = threading.Lock()
@@ -63,7 +63,7 @@ def register_resident(
     name: str, obj: Any, device: str, gib: float | None = None, *, on: str | None = None, managed: bool = False
 ) -> None:
     """Record a model that runs on ``device`` and is now on ``on`` (default: there already), so it
-    can be brought over for its turn and parked on the CPU when room is short."""
+    can be brought over when it holds the GPU and parked on the CPU when memory is short."""
     with _resident_lock:
         _residents[name] = {
             "obj": obj,
@@ -93,14 +93,14 @@ def fits_alone(gib: float, device: str) -> bool:
 
 # Held by a model for the whole time it runs on the accelerator, so the lyrics writer cannot park
 # the music pipeline on the CPU in the middle of a song (or the reverse) when both run at once.
-_turn_lock = threading.RLock()
+_gpu_lock = threading.RLock()
 
 
 @contextlib.contextmanager
-def gpu_turn(name: str) -> Iterator[None]:
+def holding_gpu(name: str) -> Iterator[None]:
     """Claim the accelerator for ``name`` and keep it until the block ends; under an offload mode,
     ``name`` goes back to the CPU then."""
-    with _turn_lock:
+    with _gpu_lock:
         claim_device(name)
         try:
             yield

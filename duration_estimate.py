@@ -20,9 +20,15 @@ it, so no request's shape can make a bucket's factors say another's steps cost m
   ``ACE_STUDIO_DURATION_ESTIMATE=prior`` declares from the prior alone and learns nothing.
 - The learned factors are kept (``Table``): a bucket keeps at most ``KEEP`` samples, the table at most
   ``MAX_BUCKETS`` buckets (the one used longest ago leaves first), in one small JSON file in the output
-  folder, written whole to a temporary name and moved over the old one (``os.replace``), so a crash
-  leaves the old file or the new. Its key is the GPU's name and the studio's version; a file with another
-  key, a corrupt one, or one larger than ``MAX_FILE_BYTES`` is ignored with one log line."""
+  folder (``FILE_NAME``), written whole to a temporary name and moved over the old one (``os.replace``),
+  so a crash leaves the old file or the new. Its key is the GPU's name and the studio's version; a file
+  with another key, a corrupt one, or one larger than ``MAX_FILE_BYTES`` is ignored with one log line.
+
+The sections below: the learned table (``Bucket``, ``Table`` and its file's checks); the prior and a
+call's phases (``PRIOR``, ``Phase``, the models a cold call builds, ``music_phases`` and the other
+features'); what a call declares
+(``estimate``, ``declare``, ``aborted``); this process's table (``table``, ``version``); what a finished
+call measured (``report``, ``learn``)."""
 
 from __future__ import annotations
 
@@ -48,8 +54,10 @@ import graphs
 import output_folder
 from music_shape import MusicShape
 
-MATURE = 3  # samples before a bucket's figures are declared (``duration_estimate.MIN_CALLS``)
-KEEP = 12  # samples a bucket: enough for a 90th percentile, few enough that a new pace shows soon
+# ---------------------------------------------------------------- the learned table
+
+MIN_CALLS = 3  # calls in a bucket before its figures are declared (the table evicts the others first)
+KEEP = 12  # samples a bucket: enough for a 90th percentile, few enough that a change of speed shows soon
 MAX_BUCKETS = 160  # every shape the page can ask for is about 120 buckets; more leave oldest first
 MAX_FILE_BYTES = 256 * 1024  # the table at its bounds takes 35 KB (160 buckets of 12 samples)
 FORMAT = 1
@@ -146,10 +154,10 @@ class Table:
 
     def _evict(self, keep: str) -> None:
         """One bucket out, the one used longest ago among those that declare nothing yet (fewer than
-        ``MATURE`` samples), else the one used longest ago: a flood of one-off shapes (one visitor's
+        ``MIN_CALLS`` samples), else the one used longest ago: a flood of one-off shapes (one visitor's
         lengths and takes) churns among its own buckets and leaves the measured ones to every visitor."""
         for key, bucket in self.buckets.items():
-            if key != keep and len(bucket.factors) < MATURE:
+            if key != keep and len(bucket.factors) < MIN_CALLS:
                 del self.buckets[key]
                 return
         self.buckets.popitem(last=False)
@@ -194,7 +202,7 @@ class Table:
                 tmp.write_text(text)
                 os.replace(tmp, self.path)
             except OSError as exc:
-                print(f"pace: {self.path} could not be written ({exc}); the figures stay in memory")
+                print(f"duration estimate: {self.path} could not be written ({exc}); the figures stay in memory")
                 with contextlib.suppress(OSError):
                     tmp.unlink()
 
@@ -208,7 +216,7 @@ class Table:
         if why is None and not (same_machine or (lambda m: m == self.machine))(data["machine"]):
             why = f"it is another machine's or version's ({data['machine']})"
         if why is not None:
-            print(f"pace: {self.path} ignored, {why}; the figures start from the prior")
+            print(f"duration estimate: {self.path} ignored, {why}; the figures start from the prior")
             return False
         with self.lock:
             self.machine = {str(k): str(v) for k, v in data["machine"].items()}
@@ -224,7 +232,7 @@ class Table:
 
 
 def _unreadable(path: Path) -> tuple[str | None, Any]:
-    """Why ``path`` is no table this room wrote (None where it is one), and what it holds: read once, so
+    """Why ``path`` is no table this module wrote (None where it is one), and what it holds: read once, so
     what is checked is what is loaded even if another process replaces the file meanwhile."""
     try:
         with path.open("rb") as file:
@@ -235,11 +243,11 @@ def _unreadable(path: Path) -> tuple[str | None, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         return f"it cannot be read ({type(exc).__name__})", None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        return "it is not a pace table of this format", data
+        return "it is not a duration table of this format", data
     machine, buckets, calls = data.get("machine"), data.get("buckets"), data.get("calls")
-    # ``calls`` an int like the rest: a string or a missing count once stopped every declaration.
+    # ``calls`` an int like the rest: a string or a missing count would stop every declaration.
     if not isinstance(machine, dict) or not isinstance(buckets, list) or type(calls) is not int or calls < 0:
-        return "it is not a pace table of this format", data
+        return "it is not a duration table of this format", data
     if not all(isinstance(v, str) for v in machine.values()) or not plain_name(machine.get("gpu", "")):
         return "its machine's name is not a GPU's name", None
     if not all(_bucket_ok(entry) for entry in buckets):
@@ -259,8 +267,10 @@ def _bucket_ok(entry: Any) -> bool:
     return all(sane(f, low, high) for f in factors) and all(sane(f) for f in figures)
 
 
+# ---------------------------------------------------------------- the prior and a call's phases
+
 # The prior, in seconds unless named otherwise: what each phase took on one H100, eager, bf16
-# (docs/performance.md: the prior's table under "Captured steps", and "The studio's own pace").
+# (docs/performance.md, the duration estimate).
 PRIOR: dict[str, float] = {
     # The XL DiT, one forward of a 1-take step: 113 / 119 / 232 / 629 ms measured at 10 / 60 / 240 /
     # 600 s; this fit gives 114 / 131 / 232 / 629 (the launch-bound base, then length and its square).
@@ -280,14 +290,14 @@ PRIOR: dict[str, float] = {
     "planner_per_code": 0.050,
     "planner_extra_per_take": 0.01,
     # Think's thinking: ~250 tokens, declared at 85 ms a token so a 60 s song's plan declares its
-    # most measured (24–38 s), plus 2 s for the prompt's pass.
+    # most measured (24–38 s), plus 2 s for the prompt's prefill.
     "think_tokens": 250,
     "think_per_token": 0.085,
     "think_fixed": 2.0,
     "planner_load": 20.0,
-    "describe_prefill_per_code": 0.002,  # Describe reads the song's codes in one pass
+    "describe_prefill_per_code": 0.002,  # Describe reads the song's codes in one prefill
     "describe_fixed": 8.0,
-    "write_fixed": 4.0,  # Write it: the prompt's pass, the caption's prefix trees
+    "write_fixed": 4.0,  # Write it: the prompt's prefill, the caption's prefix trees
     "lyrics_tokens_per_second": 12.0,  # the 7B writer, eager
     "lyrics_fixed": 10.0,
     "lyrics_load": 60.0,
@@ -295,7 +305,7 @@ PRIOR: dict[str, float] = {
     "stems_per_minute": 8.0,
     "stems_fixed": 10.0,
 }
-# The prior's margin per feature (today's figures already hold one where it is 1.0).
+# The prior's margin per feature (the prior's figures already hold one where it is 1.0).
 SAFETY = {"music": 1.5, "describe": 1.5, "write": 1.5, "lyrics": 1.0, "stems": 1.0}
 
 
@@ -320,13 +330,13 @@ class Phase:
         return seconds / max(n, 1e-9) if self.unit == "s a minute" else seconds
 
 
-# ---------------------------------------------------------------- models built or not
+# ---------------------------------------------------------------- models built or not (a cold call builds them)
 
 _probes: dict[str, Callable[[], bool]] = {}
 
 
 def watch(kind: str, built: Callable[[], bool]) -> None:
-    """How to ask whether ``kind`` ("music", "planner", "lyrics") is built: its room says, at import."""
+    """How to ask whether ``kind`` ("music", "planner", "lyrics") is built: its module says, at import."""
     _probes[kind] = built
 
 
@@ -353,7 +363,7 @@ def music_phases(s: MusicShape, loads: bool = True) -> list[Phase]:
     forwards, one = s.forwards, per_forward(s.seconds)
     encode = (vae * s.seconds if s.mode != "generate" else 0.0) + (vae * 30 if s.reference else 0.0)
     at = {"len": length, "takes": s.takes}
-    mode = "cover-morph" if s.morph and s.mode == "cover" else s.mode  # two passes a step: measured apart
+    mode = "cover-morph" if s.morph and s.mode == "cover" else s.mode  # two DiT forwards a step: measured apart
     step = forwards * one * s.takes
     steps = {**at, "guided": int(s.guided), "mode": mode}
     phases = [
@@ -456,20 +466,10 @@ def measured_at(feature: str, shape: dict[str, Any]) -> list[Phase]:
     raise ValueError(f"no feature {feature!r}")
 
 
+# ---------------------------------------------------------------- what a call declares
+
 MARGIN = 1.3  # over the 90th percentile of what was measured
 PERCENTILE = 0.9
-MIN_CALLS = MATURE  # calls in a bucket before its figures are declared (the store evicts the others first)
-# The rooms whose code runs on the GPU: a change to any of them is a new version, measured anew.
-GPU_ROOMS = (
-    *("duration_estimate", "generation", "backend", "sampler", "graphs", "decoding", "planner", "plan_constraints"),
-    *("alignment", "dcw", "retake", "lrc", "lyrics", "stems", "describe", "songwriter", "offload", "models"),
-    *("flow_edit", "base_model", "xl_model", "music_shape", "loop_takes"),
-)
-# The file name a running Space already keeps its learned figures in: kept, so they keep reading.
-FILE_NAME = "pace.json"
-
-
-# ---------------------------------------------------------------- what a call declares
 
 
 def learning() -> bool:
@@ -541,8 +541,8 @@ def music_duration(shape: MusicShape, multiplier: float = 1.0, run_id: str | Non
 
 
 def load_seconds(kind: str) -> float:
-    """How much longer a call that builds ``kind`` takes, as a person expects it (the words a cold
-    press says): the median of what was measured, else the prior."""
+    """How much longer a call that builds ``kind`` takes, as a person expects it (the message of a
+    request that builds a model): the median of what was measured, else the prior."""
     phase = load(kind)
     found = measured(phase)
     return phase.prior * (percentile(found[1], 0.5) if found is not None else 1.0)
@@ -557,38 +557,68 @@ def aborted(run_id: str | None) -> int:
         used = _declared.pop(run_id, [])
     dropped = table().forget(used)
     if dropped:
-        print(f"pace: a call ran past its declared time; {dropped} measured figures go back to the prior")
+        print(f"duration estimate: a call ran past its declared time; {dropped} measured figures go back to the prior")
         _changed(save=True)
     return dropped
 
 
-# ---------------------------------------------------------------- the table and its file
+# ---------------------------------------------------------------- this process's table
+
+# The modules whose code runs on the GPU: a change to any of them is a new version, measured anew.
+GPU_MODULES = (
+    "duration_estimate",
+    "generation",
+    "backend",
+    "sampler",
+    "graphs",
+    "decoding",
+    "planner",
+    "plan_constraints",
+    "alignment",
+    "dcw",
+    "retake",
+    "lrc",
+    "lyrics",
+    "stems",
+    "describe",
+    "songwriter",
+    "offload",
+    "models",
+    "flow_edit",
+    "base_model",
+    "xl_model",
+    "music_shape",
+    "loop_takes",
+)
+# The learned table's file in the output folder (the name every studio has written: a running Space's
+# file keeps being read).
+FILE_NAME = "pace.json"
 
 _table: Table | None = None
 _table_lock = threading.Lock()
 _changes = 0
 
 
-def version(rooms: tuple[str, ...] = GPU_ROOMS) -> str:
-    """The studio's version as its pace depends on it: a hash of the GPU-side ``rooms``' code (each
-    module's file as Python finds it) and of the models they run (another model, or new code, is
-    measured anew). A room that is not found is an error: a moved room hashed by its name alone would
-    leave the pace blind to its changes."""
+def version(modules: tuple[str, ...] = GPU_MODULES) -> str:
+    """The studio's version as the duration estimate depends on it: a hash of the GPU-side ``modules``'
+    code (each module's file as Python finds it) and of the models they run (another model, or new code,
+    is measured anew). A module that is not found is a ``RuntimeError``: a moved module hashed by its name
+    alone would leave the estimate blind to its changes."""
     digest = hashlib.sha256()
-    for room in rooms:
-        spec = importlib.util.find_spec(room)
+    for module in modules:
+        spec = importlib.util.find_spec(module)
         if spec is None or spec.origin is None or not Path(spec.origin).is_file():
             raise RuntimeError(
-                f"duration_estimate.version: no module {room!r} to hash; name the GPU-side rooms as they are now"
+                f"duration_estimate.version: no module {module!r} to hash; name the GPU-side modules as they are"
             )
-        digest.update(room.encode() + Path(spec.origin).read_bytes())
+        digest.update(module.encode() + Path(spec.origin).read_bytes())
     for name in ("ACE_STUDIO_MODEL", "ACE_STUDIO_VARIANT", "ACE_STUDIO_PLANNER_MODEL", "ACE_STUDIO_LYRICS_MODEL"):
         digest.update(f"{name}={os.environ.get(name, '')}".encode())
     return digest.hexdigest()[:16]
 
 
 def table() -> Table:
-    """This process's table, read from the output folder's ``pace.json`` on first use."""
+    """This process's table, read from the output folder's ``FILE_NAME`` on first use."""
     global _table
     with _table_lock:
         if _table is None:
@@ -609,7 +639,7 @@ def reset() -> None:
 
 
 def changes() -> int:
-    """A counter that moves whenever the pace does (the page refreshes its cost lines on it)."""
+    """A counter that moves whenever the learned figures do (the page refreshes its cost lines on it)."""
     return _changes
 
 
@@ -681,7 +711,7 @@ def learn(found: Any) -> int:
         rest = float(found["total"]) - sum(spent.values()) - sum(loads.values())
         gpu = gpu_name(found["gpu"])  # shown on the page: a name, not markup
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        print(f"pace: a call's report was not kept ({type(exc).__name__}: {exc})")
+        print(f"duration estimate: a call's report was not kept ({type(exc).__name__}: {exc})")
         return 0
     here = table()
     here.rekey({"gpu": gpu, "version": here.machine["version"]})

@@ -9,7 +9,7 @@ and lyrics) and once as it should become (the new caption and lyrics), both on o
 blueprint of the song, or for text2music (a take's morph) silence, as upstream's text2music overlay
 gives both sides (``service_generate_flow_edit.py``: the source's latents as the context sent the
 model off what it was trained on); the working copy moves by the difference of the two velocities
-only. What both descriptions share cancels, so the song's structure stays and what the words change moves.
+only. What both descriptions share cancels, so the song's structure stays and what the captions change moves.
 
 With upstream's defaults (the window over every step, one draw a step) the loop is as below; each
 branch keeps its own APG momentum, DCW is off (upstream's overlay runs without it), and cover

@@ -1,10 +1,10 @@
 """One music request on the GPU side, in order: plan (Think) then render; its GPU entry; what it may cost.
 
-``music_gpu`` is the music modes' one ``@spaces.GPU`` entry (through ``gpu``'s door); its body,
+``music_gpu`` is the music modes' one ``@spaces.GPU`` entry (called through ``gpu.call``); its body,
 ``run_music``, has the planner write the plan and blueprint when the request asks for it
 (``planner``), then the shared pipeline renders the takes (``backend``). It sits above both, so
-neither knows the other. ``user_errors`` turns their exceptions into words that survive ZeroGPU's
-trip back from the worker. What the call declares is the pace room's answer (``duration_estimate.music_duration``),
+neither knows the other. ``user_errors`` converts their exceptions to messages that survive ZeroGPU's
+trip back from the worker. What the call declares is the duration estimate (``duration_estimate.music_duration``),
 and what it measured goes back with its result (``duration_estimate.report``).
 """
 
@@ -58,7 +58,7 @@ def run_music(
     started = time.perf_counter()
     built_now: list[bool] = []
     be = backend.get_backend(on_load=lambda: built_now.append(True))
-    request = _own_latents_fit(request, backend.latent_width())
+    request = _take_latents_fit(request, backend.latent_width())
     if request.plan is not None and be.pipe.audio_token_detokenizer is None:
         request = request.without_plan(messages.SKIP_NO_DETOKENIZER)
     render, plan = request.render, None
@@ -111,15 +111,15 @@ def run_music(
         loop=request.loop if seam is not None else None,
         # The record says what the run read (``job_record.of``).
         source_latents=request.source_latents,
-        pace=_measured(request, render, plan, out, seam, loads, started),
+        measured=_measured(request, render, plan, out, seam, loads, started),
     )
 
 
-def _own_latents_fit(request: MusicRequest, width: int | None) -> MusicRequest:
+def _take_latents_fit(request: MusicRequest, width: int | None) -> MusicRequest:
     """The request with the VAE reading its song where a take's own latents are not as wide as this
-    model's (the door checks them once the model is built: ``preparing.own_latents``; not before)."""
-    own = request.render.pipeline.src_latents
-    why = None if own is None or width is None else take_latents.misfit(int(own.shape[-1]), width)
+    model's (the admission check reads them only once the model is built: ``preparing``)."""
+    kept = request.render.pipeline.src_latents
+    why = None if kept is None or width is None else take_latents.misfit(int(kept.shape[-1]), width)
     if why is None:
         return request
     render = request.render.with_pipeline(src_latents=None)
@@ -145,7 +145,7 @@ def _measured(
         phases["align"] = out["lyrics_s"]
     if seam is not None:
         phases["seam"] = seam.seconds
-    for name, (seconds, count, on_graphs) in (plan.pace if plan is not None else {}).items():
+    for name, (seconds, count, on_graphs) in (plan.measured if plan is not None else {}).items():
         phases[name], counts[name], captured[name] = seconds, count, on_graphs
     # The length rendered, as the declaration read it (Extend's is the source and what is added; its
     # pipeline is told the source's own length), else the one Think chose.
@@ -160,7 +160,7 @@ def _read_as_written(
     pipe: Any, plan: music_request.Plan, render: music_request.Render, args: music_request.PlanArgs
 ) -> music_request.Plan:
     """``plan`` with its caption within what the text encoder reads of one (``text_limits.fit``): the
-    planner's words are never refused after the plan. Each take's entry keeps the caption as written
+    planner's caption is never refused after the plan. Each take's entry keeps the caption as written
     (its blueprint was asked with it: a plan brought back plans the same) and says what the model read
     (``caption_read``) and why (``caption_fit``)."""
     written = plan.pipeline.get("prompt")
@@ -174,15 +174,15 @@ def _read_as_written(
     return dataclasses.replace(plan, takes=takes, pipeline={**plan.pipeline, "prompt": read})
 
 
-def fitted(words: dict[str, str], language: str) -> tuple[dict[str, str], dict[str, Any]]:
-    """Words a model wrote for the form (*Write it*'s caption and lyrics, by field) within what the music
+def fitted(texts: dict[str, str], language: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """Texts a model wrote for the form (*Write it*'s caption and lyrics, by field) within what the music
     model reads of each (``text_limits.fit``), and what was done to which; as written where the music
-    model cannot be built here (the door counts them once it is)."""
+    model cannot be built here (the admission check counts them once it is)."""
     try:
         pipe = backend.get_backend().pipe
     except models.ModelLoadError:
-        return dict(words), {}
-    read = {field: text_limits.fit(pipe, field, text, language=language) for field, text in words.items()}
+        return dict(texts), {}
+    read = {field: text_limits.fit(pipe, field, text, language=language) for field, text in texts.items()}
     return {field: text for field, (text, _) in read.items()}, {f: said for f, (_, said) in read.items() if said}
 
 
@@ -197,7 +197,7 @@ def _plan(
     changes = dict(one.pipeline)
     if "audio_codes" in changes:
         changes["audio_codes"] = changes["audio_codes"] * render.takes
-    return music_request.Plan(one.takes[:1] * render.takes, changes, one.pace)
+    return music_request.Plan(one.takes[:1] * render.takes, changes, one.measured)
 
 
 def planned_if_possible(
@@ -221,7 +221,7 @@ def planned_if_possible(
 
 
 def model_missing(error: str) -> str:
-    """A music model that could not be built, in the words the page shows (also in the header): a
+    """A music model that could not be built, with the message the page shows (also in the header): a
     copy that is not on this machine says so first, with what to do; any other failure is named, then
     what to do."""
     return error if error.startswith(messages.WEIGHTS_LEADS) else messages.MODEL_MISSING.format(error=error)
@@ -240,7 +240,7 @@ def _not_built(exc: Exception) -> gr.Error:
     return gr.Error(model_missing(str(exc)), title="Model not available", duration=None)
 
 
-# The music model's and the planner's own exceptions, each in the words of the field or step to change.
+# The music model's and the planner's exceptions, each as the message of the field or step to change.
 KNOWN: gpu.Known = (
     (lora.BadLora, lambda exc: checks.InputError(str(exc), "lora")),
     (text_limits.TooLong, lambda exc: checks.InputError(str(exc), exc.param)),
@@ -275,8 +275,8 @@ def music_gpu(
         return run_music(request, steps, run_id, _plan_reporter(progress, chosen), seam)
 
 
-def _step_reporter(progress: Any, chosen: dict[str, int], words: str = messages.STEP) -> ProgressFn | None:
-    """The render's progress (``words``: a loop's seam says what it is): the first and last step, and a
+def _step_reporter(progress: Any, chosen: dict[str, int], message: str = messages.STEP) -> ProgressFn | None:
+    """The render's progress (``message``: a loop's seam says what it is): the first and last step, and a
     few times a second between them."""
     # Built here, inside the GPU call: a closure cannot be pickled into the worker, gr.Progress can.
     if progress is None:
@@ -285,7 +285,7 @@ def _step_reporter(progress: Any, chosen: dict[str, int], words: str = messages.
 
     def report(step: int, total: int) -> None:
         if due(step >= total):
-            progress((step, total), desc=words.format(step=step, total=total) + _chosen(chosen), unit="steps")
+            progress((step, total), desc=message.format(step=step, total=total) + _chosen(chosen), unit="steps")
 
     return report
 
@@ -297,7 +297,7 @@ def _chosen(chosen: dict[str, int]) -> str:
 
 def _plan_reporter(progress: Any, chosen: dict[str, int]) -> PlanProgressFn | None:
     """The planner's progress: a token at a time would flood the page, so a few times a second.
-    With Length: auto, the length Think chose is said at once and kept in every line after it."""
+    With Length: auto, the length Think chose is said at once and kept in every progress message after it."""
     if progress is None:
         return None
     due = gpu.thinned()
@@ -313,14 +313,14 @@ def _plan_reporter(progress: Any, chosen: dict[str, int]) -> PlanProgressFn | No
             progress(None, desc=messages.PLAN_THINKING.format(done=done))
         else:
             which = messages.PLAN_SKETCHING_TAKES.format(takes=takes) if takes > 1 else ""
-            words = messages.PLAN_SKETCHING.format(which=which, done=done, total=total, chosen=_chosen(chosen))
-            progress((done, total), desc=words, unit="codes")
+            said = messages.PLAN_SKETCHING.format(which=which, done=done, total=total, chosen=_chosen(chosen))
+            progress((done, total), desc=said, unit="codes")
 
     return report
 
 
-def starting_words() -> str:
-    """The first progress line of a music press: a cold model says how much longer it takes."""
+def starting_message() -> str:
+    """The first progress message of a music request: a cold model says how much longer it takes."""
     if backend.is_warm():
         return messages.STARTING
     return messages.LOADING_MUSIC.format(seconds=duration_estimate.load_seconds("music"))

@@ -298,15 +298,15 @@ def _hashable(value: Any) -> bool:
 @contextlib.contextmanager
 def replaying(module: Any, name: str, tolerance: float | None = DIT_TOLERANCE) -> Iterator[ReplayedForward]:
     """``module``'s forward replayed from graphs for the block (one call: its graphs go with it)."""
-    own = module.__dict__.get("forward")  # an instance's forward (a hook's wrapper) comes back as it was
+    instance_forward = module.__dict__.get("forward")  # an instance's forward (a hook's wrapper) comes back as it was
     replayed = ReplayedForward(module, name, tolerance)
     module.forward = replayed
     try:
         yield replayed
     finally:
-        if own is None:
+        if instance_forward is None:
             del module.forward
         else:
-            module.forward = own
+            module.forward = instance_forward
         for step in replayed.steps.values():
             step.close()

@@ -1,6 +1,6 @@
 """A visitor's LoRA file: read from its header, checked against the model's layer sizes.
 
-The file is refused in words before it costs a GPU turn: not a LoRA, half a pair, rank 0, an odd
+The file is refused with a message before it costs a GPU call: not a LoRA, half a pair, rank 0, an odd
 dtype, tensors that are neither LoRA weights nor their alphas, or made for another model. The
 verdict comes from the safetensors header alone (names, shapes, dtypes; no tensor is read) and is
 kept per file (path, size, modification time), so a file named by many requests is checked once.
@@ -85,7 +85,7 @@ def read_lora_header(path: str) -> dict[str, tuple[int, ...]]:
 
 
 def _check_extras(name: str, keys: list[str], shapes: dict[str, tuple[int, ...]], parts: dict[str, set]) -> None:
-    """Refuse what diffusers would refuse inside the GPU turn ("Invalid LoRA checkpoint"): a tensor
+    """Refuse what diffusers would refuse inside the GPU call ("Invalid LoRA checkpoint"): a tensor
     that is neither a LoRA matrix nor one layer's alpha (one number, beside its pair)."""
     for key in keys:
         if _LORA_KEY.match(key) or "dora_scale" in key:  # diffusers drops DoRA scales itself
@@ -125,7 +125,7 @@ def diffusers_key(key: str, original: bool) -> str:
 
 def check_ranks(shapes: dict[str, tuple[int, ...]], name: str) -> None:
     """Raise ``BadLora`` unless each layer's A and B matrices share their rank (A is rank × inputs,
-    B outputs × rank) and it is at least 1: PEFT would fail on them only inside the GPU turn."""
+    B outputs × rank) and it is at least 1: PEFT would fail on them only inside the GPU call."""
     pairs: dict[str, dict[str, tuple[int, ...]]] = {}
     for key, shape in shapes.items():
         match = _LORA_KEY.match(key)
@@ -182,7 +182,7 @@ def check_lora_fits(shapes: dict[str, Any], sizes: dict[str, tuple[int, int]], l
 
 
 # Verdicts by file: (real path, size, mtime in ns, what it was checked against) → None (fits) or the
-# words of its refusal. A file named by many requests (12 joins with one 190 MB LoRA cost +2 GB when
+# message of its refusal. A file named by many requests (12 joins with one 190 MB LoRA cost +2 GB when
 # each join read it) is checked once; a file changed in place gets a new key.
 _VERDICTS: collections.OrderedDict[tuple, str | None] = collections.OrderedDict()
 _VERDICTS_KEPT = 256
@@ -196,12 +196,12 @@ def check_file(path: str, sizes: dict[str, tuple[int, int]] | None = None, label
     """Raise ``BadLora`` unless ``path`` is a LoRA (and, given ``sizes``, one that fits them): its
     header, then (``whole``) its numbers streamed a block at a time (``not_finite``). The whole verdict
     is kept for the file as it is now; joins naming a file being checked wait for that one check. Not
-    ``whole`` (the door: ``headers``), the header alone, unless a whole verdict is already kept."""
+    ``whole`` (the admission check: ``headers``), the header alone, unless a whole verdict is already kept."""
     try:
         stat = os.stat(path)
         key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, label if sizes is not None else None)
     except OSError:
-        return _verdict(path, sizes, label)  # missing: the header check says so in words
+        return _verdict(path, sizes, label)  # missing: the header check says so with a message
     if not whole:
         with _verdicts_lock:
             kept = _VERDICTS.get(key, _UNKNOWN)

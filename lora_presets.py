@@ -32,7 +32,7 @@ class Preset:
     file: str
     label: str
     fits: tuple[str, ...]
-    base: str = ""  # what it was trained on, in words (docs/design.md)
+    base: str = ""  # what it was trained on, as text (docs/design.md)
 
 
 # The official ACE-Step 1.5 LoRA (ACE-Step's own Hub organisation). It was trained on the 2B DiT
@@ -92,7 +92,7 @@ def offered(variant: str) -> list[Preset]:
 
 
 def resolve(name: str, variant: str) -> tuple[Preset, str]:
-    """The preset called ``name`` and its cached file; ``UnknownPreset`` in words otherwise."""
+    """The preset called ``name`` and its cached file; ``UnknownPreset`` with a message otherwise."""
     known = {p.name: p for p in registry()}
     here = offered(variant)
     said = repr(name) if len(repr(name)) <= 40 else repr(name)[:38] + "…'"  # never echo a huge input back

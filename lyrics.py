@@ -55,7 +55,7 @@ STRUCTURES: dict[str, list[str]] = {
     "custom": [],
 }
 LENGTHS = {"short": 2, "medium": 4, "long": 6}  # lines per section
-# Creativity (the sampling temperature): the page's slider and the door read this range.
+# Creativity (the sampling temperature): the page's slider and the admission check read this range.
 TEMPERATURE_RANGE = (0.0, 1.5)
 
 
@@ -72,7 +72,7 @@ class LyricsError(ValueError):
 
 
 class Stopped(Exception):
-    """The songwriter pressed Stop."""
+    """The songwriter clicked Stop."""
 
 
 @dataclass
@@ -131,10 +131,10 @@ ENV = "ACE_STUDIO_LYRICS_MODEL"
 
 
 def missing(wait: float = 0.0) -> str | None:
-    """Why the writer's weights cannot be had now, in the studio's words (as the music model's and the
+    """Why the writer's weights cannot be had now, as the studio's message (as the music model's and the
     planner's: ``models.weights_missing``), or None where they can: a folder, a repo in the Hub cache, or
     one the Hub may give now. Reads no weights and asks the Hub nothing itself (``hub.reachable``'s
-    answer, waiting up to ``wait`` s for its first): never the Hub client's retries, never its words."""
+    answer, waiting up to ``wait`` s for its first): never the Hub client's retries, never its messages."""
     try:
         source = model_source() or (MLX_MODEL if engine() == "mlx" else DEFAULT_MODEL)
     except models.ModelLoadError as exc:
@@ -150,8 +150,8 @@ def missing(wait: float = 0.0) -> str | None:
 
 
 def check_weights() -> None:
-    """Before a press waits for the GPU: the writer's weights, where they cannot be had, refused at once
-    in ``missing``'s words (the Hub's first answer waited for at most ``hub.PROBE_TIMEOUT_S``)."""
+    """Before a request waits for the GPU: the writer's weights, where they cannot be had, refused at once
+    with ``missing``'s message (the Hub's first answer waited for at most ``hub.PROBE_TIMEOUT_S``)."""
     if not is_loaded() and (why := missing(wait=hub.PROBE_TIMEOUT_S)) is not None:
         raise _not_built(models.WeightsMissing(why))
 
@@ -244,12 +244,12 @@ class Writer:
 
         def work() -> None:
             try:
-                # The turn is held by this one thread for the whole generation, never across the
+                # The GPU is held by this one thread for the whole generation, never across the
                 # reader's yields: Gradio may drive a generator from a different thread each step.
-                with devices.gpu_turn("lyrics"):
+                with devices.holding_gpu("lyrics"):
                     ids = self.tokenizer(prompt).input_ids
                     torch.manual_seed(seed)
-                    # Ends when the reader went away or Stop was pressed (asked before every token),
+                    # Ends when the reader went away or Stop was clicked (asked before every token),
                     # so no thread keeps the model busy after the visitor has left.
                     for token in decoding.sample_tokens(
                         self.model, ids, max_new_tokens, temperature, TOP_P, lambda: closed.is_set() or should_stop()
@@ -298,7 +298,7 @@ def reset_writer() -> None:
 
 def _load() -> Writer:
     override = model_source()
-    if (why := missing()) is not None:  # words of the studio's, not the Hub client's after its retries
+    if (why := missing()) is not None:  # the studio's message, not the Hub client's after its retries
         raise models.WeightsMissing(why)
     try:
         if engine() == "mlx":
@@ -322,12 +322,12 @@ def _load() -> Writer:
     if not devices.fits_alone(gib, device):
         raise models.ModelLoadError(messages.LYRICS_TOO_BIG.format(source=models.public_source(source), gib=gib))
     model.eval()
-    # Built on the CPU; its first turn brings it to the device (devices.claim_device).
+    # Built on the CPU; its first call brings it to the device (devices.claim_device).
     devices.register_resident("lyrics", model, device, gib, on="cpu")
     return Writer("transformers", source, model, tokenizer, device)
 
 
-duration_estimate.watch("lyrics", lambda: is_loaded())  # what a cold call adds is asked of the pace room
+duration_estimate.watch("lyrics", lambda: is_loaded())  # whether a call builds it (the duration estimate asks)
 
 
 def estimate_duration(req: Request, multiplier: float = 1.0, run_id: str | None = None) -> int:
@@ -398,7 +398,7 @@ def make_request(
         raise LyricsError(error_messages.CREATIVITY_NOT_NUMBER, "temperature") from None
     if temp != temp:
         raise LyricsError(error_messages.CREATIVITY_NOT_NUMBER, "temperature")
-    try:  # the words every seed of the studio gets
+    try:  # the message every seed of the studio gets
         seed_value = parameters.check_seed(seed)
     except gr.Error as exc:
         raise LyricsError(exc.message, "seed") from None
@@ -474,7 +474,7 @@ def lyrics_gpu(
 
 
 def _measured(writer: Writer, text: str, seconds: float, started: float, loaded: float) -> duration_estimate.Report:
-    """The writer's pace: the tokens of what it wrote (its own tokenizer's count) in ``seconds``."""
+    """The writer's speed for the duration estimate: the tokens of what it wrote (its own tokenizer's count) in ``seconds``."""
     tokens = len(writer.tokenizer.encode(text, add_special_tokens=False)) if text else 0
     on_graphs = writer.engine == "transformers" and duration_estimate.captured(writer.device)
     spent = {"write": seconds}

@@ -161,17 +161,17 @@ def detect_layout(folder: str | Path) -> str:
 
 
 class WeightsMissing(ModelLoadError):
-    """A model's weights are not here and cannot be downloaded now; its words say what to do."""
+    """A model's weights are not here and cannot be downloaded now; its message says what to do."""
 
 
 def download(repo: str, patterns: tuple[str, ...], what: str = messages.MUSIC_MODEL, env: str = "ACE_STUDIO_MODEL"):
     """A local snapshot (``Path``) of ``repo``'s files matching ``patterns``; else ``ModelLoadError``
-    in words (``WeightsMissing`` where the Hub cannot be reached), never the Hub client's own text."""
+    with a message (``WeightsMissing`` where the Hub cannot be reached), never the Hub client's own text."""
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(repo_id=repo, allow_patterns=list(patterns)))
-    except Exception as exc:  # network, auth, a missing repo, disk: "cannot get the weights", in words
+    except Exception as exc:  # network, auth, a missing repo, disk: "cannot get the weights", as a message
         closed = hub_closed(repo, exc)
         if closed is not None:
             raise WeightsMissing(weights_missing(what, repo, env, closed)) from exc

@@ -1,6 +1,6 @@
 """What a music request costs, read once from the typed request (``duration_estimate`` declares and learns by it,
-``budget`` bounds it, ``quota`` words it): ``MusicShape`` (``of``), the steps that really run
-(``steps_run``: a cover's start, turbo's cap), and the sung words the lyric alignment's DTW grows with."""
+``budget`` bounds it, ``quota`` says it): ``MusicShape`` (``of``), the steps that really run
+(``steps_run``: a cover's start, turbo's cap), and the sung word count the lyric alignment's DTW grows with."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from music_request import MusicRequest
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class MusicShape:
-    """What a music request costs: the GPU's work (what the pace declares and the worker reports, its
-    ``steps`` those the worker ran) and what its takes write (what the budget holds room for). Read from
+    """What a music request costs: the GPU's work (what the duration estimate declares and the worker
+    reports, its ``steps`` those the worker ran) and what its takes write (the disk space the budget holds). Read from
     the typed request alone (``of``): the model call as the preparer resolved it, the takes, Think's part
     and each take's length, with no number of its own. What would fit is this shape changed
     (``dataclasses.replace``; fewer steps through ``with_steps``)."""
 
     mode: str
-    seconds: float  # each take's length (``MusicRequest.seconds``): the one the budget and the pace read
+    seconds: float  # each take's length (``MusicRequest.seconds``): the one the budget and the estimate read
     steps: int  # the steps that run: a cover's start skips some, turbo stops at its cap
     takes: int
     guided: bool
@@ -37,7 +37,7 @@ class MusicShape:
     reference: bool  # a timbre reference encoded (any mode)
     part: bool  # Edit's parts run on the XL base, guided whatever the studio's own model is
     morph: bool  # a morph (Cover's, a take's): the song's two descriptions, every step
-    words: int  # sung words: the alignment's DTW grows with them
+    words: int  # the sung word count: the alignment's DTW grows with it
     loop: bool  # a loop: its seam is one more repaint of the song's length in the same call (``loops``)
     # What the steps that run follow (``with_steps``): the steps asked, the schedule's shift, a cover's
     # start, turbo's cap.
@@ -46,7 +46,7 @@ class MusicShape:
     start: float
     turbo: bool
     # What the takes write (``budget.bytes_written``): the format, a part alone beside each take, Extend's
-    # seconds added, the lines and characters of the words written (a region Edit's whole song's too).
+    # seconds added, the lines and characters of the lyrics written (a region Edit's whole song's too).
     audio_format: str
     alone: bool
     added: float
@@ -54,7 +54,7 @@ class MusicShape:
     lyrics_chars: int
     song_chars: int
     locked: bool = False  # each take locked to the grid, the take as played beside it (``grid_lock``)
-    own_bytes: int = 0  # a second of an Edit's or Extend's file at its source's own rate (``untouched``)
+    source_bytes_per_second: int = 0  # a second of an Edit's or Extend's file at its source's rate (``untouched``)
 
     @property
     def forwards(self) -> float:
@@ -110,7 +110,7 @@ class MusicShape:
             audio_format=request.audio_format,
             alone=call.task_type == base_model.CHANGES["add"],
             locked=request.lock and request.loop is None,
-            own_bytes=request.own_bytes,
+            source_bytes_per_second=request.source_bytes_per_second,
             added=added,
             lines=len(lrc.sung_lines(request.song_lyrics or lyrics)),
             lyrics_chars=len(lyrics),
@@ -126,7 +126,7 @@ _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W\u3040-\u30ff
 def steps_run(asked: int, shift: float, start: float, turbo: bool) -> int:
     """The steps a call of ``asked`` steps runs, as the sampler runs them: turbo stops at its cap, and a
     cover that starts from the song noised to the schedule's time nearest 1 - ``start`` runs only the
-    steps after it (``sampler._start``). Read at the door, so without torch: the schedule in Python's
+    steps after it (``sampler._start``). Read at admission, so without torch: the schedule in Python's
     floats, where the sampler's float32 times may pick a neighbouring step (about 2 in 1,000 choices of
     steps, shift and start: one step more or less declared; the worker reports the steps it ran)."""
     steps = max(1, int(asked))

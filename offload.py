@@ -3,10 +3,10 @@
 ``ACE_STUDIO_OFFLOAD`` = ``auto`` (the default) | ``none`` | ``model`` | ``sequential``:
 
 - ``none``: the music pipeline stays on the GPU; the planner and the lyrics LLM join it there and
-  take turns with it when they do not all fit (``devices.claim_device``).
+  hold the GPU one at a time with it when they do not all fit (``devices.claim_device``).
 - ``model``: diffusers' model CPU offload: each pipeline component comes to the GPU for its own
   forward and goes back when the next one starts, so the largest one (the XL DiT) sets the need;
-  the planner and the lyrics LLM are on the GPU only during their own turn.
+  the planner and the lyrics LLM are on the GPU only while they hold it.
 - ``sequential``: diffusers' sequential CPU offload: weights stream to the GPU layer by layer, for
   every forward; the least memory and by far the slowest.
 
@@ -26,7 +26,7 @@ import models
 
 MODES = ("none", "model", "sequential")
 # Share of the card the weights may fill; the rest is for activations, the VAE decode and the CUDA
-# context. ``devices.claim_device`` uses the same share when models take turns.
+# context. ``devices.claim_device`` uses the same share when models hold the GPU one at a time.
 BUDGET = 0.8
 # bf16 weights in GiB, counted from the real classes with the published shapes (``python tools/bench.py
 # --memory-table``; tests/test_offload.py checks them against that count): the XL pipeline with
@@ -61,16 +61,16 @@ def choose(
 ) -> str:
     """The mode ``auto`` runs on a card that reports ``free_gib`` free of ``total_gib``: the weights
     must fit the free memory less ``1 - BUDGET`` of the card, kept for activations."""
-    room = free_gib - (1.0 - BUDGET) * total_gib
-    if pipeline_gib <= room:
+    usable = free_gib - (1.0 - BUDGET) * total_gib
+    if pipeline_gib <= usable:
         return "none"
-    if largest_gib <= room:
+    if largest_gib <= usable:
         return "model"
     return "sequential"
 
 
 def on_zero_gpu() -> bool:
-    # gpu.on_zero_gpu's test; that room sits above this one and cannot be imported here.
+    # gpu.on_zero_gpu's test; that module sits above this one and cannot be imported here.
     return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true", "yes")
 
 

@@ -2,7 +2,7 @@
 
 The planner's two generations (``planner``) use these prompts: *thinking* writes the plan, one
 ``name: value`` line per field inside ``<think>``; the *blueprint* prompt carries the plan as YAML in
-the assistant's turn and is followed by audio codes. Everything here is text, checked against
+the assistant message and is followed by audio codes. Everything here is text, checked against
 upstream's literal strings (``acestep/llm_inference.py``, ``acestep/constants.py``).
 """
 
@@ -22,7 +22,7 @@ UNDERSTAND_INSTRUCTION = "Understand the given musical conditions and describe t
 # Upstream's instruction for a song from one line (``create_sample_from_query``): an idea in, notes and lyrics out.
 INSPIRED_INSTRUCTION = "Expand the user's input into a more detailed and specific musical description:"
 CODEBOOK = 64000  # <|audio_code_0|> … <|audio_code_63999|>; the vocabulary holds a few more, never allowed
-# What stands for a dropped condition: the visitor's turn of upstream's unconditional prompts, and the
+# What stands for a dropped condition: the user message of upstream's unconditional prompts, and the
 # reasoning block the chat template renders for an empty one.
 NO_USER_INPUT = "NO USER INPUT"
 EMPTY_PLAN = "<think>\n\n</think>"
@@ -30,7 +30,7 @@ EMPTY_PLAN = "<think>\n\n</think>"
 BPM_RANGE = (30, 300)
 DURATION_RANGE = (int(audio.MIN_SECONDS), int(audio.MAX_SECONDS))
 # Upstream's cap on a generation no target length bounds (the thinking, Describe's and Write it's
-# pass): its fallback of 4,096 new tokens (the planner's config names none), held to the longest
+# generation): its fallback of 4,096 new tokens (the planner's config names none), held to the longest
 # song's codes and a margin for the notes.
 MAX_NEW_TOKENS = min(4096, DURATION_RANGE[1] * audio.CODES_PER_SECOND + 500)
 TIME_SIGNATURES = ("2", "3", "4", "6")
@@ -137,8 +137,8 @@ def thinking_prompt(tokenizer: Any, caption: str, lyrics: str) -> str:
 
 
 def blueprint_prompt(tokenizer: Any, caption: str, lyrics: str, plan: str) -> str:
-    """The conditional prompt of the blueprint generation: the assistant's turn is opened and the plan
-    written into it, so the codes follow inside the same turn, after the blank line the chat template
+    """The conditional prompt of the blueprint generation: the assistant message is opened and the plan
+    written into it, so the codes follow inside the same message, after the blank line the chat template
     puts between a reasoning block and the answer (the layout the planner was trained on).
 
     The caption is the visitor's, not the planner's rewrite, as upstream does.
@@ -148,20 +148,20 @@ def blueprint_prompt(tokenizer: Any, caption: str, lyrics: str, plan: str) -> st
 
 def blueprint_negative(tokenizer: Any) -> str:
     """Its unconditional prompt, as the planner saw a dropped condition in training: ``NO USER INPUT``
-    as the visitor's whole turn and an empty reasoning block (the chat template's rendering of one).
+    as the whole user message and an empty reasoning block (the chat template's rendering of one).
     Guidance then pushes along the caption and the lyrics as well as the plan."""
     return _chat(tokenizer, NO_USER_INPUT) + EMPTY_PLAN + "\n\n"
 
 
 def understand_prompt(tokenizer: Any, codes: list[int]) -> str:
     """The prompt of *Describe*: upstream's understanding instruction, and the song's audio codes as
-    the visitor's whole turn. Upstream runs it without guidance, so it has no unconditional twin."""
+    the whole user message. Upstream runs it without guidance, so it has no unconditional twin."""
     return _chat(tokenizer, codes_text(codes), instruction=UNDERSTAND_INSTRUCTION)
 
 
 def inspiration_prompt(tokenizer: Any, idea: str, instrumental: bool) -> str:
     """The prompt of *Write it*: upstream's inspiration instruction, and the idea with upstream's
-    ``instrumental: true|false`` line as the visitor's turn (no guidance, so no unconditional twin)."""
+    ``instrumental: true|false`` line as the user message (no guidance, so no unconditional twin)."""
     return _chat(
         tokenizer, f"{idea}\n\ninstrumental: {str(bool(instrumental)).lower()}", instruction=INSPIRED_INSTRUCTION
     )
@@ -172,7 +172,7 @@ def _conditions(caption: str, lyrics: str) -> str:
 
 
 def _chat(tokenizer: Any, user: str, instruction: str = INSTRUCTION) -> str:
-    """The system and visitor's turns through the planner's own chat template, the assistant's turn
+    """The system and user messages through the planner's own chat template, the assistant message
     opened."""
     messages = [
         {"role": "system", "content": f"# Instruction\n{instruction}\n\n"},
@@ -255,7 +255,7 @@ _LYRIC_HEADER = re.compile(r"^#\s*Lyrics?\s*\n", re.IGNORECASE)
 
 
 def parse_lyrics(text: str) -> str:
-    """The lyrics a *Describe* pass wrote: what follows ``</think>``, without a leading ``# Lyric``
+    """The lyrics a *Describe* generation wrote: what follows ``</think>``, without a leading ``# Lyric``
     header or a closing ``<|im_end|>``, as upstream reads them (``_extract_lyrics_from_output``).
     Upstream's header pattern (``Lyri[c|cs]?``) misses "# Lyrics"; this one takes both spellings."""
     _, found, after = text.partition("</think>")

@@ -11,7 +11,7 @@ audio codes come out, in two generations as upstream ACE-Step runs them
    values, and a value the visitor fixed is written in for the model. Upstream ends this
    generation where ``</think>`` would begin. When the visitor fixed BPM, key, time signature and
    length, upstream skips this step and the plan holds only those.
-2. *Blueprint*: a new prompt whose assistant turn already holds the plan (YAML, as upstream
+2. *Blueprint*: a new prompt whose assistant message already holds the plan (YAML, as upstream
    writes it); after it only ``<|audio_code_N|>`` tokens (0 ≤ N < 64000) may follow, exactly five
    per second of the song.
 
@@ -80,7 +80,7 @@ ProgressFn = Callable[[str, int | None, int | None], None]
 
 def model_source() -> str | None:
     """``ACE_STUDIO_PLANNER_MODEL``: a repo id or a folder; unset means the 1.7B in the shared repo,
-    ``none`` turns Think off."""
+    ``none`` switches Think off."""
     value = os.environ.get("ACE_STUDIO_PLANNER_MODEL", "").strip()
     if value.lower() in OFF:
         return None
@@ -134,7 +134,7 @@ class Planner:
     source: str
     device: str
     lock: threading.Lock = field(default_factory=threading.Lock)
-    passes: collections.Counter = field(default_factory=collections.Counter)  # generations run, by kind
+    generations: collections.Counter = field(default_factory=collections.Counter)  # generations run, by kind
     temperature: float = TEMPERATURE  # upstream's ``lm_temperature``; 0 plans greedily (tests, comparisons)
 
     def plan(
@@ -173,7 +173,7 @@ class Planner:
         skip = () if rewrite_caption else ("caption",)
         phases: dict[str, tuple[float, int, bool]] = {}
         on_graphs = duration_estimate.captured(self.model.device)
-        with self.lock, devices.gpu_turn("planner"), torch.inference_mode():
+        with self.lock, devices.holding_gpu("planner"), torch.inference_mode():
             if given is not None:
                 fields, thought = {**given, **wanted}, False
                 if seconds is None:  # a plan brought back chooses no longer than Think itself may
@@ -212,7 +212,7 @@ class Planner:
         should_stop: Callable[[], bool],
     ) -> tuple[str, int]:
         """The thinking's text, and its tokens."""
-        self.passes["think"] += 1
+        self.generations["think"] += 1
         constraint = ThinkingConstraint(self.vocab, given, skip=skip, longest=longest)
         generator = self.generator(seed)
         written: list[int] = []
@@ -251,7 +251,7 @@ class Planner:
         host once, at the end. ``layout`` = (first take's row, rows per half)."""
         import torch
 
-        self.passes["blueprint"] += 1
+        self.generations["blueprint"] += 1
         first, width = layout
         takes = len(seeds)
         prompts = [blueprint_prompt(self.tokenizer, caption, lyrics, plan)] * width
@@ -325,7 +325,7 @@ def is_loaded() -> bool:
     return _planner is not None
 
 
-duration_estimate.watch("planner", lambda: is_loaded())  # what a cold call adds is asked of the pace room
+duration_estimate.watch("planner", lambda: is_loaded())  # whether a call builds it (the duration estimate asks)
 
 
 def load_error() -> str | None:
@@ -383,7 +383,7 @@ def _load() -> Planner:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         vocab = Vocabulary.of(tokenizer)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=models.dtype_for(device, "lm")).eval()
-        # Under an offload mode it waits on the CPU and visits the device for its turns only.
+        # Under an offload mode it waits on the CPU and visits the device only while it holds the GPU.
         home = device if devices.offload_mode(device) == "none" else "cpu"
         model.to(home)
     except models.ModelLoadError:

@@ -48,11 +48,11 @@ def mixing(pipe: Any, chains: list[Chain] | None) -> Iterator[None]:
     if not chains or not any(amount > 0 for chain in chains for _, amount in chain):
         yield
         return
-    own = pipe.prepare_latents
+    drawn = pipe.prepare_latents
 
     def prepare(*args: Any, **kwargs: Any) -> Any:
         given = kwargs.get("latents")
-        latents = own(*args, **kwargs)
+        latents = drawn(*args, **kwargs)
         if given is not None:
             return latents
         import torch

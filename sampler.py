@@ -228,9 +228,9 @@ def _texts(pipe: Any, call: Call, instruction: str, device: Any) -> tuple[Any, A
     """Caption and lyrics encoded as upstream's handler does (diffusers' ``encode_prompt`` is its
     equal): ``(text states, text mask, lyric embeddings, lyric mask)``."""
     music = {"bpm": call.bpm, "keyscale": call.keyscale, "timesignature": call.timesignature}
-    words = {"prompt": call.prompt, "lyrics": call.lyrics, "vocal_language": call.vocal_language}
+    texts = {"prompt": call.prompt, "lyrics": call.lyrics, "vocal_language": call.vocal_language}
     return pipe.encode_prompt(
-        **words, **music, device=device, audio_duration=call.audio_duration, instruction=instruction
+        **texts, **music, device=device, audio_duration=call.audio_duration, instruction=instruction
     )
 
 
@@ -274,12 +274,13 @@ def _source(pipe: Any, call: Call, task: str, codes: bool, batch: int, device: A
             device=device, dtype=dtype, batch_size=batch, audio_codes=call.audio_codes, task_type=task
         )
         return None, source, length
-    audio, own = call.src_audio, call.src_latents
-    if audio is None and own is None:
+    audio, kept = call.src_audio, call.src_latents
+    if audio is None and kept is None:
         source, length = pipe.prepare_src_latents(device=device, dtype=dtype, batch_size=batch, latent_length=length)
         return None, source, length
-    if own is not None:  # a take's own (``take_latents``): no VAE round trip (a take's morph sends no audio)
-        raw, length = _own(pipe, own, len(own) if audio is None else audio.shape[-1] // HOP, batch, device, dtype)
+    if kept is not None:  # a take's own (``take_latents``): no VAE round trip (a take's morph sends no audio)
+        frames = len(kept) if audio is None else audio.shape[-1] // HOP
+        raw, length = _take_latents(pipe, kept, frames, batch, device, dtype)
     else:
         raw, length = pipe.prepare_src_latents(
             device=device, dtype=dtype, batch_size=batch, src_audio=audio, task_type="repaint"
@@ -298,17 +299,17 @@ def _source(pipe: Any, call: Call, task: str, codes: bool, batch: int, device: A
     return raw, source, length
 
 
-def _own(pipe: Any, latents: Any, frames: int, batch: int, device: Any, dtype: Any) -> tuple[Any, int]:
+def _take_latents(pipe: Any, latents: Any, frames: int, batch: int, device: Any, dtype: Any) -> tuple[Any, int]:
     """A take's own final latents as its song's VAE latents would be: its first ``frames`` (the song's
     as the model reads it), or, where the song is longer (Extend's padding), the silence latent after
     them, as upstream's repaint of a generated take aligns them (``_align_source_repaint_latent``)."""
     import torch
 
-    own = latents.to(device=device, dtype=dtype)[:frames]
-    if own.shape[0] < frames:
-        pad, _ = pipe.prepare_src_latents(device=device, dtype=dtype, batch_size=1, latent_length=frames - len(own))
-        own = torch.cat([own, pad[0]], dim=0)
-    return own[None].expand(batch, -1, -1), frames
+    kept = latents.to(device=device, dtype=dtype)[:frames]
+    if kept.shape[0] < frames:
+        pad, _ = pipe.prepare_src_latents(device=device, dtype=dtype, batch_size=1, latent_length=frames - len(kept))
+        kept = torch.cat([kept, pad[0]], dim=0)
+    return kept[None].expand(batch, -1, -1), frames
 
 
 def _timbre(pipe: Any, reference: Any, batch: int, device: Any, dtype: Any) -> tuple[Any, Any]:

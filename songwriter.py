@@ -1,17 +1,17 @@
-"""A song from one line (*Write it* on Generate, ``/write_song``): ACE-Step's 5 Hz planner turns an
+"""A song from one line (*Write it* on Generate, ``/write_song``): ACE-Step's 5 Hz planner expands an
 idea into a caption, lyrics, BPM, key, time signature and length.
 
 GPU side (``write``, the body of ``songwriter_gpu``), as upstream's ``create_sample``
 (``acestep/inference.py`` → ``LLMHandler.create_sample_from_query``): upstream's inspiration
-instruction, the idea and ``instrumental: true|false`` as the visitor's turn, no guidance,
+instruction, the idea and ``instrumental: true|false`` as the user message, no guidance,
 temperature 0.85 with no top-k or top-p, the notes decoded under Think's constraints (the vocal
 language written in where the visitor chose one, as upstream's ``user_metadata``), then after
-``</think>`` the lyrics as free text (``describe.understand``, the pass *Describe* uses too).
+``</think>`` the lyrics as free text (``describe.understand``, the generation *Describe* uses too).
 
 Where it differs from upstream, on purpose (docs/fidelity.md): the planner is seeded (the same idea
 and seed write the same song); the length it may choose is at most ``LONGEST`` and the lyrics are
 bounded by that length (``describe.lyric_budget``) and by ``LYRIC_TOKENS`` (upstream: 3,500 tokens
-for notes and lyrics together), so a press declares less than two minutes of GPU time once the
+for notes and lyrics together), so a request declares less than two minutes of GPU time once the
 planner is loaded; with *Instrumental* no lyrics are decoded at all and the lyrics are
 ``[Instrumental]`` (upstream decodes them and keeps whatever the model wrote).
 
@@ -43,7 +43,7 @@ import tooltips as tips
 from plan_format import PlanUnusable, check_plan, cut, inspiration_prompt, parse_lyrics, parse_plan
 
 LONGEST = 240  # seconds: the longest song the planner may choose here
-LYRIC_TOKENS = 768  # a four-minute song's words, section tags and line breaks
+LYRIC_TOKENS = 768  # a four-minute song's lyrics, section tags and line breaks
 EXAMPLE = "a rainy-day bossa nova about missing the last train"
 # The fields of Generate it writes, as ``/write_song`` returns them and the page's event takes them.
 FORM = ("prompt", "lyrics", "bpm", "key_scale", "time_signature", "audio_duration", "vocal_language")
@@ -82,7 +82,7 @@ def check(
 
 
 def estimate_seconds() -> float:
-    """GPU seconds a press may take (``duration_estimate``): every token the planner may write (notes and lyrics at
+    """GPU seconds a request may take (``duration_estimate``): every token the planner may write (notes and lyrics at
     their bounds), a cold planner's load, with a margin."""
     return duration_estimate.estimate(duration_estimate.write_phases(describe.NOTES_BUDGET + LYRIC_TOKENS))[0]
 
@@ -156,7 +156,7 @@ def write(
         prompt = inspiration_prompt(lm.tokenizer, idea, instrumental)
         budget = 0 if instrumental else LYRIC_TOKENS
         written: dict[str, int] = {}
-        notes, words = describe.understand(lm, prompt, fixed, budget, progress, should_stop, seed, "Write it", written)
+        notes, sung = describe.understand(lm, prompt, fixed, budget, progress, should_stop, seed, "Write it", written)
         fields = check_plan(parse_plan(notes))
     except runs.Cancelled:
         raise runs.stopped(messages.WRITE_IT_STOPPED) from None
@@ -164,8 +164,8 @@ def write(
         raise gr.Error(error_messages.WRITE_IT_UNUSABLE.format(reason=exc)) from None
     if fields["duration"] > LONGEST:
         fields["duration"] = LONGEST
-    lyrics = checks.INSTRUMENTAL_TAG if instrumental else checks.printable(parse_lyrics(notes + words)).strip()
-    # Within what the music model reads: the visitor never wrote these words, so Generate must take them.
+    lyrics = checks.INSTRUMENTAL_TAG if instrumental else checks.printable(parse_lyrics(notes + sung)).strip()
+    # Within what the music model reads: the visitor never wrote these texts, so Generate must take them.
     wrote = {"prompt": fields.get("caption", ""), "lyrics": cut(lyrics, checks.MAX_LYRICS_CHARS, "\n")}
     read, said = generation.fitted(wrote, str(fields.get("language") or "en"))
     return {
@@ -174,7 +174,7 @@ def write(
         **({"fitted": said} if said else {}),
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 3),
-        "pace": duration_estimate.report(
+        "measured": duration_estimate.report(
             "write",
             {"tokens": written["tokens"]},
             {"write": time.perf_counter() - started},
@@ -214,7 +214,7 @@ def note(written: dict[str, Any], kept: list[str]) -> str:
     ]
     lines = [f"**Written** (seed {written['seed']}, {written['seconds']:.1f} s): " + ", ".join(map(str, bits))]
     if not written["lyrics"] and NAMES["lyrics"] not in kept:
-        lines.append(messages.WROTE_NO_WORDS)
+        lines.append(messages.WROTE_NO_LYRICS)
     for field, said in written.get("fitted", {}).items():
         lines.append(messages.WRITTEN_FIT.format(what=NAMES[field].lower(), **said))
     if kept:
@@ -245,7 +245,7 @@ def fill(written: dict[str, Any], form: dict[str, Any]) -> tuple[list[Any], str]
         "vocal_language": checks.language_code(form.get("vocal_language")) in (None, checks.UNKNOWN),
     }
     kept = [NAMES[name] for name in FORM if not empty[name]]
-    empty["lyrics"] = empty["lyrics"] and bool(written["lyrics"])  # no words written: nothing to fill
+    empty["lyrics"] = empty["lyrics"] and bool(written["lyrics"])  # no lyrics written: nothing to fill
     out = [value if empty[name] else form.get(name) for name, value in zip(FORM, values(written), strict=True)]
     return out, note(written, kept)
 

@@ -29,6 +29,7 @@ import error_messages
 import gpu
 import messages
 import runs
+from run_result import Separated
 
 STEMS = ("vocals", "drums", "bass", "other")
 MODEL_STEMS = STEMS[:3]  # what the GPU call returns; ``other`` is the residual
@@ -151,14 +152,12 @@ def _segments(model: Any, length: int) -> int:
     return math.ceil((length + model.samplerate // 2) / stride) * len(parts)
 
 
-def separate(
-    mix: np.ndarray, run_id: str | None = None, report: Callable[[int, int], None] | None = None
-) -> dict[str, Any]:
+def separate(mix: np.ndarray, run_id: str | None = None, report: Callable[[int, int], None] | None = None) -> Separated:
     """Vocals, drums and bass of ``mix`` (``[2, samples]`` float at 48 kHz), each as long as it.
 
     Runs segment by segment (Demucs's ``apply_model``); between segments the run's Stop flag is
     checked (``runs.Cancelled``) and ``report(done, total)`` told. The take stays in host memory and
-    only each segment visits the GPU. Returns ``{"stems": {name: array}, "timings": …, "device": …}``.
+    only each segment visits the GPU. Returns a ``run_result.Separated``.
     """
     import torch
     from demucs.apply import apply_model
@@ -192,14 +191,14 @@ def separate(
         name: _fit(_resample(part, model.samplerate, audio.SAMPLE_RATE), mix.shape[-1]) for name, part in stems.items()
     }
     seconds = mix.shape[-1] / audio.SAMPLE_RATE
-    return {
-        "stems": stems,
-        "device": device,
-        "timings": {"separate_s": round(time.perf_counter() - started, 3), "model_load_s": round(loaded, 3)},
-        "pace": duration_estimate.report(
+    return Separated(
+        stems=stems,
+        device=device,
+        timings={"separate_s": round(time.perf_counter() - started, 3), "model_load_s": round(loaded, 3)},
+        measured=duration_estimate.report(
             "stems", {"seconds": seconds}, {"split": time.perf_counter() - splitting}, started
         ),
-    }
+    )
 
 
 def _fit(audio: np.ndarray, n: int) -> np.ndarray:
@@ -211,9 +210,9 @@ def _fit(audio: np.ndarray, n: int) -> np.ndarray:
 def residual(mix: np.ndarray, stems: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """All four stems: ``other`` is the take minus vocals, drums and bass, so the four add up to the
     take exactly (Demucs's four estimates do not: each model guesses its own source)."""
-    own = {name: np.asarray(stems[name], dtype=np.float32) for name in MODEL_STEMS}
-    other = np.asarray(mix, dtype=np.float32) - own["vocals"] - own["drums"] - own["bass"]
-    return {**own, "other": other}
+    found = {name: np.asarray(stems[name], dtype=np.float32) for name in MODEL_STEMS}
+    other = np.asarray(mix, dtype=np.float32) - found["vocals"] - found["drums"] - found["bass"]
+    return {**found, "other": other}
 
 
 def identity() -> dict[str, str]:
@@ -233,12 +232,12 @@ def _missing(exc: WeightsMissing) -> gr.Error:
     return gr.Error(error_messages.STEMS_MISSING.format(error=exc), title="Stems not available")
 
 
-def _failed(exc: Exception) -> gr.Error:  # out of memory, a broken weights file: words, not a traceback
+def _failed(exc: Exception) -> gr.Error:  # out of memory, a broken weights file: a message, not a traceback
     return gr.Error(error_messages.STEMS_FAILED.format(error=f"{type(exc).__name__}: {exc}"))
 
 
 @gpu.entry(duration=stems_duration)
-def stems_gpu(mix: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> dict[str, Any]:
+def stems_gpu(mix: Any, progress: Any = None, run_id: str | None = None, multiplier: float = 1.0) -> Separated:
     """The GPU entry of stem separation: a take (``[2, samples]`` at 48 kHz) in, vocals, drums and
     bass out (numpy, picklable); a stop leaves the worker as a picklable "Stopped" ``gr.Error``."""
     report = None

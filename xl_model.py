@@ -57,7 +57,7 @@ def alternating(n: int) -> list[str]:
 
 
 def _layer_types(cfg: dict[str, Any]) -> list[str]:
-    """The layer pattern as upstream's config class settles it: the given one, else the alternation;
+    """The layer pattern as upstream's config class sets it: the given one, else the alternation;
     with ``use_sliding_window`` false no layer has a window (upstream then builds no sliding mask)."""
     n = int(cfg["num_hidden_layers"])
     types = list(cfg.get("layer_types") or alternating(n))
@@ -159,7 +159,7 @@ def honour_layers(pipe: Any) -> None:
 
 
 def match_upstream(pipe: Any) -> None:
-    """Everything of this room a loaded pipeline needs, whatever its layout: the timbre encoder's
+    """Everything of this module a loaded pipeline needs, whatever its layout: the timbre encoder's
     layer pattern and its special token; RoPE, the audio tokenizer and the text encoder's RoPE rounded as
     upstream's."""
     honour_layers(pipe)

@@ -128,22 +128,22 @@ def test_no_other_model_can_take_the_accelerator_mid_song(warm_backend):
 
     def progress(i, n):
         if i == 1:  # the lyrics writer tries to claim the device while the song is on it
-            probe = threading.Thread(target=lambda: taken.append(devices._turn_lock.acquire(blocking=False)))
+            probe = threading.Thread(target=lambda: taken.append(devices._gpu_lock.acquire(blocking=False)))
             probe.start()
             probe.join()
 
     warm_backend.run(_request(), progress=progress)
     assert taken == [False]
-    assert devices._turn_lock.acquire(blocking=False)  # and it is free once the song is done: no clock to wait on
-    devices._turn_lock.release()
+    assert devices._gpu_lock.acquire(blocking=False)  # and it is free once the song is done: no clock to wait on
+    devices._gpu_lock.release()
 
 
 def test_lyrics_longer_than_the_encoder_takes(warm_backend):
     # Random words so the tokenizer cannot merge them into few tokens.
     rng = np.random.default_rng(0)
-    words = " ".join("".join(rng.choice(list("qzxjvk"), 6)) for _ in range(900))
+    lyrics = " ".join("".join(rng.choice(list("qzxjvk"), 6)) for _ in range(900))
     with pytest.raises(text_limits.TooLong, match="2048") as refused:
-        warm_backend.run(_request(lyrics=words))
+        warm_backend.run(_request(lyrics=lyrics))
     assert refused.value.param == "lyrics"
 
 

@@ -47,8 +47,8 @@ UPSTREAM_UNDERSTAND = "Understand the given musical conditions and describe the 
 def test_the_prompt_is_upstreams_understanding_prompt(lm):
     tok = lm.tokenizer
     assert plan_format.UNDERSTAND_INSTRUCTION == UPSTREAM_UNDERSTAND
-    # build_formatted_prompt_for_understanding: the instruction as the system turn, the codes as the
-    # user's whole turn, then the assistant's turn opened.
+    # build_formatted_prompt_for_understanding: the instruction as the system message, the codes as the
+    # whole user message, then the assistant message opened.
     assert plan_format.understand_prompt(tok, [7, 63999]) == (
         f"<|im_start|>system\n# Instruction\n{UPSTREAM_UNDERSTAND}\n\n<|im_end|>\n"
         "<|im_start|>user\n<|audio_code_7|><|audio_code_63999|><|im_end|>\n<|im_start|>assistant\n"
@@ -92,14 +92,14 @@ def test_the_notes_keep_every_field_in_range_and_close_the_block(lm):
 
 def test_the_lyrics_take_no_codes_or_chat_markers(lm):
     """Upstream blocks only audio codes in the lyrics; the studio blocks every added token but the
-    turn's end, which ends them."""
+    chat message's end, which ends them."""
     tok = lm.tokenizer
     ends, banned = describe._lyric_rules(lm, torch.zeros(len(tok)))
     assert tok.convert_tokens_to_ids("<|im_end|>") in ends and all(banned[t] == 0 for t in ends)
     assert torch.isinf(banned[lm.vocab.code_ids]).all()
     for marker in ("<|im_start|>", "<think>", "</think>"):
         assert torch.isinf(banned[tok.convert_tokens_to_ids(marker)])
-    assert int(torch.isinf(banned).sum()) == len(set(lm.vocab.markup) - ends)  # the words themselves stay
+    assert int(torch.isinf(banned).sum()) == len(set(lm.vocab.markup) - ends)  # the lyrics' own tokens stay
 
 
 def test_describe_runs_on_the_tiny_models(studio_env, lm, tmp_path):
@@ -117,25 +117,37 @@ def test_describe_runs_on_the_tiny_models(studio_env, lm, tmp_path):
     assert len(codes) == 30 and all(0 <= c < plan_format.CODEBOOK for c in codes)
     # The same song is described the same way.
     again = describe.describe_song(song)
-    assert {**again, "timings": None, "pace": None} == {**heard, "timings": None, "pace": None}
-    # Stop: nothing starts, and the words say so.
+    assert {**again, "timings": None, "measured": None} == {**heard, "timings": None, "measured": None}
+    # Stop: nothing starts, and the message says so.
     run_id = runs.start_run("someone:cover")
     runs.request_stop("someone:cover")
     with pytest.raises(gr.Error) as stopped:
         describe.describe_song(song, None, run_id)
     runs.finish_run(run_id)
-    assert stopped.value.title == "Stopped" and stopped.value.message == describe.progress_words.DESCRIBE_STOPPED
+    assert stopped.value.title == "Stopped" and stopped.value.message == describe.messages.DESCRIBE_STOPPED
 
 
 HEARD = {
-    "fields": {"bpm": 118, "caption": "dusty soul, brass", "duration": 12, "keyscale": "D♭ major",
-               "language": "en", "timesignature": "3"},
+    "fields": {
+        "bpm": 118,
+        "caption": "dusty soul, brass",
+        "duration": 12,
+        "keyscale": "D♭ major",
+        "language": "en",
+        "timesignature": "3",
+    },
     "lyrics": "[Verse]\nline one\nline two",
     "codes": 60,
     "timings": {"codes_s": 0.5, "planner_s": 1.0},
-}  # fmt: skip
-EMPTY = {"prompt": "", "lyrics": "", "vocal_language": "unknown", "bpm": 0, "key_scale": "auto",
-         "time_signature": "auto"}  # fmt: skip
+}
+EMPTY = {
+    "prompt": "",
+    "lyrics": "",
+    "vocal_language": "unknown",
+    "bpm": 0,
+    "key_scale": "auto",
+    "time_signature": "auto",
+}
 
 
 def test_empty_fields_are_filled_and_the_measured_bpm_and_key_win():

@@ -1,10 +1,10 @@
-"""Issue 49: the studio learns its own pace. Every GPU entry declares from what this machine measured
-once a bucket holds three calls (``duration_estimate``), keeps the figures in one bounded JSON file that survives a
-restart, goes back to the prior on an abort, and the page's cost lines follow the build and the pace.
+"""The duration estimate (``duration_estimate``): every GPU entry declares from what this machine measured
+once a bucket holds three calls, keeps the figures in one bounded JSON file that survives a restart, goes
+back to the prior on an abort, and the page's cost lines follow the build and the learned figures.
 
-The rules on the room's own reports (in this process); the real path under the ZeroGPU harness (the
+The rules on the module's reports (in this process); the real path under the ZeroGPU harness (the
 durations ``spaces.GPU`` received, a worker killed for time); the page in Debian's Chromium.
-Screenshots go to ``test-screenshots/issue49/`` (where asked for: ``conftest.picture``).
+Screenshots go to ``test-screenshots/duration_estimate/`` (where asked for: ``conftest.picture``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from test_browser import SHOTS, _fill_number, _open
 from zerogpu_harness import FakeDeviceAPI, start_studio, stop_studio, studio_env
 
 # 4 takes of 10 s at 200 steps: the prior declares 151 s, the tiny models take a few seconds.
-SONG = {"prompt": "pace", "audio_duration": 10, "batch_size": 4, "inference_steps": 200, "think": False}
+SONG = {"prompt": "estimate", "audio_duration": 10, "batch_size": 4, "inference_steps": 200, "think": False}
 OTHER = {**SONG, "batch_size": 3}  # another bucket of the DiT and the VAE
 
 
@@ -59,7 +59,7 @@ def _song(
     params: dict, dit: float, vae: float, rest: float = 3.5, gpu_name: str | None = None, start: float = 0.5
 ) -> duration_estimate.Report:
     """What a worker reports of a finished song of ``params`` (the seconds its clock gave each phase:
-    the call's own work to its first step's end, the steps after it, the decode)."""
+    the call's per-call work to its first step's end, the steps after it, the decode)."""
     shape = dataclasses.asdict(_shape("generate", params))
     found = duration_estimate.report("music", shape, {"start": start, "dit": dit, "vae": vae}, time.perf_counter())
     found["total"], found["captured"] = start + dit + vae + rest, {"dit": False, "start": False}
@@ -84,29 +84,29 @@ def test_three_calls_of_a_bucket_make_the_next_declare_what_they_measured(learni
     assert duration_estimate.music_duration(_shape("generate", SONG)) == math.ceil(1.3 * (0.5 + 50 + 1 + 3.5)) == 72
     # Another bucket keeps the prior for its DiT and VAE; the rest of a call is measured for all.
     other = _priors(OTHER)
-    own = other["start"] + other["dit"] + other["vae"]
-    assert duration_estimate.music_duration(_shape("generate", OTHER)) == math.ceil(1.5 * own + 1.3 * 3.5)
+    unmeasured = other["start"] + other["dit"] + other["vae"]
+    assert duration_estimate.music_duration(_shape("generate", OTHER)) == math.ceil(1.5 * unmeasured + 1.3 * 3.5)
     figures = widgets.at_sixty()
     assert figures["dit_ms_a_step_60s"] is None and figures["planner_ms_a_code"] is None
     assert (
-        widgets.duration_line().startswith("Pace on this machine, CPU (") and "from 3 calls." in widgets.duration_line()
+        widgets.duration_text().startswith("Pace on this machine, CPU (") and "from 3 calls." in widgets.duration_text()
     )
 
 
-def test_the_pace_line_speaks_of_a_press_that_declares_only_on_zerogpu(learning, monkeypatch):
-    """Issue 54: on a local CPU the line spoke ZeroGPU ("each press declares", "one H100") and nested
-    its parentheses ("(CPU (x86_64))")."""
+def test_the_duration_line_speaks_of_a_declaration_only_on_zerogpu(learning, monkeypatch):
+    """On a local CPU the duration line says nothing of ZeroGPU ("each click declares", "one H100") and
+    nests no parentheses ("(CPU (x86_64))")."""
     for zero in (False, True):
         monkeypatch.setattr(gpu, "on_zero_gpu", lambda zero=zero: zero)
         for mode in ("learn", "prior"):
             monkeypatch.setenv("ACE_STUDIO_DURATION_ESTIMATE", mode)
-            said = widgets.duration_line()
+            said = widgets.duration_text()
             assert said.startswith("Pace on this machine: not ") and ("declares" in said) == zero, said
             assert ("H100" in said) == (zero and mode == "learn"), said
     monkeypatch.setenv("ACE_STUDIO_DURATION_ESTIMATE", "learn")
     for dit in (40.0, 50.0, 45.0):
         duration_estimate.learn(_song(SONG, dit, 1.0))
-    said = widgets.duration_line()
+    said = widgets.duration_text()
     assert said.startswith("Pace on this machine, CPU (") and said.count("(") == said.count(")") == 1, said
 
 
@@ -128,7 +128,7 @@ def test_the_file_survives_a_restart_and_a_bad_one_is_ignored_with_one_line(lear
         duration_estimate.reset()
         capsys.readouterr()
         assert duration_estimate.music_duration(_shape("generate", SONG)) == 151, what
-        said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pace:")]
+        said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("duration estimate:")]
         assert len(said) == 1 and "ignored" in said[0] and "start from the prior" in said[0], (what, said)
     # Another GPU's report: its figures start from the prior, the file's are set aside.
     learning.write_text(json.dumps(saved))
@@ -137,23 +137,23 @@ def test_the_file_survives_a_restart_and_a_bad_one_is_ignored_with_one_line(lear
     assert duration_estimate.music_duration(_shape("generate", SONG)) == 151 and duration_estimate.table().calls == 1
 
 
-def test_the_version_hashes_every_gpu_room_and_a_missing_one_is_an_error(tmp_path, monkeypatch):
-    """``version`` reads each GPU-side room's own file: a room that moved or is misnamed raises, never
-    hashing its bare name (the pace would not see its code change), and a change to a room's code is a
-    new version."""
-    with pytest.raises(RuntimeError, match="no_such_room"):
-        duration_estimate.version((*duration_estimate.GPU_ROOMS, "no_such_room"))
-    (tmp_path / "gpu_side_room.py").write_text("STEPS = 1\n")
+def test_the_version_hashes_every_gpu_module_and_a_missing_one_is_an_error(tmp_path, monkeypatch):
+    """``version`` reads each GPU-side module's file: a module that moved or is misnamed raises, never
+    hashing its bare name (the estimate would not see its code change), and a change to a module's code
+    is a new version."""
+    with pytest.raises(RuntimeError, match="no_such_module"):
+        duration_estimate.version((*duration_estimate.GPU_MODULES, "no_such_module"))
+    (tmp_path / "gpu_side_module.py").write_text("STEPS = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    before = duration_estimate.version(("sampler", "gpu_side_room"))
-    (tmp_path / "gpu_side_room.py").write_text("STEPS = 2\n")
-    assert duration_estimate.version(("sampler", "gpu_side_room")) != before
-    assert duration_estimate.version() == duration_estimate.version(duration_estimate.GPU_ROOMS)
+    first = duration_estimate.version(("sampler", "gpu_side_module"))
+    (tmp_path / "gpu_side_module.py").write_text("STEPS = 2\n")
+    assert duration_estimate.version(("sampler", "gpu_side_module")) != first
+    assert duration_estimate.version() == duration_estimate.version(duration_estimate.GPU_MODULES)
 
 
 def test_a_file_whose_count_is_no_number_is_ignored_not_fatal(learning, capsys):
-    """A file with its calls missing or not a whole number once raised out of ``duration_estimate.table`` at every
-    declaration (and every cost line): now it is ignored like any foreign file, in one line."""
+    """A file with its calls missing or not a whole number is ignored like any foreign file, in one line,
+    and raises nothing out of ``duration_estimate.table`` (every declaration and cost line reads it)."""
     for dit in (40.0, 50.0, 45.0):
         duration_estimate.learn(_song(SONG, dit, 1.0))
     saved = json.loads(learning.read_text())
@@ -163,12 +163,12 @@ def test_a_file_whose_count_is_no_number_is_ignored_not_fatal(learning, capsys):
         duration_estimate.reset()
         capsys.readouterr()
         assert duration_estimate.music_duration(_shape("generate", SONG)) == 151, what
-        said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pace:")]
+        said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("duration estimate:")]
         assert len(said) == 1 and "ignored" in said[0], (what, said)
 
 
 def test_a_flood_of_one_off_shapes_leaves_the_measured_buckets(learning):
-    """One visitor's many lengths and takes, each pressed once, churn among buckets that declare nothing
+    """One visitor's many lengths and takes, each requested once, churn among buckets that declare nothing
     yet: the buckets measured three times, which every visitor's declaration uses, stay."""
     for dit in (40.0, 50.0, 45.0):
         duration_estimate.learn(_song(SONG, dit, 1.0))
@@ -217,20 +217,20 @@ def test_what_is_not_a_measurement_is_not_kept(learning):
     assert (
         duration_estimate.learn(duration_estimate.report("music", shape, {"dit": 40.0}, time.perf_counter() - 45)) == 0
     )
-    # Through the GPU door: a result's "pace" that is no report leaves nothing behind.
-    made = gpu.call(lambda progress, run_id, multiplier: {"pace": forged, "timings": {}}, needs=())
-    assert "pace" not in made and duration_estimate.table().calls == 2
+    # Through the GPU call: a result's "measured" that is no report leaves nothing behind.
+    made = gpu.call(lambda progress, run_id, multiplier: {"measured": forged, "timings": {}}, needs=())
+    assert "measured" not in made and duration_estimate.table().calls == 2
 
 
 def test_an_extend_is_measured_at_the_length_it_declared(learning):
     """Extend renders the source and what it adds (its params' length, which it declares) while its
-    pipeline is told the source's own: the report took the latter, so a 60 s song extended by 60 s was
-    kept as 120 s of work in the 64 s buckets (shared by the VAE with every mode), never in its own."""
+    pipeline is told the source's length: a report of the latter would keep a 60 s song extended by 60 s
+    as 120 s of work in the 64 s buckets (shared by the VAE with every mode), never in its own."""
     import generation
     from music_request import Call, MusicRequest, Render
 
     sampling = {"num_inference_steps": 8, "guidance_scale": 1.0, "shift": 3.0}
-    call = Call(prompt="pace", task_type="repaint", audio_duration=60.0, **sampling)
+    call = Call(prompt="estimate", task_type="repaint", audio_duration=60.0, **sampling)
     request = MusicRequest("extend", Render(call, (1,)), 120.0, "wav")
     declared = duration_estimate.MusicShape.of(request)
     out = {"phases": {"start": 0.5, "dit": 10.0, "vae": 1.0, "steps": declared.steps, "captured": False}}
@@ -240,24 +240,24 @@ def test_an_extend_is_measured_at_the_length_it_declared(learning):
 
 
 def test_the_cost_line_counts_an_edit_part_and_a_morph(studio_env, learning, tmp_path):
-    """Edit's part (the XL base: guided, built beside the pipeline) and Cover's morph (two passes a step)
-    declare more than a plain edit or cover; the line once read neither field and said the plain one's
-    time. It is now the request the press's own preparer makes of the fields, at the door's reading."""
+    """Edit's part (the XL base: guided, built beside the pipeline) and Cover's morph (two DiT forwards a
+    step) declare more than a plain edit or cover: the cost line reads the request its mode's preparer
+    makes of the fields, as the admission check reads it."""
     import audio
     import handlers
     import messages
     from test_audio_modes import tone
 
     song = str(tone(tmp_path / "song.wav", seconds=10.0))
-    plain = {"src_audio": song, "prompt": "pace", "inference_steps": 100, "guidance_scale": 7.0}
+    plain = {"src_audio": song, "prompt": "estimate", "inference_steps": 100, "guidance_scale": 7.0}
     for mode, fields in (("edit", {"change": "add"}), ("cover", {"morph": True, "morph_prompt": "as it is"})):
         asked, alone = (
-            duration_estimate.MusicShape.of(handlers.at_door(mode, v).request) for v in ({**plain, **fields}, plain)
+            duration_estimate.MusicShape.of(handlers.prepare_for_admission(mode, v).request)
+            for v in ({**plain, **fields}, plain)
         )
         declared = duration_estimate.music_duration(asked)
-        assert duration_estimate.music_seconds(asked) > duration_estimate.music_seconds(alone), (
-            mode
-        )  # (a 10 s song: both clamped to 60)
+        # A 10 s song: both declarations are clamped to 60 s, the seconds before the clamp differ.
+        assert duration_estimate.music_seconds(asked) > duration_estimate.music_seconds(alone), mode
         line = handlers.reserves(mode)({**plain, **fields})
         assert line.startswith(messages.RESERVES.format(time=audio.clock(declared))), (mode, line)
 
@@ -300,8 +300,8 @@ def test_the_table_stays_bounded_under_many_shapes(learning):
 
 @pytest.fixture(scope="module")
 def space(tiny_pipeline_dir, tiny_lyrics_dir, tmp_path_factory):
-    """The studio under the harness, learning its pace (no planner: Think off); yields (url, api, env)."""
-    work = tmp_path_factory.mktemp("pace")
+    """The studio under the harness, learning its durations (no planner: Think off); yields (url, api, env)."""
+    work = tmp_path_factory.mktemp("duration_estimate")
     api = FakeDeviceAPI(scale=1.0).start()
     port = free_port()
     env = {
@@ -319,7 +319,7 @@ def space(tiny_pipeline_dir, tiny_lyrics_dir, tmp_path_factory):
 
 
 def _declared(space, params: dict, monkeypatch) -> int:
-    """What the studio's own file says ``params`` declares (this process reads it as the studio does)."""
+    """What the studio's file says ``params`` declares (this process reads it as the studio does)."""
     for name in ("ACE_STUDIO_MODEL", "ACE_STUDIO_VARIANT", "ACE_STUDIO_PLANNER_MODEL", "ACE_STUDIO_LYRICS_MODEL"):
         monkeypatch.setenv(name, space[2][name])
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", space[2]["ACE_STUDIO_OUTPUT_DIR"])
@@ -398,9 +398,9 @@ def building(studio_env, tiny_lyrics_dir, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_LYRICS_MODEL", str(tiny_lyrics_dir))
     monkeypatch.setattr(lyrics, "_mlx_available", lambda: False)
     monkeypatch.setattr(gpu, "_warmup", None)
-    # The page asks whether the pace changed every PACE_POLL_S (30 s: another visitor's call); here every
+    # The page asks whether the learned figures changed every ESTIMATE_POLL_S (30 s: another visitor's call); here every
     # second, so the test waits for the page's next question, not for half a minute.
-    monkeypatch.setattr(widgets, "PACE_POLL_S", 1.0)
+    monkeypatch.setattr(widgets, "ESTIMATE_POLL_S", 1.0)
     lyrics.reset_writer()
     duration_estimate.reset()
     gate = threading.Event()
@@ -420,13 +420,13 @@ def building(studio_env, tiny_lyrics_dir, monkeypatch):
 def test_the_cost_line_follows_the_build_and_says_what_fits_a_day(browser, building, request):
     url, gate = building
     desk = {"viewport": {"width": 1280, "height": 1000}}
-    for page in _open(browser, url, f"issue49/{request.node.name}", True, **desk):
+    for page in _open(browser, url, f"duration_estimate/{request.node.name}", True, **desk):
         page.get_by_role("tab", name="Lyrics", exact=True).click()
         line = page.locator("#ly-reserves")
         line.get_by_text("reserves about 1:38").wait_for()  # a cold writer: its build counted in
         gate.set()
         line.get_by_text("reserves about 1:00").wait_for()  # the build ended: the page was told
-        picture(page, SHOTS / "issue49" / "built.png")
+        picture(page, SHOTS / "duration_estimate" / "built.png")
         page.get_by_role("tab", name="Generate", exact=True).click()
         page.locator("#gen-advanced").get_by_text("Advanced settings").click()
         _fill_number(page, "#gen-takes", 4)
@@ -434,25 +434,25 @@ def test_the_cost_line_follows_the_build_and_says_what_fits_a_day(browser, build
         said = page.locator("#gen-reserves").get_by_text("a visitor who is not signed in gets")
         said.wait_for()
         assert "Within that: at most 3 takes of that length" in said.inner_text()
-        # A song made: its measured phases are kept, and its details say this machine's pace.
+        # A song made: its measured phases are kept, and its details say this machine's duration line.
         for selector, value in (("#gen-takes", 1), ("#gen-duration", 10), ("#gen-steps", 3)):
             _fill_number(page, selector, value)
         page.locator("#gen-prompt textarea").fill("night drive")
         page.locator("#gen-button").click()
         page.locator("#gen-take-1 a.download-link").wait_for()
         page.locator("#gen-details").get_by_text("Details").click()
-        page.locator("#gen-pace").get_by_text("Pace on this machine, CPU (").wait_for()
-        assert "from 1 call." in page.locator("#gen-pace").inner_text()
-        picture(page, SHOTS / "issue49" / "pace-line.png")
+        page.locator("#gen-estimate").get_by_text("Pace on this machine, CPU (").wait_for()
+        assert "from 1 call." in page.locator("#gen-estimate").inner_text()
+        picture(page, SHOTS / "duration_estimate" / "duration-line.png")
 
 
-# ---------------------------------------------------------------- issue 54: what drives each phase
+# ---------------------------------------------------------------- what drives each phase
 
 
 @pytest.fixture
 def measuring(studio_env, monkeypatch):
-    """Songs made in this process through the GPU door (``handlers.make``): each call's worker measures
-    its phases and the pace learns them; every model counted as built. Yields the reports learned."""
+    """Songs made in this process through the GPU call (``handlers.make``): each call's worker measures
+    its phases and the duration estimate learns them; every model counted as built. Yields the reports learned."""
     reports = []
     learn = duration_estimate.learn
     monkeypatch.setenv("ACE_STUDIO_DURATION_ESTIMATE", "learn")
@@ -470,35 +470,35 @@ def _phase_declared(mode: str, params: dict, *names: str) -> float:
 
 
 def test_a_one_step_song_leaves_a_fifty_step_songs_declaration_alone(measuring):
-    """The review: one 1-step song among five raised an ordinary 10 s 50-step song's declared DiT time
-    3.1–4×, its per-call work counted as one step's. The call's own work and first step are measured
+    """A 1-step song leaves an ordinary 10 s 50-step song's declared DiT time alone (counted as one step,
+    its per-call work would raise it 3.1–4×). The call's per-call work and first step are measured
     apart from the steps after it: the 1-step song teaches the steps nothing, and the song's declaration
     moves by no more than that per-call work as it measured it (the same work for every song)."""
     import handlers
 
-    song = {"prompt": "pace", "audio_duration": 10, "inference_steps": 50, "think": False, "seed": 1}
+    song = {"prompt": "estimate", "audio_duration": 10, "inference_steps": 50, "think": False, "seed": 1}
     for _ in range(3):
         handlers.make("generate", **song)
-    before = (_phase_declared("generate", song, "start"), _phase_declared("generate", song, "dit"))
+    first = (_phase_declared("generate", song, "start"), _phase_declared("generate", song, "dit"))
     handlers.make("generate", **{**song, "inference_steps": 1})
     after = (_phase_declared("generate", song, "start"), _phase_declared("generate", song, "dit"))
-    own = measuring[-1]["phases"]["start"]
-    print(f"\nthe 50-step song's start and steps declared {before[0]:.3f} + {before[1]:.3f} s; after a 1-step")
-    print(f"song {after[0]:.3f} + {after[1]:.3f} s (its own start took {own:.3f} s)")
-    assert after[1] == before[1] and sum(after) <= sum(before) + duration_estimate.MARGIN * own, (before, after, own)
+    start = measuring[-1]["phases"]["start"]
+    print(f"\nthe 50-step song's start and steps declared {first[0]:.3f} + {first[1]:.3f} s; after a 1-step")
+    print(f"song {after[0]:.3f} + {after[1]:.3f} s (its start took {start:.3f} s)")
+    assert after[1] == first[1] and sum(after) <= sum(first) + duration_estimate.MARGIN * start, (first, after, start)
     assert measuring[-1]["shape"]["steps"] == 1 and measuring[-1]["counts"]["dit"] == 0
 
 
 def test_covers_that_start_near_the_end_leave_an_ordinary_cover_declared_honestly(measuring, tmp_path):
-    """The review: three covers starting from the song at the schedule's end (``cover_noise_strength``
-    1.0, 200 steps: the sampler runs one) were kept as 200 steps' work, and an ordinary 20 s 50-step
-    cover was then declared 1.56 s of DiT and took 4.01 s. The worker counts the steps that ran, so the
-    ordinary cover's steps keep their own figures (here the prior's, with its margin)."""
+    """Three covers starting from the song at the schedule's end (``cover_noise_strength`` 1.0, 200 steps:
+    the sampler runs one) are kept as one step's work, not 200 (counted as 200, an ordinary 20 s 50-step
+    cover was declared 1.56 s of DiT and took 4.01 s). The worker counts the steps that ran, so the
+    ordinary cover's steps keep their figures (here the prior's, with its margin)."""
     import handlers
     import modes
     from test_audio_modes import tone
 
-    song = str(tone(tmp_path / "song.wav", seconds=10.0))  # the review's: 20 s, 50 steps; the same, smaller
+    song = str(tone(tmp_path / "song.wav", seconds=10.0))  # the 20 s, 50-step case, smaller
     for seed in range(3):
         handlers.make("cover", src_audio=song, prompt="jazz", cover_noise_strength=1.0, inference_steps=200, seed=seed)
     ordinary = {"src_audio": song, "prompt": "jazz", "inference_steps": 20, "seed": 5}
@@ -524,10 +524,10 @@ def _made(
 
 
 def test_a_timbre_reference_is_its_own_bucket_in_every_mode(learning):
-    """The review: a timbre reference in Generate was timed inside Generate's DiT phase, though the
-    pace counted its encode for Cover only (factors 22–26×). A reference's encode is counted for every
-    mode, its calls in buckets of their own: they leave a plain song's declaration as it was."""
-    plain = {"prompt": "pace", "audio_duration": 10, "inference_steps": 50}
+    """A timbre reference's encode is counted for every mode, not Cover's alone (timed inside Generate's
+    DiT phase, it made factors of 22–26×), its calls in buckets of their own: they leave a plain song's
+    declaration as it was."""
+    plain = {"prompt": "estimate", "audio_duration": 10, "inference_steps": 50}
     lent = {**plain, "reference": True}
     for _ in range(3):
         duration_estimate.learn(_made("generate", plain, 0.3, 4.9, 0.5))
@@ -538,11 +538,11 @@ def test_a_timbre_reference_is_its_own_bucket_in_every_mode(learning):
     assert _phase_declared("generate", lent, "start") == pytest.approx(2.3 * duration_estimate.MARGIN)
 
 
-def test_the_alignment_is_bucketed_by_the_words_it_aligns(learning):
-    """The review: the alignment's bucket knew the song's length only, and 90 lines of words made its
-    factors 13–16× a short verse's. Its buckets follow the sung words too: a long lyric's calls leave a
-    short verse's declaration as it was, and declare their own."""
-    verse = {"prompt": "pace", "audio_duration": 10, "inference_steps": 8, "lyrics": "[Verse]\nla la la\nhold on"}
+def test_the_alignment_is_bucketed_by_the_lyrics_it_aligns(learning):
+    """The alignment's buckets follow the sung words' count as well as the song's length (by length alone,
+    90 lyric lines made its factors 13–16× a short verse's): a long lyric's calls leave a short verse's
+    declaration as it was, and declare their own."""
+    verse = {"prompt": "estimate", "audio_duration": 10, "inference_steps": 8, "lyrics": "[Verse]\nla la la\nhold on"}
     lines = "\n".join(f"line {i} of the longest song we sing" for i in range(90))
     long = {**verse, "lyrics": f"[Verse]\n{lines}"}
     for _ in range(3):
@@ -555,9 +555,9 @@ def test_the_alignment_is_bucketed_by_the_words_it_aligns(learning):
 
 
 def test_a_gpu_name_that_is_no_plain_name_never_reaches_the_page(learning, capsys):
-    """The review: a pace.json whose ``machine.gpu`` held Markdown or HTML was shown as it was in "Pace
-    on this machine". A file naming its machine so is ignored (one log line), a worker's report so is
-    not kept, and a real name's marks are shown as text."""
+    """A learned table (pace.json) whose ``machine.gpu`` holds Markdown or HTML never reaches the duration
+    line ("Pace on this machine"): a file naming its machine so is ignored (one log line), a worker's
+    report so is not kept, and a real name's marks are shown as text."""
     import messages
 
     for dit in (40.0, 50.0, 45.0):
@@ -567,9 +567,9 @@ def test_a_gpu_name_that_is_no_plain_name_never_reaches_the_page(learning, capsy
     learning.write_text(json.dumps({**saved, "machine": {**saved["machine"], "gpu": planted}}))
     duration_estimate.reset()
     capsys.readouterr()
-    assert widgets.duration_line() == messages.PACE_NOT_YET[gpu.on_zero_gpu()]
-    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pace:")]
+    assert widgets.duration_text() == messages.DURATION_NOT_YET[gpu.on_zero_gpu()]
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("duration estimate:")]
     assert len(said) == 1 and "ignored" in said[0] and "GPU's name" in said[0], said
     assert duration_estimate.learn(_song(SONG, 45.0, 1.0, gpu_name=planted)) == 0
     duration_estimate.learn(_song(SONG, 45.0, 1.0, gpu_name="NVIDIA RTX_6000 (Blackwell)"))
-    assert "NVIDIA RTX\\_6000 (Blackwell)" in widgets.duration_line()
+    assert "NVIDIA RTX\\_6000 (Blackwell)" in widgets.duration_text()

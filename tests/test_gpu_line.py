@@ -1,6 +1,6 @@
-"""The GPU line never waits on the CPU (issue 73, item 5): a music request gives up its place in the GPU
-line when its GPU call ends, so the next visitor's call starts while the first one's takes are still
-finished (mastered, mapped, written) on the CPU; a request waiting in the line says so and leaves it
+"""The GPU queue never waits on the CPU: a music request gives up its place in the GPU queue when its
+GPU call ends, so the next visitor's call starts while the first one's takes are still finished
+(mastered, mapped, written) on the CPU; a request waiting in the GPU queue says so and leaves it
 on Stop. Through ``gradio_client`` on the served studio (tiny models), the GPU call observed at the
 model's call (``Backend.run``) and the finish held where it starts (``modes.finish``)."""
 
@@ -56,7 +56,7 @@ def test_the_next_visitors_gpu_call_starts_while_the_first_take_is_finished(stud
     one = first.submit(**TINY)
     assert finishing.wait(120), "the first take never reached its finish"
     two = second.submit(**TINY)
-    # Before, the second call waited for the first request's finish, map and record: here it starts now.
+    # The second call starts while the first request's finish, map and record are held, not after them.
     assert calls[1].wait(120), "the second visitor's GPU call waited on the first one's CPU work"
     assert not one.done()
     release.set()
@@ -114,8 +114,8 @@ def test_in_process_the_gpu_is_idle_only_while_it_works(studio_server, monkeypat
         f"\nin process, two 30 s songs at once: the GPU idle {1000 * (second[0] - first[1]):.0f} ms between them; "
         f"the first visitor had their take {1000 * (done[0] - first[1]):.0f} ms after its GPU call ended"
     )
-    # Before: the second call waited for the whole of the first request (7,930 ms idle, 7,940 ms to its take).
-    # What is held here is counted, not timed (issue 79): one GPU call each; that the second starts while the
+    # Waiting for the whole of the first request would leave the GPU idle about 8 s here.
+    # What is held here is counted, not timed: one GPU call each; that the second starts while the
     # first take is finished is ``test_the_next_visitors_gpu_call_starts_while_the_first_take_is_finished``'s
     # event (a finish held until the second call begins).
     assert len(spans) == 2 and all(end >= start for start, end in spans), spans

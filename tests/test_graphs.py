@@ -1,4 +1,4 @@
-"""Captured steps (``graphs``): the static-buffer path every model's step takes gives what today's
+"""Captured steps (``graphs``): the static-buffer path every model's step takes gives what the
 eager loops give (the planner's tokens, the lyrics writer's, the DiT's latents), each step traces
 whole (no host sync, no data-dependent branch: what would break a capture on a GPU), and a capture
 that fails or disagrees falls back to eager with one log line while the request succeeds."""
@@ -20,14 +20,14 @@ LYRICS = "[Verse]\nrain on the window\nlights across the bay\n\n[Chorus]\nhold o
 
 
 def _eager_and_static(monkeypatch, run):
-    """``run()`` with every step plain (``off``: today's loops) and through the static buffers."""
+    """``run()`` with every step plain (``off``: the eager loops) and through the static buffers."""
     monkeypatch.setenv("ACE_STUDIO_GRAPHS", "off")
     eager = run()
     monkeypatch.setenv("ACE_STUDIO_GRAPHS", "auto")
     return eager, run()
 
 
-# ---------------------------------------------------------------- the room itself
+# ---------------------------------------------------------------- the module itself
 
 
 def test_the_static_buffers_give_what_the_step_gives():

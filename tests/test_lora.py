@@ -128,7 +128,7 @@ def test_a_file_that_is_not_a_lora_for_this_model_is_refused(warm_backend, loras
 
 
 def test_matrices_that_hold_no_lora_are_refused_in_the_one_template_by_the_files_name():
-    """Issue 80: a file of no LoRA weights is told so in one template (``error_messages.LORA_NO_WEIGHTS``), by its
+    """A file of no LoRA weights is told so in one template (``error_messages.LORA_NO_WEIGHTS``), by its
     header (``read_lora_header``) or by its matrices against the model (``check_lora_fits``), the file named."""
     told = r"^plain\.safetensors holds no LoRA weights \(no lora_A / lora_B tensors\)\. Is it a full model instead\?$"
     with pytest.raises(lora.BadLora, match=told):
@@ -146,7 +146,7 @@ def test_modes_check_the_file_and_record_it(studio_env, loras, tmp_path):
         preparing.check_lora(str(loras["good"]), 3)
     assert info.value.param == "lora_scale"
     assert preparing.check_lora(None, 1.5) is None
-    # Out of range even without a file: the page names a typed slip on its field (issue 22).
+    # Out of range even without a file: the page names a typed slip on its field.
     with pytest.raises(checks.InputError, match="LoRA strength must be between 0 and 2") as info:
         preparing.check_lora(None, 5)
     assert info.value.param == "lora_scale"

@@ -254,10 +254,10 @@ def test_lyrics_estimate_is_clamped_and_knows_cold_start(monkeypatch):
     assert lyrics.estimate_duration(longest, 10.0) == 300
 
 
-def test_the_line_under_write_lyrics_prices_the_request_its_form_makes():
-    """The cost path reads the typed request (``make_request``'s): the line under *Write lyrics* is what
-    the press declares for the request its form makes (a custom structure by the sections it lists,
-    what the writer is held to), and a form the door would refuse waits until it can be sent."""
+def test_the_cost_line_under_write_lyrics_prices_the_request_its_form_makes():
+    """The cost path reads the typed request (``make_request``'s): the cost line under *Write lyrics* is what
+    the request its form makes declares (a custom structure by the sections it lists, what the writer is
+    held to), and a form the admission check would refuse waits until it can be sent."""
     import audio
     import messages
     import quota
@@ -290,11 +290,11 @@ def test_lyrics_endpoint_through_gradio_client(studio_server, tiny_lm_dir, monke
     lyrics.reset_writer()
 
 
-def test_lyrics_without_weights_answers_the_studios_words_before_any_download(studio_server, monkeypatch):
-    """Issue 59, item 11: ``/lyrics`` with a writer whose weights are not here (a repo id not in the Hub
-    cache, ``HF_HUB_OFFLINE=1`` as the suite runs) answered transformers' "We couldn't connect to
-    'https://huggingface.co'…" after its tries (46.9 s where the Hub was out of reach); now the studio's
-    words, as the music model and the planner have them, before any load or download is tried."""
+def test_lyrics_without_weights_answers_the_studios_message_before_any_download(studio_server, monkeypatch):
+    """``/lyrics`` with a writer whose weights are not here (a repo id not in the Hub cache,
+    ``HF_HUB_OFFLINE=1`` as the suite runs) answers with the studio's message, as the music model and the
+    planner have it, before any load or download is tried: not transformers' "We couldn't connect to
+    'https://huggingface.co'…" after its tries (46.9 s where the Hub is out of reach)."""
     import huggingface_hub
     import transformers
     from gradio_client import Client
@@ -320,9 +320,9 @@ def test_lyrics_without_weights_answers_the_studios_words_before_any_download(st
     lyrics.reset_writer()
     with pytest.raises(AppError) as said:
         Client(studio_server[0], verbose=False).predict(theme="rain", api_name="/lyrics")
-    words = str(said.value)
-    assert "The weights of the lyrics writer (someone/not-cached-writer) are not on this machine" in words
-    assert "HF_HUB_OFFLINE is set" in words and "ACE_STUDIO_LYRICS_MODEL" in words
-    assert "couldn't connect" not in words and "huggingface.co" not in words
+    message = str(said.value)
+    assert "The weights of the lyrics writer (someone/not-cached-writer) are not on this machine" in message
+    assert "HF_HUB_OFFLINE is set" in message and "ACE_STUDIO_LYRICS_MODEL" in message
+    assert "couldn't connect" not in message and "huggingface.co" not in message
     assert tried == []  # nothing loaded, nothing asked of the Hub: no client's retries to wait through
     lyrics.reset_writer()

@@ -91,7 +91,7 @@ def published_configs() -> list[dict]:
 
 
 def test_the_weights_the_studio_packs_on_zerogpu_stay_under_the_whole_card_threshold():
-    """Issue 59: ``spaces`` 0.51.3 runs every call as ``xlarge`` (a whole card at twice the quota) once the
+    """``spaces`` 0.51.3 runs every call as ``xlarge`` (a whole card at twice the quota) once the
     weights a Space packs pass its card's ``xlarge_threshold``; the studio's, with Demucs beside them in a
     split, stay under every card's that has one."""
     thresholds = {c["model"]: c["xlarge_threshold"] for c in published_configs() if c["xlarge_threshold"]}
@@ -190,7 +190,7 @@ def test_every_part_is_where_model_offload_puts_it_at_each_stage_of_a_take(card,
     plain = _think_request().render
     assert np.array_equal(built.run(plain)["audio"], warm_backend.run(plain)["audio"])
 
-    # The lyrics LLM: on the card for its own turn (seen from its forward passes), back on the CPU after it.
+    # The lyrics LLM: on the card while it holds the GPU (seen from its forward passes), back on the CPU after it.
     seen = []
     lyrics.get_writer().model.register_forward_pre_hook(lambda *_: seen.append(devices.placement()))
     assert list(lyrics.stream_lyrics(lyrics.make_request("rain", structure="short-loop", seed=1), "English"))
@@ -266,8 +266,8 @@ def test_the_header_names_the_mode(monkeypatch):
 def test_turns_still_exclude_each_other_under_offload(card):
     backend.get_backend()
     taken = []
-    with devices.gpu_turn("music"):
-        probe = threading.Thread(target=lambda: taken.append(devices._turn_lock.acquire(timeout=0.2)))
+    with devices.holding_gpu("music"):
+        probe = threading.Thread(target=lambda: taken.append(devices._gpu_lock.acquire(timeout=0.2)))
         probe.start()
         probe.join()
     assert taken == [False]

@@ -88,7 +88,7 @@ def test_the_prompts_are_built_as_upstream_builds_them(tiny):
         "<think>\nbpm: 96\ncaption: A warm jazz trio with brushed drums and a walking upright bass, recorded\n"
         "  live in a small club\nduration: 30\nkeyscale: D minor\nlanguage: 'no'\ntimesignature: 3\n</think>"
     )
-    # The codes are asked for inside the assistant's turn, after the plan and a blank line; the
+    # The codes are asked for inside the assistant message, after the plan and a blank line; the
     # negative is upstream's dropped condition (its commit ecd3d22 and the two after it).
     assert plan_format.blueprint_prompt(tok, "jazz trio", "[Verse]\nla la", plan) == (
         SYSTEM + user + "<|im_start|>assistant\n" + plan + "\n\n"
@@ -103,7 +103,7 @@ def test_the_prompts_are_built_as_upstream_builds_them(tiny):
 
 
 # The chat template as Qwen3 (the real 1.7B planner's base) writes it, in the parts the planner's
-# prompts reach: plain system and visitor turns; an assistant turn after the last visitor's turn
+# prompts reach: plain system and user messages; an assistant message after the last user message
 # re-rendered as its reasoning block, a blank line and the answer; the generation prompt, with the
 # empty reasoning block ``enable_thinking=False`` adds.
 QWEN3_TEMPLATE = (
@@ -146,12 +146,12 @@ def test_every_prompt_is_upstreams_on_a_qwen3_chat_template():
     assert negative == (
         SYSTEM + "<|im_start|>user\nNO USER INPUT<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
     )
-    # Training's layout: a whole assistant turn, plan then codes, is the codes prompt, the codes and
-    # the turn's end; the negative's empty plan is how the template writes an empty reasoning block.
+    # Training's layout: a whole assistant message, plan then codes, is the codes prompt, the codes and
+    # the message's end; the negative's empty plan is how the template writes an empty reasoning block.
     codes = plan_format.codes_text([7, 63999])
     system = {"role": "system", "content": f"# Instruction\n{plan_format.INSTRUCTION}\n\n"}
-    turns = [system, {"role": "user", "content": f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n"}]
-    finished = tok.apply_chat_template([*turns, {"role": "assistant", "content": plan + codes}], tokenize=False)
+    conversation = [system, {"role": "user", "content": f"# Caption\n{caption}\n\n# Lyric\n{lyrics}\n"}]
+    finished = tok.apply_chat_template([*conversation, {"role": "assistant", "content": plan + codes}], tokenize=False)
     assert finished == codes_prompt + codes + "<|im_end|>\n"
     dropped = [system, {"role": "user", "content": "NO USER INPUT"}]
     assert negative == tok.apply_chat_template(
@@ -192,7 +192,7 @@ def test_a_thinking_block_is_parsed_and_checked():
 
 
 def test_the_planners_caption_is_kept_readable():
-    # What a small planner wrote (issue 22): control characters and U+FFFD, shown raw on the page and in the JSON.
+    # What a small planner may write: control characters and U+FFFD, shown raw on the page and in the JSON.
     junk = "warm\x07 lo\u200b-fi \ufffdpiano\x00,\n  brushed\tdrums \U0010ffff\u00e9t\u00e9 \u6b4c"
     fields = plan_format.parse_plan(f"<think>\nbpm: 90\ncaption: {junk}\nduration: 30\n</think>")
     assert fields["caption"] == "warm lo-fi piano, brushed drums \u00e9t\u00e9 \u6b4c"
@@ -328,8 +328,8 @@ def test_a_scripted_generation_becomes_metadata_and_codes(tiny):
 
 
 def test_whatever_think_writes_into_a_record_the_records_checks_take_back(tiny, monkeypatch):
-    """Issue 48: /variations refused a Think take's own record ("This record's planner …"): a caption of
-    up to 512 tokens may be far more than the 512 characters a caption holds. Think's caption is cut
+    """/variations takes a Think take's own record back (not "This record's planner …"): a caption of
+    up to 512 tokens may be far more than the 512 characters a caption holds, so Think's caption is cut
     where the plan is read (as Describe's and Write it's are), before the blueprints that follow it, so
     its record is taken back whole by every check of records."""
     model, tok, vocab = tiny
@@ -342,8 +342,10 @@ def test_whatever_think_writes_into_a_record_the_records_checks_take_back(tiny, 
     assert len(caption) <= checks.MAX_CAPTION_CHARS
     monkeypatch.setattr(planner, "enabled", lambda: True)
     entry = plan.record("tiny", 1)
-    record = {"params": {"prompt": "jazz", "audio_duration": 10, "think": True},
-              "takes": [{"take": 1, "seed": 1}, {"take": 2, "seed": 2, "planner": entry}]}  # fmt: skip
+    record = {
+        "params": {"prompt": "jazz", "audio_duration": 10, "think": True},
+        "takes": [{"take": 1, "seed": 1}, {"take": 2, "seed": 2, "planner": entry}],
+    }
     assert json.loads(records.settings(record, 2)["plan"])["caption"] == caption
     assert checks.check_plan(entry)[1] == (1, 2)
 
@@ -525,7 +527,7 @@ def test_think_plans_once_and_renders_every_take_in_one_call(studio_server, monk
     client = Client(url, verbose=False)
     calls = _spy_on_the_dit(monkeypatch)
     brain = planner.get_planner()
-    before = collections.Counter(brain.passes)
+    before = collections.Counter(brain.generations)
     result = client.predict(
         prompt="late night jazz",
         lyrics="[Verse]\nblue smoke",
@@ -538,7 +540,7 @@ def test_think_plans_once_and_renders_every_take_in_one_call(studio_server, monk
         api_name="/generate",
     )
     record = result[-1]
-    assert brain.passes - before == {"think": 1, "blueprint": 1}  # one thinking, one batch of blueprints
+    assert brain.generations - before == {"think": 1, "blueprint": 1}  # one thinking, one batch of blueprints
     assert len(calls) == 1 and calls[0]["seeds"] == [11, 12]  # one DiT call for both takes
     codes = [plan_format.parse_codes(c) for c in calls[0]["audio_codes"]]
     assert [len(c) for c in codes] == [50, 50] and codes[0] != codes[1]  # each take its own blueprint
@@ -550,7 +552,7 @@ def test_think_plans_once_and_renders_every_take_in_one_call(studio_server, monk
     call, fields = calls[0], plans[0]["fields"]
     assert call["bpm"] == 100 == fields["bpm"] and call["keyscale"] == fields["keyscale"]
     assert call["prompt"] == fields["caption"] and record["timings"]["planner_s"] > 0
-    assert "Planned in" in result[-2] and "blueprint" not in result[-2]  # a musician's words (issue 59)
+    assert "Planned in" in result[-2] and "blueprint" not in result[-2]  # a musician's message, not the model's terms
     meta = json.loads((out / record["takes"][1]["metadata"]).read_text())
     assert meta["planner"] == plans[1] and meta["seed"] == 12
 
@@ -558,7 +560,7 @@ def test_think_plans_once_and_renders_every_take_in_one_call(studio_server, monk
     back = client.predict(record, 2, api_name="/settings_from_generate")
     assert back[8] == 12 and back[14] is True and json.loads(back[17])["take"] == 2
     calls.clear()
-    before = collections.Counter(brain.passes)
+    before = collections.Counter(brain.generations)
     again = client.predict(
         prompt=back[0],
         lyrics=back[1]["value"],
@@ -574,7 +576,7 @@ def test_think_plans_once_and_renders_every_take_in_one_call(studio_server, monk
         plan=back[17],
         api_name="/generate",
     )
-    assert brain.passes - before == {"blueprint": 1}, back
+    assert brain.generations - before == {"blueprint": 1}, back
     assert again[-1]["params"] == record["params"] | {"batch_size": 1, "seed": 12, "plan_given": True}, back
     assert plan_format.parse_codes(calls[0]["audio_codes"][0]) == codes[1]
     np.testing.assert_allclose(sf.read(again[0])[0], sf.read(result[1])[0], atol=2e-4)
@@ -590,9 +592,9 @@ def test_think_may_choose_the_length_and_keep_the_visitors_caption(studio_server
     # A random planner may choose up to 10 minutes; a request's audio budget (``budget.longest``, read
     # at each request) keeps this test's takes to 30 s: the bound Think's choice meets is the point.
     monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_AUDIO_S", "30")
-    # Settled once a press, at the door: the run takes the door's bound, settling nothing again.
-    settled, settle = [], budget.settle
-    monkeypatch.setattr(budget, "settle", lambda job, *a, **k: settled.append(job.mode) or settle(job, *a, **k))
+    # Admitted once, at the admission check: the run takes its bound, admitting nothing again.
+    admitted, admit = [], budget.admit
+    monkeypatch.setattr(budget, "admit", lambda job, *a, **k: admitted.append(job.mode) or admit(job, *a, **k))
     result = client.predict(
         prompt="a cappella choir",
         lyrics="",
@@ -607,13 +609,13 @@ def test_think_may_choose_the_length_and_keep_the_visitors_caption(studio_server
     plan = record["takes"][0]["planner"]
     chosen = plan["fields"]["duration"]
     assert audio.MIN_SECONDS <= chosen <= 30 and plan["codes"] == math.ceil(chosen * audio.CODES_PER_SECOND)
-    assert settled == ["generate"] and record["params"]["longest"] == 30
+    assert admitted == ["generate"] and record["params"]["longest"] == 30
     assert record["params"]["audio_duration"] == -1 and record["params"]["rewrite_caption"] is False
     assert sf.info(result[0]).duration == pytest.approx(chosen, abs=0.01)
     assert f"Think chose a length of {chosen // 60}:{chosen % 60:02d} ({chosen} s)." in result[-2]
-    # The caption switch off: the DiT and the record keep the visitor's words; the plan has none.
+    # The caption switch off: the DiT and the record keep the visitor's caption; the plan has none.
     assert calls[0]["prompt"] == "a cappella choir" == record["params"]["prompt"] and "caption" not in plan["fields"]
-    assert calls[0]["lyrics"] == "[Instrumental]"  # what the planner and the DiT both see for no words
+    assert calls[0]["lyrics"] == "[Instrumental]"  # what the planner and the DiT both see for no lyrics
     # The form's switch does the same as -1.
     auto = client.predict(
         prompt="a cappella choir",
@@ -686,7 +688,7 @@ def test_progress_shows_the_planning_and_stop_works_during_it(studio_env, with_p
     stages = [d.split(" ")[0] for d in progress.descs]
     assert "Thinking:" in stages and "Sketching" in stages and "Step" in stages
     assert stages.index("Thinking:") < stages.index("Sketching") < stages.index("Step")
-    # Stop pressed while the planner thinks: the run ends there and nothing is saved.
+    # Stop clicked while the planner thinks: the run ends there and nothing is saved.
     before = set(studio_env.rglob("*.wav"))
     owner = "visitor:generate"
     run_id = runs.start_run(owner)
@@ -777,10 +779,10 @@ def test_think_through_the_api(studio_server):
     assert fields[14] is True
 
 
-# ---------------------------------------------------------------- Think's words always fit (issue 59, item 2)
+# ---------------------------------------------------------------- Think's caption and lyrics always fit
 
 
-def test_words_a_model_wrote_are_made_to_fit_what_the_text_encoder_reads(warm_backend):
+def test_texts_a_model_wrote_are_made_to_fit_what_the_text_encoder_reads(warm_backend):
     """Cut at the last phrase that fits; at a word where no phrase ends early enough; the visitor's own
     caption where a cut would keep less than half of what the model reads; the lyrics at a line's end."""
     pipe = warm_backend.pipe
@@ -792,7 +794,7 @@ def test_words_a_model_wrote_are_made_to_fit_what_the_text_encoder_reads(warm_ba
         and LONG_CAPTION[len(read)] == ","
         and text_limits.tokens(pipe, "prompt", read) <= most
     )
-    text_limits.check(pipe, {"prompt": read}, "en")  # what the door and the run check passes
+    text_limits.check(pipe, {"prompt": read}, "en")  # what the admission check and the run check passes
     assert text_limits.fit(pipe, "prompt", "warm jazz trio") == ("warm jazz trio", None)  # fits: as written
     unbroken = LONG_CAPTION.replace(",", "")
     read, said = text_limits.fit(pipe, "prompt", unbroken)
@@ -812,8 +814,8 @@ def test_words_a_model_wrote_are_made_to_fit_what_the_text_encoder_reads(warm_ba
 
 
 def test_thinks_long_caption_is_made_to_fit_never_refused(studio_server, monkeypatch):
-    """The review: Think with *Rewrite the caption* handed the run a 243-token caption, which the run
-    refused after the whole plan. Through gradio_client on the served studio, the planner made to write
+    """Think with *Rewrite the caption* may write a caption past the limit (243 tokens); the run cuts it
+    rather than refusing it after the whole plan. Through gradio_client on the served studio, the planner made to write
     a caption past the limit: the take is made from the caption cut at its last phrase that fits, and
     its record and seed line say so; a plan brought back makes the same take."""
     from gradio_client import Client

@@ -1,4 +1,4 @@
-"""Issue 33 item 4: LoRA presets from the Hub cache, offered only when installed and fitting, applied
+"""LoRA presets from the Hub cache, offered only when installed and fitting, applied
 per request exactly as an uploaded LoRA (scoped, unloaded after), recorded and brought back.
 
 The "Hub" is a temporary cache folder laid out as huggingface_hub lays out a snapshot
@@ -130,14 +130,14 @@ def test_a_preset_applies_as_the_same_upload_would_and_leaves_no_adapter(warm_ba
     assert _clean(warm_backend)
 
 
-def test_an_unknown_preset_or_a_preset_with_an_upload_is_refused_in_words(with_hub):
-    for value, words in [
+def test_an_unknown_preset_or_a_preset_with_an_upload_is_refused_with_a_message(with_hub):
+    for value, message in [
         ("no-such-style", "no LoRA preset called 'no-such-style'. Presets here: tiny-style"),
         ("chinese-new-year", "made for ACE-Step 1.5 2B DiT"),
         (7, "must be a preset's name"),
         ("x" * 10_000, "no LoRA preset called 'xxxxxxxx"),
     ]:
-        with pytest.raises(checks.InputError, match=words) as info:
+        with pytest.raises(checks.InputError, match=message) as info:
             preparing.check_lora(None, 1.0, value)
         assert info.value.param == "lora_preset" and len(info.value.message) < 200
     with pytest.raises(checks.InputError, match="Pick a LoRA preset or upload a LoRA file, not both") as info:
@@ -166,8 +166,8 @@ def test_a_preset_job_crosses_to_the_gpu_side_as_plain_values(studio_env, with_h
 def served(hub, studio_server):
     """The studio with the Hub cache set before its page is built, as on the Space (its page offers the
     presets the cache holds as it is built), served in this process (``page_here``): a studio of its own
-    (``python app.py``) was a new interpreter, the Hub cache being read as huggingface_hub is imported,
-    and its first press waited on its libraries' import (47.5 s at load 4). The presets read the cache
+    (``python app.py``) would be a new interpreter, the Hub cache read as huggingface_hub is imported,
+    and its first request would wait on its libraries' import (47.5 s at load 4). The presets read the cache
     from the environment as they run (``hub.cached_file``). No planner, as that studio had none."""
     import planner
 
@@ -186,7 +186,7 @@ def served(hub, studio_server):
 def test_a_preset_through_the_api_is_scoped_to_its_request_and_its_record_brings_it_back(served, monkeypatch, tmp_path):
     """The preset styles its own request alone; its take's record names the preset's repo and brings it back,
     and brought to a studio that does not hold it, names it in the note (one styled take for both: the record's
-    test made a take of its own, issue 79)."""
+    test would make a take of its own)."""
     client = Client(served, verbose=False)
     common = dict(prompt="dub", audio_duration=10, inference_steps=2, seed=4, api_name="/generate")
     bare = client.predict(**common)
@@ -205,7 +205,7 @@ def test_a_preset_through_the_api_is_scoped_to_its_request_and_its_record_brings
     values = records.settings(record)
     assert (values["lora_preset"], values["lora_scale"], values["files"]) == (NAME, 0.7, {})
     # Brought to a studio that does not hold it: not set, and named in the note (the served studio reads the
-    # cache as it runs: nothing is pressed after this).
+    # cache as it runs: nothing is clicked after this).
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
     values = records.settings(record)
     assert values["lora_preset"] == "" and values["files"] == {"lora_preset": REPO}
@@ -214,7 +214,7 @@ def test_a_preset_through_the_api_is_scoped_to_its_request_and_its_record_brings
 
 def test_every_music_endpoint_takes_a_preset_last():
     for mode, prepare in handlers.modes.PREPARE.items():
-        assert handlers.own_parameters(prepare)[-1].name == "lora_preset", mode
+        assert handlers.preparer_parameters(prepare)[-1].name == "lora_preset", mode
 
 
 def test_the_page_offers_the_preset_and_generates_with_it(served, browser, tmp_path):
@@ -234,7 +234,7 @@ def test_the_page_offers_the_preset_and_generates_with_it(served, browser, tmp_p
         preset.click()
         page.get_by_role("option", name=LABEL).click()
         assert preset.input_value() == LABEL
-        picture(page.locator("#gen-lora-preset"), SHOTS / "issue33-lora-preset-field.png")
+        picture(page.locator("#gen-lora-preset"), SHOTS / "lora-preset-field.png")
         page.locator("#gen-button").click()
         page.locator("#gen-take-1 a.download-link").first.wait_for()
         assert "take 1" in page.locator("#gen-seeds").inner_text()
@@ -242,6 +242,6 @@ def test_the_page_offers_the_preset_and_generates_with_it(served, browser, tmp_p
         # The record beside the take names the preset's repo.
         page.get_by_text("Details: every setting").click()
         page.get_by_text(REPO).first.wait_for()
-        picture(page, SHOTS / "issue33-lora-preset.png")
+        picture(page, SHOTS / "lora-preset.png")
     finally:
         context.close()

@@ -110,12 +110,12 @@ def test_every_layout_gets_the_token_and_diffusers_own_class_reads_a_frame_inste
     assert diffusers.condition_encoder.timbre_encoder.reads_special_token
     xl_model.read_special_token(diffusers)  # once per encoder: a second call adds nothing
     frames = torch.randn(1, 20, diffusers.transformer.config.audio_acoustic_hidden_dim)
-    own = random_models.build_pipeline("tiny").condition_encoder.timbre_encoder  # diffusers' class, untouched
-    own.load_state_dict(diffusers.condition_encoder.timbre_encoder.state_dict())
+    untouched = random_models.build_pipeline("tiny").condition_encoder.timbre_encoder  # diffusers' class
+    untouched.load_state_dict(diffusers.condition_encoder.timbre_encoder.state_dict())
     with torch.no_grad():
         read, _ = diffusers.condition_encoder.timbre_encoder(frames, torch.arange(1))
         twice, _ = diffusers.condition_encoder.timbre_encoder(frames, torch.arange(1))
-        plain, _ = own(frames, torch.arange(1))
+        plain, _ = untouched(frames, torch.arange(1))
     assert torch.equal(read, twice) and not torch.allclose(read, plain)
 
 
@@ -203,8 +203,12 @@ def test_a_timbre_reference_is_three_ten_second_windows_one_from_each_third_chos
 
 
 def test_a_short_reference_is_repeated_and_every_reference_clamped(tmp_path):
-    sf.write(tmp_path / "hot.wav", np.full((12 * SR, 2), 2.5, np.float32) * np.sign(np.sin(np.arange(12 * SR)))[:, None],
-             SR, subtype="FLOAT")  # fmt: skip
+    sf.write(
+        tmp_path / "hot.wav",
+        np.full((12 * SR, 2), 2.5, np.float32) * np.sign(np.sin(np.arange(12 * SR)))[:, None],
+        SR,
+        subtype="FLOAT",
+    )
     windows = preparing.reference(str(tmp_path / "hot.wav"), seed=1)
     assert windows.shape == (2, 30 * SR) and float(np.abs(windows).max()) == 1.0
     source = preparing.model_input(np.full((2, 1000), -3.0, np.float32))
@@ -367,15 +371,15 @@ def test_the_text_only_caption_is_padded_to_the_cover_captions_length(pipe):
     finally:
         handle.remove()
     cover, plain = asked
-    own = pipe.tokenizer(pipe._format_prompt("warm pop", "", "en", 10.0, pipe._get_task_instruction("text2music"))[0])
-    length = min(len(own.input_ids), cover.shape[1])
-    assert plain.shape == cover.shape and plain[0, :length].tolist() == own.input_ids[:length]
+    alone = pipe.tokenizer(pipe._format_prompt("warm pop", "", "en", 10.0, pipe._get_task_instruction("text2music"))[0])
+    length = min(len(alone.input_ids), cover.shape[1])
+    assert plain.shape == cover.shape and plain[0, :length].tolist() == alone.input_ids[:length]
     assert plain[0, length:].tolist() == [pipe.tokenizer.pad_token_id] * (cover.shape[1] - length)
 
 
 @pytest.mark.parametrize("variant", ["xl-sft", "xl-base"])
 def test_the_covers_start_says_upstreams_silence_report_and_refuses_nothing(studio_env, tmp_path, monkeypatch, variant):
-    """Upstream's users hear near-silence with ``cover_noise_strength > 0`` on XL SFT and base (its issue
+    """Upstream's users hear near-silence with ``cover_noise_strength > 0`` on XL SFT and base (ACE-Step
     #1329, open): *Start from the song* says so where it is set, and the studio refuses nothing there."""
     import form_fields
 
@@ -427,7 +431,7 @@ def test_the_schedule_is_upstreams_per_variant():
 
 
 def test_turbo_refuses_more_steps_than_it_was_distilled_for():
-    import parameters  # the steps' check is their declaration's (issue 80)
+    import parameters  # the steps' check is their declaration's
 
     steps = parameters.PARAMS["inference_steps"]
     with pytest.raises(checks.gr.Error, match="at most 20 steps"):

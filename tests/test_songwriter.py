@@ -1,6 +1,6 @@
 """A song from one line (``songwriter``, *Write it* on Generate, ``/write_song``): upstream's
 inspiration prompt, the planner's fields and lyrics, reproducible from the seed, written into the
-fields a visitor left empty, and bad ideas told in words."""
+fields a visitor left empty, and bad ideas refused with a message."""
 
 from __future__ import annotations
 
@@ -25,14 +25,14 @@ def test_the_prompt_is_upstreams_inspiration_prompt():
     tokenizer.chat_template = random_models.PLANNER_CHAT_TEMPLATE
     text = plan_format.inspiration_prompt(tokenizer, IDEA, instrumental=True)
     # upstream's build_formatted_prompt_for_inspiration: "# Instruction\n{instruction}\n\n" as the system
-    # turn, "{query}\n\ninstrumental: true" as the user's.
+    # message, "{query}\n\ninstrumental: true" as the user's.
     assert "# Instruction\nExpand the user's input into a more detailed and specific musical description:\n\n" in text
     assert f"<|im_start|>user\n{IDEA}\n\ninstrumental: true<|im_end|>" in text
     assert text.endswith("<|im_start|>assistant\n")
 
 
 def test_an_idea_becomes_a_song_and_its_seed_writes_it_again(with_planner, monkeypatch):
-    # The words' length is not the point here (their cap: test_describe_and_write_it_call_the_planner_as_
+    # The lyrics' length is not the point here (their cap: test_describe_and_write_it_call_the_planner_as_
     # upstream_does): the tiny random planner writes to its cap, so the cap is a short one.
     monkeypatch.setattr(songwriter, "LYRIC_TOKENS", 32)
     first = songwriter.write(IDEA, False, checks.UNKNOWN, 7)
@@ -52,7 +52,7 @@ def test_instrumental_writes_no_words_and_a_chosen_language_is_kept(with_planner
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "words"),
+    ("kwargs", "message"),
     [
         ({"idea": "  "}, "Write an idea for the song first"),
         ({"idea": "x" * 501}, "at most 500 characters; yours has 501"),
@@ -61,8 +61,8 @@ def test_instrumental_writes_no_words_and_a_chosen_language_is_kept(with_planner
         ({"idea": IDEA, "instrumental": "maybe"}, "Instrumental"),
     ],
 )
-def test_a_bad_idea_is_told_in_words(with_planner, kwargs, words):
-    with pytest.raises(gr.Error, match=words):
+def test_a_bad_idea_is_refused_with_a_message(with_planner, kwargs, message):
+    with pytest.raises(gr.Error, match=message):
         songwriter.check(**kwargs)
 
 
@@ -74,12 +74,27 @@ def test_without_a_planner_the_box_says_so(monkeypatch):
 
 def test_only_the_empty_fields_are_filled_and_the_note_says_which_were_kept():
     written = {
-        "fields": {"bpm": 96, "caption": "bossa nova, nylon guitar", "duration": 150, "keyscale": "Db major",
-                   "language": "pt", "timesignature": "4"},
-        "lyrics": "[Verse]\nthe last train", "seed": 5, "seconds": 1.0,
-    }  # fmt: skip
-    form = {"prompt": "", "lyrics": "[Verse]\nmine", "bpm": 0, "key_scale": "auto", "time_signature": "3",
-            "audio_duration": 30, "vocal_language": "unknown"}  # fmt: skip
+        "fields": {
+            "bpm": 96,
+            "caption": "bossa nova, nylon guitar",
+            "duration": 150,
+            "keyscale": "Db major",
+            "language": "pt",
+            "timesignature": "4",
+        },
+        "lyrics": "[Verse]\nthe last train",
+        "seed": 5,
+        "seconds": 1.0,
+    }
+    form = {
+        "prompt": "",
+        "lyrics": "[Verse]\nmine",
+        "bpm": 0,
+        "key_scale": "auto",
+        "time_signature": "3",
+        "audio_duration": 30,
+        "vocal_language": "unknown",
+    }
     values, note = songwriter.fill(written, form)
     assert values == ["bossa nova, nylon guitar", "[Verse]\nmine", 96, "C# major", "3", 150, "pt"]
     assert "Kept yours: Lyrics, Time signature." in note and "seed 5" in note and "2:30" in note
@@ -90,7 +105,7 @@ def test_only_the_empty_fields_are_filled_and_the_note_says_which_were_kept():
 
 def test_describe_and_write_it_call_the_planner_as_upstream_does(with_planner, monkeypatch):
     """One row, no guidance, temperature 0.85 with no top-k or top-p (upstream's ``understand_music`` and
-    ``create_sample`` defaults), and never more tokens than upstream's cap on such a pass (3,500)."""
+    ``create_sample`` defaults), and never more tokens than upstream's cap on such a generation (3,500)."""
     lm = planner.get_planner()
     draws, rows = [], []
     real = describe.sample
@@ -127,7 +142,7 @@ def test_the_declaration_covers_every_token_it_may_write(with_planner):
 def test_write_song_through_the_api(studio_server, monkeypatch):
     from gradio_client import Client
 
-    # The words' length is not the point (the tiny random planner writes to its cap): a short cap, read
+    # The lyrics' length is not the point (the tiny random planner writes to its cap): a short cap, read
     # by this process's studio.
     monkeypatch.setattr(songwriter, "LYRIC_TOKENS", 32)
     client = Client(studio_server[0], verbose=False)
@@ -141,7 +156,7 @@ def test_write_song_through_the_api(studio_server, monkeypatch):
     assert instrumental[1] == checks.INSTRUMENTAL_TAG and "Japanese" in instrumental[-1]
     with pytest.raises(Exception, match="Write an idea for the song first"):
         client.predict(idea="", api_name="/write_song")
-    # An idea is up to 500 characters at the door as in the box (issue 48: the door took 64).
+    # An idea is up to 500 characters at the admission check as in the box.
     long = ("a slow waltz about the harbour lights, " * 20)[: checks.MAX_IDEA_CHARS]
     assert client.predict(idea=long, seed=3, api_name="/write_song")[-1].startswith("**Written** (seed 3")
     with pytest.raises(ValidationError, match=f"idea: .*up to {checks.MAX_IDEA_CHARS} characters; it has 501"):
@@ -159,7 +174,7 @@ def test_stop_ends_the_writing_at_the_next_token(with_planner):
 
     def progress(stage: str, done: int) -> None:
         written.append(done)
-        runs.request_stop(owner)  # Stop pressed as the first token is written
+        runs.request_stop(owner)  # Stop clicked as the first token is written
 
     try:
         with pytest.raises(gr.Error, match="Stopped while the planner wrote"):
@@ -170,7 +185,7 @@ def test_stop_ends_the_writing_at_the_next_token(with_planner):
 
 
 def test_write_songs_caption_fits_what_the_music_model_reads(studio_server, monkeypatch):
-    """Issue 59, item 2: what the planner writes for Generate is never refused there. Through the API,
+    """What the planner writes for Generate is never refused there. Through the API,
     the planner made to write a caption past what the music model reads: the caption comes back cut at
     its last phrase that fits, the note says so, and Generate takes it as it is."""
     from gradio_client import Client

@@ -62,15 +62,15 @@ def local_stems(stems_folder, monkeypatch):
 def test_four_stems_of_the_takes_length_that_add_up_to_it(local_stems):
     mix = _mix()
     made = stems.separate(mix)
-    own = made["stems"]
-    assert set(own) == {"vocals", "drums", "bass"} and all(part.shape == mix.shape for part in own.values())
+    split = made.stems
+    assert set(split) == {"vocals", "drums", "bass"} and all(part.shape == mix.shape for part in split.values())
     # Demucs's models each guess their own source: with random weights their sum is nowhere near the
     # mix, and even trained ones do not promise it. The studio's ``other`` is the rest, so four add up.
-    assert np.abs(own["vocals"] + own["drums"] + own["bass"] - mix).max() > 1e-3
-    four = stems.residual(mix, own)
+    assert np.abs(split["vocals"] + split["drums"] + split["bass"] - mix).max() > 1e-3
+    four = stems.residual(mix, split)
     assert list(four) == list(stems.STEMS)
     assert np.abs(sum(four.values()) - mix).max() < 1e-6
-    assert made["device"] == "cpu" and made["timings"]["separate_s"] > 0
+    assert made.device == "cpu" and made.timings["separate_s"] > 0
 
 
 def test_stop_ends_a_split_at_the_next_segment(local_stems):
@@ -129,11 +129,11 @@ def test_stems_are_served_and_cleaned_with_their_take_and_nothing_else_is(tmp_pa
     for name in names + odd:
         (day / name).write_bytes(b"x")
     for name in names:
-        assert output_folder.own_take(f"2026-11-20/{name}") == day / name
+        assert output_folder.studio_file(f"2026-11-20/{name}") == day / name
     for name in odd:
-        assert output_folder.own_take(f"2026-11-20/{name}") is None
-    assert output_folder.own_take_audio(f"2026-11-20/{take}.wav") == day / f"{take}.wav"
-    assert output_folder.own_take_audio(f"2026-11-20/{take}-vocals.wav") is None  # a stem is not split again
+        assert output_folder.studio_file(f"2026-11-20/{name}") is None
+    assert output_folder.studio_take_audio(f"2026-11-20/{take}.wav") == day / f"{take}.wav"
+    assert output_folder.studio_take_audio(f"2026-11-20/{take}-vocals.wav") is None  # a stem is not split again
     # The take is old, its stems were made later: they go with it all the same.
     old = time.time() - 48 * 3600
     for name in (f"{take}.wav", f"{take}.json", f"{take}.lrc"):
@@ -163,7 +163,7 @@ def _take(client: Client, seed: int) -> tuple[str, dict]:
 
 
 # Two takes for the file's API tests, not one a test (a take is its render, its preview, its mastering and
-# its map: issue 79): one the tests split, one no test splits (refused without weights, then stopped).
+# its map): one the tests split, one no test splits (refused without weights, then stopped).
 @pytest.fixture(scope="module")
 def split_take(client: Client) -> tuple[str, dict]:
     """A take of ``client``'s that the tests split, and split again."""
@@ -196,9 +196,9 @@ def test_split_into_stems_through_the_api(client, served, split_take):
 
 
 def test_another_visitors_take_is_not_split_and_their_stems_stay(client, served, split_take):
-    """Issue 48: with A's record, B's /stems split A's take and rewrote A's four stem files. Stems follow
-    the rule Send to follows (``take_owners.made_by``): B is refused at the door in the words a gone take
-    gets, A's stems stay as they were, and A may split again."""
+    """With A's record, B's /stems neither splits A's take nor rewrites A's four stem files. Stems follow
+    the rule Send to follows (``take_owners.made_by``): B is refused by the admission check with the message
+    a gone take gets, A's stems stay as they were, and A may split again."""
     take, record = split_take
     client.predict(take=1, record=record, api_name="/stems")
     made = Path(served[1], record["takes"][0]["audio"])
@@ -275,7 +275,7 @@ def test_split_into_stems_in_the_page(served, client, browser):
             assert link.get_attribute("href").endswith(f"-{name}.wav")
         assert page.locator("#gen-stems-box-1").is_visible()
         assert page.locator("[data-testid=toast-body].error").count() == 0
-        picture(page, SHOTS / "issue33-stems.png", full_page=True)
+        picture(page, SHOTS / "stems.png", full_page=True)
     finally:
         context.close()
 

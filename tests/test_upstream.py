@@ -191,9 +191,9 @@ def test_dcw_and_the_covers_start_are_api_parameters_kept_in_the_record(served, 
 
 def test_the_guidance_interval_is_an_api_parameter_that_reaches_the_model_and_its_record(served):
     """Upstream's ``cfg_interval_start``/``_end`` by its names and defaults: sent, they reach the model
-    call and the record; left out, the whole schedule, as before (the record says nothing of it: checked on
-    the request that sends nothing, in the DCW test); an interval that ends before it starts is refused on its
-    field in words."""
+    call and the record; left out, the whole schedule (the record says nothing of it: checked on the request
+    that sends nothing, in the DCW test); an interval that ends before it starts is refused on its field with a
+    message."""
     client, spy = served
     sent = {"prompt": "pop", "audio_duration": 10, "inference_steps": 2, "cfg_interval_start": 0.4}
     record = client.predict(**sent, api_name="/generate")[-1]
@@ -205,16 +205,15 @@ def test_the_guidance_interval_is_an_api_parameter_that_reaches_the_model_and_it
 
 @pytest.mark.parametrize("mode", ["generate", "cover", "extend", "edit"])
 def test_the_velocity_clamp_is_a_parameter_of_every_mode_that_reaches_the_model_and_its_record(served, tmp_path, mode):
-    """Upstream's ``velocity_norm_threshold`` (PR #978 for issue #957, off at 0), declared once
+    """Upstream's ``velocity_norm_threshold`` (ACE-Step PR #978 for ACE-Step #957, off at 0), declared once
     (``parameters.DECLARED``): sent, it reaches the model call and the record; left out, 0 and the record says
-    nothing of it; *Use these settings* brings Generate's back; one the studio cannot make is refused in words."""
+    nothing of it; *Use these settings* brings Generate's back; one the studio cannot make is refused with a message."""
     client, spy = served
-    own = {"generate": {"audio_duration": 10}, "extend": {"extend_seconds": 5}, "edit": {"repainting_end": 5}}.get(
-        mode, {}
-    )
+    by_mode = {"generate": {"audio_duration": 10}, "extend": {"extend_seconds": 5}, "edit": {"repainting_end": 5}}
+    needed = by_mode.get(mode, {})
     if mode != "generate":  # a 6 s source, as this file's others: the clamp is the point, not the length
-        own["src_audio"] = handle_file(str(tone(tmp_path / "song.wav", seconds=6)))
-    sent = {"prompt": "pop", "inference_steps": 1, **own}
+        needed["src_audio"] = handle_file(str(tone(tmp_path / "song.wav", seconds=6)))
+    sent = {"prompt": "pop", "inference_steps": 1, **needed}
     record = client.predict(**sent, velocity_norm_threshold=2.5, api_name=f"/{mode}")[-1]
     assert spy.calls[-1].velocity_norm_threshold == 2.5 and record["params"]["velocity_norm_threshold"] == 2.5
     if mode == "generate":
@@ -229,9 +228,9 @@ def test_the_velocity_clamp_is_a_parameter_of_every_mode_that_reaches_the_model_
 
 
 def test_a_declared_choice_without_a_check_of_its_own_takes_one_of_its_choices():
-    """Issue 80: a choice declared with no ``rule`` (a new one: its field, its choices and nothing else) is checked
-    by its declaration: one of its choices' values, None or an emptied field its default, anything else refused in
-    words that name its label and its choices (no refusal of its own to write)."""
+    """A choice declared with no ``rule`` (a new one: its field, its choices and nothing else) is checked by its
+    declaration: one of its choices' values, None or an emptied field its default, anything else refused with a
+    message that names its label and its choices (no refusal of its own to write)."""
     import parameters
 
     way = parameters.Param("way", "calm", "str", "Way", choices=(("Calm, as ever", "calm"), "wild"), modes=("cover",))
@@ -250,7 +249,7 @@ SAMPLING_PAGE = {
     "guidance_scale": ("guidance", "Guidance", "guidance"),
     "shift": ("shift", "Shift", "shift"),
 }
-# The strengths and the guidance interval, declared since, each placed by its tab among its own fields (group
+# The strengths and the guidance interval, each placed by its tab among its own fields (group
 # "placed"), with the ids and labels their hand-made fields had, and the modes that take each.
 PLACED_PAGE = {
     "audio_cover_strength": ("strength", "Cover strength", ("cover",)),
@@ -284,7 +283,7 @@ CHOICE_PAGE = {
 def every_mode_declared(tiny_pipeline_dir, tiny_base_dir, tmp_path_factory):
     """Each mode's job prepared once, as ``studio_env`` would (a fresh output folder, the tiny models), with every
     declared check it asked (by name, in order), and each tab's declared fields as the page builds them: what the
-    declarations test reads for each parameter (the same presses for every one, so made once for the file). The
+    declarations test reads for each parameter (the same requests for every one, so made once for the file). The
     settings and the spy are undone before any test reads them."""
     import gradio as gr
 
@@ -326,12 +325,12 @@ def every_mode_declared(tiny_pipeline_dir, tiny_base_dir, tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["fade_in", "fade_out", "dcw", *SAMPLING_PAGE, *PLACED_PAGE, *CHOICE_PAGE])
 def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(every_mode_declared, name):
-    """Issue 80: the fades (the finish's), DCW, the sampling (the model call's: seed, steps, guidance, and
+    """The fades (the finish's), DCW, the sampling (the model call's: seed, steps, guidance, and
     Generate's shift), the strengths (Cover's two, Edit's repaint, the LoRA's) and Generate's guidance interval
     are each one declaration (``parameters.DECLARED``): every mode that takes it checks it there, once (counted;
-    a mode without the field runs the model's own, or the call's default unchecked), the page's field on each
-    tab that takes it is made from it (its id, label and first value as before), the record holds what the call
-    ran, and the agents' range and words are its own. Each mode is prepared and each tab built once for every
+    a mode without the field runs the model's default, or the call's default unchecked), the page's field on each
+    tab that takes it is made from it (its id, label and first value as the hand-made field had them), the record
+    holds what the call ran, and the agents' range and help are its own. Each mode is prepared and each tab built once for every
     parameter (``every_mode_declared``)."""
     import job_record
     import mcp_schema
@@ -344,7 +343,7 @@ def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(every_mode_de
     )
     variant, made = every_mode_declared
     for mode, (checked, job, prefix, page) in made.items():
-        assert checked.count(name) == (mode in declared.modes or bool(declared.own)), (mode, checked)
+        assert checked.count(name) == (mode in declared.modes or bool(declared.model_default)), (mode, checked)
         call = job.request.render.pipeline
         if declared.call and declared.kept and (declared.held is None or declared.held(mode, call)):
             assert job_record.of(job)[name] == getattr(call, declared.call), mode
@@ -352,7 +351,7 @@ def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(every_mode_de
             assert name not in page, mode
             continue
         field = page[name]
-        page_id, label, own = SAMPLING_PAGE.get(name, (name.replace("_", "-"), None, None))
+        page_id, label, variant_field = SAMPLING_PAGE.get(name, (name.replace("_", "-"), None, None))
         page_id, label = PLACED_PAGE[name][:2] if name in PLACED_PAGE else (page_id, label)
         page_id, label = CHOICE_PAGE[name][:2] if name in CHOICE_PAGE else (page_id, label)
         assert field.elem_id == f"{prefix}-{page_id}" and field.info == declared.help
@@ -361,16 +360,16 @@ def test_the_fades_and_dcw_are_each_one_declaration_for_every_mode(every_mode_de
             "fade_out": ("Fade out (s)", 0.0),
             "dcw": ("Step correction (DCW)", variant.dcw),
             # A placed slider's first value as built, as its hand-made one's (the page sets the preparer's default).
-            **{placed: (words[1], FIRST[placed]) for placed, words in PLACED_PAGE.items()},
-            **{chosen: words[1:3] for chosen, words in CHOICE_PAGE.items()},
+            **{placed: (entry[1], FIRST[placed]) for placed, entry in PLACED_PAGE.items()},
+            **{chosen: entry[1:3] for chosen, entry in CHOICE_PAGE.items()},
         }
-        assert (field.label, field.value) == shown.get(name, (label, own and getattr(variant, own)))
+        assert (field.label, field.value) == shown.get(name, (label, variant_field and getattr(variant, variant_field)))
         if name in CHOICE_PAGE:
             languages = [("Unknown: the model tells from the lyrics (unknown)", "unknown")]
-            languages += [(f"{words} ({code})", code) for code, words in LANGUAGES.items()]
+            languages += [(f"{language} ({code})", code) for code, language in LANGUAGES.items()]
             assert field.choices == (CHOICE_PAGE[name][3] or languages), name
             assert field.allow_custom_value if name != "audio_format" else field.studio_lenient
-    assert mcp_schema.PAGE_WORDS[name] == (declared.words or declared.help)
+    assert mcp_schema.PAGE_HELP[name] == (declared.mcp_help or declared.help)
     assert mcp_schema.ranges().get(name) == ((*declared.span, declared.unit) if declared.span else None)
 
 

@@ -53,8 +53,8 @@ def client(space):
 
 
 @pytest.fixture(scope="module")
-def door(space):
-    """One page for the requests the door refuses: none of them is queued, so none holds its share."""
+def refused(space):
+    """One page for the requests the admission check refuses: none of them is queued, so none holds its share."""
     return Client(space[0], verbose=False)
 
 
@@ -126,7 +126,7 @@ def _encodes(space) -> list[int]:
 
 def test_an_edit_of_a_take_starts_from_its_latents_across_the_workers_pickle(client, space, tmp_path):
     """The take's final latents come back from the worker with its audio (numpy, pickled), are kept beside
-    it, and an Edit of it, in another worker, starts from them: no VAE encode of the song (issue 53)."""
+    it, and an Edit of it, in another worker, starts from them: no VAE encode of the song."""
     take, *_, made = client.predict(
         prompt="funk", audio_duration=10, inference_steps=2, seed=61, think=False, api_name="/generate"
     )
@@ -158,7 +158,7 @@ def test_an_edit_of_a_take_starts_from_its_latents_across_the_workers_pickle(cli
 
 
 def test_a_takes_morph_is_one_gpu_call_from_its_latents_across_the_workers_pickle(client, space):
-    """``/morph`` on ZeroGPU (issue 53): the request, the take's own latents in it, pickled into a worker,
+    """``/morph`` on ZeroGPU: the request, the take's own latents in it, pickled into a worker,
     one call declared within the clamp and never cut short; no VAE encode of the take in any worker;
     the morph's take and its latents back, to be morphed again."""
     api, out = space[1], space[2]
@@ -189,7 +189,7 @@ def test_describe_is_one_gpu_call_with_its_own_declared_time(client, space, tmp_
     song = handle_file(str(tone(tmp_path / "song.wav", seconds=10)))
     prompt, *_, note = client.predict(src_audio=song, lyrics="[Verse]\nmine", api_name="/describe")
     assert note.startswith("**What the planner heard** (50 codes") and "Lyrics: kept yours" in note
-    # The codes and the planner's pass in one call, declared within the clamp, never cut short.
+    # The codes and the planner's generation in one call, declared within the clamp, never cut short.
     assert len(api.durations) == seen + 1 and 60 <= api.durations[-1] <= 300 and len(api.killed) == killed
 
 
@@ -233,7 +233,7 @@ def test_stems_are_their_own_gpu_call(client, space):
     check_stems(list(paths), take, record, out)
     assert api.durations[seen:] == [stems.estimate_duration(10.0)] and len(api.killed) == killed
     assert "stems model could not be built" not in (out.parent / "studio.log").read_text()
-    # Another visitor's page cannot split this take (issue 48): refused at the door, no GPU call asked for.
+    # Another visitor's page cannot split this take: refused by the admission check, no GPU call asked for.
     with pytest.raises(ValidationError, match="Take 1 is no longer kept by the studio"):
         Client(space[0], verbose=False).predict(take=1, record=record, api_name="/stems")
     assert len(api.durations) == seen + 1
@@ -269,13 +269,13 @@ def test_stop_ends_the_run_within_seconds_and_saves_nothing(client, space):
     )
     _wait_for_step(job)
     # Stop on another tab leaves this run alone: steps go on after it was answered (a run stopped by it would
-    # end at its next step, so two more steps and the run still going are the event, not a sleep: issue 79).
+    # end at its next step, so two more steps and the run still going are the event, not a sleep).
     client.predict(api_name="/stop_cover")
     stopped_at = _wait_for_step(job)
     _wait_for_step(job, past=stopped_at + 1)
     assert not job.done()
     client.predict(api_name="/stop")
-    # Stopped before its 200 steps, in words (waited for as an event; not timed: issue 79).
+    # Stopped before its 200 steps, with a message (waited for as an event; not timed).
     stopped_result(job, r"^Stopped at step \d+ of 200\. Nothing was saved\.$")
     assert _files(out) == before
     # The studio serves the next request at once: the stopped run released the GPU.
@@ -301,7 +301,7 @@ def test_a_cancelled_request_ends_in_its_worker_and_frees_the_gpu(client, space)
     assert len(_files(out) - before) == 4  # the next take, its preview, record, latents; nothing of the cancelled one
     assert len(api.durations) == calls + 2
     # Not behind 200 steps nobody waits for: the ghost's run stopped short of them, in its worker, and its GPU
-    # call was given back before the next one was lent (counted and put in order, not timed: issue 79).
+    # call was given back before the next one was lent (counted and put in order, not timed).
     said = log.read_bytes()[offset:].decode(errors="replace")
     stopped = [int(n) for n in re.findall(r"generate: Stopped: Stopped at step (\d+) of 200", said)]
     assert len(stopped) == 1 and stopped[0] < 200, said[-3000:]
@@ -322,11 +322,11 @@ def test_stop_while_the_planner_writes_the_blueprint(client, space):
 
 
 def test_thinks_long_caption_is_made_to_fit_in_the_worker(client, space):
-    """Issue 59, item 2: the served stand-in planner's long caption was refused by the run after the
+    """A planner's caption past what the model reads is cut to fit in the worker, not refused after the
     whole plan ("The caption is 243 tokens long …"). The harness' planner writes a caption past what
     the model reads for this request (``HARNESS_PLANNER_SCRIPT``): the song is made from the caption cut
     at its last phrase that fits, in the forked worker (a 240 s song's budget: test_planner's
-    ``test_words_a_model_wrote_are_made_to_fit…``)."""
+    ``test_texts_a_model_wrote_are_made_to_fit…``)."""
     made = client.predict(
         prompt=f"jazz, {LONG_CAPTION_WHEN}",
         audio_duration=12,
@@ -347,13 +347,13 @@ def test_stop_reaches_a_request_still_waiting_in_the_queue(client, space):
         prompt="long jam", audio_duration=60, inference_steps=200, seed=2, think=False, api_name="/generate"
     )
     _wait_for_step(generation)
-    words = client.submit(theme="a ballad", seed=2, api_name="/lyrics")
-    wait_in_queue(words)
+    writing = client.submit(theme="a ballad", seed=2, api_name="/lyrics")
+    wait_in_queue(writing)
     client.predict(api_name="/stop_lyrics")
     assert not generation.done()  # Stop on the Lyrics tab leaves the music run alone
     client.predict(api_name="/stop")
     stopped_result(generation, "Stopped at step")
-    assert tuple(words.result(timeout=60)) == ("", "", 2)  # stopped before the writer wrote a word
+    assert tuple(writing.result(timeout=60)) == ("", "", 2)  # stopped before the writer wrote a word
 
 
 BAD = [
@@ -378,22 +378,22 @@ BAD = [
 
 
 @pytest.mark.parametrize(("api", "kwargs", "message"), BAD, ids=[f"{a}-{m[:30]}" for a, _, m in BAD])
-def test_bad_input_gets_the_studios_words(door, api, kwargs, message, tmp_path):
+def test_bad_input_gets_the_studios_message(refused, api, kwargs, message, tmp_path):
     files = {"SRC": tone(tmp_path / "src.wav", seconds=10), "NOTES": tmp_path / "notes.wav"}
     files["NOTES"].write_text("not audio")
     args = {k: handle_file(str(files[v])) if v in files else v for k, v in kwargs.items()}
     with pytest.raises(ValidationError, match=message):
-        door.predict(**args, api_name=api)
+        refused.predict(**args, api_name=api)
 
 
-def test_the_lyric_token_limit_is_checked_before_the_queue(door):
-    # Counted by the pipeline's own tokenizer in the page's process: no GPU turn is spent on it.
+def test_the_lyric_token_limit_is_checked_before_the_queue(refused):
+    # Counted by the pipeline's own tokenizer in the page's process: no GPU call is spent on it.
     rng = np.random.default_rng(0)
-    words = " ".join("".join(rng.choice(list("qzxjvk"), 5)) for _ in range(680))
-    assert len(words) <= checks.MAX_LYRICS_CHARS
+    lyrics = " ".join("".join(rng.choice(list("qzxjvk"), 5)) for _ in range(680))
+    assert len(lyrics) <= checks.MAX_LYRICS_CHARS
     with pytest.raises(ValidationError, match="lyrics: The lyrics are .* tokens long; the model reads at most 2048"):
-        door.predict(
-            prompt="pop", lyrics=words, audio_duration=10, inference_steps=1, think=False, api_name="/generate"
+        refused.predict(
+            prompt="pop", lyrics=lyrics, audio_duration=10, inference_steps=1, think=False, api_name="/generate"
         )
 
 
@@ -411,8 +411,8 @@ def test_four_visitors_at_once(space):
 
 
 def test_the_next_visitors_gpu_call_is_scheduled_while_the_first_take_is_finished(space):
-    """Issue 73, item 5: the GPU line waited on CPU work (a take's finish, map and record ran while its
-    request held the queue's one place). The second visitor's call is scheduled by ZeroGPU before the
+    """The GPU queue does not wait on CPU work (a take's finish, map and record run after its request
+    leaves the queue's one place): the second visitor's call is scheduled by ZeroGPU before the
     first visitor has their take; the GPU's idle time between the two is printed (docs/performance.md)."""
     api = space[1]
     before = len(api.spans)
@@ -431,8 +431,8 @@ def test_the_next_visitors_gpu_call_is_scheduled_while_the_first_take_is_finishe
         f"\nZeroGPU harness, two 30 s songs at once: the GPU idle {1000 * idle:.0f} ms between them; the first "
         f"visitor had their take {1000 * (had[0] - first[1]):.0f} ms after its GPU call ended"
     )
-    # Before: the second call waited for the whole of the first request (1,528 ms idle, 1,526 ms to its take).
-    # Put in order, not timed (issue 79): the second call is lent before the first take's record is written,
+    # Waiting for the whole of the first request would leave the GPU idle about 1.5 s here.
+    # Put in order, not timed: the second call is lent before the first take's record is written,
     # the last file of its finish (its mtime and the fake API's wall clock).
     records = [(space[2] / job.result()[-1]["takes"][0]["audio"]).with_suffix(".json").stat().st_mtime for job in jobs]
     assert api.scheduled_at[before + 1] < min(records), (api.scheduled_at[before : before + 2], records)
@@ -483,13 +483,13 @@ def test_an_aborted_call_is_retried_at_twice_the_time_then_reported(client, spac
 
 
 def test_a_request_over_one_calls_limit_is_refused_before_any_call(client, space):
-    """Issue 31: 4 × 600 s with Think estimated 566 s and declared 300, so ZeroGPU aborted it, and the
-    retry declared 300 again. Now no call starts: the visitor is told what fits (with Think's measured
-    50 ms a step, not even one take of 10 minutes with Think fits one call)."""
+    """A request past one call's 300 s (4 × 600 s with Think is estimated at 566 s) starts no call, where
+    ZeroGPU would abort it and its retry: the visitor is told what fits (with Think's measured 50 ms a
+    step, not even one take of 10 minutes with Think fits one call)."""
     seen = len(space[1].durations)
-    words = r"2 takes of 10 minutes with Think is more than one request may make here \(about \d+ s of GPU time, "
+    said = r"2 takes of 10 minutes with Think is more than one request may make here \(about \d+ s of GPU time, "
     fits = r"where one request may take 300 s\)\. Takes up to \d+ min( \d+ s)?, or the same without Think"
-    with pytest.raises(ValidationError, match=words + fits):
+    with pytest.raises(ValidationError, match=said + fits):
         client.predict(
             prompt="long", audio_duration=600, batch_size=2, inference_steps=50, think=True, api_name="/generate"
         )
@@ -497,9 +497,8 @@ def test_a_request_over_one_calls_limit_is_refused_before_any_call(client, space
 
 
 def test_a_replaced_worker_is_ended_so_a_long_run_holds_few(client, space):
-    """Issue 60: the harness kept every worker the wrapper had replaced alive (22 forked workers and
-    6.3 GB by the end of a run); ZeroGPU ends a worker it no longer uses, and so does the harness now.
-    Every third call is given a fresh worker (``FakeDeviceAPI.fresh_every``): after four more calls (one of
+    """The harness ends a worker the wrapper replaced, as ZeroGPU ends a worker it no longer uses (kept
+    alive, they made 22 forked workers and 6.3 GB by the end of a run). Every third call is given a fresh worker (``FakeDeviceAPI.fresh_every``): after four more calls (one of
     them fresh, with a worker of the same function before it to replace), at most one worker a GPU function
     lives."""
     from zerogpu_harness import _alive
@@ -704,8 +703,8 @@ def test_a_forked_studios_gradio_holds_its_own_settings_as_a_new_interpreters_do
 
     script = tmp_path / "held.py"
     script.write_text(GRADIO_HELD)
-    own = {"GRADIO_TEMP_DIR": str(tmp_path / "gradio"), "GRADIO_SERVER_PORT": str(free_port())}
-    env = {**os.environ, **own, "GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_NODE_SERVER_NAME": "localhost"}
+    chosen = {"GRADIO_TEMP_DIR": str(tmp_path / "gradio"), "GRADIO_SERVER_PORT": str(free_port())}
+    env = {**os.environ, **chosen, "GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_NODE_SERVER_NAME": "localhost"}
     env["ACE_STUDIO_PLANNER_MODEL"] = str(tmp_path)  # a setting of the studio's own, as every studio has
     held, kinds = {}, {}
     runs = (
@@ -727,7 +726,7 @@ def test_a_forked_studios_gradio_holds_its_own_settings_as_a_new_interpreters_do
     assert set(differs) == drawn | {"imported before"}, differs
     assert [held[how]["imported before"] for how, _ in runs] == [True, True, False, False]
     assert all(forked[k] != held["again"][k] for k in drawn)  # each studio its own
-    assert new["gradio.route_utils.DEFAULT_TEMP_DIR"] == own["GRADIO_TEMP_DIR"]
+    assert new["gradio.route_utils.DEFAULT_TEMP_DIR"] == chosen["GRADIO_TEMP_DIR"]
     # Forked, then a new interpreter in its place (``os.execve``): profiling on, as its setting says.
     assert (
         held["profiled"]["gradio.profiling.PROFILING_ENABLED"] == "True" != forked["gradio.profiling.PROFILING_ENABLED"]
@@ -784,7 +783,7 @@ def test_a_killed_harness_takes_its_studio_along_and_frees_the_port(
 
 
 def test_parts_are_one_gpu_call_each_on_the_base_built_at_start_up(client, space, tmp_path):
-    """Issue 50: a part added, taken out, the song completed, each one call through the music entry,
+    """A part added, taken out, the song completed, each one call through the music entry,
     on the base's DiT that the start-up built in the main process (no build inside a worker); Stop
     ends a part as it ends every run."""
     api, out = space[1], space[2]
@@ -810,7 +809,7 @@ def test_parts_are_one_gpu_call_each_on_the_base_built_at_start_up(client, space
 
 
 def test_edit_and_extend_by_the_bar_under_zerogpu(client, space, tmp_path):
-    """Issue 62: bars counted on the CPU of the Space's own process (the song's map: ``song_map``), the
+    """Bars counted on the CPU of the Space's own process (the song's map: ``song_map``), the
     region and the length they set sent to the worker like any Edit's and Extend's; each take's record
     carries its map."""
     from bench_bars import clicks

@@ -346,7 +346,7 @@ def main() -> None:
         require_spaces()
     except NoSpaces as exc:
         sys.exit(str(exc))
-    sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # the rooms, and the tools beside them (random_models)
+    sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # the modules, and the tools beside them (random_models)
     work = Path(tempfile.mkdtemp(prefix="ace-zerogpu-"))
     import random_models
 

@@ -6,8 +6,8 @@
     python tools/bench.py --load-memory /tmp/xl-fp32       # peak host memory of building bf16 XL from FP32 shards
     python tools/bench.py --steps --lyrics                 # every model's step eager against captured (graphs)
     python tools/bench.py --think --threads 1              # Think's planning of a 60 s song: rows while thinking, s
-    python tools/bench.py --pace outputs/pace.json         # the pace a studio learned, as a table (any machine)
-    python tools/bench.py --pace-learn 4                   # what 4 identical 240 s Think songs declare, as they are learned
+    python tools/bench.py --duration-table outputs/pace.json  # the durations a studio learned, as a table (any machine)
+    python tools/bench.py --duration-learn 4               # what 4 identical 240 s Think songs declare, as they are learned
     python tools/bench.py --latents --threads 1            # a take's own latents against the VAE encode an edit made
     python tools/bench.py --join --busy 0,2                # the first and warm queue joins after `python app.py` starts
     python tools/bench.py --bars                           # the bar grid on click tracks: furthest bar line, CPU s a minute
@@ -19,16 +19,16 @@
 Phases per (variant, takes, song length): text and lyric encoding, DiT seconds per step, its TFLOP/s
 (FLOPs counted on a meta copy of the DiT) and model FLOPs utilisation on a GPU, VAE decode, writing
 the WAV, peak host and GPU memory, what the studio would declare to ZeroGPU for that request
-against the pipeline seconds measured, and the lyric alignment pass after it (one DiT forward over the
+against the pipeline seconds measured, and the lyric alignment after it (one DiT forward over the
 takes, then the DTW on the CPU; ``--work-only`` counts its FLOPs at XL's shapes). Once per run:
 ``import app``, the cold pipeline build (random weights saved to disk, then loaded by the studio's
-own loader) and the studio overhead: one ``/generate`` through ``gradio_client`` against a direct
+loader) and the studio overhead: one ``/generate`` through ``gradio_client`` against a direct
 model run (``sampler``) doing the same work on the same pipeline. Weights are random: speed does not
 depend on their values.
 
 This file is the command line; the measurements live beside it: ``bench_run`` (the speed table),
 ``bench_flops`` (the DiT's work), ``bench_tables`` (the one-off tables), ``bench_memory`` (memory and
-what fits), ``bench_steps`` (eager against captured steps), ``bench_duration`` (the learned pace),
+what fits), ``bench_steps`` (eager against captured steps), ``bench_duration`` (the learned durations),
 ``bench_join`` (how soon a join answers after start), ``bench_bars`` (the bar grid's accuracy and cost),
 ``bench_in_time`` (loops put in time on the stand-in band, and the stretch libraries compared),
 ``bench_real_music`` (the map on real recordings, held to the field's trackers).
@@ -140,8 +140,12 @@ def _one_off_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lyrics", action="store_true", help="with --steps: the lyrics writer too (7B shape on CUDA)")
     parser.add_argument("--step-count", type=int, default=8, help="with --steps: DiT steps a call")
     parser.add_argument("--codes", type=int, default=300, help="with --steps: blueprint codes (300: a 60 s song)")
-    parser.add_argument("--pace", type=Path, help="print the pace a studio learned (its pace.json) as a table")
-    parser.add_argument("--pace-learn", type=int, help="declarations of N identical 240 s Think songs (tiny models)")
+    parser.add_argument(
+        "--duration-table", type=Path, help="print the durations a studio learned (its pace.json) as a table"
+    )
+    parser.add_argument(
+        "--duration-learn", type=int, help="declarations of N identical 240 s Think songs (tiny models)"
+    )
     parser.add_argument("--bars", action="store_true", help="the bar grid on click tracks (song_map): accuracy, CPU")
     parser.add_argument("--in-time", action="store_true", help="loops warped onto their grid (loops, warp) on the band")
     parser.add_argument(
@@ -184,8 +188,8 @@ def one_off(args: argparse.Namespace) -> Callable[[], str] | None:
         (args.in_time, lambda: bench_in_time.table() + "\n\n" + bench_in_time.libraries()),
         (args.real_music, lambda: bench_real_music.run(args.only)),
         (args.metres, bench_in_time.metres_table),
-        (args.pace, lambda: bench_duration.table(args.pace)),
-        (args.pace_learn, lambda: bench_duration.learned_songs(args.pace_learn)),
+        (args.duration_table, lambda: bench_duration.table(args.duration_table)),
+        (args.duration_learn, lambda: bench_duration.learned_songs(args.duration_learn)),
         (
             args.join,
             lambda: bench_join.table(_roots(args), [int(n) for n in args.busy.split(",")], args.warmup, args.runs),

@@ -1,11 +1,12 @@
-"""Tool: the studio's learned pace for people (``python tools/bench.py --pace FILE``), and what identical songs
-declare as it is learned (``python tools/bench.py --pace-learn N``).
+"""Tool: the duration estimate's learned table for people (``python tools/bench.py --duration-table FILE``),
+and what identical songs declare as it is learned (``python tools/bench.py --duration-learn N``).
 
-``table`` reads a studio's ``pace.json`` (its output folder) and prints every bucket in the layout of
-docs/performance.md: what was measured here against the prior, so the owner of a Space can read its
-GPU's figures without a benchmark run. ``learned_songs`` makes N identical 240 s songs with Think
-on the tiny random models, through the GPU door as the studio does (``gpu.call``), and prints what
-each declared before it ran: the prior until a bucket holds three calls, then the measured figure.
+``table`` reads a studio's learned table (``pace.json`` in its output folder, ``duration_estimate.FILE_NAME``)
+and prints every bucket in the layout of docs/performance.md: what was measured here against the prior,
+so the owner of a Space can read its GPU's figures without a benchmark run. ``learned_songs`` makes N
+identical 240 s songs with Think on the tiny random models, through the GPU call as the studio makes it
+(``gpu.call``), and prints what each declared before it ran: the prior until a bucket holds three calls,
+then the measured figure.
 """
 
 from __future__ import annotations
@@ -24,30 +25,31 @@ def _prior_figure(unit: str, figure: float, factor: float) -> float:
     return figure * factor if unit == "tokens/s" else figure / factor
 
 
-def _shape_words(shape: dict) -> str:
-    words = []
+def _shape_text(shape: dict) -> str:
+    """A bucket's shape as a table cell: "≤ 64 s, captured, guided, takes 2"."""
+    parts = []
     for key, value in sorted(shape.items()):
         if key == "len":
-            words.append(f"≤ {value} s")
+            parts.append(f"≤ {value} s")
         elif key == "captured":
-            words.append("captured" if value else "eager")
+            parts.append("captured" if value else "eager")
         elif key == "guided":
-            words.append("guided" if value else "unguided")
+            parts.append("guided" if value else "unguided")
         else:
-            words.append(f"{key} {value}")
-    return ", ".join(words) or "–"
+            parts.append(f"{key} {value}")
+    return ", ".join(parts) or "–"
 
 
 def table(path: Path) -> str:
-    """``path``'s learned pace, one row a bucket: median measured figure, the prior's, the factor."""
+    """``path``'s learned durations, one row a bucket: median measured figure, the prior's, the factor."""
     studio_root.reach()
     import duration_estimate
 
     store = duration_estimate.Table(Path(path), {})
     if not store.load(lambda machine: True):
-        return f"{path}: no pace table could be read (the line above says why)."
+        return f"{path}: no duration table could be read (the log line above says why)."
     rows = [
-        f"Pace learned on **{store.machine.get('gpu') or 'a machine not named yet'}** (studio version "
+        f"Durations learned on **{store.machine.get('gpu') or 'a machine not named yet'}** (studio version "
         f"{store.machine.get('version', '?')}), from {store.calls} calls; declared from the measured figure "
         f"once a row has {duration_estimate.MIN_CALLS} calls (p{int(100 * duration_estimate.PERCENTILE)} × {duration_estimate.MARGIN}).",
         "",
@@ -58,7 +60,7 @@ def table(path: Path) -> str:
         figures, factors = list(bucket.figures), list(bucket.factors)
         prior = statistics.median(_prior_figure(bucket.unit, f, k) for f, k in zip(figures, factors, strict=True))
         rows.append(
-            f"| {bucket.feature} {bucket.phase} | {_shape_words(bucket.shape)} | {len(factors)} | "
+            f"| {bucket.feature} {bucket.phase} | {_shape_text(bucket.shape)} | {len(factors)} | "
             f"{statistics.median(figures):.4g} {bucket.unit} | {prior:.4g} {bucket.unit} | "
             f"{statistics.median(factors):.3g} / {duration_estimate.percentile(factors):.3g} |"
         )
@@ -70,7 +72,7 @@ def learned_songs(n: int, seconds: int = 240) -> str:
     studio_root.reach()
     import random_models
 
-    work = Path(tempfile.mkdtemp(prefix="ace-pace-"))
+    work = Path(tempfile.mkdtemp(prefix="ace-duration-"))
     os.environ.update(
         ACE_STUDIO_MODEL=str(random_models.save_pipeline(work / "tiny-diffusers")),
         ACE_STUDIO_VARIANT="xl-sft",
@@ -86,7 +88,9 @@ def learned_songs(n: int, seconds: int = 240) -> str:
     import modes
     import planner
 
-    backend.get_backend(), planner.get_planner()  # built before the first press, as a Space's start-up does
+    # Both models built before the first request, as a Space's start-up builds them.
+    backend.get_backend()
+    planner.get_planner()
     duration_estimate.reset()
     rows = [
         f"{n} identical {seconds} s songs with Think (tiny random models, {duration_estimate.device_name()}, default steps):",
@@ -97,8 +101,8 @@ def learned_songs(n: int, seconds: int = 240) -> str:
     for song in range(1, n + 1):
         job = modes.prepare_generate(prompt="night drive", audio_duration=seconds, seed=7, think=True)
         calls = duration_estimate.table().calls
-        declared = generation.music_duration(job.request, None, f"pace-{song}")
+        declared = generation.music_duration(job.request, None, f"duration-{song}")
         started = time.perf_counter()
-        gpu.call(generation.music_gpu, job.request, needs=("music",), run_id=f"pace-{song}")
+        gpu.call(generation.music_gpu, job.request, needs=("music",), run_id=f"duration-{song}")
         rows.append(f"| {song} | {declared} | {time.perf_counter() - started:.1f} | {calls} |")
     return "\n".join(rows)

@@ -8,8 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 # Dense bf16 tensor-core peaks (no sparsity), for model FLOPs utilisation.
-PEAK_BF16_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 80GB HBM3": 989.0, "H100 PCIe": 756.0, "H100": 989.0,
-                    "A100": 312.0, "L40S": 362.0, "L4": 121.0, "RTX 4090": 165.0}  # fmt: skip
+PEAK_BF16_TFLOPS = {
+    "H200": 989.0,
+    "H100 SXM": 989.0,
+    "H100 80GB HBM3": 989.0,
+    "H100 PCIe": 756.0,
+    "H100": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "L4": 121.0,
+    "RTX 4090": 165.0,
+}
 
 
 def _meta_twin(transformer: Any) -> Any:

@@ -72,7 +72,7 @@ def make_models(folder: Path) -> Path:
     return folder
 
 
-def settle(pid: int, most: float = 0.05, span: float = 3.0) -> None:
+def wait_until_idle(pid: int, most: float = 0.05, span: float = 3.0) -> None:
     """Until the server's start-up work in the background (its libraries' imports) is over: a span of
     ``span`` s in which it used under ``most`` of a core."""
     while True:
@@ -131,11 +131,11 @@ def idle_window(browser, url: str, server: int, n: int, seconds: float) -> dict:
     for _, counted, _ in pages:
         counted.on = True
     me = os.getpid()
-    started, server_cpu, all_cpu, own = time.monotonic(), tree_cpu(server), tree_cpu(me), _stat(me)[1]
+    started, server_cpu, all_cpu, mine_at_start = time.monotonic(), tree_cpu(server), tree_cpu(me), _stat(me)[1]
     wait(seconds * 1000)
     span = time.monotonic() - started
     server_s = tree_cpu(server) - server_cpu
-    mine_s = tree_cpu(me) - all_cpu - (_stat(me)[1] - own)
+    mine_s = tree_cpu(me) - all_cpu - (_stat(me)[1] - mine_at_start)
     traffic: collections.Counter = collections.Counter()
     for context, counted, _ in pages:
         traffic.update(counted.sent)
@@ -151,7 +151,7 @@ def measure(root: Path, models: Path, counts: list[int], seconds: float) -> list
 
     work = Path(tempfile.mkdtemp(prefix="ace-idle-"))
     proc, url, _ = bench_join.serve(root, models, work)
-    settle(proc.pid)
+    wait_until_idle(proc.pid)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -202,7 +202,7 @@ def main() -> None:
     models = make_models(args.models)
     roots = [studio_root.ROOT, *args.root]
     found: dict[Path, list] = {root: [] for root in roots}
-    for _ in range(args.rounds):  # checkouts in turn within each round: the same minutes, the same load
+    for _ in range(args.rounds):  # checkouts one after another within each round: the same minutes, the same load
         for root in roots:
             found[root].append(measure(root, models, args.pages, args.seconds))
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")

@@ -73,7 +73,7 @@ base = base_model.load(pipe, dtype=torch.bfloat16)
 took = time.perf_counter() - started
 mapped = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 # safetensors maps the files: every weight is read once here, as moving it to the GPU reads it.
-params = [p for m in base_model.own_parts(base, pipe) for p in m.parameters()]
+params = [p for m in base_model.base_parts(base, pipe) for p in m.parameters()]
 started = time.perf_counter()
 for p in params:
     p.detach().max()
@@ -232,18 +232,19 @@ def memory_table(bandwidth: float = BANDWIDTH_GIB_S) -> str:
         else:  # the DiT streams once per step (50 for SFT), the rest once per song
             moved = 50 * gib["transformer"] + (pipeline - resident - gib["transformer"]) + 2 * gib["planner"]
         if gib["lyrics"] > total:
-            words = "does not fit: use a smaller model"
+            writer = "does not fit: use a smaller model"
         elif pipeline + gib["planner"] + gib["lyrics"] <= limit and mode == "none":
-            words = "stays beside them"
+            writer = "stays beside them"
         elif mode == "none":
             swap = 2 * (gib["lyrics"] + pipeline + gib["planner"])
-            words = (
-                f"takes turns with them: {swap:.1f} GiB moved per request and the song after, ~{swap / bandwidth:.0f} s"
+            writer = (
+                f"holds the GPU after them: {swap:.1f} GiB moved per request and the song after, "
+                f"~{swap / bandwidth:.0f} s"
             )
         else:
-            words = f"alone on the card: {2 * gib['lyrics']:.1f} GiB in and out per request, ~{2 * gib['lyrics'] / bandwidth:.0f} s"
+            writer = f"alone on the card: {2 * gib['lyrics']:.1f} GiB in and out per request, ~{2 * gib['lyrics'] / bandwidth:.0f} s"
         lines.append(
-            f"| {card} GB | {free:.1f} of {total:.1f} GiB | `{mode}` | {'together' if together else 'take turns'} | "
-            f"{moved:.1f} GiB | ~{moved / bandwidth:.0f} s | {words} |"
+            f"| {card} GB | {free:.1f} of {total:.1f} GiB | `{mode}` | {'together' if together else 'one at a time'} | "
+            f"{moved:.1f} GiB | ~{moved / bandwidth:.0f} s | {writer} |"
         )
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """One request through the pipeline, timed phase by phase (``python tools/bench.py``'s speed table):
 the request a row makes, the studio's model run of it, the hooks that time each part, what the studio
-would declare for it, the lyric pass after it, the cold build, the studio's overhead over a direct
+would declare for it, the lyric alignment after it, the cold build, the studio's overhead over a direct
 run, and the Markdown the rows make.
 """
 

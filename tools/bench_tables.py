@@ -86,7 +86,7 @@ def json_depth_table() -> str:
 
 def machine_table(runs: int = 5) -> str:
     """This machine's speed on three fixed pieces of work, one core's least CPU seconds of ``runs``: the yardstick
-    for the suite's time on another day (the same tree ran in 818.1 s on issue 74's day and in 1,498.4 s on
+    for the suite's time on another day (the same tree ran in 818.1 s on one day and in 1,498.4 s on
     2026-11-27, quiet both times). Python's own loop (the studio's glue), a numpy FFT (the map's spectra), a torch
     1-D convolution on one thread (the tiny models' layers)."""
     import numpy as np
@@ -143,8 +143,12 @@ def encode_table(seconds: float = 60.0) -> str:
     )
     song = np.stack([song, np.roll(song, 240)]) + 0.02 * rng.standard_normal((2, t.size))
     tags = {"title": "bench", "artist": audio.STUDIO, "comment": "seed 0"}
-    cases = [("WAV 16-bit", "wav"), ("FLAC 24-bit", "flac"), ("MP3 320 kbps (take, libsndfile)", "mp3"),
-             ("MP3 128 kbps (preview, lameenc)", "preview")]  # fmt: skip
+    cases = [
+        ("WAV 16-bit", "wav"),
+        ("FLAC 24-bit", "flac"),
+        ("MP3 320 kbps (take, libsndfile)", "mp3"),
+        ("MP3 128 kbps (preview, lameenc)", "preview"),
+    ]
     rows = ["| file | MB a minute | CPU s a minute | wall s a minute |", "|---|---|---|---|"]
     for i, (label, fmt) in enumerate(cases):
         wall, cpu = time.perf_counter(), time.process_time()
@@ -159,11 +163,11 @@ def encode_table(seconds: float = 60.0) -> str:
 
 
 def latents_table(lengths: tuple[int, ...] = (30, 120, 240), trips: int = 3, runs: int = 3) -> str:
-    """What a take's own latents spare an Edit, Extend or Cover of it (issue 53; tiny random models on this
+    """What a take's own latents spare an Edit, Extend or Cover of it (tiny random models on this
     machine's CPU). First, how far the take's latents read back through the VAE are from its own: from the
     take as the studio writes it (finished, 16-bit WAV), and after 1 to ``trips`` plain VAE round trips
     (decode, encode: what each further edit of an edit did outside its region), as relative L2 and the
-    largest difference. Then, per length, the VAE encode an edit no longer makes against what reading the
+    largest difference. Then, per length, the VAE encode an edit of a take skips against what reading the
     take's latents costs instead (the SHA-256 of its file, once a file, and the ``.npy``), medians of ``runs``."""
     import numpy as np
     import torch
@@ -191,9 +195,9 @@ def latents_table(lengths: tuple[int, ...] = (30, 120, 240), trips: int = 3, run
         wave = torch.from_numpy(np.require(preparing.model_input(song), np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
         return pipe.prepare_src_latents(device="cpu", dtype=torch.float32, src_audio=wave, task_type="repaint")[0][0]
 
-    def far(latents: torch.Tensor, own: torch.Tensor) -> str:
-        diff = latents[: len(own)] - own
-        return f"{float(diff.norm() / own.norm()) * 100:.1f} % | {float(diff.abs().max()):.3f}"
+    def far(latents: torch.Tensor, kept: torch.Tensor) -> str:
+        diff = latents[: len(kept)] - kept
+        return f"{float(diff.norm() / kept.norm()) * 100:.1f} % | {float(diff.abs().max()):.3f}"
 
     rows = ["| the take's latents read back through the VAE | relative L2 | largest difference |", "|---|---|---|"]
     times = [
@@ -204,17 +208,17 @@ def latents_table(lengths: tuple[int, ...] = (30, 120, 240), trips: int = 3, run
         settings = {"prompt": "bench", "audio_duration": seconds, "inference_steps": 2, "think": False, "seed": 1}
         paths, _ = handlers.make("generate", **settings)
         take = Path(paths[0])
-        own = torch.from_numpy(np.load(take_latents.file_of(take), allow_pickle=False))
+        kept = torch.from_numpy(np.load(take_latents.file_of(take), allow_pickle=False))
         song = preparing.source(str(take))
         if seconds == lengths[0]:
             rows.append(
-                f"| the take as written ({seconds} s, -14 LUFS, 16-bit WAV), encoded | {far(encoded(song), own)} |"
+                f"| the take as written ({seconds} s, -14 LUFS, 16-bit WAV), encoded | {far(encoded(song), kept)} |"
             )
-            latents = own
+            latents = kept
             for trip in range(1, trips + 1):
                 wave = sampler.decode(pipe, latents[None], normalize=False)[0]
                 latents = encoded(wave)
-                rows.append(f"| after {trip} VAE round trip{'s' if trip > 1 else ''} | {far(latents, own)} |")
+                rows.append(f"| after {trip} VAE round trip{'s' if trip > 1 else ''} | {far(latents, kept)} |")
         vae, check = [], []
         for _ in range(runs):
             started = time.perf_counter()
@@ -222,8 +226,8 @@ def latents_table(lengths: tuple[int, ...] = (30, 120, 240), trips: int = 3, run
             vae.append(time.perf_counter() - started)
             take_latents._digests.clear()
             started = time.perf_counter()
-            found = preparing.own_latents(str(take))
-            sampler._own(pipe, torch.from_numpy(found.latents), len(own), 1, "cpu", torch.float32)
+            found = preparing.source_latents(str(take))
+            sampler._take_latents(pipe, torch.from_numpy(found.latents), len(kept), 1, "cpu", torch.float32)
             check.append(time.perf_counter() - started)
         vae_s, check_s = statistics.median(vae), statistics.median(check)
         times.append(f"| {seconds} s | {vae_s:.3f} s | {check_s:.3f} s | {vae_s - check_s:.3f} s |")
@@ -319,7 +323,7 @@ def think_table(seconds: int = 60, runs: int = 5) -> str:
     """``--think``: Think's planning of one ``seconds`` song with the tiny random planner on this
     machine's device, ``runs`` times (medians, the range in brackets): the rows the model reads while
     thinking, the tokens the thinking wrote and its seconds, then the whole plan (thinking and the
-    blueprint's codes), and what the pace room's prior declares for it (a warm planner, its
+    blueprint's codes), and what the duration estimate's prior declares for it (a warm planner, its
     H100 figures). Wall seconds, and the process's CPU seconds, which another load on a shared
     machine changes less (with ``--threads 1``)."""
     import dataclasses

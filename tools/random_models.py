@@ -331,7 +331,7 @@ def save_lyrics_lm(path: str | Path, seed: int = 0) -> Path:
     return _save_lm(path, build_lyrics_lm(seed))
 
 
-# The part of Qwen3's chat template the planner's prompts use: an assistant turn holding
+# The part of Qwen3's chat template the planner's prompts use: an assistant message holding
 # "<think>…</think>" is re-rendered as reasoning plus content, as the real template does.
 PLANNER_CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -387,15 +387,15 @@ def main(argv: list[str] | None = None) -> None:
     studio_root.reach()
     music = save_pipeline(args.folder / "music")
     base = save_base(args.folder / "base")
-    words = save_lyrics_lm(args.folder / "lyrics")
+    writer = save_lyrics_lm(args.folder / "lyrics")
     plans = save_planner_lm(args.folder / "planner")
     split = random_stems.save_stems_model(args.folder / "stems")
-    print(launch_command(music, base, words, plans, split, band=args.band))
+    print(launch_command(music, base, writer, plans, split, band=args.band))
 
 
-def launch_command(music: Path, base: Path, words: Path, plans: Path, split: Path, band: bool = False) -> str:
+def launch_command(music: Path, base: Path, writer: Path, plans: Path, split: Path, band: bool = False) -> str:
     """The command that serves the studio on the tiny models: every one named, so all of it works."""
-    models = {"MODEL": music, "BASE_MODEL": base, "LYRICS_MODEL": words, "PLANNER_MODEL": plans, "STEMS_MODEL": split}
+    models = {"MODEL": music, "BASE_MODEL": base, "LYRICS_MODEL": writer, "PLANNER_MODEL": plans, "STEMS_MODEL": split}
     serve = " python tools/band.py" if band else " python app.py"
     return " ".join(f"ACE_STUDIO_{name}={shlex.quote(str(path))}" for name, path in models.items()) + serve
 

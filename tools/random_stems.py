@@ -2,7 +2,7 @@
 ``htdemucs_ft`` (``stems.weights_folder``): the bag's ``htdemucs_ft.yaml`` and one ``.safetensors``
 per model, its class and init arguments as JSON in the file's metadata (the layout of the Demucs
 maintainer's Hub export, read by ``demucs.hf.load_safetensors_model``). A tool, like ``random_models``
-(kept apart from it: that room is at its line limit).
+(a module of its own: it builds Demucs's classes, which the music models do not need).
 """
 
 from __future__ import annotations

@@ -32,8 +32,20 @@ import studio_root
 
 MB = 2**20
 # What one visitor's next request is, by weight: mostly songs, as the studio is used.
-MIX = {"generate": 30, "think": 8, "variations": 8, "write_song": 5, "lyrics": 6, "stems": 6, "describe": 4,
-       "cover": 6, "extend": 5, "edit": 5, "settings": 8, "send": 9}  # fmt: skip
+MIX = {
+    "generate": 30,
+    "think": 8,
+    "variations": 8,
+    "write_song": 5,
+    "lyrics": 6,
+    "stems": 6,
+    "describe": 4,
+    "cover": 6,
+    "extend": 5,
+    "edit": 5,
+    "settings": 8,
+    "send": 9,
+}
 
 
 def models(folder: Path) -> dict[str, str]:

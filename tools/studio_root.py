@@ -1,7 +1,7 @@
-"""Where the studio's rooms are, for a tool run as ``python tools/NAME.py``.
+"""Where the studio's modules are, for a tool run as ``python tools/NAME.py``.
 
 Python puts a script's own folder (``tools/``) on ``sys.path``, so the tools import each other by
-name; the studio's rooms sit one folder up, and ``reach()`` adds that folder before a tool imports
+name; the studio's modules sit one folder up, and ``reach()`` adds that folder before a tool imports
 one. Under pytest both folders are on the path already (pyproject's ``pythonpath``).
 """
 
