@@ -56,7 +56,7 @@ def build_ui() -> gr.Blocks:
         gr.Markdown(status.header(), elem_id="studio-header")
         line = gr.Markdown(messages.STATUS_CHECKING, elem_id="studio-status")
         timer = gr.Timer(3.0)
-        stamp = widgets.pace_stamp(timer, status.phase)  # before the tabs: their cost and pace lines follow it
+        stamp = widgets.estimate_stamp(timer, status.phase)  # before the tabs: their cost and duration lines follow it
         panel = my_takes.build()  # collapsed, above the tabs: a phone finds it without scrolling
         # "wrap": on a phone Gradio would hide the tabs that do not fit behind an unlabeled "…" menu.
         with gr.Tabs(elem_id="studio-tabs", overflow_behavior="wrap") as all_tabs:
@@ -66,7 +66,7 @@ def build_ui() -> gr.Blocks:
         for trigger in (demo.load, timer.tick, stamp.change):
             trigger(status.studio_status, None, [line, timer], **shown)
         for tab in music:
-            tab.form.button.click(status.woken, None, timer, **shown)  # a press may start the build
+            tab.form.button.click(status.woken, None, timer, **shown)  # a click may start the build
             for name, run in tabs.wire_music(demo, tab).items():  # its own takes, then its variations
                 my_takes.keep_after(run, tab.form.result.meta, panel, name)
         used = tabs.wire_across(music, all_tabs)
@@ -84,27 +84,28 @@ demo = build_ui()
 
 # Gradio's queue looks for work every 1 ms while it has none to start, and for progress to send every 10 ms:
 # 0.43 s of CPU every 10 s for a studio left idle (``tools/soak.py --idle``, this project's 2-core machine),
-# on a machine it shares. Every 20 and 50 ms: 0.06 s; a press starts at most 20 ms later.
+# on a machine it shares. Every 20 and 50 ms: 0.06 s; a request starts at most 20 ms later.
 QUEUE_POLL_S = 0.02
 PROGRESS_POLL_S = 0.05
 
 
 def configure_queue(blocks: gr.Blocks) -> gr.Blocks:
     """GPU events run ``ACE_STUDIO_CONCURRENCY`` at a time (default one), and every join passes the
-    studio's door (``admission.guard``: places per queue, a share per visitor, refusals in words).
+    studio's admission (``admission.guard``: the queue limits, a share per visitor, a message for each
+    refusal).
 
     Gradio's own cap counts every kind of event together and answers with a fixed "Queue is full";
-    set above all the doors' places together, it only backs them up. ``api_open=False``: off a Space
+    set above all the queue limits together, it only backs them up. ``api_open=False``: off a Space
     Gradio would otherwise run a queued event posted straight to ``/gradio_api/run/<name>``, past
-    the queue and its door (the page calls only ``queue=False`` events that way). A visitor whose
+    the queue and its admission (the page calls only ``queue=False`` events that way). A visitor whose
     event stream drops keeps their requests for ``streams.grace_s()``. A session Gradio keeps for a
     page costs it a few KB, not a copy of the page's config (``admission.light_sessions``). The queue's
     loops poll at ``QUEUE_POLL_S`` and ``PROGRESS_POLL_S``, not Gradio's 1 and 10 ms.
     """
     import gpu
 
-    # The GPU's own events: the line's places, and one more preparing or finishing on the CPU meanwhile
-    # (``gpu.in_line`` keeps the GPU calls to the line's places, first come first served).
+    # The GPU events: the GPU queue's places, and one more preparing or finishing on the CPU meanwhile
+    # (``gpu.in_gpu_queue`` keeps the GPU calls to the GPU queue's places, first come first served).
     for fn in blocks.fns.values():
         if fn.concurrency_id == admission.GPU:
             fn.concurrency_limit = gpu.requests_at_once()
@@ -198,7 +199,7 @@ def _settle() -> None:
 def main() -> None:
     configure_queue(demo)
     # File names only (no loading), and the Hub asked whether it answers: the header says the same.
-    missing = status.weights_missing(settle=True)
+    missing = status.weights_missing(wait_for_hub=True)
     if missing is not None:
         print(f"Model weights: {missing}", flush=True)
     startup.start_warmup()

@@ -1,8 +1,10 @@
-"""Every field a visitor fills in, checked, with the words that say what is wrong and where.
+"""Every field a visitor fills in, checked, with the validation error that says what is wrong and where;
+and the vocal languages the model sings (``LANGUAGES``, ``check_language``, ``sung_language``).
 
 ``InputError`` is a ``gr.Error`` that names the endpoint parameter at fault, so the page marks that
 field; ``about(param)`` tags any visitor error raised inside with its parameter. The ranges and
 choices here are the studio's: the page's fields, the API and the preparers all read them from here.
+The error messages themselves are ``error_messages``'.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ SHIFT_RANGE = (1.0, 5.0)
 MAX_TAKES = 4
 MAX_CAPTION_CHARS = plan_format.MAX_CAPTION_CHARS
 MAX_LYRICS_CHARS = 4096
-# A song from one line (*Write it*): the Idea box, the door and the docs all take this one number.
+# A song from one line (*Write it*): the Idea box, the admission check and the docs all take this one number.
 MAX_IDEA_CHARS = 500
 # A take named by its record's name or by its URL (``/generate``'s ``reference_take``): a Space's URL
 # of a take is ~110 characters.
@@ -53,7 +55,7 @@ FORMATS = ["wav", "flac", "mp3"]
 # A finished take's loudness (``mastering``): a target in LUFS, or off (the render as it came).
 LUFS_RANGE = (-30.0, -6.0)
 LOUDNESS_OFF = "off"
-# A new take's loudness as the page and the API first say it (the finish's target, in the field's words).
+# A new take's loudness as the page and the API first say it (the finish's target, as the field writes it).
 LOUDNESS_DEFAULT = f"{mastering.DEFAULT_LUFS:g}"
 LOUDNESS_CHOICES = [
     ("-14 LUFS · streaming", LOUDNESS_DEFAULT),
@@ -81,7 +83,7 @@ TEXT_LIMITS = {
     "plan": 2048,
     "idea": MAX_IDEA_CHARS,
     "custom_sections": 500,
-    # Cover's morph: the song's own style and words, a caption and lyrics like any other.
+    # Cover's morph: the song's own style and lyrics, a caption and lyrics like any other.
     "morph_prompt": MAX_CAPTION_CHARS,
     "morph_lyrics": MAX_LYRICS_CHARS,
     "reference_take": MAX_TAKE_NAME_CHARS,
@@ -155,7 +157,8 @@ def in_range(value: Any, name: str, lo: float, hi: float, unit: str = "") -> flo
 
 
 def one_of(value: Any, name: str, choices: tuple[Any, ...]) -> Any:
-    """``value`` if it is one of ``choices``' values (each a value, or its words and value); refused naming them."""
+    """``value`` if it is one of ``choices``' values (each a value, or a (label, value) pair); else a validation
+    error naming them."""
     values = [choice[-1] if isinstance(choice, tuple) else choice for choice in choices]
     if value not in values:
         raise gr.Error(
@@ -256,13 +259,15 @@ def check_time_signature(value: Any) -> str | None:
 
 
 # A song's tempo, key and metre, each with its check (the key's and metre's named here as well as in their
-# declarations, ``parameters``, which hold the same functions as rules; ``parameters`` imports this room, so this
-# room cannot read them there): a press refuses one (``preparing.musical``), a record read back reads it as None.
+# declarations, ``parameters``, which hold the same functions as rules; ``parameters`` imports this module, so
+# this module cannot read them there): a request refuses one (``preparing.musical``), a record read back reads it
+# as None.
 MUSICAL = {"bpm": check_bpm, "key_scale": check_key, "time_signature": check_time_signature}
 
 
 def check_musical(name: str, value: Any) -> Any:
-    """One of a song's BPM, key and metre (``MUSICAL``, by its parameter's name) checked, refused on its field."""
+    """One of a song's BPM, key and metre (``MUSICAL``, by its parameter's name) checked; a validation error
+    marks its field."""
     with about(name):
         return MUSICAL[name](value)
 
@@ -342,7 +347,7 @@ def check_loudness(value: Any) -> float | None:
 
 
 # A new take's true-peak ceiling in dBTP: -1 is the usual delivery (``mastering.CEILING_DBTP``), -2 what a
-# streaming service asks of a master louder than its own target; a ceiling above -0.1 leaves a codec no room.
+# streaming service asks of a master louder than its own target; a ceiling above -0.1 leaves a codec no headroom.
 CEILING_RANGE = (-3.0, -0.1)
 
 
@@ -400,6 +405,7 @@ def check_switch(value: Any, name: str = "Think") -> bool:
     raise gr.Error(error_messages.NOT_A_SWITCH.format(name=name, given=shown(value)))
 
 
+# The vocal languages the model sings (upstream's list), by ISO code.
 LANGUAGES = {
     "en": "English",
     "zh": "Chinese (Mandarin)",
@@ -463,6 +469,7 @@ def language_code(value: Any) -> str | None:
 
 
 def check_language(value: Any) -> str:
+    """A vocal language given as code or English name, as its code (or ``UNKNOWN``); raises ``gr.Error``."""
     code = language_code(value)
     if code is not None:
         return code
@@ -471,5 +478,5 @@ def check_language(value: Any) -> str:
 
 def sung_language(language: str, lyrics: str) -> str:
     """The language the model is told: upstream's ``"unknown"`` when nothing is sung."""
-    words = lyrics.strip()
-    return UNKNOWN if not words or words.lower() == INSTRUMENTAL_TAG.lower() else language
+    sung = lyrics.strip()
+    return UNKNOWN if not sung or sung.lower() == INSTRUMENTAL_TAG.lower() else language

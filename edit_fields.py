@@ -1,7 +1,7 @@
-"""Edit's own fields on the page: its first choice, *What to change*, and what it shows: a region (today's
-Edit, with upstream's ways of repainting in the advanced settings), or a part added, taken out, or the
-song completed (``part_tasks`` prepares them), each with only its own fields; and Edit by the words'
-picker (its lines and sections; ``edit_lines`` reads them on the CPU)."""
+"""Edit's fields on the page: its first choice, *What to change*, and what it shows: a region (with
+upstream's ways of repainting in the advanced settings), or a part added, taken out, or the song
+completed (``part_tasks`` prepares them), each with only its own fields; and the lyric lines picker
+(*Choose by the words*: its lines and sections; ``edit_lines`` reads them on the CPU)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class Choice(NamedTuple):
 def build() -> Choice:
     """The choice, the line beside it (how parts are made, or why this studio cannot make them), and
     the parts' own fields, hidden until chosen."""
-    # Lenient: an API value the choices lack reaches the studio's own words (``part_tasks``), on its field.
+    # Lenient: an API value the choices lack reaches the studio's validation error (``part_tasks``), on its field.
     change = widgets.lenient_radio(part_tasks.CHOICES, label="What to change", info=tips.CHANGE, elem_id="edit-change")
     note = gr.Markdown(
         base_model.note(), visible=base_model.trouble() is not None, elem_id="edit-parts-note", elem_classes=["hint"]
@@ -77,8 +77,8 @@ def repaint_mode() -> gr.Dropdown:
     )
 
 
-# Edit's declared parameters whose default is the model's own (``parameters.Param.own``), by the preparer's names.
-OWN = tuple(p.name for p in parameters.declared("edit") if p.own)
+# Edit's declared parameters whose default is the model's (``parameters.Param.model_default``), by the preparer's names.
+MODEL_DEFAULT_FIELDS = tuple(p.name for p in parameters.declared("edit") if p.model_default)
 
 
 class Shown(NamedTuple):
@@ -90,8 +90,8 @@ class Shown(NamedTuple):
     lyrics: gr.Textbox
     way: gr.Dropdown
     strength: gr.Slider
-    # The declared parameters with a model's own (``OWN``: steps, guidance, DCW), each set to the own of the model
-    # that makes the change (the base's for a part: DCW off).
+    # The declared parameters with a model default (``MODEL_DEFAULT_FIELDS``: steps, guidance, DCW), each set to
+    # the default of the model that makes the change (the base's for a part: DCW off).
     inference_steps: gr.Slider
     guidance_scale: gr.Slider
     dcw: gr.Checkbox
@@ -102,16 +102,16 @@ class Shown(NamedTuple):
     preset: gr.Dropdown
     region_examples: gr.Dataset
     part_examples: gr.Dataset
-    words: gr.Column  # Edit by the words (``Picker``): a region's alone
+    lines_column: gr.Column  # the lyric lines picker (``Picker``): a region's alone
     lines: gr.CheckboxGroup  # emptied for a part (it would be refused)
     bars: gr.Textbox  # a region's alone, emptied for a part as the lines are
 
 
 def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
     """What the page shows for a choice and part: the note, the part, the parts to add, then ``Shown``'s
-    fields in its order; the declared parameters with a model's own (``OWN``: steps, guidance, DCW) are the own
-    of the model that makes the change (the base for a part: guided and without DCW, though a turbo studio's
-    own is neither). A part hides what it does not use: the region, its examples and its highlight
+    fields in its order; the declared parameters with a model default (``MODEL_DEFAULT_FIELDS``: steps, guidance,
+    DCW) are the defaults of the model that makes the change (the base for a part: guided and without DCW,
+    though a turbo studio's defaults are neither). A part hides what it does not use: the region, its examples and its highlight
     (``waveform.FOR_CHOICE_JS``), repainting, tempo, key and metre where upstream sets them to auto (added or
     taken out), and the LoRA, emptied (it would be refused)."""
     base = models.VARIANTS[models.BASE_VARIANT]
@@ -120,16 +120,19 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
         region = change == "region"
         sung = part_tasks.sung(change, part, adding)
         style = STYLE_LABELS.get(change)
-        words = change if sung else "region"
+        lyrics_label = change if sung else "region"
         makes = variant if region else base
         fields = {
             "prompt": gr.update(visible=style is not None, label=style or STYLE_LABELS["region"]),
             "lyrics": gr.update(
                 visible=region or sung,
-                label=LYRICS_LABELS.get(words, LYRICS_LABELS["region"]),
+                label=LYRICS_LABELS.get(lyrics_label, LYRICS_LABELS["region"]),
                 info=tips.PART_LYRICS if sung else tips.EDIT_LYRICS,
             ),
-            **{name: gr.update(value=getattr(makes, parameters.PARAMS[name].own)) for name in OWN},
+            **{
+                name: gr.update(value=getattr(makes, parameters.PARAMS[name].model_default))
+                for name in MODEL_DEFAULT_FIELDS
+            },
             "button": gr.update(value=BUTTONS.get(change, BUTTONS["region"])),
             "music": gr.update(visible=change in ("region", "complete")),
             "lora": gr.update() if region else gr.update(value=None),
@@ -143,19 +146,19 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
             gr.update(value=base_model.note(), visible=base_model.trouble() is not None or not region),
             gr.update(visible=change in ("add", "extract")),
             gr.update(visible=change == "complete"),
-            # The rest a region's alone (the region, its hint, repainting, the LoRA, its examples, the words).
+            # The rest a region's alone (the region, its hint, repainting, the LoRA, its examples, the lines).
             *(fields.get(name) or gr.update(visible=region) for name in Shown._fields),
         )
 
     return show
 
 
-def wire(choice: Choice, variant: models.Variant, shown: Shown, wave: Any, start: Any, end: Any, words: Any) -> None:
-    """Each choice (and each part: a sung one takes words) shows its own fields, in the page's own
+def wire(choice: Choice, variant: models.Variant, shown: Shown, wave: Any, start: Any, end: Any, lines: Any) -> None:
+    """Each choice (and each part: a sung one takes lyrics) shows its own fields, in the page's own
     queue-less events (``shown``: the components ``showing`` updates after the parts' own); the
-    waveform and the region's numbers follow each other, and the choice, in the page alone; ``words``:
-    the ``Picker`` and the song it reads (``wire_words``)."""
-    wire_words(*words, wave, start, end, shown.lyrics)
+    waveform and the region's numbers follow each other, and the choice, in the page alone; ``lines``:
+    the ``Picker`` and the song it reads (``wire_lines``)."""
+    wire_lines(*lines, wave, start, end, shown.lyrics)
     outputs = [choice.note, choice.part, choice.add_parts, *shown]
     inputs = [choice.change, choice.part, choice.add_parts]
     for trigger in inputs:
@@ -177,17 +180,17 @@ EMPTY_JS = "() => ({__type__: 'update', value: ''})"
 def wire_bars(bars: gr.Textbox, wave: Any, start: Any, end: Any, lines: gr.CheckboxGroup) -> None:
     """Typed bars set the region's numbers and highlight from the waveform's map, in the page, as a section
     block chosen does (``waveform.WITH_BARS_JS``), and untick the lines; a region set another way empties
-    them (the press would refuse bars beside a region that is not theirs). On every change of the box:
+    them (the request would refuse bars beside a region that is not theirs). On every change of the box:
     Gradio's ``input`` of a text box is a key pressed, so bars pasted (or a key that types nothing,
-    Backspace) left the region as it was (issue 73)."""
+    Backspace) left the region as it was."""
     bars.change(None, [wave, bars, start, end], [wave, start, end], js=waveform.WITH_BARS_JS, api_visibility="private")
     bars.change(None, None, lines, js=UNTICK_JS, api_visibility="private")
-    for own in (wave, start, end):
-        own.input(None, None, bars, js=EMPTY_JS, api_visibility="private")
+    for typed in (wave, start, end):
+        typed.input(None, None, bars, js=EMPTY_JS, api_visibility="private")
 
 
 def wire_bars_added(bars: gr.Textbox, wave: Any, seconds: Any, music: tuple[Any, Any, Any]) -> None:
-    """Extend's bars to add set the seconds to add and the seam, in the page, as the press will count them
+    """Extend's bars to add set the seconds to add and the seam, in the page, as the request will count them
     (``waveform.WITH_BARS_ADDED_JS``): at each change of the box, and again as the song's map, tempo or metre
     (``music``: BPM, key, metre) arrive; seconds set by hand empty the bars, as a region of one's own does Edit's."""
     bpm, _, meter = music
@@ -203,8 +206,8 @@ def wire_bars_added(bars: gr.Textbox, wave: Any, seconds: Any, music: tuple[Any,
 
 
 def after_run(choice: Choice, run: Any) -> None:
-    """After each press of Edit, however it ended: the note says what is now known of the base (a
-    press that could not build it leaves why, not how parts are made). Gradio 6's page runs ``.then``
+    """After each click of Edit, however it ended: the note says what is now known of the base (a
+    request that could not build it leaves why, not how parts are made). Gradio 6's page runs ``.then``
     listeners only after an event that ended without an error, and ``.failure`` ones after one that
     raised: both are needed for "however it ended"."""
 
@@ -220,7 +223,7 @@ UNTICK_JS = "() => ({__type__: 'update', value: []})"
 
 
 class Picker(NamedTuple):
-    """Edit by the words (``edit_lines``): shown for a song whose words the studio knows."""
+    """The lyric lines picker (``edit_lines``): shown for a song whose lyric times the studio knows."""
 
     column: gr.Column
     box: gr.Accordion
@@ -236,7 +239,7 @@ class Picker(NamedTuple):
 
 def bars_box(tab: str) -> gr.Textbox:
     """Edit's bars to change, or Extend's whole bars to add (``edit_bars``); empty: by seconds. Lenient: a
-    list or a number from the API reaches ``edit_bars``' own words."""
+    list or a number from the API reaches ``edit_bars``' validation error."""
     label, info = ("Bars", tips.EDIT_BARS) if tab == "edit" else ("Bars to add", tips.EXTEND_BARS)
     return widgets.lenient(
         gr.Textbox("", label=label, info=info, placeholder="9-16" if tab == "edit" else "8", elem_id=f"{tab}-bars")
@@ -246,13 +249,13 @@ def bars_box(tab: str) -> gr.Textbox:
 def bar_one_box(tab: str) -> gr.Textbox:
     """Where bar 1 starts, in seconds (``first_downbeat``): filled by *Bar 1 here* and a click on the waveform, or
     typed; empty: the bars as the studio hears them. A text box: a number box sends 0 for empty, and 0 is a song
-    whose bar 1 is its first sample. Lenient: a number from the API reaches ``edit_bars.bar_one_at``'s words."""
+    whose bar 1 is its first sample. Lenient: a number from the API reaches ``edit_bars.bar_one_at``'s validation error."""
     box = gr.Textbox("", label="Bar 1 at (s)", info=tips.BAR_ONE, placeholder="2.35", elem_id=f"{tab}-bar-one")
     return widgets.lenient(box)
 
 
 def wire_bar_one(first: Any, wave: Any, music: tuple[Any, Any, Any], edit: tuple[Any, Any, Any] | None = None) -> None:
-    """The musician's bar 1 counts the waveform's bars from it, in the page (``waveform.BAR_ONE_JS``, as the press
+    """The musician's bar 1 counts the waveform's bars from it, in the page (``waveform.BAR_ONE_JS``, as the request
     counts them): a click after *Bar 1 here* (the widget's ``submit``: a drag's ``input`` would empty Edit's bars)
     fills the field, and the field, the BPM or metre changed count again; Edit's typed bars (``edit``: the bars,
     the region's start and end) then set the region from them."""
@@ -262,9 +265,9 @@ def wire_bar_one(first: Any, wave: Any, music: tuple[Any, Any, Any], edit: tuple
         trigger(None, inputs, outputs, js=waveform.BAR_ONE_JS, api_visibility="private")
 
 
-def words_picker() -> Picker:
+def lines_picker() -> Picker:
     """The song's sung lines to tick, and its sections (each ticks its lines), folded and hidden until a
-    song whose words are known arrives. Lenient: an API value reaches ``edit_lines``' own words."""
+    song whose lyric times are known arrives. Lenient: an API value reaches ``edit_lines``' validation error."""
     with gr.Column() as column:
         with gr.Accordion("Choose by the words", open=False, visible=False, elem_id="edit-words") as box:
             section = widgets.lenient(
@@ -278,23 +281,23 @@ def words_picker() -> Picker:
                 )
             )
             lines = widgets.lenient(
-                gr.CheckboxGroup([], value=[], label="Lines", info=tips.EDIT_WORDS, elem_id="edit-lines")
+                gr.CheckboxGroup([], value=[], label="Lines", info=tips.EDIT_LINES, elem_id="edit-lines")
             )
             note = gr.Markdown("", elem_id="edit-words-note", elem_classes=["hint"])
     return Picker(column, box, section, lines, note)
 
 
-def words_of(src_audio: Any) -> tuple[Any, Any, Any, Any]:
+def lines_of(src_audio: Any) -> tuple[Any, Any, Any, Any]:
     """The picker for a song: its lines (each with its section where one starts) and sections, or hidden."""
-    words = edit_lines.known(src_audio) if src_audio else None
-    if words is None:
+    sung = edit_lines.known(src_audio) if src_audio else None
+    if sung is None:
         return gr.update(visible=False), gr.update(choices=[], value=None), gr.update(choices=[], value=[]), ""
     shown, seen = [], 0
-    for line in words.lines:
+    for line in sung.lines:
         head = f"[{line.section}] " if line.section_number != seen and line.section else ""
         seen = line.section_number
         shown.append((head + edit_lines.label(line), line.number))
-    sections = [(f"{i} · {name}", str(i)) for i, name in enumerate(words.sections, 1)]
+    sections = [(f"{i} · {name}", str(i)) for i, name in enumerate(sung.sections, 1)]
     return gr.update(visible=True), gr.update(choices=sections, value=None), gr.update(choices=shown, value=[]), ""
 
 
@@ -310,8 +313,8 @@ def section_ticked(src_audio: Any, section: Any) -> tuple[Any, Any]:
 
 
 def region_of(src_audio: Any, lines: Any) -> tuple[Any, ...]:
-    """Lines ticked: the region they span as the numbers, and their words to rewrite (or, refused, why,
-    with the region left as it was); the page then sets the numbers on the waveform (``wire_words``)."""
+    """Lines ticked: the region they span as the numbers, and their lyrics to rewrite (or, refused, why,
+    with the region left as it was); the page then sets the numbers on the waveform (``wire_lines``)."""
     if not lines:
         return gr.skip(), gr.skip(), gr.skip(), ""
     try:
@@ -321,18 +324,18 @@ def region_of(src_audio: Any, lines: Any) -> tuple[Any, ...]:
         return gr.skip(), gr.skip(), gr.skip(), f"⚠️ {exc}"
     if chosen is None:
         return gr.skip(), gr.skip(), gr.skip(), ""
-    words = edit_lines.block(chosen.words, chosen.first, chosen.last)
-    note = tips.EDIT_WORDS_NOTE.format(which=edit_lines.which(chosen.first, chosen.last), start=start, end=end)
-    return start, end, words, note
+    lyrics = edit_lines.block(chosen.sung_lines, chosen.first, chosen.last)
+    note = tips.EDIT_LINES_NOTE.format(which=edit_lines.which(chosen.first, chosen.last), start=start, end=end)
+    return start, end, lyrics, note
 
 
-def wire_words(picker: Picker, source: Any, wave: Any, start: Any, end: Any, lyrics: Any) -> None:
+def wire_lines(picker: Picker, source: Any, wave: Any, start: Any, end: Any, lyrics: Any) -> None:
     """The picker filled as a song arrives; a section ticks its lines; ticked lines set the region, the
-    waveform's selection and the words; a drag or a typed number (a region of one's own) unticks them.
+    waveform's selection and the lyrics; a drag or a typed number (a region of one's own) unticks them.
     The selection is set in the page on the waveform as it is then, not sent back whole: a state sent
     from the server was the one at the tick, and the song's map read meanwhile would have gone with it."""
     outputs = [picker.box, picker.section, picker.lines, picker.note]
-    source.change(words_of, source, outputs, queue=False, api_visibility="private")
+    source.change(lines_of, source, outputs, queue=False, api_visibility="private")
     picker.section.change(
         section_ticked, [source, picker.section], [picker.lines, picker.section], queue=False, api_visibility="private"
     )
@@ -343,5 +346,5 @@ def wire_words(picker: Picker, source: Any, wave: Any, start: Any, end: Any, lyr
         queue=False,
         api_visibility="private",
     ).then(None, [wave, start, end], wave, js=waveform.WITH_REGION_JS, api_visibility="private")
-    for own in (wave, start, end):
-        own.input(None, None, picker.lines, js=UNTICK_JS, api_visibility="private")
+    for typed in (wave, start, end):
+        typed.input(None, None, picker.lines, js=UNTICK_JS, api_visibility="private")

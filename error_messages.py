@@ -1,6 +1,9 @@
-"""Every error message a visitor reads, in a musician's words: what a ``gr.Error`` or ``checks.InputError``
+"""Every error message a visitor reads, in a musician's terms: what a ``gr.Error`` or ``checks.InputError``
 says when a request cannot be made as asked (a field's validation error, a file that cannot be used, a model
-or a GPU call that failed), and the title its toast carries (``TITLES``).
+or a GPU call that failed), and the title its toast carries (``TITLES``). Sections: uploaded files and LoRA
+files; the fields' validation errors; a run that failed; Edit, Extend and the loop; the planner's features;
+takes, stems and My takes; Edit's parts; the preparers; a take's record, its morph and variations; a model
+the studio cannot build; the toasts' titles.
 
 A module's own error whose message a visitor reads is worded here too: ``audio.AudioError``,
 ``lora.BadLora``, ``lora_presets.UnknownPreset``, ``models.ModelLoadError``, ``lyrics.LyricsError``,
@@ -9,6 +12,8 @@ messages: a field's help is ``tooltips``; what a run says as it works and what a
 This module imports nothing, so every module may word its errors here."""
 
 from __future__ import annotations
+
+# ---- Uploaded files and LoRA files ----
 
 # An upload read (``audio``, ``uploads``): ``what`` is the song or the timbre reference, ``name`` its file's name.
 UPLOAD_FIRST = "Please upload a {what} first."
@@ -90,9 +95,11 @@ PRESETS_NONE = "none with this model"
 PRESET_OTHER_BASE = "another model"
 
 
-# A field's own checks (``checks``): the field's name, what it takes, what was sent.
-# A call that sends fewer values than the endpoint takes (by position, a raw HTTP caller): Gradio's own words
-# named its internals.
+# ---- The fields' validation errors ----
+
+# A field's checks (``checks``): the field's name, what it takes, what was sent.
+# A call that sends fewer values than the endpoint takes (by position, a raw HTTP caller): Gradio's own message
+# names its internals.
 TOO_FEW_VALUES = (
     "This call sends {got} value{s}; /{api} takes {need}, in the order the API page lists them (gradio_client "
     "fills in the ones you leave out when you name the settings you set)."
@@ -114,7 +121,7 @@ PLAN_CAPTION_TOO_LONG = "The plan's caption is longer than the {most} characters
 BPM_OUT_OF_RANGE = "BPM must be between {low} and {high}, or 0 for auto (you asked for {bpm:g})."
 KEY_UNKNOWN = "Unknown key {given}. Pick one like “C major” or “F# minor”, or auto."
 METRE_UNKNOWN = "Unknown time signature {given}. Use {metres}, or auto."
-# What an empty caption and empty lyrics are told, in the words of each tab's own fields.
+# What an empty caption and empty lyrics are told, naming each tab's fields as the page labels them.
 EMPTY_TEXT = {
     "generate": "Describe the music in the Style caption or write some Lyrics — both are empty.",
     "cover": "Describe the New style the song should take — a cover needs it (or New lyrics), and both are empty.",
@@ -133,10 +140,12 @@ LOUDNESS_OUT_OF_RANGE = (
 )
 SEED_OUT_OF_RANGE = "Seed must be a whole number from 0 to {most}, or -1 for random."
 LANGUAGE_UNKNOWN = "Unknown vocal language {given}. Pick one of the studio's {count} languages."
-# What one request may cost here (``budget.settle``): what was asked, what it would cost, what would fit.
+# What one request may cost here (``budget.admit``): what was asked, what it would cost, what would fit.
 TOO_COSTLY = "{asked} is more than one request may make here ({why}). {fits}."
 # The song to work on (Describe; Cover, Extend and Edit: ``preparing``).
 NO_SONG = "Please upload a song first."
+# ---- A run that failed: the model, the GPU, saving a take ----
+
 # A run that stopped on an error of the model's (``generation``, ``lyrics``): the log keeps the traceback.
 MUSIC_FAILED = (
     "The model stopped with an error ({kind}). Nothing was saved; try a shorter song, fewer steps or fewer takes."
@@ -203,6 +212,8 @@ SAVE_FAILED = "writing to the output folder failed ({kind})"
 # An example asked for by its number (``widgets``).
 NO_SUCH_EXAMPLE = "There is no example {given}: the examples are numbered 0 to {last}."
 
+# ---- Generate's loop and lock, a take's voice, Edit and Extend by lyric lines and by bars ----
+
 # Generate's *Loop* (``loops``, ``checks.check_loop_bars``).
 LOOP_BARS_CHOICE = "A loop is {choices} bars long (you asked for {given}); choose one of those, or Off for a song."
 LOOP_NEEDS_BPM = (
@@ -233,8 +244,8 @@ VOICE_KEPT_GONE = (
     "Settings brought back, but not the voice: the take it came from ({name}) is no longer kept here, or "
     "is not yours. Upload a recording of the voice as the timbre reference."
 )
-# Edit by the words (``edit_lines``): the song's sung lines, chosen to set the region.
-WORDS_UNKNOWN = "The studio does not know when this song's words are sung: choosing lines or a section needs a take the studio made with lyrics (sent here with Send to, or from My takes), as it was written. Set the region by its seconds instead."
+# Edit by lyric lines (``edit_lines``): the song's sung lines, chosen to set the region.
+LYRIC_TIMES_UNKNOWN = "The studio does not know when this song's words are sung: choosing lines or a section needs a take the studio made with lyrics (sent here with Send to, or from My takes), as it was written. Set the region by its seconds instead."
 NO_SUCH_LINE = "The song has {count} sung lines; there is no line {given}. Choose lines between 1 and {count}."
 LINES_NOT_NUMBERS = "“{given}” is not a line number. Give line numbers such as 3, 4 or 3-5."
 LINES_TOO_MANY = "That is more line numbers than a song can have lines ({most} at most). Give the first and the last, such as 3-20: a choice covers every line between them."
@@ -242,7 +253,7 @@ NO_SUCH_SECTION = "The song has no section “{given}”. Its sections are: {nam
 SECTION_TWICE = "More than one section is called “{given}” (sections {numbers}): give the section's number instead."
 SECTION_UNSUNG = "The section “{given}” has no sung lines to change. Choose another section or lines."
 LINES_TOO_SHORT = "{which} last only {seconds:.2f} s ({start:g}–{end:g} s); Edit changes at least {least:g} s at a time. Choose more lines, or set the region by its seconds."
-# A choice of lines (``edit_lines.which``) or of bars (``edit_bars.which``), as these refusals and Edit's note say it.
+# A choice of lines (``edit_lines.which``) or of bars (``edit_bars.which``), as these errors and Edit's note say it.
 LINE_CHOSEN = "Line {first}"
 LINES_CHOSEN = "Lines {first}–{last}"
 BAR_CHOSEN = "Bar {first}"
@@ -267,12 +278,14 @@ BAR_ONE_OUTSIDE = "Bar 1 at {given:g} s is outside the song, which is {seconds:.
 BAR_ONE_NO_TEMPO = "Bar 1 is set at {given:g} s, but the studio hears no steady beat in this song to count bars from: type the song's BPM too, and its bars are laid from Bar 1 at that tempo."
 # Extend past the longest song: where less than Extend's least is left, it cannot add to the song at all.
 EXTEND_TOO_LONG = (
-    "The song is {song:.0f} s; adding {more:g} s would make it longer than {most}. Add at most {room:d} s."
+    "The song is {song:.0f} s; adding {more:g} s would make it longer than {most}. Add at most {most_added:d} s."
 )
-EXTEND_NO_ROOM = (
+EXTEND_AT_LONGEST = (
     "The song is {song:.1f} s, at or within {least:g} s of the longest the studio makes ({most}), and Extend adds "
     "at least {least:g} s: there is no room to extend it. Edit a region of it instead, or extend a shorter song."
 )
+# ---- The planner's features: *Write it* and Describe ----
+
 # *Write it* and Describe, each the planner's (``songwriter``, ``describe``).
 WRITE_IT_OFF = "Write it needs ACE-Step's planner, which is off on this studio (ACE_STUDIO_PLANNER_MODEL=none)."
 WRITE_IT_UNUSABLE = "The planner could not write a song from this idea ({reason}). Nothing was changed; try again."
@@ -294,6 +307,8 @@ DESCRIBE_PLANNER_MISSING = "The planner could not be loaded: {error}"
 PLAN_FIELD_MISSING = "the planner's notes have no {key}"
 PLAN_FIELD_INVALID = "the planner's {key} ({value!r}) is not a valid value"
 PLAN_NOTES_ENDLESS = "its notes did not end"
+# ---- Takes, stems and My takes ----
+
 # Take to send (a result's take, for Send to, Use these settings, Variations, the morph, stems).
 TAKE_NUMBER = "Take to send must be a whole number from 1 to {count} (you asked for {given})."
 TAKE_ONLY_ONE = "This result has one take: send take 1 (you asked for {given})."
@@ -323,6 +338,8 @@ MY_TAKE_NONE = "Pick a take from My takes first."
 MY_TAKE_NO_SETTINGS = (
     "This take's settings were too long to keep in this browser; bring them back from the .json saved beside it."
 )
+# ---- Edit's parts ----
+
 # Edit's parts (``part_tasks``, ``base_model``).
 PARTS_MISSING = (
     "⚠️ Adding, taking out and completing parts need ACE-Step's XL base model ({source}), which this studio "
@@ -348,6 +365,8 @@ PARTS_NONE = "Choose at least one part to add, from: {named}."
 PARTS_UNKNOWN = "Parts to add must be chosen from the parts the model knows: {named}."
 PARTS_SONG_SHORT = "The song is {seconds:.1f} s long; parts are made over a song of at least {least:g} s."
 PARTS_SONG_LONG = "The song is {minutes:.1f} minutes long; parts are made over at most {most:g} minutes."
+# ---- The preparers' checks ----
+
 # What the preparers share (``preparing``): Think and its plan, a region's repainting, Cover's morph, a LoRA.
 PLAN_WITHOUT_THINK = "A plan is what Think follows: turn Think on, or clear the plan."
 THINK_UNAVAILABLE = (
@@ -377,7 +396,7 @@ REGION_ENDS_AFTER = (
 )
 REGION_BACKWARDS = "The region must start before it ends (start {start:g} s, end {end:g} s)."
 REGION_TOO_SHORT = "The region is {seconds:.2f} s; make it at least {least:g} s long."
-MORPH_NEEDS_WORDS = (
+MORPH_NEEDS_SOURCE_TEXT = (
     "Morph moves the song from what it is to the new style: describe the song as it is now "
     "(The song's own style), or give its words."
 )
@@ -386,6 +405,8 @@ LORA_BOTH = (
     "Clear the upload or set the preset to None."
 )
 LORA_PRESET_NAME = "The LoRA preset must be a preset's name, not {value}."
+# ---- A take's record, its morph and its variations ----
+
 # A take's record read back (``records``): an upload of its .json, or a result's metadata.
 RECORD_UPLOAD = "Upload the .json file saved beside a take."
 RECORD_UNREADABLE = "The record file could not be read; upload it again."
@@ -398,7 +419,7 @@ RECORD_TAKES = "This record's takes ({given}) cannot be used: a record lists its
 RECORD_NOT_TEXT = "This record's {name} is not text ({given})."
 RECORD_UNUSABLE = "This record's {name} ({given}) cannot be used: {why}"
 # The files a record names but cannot carry (``records.files_note``), each as ``RECORD_FILE``: told as its settings
-# come back (``SETTINGS_BACK``: ``results``), refused where a press needs them (``variations``, ``take_morph``).
+# come back (``SETTINGS_BACK``: ``results``), refused where a request needs them (``variations``, ``take_morph``).
 RECORD_FILES = "Upload again what a take's record cannot carry: {files}."
 RECORD_FILE = "{kind} {name}"
 RECORD_FILE_KINDS = {
@@ -459,6 +480,8 @@ TOO_MANY_TOKENS = {
     "morph_prompt": "The song's own style is {n} tokens long; the model reads at most {most} of it. Shorten it.",
 }
 
+# ---- A model the studio cannot build: for whoever runs the studio ----
+
 # A model the studio cannot build (``models.ModelLoadError``, said through ``MODEL_NOT_LOADED``,
 # ``LYRICS_MODEL_MISSING`` and the planner's): the setting or the files at fault, for whoever runs the studio.
 VARIANT_UNKNOWN = "Unknown ACE_STUDIO_VARIANT {given!r}; choose one of {choices}."
@@ -510,8 +533,10 @@ LYRICS_LENGTH_UNKNOWN = "Unknown length {given}. Choose short, medium or long."
 CREATIVITY_NOT_NUMBER = "Creativity must be a number."
 CREATIVITY_OUT_OF_RANGE = "Creativity must be between {low:g} and {high:g} (you asked for {given:g})."
 
-# The heading of a refusal's toast (Gradio's says "Error"): what was pressed, by the event function's name
-# (``event_errors.expected_errors``: the first it starts with); a refusal with a title of its own keeps it.
+# ---- The toasts' titles ----
+
+# The heading of an error's toast (Gradio's says "Error"): what was clicked, by the event function's name
+# (``event_errors.expected_errors``: the first it starts with); an error with a title of its own keeps it.
 TITLES = (
     ("write_song", "Write it"),
     ("write_into_generate", "Write it"),

@@ -12,6 +12,7 @@ tab's BPM, key and time signature, in its own small queue (``concurrency_id="upl
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Callable, Iterator
@@ -145,7 +146,7 @@ def lora_controls(prefix: str, variant: str | None = None) -> tuple[gr.File, gr.
         )
         scale = placed("lora_scale", prefix)
     note = gr.Markdown(tips.LORA, elem_classes=["hint"], elem_id=f"{prefix}-lora-note")
-    # Checked on arrival, as every upload is: a file that is no LoRA is named now, not at the press.
+    # Checked on arrival, as every upload is: a file that is no LoRA is named now, not at the click.
     lora.change(
         handlers.describe_lora,
         lora,
@@ -183,8 +184,8 @@ def field(p: parameters.Param, prefix: str, variant: models.Variant | None) -> A
     on for turbo only; steps, guidance and shift)."""
     label = p.shown or (f"{p.label} ({p.unit.strip()})" if p.unit else p.label)
     words = {"label": label, "info": p.help, "elem_id": f"{prefix}-{(p.page or p.name).replace('_', '-')}"}
-    if p.own:
-        words["value"] = getattr(variant, p.own)
+    if p.model_default:
+        words["value"] = getattr(variant, p.model_default)
     if p.field == "number":
         return widgets.lenient_number(precision=0, **words)
     if p.choices:
@@ -244,7 +245,7 @@ def song_input(prefix: str, wave: bool = False) -> tuple[gr.Audio, gr.Markdown, 
 
 def describe_button(prefix: str) -> tuple[gr.Button, gr.Markdown, gr.Markdown]:
     """*Describe* under the song, the note beneath it that says what the planner wrote, and (on a
-    ZeroGPU Space) what a press reserves."""
+    ZeroGPU Space) what a click reserves."""
     button = gr.Button("Describe", size="sm", interactive=describe.available(), elem_id=f"{prefix}-describe")
     note = gr.Markdown(
         tips.DESCRIBE if describe.available() else error_messages.DESCRIBE_OFF,
@@ -407,13 +408,12 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None, first: Any =
     heard = edit_bars.heard(path, song, musical[0] or None)  # read at the BPM the form now shows
     counted, at = edit_bars.for_reading(heard, song, first, musical[0] or None)
     # How sure the map is, in one line (where no beat is heard: on a waveform, where Bar 1 can be set).
-    said = edit_bars.map_said(counted, at) if counted is not None and (counted.bars or wave is not None) else ""
+    said = edit_bars.map_line(counted, at) if counted is not None and (counted.bars or wave is not None) else ""
     if counted is not None and (said or counted.sections):
-        mapped = counted.as_record() | {
-            "heard": heard.bars if at is not None else None,
-            "beats_per_bar": heard.beats_per_bar,
-        }
-        marked = drawn if wave is None else waveform.keeping(waveform.draw(song, **wave, song_map=mapped))
+        # Drawn with the bars as heard where they are counted from bar 1, and the beats per bar as heard.
+        mapped = dataclasses.replace(counted, beats_per_bar=heard.beats_per_bar)
+        as_heard = heard.bars if at is not None else None
+        marked = drawn if wave is None else waveform.keeping(waveform.draw(song, **wave, mapped=mapped, heard=as_heard))
         yield f"{line} · {said}" if said else line, *musical, marked
 
 

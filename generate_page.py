@@ -1,4 +1,4 @@
-"""The Generate tab: caption and lyrics, the press and the examples on the first screen, *Write it*,
+"""The Generate tab: caption and lyrics, the Generate button and the examples on the first screen, *Write it*,
 Think and the length beneath them, everything else folded away (``build``), and the switches that run
 in the page alone. The other music tabs are ``tabs``'; their shared wiring (``tabs.wire_music``) takes
 this one as it takes them."""
@@ -32,12 +32,12 @@ PAGE_ONLY = ("instrumental", "record")
 
 
 def build(variant: Any) -> tabs.MusicTab:
-    """Caption and lyrics, then Generate and the examples: on the first screen (issue 59); a song from one
+    """Caption and lyrics, then Generate and the examples, all on the first screen; a song from one
     line, the length and Think beneath them, everything else folded away."""
     with gr.Tab("Generate", id="generate"):
         with widgets.music_form("Generate", "gen", checks.MAX_TAKES) as form:
-            fields = _generate_words() | _generate_tempo()
-            form.press_here()
+            fields = _generate_text() | _generate_tempo()
+            form.place_buttons()
             tried = gr.Column(elem_id="gen-examples")  # filled below, once the fields it fills exist
             idea = idea_row.build()
             length, asked = _generate_length()
@@ -61,7 +61,7 @@ def build(variant: Any) -> tabs.MusicTab:
     return tabs.MusicTab("generate", fields, form, idea=idea, variation=variation, morph=morph)
 
 
-def _generate_words() -> dict[str, Any]:
+def _generate_text() -> dict[str, Any]:
     """Generate's caption and lyrics, by the preparer's names."""
     prompt = form_fields.caption("gen", "Style caption")
     lyrics = gr.Textbox("", label="Lyrics", info=tips.LYRICS, lines=4, max_lines=30, elem_id="gen-lyrics")
@@ -70,9 +70,8 @@ def _generate_words() -> dict[str, Any]:
 
 def _generate_tempo() -> dict[str, Any]:
     """BPM, time signature, *Loop*, Instrumental (the page's) and *Lock to the grid* in one row (on a phone three,
-    then two), unfolded under the words, where a producer looks first (issue 79: BPM was folded in Advanced settings and
-    the lock its 20th control). Their help is one line until asked for (theme: ``#gen-tempo``), so the press
-    stays on a phone's first screen."""
+    then two), unfolded under the caption and lyrics, where a producer looks first. Their help is one line until
+    asked for (theme: ``#gen-tempo``), so the Generate button stays on a phone's first screen."""
     with gr.Row(elem_id="gen-tempo"):
         bpm = form_fields.bpm_field("gen", tips.BPM)
         metre = form_fields.placed("time_signature", "gen")
@@ -85,8 +84,8 @@ def _generate_tempo() -> dict[str, Any]:
 
 
 def _generate_length() -> tuple[dict[str, Any], gr.Textbox]:
-    """Generate's Think, Length: auto, and the duration (its line says a loop's length), unfolded under the
-    press; and the page's own hidden copy of what sets the length (``_duration_follows``)."""
+    """Generate's Think, Length: auto, and the duration (its help line says a loop's length), unfolded under the
+    Generate button; and the page's own hidden copy of what sets the length (``_duration_follows``)."""
     think, auto_length = form_fields.think_controls()
     duration = widgets.lenient_slider(
         audio.MIN_SECONDS,
@@ -172,8 +171,8 @@ LENGTH_FIELDS = ("auto_length", "loop_bars", "bpm", "time_signature", "think")
 def _duration_follows(fields: dict[str, Any], asked: gr.Textbox) -> None:
     """Duration, not used with Length: auto or while Loop is on, says so by standing still; under Loop its
     line says how long the loop is (``loop_length``). Read on the server from the page's copy of the fields
-    (``asked``), never from them: Gradio clears a refused press's words on the inputs of any server event
-    that answers after it, and the BPM typed just before a press would lose them (issue 22)."""
+    (``asked``), never from them: Gradio clears a refused request's messages on the inputs of any server event
+    that answers after it, so the BPM typed just before a click would lose its validation error."""
     given = [fields[name] for name in LENGTH_FIELDS]
     for switch in given:
         switch.change(None, given, asked, js=ASKED_JS, api_visibility="private").then(
@@ -195,7 +194,7 @@ def _duration_update(asked: Any) -> Any:
 
 
 def loop_length(bars: Any, bpm: Any, meter: Any, think: Any) -> str:
-    """Duration's line while Loop is on: the loop's length as the press will make it (``loops.check``, reached
+    """Duration's help line while Loop is on: the loop's length as the click will make it (``loops.check``, reached
     through ``modes``, whose loop it is), or why it is not known yet (Think's tempo, a BPM to set, too long)."""
     try:
         loop = loops.check(
@@ -210,5 +209,5 @@ def loop_length(bars: Any, bpm: Any, meter: Any, think: Any) -> str:
         return tips.LOOP_DURATION
     if loop is None or loop.chosen_by_think:
         return tips.LOOP_DURATION
-    metre, seconds = tips.METRE_NAMES[str(loop.beats_per_bar)], loop.samples / audio.SAMPLE_RATE  # one turn
+    metre, seconds = tips.METRE_NAMES[str(loop.beats_per_bar)], loop.samples / audio.SAMPLE_RATE  # one cycle
     return tips.LOOP_LENGTH.format(bars=loop.bars, metre=metre, bpm=loop.bpm, seconds=seconds)

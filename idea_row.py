@@ -1,8 +1,8 @@
 """The *Idea* row on Generate: a song from one line on the page (``songwriter`` does the work).
 
-Under Generate's press and its examples (the caption, lyrics and Generate come first: issue 59): the
+Under Generate's button and its examples (the caption, lyrics and Generate come first): the
 idea, *Write it*, the note that says what the planner wrote and what it kept, and on a ZeroGPU Space
-what a press reserves; the page's private event fills Generate's empty fields, and the public
+what a click reserves; the page's private event fills Generate's empty fields, and the public
 ``/write_song`` (on a button no page shows) returns what was written.
 """
 
@@ -28,7 +28,7 @@ import widgets
 
 def build() -> tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown]:
     """A song from one line: the idea, *Write it*, the note that says what the
-    planner wrote, and (on a ZeroGPU Space) what a press reserves."""
+    planner wrote, and (on a ZeroGPU Space) what a click reserves."""
     on = songwriter.available()
     idea = gr.Textbox(
         "",
@@ -80,7 +80,7 @@ def wire(
         validator=admission.validator(lambda *a: songwriter.check(*a[:4]), names, "idea"),
     )
     # The endpoint for gradio_client: the same work, what was written returned as it is, on a button
-    # no page shows (so a page's press runs the planner once).
+    # no page shows (so a page's click runs the planner once).
     # Labelled, as /gradio_api/info names each by its label (it said "parameter_607").
     api = [gr.Textbox(label="Idea", visible=False), gr.Checkbox(label="Instrumental", visible=False)]
     api += [
@@ -104,7 +104,7 @@ def wire(
     return ("write_into_generate", "write_song")
 
 
-# ---------------------------------------------------------------- what a press does
+# ---------------------------------------------------------------- what a click does
 
 
 def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, request: Any, progress: Any) -> Any:
@@ -122,8 +122,8 @@ def _written(idea: Any, instrumental: Any, vocal_language: Any, seed: Any, reque
                 needs=("planner",),
                 progress=progress,
                 run_id=run_id,
-                stop_words=messages.WRITE_IT_STOPPED,
-                refused=quota.in_words,
+                stop_message=messages.WRITE_IT_STOPPED,
+                refused=quota.refusal,
             )
     except gr.Error as exc:
         if not runs.is_stop(exc):

@@ -129,8 +129,8 @@ def _asked() -> dict[str, Any]:
 def _wire_writing(
     demo: gr.Blocks, asked: dict[str, Any], button: gr.Button, stop: gr.Button, reserves: Any, written: list[Any]
 ) -> None:
-    """*Write lyrics*: the lyrics box brought into view, the request checked at the door, the writer in
-    the GPU queue (``written``: the lyrics, the caption, the seed used); Stop; what a press reserves."""
+    """*Write lyrics*: the lyrics box brought into view, the request's admission check, the writer in
+    the GPU queue (``written``: the lyrics, the caption, the seed used); Stop; what a click reserves."""
     button.click(None, None, None, js=widgets.scroll_js("ly-text"), api_visibility="private")
     names = list(inspect.signature(lyrics.make_request).parameters)
     button.click(
@@ -143,7 +143,7 @@ def _wire_writing(
         validator=admission.validator(lyrics.make_request, names, "theme"),
     )
     stop.click(runs.stopper(demo, "lyrics"), None, None, api_name="stop_lyrics", queue=False)
-    # What a press costs reads its form and length (``lyrics.max_new_tokens``), not its words.
+    # What a request costs reads its form and length (``lyrics.max_new_tokens``), not its text.
     widgets.wire_reserves(demo, "lyrics", reserves, {k: asked[k] for k in ("structure", "custom_sections", "length")})
 
 
@@ -195,8 +195,8 @@ def _write_lyrics(*args: Any, **kwargs: Any):
                 needs=("lyrics",),
                 progress=progress,
                 run_id=run_id,
-                stop_words=messages.LYRICS_NOT_STARTED,
-                refused=quota.in_words,
+                stop_message=messages.LYRICS_NOT_STARTED,
+                refused=quota.refusal,
             ):
                 yield text, "", req.seed
     except gr.Error as exc:

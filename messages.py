@@ -1,10 +1,19 @@
-"""The studio's messages other than errors, in a musician's words: what a run says as it works (a load, the
-GPU queue, Think, the steps) and once stopped; what a result says (its result and seed lines, a take's
-badges and links, a plan, a record's notes, the song map in one line); and the studio's state (busy and
-full, the model and its weights, the quota, the duration estimate, HTTP bodies). Error messages are
-``error_messages``; a field's help, ``tooltips``. This module imports nothing."""
+"""Every message a visitor reads that is not an error, in a musician's terms, by section:
+
+- a run's progress (a model loading, the GPU queue, Think, the steps) and what a stopped run says;
+- a result: its result and seed lines, a take's badges and links, a plan, a record's notes, the song map;
+- the studio busy or full (admission's and the output folder's messages, a request's cost described);
+- the page's header and status: the model, its weights, the device, the offload mode;
+- HTTP bodies the gate and the event streams answer with;
+- ZeroGPU's quota, and the duration estimate's measured figures;
+- log lines about the learned beat tracker.
+
+Error messages (``gr.Error``, ``checks.InputError``) are ``error_messages``; a field's help is ``tooltips``.
+This module imports nothing, so every module may word its messages here."""
 
 from __future__ import annotations
+
+# ---- A run's progress and what a stopped run says ----
 
 # Think's progress, as the planner works (``generation``).
 PLAN_THINKING = "Thinking: the planner works out the song's plan ({done} steps so far)…"
@@ -12,7 +21,8 @@ PLAN_CHOSEN = "Think chose {length} for the song; now it sketches the song…"
 PLAN_SKETCHING = "Sketching the song{which}: {done} of {total}{chosen}"  # its melody and structure, for the music model
 PLAN_SKETCHING_TAKES = " for {takes} takes"
 PLAN_CHOSE = " · Think chose {length}"
-# A press's first line (``generation.starting_words``), a model loaded first; a GPU waited for (``gpu``).
+# A music request's first progress line (``generation.starting_message``), a model loaded first; the GPU queue
+# waited in (``gpu``).
 STARTING = "Starting…"
 LOADING_MUSIC = "Loading the model… the first song takes about {seconds:.0f} s longer"
 LOADING_LYRICS = "Loading the lyrics model… the first time takes about a minute longer"  # ``lyrics_page``
@@ -20,7 +30,7 @@ SPLITTING = "Splitting into stems…"  # ``handlers``, the stem model loaded
 LOADING_STEMS = "Loading the stem separation model…"
 SPLITTING_SEGMENT = "Splitting into stems, segment {done} of {total}"  # ``stems``
 RETRYING = "Retrying with a longer GPU budget…"
-IN_LINE = "Waiting for the GPU: {ahead} request{s} ahead…"
+IN_GPU_QUEUE = "Waiting for the GPU: {ahead} request{s} ahead…"
 LOADING_MODELS = "The studio is still loading its models ({seconds:.0f} s so far)…"
 LOADING_LIBRARIES = "The studio is still loading its libraries ({seconds:.0f} s so far)…"
 # Describe's listening (``describe.reporter``) and *Write it*'s writing (``songwriter.reporter``).
@@ -40,7 +50,7 @@ WRITE_IT_STOPPED = "Stopped while the planner wrote. Nothing was changed."
 DESCRIBE_STOPPED = "Stopped while the planner listened. Nothing was changed."
 STEMS_STOPPED = "Stopped while splitting into stems. Nothing was saved; the take itself is kept."
 LYRICS_STOPPED = "Stopped. What the writer wrote so far is kept."
-# Where a run was when its Stop was seen (``runs.Cancelled``'s words; ``gpu.worker_errors`` adds what was kept).
+# Where a run was when its Stop was seen (``runs.Cancelled``'s message; ``gpu.worker_errors`` adds what was kept).
 STOPPED_BEFORE_FIRST_STEP = "Stopped before the first step."  # ``backend``
 STOPPED_AT_STEP = "Stopped at step {done} of {total}."  # ``backend``
 STOPPED_THINKING = "Stopped while the planner was thinking."  # ``planner``
@@ -48,6 +58,8 @@ STOPPED_WRITING_CODES = "Stopped while the planner wrote the blueprint ({done} o
 STOPPED_FINISHING = "Stopped while the takes were finished."  # ``runs.unless``
 LYRICS_NOT_STARTED = "Stopped before the writer started."  # ``lyrics_page``
 
+
+# ---- A result: its lines, a take's badges and links, a plan, a record's notes ----
 
 # The result line before any take (``widgets``), and a plan's line (``results``, ``handlers``).
 RESULT_EMPTY = "Nothing here yet. Your takes appear here, each with the seed that makes it again."
@@ -72,9 +84,9 @@ HEARD_AS_MEASURED = "{name}: {value} (the planner hears it as measured)"
 HEARD_NONE = "{what}: the planner heard none"
 LANGUAGE_KEPT = "Language: kept yours ({language}); the planner heard {heard}"
 LANGUAGE_LEFT = "Language: the planner heard {heard}, left as it was"
-# *Write it*'s note (``songwriter.note``) where the planner wrote no words.
-WROTE_NO_WORDS = "The planner wrote no words this time: try another seed, or write them yourself."
-# Words a model wrote past what the music model reads (``text_limits.fit``: Think's, *Write it*'s).
+# *Write it*'s note (``songwriter.note``) where the planner wrote no lyrics.
+WROTE_NO_LYRICS = "The planner wrote no words this time: try another seed, or write them yourself."
+# Text a model wrote past what the music model reads (``text_limits.fit``: Think's, *Write it*'s).
 CAPTION_FIT = (
     " Think's caption ran to {n} tokens, past the {most} the model reads of one: it was cut at its last {kept}."
 )
@@ -85,7 +97,7 @@ WRITTEN_FIT = "The planner's {what} ran to {written_tokens} tokens, past the {mo
 SEEDS = "Seeds — {seeds} · made in {seconds:.1f} s on {device}"
 SEED_VARIED = " (take {take} varied {amount:g}, new noise {seed})"
 THINK_CHOSE = " Think chose a length of {clock} ({seconds} s)."
-# The seed line of a repaint of a take asked with the take's own seed (``preparing.from_own_latents``).
+# The seed line of a repaint of a take asked with the take's own seed (``preparing.from_take_latents``).
 SEED_REDRAWN = " (not {asked}: that is the song's own seed, and a repaint of a take draws new noise, as ACE-Step does)"
 # An upload as the studio hears it (``analysis``); its header's facts and a failed measure (``form_fields``).
 SOURCE_SAID = "Source: {minutes}:{seconds:04.1f} long · {rate} Hz · {channels} channel(s)"
@@ -93,7 +105,7 @@ NOT_MEASURED = "{line} · (tempo and key could not be measured)"
 # An upload counted two ways (a half-time feel): the BPM field takes the first; the musician may type the other.
 FELT_AS = "{tempo}, felt as {felt:g}"
 NO_STEADY_BEAT = "no steady beat found, so BPM and time signature stay on auto"
-# The upload's map in one line, and how sure it is (``edit_bars.map_said``): steady, wandering, or no beat heard.
+# The upload's map in one line, and how sure it is (``edit_bars.map_line``): steady, wandering, or no beat heard.
 MAP_HEARD = "{bars} bars: ≈ {bpm:g} BPM in {metre}, {steady}"
 MAP_FROM_BAR_ONE = ", counted from Bar 1 at {first:g} s"
 MAP_UNSURE = "no steady beat heard: set Bar 1 on the waveform and type the BPM"
@@ -133,12 +145,12 @@ SETTINGS_OF_A_VARIATION = (
 )
 # A take's file's comment tag (``takes``).
 TAKE_COMMENT = "{mode}, take {take} of {of}, seed {seed}; made with {studio}"
-# A loop's record where several turns were made as one song (``loops.record``): how, and which turn was kept.
+# A loop's record where several cycles were made as one song (``loops.record``): how, and which cycle was kept.
 LOOP_MADE = (
-    "{turns} turns of the loop made as one {seconds:.1f} s song (the shortest song is {shortest:g} s); the middle "
-    "turn kept ({which}) and its wrap repainted with the loop's turns either side"
+    "{cycles} cycles of the loop made as one {seconds:.1f} s song (the shortest song is {shortest:g} s); the middle "
+    "cycle kept ({which}) and its wrap repainted with the loop's cycles either side"
 )
-LOOP_TURN = "turn {n} of {turns}"
+LOOP_CYCLE = "cycle {n} of {cycles}"
 LOOP_EARLIER = ", the earlier of the two"
 # A take's finish as its record says it (``mastering``; an Edit's or Extend's kept part: ``untouched``).
 FINISH_QUIET = "left as rendered: quieter than {lufs:g} LUFS (silence or nearly)"
@@ -159,8 +171,8 @@ KEPT_SAMPLES = "outside the new part, the song's own samples at its own {rate}, 
 KEPT_EXACT = "bit for bit"
 KEPT_ROUNDED = "rounded to {subtype} ({stored} song)"
 # What a repaint of a take started from, as its record says (``take_latents``): the take's own latents, else why
-# the song went through the VAE. An upload's words are also a changed take's (no take's existence is told).
-LATENTS_OWN = "the take's own latents ({name})"
+# the song went through the VAE. A changed take gets an upload's message (no take's existence is told).
+LATENTS_OF_TAKE = "the take's own latents ({name})"
 LATENTS_UPLOAD = "encoded by the VAE: the studio keeps no latents of this very file"
 LATENTS_NONE_KEPT = "encoded by the VAE: a loop, or a take locked to the grid, keeps no latents"
 LATENTS_GONE = "encoded by the VAE: its take's latents are gone"
@@ -170,6 +182,8 @@ LATENTS_NOT_THIS_MODELS = "are not this model's ({have} channels; it reads {widt
 LATENTS_TOO_SHORT = "are not as long as the song ({have} frames; it takes {frames})"
 LATENTS_NOT_A_TAKES = "are not a take's"
 
+
+# ---- The studio busy or full: admission, the output folder, a request's cost ----
 
 BUSY = (
     "The studio is busy — {waiting} requests (songs and lyrics) are already waiting for the GPU. Nothing was lost: "
@@ -197,11 +211,11 @@ OUTPUT_FULL = (
     "The studio's folder for finished songs is full of songs other visitors are still fetching, so this one "
     "would have nowhere to go. Nothing was made: try again in a few minutes, or ask for fewer or shorter takes."
 )
-# The toasts' titles of the quota (``quota.in_words``, ``gpu``'s call past its GPU time) and of the output folder's room.
+# The toasts' titles of the quota (``quota.refusal``, ``gpu``'s call past its GPU time) and of a full output folder.
 OUT_OF_GPU_TIME_TITLE = "Out of GPU time"
 TOO_LONG_TITLE = "Too long for one press"
-NO_ROOM_TITLE = "No room for new songs"
-# A music request in words (``budget``), where its cost or its room is refused: what it asks, how long.
+DISK_FULL_TITLE = "No room for new songs"
+# A music request described (``budget``), where its cost or its disk space is refused: what it asks, how long.
 ASKED_TAKE = "A take of {length}{think}"
 ASKED_TAKES = "{n} takes of {length}{think}"
 ASKED_WITH_THINK = " with Think"
@@ -214,7 +228,7 @@ SPAN_MINUTE = "{minutes} minute"
 SPAN_MINUTES = "{minutes} minutes"
 SPAN_BOTH = "{minutes} min {seconds} s"
 # What of a request is over its budget (``budget.over``), and the ways that would fit (``budget.ways_that_fit``):
-# after the first, each joined by ``FITS_OR`` where a refusal lists them, the last by ``WAYS_OR`` in ``quota``'s.
+# after the first, each joined by ``FITS_OR`` where an error message lists them, the last by ``WAYS_OR`` in ``quota``'s.
 OVER_GPU = "about {gpu:.0f} s of GPU time, where one request may take {most:.0f} s"
 OVER_AUDIO = "{held} of audio at once, where one request may make {most}"
 FITS_FEWER_TAKE = "at most {n} take of that length"
@@ -246,8 +260,11 @@ UPLOADS_FULL = (
     "The studio's space for uploads is full right now. Nothing was lost: try again in a few minutes, or upload a "
     "shorter or smaller file."
 )
-# Words Gradio's page reads by key and this Gradio's English lacks: its screen-reader line said
-# "common.complete" as each event ended (issue 79). Handed to the page as its translations (``app``).
+
+# ---- The page's header and status: the model, its weights, the device ----
+
+# Text Gradio's page reads by key and this Gradio's English lacks (without it, its screen-reader line says
+# "common.complete" as each event ends). Handed to the page as its translations (``app``).
 PAGE_KEYS = {"common": {"complete": "Done"}}
 HEADER = "# ACE Music Studio\nMake songs from words with {model}. {tagline}"  # the page's head (``status``)
 MODEL_FROM_FOLDER = "a local model (**{folder}**)"
@@ -258,7 +275,7 @@ MODEL_MISSING = (
     "(e.g. ACE_STUDIO_MODEL=/path/to/acestep-v15-xl-sft python app.py), or try the page on tiny random "
     "models: run python tools/random_models.py DIR, then the command it prints."
 )
-# A model whose weights are not here: said in the header from the start, and as the error of a press.
+# A model whose weights are not here: said in the header from the start, and as a request's error.
 # What ``WEIGHTS_MISSING`` names (``models.download``'s ``what``; ``status``, ``base_model``).
 MUSIC_MODEL = "the music model"
 XL_BASE_MODEL = "the XL base model"
@@ -270,7 +287,7 @@ WEIGHTS_MISSING = (
 # Why the Hub cannot give weights now, and what to do about it (``models.hub_closed``).
 HUB_OFFLINE = ("HF_HUB_OFFLINE is set", "unset HF_HUB_OFFLINE on a machine with internet")
 HUB_UNREACHABLE = ("the Hugging Face Hub cannot be reached from here", "connect this machine to the internet")
-# How those words start (a failed build's words that already say what to do).
+# How those messages start (a failed build's message that already says what to do).
 WEIGHTS_LEADS = ("The weights of ", "The model folder ")
 WEIGHTS_NO_FOLDER = (
     "The model folder {folder} does not exist on this machine. What to do: point ACE_STUDIO_MODEL at a folder that "
@@ -313,6 +330,8 @@ OFFLOAD = {
     ),
 }
 
+# ---- HTTP bodies: the event streams, the gate, the instant events ----
+
 # A client's event stream came back after its grace (``streams``), or for a session the studio never had.
 STREAM_GONE = (
     "The connection to the studio was lost for too long, so this request was stopped and nothing was saved. "
@@ -322,7 +341,7 @@ UPLOADS_AT_ONCE = (
     "Your connection is already sending the studio several uploads at once. Wait until one has arrived, then "
     "upload again."
 )
-# A raw HTTP answer's body, where the gate (``asgi_gate``) or the instant events' door (``instant``) refuses a request.
+# A raw HTTP answer's body, where the gate (``asgi_gate``) or the instant events' limit (``instant``) refuses a request.
 UPLOAD_TOO_LARGE = "This file is larger than the studio accepts ({mb} MB at most). Please upload a smaller one."
 REQUEST_TOO_BIG = "This request is larger than the studio accepts."
 REQUEST_TOO_DEEP = "This request nests its data deeper than the studio accepts."
@@ -330,38 +349,41 @@ REQUEST_TOO_SLOW = (
     "This request arrived too slowly, so the studio stopped waiting for it. Check your connection and try again."
 )
 BODIES_BUSY = "The studio is receiving many large requests at once right now. Try again in a moment."
-UPLOAD_PAST_ROOM = "File size exceeded maximum allowed size of the studio's room for it."  # Gradio's own, ours added
+UPLOAD_PAST_LIMIT = "File size exceeded maximum allowed size of the studio's room for it."  # Gradio's own, ours added
 UPLOAD_CUT_OFF = "The upload was cut off."
 NO_SUCH_TAKE = "There is no such take (takes are kept for a limited time)."
 NO_DEEP_LINKS = "The studio has no deep links."
 
-# On a ZeroGPU Space (quota.py): the line beside each GPU button, and ZeroGPU's refusals in words.
+# ---- ZeroGPU's quota and the duration estimate ----
+
+# On a ZeroGPU Space (``quota``): the line beside each GPU button, and ZeroGPU's refusals as messages.
 RESERVES = "On this Space a press reserves about {time} of your daily ZeroGPU time; you are charged what it uses."
 RESERVES_NOT_YET = "On this Space a press reserves some of your daily ZeroGPU time: how much shows once a song is here."
 RESERVES_LATER = "On this Space a press reserves some of your daily ZeroGPU time: how much shows once it can be sent."
-# Where a press would reserve more than a visitor who is not signed in has in a day (ZeroGPU's count).
+# Where a request would reserve more than a visitor who is not signed in has in a day (ZeroGPU's count).
 RESERVES_OVER_DAY = " That is more than the {day} a day a visitor who is not signed in gets."
 RESERVES_FITS_DAY = " Within that: {ways}."
-# "Pace on this machine" (``duration_estimate.line``), under each result's details.
-PACE_LINE = "Pace on this machine, {gpu}: {figures}; from {calls}."
-# Before anything is measured, by where the studio runs (on ZeroGPU a press declares its GPU time).
-PACE_NOT_YET = {
+# The duration estimate's measured figures ("Pace on this machine", ``widgets.duration_text``), under each
+# result's details.
+DURATION_LINE = "Pace on this machine, {gpu}: {figures}; from {calls}."
+# Before anything is measured, by whether the studio runs on ZeroGPU (where a request declares its GPU time).
+DURATION_NOT_YET = {
     True: "Pace on this machine: not measured yet. Each press declares the studio's first figures (one H100, "
     "without captured steps) until three of its kind have run here.",
     False: "Pace on this machine: not measured yet. Until three requests of a kind have run here, the studio "
     "estimates their time from its first figures.",
 }
-PACE_PRIOR_ONLY = {
+DURATION_PRIOR_ONLY = {
     True: "Pace on this machine: not learned here (ACE_STUDIO_DURATION_ESTIMATE=prior); every press declares the first figures.",
     False: "Pace on this machine: not learned here (ACE_STUDIO_DURATION_ESTIMATE=prior); the studio estimates every request's "
     "time from its first figures.",
 }
-PACE_FIGURE = {
+DURATION_FIGURE = {
     "planner_ms_a_code": "the planner {value:.1f} ms a code",
     "dit_ms_a_step_60s": "the music model {value:.0f} ms a step of a 60 s take",
     "lyrics_tokens_a_second": "the lyrics writer {value:.0f} tokens a second",
 }
-PACE_UNMEASURED = {
+DURATION_UNMEASURED = {
     "planner_ms_a_code": "the planner not measured yet",
     "dit_ms_a_step_60s": "the music model at 60 s not measured yet",
     "lyrics_tokens_a_second": "the lyrics writer not measured yet",
@@ -389,6 +411,8 @@ QUOTA_TOO_LONG = (
     "reserves {largest}. What reserves less: {ways}. Nothing was saved."
 )
 QUOTA_THIS_MUCH = "this much"
+
+# ---- Log lines ----
 
 # Why an upload's map is the studio's own and not the learned beat tracker's (``beat_network``): said once in the log.
 BEATS_NOT_SET_UP = "no learned beat tracker is set up (beat_network.REPO): uploads are mapped by the studio's own"

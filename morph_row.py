@@ -2,7 +2,7 @@
 
 A folded row beside *Variations of this take*: the new caption and lyrics, filled with the chosen take's
 own words whenever the result or *Take to send* changes (what a morph changes from), its steps (the
-take's, likewise), the seed of the noise each step adds, and the button. The press is GPU work, admitted
+take's, likewise), the seed of the noise each step adds, and the button. The click is GPU work, admitted
 and queued as a song is; its take fills the same result column, so *Send to*, *Use these settings*, the
 stems, Variations and the morph itself work on it, and the tab's Stop stops it.
 """
@@ -72,13 +72,17 @@ NAMES += ["reference_audio"]
 
 
 def wire(demo: gr.Blocks, row: Row, result: widgets.Result, fields: dict[str, Any]) -> dict[str, Any]:
-    """The row's words and steps follow the chosen take; the press (``/morph``: the take, its record, the
+    """The row's caption, lyrics and steps follow the chosen take; the click (``/morph``: the take, its record, the
     new words, the seed, Generate's timbre reference for a take made with one) shows one take slot, then
     fills it and its player. Returns its run's event by its api name (Generate's Stop stops it too)."""
     words = [row.prompt, row.lyrics]
     for changed in (result.meta.change, result.pick.change):
         changed(
-            take_morph.own_words, [result.pick, result.meta], [*words, row.steps], queue=False, api_visibility="private"
+            take_morph.fields_of_take,
+            [result.pick, result.meta],
+            [*words, row.steps],
+            queue=False,
+            api_visibility="private",
         )
     one = f"() => ({results.SHOW_TAKES_JS})(1)"
     row.button.click(None, None, [*result.boxes, result.pick], js=one, api_visibility="private")
@@ -91,7 +95,7 @@ def wire(demo: gr.Blocks, row: Row, result: widgets.Result, fields: dict[str, An
         api_name="morph",
         concurrency_id="gpu",
         show_progress_on=[result.players[0]],
-        validator=admission.validator(handlers.door("morph"), NAMES, "prompt"),
+        validator=admission.validator(handlers.admission_check("morph"), NAMES, "prompt"),
     )
     run.success(None, [result.meta, *result.takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
     widgets.wire_reserves(

@@ -134,7 +134,7 @@ def own(entry: Any) -> tuple[dict[str, Any], Path]:
         and _ID.fullmatch(given)
     ):
         raise gr.Error(error_messages.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
-    path = output_folder.own_take_audio(audio)
+    path = output_folder.studio_take_audio(audio)
     if path is None or not hmac.compare_digest(given.encode(), sign(audio).encode()):
         raise gr.Error(error_messages.MY_TAKE_GONE.format(hours=output_folder.output_max_age_hours()))
     return take, path
@@ -148,7 +148,7 @@ def keep(record: Any, request: gr.Request = None) -> list[dict[str, Any]]:
     entries = []
     for take in records.Record.of(record).takes[: checks.MAX_TAKES]:
         audio = take.audio
-        path = output_folder.own_take_audio(audio)
+        path = output_folder.studio_take_audio(audio)
         if path is None or not take_owners.made_by(request, audio):
             continue
         with contextlib.suppress(gr.Error):
@@ -156,13 +156,13 @@ def keep(record: Any, request: gr.Request = None) -> list[dict[str, Any]]:
     return entries
 
 
-def entry(own_record: dict[str, Any], path: Path, request: Any = None) -> dict[str, Any]:
+def entry(record: dict[str, Any], path: Path, request: Any = None) -> dict[str, Any]:
     """A list entry from a take's own record: what the panel shows and *Use these settings* needs."""
     relative = path.relative_to(output_folder.output_dir()).as_posix()
-    how_made = records.Record.of(own_record)
+    how_made = records.Record.of(record)
     mine = next((t for t in how_made.takes if t.audio == relative), records.Take.of({"audio": relative}, 1))
     take = {k: v for k, v in mine.entry.items() if k not in DROPPED}
-    preview = output_folder.own_take(mine.preview) or path
+    preview = output_folder.studio_file(mine.preview) or path
     found = {
         "id": sign(relative),
         "title": title(how_made, take),
@@ -245,7 +245,7 @@ def send_to(target: str) -> Callable[..., tuple[Any, ...]]:
 # ---------------------------------------------------------------- the page's side
 
 # The list, drawn in the page from the view's value: text nodes only (titles are the visitor's words),
-# a player that fetches nothing until pressed, the buttons as custom events of the view. Which entry a
+# a player that fetches nothing until clicked, the buttons as custom events of the view. Which entry a
 # button means is noted on the view's element for the event's ``PICK_JS``: only that entry is sent.
 JS = """
 const CLEANED = __CLEANED__;
@@ -257,7 +257,7 @@ const read = () => { try { const v = JSON.parse(props.value || "{}"); return v &
 const clock = (s) => { const t = Math.max(0, Math.round(Number(s) || 0)); return Math.floor(t / 60) + ":" + String(t % 60).padStart(2, "0"); };
 const when = (iso) => { const d = new Date(String(iso || "")); return isNaN(d) ? "" : d.toLocaleString(undefined, {dateStyle: "medium", timeStyle: "short"}); };
 const made = (tag, cls, text) => { const el = document.createElement(tag); el.className = cls; if (text !== undefined) el.textContent = text; return el; };
-function press(id, name) {
+function clicked(id, name) {
   const host = document.getElementById("my-takes-list");
   if (host) host.dataset.pick = id;
   trigger(name);
@@ -280,7 +280,7 @@ function row(entry, cleaned) {
     if (cleaned && kind !== "settings") continue;
     const button = made("button", "my-take-" + kind, label);
     button.type = "button";
-    button.addEventListener("click", () => press(li.dataset.id, name));
+    button.addEventListener("click", () => clicked(li.dataset.id, name));
     actions.append(button);
   }
   li.append(actions);
@@ -351,8 +351,8 @@ def build() -> Panel:
     state = gr.BrowserState([], storage_key=STORAGE_KEY, secret=STORAGE_SECRET)
     # /gradio_api/info names a parameter by its field's label, and a BrowserState takes none (it said
     # "parameter_6" for My takes' events): one in its config.
-    own_config = state.get_config
-    state.get_config = lambda cls=None: {**own_config(cls), "label": "My takes"}
+    gradio_config = state.get_config
+    state.get_config = lambda cls=None: {**gradio_config(cls), "label": "My takes"}
     note = html.escape(tips.MY_TAKES_NOTE.format(limit=LIMIT, hours=hours))
     template = (
         f'<div class="my-takes"><p class="my-takes-note">{note}</p>'
@@ -372,7 +372,7 @@ def build() -> Panel:
 
 
 def keep_after(run: Any, meta: gr.JSON, panel: Panel, tab: str) -> None:
-    """After a music run (``run``, its press's event; ``meta`` its record): its takes into the list.
+    """After a music run (``run``, its click's event; ``meta`` its record): its takes into the list.
     Generate's is the public ``/keep_takes``."""
     public = tab == "generate"
     run.success(

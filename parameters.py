@@ -1,10 +1,12 @@
-"""Each music mode's parameters, declared once: name, type, default, and where the studio derives the rest from
-the declaration (``Param``): its range and refusal, the page's label and help, the agents' words, the model
-call's field it sets, and what a record leaves out. The preparers' signatures (and so the named API, MCP's
-schema, the page's inputs and first values, the door's checks) are made from ``names`` by ``preparer``; a
-parameter the studio handles alike in every mode (``DECLARED``) is also built on the page (``form_fields.
-declared``), checked, put on the model call or the finish, written to the record and read back from it here,
-so a new one of those is a declaration, the model's field and its use. See docs/design.md, "A new parameter"."""
+"""Each music mode's parameters, declared once (``Param``): name, type and default, and for the declared ones the
+range and validation error, the page's label and help, the MCP tools' help, the model call's field it sets and
+what a record leaves out.
+
+The preparers' signatures (and so the named API, the MCP schema, the page's inputs and first values, and the
+admission check) are made from ``names`` by ``preparer``. A parameter the studio handles alike in every mode
+(``DECLARED``) is also built on the page (``form_fields.declared``), checked, put on the model call or the
+finish, written to the record and read back from it here, so adding one is its declaration, the model's field
+and its use. See docs/design.md, "A new parameter"."""
 
 from __future__ import annotations
 
@@ -24,21 +26,35 @@ MUSIC = ("generate", "cover", "extend", "edit")
 
 @dataclasses.dataclass(frozen=True)
 class Param:
-    """One parameter. Every one has a name, a type (as the signature says it) and a default; a declared one
-    (``label`` set) also its page field (a slider over ``span`` by ``step``, a number box where ``field`` says
-    so, or a switch where ``span`` is None; ``shown``: its label on the page where a refusal names it otherwise;
-    ``page``: its id's tail where not its name's; ``group``: "finish" beside the loudness, "sampling" with the
-    output format; "placed": where its tab puts it among its own fields, ``form_fields.placed``; ``choices``: a
-    dropdown's, or a radio's where ``field`` says so, each a value or its words and value), its help (the
-    page's info and the agents' words; ``words``: the agents' where the page's speak of the page), its check (in
-    ``span``, or ``rule`` where a span alone does not say it; ``after``: the parameter it may not be below, the
-    guidance interval's end its start), the model call's field (``call``; None: the finish's, the seed, which
-    is each take's, or the LoRA's strength, the adapter's), the model's own value that None asks for (``own``: a
-    ``models.Variant`` attribute), and the modes that take it (a mode that does not runs at the call's default
-    or the model's own). What a press costs is no field: ``music_shape`` reads it from the model call
-    (docs/design.md). A record leaves out its default, so one without it reads as that; one records always held
-    (``kept``: the fades) stays in every record, as before its declaration; ``held``: the calls whose record
-    holds it at all (mode, call: a cover's strengths, not a morph's)."""
+    """One parameter of a music mode. A parameter with a ``label`` is a declared one: the page, the checks, the
+    model call and the record are all made from these fields.
+
+    - name: the argument's name in the preparer's signature, the named API's and the MCP tool's.
+    - default: the signature's default; a record leaves it out (unless ``kept``) and reads a missing one as it.
+    - kind: the argument's type annotation, as text ("float | None").
+    - label: the field's label on the page and the name a validation error gives it; the page adds ``unit``.
+    - help: the field's help on the page (its ``info=``, from ``tooltips``), also the MCP help unless ``mcp_help``.
+    - span: (low, high), the slider's range and the check's, in ``unit``; None: a checkbox, or ``choices``.
+    - unit: the unit after the label and in a range error (" s": seconds, " dBTP": decibels true peak).
+    - step: the slider's step, in ``unit``.
+    - call: the ``music_request.Call`` field it sets; None: the finish's (fades, ceiling), the seed (each
+      take's), the LoRA strength (the adapter's) or the request's (the output format, *Lock to the grid*).
+    - modes: the music modes that take it; any other runs at the call's default or the model's default.
+    - shown: the label on the page where it differs from ``label`` ("Step correction (DCW)").
+    - group: where the page builds it: "finish" beside the loudness, "sampling" in the output format's row,
+      "placed" where its tab puts it (``form_fields.placed``), "" with the mode's other fields.
+    - model_default: the ``models.Variant`` attribute whose value None asks for (steps, guidance, shift, DCW).
+    - kept: whether every record holds it, even at its default (the sampling, the song's facts, the fades).
+    - rule: (value, label, variant) -> the value checked, where ``span`` alone does not say the check.
+    - field: "number" for a number box, "radio" for a radio over ``choices``; "": a slider, checkbox or dropdown.
+    - page: the tail of its element id (``#gen-steps``) where it is not the name.
+    - mcp_help: the MCP tools' help where the page's ``help`` speaks of the page.
+    - after: the parameter it may not be below (the guidance interval's end: its start).
+    - held: (mode, call) -> whether that call's record holds it at all (a cover's strengths, not a morph's);
+      None: every record.
+    - choices: a dropdown's (or a radio's) choices, each a value or a (label, value) pair.
+
+    What a request costs is no field: ``music_shape`` reads it from the model call (docs/design.md)."""
 
     name: str
     default: Any
@@ -52,30 +68,31 @@ class Param:
     modes: tuple[str, ...] = ()
     shown: str = ""
     group: str = ""
-    own: str = ""
+    model_default: str = ""
     kept: bool = False
     rule: Callable[[Any, str, Any], Any] | None = None  # (value, label, variant) -> the value checked
     field: str = ""
     page: str = ""
-    words: str = ""
+    mcp_help: str = ""
     after: str = ""
     held: Callable[[str, Any], bool] | None = None
     choices: tuple[Any, ...] = ()
 
     def check(self, value: Any, variant: Any = None) -> Any:
-        """The value checked as the page's field checks it: in its span or ``choices``, a refusal naming its label
-        (or by its ``rule``). None (and an emptied field) asks for the default, or ``variant``'s own where the model decides it."""
+        """The value checked as the page's field checks it: in its span or ``choices``, a validation error naming
+        its label (or by its ``rule``). None (and an emptied field) asks for the default, or for ``variant``'s
+        default where the model decides it (``model_default``). Raises ``checks.InputError``."""
         with checks.about(self.name):
-            if value is None and self.own:
-                value = getattr(variant, self.own)
+            if value is None and self.model_default:
+                value = getattr(variant, self.model_default)
             if self.rule is not None:
                 return self.rule(value, self.label, variant)
             if self.choices:  # a choice with no check of its own: one of its values, an emptied field its default
                 return checks.one_of(self.default if value is None or value == "" else value, self.label, self.choices)
             if self.span is None:
                 return checks.check_switch(value, self.label)
-            # An emptied field of the model's own figure is refused as it was before its declaration.
-            value = self.default if (value is None or value == "") and not self.own else value
+            # An emptied field whose default is the model's is refused (a number is needed there).
+            value = self.default if (value is None or value == "") and not self.model_default else value
             return checks.in_range(value, self.label, *self.span, self.unit)
 
 
@@ -84,7 +101,7 @@ def _p(name: str, default: Any, kind: str) -> Param:
 
 
 def _alone(check: Callable[[Any], Any]) -> Callable[[Any, str, Any], Any]:
-    """A ``rule`` of a check that reads the value alone, its refusal its own ("Unknown key …")."""
+    """A ``rule`` of a check that reads the value alone, with its own validation error ("Unknown key …")."""
     return lambda value, *_: check(value)
 
 
@@ -93,10 +110,10 @@ REGION = (0.0, 10.0)
 # *Complete the song*'s parts to add until the musician picks others (``part_tasks``).
 ADD_FIRST = ("drums", "bass")
 
-# Every parameter a music mode takes but those ``DECLARED`` below; the page, the words and the checks of
-# these are each mode's own (``modes``, ``preparing``, ``form_fields``, ``tooltips``). Left so: the length (its
-# check reads Think and *Length: auto*, its record -1 where Think chose), the loop (a whole number's enum to the
-# API, the request's ``Loop``), the loudness (a field of text, a finish of LUFS, a whole new take's alone).
+# Every parameter a music mode takes but those ``DECLARED`` below; the page fields, help and checks of these
+# are each mode's (``modes``, ``preparing``, ``form_fields``, ``tooltips``), as none fits a declaration: the
+# length (its check reads Think and *Length: auto*, its record -1 where Think chose), the loop (a whole number's
+# enum to the API, the request's ``Loop``), the loudness (a text field, a finish in LUFS, a whole new take's only).
 _PLAIN = [
     _p("src_audio", None, "str | None"),
     _p("prompt", "", "str"),
@@ -130,13 +147,13 @@ _PLAIN = [
     _p("section", None, "str | int | None"),
 ]
 
-# The model call's sampling, which every record has held: on the page beside the output format, by ids of
-# their own (``#gen-steps``, ``#cover-guidance``: the model's names for them).
+# The model call's sampling, which every record holds: on the page beside the output format, with element ids
+# by the model's names for them (``#gen-steps``, ``#cover-guidance``).
 _SAMPLED: dict[str, Any] = {"group": "sampling", "kept": True}
 # The guidance interval upstream's call runs by default: the whole schedule.
 _WHOLE = (Call.cfg_interval_start, Call.cfg_interval_end)
 
-# The song's facts' fields and their choices: each placed by its tab, held by every record, checked by its own rule.
+# The song's facts' fields and their choices: each placed by its tab, held by every record, checked by its rule.
 _FACT: dict[str, Any] = {"modes": MUSIC, "group": "placed", "kept": True}
 _KEYS = (checks.AUTO, *checks.KEYS)
 _FORMAT = {"group": "sampling", "rule": _alone(checks.check_format), "field": "radio", "choices": (*checks.FORMATS,)}
@@ -147,19 +164,41 @@ DECLARED = [
     # The song's facts every mode shares (``SONG``), each a choice its tab places, taking any spelling its check
     # reads ("A min", "3/4", "Japanese"); every record holds the call's: the key and metre None where the model
     # chooses (the field's "auto"), the language as sung ("unknown" where nothing is: the preparers').
-    *(
-        Param(name, first, "str", label, words, call=call, page=page, rule=_alone(rule), choices=choices, **_FACT)
-        for name, first, label, words, call, page, rule, choices in (
-            ("key_scale", checks.AUTO, "Key", tips.KEY, "keyscale", "key", checks.check_key, _KEYS),
-            (
-                *("time_signature", checks.AUTO, "Time signature", tips.TIME_SIGNATURE, "timesignature", "meter"),
-                *(checks.check_time_signature, tuple(checks.TIME_SIGNATURE_CHOICES)),
-            ),
-            (
-                *("vocal_language", checks.UNKNOWN, "Vocal language", tips.LANGUAGE, "vocal_language", "language"),
-                *(checks.check_language, _LANGUAGES),
-            ),
-        )
+    Param(
+        "key_scale",
+        checks.AUTO,
+        "str",
+        "Key",
+        tips.KEY,
+        call="keyscale",
+        page="key",
+        rule=_alone(checks.check_key),
+        choices=_KEYS,
+        **_FACT,
+    ),
+    Param(
+        "time_signature",
+        checks.AUTO,
+        "str",
+        "Time signature",
+        tips.TIME_SIGNATURE,
+        call="timesignature",
+        page="meter",
+        rule=_alone(checks.check_time_signature),
+        choices=tuple(checks.TIME_SIGNATURE_CHOICES),
+        **_FACT,
+    ),
+    Param(
+        "vocal_language",
+        checks.UNKNOWN,
+        "str",
+        "Vocal language",
+        tips.LANGUAGE,
+        call="vocal_language",
+        page="language",
+        rule=_alone(checks.check_language),
+        choices=_LANGUAGES,
+        **_FACT,
     ),
     Param(
         "seed",
@@ -183,7 +222,7 @@ DECLARED = [
         step=1,
         rule=checks.check_steps,
         call="num_inference_steps",
-        own="steps",
+        model_default="steps",
         modes=MUSIC,
         page="steps",
         **_SAMPLED,
@@ -194,18 +233,18 @@ DECLARED = [
             None,
             "float | None",
             label,
-            words,
+            help_,
             span,
             step=0.5,
             call=name,
-            own=own,
+            model_default=variant_field,
             modes=modes,
-            page=own,
+            page=variant_field,
             **_SAMPLED,
         )
-        for name, label, words, span, own, modes in (
+        for name, label, help_, span, variant_field, modes in (
             ("guidance_scale", "Guidance", tips.GUIDANCE, checks.GUIDANCE_RANGE, "guidance", MUSIC),
-            # Cover, Extend and Edit run at the model's own shift (upstream's default, 3 for every model).
+            # Cover, Extend and Edit run at the model's default shift (upstream's default, 3 for every model).
             ("shift", "Shift", tips.SHIFT, checks.SHIFT_RANGE, "shift", ("generate",)),
         )
     ),
@@ -214,7 +253,7 @@ DECLARED = [
     Param("audio_format", "wav", "str", "Output format", tips.FORMAT, modes=MUSIC, page="format", **_FORMAT),
     *(
         # Upstream's guidance interval (``cfg_interval_start``, ``_end``), a record holding both ends where it is
-        # not the whole schedule (one without them: the whole), as before its declaration.
+        # not the whole schedule (a record without them reads as the whole).
         Param(
             f"cfg_interval_{end}",
             getattr(Call, f"cfg_interval_{end}"),
@@ -241,7 +280,7 @@ DECLARED = [
             default,
             "float",
             label,
-            words,
+            help_,
             checks.SHARE_RANGE,
             step=0.05,
             call=name,
@@ -251,7 +290,7 @@ DECLARED = [
             kept=True,
             held=lambda mode, call: mode == "cover" and not call.morph,
         )
-        for name, default, label, words, page in (
+        for name, default, label, help_, page in (
             ("audio_cover_strength", 0.6, "Cover strength", tips.COVER_STRENGTH, "strength"),
             ("cover_noise_strength", 0.0, "Start from the song", tips.COVER_NOISE, "start"),
         )
@@ -262,7 +301,7 @@ DECLARED = [
         "float",
         label="Repaint strength",
         help=tips.REPAINT_STRENGTH,
-        words="With repaint_mode balanced: 0 keeps the stretch close to the song around it, 1 lets it go free.",
+        mcp_help="With repaint_mode balanced: 0 keeps the stretch close to the song around it, 1 lets it go free.",
         span=checks.SHARE_RANGE,
         step=0.05,
         call="repaint_strength",
@@ -278,7 +317,7 @@ DECLARED = [
         "bool",
         label="Lock to the grid",
         help=tips.LOCK_TO_GRID,
-        words="Warp each take's bars onto bpm (or the planner's, with think on), so every bar lasts exactly a bar at "
+        mcp_help="Warp each take's bars onto bpm (or the planner's, with think on), so every bar lasts exactly a bar at "
         "that tempo from its first downbeat: a take that lines up with a DAW's grid. The take as played is kept "
         "beside it (takes[i].unlocked); its record says what was stretched (takes[i].lock). Needs bpm or think.",
         modes=("generate",),
@@ -292,15 +331,15 @@ DECLARED = [
         "float",
         label="LoRA strength",
         help=tips.LORA_SCALE,
-        words="How strongly the LoRA colours the result: 0 not at all, 1 as trained.",
+        mcp_help="How strongly the LoRA colours the result: 0 not at all, 1 as trained.",
         span=checks.LORA_SCALE_RANGE,
         step=0.05,
         modes=MUSIC,
         group="placed",
     ),
     *(
-        Param(name, 0.0, "float", label, words, checks.FADE_RANGE, " s", 0.5, modes=MUSIC, group="finish", kept=True)
-        for name, label, words in (("fade_in", "Fade in", tips.FADE_IN), ("fade_out", "Fade out", tips.FADE_OUT))
+        Param(name, 0.0, "float", label, help_, checks.FADE_RANGE, " s", 0.5, modes=MUSIC, group="finish", kept=True)
+        for name, label, help_ in (("fade_in", "Fade in", tips.FADE_IN), ("fade_out", "Fade out", tips.FADE_OUT))
     ),
     Param(
         "ceiling",
@@ -332,7 +371,7 @@ DECLARED = [
         shown="Step correction (DCW)",
         help=tips.DCW,
         call="dcw",
-        own="dcw",  # upstream's main decides it by the model (PR #1273): on for turbo only
+        model_default="dcw",  # upstream's main decides it by the model (PR #1273): on for turbo only
         modes=MUSIC,
         held=lambda _, call: not call.morph,  # a morph runs without it (``flow_edit``): its record holds none
     ),
@@ -343,39 +382,85 @@ PARAMS: dict[str, Param] = {p.name: p for p in [*_PLAIN, *DECLARED]}
 # The settings Cover, Extend and Edit share, first in each one's signature, in this order (``preparing.common``).
 SONG = ("src_audio", "prompt", "lyrics", "vocal_language", "bpm", "key_scale", "time_signature")
 SAMPLING = ("seed", "inference_steps", "guidance_scale", "audio_format", "lora", "lora_scale")
-# Each mode's parameters in its signature's order (the API's positions), the fades and DCW among them where they
-# were before their declaration; the parameters declared since and the LoRA preset follow (``names``).
-_OWN = {
+# Each mode's positional API arguments in order (a named API caller passes them by position, so the order is
+# fixed); the declared parameters not listed here and the LoRA preset follow them (``names``).
+_API_ORDER = {
     "generate": (
-        *("prompt", "lyrics", "audio_duration", "bpm", "key_scale", "time_signature", "vocal_language", "seed"),
-        *("inference_steps", "guidance_scale", "shift", "batch_size", "audio_format", "reference_audio", "lora"),
-        *("lora_scale", "think", "auto_length", "rewrite_caption", "plan", "loudness", "fade_in", "fade_out", "dcw"),
-        *("reference_take", "cfg_interval_start", "cfg_interval_end", "loop_bars", "lock_to_grid"),
+        "prompt",
+        "lyrics",
+        "audio_duration",
+        "bpm",
+        "key_scale",
+        "time_signature",
+        "vocal_language",
+        "seed",
+        "inference_steps",
+        "guidance_scale",
+        "shift",
+        "batch_size",
+        "audio_format",
+        "reference_audio",
+        "lora",
+        "lora_scale",
+        "think",
+        "auto_length",
+        "rewrite_caption",
+        "plan",
+        "loudness",
+        "fade_in",
+        "fade_out",
+        "dcw",
+        "reference_take",
+        "cfg_interval_start",
+        "cfg_interval_end",
+        "loop_bars",
+        "lock_to_grid",
     ),
     "cover": (
         *SONG,
-        *("audio_cover_strength", "reference_audio", *SAMPLING, "loudness", "fade_in", "fade_out"),
-        *("cover_noise_strength", "dcw", "morph", "morph_prompt", "morph_lyrics"),
+        "audio_cover_strength",
+        "reference_audio",
+        *SAMPLING,
+        "loudness",
+        "fade_in",
+        "fade_out",
+        "cover_noise_strength",
+        "dcw",
+        "morph",
+        "morph_prompt",
+        "morph_lyrics",
     ),
     "extend": (*SONG, "extend_seconds", *SAMPLING, "fade_in", "fade_out", "dcw", "bars", "first_downbeat"),
     "edit": (
-        *(*SONG, "repainting_start", "repainting_end", *SAMPLING, "fade_in", "fade_out", "dcw"),
-        *("change", "part", "add_parts", "repaint_mode", "repaint_strength", "lines", "section", "bars"),
+        *SONG,
+        "repainting_start",
+        "repainting_end",
+        *SAMPLING,
+        "fade_in",
+        "fade_out",
+        "dcw",
+        "change",
+        "part",
+        "add_parts",
+        "repaint_mode",
+        "repaint_strength",
+        "lines",
+        "section",
+        "bars",
         "first_downbeat",
     ),
 }
 
 
 def names(mode: str) -> tuple[str, ...]:
-    """``mode``'s parameters in its signature's order (the API's positions): its own, the declared ones it takes
-    after them (``added``), the LoRA preset last (``test_presets``)."""
-    return (*_OWN[mode], *added(mode), "lora_preset")
+    """``mode``'s parameters in its signature's order (the API's positions): those of ``_API_ORDER``, the
+    declared ones it takes after them (``added``), the LoRA preset last (``test_presets``)."""
+    return (*_API_ORDER[mode], *added(mode), "lora_preset")
 
 
 def added(mode: str) -> tuple[str, ...]:
-    """The declared parameters ``mode`` takes after its own: those declared since its positions were set (the
-    fades and DCW keep the places they had)."""
-    return tuple(p.name for p in DECLARED if mode in p.modes and p.name not in _OWN[mode])
+    """The declared parameters ``mode`` takes that its ``_API_ORDER`` does not list, in declaration order."""
+    return tuple(p.name for p in DECLARED if mode in p.modes and p.name not in _API_ORDER[mode])
 
 
 def declared(mode: str) -> list[Param]:
@@ -390,7 +475,7 @@ def signature(mode: str) -> inspect.Signature:
 
 
 class Asked:
-    """What a press asked of a mode, by attribute (``asked.prompt``), as sent: each preparer checks what it reads.
+    """What a request asked of a mode, by attribute (``asked.prompt``), as sent: each preparer checks what it reads.
     A parameter the mode does not take (the Ceiling on a part, say) reads as its default."""
 
     def __init__(self, mode: str, values: dict[str, Any]) -> None:
@@ -402,7 +487,7 @@ class Asked:
         return self._values.get(name, PARAMS[name].default)
 
     def but(self, **changed: Any) -> Asked:
-        """The same press with ``changed`` values (a part's caption, Edit's lyrics from the lines chosen)."""
+        """The same request with ``changed`` values (a part's caption, Edit's lyrics from the lines chosen)."""
         return Asked(self.mode, {**self._values, **changed})
 
 
@@ -426,22 +511,22 @@ def preparer(mode: str) -> Callable[[Callable[[Asked], Any]], Callable[..., Any]
 
 def to_call(asked: Asked, variant: Any) -> dict[str, Any]:
     """The model call's fields the declared parameters ``asked.mode`` takes set, checked (one that may not be
-    below another, ``after``, against it); None asks for ``variant``'s own value where the model decides it
-    (the model that runs: a part's is the base), as does a field of the model's own the mode does not take
-    (Cover's shift). A field the mode does not take otherwise stays the call's default (Generate's cover
-    strength)."""
+    below another, ``after``, against it); None asks for ``variant``'s default where the model decides it
+    (the model that runs: a part's is the base), as does a field with a model default that the mode does not
+    take (Cover's shift). Any other field the mode does not take stays the call's default (Generate's cover
+    strength). Raises ``checks.InputError``."""
     values = {
         p.name: p.check(getattr(asked, p.name), variant)
         for p in DECLARED
-        if p.call and (asked.mode in p.modes or p.own)
+        if p.call and (asked.mode in p.modes or p.model_default)
     }
     return {PARAMS[name].call: value for name, value in in_order(values).items()}
 
 
 def in_order(values: dict[str, Any]) -> dict[str, Any]:
     """``values`` (checked, by name), each declared parameter that may not be below another (``after``) checked
-    against it: in its span from the other's value, its refusal naming it ("Guidance until must be between 0.6
-    and 1")."""
+    against it: in its span from the other's value, its validation error naming it ("Guidance until must be
+    between 0.6 and 1")."""
     for p in DECLARED:
         if p.after and p.name in values and p.after in values:
             with checks.about(p.name):
@@ -456,7 +541,7 @@ def seeds(asked: Asked, takes: int) -> list[int]:
 
 def check_seed(value: Any) -> int:
     """A seed as every one of the studio's is checked (the lyrics', a song's idea's, a variation's and a morph's
-    too), its refusal naming it as the page does: a whole number, -1 for random."""
+    too), its validation error naming it as the page does: a whole number, -1 for random."""
     return PARAMS["seed"].check(value)
 
 
@@ -486,10 +571,10 @@ def recorded(mode: str, call: Call, finish: Any) -> dict[str, Any]:
 
 
 def ranges() -> dict[str, tuple[Any, ...]]:
-    """Each declared parameter's range, as the agents' words give it: (low, high, unit)."""
+    """Each declared parameter's range, as the MCP help gives it: (low, high, unit)."""
     return {p.name: (*p.span, p.unit) for p in DECLARED if p.span}
 
 
-def words() -> dict[str, str]:
-    """Each declared parameter's words as the agents read them: its help, the page's, or its own (``words``)."""
-    return {p.name: p.words or p.help for p in DECLARED}
+def mcp_help() -> dict[str, str]:
+    """Each declared parameter's MCP help: its ``mcp_help``, else the page's ``help``."""
+    return {p.name: p.mcp_help or p.help for p in DECLARED}

@@ -102,7 +102,7 @@ def text(prompt: Any, lyrics: Any, mode: str = "generate") -> tuple[str, str]:
 
 def musical(bpm: Any, key_scale: Any, time_signature: Any) -> dict[str, Any]:
     """BPM, key and time signature as the pipeline takes them (``None`` = the model chooses): a record's, as
-    a press's are checked (``checks.check_musical``)."""
+    a request's are checked (``checks.check_musical``)."""
     read = (check_musical(name, value) for name, value in zip(MUSICAL, (bpm, key_scale, time_signature), strict=True))
     return dict(zip(("bpm", "keyscale", "timesignature"), read, strict=True))
 
@@ -124,7 +124,7 @@ def model_input(x: np.ndarray, n: int | None = None) -> np.ndarray:
     its own length) and on to whole latent frames."""
     n = x.shape[-1] if n is None else n
     frames = audio.good_frames(-(-n // audio.HOP)) * audio.HOP
-    if headers.reading():  # the door: its length is all it needs (``headers``)
+    if headers.reading():  # the admission check: its length is all it needs (``headers``)
         return headers.stand_in(frames)
     return audio.fit(np.clip(x, -1.0, 1.0), frames)
 
@@ -136,7 +136,7 @@ def take_record(src_audio: Any) -> dict[str, Any] | None:
     if path.suffix not in output_folder.TAKE_SUFFIXES:
         return None
     days = sorted((d.name for d in output_folder.output_dir().iterdir() if d.is_dir()), reverse=True)
-    found = next(filter(None, (output_folder.own_take(f"{day}/{path.stem}.json") for day in days)), None)
+    found = next(filter(None, (output_folder.studio_file(f"{day}/{path.stem}.json") for day in days)), None)
     try:
         record = json.loads(found.read_text(encoding="utf-8")) if found is not None else None
     except (OSError, ValueError):
@@ -149,39 +149,39 @@ def take_words(src_audio: Any) -> str:
     as written (an upload of a take's name tells nothing of it: ``take_latents.belongs``): the whole
     song's (a region Edit's ``song_lyrics``); "" for an instrumental, or a song the studio does not know."""
     how_made = records.Record.of(take_record(src_audio))
-    if not take_latents.belongs(Path(str(src_audio)), how_made.own):
+    if not take_latents.belongs(Path(str(src_audio)), how_made.this_take):
         return ""
-    words = (how_made.words or "").strip()
+    words = (how_made.song_lyrics or "").strip()
     return "" if words == INSTRUMENTAL_TAG else words
 
 
-def own_latents(src_audio: Any) -> take_latents.Own:
+def source_latents(src_audio: Any) -> take_latents.SourceLatents:
     """A source song's own final latents where it is a take this studio made and still keeps, byte for
     byte as written (sent with *Send to*, chosen from *My takes*, named by a variation: a link or copy
     of the take under its own name); else why the VAE reads it (``take_latents``). Their width is
     checked against the model's once it is built; before, the run checks it (``generation``)."""
     record = take_record(src_audio)
     if record is None:
-        return take_latents.Own(None, None, take_latents.UPLOAD)
-    own = records.Record.of(record).own
+        return take_latents.SourceLatents(None, None, take_latents.UPLOAD)
+    own = records.Record.of(record).this_take
     kept = (own.latents if own is not None else None) or {}
-    latents = output_folder.own_take(kept.get("file")) if kept else None
+    latents = output_folder.studio_file(kept.get("file")) if kept else None
     return take_latents.check(Path(str(src_audio)), own, latents, backend.latent_width())
 
 
 def latents_of(src_audio: Any) -> np.ndarray | None:
-    """A take's own final latents if they belong to this very file, else None (``own_latents``)."""
-    return own_latents(src_audio).latents
+    """A take's own final latents if they belong to this very file, else None (``source_latents``)."""
+    return source_latents(src_audio).latents
 
 
-def from_own_latents(src_audio: Any, request: MusicRequest, repaint: bool = False) -> MusicRequest:
+def from_take_latents(src_audio: Any, request: MusicRequest, repaint: bool = False) -> MusicRequest:
     """``request`` starting from the source take's own latents where it has them, saying which
     (``source_latents``); a repaint asked with the take's own seed draws another, as upstream's (PR #1177:
     the same seed would draw the same noise the take was made from), its record noting the seed it was not
     (``seed_redrawn``)."""
-    if headers.reading():  # the door reads no latents (the run finds them, and says which)
+    if headers.reading():  # the admission check reads no latents (the run finds them, and says which)
         return request
-    own = own_latents(src_audio)
+    own = source_latents(src_audio)
     request = dataclasses.replace(request, source_latents=own.why)
     if not own.used:
         return request
@@ -204,7 +204,7 @@ def reference(path: Any, seed: int, starts: list[float] | None = None) -> np.nda
     decode (``uploads.load``), as upstream refuses one."""
     song = source(path, "timbre reference", "reference_audio")
     window = REFERENCE_WINDOW_SECONDS * audio.SAMPLE_RATE
-    if headers.reading():  # the door: the windows' shape is all it needs (``headers``)
+    if headers.reading():  # the admission check: the windows' shape is all it needs (``headers``)
         return headers.stand_in(3 * window)
     song = np.clip(song, -1.0, 1.0)
     if starts is not None and song.shape[-1] >= 3 * window:
@@ -251,7 +251,7 @@ def song_words(asked: Asked, need_text: str | None) -> tuple[str, str]:
 
 def render(asked: Asked, prompt: str, lyrics: str, takes: int, variant: models.Variant) -> tuple[Render, str]:
     """The render every music mode starts from (its call with the caption and ``lyrics`` as checked, each take's
-    seed, the LoRA) and the takes' file format, settled in the one order every mode refuses in, the field a
+    seed, the LoRA) and the takes' file format, checked in the one order every mode refuses in, the field a
     musician reads first refused first: the song (Cover, Extend, Edit), the caption and lyrics (``text``), a mode's
     own (Generate's Think, length and takes), then here: the declared fields of the model call
     (``parameters.to_call``: the key, metre and language, the steps, guidance, strengths …), the BPM, the language
@@ -290,7 +290,7 @@ def check_morph(morph: Any, prompt: Any, lyrics: Any, src_audio: Any = None) -> 
         return {}
     prompt, lyrics = str(prompt or "").strip(), str(lyrics or "").strip() or take_words(src_audio)
     if not prompt and not lyrics:
-        raise InputError(error_messages.MORPH_NEEDS_WORDS, "morph_prompt")
+        raise InputError(error_messages.MORPH_NEEDS_SOURCE_TEXT, "morph_prompt")
     with about("morph_lyrics" if len(lyrics) > MAX_LYRICS_CHARS else "morph_prompt"):
         check_text(prompt or "-", lyrics, "cover")
     check_tokens({"morph_prompt": prompt, "morph_lyrics": lyrics})
@@ -367,9 +367,9 @@ def check_lora(path: Any, scale: Any, preset: Any = None) -> dict[str, Any] | No
                 raise gr.Error(str(exc)) from None
         extra = {"preset": found.name, "repo": found.repo, "alpha": lora_presets.alpha_ratio(found)}
     with about("lora_preset" if chosen else "lora"):
-        # The door reads the header only (``headers``); the run reads the whole file.
+        # The admission check reads the header only (``headers``); the run reads the whole file.
         if backend.is_warm():
-            # Cheap once the model is in memory, and it saves the visitor a GPU turn for a misfit.
+            # Cheap once the model is in memory, and it saves the visitor a GPU call for a misfit.
             backend.get_backend().check_lora(str(path), whole=not headers.reading())
         else:
             lora.check_file(str(path), whole=not headers.reading())
@@ -387,8 +387,8 @@ def _preset(value: Any) -> str | None:
 
 
 def thinks(value: Any) -> bool:
-    """Whether the planner would run for Think's switch as sent, refusing nothing (what a press costs
-    is read from this; ``check_think`` refuses at the door): ``None`` means "when one is set up"."""
+    """Whether the planner would run for Think's switch as sent, refusing nothing (what a request costs
+    is read from this; ``check_think`` refuses at admission): ``None`` means "when one is set up"."""
     return planner.enabled() and (value is None or bool(value))
 
 

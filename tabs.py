@@ -47,7 +47,7 @@ class MusicTab:
     # Its form: a component for each of ``modes.PREPARE[name]``'s parameters, by that name (the API's),
     # and Generate's page-only fields (``generate_page.PAGE_ONLY``).
     fields: dict[str, Any]
-    form: widgets.Form  # its press, Stop and result
+    form: widgets.Form  # its main button, Stop and result
     source: gr.Audio | None = None
     # The upload's reading (``form_fields``): its inputs (the song first) and outputs (the line under it,
     # BPM, key, metre and, where there is one, the waveform).
@@ -60,14 +60,14 @@ class MusicTab:
     idea: tuple[gr.Textbox, gr.Button, gr.Markdown, gr.Markdown] | None = None
     variation: variation_row.Row | None = None  # *Variations* beneath the result
     morph: morph_row.Row | None = None  # *Morph this take* beside it (Generate)
-    after: Callable[[Any], None] | None = None  # given the press's event: what follows it (Edit's note)
+    after: Callable[[Any], None] | None = None  # given the click's event: what follows it (Edit's note)
 
     def __post_init__(self) -> None:
         widgets.start_at_defaults(self.fields, modes.PREPARE[self.name])
 
     @property
     def inputs(self) -> dict[str, Any]:
-        """The press's inputs: the form's components by the preparer's parameters, in their order."""
+        """The main button's inputs: the form's components by the preparer's parameters, in their order."""
         return {name: self.fields[name] for name in inspect.signature(modes.PREPARE[self.name]).parameters}
 
 
@@ -186,7 +186,7 @@ def edit_tab(variant: Any) -> MusicTab:
                 end = widgets.lenient_number(label="Region end (s)", elem_id="edit-end")
             # Under both boxes: as the start box's own info it pushed that box below the end box.
             hint = gr.Markdown(tips.REGION, elem_classes=["hint"])
-            picker = edit_fields.words_picker()
+            picker = edit_fields.lines_picker()
             prompt = form_fields.caption("edit", "Style for the region")
             lyrics = gr.Textbox(
                 "", label="New words for the region", info=tips.EDIT_LYRICS, lines=4, elem_id="edit-lyrics"
@@ -209,7 +209,9 @@ def edit_tab(variant: Any) -> MusicTab:
         lyrics,
         way,
         strength,
-        **{name: more.declared[name] for name in edit_fields.OWN},  # steps, guidance, DCW: a part's the base's
+        **{
+            name: more.declared[name] for name in edit_fields.MODEL_DEFAULT_FIELDS
+        },  # steps, guidance, DCW: a part's the base's
         button=form.button,
         music=music_box,
         lora_box=lora_box,
@@ -217,7 +219,7 @@ def edit_tab(variant: Any) -> MusicTab:
         preset=more.lora_preset,
         region_examples=regions.dataset,
         part_examples=adding.dataset,
-        words=picker.column,
+        lines_column=picker.column,
         lines=picker.lines,
         bars=bars,
     )
@@ -252,18 +254,18 @@ def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
 
 
 def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
-    """A music tab's press: bring the result into view, check at the door, run in the GPU queue; Stop.
+    """A music tab's main button: bring the result into view, the admission check, run in the GPU queue; Stop.
     Returns its runs' events by api name (its own, its variations', Generate's morph), for what follows a
     take (``my_takes``)."""
     result = tab.form.result
     takes, first = result.takes, result.players[0]
     prepare = modes.PREPARE[tab.name]
-    # Where the eye goes after the press: the first take's player, brought into view (below the form
+    # Where the eye goes after the click: the first take's player, brought into view (below the form
     # on a phone), is the one place that shows the progress.
     tab.form.button.click(
         None, None, None, js=widgets.scroll_js(first.elem_id, result.seeds.elem_id), api_visibility="private"
     )
-    # An audio tab's press makes one take; its other slots hold variations (``variation_row``).
+    # An audio tab's click makes one take; its other slots hold variations (``variation_row``).
     made = takes if tab.name == "generate" else takes[:1]
     run = tab.form.button.click(
         handlers.ENDPOINTS[tab.name],
@@ -273,7 +275,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
         concurrency_id="gpu",
         show_progress_on=[first],
         validator=admission.validator(
-            handlers.door(tab.name), [p.name for p in handlers.own_parameters(prepare)], "prompt"
+            handlers.admission_check(tab.name), [p.name for p in handlers.preparer_parameters(prepare)], "prompt"
         ),
     )
     run.success(None, [result.meta, *takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
@@ -290,7 +292,7 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
     tab.form.stop.click(runs.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
     if tab.reading is not None:
         read, (inputs, outputs) = form_fields.READERS[tab.name], tab.reading
-        # In the uploads' own small queue (and door, ``admission``): a burst of uploads never waits
+        # In the uploads' own small queue (and queue limit, ``admission``): a burst of uploads never waits
         # behind, nor counts as, GPU work.
         tab.source.change(
             read,
@@ -361,7 +363,7 @@ def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
 
 def _wire_variations(demo: gr.Blocks, tab: MusicTab) -> tuple[str, Any]:
     result = tab.form.result
-    # A press of the tab shows as many take slots as it makes again (variations may have shown more).
+    # A click of the tab's button shows as many take slots as it makes again (variations may have shown more).
     one = f"() => ({results.SHOW_TAKES_JS})(1)"
     takes, show = (tab.fields["batch_size"], results.SHOW_TAKES_JS) if tab.name == "generate" else (None, one)
     tab.form.button.click(None, takes, [*result.boxes, result.pick], js=show, api_visibility="private")

@@ -79,11 +79,11 @@ CSS = """
    running timer ("1.6s" before "Checking the model…") stayed in the text a screen reader reads. */
 [data-testid="status-tracker"].hide { visibility: hidden; }
 
-/* Before its first take a result column says "Nothing here yet" alone (issue 41): an empty player at
+/* Before its first take a result column says "Nothing here yet" alone: an empty player at
    0:00, Split into stems, Send to, Use these settings and Details made a phone's Generate page 2,100 px
    tall. A player holding a take is marked ``data-ready="1"`` (player.JS); while a run is under way its
    first player shows anyway, because Gradio draws the run's progress in it, but not for an error's
-   badge alone (issue 54: an empty "Take 1 0:00 / 0:00" under "Error", above "Nothing here yet"): the
+   badge alone (an empty "Take 1 0:00 / 0:00" under "Error", above "Nothing here yet"): the
    error's toast says what happened, and the column stays as it was. */
 .result-column:not(:has([data-ready="1"])) :is(.block.take-player-box, .stems-action, .result-actions, .result-details,
   .result-variations, .result-morph) {
@@ -93,13 +93,13 @@ CSS = """
 .result-column:not(:has([data-ready="1"])) .block.take-player-box:has(> .wrap > .error) { display: none !important; }
 
 /* Edit's and Extend's waveform only once there is a song (or a refused upload's words, or the song being
-   read): before, it was an empty 110 px box under the upload (issue 59). */
+   read): before, it was an empty 110 px box under the upload. */
 .block:has(> .html-container > .song-wave:not([data-shown="1"])):not(:has(> [data-testid="status-tracker"]:not(.hide))) {
   display: none !important;
 }
 
-/* Edit's Bars and Edit's and Extend's Bar 1, right under the waveform whose bars they set, shown with it (issues
-   73, 78): before a song there are no bars to count, and the upload's Describe stays right under it (issue 59). */
+/* Edit's Bars and Edit's and Extend's Bar 1, right under the waveform whose bars they set, shown with it:
+   before a song there are no bars to count, and the upload's Describe stays right under it. */
 .column:has(#edit-wave .song-wave:not([data-shown="1"])) :is(.form:has(> #edit-bars), #edit-bars),
 .column:has(#edit-wave .song-wave:not([data-shown="1"])) :is(.form:has(> #edit-bar-one), #edit-bar-one),
 .column:has(#extend-wave .song-wave:not([data-shown="1"])) :is(.form:has(> #extend-bar-one), #extend-bar-one) {
@@ -107,12 +107,12 @@ CSS = """
 }
 
 /* A run's progress in the first take's box starts below the box's "Take 1" label, and its steps and
-   time sit on their own line under the bar (issue 54: Gradio centres them over both). */
+   time sit on their own line under the bar (Gradio centres them over both). */
 .take-player-box > .wrap.full:not(.hide) { justify-content: flex-start !important; padding-top: 30px !important; }
 .take-player-box > .wrap .progress-text { position: static !important; transform: none !important; order: 2; }
 .take-player-box > .wrap .progress-level { order: 1; }
 
-/* A field the validator refused keeps the words under it until the tab's next press (theme.JS), shown
+/* A field the validator refused keeps its message under it until the tab's next click (theme.JS), shown
    where Gradio's own mark is gone (the page's next event of any kind removes it), never twice. */
 .block[data-studio-note]:not(:has(div.validation-error))::after {
   content: attr(data-studio-note); display: block; margin-top: 6px; font-size: var(--text-sm);
@@ -120,7 +120,7 @@ CSS = """
 }
 
 /* A refused upload's words (Gradio's red banner, in the block's status overlay) start below the
-   upload's toolbar: at the block's top edge they covered its Clear button, the one thing to press next. */
+   upload's toolbar: at the block's top edge they covered its Clear button, the one thing to click next. */
 .compact-drop div.validation-error { margin-top: 48px; }
 
 /* A folded field the validator refused: a neutral note on the accordion's label (theme.JS) */
@@ -130,7 +130,7 @@ button.label-wrap[data-studio-note]::after {
 }
 
 /* A field's help in one line until asked for (a tap on it opens it, theme.JS; a hover shows it whole as its
-   title): Generate's tempo row at every width (issue 79: in full it pushed the press and the examples below
+   title): Generate's tempo row at every width (in full it pushed the Generate button and the examples below
    the first screen), every field on a phone. */
 #gen-tempo .info-text:not([data-open]) {
   display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 1; overflow: hidden; cursor: help;
@@ -155,11 +155,11 @@ button.label-wrap[data-studio-note]::after {
   table, .table-wrap { display: block; max-width: 100%; overflow-x: auto; contain: inline-size; }
   .gallery { flex-wrap: wrap; }
   #studio-header h1 { font-size: 1.6rem; }
-  /* the tagline and the status line small: Generate stays on a phone's first screen (issue 59) */
+  /* the tagline and the status line small: Generate stays on a phone's first screen */
   #studio-header p, #studio-status p { font-size: var(--text-sm); }
   #studio-header, #studio-status { overflow-wrap: anywhere; }
   .stop-action { max-width: none; }
-  /* Fields side by side wrap at Gradio's own least width rather than squeeze (issue 73): Loudness and the
+  /* Fields side by side wrap at Gradio's own least width rather than squeeze: Loudness and the
      two fades made three 99 px cards, and a slider's track (112 px at least) ran out of its card. */
   .row > .form { flex-wrap: wrap !important; }
   .row > .form > .block { min-width: min(160px, 100%) !important; }
@@ -170,17 +170,17 @@ button.label-wrap[data-studio-note]::after {
   #gen-idea-row { align-items: flex-start !important; }
   #gen-idea-row > #gen-write { align-self: flex-start; }
   #gen-idea-row > #gen-write-note { flex: 1 1 100% !important; }
-  /* Issue 79: Advanced settings open made the page 6,051 px tall, most of it help in four to eight lines. */
+  /* A field's help is one line until tapped: in full, Advanced settings open made a phone's page about 6,000 px tall. */
   .info-text:not([data-open]) {
     display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 1; overflow: hidden; cursor: help;
   }
   /* BPM, time signature and Loop three across, Instrumental and the lock two, their help shown while the field
-     is in use: the tempo and the press both on the first screen (390 × 844) */
+     is in use: the tempo and the Generate button both on the first screen (390 × 844) */
   #gen-tempo > .form > .block, #gen-tempo > .form > :is(#gen-bpm, #gen-loop, #gen-instrumental, #gen-lock) {
     min-width: min(90px, 100%) !important; padding: 8px !important;
   }
   #gen-tempo .block:not(:focus-within) .info-text:not([data-open]) { display: none; }
-  /* Their labels on one line (two lines each made the press's bottom 839 of 844 px once the status line wrapped) */
+  /* Their labels on one line (two lines each made the Generate button's bottom 839 of 844 px once the status line wrapped) */
   #gen-tempo [data-testid="block-info"] { font-size: var(--text-xs); }
   #gen-tempo > .form > #gen-loop { flex: 0 1 80px; }
 }
@@ -191,7 +191,7 @@ button.label-wrap[data-studio-note]::after {
 # event of any kind (the status line's timer ticks every 3 s while the model is not loaded). Gradio has
 # no hook for a failed validation; its answer to the queue join (HTTP 422, one verdict per input) is the
 # only place the page can learn of it. For every refused input the script finds the field (the event's
-# inputs in the page's config), notes the words on it (kept until the tab's next press, drawn by CSS
+# inputs in the page's config), notes the message on it (kept until the tab's next click, drawn by CSS
 # where Gradio's own mark is gone); for a field in a closed accordion it notes them on that accordion's
 # label only (found in the page's layout) and opens it (so Gradio mounts and marks the field), then
 # brings the field into view. Every field has an elem_id, so a visible field is always found. Notes
@@ -259,9 +259,9 @@ JS = """
       e.stopPropagation();
     }
   }, true);
-  // A note lasts until the next press of a tab's main button or of *Write it* (other events, such as
+  // A note lasts until the next click of a tab's main button or of *Write it* (other events, such as
   // the status line's timer, join the queue too), and so does an error's toast: one that stays until
-  // dismissed (a model that is not there) stayed over the next press's take (issue 54).
+  // dismissed (a model that is not there) would stay over the next click's take.
   const closeErrors = () => document.querySelectorAll('[data-testid=toast-body].error [data-testid=toast-close]')
     .forEach((button) => button.click());
   document.addEventListener('click', (e) => {

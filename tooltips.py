@@ -1,11 +1,11 @@
 """Each field's help, written for musicians: the ``info=`` beside a field, its placeholder and examples, the
-note under a button. A refusal's words are ``error_messages``; what a run says as it works, ``messages``; what
-a result says, ``messages``; the studio's state, ``messages``."""
+note under a button, and the MCP tools' help where a parameter's is the page's. Error messages are
+``error_messages``; every other message (a run's progress, a result, the studio's state) is ``messages``."""
 
 import audio
 import plan_format
 
-# The facts the words name, read from the rooms that hold them.
+# The facts the help names, read from the modules that hold them.
 _SHORTEST, _LONGEST = f"{audio.MIN_SECONDS:g} s", f"{audio.MAX_SECONDS / 60:g} min"
 _MINUTES = f"{audio.MAX_SECONDS / 60:g} minutes"
 _TEMPI = "–".join(map(str, plan_format.BPM_RANGE))
@@ -117,13 +117,13 @@ EDIT_LYRICS = (
     "sample rate: in WAV, in FLAC for a 16- or 24-bit song (MP3 encodes it again)."
 )
 SNAP, SECTION_CHOOSE = "Snap the drag to bar lines", "{name} ({span}): click to regenerate this section"
-# Edit by the words (``edit_lines``): the song's sung lines, chosen to set the region.
-EDIT_WORDS = (
+# Edit by lyric lines (``edit_lines``): the song's sung lines, chosen to set the region.
+EDIT_LINES = (
     "Tick the lines to change, or pick a whole section: the region covers them, from a breath before the first "
     "to a breath before the next line, moved to the nearest quiet moment. Their words appear in New words for "
     "the region: rewrite them there; the rest of the song's words stay as they are."
 )
-EDIT_WORDS_NOTE = (
+EDIT_LINES_NOTE = (
     "{which} chosen: the region is {start:g}–{end:g} s. The words are below, in New words for the region, to rewrite."
 )
 EDIT_SECTION = "Tick every line of one section at once."
@@ -184,7 +184,7 @@ LOCK_TO_GRID = (
     "that tempo and the take lines up with a DAW's grid; the take as played is kept beside it."
 )
 
-# My takes (my_takes.py): the list this browser keeps of its own takes.
+# My takes (``my_takes``): the list this browser keeps of its own takes.
 MY_TAKES_NOTE = (
     "The takes you made in this browser, newest first (the last {limit}). The list lives in this browser only: no "
     "account, and nobody else sees it. The studio keeps a take's files {hours:g} h."

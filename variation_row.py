@@ -1,7 +1,7 @@
 """*Variations* under each tab's result (``variations`` prepares them): the page's part.
 
 A folded row beneath the takes: the amount, how many, the seed of the new noise and the button, which
-varies the take chosen in *Take to send*. The press is GPU work, admitted and queued as a song is, and
+varies the take chosen in *Take to send*. The click is GPU work, admitted and queued as a song is, and
 its takes fill the same result column, so *Send to*, *Use these settings* and the stems work on them.
 """
 
@@ -68,7 +68,7 @@ def build(prefix: str) -> Row:
 
 
 def wire(demo: gr.Blocks, row: Row, result: widgets.Result, tab: str, fields: dict[str, Any]) -> tuple[str, Any]:
-    """The press on ``tab`` (``fields``: its inputs by the preparer's names; its song and timbre
+    """The button on ``tab`` (``fields``: its inputs by the preparer's names; its song and timbre
     reference go with the take's record): as many take slots shown as variations asked for, then the
     variations into the result column and its players; Generate's is the public ``/variations``; the
     line under it follows its inputs. Returns its api name (the tab's Stop stops it too) and its run's event."""
@@ -87,7 +87,7 @@ def wire(demo: gr.Blocks, row: Row, result: widgets.Result, tab: str, fields: di
         api_visibility="public" if tab == "generate" else "private",
         concurrency_id="gpu",
         show_progress_on=[result.players[0]],
-        validator=admission.validator(handlers.door("variations"), NAMES, "record"),
+        validator=admission.validator(handlers.admission_check("variations"), NAMES, "record"),
     )
     run.success(None, [result.meta, *result.takes], result.players, js=player.FROM_RESULT_JS, api_visibility="private")
     return name, run

@@ -29,7 +29,7 @@ import voice
 
 def _lent(path: Path) -> str:
     """The take at ``path`` checked for a voice and placed in the uploads (a link: no copy)."""
-    voice.check_sung(voice.Voice(path.relative_to(output_folder.output_dir()).as_posix(), path, voice.own_record(path)))
+    voice.check_sung(voice.Voice(path.relative_to(output_folder.output_dir()).as_posix(), path, voice.record_of(path)))
     placed = uploads.link_in(path)  # one place per take, however often it is lent
     if placed is None:
         raise gr.Error(messages.UPLOADS_FULL)
@@ -41,7 +41,7 @@ def use_voice(take: Any, record: Any, request: gr.Request = None) -> tuple[str, 
     """*Use this voice* under a result: the chosen take (``take``, from 1) of ``record`` as Generate's
     timbre reference, and Generate selected; refused as *Send to* refuses, and for an instrumental."""
     chosen = records.chosen(record, take, error_messages.NO_TAKE_YET)
-    path = output_folder.own_take_audio(chosen.audio)
+    path = output_folder.studio_take_audio(chosen.audio)
     if path is None or not take_owners.made_by(request, chosen.audio):
         raise gr.Error(error_messages.TAKE_GONE.format(n=chosen.number))
     return _lent(path), gr.Tabs(selected="generate")
@@ -63,9 +63,9 @@ def kept_voice(record: Any, take: Any = 1, request: gr.Request = None) -> Any:
     if not records.Record.of(record).takes:
         return gr.skip()
     chosen = records.chosen(record, take, "")
-    own = output_folder.own_take_audio(chosen.audio)
+    own = output_folder.studio_take_audio(chosen.audio)
     if own is not None and take_owners.made_by(request, chosen.audio):
-        return _voice_back(voice.own_record(own), vouched=True, request=request)
+        return _voice_back(voice.record_of(own), vouched=True, request=request)
     return _voice_back(record, vouched=False, request=request)
 
 
@@ -76,7 +76,7 @@ def my_take_kept_voice(entry: Any) -> Any:
         _, path = my_takes.own(entry)
     except gr.Error:
         return gr.skip()  # a take cleaned: its settings came back from the browser, its voice cannot
-    return _voice_back(voice.own_record(path), vouched=True)
+    return _voice_back(voice.record_of(path), vouched=True)
 
 
 def _voice_back(record: Any, vouched: bool, request: Any = None) -> Any:
@@ -86,9 +86,9 @@ def _voice_back(record: Any, vouched: bool, request: Any = None) -> Any:
     name = lent.get("take")
     if not isinstance(name, str):
         return gr.skip()
-    path = output_folder.own_take_audio(name)
+    path = output_folder.studio_take_audio(name)
     if path is None or not (vouched or take_owners.made_by(request, name)):
-        gr.Warning(error_messages.VOICE_KEPT_GONE.format(name=records.said_safely(Path(name).name)))
+        gr.Warning(error_messages.VOICE_KEPT_GONE.format(name=records.quoted_safely(Path(name).name)))
         return gr.skip()
     placed = uploads.link_in(path)
     if placed is None:

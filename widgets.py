@@ -1,5 +1,8 @@
 """The page's small building blocks: lenient fields and file inputs, a tab's buttons, its result column
-and the two columns of a music form (``music_form``).
+and the two columns of a music form (``music_form``); the ZeroGPU cost line under a GPU button
+(``reserves_line``, ``wire_reserves``); and the duration estimate's measured figures for people
+("Pace on this machine": ``duration_line``, ``duration_text``, ``at_sixty``), refreshed by the page's
+estimate stamp (``estimate_stamp``).
 
 Each helper returns the components it made; ``form_fields`` builds a tab's field groups from these
 bricks and ``tabs`` composes both into the five tabs.
@@ -27,13 +30,13 @@ import quota
 import tooltips as tips
 import uploads
 
-STEM_NAMES = ("vocals", "drums", "bass", "other")  # stems.STEMS, without importing the separator's room
+STEM_NAMES = ("vocals", "drums", "bass", "other")  # stems.STEMS, without importing the separator's module
 
 
 def start_at_defaults(fields: dict[str, Any], endpoint: Callable[..., Any]) -> None:
     """Each field's first value is ``endpoint``'s default for it (a field by its parameter's name): the
     page and the API start alike, and a default is spelled once, in that signature. A default of
-    ``None`` (the model's own figure, no upload) is left to the field's builder, which shows it."""
+    ``None`` (the model's default, no upload) is left to the field's builder, which shows it."""
     for name, parameter in inspect.signature(endpoint).parameters.items():
         default = parameter.default
         if name in fields and default is not None and default is not inspect.Parameter.empty:
@@ -61,7 +64,7 @@ LOCKED_WHILE_JS = "(on) => ({__type__: 'update', interactive: !on})"
 
 def lenient_number(*args: Any, **kwargs: Any) -> gr.Number:
     """Every number a visitor or a script sends (seeds, BPM, regions, take numbers): one field, so
-    "abc", NaN, inf and 1.5 reach the studio's own checks and get the same words everywhere."""
+    "abc", NaN, inf and 1.5 reach the studio's own checks and get the same message everywhere."""
     return lenient(gr.Number(*args, **kwargs))
 
 
@@ -105,7 +108,7 @@ def _upload_path(payload: Any) -> str | None:
 
 
 def any_file(component: Any) -> Any:
-    """A file input that reads uploads only, and says so in the studio's words.
+    """A file input that reads uploads only, and says so with the studio's error message.
 
     Any value reaches the studio's own checks, which say what a file must be (Gradio answered a value
     that is no file with pydantic's text in a bare 400); a path that is not in Gradio's upload folder
@@ -116,10 +119,10 @@ def any_file(component: Any) -> Any:
 
     component.data_model = _any_file()
     component.preprocess = _upload_path
-    own_move = component.async_move_resource_to_block_cache
+    gradio_move = component.async_move_resource_to_block_cache
 
     async def move(path: Any) -> str | None:
-        return NOT_A_FILE if is_http_url_like(str(path)) else await own_move(path)
+        return NOT_A_FILE if is_http_url_like(str(path)) else await gradio_move(path)
 
     component.async_move_resource_to_block_cache = move
     return component
@@ -131,13 +134,13 @@ def take_slot(component: gr.Audio) -> gr.Audio:
     from gradio.data_classes import FileData
     from gradio_client.utils import is_http_url_like
 
-    own = component.postprocess
+    gradio_postprocess = component.postprocess
 
     def postprocess(value: Any) -> Any:
         if isinstance(value, str) and is_http_url_like(value):
             # With ``url`` set, Gradio hands the URL to the browser instead of fetching it.
             return FileData(path=value, url=value, orig_name=value.rsplit("/", 1)[-1])
-        return own(value)
+        return gradio_postprocess(value)
 
     component.postprocess = postprocess
     return component
@@ -151,7 +154,7 @@ class StemSlot(NamedTuple):
     take: gr.Number
     box: gr.Column
     players: list[gr.Audio]
-    reserves: gr.Markdown  # what a press reserves, on a ZeroGPU Space
+    reserves: gr.Markdown  # what a click reserves, on a ZeroGPU Space
 
 
 # Shows a take's stems box once its stems arrived (in the page: see ``takes_column``).
@@ -231,15 +234,15 @@ def scroll_js(elem_id: str, hidden: str = "") -> str:
 
 def example_rows(rows: list[list[Any]], inputs: list[Any], **kwargs: Any) -> gr.Examples:
     """``gr.Examples`` whose loading event (``load_example_<tab>``, an example's number from 0) says
-    in words which numbers there are: Gradio's own answered 10⁹ or "x" with a bare "Error"."""
+    with a message which numbers there are: Gradio's own answered 10⁹ or "x" with a bare "Error"."""
     made = gr.Examples(rows, inputs, **kwargs)
-    dataset, own = made.dataset, made.dataset.preprocess
+    dataset, gradio_preprocess = made.dataset, made.dataset.preprocess
     count = len(rows)
 
     def preprocess(payload: Any) -> Any:
         if payload is not None and not (type(payload) is int and 0 <= payload < count):
             raise gr.Error(error_messages.NO_SUCH_EXAMPLE.format(given=checks.shown(payload), last=count - 1))
-        return own(payload)
+        return gradio_preprocess(payload)
 
     dataset.preprocess = preprocess
     return made
@@ -293,7 +296,7 @@ def result_column(prefix: str, n: int = 1) -> Result:
     details = "Details: every setting, the model and the timings"
     with gr.Accordion(details, open=False, elem_id=f"{prefix}-details", elem_classes=["result-details"]):
         meta = gr.JSON(label="Metadata", open=False)
-        pace_line(prefix)
+        duration_line(prefix)
     return Result(takes, players, boxes, seeds, pick, sends, meta, stems, voice)
 
 
@@ -316,7 +319,7 @@ def action_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
 
 
 def reserves_line(prefix: str, *classes: str) -> gr.Markdown:
-    """Under a GPU button on a ZeroGPU Space: what a press will reserve of the visitor's daily quota
+    """Under a GPU button on a ZeroGPU Space: what a click will reserve of the visitor's daily quota
     (filled in by ``wire_reserves``); nowhere else."""
     shown = gpu.on_zero_gpu()
     return gr.Markdown(
@@ -331,11 +334,11 @@ def wire_reserves(
     fields: dict[str, Any],
     price: Callable[[dict[str, Any], Any], str] | None = None,
 ) -> None:
-    """On a ZeroGPU Space, the line under a GPU button says what a press reserves, from the page's load
-    on, as each of the press's own inputs changes (``fields``, by their names) and as the studio's pace
-    does (the start-up build ending, a call measured: ``pace_stamp``): ``price`` (a music press's,
-    ``handlers.reserves``: its request prepared as at the door) or ``quota.reserves_line``, given the
-    inputs' values and the visitor's request; headers only, in an instant event, no queue."""
+    """On a ZeroGPU Space, the line under a GPU button says what a click reserves, from the page's load
+    on, as each of the button's inputs changes (``fields``, by their names) and as the duration estimate
+    does (the start-up build ending, a call measured: ``estimate_stamp``): ``price`` (a music request's,
+    ``handlers.reserves``: its request prepared as for the admission check) or ``quota.reserves_line``,
+    given the inputs' values and the visitor's request; headers only, in an instant event, no queue."""
     if not gpu.on_zero_gpu():
         return
     names, inputs = list(fields), list(fields.values())
@@ -352,14 +355,15 @@ def wire_reserves(
     # At the page's load only where the fields already say (the other buttons wait for a song or a take).
     loads = [demo.load] if mode in ("generate", "lyrics", "write_song") else []
     stamp = _page_stamp()
-    paced = [stamp.change] if stamp is not None else []
-    for trigger in [*loads, *paced, *(component.change for component in inputs)]:
+    estimated = [stamp.change] if stamp is not None else []
+    for trigger in [*loads, *estimated, *(component.change for component in inputs)]:
         trigger(show, inputs, line, queue=False, api_visibility="private", show_progress="hidden")
 
 
-# The page being built and its pace stamp (``pace_stamp``): the cost and pace lines built after it follow it.
+# The page being built and its estimate stamp (``estimate_stamp``): the cost lines and duration lines built after
+# it follow it.
 _stamp: tuple[Any, gr.Textbox] | None = None
-PACE_POLL_S = 30.0  # how soon an open page sees a pace another visitor's call changed
+ESTIMATE_POLL_S = 30.0  # how soon (s) an open page sees a duration estimate another visitor's call changed
 
 
 def _page_stamp() -> gr.Textbox | None:
@@ -372,25 +376,27 @@ def _page_stamp() -> gr.Textbox | None:
 
 
 def _stamp_now(phase: Callable[[], str]) -> str:
-    """What the cost lines depend on besides their fields: which models are built (a press may build one
-    later), the pace, and ``phase``, the status line's (the build under way among it)."""
+    """What the cost lines depend on besides their fields: which models are built (a request may build one
+    later), the duration estimate's changes, and ``phase``, the status line's (the build under way among it)."""
     built = "".join("1" if duration_estimate.built(kind) else "0" for kind in ("music", "planner", "lyrics"))
     return f"{built}:{duration_estimate.changes()}:{phase()}"
 
 
-def pace_stamp(starting: gr.Timer, phase: Callable[[], str]) -> gr.Textbox:
-    """The page's pace stamp: it changes when the start-up build ends (asked at each tick of the
-    status line's timer, ``starting``, which ticks while it runs), when the pace changes or ``phase``
-    does (asked every ``PACE_POLL_S``); every cost line and pace line built after it is refreshed on its
-    change, and the status line is asked again on it (``app``)."""
+def estimate_stamp(starting: gr.Timer, phase: Callable[[], str]) -> gr.Textbox:
+    """The page's estimate stamp (a hidden text box): it changes when the start-up build ends (asked at each
+    tick of the status line's timer, ``starting``, which ticks while it runs), when the duration estimate
+    changes or ``phase`` does (asked every ``ESTIMATE_POLL_S``); every cost line and duration line built
+    after it is refreshed on its change, and the status line is asked again on it (``app``)."""
     from gradio.context import Context
 
     global _stamp
     # Drawn but hidden: the page fires a component's change only where it is drawn (a gr.State's
     # change, answered to an instant event, never reached the page).
-    stamp = gr.Textbox(_stamp_now(phase), visible="hidden", interactive=False, elem_id="pace-stamp", container=False)
+    stamp = gr.Textbox(
+        _stamp_now(phase), visible="hidden", interactive=False, elem_id="estimate-stamp", container=False
+    )
     _stamp = (Context.root_block, stamp)
-    polled = gr.Timer(PACE_POLL_S)
+    polled = gr.Timer(ESTIMATE_POLL_S)
 
     def _stamp_asked() -> str:
         return _stamp_now(phase)
@@ -400,33 +406,33 @@ def pace_stamp(starting: gr.Timer, phase: Callable[[], str]) -> gr.Textbox:
     return stamp
 
 
-def pace_line(prefix: str) -> gr.Markdown:
-    """The "Pace on this machine" line (``widgets.duration_line``), written at each page load and as the stamp
-    changes: an instant event, no queue (a value Gradio computes itself would join the GPU's door)."""
+def duration_line(prefix: str) -> gr.Markdown:
+    """The "Pace on this machine" line (``duration_text``), written at each page load and as the stamp
+    changes: an instant event, no queue (a value Gradio computes itself would join the GPU queue)."""
     from gradio.context import Context
 
-    line = gr.Markdown("", elem_id=f"{prefix}-pace", elem_classes=["hint", "pace-line"])
+    line = gr.Markdown("", elem_id=f"{prefix}-estimate", elem_classes=["hint", "estimate-line"])
     stamp, page = _page_stamp(), Context.root_block
     triggers = [t for t in (stamp and stamp.change, page and page.load) if t is not None]
     if triggers:
-        gr.on(triggers, duration_line, None, line, queue=False, api_visibility="private", show_progress="hidden")
+        gr.on(triggers, duration_text, None, line, queue=False, api_visibility="private", show_progress="hidden")
     return line
 
 
 @dataclass
 class Form:
-    """A music tab's two columns, filled in by ``music_form``: its press, Stop and result."""
+    """A music tab's two columns, filled in by ``music_form``: its main button, Stop and result."""
 
-    label: str  # the press's words
+    label: str  # the main button's label
     prefix: str
     button: gr.Button | None = None
     stop: gr.Button | None = None
     result: Result | None = None
-    reserves: gr.Markdown | None = None  # what a press reserves, on a ZeroGPU Space
+    reserves: gr.Markdown | None = None  # what a click reserves, on a ZeroGPU Space
     column: gr.Column | None = None  # the result's, entered again for what a tab adds beneath it
 
-    def press_here(self) -> None:
-        """The press, its Stop and what it reserves, placed where this is called (once): Generate's
+    def place_buttons(self) -> None:
+        """The main button, its Stop and what it reserves, placed where this is called (once): Generate's
         right under the lyrics, so it is on the first screen; elsewhere at the form's end."""
         if self.button is None:
             self.button, self.stop = action_buttons(self.label, self.prefix)
@@ -440,7 +446,7 @@ def music_form(label: str, prefix: str, takes: int = 1) -> Iterator[Form]:
     with gr.Row():
         with gr.Column(scale=3):
             yield form
-            form.press_here()
+            form.place_buttons()
         with gr.Column(scale=2, elem_id=f"{prefix}-result", elem_classes=["result-column"]) as form.column:
             form.result = result_column(prefix, takes)
 
@@ -466,28 +472,29 @@ def at_sixty() -> dict[str, float | None]:
     guided = not models.active_variant().turbo
     code = factor("music", "blueprint", {"takes": 1})
     step = factor("music", "dit", {"len": 64, "takes": 1, "guided": int(guided), "mode": "generate"})
-    words = factor("lyrics", "write", {})
+    tokens = factor("lyrics", "write", {})
     return {
         "planner_ms_a_code": code and 1000 * duration_estimate.PRIOR["planner_per_code"] * code[0],
         "dit_ms_a_step_60s": step and 1000 * (2 if guided else 1) * duration_estimate.per_forward(60) * step[0],
-        "lyrics_tokens_a_second": words and duration_estimate.PRIOR["lyrics_tokens_per_second"] / words[0],
+        "lyrics_tokens_a_second": tokens and duration_estimate.PRIOR["lyrics_tokens_per_second"] / tokens[0],
     }
 
 
-def duration_line() -> str:
-    """ "Pace on this machine", in one line: the GPU, the three figures, from how many calls."""
+def duration_text() -> str:
+    """The duration estimate's measured figures in one line ("Pace on this machine"): the GPU, the three
+    figures (``at_sixty``), from how many calls."""
     if not duration_estimate.learning():
-        return messages.PACE_PRIOR_ONLY[gpu.on_zero_gpu()]
+        return messages.DURATION_PRIOR_ONLY[gpu.on_zero_gpu()]
     here = duration_estimate.table()
     if here.calls == 0 or not here.machine.get("gpu"):
-        return messages.PACE_NOT_YET[gpu.on_zero_gpu()]
+        return messages.DURATION_NOT_YET[gpu.on_zero_gpu()]
     figures = at_sixty()
     said = [
-        messages.PACE_FIGURE[name].format(value=value) if value is not None else messages.PACE_UNMEASURED[name]
+        messages.DURATION_FIGURE[name].format(value=value) if value is not None else messages.DURATION_UNMEASURED[name]
         for name, value in figures.items()
     ]
     calls = f"{here.calls} call{'s' * (here.calls != 1)}"
-    return messages.PACE_LINE.format(gpu=as_text(here.machine["gpu"]), figures="; ".join(said), calls=calls)
+    return messages.DURATION_LINE.format(gpu=as_text(here.machine["gpu"]), figures="; ".join(said), calls=calls)
 
 
 def as_text(name: str) -> str:

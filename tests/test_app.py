@@ -50,7 +50,7 @@ def test_every_action_is_a_named_endpoint(fresh_import):
         assert f"'{name}'" in fresh_import["endpoints"]
 
 
-# Buffers freed the way a studio's requests free them (issue 48): a large one first (glibc then raises its
+# Buffers freed the way a studio's requests free them: a large one first (glibc then raises its
 # mmap threshold to that size), then a hundred 4 MB ones (audio-sized) beside small allocations that stay.
 FREED = (
     "import os, sys, numpy as np, memory\n"
@@ -70,16 +70,16 @@ FREED = (
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the trim is glibc's")
 def test_an_events_trim_gives_freed_audio_buffers_back():
-    """Issue 48: two visitors' ordinary requests took a server from 163 MB to 5.8 GB, freed memory glibc
+    """Two visitors' ordinary requests took a server from 163 MB to 5.8 GB, freed memory glibc
     kept; ``memory.trim`` (after every event) gives it back. Without it the same buffers stay."""
     kept = {how: int(_run(FREED, how)) for how in ("trim", "none")}
     assert kept["trim"] < 40 and kept["none"] > 200, kept
 
 
 def test_four_takes_decode_one_at_a_time(studio_env):
-    """Issue 54: the soak's peak was the VAE decode of every take of a request at once (1.9 GB for four
+    """The soak's peak was the VAE decode of every take of a request at once (1.9 GB for four
     60 s takes on the tiny VAE, kept through the finish). A take at a time (diffusers' slicing: a 4 x 60 s
-    decode's peak 1.27 -> 0.51 GB, docs/performance.md), so a four-take press reaches the decoder as four
+    decode's peak 1.27 -> 0.51 GB, docs/performance.md), so a four-take click reaches the decoder as four
     one-take calls. Counted at the decoder's call, not read from the RSS: a server's RSS under load is
     the allocator's to keep, and a ratio of two readings failed CI once (2.15x against 2x)."""
     import backend
@@ -131,8 +131,8 @@ def test_status_line_follows_the_model_from_cold_to_ready(studio_env, monkeypatc
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     text, timer = status.studio_status()
     assert "A local model (**tiny-diffusers**) runs on **CPU**" in text and "loads on first use" in text
-    assert timer.active is False  # nothing happening: the page's stamp or a press wakes it (tools/bench_idle.py)
-    run = runs.start_run("a visitor's press")  # a run may start the build: the line is watched
+    assert timer.active is False  # nothing happening: the page's stamp or a click wakes it (tools/bench_idle.py)
+    run = runs.start_run("a visitor's request")  # a run may start the build: the line is watched
     try:
         assert status.studio_status()[1].active is True
     finally:
@@ -243,15 +243,15 @@ def test_a_model_that_failed_to_load_stays_named_in_the_header(studio_env, monke
         backend.get_backend()
     for _ in range(2):  # the timer's tick, and a reload's first call
         text, timer = status.studio_status()
-        # What is missing first, then what to do (issue 32).
+        # What is missing first, then what to do.
         assert text.startswith("The model folder ") and "does not exist on this machine. What to do:" in text
-        assert "loads on first use" not in text and timer.active is False  # until a press tries again
+        assert "loads on first use" not in text and timer.active is False  # until a click tries again
     monkeypatch.setenv("ACE_STUDIO_MODEL", good)
-    backend.get_backend()  # a later press that loads it
+    backend.get_backend()  # a later click that loads it
     assert status.studio_status()[0].startswith("Ready: ")
 
 
-def test_the_queue_looks_for_work_at_the_studios_pace_not_every_millisecond():
+def test_the_queue_looks_for_work_every_20_ms_not_every_millisecond():
     """Gradio's queue polls every 1 ms for an event to start and every 10 ms for progress to send, even
     idle: 0.43 s of CPU every 10 s for a studio left running (``tools/soak.py --idle``). The loops still read
     the intervals by the names ``configure_queue`` sets, only ``Blocks.queue`` makes the queue (so a launch

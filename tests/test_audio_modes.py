@@ -237,9 +237,9 @@ def test_bad_settings_are_refused_before_the_gpu(fn, kwargs, message, studio_env
     assert not backend.is_warm()  # refused before the model was needed
 
 
-# One fault in each step a press is settled in, and the field each is refused on, in the one order every mode
-# refuses in (``preparing.render``): the words, a declared field of the model call, the BPM, the format, the LoRA's
-# strength, the seed. Each press mends the fault refused before it.
+# One fault in each step a request is checked in, and the field each is refused on, in the one order every mode
+# refuses in (``preparing.render``): the caption and lyrics, a declared field of the model call, the BPM, the
+# format, the LoRA's strength, the seed. Each request mends the fault refused before it.
 FAULTS = (
     ("prompt", "x" * 600, "pop"),
     ("guidance_scale", 30, 7.0),
@@ -251,7 +251,7 @@ FAULTS = (
 
 
 @pytest.mark.parametrize("mode", ["generate", "cover", "extend", "edit"])
-def test_two_faults_in_one_press_are_refused_in_one_order_in_every_mode(mode, studio_env, tmp_path):
+def test_two_faults_in_one_request_are_refused_in_one_order_in_every_mode(mode, studio_env, tmp_path):
     asked = {name: bad for name, bad, _ in FAULTS}
     if mode == "generate":
         asked["think"] = False
@@ -278,7 +278,7 @@ EDIT_FAULTS = (
 
 
 @pytest.mark.parametrize("change", ["region", "add"])
-def test_edits_own_fault_is_refused_after_the_song_and_words_before_the_declared_fields(change, studio_env, tmp_path):
+def test_edits_fault_is_refused_after_the_song_and_lyrics_before_the_declared_fields(change, studio_env, tmp_path):
     src = str(tone(tmp_path / "src.wav", seconds=12))
     asked = {"prompt": "pop", "change": change, **{name: bad for name, bad, _ in EDIT_FAULTS}}
     refused = []

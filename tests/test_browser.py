@@ -24,7 +24,7 @@ from conftest import SHOTS, TIMEOUT_MS, leave, visit
 # A wait for a take or a run (seconds on a loaded machine) asks the page every POLL_MS, not every frame
 # (``wait_for_function``'s default): a frame-by-frame poll keeps Chromium drawing for as long as the wait
 # lasts (a still page waited on for 8 s: 0.33-0.46 CPU s of its renderer polled every frame, 0.07 every
-# 100 ms; issue 79). What is waited for stays once it is there, so it is not missed between two polls.
+# 100 ms). What is waited for stays once it is there, so it is not missed between two polls.
 POLL_MS = 100
 
 
@@ -81,13 +81,13 @@ def test_the_next_visit_in_a_kept_tab_finds_nothing_the_last_one_stored(browser,
 
 def test_a_failed_tests_stuck_page_is_said_stuck_and_not_waited_on_twice(browser, site, monkeypatch, capsys):
     """conftest's ``leave`` after a failure: a page whose renderer is stuck in a script is said to be stuck, with
-    the function its script is stuck in (the debugger each tab has on pauses it: issue 79's 120 s wait, seen again
-    at load 8, said no more than that the page did not answer), its picture is given up after ``ANSWER_MS`` (not
+    the function its script is stuck in (the debugger each tab has on pauses it; a stuck page
+    otherwise costs a 120 s wait and says no more than that the page did not answer), its picture is given up after ``ANSWER_MS`` (not
     the whole ``TIMEOUT_MS`` again) and its tab is not kept."""
     monkeypatch.setattr(conftest, "ANSWER_MS", 1000)
     stuck = visit(browser, site + "robots.txt", viewport={"width": 320, "height": 480})
     assert conftest._answers(stuck.page)
-    # Stuck in a listener of an event a ``dispatch`` was given, as the page of issue 79's 120 s wait was.
+    # Stuck in a listener of an event a ``dispatch`` was given, as a stuck page is.
     stuck.page.evaluate("""() => { window.spinning = () => { for (;;) {} };
       window.dispatch = function dispatch(event) { spinning(); };
       setTimeout(() => dispatch({ type: "event", event_name: "change", target_id: 7 }), 0); }""")
@@ -170,7 +170,7 @@ def _fill_number(page, selector: str, value: float) -> None:
 
 
 def test_page_loads_with_the_five_tabs_in_order_and_advanced_settings_open(page):
-    """A new visitor's page, read without a press (one load for both: a load is 2.5-4 s of Chromium's CPU)."""
+    """A new visitor's page, read without a click (one load for both: a load is 2.5-4 s of Chromium's CPU)."""
     assert [t.inner_text() for t in page.get_by_role("tab").all()] == ["Generate", "Cover", "Extend", "Edit", "Lyrics"]
     page.get_by_text("runs on", exact=False).first.wait_for()
     # ACE_STUDIO_MODEL is a folder here: the page names it instead of claiming XL SFT.
@@ -198,8 +198,8 @@ def test_generate_gives_a_playable_take_that_extends(page, studio_server):
     assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
     _sings_along(page, "#gen-take-1", ["we run into the night", "neon in our eyes"])
     page.locator("#gen-seeds").get_by_text("take 1").wait_for()
-    # Sent three times to two tabs: one place in the uploads for the take, a link to it (issue 48: each
-    # press copied the whole take into the room every visitor's uploads share).
+    # Sent three times to two tabs: one place in the uploads for the take, a link to it (a copy
+    # per click would fill the disk space every visitor's uploads share).
     for target in ("cover", "extend", "extend"):
         _tab(page, "Generate")
         page.locator(f"#gen-send-{target}").click()
@@ -236,7 +236,7 @@ def test_think_plans_the_song_and_shows_the_plan(page, monkeypatch):
         shown.set()
     assert _playable(page, "#gen-take-1") == pytest.approx(10.0, abs=0.1)
     page.locator("#gen-seeds").get_by_text(re.compile(r"Planned in [\d.]+ s: \d+ BPM")).wait_for()
-    assert "blueprint" not in page.locator("#gen-seeds").inner_text()  # a musician's words (issue 59)
+    assert "blueprint" not in page.locator("#gen-seeds").inner_text()  # a musician's words
     think.uncheck()
     page.locator("#gen-button").click()
     page.wait_for_function(
@@ -252,7 +252,7 @@ def test_lyrics_use_in_generate_fills_generate(page):
     page.locator("#gen-lyrics textarea").and_(page.locator("[disabled]")).wait_for()
     _tab(page, "Lyrics")
     page.locator("#ly-theme textarea").fill("a night drive by the sea")
-    assert not page.locator("#ly-seed-used").is_visible()  # nothing written yet: no seed (issue 59)
+    assert not page.locator("#ly-seed-used").is_visible()  # nothing written yet: no seed
     page.locator("#ly-button").click()
     caption = page.locator("#ly-caption textarea")
     page.wait_for_function(
@@ -273,17 +273,17 @@ def test_lyrics_use_in_generate_fills_generate(page):
 def test_an_invalid_input_shows_its_message_in_the_page(page):
     _no_think(page)
     page.locator("#gen-prompt textarea").fill("jazz trio")
-    _fill_number(page, "#gen-duration", 10)  # the last press makes a take: the shortest (its length is not the point)
+    _fill_number(page, "#gen-duration", 10)  # the last click makes a take: the shortest (its length is not the point)
     advanced = page.locator("#gen-advanced").get_by_text("Advanced settings")
     advanced.click()
-    _fill_number(page, "#gen-steps", 500)  # a folded field (BPM is unfolded: issue 79)
+    _fill_number(page, "#gen-steps", 500)  # a folded field (BPM is unfolded)
     page.locator("#gen-button").click()
     # The page's own handling of the verdict (theme.JS) is over before the accordion is folded again;
     # the field keeps the words (Gradio's own mark goes with the page's next event, a timer tick).
     page.wait_for_function("() => Number(document.body.dataset.studioChecked || 0) >= 1", polling=POLL_MS)
     field = page.locator("#gen-steps")
     assert field.get_attribute("data-studio-note").startswith("Steps must be between 1 and 200")
-    # Folded again: the press opens the accordion, marks the field, notes the message on the
+    # Folded again: the click opens the accordion, marks the field, notes the message on the
     # accordion's label, and leaves the caption as it is.
     advanced.click()
     page.locator("#gen-advanced [data-testid='accordion-content']").wait_for(state="hidden")
@@ -298,7 +298,7 @@ def test_an_invalid_input_shows_its_message_in_the_page(page):
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= page.viewport_size["height"]
     # Nothing ran: no take was made.
     assert page.locator("#gen-take-1 a.download-link").count() == 0
-    # A good value and the note goes with the next press.
+    # A good value and the note goes with the next click.
     _fill_number(page, "#gen-steps", 2)
     page.locator("#gen-button").click()
     page.wait_for_function("() => !document.querySelector('[data-studio-note]')", timeout=TIMEOUT_MS, polling=POLL_MS)
@@ -310,7 +310,7 @@ def test_write_it_fills_generate_from_one_line(page):
     page.wait_for_function("() => Number(document.body.dataset.studioChecked || 0) >= 1", polling=POLL_MS)
     assert page.locator("#gen-idea").get_attribute("data-studio-note").startswith("Write an idea for the song first")
     page.locator("#gen-lyrics textarea").fill("[Verse]\nmy own words")
-    # 300 characters: the box takes up to 500, and so does the door (issue 48: it refused past 64).
+    # 300 characters: the box takes up to 500, and so does the admission check (it refused past 64).
     idea = ("a rainy-day bossa nova about missing the last train, " * 6)[:300]
     page.locator("#gen-idea textarea").fill(idea)
     assert page.locator("#gen-idea textarea").input_value() == idea
@@ -341,9 +341,9 @@ def _in_view(page, selector: str) -> bool:
 
 
 def test_a_phone_shows_the_progress_in_view_and_the_synced_lines_of_a_take(phone):
-    """On a phone (one page for both presses: a load is 1.3 s of Chromium's CPU and a session; issue 79).
-    The first press on the new page: its progress and result in view (a desk's: test_page's
-    ``test_stop_is_shown_as_a_stop_not_as_an_error``, the same press). Then a take: its lines wrap inside the
+    """On a phone (one page for both presses: a load is 1.3 s of Chromium's CPU and a session).
+    The first click on the new page: its progress and result in view (a desk's: test_page's
+    ``test_stop_is_shown_as_a_stop_not_as_an_error``, the same click). Then a take: its lines wrap inside the
     player, nothing widens the page, the sung line is marked."""
     phone.locator("#gen-prompt textarea").fill("slow ambient drone")
     _no_think(phone)
@@ -420,7 +420,7 @@ def _a_take(page, caption: str, seed: int, steps: int, rows: tuple[str, ...]) ->
 
 
 def test_a_take_is_varied_and_morphed_from_its_rows(page, monkeypatch):
-    """One take, its two rows (one page and one take for both: issue 79). *Morph this take*: the row starts
+    """One take, its two rows (one page and one take for both). *Morph this take*: the row starts
     with the take's own caption (unchanged words are refused on the field), the run shows its steps in the
     take's player and the tab's Stop ends it (the take stays in view). *Variations of this take* fill the
     result column and join My takes; a refused amount is told on its field. A morph run to its end (of the
@@ -511,7 +511,7 @@ def test_describe_fills_a_covers_empty_fields_and_its_variations_use_the_song_in
     page.locator("#cover-variations-button").click()
     page.locator("#cover-seeds").get_by_text("take 2: 12 (take 1 varied 0.3, new noise 5)").wait_for()
     assert _playable(page, "#cover-take-2") > 0
-    # The tab's next press makes one take again, and shows one.
+    # The tab's next click makes one take again, and shows one.
     page.locator("#cover-button").click()
     page.locator("#cover-seeds").get_by_text("take 1: 12 ·").wait_for()
     page.locator("#cover-take-2").wait_for(state="hidden")
@@ -547,8 +547,8 @@ def test_every_take_of_a_batch_plays_from_its_preview_with_the_servers_waveform(
     """Several takes at once: each player has its duration at once (the preview streams; the browser
     decodes nothing to draw), plays, seeks from its waveform, and downloads the WAV. The shortest takes (10 s):
     none of this grows with the length, and each second is rendered, encoded and mastered three times.
-    *Take to send* shows only once there are takes to send (issue 41: before any take the result column shows
-    "Nothing here yet" alone), and only when Generate is set to more than one (the same batch: issue 79)."""
+    *Take to send* shows only once there are takes to send (before any take the result column shows
+    "Nothing here yet" alone), and only when Generate is set to more than one (the same batch)."""
     pick = page.get_by_label("Take to send")
     assert pick.count() == 0 or not pick.first.is_visible()
     _no_think(page)

@@ -16,7 +16,7 @@ from gradio_client import Client
 
 # The music endpoints' fields left to the model that runs: served as None, the preparers' own (as
 # ``handlers.MODEL_DEFAULTS`` makes them), each with the loaded variant's figure the page shows for it.
-MODELS_OWN = {"inference_steps": "steps", "guidance_scale": "guidance", "shift": "shift", "dcw": "dcw"}
+MODEL_DEFAULTS = {"inference_steps": "steps", "guidance_scale": "guidance", "shift": "shift", "dcw": "dcw"}
 # Every public endpoint a page field feeds: the music tabs (Cover's morph among its fields), Lyrics,
 # and the rows with their own (each tab's variations, Describe and stems share one public endpoint).
 ENDPOINTS = (
@@ -33,8 +33,8 @@ def _own_default(fn: Any, name: str, variant: Any) -> tuple[bool, Any]:
     parameter = inspect.signature(fn).parameters.get(name)
     if parameter is None or parameter.default is inspect.Parameter.empty:
         return False, None
-    if parameter.default is None and name in MODELS_OWN:
-        return True, getattr(variant, MODELS_OWN[name])
+    if parameter.default is None and name in MODEL_DEFAULTS:
+        return True, getattr(variant, MODEL_DEFAULTS[name])
     if parameter.default is None and name == "think":
         return True, planner.enabled()
     return True, parameter.default
@@ -65,7 +65,7 @@ def differences(demo: Any, served: dict[str, Any], variant: Any) -> list[str]:
             shown, default = components[block._id]["props"].get("value"), parameter["parameter_default"]
             has, own = _own_default(fn.fn, name, variant)
             said = f"/{fn.api_name} {name}: the page shows {shown!r}"
-            if name in MODELS_OWN and fn.api_name in music:
+            if name in MODEL_DEFAULTS and fn.api_name in music:
                 if default is not None or shown != own:
                     found.append(f"{said}, the API serves {default!r} (None: the model decides), its own {own!r}")
                 continue

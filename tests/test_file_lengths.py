@@ -1,4 +1,4 @@
-"""Files read as they are (issue 73, item 2): a length the header calls unknown, estimates or never wrote
+"""Files read as they are: a length the header calls unknown, estimates or never wrote
 is read from the audio, and the studio settles on what was read, or refuses in true words.
 
 Each file is built here from one the studio reads well, patched as the real ones came: a FLAC whose
@@ -156,7 +156,7 @@ def test_a_wav_whose_sizes_were_never_written_is_read_to_its_end(tmp_path, reads
     assert reads() == {"raw": 1}
 
 
-def test_the_door_settles_on_the_length_read(tmp_path):
+def test_the_admission_check_uses_the_length_read(tmp_path):
     files = [
         _unknown_flac(tmp_path / "stream.flac"),
         _untagged_mp3(tmp_path / "song.mp3"),
@@ -172,7 +172,7 @@ def test_the_door_settles_on_the_length_read(tmp_path):
 # ---------------------------------------------------------------- past the limit by its content
 
 
-def test_a_file_longer_than_the_limit_by_its_content_is_refused_in_true_words(tmp_path):
+def test_a_file_longer_than_the_limit_by_its_content_is_refused_with_a_true_message(tmp_path):
     wav = _unfinished_wav(tmp_path / "take.wav")
     with pytest.raises(audio.AudioError, match=r"The song is 0\.7 minutes long; the studio takes up to 0\.5 minutes"):
         audio.probe(wav, max_seconds=30)
@@ -205,7 +205,7 @@ def test_counting_stops_where_the_studio_would_stop_decoding(tmp_path, monkeypat
         audio.probe(path)
 
 
-def test_a_ten_minute_door_refusal_names_the_limit(tmp_path):
+def test_a_ten_minute_admission_refusal_names_the_limit(tmp_path):
     path = _unknown_flac(tmp_path / "long.flac", seconds=601, rate=8000)
     with pytest.raises(audio.AudioError, match="longer than 10 minutes, the most the studio takes"):
         audio.probe(path)
@@ -230,7 +230,7 @@ def test_files_whose_headers_hold_are_read_from_their_headers(tmp_path, reads):
     assert reads() == {}
 
 
-def test_damaged_files_keep_their_words(tmp_path):
+def test_damaged_files_keep_their_error_messages(tmp_path):
     rng = np.random.default_rng(1)
     flac = bytearray(_unknown_flac(tmp_path / "damaged.flac").read_bytes())
     flac[300:] = rng.integers(0, 256, len(flac) - 300, dtype=np.uint8).tobytes()
@@ -253,7 +253,7 @@ def test_a_chained_ogg_is_refused_rather_than_cut_to_its_first_stream(tmp_path):
         audio.probe(path)
 
 
-# ---------------------------------------------------------------- issue 79: tags, claims and tails
+# ---------------------------------------------------------------- tags, claims and tails
 
 
 def _id3(kb: int) -> bytes:
@@ -265,8 +265,8 @@ def _id3(kb: int) -> bytes:
 
 
 @pytest.mark.parametrize("kb", [20, 60, 300])
-def test_an_mp3_with_a_cover_image_is_read_at_the_door_and_served(tmp_path, reads, kb):
-    """The review: a CBR MP3 without a Xing frame and a cover of 60 KB or more was refused as damaged."""
+def test_an_mp3_with_a_cover_image_is_read_at_admission_and_served(tmp_path, reads, kb):
+    """A CBR MP3 without a Xing frame and a cover of 60 KB or more was refused as damaged."""
     path = tmp_path / f"cover-{kb}.mp3"
     path.write_bytes(_id3(kb) + _untagged_mp3(tmp_path / "plain.mp3").read_bytes())
     header = audio.probe(path)
@@ -291,7 +291,7 @@ def _claiming_mp3(path: Path, claimed: float, stated_bytes: int | None = None) -
 
 @pytest.mark.parametrize("bytes_too", [False, True], ids=["frames", "frames-and-bytes"])
 def test_a_frame_count_its_file_cannot_hold_is_counted_not_believed(tmp_path, reads, bytes_too):
-    """The review: a Xing frame claiming 600 s in a file of 10 s: the line and the door said 10 minutes."""
+    """A Xing frame claiming 600 s in a file of 10 s: the line and the admission check said 10 minutes."""
     path = tmp_path / "claims.mp3"
     _claiming_mp3(path, 600, 2**30 if bytes_too else None)
     header = audio.probe(path)
@@ -311,7 +311,7 @@ def _ogg_with_tail(path: Path, tail: bytes, seconds: float = 5) -> Path:
 
 
 def test_an_ogg_whose_audio_stops_long_before_its_end_is_refused_for_its_pages_alone(tmp_path, monkeypatch):
-    """The review: 5 s of Vorbis then 60 MB of ``OggS\\0\\0``: libsndfile's info alone cost 31 CPU s and
+    """5 s of Vorbis then 60 MB of ``OggS\\0\\0``: libsndfile's info alone cost 31 CPU s and
     a reading 98.6. Its pages are walked first; libsndfile never opens it."""
     path = _ogg_with_tail(tmp_path / "tail.ogg", b"OggS\x00\x00" * (4 * 2**20 // 6))
     opened = []

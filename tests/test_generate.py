@@ -137,7 +137,7 @@ def test_progress_goes_to_the_page(studio_env, monkeypatch):
     assert steps[0] == (1, 3) and steps[-1] == (3, 3) and steps == sorted(set(steps)), steps
 
     # Between the first and the last step, a few lines a second, not one a step: counted on a clock that
-    # moves 0.1 s each time the thinning reads it (issue 79: the lines' seconds apart were asserted).
+    # moves 0.1 s each time the thinning reads it (the lines' seconds apart were asserted).
     class Clock:
         read = 0
 

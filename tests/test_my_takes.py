@@ -1,4 +1,4 @@
-"""*My takes* (issue 40, item 3): the takes this browser made, kept by the browser, sent on only when the
+"""*My takes*: the takes this browser made, kept by the browser, sent on only when the
 studio signed them and still keeps their files.
 
 Through ``gradio_client`` (each ``Client`` is a page of its own: a new one is a reload) and through
@@ -31,7 +31,7 @@ GONE = "no longer kept by the studio"
 def made(studio_server):
     """A page (client) that made two takes and kept them: (client, record, entries). The tests that read
     them come first in the file; the last that uses them cleans the first take away (a take is its render,
-    preview, mastering and map: one made for that test alone was one more, issue 79)."""
+    preview, mastering and map: one made for that test alone was one more)."""
     url, _ = studio_server
     page = Client(url, verbose=False)
     result = page.predict(
@@ -92,7 +92,7 @@ def test_my_takes_send_and_settings_work_after_a_reload_and_refuse_a_forged_entr
     for entry in forged:
         with pytest.raises(AppError, match=GONE) as refused:
             reloaded.predict(entry, api_name="/send_my_take_to_cover")
-        assert refused.value.title == "Send to Cover"  # what was pressed, not Gradio's "Error" (issue 48)
+        assert refused.value.title == "Send to Cover"  # what was clicked, not Gradio's "Error"
     with pytest.raises(AppError, match="Pick a take from My takes first") as refused:
         reloaded.predict(None, api_name="/send_my_take_to_extend")
     assert refused.value.title == "Send to Extend"
@@ -121,8 +121,8 @@ PIXEL = "<img src=//x.io/p.gif>"
 VARIED = {"take": 2, "seed": 5, "variation": {"of": {"take": PIXEL}, "amount": "<b>much</b>", "seed": "<a href=x>"}}
 
 
-def test_my_takes_a_records_values_reach_words_escaped_and_named(studio_server, tmp_path):
-    """Issue 48: a record's values reached a toast as markup (Gradio renders a toast as HTML: a tracking
+def test_my_takes_a_records_values_reach_messages_escaped_and_named(studio_server, tmp_path):
+    """A record's values reached a toast as markup (Gradio renders a toast as HTML: a tracking
     pixel); every value a record brings is escaped. A 10 KB caption names the field it cannot go into."""
     from gradio_client import handle_file
 
@@ -240,7 +240,7 @@ def test_my_takes_survive_a_reload_newest_first_a_cleaned_take_says_so_and_they_
 ):
     """The list survives a reload, newest first; a take whose files were cleaned says so (and offers only
     its settings); a kept one fills Generate and is sent to a tab. One page and one reload for all of it
-    (two tests did this with three takes and two pages, issue 79)."""
+    (two tests did this with three takes and two pages)."""
     url, out = studio_server
     assert not page.locator("#my-takes-list").is_visible()  # collapsed by default
     assert _rows(page, 0).count() == 0 and page.locator(".my-takes-empty").is_visible()
@@ -307,7 +307,7 @@ def test_my_takes_on_a_phone(browser, studio_server):
 def test_my_takes_a_shared_records_markup_is_text_in_the_toasts(page, tmp_path):
     """The page's toasts for a shared record (Generate's record upload): a variation's note and a value
     the form refuses show the record's markup as text; no element of it reaches the page. The refusal's
-    heading is what was pressed, not Gradio's "Error" (issue 48, item 8)."""
+    heading is what was clicked, not Gradio's "Error"."""
     page.locator("#gen-advanced").get_by_text("Advanced settings").click()  # the record's upload is in it
     for name, record, said in (
         ("varied.json", {"params": {"prompt": "pop"}, "takes": [VARIED]}, "This take is a variation (of take"),

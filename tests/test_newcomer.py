@@ -80,10 +80,10 @@ def line_after(lines: list[str], index: int, text: str) -> bool:
 
 
 def test_every_setting_the_studio_reads_is_in_readmes_configuration_table():
-    """Each ``ACE_STUDIO_*`` name a room of the studio reads (the rooms at the top: tools and tests
+    """Each ``ACE_STUDIO_*`` name a module of the studio reads (the modules at the top: tools and tests
     aside) has its row."""
-    rooms = sorted(ROOT.glob("*.py"))
-    read = {name for path in rooms for name in re.findall(r"ACE_STUDIO_[A-Z_]+", path.read_text())}
+    modules = sorted(ROOT.glob("*.py"))
+    read = {name for path in modules for name in re.findall(r"ACE_STUDIO_[A-Z_]+", path.read_text())}
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("## Configuration") : readme.index("## Calling it from Python")]
     rows = {
@@ -124,9 +124,9 @@ def _settings(printed: str, script: str) -> dict[str, str]:
 
 def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
     """``python tools/random_models.py DIR`` and the command it prints, as README has a newcomer try the page:
-    every model setting the studio reads is named (read from the rooms: music, base, lyrics, planner,
-    stems), so every tab works on what it wrote, Edit's parts and Stems too (issue 59, item 8); and *Lock to the
-    grid* keeps its noise as played, as README says (issue 79)."""
+    every model setting the studio reads is named (read from the modules: music, base, lyrics, planner,
+    stems), so every tab works on what it wrote, Edit's parts and Stems too; and *Lock to the
+    grid* keeps its noise as played, as README says."""
 
     from gradio_client import Client, handle_file
 
@@ -134,8 +134,8 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
     from conftest import served_env, studio_process
 
     env = _printed_command(tmp_path, "app.py")
-    rooms = "".join(path.read_text() for path in ROOT.glob("*.py"))
-    read = set(re.findall(r"\b(ACE_STUDIO_[A-Z_]*MODEL)\b", rooms))
+    modules = "".join(path.read_text() for path in ROOT.glob("*.py"))
+    read = set(re.findall(r"\b(ACE_STUDIO_[A-Z_]*MODEL)\b", modules))
     assert len(read) >= 5 and read <= set(env), f"model settings the command leaves out: {read - set(env)}"
     work = served_env(Path(env["ACE_STUDIO_MODEL"]), tmp_path, planner=env["ACE_STUDIO_PLANNER_MODEL"])
     # README's command itself, a new interpreter: not forked from imported libraries (studio_fork). Python says
@@ -163,7 +163,7 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
     # The first upload's analysis in a fresh studio: what it uses the first time (librosa, numba's functions)
     # made ready once the first page has been answered (``startup.import_later``), not in the first analysis
     # (measured: 0.30 s, then 0.33 s for the copy; 3.3 s with librosa imported by the first analysis). Counted,
-    # not timed (issue 79): the modules of the analysis' libraries each analysis imported, none; and the page's
+    # not timed: the modules of the analysis' libraries each analysis imported, none; and the page's
     # instant requests answered while each ran.
     assert first[0] == again[0] == [], (first[0], again[0])
     assert first[1] and again[1], (first, again)
@@ -171,7 +171,7 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
     assert Path(made[0]).is_file() and record["params"]["change"] == "add" and record["takes"][0]["part"]
     assert [Path(p).stem.rsplit("-", 1)[-1] for p in split] == ["vocals", "drums", "bass", "other"]
     assert all(Path(p).is_file() for p in split)
-    # README: the tiny models make noise, so Lock to the grid keeps a take as played (issue 79).
+    # README: the tiny models make noise, so Lock to the grid keeps a take as played.
     assert noise["lock"] == {"locked": False, "why": "kept as played: no steady beat was heard in it"}
     assert "tempo" not in noise and noise["bars"] == []
 
@@ -179,7 +179,7 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
 def test_the_band_command_serves_the_studio_where_lock_to_the_grid_locks(
     tmp_path, monkeypatch, tiny_pipeline_dir, tiny_base_dir, tiny_lyrics_dir, tiny_planner_dir
 ):
-    """README's way to hear *Lock to the grid* at work on a machine without the model (issue 79): the tiny
+    """README's way to hear *Lock to the grid* at work on a machine without the model: the tiny
     models make noise, which has no beat (the lock keeps it as played, ``LOCK_NO_BEAT``); ``python
     tools/random_models.py DIR --band`` prints the command that serves them with the stand-in band behind the
     model's call (``band.main``), as README says, and there a take asked at 120 BPM comes back locked."""

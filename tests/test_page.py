@@ -1,4 +1,4 @@
-"""Issue 22, the page a musician meets first, in Debian's Chromium at the width where each was seen:
+"""The page a musician meets first, in Debian's Chromium at the width where each was seen:
 a phone that holds still after an upload, typed numbers that get the API's words, a Stop that looks
 like a stop, five tabs on a phone, the names of what runs, the desktop layout, and no beat where
 there is none. Screenshots go to ``test-screenshots/issue22/`` (where asked for: ``conftest.picture``).
@@ -156,7 +156,7 @@ def test_a_phone_holds_still_after_an_upload_and_a_drag_sets_the_region(phone, t
         # 24 s across the canvas: a pixel is about 0.08 s, and the region is kept to 0.1 s.
         assert got["start"] == pytest.approx(24 * a, abs=0.3) and got["end"] == pytest.approx(24 * b, abs=0.3), got
         # Set in the page: no call to the studio between the drag's end and the numbers (a count, not its
-        # milliseconds: issue 79).
+        # milliseconds).
         assert got["asked"] == [], got
     assert phone.evaluate("document.documentElement.scrollWidth") == WIDTH
     _shot(phone, "item1-after-phone-edit")
@@ -191,7 +191,7 @@ def test_all_five_tabs_are_reachable_on_a_phone_without_a_menu(phone):
 
 # ---------------------------------------------------------------- 2: typed numbers get words
 
-# (selector, API parameter, a value out of range) for every number each tab's press takes.
+# (selector, API parameter, a value out of range) for every number each tab's button takes.
 SAMPLING = [("steps", "inference_steps", 500), ("guidance", "guidance_scale", 30), ("seed", "seed", -5),
             ("bpm", "bpm", 500), ("lora-scale", "lora_scale", 3)]  # fmt: skip
 NUMBERS = {
@@ -245,7 +245,7 @@ def api(site):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def tabs_desk(browser, site):  # noqa: F811
-    """One desk page for the five tabs' typed numbers, each case on its own tab (its fields, its press, its
+    """One desk page for the five tabs' typed numbers, each case on its own tab (its fields, its click, its
     result), as a visitor goes from tab to tab: loaded once, not once a case. After a failed case the
     next loads a new page (``visit``)."""
     held: list = []
@@ -264,7 +264,7 @@ def tabs_desk(browser, site):  # noqa: F811
 
 
 @pytest.mark.parametrize("tab", list(NUMBERS))
-def test_every_number_typed_out_of_range_gets_the_apis_words_and_nothing_runs(tabs_desk, api, tab, tmp_path):
+def test_every_number_typed_out_of_range_gets_the_apis_validation_error_and_nothing_runs(tabs_desk, api, tab, tmp_path):
     desk = tabs_desk()
     prefix, endpoint, fields = NUMBERS[tab]
     song = _song(tmp_path / "song.wav", seconds=12)
@@ -287,8 +287,8 @@ def test_every_number_typed_out_of_range_gets_the_apis_words_and_nothing_runs(ta
         desk.wait_for_function(NOTED, arg=[selector, words], polling=POLL_MS)
         assert desk.locator(selector).evaluate(SHOWN) == words, (tab, param)
         if i == 0 and "loads on first use" in desk.locator("#studio-status").inner_text():
-            # A press wakes the status line's timer while the model is not loaded; its event took Gradio's
-            # own mark away (issue 22: the words went after 3 s). The field keeps them.
+            # A click wakes the status line's timer while the model is not loaded; its event took Gradio's
+            # own mark away (the words went after 3 s). The field keeps them.
             with desk.expect_response(lambda r: "/run/predict" in r.url):
                 pass
             assert desk.locator(selector).evaluate(SHOWN) == words, (tab, param, "after the status tick")
@@ -385,7 +385,7 @@ def test_stop_after_the_last_step_stops_or_says_the_take_was_saved(desk, site, m
     assert len(set(out.rglob("*.wav")) - made) == 1
 
 
-# ---------------------------------------------------------------- issue 41: a result column that waits
+# ---------------------------------------------------------------- a result column that waits
 
 # A result column's parts a visitor can see (laid out, not display: none), by their element ids.
 SHOWN_PARTS = """prefix => Object.fromEntries(["take-1", "stems-1", "send-cover", "send-extend", "send-edit",
@@ -404,12 +404,12 @@ HEARD = """() => {
 }"""
 
 
-def test_a_result_column_shows_nothing_here_yet_alone_until_a_take_exists_and_its_end_is_said_in_words(phone):
-    """Issue 41: before any take the result column was an empty player at 0:00, Split into stems, Send
+def test_a_result_column_shows_nothing_here_yet_alone_until_a_take_exists_and_its_end_is_said_with_a_message(phone):
+    """Before any take the result column was an empty player at 0:00, Split into stems, Send
     to, Use these settings and Details beside "Nothing here yet" (a phone's Generate page 2,100 px tall).
     Now the line alone, on every music tab; the take comes with its player and its actions.
 
-    Issue 79, the same take: after a Generate the page's text held "common.complete": Gradio's screen-reader
+    The same take: after a Generate the page's text held "common.complete": Gradio's screen-reader
     line says each finished event by the key ``common.complete``, which this Gradio's English lacks, so the
     key itself was said. The line says "Done" now, and no line says a key."""
     phone.evaluate(HEARD)
@@ -429,7 +429,7 @@ def test_a_result_column_shows_nothing_here_yet_alone_until_a_take_exists_and_it
     phone.locator("#gen-take-1 a.download-link").wait_for()
     phone.locator("#gen-seeds").get_by_text("take 1").wait_for()
     assert phone.evaluate(SHOWN_PARTS, "gen") == {part: True for part in (*RESULT_PARTS, "seeds")}
-    # The line says an event's end at most once in 5 s (Gradio's pace): waited for, not slept.
+    # The line says an event's end at most once in 5 s (Gradio's rate): waited for, not slept.
     phone.wait_for_function("() => window.__said.some((t) => t === 'Done' || t.startsWith('common.'))", polling=POLL_MS)
     said = phone.evaluate("window.__said")
     print(f"\nthe screen-reader line said: {said}")
@@ -489,7 +489,7 @@ def _overlap(a: dict, b: dict) -> bool:
 
 
 def test_a_song_with_no_steady_beat_leaves_bpm_on_auto_and_a_refused_upload_says_why_on_its_waveform(desk, tmp_path):
-    """A tone with no beat on Cover: BPM left on auto, and said. Then, on Edit (issue 29): an 8-channel, 384 kHz
+    """A tone with no beat on Cover: BPM left on auto, and said. Then, on Edit: an 8-channel, 384 kHz
     song declaring ten minutes got words everywhere but the waveform (two uploads on one page: a load is
     2.5-4 s of Chromium's CPU)."""
     t = np.arange(20 * SR) / SR
@@ -549,7 +549,7 @@ def test_a_model_that_failed_to_load_is_named_in_the_header_also_after_a_reload(
         backend.reset_backend()
         desk.reload()
         line = desk.locator("#studio-status")
-        line.get_by_text("does not exist on this machine. What to do").wait_for()  # before any press (issue 32)
+        line.get_by_text("does not exist on this machine. What to do").wait_for()  # before any click
         capfd.readouterr()
         desk.locator("#gen-prompt textarea").fill("pop")
         desk.locator("#gen-think input[type=checkbox]").uncheck()
@@ -597,7 +597,7 @@ def test_the_step_correction_and_the_covers_start_are_advanced_settings(desk):
 
 def test_a_turbo_studios_page_shows_dcw_on_and_a_part_shows_the_bases_off(browser, studio_env, monkeypatch, request):  # noqa: F811
     """The switch shows the loaded model's default (upstream's PR #1273: on for turbo only), and an Edit
-    part, made on the XL base, the base's (off); a region shows the turbo's again. Nothing is pressed."""
+    part, made on the XL base, the base's (off); a region shows the turbo's again. Nothing is clicked."""
     import app
     from conftest import close_here
 
@@ -621,7 +621,7 @@ def test_a_turbo_studios_page_shows_dcw_on_and_a_part_shows_the_bases_off(browse
         close_here(demo)
 
 
-# ---------------------------------------------------------------- issue 59: the newcomer's first screen
+# ---------------------------------------------------------------- the newcomer's first screen
 
 # The screens a newcomer was seen on: a desktop window (light and dark) and a phone.
 FIRST_SCREENS = {
@@ -643,7 +643,7 @@ def test_generate_and_its_examples_are_on_the_first_screen_and_nothing_empty_sho
 
 
 def first_screen(page, screen: str) -> None:
-    """Issue 59: at 1400 × 900 Generate lay 400 px below the fold, under the header's "start from an
+    """At 1400 × 900 Generate lay 400 px below the fold, under the header's "start from an
     example below" (on a phone two screens down); Edit and Extend showed an empty 110 px box under the
     upload before a song; the Lyrics tab said "Seed used: 0" before anything was written. ``page`` is a new
     visitor's on ``screen`` (``FIRST_SCREENS``); it is left on the Lyrics tab."""
@@ -673,7 +673,7 @@ def first_screen(page, screen: str) -> None:
     picture(page, shots / f"{screen}-lyrics.png")
 
 
-# ---------------------------------------------------------------- issue 62, item 3: a loop on the page
+# ---------------------------------------------------------------- a loop on the page
 
 
 def test_a_loop_chosen_in_advanced_settings_plays_round_from_its_own_wav(desk):
@@ -711,10 +711,10 @@ def test_a_loop_chosen_in_advanced_settings_plays_round_from_its_own_wav(desk):
     desk.wait_for_function("() => !document.querySelector('#gen-duration input[type=number]').disabled")
 
 
-def test_a_page_left_open_asks_the_server_only_for_its_pace(browser, site):  # noqa: F811
+def test_a_page_left_open_asks_the_server_only_for_its_duration_estimate(browser, site):  # noqa: F811
     """An open page nobody touches, the model not built yet (nothing is happening): over ten minutes of the
     page's own clock (Playwright's, run forward) the status line is not asked again after the load (but for
-    a stale stamp's correction), and the pace stamp once every ``PACE_POLL_S``. Its 3 s timer ticked there for as long as the page stayed open, two
+    a stale stamp's correction), and the estimate stamp once every ``ESTIMATE_POLL_S``. Its 3 s timer ticked there for as long as the page stayed open, two
     requests a tick (40 a minute, ``tools/bench_idle.py``)."""
 
     import messages
@@ -745,7 +745,7 @@ def test_a_page_left_open_asks_the_server_only_for_its_pace(browser, site):  # n
         idle = collections.Counter(asked[loaded:])
     finally:
         context.close()
-    # Once at most: where the stamp the page came with was older than the pace, its first poll corrects it.
+    # Once at most: where the stamp the page came with was older than the duration estimate, its first poll corrects it.
     asked_by = lambda word: sum(n for name, n in idle.items() if word in str(name))  # noqa: E731 (api_name_1 …)
     assert asked_by("studio_status") <= 1, idle
-    assert 0 < asked_by("stamp") <= 600 / widgets.PACE_POLL_S + 1, idle
+    assert 0 < asked_by("stamp") <= 600 / widgets.ESTIMATE_POLL_S + 1, idle

@@ -1,7 +1,7 @@
-"""Issue 73, a new visitor's page in Chromium: Extend's bars to add shown as the seconds they add and the seam
+"""A new visitor's page in Chromium: Extend's bars to add shown as the seconds they add and the seam
 (item 7), Edit's bars followed however they arrive (a paste too) and placed under the waveform they set (items
 7 and 13), a sung take's sections chosen on Edit where no beat is heard (item 8), the loop's length on Duration's
-line (item 13), and Advanced settings on a phone (item 10). Issue 79: the tempo at the front, a shorter phone page."""
+line (item 13), and Advanced settings on a phone (item 10). The tempo at the front, a shorter phone page."""
 
 from __future__ import annotations
 
@@ -50,10 +50,10 @@ def _seconds_shown(page, selector: str, value: float) -> None:
 
 def test_bars_to_add_show_their_seconds_and_seam_and_go_back_when_emptied(page, client, studio_server):  # noqa: F811
     """A 13 s take with 2 s bars ends 1 s into its last bar: 4 bars to add are 9 s (the bar it ends in filled,
-    then four), as the press counts them; the seconds and the drawn extension say so, and the visitor's own
+    then four), as the click counts them; the seconds and the drawn extension say so, and the visitor's own
     30 s come back once the bars are emptied (a key that types nothing: Backspace)."""
     song = _take_with_map(client, studio_server[1], seconds=13.0)
-    assert edit_bars.extension(song, 4, uploads.load(song), checks.EXTEND_RANGE) == 9.0  # what the press adds
+    assert edit_bars.extension(song, 4, uploads.load(song), checks.EXTEND_RANGE) == 9.0  # what the click adds
     _tab(page, "Extend")
     page.locator("#extend-src input[type=file]").set_input_files(song)
     page.locator('#extend-wave [data-ready="1"][data-bars="7"][data-extra="30"]').wait_for()
@@ -113,7 +113,7 @@ def test_a_sung_takes_sections_with_no_beat_are_chosen_on_edit(page, studio_serv
 
 
 def _loop_words(bars: int, beats: int, bpm: int) -> str:
-    """Duration's line for a loop, its length as the studio makes it (``Loop.of``: one turn)."""
+    """Duration's line for a loop, its length as the studio makes it (``Loop.of``: one cycle)."""
     seconds = Loop.of(bars, beats, bpm).samples / audio.SAMPLE_RATE
     return tips.LOOP_LENGTH.format(bars=bars, metre=tips.METRE_NAMES[str(beats)], bpm=bpm, seconds=seconds)
 
@@ -122,8 +122,8 @@ def _duration_says(page, words: str) -> None:
     page.wait_for_function("(w) => document.querySelector('#gen-duration').innerText.includes(w)", arg=words)
 
 
-def test_loop_sits_in_the_tempo_row_and_durations_line_says_the_loops_length(page):
-    """Loop on the first screen in the tempo row beside BPM and time signature (issue 79; it sat last in
+def test_loop_sits_in_the_tempo_row_and_durations_help_says_the_loops_length(page):
+    """Loop on the first screen in the tempo row beside BPM and time signature (it sat last in
     Advanced settings, under DCW, then beside Duration); while it is on, Duration's line says how long the
     loop is, following the BPM and metre, or what it still needs. The tempo on a desk's first screen
     (``_tempo_first``), its help one line until tapped."""
@@ -178,9 +178,9 @@ def test_advanced_settings_and_write_it_fit_a_phone(phone):
     """At 390 px: no slider runs past its card (Fade out did), no dropdown's arrow lies over its words
     (Loudness's over "-14 LU"), and Write it is as tall as its words, not a tall empty box. The tempo on the
     phone's first screen (``_tempo_first``), the page with Advanced open shorter than ``PHONE_OPEN_MOST_PX``,
-    a field's help one line until tapped. Issue 59's first screen on a phone (test_page's ``first_screen``)."""
+    a field's help one line until tapped. The first screen on a phone (test_page's ``first_screen``)."""
     _tempo_first(phone, PHONE)
-    assert FIRST_SCREENS["phone"] == (PHONE, "")  # the screen test_page's issue 59 names the phone's
+    assert FIRST_SCREENS["phone"] == (PHONE, "")  # the screen test_page's ``first_screen`` names the phone's
     first_screen(phone, "phone")
     _tab(phone, "Generate")
     button, words = phone.locator("#gen-write").evaluate(HEIGHTS)
@@ -202,18 +202,18 @@ def test_advanced_settings_and_write_it_fit_a_phone(phone):
     _help_opens(phone, "#gen-think")  # the tempo row's, on a phone, while the field is in use
 
 
-# ---------------------------------------------------------------- issue 79: the tempo at the front
+# ---------------------------------------------------------------- the tempo at the front
 
 TEMPO = ("gen-bpm", "gen-meter", "gen-loop", "gen-lock")
-# Generate's page with Advanced settings open on a phone (390 × 844), measured: 5,965 px before issue 79 (6,051
-# in the issue), 4,171 px after (the tempo row unfolded, every field's help one line until tapped; 19 px more
+# Generate's page with Advanced settings open on a phone (390 × 844), measured: 4,171 px with the
+# tempo row unfolded and every field's help one line until tapped (5,965 px with every help in full; 19 px more
 # where the status line wraps). The bound leaves 10 % for fonts and Chromium's versions and stays 1,350 px under
 # the page before.
 PHONE_OPEN_MOST_PX = 4600
 
 
 def _tempo_first(page, size: dict) -> None:
-    """Issue 79: a producer looks for BPM, metre, Loop and Lock to the grid first; BPM was folded in Advanced
+    """A producer looks for BPM, metre, Loop and Lock to the grid first; BPM was folded in Advanced
     settings and the lock its 20th control. Now all four are on a new visitor's first screen (``size``) with
     Generate, Advanced settings still folded (the key in it)."""
     page.locator("#gen-button").wait_for()
@@ -233,11 +233,11 @@ def _help_opens(page, field: str) -> None:
     assert help_.bounding_box()["height"] > 1.5 * closed, closed
 
 
-# ---------------------------------------------------------------- issue 79: the tempo at the front
+# ---------------------------------------------------------------- the tempo at the front
 
 TEMPO = ("gen-bpm", "gen-meter", "gen-loop", "gen-lock")
-# Generate's page with Advanced settings open on a phone (390 × 844), measured: 5,965 px before issue 79 (6,051
-# in the issue), 4,171 px after (the tempo row unfolded, every field's help one line until tapped; 19 px more
+# Generate's page with Advanced settings open on a phone (390 × 844), measured: 4,171 px with the
+# tempo row unfolded and every field's help one line until tapped (5,965 px with every help in full; 19 px more
 # where the status line wraps). The bound leaves 10 % for fonts and Chromium's versions and stays 1,350 px under
 # the page before.
 PHONE_OPEN_MOST_PX = 4600

@@ -1,4 +1,4 @@
-"""Issue 32, clear words everywhere, through what a visitor uses: gradio_client against a served
+"""Clear words everywhere, through what a visitor uses: gradio_client against a served
 studio for the API (a plan taken back as it is returned, the lyrics' seed, Edit's region), Debian's
 Chromium for the page (a refusal noted on its own field only, Send to Edit, a refused upload's
 Clear button, a LoRA checked on arrival, the instrumental example) and a studio started without
@@ -139,7 +139,7 @@ def test_regions_past_the_song_say_which_part_lies_outside(client, tmp_path):
             )
 
 
-def test_an_empty_style_is_named_with_the_tabs_own_fields(client, tmp_path):
+def test_an_empty_style_is_named_with_the_tabs_field_labels(client, tmp_path):
     song = handle_file(str(_song(tmp_path / "twelve.wav")))
     with pytest.raises(ValidationError, match="prompt: Describe the New style the song should take"):
         client.predict(src_audio=song, prompt="", lyrics="", api_name="/cover")
@@ -229,7 +229,7 @@ def test_a_refused_uploads_banner_leaves_its_clear_button_free(desk, tmp_path):
 
 
 def test_the_idea_help_reads_as_a_sentence_and_the_instrumental_examples_tick_instrumental(desk):
-    """Two checks of a new visitor's Generate tab on one page load (issue 79: a load is ~1.3 CPU s of
+    """Two checks of a new visitor's Generate tab on one page load (a load is ~1.3 CPU s of
     Chromium and a session of the studio): the idea's help as the page first shows it, then the examples."""
     info = desk.locator("#gen-idea").get_by_text("One line about the song")
     info.wait_for()
@@ -248,7 +248,7 @@ def test_the_idea_help_reads_as_a_sentence_and_the_instrumental_examples_tick_in
     desk.wait_for_function("() => !document.querySelector('#gen-lyrics textarea').disabled")
 
 
-# ---------------------------------------------------------------- issue 73, item 12: words a musician reads
+# ---------------------------------------------------------------- words a musician reads
 
 
 # (a song's seconds, Extend's words for 20 s more)
@@ -277,8 +277,8 @@ def test_extend_never_says_add_at_most_0_s(client, tmp_path):
 def test_a_lora_is_checked_as_it_arrives_and_time_signatures_are_offered_and_said_as_musicians_write_them(
     desk, client, tmp_path, warm_backend
 ):
-    """Two checks of Generate's Advanced settings on one page load (issue 79: a load is ~1.3 CPU s of Chromium
-    and a session of the studio). A LoRA is checked as it arrives (issue 32, item 8). The page offers 2/4, 3/4,
+    """Two checks of Generate's Advanced settings on one page load (a load is ~1.3 CPU s of Chromium
+    and a session of the studio). A LoRA is checked as it arrives. The page offers 2/4, 3/4,
     4/4 and 6/8 (and auto); the API takes them, or the beats a bar as before, and the model is told the beats a
     bar as ever (the record's ``time_signature``)."""
     fake = tmp_path / "style.safetensors"
@@ -320,7 +320,7 @@ MISSING = [
      "The weights of the music model (ACE-Step/acestep-v15-xl-sft) are not on this machine and HF_HUB_OFFLINE is "
      "set. What to do:"),
     # Online, but the Hub cannot be reached (a closed port on this machine: nothing is downloaded): said from
-    # the start too (issue 54: it said so only after a press), and what to do is not to unset what was never set.
+    # the start too (it said so only after a click), and what to do is not to unset what was never set.
     ({"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"},
      "⚠️ The weights of the music model (ACE-Step/acestep-v15-xl-sft) are not on this machine and the Hugging "
      "Face Hub cannot be reached from here. What to do: connect this machine to the internet so",
@@ -330,7 +330,7 @@ MISSING = [
 
 
 def _says_so_first(browser, url: str, offline: bool, header: str, error: str) -> None:  # noqa: F811
-    """A page of the studio at ``url`` says ``header`` before anyone presses anything, and a press is
+    """A page of the studio at ``url`` says ``header`` before anyone clicks anything, and a click is
     refused with ``error``'s words, never a library's."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:  # closed whatever happens: the browser outlives this file (conftest's ``_chromium``)
@@ -338,7 +338,7 @@ def _says_so_first(browser, url: str, offline: bool, header: str, error: str) ->
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(url)
         line = page.locator("#studio-status")
-        line.get_by_text(header).wait_for()  # before anyone pressed anything
+        line.get_by_text(header).wait_for()  # before anyone clicked anything
         assert "loads on first use" not in line.inner_text()
         assert ("HF_HUB_OFFLINE" in line.inner_text()) == offline
         _shot(page, f"item5-header-{'offline' if offline else 'unreachable'}")
@@ -373,19 +373,19 @@ def no_weights(studio_server, tmp_path, monkeypatch):
 
 def test_a_studio_without_its_weights_says_so_first_and_leads_with_what_to_do(browser, no_weights, capfd):  # noqa: F811
     """Offline (``HF_HUB_OFFLINE``) and not in the cache: the header says so, and what to do, before any
-    press, and the press says the same; start-up's log line is the header's words (``status``)."""
+    click, and the request says the same; start-up's log line is the header's words (``status``)."""
     import status
 
     env, header, error = MISSING[0]
     _says_so_first(browser, no_weights, True, header, error)
-    assert status.weights_missing(settle=True).startswith(header.removeprefix("⚠️ "))  # what start-up prints
+    assert status.weights_missing(wait_for_hub=True).startswith(header.removeprefix("⚠️ "))  # what start-up prints
     assert "Traceback" not in "".join(capfd.readouterr())
 
 
 def test_a_studio_started_where_the_hub_cannot_be_reached_says_so_first(browser, tmp_path):  # noqa: F811
     """Online, but the Hub not reached (``HF_ENDPOINT``, like ``HF_HUB_OFFLINE``, is read when
     ``huggingface_hub`` is imported: a studio process of its own, README's command): the header and the
-    press say so from the start, and start-up's log line says it too, its Hub asked before it serves."""
+    click say so from the start, and start-up's log line says it too, its Hub asked before it serves."""
     env, header, error = MISSING[1]
     hub = tmp_path / "empty-hf-home"
     env = {
@@ -405,7 +405,7 @@ def test_a_studio_started_where_the_hub_cannot_be_reached_says_so_first(browser,
 def test_a_progress_the_studio_hides_is_not_read_out(browser, site):  # noqa: F811
     """The status line's request held at the page's load (``show_progress="hidden"``): Gradio draws its
     running timer transparent, and a screen reader read it ("1.6s", then "Checking the model…") as a CI run's
-    text of the pace line did ("0.0s\\n\\nPace on this machine…"). The timer is there; the words alone are read."""
+    text of the duration line did ("0.0s\\n\\nPace on this machine…"). The timer is there; the words alone are read."""
     import messages
 
     names = endpoint_names(site)
