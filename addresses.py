@@ -1,14 +1,14 @@
 """Who a caller is by address: whether an address names one visitor (``public``), the group a share is
 counted by (``group``: an IPv6 caller's /64, an IPv4 one carried in IPv6 that IPv4 address), the wider
-groups a subscriber's /64s count in together (``wider``: its /56 and /48), and on a Space the Space's own proxy trusted with no
-setting (``trust_space_proxy``).
+groups a subscriber's /64s count in together (``wider``: its /56 and /48), and on a Space the Space's
+proxy trusted with no setting (``trust_space_proxy``).
 
 Every per-address share (instant events, uploads under way, the queue, the agents' table) reads the
 address uvicorn resolved: ``X-Forwarded-For``'s rightmost entry that is not a trusted proxy's hop.
 uvicorn trusts ``FORWARDED_ALLOW_IPS`` (by default this machine alone). A Space's requests all come
 through Hugging Face's proxy from a private address (10.16.3.80 and the like, never the visitor's),
-which appends the visitor's own address to ``X-Forwarded-For``: untrusted, every visitor was that one
-private address until the operator set the variable by hand.
+which appends the visitor's address to ``X-Forwarded-For``: untrusted, every visitor would be that one
+private address unless the operator set the variable by hand.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Gradio's own cap (``max_size``) counts every waiting event of every kind together, and every call of
 a script joins the queue (``gradio_client`` joins it even for events the page calls directly), so a
-flood of instant calls once filled the places songs wait in: the victim got Gradio's bare "Queue is
-full". Every join therefore passes one door (``guard``, on Gradio's queue), which sorts it to its
-queue's places:
+flood of instant calls could fill the places songs wait in and a victim would get Gradio's bare "Queue
+is full". Every join therefore passes one admission check (``guard``, on Gradio's queue), which sorts
+it to its queue and that queue's limits (``QUEUE_LIMITS``):
 
 - GPU work (songs and lyrics, ``concurrency_id="gpu"``): ``ACE_STUDIO_QUEUE_SIZE`` waiting or still
   running, of which one visitor holds at most ``ACE_STUDIO_PER_VISITOR``;
@@ -12,11 +12,12 @@ queue's places:
   ``SMALL_UPLOAD`` bytes), ``UPLOAD_SHARE`` a visitor;
 - everything else (settings, Send to, Stop, examples …): ``CHEAP_PLACES``, ``CHEAP_SHARE`` a visitor.
 
-The rest is refused at the join with words on a field (HTTP 422, as a validator's verdict), before
-anything is read or decoded. Instant events (``queue=False``: the status poll, *Use these settings*…)
+The rest is refused at the join with a message on a field (HTTP 422, as a validator's verdict),
+before anything is read or decoded. Instant events (``queue=False``: the status poll, *Use these settings*…)
 never join the queue (``instant`` holds them to a fair share of Gradio's threads), and a page's
-session costs Gradio a few KB until a deep link asks for its config (``light_sessions``). A visitor is their page (Gradio's session), the signed-in name, the
-ZeroGPU token and their public address (``visitor``): a request counts against every one of them.
+session costs Gradio a few KB until a deep link asks for its config (``light_sessions``). A visitor
+is their page (Gradio's session), the signed-in name, the ZeroGPU token and their public address
+(``visitor``): a request counts against every one of them.
 What a visitor holds is read from Gradio's queue itself (waiting and running events), so it is
 given back when a request ends, is stopped, cancelled or its page closes, with nothing to forget.
 The field checks stay in ``validator`` (Gradio's ``validator=``), which runs inside the join.
@@ -53,13 +54,13 @@ CHEAP = "cheap"
 # credentials it chose, so every such agent counts in one crowd (``NAMELESS_AGENTS``) as well as on its own.
 AGENT_PAGE = "agent-"
 NAMELESS_AGENTS = "agents:nameless"
-# Crowds: several visitors' shares held together (in visitors' shares; None: half the door's places), and
-# the words past them. An IPv6 subscriber's /56 (a home) holds two, a /48 (a site) four: a visitor's own
+# Crowds: several visitors' shares held together (in visitors' shares; None: half the queue's places), and
+# the message past them. An IPv6 subscriber's /56 (a home) holds two, a /48 (a site) four: a visitor's own
 # share stays its /64's, and one subscriber's 256 or 65,536 /64s are no more visitors than that
-# (``addresses.wider``). Agents without a public address hold half of each door's places together: one of
-# them showing any number of credentials holds no more, a crowd of newcomers (``agent_table``'s
-# ``AGENT_SHARE`` agents, two songs each: 8 of the GPU's 16) leaves agents served before room, and
-# visitors with an address keep the other half.
+# (``addresses.wider``). Agents without a public address hold half of each queue's places together: one
+# of them showing any number of credentials holds no more, a crowd of new agents (``agent_table``'s
+# ``AGENT_SHARE`` agents, two songs each: 8 of the GPU's 16) leaves places for agents already served,
+# and visitors with an address keep the other half.
 CROWDS: dict[str, tuple[int | None, str]] = {
     "subscriber": (2, messages.NETWORK_HELD.format(held="{held}", whose="home network (an IPv6 /56)")),
     "site": (4, messages.NETWORK_HELD.format(held="{held}", whose="site (an IPv6 /48)")),
@@ -72,7 +73,7 @@ CHEAP_SHARE = 4
 UPLOAD_SHARE = 3
 # An upload this small on disk is read in a few CPU seconds, whatever it holds (``audio`` bounds its
 # reading by its size): the last upload place is kept for one, so larger files being read (eight of
-# 20 MB once held every place for 59-130 s) never keep a visitor's short song out. Read from the file
+# 20 MB can hold every place for 59-130 s) never keep a visitor's short song out. Read from the file
 # the join names, never from a header its caller picks.
 SMALL_UPLOAD = 16 * 2**20
 KEPT_FOR_SMALL = 1
@@ -97,11 +98,12 @@ def per_visitor() -> int:
 
 
 def all_places() -> int:
-    """Every place the doors give out: Gradio's own ``max_size`` is set above it, as a backstop."""
+    """Every place the queue limits give out: Gradio's own ``max_size`` is set above it, as a backstop."""
     return queue_size() + upload_places() + CHEAP_PLACES
 
 
-def door_of(concurrency_id: Any) -> str:
+def queue_of(concurrency_id: Any) -> str:
+    """The queue (``GPU``, ``UPLOADS`` or ``CHEAP``) an event of Gradio ``concurrency_id`` joins."""
     return concurrency_id if concurrency_id in (GPU, UPLOADS) else CHEAP
 
 
@@ -156,18 +158,22 @@ def crowd_kind(name: str) -> str | None:
     return kind if kind in CROWDS else None
 
 
-def crowd_most(name: str, door: str) -> int | None:
-    """What the visitors named ``name`` together may hold at ``door`` where ``name`` is a crowd's, else None
-    (a visitor's own name: the door's share). Never more than half the door's places: others keep the rest."""
+def crowd_most(name: str, queue_name: str) -> int | None:
+    """What the visitors named ``name`` together may hold in the queue ``queue_name`` where ``name`` is a
+    crowd's, else None (a visitor's own name: the queue's share). Never more than half the queue's
+    places: others keep the rest."""
     kind = crowd_kind(name)
     if kind is None:
         return None
-    shares, half = CROWDS[kind][0], DOORS[door].places() // 2
-    return max(1, half if shares is None else min(shares * DOORS[door].share(), half))
+    limit = QUEUE_LIMITS[queue_name]
+    shares, half = CROWDS[kind][0], limit.places() // 2
+    return max(1, half if shares is None else min(shares * limit.share(), half))
 
 
 @dataclass(frozen=True)
-class _Door:
+class _QueueLimit:
+    """One queue's limits: its places and one visitor's share of them, and the messages past each."""
+
     name: str
     places: Callable[[], int]
     share: Callable[[], int]
@@ -176,29 +182,29 @@ class _Door:
 
 
 # Looked up at each join (not bound here), so the environment and tests may change them.
-DOORS = {
-    GPU: _Door(GPU, lambda: queue_size(), lambda: per_visitor(), messages.BUSY, messages.PER_VISITOR),
-    UPLOADS: _Door(
+QUEUE_LIMITS = {
+    GPU: _QueueLimit(GPU, lambda: queue_size(), lambda: per_visitor(), messages.BUSY, messages.PER_VISITOR),
+    UPLOADS: _QueueLimit(
         UPLOADS,
         lambda: upload_places(),
         lambda: UPLOAD_SHARE,
         messages.UPLOADS_BUSY,
         messages.UPLOADS_PER_VISITOR,
     ),
-    CHEAP: _Door(CHEAP, lambda: CHEAP_PLACES, lambda: CHEAP_SHARE, messages.CHEAP_BUSY, messages.CHEAP_BUSY),
+    CHEAP: _QueueLimit(CHEAP, lambda: CHEAP_PLACES, lambda: CHEAP_SHARE, messages.CHEAP_BUSY, messages.CHEAP_BUSY),
 }
 
 
-def holding(queue: Any, door: str) -> tuple[list[Any], list[Any]]:
-    """The events of ``door`` in Gradio's ``queue``: waiting (not stopped there), and running."""
+def holding(queue: Any, queue_name: str) -> tuple[list[Any], list[Any]]:
+    """The events of the queue ``queue_name`` in Gradio's ``queue``: waiting (not stopped there), and running."""
     waiting = [
         event
-        for concurrency_id, line in list(queue.event_queue_per_concurrency_id.items())
-        if door_of(concurrency_id) == door
-        for event in list(line.queue)
+        for concurrency_id, waiting_events in list(queue.event_queue_per_concurrency_id.items())
+        if queue_of(concurrency_id) == queue_name
+        for event in list(waiting_events.queue)
         if not runs.event_stopped(event._id)
     ]
-    running = [e for job in list(queue.active_jobs) if job for e in job if door_of(e.concurrency_id) == door]
+    running = [e for job in list(queue.active_jobs) if job for e in job if queue_of(e.concurrency_id) == queue_name]
     return waiting, running
 
 
@@ -206,7 +212,7 @@ class _Promises:
     """Places promised to joins whose checks still run.
 
     A request enters Gradio's queue only after its validator returns, and validators run
-    concurrently: counting the queue alone let a burst of 30 simultaneous joins through a cap of 2.
+    concurrently: counting the queue alone would let a burst of 30 simultaneous joins through a cap of 2.
     A place is promised before the checks (so a burst is turned away before any upload is decoded)
     and given back when the join is over: by then the request is in the queue, and counted there.
     """
@@ -216,26 +222,28 @@ class _Promises:
         self._promised: dict[int, tuple[str, frozenset[str]]] = {}
         self._tokens = itertools.count()
 
-    def promise(self, door: _Door, who: frozenset[str], queue: Any, small: bool = True) -> tuple[int | None, str]:
-        """``(token, "")`` for a place promised, or ``(None, words)`` saying why there is none; an
-        upload that is not ``small`` leaves ``KEPT_FOR_SMALL`` of its door's places to small ones."""
+    def promise(
+        self, limit: _QueueLimit, who: frozenset[str], queue: Any, small: bool = True
+    ) -> tuple[int | None, str]:
+        """``(token, "")`` for a place promised, or ``(None, message)`` saying why there is none; an
+        upload that is not ``small`` leaves ``KEPT_FOR_SMALL`` of its queue's places to small ones."""
         with self._lock:
-            waiting, running = holding(queue, door.name)
-            promised = [names for kind, names in self._promised.values() if kind == door.name]
+            waiting, running = holding(queue, limit.name)
+            promised = [names for kind, names in self._promised.values() if kind == limit.name]
             holders = promised + [visitor(e.session_hash, e.username, e.request) for e in waiting + running]
-            own = frozenset(name for name in who if crowd_kind(name) is None)
-            if (held := sum(bool(names & own) for names in holders)) >= door.share():
-                return None, door.held.format(held=held)
-            for crowd in who - own:
-                if (held := sum(crowd in names for names in holders)) >= (crowd_most(crowd, door.name) or 0):
+            personal = frozenset(name for name in who if crowd_kind(name) is None)
+            if (held := sum(bool(names & personal) for names in holders)) >= limit.share():
+                return None, limit.held.format(held=held)
+            for crowd in who - personal:
+                if (held := sum(crowd in names for names in holders)) >= (crowd_most(crowd, limit.name) or 0):
                     return None, CROWDS[crowd_kind(crowd) or ""][1].format(held=held)
             # GPU work whose request was cancelled still runs (and counts) until it notices.
-            working = max(len(running), runs.active()) if door.name == GPU else len(running)
-            kept = 0 if small or door.name != UPLOADS else KEPT_FOR_SMALL
-            if (taken := len(waiting) + working + len(promised)) >= door.places() - kept:
-                return None, door.full.format(waiting=taken)
+            working = max(len(running), runs.active()) if limit.name == GPU else len(running)
+            kept = 0 if small or limit.name != UPLOADS else KEPT_FOR_SMALL
+            if (taken := len(waiting) + working + len(promised)) >= limit.places() - kept:
+                return None, limit.full.format(waiting=taken)
             token = next(self._tokens)
-            self._promised[token] = (door.name, who)
+            self._promised[token] = (limit.name, who)
             return token, ""
 
     def release(self, token: int) -> None:
@@ -247,9 +255,9 @@ _promises = _Promises()
 
 
 def guard(blocks: gr.Blocks) -> None:
-    """Put the door in front of ``blocks``' queue (after ``blocks.queue()``): every join, the page's
-    and any script's, is counted at its door and refused in words when its places or the visitor's
-    share are taken."""
+    """Put the admission check in front of ``blocks``' queue (after ``blocks.queue()``): every join, the
+    page's and any script's, is counted against its queue's limits (``QUEUE_LIMITS``) and refused with a
+    message when its places or the visitor's share are taken."""
     queue = blocks._queue
     join = queue.push
 
@@ -267,19 +275,19 @@ def guard(blocks: gr.Blocks) -> None:
                 error_messages.TOO_FEW_VALUES.format(got=got, s="s" * (got != 1), api=fn.api_name, need=need),
                 "error",
             )
-        door = DOORS[door_of(fn.concurrency_id)]
+        limit = QUEUE_LIMITS[queue_of(fn.concurrency_id)]
         who = visitor(body.session_hash, username, request) or frozenset({f"join:{id(body)}"})
-        small = door.name != UPLOADS or _bytes_named(body.data) <= SMALL_UPLOAD
-        token, refusal = _promises.promise(door, who, queue, small)
+        small = limit.name != UPLOADS or _bytes_named(body.data) <= SMALL_UPLOAD
+        token, refusal = _promises.promise(limit, who, queue, small)
         if token is None:
-            return False, refusal_verdicts(fn, door.name, refusal), "validator_error"
-        body.data = unmarked(body.data)  # a server path's refusal in the studio's words
-        # From the door on, the upload quota keeps the uploads this request names.
+            return False, refusal_verdicts(fn, limit.name, refusal), "validator_error"
+        body.data = unmarked(body.data)  # a server path's refusal with the studio's message
+        # From admission on, the upload quota keeps the uploads this request names.
         uploads.note_named([v.get("path") for v in body.data or () if isinstance(v, dict)])
         try:
             with runs.joining(body.session_hash, fn.api_name) as stopped:
                 joined = await join(body=body, request=request, username=username)
-            if joined[0] and stopped():  # Stop pressed while its checks ran: it ends as it reaches its turn
+            if joined[0] and stopped():  # Stop clicked while its checks ran: it ends when it leaves the queue
                 runs.stop_event(joined[1])
             return joined
         finally:
@@ -302,10 +310,10 @@ def _bytes_named(data: Any) -> int:
 
 def unmarked(value: Any) -> Any:
     """``value`` (a request's data, at its join) with Gradio's file marker taken off every file object whose
-    path lies outside the upload folder: Gradio refuses such a path in its own words before anything of
+    path lies outside the upload folder: Gradio refuses such a path with its own message before anything of
     the studio runs, and where the event has no validator its refusal reached a visitor as ``error: null``
     (``/settings_from_file``). Unmarked, it reaches the file input as a bare path, which the studio reads
-    as no upload (never opened) and says so in words. ``value`` is bounded in depth at the gate (``asgi_gate``)."""
+    as no upload (never opened) and says so with a message. ``value`` is bounded in depth at the gate (``asgi_gate``)."""
     if isinstance(value, list):
         return [unmarked(v) for v in value]
     if not isinstance(value, dict):
@@ -319,15 +327,15 @@ def unmarked(value: Any) -> Any:
     return {k: unmarked(v) for k, v in value.items()}
 
 
-def refusal_verdicts(fn: Any, door: str, message: str) -> list[dict[str, Any]]:
-    """A refused join in the shape of a validator's answer: the words on one field (a GPU request's
+def refusal_verdicts(fn: Any, queue_name: str, message: str) -> list[dict[str, Any]]:
+    """A refused join in the shape of a validator's answer: ``message`` on one field (a GPU request's
     caption or theme, else the first input; an upload's song), so the page marks it (``theme.JS``)
-    and ``gradio_client`` raises them as a ``ValidationError``."""
+    and ``gradio_client`` raises it as a ``ValidationError``."""
     names = list(fn.input_parameter_names or [])[: len(fn.inputs)]
     names += [f"parameter_{i}" for i in range(len(names), len(fn.inputs))]
     if not names:
         return [{"__type__": "validate", "is_valid": False, "message": message, "parameter_name": fn.api_name}]
-    anchor = next((n for n in ("prompt", "theme") if door == GPU and n in names), names[0])
+    anchor = next((n for n in ("prompt", "theme") if queue_name == GPU and n in names), names[0])
     return [
         {
             "__type__": "validate",
@@ -356,7 +364,7 @@ def validator(check: Callable, names: list[str], anchor: str) -> Callable:
     def validate(*given: Any) -> list[dict[str, Any]]:
         # Gradio puts the join's request after the inputs (the signature's last parameter).
         args, request = given[: len(names)], (given[len(names)] if len(given) > len(names) else None)
-        uploads.note_named(list(args))  # from the door on, the quota keeps what this request names
+        uploads.note_named(list(args))  # from admission on, the quota keeps what this request names
         try:
             checks.check_text_lengths(dict(zip(names, args, strict=True)))
             with headers.only():  # inside the HTTP join: no decode, hash or scan (``headers``)
@@ -385,16 +393,16 @@ def _verdict(names: list[str], anchor: str, param: str | None = None, message: s
 
 def light_sessions() -> None:
     """Gradio builds a session's state for every session hash it has not seen, and its config for
-    deep links then copied the page's (1 MB and 46 ms of the event loop here): a stranger inventing a
-    hash a call grew the server 1.09 MB a call and stalled every request meanwhile. The studio offers
+    deep links copies the page's (1 MB and 46 ms of the event loop here): a stranger inventing a
+    hash a call would grow the server 1.09 MB a call and stall every request meanwhile. The studio offers
     no deep link, so a session's config is made only when one asks for it (``_LightSession``); the
     rest of the state is Gradio's own. For every page of the process; once is enough."""
     import gradio.blocks
     import gradio.state_holder
 
-    for room in (gradio.state_holder, gradio.blocks):
-        if getattr(room, "SessionState", None) is SessionState:
-            room.SessionState = _LightSession
+    for module in (gradio.state_holder, gradio.blocks):
+        if getattr(module, "SessionState", None) is SessionState:
+            module.SessionState = _LightSession
 
 
 class _Unrendered:

@@ -49,8 +49,8 @@ def caller(request: Any) -> Agent:
     """The agent an MCP request comes from. The headers a caller chooses (``Authorization``,
     ``X-IP-Token``) tell its sessions apart only within its address's share: they never add places.
     Without a public address, two callers are one agent only where they send the same credentials; a
-    call with neither is an agent of its own (its takes are that call's alone), but on this machine's
-    own loopback, whose callers are its owner (a page there is the owner's too)."""
+    call with neither is an agent by itself (its takes are that call's alone), but on this machine's
+    loopback, whose callers are its owner (a page there is the owner's too)."""
     import addresses
 
     host = getattr(getattr(request, "client", None), "host", None) or ""
@@ -72,7 +72,7 @@ def caller(request: Any) -> Agent:
 
 
 def kind_of(share: str) -> str:
-    """A share's kind, as ``mcp_schema`` words it."""
+    """A share's kind, as ``mcp_schema``'s messages name it."""
     if share in (NO_ADDRESS, NEWCOMERS):
         return "nameless" if share == NO_ADDRESS else "newcomers"
     if share.startswith(NO_ADDRESS) and "/" in share:
@@ -82,21 +82,21 @@ def kind_of(share: str) -> str:
 
 def shared_share() -> int:
     """Agents kept at once without a public address: half the table, so that they never shut out an
-    agent that has one (as one stranger's credentials once shut out every agent)."""
+    agent that has one (else one stranger's credentials could shut out every agent)."""
     import admission
 
     return admission.all_places() // 2
 
 
 class Callers:
-    """One ``gradio_client`` per agent calling now: its own session, so its share of the queue and its
-    takes are its own, as a page's are. Each is built on the one client Gradio keeps (its config and
+    """One ``gradio_client`` per agent calling now, each with a session of its own, so its share of the
+    queue and its takes are its alone, as a page's are. Each is built on the one client Gradio keeps (its config and
     API read once) and has no heartbeat; one idle for ``IDLE_S`` is forgotten, and its session is the
     same the next time it calls. At most ``AGENT_SHARE`` in each share (``Agent.shares``; those
     without a public address, ``shared_share``, and of them the ones not served yet, ``NEWCOMERS``) and
     ``admission.all_places()`` in all; a newcomer past any takes the place of the least recently used
-    idle agent there, and is refused in words true of that share where every one there has a call under
-    way."""
+    idle agent there, and is refused with a message true of that share where every one there has a call
+    under way."""
 
     def __init__(self, made: Callable[[], type]) -> None:
         self._made = made  # the agents' client class, built when the first agent calls
@@ -106,7 +106,7 @@ class Callers:
         self.known: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     def session(self, who: str) -> str:
-        import admission  # an agent's page, which its door counts (agents without an address: one crowd)
+        import admission  # an agent's page, which admission counts (agents without an address: one crowd)
 
         return admission.AGENT_PAGE + hmac.new(self._secret, who.encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -124,23 +124,23 @@ class Callers:
             found = self._clients.get(session)
             if found is None:
                 shares = self.shares_of(agent)
-                rooms = []
+                limits = []  # (the agents kept in a share, the most it keeps, the refusal past it)
                 for share in shares:
                     most = shared_share() if share == NO_ADDRESS else AGENT_SHARE
                     there = [c for c in self._clients.values() if share in c.shares]
-                    rooms.append((there, most, mcp_schema.agents_here(kind_of(share), most)))
-                rooms.append((list(self._clients.values()), admission.all_places(), mcp_schema.MCP_MANY_AGENTS))
-                for there, most, refusal in rooms:  # every share looked at before any agent makes way
+                    limits.append((there, most, mcp_schema.agents_here(kind_of(share), most)))
+                limits.append((list(self._clients.values()), admission.all_places(), mcp_schema.MCP_MANY_AGENTS))
+                for there, most, refusal in limits:  # every share looked at before any agent makes way
                     if len(there) - most + 1 > sum(c.idle(now) for c in there):
                         raise RuntimeError(refusal)
-                for there, most, _ in rooms:
-                    self._make_room([c for c in there if c.session_hash in self._clients], most, now)
+                for there, most, _ in limits:
+                    self._evict_idle([c for c in there if c.session_hash in self._clients], most, now)
                 found = self._clients[session] = self._made()(template, session, agent._replace(shares=shares))
             found.used = found.handed = now
             return found
 
     def shares_of(self, agent: Agent) -> tuple[str, ...]:
-        """What ``agent`` counts against: its own shares, and without a public address, the newcomers'
+        """What ``agent`` counts against: its shares, and without a public address, the newcomers'
         crowd until a call with its credentials has been served."""
         if agent.credentials:
             new = agent.shares[0] == NO_ADDRESS and agent.credentials not in self.known
@@ -159,9 +159,9 @@ class Callers:
         while len(self.known) > KNOWN_KEPT:
             self.known.popitem(last=False)
 
-    def _make_room(self, there: list[Any], most: int, now: float) -> None:
-        """Room for one more among ``there`` (at most ``most``): the least recently used idle ones go (the
-        caller has seen that enough of them are idle)."""
+    def _evict_idle(self, there: list[Any], most: int, now: float) -> None:
+        """A place for one more among ``there`` (at most ``most``): the least recently used idle ones go
+        (the caller has seen that enough of them are idle)."""
         idle = sorted((c for c in there if c.idle(now)), key=lambda c: c.used)
         for gone in idle[: max(0, len(there) - most + 1)]:
             self._clients.pop(gone.session_hash).close()

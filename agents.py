@@ -1,23 +1,23 @@
-"""The studio as MCP tools, for agents (issue 56): Gradio's MCP server over the studio's own named
-endpoints, each call a visitor at the same door as the page and any script.
+"""The MCP endpoint: the studio as MCP tools for agents, Gradio's MCP server over the studio's named
+endpoints, each call a visitor that passes the same admission check as the page and any script.
 
 Gradio serves a page's public named endpoints as MCP tools (``launch(mcp_server=True)``, the ``mcp``
 extra) at ``/gradio_api/mcp/`` (streamable HTTP; SSE at ``/gradio_api/mcp/sse``). A call of a queued
-endpoint is a ``gradio_client`` join over loopback: the same queue, validator, concurrency group, door
-(``admission.guard``), GPU entry and pace as the page's press. What the studio changes (``tools_class``,
+endpoint is a ``gradio_client`` join over loopback: the same queue, validator, concurrency group,
+admission check (``admission.guard``), GPU entry and duration estimate as a click on the page. What the studio changes (``tools_class``,
 its subclass of Gradio's server, put in place of Gradio's by ``launch_option``):
 
 - which tools: the endpoints a musician uses (``TOOLS``), named by their api names; settings, Send to,
   Stop, the readings and My takes stay in the API only (``view_api`` is unchanged);
-- their words (``mcp_schema``): the studio's, with each range and default from where it lives;
-- who calls: Gradio's one loopback client made every agent one page (one share of the queue for all
-  of them, one list of takes). Each agent (its address, ZeroGPU token and credentials) gets a session
-  of its own (``agent_table``), and its joins carry its address as uvicorn resolved it: Gradio forwarded
-  the caller's own ``X-Forwarded-For`` to a loopback connection uvicorn trusts, so any agent could
-  name its own address;
+- their descriptions (``mcp_schema``): the studio's, with each range and default from where it lives;
+- who calls: Gradio's one loopback client would make every agent one page (one share of the queue for
+  all of them, one list of takes). Each agent (its address, ZeroGPU token and credentials) gets a
+  session of its own (``agent_table``), and its joins carry its address as uvicorn resolved it: Gradio
+  forwards the caller's ``X-Forwarded-For`` to a loopback connection uvicorn trusts, so any agent could
+  otherwise name its own address;
 - files: a take of this studio made for that agent, or an upload to it, by URL (uploaded again by the
   loopback client, through the gate and within the upload quota); the studio fetches nothing else;
-- what comes back: each take's URL, the seed line, the record as JSON (Gradio's fast path printed the
+- what comes back: each take's URL, the seed line, the record as JSON (Gradio's fast path prints the
   whole result as one Python tuple);
 - an agent that goes away: its request is cancelled, and its run stops as a closed page's does.
 
@@ -141,7 +141,7 @@ def _caller_class() -> type:
                 with self._counting:
                     self.calls -= 1
                     self.used = time.monotonic()
-                    # Served: past the door and run (a refusal at the door is an exception).
+                    # Served: past the admission check and run (a refusal there is an exception).
                     self.served = self.served or (not done.cancelled() and done.exception() is None)
 
             job.add_done_callback(ended)
@@ -155,7 +155,7 @@ def _caller_class() -> type:
     return Caller
 
 
-def own_file(value: Any, session: str) -> Path | None:
+def agent_file(value: Any, session: str) -> Path | None:
     """The file an agent names by URL: a take of this studio made in its ``session`` and still kept
     (``/takes/…``), or a file in Gradio's upload folder (``/gradio_api/file=…``, as an upload answers);
     None for anything else, which is never fetched or opened."""
@@ -167,7 +167,7 @@ def own_file(value: Any, session: str) -> Path | None:
     path = unquote(urlparse(str(value)).path)
     if asgi_gate.TAKES_ROUTE in path:
         relative = path.split(asgi_gate.TAKES_ROUTE, 1)[1]
-        found = output_folder.own_take_audio(relative)
+        found = output_folder.studio_take_audio(relative)
         return (
             found
             if found is not None and take_owners.made_by(SimpleNamespace(session_hash=session), relative)
@@ -181,7 +181,7 @@ def own_file(value: Any, session: str) -> Path | None:
 
 def given_files(arguments: dict[str, Any], names: set[str], session: str) -> dict[str, Any]:
     """An agent's arguments with each file parameter (``names``) as the file its URL names in its
-    ``session`` (``own_file``), empty as none; a ValueError in words for any other URL."""
+    ``session`` (``agent_file``), empty as none; a ValueError with a message for any other URL."""
     from gradio_client import handle_file
 
     import mcp_schema
@@ -191,7 +191,7 @@ def given_files(arguments: dict[str, Any], names: set[str], session: str) -> dic
         if name in names and given in ("", None):
             given = None
         elif name in names:
-            path = own_file(given, session)
+            path = agent_file(given, session)
             if path is None:
                 raise ValueError(mcp_schema.MCP_NOT_HERE.format(name=name))
             given = handle_file(str(path))
@@ -225,13 +225,13 @@ async def finished(job: Any, waiting: Any) -> Any:
     except BaseException as error:
         if not job.done():
             threading.Thread(target=_stop, args=(job,), name="ace-studio-agent-gone", daemon=True).start()
-        if isinstance(error, Exception) and (said := in_words(error)) is not error:
+        if isinstance(error, Exception) and (said := as_message(error)) is not error:
             raise said from None
         raise
 
 
 def _stop(job: Any) -> None:
-    """Stop ``job``'s request by its event id, once its join has answered (within the door's second)."""
+    """Stop ``job``'s request by its event id, once its join has answered (within the admission check's second)."""
     import runs
 
     if (communicator := getattr(job, "communicator", None)) is None:  # not queued: nothing to stop
@@ -244,10 +244,10 @@ def _stop(job: Any) -> None:
             runs.forget_event(event_id)
 
 
-def in_words(error: Exception) -> Exception:
-    """The loopback client's error as an agent is told it: an HTTP refusal in the words it came with
+def as_message(error: Exception) -> Exception:
+    """The loopback client's error as an agent is told it: an HTTP refusal with the message it came with
     (the gate's, ``asgi_gate``), else its status; a connection that failed as such; never the internal
-    URL httpx names. Any other error as it was (the studio's own words)."""
+    URL httpx names. Any other error as it was (the studio's message)."""
     import httpx
 
     import mcp_schema
@@ -268,7 +268,7 @@ def in_words(error: Exception) -> Exception:
 def tool_endpoints(server: Any) -> dict[str, str]:
     """Each tool's name (Gradio's: the Space's name before it on a Space) and its endpoint, for the
     endpoints in ``TOOLS`` that ``server``'s page has. Only queued ones: Gradio calls an unqueued
-    event directly, past the agent's own session (``agent_table``) and the queue's door."""
+    event directly, past the agent's session (``agent_table``) and the queue's admission check."""
     named = server.api_info["named_endpoints"]
     return {
         server.valid_and_unique_tool_name(server.tool_prefix + name, set()): f"/{name}"
@@ -279,7 +279,7 @@ def tool_endpoints(server: Any) -> dict[str, str]:
 
 @functools.cache
 def tools_class() -> type:
-    """The studio's MCP server: Gradio's, with the studio's tools, words, callers, files and results."""
+    """The studio's MCP server: Gradio's, with the studio's tools, descriptions, callers, files and results."""
     import anyio
     from gradio.mcp import GradioMCPServer
     from mcp import types as mcp_types
@@ -300,20 +300,20 @@ def tools_class() -> type:
             variant = models.active_variant()
             self.mcp_server.instructions = mcp_schema.instructions(variant)
             self.callers = agent_table.Callers(_caller_class)
-            self.words = {tool: self._words(tool, variant) for tool in self.tool_to_endpoint}
-            # Made once: Gradio made each tool's schema again for every call and every list of tools.
+            self.descriptions = {tool: self._description(tool, variant) for tool in self.tool_to_endpoint}
+            # Made once: Gradio would make each tool's schema again for every call and every list of tools.
             self.schemas = {tool: self._schema(tool) for tool in self.tool_to_endpoint}
             self.mcp_server.schemas = {tool: schema for tool, (schema, _) in self.schemas.items()}
 
-        def _words(self, tool: str, variant: Any) -> tuple[str, dict[str, str]]:
+        def _description(self, tool: str, variant: Any) -> tuple[str, dict[str, str]]:
             endpoint = self.tool_to_endpoint[tool]
             listed = mcp_schema.choices(super().get_input_schema(tool)[0])
             parameters = [{**p, **listed.get(p["parameter_name"], {})} for p in self._parameters(tool)]
-            return mcp_schema.tool_words(endpoint.lstrip("/"), parameters, variant)
+            return mcp_schema.tool_help(endpoint.lstrip("/"), parameters, variant)
 
         def _schema(self, tool: str) -> tuple[dict[str, Any], list]:
             schema, files = super().get_input_schema(tool)
-            return mcp_schema.input_schema(schema, self._parameters(tool), self.words[tool][1]), files
+            return mcp_schema.input_schema(schema, self._parameters(tool), self.descriptions[tool][1]), files
 
         def _parameters(self, tool: str) -> list[dict[str, Any]]:
             return self.api_info["named_endpoints"][self.tool_to_endpoint[tool]]["parameters"]
@@ -322,7 +322,7 @@ def tools_class() -> type:
             return tool_endpoints(self)
 
         def get_fn_description(self, block_fn: Any, tool_name: str) -> tuple[str, dict[str, str]]:
-            return self.words[tool_name]
+            return self.descriptions[tool_name]
 
         def get_input_schema(self, tool_name: str, parameters: Any = None) -> tuple[dict[str, Any], list]:
             return self.schemas[tool_name]
@@ -363,9 +363,9 @@ def tools_class() -> type:
 @functools.cache
 def _checked_server() -> type:
     """``mcp``'s server, each call's arguments checked against its tool's schema by a validator made
-    once a tool (``mcp`` checked the schema itself against JSON Schema's on every call, a tenth of a
-    call's cost here) and refused in the studio's words; a tool the studio does not have is named as
-    such (``mcp`` listed every tool again to look for it, and Gradio answered its name alone)."""
+    once a tool (``mcp`` would check the schema itself against JSON Schema's on every call, a tenth of a
+    call's cost here) and refused with the studio's message; a tool the studio does not have is named as
+    such (``mcp`` would list every tool again to look for it, and Gradio would answer its name alone)."""
     import jsonschema
     from mcp import types as mcp_types
     from mcp.server import Server
@@ -380,7 +380,7 @@ def _checked_server() -> type:
             return {tool: jsonschema.validators.validator_for(s)(s) for tool, s in self.schemas.items()}
 
         def create_initialization_options(self, *args: Any, **kwargs: Any) -> Any:
-            if self.version is None:  # ``mcp`` looked its own version up on disk for every request
+            if self.version is None:  # ``mcp`` would look its own version up on disk for every request
                 self.version = importlib.metadata.version("mcp")
             return super().create_initialization_options(*args, **kwargs)
 

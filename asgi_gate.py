@@ -7,7 +7,7 @@ output folder, uploads within their quota, requests of a bounded size.
   (never HTML), with ``nosniff``, and answers byte ranges with 206 (one or several) or 416; the
   URL names no server folder. Gradio's own ``/file=`` route gets nothing from the output folder.
 - An upload reserves its length in ``ACE_STUDIO_UPLOAD_QUOTA`` before it is read (``uploads.reserve``:
-  the oldest uploads nobody needs make room, or it is refused); one sent without a length may bring
+  the oldest uploads nobody needs are removed to free the space, or it is refused); one sent without a length may bring
   at most ``ACE_STUDIO_MAX_UPLOAD`` and is cut off past it.
 - Any other request body over ``ACE_STUDIO_MAX_BODY_MB`` (default 2) is refused: the longest text
   a field takes is a few KB. Its JSON nesting is counted (``json_depth``, linear in its size, in a
@@ -15,11 +15,11 @@ output folder, uploads within their quota, requests of a bounded size.
 - A body must keep coming: no more than ``ACE_STUDIO_BODY_IDLE_S`` (default 5) between its chunks
   (uploads too) and, but for uploads, all of it within ``ACE_STUDIO_BODY_DEADLINE_S`` (default 10),
   else 408 and the connection is closed. Bodies held half-read share ``ACE_STUDIO_BODY_POOL_MB``
-  (default 16) beyond each one's first 64 KB, so a page's own few-KB requests never wait on it; a
+  (default 16) beyond each one's first 64 KB, so a page's few-KB requests never wait on it; a
   large body past it gets 503. An upload cut short leaves no partial file.
 - An upload has a deadline that follows its length: ``ACE_STUDIO_UPLOAD_GRACE_S`` (default 10) plus its
   length at ``ACE_STUDIO_UPLOAD_MIN_KBPS`` (default 64 KB/s), else 408; and one public address holds at
-  most ``ACE_STUDIO_UPLOADS_PER_ADDRESS`` (default 4) uploads at once (429 in words past it).
+  most ``ACE_STUDIO_UPLOADS_PER_ADDRESS`` (default 4) uploads at once (429 with a message past it).
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ MAX_DEPTH = 64
 TOO_DEEP = messages.REQUEST_TOO_DEEP
 TOO_SLOW = messages.REQUEST_TOO_SLOW
 BODIES_BUSY = messages.BODIES_BUSY
-# A request's first bytes are its own, outside the shared pool: the page's requests are a few KB.
-OWN_BYTES = 64 * 1024
+# A request's first bytes are counted outside the shared pool: the page's requests are a few KB.
+UNPOOLED_BYTES = 64 * 1024
 _STEP = np.zeros(256, np.int8)
 _STEP[list(b"[{")], _STEP[list(b"]}")] = 1, -1
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
@@ -106,7 +106,7 @@ def _seconds(name: str, default: float) -> float:
 
 
 class _Pool:
-    """The bytes of request bodies the gate holds beyond each one's ``OWN_BYTES``, all at once
+    """The bytes of request bodies the gate holds beyond each one's ``UNPOOLED_BYTES``, all at once
     (for every server of the process: tests run several, each in its own thread)."""
 
     def __init__(self) -> None:
@@ -129,7 +129,7 @@ _pool = _Pool()
 
 class _Senders:
     """Uploads being received per public address (for every server of the process, as ``_Pool``): a
-    trickle within the idle limit held a connection and its upload's room for as long as it liked."""
+    trickle within the idle limit would hold a connection and its upload's quota for as long as it liked."""
 
     def __init__(self) -> None:
         self.held: dict[str, int] = {}
@@ -191,7 +191,7 @@ async def parsed(body: bytes) -> Any:
         except (ValueError, RecursionError):
             return None
 
-    if len(body) <= OWN_BYTES:
+    if len(body) <= UNPOOLED_BYTES:
         return read()
     return await anyio.to_thread.run_sync(read, limiter=_limiter(True))
 
@@ -215,9 +215,11 @@ async def whole(receive: Any) -> tuple[bytes, Any]:
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, words: str) -> None:
-        super().__init__(words)
-        self.status, self.words = status, words
+    """A request body refused: the HTTP ``status`` and the ``message`` the answer carries."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
 class _Gone(Exception):
@@ -225,7 +227,7 @@ class _Gone(Exception):
 
 
 def take_url(path: str | Path, request: Any) -> str | None:
-    """The public URL of a take the studio wrote (``/takes/<day>/<file>`` under the page's own
+    """The public URL of a take the studio wrote (``/takes/<day>/<file>`` under the page's
     root URL, as the visitor's browser reaches it), or None without a request to tell the root."""
     from gradio import route_utils
     from gradio.context import LocalContext
@@ -274,7 +276,7 @@ class Gate:
                 receive = _replay(await _checked_body(receive, length), receive)
             except _Refused as refused:
                 # Closed unless the body was all read (too deep): what is left of it need not be read.
-                return await _refuse(send, refused.status, refused.words, close=refused.status != 400)
+                return await _refuse(send, refused.status, refused.message, close=refused.status != 400)
             except _Gone:
                 return None
         return await self.app(scope, receive, send)
@@ -283,7 +285,7 @@ class Gate:
 async def _upload(app: Any, scope: dict, receive: Any, send: Any, length: int | None) -> None:
     """An upload within the quota: its length (or, sent in chunks without one, the most one upload
     may bring) is reserved before a byte is read, so uploads at once cannot all pass one check; a body
-    that brings more than it was given room for is cut off and refused."""
+    that brings more than it reserved is cut off and refused."""
     if length is not None and length > uploads.largest_upload() + 2**20:  # a megabyte for the form around it
         return await _refuse(send, 413, UPLOAD_TOO_LARGE.format(mb=uploads.largest_upload() // 2**20))
     host = _sender(scope)
@@ -296,7 +298,7 @@ async def _upload(app: Any, scope: dict, receive: Any, send: Any, length: int | 
 
 
 async def _reserved(app: Any, scope: dict, receive: Any, send: Any, length: int | None) -> None:
-    """The upload, its room in the quota reserved, streamed to Gradio within its deadline."""
+    """The upload, its bytes reserved in the quota, streamed to Gradio within its deadline."""
     allowed = length if length is not None else uploads.largest_upload()
     # The folder is walked off the event loop: other visitors' requests go on meanwhile.
     ticket = await asyncio.to_thread(uploads.reserve, allowed)
@@ -330,14 +332,14 @@ async def _reserved(app: Any, scope: dict, receive: Any, send: Any, length: int 
 
 
 def _cut_off() -> Exception:
-    """What ends an upload that brought more than it was given room for: Gradio's own "too large"
+    """What ends an upload that brought more than it reserved: Gradio's own "too large"
     error, on which its parser deletes the files it had begun (any other error would leave them)."""
     try:
         from gradio.route_utils import MultiPartException
 
-        return MultiPartException(messages.UPLOAD_PAST_ROOM)
+        return MultiPartException(messages.UPLOAD_PAST_LIMIT)
     except ImportError:  # pragma: no cover - another Gradio: the temporary files age out of the quota
-        return OSError("upload larger than its room")
+        return OSError("upload larger than its reservation")
 
 
 def _content_length(scope: dict) -> int | None:
@@ -352,7 +354,7 @@ def _content_length(scope: dict) -> int | None:
 
 async def _checked_body(receive: Any, length: int | None) -> bytes:
     """The whole request body, read within its time limits and the pool, its depth checked in a
-    worker thread; ``_Refused`` (with the answer's status and words) or ``_Gone`` otherwise."""
+    worker thread; ``_Refused`` (with the answer's status and message) or ``_Gone`` otherwise."""
     import anyio
 
     if length is not None and length > max_body():
@@ -361,15 +363,15 @@ async def _checked_body(receive: Any, length: int | None) -> bytes:
 
     def hold(size: int) -> None:  # a promised length is claimed at once, before a byte is read
         nonlocal held
-        if size - OWN_BYTES > held:
-            if not _pool.claim(size - OWN_BYTES - held):
+        if size - UNPOOLED_BYTES > held:
+            if not _pool.claim(size - UNPOOLED_BYTES - held):
                 raise _Refused(503, BODIES_BUSY)
-            held = size - OWN_BYTES
+            held = size - UNPOOLED_BYTES
 
     try:
         hold(min(length or 0, max_body()))
         body = await _read_body(receive, hold)
-        depth = await anyio.to_thread.run_sync(json_depth, body, limiter=_limiter(len(body) > OWN_BYTES))
+        depth = await anyio.to_thread.run_sync(json_depth, body, limiter=_limiter(len(body) > UNPOOLED_BYTES))
     finally:
         _pool.release(held)
     if depth > MAX_DEPTH:
@@ -457,7 +459,7 @@ def _in_output_folder(named: str) -> bool:
 async def _serve_take(relative: str, scope: dict, receive: Any, send: Any) -> None:
     from starlette.responses import FileResponse
 
-    file = output_folder.own_take(unquote(relative))
+    file = output_folder.studio_file(unquote(relative))
     if file is None or file.suffix not in TYPES:
         return await _refuse(send, 404, messages.NO_SUCH_TAKE)
     response = FileResponse(

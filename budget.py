@@ -1,10 +1,12 @@
-"""What one music request may cost here, in one place, read from its shape (``music_shape.MusicShape``):
-settled once a press, at the door (the validator, before the request queues: ``settle``), and what it
-settled carried on the job (``music_request.Settled``: the longest Think may choose, the room its takes
-need), which the run reads instead of asking here again; in the run again only where its full
-preparation costs more than the door saw (``as_settled``: a song longer than its header said, a pace
-learnt meanwhile), and just before the call what may have changed since (Think's plan on ZeroGPU:
-``makes_way``).
+"""The cost of one music request, its admission and its bounds, read from its shape
+(``music_shape.MusicShape``).
+
+The cost estimate is made once, at admission (the validator, before the request queues: ``admit``), and
+carried on the job (``music_request.Admission``: the longest Think may choose, the disk bytes its takes
+need, the GPU seconds declared), which the run reads instead of asking here again. The run estimates
+again only where its full preparation costs more than admission saw (``as_admitted``: a song longer than
+its header said, measured figures learnt meanwhile), and just before the GPU call looks at what may have
+changed since (Think's plan on ZeroGPU: ``makes_way``).
 
 Three costs are bounded, each by a setting a workstation's owner may raise:
 
@@ -14,11 +16,11 @@ Three costs are bounded, each by a setting a workstation's owner may raise:
   there too: ``devices.clamp_duration``);
 - the audio it holds at once, takes × seconds: ``ACE_STUDIO_MAX_REQUEST_AUDIO_S``, default 1200
   (four 600 s takes cost the server +4.29 GB: about 1.8 MB a second of audio);
-- the bytes it writes: they must fit the output folder's quota (``output_folder.make_room``,
-  ``ACE_STUDIO_OUTPUT_QUOTA_MB``), room held from the start of the run until the takes are written
-  (``takes.room``, by the bytes settled here: ``bytes_written``).
+- the bytes it writes: they must fit the output folder's quota (``output_folder.free_disk_space``,
+  ``ACE_STUDIO_OUTPUT_QUOTA_MB``), the disk space reserved from the start of the run until the takes are
+  written (``takes.reserving_disk``, by the bytes estimated here: ``bytes_written``).
 
-A request over its budget is refused in words that say what would fit. The length Think chooses
+A request over its budget is refused with a message that says what would fit. The length Think chooses
 is bounded by the same rule (``longest``): a fixed length, a plan brought back (its length is the
 song's) and Think's own choice meet one limit.
 """
@@ -41,7 +43,7 @@ import messages
 import output_folder
 import take_latents
 import warp
-from music_request import Job, Settled
+from music_request import Admission, Job
 from music_shape import MusicShape
 
 # Written bytes a second of a take may take, by format: 16-bit WAV, 24-bit FLAC at worst (noise
@@ -84,28 +86,28 @@ def _setting(name: str, default: float) -> float:
 
 
 def bytes_written(shape: MusicShape) -> int:
-    """At most how many bytes the request's takes and records take in the output folder."""
+    """At most how many bytes the request's takes and records take in the output folder (bytes)."""
     n, seconds, fmt = shape.takes, shape.seconds, shape.audio_format
-    # An Edit's or Extend's file at its source's own rate and samples (``untouched``), else the format's at 48 kHz.
-    per_second = shape.own_bytes or BYTES_PER_SECOND.get(fmt, BYTES_PER_SECOND["flac"])
+    # An Edit's or Extend's file at its source's rate and samples (``untouched``), else the format's at 48 kHz.
+    per_second = shape.source_bytes_per_second or BYTES_PER_SECOND.get(fmt, BYTES_PER_SECOND["flac"])
     per_take = per_second * seconds + (MP3_EXTRA_BYTES if fmt == "mp3" else 0)
     if shape.alone:  # the part alone beside the take (``Job.part``)
         per_take *= 2
     elif shape.locked:  # the take as played beside the locked one, each stretched at most ``warp.MOST_PCT``
         per_take *= 2 * (1 + warp.MOST_PCT / 100)
-    else:  # the take's own latents beside it (``take_latents``)
+    else:  # the take's final latents beside it (``take_latents``)
         per_take += take_latents.BYTES_PER_SECOND * seconds + take_latents.HEADER_BYTES
     if fmt != "mp3":  # the take's preview for the page's player (``takes``; a part alone has none)
         per_take += PREVIEW_BYTES_PER_SECOND * seconds + MP3_EXTRA_BYTES
-    # A sung take's lines twice (its .lrc, its record), each with a time: at most the lyrics' bytes (a
-    # region Edit's: the whole song's, ``song_lyrics``, which its record holds once more).
-    words = shape.song_chars or shape.lyrics_chars
-    synced = LRC_BYTES_PER_LINE * shape.lines + 2 * words + shape.song_chars
+    # A sung take's lyric lines twice (its .lrc, its record), each with a time: at most the lyrics' bytes
+    # (a region Edit's: the whole song's, ``song_lyrics``, which its record holds once more).
+    lyric_chars = shape.song_chars or shape.lyrics_chars
+    synced = LRC_BYTES_PER_LINE * shape.lines + 2 * lyric_chars + shape.song_chars
     return int(n * (per_take + RECORD_BYTES + RECORD_BYTES_PER_SECOND * seconds * n + synced))
 
 
 def over(shape: MusicShape, gpu_limit: float | None = None, gpu: float | None = None) -> list[str]:
-    """What of the budget ``shape`` exceeds, in words (empty when the request fits); ``gpu_limit``:
+    """What of the budget ``shape`` exceeds, as messages (empty when the request fits); ``gpu_limit``:
     the GPU seconds one request may take (``max_gpu_seconds()`` where not given); ``gpu``: the seconds
     it declares, where the caller read them already (``duration_estimate.music_seconds``)."""
     why = []
@@ -131,21 +133,21 @@ def longest(shape: MusicShape, fits: Fits | None = None) -> int | None:
 
 def bounded(job: Job, gpu_limit: float) -> Job:
     """``job`` with the length Think chooses bounded to the longest that fits ``gpu_limit`` GPU seconds
-    (``settle``'s first step; the cost line's too)."""
+    (``admit``'s first step; the quota's text under a button too: ``handlers.reserves``)."""
     if not job.request.chooses:
         return job
     best = longest(MusicShape.of(job.request), lambda s: not over(s, gpu_limit))
     return job.with_longest(best) if best is not None and best < job.request.seconds else job
 
 
-def settle(job: Job, gpu_limit: float | None = None, request: Any = None) -> Job:
-    """The one place a request's length and cost are settled, once a press, at the door (or where a
-    request is made in this process without one, ``handlers.make``): a length Think chooses bounded to
-    the longest that fits ``gpu_limit`` GPU seconds (the caller's, else ``max_gpu_seconds()``: ZeroGPU's
-    one-call limit included). A request over its budget is an ``InputError`` in words that say what would
-    fit, on the field to change, and a full output folder a ``gr.Error``. What it settled is carried on
-    the job returned (``Job.settled``) and left on the join's ``request``, where given, for the run of
-    that join (``handlers.as_settled``)."""
+def admit(job: Job, gpu_limit: float | None = None, request: Any = None) -> Job:
+    """Admission: the one place a request's length and cost are estimated, once, by the admission check
+    (or where a request is made in this process without one, ``handlers.make``). A length Think chooses
+    is bounded to the longest that fits ``gpu_limit`` GPU seconds (the caller's, else
+    ``max_gpu_seconds()``: ZeroGPU's one-call limit included). A request over its budget raises
+    ``checks.InputError`` with a message that says what would fit, on the field to change; a full output
+    folder raises ``gr.Error``. The estimate is carried on the job returned (``Job.admission``) and left
+    on the join's ``request``, where given, for the run of that join (``handlers.as_admitted``)."""
     gpu_limit = gpu_limit or max_gpu_seconds()
     job = bounded(job, gpu_limit)
     shape = MusicShape.of(job.request)
@@ -157,51 +159,53 @@ def settle(job: Job, gpu_limit: float | None = None, request: Any = None) -> Job
         raise checks.InputError(
             error_messages.TOO_COSTLY.format(asked=_asked(job), why="; ".join(why), fits=fits), field
         )
-    if not output_folder.make_room(bytes_written(shape), dry_run=True):
-        raise no_room(job)
+    if not output_folder.free_disk_space(bytes_written(shape), dry_run=True):
+        raise no_disk_space(job)
     job = _carried(job, shape, seconds)
     if (state := _state(request)) is not None:
-        setattr(state, SETTLED, job.settled)
+        setattr(state, ADMISSION, job.admission)
     return job
 
 
 def _carried(job: Job, shape: MusicShape, seconds: float | None = None) -> Job:
-    """``job`` with what it costs carried on it as settled (``music_request.Settled``), read from its
+    """``job`` with its cost estimate carried on it (``music_request.Admission``), read from its
     ``shape`` (and the GPU seconds it declares, where read already)."""
     longest = int(job.request.seconds) if job.request.chooses else None
     seconds = duration_estimate.music_seconds(shape) if seconds is None else seconds
-    return job.with_settled(Settled(longest, bytes_written(shape), shape, seconds))
+    return job.with_admission(Admission(longest, bytes_written(shape), shape, seconds))
 
 
-# Where the door leaves what it settled for the run of the same join: the join's own HTTP request,
-# which Gradio hands both (the validator's and the queued event's ``gr.Request`` wrap that one request).
-SETTLED = "ace_studio_settled"
+# The attribute under which the admission check leaves its cost estimate for the run of the same join, on
+# the join's HTTP request's state, which Gradio hands both (the validator's and the queued event's
+# ``gr.Request`` wrap that one request).
+ADMISSION = "ace_studio_admission"
 
 
 def _state(request: Any) -> Any:
-    """The join's HTTP request's own state (None for a call made in this process)."""
+    """The join's HTTP request's state (None for a call made in this process)."""
     return getattr(getattr(request, "request", None), "state", None)
 
 
-def as_settled(job: Job) -> Job:
-    """In the run, ``job`` prepared in full where what its door settled does not hold for it (it costs
-    more than the door saw: ``handlers.as_settled``) or where nothing settled it (a call made in this
-    process, not through a join): settled here where it costs more than one request may, else taken as
-    it is, what it costs now carried."""
-    if job.settled is None:
-        return settle(job)
-    # The door read its files' headers; a song whose header understated its length decodes longer
-    # (``audio.decode`` grows its buffer up to the longest song): settled again, in words, where so.
+def as_admitted(job: Job) -> Job:
+    """In the run, ``job`` prepared in full where the estimate made at admission does not hold for it (it
+    costs more than admission saw: ``handlers.as_admitted``) or where no admission check ran (a call made
+    in this process, not through a join): admitted again here where it costs more than one request may,
+    else taken as it is, what it costs now carried."""
+    if job.admission is None:
+        return admit(job)
+    # The admission check read its files' headers; a song whose header understated its length decodes
+    # longer (``audio.decode`` grows its buffer up to the longest song): admitted again, and refused with
+    # a message, where so.
     shape = MusicShape.of(job.request)
-    return settle(job) if over(shape) else _carried(job, shape)
+    return admit(job) if over(shape) else _carried(job, shape)
 
 
 def makes_way(job: Job, gpu_limit: float | None = None) -> Job:
-    """On ZeroGPU, just before the call, what may have changed since the door settled ``job``: Think's
-    plan, now its planner is built and the pace is what it is. A length Think chooses is bounded again
-    to what fits ``gpu_limit`` (the caller's, else ``max_gpu_seconds()``), and a request that fits only
-    without Think is made without it, its records saying why; anything else stands as the door settled
-    it. What changed is carried as settled anew."""
+    """On ZeroGPU, just before the GPU call, what may have changed since ``job``'s admission: Think's plan,
+    once its planner is built and the duration estimate known. A length Think chooses is bounded again to
+    what fits ``gpu_limit`` (the caller's, else ``max_gpu_seconds()``), and a request that fits only
+    without Think is made without it, its records saying why; anything else stands as admitted. What
+    changed is carried as a new cost estimate."""
     if job.request.plan is None:
         return job
     gpu_limit = gpu_limit or max_gpu_seconds()
@@ -213,7 +217,7 @@ def makes_way(job: Job, gpu_limit: float | None = None) -> Job:
     shape = MusicShape.of(job.request)
     if over(shape, gpu_limit) and not over(dataclasses.replace(shape, think=False), gpu_limit):
         return _without_think(job, messages.PLAN_TOO_LONG.format(most=gpu_limit))
-    return job if job.settled is not None else _carried(job, shape)
+    return job if job.admission is not None else _carried(job, shape)
 
 
 def _without_think(job: Job, reason: str) -> Job:
@@ -221,13 +225,14 @@ def _without_think(job: Job, reason: str) -> Job:
     return _carried(job, MusicShape.of(job.request))
 
 
-def no_room(job: Job) -> gr.Error:
-    """The output folder cannot make the room ``job``'s takes need: in words, too small or full."""
+def no_disk_space(job: Job) -> gr.Error:
+    """The error for an output folder that cannot free the disk space ``job``'s takes need: its message
+    says whether the folder is too small or full."""
     size, quota = bytes_written(MusicShape.of(job.request)), output_folder.output_quota_bytes()
     if size > quota:
-        words = messages.OUTPUT_TOO_SMALL.format(asked=_asked(job), mb=size / 2**20, quota=quota / 2**20)
-        return gr.Error(words, title=messages.NO_ROOM_TITLE)
-    return gr.Error(messages.OUTPUT_FULL, title=messages.NO_ROOM_TITLE)
+        message = messages.OUTPUT_TOO_SMALL.format(asked=_asked(job), mb=size / 2**20, quota=quota / 2**20)
+        return gr.Error(message, title=messages.DISK_FULL_TITLE)
+    return gr.Error(messages.OUTPUT_FULL, title=messages.DISK_FULL_TITLE)
 
 
 def _what_fits(shape: MusicShape, gpu_limit: float) -> tuple[str, list[str]]:
@@ -241,7 +246,7 @@ def _what_fits(shape: MusicShape, gpu_limit: float) -> tuple[str, list[str]]:
 
 
 def ways_that_fit(shape: MusicShape, fits: Fits) -> list[tuple[str, str]]:
-    """What of a prepared request's ``shape`` would change for it to ``fits``: (field, words) for each
+    """What of a prepared request's ``shape`` would change for it to ``fits``: (field, message) for each
     way, none when nothing does."""
     ways: list[tuple[str, str]] = []
     n = shape.takes
@@ -269,13 +274,13 @@ def ways_that_fit(shape: MusicShape, fits: Fits) -> list[tuple[str, str]]:
 
 def ways_within(shape: MusicShape, declared: int) -> list[str]:
     """What of a request's ``shape`` would change for it to declare at most ``declared`` GPU seconds
-    (``duration_estimate.music_duration``), in words: ``quota``'s ways into what is left of a visitor's day, asked
-    with a number, so nothing here calls back up into ``quota``."""
-    return [words for _, words in ways_that_fit(shape, lambda s: duration_estimate.music_duration(s) <= declared)]
+    (``duration_estimate.music_duration``), as messages: ``quota``'s ways into what is left of a visitor's
+    day, asked with a number, so nothing here calls back up into ``quota``."""
+    return [way for _, way in ways_that_fit(shape, lambda s: duration_estimate.music_duration(s) <= declared)]
 
 
 def _asked(job: Job) -> str:
-    """What ``job`` asks for, in words: "A take of 45 s with Think", "2 takes of 3 minutes", "A 30 s cover"."""
+    """What ``job`` asks for, as a message: "A take of 45 s with Think", "2 takes of 3 minutes", "A 30 s cover"."""
     shape = MusicShape.of(job.request)
     n, length = shape.takes, span(shape.seconds)
     think = messages.ASKED_WITH_THINK if shape.think else ""

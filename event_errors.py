@@ -1,5 +1,6 @@
-"""An event a visitor starts, as the studio runs it: a refusal titled by what was pressed and told in one line
-of the log, not a traceback, and the memory the event freed given back to the system as it ends."""
+"""The wrapper every event function a visitor starts runs in (``expected_errors``): a refusal titled by
+the button clicked and logged in one line, not a traceback, and the memory the event freed given back
+to the system as it ends."""
 
 from __future__ import annotations
 
@@ -18,15 +19,18 @@ def expected_errors(fn: Callable) -> Callable:
     """An event function whose visitor errors (``gr.Error``: a stop, a missing model, a missing input)
     are logged in one line each; Gradio would print a full traceback for every one. Anything else
     keeps its traceback. A visitor error without a title of its own gets the studio's for the event
-    (``error_messages.TITLES``: what was pressed), not Gradio's "Error". However it ends, the memory it freed
-    goes back to the system (``memory.trim``: glibc kept it, and a server grew by gigabytes)."""
-    title = next((words for name, words in error_messages.TITLES if fn.__name__.startswith(name)), error_messages.TITLE)
+    (``error_messages.TITLES``: the button clicked), not Gradio's "Error". However it ends, the memory it
+    freed goes back to the system (``memory.trim``: glibc would keep it, and a server would grow by
+    gigabytes)."""
+    title = next(
+        (titled for name, titled in error_messages.TITLES if fn.__name__.startswith(name)), error_messages.TITLE
+    )
 
     def note(exc: gr.Error) -> None:
         if exc.title == "Error":  # gr.Error's default
             exc.title = title
-        words = str(exc.message or "").strip().splitlines()
-        print(f"{fn.__name__}: {exc.title}: {words[0][:200] if words else ''}", flush=True)
+        message_lines = str(exc.message or "").strip().splitlines()
+        print(f"{fn.__name__}: {exc.title}: {message_lines[0][:200] if message_lines else ''}", flush=True)
         exc.print_exception = False
 
     if inspect.isgeneratorfunction(fn):

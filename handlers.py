@@ -1,11 +1,15 @@
-"""What the page's buttons do on the server: one function per event (Stop's is ``runs``'s).
+"""The event functions of the music endpoints (``/generate``, ``/cover``, ``/extend``, ``/edit``,
+``/variations``, ``/morph``), of *Split into stems* and of *Describe*, and the admission check each music
+request passes before it joins the GPU queue (Stop's event function is in ``runs``).
 
-A music press reads as one straight line: at the door ``modes.prepare_<mode>`` checks and prepares it
-(files by their headers) and ``budget.settle`` settles its length and cost, once (``door``); the run
-prepares it in full as the door settled it (``as_settled``), looks again only at Think's plan
-(``generation.planned_if_possible``; on ZeroGPU ``budget.makes_way``), holds the room settled for its
-takes (``takes.room``), runs ``generation.music_gpu`` through the GPU door (``gpu.call``) and writes the
-takes (``modes.finish``): ``run_job``. The endpoint functions carry the preparers' own parameters.
+A music request goes through these steps. The admission check (``admission_check``, run by
+``admission.validator`` inside the HTTP join) prepares it with ``modes.prepare_<mode>`` (files read by
+their headers only: ``prepare_for_admission``) and makes its cost estimate once (``budget.admit``: its
+length, GPU seconds and disk bytes). The run (``run_job``) prepares it in full, takes the estimate made at
+admission (``as_admitted``), looks again only at Think's plan (``generation.planned_if_possible``; on
+ZeroGPU ``budget.makes_way``), reserves the disk space for its takes (``takes.reserving_disk``), runs
+``generation.music_gpu`` through the GPU call (``gpu.call``) and writes the takes (``modes.finish``).
+Each endpoint function carries its preparer's parameters as its keyword arguments.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from music_shape import MusicShape
 
 
 def describe_lora(lora: str | None = None) -> str:
-    """The line under a LoRA upload: what the file is, or why it cannot be used (``preparing.check_lora``:
+    """The text under a LoRA upload: what the file is, or why it cannot be used (``preparing.check_lora``:
     its header, and whether it fits the model once the model is loaded)."""
     if not lora:
         return tips.LORA
@@ -60,7 +64,7 @@ def describe_lora(lora: str | None = None) -> str:
     return tips.LORA_READ.format(name=checks.shown(adapter["name"], 80).strip("'"))
 
 
-def own_parameters(fn: Callable) -> list[inspect.Parameter]:
+def preparer_parameters(fn: Callable) -> list[inspect.Parameter]:
     """A ``modes`` preparer's parameters: the endpoint's keyword arguments."""
     return list(inspect.signature(fn).parameters.values())
 
@@ -68,15 +72,16 @@ def own_parameters(fn: Callable) -> list[inspect.Parameter]:
 def make(
     mode: str, progress: Any = None, run_id: str | None = None, **settings: Any
 ) -> tuple[list[str], dict[str, Any]]:
-    """One music request made in this process, start to end, with no door before it (tests, the bench):
-    prepared on the CPU, then settled (as the door settles a press), run and written by ``run_job``."""
+    """One music request made in this process, start to end, with no admission check before it (tests,
+    the bench): prepared on the CPU, then admitted (``budget.admit``), run and written by ``run_job``."""
     return run_job(modes.PREPARE[mode](**settings), progress, run_id)
 
 
 def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> tuple[list[str], dict[str, Any]]:
-    """A prepared request, as settled (at its door; here where nothing settled it: ``make``, a test's), run
-    on the GPU and written: only what may have changed since it was settled is looked at again, Think's plan."""
-    job = job if job.settled is not None else budget.settle(job)
+    """A prepared request run on the GPU and written, with the cost estimate made at admission (made here
+    where no admission check made one: ``make``, a test's): only what may have changed since admission is
+    looked at again, Think's plan. Returns the takes' paths and the record."""
+    job = job if job.admission is not None else budget.admit(job)
     # On ZeroGPU Think waits for the planner here, outside the call; a planner that cannot be built
     # leaves the song to be made without its plan (what its takes write unchanged), and where it is
     # built Think makes way where only the song fits one call (``budget.makes_way``).
@@ -85,7 +90,7 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
         job = dataclasses.replace(job, request=request)
     elif request.plan is not None and gpu.on_zero_gpu():
         job = budget.makes_way(job)
-    with takes.room(job.settled.room, refused=lambda: budget.no_room(job)):
+    with takes.reserving_disk(job.admission.disk_bytes, refused=lambda: budget.no_disk_space(job)):
         made = gpu.call(
             generation.music_gpu,
             job.request,
@@ -93,18 +98,18 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
             needs=("music", "base") if job.request.render.pipeline.task_type in base_model.TASKS else ("music",),
             progress=progress,
             run_id=run_id,
-            starting=generation.starting_words,
-            # ZeroGPU's refusal in words, with what of this request fits what is left (``quota``).
-            refused=lambda exc: quota.in_words(exc, quota.music_ways(MusicShape.of(job.request))),
+            starting=generation.starting_message,
+            # ZeroGPU's refusal as a message, with what of this request fits what is left (``quota``).
+            refused=lambda exc: quota.refusal(exc, quota.music_ways(MusicShape.of(job.request))),
             waited=waited,
         )
-        # Stop pressed after the last step (while the audio was decoded, the takes finished or written)
-        # still stops: nothing is kept (issue 79: a finish of 51 s for a 240 s take swallowed it).
+        # Stop clicked after the last step (while the audio is decoded, the takes finished or written)
+        # still stops, and nothing is kept: the finish of a 240 s take can take about 50 s.
         try:
             paths, record = modes.finish(job, made, stop=lambda: runs.is_stopped(run_id))
         except runs.Cancelled:
             raise runs.stopped(messages.STOPPED_AFTER_LAST_STEP) from None
-    if runs.is_stopped(run_id):  # pressed as the last file was written: too late, and the visitor is told
+    if runs.is_stopped(run_id):  # clicked as the last file was written: too late, and the visitor is told
         gr.Info(messages.ALREADY_SAVED, title="Already finished")
     skipped = [t.planner["skipped"] for t in records.Record.of(record).takes if "skipped" in (t.planner or {})]
     if skipped:
@@ -115,10 +120,10 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
 FILE_PARAMETERS = ("src_audio", "reference_audio", "lora")
 
 
-def own_voice(mode: str, values: dict[str, Any], request: Any) -> None:
+def check_voice_owner(mode: str, values: dict[str, Any], request: Any) -> None:
     """A take named as a voice (``/generate``'s ``reference_take``, or the one a varied take's record
     names) must be one this visitor's page made, as *Send to* holds (``take_owners.made_by``); another's
-    gets the words a take that is gone gets."""
+    gets the message a take that is gone gets (``checks.InputError`` on its field)."""
     record = values.get("record") if isinstance(values.get("record"), dict) else {}
     if mode == "generate":
         name, param = values.get("reference_take"), "reference_take"
@@ -131,64 +136,67 @@ def own_voice(mode: str, values: dict[str, Any], request: Any) -> None:
         raise checks.InputError(voice.gone(name), param)
 
 
-def at_door(mode: str, values: dict[str, Any], request: Any = None) -> modes.Job:
-    """A ``mode`` request as the door prepares it from its inputs ``values``: the voice it names its
-    visitor's own (``own_voice``), then its preparer, files read by their headers only (``headers.only``:
-    an upload a stand-in of its length, no decode, hash or scan)."""
+def prepare_for_admission(mode: str, values: dict[str, Any], request: Any = None) -> modes.Job:
+    """A ``mode`` request as the admission check prepares it from its inputs ``values``: the voice it names
+    checked to be its visitor's (``check_voice_owner``), then its preparer, files read by their headers only
+    (``headers.only``: an upload a stand-in of its length, no decode, hash or scan)."""
     prepare = preparer(mode)
-    own_voice(mode, values, request)
+    check_voice_owner(mode, values, request)
     with headers.only():
         return prepare(**values, request=request) if _asks(prepare) else prepare(**values)
 
 
-def as_settled(job: modes.Job, request: Any) -> modes.Job:
-    """In the run: ``job``, prepared in full, as its door settled it (what ``door`` left on the join's
-    ``request``) while it costs what the door saw (``Settled.holds``); else, where it costs more (a song
-    longer than its header said, a pace learnt meanwhile) or no door settled it, ``budget.as_settled``."""
-    settled = getattr(getattr(getattr(request, "request", None), "state", None), budget.SETTLED, None)
-    job = job if settled is None else job.with_settled(settled)
+def as_admitted(job: modes.Job, request: Any) -> modes.Job:
+    """In the run: ``job``, prepared in full, with the cost estimate made at admission (what
+    ``admission_check`` left on the join's ``request``) while it costs what that estimate saw
+    (``Admission.holds``); else, where it costs more (a song longer than its header said, measured
+    figures learnt meanwhile) or no admission check ran, ``budget.as_admitted``."""
+    admitted = getattr(getattr(getattr(request, "request", None), "state", None), budget.ADMISSION, None)
+    job = job if admitted is None else job.with_admission(admitted)
     shape = MusicShape.of(job.request)
     return (
         job
-        if settled is not None and settled.holds(shape, duration_estimate.music_seconds(shape))
-        else budget.as_settled(job)
+        if admitted is not None and admitted.holds(shape, duration_estimate.music_seconds(shape))
+        else budget.as_admitted(job)
     )
 
 
-def door(mode: str) -> Callable[..., None]:
-    """The checks a ``mode`` request passes before it queues (``admission.validator``, inside the HTTP
-    join): prepared as at the door (``at_door``), then settled, once a press (``budget.settle``: its
-    length and what it may cost here), which goes with the join to its run on its ``request``: the run
-    prepares it in full and takes it as the door settled it (``as_settled``)."""
+def admission_check(mode: str) -> Callable[..., None]:
+    """The admission check of a ``mode`` request, the checks it passes before it queues
+    (``admission.validator``, inside the HTTP join): prepared from headers (``prepare_for_admission``),
+    then admitted once (``budget.admit``: its length and what it may cost here). The cost estimate goes
+    with the join to its run on its ``request``, where the run takes it (``as_admitted``)."""
     names = _names(preparer(mode))
 
     def check(*args: Any, request: gr.Request = None) -> None:
-        budget.settle(at_door(mode, dict(zip(names, args, strict=False)), request), request=request)
+        budget.admit(prepare_for_admission(mode, dict(zip(names, args, strict=False)), request), request=request)
 
     return check
 
 
 def reserves(mode: str) -> Callable[[dict[str, Any], Any], str]:
-    """The line under ``mode``'s press on a Space (``quota.music_line``): the request its inputs make,
-    prepared as at the door (``at_door``), Think's length bounded as the door bounds it, then its shape.
-    A form the door would refuse says how much once it can be sent."""
+    """The text under ``mode``'s button on a Space (``quota.music_line``): the request its inputs make,
+    prepared as the admission check prepares it (``prepare_for_admission``), Think's length bounded as
+    admission bounds it, then its shape. A form the admission check would refuse says how much once it
+    can be sent."""
 
-    def line(values: dict[str, Any], request: Any = None) -> str:
-        # A form with no words yet is priced as it will be with a caption: a caption's words cost nothing.
+    def reserves_text(values: dict[str, Any], request: Any = None) -> str:
+        # A form with no caption or lyrics yet is priced as it will be with a caption: a caption's length
+        # costs nothing.
         if "prompt" in values and not any(str(values.get(k) or "").strip() for k in ("prompt", "lyrics")):
             values = {**values, "prompt": "-"}
         try:
-            job = budget.bounded(at_door(mode, values, request), budget.max_gpu_seconds())
+            job = budget.bounded(prepare_for_admission(mode, values, request), budget.max_gpu_seconds())
         except gr.Error as exc:
             waits = getattr(exc, "param", None) in ("src_audio", "take", "record")
             return messages.RESERVES_NOT_YET if waits else messages.RESERVES_LATER
         return quota.music_line(MusicShape.of(job.request), fits_day=mode in modes.PREPARE)
 
-    return line
+    return reserves_text
 
 
 def _names(prepare: Callable[..., modes.Job]) -> list[str]:
-    return [p.name for p in own_parameters(prepare) if p.name != "request"]
+    return [p.name for p in preparer_parameters(prepare) if p.name != "request"]
 
 
 def _asks(prepare: Callable[..., modes.Job]) -> bool:
@@ -202,12 +210,14 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
     It carries the ``modes`` preparer's parameter names and defaults, which Gradio turns into the
     endpoint's keyword arguments, plus the request and progress Gradio injects (found through real
     annotations: a ``__signature__`` alone does not make Gradio pass them). It returns ``slots``
-    audio slots (their public URLs, or plain paths where no page asked; ``None`` when unused), the seed line and the record.
-    A stopped run returns normally, with no take, the stop's words as the seed line and the record
-    ``{"stopped": words}``: Gradio would show any raised error as a red "Error", on the take slot too.
+    audio slots (their public URLs, or plain paths where no page asked; ``None`` when unused), the seed
+    line and the record. A stopped run returns normally, with no take, the stop's message as the seed
+    line and the record ``{"stopped": message}``: Gradio would show any raised error as a red "Error",
+    on the take slot too.
     """
     prepare, tab = preparer(mode), tab or mode
-    own = [p for p in own_parameters(prepare) if p.name != "request"]  # a preparer that asks is given it
+    # A preparer that asks for the join's request is given it as the event's ``request``.
+    accepted = [p for p in preparer_parameters(prepare) if p.name != "request"]
     asks = _asks(prepare)
     extra = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
@@ -215,7 +225,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
             "progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress(), annotation=gr.Progress
         ),
     ]
-    signature = inspect.Signature(own + extra)
+    signature = inspect.Signature(accepted + extra)
 
     def handler(*args: Any, **kwargs: Any):
         bound = signature.bind(*args, **kwargs)
@@ -225,10 +235,10 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
         files = [values.get(name) for name in FILE_PARAMETERS if isinstance(values.get(name), str)]
         try:
             # The uploads it reads stay out of the quota's reach until it ends, however it ends.
-            own_voice(mode, values, request)
+            check_voice_owner(mode, values, request)
             with uploads.using(files), runs.tab_run(tab, request) as run_id:
                 job = prepare(**values, request=request) if asks else prepare(**values)
-                paths, record = run_job(as_settled(job, request), progress, run_id)
+                paths, record = run_job(as_admitted(job, request), progress, run_id)
         except gr.Error as exc:
             if not runs.is_stop(exc):
                 raise
@@ -236,7 +246,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
             if mode in ("variations", "morph"):  # the take stays in view, its record too, to try again
                 return (*_in_view(values["record"], request, slots), exc.message, gr.skip())
             return (*[None] * slots, exc.message, {"stopped": exc.message})
-        take_owners.remember_takes(request, record)  # "Send to" hands on this visitor's own takes only
+        take_owners.remember_takes(request, record)  # "Send to" hands on only the takes this visitor made
         urls = [asgi_gate.take_url(path, request) or path for path in paths]
         shown = [urls[i] if i < len(urls) else None for i in range(slots)]
         return (*shown, results.seeds_text(record), record)
@@ -255,24 +265,25 @@ def _in_view(record: Any, request: Any, slots: int) -> list[Any]:
     urls = []
     # An entry that is not one is left out (its slot empty), as the takes after it move up.
     for entry in [t for t in records.Record.of(record).takes[:slots] if t.entry]:
-        path = output_folder.own_take_audio(entry.audio)
+        path = output_folder.studio_take_audio(entry.audio)
         shown = path is not None and take_owners.made_by(request, entry.audio)
         urls.append((asgi_gate.take_url(path, request) or str(path)) if shown else None)
     return urls + [None] * (slots - len(urls))
 
 
 # What a music endpoint leaves to the model that runs it when a client names none (the preparers' ``None``,
-# the declared parameters with a model's own, ``parameters.Param.own``): 50 steps on XL SFT, 8 on turbo, and the
-# XL base's 32 for Edit's parts. Gradio would give each parameter its field's first value as the API's default
-# (the Edit tab's 50, shown for a region), and a client that named no steps sent that: a part ran 50 steps
-# where README and the page say 32. The step correction too: a turbo studio's page shows it on, and a part
-# named without it runs the base's own (off).
-MODEL_DEFAULTS = tuple(p.name for p in parameters.DECLARED if p.own)
+# the declared parameters with a model default, ``parameters.Param.model_default``): 50 steps on XL SFT, 8 on
+# turbo, and the XL base's 32 for Edit's parts. Gradio would give each parameter its field's first value as
+# the API's default (the Edit tab's 50, shown for a region), and a client that named no steps would send
+# that: a part would run 50 steps where README and the page say 32. The step correction too: a turbo
+# studio's page shows it on, and a part requested without it runs the base's default (off).
+MODEL_DEFAULTS = tuple(p.name for p in parameters.DECLARED if p.model_default)
 
 
 def model_defaults(get_api_info: Callable[..., Any]) -> Callable[..., Any]:
     """``Blocks.get_api_info`` (what ``/info`` and so every client reads) with the music endpoints'
-    ``MODEL_DEFAULTS`` defaulting to ``None``, the preparers' own: the model's defaults for what runs."""
+    ``MODEL_DEFAULTS`` defaulting to ``None``, as the preparers default them: the model's defaults for what
+    runs."""
 
     def api_info(*args: Any, **kwargs: Any) -> Any:
         info = get_api_info(*args, **kwargs)
@@ -286,7 +297,7 @@ def model_defaults(get_api_info: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # Every music endpoint's preparer, by its mode: the tabs' (``modes.PREPARE``) and the two endpoints that are no
-# tab's, variations of a take (a job of the take's own mode, run as its tab's) and a Generate take's morph.
+# tab's, variations of a take (a job of the take's mode, run as its tab's) and a Generate take's morph.
 PREPARERS: dict[str, Callable[..., modes.Job]] = {
     **modes.PREPARE,
     "variations": variations.prepare,
@@ -327,7 +338,7 @@ STEMS_MAX_SECONDS = 900.0
 
 
 def check_stems(take: Any = 1, record: Any = None, request: gr.Request = None) -> Any:
-    """What *Split into stems* checks at the door (and again when it runs): a take this visitor made
+    """What *Split into stems* checks at admission (and again when it runs): a take this visitor made
     and the studio keeps, a model to split it with, a length it splits; returns the take's header."""
     path = results.stem_source(take, record, request)
     try:
@@ -361,13 +372,13 @@ def stems_endpoint(tab: str) -> Callable:
                     progress=progress,
                     run_id=run_id,
                     starting=_splitting,
-                    refused=quota.in_words,
+                    refused=quota.refusal,
                 )
-                if runs.is_stopped(run_id):  # pressed after the last segment: still nothing is saved
+                if runs.is_stopped(run_id):  # clicked after the last segment: still nothing is saved
                     raise runs.stopped(messages.STEMS_STOPPED)
-                info = {"model": {**stems.identity(), "device": made["device"]}, "timings": made["timings"]}
+                info = {"model": {**stems.identity(), "device": made.device}, "timings": made.timings}
                 info["sum"] = "other = take - vocals - drums - bass"
-                paths, _ = takes.write_stems(path, stems.residual(mix, made["stems"]), info)
+                paths, _ = takes.write_stems(path, stems.residual(mix, made.stems), info)
         except gr.Error as exc:
             if not runs.is_stop(exc):
                 raise
@@ -400,7 +411,7 @@ def describe_endpoint(tab: str) -> Callable:
         six fields and a note (Markdown) that says what was written and what was kept."""
         values = (prompt, lyrics, vocal_language, bpm, key_scale, time_signature)
         form = dict(zip(describe.FORM, values, strict=True))
-        song = describe.check(src_audio)  # the door's checks again
+        song = describe.check(src_audio)  # the admission check's checks again
         try:
             with uploads.using([src_audio]), runs.tab_run(tab, request) as run_id:
                 measured = describe.measure(src_audio)
@@ -410,8 +421,8 @@ def describe_endpoint(tab: str) -> Callable:
                     needs=("music", "planner"),
                     progress=progress,
                     run_id=run_id,
-                    stop_words=messages.DESCRIBE_STOPPED,
-                    refused=quota.in_words,
+                    stop_message=messages.DESCRIBE_STOPPED,
+                    refused=quota.refusal,
                 )
         except gr.Error as exc:
             if not runs.is_stop(exc):

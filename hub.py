@@ -25,8 +25,8 @@ def offline() -> bool:
 def reachable(repo: str, wait: float = 0.0) -> bool | None:
     """Whether the Hugging Face Hub answers from here (False where downloads are switched off; None
     until the first answer). The Hub is asked about ``repo`` (its model card's metadata, no file) in the
-    background and its answer kept for ``REACH_TTL_S``, so a caller (the page's status line, a press at
-    the door) never waits on the network: it gets the last answer meanwhile, or waits up to ``wait``
+    background and its answer kept for ``REACH_TTL_S``, so a caller (the page's status line, a request's
+    admission check) never waits on the network: it gets the last answer meanwhile, or waits up to ``wait``
     seconds for one being asked (start-up's log line)."""
     if offline():
         return False
@@ -101,7 +101,7 @@ def cached_file(repo: str, filename: str) -> str | None:
 
 def why_not(exc: BaseException) -> str:
     """Why the Hub would not give a repo, by what ``exc`` is: "gated" (its terms not accepted), "missing" (no
-    such repo, or a private one), else "failed" (``error_messages.HUB_REFUSED`` words each)."""
+    such repo, or a private one), else "failed" (``error_messages.HUB_REFUSED`` has a message for each)."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     if isinstance(exc, GatedRepoError):  # a subclass of RepositoryNotFoundError: asked first

@@ -1,15 +1,17 @@
-"""Instant events (``queue=False``: the status poll, the cost lines, *Use these settings*, Edit's lines…)
-held to a fair share of the threads Gradio runs them in (``Instant``, ASGI, in front of Gradio).
+"""Instant events (``queue=False``: the status poll, the quota text under each button, *Use these
+settings*, Edit's lyric lines…) held to a fair share of the threads Gradio runs them in (``Instant``,
+ASGI, in front of Gradio).
 
 Gradio runs an instant event at once, beside everyone's, in one pool of 40 threads: one caller's burst
-filled it. Each call comes from a group: a public address (``ADDRESS_PLACES`` under way at once), or,
+could fill it. Each call comes from a group: a public address (``ADDRESS_PLACES`` under way at once), or,
 for every caller without one together (loopback or private: a proxy uvicorn does not trust, or this
 machine), the nameless group (``NAMELESS_PLACES``). Within a group a page, named by the body's
 top-level ``session_hash``, holds at most ``PAGE_SHARE``; pages seen only once, and calls that name
 none, are one crowd holding at most ``ONE_SHOT_SHARE`` together. A flood of made-up session hashes is
-that crowd, so the group's other pages keep the rest. A call past its share waits in its group's line
-(``LINE`` long, at most ``WAIT_S``), which serves the key holding fewest first; a full line makes room
-by the largest holder's newest waiter, else the call is answered 429 in words; a body over 64 KB
+that crowd, so the group's other pages keep the rest. A call past its share waits among its group's
+waiting calls (at most ``WAITING_PLACES`` of them, for at most ``WAIT_S``), which serve the key holding
+fewest first; when all waiting places are taken the largest holder's newest waiter gives up its place
+(``evict_for``), else the call is answered 429 with a message; a body over 64 KB
 (never a page's) is refused rather than kept waiting. A page's first call counts in the crowd (nothing
 tells it from a flooder's yet), its second on its own.
 
@@ -34,7 +36,7 @@ import asgi_gate
 import messages
 
 # One public address's instant events under way at once: a page opening sends 9 (its status line,
-# pace lines and cost lines).
+# duration estimate lines and quota lines).
 ADDRESS_PLACES = 12
 # Every caller without a public address together: 16 of Gradio's 40 threads, the rest left to the
 # queue's events and to visitors whose address is known.
@@ -44,7 +46,7 @@ PAGE_SHARE = 9
 # Pages seen once and calls naming none, together: a third of an address's places.
 ONE_SHOT_SHARE = 4
 # Calls waiting for a place, per group, and for how long.
-LINE = 32
+WAITING_PLACES = 32
 WAIT_S = 10.0
 # Pages remembered per kind (seen once; seen again), the least recently seen leaving first: a flood of
 # new session hashes churns the first kind only.
@@ -111,17 +113,17 @@ class _Pages:
 class _Waiter:
     key: str
     order: int
-    turn: asyncio.Future
+    placed: asyncio.Future  # True once given a place, False when told to try again
 
 
 @dataclass
 class _Group:
-    """A group's calls under way (``held`` per key) and waiting (``line``), on the event loop alone."""
+    """A group's calls under way (``held`` per key) and waiting (``waiting``), on the event loop alone."""
 
     places: int
     running: int = 0
     held: collections.Counter = field(default_factory=collections.Counter)
-    line: list[_Waiter] = field(default_factory=list)
+    waiting: list[_Waiter] = field(default_factory=list)
 
     def start(self, key: str) -> None:
         self.running += 1
@@ -136,29 +138,29 @@ class _Group:
 
     def serve(self) -> None:
         """Free places to waiters within their share, the key holding fewest first, then the earliest."""
-        while self.line and self.running < self.places:
-            ready = [w for w in self.line if self.held[w.key] < _share(w.key)]
+        while self.waiting and self.running < self.places:
+            ready = [w for w in self.waiting if self.held[w.key] < _share(w.key)]
             if not ready:
                 return
             chosen = min(ready, key=lambda w: (self.held[w.key], w.order))
-            self.line.remove(chosen)
+            self.waiting.remove(chosen)
             self.start(chosen.key)
-            chosen.turn.set_result(True)
+            chosen.placed.set_result(True)
 
-    def make_room(self, key: str) -> bool:
-        """Room in a full line for ``key``: the newest waiter of a key holding more than ``key`` would
-        (under way and waiting) is told to try again; False where none does."""
-        counts = self.held + collections.Counter(w.key for w in self.line)
-        largest = max(self.line, key=lambda w: (counts[w.key], w.order))
+    def evict_for(self, key: str) -> bool:
+        """A waiting place freed for ``key`` when all are taken: the newest waiter of a key holding more
+        than ``key`` would (under way and waiting) is told to try again; False where none does."""
+        counts = self.held + collections.Counter(w.key for w in self.waiting)
+        largest = max(self.waiting, key=lambda w: (counts[w.key], w.order))
         if counts[largest.key] <= counts[key] + 1:
             return False
-        self.line.remove(largest)
-        largest.turn.set_result(False)
+        self.waiting.remove(largest)
+        largest.placed.set_result(False)
         return True
 
     @property
     def idle(self) -> bool:
-        return not self.running and not self.line
+        return not self.running and not self.waiting
 
 
 class Instant:
@@ -183,8 +185,8 @@ class Instant:
             _say_how_read(scope, host, self.told)
         body, receive = await asgi_gate.whole(receive)
         key = self.pages.key(name, session_of(await asgi_gate.parsed(body)))
-        # A page's calls are a few KB: a larger one never waits, so a line holds little memory.
-        small = len(body) <= asgi_gate.OWN_BYTES
+        # A page's calls are a few KB: a larger one never waits, so the waiting calls hold little memory.
+        small = len(body) <= asgi_gate.UNPOOLED_BYTES
         del body  # Gradio reads it from ``receive``
         group = self.groups.setdefault(name, _Group(NAMELESS_PLACES if name == NAMELESS else ADDRESS_PLACES))
         try:
@@ -199,25 +201,26 @@ class Instant:
                 del self.groups[name]
 
     async def _admitted(self, group: _Group, key: str, may_wait: bool) -> bool:
-        """A place for ``key`` in ``group``: at once, or after a wait in its line; False where none came."""
+        """A place for ``key`` in ``group``: at once, or after a wait among its waiting calls; False where
+        none came."""
         if group.running < group.places and group.held[key] < _share(key):
             group.start(key)  # ``serve`` leaves no waiter that could take a free place
             return True
-        if not may_wait or (len(group.line) >= LINE and not group.make_room(key)):
+        if not may_wait or (len(group.waiting) >= WAITING_PLACES and not group.evict_for(key)):
             return False
         waiter = _Waiter(key, next(self.order), asyncio.get_running_loop().create_future())
-        group.line.append(waiter)
+        group.waiting.append(waiter)
         try:
-            await asyncio.wait({waiter.turn}, timeout=WAIT_S)
+            await asyncio.wait({waiter.placed}, timeout=WAIT_S)
         except asyncio.CancelledError:
-            if waiter.turn.done() and waiter.turn.result():
+            if waiter.placed.done() and waiter.placed.result():
                 group.end(key)
             raise
         finally:
-            if not waiter.turn.done():
-                group.line.remove(waiter)
-                waiter.turn.cancel()
-        return not waiter.turn.cancelled() and waiter.turn.result()
+            if not waiter.placed.done():
+                group.waiting.remove(waiter)
+                waiter.placed.cancel()
+        return not waiter.placed.cancelled() and waiter.placed.result()
 
 
 def _say_how_read(scope: dict, host: str | None, told: set[str]) -> None:
@@ -238,8 +241,8 @@ def _say_how_read(scope: dict, host: str | None, told: set[str]) -> None:
         print(said, flush=True)
 
 
-async def _answer(send: Any, status: int, words: str) -> None:
-    body = json.dumps({"detail": words}).encode()
+async def _answer(send: Any, status: int, message: str) -> None:
+    body = json.dumps({"detail": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -1,11 +1,13 @@
-"""What an agent is told about the studio's tools (``agents``): each tool and parameter in the studio's
-words, with its range and default from where each fact lives, and the schema an agent's arguments
-are held to, no stricter than the studio's own checks.
+"""What an agent is told at the MCP endpoint (``agents``): the instructions, each tool's and parameter's
+description (``tool_help``), with its range and default from where each fact lives, the schema an
+agent's arguments are held to (``input_schema``), no stricter than the studio's checks, and the
+messages for arguments that do not fit it (``argument_problem``).
 
-The words are the page's own (``tooltips``) where they fit a parameter, and this room's ``MCP_*`` where
-the page's speak of the page or carry numbers of their own. The ranges are ``checks``' (and the two rooms that
-keep a range of their own), written here only as references; a default is what the API fills in
-when an agent leaves the parameter out (the page's field, or the model's own: ``parameters.Param.own``).
+A parameter's description is the page's help (``tooltips``) where it fits, and this module's ``MCP_*``
+where the page's help speaks of the page or carries numbers of its own. The ranges are ``checks``' (and
+the two modules that keep a range of their own), written here only as references; a default is what the
+API fills in when an agent leaves the parameter out (the page's field, or the model's default:
+``parameters.Param.model_default``).
 """
 
 from __future__ import annotations
@@ -25,16 +27,16 @@ import plan_format
 import tooltips as tips
 import variations
 
-# The studio as MCP tools (``agents``): a tool's words say what a musician gets; ``{fields}`` are
+# The studio as MCP tools (``agents``): a tool's description says what a musician gets; ``{fields}`` are
 # filled from where each fact lives (``agents.facts``: ``checks``' ranges, the model's defaults).
 MCP_INSTRUCTIONS = (
     "ACE Music Studio makes songs with ACE-Step 1.5 ({model}). An agent is a visitor like any other: the same checks "
-    "and words, at most {share} requests of yours waiting or being made at once, and on a ZeroGPU Space your own "
+    "and messages, at most {share} requests of yours waiting or being made at once, and on a ZeroGPU Space your own "
     "daily GPU quota. A music tool returns each take's URL, a line of seeds and the take's record (JSON): pass the "
     "record to variations, morph or stems, a take's URL as the song of cover, extend, edit or describe. A take's "
     "record maps it: takes[i].bars, where each bar (one measure of its metre: 4 beats in 4/4) starts, in seconds "
     "(bar 1 first), and takes[i].sections, its [Section]s' names, starts and ends; edit and extend count bars so. "
-    "takes[i].tempo says the tempo it was played at against the bpm asked (said: one line in words)."
+    "takes[i].tempo says the tempo it was played at against the bpm asked (said: one line of text)."
 )
 MCP_TOOLS = {
     "generate": "Make a song from a style caption and/or lyrics: {takes} takes of {seconds}, each with its seed. "
@@ -49,7 +51,7 @@ MCP_TOOLS = {
     "audio_cover_strength says.",
     "extend": "Continue a song: {extend} of new music after its end; the original part is kept exactly as it is "
     "(at its own sample rate; in WAV, or FLAC for a 16- or 24-bit song; MP3 encodes it again).",
-    "edit": "Change part of a song: make a stretch of it again (at least {region}) with a new style or new words, "
+    "edit": "Change part of a song: make a stretch of it again (at least {region}) with a new style or new lyrics, "
     "the rest kept as it was; or, with change, add a part, take one out, or complete the song around it.",
     "morph": "Move a take made here by generate toward a new caption or new lyrics (ACE-Step's flow edit): the "
     "song itself changes, its structure kept; one take.",
@@ -59,7 +61,7 @@ MCP_TOOLS = {
     "describe": "Listen to a song and write what it is: caption, lyrics, vocal language, BPM, key and time "
     "signature; fills only what you leave empty and returns the six, then a note.",
 }
-# A parameter's words where the page's own (above) speak of the page, or carry numbers of their own.
+# A parameter's description where the page's help (below) speaks of the page, or carries numbers of its own.
 MCP_FIELDS = {
     "lyrics": "One section tag per part ([Verse], [Chorus], [Bridge], [Outro]), then its lines; empty or "
     "[Instrumental] for music without singing.",
@@ -86,9 +88,9 @@ MCP_FIELDS = {
     "temperature": "Low is safe and predictable, high surprising (and more mistakes).",
     "reference_take": "A take of yours whose voice to sing with: its URL, as a tool returned it, or its name as its "
     "record gives it (takes[i].audio). Not with reference_audio.",
-    "lines": "Edit by the words: the sung lines to make again, of a take this studio made with lyrics, counted from "
+    "lines": "Edit by lyric lines: the sung lines to make again, of a take this studio made with lyrics, counted from "
     '1: a number (3), a list ([3, 4]) or text ("3, 4", "3-5"). The stretch becomes theirs (a breath each side) and '
-    "lyrics their new words (empty: kept as sung).",
+    "lyrics gives them new lyrics (empty: kept as sung).",
     "loop_bars": "Make each take a loop of this many bars (2, 4, 8, 16 or 32; 0: a song). A bar is one count of the "
     "time signature's beats (4 in 4/4, 3 in 3/4, 6 in 6/8) at bpm; with think on, a bpm or time signature left "
     "to auto is the planner's, else a loop needs bpm (auto metre: 4). The take is exactly that long, to the "
@@ -98,7 +100,7 @@ MCP_FIELDS = {
     "song is wrong or unsure: bars (and the take's record, takes[i].bars) are counted from there, on the beats the "
     "studio heard (the one nearest it becomes bar 1), or, where it heard none or bpm is not their tempo within an "
     "octave, laid at bpm from this time. Nothing before it is counted. Must lie inside the song; empty: the studio's map.",
-    "section": "Edit by the words: one [Section] of the take, by its name (Chorus) or its number from 1; its lines are "
+    "section": "Edit by lyric lines: one [Section] of the take, by its name (Chorus) or its number from 1; its lines are "
     "made again, as with lines.",
 }
 # Edit and Extend by the bar (``edit_bars``): bars as the take's record counts them (takes[i].bars).
@@ -124,7 +126,7 @@ MCP_AGENTS_HERE = (
     "{count} agents {whose} are already calling the studio at once, the most it serves {together}. Nothing was "
     "lost: try again when one of their calls has finished.{more}"
 )
-# Each kind of share of the agents' table (``agents.kind_of``) in words true of the agent refused: whose
+# Each kind of share of the agents' table (``agent_table.kind_of``) as a message true of the agent refused: whose
 # agents are counted, how many together, and what else it may do.
 _SHARES = {
     "address": ("from your address", "from one address", ""),
@@ -154,7 +156,7 @@ MCP_TOO_DEEP = (
     "{name} nests {depth} levels deep; a record or plan a tool returned nests at most {deepest}. Pass it as the tool "
     "returned it."
 )
-# What the loopback join's HTTP refusals say where the studio's own words do not come with them.
+# What the loopback join's HTTP refusals say where the studio's message does not come with them.
 MCP_REFUSED = "The studio could not take this call (HTTP {status}). Check the arguments, then try again."
 MCP_UNREACHED = "The studio could not pass this call on just now. Nothing was made: try again in a moment."
 # How the schema's kinds read to an agent.
@@ -170,15 +172,15 @@ KINDS = {
 # How deeply a record or plan passed to a tool may nest: a record a tool returns nests 5 levels (a take's
 # variation's source), a plan 3; Gradio's join would nest it deeper still (``asgi_gate.MAX_DEPTH``).
 DEEPEST = 16
-# What a parameter takes beyond its field's schema, where the studio's own checks read more:
-# ``edit_lines`` reads line numbers as a number, a list of numbers or of text, or text such as "3, 4".
+# What a parameter takes beyond its field's schema, where the studio's checks read more:
+# ``edit_lines`` reads lyric line numbers as a number, a list of numbers or of text, or text such as "3, 4".
 LOOSER = {
     name: {"type": ["array", "string", "number", "null"], "items": {"type": ["string", "number"]}}
     for name in ("lines", "bars")
 } | {"first_downbeat": {"type": ["number", "string", "null"]}}  # seconds, or the page's text box's text
 
-# The page's words for a parameter, where they say what it does without speaking of the page.
-PAGE_WORDS = {
+# The page's help for a parameter, where it says what the parameter does without speaking of the page.
+PAGE_HELP = {
     "prompt": f"{tips.CAPTION} {tips.CAPTION_EXAMPLE}",
     "lyrics": tips.LYRICS,
     "reference_audio": tips.REFERENCE,
@@ -202,10 +204,10 @@ PAGE_WORDS = {
     "structure": tips.LYRICS_STRUCTURE,
     "custom_sections": tips.LYRICS_CUSTOM,
     "length": tips.LYRICS_LENGTH,
-    **parameters.words(),
+    **parameters.mcp_help(),
 }
-# Where one tool's parameter means something of its own.
-TOOL_WORDS = {
+# Where one tool's parameter means something else than elsewhere.
+TOOL_HELP = {
     "cover": {"prompt": tips.COVER_CAPTION, "lyrics": tips.COVER_LYRICS},
     "extend": {"prompt": tips.EXTEND_CAPTION, "bars": MCP_EXTEND_BARS},
     "edit": {"lyrics": tips.EDIT_LYRICS, "bars": MCP_EDIT_BARS},
@@ -246,7 +248,7 @@ def _number(value: float) -> str:
 
 
 def facts(variant: models.Variant) -> dict[str, Any]:
-    """The numbers a tool's own words name (``toolMCP_TOOLS``, ``MCP_INSTRUCTIONS``)."""
+    """The numbers a tool's description names (``MCP_TOOLS``, ``MCP_INSTRUCTIONS``)."""
     return {
         "model": variant.label,
         "seconds": span(audio.MIN_SECONDS, audio.MAX_SECONDS, " s"),
@@ -262,45 +264,46 @@ def instructions(variant: models.Variant) -> str:
     return MCP_INSTRUCTIONS.format(**facts(variant))
 
 
-def tool_words(tool: str, parameters: list[dict[str, Any]], variant: models.Variant) -> tuple[str, dict[str, str]]:
+def tool_help(tool: str, parameters: list[dict[str, Any]], variant: models.Variant) -> tuple[str, dict[str, str]]:
     """A tool's description and each parameter's (its API info's ``parameters``, with their choices
     where Gradio lists them: ``choices``, and ``many`` where any number of them may be given)."""
     return MCP_TOOLS[tool].format(**facts(variant)), {
-        p["parameter_name"]: parameter_words(tool, p, variant) for p in parameters
+        p["parameter_name"]: parameter_help(tool, p, variant) for p in parameters
     }
 
 
-def parameter_words(tool: str, parameter: dict[str, Any], variant: models.Variant) -> str:
+def parameter_help(tool: str, parameter: dict[str, Any], variant: models.Variant) -> str:
     """One parameter: what it does, its range or choices, its longest text, and its default."""
     name = parameter["parameter_name"]
-    words = [TOOL_WORDS.get(tool, {}).get(name) or MCP_FIELDS.get(name) or PAGE_WORDS.get(name, "")]
+    parts = [TOOL_HELP.get(tool, {}).get(name) or MCP_FIELDS.get(name) or PAGE_HELP.get(name, "")]
     listed = ", ".join(json.dumps(c, ensure_ascii=False) for c in parameter.get("choices") or ())
     many = "any of" if parameter.get("many") else "one of"
     if name in ranges():
-        words.append(f"Range: {span(*ranges()[name])}" + (f", or {many}: {listed}." if listed else "."))
+        parts.append(f"Range: {span(*ranges()[name])}" + (f", or {many}: {listed}." if listed else "."))
     elif listed:
-        words.append(f"{many.capitalize()}: {listed}.")
+        parts.append(f"{many.capitalize()}: {listed}.")
     if name in checks.TEXT_LIMITS:
-        words.append(f"Up to {checks.TEXT_LIMITS[name]} characters.")
+        parts.append(f"Up to {checks.TEXT_LIMITS[name]} characters.")
     if parameter.get("parameter_has_default"):
-        words.append(f"Default: {_default(name, parameter.get('parameter_default'), variant)}.")
-    return " ".join(w for w in words if w)
+        parts.append(f"Default: {_default(name, parameter.get('parameter_default'), variant)}.")
+    return " ".join(p for p in parts if p)
 
 
 def _default(name: str, value: Any, variant: models.Variant) -> str:
     declared = parameters.PARAMS.get(name)
-    if value is None and declared is not None and declared.own:  # the model decides it (steps, DCW …)
-        own = getattr(variant, declared.own)
-        return (
-            f"the model's own ({('on' if own else 'off') if isinstance(own, bool) else f'{own:g}'} on {variant.label})"
-        )
+    if value is None and declared is not None and declared.model_default:  # the model decides it (steps, DCW …)
+        value = getattr(variant, declared.model_default)
+        shown = ("on" if value else "off") if isinstance(value, bool) else f"{value:g}"
+        return f"the model's default ({shown} on {variant.label})"
     return "none" if value is None or value == [] else json.dumps(value, ensure_ascii=False)
 
 
-def input_schema(schema: dict[str, Any], parameters: list[dict[str, Any]], words: dict[str, str]) -> dict[str, Any]:
-    """Gradio's input schema as the studio checks it: a value's choices are in its words, not an
+def input_schema(
+    schema: dict[str, Any], parameters: list[dict[str, Any]], descriptions: dict[str, str]
+) -> dict[str, Any]:
+    """Gradio's input schema as the studio checks it: a value's choices are in its description, not an
     ``enum`` (the studio takes "A min" for a key, "Japanese" for a language, any LUFS in range, and
-    the MCP server would refuse those with jsonschema's words before the studio's checks), a number
+    the MCP server would refuse those with jsonschema's messages before the studio's checks), a number
     need not be whole where the studio says so itself, none is allowed where none is the default,
     and the default is given even where it is false, zero or empty."""
     defaults = {p["parameter_name"]: p for p in parameters}
@@ -320,7 +323,7 @@ def input_schema(schema: dict[str, Any], parameters: list[dict[str, Any]], words
             prop["default"] = given.get("parameter_default")
             if prop["default"] is None and "type" in prop:
                 prop["type"] = [*([prop["type"]] if isinstance(prop["type"], str) else prop["type"]), "null"]
-        prop["description"] = words.get(name, "")
+        prop["description"] = descriptions.get(name, "")
         properties[name] = prop
     return {**schema, "properties": properties}
 
@@ -333,8 +336,8 @@ def any_json(schema: dict[str, Any]) -> bool:
 def json_text(arguments: dict[str, Any], parameters: list[dict[str, Any]]) -> dict[str, Any]:
     """An agent's arguments with the JSON text it passes for a parameter that takes any JSON (a
     record, as a tool returned it) read as JSON; text that is not JSON goes on as it is, to be refused
-    in the studio's words. ``parameters``: the endpoint's API info. Either nested deeper than ``DEEPEST``
-    is refused in words (a ValueError) before it is read: counted, not parsed (``asgi_gate.json_depth``)."""
+    with the studio's message. ``parameters``: the endpoint's API info. Either nested deeper than
+    ``DEEPEST`` is refused with a message (a ValueError) before it is read: counted, not parsed (``asgi_gate.json_depth``)."""
     names = {p["parameter_name"] for p in parameters if any_json(p["type"])}
     read = {}
     for name, value in arguments.items():
@@ -356,7 +359,7 @@ def unknown_tool(name: Any, tools: list[str]) -> str:
 
 def argument_problem(tool: str, arguments: dict[str, Any], schema: dict[str, Any], validator: Any) -> str | None:
     """What is wrong with ``tool``'s ``arguments`` by its input ``schema`` (``validator``, made from it),
-    in the studio's words: a parameter it does not have, or a value of the wrong kind; None if nothing."""
+    as a message: a parameter it does not have, or a value of the wrong kind; None if nothing."""
     import jsonschema
 
     properties = schema.get("properties", {})
@@ -375,8 +378,8 @@ def argument_problem(tool: str, arguments: dict[str, Any], schema: dict[str, Any
     if not kinds:
         return MCP_WRONG_VALUE.format(name=name, given=given)
     said = [KINDS.get(kind, str(kind)) for kind in dict.fromkeys(kinds)]
-    words = ", ".join(said[:-1]) + " or " + said[-1] if len(said) > 1 else said[0]
-    return MCP_WRONG_KIND.format(name=name, kinds=words, given=given)
+    kinds_text = ", ".join(said[:-1]) + " or " + said[-1] if len(said) > 1 else said[0]
+    return MCP_WRONG_KIND.format(name=name, kinds=kinds_text, given=given)
 
 
 def _kinds(value: Any) -> list[str]:

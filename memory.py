@@ -1,12 +1,12 @@
 """The server's memory between requests: what glibc holds free goes back to the system after each event.
 
-Two visitors' ordinary requests took a served studio from 163 MB to 5.8 GB in six minutes, still
-growing, with no Python object growing (issue 48): each large buffer freed raises glibc's mmap
+Without it, two visitors' ordinary requests take a served studio from 163 MB to 5.8 GB in six minutes,
+still growing, with no Python object growing: each large buffer freed raises glibc's mmap
 threshold (up to 32 MiB), so later audio-sized buffers come from its heaps, and what they leave there
 when freed stays the process's. ``malloc_trim(0)`` gives it back. Trimmed after every event a visitor
 starts (``event_errors.expected_errors``), a soak of 300 mixed requests rests near 2 GB between requests
-(docs/performance.md, "Memory over a long run"). Fixing the thresholds at start-up (``mallopt``) held
-its peaks too, but made every audio-sized buffer a fresh mapping: a 4 × 45 s song took 41 % more CPU.
+(docs/performance.md, "Memory over a long run"). Fixing the thresholds at start-up (``mallopt``) holds
+its peaks too, but makes every audio-sized buffer a fresh mapping: a 4 × 45 s song takes 41 % more CPU.
 Done here, in the process, for every way the studio is started: a Space's repository cannot set
 ``MALLOC_*`` before Python starts. A no-op where the C library is not glibc (macOS, musl).
 """

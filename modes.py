@@ -1,9 +1,11 @@
-"""One preparer per mode, and the finish every mode shares; all of it runs on the CPU.
+"""The preparers of the four music modes (``prepare_generate``, ``prepare_cover``, ``prepare_extend``,
+``prepare_edit``; their table ``PREPARE``) and the finish every mode shares (``finish``); all of it runs
+on the CPU.
 
-A request reads as one straight line: ``prepare_<mode>(...)`` checks the visitor's settings
+A request goes through these steps: ``prepare_<mode>(...)`` checks the visitor's settings
 (``checks``) and returns a ``Job``: the typed request the GPU runs (``music_request.MusicRequest``:
-what was asked, the render, Think's part) and what the CPU does with its takes. ``budget.settle``
-settles its length and cost, the GPU entry (``generation.music_gpu``) runs ``job.request``, and
+what was asked, the render, Think's part) and what the CPU does with its takes. ``budget.admit``
+estimates its length and cost at admission, the GPU entry (``generation.music_gpu``) runs ``job.request``, and
 ``finish(job, result)`` fits, gain-matches, splices and finishes (``mastering``) the takes, then
 ``takes`` writes the files. Nothing here takes a GPU slot.
 """
@@ -62,17 +64,17 @@ def finish(job: Job, result: Rendered, stop: runs.Stop = runs.NEVER) -> tuple[li
     posted = made if job.kept is not None else [job.post(take) for take in runs.until(stop, made)]
     # A loop is on its grid already (``loop_takes.in_time``).
     locked = grid_lock.locked(job, posted, result) if job.request.lock and loop is None else None
-    if job.kept is not None:  # an Edit's or Extend's: at its source's own rate (``untouched``)
+    if job.kept is not None:  # an Edit's or Extend's: at its source's rate (``untouched``)
         kept = [untouched.finish(job.kept, take, job.finishing) for take in runs.until(stop, made)]
         done = [(take, info) for take, info, _ in kept]
-        own = untouched.written(job.kept, [mine for *_, mine in kept], job.request.audio_format)
+        at_source_rate = untouched.written(job.kept, [mine for *_, mine in kept], job.request.audio_format)
     else:
-        posted, own = posted if locked is None else locked.takes, None
+        posted, at_source_rate = posted if locked is None else locked.takes, None
         done = [mastering.finish(take, job.finishing, job.region) for take in runs.until(stop, posted)]
     lyrics = result.lyrics if locked is None else locked.lyrics
-    if job.synced is not None and lyrics:  # a region Edit's lines: the whole song's
+    if job.synced is not None and lyrics:  # a region Edit's lyric lines: the whole song's
         lyrics = [found and {**found, "lines": job.synced(found["lines"])} for found in lyrics]
-    made_of = {"lyrics": lyrics, "own": own, "per_take": job_record.variation_entries(job)}
+    made_of = {"lyrics": lyrics, "at_source_rate": at_source_rate, "per_take": job_record.variation_entries(job)}
     made_of["parts"] = None if job.part is None else [job.part(take) for take in made]
     made_of["loop"] = None if loop is None else loops.record(loop)  # as made: at the tempo and metre Think chose
     ready = Finished.of(result, locked, done, round(time.perf_counter() - started, 3), **made_of)
@@ -82,7 +84,7 @@ def finish(job: Job, result: Rendered, stop: runs.Stop = runs.NEVER) -> tuple[li
 
 def _looped(job: Job, loop: Loop, repainted: np.ndarray, song: np.ndarray) -> np.ndarray:
     """A loop's take: its seam's repaint spliced into the song it was repainted in as an Edit's region is
-    (``_region_job``: the rest bit-exact), and the kept turn turned back (``loops``)."""
+    (``_region_job``: the rest bit-exact), and the kept cycle rotated back (``loops``)."""
     a, b = loop_takes.window(loop)
     edit = _region_job(job.request, song, a / audio.SAMPLE_RATE, b / audio.SAMPLE_RATE, job.finishing)
     return loops.back(edit.post(repainted), loop)
@@ -131,8 +133,8 @@ def prepare_cover(a: Asked) -> Job:
     """A new rendition of ``src_audio`` in the style of ``prompt``, as long as the source;
     ``cover_noise_strength`` (upstream's) starts it from the song itself, noised that far less than
     pure noise (0: from noise, as upstream's API defaults). ``morph`` (upstream's flow-edit overlay)
-    edits the song itself from what it is (``morph_prompt``, ``morph_lyrics``: its style and words
-    now; words left out: a take's own) toward ``prompt`` and ``lyrics``, keeping its structure (cover
+    edits the song itself from what it is (``morph_prompt``, ``morph_lyrics``: its style and lyrics
+    now; left out: a take's record's) toward ``prompt`` and ``lyrics``, keeping its structure (cover
     strength and start unused)."""
     render, fmt = preparing.common(a, need_text="cover")
     finishing = parameters.finish(a)
@@ -141,7 +143,7 @@ def prepare_cover(a: Asked) -> Job:
     reference = preparing.reference(a.reference_audio, render.seeds[0]) if a.reference_audio else None
     n, seconds = source.shape[-1], round(audio.seconds(source), 3)
     # The model is told the real length ("duration: N seconds" in its prompt), as upstream does;
-    # the pipeline's own default would say 60 s whatever the song.
+    # the pipeline's default would say 60 s whatever the song.
     render = render.with_pipeline(
         task_type="cover",
         audio_duration=audio.seconds(source),
@@ -151,7 +153,7 @@ def prepare_cover(a: Asked) -> Job:
     )
     reference_name = Path(str(a.reference_audio)).name if reference is not None else None
     notes = Notes(src_audio=Path(str(a.src_audio)).name, source_seconds=seconds, reference_audio=reference_name)
-    request = preparing.from_own_latents(a.src_audio, MusicRequest("cover", render, seconds, fmt, notes=notes))
+    request = preparing.from_take_latents(a.src_audio, MusicRequest("cover", render, seconds, fmt, notes=notes))
     return Job(request, lambda take: audio.fit(take, n), finishing)
 
 
@@ -174,7 +176,7 @@ def prepare_extend(a: Asked) -> Job:
         raise InputError(_too_long(n / audio.SAMPLE_RATE, more), "bars" if edit_bars.given(bars) else "extend_seconds")
     seam, seconds = n / audio.SAMPLE_RATE, round(total / audio.SAMPLE_RATE, 3)
     # Pad with silence to the new length and repaint everything after the original; the prompt says
-    # the source's own length, as upstream's does for a repaint past the song's end.
+    # the source's length, as upstream's does for a repaint past the song's end.
     render = render.with_pipeline(
         task_type="repaint",
         audio_duration=seam,
@@ -190,7 +192,7 @@ def prepare_extend(a: Asked) -> Job:
         first_downbeat=first,
     )
     request = MusicRequest("extend", render, seconds, fmt, notes=notes)
-    request = preparing.from_own_latents(a.src_audio, request, repaint=True)
+    request = preparing.from_take_latents(a.src_audio, request, repaint=True)
     fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
 
     def matched(take: np.ndarray) -> np.ndarray:
@@ -201,19 +203,19 @@ def prepare_extend(a: Asked) -> Job:
         # rendition of the source overlaps it; everything before that is the source itself.
         return audio.splice(source, matched(take), max(0, n - fade), total, fade)
 
-    # The take is written at the source's own rate, its part before the seam's crossfade the source's own.
+    # The take is written at the source's rate, its part before the seam's crossfade the source's samples.
     kept = untouched.of(a.src_audio, seam, None, matched, more, SEAM_SECONDS)
-    request = dataclasses.replace(request, own_bytes=kept.bytes_per_second(fmt))
+    request = dataclasses.replace(request, source_bytes_per_second=kept.bytes_per_second(fmt))
     return Job(request, post, finishing, (max(0, n - fade), total), kept=kept)
 
 
 def _too_long(song: float, more: float) -> str:
     """Why Extend cannot add ``more`` seconds to a ``song`` that long: the whole seconds it may add, or, where
     fewer than Extend's least are left, that the song is at the longest the studio makes."""
-    room, most = math.floor(audio.MAX_SECONDS - song), f"{audio.MAX_SECONDS / 60:g} minutes"
-    if room < EXTEND_RANGE[0]:
-        return error_messages.EXTEND_NO_ROOM.format(song=song, most=most, least=EXTEND_RANGE[0])
-    return error_messages.EXTEND_TOO_LONG.format(song=song, more=more, most=most, room=room)
+    most_added, most = math.floor(audio.MAX_SECONDS - song), f"{audio.MAX_SECONDS / 60:g} minutes"
+    if most_added < EXTEND_RANGE[0]:
+        return error_messages.EXTEND_AT_LONGEST.format(song=song, most=most, least=EXTEND_RANGE[0])
+    return error_messages.EXTEND_TOO_LONG.format(song=song, more=more, most=most, most_added=most_added)
 
 
 @parameters.preparer("edit")
@@ -222,9 +224,9 @@ def prepare_edit(a: Asked) -> Job:
     repainting_end)``, the rest the original, kept to the song around it as upstream's
     ``repaint_mode`` and ``repaint_strength`` say; ``change="add"`` adds the ``part`` (lyrics for a
     sung one), ``"extract"`` takes the ``part`` out, ``"complete"`` completes the song with
-    ``add_parts``, each on the XL base model (``prompt``: the style of what is made). ``lines`` (numbers
-    from 1) or a ``section`` (name or number) of a take the studio made with synced lyrics set the region
-    instead (``edit_lines``; ``lyrics``: their new words, empty: kept as sung), as ``bars`` do (``edit_bars``:
+    ``add_parts``, each on the XL base model (``prompt``: the style of what is made). ``lines`` (lyric line
+    numbers from 1) or a ``section`` (name or number) of a take the studio made with synced lyrics set the
+    region instead (``edit_lines``; ``lyrics``: their new lyrics, empty: kept as sung), as ``bars`` do (``edit_bars``:
     counted from bar 1 at ``first_downbeat``, seconds, where the musician set it)."""
     with about("change"):
         task = part_tasks.check_change(a.change)
@@ -237,7 +239,7 @@ def prepare_edit(a: Asked) -> Job:
     if task is not None:
         return part_tasks.prepare(task, a)
     prompt, lyrics = preparing.song_words(a, need_text="edit")
-    way = preparing.check_repaint_mode(a.repaint_mode)  # Edit's own field, in render's order: after the words
+    way = preparing.check_repaint_mode(a.repaint_mode)  # Edit's field, in render's order: after the lyrics
     render, fmt = preparing.render(a, prompt, lyrics, 1, models.active_variant())
     music = (render.pipeline.bpm, render.pipeline.timesignature, a.first_downbeat)
     start, end, source, finishing = _region(a, chosen or bars, music)
@@ -254,20 +256,20 @@ def prepare_edit(a: Asked) -> Job:
         src_audio=Path(str(src_audio)).name,
         source_seconds=round(length, 3),
         edited_lines=(chosen.first, chosen.last) if chosen is not None else None,
-        edited_bars=edit_bars.said(bars) if chosen is None else None,
+        edited_bars=edit_bars.edited_bars(bars) if chosen is None else None,
         first_downbeat=edit_bars.bar_one_at(a.first_downbeat, source),
     )
     request = MusicRequest("edit", render, round(length, 3), fmt, notes=notes)
-    request = preparing.from_own_latents(src_audio, request, repaint=True)
+    request = preparing.from_take_latents(src_audio, request, repaint=True)
     job = _region_job(request, source, start, end, finishing, src_audio)
     return _sung_in_region(job, src_audio, str(a.lyrics or "").strip() if chosen is None else "")
 
 
 def _sung_in_region(job: Job, src_audio: Any, sung: str) -> Job:
-    """A region Edit of a song whose words the studio knows, given the region's words alone (not the whole
-    song's, as lines chosen send them): sung there (the alignment reads those frames), and set among the
-    song's own lines (``edit_lines.around``: the whole song's words in its record, its synced lines). The
-    model reads ``sung`` as ever."""
+    """A region Edit of a song whose lyrics the studio knows, given the region's lyrics alone (not the whole
+    song's, as lyric lines chosen send them): sung there (the alignment reads those frames), and set among
+    the song's lyric lines (``edit_lines.around``: the whole song's lyrics in its record, its synced lines).
+    The model reads ``sung`` as ever."""
     call = job.request.render.pipeline
     start, end = float(call.repainting_start or 0.0), float(call.repainting_end or 0.0)
     around = edit_lines.around(src_audio, start, end, sung) if sung else None
@@ -280,7 +282,7 @@ def _sung_in_region(job: Job, src_audio: Any, sung: str) -> Job:
 
 def _region(a: Asked, chosen: edit_lines.Chosen | Any, music: tuple) -> tuple[float, float, np.ndarray, Any]:
     """Edit's region and finish checked, in the order the form names them, and its song loaded:
-    (start, end, the song, ``parameters.finish``). The region is the one the chosen lines span
+    (start, end, the song, ``parameters.finish``). The region is the one the chosen lyric lines span
     (``edit_lines``), or the chosen bars (``edit_bars``: counted at the BPM typed, from the musician's bar 1,
     where ``music``, (BPM, time signature, ``first_downbeat``), says them), else the one asked."""
     src_audio, start, end = a.src_audio, a.repainting_start, a.repainting_end
@@ -296,7 +298,7 @@ def _region(a: Asked, chosen: edit_lines.Chosen | Any, music: tuple) -> tuple[fl
         bpm, metre, first = music
         first = edit_bars.bar_one_at(first, source)
         found = edit_bars.region(src_audio, chosen, typed, source, bpm, None if first is None else (first, metre))
-        # At the door a song the studio did not map stands whole for its region until the run reads its bars.
+        # At admission a song the studio did not map stands whole for its region until the run reads its bars.
         return (*(found or (0.0, source.shape[-1] / audio.SAMPLE_RATE)), source, finish)
     with about("repainting_start"):
         start = as_number(start, "Region start")
@@ -312,15 +314,15 @@ def _region_job(
     request: MusicRequest, source: np.ndarray, start: float, end: float, finishing: Any, src_audio: Any = None
 ) -> Job:
     """An Edit's job: the new region gain-matched to the song outside it and spliced in; written at the
-    source's own rate, the song outside the region its own samples (``untouched``), where it is an upload
-    (``src_audio``; a loop's seam is spliced into its own 48 kHz song)."""
+    source's rate, the song outside the region the source's samples (``untouched``), where it is an upload
+    (``src_audio``; a loop's seam is spliced into the loop's 48 kHz song)."""
     n = source.shape[-1]
     a, b = int(round(start * audio.SAMPLE_RATE)), min(n, int(round(end * audio.SAMPLE_RATE)))
     fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
 
     def matched(take: np.ndarray) -> np.ndarray:
         take = audio.fit(take, n)
-        outside = np.concatenate([np.arange(0, a), np.arange(b, n)])  # made when it runs, not at the door
+        outside = np.concatenate([np.arange(0, a), np.arange(b, n)])  # made when it runs, not at admission
         return audio.gain_match(take, take[:, outside], source[:, outside]) if outside.size else take
 
     def post(take: np.ndarray) -> np.ndarray:
@@ -329,11 +331,11 @@ def _region_job(
     if src_audio is None:
         return Job(request, post, finishing, (max(0, a - fade), min(n, b + fade)))
     kept = untouched.of(src_audio, start, end, matched, seam=SEAM_SECONDS)
-    request = dataclasses.replace(request, own_bytes=kept.bytes_per_second(request.audio_format))
+    request = dataclasses.replace(request, source_bytes_per_second=kept.bytes_per_second(request.audio_format))
     return Job(request, post, finishing, (a, b), kept=kept)
 
 
-# The tabs' preparers, by mode: each tab's form reads its own, and a variation is remade by its take's mode
+# The tabs' preparers, by mode: each tab's form reads its preparer's parameters, and a variation is remade by its take's mode
 # (``variations``); every music endpoint's, these and the two that are no tab's, is ``handlers.PREPARERS``.
 PREPARE: dict[str, Callable[..., Job]] = {
     "generate": prepare_generate,

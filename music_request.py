@@ -3,9 +3,10 @@ Think's part ``PlanArgs``) and what comes back from the planner (``Plan``).
 
 Every one is a frozen, picklable dataclass (ZeroGPU pickles a call's arguments into its worker), and
 nothing rewrites one in place: each change is a new value (``dataclasses.replace`` underneath), so
-the request the door checked is the request that runs unless a named step says otherwise. The
-models are nano-vllm's ``SamplingParams`` / ``Sequence`` and upstream's ``GenerationParams``: plain
-fields a reader finds in one place, not a dictionary five rooms may rewrite.
+the request the admission check checked is the request that runs unless a named step says otherwise.
+The models are nano-vllm's ``SamplingParams`` / ``Sequence`` and upstream's ``GenerationParams``: plain
+fields a reader finds in one place, not a dictionary five modules may rewrite. A prepared request with
+what the CPU does with its takes is a ``Job``; the cost estimate made at admission is its ``Admission``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Call:
     velocity_norm_threshold: float = 0.0
     reference_audio: Any = None
     src_audio: Any = None
-    # A source take's own final latents (``take_latents``): no VAE round trip.
+    # A source take's final latents (``take_latents``): no VAE round trip.
     src_latents: Any = None
     # Think's blueprints, one per take (``planner``).
     audio_codes: list[str] | str | None = None
@@ -71,7 +72,7 @@ class Call:
     repainting_end: float | None = None  # -1 or None: to the song's end
     repaint_mode: str = "balanced"
     repaint_strength: float = 0.5
-    # Cover's morph (``morph``): the song as it is now, its style and words.
+    # Cover's morph (``morph``): the song as it is now, its style and lyrics.
     morph: bool = False
     morph_prompt: str = ""
     morph_lyrics: str = ""
@@ -80,7 +81,7 @@ class Call:
     complete_track_classes: list[str] | None = None
     # A part added is decoded at its own level (its take is mixed into the song).
     natural_level: bool = False
-    # Where the lyrics are sung, in seconds: a region Edit given the region's words alone (the lyric
+    # Where the lyrics are sung, in seconds: a region Edit given the region's lyrics alone (the lyric
     # alignment reads those frames, ``lrc.sync_take``); None: over the whole song. The sampler never reads it.
     sung_within: tuple[float, float] | None = None
 
@@ -151,7 +152,7 @@ class Plan:
     pipeline: dict[str, Any] = dataclasses.field(default_factory=dict)
     # What the planner measured (``duration_estimate``): per phase ("think", "blueprint") its seconds, its tokens
     # or codes, and whether its steps were replayed from graphs.
-    pace: dict[str, tuple[float, int, bool]] = dataclasses.field(default_factory=dict)
+    measured: dict[str, tuple[float, int, bool]] = dataclasses.field(default_factory=dict)
 
     def chosen_seconds(self, fallback: float) -> float:
         """The length Think chose (``fallback`` where it chose none)."""
@@ -160,33 +161,33 @@ class Plan:
 
 @dataclass(frozen=True)
 class Loop:
-    """A loop (Generate's ``loop_bars``, ``loops``): its bars of ``beats_per_bar`` beats at ``bpm``, one turn
-    ``samples`` long, made as ``turns`` turns of one song where one turn is shorter than the shortest song."""
+    """A loop (Generate's ``loop_bars``, ``loops``): its bars of ``beats_per_bar`` beats at ``bpm``, one cycle
+    ``samples`` long, made as ``cycles`` cycles of one song where one cycle is shorter than the shortest song."""
 
     bars: int
     beats_per_bar: int
     bpm: int
     samples: int
-    turns: int = 1
-    # Think chooses the tempo or metre: at the door the longest loop it may choose (what is declared),
+    cycles: int = 1
+    # Think chooses the tempo or metre: at admission the longest loop it may choose (what is declared),
     # made exact once the plan holds them (GPU side: ``loop_takes.planned``).
     chosen_by_think: bool = False
 
     @classmethod
     def of(cls, bars: int, beats_per_bar: int, bpm: float, chosen_by_think: bool = False) -> Loop:
-        """``bars`` of ``beats_per_bar`` beats at ``bpm``: one turn's samples, rounded once, and as many
-        turns as make the studio's shortest song."""
+        """``bars`` of ``beats_per_bar`` beats at ``bpm``: one cycle's samples, rounded once, and as many
+        cycles as make the studio's shortest song."""
         n = int(round(bars * beats_per_bar * 60.0 / bpm * audio.SAMPLE_RATE))
-        turns = max(1, math.ceil(audio.MIN_SECONDS * audio.SAMPLE_RATE / n))
-        return cls(bars, beats_per_bar, int(bpm), n, turns, chosen_by_think)
+        cycles = max(1, math.ceil(audio.MIN_SECONDS * audio.SAMPLE_RATE / n))
+        return cls(bars, beats_per_bar, int(bpm), n, cycles, chosen_by_think)
 
     @property
     def made_samples(self) -> int:
-        """How long the song it is made in lasts: every turn, and where the kept turn is the song's only one,
+        """How long the song it is made in lasts: every cycle, and where the kept cycle is the song's only one,
         as much again as its bars may be played too slow to fit (``warp.MOST_PCT``) and a bar for its first
         downbeat to fall in: the bars as played are found in it and warped onto its grid (``loop_takes.in_time``)."""
-        if self.turns > 1:
-            return self.turns * self.samples
+        if self.cycles > 1:
+            return self.cycles * self.samples
         return self.samples + math.ceil(self.samples * warp.MOST_PCT / 100.0) + self.samples // self.bars
 
     @property
@@ -195,11 +196,38 @@ class Loop:
         return self.made_samples / audio.SAMPLE_RATE
 
 
+@dataclass(frozen=True)
+class Variation:
+    """Where a request's variations come from (``variations.prepare``): the take varied (``take``: its number,
+    from 1; its ``seed``; ``audio``: its file as its record names it, None where that name is long or not
+    printable), how far each variation's noise moves from the take's (``amount``, 0–1: upstream's
+    ``retake_variance``) and each variation's new noise seed (``seeds``, one per variation)."""
+
+    take: int
+    seed: int
+    audio: str | None
+    amount: float
+    seeds: tuple[int, ...]
+
+    def of(self) -> dict[str, Any]:
+        """The take varied as a record names it: ``{"take", "seed", "audio"}``."""
+        return {"take": self.take, "seed": self.seed, "audio": self.audio}
+
+    def as_record(self) -> dict[str, Any]:
+        """The request's ``variation`` as its record's settings keep it: ``{"of", "amount", "seeds"}``."""
+        return {"of": self.of(), "amount": self.amount, "seeds": list(self.seeds)}
+
+    def entry(self, seed: int) -> dict[str, Any]:
+        """One variation's entry in its take's record (``records.VariationEntry`` reads it back): ``{"of",
+        "amount", "seed"}``."""
+        return {"of": self.of(), "amount": self.amount, "seed": seed}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Notes:
     """What a take's record says that no model call holds (``job_record.of`` writes it beside the call): the
     files' names and the source song's length, how an Extend or Edit was asked (its seconds or bars, the
-    lines chosen), the seed a repaint drew instead of the take's own, the take whose voice was lent, and
+    lyric lines chosen), the seed a repaint drew instead of the take's seed, the take whose voice was lent, and
     where a variation or a morph came from."""
 
     src_audio: str | None = None
@@ -214,10 +242,10 @@ class Notes:
     edited_bars: tuple[int, int] | None = None
     # Where the musician set bar 1 (``first_downbeat``, seconds): Edit's and Extend's bars counted from there.
     first_downbeat: float | None = None
-    # The take's own seed, which a repaint may not draw again (``preparing.from_own_latents``).
+    # The take's seed, which a repaint may not draw again (``preparing.from_take_latents``).
     seed_redrawn: int | None = None
     # A variation's origin (the take), how far it moves, and each take's fresh seed (``variations``).
-    variation: dict[str, Any] | None = None
+    variation: Variation | None = None
     # The take a morph came from (``take_morph``).
     morph_of: dict[str, Any] | None = None
     # Think's part as it was asked, where the song is made without it (``MusicRequest.without_plan``): the
@@ -227,11 +255,11 @@ class Notes:
 
 @dataclass(frozen=True)
 class MusicRequest:
-    """What one music press sends to the GPU: its ``mode``, the ``render``, each take's length (``seconds``:
+    """What one music request sends to the GPU: its ``mode``, the ``render``, each take's length (``seconds``:
     its one form, which the cost reads and the rest follow; Extend's the source and what it adds, where the
-    call is told the source's own; Think's longest where it chooses), the takes' file format, and Think's
-    part: ``plan`` to plan first, or ``plan_skipped``, the words why the song is made without the plan it
-    asked for; for a region Edit sung among a song's lines, that whole song's words (``song_lyrics``, which
+    call is told the source's length; Think's longest where it chooses), the takes' file format, and Think's
+    part: ``plan`` to plan first, or ``plan_skipped``, the message saying why the song is made without the
+    plan it asked for; for a region Edit sung among a song's lyric lines, that whole song's lyrics (``song_lyrics``, which
     its takes' files hold); and what its record says that no call holds (``notes``). The record is read
     off all of it once, from the finished job (``job_record.of``)."""
 
@@ -242,8 +270,8 @@ class MusicRequest:
     plan: PlanArgs | None = None
     plan_skipped: str | None = None
     song_lyrics: str = ""
-    # Where the source song is read from: the take's own latents, or why the VAE reads it (None: no
-    # source, or not yet looked at: the door reads no latents).
+    # Where the source song is read from: the take's final latents, or why the VAE reads it (None: no
+    # source, or not yet looked at: the admission check reads no latents).
     source_latents: str | None = None
     # A loop: its wrap repainted after the render, in the same GPU call (``loops``).
     loop: Loop | None = None
@@ -251,9 +279,9 @@ class MusicRequest:
     # the take as played written beside it.
     lock: bool = False
     notes: Notes = Notes()
-    # Bytes a second of each take's file where an Edit or Extend writes it at its source's own rate and
-    # samples (``untouched.Kept.bytes_per_second``); 0: the format's own at 48 kHz (``budget``).
-    own_bytes: int = 0
+    # Bytes a second of each take's file where an Edit or Extend writes it at its source's rate and
+    # samples (``untouched.Kept.bytes_per_second``); 0: the format's rate at 48 kHz (``budget``).
+    source_bytes_per_second: int = 0
 
     def with_notes(self, **changes: Any) -> MusicRequest:
         """This request with some of its notes changed."""
@@ -289,19 +317,21 @@ def trimmed(seconds: float) -> Callable[[np.ndarray], np.ndarray]:
 
 
 @dataclass(frozen=True)
-class Settled:
-    """What ``budget.settle`` settled of a request, once a press, at its door: carried on its ``Job`` (and to
-    the run of the same join on the join's HTTP request: ``budget.SETTLED``), which later readers read
-    instead of asking ``budget`` again, as long as the request costs what was settled (``holds``)."""
+class Admission:
+    """The cost estimate made of a request once, at admission (``budget.admit``): carried on its ``Job``
+    (and to the run of the same join on the join's HTTP request, under ``budget.ADMISSION``), so that
+    later readers read it instead of asking ``budget`` again, as long as the request costs what was
+    estimated (``holds``)."""
 
-    longest: int | None  # the longest Think may choose; None where Think does not choose the length
-    room: int  # the bytes its takes need in the output folder (``budget.bytes_written``)
-    shape: Any  # what it was settled by (``music_shape.MusicShape``, a room above this one: compared only)
+    longest: int | None  # the longest Think may choose, in seconds; None where Think does not choose the length
+    disk_bytes: int  # the bytes its takes need in the output folder (``budget.bytes_written``)
+    shape: Any  # the shape it was estimated from (``music_shape.MusicShape``, a module above this one: compared only)
     seconds: float  # the GPU seconds that shape was declared at (``duration_estimate.music_seconds``)
 
     def holds(self, shape: Any, seconds: float) -> bool:
-        """Whether a request of ``shape``, declared at ``seconds`` now, costs what was settled: the same
-        shape (a file's header told its length), no more seconds (a pace learnt meanwhile may ask more)."""
+        """Whether a request of ``shape``, declared at ``seconds`` now, costs what was estimated: the same
+        shape (a file's header told its length), no more seconds (measured figures learnt meanwhile may
+        ask more)."""
         return shape == self.shape and seconds <= self.seconds
 
 
@@ -318,12 +348,13 @@ class Job:
     region: tuple[int, int] | None = None
     # Where a take is a song with a part added: the part alone from each returned take, written beside it.
     part: Callable[[np.ndarray], np.ndarray] | None = None
-    # A region Edit of a song whose synced lines the studio knows: each take's synced lines (the region's,
+    # A region Edit of a song whose synced lyric lines the studio knows: each take's synced lines (the region's,
     # as aligned) made the whole song's (``edit_lines.Around``).
     synced: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
-    # What ``budget.settle`` settled of it; None until it is settled, and again once its length changes.
-    settled: Settled | None = None
-    # An Edit's or Extend's source as its takes keep it, at its own rate (``untouched.Kept``); None: 48 kHz.
+    # The cost estimate made at admission (``budget.admit``); None until it is admitted, and again once
+    # its length changes.
+    admission: Admission | None = None
+    # An Edit's or Extend's source as its takes keep it, at its source rate (``untouched.Kept``); None: 48 kHz.
     kept: Any = None
 
     @property
@@ -332,17 +363,17 @@ class Job:
 
     def with_longest(self, seconds: int) -> Job:
         """Think chooses the length, at most ``seconds``: the request's (``MusicRequest.with_longest``), the
-        trim; what was settled of another length is not carried."""
+        trim; an admission made for another length is not carried."""
         request = self.request.with_longest(seconds)
-        return dataclasses.replace(self, request=request, post=trimmed(seconds), settled=None)
+        return dataclasses.replace(self, request=request, post=trimmed(seconds), admission=None)
 
-    def with_settled(self, settled: Settled) -> Job:
-        """This job as ``settled`` settled it (its door's, in the run): the length Think chooses at most
-        the longest settled, ``settled`` carried."""
+    def with_admission(self, admission: Admission) -> Job:
+        """This job with ``admission`` carried (the admission check's, in the run): the length Think
+        chooses at most ``admission.longest``."""
         job = self
-        if settled.longest is not None and self.request.chooses and settled.longest < self.request.seconds:
-            job = self.with_longest(settled.longest)
-        return dataclasses.replace(job, settled=settled)
+        if admission.longest is not None and self.request.chooses and admission.longest < self.request.seconds:
+            job = self.with_longest(admission.longest)
+        return dataclasses.replace(job, admission=admission)
 
     @property
     def seeds(self) -> list[int]:

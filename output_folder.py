@@ -1,7 +1,7 @@
-"""The output folder: where takes are kept. Its place (``output_dir``), which files in it are the
-studio's own (``own_take``; nothing else is ever served or deleted), its quota (``make_room``, the room a
-running request holds: ``reserve``), a take being sent (``serving``: never deleted mid-stream), and
-the clean-up of old takes (``clean_outputs``). ``takes`` writes into it.
+"""The output folder, where takes are kept: its place (``output_dir``), which files in it the studio
+wrote (``studio_file``; nothing else is ever served or deleted), its disk quota (``free_disk_space``, and
+the disk space a running request reserves: ``reserve``), a take being sent (``serving``: never deleted
+mid-stream), and the clean-up of old takes (``clean_outputs``). ``takes`` writes into it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def output_max_age_hours() -> float:
 
 # What the studio writes, and nothing else: only these are ever deleted by the clean-up.
 _DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_OWN_FILE = re.compile(
+_STUDIO_FILE = re.compile(
     r"^(?:\.partial-)?(?P<take>(?:generate|cover|extend|edit|morph)-\d{6}-[0-9a-f]{6}-take\d+-seed\d+)"
     r"(?:-preview\.mp3|\.(?:wav|flac|mp3|json|lrc)|-(?P<stem>vocals|drums|bass|other|part|unlocked)\.(?:wav|flac|mp3)"
     r"|(?P<stems>-stems)\.json|(?P<latents>-latents\.npy))$"
@@ -41,27 +41,32 @@ STEM_NAMES = ("vocals", "drums", "bass", "other")
 TAKE_SUFFIXES = (".wav", ".flac", ".mp3")
 
 
-def own_take(relative: Any) -> Path | None:
+def studio_file(relative: Any) -> Path | None:
     """The finished take or record ``relative`` names (``"2026-11-22/generate-….wav"``, as records
     name them), or None: anything but a complete file the studio wrote in one of its day folders."""
     parts = str(relative or "").split("/")
-    if len(parts) != 2 or not _DAY_FOLDER.match(parts[0]) or not _OWN_FILE.match(parts[1]) or parts[1].startswith("."):
+    if (
+        len(parts) != 2
+        or not _DAY_FOLDER.match(parts[0])
+        or not _STUDIO_FILE.match(parts[1])
+        or parts[1].startswith(".")
+    ):
         return None
     path = output_dir() / parts[0] / parts[1]
     return path if path.is_file() else None
 
 
-def own_take_audio(relative: Any) -> Path | None:
-    """``own_take``, but only a take's own audio: not its record, not one of its stems."""
-    path = own_take(relative)
+def studio_take_audio(relative: Any) -> Path | None:
+    """``studio_file``, but only a take's audio: not its record, not one of its stems."""
+    path = studio_file(relative)
     if path is None or path.suffix not in TAKE_SUFFIXES:
         return None
-    found = _OWN_FILE.match(path.name)
+    found = _STUDIO_FILE.match(path.name)
     return path if found is not None and not (found["stem"] or found["stems"]) else None
 
 
 def clean_outputs(max_age_hours: float | None = None, now: float | None = None) -> int:
-    """Delete the studio's own files older than the age limit so the disk never fills; returns the count.
+    """Delete the studio's files older than the age limit so the disk never fills; returns the count.
 
     Only files named as the studio names its takes, in its day folders, are touched; anything else
     in the output folder is left alone. Today's folder is never removed, so a take being written now
@@ -74,7 +79,7 @@ def clean_outputs(max_age_hours: float | None = None, now: float | None = None) 
     removed = 0
     for folder in (p for p in root.iterdir() if p.is_dir() and _DAY_FOLDER.match(p.name)):
         for path in folder.iterdir():
-            if _OWN_FILE.match(path.name) and path.is_file() and now - path.stat().st_mtime > limit:
+            if _STUDIO_FILE.match(path.name) and path.is_file() and now - path.stat().st_mtime > limit:
                 path.unlink(missing_ok=True)
                 removed += 1
         removed += _clean_orphan_stems(folder)
@@ -99,7 +104,7 @@ def output_quota_bytes() -> int:
 # A take its visitor was just handed, or fetched a moment ago, is theirs to download: the quota
 # removes neither it nor a take being streamed right now (``asgi_gate``).
 FRESH_S = 300.0
-_room_lock = threading.RLock()  # making room, and the bytes promised (a disk walk: never in the event loop)
+_quota_lock = threading.RLock()  # freeing disk space, and the bytes promised (a disk walk: never in the event loop)
 _marks_lock = threading.Lock()  # what is being sent: taken in the event loop, so only for a moment
 _streaming: collections.Counter[str] = collections.Counter()
 _last_served: dict[str, float] = {}
@@ -125,14 +130,14 @@ def serving(path: Path) -> Iterator[None]:
 
 
 def _take_groups() -> list[tuple[float, int, list[Path], bool]]:
-    """The studio's own files by take (its audio and record together): (last used, bytes, files,
+    """The studio's files by take (its audio and record together): (last used, bytes, files,
     protected), where protected means being written, being sent, or fresh."""
     groups: dict[str, list[Path]] = {}
     root = output_dir()
     for folder in (p for p in root.iterdir() if p.is_dir() and _DAY_FOLDER.match(p.name)):
         with contextlib.suppress(OSError):
             for path in folder.iterdir():
-                if (found := _OWN_FILE.match(path.name)) is not None:  # a take with its preview, record, stems
+                if (found := _STUDIO_FILE.match(path.name)) is not None:  # a take with its preview, record, stems
                     groups.setdefault(f"{folder.name}/{found['take']}", []).append(path)
     existing = {os.path.realpath(p) for files in groups.values() for p in files}
     with _marks_lock:
@@ -153,11 +158,11 @@ def _take_groups() -> list[tuple[float, int, list[Path], bool]]:
     return found
 
 
-def make_room(incoming: int = 0, dry_run: bool = False) -> bool:
+def free_disk_space(incoming: int = 0, dry_run: bool = False) -> bool:
     """Remove the oldest takes (audio and record together) until the folder, the bytes promised to
     runs under way (``reserve``) and ``incoming`` more fit the quota; False when they cannot
     (what is left is being written, being sent, or fresh). ``dry_run`` only says whether they could."""
-    with _room_lock:
+    with _quota_lock:
         groups = _take_groups()
         total = sum(size for _, size, _, _ in groups) + _reserved + incoming
         limit = output_quota_bytes()
@@ -175,18 +180,18 @@ def make_room(incoming: int = 0, dry_run: bool = False) -> bool:
 
 @contextlib.contextmanager
 def reserve(nbytes: int) -> Iterator[bool]:
-    """Room for ``nbytes`` made (oldest takes removed) and held for the block, so that runs under
-    way do not promise the same room twice; yields False, holding nothing, when there is none."""
+    """Disk space for ``nbytes`` freed (oldest takes removed) and reserved for the block, so that runs
+    under way do not promise the same space twice; yields False, reserving nothing, when there is none."""
     global _reserved
-    with _room_lock:
-        ok = make_room(nbytes)
+    with _quota_lock:
+        ok = free_disk_space(nbytes)
         if ok:
             _reserved += nbytes
     try:
         yield ok
     finally:
         if ok:
-            with _room_lock:
+            with _quota_lock:
                 _reserved -= nbytes
 
 
@@ -194,7 +199,7 @@ def _clean_orphan_stems(folder: Path) -> int:
     """Stems and latents go with their take: removed once it is gone (made later, stems would outlive it)."""
     removed = 0
     for path in list(folder.iterdir()):
-        found = _OWN_FILE.match(path.name)
+        found = _STUDIO_FILE.match(path.name)
         if found is None or not (found["stem"] or found["stems"] or found["latents"]) or path.name.startswith("."):
             continue
         if not any((folder / f"{found['take']}{suffix}").exists() for suffix in TAKE_SUFFIXES):

@@ -1,17 +1,17 @@
-"""A visitor's daily ZeroGPU quota as the studio meets it: what a press will reserve, and ZeroGPU's
-refusals in the studio's words.
+"""A visitor's daily ZeroGPU quota as the studio meets it: what a click will reserve (the text beside
+each GPU button), and ZeroGPU's refusals turned into the studio's messages.
 
 Before a call starts, ZeroGPU compares its declared duration with the visitor's remaining daily quota
 (Hugging Face's ZeroGPU docs: 2 minutes a day for a visitor who is not signed in, 5 signed in, more
 with PRO) and refuses a declaration larger than what is left, even where the work would fit; each kind
-of account also has a largest duration one call may declare. ``reserves_line`` is the line beside a
-GPU button: the estimate the call declares (the pace room's answer, ``duration_estimate``) counted as ZeroGPU counts
-it (``charged``): a music press's from its request's shape (``music_line``: the request its fields make,
-prepared as the door prepares it, ``handlers.reserves``), another's through its feature's
+of account also has a largest duration one call may declare. ``reserves_line`` is the text beside a
+GPU button: the duration estimate the call declares (``duration_estimate``) counted as ZeroGPU counts
+it (``charged``): a music request's from its shape (``music_line``: the request its fields make,
+prepared as the admission check prepares it, ``handlers.reserves``), another's through its feature's
 ``estimate_duration``; headers only, no GPU and no queue. Where that is more than a visitor who is not
-signed in gets in a day (``FREE_DAY``), the line says so and what fits in it.
-``in_words`` turns either refusal, which ``spaces`` raises in its own words, into what happened, when
-the quota comes back, that signing in gives more, and what would fit now.
+signed in gets in a day (``FREE_DAY``), the text says so and what fits in it.
+``refusal`` turns either refusal, which ``spaces`` raises with its own message, into a message saying
+what happened, when the quota comes back, that signing in gives more, and what would fit now.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ _ASKED = re.compile(r"duration \((\d+)s\)")
 # counted against what a call declares times ZeroGPU's duration factor (``charged``).
 FREE_DAY = 120
 
-# What a refused request could change to fit what is left: given the seconds left, the ways in words.
+# What a refused request could change to fit what is left: given the seconds left, the ways as messages.
 Ways = Callable[[int], list[str]]
 
 
@@ -77,9 +77,10 @@ def charged(declared: int) -> int:
 
 
 def declares(mode: str, fields: dict[str, Any]) -> int:
-    """Seconds a press of ``mode``'s button declares with ``fields``: ``lyrics`` (the request they make,
-    checked as the door checks it), ``describe`` (the song's length from its header), ``write_song`` or
-    ``stems`` (the take's length in its record); a music press's is its shape's (``music_line``)."""
+    """Seconds a click of ``mode``'s button declares with ``fields``: ``lyrics`` (the request they make,
+    checked as the admission check checks it), ``describe`` (the song's length from its header),
+    ``write_song`` or ``stems`` (the take's length in its record); a music request's is its shape's
+    (``music_line``)."""
     if mode == "lyrics":  # a stand-in theme: what a song is about costs nothing (``lyrics.max_new_tokens``)
         return lyrics.estimate_duration(lyrics.make_request("-", **fields))
     if mode == "describe":
@@ -94,31 +95,31 @@ def declares(mode: str, fields: dict[str, Any]) -> int:
 
 
 def reserves_line(mode: str, fields: dict[str, Any]) -> str:
-    """The line beside a GPU button on a Space other than a music press's: what the press reserves, or
+    """The text beside a GPU button on a Space other than a music button: what a click reserves, or
     what it waits for; past a not-signed-in visitor's day, that too."""
     try:
-        return _line(declares(mode, fields))
-    except lyrics.LyricsError:  # a form the door would refuse (a custom structure with no sections yet)
+        return _reserves_text(declares(mode, fields))
+    except lyrics.LyricsError:  # a form admission would refuse (a custom structure with no sections yet)
         return messages.RESERVES_LATER
     except (ValueError, TypeError, OverflowError, KeyError, IndexError, audio.AudioError):
         return messages.RESERVES_NOT_YET
 
 
 def music_line(shape: MusicShape, fits_day: bool = True) -> str:
-    """The line beside a music press on a Space: what a request of ``shape`` reserves (as the door
+    """The text beside a music button on a Space: what a request of ``shape`` reserves (as admission
     prepared and bounded it); past a not-signed-in visitor's day, that too, and with ``fits_day`` (a
-    tab's own press) what of it fits in that day (``budget``'s words)."""
-    return _line(duration_estimate.music_duration(shape), music_ways(shape) if fits_day else None)
+    tab's Generate, Cover, Extend or Edit button) what of it fits in that day (``budget``'s messages)."""
+    return _reserves_text(duration_estimate.music_duration(shape), music_ways(shape) if fits_day else None)
 
 
-def _line(declared: int, ways: Ways | None = None) -> str:
+def _reserves_text(declared: int, ways: Ways | None = None) -> str:
     seconds = charged(declared)
-    line = messages.RESERVES.format(time=audio.clock(seconds))
+    text = messages.RESERVES.format(time=audio.clock(seconds))
     if seconds <= FREE_DAY:
-        return line
-    line += messages.RESERVES_OVER_DAY.format(day=audio.clock(FREE_DAY))
+        return text
+    text += messages.RESERVES_OVER_DAY.format(day=audio.clock(FREE_DAY))
     fitting = ways(FREE_DAY) if ways is not None else []
-    return line + (messages.RESERVES_FITS_DAY.format(ways=_joined(fitting)) if fitting else "")
+    return text + (messages.RESERVES_FITS_DAY.format(ways=_joined(fitting)) if fitting else "")
 
 
 def music_ways(shape: MusicShape) -> Ways:
@@ -136,8 +137,10 @@ def most_declared(left: int) -> int:
     return next((d for d in range(devices.GPU_MAX_SECONDS, -1, -1) if charged(d) <= left), -1)
 
 
-def in_words(exc: gr.Error, ways: Ways | None = None) -> gr.Error:
-    """``exc`` in the studio's words where it is one of ZeroGPU's two refusals, else ``exc`` itself."""
+def refusal(exc: gr.Error, ways: Ways | None = None) -> gr.Error:
+    """``exc`` as the studio's ``gr.Error`` (its message and title) where it is one of ZeroGPU's two
+    refusals (titled ``QUOTA_TITLE`` or ``TOO_LONG_TITLE`` by ``spaces``), else ``exc`` itself; ``ways``:
+    what of the request would fit a given number of seconds."""
     text = str(exc.message)
     if exc.title == TOO_LONG_TITLE:
         found = _ASKED.search(text)
@@ -158,15 +161,15 @@ def in_words(exc: gr.Error, ways: Ways | None = None) -> gr.Error:
     found, back = _ASKED_LEFT.search(text), _BACK_IN.search(text)
     when = messages.QUOTA_BACK_IN.format(wait=back.group(1)) if back else messages.QUOTA_BACK_LATER
     if found is None:  # too many runs of the visitor's, or the Space's own limit: no figures to go by
-        words = messages.QUOTA_RUNS if "runs limit" in text else messages.QUOTA_SPACE
-        return gr.Error(words.format(when=when), title=messages.OUT_OF_GPU_TIME_TITLE, print_exception=False)
+        message = messages.QUOTA_RUNS if "runs limit" in text else messages.QUOTA_SPACE
+        return gr.Error(message.format(when=when), title=messages.OUT_OF_GPU_TIME_TITLE, print_exception=False)
     asked, left = int(found.group(1)), int(found.group(2))
     if left < charged(devices.GPU_MIN_SECONDS):
         fit = messages.QUOTA_NOTHING_FITS.format(least=audio.clock(charged(devices.GPU_MIN_SECONDS)))
     else:
         fit = messages.QUOTA_FITS.format(ways=_joined((ways(left) if ways else []) or [messages.QUOTA_LESS]))
-    words = messages.QUOTA_EXCEEDED.format(asked=audio.clock(asked), left=audio.clock(left), when=when, fit=fit)
-    return gr.Error(words, title=messages.OUT_OF_GPU_TIME_TITLE, print_exception=False)
+    message = messages.QUOTA_EXCEEDED.format(asked=audio.clock(asked), left=audio.clock(left), when=when, fit=fit)
+    return gr.Error(message, title=messages.OUT_OF_GPU_TIME_TITLE, print_exception=False)
 
 
 def _joined(ways: list[str]) -> str:

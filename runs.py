@@ -1,9 +1,12 @@
-"""Runs and their Stop flags: who started what, and whether its visitor asked it to stop.
+"""Runs and Stop: who started what, whether its visitor asked it to stop, and the Stop buttons.
 
 Every run gets a fresh id in the page's process (``start_run``); Stop touches that run's flag file,
 which the work checks between steps (the DiT's step callback, the planner's and the lyrics writer's
 token loops). A file, because on ZeroGPU the work runs in a forked worker that shares nothing else
-with the page.
+with the page. Also here: requests stopped while they wait in Gradio's queue or in the admission check
+(``stop_event``, ``stop_joining``), the error a stopped run ends with (``stopped``, ``is_stop``), a tab's
+run registered for its Stop button (``tab_run``), the button's event function (``stopper``), and the
+watcher that stops runs whose page is gone.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ STOPPED = "Stopped"
 
 
 class Cancelled(Exception):
-    """The visitor pressed Stop; nothing is returned."""
+    """The visitor clicked Stop; nothing is returned."""
 
 
 T = TypeVar("T")
 # Whether a run's visitor asked it to stop, for work that knows no run id: a take's finish and its writing
-# (``modes.finish``, ``takes``), 51 s of CPU for one take of 240 s on the tiny model at load 9, no progress line.
+# (``modes.finish``, ``takes``): about 50 s of CPU for one take of 240 s on the tiny model at load 9, with no
+# progress line.
 Stop = Callable[[], bool]
 
 
@@ -113,8 +117,8 @@ def request_stop(owner: str) -> int:
     return len(ids)
 
 
-# Requests stopped by their Gradio event id (Stop pressed while one waits; an agent gone, ``agents``):
-# one still waiting ends as "Stopped before it started" when its turn comes and no longer counts as its
+# Requests stopped by their Gradio event id (Stop clicked while one waits; an agent gone, ``agents``):
+# one still waiting ends as "Stopped before it started" when it leaves the queue and no longer counts as its
 # visitor's meanwhile; one running stops within a step (its run no longer wanted, ``handlers``). Each id
 # is forgotten when its run starts or ends, and any left longer than ``STOPPED_KEPT_S`` (a request that
 # ended before its run began: refused, or dropped from the queue with its page) when the next is
@@ -140,8 +144,8 @@ def forget_event(event_id: str | None) -> bool:
     return event_id is not None and _stopped_events.pop(event_id, None) is not None
 
 
-# Joins whose checks still run at the door (``admission.guard``): a request enters Gradio's queue only after its
-# validator returns, so a Stop pressed meanwhile found neither a queued request nor a run. Stop marks its
+# Joins whose admission check still runs (``admission.guard``): a request enters Gradio's queue only after its
+# validator returns, so a Stop clicked meanwhile would find neither a queued request nor a run. Stop marks its
 # visitor's joins here (``stop_joining``) and each becomes a stopped event as it enters the queue. Entries live
 # only while their join does.
 _joining: dict[int, tuple[str | None, str | None, list[bool]]] = {}
@@ -201,9 +205,9 @@ def _watch() -> None:
         time.sleep(WATCH_S)
 
 
-def stopped(words: str = messages.NOT_STARTED) -> gr.Error:
+def stopped(message: str = messages.NOT_STARTED) -> gr.Error:
     """The error a stopped run ends with: its title is the one the page knows a stop by."""
-    return gr.Error(words, title=STOPPED)
+    return gr.Error(message, title=STOPPED)
 
 
 def is_stop(exc: gr.Error) -> bool:
@@ -261,14 +265,14 @@ def _still_wanted(blocks: gr.Blocks, event_id: str) -> Callable[[], bool]:
 def _stop_queued(blocks: gr.Blocks, session_hash: str | None, api_names: tuple[str, ...]) -> int:
     """Mark this visitor's requests to ``api_names`` that Gradio holds as stopped: those still waiting in
     ``blocks``' queue, and those it has taken out of it whose run has not yet registered (their uploads
-    read, the handler called, before ``tab_run``): Stop in that gap found neither a queued request
-    nor a run, and the request went on to make its take. One whose run has registered is stopped by
+    read, the handler called, before ``tab_run``): Stop in that gap would find neither a queued request
+    nor a run, and the request would go on to make its take. One whose run has registered is stopped by
     ``runs.request_stop`` as well; marking it too only hurries its watcher."""
     queue = getattr(blocks, "_queue", None)
     waiting = [
         event
-        for line in list(getattr(queue, "event_queue_per_concurrency_id", {}).values())
-        for event in list(line.queue)
+        for waiting_events in list(getattr(queue, "event_queue_per_concurrency_id", {}).values())
+        for event in list(waiting_events.queue)
     ]
     started = [event for job in list(getattr(queue, "active_jobs", None) or ()) for event in (job or ())]
     marked = 0
@@ -288,7 +292,7 @@ def stopper(blocks: gr.Blocks, tab: str, also: tuple[str, ...] = ()) -> Callable
         # The running one, and what still waits (variations queued behind a run, too).
         request_stop(_owner(request, tab))
         session = getattr(request, "session_hash", None)
-        stop_joining(session, (tab, *also))  # still at the door: its checks running
+        stop_joining(session, (tab, *also))  # still in the admission check: its checks running
         _stop_queued(blocks, session, (tab, *also))
 
     stop.__name__ = f"stop_{tab}"

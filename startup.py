@@ -1,8 +1,10 @@
-"""The studio's own start-up, which only ``app`` imports: on a Space the Hub cache's writable mirror
+"""The studio's start-up, which only ``app`` imports: on a Space the Hub cache's writable mirror
 (``bootstrap``, before anything reads the Hub client's settings), then the models built in this
-process before any ZeroGPU worker is forked (``start_warmup``; the GPU door, ``gpu``, waits for it).
+process before any ZeroGPU worker is forked (``start_warmup``; the GPU call, ``gpu.call``, waits for
+it), and the libraries a first request needs imported once the first page is answered
+(``import_later``, ``LIBRARIES``).
 
-The rooms that build the models are imported inside the functions: ``app`` calls ``bootstrap`` first,
+The modules that build the models are imported inside the functions: ``app`` calls ``bootstrap`` first,
 and Gradio imports ``huggingface_hub``, which reads ``HF_HOME`` and ``HF_HUB_CACHE`` once, at import.
 """
 
@@ -168,7 +170,7 @@ class Warmup:
             return self._thread
 
     def failure(self, kind: str) -> str:
-        """Why ``kind`` is not built, in the words a press gets (the music model's as the header says them)."""
+        """Why ``kind`` is not built, as the message a click gets (the music model's as the header says it)."""
         import error_messages
         import generation
 
@@ -189,7 +191,7 @@ WARMUP = Warmup()
 
 
 def start_warmup() -> threading.Thread | None:
-    """Build the models in a background thread of this process (the GPU door waits for it), unless
+    """Build the models in a background thread of this process (the GPU call waits for it), unless
     they are built, a build is under way, or warm-up is off. Returns the thread doing it, if any."""
     import gpu
 
@@ -201,24 +203,50 @@ def start_warmup() -> threading.Thread | None:
 
 # ---------------------------------------------------------------- libraries
 
-# What a first press imports (the models' libraries, the audio's, the analysis'), imported as soon as the
-# server answers (``import_later``), not in a first press: there every other visitor's join waited on
-# them (issue 59: the first join after start 3-15 s on a busy machine), where the door imported some
-# too. The door imports none now (``headers``), so a join never waits on the import lock; only Python's
-# lock is shared, a few tenths of a second at most while an extension starts (torch's ``_C``: 0.23 s).
-# A name not installed here is passed over.
+# What a first request imports (the models' libraries, the audio's, the analysis'), imported as soon as
+# the server answers (``import_later``), not in a first request: there every other visitor's join would
+# wait on them (the first join after start took 3-15 s on a busy machine). The admission check imports
+# none (``headers``), so a join never waits on the import lock; only Python's lock is shared, a few
+# tenths of a second at most while an extension starts (torch's ``_C``: 0.23 s). A name not installed
+# here is passed over.
 LIBRARIES = (
-    *("torch", "safetensors.torch", "diffusers", "diffusers.pipelines.ace_step", "accelerate", "peft"),
-    *("diffusers.pipelines.pipeline_utils", "diffusers.models.modeling_utils", "diffusers.loaders.lora_pipeline"),
-    *("diffusers.models.autoencoders", "diffusers.schedulers", "diffusers.quantizers.auto", "encodings.utf_16"),
+    "torch",
+    "safetensors.torch",
+    "diffusers",
+    "diffusers.pipelines.ace_step",
+    "accelerate",
+    "peft",
+    "diffusers.pipelines.pipeline_utils",
+    "diffusers.models.modeling_utils",
+    "diffusers.loaders.lora_pipeline",
+    "diffusers.models.autoencoders",
+    "diffusers.schedulers",
+    "diffusers.quantizers.auto",
+    "encodings.utf_16",
     "diffusers.schedulers.scheduling_flow_match_euler_discrete",
-    *("diffusers.guiders.adaptive_projected_guidance", "diffusers.utils.torch_utils", "mutagen.id3"),
-    *("transformers", "transformers.models.qwen2.modeling_qwen2", "transformers.models.qwen3.modeling_qwen3"),
-    *("transformers.generation", "tokenizers", "scipy.signal", "soxr", "pyloudnorm", "lameenc", "mutagen"),
-    *("librosa", "librosa.beat", "librosa.feature", "demucs.htdemucs", "demucs.apply"),
-    # A take's finish runs beside the next visitor's call (``gpu.in_line``), whose ZeroGPU worker is forked
-    # meanwhile: nothing the finish imports may be mid-import then (the stretcher, the limiter's filters).
-    *("python_stretch", "scipy.ndimage", "pyloudnorm"),
+    "diffusers.guiders.adaptive_projected_guidance",
+    "diffusers.utils.torch_utils",
+    "mutagen.id3",
+    "transformers",
+    "transformers.models.qwen2.modeling_qwen2",
+    "transformers.models.qwen3.modeling_qwen3",
+    "transformers.generation",
+    "tokenizers",
+    "scipy.signal",
+    "soxr",
+    "pyloudnorm",
+    "lameenc",
+    "mutagen",
+    "librosa",
+    "librosa.beat",
+    "librosa.feature",
+    "demucs.htdemucs",
+    "demucs.apply",
+    # A take's finish runs beside the next visitor's call (``gpu.in_gpu_queue``), whose ZeroGPU worker is
+    # forked meanwhile: nothing the finish imports may be mid-import then (the stretcher, the limiter's filters).
+    "python_stretch",
+    "scipy.ndimage",
+    "pyloudnorm",
 )
 
 

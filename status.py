@@ -1,4 +1,5 @@
-"""The page's header and status line: which model runs where, and whether it is ready."""
+"""The page's header and status line: which model runs where, whether it is ready or its weights are
+missing (``weights_missing``), and whether the status line's timer should keep polling (``moving``)."""
 
 from __future__ import annotations
 
@@ -34,18 +35,19 @@ def header() -> str:
 
 
 def device_label(device: str | None = None) -> str:
-    """What the music runs on, in the words a visitor knows."""
+    """What the music runs on, as a visitor names it ("this computer's GPU", "ZeroGPU" …)."""
     if gpu.on_zero_gpu():
         return messages.ON_ZERO_GPU
     device = device or models.pick_device()
     return messages.DEVICES.get(device, device)
 
 
-def weights_missing(variant: models.Variant | None = None, settle: bool = False) -> str | None:
+def weights_missing(variant: models.Variant | None = None, wait_for_hub: bool = False) -> str | None:
     """Why the music model's weights are not on this machine, or None when they are: the folder
     ``ACE_STUDIO_MODEL`` names, or the Hub cache's entries of the files the studio loads first
     (``try_to_load_from_cache``: file names only, nothing is read, loaded or downloaded); with
-    ``settle`` (start-up's log line), waiting for the Hub's answer where it is being asked (``hub.reachable``)."""
+    ``wait_for_hub`` (start-up's log line), waiting for the Hub's answer where it is being asked
+    (``hub.reachable``)."""
     variant = variant or models.active_variant()
     source = models.model_source(variant)
     path = Path(source).expanduser()
@@ -65,7 +67,7 @@ def weights_missing(variant: models.Variant | None = None, settle: bool = False)
         return None
     # Downloads off, or the Hub not answering from here (asked in the background: until it answers, the
     # first song is said to download them; the status timer's next tick brings the answer).
-    closed = models.hub_closed(source, wait=hub.PROBE_TIMEOUT_S if settle else 0.0)
+    closed = models.hub_closed(source, wait=hub.PROBE_TIMEOUT_S if wait_for_hub else 0.0)
     if closed is not None:
         return models.weights_missing(messages.MUSIC_MODEL, source, "ACE_STUDIO_MODEL", closed)
     return messages.WEIGHTS_TO_DOWNLOAD.format(repo=source)
@@ -91,10 +93,10 @@ def studio_status() -> tuple[str, Any]:
             usual=duration_estimate.load_seconds("music"),
         )
     elif state["state"] == "failed":
-        # Until a build succeeds, also after a reload: the same words as the error a press gets.
+        # Until a build succeeds, also after a reload: the same message as the error a click gets.
         text = generation.model_missing(state["error"])
     elif (missing := weights_missing()) is not None:
-        # Said before anyone presses a button (file names only, nothing loads).
+        # Said before anyone clicks a button (file names only, nothing loads).
         text = f"⚠️ {missing}" if missing.startswith(messages.WEIGHTS_LEADS) else missing
     else:
         label = model_label()
@@ -108,22 +110,22 @@ def studio_status() -> tuple[str, Any]:
 
 
 def moving(state: dict[str, Any], warmup: dict[str, Any]) -> bool:
-    """Whether the line changes on its own soon, so its timer ticks: a build or the warm-up under way, the
-    Hub being asked, a run that may start a build. Otherwise nothing changes until someone acts: an idle page
-    polled every 3 s cost the server 40 requests a minute (``tools/bench_idle.py``); the page's stamp
-    (``phase``) and its own presses (``woken``) start the timer again."""
+    """Whether the status line changes by itself soon, so its timer ticks: a build or the warm-up under way,
+    the Hub being asked, a run that may start a build. Otherwise nothing changes until someone acts: an idle
+    page polled every 3 s would cost the server 40 requests a minute (``tools/bench_idle.py``); the page's
+    stamp (``phase``) and its own clicks (``woken``) start the timer again."""
     if state["state"] == "loading" or warmup["running"]:
         return True
     return state["state"] != "ready" and (runs.active() > 0 or hub.asking())
 
 
 def woken() -> Any:
-    """A press on this page: the timer ticks until the press has had its say (``moving``)."""
+    """A click on this page: the timer ticks until the click's request is answered (``moving``)."""
     return gr.Timer(active=True)
 
 
 def phase() -> str:
-    """What the status line says, less its clocks: the page asks the line again when this changes (its pace
-    stamp, ``widgets.pace_stamp``), so a build another visitor started is said without a timer ticking."""
+    """What the status line says, less its clocks: the page asks for the line again when this changes (its
+    estimate stamp, ``widgets.estimate_stamp``), so a build another visitor started is said without a timer ticking."""
     state, warmup = backend.load_state(), gpu.warmup_state()
     return ":".join([state["state"], str(warmup["running"]), *sorted(warmup["errors"])])

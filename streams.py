@@ -14,19 +14,19 @@ response already started, which Starlette logs as a RuntimeError traceback.
 - ``Streams``, an ASGI middleware, tells the queue which sessions have a stream open, ends a
   session's older stream when a newer one opens (a connection that hangs half open would otherwise
   go on taking the session's messages, the result among them, into a dead socket), and answers a
-  stream for a session the queue no longer holds with words (``GONE``) in Gradio's own message; and
+  stream for a session the queue no longer holds with a message (``GONE``) in Gradio's message format; and
   lets a cancel (``POST /gradio_api/cancel``) through only for an event of the session it names
   (``_foreign``). Gradio's own takes a waiting event out of the queue by its id alone and sends the
-  completion to the session the cancel named: another session's cancel of a victim's event id dropped
-  the victim's request without a word to anyone (issue 79), and closed a streaming one's iterator.
+  completion to the session the cancel named: another session's cancel of a victim's event id would
+  drop the victim's request without a message to anyone, and close a streaming one's iterator.
 - Gradio's other routes that act on an event by its id alone, closed the same way (an id is a uuid4
   hex, but it travels: every message of a page's stream names it, a ``/call`` GET carries it in its
   URL, so a proxy's access log holds it). ``GET /gradio_api/call/{api}/{id}`` opens the stream of
-  the id's *session*: a page's or a ``gradio_client``'s event id gave a stranger that whole session's
-  stream, every result in it, and (a newer stream takes over) ended the visitor's own. It is let
+  the id's *session*: a page's or a ``gradio_client``'s event id would give a stranger that whole
+  session's stream, every result in it, and (a newer stream takes over) end the visitor's. It is let
   through only for the REST API's own events, whose session is the id itself (Gradio's ``Event``
   takes its id where the POST named no session); any other is answered as an id never held.
-  ``POST /gradio_api/stream/{id}`` put a stranger's inputs in place of a waiting request's (Gradio
+  ``POST /gradio_api/stream/{id}`` would put a stranger's inputs in place of a waiting request's (Gradio
   runs the queued event from ``event.data``, whatever its function), past the join's checks; it and
   ``…/close`` mean something only for a streaming event (the studio has none), so for any other they
   are answered 404, as Gradio answers an unknown id, and new inputs come only from the event's session.
@@ -58,9 +58,9 @@ import messages
 
 DEFAULT_GRACE_S = 5.0
 # A stream silent for longer than its client reads is dropped by that client: gradio_client reads with
-# httpx's default 5 s and Gradio's heartbeat came every 15 s, so a script's request that waited quietly
-# (in the queue behind others, for the start-up build) ended in ReadTimeout (issue 59). Gradio reads
-# ``GRADIO_HEARTBEAT_INTERVAL`` for each stream; a page's own heartbeat follows it too.
+# httpx's default 5 s and Gradio's default heartbeat comes every 15 s, so a script's request that waits
+# quietly (in the queue behind others, for the start-up build) would end in ReadTimeout. Gradio reads
+# ``GRADIO_HEARTBEAT_INTERVAL`` for each stream; a page's heartbeat follows it too.
 HEARTBEAT_S = 2.0
 GONE = messages.STREAM_GONE
 _ATTR = "_ace_studio_streams"
@@ -123,7 +123,7 @@ class _Sessions:
 
     def opened(self, session: str) -> asyncio.Event:
         """A stream of ``session`` opens: it takes over from any older one; returns its flag, set
-        when a newer stream takes over from it in turn."""
+        when a newer stream takes over from it in its place."""
         self._disarm(session)
         self.forget.discard(session)
         for older in self.open.get(session, ()):
@@ -338,7 +338,7 @@ class _Receive:
 
 
 async def _gone(send: Any, call_api: bool) -> None:
-    """What Gradio's stream says for a session it does not hold (its own message, ``GONE``'s words),
+    """What Gradio's stream says for a session it does not hold (in its message format, ``GONE``'s message),
     without the 404 it raises once the response has started."""
     if call_api:
         body = f"event: error\ndata: {json.dumps(GONE)}\n\n"

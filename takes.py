@@ -1,5 +1,6 @@
-"""Writing takes and their records: the only room that writes files, into the output folder
-(``output_folder``: where they are kept, its quota and clean-up).
+"""Writing takes, their previews, ``.lrc`` files, stems and JSON records into the output folder
+(``output_folder``: where they are kept, its quota and clean-up), and reserving the disk space a run's
+takes need (``reserving_disk``).
 
 Each take is written under a temporary name and renamed once complete, with a JSON record beside
 it; the clean-up deletes only files named as the studio names its takes, in its day folders.
@@ -71,7 +72,7 @@ TITLE_CHARS = 80
 
 def encoding(fmt: str, subtype: str | None = None) -> dict[str, Any]:
     """What a take's file is, as its record says: the format and its bitrate or bit depth (``subtype``: an
-    Edit's or Extend's own, ``untouched``)."""
+    Edit's or Extend's source's, ``untouched``)."""
     if fmt == "mp3":
         return {"format": "mp3", "bitrate_kbps": audio.MP3_KBPS, "bitrate_mode": "constant"}
     kind = subtype or audio.FORMATS[fmt][1]
@@ -79,13 +80,13 @@ def encoding(fmt: str, subtype: str | None = None) -> dict[str, Any]:
 
 
 def title(how_made: records.Record, take: int, of: int) -> str:
-    """A take's title in its tags (``how_made``: its record): the first sung line, else the caption, else the
-    mode; numbered when the request made several."""
+    """A take's title in its tags (``how_made``: its record): the first lyric line, else the caption, else
+    the mode; numbered when the request made several."""
     base = ""
-    for line in (how_made.words or "").splitlines():  # a region Edit's: the song's
-        line = "".join(c for c in line if c.isprintable()).strip()
-        if line and not line.startswith(("[", "(")):
-            base = line
+    for lyric_line in (how_made.song_lyrics or "").splitlines():  # a region Edit's: the song's
+        lyric_line = "".join(c for c in lyric_line if c.isprintable()).strip()
+        if lyric_line and not lyric_line.startswith(("[", "(")):
+            base = lyric_line
             break
     base = base or " ".join("".join(c for c in how_made.caption if c.isprintable()).split())
     if len(base) > TITLE_CHARS:
@@ -102,15 +103,18 @@ def _tags(mode: str, how_made: records.Record, take: int, of: int, seed: int) ->
     }
 
 
-def _write_one(take: Any, path: Path, preview: Path, fmt: str, tags: dict[str, str], own: Any = None) -> None:
-    """A take and, for WAV or FLAC, its MP3 preview for the page's player, each complete or absent; ``own``:
-    an Edit's or Extend's file at its source's rate (samples, rate, sample format: ``untouched``), the
-    preview from ``take`` (48 kHz)."""
+def _write_one(
+    take: Any, path: Path, preview: Path, fmt: str, tags: dict[str, str], at_source_rate: Any = None
+) -> None:
+    """A take and, for WAV or FLAC, its MP3 preview for the page's player, each complete or absent;
+    ``at_source_rate``: an Edit's or Extend's file at its source's rate (samples, rate, sample format:
+    ``untouched``), the preview from ``take`` (48 kHz)."""
     partial = path.with_name(f".partial-{path.name}")
-    if own is None:
+    if at_source_rate is None:
         audio.save(take, partial, fmt, tags)
     else:
-        audio.save(own[0], partial, fmt, tags, rate=own[1], subtype=own[2])
+        samples, rate, subtype = at_source_rate
+        audio.save(samples, partial, fmt, tags, rate=rate, subtype=subtype)
     os.replace(partial, path)
     if preview != path:
         partial = preview.with_name(f".partial-{preview.name}")
@@ -119,11 +123,11 @@ def _write_one(take: Any, path: Path, preview: Path, fmt: str, tags: dict[str, s
 
 
 @contextlib.contextmanager
-def room(size: int, refused: Callable[[], Exception]) -> Iterator[None]:
-    """The room ``size`` bytes of takes need in the output folder (what ``budget`` settled they may
-    write: ``music_request.Settled.room``), made (oldest takes first) and held while they are made and
-    until they are written, so that runs under way do not promise the same room twice (a reservation,
-    not a settling); ``refused()`` raised, before they are made, where the folder cannot make it."""
+def reserving_disk(size: int, refused: Callable[[], Exception]) -> Iterator[None]:
+    """The disk space ``size`` bytes of takes need in the output folder (what ``budget`` estimated at
+    admission they may write: ``music_request.Admission.disk_bytes``), freed (oldest takes first) and
+    reserved while they are made and until they are written, so that runs under way do not promise the
+    same space twice; ``refused()`` raised, before they are made, where the folder cannot free it."""
     with output_folder.reserve(size) as made:
         if not made:
             raise refused()
@@ -152,7 +156,7 @@ def write_takes(
     previews = [
         path if fmt == "mp3" else folder / f"{name}{PREVIEW_SUFFIX}" for name, path in zip(names, paths, strict=True)
     ]
-    own = result.own or untouched.Written({})
+    source = result.at_source_rate or untouched.Written({})
     entries = [
         _entry(result, i, seed, path, preview, root, take)
         for i, (path, preview, seed, take) in enumerate(zip(paths, previews, seeds, result.audio, strict=True), 1)
@@ -163,10 +167,10 @@ def write_takes(
         "params": params,
         "model": result.model,
         "timings": (timings := dict(result.timings)),
-        "sample_rate": own.rate,
+        "sample_rate": source.rate,
         "channels": 2,
-        "encoding": encoding(fmt, own.subtype),
-        **({"untouched": own.said} if own.said else {}),  # an Edit's or Extend's (``untouched``)
+        "encoding": encoding(fmt, source.subtype),
+        **({"untouched": source.said} if source.said else {}),  # an Edit's or Extend's (``untouched``)
         "preview": encoding("mp3") if fmt == "mp3" else {**encoding("mp3"), "bitrate_kbps": audio.PREVIEW_KBPS},
         **({"loop": result.loop} if result.loop is not None else {}),  # a loop's bars and length (``loops``)
         "takes": entries,
@@ -184,7 +188,11 @@ def write_takes(
     with _all_or_none(written, folder):
         runs.unless(stop)
         folder.mkdir(parents=True, exist_ok=True)
-        kept = [(t, own.rate, own.subtype) for t in own.takes] if own.takes is not None else [None] * len(seeds)
+        kept = (
+            [(t, source.rate, source.subtype) for t in source.takes]
+            if source.takes is not None
+            else [None] * len(seeds)
+        )
         jobs = [
             (take, path, preview, fmt, _tags(mode, how_made, i, len(seeds), seed), mine)
             for i, (take, path, preview, seed, mine) in enumerate(
@@ -208,7 +216,8 @@ def write_takes(
 
 @contextlib.contextmanager
 def _all_or_none(written: list[Path], folder: Path) -> Iterator[None]:
-    """Every file in ``written`` removed if the writing fails (told in the visitor's words) or is stopped."""
+    """Every file in ``written`` removed if the writing fails (the visitor told why, ``SaveError``) or is
+    stopped."""
     try:
         yield
     except Exception as exc:  # a full disk shows up as OSError or as soundfile's own error type
@@ -232,15 +241,17 @@ def _mapped(
     for number, (entry, take, locked) in enumerate(runs.until(stop, zip(entries, result.audio, locks, strict=True)), 1):
         seconds = round(audio.seconds(take), 3)  # as its entry says (``_entry``)
         grid = grid_lock.grid(locked, seconds) if locked.get("locked") else None
-        loop = records.LoopSaid.of(result.loop)  # the run's loop as its record says it (``loops.record``)
+        loop = records.LoopEntry.of(result.loop)  # the run's loop as its record says it (``loops.record``)
         mapped = song_map.of_take(take, records.Take.of(entry, number), how_made, loop, grid)
         # Counted from the musician's bar 1 where an Edit or Extend set it (``bar_one``).
-        entry.update(bar_one.of_take(mapped, how_made.first_downbeat, how_made.bpm, how_made.time_signature, seconds))
+        counted = bar_one.of_take(mapped, how_made.first_downbeat, how_made.bpm, how_made.time_signature, seconds)
+        if counted is not None:
+            entry.update(counted.as_record())
     return round(time.perf_counter() - mapping, 3)
 
 
 def _bound(result: Finished, entries: list[dict[str, Any]], paths: list[Path]) -> None:
-    """A loop, or a take locked to the grid, keeps no latents to bind it by: its own digest says a song sent back
+    """A loop, or a take locked to the grid, keeps no latents to bind it by: its audio's digest says a song sent back
     is this take (``take_latents.belongs``: Edit and Extend by the bar read its record's grid)."""
     locks = result.locked.locks if result.locked is not None else [{}] * len(entries)
     for entry, path, locked in zip(entries, paths, locks, strict=True):
@@ -271,7 +282,7 @@ def _entry(result: Finished, i: int, seed: int, path: Path, preview: Path, root:
         "seconds": round(audio.seconds(take), 3),
         **({"planner": result.planners[i - 1]} if result.planners is not None else {}),
         "finish": result.finishes[i - 1],
-        **(result.per_take[i - 1] if result.per_take is not None else {}),  # a variation's own: ``variations``
+        **(result.per_take[i - 1] if result.per_take is not None else {}),  # a variation's: ``variations``
         # A loop's: ``loop_takes.in_time``.
         **({"stretch": result.in_time[i - 1]} if result.in_time is not None else {}),
         # Locked to the grid: ``grid_lock``.
@@ -282,8 +293,8 @@ def _entry(result: Finished, i: int, seed: int, path: Path, preview: Path, root:
 
 # A sung take's synced lyrics in its record: its ``.lrc`` file, the lyric-alignment score and the lines.
 SYNCED = ("lrc", "lyric_score", "lyric_lines")
-# What else of a take's entry its own record keeps (``latents``: ``take_latents``).
-OWN_FIELDS = (
+# What else of a take's entry the take's record (its ``.json``) keeps (``latents``: ``take_latents``).
+PER_TAKE_FIELDS = (
     "planner",
     "finish",
     "variation",
@@ -301,8 +312,8 @@ OWN_FIELDS = (
 
 
 def _synced(result: Finished, index: int, path: Path, root: Path, seconds: float) -> dict[str, Any]:
-    """The record's synced-lyrics fields of one take (none for an instrumental), its line times fitted
-    to the take as written (Generate trims the render, Think may have cut it)."""
+    """The record's synced-lyrics fields of one take (none for an instrumental), its lyric lines' times
+    fitted to the take as written (Generate trims the render, Think may have cut it)."""
     found = (result.lyrics or [None] * (index + 1))[index]
     if not found:
         return {}
@@ -336,15 +347,15 @@ def _write_all(jobs: list[tuple[Any, ...]]) -> None:
 def _write_records(
     record: dict[str, Any], entries: list[dict[str, Any]], paths: list[Path], params: dict[str, Any]
 ) -> None:
-    """Each take's own record beside it (its seed, its file, its plan), written as the takes are."""
+    """Each take's record beside it (its seed, its file, its plan), written as the takes are."""
     for number, (path, entry) in enumerate(zip(paths, entries, strict=True), 1):
         take = records.Take.of(entry, number)
-        # The take's own settings: its seed, made alone (the key keeps its place in the record).
+        # The take's settings: its seed, made alone (the key keeps its place in the record).
         alone = {"params": {**params, "seed": take.seed, "batch_size": 1}}
-        own = {**record, "take": number, "seed": take.seed, "audio": take.audio} | alone
-        own.update({k: entry[k] for k in (*OWN_FIELDS, *SYNCED) if k in entry})
+        take_record = {**record, "take": number, "seed": take.seed, "audio": take.audio} | alone
+        take_record.update({k: entry[k] for k in (*PER_TAKE_FIELDS, *SYNCED) if k in entry})
         meta, partial_meta = path.with_suffix(".json"), path.with_name(f".partial-{path.stem}.json")
-        partial_meta.write_text(json.dumps(own, indent=2, ensure_ascii=False))
+        partial_meta.write_text(json.dumps(take_record, indent=2, ensure_ascii=False))
         os.replace(partial_meta, meta)
 
 
@@ -364,7 +375,7 @@ def _save_stem(part: Any, path: Path, fmt: str) -> None:
 
 
 def write_stems(take: Path, parts: dict[str, Any], info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    """Save a take's four stems beside it, named after it (``<take>-vocals.wav`` … in the take's own
+    """Save a take's four stems beside it, named after it (``<take>-vocals.wav`` … in the take's
     format), and their record ``<take>-stems.json``; return the stems' paths (in ``output_folder.STEM_NAMES``
     order) and the record. Written as the takes are: complete files or none."""
     started = time.perf_counter()

@@ -1,7 +1,7 @@
 """Every upload the studio decodes goes through here: once, within a budget the whole studio shares.
 
-An upload is read by several steps (the line under it with its waveform and analysis, the check at
-the door, the run itself), so ``load`` decodes it once and keeps it in a small cache keyed by the
+An upload is read by several steps (the text under it with its waveform and analysis, the admission
+check, the run itself), so ``load`` decodes it once and keeps it in a small cache keyed by the
 file's path, size and modification time; two requests for the same file at once share one decode.
 The header is checked first (``audio.probe``); a decode then holds one of ``ACE_STUDIO_DECODES``
 places and its promised size counts against ``ACE_STUDIO_DECODE_MB`` until it is done, so a crowd
@@ -9,8 +9,8 @@ of small files that expand to minutes of audio cannot run the server out of memo
 the budget the visitor is told the studio is busy; nothing waits long.
 
 Refused uploads (not audio, damaged, too long) are deleted from Gradio's upload folder at once, and
-that folder never holds more than ``ACE_STUDIO_UPLOAD_QUOTA``: each upload reserves its length at the
-door (``reserve``), the oldest uploads nobody needs go first, and when that is not enough the newcomer
+that folder never holds more than ``ACE_STUDIO_UPLOAD_QUOTA``: each upload reserves its length before
+it is read (``reserve``, from ``asgi_gate``), the oldest uploads nobody needs go first, and when that is not enough the newcomer
 is refused (see the quota's section below for what is never removed).
 """
 
@@ -129,15 +129,15 @@ class _Cache:
 
 _cache = _Cache()
 # Why recent uploads were refused, by path: the file is gone (``forget_refused``), but a step that
-# asks again (the check at the door after the waveform) gets the same words.
+# asks again (the admission check after the waveform) gets the same message.
 _refused: collections.OrderedDict[str, str] = collections.OrderedDict()
 stats = collections.Counter()  # decodes, hits, shared, busy: read by tests and the benchmark
 
 
 def load(path: Any, what: str = "song") -> np.ndarray:
     """An upload as float32 ``[2, samples]`` at 48 kHz, read-only and shared: decoded at most once
-    while it is cached. ``audio.AudioError`` in the musician's words (``Busy`` when there is no room).
-    At the door (``headers.only``) nothing is decoded: the cached decode, else a stand-in of the
+    while it is cached. ``audio.AudioError`` with a message a musician reads (``Busy`` when the decode
+    budget is spent). In the admission check (``headers.only``) nothing is decoded: the cached decode, else a stand-in of the
     header's length (its silence and damage are found when the run decodes it)."""
     if path is None or str(path).strip() == "":
         raise audio.AudioError(error_messages.UPLOAD_FIRST.format(what=what))
@@ -148,7 +148,7 @@ def load(path: Any, what: str = "song") -> np.ndarray:
     except OSError:
         raise audio.AudioError(error_messages.UPLOAD_NOT_FOUND.format(what=what)) from None
     key = (os.path.realpath(str(path)), stat.st_size, stat.st_mtime_ns)
-    if headers.reading():  # the door: the decode already made, else the header's length
+    if headers.reading():  # the admission check: the decode already made, else the header's length
         found = _cache.peek(key)
         return found if found is not None else headers.stand_in(_probed(Path(str(path)), what).samples)
     deadline = time.monotonic() + 60
@@ -189,12 +189,12 @@ def _decode(path: Path, what: str) -> np.ndarray:
 
 
 def own_samples(path: Any, what: str = "song") -> np.ndarray:
-    """An upload at its own rate, its samples as decoded, in stereo (``audio.decode``'s ``own_rate``): an Edit's
+    """An upload at its source rate, its samples as decoded, in stereo (``audio.decode``'s ``native_rate``): an Edit's
     or Extend's untouched part (``untouched``), read once as its take is finished, never cached. Outside the
     decode budget: read after the GPU call, where a refusal would lose the take made; no larger than the
     48 kHz copy the run holds for a song up to 48 kHz (four times it for 192 kHz)."""
     with using([path]):
-        return audio.decode(Path(str(path)), _probed(Path(str(path)), what), what, own_rate=True)
+        return audio.decode(Path(str(path)), _probed(Path(str(path)), what), what, native_rate=True)
 
 
 def _probed(path: Path, what: str) -> audio.Header:
@@ -247,22 +247,22 @@ def _remove(path: Any) -> None:
 # ---------------------------------------------------------------- the upload quota
 #
 # What Gradio's upload folder may hold (``ACE_STUDIO_UPLOAD_QUOTA``) is never exceeded: an upload is
-# admitted at the door (``asgi_gate.Gate``) only when the folder, the bytes every upload still in flight
+# admitted by the gate (``asgi_gate.Gate``) only when the folder, the bytes every upload still in flight
 # may yet write, and its own length fit; otherwise the oldest removable uploads go, and when that is
 # not enough the newcomer is refused. Never removed: a file a queued or running request names (Gradio's
 # queue, asked through ``needed_by``; a run's own ``using``), the page's own files, the files of uploads
 # in flight, and any upload younger than ``ACE_STUDIO_UPLOAD_KEEP_MINUTES`` (default 5) since it came
-# or a request last named it (the song a visitor has just put on the page, before they press).
+# or a request last named it (the song a visitor has just put on the page, before they click).
 
 _in_use: collections.Counter[str] = collections.Counter()
-_named: dict[str, float] = {}  # realpath -> when a request last named it (the door, a run, a reading)
+_named: dict[str, float] = {}  # realpath -> when a request last named it (admission, a run, a reading)
 _in_use_lock = threading.Lock()
 _needed: list[Any] = []  # callables: the paths queued or running requests name
 
 
 def keep_seconds() -> float:
-    """How long an upload is safe from the quota after it came or was last named by a request (at a
-    door, which covers the moment between a request's checks and its place in Gradio's queue; 0
+    """How long an upload is safe from the quota after it came or was last named by a request (at
+    admission, which covers the moment between a request's checks and its place in Gradio's queue; 0
     keeps only what a queue or a run holds right now)."""
     return float(os.environ.get("ACE_STUDIO_UPLOAD_KEEP_MINUTES", "5")) * 60
 
@@ -329,7 +329,7 @@ def quota_bytes() -> int:
 
 def largest_upload() -> int:
     """What one upload may bring (``ACE_STUDIO_MAX_UPLOAD``, as Gradio reads it; default 200 MB):
-    what an upload that does not say its length is allowed, and held for, at the door."""
+    what an upload that does not say its length is allowed, and reserved for, by the gate (``asgi_gate``)."""
     from gradio.utils import _parse_file_size
 
     return int(_parse_file_size(os.environ.get("ACE_STUDIO_MAX_UPLOAD", "200mb")) or 200 * MB)
@@ -362,10 +362,10 @@ _tickets: set[Ticket] = set()
 
 
 def reserve(incoming: int) -> Ticket | None:
-    """Room for an upload of ``incoming`` bytes (removing the oldest removable uploads as needed),
-    held until ``release``; None when it cannot fit: the newcomer is refused, nobody's file goes."""
+    """Space for an upload of ``incoming`` bytes (removing the oldest removable uploads as needed),
+    reserved until ``release``; None when it cannot fit: the newcomer is refused, nobody's file goes."""
     with _quota_lock:
-        if not _make_room(incoming):
+        if not _free_space(incoming):
             return None
         ticket = Ticket(incoming)
         _tickets.add(ticket)
@@ -378,16 +378,16 @@ def release(ticket: Ticket) -> None:
         _tickets.discard(ticket)
 
 
-# A take's place in the upload folder: named from this key (this process's own) and the take, so each
+# A take's place in the upload folder: named from this key (made by this process) and the take, so each
 # take has one place, handed out again, and nobody can name another visitor's take there.
 _PLACE_KEY = os.urandom(16)
 _places_lock = threading.Lock()
 
 
 def link_in(path: Path) -> str | None:
-    """The studio's own file ``path`` in the upload folder, as if the visitor had uploaded it (how a
+    """The studio's file ``path`` in the upload folder, as if the visitor had uploaded it (how a
     take reaches another tab's source): one place per take, made once and handed out again (twelve
-    presses made twelve full copies, each counted in the room all visitors share). A hard link: its
+    clicks would otherwise make twelve full copies, each counted in the quota all visitors share). A hard link: its
     bytes are the take's, counted in the output folder's quota where the take is, and the upload quota
     leaves them out while the take is kept (``_counted``). Where no link can be made (the folders on
     two file systems), one copy per take, within the quota; None when that cannot fit."""
@@ -435,7 +435,7 @@ def enforce_quota(incoming: int = 0) -> bool:
     """Remove the oldest removable uploads until the folder, the uploads in flight and ``incoming``
     more bytes fit the quota; False when they cannot."""
     with _quota_lock:
-        return _make_room(incoming)
+        return _free_space(incoming)
 
 
 def _counted(folder: Path) -> list[tuple[float, int, Path]]:
@@ -453,7 +453,7 @@ def _counted(folder: Path) -> list[tuple[float, int, Path]]:
     return files
 
 
-def _make_room(incoming: int) -> bool:
+def _free_space(incoming: int) -> bool:
     folder, limit, now = upload_folder(), quota_bytes(), time.time()
     in_flight = bool(_tickets)
     files = _counted(folder)

@@ -64,9 +64,9 @@ def test_api_parameters_all_have_defaults(client):
 
 
 def test_every_output_of_every_named_endpoint_has_a_name(client):
-    """Issue 79: ``view_api`` listed outputs as ``value_140``, ``value_444`` … (a result's seed line, an
-    upload's reading and waveform, Describe's note, My takes' new entries): a caller could not tell them
-    apart. Every output of every named endpoint is named in words."""
+    """Every output of every named endpoint is named (a result's seed line, an upload's reading and
+    waveform, Describe's note, My takes' new entries), not listed by ``view_api`` as ``value_140``,
+    ``value_444`` …, which a caller could not tell apart."""
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     unnamed = {
         name: [(r.get("label"), r.get("component")) for r in endpoint["returns"]]
@@ -140,7 +140,7 @@ def chain_audio_modes(client, tmp_path) -> Path:
     )
     assert sf.info(edited[0]).frames == 15 * 44100 and edited[-1]["params"]["dcw"] is False
     # An upload goes through the VAE; a take of the studio's, downloaded and sent again byte for byte,
-    # starts from its own final latents (issue 53, upstream's PR #1177), its source part the same samples.
+    # starts from its own final latents (upstream's PR #1177), its source part the same samples.
     assert ext[-1]["params"]["source_latents"] == "encoded by the VAE: the studio keeps no latents of this very file"
     assert edited[-1]["params"]["source_latents"].startswith("the take's own latents (extend-")
     before, after = sf.read(ext[0])[0], sf.read(edited[0])[0]
@@ -207,7 +207,7 @@ def test_use_these_settings_makes_the_same_take_again(client, studio_server, tmp
     )
     record = first[-1]
     fields = client.predict(record, 2, api_name="/settings_from_generate")
-    # "Take to send" outside the takes made: the field's words, before anything runs.
+    # "Take to send" outside the takes made: the field's message, before anything runs.
     with pytest.raises(
         ValidationError, match=r"take: Take to send must be a whole number from 1 to 2 \(you asked for '?3'?\)"
     ):
@@ -286,7 +286,7 @@ def _readme_returns(endpoint: str) -> str:
 
 
 def test_readme_says_what_each_music_endpoint_returns(client):
-    """Issue 73, item 11: /cover, /extend and /edit return one take, the seed line and the record, not what
+    """/cover, /extend and /edit return one take, the seed line and the record, not what
     /generate does (four take slots): README's table says what each returns."""
     named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert len(named["/generate"]["returns"]) == 6 and _readme_returns("/generate").startswith("four take slots")
@@ -295,9 +295,9 @@ def test_readme_says_what_each_music_endpoint_returns(client):
 
 
 def test_every_named_endpoint_labels_its_inputs_and_the_docs_name_only_named_endpoints(studio_server):
-    """Issue 59: /gradio_api/info labelled /morph's guidance and language "parameter_161" and
-    "parameter_162", /stems' take "parameter_81" (a field without a label); docs/features.md named
-    `/voice_of_<tab>` events that are not in the API."""
+    """/gradio_api/info labels every input of every named endpoint (never "parameter_161" for /morph's
+    guidance or "parameter_81" for /stems' take: a field without a label), and docs/features.md names
+    only events that are in the API (no `/voice_of_<tab>`)."""
     url, _ = studio_server
     with urllib.request.urlopen(f"{url}gradio_api/info", timeout=CLIENT_TIMEOUT_S) as response:
         named = json.load(response)["named_endpoints"]
@@ -312,9 +312,9 @@ def test_every_named_endpoint_labels_its_inputs_and_the_docs_name_only_named_end
         assert endpoints and endpoints <= set(named), (doc, sorted(endpoints - set(named)))
 
 
-def test_a_one_take_result_asks_for_take_1_in_words(client):
-    """Issue 59: /variations of a one-take result, asked for take 2, said "Take to send must be a whole
-    number from 1 to 1"."""
+def test_a_one_take_result_asks_for_take_1_with_a_message(client):
+    """/variations of a one-take result, asked for take 2, asks for take 1 (not "Take to send must be a
+    whole number from 1 to 1")."""
     *_, record = client.predict(
         prompt="one take", audio_duration=10, inference_steps=1, seed=8, think=False, api_name="/generate"
     )
@@ -347,8 +347,8 @@ def test_describe_fills_only_the_empty_fields_and_refuses_a_bad_upload(client, t
     (tmp_path / "notes.wav").write_text("not a song")
     with pytest.raises(ValidationError, match="src_audio: .*notes.wav"):
         client.predict(src_audio=handle_file(str(tmp_path / "notes.wav")), api_name="/describe")
-    # A clip of one sample or 10 ms is refused at the door, saying how long a clip must be (issue 48: it
-    # went to the GPU and ended in "The model stopped with an error (RuntimeError)").
+    # A clip of one sample or 10 ms is refused at admission, saying how long a clip must be (on the GPU it
+    # would end in "The model stopped with an error (RuntimeError)").
     for name, samples in (("one-sample.wav", 1), ("ten-ms.wav", 480)):
         sf.write(str(tmp_path / name), np.full((samples, 2), 0.3, np.float32), 48000)
         clip = handle_file(str(tmp_path / name))
@@ -452,7 +452,7 @@ def test_an_mp3_take_is_320_kbps_with_its_title_and_the_studio_in_its_tags(clien
 
 
 def test_every_event_gives_the_memory_it_freed_back(client):
-    """Issue 48: freed memory glibc kept grew a server by gigabytes; each event a visitor starts ends
+    """Freed memory glibc keeps would grow a server by gigabytes; each event a visitor starts ends
     with ``memory.trim`` (this studio serves in the test's own process), a refusal's too."""
     import memory
 
@@ -463,10 +463,11 @@ def test_every_event_gives_the_memory_it_freed_back(client):
     assert memory.stats["trims"] >= before + 2 or memory._glibc() is None
 
 
-def test_a_press_reads_its_files_once_in_the_run_never_at_the_door(client, monkeypatch, tmp_path):
-    """Issue 59: the door (the validator, inside the HTTP join) reads the files a press names by their
-    headers only, and the run reads them in full: through a real press of Cover and one of Edit's part
-    (each uploads the song anew), each press decodes its song once, in the run, never under the door."""
+def test_a_request_reads_its_files_once_in_the_run_never_at_admission(client, monkeypatch, tmp_path):
+    """The admission check (the validator, inside the HTTP join) reads the files a request names by their
+    headers only, and the run reads them in full: through a real request of Cover and one of Edit's part
+    (each uploads the song anew), each request decodes its song once, in the run, never in the admission
+    check."""
     import headers
     import uploads
     from test_audio_modes import tone

@@ -1,9 +1,9 @@
-"""What one request may cost a shared studio (issue 29, items 5, 7 and 12; issue 31's limit): its GPU
-seconds, the audio it holds and the bytes it writes are bounded at the door, the output folder keeps
+"""Tests of ``budget`` and ``output_folder``'s quota: what one request may cost a shared studio. Its GPU
+seconds, the audio it holds and the bytes it writes are bounded at admission, the output folder keeps
 its quota (oldest first, never a take being fetched), and a LoRA is checked once, from its header.
 
 The studio runs as ``python app.py`` in its own process (its resident memory is its own) on tiny
-models, attacked through ``gradio_client`` and raw HTTP as the outside review did.
+models, attacked through ``gradio_client`` and raw HTTP as a stranger would.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def studio(tiny_pipeline_dir, tiny_planner_dir, tiny_base_dir, tmp_path_factory)
 # ---------------------------------------------------------------- one request's budget
 
 
-def test_a_forged_four_by_ten_minutes_request_is_refused_at_the_door(studio):
-    """The review: Think, auto length, 4 takes, 1 step and a plan asking 600 s ran 185 s and +4.29 GB."""
+def test_a_forged_four_by_ten_minutes_request_is_refused_at_admission(studio):
+    """Unbounded, Think, auto length, 4 takes, 1 step and a plan asking 600 s would run 185 s and +4.29 GB."""
     before = _files(studio.out)
     with Rss(studio.proc.pid).peak() as memory:
         started = time.perf_counter()
@@ -86,14 +86,14 @@ def test_a_forged_four_by_ten_minutes_request_is_refused_at_the_door(studio):
     text = str(info.value)
     print(f"\nforged 4 × 600 s: refused in {took:.2f} s, +{memory['delta'] / MB:.0f} MB peak RSS\n{text}")
     # Think's measured 50 ms a step: two takes of 10 minutes no longer fit one call's GPU time either,
-    # so the length is what the words point at.
+    # so the length is what the message points at.
     assert "audio_duration: 4 takes of 10 minutes with Think is more than one request may make here" in text, text
     assert "40 minutes of audio at once, where one request may make 20 minutes" in text
     assert "Takes up to 5 minutes" in text and "At most 2 takes" not in text
-    # Refused at the door (a ``ValidationError``: the join's checks), at little memory and no file; its seconds
-    # are printed, not bounded (issue 79).
+    # Refused at admission (a ``ValidationError``: the join's checks), at little memory and no file; its seconds
+    # are printed, not bounded.
     assert memory["delta"] < 150 * MB and _files(studio.out) == before
-    # The same without a plan (the plain path) meets the same bound, in the same words.
+    # The same without a plan (the plain path) meets the same bound, with the same message.
     with pytest.raises(ValidationError, match="4 takes of 10 minutes is more than one request may make here"):
         studio.client.predict(
             prompt="plain", audio_duration=600, batch_size=4, inference_steps=1, think=False, api_name="/generate"
@@ -104,15 +104,15 @@ def test_a_forged_four_by_ten_minutes_request_is_refused_at_the_door(studio):
     print(f"a victim's 10 s take right after: {time.perf_counter() - started:.2f} s")
 
 
-def _settled(job: modes.Job) -> modes.Job:
-    """The door's settling, under the limit the studio gives it here."""
-    return budget.settle(job, budget.max_gpu_seconds())
+def _admitted(job: modes.Job) -> modes.Job:
+    """``job`` admitted as the admission check admits it, under the limit the studio gives it here."""
+    return budget.admit(job, budget.max_gpu_seconds())
 
 
 def test_the_plan_the_auto_and_the_plain_path_meet_one_bound(studio_env, with_planner):
     common = {"prompt": "x", "batch_size": 4, "inference_steps": 1}
     # Think choosing the length: bounded to the longest that fits, everywhere the length is used.
-    auto = _settled(modes.prepare_generate(**common, think=True, auto_length=True))
+    auto = _admitted(modes.prepare_generate(**common, think=True, auto_length=True))
     # 270 s: with Think's measured figures (50 ms a code, 85 ms a thinking token), 4 takes of 280 s
     # pass the GPU seconds a request may take.
     assert job_record.of(auto)["longest"] == auto.request.plan.longest == auto.request.seconds == 270
@@ -122,16 +122,17 @@ def test_the_plan_the_auto_and_the_plain_path_meet_one_bound(studio_env, with_pl
     # A fixed length and a plan brought back are refused where Think's own choice is bounded.
     for kwargs in ({"audio_duration": 310, "think": False}, {"think": True, "auto_length": True, "plan": FORGED_PLAN}):
         with pytest.raises(Exception, match="more than one request may make here"):
-            _settled(modes.prepare_generate(**common, **kwargs))
-    assert _settled(modes.prepare_generate(**common, audio_duration=300, think=False))
+            _admitted(modes.prepare_generate(**common, **kwargs))
+    assert _admitted(modes.prepare_generate(**common, audio_duration=300, think=False))
     # A plan's length within the budget is the song's length, and the planner keeps to it.
     fits = json.loads(FORGED_PLAN) | {"duration": 120}
-    job = _settled(modes.prepare_generate(**common, think=True, auto_length=True, plan=json.dumps(fits)))
+    job = _admitted(modes.prepare_generate(**common, think=True, auto_length=True, plan=json.dumps(fits)))
     assert job_record.of(job)["longest"] == 120
 
 
 def test_the_gpu_seconds_one_request_declares_stay_within_one_zerogpu_call(studio_env, monkeypatch):
-    """Issue 31: 4 × 600 s estimated 390 s (566 s with Think), clamped to 300: a call doomed to abort."""
+    """4 × 600 s is estimated at 390 s (566 s with Think): declared as such, clamped to 300, it would be a
+    call doomed to abort, so it is refused."""
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_GPU_S", "1000")  # an owner's setting cannot pass ZeroGPU's limit
     monkeypatch.setenv("ACE_STUDIO_MAX_REQUEST_AUDIO_S", "3000")
@@ -140,23 +141,24 @@ def test_the_gpu_seconds_one_request_declares_stay_within_one_zerogpu_call(studi
     monkeypatch.setattr(backend, "is_warm", lambda: True)
     assert duration_estimate.music_seconds(MusicShape.of(job.request)) > devices.GPU_MAX_SECONDS
     with pytest.raises(Exception, match=r"about \d+ s of GPU time, where one request may take 300 s") as info:
-        _settled(job)
+        _admitted(job)
     offered = re.search(r"At most (\d) takes? of that length", info.value.message)
     assert info.value.param == "batch_size" and offered, info.value.message
     # What the refusal offers fits, and a retry after an abort declares no more than one call may last.
-    fits = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=int(offered[1]), inference_steps=50,
-                                  think=False)  # fmt: skip
-    assert duration_estimate.music_seconds(MusicShape.of(_settled(fits).request)) <= devices.GPU_MAX_SECONDS
+    fits = modes.prepare_generate(
+        prompt="x", audio_duration=600, batch_size=int(offered[1]), inference_steps=50, think=False
+    )
+    assert duration_estimate.music_seconds(MusicShape.of(_admitted(fits).request)) <= devices.GPU_MAX_SECONDS
     assert duration_estimate.music_duration(MusicShape.of(fits.request), 2.0) <= devices.GPU_MAX_SECONDS
     # The limit is the caller's argument, nothing else rewrites it: off ZeroGPU an owner may raise it.
-    assert budget.settle(job, 1000).request is job.request
+    assert budget.admit(job, 1000).request is job.request
     monkeypatch.delenv("SPACES_ZERO_GPU")
-    assert _settled(job).request is job.request
+    assert _admitted(job).request is job.request
 
 
 def test_a_guidance_interval_costs_its_guided_steps_and_the_rest_half(studio_env):
     """Outside upstream's guidance interval a step runs the song's rows alone (``sampler``): the shape
-    counts the steps within it (the sampler's times, t from 1 down), and the pace declares less."""
+    counts the steps within it (the sampler's times, t from 1 down), and the duration estimate declares less."""
     import music_shape
 
     asked = {"prompt": "x", "audio_duration": 120, "inference_steps": 50, "think": False}
@@ -208,11 +210,11 @@ def test_the_output_folder_keeps_its_quota_oldest_first_never_a_take_being_fetch
     # Room the folder cannot make (what is left is fresh or being fetched) is refused before anything runs.
     _old_take(studio.out, 4, 6, 0)  # another visitor's take, just made
     before = _files(studio.out)
-    for takes_, seconds, words in (
+    for takes_, seconds, message in (
         (4, 10, "folder for finished songs is full"),
         (4, 60, r"MB, more than the studio's folder for finished songs holds \(20 MB\)"),
     ):
-        with pytest.raises((ValidationError, AppError), match=words):
+        with pytest.raises((ValidationError, AppError), match=message):
             studio.client.predict(
                 prompt="big",
                 audio_duration=seconds,
@@ -227,10 +229,10 @@ def test_the_output_folder_keeps_its_quota_oldest_first_never_a_take_being_fetch
 
 
 def test_the_bytes_a_request_may_write_cover_every_file_it_writes(studio, studio_env, tmp_path):
-    """Issue 59, item 7: the room a request holds in the output folder (``budget.bytes_written``) covers
-    every file it leaves there: each take, its MP3 preview (WAV, FLAC), its latents, record and .lrc, a
-    part added alone beside its take; read from the folder after real requests of each format, the room
-    from the same request's shape as its door prepares it."""
+    """The disk space a request reserves in the output folder (``budget.bytes_written``) covers every file
+    it leaves there: each take, its MP3 preview (WAV, FLAC), its latents, record and .lrc, a part added
+    alone beside its take; read from the folder after real requests of each format, the estimate from the
+    same request's shape as the admission check prepares it."""
     from test_audio_modes import tone
 
     song = str(tone(tmp_path / "song.wav", seconds=15))
@@ -254,33 +256,35 @@ def test_the_bytes_a_request_may_write_cover_every_file_it_writes(studio, studio
             first = studio.out / made["takes"][0]["audio"]
             request = first.name.split("-take1-")[0] + "-"  # every file of this request: its mode, time and mark
             files = [p for p in first.parent.iterdir() if p.name.startswith(request)]
-            asked = handlers.at_door(api[1:], {"prompt": "glass", "inference_steps": 1, **settings}).request
+            asked = handlers.prepare_for_admission(
+                api[1:], {"prompt": "glass", "inference_steps": 1, **settings}
+            ).request
             written, estimate = sum(p.stat().st_size for p in files), budget.bytes_written(MusicShape.of(asked))
             print(
                 f"\n{api} {made['params']['audio_format']}: {estimate:,} B estimated, {written:,} B in {len(files)} files"
             )
             assert estimate >= written, (api, sorted(p.name for p in files))
-            for path in files:  # the folder holds 20 MB: the next request starts with room
+            for path in files:  # the folder holds 20 MB: the next request starts with free space
                 path.unlink()
     finally:
         for path in _files(studio.out):  # the next tests start with an empty folder (its quota is 20 MB)
             path.unlink()
 
 
-def test_room_is_made_and_held_for_runs_under_way(tmp_path, monkeypatch):
+def test_disk_space_is_freed_and_reserved_for_runs_under_way(tmp_path, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_DIR", str(tmp_path))
     monkeypatch.setenv("ACE_STUDIO_OUTPUT_QUOTA_MB", "10")
     first, second = _old_take(tmp_path, 1, 4, 7200), _old_take(tmp_path, 2, 4, 3600)
-    assert output_folder.make_room(3 * MB, dry_run=True) and first.exists()  # a dry run only tells
+    assert output_folder.free_disk_space(3 * MB, dry_run=True) and first.exists()  # a dry run only tells
     with output_folder.reserve(3 * MB) as made:
         assert made and not first.exists() and second.exists()
-        with output_folder.reserve(3 * MB) as again:  # the first run's room is not promised twice
+        with output_folder.reserve(3 * MB) as again:  # the first run's space is not promised twice
             assert again and not second.exists()
         with output_folder.reserve(8 * MB) as too_much:
             assert not too_much
 
 
-# ---------------------------------------------------------------- LoRAs at the door
+# ---------------------------------------------------------------- LoRAs at admission
 
 
 @pytest.fixture(scope="module")
@@ -323,7 +327,7 @@ def _join(url: str, fn: int, data: list, session: str) -> httpx.Response:
 
 
 def test_twelve_joins_naming_one_big_lora_read_it_once_from_its_header(studio, tiny_transformer, tmp_path):
-    """The review: 12 joins naming one 190 MB LoRA cost +2,049 MB (each read the whole file)."""
+    """Read in full at admission, 12 joins naming one 190 MB LoRA would cost +2,049 MB."""
     big = tmp_path / "big.safetensors"
     targets = {
         name: size
@@ -346,8 +350,14 @@ def test_twelve_joins_naming_one_big_lora_read_it_once_from_its_header(studio, t
     fns, parameters = page_api(studio.url)
     fn = fns["generate"]
     # A seed out of range is checked after the LoRA: each join pays for the LoRA check and is then turned away.
-    values = {"prompt": "lora", "audio_duration": 10, "inference_steps": 1, "think": False, "seed": -5,
-              "lora": {"path": server_path, "meta": {"_type": "gradio.FileData"}}}  # fmt: skip
+    values = {
+        "prompt": "lora",
+        "audio_duration": 10,
+        "inference_steps": 1,
+        "think": False,
+        "seed": -5,
+        "lora": {"path": server_path, "meta": {"_type": "gradio.FileData"}},
+    }
     data = inputs(parameters["generate"], **values)
     answers: list[httpx.Response] = []
     with Rss(studio.proc.pid).peak() as memory:
@@ -364,13 +374,14 @@ def test_twelve_joins_naming_one_big_lora_read_it_once_from_its_header(studio, t
     assert memory["delta"] < 100 * MB
 
 
-def test_loras_that_failed_on_the_gpu_get_words_at_the_door_or_load(studio, bad_loras):
-    """The review: rank 0, an ``alpha`` tensor and ``lora_A.default.weight`` names passed the door and
-    ended as "The model stopped with an error (ValueError)"."""
+def test_loras_that_failed_on_the_gpu_get_a_message_at_admission_or_load(studio, bad_loras):
+    """A LoRA of rank 0 or of tensors that are not LoRA weights is refused with a message at admission; an
+    ``alpha`` tensor and PEFT's ``lora_A.default.weight`` names load as PEFT reads them; none ends as "The
+    model stopped with an error (ValueError)"."""
     common = dict(prompt="dub", audio_duration=10, inference_steps=2, seed=4, think=False, api_name="/generate")
     client = studio.client
-    for name, words in (("rank0", "has rank 0 in"), ("junk", "holds tensors that are not LoRA weights")):
-        with pytest.raises(ValidationError, match=f"lora: {name}.safetensors {words}"):
+    for name, message in (("rank0", "has rank 0 in"), ("junk", "holds tensors that are not LoRA weights")):
+        with pytest.raises(ValidationError, match=f"lora: {name}.safetensors {message}"):
             client.predict(**common, lora=handle_file(str(bad_loras[name])))
     made = {
         name: sf.read(client.predict(**common, lora=handle_file(str(bad_loras[name])))[0])[0]

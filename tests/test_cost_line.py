@@ -1,8 +1,8 @@
-"""The cost rooms in a line: what fits in a visitor's day (``quota``) → what a request costs (``budget``)
+"""The cost modules in order: what fits in a visitor's day (``quota``) → what a request costs (``budget``)
 → writing its takes (``takes``) → where they are kept (``output_folder``). Traced at run time through a
-real Generate press and a ZeroGPU refusal worded with what fits: no cost room calls one before it in
-the line (a callback up, as quota's ``fits`` once was inside ``budget``), and a press's own rooms
-enter them in the line's order, each once, so a press reads top to bottom."""
+real Generate click and a ZeroGPU refusal worded with what fits: no cost module calls one before it in
+the order (a callback up, such as a ``fits`` of ``quota``'s called inside ``budget``), and the modules
+that drive a request enter them in that order, each once, so a request reads top to bottom."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ import quota
 from conftest import ROOT
 from music_shape import MusicShape
 
-LINE = ("quota", "budget", "takes", "output_folder")
-# The rooms that drive a press from top to bottom (the endpoint, then the finish).
+COST_ORDER = ("quota", "budget", "takes", "output_folder")
+# The modules that drive a request from top to bottom (the endpoint, then the finish).
 DRIVERS = ("handlers", "modes")
 
 
-def _room(frame) -> str | None:
+def _module(frame) -> str | None:
     path = Path(frame.f_code.co_filename)
     return path.stem if path.parent == ROOT else None
 
@@ -39,22 +39,22 @@ def _resumed(frame) -> bool:
 
 
 def _caller(frame) -> str | None:
-    """The studio room nearest up the stack (a context manager is entered through ``contextlib``)."""
+    """The studio module nearest up the stack (a context manager is entered through ``contextlib``)."""
     frame = frame.f_back
-    while frame is not None and _room(frame) is None:
+    while frame is not None and _module(frame) is None:
         frame = frame.f_back
-    return _room(frame) if frame is not None else None
+    return _module(frame) if frame is not None else None
 
 
 def traced(run: Callable[[], object]) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
-    """``run`` traced: the cost rooms' functions the drivers called, in order ((room, function)), and
-    every call from a cost room into one before it in the line ((caller, callee, function))."""
-    rank = {room: i for i, room in enumerate(LINE)}
+    """``run`` traced: the cost modules' functions the drivers called, in order ((module, function)), and
+    every call from a cost module into one before it in the order ((caller, callee, function))."""
+    rank = {module: i for i, module in enumerate(COST_ORDER)}
     entered: list[tuple[str, str]] = []
     upward: list[tuple[str, str, str]] = []
 
     def profile(frame, event, _arg):
-        if event != "call" or (callee := _room(frame)) not in rank or _resumed(frame):
+        if event != "call" or (callee := _module(frame)) not in rank or _resumed(frame):
             return
         caller = _caller(frame)
         if caller in rank and rank[callee] < rank[caller]:
@@ -66,27 +66,27 @@ def traced(run: Callable[[], object]) -> tuple[list[tuple[str, str]], list[tuple
     return entered, upward
 
 
-def test_a_generate_press_walks_the_cost_rooms_once_in_line_order(studio_env):
+def test_a_generate_click_walks_the_cost_modules_once_in_order(studio_env):
     entered, upward = traced(
         lambda: handlers.make("generate", prompt="one line", audio_duration=10, inference_steps=2, seed=5, think=False)
     )
     assert upward == []
-    ranks = [LINE.index(room) for room, _ in entered]
+    ranks = [COST_ORDER.index(module) for module, _ in entered]
     assert ranks == sorted(ranks), entered
-    assert [name for _, name in entered] == ["settle", "room", "write_takes"], entered
+    assert [name for _, name in entered] == ["admit", "reserving_disk", "write_takes"], entered
 
 
-def test_a_press_on_the_page_enters_budget_once(studio_env):
-    """Generate's button as the page wires it, its door and then its run on one join (``tools/click_trace``):
-    the door settles the press, and the run reads what it settled (``music_request.Settled``), asking the
-    budget nothing again."""
-    walk = click_trace.traced(click_trace.generate_press(), ROOT)
-    assert [(caller, name) for caller, room, name in walk.entries if room == "budget"] == [("handlers", "settle")]
+def test_a_click_on_the_page_enters_budget_once(studio_env):
+    """Generate's button as the page wires it, its admission check and then its run on one join
+    (``tools/click_trace``): the admission check admits the request, and the run reads the cost estimate
+    made there (``music_request.Admission``), asking the budget nothing again."""
+    walk = click_trace.traced(click_trace.generate_click(), ROOT)
+    assert [(caller, name) for caller, module, name in walk.entries if module == "budget"] == [("handlers", "admit")]
     assert walk.entered()["takes"] and walk.moves, walk.entries
 
 
-def test_a_refusal_worded_with_what_fits_calls_nothing_back_up_the_line(studio_env):
-    """ZeroGPU's quota refusal in the studio's words: ``quota`` asks ``budget`` what fits in what is
+def test_a_refusal_worded_with_what_fits_calls_nothing_back_up_the_order(studio_env):
+    """ZeroGPU's quota refusal as the studio's message: ``quota`` asks ``budget`` what fits in what is
     left, by a number of seconds (``quota.most_declared``), not by a function budget calls back."""
     job = handlers.preparer("generate")(
         prompt="long", audio_duration=240, inference_steps=50, batch_size=4, think=False
@@ -95,7 +95,7 @@ def test_a_refusal_worded_with_what_fits_calls_nothing_back_up_the_line(studio_e
     refusal.title = quota.QUOTA_TITLE
     said: list[gr.Error] = []
     ways = quota.music_ways(MusicShape.of(job.request))
-    _, upward = traced(lambda: said.append(quota.in_words(refusal, ways)))
+    _, upward = traced(lambda: said.append(quota.refusal(refusal, ways)))
     assert upward == []
     assert "What fits now" in said[0].message, said[0].message
 

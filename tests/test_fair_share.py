@@ -1,7 +1,8 @@
-"""Who may join which queue, tested as strangers use the shared studio (issue 29, items 2, 3 and 6).
+"""Tests of ``admission``, ``instant`` and ``addresses``: who may join which queue, tested as strangers
+use the shared studio.
 
 A flood of cheap calls must not fill the queue a visitor's song waits in; one visitor holds only a
-small share of the GPU queue and is told so in words while others still get in; a stream of empty
+small share of the GPU queue and is told so with a message while others still get in; a stream of empty
 upload readings never keeps another visitor's upload out. The studio runs as ``python app.py`` on tiny
 models; every attack goes through its public surface (raw queue joins and ``gradio_client``), bounded
 in count and time. Each test prints its numbers (docs/performance.md's shared-machine table).
@@ -61,7 +62,7 @@ def _join(studio, api: str, data: list, session: str | None = None, headers: dic
 
 
 def _message(answer: httpx.Response) -> str:
-    """The words of a refused join (HTTP 422: one verdict per input)."""
+    """The message of a refused join (HTTP 422: one verdict per input)."""
     detail = answer.json().get("detail")
     return " ".join(v.get("message", "") for v in detail if not v.get("is_valid")) if isinstance(detail, list) else ""
 
@@ -78,16 +79,20 @@ def _try_song(client: Client) -> str:
         return f"{type(exc).__name__}: {exc}"[:160]
 
 
-# ---------------------------------------------------------------- item 2: cheap calls
+# ---------------------------------------------------------------- cheap calls
 
 
 def test_a_flood_of_cheap_calls_never_fails_another_visitors_song(studio):
-    """The review: 150 concurrent /use_in_generate joins filled Gradio's 64 places (83 answered 503,
-    a victim's Generate among them); 8 looping clients failed a victim's Generate 10 of 10 times."""
+    """Without the queue limits, 150 concurrent /use_in_generate joins fill Gradio's 64 places (83 answered
+    503, a victim's Generate among them), and 8 looping clients fail a victim's Generate 10 of 10 times."""
     victim = Client(studio.url, verbose=False, httpx_kwargs={"timeout": 120})  # a page waits as long
     stop, statuses, lock = threading.Event(), {}, threading.Lock()
-    calls = [("use_in_generate", ["[Verse]\nla", "pop", "en"]), ("stop", []), ("load_example_generate", [0]),
-             ("settings_from_file", [None])]  # fmt: skip
+    calls = [
+        ("use_in_generate", ["[Verse]\nla", "pop", "en"]),
+        ("stop", []),
+        ("load_example_generate", [0]),
+        ("settings_from_file", [None]),
+    ]
 
     def count(code: int) -> None:
         with lock:
@@ -111,8 +116,8 @@ def test_a_flood_of_cheap_calls_never_fails_another_visitors_song(studio):
         t.start()
     for t in burst:  # all 150 answered: they were all in the queue at once
         t.join(timeout=300)
-    # Three songs under the flood, counted (issue 79): as many as 120 s allowed, at least two, was a test a
-    # loaded machine failed by its speed alone (one song made in the time is no refusal).
+    # Three songs under the flood, counted, not timed: a count of songs made within 120 s would fail on a
+    # loaded machine by its speed alone (one song made in the time is no refusal).
     outcomes, seconds = [], []
     for _ in range(3):
         started = time.monotonic()
@@ -133,12 +138,12 @@ def test_a_flood_of_cheap_calls_never_fails_another_visitors_song(studio):
     assert direct.status_code == 404 and "join the queue" in direct.text, direct.text
 
 
-# ---------------------------------------------------------------- item 3: a share per visitor
+# ---------------------------------------------------------------- a share per visitor
 
 
 def test_one_visitor_holds_a_small_share_and_another_still_gets_in(studio):
-    """The review: one session had 28 long songs admitted in 11.6 s, another visitor was then told
-    "busy" and queued at rank 27."""
+    """Without a visitor's share, one session gets 28 long songs admitted in 11.6 s, and another visitor
+    is then told "busy" and queued at rank 27."""
     greedy = Client(studio.url, verbose=False)
     running = greedy.submit(**LONG, seed=0, api_name="/generate")
     jobs, outcomes = [running], []
@@ -150,21 +155,21 @@ def test_one_visitor_holds_a_small_share_and_another_still_gets_in(studio):
             try:
                 wait_in_queue(job)
                 outcomes.append("admitted")
-            except AssertionError:  # it ended at once: refused at the door
+            except AssertionError:  # it ended at once: refused at admission
                 try:
                     job.result(timeout=30)
                     outcomes.append("made?")
                 except ValidationError as exc:
                     outcomes.append("told" if "You already have 2 requests" in str(exc) else str(exc)[:160])
         other = Client(studio.url, verbose=False)
-        second = other.submit(prompt="my turn", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
+        second = other.submit(prompt="my song", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
         wait_in_queue(second)
         rank = second.status().rank
         print(
             f"\none session, 10 long songs: {outcomes.count('admitted') + 1} admitted, {outcomes.count('told')} "
             f"told; another visitor admitted at rank {rank}"
         )
-        # Lyrics share the GPU and so the share: refused in the same words, before any model is read.
+        # Lyrics share the GPU and so the share: refused with the same message, before any model is read.
         with pytest.raises(ValidationError, match="You already have 2 requests"):
             greedy.predict(theme="one more", api_name="/lyrics")
     finally:
@@ -217,12 +222,12 @@ def test_the_share_follows_the_address_and_is_freed_by_a_closed_page(studio):
     assert _join(studio, "stop", [], back, here).status_code == 200  # its long song, running or still queued
 
 
-# ---------------------------------------------------------------- item 6: empty upload readings
+# ---------------------------------------------------------------- empty upload readings
 
 
 def test_empty_readings_never_keep_another_visitors_upload_out(studio, tmp_path):
-    """The review: /extend_analyze with no song at 10 calls a second kept another visitor's upload
-    "busy" at 4, 8 and 12 s."""
+    """Without the uploads queue's limits, /extend_analyze with no song at 10 calls a second keeps another
+    visitor's upload "busy" at 4, 8 and 12 s."""
     song = tmp_path / "song.wav"
     sf.write(str(song), (0.1 * np.sin(np.arange(4 * SR) / SR * 2 * np.pi * 220)).astype(np.float32), SR)
     victim, session = Client(studio.url, verbose=False), "stranger-" + uuid.uuid4().hex[:8]
@@ -243,8 +248,8 @@ def test_empty_readings_never_keep_another_visitors_upload_out(studio, tmp_path)
     outcomes = []
     try:
         for _ in range(3):
-            # Each upload read after 40 more empty readings, counted (issue 79): read after 60 s whatever their
-            # count, a loaded machine's slow stranger let the victim read past fewer of them, a weaker attack.
+            # Each upload read after 40 more empty readings, counted, not timed: read after 60 s whatever their
+            # count, a loaded machine's slow stranger would let the victim read past fewer of them, a weaker attack.
             while sum(statuses.values()) < 40 * (len(outcomes) + 1):
                 assert time.monotonic() - started < 300, statuses  # ends only a test whose stranger never calls
                 time.sleep(0.05)  # the stranger's calls are the clock here
@@ -284,8 +289,8 @@ def test_a_visitor_is_their_page_name_token_and_public_address():
     assert admission.visitor(None, None, None) == frozenset()
 
 
-def test_every_event_passes_a_door_and_gradios_cap_stays_above_them():
-    """Gradio's own cap counts every kind of event together; the doors' places must fit under it."""
+def test_every_event_passes_a_queue_limit_and_gradios_cap_stays_above_them():
+    """Gradio's own cap counts every kind of event together; the queue limits' places must fit under it."""
     import admission
     import app
 
@@ -293,9 +298,9 @@ def test_every_event_passes_a_door_and_gradios_cap_stays_above_them():
     app.configure_queue(demo)
     assert demo._queue.max_size > admission.all_places()
     assert demo._queue.push.__qualname__.startswith("guard.")
-    doors = {admission.door_of(fn.concurrency_id) for fn in demo.fns.values() if fn.fn is not None}
-    assert doors == {admission.GPU, admission.UPLOADS, admission.CHEAP}
-    gpu = {fn.api_name for fn in demo.fns.values() if admission.door_of(fn.concurrency_id) == admission.GPU}
+    queues = {admission.queue_of(fn.concurrency_id) for fn in demo.fns.values() if fn.fn is not None}
+    assert queues == {admission.GPU, admission.UPLOADS, admission.CHEAP}
+    gpu = {fn.api_name for fn in demo.fns.values() if admission.queue_of(fn.concurrency_id) == admission.GPU}
     # The music tabs, lyrics, Write it (the page's and the API's), Variations, a take's morph, Split into stems beneath each take
     # (``stems``, ``stems_<tab>_<n>``) and Describe on the audio tabs.
     others = {n for n in gpu if not n.startswith(("stems", "describe"))}
@@ -316,7 +321,7 @@ def test_every_event_passes_a_door_and_gradios_cap_stays_above_them():
     assert "stems" in gpu and {"describe", "describe_extend", "describe_edit"} <= gpu
 
 
-# ---------------------------------------------------------------- issue 54: instant events from new sessions
+# ---------------------------------------------------------------- instant events from new sessions
 
 
 def _polls(studio, session, count: int, at_once: int = 4) -> tuple[list[int], list[float]]:
@@ -352,17 +357,17 @@ def _polls(studio, session, count: int, at_once: int = 4) -> tuple[list[int], li
 
 
 def test_a_flood_of_new_sessions_costs_what_one_sessions_flood_does(studio):
-    """The review: 300 status polls each from a new session hash grew the server 1.09 MB a call (Gradio
-    copied the page's config into each new session) and slowed a static file from 3 to 348 ms; the same
-    300 from one session cost nothing. The same two floods, each measured against the other on this run:
-    the new sessions' must leave the memory where one session's left it (after a trim, within a tenth of the
-    review's cost a call): the copies were the cost. The static file's time is printed, not held to a bound
-    (issue 79: a median of 30.9 ms against 27.5 ms failed on a machine at load 7-9)."""
+    """Without ``admission.light_sessions``, 300 status polls each from a new session hash grow the server
+    1.09 MB a call (Gradio copies the page's config into each new session) and slow a static file from 3 to
+    348 ms; the same 300 from one session cost nothing. The same two floods, each measured against the other
+    on this run: the new sessions' must leave the memory where one session's left it (after a trim, within
+    a tenth of that 1.09 MB a call): the copies are the cost. The static file's time is printed, not held to
+    a bound (a median of 30.9 ms against 27.5 ms would fail on a machine at load 7-9)."""
     from test_shared_space import Rss
 
     rss, visitor = Rss(studio.proc.pid), Client(studio.url, verbose=False)
 
-    def settled() -> int:
+    def trimmed() -> int:
         """The studio's memory once an event's end has given back what glibc holds free (``memory.trim``):
         the middle of three readings, each after its own event. One reading alone strayed by up to 22 MB
         (a red run: -22.6 MB after one session's polls, +19.0 MB after the new sessions')."""
@@ -375,11 +380,11 @@ def test_a_flood_of_new_sessions_costs_what_one_sessions_flood_does(studio):
 
     one = uuid.uuid4().hex
     _polls(studio, lambda: one, 20)  # the route and the session warm
-    before = settled()
+    before = trimmed()
     same, alone = _polls(studio, lambda: one, 300)
-    after_one = settled()
+    after_one = trimmed()
     new, flooded = _polls(studio, lambda: uuid.uuid4().hex, 300)
-    after_new = settled()
+    after_new = trimmed()
     grew_one, grew_new = (after_one - before) / MB, (after_new - after_one) / MB
     print(
         f"\n300 polls from one session: +{grew_one:.1f} MB, the static file {np.median(alone) * 1000:.1f} ms "
@@ -399,7 +404,7 @@ def test_a_flood_of_new_sessions_costs_what_one_sessions_flood_does(studio):
     )
 
 
-# ---------------------------------------------------------------- issue 59: instant events, items 5 and 6
+# ---------------------------------------------------------------- instant events held to a fair share
 
 ADDRESS = {"x-forwarded-for": "81.2.69.142"}  # one public address, through a local proxy uvicorn trusts
 
@@ -459,8 +464,8 @@ def _victim(studio, session: str, headers: dict | None = None, count: int = 20) 
 
 
 def _region_flood_body(studio) -> Callable[[str], bytes]:
-    """Edit's lines ticked with 100,000 line numbers (the review's ``region_of`` flood), on a song uploaded
-    once (not a take: the numbers were read before that was found out)."""
+    """Edit's lyric lines ticked with 100,000 line numbers (a ``region_of`` flood), on a song uploaded
+    once (not a take: without the bound the numbers would be read before that is found out)."""
     song = io.BytesIO()
     sf.write(song, (0.1 * np.sin(np.arange(2 * SR) / SR * 2 * np.pi * 220)).astype(np.float32), SR, format="WAV")
     path = httpx.post(
@@ -505,14 +510,14 @@ def test_a_flood_of_new_sessions_at_one_address_never_starves_another_page_there
     flood). Pages seen once share a few places; the page already open keeps the rest."""
     held = _held(studio, flood, 24, ADDRESS)
     assert held["quiet"].count(200) == len(held["quiet"]) and held["during"].count(200) == len(held["during"]), held
-    # How long the page waited is printed, not bounded (issue 79); the places and shares that keep it quick
-    # are counted in ``test_instant_events_keep_places_shares_and_a_fair_line``.
+    # How long the page waited is printed, not bounded; the places and shares that keep it quick
+    # are counted in ``test_instant_events_keep_places_shares_and_a_fair_wait``.
 
 
-def test_a_flood_from_one_ipv6_64_is_one_address_at_the_instant_door(studio):
-    """Review: 60 threads from one IPv6 /64, each its own address, never met a 429 (a group each). They are
-    one address now: past its places and its line, the flood's own calls are told so, and a page at
-    another /64 is served every poll."""
+def test_a_flood_from_one_ipv6_64_is_one_address_for_instant_events(studio):
+    """60 threads from one IPv6 /64, each its own address, would never meet a 429 with a group each. They
+    are one address: past its places and its waiting places, the flood's own calls are told so, and a page
+    at another /64 is served every poll."""
     poll = lambda session: _instant(studio, "studio_status", [], session)  # noqa: E731
     ours = {"x-forwarded-for": "2a01:4f8:10a:20::1"}
     page = "page-" + uuid.uuid4().hex[:8]
@@ -526,14 +531,14 @@ def test_a_flood_from_one_ipv6_64_is_one_address_at_the_instant_door(studio):
 
 
 def test_a_flood_without_a_public_address_is_bounded_and_another_page_stays_quick(studio):
-    """Review item 6: without a public address (how everyone looks behind a proxy uvicorn does not
-    trust) 48 callers of ``region_of`` with 100,000 line numbers and a new session hash a call went all
-    through (222 of 222) and another visitor's status poll took 4,799 ms (6 ms quiet). Callers without
-    an address share one bound; the 100,000 numbers are refused in words before any is read."""
+    """Without a public address (how everyone looks behind a proxy uvicorn does not trust) 48 callers of
+    ``region_of`` with 100,000 line numbers and a new session hash a call would all go through (222 of 222)
+    and another visitor's status poll would take 4,799 ms (6 ms quiet). Callers without an address share
+    one bound; the 100,000 numbers are refused with a message before any is read."""
     held = _held(studio, "region", 24, None)
     assert held["during"].count(200) == len(held["during"]), held
-    # How long the page waited is printed, not bounded (issue 79); the nameless callers' one bound
-    # (``NAMELESS_PLACES``) is counted in ``test_instant_events_keep_places_shares_and_a_fair_line``.
+    # How long the page waited is printed, not bounded; the nameless callers' one bound
+    # (``NAMELESS_PLACES``) is counted in ``test_instant_events_keep_places_shares_and_a_fair_wait``.
     answer = httpx.post(
         f"{studio.url}gradio_api/run/predict",
         content=_region_flood_body(studio)(uuid.uuid4().hex),
@@ -543,11 +548,11 @@ def test_a_flood_without_a_public_address_is_bounded_and_another_page_stays_quic
     assert "more line numbers than a song can have lines" in answer.json()["data"][-1], answer.text[:300]
 
 
-def test_instant_events_keep_places_shares_and_a_fair_line():
+def test_instant_events_keep_places_shares_and_a_fair_wait():
     """The rules behind the floods above, at the ASGI middleware with a stand-in for Gradio: one-shot
-    pages share ``ONE_SHOT_SHARE`` and wait in a bounded line (past it: 429 in words); a page already
-    open gets the address's other places at once, and its next call takes the crowd's newest waiter's
-    place in the full line; another address is untouched; callers without a public address share
+    pages share ``ONE_SHOT_SHARE`` and wait in bounded waiting places (past them: 429 with a message); a
+    page already open gets the address's other places at once, and its next call takes the crowd's newest
+    waiter's place when all waiting places are taken; another address is untouched; callers without a public address share
     ``NAMELESS_PLACES``; a page is the body's top-level ``session_hash``; nothing is held afterwards."""
     import asyncio
 
@@ -588,27 +593,27 @@ def test_instant_events_keep_places_shares_and_a_fair_line():
         def calls(host: str, pages: list[str]) -> list[asyncio.Task]:
             return [asyncio.create_task(post(host, page)) for page in pages]
 
-        async def settle() -> None:  # every task started has run to where it waits
+        async def run_pending() -> None:  # every task started has run to where it waits
             for _ in range(100):
                 await asyncio.sleep(0)
 
         here, free = "81.2.69.142", instant.ADDRESS_PLACES - instant.ONE_SHOT_SHARE
         assert (await post(here, "open", hold=False))[0] == 200  # a page opened before the flood
-        crowd = calls(here, [uuid.uuid4().hex for _ in range(instant.ONE_SHOT_SHARE + instant.LINE + 6)])
-        await settle()
+        crowd = calls(here, [uuid.uuid4().hex for _ in range(instant.ONE_SHOT_SHARE + instant.WAITING_PLACES + 6)])
+        await run_pending()
         assert len(running) == instant.ONE_SHOT_SHARE
         told = [t.result() for t in crowd if t.done()]
         assert [status for status, _ in told] == [429] * 6 and messages.CHEAP_BUSY.encode() in told[0][1]
         page = calls(here, ["open"] * (free + 1))
-        await settle()
+        await run_pending()
         assert running.count("open") == free and sum(t.done() for t in crowd) == 6 + 1
         other = calls("81.2.69.7", [uuid.uuid4().hex])
-        await settle()
+        await run_pending()
         assert len(running) == instant.ADDRESS_PLACES + 1
         # Without a public address, every caller together, whatever its address.
         assert (await post("127.0.0.1", "a", hold=False))[0] == (await post("10.0.3.7", "b", hold=False))[0] == 200
         nameless = calls("127.0.0.1", ["a"] * instant.PAGE_SHARE) + calls("10.0.3.7", ["b"] * instant.PAGE_SHARE)
-        await settle()
+        await run_pending()
         assert running.count("a") == instant.PAGE_SHARE
         assert running.count("b") == instant.NAMELESS_PLACES - instant.PAGE_SHARE
         release.set()
@@ -655,9 +660,9 @@ def test_on_a_space_visitors_are_told_apart_with_no_setting(tiny_pipeline_dir, t
 
 
 def test_an_ipv6_callers_addresses_in_one_64_are_one_visitor():
-    """Review: an IPv6 caller got a group per address, so one /64 was thousands of "addresses" (60 threads
-    from one /64 never met a 429). Every per-address share counts the /64: the queue's visitor, the
-    instant door's group, the uploads under way, the agents' table."""
+    """An IPv6 caller given a group per address would make one /64 thousands of "addresses" (60 threads
+    from one /64 never meeting a 429). Every per-address share counts the /64: the queue's visitor, the
+    instant events' group, the uploads under way, the agents' table."""
     from types import SimpleNamespace as Ns
 
     import addresses
@@ -684,9 +689,9 @@ def test_an_ipv6_callers_addresses_in_one_64_are_one_visitor():
 
 
 def test_an_ipv4_address_carried_in_ipv6_is_that_ipv4_address_and_a_64_counts_in_its_56_and_48():
-    """Review (issue 79): NAT64 (``64:ff9b::/96``) and 6to4 (``2002::/16``) addresses were grouped by the
-    wrapper's /64, not by the IPv4 address inside (a 6to4 host held 65,536 /64s); Teredo's were nobody.
-    And a /64 counts in its /56 and /48 (``addresses.wider``), crowds the queue's door counts together."""
+    """NAT64 (``64:ff9b::/96``) and 6to4 (``2002::/16``) addresses are grouped by the IPv4 address inside,
+    not by the wrapper's /64 (a 6to4 host would hold 65,536 /64s); Teredo's name its client. And a /64
+    counts in its /56 and /48 (``addresses.wider``), crowds the admission check counts together."""
     from types import SimpleNamespace as Ns
 
     import addresses
@@ -708,8 +713,8 @@ def test_an_ipv4_address_carried_in_ipv6_is_that_ipv4_address_and_a_64_counts_in
 
 
 def test_one_ipv6_subscriber_holds_a_few_visitors_shares_and_another_still_gets_in(studio):
-    """Review (issue 79): one /56 gave 12 of 12 long songs across six /64s, and a /48 would have held
-    65,536 visitors' shares. A /56 holds two visitors' shares, a /48 four; each is told so in words; a
+    """Counted by /64 alone, one /56 would get 12 of 12 long songs across six /64s, and a /48 would hold
+    65,536 visitors' shares. A /56 holds two visitors' shares, a /48 four; each is told so with a message; a
     /64 of another /48 still gets in."""
     import messages
 
@@ -778,12 +783,13 @@ def test_a_proxy_uvicorn_does_not_trust_is_said_once_in_the_log(capsys):
     assert instant.UNTRUSTED_PROXY.format(host="10.16.3.80") in deployment
 
 
-# ---------------------------------------------------------------- issue 79: a place kept for a small upload
+# ---------------------------------------------------------------- a place kept for a small upload
 
 
 def test_large_uploads_being_read_leave_a_place_for_a_small_one(tmp_path, monkeypatch):
-    """The review: eight pages each sending a 20 MB file held all 8 upload places, and another visitor's
-    12 s WAV was told the studio was reading too many. The door's own join, its queue a stand-in."""
+    """Without ``KEPT_FOR_SMALL``, eight pages each sending a 20 MB file hold all 8 upload places, and
+    another visitor's 12 s WAV is told the studio is reading too many. The admission check's join, its
+    queue a stand-in."""
     import asyncio
     from types import SimpleNamespace as Ns
 
@@ -794,11 +800,11 @@ def test_large_uploads_being_read_leave_a_place_for_a_small_one(tmp_path, monkey
     large, small = tmp_path / "large.ogg", tmp_path / "small.wav"
     large.write_bytes(bytes(20 * MB))
     sf.write(str(small), (0.1 * np.sin(np.arange(12 * SR) / SR * 2 * np.pi * 220)).astype(np.float32), SR)
-    line: list = []
-    queue = Ns(event_queue_per_concurrency_id={"uploads": Ns(queue=line)}, active_jobs=[])
+    waiting: list = []
+    queue = Ns(event_queue_per_concurrency_id={"uploads": Ns(queue=waiting)}, active_jobs=[])
 
     async def join(body, request, username):
-        line.append(Ns(_id=uuid.uuid4().hex, session_hash=body.session_hash, username=None, request=request))
+        waiting.append(Ns(_id=uuid.uuid4().hex, session_hash=body.session_hash, username=None, request=request))
         return True, "event", ""
 
     queue.push = join
@@ -813,5 +819,5 @@ def test_large_uploads_being_read_leave_a_place_for_a_small_one(tmp_path, monkey
     assert outcomes == [True] * 7 + [False]  # the eighth large one: the last place is a small one's
     refused = push(large)
     assert refused[0] is False and refused[1][0]["message"] == messages.UPLOADS_BUSY
-    assert push(small)[0] is True and len(line) == 8
+    assert push(small)[0] is True and len(waiting) == 8
     assert push(small)[0] is False  # every place taken: the small one too is told so

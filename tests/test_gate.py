@@ -1,5 +1,5 @@
-"""A stranger tries to stall the shared studio at its door (issue 29): bodies whose check cost grew
-faster than their size, bodies sent half and then held, a huge text echoed back.
+"""Tests of ``asgi_gate``: a stranger tries to stall the shared studio at its gate: bodies whose check
+cost grows faster than their size, bodies sent half and then held, a huge text echoed back.
 
 The depth check is tested alone against references; the rest against ``python app.py`` in its own
 process on tiny models (as tests/test_shared_space.py does: its resident memory is its own, a
@@ -30,7 +30,7 @@ MB = 2**20
 
 
 def _escaped_quotes(size: int) -> bytes:
-    """The review's body: a quote, then ``\\"`` over and over (a string that never ends)."""
+    """An attacker's body: a quote, then ``\\"`` over and over (a string that never ends)."""
     return b'"' + b'\\"' * ((size - 1) // 2)
 
 
@@ -164,7 +164,7 @@ def studio(tiny_pipeline_dir, tmp_path_factory):
         client = Client(url, verbose=False)
         client.predict(prompt="warm up", audio_duration=10, inference_steps=1, api_name="/generate")
         # The victim's song (``TAKE``) alone, timed once for the file: the tests print their victim's seconds
-        # under attack against it (a figure to read, not a bound: issue 79), not each against a take of its own.
+        # under attack against it (a figure to read, not a bound), not each against a take of its own.
         started = time.perf_counter()
         client.predict(**TAKE, api_name="/generate")
         solo = time.perf_counter() - started
@@ -186,8 +186,8 @@ def _post_seconds(url: str, body: bytes) -> tuple[float, int]:
     return time.perf_counter() - started, answer.status_code
 
 
-def test_deep_and_large_bodies_are_refused_in_words(studio):
-    """The limits the review found holding still hold, escaped backslashes and chunked bodies included."""
+def test_deep_and_large_bodies_are_refused_with_a_message(studio):
+    """The depth and size limits hold, escaped backslashes and chunked bodies included."""
     join = f"{studio.url}gradio_api/queue/join"
 
     def post(content) -> httpx.Response:
@@ -210,7 +210,7 @@ def _get_seconds(url: str) -> float:
 
 def _half_sent(url: str, path: str, head: bytes, body: bytes | list, results: list, trickle: float = 0) -> None:
     """Send ``head`` and ``body`` (a list: a piece every ``trickle`` s) and never the rest; note the
-    answer's first line and words, the seconds until the studio closed the connection, and when that was
+    answer's first line and message, the seconds until the studio closed the connection, and when that was
     (``time.perf_counter``)."""
     host, port = httpx.URL(url).host, httpx.URL(url).port
     started = time.perf_counter()
@@ -222,7 +222,7 @@ def _half_sent(url: str, path: str, head: bytes, body: bytes | list, results: li
             if trickle:
                 for piece in body:
                     sock.sendall(piece)
-                    time.sleep(trickle)  # the slow sender being tested: its pace is the point
+                    time.sleep(trickle)  # the slow sender being tested: its rate is the point
             else:
                 sock.sendall(body)
         except OSError:
@@ -257,7 +257,7 @@ class _Answers(list):
 
 
 def test_half_sent_bodies_are_closed_in_seconds_and_cost_little(studio):
-    """The review: 30 connections each sending 2 MB less a byte held +60 MB, none closed in 20 s."""
+    """Without the gate's deadlines, 30 connections each sending 2 MB less a byte hold +60 MB, none closed in 20 s."""
     head = f"Content-Type: application/json\r\nContent-Length: {2 * MB}\r\n".encode()
     results: list = []
     senders = [
@@ -301,8 +301,8 @@ def test_half_sent_bodies_are_closed_in_seconds_and_cost_little(studio):
     )
     assert set(statuses) <= {TIMEOUT, BUSY, "reset"} and TIMEOUT in statuses, statuses
     assert all(asgi_gate.TOO_SLOW in r[1] or asgi_gate.BODIES_BUSY in r[1] for r in results if r[0] != "reset")
-    # Closed by the studio (408 in its words: a connection it never closed reads "not closed" after 60 s),
-    # and the visitor's call answered meanwhile; the seconds are printed, not bounded (issue 79).
+    # Closed by the studio (408 with its message: a connection it never closed reads "not closed" after 60 s),
+    # and the visitor's call answered meanwhile; the seconds are printed, not bounded.
     assert rss["delta"] < 48 * MB and "not closed" not in statuses
     assert trickled[0][0] == TIMEOUT and asgi_gate.TOO_SLOW in trickled[0][1], trickled
     assert len(sent) < 20, (len(sent), trickled)  # a piece a second: ended near BODY_DEADLINE_S, not after all 30
@@ -310,7 +310,7 @@ def test_half_sent_bodies_are_closed_in_seconds_and_cost_little(studio):
 
 def test_large_bodies_past_the_pool_are_told_to_come_back(studio):
     """Bodies promised (and held) share 16 MB beyond their first 64 KB: eight of 2 MB fill it, and
-    the next is told in words at once; a page's own small request still goes through."""
+    the next is told with a message at once; a page's own small request still goes through."""
     head = f"Content-Type: application/json\r\nContent-Length: {2 * MB}\r\n".encode()
     holders = _Answers()  # nine for eight shares: one of them is told, once the other eight hold
     # A byte a second keeps each holder inside the idle limit, so the pool stays full until the
@@ -343,7 +343,7 @@ TIMEOUT, BUSY = "HTTP/1.1 408 Request Timeout", "HTTP/1.1 503 Service Unavailabl
 
 
 def test_a_stalled_upload_is_ended_and_leaves_no_file(studio):
-    """An upload that stops halfway is answered 408 in words after the idle limit; one whose sender
+    """An upload that stops halfway is answered 408 with a message after the idle limit; one whose sender
     goes away mid-body: Gradio's part file is deleted in both cases."""
     before = {p for p in studio.uploads.rglob("*") if p.is_file()}
     boundary = "studioboundary"
@@ -354,10 +354,10 @@ def test_a_stalled_upload_is_ended_and_leaves_no_file(studio):
     head = f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {4 * MB}\r\n".encode()
     results: list = []
     _half_sent(studio.url, "gradio_api/upload", head, start, results)
-    status, words, closed, _ = results[0]
+    status, message, closed, _ = results[0]
     print(f"\na stalled upload: {status} after {closed:.1f} s")
     # Ended by the idle limit: its deadline (the grace, then 64 KB/s of 4 MB) lies past the socket's 60 s.
-    assert status == TIMEOUT and asgi_gate.TOO_SLOW in words, results
+    assert status == TIMEOUT and asgi_gate.TOO_SLOW in message, results
     host, port = httpx.URL(studio.url).host, httpx.URL(studio.url).port
     with socket.create_connection((host, port)) as sock:  # and one that leaves mid-body
         sock.sendall(f"POST /gradio_api/upload HTTP/1.1\r\nHost: {host}\r\n".encode() + head + b"\r\n" + start)
@@ -367,8 +367,8 @@ def test_a_stalled_upload_is_ended_and_leaves_no_file(studio):
         time.sleep(0.1)  # Gradio deletes the part when its parser hears of the disconnect: no event here
 
 
-def test_use_in_generate_refuses_a_huge_text_in_words(studio):
-    """The review: 1.8 MB of lyrics echoed back whole, +175 MB."""
+def test_use_in_generate_refuses_a_huge_text_with_a_message(studio):
+    """Unbounded, 1.8 MB of lyrics would be echoed back whole, +175 MB."""
     with Rss(studio.proc.pid).peak() as rss, pytest.raises(AppError) as refused:
         studio.client.predict("la " * 600_000, "calm", "en", api_name="/use_in_generate")
     print(f"\n1.8 MB into /use_in_generate: +{rss['delta'] / MB:.0f} MB peak RSS: {refused.value}")
@@ -424,7 +424,7 @@ def _upload_siege(studio, count: int, address: str) -> dict:
     for thread in senders:
         thread.join()
     return {
-        "answers": list(answers),  # (status, words, seconds until closed, when closed), as ``_half_sent`` notes them
+        "answers": list(answers),  # (status, message, seconds until closed, when closed), as ``_half_sent`` notes them
         "rss": rss["peak"] - rss["before"],
         "solo": studio.solo,
         "during": during,
@@ -434,9 +434,9 @@ def _upload_siege(studio, count: int, address: str) -> dict:
 
 @pytest.mark.parametrize("count", [30, 300])
 def test_held_uploads_from_one_address_are_few_and_end_by_their_deadline(studio, count):
-    """Issue 41: an upload trickling inside the idle limit had no overall deadline, and one address
-    could hold as many as it liked. Now it holds ``ACE_STUDIO_UPLOADS_PER_ADDRESS`` (4) and the rest
-    are told at once (429, in words), at little memory; the held ones end at their deadline (the grace, then
+    """An upload trickling inside the idle limit has an overall deadline, and one address holds at most
+    ``ACE_STUDIO_UPLOADS_PER_ADDRESS`` (4) uploads: the rest are told at once (429, with a message), at
+    little memory; the held ones end at their deadline (the grace, then
     64 KB/s: 7 s for 256 KB under this studio's 3 s grace, 11 s for 64 KB under the default 10 s), 408; a
     visitor's song asked for while they are held is not held up."""
     siege = _upload_siege(studio, count, "81.2.69.142")
@@ -449,9 +449,9 @@ def test_held_uploads_from_one_address_are_few_and_end_by_their_deadline(studio,
         f"{siege['solo']:.2f} s alone"
     )
     assert len(held) == HELD and len(told) == count - HELD, sorted({answer[0] for answer in siege["answers"]})
-    assert all(asgi_gate.UPLOADS_AT_ONCE in words for status, words, _, _ in siege["answers"] if status == TOO_MANY)
+    assert all(asgi_gate.UPLOADS_AT_ONCE in message for status, message, _, _ in siege["answers"] if status == TOO_MANY)
     # Each held one ended by its deadline (408), each other told before any held one ended (the order
-    # of events, not their seconds: issue 79), and the song asked for while they were held was made.
+    # of events, not their seconds), and the song asked for while they were held was made.
     held_until = [when for status, _, _, when in siege["answers"] if status == TIMEOUT]
     told_at = [when for status, _, _, when in siege["answers"] if status == TOO_MANY]
     assert max(told_at) < min(held_until) and siege["song_started"] < min(held_until), siege["answers"]
@@ -465,8 +465,8 @@ TOO_MANY = "HTTP/1.1 429 Too Many Requests"
 # Last in the file: its attack keeps a core busy, and the tests above mostly wait out the studio's clocks, so
 # the test process beside this one (the suite runs two) has the machine while they wait and shares it here.
 def test_escaped_quotes_are_answered_at_once_and_nobody_waits(studio):
-    """The review: 32 KB took 5.0 s and held every visitor (a GET /config 4.57 s, a 0.4 s take
-    5.2 s); 48 KB 13.3 s; 2 MB would run for hours."""
+    """With a depth check whose cost grew faster than the body, 32 KB would take 5.0 s and hold every
+    visitor (a GET /config 4.57 s, a 0.4 s take 5.2 s); 48 KB 13.3 s; 2 MB would run for hours."""
     for size, name in ((32 * 1024, "32 KB"), (48 * 1024, "48 KB"), (2 * MB - 1024, "2 MB")):
         for route in ROUTES:
             seconds, status = _post_seconds(studio.url + route, _escaped_quotes(size))
@@ -480,7 +480,7 @@ def test_escaped_quotes_are_answered_at_once_and_nobody_waits(studio):
         while not stop.is_set():
             bodies.append(_post_seconds(studio.url + ROUTES[len(bodies) % 3], body)[0])
 
-    def look() -> None:  # a visitor opening the page every half second, as the review's GET /config
+    def look() -> None:  # a visitor opening the page every half second (GET /config)
         while not stop.wait(0.5):
             config_seconds.append(_get_seconds(f"{studio.url}config"))
 
@@ -502,7 +502,8 @@ def test_escaped_quotes_are_answered_at_once_and_nobody_waits(studio):
         f"at most {max(config_seconds):.2f} s (alone {quiet:.2f} s); the victim's take {during:.2f} s against "
         f"{studio.solo:.2f} s alone"
     )
-    # Before, one 32 KB body held every visitor 5 s, one of 2 MB for hours (past the calls' 600 s): each was
-    # answered and the victim's take made. Their seconds are printed, not bounded (issue 79); the check's
+    # A check whose cost grew faster than the body would hold every visitor 5 s for one 32 KB body, hours for
+    # one of 2 MB (past the calls' 600 s): each is answered and the victim's take made. Their seconds are
+    # printed, not bounded; the check's
     # work a byte is counted in ``test_json_depth_reads_each_byte_a_fixed_number_of_times_whatever_its_content``.
     assert len(bodies) >= 4 and config_seconds, (bodies, config_seconds)

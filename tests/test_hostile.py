@@ -1,6 +1,6 @@
-"""A stranger attacks the served studio through its API: every attack gets the studio's own words.
+"""A stranger attacks the served studio through its API: every attack gets the studio's own message.
 
-Each case of the outside review's kinds (text floods, bad numbers, hostile uploads and LoRAs, a
+Each kind of attack (text floods, bad numbers, hostile uploads and LoRAs, a
 burst past the queue cap, a full disk, Stop) runs against the real app on tiny models through
 ``gradio_client``; ``test_tally`` prints tried / clear / unclear / leaked.
 """
@@ -29,7 +29,7 @@ import takes
 from conftest import CLIENT_TIMEOUT_S, ROOT, stopped_result, wait_in_queue, wait_running
 
 TALLY = {"tried": 0, "clear": 0, "unclear": 0, "leaked": 0}
-# What a visitor must never see: Gradio's or HTTP's own words, Python's, or a server path.
+# What a visitor must never see: Gradio's or HTTP's own message, Python's, or a server path.
 UNCLEAR = ("Bad Request", "upstream Gradio app", "Traceback", "Error(", "exception", "/tmp/")
 
 
@@ -40,7 +40,7 @@ def served(studio_server):
 
 
 def _attack(client, api: str, expect: str, error=ValidationError, **kwargs) -> None:
-    """One attack: it must fail with ``expect`` in the studio's words, and leave no file behind."""
+    """One attack: it must fail with ``expect`` in the studio's message, and leave no file behind."""
     out = Path(output_folder.output_dir())
     before = set(out.rglob("*"))
     TALLY["tried"] += 1
@@ -84,8 +84,8 @@ FLOODS = [
 
 @pytest.mark.parametrize(("api", "kwargs", "expect"), FLOODS, ids=[e[:24] for *_, e in FLOODS])
 def test_every_text_field_has_a_limit_before_the_queue(served, api, kwargs, expect, monkeypatch):
-    """Refused at the door (a ``ValidationError``, ``_attack``), not after a GPU turn: no GPU call made
-    (counted: issue 79, where it was timed)."""
+    """Refused at admission (a ``ValidationError``, ``_attack``), not after a GPU call: no GPU call made
+    (counted, not timed)."""
     import gpu
 
     calls = []
@@ -116,9 +116,9 @@ def test_numbers_reach_the_studios_own_checks(served, api, kwargs, expect):
 
 # JSON carries NaN and infinity as text (gradio_client refuses to send a float NaN).
 @pytest.mark.parametrize("seed", ["abc", "nan", "inf", 1.5], ids=["text", "nan", "inf", "fraction"])
-def test_every_seed_gets_the_same_words_on_its_field(served, seed):
-    """Issue 48: /write_song's seed skipped the studio's checks (Gradio's own 400 for "abc", NaN and inf;
-    1.5 rounded and run). Every public seed goes through one lenient field and one check: the same words."""
+def test_every_seed_gets_the_same_message_on_its_field(served, seed):
+    """Every public seed, /write_song's too, goes through one lenient field and one check: the same
+    message, not Gradio's own 400 for "abc", NaN and inf, nor 1.5 rounded and run."""
     said = {}
     for api, asked in (
         ("/generate", {"prompt": "pop"}),
@@ -156,8 +156,8 @@ def test_every_public_number_slider_and_radio_is_lenient(served):
 
 
 def test_a_repaint_mode_outside_its_choices_is_told_on_its_field(served, tmp_path):
-    """An API value the repaint modes lack (a capital, a word of its own) gets the studio's words on
-    ``repaint_mode``, not Gradio's bare 400; the studio serves on. The song and its words are given: a press
+    """An API value the repaint modes lack (a capital, a word of its own) gets the studio's message on
+    ``repaint_mode``, not Gradio's bare 400; the studio serves on. The song and its lyrics are given: a request
     without them is refused on them first (``preparing.render``'s order)."""
     client, song = served[0], handle_file(str(_tone(tmp_path / "song.wav", 10)))
     region = {"src_audio": song, "prompt": "pop", "repainting_start": 1, "repainting_end": 4}
@@ -166,9 +166,9 @@ def test_a_repaint_mode_outside_its_choices_is_told_on_its_field(served, tmp_pat
             client.predict(**region, repaint_mode=mode, api_name="/edit")
 
 
-def test_the_docs_give_every_text_limit_the_door_checks():
+def test_the_docs_give_every_text_limit_the_admission_check_checks():
     """One limit for each text parameter, spelled once (``checks.TEXT_LIMITS``): README's list of limits
-    and /write_song's row say the same numbers (an idea over 64 characters was refused at the door)."""
+    and /write_song's row say the same numbers (an idea over 64 characters is refused at admission)."""
     import re
 
     import checks
@@ -220,7 +220,7 @@ def test_a_file_that_decodes_to_an_hour_is_refused_from_its_header(tmp_path):
         audio.load(hour)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak < 5 * 2**20  # an hour decoded would hold 14 MB: refused from its header (not timed: issue 79)
+    assert peak < 5 * 2**20  # an hour decoded would hold 14 MB: refused from its header (not timed)
 
 
 def test_a_many_channel_high_rate_file_decodes_in_bounded_memory(tmp_path):
@@ -235,11 +235,11 @@ def test_a_many_channel_high_rate_file_decodes_in_bounded_memory(tmp_path):
     assert peak < result + 40 * 2**20, f"peak {peak / 2**20:.0f} MiB for a {result / 2**20:.0f} MiB result"
 
 
-def test_an_upload_with_no_place_to_be_read_is_told_so_and_the_next_press_is_served(served, tmp_path, monkeypatch):
-    """Issue 80: ``uploads.Busy`` as a visitor meets it. Every place to read an upload is held (one place, held
-    here as another visitor's decode holds it): a Cover's song waits ``uploads.WAIT_S`` for one and the press is
-    refused in ``error_messages.DECODES_BUSY``'s words, nothing written; the place given back, the same press is
-    served."""
+def test_an_upload_with_no_place_to_be_read_is_told_so_and_the_next_request_is_served(served, tmp_path, monkeypatch):
+    """``uploads.Busy`` as a visitor meets it. Every place to read an upload is held (one place, held here as
+    another visitor's decode holds it): a Cover's song waits ``uploads.WAIT_S`` for one and the request is
+    refused with ``error_messages.DECODES_BUSY``'s message, nothing written; the place given back, the same
+    request is served."""
     import error_messages
     import uploads
 
@@ -273,9 +273,9 @@ def test_uploads_through_the_api(served, tmp_path):
 # ---------------------------------------------------------------- LoRA files
 
 
-def test_broken_loras_are_refused_in_words(served, tmp_path):
+def test_broken_loras_are_refused_with_a_message(served, tmp_path):
     """A LoRA whose header is wrong is refused on its field before the queue; one whose numbers are not
-    finite when its run reads the whole file (the door reads headers only: issue 59), nothing made."""
+    finite when its run reads the whole file (the admission check reads headers only), nothing made."""
     client = served[0]
     client.predict(prompt="warm the model", audio_duration=10, inference_steps=1, think=False, api_name="/generate")
     # The LoRA is shaped on the served studio's own tiny transformer (no adapter on it: asserted below).
@@ -406,7 +406,7 @@ def test_stop_through_the_api_ends_this_run_only_and_cleans_up(served):
     Client(served[1], verbose=False).predict(api_name="/stop")  # another visitor
     # Neither stop touched this run: a Stop flags a run (its flag file) or its request (by event id) before its
     # call returns, and both marks last as long as the run, which is still registered; read at once, not after a
-    # sleep that a loaded machine's slow stop outlasted (issue 79).
+    # sleep that a loaded machine's slow stop can outlast.
     assert runs.active() == 1 and not list(cancel_dir.iterdir()) and not runs.event_stopped(_event_of(job))
     client.predict(api_name="/stop")
     TALLY["tried"] += 1
@@ -431,64 +431,64 @@ def test_stop_reaches_a_request_still_in_the_queue(served, tmp_path):
     stopped_result(waiting, "^Stopped before it started. Nothing was saved.$")
 
 
-def _stopped_while_held(served, tmp_path, in_gap: threading.Event, stop_pressed: threading.Event) -> None:
-    """An Extend sent, held (by the test's seam) until ``in_gap`` is set, Stop pressed on its tab, the seam let
-    go (``stop_pressed``): it ends as "Stopped before it started" and writes nothing."""
+def _stopped_while_held(served, tmp_path, in_gap: threading.Event, stop_clicked: threading.Event) -> None:
+    """An Extend sent, held (by the test's seam) until ``in_gap`` is set, Stop clicked on its tab, the seam let
+    go (``stop_clicked``): it ends as "Stopped before it started" and writes nothing."""
     client, _, out = served
     song = handle_file(str(_tone(tmp_path / "song.wav", 10)))
     before = {p for p in out.rglob("*") if p.is_file()}
     job = client.submit(src_audio=song, prompt="more", extend_seconds=5, inference_steps=1, api_name="/extend")
     assert in_gap.wait(60), job.status()
     client.predict(api_name="/stop_extend")
-    stop_pressed.set()
+    stop_clicked.set()
     stopped_result(job, "^Stopped before it started. Nothing was saved.$")
     assert {p for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_stop_reaches_a_request_taken_from_the_queue_before_its_run_begins(served, tmp_path, monkeypatch):
     # Gradio takes a request out of its queue, reads its uploads and calls the handler before the run
-    # registers (``runs.tab_run``): a Stop pressed in that gap found neither (CI, twice: the take written).
+    # registers (``runs.tab_run``): a Stop clicked in that gap must still find it (else the take is written).
     import contextlib
 
     import handlers
 
-    in_gap, stop_pressed = threading.Event(), threading.Event()
+    in_gap, stop_clicked = threading.Event(), threading.Event()
     real_using = handlers.uploads.using
 
     @contextlib.contextmanager
     def held(files):
         in_gap.set()
-        assert stop_pressed.wait(60)
+        assert stop_clicked.wait(60)
         with real_using(files):
             yield
 
     monkeypatch.setattr(handlers.uploads, "using", held)
-    _stopped_while_held(served, tmp_path, in_gap, stop_pressed)
+    _stopped_while_held(served, tmp_path, in_gap, stop_clicked)
 
 
-def test_stop_reaches_a_request_whose_checks_still_run_at_the_door(served, tmp_path, monkeypatch):
-    # A request enters Gradio's queue only after its validator returns: a Stop pressed while the checks ran
-    # found neither a queued request nor a run.
+def test_stop_reaches_a_request_whose_admission_check_still_runs(served, tmp_path, monkeypatch):
+    # A request enters Gradio's queue only after its validator returns: a Stop clicked while the checks run
+    # finds neither a queued request nor a run, so ``runs.stop_joining`` marks the join.
     import checks
 
-    at_door, stop_pressed = threading.Event(), threading.Event()
+    in_admission, stop_clicked = threading.Event(), threading.Event()
     real_lengths = checks.check_text_lengths
 
     def held(values):
         if "extend_seconds" in values:
-            at_door.set()
-            assert stop_pressed.wait(60)
+            in_admission.set()
+            assert stop_clicked.wait(60)
         return real_lengths(values)
 
     monkeypatch.setattr(checks, "check_text_lengths", held)
-    _stopped_while_held(served, tmp_path, at_door, stop_pressed)
+    _stopped_while_held(served, tmp_path, in_admission, stop_clicked)
 
 
-def _in_the_gpu_line(job, timeout: float = 60) -> None:
-    """Return once ``job`` runs and waits in the GPU line (``gpu.in_line``: its progress line says so)."""
+def _in_the_gpu_queue(job, timeout: float = 60) -> None:
+    """Return once ``job`` runs and waits in the GPU queue (``gpu.in_gpu_queue``: its progress line says so)."""
     import messages
 
-    waiting = messages.IN_LINE.split(":")[0]
+    waiting = messages.IN_GPU_QUEUE.split(":")[0]
     deadline = time.monotonic() + timeout
     while not any((p.desc or "").startswith(waiting) for p in job.status().progress_data or []):
         assert time.monotonic() < deadline and not job.done(), job.status()
@@ -505,11 +505,11 @@ def _event_of(job, timeout: float = 60) -> str:
 
 
 def test_another_sessions_cancel_neither_drops_nor_holds_a_waiting_request(served):
-    """Issue 79: a stranger's ``/gradio_api/cancel`` naming a victim's event id (under the stranger's own
-    session), 20 cancels of guessed ids under a session one character off the victim's, and the stranger's
-    own Stop: Gradio took the victim's request out of the queue by its id alone and told no one (its
-    completion goes to the session the cancel named), so the victim's Edit never ended. A cancel acts on
-    the caller's own session's events only; the victim's request stays and its take comes."""
+    """A stranger's ``/gradio_api/cancel`` naming a victim's event id (under the stranger's own session), 20
+    cancels of guessed ids under a session one character off the victim's, and the stranger's own Stop:
+    Gradio alone would take the victim's request out of the queue by its id and tell no one (its completion
+    goes to the session the cancel named), so the victim's Edit would never end. A cancel acts on the
+    caller's own session's events only; the victim's request stays and its take comes."""
     import uuid
 
     import httpx
@@ -520,9 +520,9 @@ def test_another_sessions_cancel_neither_drops_nor_holds_a_waiting_request(serve
     queue = SERVED[url]._queue
     fns, _ = page_api(url)
     holder, victim, stranger = (Client(url, verbose=False) for _ in range(3))
-    running, in_line, job = _a_request_waiting_behind(holder, victim)
+    running, queued, job = _a_request_waiting_behind(holder, victim)
     event = _event_of(job)
-    assert any(e._id == event for line in queue.event_queue_per_concurrency_id.values() for e in line.queue)
+    assert any(e._id == event for waiting in queue.event_queue_per_concurrency_id.values() for e in waiting.queue)
     cancel = f"{url}gradio_api/cancel"
     said = httpx.post(
         cancel,
@@ -536,36 +536,34 @@ def test_another_sessions_cancel_neither_drops_nor_holds_a_waiting_request(serve
         assert httpx.post(cancel, json=guess, timeout=CLIENT_TIMEOUT_S).status_code == 200
     stranger.predict(api_name="/stop")
     assert event in queue.event_ids_to_events, "another session's cancel took the request out of the queue"
-    assert any(e._id == event for line in queue.event_queue_per_concurrency_id.values() for e in line.queue)
-    _holders_stop(holder, running, in_line)
+    assert any(e._id == event for waiting in queue.event_queue_per_concurrency_id.values() for e in waiting.queue)
+    _holders_stop(holder, running, queued)
     take, *_ = job.result(timeout=120)
     assert take and Path(take).is_file()
 
 
 def _a_request_waiting_behind(holder, victim) -> tuple:
-    """The holder's long take running and its next one in the GPU line (the GPU requests Gradio runs at once,
+    """The holder's long take running and its next one in the GPU queue (the GPU requests Gradio runs at once,
     ``gpu.requests_at_once``, are taken), then the victim's short Generate, which waits in Gradio's queue:
-    (running, in line, the victim's job)."""
+    (running, queued, the victim's job)."""
     running = holder.submit(
         prompt="long jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate"
     )
     wait_running(running)
-    in_line = holder.submit(
-        prompt="next jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate"
-    )
-    _in_the_gpu_line(in_line)
+    queued = holder.submit(prompt="next jam", audio_duration=60, inference_steps=200, think=False, api_name="/generate")
+    _in_the_gpu_queue(queued)
     return (
         running,
-        in_line,
+        queued,
         victim.submit(prompt="mine", audio_duration=10, inference_steps=1, think=False, api_name="/generate"),
     )
 
 
-def _holders_stop(holder, running, in_line) -> None:
-    """The holder's own Stop: both its runs end, and the victim's turn comes."""
+def _holders_stop(holder, running, queued) -> None:
+    """The holder's own Stop: both its runs end, and the victim's request gets the GPU."""
     holder.predict(api_name="/stop")
     stopped_result(running, "^Stopped at step")
-    stopped_result(in_line, "^Stopped before it started")
+    stopped_result(queued, "^Stopped before it started")
 
 
 def _first_said(url: str, path: str, past: tuple[str, ...] = ()) -> tuple[str, object]:
@@ -627,7 +625,7 @@ def test_another_sessions_inputs_and_close_reach_no_waiting_request(served):
     queue = SERVED[url]._queue
     fns, parameters = page_api(url)
     holder, victim, stranger = (Client(url, verbose=False) for _ in range(3))
-    running, in_line, job = _a_request_waiting_behind(holder, victim)
+    running, queued, job = _a_request_waiting_behind(holder, victim)
     event = _event_of(job)
     asked = queue.event_ids_to_events[event].data
     theirs = inputs(parameters["generate"], prompt="the stranger's", audio_duration=10, inference_steps=1)
@@ -636,7 +634,7 @@ def test_another_sessions_inputs_and_close_reach_no_waiting_request(served):
         answer = httpx.post(f"{url}gradio_api/{path}", json=sent, timeout=60)
         assert (answer.status_code, answer.content) == (404, b""), (path, answer.text)
     assert queue.event_ids_to_events[event].data is asked, "a stranger's inputs replaced the waiting request's"
-    _holders_stop(holder, running, in_line)
+    _holders_stop(holder, running, queued)
     *slots, _, record = job.result(timeout=120)
     assert slots[0] and Path(slots[0]).is_file()
     assert record["params"]["prompt"] == "mine", record
@@ -664,10 +662,10 @@ def _held_in(monkeypatch, module, name: str) -> threading.Event:
     ids=["while-the-take-is-finished", "while-its-files-are-written"],
 )
 def test_the_owners_stop_after_other_tabs_stops_ends_the_finish_and_saves_nothing(served, monkeypatch, module, name):
-    """Issue 79: a stranger's Stop, a Stop naming no session and one naming an empty one, then the same
-    page's Stops of Cover, Extend, Edit and Lyrics flag nothing; the owner's own Stop then came while the
-    take was finished (mastered, mapped, written: 20 s of CPU for a 240 s take here, no progress line)
-    and was swallowed: the take came, saved. Stop now ends the finish too, and nothing is kept."""
+    """A stranger's Stop, a Stop naming no session and one naming an empty one, then the same page's Stops
+    of Cover, Extend, Edit and Lyrics flag nothing; the owner's own Stop then comes while the take is
+    finished (mastered, mapped, written: 20 s of CPU for a 240 s take here, no progress line): it ends the
+    finish too, and nothing is kept."""
     import importlib
 
     import httpx
@@ -694,15 +692,16 @@ def test_tally():  # last in the file: it reads what the tests above counted
     assert TALLY["unclear"] == 0 and TALLY["leaked"] == 0
 
 
-def test_a_call_with_too_few_values_is_refused_in_words(served):
-    """A raw HTTP caller who sends fewer values than the endpoint takes got Gradio's own words ("An event handler
-    (validate) didn't receive enough input values…"); now the studio's, naming the endpoint and what it takes."""
+def test_a_call_with_too_few_values_is_refused_with_a_message(served):
+    """A raw HTTP caller who sends fewer values than the endpoint takes gets the studio's message, naming the
+    endpoint and what it takes, not Gradio's own ("An event handler (validate) didn't receive enough input
+    values…")."""
     import httpx
 
     _, url, _ = served
     for sent in ([], ["a song"]):
         said = httpx.post(f"{url}gradio_api/call/generate", json={"data": sent}, timeout=60)
         assert said.status_code == 400, said.text
-        words = said.json()["detail"]
-        assert words.startswith(f"This call sends {len(sent)} value") and "/generate takes" in words, words
-        assert not any(u in words for u in (*UNCLEAR, "event handler", "validate")), words
+        message = said.json()["detail"]
+        assert message.startswith(f"This call sends {len(sent)} value") and "/generate takes" in message, message
+        assert not any(u in message for u in (*UNCLEAR, "event handler", "validate")), message

@@ -1,9 +1,10 @@
-"""A join answers at once (issue 59, item 1): Gradio runs a press's checks inside the HTTP join, so they
-read files by their headers only (``headers``) and import nothing heavy; the libraries a first press
+"""Tests of ``headers`` and ``startup.import_later``: a join answers at once. Gradio runs a request's
+admission check inside the HTTP join, so it reads files by their headers only (``headers``) and imports
+nothing heavy; the libraries a first request
 needs are imported once the first page has been answered (``startup.import_later``), beside the joins,
 which never wait on them. Held through the surface a
 visitor uses: a studio served under the ZeroGPU harness, its start-up build held, two busy processes
-beside it; and, load aside, what the door reads and imports."""
+beside it; and, load aside, what the admission check reads and imports."""
 
 from __future__ import annotations
 
@@ -73,12 +74,12 @@ def _heard_within_a_clients_timeout(url: str, session: str, beats: int = 2) -> l
 def test_the_first_joins_answer_at_once_while_the_build_is_held_on_a_busy_machine(
     tiny_pipeline_dir, tiny_lyrics_dir, tiny_planner_dir, tmp_path
 ):
-    """The review: the first /generate join after start took 3.2-3.7 s quiet, 10.8-14.6 s loaded (the
-    door imported torch while the start-up thread did), past gradio_client's 5 s. Here the start-up build
+    """A first /generate join that imports torch while the start-up thread does takes 3.2-3.7 s quiet and
+    10.8-14.6 s loaded, past gradio_client's 5 s. Here the start-up build
     is held (as a Space's first minutes are), two processes keep the cores busy, and the first join of
     /generate, /cover (a 60 s upload) and /edit each answer while the build is still held (an order of
-    events, not a time: issue 79); a request waiting behind them hears a heartbeat
-    within the client's 5 s (Gradio's came every 15 s: a script's quiet wait was a ReadTimeout); README's
+    events, not a time); a request waiting behind them hears a heartbeat within the client's 5 s
+    (Gradio's default comes every 15 s: a script's quiet wait would be a ReadTimeout); README's
     snippet, with the client's own timeout, then makes its song once the build goes on."""
     api = FakeDeviceAPI(scale=1.0).start()
     port, log = free_port(), tmp_path / "studio.log"
@@ -116,19 +117,19 @@ def test_the_first_joins_answer_at_once_while_the_build_is_held_on_a_busy_machin
         k: a.text for k, (_, a, _) in first.items()
     }
     assert heard.count("heartbeat") == 2, heard
-    # Put in order, not timed (issue 79): every first join was answered while the build was still held (the
+    # Put in order, not timed: every first join was answered while the build was still held (the
     # build goes on only at SIGUSR1, sent after them), so none of them waited on it.
     assert Path(made[0]).exists() and made[-1]["params"]["prompt"] == "warm lo-fi"
 
 
-def test_the_door_reads_headers_and_imports_nothing_heavy(tiny_pipeline_dir, warm_backend, tmp_path):
+def test_the_admission_check_reads_headers_and_imports_nothing_heavy(tiny_pipeline_dir, warm_backend, tmp_path):
     """Load aside: in a fresh studio process, the checks every music endpoint's join runs (a 60 s
     upload, a 10-minute one at 16 kHz, a LoRA) decode nothing, hash nothing, scan no LoRA's numbers and
     import no model library."""
     import random_models
 
-    script = tmp_path / "door.py"
-    script.write_text(DOOR_SCRIPT)
+    script = tmp_path / "admission_check.py"
+    script.write_text(ADMISSION_CHECK_SCRIPT)
     long, short = _song(tmp_path / "ten-minutes.wav", 600.0, 16000, 1), _song(tmp_path / "sixty.wav", 60.0)
     lora = random_models.save_lora(tmp_path / "style.safetensors", warm_backend.pipe.transformer)
     env = {"ACE_STUDIO_MODEL": str(tiny_pipeline_dir), "ACE_STUDIO_PLANNER_MODEL": "none"}
@@ -147,7 +148,7 @@ def test_the_door_reads_headers_and_imports_nothing_heavy(tiny_pipeline_dir, war
     assert report["heavy"] == [] and report["decodes"] == report["digests"] == report["scans"] == 0, report
 
 
-DOOR_SCRIPT = """
+ADMISSION_CHECK_SCRIPT = """
 import json, sys
 sys.path[:0] = [".", "tools"]
 import app, admission, handlers, lora, take_latents, uploads
@@ -167,12 +168,12 @@ lora.not_finite = lambda path: scanned.append(path) or scan(path)
 refused = {}
 for mode, values in asks.items():
     prepare = handlers.preparer(mode)
-    names = [p.name for p in handlers.own_parameters(prepare) if p.name != "request"]
-    defaults = {p.name: p.default for p in handlers.own_parameters(prepare) if p.name != "request"}
-    verdicts = admission.validator(handlers.door(mode), names, "prompt")(*[values.get(n, defaults[n]) for n in names])
-    words = [v["message"] for v in verdicts if not v.get("is_valid", True)]
-    if words:
-        refused[mode] = words
+    names = [p.name for p in handlers.preparer_parameters(prepare) if p.name != "request"]
+    defaults = {p.name: p.default for p in handlers.preparer_parameters(prepare) if p.name != "request"}
+    verdicts = admission.validator(handlers.admission_check(mode), names, "prompt")(*[values.get(n, defaults[n]) for n in names])
+    messages = [v["message"] for v in verdicts if not v.get("is_valid", True)]
+    if messages:
+        refused[mode] = messages
 heavy = sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in HEAVY})
 print(json.dumps({"refused": refused, "heavy": heavy, "decodes": uploads.stats["decodes"], "digests": len(hashed), "scans": len(scanned)}))
 """

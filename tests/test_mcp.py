@@ -1,5 +1,5 @@
-"""The studio as MCP tools (``agents``): the served studio on the tiny models, called through its MCP
-door with the real ``mcp`` client, as an agent calls it."""
+"""Tests of ``agents``, ``agent_table`` and ``mcp_schema``: the served studio on the tiny models, called
+through its MCP endpoint with the real ``mcp`` client, as an agent calls it."""
 
 from __future__ import annotations
 
@@ -97,18 +97,18 @@ def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_s
         for parameter, schema in properties.items():
             assert schema.get("description"), (name, parameter)
     generate = listed["generate"].inputSchema["properties"]
-    # The range is the one ``audio`` holds, in the studio's words.
+    # The range is the one ``audio`` holds, in the studio's description.
     assert f"Range: {audio.MIN_SECONDS:g}–{audio.MAX_SECONDS:g} s." in generate["audio_duration"]["description"]
-    assert "the model's own" in generate["inference_steps"]["description"]
+    assert "the model's default" in generate["inference_steps"]["description"]
     assert f"Up to {checks.MAX_CAPTION_CHARS} characters." in generate["prompt"]["description"]
-    # A key the studio takes in words ("A min") is not refused by an enum before its checks.
+    # A key the studio takes as text ("A min") is not refused by an enum before its checks.
     assert "enum" not in generate["key_scale"]
     assert "upload" in listed["cover"].inputSchema["properties"]["src_audio"]["description"]
     # Edit's lines as README and the endpoint take them: a number, a list, or text such as "3, 4".
     lines = listed["edit"].inputSchema["properties"]["lines"]
     assert {"array", "string", "number"} <= set(lines["type"]) and "Default: none." in lines["description"]
     assert '"3, 4"' in lines["description"] and "Default: []" not in lines["description"]
-    # A musician's bar 1 (issue 78): Edit and Extend count their bars from it, in seconds, none by default.
+    # A musician's bar 1: Edit and Extend count their bars from it, in seconds, none by default.
     for name in ("edit", "extend"):
         first = listed[name].inputSchema["properties"]["first_downbeat"]
         assert "Where bar 1 starts, in seconds" in first["description"] and 'Default: "".' in first["description"]
@@ -126,7 +126,7 @@ def test_the_tools_are_the_musicians_endpoints_each_parameter_described(studio_s
     assert sorted(tools(url, sse=True)) == sorted(agents.TOOLS)
 
 
-def test_a_song_through_the_mcp_door(studio_server):
+def test_a_song_through_the_mcp_endpoint(studio_server):
     url, out = studio_server
     failed, texts = call(
         url,
@@ -159,7 +159,7 @@ def test_a_song_through_the_mcp_door(studio_server):
     assert morphed["mode"] == "morph" and (out / morphed["takes"][0]["audio"]).is_file()
 
 
-def test_a_refusal_comes_back_in_the_studios_words(studio_server):
+def test_a_refusal_comes_back_with_the_studios_message(studio_server):
     url, _ = studio_server
     failed, texts = call(url, "generate", {"prompt": "funk", "audio_duration": 10000, "think": False})
     assert failed and "Duration" in texts[0] and "600" in texts[0] and "Traceback" not in texts[0], texts
@@ -220,14 +220,14 @@ def space(zerogpu_space):
     return zerogpu_space.url, zerogpu_space.api, None
 
 
-def test_on_zerogpu_an_agent_enters_the_gpu_and_hears_its_quota_in_words(space):
+def test_on_zerogpu_an_agent_enters_the_gpu_and_hears_its_quota_as_a_message(space):
     url, api, _ = space
     agent_token = {"X-IP-Token": "an-agent"}
     seen = len(api.durations)
     song = {"prompt": "funk", "audio_duration": 10, "inference_steps": 1, "think": False}
     failed, texts = call(url, "generate", song, agent_token)
     assert not failed, texts
-    assert len(api.durations) > seen  # the GPU entry declared its duration, as a press's does
+    assert len(api.durations) > seen  # the GPU entry declared its duration, as a click's does
     api.refusals = [{"left": 100, "wait": 7511}]
     failed, texts = call(url, "generate", {**song, "audio_duration": 240, "batch_size": 4}, agent_token)
     assert failed and "your daily ZeroGPU quota has 1:40 left" in texts[0] and "comes back in 2:05:11" in texts[0]
@@ -235,8 +235,8 @@ def test_on_zerogpu_an_agent_enters_the_gpu_and_hears_its_quota_in_words(space):
 
 
 def test_an_agent_holds_a_visitors_share_and_gives_it_back_when_it_goes(studio_server):
-    """An agent's share of the GPU queue is a visitor's (``ACE_STUDIO_PER_VISITOR``, refused in the
-    same words past it); an agent that goes away has its requests cancelled and the share comes back."""
+    """An agent's share of the GPU queue is a visitor's (``ACE_STUDIO_PER_VISITOR``, refused with the
+    same message past it); an agent that goes away has its requests cancelled and the share comes back."""
     import admission
 
     url, _ = studio_server
@@ -287,9 +287,9 @@ def _generate_events(queue: Any) -> tuple[list[str], list[str]]:
 
 def test_an_agent_that_leaves_one_call_keeps_its_other(studio_server):
     """An agent's calls share one session of the studio's; one call left (its connection gone) stops that
-    call only. Stopped with Gradio's ``/cancel``, it ended every running call of the session's endpoint:
-    the agent's song running beside it lost its task and its answer, and the agent's next song waited
-    for ever (the suite saw one hang, the GPU line idle, a song in the queue)."""
+    call only. Stopped with Gradio's ``/cancel``, it would end every running call of the session's
+    endpoint: the agent's song running beside it would lose its task and its answer, and the agent's next
+    song would wait for ever (the GPU queue idle, a song in Gradio's queue)."""
     import runs
     from conftest import SERVED
 
@@ -318,7 +318,7 @@ def test_an_agent_that_leaves_one_call_keeps_its_other(studio_server):
             async with anyio.create_task_group() as leaving:
                 leaving.start_soon(calling, short, waits)
                 await waits.wait()
-                # Waiting for the GPU: in Gradio's queue, or running in the GPU line beside the long song.
+                # Waiting for the GPU: in Gradio's queue, or running in the GPU queue beside the long song.
                 (left,) = [e for e in sum(_generate_events(queue), []) if e != running]
                 leaving.cancel_scope.cancel()  # this call's connection goes; the long song's stays
             while left in sum(_generate_events(queue), []) and not runs.event_stopped(left):  # its stop lands
@@ -349,14 +349,14 @@ def test_ids_stopped_and_never_run_are_not_kept_for_ever(monkeypatch):
     assert not runs.forget_event(None)
 
 
-# A call every door refuses at its checks, before anything is queued or made.
+# A call every admission check refuses, before anything is queued or made.
 REFUSED = {"prompt": "funk", "audio_duration": 10000, "think": False}
 
 
 def test_one_stranger_with_many_credentials_shuts_out_no_other_agent(studio_server):
-    """Review item 3: 70 calls from one address, each with an ``Authorization`` of its own, filled the
-    agents' table (``admission.all_places()``) and every other agent was told the studio was full for
-    a minute. The headers a caller picks tell its agents apart within its address's share only."""
+    """70 calls from one address, each with an ``Authorization`` of its own, could fill the agents' table
+    (``admission.all_places()``) and every other agent would be told the studio was full for a minute.
+    The headers a caller picks tell its agents apart within its address's share only."""
     import admission
     import agent_table
     import mcp_schema
@@ -392,11 +392,11 @@ def test_one_stranger_with_many_credentials_shuts_out_no_other_agent(studio_serv
 
 
 def test_an_mcp_call_costs_the_studio_about_what_its_join_costs(studio_server, monkeypatch):
-    """Review item 4: 200 refused ``generate`` calls, 16 at once, stalled another client's GET 12–15×
-    longer through the MCP door than the same joins sent straight: each call cost the studio 46–60 ms
-    of CPU against the join's 4–5 ms, because each agent's client read every certificate authority's
-    certificate into a TLS context a call and built ~200 endpoints, and ``mcp`` checked each tool's schema
-    against JSON Schema's own (and looked its own version up on disk) a call. Counted, not timed (issue 79):
+    """200 refused ``generate`` calls, 16 at once, could stall another client's GET 12–15× longer through
+    the MCP endpoint than the same joins sent straight: each call would cost the studio 46–60 ms of CPU
+    against the join's 4–5 ms where each agent's client read every certificate authority's certificate
+    into a TLS context a call and built ~200 endpoints, and ``mcp`` checked each tool's schema against
+    JSON Schema's own (and looked its own version up on disk) a call. Counted, not timed:
     once an agent's first call is made, its further calls do none of that work in the studio (served in this
     process, where it is counted), as a join sent straight does none."""
     import importlib.metadata
@@ -444,7 +444,7 @@ def test_an_mcp_call_costs_the_studio_about_what_its_join_costs(studio_server, m
         for _ in range(20):
             through_mcp()
     print(
-        f"\n20 refused generate calls: sent straight {_more(joined, first)}, through the MCP door {_more(counts, joined)}"
+        f"\n20 refused generate calls: sent straight {_more(joined, first)}, through the MCP endpoint {_more(counts, joined)}"
     )
     assert _more(joined, first) == _more(counts, joined) == dict.fromkeys(counts, 0), (first, joined, counts)
 
@@ -454,9 +454,9 @@ def _more(now: dict[str, int], then: dict[str, int]) -> dict[str, int]:
 
 
 def test_a_voice_by_its_takes_url(studio_server):
-    """Review item 7: ``reference_take`` given as the take's URL, as README says and an agent receives
-    it, was refused for its length (64 characters at most); it is taken, through the MCP door and
-    through gradio_client."""
+    """``reference_take`` given as the take's URL, as README says and an agent receives it, is taken
+    (not refused for its length, 64 characters at most), through the MCP endpoint and through
+    gradio_client."""
     from gradio_client import Client
 
     url, _ = studio_server
@@ -477,10 +477,11 @@ def test_a_voice_by_its_takes_url(studio_server):
     assert again["params"]["reference"]["take"] == record["takes"][0]["audio"]
 
 
-def test_an_agents_mistakes_come_back_in_words(studio_server, monkeypatch):
-    """Review item 7: an unknown tool answered ``'nope'``, a record nested 200 deep the loopback's
-    "Client error '400 Bad Request' for url 'http://127.0.0.1:…'", 5,000 deep "maximum recursion depth
-    exceeded"; a parameter of the wrong kind or one a tool does not have, jsonschema's or Gradio's words."""
+def test_an_agents_mistakes_come_back_as_messages(studio_server, monkeypatch):
+    """An unknown tool, a record nested 200 or 5,000 deep, a parameter of the wrong kind or one a tool
+    does not have each get the studio's message, not ``'nope'``, the loopback's "Client error '400 Bad
+    Request' for url 'http://127.0.0.1:…'", "maximum recursion depth exceeded", or jsonschema's or
+    Gradio's own message."""
     import agents
     import mcp_schema
 
@@ -500,16 +501,16 @@ def test_an_agents_mistakes_come_back_in_words(studio_server, monkeypatch):
     assert failed and texts[0] == 'think takes true or false; it was given "maybe".', texts
     failed, texts = raw_call(url, "generate", {"prompt": "funk", "tempo": 120})
     assert failed and texts[0].startswith("generate has no parameter 'tempo'. Its parameters: prompt, "), texts
-    # An HTTP refusal of the loopback join (here its body over a limit set low) in the gate's words.
+    # An HTTP refusal of the loopback join (here its body over a limit set low) with the gate's message.
     monkeypatch.setenv("ACE_STUDIO_MAX_BODY_MB", str(200 / 2**20))  # the call ~150 bytes, its join ~280
     failed, texts = raw_call(url, "generate", REFUSED)
     assert failed and texts[0] == "This request is larger than the studio accepts.", texts
 
 
 def test_edit_takes_lines_as_readme_gives_them(studio_server):
-    """Review item 10: the ``edit`` tool's ``lines`` took only a list of text (``["2"]``): ``"2"`` and
-    ``[2]`` were refused in jsonschema's words. README (and the endpoint) take a number, a list of
-    numbers or of text, or text such as "3, 4" or "3-5"."""
+    """The ``edit`` tool's ``lines`` takes what README (and the endpoint) take: a number, a list of
+    numbers or of text, or text such as "3, 4" or "3-5", not only a list of text (``["2"]``) with
+    ``"2"`` and ``[2]`` refused by jsonschema."""
     url, _ = studio_server
     agent_token = {"X-IP-Token": "an-editing-agent"}
     lyrics = "[Verse]\nthe first line\nthe second line\n[Chorus]\nthe third line\nthe fourth line"
@@ -526,8 +527,8 @@ def test_edit_takes_lines_as_readme_gives_them(studio_server):
 
 
 def test_an_agent_edits_and_extends_by_the_bar(studio_server, clicking):  # noqa: F811
-    """Issue 62: the edit and extend tools take bars as a take's record counts them (``takes[i].bars``),
-    and their words say what a bar is; the music model plays a click track (test_song_map's ``clicking``)."""
+    """The edit and extend tools take bars as a take's record counts them (``takes[i].bars``), and their
+    descriptions say what a bar is; the music model plays a click track (test_song_map's ``clicking``)."""
     url, _ = studio_server
     agent_token = {"X-IP-Token": "a-counting-agent"}
     found = tools(url)
@@ -563,7 +564,7 @@ TINY_SONG = {"prompt": "funk", "audio_duration": 10, "inference_steps": 1, "thin
 
 
 def test_nameless_callers_never_act_as_each_other_unless_they_share_credentials(studio_server):
-    """Review: two MCP callers with no credentials and no public address were one agent (one extended the
+    """Two MCP callers with no credentials and no public address are not one agent (one could extend the
     other's take as its own). Without an address, a take is its caller's where the caller sends the same
     credentials again; a call with none is an agent of its own."""
     import mcp_schema
@@ -587,9 +588,9 @@ def test_nameless_callers_never_act_as_each_other_unless_they_share_credentials(
 
 
 def test_a_nameless_flood_of_new_credentials_shuts_out_no_agent_served_before(studio_server, monkeypatch):
-    """Review (medium): one nameless caller sent long calls with a new ``Authorization`` each, filled the
-    nameless half of the agents' table and every other nameless agent was refused in words untrue of it.
-    New credentials without an address are one crowd of ``AGENT_SHARE``: past it the flood's own calls are
+    """One nameless caller sending long calls with a new ``Authorization`` each could fill the nameless
+    half of the agents' table, and every other nameless agent would be refused with a message untrue of
+    it. New credentials without an address are one crowd of ``AGENT_SHARE``: past it the flood's own calls are
     told so, and an agent already served, or one with an address, is served at once."""
     import agent_table
     import mcp_schema
@@ -620,7 +621,7 @@ def test_a_nameless_flood_of_new_credentials_shuts_out_no_agent_served_before(st
             for headers in (known, {"x-forwarded-for": "81.2.69.160"}):
                 failed, texts = raw_call(url, "generate", REFUSED, headers)
                 assert failed and "Duration must be between" in texts[0], (headers, texts)
-            # A newcomer without credentials is told why, in words true of it.
+            # A new agent without credentials is told why, with a message true of it.
             failed, texts = raw_call(url, "generate", REFUSED, BEHIND_A_PROXY)
             assert failed and texts[0] == crowd and "has not served yet" in crowd, texts
         finally:
@@ -630,10 +631,11 @@ def test_a_nameless_flood_of_new_credentials_shuts_out_no_agent_served_before(st
 
 
 def test_one_nameless_caller_holds_half_the_songs_places_whatever_credentials_it_shows(studio_server, monkeypatch):
-    """Review (issue 79): an agent without a public address switching through 8 credentials held 8 GPU
-    places (each served credentials an agent of its own, with a visitor's share each: 28 of them could
-    hold every place). Agents without an address count in one crowd at the door, of half the GPU's places
-    (``admission.CROWDS``): past it each is told why in words, and an agent with an address still gets in."""
+    """Counted by credentials alone, an agent without a public address switching through 8 credentials
+    would hold 8 GPU places (each served credentials an agent of its own, with a visitor's share each: 28
+    of them could hold every place). Agents without an address count in one crowd at admission, of half
+    the GPU's places (``admission.CROWDS``): past it each is told why with a message, and an agent with
+    an address still gets in."""
     import admission
     import messages
 
@@ -664,9 +666,9 @@ def test_one_nameless_caller_holds_half_the_songs_places_whatever_credentials_it
 
 
 def test_an_ipv6_callers_agents_count_in_its_64s_share(studio_server):
-    """Review: an IPv6 caller got a share per address. Ten addresses of one /64 are one agent (its
+    """An IPv6 caller does not get a share per address. Ten addresses of one /64 are one agent (its
     addresses rotate there: its takes stay its own); with ten credentials, ten agents that count in that
-    /64's one share of ``AGENT_SHARE``; each call is still answered in the studio's words."""
+    /64's one share of ``AGENT_SHARE``; each call is still answered with the studio's message."""
     import agent_table
     from conftest import SERVED
 

@@ -1,8 +1,9 @@
-"""Issue 41: a visitor on a ZeroGPU Space knows what a press costs them. Under the ZeroGPU harness
-(``zerogpu_harness.py``: the real ``spaces`` wrappers against a fake device API), the line under each
-GPU button says what a press reserves and agrees with what the call declares; ZeroGPU's two refusals
-(``FakeDeviceAPI.refusals``, answered as its ``/schedule`` answers them) reach the page and
-``gradio_client`` in the studio's words. Screenshots go to ``test-screenshots/issue41/`` (where asked for: ``conftest.picture``).
+"""Tests of ``quota``: a visitor on a ZeroGPU Space knows what a click costs them. Under the ZeroGPU
+harness (``zerogpu_harness.py``: the real ``spaces`` wrappers against a fake device API), the text under
+each GPU button says what a click reserves and agrees with what the call declares; ZeroGPU's two
+refusals (``FakeDeviceAPI.refusals``, answered as its ``/schedule`` answers them) reach the page and
+``gradio_client`` with the studio's messages. Screenshots go to ``test-screenshots/quota/`` (where asked
+for: ``conftest.picture``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def space(zerogpu_space):
     """The studio served under the harness (conftest's ``zerogpu_space``, shared with test_zerogpu:
     Think on as a visitor finds it, stems served too); (url, fake API)."""
     # A first song with Think waits for the whole start-up build (gpu.wait_for_models): a model
-    # still loading counts in what a press declares, so the line would change under the tests.
+    # still loading counts in what a click declares, so the quota text would change under the tests.
     Client(zerogpu_space.url, verbose=False).predict(
         prompt="warm", audio_duration=10, inference_steps=1, api_name="/generate"
     )
@@ -58,18 +59,18 @@ def _refused(space, refusal: dict, headers: dict | None = None, **request) -> st
 
 def test_a_quota_refusal_says_when_it_comes_back_and_what_fits_now(space):
     """ZeroGPU's "You have exceeded your free ZeroGPU quota (135s requested vs. 100s left). Try again
-    in 2:05:11." in the studio's words: the press, what is left, when it comes back, signing in, and the
+    in 2:05:11." as the studio's message: the request, what is left, when it comes back, signing in, and the
     ways that fit (each of them declaring no more than is left)."""
-    words = _refused(space, {"left": 100, "wait": 7511}, TOKEN, **LONG)
+    message = _refused(space, {"left": 100, "wait": 7511}, TOKEN, **LONG)
     asked = space[1].refused[-1]
-    print(f"\n{asked} s asked, 100 s left: {words}")
-    assert f"This press would reserve {asked // 60}:{asked % 60:02d} of GPU time" in words and asked > 100
-    assert "your daily ZeroGPU quota has 1:40 left" in words and "comes back in 2:05:11" in words
-    assert "Signed in to Hugging Face you get more time a day" in words
+    print(f"\n{asked} s asked, 100 s left: {message}")
+    assert f"This press would reserve {asked // 60}:{asked % 60:02d} of GPU time" in message and asked > 100
+    assert "your daily ZeroGPU quota has 1:40 left" in message and "comes back in 2:05:11" in message
+    assert "Signed in to Hugging Face you get more time a day" in message
     ways = re.search(
-        r"What fits now: at most (\d) takes? of that length, takes up to ([\w ]+) or up to (\d+) steps", words
+        r"What fits now: at most (\d) takes? of that length, takes up to ([\w ]+) or up to (\d+) steps", message
     )
-    assert ways, words
+    assert ways, message
     # Each way declares no more than is left (asked again, refused again: ZeroGPU saw each declaration).
     length = re.fullmatch(r"(?:(\d+) min(?:utes?)?)? ?(?:(\d+) s)?", ways.group(2))
     shorter = 60 * int(length.group(1) or 0) + int(length.group(2) or 0)
@@ -81,31 +82,31 @@ def test_a_quota_refusal_says_when_it_comes_back_and_what_fits_now(space):
     ):
         _refused(space, {"left": 100, "wait": 7511}, TOKEN, **{**LONG, **change})
         assert space[1].refused[-1] <= 100, (change, space[1].refused[-1])
-    assert "ZeroGPU quota" not in words.replace("daily ZeroGPU quota", "") and "requested vs." not in words
-    # Less than the least any press reserves: nothing fits until the quota comes back.
+    assert "ZeroGPU quota" not in message.replace("daily ZeroGPU quota", "") and "requested vs." not in message
+    # Less than the least any click reserves: nothing fits until the quota comes back.
     short = {"prompt": "short", "audio_duration": 10, "think": False, "api_name": "/generate"}
-    words = _refused(space, {"left": 45, "wait": 60}, TOKEN, **short)
-    assert "has 0:45 left" in words and "comes back in 0:01:00" in words
-    assert "Nothing fits until then: every press here reserves at least 1:00" in words
+    message = _refused(space, {"left": 45, "wait": 60}, TOKEN, **short)
+    assert "has 0:45 left" in message and "comes back in 0:01:00" in message
+    assert "Nothing fits until then: every press here reserves at least 1:00" in message
 
 
-def test_a_tiers_limit_and_the_spaces_own_limit_are_said_in_words(space):
+def test_a_tiers_limit_and_the_spaces_limit_are_said_with_a_message(space):
     """ "ZeroGPU illegal duration" (a declaration over the visitor's largest), the quota of a Space
-    whose visitors have no token and a visitor's runs limit, in words; the lyrics writer's too."""
-    words = _refused(space, {"left": 0, "wait": -1}, TOKEN, **LONG)
-    assert "more than ZeroGPU lets your account reserve in one press" in words
-    assert "the largest request here reserves 5:00" in words and "What reserves less: at most" in words
-    assert "illegal" not in words
-    words = _refused(space, {"left": 30, "wait": 600}, None, **{**LONG, "audio_duration": 10, "batch_size": 1})
-    assert "The GPU time ZeroGPU gives this Space has run out for now" in words and "Try again later." in words
-    words = _refused(space, {"left": 0, "wait": 0}, TOKEN, **{**LONG, "audio_duration": 10, "batch_size": 1})
-    assert "You have started as many GPU runs as ZeroGPU allows your account for now" in words
-    words = _refused(space, {"left": 20, "wait": 600}, TOKEN, theme="rain", api_name="/lyrics")
-    assert "has 0:20 left" in words and "Nothing fits until then" in words
+    whose visitors have no token and a visitor's runs limit, each with a message; the lyrics writer's too."""
+    message = _refused(space, {"left": 0, "wait": -1}, TOKEN, **LONG)
+    assert "more than ZeroGPU lets your account reserve in one press" in message
+    assert "the largest request here reserves 5:00" in message and "What reserves less: at most" in message
+    assert "illegal" not in message
+    message = _refused(space, {"left": 30, "wait": 600}, None, **{**LONG, "audio_duration": 10, "batch_size": 1})
+    assert "The GPU time ZeroGPU gives this Space has run out for now" in message and "Try again later." in message
+    message = _refused(space, {"left": 0, "wait": 0}, TOKEN, **{**LONG, "audio_duration": 10, "batch_size": 1})
+    assert "You have started as many GPU runs as ZeroGPU allows your account for now" in message
+    message = _refused(space, {"left": 20, "wait": 600}, TOKEN, theme="rain", api_name="/lyrics")
+    assert "has 0:20 left" in message and "Nothing fits until then" in message
 
 
-def test_under_a_minute_left_every_press_says_nothing_fits_until_the_quota_comes_back(space, tmp_path):
-    """Issue 48 (item 8): every press declares at least a minute, so with 0:45 left nothing fits. Every
+def test_under_a_minute_left_every_click_says_nothing_fits_until_the_quota_comes_back(space, tmp_path):
+    """Every click declares at least a minute, so with 0:45 left nothing fits. Every
     GPU entry (Write it, Describe, stems, variations; songs and lyrics above) says so, with when the quota
     comes back as ZeroGPU says it, under the studio's title (gradio_client reads it as the page would)."""
     from gradio_client import handle_file
@@ -123,22 +124,22 @@ def test_under_a_minute_left_every_press_says_nothing_fits_until_the_quota_comes
         api.refusals, seen = [{"left": 45, "wait": 5400}], len(api.durations)
         with pytest.raises(AppError) as refused:
             page.predict(**asked)
-        words = str(refused.value)
-        assert "has 0:45 left" in words and "comes back in 1:30:00" in words, (asked["api_name"], words)
-        assert "Nothing fits until then: every press here reserves at least 1:00" in words, words
+        message = str(refused.value)
+        assert "has 0:45 left" in message and "comes back in 1:30:00" in message, (asked["api_name"], message)
+        assert "Nothing fits until then: every press here reserves at least 1:00" in message, message
         assert refused.value.title == "Out of GPU time" and len(api.durations) == seen and not api.refusals
 
 
 def _reserved(page, prefix: str) -> int:
-    """The seconds the line under ``prefix``'s button says a press reserves, once it says so."""
-    line = page.locator(f"#{prefix}-reserves")
-    line.get_by_text(RESERVES).wait_for()
-    minutes, seconds = RESERVES.search(line.inner_text()).groups()
+    """The seconds the text under ``prefix``'s button says a click reserves, once it says so."""
+    reserves = page.locator(f"#{prefix}-reserves")
+    reserves.get_by_text(RESERVES).wait_for()
+    minutes, seconds = RESERVES.search(reserves.inner_text()).groups()
     return int(minutes) * 60 + int(seconds)
 
 
 def _after(page, changes: list[tuple[str, float]]) -> int:
-    """What the line says once each change has had its answer (the page's instant event per field)."""
+    """What the quota text says once each change has had its answer (the page's instant event per field)."""
     for selector, value in changes:
         with page.expect_response(lambda r: "/run/predict" in r.url) as answer:
             _fill_number(page, selector, value)
@@ -147,13 +148,13 @@ def _after(page, changes: list[tuple[str, float]]) -> int:
     return _reserved(page, "gen")
 
 
-def test_the_line_under_the_button_is_what_the_press_declares(browser, space, request, tmp_path):
-    """The line follows the fields (arithmetic in the page's instant events), equals the duration the
-    press then declares to ZeroGPU (Generate, Split into stems, Describe, Cover), and a refusal reaches
-    the page in words."""
+def test_the_text_under_the_button_is_what_the_click_declares(browser, space, request, tmp_path):
+    """The quota text follows the fields (arithmetic in the page's instant events), equals the duration
+    the click then declares to ZeroGPU (Generate, Split into stems, Describe, Cover), and a refusal
+    reaches the page with a message."""
     url, api = space
     desk = {"viewport": {"width": 1280, "height": 1000}, "extra_http_headers": TOKEN}
-    for page in _open(browser, url, f"issue41/{request.node.name}", True, **desk):
+    for page in _open(browser, url, f"quota/{request.node.name}", True, **desk):
         before = _reserved(page, "gen")  # 30 s with Think, as the page opens
         page.locator("#gen-prompt textarea").fill("night drive")
         page.locator("#gen-advanced").get_by_text("Advanced settings").click()
@@ -164,10 +165,10 @@ def test_the_line_under_the_button_is_what_the_press_declares(browser, space, re
         toast = page.locator("[data-testid=toast-body]").get_by_text("your daily ZeroGPU quota has 1:30 left")
         toast.wait_for()
         assert api.refused[-1] == longer and "comes back in 1:00:00" in toast.inner_text()
-        # Headed with the studio's title, not Gradio's "Error" (issue 48).
+        # Headed with the studio's title, not Gradio's "Error".
         heading = page.locator("[data-testid=toast-body].error .toast-title")
         heading.get_by_text("Out of GPU time", exact=True).wait_for()
-        picture(page, SHOTS / "issue41" / "refused.png")
+        picture(page, SHOTS / "quota" / "refused.png")
         shown, seen = _after(page, [("#gen-takes", 1), ("#gen-duration", 10), ("#gen-steps", 3)]), len(api.durations)
         page.locator("#gen-button").click()
         page.locator("#gen-take-1 a.download-link").wait_for()
@@ -175,13 +176,13 @@ def test_the_line_under_the_button_is_what_the_press_declares(browser, space, re
         _agrees(page, api, "gen-stems-1", "#gen-stems-1", "#gen-take-1-vocals audio")
         page.get_by_role("tab", name="Cover", exact=True).click()
         assert "how much shows once a song is here" in page.locator("#cover-reserves").inner_text()
-        # One step, not the model's 50: what the press reserves is the point, not the music. Set (and its
-        # answer in) before the song, so the first line a song draws already counts it.
+        # One step, not the model's 50: what the click reserves is the point, not the music. Set (and its
+        # answer in) before the song, so the first quota text a song draws already counts it.
         page.locator("#cover-advanced").get_by_text("Advanced settings").click()
         with page.expect_response(lambda r: "/run/predict" in r.url):
             _fill_number(page, "#cover-steps", 1)
         assert "how much shows once a song is here" in page.locator("#cover-reserves").inner_text()
-        # The shortest song (10 s): what each press reserves is the point, not how long the song is.
+        # The shortest song (10 s): what each click reserves is the point, not how long the song is.
         page.locator("#cover-src input[type=file]").set_input_files(str(tone(tmp_path / "song.wav", seconds=10)))
         _agrees(page, api, "cover-describe", "#cover-describe", "#cover-describe-note >> text=the planner heard none")
         _agrees(page, api, "cover", "#cover-button", "#cover-take-1 a.download-link")
@@ -190,18 +191,18 @@ def test_the_line_under_the_button_is_what_the_press_declares(browser, space, re
 
 
 def _agrees(page, api, prefix: str, button: str, done: str) -> None:
-    """A press of ``button`` declares what the line ``prefix``-reserves said, and its work is ``done``."""
+    """A click of ``button`` declares what the text ``prefix``-reserves said, and its work is ``done``."""
     shown, seen = _reserved(page, prefix), len(api.durations)
     page.locator(button).click()
     page.locator(done).first.wait_for(state="attached")
     assert api.durations[seen:] == [shown], (prefix, shown, api.durations[seen:])
 
 
-def test_the_cost_line_counts_the_factor_spaces_applies_at_the_size_in_force(studio_env, monkeypatch):
-    """Issue 59: on each card ``spaces`` publishes (``zero/configs.json``) a press is counted at that
+def test_the_quota_text_counts_the_factor_spaces_applies_at_the_size_in_force(studio_env, monkeypatch):
+    """On each card ``spaces`` publishes (``zero/configs.json``) a click is counted at that
     card's ``duration_factor`` on a slice and at twice its declaration on a whole card (``xlarge``, where
     a Space packs past the card's threshold), and where ``spaces`` is absent at the RTX Pro 6000's
-    published factor: the line under the button, and its "more than a day" words, say so."""
+    published factor: the text under the button, and its "more than a day" message, say so."""
     import sys
 
     import spaces.zero  # before SPACES_ZERO_GPU is set: imported with it, spaces would patch torch
@@ -216,15 +217,15 @@ def test_the_cost_line_counts_the_factor_spaces_applies_at_the_size_in_force(stu
 
     fields = {"prompt": "x", "audio_duration": 60, "inference_steps": 50, "batch_size": 1, "think": False}
     declared = duration_estimate.music_duration(
-        duration_estimate.MusicShape.of(handlers.at_door("generate", fields).request)
+        duration_estimate.MusicShape.of(handlers.prepare_for_admission("generate", fields).request)
     )
     over_day = messages.RESERVES_OVER_DAY.format(day=audio.clock(quota.FREE_DAY))
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
 
     def said(factor: float) -> None:
-        line, counted = handlers.reserves("generate")(fields), round(declared * factor)
-        assert line.startswith(messages.RESERVES.format(time=audio.clock(counted))), (factor, declared, line)
-        assert (over_day in line) == (counted > quota.FREE_DAY), line
+        text, counted = handlers.reserves("generate")(fields), round(declared * factor)
+        assert text.startswith(messages.RESERVES.format(time=audio.clock(counted))), (factor, declared, text)
+        assert (over_day in text) == (counted > quota.FREE_DAY), text
 
     cards = published_configs()
     for card in cards:
@@ -240,18 +241,18 @@ def test_the_cost_line_counts_the_factor_spaces_applies_at_the_size_in_force(stu
     said(quota.PUBLISHED_FACTOR)
 
 
-def test_a_music_press_line_follows_every_input_of_its_press(monkeypatch):
-    """Issue 61: the line under each music press (``handlers.reserves``) prices the request the press's
-    own preparer makes of its inputs, so it follows what the page wires to the press, not a list of fields
-    kept by hand: its events take the press's inputs, and a change to any one of them draws it again."""
+def test_a_music_buttons_quota_text_follows_every_input_of_its_button(monkeypatch):
+    """The quota text under each music button (``handlers.reserves``) prices the request the button's
+    preparer makes of its inputs, so it follows what the page wires to the button, not a list of fields
+    kept by hand: its events take the button's inputs, and a change to any one of them draws it again."""
     import app
     import gpu
 
-    monkeypatch.setattr(gpu, "on_zero_gpu", lambda: True)  # the lines are wired on a Space only
+    monkeypatch.setattr(gpu, "on_zero_gpu", lambda: True)  # the quota texts are wired on a Space only
     fns = list(app.build_ui().fns.values())
     for api in ("generate", "cover", "extend", "edit", "variations", "morph"):
-        press = next(fn for fn in fns if fn.api_name == api)
-        wanted = [block._id for block in press.inputs]
+        button = next(fn for fn in fns if fn.api_name == api)
+        wanted = [block._id for block in button.inputs]
         drawn = [
             fn
             for fn in fns

@@ -1,6 +1,7 @@
-"""The typed request and the GPU door (issue 39): what crosses to the GPU is a frozen, picklable
-``music_request.MusicRequest`` that nothing rewrites in place, and every GPU call takes one path
-(``gpu.call``: wait, stop check, first line, call, retry) with errors that survive a worker."""
+"""Tests of ``music_request``, ``gpu`` and admission in ``budget`` and ``handlers``: what crosses to the GPU
+is a frozen, picklable ``music_request.MusicRequest`` that nothing rewrites in place, every GPU call takes
+one path (``gpu.call``: wait, stop check, first progress line, call, retry) with errors that survive a
+worker, and the cost estimate made at admission is what the run reads."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_every_mode_sends_a_frozen_request_that_pickles_whole(studio_env, with_p
 
 def test_running_a_request_rewrites_nothing_of_it(studio_env, with_planner):
     """The planner's choices come back as a ``Plan`` the render takes; the request run is as sent."""
-    job = budget.settle(
+    job = budget.admit(
         modes.prepare_generate(prompt="dusty soul", inference_steps=2, seed=4, think=True, auto_length=True), 300
     )
     sent = pickle.dumps(job.request)
@@ -64,11 +65,11 @@ def test_running_a_request_rewrites_nothing_of_it(studio_env, with_planner):
     assert made.audio.shape[-1] <= int(job_record.of(job)["longest"] * 48000) + 1
 
 
-def test_a_run_costing_more_than_its_door_settled_is_settled_again(studio_env, monkeypatch):
-    """The door settles a press once, on its files' headers; the run takes it as the door left it, reading
-    what the door settled (``Settled``) and asking ``budget`` nothing. A song whose header understated its
-    length decodes longer in the run (``audio.decode`` grows its buffer): that run is settled again and
-    refused in words, not made past the budget the door checked."""
+def test_a_run_costing_more_than_its_admission_estimate_is_admitted_again(studio_env, monkeypatch):
+    """The admission check estimates a request's cost once, on its files' headers; the run takes that
+    estimate (``Admission``), asking ``budget`` nothing. A song whose header understated its length decodes
+    longer in the run (``audio.decode`` grows its buffer): that run is admitted again and refused with a
+    message, not made past the budget the admission check checked."""
     from types import SimpleNamespace
 
     import handlers
@@ -76,26 +77,29 @@ def test_a_run_costing_more_than_its_door_settled_is_settled_again(studio_env, m
     join = SimpleNamespace(request=SimpleNamespace(state=SimpleNamespace()))
     asked = {"prompt": "x", "audio_duration": 10, "inference_steps": 1, "think": False}
     short = modes.prepare_generate(**asked)
-    settled = budget.settle(short, request=join)  # the door: within the budget, the same request settled
-    assert settled.request is short.request and settled.settled == getattr(join.request.state, budget.SETTLED)
-    assert settled.settled.room == budget.bytes_written(settled.settled.shape) and settled.settled.longest is None
-    with monkeypatch.context() as asks:  # the run as the door saw it: taken as it is, the budget not asked
-        asks.setattr(budget, "as_settled", None)
-        asks.setattr(budget, "settle", None)
-        run = handlers.as_settled(modes.prepare_generate(**asked), join)
-    assert run.settled is settled.settled
+    admitted = budget.admit(short, request=join)  # the admission check: within the budget, the same request
+    assert admitted.request is short.request and admitted.admission == getattr(join.request.state, budget.ADMISSION)
+    assert (
+        admitted.admission.disk_bytes == budget.bytes_written(admitted.admission.shape)
+        and admitted.admission.longest is None
+    )
+    with monkeypatch.context() as asks:  # the run as admission saw it: taken as it is, the budget not asked
+        asks.setattr(budget, "as_admitted", None)
+        asks.setattr(budget, "admit", None)
+        run = handlers.as_admitted(modes.prepare_generate(**asked), join)
+    assert run.admission is admitted.admission
     long = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=4, inference_steps=50, think=False)
     with pytest.raises(Exception, match="more than one request may make here"):
-        handlers.as_settled(long, join)  # the run's full preparation costs more than the door's did
+        handlers.as_admitted(long, join)  # the run's full preparation costs more than admission's did
 
 
-def test_the_budget_settles_into_a_new_request_and_says_what_fits(studio_env, with_planner):
+def test_admission_bounds_a_new_request_and_says_what_fits(studio_env, with_planner):
     job = modes.prepare_generate(prompt="x", audio_duration=600, batch_size=2, inference_steps=50, think=False)
     with pytest.raises(Exception, match="more than one request may make here"):
-        budget.settle(job, 60)
-    assert budget.settle(job, 10_000).request is job.request  # within the limit given, the very same request
+        budget.admit(job, 60)
+    assert budget.admit(job, 10_000).request is job.request  # within the limit given, the very same request
     auto = modes.prepare_generate(prompt="x", batch_size=4, inference_steps=1, think=True, auto_length=True)
-    bounded = budget.settle(auto, 700)
+    bounded = budget.admit(auto, 700)
     assert bounded is not auto and job_record.of(bounded)["longest"] < job_record.of(auto)["longest"] == 600
     assert bounded.request.plan.longest == job_record.of(bounded)["longest"] and auto.request.plan.longest == 600
 
@@ -129,7 +133,7 @@ def test_a_model_call_names_each_argument_once_and_refuses_any_other():
     )
 
 
-def test_the_door_waits_checks_the_stop_says_the_first_line_then_calls(tmp_path, monkeypatch):
+def test_the_gpu_call_waits_checks_the_stop_says_the_first_progress_line_then_calls(tmp_path, monkeypatch):
     monkeypatch.setenv("ACE_STUDIO_CANCEL_DIR", str(tmp_path))
     seen, lines = [], []
 
@@ -149,15 +153,16 @@ def test_the_door_waits_checks_the_stop_says_the_first_line_then_calls(tmp_path,
         assert waited["timings"] == {"model_wait_s": 0.75}
         runs.request_stop("me:generate")
         with pytest.raises(gr.Error, match="Wait, no") as stop:
-            gpu.call(entry, 8, needs=("music",), progress=progress, run_id=run_id, stop_words="Wait, no")
+            gpu.call(entry, 8, needs=("music",), progress=progress, run_id=run_id, stop_message="Wait, no")
         assert stop.value.title == runs.STOPPED and len(seen) == 2  # stopped before the call
     finally:
         runs.finish_run(run_id)
 
 
-def test_the_door_learns_a_typed_results_pace_and_adds_the_wait_to_its_timings(monkeypatch):
-    """A music call returns a ``run_result.Rendered`` (not a dict): the door keeps its measurement for the pace
-    (``duration_estimate.learn``, once) and hands the result on without it, the wait before the call in its timings."""
+def test_the_gpu_call_learns_a_typed_results_measured_figures_and_adds_the_wait_to_its_timings(monkeypatch):
+    """A music call returns a ``run_result.Rendered`` (not a dict): ``gpu.call`` keeps its measurement for the
+    duration estimate (``duration_estimate.learn``, once) and hands the result on without it, the wait before
+    the call in its timings."""
     import pickle
 
     import duration_estimate
@@ -165,18 +170,18 @@ def test_the_door_learns_a_typed_results_pace_and_adds_the_wait_to_its_timings(m
 
     learned = []
     monkeypatch.setattr(duration_estimate, "learn", lambda report: learned.append(report) or 0)
-    made = run_result.Rendered(audio=None, latents=None, model={}, timings={"pipeline_s": 1.0}, pace="measured")
+    made = run_result.Rendered(audio=None, latents=None, model={}, timings={"pipeline_s": 1.0}, measured="a report")
 
     def entry(progress, run_id, multiplier):
         return pickle.loads(pickle.dumps(made))  # as a ZeroGPU worker sends it back
 
     back = gpu.call(entry, needs=(), waited=0.75)
-    assert learned == ["measured"] and back.pace is None
+    assert learned == ["a report"] and back.measured is None
     assert back.timings == {"pipeline_s": 1.0, "model_wait_s": 0.75} and made.timings == {"pipeline_s": 1.0}
     assert gpu.call(entry, needs=()).timings == {"pipeline_s": 1.0}  # no wait: none said
 
 
-def test_errors_leave_a_worker_in_words_that_pickle():
+def test_errors_leave_a_worker_as_messages_that_pickle():
     def failed(exc):
         return gr.Error(f"broke ({type(exc).__name__})", title="Generation failed")
 
@@ -186,18 +191,18 @@ def test_errors_leave_a_worker_in_words_that_pickle():
         (KeyError("x"), "a known one"),
         (ZeroDivisionError(), "broke (ZeroDivisionError)"),
     ]
-    for raised, words in cases:
+    for raised, message in cases:
         with pytest.raises(gr.Error) as caught, gpu.worker_errors(failed, known):
             raise raised
         back = pickle.loads(pickle.dumps(caught.value))
-        assert back.message == words
+        assert back.message == message
     with pytest.raises(gr.Error, match="Stems stopped") as caught, gpu.worker_errors(failed, (), "Stems stopped"):
         raise runs.Cancelled("x")
     assert caught.value.title == runs.STOPPED
 
 
 def test_each_feature_keeps_its_gpu_entry_and_only_app_starts_the_studio():
-    """Five ``@gpu.entry`` functions, each in the room of the work it runs; ``startup`` (the Space's
+    """Five ``@gpu.entry`` functions, each in the module of the work it runs; ``startup`` (the Space's
     Hub-cache mirror and the models' warm-up) imported by ``app`` alone."""
     entries, importers = set(), set()
     for path in sorted(ROOT.glob("*.py")):
@@ -231,11 +236,11 @@ def test_a_take_number_is_a_whole_number_in_range_and_never_a_switch():
         records.take_entry({"takes": []}, 1, "There is no take yet.")
 
 
-def test_on_zerogpu_a_planner_that_cannot_load_leaves_the_song_at_its_settled_length(
+def test_on_zerogpu_a_planner_that_cannot_load_leaves_the_song_at_its_admitted_length(
     studio_env, with_planner, monkeypatch
 ):
     """Think choosing the length, the planner not buildable: the length is bounded first, then the
-    song goes without the plan at that length (settling after the drop refused it: review of #39)."""
+    song goes without the plan at that length (admitting it again after the plan is dropped would refuse it)."""
     import handlers
 
     sent = []
@@ -248,7 +253,7 @@ def test_on_zerogpu_a_planner_that_cannot_load_leaves_the_song_at_its_settled_le
             raise gr.Error("The planner could not be loaded: gone", title="Model not available")
         return 0.0
 
-    def call(entry, request, **door):
+    def call(entry, request, **options):
         sent.append(request)
         raise Sent
 
@@ -257,7 +262,7 @@ def test_on_zerogpu_a_planner_that_cannot_load_leaves_the_song_at_its_settled_le
     monkeypatch.setattr(gpu, "call", call)
     asked = {"prompt": "x", "batch_size": 4, "inference_steps": 8, "think": True, "auto_length": True}
     with pytest.raises(Sent):
-        handlers.make("generate", **asked)  # settled (as at the door), then run
+        handlers.make("generate", **asked)  # admitted (as by the admission check), then run
     (request,) = sent
     assert request.plan is None and "the planner could not be loaded" in request.plan_skipped
     assert request.plan_skipped and request.seconds < 600
@@ -437,7 +442,7 @@ def test_a_record_reads_back_as_its_types_an_old_one_as_written():
     )
     first, second = said.takes
     assert first.entry == {} and (second.seed, second.audio, second.bars, second.seconds, second.latents) == (None,) * 5
-    assert said.timings == {"pipeline_s": 1.5} and said.model == {} and said.own is None
+    assert said.timings == {"pipeline_s": 1.5} and said.model == {} and said.this_take is None
     told = said.told({"planner": {"fields": {"bpm": 500, "keyscale": "C major", "timesignature": "3"}}})
     assert (told.bpm, told.key_scale, told.time_signature) == (None, "C major", "4")  # the record's metre first
     made = json.loads((RECORDS / "generate-401856c.json").read_text())

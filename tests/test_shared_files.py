@@ -1,6 +1,6 @@
-"""A stranger goes after other visitors' files on the shared studio (issue 29, items 4, 10, 11, 14):
-flooding the upload folder while a victim waits, naming server files and other visitors' takes as
-inputs, and the requests that used to get a bare "Error".
+"""Tests of ``uploads``, ``take_owners`` and ``admission.unmarked``: a stranger goes after other visitors'
+files on the shared studio: flooding the upload folder while a victim waits, naming server files and
+other visitors' takes as inputs, and requests Gradio alone would answer with a bare "Error".
 
 The studio runs as ``python app.py`` in its own process on tiny models, with a small upload quota
 (``QUOTA_MB``) and no grace for recent uploads (``ACE_STUDIO_UPLOAD_KEEP_MINUTES=0``), so that what
@@ -127,7 +127,7 @@ def _join(studio, api: str, data: list, session: str) -> httpx.Response:
 
 
 def _call(studio, api: str, data: list, session: str) -> tuple[str, list]:
-    """``api`` called as a page: ("refused", verdicts) at the door, ("error", words), or ("done", output)."""
+    """``api`` called as a page: ("refused", verdicts) at admission, ("error", messages), or ("done", output)."""
     try:
         joined = _join(studio, api, data, session)
     except httpx.TimeoutException:
@@ -151,20 +151,20 @@ def _words(outcome: tuple[str, list]) -> str:
     return json.dumps(outcome[1], ensure_ascii=False)
 
 
-# ---------------------------------------------------------------- 4. the upload quota
+# ---------------------------------------------------------------- the upload quota
 
 
 def test_a_flood_while_a_victim_waits_keeps_the_victims_song_and_the_quota(studio, tmp_path):
-    """The review: a victim's song waited in Edit behind a long Generate; 12 uploads of 200 MB were
-    all accepted, the folder peaked at 2,353 MB of 2,048 and the victim's song was deleted. Here: 12
-    parallel uploads of 8 MB against a 40 MB quota."""
+    """A victim's song waits in Edit behind a long Generate while 12 uploads flood the folder: unbounded,
+    12 uploads of 200 MB would all be accepted, the folder peak at 2,353 MB of 2,048 and the victim's song
+    be deleted. Here: 12 parallel uploads of 8 MB against a 40 MB quota."""
     # Made before the blocker runs: its steps burn the studio's CPU until it is stopped.
     song = _song(tmp_path / "victim-song.wav")
     junk = [np.random.default_rng(i).bytes(8 * MB) for i in range(12)]
     blocker_client, victim_client = Client(studio.url, verbose=False), Client(studio.url, verbose=False)
     blocker = blocker_client.submit(prompt="long", audio_duration=30, inference_steps=200, api_name="/generate")
     # The blocker runs before the victim is sent: two submits race to the queue, and a victim first in
-    # line ran its one step and finished without ever waiting (a red run on a loaded machine).
+    # the queue would run its one step and finish without ever waiting (a red run on a loaded machine).
     wait_running(blocker)
     victim = victim_client.submit(
         src_audio=handle_file(str(song)),
@@ -213,7 +213,7 @@ def test_a_flood_while_a_victim_waits_keeps_the_victims_song_and_the_quota(studi
 
 def test_an_upload_without_a_length_is_bounded(studio):
     """Chunked (no Content-Length), six files of 8 MB in one body: cut off at the most one upload
-    may bring, refused in words, and nothing of it left in the folder."""
+    may bring, refused with a message, and nothing of it left in the folder."""
     before = _folder_bytes(studio.uploads)
 
     def body():
@@ -243,12 +243,12 @@ def test_an_upload_without_a_length_is_bounded(studio):
     assert folder.peak <= QUOTA_MB * MB and after - before < MB
 
 
-# ---------------------------------------------------------------- 10. files that are not this visitor's
+# ---------------------------------------------------------------- files that are not this visitor's
 
 
 def test_paths_that_are_no_upload_all_get_one_answer_and_are_never_opened(studio, tmp_path):
-    """The review: /nonexistent/x.wav was "not found", /etc/hostname "not an audio file" (an oracle),
-    /proc/self/environ was opened. A FIFO tells whether the studio opened a path: a writer may open
+    """Paths that are no upload (/nonexistent/x.wav, /etc/hostname, /proc/self/environ) get one answer, not
+    "not found" for one and "not an audio file" for another (an oracle), and none is opened. A FIFO tells whether the studio opened a path: a writer may open
     it without waiting only while a reader holds it open."""
     fifo = tmp_path / "probe.wav"
     os.mkfifo(fifo)
@@ -284,29 +284,29 @@ def test_paths_that_are_no_upload_all_get_one_answer_and_are_never_opened(studio
         print(f"\n{key}: {text[:160]}")
     print(f"the FIFO was opened: {opened}")
     assert not opened
-    # A path marked as Gradio's file object is a bare path at the door (``uploads.unmarked``): one answer.
+    # A path marked as Gradio's file object is a bare path at admission (``admission.unmarked``): one answer.
     assert len(set(answers.values())) == 1 and NOT_FOUND in answers[("bare", "/")], answers
 
 
-def test_send_to_places_one_link_per_take_that_the_shared_room_leaves_out(studio, tmp_path):
-    """Issue 48: every Send to copied the whole take into the uploads, counted in the one room all
-    visitors share (a visitor's long takes filled it in a few cheap requests, and the quota then
-    removed, or refused, everyone else's uploads). Twelve presses from the result column and My takes
-    now hand out one place, a link to the take (its bytes counted once, where the take is), and a
-    victim's song uploaded before them stays."""
+def test_send_to_places_one_link_per_take_that_the_upload_quota_leaves_out(studio, tmp_path):
+    """A Send to that copied the whole take into the uploads would count it in the one quota all visitors
+    share (a visitor's long takes would fill it in a few cheap requests, and the quota then remove, or
+    refuse, everyone else's uploads). Twelve clicks from the result column and My takes hand out one
+    place, a link to the take (its bytes counted once, where the take is), and a victim's song uploaded
+    before them stays."""
     answer = httpx.post(
         f"{studio.url}gradio_api/upload",
         files={"files": ("victim.wav", _song(tmp_path / "v.wav").read_bytes())},
         timeout=CLIENT_TIMEOUT_S,
     )
     victim = Path(answer.json()[0])
-    # A minute's take (11 MB): four copies would overflow the 40 MB room.
+    # A minute's take (11 MB): four copies would overflow the 40 MB quota.
     data = _data(studio, "generate", prompt="sent often", audio_duration=60, inference_steps=1)
     outcome = _call(studio, "generate", data, "sender-page")
     assert outcome[0] == "done", outcome
     record = outcome[1][-1]
     take = studio.out / record["takes"][0]["audio"]
-    assert take.stat().st_size * 4 > QUOTA_MB * MB  # four copies would not fit the room
+    assert take.stat().st_size * 4 > QUOTA_MB * MB  # four copies would not fit the quota
     (entry,) = _call(studio, "keep_takes", [record], "sender-page")[1][0]
     placed = set()
     for i in range(12):
@@ -314,7 +314,7 @@ def test_send_to_places_one_link_per_take_that_the_shared_room_leaves_out(studio
         sent = _call(studio, api, data, "sender-page")
         assert sent[0] == "done", sent
         placed.add(sent[1][0]["path"])
-    print(f"\ntwelve presses of a {take.stat().st_size / MB:.1f} MB take: {len(placed)} place in the uploads")
+    print(f"\ntwelve clicks of a {take.stat().st_size / MB:.1f} MB take: {len(placed)} place in the uploads")
     assert len(placed) == 1 and os.path.samefile(placed.pop(), take)
     assert victim.is_file() and _upload(studio.url, "late.bin", b"\0" * (8 * MB)) == 200
 
@@ -360,14 +360,14 @@ def test_another_visitors_take_is_refused_everywhere(studio, tmp_path):
     assert "never opened" in _words(as_record)  # a path, not an upload (error_messages.RECORD_NOT_UPLOADED)
 
 
-# ---------------------------------------------------------------- 11. 14. words, not a bare "Error"
+# ---------------------------------------------------------------- a message, not a bare "Error"
 
 
-def test_a_record_named_by_a_server_path_is_refused_in_words(studio):
-    """Review (issue 79): ``/settings_from_file`` given a server path marked as Gradio's file object was
-    refused with ``error: null`` (Gradio's own path check, before the studio, has no words for a visitor).
+def test_a_record_named_by_a_server_path_is_refused_with_a_message(studio):
+    """``/settings_from_file`` given a server path marked as Gradio's file object would be refused with
+    ``error: null`` by Gradio's own path check, before the studio, which has no message for a visitor.
     Every way of naming it, marked or bare, by Gradio's REST call, a queue join or ``gradio_client``, is
-    told in words why, and nothing is read."""
+    told why with a message, and nothing is read."""
     import error_messages
 
     path = str(studio.out / "x.json")
@@ -383,18 +383,18 @@ def test_a_record_named_by_a_server_path_is_refused_in_words(studio):
         studio.client.predict({"path": "/etc/hostname"}, api_name="/settings_from_file")
     said.append(str(info.value))
     print(f"\na record by a server path: {said}")
-    assert all(error_messages.RECORD_NOT_UPLOADED in str(words) for words in said), said
+    assert all(error_messages.RECORD_NOT_UPLOADED in str(message) for message in said), said
 
 
 @pytest.mark.parametrize("index", [10**9, "x", -1])
-def test_an_example_that_does_not_exist_gets_words(studio, index):
+def test_an_example_that_does_not_exist_gets_a_message(studio, index):
     with pytest.raises(AppError) as info:
         studio.client.predict(index, api_name="/load_example_generate")
     print(f"\nexample {index!r}: {info.value}")
     assert "There is no example" in str(info.value) and "numbered 0 to" in str(info.value)
 
 
-def test_a_record_whose_takes_are_a_number_gets_words(studio, tmp_path):
+def test_a_record_whose_takes_are_a_number_gets_a_message(studio, tmp_path):
     made = studio.client.predict(prompt="numbered", audio_duration=10, inference_steps=1, api_name="/generate")
     hostile = tmp_path / "takes-number.json"
     hostile.write_text(json.dumps({**made[-1], "takes": 5}))
@@ -425,10 +425,10 @@ def test_a_refused_upload_says_why_in_the_waveform_too(studio, tmp_path):
     assert "⚠️" in line and state["peaks"] == [] and state["message"].removeprefix("⚠️ ") in line
 
 
-def test_a_recent_upload_outlives_a_flood_and_the_newcomer_is_refused(tmp_path, monkeypatch):
-    """What the page shows a visitor (their upload before they press) is kept
+def test_a_recent_upload_outlives_a_flood_and_the_new_upload_is_refused(tmp_path, monkeypatch):
+    """What the page shows a visitor (their upload before they click) is kept
     ``ACE_STUDIO_UPLOAD_KEEP_MINUTES`` after it came or a request last named it; older ones that no
-    request needs make room first; then the newcomer is refused, and the quota holds."""
+    request needs are removed first; then the new upload is refused, and the quota holds."""
     import uploads
 
     folder = tmp_path / "uploads"
@@ -442,10 +442,10 @@ def test_a_recent_upload_outlives_a_flood_and_the_newcomer_is_refused(tmp_path, 
     for path in (old, named):
         os.utime(path, (time.time() - 3600,) * 2)
     uploads.note_named([str(named)])  # an hour-old upload a request named just now
-    ticket = uploads.reserve(MB)  # the old one makes room
+    ticket = uploads.reserve(MB)  # the old one is removed to free the space
     assert ticket is not None and not old.exists() and recent.exists() and named.exists()
     try:
-        assert uploads.reserve(MB) is None  # the rest is kept: the newcomer is refused
+        assert uploads.reserve(MB) is None  # the rest is kept: the new upload is refused
     finally:
         uploads.release(ticket)
     assert recent.exists() and named.exists()

@@ -1,5 +1,5 @@
-"""A stranger tries to take the shared studio from everyone, as the outside review did: every costly
-piece of work must be admitted, bounded, and ended when its visitor goes.
+"""A stranger tries to take the shared studio from everyone (``admission``, ``uploads``, ``runs``,
+``streams``): every costly piece of work must be admitted, bounded, and ended when its visitor goes.
 
 The studio runs as ``python app.py`` in its own process (so its resident memory is its own), on tiny
 models, and is attacked through its public surface: ``gradio_client`` and raw HTTP. ``test_tally``
@@ -34,7 +34,7 @@ from conftest import CLIENT_TIMEOUT_S, inputs, page_api, served_env, studio_proc
 TALLY = {"tried": 0, "clear": 0, "unclear": 0, "resource abuse": 0, "leaked": 0}
 UNCLEAR = ("Bad Request", "upstream Gradio app", "Traceback", "Error(", "exception", "/tmp/", "pydantic", "int too")
 GIB = 2**30
-# What the review measured per attack, for the assertions' messages.
+# What each attack costs unbounded, for the assertions' messages.
 SR = 48000
 
 
@@ -122,7 +122,7 @@ def _count(kind: str, ok: bool, abuse: bool = False, leaked: bool = False) -> No
 
 
 def _refused(fn, expect: str) -> str:
-    """Call ``fn``; it must fail in the studio's words containing ``expect``; returns the words."""
+    """Call ``fn``; it must fail with the studio's message containing ``expect``; returns the message."""
     with pytest.raises((ValidationError, AppError)) as info:
         fn()
     text = str(info.value)
@@ -141,11 +141,11 @@ def _long_flac(path: Path, seconds: float = 600, rate: int = 8000) -> Path:
     return path
 
 
-# ---------------------------------------------------------------- 1. decoding uploads
+# ---------------------------------------------------------------- decoding uploads
 
 
 def test_a_flood_of_long_uploads_is_read_within_the_budget(space, tmp_path):
-    """12 uploads that each decode to 220 MB, read at once: the review saw +6.5 GB."""
+    """12 uploads that each decode to 220 MB, read at once: unbounded, +6.5 GB."""
     original = _long_flac(tmp_path / "long.flac")
     copies = [shutil.copy(original, tmp_path / f"long-{i}.flac") for i in range(12)]
     clients = [Client(space.url, verbose=False) for _ in copies]
@@ -168,7 +168,7 @@ def test_a_flood_of_long_uploads_is_read_within_the_budget(space, tmp_path):
 
 
 def test_edit_joins_refused_for_their_region_cost_one_decode_each(space, tmp_path):
-    """The review: 4 Edit joins refused only after decoding cost +1.9 GB and no queue place."""
+    """Refused only after decoding, 4 Edit joins would cost +1.9 GB and no queue place."""
     songs = [_long_flac(tmp_path / f"song-{i}.flac", seconds=300) for i in range(4)]
     with Rss(space.proc.pid).peak() as rss:
         for song in songs:
@@ -203,7 +203,7 @@ def test_files_that_would_decode_to_too_much_are_refused_from_their_header(space
     _refused(
         lambda: space.client.predict(src_audio=handle_file(str(surround)), prompt="x", api_name="/cover"),
         "holds too much audio to read",
-    )  # the header's words: refused before any decode (not timed: issue 79)
+    )  # the header's message: refused before any decode (not timed)
 
 
 def _declare_frames(path: Path, frames: int) -> None:
@@ -216,7 +216,7 @@ def _declare_frames(path: Path, frames: int) -> None:
     path.write_bytes(bytes(data))
 
 
-# ---------------------------------------------------------------- 2. work nobody waits for
+# ---------------------------------------------------------------- work nobody waits for
 
 
 def _log_of(space: SimpleNamespace) -> Path:
@@ -227,7 +227,7 @@ def _log_of(space: SimpleNamespace) -> Path:
 # of its 200: before its first step (0), at step N, or after its last step while its take was finished (200:
 # every step run, nothing saved; ``handlers.run_job``). A dropped stream's run is stopped by the wall clock
 # (``streams.grace_s()`` after the drop), its length is counted in steps: where a machine runs its 200 steps
-# within the grace (this one ran 91 to 196 of them in it), the stop comes after the last step (issue 79).
+# within the grace (the 2-core test machine runs 91 to 196 of them in it), the stop comes after the last step.
 _STOP_SAID = re.compile(
     r"generate: Stopped: (?:(?P<first>Stopped before the first step\.)|Stopped at step (?P<step>\d+) of 200"
     rf"|(?P<last>{re.escape(messages.STOPPED_AFTER_LAST_STEP)}))"
@@ -248,8 +248,8 @@ def _stops_said(space: SimpleNamespace, offset: int, at_least: int) -> list[int]
 
 def test_a_cancelled_run_stops_and_ghosts_do_not_slow_the_next_visitor(space):
     """Eight 30 s, 200-step songs cancelled as soon as they run: each ghost's run stops short of its steps
-    and writes nothing, so the next visitor's take shares the studio with none of them. Counted, not timed
-    (issue 79): every ghost's stop said in the studio's log, at a step before its 200th (a ghost still
+    and writes nothing, so the next visitor's take shares the studio with none of them. Counted, not timed:
+    every ghost's stop said in the studio's log, at a step before its 200th (a ghost still
     running its steps in the victim's time adds tens of times a 20-step take's work; the test fails so when
     the runs' stop check is switched off)."""
     plain = {"prompt": "plain take", "audio_duration": 10, "inference_steps": 20, "seed": 3}
@@ -263,7 +263,7 @@ def test_a_cancelled_run_stops_and_ghosts_do_not_slow_the_next_visitor(space):
             with contextlib.suppress(AssertionError):
                 wait_running(ghost)
                 break
-            # Ended before it ran, on a loaded machine (CI, once in 8 ghosts): refused at the door while
+            # Ended before it ran, on a loaded machine (CI, once in 8 ghosts): refused at admission while
             # the visitor's cancelled ghosts still counted (until their runs notice the cancel; the
             # share is two), or dropped by gradio_client when the session's event stream, which the
             # last ghost's end closed, closed under it; or still on its way to its first step past
@@ -291,7 +291,7 @@ def test_a_cancelled_run_stops_and_ghosts_do_not_slow_the_next_visitor(space):
 
 def test_a_closed_page_stops_its_run(space):
     """The page's event stream closes (reload, tab closed): the run is stopped after the grace a blinking
-    connection gets (``streams``) and nothing of it is saved. Counted, not timed (issue 79): the stop said in the
+    connection gets (``streams``) and nothing of it is saved. Counted, not timed: the stop said in the
     studio's log, whichever step it came at (``_STOP_SAID``: short of the 200 steps, or after the last one where
     this machine ran them all within the grace), and no file of the closed page's song once its run is over.
     With the drop's clean-up switched off the run makes its take and says no stop: the test fails."""
@@ -327,10 +327,10 @@ def test_a_closed_page_stops_its_run(space):
     assert ok, (stops, new)
 
 
-# ---------------------------------------------------------------- 3. cheap work in its own queue
+# ---------------------------------------------------------------- cheap work in its own queue
 
 
-def test_an_analyzer_flood_gets_words_and_never_blocks_songs(space, tmp_path):
+def test_an_analyzer_flood_gets_a_message_and_never_blocks_songs(space, tmp_path):
     small = tmp_path / "small.wav"
     sf.write(str(small), (0.1 * np.sin(np.arange(SR) / SR * 2 * np.pi * 220)).astype(np.float32), SR)
     upload = handle_file(str(small))
@@ -361,11 +361,12 @@ def test_an_analyzer_flood_gets_words_and_never_blocks_songs(space, tmp_path):
     assert ok, [o for o in outcomes if o not in ("read", "busy")]
 
 
-# ---------------------------------------------------------------- 4. the upload quota
+# ---------------------------------------------------------------- the upload quota
 
 
 def test_uploads_are_kept_within_their_quota(space, tmp_path):
-    """The review: 5 uploads of 150 MB that are not audio, kept 24 h, no total cap. Quota here: 120 MB."""
+    """Without the upload quota, 5 uploads of 150 MB that are not audio would be kept 24 h, with no total
+    cap. Quota here: 120 MB."""
     junk = tmp_path / "junk.bin"
     junk.write_bytes(np.random.default_rng(0).bytes(40 * 2**20))
     statuses = []
@@ -412,7 +413,7 @@ def test_the_quota_frees_what_earlier_runs_left_but_never_the_pages_own(tmp_path
     assert not left.exists() and all(p.exists() for p in own)
 
 
-# ---------------------------------------------------------------- 5. only takes are served
+# ---------------------------------------------------------------- only takes are served
 
 
 def test_only_takes_are_served_and_their_urls_name_no_folder(space):
@@ -452,7 +453,7 @@ def test_only_takes_are_served_and_their_urls_name_no_folder(space):
     assert leaked == 0 and ranges == {"bytes=0-1": 206, "bytes=0-1,5-6": 206, "bytes=999999999-": 416}, ranges
 
 
-# ---------------------------------------------------------------- 6–9. numbers, records, LoRAs, the rest
+# ---------------------------------------------------------------- numbers, records, LoRAs, the rest
 
 
 HUGE = 10**400
@@ -478,7 +479,7 @@ HUGE = 10**400
     ],
     ids=lambda v: v if isinstance(v, str) and v.startswith("/") else None,
 )
-def test_numbers_and_switches_get_words_on_their_field(space, tmp_path, api, kwargs, expect):
+def test_numbers_and_switches_get_a_message_on_their_field(space, tmp_path, api, kwargs, expect):
     if api in ("/edit", "/extend", "/cover"):
         song = tmp_path / "song.wav"
         sf.write(str(song), (0.1 * np.sin(np.arange(12 * SR) / SR * 2 * np.pi * 220)).astype(np.float32), SR)
@@ -486,7 +487,7 @@ def test_numbers_and_switches_get_words_on_their_field(space, tmp_path, api, kwa
     _refused(lambda: space.client.predict(**kwargs, api_name=api), expect)
 
 
-def test_hostile_records_get_words(space, tmp_path):
+def test_hostile_records_get_a_message(space, tmp_path):
     client = space.client
     made = client.predict(prompt="record", audio_duration=10, inference_steps=1, seed=11, api_name="/generate")
     record = made[-1]
@@ -505,7 +506,7 @@ def test_hostile_records_get_words(space, tmp_path):
         if "seed" in change:
             hostile["takes"] = [{**record["takes"][0], "seed": change["seed"]}]
         _refused(lambda h=hostile, t=take: client.predict(h, t, api_name="/settings_from_generate"), expect)
-    # JSON's NaN and Infinity, which gradio_client will not send: raw HTTP, as the review sent them.
+    # JSON's NaN and Infinity, which gradio_client will not send: raw HTTP, as an attacker sends them.
     nan = {**record, "params": {**record["params"], "audio_duration": float("nan")}}
     for data, expect in (
         ([nan, 1], "audio_duration ('nan') cannot be used: Duration must be a number"),
@@ -551,7 +552,7 @@ def _page_call(url: str, api: str, data: list) -> list[dict]:
 
 def _raw_call(url: str, api: str, data: list) -> str:
     """Gradio's HTTP call API with a body as ``json.dumps`` writes it (NaN and Infinity included);
-    returns the event stream's text, or the validator's answer (422) where the call is refused at the door."""
+    returns the event stream's text, or the validator's answer (422) where the call is refused at admission."""
     body = json.dumps({"data": data})  # allow_nan: what a hand-written client may send
     event = httpx.post(
         f"{url}gradio_api/call/{api}",

@@ -83,7 +83,7 @@ def test_bootstrap_points_the_hub_at_the_mirror_only_on_a_space(tmp_path, monkey
     assert os.environ["HF_HUB_CACHE"] == str(tmp_path / "hf-cache-rw" / "hub")
     assert os.environ["HF_HOME"] == str(tmp_path / "hf-cache-rw")
     assert (tmp_path / "hf-cache-rw" / "hub" / "models--ACE-Step--acestep-v15-xl-sft" / "refs" / "main").exists()
-    # Again (a restart): nothing made anew, counted (issue 79: it was timed).
+    # Again (a restart): nothing made anew, counted, not timed.
     mirror, created = startup.mirror_hub_cache, []
     monkeypatch.setattr(startup, "mirror_hub_cache", lambda src, dst: created.append(mirror(src, dst)) or created[-1])
     startup.bootstrap()
@@ -279,8 +279,8 @@ def test_the_spaces_python_and_torch_are_ones_zerogpu_builds():
 
 def test_the_space_is_uploaded_without_the_tools_and_tests():
     """docs/deployment.md uploads the Space from ``git archive``, which leaves out what
-    ``.gitattributes`` marks ``export-ignore``: every room and the Space's own files go, no tool
-    (``tools/``), test or CI script does. The rooms import no tool (test_layout), so nothing is missing."""
+    ``.gitattributes`` marks ``export-ignore``: every module and the Space's own files go, no tool
+    (``tools/``), test or CI script does. The modules import no tool (test_layout), so nothing is missing."""
     import shutil
     import subprocess
 

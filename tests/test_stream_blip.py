@@ -142,7 +142,7 @@ def test_a_page_that_never_comes_back_has_its_run_stopped_within_the_grace(studi
     print(f"\na page gone at step 2: its run stopped {stopped:.2f} s later (grace {GRACE_S:g} s)")
     assert stopped >= GRACE_S - 0.5, "stopped before its grace was over"
     assert set(studio.out.rglob("*")) == before
-    # Coming back after the grace: words, not Gradio's bare "404: Not Found" and a traceback in the log.
+    # Coming back after the grace: a message, not Gradio's bare "404: Not Found" and a traceback in the log.
     with _stream(studio, session) as messages:
         late = list(messages)
     assert [m["msg"] for m in late] == ["unexpected_error"] and late[0]["session_not_found"], late
@@ -169,7 +169,7 @@ def test_a_second_stream_of_the_session_takes_over_from_a_connection_that_hangs(
     assert "Traceback" not in log and "Stopped" not in log, log[-3000:]
 
 
-def test_a_stream_for_a_session_the_studio_never_had_gets_words(studio):
+def test_a_stream_for_a_session_the_studio_never_had_gets_a_message(studio):
     offset = _log_from(studio)
     with _stream(studio, "never-joined") as messages:
         got = list(messages)
@@ -178,8 +178,8 @@ def test_a_stream_for_a_session_the_studio_never_had_gets_words(studio):
 
 
 def test_cancel_still_stops_at_once(studio):
-    """Cancel is not a blip: the run stops at its next step, with no grace. Waited for as an event, not timed
-    (issue 79): the stop is said in the log while the session's stream is still open and nothing is written;
+    """Cancel is not a blip: the run stops at its next step, with no grace. Waited for as an event, not
+    timed: the stop is said in the log while the session's stream is still open and nothing is written;
     a cancel left to a dropped stream's clean-up (``streams``) never stops a run whose stream stays open, and
     one the run's watcher did not see (``runs``) lets it make its take."""
     offset = _log_from(studio)

@@ -1,8 +1,8 @@
 """The tests wait on the studio's answer, never on a clock a busy machine can pass (AGENTS.md): every HTTP
 call a test makes itself gives httpx conftest's ``CLIENT_TIMEOUT_S``, not httpx's 5 s default, which a loaded
-run passed (test_page_answers' deep link, a read timed out at load 8; issue 79); and urllib's ``urlopen``, which
-has no default of its own to pass, the same name, not a number of seconds typed beside it (10 s is the 5 s that
-failed, twice)."""
+run can exceed (test_page_answers' deep link, a read timed out at load 8); and urllib's ``urlopen``, which
+has no default of its own, the same name, not a number of seconds typed beside it (10 s can fail the same
+way)."""
 
 from __future__ import annotations
 
