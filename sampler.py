@@ -4,8 +4,8 @@ The XL weights were trained with upstream's own code, and its sampler does what 
 ``AceStepPipeline.__call__`` has no place for: DCW after every step (``dcw``), repaint's noised
 source put back outside the region for the first steps and blended into it at the edges, one APG
 momentum carried through cover's switch from the cover condition to the text-only one, cover's
-start from the noised source (``cover_noise_strength``), and a chunk mask of all ones (its ``auto``
-mode) for repaint. So the studio runs upstream's loop itself (``acestep/models/xl_sft/
+start from the noised source (``cover_noise_strength``), and the chunk mask its page sends (``chunk_mask``:
+a repaint's region, ones for every other task). So the studio runs upstream's loop itself (``acestep/models/xl_sft/
 modeling_acestep_v15_xl_base.py``, ``generate_audio``, and the handler that feeds it), step for step
 and in the same dtype arithmetic, over diffusers' modules and the parts of its pipeline that compute
 what upstream computes (the prompts and their encoding, the source latents, the blueprint's
@@ -163,8 +163,7 @@ def prepare(pipe: Any, call: Call, device: Any, dtype: Any) -> Inputs:
     if region is not None:  # the source with silence where the new music goes
         silence, _ = pipe.prepare_src_latents(device=device, dtype=dtype, batch_size=batch, latent_length=length)
         source = torch.where(region[..., None], silence, raw)
-    # Upstream's chunk mask "auto": ones everywhere, a repaint's included (the model finds the region).
-    chunk = torch.ones(batch, length, pipe.transformer.config.audio_acoustic_hidden_dim, device=device, dtype=dtype)
+    chunk = chunk_mask(region, batch, length, pipe.transformer.config.audio_acoustic_hidden_dim, device, dtype)
     guided = float(call.guidance_scale) > 1.0 and not pipe.is_turbo
     condition = _condition(pipe, texts, timbre, guided)
     inputs = Inputs(condition, _doubled(torch.cat([source, chunk], dim=-1), guided), length, batch, raw=raw)
@@ -175,6 +174,18 @@ def prepare(pipe: Any, call: Call, device: Any, dtype: Any) -> Inputs:
         silence = pipe.condition_encoder.silence_latent[:, :length, :].to(device=device, dtype=dtype)
         inputs.plain_context = _doubled(torch.cat([silence.expand(batch, -1, -1), chunk], dim=-1), guided)
     return inputs
+
+
+def chunk_mask(region: Any, batch: int, length: int, channels: int, device: Any, dtype: Any) -> Any:
+    """The chunk mask the context carries beside the source, as upstream's page sends it: for a repaint
+    (Edit's region, lines and bars; Extend; a loop's seam) its region, 1 where new music goes and 0 where the song is kept
+    (upstream's ``explicit`` mode, which its page's Repaint passes); for every other task, and a repaint
+    without a region, ones everywhere (its ``auto`` mode, its API's default, reaches the model as ones)."""
+    import torch
+
+    if region is None:
+        return torch.ones(batch, length, channels, device=device, dtype=dtype)
+    return region.to(dtype)[..., None].expand(-1, -1, channels)
 
 
 def condition_of(pipe: Any, call: Call, inputs: Inputs, device: Any) -> Any:

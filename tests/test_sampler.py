@@ -29,6 +29,7 @@ import random_models
 import sampler
 import xl_model
 from music_request import Call
+from test_audio_modes import tone
 from test_upstream import dit_inputs
 
 SR = 48000
@@ -288,20 +289,109 @@ def test_dcw_is_on_by_default_for_turbo_only_and_a_choice_always_wins(
 # ---------------------------------------------------------------- repaint
 
 
-def test_a_repaint_gives_the_model_a_chunk_mask_of_ones_and_silence_in_the_region(pipe):
+def upstreams_explicit_mask(start, end, song_seconds, frames, channels, dtype=torch.float32):
+    """Upstream's chunk mask in its explicit mode, as its handler builds it for a repaint (the facts, in the
+    studio's words): an end of -1 (or none) is the song's end, its length in seconds; each time becomes a latent
+    frame as ``int(seconds × 48 000 // 1920)`` (floored, not rounded); the first frame kept within the song, the
+    last at least one frame after it and at most the song's frames; a boolean mask True from the first frame up
+    to the last (excluded), cast to the model's dtype (1 in the region, 0 outside) and repeated over the acoustic
+    channels, beside the source's latents in the context."""
+    end = song_seconds if end is None or end < 0 else end
+    first = max(0, min(int(start * 48000 // 1920), frames - 1))
+    last = max(first + 1, min(int(end * 48000 // 1920), frames))
+    mask = torch.zeros(frames, dtype=torch.bool)
+    mask[first:last] = True
+    return mask.to(dtype).unsqueeze(-1).repeat(1, channels)
+
+
+def _mask_of(pipe, inputs):
+    """The chunk mask a prepared run hands the DiT: the context's channels after the source's."""
+    return inputs.context[..., pipe.transformer.config.audio_acoustic_hidden_dim :]
+
+
+# A repaint's interval (start, end in seconds) on a 12 s song: on frame boundaries, between them (where upstream's
+# floor and a rounding part), from 0, a sub-frame region, one past the song's end, and one to the song's end (-1).
+INTERVALS = [(3, 6), (2.37, 7.91), (3.03, 5.5), (0, 4), (0.01, 0.02), (9.5, 30), (4.21, -1)]
+
+
+@pytest.mark.parametrize(("start", "end"), INTERVALS)
+def test_a_repaints_chunk_mask_is_upstreams_explicit_mask_of_its_interval(pipe, start, end):
+    """A repaint's chunk mask is upstream's explicit one (what its page's Repaint passes), frame for frame."""
+    song = _song()
+    inputs, _ = _prepared(pipe, _call(task_type="repaint", src_audio=song, repainting_start=start, repainting_end=end))
+    channels = pipe.transformer.config.audio_acoustic_hidden_dim
+    expected = upstreams_explicit_mask(start, end, song.shape[-1] / SR, inputs.length, channels)
+    mask = _mask_of(pipe, inputs)
+    assert mask.dtype == inputs.context.dtype and all(torch.equal(row, expected) for row in mask)
+    assert torch.equal(mask[0, :, 0].bool(), inputs.region[0])  # the region the loop puts the source back around
+
+
+def test_a_repaint_gives_the_model_its_region_as_the_chunk_mask_and_silence_in_it(pipe, monkeypatch):
+    """Every DiT call of a repaint (both guidance rows) reads the region's mask and silence in the region; the mask
+    reaches the model (the new part differs from one made with upstream's all-ones mask), and outside the region
+    and its edges the final latents are still the source's."""
+    call = _call(task_type="repaint", src_audio=_song(), repainting_start=3, repainting_end=6)
     seen, handle = dit_inputs(pipe)
     try:
-        sampler.run(
-            pipe, _call(task_type="repaint", src_audio=_song(), repainting_start=3, repainting_end=6), _generators()
-        )
+        torch.manual_seed(0)  # the source's VAE sample, the same in each run
+        explicit = sampler.run(pipe, call, _generators())
     finally:
         handle.remove()
-    context = seen[0]["context_latents"]
     channels = pipe.transformer.config.audio_acoustic_hidden_dim
-    assert torch.equal(context[..., channels:], torch.ones_like(context[..., channels:]))  # upstream's "auto"
+    expected = upstreams_explicit_mask(3, 6, 12.0, 300, channels)
+    assert len(seen) == 8 and all(len(s["context_latents"]) == 4 for s in seen)
+    assert all(torch.equal(row[:, channels:], expected) for s in seen for row in s["context_latents"])
+    context = seen[0]["context_latents"]
     silence = pipe.condition_encoder.silence_latent[0, 75:150]
     assert all(torch.equal(row[75:150, :channels], silence) for row in context)
     assert not torch.equal(context[0, :75, :channels], pipe.condition_encoder.silence_latent[0, :75])
+    ones = sampler.chunk_mask
+    monkeypatch.setattr(sampler, "chunk_mask", lambda region, *shape: ones(None, *shape))
+    torch.manual_seed(0)
+    all_ones = sampler.run(pipe, call, _generators())
+    inside = explicit[:, 75:150] - all_ones[:, 75:150]
+    assert float(inside.norm() / all_ones[:, 75:150].norm()) > 0.01
+    raw = _prepared(pipe, call)[0].raw
+    assert torch.equal(explicit[:, :63], raw[:, :63]) and torch.equal(explicit[:, 162:], raw[:, 162:])
+
+
+def test_only_edits_regions_and_extends_send_the_explicit_mask_every_other_task_all_ones(studio_env, tmp_path):
+    """Each mode's request (``modes.PREPARE``) and each of Edit's changes (``base_model.CHANGES``) at the model's
+    call: Edit's region (typed or by the bar) and Extend (by seconds or by the bar) send upstream's explicit mask of
+    the interval they repaint, as upstream's page does for its Repaint; Generate, Cover and the parts send all ones
+    (upstream's "auto", as its page sends for every other task)."""
+    import backend
+    import base_model
+
+    song = str(tone(tmp_path / "song.wav", seconds=8.03))
+    bar = {"bpm": 120, "first_downbeat": 0.5}
+    asks = [
+        ("generate", {"prompt": "pop", "audio_duration": 10, "think": False}, False),
+        ("cover", {"src_audio": song, "prompt": "jazz"}, False),
+        ("extend", {"src_audio": song, "extend_seconds": 5}, True),
+        ("extend", {"src_audio": song, "bars": "4", **bar}, True),
+        ("edit", {"src_audio": song, "prompt": "calm", "repainting_start": 2.37, "repainting_end": 5.5}, True),
+        ("edit", {"src_audio": song, "prompt": "calm", "bars": "2-3", **bar}, True),
+    ]
+    for change in base_model.CHANGES:
+        asks.append(("edit", {"src_audio": song, "change": change, "part": "drums", "add_parts": ["drums"]}, False))
+        if change == "complete":
+            del asks[-1][1]["part"]
+        else:
+            del asks[-1][1]["add_parts"]
+    assert {mode for mode, _, _ in asks} == set(modes.PREPARE)
+    studio = backend.get_backend()
+    for mode, asked, explicit in asks:
+        call = modes.PREPARE[mode](**asked).request.render.pipeline
+        pipe = studio.pipe_for(call.task_type)
+        inputs = sampler.prepare(pipe, backend._as_pipeline_inputs(call, 1), "cpu", torch.float32)
+        mask, channels = _mask_of(pipe, inputs), pipe.transformer.config.audio_acoustic_hidden_dim
+        if explicit:
+            start, end, seconds = call.repainting_start, call.repainting_end, call.src_audio.shape[-1] / SR
+            expected = upstreams_explicit_mask(start, end, seconds, inputs.length, channels)
+            assert torch.equal(mask[0], expected) and 0 < float(mask.mean()) < 1, (mode, asked)
+        else:
+            assert torch.equal(mask, torch.ones_like(mask)), (mode, asked)
 
 
 def test_a_repaint_puts_the_noised_source_back_for_half_the_steps_and_blends_twelve_frames(pipe):
