@@ -199,13 +199,16 @@ def measure(stereo: np.ndarray, heard: beat_network.Heard | None = None) -> Anal
     )
 
 
-def describe(result: Analysis) -> str:
-    """One line for under the upload."""
+def describe(result: Analysis, tempo: bool = True) -> str:
+    """One line for under the upload; without its tempo and metre (``tempo`` False) where the song's map says
+    them after it (``edit_bars.map_line``: one line, one tempo, the one its bars follow)."""
     minutes, secs = divmod(result.seconds, 60)
     loudness = f"{result.lufs:.1f} LUFS" if result.lufs is not None else "loudness n/a"
     if result.lufs is not None and result.seconds > EXCERPT_SECONDS:
         loudness += " (its middle minute)"
     length = f"{int(minutes)}:{secs:04.1f}"
+    if not tempo:
+        return f"{length} · {result.key} · {loudness}"
     if result.bpm is None:
         return f"{length} · {messages.NO_STEADY_BEAT} · {result.key} · {loudness}"
     metre = tips.METRE_NAMES.get(str(result.beats_per_bar), f"{result.beats_per_bar} beats per bar")

@@ -1,12 +1,13 @@
 """A musician's correction of a song's map (*Bar 1 here*, ``first_downbeat``): its bars counted from the bar 1 the
-musician set, on the beats the map heard (a real song's drift kept) or, where it heard none or the BPM typed is
-not their tempo, laid at that BPM from bar 1; and a take's record's map counted so (``of_take``). Where the map
+musician set, exactly there, on the beats the map heard moved onto it (a real song's drift kept) or, where it
+heard none or the BPM typed is not their tempo, laid at that BPM from bar 1; and a take's record's map counted so (``of_take``). Where the map
 comes from is ``song_map``'s; the page counts the same in its JavaScript (``waveform.REPHASE_JS``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -29,11 +30,11 @@ def rephased(
     seconds: float,
     heard_per_bar: int | None = None,
 ) -> list[float]:
-    """The bar lines counted from bar 1 at ``first`` (seconds): the map's beats (``lines``, each bar split into
-    ``heard_per_bar`` beats) grouped ``beats_per_bar`` at a time from the one nearest ``first``, a real song's
-    drift kept; where the map heard no bars, or ``bpm`` (typed) is not its tempo within an octave, bars at
-    ``bpm`` from ``first`` itself. Nothing before bar 1 is counted. Empty where neither is known. The page
-    draws the same (``waveform.REPHASE_JS``)."""
+    """The bar lines counted from bar 1 at ``first`` (seconds), the first of them ``first`` itself: the map's beats
+    (``lines``, each bar split into ``heard_per_bar`` beats) moved so the one nearest ``first`` falls on it, and
+    grouped ``beats_per_bar`` at a time from there, a real song's drift kept; where the map heard no bars, or
+    ``bpm`` (typed) is not its tempo within an octave, bars at ``bpm`` from ``first``. Nothing before bar 1 is
+    counted. Empty where neither is known. The page draws the same (``waveform.REPHASE_JS``)."""
     per_bar = beats_per_bar or heard_per_bar or song_map.ASSUMED_BEATS
     inside = sorted({float(t) for t in lines if 0 <= float(t) < seconds})  # a line met twice is one
     tempo = song_map.positive(bpm)
@@ -47,9 +48,13 @@ def rephased(
         bar = per_bar * 60.0 / tempo
         found = first + bar * np.arange(int(max(0.0, seconds - first) / bar) + 2)
     else:
-        found = beats[int(np.argmin(np.abs(beats - first))) :: per_bar]
+        # Bar 1 where the musician set it, whatever the map heard: its beats moved as far as the nearest is off
+        # bar 1 (a map half a beat off is counted on the beats as played), each beat's length, its drift, kept.
+        nearest = int(np.argmin(np.abs(beats - first)))
+        found = beats[nearest::per_bar] + (first - beats[nearest])
         bar = float(np.median(np.diff(found))) if found.size > 1 else per_bar * float(np.median(np.diff(beats)))
-    return [round(max(0.0, float(t)), 3) for t in found if t < seconds - 0.25 * bar]
+    # To the millisecond as the page rounds (``Math.round``: half up), so a line half a millisecond off is the page's.
+    return [math.floor(max(0.0, float(t)) * 1000.0 + 0.5) / 1000.0 for t in found if t < seconds - 0.25 * bar]
 
 
 def _beats(lines: list[float], per_bar: int, seconds: float) -> np.ndarray:

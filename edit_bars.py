@@ -189,7 +189,8 @@ def for_reading(
 
 def map_line(found: song_map.Map | None, first: float | None = None) -> str:
     """The upload's map in one line, and how sure it is: "12 bars: ≈ 140.1 BPM in 4/4, steady", "…, its bars
-    wander up to 6 %", or that no steady beat was heard (set Bar 1 and the BPM); "" where it was not read."""
+    wander up to 6 %", or that no steady beat was heard (set Bar 1 and the BPM); "" where it was not read. Its
+    tempo is the one its bars follow (the line's only one: ``form_fields.read_song``)."""
     if found is None:
         return ""
     if not found.bars:
@@ -203,7 +204,9 @@ def map_line(found: song_map.Map | None, first: float | None = None) -> str:
     how = messages.TEMPO_STEADY if wander <= song_map.STEADY_PCT else messages.TEMPO_WANDERS.format(pct=wander)
     fitted = found.tempo is not None and first is None
     bpm = found.tempo.bpm if fitted else round(per_bar * 60.0 / middle, 1) if middle else song_map.ASSUMED_BPM
-    line = messages.MAP_HEARD.format(bars=len(found.bars), bpm=bpm, metre=metre, steady=how)
+    felt = found.tempo.felt_as if fitted and found.tempo is not None else None
+    shown = {"bars": len(found.bars), "bpm": bpm, "metre": metre, "steady": how}
+    line = messages.MAP_FELT.format(**shown, felt=round(felt)) if felt else messages.MAP_HEARD.format(**shown)
     return line + ("" if first is None else messages.MAP_FROM_BAR_ONE.format(first=first))
 
 

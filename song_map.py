@@ -188,16 +188,34 @@ class Tempo:
         return entry | {"said": self.said()}
 
 
+# A tempo told (``told``: the tracker's reading within ``beats.OCTAVE_REACH`` of it) vouches for a beat the
+# tracker believes at less than ``beats.CONFIDENCE`` only where its bars keep one length within this (%): a
+# drifting record told its tempo (drascula-track26 at 96) reads 0.14, its bars wandering 9.9 %, the band drifting
+# 75 -> 115 BPM under noise told 96 0.23 and 12.1 %; noise under a random envelope told a tempo 0.12-0.22, its
+# bars wandering 1.5-22.5 % (those over this are left unsaid), and a reading whose bars wander 23.5 % is not
+# "in time" because it was told the tempo it found.
+TOLD_WANDER_PCT = 14.0
+
+
 def measured(
-    times: np.ndarray, lines: list[float], asked: float | None = None, felt_as: float | None = None
+    times: np.ndarray,
+    lines: list[float],
+    asked: float | None = None,
+    felt_as: float | None = None,
+    *,
+    confidence: float,
+    told: bool,
 ) -> Tempo | None:
     """The tempo of beats on their attacks (``times``, seconds) and how steady its bars (``lines``) are; None
-    with too few."""
+    with too few, or where no beat is heard: the tracker's ``confidence`` under ``beats.CONFIDENCE``, unless it
+    was ``told`` the tempo and its bars wander no more than ``TOLD_WANDER_PCT``."""
     if len(times) < 4:
         return None
     lengths = np.diff(lines) if len(lines) > 2 else np.zeros(0)
     middle = float(np.median(lengths)) if lengths.size else 0.0
     wander = float(np.abs(lengths - middle).max() / middle * 100.0) if middle > 0 else 0.0
+    if confidence < beats.CONFIDENCE and not (told and wander <= TOLD_WANDER_PCT):
+        return None
     return Tempo(beats.fitted_bpm(np.asarray(times)), round(wander, 1), float(asked) if asked else None, felt_as)
 
 
@@ -225,7 +243,8 @@ def grid_of(
     if lines:  # the bars added before and after the tracked beats, onto their attacks
         added = beats.refined(np.array(lines), onsets, rise, 60.0 / found.bpm)
         lines = [t if t in kept else round(float(a), 3) for t, a in zip(lines, added, strict=True)]
-    return lines, per_bar, measured(times, lines, bpm, found.felt_as)
+    tempo = measured(times, lines, bpm, found.felt_as, confidence=found.confidence, told=found.told)
+    return (lines, per_bar, tempo) if tempo is not None else ([], None, None)  # no beat heard: no bars
 
 
 def heard_grid(
@@ -240,7 +259,8 @@ def heard_grid(
     times, per_bar = np.asarray(heard.beats, dtype=float), beats_per_bar or found[1]
     downs = _filled(times, np.searchsorted(times, heard.downbeats), per_bar)
     lines = _around(downs, float(np.median(np.diff(times))), float(np.median(np.diff(downs))), seconds)
-    return lines, per_bar, measured(times, lines, bpm)
+    # The network heard its beats and downbeats (``Heard.read``): believed as a beat the tracker is sure of.
+    return lines, per_bar, measured(times, lines, bpm, confidence=1.0, told=False)
 
 
 def _filled(times: np.ndarray, downs: np.ndarray, per_bar: int) -> np.ndarray:

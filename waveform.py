@@ -39,8 +39,9 @@ MOST_SECTIONS = 64
 NAME_CHARS = 40
 
 # A musician's correction in the page, as ``bar_one.rephased`` counts it for a request: the bar lines from bar 1 at
-# ``first`` (seconds), on the map's beats (each bar split into ``heardPerBar``) or, where it has none or the BPM
-# typed is not its tempo within an octave, at ``bpm`` from ``first`` itself; [] where neither is known.
+# ``first`` (seconds), on the map's beats (each bar split into ``heardPerBar``) moved so one falls on it, or, where
+# it has none or the BPM typed is not its tempo within an octave, at ``bpm`` from ``first`` itself; [] where neither
+# is known.
 # A BPM typed outside the studio's range (refused with a message when the request is made) lays no bars, and a bar line met twice is
 # one: without these bounds, at 10^8 BPM or on two equal lines, the count's loops would never end and the page would hang.
 REPHASE_JS = (
@@ -75,8 +76,8 @@ REPHASE_JS = (
     bar = (per * 60) / tempo;
     for (let i = 0; i < Math.trunc(Math.max(0, seconds - first) / bar) + 2; i++) found.push(first + bar * i);
   } else {
-    const k = nearest(beats);
-    found = beats.filter((_, i) => i >= k && (i - k) % per === 0);
+    const k = nearest(beats), shift = first - beats[k];
+    found = beats.filter((_, i) => i >= k && (i - k) % per === 0).map((t) => t + shift);
     bar = found.length > 1 ? median(diffs(found)) : per * median(diffs(beats));
   }
   return found.filter((t) => t < seconds - 0.25 * bar).map((t) => Math.round(Math.max(0, t) * 1000) / 1000);

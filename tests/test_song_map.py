@@ -18,6 +18,7 @@ from gradio_client.exceptions import AppError, ValidationError
 
 import audio
 import backend
+import beats
 import examples
 import song_map
 import uploads
@@ -70,6 +71,52 @@ def test_a_song_with_no_steady_beat_has_no_bars():
     tone = np.tile(0.3 * np.sin(2 * np.pi * 440 * np.arange(12 * SR) / SR), (2, 1)).astype(np.float32)
     for song in (hiss, tone, np.zeros((2, 12 * SR), np.float32)):
         assert song_map.of_audio(song, SR).bars == []
+
+
+def _noise(seconds: float, seed: int) -> np.ndarray:
+    """Noise under a random envelope (300 points): a take of the tiny models, which makes noise and no beat."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    envelope = np.interp(np.arange(n), np.linspace(0, n, 300), rng.uniform(0.1, 1.0, 300))
+    x = (rng.normal(0, 0.3, n) * envelope).astype(np.float32)
+    return np.stack([x, x])
+
+
+def test_noise_told_a_tempo_has_no_tempo_and_no_bars():
+    """Told 120 BPM, noise under a random envelope reads a beat at 0.133 (``beats.TOLD_CONFIDENCE`` is 0.12) whose
+    bars wander 15 %: its take said "Played at 126.8 BPM, 5.7 % fast". No beat is heard in it: no tempo, no bars."""
+    lines, per_bar, tempo = song_map.grid_of(_noise(30.0, 5), SR, None, 120)
+    assert (lines, per_bar, tempo) == ([], None, None), tempo
+
+
+def test_a_tempo_told_is_said_only_where_its_bars_are_steady_or_its_beat_is_sure():
+    """A reading told 140 BPM whose bars wander 23.5 % was "In time: 140.4 BPM, its bars wander up to 23.5 %": the
+    tempo told found itself. Believed at the told confidence only where its bars keep within
+    ``song_map.TOLD_WANDER_PCT``; a beat the tracker is sure of is said however its bars wander."""
+    times = np.arange(40) * 60.0 / 140.0
+    bar = 4 * 60.0 / 140.0
+    wandering = [0.0, bar, 2 * bar, 3 * bar + 0.235 * bar, 4 * bar + 0.235 * bar, 5 * bar + 0.235 * bar]
+    told = song_map.measured(times, wandering, 140, confidence=beats.TOLD_CONFIDENCE + 0.01, told=True)
+    assert told is None
+    sure = song_map.measured(times, wandering, 140, confidence=beats.CONFIDENCE, told=True)
+    assert sure is not None and sure.wander_pct == 23.5 and "wander up to 23.5 %" in sure.said()
+    steady = song_map.measured(times, [0.0, bar, 2 * bar, 3 * bar], 140, confidence=0.13, told=True)
+    assert steady is not None and steady.said() == "In time: 140 BPM, steady"
+    assert song_map.measured(times, [0.0, bar, 2 * bar], 140, confidence=0.13, told=False) is None
+
+
+def test_an_uploads_line_gives_one_tempo_the_one_its_bars_follow(tmp_path):
+    """The band 2 % slow: the upload's line said the analysis's tempo and the map's ("≈ 117.6 BPM · … · 6 bars:
+    ≈ 117.5 BPM"); its last line says the map's alone, for Extend's and Edit's waveform and Cover's."""
+    import band
+    import form_fields
+
+    played = band.play(120, 4, 16.0, band.Band(error=-0.02))
+    path = tmp_path / "band.wav"
+    audio.save(played.audio, path, "wav")
+    for reading in (form_fields.read_extend_song(str(path)), form_fields.read_cover_song(str(path))):
+        *_, last = reading
+        assert last[0].count("BPM") == 1 and " bars: ≈ 117." in last[0], last[0]
 
 
 def test_sections_start_at_their_first_line_on_the_nearest_bar_line_after_an_intro():
@@ -292,7 +339,7 @@ def test_an_uploads_bars_are_refused_at_admission_once_its_reading_counted_them(
     audio.save(song, path, "wav")
     line, bpm, _, metre, _ = client.predict(src_audio=handle_file(str(path)), api_name="/edit_analyze")
     count = len(truth)
-    assert " · 4/4 · " in line and f" · {count} bars" in line and metre == "4", line  # the metre as musicians write it
+    assert " in 4/4, " in line and f" · {count} bars" in line and metre == "4", line  # the metre as musicians write it
     asked = {"src_audio": handle_file(str(path)), "prompt": "dub", "bpm": bpm, "inference_steps": 1}
     with pytest.raises(ValidationError, match=rf"bars: The song has {count} bars; there is no bar {count + 1}\."):
         client.predict(**asked, bars=str(count + 1), api_name="/edit")
