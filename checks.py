@@ -47,7 +47,7 @@ INSTRUMENTAL_TAG = "[Instrumental]"
 
 _NOTES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 KEYS = [f"{n} {m}" for m in ("major", "minor") for n in _NOTES]
-TIME_SIGNATURES = ["2", "3", "4", "6"]
+TIME_SIGNATURES = list(plan_format.TIME_SIGNATURES)  # the metres the model takes (beats a bar)
 # The time signature field's choices as the page shows them (2/4 … 6/8) and the value each sends (the beats
 # a bar the model is told, as ever: "2" … "6"); the API takes either spelling (``check_time_signature``).
 TIME_SIGNATURE_CHOICES = [AUTO, *((tips.METRE_NAMES[beats], beats) for beats in TIME_SIGNATURES)]
@@ -167,10 +167,24 @@ def one_of(value: Any, name: str, choices: tuple[Any, ...]) -> Any:
     return value
 
 
+def reads_as(value: Any, number: float) -> bool:
+    """Whether ``value`` is ``number`` however a client sends it (8, 8.0 or "8"): a field's special value (-1,
+    0) is a number, compared as one, never by its text. A switch (True, False) is no number."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        value = value.strip().replace("\u2212", "-")
+    return _number_or_none(value) == number
+
+
+# The length that leaves it to Think (upstream's API's -1; the form's *Length: auto*).
+THINK_CHOOSES_LENGTH = -1
+
+
 def check_length(value: Any, auto: Any, thinking: bool) -> float | None:
     """The song's length in seconds, or None when Think is to choose it (``auto``, or -1 as
     upstream's API says it)."""
-    if check_switch(auto, "Length: auto") or (isinstance(value, int | float | str) and str(value).strip() == "-1"):
+    if check_switch(auto, "Length: auto") or reads_as(value, THINK_CHOOSES_LENGTH):
         if not thinking:
             raise gr.Error(error_messages.AUTO_LENGTH_NEEDS_THINK)
         return None
@@ -357,11 +371,9 @@ LOOP_BARS = (2, 4, 8, 16, 32)
 
 def check_loop_bars(value: Any) -> int | None:
     """``loop_bars`` as a number of bars (``LOOP_BARS``), or None for no loop (0, empty, "off")."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off", "0")):
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off")) or reads_as(value, 0):
         return None
     bars = None if isinstance(value, bool) else _number_or_none(value)
-    if bars == 0:
-        return None
     if bars not in LOOP_BARS:
         choices = f"{', '.join(map(str, LOOP_BARS[:-1]))} or {LOOP_BARS[-1]}"
         raise InputError(error_messages.LOOP_BARS_CHOICE.format(choices=choices, given=shown(value)), "loop_bars")

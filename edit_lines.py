@@ -150,7 +150,7 @@ def _numbers(value: Any) -> list[int]:
     """Line numbers as the API or the page sends them: a list, or text such as "3, 4" or "3-5"; at most
     ``MAX_CHOSEN`` of them (each text item at most "1024-1024, "), refused (``InputError``) before any is read."""
     listed = isinstance(value, list | tuple)
-    given = value if listed else str(value or "").strip()
+    given = value if listed else "" if value is None else str(value).strip()  # 0 is a line number (refused)
     if len(given) > (MAX_CHOSEN if listed else MAX_CHOSEN * len("1024-1024, ")):
         raise InputError(error_messages.LINES_TOO_MANY.format(most=MAX_CHOSEN), "lines")
     items = given if listed else re.split(r"[,\s]+", given)
@@ -173,8 +173,8 @@ def section_lines(sung: SungLines, section: Any) -> list[int]:
     """The line numbers of ``section``: its number (from 1) or its name (any case, brackets optional)."""
     text = str(section).strip().strip("[]").strip()
     names = ", ".join(f"{i} {name}" for i, name in enumerate(sung.sections, 1)) or "none"
-    if re.fullmatch(r"\d{1,6}", text):
-        index = int(text)
+    if re.fullmatch(r"\d{1,6}(\.0+)?", text):  # a number as any client sends it: 2, 2.0 or "2"
+        index = int(float(text))
         if not 1 <= index <= len(sung.sections):
             raise InputError(error_messages.NO_SUCH_SECTION.format(given=text, names=names), "section")
     else:

@@ -31,7 +31,7 @@ def _common(request: MusicRequest, latents: str | None) -> dict[str, Any]:
     return {
         "prompt": call.prompt,
         "lyrics": "" if call.lyrics == checks.INSTRUMENTAL_TAG else call.lyrics,
-        "audio_duration": -1 if chooses else request.seconds,
+        "audio_duration": checks.THINK_CHOOSES_LENGTH if chooses else request.seconds,
         "bpm": call.bpm,
         "batch_size": render.takes,
         "audio_format": request.audio_format,

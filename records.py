@@ -370,7 +370,7 @@ class Record:
             key_scale=key,
             time_signature=metre,
             steps=_whole(said.get("inference_steps")),
-            chose_length=said.get("audio_duration") == -1,
+            chose_length=checks.reads_as(said.get("audio_duration"), checks.THINK_CHOOSES_LENGTH),
             think=bool(said.get("think")),
             rewrite_caption=bool(said.get("rewrite_caption", True)),
             source_seconds=_seconds(said.get("source_seconds")),
@@ -503,8 +503,9 @@ def settings(record: Any, take: Any = 1) -> dict[str, Any]:
     prompt, lyrics = _text(params, "prompt"), _text(params, "lyrics")
     entry = record if "take" in record and "seed" in record else made[index] if made else {}
     plan = _plan(entry.get("planner"))
-    length = params.get("audio_duration", 30)
-    if length == -1:  # Think chose it: bring back what it chose, with the plan that holds it
+    length = params.get("audio_duration", parameters.PARAMS["audio_duration"].default)
+    # Think chose it: bring back what it chose, with the plan that holds it.
+    if checks.reads_as(length, checks.THINK_CHOOSES_LENGTH):
         length = json.loads(plan)["duration"] if plan else planner.FALLBACK_SECONDS
     duration = _checked("audio_duration", length, checks.check_duration)
     return {

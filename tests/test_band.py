@@ -154,6 +154,33 @@ def test_the_real_record_is_played_where_the_band_puts_its_beats(bpm, how):
     assert not np.allclose(other.audio, played.audio, atol=0.05)
 
 
+def _spectrum(stereo: np.ndarray) -> np.ndarray:
+    """The long-term spectrum, a third of a semitone a bin over seven octaves (as the key reading's CQT)."""
+    import librosa
+    import soxr
+
+    import analysis
+
+    mono = soxr.resample(stereo.mean(axis=0), SR, analysis.RATE)
+    return np.log1p(100 * np.abs(librosa.cqt(mono, sr=analysis.RATE, n_bins=7 * 36, bins_per_octave=36)).mean(axis=1))
+
+
+def _semitones_above(a: np.ndarray, b: np.ndarray) -> float:
+    """How far ``b``'s spectrum lies above ``a``'s, in semitones (its best fit within an octave either way)."""
+    m = 36
+    return max(range(-m, m + 1), key=lambda s: np.corrcoef(a[m:-m], b[m + s : b.size - m + s])[0, 1]) / 3
+
+
+@pytest.mark.parametrize("bpm", [80, 126, 160])
+def test_the_real_record_keeps_its_pitch_at_every_tempo(bpm):
+    """Told another tempo than its own 100 BPM, the real record plays at it in its own key: its spectrum does not
+    move (a turntable's speed would move it 12·log2(bpm/100) semitones: 4 at 126), so the same band reads one
+    key at every tempo; the served studio's band (error, drift) as the plain one."""
+    own = _spectrum(band.play(100, 4, 20.0, band.Band(record="real_groove")).audio)
+    for how in (band.Band(record="real_groove"), band.SERVED):
+        assert abs(_semitones_above(own, _spectrum(band.play(bpm, 4, 20.0, how).audio))) < 0.5, how
+
+
 def test_the_real_record_carries_through_the_harness_and_a_repaint():
     real = band.Band(error=-0.02, record="real_groove")
     assert band.Band.from_json(json.dumps(dataclasses.asdict(real))) == real
