@@ -39,6 +39,23 @@ class AudioError(ValueError):
     """An upload or a requested length the studio cannot work with; the message is for the musician."""
 
 
+# What a file input (``widgets.any_file``) hands on for a file the studio will not look at: a URL (never
+# fetched) and a path that is no upload of this visitor (a server file, another's take: never opened). No
+# file has either name; every reader of a file input says why with ``unseen``.
+URL_GIVEN = ":a-web-address:"
+NOT_UPLOADED = ":not-an-uploaded-file:"
+
+
+def unseen(path: Any, what: str = "song") -> str | None:
+    """Why a file input's ``path`` names no file the studio reads (``what``: the song, the timbre reference,
+    the LoRA file …): a URL, a path that is no upload; None for any other value."""
+    if str(path) == URL_GIVEN:
+        return error_messages.FILE_URL.format(what=what)
+    if str(path) == NOT_UPLOADED:
+        return error_messages.FILE_NOT_UPLOADED.format(what=what)
+    return None
+
+
 # Beyond these a file is not a song the studio can use (and would only cost memory or CPU to decode).
 MAX_CHANNELS = 16
 MIN_RATE = 8_000
@@ -86,6 +103,8 @@ def probe(path: str | Path | None, what: str = "song", max_seconds: float = MAX_
 
     if path is None or str(path).strip() == "":
         raise AudioError(error_messages.UPLOAD_FIRST.format(what=what))
+    if (why := unseen(path, what)) is not None:
+        raise AudioError(why)
     path = Path(path)
     if not path.is_file():
         raise AudioError(error_messages.UPLOAD_NOT_FOUND.format(what=what))

@@ -117,7 +117,16 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
     return paths, record
 
 
-FILE_PARAMETERS = ("src_audio", "reference_audio", "lora")
+# The music endpoints' file parameters, each as a musician names its file (``audio.unseen``).
+FILE_PARAMETERS = {"src_audio": "song", "reference_audio": "timbre reference", "lora": "LoRA file"}
+
+
+def check_files_seen(values: dict[str, Any]) -> None:
+    """A file parameter given a URL or a path that is no upload is refused for that reason, on its field,
+    before anything reads it (a take's record would otherwise compare the marker's name with its file's)."""
+    for name, what in FILE_PARAMETERS.items():
+        if (why := audio.unseen(values.get(name), what)) is not None:
+            raise checks.InputError(why, name)
 
 
 def check_voice_owner(mode: str, values: dict[str, Any], request: Any) -> None:
@@ -141,6 +150,7 @@ def prepare_for_admission(mode: str, values: dict[str, Any], request: Any = None
     checked to be its visitor's (``check_voice_owner``), then its preparer, files read by their headers only
     (``headers.only``: an upload a stand-in of its length, no decode, hash or scan)."""
     prepare = preparer(mode)
+    check_files_seen(values)
     check_voice_owner(mode, values, request)
     with headers.only():
         return prepare(**values, request=request) if _asks(prepare) else prepare(**values)
@@ -235,6 +245,7 @@ def _endpoint(mode: str, slots: int = 1, tab: str | None = None) -> Callable:
         files = [values.get(name) for name in FILE_PARAMETERS if isinstance(values.get(name), str)]
         try:
             # The uploads it reads stay out of the quota's reach until it ends, however it ends.
+            check_files_seen(values)
             check_voice_owner(mode, values, request)
             with uploads.using(files), runs.tab_run(tab, request) as run_id:
                 job = prepare(**values, request=request) if asks else prepare(**values)

@@ -230,6 +230,7 @@ def prepare_edit(a: Asked) -> Job:
     counted from bar 1 at ``first_downbeat``, seconds, where the musician set it)."""
     with about("change"):
         task = part_tasks.check_change(a.change)
+    part_tasks.check_unused(a.change, a)
     src_audio, lines, section, bars = a.src_audio, a.lines, a.section, a.bars
     if task is not None and edit_lines.given(lines, section):
         raise InputError(error_messages.LINES_WITH_PART, "lines" if edit_lines.given(lines, None) else "section")

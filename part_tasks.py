@@ -84,6 +84,32 @@ def check_change(value: Any) -> str | None:
     return CHANGES[key]
 
 
+# The parts' own fields, each with the changes that use it: sent (not at its default) with another change, it is
+# refused, never passed over (the page sets a hidden one back to its default: ``edit_fields.showing``).
+USED_BY = {"part": ("add", "extract"), "add_parts": ("complete",)}
+
+
+def check_unused(change: Any, asked: Asked) -> None:
+    """Refuse a part's field (``USED_BY``) sent with a change that does not use it: *Add a part* with the
+    parts *Complete the song* adds made vocals, the default part, and said nothing."""
+    key = "region" if change is None or change == "" else change
+    label = dict((v, name) for name, v in CHOICES).get(key, str(key))
+    for name, used in USED_BY.items():
+        value = getattr(asked, name)
+        if key not in used and _given(value, parameters.PARAMS[name].default):
+            message = error_messages.PART_UNUSED if name == "part" else error_messages.ADD_PARTS_UNUSED
+            given = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+            raise InputError(message.format(given=given[:80], change=label), name)
+
+
+def _given(value: Any, default: Any) -> bool:
+    """Whether a part's field holds other parts than its default (empty: none given)."""
+    items = [value] if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else [value]
+    named = {_track(item) if isinstance(item, str) else repr(item) for item in items if item not in (None, "")}
+    wanted = {_track(item) for item in ([default] if isinstance(default, str) else default)}
+    return bool(named) and named != wanted
+
+
 def check_part(value: Any) -> str:
     """One of upstream's track classes (the label a musician reads is taken too)."""
     found = _track(value)

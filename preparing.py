@@ -352,6 +352,8 @@ def check_lora(path: Any, scale: Any, preset: Any = None) -> dict[str, Any] | No
     """
     # Checked with or without a file: a strength typed out of range is a slip the page must name too.
     weight = parameters.PARAMS["lora_scale"].check(scale)
+    if (why := audio.unseen(path, "LoRA file")) is not None:  # a URL, a path that is no upload: never opened
+        raise InputError(why, "lora")
     chosen = _preset(preset)
     uploaded = path is not None and str(path).strip() != ""
     if chosen and uploaded:

@@ -141,6 +141,8 @@ def load(path: Any, what: str = "song") -> np.ndarray:
     header's length (its silence and damage are found when the run decodes it)."""
     if path is None or str(path).strip() == "":
         raise audio.AudioError(error_messages.UPLOAD_FIRST.format(what=what))
+    if (why := audio.unseen(path, what)) is not None:  # a URL, a path that is no upload: never opened
+        raise audio.AudioError(why)
     if (why := _refused.get(os.path.realpath(str(path)))) is not None:
         raise audio.AudioError(why)
     try:

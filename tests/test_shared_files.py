@@ -30,8 +30,8 @@ from conftest import CLIENT_TIMEOUT_S, inputs, page_api, served_env, studio_proc
 QUOTA_MB = 40
 MB = 2**20
 SR = 48000
-# The one answer every path that is not this visitor's upload gets, whatever lies there.
-NOT_FOUND = "could not be found; please upload it again"
+# The one answer every path that is not this visitor's upload gets, whatever lies there (``audio.unseen``).
+NOT_AN_UPLOAD = "named is no file you uploaded, and a file named by where it lies on the server is never opened"
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +285,7 @@ def test_paths_that_are_no_upload_all_get_one_answer_and_are_never_opened(studio
     print(f"the FIFO was opened: {opened}")
     assert not opened
     # A path marked as Gradio's file object is a bare path at admission (``admission.unmarked``): one answer.
-    assert len(set(answers.values())) == 1 and NOT_FOUND in answers[("bare", "/")], answers
+    assert len(set(answers.values())) == 1 and NOT_AN_UPLOAD in answers[("bare", "/")], answers
 
 
 def test_send_to_places_one_link_per_take_that_the_upload_quota_leaves_out(studio, tmp_path):
@@ -355,7 +355,7 @@ def test_another_visitors_take_is_refused_everywhere(studio, tmp_path):
     as_source = _call(studio, "edit", _data(studio, "edit", src_audio=source, prompt="x"), "stranger-page")
     as_record = _call(studio, "settings_from_file", [{"path": str(studio.out / take["metadata"])}], "stranger-page")
     print(f"as an Edit source: {_words(as_source)[:160]}\nas a record: {_words(as_record)[:160]}")
-    assert NOT_FOUND in _words(as_source)
+    assert NOT_AN_UPLOAD in _words(as_source)
     assert as_record[0] == "error" and "mine alone" not in _words(as_record)
     assert "never opened" in _words(as_record)  # a path, not an upload (error_messages.RECORD_NOT_UPLOADED)
 

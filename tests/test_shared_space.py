@@ -475,7 +475,11 @@ HUGE = 10**400
         ("/generate", {"prompt": "x", "think": [1]}, "think: Think is a switch"),
         ("/generate", {"prompt": "x", "think": {"on": 1}}, "think: Think is a switch"),
         ("/generate", {"prompt": "x", "think": 2}, "think: Think is a switch"),
-        ("/generate", {"prompt": "x", "reference_audio": "abc"}, "reference_audio: The timbre reference file could"),
+        (
+            "/generate",
+            {"prompt": "x", "reference_audio": "abc"},
+            "reference_audio: The timbre reference named is no file you uploaded",
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) and v.startswith("/") else None,
 )
