@@ -144,13 +144,21 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
         return (
             # Said again at each choice: the base found missing, or failed to build, since the page was made.
             gr.update(value=base_model.note(), visible=base_model.trouble() is not None or not region),
-            gr.update(visible=change in ("add", "extract")),
-            gr.update(visible=change == "complete"),
+            # A part's field the change does not use is set back to its default, as the request would refuse it.
+            *(_part_field(name, change) for name in part_tasks.USED_BY),
             # The rest a region's alone (the region, its hint, repainting, the LoRA, its examples, the lines).
             *(fields.get(name) or gr.update(visible=region) for name in Shown._fields),
         )
 
     return show
+
+
+def _part_field(name: str, change: str) -> Any:
+    """A part's field (``part_tasks.USED_BY``) shown where ``change`` uses it, else hidden at its default."""
+    if change in part_tasks.USED_BY[name]:
+        return gr.update(visible=True)
+    default = parameters.PARAMS[name].default
+    return gr.update(visible=False, value=default if isinstance(default, str) else list(default))
 
 
 def wire(choice: Choice, variant: models.Variant, shown: Shown, wave: Any, start: Any, end: Any, lines: Any) -> None:
@@ -250,7 +258,9 @@ def bar_one_box(tab: str) -> gr.Textbox:
     """Where bar 1 starts, in seconds (``first_downbeat``): filled by *Bar 1 here* and a click on the waveform, or
     typed; empty: the bars as the studio hears them. A text box: a number box sends 0 for empty, and 0 is a song
     whose bar 1 is its first sample. Lenient: a number from the API reaches ``edit_bars.bar_one_at``'s validation error."""
-    box = gr.Textbox("", label="Bar 1 at (s)", info=tips.BAR_ONE, placeholder="2.35", elem_id=f"{tab}-bar-one")
+    box = gr.Textbox(
+        "", label="Bar 1 at (s)", info=tips.BAR_ONE, placeholder=tips.BAR_ONE_PLACEHOLDER, elem_id=f"{tab}-bar-one"
+    )
     return widgets.lenient(box)
 
 

@@ -18,6 +18,16 @@ from __future__ import annotations
 # An upload read (``audio``, ``uploads``): ``what`` is the song or the timbre reference, ``name`` its file's name.
 UPLOAD_FIRST = "Please upload a {what} first."
 UPLOAD_NOT_FOUND = "The {what} file could not be found; please upload it again."
+# A file input given what the studio will not look at (``audio.unseen``): a URL, a path on the server.
+_UPLOAD_IT = (
+    "Upload the file itself: drop it on the page, or pass handle_file('a file on your computer') from "
+    "gradio_client, which uploads it."
+)
+FILE_URL = "The {what} was given as a web address (URL), and the studio fetches nothing from the web. " + _UPLOAD_IT
+FILE_NOT_UPLOADED = (
+    "The {what} named is no file you uploaded, and a file named by where it lies on the server is never opened. "
+    + _UPLOAD_IT
+)
 UPLOAD_UNREADABLE = (
     "The {what} ({name}) is not an audio file the studio can read, or it is damaged. Try WAV, FLAC, OGG or MP3."
 )
@@ -272,9 +282,10 @@ TYPED_REGION_AS_SENT = "{start} and {end}"
 BARS_TOO_SHORT = "{which} last only {seconds:.2f} s; Edit changes at least {least:g} s at a time. Choose more bars."
 EXTEND_BARS_NOT_COUNT = "“{given}” is not a number of bars to add. Give a whole number from 1, such as 8."
 EXTEND_BARS_RANGE = "{bars} bars at this song's tempo add {seconds:.1f} s; Extend adds {low:g}–{high:g} s at a time, and the song stays at most {most}. Choose fewer or more bars, or add seconds instead."
-# A musician's correction of the map (``edit_bars.bar_one``, ``rephased``): *Bar 1 here*, in seconds.
+# A musician's correction of the map (``edit_bars.bar_one_at``, ``bar_one.rephased``): the Bar 1 field, in seconds; its
+# button named in quotes (a refusal is plain text, not Markdown). Refused by Edit, Extend and their readings alike.
 BAR_ONE_NOT_NUMBER = "Bar 1 is a time in the song, in seconds (such as 2.35); “{given}” is not one. Leave it empty to count the bars as the studio hears them."
-BAR_ONE_OUTSIDE = "Bar 1 at {given:g} s is outside the song, which is {seconds:.1f} s long: set it on a downbeat inside it (click *Bar 1 here*, then the waveform), or leave it empty."
+BAR_ONE_OUTSIDE = "Bar 1 at {given:g} s is outside the song, which is {seconds:.1f} s long: set it on a downbeat inside it (click “Bar 1 here”, then the waveform), or leave it empty."
 BAR_ONE_NO_TEMPO = "Bar 1 is set at {given:g} s, but the studio hears no steady beat in this song to count bars from: type the song's BPM too, and its bars are laid from Bar 1 at that tempo."
 # Extend past the longest song: where less than Extend's least is left, it cannot add to the song at all.
 EXTEND_TOO_LONG = (
@@ -362,6 +373,15 @@ BASE_UNREADABLE_SAYING = "it could not be read as a model ({kind}: {said})"
 PART_CHANGE = "What to change must be one of {named}; got {got!r}."
 PART_UNKNOWN = "Which part must be one of the parts the model knows: {named}."
 PARTS_NONE = "Choose at least one part to add, from: {named}."
+# A part's field sent with a change that does not use it (``part_tasks.check_unused``); ``change``: the change's label.
+PART_UNUSED = (
+    "Which part (part: {given}) names the one part Add a part or Take a part out makes; {change} does not "
+    "use it. Choose Add a part or Take a part out, or leave part out."
+)
+ADD_PARTS_UNUSED = (
+    "Parts to add (add_parts: {given}) are the parts Complete the song adds; {change} does not use them. To add "
+    "one part, name it in Which part (part) with Add a part; to add several, choose Complete the song."
+)
 PARTS_UNKNOWN = "Parts to add must be chosen from the parts the model knows: {named}."
 PARTS_SONG_SHORT = "The song is {seconds:.1f} s long; parts are made over a song of at least {least:g} s."
 PARTS_SONG_LONG = "The song is {minutes:.1f} minutes long; parts are made over at most {most:g} minutes."
@@ -434,11 +454,9 @@ MORPH_NO_TAKE = "There is no take yet: make one in Generate first, then morph it
 MORPH_NOT_GENERATE = (
     "Only a take made in Generate (or a morph of one) can be morphed here. Cover's Morph the song moves any song."
 )
-# *Bring back a take's settings* given a path rather than an upload (``results.settings_from_file``).
-RECORD_NOT_UPLOADED = (
-    "The studio reads only a record uploaded from your page: a file named by where it lies on the server is "
-    "never opened. Upload the .json file saved beside the take."
-)
+# *Bring back a take's settings* given a path or a URL rather than an upload (``results.settings_from_file``).
+RECORD_AS_FILE = "take's record (the .json saved beside the take)"
+RECORD_NOT_UPLOADED = FILE_NOT_UPLOADED.format(what=RECORD_AS_FILE)
 MORPH_UNREADABLE = "This take's record cannot be read as a Generate take's."
 MORPH_UNREADABLE_BECAUSE = MORPH_UNREADABLE + " ({why})"
 MORPH_SAME = (

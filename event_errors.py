@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +14,21 @@ import gradio as gr
 
 import error_messages
 import memory
+
+# A refusal's words in the log: its first line's whole sentences up to about this many characters (the first always).
+LOGGED_CHARS = 300
+
+
+def logged(message: Any) -> str:
+    """The words of a refusal the log keeps: whole sentences of its first line (cut at a character count, a long
+    message stopped mid-word)."""
+    first = (str(message or "").strip().splitlines() or [""])[0]
+    kept, *rest = re.split(r"(?<=[.!?])\s+", first)
+    for sentence in rest:
+        if len(kept) + 1 + len(sentence) > LOGGED_CHARS:
+            break
+        kept = f"{kept} {sentence}"
+    return kept
 
 
 def expected_errors(fn: Callable) -> Callable:
@@ -29,8 +45,7 @@ def expected_errors(fn: Callable) -> Callable:
     def note(exc: gr.Error) -> None:
         if exc.title == "Error":  # gr.Error's default
             exc.title = title
-        message_lines = str(exc.message or "").strip().splitlines()
-        print(f"{fn.__name__}: {exc.title}: {message_lines[0][:200] if message_lines else ''}", flush=True)
+        print(f"{fn.__name__}: {exc.title}: {logged(exc.message)}", flush=True)
         exc.print_exception = False
 
     if inspect.isgeneratorfunction(fn):

@@ -142,7 +142,8 @@ def lora_controls(prefix: str, variant: str | None = None) -> tuple[gr.File, gr.
                 height=120,
                 elem_id=f"{prefix}-lora",
                 elem_classes=["compact-drop"],
-            )
+            ),
+            example="style.safetensors",
         )
         scale = placed("lora_scale", prefix)
     note = gr.Markdown(tips.LORA, elem_classes=["hint"], elem_id=f"{prefix}-lora-note")
@@ -170,10 +171,13 @@ def _of(mode: str, group: str) -> list[parameters.Param]:
     return [p for p in parameters.DECLARED if mode in p.modes and p.group == group]
 
 
-def placed(name: str, prefix: str, variant: models.Variant | None = None) -> Any:
+def placed(name: str, prefix: str, variant: models.Variant | None = None, info: str | None = None) -> Any:
     """The field of a declared parameter its tab places among its own (group "placed": the song's key, metre and
     language, Cover's strengths, the guidance interval, the LoRA's strength, Edit's repaint strength), made from its declaration (``field``)."""
-    return field(parameters.PARAMS[name], prefix, variant)
+    made = field(parameters.PARAMS[name], prefix, variant)
+    if info is not None:  # a shorter help where the tab has less room for it (Generate's tempo row)
+        made.info = info
+    return made
 
 
 def field(p: parameters.Param, prefix: str, variant: models.Variant | None) -> Any:
@@ -270,7 +274,9 @@ def bpm_field(prefix: str, info: str) -> Any:
 def loop_bars(prefix: str) -> Any:
     """Generate's *Loop*: off, or a loop of 2 to 32 bars (``loops``)."""
     choices = [("Off", 0), *((f"{bars} bars", bars) for bars in checks.LOOP_BARS)]
-    field = widgets.lenient(gr.Dropdown(choices, label="Loop", info=tips.LOOP, elem_id=f"{prefix}-loop"))
+    field = widgets.lenient(
+        gr.Dropdown(choices, label="Loop", info=tips.TEMPO_ROW["loop_bars"], elem_id=f"{prefix}-loop")
+    )
     # Gradio calls a dropdown's choices text whatever they are: the API and an agent are told whole numbers.
     field.api_info = lambda: {"type": "integer", "enum": [value for _, value in choices]}
     return field
@@ -371,21 +377,30 @@ def describe_source(path: str | None) -> str:
 def read_song(path: str | None, wave: dict[str, Any] | None = None, first: Any = None) -> Iterator[tuple[Any, ...]]:
     """``(line, bpm, key, time signature, waveform)`` as they become known: the length and the
     waveform first, then the analysis. ``wave`` holds the waveform's extras (Extend's seconds to
-    add, Edit's region) or is None where the tab has no waveform; ``first``: where the musician set bar 1."""
+    add, Edit's region) or is None where the tab has no waveform; ``first``: where the musician set bar 1, refused
+    as Edit and Extend refuse it (``edit_bars.bar_one_at``: ``InputError`` on ``first_downbeat``) once the song is
+    shown with its map as heard."""
+    song = yield from _reading(path, wave, first)
+    if song is not None:
+        edit_bars.bar_one_at(first, song)
+
+
+def _reading(path: str | None, wave: dict[str, Any] | None, first: Any) -> Iterator[tuple[Any, ...]]:
+    """``read_song``'s answers; returns the song decoded (None where it was refused)."""
     text = describe_source(path)
     if not path:
         yield text, UNCHANGED, UNCHANGED, UNCHANGED, "" if wave is not None else UNCHANGED
-        return
+        return None
     if text.startswith("⚠️"):  # refused from its header: the waveform's place says why too
         why = waveform.refused(text.removeprefix("⚠️ "))
         yield text, UNCHANGED, UNCHANGED, UNCHANGED, why if wave is not None else UNCHANGED
-        return
+        return None
     try:
         song = uploads.load(path)
     except audio.AudioError as exc:
         why = waveform.refused(str(exc))
         yield f"{text}\n\n⚠️ {exc}", UNCHANGED, UNCHANGED, UNCHANGED, why if wave is not None else UNCHANGED
-        return
+        return None
     drawn = waveform.draw(song, **wave) if wave is not None else UNCHANGED
     yield text, UNCHANGED, UNCHANGED, UNCHANGED, drawn
     drawn = waveform.keeping(drawn) if wave is not None else UNCHANGED  # what the visitor set meanwhile stays
@@ -393,10 +408,10 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None, first: Any =
         found = analysis.analyze(path)
     except uploads.Busy as exc:
         yield f"{text}\n\n⚠️ {exc}", UNCHANGED, UNCHANGED, UNCHANGED, drawn
-        return
+        return song
     except Exception:  # an analysis that fails must not cost the upload
         yield messages.NOT_MEASURED.format(line=text), UNCHANGED, UNCHANGED, UNCHANGED, drawn
-        return
+        return song
     # No steady beat: BPM and metre go (back) to auto, and the line says why.
     line = f"{text} · {analysis.describe(found).split(' · ', 1)[1]}"
     musical = (0 if found.bpm is None else int(round(found.bpm)), found.key)
@@ -407,14 +422,36 @@ def read_song(path: str | None, wave: dict[str, Any] | None = None, first: Any =
     # and metre said again: an API caller reads the last answer.
     heard = edit_bars.heard(path, song, musical[0] or None)  # read at the BPM the form now shows
     counted, at = edit_bars.for_reading(heard, song, first, musical[0] or None)
-    # How sure the map is, in one line (where no beat is heard: on a waveform, where Bar 1 can be set).
-    said = edit_bars.map_line(counted, at) if counted is not None and (counted.bars or wave is not None) else ""
+    said = _mapped_line(text, found, counted, at, wave is not None)
     if counted is not None and (said or counted.sections):
         # Drawn with the bars as heard where they are counted from bar 1, and the beats per bar as heard.
         mapped = dataclasses.replace(counted, beats_per_bar=heard.beats_per_bar)
         as_heard = heard.bars if at is not None else None
         marked = drawn if wave is None else waveform.keeping(waveform.draw(song, **wave, mapped=mapped, heard=as_heard))
-        yield f"{line} · {said}" if said else line, *musical, marked
+        yield said or line, *musical, marked
+    return song
+
+
+def _mapped_line(text: str, found: analysis.Analysis, counted: Any, at: float | None, on_wave: bool) -> str:
+    """The upload's line with its map (``edit_bars.map_line``, where no beat is heard too on a waveform, where Bar 1
+    can be set): one tempo, the one its bars follow, in place of the analysis's; "" where the map says nothing."""
+    said = edit_bars.map_line(counted, at) if counted is not None and (counted.bars or on_wave) else ""
+    return f"{text} · {analysis.describe(found, tempo=False).split(' · ', 1)[1]} · {said}" if said else ""
+
+
+def read_bar_one(src_audio: str | None, first_downbeat: Any = None, bpm: Any = None) -> Any:
+    """The upload's line once the musician sets Bar 1 (a click on the waveform, or typed) or empties it: its map
+    counted from there, as ``read_song``'s last answer says it, at the BPM the form shows (a Bar 1 that is no time
+    in the song: the map as heard; the request says why on the field). Unchanged where the song is not read."""
+    if not src_audio:
+        return UNCHANGED
+    try:
+        song, found = uploads.load(src_audio), analysis.analyze(src_audio)
+        tempo = bpm or (None if found.bpm is None else int(round(found.bpm)))  # 0: auto, the reading's
+        counted, at = edit_bars.for_reading(edit_bars.heard(src_audio, song, tempo), song, first_downbeat, tempo)
+    except Exception:  # unreadable or busy: the reading's own line says why
+        return UNCHANGED
+    return _mapped_line(describe_source(src_audio), found, counted, at, True) or UNCHANGED
 
 
 def read_cover_song(src_audio: str | None) -> Iterator[tuple[Any, ...]]:

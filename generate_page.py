@@ -70,16 +70,16 @@ def _generate_text() -> dict[str, Any]:
 
 def _generate_tempo() -> dict[str, Any]:
     """BPM, time signature, *Loop*, Instrumental (the page's) and *Lock to the grid* in one row (on a phone three,
-    then two), unfolded under the caption and lyrics, where a producer looks first. Their help is one line until
-    asked for (theme: ``#gen-tempo``), so the Generate button stays on a phone's first screen."""
+    then two), unfolded under the caption and lyrics, where a producer looks first. Their help is short
+    (``tooltips.TEMPO_ROW``), whole on a desk, so the Generate button stays on the first screen."""
     with gr.Row(elem_id="gen-tempo"):
-        bpm = form_fields.bpm_field("gen", tips.BPM)
-        metre = form_fields.placed("time_signature", "gen")
+        bpm = form_fields.bpm_field("gen", tips.TEMPO_ROW["bpm"])
+        metre = form_fields.placed("time_signature", "gen", info=tips.TEMPO_ROW["time_signature"])
         loop = form_fields.loop_bars("gen")
         instrumental = gr.Checkbox(
-            label="Instrumental", info=tips.INSTRUMENTAL, value=False, elem_id="gen-instrumental"
+            label="Instrumental", info=tips.TEMPO_ROW["instrumental"], value=False, elem_id="gen-instrumental"
         )
-        lock = form_fields.placed("lock_to_grid", "gen")
+        lock = form_fields.placed("lock_to_grid", "gen", info=tips.TEMPO_ROW["lock_to_grid"])
     return {"bpm": bpm, "time_signature": metre, "loop_bars": loop, "instrumental": instrumental, "lock_to_grid": lock}
 
 
@@ -118,7 +118,8 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
             height=100,
             elem_id="gen-record",
             elem_classes=["compact-drop"],
-        )
+        ),
+        example="take.json",
     )
     lora, scale, preset = form_fields.lora_controls("gen", variant.name)
     rewrite = form_fields.rewrite_caption_switch()
@@ -157,12 +158,18 @@ def _wire_generate_switches(fields: dict[str, Any], result: widgets.Result, aske
     )
     # However it was ticked (an example too): the lyrics box is locked while Instrumental is on.
     instrumental.change(None, instrumental, lyrics, js=widgets.LOCKED_WHILE_JS, api_visibility="private")
+    # A plan is what Think follows: Think turned off by the visitor takes the plan a take brought back with it,
+    # or the next click would be refused for a plan the visitor no longer sees a use for (the API still is).
+    think, plan = fields["think"], fields["plan"]
+    think.input(None, [think, plan], plan, js=PLAN_WITH_THINK_JS, api_visibility="private")
     _duration_follows(fields, asked)
     # In the page only (see waveform.REGION_JS for why no server event may take a typed number).
     takes = fields["batch_size"]
     takes.change(None, takes, [*result.boxes, result.pick], js=results.SHOW_TAKES_JS, api_visibility="private")
 
 
+# The plan while Think is on; none once the visitor turns Think off (``_wire_generate_switches``).
+PLAN_WITH_THINK_JS = "(think, plan) => (think ? plan : '')"
 # What sets Generate's length, copied in the page into one hidden box (``_duration_follows``).
 ASKED_JS = "(...asked) => JSON.stringify(asked)"
 LENGTH_FIELDS = ("auto_length", "loop_bars", "bpm", "time_signature", "think")

@@ -74,7 +74,7 @@ def run_music(
         request, render = loop_takes.planned(request, render, plan)
     had_base = be.base is not None
     if request.source_latents is not None:  # one line a run: the take's own latents, or why the VAE reads it
-        print(f"{request.mode}: the song {request.source_latents}", flush=True)
+        print(messages.SONG_LATENTS.format(mode=request.mode, how=request.source_latents), flush=True)
     out = be.run(render, progress=progress, run_id=run_id)
     seam = None
     if request.loop is not None:  # its wrap repainted, one more repaint in this call

@@ -163,7 +163,7 @@ def write_into_generate(
     bpm: float | None = 0,
     key_scale: str = checks.AUTO,
     time_signature: str = checks.AUTO,
-    audio_duration: float = 30,
+    audio_duration: float = parameters.PARAMS["audio_duration"].default,
     request: gr.Request = None,
     progress=gr.Progress(),
 ):

@@ -107,6 +107,7 @@ FELT_AS = "{tempo}, felt as {felt:g}"
 NO_STEADY_BEAT = "no steady beat found, so BPM and time signature stay on auto"
 # The upload's map in one line, and how sure it is (``edit_bars.map_line``): steady, wandering, or no beat heard.
 MAP_HEARD = "{bars} bars: ≈ {bpm:g} BPM in {metre}, {steady}"
+MAP_FELT = "{bars} bars: ≈ {bpm:g} BPM (felt as {felt:g}) in {metre}, {steady}"
 MAP_FROM_BAR_ONE = ", counted from Bar 1 at {first:g} s"
 MAP_UNSURE = "no steady beat heard: set Bar 1 on the waveform and type the BPM"
 # A take's voice lent to Generate (``voice_row``).
@@ -173,6 +174,8 @@ KEPT_ROUNDED = "rounded to {subtype} ({stored} song)"
 # What a repaint of a take started from, as its record says (``take_latents``): the take's own latents, else why
 # the song went through the VAE. A changed take gets an upload's message (no take's existence is told).
 LATENTS_OF_TAKE = "the take's own latents ({name})"
+# The log's line for it, one a run: "edit: the song's latents are the take's own latents (…)".
+SONG_LATENTS = "{mode}: the song's latents are {how}"
 LATENTS_UPLOAD = "encoded by the VAE: the studio keeps no latents of this very file"
 LATENTS_NONE_KEPT = "encoded by the VAE: a loop, or a take locked to the grid, keeps no latents"
 LATENTS_GONE = "encoded by the VAE: its take's latents are gone"
@@ -415,7 +418,9 @@ QUOTA_THIS_MUCH = "this much"
 # ---- Log lines ----
 
 # Why an upload's map is the studio's own and not the learned beat tracker's (``beat_network``): said once in the log.
-BEATS_NOT_SET_UP = "no learned beat tracker is set up (beat_network.REPO): uploads are mapped by the studio's own"
+BEATS_NOT_SET_UP = (
+    "no learned beat tracker is set up (beat_network.REPO): uploads are mapped by the studio's own beat tracker"
+)
 BEATS_NOT_CACHED = (
     "{file} of {repo} is not in this machine's Hugging Face cache (the Space's build preloads it): uploads are "
     "mapped by the studio's own beat tracker"
@@ -424,5 +429,7 @@ BEATS_NOT_PINNED = (
     "{file} of {repo} in the Hugging Face cache is not the file the studio pins (its SHA-256 differs), so it is "
     "not loaded: uploads are mapped by the studio's own beat tracker"
 )
-BEATS_UNREADABLE = "{file} could not be read as a beat tracker ({why}): uploads are mapped by the studio's own"
-BEATS_FAILED = "The learned beat tracker failed on {name} ({why}): its bars are mapped by the studio's own"
+BEATS_UNREADABLE = (
+    "{file} could not be read as a beat tracker ({why}): uploads are mapped by the studio's own beat tracker"
+)
+BEATS_FAILED = "The learned beat tracker failed on {name} ({why}): its bars are mapped by the studio's own beat tracker"

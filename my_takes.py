@@ -44,6 +44,7 @@ import take_owners
 import takes
 import tooltips as tips
 import uploads
+import voice
 
 STORAGE_KEY = "ace-studio-my-takes"
 # Not a secret: Gradio sends it in the page's config. Fixed, so a restarted studio still reads the list.
@@ -103,7 +104,9 @@ def _read_or_make_key(path: Path) -> bytes:
                     return data
             os.replace(partial, path)  # not a key: replaced
     except OSError as exc:
-        print(f"My takes: no key file in the output folder ({type(exc).__name__}); this process's own key")
+        print(
+            f"My takes: no key file in the output folder ({type(exc).__name__}); entries are signed by this process's own key"
+        )
     finally:
         with contextlib.suppress(OSError):
             partial.unlink()
@@ -174,6 +177,7 @@ def entry(record: dict[str, Any], path: Path, request: Any = None) -> dict[str, 
         "preview": asgi_gate.take_url(preview, request) or "",
         "params": how_made.kept(),
         "take": take,
+        "voice": voice.sings(record, mine),  # *Use this voice* offered only on a take that sings
     }
     if size(found) > ENTRY_BYTES:
         found |= {"params": None}  # listed and sendable; its settings stay in its .json
@@ -277,7 +281,7 @@ function row(entry, cleaned) {
   }
   const actions = made("div", "my-take-actions");
   for (const [kind, name, label] of ACTIONS) {
-    if (cleaned && kind !== "settings") continue;
+    if ((cleaned && kind !== "settings") || (kind === "voice" && entry.voice === false)) continue;
     const button = made("button", "my-take-" + kind, label);
     button.type = "button";
     button.addEventListener("click", () => clicked(li.dataset.id, name));

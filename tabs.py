@@ -133,7 +133,8 @@ def extend_tab(variant: Any) -> MusicTab:
     with gr.Tab("Extend", id="extend"):
         with widgets.music_form("Extend", "extend", checks.MAX_TAKES) as form:
             source, info, wave = form_fields.song_input("extend", wave=True)
-            first = edit_fields.bar_one_box("extend")
+            bars = edit_fields.bars_box("extend")  # right under the waveform whose seam it sets, as Edit's bars
+            first = edit_fields.bar_one_box("extend")  # and where its bars are counted from
             described = form_fields.describe_button("extend")
             seconds = widgets.lenient_slider(
                 *checks.EXTEND_RANGE,
@@ -150,7 +151,6 @@ def extend_tab(variant: Any) -> MusicTab:
                     "", label="Lyrics for the new part", info=tips.LYRICS, lines=6, elem_id="extend-lyrics"
                 )
                 more = form_fields.song_settings("extend", variant)
-                bars = edit_fields.bars_box("extend")
         with form.column:
             variation = variation_row.build("extend")
         demo_examples("extend", examples.EXTEND, [source, prompt, seconds])
@@ -158,7 +158,7 @@ def extend_tab(variant: Any) -> MusicTab:
     seconds.change(None, [wave, seconds], wave, js=waveform.WITH_EXTRA_JS, api_visibility="private")
     edit_fields.wire_bars_added(bars, wave, seconds, more.music)
     edit_fields.wire_bar_one(first, wave, more.music)
-    _new_song_new_bar_one(source, first)
+    _new_song_new_bar_one(source, first, info, more.music[0])
     reading = ([source, seconds, first], [info, *more.music, wave])
     return MusicTab(
         "extend",
@@ -225,7 +225,7 @@ def edit_tab(variant: Any) -> MusicTab:
     )
     edit_fields.wire(choice, variant, shown, wave, start, end, (picker, source))
     edit_fields.wire_bar_one(first, wave, more.music, (bars, start, end))
-    _new_song_new_bar_one(source, first)
+    _new_song_new_bar_one(source, first, info, more.music[0])
     reading = ([source, start, end, choice.change, first], [info, *more.music, wave])
     own = {"repainting_start": start, "repainting_end": end, "change": choice.change, "part": choice.part}
     own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength, bars=bars, **picker.fields)
@@ -243,9 +243,20 @@ def edit_tab(variant: Any) -> MusicTab:
     )
 
 
-def _new_song_new_bar_one(source: gr.Audio, first: Any) -> None:
-    """A song taken away empties its Bar 1, in the page: the next song's bars are its own until one is set."""
+def _new_song_new_bar_one(source: gr.Audio, first: Any, info: gr.Markdown, bpm: Any) -> None:
+    """A song taken away empties its Bar 1, in the page: the next song's bars are its own until one is set. A Bar 1
+    set (a click on the waveform, or typed) or emptied says where the bars are counted from on the song's line."""
     source.clear(None, None, first, js="() => null", api_visibility="private")
+    first.change(
+        form_fields.read_bar_one,
+        [source, first, bpm],
+        info,
+        api_visibility="private",
+        concurrency_id=admission.UPLOADS,
+        concurrency_limit=uploads.decodes_at_once(),
+        trigger_mode="always_last",
+        show_progress="hidden",
+    )
 
 
 def lyrics_tab(demo: gr.Blocks, generate: MusicTab, tabs: gr.Tabs) -> None:
@@ -291,7 +302,8 @@ def wire_music(demo: gr.Blocks, tab: MusicTab) -> dict[str, Any]:
     stop_api = "stop" if tab.name == "generate" else f"stop_{tab.name}"
     tab.form.stop.click(runs.stopper(demo, tab.name, stems), None, None, api_name=stop_api, queue=False)
     if tab.reading is not None:
-        read, (inputs, outputs) = form_fields.READERS[tab.name], tab.reading
+        # A Bar 1 the request would refuse is refused in one line, titled and logged as every refusal is.
+        read, (inputs, outputs) = event_errors.expected_errors(form_fields.READERS[tab.name]), tab.reading
         # In the uploads' own small queue (and queue limit, ``admission``): a burst of uploads never waits
         # behind, nor counts as, GPU work.
         tab.source.change(
@@ -353,7 +365,7 @@ def wire_stems(demo: gr.Blocks, tab: MusicTab) -> tuple[str, ...]:
             api_name=name,
             api_visibility="public" if public else "private",
             concurrency_id="gpu",
-            show_progress_on=[tab.form.result.takes[i]],
+            show_progress_on=[tab.form.result.players[i]],  # the take's player: its audio is hidden in the page
             validator=admission.validator(handlers.check_stems, ["take", "record"], "record"),
         ).success(None, None, slot.box, js=widgets.SHOW_JS, api_visibility="private")
         widgets.wire_reserves(demo, "stems", slot.reserves, {"take": slot.take, "record": tab.form.result.meta})

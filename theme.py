@@ -98,10 +98,11 @@ CSS = """
   display: none !important;
 }
 
-/* Edit's Bars and Edit's and Extend's Bar 1, right under the waveform whose bars they set, shown with it:
-   before a song there are no bars to count, and the upload's Describe stays right under it. */
+/* Edit's Bars, Extend's Bars to add and both tabs' Bar 1, right under the waveform whose bars they set, shown with
+   it: before a song there are no bars to count, and the upload's Describe stays right under it. */
 .column:has(#edit-wave .song-wave:not([data-shown="1"])) :is(.form:has(> #edit-bars), #edit-bars),
 .column:has(#edit-wave .song-wave:not([data-shown="1"])) :is(.form:has(> #edit-bar-one), #edit-bar-one),
+.column:has(#extend-wave .song-wave:not([data-shown="1"])) :is(.form:has(> #extend-bars), #extend-bars),
 .column:has(#extend-wave .song-wave:not([data-shown="1"])) :is(.form:has(> #extend-bar-one), #extend-bar-one) {
   display: none !important;
 }
@@ -129,12 +130,9 @@ button.label-wrap[data-studio-note]::after {
   font-weight: 400; font-size: var(--text-sm); color: var(--body-text-color-subdued);
 }
 
-/* A field's help in one line until asked for (a tap on it opens it, theme.JS; a hover shows it whole as its
-   title): Generate's tempo row at every width (in full it pushed the Generate button and the examples below
-   the first screen), every field on a phone. */
-#gen-tempo .info-text:not([data-open]) {
-  display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 1; overflow: hidden; cursor: help;
-}
+/* Generate's tempo row: each field's help whole, in words short enough for its card (tooltips' ``TEMPO_ROW``),
+   so the row stays low enough for the Generate button and the examples on a desk's first screen; a help cut to
+   one line read "Tempo in beats per…". */
 /* The tempo row's five fields share the form's width, each at least as wide as its label on one line */
 #gen-tempo > .form > .block { flex: 1 1 0%; min-width: 160px !important; padding: 8px 10px !important; }
 #gen-tempo > .form > #gen-bpm { min-width: 170px !important; }
@@ -267,8 +265,8 @@ JS = """
   document.addEventListener('click', (e) => {
     if (e.target.closest('.main-action, .clears-notes')) { clear(); closeErrors(); }
   }, true);
-  // A field's help shown in one line (CSS: the tempo row; every field on a phone) opens and closes with a tap
-  // on it, and shows whole as its title on a hover.
+  // A field's help shown in one line (CSS: every field on a phone) opens and closes with a tap on it, and shows
+  // whole as its title on a hover.
   const help = (e) => e.target instanceof Element && e.target.closest('.info-text');
   document.addEventListener('click', (e) => { const h = help(e); if (h) h.toggleAttribute('data-open'); }, true);
   document.addEventListener('mouseover', (e) => { const h = help(e); if (h && !h.title) h.title = h.textContent.trim(); });
@@ -301,6 +299,20 @@ JS = """
       }
     }
   };
+  // Gradio's *Use via API or MCP* heads its MCP view with the page's API endpoints counted as MCP tools ("30 MCP
+  // Tools") above the tools the studio serves ("10 Available MCP Tools": ``agents.TOOLS``). In that view the head
+  // says the tools' count; in the others, the endpoints' again.
+  const toolsCounted = () => {
+    const head = document.querySelector('.api-docs h2 .counts');
+    const count = head && head.querySelector('.url');
+    if (!count) return;
+    if (count.dataset.endpoints === undefined) count.dataset.endpoints = count.textContent;
+    const listed = head.textContent.includes('MCP Tool')
+      && /^\\s*(\\d+) Available MCP Tools/.exec(document.querySelector('.api-docs .tool-selection strong')?.textContent || '');
+    const said = listed ? listed[1] : count.dataset.endpoints;
+    if (count.textContent !== said) count.textContent = said;
+  };
+  new MutationObserver(toolsCounted).observe(document.body, {childList: true, subtree: true, characterData: true});
   const fetch0 = window.fetch.bind(window);
   window.fetch = async (...args) => {
     const url = String((args[0] && args[0].url) || args[0]);

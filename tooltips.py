@@ -17,6 +17,16 @@ LYRICS = (
     "Leave empty or tick Instrumental for no singing."
 )
 INSTRUMENTAL = "No vocals: the lyrics become [Instrumental]."
+# Generate's tempo row (BPM, time signature, Loop, Instrumental, Lock to the grid), each help whole in its card and
+# short enough that the row keeps the Generate button and the examples on a desk's first screen (the metre's and the
+# lock's fuller help is the other tabs' and the API's).
+TEMPO_ROW = {
+    "bpm": f"Beats a minute, {_TEMPI}; 0: the model picks.",
+    "time_signature": "4/4 for pop, 3/4 for waltzes, 6/8 swaying.",
+    "loop_bars": "Plays round, no seam.",
+    "instrumental": "No vocals, no lyrics.",
+    "lock_to_grid": "Every bar warped onto the BPM.",
+}
 THINK = (
     "ACE-Step's planner first works out the tempo, key, time signature and a fuller caption, then sketches the "
     "whole song, its melody and structure, for the music model to play. Slower to start; better structure. "
@@ -34,7 +44,6 @@ PLAN = (
 LANGUAGE_UNKNOWN = "Unknown: the model tells from the lyrics (unknown)"
 THINK_OFF = "Think is not available here: the studio runs without ACE-Step's planner."
 DURATION = f"Length of the song in seconds, from {_SHORTEST} to {_MINUTES}. Longer songs take longer to make."
-BPM = f"Tempo in beats per minute ({_TEMPI}). 0 = auto: the model picks a tempo that suits the caption."
 BPM_DETECTED = (
     "Tempo of the song, filled in from the upload (0 = let the model choose). If it sounds twice or "
     "half as fast as the song feels, use ½ or 2×."
@@ -65,7 +74,6 @@ SHIFT = (
     "early, on the overall structure. ACE-Step's own default is 3 for every model."
 )
 TAKES = "How many variations to make in one go (1–4); each gets its own seed."
-LOOP = "A loop of this many bars at the BPM and time signature (auto: Think's, else 4/4), seamless round its end."
 # Generate's *Loop* (``loops``): the page while it is on.
 LOOP_DURATION = "Not used while Loop is on: the loop's bars at its BPM and time signature set its length."
 LOOP_LENGTH = "A loop of {bars} bars of {metre} at {bpm} BPM: {seconds:.1f} s. Not used while Loop is on: its bars set the length."
@@ -89,6 +97,12 @@ COVER_STRENGTH = (
     "finishes it."
 )
 COVER_LYRICS = "Leave empty to keep the song's words; write new lyrics to have them sung instead."
+# A file input's help in the API's documentation (``widgets.any_file``).
+FILE_INPUT = (
+    "A file you upload: from Python, handle_file('song.wav') with a file on your computer (gradio_client uploads "
+    "it); from elsewhere, POST it to /gradio_api/upload and pass the path it returns. The studio fetches no URL "
+    "and opens no file by its place on the server."
+)
 REFERENCE = (
     "Optional: a recording whose voice or instrument colour (timbre) the take should borrow; "
     "ACE-Step reads three 10 s stretches of it, one from each third (a short one is repeated), "
@@ -131,7 +145,9 @@ EDIT_SECTION = "Tick every line of one section at once."
 EDIT_BARS = "Bars to change, counted from 1 as the studio hears them: 9-16, or 9. The region runs from the start of the first to the start of the bar after the last (the song's end after its last bar). Leave empty to set the region by its seconds."
 EXTEND_BARS = "Whole bars to add at the song's tempo (such as 8), in place of the seconds: the new part ends on a bar line, so a bar after it would start on the beat. Leave empty to add the seconds above."
 # A musician's correction of the map (``edit_bars.rephased``; the button on the waveform: ``waveform``).
-BAR_ONE = "Where bar 1 starts, in seconds: click *Bar 1 here*, then the waveform on a downbeat (or type it). The bars are counted from there, on the beats the studio heard, or at the BPM typed where it heard none. Empty: bars as the studio hears them."
+# A field's help is plain text (not Markdown): the button is named in quotes.
+BAR_ONE = "Where bar 1 starts, in seconds: click “Bar 1 here”, then the waveform on a downbeat (or type it). Bar 1 starts exactly there, and the bars are counted from it on the beats the studio heard, or at the BPM typed where it heard none. Empty: bars as the studio hears them."
+BAR_ONE_PLACEHOLDER = "seconds, or click “Bar 1 here”"
 BAR_ONE_BUTTON, BAR_ONE_ARMED = "Bar 1 here", "Click the waveform on bar 1's downbeat"
 # Describe (Cover, Extend, Edit): the planner listens to the uploaded song and fills the empty fields.
 DESCRIBE = (

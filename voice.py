@@ -95,14 +95,21 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def check_sung(found: Voice, param: str = "reference_audio") -> None:
-    """``InputError`` on ``param`` where the take's record says it has no voice: a Generate take without
-    lyrics, or one made ``[Instrumental]``. A cover that kept its song's lyrics (none given) may sing."""
-    how_made = records.Record.of(found.record)
-    lyrics = how_made.lyrics.strip()
-    if how_made.this_take is not None and how_made.this_take.lyric_lines:
-        return
-    if lyrics.lower() == checks.INSTRUMENTAL_TAG.lower() or (how_made.mode == "generate" and not lyrics):
+    """``InputError`` on ``param`` where the take's record says it has no voice (``sings``)."""
+    if not sings(found.record):
         raise InputError(error_messages.VOICE_INSTRUMENTAL.format(name=checks.shown(Path(found.take).name)), param)
+
+
+def sings(record: Any, take: records.Take | None = None) -> bool:
+    """Whether a take has a voice to lend, as ``record`` says: its synced lines (``take``, else the take its own
+    ``.json`` was written for), or lyrics other than ``[Instrumental]``; a Generate take without lyrics does not
+    sing, a cover that kept its song's lyrics (none given) may. *Use this voice* is offered where it does."""
+    how_made = records.Record.of(record)
+    this = take if take is not None else how_made.this_take
+    if this is not None and this.lyric_lines:
+        return True
+    lyrics = how_made.lyrics.strip()
+    return not (lyrics.lower() == checks.INSTRUMENTAL_TAG.lower() or (how_made.mode == "generate" and not lyrics))
 
 
 def of_file(path: Any) -> Voice | None:
@@ -142,7 +149,9 @@ def timbre(reference_audio: Any, reference_take: Any, seed: int) -> tuple[np.nda
     starts, by = windows(found, samples / audio.SAMPLE_RATE)
     made = preparing.reference(path, seed, starts)
     if starts is None:
-        print(f"Timbre reference: take {found.take} shows no singing (synced lines, vocal stem); upstream's thirds")
+        print(
+            f"Timbre reference: take {found.take} shows no singing (synced lines, vocal stem); upstream's thirds are read"
+        )
         window = preparing.REFERENCE_WINDOW_SECONDS * audio.SAMPLE_RATE
         starts = [s / audio.SAMPLE_RATE for s in preparing.reference_starts(max(samples, 3 * window), seed)]
     shown = [[round(s, 1), round(s + preparing.REFERENCE_WINDOW_SECONDS, 1)] for s in starts]

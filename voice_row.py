@@ -47,6 +47,16 @@ def use_voice(take: Any, record: Any, request: gr.Request = None) -> tuple[str, 
     return _lent(path), gr.Tabs(selected="generate")
 
 
+def offered(record: Any, take: Any = 1) -> Any:
+    """*Use this voice* under a result shown only where the chosen take (``take``, from 1) of ``record`` sings
+    (``voice.sings``): offered on an instrumental it could only be refused."""
+    try:
+        chosen = records.chosen(record, take, error_messages.NO_TAKE_YET)
+    except (gr.Error, TypeError, ValueError):
+        return gr.update(visible=False)
+    return gr.update(visible=voice.sings(record, chosen))
+
+
 def use_my_take_voice(entry: Any) -> tuple[str, Any]:
     """*Use this voice* in *My takes*: the entry's take (one this studio made and keeps) as Generate's
     timbre reference, and Generate selected."""
@@ -114,6 +124,8 @@ def wire(music: list[Any], panel: my_takes.Panel, used: dict[str, Any], my_used:
         used[tab.name].success(
             quiet(kept_voice), [result.meta, result.pick], reference, api_visibility="private", show_progress="hidden"
         )
+        for shown in (result.meta.change, result.pick.change):  # a result's record, or the take chosen of it
+            shown(offered, [result.meta, result.pick], result.voice, queue=False, api_visibility="private")
     panel.view.use_voice(
         quiet(use_my_take_voice), panel.state, [reference, tabs], js=my_takes.PICK_JS, api_name="my_take_voice"
     ).success(None, None, None, js=my_takes.SCROLL_JS, api_visibility="private")

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import gradio as gr
 
+import audio
 import checks
 import duration_estimate
 import error_messages
@@ -76,12 +77,6 @@ def lenient_radio(*args: Any, **kwargs: Any) -> gr.Radio:
     return lenient(gr.Radio(*args, **kwargs))
 
 
-# What a file parameter becomes when the value sent is no upload: the studio's own checks then say
-# that the file cannot be found (pydantic's text in a bare 400 said nothing to a musician). Every path
-# that is not an upload becomes this, whatever lies there, and is never opened: no oracle.
-NOT_A_FILE = ":not-an-uploaded-file:"
-
-
 def _any_file() -> type:
     from gradio.data_classes import FileData
     from gradio_client.utils import is_file_obj_with_meta
@@ -95,26 +90,46 @@ def _any_file() -> type:
             # the upload folder); a bare {"path": …} has not, and names no upload of this visitor.
             if is_file_obj_with_meta(value):
                 return value
-            return {"path": NOT_A_FILE, "meta": {"_type": "gradio.FileData"}}
+            return {"path": _not_seen(value), "meta": {"_type": "gradio.FileData"}}
 
     return AnyFile
 
 
+def _not_seen(value: Any) -> str:
+    """What a value that is no upload becomes (``audio.unseen`` says why): a URL ``audio.URL_GIVEN``, any
+    other ``audio.NOT_UPLOADED``, whatever lies there (pydantic's text in a bare 400 said nothing to a
+    musician, and one answer for every path is no oracle)."""
+    from gradio_client.utils import is_http_url_like
+
+    named = [value.get("path"), value.get("url")] if isinstance(value, dict) else [value]
+    return audio.URL_GIVEN if any(is_http_url_like(str(v)) for v in named if v) else audio.NOT_UPLOADED
+
+
 def _upload_path(payload: Any) -> str | None:
-    """The upload a file input names, or ``NOT_A_FILE`` for anything outside Gradio's upload folder."""
+    """The upload a file input names; ``audio.URL_GIVEN`` for a URL, ``audio.NOT_UPLOADED`` for anything
+    else outside Gradio's upload folder."""
     if payload is None:
         return None
-    return payload.path if uploads.in_upload_folder(payload.path) else NOT_A_FILE
+    if payload.path in (audio.URL_GIVEN, audio.NOT_UPLOADED):
+        return payload.path
+    return payload.path if uploads.in_upload_folder(payload.path) else audio.NOT_UPLOADED
 
 
-def any_file(component: Any) -> Any:
+# The example a file input's API documentation shows (``/gradio_api/info``, the page's *Use via API*), by
+# the component: a file on the caller's computer, which ``gradio_client.handle_file`` uploads (Gradio's own
+# example is a URL, which the studio never fetches).
+EXAMPLE_FILES = {"audio": "song.wav", "file": "file.json"}
+
+
+def any_file(component: Any, example: str | None = None) -> Any:
     """A file input that reads uploads only, and says so with the studio's error message.
 
     Any value reaches the studio's own checks, which say what a file must be (Gradio answered a value
     that is no file with pydantic's text in a bare 400); a path that is not in Gradio's upload folder
-    (a bare ``{"path": …}``, a server file, another visitor's take) becomes ``NOT_A_FILE`` and is
-    never opened; a URL is never fetched (Gradio would download any size into its upload folder,
-    past the quota). The studio decodes audio itself (``uploads``), so nothing is converted."""
+    (a bare ``{"path": …}``, a server file, another visitor's take) becomes ``audio.NOT_UPLOADED`` and is
+    never opened; a URL, ``audio.URL_GIVEN``, is never fetched (Gradio would download any size into its
+    upload folder, past the quota). The studio decodes audio itself (``uploads``), so nothing is converted.
+    Its API example is ``example`` (a file name on the caller's computer), its help ``tooltips.FILE_INPUT``."""
     from gradio_client.utils import is_http_url_like
 
     component.data_model = _any_file()
@@ -122,9 +137,19 @@ def any_file(component: Any) -> Any:
     gradio_move = component.async_move_resource_to_block_cache
 
     async def move(path: Any) -> str | None:
-        return NOT_A_FILE if is_http_url_like(str(path)) else await gradio_move(path)
+        return audio.URL_GIVEN if is_http_url_like(str(path)) else await gradio_move(path)
 
     component.async_move_resource_to_block_cache = move
+    name = example or EXAMPLE_FILES.get(component.get_block_name(), "file")
+    shown = {"path": name, "url": name, "orig_name": name, "meta": {"_type": "gradio.FileData"}}
+    component.example_payload = lambda: dict(shown)
+    component.example_value = lambda: name
+    gradio_info = component.api_info
+
+    def api_info() -> dict[str, Any]:
+        return {**gradio_info(), "additional_description": tips.FILE_INPUT}
+
+    component.api_info = api_info
     return component
 
 

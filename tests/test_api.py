@@ -378,6 +378,26 @@ def test_expected_events_are_one_log_line_each(client, capfd):
     assert log.count("settings_from_record: Use these settings:") == 1, log
 
 
+def test_a_long_refusal_is_logged_in_whole_sentences(capfd):
+    """A refusal longer than the log's bound was cut at 200 characters, mid-word: the log keeps whole sentences."""
+    import gradio as gr
+
+    import event_errors
+
+    sentences = [f"Sentence {n} says what went wrong with the song, in words a musician reads whole." for n in range(8)]
+
+    def refused() -> None:
+        raise gr.Error(" ".join(sentences) + "\nA second line.")
+
+    capfd.readouterr()
+    with pytest.raises(gr.Error):
+        event_errors.expected_errors(refused)()
+    line = capfd.readouterr().out.strip()
+    words = line.split(": ", 2)[-1]
+    assert words.endswith(".") and words in " ".join(sentences) and len(words) > 200, line
+    assert event_errors.logged("One sentence alone, however long " + "it runs " * 80 + "on.").endswith("on.")
+
+
 def test_a_take_plays_from_a_small_preview_served_beside_it(studio_server):
     """The page plays a take from its MP3 preview: served by the studio as audio, a fraction of the
     WAV's size, as long as the take to within an MP3 frame; the WAV stays the download."""

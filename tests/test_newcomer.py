@@ -176,6 +176,18 @@ def test_the_tiny_models_command_serves_the_studio_parts_included(tmp_path):
     assert "tempo" not in noise and noise["bars"] == []
 
 
+def test_the_printed_command_runs_the_studio_at_one_thread_where_it_runs_on_the_cpu():
+    """Torch's pool spinning between the tiny models' small operations made a 30 s take's stems 234-298 s on a busy
+    2-core machine (13-15 s at one thread): the printed command sets one thread where the studio runs on the CPU, as
+    the tests do, and leaves a GPU's machine its own."""
+    import random_models
+
+    folders = [Path(name) for name in ("music", "base", "lyrics", "planner", "stems")]
+    on_cpu = _settings(random_models.launch_command(*folders, cpu=True), "app.py")
+    assert on_cpu["OMP_NUM_THREADS"] == on_cpu["MKL_NUM_THREADS"] == "1", on_cpu
+    assert "OMP_NUM_THREADS" not in _settings(random_models.launch_command(*folders, cpu=False), "app.py")
+
+
 def test_the_band_command_serves_the_studio_where_lock_to_the_grid_locks(
     tmp_path, monkeypatch, tiny_pipeline_dir, tiny_base_dir, tiny_lyrics_dir, tiny_planner_dir
 ):

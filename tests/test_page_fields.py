@@ -57,8 +57,7 @@ def test_bars_to_add_show_their_seconds_and_seam_and_go_back_when_emptied(page, 
     _tab(page, "Extend")
     page.locator("#extend-src input[type=file]").set_input_files(song)
     page.locator('#extend-wave [data-ready="1"][data-bars="7"][data-extra="30"]').wait_for()
-    page.locator("#extend-advanced").get_by_text("Advanced settings").click()
-    bars = page.locator("#extend-bars textarea, #extend-bars input").first
+    bars = page.locator("#extend-bars textarea, #extend-bars input").first  # under the waveform, as Edit's
     _type(bars, "4")
     _seconds_shown(page, "#extend-seconds", 9.0)
     page.locator('#extend-wave [data-extra="9"]').wait_for()
@@ -126,7 +125,7 @@ def test_loop_sits_in_the_tempo_row_and_durations_help_says_the_loops_length(pag
     """Loop on the first screen in the tempo row beside BPM and time signature (it sat last in
     Advanced settings, under DCW, then beside Duration); while it is on, Duration's line says how long the
     loop is, following the BPM and metre, or what it still needs. The tempo on a desk's first screen
-    (``_tempo_first``), its help one line until tapped."""
+    (``_tempo_first``), its help whole."""
     _tempo_first(page, DESK["viewport"])
     loop, duration = page.locator("#gen-loop"), page.locator("#gen-duration")
     assert loop.is_visible()  # Advanced settings still folded
@@ -149,7 +148,9 @@ def test_loop_sits_in_the_tempo_row_and_durations_help_says_the_loops_length(pag
     page.get_by_role("option", name="Off").click()
     _duration_says(page, tips.DURATION)
     assert not duration.locator("input[type=number]").is_disabled()
-    _help_opens(page, "#gen-lock")
+    lock = page.locator("#gen-lock .info-text")  # whole on a desk, in words short enough for the row
+    assert lock.inner_text() == tips.TEMPO_ROW["lock_to_grid"]
+    assert lock.evaluate("h => h.scrollHeight <= h.clientHeight && h.scrollWidth <= h.clientWidth")
 
 
 def _inside(inner: dict, outer: dict) -> bool:

@@ -73,6 +73,30 @@ def test_four_stems_of_the_takes_length_that_add_up_to_it(local_stems):
     assert made.device == "cpu" and made.timings["separate_s"] > 0
 
 
+def test_a_split_on_the_cpu_runs_at_one_thread_and_gives_the_count_back(local_stems, monkeypatch):
+    """Torch's pool spinning between the segments' small operations made a 30 s take on the tiny bag take 234-298 s
+    on a busy 2-core machine (13-15 s at one thread): on the CPU the split runs at one, and the process's count is
+    back after, however the split ends."""
+    import demucs.apply
+    import torch
+
+    seen = []
+    real = demucs.apply.apply_model
+
+    def counted(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(demucs.apply, "apply_model", counted)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert stems.separate(_mix(1.0)).device == "cpu"
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_stop_ends_a_split_at_the_next_segment(local_stems):
     run_id = runs.start_run("test:stems")
     seen = []

@@ -177,6 +177,33 @@ def test_a_take_that_is_gone_instrumental_or_anothers_is_refused_with_a_message(
     assert job_record.of(modes.prepare_generate(prompt="pop", reference_take=f"http://x/takes/{name}"))["reference"]
 
 
+def test_use_this_voice_is_offered_exactly_where_the_voice_check_takes_the_take():
+    """*Use this voice* was offered on instrumental takes, then refused them: under a result it shows where the chosen
+    take's voice would be taken (``voice.check_sung`` on the take's own record), for every mode's take, lyrics given,
+    none or ``[Instrumental]``, with synced lines or without."""
+    lines = [{"time": 0.5, "text": "la la la"}]
+    cases = [
+        (mode, lyrics, synced)
+        for mode in modes.PREPARE
+        for lyrics in ("", "[Instrumental]", SUNG["lyrics"])
+        for synced in (None, lines)
+    ]
+    seen = set()
+    for mode, lyrics, synced in cases:
+        take = {"audio": "2026-01-01/x.wav", "seed": 3, **({"lyric_lines": synced} if synced else {})}
+        batch = {"mode": mode, "params": {"lyrics": lyrics}, "takes": [take]}
+        own = {"mode": mode, "params": {"lyrics": lyrics}, "take": 1, **take}
+        try:
+            voice.check_sung(voice.Voice("2026-01-01/x.wav", Path("x.wav"), own))
+            taken = True
+        except InputError:
+            taken = False
+        assert voice_row.offered(batch, 1)["visible"] is taken, (mode, lyrics, synced)
+        seen.add(taken)
+    assert seen == {True, False}
+    assert voice_row.offered({"takes": []}, 1)["visible"] is False  # no take yet
+
+
 # ---------------------------------------------------------------- kept by a variation and Use these settings
 
 

@@ -393,11 +393,25 @@ def main(argv: list[str] | None = None) -> None:
     print(launch_command(music, base, writer, plans, split, band=args.band))
 
 
-def launch_command(music: Path, base: Path, writer: Path, plans: Path, split: Path, band: bool = False) -> str:
-    """The command that serves the studio on the tiny models: every one named, so all of it works."""
+def launch_command(
+    music: Path, base: Path, writer: Path, plans: Path, split: Path, band: bool = False, cpu: bool | None = None
+) -> str:
+    """The command that serves the studio on the tiny models: every one named, so all of it works. Where the studio
+    runs on the CPU (``cpu``; None: this machine has no GPU) torch and its maths libraries get one thread each: their
+    pools spin between the tiny models' many small operations, and a 30 s take's stems took 234-298 s on a busy
+    2-core machine at 2 threads, 13-15 s at one (the tests set the same, in conftest)."""
     models = {"MODEL": music, "BASE_MODEL": base, "LYRICS_MODEL": writer, "PLANNER_MODEL": plans, "STEMS_MODEL": split}
+    threads = "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 " if (_no_gpu() if cpu is None else cpu) else ""
     serve = " python tools/band.py" if band else " python app.py"
-    return " ".join(f"ACE_STUDIO_{name}={shlex.quote(str(path))}" for name, path in models.items()) + serve
+    return threads + " ".join(f"ACE_STUDIO_{name}={shlex.quote(str(path))}" for name, path in models.items()) + serve
+
+
+def _no_gpu() -> bool:
+    """No CUDA and no Apple GPU here: the studio would run on the CPU (as ``models.pick_device`` chooses)."""
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return not torch.cuda.is_available() and not (mps is not None and mps.is_available())
 
 
 if __name__ == "__main__":
