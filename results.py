@@ -166,8 +166,8 @@ def _variation_fields(variation: records.VariationEntry) -> dict[str, str]:
 def settings_from_file(path: Any) -> tuple[Any, ...]:
     """``settings_from_record`` for an uploaded take ``.json``: a path outside the upload folder (a file
     named by its place on the server) is never opened."""
-    if path == audio.URL_GIVEN:
-        raise gr.Error(audio.unseen(path, error_messages.RECORD_AS_FILE))
+    if (why := audio.unseen(path, error_messages.RECORD_AS_FILE)) is not None:  # a URL, a path that is no upload
+        raise gr.Error(why)
     if path and not uploads.in_upload_folder(path):
         raise gr.Error(error_messages.RECORD_NOT_UPLOADED)
     return settings_from_record(records.read(path), 1)
