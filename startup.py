@@ -240,6 +240,11 @@ LIBRARIES = (
     "librosa",
     "librosa.beat",
     "librosa.feature",
+    # The key is read from the harmonic part (``analysis.key_chroma``): librosa's separation imports scikit-learn.
+    "librosa.effects",
+    "librosa.decompose",
+    # A LoKr adapter is attached through LyCORIS (``lokr.attach``) inside a request's GPU call.
+    "lycoris",
     "demucs.htdemucs",
     "demucs.apply",
     # A take's finish runs beside the next visitor's call (``gpu.in_gpu_queue``), whose ZeroGPU worker is

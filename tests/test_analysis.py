@@ -66,6 +66,21 @@ def test_a_waltz_in_a_minor(tmp_path):
     assert abs(found.bpm - 150) <= 2 and found.key == "A minor" and found.beats_per_bar == 3, found
 
 
+# The tempi the band's real record is read at: its own 100 BPM, slower and faster.
+TEMPI = (80, 100, 120, 126)
+
+
+def test_the_bands_real_record_reads_one_key_at_every_tempo():
+    """The stand-in band's real record (pitch kept at every tempo) read Ab minor at 80-110 BPM and C minor at 120
+    and 126: its drums weighed in (its own loop, whole: Ab minor by 0.025 over C minor). Read from its harmonic
+    part (``analysis.key_chroma``): one key at every tempo from 80 to 126 BPM. From 128 the band's stretch blurs
+    its harmony (``analysis.KEY_RATE``'s note)."""
+    import band
+
+    read = {bpm: analysis.measure(band.play(bpm, 4, 30.0, band.Band(record="real_groove")).audio).key for bpm in TEMPI}
+    assert set(read.values()) == {"Ab minor"}, read
+
+
 def test_loudness_of_a_known_tone(tmp_path):
     # A 997 Hz stereo sine at RMS -23 dBFS per channel reads about -20 LUFS (K-weighting +0.7 dB,
     # two channels +3 dB).
