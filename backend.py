@@ -29,6 +29,7 @@ import duration_estimate
 import error_messages
 import flow_edit
 import graphs
+import lokr
 import lora
 import lrc
 import messages
@@ -75,6 +76,7 @@ class Backend:
     base: Any = None  # the XL base's pipeline beside this one, built for the first part (``base_pipe``)
     base_seconds: float = 0.0
     base_lock: threading.Lock = field(default_factory=threading.Lock)
+    lokr_networks: list[Any] = field(default_factory=list)  # the LoKr adapters on the DiT, during a run only
 
     def run(
         self,
@@ -84,7 +86,7 @@ class Backend:
     ) -> dict[str, Any]:
         """Run one render; ``run_id`` names the run Stop may flag (``runs.start_run``). ``render`` holds
         the pipeline keyword arguments (source and reference audio as numpy ``[2, samples]`` arrays, a
-        take's own latents), one seed per take, the LoRA and, for variations, each take's noise chain
+        take's own latents), one seed per take, the adapters (``attach_adapters``) and, for variations, each take's noise chain
         (``retake``). Returns ``{"audio": float32 [takes, 2, samples], "latents": float32 [takes, frames,
         channels] or None, "seconds", "phases"}`` (plain numpy, picklable); when something is sung, also
         ``"lyrics"`` (per take ``lrc.sync_take``: line times and score, from one extra DiT forward over
@@ -93,7 +95,7 @@ class Backend:
         import torch
 
         req = render.pipeline
-        seeds, adapter, chains = list(render.seeds), render.lora, render.noise
+        seeds, adapters, chains = list(render.seeds), tuple(render.adapters), render.noise
         self.check_request(req)
         rows = lrc.lyric_rows(self.pipe.tokenizer, req.lyrics, req.vocal_language)
         req = _as_pipeline_inputs(req, len(seeds))
@@ -110,16 +112,14 @@ class Backend:
             generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
             started = time.perf_counter()
             try:
-                if adapter:
-                    # A preset's PEFT alpha / rank (``lora_presets.alpha_ratio``): 1 for an uploaded file.
-                    self._load_lora(adapter["path"], adapter["scale"] * adapter.get("alpha", 1.0))
+                self.attach_adapters(adapters)
                 with retake.mixing(pipe, chains):
                     audio, latents, phases = self._render(pipe, req, generators, flag, progress, total, sync)
             finally:
                 offload.free_parts(self.pipe, self.offload)
-                if adapter:
+                if adapters:
                     # Still under the lock, success or not: the next request must hear the bare model.
-                    self.drop_lora()
+                    self.drop_adapters()
             elapsed = time.perf_counter() - started
         audio = np.asarray(audio, dtype=np.float32)
         check_output(audio)
@@ -241,8 +241,8 @@ class Backend:
             raise ModeUnavailable(error_messages.COVER_NO_TOKENIZER.format(source=source, repo=repo))
 
     def check_lora(self, path: str, whole: bool = True) -> None:
-        """Refuse a LoRA file that is not one for this transformer, once per file (``lora.check_file``;
-        ``whole``: its numbers too, else its header alone)."""
+        """Refuse an adapter file (a LoRA or a LoKr) that is not one for this transformer, once per file
+        (``lora.check_file``; ``whole``: its numbers too, else its header alone)."""
         lora.check_file(path, self.layer_sizes, self.variant.label, whole)
 
     def lora_state_dict(self, path: str) -> Any:
@@ -265,15 +265,42 @@ class Backend:
         # Read once: a validator checks LoRAs while another request may be adding adapter layers.
         return lora.layer_sizes(self.pipe.transformer)
 
-    def _load_lora(self, path: str, scale: float) -> None:
+    def attach_adapters(self, adapters: tuple[dict[str, Any], ...]) -> None:
+        """Every adapter of a request on the DiT, each at its own strength (``scale`` × a preset's PEFT alpha /
+        rank, ``lora_presets.alpha_ratio``; 1 for an uploaded file): LoRAs through diffusers, each under its
+        own name, weighted together by one ``set_adapters``; LoKr adapters through LyCORIS (``lokr``). One at
+        strength 0 is checked and left out: the bare model, exactly. ``drop_adapters`` removes them all."""
+        names, weights = [], []
+        for number, adapter in enumerate(adapters):
+            path, weight = str(adapter["path"]), float(adapter["scale"]) * float(adapter.get("alpha", 1.0))
+            self.check_lora(path)
+            if weight == 0:
+                continue
+            if lora.adapter_kind(path) == "lokr":
+                device = getattr(self.pipe, "_execution_device", None)
+                self.lokr_networks.append(lokr.attach(self.pipe.transformer, path, weight, self.variant.label, device))
+                continue
+            names.append(f"{lora.LORA_ADAPTER}-{number}")
+            self._load_lora(path, names[-1])
+            weights.append(weight)
+        if names:
+            self.pipe.set_adapters(names, weights)
+
+    def _load_lora(self, path: str, name: str) -> None:
         state = self.lora_state_dict(path)
         try:
-            self.pipe.load_lora_weights(state, adapter_name=lora.LORA_ADAPTER)
+            self.pipe.load_lora_weights(state, adapter_name=name)
         except Exception as exc:
             raise lora.BadLora(
                 error_messages.LORA_NOT_APPLIED.format(name=Path(path).name, label=self.variant.label, error=exc)
             ) from None
-        self.pipe.set_adapters([lora.LORA_ADAPTER], [scale])
+
+    def drop_adapters(self) -> None:
+        """Remove every adapter from the DiT, LoKr wrappers first (they may wrap a LoRA's base layer), then
+        every LoRA layer (``drop_lora``): the model is bare again."""
+        while self.lokr_networks:
+            lokr.detach(self.lokr_networks.pop())
+        self.drop_lora()
 
     def drop_lora(self) -> None:
         """Remove every adapter layer from the transformer (no-op when there is none)."""

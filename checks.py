@@ -90,7 +90,13 @@ TEXT_LIMITS = {
 }
 SHORT_TEXT = 64
 # File parameters arrive as server paths, not text a visitor typed.
-FILE_PARAMS = {"src_audio", "reference_audio", "lora"}
+FILE_PARAMS = {
+    "src_audio",
+    "reference_audio",
+    "lora",
+    "lora_2",
+    "lora_3",
+}  # (the adapters': ``parameters.ADAPTER_SLOTS``)
 
 
 def check_text_lengths(values: dict[str, Any]) -> None:

@@ -118,7 +118,9 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
 
 
 # The music endpoints' file parameters, each as a musician names its file (``audio.unseen``).
-FILE_PARAMETERS = {"src_audio": "song", "reference_audio": "timbre reference", "lora": "LoRA file"}
+FILE_PARAMETERS = {"src_audio": "song", "reference_audio": "timbre reference"} | {
+    file: "LoRA file" for file, _, _ in parameters.ADAPTER_SLOTS
+}
 
 
 def check_files_seen(values: dict[str, Any]) -> None:

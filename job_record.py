@@ -35,7 +35,7 @@ def _common(request: MusicRequest, latents: str | None) -> dict[str, Any]:
         "bpm": call.bpm,
         "batch_size": render.takes,
         "audio_format": request.audio_format,
-        **lora_record(render.lora),
+        **lora_record(render.adapters),
         "seed": render.seeds[0],
         **({"song_lyrics": request.song_lyrics} if request.song_lyrics else {}),
         **({"source_latents": latents} if latents is not None else {}),
@@ -81,6 +81,8 @@ def _noted(job: Job) -> dict[str, Any]:
         "edited_lines": notes.edited_lines and list(notes.edited_lines),
         "edited_bars": notes.edited_bars and list(notes.edited_bars),
         "first_downbeat": notes.first_downbeat,
+        "where": notes.where,
+        "ending": notes.ending,
         "source_seconds": notes.source_seconds,
         "src_audio": notes.src_audio,
     }
@@ -100,13 +102,23 @@ def think_asked(request: MusicRequest) -> PlanArgs | None:
     return request.plan or request.notes.plan_asked
 
 
-def lora_record(adapter: dict[str, Any] | None) -> dict[str, Any]:
-    """A LoRA as a record names it: a preset by its Hub repo (what the take was made with) and its name
-    (what brings it back), a file by its name."""
-    if not adapter:
-        return {"lora": None}
-    preset = {"lora_preset": adapter["preset"], "lora_repo": adapter["repo"]} if adapter.get("preset") else {}
-    return {"lora": adapter["name"], "lora_scale": adapter["scale"], **preset}
+def lora_record(adapters: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """The adapters as a record names them, each slot's fields by ``parameters.ADAPTER_SLOTS`` (``lora``,
+    ``lora_scale``, ``lora_preset`` …, a preset's Hub repo as ``lora_repo`` …): a preset by its repo (what the
+    take was made with) and its name (what brings it back), a file by its name; a LoKr's kind (``lora_kind`` …,
+    a LoRA's unsaid) and the layers an adapter that changes only some of the model's changes (``lora_layers`` …,
+    ``[changed, named]``). ``{"lora": None}`` for none: a record of one LoRA reads as it always did."""
+    said: dict[str, Any] = {"lora": None}
+    for (file, strength, preset), adapter in zip(parameters.ADAPTER_SLOTS, adapters, strict=False):
+        repo = preset.replace("_preset", "_repo")
+        said |= {file: adapter["name"], strength: adapter["scale"]}
+        if adapter.get("preset"):
+            said |= {preset: adapter["preset"], repo: adapter["repo"]}
+        if adapter.get("kind", "lora") != "lora":
+            said[f"{file}_kind"] = adapter["kind"]
+        if adapter.get("layers") and adapter["layers"][0] < adapter["layers"][1]:
+            said[f"{file}_layers"] = list(adapter["layers"])
+    return said
 
 
 def variation_entries(job: Job) -> list[dict[str, Any]] | None:

@@ -1,12 +1,13 @@
-"""A visitor's LoRA file: read from its header, checked against the model's layer sizes.
+"""A visitor's adapter file, a LoRA or a LoKr: read from its header, checked against the model's layer sizes.
 
-The file is refused with a message before it costs a GPU call: not a LoRA, half a pair, rank 0, an odd
-dtype, tensors that are neither LoRA weights nor their alphas, or made for another model. The
-verdict comes from the safetensors header alone (names, shapes, dtypes; no tensor is read) and is
-kept per file (path, size, modification time), so a file named by many requests is checked once.
-Loading and unloading it happen inside ``backend.Backend.run``, which reads the tensors once
-(``load_state``): PEFT's ``.default.`` names are renamed and kohya-style ``alpha`` tensors folded
-into the B matrices, so both load as their trainer meant.
+The file is refused with a message before it costs a GPU call: not an adapter, half a pair, rank 0, an
+odd dtype, tensors that are neither adapter weights nor their alphas, made for another model, or naming
+no layer of the loaded model (it would change nothing: ACE-Step #615 loaded such a LoKr silently). The
+verdict comes from the safetensors header alone (names, shapes, dtypes; no tensor is read) and is kept
+per file (path, size, modification time), so a file named by many requests is checked once. Loading
+and unloading happen inside ``backend.Backend.run``: a LoRA's tensors read once (``load_state``: PEFT's
+``.default.`` names renamed, kohya-style ``alpha`` tensors folded into the B matrices), a LoKr through
+LyCORIS (``lokr``), its layer names mapped here (``lokr_layer_names``).
 """
 
 from __future__ import annotations
@@ -49,20 +50,8 @@ def read_lora_header(path: str) -> dict[str, tuple[int, ...]]:
     tensors, an A matrix without its B (or the reverse), rank 0, weights that are not floating
     point, or tensors PEFT would not take (anything but LoRA weights and their alphas).
     """
-    from safetensors import safe_open
-
     name = Path(path).name
-    if not Path(path).is_file():
-        raise BadLora(error_messages.LORA_MISSING)
-    if not name.lower().endswith(".safetensors"):
-        raise BadLora(error_messages.LORA_NOT_SAFETENSORS.format(name=name))
-    try:
-        with safe_open(path, framework="np") as f:
-            keys = list(f.keys())
-            dtypes = {k: f.get_slice(k).get_dtype() for k in keys}
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in keys}
-    except Exception:
-        raise BadLora(error_messages.LORA_UNREADABLE.format(name=name)) from None
+    keys, dtypes, shapes = read_header(path)
     lora_keys = [k for k in keys if _LORA_KEY.match(k)]
     parts: dict[str, set[str]] = {}
     for key in lora_keys:
@@ -82,6 +71,26 @@ def read_lora_header(path: str) -> dict[str, tuple[int, ...]]:
         raise BadLora(error_messages.LORA_DTYPES.format(name=name, dtypes=", ".join(odd)))
     original = _original_naming(keys)
     return {diffusers_key(k, original): shapes[k] for k in lora_keys}
+
+
+def read_header(path: str) -> tuple[list[str], dict[str, str], dict[str, tuple[int, ...]]]:
+    """A ``.safetensors`` file's tensor names, dtypes (safetensors' names: ``F32`` …) and shapes, from its
+    header alone. Raises ``BadLora`` for a missing file, another format, or one that cannot be read."""
+    from safetensors import safe_open
+
+    name = Path(path).name
+    if not Path(path).is_file():
+        raise BadLora(error_messages.LORA_MISSING)
+    if not name.lower().endswith(".safetensors"):
+        raise BadLora(error_messages.LORA_NOT_SAFETENSORS.format(name=name))
+    try:
+        with safe_open(path, framework="np") as f:
+            keys = list(f.keys())
+            dtypes = {k: f.get_slice(k).get_dtype() for k in keys}
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in keys}
+    except Exception:
+        raise BadLora(error_messages.LORA_UNREADABLE.format(name=name)) from None
+    return keys, dtypes, shapes
 
 
 def _check_extras(name: str, keys: list[str], shapes: dict[str, tuple[int, ...]], parts: dict[str, set]) -> None:
@@ -142,34 +151,33 @@ def check_ranks(shapes: dict[str, tuple[int, ...]], name: str) -> None:
             raise BadLora(error_messages.LORA_RANK_ZERO.format(name=name, module=module))
 
 
-def layer_sizes(transformer: Any) -> dict[str, tuple[int, int]]:
-    """``{layer name: (inputs, outputs)}`` for every linear or convolution layer a LoRA could target."""
+def layer_sizes(transformer: Any) -> dict[str, tuple[int, ...]]:
+    """``{layer name: (inputs, outputs, *kernel)}`` for every linear or convolution layer an adapter could
+    target (a convolution's kernel after its sizes; a linear layer has none)."""
     sizes = {}
     for name, layer in transformer.named_modules():
         size_in = getattr(layer, "in_features", None) or getattr(layer, "in_channels", None)
         size_out = getattr(layer, "out_features", None) or getattr(layer, "out_channels", None)
         if size_in and size_out:
-            sizes[name] = (size_in, size_out)
+            sizes[name] = (size_in, size_out, *tuple(getattr(layer, "kernel_size", ())))
     return sizes
 
 
-def check_lora_fits(shapes: dict[str, Any], sizes: dict[str, tuple[int, int]], label: str, name: str) -> None:
-    """Raise ``BadLora`` unless every LoRA matrix in ``shapes`` (key → shape, or key → tensor) fits a
-    layer in ``sizes`` (``label``: the model they are; ``name``: the LoRA file's)."""
+def check_lora_fits(
+    shapes: dict[str, Any], sizes: dict[str, tuple[int, ...]], label: str, name: str
+) -> tuple[int, int]:
+    """``(layers it changes, layers it names)`` of a LoRA whose matrices are ``shapes`` (key → shape, or key →
+    tensor) on the layers in ``sizes`` (``label``: the model they are; ``name``: the LoRA file's). Raises
+    ``BadLora`` when a matrix named for one of the model's layers does not fit it, or when none of its
+    layers is one of the model's (it would change nothing). Layers the model lacks are counted, not refused."""
     shapes = {k: tuple(getattr(v, "shape", v)) for k, v in shapes.items()}
     pairs = [(k, _LORA_KEY.match(k)) for k in shapes]
     misfits = []
     for key, match in pairs:
-        if match is None:
+        if match is None or (size := sizes.get(match["module"])) is None:
             continue
-        size = sizes.get(match["module"])
         shape = shapes[key]
-        fits = (
-            size is not None
-            and len(shape) >= 2
-            and (shape[1] == size[0] if match["part"] == "A" else shape[0] == size[1])
-        )
-        if not fits:
+        if not (len(shape) >= 2 and (shape[1] == size[0] if match["part"] == "A" else shape[0] == size[1])):
             misfits.append(match["module"])
     check_ranks({k: shapes[k] for k, m in pairs if m is not None}, "This LoRA")
     used = [m for _, m in pairs if m is not None]
@@ -179,6 +187,147 @@ def check_lora_fits(shapes: dict[str, Any], sizes: dict[str, tuple[int, int]], l
         raise BadLora(
             error_messages.LORA_OTHER_MODEL.format(count=len(misfits), used=len(used), label=label, first=misfits[0])
         )
+    named = {m["module"] for m in used}
+    return _landed(named & set(sizes), named, label, name, "LoRA")
+
+
+def _landed(landed: set[str], named: Any, label: str, name: str, kind: str) -> tuple[int, int]:
+    """``(len(landed), len(named))``; ``BadLora`` when no layer landed (the adapter would change nothing)."""
+    if not landed:
+        first = min(named)
+        told = error_messages.ADAPTER_CHANGES_NOTHING
+        raise BadLora(told.format(name=name, label=label, count=len(named), first=first, kind=kind))
+    return len(landed), len(named)
+
+
+# A LoKr adapter as LyCORIS saves it (upstream's trainer since ACE-Step PR #530, and the community's):
+# ``<layer>.<part>``, the layer named ``lycoris_`` and its path with "_" for ".".
+_LOKR_KEY = re.compile(r"^(?P<module>[^.]+)\.(?P<part>lokr_w[12](?:_[ab])?|lokr_t2|alpha|dora_scale)$")
+LOKR_PREFIX = "lycoris_"
+# The DiT's convolutions as upstream names them (``models.map_upstream_key`` maps them the other way).
+_CONV_RENAMES = {".proj_in.1.": ".proj_in_conv.", ".proj_out.1.": ".proj_out_conv."}
+
+
+def adapter_kind(path: str) -> str:
+    """``"lokr"`` when the file's header names LoKr factors (``lokr_w1``, ``lokr_w1_a``), else ``"lora"``;
+    from the header alone. Raises ``BadLora`` for a file that cannot be read (``read_header``)."""
+    keys, _, _ = read_header(path)
+    return "lokr" if any(_LOKR_KEY.match(k) and ".lokr_w1" in k for k in keys) else "lora"
+
+
+def upstream_layer(layer: str) -> str:
+    """A diffusers DiT layer's name in upstream's own model (``layers.0.self_attn.to_q`` →
+    ``layers.0.self_attn.q_proj``), the names upstream's LoKr files are made on."""
+    dotted = f".{layer}."
+    for upstream, ours in (*_PROJ_RENAMES.items(), *_CONV_RENAMES.items()):
+        dotted = dotted.replace(ours, upstream)
+    return dotted.strip(".")
+
+
+def lokr_layer_names(sizes: dict[str, tuple[int, ...]]) -> dict[str, str]:
+    """``{LyCORIS layer name: the model's layer}`` for the layers in ``sizes``, by upstream's names (as
+    upstream's trainer and ComfyUI map them, ComfyUI PR #12665) and by diffusers' own."""
+    names = {}
+    for layer in sizes:
+        for named in (layer, upstream_layer(layer)):
+            names[LOKR_PREFIX + named.replace(".", "_")] = layer
+    return names
+
+
+def read_lokr_header(path: str) -> dict[str, dict[str, tuple[int, ...]]]:
+    """``{LyCORIS layer name: {part: shape}}`` of a LoKr ``.safetensors`` file, from its header alone.
+
+    Raises ``BadLora`` (naming the file and "LoKr adapter") for tensors that are not LoKr factors, an
+    alpha or a DoRA scale; a layer without its ``w1`` or ``w2`` (whole, or both halves ``_a``/``_b``);
+    factors whose ranks disagree or are 0; an alpha that is not one number; a DoRA scale that is not
+    one number per output; weights that are not floating point.
+    """
+    name = Path(path).name
+    keys, dtypes, shapes = read_header(path)
+    layers: dict[str, dict[str, tuple[int, ...]]] = {}
+    for key in keys:
+        match = _LOKR_KEY.match(key)
+        if match is None:
+            raise BadLora(error_messages.LOKR_NOT_WEIGHTS.format(name=name, key=key))
+        layers.setdefault(match["module"], {})[match["part"]] = shapes[key]
+    for module, parts in sorted(layers.items()):
+        lokr_shape(parts, name, module)
+    odd = sorted({dtypes[k] for k in keys if dtypes[k] not in LORA_DTYPES})
+    if odd:
+        raise BadLora(error_messages.LOKR_DTYPES.format(name=name, dtypes=", ".join(odd)))
+    return layers
+
+
+def lokr_shape(parts: dict[str, tuple[int, ...]], name: str, module: str) -> tuple[int, int]:
+    """``(outputs, inputs × kernel)`` of the weight one layer's LoKr factors make, ``kron(w1, w2)``
+    (LyCORIS's ``LokrModule``: ``w1`` is ``w1_a @ w1_b`` when halved, ``w2`` likewise, Tucker's ``t2``
+    between); ``BadLora`` for a layer whose factors cannot make one (``read_lokr_header``)."""
+
+    def refused(told: str, **fields: Any) -> BadLora:
+        return BadLora(told.format(name=name, module=module, **fields))
+
+    for part, shape in parts.items():
+        if part.startswith("lokr_") and len(shape) < 2:
+            raise refused(error_messages.LOKR_NOT_MATRIX, part=part)
+    sides = [_lokr_side(parts, side, refused) for side in ("w1", "w2")]
+    out, inputs = sides[0][0] * sides[1][0], sides[0][1] * sides[1][1]
+    if "alpha" in parts and _count(parts["alpha"]) != 1:
+        raise refused(error_messages.LOKR_ALPHA)
+    if "dora_scale" in parts and _count(parts["dora_scale"]) != out:
+        raise refused(error_messages.LOKR_DORA, count=_count(parts["dora_scale"]), outputs=out)
+    return out, inputs
+
+
+def _lokr_side(parts: dict, side: str, refused: Any) -> tuple[int, int]:
+    """One Kronecker factor's ``(rows, columns × kernel)``, whole or from its halves (``refused``: the
+    layer's refusal, from a template and its fields)."""
+    whole, a, b = parts.get(f"lokr_{side}"), parts.get(f"lokr_{side}_a"), parts.get(f"lokr_{side}_b")
+    if whole is not None:
+        return whole[0], _count(whole[1:])
+    if a is None or b is None:
+        missing = f"lokr_{side}" if a is None and b is None else f"lokr_{side}_{'b' if b is None else 'a'}"
+        raise refused(error_messages.LOKR_HALF, missing=missing)
+    tucker = parts.get("lokr_t2") if side == "w2" else None
+    if tucker is not None:  # w2_a (rank, rows), w2_b (rank, columns), t2 (rank, rank, *kernel)
+        ranks, rows, columns = (a[0], b[0], tucker[0], tucker[1]), a[1], b[1] * _count(tucker[2:])
+    else:  # w_a (rows, rank), w_b (rank, columns[ × kernel])
+        ranks, rows, columns = (a[1], b[0]), a[0], _count(b[1:])
+    if len(set(ranks)) > 1:
+        raise refused(error_messages.LOKR_RANKS, side=side, ranks=" and ".join(map(str, ranks)))
+    if ranks[0] == 0:
+        raise refused(error_messages.LOKR_RANK_ZERO)
+    return rows, columns
+
+
+def check_lokr_fits(
+    layers: dict[str, dict[str, tuple[int, ...]]], sizes: dict[str, tuple[int, ...]], label: str, name: str
+) -> tuple[int, int]:
+    """``(layers it changes, layers it names)`` of a LoKr adapter (``read_lokr_header``) on the layers in
+    ``sizes``. Raises ``BadLora`` when a layer it names for one of the model's does not make that layer's
+    weight (``kron(w1, w2)``'s shape), or when none of its layers is one of the model's."""
+    names = lokr_layer_names(sizes)
+    landed, misfits = set(), []
+    for module, parts in sorted(layers.items()):
+        if (layer := names.get(module)) is None:
+            continue
+        landed.add(module)
+        made, size = lokr_shape(parts, name, module), sizes[layer]
+        wanted = (size[1], size[0] * _count(size[2:]))
+        if made != wanted:
+            misfits.append(
+                {"first": module, "rows": made[0], "columns": made[1], "outputs": wanted[0], "inputs": wanted[1]}
+            )
+    if misfits:
+        told = error_messages.LOKR_OTHER_MODEL
+        raise BadLora(told.format(name=name, count=len(misfits), layers=len(landed), label=label, **misfits[0]))
+    return _landed(landed, layers, label, name, "LoKr adapter")
+
+
+def layers_changed(path: str, sizes: dict[str, tuple[int, ...]], label: str = "this model") -> tuple[int, int]:
+    """``(layers of the model the adapter changes, layers it names)``, a LoRA's or a LoKr's, from its
+    header: fewer changed than named is an adapter partly for another model. Raises ``BadLora`` as
+    ``check_file`` does (from the header: the numbers are not read)."""
+    return _fits(path, sizes, label)
 
 
 # Verdicts by file: (real path, size, mtime in ns, what it was checked against) → None (fits) or the
@@ -192,8 +341,9 @@ _verdicts_lock = threading.Lock()
 _checking: dict[tuple, threading.Lock] = {}
 
 
-def check_file(path: str, sizes: dict[str, tuple[int, int]] | None = None, label: str = "", whole: bool = True) -> None:
-    """Raise ``BadLora`` unless ``path`` is a LoRA (and, given ``sizes``, one that fits them): its
+def check_file(path: str, sizes: dict[str, tuple[int, ...]] | None = None, label: str = "", whole: bool = True) -> None:
+    """Raise ``BadLora`` unless ``path`` is a LoRA or a LoKr adapter (and, given ``sizes``, one that fits them and
+    changes at least one of their layers: ``layers_changed`` counts them): its
     header, then (``whole``) its numbers streamed a block at a time (``not_finite``). The whole verdict
     is kept for the file as it is now; joins naming a file being checked wait for that one check. Not
     ``whole`` (the admission check: ``headers``), the header alone, unless a whole verdict is already kept."""
@@ -206,7 +356,8 @@ def check_file(path: str, sizes: dict[str, tuple[int, int]] | None = None, label
         with _verdicts_lock:
             kept = _VERDICTS.get(key, _UNKNOWN)
         if kept is _UNKNOWN:
-            return _fits(path, sizes, label)
+            _fits(path, sizes, label)
+            return None
         if kept is not None:
             raise BadLora(kept)
         return None
@@ -238,17 +389,21 @@ def check_file(path: str, sizes: dict[str, tuple[int, int]] | None = None, label
 _UNKNOWN = object()
 
 
-def _fits(path: str, sizes: dict[str, tuple[int, int]] | None, label: str) -> None:
+def _fits(path: str, sizes: dict[str, tuple[int, ...]] | None, label: str) -> tuple[int, int] | None:
+    name = Path(path).name
+    if adapter_kind(path) == "lokr":
+        layers = read_lokr_header(path)
+        return None if sizes is None else check_lokr_fits(layers, sizes, label, name)
     shapes = read_lora_header(path)
-    if sizes is not None:
-        check_lora_fits(shapes, sizes, label, Path(path).name)
+    return None if sizes is None else check_lora_fits(shapes, sizes, label, name)
 
 
-def _verdict(path: str, sizes: dict[str, tuple[int, int]] | None, label: str) -> None:
+def _verdict(path: str, sizes: dict[str, tuple[int, ...]] | None, label: str) -> None:
     _fits(path, sizes, label)
     broken = not_finite(path)
     if broken:
-        raise BadLora(error_messages.LORA_DAMAGED.format(name=Path(path).name, count=len(broken)))
+        told = error_messages.LOKR_DAMAGED if adapter_kind(path) == "lokr" else error_messages.LORA_DAMAGED
+        raise BadLora(told.format(name=Path(path).name, count=len(broken)))
 
 
 # Bytes read at once when a file's numbers are checked: plain reads into one buffer (no memory

@@ -88,27 +88,34 @@ class Call:
 
 @dataclass(frozen=True)
 class Render:
-    """One pipeline call: its arguments (``Call``), one seed per take, the LoRA adapter
-    (``preparing.check_lora``) and, for variations, each take's noise chain (``retake``)."""
+    """One pipeline call: its arguments (``Call``), one seed per take, the adapters in the order asked
+    (``preparing.check_adapters``; each ``{"path", "scale", "alpha", "kind": "lora" | "lokr", "name"}``, a
+    preset's also ``preset`` and ``repo``; empty: none) and, for variations, each take's noise chain (``retake``)."""
 
     pipeline: Call
     seeds: tuple[int, ...]
-    lora: dict[str, Any] | None = None
+    adapters: tuple[dict[str, Any], ...] = ()
     noise: tuple[tuple[tuple[int, float], ...], ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.pipeline, Call):
             raise TypeError(f"a render's pipeline is a Call, not {type(self.pipeline).__name__}")
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        # One adapter's dict (or None) reads as a tuple of it, as the tests and tools write one.
+        one = self.adapters is None or isinstance(self.adapters, dict)
+        object.__setattr__(
+            self, "adapters", (self.adapters,) if one and self.adapters else () if one else tuple(self.adapters)
+        )
         if self.noise is not None:
             object.__setattr__(self, "noise", tuple(tuple(tuple(m) for m in chain) for chain in self.noise))
 
     @classmethod
     def flat(cls, mapping: dict[str, Any]) -> Render:
-        """A render from one flat mapping, the call's arguments with ``seeds``, ``lora`` and ``noise``
-        beside them, as the tests write one (an unknown argument is a ``TypeError``)."""
-        call = Call(**{k: v for k, v in mapping.items() if k not in ("seeds", "lora", "noise")})
-        return cls(call, mapping["seeds"], mapping.get("lora"), mapping.get("noise"))
+        """A render from one flat mapping, the call's arguments with ``seeds``, ``adapters`` (or one adapter
+        as ``lora``) and ``noise`` beside them, as the tests write one (an unknown argument is a ``TypeError``)."""
+        call = Call(**{k: v for k, v in mapping.items() if k not in ("seeds", "adapters", "lora", "noise")})
+        adapters = mapping.get("adapters", mapping.get("lora"))
+        return cls(call, mapping["seeds"], adapters, mapping.get("noise"))
 
     @property
     def takes(self) -> int:
@@ -242,6 +249,10 @@ class Notes:
     edited_bars: tuple[int, int] | None = None
     # Where the musician set bar 1 (``first_downbeat``, seconds): Edit's and Extend's bars counted from there.
     first_downbeat: float | None = None
+    # Where an Extend's new music went, where not at the end (``extend_where.Where.said``: "start", "92.5", "bar 9").
+    where: str | None = None
+    # An Extend asked to end the song (``extend_lyrics``); None: not asked.
+    ending: bool | None = None
     # The take's seed, which a repaint may not draw again (``preparing.from_take_latents``).
     seed_redrawn: int | None = None
     # A variation's origin (the take), how far it moves, and each take's fresh seed (``variations``).

@@ -25,6 +25,9 @@ import planner
 
 MAX_BYTES = 200_000
 MAX_DEPTH = 32
+# Each adapter slot's file and preset as a record names them (``job_record.lora_record``).
+ADAPTER_PRESETS = tuple(preset for _, _, preset in parameters.ADAPTER_SLOTS)
+ADAPTER_NAMES = tuple(name for file, _, preset in parameters.ADAPTER_SLOTS for name in (file, preset))
 # What *Use these settings* fills on Generate, in the order its endpoints return it, by
 # ``modes.prepare_generate``'s own names: every field but the files (a record names them, it cannot
 # carry them), and the page's *Instrumental* switch (tests/test_layout.py holds it to the signature).
@@ -56,6 +59,8 @@ FIELDS = (
     "fade_out",
     "lock_to_grid",
     *parameters.added("generate"),
+    # The other adapters' slots: a preset and a strength each (a file is named in ``files``: ``_lora``).
+    *(name for _, strength, preset in parameters.ADAPTER_SLOTS[1:] for name in (preset, strength)),
     "lora_preset",
     "lora_scale",
 )
@@ -344,6 +349,8 @@ class Record:
     settings: dict[str, Json]
     # Where the musician set bar 1 (``first_downbeat``, seconds): the take's bars are counted from there.
     first_downbeat: float | None = None
+    # Where an Extend's new music went (``extend_where``: "end", "start", "92.5", "bar 9"); a record without it: "end".
+    where: str = "end"
     takes: tuple[Take, ...] = ()
     model: ModelEntry = dataclasses.field(default_factory=lambda: ModelEntry())
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -356,9 +363,7 @@ class Record:
         record = record if isinstance(record, dict) else {}
         said = record.get("params") if isinstance(record.get("params"), dict) else {}
         song_lyrics = said.get("song_lyrics") or said.get("lyrics")
-        named = {
-            key: str(said[key]) for key in ("src_audio", "reference_audio", "lora", "lora_preset") if said.get(key)
-        }
+        named = {key: str(said[key]) for key in ("src_audio", "reference_audio", *ADAPTER_NAMES) if said.get(key)}
         bpm, key, metre = _music(said.get("bpm"), said.get("key_scale"), said.get("time_signature"))
         timings = {name: value for name, value in _dict(record.get("timings")).items() if _seconds(value) is not None}
         return cls(
@@ -381,6 +386,7 @@ class Record:
             loop=LoopEntry.of(loop_of(record)),
             settings=dict(said),
             first_downbeat=_seconds(said.get("first_downbeat")),
+            where=str(said["where"]) if isinstance(said.get("where"), str | int | float) else "end",
             takes=tuple(Take.of(entry, n) for n, entry in enumerate(_typed(list)(record.get("takes")) or [], 1)),
             model=_dict(record.get("model")),
             timings=timings,
@@ -558,21 +564,54 @@ def _loudness(value: Any) -> str:
 
 
 def _lora(params: dict[str, Any], variant: models.Variant) -> dict[str, Any]:
-    """The record's LoRA preset (when this studio offers it) and the files it names (its strength: ``_declared``)."""
-    files = {key: params[key] for key in ("lora", "reference_audio", "src_audio") if params.get(key)}
-    if isinstance(params.get("reference"), dict):  # a take's voice comes back from that take (``voice_row``)
-        files.pop("reference_audio", None)
-    name, repo = params.get("lora_preset"), params.get("lora_repo")
-    preset = ""
-    if name or repo:
-        files.pop("lora", None)  # a preset's file is the preset, not an upload
-        here = {p.name: p for p in lora_presets.offered(variant.name)}
+    """The record's adapter presets, slot by slot (``parameters.ADAPTER_SLOTS``; each "" where it has none or this
+    studio does not offer it), and the files it names (the strengths: ``_declared``). A record of one LoRA names
+    it in the first slot's fields, as every record before it."""
+    files, presets = {}, {}
+    here = {p.name: p for p in lora_presets.offered(variant.name)}
+    for file, _, preset_field in parameters.ADAPTER_SLOTS:
+        name, repo = params.get(preset_field), params.get(preset_field.replace("_preset", "_repo"))
+        presets[preset_field] = ""
+        if not (name or repo):
+            if params.get(file):
+                files[file] = params[file]
+            continue
+        # A preset's file is the preset, not an upload.
         found = here.get(name) if isinstance(name, str) else None
         if found is not None and (not repo or found.repo == repo):
-            preset = found.name
+            presets[preset_field] = found.name
         else:  # made with a preset this studio does not hold: named, like a file, for the visitor to bring
-            files["lora_preset"] = repo if isinstance(repo, str) and repo else name
-    return {"files": files, "lora_preset": preset}
+            files[preset_field] = repo if isinstance(repo, str) and repo else name
+    files |= {key: params[key] for key in ("reference_audio", "src_audio") if params.get(key)}
+    if isinstance(params.get("reference"), dict):  # a take's voice comes back from that take (``voice_row``)
+        files.pop("reference_audio", None)
+    return {"files": files, **presets}
+
+
+def adapters_of(record: Any) -> list[dict[str, Any]]:
+    """The adapters a record names, slot by slot (``job_record.lora_record``): each ``{"name", "scale", "kind",
+    "layers"}`` (``layers``: ``[changed, named]`` where it changes only some, else None); a record of one LoRA
+    gives one. Values a record holds as something else are left out, never guessed."""
+    said = record.get("params") if isinstance(record, dict) and isinstance(record.get("params"), dict) else {}
+    found = []
+    for file, strength, preset in parameters.ADAPTER_SLOTS:
+        name = said.get(preset.replace("_preset", "_repo")) or said.get(preset) or said.get(file)
+        scale = said.get(strength, parameters.PARAMS[strength].default)
+        if not isinstance(name, str) or not name or isinstance(scale, bool) or not isinstance(scale, int | float):
+            continue
+        layers = said.get(f"{file}_layers")
+        partial = isinstance(layers, list) and len(layers) == 2 and all(isinstance(n, int) for n in layers)
+        kind = said.get(f"{file}_kind", "lora")
+        found.append({"name": name, "scale": float(scale), "kind": kind, "layers": layers if partial else None})
+    return found
+
+
+def adapters_used(record: Any) -> int:
+    """How many adapter slots a record's take used (the last slot holding a file or a preset; 1 for none),
+    the rows *Use these settings* shows (``form_fields.rows_shown``)."""
+    said = record.get("params") if isinstance(record, dict) and isinstance(record.get("params"), dict) else {}
+    used = [n for n, (file, _, preset) in enumerate(parameters.ADAPTER_SLOTS, 1) if said.get(file) or said.get(preset)]
+    return max(used, default=1)
 
 
 def _plan(entry: Any) -> str:
@@ -631,7 +670,7 @@ def files_note(files: dict[str, Any]) -> str:
     """The files a record names but cannot carry, quoted short and escaped for a toast (``error_messages.RECORD_FILES``;
     told with the settings brought back: ``error_messages.SETTINGS_BACK``)."""
     # A preset is named by its Hub repo (organisation included), a file by its name alone.
-    shown = {key: str(value) if key == "lora_preset" else Path(str(value)).name for key, value in files.items()}
+    shown = {key: str(value) if key in ADAPTER_PRESETS else Path(str(value)).name for key, value in files.items()}
     kinds = error_messages.RECORD_FILE_KINDS
     names = [
         error_messages.RECORD_FILE.format(kind=kinds[key], name=quoted_safely(value)) for key, value in shown.items()

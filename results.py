@@ -47,7 +47,7 @@ def seeds_text(record: dict[str, Any]) -> str:
         seeds=", ".join(parts), seconds=took, device=status.device_label(how_made.model.get("device"))
     )
     plans = [t.planner for t in how_made.takes if t.planner]
-    lines = [text, time_text(record, plans[0] if plans else None)]
+    lines = [text, adapters_text(record), time_text(record, plans[0] if plans else None)]
     if plans:  # one plan for the request (every take its own blueprint of the same length): shown once
         line = plan_text(plans[0])
         chose = how_made.chose_length and plans[0].get("fields", {}).get("duration")
@@ -56,6 +56,19 @@ def seeds_text(record: dict[str, Any]) -> str:
             line += messages.THINK_CHOSE.format(clock=audio.clock(chosen), seconds=chosen)
         lines.append(line)
     return "\n".join(line for line in lines if line)
+
+
+def adapters_text(record: dict[str, Any]) -> str:
+    """The adapters a take was made with, each by its file (a preset by its repo), kind and strength, and how
+    many layers one changes where it changes only some of those it names; "" for none."""
+    said = []
+    for adapter in records.adapters_of(record):
+        kind = messages.ADAPTER_KINDS.get(adapter["kind"], str(adapter["kind"]))
+        line = messages.ADAPTER_USED.format(name=_quoted(adapter["name"], 80), kind=kind, scale=adapter["scale"])
+        if adapter["layers"]:
+            line += messages.ADAPTER_PARTIAL.format(changed=adapter["layers"][0], named=adapter["layers"][1])
+        said.append(line)
+    return messages.ADAPTERS_USED.format(adapters=" · ".join(said)) if said else ""
 
 
 def metre(beats: Any) -> str:

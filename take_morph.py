@@ -88,7 +88,7 @@ def prepare(
     )
     applied = 1.0 if variant.turbo else guidance  # upstream forces a turbo model's morph to 1.0 (distilled)
     seeds = checks.seeds_for(parameters.check_seed(seed), 1)
-    adapter = _adapter(values)
+    adapters = _adapters(values)
     reference = _reference(how_made, reference_audio, this_take.seed)
     finishing = parameters.finish(parameters.Asked("generate", values))  # the take's, as the form checks it
     music = {k: as_heard[k] for k in ("bpm", "keyscale", "timesignature")}
@@ -100,7 +100,7 @@ def prepare(
         reference_audio=Path(str(reference_audio)).name if reference is not None else None,
         morph_of={"take": this_take.number, "audio": this_take.audio, "seed": this_take.seed},
     )
-    request = MusicRequest("morph", Render(Call(**pipeline), seeds, adapter), 0.0, values["audio_format"], notes=notes)
+    request = MusicRequest("morph", Render(Call(**pipeline), seeds, adapters), 0.0, values["audio_format"], notes=notes)
     return _song_in(path, request, finishing)
 
 
@@ -182,15 +182,13 @@ def _the_take(take: Any, record: Any, request: Any) -> tuple[Path, dict[str, Any
     return path, take_record
 
 
-def _adapter(values: dict[str, Any]) -> dict[str, Any] | None:
-    """The take's LoRA (a preset this studio offers); a LoRA file, which a record cannot carry, refused."""
+def _adapters(values: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The take's adapters (presets this studio offers), slot by slot; an adapter file, which a record cannot
+    carry, refused."""
     files = values["files"]
-    if "lora" in files or "lora_preset" in files:
-        missing = {k: v for k, v in files.items() if k in ("lora", "lora_preset")}
+    if missing := {k: v for k, v in files.items() if k in records.ADAPTER_NAMES}:
         raise InputError(error_messages.MORPH_LORA.format(note=records.files_brought_back(missing)), "record")
-    if not values["lora_preset"]:
-        return None
-    return preparing.check_lora(None, values["lora_scale"], values["lora_preset"])
+    return preparing.check_adapters(parameters.Asked("generate", values))
 
 
 def _reference(how_made: records.Record, given: Any, seed: int) -> Any:

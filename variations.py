@@ -92,10 +92,11 @@ def _take(record: Any, take: Any) -> records.Take:
 
 def _files(how_made: records.Record, src_audio: Any, reference_audio: Any) -> dict[str, Any]:
     """The files the take was made with, given again: each the one its record names, by name."""
-    if (lora := how_made.files.get("lora")) and not how_made.files.get("lora_preset"):
-        raise checks.InputError(
-            error_messages.VARIATIONS_LORA_FILE.format(name=checks.shown(Path(str(lora)).name)), "record"
-        )
+    for file, _, preset in parameters.ADAPTER_SLOTS:  # an uploaded adapter is not kept, in any slot
+        if (lora := how_made.files.get(file)) and not how_made.files.get(preset):
+            raise checks.InputError(
+                error_messages.VARIATIONS_LORA_FILE.format(name=checks.shown(Path(str(lora)).name)), "record"
+            )
     given = {}
     for name, path, what in (
         ("src_audio", src_audio, "song"),
@@ -154,7 +155,7 @@ def _remade(record: dict[str, Any], take: Any, reference: str | None = None, voi
     values = records.settings(record, take)
     if not values["plan"]:  # its plan was skipped (or Think was off): it was rendered without a blueprint
         values["think"] = False
-    missing = {k: v for k, v in values["files"].items() if k == "lora_preset"}
+    missing = {k: v for k, v in values["files"].items() if k in records.ADAPTER_PRESETS}
     if missing:
         raise checks.InputError(records.files_note(missing), "record")
     fields = {name: values[name] for name in records.FIELDS if name != "instrumental"}
@@ -165,5 +166,6 @@ def _remade_audio(how_made: records.Record, chosen: records.Take, files: dict[st
     """A Cover, Extend or Edit take made again from its record: its song and reference given again,
     every other setting the record's, checked by the mode's own preparer, and the take's seed."""
     prepare = modes.PREPARE[how_made.mode]
-    names = set(inspect.signature(prepare).parameters) - {"src_audio", "reference_audio", "lora", "seed"}
+    given = {"src_audio", "reference_audio", "seed", *(file for file, _, _ in parameters.ADAPTER_SLOTS)}
+    names = set(inspect.signature(prepare).parameters) - given
     return prepare(**how_made.asked(names), **files, seed=chosen.seed)

@@ -260,7 +260,7 @@ def test_use_these_settings_makes_the_same_take_again(client, studio_server, tmp
 
 def _readme_parameters(endpoint: str) -> list[str]:
     row = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith(f"| `{endpoint}` |"))
-    return re.findall(r"`([a-z_]+)`", row.split(" | ")[1])
+    return re.findall(r"`([a-z][a-z0-9_]*)`", row.split(" | ")[1])
 
 
 def test_the_api_is_as_readme_documents_it_and_its_seed_line_is_plain_text(client):

@@ -351,7 +351,10 @@ def test_each_music_tab_has_a_field_for_every_parameter_of_its_preparer_and_no_o
     # What Use these settings fills is Generate's form less what a record cannot carry, and Instrumental.
     generate = set(inspect.signature(modes.prepare_generate).parameters)
     # Files, and a take lent as a voice (brought back by ``voice_row``), are not fields a record fills.
-    assert set(records.FIELDS) == generate - {"reference_audio", "reference_take", "lora"} | {"instrumental"}
+    from parameters import ADAPTER_SLOTS
+
+    adapters = {file for file, _, _ in ADAPTER_SLOTS}
+    assert set(records.FIELDS) == generate - {"reference_audio", "reference_take", *adapters} | {"instrumental"}
     assert len(records.FIELDS) == len(set(records.FIELDS))
 
 

@@ -217,18 +217,23 @@ def test_every_music_endpoint_takes_a_preset_last():
         assert handlers.preparer_parameters(prepare)[-1].name == "lora_preset", mode
 
 
+def open_generate_settings(page, url: str) -> None:
+    """The page at ``url`` with a style typed on Generate, its *Advanced settings* open and 2 steps asked."""
+    page.goto(url)
+    page.wait_for_selector("#studio-tabs")
+    page.locator("#gen-prompt textarea").fill("dub techno")
+    page.locator("#gen-advanced").get_by_text("Advanced settings").click()
+    steps = page.locator("#gen-steps input[type=number]").first
+    steps.fill("2")
+    steps.press("Tab")
+
+
 def test_the_page_offers_the_preset_and_generates_with_it(served, browser, tmp_path):
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     try:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        page.goto(served)
-        page.wait_for_selector("#studio-tabs")
-        page.locator("#gen-prompt textarea").fill("dub techno")
-        page.locator("#gen-advanced").get_by_text("Advanced settings").click()
-        steps = page.locator("#gen-steps input[type=number]").first
-        steps.fill("2")
-        steps.press("Tab")
+        open_generate_settings(page, served)
         preset = page.locator("#gen-lora-preset input")
         preset.scroll_into_view_if_needed()
         preset.click()

@@ -333,13 +333,14 @@ def test_each_mode_records_what_it_recorded_before_the_record_was_read_off_the_c
 
     song = str(tone(tmp_path / "song.wav", seconds=10.0))
     common = {"prompt": "dusty soul", "lyrics": "[Verse]\nhold on", "inference_steps": 2, "seed": 3}
+    bare = {name: value for name, value in common.items() if name not in ("prompt", "lyrics")}
     made = json.loads((RECORDS / "generate-401856c.json").read_text())
     region = {"repainting_start": 1, "repainting_end": 3.5, "repaint_mode": "aggressive", "repaint_strength": 0.3}
     generate = {**common, "audio_duration": 10, "batch_size": 2, "audio_format": "flac", "loudness": -16}
     cases = {
         "generate": lambda: modes.prepare_generate(
-            **generate, fade_in=0.5, think=False, bpm=90, key_scale="C major", lora_scale=1.5
-        ),
+            **generate, fade_in=0.5, think=False, bpm=90, key_scale="C major"
+        ),  # (a LoRA strength without a LoRA is refused: tests/test_adapters.py)
         "generate-instrumental": lambda: modes.prepare_generate(
             prompt="x", audio_duration=12, think=False, dcw=True, seed=5
         ),
@@ -354,9 +355,11 @@ def test_each_mode_records_what_it_recorded_before_the_record_was_read_off_the_c
         "extend": lambda: modes.prepare_extend(src_audio=song, **common, extend_seconds=7.3, fade_out=1),
         "edit": lambda: modes.prepare_edit(src_audio=song, **common, **region),
         "edit-add": lambda: modes.prepare_edit(src_audio=song, **common, change="add", part="vocals"),
-        "edit-extract": lambda: modes.prepare_edit(src_audio=song, **common, change="extract", part="drums"),
+        # A part taken out is told only its name, and a song completed with nothing sung no lyrics (upstream's
+        # page): sent, they are refused (tests/test_unused_arguments.py).
+        "edit-extract": lambda: modes.prepare_edit(src_audio=song, **bare, change="extract", part="drums"),
         "edit-complete": lambda: modes.prepare_edit(
-            src_audio=song, **common, change="complete", add_parts=["bass", "fx"]
+            src_audio=song, **bare, prompt=common["prompt"], change="complete", add_parts=["bass", "fx"]
         ),
         "variation": lambda: variations.prepare(2, made, 0.3, 2, seed=11),
     }

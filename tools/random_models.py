@@ -275,6 +275,51 @@ def save_lora(
     return path
 
 
+def save_lokr(
+    path: str | Path,
+    transformer: Any,
+    rank: int = 2,
+    alpha: float = 4.0,
+    seed: int = 0,
+    targets: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0"),
+    halves: tuple[str, ...] = ("w2",),
+    dora: bool = False,
+    upstream: bool = True,
+) -> Path:
+    """A random LoKr adapter for ``transformer``'s linear layers ending in ``targets``, in LyCORIS's layout
+    as upstream's trainer saves ``lokr_weights.safetensors``: per layer ``lycoris_<layer>.lokr_w1`` and
+    ``.lokr_w2`` (those named in ``halves`` stored as ``_a`` / ``_b`` of ``rank``), its ``alpha`` and, with
+    ``dora``, a ``dora_scale`` (one per output). Each size is split as LyCORIS splits it; layers are named
+    as upstream's model names them unless ``upstream=False`` (diffusers' names). Every factor is non-zero."""
+    import torch
+    from lycoris.functional import factorization
+    from safetensors.torch import save_file
+
+    gen = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for name, module in transformer.named_modules():
+        if not isinstance(module, torch.nn.Linear) or not name.endswith(targets):
+            continue
+        stem = "lycoris_" + (upstream_key("", name + ".")[:-1] if upstream else name).replace(".", "_")
+        (rows_1, rows_2), (columns_1, columns_2) = (
+            factorization(n, -1) for n in (module.out_features, module.in_features)
+        )
+        for side, rows, columns in (("w1", rows_1, columns_1), ("w2", rows_2, columns_2)):
+            if side in halves:
+                tensors[f"{stem}.lokr_{side}_a"] = torch.randn(rows, rank, generator=gen) * 0.3
+                tensors[f"{stem}.lokr_{side}_b"] = torch.randn(rank, columns, generator=gen) * 0.3
+            else:
+                tensors[f"{stem}.lokr_{side}"] = torch.randn(rows, columns, generator=gen) * 0.3
+        tensors[f"{stem}.alpha"] = torch.tensor(float(alpha))
+        if dora:
+            norms = module.weight.detach().float().norm(dim=1, keepdim=True)
+            tensors[f"{stem}.dora_scale"] = norms * (1 + 0.2 * torch.rand(norms.shape, generator=gen))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path))
+    return path
+
+
 # Inverse of the loader's key mapping: diffusers module names back to the upstream checkpoint's.
 _ATTN_BACK = [
     (".to_q.", ".q_proj."),
