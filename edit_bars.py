@@ -272,13 +272,18 @@ def count(value: Any) -> int:
     return int(float(text))
 
 
-def _bar_seconds(grid: song_map.Map | None, bpm: Any, time_signature: Any) -> tuple[float, float | None]:
-    """(one bar's length at the song's end, the last bar line before it: None where the grid is not known):
-    the grid's last bars where it has them, else the tempo and metre asked, else ``song_map.ASSUMED_BPM`` in ``ASSUMED_BEATS``."""
+def _bar_seconds(
+    grid: song_map.Map | None, bpm: Any, time_signature: Any, at: float | None = None
+) -> tuple[float, float | None]:
+    """(one bar's length where the song ends, the last bar line before it: None where the grid is not known):
+    the grid's last bars where it has them, else the tempo and metre asked, else ``song_map.ASSUMED_BPM`` in
+    ``ASSUMED_BEATS``. ``at``: the song as cut at that point (seconds): its bars before it (the first ones where
+    fewer than two precede it), and a line before it (bar 1, where the point lies before it)."""
     if grid is not None and len(grid.bars) >= 2:
-        last = grid.bars[-9:]
+        before = grid.bars if at is None else [b for b in grid.bars if b <= at + 1e-6]
+        last = (before if len(before) >= 2 else grid.bars[:2])[-9:]
         lengths = sorted(b - a for a, b in zip(last, last[1:], strict=False))
-        return lengths[len(lengths) // 2], grid.bars[-1]
+        return lengths[len(lengths) // 2], (before or grid.bars)[-1]
     tempo, per_bar = (
         song_map.positive(bpm) or song_map.ASSUMED_BPM,
         song_map.beats_per_bar_of(time_signature) or song_map.ASSUMED_BEATS,
@@ -294,23 +299,78 @@ def extension(
     bpm: Any = None,
     time_signature: Any = None,
     first: float | None = None,
+    at: float | None = None,
+    before: bool = False,
 ) -> float:
-    """The seconds Extend adds for ``bars`` whole bars after ``song`` (decoded): that many bars at its
-    tempo after the bar the song ends in, so the new part ends on a bar line and the next bar starts on the
-    beat (a song that ends on a bar line: exactly that many bars). ``InputError`` on ``bars`` outside
-    ``within`` (Extend's range); at the admission check, a song not mapped yet is brought within it (taken on trust)."""
-    n, seconds = count(bars), song.shape[-1] / audio.SAMPLE_RATE
+    """The seconds Extend adds for ``bars`` whole bars after ``song`` (decoded; ``at``: cut at that point, seconds):
+    that many bars at its tempo after the bar the song ends (or is cut) in, so the new part ends on a bar line and
+    the next bar starts on the beat (a song that ends on a bar line: exactly that many bars). ``before``: an intro
+    before the song, counted back from its bar 1 (``first``, where the musician set it), the mirror: the song's grid
+    carried back through it, so the intro starts on a bar line and the song's bar 1 still falls on one (a song
+    whose first bar line, carried back, lies at its start gets exactly that many bars; one that starts with a
+    pickup gets them and the rest of the pickup's bar). ``InputError`` on ``bars`` outside ``within`` (Extend's
+    range), on ``where`` from a point or before the song with no tempo to count bars at (``tempo_known``); at the
+    admission check, a song not mapped yet is brought within it (taken on trust)."""
+    n, seconds = count(bars), song.shape[-1] / audio.SAMPLE_RATE if at is None else at
     grid = _grid(src_audio, song, bpm, None if first is None else (first, time_signature))
-    bar, last = _bar_seconds(grid, bpm, time_signature)
+    if at is not None or before:
+        tempo_known(grid, bpm, "before the start" if before else "from a point")
+    if before:
+        more = _intro(grid, n, bpm, time_signature, first)
+        return _within(more, n, grid, within)
+    bar, last = _bar_seconds(grid, bpm, time_signature, at)
     if last is None:
         more = round(n * bar, 3)
     else:  # the bar line at or before the song's end, the grid carried on past its last line
         line = last + math.floor((seconds - last) / bar + 1e-3) * bar
         tail = seconds - line  # how far into its last bar the song ends
         more = round(n * bar + (bar - tail if tail > 0.03 * bar else -tail), 3)
+    return _within(more, n, grid, within)
+
+
+def _intro(grid: song_map.Map | None, n: int, bpm: Any, time_signature: Any, first: float | None) -> float:
+    """The seconds of ``n`` bars before a song of map ``grid`` up to the first bar line at or after its start (bar
+    1 carried back): the bar of its first bars, else the tempo asked (``_bar_seconds``)."""
+    if grid is not None and len(grid.bars) >= 2:
+        opening = grid.bars[:9]
+        lengths = sorted(b - a for a, b in zip(opening, opening[1:], strict=False))
+        bar, one = lengths[len(lengths) // 2], grid.bars[0]
+    else:
+        bar, one = _bar_seconds(grid, bpm, time_signature)[0], first or 0.0
+    head = one - math.floor(one / bar + 1e-3) * bar  # the song's start to the first bar line at or after it
+    return round(n * bar + (bar - head if head > 0.03 * bar else -head), 3)
+
+
+def tempo_known(grid: song_map.Map | None, bpm: Any, where: str) -> None:
+    """Refuse bars to add ``where`` (a point, before the start) in a song whose bars say no tempo (fewer than two
+    heard) where no BPM is typed: ``InputError`` on ``where``. At the admission check a song not mapped yet is
+    taken on trust."""
+    if (grid is None and headers.reading()) or song_map.positive(bpm) is not None:
+        return
+    if grid is None or len(grid.bars) < 2:
+        raise InputError(error_messages.WHERE_BARS_NO_TEMPO.format(where=where), "where")
+
+
+def _within(more: float, n: int, grid: song_map.Map | None, within: tuple[float, float]) -> float:
+    """``more`` seconds of ``n`` bars within Extend's range ``within``; ``InputError`` on ``bars`` outside it."""
     if grid is None and headers.reading():
         return min(max(more, within[0]), within[1])
     if not within[0] <= more <= within[1]:
         shown = {"bars": n, "seconds": more, "most": f"{audio.MAX_SECONDS / 60:g} minutes"}
         raise InputError(error_messages.EXTEND_BARS_RANGE.format(**shown, low=within[0], high=within[1]), "bars")
     return more
+
+
+def lines(
+    src_audio: Any, song: np.ndarray, bpm: Any = None, first: float | None = None, metre: Any = None
+) -> list[float]:
+    """The song's bar lines (seconds, bar 1 first, counted from the musician's bar 1 at ``first``), for a point
+    given as a bar (``extend_where.at_bar``): empty where the studio hears no bars (its refusal names ``where``);
+    at the admission check, a song not mapped yet has none known ([]: taken on trust by the caller)."""
+    try:
+        found = _grid(src_audio, song, bpm, None if first is None else (first, metre))
+    except InputError as exc:
+        if exc.message == error_messages.BARS_NO_GRID:  # no steady beat: the point's own refusal says so
+            return []
+        raise
+    return [] if found is None else list(found.bars)

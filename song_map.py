@@ -432,6 +432,9 @@ def of_take(
         return None
     found = heard if grid is None else dataclasses.replace(heard, bars=grid)
     kept = positive(how_made.source_seconds) if how_made.extended else None
+    if kept is not None and how_made.where == "start":  # an intro: the new part first, the song kept after it
+        lead = positive(how_made.settings.get("extend_seconds")) or 0.0
+        return dataclasses.replace(found, sections=_before_kept(found.sections, lead, kept))
     return found if kept is None else dataclasses.replace(found, sections=_after_kept(found.sections, kept))
 
 
@@ -440,3 +443,10 @@ def _after_kept(sections: list[Section], kept: float) -> list[Section]:
     then the new part's own, from where it starts."""
     after = [Section(s.name, max(s.start, kept), s.end) for s in sections if s.end > kept and s.name != INTRO]
     return [Section(KEPT_PART, 0.0, round(kept, 3)), *after]
+
+
+def _before_kept(sections: list[Section], lead: float, kept: float) -> list[Section]:
+    """An Extend's sections before the song (an intro ``lead`` seconds long): the new part's own up to where the
+    song starts, then the song (``KEPT_PART``, ``kept`` seconds)."""
+    before = [Section(s.name, s.start, min(s.end, lead)) for s in sections if s.start < lead]
+    return [*before, Section(KEPT_PART, round(lead, 3), round(lead + kept, 3))]

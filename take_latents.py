@@ -100,6 +100,8 @@ class SourceLatents:
 # The same message for an upload, a take's file changed in any way, and a take that kept none (a part added):
 # what a visitor reads never tells whether a take of that name exists (``my_takes`` holds to the same).
 UPLOAD = messages.LATENTS_UPLOAD
+# A take's song moved later in the new take (an Extend's intro): the VAE reads it where it now lies.
+MOVED = messages.LATENTS_MOVED
 
 
 def _known(path: Path | str) -> str | None:

@@ -54,6 +54,9 @@ class Kept:
     matched: Callable[[np.ndarray], np.ndarray]
     added: float = 0.0
     seam: float = 0.05
+    # An Extend before the song or from a point in it: where its song and new part lie (``extend_where.Layout``,
+    # in seconds: laid out at the source's own rate); None: at the end (``start`` the seam, ``added`` after it).
+    layout: Any = None
 
     def subtype(self, fmt: str) -> str | None:
         """The take's file's sample format (soundfile's) for ``fmt``: the one that holds the upload's samples
@@ -89,10 +92,19 @@ class Kept:
         return messages.KEPT_SAMPLES.format(rate=rate, how=how)
 
 
-def of(path: Any, start: float, end: float | None, matched: Callable, added: float = 0.0, seam: float = 0.05) -> Kept:
-    """The ``Kept`` of an Edit (``start`` to ``end``) or Extend (``end`` None, ``added`` seconds) of ``path``."""
+def of(
+    path: Any,
+    start: float,
+    end: float | None,
+    matched: Callable,
+    added: float = 0.0,
+    seam: float = 0.05,
+    layout: Any = None,
+) -> Kept:
+    """The ``Kept`` of an Edit (``start`` to ``end``) or Extend (``end`` None, ``added`` seconds; ``layout``: before
+    the song or from a point, ``extend_where.Layout``) of ``path``."""
     header = audio.probe(path)
-    return Kept(str(path), header.rate, header.subtype, start, end, matched, added, seam)
+    return Kept(str(path), header.rate, header.subtype, start, end, matched, added, seam, layout)
 
 
 def finish(kept: Kept, made: np.ndarray, how: mastering.Finish) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
@@ -106,6 +118,9 @@ def finish(kept: Kept, made: np.ndarray, how: mastering.Finish) -> tuple[np.ndar
     fade = int(kept.seam * rate)
     a = max(0, n - fade) if kept.end is None else int(round(kept.start * rate))
     b = total if kept.end is None else min(n, int(round(kept.end * rate)))
+    if kept.layout is not None:  # the song laid out as the take lays it: after an intro, or up to a point
+        source, a, b = kept.layout.laid(source, rate, fade)
+        total = max(b, source.shape[-1])
     new = np.asarray(kept.matched(made), dtype=np.float32)
     if rate != audio.SAMPLE_RATE:
         new = np.ascontiguousarray(soxr.resample(new.T, audio.SAMPLE_RATE, rate, quality="VHQ").T)

@@ -158,6 +158,7 @@ function snapped(s, a, b) {
 JS = (
     MARKS_JS
     + f"const BAR_ONE = {json.dumps(tips.BAR_ONE_BUTTON)}, BAR_ONE_ARMED = {json.dumps(tips.BAR_ONE_ARMED)};"
+    + f"const POINT = {json.dumps(tips.EXTEND_POINT_BUTTON)}, POINT_ARMED = {json.dumps(tips.EXTEND_POINT_ARMED)};"
     + """
 const read = () => { try { return JSON.parse(props.value || "{}"); } catch (e) { return {}; } };
 const canvas = () => element.querySelector("canvas");
@@ -171,28 +172,46 @@ function draw() {
   const w = Math.round(c.getBoundingClientRect().width) || 600, h = 90;
   drawnWidth = w; c.width = w; c.height = h;
   const ctx = c.getContext("2d"); ctx.clearRect(0, 0, w, h);
-  const total = (s.seconds || 0) + (s.extra || 0);
+  const { total, offset, from: newFrom, to: newTo, place } = placed(s);
   element.dataset.start = s.start ?? ""; element.dataset.end = s.end ?? "";
-  element.dataset.seam = s.extra ? s.seconds : ""; element.dataset.extra = s.extra ? s.extra : "";
+  element.dataset.seam = s.extra ? (place === "start" ? newTo : newFrom) : ""; element.dataset.extra = s.extra ? s.extra : "";
+  element.dataset.where = place; element.dataset.point = place === "point" ? String(newFrom) : "";
   element.dataset.select = s.select ? "1" : "0";
   element.dataset.ready = peaks.length && total ? "1" : "0";
   const note = element.querySelector(".ace-wave-note");
   if (note) note.textContent = s.message || "";
   if (element.dataset.ready !== "1") return marks({}, 0, w, h);
-  const x = (t) => (t / total) * w, seam = x(s.seconds);
+  const x = (t) => (t / total) * w;
   if (s.select && s.end > s.start) {
     ctx.fillStyle = "rgba(99, 102, 241, 0.28)"; ctx.fillRect(x(s.start), 0, x(s.end) - x(s.start), h);
   }
+  // Extend's new part shaded, its seam a line (where the song goes on, or, for an intro, where the song starts).
   if (s.extra) {
-    ctx.fillStyle = "rgba(244, 63, 94, 0.14)"; ctx.fillRect(seam, 0, w - seam, h);
-    ctx.fillStyle = "rgb(244, 63, 94)"; ctx.fillRect(seam - 1, 0, 2, h);
+    ctx.fillStyle = "rgba(244, 63, 94, 0.14)"; ctx.fillRect(x(newFrom), 0, x(newTo) - x(newFrom), h);
+    ctx.fillStyle = "rgb(244, 63, 94)"; ctx.fillRect(x(place === "start" ? newTo : newFrom) - 1, 0, 2, h);
   }
-  ctx.fillStyle = "rgb(79, 70, 229)";
-  const bar = seam / peaks.length;
-  const top = below(s);
-  peaks.forEach((p, i) => { const ph = Math.max(1, p * (h - top - 4)); ctx.fillRect(i * bar, top + (h - top - ph) / 2, Math.max(1, bar - 0.3), ph); });
-  marks(s, total, w, h);
+  const bar = x(s.seconds) / peaks.length, top = below(s), cut = place === "point" ? x(newFrom) : Infinity;
+  peaks.forEach((p, i) => {
+    // From a point, the song after it is drawn faint: the new part replaces it.
+    const ph = Math.max(1, p * (h - top - 4)), left = x(offset) + i * bar;
+    ctx.fillStyle = left >= cut ? "rgba(79, 70, 229, 0.25)" : "rgb(79, 70, 229)";
+    ctx.fillRect(left, top + (h - top - ph) / 2, Math.max(1, bar - 0.3), ph);
+  });
+  marks(offset ? shifted(s, offset) : s, total, w, h);
 }
+// Where Extend's new part lies in the take drawn (``where`` in the state: "start", a point in seconds, else the
+// end): the take's length, where the song starts in it (an intro before it), and the new part's span.
+function placed(s) {
+  const seconds = Number(s.seconds) || 0, extra = Number(s.extra) || 0, point = Number(s.where);
+  if (s.where === "start" && extra) return { total: seconds + extra, offset: extra, from: 0, to: extra, place: "start" };
+  if (typeof s.where === "number" && point >= 0 && point < seconds) {
+    return { total: Math.max(seconds, point + extra), offset: 0, from: point, to: point + extra, place: "point" };
+  }
+  return { total: seconds + extra, offset: 0, from: seconds, to: seconds + extra, place: "end" };
+}
+// The song's map moved right by an intro's length, where the song starts in the take drawn.
+const shifted = (s, by) => ({ ...s, bars: barsOf(s).map((t) => t + by),
+  sections: (Array.isArray(s.sections) ? s.sections : []).map((x) => ({ ...x, start: Number(x.start) + by, end: Number(x.end) + by })) });
 // The map over the peaks; the snap switch shown where a drag chooses a region of a song with bars.
 function marks(s, total, w, h) {
   const bars = barsOf(s), box = element.querySelector(".ace-wave-box"), snap = element.querySelector(".ace-snap");
@@ -201,20 +220,29 @@ function marks(s, total, w, h) {
   if (snap) { snap.style.display = s.select && bars.length ? "flex" : "none"; snap.querySelector("input").checked = s.snap !== false; }
   const one = element.querySelector(".ace-bar-one");
   if (one) one.style.display = total ? "inline-block" : "none";
+  const point = element.querySelector(".ace-point");
+  if (point) point.style.display = total && typeof s.where === "number" ? "inline-block" : "none";
   element.dataset.bars = String(bars.length); element.dataset.first = bars.length ? String(bars[0]) : "";
 }
 // *Bar 1 here*: its button arms the next click on the waveform, which says where bar 1 starts (``clicked`` in
 // the state, read into the Bar 1 field and counted from by ``BAR_ONE_JS``) instead of starting a drag.
-let arming = false;
+let arming = false, pointing = false;
 function arm(on) {
   arming = on; element.dataset.arming = on ? "1" : "0";
   const one = element.querySelector(".ace-bar-one");
   if (one) { one.setAttribute("aria-pressed", on ? "true" : "false"); one.textContent = on ? BAR_ONE_ARMED : BAR_ONE; }
 }
+// *Extend from here*: as *Bar 1 here*, the next click on the waveform is Extend's point (``point_at`` in the state,
+// on the nearest bar line where the song has bars; read into the point's field by ``POINT_JS``).
+function armPoint(on) {
+  pointing = on; element.dataset.pointing = on ? "1" : "0";
+  const b = element.querySelector(".ace-point");
+  if (b) { b.setAttribute("aria-pressed", on ? "true" : "false"); b.textContent = on ? POINT_ARMED : POINT; }
+}
 let from = null;
 const at = (ev) => {
-  const r = canvas().getBoundingClientRect(), s = read(), total = (s.seconds || 0) + (s.extra || 0);
-  return Math.max(0, Math.min(s.seconds || 0, ((ev.clientX - r.left) / r.width) * total));
+  const r = canvas().getBoundingClientRect(), s = read(), { total, offset } = placed(s);
+  return Math.max(0, Math.min(s.seconds || 0, ((ev.clientX - r.left) / r.width) * total - offset));
 };
 function update(to, done) {
   const s = read(), a = Math.min(from, to), b = Math.max(from, to), lines = s.snap !== false && snapped(s, a, b);
@@ -224,7 +252,8 @@ function update(to, done) {
 }
 // A section block chosen in Edit is the region, as a drag's would be; the switch, kept in the state.
 element.addEventListener("click", (ev) => {
-  if (ev.target.closest && ev.target.closest(".ace-bar-one")) { arm(!arming); return; }
+  if (ev.target.closest && ev.target.closest(".ace-bar-one")) { armPoint(false); arm(!arming); return; }
+  if (ev.target.closest && ev.target.closest(".ace-point")) { arm(false); armPoint(!pointing); return; }
   const block = ev.target.closest && ev.target.closest(".ace-section"), s = read();
   if (!block || !s.select) return;
   s.start = Number(block.dataset.from); s.end = Number(block.dataset.to);
@@ -239,6 +268,12 @@ element.addEventListener("pointerdown", (ev) => {
     const s = read(); s.clicked = Math.round(at(ev) * 1000) / 1000; arm(false); ev.preventDefault();
     props.value = JSON.stringify(s); draw(); trigger("submit"); return;
   }
+  if (pointing && ev.target === canvas() && ev.isPrimary) {
+    const s = read(), t = at(ev), lines = barsOf(s).filter((b) => b > 0 && b < (s.seconds || 0));
+    const near = lines.length ? lines.reduce((best, b) => (Math.abs(b - t) < Math.abs(best - t) ? b : best)) : null;
+    s.point_at = near === null ? Math.round(t * 10) / 10 : near; s.where = s.point_at; armPoint(false); ev.preventDefault();
+    props.value = JSON.stringify(s); draw(); trigger("input"); return;
+  }
   if (!read().select || ev.target !== canvas() || !ev.isPrimary) return;
   from = at(ev); ev.target.setPointerCapture(ev.pointerId); ev.preventDefault();
 });
@@ -249,7 +284,7 @@ element.addEventListener("pointercancel", () => { if (from !== null) { trigger("
 // token of its own) keeps what the visitor set meanwhile (a region dragged, typed or ticked, seconds to add, the
 // switch where it had bars). A state the page made from that one before taking it (a tick's region set on it,
 // a choice) carries its token too: what it changed is the visitor's, the rest is kept as above.
-const VISITOR_SET = ["start", "end", "select", "extra", "asked_extra", "bars_extra", "snap"];
+const VISITOR_SET = ["start", "end", "select", "extra", "asked_extra", "bars_extra", "snap", "where"];
 const visitorSet = (s) => VISITOR_SET.map((k) => JSON.stringify(s[k]) ?? "");
 let kept = {}, sent = {};
 watch("value", () => {
@@ -292,6 +327,11 @@ TEMPLATE = (
     'style="display: none; margin-top: 4px; padding: 2px 8px; font-size: 0.85em; cursor: pointer; '
     'border: 1px solid rgb(79, 70, 229); border-radius: 4px; background: transparent; color: inherit;">'
     f"{html.escape(tips.BAR_ONE_BUTTON)}</button>"
+    # Extend's *Extend from here*, shown where a point is asked (``marks`` in ``JS``): the next click sets the point.
+    f'<button type="button" class="ace-point" aria-pressed="false" title="{html.escape(tips.EXTEND_POINT_HERE)}" '
+    'style="display: none; margin: 4px 0 0 8px; padding: 2px 8px; font-size: 0.85em; cursor: pointer; '
+    'border: 1px solid rgb(244, 63, 94); border-radius: 4px; background: transparent; color: inherit;">'
+    f"{html.escape(tips.EXTEND_POINT_BUTTON)}</button>"
 )
 
 # The three events between the waveform and its numbers run in the page only (js-only events):
@@ -378,6 +418,56 @@ WITH_EXTRA_JS = f"""(state, extra) => {{
   try {{ const s = JSON.parse(state); if (s.extra === n(extra)) return keep;
     s.extra = n(extra); return JSON.stringify(s); }} catch (e) {{ return keep; }}
 }}"""
+# Extend's ``where`` into the waveform's state (``where``: "start", a point in seconds, else the end), as
+# ``extend_where.read`` reads it: seconds, m:ss, or a bar counted from bar 1 on the waveform's bars; what it cannot
+# read or place is drawn as the end (the request says why on the field). Run as the field or the song changes.
+WITH_WHERE_JS = f"""(state, where) => {{
+  {_KEEP}
+  try {{
+    const s = JSON.parse(state), text = String(where ?? "").trim().toLowerCase();
+    const bars = (Array.isArray(s.bars) ? s.bars : []).map(Number).filter(Number.isFinite);
+    const clock = text.match(/^(\\d{{1,2}}):([0-5]?\\d(?:\\.\\d{{1,3}})?)$/), bar = text.match(/^(?:bar|b)\\s*(\\d{{1,5}})$/);
+    let to = text === "start" ? "start" : "end";
+    if (clock) to = Number(clock[1]) * 60 + Number(clock[2]);
+    else if (bar && Number(bar[1]) >= 1 && Number(bar[1]) <= bars.length) to = bars[Number(bar[1]) - 1];
+    else if (/^\\d{{1,4}}(\\.\\d{{1,3}})?$/.test(text)) to = Number(text);
+    if (JSON.stringify(s.where ?? "end") === JSON.stringify(to)) return keep;
+    s.where = to; return JSON.stringify(s);
+  }} catch (e) {{ return keep; }}
+}}"""
+# A click after *Extend from here* (the widget's ``input``) into the point's field: "bar N" where it fell on bar N's
+# line (counted from bar 1 as the waveform numbers them), else its seconds.
+POINT_JS = f"""(state) => {{
+  {_KEEP}
+  try {{
+    const s = JSON.parse(state), t = Number(s.point_at);
+    if (!("point_at" in s) || !Number.isFinite(t)) return keep;
+    const i = (Array.isArray(s.bars) ? s.bars : []).map(Number).indexOf(t);
+    return i >= 0 ? `bar ${{i + 1}}` : String(t);
+  }} catch (e) {{ return keep; }}
+}}"""
+# Extend's *Where* (at the end, before the start, from a point) into the ``where`` field the request sends: "end"
+# and "start" hidden (nothing to type), a point shown; a point chosen first is the bar line nearest the song's
+# middle (or its middle), so the waveform shows one at once and the musician moves it.
+PLACE_JS = """(place, where, state) => {
+  const text = String(where ?? "").trim(), point = text !== "" && !["end", "start"].includes(text.toLowerCase());
+  if (place !== "point") return { __type__: "update", value: place, visible: false };
+  if (point) return { __type__: "update", visible: true };
+  let first = "";
+  try {
+    const s = JSON.parse(state || "{}"), seconds = Number(s.seconds) || 0;
+    const bars = (Array.isArray(s.bars) ? s.bars : []).map(Number).filter((t) => t > 0 && t < seconds);
+    if (bars.length) first = `bar ${(s.bars || []).map(Number).indexOf(bars.reduce((b, t) => (Math.abs(t - seconds / 2) < Math.abs(b - seconds / 2) ? t : b))) + 1}`;
+    else if (seconds > 0) first = String(Math.round(seconds * 5) / 10);
+  } catch (e) {}
+  return { __type__: "update", value: first, visible: true };
+}"""
+# ``where`` set from elsewhere (a record's settings, the API's value in a test) into *Where* and the field's showing.
+WHERE_PLACE_JS = """(where, place) => {
+  const text = String(where ?? "").trim().toLowerCase();
+  const to = text === "start" || text === "end" ? text : text === "" ? place : "point";
+  return [to === place ? { __type__: "update" } : to, { __type__: "update", visible: to === "point" }];
+}"""
 # Extend's whole bars to add into its seconds to add and the seam, as ``edit_bars.extension`` counts them: the
 # map's bar length (the median of its last eight bars) after the bar the song ends in, else the BPM and
 # metre typed where the map has no bars; the visitor's own seconds (``asked_extra``) come back when the bars
