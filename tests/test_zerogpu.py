@@ -734,9 +734,12 @@ def test_a_forked_studios_gradio_holds_its_own_settings_as_a_new_interpreters_do
 
 
 def _port_free(port: int) -> bool:
+    """Whether ``python app.py`` could listen on ``port``: bound as uvicorn binds (``SO_REUSEADDR``), so a
+    connection the killed studio left in TIME_WAIT (the kernel closing it, on the server's side) is no holder."""
     import socket
 
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
