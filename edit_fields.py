@@ -107,16 +107,51 @@ class Shown(NamedTuple):
     bars: gr.Textbox  # a region's alone, emptied for a part as the lines are
 
 
-def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
+# Shown's fields that are a parameter Edit's changes do not all use (``parameters.USED_BY``), by the parameter's name.
+SHOWN_PARAMS = {
+    "way": "repaint_mode",
+    "strength": "repaint_strength",
+    "prompt": "prompt",
+    "lyrics": "lyrics",
+    "lora": "lora",
+    "preset": "lora_preset",
+}
+# The adapters' files (``parameters.ADAPTER_SLOTS``): set back to no file (an upload's field takes no empty text).
+_FILES = tuple(file for file, _, _ in parameters.ADAPTER_SLOTS)
+
+
+def reset(change: str, sings: bool = True) -> dict[str, Any]:
+    """The fields ``change`` does not use (``parameters.USED_BY``, the parts' own aside: ``_part_field``; the lyrics
+    too where the part made sings nothing: ``sings`` False, ``part_tasks.check_unsung``), each with its first value
+    on the page (the preparer's default; an empty box for None, no file for an adapter's), as the page sets it back:
+    the page sends every field, and a request with one the change does not use is refused."""
+    unused = parameters.USED_BY["edit"]
+    return {
+        name: None
+        if name in _FILES
+        else ""
+        if parameters.PARAMS[name].default is None
+        else parameters.PARAMS[name].default
+        for name, used in unused.items()
+        if (change not in used or (name == "lyrics" and not sings)) and name not in part_tasks.USED_BY
+    }
+
+
+def showing(
+    variant: models.Variant, resets: tuple[str, ...] = (), files: tuple[str, ...] = ()
+) -> Callable[..., tuple[Any, ...]]:
     """What the page shows for a choice and part: the note, the part, the parts to add, then ``Shown``'s
     fields in its order; the declared parameters with a model default (``MODEL_DEFAULT_FIELDS``: steps, guidance,
     DCW) are the defaults of the model that makes the change (the base for a part: guided and without DCW,
     though a turbo studio's defaults are neither). A part hides what it does not use: the region, its examples and its highlight
     (``waveform.FOR_CHOICE_JS``), repainting, tempo, key and metre where upstream sets them to auto (added or
-    taken out), and the LoRA, emptied (it would be refused)."""
+    taken out), and every adapter slot, emptied (it would be refused); a field the change does not use is set back to its
+    default (``reset``): those of ``Shown`` in their updates, then one update for each of ``resets`` (names), last.
+    ``files``: the adapters' files (names) whose values the page sends after the choice, part and parts: an empty one
+    is left as it is (a file set, even to none, fires its check's event, which joins the uploads' queue)."""
     base = models.VARIANTS[models.BASE_VARIANT]
 
-    def show(change: str, part: str, adding: Any = None) -> tuple[Any, ...]:
+    def show(change: str, part: str, adding: Any = None, *held: Any) -> tuple[Any, ...]:
         region = change == "region"
         sung = part_tasks.sung(change, part, adding)
         style = STYLE_LABELS.get(change)
@@ -135,12 +170,21 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
             },
             "button": gr.update(value=BUTTONS.get(change, BUTTONS["region"])),
             "music": gr.update(visible=change in ("region", "complete")),
-            "lora": gr.update() if region else gr.update(value=None),
-            "preset": gr.update() if region else gr.update(value=""),
+            "lora": gr.update(),  # emptied with every adapter slot's fields for a part (``reset``)
+            "preset": gr.update(),
             "part_examples": gr.update(visible=not region),
             "lines": gr.update() if region else gr.update(value=[]),
             "bars": gr.update(visible=True) if region else gr.update(visible=False, value=""),
         }
+        back = reset(change, region or sung)
+        for name, value in zip(files, held, strict=False):
+            if not value:
+                back.pop(name, None)
+        for field, name in SHOWN_PARAMS.items():  # shown as above (else a region's alone), emptied where unused
+            fields[field] = {
+                **fields.get(field, gr.update(visible=region)),
+                **({"value": back[name]} if name in back else {}),
+            }
         return (
             # Said again at each choice: the base found missing, or failed to build, since the page was made.
             gr.update(value=base_model.note(), visible=base_model.trouble() is not None or not region),
@@ -148,6 +192,7 @@ def showing(variant: models.Variant) -> Callable[..., tuple[Any, ...]]:
             *(_part_field(name, change) for name in part_tasks.USED_BY),
             # The rest a region's alone (the region, its hint, repainting, the LoRA, its examples, the lines).
             *(fields.get(name) or gr.update(visible=region) for name in Shown._fields),
+            *(gr.update(value=back[name]) if name in back else gr.update() for name in resets),
         )
 
     return show
@@ -161,16 +206,31 @@ def _part_field(name: str, change: str) -> Any:
     return gr.update(visible=False, value=default if isinstance(default, str) else list(default))
 
 
-def wire(choice: Choice, variant: models.Variant, shown: Shown, wave: Any, start: Any, end: Any, lines: Any) -> None:
+def wire(
+    choice: Choice,
+    variant: models.Variant,
+    shown: Shown,
+    wave: Any,
+    start: Any,
+    end: Any,
+    lines: Any,
+    fields: Any = None,
+) -> None:
     """Each choice (and each part: a sung one takes lyrics) shows its own fields, in the page's own
     queue-less events (``shown``: the components ``showing`` updates after the parts' own); the
     waveform and the region's numbers follow each other, and the choice, in the page alone; ``lines``:
-    the ``Picker`` and the song it reads (``wire_lines``)."""
+    the ``Picker`` and the song it reads (``wire_lines``); ``fields``: the tab's fields by the preparer's names, each
+    a change does not use set back to its default as the change is chosen (``reset``)."""
     wire_lines(*lines, wave, start, end, shown.lyrics)
-    outputs = [choice.note, choice.part, choice.add_parts, *shown]
-    inputs = [choice.change, choice.part, choice.add_parts]
-    for trigger in inputs:
-        trigger.change(showing(variant), inputs, outputs, queue=False, api_visibility="private")
+    # The tab's other fields a change may not use (``reset``), by the preparer's names (``fields``: the tab's).
+    some_unused = {name for change in part_tasks.CHANGES for name in reset(change)} - set(SHOWN_PARAMS.values())
+    resets = {name: field for name, field in (fields or {}).items() if name in some_unused}
+    outputs = [choice.note, choice.part, choice.add_parts, *shown, *resets.values()]
+    triggers = [choice.change, choice.part, choice.add_parts]
+    files = tuple(name for name in _FILES if name in (fields or {}))  # each emptied only where it holds a file
+    inputs = [*triggers, *((fields or {})[name] for name in files)]
+    for trigger in triggers:
+        trigger.change(showing(variant, tuple(resets), files), inputs, outputs, queue=False, api_visibility="private")
     # A drag on the waveform sets the numbers; typed numbers move the selection; a part (the whole
     # song) has none to show or drag.
     wave.input(None, [wave, start, end], [start, end], js=waveform.REGION_JS, api_visibility="private")
@@ -211,6 +271,34 @@ def wire_bars_added(bars: gr.Textbox, wave: Any, seconds: Any, music: tuple[Any,
             api_visibility="private",
         )
     seconds.input(None, None, bars, js=EMPTY_JS, api_visibility="private")
+
+
+def where_fields() -> tuple[gr.Radio, gr.Textbox]:
+    """Extend's *Where* (at the end, before the start, from a point: the page's alone) and the ``where`` field the
+    request sends, shown only for a point (at the end needs no field): "end" or "start" as *Where* says, or the point
+    typed or set on the waveform. Lenient: a number from the API reaches ``extend_where``'s validation error."""
+    choices = [("At the end", "end"), ("Before the start", "start"), ("From a point", "point")]
+    place = gr.Radio(choices, value="end", label="Where", info=tips.EXTEND_PLACE, elem_id="extend-place")
+    where = gr.Textbox(
+        "end",
+        label="From the point",
+        info=tips.EXTEND_POINT,
+        placeholder=tips.EXTEND_POINT_PLACEHOLDER,
+        visible=False,
+        elem_id="extend-where",
+    )
+    return place, widgets.lenient(where)
+
+
+def wire_where(place: gr.Radio, where: gr.Textbox, wave: Any) -> None:
+    """*Where* sets the field (``waveform.PLACE_JS``), the field set from elsewhere sets *Where*
+    (``WHERE_PLACE_JS``), a click after *Extend from here* fills the field (``POINT_JS``), and the field or a new
+    song puts the point on the waveform with the bar lines (``WITH_WHERE_JS``): in the page alone."""
+    place.change(None, [place, where, wave], where, js=waveform.PLACE_JS, api_visibility="private")
+    where.change(None, [where, place], [place, where], js=waveform.WHERE_PLACE_JS, api_visibility="private")
+    wave.input(None, [wave], where, js=waveform.POINT_JS, api_visibility="private")
+    for trigger in (where.change, wave.change):
+        trigger(None, [wave, where], wave, js=waveform.WITH_WHERE_JS, api_visibility="private")
 
 
 def after_run(choice: Choice, run: Any) -> None:

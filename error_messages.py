@@ -97,6 +97,38 @@ LORA_DAMAGED = (
 )
 LORA_NOT_READ = "{name} could not be read as a LoRA ({error})."
 LORA_NOT_APPLIED = "{name} could not be applied to {label} ({error})."
+# A LoKr adapter in LyCORIS's layout (``lora.read_lokr_header``; ``lokr`` as it loads one): ``name`` its file's name.
+LOKR_NOT_WEIGHTS = (
+    "{name} is a LoKr adapter holding tensors that are not LoKr weights (first: {key}). Export only its "
+    "lokr_w1 / lokr_w2 factors (and their alpha and dora_scale)."
+)
+LOKR_HALF = "{name} is an incomplete LoKr adapter: its layer {module} has no {missing}. Export it again."
+LOKR_NOT_MATRIX = "{name} is an inconsistent LoKr adapter: in {module}, {part} is not a matrix. Export it again."
+LOKR_RANKS = "{name} is an inconsistent LoKr adapter: in {module}, the halves of lokr_{side} have ranks {ranks}. Export it again."
+LOKR_ALPHA = "{name} is an inconsistent LoKr adapter: in {module}, alpha is not one number. Export it again."
+LOKR_DORA = (
+    "{name} is an inconsistent LoKr adapter: in {module}, dora_scale holds {count} numbers for {outputs} outputs. "
+    "Export it again."
+)
+LOKR_RANK_ZERO = (
+    "{name} is a LoKr adapter of rank 0 in {module}: it holds no change to make. Export it with rank 1 or more."
+)
+LOKR_DTYPES = "{name} stores its LoKr adapter weights as {dtypes}; the studio takes float16, bfloat16 or float32."
+LOKR_OTHER_MODEL = (
+    "{name} is a LoKr adapter made for a different model: {count} of its {layers} layers do not fit {label} "
+    "(first: {first} makes {rows}×{columns} where that layer is {outputs}×{inputs}). Use a LoKr adapter trained on "
+    "this model."
+)
+LOKR_DAMAGED = (
+    "{name} is a damaged LoKr adapter: {count} of its tensors hold invalid numbers (NaN or infinity). Export it again."
+)
+LOKR_NOT_APPLIED = "{name} could not be applied to {label} as a LoKr adapter ({error})."
+# An adapter none of whose layers is one of the model's (``lora.check_lora_fits``, ``check_lokr_fits``):
+# ``kind`` is "LoRA" or "LoKr adapter".
+ADAPTER_CHANGES_NOTHING = (
+    "{name} changes nothing in {label}: none of its {count} layers (first: {first}) is a layer of this model. "
+    "Use a {kind} trained on this model."
+)
 # A LoRA preset by its name (``lora_presets.resolve``): ``given`` the name as asked, ``choices`` the presets here.
 PRESET_UNKNOWN = "There is no LoRA preset called {given}. Presets here: {choices}."
 PRESET_OTHER_MODEL = "The LoRA preset {given} was made for {base}, not the model loaded here. Presets here: {choices}."
@@ -287,6 +319,16 @@ EXTEND_BARS_RANGE = "{bars} bars at this song's tempo add {seconds:.1f} s; Exten
 BAR_ONE_NOT_NUMBER = "Bar 1 is a time in the song, in seconds (such as 2.35); “{given}” is not one. Leave it empty to count the bars as the studio hears them."
 BAR_ONE_OUTSIDE = "Bar 1 at {given:g} s is outside the song, which is {seconds:.1f} s long: set it on a downbeat inside it (click “Bar 1 here”, then the waveform), or leave it empty."
 BAR_ONE_NO_TEMPO = "Bar 1 is set at {given:g} s, but the studio hears no steady beat in this song to count bars from: type the song's BPM too, and its bars are laid from Bar 1 at that tempo."
+# Where Extend's new music goes (``extend_where``): the field ``where``.
+WHERE_UNREADABLE = (
+    "Where: give end, start, a time such as 92.5 or 1:32.5, or a bar such as bar 9 ({given} is none of these)."
+)
+WHERE_OUTSIDE = "Where: {given} is outside the song, which is {seconds:.1f} s long. Choose a point inside it, or end to add after it."
+WHERE_TOO_EARLY = "Where: {given} keeps less than {least:g} s of the song, too little for the new part to go on from. Choose a later point, or start for an intro before the song."
+WHERE_NO_BARS = "Where: the studio hears no steady beat in this song, so it cannot find bar {bar}. Give the point in seconds (such as 92.5), or set Bar 1 and type the song's BPM."
+WHERE_NO_SUCH_BAR = "Where: the song has {count} bars; there is no bar {bar}. Choose a bar between 1 and {count}."
+WHERE_BARS_NO_TEMPO = "Where: bars to add {where} are counted at the song's tempo, and the studio hears none in this song. Type the song's BPM, or add seconds instead."
+WHERE_TOO_LONG = "Where: the song kept is {kept:.0f} s; with {more:g} s of new music the take would be longer than {most}. Add at most {most_added:d} s, or choose an earlier point."
 # Extend past the longest song: where less than Extend's least is left, it cannot add to the song at all.
 EXTEND_TOO_LONG = (
     "The song is {song:.0f} s; adding {more:g} s would make it longer than {most}. Add at most {most_added:d} s."
@@ -294,6 +336,11 @@ EXTEND_TOO_LONG = (
 EXTEND_AT_LONGEST = (
     "The song is {song:.1f} s, at or within {least:g} s of the longest the studio makes ({most}), and Extend adds "
     "at least {least:g} s: there is no room to extend it. Edit a region of it instead, or extend a shorter song."
+)
+# An ending closes the song (``extend_lyrics``): the new part must come last.
+EXTEND_ENDING_BEFORE_START = (
+    "An ending closes the song, and an intro before the start is followed by the whole song: untick Ending, or "
+    "extend at the end or from a point."
 )
 # ---- The planner's features: *Write it* and Describe ----
 
@@ -356,10 +403,6 @@ PARTS_MISSING = (
     "⚠️ Adding, taking out and completing parts need ACE-Step's XL base model ({source}), which this studio "
     "does not have: {why}. A region can still be made again."
 )
-PARTS_NO_LORA = (
-    "A LoRA is made for the SFT model, and parts are made by the base model, which it does not fit. "
-    "Remove the LoRA (and the LoRA preset) to add, take out or complete parts."
-)
 PARTS_OFFLOADED = (
     "Parts need the base model on the accelerator beside the SFT model, and this studio runs its model "
     "offloaded to fit the card (ACE_STUDIO_OFFLOAD). A region can still be made again."
@@ -382,6 +425,51 @@ ADD_PARTS_UNUSED = (
     "Parts to add (add_parts: {given}) are the parts Complete the song adds; {change} does not use them. To add "
     "one part, name it in Which part (part) with Add a part; to add several, choose Complete the song."
 )
+# A field the chosen way of a mode does not use (``parameters.USED_BY``), sent: named, with the way and what uses it.
+UNUSED_FIELD = "{field} ({name}: {given}) is not used by {way}{because}: leave it {empty}, or {remedy} to use it."
+# Why a way does not use a field, where the way's name does not say it: ``UNUSED_FIELD``'s ``because`` after a comma.
+_ADAPTER_FIELDS = (
+    "lora",
+    "lora_scale",
+    "lora_preset",
+    *(f"lora_{n}{t}" for n in (2, 3) for t in ("", "_scale", "_preset")),
+)
+UNUSED_BECAUSE = {
+    **dict.fromkeys(_ADAPTER_FIELDS, "as parts are made by the base model, and an adapter is made for the SFT model"),
+    "dcw": "which runs without it, as upstream's flow edit does",
+}
+# How ``UNUSED_FIELD`` says to leave a field (its ``empty``): empty, a switch on or off, a value.
+LEFT_EMPTY, LEFT_ON, LEFT_OFF, LEFT_AT = "empty", "on", "off", "at {value}"
+# Each by the mode, or by the way where a mode's ways need words of their own (Cover's "morph").
+UNUSED_REMEDY = {
+    "edit": "choose {ways}",
+    "cover": "turn Morph on",
+    "generate": "turn Think on",
+    "morph": "turn Morph off",
+}
+UNUSED_WAY = {"cover": "a cover without Morph", "generate": "a song made with Think off", "morph": "a morph (Morph on)"}
+# Lyrics sent with a part that sings nothing (``part_tasks.check_unsung``); ``change``: the change's label.
+PART_LYRICS_UNSUNG = (
+    "Lyrics (lyrics: {given}) are sung by a sung part, and {change} with {parts} adds none: nothing would sing "
+    "them. Leave the lyrics empty, or add Vocals or Backing vocals to have them sung."
+)
+# The fields' names as a refusal gives them, where they are no declared parameter's (``parameters.Param.label``).
+FIELD_NAMES = {
+    "prompt": "Style",
+    "lyrics": "Lyrics",
+    "bpm": "BPM",
+    "repainting_start": "Region start",
+    "repainting_end": "Region end",
+    "repaint_mode": "Repaint mode",
+    "first_downbeat": "Bar 1 at",
+    "morph_prompt": "The song's own style",
+    "morph_lyrics": "The song's own words",
+    "rewrite_caption": "Let Think rewrite the caption",
+    "lora": "LoRA",
+    "lora_preset": "LoRA preset",
+    **{f"lora_{n}": f"Adapter {n}" for n in (2, 3)},
+    **{f"lora_{n}_preset": f"Adapter {n} preset" for n in (2, 3)},
+}
 PARTS_UNKNOWN = "Parts to add must be chosen from the parts the model knows: {named}."
 PARTS_SONG_SHORT = "The song is {seconds:.1f} s long; parts are made over a song of at least {least:g} s."
 PARTS_SONG_LONG = "The song is {minutes:.1f} minutes long; parts are made over at most {most:g} minutes."
@@ -421,8 +509,16 @@ MORPH_NEEDS_SOURCE_TEXT = (
     "(The song's own style), or give its words."
 )
 LORA_BOTH = (
-    "Pick a LoRA preset or upload a LoRA file, not both: one LoRA applies at a time. "
-    "Clear the upload or set the preset to None."
+    "Pick a LoRA preset or upload a LoRA file, not both: each adapter's row holds one. "
+    "Clear the upload or set the preset to None, or put the other in a row of its own (Add another adapter)."
+)
+ADAPTER_STRENGTH_ALONE = (
+    "{label} is {value:g}, but its row holds no adapter: upload a LoRA or LoKr file or pick a preset for it, "
+    "or set its strength back to 1."
+)
+ADAPTER_TWICE = (
+    "{name} is given twice (adapters {first} and {second}): give each adapter once, in one row, "
+    "with the strength you want."
 )
 LORA_PRESET_NAME = "The LoRA preset must be a preset's name, not {value}."
 # ---- A take's record, its morph and its variations ----
@@ -445,6 +541,8 @@ RECORD_FILE = "{kind} {name}"
 RECORD_FILE_KINDS = {
     "lora": "LoRA",
     "lora_preset": "LoRA preset (not installed here)",
+    **{f"lora_{n}": f"adapter {n}" for n in (2, 3)},
+    **{f"lora_{n}_preset": f"adapter {n}'s preset (not installed here)" for n in (2, 3)},
     "reference_audio": "timbre reference",
     "src_audio": "source song",
 }

@@ -119,46 +119,88 @@ def reference_input(prefix: str) -> gr.Audio:
     return reference
 
 
-def lora_controls(prefix: str, variant: str | None = None) -> tuple[gr.File, gr.Slider, gr.Dropdown]:
-    """A visitor's own LoRA, or a preset from the Hub, for this request only."""
+def lora_controls(prefix: str, variant: str | None = None, slot: int = 1) -> tuple[gr.File, gr.Slider, gr.Dropdown]:
+    """A visitor's own adapter (a LoRA or a LoKr file), or a preset from the Hub, for this request only: the
+    fields of adapter ``slot`` (``parameters.ADAPTER_SLOTS``; the first's ids are ``#<prefix>-lora`` …, another's
+    ``#<prefix>-lora-<slot>`` …)."""
     offered = lora_presets.offered(variant or models.active_variant().name)
+    file, strength, _ = parameters.ADAPTER_SLOTS[slot - 1]
+    tag = "lora" if slot == 1 else f"lora-{slot}"
     # Hidden where none is installed for this model; unknown names still reach the studio's check.
     preset = gr.Dropdown(
         [(tips.LORA_PRESET_NONE, ""), *[(p.label, p.name) for p in offered]],
         value="",
-        label="LoRA preset",
+        label="LoRA preset" if slot == 1 else tips.ADAPTER_PRESET.format(n=slot),
         info=tips.LORA_PRESET,
         allow_custom_value=True,
         visible=bool(offered),
-        elem_id=f"{prefix}-lora-preset",
+        elem_id=f"{prefix}-{tag}-preset",
     )
     with gr.Row():
         # No ``file_types``: Gradio would refuse another suffix with a bare "400 Bad Request"; the
         # studio's own check says what a LoRA file must be.
         lora = widgets.any_file(
             gr.File(
-                label="LoRA (optional)",
+                label="LoRA (optional)" if slot == 1 else tips.ADAPTER_FILE.format(n=slot),
                 type="filepath",
                 height=120,
-                elem_id=f"{prefix}-lora",
+                elem_id=f"{prefix}-{tag}",
                 elem_classes=["compact-drop"],
             ),
             example="style.safetensors",
         )
-        scale = placed("lora_scale", prefix)
-    note = gr.Markdown(tips.LORA, elem_classes=["hint"], elem_id=f"{prefix}-lora-note")
+        scale = placed(strength, prefix)
+    note = gr.Markdown(tips.LORA, elem_classes=["hint"], elem_id=f"{prefix}-{tag}-note")
     # Checked on arrival, as every upload is: a file that is no LoRA is named now, not at the click.
     lora.change(
         handlers.describe_lora,
         lora,
         note,
-        api_name=f"{prefix}_lora_check",
+        api_name=f"{prefix}_{file}_check",
         api_visibility="private",
         concurrency_id=admission.UPLOADS,
         concurrency_limit=uploads.decodes_at_once(),
         show_progress="minimal",
     )
     return lora, scale, preset
+
+
+class AdapterRows(NamedTuple):
+    """The adapters after the first (``parameters.MORE_ADAPTERS``): their fields by the preparers' names, their
+    rows (hidden until asked for, one at a time), *Add another adapter*, and how many rows show (the first's too)."""
+
+    fields: dict[str, Any]
+    rows: tuple[gr.Column, ...]
+    more: gr.Button
+    shown: gr.State
+
+    @property
+    def outputs(self) -> list[Any]:
+        """What ``rows_shown`` fills, in its order."""
+        return [self.shown, *self.rows, self.more]
+
+
+def adapter_rows(prefix: str, variant: str | None = None) -> AdapterRows:
+    """Rows for adapters 2 and 3 under the first, each shown by *Add another adapter* (``rows_shown``)."""
+    fields, rows = {}, []
+    for slot in range(2, len(parameters.ADAPTER_SLOTS) + 1):
+        with gr.Column(visible=False, elem_id=f"{prefix}-adapter-{slot}") as row:
+            # (file, strength, preset), as the slot names them
+            fields |= dict(zip(parameters.ADAPTER_SLOTS[slot - 1], lora_controls(prefix, variant, slot), strict=True))
+        rows.append(row)
+    more = gr.Button(tips.ADD_ADAPTER, size="sm", elem_id=f"{prefix}-add-adapter")
+    shown = gr.State(1)
+    made = AdapterRows(fields, tuple(rows), more, shown)
+    more.click(lambda count: rows_shown(count, count + 1), shown, made.outputs, queue=False, api_visibility="private")
+    return made
+
+
+def rows_shown(count: Any, wanted: int) -> tuple[Any, ...]:
+    """The adapter rows shown: ``wanted`` of them (never fewer than ``count``, those already shown, nor more than
+    there are slots), then whether another may be added; ``AdapterRows.outputs``' order."""
+    most = len(parameters.ADAPTER_SLOTS)
+    rows = max(1, min(most, max(int(count or 1), wanted)))
+    return (rows, *(gr.update(visible=slot <= rows) for slot in range(2, most + 1)), gr.update(visible=rows < most))
 
 
 def declared(mode: str, prefix: str, variant: models.Variant, group: str = "") -> dict[str, Any]:
@@ -305,6 +347,7 @@ class SongSettings(NamedTuple):
     # The declared parameters' fields (``declared``: the finish's and the sampling's too, the output format
     # beside them), by the preparer's names.
     declared: dict[str, Any]
+    adapters: AdapterRows  # the second and third adapter's rows, in the LoRA's box
 
 
 def song_settings(mode: str, variant: models.Variant, reference: bool = False) -> SongSettings:
@@ -318,11 +361,12 @@ def song_settings(mode: str, variant: models.Variant, reference: bool = False) -
     sampling = sampling_controls(mode, prefix, variant)
     with gr.Column(elem_id=f"{prefix}-lora-box") as lora_box:
         lora, preset = _lora_split(lora_controls(prefix, variant.name))
+        adapters = adapter_rows(prefix, variant.name)
     # Cover makes a whole new take; Extend and Edit keep the source, whose loudness rules.
     finish = finish_controls(mode, prefix, variant, loudness=reference)
     boxes = (music_box, lora_box)
     return SongSettings(
-        language, music, timbre, lora, preset, boxes, sampling | finish | declared(mode, prefix, variant)
+        language, music, timbre, lora, preset, boxes, sampling | finish | declared(mode, prefix, variant), adapters
     )
 
 
@@ -334,21 +378,49 @@ def cover_start_slider() -> gr.Slider:
 def morph_controls(unused: dict[str, Any]) -> tuple[gr.Checkbox, gr.Textbox, gr.Textbox]:
     """Cover's *Morph* (upstream's flow-edit overlay, off as upstream has it) and the song as it is
     now, shown while it is on; ``unused``: the fields the morph does not use (by the preparer's names:
-    the cover's strength, its start, DCW), locked while it is on, their help saying why."""
+    the cover's strength, its start, DCW), locked while it is on, their help saying why, the strength and
+    the start at their defaults (a morph refuses others)."""
     switch = gr.Checkbox(label="Morph the song (flow edit)", info=tips.MORPH, elem_id="cover-morph")
     with gr.Group(visible=False, elem_id="cover-morph-source") as source:
         style = gr.Textbox("", label="The song's own style", info=tips.MORPH_STYLE, elem_id="cover-morph-prompt")
-        words = gr.Textbox(
+        words_box = gr.Textbox(
             "", label="The song's own words (optional)", info=tips.MORPH_LYRICS, lines=3, elem_id="cover-morph-lyrics"
         )
     own = {name: field.info for name, field in unused.items()}
+    # On, those a morph refuses (``parameters.USED_BY``: the strength, the start, DCW) are set back to their default
+    # too: DCW to the model's own, its field's first value (``parameters.given`` reads it as none asked).
+    back = {
+        n: unused[n].value if parameters.PARAMS[n].model_default else parameters.PARAMS[n].default
+        for n, used in parameters.USED_BY["cover"].items()
+        if "morph" not in used
+    }
 
     def show(on: Any) -> tuple[Any, ...]:
-        locked = [gr.update(interactive=not on, info=tips.MORPH_UNUSED[n] if on else own[n]) for n in unused]
-        return (gr.update(visible=bool(on)), *locked)
+        locked = [
+            gr.update(
+                interactive=not on,
+                info=tips.MORPH_UNUSED[n] if on else own[n],
+                **({"value": back[n]} if on and n in back else {}),
+            )
+            for n in unused
+        ]
+        # Off, the song's own words are emptied as they are hidden: a cover without Morph refuses them
+        # (``parameters.USED_BY``), and the page sends every field.
+        words = [gr.update() if on else gr.update(value="") for _ in (style, words_box)]
+        return (gr.update(visible=bool(on)), *locked, *words)
 
-    switch.change(show, switch, [source, *unused.values()], queue=False, api_visibility="private")
-    return switch, style, words
+    outputs = [source, *unused.values(), style, words_box]
+    switch.change(show, switch, outputs, queue=False, api_visibility="private")
+    for name, default in back.items():  # one set while Morph is on (a demo's example) goes back to it, in the page
+        field = unused[name]
+        field.change(
+            None, [switch, field], field, js=HELD_JS.format(default=json.dumps(default)), api_visibility="private"
+        )
+    return switch, style, words_box
+
+
+# A field a morph refuses, held at its default while Morph is on (``morph_controls``).
+HELD_JS = "(on, value) => (on ? {default} : value)"
 
 
 def _lora_split(controls: tuple[gr.File, gr.Slider, gr.Dropdown]) -> tuple[tuple[gr.File, gr.Slider], gr.Dropdown]:

@@ -57,8 +57,9 @@ def build(variant: Any) -> tabs.MusicTab:
     _wire_generate_switches(fields, form.result, asked)
     # In the preparer's order, then the page's own: the order the reserves line reads them in.
     order = [*inspect.signature(modes.PREPARE["generate"]).parameters, *PAGE_ONLY]
+    adapters = fields.pop("adapter_rows")
     fields = dict(sorted(fields.items(), key=lambda item: order.index(item[0])))
-    return tabs.MusicTab("generate", fields, form, idea=idea, variation=variation, morph=morph)
+    return tabs.MusicTab("generate", fields, form, idea=idea, variation=variation, morph=morph, adapters=adapters)
 
 
 def _generate_text() -> dict[str, Any]:
@@ -122,6 +123,7 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         example="take.json",
     )
     lora, scale, preset = form_fields.lora_controls("gen", variant.name)
+    adapters = form_fields.adapter_rows("gen", variant.name)
     rewrite = form_fields.rewrite_caption_switch()
     plan = form_fields.plan_box()
     finish = form_fields.finish_controls("generate", "gen", variant)
@@ -139,8 +141,10 @@ def _generate_advanced(variant: Any) -> dict[str, Any]:
         **finish,
         **declared,
         "lora_preset": preset,
+        **adapters.fields,
         **interval,
         "record": record,
+        "adapter_rows": adapters,  # taken out for the tab (``MusicTab.adapters``)
     }
 
 
@@ -162,6 +166,9 @@ def _wire_generate_switches(fields: dict[str, Any], result: widgets.Result, aske
     # or the next click would be refused for a plan the visitor no longer sees a use for (the API still is).
     think, plan = fields["think"], fields["plan"]
     think.input(None, [think, plan], plan, js=PLAN_WITH_THINK_JS, api_visibility="private")
+    # The caption switch is Think's alone (``parameters.USED_BY``): Think off, however, sets it back on, its default.
+    rewrite = fields["rewrite_caption"]
+    think.change(None, [think, rewrite], rewrite, js=REWRITE_WITH_THINK_JS, api_visibility="private")
     _duration_follows(fields, asked)
     # In the page only (see waveform.REGION_JS for why no server event may take a typed number).
     takes = fields["batch_size"]
@@ -170,6 +177,8 @@ def _wire_generate_switches(fields: dict[str, Any], result: widgets.Result, aske
 
 # The plan while Think is on; none once the visitor turns Think off (``_wire_generate_switches``).
 PLAN_WITH_THINK_JS = "(think, plan) => (think ? plan : '')"
+# The caption switch as set while Think is on; on (its default) once Think is off.
+REWRITE_WITH_THINK_JS = "(think, rewrite) => (think ? rewrite : true)"
 # What sets Generate's length, copied in the page into one hidden box (``_duration_follows``).
 ASKED_JS = "(...asked) => JSON.stringify(asked)"
 LENGTH_FIELDS = ("auto_length", "loop_bars", "bpm", "time_signature", "think")

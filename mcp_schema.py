@@ -70,10 +70,29 @@ MCP_FIELDS = {
     "repaint_mode": "How the stretch keeps to the song around it: conservative stays closest to it, aggressive makes "
     "it as new music, balanced (upstream's default) goes between by repaint_strength.",
     "audio_duration": "Length of the song in seconds.",
+    **{
+        f"lora_{n}": f"Adapter {n}, combined with the others: the URL of a LoRA or LoKr .safetensors file you "
+        f"uploaded to this studio (POST /gradio_api/upload), at lora_{n}_scale. A slot takes a LoRA or a LoKr file "
+        f"or a preset (lora_{n}_preset), not both; each adapter once."
+        for n in (2, 3)
+    },
+    **{
+        f"lora_{n}_preset": f"Adapter {n} as a preset installed here (by name), at lora_{n}_scale; or give its file "
+        f"as lora_{n}."
+        for n in (2, 3)
+    },
     "bpm": "Tempo in beats per minute; 0 lets the model choose.",
     "batch_size": "How many takes in one go, each with its own seed (the next number).",
     "inference_steps": "Denoising steps: more are slower and finer.",
-    "extend_seconds": "How much new music to add at the end, in seconds.",
+    "extend_seconds": "How much new music to add (at the end, before the start or from the point where says), in "
+    "seconds.",
+    "where": 'Where the new music goes: "end" (after the song, the default), "start" (an intro before it: the whole '
+    'song kept after it, its bar 1 on a bar line), or a point inside the song in seconds (92.5), m:ss ("1:32.5") '
+    'or a bar ("bar 9", counted from bar 1 as takes[i].bars counts): the song is kept sample for sample up to it and '
+    "what followed is replaced by extend_seconds (or bars) of new music.",
+    "ending": "True: the new part closes the song as an outro rather than stopping mid-phrase: its lyrics end in an "
+    "[Outro] section (added where they have none; lyrics with one end the song already), and extend_seconds "
+    'become the nearest whole bars, so its last bar line is the song\'s end. Not with where "start".',
     "src_audio": "The song: the URL of a take this studio made for you, or of a file you uploaded to it "
     "(POST /gradio_api/upload).",
     "auto_length": "With think on: the planner chooses the length, and audio_duration is not used.",
@@ -177,7 +196,10 @@ DEEPEST = 16
 LOOSER = {
     name: {"type": ["array", "string", "number", "null"], "items": {"type": ["string", "number"]}}
     for name in ("lines", "bars")
-} | {"first_downbeat": {"type": ["number", "string", "null"]}}  # seconds, or the page's text box's text
+} | {
+    "first_downbeat": {"type": ["number", "string", "null"]},  # seconds, or the page's text box's text
+    "where": {"type": ["string", "number"]},  # "end", "start", or a point: 92.5, "1:32.5", "bar 9"
+}
 
 # The page's help for a parameter, where it says what the parameter does without speaking of the page.
 PAGE_HELP = {

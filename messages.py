@@ -95,6 +95,12 @@ WRITTEN_FIT = "The planner's {what} ran to {written_tokens} tokens, past the {mo
 # A result's seed line (``results.seeds_text``): each take's seed, a variation's part of it, the run's time and
 # device; the length Think chose, after its plan's line.
 SEEDS = "Seeds — {seeds} · made in {seconds:.1f} s on {device}"
+# The adapters a take was made with (``results.adapters_text``): each by its file or preset, kind and strength.
+ADAPTERS_USED = "Adapters — {adapters}"
+ADAPTER_USED = "{name} ({kind}) at {scale:g}"
+ADAPTER_KINDS = {"lora": "LoRA", "lokr": "LoKr"}
+# An adapter whose tensors land on only some of the model's layers it names (``lora``).
+ADAPTER_PARTIAL = ", changes {changed} of {named} layers"
 SEED_VARIED = " (take {take} varied {amount:g}, new noise {seed})"
 THINK_CHOSE = " Think chose a length of {clock} ({seconds} s)."
 # The seed line of a repaint of a take asked with the take's own seed (``preparing.from_take_latents``).
@@ -181,6 +187,7 @@ LATENTS_NONE_KEPT = "encoded by the VAE: a loop, or a take locked to the grid, k
 LATENTS_GONE = "encoded by the VAE: its take's latents are gone"
 LATENTS_MISFIT = "encoded by the VAE: its take's latents {why}"
 LATENTS_UNREADABLE = "encoded by the VAE: its take's latents could not be read ({kind})"
+LATENTS_MOVED = "encoded by the VAE: an intro before the song moves it off its take's latent frames"
 LATENTS_NOT_THIS_MODELS = "are not this model's ({have} channels; it reads {width})"  # a misfit's why
 LATENTS_TOO_SHORT = "are not as long as the song ({have} frames; it takes {frames})"
 LATENTS_NOT_A_TAKES = "are not a take's"

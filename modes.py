@@ -25,6 +25,8 @@ import audio
 import edit_bars
 import edit_lines
 import error_messages
+import extend_lyrics
+import extend_where
 import grid_lock
 import job_record
 import loop_takes
@@ -78,7 +80,7 @@ def finish(job: Job, result: Rendered, stop: runs.Stop = runs.NEVER) -> tuple[li
     made_of["parts"] = None if job.part is None else [job.part(take) for take in made]
     made_of["loop"] = None if loop is None else loops.record(loop)  # as made: at the tempo and metre Think chose
     ready = Finished.of(result, locked, done, round(time.perf_counter() - started, 3), **made_of)
-    params = job_record.of(job, result.source_latents)
+    params = job_record.of(preparing.adapters_measured(job), result.source_latents)
     return takes.write_takes(job.mode, ready, params, job.seeds, job.request.audio_format, stop)
 
 
@@ -105,6 +107,7 @@ def prepare_generate(a: Asked) -> Job:
     prompt, lyrics = preparing.text(a.prompt, a.lyrics)
     with about("think"):
         thinking = check_think(a.think)
+    preparing.check_unused(a, "think" if thinking else "plain")  # the caption switch is Think's
     with about("audio_duration"):
         duration = check_length(a.audio_duration, a.auto_length, thinking)
     with about("batch_size"):
@@ -139,6 +142,7 @@ def prepare_cover(a: Asked) -> Job:
     render, fmt = preparing.common(a, need_text="cover")
     finishing = parameters.finish(a)
     morphing = preparing.check_morph(a.morph, a.morph_prompt, a.morph_lyrics, a.src_audio)
+    preparing.check_unused(a, "morph" if morphing else "cover")  # the song's own words are the morph's
     source = preparing.source(a.src_audio)
     reference = preparing.reference(a.reference_audio, render.seeds[0]) if a.reference_audio else None
     n, seconds = source.shape[-1], round(audio.seconds(source), 3)
@@ -159,30 +163,37 @@ def prepare_cover(a: Asked) -> Job:
 
 @parameters.preparer("extend")
 def prepare_extend(a: Asked) -> Job:
-    """``src_audio`` followed by ``extend_seconds`` of new music, or by ``bars`` whole bars at its tempo
-    (``edit_bars.extension``: the new part ends on a bar line; counted from bar 1 at ``first_downbeat``, seconds,
-    where the musician set it); the original part is kept as is."""
+    """``src_audio`` with ``extend_seconds`` of new music, or ``bars`` whole bars at its tempo (counted from bar 1 at
+    ``first_downbeat``, seconds, where the musician set it), where ``where`` puts it (``extend_where``): after the
+    song (the new part ends on a bar line: ``edit_bars.extension``), before it (an intro, the song's bar 1 still on
+    a bar line: ``edit_bars.extension``) or from a point inside it (what followed replaced); the song's part kept is
+    kept as is."""
     render, fmt = preparing.common(a, need_text=None)
     with about("extend_seconds"):
         more = in_range(a.extend_seconds, "Seconds to add", *EXTEND_RANGE, " s")
+    where = extend_where.read(a.where)
     finishing = parameters.finish(a, whole=False)
     source, bars = preparing.source(a.src_audio), a.bars
     n, first = source.shape[-1], edit_bars.bar_one_at(a.first_downbeat, source)
-    if edit_bars.given(bars):
-        call = render.pipeline
-        more = edit_bars.extension(a.src_audio, bars, source, EXTEND_RANGE, call.bpm, call.timesignature, first)
-    total = n + int(round(more * audio.SAMPLE_RATE))
-    if total > audio.MAX_SECONDS * audio.SAMPLE_RATE:
+    ending = extend_lyrics.check_ending(a.ending, where.kind == extend_where.START)
+    if ending and not edit_bars.given(bars):  # an ending asked in seconds: whole bars, its last line the song's end
+        bars = extend_lyrics.ending_bars(a.src_audio, source, more, render.pipeline, first) or bars
+    where, lay = extend_where.layout(where, a.src_audio, source, bars, more, render.pipeline, first)
+    more, fade = lay.lead or lay.added, int(SEAM_SECONDS * audio.SAMPLE_RATE)
+    laid, start, end = lay.laid(source, audio.SAMPLE_RATE, fade)
+    total = max(end, laid.shape[-1])
+    if total > audio.MAX_SECONDS * audio.SAMPLE_RATE:  # a point's is refused by ``extend_where``
         raise InputError(_too_long(n / audio.SAMPLE_RATE, more), "bars" if edit_bars.given(bars) else "extend_seconds")
-    seam, seconds = n / audio.SAMPLE_RATE, round(total / audio.SAMPLE_RATE, 3)
-    # Pad with silence to the new length and repaint everything after the original; the prompt says
-    # the source's length, as upstream's does for a repaint past the song's end.
+    reads = n if lay.upto is None else start  # the song's samples the model reads
+    seam, seconds = reads / audio.SAMPLE_RATE, round(total / audio.SAMPLE_RATE, 3)
+    # Pad the song kept with silence where the new music goes and repaint that; the prompt says the song's length,
+    # as upstream's does for a repaint outside the song (``extend_where``).
     render = render.with_pipeline(
         task_type="repaint",
         audio_duration=seam,
-        src_audio=preparing.model_input(source, total),
-        repainting_start=seam,
-        repainting_end=-1,
+        src_audio=preparing.model_input(laid if lay.lead else source[:, :reads], total),
+        repainting_start=0.0 if lay.lead else seam,
+        repainting_end=round(end / audio.SAMPLE_RATE, 6) if lay.lead else -1,
     )
     notes = Notes(
         src_audio=Path(str(a.src_audio)).name,
@@ -190,23 +201,31 @@ def prepare_extend(a: Asked) -> Job:
         extend_seconds=more,
         extend_bars=edit_bars.count(bars) if edit_bars.given(bars) else None,
         first_downbeat=first,
+        where=None if where.kind == extend_where.END else where.said,
+        ending=ending or None,
     )
     request = MusicRequest("extend", render, seconds, fmt, notes=notes)
-    request = preparing.from_take_latents(a.src_audio, request, repaint=True)
-    fade = int(SEAM_SECONDS * audio.SAMPLE_RATE)
+    # A take's own latents: all of them at the end, those before a point; an intro moves the song off their frames.
+    frames = None if lay.upto is None else reads // audio.HOP
+    request = preparing.from_take_latents(a.src_audio, request, repaint=True, frames=frames, moved=bool(lay.lead))
+    rendition = lay.rendition(n, audio.SAMPLE_RATE, fade)
 
     def matched(take: np.ndarray) -> np.ndarray:
-        return audio.gain_match(audio.fit(take, total), take[:, : n - fade], source[:, : n - fade])
+        heard = take[:, rendition[0] : rendition[1]]
+        return audio.gain_match(audio.fit(take, total), heard, source[:, : rendition[1] - rendition[0]])
 
     def post(take: np.ndarray) -> np.ndarray:
-        # The seam crossfade sits in the last few ms of the original, where the model's
-        # rendition of the source overlaps it; everything before that is the source itself.
-        return audio.splice(source, matched(take), max(0, n - fade), total, fade)
+        # Outside the new part, the song's own samples; the seam's crossfade lies inside it (at the end, over the
+        # last few ms of the song, where the model's rendition of it overlaps it).
+        return audio.splice(laid, matched(take), start, end, fade)
 
-    # The take is written at the source's rate, its part before the seam's crossfade the source's samples.
-    kept = untouched.of(a.src_audio, seam, None, matched, more, SEAM_SECONDS)
+    # The take is written at the source's rate, the song's part kept the source's samples.
+    at_end = lay.upto is None and not lay.lead
+    kept = untouched.of(a.src_audio, seam, None, matched, more, SEAM_SECONDS, None if at_end else lay)
     request = dataclasses.replace(request, source_bytes_per_second=kept.bytes_per_second(fmt))
-    return Job(request, post, finishing, (max(0, n - fade), total), kept=kept)
+    job = Job(request, post, finishing, (start, total if at_end else end), kept=kept)
+    # What the new part sings (the whole song's lyrics where the studio knows them) and an ending (``[Outro]``).
+    return extend_lyrics.sung(job, a.src_audio, a.lyrics, ending)
 
 
 def _too_long(song: float, more: float) -> str:
@@ -230,7 +249,8 @@ def prepare_edit(a: Asked) -> Job:
     counted from bar 1 at ``first_downbeat``, seconds, where the musician set it)."""
     with about("change"):
         task = part_tasks.check_change(a.change)
-    part_tasks.check_unused(a.change, a)
+    # The region's choosers first, in their own words (a part is made over the whole song), then the song and its
+    # words, then the fields the change does not use (``part_tasks.check_unused``), in ``preparing.render``'s order.
     src_audio, lines, section, bars = a.src_audio, a.lines, a.section, a.bars
     if task is not None and edit_lines.given(lines, section):
         raise InputError(error_messages.LINES_WITH_PART, "lines" if edit_lines.given(lines, None) else "section")
@@ -240,6 +260,7 @@ def prepare_edit(a: Asked) -> Job:
     if task is not None:
         return part_tasks.prepare(task, a)
     prompt, lyrics = preparing.song_words(a, need_text="edit")
+    part_tasks.check_unused(a.change, a)
     way = preparing.check_repaint_mode(a.repaint_mode)  # Edit's field, in render's order: after the lyrics
     render, fmt = preparing.render(a, prompt, lyrics, 1, models.active_variant())
     music = (render.pipeline.bpm, render.pipeline.timesignature, a.first_downbeat)

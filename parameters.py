@@ -105,6 +105,22 @@ def _alone(check: Callable[[Any], Any]) -> Callable[[Any, str, Any], Any]:
     return lambda value, *_: check(value)
 
 
+def _adapter_strength(n: int, label: str) -> Param:
+    """Adapter ``n``'s strength (``ADAPTER_SLOTS``), declared as the first's (``lora_scale``)."""
+    return Param(
+        f"lora_{n}_scale",
+        1.0,
+        "float",
+        label=label,
+        help=tips.LORA_SCALE,
+        mcp_help=tips.ADAPTER_STRENGTH_MCP.format(n=n),
+        span=checks.LORA_SCALE_RANGE,
+        step=0.05,
+        modes=MUSIC,
+        group="placed",
+    )
+
+
 # Edit's region as the form first shows it: sent with bars, the region is the bars' (``edit_bars``).
 REGION = (0.0, 10.0)
 # *Complete the song*'s parts to add until the musician picks others (``part_tasks``).
@@ -131,12 +147,19 @@ _PLAIN = [
     _p("reference_take", None, "str | None"),
     _p("loop_bars", 0, "int"),
     _p("lora_preset", None, "str | None"),
+    # The second and third adapter's file and preset, as the first's (``ADAPTER_SLOTS``).
+    *(_p(f"lora_{n}{part}", None, "str | None") for n in (2, 3) for part in ("", "_preset")),
     _p("morph", False, "bool"),
     _p("morph_prompt", "", "str"),
     _p("morph_lyrics", "", "str"),
     _p("extend_seconds", 30.0, "float"),
     _p("bars", None, "list[int] | int | str | None"),
     _p("first_downbeat", None, "float | str | None"),
+    # Where Extend's new music goes: "end" (after the song), "start" (an intro before it), or a point inside the
+    # song ("92.5", "1:32.5", "bar 9"), the song kept up to it and what followed replaced (``extend_where``).
+    Param("where", "end", "str", help=tips.EXTEND_WHERE),
+    # Extend's new part closes the song: its lyrics end in an [Outro] section (``extend_lyrics``).
+    Param("ending", False, "bool", help=tips.EXTEND_ENDING),
     _p("repainting_start", REGION[0], "float"),
     _p("repainting_end", REGION[1], "float"),
     _p("change", "region", "str"),
@@ -337,6 +360,8 @@ DECLARED = [
         modes=MUSIC,
         group="placed",
     ),
+    _adapter_strength(2, "Adapter 2 strength"),
+    _adapter_strength(3, "Adapter 3 strength"),
     *(
         Param(name, 0.0, "float", label, help_, checks.FADE_RANGE, " s", 0.5, modes=MUSIC, group="finish", kept=True)
         for name, label, help_ in (("fade_in", "Fade in", tips.FADE_IN), ("fade_out", "Fade out", tips.FADE_OUT))
@@ -378,6 +403,75 @@ DECLARED = [
 ]
 
 PARAMS: dict[str, Param] = {p.name: p for p in [*_PLAIN, *DECLARED]}
+
+# The adapters a request may combine, each slot's (file, strength, preset): the first slot's names are those a
+# request with one LoRA always had; each slot takes a LoRA or a LoKr file, or a preset (``preparing.check_adapters``).
+ADAPTER_SLOTS = (
+    ("lora", "lora_scale", "lora_preset"),
+    *((f"lora_{n}", f"lora_{n}_scale", f"lora_{n}_preset") for n in (2, 3)),
+)
+# The slots after the first, in every music mode's signature after its own (``names``).
+MORE_ADAPTERS = tuple(name for slot in ADAPTER_SLOTS[1:] for name in slot)
+
+# The fields only some ways of a mode use, each with the ways that use it: Edit's by its change (``part_tasks.CHANGES``),
+# Cover's by its Morph ("morph", else "cover"), Generate's by Think ("think", else "plain"). Sent (not at its default)
+# with a way that does not use it, a field is refused in words naming it and the way (``preparing.check_unused``),
+# never passed over; the page sets such a field back to its default where the way hides it (``edit_fields.showing``,
+# ``form_fields.morph_controls``, ``generate_page``).
+_REGION_ONLY = ("region",)
+USED_BY: dict[str, dict[str, tuple[str, ...]]] = {
+    "generate": {"rewrite_caption": ("think",)},
+    "cover": {
+        "morph_prompt": ("morph",),
+        "morph_lyrics": ("morph",),
+        # A morph moves the song itself from what it is (``flow_edit``): no cover strength, no start from the song.
+        "audio_cover_strength": ("cover",),
+        "cover_noise_strength": ("cover",),
+        # Upstream's flow edit runs without DCW (``flow_edit_pipeline``: forced off, issue #1156), as ``flow_edit``
+        # does; the model's own default (the page's checkbox as it is first shown) is no DCW asked (``given``).
+        "dcw": ("cover",),
+    },
+    "edit": {
+        # Upstream's page empties the caption and lyrics for Extract and writes the part's name as the caption: a
+        # part taken out is told only its name (a caption that names it is that name: ``part_tasks.check_unused``).
+        # A part added or a song completed with nothing sung takes no lyrics either (``part_tasks.check_unsung``).
+        **{name: ("region", "add", "complete") for name in ("prompt", "lyrics")},
+        # Upstream's page sets tempo, key and metre to auto for a part added or taken out; a part is made over the
+        # whole song, from its own bar 1.
+        **{name: ("region", "complete") for name in ("bpm", "key_scale", "time_signature")},
+        **{name: _REGION_ONLY for name in ("repainting_start", "repainting_end", "repaint_mode", "repaint_strength")},
+        "first_downbeat": _REGION_ONLY,
+        "part": ("add", "extract"),
+        "add_parts": ("complete",),
+        # A part is made by the XL base's DiT, and a request's adapters go on the SFT one they were made for
+        # (``backend.attach_adapters``): every slot's file, preset and strength is a region's alone.
+        **{name: _REGION_ONLY for slot in ADAPTER_SLOTS for name in slot},
+    },
+}
+
+
+def given(name: str, value: Any, variant: Any = None) -> bool:
+    """Whether ``value`` of the parameter ``name`` asks for something other than its default: None and an emptied
+    field do not; a number by its value (8, 8.0, "8"), a word by its letters ("Auto", "auto"); a value that is
+    neither (a misspelt number) does. Where the model decides the default (``Param.model_default``, the declared
+    default None), ``variant``'s own value (``models.Variant``: the page's first value, DCW on for turbo) does not."""
+    p = PARAMS[name]
+    default = p.default
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return False
+    if p.model_default and default is None and variant is not None:
+        default = getattr(variant, p.model_default)
+    if isinstance(default, bool) or isinstance(value, bool):
+        return value != default
+    if isinstance(default, int | float):
+        try:
+            return float(value) != float(default)
+        except (TypeError, ValueError):
+            return True
+    if isinstance(default, str) and isinstance(value, str):
+        return value.strip().lower() != default.lower()
+    return default is None or value != default
+
 
 # The settings Cover, Extend and Edit share, first in each one's signature, in this order (``preparing.common``).
 SONG = ("src_audio", "prompt", "lyrics", "vocal_language", "bpm", "key_scale", "time_signature")
@@ -430,7 +524,18 @@ _API_ORDER = {
         "morph_prompt",
         "morph_lyrics",
     ),
-    "extend": (*SONG, "extend_seconds", *SAMPLING, "fade_in", "fade_out", "dcw", "bars", "first_downbeat"),
+    "extend": (
+        *SONG,
+        "extend_seconds",
+        *SAMPLING,
+        "fade_in",
+        "fade_out",
+        "dcw",
+        "bars",
+        "first_downbeat",
+        "where",
+        "ending",
+    ),
     "edit": (
         *SONG,
         "repainting_start",
@@ -454,13 +559,15 @@ _API_ORDER = {
 
 def names(mode: str) -> tuple[str, ...]:
     """``mode``'s parameters in its signature's order (the API's positions): those of ``_API_ORDER``, the
-    declared ones it takes after them (``added``), the LoRA preset last (``test_presets``)."""
-    return (*_API_ORDER[mode], *added(mode), "lora_preset")
+    declared ones it takes after them (``added``), the other adapters' slots, the LoRA preset last (``test_presets``)."""
+    return (*_API_ORDER[mode], *added(mode), *MORE_ADAPTERS, "lora_preset")
 
 
 def added(mode: str) -> tuple[str, ...]:
-    """The declared parameters ``mode`` takes that its ``_API_ORDER`` does not list, in declaration order."""
-    return tuple(p.name for p in DECLARED if mode in p.modes and p.name not in _API_ORDER[mode])
+    """The declared parameters ``mode`` takes that its ``_API_ORDER`` does not list (nor ``MORE_ADAPTERS``), in
+    declaration order."""
+    listed = {*_API_ORDER[mode], *MORE_ADAPTERS}
+    return tuple(p.name for p in DECLARED if mode in p.modes and p.name not in listed)
 
 
 def declared(mode: str) -> list[Param]:

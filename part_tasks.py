@@ -24,7 +24,7 @@ import error_messages
 import models
 import parameters
 import preparing
-from checks import AUTO, InputError
+from checks import AUTO, INSTRUMENTAL_TAG, InputError
 from music_request import Job, MusicRequest, Notes
 from parameters import Asked
 
@@ -84,22 +84,50 @@ def check_change(value: Any) -> str | None:
     return CHANGES[key]
 
 
-# The parts' own fields, each with the changes that use it: sent (not at its default) with another change, it is
-# refused, never passed over (the page sets a hidden one back to its default: ``edit_fields.showing``).
-USED_BY = {"part": ("add", "extract"), "add_parts": ("complete",)}
+# The parts' own fields, each with the changes that use it (``parameters.USED_BY``, where Edit's other fields a change
+# does not use are declared too): sent (not at its default) with another change, it is refused, never passed over
+# (the page sets a hidden one back to its default: ``edit_fields.showing``).
+USED_BY = {name: parameters.USED_BY["edit"][name] for name in ("part", "add_parts")}
 
 
 def check_unused(change: Any, asked: Asked) -> None:
-    """Refuse a part's field (``USED_BY``) sent with a change that does not use it: *Add a part* with the
-    parts *Complete the song* adds made vocals, the default part, and said nothing."""
+    """Refuse a field (``parameters.USED_BY``) sent with a change that does not use it: *Add a part* with the
+    parts *Complete the song* adds made vocals, the default part, and said nothing; a key with *Take a part out*
+    was passed over as upstream's page sets it to auto. The parts' own fields first, in their own words."""
     key = "region" if change is None or change == "" else change
-    label = dict((v, name) for name, v in CHOICES).get(key, str(key))
+    labels = {v: name for name, v in CHOICES}
+    label = labels.get(key, str(key))
     for name, used in USED_BY.items():
         value = getattr(asked, name)
         if key not in used and _given(value, parameters.PARAMS[name].default):
             message = error_messages.PART_UNUSED if name == "part" else error_messages.ADD_PARTS_UNUSED
             given = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
             raise InputError(message.format(given=given[:80], change=label), name)
+    if key not in parameters.USED_BY["edit"]["repaint_mode"]:  # a bad way is refused as one, with a part too
+        preparing.check_repaint_mode(asked.repaint_mode)
+    makes = models.active_variant() if key == "region" else models.VARIANTS[models.BASE_VARIANT]
+    preparing.check_unused(_as_told(key, asked), key, label, labels, own=tuple(USED_BY), variant=makes)
+
+
+def _as_told(change: str, asked: Asked) -> Asked:
+    """``asked`` with a caption and lyrics the model is told whatever is sent read as none: an extracted part's
+    caption that names the part (upstream's page writes the part's name there, and an extract take's record keeps
+    it, so a variation sends it again), and lyrics of "[Instrumental]" (what a part with nothing sung is told)."""
+    named = change == "extract" and _track(asked.prompt) is not None and _track(asked.prompt) == _track(asked.part)
+    bare = isinstance(asked.lyrics, str) and asked.lyrics.strip().lower() == INSTRUMENTAL_TAG.lower()
+    return asked.but(**({"prompt": ""} if named else {}), **({"lyrics": ""} if bare else {}))
+
+
+def check_unsung(change: str, asked: Asked, parts: list[str]) -> None:
+    """Refuse lyrics sent with a part added or a song completed with nothing sung (``parts``: checked track
+    classes, none of them ``SUNG``): the model is told "[Instrumental]" (upstream's model would be handed words no
+    part sings); "[Instrumental]" itself is what it is told, and taken. Raises ``InputError`` on ``lyrics``."""
+    if not parameters.given("lyrics", _as_told(change, asked).lyrics):
+        return
+    label = {v: name for name, v in CHOICES}[change]
+    named = " and ".join(", ".join(LABELS[part] for part in parts).rsplit(", ", 1))
+    words = error_messages.PART_LYRICS_UNSUNG.format(given=str(asked.lyrics)[:80], change=label, parts=named)
+    raise InputError(words, "lyrics")
 
 
 def _given(value: Any, default: Any) -> bool:
@@ -189,22 +217,24 @@ def prepare(task: str, asked: Asked) -> Job:
         raise InputError(error_messages.PARTS_MISSING.format(source=base_model.source(), why=why), "change")
     if backend.is_warm() and backend.get_backend().offload != "none":
         raise InputError(error_messages.PARTS_OFFLOADED, "change")
-    if asked.lora or asked.lora_preset:
-        raise InputError(
-            error_messages.PARTS_NO_LORA, "lora_preset" if asked.lora_preset and not asked.lora else "lora"
-        )
     track = check_part(asked.part) if task != "complete" else None
     classes = check_parts(asked.add_parts) if task == "complete" else None
-    if task == "extract":  # upstream's page writes the part's name as the caption
-        asked = asked.but(prompt=track, lyrics="")
-    elif not any(name in SUNG for name in classes or [track]):  # lyrics only for a sung part
-        asked = asked.but(lyrics="")
+    change = next(key for key, made in CHANGES.items() if made == task)
+    # ``preparing.render``'s order: the song, then its caption and lyrics as sent, then the fields the change does
+    # not use (``check_unused``), before the declared fields of the model call.
+    prompt, lyrics = preparing.song_words(asked, need_text=None)
+    check_unused(change, asked)
+    if task == "extract":  # upstream's page writes the part's name as the caption (any other refused: check_unused)
+        prompt, lyrics = track, ""
+    elif not any(name in SUNG for name in classes or [track]):  # lyrics only for a sung part, else refused
+        check_unsung(change, asked, classes or [track])
+        lyrics = ""
+    asked = asked.but(prompt=prompt, lyrics=lyrics)
     # Upstream's page sets tempo, key and metre to auto for a part added or taken out.
     if task != "complete":
         asked = asked.but(bpm=None, key_scale=AUTO, time_signature=AUTO)
-    # No LoRA on the base (refused above), and its sampling defaults.
-    base = asked.but(lora_scale=1.0)
-    prompt, lyrics = preparing.song_words(base, need_text=None)
+    # No adapter on the base (every slot's fields refused with a part: ``check_unused``), and its sampling defaults.
+    base = asked.but(**{strength: 1.0 for _, strength, _ in parameters.ADAPTER_SLOTS})
     # Edit's own field, checked for a part too, in its place (``preparing.render``'s order): a part does not use
     # it, nor the strength, but a bad value sent with a part is refused as with a region, never passed over.
     preparing.check_repaint_mode(asked.repaint_mode)

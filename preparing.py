@@ -41,11 +41,12 @@ from checks import (
     check_plan,
     check_switch,
     check_text,
+    reads_as,
     seeds_for,
     shown,
     sung_language,
 )
-from music_request import Call, MusicRequest, PlanArgs, Render
+from music_request import Call, Job, MusicRequest, PlanArgs, Render
 from parameters import Asked
 
 # Upstream reads a timbre reference as three windows of this many seconds (30 s in all).
@@ -174,18 +175,24 @@ def latents_of(src_audio: Any) -> np.ndarray | None:
     return source_latents(src_audio).latents
 
 
-def from_take_latents(src_audio: Any, request: MusicRequest, repaint: bool = False) -> MusicRequest:
+def from_take_latents(
+    src_audio: Any, request: MusicRequest, repaint: bool = False, frames: int | None = None, moved: bool = False
+) -> MusicRequest:
     """``request`` starting from the source take's own latents where it has them, saying which
-    (``source_latents``); a repaint asked with the take's own seed draws another, as upstream's (PR #1177:
-    the same seed would draw the same noise the take was made from), its record noting the seed it was not
-    (``seed_redrawn``)."""
+    (``source_latents``): their first ``frames`` (None: all; an Extend from a point keeps the song's frames
+    before it, silence after them: ``sampler``), or none where the song is ``moved`` off their frames (an
+    intro before it: the VAE reads the song where it now lies, and the record says so); a repaint asked with the
+    take's own seed draws another, as upstream's (PR #1177: the same seed would draw the same noise the take was
+    made from), its record noting the seed it was not (``seed_redrawn``)."""
     if headers.reading():  # the admission check reads no latents (the run finds them, and says which)
         return request
     own = source_latents(src_audio)
+    if moved and own.used:
+        return dataclasses.replace(request, source_latents=take_latents.MOVED)
     request = dataclasses.replace(request, source_latents=own.why)
     if not own.used:
         return request
-    render = request.render.with_pipeline(src_latents=own.latents)
+    render = request.render.with_pipeline(src_latents=own.latents if frames is None else own.latents[:frames])
     if repaint and render.seeds[0] == own.seed:
         fresh = own.seed
         while fresh == own.seed:
@@ -261,9 +268,9 @@ def render(asked: Asked, prompt: str, lyrics: str, takes: int, variant: models.V
     language = sampled["vocal_language"] = sung_language(sampled["vocal_language"], lyrics)
     check_lyric_tokens(lyrics, language)
     fmt = parameters.PARAMS["audio_format"].check(asked.audio_format)
-    adapter = check_lora(asked.lora, asked.lora_scale, asked.lora_preset)
+    adapters = check_adapters(asked)
     seeds = parameters.seeds(asked, takes)
-    return Render(Call(prompt=prompt, lyrics=lyrics or INSTRUMENTAL_TAG, **sampled), seeds, adapter), fmt
+    return Render(Call(prompt=prompt, lyrics=lyrics or INSTRUMENTAL_TAG, **sampled), seeds, adapters), fmt
 
 
 # Upstream's ways of repainting (``repaint_mode``; its strength, ``parameters``'); its default is the model call's.
@@ -278,6 +285,50 @@ def check_repaint_mode(mode: Any) -> str:
         if way not in REPAINT_MODES:
             raise gr.Error(error_messages.REPAINT_MODE.format(modes=", ".join(REPAINT_MODES), got=str(mode)[:40]))
     return way
+
+
+def check_unused(
+    asked: Asked,
+    way: str,
+    said: str = "",
+    ways: dict[str, str] | None = None,
+    own: tuple = (),
+    variant: models.Variant | None = None,
+) -> None:
+    """Refuse a field the ``way`` of ``asked.mode`` does not use (``parameters.USED_BY``: Edit's change, Cover's
+    "morph" or "cover", Generate's "think" or "plain") sent at another value than its default (``parameters.given``;
+    where the model decides it, ``variant``'s own, else the studio's model's), in words naming the field, the value
+    sent, the way (``said``, else ``error_messages.UNUSED_WAY``'s, by the way or else the mode) and what would use it
+    (``ways``: each way's name, for Edit's "choose …"); ``own``: fields the caller refuses in words of its own.
+    Raises ``checks.InputError`` on the field."""
+    variant = variant or models.active_variant()
+    for name, used in parameters.USED_BY.get(asked.mode, {}).items():
+        value = getattr(asked, name)
+        if way in used or name in own or not parameters.given(name, value, variant):
+            continue
+        param = parameters.PARAMS[name]
+        if param.label:  # a bad value is refused as the bad value it is, first
+            param.check(value)
+        users = " or ".join((ways or {}).get(w, w) for w in used)
+        message = error_messages.UNUSED_FIELD.format(
+            field=param.label or error_messages.FIELD_NAMES.get(name, name),
+            name=name,
+            given=str(value)[:80],
+            way=said or error_messages.UNUSED_WAY.get(way, error_messages.UNUSED_WAY.get(asked.mode, way)),
+            because=f", {error_messages.UNUSED_BECAUSE[name]}" if name in error_messages.UNUSED_BECAUSE else "",
+            empty=_left_at(getattr(variant, param.model_default) if param.model_default else param.default),
+            remedy=error_messages.UNUSED_REMEDY.get(way, error_messages.UNUSED_REMEDY[asked.mode]).format(ways=users),
+        )
+        raise InputError(message, name)
+
+
+def _left_at(default: Any) -> str:
+    """A field's default as a refusal says to leave it: "empty", "on", "at 0", "at auto"."""
+    if default is None or default == "":
+        return error_messages.LEFT_EMPTY
+    if isinstance(default, bool):
+        return error_messages.LEFT_ON if default else error_messages.LEFT_OFF
+    return error_messages.LEFT_AT.format(value=f"{default:g}" if isinstance(default, int | float) else default)
 
 
 def check_morph(morph: Any, prompt: Any, lyrics: Any, src_audio: Any = None) -> dict[str, Any]:
@@ -342,48 +393,110 @@ def check_tokens(texts: dict[str, str], language: str = "en") -> None:
         raise InputError(str(exc), exc.param) from None
 
 
-def check_lora(path: Any, scale: Any, preset: Any = None) -> dict[str, Any] | None:
-    """``{"path", "scale", "name"}`` for an uploaded LoRA file or a preset (plus ``preset``,
-    ``repo`` and ``alpha``), or None when there is neither.
+def check_adapters(asked: Asked) -> tuple[dict[str, Any], ...]:
+    """The adapters a request combines, in the order of its slots (``parameters.ADAPTER_SLOTS``), each as
+    ``check_lora`` gives it; empty where no slot holds one. A slot's strength set (not 1) with no adapter in
+    it is refused in words naming that strength (``ADAPTER_STRENGTH_ALONE``), as is the same adapter (a preset,
+    or a file by its bytes) in two slots (``ADAPTER_TWICE``). Raises ``checks.InputError``."""
+    made: list[dict[str, Any]] = []
+    for number, slot in enumerate(parameters.ADAPTER_SLOTS, 1):
+        file, strength, preset = slot
+        adapter = check_lora(getattr(asked, file), getattr(asked, strength), getattr(asked, preset), slot)
+        if adapter is None:  # its strength checked by ``check_lora``: a number in range, however it was sent
+            declared, value = parameters.PARAMS[strength], getattr(asked, strength)
+            if not reads_as(value, declared.default):
+                told = error_messages.ADAPTER_STRENGTH_ALONE.format(label=declared.label, value=float(value))
+                raise InputError(told, strength)
+            continue
+        for earlier, before in enumerate(made, 1):
+            if before["path"] == adapter["path"] or same_file(before["path"], adapter["path"]):
+                field = preset if adapter.get("preset") else file
+                told = error_messages.ADAPTER_TWICE.format(name=shown(adapter["name"]), first=earlier, second=number)
+                raise InputError(told, field)
+        made.append(adapter)
+    return tuple(made)
+
+
+def same_file(one: str, other: str) -> bool:
+    """Whether two files hold the same bytes (the same adapter uploaded twice lands at two paths)."""
+    import hashlib
+
+    if Path(one).stat().st_size != Path(other).stat().st_size:
+        return False
+    digests = []
+    for path in (one, other):
+        with open(path, "rb") as handle:
+            digests.append(hashlib.file_digest(handle, "sha256").digest())
+    return digests[0] == digests[1]
+
+
+def check_lora(
+    path: Any, scale: Any, preset: Any = None, slot: tuple[str, str, str] = parameters.ADAPTER_SLOTS[0]
+) -> dict[str, Any] | None:
+    """``{"path", "scale", "alpha", "kind", "name"}`` for an uploaded adapter file (a LoRA or a LoKr:
+    ``kind``) or a preset (plus ``preset`` and ``repo``), or None when there is neither. ``slot`` names
+    the fields (file, strength, preset) a refusal names: the first adapter's unless told.
 
     The file itself is always checked, from its header and once per file (``lora.check_file``);
     whether it fits the model is checked here once the model is loaded, and in any case again
     inside the run. A preset is a cached Hub file going through the same checks.
     """
+    file, strength, preset_field = slot
     # Checked with or without a file: a strength typed out of range is a slip the page must name too.
-    weight = parameters.PARAMS["lora_scale"].check(scale)
+    weight = parameters.PARAMS[strength].check(scale)
     if (why := audio.unseen(path, "LoRA file")) is not None:  # a URL, a path that is no upload: never opened
-        raise InputError(why, "lora")
-    chosen = _preset(preset)
+        raise InputError(why, file)
+    chosen = _preset(preset, preset_field)
     uploaded = path is not None and str(path).strip() != ""
     if chosen and uploaded:
-        raise InputError(error_messages.LORA_BOTH, "lora_preset")
+        raise InputError(error_messages.LORA_BOTH, preset_field)
     if not chosen and not uploaded:
         return None
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"alpha": 1.0}  # a preset's PEFT alpha / rank (``lora_presets.alpha_ratio``)
     if chosen:
-        with about("lora_preset"):
+        with about(preset_field):
             try:
                 found, path = lora_presets.resolve(chosen, models.active_variant().name)
             except lora_presets.UnknownPreset as exc:
                 raise gr.Error(str(exc)) from None
         extra = {"preset": found.name, "repo": found.repo, "alpha": lora_presets.alpha_ratio(found)}
-    with about("lora_preset" if chosen else "lora"):
+    with about(preset_field if chosen else file):
         # The admission check reads the header only (``headers``); the run reads the whole file.
         if backend.is_warm():
             # Cheap once the model is in memory, and it saves the visitor a GPU call for a misfit.
             backend.get_backend().check_lora(str(path), whole=not headers.reading())
         else:
             lora.check_file(str(path), whole=not headers.reading())
-    return {"path": str(path), "scale": weight, "name": Path(str(path)).name, **extra}
+        kind = lora.adapter_kind(str(path))
+    return _measured({"path": str(path), "scale": weight, "name": Path(str(path)).name, "kind": kind, **extra})
 
 
-def _preset(value: Any) -> str | None:
-    """A preset name as sent (None, "" and "none" mean no preset)."""
+def _measured(adapter: dict[str, Any]) -> dict[str, Any]:
+    """``adapter`` with the layers it changes of those it names (``layers``: ``(changed, named)``, from its header
+    against the loaded model, ``lora.layers_changed``), where the model is loaded and they are not said yet."""
+    if "layers" in adapter or not backend.is_warm():
+        return adapter
+    loaded = backend.get_backend()
+    return {**adapter, "layers": tuple(lora.layers_changed(adapter["path"], loaded.layer_sizes, loaded.variant.label))}
+
+
+def adapters_measured(job: Job) -> Job:
+    """``job`` with each adapter's layers said (``_measured``): a job prepared before the model was loaded
+    (the first request's) gets them once its run has loaded it, for its record."""
+    render = job.request.render
+    measured = tuple(_measured(adapter) for adapter in render.adapters)
+    if measured == render.adapters:
+        return job
+    request = dataclasses.replace(job.request, render=dataclasses.replace(render, adapters=measured))
+    return dataclasses.replace(job, request=request)
+
+
+def _preset(value: Any, field: str = "lora_preset") -> str | None:
+    """A preset name as sent in ``field`` (None, "" and "none" mean no preset)."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InputError(error_messages.LORA_PRESET_NAME.format(value=shown(value)), "lora_preset")
+        raise InputError(error_messages.LORA_PRESET_NAME.format(value=shown(value)), field)
     name = value.strip()
     return None if name.lower() in ("", "none") else name
 

@@ -61,6 +61,7 @@ class MusicTab:
     variation: variation_row.Row | None = None  # *Variations* beneath the result
     morph: morph_row.Row | None = None  # *Morph this take* beside it (Generate)
     after: Callable[[Any], None] | None = None  # given the click's event: what follows it (Edit's note)
+    adapters: form_fields.AdapterRows | None = None  # Generate's rows for adapters 2 and 3 (*Use these settings*)
 
     def __post_init__(self) -> None:
         widgets.start_at_defaults(self.fields, modes.PREPARE[self.name])
@@ -84,7 +85,7 @@ def _song_fields(source: Any, prompt: Any, lyrics: Any, more: form_fields.SongSe
     fields (``own``: Cover's strength, Extend's seconds, Edit's region)."""
     fields = {"src_audio": source, "prompt": prompt, "lyrics": lyrics, "vocal_language": more.language}
     fields.update(zip(("bpm", "key_scale", "time_signature"), more.music, strict=True), lora=more.lora[0])
-    fields.update(lora_scale=more.lora[1], lora_preset=more.lora_preset, **more.declared)
+    fields.update(lora_scale=more.lora[1], lora_preset=more.lora_preset, **more.declared, **more.adapters.fields)
     return {**fields, **({"reference_audio": more.reference} if more.reference is not None else {}), **own}
 
 
@@ -135,6 +136,7 @@ def extend_tab(variant: Any) -> MusicTab:
             source, info, wave = form_fields.song_input("extend", wave=True)
             bars = edit_fields.bars_box("extend")  # right under the waveform whose seam it sets, as Edit's bars
             first = edit_fields.bar_one_box("extend")  # and where its bars are counted from
+            place, where = edit_fields.where_fields()  # where the new part goes: the point shown on the waveform
             described = form_fields.describe_button("extend")
             seconds = widgets.lenient_slider(
                 *checks.EXTEND_RANGE,
@@ -143,6 +145,7 @@ def extend_tab(variant: Any) -> MusicTab:
                 info=tips.EXTEND_SECONDS,
                 elem_id="extend-seconds",
             )
+            ending = gr.Checkbox(False, label="Ending", info=tips.EXTEND_ENDING, elem_id="extend-ending")
             prompt = gr.Textbox(
                 "", label="Style of the continuation", info=tips.EXTEND_CAPTION, elem_id="extend-prompt"
             )
@@ -158,11 +161,22 @@ def extend_tab(variant: Any) -> MusicTab:
     seconds.change(None, [wave, seconds], wave, js=waveform.WITH_EXTRA_JS, api_visibility="private")
     edit_fields.wire_bars_added(bars, wave, seconds, more.music)
     edit_fields.wire_bar_one(first, wave, more.music)
+    edit_fields.wire_where(place, where, wave)
     _new_song_new_bar_one(source, first, info, more.music[0])
     reading = ([source, seconds, first], [info, *more.music, wave])
     return MusicTab(
         "extend",
-        _song_fields(source, prompt, lyrics, more, extend_seconds=seconds, bars=bars, first_downbeat=first),
+        _song_fields(
+            source,
+            prompt,
+            lyrics,
+            more,
+            extend_seconds=seconds,
+            bars=bars,
+            first_downbeat=first,
+            where=where,
+            ending=ending,
+        ),
         form,
         source=source,
         reading=reading,
@@ -223,16 +237,24 @@ def edit_tab(variant: Any) -> MusicTab:
         lines=picker.lines,
         bars=bars,
     )
-    edit_fields.wire(choice, variant, shown, wave, start, end, (picker, source))
-    edit_fields.wire_bar_one(first, wave, more.music, (bars, start, end))
-    _new_song_new_bar_one(source, first, info, more.music[0])
-    reading = ([source, start, end, choice.change, first], [info, *more.music, wave])
     own = {"repainting_start": start, "repainting_end": end, "change": choice.change, "part": choice.part}
     own.update(add_parts=choice.add_parts, repaint_mode=way, repaint_strength=strength, bars=bars, **picker.fields)
     own.update(first_downbeat=first)
+    fields = _song_fields(source, prompt, lyrics, more, **own)
+    edit_fields.wire(choice, variant, shown, wave, start, end, (picker, source), fields)
+    # A part empties every adapter slot (``edit_fields.reset``) and folds the second and third rows away again.
+    rows = more.adapters.outputs
+
+    def folded(change: Any) -> tuple[Any, ...]:
+        return tuple(gr.update() for _ in rows) if change in ("region", None, "") else form_fields.rows_shown(1, 1)
+
+    choice.change.change(folded, choice.change, rows, queue=False, api_visibility="private")
+    edit_fields.wire_bar_one(first, wave, more.music, (bars, start, end))
+    _new_song_new_bar_one(source, first, info, more.music[0])
+    reading = ([source, start, end, choice.change, first], [info, *more.music, wave])
     return MusicTab(
         "edit",
-        _song_fields(source, prompt, lyrics, more, **own),
+        fields,
         form,
         source=source,
         reading=reading,
@@ -324,7 +346,15 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> dict[str, Any]:
     settings = [g[k] for k in records.FIELDS]
     # A visitor's slip (no take yet, a record that cannot be used) is one line in the log, not a traceback.
     quiet = event_errors.expected_errors
-    g["record"].upload(quiet(results.settings_from_file), g["record"], [*settings, tabs], api_name="settings_from_file")
+    rows = music[0].adapters  # the adapter rows the take used, shown (``records.adapters_used``)
+    shown = {"outputs": rows.outputs, "queue": False, "api_visibility": "private"}
+    g["record"].upload(
+        quiet(results.settings_from_file), g["record"], [*settings, tabs], api_name="settings_from_file"
+    ).success(
+        lambda path, n: form_fields.rows_shown(n, records.adapters_used(records.read(path))),
+        [g["record"], rows.shown],
+        **shown,
+    )
     used = {}
     for tab in music:
         sends = dict(tab.form.result.sends)
@@ -334,6 +364,11 @@ def wire_across(music: list[MusicTab], tabs: gr.Tabs) -> dict[str, Any]:
             [*settings, tabs],
             api_name=f"settings_from_{tab.name}",
             validator=results.take_validator(1),
+        )
+        used[tab.name].success(
+            lambda meta, n: form_fields.rows_shown(n, records.adapters_used(meta)),
+            [tab.form.result.meta, rows.shown],
+            **shown,
         )
     receivers = {tab.name: tab.receives for tab in music if tab.receives}
     for tab in music:

@@ -124,6 +124,14 @@ CSS = """
    upload's toolbar: at the block's top edge they covered its Clear button, the one thing to click next. */
 .compact-drop div.validation-error { margin-top: 48px; }
 
+/* A refused field the visitor cannot see (hidden by the tab's choices): its words under the button clicked, in the
+   row the button shares with its Stop (theme.JS), until the tab's next click. */
+.row[data-studio-note] { flex-wrap: wrap; }
+.row[data-studio-note]::after {
+  content: attr(data-studio-note); flex-basis: 100%; margin-top: 6px; font-size: var(--text-sm);
+  font-weight: 600; color: var(--error-text-color);
+}
+
 /* A folded field the validator refused: a neutral note on the accordion's label (theme.JS) */
 button.label-wrap[data-studio-note]::after {
   content: attr(data-studio-note); margin-left: auto; padding-left: 1em; text-align: right;
@@ -192,8 +200,9 @@ button.label-wrap[data-studio-note]::after {
 # inputs in the page's config), notes the message on it (kept until the tab's next click, drawn by CSS
 # where Gradio's own mark is gone); for a field in a closed accordion it notes them on that accordion's
 # label only (found in the page's layout) and opens it (so Gradio mounts and marks the field), then
-# brings the field into view. Every field has an elem_id, so a visible field is always found. Notes
-# are attributes, so Gradio's own markup is never changed.
+# brings the field into view. A field the visitor cannot see even so (hidden by the tab's choices, so not
+# mounted) has its words noted under the button clicked (the event's trigger), in view. Every field has an
+# elem_id, so a visible field is always found. Notes are attributes, so Gradio's own markup is never changed.
 JS = """
 () => {
   if (window.__studioNotes) return;
@@ -223,7 +232,14 @@ JS = """
       .map((c) => { const el = field(c.id); return el && el.querySelector('button.label-wrap:not(.open)'); })
       .filter(Boolean);
   };
-  const note = (refused) => {
+  // Where a click's refusal of a field the visitor cannot see is said: the clicked button's row (the tab's action
+  // and its Stop), the join's trigger found in the page's config.
+  const clicked = (fn) => {
+    const d = ((window.gradio_config || {}).dependencies || []).find((x) => x.id === fn);
+    const button = d && (d.targets || []).map(([id]) => field(id)).find((el) => el && shown(el));
+    return button ? button.closest('.row') || button.parentElement : null;
+  };
+  const note = (refused, at) => {
     const words = new Map();
     for (const [id, m] of refused) {
       const el = field(id);
@@ -236,12 +252,16 @@ JS = """
     }
     let tries = 0;
     const reveal = () => {
-      const marked = refused.map(([id, m]) => { const el = field(id); if (el) el.setAttribute('data-studio-note', m); return el; })
-        .filter((el) => el && shown(el));
-      if (marked.length < refused.length && ++tries < 20) { setTimeout(reveal, 50); return; }
-      if (marked.length) {
-        const r = marked[0].getBoundingClientRect();
-        if (r.top < 0 || r.bottom > window.innerHeight) marked[0].scrollIntoView({block: 'center'});
+      const found = refused.map(([id, m]) => { const el = field(id); if (el) el.setAttribute('data-studio-note', m); return [el, m]; });
+      const marked = found.filter(([el]) => el && shown(el)).map(([el]) => el);
+      // An accordion opened mounts its fields a moment later; a field hidden by the tab's choices never shows.
+      if (marked.length < refused.length && words.size && ++tries < 20) { setTimeout(reveal, 50); return; }
+      const unseen = found.filter(([el]) => !el || !shown(el)).map(([, m]) => m);
+      if (unseen.length && at) at.setAttribute('data-studio-note', unseen.join(' '));
+      const first = marked[0] || (unseen.length && at);
+      if (first) {
+        const r = first.getBoundingClientRect();
+        if (r.top < 0 || r.bottom > window.innerHeight) first.scrollIntoView({block: marked.length ? 'center' : 'nearest'});
       }
       done();
     };
@@ -324,16 +344,17 @@ JS = """
       return new Response(theirs, {status: res.status, statusText: res.statusText, headers: res.headers});
     }
     if (joining && res.status === 422) {
-      let inputs = [];
+      let inputs = [], at = null;
       try {
         const fn = JSON.parse(args[1].body).fn_index;
         inputs = ((window.gradio_config || {}).dependencies || []).find((d) => d.id === fn).inputs;
+        at = clicked(fn);
       } catch (e) {}
       res.clone().json().then((body) => {
         const verdicts = Array.isArray(body.detail) ? body.detail : [];
         const refused = verdicts.map((v, i) => [inputs[i] ?? null, v]).filter(([, v]) => !v.is_valid && v.message)
           .map(([id, v]) => [id, v.message]);
-        if (refused.length) setTimeout(() => note(refused), 100);
+        if (refused.length) setTimeout(() => note(refused, at), 100);
       }).catch(() => {});
     }
     return res;

@@ -143,6 +143,26 @@ EDIT_LINES_NOTE = (
 EDIT_SECTION = "Tick every line of one section at once."
 # Edit and Extend by the bar (``edit_bars``; the bar lines: ``song_map``). A bar is one measure of the song's metre.
 EDIT_BARS = "Bars to change, counted from 1 as the studio hears them: 9-16, or 9. The region runs from the start of the first to the start of the bar after the last (the song's end after its last bar). Leave empty to set the region by its seconds."
+EXTEND_WHERE = (
+    "Where the new music goes: end (after the song), start (an intro before it), or a point in the song (92.5, "
+    "1:32.5 or bar 9, counted from Bar 1): the song is kept up to that point and what followed is made again."
+)
+# Extend's *Where* on the page: the three places, a point's field and its button on the waveform (``waveform``).
+EXTEND_PLACE = (
+    "At the end adds the new part after the song. Before the start adds an intro, the whole song kept after it. "
+    "From a point keeps the song up to the point and makes what follows again."
+)
+EXTEND_POINT = (
+    "Where the new part starts: seconds (92.5), minutes and seconds (1:32.5) or a bar counted from Bar 1 (bar 9). "
+    "Or click “Extend from here”, then the waveform: the point goes on the nearest bar line."
+)
+EXTEND_POINT_PLACEHOLDER = "bar 9, 1:32.5 or 92.5"
+EXTEND_POINT_BUTTON, EXTEND_POINT_ARMED = "Extend from here", "Click the waveform where the new part starts"
+EXTEND_POINT_HERE = "Set the point Extend starts from: click this, then the waveform."
+EXTEND_ENDING = (
+    "Close the song with the new part: it ends as an outro (an [Outro] section added to its lyrics where they have "
+    "none) rather than stopping mid-phrase, in whole bars so its last bar line is the song's end. Not for an intro."
+)
 EXTEND_BARS = "Whole bars to add at the song's tempo (such as 8), in place of the seconds: the new part ends on a bar line, so a bar after it would start on the beat. Leave empty to add the seconds above."
 # A musician's correction of the map (``edit_bars.rephased``; the button on the waveform: ``waveform``).
 # A field's help is plain text (not Markdown): the button is named in quotes.
@@ -189,6 +209,14 @@ LORA_PRESET = (
     "it applies to this request only. Pick one or upload your own, not both."
 )
 LORA_PRESET_NONE = "None"
+# The second and third adapter's rows (``form_fields.adapter_rows``).
+ADAPTER_FILE = "Adapter {n}: a LoRA or LoKr file"
+ADAPTER_PRESET = "Adapter {n} preset"
+ADD_ADAPTER = "Add another adapter"
+ADAPTER_STRENGTH_MCP = (
+    "How strongly adapter {n} (lora_{n} or lora_{n}_preset) colours the result: 0 not at all, 1 as trained. "
+    "Set it only with an adapter in that slot."
+)
 LORA_READ = "✓ {name} is a LoRA the studio can read; it applies to this request only and is removed right after."
 LORA_SCALE = "How strongly the LoRA colours the result: 0 = not at all, 1 = as trained, up to 2 to exaggerate it."
 TAGLINE = "Describe a style, add lyrics, press Generate — or start from an example below."

@@ -165,6 +165,40 @@ def test_a_refusal_comes_back_with_the_studios_message(studio_server):
     assert failed and "Duration" in texts[0] and "600" in texts[0] and "Traceback" not in texts[0], texts
 
 
+def test_an_argument_a_tool_does_not_use_is_refused_in_the_words_the_page_and_api_give(studio_server):
+    """An argument the chosen way of a tool does not use (``parameters.USED_BY``): *Let Think rewrite the caption*
+    with Think off, a start from the song with Morph on, a style with a part taken out, each refused through MCP in
+    the words the preparer gives the page and the API (tests/test_unused_arguments.py derives every case)."""
+    import checks
+    import handlers
+
+    url, out = studio_server
+    failed, texts = call(
+        url, "generate", {"prompt": "funk", "audio_duration": 10, "inference_steps": 1, "think": False}
+    )
+    assert not failed, texts
+    take_url, take = texts[0], out / json.loads(texts[-1])["takes"][0]["audio"]
+    cases = {
+        "generate": {"prompt": "funk", "think": False, "rewrite_caption": False},
+        "cover": {
+            "src_audio": take_url,
+            "prompt": "glass",
+            "morph": True,
+            "morph_prompt": "a funk groove",
+            "cover_noise_strength": 0.3,
+        },
+        "edit": {"src_audio": take_url, "change": "extract", "part": "drums", "prompt": "brass"},
+    }
+    for tool, arguments in cases.items():
+        here = {**arguments, **({"src_audio": str(take)} if "src_audio" in arguments else {})}
+        with pytest.raises(checks.InputError) as refused:
+            handlers.prepare_for_admission(tool, here)
+        assert refused.value.param in arguments and refused.value.param != "src_audio", tool
+        failed, texts = call(url, tool, {**arguments, "inference_steps": 1})
+        said = f"{refused.value.param}: {refused.value.message}"  # as the join's validation names each field
+        assert failed and texts[0].endswith(said) and "Traceback" not in texts[0], (tool, said, texts)
+
+
 def test_files_only_by_the_url_of_this_studios_takes_and_uploads(studio_server, tmp_path):
     import mcp_schema
 

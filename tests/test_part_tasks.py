@@ -220,7 +220,8 @@ def test_a_part_added_varies_and_is_sent_on_as_every_take(studio_env, tmp_path):
         ({"change": "complete", "add_parts": ["drums", "ukulele"]}, "add_parts", "must be chosen from the parts"),
         ({"change": "add", "seconds": 3.0}, "src_audio", "parts are made over a song of at least 6 s"),
         ({"change": "add", "prompt": "x" * (checks.MAX_CAPTION_CHARS + 1)}, "prompt", ""),
-        ({"change": "extract", "lora_preset": "some-preset"}, "lora_preset", "A LoRA is made for the SFT model"),
+        ({"change": "extract", "lora_preset": "some-preset"}, "lora_preset", "an adapter is made for the SFT model"),
+        ({"change": "add", "lora_2_scale": 0.5}, "lora_2_scale", "Adapter 2 strength (lora_2_scale: 0.5) is not used"),
         ({"repaint_mode": "gentle", "prompt": "pop"}, "repaint_mode", "Repaint mode must be one of conservative"),
         # Sent with a part, which does not use it: refused all the same, never passed over in silence.
         ({"change": "add", "repaint_mode": "gentle"}, "repaint_mode", "Repaint mode must be one of conservative"),
@@ -239,12 +240,17 @@ def test_bad_parts_are_refused_on_their_field(studio_env, tmp_path, settings, fi
 def test_a_song_completed_with_a_sung_part_keeps_its_words(studio_env, tmp_path):
     """Upstream's page keeps the lyrics for *Complete*: a song completed with vocals is given the words
     to sing (they were dropped, and the model was told "[Instrumental]" while asked for vocals); a
-    song completed without a sung part takes none, and the page shows the words' field accordingly."""
+    song completed without a sung part takes none (words sent with it are refused, on the lyrics; "[Instrumental]",
+    what it is told, is taken), and the page shows the words' field accordingly."""
     song, words = str(tone(tmp_path / "song.wav", seconds=8.0)), "[verse]\nla la la"
     sung = modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "Vocals"])
     assert sung.request.render.pipeline.lyrics == words and job_record.of(sung)["lyrics"] == words
-    plain = modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "bass"])
-    assert plain.request.render.pipeline.lyrics == checks.INSTRUMENTAL_TAG and job_record.of(plain)["lyrics"] == ""
+    with pytest.raises(checks.InputError) as refused:
+        modes.prepare_edit(src_audio=song, lyrics=words, change="complete", add_parts=["drums", "bass"])
+    assert refused.value.param == "lyrics" and "Complete the song with Drums and Bass adds none" in str(refused.value)
+    for told in ("", checks.INSTRUMENTAL_TAG):
+        plain = modes.prepare_edit(src_audio=song, lyrics=told, change="complete", add_parts=["drums", "bass"])
+        assert plain.request.render.pipeline.lyrics == checks.INSTRUMENTAL_TAG and job_record.of(plain)["lyrics"] == ""
     show = edit_fields.showing(models.VARIANTS["xl-sft"])
     assert show("complete", "vocals", ["drums", "backing_vocals"])[6]["visible"] is True
     assert show("complete", "vocals", ["drums", "bass"])[6]["visible"] is False

@@ -113,10 +113,12 @@ def test_an_edit_extend_and_cover_of_a_take_start_from_its_latents_not_a_vae_enc
         ("/extend", {"extend_seconds": 5}),
         ("/cover", {"audio_cover_strength": 0.5}),
         ("/cover", {"morph": True, "morph_prompt": "glass and strings"}),  # the morph moves the take's own
-        ("/edit", {"change": "extract", "part": "drums"}),  # a part, on the XL base, from the take's latents
+        # A part, on the XL base, from the take's latents: told only its name (a style with it is refused).
+        ("/edit", {"change": "extract", "part": "drums", "prompt": ""}),
     ):
         before = len(encodes.samples)
-        made = client.predict(src_audio=handle_file(song), prompt="brass", inference_steps=2, api_name=api, **settings)
+        asked = {"prompt": "brass", **settings}
+        made = client.predict(src_audio=handle_file(song), inference_steps=2, api_name=api, **asked)
         assert len(encodes.samples) == before, api  # no VAE encode of the source
         assert made[-1]["params"]["source_latents"].startswith(FROM_TAKE_LATENTS), api
         assert len(prepared) == 1 and prepared.pop().src_latents.numpy().tolist() == own.tolist(), api
