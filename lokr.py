@@ -20,8 +20,10 @@ import error_messages
 import lora
 
 # LyCORIS's eager torch ops: its Triton and torch.compile kernels would be built inside a ZeroGPU call,
-# or while the DiT's steps are captured as CUDA graphs (``graphs``).
-_KERNELS = "torch"
+# or while the DiT's steps are captured as CUDA graphs (``graphs``). LyCORIS reads the choice from the
+# environment at every call: set once for the process as it imports this module (``backend`` does at start),
+# never in a request, so the environment a request sees is the one the process started with.
+os.environ.setdefault("LYCORIS_KERNEL_BACKEND", "torch")
 
 
 def attach(transformer: Any, path: str, multiplier: float, label: str, device: Any = None) -> Any:
@@ -29,7 +31,6 @@ def attach(transformer: Any, path: str, multiplier: float, label: str, device: A
     on ``device`` in the transformer's dtype; returns the LyCORIS network ``detach`` takes. Raises
     ``lora.BadLora`` (in words naming the file and "LoKr adapter") when LyCORIS cannot build it, or
     when none of its layers is one LyCORIS can adapt."""
-    os.environ.setdefault("LYCORIS_KERNEL_BACKEND", _KERNELS)
     import torch
     from lycoris import create_lycoris_from_weights
     from safetensors.torch import load_file
