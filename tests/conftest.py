@@ -51,9 +51,6 @@ os.environ["ACE_STUDIO_PLANNER_MODEL"] = "none"
 # Every request declares the prior (``duration_estimate``): a test that asserts a declared duration must not depend on
 # which tests ran before it in the same process or studio. The duration estimate's own tests (test_duration_estimate.py) learn.
 os.environ["ACE_STUDIO_DURATION_ESTIMATE"] = "prior"
-# LyCORIS's kernel choice (``lokr``, set as it is imported): set before any studio is forked from this process, so a
-# LoKr test's import does not change the environment the forked studios are compared by (``studio_fork``).
-import lokr  # noqa: E402, F401
 
 
 def _one_trusted_certificate() -> None:

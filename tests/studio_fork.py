@@ -41,15 +41,18 @@ STUDIO_PREFIXES = ("ACE_STUDIO_", "GRADIO_", "HARNESS_", "SPACES_", "ZEROGPU_", 
 AT_LAUNCH = ("mcp", "mcp.server.sse", "mcp.server.streamable_http_manager", "fastapi", "pandas")
 # Set in a test process as it runs, never read by a library as it is imported with another value: by a studio
 # as it starts (``models.enable_mps_fallback``, before torch; Gradio's launch, after the Hub's import), which a
-# new studio sets again; by joblib as scikit-learn is imported (librosa's first use of it: Intel's OpenMP
-# setting, unused by torch's libgomp); by torch's inductor, naming its default cache folder. Counted as read on
-# import, either of the last two made every studio a test process started after it a new interpreter (9 s of CPU
+# new studio sets again; by scikit-learn as it is imported (librosa's harmonic part for the key: Intel's OpenMP
+# settings, unused by torch's libgomp); by torch's inductor, naming its default cache folder (LyCORIS imports it);
+# by ``lokr`` as it is imported (LyCORIS's kernels, read at each call). Counted as read on
+# import, any of the last four made every studio a test process started after it a new interpreter (9 s of CPU
 # each, not 3.6 s: test_duration_estimate's and the ones after it in its process).
 SET_AS_IT_RUNS = (
     "PYTORCH_ENABLE_MPS_FALLBACK",
     "HF_HUB_DISABLE_TELEMETRY",
     "KMP_INIT_AT_FORK",
+    "KMP_DUPLICATE_LIB_OK",
     "TORCHINDUCTOR_CACHE_DIR",
+    "LYCORIS_KERNEL_BACKEND",
 )
 # Read by huggingface_hub as it is imported, and set again in a studio forked with a value of its own
 # (``_hub_cache_as_set``): the Hub cache of the ZeroGPU Space's studio (its Demucs bag). Counted as read on
