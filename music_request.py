@@ -101,21 +101,16 @@ class Render:
         if not isinstance(self.pipeline, Call):
             raise TypeError(f"a render's pipeline is a Call, not {type(self.pipeline).__name__}")
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
-        # One adapter's dict (or None) reads as a tuple of it, as the tests and tools write one.
-        one = self.adapters is None or isinstance(self.adapters, dict)
-        object.__setattr__(
-            self, "adapters", (self.adapters,) if one and self.adapters else () if one else tuple(self.adapters)
-        )
+        object.__setattr__(self, "adapters", tuple(self.adapters))
         if self.noise is not None:
             object.__setattr__(self, "noise", tuple(tuple(tuple(m) for m in chain) for chain in self.noise))
 
     @classmethod
     def flat(cls, mapping: dict[str, Any]) -> Render:
-        """A render from one flat mapping, the call's arguments with ``seeds``, ``adapters`` (or one adapter
-        as ``lora``) and ``noise`` beside them, as the tests write one (an unknown argument is a ``TypeError``)."""
-        call = Call(**{k: v for k, v in mapping.items() if k not in ("seeds", "adapters", "lora", "noise")})
-        adapters = mapping.get("adapters", mapping.get("lora"))
-        return cls(call, mapping["seeds"], adapters, mapping.get("noise"))
+        """A render from one flat mapping, the call's arguments with ``seeds``, ``adapters`` and ``noise`` beside
+        them, as the tests write one (an unknown argument is a ``TypeError``)."""
+        call = Call(**{k: v for k, v in mapping.items() if k not in ("seeds", "adapters", "noise")})
+        return cls(call, mapping["seeds"], mapping.get("adapters", ()), mapping.get("noise"))
 
     @property
     def takes(self) -> int:

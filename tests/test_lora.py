@@ -67,7 +67,7 @@ def loras(warm_backend, tmp_path_factory):
 def _run(be, seed=11, lora=None, **kw):
     req = {**REQUEST, **kw, "seeds": [seed]}
     if lora is not None:
-        req["lora"] = lora
+        req["adapters"] = (lora,)
     return be.run(Render.flat(req))["audio"]
 
 
@@ -102,7 +102,7 @@ def test_a_failing_lora_call_leaves_no_adapter(warm_backend, loras, tmp_path, mo
 
     with pytest.raises(runs.Cancelled):
         warm_backend.run(
-            Render.flat({**REQUEST, "seeds": [8], "lora": {"path": str(loras["good"]), "scale": 1.0}}),
+            Render.flat({**REQUEST, "seeds": [8], "adapters": ({"path": str(loras["good"]), "scale": 1.0},)}),
             progress=stop_at_two,
             run_id=run_id,
         )

@@ -120,11 +120,11 @@ def test_a_preset_applies_as_the_same_upload_would_and_leaves_no_adapter(warm_ba
     bare = warm_backend.run(Render.flat({**REQUEST, "seeds": [4]}))["audio"]
     adapter = preparing.check_lora(None, 0.5, NAME)
     assert adapter["repo"] == REPO and adapter["alpha"] == 2.0 and Path(adapter["path"]).is_file()
-    styled = warm_backend.run(Render.flat({**REQUEST, "seeds": [4], "lora": adapter}))["audio"]
+    styled = warm_backend.run(Render.flat({**REQUEST, "seeds": [4], "adapters": (adapter,)}))["audio"]
     assert np.abs(styled - bare).max() > 1e-4
     assert _clean(warm_backend)
     # Strength 0.5 of a preset trained at alpha/rank 2 is the same weights uploaded at strength 1.
-    upload = warm_backend.run(Render(Call(**REQUEST), [4], preparing.check_lora(str(with_hub[1]), 1.0)))["audio"]
+    upload = warm_backend.run(Render(Call(**REQUEST), [4], (preparing.check_lora(str(with_hub[1]), 1.0),)))["audio"]
     np.testing.assert_allclose(styled, upload, atol=1e-6)
     np.testing.assert_array_equal(warm_backend.run(Render(Call(**REQUEST), [4]))["audio"], bare)
     assert _clean(warm_backend)
