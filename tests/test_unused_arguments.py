@@ -66,12 +66,17 @@ def _caption(mode: str, way: str) -> dict:
     return {"prompt": "a song"} if way in parameters.USED_BY.get(mode, {}).get("prompt", (way,)) else {}
 
 
+def _tone(tmp_path_factory, name: str, seconds: int, hz: float) -> str:
+    """A sine of ``hz`` written as a 48 kHz WAV of ``seconds``: a song to upload."""
+    path = Path(tmp_path_factory.mktemp("unused")) / name
+    t = np.arange(seconds * 48000) / 48000
+    sf.write(str(path), (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32), 48000)
+    return str(path)
+
+
 @pytest.fixture(scope="module")
 def song(tmp_path_factory) -> str:
-    path = Path(tmp_path_factory.mktemp("unused")) / "song.wav"
-    t = np.arange(12 * 48000) / 48000
-    sf.write(str(path), (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 48000)
-    return str(path)
+    return _tone(tmp_path_factory, "song.wav", 12, 220)
 
 
 @pytest.mark.parametrize(("change", "name"), CASES)
@@ -198,10 +203,7 @@ ARGUMENTS = [
 
 @pytest.fixture(scope="module")
 def other_song(tmp_path_factory) -> str:
-    path = Path(tmp_path_factory.mktemp("unused")) / "other.wav"
-    t = np.arange(11 * 48000) / 48000
-    sf.write(str(path), (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 48000)
-    return str(path)
+    return _tone(tmp_path_factory, "other.wav", 11, 330)
 
 
 @pytest.mark.parametrize(("mode", "way", "name"), ARGUMENTS)
