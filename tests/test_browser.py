@@ -157,6 +157,15 @@ KEPT = """([sel, value]) => new Promise((done) => requestAnimationFrame(() => re
 })))"""
 
 
+def _number_shown(page, selector: str, value: float) -> None:
+    """Wait until the field's number box holds ``value``; a box drawn a frame after a click is waited for."""
+    page.wait_for_function(
+        "([sel, v]) => Number(document.querySelector(sel + ' input[type=number]')?.value ?? NaN) === v",
+        arg=[selector, value],
+        polling=POLL_MS,
+    )
+
+
 def _fill_number(page, selector: str, value: float) -> None:
     """Type a number and leave the field; again if Gradio mounted the field anew (with its default)
     after the typing, as it did while mounting a just-opened accordion (Gradio 5)."""

@@ -18,7 +18,7 @@ import tooltips as tips
 import uploads
 from music_request import Loop
 from test_bar_marks import _region, _take_with_map, _type, sung_on_page
-from test_browser import _fill_number, _no_think, _open, _playable, _tab, site  # noqa: F401 (fixtures)
+from test_browser import _fill_number, _no_think, _number_shown, _open, _playable, _tab, site  # noqa: F401 (fixtures)
 from test_edit_lines import LYRICS, client  # noqa: F401 (fixtures)
 from test_page import FIRST_SCREENS, first_screen
 
@@ -42,12 +42,6 @@ def phone(browser, site, request):  # noqa: F811
     yield from _open(browser, site, request.node.name, True, viewport=PHONE, is_mobile=True, has_touch=True)
 
 
-def _seconds_shown(page, selector: str, value: float) -> None:
-    page.wait_for_function(
-        "([sel, v]) => Number(document.querySelector(sel + ' input[type=number]').value) === v", arg=[selector, value]
-    )
-
-
 def test_bars_to_add_show_their_seconds_and_seam_and_go_back_when_emptied(page, client, studio_server):  # noqa: F811
     """A 13 s take with 2 s bars ends 1 s into its last bar: 4 bars to add are 9 s (the bar it ends in filled,
     then four), as the click counts them; the seconds and the drawn extension say so, and the visitor's own
@@ -59,10 +53,10 @@ def test_bars_to_add_show_their_seconds_and_seam_and_go_back_when_emptied(page, 
     page.locator('#extend-wave [data-ready="1"][data-bars="7"][data-extra="30"]').wait_for()
     bars = page.locator("#extend-bars textarea, #extend-bars input").first  # under the waveform, as Edit's
     _type(bars, "4")
-    _seconds_shown(page, "#extend-seconds", 9.0)
+    _number_shown(page, "#extend-seconds", 9.0)
     page.locator('#extend-wave [data-extra="9"]').wait_for()
     bars.press("Backspace")
-    _seconds_shown(page, "#extend-seconds", 30.0)
+    _number_shown(page, "#extend-seconds", 30.0)
     page.locator('#extend-wave [data-extra="30"]').wait_for()
 
 

@@ -25,7 +25,7 @@ import models
 import parameters
 import part_tasks
 import preparing
-from test_browser import POLL_MS, TIMEOUT_MS, _fill_number, _open, _tab, site  # noqa: F401 (fixtures)
+from test_browser import POLL_MS, TIMEOUT_MS, _fill_number, _number_shown, _open, _tab, site  # noqa: F401 (fixtures)
 
 
 def _print(value: object) -> object:
@@ -321,7 +321,6 @@ MADE_OR_REFUSED = """([tab, before]) => {
 
 
 # Whether a field's number box holds ``value``.
-HOLDS = "([sel, value]) => Number(document.querySelector(sel + ' input[type=number]').value) === value"
 
 
 def _click_and_made(page, tab: str, button: str) -> None:
@@ -346,7 +345,7 @@ def test_a_cover_after_morph_is_made_with_nothing_the_morph_left_refused(page):
     assert float(page.locator("#cover-strength input[type=number]").first.input_value()) != 0.6  # the example's
     page.locator("#cover-morph").get_by_text("Morph the song (flow edit)").click()
     for field, default in (("#cover-strength", 0.6), ("#cover-start", 0.0)):
-        page.wait_for_function(HOLDS, arg=[field, default], polling=POLL_MS)
+        _number_shown(page, field, default)
     page.locator("#cover-morph-prompt textarea").fill("a sine drone")
     page.locator("#cover-morph-lyrics textarea").fill("[Verse]\nold words")
     # The example again, while Morph is on: its strength goes back to the default as well.
@@ -354,7 +353,7 @@ def test_a_cover_after_morph_is_made_with_nothing_the_morph_left_refused(page):
     page.locator(".tabitem:visible table tbody tr, .tabitem:visible button.gallery-item").first.click()
     caption = examples.COVER[0][0]
     page.wait_for_function("c => document.querySelector('#cover-prompt textarea').value === c", arg=caption)
-    page.wait_for_function(HOLDS, arg=["#cover-strength", 0.6], polling=POLL_MS)
+    _number_shown(page, "#cover-strength", 0.6)
     _click_and_made(page, "cover", "#cover-button")
     page.locator("#cover-morph").get_by_text("Morph the song (flow edit)").click()
     page.locator("#cover-morph-prompt").wait_for(state="hidden")
@@ -440,7 +439,7 @@ def test_a_part_after_adapters_is_made_with_nothing_the_part_left_refused(page):
     _click_and_made(page, "edit", "#edit-button")
     page.locator("#edit-change").get_by_text("A region", exact=True).click()
     page.locator("#edit-lora-box").wait_for(state="visible")
-    page.wait_for_function(HOLDS, arg=["#edit-lora-scale", 1.0], polling=POLL_MS)
+    _number_shown(page, "#edit-lora-scale", 1.0)
     assert page.locator("#edit-adapter-2").count() == 0 or page.locator("#edit-adapter-2").is_hidden()
     page.locator("#edit-add-adapter").click()
-    page.wait_for_function(HOLDS, arg=["#edit-lora-2-scale", 1.0], polling=POLL_MS)
+    _number_shown(page, "#edit-lora-2-scale", 1.0)
