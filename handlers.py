@@ -28,6 +28,7 @@ import budget
 import checks
 import describe
 import duration_estimate
+import error_messages
 import event_errors
 import generation
 import gpu
@@ -119,7 +120,7 @@ def run_job(job: modes.Job, progress: Any = None, run_id: str | None = None) -> 
 
 # The music endpoints' file parameters, each as a musician names its file (``audio.unseen``).
 FILE_PARAMETERS = {"src_audio": "song", "reference_audio": "timbre reference"} | {
-    file: "LoRA file" for file, _, _ in parameters.ADAPTER_SLOTS
+    file: error_messages.ADAPTER_FILE for file, _, _ in parameters.ADAPTER_SLOTS
 }
 
 

@@ -444,7 +444,9 @@ def check_lora(
     file, strength, preset_field = slot
     # Checked with or without a file: a strength typed out of range is a slip the page must name too.
     weight = parameters.PARAMS[strength].check(scale)
-    if (why := audio.unseen(path, "LoRA file")) is not None:  # a URL, a path that is no upload: never opened
+    if (
+        why := audio.unseen(path, error_messages.ADAPTER_FILE)
+    ) is not None:  # a URL, a path that is no upload: never opened
         raise InputError(why, file)
     chosen = _preset(preset, preset_field)
     uploaded = path is not None and str(path).strip() != ""

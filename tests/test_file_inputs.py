@@ -137,3 +137,25 @@ def test_a_file_the_visitor_cannot_see_is_refused_for_its_real_reason_on_every_f
                 wrong.append(f"{api} {name} ({how}): {answer[:200]}")
     print(f"\n{len(found)} file inputs × {len(sent)} ways, {reached} reaching the file: {len(wrong)} told wrong")
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("marker", ["URL_GIVEN", "NOT_UPLOADED"])
+def test_every_adapter_slot_names_its_file_as_a_lora_or_lokr_file(marker):
+    """An adapter slot takes a LoRA or a LoKr file: a URL or a server path given in any slot is refused on that
+    slot's field in those words (the join's check, ``handlers.check_files_seen``, and the preparer's), never
+    as a "LoRA file" alone."""
+    import audio
+    import handlers
+    import parameters
+    import preparing
+    from checks import InputError
+
+    said = {"URL_GIVEN": error_messages.FILE_URL, "NOT_UPLOADED": error_messages.FILE_NOT_UPLOADED}[marker]
+    for slot in parameters.ADAPTER_SLOTS:
+        file = slot[0]
+        with pytest.raises(InputError) as joined:
+            handlers.check_files_seen({file: getattr(audio, marker)})
+        with pytest.raises(InputError) as prepared:
+            preparing.check_lora(getattr(audio, marker), 1.0, None, slot=slot)
+        for refused in (joined.value, prepared.value):
+            assert refused.param == file and refused.message == said.format(what=error_messages.ADAPTER_FILE), refused
