@@ -30,7 +30,11 @@ def _record(desk, outputs) -> dict:
     return json.loads((outputs / href).with_suffix(".json").read_text())
 
 
-def test_from_a_point_set_on_the_waveform_keeps_the_song_to_it_and_the_record_says_where(page, mapped, studio_server):  # noqa: F811
+def test_from_a_point_set_on_the_waveform_keeps_the_song_to_it_the_record_says_where_and_outside_it_is_refused(
+    page,  # noqa: F811
+    mapped,  # noqa: F811
+    studio_server,
+):
     _song(page, mapped)
     # At the end (the default): no field to fill, the seam at the song's end.
     assert not page.locator("#extend-where").is_visible()
@@ -59,6 +63,16 @@ def test_from_a_point_set_on_the_waveform_keeps_the_song_to_it_and_the_record_sa
     box.fill("0:10")
     box.press("Tab")
     page.locator('#extend-wave .song-wave[data-point="10"]').wait_for()
+    # A point outside the song: refused with a message on the point's field, and no take made.
+    made = page.locator("#extend-take-1 a.download-link").get_attribute("href")
+    box.fill("0:30")
+    box.press("Tab")
+    page.locator("#extend-button").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#extend-where').dataset.studioNote || '').includes('outside the song')",
+        polling=POLL_MS,
+    )
+    assert page.locator("#extend-take-1 a.download-link").get_attribute("href") == made
 
 
 def test_before_the_start_makes_an_intro_and_the_point_field_stays_hidden(page, mapped, studio_server):  # noqa: F811
@@ -72,18 +86,3 @@ def test_before_the_start_makes_an_intro_and_the_point_field_stays_hidden(page, 
     made = _record(page, studio_server[1])
     assert made["params"]["where"] == "start"
     assert seconds == pytest.approx(14.0 + made["params"]["extend_seconds"], abs=0.1)
-
-
-def test_a_point_outside_the_song_is_refused_on_the_points_field(page, mapped):  # noqa: F811
-    _song(page, mapped)
-    _place(page, "From a point")
-    box = page.locator("#extend-where textarea, #extend-where input").first
-    box.wait_for(state="visible")
-    box.fill("0:30")
-    box.press("Tab")
-    page.locator("#extend-button").click()
-    page.wait_for_function(
-        "() => (document.querySelector('#extend-where').dataset.studioNote || '').includes('outside the song')",
-        polling=POLL_MS,
-    )
-    assert page.locator("#extend-take-1 a.download-link").count() == 0

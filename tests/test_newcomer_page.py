@@ -45,21 +45,21 @@ def test_every_generate_fields_help_is_shown_whole_on_a_desk(page):
     assert _cut(page) == []
 
 
-@pytest.mark.parametrize("tab", ["Edit", "Extend"])
-def test_the_bars_sit_right_under_the_waveform_once_a_song_is_there(page, client, studio_server, tab):  # noqa: F811
-    """Edit's bars and Extend's bars to add under the waveform whose bars they count, Advanced settings folded
-    (Extend's sat at the bottom of Advanced settings); before a song, with no bars to count, not shown."""
-    prefix = tab.lower()
+def test_the_bars_sit_right_under_the_waveform_once_a_song_is_there(page, client, studio_server):  # noqa: F811
+    """Edit's bars and Extend's bars to add sit under the waveform whose bars they count, Advanced settings folded
+    (not at the bottom of Advanced settings); before a song, with no bars to count, they are not shown. One song,
+    one page, both tabs."""
     song = _take_with_map(client, studio_server[1])
-    _tab(page, tab)
-    page.locator(f"#{prefix}-describe").wait_for()
-    assert not page.locator(f"#{prefix}-bars").is_visible()
-    page.locator(f"#{prefix}-src input[type=file]").set_input_files(song)
-    page.locator(f'#{prefix}-wave [data-ready="1"][data-bars="7"]').wait_for()
-    assert page.locator(f"#{prefix}-advanced button.label-wrap.open").count() == 0  # Advanced settings folded
-    wave = page.locator(f"#{prefix}-wave .ace-wave-box").bounding_box()
-    field = page.locator(f"#{prefix}-bars").bounding_box()
-    assert 0 <= field["y"] - (wave["y"] + wave["height"]) <= 150, (wave, field)
+    for prefix in ("edit", "extend"):
+        _tab(page, prefix.capitalize())
+        page.locator(f"#{prefix}-describe").wait_for()
+        assert not page.locator(f"#{prefix}-bars").is_visible()
+        page.locator(f"#{prefix}-src input[type=file]").set_input_files(song)
+        page.locator(f'#{prefix}-wave [data-ready="1"][data-bars="7"]').wait_for()
+        assert page.locator(f"#{prefix}-advanced button.label-wrap.open").count() == 0  # Advanced settings folded
+        wave = page.locator(f"#{prefix}-wave .ace-wave-box").bounding_box()
+        field = page.locator(f"#{prefix}-bars").bounding_box()
+        assert 0 <= field["y"] - (wave["y"] + wave["height"]) <= 150, (prefix, wave, field)
 
 
 def _generate(page, caption: str, **numbers: float) -> None:
@@ -72,9 +72,9 @@ def _generate(page, caption: str, **numbers: float) -> None:
 
 
 def test_think_turned_off_after_use_these_settings_takes_the_plan_and_generate_runs(page):
-    """*Use these settings* on a take made with Think brings its plan back; Think then unticked took the next click
-    to a refusal ("A plan is what Think follows …") shown 2,000 px down. Now the plan goes with Think, and
-    Generate makes the take."""
+    """*Use these settings* on a take made with Think brings its plan back; Think then unticked takes the plan away
+    with it (kept, the next click was refused 2,000 px down: "A plan is what Think follows …"), and Generate makes
+    the take."""
     _generate(page, "dusty soul ballad", seed=40)
     page.locator("#gen-seeds").get_by_text(re.compile(r"Planned in [\d.]+ s")).wait_for()
     page.locator("#gen-use-settings").click()
