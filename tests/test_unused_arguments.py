@@ -320,9 +320,6 @@ MADE_OR_REFUSED = """([tab, before]) => {
 }"""
 
 
-# Whether a field's number box holds ``value``.
-
-
 def _click_and_made(page, tab: str, button: str) -> None:
     """Click the tab's button and wait for its take; a refusal instead fails with its words."""
     link = page.locator(f"#{tab}-take-1 a.download-link").first
