@@ -69,10 +69,10 @@ DECODES_BUSY = (
 # A take written (``audio.save``) or a format asked (``checks.check_format``): ``given`` as each shows it.
 OUTPUT_FORMAT = "Unknown output format {given}; choose WAV, FLAC or MP3."
 
-# A LoRA file (``lora``'s checks; ``backend`` as it loads one): ``name`` is its file's name.
 # What an adapter slot's file is called where a refusal names it as a file (``audio.unseen``): any slot
 # takes a LoRA or a LoKr (``lokr``).
 ADAPTER_FILE = "LoRA or LoKr file"
+# A LoRA file (``lora``'s checks; ``backend`` as it loads one): ``name`` is its file's name.
 LORA_MISSING = "The LoRA file is missing; upload it again."
 LORA_NOT_SAFETENSORS = "{name} is not a .safetensors file. LoRAs for the studio come as .safetensors."
 LORA_UNREADABLE = "{name} cannot be read as a .safetensors file; it may be damaged or incomplete."

@@ -444,9 +444,8 @@ def check_lora(
     file, strength, preset_field = slot
     # Checked with or without a file: a strength typed out of range is a slip the page must name too.
     weight = parameters.PARAMS[strength].check(scale)
-    if (
-        why := audio.unseen(path, error_messages.ADAPTER_FILE)
-    ) is not None:  # a URL, a path that is no upload: never opened
+    why = audio.unseen(path, error_messages.ADAPTER_FILE)  # a URL, a path that is no upload: never opened
+    if why is not None:
         raise InputError(why, file)
     chosen = _preset(preset, preset_field)
     uploaded = path is not None and str(path).strip() != ""
