@@ -50,10 +50,8 @@ def attach(transformer: Any, path: str, multiplier: float, label: str, device: A
     except Exception as exc:
         raise lora.BadLora(error_messages.LOKR_NOT_APPLIED.format(name=name, label=label, error=exc)) from None
     network.loras = [m for m in network.loras if not m.not_supported]
-    if not network.loras:
-        first = min(k.split(".", 1)[0] for k in state) if state else name
-        told = error_messages.ADAPTER_CHANGES_NOTHING
-        raise lora.BadLora(told.format(name=name, label=label, count=len(state), first=first, kind="LoKr adapter"))
+    named = {key.split(".", 1)[0] for key in state} or {name}
+    lora.landed(network.loras, named, label, name, "LoKr adapter")
     network.apply_to()
     return network
 

@@ -42,7 +42,7 @@ _PROJ_RENAMES = {".q_proj.": ".to_q.", ".k_proj.": ".to_k.", ".v_proj.": ".to_v.
 LORA_DTYPES = {"F16", "BF16", "F32", "F64"}
 
 
-def read_lora_header(path: str) -> dict[str, tuple[int, ...]]:
+def read_lora_header(path: str, header: Header | None = None) -> dict[str, tuple[int, ...]]:
     """``{key in diffusers naming: shape}`` of a LoRA ``.safetensors`` file's A and B matrices,
     read from its header alone (no tensor is read).
 
@@ -51,7 +51,7 @@ def read_lora_header(path: str) -> dict[str, tuple[int, ...]]:
     point, or tensors PEFT would not take (anything but LoRA weights and their alphas).
     """
     name = Path(path).name
-    keys, dtypes, shapes = read_header(path)
+    keys, dtypes, shapes = header or read_header(path)
     lora_keys = [k for k in keys if _LORA_KEY.match(k)]
     parts: dict[str, set[str]] = {}
     for key in lora_keys:
@@ -73,7 +73,11 @@ def read_lora_header(path: str) -> dict[str, tuple[int, ...]]:
     return {diffusers_key(k, original): shapes[k] for k in lora_keys}
 
 
-def read_header(path: str) -> tuple[list[str], dict[str, str], dict[str, tuple[int, ...]]]:
+# A ``.safetensors`` header: its tensor names, dtypes and shapes (``read_header``).
+Header = tuple[list[str], dict[str, str], dict[str, tuple[int, ...]]]
+
+
+def read_header(path: str) -> Header:
     """A ``.safetensors`` file's tensor names, dtypes (safetensors' names: ``F32`` …) and shapes, from its
     header alone. Raises ``BadLora`` for a missing file, another format, or one that cannot be read."""
     from safetensors import safe_open
@@ -188,16 +192,17 @@ def check_lora_fits(
             error_messages.LORA_OTHER_MODEL.format(count=len(misfits), used=len(used), label=label, first=misfits[0])
         )
     named = {m["module"] for m in used}
-    return _landed(named & set(sizes), named, label, name, "LoRA")
+    return landed(named & set(sizes), named, label, name, "LoRA")
 
 
-def _landed(landed: set[str], named: Any, label: str, name: str, kind: str) -> tuple[int, int]:
-    """``(len(landed), len(named))``; ``BadLora`` when no layer landed (the adapter would change nothing)."""
-    if not landed:
+def landed(changed: Any, named: Any, label: str, name: str, kind: str) -> tuple[int, int]:
+    """``(len(changed), len(named))``: the layers of the model an adapter ``name`` (a ``kind``: "LoRA", "LoKr
+    adapter") changes, of those it names; ``BadLora`` when it changes none (it would change nothing)."""
+    if not changed:
         first = min(named)
         told = error_messages.ADAPTER_CHANGES_NOTHING
         raise BadLora(told.format(name=name, label=label, count=len(named), first=first, kind=kind))
-    return len(landed), len(named)
+    return len(changed), len(named)
 
 
 # A LoKr adapter as LyCORIS saves it (upstream's trainer since ACE-Step PR #530, and the community's):
@@ -211,7 +216,10 @@ _CONV_RENAMES = {".proj_in.1.": ".proj_in_conv.", ".proj_out.1.": ".proj_out_con
 def adapter_kind(path: str) -> str:
     """``"lokr"`` when the file's header names LoKr factors (``lokr_w1``, ``lokr_w1_a``), else ``"lora"``;
     from the header alone. Raises ``BadLora`` for a file that cannot be read (``read_header``)."""
-    keys, _, _ = read_header(path)
+    return _kind_of(read_header(path)[0])
+
+
+def _kind_of(keys: list[str]) -> str:
     return "lokr" if any(_LOKR_KEY.match(k) and ".lokr_w1" in k for k in keys) else "lora"
 
 
@@ -234,7 +242,7 @@ def lokr_layer_names(sizes: dict[str, tuple[int, ...]]) -> dict[str, str]:
     return names
 
 
-def read_lokr_header(path: str) -> dict[str, dict[str, tuple[int, ...]]]:
+def read_lokr_header(path: str, header: Header | None = None) -> dict[str, dict[str, tuple[int, ...]]]:
     """``{LyCORIS layer name: {part: shape}}`` of a LoKr ``.safetensors`` file, from its header alone.
 
     Raises ``BadLora`` (naming the file and "LoKr adapter") for tensors that are not LoKr factors, an
@@ -243,7 +251,7 @@ def read_lokr_header(path: str) -> dict[str, dict[str, tuple[int, ...]]]:
     one number per output; weights that are not floating point.
     """
     name = Path(path).name
-    keys, dtypes, shapes = read_header(path)
+    keys, dtypes, shapes = header or read_header(path)
     layers: dict[str, dict[str, tuple[int, ...]]] = {}
     for key in keys:
         match = _LOKR_KEY.match(key)
@@ -306,11 +314,11 @@ def check_lokr_fits(
     ``sizes``. Raises ``BadLora`` when a layer it names for one of the model's does not make that layer's
     weight (``kron(w1, w2)``'s shape), or when none of its layers is one of the model's."""
     names = lokr_layer_names(sizes)
-    landed, misfits = set(), []
+    matched, misfits = set(), []
     for module, parts in sorted(layers.items()):
         if (layer := names.get(module)) is None:
             continue
-        landed.add(module)
+        matched.add(module)
         made, size = lokr_shape(parts, name, module), sizes[layer]
         wanted = (size[1], size[0] * _count(size[2:]))
         if made != wanted:
@@ -319,8 +327,8 @@ def check_lokr_fits(
             )
     if misfits:
         told = error_messages.LOKR_OTHER_MODEL
-        raise BadLora(told.format(name=name, count=len(misfits), layers=len(landed), label=label, **misfits[0]))
-    return _landed(landed, layers, label, name, "LoKr adapter")
+        raise BadLora(told.format(name=name, count=len(misfits), layers=len(matched), label=label, **misfits[0]))
+    return landed(matched, layers, label, name, "LoKr adapter")
 
 
 def layers_changed(path: str, sizes: dict[str, tuple[int, ...]], label: str = "this model") -> tuple[int, int]:
@@ -390,11 +398,11 @@ _UNKNOWN = object()
 
 
 def _fits(path: str, sizes: dict[str, tuple[int, ...]] | None, label: str) -> tuple[int, int] | None:
-    name = Path(path).name
-    if adapter_kind(path) == "lokr":
-        layers = read_lokr_header(path)
+    name, header = Path(path).name, read_header(path)
+    if _kind_of(header[0]) == "lokr":
+        layers = read_lokr_header(path, header)
         return None if sizes is None else check_lokr_fits(layers, sizes, label, name)
-    shapes = read_lora_header(path)
+    shapes = read_lora_header(path, header)
     return None if sizes is None else check_lora_fits(shapes, sizes, label, name)
 
 
