@@ -8,6 +8,7 @@ in ``checks``, below the models."""
 from __future__ import annotations
 
 import dataclasses
+import filecmp
 import json
 import random
 from pathlib import Path
@@ -41,7 +42,6 @@ from checks import (
     check_plan,
     check_switch,
     check_text,
-    reads_as,
     seeds_for,
     shown,
     sung_language,
@@ -404,30 +404,18 @@ def check_adapters(asked: Asked) -> tuple[dict[str, Any], ...]:
         adapter = check_lora(getattr(asked, file), getattr(asked, strength), getattr(asked, preset), slot)
         if adapter is None:  # its strength checked by ``check_lora``: a number in range, however it was sent
             declared, value = parameters.PARAMS[strength], getattr(asked, strength)
-            if not reads_as(value, declared.default):
+            if parameters.given(strength, value):
                 told = error_messages.ADAPTER_STRENGTH_ALONE.format(label=declared.label, value=float(value))
                 raise InputError(told, strength)
             continue
         for earlier, before in enumerate(made, 1):
-            if before["path"] == adapter["path"] or same_file(before["path"], adapter["path"]):
+            # The same adapter uploaded twice lands at two paths: the bytes compared, up to the first that differs.
+            if before["path"] == adapter["path"] or filecmp.cmp(before["path"], adapter["path"], shallow=False):
                 field = preset if adapter.get("preset") else file
                 told = error_messages.ADAPTER_TWICE.format(name=shown(adapter["name"]), first=earlier, second=number)
                 raise InputError(told, field)
         made.append(adapter)
     return tuple(made)
-
-
-def same_file(one: str, other: str) -> bool:
-    """Whether two files hold the same bytes (the same adapter uploaded twice lands at two paths)."""
-    import hashlib
-
-    if Path(one).stat().st_size != Path(other).stat().st_size:
-        return False
-    digests = []
-    for path in (one, other):
-        with open(path, "rb") as handle:
-            digests.append(hashlib.file_digest(handle, "sha256").digest())
-    return digests[0] == digests[1]
 
 
 def check_lora(
