@@ -110,10 +110,9 @@ def lora_record(adapters: tuple[dict[str, Any], ...]) -> dict[str, Any]:
     ``[changed, named]``). ``{"lora": None}`` for none: a record of one LoRA reads as it always did."""
     said: dict[str, Any] = {"lora": None}
     for (file, strength, preset), adapter in zip(parameters.ADAPTER_SLOTS, adapters, strict=False):
-        repo = preset.replace("_preset", "_repo")
         said |= {file: adapter["name"], strength: adapter["scale"]}
         if adapter.get("preset"):
-            said |= {preset: adapter["preset"], repo: adapter["repo"]}
+            said |= {preset: adapter["preset"], parameters.ADAPTER_REPOS[preset]: adapter["repo"]}
         if adapter.get("kind", "lora") != "lora":
             said[f"{file}_kind"] = adapter["kind"]
         if adapter.get("layers") and adapter["layers"][0] < adapter["layers"][1]:

@@ -410,6 +410,8 @@ ADAPTER_SLOTS = (
     ("lora", "lora_scale", "lora_preset"),
     *((f"lora_{n}", f"lora_{n}_scale", f"lora_{n}_preset") for n in (2, 3)),
 )
+# The record's key for the Hub repo of each slot's preset (``job_record.lora_record`` writes it, ``records`` reads it).
+ADAPTER_REPOS = {preset: preset.replace("_preset", "_repo") for _, _, preset in ADAPTER_SLOTS}
 # The slots after the first, in every music mode's signature after its own (``names``).
 MORE_ADAPTERS = tuple(name for slot in ADAPTER_SLOTS[1:] for name in slot)
 

@@ -570,7 +570,7 @@ def _lora(params: dict[str, Any], variant: models.Variant) -> dict[str, Any]:
     files, presets = {}, {}
     here = {p.name: p for p in lora_presets.offered(variant.name)}
     for file, _, preset_field in parameters.ADAPTER_SLOTS:
-        name, repo = params.get(preset_field), params.get(preset_field.replace("_preset", "_repo"))
+        name, repo = params.get(preset_field), params.get(parameters.ADAPTER_REPOS[preset_field])
         presets[preset_field] = ""
         if not (name or repo):
             if params.get(file):
@@ -595,7 +595,7 @@ def adapters_of(record: Any) -> list[dict[str, Any]]:
     said = record.get("params") if isinstance(record, dict) and isinstance(record.get("params"), dict) else {}
     found = []
     for file, strength, preset in parameters.ADAPTER_SLOTS:
-        name = said.get(preset.replace("_preset", "_repo")) or said.get(preset) or said.get(file)
+        name = said.get(parameters.ADAPTER_REPOS[preset]) or said.get(preset) or said.get(file)
         scale = said.get(strength, parameters.PARAMS[strength].default)
         if not isinstance(name, str) or not name or isinstance(scale, bool) or not isinstance(scale, int | float):
             continue
