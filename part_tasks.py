@@ -70,6 +70,8 @@ CHOICES = [
     ("Take a part out", "extract"),
     ("Complete the song", "complete"),
 ]
+# Each change's label, as a refusal names it ("Take a part out").
+CHOICE_LABELS = {change: label for label, change in CHOICES}
 # Upstream pads a source under 128 latent frames (5.12 s) with silence, which the model would hear
 # as part of the song; a part is made over the whole song, so it must be at least that long.
 MIN_SECONDS = 6.0
@@ -95,8 +97,7 @@ def check_unused(change: Any, asked: Asked) -> None:
     parts *Complete the song* adds made vocals, the default part, and said nothing; a key with *Take a part out*
     was passed over as upstream's page sets it to auto. The parts' own fields first, in their own words."""
     key = "region" if change is None or change == "" else change
-    labels = {v: name for name, v in CHOICES}
-    label = labels.get(key, str(key))
+    label = CHOICE_LABELS.get(key, str(key))
     for name, used in USED_BY.items():
         value = getattr(asked, name)
         if key not in used and _given(value, parameters.PARAMS[name].default):
@@ -106,7 +107,7 @@ def check_unused(change: Any, asked: Asked) -> None:
     if key not in parameters.USED_BY["edit"]["repaint_mode"]:  # a bad way is refused as one, with a part too
         preparing.check_repaint_mode(asked.repaint_mode)
     makes = models.active_variant() if key == "region" else models.VARIANTS[models.BASE_VARIANT]
-    preparing.check_unused(_as_told(key, asked), key, label, labels, own=tuple(USED_BY), variant=makes)
+    preparing.check_unused(_as_told(key, asked), key, label, CHOICE_LABELS, own=tuple(USED_BY), variant=makes)
 
 
 def _as_told(change: str, asked: Asked) -> Asked:
@@ -124,7 +125,7 @@ def check_unsung(change: str, asked: Asked, parts: list[str]) -> None:
     part sings); "[Instrumental]" itself is what it is told, and taken. Raises ``InputError`` on ``lyrics``."""
     if not parameters.given("lyrics", _as_told(change, asked).lyrics):
         return
-    label = {v: name for name, v in CHOICES}[change]
+    label = CHOICE_LABELS[change]
     named = " and ".join(", ".join(LABELS[part] for part in parts).rsplit(", ", 1))
     words = error_messages.PART_LYRICS_UNSUNG.format(given=str(asked.lyrics)[:80], change=label, parts=named)
     raise InputError(words, "lyrics")
@@ -235,9 +236,6 @@ def prepare(task: str, asked: Asked) -> Job:
         asked = asked.but(bpm=None, key_scale=AUTO, time_signature=AUTO)
     # No adapter on the base (every slot's fields refused with a part: ``check_unused``), and its sampling defaults.
     base = asked.but(**{strength: 1.0 for _, strength, _ in parameters.ADAPTER_SLOTS})
-    # Edit's own field, checked for a part too, in its place (``preparing.render``'s order): a part does not use
-    # it, nor the strength, but a bad value sent with a part is refused as with a region, never passed over.
-    preparing.check_repaint_mode(asked.repaint_mode)
     render, fmt = preparing.render(base, prompt, lyrics, 1, models.VARIANTS[models.BASE_VARIANT])
     finishing = parameters.finish(asked, whole=False)
     src_audio = asked.src_audio
