@@ -89,14 +89,10 @@ TEXT_LIMITS = {
     "reference_take": MAX_TAKE_NAME_CHARS,
 }
 SHORT_TEXT = 64
+# Each adapter slot's file parameter (``parameters.ADAPTER_SLOTS`` names each slot's fields after it).
+ADAPTER_FILES = ("lora", "lora_2", "lora_3")
 # File parameters arrive as server paths, not text a visitor typed.
-FILE_PARAMS = {
-    "src_audio",
-    "reference_audio",
-    "lora",
-    "lora_2",
-    "lora_3",
-}  # (the adapters': ``parameters.ADAPTER_SLOTS``)
+FILE_PARAMS = {"src_audio", "reference_audio", *ADAPTER_FILES}
 
 
 def check_text_lengths(values: dict[str, Any]) -> None:

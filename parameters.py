@@ -406,10 +406,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in [*_PLAIN, *DECLARED]}
 
 # The adapters a request may combine, each slot's (file, strength, preset): the first slot's names are those a
 # request with one LoRA always had; each slot takes a LoRA or a LoKr file, or a preset (``preparing.check_adapters``).
-ADAPTER_SLOTS = (
-    ("lora", "lora_scale", "lora_preset"),
-    *((f"lora_{n}", f"lora_{n}_scale", f"lora_{n}_preset") for n in (2, 3)),
-)
+ADAPTER_SLOTS = tuple((file, f"{file}_scale", f"{file}_preset") for file in checks.ADAPTER_FILES)
 # The record's key for the Hub repo of each slot's preset (``job_record.lora_record`` writes it, ``records`` reads it).
 ADAPTER_REPOS = {preset: preset.replace("_preset", "_repo") for _, _, preset in ADAPTER_SLOTS}
 # The slots after the first, in every music mode's signature after its own (``names``).
