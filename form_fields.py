@@ -546,9 +546,16 @@ def read_edit_song(
     change: Any = "region",
     first_downbeat: float | str | None = None,
 ) -> Iterator[tuple[Any, ...]]:
-    """Edit's upload: as Cover's, with the waveform showing the region to drag (none for a part)."""
+    """Edit's upload: as Cover's, with the waveform showing the region to drag (none for a part). The tempo, key and
+    metre read fill their fields only where ``change`` uses them (``parameters.USED_BY``): a part's page has set
+    them back to their defaults, and a reading that lands after the change was chosen (a demo row sets both at
+    once) must not fill a field the click would then be refused for."""
     region = {"start": repainting_start, "end": repainting_end, "select": change == "region"}
-    yield from read_song(src_audio, region, first_downbeat)
+    used = parameters.USED_BY["edit"]
+    key = change or "region"
+    kept = [key in used[name] for name in ("bpm", "key_scale", "time_signature")]
+    for line, *music, wave in read_song(src_audio, region, first_downbeat):
+        yield line, *(value if use else UNCHANGED for value, use in zip(music, kept, strict=True)), wave
 
 
 READERS = {"cover": read_cover_song, "extend": read_extend_song, "edit": read_edit_song}

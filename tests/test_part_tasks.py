@@ -28,6 +28,7 @@ import job_record
 import models
 import modes
 import output_folder
+import parameters
 import part_tasks
 import random_models
 import records
@@ -643,3 +644,18 @@ def test_edits_fields_of_a_models_default_are_the_declarations(studio_env):
     for change, makes in (("region", turbo), ("add", models.VARIANTS[models.BASE_VARIANT])):
         said = dict(zip(edit_fields.Shown._fields, show(change, "drums", [])[3:], strict=True))
         assert {p.name: said[p.name]["value"] for p in own} == {p.name: getattr(makes, p.model_default) for p in own}
+
+
+def test_a_songs_reading_fills_tempo_key_and_metre_only_where_the_change_uses_them(studio_env):
+    """A demo row sets the song and *Add a part* at once, and the song's reading lands after the part's page set
+    the tempo back to auto: it filled the BPM the part then refused ("BPM (bpm: 100) is not used by Add a part").
+    The reading fills tempo, key and metre for a region and a completed song, and leaves them for a part."""
+    import examples
+    import form_fields
+
+    song = str(examples.demo_song())
+    for change in part_tasks.CHANGES:
+        *_, (line, bpm, key, metre, wave) = form_fields.read_edit_song(song, change=change)
+        uses = [change in parameters.USED_BY["edit"][name] for name in ("bpm", "key_scale", "time_signature")]
+        assert [value != form_fields.UNCHANGED for value in (bpm, key, metre)] == uses, (change, bpm, key, metre)
+        assert "0:12.0 long" in line and wave != form_fields.UNCHANGED
